@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: install, seed the demo store if there is none, and serve (the console when no Slack/Teams is configured)
+run: $(STAMP)
+	$(BIN)/signpost seed-demo --if-empty
+	$(BIN)/signpost run
+
+## test: install what the tests need and run the whole suite on SQLite and PostgreSQL
+test: $(STAMP)
+	$(BIN)/python -m tests.prepare
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot handlers store tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.core --children 100000
+
+clean:
+	rm -rf $(VENV) signpost.db signpost.db-wal signpost.db-shm

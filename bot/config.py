@@ -1,0 +1,62 @@
+"""Settings from the environment (and an optional ``.env``), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field("sqlite+aiosqlite:///./signpost.db", alias="SIGNPOST_DATABASE_URL")
+    key_file: Path = Field(Path("signpost.key"), alias="SIGNPOST_KEY_FILE")
+    host: str = Field("127.0.0.1", alias="SIGNPOST_HOST")
+    port: int = Field(3000, alias="SIGNPOST_PORT", ge=1, le=65535)
+    public_url: str | None = Field(None, alias="SIGNPOST_PUBLIC_URL")
+    log_format: str = Field("auto", alias="SIGNPOST_LOG_FORMAT")
+
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(None, alias="SIGNPOST_SLACK_API_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in {"auto", "console", "json"}:
+            raise ValueError("must be auto, console or json")
+        return value
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_signing_secret is not None and self.slack_bot_token is not None
+
+    @property
+    def base_url(self) -> str:
+        """Where people's browsers reach this server (enrolment links)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; turn validation failures into one clear line per bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"bad setting: {problems}") from None

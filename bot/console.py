@@ -1,0 +1,110 @@
+"""The terminal front end: interactive on a TTY (readline history), one message per line otherwise.
+
+Meta-commands: ``:as PRACTITIONER_ID`` switches identity (to rehearse multi-person flows), ``:quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+import uuid
+from typing import TextIO
+
+from sqlalchemy import select
+
+from bot.app import Signpost
+from bot.commands.common import opened
+from bot.render_text import render
+from handlers.model import Command, Platform, Principal, Reply
+from store.models import Meta
+from store.synthetic import SyntheticRegister
+
+DEFAULT_AS = "NS-P0001"
+
+
+class Console:
+    def __init__(self, app: Signpost, as_id: str, stdin: TextIO, stdout: TextIO) -> None:
+        self.app = app
+        self.as_id = as_id
+        self.stdin = stdin
+        self.stdout = stdout
+        self.interactive = stdin.isatty()
+        if self.interactive:
+            import readline  # noqa: F401  (line editing and history for input())
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    async def read(self, prompt: str, *, secret: bool = False) -> str | None:
+        """One line without blocking the event loop; None at end of input."""
+        if self.interactive:
+            reader = (lambda: getpass.getpass(prompt)) if secret else (lambda: input(prompt))
+            try:
+                return await asyncio.to_thread(reader)
+            except EOFError:
+                return None
+        line = await asyncio.to_thread(self.stdin.readline)
+        return None if line == "" else line.rstrip("\n")
+
+    def principal(self) -> Principal:
+        return Principal(Platform.CONSOLE, "local", self.as_id)
+
+    async def send(self, text: str, **extra: str) -> Reply:
+        command = Command(self.principal(), text, uuid.uuid4().hex, channel="terminal", **extra)  # type: ignore[arg-type]
+        return await self.app.dispatcher.handle(command)
+
+    async def greet(self) -> None:
+        self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or :quit.")
+        async with self.app.ctx.db.read() as session:
+            demo = (await session.execute(select(Meta.value).where(Meta.key == "demo_children"))).scalar()
+        if demo is not None:
+            examples = SyntheticRegister(children=int(demo)).examples()
+            self.say("Try these on the demo data:")
+            self.say(f"  {examples.keyed}            (by reference)")
+            self.say(f"  {examples.demographic}   (by name and date of birth)")
+            self.say(f"  {examples.shielded}            (a shielded child)")
+
+    async def run(self) -> int:
+        await self.greet()
+        while True:
+            line = await self.read(f"{self.as_id}> ")
+            if line is None:
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            if text in (":quit", ":q", ":exit"):
+                return 0
+            if text.startswith(":as"):
+                self.switch(text)
+                continue
+            if not await self.exchange(text):
+                return 0
+
+    def switch(self, text: str) -> None:
+        _, _, who = text.partition(" ")
+        if not who.strip():
+            self.say("Usage: :as PRACTITIONER_ID")
+            return
+        self.as_id = who.strip()
+        self.say(f"Now acting as {self.as_id}.")
+
+    async def exchange(self, text: str) -> bool:
+        """Send one message, then answer any step-up challenges; False when input ended."""
+        reply = await self.send(text)
+        self.say(render(reply))
+        while reply.challenge is not None:
+            code = await self.read("Code: ", secret=True)
+            if code is None:
+                return False
+            reply = await self.send("code", code=code.strip(), challenge_id=reply.challenge.challenge_id)
+            self.say(render(reply))
+        return True
+
+
+async def console_command(args: argparse.Namespace) -> int:
+    async with opened() as app:
+        return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout).run()

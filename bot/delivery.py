@@ -1,0 +1,20 @@
+"""How a stored notice reaches a person: one Deliverer per platform (Slack DM, Teams proactive
+message, console output). The outbox (bot/notify.py) picks the deliverer for each linked identity."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from handlers.model import Notice, Platform, Principal
+
+
+class DeliveryFailed(Exception):
+    """The platform did not take the notice; it stays in the outbox and is retried later."""
+
+
+class Deliverer(Protocol):
+    platform: Platform
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        """Send the notice privately to this identity, or raise DeliveryFailed."""
+        ...

@@ -1,0 +1,55 @@
+"""Everything a handler may use, passed explicitly (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.clock import Clock
+from handlers.model import Actor, Notice
+from store.audit import AuditLog, TermSealer
+from store.crypto import KeyRing
+from store.db import Database
+from store.matching import MatchPolicy
+
+
+class GrantChecker(Protocol):
+    """Whether an actor holds a current grant to see a shielded child."""
+
+    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool: ...
+
+
+class NoGrants:
+    """Until access requests exist, nobody sees a shielded child's signposts."""
+
+    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool:
+        return False
+
+
+class NoticeSink(Protocol):
+    """Stores notices (in the caller's transaction) for delivery through people's front ends."""
+
+    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None: ...
+
+
+@dataclass
+class Policy:
+    """Configurable policy numbers (defaults from the product brief)."""
+
+    match: MatchPolicy = field(default_factory=MatchPolicy)
+    candidate_limit: int = 200
+
+
+@dataclass
+class Context:
+    db: Database
+    keys: KeyRing
+    clock: Clock
+    audit: AuditLog
+    sealer: TermSealer
+    notices: NoticeSink
+    policy: Policy = field(default_factory=Policy)
+    grants: GrantChecker = field(default_factory=NoGrants)

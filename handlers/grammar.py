@@ -1,0 +1,90 @@
+"""One grammar for every front end: text in, a command name and its arguments out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from handlers.refs import looks_like_reference
+from store.matching import Query
+
+_DATE_PATTERNS = (
+    (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$"), ("d", "m", "y")),
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
+)
+_NAME = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
+
+
+class UsageError(ValueError):
+    """The text does not fit the command; the message says kindly what would."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    name: str
+    args: str
+
+
+def parse(text: str, keywords: frozenset[str]) -> Parsed:
+    """Keyword commands first; then a reference number; then a name with a date of birth."""
+    cleaned = " ".join(text.replace("\u00a0", " ").split())
+    if not cleaned:
+        return Parsed("help", "")
+    first, _, rest = cleaned.partition(" ")
+    if first.lower() in keywords:
+        return Parsed(first.lower(), rest)
+    if looks_like_reference(cleaned):
+        return Parsed("lookup", cleaned)
+    if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
+        return Parsed("search", cleaned)
+    return Parsed("usage", cleaned)
+
+
+def _has_bad_date(text: str) -> bool:
+    return any(pattern.match(token) for token in text.split(" ") for pattern, _ in _DATE_PATTERNS)
+
+
+def parse_date(token: str) -> date | None:
+    for pattern, order in _DATE_PATTERNS:
+        match = pattern.match(token)
+        if match:
+            parts = dict(zip(order, (int(g) for g in match.groups()), strict=True))
+            try:
+                return date(parts["y"], parts["m"], parts["d"])
+            except ValueError:
+                return None
+    return None
+
+
+def parse_demographic(text: str, today: date) -> Query:
+    """'Amy Jones 03/04/2014 M1 2AB' → names, date of birth (UK order) and optional postcode."""
+    names: list[str] = []
+    postcode: list[str] = []
+    dob: date | None = None
+    for token in text.split(" "):
+        day = parse_date(token)
+        if day is not None and dob is None:
+            dob = day
+        elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
+            raise UsageError("that date of birth is not a real date: please use DD/MM/YYYY")
+        elif any(ch.isdigit() for ch in token):
+            postcode.append(token.upper())
+        elif _NAME.match(token):
+            names.append(token)
+        else:
+            raise UsageError("names may contain letters, hyphens and apostrophes only")
+    if dob is None:
+        raise UsageError("please include a date of birth (DD/MM/YYYY)")
+    if dob > today:
+        raise UsageError("that date of birth is in the future")
+    if not names:
+        raise UsageError("please include the child's name with the date of birth")
+    if len(postcode) > 2:
+        raise UsageError("that doesn't look like a postcode")
+    return Query(
+        given_names=" ".join(names[:-1]),
+        family_name=names[-1],
+        date_of_birth=dob,
+        postcode=" ".join(postcode) or None,
+    )

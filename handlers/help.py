@@ -1,0 +1,47 @@
+"""Help and usage: what a person can do, kindly and briefly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch import Request, Result, Spec
+from handlers.model import Actor, Outcome, Reply
+
+INTRO = (
+    "Signpost tells you who else is working, or has worked, with a child: their contact details "
+    "only, never case data."
+)
+EXAMPLES = (
+    "943 476 5919 (a reference number)",
+    "Amy Jones 03/04/2014 M1 2AB (name, date of birth, optional postcode)",
+)
+
+
+def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
+    lines = [f"• {example}" for example in EXAMPLES]
+    for spec in specs:
+        if not spec.keyword or not spec.summary:
+            continue
+        if spec.role is not None and (actor is None or not actor.has(spec.role)):
+            continue
+        lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
+    return tuple(lines)
+
+
+def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
+    """help and usage need to know every command, so they are built from the full list."""
+
+    async def show_help(ctx: Context, req: Request, session: AsyncSession) -> Result:
+        return Result(Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor)), terms="")
+
+    async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
+        text = "Sorry, I didn't understand that. You can send:"
+        return Result(Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor)), detail="usage")
+
+    return (
+        Spec(name="help", action="help", run=show_help, summary="what you can ask", usage="help", role=None),
+        Spec(name="usage", action="usage", run=usage, role=None, keyword=False, audit_terms=False),
+    )

@@ -1,0 +1,162 @@
+"""The one platform-neutral model every front end translates to and from.
+
+Front ends (bot/) turn a Slack payload, a Teams activity or a terminal line into a ``Command`` and
+render the ``Reply``; handlers never see a platform payload, and never build a Block Kit or card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    CONSOLE = "console"
+    SLACK = "slack"
+    TEAMS = "teams"
+
+
+class Role(StrEnum):
+    PRACTITIONER = "practitioner"
+    DUTY_MANAGER = "duty_manager"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, by stable platform ids only — never a display name or email."""
+
+    platform: Platform
+    tenant: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.tenant}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One message or button click from a person, in platform-neutral form.
+
+    ``text`` is what the person typed (or the command a button stands for, plus any input the
+    front end collected for it). ``code`` carries a step-up code from a private input, never
+    typed into a channel; it is never audited or logged.
+    """
+
+    principal: Principal
+    text: str
+    correlation_id: str
+    channel: str = "direct"  # direct | channel | button | modal | terminal | batch
+    code: str | None = None
+    challenge_id: str | None = None
+    idempotency_key: str | None = None  # a platform's delivery/click id, so retries act once
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # signposts returned
+    NO_MATCH = "no_match"
+    AMBIGUOUS = "ambiguous"
+    SHIELDED = "shielded"
+    REFUSED = "refused"  # unknown user, wrong role, not allowed
+    INVALID = "invalid"  # malformed command or reference
+    FAILED = "failed"  # something went wrong on our side
+    CHALLENGED = "challenged"  # step-up code needed first
+    DONE = "done"  # a non-search command did what was asked
+    INFO = "info"  # help, history and other read-only information
+    SWITCHED_OFF = "switched_off"
+
+
+@dataclass(frozen=True, slots=True)
+class Signpost:
+    """One practitioner's contact details for one involvement. Never case data."""
+
+    practitioner_name: str
+    role: str
+    organisation: str
+    service: str
+    phone: str
+    email: str
+    lead_professional: bool
+    started: date
+    ended: date | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.ended is None
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A value the front end must collect before a button's command is sent (e.g. a reason)."""
+
+    name: str
+    label: str
+    required: bool = True
+    max_length: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An action offered to the person. Clicking it sends ``command`` (+ the input's value)."""
+
+    action_id: str  # stable id, e.g. "request_access", "approve", "deny"
+    label: str
+    command: str
+    style: str | None = None  # "primary" | "danger" | None
+    input: Input | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """Ask for a step-up code; the parked command runs when a valid code arrives."""
+
+    challenge_id: str
+    prompt: str
+    error: str | None = None  # shown inline after a wrong code
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the person sees, privately. ``text`` is plain text (front ends may style it)."""
+
+    outcome: Outcome
+    text: str
+    child_ref: str | None = None
+    signposts: tuple[Signpost, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    challenge: Challenge | None = None
+    lines: tuple[str, ...] = ()  # extra rows (history, pending requests, enrolment link …)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message to one person outside a conversation. Never child identity: refs and ids only."""
+
+    recipient_id: str
+    kind: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A registered practitioner acting through a linked identity."""
+
+    practitioner_id: str
+    name: str
+    role: str
+    organisation: str
+    local_authority: str
+    roles: frozenset[Role]
+    status: str = "active"
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+def format_ref(ref: int | str) -> str:
+    """10-digit reference in the familiar 3-3-4 grouping."""
+    digits = f"{int(ref):010d}"
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"

@@ -1,0 +1,105 @@
+"""The one question: who else is working, or has worked, with this child?"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch import Request, Result, Spec, StepUp
+from handlers.grammar import UsageError, parse_demographic
+from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
+from handlers.refs import InvalidReference, parse_reference
+from store import children, matching
+from store.matching import DecisionKind
+
+NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
+NO_MATCH = (
+    "No record matches those details. Check the spelling and the date of birth, "
+    "or search by reference number."
+)
+AMBIGUOUS = (
+    "More than one record could match, so none is shown. Please add more detail: "
+    "the postcode, or the child's full given names."
+)
+SHIELDED = (
+    "A record exists and is shielded. Its signposts are shown only with access approved by a duty "
+    "manager. Use Request access and give the purpose."
+)
+LOOKUP_USAGE = "Search by reference number, e.g. 943 476 5919 (10 digits)."
+SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Amy Jones 03/04/2014 M1 2AB."
+
+
+def request_access_button(ref: int) -> Button:
+    return Button(
+        action_id="request_access",
+        label="Request access",
+        command=f"request {ref}",
+        style="primary",
+        input=Input(name="reason", label="Purpose: why do you need these signposts?"),
+    )
+
+
+async def answer_for(ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request) -> Result:
+    """Signposts for one matched child, or the shielded notice when no grant covers it."""
+    record = await children.find(session, ref)
+    if record is None or record.state != "active":
+        # Archived and destroyed children say nothing about themselves to ordinary searches.
+        return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms)
+    if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
+        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref),))
+        return Result(reply, subjects=(ref,), terms=now_terms)
+    posts = tuple(await children.signposts(session, ref))
+    if posts:
+        text = f"Signposts for {format_ref(ref)}: {len(posts)} involvement{'s' if len(posts) != 1 else ''}."
+    else:
+        text = f"No practitioners are recorded as working with {format_ref(ref)}."
+    reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
+    return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms)
+
+
+async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    assert req.actor is not None
+    try:
+        ref = parse_reference(req.args)
+    except InvalidReference as exc:
+        return Result(Reply(Outcome.INVALID, f"{exc}. {LOOKUP_USAGE}"), detail="bad check digit")
+    return await answer_for(ctx, session, req.actor, ref, req.args, req)
+
+
+async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    assert req.actor is not None
+    query = parse_demographic(req.args, req.now.date())
+    refs = await children.candidates(session, ctx.keys, matching.query_terms(query), ctx.policy.candidate_limit)
+    records = await children.find_many(session, refs)
+    active = [ref for ref in refs if records[ref].state == "active"]
+    identities = await children.load_identities(session, ctx.keys, active)
+    scored = [(ref, matching.score(query, identity)) for ref, identity in identities.items()]
+    decision = matching.decide(scored, ctx.policy.match)
+    if decision.kind is DecisionKind.MATCH and decision.best is not None:
+        return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
+    if decision.kind is DecisionKind.AMBIGUOUS:
+        close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
+        return Result(Reply(Outcome.AMBIGUOUS, AMBIGUOUS), subjects=close, terms=req.args)
+    return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
+
+
+SPECS = (
+    Spec(
+        name="lookup",
+        action="lookup",
+        run=lookup,
+        summary="find a child's signposts by reference number",
+        usage=LOOKUP_USAGE,
+        stepup=StepUp.FRESH,
+        keyword=False,
+    ),
+    Spec(
+        name="search",
+        action="search",
+        run=search,
+        summary="find a child's signposts by name and date of birth",
+        usage=SEARCH_USAGE,
+        stepup=StepUp.FRESH,
+        keyword=False,
+    ),
+)

@@ -1,0 +1,6 @@
+"""Import every module that defines tables, so ``Base.metadata`` is complete.
+
+Each feature adds one import line here.
+"""
+
+from store import models  # noqa: F401

@@ -1,0 +1,246 @@
+"""Children: encrypted identity, blind-index terms, and the signposts of their involvements."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.model import Signpost
+from store import matching
+from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
+from store.matching import Identity
+from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
+
+# Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRow:
+    """A validated row of the children feed."""
+
+    ref: int
+    identity: Identity
+    local_authority: str
+    shielded: bool
+
+    def canonical(self) -> str:
+        return json.dumps([self.ref, encode_identity(self.identity), self.local_authority, self.shielded])
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRecord:
+    """What the store says about a child without decrypting anything."""
+
+    ref: int
+    local_authority: str
+    shielded: bool
+    state: str
+
+
+def encode_identity(identity: Identity) -> str:
+    return json.dumps(
+        {
+            "g": identity.given_names,
+            "f": identity.family_name,
+            "a": list(identity.aliases),
+            "d": identity.date_of_birth.isoformat(),
+            "s": identity.sex,
+            "p": identity.postcode,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_identity(raw: bytes) -> Identity:
+    doc = json.loads(raw)
+    return Identity(
+        given_names=doc["g"],
+        family_name=doc["f"],
+        aliases=tuple(doc["a"]),
+        date_of_birth=date.fromisoformat(doc["d"]),
+        sex=doc["s"],
+        postcode=doc["p"],
+    )
+
+
+def retention_term(dob: date) -> str:
+    """The term retention uses to find children by exact date of birth."""
+    return f"dob:{dob.isoformat()}"
+
+
+def terms_for(keys: KeyRing, identity: Identity) -> set[int]:
+    terms = set(matching.index_terms(identity))
+    terms.add(retention_term(identity.date_of_birth))
+    return {keys.blind(term) for term in terms}
+
+
+def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> tuple[int, int]:
+    """Insert new children and update changed ones; unchanged rows are left alone.
+
+    Returns (inserted, updated). One query per chunk to find existing rows, never one per row.
+    """
+    macs = {row.ref: row_mac(keys, row.canonical()) for row in rows}
+    existing: dict[int, bytes | None] = {}
+    for chunk in _chunks([row.ref for row in rows]):
+        result = await session.execute(select(Child.ref, Child.row_mac).where(Child.ref.in_(chunk)))
+        existing.update({ref: mac for ref, mac in result.tuples()})
+    new_rows = [row for row in rows if row.ref not in existing]
+    changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
+    if new_rows:
+        await _insert_new(session, keys, new_rows, macs, now)
+    for row in changed:
+        await _update_one(session, keys, row, macs[row.ref], now)
+    return len(new_rows), len(changed)
+
+
+async def _insert_new(
+    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
+) -> None:
+    children, child_keys, child_terms = [], [], []
+    for row in rows:
+        data_key = new_data_key()
+        aad = child_aad(row.ref)
+        kek_id, wrapped = keys.wrap(data_key, aad)
+        children.append(
+            {
+                "ref": row.ref,
+                "local_authority": row.local_authority,
+                "shielded": row.shielded,
+                "state": "active",
+                "identity": seal(data_key, encode_identity(row.identity).encode(), aad),
+                "row_mac": macs[row.ref],
+                "updated_at": now,
+            }
+        )
+        child_keys.append({"child_ref": row.ref, "kek_id": kek_id, "wrapped": wrapped})
+        child_terms.extend({"term": t, "child_ref": row.ref} for t in terms_for(keys, row.identity))
+    await session.execute(insert(Child), children)
+    await session.execute(insert(ChildKey), child_keys)
+    await session.execute(insert(ChildTerm), child_terms)
+
+
+async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> None:
+    """Re-seal a changed child with its existing data key and move its index terms."""
+    loaded = await load_identities(session, keys, [row.ref])
+    data_key = await data_key_for(session, keys, row.ref)
+    old_terms = terms_for(keys, loaded[row.ref]) if row.ref in loaded else set()
+    new_terms = terms_for(keys, row.identity)
+    if data_key is None:  # destroyed children are not brought back by a feed
+        return
+    for term in old_terms - new_terms:
+        await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
+    if new_terms - old_terms:
+        await session.execute(
+            insert(ChildTerm), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
+        )
+    await session.execute(
+        update(Child)
+        .where(Child.ref == row.ref)
+        .values(
+            local_authority=row.local_authority,
+            shielded=row.shielded,
+            identity=seal(data_key, encode_identity(row.identity).encode(), child_aad(row.ref)),
+            row_mac=mac,
+            updated_at=now,
+        )
+    )
+
+
+async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes | None:
+    result = await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+    row = result.first()
+    return None if row is None else keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
+
+
+async def find(session: AsyncSession, ref: int) -> ChildRecord | None:
+    result = await session.execute(
+        select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref == ref)
+    )
+    row = result.first()
+    return None if row is None else ChildRecord(row.ref, row.local_authority, row.shielded, row.state)
+
+
+async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, ChildRecord]:
+    found: dict[int, ChildRecord] = {}
+    for chunk in _chunks(list(refs)):
+        result = await session.execute(
+            select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref.in_(chunk))
+        )
+        found.update({r.ref: ChildRecord(r.ref, r.local_authority, r.shielded, r.state) for r in result})
+    return found
+
+
+async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
+    """Children holding any of the terms (through the blind index), at most ``limit``."""
+    blinded = sorted({keys.blind(term) for term in terms})
+    if not blinded:
+        return []
+    result = await session.execute(
+        select(ChildTerm.child_ref).where(ChildTerm.term.in_(blinded)).distinct().limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:
+    """Decrypt the identities of these children (skipping any whose key is destroyed)."""
+    out: dict[int, Identity] = {}
+    for chunk in _chunks(list(refs)):
+        result = await session.execute(
+            select(Child.ref, Child.identity, ChildKey.kek_id, ChildKey.wrapped)
+            .join(ChildKey, ChildKey.child_ref == Child.ref)
+            .where(Child.ref.in_(chunk))
+        )
+        for ref, sealed, kek_id, wrapped in result:
+            if sealed is None:
+                continue
+            aad = child_aad(ref)
+            out[ref] = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
+    return out
+
+
+async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
+    """The child's involvements as signposts: lead professional first, then current, then newest."""
+    result = await session.execute(
+        select(
+            Practitioner.given_name,
+            Practitioner.family_name,
+            Practitioner.role,
+            Practitioner.organisation,
+            Practitioner.phone,
+            Practitioner.email,
+            Involvement.service,
+            Involvement.started,
+            Involvement.ended,
+            Involvement.lead_professional,
+        )
+        .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
+        .where(Involvement.child_ref == ref)
+    )
+    posts = [
+        Signpost(
+            practitioner_name=f"{r.given_name} {r.family_name}",
+            role=r.role,
+            organisation=r.organisation,
+            service=r.service,
+            phone=r.phone,
+            email=r.email,
+            lead_professional=r.lead_professional,
+            started=r.started,
+            ended=r.ended,
+        )
+        for r in result
+    ]
+    posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
+    return posts

@@ -1,0 +1,153 @@
+"""Keys and encryption.
+
+- The key-encryption key (KEK) lives in a key file outside the store; it wraps every data key.
+- Each child has its own data key (AES-256-GCM) with the child reference bound in as associated
+  data; destroying that wrapped key destroys the child's identity in every copy of the store.
+- Blind indexes are keyed HMACs (64 bits kept) of normalised terms, so the store can find a child
+  without holding any plain identity field.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class KeyFileError(Exception):
+    """The key file is missing, unreadable or malformed."""
+
+
+class DecryptionError(Exception):
+    """Ciphertext did not authenticate: wrong key, wrong associated data, or tampering."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM encrypt; returns nonce || ciphertext+tag."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    except (InvalidTag, ValueError):
+        raise DecryptionError("ciphertext did not authenticate") from None
+
+
+def child_aad(child_ref: int) -> bytes:
+    return b"signpost:child:%d" % child_ref
+
+
+@dataclass
+class KeyRing:
+    """Every secret Signpost holds outside its database."""
+
+    keks: dict[str, bytes]
+    current_kek_id: str
+    index_key: bytes
+    signing_seed: bytes
+    path: Path | None = None
+    _index_cache: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def generate(cls, path: Path | None = None) -> KeyRing:
+        kek_id = "k1"
+        return cls(
+            keks={kek_id: secrets.token_bytes(KEY_BYTES)},
+            current_kek_id=kek_id,
+            index_key=secrets.token_bytes(KEY_BYTES),
+            signing_seed=secrets.token_bytes(32),
+            path=path,
+        )
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> KeyRing:
+        """Load the key file, creating it (mode 0600) on first use."""
+        if not path.exists():
+            ring = cls.generate(path)
+            ring.save()
+            return ring
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+            return cls(
+                keks={k: _unb64(v) for k, v in doc["keks"].items()},
+                current_kek_id=doc["current_kek"],
+                index_key=_unb64(doc["index_key"]),
+                signing_seed=_unb64(doc["signing_seed"]),
+                path=path,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
+
+    def save(self) -> None:
+        if self.path is None:
+            raise KeyFileError("this key ring has no file")
+        doc = {
+            "version": 1,
+            "current_kek": self.current_kek_id,
+            "keks": {k: _b64(v) for k, v in self.keks.items()},
+            "index_key": _b64(self.index_key),
+            "signing_seed": _b64(self.signing_seed),
+        }
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle)
+        os.replace(tmp, self.path)
+        os.chmod(self.path, 0o600)
+
+    # -- data keys -------------------------------------------------------------------------------
+
+    def wrap(self, data_key: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Wrap a data key with the current KEK; returns (kek id, wrapped)."""
+        return self.current_kek_id, seal(self.keks[self.current_kek_id], data_key, b"wrap:" + aad)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes:
+        try:
+            kek = self.keks[kek_id]
+        except KeyError:
+            raise DecryptionError("unknown key-encryption key") from None
+        return open_sealed(kek, wrapped, b"wrap:" + aad)
+
+    # -- blind index -----------------------------------------------------------------------------
+
+    def blind(self, term: str) -> int:
+        """A keyed 64-bit blind index value (signed, to fit BIGINT) for a normalised term."""
+        digest = hmac.new(self.index_key, term.encode("utf-8"), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    # -- signing ---------------------------------------------------------------------------------
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.signing_seed)
+
+
+def new_data_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def row_mac(keys: KeyRing, canonical: str) -> bytes:
+    """A keyed fingerprint of a feed row, so re-importing an unchanged row is a no-op."""
+    return hmac.new(keys.index_key, b"row:" + canonical.encode("utf-8"), hashlib.sha256).digest()[:16]

@@ -1,0 +1,91 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Signpost, build
+from handlers.clock import FakeClock
+from store.crypto import KeyRing
+from store.db import Database
+from tests.databases import Templates, postgres_problem
+
+BACKENDS = ("sqlite", "postgres")
+_PG_PROBLEM: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _PG_PROBLEM
+    _PG_PROBLEM = asyncio.run(postgres_problem())
+    if _PG_PROBLEM and os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI=true but PostgreSQL is unreachable ({_PG_PROBLEM}); the PostgreSQL half must run")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _PG_PROBLEM:
+        return "!!! PostgreSQL UNREACHABLE: every PostgreSQL test will be SKIPPED (" + _PG_PROBLEM + ") !!!"
+    return "PostgreSQL: reachable, tests run on SQLite and PostgreSQL"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _PG_PROBLEM:
+        terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED: PostgreSQL unreachable", red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    t = Templates(tmp_path_factory.mktemp("databases"))
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    marks = {m.name for m in request.node.iter_markers()}
+    if name == "sqlite" and "postgres_only" in marks:
+        pytest.skip("PostgreSQL-only behaviour (runs in the [postgres] variant)")
+    if name == "postgres" and "sqlite_only" in marks:
+        pytest.skip("SQLite-only behaviour (runs in the [sqlite] variant)")
+    if name == "postgres" and _PG_PROBLEM:
+        pytest.skip(f"PostgreSQL unreachable: {_PG_PROBLEM}")
+    return name
+
+
+@pytest.fixture
+def db_url(backend: str, templates: Templates) -> Iterator[str]:
+    url = templates.sqlite() if backend == "sqlite" else templates.postgres()
+    yield url
+    if backend == "postgres":
+        Templates.drop_postgres(url)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database.connect(db_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyRing:
+    ring = KeyRing.generate(tmp_path / "test.key")
+    ring.save()
+    return ring
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def signpost(db: Database, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    app = build(db, keys, clock)
+    yield app
+    await app.ctx.audit.close()

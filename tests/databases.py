@@ -1,0 +1,94 @@
+"""Fresh databases for tests: a migrated template per run, cloned per test (SQLite file copy or
+PostgreSQL ``CREATE DATABASE … TEMPLATE``), so every test starts empty and runs never collide."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from store.db import Database
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("SIGNPOST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    if database is not None:
+        dsn = dsn.rsplit("/", 1)[0] + "/" + database
+    return dsn
+
+
+def with_database(url: str, database: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
+async def postgres_problem() -> str | None:
+    """None when PostgreSQL answers, else a one-line reason."""
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(_dsn(postgres_url())), timeout=5)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(postgres_url()))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class Templates:
+    """Migrated template databases for one test run."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.run_id = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.workdir = workdir
+        self.sqlite_template = workdir / "template.db"
+        self.pg_template = f"signpost_tpl_{self.run_id}"
+        self._pg_ready = False
+        self._sqlite_ready = False
+        self._counter = 0
+
+    async def _migrate(self, url: str) -> None:
+        db = await Database.open(url)
+        await db.close()
+
+    def sqlite(self) -> str:
+        if not self._sqlite_ready:
+            asyncio.run(self._migrate(f"sqlite+aiosqlite:///{self.sqlite_template}"))
+            self._sqlite_ready = True
+        self._counter += 1
+        path = self.workdir / f"t{self._counter}.db"
+        shutil.copyfile(self.sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+
+    def postgres(self) -> str:
+        if not self._pg_ready:
+            asyncio.run(_admin(f'CREATE DATABASE "{self.pg_template}"'))
+            asyncio.run(self._migrate(with_database(postgres_url(), self.pg_template)))
+            self._pg_ready = True
+        self._counter += 1
+        name = f"signpost_t_{self.run_id}_{self._counter}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
+        return with_database(postgres_url(), name)
+
+    @staticmethod
+    def drop_postgres(url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if self._pg_ready:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)'))
