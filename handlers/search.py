@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError, parse_demographic
+from handlers.grammar import parse_demographic
 from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
 from handlers.refs import InvalidReference, parse_reference
 from store import children, matching

@@ -95,7 +95,7 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
     existing: dict[int, bytes | None] = {}
     for chunk in _chunks([row.ref for row in rows]):
         result = await session.execute(select(Child.ref, Child.row_mac).where(Child.ref.in_(chunk)))
-        existing.update({ref: mac for ref, mac in result.tuples()})
+        existing.update({ref: mac for ref, mac in result})
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
@@ -108,7 +108,9 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
 async def _insert_new(
     session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
 ) -> None:
-    children, child_keys, child_terms = [], [], []
+    children: list[dict[str, object]] = []
+    child_keys: list[dict[str, object]] = []
+    child_terms: list[dict[str, int]] = []
     for row in rows:
         data_key = new_data_key()
         aad = child_aad(row.ref)
