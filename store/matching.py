@@ -116,8 +116,11 @@ class Decision(Generic[T]):
 
 
 def normalise_name(text: str) -> str:
-    """Upper-case letters only, accents folded, words separated by one space."""
-    folded = unicodedata.normalize("NFKD", text)
+    """Upper-case letters only, accents folded, words separated by one space.
+
+    Apostrophes are dropped (O'Neill → ONEILL); hyphens separate words (Smith-Jones).
+    """
+    folded = unicodedata.normalize("NFKD", text).replace("'", "").replace("\u2019", "")
     letters = "".join(c if c.isalpha() else " " for c in folded if not unicodedata.combining(c))
     return " ".join(letters.upper().split())
 
@@ -246,8 +249,8 @@ def dob_variants(dob: date) -> list[date]:
     return list(dict.fromkeys(day for day in found if day is not None))
 
 
-def _query_tokens(query: Query) -> list[str]:
-    return normalise_name(f"{query.given_names} {query.family_name}").split()
+def _query_words(query: Query) -> tuple[list[str], list[str]]:
+    return normalise_name(query.given_names).split(), normalise_name(query.family_name).split()
 
 
 def query_terms(query: Query) -> frozenset[str]:
@@ -256,50 +259,72 @@ def query_terms(query: Query) -> frozenset[str]:
     Empty when the query cannot be found selectively (no date of birth and no postcode,
     or no name and no postcode): the caller should ask for more detail.
     """
-    tokens = _query_tokens(query)
+    given, family = _query_words(query)
     out = outward_code(query.postcode)
-    return frozenset(_first_unique(_query_term_stream(tokens, query.date_of_birth, out), MAX_QUERY_TERMS))
+    stream = _query_term_stream(given, family, query.date_of_birth, out)
+    return frozenset(_first_unique(stream, MAX_QUERY_TERMS))
 
 
-def _token_pairs(tokens: list[str]) -> list[tuple[str, str]]:
-    """Which two query words might be the (given, family) pair, likeliest first."""
-    if len(tokens) < 2:
+def _name_pairs(given: list[str], family: list[str]) -> list[tuple[str, str]]:
+    """Which (given, family) the words might be, likeliest first, in either order.
+
+    Covers a parser that took the last word of "Amy Smith Jones" as the whole family
+    name, and a family name typed first ("Smith-Jones Amy").
+    """
+    words = given + family
+    if len(words) < 2:
         return []
-    first, last = tokens[0], tokens[-1]
-    pairs = [(first, last)]
-    if len(tokens) > 2:
-        pairs += [(first, tokens[1]), (tokens[-2], last)]
+    if not given or not family:
+        return [(words[0], " ".join(words[1:])), (words[0], words[-1])]
+    pairs = [(given[0], " ".join(family))]
+    if len(given) >= 2:
+        pairs += [(given[0], " ".join(given[1:] + family)), (" ".join(given), " ".join(family))]
+        pairs += [(given[0], given[1])]
+    if len(family) >= 2:
+        pairs += [(given[0], family[-1]), (family[0], " ".join(family[1:]))]
     return pairs
 
 
-def _pair_keys(tokens: list[str]) -> list[str]:
-    keys: list[str] = []
-    for left, right in _token_pairs(tokens):
-        for left_key in given_keys(left):
-            for right_key in given_keys(right):
-                keys.append(_pair(left_key, right_key))
-    return list(dict.fromkeys(keys))
+def _pair_keys(given: list[str], family: list[str]) -> list[list[str]]:
+    """Pair keys for each reading of the names, likeliest reading first."""
+    readings: list[list[str]] = []
+    seen: set[str] = set()
+    for left, right in _name_pairs(given, family):
+        left_keys = given_keys(left) if " " not in left else (phonetic_key(left),)
+        right_keys = given_keys(right) if " " not in right else (phonetic_key(right),)
+        keys = [_pair(a, b) for a in left_keys for b in right_keys]
+        readings.append([key for key in dict.fromkeys(keys) if key not in seen])
+        seen.update(keys)
+    return readings
 
 
-def _query_term_stream(tokens: list[str], dob: date | None, out: str) -> Iterator[str]:
-    pairs = _pair_keys(tokens)
-    token_keys = list(dict.fromkeys(key for token in tokens for key in given_keys(token)))
+def _date_pair_terms(pairs: Iterable[str], iso: str) -> Iterator[str]:
+    for pair in pairs:
+        yield from (f"ym:{pair}|{iso[:7]}", f"md:{pair}|{iso[5:]}", f"yd:{pair}|{iso[:4]}{iso[7:]}")
+
+
+def _query_term_stream(given: list[str], family: list[str], dob: date | None, out: str) -> Iterator[str]:
+    """Terms in the order they are worth probing; the cap cuts the tail."""
+    readings = _pair_keys(given, family)
+    first_pairs = readings[0] if readings else []
+    other_pairs = [pair for reading in readings[1:] for pair in reading]
+    word_keys = list(dict.fromkeys(key for word in given + family for key in given_keys(word)))
     if dob is not None:
         variants = dob_variants(dob)
         iso = dob.isoformat()
-        for pair in pairs:
-            yield from (f"ym:{pair}|{iso[:7]}", f"md:{pair}|{iso[5:]}", f"yd:{pair}|{iso[:4]}{iso[7:]}")
-        yield from (f"n:{key}|{iso}" for key in token_keys)
+        yield from _date_pair_terms(first_pairs, iso)
+        yield from (f"n:{key}|{iso}" for key in word_keys)
         if out:
             yield from (f"do:{day.isoformat()}|{out}" for day in variants[:4])
+        yield from _date_pair_terms(other_pairs, iso)
         if len(variants) > 1 and variants[1].year == dob.year:  # the day/month swap
             swapped = variants[1].isoformat()
-            yield from (f"ym:{pair}|{swapped[:7]}" for pair in pairs)
-            yield from (f"n:{key}|{swapped}" for key in token_keys)
+            yield from (f"ym:{pair}|{swapped[:7]}" for pair in first_pairs + other_pairs)
+            yield from (f"n:{key}|{swapped}" for key in word_keys)
         if out:
             yield from (f"do:{day.isoformat()}|{out}" for day in variants[4:])
     if out:
-        yield from (f"po:{pair}|{out}" for pair in pairs)
+        yield from (f"po:{pair}|{out}" for reading in readings for pair in reading)
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -310,7 +335,8 @@ MuTable = dict[str, tuple[float, float]]
 GIVEN_MU: Final[MuTable] = {
     "exact": (0.80, 0.011),
     "nickname": (0.06, 0.0015),
-    "middle": (0.015, 0.0005),
+    "middle": (0.015, 0.003),
+    "prefix": (0.03, 0.005),
     "typo": (0.05, 0.0012),
     "phonetic": (0.02, 0.002),
     "fuzzy": (0.01, 0.01),
@@ -362,6 +388,10 @@ class MatchModel:
     sex: MuTable | None = None
     swap_penalty: float = math.log(0.5)
     alias_penalty: float = math.log(0.8)
+    sibling_penalty: float = -6.0
+    """Added when the family name agrees but the given name does not: that pattern is far
+    likelier to be a brother, sister or twin than the same child with a wrong name, so a
+    shared postcode then counts for nothing either (it identifies the household)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +404,7 @@ class _Weights:
     prior: float
     swap: float
     alias: float
+    sibling: float
 
 
 @lru_cache(maxsize=16)
@@ -388,6 +419,7 @@ def _weights(model: MatchModel) -> _Weights:
         prior,
         model.swap_penalty,
         model.alias_penalty,
+        model.sibling_penalty,
     )
 
 
@@ -431,10 +463,12 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
         return "nickname"
     if any(word in child for word in query):
         return "middle"
+    if len(asked) >= 2 and first.startswith(asked):
+        return "prefix"  # Dec for Declan, Fin for Finley
     similarity = JaroWinkler.similarity(asked, first)
     if similarity >= 0.9:
         return "typo"
-    if phonetic_key(asked) == phonetic_key(first):
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
     return "fuzzy" if similarity >= 0.8 else "disagree"
 
@@ -453,7 +487,7 @@ def _family_level(query: str, child: str) -> str:
     similarity = JaroWinkler.similarity(asked, held)
     if similarity >= 0.9:
         return "typo"
-    if phonetic_key(asked) == phonetic_key(held):
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(held):
         return "phonetic"
     return "fuzzy" if similarity >= 0.8 else "disagree"
 
@@ -482,34 +516,43 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
         return "full"
     if readings.outward and readings.outward == outward_code(code):
         return "outward"
-    area = readings.postcode.rstrip("0123456789")[:2]
     area = "".join(c for c in readings.postcode[:2] if c.isalpha())
     return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
 
 
-def _name_weight(readings: _Readings, identity: Identity, weights: _Weights) -> float:
+_UNLIKE: Final = frozenset({"disagree", "fuzzy"})
+_ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
+
+
+def _name_and_place_weight(readings: _Readings, identity: Identity, weights: _Weights) -> float:
+    """The best reading of the names (as typed, swapped, or an alias) with the postcode."""
+    place = weights.postcode[_postcode_level(readings, identity.postcode)]
     best = -math.inf
     for number, (given, family) in enumerate(_names(identity)):
         child_given = given.split()
         penalty = weights.alias if number else 0.0
         for asked_given, asked_family, swapped in readings.orientations:
-            weight = (
-                weights.given[_given_level(asked_given, child_given)]
-                + weights.family[_family_level(asked_family, family)]
-                + penalty
-                + (weights.swap if swapped else 0.0)
-            )
+            given_level = _given_level(asked_given, child_given)
+            family_level = _family_level(asked_family, family)
+            weight = weights.given[given_level] + weights.family[family_level] + penalty
+            if swapped:
+                weight += weights.swap
+            if given_level not in _UNLIKE:
+                weight += place
+            else:  # an address names a household, not a child, unless the given name agrees
+                weight += min(place, 0.0)
+                if family_level in _ALIKE:
+                    weight += weights.sibling
             best = max(best, weight)
-    return 0.0 if best == -math.inf else best
+    return place if best == -math.inf else best
 
 
 def match_weight(query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL) -> float:
     """The log likelihood ratio (natural log) that ``query`` describes ``identity``."""
     readings = _prepare(query)
     weights = _weights(model)
-    total = _name_weight(readings, identity, weights)
+    total = _name_and_place_weight(readings, identity, weights)
     total += weights.dob[_dob_level(readings.dob, identity.date_of_birth)]
-    total += weights.postcode[_postcode_level(readings, identity.postcode)]
     held_sex = (identity.sex or "").strip().upper()[:1]
     if readings.sex and held_sex:
         total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
