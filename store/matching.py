@@ -51,7 +51,7 @@ from functools import lru_cache
 from typing import Final, Generic, TypeVar
 
 import jellyfish
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from store.nicknames import NAME_ROOTS, roots_of
 
@@ -333,7 +333,8 @@ MuTable = dict[str, tuple[float, float]]
 """Comparison level → (m, u): its probability for the same child, for two different children."""
 
 GIVEN_MU: Final[MuTable] = {
-    "exact": (0.80, 0.011),
+    "exact_all": (0.12, 0.00005),
+    "exact": (0.68, 0.011),
     "nickname": (0.06, 0.0015),
     "middle": (0.015, 0.003),
     "prefix": (0.03, 0.005),
@@ -456,7 +457,7 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
         return "missing"
     asked, first = query[0], child[0]
     if asked == first:
-        return "exact"
+        return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
     if len(asked) == 1:
         return "initial" if asked == first[0] else "disagree"
     if not roots_of(asked).isdisjoint(roots_of(first)):
@@ -466,7 +467,9 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
     if len(asked) >= 2 and first.startswith(asked):
         return "prefix"  # Dec for Declan, Fin for Finley
     similarity = JaroWinkler.similarity(asked, first)
-    if similarity >= 0.9:
+    if asked in NAME_ROOTS and first in NAME_ROOTS:
+        return "fuzzy"  # two different real names that sound alike: Jack and Jake
+    if similarity >= 0.9 or OSA.distance(asked, first, score_cutoff=1) <= 1:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
@@ -485,7 +488,7 @@ def _family_level(query: str, child: str) -> str:
         if not set(query.split()).isdisjoint(child.split()):
             return "part"
     similarity = JaroWinkler.similarity(asked, held)
-    if similarity >= 0.9:
+    if similarity >= 0.9 or OSA.distance(asked, held, score_cutoff=1) <= 1:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(held):
         return "phonetic"

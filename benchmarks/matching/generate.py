@@ -176,6 +176,8 @@ class Generator:
         if kind == "double_barrelled":
             return replace(q, family_name=self.rng.choice(family.split("-")))
         if kind == "dob_swap":
+            if dob.day > 12:
+                return replace(q, date_of_birth=self._one_digit(dob))
             return replace(q, date_of_birth=dob.replace(month=dob.day, day=dob.month))
         if kind == "dob_digit":
             return replace(q, date_of_birth=self._one_digit(dob))

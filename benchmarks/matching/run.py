@@ -177,11 +177,11 @@ def report(outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, 
     hits: Counter[int] = Counter()
     mass: defaultdict[int, float] = defaultdict(float)
     for o in outcomes:
-        for is_true, s in o.ranked:
-            b = min(int(s * 10), 9)
+        for is_true, value in o.ranked:
+            b = min(int(value * 10), 9)
             bins[b] += 1
             hits[b] += is_true
-            mass[b] += s
+            mass[b] += value
     print("| score bin | pairs | mean score | share true |\n|---|---|---|---|")
     for b in range(10):
         if bins[b]:
