@@ -100,7 +100,7 @@ class MatchPolicy:
     candidate scores ``consider`` or more, the answer is ambiguous (ask for more detail).
     """
 
-    accept: float = 0.9
+    accept: float = 0.99
     margin: float = 0.05
     consider: float = 0.5
 
@@ -591,7 +591,8 @@ def shared_posterior(ranked: Sequence[tuple[T, float]]) -> list[float]:
 
 def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy()) -> Decision[T]:
     """Match only when one candidate is both likely and clearly ahead; otherwise ambiguous
-    when anyone is plausible, else no match. Never more than one child is chosen."""
+    (ask for a date of birth or postcode) when anyone scores ``consider`` or more, else
+    no match. Never more than one child is chosen."""
     ranked = tuple(sorted(scored, key=lambda pair: pair[1], reverse=True))
     if not ranked or ranked[0][1] < policy.consider:
         return Decision(DecisionKind.NO_MATCH, None, ranked)
@@ -599,6 +600,4 @@ def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy(
     share = shared_posterior(ranked)[0]
     if ranked[0][1] >= policy.accept and share >= policy.accept and ranked[0][1] - runner_up >= policy.margin:
         return Decision(DecisionKind.MATCH, ranked[0][0], ranked)
-    if ranked[0][1] >= policy.accept or runner_up >= policy.consider:
-        return Decision(DecisionKind.AMBIGUOUS, None, ranked)
-    return Decision(DecisionKind.NO_MATCH, None, ranked)
+    return Decision(DecisionKind.AMBIGUOUS, None, ranked)

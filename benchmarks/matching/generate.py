@@ -79,9 +79,12 @@ class Generator:
     def _dob(self) -> date:
         return FIRST_DOB + timedelta(days=self.rng.randrange(DOB_SPAN_DAYS))
 
-    def _person(self, family: str, postcode: str, dob: date) -> Identity:
+    def _person(self, family: str, postcode: str, dob: date, avoid: frozenset[str] = frozenset()) -> Identity:
+        """A child; parents do not give two of their children the same first name."""
         sex = self.rng.choice("MF")
         given = self.names.given(sex)
+        while given in avoid:
+            given = self.names.given(sex)
         if self.rng.random() < 0.4:
             given += " " + self.names.given(sex)
         aliases: tuple[str, ...] = ()
@@ -98,9 +101,13 @@ class Generator:
             family = f"{family}-{self.names.family_name()}"
         postcode = self.names.postcode()
         size = self.rng.choices([1, 2, 3, 4], weights=[45, 35, 14, 6])[0]
-        children = [self._person(family, postcode, self._dob()) for _ in range(size)]
+        children: list[Identity] = []
+        for _ in range(size):
+            used = frozenset(child.given_names.split()[0] for child in children)
+            children.append(self._person(family, postcode, self._dob(), used))
         if self.rng.random() < 0.03:  # twins: same day, same household
-            children.append(self._person(family, postcode, children[0].date_of_birth))
+            used = frozenset(child.given_names.split()[0] for child in children)
+            children.append(self._person(family, postcode, children[0].date_of_birth, used))
         return children
 
     def register(self, size: int) -> list[Child]:
@@ -242,7 +249,7 @@ class Generator:
     def absent_query(self, register: list[Child]) -> Labelled:
         kind = self.rng.choices(["stranger", "sibling", "twin", "namesake"], weights=[55, 20, 10, 15])[0]
         base = self.rng.choice(register).identity
-        outsider = self.outsider()
+        outsider = self._person(self.names.family_name(), self.names.postcode(), self._dob(), frozenset({base.given_names.split()[0]}))
         if kind == "stranger":
             person = outsider
         elif kind == "sibling":

@@ -57,7 +57,7 @@ CORRUPTIONS = {
     "exact": (Query("Amy", "Jones", date(2014, 4, 3), "M1 2AB"), "amy"),
     "typo in given name": (Query("Amt", "Jones", date(2014, 4, 3), "M1"), "amy"),
     "typo in family name": (Query("Amy", "Jnoes", date(2014, 4, 3), "M1"), "amy"),
-    "phonetic misspelling": (Query("Kathryn", "O'Neil", date(2012, 6, 30)), "catherine"),
+    "phonetic misspelling": (Query("Kathryn", "O'Neil", date(2012, 6, 30), "CF10"), "catherine"),
     "nickname": (Query("Bob", "Smith-Patel", date(2010, 12, 7), "B15"), "robert"),
     "short form": (Query("Kate", "O'Neill", date(2012, 6, 30), "CF10"), "catherine"),
     "swapped names (chat: last word taken as family)": (Query("Jones", "Amy", date(2014, 4, 3), "M1"), "amy"),
@@ -65,9 +65,9 @@ CORRUPTIONS = {
     "replaced surname": (Query("Amy", "Baker", date(2014, 4, 3), "M1 2AB"), "amy"),
     "alias": (Query("Kai", "Morton", date(2015, 2, 14), "NE4"), "alias-kid"),
     "one part of a double-barrelled surname": (Query("Robert", "Patel", date(2010, 12, 7), "B15"), "robert"),
-    "double-barrelled surname split by the chat parser": (Query("Robert Smith", "Patel", date(2010, 12, 7)), "robert"),
+    "double-barrelled surname split by the chat parser": (Query("Robert Smith", "Patel", date(2010, 12, 7), "B15"), "robert"),
     "day and month swapped": (Query("Amy", "Jones", date(2014, 3, 4), "M1"), "amy"),
-    "one digit of the date wrong": (Query("Amy", "Jones", date(2014, 4, 8), "M1"), "amy"),
+    "one digit of the date wrong": (Query("Amy", "Jones", date(2014, 4, 8), "M1 2AB"), "amy"),
     "year off by one": (Query("Oliver", "Wright", date(2010, 11, 25), "EX4 4QJ"), "oliver"),
     "no date of birth": (Query("Amy", "Jones", None, "M1 2AB"), "amy"),
     "no given name": (Query("", "Jones", date(2014, 4, 3), "M1 2AB"), "amy"),
@@ -126,7 +126,12 @@ def test_namesake_born_on_another_day_is_not_matched() -> None:
 
 def test_common_name_is_told_apart_by_date_of_birth() -> None:
     """Two Amy Joneses: the date of birth decides, and the answer is the right one."""
-    assert search(Query("Amy", "Jones", date(2011, 9, 21))).best == "other-amy"
+    assert search(Query("Amy", "Jones", date(2011, 9, 21), "LS6")).best == "other-amy"
+
+
+def test_common_name_without_postcode_asks_for_more_at_national_scale() -> None:
+    """Amy Jones and a date alone could be another child among 11 million: ask, do not guess."""
+    assert search(Query("Amy", "Jones", date(2011, 9, 21))).kind is DecisionKind.AMBIGUOUS
 
 
 def test_score_is_a_probability_that_falls_with_each_disagreement() -> None:
@@ -144,8 +149,8 @@ def test_score_depends_on_register_size() -> None:
 
 
 def test_accept_threshold_is_respected() -> None:
-    """A candidate below ``accept`` is not a match; at or above it is."""
-    assert decide([("a", 0.95)], MatchPolicy(accept=0.99)).kind is DecisionKind.NO_MATCH
+    """Below ``accept`` is never a match (ambiguous down to ``consider``, then no match)."""
+    assert decide([("a", 0.95)], MatchPolicy(accept=0.99)).kind is DecisionKind.AMBIGUOUS
     assert decide([("a", 0.995)], MatchPolicy(accept=0.99)).kind is DecisionKind.MATCH
     assert decide([("a", 0.995), ("b", 0.6)], MatchPolicy(accept=0.99)).kind is DecisionKind.AMBIGUOUS
     assert decide([("a", 0.4)], MatchPolicy(accept=0.99, consider=0.5)).kind is DecisionKind.NO_MATCH
