@@ -100,7 +100,7 @@ class MatchPolicy:
     candidate scores ``consider`` or more, the answer is ambiguous (ask for more detail).
     """
 
-    accept: float = 0.99
+    accept: float = 0.999
     margin: float = 0.05
     consider: float = 0.5
 
