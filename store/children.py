@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.model import Signpost
@@ -182,6 +182,12 @@ async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, Chi
         )
         found.update({r.ref: ChildRecord(r.ref, r.local_authority, r.shielded, r.state) for r in result})
     return found
+
+
+async def count_active(session: AsyncSession) -> int:
+    """How many children ordinary searches can find (the matcher's population)."""
+    result = await session.execute(select(func.count()).select_from(Child).where(Child.state == "active"))
+    return int(result.scalar_one())
 
 
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:

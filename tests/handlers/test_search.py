@@ -76,10 +76,10 @@ async def test_an_alias_finds_the_child(signpost: Signpost) -> None:
         assert reply.child_ref == "999 000 0018", alias
 
 
-async def test_wrong_date_of_birth_is_no_match(signpost: Signpost) -> None:
-    """The right name with another date of birth matches nobody."""
+async def test_a_quite_different_date_of_birth_is_no_match(signpost: Signpost) -> None:
+    """The right name with a date of birth far from the real one matches nobody."""
     await setup(signpost)
-    reply = await say(signpost, "P002", "Ben Okafor 12/09/2015")
+    reply = await say(signpost, "P002", "Ben Okafor 25/01/2011")
     assert reply.outcome is Outcome.NO_MATCH and reply.signposts == ()
 
 
