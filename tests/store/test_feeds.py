@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 
 from bot.app import Signpost
+from store import children
 from store.feeds import Feed, FeedRejected, import_feeds
+from store.matching import Identity
 from store.models import AuditEvent, Child, ChildTerm, Involvement, Practitioner
 from tests.factories import (
     AMY,
@@ -60,7 +64,13 @@ async def test_changed_rows_are_updated_in_place(signpost: Signpost) -> None:
     from tests.factories import say
 
     assert (await say(signpost, "P001", "Amy Whitfield 03/04/2014")).child_ref == "999 000 0018"
-    assert (await say(signpost, "P001", "Amy Jones 03/04/2014")).outcome == "no_match"
+    old = Identity("Amy", "Jones", ("Amelia Jones", "Amy Smith"), date(2014, 4, 3), "F", "M1 2AB")
+    new = Identity("Amy", "Whitfield", (), date(2014, 4, 3), "F", "M1 2AB")
+    gone = children.terms_for(signpost.ctx.keys, old) - children.terms_for(signpost.ctx.keys, new)
+    async with signpost.ctx.db.read() as session:
+        held = set((await session.execute(select(ChildTerm.term).where(ChildTerm.child_ref == int(AMY)))).scalars())
+    assert gone and not (gone & held)
+    assert held == children.terms_for(signpost.ctx.keys, new)
 
 
 BAD_CHILDREN = f"""{CHILDREN_HEADER}
