@@ -4,6 +4,7 @@ with the Slack front end on a loopback test server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -14,9 +15,12 @@ from bot.app import Signpost
 from bot.config import Settings, load_settings
 from bot.slack import SLACK_KEY, SlackFrontEnd, add_slack
 from bot.web import create_app
+from handlers.commands import all_specs
+from handlers.dispatch import Dispatcher
 from handlers.model import Platform, Principal
 from store import practitioners
 from store.models import AuditEvent
+from tests.bot.scripted import SCRIPTED
 from tests.bot.slack_requests import BOT_TOKEN, SIGNING_SECRET, SignedSlack, SlackUser
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
 
@@ -65,13 +69,31 @@ class SlackHarness:
             return list((await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars())
 
 
-@pytest.fixture
-async def slack_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
-    app = create_app(signpost, slack_settings(fake_slack), [add_slack])
-    server = TestServer(app, host="127.0.0.1")
-    client = TestClient(server)
+@asynccontextmanager
+async def serving(signpost: Signpost, fake: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """Signpost's one aiohttp app with the Slack front end, on a loopback test server."""
+    app = create_app(signpost, slack_settings(fake), [add_slack])
+    client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
-        yield SlackHarness(signpost, app[SLACK_KEY], SignedSlack(client, fake_slack), fake_slack)
+        yield SlackHarness(signpost, app[SLACK_KEY], SignedSlack(client, fake), fake)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def slack_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    async with serving(signpost, fake_slack) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def scripted_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """The real dispatcher and policy chain, with scripted stand-ins for the commands other features
+    build (the step-up code, access requests and decisions), so the Slack plumbing they will use is
+    exercised end to end before those features exist."""
+    replaced = {spec.name for spec in SCRIPTED}
+    specs = [spec for spec in all_specs() if spec.name not in replaced] + list(SCRIPTED)
+    signpost.dispatcher = Dispatcher.build(signpost.ctx, specs)
+    async with serving(signpost, fake_slack) as harness:
+        yield harness
