@@ -106,12 +106,13 @@ class FakeSlackApi:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    """The call's arguments: JSON, form fields, or (as slack_sdk sends some) the query string."""
     if request.content_type == "application/json":
         doc = await request.json()
         return doc if isinstance(doc, dict) else {"_": doc}
     form = await request.post()
     body: dict[str, Any] = {}
-    for key, value in form.items():
+    for key, value in [*request.query.items(), *form.items()]:
         text = str(value)
         # slack_sdk sends blocks and views inside forms as JSON strings; decode them for assertions.
         try:
