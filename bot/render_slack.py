@@ -147,7 +147,9 @@ def challenge_fallback(challenge: Challenge) -> dict[str, Any]:
         "type": "button",
         "action_id": ENTER_CODE,
         "text": plain("Enter code", MAX_LABEL),
-        "value": json.dumps({"id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":"))[:MAX_VALUE],
+        "value": json.dumps(
+            {"id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":")
+        )[:MAX_VALUE],
         "style": "primary",
     }
     return {
@@ -157,7 +159,13 @@ def challenge_fallback(challenge: Challenge) -> dict[str, Any]:
 
 
 def _modal(blocks: list[Block], *, callback_id: str = "signpost_result", close: str = "Done") -> View:
-    return {"type": "modal", "callback_id": callback_id, "title": plain(TITLE, 24), "close": plain(close, 24), "blocks": blocks}
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(TITLE, 24),
+        "close": plain(close, 24),
+        "blocks": blocks,
+    }
 
 
 def placeholder_modal() -> View:
@@ -234,7 +242,12 @@ def home_view(reply: Reply) -> View:
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": "Send `/signpost help` to see what you can ask. Answers are private to you."}],
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Send `/signpost help` to see what you can ask. Answers are private to you.",
+                }
+            ],
         }
     )
     return {"type": "home", "blocks": blocks}

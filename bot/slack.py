@@ -32,8 +32,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -68,7 +68,10 @@ CODE_PROMPT = "Enter the 6-digit code from your authenticator app."
 
 def retry_handlers() -> list[AsyncRetryHandler]:
     """Retry dropped connections once, and rate limits as Slack asks (``Retry-After``)."""
-    return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+    return [
+        AsyncConnectionErrorRetryHandler(),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+    ]
 
 
 def web_client(settings: Settings) -> AsyncWebClient:
@@ -77,7 +80,9 @@ def web_client(settings: Settings) -> AsyncWebClient:
     kwargs: dict[str, Any] = {}
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
-    return AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), retry_handlers=retry_handlers(), **kwargs)
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), retry_handlers=retry_handlers(), **kwargs
+    )
 
 
 def principal_of(context: AsyncBoltContext) -> Principal | None:
@@ -214,12 +219,12 @@ class SlackFrontEnd:
             self.socket_mode = AsyncSocketModeHandler(
                 self.bolt, app_token=self.settings.slack_app_token.get_secret_value(), web_client=self.client
             )
-            await self.socket_mode.connect_async()
+            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
             log.info("slack_socket_mode_connected")
 
     async def on_cleanup(self, app: web.Application) -> None:
         if self.socket_mode is not None:
-            await self.socket_mode.close_async()
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
         try:
             await asyncio.wait_for(self.idle(), timeout=10)
         except TimeoutError:
@@ -250,7 +255,9 @@ class SlackFrontEnd:
 
     # ---- the slash command ----------------------------------------------------------------------
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest) -> None:
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
         await ack()
         principal = principal_of(context)
         if principal is None:
@@ -298,7 +305,11 @@ class SlackFrontEnd:
     async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
         trigger = str(body.get("trigger_id", ""))
         response_url = body.get("response_url")
-        view_id = (body.get("view") or {}).get("id") if (body.get("container") or {}).get("type") == "view" else None
+        view_id = (
+            (body.get("view") or {}).get("id")
+            if (body.get("container") or {}).get("type") == "view"
+            else None
+        )
         if action.get("action_id") == render.ENTER_CODE:
             await self._open_code_modal(trigger, str(action.get("value", "")), response_url)
             return
@@ -389,11 +400,18 @@ class SlackFrontEnd:
             await ack()
             return
         text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
-        command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
+        command = Command(
+            principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}"
+        )
         await self._submit(ack, command, view, metadata.get("r"), None)
 
     async def _submit(
-        self, ack: AsyncAck, command: Command, view: dict[str, Any], message_url: str | None, challenge_id: str | None
+        self,
+        ack: AsyncAck,
+        command: Command,
+        view: dict[str, Any],
+        message_url: str | None,
+        challenge_id: str | None,
     ) -> None:
         """Answer a submission in Slack's window: inline errors, the next modal, or the result."""
         work = asyncio.ensure_future(self.dispatcher.handle(command))

@@ -151,7 +151,7 @@ class Dispatcher:
         try:
             if spec.writes:
                 async with self.ctx.db.write() as session:
-                    # Claimed in the command's own transaction: the claim and the change stand or fall together.
+                    # Claimed in the command's transaction: the claim and the change stand or fall together.
                     if key and not await deliveries.claim(session, key, now):
                         return DUPLICATE, "duplicate"
                     result, actor = await self._chain(spec, command, parsed, now, session)

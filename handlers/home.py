@@ -19,7 +19,9 @@ HOME_TEXT = "Your Signpost"
 NONE_YET = "No lookups yet. Try /signpost followed by a reference number, or a name and date of birth."
 
 
-async def recent_lookups(session: AsyncSession, practitioner_id: str, limit: int = RECENT_LIMIT) -> list[tuple[str, datetime]]:
+async def recent_lookups(
+    session: AsyncSession, practitioner_id: str, limit: int = RECENT_LIMIT
+) -> list[tuple[str, datetime]]:
     """This person's latest answered lookups as (references, time): no names, no query terms."""
     result = await session.execute(
         select(AuditEvent.subject_refs, AuditEvent.at)

@@ -27,14 +27,23 @@ POST = Signpost(
 )
 # What each parked command answers once its challenge is met with the good code.
 AFTER_CODE = {
-    "ch-secret": Reply(Outcome.ANSWERED, "Signposts for 999 000 0018: 1 involvement.", child_ref="999 000 0018", signposts=(POST,)),
+    "ch-secret": Reply(
+        Outcome.ANSWERED,
+        "Signposts for 999 000 0018: 1 involvement.",
+        child_ref="999 000 0018",
+        signposts=(POST,),
+    ),
     "ch-confirm": Reply(Outcome.DONE, "Approved request 7. The requester has been told."),
     "ch-remind": Reply(Outcome.DONE, "Reminder set."),
 }
 
 
 def challenged(challenge_id: str, error: str | None = None) -> Result:
-    return Result(Reply(Outcome.CHALLENGED, "A step-up code is needed.", challenge=Challenge(challenge_id, PROMPT, error)))
+    return Result(
+        Reply(
+            Outcome.CHALLENGED, "A step-up code is needed.", challenge=Challenge(challenge_id, PROMPT, error)
+        )
+    )
 
 
 async def secret(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -52,7 +61,9 @@ async def remind(ctx: Context, req: Request, session: AsyncSession) -> Result:
 async def code(ctx: Context, req: Request, session: AsyncSession) -> Result:
     challenge_id = req.command.challenge_id or ""
     if challenge_id not in AFTER_CODE:
-        return Result(Reply(Outcome.INVALID, "That code request has expired. Please start again."), detail="stale")
+        return Result(
+            Reply(Outcome.INVALID, "That code request has expired. Please start again."), detail="stale"
+        )
     if req.command.code != GOOD_CODE:
         return challenged(challenge_id, WRONG)
     return Result(AFTER_CODE[challenge_id])
@@ -60,7 +71,9 @@ async def code(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 async def request(ctx: Context, req: Request, session: AsyncSession) -> Result:
     ref, _, reason = req.args.partition(" ")
-    return Result(Reply(Outcome.DONE, f"Request sent for {ref}. Purpose recorded ({len(reason)} characters)."))
+    return Result(
+        Reply(Outcome.DONE, f"Request sent for {ref}. Purpose recorded ({len(reason)} characters).")
+    )
 
 
 async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:

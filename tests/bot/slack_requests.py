@@ -22,12 +22,13 @@ from tests.fakes.slack_api import FakeSlackApi
 SIGNING_SECRET = "test-signing-secret-not-a-real-one"
 BOT_TOKEN = "xoxb-test-token"
 TEAM = "T0001"
-ENTERPRISE = None
 
 
-def signed_headers(body: str, *, content_type: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+def signed_headers(
+    body: str, *, content_type: str, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body) or ""
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature, "Content-Type": content_type}
 
 
@@ -52,7 +53,9 @@ class SignedSlack:
         headers = {**signed_headers(body, content_type=content_type), **header_extra}
         return await self.client.post("/slack/events", data=body.encode(), headers=headers)
 
-    def command_body(self, user: SlackUser, text: str, *, trigger: str | None = None, channel: str = "C0001") -> dict[str, str]:
+    def command_body(
+        self, user: SlackUser, text: str, *, trigger: str | None = None, channel: str = "C0001"
+    ) -> dict[str, str]:
         return {
             "token": "deprecated-verification-token",
             "team_id": user.team_id,
@@ -86,7 +89,12 @@ class SignedSlack:
             "user": {"id": user.user_id, "username": "someone", "team_id": user.team_id},
             "api_app_id": "A0001",
             "token": "deprecated-verification-token",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": "D0001", "is_ephemeral": False},
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": "D0001",
+                "is_ephemeral": False,
+            },
             "trigger_id": self.trigger(),
             "team": {"id": user.team_id, "domain": "test"},
             "channel": {"id": "D0001", "name": "directmessage"},
@@ -103,7 +111,9 @@ class SignedSlack:
             ],
         }
 
-    def block_action_from_view(self, user: SlackUser, button: dict[str, Any], block_id: str, view_id: str) -> dict[str, Any]:
+    def block_action_from_view(
+        self, user: SlackUser, button: dict[str, Any], block_id: str, view_id: str
+    ) -> dict[str, Any]:
         """What Slack sends when ``button`` is clicked inside one of our modals."""
         return {
             "type": "block_actions",
@@ -113,7 +123,13 @@ class SignedSlack:
             "container": {"type": "view", "view_id": view_id},
             "trigger_id": self.trigger(),
             "team": {"id": user.team_id, "domain": "test"},
-            "view": {"id": view_id, "type": "modal", "callback_id": "signpost_result", "hash": "h1", "team_id": user.team_id},
+            "view": {
+                "id": view_id,
+                "type": "modal",
+                "callback_id": "signpost_result",
+                "hash": "h1",
+                "team_id": user.team_id,
+            },
             "actions": [
                 {
                     "action_id": button["action_id"],
@@ -126,9 +142,14 @@ class SignedSlack:
             ],
         }
 
-    def view_submission(self, user: SlackUser, view: dict[str, Any], view_id: str, values: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def view_submission(
+        self, user: SlackUser, view: dict[str, Any], view_id: str, values: dict[str, dict[str, str]]
+    ) -> dict[str, Any]:
         """Submitting ``view`` (a modal we sent) with text inputs {block_id: {action_id: value}}."""
-        state = {block: {action: {"type": "plain_text_input", "value": v} for action, v in acts.items()} for block, acts in values.items()}
+        state = {
+            block: {action: {"type": "plain_text_input", "value": v} for action, v in acts.items()}
+            for block, acts in values.items()
+        }
         return {
             "type": "view_submission",
             "team": {"id": user.team_id, "domain": "test"},
@@ -146,7 +167,9 @@ class SignedSlack:
             },
         }
 
-    async def event(self, user: SlackUser, event: dict[str, Any], *, event_id: str, retry: int | None = None) -> ClientResponse:
+    async def event(
+        self, user: SlackUser, event: dict[str, Any], *, event_id: str, retry: int | None = None
+    ) -> ClientResponse:
         body = json.dumps(
             {
                 "token": "deprecated-verification-token",
@@ -156,7 +179,9 @@ class SignedSlack:
                 "type": "event_callback",
                 "event_id": event_id,
                 "event_time": int(time.time()),
-                "authorizations": [{"enterprise_id": None, "team_id": user.team_id, "user_id": "UBOT0001", "is_bot": True}],
+                "authorizations": [
+                    {"enterprise_id": None, "team_id": user.team_id, "user_id": "UBOT0001", "is_bot": True}
+                ],
             }
         )
         extra = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}

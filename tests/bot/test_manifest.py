@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.slack import ACTION_IDS, EVENTS, EVENTS_PATH, SLASH_COMMAND
 from bot.render_slack import ENTER_CODE
+from bot.slack import ACTION_IDS, EVENTS, EVENTS_PATH, SLASH_COMMAND
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack_requests import SlackUser
 
@@ -34,9 +34,14 @@ def model_button_action_ids() -> set[str]:
     found: set[str] = set()
     for path in (ROOT / "handlers").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Button":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Button"
+            ):
                 values = [k.value for k in node.keywords if k.arg == "action_id"] + node.args[:1]
-                found.update(v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+                found.update(
+                    v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                )
     return found
 
 
@@ -85,12 +90,20 @@ def test_awaiting_merge_list_is_removed_once_those_buttons_exist() -> None:
     assert landed == set(), f"{sorted(landed)} now exist in handlers/: remove them from AWAITING_MERGE"
 
 
-async def test_every_registered_action_id_is_routed_and_an_unknown_one_is_not(slack_app: SlackHarness) -> None:
+async def test_every_registered_action_id_is_routed_and_an_unknown_one_is_not(
+    slack_app: SlackHarness,
+) -> None:
     """Bolt answers 404 for an unhandled request: each declared action id must get 200."""
     user = SlackUser("U0ANY")
-    button = {"action_id": "", "text": {"type": "plain_text", "text": "x"}, "value": json.dumps({"c": "help"})}
+    button = {
+        "action_id": "",
+        "text": {"type": "plain_text", "text": "x"},
+        "value": json.dumps({"c": "help"}),
+    }
     for action_id in sorted(ACTION_IDS):
-        click = slack_app.slack.block_action_from_message(user, {**button, "action_id": action_id}, "actions-0")
+        click = slack_app.slack.block_action_from_message(
+            user, {**button, "action_id": action_id}, "actions-0"
+        )
         assert (await slack_app.slack.interactive(click)).status == 200, action_id
     stray = slack_app.slack.block_action_from_message(user, {**button, "action_id": "not_ours"}, "actions-0")
     assert (await slack_app.slack.interactive(stray)).status == 404

@@ -28,7 +28,7 @@ def personal_values() -> set[str]:
     """Every name, date of birth, postcode, phone and email in the synthetic feeds."""
     values: set[str] = set()
     for row in CHILDREN.strip().splitlines()[1:]:
-        ref, given, family, aliases, dob, _sex, postcode, *_ = row.split(",")
+        _ref, given, family, aliases, dob, _sex, postcode, *_ = row.split(",")
         values.update({given, family, dob, postcode, *aliases.split(";")})
         day = dob.split("-")
         values.add(f"{day[2]}/{day[1]}/{day[0]}")
@@ -66,7 +66,9 @@ async def test_no_personal_data_in_any_chat_post_message_body(slack_app: SlackHa
     assert len(posts) == 1
     leaked = {value for value in personal_values() for post in posts if value in post.raw}
     assert leaked == set()
-    assert "Sam Carter" in json.dumps([c.body for c in slack_app.fake.of("views.update")])  # answered privately
+    assert "Sam Carter" in json.dumps(
+        [c.body for c in slack_app.fake.of("views.update")]
+    )  # answered privately
     assert all(c.body.get("response_type") != "in_channel" for c in slack_app.fake.calls)
 
 
@@ -77,15 +79,21 @@ async def test_rate_limited_post_is_retried_after_retry_after(slack_app: SlackHa
     assert len(posts) == 2 and posts[0].answer["error"] == "ratelimited" and posts[1].answer["ok"] is True
 
 
-async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(slack_app: SlackHarness) -> None:
+async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
+    slack_app: SlackHarness,
+) -> None:
     slack_app.fake.fail("chat.postMessage", "channel_not_found")
     with structlog.testing.capture_logs() as logs, pytest.raises(DeliveryFailed, match="channel_not_found"):
         await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
-    assert [(e["event"], e["error"], e["kind"]) for e in logs] == [("slack_notice_failed", "channel_not_found", "access_request")]
+    assert [(e["event"], e["error"], e["kind"]) for e in logs] == [
+        ("slack_notice_failed", "channel_not_found", "access_request")
+    ]
     assert NOTICE.text not in json.dumps(logs)
 
 
-async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(slack_app: SlackHarness) -> None:
+async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(
+    slack_app: SlackHarness,
+) -> None:
     """views.update fails: the lookup's audit event is durable anyway; the log names the method only."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)

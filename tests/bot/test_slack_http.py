@@ -19,7 +19,9 @@ def all_text(view_or_message: object) -> str:
     return json.dumps(view_or_message, ensure_ascii=False)
 
 
-async def test_help_is_acknowledged_empty_and_answered_privately_through_response_url(slack_app: SlackHarness) -> None:
+async def test_help_is_acknowledged_empty_and_answered_privately_through_response_url(
+    slack_app: SlackHarness,
+) -> None:
     """`/signpost help`: an empty 200 ack, then one ephemeral response_url post (never in_channel)."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
@@ -34,7 +36,12 @@ async def test_help_is_acknowledged_empty_and_answered_privately_through_respons
     assert "943 476 5919" in all_text(posted.body["blocks"])
     assert not slack_app.fake.of("chat.postMessage")
     [event] = await slack_app.audit()
-    assert (event.platform, event.tenant, event.user_id, event.action) == ("slack", "T0001", "U0NURSE", "help")
+    assert (event.platform, event.tenant, event.user_id, event.action) == (
+        "slack",
+        "T0001",
+        "U0NURSE",
+        "help",
+    )
 
 
 async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_first_ended_marked(
@@ -59,12 +66,19 @@ async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_fir
     assert "0161 496 0002" in all_text(updated.body)
     assert not slack_app.fake.of("response_url") and not slack_app.fake.of("chat.postMessage")
     [event] = await slack_app.audit()
-    assert (event.action, event.outcome, event.actor_id, event.channel) == ("lookup", "answered", "P002", "channel")
+    assert (event.action, event.outcome, event.actor_id, event.channel) == (
+        "lookup",
+        "answered",
+        "P002",
+        "channel",
+    )
 
 
 async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: SlackHarness) -> None:
     body = urlencode(slack_app.slack.command_body(NURSE, "help"))
-    headers = signed_headers(body, content_type="application/x-www-form-urlencoded", secret="some-other-secret")
+    headers = signed_headers(
+        body, content_type="application/x-www-form-urlencoded", secret="some-other-secret"
+    )
     response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
     assert response.status == 401
     await slack_app.front.idle()
@@ -74,7 +88,9 @@ async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: 
 async def test_stale_timestamp_is_refused_with_401(slack_app: SlackHarness) -> None:
     """A correctly signed request older than five minutes is a possible replay."""
     body = urlencode(slack_app.slack.command_body(NURSE, "help"))
-    headers = signed_headers(body, content_type="application/x-www-form-urlencoded", timestamp=int(time.time()) - 600)
+    headers = signed_headers(
+        body, content_type="application/x-www-form-urlencoded", timestamp=int(time.time()) - 600
+    )
     response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
     assert response.status == 401
     await slack_app.front.idle()
@@ -124,7 +140,10 @@ async def test_retried_command_delivery_has_one_effect_and_one_audit_event(slack
     first = await slack_app.slack.command(user, AMY, trigger="77.1700000000.retried")
     await slack_app.front.idle()
     again = await slack_app.slack.command(
-        user, AMY, trigger="77.1700000000.retried", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        user,
+        AMY,
+        trigger="77.1700000000.retried",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
     )
     await slack_app.front.idle()
     assert (first.status, again.status) == (200, 200)

@@ -31,10 +31,13 @@ async def open_code_modal(app: SlackHarness, user: SlackUser) -> dict[str, Any]:
     await app.slack.command(user, "secret")
     await app.front.idle()
     [updated] = app.fake.of("views.update")
-    return updated.body["view"]
+    view: dict[str, Any] = updated.body["view"]
+    return view
 
 
-async def test_step_up_challenge_becomes_a_code_modal_holding_only_the_challenge_id(scripted_app: SlackHarness) -> None:
+async def test_step_up_challenge_becomes_a_code_modal_holding_only_the_challenge_id(
+    scripted_app: SlackHarness,
+) -> None:
     await load_standard(scripted_app.signpost)
     user = await scripted_app.link("P002", NURSE)
     view = await open_code_modal(scripted_app, user)
@@ -45,7 +48,9 @@ async def test_step_up_challenge_becomes_a_code_modal_holding_only_the_challenge
     assert scripted.PROMPT in json.dumps(view)
 
 
-async def test_wrong_code_is_shown_inline_and_the_right_code_shows_the_answer(scripted_app: SlackHarness) -> None:
+async def test_wrong_code_is_shown_inline_and_the_right_code_shows_the_answer(
+    scripted_app: SlackHarness,
+) -> None:
     """response_action errors on the code input; then response_action update with the signposts."""
     await load_standard(scripted_app.signpost)
     user = await scripted_app.link("P002", NURSE)
@@ -112,7 +117,9 @@ async def test_shielded_answer_request_access_collects_the_reason_in_a_modal_the
     modal = pushed.body["view"]
     assert modal["callback_id"] == "signpost_input" and pushed.body["trigger_id"] == click["trigger_id"]
     assert json.loads(modal["private_metadata"])["c"] == f"request {SHIELDED}"
-    submission = scripted_app.slack.view_submission(user, modal, "V555", {"input": {"value": "Section 47 enquiry"}})
+    submission = scripted_app.slack.view_submission(
+        user, modal, "V555", {"input": {"value": "Section 47 enquiry"}}
+    )
     first = await body_of(await scripted_app.slack.interactive(submission))
     second = await body_of(await scripted_app.slack.interactive(submission))
     assert first["response_action"] == "update"
@@ -128,16 +135,23 @@ async def deliver_notice(app: SlackHarness, user: SlackUser, *buttons: Button) -
     return app.fake.of("chat.postMessage")[-1].body
 
 
-async def test_double_click_on_a_dm_button_has_one_effect_and_one_audit_event(scripted_app: SlackHarness) -> None:
+async def test_double_click_on_a_dm_button_has_one_effect_and_one_audit_event(
+    scripted_app: SlackHarness,
+) -> None:
     """Approve clicked twice: one decision, the message replaced by it once, one audit event."""
     await load_standard(scripted_app.signpost)
     user = await scripted_app.link("DM01", DUTY)
     posted = await deliver_notice(
-        scripted_app, user, Button("approve", "Approve", "approve 7", "primary"), Button("deny", "Deny", "deny 7", "danger")
+        scripted_app,
+        user,
+        Button("approve", "Approve", "approve 7", "primary"),
+        Button("deny", "Deny", "deny 7", "danger"),
     )
     [(block_id, approve), _] = buttons_in(posted["blocks"])
     for _ in range(2):
-        click = scripted_app.slack.block_action_from_message(user, approve, block_id, message_ts="1700000000.000321")
+        click = scripted_app.slack.block_action_from_message(
+            user, approve, block_id, message_ts="1700000000.000321"
+        )
         assert (await scripted_app.slack.interactive(click)).status == 200
     await scripted_app.front.idle()
     [replaced] = scripted_app.fake.of("response_url")
@@ -175,13 +189,17 @@ async def test_code_gated_button_opens_the_code_modal_then_replaces_the_clicked_
     [code_view] = scripted_app.fake.of("views.update")
     assert code_view.body["view"]["private_metadata"] == "ch-confirm"
     assert scripted_app.fake.of("response_url") == []  # not decided yet: the buttons stay
-    submission = scripted_app.slack.view_submission(user, code_view.body["view"], "V1", {"code": {"code": "123456"}})
+    submission = scripted_app.slack.view_submission(
+        user, code_view.body["view"], "V1", {"code": {"code": "123456"}}
+    )
     answer = await body_of(await scripted_app.slack.interactive(submission))
     assert "Approved request 7" in json.dumps(answer["view"])
     await scripted_app.front.idle()
     [replaced] = scripted_app.fake.of("response_url")
     assert replaced.path == urlparse(click["response_url"]).path  # the clicked message's own response_url
-    assert replaced.body["replace_original"] is True and replaced.body["text"].startswith("Approved request 7")
+    assert replaced.body["replace_original"] is True and replaced.body["text"].startswith(
+        "Approved request 7"
+    )
 
 
 async def test_challenge_without_a_modal_offers_an_enter_code_button_that_opens_the_code_modal(
@@ -211,7 +229,13 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
     user = await slack_app.link("DM01", DUTY)
     await slack_app.slack.command(user, AMY)
     await slack_app.front.idle()
-    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    home = {
+        "type": "app_home_opened",
+        "user": user.user_id,
+        "channel": "D0001",
+        "tab": "home",
+        "event_ts": "1.2",
+    }
     response = await slack_app.slack.event(user, home, event_id="Ev0001")
     assert response.status == 200
     await slack_app.front.idle()
@@ -227,7 +251,13 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
 async def test_app_home_retried_event_publishes_once_and_audits_once(slack_app: SlackHarness) -> None:
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
-    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    home = {
+        "type": "app_home_opened",
+        "user": user.user_id,
+        "channel": "D0001",
+        "tab": "home",
+        "event_ts": "1.2",
+    }
     for retry in (None, 1):
         await slack_app.slack.event(user, home, event_id="Ev0002", retry=retry)
         await slack_app.front.idle()
@@ -246,7 +276,13 @@ async def test_app_home_for_an_unlinked_user_says_how_to_register(slack_app: Sla
 
 
 async def test_messages_tab_opening_does_nothing(slack_app: SlackHarness) -> None:
-    home = {"type": "app_home_opened", "user": "U0NEW", "channel": "D0002", "tab": "messages", "event_ts": "1.3"}
+    home = {
+        "type": "app_home_opened",
+        "user": "U0NEW",
+        "channel": "D0002",
+        "tab": "messages",
+        "event_ts": "1.3",
+    }
     assert (await slack_app.slack.event(SlackUser("U0NEW"), home, event_id="Ev0004")).status == 200
     await slack_app.front.idle()
     assert slack_app.fake.of("views.publish") == [] and await slack_app.audit() == []

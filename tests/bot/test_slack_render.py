@@ -9,8 +9,16 @@ from datetime import date
 from bot import render_slack as render
 from handlers.model import Button, Challenge, Input, Notice, Outcome, Reply, Signpost
 
-CURRENT = Signpost("Priya Shah", "School nurse", "Northshire School Health", "School nursing",
-                   "0161 496 0002", "priya.shah@nhs.example", False, date(2024, 9, 1))
+CURRENT = Signpost(
+    "Priya Shah",
+    "School nurse",
+    "Northshire School Health",
+    "School nursing",
+    "0161 496 0002",
+    "priya.shah@nhs.example",
+    False,
+    date(2024, 9, 1),
+)
 LEAD = replace(CURRENT, practitioner_name="Sam Carter", lead_professional=True)
 ENDED = replace(CURRENT, practitioner_name="Tom Reed", ended=date(2024, 7, 20))
 
@@ -38,10 +46,15 @@ def test_buttons_carry_their_command_and_input_and_repeat_ids_get_their_own_bloc
         Button("request_access", "Request access", "request 9990000050", None, reason),
     )
     blocks = render.action_blocks(buttons)
-    assert [[e["action_id"] for e in b["elements"]] for b in blocks] == [["approve", "deny"], ["approve", "request_access"]]
+    assert [[e["action_id"] for e in b["elements"]] for b in blocks] == [
+        ["approve", "deny"],
+        ["approve", "request_access"],
+    ]
     assert len({b["block_id"] for b in blocks}) == 2
     values = [render.decode_button(e["value"]) for b in blocks for e in b["elements"]]
-    assert values[2] == render.ButtonValue("approve 2") and values[3] == render.ButtonValue("request 9990000050", reason)
+    assert values[2] == render.ButtonValue("approve 2") and values[3] == render.ButtonValue(
+        "request 9990000050", reason
+    )
     assert blocks[0]["elements"][1]["style"] == "danger" and "style" not in blocks[1]["elements"][1]
 
 
@@ -57,11 +70,17 @@ def test_input_modal_collects_the_buttons_input_with_its_limits() -> None:
     value = render.ButtonValue("request 1", Input("reason", "Purpose", required=True, max_length=300))
     view = render.input_modal(value, '{"c":"request 1"}')
     [block] = view["blocks"]
-    assert block["optional"] is False and block["element"]["max_length"] == 300 and block["label"]["text"] == "Purpose"
+    assert (
+        block["optional"] is False
+        and block["element"]["max_length"] == 300
+        and block["label"]["text"] == "Purpose"
+    )
 
 
 def test_long_answers_stay_within_slacks_block_limits() -> None:
-    reply = Reply(Outcome.ANSWERED, "Many", signposts=(CURRENT,) * 80, buttons=(Button("deny", "Deny", "deny 1"),))
+    reply = Reply(
+        Outcome.ANSWERED, "Many", signposts=(CURRENT,) * 80, buttons=(Button("deny", "Deny", "deny 1"),)
+    )
     blocks = render.reply_blocks(reply)
     assert len(blocks) <= render.MAX_MESSAGE_BLOCKS
     assert "more involvements are not shown here" in json.dumps(blocks)

@@ -40,7 +40,9 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+async def served(
+    tmp_path: Path, fake_slack: FakeSlackApi
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     port = free_port()
     env = {
         **base_env(tmp_path),
@@ -51,8 +53,16 @@ async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tupl
         "SIGNPOST_PORT": "1",  # overridden by --port below, which must win
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--port", str(port), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -86,16 +96,27 @@ async def test_run_with_only_slack_settings_answers_a_signed_help_on_loopback(
 ) -> None:
     base, process = served
     form = {
-        "team_id": "T0001", "user_id": "U0ANYONE", "user_name": "someone", "command": "/signpost", "text": "help",
-        "channel_id": "C0001", "channel_name": "general", "api_app_id": "A0001",
-        "response_url": fake_slack.response_url("run"), "trigger_id": "1.1700000000.run",
+        "team_id": "T0001",
+        "user_id": "U0ANYONE",
+        "user_name": "someone",
+        "command": "/signpost",
+        "text": "help",
+        "channel_id": "C0001",
+        "channel_name": "general",
+        "api_app_id": "A0001",
+        "response_url": fake_slack.response_url("run"),
+        "trigger_id": "1.1700000000.run",
     }
     body = urlencode(form)
     async with aiohttp.ClientSession() as session:
         headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
         async with session.post(f"{base}/slack/events", data=body.encode(), headers=headers) as response:
             assert response.status == 200
-        async with session.post(f"{base}/slack/events", data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}) as response:
+        async with session.post(
+            f"{base}/slack/events",
+            data=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as response:
             assert response.status == 401
     [posted] = await fake_slack.wait_for("response_url")
     assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
@@ -105,8 +126,17 @@ async def test_run_with_only_slack_settings_answers_a_signed_help_on_loopback(
 
 async def test_run_without_chat_settings_is_the_console(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--as", "NOBODY", cwd=tmp_path, env=base_env(tmp_path),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--as",
+        "NOBODY",
+        cwd=tmp_path,
+        env=base_env(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(b"help\n"), 60)
     assert process.returncode == 0, err.decode()[-2000:]
@@ -118,14 +148,23 @@ async def test_run_reports_a_port_in_use_in_one_line(tmp_path: Path, fake_slack:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**base_env(tmp_path), "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN,
-               "SIGNPOST_SLACK_API_URL": fake_slack.api_url, "SIGNPOST_PORT": str(port)}
+        env = {
+            **base_env(tmp_path),
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SIGNPOST_SLACK_API_URL": fake_slack.api_url,
+            "SIGNPOST_PORT": str(port),
+        }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert f"signpost: cannot listen on 127.0.0.1:{port}" in err.decode()
-
-

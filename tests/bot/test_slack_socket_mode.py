@@ -56,28 +56,53 @@ async def deliver(client: RecordingSocketModeClient, envelope: dict[str, Any]) -
     await client.run_message_listeners(json.loads(raw), raw)
 
 
-async def test_socket_mode_slash_command_is_acked_on_the_envelope_and_answered_privately(slack_app: SlackHarness) -> None:
+async def test_socket_mode_slash_command_is_acked_on_the_envelope_and_answered_privately(
+    slack_app: SlackHarness,
+) -> None:
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
     payload = slack_app.slack.command_body(user, "help")
     async with socket_for(slack_app) as socket:
-        await deliver(socket, {"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True, "payload": payload})
+        await deliver(
+            socket,
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": payload,
+            },
+        )
         await slack_app.front.idle()
     assert socket.sent == [{"envelope_id": "env-1"}]
     [posted] = slack_app.fake.of("response_url")
     assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
     [event] = await slack_app.audit()
-    assert (event.platform, event.user_id, event.action, event.actor_id) == ("slack", "U0NURSE", "help", "P002")
+    assert (event.platform, event.user_id, event.action, event.actor_id) == (
+        "slack",
+        "U0NURSE",
+        "help",
+        "P002",
+    )
 
 
-async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope_ack(scripted_app: SlackHarness) -> None:
+async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope_ack(
+    scripted_app: SlackHarness,
+) -> None:
     """A wrong step-up code over Socket Mode: the errors travel back as the envelope's payload."""
     await load_standard(scripted_app.signpost)
     user = await scripted_app.link("P002", NURSE)
     modal = {"type": "modal", "callback_id": "signpost_code", "private_metadata": "ch-secret", "blocks": []}
     payload = scripted_app.slack.view_submission(user, modal, "V1", {"code": {"code": "999999"}})
     async with socket_for(scripted_app) as socket:
-        await deliver(socket, {"envelope_id": "env-2", "type": "interactive", "accepts_response_payload": True, "payload": payload})
+        await deliver(
+            socket,
+            {
+                "envelope_id": "env-2",
+                "type": "interactive",
+                "accepts_response_payload": True,
+                "payload": payload,
+            },
+        )
     assert socket.sent == [
         {"envelope_id": "env-2", "payload": {"response_action": "errors", "errors": {"code": scripted.WRONG}}}
     ]
@@ -88,11 +113,28 @@ async def test_socket_mode_retried_event_acts_once(slack_app: SlackHarness) -> N
     """An Events API envelope redelivered with retry_attempt: one App Home publish, one audit event."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
-    event = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
-    body = {"team_id": user.team_id, "api_app_id": "A0001", "event": event, "type": "event_callback", "event_id": "Ev9"}
+    event = {
+        "type": "app_home_opened",
+        "user": user.user_id,
+        "channel": "D0001",
+        "tab": "home",
+        "event_ts": "1.2",
+    }
+    body = {
+        "team_id": user.team_id,
+        "api_app_id": "A0001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev9",
+    }
     async with socket_for(slack_app) as socket:
         for attempt, envelope_id in ((None, "env-3"), (1, "env-4")):
-            envelope = {"envelope_id": envelope_id, "type": "events_api", "payload": body, "retry_attempt": attempt}
+            envelope = {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "payload": body,
+                "retry_attempt": attempt,
+            }
             await deliver(socket, envelope)
             await slack_app.front.idle()
     assert socket.sent == [{"envelope_id": "env-3"}, {"envelope_id": "env-4"}]

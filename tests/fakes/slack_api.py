@@ -85,7 +85,13 @@ class FakeSlackApi:
     def _answer(self, method: str) -> dict[str, Any]:
         n = next(self._ids)
         if method == "auth.test":
-            return {"user_id": BOT_USER, "bot_id": "B0001", "team_id": TEAM, "team": "Test", "url": "https://test.example/"}
+            return {
+                "user_id": BOT_USER,
+                "bot_id": "B0001",
+                "team_id": TEAM,
+                "team": "Test",
+                "url": "https://test.example/",
+            }
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"view": {"id": f"V{n:05d}", "hash": f"h{n}"}}
         if method == "conversations.open":

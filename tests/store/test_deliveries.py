@@ -17,14 +17,18 @@ async def test_a_key_is_new_once_then_seen(db: Database, clock: FakeClock) -> No
         assert await deliveries.claim(session, "slack:event:Ev2", clock.now()) is True
 
 
-async def test_concurrent_claims_of_one_key_through_the_claim_log_give_exactly_one_winner(db: Database, clock: FakeClock) -> None:
+async def test_concurrent_claims_of_one_key_through_the_claim_log_give_exactly_one_winner(
+    db: Database, clock: FakeClock
+) -> None:
     log = deliveries.ClaimLog(db)
     results = await asyncio.gather(*(log.claim(f"k{i % 5}", clock.now()) for i in range(50)))
     assert sum(results) == 5
     assert [results[i] for i in range(5)] == [True] * 5  # the first claimant of each key wins
 
 
-async def test_released_key_can_act_again_and_rolled_back_claim_leaves_no_trace(db: Database, clock: FakeClock) -> None:
+async def test_released_key_can_act_again_and_rolled_back_claim_leaves_no_trace(
+    db: Database, clock: FakeClock
+) -> None:
     log = deliveries.ClaimLog(db)
     assert await log.claim("click", clock.now()) is True
     await log.release("click")
