@@ -46,7 +46,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import render_slack as render
 from bot.app import Signpost
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
 from handlers.dispatch import DUPLICATE, StepUp
 from handlers.grammar import parse
@@ -76,7 +76,8 @@ def retry_handlers() -> list[AsyncRetryHandler]:
 
 def web_client(settings: Settings) -> AsyncWebClient:
     """The Web API client; ``SIGNPOST_SLACK_API_URL`` points it elsewhere (a proxy, a local fake)."""
-    assert settings.slack_bot_token is not None
+    if settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is needed for the Slack Web API")
     kwargs: dict[str, Any] = {}
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
@@ -176,7 +177,8 @@ class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
     def __init__(self, signpost: Signpost, settings: Settings, client: AsyncWebClient | None = None) -> None:
-        assert settings.slack_signing_secret is not None
+        if settings.slack_signing_secret is None:
+            raise SettingsError("SLACK_SIGNING_SECRET is needed: every Slack request is verified with it")
         self.signpost = signpost
         self.dispatcher = signpost.dispatcher
         self.settings = settings
@@ -204,7 +206,9 @@ class SlackFrontEnd:
             self.bolt.action(action_id)(self._on_action)
         self.bolt.view(render.CODE_CALLBACK)(self._on_code)
         self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
-        self.bolt.event("app_home_opened")(self._on_home)
+        listeners = {"app_home_opened": self._on_home}
+        for event_type in sorted(EVENTS):
+            self.bolt.event(event_type)(listeners[event_type])
         self.bolt.error(self._on_error)
 
     async def handle_http(self, request: web.Request) -> web.Response:

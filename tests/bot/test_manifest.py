@@ -108,3 +108,15 @@ async def test_every_registered_action_id_is_routed_and_an_unknown_one_is_not(
     stray = slack_app.slack.block_action_from_message(user, {**button, "action_id": "not_ours"}, "actions-0")
     assert (await slack_app.slack.interactive(stray)).status == 404
     await slack_app.front.idle()
+
+
+async def test_every_subscribed_event_is_routed_and_an_unsubscribed_one_is_not(
+    slack_app: SlackHarness,
+) -> None:
+    user = SlackUser("U0ANY")
+    for n, event_type in enumerate(sorted(EVENTS)):
+        event = {"type": event_type, "user": user.user_id, "tab": "messages", "event_ts": "1.1"}
+        assert (await slack_app.slack.event(user, event, event_id=f"Ev{n}")).status == 200, event_type
+    stray = {"type": "reaction_added", "user": user.user_id, "reaction": "eyes", "event_ts": "1.1"}
+    assert (await slack_app.slack.event(user, stray, event_id="EvX")).status == 404
+    await slack_app.front.idle()

@@ -162,3 +162,18 @@ async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> No
         await slack_app.front.idle()
     assert len(slack_app.fake.of("response_url")) == 1
     assert [e.action for e in await slack_app.audit()] == ["help"]
+
+
+async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_message(
+    slack_app: SlackHarness,
+) -> None:
+    """views.open refused (e.g. an expired trigger): still private, through the response_url."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    slack_app.fake.fail("views.open", "expired_trigger_id")
+    await slack_app.slack.command(user, AMY)
+    await slack_app.front.idle()
+    assert slack_app.fake.of("views.update") == []
+    [posted] = slack_app.fake.of("response_url")
+    assert posted.body["response_type"] == "ephemeral" and "Sam Carter" in all_text(posted.body["blocks"])
+    assert [e.action for e in await slack_app.audit()] == ["lookup"]
