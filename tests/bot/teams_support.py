@@ -48,9 +48,10 @@ CHANNEL_CONVERSATION = "19:general@thread.tacv2;messageid=1700000000000"
 
 
 def settings(**extra: Any) -> Settings:
-    values: dict[str, Any] = {"SIGNPOST_TEAMS_ANONYMOUS": True, **extra}
-    if any(k.startswith("CONNECTIONS__") for k in extra):
-        values.pop("SIGNPOST_TEAMS_ANONYMOUS")
+    """Settings from these values only (no .env); Teams anonymous unless credentials are given."""
+    values = dict(extra)
+    if not any(k.startswith("CONNECTIONS__") for k in extra):
+        values.setdefault("SIGNPOST_TEAMS_ANONYMOUS", True)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
