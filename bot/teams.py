@@ -30,6 +30,7 @@ from microsoft_agents.activity import (
     AdaptiveCardInvokeValue,
     Attachment,
     ChannelAccount,
+    ChannelId,
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
@@ -44,13 +45,13 @@ from microsoft_agents.hosting.core import (
     AgentAuthConfiguration,
     AnonymousTokenProvider,
     AuthenticationConstants,
-    AuthTypes,
     ClaimsIdentity,
     ConnectionManager,
     JwtTokenValidator,
     RestChannelServiceClientFactory,
     TurnContext,
 )
+from microsoft_agents.hosting.core.authorization import AuthTypes
 from yarl import URL
 
 from bot.app import Signpost
@@ -146,7 +147,8 @@ def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = 
         if setup.anonymous:
             log.warning(
                 "teams_anonymous_mode",
-                message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): local development only",
+                message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): "
+                "local development only",
             )
         front = TeamsFrontEnd(signpost, setup, token_source)
         app[TEAMS_KEY] = front
@@ -169,7 +171,9 @@ class _SourcedTokens(AnonymousTokenProvider):
     def __init__(self, source: TokenSource) -> None:
         self._source = source
 
-    async def get_access_token(self, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
         return await self._source(resource_url, scopes)
 
 
@@ -181,7 +185,9 @@ def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> Connect
         factory = lambda _config: _SourcedTokens(token_source)  # noqa: E731
     else:
         factory = MsalAuth
-    return ConnectionManager(provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth})
+    return ConnectionManager(
+        provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth}
+    )
 
 
 class _PinnedKeys:
@@ -269,13 +275,15 @@ class Asker:
             conversation=ConversationAccount(
                 id=conversation_id, conversation_type="personal", tenant_id=self.principal.tenant
             ),
-            channel_id=self.channel_id,
+            channel_id=ChannelId(self.channel_id),
             service_url=self.service_url,
         )
 
 
 def card_activity(card: Card) -> Activity:
-    return Activity(type=ActivityTypes.message, attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card)])
+    return Activity(
+        type=ActivityTypes.message, attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card)]
+    )
 
 
 def card_response(card: Card) -> AdaptiveCardInvokeResponse:
@@ -292,7 +300,9 @@ def _text_of(activity: Activity) -> str:
 class TeamsFrontEnd:
     """The adapter, the authentication of incoming requests, and private delivery."""
 
-    def __init__(self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None) -> None:
+    def __init__(
+        self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None
+    ) -> None:
         self.signpost = signpost
         self.setup = setup
         self.clients = RestChannelServiceClientFactory(_connections(setup, token_source))
@@ -343,14 +353,21 @@ class TeamsFrontEnd:
         return False
 
     def _outbound_identity(self) -> ClaimsIdentity:
-        return ClaimsIdentity() if self.setup.anonymous else self.adapter.create_claims_identity(self.setup.client_id)
+        return (
+            ClaimsIdentity()
+            if self.setup.anonymous
+            else self.adapter.create_claims_identity(self.setup.client_id)
+        )
 
     async def send_to(self, reference: ConversationReference, activity: Activity) -> None:
         """Post one activity into a stored conversation (proactively, through the connector)."""
         activity.apply_conversation_reference(reference)
         identity = self._outbound_identity()
         client = await self.clients.create_connector_client(
-            None, identity, reference.service_url, AuthenticationConstants.AGENTS_SDK_SCOPE,
+            None,
+            identity,
+            reference.service_url,
+            AuthenticationConstants.AGENTS_SDK_SCOPE,
             use_anonymous=identity.allow_anonymous,
         )
         try:
@@ -362,12 +379,15 @@ class TeamsFrontEnd:
         """Create (or fetch: Teams returns the existing one) the 1:1 chat with this person."""
         identity = self._outbound_identity()
         client = await self.clients.create_connector_client(
-            None, identity, asker.service_url, AuthenticationConstants.AGENTS_SDK_SCOPE,
+            None,
+            identity,
+            asker.service_url,
+            AuthenticationConstants.AGENTS_SDK_SCOPE,
             use_anonymous=identity.allow_anonymous,
         )
         params = ConversationParameters(
             is_group=False,
-            agent=asker.bot,
+            bot=asker.bot,
             members=[ChannelAccount(id=asker.teams_user_id)],
             tenant_id=asker.principal.tenant,
             channel_data={"tenant": {"id": asker.principal.tenant}},
@@ -393,7 +413,9 @@ class TeamsFrontEnd:
         if stored is not None and conversations.encode(stored) == conversations.encode(doc):
             return
         async with self.signpost.ctx.db.write() as session:
-            await conversations.save(session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now())
+            await conversations.save(
+                session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now()
+            )
 
     async def send_private(self, asker: Asker, card: Card) -> None:
         """Into the person's 1:1 chat: the stored one, or a newly opened one."""
@@ -410,8 +432,12 @@ class TeamsFrontEnd:
         correlation = uuid.uuid4().hex
         if action.verb == CODE_VERB:
             command = Command(
-                asker.principal, "code", correlation, channel="modal",
-                code=action.code, challenge_id=action.challenge_id,
+                asker.principal,
+                "code",
+                correlation,
+                channel="modal",
+                code=action.code,
+                challenge_id=action.challenge_id,
             )
         else:
             problem = missing_input(action)
@@ -445,7 +471,7 @@ class SignpostTeamsBot(ActivityHandler):
     def __init__(self, front: TeamsFrontEnd) -> None:
         self.front = front
 
-    async def on_message_activity(self, turn_context: TurnContextProtocol) -> None:
+    async def on_message_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         activity = turn_context.activity
         asker = Asker.of(activity)
         if asker is None:
@@ -462,7 +488,9 @@ class SignpostTeamsBot(ActivityHandler):
         reply = await self.front.dispatch(Command(asker.principal, text, uuid.uuid4().hex, channel=channel))
         await self._answer(turn_context, asker, render_reply(reply))
 
-    async def _submitted(self, turn_context: TurnContextProtocol, asker: Asker, value: dict[str, Any]) -> None:
+    async def _submitted(
+        self, turn_context: TurnContextProtocol[Activity], asker: Asker, value: dict[str, Any]
+    ) -> None:
         """Action.Submit from an older client: the same action; the card is updated in place."""
         activity = turn_context.activity
         card = await self.front.act(asker, read_action(value), activity.id)
@@ -473,7 +501,7 @@ class SignpostTeamsBot(ActivityHandler):
             return
         await self._answer(turn_context, asker, card)
 
-    async def _answer(self, turn_context: TurnContextProtocol, asker: Asker, card: Card) -> None:
+    async def _answer(self, turn_context: TurnContextProtocol[Activity], asker: Asker, card: Card) -> None:
         if asker.personal:
             await turn_context.send_activity(card_activity(card))
             return
@@ -481,7 +509,7 @@ class SignpostTeamsBot(ActivityHandler):
         await turn_context.send_activity(SENT_PRIVATELY)
 
     async def on_adaptive_card_invoke(
-        self, turn_context: TurnContextProtocol, invoke_value: AdaptiveCardInvokeValue
+        self, turn_context: TurnContextProtocol[Activity], invoke_value: AdaptiveCardInvokeValue
     ) -> AdaptiveCardInvokeResponse:
         asker = Asker.of(turn_context.activity)
         if asker is None:
@@ -492,7 +520,7 @@ class SignpostTeamsBot(ActivityHandler):
         await self.front.send_private(asker, card)
         return card_response(render_text(SENT_PRIVATELY))
 
-    async def on_conversation_update_activity(self, turn_context: TurnContextProtocol) -> None:
+    async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""
         asker = Asker.of(turn_context.activity)
         if asker is not None and asker.personal:

@@ -47,7 +47,11 @@ class AppDetails:
     def checked(self) -> AppDetails:
         if not GUID.fullmatch(self.bot_id):
             raise PackageError("the bot id must be the Azure bot registration's app (client) id, a GUID")
-        for label, url in (("website", self.website_url), ("privacy", self.privacy_url), ("terms", self.terms_url)):
+        for label, url in (
+            ("website", self.website_url),
+            ("privacy", self.privacy_url),
+            ("terms", self.terms_url),
+        ):
             if not url.startswith("https://"):
                 raise PackageError(f"the {label} URL must start with https:// (Teams requires it)")
         if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", self.version):
@@ -149,7 +153,12 @@ def png(rows: list[bytes], width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     raw = b"".join(b"\x00" + row for row in rows)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def color_icon() -> bytes:

@@ -77,7 +77,9 @@ def channel() -> dict[str, Any]:
     return {"id": CHANNEL_CONVERSATION, "conversationType": "channel", "isGroup": True}
 
 
-def message(user: TeamsUser, text: str, service_url: str, conversation: dict[str, Any] | None = None) -> dict[str, Any]:
+def message(
+    user: TeamsUser, text: str, service_url: str, conversation: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A message in the 1:1 chat (or the given conversation)."""
     return {**_base(user, service_url, conversation or personal(user)), "type": "message", "text": text}
 
@@ -91,8 +93,13 @@ def mention(user: TeamsUser, text: str, service_url: str) -> dict[str, Any]:
     return doc
 
 
-def invoke(user: TeamsUser, action: dict[str, Any], service_url: str, inputs: dict[str, str] | None = None,
-           activity_id: str | None = None) -> dict[str, Any]:
+def invoke(
+    user: TeamsUser,
+    action: dict[str, Any],
+    service_url: str,
+    inputs: dict[str, str] | None = None,
+    activity_id: str | None = None,
+) -> dict[str, Any]:
     """An adaptiveCard/action invoke: what Teams sends when Action.Execute is clicked."""
     doc = _base(user, service_url, personal(user))
     doc.update(
@@ -101,15 +108,24 @@ def invoke(user: TeamsUser, action: dict[str, Any], service_url: str, inputs: di
         id=activity_id or uuid.uuid4().hex,
         replyToId="activity-card",
         value={
-            "action": {"type": "Action.Execute", "verb": action["verb"], "data": {**action["data"], **(inputs or {})}},
+            "action": {
+                "type": "Action.Execute",
+                "verb": action["verb"],
+                "data": {**action["data"], **(inputs or {})},
+            },
             "trigger": "manual",
         },
     )
     return doc
 
 
-def submit(user: TeamsUser, action: dict[str, Any], service_url: str, card_activity_id: str,
-           inputs: dict[str, str] | None = None) -> dict[str, Any]:
+def submit(
+    user: TeamsUser,
+    action: dict[str, Any],
+    service_url: str,
+    card_activity_id: str,
+    inputs: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An older client's Action.Submit: a message with no text and the data as ``value``."""
     doc = _base(user, service_url, personal(user))
     doc.update(type="message", replyToId=card_activity_id, value={**action["data"], **(inputs or {})})

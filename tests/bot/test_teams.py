@@ -7,6 +7,7 @@ from sqlalchemy import select
 from bot.app import Signpost
 from store.conversations import TeamsConversation
 from tests.bot.teams_support import (
+    BOT_ID,
     CHANNEL_CONVERSATION,
     PRIYA,
     STRANGER,
@@ -39,7 +40,12 @@ async def test_signposts_are_answered_as_a_card_in_the_personal_chat(
     assert "999 000 0018" in text
     [event] = await audit_events(loaded)
     assert (event.platform, event.tenant, event.user_id) == ("teams", PRIYA.tenant, PRIYA.aad)
-    assert (event.actor_id, event.channel, event.action, event.outcome) == ("P002", "direct", "lookup", "answered")
+    assert (event.actor_id, event.channel, event.action, event.outcome) == (
+        "P002",
+        "direct",
+        "lookup",
+        "answered",
+    )
 
 
 async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
@@ -51,6 +57,7 @@ async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
     [created] = connector.creations()
     assert created.body["members"] == [{"id": PRIYA.teams_id}]
     assert created.body["tenantId"] == PRIYA.tenant and created.body["isGroup"] is False
+    assert created.body["bot"]["id"] == BOT_ID
     in_channel = connector.messages_in(CHANNEL_CONVERSATION)
     assert [m.text for m in in_channel] == ["I've sent you the answer privately."]
     assert in_channel[0].card is None and not in_channel[0].body.get("attachments")
@@ -76,7 +83,9 @@ async def test_channel_mention_uses_the_remembered_personal_chat(
     assert connector.creations() == []
     [private] = connector.messages_in(PRIYA.personal_conversation)
     assert private.card is not None and "contact details only" in texts_of(private.card)
-    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == ["I've sent you the answer privately."]
+    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == [
+        "I've sent you the answer privately."
+    ]
 
 
 async def test_mention_is_stripped_before_the_grammar_sees_the_text(
@@ -101,7 +110,9 @@ async def test_identity_is_tenant_and_aad_object_id_never_the_display_name(
     assert (event.actor_id, event.user_id, event.outcome) == (None, STRANGER.aad, "refused")
 
 
-async def test_stored_reference_keeps_ids_only(teams: TeamsApp, connector: FakeConnector, loaded: Signpost) -> None:
+async def test_stored_reference_keeps_ids_only(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
     """The conversation reference in the database holds no display name."""
     await teams.post(message(PRIYA, "help", connector.url))
     async with loaded.ctx.db.read() as session:

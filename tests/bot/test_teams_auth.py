@@ -71,7 +71,9 @@ async def test_a_signed_request_is_processed_and_replies_carry_the_bot_token(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:
     """The control case: a properly signed activity is answered, with our token on the reply."""
-    response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(signer.token(connector.url)))
+    response = await teams_secured.post(
+        message(PRIYA, AMY, connector.url), bearer(signer.token(connector.url))
+    )
     assert response.status == 202
     [reply] = connector.sent
     assert reply.authorization == f"Bearer {OUTBOUND_TOKEN}"
@@ -106,9 +108,15 @@ async def test_a_token_forged_with_another_key_is_401(
     """Same key id, same claims, wrong key: the signature check fails."""
     forger = Signer()
     with capture_logs() as logs:
-        response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(forger.token(connector.url)))
+        response = await teams_secured.post(
+            message(PRIYA, AMY, connector.url), bearer(forger.token(connector.url))
+        )
     assert response.status == 401
-    assert {"event": "teams_request_rejected", "reason": "InvalidSignatureError", "log_level": "warning"} in logs
+    assert {
+        "event": "teams_request_rejected",
+        "reason": "InvalidSignatureError",
+        "log_level": "warning",
+    } in logs
     await nothing_happened(loaded, connector)
 
 
@@ -122,7 +130,11 @@ async def test_a_token_forged_with_another_key_is_401(
     ids=["audience", "issuer", "expired"],
 )
 async def test_a_signed_token_with_wrong_claims_is_401(
-    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, claims: dict[str, Any]
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    claims: dict[str, Any],
 ) -> None:
     token = signer.token(connector.url, **claims)
     response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(token))

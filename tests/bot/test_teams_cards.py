@@ -22,6 +22,7 @@ from handlers.commands import all_specs
 from handlers.context import Context
 from handlers.dispatch import Dispatcher, Request, Result, Spec
 from handlers.model import Button, Challenge, Command, Notice, Outcome, Reply, Role
+from store.notices import pending
 from tests.bot.teams_support import (
     DANA,
     PRIYA,
@@ -34,7 +35,6 @@ from tests.bot.teams_support import (
     submit,
     texts_of,
 )
-from store.notices import pending
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector
 
@@ -52,7 +52,9 @@ class StandIns:
 
     async def guarded(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
         self.seen.append(req.command)
-        return Result(Reply(Outcome.CHALLENGED, "A fresh code is needed.", challenge=Challenge(CHALLENGE_ID, PROMPT)))
+        return Result(
+            Reply(Outcome.CHALLENGED, "A fresh code is needed.", challenge=Challenge(CHALLENGE_ID, PROMPT))
+        )
 
     async def code(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
         self.seen.append(req.command)
@@ -67,7 +69,9 @@ class StandIns:
             self.seen.append(req.command)
             earlier = self.decisions.get(req.args)
             if earlier is not None:
-                return Result(Reply(Outcome.INFO, f"Request {req.args} was already {earlier}. Nothing changed."))
+                return Result(
+                    Reply(Outcome.INFO, f"Request {req.args} was already {earlier}. Nothing changed.")
+                )
             self.decisions[req.args] = verdict
             return Result(Reply(Outcome.DONE, f"Request {req.args} {verdict}."))
 
@@ -168,9 +172,13 @@ async def test_a_missing_required_input_is_asked_for_again_without_dispatching(
     assert len(await audit_events(staged)) == before
 
 
-async def test_a_foreign_or_stale_action_is_answered_kindly(teams_staged: TeamsApp, connector: FakeConnector) -> None:
+async def test_a_foreign_or_stale_action_is_answered_kindly(
+    teams_staged: TeamsApp, connector: FakeConnector
+) -> None:
     """Action data Signpost did not make is not dispatched."""
-    card = await invoke_card(teams_staged, invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url))
+    card = await invoke_card(
+        teams_staged, invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url)
+    )
     assert "no longer available" in texts_of(card)
 
 
@@ -199,7 +207,10 @@ async def test_totp_card_flow_wrong_then_right_code(
     assert connector.sent[0].card is not None
     send = only_action(connector.sent[0].card, "code")
     wrong = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"code": "111111"}))
-    assert "didn't work" in texts_of(wrong) and only_action(wrong, "code")["data"]["challenge_id"] == CHALLENGE_ID
+    assert (
+        "didn't work" in texts_of(wrong)
+        and only_action(wrong, "code")["data"]["challenge_id"] == CHALLENGE_ID
+    )
     right = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"code": f" {GOOD_CODE} "}))
     assert "Sam Carter" in texts_of(right)
     codes = [c for c in stand_ins.seen if c.text == "code"]
@@ -222,7 +233,10 @@ async def test_totp_code_from_an_older_client_submit(
     send = only_action(connector.sent[0].card, "code")
     await teams_staged.post(submit(PRIYA, send["fallback"], connector.url, "activity-7", {"code": GOOD_CODE}))
     [update] = connector.updates()
-    assert update.path.endswith("/activities/activity-7") and update.conversation_id == PRIYA.personal_conversation
+    assert (
+        update.path.endswith("/activities/activity-7")
+        and update.conversation_id == PRIYA.personal_conversation
+    )
     assert update.card is not None and "Sam Carter" in texts_of(update.card)
     assert stand_ins.seen[-1].code == GOOD_CODE and stand_ins.seen[-1].text == "code"
 

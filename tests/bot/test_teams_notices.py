@@ -20,7 +20,10 @@ NOTICE = Notice(
     recipient_id="DM01",
     kind="access_request",
     text="P002 asks for access to 999 000 0050 (request 42).",
-    buttons=(Button("approve", "Approve", "approve 42", "primary"), Button("deny", "Deny", "deny 42", "danger")),
+    buttons=(
+        Button("approve", "Approve", "approve 42", "primary"),
+        Button("deny", "Deny", "deny 42", "danger"),
+    ),
     dedupe_key="access_request:42",
 )
 
@@ -65,7 +68,9 @@ async def test_notice_to_someone_who_never_talked_to_the_bot_fails_and_sends_not
     assert connector.sent == []
 
 
-async def test_notice_refused_by_teams_is_a_delivery_failure(teams: TeamsApp, connector: FakeConnector) -> None:
+async def test_notice_refused_by_teams_is_a_delivery_failure(
+    teams: TeamsApp, connector: FakeConnector
+) -> None:
     """A connector error becomes DeliveryFailed (the outbox keeps the notice), without details."""
     await teams.post(message(PRIYA, "help", connector.url))
     connector.fail_sends = True

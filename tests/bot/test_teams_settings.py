@@ -19,7 +19,9 @@ def test_teams_is_off_without_credentials_or_anonymous_mode() -> None:
     assert teams_route_adder(settings(SIGNPOST_TEAMS_ANONYMOUS=False)) is None
 
 
-@pytest.mark.parametrize("credential", [{PREFIX + "CLIENTSECRET": "s"}, {PREFIX + "CERTPFXFILE": "/run/bot.pfx"}])
+@pytest.mark.parametrize(
+    "credential", [{PREFIX + "CLIENTSECRET": "s"}, {PREFIX + "CERTPFXFILE": "/run/bot.pfx"}]
+)
 def test_teams_is_on_with_a_client_id_secret_or_certificate_and_tenant(credential: dict[str, str]) -> None:
     assert teams_route_adder(settings(**FULL, **credential)) is not None
 
@@ -60,5 +62,7 @@ async def test_credentials_start_quietly(signpost: Signpost) -> None:
     with capture_logs() as logs:
         app = create_app(signpost, settings(**values), [adder])
     assert not [e for e in logs if e["log_level"] == "warning"]
-    assert any(r.method == "POST" and r.resource is not None and r.resource.canonical == "/api/messages"
-               for r in app.router.routes())
+    assert any(
+        r.method == "POST" and r.resource is not None and r.resource.canonical == "/api/messages"
+        for r in app.router.routes()
+    )
