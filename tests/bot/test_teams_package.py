@@ -7,11 +7,13 @@ import json
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import structlog
 
 from bot.cli import main
 from handlers.commands import all_specs
@@ -23,11 +25,15 @@ PIXEL = tuple[int, int, int, int]
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No .env and no Teams or public-URL variables from the machine running the tests."""
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No .env and no Teams or public-URL variables from the machine running the tests; and the
+    logging set-up that main() installs (bound to this test's captured stderr) undone afterwards."""
     monkeypatch.chdir(tmp_path)
     for name in ("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", "SIGNPOST_PUBLIC_URL"):
         monkeypatch.delenv(name, raising=False)
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def build(tmp_path: Path, *extra: str) -> zipfile.ZipFile:
