@@ -182,6 +182,36 @@ async def test_a_foreign_or_stale_action_is_answered_kindly(
     assert "no longer available" in texts_of(card)
 
 
+async def test_a_failed_click_answers_with_a_generic_card_not_the_exception(
+    teams_staged: TeamsApp, connector: FakeConnector
+) -> None:
+    """A click in a channel whose private delivery fails: the invoke still answers, generically."""
+    action = {
+        "verb": "approve",
+        "data": {
+            "signpost": 1,
+            "verb": "approve",
+            "button": {
+                "action_id": "approve",
+                "label": "Approve",
+                "command": "approve 42",
+                "style": None,
+                "input": None,
+            },
+        },
+    }
+    body = invoke(DANA, action, connector.url)
+    body["conversation"] = {
+        "id": "19:general@thread.tacv2",
+        "conversationType": "channel",
+        "tenantId": DANA.tenant,
+    }
+    connector.fail_next = 1
+    card = await invoke_card(teams_staged, body)
+    text = texts_of(card)
+    assert text.startswith("Sorry, something went wrong on our side") and "503" not in text
+
+
 # Step-up: a challenge card with one input, answered privately.
 
 

@@ -47,7 +47,7 @@ class FakeConnector:
     sent: list[Sent] = field(default_factory=list)
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     fail_sends: bool = False  # every activity post is refused (503)
-    fail_next: int = 0  # this many activity posts are refused, then they succeed
+    fail_next: int = 0  # this many posts (activities or creations) are refused, then they succeed
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
 
@@ -89,6 +89,9 @@ class FakeConnector:
     async def _create(self, request: web.Request) -> web.Response:
         body = await request.json()
         self._record(request, body)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.json_response({"error": {"code": "ServiceError"}}, status=503)
         return web.json_response({"id": f"a:personal-{next(self._ids)}"})
 
     async def _send(self, request: web.Request) -> web.Response:
