@@ -24,9 +24,9 @@ from handlers.refs import is_valid
 from store import children, practitioners
 from store.children import ChildRow
 from store.crypto import KeyRing
-from store.db import Database
+from store.db import Database, dialect_insert
 from store.matching import Identity
-from store.models import Child
+from store.models import Child, LocalAuthority
 from store.practitioners import InvolvementRow, PractitionerRow
 
 BATCH = 2000
@@ -321,6 +321,8 @@ async def _write(
     now: datetime,
 ) -> None:
     rows = [parsed for _, parsed in batch]
+    if kind is not FeedKind.INVOLVEMENTS:
+        await ensure_authorities(session, {row.local_authority for row in rows}, now)
     if kind is FeedKind.PRACTITIONERS:
         report.changed[kind.value] += await practitioners.upsert_practitioners(session, rows, now)
     elif kind is FeedKind.CHILDREN:
@@ -329,6 +331,13 @@ async def _write(
     else:
         good = await _check_references(session, name, batch, report)
         report.changed[kind.value] += await practitioners.upsert_involvements(session, good)
+
+
+async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:
+    """Record every local authority a feed names (once), before rows that refer to it."""
+    if names:
+        stmt = dialect_insert(session)(LocalAuthority.__table__).on_conflict_do_nothing(index_elements=["name"])
+        await session.execute(stmt, [{"name": name, "first_seen": now} for name in sorted(names)])
 
 
 async def _check_references(

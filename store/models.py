@@ -71,10 +71,18 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class LocalAuthority(Base):
+    """A local authority named in the feeds; duty managers and shielding decisions are scoped by it."""
+
+    __tablename__ = "local_authorities"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Child(Base):
     __tablename__ = "children"
     ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    local_authority: Mapped[str] = mapped_column(String(64), index=True)
+    local_authority: Mapped[str] = mapped_column(String(64), ForeignKey("local_authorities.name"), index=True)
     shielded: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(16), default="active")  # active | archived | destroyed
     identity: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed with the child's data key
@@ -109,7 +117,7 @@ class Practitioner(Base):
     family_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(200))
     organisation: Mapped[str] = mapped_column(String(200))
-    local_authority: Mapped[str] = mapped_column(String(64), index=True)
+    local_authority: Mapped[str] = mapped_column(String(64), ForeignKey("local_authorities.name"), index=True)
     phone: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(254))
     roles: Mapped[str] = mapped_column(String(64))  # ';'-separated: practitioner, duty_manager, admin

@@ -11,7 +11,7 @@ from bot.app import Signpost
 from store import children
 from store.feeds import Feed, FeedRejected, import_feeds
 from store.matching import Identity
-from store.models import AuditEvent, Child, ChildTerm, Involvement, Practitioner
+from store.models import AuditEvent, Child, ChildTerm, Involvement, LocalAuthority, Practitioner
 from tests.factories import (
     AMY,
     CHILDREN,
@@ -148,3 +148,12 @@ async def test_import_writes_no_audit_event(signpost: Signpost) -> None:
     await load_standard(signpost)
     async with signpost.ctx.db.read() as session:
         assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one() == 0
+
+
+async def test_local_authorities_named_in_feeds_are_recorded_once(signpost: Signpost) -> None:
+    """Every authority a feed names becomes one row, however many rows and imports name it."""
+    await load_standard(signpost)
+    await load_standard(signpost)
+    async with signpost.ctx.db.read() as session:
+        names = (await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars().all()
+    assert names == ["Northshire", "Southvale"]

@@ -24,6 +24,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name="pk_meta"),
     )
     op.create_table(
+        "local_authorities",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("first_seen", TS, nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_local_authorities"),
+    )
+    op.create_table(
         "children",
         sa.Column("ref", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("local_authority", sa.String(64), nullable=False),
@@ -32,6 +38,9 @@ def upgrade() -> None:
         sa.Column("identity", sa.LargeBinary(), nullable=True),
         sa.Column("row_mac", sa.LargeBinary(), nullable=True),
         sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["local_authority"], ["local_authorities.name"], name="fk_children_local_authority_local_authorities"
+        ),
         sa.PrimaryKeyConstraint("ref", name="pk_children"),
     )
     op.create_index("ix_children_local_authority", "children", ["local_authority"])
@@ -65,6 +74,11 @@ def upgrade() -> None:
         sa.Column("roles", sa.String(64), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["local_authority"],
+            ["local_authorities.name"],
+            name="fk_practitioners_local_authority_local_authorities",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_practitioners"),
     )
     op.create_index("ix_practitioners_local_authority", "practitioners", ["local_authority"])
@@ -182,6 +196,7 @@ def downgrade() -> None:
         "child_terms",
         "child_keys",
         "children",
+        "local_authorities",
         "meta",
     ):
         op.drop_table(table)
