@@ -49,7 +49,9 @@ async def _pg_dump(db: Database, target: Path) -> None:
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)  # never on the command line, where ps would show it
-    args = [tool, "--format=custom", "--no-owner", f"--file={target}", "--dbname", str(url.database)]
+    # Uncompressed: the personal data is ciphertext, which does not compress, and a plain layout lets
+    # an auditor grep a backup for what must not be in it.
+    args = [tool, "--format=custom", "--compress=0", "--no-owner", f"--file={target}", "--dbname", str(url.database)]
     for flag, value in (("--host", url.host), ("--port", url.port), ("--username", url.username)):
         if value is not None:
             args += [flag, str(value)]

@@ -299,12 +299,14 @@ async def _step_data(db: Database, keys: KeyRing, schedule_id: int, now: datetim
             counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
         for table in PERSONAL_TABLES:
             counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
-        counts["practitioners"] = n(await session.execute(
-            update(Practitioner).where(Practitioner.status != "destroyed")
-            .values(given_name="", family_name="", phone="", email="", status="destroyed", updated_at=now)))
-        # Admins' chat links stay so that the certificate reaches them; the audit rows hold every
+        # Admins keep an active status and their chat links (not their names or contact details)
+        # so that the certificate reaches them and they can read it; the audit rows hold every
         # actor's platform id anyway (the chain must stay verifiable).
         ids = await admins(session)
+        counts["practitioners"] = n(await session.execute(
+            update(Practitioner).where(Practitioner.email != "")
+            .values(given_name="", family_name="", phone="", email="", updated_at=now)))
+        await session.execute(update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed"))
         counts["chat_identities"] = n(await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids))))
         counts["notices"] = n(await session.execute(
             update(NoticeRow).where(NoticeRow.body != WIPED_BODY).values(body=WIPED_BODY, delivered_at=func.coalesce(NoticeRow.delivered_at, now))))
