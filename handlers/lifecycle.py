@@ -68,14 +68,17 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
         match sub.lower():
             case "schedule":
                 switch_off, destroy_by = _dates(rest)
-                return await _schedule(ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now)
+                return await _schedule(
+                    ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now
+                )
             case "cancel":
-                row = await decommission.cancel(session, req.actor.practitioner_id, req.now)
-                await _cancelled_notices(ctx, session, row, req.actor.practitioner_id, req.now)
-                return Result(Reply(Outcome.DONE, f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."),
-                              detail="cancelled")
+                row = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
+                text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
+                return Result(Reply(Outcome.DONE, text), detail="cancelled")
             case "status":
-                return Result(Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status")
+                return Result(
+                    Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status"
+                )
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
     except ScheduleError as exc:
@@ -97,8 +100,10 @@ async def _schedule(
     ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
 ) -> Result:
     row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now)
-    text = (f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
-            f"{row.destroy_by:%d/%m/%Y}. Every admin has been told.")
+    text = (
+        f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
+        f"{row.destroy_by:%d/%m/%Y}. Every admin has been told."
+    )
     return Result(Reply(Outcome.DONE, text), detail=f"scheduled {row.id}")
 
 
@@ -107,14 +112,24 @@ async def schedule_with_notices(
 ) -> decommission.Decommission:
     """Schedule and tell every admin, in the caller's transaction."""
     row = await decommission.schedule(session, switch_off, destroy_by, by, now)
-    notices = decommission.to_admins(await decommission.admins(session), row.id, "scheduled", decommission.scheduled_text(row))
+    notices = decommission.to_admins(
+        await decommission.admins(session), row.id, "scheduled", decommission.scheduled_text(row)
+    )
     await ctx.notices.enqueue(session, notices, now)
     return row
 
 
-async def _cancelled_notices(ctx: Context, session: AsyncSession, row: decommission.Decommission, by: str, now: datetime) -> None:
-    text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
-    await ctx.notices.enqueue(session, decommission.to_admins(await decommission.admins(session), row.id, "cancelled", text), now)
+async def cancel_with_notices(
+    ctx: Context, session: AsyncSession, by: str, now: datetime
+) -> decommission.Decommission:
+    """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
+    row = await decommission.cancel(session, by, now)
+    text = (
+        f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
+    )
+    admins = await decommission.admins(session)
+    await ctx.notices.enqueue(session, decommission.to_admins(admins, row.id, "cancelled", text), now)
+    return row
 
 
 async def status_text(session: AsyncSession, today: date) -> str:
@@ -146,23 +161,41 @@ SPECS = (
 # -- periodic work -----------------------------------------------------------------------------
 
 
-def system_record(now: datetime, action: str, detail: str, *, who: str = "scheduler", tenant: str = "system") -> AuditRecord:
+def system_record(
+    now: datetime, action: str, detail: str, *, who: str = "scheduler", tenant: str = "system"
+) -> AuditRecord:
     """An audit event for work no chat command asked for (the scheduler, the operator's CLI)."""
     return AuditRecord(
-        at=now, actor_id=None, platform="console", tenant=tenant, user_id=who, actor_role=None, actor_org=None,
-        actor_la=None, channel="batch", action=action, outcome=Outcome.DONE.value, subject_refs=(), result_count=0,
-        correlation_id=uuid.uuid4().hex, detail=detail[:200],
+        at=now,
+        actor_id=None,
+        platform="console",
+        tenant=tenant,
+        user_id=who,
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="batch",
+        action=action,
+        outcome=Outcome.DONE.value,
+        subject_refs=(),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
+        detail=detail[:200],
     )
 
 
-async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler") -> RetentionReport:
+async def retention_tick(
+    ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler"
+) -> RetentionReport:
     """The daily retention work (safe to call often and from every replica)."""
     report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
         async with ctx.db.write() as session:
-            notices = [Notice(pid, "retention", report.summary(), dedupe_key=f"retention:{run_id}:{pid}")
-                       for pid in await decommission.admins(session)]
+            notices = [
+                Notice(pid, "retention", report.summary(), dedupe_key=f"retention:{run_id}:{pid}")
+                for pid in await decommission.admins(session)
+            ]
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
             await append(session, [system_record(now, "retention", detail, who=who)])
@@ -170,7 +203,9 @@ async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who
     return report
 
 
-async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead | None = None) -> dict[str, Any] | None:
+async def decommission_tick(
+    ctx: Context, now: datetime, chain_head: ChainHead | None = None
+) -> dict[str, Any] | None:
     """Warnings, switch-off and, from the destroy-by date, destruction. Returns a new certificate."""
     async with ctx.db.write() as session:
         row = await decommission.timeline(session, ctx.notices.enqueue, now)
@@ -179,12 +214,22 @@ async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead |
     return await destroy_now(ctx, now, row.id, chain_head)
 
 
-async def destroy_now(ctx: Context, now: datetime, schedule_id: int, chain_head: ChainHead | None = None, *,
-                      who: str = "scheduler") -> dict[str, Any] | None:
+async def destroy_now(
+    ctx: Context,
+    now: datetime,
+    schedule_id: int,
+    chain_head: ChainHead | None = None,
+    *,
+    who: str = "scheduler",
+) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work. The audit
     event goes first, so that the certificate's audit summary covers it."""
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
-        await append(session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)])
-    return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)
+        await append(
+            session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)]
+        )
+    return await decommission.run_destruction(
+        ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head
+    )

@@ -44,19 +44,30 @@ async def backup(db: Database, target: Path) -> int:
 async def _pg_dump(db: Database, target: Path) -> None:
     tool = shutil.which("pg_dump")
     if tool is None:
-        raise BackupFailed("pg_dump is not on PATH: install the PostgreSQL client tools to back up PostgreSQL")
+        raise BackupFailed(
+            "pg_dump is not on PATH: install the PostgreSQL client tools to back up PostgreSQL"
+        )
     url = make_url(db.engine.url)
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)  # never on the command line, where ps would show it
     # Uncompressed: the personal data is ciphertext, which does not compress, and a plain layout lets
     # an auditor grep a backup for what must not be in it.
-    args = [tool, "--format=custom", "--compress=0", "--no-owner", f"--file={target}", "--dbname", str(url.database)]
+    args = [
+        tool,
+        "--format=custom",
+        "--compress=0",
+        "--no-owner",
+        f"--file={target}",
+        "--dbname",
+        str(url.database),
+    ]
     for flag, value in (("--host", url.host), ("--port", url.port), ("--username", url.username)):
         if value is not None:
             args += [flag, str(value)]
-    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, err = await proc.communicate()
     if proc.returncode != 0:
         target.unlink(missing_ok=True)

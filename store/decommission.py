@@ -79,13 +79,19 @@ class Status:
 
     def describe(self, today: date) -> str:
         if self.state == "destroyed":
-            return f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
+            return (
+                f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
+            )
         if today >= self.switch_off:
-            return (f"Signpost was switched off on {_d(self.switch_off)}. Personal data will be destroyed by "
-                    f"{_d(self.destroy_by)} (steps done: {', '.join(self.steps_done) or 'none yet'}).")
+            return (
+                f"Signpost was switched off on {_d(self.switch_off)}. Personal data will be destroyed by "
+                f"{_d(self.destroy_by)} (steps done: {', '.join(self.steps_done) or 'none yet'})."
+            )
         days = (self.switch_off - today).days
-        return (f"Signpost is scheduled to be switched off on {_d(self.switch_off)} (in {days} day"
-                f"{'s' if days != 1 else ''}); personal data destroyed by {_d(self.destroy_by)}.")
+        return (
+            f"Signpost is scheduled to be switched off on {_d(self.switch_off)} (in {days} day"
+            f"{'s' if days != 1 else ''}); personal data destroyed by {_d(self.destroy_by)}."
+        )
 
 
 def _d(day: date) -> str:
@@ -96,14 +102,18 @@ def _d(day: date) -> str:
 
 
 async def current(session: AsyncSession) -> Decommission | None:
-    return (await session.execute(select(Decommission).where(Decommission.live == "live"))).scalar_one_or_none()
+    return (
+        await session.execute(select(Decommission).where(Decommission.live == "live"))
+    ).scalar_one_or_none()
 
 
 async def status(session: AsyncSession) -> Status | None:
     row = await current(session)
     if row is None:
         return None
-    return Status(row.id, row.state, row.switch_off, row.destroy_by, tuple(s for s in row.steps_done.split(",") if s))
+    return Status(
+        row.id, row.state, row.switch_off, row.destroy_by, tuple(s for s in row.steps_done.split(",") if s)
+    )
 
 
 def is_switched_off(switch_off: date | None, today: date) -> bool:
@@ -119,11 +129,21 @@ async def schedule(
     if switch_off < today:
         raise ScheduleError("the switch-off date is in the past")
     if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):
-        raise ScheduleError(f"the destroy-by date must be after the switch-off and at most {DEFAULT_DESTROY_DAYS} days later")
+        raise ScheduleError(
+            f"the destroy-by date must be after the switch-off and at most {DEFAULT_DESTROY_DAYS} days later"
+        )
     if await current(session) is not None:
         raise ScheduleError("a decommissioning is already scheduled: cancel it first (before its switch-off)")
-    row = Decommission(live="live", switch_off=switch_off, destroy_by=destroy_by, state="scheduled",
-                       scheduled_at=now, scheduled_by=by, steps_done="", counts="{}")
+    row = Decommission(
+        live="live",
+        switch_off=switch_off,
+        destroy_by=destroy_by,
+        state="scheduled",
+        scheduled_at=now,
+        scheduled_by=by,
+        steps_done="",
+        counts="{}",
+    )
     session.add(row)
     await session.flush()
     return row
@@ -149,23 +169,35 @@ async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
 
 
 async def admins(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%")))
+    rows = await session.execute(
+        select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%"))
+    )
     return sorted(pid for pid, roles in rows if Role.ADMIN in parse_roles(roles))
 
 
 def to_admins(ids: Sequence[str], schedule_id: int, what: str, text: str) -> list[Notice]:
-    return [Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}") for pid in ids]
+    return [
+        Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}")
+        for pid in ids
+    ]
 
 
 def scheduled_text(row: Decommission) -> str:
-    return (f"Signpost is scheduled to be switched off on {_d(row.switch_off)}. From then it answers no "
-            f"searches; all personal data will be destroyed by {_d(row.destroy_by)}. Scheduled by {row.scheduled_by}.")
+    return (
+        f"Signpost is scheduled to be switched off on {_d(row.switch_off)}. From then it answers no "
+        f"searches; all personal data will be destroyed by {_d(row.destroy_by)}. "
+        f"Scheduled by {row.scheduled_by}."
+    )
 
 
 def due_milestone(row: Decommission, today: date) -> int | None:
     """The closest 30/7/1-day warning now due (those already past when it was scheduled never are)."""
-    due = [n for n in MILESTONES if row.switch_off - timedelta(days=n) <= today < row.switch_off
-           and row.switch_off - timedelta(days=n) > row.scheduled_at.date()]
+    due = [
+        n
+        for n in MILESTONES
+        if row.switch_off - timedelta(days=n) <= today < row.switch_off
+        and row.switch_off - timedelta(days=n) > row.scheduled_at.date()
+    ]
     return min(due) if due else None
 
 
@@ -177,14 +209,19 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
     today, notices, ids = now.date(), [], await admins(session)
     milestone = due_milestone(row, today)
     if milestone is not None:
-        text = f"Signpost will be switched off in {milestone} day{'s' if milestone != 1 else ''}, on {_d(row.switch_off)}."
+        plural = "s" if milestone != 1 else ""
+        text = f"Signpost will be switched off in {milestone} day{plural}, on {_d(row.switch_off)}."
         notices += to_admins(ids, row.id, f"{milestone}d", text)
     if is_switched_off(row.switch_off, today):
-        text = (f"Signpost has been switched off ({_d(row.switch_off)}): it answers no searches. All personal "
-                f"data will be destroyed by {_d(row.destroy_by)}.")
+        text = (
+            f"Signpost has been switched off ({_d(row.switch_off)}): it answers no searches. All personal "
+            f"data will be destroyed by {_d(row.destroy_by)}."
+        )
         notices += to_admins(ids, row.id, "switched_off", text)
         await session.execute(
-            update(Decommission).where(Decommission.id == row.id, Decommission.state == "scheduled").values(state="switched_off")
+            update(Decommission)
+            .where(Decommission.id == row.id, Decommission.state == "scheduled")
+            .values(state="switched_off")
         )
     await enqueue(session, notices, now)
     return row
@@ -212,7 +249,12 @@ async def claim(db: Database, schedule_id: int, now: datetime) -> bool:
 
 
 async def run_destruction(
-    db: Database, keys: KeyRing, enqueue: NoticeEnqueue, schedule_id: int, now: datetime, chain_head: ChainHead | None = None
+    db: Database,
+    keys: KeyRing,
+    enqueue: NoticeEnqueue,
+    schedule_id: int,
+    now: datetime,
+    chain_head: ChainHead | None = None,
 ) -> dict[str, Any]:
     """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate."""
     async with db.read() as session:
@@ -237,7 +279,13 @@ async def run_destruction(
 
 
 async def _finish_step(
-    db: Database, enqueue: NoticeEnqueue, schedule_id: int, step: str, number: int, counts: dict[str, int], now: datetime
+    db: Database,
+    enqueue: NoticeEnqueue,
+    schedule_id: int,
+    step: str,
+    number: int,
+    counts: dict[str, int],
+    now: datetime,
 ) -> None:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
@@ -261,9 +309,13 @@ def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission
     return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
 
 
-async def _step_keys(db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None) -> dict[str, int]:
-    counts = {"key_encryption_keys": sum(1 for k in _stored_keks(keys) if not k.startswith("~")),
-              "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~"))}
+async def _step_keys(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
+    counts = {
+        "key_encryption_keys": sum(1 for k in _stored_keks(keys) if not k.startswith("~")),
+        "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~")),
+    }
     async with db.write() as session:
         for spec in WRAPPED_KEY_TABLES:
             counts[spec.table.name] = int((await session.execute(delete(spec.table))).rowcount)  # type: ignore[attr-defined]
@@ -286,14 +338,22 @@ def _wipe_key_file(keys: KeyRing, *, keep_signing: bool) -> None:
     keys.keks.clear()
 
 
-async def _step_data(db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None) -> dict[str, int]:
+async def _step_data(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with db.write() as session:
+
         def n(result: Any) -> int:
             return int(result.rowcount)
 
-        counts["children"] = n(await session.execute(
-            update(Child).where(Child.state != "destroyed").values(identity=None, row_mac=None, state="destroyed", updated_at=now)))
+        counts["children"] = n(
+            await session.execute(
+                update(Child)
+                .where(Child.state != "destroyed")
+                .values(identity=None, row_mac=None, state="destroyed", updated_at=now)
+            )
+        )
         counts["child_terms"] = n(await session.execute(delete(ChildTerm)))
         for table, _ in CHILD_ROWS:
             counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
@@ -303,23 +363,40 @@ async def _step_data(db: Database, keys: KeyRing, schedule_id: int, now: datetim
         # so that the certificate reaches them and they can read it; the audit rows hold every
         # actor's platform id anyway (the chain must stay verifiable).
         ids = await admins(session)
-        counts["practitioners"] = n(await session.execute(
-            update(Practitioner).where(Practitioner.email != "")
-            .values(given_name="", family_name="", phone="", email="", updated_at=now)))
-        await session.execute(update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed"))
-        counts["chat_identities"] = n(await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids))))
-        counts["notices"] = n(await session.execute(
-            update(NoticeRow).where(NoticeRow.body != WIPED_BODY).values(body=WIPED_BODY, delivered_at=func.coalesce(NoticeRow.delivered_at, now))))
+        counts["practitioners"] = n(
+            await session.execute(
+                update(Practitioner)
+                .where(Practitioner.email != "")
+                .values(given_name="", family_name="", phone="", email="", updated_at=now)
+            )
+        )
+        await session.execute(
+            update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed")
+        )
+        counts["chat_identities"] = n(
+            await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
+        )
+        counts["notices"] = n(
+            await session.execute(
+                update(NoticeRow)
+                .where(NoticeRow.body != WIPED_BODY)
+                .values(body=WIPED_BODY, delivered_at=func.coalesce(NoticeRow.delivered_at, now))
+            )
+        )
     return counts
 
 
-async def _step_compact(db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None) -> dict[str, int]:
+async def _step_compact(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
     tables = (*AFFECTED_TABLES, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES)
     await compact(db, tables, full=True)
     return {}
 
 
-async def _step_certificate(db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None) -> dict[str, int]:
+async def _step_certificate(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
@@ -333,14 +410,22 @@ async def _step_certificate(db: Database, keys: KeyRing, schedule_id: int, now: 
             "destroyed": json.loads(row.counts),
             "audit": audit,
             "public_key": base64.b64encode(
-                keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
+                keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            ).decode(),
         }
         signature = keys.signing_key.sign(canonical(body))
-        row.certificate = json.dumps({"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True)
+        row.certificate = json.dumps(
+            {"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True
+        )
     return {}
 
 
-_STEP_FUNCTIONS = {"keys": _step_keys, "data": _step_data, "compact": _step_compact, "certificate": _step_certificate}
+_STEP_FUNCTIONS = {
+    "keys": _step_keys,
+    "data": _step_data,
+    "compact": _step_compact,
+    "certificate": _step_certificate,
+}
 
 
 # -- certificate -------------------------------------------------------------------------------
@@ -355,7 +440,9 @@ def verify(document: dict[str, Any], public_key: bytes | None = None) -> bool:
     body = document["certificate"]
     key = public_key or base64.b64decode(body["public_key"])
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(document["signature"]), canonical(body))
+        Ed25519PublicKey.from_public_bytes(key).verify(
+            base64.b64decode(document["signature"]), canonical(body)
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -365,10 +452,12 @@ def certificate_text(document: dict[str, Any]) -> str:
     body = document["certificate"]
     counts = ", ".join(f"{table}: {n}" for table, n in sorted(body["destroyed"].items()))
     audit = body["audit"]
-    return (f"Signpost decommissioning complete at {body['completed_at']}. Destroyed — {counts}. Audit: "
-            f"{audit['events']} events, last seq {audit['last_seq']}, rows SHA-256 {audit['rows_sha256']}"
-            f"{', chain head ' + audit['chain_head'] if audit.get('chain_head') else ''}. "
-            f"Signed (Ed25519) with public key {body['public_key']}; signature {document['signature']}.")
+    return (
+        f"Signpost decommissioning complete at {body['completed_at']}. Destroyed — {counts}. Audit: "
+        f"{audit['events']} events, last seq {audit['last_seq']}, rows SHA-256 {audit['rows_sha256']}"
+        f"{', chain head ' + audit['chain_head'] if audit.get('chain_head') else ''}. "
+        f"Signed (Ed25519) with public key {body['public_key']}; signature {document['signature']}."
+    )
 
 
 async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> dict[str, Any]:
@@ -378,8 +467,11 @@ async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> 
     last, events = 0, 0
     columns = [c for c in AuditEvent.__table__.columns]
     while True:
-        rows = (await session.execute(
-            select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000))).all()
+        rows = (
+            await session.execute(
+                select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000)
+            )
+        ).all()
         if not rows:
             break
         for row in rows:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     String,
+    Table,
     bindparam,
     delete,
     func,
@@ -55,6 +56,10 @@ CHUNK = 500
 
 # Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
 Index("ix_child_keys_kek_id", ChildKey.kek_id)
+
+# Core tables, for executemany with bound WHERE values (the ORM's bulk forms do not allow it).
+CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as FromClause
+CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 
 # Tables with rows per child that destruction deletes (child_ref column). A module adding such a
 # table (access requests, grants …) adds its (table name, column) here.
@@ -88,11 +93,17 @@ class RetentionReport:
 
     @property
     def did_work(self) -> bool:
-        return bool(self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed)
+        return bool(
+            self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed
+        )
 
     def summary(self) -> str:
         verb = "would be" if self.dry_run else "were"
-        days = f"{self.first_day:%d/%m/%Y} to {self.last_day:%d/%m/%Y}" if self.first_day and self.last_day else "no new days"
+        days = (
+            f"{self.first_day:%d/%m/%Y} to {self.last_day:%d/%m/%Y}"
+            if self.first_day and self.last_day
+            else "no new days"
+        )
         return (
             f"Retention ({days}): {self.archived} record(s) {verb} archived at 18, {self.destroyed} {verb} "
             f"destroyed at 24; {self.period_keys_destroyed} expired audit-term key(s) {verb} destroyed."
@@ -133,7 +144,9 @@ async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
 # -- finding and changing children ---------------------------------------------------------------
 
 
-async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]) -> list[int]:
+async def turning(
+    session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]
+) -> list[int]:
     """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only)."""
     terms = [keys.blind(retention_term(dob)) for dob in keychain.dobs_turning(day, years)]
     if not terms:
@@ -159,22 +172,30 @@ async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> 
     return count
 
 
-async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime) -> tuple[int, set[str]]:
+async def destroy(
+    session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime
+) -> tuple[int, set[str]]:
     """Crypto-shred children: terms, per-child rows, wrapped key, identity. Returns (count, KEK ids)."""
     count, kek_ids = 0, set[str]()
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
         identities = await children.load_identities(session, keys, chunk)
-        pairs = [{"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)]
+        pairs = [
+            {"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)
+        ]
         if pairs:
-            terms = ChildTerm.__table__.c
+            terms = CHILD_TERMS.c
             await (await session.connection()).execute(
-                delete(ChildTerm.__table__).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
+                delete(CHILD_TERMS).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
                 pairs,
             )
         for table, column in CHILD_ROWS:
-            await session.execute(delete(Base.metadata.tables[table]).where(Base.metadata.tables[table].c[column].in_(chunk)))
-        kek_ids.update((await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars())
+            await session.execute(
+                delete(Base.metadata.tables[table]).where(Base.metadata.tables[table].c[column].in_(chunk))
+            )
+        kek_ids.update(
+            (await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars()
+        )
         await session.execute(delete(ChildKey).where(ChildKey.child_ref.in_(chunk)))
         result = await session.execute(
             update(Child)
@@ -185,8 +206,12 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
     return count, kek_ids
 
 
-async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport) -> None:
-    report.archived += await archive(session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now)
+async def _process_day(
+    session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport
+) -> None:
+    report.archived += await archive(
+        session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now
+    )
     doomed = await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"])
     wanted = set(keychain.dobs_turning(day, DESTROY_AT_AGE))
     identities = await children.load_identities(session, keys, doomed)
@@ -198,7 +223,9 @@ async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: dat
 # -- seal-in: data keys under their birth-date cohort ----------------------------------------------
 
 
-async def _seal_in_children(db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int) -> tuple[int, int, int]:
+async def _seal_in_children(
+    db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int
+) -> tuple[int, int, int]:
     """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed)."""
     sealed = archived = destroyed = 0
     cursor = -1
@@ -221,7 +248,11 @@ async def _seal_in_children(db: Database, keys: KeyRing, as_of: date, now: datet
             identities = await children.load_identities(session, keys, refs)
             past = [ref for ref, ident in identities.items() if ident.date_of_birth < cutoff]
             destroyed += (await destroy(session, keys, past, now))[0]
-            adults = [r for r, i in identities.items() if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of]
+            adults = [
+                r
+                for r, i in identities.items()
+                if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
+            ]
             archived += await archive(session, adults, now)
             moves = [(ref, ident.date_of_birth) for ref, ident in identities.items() if ref not in past]
             sealed += await _rewrap_children(session, keys, moves)
@@ -231,7 +262,9 @@ async def _seal_in_children(db: Database, keys: KeyRing, as_of: date, now: datet
 async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence[tuple[int, date]]) -> int:
     rows = (
         await session.execute(
-            select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref.in_([r for r, _ in moves]))
+            select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped).where(
+                ChildKey.child_ref.in_([r for r, _ in moves])
+            )
         )
     ).all()
     dob_of = dict(moves)
@@ -241,11 +274,18 @@ async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence
         if target is None or target == old_id:
             continue  # beyond the derivation horizon (a date of birth in the future): stays as is
         data_key = keys.unwrap(old_id, wrapped, child_aad(ref))
-        params.append({"r": ref, "o": old_id, "k": target, "w": keychain.wrap_under(keys, target, data_key, child_aad(ref))})
+        params.append(
+            {
+                "r": ref,
+                "o": old_id,
+                "k": target,
+                "w": keychain.wrap_under(keys, target, data_key, child_aad(ref)),
+            }
+        )
     if params:
-        cols = ChildKey.__table__.c
+        cols = CHILD_KEYS.c
         await (await session.connection()).execute(
-            update(ChildKey.__table__)
+            update(CHILD_KEYS)
             .where(cols.child_ref == bindparam("r"), cols.kek_id == bindparam("o"))
             .values(kek_id=bindparam("k"), wrapped=bindparam("w")),
             params,
@@ -253,22 +293,32 @@ async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence
     return len(params)
 
 
-async def _stragglers(db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime) -> int:
+async def _stragglers(
+    db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime
+) -> int:
     """Children still under a cohort key about to be destroyed (their date of birth was corrected
     by a feed since seal-in): destroy them if they really are past 24, else move them."""
     gen = keychain.generation(keys)
-    ids = [keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)]
+    ids = [
+        keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)
+    ]
     moved = 0
     async with db.write() as session:
         for start in range(0, len(ids), CHUNK):
             refs = list(
-                (await session.execute(select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK])))).scalars()
+                (
+                    await session.execute(
+                        select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK]))
+                    )
+                ).scalars()
             )
             identities = await children.load_identities(session, keys, refs)
             cutoff = keychain.slot_day(new_cutoff)
             past = [r for r, i in identities.items() if i.date_of_birth < cutoff]
             await destroy(session, keys, past, now)
-            moved += await _rewrap_children(session, keys, [(r, i.date_of_birth) for r, i in identities.items() if r not in past])
+            moved += await _rewrap_children(
+                session, keys, [(r, i.date_of_birth) for r, i in identities.items() if r not in past]
+            )
     return moved
 
 
@@ -284,7 +334,11 @@ async def _seal_in_periods(db: Database, keys: KeyRing, as_of: date) -> int:
     oldest = keychain.slot_period(keychain.month_cutoff(as_of))
     async with db.write() as session:
         gone = await session.execute(delete(AuditTermKey).where(AuditTermKey.period < oldest))
-        rows = (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%"))))).scalars().all()
+        rows = (
+            (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%")))))
+            .scalars()
+            .all()
+        )
         for row in rows:
             target = keychain.key_for(keys, Chain.MONTH, keychain.month_slot(row.period))
             if target is None:
@@ -299,7 +353,13 @@ async def _seal_in_periods(db: Database, keys: KeyRing, as_of: date) -> int:
 
 
 async def run(
-    db: Database, keys: KeyRing, now: datetime, *, max_days: int = 31, seal_limit: int = 100_000, compaction: bool = True
+    db: Database,
+    keys: KeyRing,
+    now: datetime,
+    *,
+    max_days: int = 31,
+    seal_limit: int = 100_000,
+    compaction: bool = True,
 ) -> RetentionReport:
     """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
     compact (unless the caller will, after writing its own last rows)."""
@@ -323,17 +383,29 @@ async def run(
         processed = await last_day(session) or today
     report.pending_days = max(0, (today - processed).days)
     sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit)
-    report.sealed_in, report.archived, report.destroyed = sealed, report.archived + archived, report.destroyed + destroyed
+    report.sealed_in, report.archived, report.destroyed = (
+        sealed,
+        report.archived + archived,
+        report.destroyed + destroyed,
+    )
     report.period_keys_destroyed = await _seal_in_periods(db, keys, processed)
     await _puncture(db, keys, processed, today, now, report)
     if compaction:
         report.compaction = await compact(db, AFFECTED_TABLES)
-    log.info("retention_run", archived=report.archived, destroyed=report.destroyed, sealed_in=report.sealed_in,
-             pending_days=report.pending_days, compaction=report.compaction)
+    log.info(
+        "retention_run",
+        archived=report.archived,
+        destroyed=report.destroyed,
+        sealed_in=report.sealed_in,
+        pending_days=report.pending_days,
+        compaction=report.compaction,
+    )
     return report
 
 
-async def _puncture(db: Database, keys: KeyRing, processed: date, today: date, now: datetime, report: RetentionReport) -> None:
+async def _puncture(
+    db: Database, keys: KeyRing, processed: date, today: date, now: datetime, report: RetentionReport
+) -> None:
     new_day_cutoff = keychain.day_slot(keychain.first_retained_dob(processed))
     old_day_cutoff = keychain.cutoff_of(keys, Chain.DAY)
     if old_day_cutoff is not None and old_day_cutoff < new_day_cutoff:
@@ -360,21 +432,27 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
             destroy_refs.update(await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"]))
             day += timedelta(days=1)
         pending = list(
-            (await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))).scalars()
+            (
+                await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))
+            ).scalars()
         )
         identities = await children.load_identities(session, keys, pending)
         cutoff = keychain.first_retained_dob(as_of)
         destroy_refs.update(r for r, i in identities.items() if i.date_of_birth < cutoff)
-        archive_refs.update(r for r, i in identities.items() if keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of)
+        archive_refs.update(
+            r for r, i in identities.items() if keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
+        )
         report.period_keys_destroyed = (
             await session.execute(
-                select(func.count()).select_from(AuditTermKey).where(
-                    AuditTermKey.period < keychain.slot_period(keychain.month_cutoff(as_of))
-                )
+                select(func.count())
+                .select_from(AuditTermKey)
+                .where(AuditTermKey.period < keychain.slot_period(keychain.month_cutoff(as_of)))
             )
         ).scalar_one()
         active_refs = await children.find_many(session, sorted(archive_refs))
-    report.archived = len({r for r in archive_refs if r in active_refs and active_refs[r].state == "active"} - destroy_refs)
+    report.archived = len(
+        {r for r in archive_refs if r in active_refs and active_refs[r].state == "active"} - destroy_refs
+    )
     report.destroyed = len(destroy_refs)
     return report
 
@@ -389,7 +467,9 @@ async def compact(db: Database, tables: Sequence[str], *, full: bool = False) ->
         async with db.engine.connect() as conn:
             if full:
                 await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM"))
-            busy, frames, done = await conn.run_sync(lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)"))
+            busy, frames, done = await conn.run_sync(
+                lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)")
+            )
         return f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -413,4 +493,3 @@ def _quoted(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError("unexpected table name")
     return f'"{name}"'
-

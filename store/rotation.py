@@ -124,10 +124,14 @@ async def _rewrap_table(db: Database, ring: KeyRing, spec: WrappedKeys, gen: int
     while True:
         async with db.write() as session:
             rows = (
-                await session.execute(
-                    select(table).where(~_in_generation(spec, ring, gen)).order_by(*pk).limit(BATCH)
+                (
+                    await session.execute(
+                        select(table).where(~_in_generation(spec, ring, gen)).order_by(*pk).limit(BATCH)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             if not rows:
                 return done
             params = [_rewrapped(ring, spec, row, pk, gen) for row in rows]
@@ -147,14 +151,23 @@ def _rewrapped(
     except Exception:
         raise RotationFailed(f"{spec.table.name}: a wrapped key could not be opened; old keys kept") from None
     wrapped = keychain.wrap_under(ring, new_id, data_key, spec.aad(row))
-    return {**{f"pk_{name}": row[name] for name in pk}, "old_kek": old_id, "new_kek": new_id, "new_wrapped": wrapped}
+    return {
+        **{f"pk_{name}": row[name] for name in pk},
+        "old_kek": old_id,
+        "new_kek": new_id,
+        "new_wrapped": wrapped,
+    }
 
 
 async def _verify(db: Database, ring: KeyRing, tables: tuple[WrappedKeys, ...], gen: int) -> None:
     async with db.read() as session:
         for spec in tables:
             left = (
-                await session.execute(select(func.count()).select_from(spec.table).where(~_in_generation(spec, ring, gen)))
+                await session.execute(
+                    select(func.count()).select_from(spec.table).where(~_in_generation(spec, ring, gen))
+                )
             ).scalar_one()
             if left:
-                raise RotationFailed(f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept")
+                raise RotationFailed(
+                    f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept"
+                )

@@ -68,7 +68,9 @@ async def test_bad_schedules_are_refused_kindly(signpost: Signpost, text: str, p
         assert await decommission.current(session) is None
 
 
-async def test_from_switch_off_every_search_is_refused_and_audited(signpost: Signpost, clock: FakeClock) -> None:
+async def test_from_switch_off_every_search_is_refused_and_audited(
+    signpost: Signpost, clock: FakeClock
+) -> None:
     """On and after the switch-off date searches, registrations, requests and enrolments get the
     switched-off answer (audited); help and the admins' status and certificate still answer."""
     await load(signpost)
@@ -76,7 +78,14 @@ async def test_from_switch_off_every_search_is_refused_and_audited(signpost: Sig
     clock.set(at(date(2026, 11, 9)))
     assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     clock.set(at(date(2026, 11, 10)))
-    for text in (AMY, "Amy Jones 03/04/2014", "register P003", f"request {AMY} safeguarding", "enrol", "history"):
+    for text in (
+        AMY,
+        "Amy Jones 03/04/2014",
+        "register P003",
+        f"request {AMY} safeguarding",
+        "enrol",
+        "history",
+    ):
         reply = await say(signpost, "P001", text)
         assert reply.outcome is Outcome.SWITCHED_OFF and not reply.signposts and "switched off" in reply.text
     assert (await say(signpost, "AD01", "decommission cancel")).outcome is Outcome.SWITCHED_OFF
@@ -84,8 +93,11 @@ async def test_from_switch_off_every_search_is_refused_and_audited(signpost: Sig
     assert "was switched off on 10/11/2026" in (await say(signpost, "AD01", "decommission status")).text
     assert "no destruction certificate yet" in (await say(signpost, "AD01", "decommission certificate")).text
     async with signpost.ctx.db.read() as session:
-        rows = (await session.execute(
-            select(AuditEvent.action, AuditEvent.outcome).where(AuditEvent.outcome == "switched_off"))).all()
+        rows = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.outcome).where(AuditEvent.outcome == "switched_off")
+            )
+        ).all()
     assert ("lookup", "switched_off") in rows and ("search", "switched_off") in rows
 
 
@@ -109,11 +121,15 @@ async def test_each_notice_once_across_two_runners_and_a_restart(
     runners ticking at the same moments and again after both restart."""
     await load(signpost)
     await say(signpost, "AD01", "decommission schedule 15/12/2026")
-    moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)]
+    moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [
+        date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)
+    ]
 
     async def two_runners() -> None:
-        apps = [build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
-                for _ in range(2)]
+        apps = [
+            build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
+            for _ in range(2)
+        ]
         try:
             for moment in moments:
                 clock.set(at(moment))
@@ -127,8 +143,11 @@ async def test_each_notice_once_across_two_runners_and_a_restart(
     sent = await notices(signpost)
     keys = Counter(n.dedupe_key for n in sent)
     assert set(keys.values()) == {1}
-    expected = {f"decommission:1:{what}:{admin}" for what in ("scheduled", "30d", "7d", "1d", "switched_off")
-                for admin in ADMINS}
+    expected = {
+        f"decommission:1:{what}:{admin}"
+        for what in ("scheduled", "30d", "7d", "1d", "switched_off")
+        for admin in ADMINS
+    }
     assert set(keys) == expected
 
 
@@ -148,11 +167,17 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     assert cert is not None and decommission.verify(cert)
     destroyed = cert["certificate"]["destroyed"]
     assert destroyed["child_keys"] == 10 and destroyed["children"] == 10 and destroyed["practitioners"] == 7
-    assert destroyed["key_encryption_keys"] == 1 and destroyed["key_chains"] == 2 and destroyed["involvements"] == 7
+    assert (
+        destroyed["key_encryption_keys"] == 1
+        and destroyed["key_chains"] == 2
+        and destroyed["involvements"] == 7
+    )
     async with signpost.ctx.db.read() as session:
         for model in (ChildKey, ChildTerm, Involvement):
             assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0
-        assert (await session.execute(select(func.count()).select_from(Child).where(Child.identity.is_not(None)))).scalar_one() == 0
+        assert (
+            await session.execute(select(func.count()).select_from(Child).where(Child.identity.is_not(None)))
+        ).scalar_one() == 0
         names = (await session.execute(select(Practitioner.family_name, Practitioner.email))).all()
         assert set(names) == {("", "")}
         events = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
@@ -187,7 +212,9 @@ async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: 
     clock.set(at(date(2026, 11, 3)))
     other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
     try:
-        results = await asyncio.gather(decommission_tick(signpost.ctx, clock.now()), decommission_tick(other.ctx, clock.now()))
+        results = await asyncio.gather(
+            decommission_tick(signpost.ctx, clock.now()), decommission_tick(other.ctx, clock.now())
+        )
     finally:
         await other.close()
     assert sum(r is not None for r in results) == 1
@@ -214,7 +241,13 @@ async def test_nothing_personal_survives_in_files_after_decommissioning(
         path = Path(str(signpost.ctx.db.engine.url.database))
         blobs += [p.read_bytes() for p in (path, Path(str(path) + "-wal")) if p.exists()]
     for blob in blobs:
-        for needle in (MARKER.encode(), b"sam.carter@northshire.example", b"0161 496 0001", b"Priya", *wrapped):
+        for needle in (
+            MARKER.encode(),
+            b"sam.carter@northshire.example",
+            b"0161 496 0001",
+            b"Priya",
+            *wrapped,
+        ):
             assert needle not in blob
 
 

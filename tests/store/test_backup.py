@@ -41,7 +41,9 @@ async def restored(db_url: str, backup_file: Path) -> AsyncIterator[Database]:
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
         target = with_database(postgres_url(), name).replace("postgresql+asyncpg://", "postgresql://")
-        proc = await asyncio.create_subprocess_exec("pg_restore", "--no-owner", f"--dbname={target}", str(backup_file))
+        proc = await asyncio.create_subprocess_exec(
+            "pg_restore", "--no-owner", f"--dbname={target}", str(backup_file)
+        )
         assert await proc.wait() == 0
         url = with_database(postgres_url(), name)
     db = await Database.open(url)
@@ -97,7 +99,9 @@ async def test_backup_holds_wrapped_keys_only(signpost: Signpost, tmp_path: Path
     keys = signpost.ctx.keys
     secrets_held = [keys.index_key, keys.signing_seed, *keys.keks.values()]
     async with signpost.ctx.db.read() as session:
-        for ref, kek_id, wrapped in (await session.execute(select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped))).all():
+        for ref, kek_id, wrapped in (
+            await session.execute(select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped))
+        ).all():
             secrets_held.append(keys.unwrap(kek_id, wrapped, child_aad(ref)))
         assert (await session.execute(select(AuditTermKey))).first() is not None
     target = tmp_path / "store.backup"
@@ -117,14 +121,20 @@ async def test_backup_refuses_to_overwrite(signpost: Signpost, tmp_path: Path) -
     assert target.read_text() == "keep me"
 
 
-async def test_marker_gone_from_file_wal_and_backup_after_destruction(signpost: Signpost, tmp_path: Path) -> None:
+async def test_marker_gone_from_file_wal_and_backup_after_destruction(
+    signpost: Signpost, tmp_path: Path
+) -> None:
     """A marker in an identity field never appears in clear (before or after destruction); after the
     child is destroyed its wrapped key and ciphertext are in neither the database files nor a backup."""
     await load(signpost)
     await retention_on(signpost, NOV_2)
     async with signpost.ctx.db.read() as session:
-        wrapped = (await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == int(TURNS_24)))).scalar_one()
-        sealed = (await session.execute(select(Child.identity).where(Child.ref == int(TURNS_24)))).scalar_one()
+        wrapped = (
+            await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == int(TURNS_24)))
+        ).scalar_one()
+        sealed = (
+            await session.execute(select(Child.identity).where(Child.ref == int(TURNS_24)))
+        ).scalar_one()
     files = _database_files(signpost.ctx.db)
     before = b"".join(f.read_bytes() for f in files if f.exists())
     assert MARKER.encode() not in before
@@ -167,7 +177,11 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     async with signpost.ctx.db.read() as session:
         assert all(k.startswith("d2") for k in (await session.execute(select(ChildKey.kek_id))).scalars())
         assert (await children.load_identities(session, fresh, [int(AMY)]))[int(AMY)].family_name == "Jones"
-        event = (await session.execute(select(AuditEvent).where(AuditEvent.terms_key.like("period:%")))).scalars().first()
+        event = (
+            (await session.execute(select(AuditEvent).where(AuditEvent.terms_key.like("period:%"))))
+            .scalars()
+            .first()
+        )
         assert event is not None and event.terms is not None and event.terms_key is not None
         sealer = type(signpost.ctx.sealer)(signpost.ctx.db, fresh)
         assert await sealer.open(session, event.terms, event.terms_key) == "Nobody Known 01/01/2015"
@@ -178,7 +192,9 @@ async def test_rotation_fails_closed_when_a_key_cannot_be_opened(signpost: Signp
     """A wrapped key that no KEK opens stops the rotation; the old generation stays, nothing is lost."""
     await load(signpost)
     async with signpost.ctx.db.write() as session:
-        await session.execute(update(ChildKey).where(ChildKey.child_ref == int(TURNS_24)).values(wrapped=b"\0" * 60))
+        await session.execute(
+            update(ChildKey).where(ChildKey.child_ref == int(TURNS_24)).values(wrapped=b"\0" * 60)
+        )
     with pytest.raises(RotationFailed):
         await rotate(signpost.ctx.db, signpost.ctx.keys, NOV_2)
     assert signpost.ctx.keys.path is not None

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.app import Signpost, build
 from handlers.model import Outcome
 from store import children, keychain, lifecycle
+from store.crypto import KeyRing
 from store.db import Database
 from store.keychain import birthday, dobs_turning
 from store.models import AuditEvent, AuditTermKey, Child, ChildKey, ChildTerm, Involvement
@@ -48,7 +49,9 @@ def test_leap_day_birthdays_fall_on_1_march_in_common_years() -> None:
     assert dobs_turning(date(2100, 3, 1), 24) == [date(2076, 2, 29), date(2076, 3, 1)]  # 2100 is no leap year
 
 
-async def test_first_run_archives_adults_destroys_over_24s_and_seals_keys_under_birth_dates(signpost: Signpost) -> None:
+async def test_first_run_archives_adults_destroys_over_24s_and_seals_keys_under_birth_dates(
+    signpost: Signpost,
+) -> None:
     """Children imported already past 18 or 24 are archived or destroyed by the first run; every
     remaining data key moves from the master KEK to its birth-date key."""
     await load(signpost)
@@ -85,23 +88,32 @@ async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) 
     await say(signpost, "P001", TURNS_24)  # an audit event whose terms are sealed under the child's key
     await retention_on(signpost, NOV_2)
     async with signpost.ctx.db.read() as session:
-        identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[int(TURNS_24)]
+        identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[
+            int(TURNS_24)
+        ]
         own_terms = children.terms_for(signpost.ctx.keys, identity)
-        cohort = (await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref == int(TURNS_24)))).scalar_one()
+        cohort = (
+            await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref == int(TURNS_24)))
+        ).scalar_one()
     report = await retention_on(signpost, NOV_3)
     assert report.destroyed == 1
     async with signpost.ctx.db.read() as session:
         child = await session.get(Child, int(TURNS_24))
         assert child is not None and child.state == "destroyed" and child.identity is None
         assert await session.get(ChildKey, int(TURNS_24)) is None
-        left = await session.execute(select(func.count()).select_from(ChildTerm).where(ChildTerm.term.in_(own_terms)))
+        left = await session.execute(
+            select(func.count()).select_from(ChildTerm).where(ChildTerm.term.in_(own_terms))
+        )
         assert left.scalar_one() == 0
         inv = select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(TURNS_24))
         assert (await session.execute(inv)).scalar_one() == 0
-        event = (await session.execute(select(AuditEvent).where(AuditEvent.terms_key == f"child:{TURNS_24}"))).scalar_one()
-        assert event.terms is not None
+        event = (
+            await session.execute(select(AuditEvent).where(AuditEvent.terms_key == f"child:{TURNS_24}"))
+        ).scalar_one()
+        assert event.terms is not None and event.terms_key is not None
         assert await signpost.ctx.sealer.open(session, event.terms, event.terms_key) is None
-    on_disk = signpost.ctx.keys.load_or_create(signpost.ctx.keys.path)  # type: ignore[arg-type]
+    assert signpost.ctx.keys.path is not None
+    on_disk = signpost.ctx.keys.load_or_create(signpost.ctx.keys.path)
     keychain.install(on_disk, NOV_3)
     assert cohort not in on_disk.keks and cohort not in signpost.ctx.keys.keks
 
@@ -119,7 +131,7 @@ async def test_leap_day_child_archived_on_1_march_of_a_common_year(signpost: Sig
 
 
 async def test_leap_day_child_destroyed_on_29_february_of_a_leap_year(signpost: Signpost) -> None:
-    """Born 29 February 2008: destroyed on 29 February 2032, not on the 28th; the 1 March child a day later."""
+    """Born 29 February 2008: destroyed on 29 February 2032 (not the 28th); 1 March 2008 a day later."""
     signpost.ctx.clock.set(at(date(2032, 2, 27)))  # type: ignore[attr-defined]
     await load(signpost)
     await retention_on(signpost, date(2032, 2, 28))
@@ -160,13 +172,15 @@ async def test_two_replicas_running_at_once_process_each_day_once(db_url: str, s
     await load(signpost)
     await retention_on(signpost, date(2026, 11, 1))
     other_db = Database.connect(db_url)
-    other = build(other_db, type(signpost.ctx.keys).load_or_create(signpost.ctx.keys.path), signpost.ctx.clock)  # type: ignore[arg-type]
+    assert signpost.ctx.keys.path is not None
+    other = build(other_db, KeyRing.load_or_create(signpost.ctx.keys.path), signpost.ctx.clock)
     try:
         signpost.ctx.clock.set(at(date(2026, 11, 4)))  # type: ignore[attr-defined]
         from handlers.lifecycle import retention_tick
 
         a, b = await asyncio.gather(
-            retention_tick(signpost.ctx, signpost.ctx.clock.now()), retention_tick(other.ctx, other.ctx.clock.now())
+            retention_tick(signpost.ctx, signpost.ctx.clock.now()),
+            retention_tick(other.ctx, other.ctx.clock.now()),
         )
     finally:
         await other.close()
@@ -196,7 +210,9 @@ async def test_admins_get_a_retention_notice_with_counts_only(signpost: Signpost
         rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "retention"))).scalars().all()
     assert {r.recipient_id for r in rows} == {"AD01", "AD02"}
     latest = [r.body for r in rows if "03/11/2026" in r.body]
-    assert latest and all("1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest)
+    assert latest and all(
+        "1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest
+    )
     for body in (r.body for r in rows):
         for secret in (MARKER, "Tara", "Omar", "2002", "2008-11-03", TURNS_24, TURNS_18):
             assert secret not in body
@@ -241,5 +257,7 @@ async def scalar_pg_vacuumed(db: Database) -> set[str]:
     from sqlalchemy import text
 
     async with db.read() as session:
-        rows = await session.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL"))
+        rows = await session.execute(
+            text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL")
+        )
         return set(rows.scalars())
