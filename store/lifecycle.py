@@ -53,6 +53,10 @@ from store.models import AuditTermKey, Base, Child, ChildKey, ChildTerm
 log = structlog.get_logger("signpost.retention")
 STATE_KEY = "daily"
 CHUNK = 500
+# Seal-in decrypts in the event loop: batches of 100 (each ending in a database round trip) keep
+# every CPU stretch near 10 ms, so searches served by the same process are not held up; one
+# transaction per CHUNK keeps commits (and the SQLite write lock) short and few.
+SEAL_CHUNK = 100
 
 # Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
 Index("ix_child_keys_kek_id", ChildKey.kek_id)
@@ -227,10 +231,9 @@ async def _seal_in_children(
     db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int
 ) -> tuple[int, int, int]:
     """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed)."""
-    sealed = archived = destroyed = 0
+    totals = [0, 0, 0]
     cursor = -1
-    cutoff = keychain.first_retained_dob(as_of)
-    while sealed + destroyed < limit:
+    while totals[0] + totals[2] < limit:
         async with db.write() as session:
             refs = list(
                 (
@@ -245,18 +248,27 @@ async def _seal_in_children(
             if not refs:
                 break
             cursor = refs[-1]
-            identities = await children.load_identities(session, keys, refs)
-            past = [ref for ref, ident in identities.items() if ident.date_of_birth < cutoff]
-            destroyed += (await destroy(session, keys, past, now))[0]
-            adults = [
-                r
-                for r, i in identities.items()
-                if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
-            ]
-            archived += await archive(session, adults, now)
-            moves = [(ref, ident.date_of_birth) for ref, ident in identities.items() if ref not in past]
-            sealed += await _rewrap_children(session, keys, moves)
-    return sealed, archived, destroyed
+            for start in range(0, len(refs), SEAL_CHUNK):
+                done = await _seal_in_batch(session, keys, refs[start : start + SEAL_CHUNK], as_of, now)
+                totals = [t + d for t, d in zip(totals, done, strict=True)]
+    return totals[0], totals[1], totals[2]
+
+
+async def _seal_in_batch(
+    session: AsyncSession, keys: KeyRing, refs: Sequence[int], as_of: date, now: datetime
+) -> tuple[int, int, int]:
+    identities = await children.load_identities(session, keys, refs)
+    cutoff = keychain.first_retained_dob(as_of)
+    past = [ref for ref, ident in identities.items() if ident.date_of_birth < cutoff]
+    destroyed = (await destroy(session, keys, past, now))[0]
+    adults = [
+        r
+        for r, i in identities.items()
+        if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
+    ]
+    archived = await archive(session, adults, now)
+    moves = [(ref, ident.date_of_birth) for ref, ident in identities.items() if ref not in past]
+    return await _rewrap_children(session, keys, moves), archived, destroyed
 
 
 async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence[tuple[int, date]]) -> int:
