@@ -8,9 +8,11 @@ from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
+from handlers.lifecycle import decommission_gate
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
+from store.keychain import ensure_chains
 from store.notices import NoticeStore
 
 
@@ -36,7 +38,8 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         notices=NoticeStore(),
         policy=policy or Policy(),
     )
-    return Signpost(ctx, Dispatcher.build(ctx, all_specs()))
+    ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
+    return Signpost(ctx, Dispatcher.build(ctx, all_specs(), extra_gates=[decommission_gate]))
 
 
 async def open_signpost(database_url: str, keys: KeyRing, clock: Clock | None = None) -> Signpost:

@@ -7,14 +7,18 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core
+from bot.commands import core, lifecycle
 from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
 from bot.logging import configure
 from store.crypto import KeyFileError
 
-COMMAND_GROUPS = (core, teams_commands)
+COMMAND_GROUPS = (
+    core,
+    lifecycle,
+    teams_commands,
+)
 
 
 def parser() -> argparse.ArgumentParser:

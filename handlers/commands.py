@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from handlers import help as help_commands
-from handlers import home, search
+from handlers import home, lifecycle, search
 from handlers.dispatch import Spec
 
 
 def all_specs() -> tuple[Spec, ...]:
-    features: tuple[Spec, ...] = (*search.SPECS, *home.SPECS)
+    features: tuple[Spec, ...] = (
+        *search.SPECS,
+        *home.SPECS,
+        *lifecycle.SPECS,
+    )
     return (*help_commands.make_specs(features), *features)

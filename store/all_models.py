@@ -6,3 +6,4 @@ Each feature adds one import line here.
 from store import models  # noqa: F401
 from store import deliveries  # noqa: F401
 from store import conversations  # noqa: F401
+from store import decommission, lifecycle  # noqa: F401
