@@ -8,6 +8,7 @@ from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
+from store.access import GrantTable
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
@@ -35,6 +36,7 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         sealer=TermSealer(db, keys),
         notices=NoticeStore(),
         policy=policy or Policy(),
+        grants=GrantTable(),
     )
     return Signpost(ctx, Dispatcher.build(ctx, all_specs()))
 
