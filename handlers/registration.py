@@ -106,7 +106,9 @@ async def decide(ctx: Context, req: Request, session: AsyncSession, request_id: 
     why = f" Reason: {reason}" if reason else ""
     notice = Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided")
     await ctx.notices.enqueue(session, [notice], req.now)
-    return Result(Reply(Outcome.DONE, f"Registration R{request_id} denied."), terms=reason, detail=f"registration R{request_id}")
+    # No sealed terms: with no child to key them, sealing would create the month's key in a second
+    # write transaction while this one holds SQLite's write lock. The reason is kept in the notice.
+    return Result(Reply(Outcome.DONE, f"Registration R{request_id} denied."), detail=f"registration R{request_id}")
 
 
 async def _link(ctx: Context, req: Request, session: AsyncSession, row: store.RegistrationRequest) -> Result:
