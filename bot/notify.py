@@ -70,7 +70,12 @@ class Outbox:
         return report
 
     async def _one(
-        self, notice_id: int, notice: Notice, identities: list[Principal], now: datetime, report: DeliveryReport
+        self,
+        notice_id: int,
+        notice: Notice,
+        identities: list[Principal],
+        now: datetime,
+        report: DeliveryReport,
     ) -> None:
         async with self.ctx.db.write() as session:
             attempts = await outbox.claim(session, notice_id, self.worker, now, CLAIM_HOLD)

@@ -50,7 +50,9 @@ class AccessPolicy:
 
 POLICY = AccessPolicy()
 
-REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
+REQUEST_USAGE = (
+    "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
+)
 APPROVE_USAGE = (
     "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
     "(1h to 7d); approve R4 for a registration"
@@ -59,7 +61,9 @@ DENY_USAGE = (
     "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "
     "requester, so leave out the child's name, date of birth and postcode)"
 )
-UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
+UNLINK_USAGE = (
+    "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
+)
 _DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
 _ID = re.compile(r"^(R?)(\d{1,12})$", re.IGNORECASE)
 
@@ -160,51 +164,80 @@ async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 async def _decide(
-    ctx: Context, req: Request, session: AsyncSession, request_id: int, state: str, duration: timedelta, reason: str
+    ctx: Context,
+    req: Request,
+    session: AsyncSession,
+    request_id: int,
+    state: str,
+    duration: timedelta,
+    reason: str,
 ) -> Result:
     actor = req.actor
     assert actor is not None
     row = await store.get_request(session, request_id)
     if row is None:
-        return Result(Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request")
+        return Result(
+            Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request"
+        )
     subjects = (row.child_ref,)
     if not may_decide(actor, row.local_authority):
         text = f"Only a duty manager for the child's local authority can decide request {request_id}."
-        return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority")
+        return Result(
+            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority"
+        )
     if row.requester_id == actor.practitioner_id:
         text = "Nobody can decide their own access request. Another duty manager will."
-        return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request")
+        return Result(
+            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request"
+        )
     if reason and await mentions_child(session, ctx.keys, row.child_ref, reason):
         text = (
             "The reason is sent to the requester, so please leave out the child's name, date of birth "
             "and postcode, and send it again."
         )
-        return Result(Reply(Outcome.INVALID, text), subjects=subjects, detail=f"request {request_id} identity in reason")
+        return Result(
+            Reply(Outcome.INVALID, text), subjects=subjects, detail=f"request {request_id} identity in reason"
+        )
     if not await store.decide_request(session, request_id, state, actor.practitioner_id, req.now):
         return await _too_late(session, request_id, subjects, req)
     if state == store.APPROVED:
         until = req.now + duration
         grant_id = await store.create_grant(session, row, actor.practitioner_id, req.now, until)
-        await ctx.notices.enqueue(session, [approved_notice(request_id, row.requester_id, row.child_ref, until)], req.now)
+        await ctx.notices.enqueue(
+            session, [approved_notice(request_id, row.requester_id, row.child_ref, until)], req.now
+        )
         text = (
             f"Request {request_id} approved: {row.requester_id} can see the signposts for "
             f"{format_ref(row.child_ref)} until {when(until)}."
         )
         hours = int(duration.total_seconds() // 3600)
-        return Result(Reply(Outcome.DONE, text), subjects=subjects, detail=f"request {request_id} grant {grant_id} {hours}h")
-    await ctx.notices.enqueue(session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now)
+        return Result(
+            Reply(Outcome.DONE, text),
+            subjects=subjects,
+            detail=f"request {request_id} grant {grant_id} {hours}h",
+        )
+    await ctx.notices.enqueue(
+        session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now
+    )
     text = f"Request {request_id} denied; {row.requester_id} has been told."
-    return Result(Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied")
+    return Result(
+        Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied"
+    )
 
 
-async def _too_late(session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request) -> Result:
+async def _too_late(
+    session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request
+) -> Result:
     """Someone decided first, or the request expired: nothing changes, and the person is told."""
     row = await store.get_request(session, request_id)
     if row is not None and row.state in (store.APPROVED, store.DENIED):
         text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
         detail = f"request {request_id} already {row.state}"
     else:
-        text = f"Request {request_id} expired before anyone decided it. Nothing changed; the requester can ask again."
+        text = (
+            f"Request {request_id} expired before anyone decided it. Nothing changed; "
+            "the requester can ask again."
+        )
         detail = f"request {request_id} expired"
     return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=detail)
 
@@ -218,7 +251,11 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     lines: list[str] = []
     ids: list[str] = []
     for row in rows:
-        purpose = await ctx.sealer.open(session, row.reason, row.reason_key) if row.reason and row.reason_key else None
+        purpose = (
+            await ctx.sealer.open(session, row.reason, row.reason_key)
+            if row.reason and row.reason_key
+            else None
+        )
         lines.append(
             f"• {row.id}: {format_ref(row.child_ref)} from {row.requester_id}, asked {when(row.created_at)}; "
             f"purpose: {purpose or '(not readable)'}"
@@ -226,14 +263,22 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
         ids.append(str(row.id))
     registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
     for reg in registrations:
-        lines.append(f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, {when(reg.created_at)}")
+        lines.append(
+            f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, "
+            f"{when(reg.created_at)}"
+        )
         ids.append(f"R{reg.id}")
     if not lines:
         return Result(Reply(Outcome.INFO, "Nothing is waiting for a decision."), detail="none")
     shown = tuple(button for rid in ids[:5] for button in decision_buttons(rid))
     text = f"{len(lines)} request{'s' if len(lines) != 1 else ''} waiting for a decision:"
     reply = Reply(Outcome.INFO, text, lines=tuple(lines), buttons=shown)
-    return Result(reply, subjects=tuple(r.child_ref for r in rows), result_count=len(lines), detail=f"{len(lines)} pending")
+    return Result(
+        reply,
+        subjects=tuple(r.child_ref for r in rows),
+        result_count=len(lines),
+        detail=f"{len(lines)} pending",
+    )
 
 
 async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -246,11 +291,16 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("the platform is slack or teams")
     count = await unlink_identities(session, target.upper(), platform or None)
     if count == 0:
-        return Result(Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked")
+        return Result(
+            Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked"
+        )
     where = platform or "every platform"
     notice = Notice(target.upper(), "unlinked", f"An admin removed your Signpost link on {where}.")
     await ctx.notices.enqueue(session, [notice], req.now)
-    return Result(Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({count} account(s))."), detail=f"unlinked {count}")
+    return Result(
+        Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({count} account(s))."),
+        detail=f"unlinked {count}",
+    )
 
 
 async def unlink_identities(session: AsyncSession, practitioner_id: str, platform: str | None) -> int:
@@ -263,14 +313,52 @@ async def unlink_identities(session: AsyncSession, practitioner_id: str, platfor
 
 SPECS = (
     *registration.SPECS,
-    Spec(name="request", action="request_access", run=request_access, summary="ask for access to a shielded record",
-         usage=REQUEST_USAGE, stepup=StepUp.FRESH, writes=True),
-    Spec(name="approve", action="approve", run=approve, summary="approve an access or registration request",
-         usage=APPROVE_USAGE, role=Role.DUTY_MANAGER, stepup=StepUp.APPROVAL, writes=True),
-    Spec(name="deny", action="deny", run=deny, summary="deny an access or registration request",
-         usage=DENY_USAGE, role=Role.DUTY_MANAGER, stepup=StepUp.APPROVAL, writes=True),
-    Spec(name="pending", action="pending", run=pending, summary="requests waiting for your decision",
-         usage="pending", role=Role.DUTY_MANAGER, stepup=StepUp.FRESH),
-    Spec(name="unlink", action="unlink", run=unlink, summary="remove a practitioner's chat links",
-         usage=UNLINK_USAGE, role=Role.ADMIN, stepup=StepUp.FRESH, writes=True),
+    Spec(
+        name="request",
+        action="request_access",
+        run=request_access,
+        summary="ask for access to a shielded record",
+        usage=REQUEST_USAGE,
+        stepup=StepUp.FRESH,
+        writes=True,
+    ),
+    Spec(
+        name="approve",
+        action="approve",
+        run=approve,
+        summary="approve an access or registration request",
+        usage=APPROVE_USAGE,
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.APPROVAL,
+        writes=True,
+    ),
+    Spec(
+        name="deny",
+        action="deny",
+        run=deny,
+        summary="deny an access or registration request",
+        usage=DENY_USAGE,
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.APPROVAL,
+        writes=True,
+    ),
+    Spec(
+        name="pending",
+        action="pending",
+        run=pending,
+        summary="requests waiting for your decision",
+        usage="pending",
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.FRESH,
+    ),
+    Spec(
+        name="unlink",
+        action="unlink",
+        run=unlink,
+        summary="remove a practitioner's chat links",
+        usage=UNLINK_USAGE,
+        role=Role.ADMIN,
+        stepup=StepUp.FRESH,
+        writes=True,
+    ),
 )

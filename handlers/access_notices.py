@@ -33,7 +33,9 @@ def decision_buttons(request_id: str) -> tuple[Button, ...]:
             "Deny",
             f"deny {request_id}",
             style="danger",
-            input=Input(name="reason", label="Reason (sent to the requester; no child details)", required=False),
+            input=Input(
+                name="reason", label="Reason (sent to the requester; no child details)", required=False
+            ),
         ),
     )
 
@@ -67,7 +69,13 @@ def request_notices(request_id: int, ref: int, recipients: list[str], level: int
             "for a decision. Send 'pending' to read the purpose given."
         )
     return [
-        Notice(pid, "access_request", text, decision_buttons(str(request_id)), f"access:{request_id}:{level}:{pid}")
+        Notice(
+            pid,
+            "access_request",
+            text,
+            decision_buttons(str(request_id)),
+            f"access:{request_id}:{level}:{pid}",
+        )
         for pid in recipients
     ]
 
@@ -95,7 +103,10 @@ def request_expired_notice(request_id: int, requester: str, ref: int) -> Notice:
 
 
 def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) -> Notice:
-    text = f"Your access to {format_ref(ref)} (request {request_id}) has ended. Searches show it as shielded again."
+    text = (
+        f"Your access to {format_ref(ref)} (request {request_id}) has ended. "
+        "Searches show it as shielded again."
+    )
     return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")
 
 
@@ -119,6 +130,12 @@ async def mentions_child(session: AsyncSession, keys: KeyRing, ref: int, text: s
     if identity.postcode and re.sub(r"\s+", "", identity.postcode).casefold() in compact:
         return True
     dob = identity.date_of_birth
-    spellings = {f"{dob:%d/%m/%Y}", f"{dob.day}/{dob.month}/{dob.year}", dob.isoformat(), f"{dob:%d.%m.%Y}",
-                 f"{dob:%d-%m-%Y}", f"{dob:%d%m%Y}"}
+    spellings = {
+        f"{dob:%d/%m/%Y}",
+        f"{dob.day}/{dob.month}/{dob.year}",
+        dob.isoformat(),
+        f"{dob:%d.%m.%Y}",
+        f"{dob:%d-%m-%Y}",
+        f"{dob:%d%m%Y}",
+    }
     return any(spelling in compact for spelling in spellings)

@@ -32,14 +32,22 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
     return actor.has(Role.DUTY_MANAGER) and actor.local_authority == local_authority
 
 
-def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: list[str]) -> list[Notice]:
+def registration_notices(
+    request_id: int, req: Request, practitioner_id: str, managers: list[str]
+) -> list[Notice]:
     p = req.command.principal
     text = (
         f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the {p.platform} "
         f"account {p.tenant}/{p.user_id} (asked {when(req.now)})."
     )
     return [
-        Notice(pid, "registration_request", text, decision_buttons(f"R{request_id}"), f"registration:{request_id}:{pid}")
+        Notice(
+            pid,
+            "registration_request",
+            text,
+            decision_buttons(f"R{request_id}"),
+            f"registration:{request_id}:{pid}",
+        )
         for pid in managers
     ]
 
@@ -63,10 +71,14 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     target = await practitioners.get_actor(session, wanted.upper())
     if target is None or target.status != store.ACTIVE:
         return Result(Reply(Outcome.INVALID, NOT_IN_REGISTER), detail="not in register")
-    request_id = await store.open_registration(session, principal, target.practitioner_id, target.local_authority, req.now)
+    request_id = await store.open_registration(
+        session, principal, target.practitioner_id, target.local_authority, req.now
+    )
     managers = await store.duty_managers(session, target.local_authority) or await store.admins(session)
     managers = [pid for pid in managers if pid != target.practitioner_id]
-    await ctx.notices.enqueue(session, registration_notices(request_id, req, target.practitioner_id, managers), req.now)
+    await ctx.notices.enqueue(
+        session, registration_notices(request_id, req, target.practitioner_id, managers), req.now
+    )
     text = (
         f"Registration request R{request_id} sent to the duty managers of your local authority. "
         "You can use Signpost here once one of them approves it."
@@ -74,13 +86,18 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return Result(Reply(Outcome.DONE, text), detail=f"registration R{request_id}")
 
 
-async def decide(ctx: Context, req: Request, session: AsyncSession, request_id: int, approve: bool, reason: str) -> Result:
+async def decide(
+    ctx: Context, req: Request, session: AsyncSession, request_id: int, approve: bool, reason: str
+) -> Result:
     """Approve or deny registration R<id>; the first decision wins."""
     actor = req.actor
     assert actor is not None
     row = await store.get_registration(session, request_id)
     if row is None:
-        return Result(Reply(Outcome.INVALID, f"There is no registration request R{request_id}."), detail="no such request")
+        return Result(
+            Reply(Outcome.INVALID, f"There is no registration request R{request_id}."),
+            detail="no such request",
+        )
     if not may_decide(actor, row.local_authority):
         text = f"Only a duty manager for {row.practitioner_id}'s local authority can decide R{request_id}."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} other authority")
@@ -91,7 +108,10 @@ async def decide(ctx: Context, req: Request, session: AsyncSession, request_id: 
         owner = await store.identity_owner(session, row.platform, row.tenant, row.user_id)
         if owner is not None and owner != row.practitioner_id:
             # Fail closed: re-pointing an account at another practitioner needs an unlink first.
-            text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
+            text = (
+                "That account is linked to another practitioner now; "
+                f"an admin must unlink it first (R{row.id})."
+            )
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
     state = store.APPROVED if approve else store.DENIED
     if not await store.decide_registration(session, request_id, state, actor.practitioner_id, req.now):
@@ -104,11 +124,15 @@ async def decide(ctx: Context, req: Request, session: AsyncSession, request_id: 
         return await _link(ctx, req, session, row)
     text = f"Registration R{request_id} for the {row.platform} account was denied."
     why = f" Reason: {reason}" if reason else ""
-    notice = Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided")
+    notice = Notice(
+        row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided"
+    )
     await ctx.notices.enqueue(session, [notice], req.now)
     # No sealed terms: with no child to key them, sealing would create the month's key in a second
     # write transaction while this one holds SQLite's write lock. The reason is kept in the notice.
-    return Result(Reply(Outcome.DONE, f"Registration R{request_id} denied."), detail=f"registration R{request_id}")
+    return Result(
+        Reply(Outcome.DONE, f"Registration R{request_id} denied."), detail=f"registration R{request_id}"
+    )
 
 
 async def _link(ctx: Context, req: Request, session: AsyncSession, row: store.RegistrationRequest) -> Result:
@@ -120,9 +144,13 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: store.Re
     principal = Principal(Platform(row.platform), row.tenant, row.user_id)
     await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
     text = f"Your {row.platform} account is now registered with Signpost (registration R{row.id})."
-    notice = Notice(row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided")
+    notice = Notice(
+        row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided"
+    )
     await ctx.notices.enqueue(session, [notice], req.now)
-    reply = Reply(Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}.")
+    reply = Reply(
+        Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}."
+    )
     return Result(reply, detail=f"registration R{row.id}")
 
 

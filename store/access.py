@@ -87,7 +87,9 @@ class AccessGrant(Base):
     request_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("access_requests.id", ondelete="CASCADE"), unique=True
     )
-    practitioner_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
+    )
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
     granted_by: Mapped[str] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -176,7 +178,9 @@ async def get_registration(session: AsyncSession, request_id: int) -> Registrati
     return result.scalar_one_or_none()
 
 
-async def decide_registration(session: AsyncSession, request_id: int, state: str, by: str, now: datetime) -> bool:
+async def decide_registration(
+    session: AsyncSession, request_id: int, state: str, by: str, now: datetime
+) -> bool:
     """Move a pending registration to ``state``; False when someone else decided first."""
     return await _changed(
         session,
@@ -186,7 +190,9 @@ async def decide_registration(session: AsyncSession, request_id: int, state: str
     )
 
 
-async def pending_registrations(session: AsyncSession, local_authority: str, limit: int = 20) -> list[RegistrationRequest]:
+async def pending_registrations(
+    session: AsyncSession, local_authority: str, limit: int = 20
+) -> list[RegistrationRequest]:
     result = await session.execute(
         select(RegistrationRequest)
         .where(RegistrationRequest.local_authority == local_authority, RegistrationRequest.state == PENDING)
@@ -285,7 +291,9 @@ async def pending_requests(
 async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
     result = await session.execute(
         select(AccessRequest)
-        .where(AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now)
+        .where(
+            AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now
+        )
         .order_by(AccessRequest.id)
         .limit(limit)
     )
@@ -320,7 +328,9 @@ async def expire_request(session: AsyncSession, request_id: int, now: datetime) 
     return await _changed(
         session,
         update(AccessRequest)
-        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
+        .where(
+            AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now
+        )
         .values(state=EXPIRED, decided_at=now, escalate_at=None),
     )
 
@@ -345,7 +355,9 @@ async def create_grant(
     return row.id
 
 
-async def current_grant(session: AsyncSession, practitioner_id: str, child_ref: int, now: datetime) -> AccessGrant | None:
+async def current_grant(
+    session: AsyncSession, practitioner_id: str, child_ref: int, now: datetime
+) -> AccessGrant | None:
     """The longest-lasting grant in force now (expiry is checked here, not only by the scheduler)."""
     result = await session.execute(
         select(AccessGrant)

@@ -34,7 +34,9 @@ class NoticeClaim(Base):
     claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta) -> int | None:
+async def claim(
+    session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta
+) -> int | None:
     """Claim an undelivered notice for ``hold``; returns its attempt count, or None if not ours.
 
     One statement decides: a new claim row, or taking over a claim whose time ran out.
@@ -50,7 +52,9 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     if (await session.execute(stmt)).first() is None:
         return None
     row = (
-        await session.execute(select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id))
+        await session.execute(
+            select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id)
+        )
     ).first()
     if row is None or row.delivered_at is not None:
         return None  # delivered by someone else whose claim had just run out
@@ -63,10 +67,12 @@ async def release(session: AsyncSession, notice_id: int) -> None:
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … at most an hour between tries."""
-    return min(FIRST_RETRY * (2 ** min(attempts, 16)), LONGEST_RETRY)
+    return min(FIRST_RETRY * (1 << min(attempts, 16)), LONGEST_RETRY)
 
 
-async def retry_later(session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str) -> datetime:
+async def retry_later(
+    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str
+) -> datetime:
     """Count a failed attempt and push the notice back; returns when it is due again."""
     due = now + backoff(attempts)
     await session.execute(

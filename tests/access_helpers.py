@@ -20,16 +20,19 @@ from store.notices import decode
 from tests.factories import PRACTITIONERS_HEADER, load_standard, say
 
 # Southvale (the shielded child's authority) gets two duty managers; DM01 is Northshire's.
+_SOUTHVALE_DM = "Duty manager,Southvale Children's Services,Southvale"
 EXTRA_PRACTITIONERS = f"""{PRACTITIONERS_HEADER}
-DM02,Jo,Bell,Duty manager,Southvale Children's Services,Southvale,0113 496 0100,jo.bell@southvale.example,duty_manager;practitioner
-DM03,Ray,Lowe,Duty manager,Southvale Children's Services,Southvale,0113 496 0101,ray.lowe@southvale.example,duty_manager;practitioner
+DM02,Jo,Bell,{_SOUTHVALE_DM},0113 496 0100,jo.bell@southvale.example,duty_manager;practitioner
+DM03,Ray,Lowe,{_SOUTHVALE_DM},0113 496 0101,ray.lowe@southvale.example,duty_manager;practitioner
 """
 
 
 async def load_access(app: Signpost) -> None:
     """The standard synthetic feeds plus Southvale's duty managers."""
     await load_standard(app)
-    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", EXTRA_PRACTITIONERS)], app.ctx.clock.now())
+    await import_feeds(
+        app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", EXTRA_PRACTITIONERS)], app.ctx.clock.now()
+    )
 
 
 async def step_up(app: Signpost, practitioner_id: str) -> None:
@@ -40,7 +43,9 @@ async def step_up(app: Signpost, practitioner_id: str) -> None:
     """
 
 
-async def decide(app: Signpost, manager: str | Principal, verb: str, request_id: int | str, *extra: str) -> Reply:
+async def decide(
+    app: Signpost, manager: str | Principal, verb: str, request_id: int | str, *extra: str
+) -> Reply:
     """A duty manager (or anyone) approves or denies: ``decide(app, "DM02", "approve", 1, "3d")``."""
     who = manager if isinstance(manager, str) else manager.user_id
     await step_up(app, who)

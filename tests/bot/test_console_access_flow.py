@@ -22,7 +22,6 @@ import pytest
 from handlers.model import Platform, Principal
 from store import practitioners
 from store.db import Database
-
 from tests.access_helpers import EXTRA_PRACTITIONERS
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
@@ -37,17 +36,23 @@ def no_codes(who: str) -> list[str]:
 def script(codes: NoCodes = no_codes) -> list[str]:
     """The session. ``codes(who)`` follows each command that needs a step-up, so codes slot in."""
     return [
-        SHIELDED, *codes("P002"),
+        SHIELDED,
+        *codes("P002"),
         f"request {SHIELDED} section 47 enquiry",
         ":as DM01",
-        "approve 1", *codes("DM01"),
+        "approve 1",
+        *codes("DM01"),
         ":as DM02",
-        "pending", *codes("DM02"),
-        "approve 1", *codes("DM02"),
+        "pending",
+        *codes("DM02"),
+        "approve 1",
+        *codes("DM02"),
         ":as P002",
-        SHIELDED, *codes("P002"),
+        SHIELDED,
+        *codes("P002"),
         ":clock +25h",
-        SHIELDED, *codes("P002"),
+        SHIELDED,
+        *codes("P002"),
         ":quit",
     ]
 
@@ -75,19 +80,31 @@ EXPECTED_IN_ORDER = [
 ]
 
 
-def signpost(args: Sequence[str], env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def signpost(
+    args: Sequence[str], env: dict[str, str], cwd: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at this test's database and a new key file, feeds imported."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))
+    }
     clean.update(
-        SIGNPOST_DATABASE_URL=db_url, SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"), SIGNPOST_LOG_FORMAT="json"
+        SIGNPOST_DATABASE_URL=db_url,
+        SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
+        SIGNPOST_LOG_FORMAT="json",
     )
     extra = EXTRA_PRACTITIONERS.split("\n", 1)[1]
     (tmp_path / "practitioners.csv").write_text(PRACTITIONERS + extra, encoding="utf-8")

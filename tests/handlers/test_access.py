@@ -35,7 +35,9 @@ async def app(signpost: Signpost) -> Signpost:
     return signpost
 
 
-async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(app: Signpost, clock: FakeClock) -> None:
+async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(
+    app: Signpost, clock: FakeClock
+) -> None:
     """Shielded before the grant, signposts with it, shielded again once it has expired."""
     before = await search_as(app, "P002", SHIELDED)
     assert before.outcome is Outcome.SHIELDED and before.signposts == ()
@@ -97,7 +99,10 @@ async def test_request_notice_goes_to_the_first_duty_manager_with_approve_and_de
     await request_access(app, "P002", SHIELDED)
     [notice] = await notices(app)
     assert notice.recipient_id == "DM02"
-    assert [(b.action_id, b.command) for b in notice.buttons] == [("approve", "approve 1"), ("deny", "deny 1")]
+    assert [(b.action_id, b.command) for b in notice.buttons] == [
+        ("approve", "approve 1"),
+        ("deny", "deny 1"),
+    ]
     deny = notice.buttons[1]
     assert deny.input is not None and deny.input.name == "reason" and not deny.input.required
 
@@ -308,7 +313,11 @@ async def test_no_child_identity_in_any_notice_body(app: Signpost, clock: FakeCl
 
     texts = bodies(await notices(app))
     assert {n.kind for n in await notices(app)} >= {
-        "access_request", "access_approved", "access_denied", "grant_expired", "access_expired"
+        "access_request",
+        "access_approved",
+        "access_denied",
+        "grant_expired",
+        "access_expired",
     }
     forbidden = _identity_strings()
     for text in texts:
@@ -352,17 +361,27 @@ async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpos
         winner = store.APPROVED if approve.outcome is Outcome.DONE else store.DENIED
         assert row.state == winner
         async with app.ctx.db.read() as session:
-            grants = (await session.execute(select(store.AccessGrant).where(store.AccessGrant.request_id == rid))).all()
+            grants = (
+                await session.execute(select(store.AccessGrant).where(store.AccessGrant.request_id == rid))
+            ).all()
         assert len(grants) == (1 if winner == store.APPROVED else 0)
         told = [n for n in await notices(app, row.requester_id) if f"request {rid} " in n.text]
         assert len(told) == 1
-        decisions = [e for e in await audit_events(app) if e.action in ("approve", "deny") and f"request {rid} " in e.detail + " "]
+        decisions = [
+            e
+            for e in await audit_events(app)
+            if e.action in ("approve", "deny") and f"request {rid} " in e.detail + " "
+        ]
         assert sorted(e.outcome for e in decisions) == ["done", "refused"]
 
 
 async def _latest_request(app: Signpost) -> store.AccessRequest:
     async with app.ctx.db.read() as session:
-        row = (await session.execute(select(store.AccessRequest).order_by(store.AccessRequest.id.desc()).limit(1))).scalar_one()
+        row = (
+            await session.execute(
+                select(store.AccessRequest).order_by(store.AccessRequest.id.desc()).limit(1)
+            )
+        ).scalar_one()
     return row
 
 
@@ -374,7 +393,8 @@ async def test_two_replicas_running_the_jobs_at_once_change_and_tell_everything_
     await request_access(app, "P003", SHIELDED)
     clock.advance(minutes=30)
     escalated = await asyncio.gather(
-        access_jobs.escalate_requests(app.ctx, clock.now()), access_jobs.escalate_requests(second.ctx, clock.now())
+        access_jobs.escalate_requests(app.ctx, clock.now()),
+        access_jobs.escalate_requests(second.ctx, clock.now()),
     )
     clock.advance(hours=1)
     expired = await asyncio.gather(
@@ -384,4 +404,8 @@ async def test_two_replicas_running_the_jobs_at_once_change_and_tell_everything_
     assert len(await audit_events(app, "grant_expired")) == 1
     assert len(await audit_events(app, "request_escalated")) == 1
     assert [n.kind for n in await notices(app, "P002")] == ["access_approved", "grant_expired"]
-    assert [n.recipient_id for n in await notices(app) if n.kind == "access_request"] == ["DM02", "DM02", "DM03"]
+    assert [n.recipient_id for n in await notices(app) if n.kind == "access_request"] == [
+        "DM02",
+        "DM02",
+        "DM03",
+    ]

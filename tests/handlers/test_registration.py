@@ -1,4 +1,4 @@
-"""Registration: a chat identity is linked only after a duty manager of the practitioner's authority approves."""
+"""Registration: a chat identity is linked only once a duty manager of its authority approves."""
 
 from __future__ import annotations
 

@@ -46,7 +46,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_registration_requests_practitioner_id", "registration_requests", ["practitioner_id"])
     op.create_index(
-        "ix_registration_requests_identity", "registration_requests", ["platform", "tenant", "user_id", "state"]
+        "ix_registration_requests_identity",
+        "registration_requests",
+        ["platform", "tenant", "user_id", "state"],
     )
     op.create_table(
         "access_requests",
@@ -82,7 +84,10 @@ def upgrade() -> None:
         sa.Column("expires_at", TS, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.ForeignKeyConstraint(
-            ["request_id"], ["access_requests.id"], name="fk_access_grants_request_id_access_requests", ondelete="CASCADE"
+            ["request_id"],
+            ["access_requests.id"],
+            name="fk_access_grants_request_id_access_requests",
+            ondelete="CASCADE",
         ),
         _practitioner_fk("access_grants", "practitioner_id"),
         _child_fk("access_grants"),
@@ -111,5 +116,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("scheduled_tasks", "notice_claims", "access_grants", "access_requests", "registration_requests"):
+    for table in (
+        "scheduled_tasks",
+        "notice_claims",
+        "access_grants",
+        "access_requests",
+        "registration_requests",
+    ):
         op.drop_table(table)
