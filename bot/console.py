@@ -62,7 +62,7 @@ class Console:
         return Principal(Platform.CONSOLE, "local", self.as_id)
 
     async def send(self, text: str, **extra: str) -> Reply:
-        command = Command(self.principal(), text, uuid.uuid4().hex, channel="terminal", **extra)  # type: ignore[arg-type]
+        command = Command(self.principal(), text, uuid.uuid4().hex, channel="terminal", **extra)
         return await self.app.dispatcher.handle(command)
 
     async def greet(self) -> None:

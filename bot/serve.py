@@ -1,12 +1,78 @@
-"""`signpost run`: the configured front ends on one aiohttp application, or the console."""
+"""`signpost run`: the configured front ends on one aiohttp application, or the console.
+
+With SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN set, Slack is served at /slack/events (and over Socket
+Mode too when SLACK_APP_TOKEN is set). The server listens on SIGNPOST_HOST:SIGNPOST_PORT (or
+--host/--port) and answers /healthz. With no chat front end configured, the console runs instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from aiohttp import web
 
 from bot import console
+from bot.commands.common import CommandFailed, opened
+from bot.config import Settings, load_settings
+from bot.web import RouteAdder, create_app
+
+log = structlog.get_logger("signpost.serve")
+
+
+def front_ends(settings: Settings) -> list[RouteAdder]:
+    """The RouteAdders of every chat front end whose settings are present."""
+    adders: list[RouteAdder] = []
+    if settings.slack_enabled:
+        from bot.slack import add_slack  # only imported (with slack_bolt) when Slack is configured
+
+        adders.append(add_slack)
+    return adders
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None):
+        overrides["SIGNPOST_HOST"] = args.host
+    if getattr(args, "port", None):
+        overrides["SIGNPOST_PORT"] = args.port
+    return load_settings(**overrides)
 
 
 async def run_command(args: argparse.Namespace) -> int:
-    # Chat front ends attach here as they land; with none configured, run the console.
-    return await console.console_command(args)
+    settings = settings_for(args)
+    adders = front_ends(settings)
+    if not adders:
+        return await console.console_command(args)
+    return await serve(settings, adders)
+
+
+async def serve(settings: Settings, adders: list[RouteAdder]) -> int:
+    """Serve until SIGINT or SIGTERM, then finish in-flight work and close the store."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with opened(settings) as signpost:
+        runner = web.AppRunner(create_app(signpost, settings, adders), handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise CommandFailed(
+                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}"
+                ) from None
+            log.info("listening", host=settings.host, port=settings.port, front_ends=len(adders))
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await runner.cleanup()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+    return 0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from handlers import access, search
+from handlers import access, home, search
 from handlers import help as help_commands
 from handlers.dispatch import Spec
 
 
 def all_specs() -> tuple[Spec, ...]:
-    features: tuple[Spec, ...] = (*search.SPECS, *access.SPECS)
+    features: tuple[Spec, ...] = (*search.SPECS, *home.SPECS, *access.SPECS)
     return (*help_commands.make_specs(features), *features)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import Clock
 from handlers.model import Actor, Notice
+from store import children
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
@@ -35,6 +36,25 @@ class NoticeSink(Protocol):
     async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None: ...
 
 
+class Population:
+    """The register's size for match scoring, counted at most every ``ttl`` (a full count is costly)."""
+
+    def __init__(self, ttl: timedelta = timedelta(minutes=10)) -> None:
+        self.ttl = ttl
+        self._value: int | None = None
+        self._at: datetime | None = None
+
+    async def get(self, session: AsyncSession, now: datetime) -> int:
+        if self._value is None or self._at is None or now - self._at > self.ttl:
+            self._value = max(1, await children.count_active(session))
+            self._at = now
+        return self._value
+
+    def forget(self) -> None:
+        """Count again next time (after an import or a retention run)."""
+        self._value = None
+
+
 @dataclass
 class Policy:
     """Configurable policy numbers (defaults from the product brief)."""
@@ -53,3 +73,4 @@ class Context:
     notices: NoticeSink
     policy: Policy = field(default_factory=Policy)
     grants: GrantChecker = field(default_factory=NoGrants)
+    population: Population = field(default_factory=Population)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.model import Actor, Command, Outcome, Reply, Role
-from store import practitioners
+from store import deliveries, practitioners
 from store.audit import AuditRecord, AuditWriteFailed, append
 
 log = structlog.get_logger("signpost.dispatch")
@@ -103,6 +103,8 @@ async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSessio
 
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
 AUDIT_FAILED_TEXT = "Signpost could not record this request, so it cannot answer it. Please try again shortly."
+# The answer to a redelivered request or a second click: front ends show nothing new for it.
+DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once and will not repeat it.")
 
 
 @dataclass
@@ -110,6 +112,10 @@ class Dispatcher:
     ctx: Context
     specs: dict[str, Spec]
     gates: list[Gate] = field(default_factory=lambda: [identity_gate, role_gate])
+    claims: deliveries.ClaimLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.claims = deliveries.ClaimLog(self.ctx.db)
 
     @classmethod
     def build(cls, ctx: Context, specs: Sequence[Spec], extra_gates: Sequence[Gate] = ()) -> Dispatcher:
@@ -141,16 +147,27 @@ class Dispatcher:
         return reply
 
     async def _run(self, spec: Spec, command: Command, parsed: Parsed, now: datetime) -> tuple[Reply, str]:
+        key = command.idempotency_key
         try:
             if spec.writes:
                 async with self.ctx.db.write() as session:
+                    # Claimed in the command's transaction: the claim and the change stand or fall together.
+                    if key and not await deliveries.claim(session, key, now):
+                        return DUPLICATE, "duplicate"
                     result, actor = await self._chain(spec, command, parsed, now, session)
+                    if key and result.reply.outcome is Outcome.CHALLENGED:
+                        await deliveries.release(session, key)
                     record = await self._record(session, spec, command, actor, result, now)
                     await append(session, [record])
                 return result.reply, result.detail
+            if key and not await self.claims.claim(key, now):
+                return DUPLICATE, "duplicate"
             async with self.ctx.db.read() as session:
                 result, actor = await self._chain(spec, command, parsed, now, session)
                 record = await self._record(session, spec, command, actor, result, now)
+            if key and result.reply.outcome is Outcome.CHALLENGED:
+                # Only asked for a code: the same click may act once the person has one.
+                await self.claims.release(key)
         except AuditWriteFailed:
             raise
         except Exception:

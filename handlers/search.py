@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError, parse_demographic
+from handlers.grammar import parse_demographic
 from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
 from handlers.refs import InvalidReference, parse_reference
 from store import children, matching
@@ -73,7 +73,8 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     records = await children.find_many(session, refs)
     active = [ref for ref in refs if records[ref].state == "active"]
     identities = await children.load_identities(session, ctx.keys, active)
-    scored = [(ref, matching.score(query, identity)) for ref, identity in identities.items()]
+    model = matching.MatchModel(population=await ctx.population.get(session, req.now))
+    scored = [(ref, matching.score(query, identity, model)) for ref, identity in identities.items()]
     decision = matching.decide(scored, ctx.policy.match)
     if decision.kind is DecisionKind.MATCH and decision.best is not None:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.model import Signpost
@@ -95,7 +95,7 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
     existing: dict[int, bytes | None] = {}
     for chunk in _chunks([row.ref for row in rows]):
         result = await session.execute(select(Child.ref, Child.row_mac).where(Child.ref.in_(chunk)))
-        existing.update({ref: mac for ref, mac in result.tuples()})
+        existing.update({ref: mac for ref, mac in result})
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
@@ -108,7 +108,9 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
 async def _insert_new(
     session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
 ) -> None:
-    children, child_keys, child_terms = [], [], []
+    children: list[dict[str, object]] = []
+    child_keys: list[dict[str, object]] = []
+    child_terms: list[dict[str, int]] = []
     for row in rows:
         data_key = new_data_key()
         aad = child_aad(row.ref)
@@ -180,6 +182,12 @@ async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, Chi
         )
         found.update({r.ref: ChildRecord(r.ref, r.local_authority, r.shielded, r.state) for r in result})
     return found
+
+
+async def count_active(session: AsyncSession) -> int:
+    """How many children ordinary searches can find (the matcher's population)."""
+    result = await session.execute(select(func.count()).select_from(Child).where(Child.state == "active"))
+    return int(result.scalar_one())
 
 
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:

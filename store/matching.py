@@ -12,20 +12,56 @@ Contract used by the rest of Signpost (keep these names and signatures):
 - ``score(query, identity)``: a calibrated probability in [0, 1] that they are the same child.
 - ``decide(scored, policy)``: match / ambiguous / no_match from scored candidates.
 
-This first version is exact matching on normalised names (and aliases) plus date of
-birth; the fuzzy matching issue replaces the internals behind the same contract.
+Candidate generation ("blocking"). Names are reduced to a phonetic key (metaphone with
+a few English fixes: SH/S, CHR/KR, TH/T, MAC/MC) and given names also to the key of their
+nickname roots (Bob → Robert). A child is indexed under a handful of compound terms, each
+selective at national scale and each surviving a different kind of mistake:
+
+===========  =====================================  ==========================================
+term         content                                survives
+===========  =====================================  ==========================================
+``n:``       one name key + full date of birth      the other name wrong or replaced
+``ym: md:    both name keys (in either order) +     any one of day, month or year wrong;
+yd:``        two of year / month / day              swapped given/family names
+``do:``      full date of birth + outward postcode  both names changed or misspelt
+``po:``      both name keys + outward postcode      no date of birth given
+===========  =====================================  ==========================================
+
+Date-of-birth mistakes (day/month swapped, one digit wrong, year ±1) are expanded on the
+query side only, so the index stays at about seven terms a child (``MAX_INDEX_TERMS``
+caps children with many aliases) and a query probes at most ``MAX_QUERY_TERMS``.
+
+Scoring is Fellegi–Sunter: each field comparison falls in a level with m (probability
+of that level for the same child) and u (for two different children) probabilities;
+the likelihood ratio of the best reading of the names (as given, swapped, or any alias)
+times the others' is turned into a posterior with the prior that the practitioner's
+child is one particular child of the register (``MatchModel.population``). ``decide``
+then shares the posterior between the candidates, so two look-alikes never both pass.
 """
 
 from __future__ import annotations
 
+import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Generic, TypeVar
+from functools import lru_cache
+from typing import Final, Generic, TypeVar
+
+import jellyfish
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from store.nicknames import NAME_ROOTS, roots_of
 
 T = TypeVar("T")
+
+MAX_INDEX_TERMS: Final = 12
+"""Hard cap on index terms a child (a typical child has 7; each alias adds one or two)."""
+
+MAX_QUERY_TERMS: Final = 60
+"""Hard cap on the terms one query probes (the store's ``IN (...)`` list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +95,14 @@ class DecisionKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
-    """Accept a candidate at or above ``accept`` when it leads the next by ``margin``."""
+    """Accept the best candidate when its share of the posterior is at least ``accept``
+    and its own score leads the next candidate's by ``margin``; when that fails but some
+    candidate scores ``consider`` or more, the answer is ambiguous (ask for more detail).
+    """
 
-    accept: float = 0.9
+    accept: float = 0.999
     margin: float = 0.05
+    consider: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +112,15 @@ class Decision(Generic[T]):
     ranked: tuple[tuple[T, float], ...]
 
 
+# ---------------------------------------------------------------------------- normalising
+
+
 def normalise_name(text: str) -> str:
-    """Upper-case letters only, accents folded, words separated by one space."""
-    folded = unicodedata.normalize("NFKD", text)
+    """Upper-case letters only, accents folded, words separated by one space.
+
+    Apostrophes are dropped (O'Neill → ONEILL); hyphens separate words (Smith-Jones).
+    """
+    folded = unicodedata.normalize("NFKD", text).replace("'", "").replace("\u2019", "")
     letters = "".join(c if c.isalpha() else " " for c in folded if not unicodedata.combining(c))
     return " ".join(letters.upper().split())
 
@@ -83,40 +129,475 @@ def normalise_postcode(text: str | None) -> str:
     return "".join((text or "").upper().split())
 
 
-def _full_names(identity: Identity) -> set[str]:
-    names = {normalise_name(f"{identity.given_names} {identity.family_name}")}
-    names.update(normalise_name(alias) for alias in identity.aliases)
-    return {name for name in names if name}
+def outward_code(postcode: str | None) -> str:
+    """The outward code ("M1" of "M1 2AB"); a bare outward code is returned as it is."""
+    code = normalise_postcode(postcode)
+    if len(code) >= 5 and code[-3].isdigit() and code[-2:].isalpha():
+        return code[:-3]
+    return code if 2 <= len(code) <= 4 else ""
+
+
+_PHONETIC_POST = str.maketrans({"X": "S", "0": "T"})
+
+
+@lru_cache(maxsize=65536)
+def phonetic_key(name: str) -> str:
+    """A spelling-tolerant key for one normalised name (spaces ignored).
+
+    Metaphone, with Sean/Shaun, Chris/Kris, Thomas/Tomas and Mac/Mc made equal.
+    """
+    word = name.replace(" ", "")
+    if word.startswith("MAC"):
+        word = "MC" + word[3:]
+    elif word.startswith(("CHR", "CHL")):
+        word = "K" + word[2:]
+    key = jellyfish.metaphone(word).translate(_PHONETIC_POST)
+    collapsed = "".join(c for i, c in enumerate(key) if i == 0 or c != key[i - 1])
+    return collapsed or word[:1]
+
+
+@lru_cache(maxsize=65536)
+def given_keys(name: str) -> tuple[str, ...]:
+    """Phonetic keys a given name is found by: its own, then its nickname roots'."""
+    keys = [phonetic_key(name)]
+    for root in sorted(NAME_ROOTS.get(name, ())):
+        key = phonetic_key(root)
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def canonical_given_key(name: str) -> str:
+    """The one key a given name takes in compound (two-name) index terms."""
+    return phonetic_key(min(roots_of(name)))
+
+
+# ---------------------------------------------------------------------------- terms
+
+
+def _split_full_name(full: str) -> tuple[str, str]:
+    words = normalise_name(full).split()
+    if len(words) < 2:
+        return "", " ".join(words)
+    return " ".join(words[:-1]), words[-1]
+
+
+def _names(identity: Identity) -> list[tuple[str, str]]:
+    """(given, family) normalised, the registered name first, then aliases."""
+    names = [(normalise_name(identity.given_names), normalise_name(identity.family_name))]
+    names.extend(_split_full_name(alias) for alias in identity.aliases)
+    return [name for name in names if name[0] or name[1]]
+
+
+def _pair(left: str, right: str) -> str:
+    return f"{left}|{right}" if left <= right else f"{right}|{left}"
+
+
+def _name_terms(given: str, family: str, dob: date, out: str, full: bool) -> Iterator[str]:
+    first = given.split()[0] if given else ""
+    iso = dob.isoformat()
+    for key in given_keys(first) if first else ():
+        yield f"n:{key}|{iso}"
+    for part in family.split():
+        yield f"n:{phonetic_key(part)}|{iso}"
+    if not (first and family and full):
+        return
+    pair = _pair(canonical_given_key(first), phonetic_key(family))
+    yield f"ym:{pair}|{iso[:7]}"
+    yield f"md:{pair}|{iso[5:]}"
+    yield f"yd:{pair}|{iso[:4]}{iso[7:]}"
+    if out:
+        yield f"po:{pair}|{out}"
 
 
 def index_terms(identity: Identity) -> frozenset[str]:
-    dob = identity.date_of_birth.isoformat()
-    return frozenset(f"x:{name}|{dob}" for name in _full_names(identity))
+    """The terms a child is findable by (at most ``MAX_INDEX_TERMS``)."""
+    dob = identity.date_of_birth
+    out = outward_code(identity.postcode)
+    terms: list[str] = [f"do:{dob.isoformat()}|{out}"] if out else []
+    for number, (given, family) in enumerate(_names(identity)):
+        terms.extend(_name_terms(given, family, dob, out, full=number == 0))
+    return frozenset(_first_unique(terms, MAX_INDEX_TERMS))
+
+
+def _first_unique(terms: Iterable[str], limit: int) -> list[str]:
+    seen: dict[str, None] = {}
+    for term in terms:
+        seen.setdefault(term)
+        if len(seen) == limit:
+            break
+    return list(seen)
+
+
+def _valid_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def dob_variants(dob: date) -> list[date]:
+    """The date itself, then the common mistakes: day/month swapped, year ±1, one digit wrong."""
+    found: list[date | None] = [dob, _valid_date(dob.year, dob.day, dob.month)]
+    found += [_valid_date(dob.year + delta, dob.month, dob.day) for delta in (-1, 1)]
+    digits = dob.strftime("%Y%m%d")
+    for position in (7, 6, 5, 4, 3, 2):
+        for digit in "0123456789":
+            if digit != digits[position]:
+                text = digits[:position] + digit + digits[position + 1 :]
+                found.append(_valid_date(int(text[:4]), int(text[4:6]), int(text[6:])))
+    return list(dict.fromkeys(day for day in found if day is not None))
+
+
+def _query_words(query: Query) -> tuple[list[str], list[str]]:
+    return normalise_name(query.given_names).split(), normalise_name(query.family_name).split()
 
 
 def query_terms(query: Query) -> frozenset[str]:
-    if query.date_of_birth is None:
-        return frozenset()
-    name = normalise_name(f"{query.given_names} {query.family_name}")
-    return frozenset({f"x:{name}|{query.date_of_birth.isoformat()}"}) if name else frozenset()
+    """The terms to probe for a query (at most ``MAX_QUERY_TERMS``), most useful first.
+
+    Empty when the query cannot be found selectively (no date of birth and no postcode,
+    or no name and no postcode): the caller should ask for more detail.
+    """
+    given, family = _query_words(query)
+    out = outward_code(query.postcode)
+    stream = _query_term_stream(given, family, query.date_of_birth, out)
+    return frozenset(_first_unique(stream, MAX_QUERY_TERMS))
 
 
-def score(query: Query, identity: Identity) -> float:
-    if query.date_of_birth != identity.date_of_birth:
-        return 0.0
-    name = normalise_name(f"{query.given_names} {query.family_name}")
-    if name not in _full_names(identity):
-        return 0.0
-    wanted = normalise_postcode(query.postcode)
-    if wanted and not normalise_postcode(identity.postcode).startswith(wanted):
-        return 0.5
-    return 1.0
+def _name_pairs(given: list[str], family: list[str]) -> list[tuple[str, str]]:
+    """Which (given, family) the words might be, likeliest first, in either order.
+
+    Covers a parser that took the last word of "Amy Smith Jones" as the whole family
+    name, and a family name typed first ("Smith-Jones Amy").
+    """
+    words = given + family
+    if len(words) < 2:
+        return []
+    if not given or not family:
+        return [(words[0], " ".join(words[1:])), (words[0], words[-1])]
+    pairs = [(given[0], " ".join(family))]
+    if len(given) >= 2:
+        pairs += [(given[0], " ".join(given[1:] + family)), (" ".join(given), " ".join(family))]
+        pairs += [(given[0], given[1])]
+    if len(family) >= 2:
+        pairs += [(given[0], family[-1]), (family[0], " ".join(family[1:]))]
+    return pairs
+
+
+def _pair_keys(given: list[str], family: list[str]) -> list[list[str]]:
+    """Pair keys for each reading of the names, likeliest reading first."""
+    readings: list[list[str]] = []
+    seen: set[str] = set()
+    for left, right in _name_pairs(given, family):
+        left_keys = given_keys(left) if " " not in left else (phonetic_key(left),)
+        right_keys = given_keys(right) if " " not in right else (phonetic_key(right),)
+        keys = [_pair(a, b) for a in left_keys for b in right_keys]
+        readings.append([key for key in dict.fromkeys(keys) if key not in seen])
+        seen.update(keys)
+    return readings
+
+
+def _date_pair_terms(pairs: Iterable[str], iso: str) -> Iterator[str]:
+    for pair in pairs:
+        yield from (f"ym:{pair}|{iso[:7]}", f"md:{pair}|{iso[5:]}", f"yd:{pair}|{iso[:4]}{iso[7:]}")
+
+
+def _query_term_stream(given: list[str], family: list[str], dob: date | None, out: str) -> Iterator[str]:
+    """Terms in the order they are worth probing; the cap cuts the tail."""
+    readings = _pair_keys(given, family)
+    first_pairs = readings[0] if readings else []
+    other_pairs = [pair for reading in readings[1:] for pair in reading]
+    word_keys = list(dict.fromkeys(key for word in given + family for key in given_keys(word)))
+    if dob is not None:
+        variants = dob_variants(dob)
+        iso = dob.isoformat()
+        yield from _date_pair_terms(first_pairs, iso)
+        yield from (f"n:{key}|{iso}" for key in word_keys)
+        if out:
+            yield from (f"do:{day.isoformat()}|{out}" for day in variants[:4])
+        yield from _date_pair_terms(other_pairs, iso)
+        if len(variants) > 1 and variants[1].year == dob.year:  # the day/month swap
+            swapped = variants[1].isoformat()
+            yield from (f"ym:{pair}|{swapped[:7]}" for pair in first_pairs + other_pairs)
+            yield from (f"n:{key}|{swapped}" for key in word_keys)
+        if out:
+            yield from (f"do:{day.isoformat()}|{out}" for day in variants[4:])
+    if out:
+        yield from (f"po:{pair}|{out}" for reading in readings for pair in reading)
+
+
+# ---------------------------------------------------------------------------- scoring
+
+MuTable = dict[str, tuple[float, float]]
+"""Comparison level → (m, u): its probability for the same child, for two different children."""
+
+GIVEN_MU: Final[MuTable] = {
+    "exact_all": (0.12, 0.00005),
+    "exact": (0.68, 0.011),
+    "nickname": (0.06, 0.0015),
+    "middle": (0.015, 0.003),
+    "prefix": (0.03, 0.005),
+    "typo": (0.05, 0.0012),
+    "phonetic": (0.02, 0.002),
+    "fuzzy": (0.01, 0.01),
+    "initial": (0.005, 0.06),
+    "disagree": (0.04, 0.91),
+}
+FAMILY_MU: Final[MuTable] = {
+    "exact": (0.82, 0.004),
+    "part": (0.02, 0.0002),
+    "typo": (0.06, 0.0006),
+    "phonetic": (0.02, 0.001),
+    "fuzzy": (0.01, 0.006),
+    "disagree": (0.07, 0.99),
+}
+DOB_MU: Final[MuTable] = {
+    "exact": (0.86, 1 / 6575),
+    "swap": (0.03, 1 / 6575),
+    "year": (0.03, 2 / 6575),
+    "digit": (0.04, 25 / 6575),
+    "partial": (0.02, 0.012),
+    "disagree": (0.02, 0.985),
+}
+POSTCODE_MU: Final[MuTable] = {
+    "full": (0.70, 0.00001),
+    "outward": (0.16, 0.0004),
+    "area": (0.04, 0.012),
+    "disagree": (0.10, 0.988),
+}
+SEX_MU: Final[MuTable] = {"agree": (0.98, 0.5), "disagree": (0.02, 0.5)}
+
+
+def _log_weights(table: MuTable) -> dict[str, float]:
+    weights = {level: math.log(m / u) for level, (m, u) in table.items()}
+    weights["missing"] = 0.0
+    return weights
+
+
+@dataclass(frozen=True, slots=True)
+class MatchModel:
+    """Fellegi–Sunter parameters. ``population`` is the size of the register and
+    ``present`` the prior that the practitioner's child is on it at all."""
+
+    population: int = 11_000_000
+    present: float = 0.9
+    given: MuTable | None = None
+    family: MuTable | None = None
+    dob: MuTable | None = None
+    postcode: MuTable | None = None
+    sex: MuTable | None = None
+    swap_penalty: float = math.log(0.5)
+    alias_penalty: float = math.log(0.8)
+    sibling_penalty: float = -6.0
+    """Added when the family name agrees but the given name does not: that pattern is far
+    likelier to be a brother, sister or twin than the same child with a wrong name, so a
+    shared postcode then counts for nothing either (it identifies the household)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    given: dict[str, float]
+    family: dict[str, float]
+    dob: dict[str, float]
+    postcode: dict[str, float]
+    sex: dict[str, float]
+    prior: float
+    swap: float
+    alias: float
+    sibling: float
+
+
+@lru_cache(maxsize=16)
+def _weights(model: MatchModel) -> _Weights:
+    prior = math.log(model.present / ((1 - model.present) * model.population))
+    return _Weights(
+        _log_weights(model.given or GIVEN_MU),
+        _log_weights(model.family or FAMILY_MU),
+        _log_weights(model.dob or DOB_MU),
+        _log_weights(model.postcode or POSTCODE_MU),
+        _log_weights(model.sex or SEX_MU),
+        prior,
+        model.swap_penalty,
+        model.alias_penalty,
+        model.sibling_penalty,
+    )
+
+
+DEFAULT_MODEL: Final = MatchModel()
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """A query's names read every way the parser might have split them."""
+
+    orientations: tuple[tuple[tuple[str, ...], str, bool], ...]  # (given words, family, swapped)
+    dob: date | None
+    postcode: str
+    outward: str
+    sex: str
+
+
+@lru_cache(maxsize=1024)
+def _prepare(query: Query) -> _Readings:
+    given = tuple(normalise_name(query.given_names).split())
+    family = normalise_name(query.family_name)
+    readings: list[tuple[tuple[str, ...], str, bool]] = [(given, family, False)]
+    if family:
+        readings.append((tuple(family.split()), " ".join(given), True))
+    if len(given) >= 2:
+        readings.append((given[:1], " ".join((*given[1:], family)).strip(), False))
+    sex = (query.sex or "").strip().upper()[:1]
+    code = normalise_postcode(query.postcode)
+    return _Readings(tuple(readings), query.date_of_birth, code, outward_code(code), sex)
+
+
+def _given_level(query: tuple[str, ...], child: list[str]) -> str:
+    if not query or not child:
+        return "missing"
+    asked, first = query[0], child[0]
+    if asked == first:
+        return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
+    if len(asked) == 1:
+        return "initial" if asked == first[0] else "disagree"
+    if not roots_of(asked).isdisjoint(roots_of(first)):
+        return "nickname"
+    if any(word in child for word in query):
+        return "middle"
+    if len(asked) >= 2 and first.startswith(asked):
+        return "prefix"  # Dec for Declan, Fin for Finley
+    similarity = JaroWinkler.similarity(asked, first)
+    if asked in NAME_ROOTS and first in NAME_ROOTS:
+        return "fuzzy"  # two different real names that sound alike: Jack and Jake
+    if similarity >= 0.9 or OSA.distance(asked, first, score_cutoff=1) <= 1:
+        return "typo"
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
+        return "phonetic"
+    return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _family_level(query: str, child: str) -> str:
+    if not query or not child:
+        return "missing"
+    if query == child:
+        return "exact"
+    asked, held = query.replace(" ", ""), child.replace(" ", "")
+    if asked == held:
+        return "exact"
+    if " " in query or " " in child:
+        if not set(query.split()).isdisjoint(child.split()):
+            return "part"
+    similarity = JaroWinkler.similarity(asked, held)
+    if similarity >= 0.9 or OSA.distance(asked, held, score_cutoff=1) <= 1:
+        return "typo"
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(held):
+        return "phonetic"
+    return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _dob_level(asked: date | None, held: date) -> str:
+    if asked is None:
+        return "missing"
+    if asked == held:
+        return "exact"
+    if asked.year == held.year and asked.month == held.day and asked.day == held.month:
+        return "swap"
+    if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
+        return "year"
+    left, right = asked.strftime("%Y%m%d"), held.strftime("%Y%m%d")
+    if sum(a != b for a, b in zip(left, right)) == 1:
+        return "digit"
+    agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
+    return "partial" if agree == 2 else "disagree"
+
+
+def _postcode_level(readings: _Readings, held: str | None) -> str:
+    code = normalise_postcode(held)
+    if not readings.postcode or not code:
+        return "missing"
+    if readings.postcode == code:
+        return "full"
+    if readings.outward and readings.outward == outward_code(code):
+        return "outward"
+    area = "".join(c for c in readings.postcode[:2] if c.isalpha())
+    return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
+
+
+_UNLIKE: Final = frozenset({"disagree", "fuzzy"})
+_ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
+
+
+def _name_and_place_weight(readings: _Readings, identity: Identity, weights: _Weights) -> float:
+    """The best reading of the names (as typed, swapped, or an alias) with the postcode."""
+    place = weights.postcode[_postcode_level(readings, identity.postcode)]
+    best = -math.inf
+    for number, (given, family) in enumerate(_names(identity)):
+        child_given = given.split()
+        penalty = weights.alias if number else 0.0
+        for asked_given, asked_family, swapped in readings.orientations:
+            given_level = _given_level(asked_given, child_given)
+            family_level = _family_level(asked_family, family)
+            weight = weights.given[given_level] + weights.family[family_level] + penalty
+            if swapped:
+                weight += weights.swap
+            if given_level not in _UNLIKE:
+                weight += place
+            else:  # an address names a household, not a child, unless the given name agrees
+                weight += min(place, 0.0)
+                if family_level in _ALIKE:
+                    weight += weights.sibling
+            best = max(best, weight)
+    return place if best == -math.inf else best
+
+
+def match_weight(query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL) -> float:
+    """The log likelihood ratio (natural log) that ``query`` describes ``identity``."""
+    readings = _prepare(query)
+    weights = _weights(model)
+    total = _name_and_place_weight(readings, identity, weights)
+    total += weights.dob[_dob_level(readings.dob, identity.date_of_birth)]
+    held_sex = (identity.sex or "").strip().upper()[:1]
+    if readings.sex and held_sex:
+        total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
+    return total
+
+
+def score(query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL) -> float:
+    """The posterior probability that ``query`` describes ``identity`` rather than a child
+    who is not on the register, from the match weight and the prior of one child in
+    ``model.population``."""
+    logit = match_weight(query, identity, model) + _weights(model).prior
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    odds = math.exp(logit)
+    return odds / (1.0 + odds)
+
+
+# ---------------------------------------------------------------------------- deciding
+
+
+def _odds(probability: float) -> float:
+    return math.inf if probability >= 1.0 else probability / (1.0 - probability)
+
+
+def shared_posterior(ranked: Sequence[tuple[T, float]]) -> list[float]:
+    """Each candidate's probability when they compete: P(i) = odds_i / (1 + Σ odds_j)."""
+    odds = [_odds(p) for _, p in ranked]
+    total = 1.0 + sum(odds)
+    if math.isinf(total):
+        return [1.0 / sum(math.isinf(o) for o in odds) if math.isinf(o) else 0.0 for o in odds]
+    return [o / total for o in odds]
 
 
 def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy()) -> Decision[T]:
+    """Match only when one candidate is both likely and clearly ahead; otherwise ambiguous
+    (ask for a date of birth or postcode) when anyone scores ``consider`` or more, else
+    no match. Never more than one child is chosen."""
     ranked = tuple(sorted(scored, key=lambda pair: pair[1], reverse=True))
-    if not ranked or ranked[0][1] < policy.accept:
+    if not ranked or ranked[0][1] < policy.consider:
         return Decision(DecisionKind.NO_MATCH, None, ranked)
-    if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < policy.margin:
-        return Decision(DecisionKind.AMBIGUOUS, None, ranked)
-    return Decision(DecisionKind.MATCH, ranked[0][0], ranked)
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    share = shared_posterior(ranked)[0]
+    if ranked[0][1] >= policy.accept and share >= policy.accept and ranked[0][1] - runner_up >= policy.margin:
+        return Decision(DecisionKind.MATCH, ranked[0][0], ranked)
+    return Decision(DecisionKind.AMBIGUOUS, None, ranked)

@@ -7,7 +7,8 @@ A test compares the migrated schema with this metadata, so the two cannot drift 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,12 +22,34 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long log.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out on every backend (SQLite would hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: Signpost stores UTC only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -56,7 +79,7 @@ class Child(Base):
     state: Mapped[str] = mapped_column(String(16), default="active")  # active | archived | destroyed
     identity: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed with the child's data key
     row_mac: Mapped[bytes | None] = mapped_column(LargeBinary)  # keyed MAC of the feed row: re-import no-op
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ChildKey(Base):
@@ -91,7 +114,7 @@ class Practitioner(Base):
     email: Mapped[str] = mapped_column(String(254))
     roles: Mapped[str] = mapped_column(String(64))  # ';'-separated: practitioner, duty_manager, admin
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | inactive
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ChatIdentity(Base):
@@ -105,7 +128,7 @@ class ChatIdentity(Base):
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
     )
-    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Involvement(Base):
@@ -128,7 +151,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_actor_id_at", "actor_id", "at"),)
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     actor_id: Mapped[str | None] = mapped_column(String(64))
     platform: Mapped[str] = mapped_column(String(16))
     tenant: Mapped[str] = mapped_column(String(128))
@@ -174,8 +197,8 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)  # JSON: text and buttons; never child identity
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))

@@ -62,7 +62,7 @@ def db_url(backend: str, templates: Templates) -> Iterator[str]:
     url = templates.sqlite() if backend == "sqlite" else templates.postgres()
     yield url
     if backend == "postgres":
-        Templates.drop_postgres(url)
+        templates.drop_postgres(url)
 
 
 @pytest.fixture

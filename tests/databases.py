@@ -7,6 +7,8 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -50,7 +52,14 @@ async def _admin(sql: str) -> None:
 
 
 class Templates:
-    """Migrated template databases for one test run."""
+    """Migrated template databases for one test run.
+
+    PostgreSQL clones cost about a second each when made one at a time but run well in parallel,
+    so a small pool of threads keeps a few clones ready ahead of the tests and drops used ones in
+    the background.
+    """
+
+    AHEAD = 6
 
     def __init__(self, workdir: Path) -> None:
         self.run_id = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -60,6 +69,9 @@ class Templates:
         self._pg_ready = False
         self._sqlite_ready = False
         self._counter = 0
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pg-clone")
+        self._ahead: deque[Future[str]] = deque()
+        self._drops: list[Future[None]] = []
 
     async def _migrate(self, url: str) -> None:
         db = await Database.open(url)
@@ -74,21 +86,35 @@ class Templates:
         shutil.copyfile(self.sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
 
+    def _clone(self, name: str) -> str:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
+        return with_database(postgres_url(), name)
+
+    def _order_clone(self) -> None:
+        self._counter += 1
+        self._ahead.append(self._workers.submit(self._clone, f"signpost_t_{self.run_id}_{self._counter}"))
+
     def postgres(self) -> str:
+        """A fresh, migrated PostgreSQL database of its own."""
         if not self._pg_ready:
             asyncio.run(_admin(f'CREATE DATABASE "{self.pg_template}"'))
             asyncio.run(self._migrate(with_database(postgres_url(), self.pg_template)))
             self._pg_ready = True
-        self._counter += 1
-        name = f"signpost_t_{self.run_id}_{self._counter}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
-        return with_database(postgres_url(), name)
+        while len(self._ahead) < self.AHEAD:
+            self._order_clone()
+        url = self._ahead.popleft().result()
+        self._order_clone()
+        return url
 
-    @staticmethod
-    def drop_postgres(url: str) -> None:
+    def drop_postgres(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self._drops.append(self._workers.submit(lambda: asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))))
 
     def close(self) -> None:
+        while self._ahead:
+            self.drop_postgres(self._ahead.popleft().result())
+        for drop in self._drops:
+            drop.result()
+        self._workers.shutdown()
         if self._pg_ready:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)'))

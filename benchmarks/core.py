@@ -1,0 +1,135 @@
+"""Core benchmark: import N synthetic children through the feed path, then time keyed and
+demographic enquiries through the handler layer (dispatch, policy chain, audit with group commit).
+
+    python -m benchmarks.core --children 100000 [--postgres URL] [--queries 2000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import random
+import resource
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+
+from bot.logging import configure
+from bot.app import build
+from handlers.clock import SystemClock
+from handlers.model import Command, Outcome, Platform, Principal
+from store.crypto import KeyRing
+from store.db import Database
+from store.feeds import Feed, import_feeds
+from store.synthetic import SyntheticRegister, feeds_text
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+async def fresh_postgres(base_url: str) -> str:
+    name = f"signpost_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(base_url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_postgres(base_url: str, url: str) -> None:
+    admin = await asyncpg.connect(base_url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await admin.close()
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="signpost-bench-"))
+    url = await fresh_postgres(args.postgres) if args.postgres else f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    db = await Database.open(url)
+    keys = KeyRing.generate()
+    app = build(db, keys, SystemClock())
+    register = SyntheticRegister(children=args.children, practitioners_per_authority=200)
+    started = time.perf_counter()
+    feeds = [Feed(name, text) for name, text in feeds_text(register).items()]
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    report = await import_feeds(db, keys, feeds, app.ctx.clock.now())
+    imported = time.perf_counter() - started
+
+    rng = random.Random(7)
+    rows = [row for _, row in register.children() if row[8] == "false"]
+    sample = rng.sample(rows, min(args.queries, len(rows)))
+    keyed = [row[0] for row in sample]
+    demographic = [f"{row[1]} {row[2]} {date.fromisoformat(row[4]):%d/%m/%Y}" for row in sample]
+    who = Principal(Platform.CONSOLE, "local", "NS-P0001")
+
+    async def ask(text: str) -> tuple[float, Outcome]:
+        t0 = time.perf_counter()
+        reply = await app.dispatcher.handle(Command(who, text, uuid.uuid4().hex))
+        return (time.perf_counter() - t0) * 1000, reply.outcome
+
+    results: dict[str, object] = {}
+    for label, texts in (("keyed", keyed), ("demographic", demographic)):
+        for text in texts[:50]:  # warm caches and pools
+            await ask(text)
+        latencies, outcomes = [], []
+        for text in texts:
+            ms, outcome = await ask(text)
+            latencies.append(ms)
+            outcomes.append(outcome)
+        semaphore = asyncio.Semaphore(args.concurrency)
+
+        async def bounded(text: str) -> tuple[float, Outcome]:
+            async with semaphore:
+                return await ask(text)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(bounded(t) for t in texts))
+        throughput = len(texts) / (time.perf_counter() - t0)
+        results[label] = {
+            "sequential_p50_ms": round(statistics.median(latencies), 2),
+            "sequential_p99_ms": round(percentile(latencies, 99), 2),
+            "concurrent_per_s": round(throughput, 1),
+            "answered_share": round(sum(o is Outcome.ANSWERED for o in outcomes) / len(outcomes), 4),
+        }
+    await app.close()
+    if args.postgres:
+        await drop_postgres(args.postgres, url)
+    return {
+        "backend": "postgresql" if args.postgres else "sqlite",
+        "children": args.children,
+        "involvements": report.rows.get("involvements"),
+        "generate_s": round(generated, 1),
+        "import_s": round(imported, 1),
+        "import_children_per_s": round(args.children / imported),
+        "queries_each": len(sample),
+        "concurrency": args.concurrency,
+        **results,
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--children", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--postgres", metavar="URL", help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    configure("json", level=logging.WARNING)  # one log line per command would drown the numbers
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Matching benchmark: accuracy, calibration and latency against an in-memory blind index.
+
+    python -m benchmarks.matching.run --children 100000 --queries 20000
+
+The index mimics the store exactly: each index term is HMAC-SHA256'd to 64 bits and
+maps to the children holding it; a query HMACs its terms, takes the union of their
+children as candidates, "decrypts" them (here: reads the in-memory identity), scores
+each and decides. Latency is the CPU time of the querying thread (terms, HMACs, lookups, scoring,
+decision) without the database round trip; CPU time rather than wall time because
+the benchmark machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import hmac
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from benchmarks.matching.generate import Child, Generator, Labelled
+from store.matching import (
+    DecisionKind,
+    MatchModel,
+    MatchPolicy,
+    decide,
+    index_terms,
+    query_terms,
+    score,
+    shared_posterior,
+)
+
+KEY = b"benchmark-only-blind-index-key"
+
+
+def blind(term: str) -> int:
+    return int.from_bytes(hmac.new(KEY, term.encode(), hashlib.sha256).digest()[:8], "big", signed=True)
+
+
+class BlindIndex:
+    """term HMAC → child indexes, as the store's child_terms table."""
+
+    def __init__(self, register: Sequence[Child]) -> None:
+        self.rows: dict[int, list[int]] = defaultdict(list)
+        self.terms_per_child: list[int] = []
+        for number, child in enumerate(register):
+            terms = index_terms(child.identity)
+            terms |= {f"dob:{child.identity.date_of_birth.isoformat()}"}  # the store's own
+            self.terms_per_child.append(len(terms))
+            for term in terms:
+                self.rows[blind(term)].append(number)
+
+    def candidates(self, terms: frozenset[str]) -> set[int]:
+        found: set[int] = set()
+        for term in terms:
+            found.update(self.rows.get(blind(term), ()))
+        return found
+
+
+@dataclass
+class Outcome:
+    kind: str
+    present: bool
+    candidates: int
+    true_candidate: bool
+    top1: bool
+    at5: bool
+    ranked: list[tuple[bool, float]]  # (is the true child, score), best first, top 5
+    share: float  # shared posterior of the best
+    decision: DecisionKind
+    seconds: float
+    terms: int
+
+
+def evaluate(index: BlindIndex, register: Sequence[Child], labelled: Labelled, model: MatchModel, policy: MatchPolicy) -> Outcome:
+    started = time.thread_time()
+    terms = query_terms(labelled.query)
+    found = index.candidates(terms)
+    scored = [(number, score(labelled.query, register[number].identity, model)) for number in found]
+    decision = decide(scored, policy)
+    seconds = time.thread_time() - started
+    ranked = decision.ranked
+    top = [number for number, _ in ranked[:5]]
+    share = shared_posterior(ranked)[0] if ranked else 0.0
+    return Outcome(
+        labelled.kind, labelled.child is not None, len(found), labelled.child in found,
+        bool(top) and top[0] == labelled.child, labelled.child in top,
+        [(n == labelled.child, s) for n, s in ranked[:5]], share, decision.kind, seconds, len(terms),
+    )
+
+
+def decision_for(outcome: Outcome, policy: MatchPolicy) -> tuple[DecisionKind, bool]:
+    """Re-decide from the stored top scores for another policy (threshold sweep)."""
+    ranked = [(i, s) for i, (_, s) in enumerate(outcome.ranked)]
+    kind = decide(ranked, policy).kind if ranked else DecisionKind.NO_MATCH
+    if kind is DecisionKind.MATCH and outcome.ranked[0][1] and outcome.share < policy.accept:
+        kind = DecisionKind.AMBIGUOUS  # the share used all candidates, not only the top five
+    return kind, bool(outcome.ranked) and outcome.ranked[0][0]
+
+
+@dataclass
+class Summary:
+    n: int = 0
+    recall: int = 0
+    top1: int = 0
+    at5: int = 0
+    right: int = 0
+    wrong: int = 0
+    ambiguous: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def summarise(outcomes: Sequence[Outcome], policy: MatchPolicy) -> tuple[Summary, Summary, dict[str, Summary]]:
+    present, absent = Summary(), Summary()
+    kinds: dict[str, Summary] = defaultdict(Summary)
+    for o in outcomes:
+        kind, best_true = decision_for(o, policy)
+        for s in (present if o.present else absent, kinds[o.kind]):
+            s.n += 1
+            s.recall += o.true_candidate
+            s.top1 += o.top1
+            s.at5 += o.at5
+            s.right += kind is DecisionKind.MATCH and best_true
+            s.wrong += kind is DecisionKind.MATCH and not best_true
+            s.ambiguous += kind is DecisionKind.AMBIGUOUS
+    return present, absent, dict(kinds)
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def report(outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, children: int, build_seconds: float) -> None:
+    present, absent, kinds = summarise(outcomes, policy)
+    latencies = sorted(o.seconds for o in outcomes)
+    cands = sorted(o.candidates for o in outcomes)
+    terms = index.terms_per_child
+    print(f"## {children:,} children, {len(outcomes):,} queries ({present.n:,} present, {absent.n:,} absent)\n")
+    print(f"policy: accept={policy.accept} margin={policy.margin} consider={policy.consider}; index built in {build_seconds:.0f} s\n")
+    print("| metric | value |\n|---|---|")
+    print(f"| true child among candidates (recall) | {pct(present.recall, present.n)} |")
+    print(f"| top-1 accuracy | {pct(present.top1, present.n)} |")
+    print(f"| recall@5 | {pct(present.at5, present.n)} |")
+    print(f"| answered with the right child (match) | {pct(present.right, present.n)} |")
+    print(f"| answered ambiguous (present) | {pct(present.ambiguous, present.n)} |")
+    print(f"| wrong-child answers (of present queries) | {pct(present.wrong, present.n)} ({present.wrong}) |")
+    print(f"| false match for absent children | {pct(absent.wrong, absent.n)} ({absent.wrong}) |")
+    single = [o for o in outcomes if o.present and "+" not in o.kind]
+    single_summary, _, _ = summarise(single, policy)
+    print(f"| one mistake at most ({single_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(single_summary.recall, single_summary.n)} / {pct(single_summary.top1, single_summary.n)} / {pct(single_summary.right, single_summary.n)} / {pct(single_summary.wrong, single_summary.n)} |")
+    double = [o for o in outcomes if o.present and "+" in o.kind]
+    double_summary, _, _ = summarise(double, policy)
+    print(f"| two mistakes at once ({double_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(double_summary.recall, double_summary.n)} / {pct(double_summary.top1, double_summary.n)} / {pct(double_summary.right, double_summary.n)} / {pct(double_summary.wrong, double_summary.n)} |")
+    print(f"| CPU per query p50 / p99 / max | {1e3 * latencies[len(latencies) // 2]:.3f} / {1e3 * latencies[int(len(latencies) * 0.99)]:.3f} / {1e3 * latencies[-1]:.3f} ms |")
+    print(f"| candidates per query mean / p50 / p99 / max | {statistics.fmean(cands):.1f} / {cands[len(cands) // 2]} / {cands[int(len(cands) * 0.99)]} / {cands[-1]} |")
+    print(f"| query terms mean / max | {statistics.fmean(o.terms for o in outcomes):.1f} / {max(o.terms for o in outcomes)} |")
+    print(f"| index terms per child mean / max (incl. the store's dob term) | {statistics.fmean(terms):.2f} / {max(terms)} |")
+    print(f"| index rows | {sum(terms):,} in {len(index.rows):,} distinct terms |\n")
+    print("| corruption | n | recall | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|---|")
+    for name, s in sorted(kinds.items(), key=lambda kv: (kv[0].startswith("absent"), "+" in kv[0], kv[0])):
+        if name.startswith("absent"):
+            print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+        else:
+            print(f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+    print("\n### Threshold sweep (margin and consider as above)\n")
+    print("| accept | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
+    for accept in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999):
+        p, a, _ = summarise(outcomes, MatchPolicy(accept, policy.margin, min(policy.consider, accept)))
+        print(f"| {accept} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |")
+    print("\n### Calibration of score (all scored candidates in the top five)\n")
+    bins: Counter[int] = Counter()
+    hits: Counter[int] = Counter()
+    mass: defaultdict[int, float] = defaultdict(float)
+    for o in outcomes:
+        for is_true, value in o.ranked:
+            b = min(int(value * 10), 9)
+            bins[b] += 1
+            hits[b] += is_true
+            mass[b] += value
+    print("| score bin | pairs | mean score | share true |\n|---|---|---|---|")
+    for b in range(10):
+        if bins[b]:
+            print(f"| {b / 10:.1f}–{(b + 1) / 10:.1f} | {bins[b]} | {mass[b] / bins[b]:.3f} | {hits[b] / bins[b]:.3f} |")
+    print()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--children", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
+    parser.add_argument("--margin", type=float, default=MatchPolicy().margin)
+    parser.add_argument("--consider", type=float, default=MatchPolicy().consider)
+    args = parser.parse_args(argv)
+    generator = Generator(args.seed)
+    started = time.perf_counter()
+    register = generator.register(args.children)
+    index = BlindIndex(register)
+    build_seconds = time.perf_counter() - started
+    labelled = generator.queries(register, args.queries)
+    model = MatchModel(population=args.children)
+    policy = MatchPolicy(args.accept, args.margin, args.consider)
+    gc.collect()
+    gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
+    outcomes = [evaluate(index, register, item, model, policy) for item in labelled]
+    report(outcomes, policy, index, args.children, build_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

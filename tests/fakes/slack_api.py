@@ -1,0 +1,144 @@
+"""A recording fake of Slack's Web API (and of response_url webhooks): a real aiohttp server on
+127.0.0.1. Each call's method and body are recorded; every call is answered ``ok`` (with the few
+fields Bolt and Signpost read), unless a test asks for a rate limit or an error first."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = "UBOT0001"
+TEAM = "T0001"
+
+
+@dataclass
+class Call:
+    method: str  # a Web API method ("views.open"), or "response_url" for webhook posts
+    body: dict[str, Any]
+    path: str = ""
+    answer: dict[str, Any] = field(default_factory=dict)  # what the fake answered
+
+    @property
+    def raw(self) -> str:
+        return json.dumps(self.body, sort_keys=True)
+
+
+@dataclass
+class FakeSlackApi:
+    calls: list[Call] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+    _failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Condition | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"http://{self.host}:{self.port}/response/{name}"
+
+    def of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def rate_limit(self, method: str, retry_after: int = 0, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
+        for _ in range(times):
+            self._failures.setdefault(method, []).append(
+                (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+            )
+
+    def fail(self, method: str, error: str = "internal_error", times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``ok: false``."""
+        for _ in range(times):
+            self._failures.setdefault(method, []).append((200, {"ok": False, "error": error}, {}))
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Wait until at least ``count`` calls of ``method`` were recorded."""
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.of(method)) >= count), timeout)
+        return self.of(method)
+
+    async def _record(self, call: Call) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await _body(request)
+        queued = self._failures.get(method)
+        status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method)}, {})
+        await self._record(Call(method, body, request.path, doc))
+        return web.json_response(doc, status=status, headers=headers)
+
+    def _answer(self, method: str) -> dict[str, Any]:
+        n = next(self._ids)
+        if method == "auth.test":
+            return {
+                "user_id": BOT_USER,
+                "bot_id": "B0001",
+                "team_id": TEAM,
+                "team": "Test",
+                "url": "https://test.example/",
+            }
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
+            return {"view": {"id": f"V{n:05d}", "hash": f"h{n}"}}
+        if method == "conversations.open":
+            return {"channel": {"id": f"D{n:05d}"}}
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            return {"channel": "D00000", "ts": f"1700000000.{n:06d}", "message_ts": f"1700000000.{n:06d}"}
+        return {}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        await self._record(Call("response_url", await _body(request), request.path))
+        return web.Response(text="ok")
+
+    def application(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        return app
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The call's arguments: JSON, form fields, or (as slack_sdk sends some) the query string."""
+    if request.content_type == "application/json":
+        doc = await request.json()
+        return doc if isinstance(doc, dict) else {"_": doc}
+    form = await request.post()
+    body: dict[str, Any] = {}
+    for key, value in [*request.query.items(), *form.items()]:
+        text = str(value)
+        # slack_sdk sends blocks and views inside forms as JSON strings; decode them for assertions.
+        try:
+            body[key] = json.loads(text) if text[:1] in "[{" else text
+        except ValueError:
+            body[key] = text
+    return body
+
+
+@asynccontextmanager
+async def running_fake_slack() -> AsyncIterator[FakeSlackApi]:
+    """Start the fake on a free loopback port; stop it afterwards."""
+    fake = FakeSlackApi()
+    fake._changed = asyncio.Condition()
+    runner = web.AppRunner(fake.application(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, fake.host, 0)
+    await site.start()
+    fake.port = runner.addresses[0][1]  # port 0: the kernel chose a free one
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,62 @@
+"""The shared grammar: what each kind of text becomes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from handlers.grammar import UsageError, parse, parse_demographic
+from handlers.refs import check_digit, is_valid, looks_like_reference, parse_reference
+
+KEYWORDS = frozenset({"help", "history"})
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("help", "help"),
+        ("HELP me", "help"),
+        ("", "help"),
+        ("943 476 5919", "lookup"),
+        ("943-476-5919", "lookup"),
+        ("9434765919", "lookup"),
+        ("Amy Jones 03/04/2014 M1 2AB", "search"),
+        ("Amy Jones 2014-04-03", "search"),
+        ("Amy Jones 31/02/2014", "search"),  # a bad date is still a search, answered with help
+        ("what is this", "usage"),
+        ("12345", "usage"),
+    ],
+)
+def test_text_is_routed_to_the_right_command(text: str, name: str) -> None:
+    """Keywords first, then references, then name-and-date searches, then usage."""
+    assert parse(text, KEYWORDS).name == name
+
+
+def test_demographic_text_is_split_into_fields() -> None:
+    """Last name token is the family name; digits after the date are the postcode."""
+    query = parse_demographic("Amy Rose Jones 03/04/2014 M1 2AB", date(2026, 1, 1))
+    assert (query.given_names, query.family_name, query.postcode) == ("Amy Rose", "Jones", "M1 2AB")
+    assert query.date_of_birth == date(2014, 4, 3)
+
+
+def test_hyphens_and_apostrophes_are_name_characters() -> None:
+    """Double-barrelled and Irish names parse as names."""
+    query = parse_demographic("Siobhan O'Brien-Smith 01/02/2015", date(2026, 1, 1))
+    assert query.family_name == "O'Brien-Smith"
+
+
+@pytest.mark.parametrize("text", ["Amy Jones", "03/04/2014", "Amy Jones 30/02/2014", "Amy <script> 03/04/2014"])
+def test_incomplete_or_odd_demographic_text_is_a_usage_error(text: str) -> None:
+    """Missing date, missing name, impossible date and odd characters raise a kind UsageError."""
+    with pytest.raises(UsageError):
+        parse_demographic(text, date(2026, 1, 1))
+
+
+def test_reference_check_digit() -> None:
+    """Modulus 11 as NHS numbers: 943 476 5919 is valid, a one-digit slip is not."""
+    assert is_valid("9434765919") and not is_valid("9434765918")
+    assert check_digit("943476591") == 9
+    assert looks_like_reference("943 476 5919") and not looks_like_reference("943 476 591")
+    with pytest.raises(ValueError):
+        parse_reference("943 476 5918")

@@ -1,0 +1,139 @@
+"""Keyed and demographic enquiries as a practitioner sees them."""
+
+from __future__ import annotations
+
+from bot.app import Signpost
+from handlers.model import Outcome
+from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, ready, say
+
+
+async def setup(app: Signpost, who: str = "P002") -> None:
+    await load_standard(app)
+    await ready(app, who)
+
+
+async def test_reference_returns_signposts_lead_first_and_ended_marked(signpost: Signpost) -> None:
+    """A keyed enquiry lists every involvement: the lead professional first, ended ones with dates."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "999 000 0018")
+    assert reply.outcome is Outcome.ANSWERED
+    assert reply.child_ref == "999 000 0018"
+    names = [s.practitioner_name for s in reply.signposts]
+    assert names == ["Sam Carter", "Priya Shah", "Tom Reed"]
+    lead, current, ended = reply.signposts
+    assert lead.lead_professional and lead.current
+    assert lead.phone == "0161 496 0001" and lead.email == "sam.carter@northshire.example"
+    assert current.current and not current.lead_professional
+    assert ended.ended is not None and ended.ended.isoformat() == "2024-07-20"
+
+
+async def test_reply_echoes_no_identity_field_the_user_did_not_type(signpost: Signpost) -> None:
+    """A keyed enquiry shows the reference and signposts, never the child's name, DOB or postcode."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", AMY)
+    shown = repr(reply)
+    for secret in ("Amy", "Jones", "Amelia", "2014-04-03", "03/04/2014", "M1 2AB", "datetime.date(2014"):
+        assert secret not in shown
+
+
+async def test_reference_with_a_typo_is_rejected_as_invalid(signpost: Signpost) -> None:
+    """A mistyped check digit is caught before any search, with a kind explanation."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "999 000 0017")
+    assert reply.outcome is Outcome.INVALID
+    assert "not valid" in reply.text and reply.signposts == ()
+
+
+async def test_unknown_reference_is_no_match(signpost: Signpost) -> None:
+    """A valid but unknown reference says no record was found."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "999 000 0093")
+    assert reply.outcome is Outcome.NO_MATCH
+
+
+async def test_child_with_no_involvements_says_so(signpost: Signpost) -> None:
+    """A matched child with nobody recorded gets a clear empty answer, not an error."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", NO_INVOLVEMENTS)
+    assert reply.outcome is Outcome.ANSWERED and reply.signposts == ()
+    assert "No practitioners" in reply.text
+
+
+async def test_name_and_date_of_birth_find_the_child(signpost: Signpost) -> None:
+    """A demographic enquiry (UK date order, any case, optional postcode) finds the one child."""
+    await setup(signpost)
+    for text in ("Amy Jones 03/04/2014", "amy JONES 3/4/2014 M1 2AB", "Amy Jones 2014-04-03"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.ANSWERED, text
+        assert reply.child_ref == "999 000 0018"
+
+
+async def test_an_alias_finds_the_child(signpost: Signpost) -> None:
+    """Known aliases are searchable like the legal name."""
+    await setup(signpost)
+    for alias in ("Amelia Jones 03/04/2014", "Amy Smith 03/04/2014"):
+        reply = await say(signpost, "P002", alias)
+        assert reply.child_ref == "999 000 0018", alias
+
+
+async def test_a_quite_different_date_of_birth_is_no_match(signpost: Signpost) -> None:
+    """The right name with a date of birth far from the real one matches nobody."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "Ben Okafor 25/01/2011")
+    assert reply.outcome is Outcome.NO_MATCH and reply.signposts == ()
+
+
+async def test_two_equally_good_matches_ask_for_more_detail_and_list_no_children(signpost: Signpost) -> None:
+    """Twins with the same name and date of birth: no list of children, a request for more detail."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "Lily Brown 20/01/2019")
+    assert reply.outcome is Outcome.AMBIGUOUS
+    assert reply.child_ref is None and reply.signposts == () and reply.buttons == ()
+    assert "more detail" in reply.text and "999" not in reply.text
+
+
+async def test_shielded_child_reveals_only_that_a_record_exists(signpost: Signpost) -> None:
+    """A shielded match returns no signposts, no reference, and offers Request access with a reason."""
+    await setup(signpost)
+    for text in (SHIELDED, "Mia Stone 30/06/2015"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.SHIELDED
+        assert reply.signposts == () and reply.child_ref is None
+        (button,) = reply.buttons
+        assert button.action_id == "request_access" and button.input is not None and button.input.required
+        assert "Lee Hart" not in repr(reply)
+
+
+async def test_bad_demographic_input_gets_usage_help(signpost: Signpost) -> None:
+    """Impossible dates, future dates and missing names are explained, not stack-traced."""
+    await setup(signpost)
+    for text, hint in (
+        ("Amy Jones 31/02/2014", "not a real date"),
+        ("Amy Jones 01/01/2099", "future"),
+        ("03/04/2014", "name"),
+    ):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        assert hint in reply.text
+
+
+async def test_gibberish_gets_usage_help(signpost: Signpost) -> None:
+    """Anything the grammar does not know gets a short list of what works."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "what about that child from yesterday?")
+    assert reply.outcome is Outcome.INVALID
+    assert any("reference" in line for line in reply.lines)
+
+
+async def test_unknown_user_is_refused_politely(signpost: Signpost) -> None:
+    """An identity linked to nobody gets a refusal with how to register, and no result."""
+    await setup(signpost)
+    reply = await say(signpost, "NOBODY", BEN)
+    assert reply.outcome is Outcome.REFUSED
+    assert "register" in reply.text and reply.signposts == ()
+
+
+async def test_help_works_for_anyone(signpost: Signpost) -> None:
+    """help needs no registration and shows examples."""
+    reply = await say(signpost, "NOBODY", "help")
+    assert reply.outcome is Outcome.INFO and reply.lines
