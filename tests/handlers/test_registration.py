@@ -34,8 +34,8 @@ async def test_registration_approved_links_the_identity(app: Signpost) -> None:
     assert notice.recipient_id == "DM01" and notice.kind == "registration_request"
     assert "P001" in notice.text and "T0001/U0001" in notice.text
     assert [(b.action_id, b.command) for b in notice.buttons] == [
-        ("approve_registration", "approve R1"),
-        ("deny_registration", "deny R1"),
+        ("approve", "approve R1"),
+        ("deny", "deny R1"),
     ]
 
     approved = await decide(app, "DM01", "approve", "R1")
