@@ -9,12 +9,17 @@ their own rows too, so even two runs that overlap change and tell everything onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from aiohttp import web
 
+from bot.app import Signpost
+from bot.config import Settings
+from bot.delivery import Deliverer
 from bot.notify import Outbox, worker_name
 from handlers import access_jobs
 from handlers.context import Context
@@ -85,3 +90,35 @@ def standard_tasks(box: Outbox) -> list[Task]:
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
         Task("deliver_notices", timedelta(seconds=5), deliver_notices(box)),
     ]
+
+
+SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+
+
+def deliverers_on(app: web.Application) -> list[Deliverer]:
+    """The Deliverer of every front end on the app (each exposes one as ``.deliverer``)."""
+    found: list[Deliverer] = []
+    for value in app.values():
+        deliverer = getattr(value, "deliverer", None)
+        if deliverer is not None and hasattr(deliverer, "deliver") and hasattr(deliverer, "platform"):
+            found.append(deliverer)
+    return found
+
+
+def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) -> None:
+    """RouteAdder (add it after the front ends): the scheduler runs while the server runs."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(app: web.Application) -> None:
+        box = Outbox(signpost.ctx, deliverers_on(app))
+        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, standard_tasks(box))
+        tasks.append(scheduler.start())
+
+    async def stop(app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -15,7 +16,9 @@ from bot.app import Signpost, build
 from bot.console_notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
 from bot.notify import Outbox
-from bot.scheduler import Scheduler, Task
+from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
+from bot.slack import SlackDeliverer, add_slack, web_client
+from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.context import Context
 from handlers.model import Button, Notice, Platform, Principal
@@ -23,7 +26,10 @@ from store import practitioners
 from store.crypto import KeyRing
 from store.db import Database
 from store.models import Notice as NoticeRow
-from tests.access_helpers import load_access
+from tests.access_helpers import load_access, request_access
+from tests.bot.conftest import slack_settings
+from tests.factories import SHIELDED
+from tests.fakes.slack_api import FakeSlackApi
 
 
 class FakePlatform:
@@ -189,3 +195,52 @@ async def test_a_failing_task_is_logged_and_does_not_stop_the_others(app: Signpo
     assert [(e["event"], e["task"], e["error"]) for e in logs] == [
         ("scheduled_task_failed", "broken", "RuntimeError")
     ]
+
+
+async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_web_api(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """A request's notice goes to the duty manager's Slack DM with Approve/Deny, and no child identity."""
+    duty = Principal(Platform.SLACK, "T0001", "U0DUTY")
+    await _link(app, duty, "DM02")
+    await request_access(app, "P002", SHIELDED, "Mia Stone needs checking")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).delivered == 1
+    [opened] = fake_slack.of("conversations.open")
+    assert opened.body["users"] == "U0DUTY"
+    [posted] = fake_slack.of("chat.postMessage")
+    assert "Access request 1 for shielded record 999 000 0050 needs a decision" in posted.body["text"]
+    actions = [e for b in posted.body["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["action_id"] for e in actions] == ["approve", "deny"]
+    for word in ("Mia", "Stone", "30/06/2015", "2015-06-30", "S1 4ZZ"):
+        assert word not in posted.raw
+
+
+async def test_a_slack_failure_keeps_the_notice_for_a_later_retry(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    fake_slack.fail("chat.postMessage", "internal_error")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 2
+
+
+async def test_the_server_runs_the_scheduler_and_delivers_notices_by_slack(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """`signpost run` wiring: the scheduler starts with the aiohttp app and uses Slack's deliverer."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    web_app = create_app(app, slack_settings(fake_slack), [add_slack, add_scheduler])
+    client = TestClient(TestServer(web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        [posted] = await fake_slack.wait_for("chat.postMessage")
+        assert "Access request 1" in posted.body["text"]
+        assert isinstance(web_app[SCHEDULER_KEY], Scheduler)
+    finally:
+        await client.close()
