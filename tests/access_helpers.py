@@ -58,8 +58,14 @@ async def search_as(app: Signpost, user: str | Principal, text: str) -> Reply:
     return await say(app, user, text)
 
 
+async def fresh_say(app: Signpost, user: str | Principal, text: str, **extra: object) -> Reply:
+    """Any other command that declares a step-up (request, pending, unlink)."""
+    await step_up(app, user if isinstance(user, str) else user.user_id)
+    return await say(app, user, text, **extra)
+
+
 async def request_access(app: Signpost, user: str, ref: str, purpose: str = "section 47 enquiry") -> Reply:
-    return await say(app, user, f"request {ref} {purpose}".strip())
+    return await fresh_say(app, user, f"request {ref} {purpose}".strip())
 
 
 async def notices(app: Signpost, recipient: str | None = None) -> list[Notice]:

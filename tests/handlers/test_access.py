@@ -21,6 +21,7 @@ from tests.access_helpers import (
     audit_events,
     bodies,
     decide,
+    fresh_say,
     load_access,
     notices,
     request_access,
@@ -75,9 +76,9 @@ async def test_request_needs_a_purpose(app: Signpost) -> None:
 
 async def test_request_accepts_a_spaced_reference_and_the_button_form(app: Signpost) -> None:
     """'request 999 000 0050 …' typed, and 'request 9990000050 …' from the button, both work."""
-    typed = await say(app, "P002", "request 999 000 0050 school admission check")
+    typed = await fresh_say(app, "P002", "request 999 000 0050 school admission check")
     assert typed.outcome is Outcome.DONE
-    clicked = await say(app, "P003", "request 9990000050 school admission check", channel="button")
+    clicked = await fresh_say(app, "P003", "request 9990000050 school admission check", channel="button")
     assert clicked.outcome is Outcome.DONE
 
 
@@ -183,11 +184,11 @@ async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> Non
 
 async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
     await request_access(app, "P002", SHIELDED, "child protection enquiry")
-    mine = await say(app, "DM02", "pending")
+    mine = await fresh_say(app, "DM02", "pending")
     assert mine.outcome is Outcome.INFO
     assert any("child protection enquiry" in line and "999 000 0050" in line for line in mine.lines)
     assert [b.command for b in mine.buttons] == ["approve 1", "deny 1"]
-    other = await say(app, "DM01", "pending")
+    other = await fresh_say(app, "DM01", "pending")
     assert other.outcome is Outcome.INFO and other.lines == ()
 
 
@@ -242,8 +243,8 @@ async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) 
     slack = Principal(Platform.SLACK, "T1", "U1")
     await say(app, slack, "register P001")
     await decide(app, "DM01", "approve", "R1")
-    assert (await say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO
-    done = await say(app, "AD01", "unlink P001 slack")
+    assert (await fresh_say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO
+    done = await fresh_say(app, "AD01", "unlink P001 slack")
     assert done.outcome is Outcome.DONE
     assert (await say(app, slack, f"request {SHIELDED} x-check")).outcome is Outcome.REFUSED
 
@@ -280,7 +281,8 @@ async def test_undecided_request_escalates_down_the_list_then_to_admins_then_exp
         "request_escalated",
         "request_expired",
     ]
-    assert (await decide(app, "AD01", "approve", 1)).outcome is Outcome.REFUSED
+    late = await decide(app, "DM03", "approve", 1)
+    assert late.outcome is Outcome.REFUSED and "expired" in late.text
 
 
 async def test_grant_expiry_is_marked_audited_and_told_once(app: Signpost, clock: FakeClock) -> None:
