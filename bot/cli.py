@@ -8,12 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from bot.commands import core, practitioner
+from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
 from bot.logging import configure
 from store.crypto import KeyFileError
 
-COMMAND_GROUPS = (core, practitioner)
+COMMAND_GROUPS = (core, teams_commands, practitioner)
 
 
 def parser() -> argparse.ArgumentParser:

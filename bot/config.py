@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, alias="SIGNPOST_SLACK_API_URL")
 
+    # Microsoft Teams: the Azure bot registration, in the Agents SDK's own variable names.
+    teams_client_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
+    teams_client_secret: SecretStr | None = Field(
+        None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET"
+    )
+    teams_cert_file: Path | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CERTPFXFILE")
+    teams_tenant_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID")
+    teams_anonymous: bool = Field(False, alias="SIGNPOST_TEAMS_ANONYMOUS")  # local development only
+    teams_jwks_url: str | None = Field(None, alias="SIGNPOST_TEAMS_JWKS_URL")  # signing keys override
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

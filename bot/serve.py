@@ -31,6 +31,11 @@ def front_ends(settings: Settings) -> list[RouteAdder]:
         from bot.slack import add_slack  # only imported (with slack_bolt) when Slack is configured
 
         adders.append(add_slack)
+    from bot.teams import teams_route_adder  # raises SettingsError on half-configured Teams
+
+    teams = teams_route_adder(settings)
+    if teams is not None:
+        adders.append(teams)
     return adders
 
 

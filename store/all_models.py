@@ -5,4 +5,5 @@ Each feature adds one import line here.
 
 from store import models  # noqa: F401
 from store import deliveries  # noqa: F401
+from store import conversations  # noqa: F401
 from store import access, outbox, schedule  # noqa: F401  (access control, notice claims, scheduler)

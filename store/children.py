@@ -128,9 +128,9 @@ async def _insert_new(
         )
         child_keys.append({"child_ref": row.ref, "kek_id": kek_id, "wrapped": wrapped})
         child_terms.extend({"term": t, "child_ref": row.ref} for t in terms_for(keys, row.identity))
-    await session.execute(insert(Child), children)
-    await session.execute(insert(ChildKey), child_keys)
-    await session.execute(insert(ChildTerm), child_terms)
+    await session.execute(insert(Child.__table__), children)
+    await session.execute(insert(ChildKey.__table__), child_keys)
+    await session.execute(insert(ChildTerm.__table__), child_terms)
 
 
 async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> None:
@@ -145,7 +145,7 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
         await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
     if new_terms - old_terms:
         await session.execute(
-            insert(ChildTerm), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
+            insert(ChildTerm.__table__), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
         )
     await session.execute(
         update(Child)

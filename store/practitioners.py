@@ -84,7 +84,7 @@ async def upsert_practitioners(session: AsyncSession, rows: Sequence[Practitione
         }
         for r in changes
     ]
-    stmt = dialect_insert(session)(Practitioner)
+    stmt = dialect_insert(session)(Practitioner.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Practitioner.id],
         set_={c: stmt.excluded[c] for c in values[0] if c != "id"},
@@ -123,7 +123,7 @@ async def upsert_involvements(session: AsyncSession, rows: Sequence[InvolvementR
     ]
     if not changes:
         return 0
-    stmt = dialect_insert(session)(Involvement)
+    stmt = dialect_insert(session)(Involvement.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key_cols),
         set_={"ended": stmt.excluded.ended, "lead_professional": stmt.excluded.lead_professional},

@@ -1,5 +1,5 @@
-"""Fixtures for the Slack front end: the recording fake Web API, and Signpost's real aiohttp app
-with the Slack front end on a loopback test server."""
+"""Fixtures for the chat front ends: the recording fake Slack Web API and fake Teams connector, and
+Signpost's real aiohttp app with each front end on a loopback test server."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ from handlers.model import Platform, Principal
 from store import practitioners
 from store.models import AuditEvent
 from tests.bot.scripted import SCRIPTED
+from tests.bot.teams_support import DANA, PRIYA, TeamsApp, link, settings
 from tests.bot.slack_requests import BOT_TOKEN, SIGNING_SECRET, SignedSlack, SlackUser
+from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
+from tests.fakes.teams_connector import FakeConnector
 
 try:
     from tests.stepup_helpers import enrol_and_step_up
@@ -99,3 +102,29 @@ async def scripted_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIte
     signpost.dispatcher = Dispatcher.build(signpost.ctx, specs)
     async with serving(signpost, fake_slack) as harness:
         yield harness
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = await FakeConnector().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def loaded(signpost: Signpost) -> Signpost:
+    """The standard synthetic feeds, PRIYA linked to P002 and DANA to DM01, both stepped up."""
+    await load_standard(signpost)
+    await link(signpost, PRIYA, "P002")
+    await link(signpost, DANA, "DM01")
+    await enrol_and_step_up(signpost, "P002")
+    await enrol_and_step_up(signpost, "DM01")
+    return signpost
+
+
+@pytest.fixture
+async def teams(loaded: Signpost) -> AsyncIterator[TeamsApp]:
+    """Signpost's web app with Teams in (explicit) anonymous development mode."""
+    app = await TeamsApp.start(loaded, settings())
+    yield app
+    await app.close()
