@@ -9,6 +9,7 @@ from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
 from handlers.lifecycle import decommission_gate
+from store.access import GrantTable
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
@@ -37,6 +38,7 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         sealer=TermSealer(db, keys),
         notices=NoticeStore(),
         policy=policy or Policy(),
+        grants=GrantTable(),
     )
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
     return Signpost(ctx, Dispatcher.build(ctx, all_specs(), extra_gates=[decommission_gate]))

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core, lifecycle
+from bot.commands import core, lifecycle, practitioner
 from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
@@ -17,6 +17,7 @@ from store.crypto import KeyFileError
 COMMAND_GROUPS = (
     core,
     lifecycle,
+    practitioner,
     teams_commands,
 )
 

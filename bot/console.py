@@ -1,6 +1,8 @@
 """The terminal front end: interactive on a TTY (readline history), one message per line otherwise.
 
-Meta-commands: ``:as PRACTITIONER_ID`` switches identity (to rehearse multi-person flows), ``:quit``.
+Meta-commands: ``:as PRACTITIONER_ID`` switches identity (to rehearse multi-person flows), ``:quit``;
+``:clock +25h`` moves time forward only when started with SIGNPOST_DEV_CLOCK=1 (bot/devclock.py).
+Notices for the current identity are printed after each turn (bot/console_notices.py).
 """
 
 from __future__ import annotations
@@ -8,15 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 import uuid
 from typing import TextIO
 
 from sqlalchemy import select
 
+from bot import devclock
 from bot.app import Signpost
 from bot.commands.common import opened
+from bot.console_notices import ConsoleDeliverer
+from bot.notify import Outbox
 from bot.render_text import render
+from bot.scheduler import Scheduler, standard_tasks
 from handlers.model import Command, Platform, Principal, Reply
 from store.models import Meta
 from store.synthetic import SyntheticRegister
@@ -33,6 +40,8 @@ class Console:
         self.interactive = stdin.isatty()
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
+        self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say)])
+        self.scheduler = Scheduler(app.ctx, standard_tasks(self.outbox))
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -67,8 +76,22 @@ class Console:
             self.say(f"  {examples.demographic}   (by name and date of birth)")
             self.say(f"  {examples.shielded}            (a shielded child)")
 
+    async def catch_up(self) -> None:
+        """Periodic work that fell due, then notices for whoever the console acts as now."""
+        await self.scheduler.run_due()
+        await self.outbox.deliver_due()
+
     async def run(self) -> int:
         await self.greet()
+        await self.catch_up()
+        background = self.scheduler.start(tick=2.0) if self.interactive else None
+        try:
+            return await self.loop()
+        finally:
+            if background is not None:
+                background.cancel()
+
+    async def loop(self) -> int:
         while True:
             line = await self.read(f"{self.as_id}> ")
             if line is None:
@@ -80,9 +103,11 @@ class Console:
                 return 0
             if text.startswith(":as"):
                 self.switch(text)
-                continue
-            if not await self.exchange(text):
+            elif text.startswith(":clock"):
+                self.say(devclock.clock_command(self.app.ctx.clock, text))
+            elif not await self.exchange(text):
                 return 0
+            await self.catch_up()
 
     def switch(self, text: str) -> None:
         _, _, who = text.partition(" ")
@@ -107,4 +132,7 @@ class Console:
 
 async def console_command(args: argparse.Namespace) -> int:
     async with opened() as app:
+        if devclock.enabled(os.environ):
+            app.ctx.clock = devclock.DevClock(app.ctx.clock)
+            print(f"{devclock.ENV}=1: development clock, ':clock +25h' moves time forward.", file=sys.stderr)
         return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout).run()

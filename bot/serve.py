@@ -18,6 +18,7 @@ from aiohttp import web
 from bot import console
 from bot.commands.common import CommandFailed, opened
 from bot.config import Settings, load_settings
+from bot.scheduler import add_scheduler
 from bot.web import RouteAdder, create_app
 
 log = structlog.get_logger("signpost.serve")
@@ -52,7 +53,7 @@ async def run_command(args: argparse.Namespace) -> int:
     adders = front_ends(settings)
     if not adders:
         return await console.console_command(args)
-    return await serve(settings, adders)
+    return await serve(settings, [*adders, add_scheduler])  # the scheduler last: it uses their deliverers
 
 
 async def serve(settings: Settings, adders: list[RouteAdder]) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from handlers import access, home, lifecycle, search
 from handlers import help as help_commands
-from handlers import home, lifecycle, search
 from handlers.dispatch import Spec
 
 
@@ -11,6 +11,7 @@ def all_specs() -> tuple[Spec, ...]:
     features: tuple[Spec, ...] = (
         *search.SPECS,
         *home.SPECS,
+        *access.SPECS,
         *lifecycle.SPECS,
     )
     return (*help_commands.make_specs(features), *features)

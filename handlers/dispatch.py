@@ -95,8 +95,13 @@ async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSe
     return None
 
 
+def satisfies(actor: Actor, role: Role) -> bool:
+    """Admins stand in for duty managers: escalated requests reach them with Approve/Deny."""
+    return actor.has(role) or (role is Role.DUTY_MANAGER and actor.has(Role.ADMIN))
+
+
 async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None or req.actor is None or req.actor.has(spec.role):
+    if spec.role is None or req.actor is None or satisfies(req.actor, spec.role):
         return None
     return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
 

@@ -7,3 +7,4 @@ from store import models  # noqa: F401
 from store import deliveries  # noqa: F401
 from store import conversations  # noqa: F401
 from store import decommission, lifecycle  # noqa: F401
+from store import access, outbox, schedule  # noqa: F401  (access control, notice claims, scheduler)

@@ -17,9 +17,9 @@ from tests.bot.conftest import SlackHarness
 from tests.bot.slack_requests import SlackUser
 
 ROOT = Path(__file__).resolve().parents[2]
-# Buttons the access-requests feature (issue 5) adds. Registered already so that its messages work
-# the day it lands; the lead removes this set at merge (the last test below says when).
-AWAITING_MERGE = frozenset({"approve", "deny"})
+# Buttons a feature in flight adds, registered before it lands (the last test below says when to
+# remove them). Access requests (issue 5) have landed: approve and deny are model buttons now.
+AWAITING_MERGE: frozenset[str] = frozenset()
 FRONT_END_ONLY = frozenset({ENTER_CODE})  # Slack's own fallback button, not a model Button
 
 

@@ -18,11 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import Signpost
 from bot.teams import TEAMS_KEY
 from handlers import search
+from handlers.access import unlink_identities
 from handlers.commands import all_specs
 from handlers.context import Context
 from handlers.dispatch import Dispatcher, Request, Result, Spec
 from handlers.model import Button, Challenge, Command, Notice, Outcome, Reply, Role
+from store.feeds import Feed, import_feeds
 from store.notices import pending
+from tests.access_helpers import EXTRA_PRACTITIONERS
+from tests.bot.conftest import enrol_and_step_up
 from tests.bot.teams_support import (
     DANA,
     PRIYA,
@@ -35,6 +39,7 @@ from tests.bot.teams_support import (
     submit,
     texts_of,
 )
+from tests.bot.teams_support import link as link_teams
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector
 
@@ -362,6 +367,15 @@ async def test_access_request_approved_in_teams_with_real_commands(
     """Request access by button → the duty manager's notice card → Approve → decision shown, once."""
     if not {"request", "approve", "deny"} <= set(loaded.dispatcher.specs):
         pytest.skip("request/approve/deny commands (issue 5) are not merged into this branch yet")
+    # The shielded child is Southvale's, and only its own authority's duty managers decide: DANA acts
+    # here as Southvale's first duty manager (DM02) instead of Northshire's DM01.
+    await import_feeds(
+        loaded.ctx.db, loaded.ctx.keys, [Feed("practitioners.csv", EXTRA_PRACTITIONERS)], loaded.ctx.clock.now()
+    )
+    async with loaded.ctx.db.write() as session:
+        await unlink_identities(session, "DM01", "teams")
+    await link_teams(loaded, DANA, "DM02")
+    await enrol_and_step_up(loaded, "DM02")
     await teams.post(message(DANA, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     shielded = connector.messages_in(PRIYA.personal_conversation)[-1].card
@@ -369,7 +383,7 @@ async def test_access_request_approved_in_teams_with_real_commands(
     send = only_action(shielded, "request_access")
     await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": "Strategy meeting tomorrow"}))
     async with loaded.ctx.db.read() as session:
-        waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM01"]
+        waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]
     assert waiting, "the access request should notify the duty manager"
     connector.sent.clear()
     await teams.client.server.app[TEAMS_KEY].deliverer.deliver(DANA.principal, waiting[0])

@@ -1,0 +1,126 @@
+"""One in-process periodic runner for every replica: grant expiry, escalation, request expiry,
+notice delivery (and whatever later features register).
+
+A task is (name, interval, async fn(ctx, now)). Replicas share each task's next run time in the
+database (store/schedule.py): one claims a due run, the others find it not due. The tasks claim
+their own rows too, so even two runs that overlap change and tell everything once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from aiohttp import web
+
+from bot.app import Signpost
+from bot.config import Settings
+from bot.delivery import Deliverer
+from bot.notify import Outbox, worker_name
+from handlers import access_jobs, lifecycle
+from handlers.context import Context
+from store import schedule
+
+log = structlog.get_logger("signpost.scheduler")
+TaskFn = Callable[[Context, datetime], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    name: str
+    interval: timedelta
+    run: TaskFn
+
+
+class Scheduler:
+    """Runs each task at most once per interval across all replicas."""
+
+    def __init__(self, ctx: Context, tasks: Sequence[Task], worker: str | None = None) -> None:
+        self.ctx = ctx
+        self.tasks = list(tasks)
+        self.worker = worker or worker_name()
+        self._local_due: dict[str, datetime] = {}  # saves a database round trip per tick
+
+    async def run_due(self, now: datetime | None = None) -> list[str]:
+        """Run every task that is due now and not taken by another replica; returns their names."""
+        now = now or self.ctx.clock.now()
+        ran = []
+        for task in self.tasks:
+            if now < self._local_due.get(task.name, now):
+                continue
+            self._local_due[task.name] = now + task.interval
+            async with self.ctx.db.write() as session:
+                claimed = await schedule.claim_run(session, task.name, self.worker, now, task.interval)
+            if not claimed:
+                continue
+            try:
+                await task.run(self.ctx, now)
+                ran.append(task.name)
+            except Exception as exc:
+                # Logged without traceback text (it could quote data); the next run tries again.
+                log.error("scheduled_task_failed", task=task.name, error=type(exc).__name__)
+        return ran
+
+    async def run_forever(self, tick: float = 1.0) -> None:
+        while True:
+            await self.run_due()
+            await asyncio.sleep(tick)
+
+    def start(self, tick: float = 1.0) -> asyncio.Task[None]:
+        """Run in the background of the current event loop (cancel the task to stop)."""
+        return asyncio.get_running_loop().create_task(self.run_forever(tick), name="scheduler")
+
+
+def deliver_notices(box: Outbox) -> TaskFn:
+    async def run(ctx: Context, now: datetime) -> object:
+        return await box.deliver_due(now)
+
+    return run
+
+
+def standard_tasks(box: Outbox) -> list[Task]:
+    """Access control's and retention's periodic work, plus notice delivery through ``box``."""
+    return [
+        Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants),
+        Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests),
+        Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
+        Task("deliver_notices", timedelta(seconds=5), deliver_notices(box)),
+        Task("retention", timedelta(hours=1), lifecycle.retention_tick),
+        Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
+    ]
+
+
+SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
+
+
+def deliverers_on(app: web.Application) -> list[Deliverer]:
+    """The Deliverer of every front end on the app (each exposes one as ``.deliverer``)."""
+    found: list[Deliverer] = []
+    for value in app.values():
+        deliverer = getattr(value, "deliverer", None)
+        if deliverer is not None and hasattr(deliverer, "deliver") and hasattr(deliverer, "platform"):
+            found.append(deliverer)
+    return found
+
+
+def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) -> None:
+    """RouteAdder (add it after the front ends): the scheduler runs while the server runs."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(app: web.Application) -> None:
+        box = Outbox(signpost.ctx, deliverers_on(app))
+        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, standard_tasks(box))
+        tasks.append(scheduler.start())
+
+    async def stop(app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)

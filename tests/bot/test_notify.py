@@ -1,0 +1,246 @@
+"""The notice outbox runner and the scheduler: delivery, retries, unreachable people, replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+from structlog.testing import capture_logs
+
+from bot.app import Signpost, build
+from bot.console_notices import ConsoleDeliverer
+from bot.delivery import DeliveryFailed
+from bot.notify import Outbox
+from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
+from bot.slack import SlackDeliverer, add_slack, web_client
+from bot.web import create_app
+from handlers.clock import FakeClock
+from handlers.context import Context
+from handlers.model import Button, Notice, Platform, Principal
+from store import practitioners
+from store.crypto import KeyRing
+from store.db import Database
+from store.models import Notice as NoticeRow
+from tests.access_helpers import load_access, request_access
+from tests.bot.conftest import slack_settings
+from tests.factories import SHIELDED
+from tests.fakes.slack_api import FakeSlackApi
+
+
+class FakePlatform:
+    """A chat platform that records what it is given, and can be told to fail the next sends."""
+
+    def __init__(self, platform: Platform, sent: list[tuple[Principal, Notice]], failures: int = 0) -> None:
+        self.platform = platform
+        self.sent = sent
+        self.failures = failures
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed("platform unavailable")
+        await asyncio.sleep(0)  # a real platform call yields to the loop
+        self.sent.append((to, notice))
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    return signpost
+
+
+@pytest.fixture
+async def second(db_url: str, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    other = build(Database.connect(db_url), keys, clock)
+    yield other
+    await other.close()
+
+
+async def _enqueue(app: Signpost, *found: Notice) -> None:
+    async with app.ctx.db.write() as session:
+        await app.ctx.notices.enqueue(session, list(found), app.ctx.clock.now())
+
+
+async def _link(app: Signpost, principal: Principal, practitioner_id: str) -> None:
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, principal, practitioner_id, app.ctx.clock.now())
+
+
+async def _row(app: Signpost) -> NoticeRow:
+    async with app.ctx.db.read() as session:
+        return (await session.execute(select(NoticeRow).order_by(NoticeRow.id).limit(1))).scalar_one()
+
+
+APPROVE = Button("approve", "Approve", "approve 7", style="primary")
+
+
+async def test_console_prints_a_notice_only_while_acting_as_its_recipient(app: Signpost) -> None:
+    out = io.StringIO()
+    acting = ["P002"]
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: acting[0], lambda text: print(text, file=out))])
+    await _enqueue(
+        app, Notice("DM02", "access_request", "Access request 7 needs a decision.", (APPROVE,), "n1")
+    )
+
+    first = await box.deliver_due()
+    assert (first.delivered, first.waiting) == (0, 1) and out.getvalue() == ""
+    acting[0] = "DM02"
+    second_pass = await box.deliver_due()
+    assert second_pass.delivered == 1
+    assert out.getvalue() == "[notice] Access request 7 needs a decision.\n  [Approve] type: approve 7\n"
+    await box.deliver_due()
+    assert out.getvalue().count("[notice]") == 1, "delivered once"
+
+
+async def test_a_failed_platform_is_retried_later_with_backoff(app: Signpost, clock: FakeClock) -> None:
+    sent: list[tuple[Principal, Notice]] = []
+    slack = Principal(Platform.SLACK, "T1", "U1")
+    await _link(app, slack, "P001")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=1)])
+    await _enqueue(app, Notice("P001", "test", "Access request 7 was approved.", dedupe_key="n1"))
+
+    assert (await box.deliver_due()).retried == 1
+    row = await _row(app)
+    assert (row.attempts, row.last_error, row.delivered_at) == (1, "slack: DeliveryFailed", None)
+    assert (await box.deliver_due()).delivered == 0, "not due again before the backoff"
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 1
+    assert [(to, n.text) for to, n in sent] == [(slack, "Access request 7 was approved.")]
+    assert (await _row(app)).delivered_at is not None
+
+
+async def test_the_next_linked_platform_is_tried_when_one_fails(app: Signpost) -> None:
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    box = Outbox(
+        app.ctx, [FakePlatform(Platform.SLACK, sent, failures=5), FakePlatform(Platform.TEAMS, sent)]
+    )
+    await _enqueue(app, Notice("P001", "test", "hello", dedupe_key="n1"))
+    assert (await box.deliver_due()).delivered == 1
+    assert [to.platform for to, _ in sent] == [Platform.TEAMS]
+
+
+async def test_a_person_on_no_platform_is_reported_once_in_the_admin_log_and_kept(
+    app: Signpost, clock: FakeClock
+) -> None:
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, [])])
+    await _enqueue(app, Notice("P003", "access_approved", "Access request 7 was approved.", dedupe_key="n1"))
+    with capture_logs() as logs:
+        assert (await box.deliver_due()).unreachable == 1
+        clock.advance(minutes=5)
+        assert (await box.deliver_due()).unreachable == 1
+    warnings = [entry for entry in logs if entry["event"] == "notice_recipient_unreachable"]
+    assert len(warnings) == 1
+    assert warnings[0]["log_level"] == "warning" and warnings[0]["kind"] == "access_approved"
+    assert set(warnings[0]) == {"event", "log_level", "notice_id", "kind"}, "ids only, no personal data"
+    row = await _row(app)
+    assert row.delivered_at is None and row.attempts == 2, "kept for a later link"
+
+    await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
+    clock.advance(hours=1)
+    assert (await box.deliver_due()).delivered == 1
+
+
+async def test_two_replicas_deliver_every_notice_exactly_once(app: Signpost, second: Signpost) -> None:
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"n{i}") for i in range(20)])
+    boxes = [Outbox(a.ctx, [FakePlatform(Platform.SLACK, sent)]) for a in (app, second)]
+    reports = await asyncio.gather(*(box.deliver_due() for box in boxes))
+    assert sum(r.delivered for r in reports) == 20
+    assert sorted(n.text for _, n in sent) == sorted(f"notice {i}" for i in range(20))
+
+
+async def test_the_scheduler_runs_a_task_once_per_interval_across_replicas(
+    app: Signpost, second: Signpost, clock: FakeClock
+) -> None:
+    runs: list[datetime] = []
+
+    async def job(ctx: Context, now: datetime) -> None:
+        runs.append(now)
+
+    tasks = [Task("count", timedelta(minutes=1), job)]
+    schedulers = [Scheduler(a.ctx, tasks, worker=name) for a, name in ((app, "a"), (second, "b"))]
+    await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert len(runs) == 1
+    clock.advance(seconds=30)
+    await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert len(runs) == 1
+    clock.advance(seconds=30)
+    await asyncio.gather(*(s.run_due() for s in schedulers))
+    assert len(runs) == 2
+
+
+async def test_a_failing_task_is_logged_and_does_not_stop_the_others(app: Signpost) -> None:
+    ran: list[str] = []
+
+    async def broken(ctx: Context, now: datetime) -> None:
+        raise RuntimeError("boom")
+
+    async def fine(ctx: Context, now: datetime) -> None:
+        ran.append("fine")
+
+    scheduler = Scheduler(
+        app.ctx, [Task("broken", timedelta(minutes=1), broken), Task("fine", timedelta(minutes=1), fine)]
+    )
+    with capture_logs() as logs:
+        assert await scheduler.run_due() == ["fine"]
+    assert ran == ["fine"]
+    assert [(e["event"], e["task"], e["error"]) for e in logs] == [
+        ("scheduled_task_failed", "broken", "RuntimeError")
+    ]
+
+
+async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_web_api(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """A request's notice goes to the duty manager's Slack DM with Approve/Deny, and no child identity."""
+    duty = Principal(Platform.SLACK, "T0001", "U0DUTY")
+    await _link(app, duty, "DM02")
+    await request_access(app, "P002", SHIELDED, "Mia Stone needs checking")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).delivered == 1
+    [opened] = fake_slack.of("conversations.open")
+    assert opened.body["users"] == "U0DUTY"
+    [posted] = fake_slack.of("chat.postMessage")
+    assert "Access request 1 for shielded record 999 000 0050 needs a decision" in posted.body["text"]
+    actions = [e for b in posted.body["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["action_id"] for e in actions] == ["approve", "deny"]
+    for word in ("Mia", "Stone", "30/06/2015", "2015-06-30", "S1 4ZZ"):
+        assert word not in posted.raw
+
+
+async def test_a_slack_failure_keeps_the_notice_for_a_later_retry(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    fake_slack.fail("chat.postMessage", "internal_error")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 2
+
+
+async def test_the_server_runs_the_scheduler_and_delivers_notices_by_slack(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """`signpost run` wiring: the scheduler starts with the aiohttp app and uses Slack's deliverer."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    web_app = create_app(app, slack_settings(fake_slack), [add_slack, add_scheduler])
+    client = TestClient(TestServer(web_app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        [posted] = await fake_slack.wait_for("chat.postMessage")
+        assert "Access request 1" in posted.body["text"]
+        assert isinstance(web_app[SCHEDULER_KEY], Scheduler)
+    finally:
+        await client.close()
