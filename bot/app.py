@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers import stepup
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
+from handlers.model import Command, Reply
+from handlers.stepup import StepUpGate, StepUpPolicy
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
 from store.notices import NoticeStore
+
+DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 
 
 @dataclass
@@ -26,7 +31,16 @@ class Signpost:
         await self.ctx.db.close()
 
 
-def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Policy | None = None) -> Signpost:
+def build(
+    db: Database,
+    keys: KeyRing,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    stepup_policy: StepUpPolicy | None = None,
+) -> Signpost:
+    """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links)."""
     ctx = Context(
         db=db,
         keys=keys,
@@ -36,7 +50,15 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         notices=NoticeStore(),
         policy=policy or Policy(),
     )
-    return Signpost(ctx, Dispatcher.build(ctx, all_specs()))
+    stepup_policy = stepup_policy or StepUpPolicy()
+
+    async def resume(command: Command) -> Reply:
+        # A parked command runs through the dispatcher again: the whole chain, its own audit event.
+        return await dispatcher.handle(command)
+
+    built = stepup.make_specs(resume, base_url, stepup_policy)
+    dispatcher = Dispatcher.build(ctx, all_specs(*built), extra_gates=[StepUpGate(stepup_policy)])
+    return Signpost(ctx, dispatcher)
 
 
 async def open_signpost(database_url: str, keys: KeyRing, clock: Clock | None = None) -> Signpost:

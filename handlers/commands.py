@@ -7,6 +7,7 @@ from handlers import search
 from handlers.dispatch import Spec
 
 
-def all_specs() -> tuple[Spec, ...]:
-    features: tuple[Spec, ...] = (*search.SPECS,)
+def all_specs(*built: Spec) -> tuple[Spec, ...]:
+    """Every Spec; ``built`` are those made at wiring time (they need the dispatcher or settings)."""
+    features: tuple[Spec, ...] = (*search.SPECS, *built)
     return (*help_commands.make_specs(features), *features)

@@ -4,3 +4,4 @@ Each feature adds one import line here.
 """
 
 from store import models  # noqa: F401
+from store import credentials  # noqa: F401
