@@ -91,8 +91,8 @@ ENROL_CHAT = (
     "QR code to scan. Then answer the code prompt."
 )
 ENROL_CONSOLE = (
-    "Scan this QR code with your authenticator app (or add the secret by hand), then enter the "
-    "6-digit code it shows."
+    "Scan the QR code above with your authenticator app (or add the secret by hand), then enter "
+    "the 6-digit code it shows."
 )
 
 

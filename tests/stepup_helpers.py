@@ -31,6 +31,7 @@ async def enrol_and_step_up(app: Signpost, practitioner_id: str) -> pyotp.TOTP:
     enrolled = await say(app, practitioner_id, "enrol")
     assert enrolled.challenge is not None, enrolled
     totp = totp_from(enrolled)
-    reply = await say(app, practitioner_id, "code", code=code_now(app, totp), challenge_id=enrolled.challenge.challenge_id)
+    challenge_id = enrolled.challenge.challenge_id
+    reply = await say(app, practitioner_id, "code", code=code_now(app, totp), challenge_id=challenge_id)
     assert reply.outcome is Outcome.DONE, reply
     return totp
