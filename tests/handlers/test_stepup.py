@@ -27,6 +27,7 @@ from tests.stepup_helpers import code_now, enrol_and_step_up
 # -- RFC 6238 and the verifier (pure) ---------------------------------------------------------------
 
 RFC_SEED = b"12345678901234567890"
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
 # RFC 6238 Appendix B, SHA-1 column: (Unix time, 8-digit TOTP).
 RFC_VECTORS = [
     (59, "94287082"),
@@ -70,13 +71,16 @@ def test_base32_secret_is_what_authenticator_apps_read() -> None:
     assert "issuer=Signpost" in uri
 
 
-@pytest.mark.parametrize("typed", ["287082", "２８７０８２", "287 082", "287-082", " 287082\n"])
+TYPED_287082 = ["287082", "287082".translate(FULL_WIDTH), "287 082", "287-082", " 287082\n"]
+
+
+@pytest.mark.parametrize("typed", TYPED_287082)
 def test_codes_are_normalised_to_ascii_digits(typed: str) -> None:
     """Full-width digits, a space or a dash in the middle still read as the same six digits."""
     assert totp.normalise(typed) == "287082"
 
 
-@pytest.mark.parametrize("typed", ["", "12345", "1234567", "12a456", "１２３４５"])
+@pytest.mark.parametrize("typed", ["", "12345", "1234567", "12a456", "12345".translate(FULL_WIDTH)])
 def test_malformed_codes_are_rejected_before_verification(typed: str) -> None:
     """Anything that is not six digits never reaches the verifier."""
     with pytest.raises(totp.MalformedCode):
@@ -109,7 +113,8 @@ def wrong_code(app: Signpost, authenticator: pyotp.TOTP) -> str:
 
 async def events(app: Signpost, action: str) -> list[AuditEvent]:
     async with app.ctx.db.read() as session:
-        rows = await session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq))
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        rows = await session.execute(query)
         return list(rows.scalars())
 
 
@@ -173,7 +178,9 @@ async def test_parked_query_is_sealed_at_rest(app: Signpost, clock: FakeClock) -
     assert b"Amy" not in raw[0] and b"Jones" not in raw[0] and b"2014" not in raw[0]
 
 
-async def test_code_from_30s_ago_is_accepted_and_from_60s_ago_refused(app: Signpost, clock: FakeClock) -> None:
+async def test_code_from_30s_ago_is_accepted_and_from_60s_ago_refused(
+    app: Signpost, clock: FakeClock
+) -> None:
     """Clock drift of one step is tolerated; two steps is a wrong code (shown inline, try again)."""
     authenticator = await enrol_and_step_up(app, "P002")
     clock.advance(minutes=31, seconds=10)
@@ -193,13 +200,15 @@ async def test_a_code_counts_once_even_spelt_in_full_width_digits(strict: Signpo
     used = code_now(strict, authenticator)
     clock.advance(seconds=1)
     challenged = await challenged_lookup(strict)
-    for spelling in (used, used.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+    for spelling in (used, used.translate(FULL_WIDTH)):
         reply = await answer(strict, "P002", challenged, spelling)
         assert reply.outcome is Outcome.CHALLENGED and reply.challenge is not None
         assert reply.challenge.error == stepup.REUSED
     clock.advance(seconds=30)
-    assert (await answer(strict, "P002", challenged, code_now(strict, authenticator))).outcome is Outcome.ANSWERED
-    assert [e.detail for e in await events(strict, "code")][-3:] == ["code reused", "code reused", "code ok; resumed"]
+    resumed = await answer(strict, "P002", challenged, code_now(strict, authenticator))
+    assert resumed.outcome is Outcome.ANSWERED
+    details = [e.detail for e in await events(strict, "code")]
+    assert details[-3:] == ["code reused", "code reused", "code ok; resumed"]
 
 
 async def test_concurrent_double_submission_gives_one_success(app: Signpost, clock: FakeClock) -> None:
@@ -248,8 +257,10 @@ async def test_a_good_code_resets_the_count_of_wrong_ones(app: Signpost, clock: 
         clock.advance(minutes=31)
         challenged = await challenged_lookup(app)
         for _ in range(4):
-            assert (await answer(app, "P002", challenged, wrong_code(app, authenticator))).challenge is not None
-        assert (await answer(app, "P002", challenged, code_now(app, authenticator))).outcome is Outcome.ANSWERED
+            wrong = await answer(app, "P002", challenged, wrong_code(app, authenticator))
+            assert wrong.challenge is not None
+        right = await answer(app, "P002", challenged, code_now(app, authenticator))
+        assert right.outcome is Outcome.ANSWERED
     assert await notices(app) == []
 
 

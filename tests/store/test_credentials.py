@@ -97,7 +97,7 @@ async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
 
 
 async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: Signpost) -> None:
-    """The text is ciphertext at rest; a claim takes it out, so a second claim (or a stranger's) gets nothing."""
+    """Ciphertext at rest; a claim takes it out, so a second claim (or a stranger's) gets nothing."""
     now = app.ctx.clock.now()
     async with app.ctx.db.write() as session:
         challenge = await credentials.park(
