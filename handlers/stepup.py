@@ -38,9 +38,6 @@ class StepUpPolicy:
     idle: timedelta = timedelta(minutes=30)  # fresh this long after last use …
     absolute: timedelta = timedelta(hours=12)  # … and never longer than this after the code
     approval: timedelta = timedelta(minutes=5)  # decisions need a code this recent
-    # The idle clock is moved on at most this often, so a busy practitioner's searches are not
-    # each a database write; it errs towards asking sooner, never later.
-    touch_every: timedelta = timedelta(minutes=1)
     window: int = 1  # accept the previous and next time step
     lock_after: int = 5  # consecutive wrong codes …
     lock_for: timedelta = timedelta(minutes=15)  # … pause code entry this long
@@ -96,15 +93,23 @@ ENROL_CONSOLE = (
 )
 
 
-def is_fresh(cred: CredentialState, stepup: StepUp, now: datetime, policy: StepUpPolicy) -> bool:
-    """Whether the last good code still covers a command needing ``stepup``."""
+async def is_fresh(
+    session: AsyncSession, cred: CredentialState, stepup: StepUp, now: datetime, policy: StepUpPolicy
+) -> bool:
+    """Whether the last good code still covers a command needing ``stepup``.
+
+    "Last use" is read from the audit log only when the code itself is older than the idle window.
+    """
     if cred.state != ACTIVE or cred.stepped_up_at is None:
         return False
     since_code = now - cred.stepped_up_at
     if stepup is StepUp.APPROVAL:
         return since_code <= policy.approval
-    idle = now - (cred.last_used_at or cred.stepped_up_at)
-    return since_code <= policy.absolute and idle <= policy.idle
+    if since_code > policy.absolute:
+        return False
+    if since_code <= policy.idle:
+        return True
+    return await credentials.used_since(session, cred.practitioner_id, now - policy.idle)
 
 
 def minutes_left(until: datetime, now: datetime) -> int:
@@ -141,9 +146,7 @@ class StepUpGate:
         stop = blocked(cred, req.now)
         if stop is not None or cred is None:
             return stop
-        if is_fresh(cred, spec.stepup, req.now, self.policy):
-            if cred.last_used_at is None or req.now - cred.last_used_at >= self.policy.touch_every:
-                await self._in_write(ctx, spec, session, lambda w: credentials.touch(w, pid, req.now))
+        if await is_fresh(session, cred, spec.stepup, req.now, self.policy):
             return None
         return await self._challenge(ctx, spec, req, session, cred)
 
@@ -166,7 +169,7 @@ class StepUpGate:
                 idempotency_key=command.idempotency_key,
             )
 
-        challenge_id = await self._in_write(ctx, spec, session, park)
+        challenge_id = await self._apart(ctx, spec, session, park)
         if cred.state == PENDING:
             text, prompt = PENDING_TEXT, PROMPT_PENDING
         else:
@@ -175,13 +178,17 @@ class StepUpGate:
         # The query is sealed into the audit event like any other (misuse shows even without a code).
         return Result(reply, terms=req.args, detail="stepup required")
 
-    async def _in_write(
+    async def _apart(
         self, ctx: Context, spec: Spec, session: AsyncSession, work: Callable[[AsyncSession], Awaitable[T]]
     ) -> T:
         # A command that writes already holds the write transaction (on SQLite, the only one):
-        # join it. A read-only command commits its small write apart, before its reply.
+        # join it. A read-only command is done reading, so its connection goes back to the pool
+        # *before* a write one is taken: a morning burst of challenged searches must not hold
+        # every pooled connection while each waits for another (the dispatcher's session takes a
+        # fresh connection if it is used again, to seal the audit terms).
         if spec.writes:
             return await work(session)
+        await session.close()
         async with ctx.db.write() as writer:
             return await work(writer)
 
@@ -204,6 +211,8 @@ class CodeCommand:
         if command.code is None:
             return Result(Reply(Outcome.INVALID, NO_CODE), detail="no code")
         assert req.actor is not None  # the identity gate ran
+        # Done reading: hand the connection back before taking a write one (see StepUpGate._apart).
+        await session.close()
         async with ctx.db.write() as writer:
             outcome = await self._verify(ctx, writer, req.actor, command, req.now)
         if isinstance(outcome, Result):

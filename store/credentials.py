@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.model import Principal, Role
 from store.crypto import KeyRing
-from store.models import Base, Practitioner
+from store.models import AuditEvent, Base, Practitioner
 from store.practitioners import parse_roles
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
@@ -57,7 +57,6 @@ class TotpCredential(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong codes
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last good code
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # idle window
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -114,7 +113,6 @@ class CredentialState:
     failures: int
     locked_until: datetime | None
     stepped_up_at: datetime | None
-    last_used_at: datetime | None
 
     def locked_at(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
@@ -128,7 +126,6 @@ def _state(row: TotpCredential) -> CredentialState:
         failures=row.failures,
         locked_until=aware(row.locked_until),
         stepped_up_at=aware(row.stepped_up_at),
-        last_used_at=aware(row.last_used_at),
     )
 
 
@@ -212,7 +209,6 @@ async def accept_step(session: AsyncSession, practitioner_id: str, step: int, no
             state=ACTIVE,
             confirmed_at=func.coalesce(t.confirmed_at, now),
             stepped_up_at=now,
-            last_used_at=now,
         )
         .returning(t.practitioner_id)
     )
@@ -263,14 +259,27 @@ async def record_failure(
     )
 
 
-async def touch(session: AsyncSession, practitioner_id: str, now: datetime) -> None:
-    """Move the idle window on (never backwards)."""
-    t = TotpCredential
-    await session.execute(
-        update(t)
-        .where(t.practitioner_id == practitioner_id, or_(t.last_used_at.is_(None), t.last_used_at < now))
-        .values(last_used_at=now)
+# Outcomes only a stepped-up command gives: the audit log's record of them is the "last use".
+RESULT_OUTCOMES = ("answered", "no_match", "ambiguous", "shielded")
+
+
+async def used_since(session: AsyncSession, practitioner_id: str, since: datetime) -> bool:
+    """Whether the audit log shows a result for this practitioner at or after ``since``.
+
+    The idle window is read from the audit trail (one seek on its (actor_id, at) index) rather
+    than kept by writing on every search: a search stays a read, and a burst of them never
+    queues for the write lock.
+    """
+    found = await session.execute(
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.actor_id == practitioner_id,
+            AuditEvent.at >= since,
+            AuditEvent.outcome.in_(RESULT_OUTCOMES),
+        )
+        .limit(1)
     )
+    return found.first() is not None
 
 
 # -- enrolment tokens ------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("locked_until", TS, nullable=True),
         sa.Column("stepped_up_at", TS, nullable=True),
-        sa.Column("last_used_at", TS, nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("confirmed_at", TS, nullable=True),
         sa.ForeignKeyConstraint(
