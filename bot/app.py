@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers import stepup
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
 from handlers.lifecycle import decommission_gate
 from store.access import GrantTable
+from handlers.model import Command, Reply
+from handlers.stepup import StepUpGate, StepUpPolicy
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
 from store.keychain import ensure_chains
 from store.notices import NoticeStore
+
+DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 
 
 @dataclass
@@ -29,7 +34,16 @@ class Signpost:
         await self.ctx.db.close()
 
 
-def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Policy | None = None) -> Signpost:
+def build(
+    db: Database,
+    keys: KeyRing,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    stepup_policy: StepUpPolicy | None = None,
+) -> Signpost:
+    """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links)."""
     ctx = Context(
         db=db,
         keys=keys,
@@ -41,7 +55,17 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         grants=GrantTable(),
     )
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
-    return Signpost(ctx, Dispatcher.build(ctx, all_specs(), extra_gates=[decommission_gate]))
+    stepup_policy = stepup_policy or StepUpPolicy()
+
+    async def resume(command: Command) -> Reply:
+        # A parked command runs through the dispatcher again: the whole chain, its own audit event.
+        return await dispatcher.handle(command)
+
+    built = stepup.make_specs(resume, base_url, stepup_policy)
+    # A switched-off service refuses before it would ask for a code.
+    gates = [decommission_gate, StepUpGate(stepup_policy)]
+    dispatcher = Dispatcher.build(ctx, all_specs(*built), extra_gates=gates)
+    return Signpost(ctx, dispatcher)
 
 
 async def open_signpost(database_url: str, keys: KeyRing, clock: Clock | None = None) -> Signpost:

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core, lifecycle, practitioner
+from bot.commands import core, lifecycle, practitioner, totp
 from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
@@ -19,6 +19,7 @@ COMMAND_GROUPS = (
     lifecycle,
     practitioner,
     teams_commands,
+    totp,
 )
 
 

@@ -22,6 +22,7 @@ from bot.app import Signpost
 from bot.commands.common import opened
 from bot.console_notices import ConsoleDeliverer
 from bot.notify import Outbox
+from bot.enrol_page import terminal_enrolment
 from bot.render_text import render
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.model import Command, Platform, Principal, Reply
@@ -120,14 +121,23 @@ class Console:
     async def exchange(self, text: str) -> bool:
         """Send one message, then answer any step-up challenges; False when input ended."""
         reply = await self.send(text)
-        self.say(render(reply))
+        self.show(reply)
         while reply.challenge is not None:
             code = await self.read("Code: ", secret=True)
             if code is None:
                 return False
+            if not code.strip():
+                self.say("No code entered, so nothing was sent.")
+                return True
             reply = await self.send("code", code=code.strip(), challenge_id=reply.challenge.challenge_id)
-            self.say(render(reply))
+            self.show(reply)
         return True
+
+    def show(self, reply: Reply) -> None:
+        if reply.enrolment_uri is not None:
+            # Only the local console gets the seed: it draws the QR code right here.
+            self.say(terminal_enrolment(reply.enrolment_uri))
+        self.say(render(reply))
 
 
 async def console_command(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import signal
 import structlog
 from aiohttp import web
 
-from bot import console
+from bot import console, enrol_page
 from bot.commands.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.scheduler import add_scheduler
@@ -53,7 +53,8 @@ async def run_command(args: argparse.Namespace) -> int:
     adders = front_ends(settings)
     if not adders:
         return await console.console_command(args)
-    return await serve(settings, [*adders, add_scheduler])  # the scheduler last: it uses their deliverers
+    # The enrolment page is served whenever a chat front end is; the scheduler last: it uses their deliverers.
+    return await serve(settings, [*adders, enrol_page.add_routes, add_scheduler])
 
 
 async def serve(settings: Settings, adders: list[RouteAdder]) -> int:

@@ -7,11 +7,13 @@ from handlers import help as help_commands
 from handlers.dispatch import Spec
 
 
-def all_specs() -> tuple[Spec, ...]:
+def all_specs(*built: Spec) -> tuple[Spec, ...]:
+    """Every Spec; ``built`` are those made at wiring time (they need the dispatcher or settings)."""
     features: tuple[Spec, ...] = (
         *search.SPECS,
         *home.SPECS,
         *access.SPECS,
         *lifecycle.SPECS,
+        *built,
     )
     return (*help_commands.make_specs(features), *features)

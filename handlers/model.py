@@ -127,6 +127,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     challenge: Challenge | None = None
     lines: tuple[str, ...] = ()  # extra rows (history, pending requests, enrolment link …)
+    enrolment_uri: str | None = None  # otpauth URI with the seed: set ONLY for the local console
 
 
 @dataclass(frozen=True, slots=True)

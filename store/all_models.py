@@ -8,3 +8,4 @@ from store import deliveries  # noqa: F401
 from store import conversations  # noqa: F401
 from store import decommission, lifecycle  # noqa: F401
 from store import access, outbox, schedule  # noqa: F401  (access control, notice claims, scheduler)
+from store import credentials  # noqa: F401

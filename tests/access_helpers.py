@@ -17,6 +17,7 @@ from store.feeds import Feed, import_feeds
 from store.models import AuditEvent
 from store.models import Notice as NoticeRow
 from store.notices import decode
+from tests.stepup_helpers import answer_challenges, ensure_enrolled, say_fresh
 from tests.factories import PRACTITIONERS_HEADER, load_standard, say
 
 # Southvale (the shielded child's authority) gets two duty managers; DM01 is Northshire's.
@@ -36,11 +37,8 @@ async def load_access(app: Signpost) -> None:
 
 
 async def step_up(app: Signpost, practitioner_id: str) -> None:
-    """Make the person fresh for step-up before they act.
-
-    Until the TOTP work is merged nothing enforces the step-up, so there is nothing to do; at merge
-    this calls ``tests.stepup_helpers.enrol_and_step_up`` (or answers a challenge with a code).
-    """
+    """Make sure the person has an authenticator enrolled (codes are answered as challenges come)."""
+    await ensure_enrolled(app, practitioner_id)
 
 
 async def decide(
@@ -48,20 +46,18 @@ async def decide(
 ) -> Reply:
     """A duty manager (or anyone) approves or denies: ``decide(app, "DM02", "approve", 1, "3d")``."""
     who = manager if isinstance(manager, str) else manager.user_id
-    await step_up(app, who)
-    return await say(app, manager, " ".join([verb, str(request_id), *extra]))
+    return await say_fresh(app, manager, " ".join([verb, str(request_id), *extra]))
 
 
 async def search_as(app: Signpost, user: str | Principal, text: str) -> Reply:
     """A search (by reference or demographics) that may show signposts."""
-    await step_up(app, user if isinstance(user, str) else user.user_id)
-    return await say(app, user, text)
+    return await say_fresh(app, user, text)
 
 
 async def fresh_say(app: Signpost, user: str | Principal, text: str, **extra: object) -> Reply:
     """Any other command that declares a step-up (request, pending, unlink)."""
     await step_up(app, user if isinstance(user, str) else user.user_id)
-    return await say(app, user, text, **extra)
+    return await answer_challenges(app, user, await say(app, user, text, **extra))
 
 
 async def request_access(app: Signpost, user: str, ref: str, purpose: str = "section 47 enquiry") -> Reply:

@@ -75,5 +75,7 @@ def names_in(rows: Sequence[object]) -> str:
 
 
 async def ready(app: Signpost, practitioner_id: str) -> None:
-    """Make a practitioner able to see results (step-up comes with the TOTP feature)."""
-    return None
+    """Make a practitioner able to see results: enrol an authenticator and step up with a real code."""
+    from tests.stepup_helpers import ensure_enrolled
+
+    await ensure_enrolled(app, practitioner_id)

@@ -24,7 +24,7 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
         db = await Database.open(settings.database_url)
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
-    app = build(db, keys)
+    app = build(db, keys, base_url=settings.base_url)
     try:
         yield app
     finally:

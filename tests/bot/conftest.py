@@ -27,12 +27,7 @@ from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
 from tests.fakes.teams_connector import FakeConnector
 
-try:
-    from tests.stepup_helpers import enrol_and_step_up
-except ImportError:  # FALLBACK until issue 4 (step-up) is merged: the lead removes this at merge.
-
-    async def enrol_and_step_up(app: Signpost, practitioner_id: str) -> None:
-        """No step-up gate exists yet, so there is nothing to enrol or step up."""
+from tests.stepup_helpers import enrol_and_step_up
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyotp
+
+from tests.bot.test_console_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
 
 
@@ -26,6 +29,13 @@ def signpost(tmp: Path, *args: str, stdin: str = "", env: dict[str, str] | None 
     )
 
 
+def enrol(tmp: Path, practitioner_id: str) -> str:
+    """Enrol an authenticator at the terminal (as an admin would) and return its current code."""
+    enrolled = signpost(tmp, "totp", "enrol", practitioner_id)
+    assert enrolled.returncode == 0, enrolled.stderr
+    return pyotp.TOTP(secret_from(enrolled.stdout)).now()
+
+
 def write_feeds(tmp: Path) -> list[str]:
     paths = []
     for name, text in (("practitioners.csv", PRACTITIONERS), ("children.csv", CHILDREN), ("involvements.csv", INVOLVEMENTS)):
@@ -39,7 +49,10 @@ def test_import_then_scripted_console_session(tmp_path: Path) -> None:
     imported = signpost(tmp_path, "import", *write_feeds(tmp_path))
     assert imported.returncode == 0, imported.stderr
     assert "children: 6 rows read, 6 new or changed" in imported.stdout
-    session = "help\n999 000 0018\nLily Brown 20/01/2019\n9990000050\n:as NOBODY\n999 000 0018\n:quit\nnever read\n"
+    code = enrol(tmp_path, "P002")
+    session = (
+        f"help\n999 000 0018\n{code}\nLily Brown 20/01/2019\n9990000050\n:as NOBODY\n999 000 0018\n:quit\nnever read\n"
+    )
     result = signpost(tmp_path, "console", "--as", "P002", stdin=session)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -55,10 +68,12 @@ def test_import_then_scripted_console_session(tmp_path: Path) -> None:
 def test_console_logs_carry_no_personal_data(tmp_path: Path) -> None:
     """The structured log of a demographic search has one event per command and no typed identity."""
     signpost(tmp_path, "import", *write_feeds(tmp_path))
-    result = signpost(tmp_path, "console", "--as", "P002", stdin="Amy Jones 03/04/2014 M1 2AB\n")
+    code = enrol(tmp_path, "P002")
+    result = signpost(tmp_path, "console", "--as", "P002", stdin=f"Amy Jones 03/04/2014 M1 2AB\n{code}\n")
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     commands = [e for e in events if e.get("event") == "command"]
-    assert len(commands) == 1 and commands[0]["outcome"] == "answered"
+    assert [(e["action"], e["outcome"]) for e in commands] == [
+        ("search", "challenged"), ("search", "answered"), ("code", "answered")]
     for plain in ("Amy", "Jones", "03/04/2014", "M1 2AB"):
         assert plain not in result.stderr
 
@@ -96,11 +111,12 @@ def test_bad_settings_give_one_clear_line(tmp_path: Path) -> None:
 def test_audit_export_is_json_lines(tmp_path: Path) -> None:
     """Every command appears in `signpost audit export` as one JSON object per line, without terms."""
     signpost(tmp_path, "import", *write_feeds(tmp_path))
-    signpost(tmp_path, "console", "--as", "P002", stdin="999 000 0018\nhelp\n")
+    code = enrol(tmp_path, "P002")
+    signpost(tmp_path, "console", "--as", "P002", stdin=f"999 000 0018\n{code}\nhelp\n")
     result = signpost(tmp_path, "audit", "export")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     commands = [(e["action"], e["outcome"]) for e in events if e["actor_id"] == "P002"]
-    assert commands == [("lookup", "answered"), ("help", "info")]
+    assert commands == [("lookup", "challenged"), ("lookup", "answered"), ("code", "answered"), ("help", "info")]
     assert all(e["actor_id"] in ("P002", None) for e in events)  # the rest is the scheduler's own work
     assert all("terms" not in e for e in events)
 
@@ -114,7 +130,8 @@ def test_seed_demo_is_idempotent_and_prints_working_examples(tmp_path: Path) -> 
     greeting = signpost(tmp_path, "console", stdin="")
     examples = [line.split("(")[0].strip() for line in greeting.stdout.splitlines() if line.startswith("  ")]
     assert len(examples) == 3
-    answers = signpost(tmp_path, "console", stdin="\n".join(examples) + "\n").stdout
+    code = enrol(tmp_path, "NS-P0001")
+    answers = signpost(tmp_path, "console", stdin="\n".join([examples[0], code, *examples[1:]]) + "\n").stdout
     assert answers.count("Signposts for") == 2
     assert "A record exists and is shielded" in answers
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import os
 import subprocess
 import sys
@@ -22,7 +23,10 @@ import pytest
 from handlers.model import Platform, Principal
 from store import practitioners
 from store.db import Database
+import pyotp
+
 from tests.access_helpers import EXTRA_PRACTITIONERS
+from tests.bot.test_console_stepup import secret_from
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
 NoCodes = Callable[[str], list[str]]
@@ -123,10 +127,31 @@ def assert_in_order(output: str, expected: Sequence[str]) -> None:
         position = found + len(phrase)
 
 
+def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
+    """Enrol P002, DM01 and DM02 at the terminal; answer exactly the prompts the session raises.
+
+    Prompts come at: P002's first lookup, DM01's approve (before the authority check), DM02's
+    pending; DM02's approve and P002's next lookup are still fresh; after ``:clock +25h`` P002 is
+    asked again, so that code is computed for the moved clock.
+    """
+    totps = {}
+    for who in ("P002", "DM01", "DM02"):
+        enrolled = signpost(["totp", "enrol", who], env, tmp_path)
+        assert enrolled.returncode == 0, enrolled.stderr
+        totps[who] = pyotp.TOTP(secret_from(enrolled.stdout))
+    prompts = iter([0.0, 0.0, 0.0, None, None, 25 * 3600.0])
+
+    def codes(who: str) -> list[str]:
+        offset = next(prompts)
+        return [] if offset is None else [totps[who].at(time.time() + offset)]
+
+    return codes
+
+
 def test_request_approve_search_expire_in_one_console_session(env: dict[str, str], tmp_path: Path) -> None:
-    session = signpost(
-        ["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(script()) + "\n"
-    )
+    """Request → other-authority refusal → approve with a code → signposts → grant expires → shielded."""
+    lines = script(authenticator_codes(env, tmp_path))
+    session = signpost(["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(lines) + "\n")
     assert session.returncode == 0, session.stderr
     assert_in_order(session.stdout, EXPECTED_IN_ORDER)
     assert session.stdout.count("Lee Hart") == 1, "signposts only while the grant was in force"
@@ -136,14 +161,25 @@ def test_request_approve_search_expire_in_one_console_session(env: dict[str, str
     # The scheduler's retention run audits itself too; it is not part of this story.
     trail = [(e["action"], e["outcome"], e["actor_id"]) for e in events if e["action"] != "retention"]
     assert trail == [
-        ("lookup", "shielded", "P002"),
+        ("totp_enrol", "done", None),
+        ("totp_enrol", "done", None),
+        ("totp_enrol", "done", None),
+        ("lookup", "challenged", "P002"),
+        ("lookup", "shielded", "P002"),  # the parked lookup, resumed by the code
+        ("code", "shielded", "P002"),
         ("request_access", "done", "P002"),
-        ("approve", "refused", "DM01"),
+        ("approve", "challenged", "DM01"),
+        ("approve", "refused", "DM01"),  # stepped up, but not this child's authority
+        ("code", "refused", "DM01"),
+        ("pending", "challenged", "DM02"),
         ("pending", "info", "DM02"),
+        ("code", "info", "DM02"),
         ("approve", "done", "DM02"),
         ("lookup", "answered", "P002"),
         ("grant_expired", "done", None),
+        ("lookup", "challenged", "P002"),  # 25 hours later the step-up is stale too
         ("lookup", "shielded", "P002"),
+        ("code", "shielded", "P002"),
     ]
 
 

@@ -1,0 +1,152 @@
+"""The enrolment page (``GET /enrol/<token>``) and the QR renderings shared with the terminal.
+
+A chat platform only ever carries the one-time link; the seed is shown here, by Signpost's own
+server, once. Opening the link spends the token, so the page cannot be shown twice, and the
+credential stays pending until the practitioner answers the code prompt in chat (or console)
+with a first good code: the prompt comes with the ``enrol`` reply, so no form is needed here.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import uuid
+
+import pyotp
+import segno
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import Signpost
+from bot.config import Settings
+from bot.web import SIGNPOST_KEY
+from handlers import totp
+from store import credentials, practitioners
+from store.audit import AuditRecord, append
+from store.credentials import PENDING
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+# Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).
+PREVIEWERS = ("slackbot", "skypeuripreview", "msteams", "teamsbot", "discordbot", "whatsapp", "telegrambot",
+              "facebookexternalhit", "twitterbot", "linkedinbot", "googlebot", "bingbot", "bingpreview")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+}
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
+    "svg{display:block;width:16rem;height:16rem;margin:1rem 0}"
+    "code{font-size:1.2rem;letter-spacing:.05em;background:#f3f3f3;padding:.2rem .4rem}"
+)
+GONE = (
+    "This link has expired or has already been used. Enrolment links work once, for 10 minutes. "
+    "Send <b>enrol</b> to Signpost for a new one."
+)
+PREVIEW = "Open this link in your own browser to set up your authenticator app for Signpost."
+
+
+def qr_svg(uri: str) -> str:
+    """The otpauth URI as an inline SVG QR code."""
+    return str(
+        segno.make(uri, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff", svgclass="qr")
+    )
+
+
+def qr_terminal(uri: str) -> str:
+    """The QR code in Unicode half blocks, for a terminal (light modules drawn, as for dark themes)."""
+    out = io.StringIO()
+    segno.make(uri, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue().rstrip("\n")
+
+
+def secret_of(uri: str) -> str:
+    parsed = pyotp.parse_uri(uri)
+    return str(parsed.secret)
+
+
+def terminal_enrolment(uri: str) -> str:
+    """What a terminal shows to enrol: the QR code and the secret to type by hand."""
+    return "\n".join(
+        [
+            qr_terminal(uri),
+            f"Secret (if you can't scan): {totp.grouped(secret_of(uri))}",
+            "Type: time-based, 6 digits, every 30 seconds.",
+        ]
+    )
+
+
+def _page(title: str, body: str, status: int) -> web.Response:
+    doc = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return web.Response(text=doc, status=status, content_type="text/html", headers=HEADERS)
+
+
+def enrolment_body(uri: str, practitioner_id: str) -> str:
+    secret = html.escape(totp.grouped(secret_of(uri)))
+    return (
+        "<ol><li>Open your authenticator app (for example Microsoft Authenticator or Google "
+        "Authenticator) and add an account by scanning this QR code.</li></ol>"
+        f"{qr_svg(uri)}"
+        f'<p>Can\'t scan? Add it by hand with this secret: <code id="secret">{secret}</code> '
+        "(time-based, 6 digits).</p>"
+        f"<p>Account: Signpost ({html.escape(practitioner_id)})</p>"
+        "<ol start=\"2\"><li>Go back to Signpost and enter the 6-digit code the app shows.</li></ol>"
+        "<p>This page works once. Don't bookmark, share or screenshot it.</p>"
+    )
+
+
+async def _reveal(app: Signpost, session: AsyncSession, token: str) -> tuple[str, bytes] | None:
+    """Spend the token and decrypt the pending seed it stands for; None when the link is dead."""
+    now = app.ctx.clock.now()
+    pid = await credentials.redeem_token(session, token, now)
+    if pid is None:
+        return None
+    cred = await credentials.get(session, pid)
+    actor = await practitioners.get_actor(session, pid)
+    seed = await credentials.load_seed(session, app.ctx.keys, pid)
+    if cred is None or cred.state != PENDING or seed is None or actor is None:
+        return None
+    # The seed leaves Signpost here, so its showing is audited (who, when; never the seed).
+    record = AuditRecord(
+        at=now, actor_id=pid, platform="web", tenant="", user_id="", actor_role=actor.role,
+        actor_org=actor.organisation, actor_la=actor.local_authority, channel="enrolment_page",
+        action="enrol_page", outcome="done", subject_refs=(), result_count=0,
+        correlation_id=uuid.uuid4().hex, detail="secret shown",
+    )
+    await append(session, [record])
+    return pid, seed
+
+
+async def enrol_page(request: web.Request) -> web.Response:
+    """Show the QR code and secret for one pending enrolment, once."""
+    agent = request.headers.get("User-Agent", "").lower()
+    if any(bot in agent for bot in PREVIEWERS):
+        return _page("Signpost enrolment", f"<p>{PREVIEW}</p>", 200)
+    token = request.match_info["token"]
+    if not TOKEN.match(token):
+        return _page("Link not valid", f"<p>{GONE}</p>", 410)
+    app = request.app[SIGNPOST_KEY]
+    async with app.ctx.db.write() as session:
+        revealed = await _reveal(app, session, token)
+    if revealed is None:
+        return _page("Link not valid", f"<p>{GONE}</p>", 410)
+    pid, seed = revealed
+    return _page("Set up your authenticator app", enrolment_body(totp.provisioning_uri(seed, pid), pid), 200)
+
+
+def add_routes(app: web.Application, signpost: Signpost, settings: Settings) -> None:
+    """RouteAdder: the enrolment page. HEAD is refused so that a probe cannot spend a token."""
+    app.router.add_get("/enrol/{token}", enrol_page, allow_head=False)
