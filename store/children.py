@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -191,14 +192,71 @@ async def count_active(session: AsyncSession) -> int:
 
 
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
-    """Children holding any of the terms (through the blind index), at most ``limit``."""
+    """Active children holding any of the terms, those holding most first, at most ``limit``.
+
+    One ``IN`` probe: a query has at most ``matching.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
+    The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
+    """
     blinded = sorted({keys.blind(term) for term in terms})
     if not blinded:
         return []
-    result = await session.execute(
-        select(ChildTerm.child_ref).where(ChildTerm.term.in_(blinded)).distinct().limit(limit)
-    )
-    return list(result.scalars())
+    holders = await term_holders(session, blinded)
+    return rank_holders(blinded, holders, limit)
+
+
+async def term_holders(session: AsyncSession, blinded: Sequence[int]) -> dict[int, list[int]]:
+    """For each blind term, the active children holding it: one ``IN`` query per ``CHUNK`` terms.
+
+    Archived and destroyed children are never candidates, so they are filtered here.
+    """
+    holders: dict[int, list[int]] = {}
+    for chunk in _chunks(sorted(set(blinded))):
+        result = await session.execute(
+            select(ChildTerm.term, ChildTerm.child_ref)
+            .join(Child, Child.ref == ChildTerm.child_ref)
+            .where(ChildTerm.term.in_(chunk), Child.state == "active")
+        )
+        for term, ref in result:
+            holders.setdefault(term, []).append(ref)
+    return holders
+
+
+def rank_holders(blinded: Iterable[int], holders: Mapping[int, Sequence[int]], limit: int) -> list[int]:
+    """The candidates of one query: children holding most of its terms first, then by reference.
+
+    Deterministic, so a chat search and a batch row with the same fields see the same candidates
+    even when the cap cuts the list.
+    """
+    hits: Counter[int] = Counter()
+    for term in set(blinded):
+        hits.update(set(holders.get(term, ())))
+    ranked = sorted(hits.items(), key=lambda item: (-item[1], item[0]))
+    return [ref for ref, _ in ranked[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A decrypted candidate: what scoring needs, and whether its record is shielded."""
+
+    identity: Identity
+    shielded: bool
+
+
+async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:
+    """Decrypt active children, one query per ``CHUNK`` of references (destroyed keys skipped)."""
+    out: dict[int, Candidate] = {}
+    for chunk in _chunks(sorted(set(refs))):
+        result = await session.execute(
+            select(Child.ref, Child.identity, Child.shielded, ChildKey.kek_id, ChildKey.wrapped)
+            .join(ChildKey, ChildKey.child_ref == Child.ref)
+            .where(Child.ref.in_(chunk), Child.state == "active")
+        )
+        for ref, sealed, shielded, kek_id, wrapped in result:
+            if sealed is not None:
+                aad = child_aad(ref)
+                identity = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
+                out[ref] = Candidate(identity, bool(shielded))
+    return out
 
 
 async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:
