@@ -30,7 +30,8 @@ from store.matching import DecisionKind, MatchModel, Query
 
 ACTION = "match_batch"
 CHANNEL = "batch"
-ROWS_PER_CHUNK = 256
+# A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
+ROWS_PER_CHUNK = children.BATCH_TERMS // matching.MAX_QUERY_TERMS
 DEFAULT_TOP = 5
 
 
@@ -128,7 +129,9 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
 # ---------------------------------------------------------------------------- matching
 
 
-async def reconcile(ctx: Context, session: AsyncSession, queries: Sequence[Query], top: int, now: datetime) -> list[LineAnswer]:
+async def reconcile(
+    ctx: Context, session: AsyncSession, queries: Sequence[Query], top: int, now: datetime
+) -> list[LineAnswer]:
     """Each row's decision and ranked candidates, chunk by chunk."""
     model = MatchModel(population=await ctx.population.get(session, now))
     answers: list[LineAnswer] = []
@@ -142,7 +145,9 @@ async def _reconcile_chunk(
     ctx: Context, session: AsyncSession, queries: Sequence[Query], first_line: int, top: int, model: MatchModel
 ) -> list[LineAnswer]:
     blinded = [sorted({ctx.keys.blind(term) for term in matching.query_terms(q)}) for q in queries]
-    holders = await children.term_holders(session, [term for terms in blinded for term in terms])
+    holders = await children.term_holders(
+        session, [term for terms in blinded for term in terms], children.BATCH_TERMS
+    )
     limit = ctx.policy.candidate_limit
     refs = [children.rank_holders(terms, holders, limit) for terms in blinded]
     found = await children.load_candidates(session, ctx.keys, [ref for row in refs for ref in row])
@@ -180,7 +185,8 @@ async def run_batch(ctx: Context, admin_id: str, roster: Roster, top: int, corre
         counts = {kind: sum(a.decision is kind for a in answers) for kind in DecisionKind}
         detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in counts.items())
         terms = f"{roster.name} sha256={roster.digest}"
-        await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, len(answers), subjects, detail, terms, correlation_id)
+        rows = len(answers)
+        await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
     return answers
 
 
@@ -188,7 +194,8 @@ async def audit_rejected(ctx: Context, admin_id: str, problems: int, correlation
     """A roll that could not be read is still recorded, as invalid, with no rows matched."""
     async with ctx.db.read() as session:
         actor = await practitioners.get_actor(session, admin_id)
-        await _audit(ctx, session, admin_id, actor, Outcome.INVALID, 0, (), f"{problems} problem(s)", "", correlation_id)
+        detail = f"{problems} problem(s)"
+        await _audit(ctx, session, admin_id, actor, Outcome.INVALID, 0, (), detail, "", correlation_id)
 
 
 async def _audit(

@@ -19,6 +19,8 @@ from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
 
 # Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
 CHUNK = 500
+# A batch probe's IN list: well under SQLite's (32,766) and asyncpg's (32,767) bound parameters.
+BATCH_TERMS = 8000
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +206,15 @@ async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str],
     return rank_holders(blinded, holders, limit)
 
 
-async def term_holders(session: AsyncSession, blinded: Sequence[int]) -> dict[int, list[int]]:
-    """For each blind term, the active children holding it: one ``IN`` query per ``CHUNK`` terms.
+async def term_holders(
+    session: AsyncSession, blinded: Sequence[int], chunk_size: int = CHUNK
+) -> dict[int, list[int]]:
+    """For each blind term, the active children holding it: one ``IN`` query per ``chunk_size`` terms.
 
     Archived and destroyed children are never candidates, so they are filtered here.
     """
     holders: dict[int, list[int]] = {}
-    for chunk in _chunks(sorted(set(blinded))):
+    for chunk in _chunks(sorted(set(blinded)), chunk_size):
         result = await session.execute(
             select(ChildTerm.term, ChildTerm.child_ref)
             .join(Child, Child.ref == ChildTerm.child_ref)

@@ -12,7 +12,15 @@ from typing import Any, TextIO
 
 from bot.commands.common import CommandFailed, opened
 from handlers.model import format_ref
-from handlers.reconcile import DEFAULT_TOP, BatchRefused, LineAnswer, RosterRejected, audit_rejected, read_roster, run_batch
+from handlers.reconcile import (
+    DEFAULT_TOP,
+    BatchRefused,
+    LineAnswer,
+    RosterRejected,
+    audit_rejected,
+    read_roster,
+    run_batch,
+)
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
