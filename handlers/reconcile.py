@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.model import Actor, Outcome, Role
 from handlers.search import judge
-from store import children, matching, practitioners
+from store import children, matching, name_counts, practitioners
 from store.audit import AuditRecord
 from store.children import Candidate
 from store.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
-from store.matching import DecisionKind, MatchModel, Query
+from store.matching import DecisionKind, MatchModel, NameCounts, Query
 
 ACTION = "match_batch"
 CHANNEL = "batch"
@@ -151,16 +151,29 @@ async def _reconcile_chunk(
     limit = ctx.policy.candidate_limit
     refs = [children.rank_holders(terms, holders, limit) for terms in blinded]
     found = await children.load_candidates(session, ctx.keys, [ref for row in refs for ref in row])
+    wanted = {
+        key for query, row_refs in zip(queries, refs, strict=True) if row_refs for key in matching.query_count_keys(query)
+    }
+    counts = await name_counts.lookup(session, ctx.keys, wanted) if wanted else {}
     return [
-        _answer(first_line + number, query, row_refs, found, model, ctx, top)
+        _answer(first_line + number, query, row_refs, found, model, ctx, top, counts)
         for number, (query, row_refs) in enumerate(zip(queries, refs, strict=True))
     ]
 
 
 def _answer(
-    line: int, query: Query, refs: list[int], found: dict[int, Candidate], model: MatchModel, ctx: Context, top: int
+    line: int,
+    query: Query,
+    refs: list[int],
+    found: dict[int, Candidate],
+    model: MatchModel,
+    ctx: Context,
+    top: int,
+    counts: NameCounts,
 ) -> LineAnswer:
-    decision = judge(query, refs, found, model, ctx.policy.match)
+    # Only the row's own names' counts: the same mapping the chat search would have looked up.
+    own = {key: counts[key] for key in matching.query_count_keys(query) if key in counts}
+    decision = judge(query, refs, found, model, ctx.policy.match, own)
     shares = matching.shared_posterior(decision.ranked)
     ranked = tuple(
         Ranked(ref, share, found[ref].shielded) for (ref, _), share in zip(decision.ranked[:top], shares, strict=False)

@@ -12,9 +12,9 @@ from handlers.dispatch import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
 from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
 from handlers.refs import InvalidReference, parse_reference
-from store import children, matching
+from store import children, matching, name_counts
 from store.children import Candidate
-from store.matching import Decision, DecisionKind, MatchModel, MatchPolicy, Query
+from store.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = (
@@ -71,11 +71,16 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 def judge(
-    query: Query, refs: Sequence[int], found: Mapping[int, Candidate], model: MatchModel, policy: MatchPolicy
+    query: Query,
+    refs: Sequence[int],
+    found: Mapping[int, Candidate],
+    model: MatchModel,
+    policy: MatchPolicy,
+    counts: NameCounts | None = None,
 ) -> Decision[int]:
     """Score the candidates in their ranked order (ties keep it) and decide: the one rule that
     both the chat search and batch reconciliation apply."""
-    scored = [(ref, matching.score(query, found[ref].identity, model)) for ref in refs if ref in found]
+    scored = [(ref, matching.score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
     return matching.decide(scored, policy)
 
 
@@ -89,8 +94,9 @@ async def find_child(ctx: Context, session: AsyncSession, query: Query, now: dat
         return Decision(DecisionKind.NO_MATCH, None, ())
     refs = await children.candidates(session, ctx.keys, terms, ctx.policy.candidate_limit)
     found = await children.load_candidates(session, ctx.keys, refs)
+    counts = await name_counts.lookup(session, ctx.keys, matching.query_count_keys(query)) if found else {}
     model = MatchModel(population=await ctx.population.get(session, now))
-    return judge(query, refs, found, model, ctx.policy.match)
+    return judge(query, refs, found, model, ctx.policy.match, counts)
 
 
 async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -5,3 +5,4 @@ Each feature adds one import line here.
 
 from store import models  # noqa: F401
 from store import deliveries  # noqa: F401
+from store import name_counts  # noqa: F401

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.model import Signpost
-from store import matching
+from store import matching, name_counts
 from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.matching import Identity
 from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
@@ -129,6 +129,7 @@ async def _insert_new(
     await _copy_rows(session, Child.__table__, columns, children)
     await _copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
     await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
+    await name_counts.adjust(session, keys, [row.identity for row in rows])
 
 
 async def _copy_rows(
@@ -180,6 +181,7 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
         await session.execute(
             insert(ChildTerm), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
         )
+    await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
     await session.execute(
         update(Child)
         .where(Child.ref == row.ref)

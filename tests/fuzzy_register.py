@@ -3,7 +3,10 @@ surname, look-alike twins, a sibling and a namesake. Nobody real is in here."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bot.app import Signpost
+from handlers.refs import make_reference
 from store.feeds import Feed, ImportReport, import_feeds
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
 
@@ -38,10 +41,34 @@ INVOLVEMENTS = """child_ref,practitioner_id,service,started,ended,lead_professio
 )
 
 
+FILLERS = 400
+_SYLLABLES = ("bar", "ken", "dol", "vim", "sar", "tup", "lom", "fex", "gir", "wen", "poz", "hul", "ryd", "qua")
+
+
+def _made_up(number: int, shift: int) -> str:
+    """A pronounceable name no real register would hold: ``number`` written in syllables."""
+    n = len(_SYLLABLES)
+    digits = ((number + shift) % n, (number // n + shift) % n, (number // n // n + shift) % n)
+    return "".join(_SYLLABLES[d] for d in digits).capitalize()
+
+
+def filler_children() -> str:
+    """Children unlike the ones under test, so that the register has a realistic size: each
+    test child's name is then one among hundreds, as it would be among millions."""
+    lines = []
+    for number in range(FILLERS):
+        ref = make_reference(999_200_000 + number * 10)
+        born = date(2006, 1, 1) + timedelta(days=number * 13)
+        lines.append(
+            f"{ref},{_made_up(number, 0)},{_made_up(number, 5)},,{born.isoformat()},F,ZZ9 {number % 10}AA,Northshire,false"
+        )
+    return "\n".join(lines) + "\n"
+
+
 async def load_fuzzy(app: Signpost) -> ImportReport:
     feeds = [
         Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", FUZZY_CHILDREN),
+        Feed("children.csv", FUZZY_CHILDREN + filler_children()),
         Feed("involvements.csv", INVOLVEMENTS),
     ]
     return await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())

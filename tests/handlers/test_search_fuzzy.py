@@ -44,7 +44,7 @@ MISTAKES = {
     "typo in the given name": ("Amleia Thornton 03/04/2014", AMELIA),
     "typo in the family name": ("Catherine O'Nell 30/06/2012", CATHERINE),
     "phonetic misspelling": ("Katharine O'Neill 30/06/2012", CATHERINE),
-    "phonetic family name": ("Olivur Rite 25/11/2009", OLIVER),
+    "phonetic family name": ("Robert Smyth-Patel 07/12/2010", ROBERT),
     "nickname": ("Bob Smith-Patel 07/12/2010", ROBERT),
     "short form": ("Kate O'Neill 30/06/2012", CATHERINE),
     "swapped given and family names": ("Thornton Amelia 03/04/2014", AMELIA),
