@@ -59,9 +59,8 @@ def filler_children() -> str:
     for number in range(FILLERS):
         ref = make_reference(999_200_000 + number * 10)
         born = date(2006, 1, 1) + timedelta(days=number * 13)
-        lines.append(
-            f"{ref},{_made_up(number, 0)},{_made_up(number, 5)},,{born.isoformat()},F,ZZ9 {number % 10}AA,Northshire,false"
-        )
+        names = f"{_made_up(number, 0)},{_made_up(number, 5)}"
+        lines.append(f"{ref},{names},,{born.isoformat()},F,ZZ9 {number % 10}AA,Northshire,false")
     return "\n".join(lines) + "\n"
 
 

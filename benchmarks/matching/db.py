@@ -103,7 +103,8 @@ def report_quality(outcomes: Sequence[Outcome], policy: MatchPolicy) -> None:
     print(f"| wrong-child answers | {pct(present.wrong, present.n)} ({present.wrong} / {present.n}) |")
     print(f"| false match for absent children | {pct(absent.wrong, absent.n)} ({absent.wrong} / {absent.n}) |")
     cands = sorted(o.candidates for o in outcomes)
-    print(f"| candidates per query mean / p99 / max | {statistics.fmean(cands):.1f} / {percentile(cands, 0.99)} / {cands[-1]} |")
+    mean, p99 = statistics.fmean(cands), percentile(cands, 0.99)
+    print(f"| candidates per query mean / p99 / max | {mean:.1f} / {p99} / {cands[-1]} |")
     print("\n| corruption (single) | n | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|")
     for name, s in sorted(kinds.items(), key=lambda kv: (kv[0].startswith("absent"), kv[0])):
         if "+" in name:
