@@ -543,11 +543,21 @@ _UNLIKE: Final = frozenset({"disagree", "fuzzy"})
 _ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
 
 
+_WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
+_FAR_DATE: Final = frozenset({"disagree", "partial"})
+
+
 def _name_and_place_weight(
-    readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None
+    readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None, dob_level: str
 ) -> float:
-    """The best reading of the names (as typed, swapped, or an alias) with the postcode."""
+    """The best reading of the names (as typed, swapped, or an alias) with the postcode.
+
+    A shared address says "same household": it counts for the child only when the given name
+    agrees, or only resembles it but the date of birth is close too (a brother or sister at the
+    same address has a like name more often than the child has a misspelt name AND a wrong date).
+    """
     place = weights.postcode[_postcode_level(readings, identity.postcode)]
+    far_date = dob_level in _FAR_DATE
     best = -math.inf
     for number, (given, family) in enumerate(_names(identity)):
         child_given = given.split()
@@ -559,12 +569,14 @@ def _name_and_place_weight(
             weight += _family_weight(family_level, family, weights, counts) + penalty
             if swapped:
                 weight += weights.swap
-            if given_level not in _UNLIKE:
-                weight += place
-            else:  # an address names a household, not a child, unless the given name agrees
+            if given_level in _UNLIKE:  # an address names a household, not a child
                 weight += min(place, 0.0)
                 if family_level in _ALIKE:
                     weight += weights.sibling
+            elif far_date and given_level in _WEAK:
+                weight += min(place, 0.0)
+            else:
+                weight += place
             best = max(best, weight)
     return place if best == -math.inf else best
 
@@ -603,8 +615,9 @@ def match_weight(
     """
     readings = _prepare(query)
     weights = _weights(model)
-    total = _name_and_place_weight(readings, identity, weights, counts)
-    total += weights.dob[_dob_level(readings.dob, identity.date_of_birth)]
+    dob_level = _dob_level(readings.dob, identity.date_of_birth)
+    total = _name_and_place_weight(readings, identity, weights, counts, dob_level)
+    total += weights.dob[dob_level]
     held_sex = (identity.sex or "").strip().upper()[:1]
     if readings.sex and held_sex:
         total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
