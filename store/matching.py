@@ -37,6 +37,10 @@ the likelihood ratio of the best reading of the names (as given, swapped, or any
 times the others' is turned into a posterior with the prior that the practitioner's
 child is one particular child of the register (``MatchModel.population``). ``decide``
 then shares the posterior between the candidates, so two look-alikes never both pass.
+
+Name frequency: given the register's counts of children per first given name and family name
+(``count_keys`` / ``query_count_keys``; the store keeps them by blind index), an exact name
+agreement weighs by the name's rarity instead of the table's average u.
 """
 
 from __future__ import annotations
