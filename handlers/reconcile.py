@@ -151,9 +151,8 @@ async def _reconcile_chunk(
     limit = ctx.policy.candidate_limit
     refs = [children.rank_holders(terms, holders, limit) for terms in blinded]
     found = await children.load_candidates(session, ctx.keys, [ref for row in refs for ref in row])
-    wanted = {
-        key for query, row_refs in zip(queries, refs, strict=True) if row_refs for key in matching.query_count_keys(query)
-    }
+    pairs = zip(queries, refs, strict=True)
+    wanted = {key for query, row_refs in pairs if row_refs for key in matching.query_count_keys(query)}
     counts = await name_counts.lookup(session, ctx.keys, wanted) if wanted else {}
     return [
         _answer(first_line + number, query, row_refs, found, model, ctx, top, counts)
