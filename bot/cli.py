@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core, lifecycle, practitioner, totp
+from bot.commands import core, lifecycle, match, practitioner, totp
 from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
@@ -17,6 +17,7 @@ from store.crypto import KeyFileError
 COMMAND_GROUPS = (
     core,
     lifecycle,
+    match,
     practitioner,
     teams_commands,
     totp,

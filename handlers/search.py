@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
@@ -9,8 +12,9 @@ from handlers.dispatch import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
 from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
 from handlers.refs import InvalidReference, parse_reference
-from store import children, matching
-from store.matching import DecisionKind
+from store import children, matching, name_counts
+from store.children import Candidate
+from store.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = (
@@ -66,16 +70,38 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return await answer_for(ctx, session, req.actor, ref, req.args, req)
 
 
+def judge(
+    query: Query,
+    refs: Sequence[int],
+    found: Mapping[int, Candidate],
+    model: MatchModel,
+    policy: MatchPolicy,
+    counts: NameCounts | None = None,
+) -> Decision[int]:
+    """Score the candidates in their ranked order (ties keep it) and decide: the one rule that
+    both the chat search and batch reconciliation apply."""
+    scored = [(ref, matching.score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
+    return matching.decide(scored, policy)
+
+
+async def find_child(ctx: Context, session: AsyncSession, query: Query, now: datetime) -> Decision[int]:
+    """Candidates through the blind index (one probe), decrypted, scored and decided.
+
+    A query with no selective term (a name alone, say) is not probed at all: no match.
+    """
+    terms = matching.query_terms(query)
+    if not terms:
+        return Decision(DecisionKind.NO_MATCH, None, ())
+    refs = await children.candidates(session, ctx.keys, terms, ctx.policy.candidate_limit)
+    found = await children.load_candidates(session, ctx.keys, refs)
+    counts = await name_counts.lookup(session, ctx.keys, matching.query_count_keys(query)) if found else {}
+    model = MatchModel(population=await ctx.population.get(session, now))
+    return judge(query, refs, found, model, ctx.policy.match, counts)
+
+
 async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert req.actor is not None
-    query = parse_demographic(req.args, req.now.date())
-    refs = await children.candidates(session, ctx.keys, matching.query_terms(query), ctx.policy.candidate_limit)
-    records = await children.find_many(session, refs)
-    active = [ref for ref in refs if records[ref].state == "active"]
-    identities = await children.load_identities(session, ctx.keys, active)
-    model = matching.MatchModel(population=await ctx.population.get(session, req.now))
-    scored = [(ref, matching.score(query, identity, model)) for ref, identity in identities.items()]
-    decision = matching.decide(scored, ctx.policy.match)
+    decision = await find_child(ctx, session, parse_demographic(req.args, req.now.date()), req.now)
     if decision.kind is DecisionKind.MATCH and decision.best is not None:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.model import Signpost
-from store import matching
+from store import matching, name_counts
 from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.matching import Identity
 from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
 
 # Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
 CHUNK = 500
+# Children written per executemany round by the bulk path.
+BULK_CHUNK = 5000
+# A batch probe's IN list: well under SQLite's (32,766) and asyncpg's (32,767) bound parameters.
+BATCH_TERMS = 8000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,29 +114,57 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
 async def _insert_new(
     session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
 ) -> None:
-    children: list[dict[str, object]] = []
-    child_keys: list[dict[str, object]] = []
-    child_terms: list[dict[str, int]] = []
+    children: list[tuple[object, ...]] = []
+    child_keys: list[tuple[object, ...]] = []
+    child_terms: list[tuple[object, ...]] = []
     for row in rows:
         data_key = new_data_key()
         aad = child_aad(row.ref)
         kek_id, wrapped = keys.wrap(data_key, aad)
-        children.append(
-            {
-                "ref": row.ref,
-                "local_authority": row.local_authority,
-                "shielded": row.shielded,
-                "state": "active",
-                "identity": seal(data_key, encode_identity(row.identity).encode(), aad),
-                "row_mac": macs[row.ref],
-                "updated_at": now,
-            }
-        )
-        child_keys.append({"child_ref": row.ref, "kek_id": kek_id, "wrapped": wrapped})
-        child_terms.extend({"term": t, "child_ref": row.ref} for t in terms_for(keys, row.identity))
-    await session.execute(insert(Child.__table__), children)
-    await session.execute(insert(ChildKey.__table__), child_keys)
-    await session.execute(insert(ChildTerm.__table__), child_terms)
+        sealed = seal(data_key, encode_identity(row.identity).encode(), aad)
+        children.append((row.ref, row.local_authority, row.shielded, "active", sealed, macs[row.ref], now))
+        child_keys.append((row.ref, kek_id, wrapped))
+        child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
+    columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
+    await _copy_rows(session, Child.__table__, columns, children)
+    await _copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
+    await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
+    await name_counts.adjust(session, keys, [row.identity for row in rows])
+
+
+async def _copy_rows(
+    session: AsyncSession, table: Any, columns: tuple[str, ...], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Rows straight to the driver, in the session's transaction: PostgreSQL's COPY, or SQLite's
+    executemany. The ORM's per-row parameter handling costs more than the write itself for the
+    ten rows a child has; the columns' own bind processors still convert each value."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    if any(processors):
+        rows = [
+            tuple(value if convert is None else convert(value) for value, convert in zip(row, processors, strict=True))
+            for row in rows
+        ]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if dialect.name == "postgresql":
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+    else:
+        marks = ", ".join("?" for _ in columns)
+        await driver.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> int:
+    """Bulk path for children known to be new (a first load of the register): no existence check.
+
+    Each child is still sealed under its own data key and indexed by its blind terms, exactly as
+    ``upsert`` does; a reference that already exists fails the caller's transaction.
+    """
+    for start in range(0, len(rows), BULK_CHUNK):
+        batch = rows[start : start + BULK_CHUNK]
+        await _insert_new(session, keys, batch, {row.ref: row_mac(keys, row.canonical()) for row in batch}, now)
+    return len(rows)
 
 
 async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> None:
@@ -147,6 +181,7 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
         await session.execute(
             insert(ChildTerm.__table__), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
         )
+    await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
     await session.execute(
         update(Child)
         .where(Child.ref == row.ref)
@@ -191,14 +226,73 @@ async def count_active(session: AsyncSession) -> int:
 
 
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
-    """Children holding any of the terms (through the blind index), at most ``limit``."""
+    """Active children holding any of the terms, those holding most first, at most ``limit``.
+
+    One ``IN`` probe: a query has at most ``matching.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
+    The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
+    """
     blinded = sorted({keys.blind(term) for term in terms})
     if not blinded:
         return []
-    result = await session.execute(
-        select(ChildTerm.child_ref).where(ChildTerm.term.in_(blinded)).distinct().limit(limit)
-    )
-    return list(result.scalars())
+    holders = await term_holders(session, blinded)
+    return rank_holders(blinded, holders, limit)
+
+
+async def term_holders(
+    session: AsyncSession, blinded: Sequence[int], chunk_size: int = CHUNK
+) -> dict[int, list[int]]:
+    """For each blind term, the active children holding it: one ``IN`` query per ``chunk_size`` terms.
+
+    Archived and destroyed children are never candidates, so they are filtered here.
+    """
+    holders: dict[int, list[int]] = {}
+    for chunk in _chunks(sorted(set(blinded)), chunk_size):
+        result = await session.execute(
+            select(ChildTerm.term, ChildTerm.child_ref)
+            .join(Child, Child.ref == ChildTerm.child_ref)
+            .where(ChildTerm.term.in_(chunk), Child.state == "active")
+        )
+        for term, ref in result:
+            holders.setdefault(term, []).append(ref)
+    return holders
+
+
+def rank_holders(blinded: Iterable[int], holders: Mapping[int, Sequence[int]], limit: int) -> list[int]:
+    """The candidates of one query: children holding most of its terms first, then by reference.
+
+    Deterministic, so a chat search and a batch row with the same fields see the same candidates
+    even when the cap cuts the list.
+    """
+    hits: Counter[int] = Counter()
+    for term in set(blinded):
+        hits.update(set(holders.get(term, ())))
+    ranked = sorted(hits.items(), key=lambda item: (-item[1], item[0]))
+    return [ref for ref, _ in ranked[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A decrypted candidate: what scoring needs, and whether its record is shielded."""
+
+    identity: Identity
+    shielded: bool
+
+
+async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:
+    """Decrypt active children, one query per ``CHUNK`` of references (destroyed keys skipped)."""
+    out: dict[int, Candidate] = {}
+    for chunk in _chunks(sorted(set(refs))):
+        result = await session.execute(
+            select(Child.ref, Child.identity, Child.shielded, ChildKey.kek_id, ChildKey.wrapped)
+            .join(ChildKey, ChildKey.child_ref == Child.ref)
+            .where(Child.ref.in_(chunk), Child.state == "active")
+        )
+        for ref, sealed, shielded, kek_id, wrapped in result:
+            if sealed is not None:
+                aad = child_aad(ref)
+                identity = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
+                out[ref] = Candidate(identity, bool(shielded))
+    return out
 
 
 async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:

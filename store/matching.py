@@ -37,13 +37,17 @@ the likelihood ratio of the best reading of the names (as given, swapped, or any
 times the others' is turned into a posterior with the prior that the practitioner's
 child is one particular child of the register (``MatchModel.population``). ``decide``
 then shares the posterior between the candidates, so two look-alikes never both pass.
+
+Name frequency: given the register's counts of children per first given name and family name
+(``count_keys`` / ``query_count_keys``; the store keeps them by blind index), an exact name
+agreement weighs by the name's rarity instead of the table's average u.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -393,6 +397,12 @@ class MatchModel:
     """Added when the family name agrees but the given name does not: that pattern is far
     likelier to be a brother, sister or twin than the same child with a wrong name, so a
     shared postcode then counts for nothing either (it identifies the household)."""
+    name_u_floor: float = 2e-6
+    """With name counts, the u of an exact name agreement is the name's share of the register,
+    never below this: a name borne by one child in a million still leaves room for cousins."""
+    name_boost_cap: float = math.log(100)
+    """A rare name adds at most this much weight over the table's average name (natural log):
+    relatives and unregistered siblings share rare surnames far more often than chance says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +416,11 @@ class _Weights:
     swap: float
     alias: float
     sibling: float
+    given_exact_m: float
+    family_exact_m: float
+    population: int
+    name_u_floor: float
+    name_boost_cap: float
 
 
 @lru_cache(maxsize=16)
@@ -421,6 +436,11 @@ def _weights(model: MatchModel) -> _Weights:
         model.swap_penalty,
         model.alias_penalty,
         model.sibling_penalty,
+        (model.given or GIVEN_MU)["exact"][0],
+        (model.family or FAMILY_MU)["exact"][0],
+        model.population,
+        model.name_u_floor,
+        model.name_boost_cap,
     )
 
 
@@ -527,9 +547,21 @@ _UNLIKE: Final = frozenset({"disagree", "fuzzy"})
 _ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
 
 
-def _name_and_place_weight(readings: _Readings, identity: Identity, weights: _Weights) -> float:
-    """The best reading of the names (as typed, swapped, or an alias) with the postcode."""
+_WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
+_FAR_DATE: Final = frozenset({"disagree", "partial"})
+
+
+def _name_and_place_weight(
+    readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None, dob_level: str
+) -> float:
+    """The best reading of the names (as typed, swapped, or an alias) with the postcode.
+
+    A shared address says "same household": it counts for the child only when the given name
+    agrees, or only resembles it but the date of birth is close too (a brother or sister at the
+    same address has a like name more often than the child has a misspelt name AND a wrong date).
+    """
     place = weights.postcode[_postcode_level(readings, identity.postcode)]
+    far_date = dob_level in _FAR_DATE
     best = -math.inf
     for number, (given, family) in enumerate(_names(identity)):
         child_given = given.split()
@@ -537,40 +569,108 @@ def _name_and_place_weight(readings: _Readings, identity: Identity, weights: _We
         for asked_given, asked_family, swapped in readings.orientations:
             given_level = _given_level(asked_given, child_given)
             family_level = _family_level(asked_family, family)
-            weight = weights.given[given_level] + weights.family[family_level] + penalty
+            weight = _given_weight(given_level, child_given, weights, counts)
+            weight += _family_weight(family_level, family, weights, counts) + penalty
             if swapped:
                 weight += weights.swap
-            if given_level not in _UNLIKE:
-                weight += place
-            else:  # an address names a household, not a child, unless the given name agrees
+            if given_level in _UNLIKE:  # an address names a household, not a child
                 weight += min(place, 0.0)
                 if family_level in _ALIKE:
                     weight += weights.sibling
+            elif far_date and given_level in _WEAK:
+                weight += min(place, 0.0)
+            else:
+                weight += place
             best = max(best, weight)
     return place if best == -math.inf else best
 
 
-def match_weight(query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL) -> float:
-    """The log likelihood ratio (natural log) that ``query`` describes ``identity``."""
+def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
+    if level == "exact" and counts:
+        count = counts.get(given_count_key(child_given[0]))
+        return _frequency_weight(weights.given_exact_m, count, weights.given[level], weights)
+    return weights.given[level]
+
+
+def _family_weight(level: str, family: str, weights: _Weights, counts: NameCounts | None) -> float:
+    if level == "exact" and counts:
+        count = counts.get(family_count_key(family))
+        return _frequency_weight(weights.family_exact_m, count, weights.family[level], weights)
+    return weights.family[level]
+
+
+def _frequency_weight(m: float, count: int | None, fallback: float, weights: _Weights) -> float:
+    """Term-frequency adjustment: agreeing on a name borne by ``count`` children of the register
+    is evidence in proportion to its rarity (ZEBEDEE says more than OLIVER)."""
+    if not count:
+        return fallback  # not a registered name (an alias, say): the table's average u
+    weight = math.log(m / max(count / weights.population, weights.name_u_floor))
+    return min(weight, fallback + weights.name_boost_cap)
+
+
+def match_weight(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> float:
+    """The log likelihood ratio (natural log) that ``query`` describes ``identity``.
+
+    ``counts`` (from :func:`query_count_keys`: how many registered children bear each of the
+    query's names) makes exact name agreement weigh by the name's rarity; without it every
+    name has the table's average u.
+    """
     readings = _prepare(query)
     weights = _weights(model)
-    total = _name_and_place_weight(readings, identity, weights)
-    total += weights.dob[_dob_level(readings.dob, identity.date_of_birth)]
+    dob_level = _dob_level(readings.dob, identity.date_of_birth)
+    total = _name_and_place_weight(readings, identity, weights, counts, dob_level)
+    total += weights.dob[dob_level]
     held_sex = (identity.sex or "").strip().upper()[:1]
     if readings.sex and held_sex:
         total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
     return total
 
 
-def score(query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL) -> float:
+def score(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> float:
     """The posterior probability that ``query`` describes ``identity`` rather than a child
     who is not on the register, from the match weight and the prior of one child in
     ``model.population``."""
-    logit = match_weight(query, identity, model) + _weights(model).prior
+    logit = match_weight(query, identity, model, counts) + _weights(model).prior
     if logit >= 0:
         return 1.0 / (1.0 + math.exp(-logit))
     odds = math.exp(logit)
     return odds / (1.0 + odds)
+
+
+# ---------------------------------------------------------------------------- name counts
+
+NameCounts = Mapping[str, int]
+"""How many registered children bear a name, by :func:`given_count_key` / :func:`family_count_key`."""
+
+
+def given_count_key(first_given: str) -> str:
+    return f"g:{first_given}"
+
+
+def family_count_key(family: str) -> str:
+    return f"f:{family.replace(' ', '')}"
+
+
+def count_keys(identity: Identity) -> tuple[str, ...]:
+    """The names a registered child is counted under: first given name, whole family name."""
+    given, family = normalise_name(identity.given_names).split(), normalise_name(identity.family_name)
+    keys = [given_count_key(given[0])] if given else []
+    return (*keys, family_count_key(family)) if family else tuple(keys)
+
+
+def query_count_keys(query: Query) -> frozenset[str]:
+    """The counts a query's scoring may use: each reading's given and family name."""
+    keys: set[str] = set()
+    for given, family, _ in _prepare(query).orientations:
+        if given:
+            keys.add(given_count_key(given[0]))
+        if family:
+            keys.add(family_count_key(family))
+    return frozenset(keys)
 
 
 # ---------------------------------------------------------------------------- deciding

@@ -57,6 +57,24 @@ async def ensure_enrolled(app: Signpost, practitioner_id: str) -> pyotp.TOTP:
     return enrolled[practitioner_id]
 
 
+async def try_enrol(app: Signpost, practitioner_id: str) -> pyotp.TOTP | None:
+    """Like ensure_enrolled, for someone who may not be able to enrol (unknown, inactive, a
+    switched-off service): then nothing happens and None comes back."""
+    enrolled = _enrolled(app)
+    if practitioner_id in enrolled:
+        return enrolled[practitioner_id]
+    reply = await say(app, practitioner_id, "enrol")
+    if reply.challenge is None or reply.enrolment_uri is None:
+        return None
+    totp = totp_from(reply)
+    answer = await say(app, practitioner_id, "code", code=code_now(app, totp), challenge_id=reply.challenge.challenge_id)
+    if answer.outcome is not Outcome.DONE:
+        return None
+    enrolled[practitioner_id] = totp
+    _used_steps(app, practitioner_id).add(_step(app))
+    return totp
+
+
 def _step(app: Signpost) -> int:
     return int(app.ctx.clock.now().timestamp()) // 30
 
@@ -69,7 +87,10 @@ async def answer_challenges(app: Signpost, who: str | Principal, reply: Reply) -
     """
     practitioner_id = who if isinstance(who, str) else who.user_id
     while reply.challenge is not None:
-        totp = await ensure_enrolled(app, practitioner_id)
+        found = await try_enrol(app, practitioner_id)
+        if found is None:
+            return reply
+        totp = found
         used = _used_steps(app, practitioner_id)
         if _step(app) in used:
             app.ctx.clock.advance(seconds=30)  # type: ignore[attr-defined]  # tests run on FakeClock
@@ -80,5 +101,5 @@ async def answer_challenges(app: Signpost, who: str | Principal, reply: Reply) -
 
 async def say_fresh(app: Signpost, who: str | Principal, text: str) -> Reply:
     """Send ``text`` and answer any step-up challenge it raises; returns the command's own reply."""
-    await ensure_enrolled(app, who if isinstance(who, str) else who.user_id)
+    await try_enrol(app, who if isinstance(who, str) else who.user_id)
     return await answer_challenges(app, who, await say(app, who, text))

@@ -28,8 +28,10 @@ from store.matching import (
     DecisionKind,
     MatchModel,
     MatchPolicy,
+    count_keys,
     decide,
     index_terms,
+    query_count_keys,
     query_terms,
     score,
     shared_posterior,
@@ -77,11 +79,24 @@ class Outcome:
     terms: int
 
 
-def evaluate(index: BlindIndex, register: Sequence[Child], labelled: Labelled, model: MatchModel, policy: MatchPolicy) -> Outcome:
+def name_counts(register: Sequence[Child]) -> dict[str, int]:
+    """What the store's name_counts table holds: children per first given name and family name."""
+    return dict(Counter(key for child in register for key in count_keys(child.identity)))
+
+
+def evaluate(
+    index: BlindIndex,
+    register: Sequence[Child],
+    labelled: Labelled,
+    model: MatchModel,
+    policy: MatchPolicy,
+    counts: dict[str, int] | None = None,
+) -> Outcome:
     started = time.thread_time()
     terms = query_terms(labelled.query)
     found = index.candidates(terms)
-    scored = [(number, score(labelled.query, register[number].identity, model)) for number in found]
+    wanted = {key: counts[key] for key in query_count_keys(labelled.query) if key in counts} if counts else None
+    scored = [(number, score(labelled.query, register[number].identity, model, wanted)) for number in found]
     decision = decide(scored, policy)
     seconds = time.thread_time() - started
     ranked = decision.ranked
@@ -197,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
     parser.add_argument("--margin", type=float, default=MatchPolicy().margin)
     parser.add_argument("--consider", type=float, default=MatchPolicy().consider)
+    parser.add_argument("--no-name-frequency", action="store_true", help="score without the register's name counts")
+    parser.add_argument("--name-u-floor", type=float, default=MatchModel().name_u_floor)
+    parser.add_argument("--name-boost-cap", type=float, default=MatchModel().name_boost_cap, help="natural log")
     args = parser.parse_args(argv)
     generator = Generator(args.seed)
     started = time.perf_counter()
@@ -204,11 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     index = BlindIndex(register)
     build_seconds = time.perf_counter() - started
     labelled = generator.queries(register, args.queries)
-    model = MatchModel(population=args.children)
+    model = MatchModel(population=args.children, name_u_floor=args.name_u_floor, name_boost_cap=args.name_boost_cap)
     policy = MatchPolicy(args.accept, args.margin, args.consider)
+    counts = None if args.no_name_frequency else name_counts(register)
+    print(f"name frequency: {'off' if counts is None else f'on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})'}\n")
     gc.collect()
     gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
-    outcomes = [evaluate(index, register, item, model, policy) for item in labelled]
+    outcomes = [evaluate(index, register, item, model, policy, counts) for item in labelled]
     report(outcomes, policy, index, args.children, build_seconds)
     return 0
 

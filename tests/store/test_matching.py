@@ -211,3 +211,21 @@ def test_names_normalise_accents_apostrophes_and_hyphens() -> None:
 def test_outward_code_from_full_or_partial_postcode() -> None:
     """The outward code is taken from a full postcode and kept from a bare one."""
     assert (outward_code("m1 2ab"), outward_code("SW1A 1AA"), outward_code("LS6"), outward_code("")) == ("M1", "SW1A", "LS6", "")
+
+
+def test_sibling_with_a_like_name_at_the_same_address_is_not_matched() -> None:
+    """Grace's unregistered sister Gracie (like name, same address, another date) is not Grace."""
+    decision = search(Query("Gracie", "Jones", date(2012, 3, 30), "M1 2AB"), model=REGIONAL)
+    assert decision.kind is not DecisionKind.MATCH
+
+
+def test_a_rare_name_agreeing_is_stronger_evidence_than_a_common_one() -> None:
+    """With the register's name counts, agreeing on a rare surname outweighs agreeing on a common one."""
+    rare = Identity("Amy", "Quartermain", (), date(2014, 4, 3), "F", None)
+    common = Identity("Amy", "Smith", (), date(2014, 4, 3), "F", None)
+    counts = {"g:AMY": 5_000, "f:QUARTERMAIN": 3, "f:SMITH": 13_000}
+    rare_score = score(Query("Amy", "Quartermain", date(2014, 4, 8)), rare, REGIONAL, counts)
+    common_score = score(Query("Amy", "Smith", date(2014, 4, 8)), common, REGIONAL, counts)
+    assert rare_score > 0.99 and common_score < 0.5
+    average = score(Query("Amy", "Smith", date(2014, 4, 8)), common, REGIONAL)  # without counts
+    assert average > common_score

@@ -1,0 +1,181 @@
+"""Finding the right child through the real chat search: each kind of mistake a practitioner makes
+still finds the child; look-alikes ask for more detail; the thresholds in the policy decide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import event, update
+
+from bot.app import Signpost
+from handlers.model import Outcome
+from handlers.search import find_child
+from store import children
+from store.matching import MAX_QUERY_TERMS, DecisionKind, MatchPolicy, Query
+from store.models import Child
+from tests.factories import ready, say
+from tests.fuzzy_register import (
+    AMELIA,
+    ARCHIVED,
+    CATHERINE,
+    JACK,
+    KYLE,
+    OLIVER,
+    ROBERT,
+    load_fuzzy,
+)
+
+
+def spaced(ref: str) -> str:
+    return f"{ref[:3]} {ref[3:6]} {ref[6:]}"
+
+
+async def setup(app: Signpost) -> None:
+    await load_fuzzy(app)
+    await ready(app, "P002")
+
+
+MISTAKES = {
+    "exact": ("Amelia Thornton 03/04/2014", AMELIA),
+    "typo in the given name": ("Amleia Thornton 03/04/2014", AMELIA),
+    "typo in the family name": ("Catherine O'Nell 30/06/2012", CATHERINE),
+    "phonetic misspelling": ("Katharine O'Neill 30/06/2012", CATHERINE),
+    "phonetic family name": ("Robert Smyth-Patel 07/12/2010", ROBERT),
+    "nickname": ("Bob Smith-Patel 07/12/2010", ROBERT),
+    "short form": ("Kate O'Neill 30/06/2012", CATHERINE),
+    "swapped given and family names": ("Thornton Amelia 03/04/2014", AMELIA),
+    "one part of a double-barrelled surname": ("Robert Patel 07/12/2010", ROBERT),
+    "double-barrelled surname without the hyphen": ("Robert Smith Patel 07/12/2010", ROBERT),
+    "middle name typed too": ("Amelia Grace Thornton 03/04/2014", AMELIA),
+    "alias": ("Kai Morton 14/02/2015", KYLE),
+    "former surname (alias)": ("Amelia Hargreaves 03/04/2014", AMELIA),
+    "day and month swapped": ("Robert Smith-Patel 12/07/2010", ROBERT),
+    "year off by one": ("Catherine O'Neill 30/06/2013", CATHERINE),
+    "one digit of the date wrong": ("Oliver Wright 26/11/2009", OLIVER),
+    "missing given name, with postcode": ("Thornton 03/04/2014 M1 2AB", AMELIA),
+    "moved house (old postcode)": ("Kyle Brennan 14/02/2015 LS1 4AP", KYLE),
+    "typo and a wrong year at once": ("Olivr Wright 25/11/2010", OLIVER),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+async def test_each_kind_of_mistake_still_finds_the_right_child(signpost: Signpost, mistake: str) -> None:
+    """The practitioner's mistake is forgiven: the one right child's signposts come back."""
+    await setup(signpost)
+    text, ref = MISTAKES[mistake]
+    reply = await say(signpost, "P002", text)
+    assert reply.outcome is Outcome.ANSWERED, (mistake, reply.text)
+    assert reply.child_ref == spaced(ref)
+
+
+async def test_look_alike_twins_ask_for_more_detail_and_name_no_child(signpost: Signpost) -> None:
+    """Jack and Jake, same family and birthday: a name between the two lists no child."""
+    await setup(signpost)
+    for text in ("Jak Lockwood 09/05/2013", "Lockwood 09/05/2013"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.AMBIGUOUS, text
+        assert reply.child_ref is None and reply.signposts == () and reply.buttons == ()
+        assert "999" not in reply.text and "Jack" not in reply.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Zebedee Quartermain 01/01/2012",  # a stranger
+        "Harriet Thornton 05/08/2018 M1 2AB",  # an unregistered sister at the same address
+        "Amelia Thornton 14/10/2019",  # a namesake born on quite another day
+    ],
+)
+async def test_a_child_who_is_not_registered_is_no_match(signpost: Signpost, text: str) -> None:
+    """Children absent from the register match nobody, even the ones who resemble a registered child."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", text)
+    assert reply.outcome in (Outcome.NO_MATCH, Outcome.AMBIGUOUS), text
+    assert reply.child_ref is None and reply.signposts == ()
+
+
+async def test_a_stranger_is_no_match(signpost: Signpost) -> None:
+    """Someone unlike anyone on the register is told there is no match (not asked for more)."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "Zebedee Quartermain 01/01/2012")
+    assert reply.outcome is Outcome.NO_MATCH
+
+
+async def test_an_archived_child_is_never_a_candidate(signpost: Signpost) -> None:
+    """Once archived, a child is not found by an exact demographic search."""
+    await setup(signpost)
+    async with signpost.ctx.db.write() as session:
+        await session.execute(update(Child).where(Child.ref == int(ARCHIVED)).values(state="archived"))
+    reply = await say(signpost, "P002", "Zachary Fairweather 17/03/2008 YO1 7HH")
+    assert reply.outcome is Outcome.NO_MATCH
+
+
+async def test_a_stricter_accept_threshold_turns_a_match_into_ambiguous(signpost: Signpost) -> None:
+    """The decision follows ctx.policy.match: the same query matches, then asks for more, then finds nobody."""
+    await setup(signpost)
+    text = "Amelia Thornton 03/04/2019"  # right names, a date far from hers: a plausible but weak match
+    signpost.ctx.policy.match = MatchPolicy(accept=0.9, margin=0.05, consider=0.5)
+    assert (await say(signpost, "P002", text)).child_ref == spaced(AMELIA)
+    signpost.ctx.policy.match = MatchPolicy(accept=0.999999, margin=0.05, consider=0.5)
+    assert (await say(signpost, "P002", text)).outcome is Outcome.AMBIGUOUS
+    signpost.ctx.policy.match = MatchPolicy(accept=0.999999, margin=0.05, consider=0.999999)
+    assert (await say(signpost, "P002", text)).outcome is Outcome.NO_MATCH
+
+
+async def test_a_keyed_enquiry_is_unaffected_by_look_alikes(signpost: Signpost) -> None:
+    """A reference finds exactly its child, twin or not, with no matching involved."""
+    await setup(signpost)
+    for ref in (JACK, AMELIA, ROBERT):
+        reply = await say(signpost, "P002", ref)
+        assert reply.outcome is Outcome.ANSWERED and reply.child_ref == spaced(ref)
+
+
+@contextmanager
+def statements_on_child_terms(app: Signpost) -> Iterator[list[str]]:
+    """The SQL statements sent to the database that read the blind index."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "child_terms" in statement:
+            seen.append(statement)
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_search_probes_the_blind_index_once(signpost: Signpost) -> None:
+    """However many terms a query expands to (≤ MAX_QUERY_TERMS), it is one IN query."""
+    await setup(signpost)
+    assert MAX_QUERY_TERMS <= children.CHUNK
+    with statements_on_child_terms(signpost) as seen:
+        reply = await say(signpost, "P002", "Robert Smith Patel 12/07/2010 B15 2TT")
+    assert reply.child_ref == spaced(ROBERT)
+    assert len(seen) == 1
+
+
+async def test_a_query_with_nothing_selective_is_not_probed(signpost: Signpost) -> None:
+    """A name alone (possible in a batch row, not in chat) is no match without touching the index."""
+    await setup(signpost)
+    async with signpost.ctx.db.read() as session:
+        with statements_on_child_terms(signpost) as seen:
+            decision = await find_child(signpost.ctx, session, Query("Amelia", "Thornton"), signpost.ctx.clock.now())
+    assert decision.kind is DecisionKind.NO_MATCH and decision.ranked == ()
+    assert seen == []
+
+
+async def test_candidates_are_capped_by_the_policy(signpost: Signpost) -> None:
+    """No more than candidate_limit children are decrypted; the cap keeps those holding most terms."""
+    await setup(signpost)
+    signpost.ctx.policy.candidate_limit = 1
+    async with signpost.ctx.db.read() as session:
+        query = Query("Jack", "Lockwood", date(2013, 5, 9))
+        decision = await find_child(signpost.ctx, session, query, signpost.ctx.clock.now())
+    assert [ref for ref, _ in decision.ranked] == [int(JACK)]
