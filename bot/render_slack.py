@@ -138,8 +138,16 @@ def message(reply: Reply) -> dict[str, Any]:
     return {"text": _cut(reply.text, MAX_SECTION), "blocks": reply_blocks(reply)}
 
 
-def challenge_fallback(challenge: Challenge) -> dict[str, Any]:
-    """When no modal could be opened: a private message whose button opens the code modal."""
+def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict[str, Any]:
+    """When no modal could be opened: a private message whose button opens the code modal.
+
+    The reply's own text and lines come first: ``enrol`` carries its one-time set-up link there.
+    """
+    lead: list[Block] = []
+    if reply is not None:
+        lead.append(section(escape(reply.text)))
+        if reply.lines:
+            lead.append(section("\n".join(escape(line) for line in reply.lines)))
     prompt = escape(challenge.prompt)
     if challenge.error:
         prompt = f"{escape(challenge.error)}\n{prompt}"
@@ -154,7 +162,7 @@ def challenge_fallback(challenge: Challenge) -> dict[str, Any]:
     }
     return {
         "text": _cut(challenge.prompt, MAX_SECTION),
-        "blocks": [section(prompt), {"type": "actions", "block_id": "code-actions", "elements": [button]}],
+        "blocks": [*lead, section(prompt), {"type": "actions", "block_id": "code-actions", "elements": [button]}],
     }
 
 

@@ -284,7 +284,7 @@ class SlackFrontEnd:
         if trigger and not retried and self.needs_code_first(text):
             view_id = await self.open_view(str(trigger), render.placeholder_modal())
             if view_id is not None:
-                await self.show_in_view(view_id, await self.dispatcher.handle(command))
+                await self.show_in_view(view_id, await self.dispatcher.handle(command), placeholder=True)
                 return
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
@@ -339,7 +339,7 @@ class SlackFrontEnd:
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
-                await self.show_in_view(opened, reply)
+                await self.show_in_view(opened, reply, placeholder=True)
                 await self._settle_message(response_url, reply)
                 return
         reply = await self.dispatcher.handle(command)
@@ -445,7 +445,7 @@ class SlackFrontEnd:
 
     async def _finish_late(self, work: Awaitable[Reply], view_id: str, message_url: str | None) -> None:
         reply = await work
-        await self.show_in_view(view_id, reply)
+        await self.show_in_view(view_id, reply, placeholder=True)
         await self._settle_message(message_url, reply)
 
     # ---- App Home -------------------------------------------------------------------------------
@@ -475,9 +475,13 @@ class SlackFrontEnd:
         data = await self._call("views.open", self.client.views_open(trigger_id=trigger, view=view))
         return None if data is None else str(data["view"]["id"])
 
-    async def show_in_view(self, view_id: str, reply: Reply) -> None:
-        """Replace an open modal with the answer (or with the code input it asks for)."""
-        if reply is DUPLICATE:
+    async def show_in_view(self, view_id: str, reply: Reply, *, placeholder: bool = False) -> None:
+        """Replace an open modal with the answer (or with the code input it asks for).
+
+        A repeat (DUPLICATE) leaves a modal showing the first answer as it is; but a placeholder
+        opened for the repeat itself says so, rather than showing "Checking…" for ever.
+        """
+        if reply is DUPLICATE and not placeholder:
             return
         view = render.challenge_modal(reply.challenge) if reply.challenge else render.result_modal(reply)
         await self._call("views.update", self.client.views_update(view_id=view_id, view=view))
@@ -487,7 +491,7 @@ class SlackFrontEnd:
         if reply is DUPLICATE or not response_url:
             return
         if reply.challenge is not None:
-            body = render.challenge_fallback(reply.challenge)
+            body = render.challenge_fallback(reply.challenge, reply)
         else:
             body = render.message(reply)
         body.update(response_type="ephemeral", replace_original=replace)

@@ -134,7 +134,7 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
 async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la: str, purpose: str) -> Result:
     assert req.actor is not None
     requester = req.actor.practitioner_id
-    sealed, key = await ctx.sealer.seal(session, purpose, (ref,), req.now)
+    sealed, key = await ctx.sealer.seal(session, purpose, (ref,), req.now, writer=True)  # a writes Spec
     recipients, more = await escalation_targets(session, la, 0, requester)
     new = store.NewRequest(requester, ref, la, sealed, key)
     escalate_at = req.now + POLICY.escalate_after if more else None

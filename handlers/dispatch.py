@@ -162,7 +162,7 @@ class Dispatcher:
                     result, actor = await self._chain(spec, command, parsed, now, session)
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
-                    record = await self._record(session, spec, command, actor, result, now)
+                    record = await self._record(session, spec, command, actor, result, now, writer=True)
                     await append(session, [record])
                 return result.reply, result.detail
             if key and not await self.claims.claim(key, now):
@@ -209,9 +209,11 @@ class Dispatcher:
         now: datetime,
         *,
         with_terms: bool = True,
+        writer: bool = False,
     ) -> AuditRecord:
         terms = result.terms if (with_terms and spec.audit_terms) else ""
-        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now)
+        # writer: ``session`` holds the write transaction, so a month key is made inside it.
+        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer)
         principal = command.principal
         return AuditRecord(
             at=now,

@@ -37,9 +37,7 @@ ALWAYS_ALLOWED = frozenset({"status", "certificate"})
 # -- the gate ----------------------------------------------------------------------------------
 
 
-def _exempt(spec: Spec, req: Request) -> bool:
-    if spec.name == "help":
-        return True
+def _always_allowed(spec: Spec, req: Request) -> bool:
     return spec.name == "decommission" and req.args.split(" ", 1)[0].lower() in ALWAYS_ALLOWED
 
 
@@ -47,14 +45,22 @@ async def decommission_gate(ctx: Context, spec: Spec, req: Request, session: Asy
     """From the switch-off date every command is refused (searches, registrations, requests,
     enrolments, codes …) except help and the admins' decommission status and certificate.
 
+    This gate runs before the step-up gate, and after switch-off it answers status and
+    certificate itself (the identity and role gates have already let only active admins through):
+    from then on nobody can enrol or answer a code, and once destroyed no seed can be opened, so
+    asking for a code would lock the admins out of both for good. Neither holds personal data;
+    the certificate also reaches every admin as a notice.
+
     One indexed read of a one-row table per command; no cache, so every replica switches off at
     the same moment and a cancellation is seen at once.
     """
-    if _exempt(spec, req):
+    if spec.name == "help":
         return None
     row = await decommission.current(session)
     if row is None or not decommission.is_switched_off(row.switch_off, req.now.date()):
         return None
+    if _always_allowed(spec, req):
+        return await run_decommission(ctx, req, session)
     return Result(Reply(Outcome.SWITCHED_OFF, SWITCHED_OFF), detail="switched off")
 
 

@@ -128,10 +128,11 @@ async def decide(
         row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided"
     )
     await ctx.notices.enqueue(session, [notice], req.now)
-    # No sealed terms: with no child to key them, sealing would create the month's key in a second
-    # write transaction while this one holds SQLite's write lock. The reason is kept in the notice.
+    # The reason is sealed like any terms (no child: with the month's key, made in this transaction).
     return Result(
-        Reply(Outcome.DONE, f"Registration R{request_id} denied."), detail=f"registration R{request_id}"
+        Reply(Outcome.DONE, f"Registration R{request_id} denied."),
+        terms=reason,
+        detail=f"registration R{request_id}",
     )
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import totp
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec, StepUp
-from handlers.model import Actor, Challenge, Command, Notice, Outcome, Platform, Reply
+from handlers.dispatch import Handler, Request, Result, Spec, StepUp, identity_gate
+from handlers.model import Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
 from store import credentials
 from store.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 
@@ -362,6 +362,25 @@ class EnrolCommand:
         )
 
 
+class AnyRegistered:
+    """Run ``handler`` for every registered, active person, whatever their roles.
+
+    Everyone whose commands ask for a code must be able to enrol and answer it: an admin-only
+    account too (``decommission`` and ``unlink`` ask for one), and no single role is held by
+    everyone. So ``enrol`` and ``code`` take anyone (Spec role None) and this runs the identity
+    gate's own check first: unknown and inactive people get exactly its answers.
+    """
+
+    def __init__(self, name: str, handler: Handler) -> None:
+        self.handler = handler
+        # The identity gate checks registration for any Spec that names a role, whichever it is.
+        self._registered_only = Spec(name=name, action=name, run=handler, role=Role.PRACTITIONER)
+
+    async def __call__(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
+        stop = await identity_gate(ctx, self._registered_only, req, session)
+        return stop if stop is not None else await self.handler(ctx, req, session)
+
+
 def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None) -> tuple[Spec, ...]:
     """The ``enrol`` and ``code`` commands; ``resume`` dispatches a parked command again."""
     policy = policy or StepUpPolicy()
@@ -369,11 +388,18 @@ def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None
         Spec(
             name="enrol",
             action="enrol",
-            run=EnrolCommand(base_url, policy),
+            run=AnyRegistered("enrol", EnrolCommand(base_url, policy)),
             summary="set up the authenticator app Signpost asks codes from",
             usage="enrol",
+            role=None,  # any registered person: AnyRegistered checks who it is
             writes=True,
             audit_terms=False,
         ),
-        Spec(name="code", action="code", run=CodeCommand(resume, policy), audit_terms=False),
+        Spec(
+            name="code",
+            action="code",
+            run=AnyRegistered("code", CodeCommand(resume, policy)),
+            role=None,  # any registered person: AnyRegistered checks who it is
+            audit_terms=False,
+        ),
     )

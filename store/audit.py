@@ -66,8 +66,19 @@ class TermSealer:
         self._period_keys: dict[str, bytes] = {}
 
     async def seal(
-        self, session: AsyncSession, terms: str, subject_refs: Sequence[int], at: datetime
+        self,
+        session: AsyncSession,
+        terms: str,
+        subject_refs: Sequence[int],
+        at: datetime,
+        *,
+        writer: bool = False,
     ) -> tuple[bytes | None, str | None]:
+        """Seal ``terms`` with the one child's key, else with the month's key.
+
+        ``writer``: ``session`` is a write transaction (``Database.write``). A missing month key is
+        then made in it: a second write transaction would wait for this one's lock on SQLite.
+        """
         if not terms:
             return None, None
         payload = terms.encode("utf-8")
@@ -80,28 +91,27 @@ class TermSealer:
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
                 return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
         period = at.strftime("%Y-%m")
-        key = await self._period_key(session, period)
+        key = await self._period_key(session, period, writer)
         return seal(key, payload, _period_aad(period)), f"period:{period}"
 
-    async def _period_key(self, session: AsyncSession, period: str) -> bytes:
+    async def _period_key(self, session: AsyncSession, period: str, writer: bool) -> bytes:
         if period in self._period_keys:
             return self._period_keys[period]
-        row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == period))).first()
-        if row is None:
-            # Created in its own short transaction; a concurrent creator's key wins and is re-read.
-            key = new_data_key()
-            kek_id, wrapped = self._keys.wrap(key, _period_aad(period))
-            async with self._db.write() as writer:
-                await writer.execute(
-                    dialect_insert(writer)(AuditTermKey)
-                    .values(period=period, kek_id=kek_id, wrapped=wrapped)
-                    .on_conflict_do_nothing(index_elements=[AuditTermKey.period])
-                )
-                row = (await writer.execute(select(AuditTermKey).where(AuditTermKey.period == period))).first()
-        assert row is not None
-        key_row = row[0]
-        key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(period))
-        self._period_keys[period] = key
+        if writer:
+            # In the caller's write transaction: a second one would wait for its lock (SQLite).
+            stored = await _stored_period_key(session, period) or await _create_period_key(session, self._keys, period)
+        else:
+            # In a short write transaction of its own; a concurrent creator's key wins and is re-read.
+            # Not read through the caller's session first: holding a pooled connection while waiting
+            # for a write one starves the pool when many commands reach a new month at once.
+            async with self._db.write() as w:
+                stored = await _stored_period_key(w, period) or await _create_period_key(w, self._keys, period)
+        kek_id, wrapped = stored
+        key = self._keys.unwrap(kek_id, wrapped, _period_aad(period))
+        if not writer:
+            # Not cached from a writer: its transaction (and a key it made or saw uncommitted) may
+            # still roll back.
+            self._period_keys[period] = key
         return key
 
     async def open(self, session: AsyncSession, sealed: bytes, terms_key: str) -> str | None:
@@ -123,6 +133,26 @@ class TermSealer:
             return None
         key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
         return open_sealed(key, sealed, _period_aad(name)).decode()
+
+
+async def _stored_period_key(session: AsyncSession, period: str) -> tuple[str, bytes] | None:
+    """The month's wrapped key as (kek_id, wrapped), if there is one."""
+    found = select(AuditTermKey.kek_id, AuditTermKey.wrapped).where(AuditTermKey.period == period)
+    row = (await session.execute(found)).first()
+    return None if row is None else (row.kek_id, row.wrapped)
+
+
+async def _create_period_key(session: AsyncSession, keys: KeyRing, period: str) -> tuple[str, bytes]:
+    """Insert the month's key in ``session`` unless a concurrent creator did; the one kept."""
+    kek_id, wrapped = keys.wrap(new_data_key(), _period_aad(period))
+    await session.execute(
+        dialect_insert(session)(AuditTermKey)
+        .values(period=period, kek_id=kek_id, wrapped=wrapped)
+        .on_conflict_do_nothing(index_elements=[AuditTermKey.period])
+    )
+    stored = await _stored_period_key(session, period)
+    assert stored is not None  # inserted just now, or by the concurrent creator that won
+    return stored
 
 
 async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[int]:

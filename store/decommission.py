@@ -39,9 +39,14 @@ DEFAULT_DESTROY_DAYS = 60
 MILESTONES = (30, 7, 1)  # days before switch-off
 LEASE = timedelta(minutes=15)
 STEPS = ("keys", "data", "compact", "certificate")
-# Tables another module adds whose every row is personal data (TOTP seeds, access requests,
-# grants …): destruction deletes them. Add the table name here when such a module lands.
-PERSONAL_TABLES: tuple[str, ...] = ()
+# Tables another module adds whose every row is personal data: destruction deletes them. Add the
+# table name here when such a module lands. Not listed again: tables in WRAPPED_KEY_TABLES (TOTP
+# seeds, parked commands: emptied by the "keys" step) and in CHILD_ROWS (access requests and
+# grants: emptied with the children), since a second delete would record 0 over their counts.
+PERSONAL_TABLES: tuple[str, ...] = (
+    "enrolment_tokens",  # store/credentials.py: who is enrolling
+    "registration_requests",  # store/access.py: chat account ids linked to practitioner ids
+)
 WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
 
 ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
@@ -389,7 +394,12 @@ async def _step_data(
 async def _step_compact(
     db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
 ) -> dict[str, int]:
-    tables = (*AFFECTED_TABLES, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES)
+    wrapped = tuple(spec.table.name for spec in WRAPPED_KEY_TABLES)
+    tables = tuple(
+        dict.fromkeys(
+            (*AFFECTED_TABLES, *wrapped, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES)
+        )
+    )
     await compact(db, tables, full=True)
     return {}
 

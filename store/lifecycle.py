@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from store import access as _access_tables  # noqa: F401  (registers the tables CHILD_ROWS names)
 from store import children, keychain
 from store.children import retention_term
 from store.crypto import KeyRing, child_aad
@@ -66,11 +67,22 @@ CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as
 CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 
 # Tables with rows per child that destruction deletes (child_ref column). A module adding such a
-# table (access requests, grants …) adds its (table name, column) here.
-CHILD_ROWS: tuple[tuple[str, str], ...] = (("involvements", "child_ref"),)
+# table adds its (table name, column) here. Access requests say who asked about which child and
+# why, grants who may see it: both go with the child (grants first, they point at requests).
+CHILD_ROWS: tuple[tuple[str, str], ...] = (
+    ("access_grants", "child_ref"),
+    ("access_requests", "child_ref"),
+    ("involvements", "child_ref"),
+)
 
 # What compaction touches on PostgreSQL (VACUUM) after a run.
-AFFECTED_TABLES = ("children", "child_keys", "child_terms", "involvements", "audit_term_keys")
+AFFECTED_TABLES = (
+    "children",
+    "child_keys",
+    "child_terms",
+    *(table for table, _ in CHILD_ROWS),
+    "audit_term_keys",
+)
 
 
 class RetentionState(Base):

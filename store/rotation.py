@@ -2,7 +2,8 @@
 
 Every table that holds data keys wrapped with ``KeyRing.wrap`` is listed in ``WRAPPED_KEY_TABLES``
 (table, kek-id column, wrapped column, and the associated data the key was wrapped with). A module
-that adds such a table (for example the TOTP seeds' data keys) adds one ``WrappedKeys`` line there;
+that adds such a table adds one ``WrappedKeys`` line there (the TOTP seeds and the text of commands
+parked for a code are sealed with ``KeyRing.wrap`` directly, so they are listed too);
 rotation, backups' guarantees and decommissioning then cover it. Rows must be wrapped with
 ``KeyRing.wrap(data_key, aad)`` so that ``KeyRing.unwrap(kek_id, wrapped, aad)`` opens them.
 
@@ -24,7 +25,9 @@ import structlog
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from store import keychain
+from handlers.model import Platform, Principal
+from store import credentials, keychain
+from store.credentials import ParkedCommand, TotpCredential
 from store.crypto import KeyRing, child_aad
 from store.db import Database
 from store.keychain import generation
@@ -52,9 +55,24 @@ def _period_key_aad(row: Mapping[Any, Any]) -> bytes:
     return b"signpost:audit-terms:" + str(row["period"]).encode()
 
 
+def _seed_aad(row: Mapping[Any, Any]) -> bytes:
+    return credentials.seed_aad(str(row["practitioner_id"]))
+
+
+def _parked_aad(row: Mapping[Any, Any]) -> bytes:
+    principal = Principal(Platform(row["platform"]), str(row["tenant"]), str(row["user_id"]))
+    return credentials._parked_aad(str(row["challenge_id"]), principal)  # the same bytes parking used
+
+
 WRAPPED_KEY_TABLES: tuple[WrappedKeys, ...] = (
     WrappedKeys(ChildKey.__table__, "kek_id", "wrapped", _child_key_aad),  # type: ignore[arg-type]
     WrappedKeys(AuditTermKey.__table__, "kek_id", "wrapped", _period_key_aad),  # type: ignore[arg-type]
+    # TOTP seeds, sealed under the master KEK: left behind, every enrolled person would be locked
+    # out by the rotation (and the old KEK could never be removed).
+    WrappedKeys(TotpCredential.__table__, "kek_id", "seed", _seed_aad),  # type: ignore[arg-type]
+    # Commands waiting for a code (their text may name a child). A NULL kek_id (nothing sealed)
+    # matches neither filter, so such rows are left alone.
+    WrappedKeys(ParkedCommand.__table__, "kek_id", "text", _parked_aad),  # type: ignore[arg-type]
 )
 
 

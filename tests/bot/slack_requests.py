@@ -10,14 +10,23 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import pyotp
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
 
+from bot.app import Signpost
+from handlers.clock import FakeClock
+from handlers.model import Platform, Principal
+from store import practitioners
+from store.models import AuditEvent
 from tests.fakes.slack_api import FakeSlackApi
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 SIGNING_SECRET = "test-signing-secret-not-a-real-one"
 BOT_TOKEN = "xoxb-test-token"
@@ -197,3 +206,57 @@ def buttons_in(blocks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]
         for element in block["elements"]
         if element.get("type") == "button"
     ]
+
+
+# ---- step-up and audit helpers for the Slack tests --------------------------------------------
+
+
+def principal_of(user: SlackUser) -> Principal:
+    return Principal(Platform.SLACK, user.team_id, user.user_id)
+
+
+async def link_identity(signpost: Signpost, practitioner_id: str, user: SlackUser) -> SlackUser:
+    """Link a Slack identity to a practitioner, without enrolling an authenticator.
+
+    For the scripted front-end tests (their dispatcher has no step-up gate), and for someone who
+    is about to enrol from Slack itself.
+    """
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, principal_of(user), practitioner_id, signpost.ctx.clock.now())
+    return user
+
+
+async def link_with_authenticator(signpost: Signpost, practitioner_id: str, user: SlackUser) -> pyotp.TOTP:
+    """Link, then enrol and step up through the console (fresh on Slack too); the authenticator
+    comes back so the test can answer later challenges with real codes."""
+    await link_identity(signpost, practitioner_id, user)
+    return await ensure_enrolled(signpost, practitioner_id)
+
+
+def later(signpost: Signpost, **delta: float) -> None:
+    """Move the app's (fake) clock on, e.g. past the 30-minute freshness of the last code."""
+    clock = signpost.ctx.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(timedelta(**delta))
+
+
+def code_for(signpost: Signpost, totp: pyotp.TOTP) -> str:
+    """The code the authenticator app shows at the app's current (fake) time."""
+    return code_now(signpost, totp)
+
+
+def another_code(code: str) -> str:
+    """A well-formed 6-digit code that is not ``code`` (a wrong code, for certain)."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+async def slack_events(signpost: Signpost) -> list[AuditEvent]:
+    """The audit events of requests made from Slack, oldest first.
+
+    Linking a test user enrols their authenticator in the console first (an ``enrol`` and a
+    ``code`` event on the console platform): that set-up precedes every test and is not what the
+    Slack tests are about, so it is left out here. Step-up events raised from Slack stay in.
+    """
+    async with signpost.ctx.db.read() as session:
+        stmt = select(AuditEvent).where(AuditEvent.platform == Platform.SLACK.value).order_by(AuditEvent.seq)
+        return list((await session.execute(stmt)).scalars())

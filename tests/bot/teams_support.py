@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -14,6 +15,7 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.teams import teams_route_adder
 from bot.web import RouteAdder, create_app
+from handlers.clock import FakeClock
 from handlers.model import Platform, Principal
 from store import practitioners
 from store.models import AuditEvent
@@ -194,3 +196,27 @@ async def audit_events(signpost: Signpost) -> list[AuditEvent]:
     """Every audit event, oldest first (each is durable before its reply was sent)."""
     async with signpost.ctx.db.read() as session:
         return list((await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars())
+
+
+async def teams_events(signpost: Signpost) -> list[AuditEvent]:
+    """The audit events of requests made from Teams, oldest first.
+
+    The ``loaded`` fixture enrols P002's and DM01's authenticators in the console (an ``enrol`` and
+    a ``code`` event each, on the console platform) before every test; that set-up is not what the
+    Teams tests are about, so it is left out here. Step-up events raised from Teams stay in.
+    """
+    async with signpost.ctx.db.read() as session:
+        stmt = select(AuditEvent).where(AuditEvent.platform == Platform.TEAMS.value).order_by(AuditEvent.seq)
+        return list((await session.execute(stmt)).scalars())
+
+
+def later(signpost: Signpost, **delta: float) -> None:
+    """Move the app's (fake) clock on, e.g. past the freshness of the last step-up code."""
+    clock = signpost.ctx.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(timedelta(**delta))
+
+
+def another_code(code: str) -> str:
+    """A well-formed 6-digit code that is not ``code`` (a wrong code, for certain)."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"

@@ -21,15 +21,16 @@ from bot.slack import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.context import Context
-from handlers.model import Button, Notice, Platform, Principal
+from handlers.model import Button, Notice, Outcome, Platform, Principal
 from store import practitioners
 from store.crypto import KeyRing
 from store.db import Database
 from store.models import Notice as NoticeRow
 from tests.access_helpers import load_access, request_access
 from tests.bot.conftest import slack_settings
-from tests.factories import SHIELDED
+from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 
 class FakePlatform:
@@ -214,6 +215,34 @@ async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_we
     assert [e["action_id"] for e in actions] == ["approve", "deny"]
     for word in ("Mia", "Stone", "30/06/2015", "2015-06-30", "S1 4ZZ"):
         assert word not in posted.raw
+
+
+async def test_a_step_up_lockout_reaches_the_duty_manager_through_the_same_outbox(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Five wrong codes: the duty manager's Slack DM says whose code entry paused, with no code,
+    no child and no query in it, delivered by the outbox that carries the access notices."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM01")
+    authenticator = await ensure_enrolled(app, "P002")
+    clock.advance(minutes=31)  # no longer fresh: the next search asks for a code
+    challenged = await say(app, "P002", AMY)
+    assert challenged.challenge is not None
+    now = clock.now()
+    valid = {authenticator.at(now + timedelta(seconds=delta)) for delta in (-30, 0, 30)}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in valid)
+    for _ in range(5):
+        reply = await say(app, "P002", "code", code=wrong, challenge_id=challenged.challenge.challenge_id)
+    assert reply.outcome is Outcome.REFUSED and "paused" in reply.text
+
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).delivered == 1
+    [opened] = fake_slack.of("conversations.open")
+    assert opened.body["users"] == "U0DUTY"
+    [posted] = fake_slack.of("chat.postMessage")
+    assert "paused code entry for practitioner P002" in posted.body["text"]
+    for secret in (wrong, code_now(app, authenticator), AMY, "Amy", "Jones", authenticator.secret):
+        assert secret not in posted.raw
+    assert (await box.deliver_due()).delivered == 0, "delivered once"
 
 
 async def test_a_slack_failure_keeps_the_notice_for_a_later_retry(

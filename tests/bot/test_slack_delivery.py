@@ -10,7 +10,7 @@ import structlog
 from bot.delivery import DeliveryFailed
 from handlers.model import Button, Notice, Platform, Principal
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack_requests import SlackUser
+from tests.bot.slack_requests import SlackUser, slack_events
 from tests.factories import AMY, BEN, CHILDREN, PRACTITIONERS, SHIELDED, load_standard
 
 DUTY = SlackUser("U0DUTY")
@@ -105,7 +105,7 @@ async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record
     assert [(e["method"], e["error"]) for e in failures] == [("views.update", "view_not_found")]
     rendered = json.dumps(logs, default=str)
     assert not {value for value in personal_values() if value in rendered}
-    assert [(e.action, e.outcome) for e in await slack_app.audit()] == [("lookup", "answered")]
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("lookup", "answered")]
 
 
 async def test_rate_limited_reply_is_retried_and_delivered(slack_app: SlackHarness) -> None:

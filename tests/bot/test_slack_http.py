@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from handlers.dispatch import NOT_REGISTERED
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack_requests import SlackUser, signed_headers
+from tests.bot.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import AMY, load_standard
 
 NURSE = SlackUser("U0NURSE")
@@ -35,7 +35,7 @@ async def test_help_is_acknowledged_empty_and_answered_privately_through_respons
     assert "who else is working" in posted.body["text"]
     assert "943 476 5919" in all_text(posted.body["blocks"])
     assert not slack_app.fake.of("chat.postMessage")
-    [event] = await slack_app.audit()
+    [event] = await slack_events(slack_app.signpost)
     assert (event.platform, event.tenant, event.user_id, event.action) == (
         "slack",
         "T0001",
@@ -65,7 +65,7 @@ async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_fir
     assert "*Ended* 20/07/2024" in tom
     assert "0161 496 0002" in all_text(updated.body)
     assert not slack_app.fake.of("response_url") and not slack_app.fake.of("chat.postMessage")
-    [event] = await slack_app.audit()
+    [event] = await slack_events(slack_app.signpost)
     assert (event.action, event.outcome, event.actor_id, event.channel) == (
         "lookup",
         "answered",
@@ -129,7 +129,7 @@ async def test_malformed_text_gets_usage_help_privately(slack_app: SlackHarness)
     assert posted.body["response_type"] == "ephemeral"
     assert posted.body["text"].startswith("Sorry, I didn't understand that")
     assert not slack_app.fake.of("views.open")
-    [event] = await slack_app.audit()
+    [event] = await slack_events(slack_app.signpost)
     assert (event.action, event.outcome) == ("usage", "invalid")
 
 
@@ -150,7 +150,7 @@ async def test_retried_command_delivery_has_one_effect_and_one_audit_event(slack
     assert len(slack_app.fake.of("views.open")) == 1
     assert len(slack_app.fake.of("views.update")) == 1
     assert slack_app.fake.of("response_url") == []
-    assert [e.action for e in await slack_app.audit()] == ["lookup"]
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]
 
 
 async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> None:
@@ -161,7 +161,7 @@ async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> No
         await slack_app.slack.command(user, "help", trigger="78.1700000000.help", headers=headers)
         await slack_app.front.idle()
     assert len(slack_app.fake.of("response_url")) == 1
-    assert [e.action for e in await slack_app.audit()] == ["help"]
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
 
 
 async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_message(
@@ -176,4 +176,4 @@ async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_messa
     assert slack_app.fake.of("views.update") == []
     [posted] = slack_app.fake.of("response_url")
     assert posted.body["response_type"] == "ephemeral" and "Sam Carter" in all_text(posted.body["blocks"])
-    assert [e.action for e in await slack_app.audit()] == ["lookup"]
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]

@@ -66,6 +66,21 @@ def test_code_modal_has_one_input_and_only_the_challenge_id_as_metadata() -> Non
     assert len(view["title"]["text"]) <= 24 and len(view["submit"]["text"]) <= 24
 
 
+def test_code_prompt_without_a_modal_keeps_the_replys_text_and_lines_before_the_enter_code_button() -> None:
+    """A challenge answered as a message (enrol's) still shows what the reply says: the set-up link."""
+    link = "https://signpost.example/enrol/AbCdEfGhIjKlMnOpQrStUv"
+    reply = Reply(
+        Outcome.DONE, "Open this link to set up.", lines=(link,), challenge=Challenge("opaque-id", "Enter the code.")
+    )
+    assert reply.challenge is not None
+    body = render.challenge_fallback(reply.challenge, reply)
+    sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    assert sections == ["Open this link to set up.", link, "Enter the code."]
+    [actions] = [b for b in body["blocks"] if b["type"] == "actions"]
+    [button] = actions["elements"]
+    assert button["action_id"] == render.ENTER_CODE and json.loads(button["value"])["id"] == "opaque-id"
+
+
 def test_input_modal_collects_the_buttons_input_with_its_limits() -> None:
     value = render.ButtonValue("request 1", Input("reason", "Purpose", required=True, max_length=300))
     view = render.input_modal(value, '{"c":"request 1"}')

@@ -16,10 +16,17 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from tests.bot import scripted
+from handlers import stepup
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack_requests import SlackUser
-from tests.factories import load_standard
+from tests.bot.slack_requests import (
+    SlackUser,
+    another_code,
+    code_for,
+    later,
+    link_with_authenticator,
+    slack_events,
+)
+from tests.factories import AMY, load_standard
 
 NURSE = SlackUser("U0NURSE")
 
@@ -76,7 +83,7 @@ async def test_socket_mode_slash_command_is_acked_on_the_envelope_and_answered_p
     assert socket.sent == [{"envelope_id": "env-1"}]
     [posted] = slack_app.fake.of("response_url")
     assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
-    [event] = await slack_app.audit()
+    [event] = await slack_events(slack_app.signpost)
     assert (event.platform, event.user_id, event.action, event.actor_id) == (
         "slack",
         "U0NURSE",
@@ -86,14 +93,19 @@ async def test_socket_mode_slash_command_is_acked_on_the_envelope_and_answered_p
 
 
 async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope_ack(
-    scripted_app: SlackHarness,
+    slack_app: SlackHarness,
 ) -> None:
     """A wrong step-up code over Socket Mode: the errors travel back as the envelope's payload."""
-    await load_standard(scripted_app.signpost)
-    user = await scripted_app.link("P002", NURSE)
-    modal = {"type": "modal", "callback_id": "signpost_code", "private_metadata": "ch-secret", "blocks": []}
-    payload = scripted_app.slack.view_submission(user, modal, "V1", {"code": {"code": "999999"}})
-    async with socket_for(scripted_app) as socket:
+    await load_standard(slack_app.signpost)
+    totp = await link_with_authenticator(slack_app.signpost, "P002", NURSE)
+    later(slack_app.signpost, minutes=31)  # the code is stale: the lookup asks for a new one
+    await slack_app.slack.command(NURSE, AMY)
+    await slack_app.front.idle()
+    [code_view] = slack_app.fake.of("views.update")
+    modal = code_view.body["view"]
+    wrong = another_code(code_for(slack_app.signpost, totp))
+    payload = slack_app.slack.view_submission(NURSE, modal, "V1", {"code": {"code": wrong}})
+    async with socket_for(slack_app) as socket:
         await deliver(
             socket,
             {
@@ -103,10 +115,14 @@ async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope
                 "payload": payload,
             },
         )
+    error = stepup.WRONG.format(left=4, ies="ies")
     assert socket.sent == [
-        {"envelope_id": "env-2", "payload": {"response_action": "errors", "errors": {"code": scripted.WRONG}}}
+        {"envelope_id": "env-2", "payload": {"response_action": "errors", "errors": {"code": error}}}
     ]
-    assert [(e.action, e.outcome) for e in await scripted_app.audit()] == [("code", "challenged")]
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [
+        ("lookup", "challenged"),
+        ("code", "challenged"),
+    ]
 
 
 async def test_socket_mode_retried_event_acts_once(slack_app: SlackHarness) -> None:
@@ -139,4 +155,4 @@ async def test_socket_mode_retried_event_acts_once(slack_app: SlackHarness) -> N
             await slack_app.front.idle()
     assert socket.sent == [{"envelope_id": "env-3"}, {"envelope_id": "env-4"}]
     assert len(slack_app.fake.of("views.publish")) == 1
-    assert [e.action for e in await slack_app.audit()] == ["home"]
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["home"]

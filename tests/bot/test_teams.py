@@ -13,9 +13,9 @@ from tests.bot.teams_support import (
     STRANGER,
     TeamsApp,
     actions_of,
-    audit_events,
     mention,
     message,
+    teams_events,
     texts_of,
 )
 from tests.factories import AMY
@@ -38,7 +38,7 @@ async def test_signposts_are_answered_as_a_card_in_the_personal_chat(
     for name in ("Sam Carter", "Priya Shah", "Tom Reed"):
         assert name in text
     assert "999 000 0018" in text
-    [event] = await audit_events(loaded)
+    [event] = await teams_events(loaded)
     assert (event.platform, event.tenant, event.user_id) == ("teams", PRIYA.tenant, PRIYA.aad)
     assert (event.actor_id, event.channel, event.action, event.outcome) == (
         "P002",
@@ -64,7 +64,7 @@ async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
     private = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
     assert len(private) == 1 and private[0].card is not None
     assert "Sam Carter" in texts_of(private[0].card)
-    [event] = await audit_events(loaded)
+    [event] = await teams_events(loaded)
     assert (event.channel, event.action, event.actor_id) == ("channel", "lookup", "P002")
     # The opened chat is remembered for later answers and notices.
     async with loaded.ctx.db.read() as session:
@@ -93,7 +93,7 @@ async def test_mention_is_stripped_before_the_grammar_sees_the_text(
 ) -> None:
     """'<at>Signpost</at> help' in a channel runs help, not the usage answer."""
     await teams.post(mention(PRIYA, "help", connector.url))
-    [event] = await audit_events(loaded)
+    [event] = await teams_events(loaded)
     assert (event.action, event.outcome) == ("help", "info")
 
 
@@ -106,7 +106,7 @@ async def test_identity_is_tenant_and_aad_object_id_never_the_display_name(
     assert reply.card is not None
     text = texts_of(reply.card)
     assert "not registered" in text and "Sam Carter" not in text
-    [event] = await audit_events(loaded)
+    [event] = await teams_events(loaded)
     assert (event.actor_id, event.user_id, event.outcome) == (None, STRANGER.aad, "refused")
 
 
@@ -139,7 +139,7 @@ async def test_a_message_without_an_aad_identity_is_not_dispatched(
     await teams.post(activity)
     [reply] = connector.sent
     assert reply.card is not None and "could not identify" in texts_of(reply.card)
-    assert await audit_events(loaded) == []
+    assert await teams_events(loaded) == []
 
 
 async def test_turn_errors_reach_the_user_only_as_a_generic_line(

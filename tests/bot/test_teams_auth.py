@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from bot.app import Signpost
 from bot.config import Settings
 from store.conversations import TeamsConversation
-from tests.bot.teams_support import PRIYA, TeamsApp, audit_events, message, settings
+from tests.bot.teams_support import PRIYA, TeamsApp, message, settings, teams_events
 from tests.bot.teams_tokens import OUTBOUND_TOKEN, Signer, credentials, fake_entra
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
@@ -57,7 +57,7 @@ async def teams_secured(loaded: Signpost, secured: Settings) -> AsyncIterator[Te
 
 
 async def nothing_happened(signpost: Signpost, connector: FakeConnector) -> None:
-    assert await audit_events(signpost) == []
+    assert await teams_events(signpost) == []
     assert connector.sent == []
     async with signpost.ctx.db.read() as session:
         assert (await session.execute(select(func.count()).select_from(TeamsConversation))).scalar_one() == 0
@@ -78,7 +78,7 @@ async def test_a_signed_request_is_processed_and_replies_carry_the_bot_token(
     [reply] = connector.sent
     assert reply.authorization == f"Bearer {OUTBOUND_TOKEN}"
     assert reply.card is not None
-    [event] = await audit_events(loaded)
+    [event] = await teams_events(loaded)
     assert event.actor_id == "P002"
 
 

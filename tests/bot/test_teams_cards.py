@@ -1,73 +1,66 @@
 """Adaptive Card flows in Teams: buttons as Action.Execute invokes and Action.Submit messages.
 
-The step-up code and approve/deny commands belong to issues 4 and 5. Until they are merged, the
-card flows are exercised through small stand-in commands registered on the real Dispatcher
-(``stand_ins`` below), which record the Commands the Teams front end dispatched. After the merge,
-the same tests run unchanged, and ``test_access_request_approved_in_teams_with_real_commands`` at the
-end runs the real request → notice → Approve flow (it skips, saying why, while the commands are absent).
+Step-up, enrolment, access requests and decisions run the real ``code``, ``enrol``, ``request``
+and ``approve`` commands with real authenticator codes. The approval-card plumbing tests (which
+commands a click dispatches, with which click id) keep small recording stand-ins for approve and
+deny (``StandIns``), registered on the real Dispatcher, so they can see exactly what the Teams
+front end sent; the real decision flow is tested at the end.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
+import pyotp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import enrol_page
 from bot.app import Signpost
-from bot.teams import TEAMS_KEY
-from handlers import search
+from bot.teams import TEAMS_KEY, teams_route_adder
+from handlers import stepup
 from handlers.access import unlink_identities
 from handlers.commands import all_specs
 from handlers.context import Context
 from handlers.dispatch import Dispatcher, Request, Result, Spec
-from handlers.model import Button, Challenge, Command, Notice, Outcome, Reply, Role
+from handlers.model import Button, Command, Notice, Outcome, Reply, Role
+from store import credentials
 from store.feeds import Feed, import_feeds
 from store.notices import pending
 from tests.access_helpers import EXTRA_PRACTITIONERS
-from tests.bot.conftest import enrol_and_step_up
 from tests.bot.teams_support import (
     DANA,
     PRIYA,
     TeamsApp,
+    TeamsUser,
     actions_of,
+    another_code,
     audit_events,
     invoke,
+    later,
     message,
     settings,
     submit,
+    teams_events,
     texts_of,
 )
 from tests.bot.teams_support import link as link_teams
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector
+from tests.stepup_helpers import code_now, ensure_enrolled
 
-GOOD_CODE = "246810"
-CHALLENGE_ID = "challenge-1"
-PROMPT = "Enter the 6-digit code from your authenticator app."
+TOM = TeamsUser("29:1tom", "aad-0003-tom", "Tom Reed")  # linked to P003 by the tests that use him
 
 
 @dataclass
 class StandIns:
-    """Stand-ins for the step-up and approval commands; they record what reached them."""
+    """Recording stand-ins for approve and deny: they keep what reached them, and decide once."""
 
     seen: list[Command] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)
-
-    async def guarded(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
-        self.seen.append(req.command)
-        return Result(
-            Reply(Outcome.CHALLENGED, "A fresh code is needed.", challenge=Challenge(CHALLENGE_ID, PROMPT))
-        )
-
-    async def code(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
-        self.seen.append(req.command)
-        if req.command.challenge_id != CHALLENGE_ID or req.command.code != GOOD_CODE:
-            error = "That code didn't work. Please try the newest code."
-            return Result(Reply(Outcome.CHALLENGED, "", challenge=Challenge(CHALLENGE_ID, PROMPT, error)))
-        parked = Request(req.command, req.actor, AMY, req.now)
-        return await search.lookup(ctx, parked, session)
 
     def decide(self, verdict: str) -> Any:
         async def run(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -84,8 +77,6 @@ class StandIns:
 
     def specs(self) -> list[Spec]:
         return [
-            Spec("guarded", "guarded", self.guarded, role=Role.PRACTITIONER),
-            Spec("code", "code", self.code, role=Role.PRACTITIONER, audit_terms=False),
             Spec("approve", "approve", self.decide("approved"), role=Role.DUTY_MANAGER),
             Spec("deny", "deny", self.decide("denied"), role=Role.DUTY_MANAGER),
         ]
@@ -217,63 +208,123 @@ async def test_a_failed_click_answers_with_a_generic_card_not_the_exception(
     assert text.startswith("Sorry, something went wrong on our side") and "503" not in text
 
 
-# Step-up: a challenge card with one input, answered privately.
+# Step-up: a challenge card with one input, answered privately, by the real code command.
+
+
+async def stale_tom(loaded: Signpost) -> pyotp.TOTP:
+    """TOM linked to P003 and enrolled, with the last code older than the 30-minute freshness."""
+    await link_teams(loaded, TOM, "P003")
+    totp = await ensure_enrolled(loaded, "P003")
+    later(loaded, minutes=31)
+    return totp
+
+
+async def challenge_card(teams: TeamsApp, connector: FakeConnector) -> dict[str, Any]:
+    """TOM looks up AMY with a stale code: the card Teams shows in the 1:1 chat."""
+    await teams.post(message(TOM, AMY, connector.url))
+    [reply] = connector.sent
+    assert reply.conversation_id == TOM.personal_conversation and reply.card is not None
+    return reply.card
+
+
+def spaced(code: str) -> str:
+    """A code as people type it from their phone: with spaces around and in the middle."""
+    return f" {code[:3]} {code[3:]} "
 
 
 async def test_totp_challenge_is_a_card_with_one_code_input(
-    teams_staged: TeamsApp, connector: FakeConnector
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
-    """Reply.challenge renders one Input.Text 'code' and Action.Execute verb 'code' with the challenge id."""
-    await teams_staged.post(message(PRIYA, "guarded", connector.url))
-    [reply] = connector.sent
-    assert reply.card is not None
-    inputs = [e for e in reply.card["body"] if e["type"].startswith("Input.")]
+    """Reply.challenge renders one Input.Text 'code' and Action.Execute verb 'code' carrying only
+    the opaque challenge id of the parked lookup; nothing about the child is on the card."""
+    await stale_tom(loaded)
+    card = await challenge_card(teams, connector)
+    inputs = [e for e in card["body"] if e["type"].startswith("Input.")]
     assert [(i["type"], i["id"]) for i in inputs] == [("Input.Text", "code")]
-    send = only_action(reply.card, "code")
-    assert send["type"] == "Action.Execute" and send["data"]["challenge_id"] == CHALLENGE_ID
-    assert PROMPT in texts_of(reply.card)
+    send = only_action(card, "code")
+    assert send["type"] == "Action.Execute"
+    assert set(send["data"]) == {"signpost", "verb", "challenge_id"}
+    async with loaded.ctx.db.read() as session:
+        assert await credentials.is_parked(session, send["data"]["challenge_id"], TOM.principal)
+    assert stepup.PROMPT in texts_of(card)
+    for private in ("999 000 0018", AMY, "Sam Carter", "Amy"):
+        assert private not in str(card)
+    assert [(e.action, e.outcome) for e in await teams_events(loaded)] == [("lookup", "challenged")]
 
 
 async def test_totp_card_flow_wrong_then_right_code(
-    teams_staged: TeamsApp, connector: FakeConnector, stand_ins: StandIns, staged: Signpost
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """A wrong code shows the error on a fresh challenge card; the right one replaces it with signposts."""
-    await teams_staged.post(message(PRIYA, "guarded", connector.url))
-    assert connector.sent[0].card is not None
-    send = only_action(connector.sent[0].card, "code")
-    wrong = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"code": "111111"}))
-    assert (
-        "didn't work" in texts_of(wrong)
-        and only_action(wrong, "code")["data"]["challenge_id"] == CHALLENGE_ID
-    )
-    right = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"code": f" {GOOD_CODE} "}))
-    assert "Sam Carter" in texts_of(right)
-    codes = [c for c in stand_ins.seen if c.text == "code"]
-    assert [(c.code, c.challenge_id, c.channel) for c in codes] == [
-        ("111111", CHALLENGE_ID, "modal"),
-        (GOOD_CODE, CHALLENGE_ID, "modal"),
+    totp = await stale_tom(loaded)
+    send = only_action(await challenge_card(teams, connector), "code")
+    good = code_now(loaded, totp)
+    wrong = await invoke_card(teams, invoke(TOM, send, connector.url, {"code": another_code(good)}))
+    assert stepup.WRONG.format(left=4, ies="ies") in texts_of(wrong)
+    assert only_action(wrong, "code")["data"]["challenge_id"] == send["data"]["challenge_id"]
+    right = await invoke_card(teams, invoke(TOM, send, connector.url, {"code": spaced(good)}))
+    assert "Sam Carter" in texts_of(right) and "999 000 0018" in texts_of(right)
+    # The parked lookup runs once the code is good, with its own audit event, before the code's.
+    events = await teams_events(loaded)
+    assert [(e.action, e.outcome, e.channel) for e in events] == [
+        ("lookup", "challenged", "direct"),
+        ("code", "challenged", "modal"),
+        ("lookup", "answered", "direct"),
+        ("code", "answered", "modal"),
     ]
-    # The code is never echoed: not in anything sent to Teams, not in any card returned.
-    assert all(GOOD_CODE not in str(s.body) for s in connector.sent)
-    assert GOOD_CODE not in str(right) and "111111" not in str(wrong)
-    assert all(e.detail is None or GOOD_CODE not in e.detail for e in await audit_events(staged))
+    # The code is never echoed: not in anything sent to Teams, not in any card returned or audited.
+    assert all(good not in str(s.body) for s in connector.sent)
+    assert good not in str(right) and another_code(good) not in str(wrong)
+    assert all(e.terms is None and good not in (e.detail or "") for e in events if e.action == "code")
 
 
 async def test_totp_code_from_an_older_client_submit(
-    teams_staged: TeamsApp, connector: FakeConnector, stand_ins: StandIns
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """Action.Submit (message with value) carries the same code; the challenge card is updated in place."""
-    await teams_staged.post(message(PRIYA, "guarded", connector.url))
-    assert connector.sent[0].card is not None
-    send = only_action(connector.sent[0].card, "code")
-    await teams_staged.post(submit(PRIYA, send["fallback"], connector.url, "activity-7", {"code": GOOD_CODE}))
+    totp = await stale_tom(loaded)
+    send = only_action(await challenge_card(teams, connector), "code")
+    code = code_now(loaded, totp)
+    await teams.post(submit(TOM, send["fallback"], connector.url, "activity-7", {"code": code}))
     [update] = connector.updates()
-    assert (
-        update.path.endswith("/activities/activity-7")
-        and update.conversation_id == PRIYA.personal_conversation
-    )
+    assert update.path.endswith("/activities/activity-7") and update.conversation_id == TOM.personal_conversation
     assert update.card is not None and "Sam Carter" in texts_of(update.card)
-    assert stand_ins.seen[-1].code == GOOD_CODE and stand_ins.seen[-1].text == "code"
+    assert [(e.action, e.outcome) for e in await teams_events(loaded)][-1] == ("code", "answered")
+
+
+async def test_enrolling_in_teams_shows_the_link_and_the_code_input_and_the_first_code_finishes_it(
+    loaded: Signpost, connector: FakeConnector
+) -> None:
+    """`enrol` in Teams: one card with the one-time link and a code input. The app set up from the
+    link's page gives the first code, which finishes enrolment; a lookup then answers at once."""
+    adder = teams_route_adder(settings())
+    assert adder is not None
+    teams = TeamsApp(loaded, settings(), [adder, enrol_page.add_routes])
+    await teams.client.start_server()
+    try:
+        await link_teams(loaded, TOM, "P003")
+        await teams.post(message(TOM, "enrol", connector.url))
+        [reply] = connector.sent
+        assert reply.card is not None
+        shown = texts_of(reply.card)
+        assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
+        [link] = re.findall(r"https?://\S+/enrol/[A-Za-z0-9_-]+", shown)
+        page = await teams.client.get(urlparse(link).path)
+        assert page.status == 200
+        text = await page.text()
+        start = text.index('<code id="secret">') + len('<code id="secret">')
+        totp = pyotp.TOTP(text[start : text.index("</code>", start)].replace(" ", ""))
+        code = code_now(loaded, totp)
+        send = only_action(reply.card, "code")
+        done = await invoke_card(teams, invoke(TOM, send, connector.url, {"code": code}))
+        assert "You're set up" in texts_of(done)
+        assert all(code not in str(s.body) for s in connector.sent)
+        connector.sent.clear()
+        await teams.post(message(TOM, AMY, connector.url))
+        [answer] = connector.sent
+        assert answer.card is not None and "Sam Carter" in texts_of(answer.card)
+    finally:
+        await teams.close()
 
 
 # Approvals: Approve / Deny on a notice card, replaced by the decision; a second click changes nothing.
@@ -358,15 +409,14 @@ async def test_a_practitioner_cannot_approve_by_clicking(
     assert stand_ins.decisions == {}
 
 
-# The real access-request flow, once issue 5's commands exist.
+# The real access-request flow: request by button, the duty manager's notice card, the decision.
 
 
-async def test_access_request_approved_in_teams_with_real_commands(
+async def southvale_request(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
-) -> None:
-    """Request access by button → the duty manager's notice card → Approve → decision shown, once."""
-    if not {"request", "approve", "deny"} <= set(loaded.dispatcher.specs):
-        pytest.skip("request/approve/deny commands (issue 5) are not merged into this branch yet")
+) -> tuple[dict[str, Any], pyotp.TOTP]:
+    """PRIYA requests access to the shielded child by button; DANA, as Southvale's first duty
+    manager (DM02), receives the notice card. Returns the card and DM02's authenticator."""
     # The shielded child is Southvale's, and only its own authority's duty managers decide: DANA acts
     # here as Southvale's first duty manager (DM02) instead of Northshire's DM01.
     await import_feeds(
@@ -375,22 +425,64 @@ async def test_access_request_approved_in_teams_with_real_commands(
     async with loaded.ctx.db.write() as session:
         await unlink_identities(session, "DM01", "teams")
     await link_teams(loaded, DANA, "DM02")
-    await enrol_and_step_up(loaded, "DM02")
+    totp = await ensure_enrolled(loaded, "DM02")
     await teams.post(message(DANA, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     shielded = connector.messages_in(PRIYA.personal_conversation)[-1].card
     assert shielded is not None
     send = only_action(shielded, "request_access")
-    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": "Strategy meeting tomorrow"}))
+    sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": "Strategy meeting tomorrow"}))
+    assert "Access request 1 for 999 000 0050 sent to a duty manager" in texts_of(sent)
     async with loaded.ctx.db.read() as session:
         waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]
-    assert waiting, "the access request should notify the duty manager"
+    assert len(waiting) == 1, "the access request should notify the duty manager once"
     connector.sent.clear()
     await teams.client.server.app[TEAMS_KEY].deliverer.deliver(DANA.principal, waiting[0])
     [notice] = connector.messages_in(DANA.personal_conversation)
     assert notice.card is not None
-    approve = only_action(notice.card, "approve")
+    return notice.card, totp
+
+
+async def test_access_request_approved_in_teams_with_real_commands(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Request access by button → the duty manager's notice card → Approve → decision shown, once:
+    a redelivered click acts once, and a later click shows that it was already decided."""
+    card, _ = await southvale_request(teams, connector, loaded)
+    approve = only_action(card, "approve")
     first = await invoke_card(teams, invoke(DANA, approve, connector.url, activity_id="click-1"))
+    again = await invoke_card(teams, invoke(DANA, approve, connector.url, activity_id="click-1"))
     second = await invoke_card(teams, invoke(DANA, approve, connector.url, activity_id="click-2"))
-    assert "approve" in texts_of(first).lower() and actions_of(first) == []
-    assert "approve" in texts_of(second).lower() and actions_of(second) == []
+    assert texts_of(first).startswith("Request 1 approved: P002 can see the signposts for 999 000 0050")
+    assert "Already received" in texts_of(again)
+    assert "Request 1 was already approved by DM02. Nothing changed." in texts_of(second)
+    assert actions_of(first) == actions_of(again) == actions_of(second) == []
+    decisions = [(e.action, e.outcome, e.channel) for e in await teams_events(loaded) if e.action == "approve"]
+    assert decisions == [("approve", "done", "button"), ("approve", "refused", "button")]
+    # Now PRIYA sees the signposts (her code from the fixture is still fresh).
+    connector.sent.clear()
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    [answer] = connector.messages_in(PRIYA.personal_conversation)
+    assert answer.card is not None and "999 000 0050" in texts_of(answer.card)
+    assert "Request access" not in str(answer.card)
+
+
+async def test_approving_with_a_stale_code_asks_for_one_on_the_card_then_decides(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Decisions need a code under 5 minutes old: the Approve click is answered with a code card
+    (the decision waits, parked); the real code then decides, and replaces the card."""
+    card, totp = await southvale_request(teams, connector, loaded)
+    later(loaded, minutes=6)
+    asked = await invoke_card(teams, invoke(DANA, only_action(card, "approve"), connector.url, activity_id="c-1"))
+    assert stepup.PROMPT_APPROVAL in texts_of(asked)
+    assert [a.get("verb") for a in actions_of(asked)] == ["code"]
+    code = code_now(loaded, totp)
+    decided = await invoke_card(teams, invoke(DANA, only_action(asked, "code"), connector.url, {"code": code}))
+    assert texts_of(decided).startswith("Request 1 approved: P002 can see the signposts")
+    events = [(e.action, e.outcome, e.channel) for e in await teams_events(loaded) if e.user_id == DANA.aad]
+    assert events[-3:] == [
+        ("approve", "challenged", "button"),
+        ("approve", "done", "button"),
+        ("code", "done", "modal"),
+    ]

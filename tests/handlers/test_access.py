@@ -28,6 +28,7 @@ from tests.access_helpers import (
     search_as,
 )
 from tests.factories import AMY, CHILDREN, SHIELDED, say
+from tests.stepup_helpers import ensure_enrolled
 
 
 @pytest.fixture
@@ -216,6 +217,11 @@ async def test_every_command_is_refused_without_its_role_and_the_refusal_audited
 
 
 async def test_every_decision_and_refusal_is_audited_exactly_once(app: Signpost) -> None:
+    # Everyone sets up their authenticator (and steps up) first, as they would before their first
+    # search; the clock then stands still, so every code stays fresh (decisions: under 5 minutes)
+    # and each command below adds exactly its own event, with no challenge or code event between.
+    for who in ("P002", "DM01", "DM02", "DM03"):
+        await ensure_enrolled(app, who)
     steps = [
         ("P002", f"request {SHIELDED} child protection", "request_access", "done", SHIELDED),
         ("DM01", "approve 1", "approve", "refused", SHIELDED),
@@ -228,9 +234,10 @@ async def test_every_decision_and_refusal_is_audited_exactly_once(app: Signpost)
         before = await audit_count(app)
         if text.startswith(("approve", "deny")):
             verb, _, rest = text.partition(" ")
-            await decide(app, who, verb, *rest.split(" "))
+            reply = await decide(app, who, verb, *rest.split(" "))
         else:
-            await say(app, who, text)
+            reply = await say(app, who, text)
+        assert reply.challenge is None, text
         events = await audit_events(app)
         assert len(events) == before + 1, text
         assert (events[-1].action, events[-1].outcome, events[-1].actor_id) == (action, outcome, who)
@@ -243,7 +250,12 @@ async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) 
     slack = Principal(Platform.SLACK, "T1", "U1")
     await say(app, slack, "register P001")
     await decide(app, "DM01", "approve", "R1")
-    assert (await fresh_say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO
+    # P001 enrols (console) and steps up: step-up is per practitioner, so the Slack account is fresh.
+    await ensure_enrolled(app, "P001")
+    assert (await say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO
+    refused = await fresh_say(app, "P001", "unlink P001 slack")
+    assert refused.outcome is Outcome.REFUSED, "only admins unlink"
+    assert (await say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO, "still linked"
     done = await fresh_say(app, "AD01", "unlink P001 slack")
     assert done.outcome is Outcome.DONE
     assert (await say(app, slack, f"request {SHIELDED} x-check")).outcome is Outcome.REFUSED

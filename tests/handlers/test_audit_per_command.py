@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 
 from bot.app import Signpost
 from handlers.model import Outcome
+from store import credentials, practitioners
 from store.models import AuditEvent, AuditSubject
 from tests.factories import AMY, SHIELDED, console, load_standard, ready, say
 
@@ -68,6 +69,34 @@ async def test_refused_event_keeps_the_platform_identity(signpost: Signpost) -> 
     await say(signpost, console("NOBODY"), AMY)
     event = (await events(signpost))[-1]
     assert (event.actor_id, event.user_id, event.outcome, event.detail) == (None, "NOBODY", "refused", "unknown identity")
+
+
+@pytest.mark.parametrize(("who", "message"), [("NOBODY", "enrol"), ("NOBODY", "code"), ("P003", "enrol")])
+async def test_enrol_and_code_need_a_registered_active_person(signpost: Signpost, who: str, message: str) -> None:
+    """enrol and code take any registered role (an admin-only account too) but nobody else: an
+    unknown identity and a deactivated practitioner get the identity gate's answer, no secret and
+    no code prompt, and one audit event."""
+    await load_standard(signpost)
+    async with signpost.ctx.db.write() as session:
+        await practitioners.set_status(session, "P003", "inactive")
+    extra = {"code": "123456"} if message == "code" else {}
+    reply = await say(signpost, console(who), message, **extra)
+    expected = "not registered" if who == "NOBODY" else "not active"
+    assert reply.outcome is Outcome.REFUSED and expected in reply.text
+    assert reply.challenge is None and reply.enrolment_uri is None
+    event = (await events(signpost))[-1]
+    detail = "unknown identity" if who == "NOBODY" else "inactive"
+    assert (event.action, event.user_id, event.outcome, event.detail) == (message, who, "refused", detail)
+    async with signpost.ctx.db.read() as session:
+        assert await credentials.get(session, who) is None
+
+
+async def test_an_admin_only_practitioner_can_enrol(signpost: Signpost) -> None:
+    """AD01 holds only the admin role; admins' own commands ask for a code, so AD01 can enrol."""
+    await load_standard(signpost)
+    reply = await say(signpost, "AD01", "enrol")
+    assert reply.outcome is Outcome.DONE and reply.challenge is not None and reply.enrolment_uri
+    assert [e.detail for e in await events(signpost)][-1] == "enrolment started"
 
 
 async def test_query_terms_are_sealed_and_readable_only_with_the_key(signpost: Signpost) -> None:

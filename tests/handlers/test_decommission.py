@@ -14,22 +14,61 @@ from sqlalchemy import func, select
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.lifecycle import decommission_tick, retention_tick
-from handlers.model import Outcome
-from store import decommission
+from handlers.model import Outcome, Platform, Principal
+from store import decommission, practitioners
+from store.access import AccessGrant, AccessRequest, RegistrationRequest
 from store.backup import backup
+from store.credentials import EnrolmentToken, ParkedCommand, TotpCredential
 from store.crypto import KeyRing
 from store.db import Database
 from store.models import AuditEvent, ChatIdentity, Child, ChildKey, ChildTerm, Involvement, Practitioner
 from store.models import Notice as NoticeRow
-from tests.factories import AMY, console, say
+from tests.factories import AMY, SHIELDED, console, say
+from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.store.lifecycle_data import MARKER, at, load
 
 ADMINS = ("AD01", "AD02")
+# Step-up rows and access-control rows: personal data that destruction must empty too.
+STEPUP_AND_ACCESS = (TotpCredential, EnrolmentToken, ParkedCommand, AccessRequest, AccessGrant, RegistrationRequest)
+
+
+async def schedule(app: Signpost, text: str, admin: str = "AD01") -> None:
+    """An admin schedules in chat: ``decommission`` asks for a fresh code, answered with a real one."""
+    reply = await say_fresh(app, admin, text)
+    assert reply.outcome is Outcome.DONE, reply
+
+
+async def row_counts(app: Signpost, models: tuple[type, ...]) -> dict[str, int]:
+    async with app.ctx.db.read() as session:
+        return {
+            m.__tablename__: (await session.execute(select(func.count()).select_from(m))).scalar_one()  # type: ignore[attr-defined]
+            for m in models
+        }
+
+
+async def leave_stepup_and_access_traces(app: Signpost) -> None:
+    """What real use leaves behind: enrolled and half-enrolled authenticators, a one-time enrolment
+    link, a command parked for a code, an approved access request with its grant, and a
+    registration request from an unlinked chat account."""
+    assert (await say_fresh(app, "P001", f"request {SHIELDED} safeguarding enquiry")).outcome is Outcome.DONE
+    assert (await say_fresh(app, "AD01", "approve 1")).outcome is Outcome.DONE  # admins decide any authority
+    slack_p002 = Principal(Platform.SLACK, "T1", "U-P002")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack_p002, "P002", app.ctx.clock.now())
+    assert (await say(app, slack_p002, "enrol")).lines  # a one-time link; P002 does not finish
+    assert (await say(app, slack_p002, AMY)).outcome is Outcome.CHALLENGED  # parked, text sealed
+    stranger = Principal(Platform.SLACK, "T1", "U-NEW")
+    assert (await say(app, stranger, "register P003")).outcome is Outcome.DONE
 
 
 async def notices(app: Signpost, kind: str = "decommission") -> list[NoticeRow]:
     async with app.ctx.db.read() as session:
         return list((await session.execute(select(NoticeRow).where(NoticeRow.kind == kind))).scalars())
+
+
+async def decommission_row(app: Signpost) -> decommission.Decommission | None:
+    async with app.ctx.db.read() as session:
+        return await decommission.current(session)
 
 
 async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpost) -> None:
@@ -38,13 +77,18 @@ async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpos
     await load(signpost)
     refused = await say(signpost, "P001", "decommission schedule 15/12/2026")
     assert refused.outcome is Outcome.REFUSED
-    reply = await say(signpost, "AD01", "decommission schedule 15/12/2026")
+    # AD01 holds the admin role only: it can still enrol, and the command asks for its code.
+    unenrolled = await say(signpost, "AD01", "decommission schedule 15/12/2026")
+    assert unenrolled.outcome is Outcome.REFUSED and "Send: enrol" in unenrolled.text
+    assert await decommission_row(signpost) is None
+    await ensure_enrolled(signpost, "AD01")
+    reply = await say_fresh(signpost, "AD01", "decommission schedule 15/12/2026")
     assert reply.outcome is Outcome.DONE
     assert "15/12/2026" in reply.text and "13/02/2027" in reply.text
     sent = await notices(signpost)
     assert sorted(n.recipient_id for n in sent) == list(ADMINS)
     assert all("15/12/2026" in n.body for n in sent)
-    status = await say(signpost, "AD02", "decommission status")
+    status = await say_fresh(signpost, "AD02", "decommission status")
     assert status.outcome is Outcome.INFO and "in 43 days" in status.text
 
 
@@ -62,22 +106,22 @@ async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpos
 async def test_bad_schedules_are_refused_kindly(signpost: Signpost, text: str, problem: str) -> None:
     """Dates in the past, destruction later than 60 days, impossible dates: a clear answer, nothing stored."""
     await load(signpost)
-    reply = await say(signpost, "AD01", text)
+    reply = await say_fresh(signpost, "AD01", text)
     assert reply.outcome is Outcome.INVALID and problem in reply.text
-    async with signpost.ctx.db.read() as session:
-        assert await decommission.current(session) is None
+    assert await decommission_row(signpost) is None
 
 
 async def test_from_switch_off_every_search_is_refused_and_audited(
     signpost: Signpost, clock: FakeClock
 ) -> None:
-    """On and after the switch-off date searches, registrations, requests and enrolments get the
-    switched-off answer (audited); help and the admins' status and certificate still answer."""
+    """On and after the switch-off date searches, registrations, requests, enrolments and codes get
+    the switched-off answer (audited) without being asked for a code; help and the admins' status
+    and certificate still answer, with no code (nobody can enrol or answer one any more)."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 10/11/2026")
+    await schedule(signpost, "decommission schedule 10/11/2026")
     clock.set(at(date(2026, 11, 9)))
-    assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
-    clock.set(at(date(2026, 11, 10)))
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    clock.set(at(date(2026, 11, 10)))  # a day on: P001's and AD01's codes are no longer fresh
     for text in (
         AMY,
         "Amy Jones 03/04/2014",
@@ -88,10 +132,18 @@ async def test_from_switch_off_every_search_is_refused_and_audited(
     ):
         reply = await say(signpost, "P001", text)
         assert reply.outcome is Outcome.SWITCHED_OFF and not reply.signposts and "switched off" in reply.text
-    assert (await say(signpost, "AD01", "decommission cancel")).outcome is Outcome.SWITCHED_OFF
+        assert reply.challenge is None and reply.enrolment_uri is None
+    code = await say(signpost, "P001", "code", code="123456")
+    assert code.outcome is Outcome.SWITCHED_OFF and code.challenge is None
+    cancel = await say(signpost, "AD01", "decommission cancel")
+    assert cancel.outcome is Outcome.SWITCHED_OFF and cancel.challenge is None
     assert (await say(signpost, "nobody", "help")).outcome is Outcome.INFO
-    assert "was switched off on 10/11/2026" in (await say(signpost, "AD01", "decommission status")).text
+    status = await say(signpost, "AD01", "decommission status")
+    assert status.outcome is Outcome.INFO and status.challenge is None
+    assert "was switched off on 10/11/2026" in status.text
     assert "no destruction certificate yet" in (await say(signpost, "AD01", "decommission certificate")).text
+    # Only admins: the role gate still answers a practitioner's status before anything else.
+    assert (await say(signpost, "P001", "decommission status")).outcome is Outcome.REFUSED
     async with signpost.ctx.db.read() as session:
         rows = (
             await session.execute(
@@ -104,14 +156,14 @@ async def test_from_switch_off_every_search_is_refused_and_audited(
 async def test_cancel_before_switch_off_keeps_the_service_on(signpost: Signpost, clock: FakeClock) -> None:
     """A cancelled schedule tells the admins, never switches anything off, and a new one may follow."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 10/11/2026")
-    reply = await say(signpost, "AD02", "decommission cancel")
+    await schedule(signpost, "decommission schedule 10/11/2026")
+    reply = await say_fresh(signpost, "AD02", "decommission cancel")
     assert reply.outcome is Outcome.DONE
     assert sum("cancelled by AD02" in n.body for n in await notices(signpost)) == 2
     clock.set(at(date(2026, 11, 12)))
     assert await decommission_tick(signpost.ctx, clock.now()) is None
-    assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
-    assert (await say(signpost, "AD01", "decommission schedule 01/12/2026")).outcome is Outcome.DONE
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await schedule(signpost, "decommission schedule 01/12/2026")  # AD01's code is stale: asked again
 
 
 async def test_each_notice_once_across_two_runners_and_a_restart(
@@ -120,7 +172,7 @@ async def test_each_notice_once_across_two_runners_and_a_restart(
     """Scheduling, 30/7/1-day warnings and switch-off reach each admin exactly once, with two
     runners ticking at the same moments and again after both restart."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 15/12/2026")
+    await schedule(signpost, "decommission schedule 15/12/2026")
     moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [
         date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)
     ]
@@ -154,12 +206,16 @@ async def test_each_notice_once_across_two_runners_and_a_restart(
 async def test_destruction_deletes_personal_data_and_certificate_verifies(
     signpost: Signpost, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """At the destroy-by date: keys gone from store and key file, personal data deleted, storage
-    compacted, the audit log intact, and a signed certificate sent to every admin."""
+    """At the destroy-by date: keys gone from store and key file, personal data deleted (step-up
+    and access-control rows too), storage compacted, the audit log intact, and a signed
+    certificate sent to every admin, which an admin can still read in chat."""
     await load(signpost)
     await retention_tick(signpost.ctx, clock.now())
-    await say(signpost, "P001", AMY)
-    await say(signpost, "AD01", "decommission schedule 10/11/2026 20/11/2026")
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await leave_stepup_and_access_traces(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    before = await row_counts(signpost, STEPUP_AND_ACCESS)
+    assert all(before.values()), before  # the checks below can find what they look for
     clock.set(at(date(2026, 11, 19)))
     assert await decommission_tick(signpost.ctx, clock.now()) is None  # switched off, not yet destroyed
     clock.set(at(date(2026, 11, 20)))
@@ -172,6 +228,8 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
         and destroyed["key_chains"] == 2
         and destroyed["involvements"] == 7
     )
+    assert {table: destroyed[table] for table in before} == before
+    assert set((await row_counts(signpost, STEPUP_AND_ACCESS)).values()) == {0}
     async with signpost.ctx.db.read() as session:
         for model in (ChildKey, ChildTerm, Involvement):
             assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0
@@ -197,7 +255,7 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
 async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: FakeClock) -> None:
     """Changing any count in the certificate breaks its Ed25519 signature."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     clock.set(at(date(2026, 11, 3)))
     cert = await decommission_tick(signpost.ctx, clock.now())
     assert cert is not None and decommission.verify(cert)
@@ -208,7 +266,7 @@ async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: F
 async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: FakeClock) -> None:
     """Two processes reaching the destroy-by date together produce one destruction and one certificate."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     clock.set(at(date(2026, 11, 3)))
     other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
     try:
@@ -225,13 +283,15 @@ async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: 
 async def test_nothing_personal_survives_in_files_after_decommissioning(
     signpost: Signpost, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """After destruction no marker, wrapped key, name or e-mail address is in the database files
-    (SQLite file and WAL) or in a backup taken afterwards."""
+    """After destruction no marker, wrapped key, sealed TOTP seed, name or e-mail address is in the
+    database files (SQLite file and WAL) or in a backup taken afterwards."""
     await load(signpost)
     await retention_tick(signpost.ctx, clock.now())
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     async with signpost.ctx.db.read() as session:
         wrapped = list((await session.execute(select(ChildKey.wrapped))).scalars())
-    await say(signpost, "AD01", "decommission schedule 02/11/2026 03/11/2026")
+        seeds = list((await session.execute(select(TotpCredential.seed))).scalars())
+    assert seeds  # AD01 enrolled to schedule
     clock.set(at(date(2026, 11, 3)))
     assert await decommission_tick(signpost.ctx, clock.now()) is not None
     target = tmp_path / "after.backup"
@@ -247,6 +307,7 @@ async def test_nothing_personal_survives_in_files_after_decommissioning(
             b"0161 496 0001",
             b"Priya",
             *wrapped,
+            *seeds,
         ):
             assert needle not in blob
 
@@ -254,7 +315,7 @@ async def test_nothing_personal_survives_in_files_after_decommissioning(
 async def test_retention_and_notices_stop_after_destruction(signpost: Signpost, clock: FakeClock) -> None:
     """Once destroyed, later ticks create no keys, touch nothing, and send nothing new."""
     await load(signpost)
-    await say(signpost, "AD01", "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     clock.set(at(date(2026, 11, 3)))
     await decommission_tick(signpost.ctx, clock.now())
     before = len(await notices(signpost))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.app import Signpost
-from handlers.model import Outcome, Platform, Principal
+from handlers.model import Outcome, Platform, Principal, Reply
 from tests.access_helpers import audit_events, decide, load_access, notices, search_as
 from tests.factories import AMY, say
+from tests.stepup_helpers import ensure_enrolled
 
 SLACK_USER = Principal(Platform.SLACK, "T0001", "U0001")
 OTHER_SLACK_USER = Principal(Platform.SLACK, "T0001", "U0002")
@@ -17,6 +20,17 @@ OTHER_SLACK_USER = Principal(Platform.SLACK, "T0001", "U0002")
 async def app(signpost: Signpost) -> Signpost:
     await load_access(signpost)
     return signpost
+
+
+async def search_linked(app: Signpost, principal: Principal, practitioner_id: str, text: str) -> Reply:
+    """Search from a chat account once its practitioner has an authenticator.
+
+    Registration needs no code (the account has no practitioner yet), but results do. The person
+    enrols once (in the console here) and steps up with a real code; that makes the practitioner
+    fresh on every account linked to them, so the chat search is answered without a challenge.
+    """
+    await ensure_enrolled(app, practitioner_id)
+    return await say(app, principal, text)
 
 
 async def test_unregistered_identity_is_refused_and_told_how_to_register(app: Signpost) -> None:
@@ -40,7 +54,7 @@ async def test_registration_approved_links_the_identity(app: Signpost) -> None:
 
     approved = await decide(app, "DM01", "approve", "R1")
     assert approved.outcome is Outcome.DONE
-    reply = await search_as(app, SLACK_USER, AMY)
+    reply = await search_linked(app, SLACK_USER, "P001", AMY)
     assert reply.outcome is Outcome.ANSWERED and reply.signposts
     assert [n.kind for n in await notices(app, "P001")] == ["registration_approved"]
 
@@ -81,11 +95,11 @@ async def test_relinking_needs_a_new_approval_and_replaces_the_old_link(app: Sig
     await say(app, SLACK_USER, "register P001")
     await decide(app, "DM01", "approve", "R1")
     await say(app, OTHER_SLACK_USER, "register P001")
-    assert (await search_as(app, OTHER_SLACK_USER, AMY)).outcome is Outcome.REFUSED
-    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.ANSWERED
+    assert (await search_linked(app, OTHER_SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
     await decide(app, "DM01", "approve", "R2")
-    assert (await search_as(app, OTHER_SLACK_USER, AMY)).outcome is Outcome.ANSWERED
-    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
+    assert (await search_linked(app, OTHER_SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED
 
 
 async def test_duty_manager_of_another_authority_cannot_decide_a_registration(app: Signpost) -> None:
@@ -103,6 +117,34 @@ async def test_nobody_approves_their_own_registration(app: Signpost) -> None:
     own = await decide(app, "DM02", "approve", "R1")
     assert own.outcome is Outcome.REFUSED and "own" in own.text
     assert (await decide(app, "DM03", "approve", "R1")).outcome is Outcome.DONE
+
+
+async def test_registering_needs_no_code_but_deciding_does(app: Signpost) -> None:
+    """An unlinked account has no practitioner to step up, so ``register`` asks for no code; the
+    duty manager's decision is an approval and needs a code no older than 5 minutes."""
+    asked = await say(app, SLACK_USER, "register P001")
+    assert asked.outcome is Outcome.DONE and asked.challenge is None
+    await ensure_enrolled(app, "DM01")
+    app.ctx.clock.advance(minutes=6)  # type: ignore[attr-defined]  # tests run on FakeClock
+    challenged = await say(app, "DM01", "approve R1")
+    assert challenged.outcome is Outcome.CHALLENGED and challenged.challenge is not None
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED, "not approved yet"
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.DONE
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_denial_reason_is_sealed_in_the_audit_on_a_month_with_no_key_yet(app: Signpost) -> None:
+    """Denying is a writing command whose terms name no child: on the month's first sealing it is
+    answered at once (the month's key is made in its own transaction) and the reason opens again."""
+    await say(app, SLACK_USER, "register P001")
+    await ensure_enrolled(app, "DM01")
+    app.ctx.clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]  # FakeClock
+    denied = await decide(app, "DM01", "deny", "R1", "not known to us")
+    assert denied.outcome is Outcome.DONE
+    [event] = [e for e in await audit_events(app, "deny") if e.outcome == "done"]
+    assert event.terms is not None and event.terms_key == "period:2027-02"
+    async with app.ctx.db.read() as session:
+        assert await app.ctx.sealer.open(session, event.terms, event.terms_key) == "not known to us"
 
 
 async def test_registration_and_its_decisions_are_audited_once_each(app: Signpost) -> None:

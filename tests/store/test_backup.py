@@ -13,16 +13,18 @@ import asyncpg
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from handlers.model import Outcome
 from store import children, keychain
 from store.backup import BackupFailed, backup
+from store.credentials import ParkedCommand, TotpCredential, seed_aad
 from store.crypto import DecryptionError, KeyRing, child_aad
 from store.db import Database
 from store.models import AuditEvent, AuditTermKey, Child, ChildKey
 from store.rotation import RotationFailed, rotate
 from tests.databases import postgres_url, with_database
 from tests.factories import AMY, say
+from tests.stepup_helpers import code_now, ensure_enrolled, say_fresh
 from tests.store.lifecycle_data import MARKER, TURNS_24, load, retention_on
 
 NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
@@ -95,7 +97,8 @@ async def test_backup_holds_wrapped_keys_only(signpost: Signpost, tmp_path: Path
     """No data key, KEK, chain state, derived key, index key or signing seed appears in a backup."""
     await load(signpost)
     await retention_on(signpost, NOV_2)
-    await say(signpost, "P001", "Nobody Known 01/01/2015")  # creates a month key for audit terms
+    # Enrols P001 (a sealed TOTP seed) and creates a month key for the search's audit terms.
+    await say_fresh(signpost, "P001", "Nobody Known 01/01/2015")
     keys = signpost.ctx.keys
     secrets_held = [keys.index_key, keys.signing_seed, *keys.keks.values()]
     async with signpost.ctx.db.read() as session:
@@ -104,6 +107,10 @@ async def test_backup_holds_wrapped_keys_only(signpost: Signpost, tmp_path: Path
         ).all():
             secrets_held.append(keys.unwrap(kek_id, wrapped, child_aad(ref)))
         assert (await session.execute(select(AuditTermKey))).first() is not None
+        credential = select(TotpCredential.practitioner_id, TotpCredential.kek_id, TotpCredential.seed)
+        seeds = (await session.execute(credential)).all()
+        assert [pid for pid, _, _ in seeds] == ["P001"]
+        secrets_held += [keys.unwrap(kek_id, seed, seed_aad(pid)) for pid, kek_id, seed in seeds]
     target = tmp_path / "store.backup"
     size = await backup(signpost.ctx.db, target)
     data = target.read_bytes()
@@ -159,16 +166,22 @@ def _database_files(db: Database) -> list[Path]:
 
 async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpost: Signpost) -> None:
     """After ``keys rotate`` only the new generation is in the key file, every wrapped key is under
-    it, and a freshly started process still finds children and opens audit terms."""
+    it, and a freshly started process still finds children, opens audit terms, checks an enrolled
+    practitioner's code (the TOTP seed is re-wrapped) and runs the command parked for it."""
     await load(signpost)
     await retention_on(signpost, NOV_2)
-    await say(signpost, "P001", "Nobody Known 01/01/2015")
+    totp = await ensure_enrolled(signpost, "P001")
+    await say_fresh(signpost, "P001", "Nobody Known 01/01/2015")
+    signpost.ctx.clock.advance(hours=13)  # type: ignore[attr-defined]  # the code is stale: asked again
+    parked = await say(signpost, "P001", AMY)
+    assert parked.outcome is Outcome.CHALLENGED and parked.challenge is not None
     keys = signpost.ctx.keys
     assert keys.path is not None
     old_master = keys.keks["k1"]
     report = await rotate(signpost.ctx.db, keys, NOV_2)
     assert (report.old_generation, report.new_generation) == (1, 2)
     assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 1
+    assert report.rewrapped["totp_credentials"] == 1 and report.rewrapped["parked_commands"] == 1
     on_disk = KeyRing.load_or_create(keys.path)
     assert on_disk.current_kek_id == "k2" and "k1" not in on_disk.keks
     assert {e.split(":")[1] for e in on_disk.keks if e.startswith("~")} == {"2"}
@@ -176,15 +189,28 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     fresh = current_key_material(keys, NOV_2)
     async with signpost.ctx.db.read() as session:
         assert all(k.startswith("d2") for k in (await session.execute(select(ChildKey.kek_id))).scalars())
+        for model in (TotpCredential, ParkedCommand):
+            assert set((await session.execute(select(model.kek_id))).scalars()) == {"k2"}
         assert (await children.load_identities(session, fresh, [int(AMY)]))[int(AMY)].family_name == "Jones"
         event = (
-            (await session.execute(select(AuditEvent).where(AuditEvent.terms_key.like("period:%"))))
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.terms_key.like("period:%")).order_by(AuditEvent.seq)
+                )
+            )
             .scalars()
             .first()
         )
         assert event is not None and event.terms is not None and event.terms_key is not None
         sealer = type(signpost.ctx.sealer)(signpost.ctx.db, fresh)
         assert await sealer.open(session, event.terms, event.terms_key) == "Nobody Known 01/01/2015"
+    restarted = build(signpost.ctx.db, fresh, signpost.ctx.clock)
+    try:
+        code = code_now(restarted, totp)
+        answer = await say(restarted, "P001", "code", code=code, challenge_id=parked.challenge.challenge_id)
+    finally:
+        await restarted.ctx.audit.close()
+    assert answer.outcome is Outcome.ANSWERED and answer.child_ref == "999 000 0018"
     assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
 
 
@@ -199,4 +225,4 @@ async def test_rotation_fails_closed_when_a_key_cannot_be_opened(signpost: Signp
         await rotate(signpost.ctx.db, signpost.ctx.keys, NOV_2)
     assert signpost.ctx.keys.path is not None
     assert "k1" in KeyRing.load_or_create(signpost.ctx.keys.path).keks
-    assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
 from bot.app import Signpost, build
 from handlers.model import Outcome
-from store import children, keychain, lifecycle
+from store import access, children, keychain, lifecycle
+from store.access import AccessGrant, AccessRequest
 from store.crypto import KeyRing
 from store.db import Database
 from store.keychain import birthday, dobs_turning
 from store.models import AuditEvent, AuditTermKey, Child, ChildKey, ChildTerm, Involvement
 from store.models import Notice as NoticeRow
-from tests.factories import AMY, say
+from tests.factories import AMY
+from tests.stepup_helpers import say_fresh
 from tests.store.lifecycle_data import (
     AFTER_LEAP,
     LEAP_DAY,
@@ -70,22 +72,23 @@ async def test_child_archived_on_18th_birthday_is_found_by_no_search(signpost: S
     """On the 18th birthday the record is archived: keyed and demographic searches say nothing about it."""
     await load(signpost)
     await retention_on(signpost, NOV_2)
-    assert (await say(signpost, "P001", TURNS_18)).outcome is Outcome.ANSWERED
+    assert (await say_fresh(signpost, "P001", TURNS_18)).outcome is Outcome.ANSWERED
     report = await retention_on(signpost, NOV_3)
     assert report.archived == 1
     assert await state_of(signpost, TURNS_18) == "archived"
-    keyed = await say(signpost, "P001", TURNS_18)
-    demographic = await say(signpost, "P001", "Omar Patel 03/11/2008")
+    keyed = await say_fresh(signpost, "P001", TURNS_18)
+    demographic = await say_fresh(signpost, "P001", "Omar Patel 03/11/2008")
     assert keyed.outcome is Outcome.NO_MATCH and not keyed.signposts and keyed.child_ref is None
     assert demographic.outcome is Outcome.NO_MATCH and not demographic.signposts
-    assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED  # others unaffected
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED  # others unaffected
 
 
 async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) -> None:
     """On the 24th birthday: key, index rows and involvements gone, identity NULL, audit terms
     sealed under the child's key undecryptable, and the birth-date key gone from the key file."""
     await load(signpost)
-    await say(signpost, "P001", TURNS_24)  # an audit event whose terms are sealed under the child's key
+    # An audit event whose terms are sealed under the child's key (P001 enrols and gives a code first).
+    assert (await say_fresh(signpost, "P001", TURNS_24)).outcome is Outcome.ANSWERED
     await retention_on(signpost, NOV_2)
     async with signpost.ctx.db.read() as session:
         identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[
@@ -116,6 +119,30 @@ async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) 
     on_disk = signpost.ctx.keys.load_or_create(signpost.ctx.keys.path)
     keychain.install(on_disk, NOV_3)
     assert cohort not in on_disk.keks and cohort not in signpost.ctx.keys.keks
+
+
+async def test_access_requests_and_grants_go_with_a_child_destroyed_at_24(signpost: Signpost) -> None:
+    """Who asked about a child, why, and who may see it are the child's data too: on the 24th
+    birthday its access requests and grants are deleted; another child's stay."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    now = signpost.ctx.clock.now()
+    async with signpost.ctx.db.write() as session:
+        for ref in (TURNS_24, AMY):
+            new = access.NewRequest("P002", int(ref), "Northshire", None, None)
+            request_id = await access.open_request(session, new, now, timedelta(days=3), None)
+            request = await access.get_request(session, request_id)
+            assert request is not None
+            await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))
+
+    async def refs(model: type[AccessRequest] | type[AccessGrant]) -> list[int]:
+        async with signpost.ctx.db.read() as session:
+            return sorted((await session.execute(select(model.child_ref))).scalars())
+
+    assert await refs(AccessRequest) == await refs(AccessGrant) == sorted([int(AMY), int(TURNS_24)])
+    report = await retention_on(signpost, NOV_3)
+    assert report.destroyed == 1 and await state_of(signpost, TURNS_24) == "destroyed"
+    assert await refs(AccessRequest) == await refs(AccessGrant) == [int(AMY)]
 
 
 async def test_leap_day_child_archived_on_1_march_of_a_common_year(signpost: Signpost) -> None:
