@@ -22,15 +22,27 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
+import pyotp
 
 from bot.logging import configure
-from bot.app import build
+from bot.app import Signpost, build
 from handlers.clock import SystemClock
 from handlers.model import Command, Outcome, Platform, Principal
 from store.crypto import KeyRing
 from store.db import Database
 from store.feeds import Feed, import_feeds
 from store.synthetic import SyntheticRegister, feeds_text
+
+
+async def step_up(app: Signpost, who: Principal) -> None:
+    """Enrol an authenticator and answer the first challenge, as the practitioner would each day."""
+    enrolled = await app.dispatcher.handle(Command(who, "enrol", uuid.uuid4().hex))
+    assert enrolled.challenge is not None and enrolled.enrolment_uri is not None, enrolled.text
+    code = pyotp.parse_uri(enrolled.enrolment_uri).now()
+    reply = await app.dispatcher.handle(
+        Command(who, "code", uuid.uuid4().hex, code=code, challenge_id=enrolled.challenge.challenge_id)
+    )
+    assert reply.outcome is Outcome.DONE, reply.text
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -72,6 +84,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     keyed = [row[0] for row in sample]
     demographic = [f"{row[1]} {row[2]} {date.fromisoformat(row[4]):%d/%m/%Y}" for row in sample]
     who = Principal(Platform.CONSOLE, "local", "NS-P0001")
+    await step_up(app, who)
 
     async def ask(text: str) -> tuple[float, Outcome]:
         t0 = time.perf_counter()
