@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.model import Signpost
@@ -17,6 +17,8 @@ from store import matching, name_counts
 from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.matching import Identity
 from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
+
+TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
 
 # Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
 CHUNK = 500
@@ -179,7 +181,7 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
         await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
     if new_terms - old_terms:
         await session.execute(
-            insert(ChildTerm.__table__), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
+            insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
         )
     await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
     await session.execute(
