@@ -82,7 +82,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     rows = [row for _, row in register.children() if row[8] == "false"]
     sample = rng.sample(rows, min(args.queries, len(rows)))
     keyed = [row[0] for row in sample]
-    demographic = [f"{row[1]} {row[2]} {date.fromisoformat(row[4]):%d/%m/%Y}" for row in sample]
+    # With the postcode, as a practitioner usually has it: the demo's small name pool makes name and
+    # date alone too common for the matcher's accept threshold (it asks for more detail instead).
+    demographic = [f"{row[1]} {row[2]} {date.fromisoformat(row[4]):%d/%m/%Y} {row[6]}" for row in sample]
     who = Principal(Platform.CONSOLE, "local", "NS-P0001")
     await step_up(app, who)
 
