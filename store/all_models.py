@@ -4,3 +4,4 @@ Each feature adds one import line here.
 """
 
 from store import models  # noqa: F401
+from store import audit_chain, misuse  # noqa: F401  (issue 7: audit chain, checkpoints, misuse alerts)
