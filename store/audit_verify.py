@@ -197,7 +197,7 @@ def _continuity(walk: _Walk, seq: int, entry: AuditChainEntry) -> Finding | None
 
 
 async def _changed(session: AsyncSession, seq: int, event: dict[str, object]) -> Finding:
-    """An event no longer hashes to its leaf: moved from another place, or edited."""
+    """An event no longer hashes to its leaf: copied or moved from another place, or edited."""
     nearby = await session.execute(
         select(AuditChainEntry.seq, AuditChainEntry.leaf_hash).where(
             AuditChainEntry.seq.between(seq - REORDER_REACH, seq + REORDER_REACH), AuditChainEntry.seq != seq
@@ -205,8 +205,16 @@ async def _changed(session: AsyncSession, seq: int, event: dict[str, object]) ->
     )
     for other, leaf in nearby:
         if leaf_hash({**event, "seq": other}) == leaf:
+            if await _intact(session, other, leaf):
+                return Finding(Problem.INSERTED, seq, f"event {seq} is a copy of event {other}, inserted")
             return Finding(Problem.REORDERED, seq, f"event {seq} holds the record written as event {other}")
     return Finding(Problem.EDITED, seq, f"event {seq} was edited: its content no longer matches its hash")
+
+
+async def _intact(session: AsyncSession, seq: int, leaf: bytes) -> bool:
+    columns = [getattr(AuditEvent, name) for name in CANONICAL_FIELDS]
+    row = (await session.execute(select(*columns).where(AuditEvent.seq == seq))).mappings().first()
+    return row is not None and leaf_hash(row) == leaf
 
 
 async def _outside_chain(db: Database, last_seq: int) -> Finding | None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from store import audit_chain
+from store.models import AuditEvent
 
 revision = "0005_audit_chain"
 down_revision = "0001_core"
@@ -87,8 +88,9 @@ def _sqlite_triggers() -> None:
 def _chain_existing_events() -> None:
     """Chain the events written before this revision, in sequence order."""
     bind = op.get_bind()
-    events = sa.table("audit_events", *(sa.column(name) for name in audit_chain.CANONICAL_FIELDS))
-    rows = bind.execute(sa.select(events).order_by(events.c.seq)).mappings()
+    events = AuditEvent.__table__  # typed columns: times come back as datetimes on SQLite too
+    columns = [events.c[name] for name in audit_chain.CANONICAL_FIELDS]
+    rows = bind.execute(sa.select(*columns).order_by(events.c.seq)).mappings()
     size, prev_seq, head = 0, 0, audit_chain.EMPTY_HEAD
     entries = []
     for row in rows:
