@@ -7,13 +7,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core
+from bot.commands import audit, core
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
 from bot.logging import configure
 from store.crypto import KeyFileError
 
-COMMAND_GROUPS = (core,)
+COMMAND_GROUPS = (core, audit)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -164,6 +164,10 @@ class CheckpointError(ValueError):
     """A checkpoint file could not be read (the message says why, in one line)."""
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def public_key_bytes(keys: KeyRing) -> bytes:
     return keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -189,13 +193,13 @@ class Checkpoint:
 
     def body(self) -> bytes:
         """The signed text: origin, size, head (base64), then time and last sequence number."""
-        head = base64.b64encode(self.head_hash).decode()
+        head = b64(self.head_hash)
         stamp = utc(self.at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return f"{self.origin}\n{self.size}\n{head}\ntime {stamp}\nlast-seq {self.last_seq}\n".encode()
 
     def to_note(self, public: bytes) -> str:
         """The checkpoint as a signed note, to keep outside Signpost."""
-        sig = base64.b64encode(_key_hint(self.origin, public) + self.signature).decode()
+        sig = b64(_key_hint(self.origin, public) + self.signature)
         return self.body().decode() + f"\n\u2014 {self.origin} {sig}\n"
 
     def signed_by(self, public: bytes) -> bool:
@@ -222,8 +226,10 @@ def parse_note(text: str) -> Checkpoint:
     lines = body.split("\n")
     if not sep or len(lines) != 5 or not lines[3].startswith("time ") or not lines[4].startswith("last-seq "):
         raise CheckpointError("not a Signpost audit checkpoint (expected origin, size, head, time, last-seq)")
-    sig_line = sig_block.strip().split(" ")
-    if len(sig_line) != 3 or sig_line[0] != "\u2014" or sig_line[1] != lines[0]:
+    # Signature lines follow the blank line; use the one in this log's name (others may co-sign).
+    signed = [line.split(" ") for line in sig_block.split("\n") if line.startswith("\u2014 ")]
+    sig_line = next((parts for parts in signed if len(parts) == 3 and parts[1] == lines[0]), [])
+    if not sig_line:
         raise CheckpointError("the checkpoint's signature line is missing or names another log")
     try:
         raw_sig = base64.b64decode(sig_line[2], validate=True)
