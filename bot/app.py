@@ -8,6 +8,7 @@ from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch import Dispatcher
+from handlers.misuse import MisuseMonitor
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
@@ -36,6 +37,7 @@ def build(db: Database, keys: KeyRing, clock: Clock | None = None, policy: Polic
         notices=NoticeStore(),
         policy=policy or Policy(),
     )
+    ctx.audit.on_commit(MisuseMonitor(ctx).after_commit)  # misuse rules as events are written
     return Signpost(ctx, Dispatcher.build(ctx, all_specs()))
 
 

@@ -18,11 +18,11 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import Select, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from store import audit_chain
 from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
-from store.db import Database, dialect_insert
+from store.db import WRITE_OPTION, Database, dialect_insert
 from store.models import AuditEvent, AuditSubject, AuditTermKey, ChildKey
 
 log = structlog.get_logger("signpost.audit")
@@ -55,6 +55,14 @@ class AuditRecord:
     terms_key: str | None = None
 
 
+def _writing(session: AsyncSession) -> bool:
+    """Whether this session is a ``Database.write()`` transaction (bound to a write connection)."""
+    bind = session.bind
+    if not isinstance(bind, AsyncConnection) or bind.sync_connection is None:
+        return False
+    return bool(bind.sync_connection.get_execution_options().get(WRITE_OPTION))
+
+
 def _period_aad(period: str) -> bytes:
     return b"signpost:audit-terms:" + period.encode()
 
@@ -81,29 +89,39 @@ class TermSealer:
             if row is not None:
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
                 return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
-        period = at.strftime("%Y-%m")
+        period = audit_chain.utc(at).strftime("%Y-%m")
         key = await self._period_key(session, period)
         return seal(key, payload, _period_aad(period)), f"period:{period}"
 
     async def _period_key(self, session: AsyncSession, period: str) -> bytes:
         if period in self._period_keys:
             return self._period_keys[period]
-        row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == period))).first()
-        if row is None:
+        key = await self._read_period_key(session, period)
+        if key is None and _writing(session):
+            # SQLite has one writer: a second transaction here would wait on this one for ever.
+            # Not cached: the caller's transaction may yet roll back, taking the key with it.
+            return await self._create_period_key(session, period)
+        if key is None:
             # Created in its own short transaction; a concurrent creator's key wins and is re-read.
-            key = new_data_key()
-            kek_id, wrapped = self._keys.wrap(key, _period_aad(period))
             async with self._db.write() as writer:
-                await writer.execute(
-                    dialect_insert(writer)(AuditTermKey)
-                    .values(period=period, kek_id=kek_id, wrapped=wrapped)
-                    .on_conflict_do_nothing(index_elements=[AuditTermKey.period])
-                )
-                row = (await writer.execute(select(AuditTermKey).where(AuditTermKey.period == period))).first()
-        assert row is not None
-        key_row = row[0]
-        key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(period))
+                key = await self._create_period_key(writer, period)
         self._period_keys[period] = key
+        return key
+
+    async def _read_period_key(self, session: AsyncSession, period: str) -> bytes | None:
+        row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == period))).scalar_one_or_none()
+        return None if row is None else self._keys.unwrap(row.kek_id, row.wrapped, _period_aad(period))
+
+    async def _create_period_key(self, session: AsyncSession, period: str) -> bytes:
+        """Insert a key for the month unless one exists; returns whichever is stored."""
+        kek_id, wrapped = self._keys.wrap(new_data_key(), _period_aad(period))
+        await session.execute(
+            dialect_insert(session)(AuditTermKey)
+            .values(period=period, kek_id=kek_id, wrapped=wrapped)
+            .on_conflict_do_nothing(index_elements=[AuditTermKey.period])
+        )
+        key = await self._read_period_key(session, period)
+        assert key is not None
         return key
 
     async def open(self, session: AsyncSession, sealed: bytes, terms_key: str) -> str | None:
