@@ -49,22 +49,37 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 def record(i: int, writer: str = "bench") -> AuditRecord:
     """A typical lookup event: one child, sealed terms of typical size."""
     return AuditRecord(
-        at=datetime.now(UTC), actor_id=f"NS-P{i % 500:04d}", platform="slack", tenant="T0123456",
-        user_id=f"U{i % 500:08d}", actor_role="Social worker", actor_org="Northshire Children's Services",
-        actor_la="Northshire", channel="direct", action="lookup", outcome="answered",
-        subject_refs=(9_990_000_000 + i,), result_count=3, correlation_id=uuid.uuid4().hex,
-        detail=writer, terms=os.urandom(12 + 10 + 16), terms_key=f"child:{9_990_000_000 + i}",
+        at=datetime.now(UTC),
+        actor_id=f"NS-P{i % 500:04d}",
+        platform="slack",
+        tenant="T0123456",
+        user_id=f"U{i % 500:08d}",
+        actor_role="Social worker",
+        actor_org="Northshire Children's Services",
+        actor_la="Northshire",
+        channel="direct",
+        action="lookup",
+        outcome="answered",
+        subject_refs=(9_990_000_000 + i,),
+        result_count=3,
+        correlation_id=uuid.uuid4().hex,
+        detail=writer,
+        terms=os.urandom(12 + 10 + 16),
+        terms_key=f"child:{9_990_000_000 + i}",
     )
 
 
 async def plain_append(session: AsyncSession, records: Sequence[AuditRecord]) -> object:
     """The pre-chain append: events and their subjects, nothing else."""
     rows = [{**asdict(r), "subject_refs": " ".join(map(str, r.subject_refs))} for r in records]
-    result = await session.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
+    result = await session.execute(
+        insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows
+    )
     seqs = list(result.scalars())
-    await session.execute(insert(AuditSubject), [
-        {"seq": s, "child_ref": ref} for s, r in zip(seqs, records, strict=True) for ref in r.subject_refs
-    ])
+    await session.execute(
+        insert(AuditSubject),
+        [{"seq": s, "child_ref": ref} for s, r in zip(seqs, records, strict=True) for ref in r.subject_refs],
+    )
     return seqs
 
 
@@ -117,7 +132,8 @@ async def two_processes(url: str, events: int) -> float:
     argv = [sys.executable, "-m", "benchmarks.audit_chain", "--worker", url, str(events // 2)]
     root = Path(__file__).resolve().parent.parent
     procs = [
-        await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=asyncio.subprocess.PIPE) for _ in range(2)
+        await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=asyncio.subprocess.PIPE)
+        for _ in range(2)
     ]
     outputs = await asyncio.gather(*(p.communicate() for p in procs))
     if [p.returncode for p in procs] != [0, 0]:
@@ -145,21 +161,39 @@ async def measure(plain_url: str, chained_url: str, events: int) -> list[tuple[s
     make the chained store fail verification.
     """
     plain_db, db = await Database.open(plain_url), await Database.open(chained_url)
-    rows: list[tuple[str, float, float | None]] = [("hashing only (canonical encoding, leaf, link)", hashing(events), None)]
+    rows: list[tuple[str, float, float | None]] = [
+        ("hashing only (canonical encoding, leaf, link)", hashing(events), None)
+    ]
     try:
-        for label, per_txn, writers in (("1 event per transaction, 1 writer", 1, 1),
-                                        ("100 events per transaction, 1 writer", 100, 1),
-                                        ("1 event per transaction, 32 concurrent writers", 1, 32)):
+        for label, per_txn, writers in (
+            ("1 event per transaction, 1 writer", 1, 1),
+            ("100 events per transaction, 1 writer", 100, 1),
+            ("1 event per transaction, 32 concurrent writers", 1, 32),
+        ):
             n = events if per_txn > 1 else events // 2
             plain = await transactions(plain_db, plain_append, n, per_txn, writers)
             chained = await transactions(db, append, n, per_txn, writers)
             rows.append((label, chained, plain))
-        rows.append(("AuditLog group commit, 64 concurrent commands", await group_commit(db, events, 64), None))
-        rows.append(("two processes, each AuditLog with 64 concurrent", await two_processes(chained_url, events), None))
+        rows.append(
+            ("AuditLog group commit, 64 concurrent commands", await group_commit(db, events, 64), None)
+        )
+        rows.append(
+            (
+                "two processes, each AuditLog with 64 concurrent",
+                await two_processes(chained_url, events),
+                None,
+            )
+        )
         started = time.perf_counter()
         verdict = await verify(db, KeyRing.generate())
         assert verdict.ok, verdict.finding
-        rows.append((f"verify (re-walk {verdict.count} events)", verdict.count / (time.perf_counter() - started), None))
+        rows.append(
+            (
+                f"verify (re-walk {verdict.count} events)",
+                verdict.count / (time.perf_counter() - started),
+                None,
+            )
+        )
     finally:
         await plain_db.close()
         await db.close()
@@ -188,11 +222,16 @@ async def with_sqlite(events: int) -> list[tuple[str, float, float | None]]:
 
 
 def table(results: dict[str, list[tuple[str, float, float | None]]]) -> str:
-    lines = ["| backend | scenario | chained events/s | plain events/s | chain cost |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "| backend | scenario | chained events/s | plain events/s | chain cost |",
+        "|---|---|---:|---:|---:|",
+    ]
     for backend, rows in results.items():
         for label, chained, plain in rows:
             cost = f"{(plain / chained - 1) * 100:+.0f} % time" if plain else ""
-            lines.append(f"| {backend} | {label} | {chained:,.0f} | {f'{plain:,.0f}' if plain else ''} | {cost} |")
+            lines.append(
+                f"| {backend} | {label} | {chained:,.0f} | {f'{plain:,.0f}' if plain else ''} | {cost} |"
+            )
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""`history`: a practitioner's own last lookups — when, which reference, what came back. Never search terms."""
+"""`history`: a practitioner's own last lookups: when, which reference, the outcome. Never terms."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -156,7 +157,9 @@ async def probing(c: Check) -> str | None:
 async def sweeps(c: Check) -> str | None:
     """Consecutive name-and-date searches walking alphabetically, or through dates of birth."""
     p = c.policy
-    rows = await misuse.recent_searches(c.session, c.actor.practitioner_id, c.since(p.sweep_window), c.now, p.sweep_run)
+    rows = await misuse.recent_searches(
+        c.session, c.actor.practitioner_id, c.since(p.sweep_window), c.now, p.sweep_run
+    )
     if len(rows) < p.sweep_run:
         return None
     names: list[tuple[str, str]] = []
@@ -174,25 +177,27 @@ async def sweeps(c: Check) -> str | None:
         births.append(query.date_of_birth)
     if _strictly_monotone(names):
         return f"{len(rows)} consecutive name-and-date searches walking alphabetically through names"
-    steps = [abs((b - a).days) for a, b in zip(births, births[1:], strict=False)]
+    steps = [abs((b - a).days) for a, b in pairwise(births)]
     if _strictly_monotone(births) and max(steps) <= p.sweep_dob_step.days:
         return f"{len(rows)} consecutive name-and-date searches walking through dates of birth"
     return None
 
 
 def _strictly_monotone(values: Sequence[tuple[str, str]] | Sequence[date]) -> bool:
-    pairs = list(zip(values, values[1:], strict=False))
+    pairs = list(pairwise(values))
     return all(a < b for a, b in pairs) or all(a > b for a, b in pairs)  # type: ignore[operator]
 
 
 async def out_of_area(c: Check) -> str | None:
     """Repeated lookups of children outside their local authority that they have no involvement with."""
     p, la = c.policy, c.actor.local_authority
-    count = await misuse.out_of_area_children(c.session, c.actor.practitioner_id, la, c.since(p.out_of_area_window), c.now)
+    count = await misuse.out_of_area_children(
+        c.session, c.actor.practitioner_id, la, c.since(p.out_of_area_window), c.now
+    )
     if count < p.out_of_area_min:
         return None
     hours = int(p.out_of_area_window.total_seconds() // 3600)
-    return f"{count} children outside {la}, none with an involvement of theirs, looked up in the last {hours} hours"
+    return f"{count} children outside {la}, none with an involvement of theirs, looked up in {hours} hours"
 
 
 async def after_hours(c: Check) -> str | None:
@@ -220,7 +225,9 @@ async def after_hours(c: Check) -> str | None:
 async def shielded_probing(c: Check) -> str | None:
     """Repeatedly reaching shielded records without requesting access to them."""
     p = c.policy
-    count = await misuse.shielded_without_request(c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now)
+    count = await misuse.shielded_without_request(
+        c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now
+    )
     if count < p.shielded_min:
         return None
     hours = int(p.shielded_window.total_seconds() // 3600)
@@ -230,7 +237,9 @@ async def shielded_probing(c: Check) -> str | None:
 async def credential(c: Check) -> str | None:
     """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
     p, who = c.policy, c.actor.practitioner_id
-    lockouts = await misuse.events_with_detail(c.session, who, p.lockout_details, c.since(p.lockout_window), c.now)
+    lockouts = await misuse.events_with_detail(
+        c.session, who, p.lockout_details, c.since(p.lockout_window), c.now
+    )
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
@@ -303,7 +312,9 @@ def alert_text(actor: Actor, finding: Finding) -> str:
     )
 
 
-async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime) -> bool:
+async def raise_alert(
+    ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime
+) -> bool:
     """Notify the duty managers and audit the alert, unless this rule already fired in this window."""
     bucket = int(utc(now).timestamp() // policy.window(finding.rule).total_seconds())
     key = "misuse:" + _digest(f"{finding.rule}|{finding.actor_id}|{bucket}", 40)

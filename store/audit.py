@@ -84,7 +84,9 @@ class TermSealer:
         if len(subject_refs) == 1:
             ref = subject_refs[0]
             row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
             ).first()
             if row is not None:
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
@@ -109,7 +111,9 @@ class TermSealer:
         return key
 
     async def _read_period_key(self, session: AsyncSession, period: str) -> bytes | None:
-        row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == period))).scalar_one_or_none()
+        row = (
+            await session.execute(select(AuditTermKey).where(AuditTermKey.period == period))
+        ).scalar_one_or_none()
         return None if row is None else self._keys.unwrap(row.kek_id, row.wrapped, _period_aad(period))
 
     async def _create_period_key(self, session: AsyncSession, period: str) -> bytes:
@@ -130,7 +134,9 @@ class TermSealer:
         if kind == "child":
             ref = int(name)
             row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
             ).first()
             if row is None:
                 return None
@@ -173,7 +179,9 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         raise AuditWriteFailed("audit sequence is behind the chain head")
     await audit_chain.extend(session, head, chained)
     subjects = [
-        {"seq": seq, "child_ref": ref} for seq, r in zip(seqs, records, strict=True) for ref in set(r.subject_refs)
+        {"seq": seq, "child_ref": ref}
+        for seq, r in zip(seqs, records, strict=True)
+        for ref in set(r.subject_refs)
     ]
     if subjects:
         await session.execute(insert(AuditSubject), subjects)
@@ -240,7 +248,9 @@ class AuditLog:
         if not self._listeners:
             return
         if self._listener_task is None or self._listener_task.done():
-            self._listener_task = asyncio.get_running_loop().create_task(self._listen(), name="audit-listeners")
+            self._listener_task = asyncio.get_running_loop().create_task(
+                self._listen(), name="audit-listeners"
+            )
         try:
             self._committed.put_nowait(records)
         except asyncio.QueueFull:
@@ -272,8 +282,23 @@ class AuditLog:
 
 
 EXPORT_FIELDS = (
-    "seq", "at", "actor_id", "platform", "tenant", "user_id", "actor_role", "actor_org", "actor_la",
-    "channel", "action", "outcome", "subject_refs", "result_count", "correlation_id", "detail", "terms_key",
+    "seq",
+    "at",
+    "actor_id",
+    "platform",
+    "tenant",
+    "user_id",
+    "actor_role",
+    "actor_org",
+    "actor_la",
+    "channel",
+    "action",
+    "outcome",
+    "subject_refs",
+    "result_count",
+    "correlation_id",
+    "detail",
+    "terms_key",
 )
 
 
@@ -286,7 +311,7 @@ class EventFilter:
     actor_id: str | None = None
     child_ref: int | None = None
 
-    def apply(self, query: Select[tuple[AuditEvent]]) -> Select[tuple[AuditEvent]]:
+    def apply(self, query: Select[AuditEvent]) -> Select[AuditEvent]:
         if self.since is not None:
             query = query.where(AuditEvent.at >= audit_chain.utc(self.since))
         if self.until is not None:

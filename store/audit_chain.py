@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,8 +39,23 @@ ENCODING_VERSION = b"signpost-audit-event/v1\n"
 # Every column of audit_events, in hash order. A test checks this list against the table, so a new
 # column cannot slip in unhashed (adding one means a new ENCODING_VERSION for the events after it).
 CANONICAL_FIELDS = (
-    "seq", "at", "actor_id", "platform", "tenant", "user_id", "actor_role", "actor_org", "actor_la",
-    "channel", "action", "outcome", "subject_refs", "result_count", "correlation_id", "detail", "terms",
+    "seq",
+    "at",
+    "actor_id",
+    "platform",
+    "tenant",
+    "user_id",
+    "actor_role",
+    "actor_org",
+    "actor_la",
+    "channel",
+    "action",
+    "outcome",
+    "subject_refs",
+    "result_count",
+    "correlation_id",
+    "detail",
+    "terms",
     "terms_key",
 )
 
@@ -103,12 +119,12 @@ def _field(value: object) -> bytes:
     return tag + len(raw).to_bytes(4, "big") + raw
 
 
-def canonical(event: Mapping[str, object]) -> bytes:
+def canonical(event: Mapping[Any, Any]) -> bytes:
     """The unambiguous byte encoding of every field of one event (typed, length-prefixed, fixed order)."""
     return ENCODING_VERSION + b"".join(_field(event[name]) for name in CANONICAL_FIELDS)
 
 
-def leaf_hash(event: Mapping[str, object]) -> bytes:
+def leaf_hash(event: Mapping[Any, Any]) -> bytes:
     return hashlib.sha256(b"\x00" + canonical(event)).digest()
 
 
@@ -217,7 +233,9 @@ class Checkpoint:
 def sign(keys: KeyRing, head: Head, at: datetime) -> Checkpoint:
     unsigned = Checkpoint(origin_for(keys), head.size, head.last_seq, head.head_hash, utc(at), b"")
     signature = keys.signing_key.sign(unsigned.body())
-    return Checkpoint(unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature)
+    return Checkpoint(
+        unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature
+    )
 
 
 def parse_note(text: str) -> Checkpoint:
@@ -270,7 +288,7 @@ async def current_head(session: AsyncSession) -> Head:
 
 
 async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpoint:
-    """Sign and store a checkpoint of the current head (the latest one again if nothing was appended since)."""
+    """Sign and store a checkpoint of the current head (the latest again if nothing was appended since)."""
     async with db.write() as session:
         head = await current_head(session)
         latest = await latest_checkpoint(session)
@@ -290,11 +308,15 @@ async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpo
     return checkpoint
 
 
-async def checkpoint_if_due(db: Database, keys: KeyRing, now: datetime, every_seconds: float = 300) -> Checkpoint | None:
-    """For the scheduler: a new checkpoint when the chain grew and the latest is older than ``every_seconds``."""
+async def checkpoint_if_due(
+    db: Database, keys: KeyRing, now: datetime, every_seconds: float = 300
+) -> Checkpoint | None:
+    """For the scheduler: a new checkpoint when the chain grew and the latest is ``every_seconds`` old."""
     async with db.read() as session:
         head = await current_head(session)
         latest = await latest_checkpoint(session)
-    if latest is not None and (latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds):
+    if latest is not None and (
+        latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds
+    ):
         return None
     return await make_checkpoint(db, keys, now)

@@ -109,10 +109,14 @@ def _bad_signature(keys: KeyRing, checkpoints: Sequence[Checkpoint]) -> Finding 
     public, origin = public_key_bytes(keys), origin_for(keys)
     for cp in checkpoints:
         if cp.origin != origin:
-            return Finding(Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} belongs to another log ({cp.origin})")
+            return Finding(
+                Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} belongs to another log ({cp.origin})"
+            )
         if not cp.signed_by(public):
             return Finding(
-                Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} does not carry this Signpost's signature"
+                Problem.BAD_CHECKPOINT,
+                cp.last_seq,
+                f"the {cp.label} does not carry this Signpost's signature",
             )
     return None
 
@@ -157,7 +161,9 @@ async def _check(
 ) -> Finding | None:
     """The first thing wrong with one event and its chain entry, or None after advancing the walk."""
     if entry is None:
-        return Finding(Problem.INSERTED, seq, f"event {seq} is not in the chain: it was added outside Signpost")
+        return Finding(
+            Problem.INSERTED, seq, f"event {seq} is not in the chain: it was added outside Signpost"
+        )
     if event is None:
         return Finding(Problem.DELETED, seq, f"event {seq} was deleted (its chain entry remains)")
     finding = _continuity(walk, seq, entry)
@@ -167,7 +173,9 @@ async def _check(
         return await _changed(session, seq, event)
     refs = {int(part) for part in str(event["subject_refs"]).split()}
     if refs != subjects.get(seq, set()):
-        return Finding(Problem.EDITED, seq, f"the child index of event {seq} was altered (rows added or removed)")
+        return Finding(
+            Problem.EDITED, seq, f"the child index of event {seq} was altered (rows added or removed)"
+        )
     expected = link(walk.head, entry.leaf_hash)
     if expected != entry.head_hash:
         return Finding(
@@ -181,7 +189,9 @@ async def _check(
 
 def _continuity(walk: _Walk, seq: int, entry: AuditChainEntry) -> Finding | None:
     if entry.prev_seq >= seq:
-        return Finding(Problem.REORDERED, seq, f"event {seq} was moved: it was written after event {entry.prev_seq}")
+        return Finding(
+            Problem.REORDERED, seq, f"event {seq} was moved: it was written after event {entry.prev_seq}"
+        )
     if entry.prev_seq > walk.prev:
         return Finding(
             Problem.DELETED,
@@ -235,7 +245,9 @@ async def _outside_chain(db: Database, last_seq: int) -> Finding | None:
         top_entry = (await session.execute(select(func.max(AuditChainEntry.seq)))).scalar() or 0
         head = await current_head(session)
     if orphan is not None:
-        return Finding(Problem.INSERTED, orphan, f"event {orphan} is not in the chain: it was added outside Signpost")
+        return Finding(
+            Problem.INSERTED, orphan, f"event {orphan} is not in the chain: it was added outside Signpost"
+        )
     beyond = max(top_event, top_entry)
     if beyond > head.last_seq:
         return Finding(
@@ -263,7 +275,8 @@ def _against_checkpoints(walk: _Walk, checkpoints: Sequence[Checkpoint]) -> tupl
                 Problem.REWRITTEN,
                 first,
                 f"the first {cp.size} events no longer match the {cp.label}: events from seq {first} "
-                f"(after the last matching checkpoint) to seq {cp.last_seq} were rewritten with recomputed hashes",
+                f"(after the last matching checkpoint) to seq {cp.last_seq} were rewritten "
+                "with recomputed hashes",
             ), matched
         good_size, good_seq, matched = cp.size, cp.last_seq, matched + 1
     return None, matched

@@ -39,7 +39,7 @@ LOOKUP_ACTIONS = ("lookup", "search")
 REQUEST_ACTIONS = ("request", "access_request")
 
 
-def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[tuple[int]]:
+def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
     return select(AuditEvent.seq).where(
         AuditEvent.actor_id == actor_id,
         AuditEvent.at >= start,
@@ -52,7 +52,9 @@ async def children_looked_up(session: AsyncSession, actor_id: str, start: dateti
     """Distinct children an actor's lookups and searches returned or touched in [start, end]."""
     seqs = _lookups(actor_id, start, end).subquery()
     result = await session.execute(
-        select(func.count(func.distinct(AuditSubject.child_ref))).where(AuditSubject.seq.in_(select(seqs.c.seq)))
+        select(func.count(func.distinct(AuditSubject.child_ref))).where(
+            AuditSubject.seq.in_(select(seqs.c.seq))
+        )
     )
     return int(result.scalar_one())
 
@@ -110,7 +112,7 @@ async def recent_searches(
 async def out_of_area_children(
     session: AsyncSession, actor_id: str, local_authority: str, start: datetime, end: datetime
 ) -> int:
-    """Distinct children outside the actor's authority, with no involvement of theirs, whose records they saw."""
+    """Distinct children outside the actor's authority, none involving them, whose records they saw."""
     seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_(("answered", "shielded"))).subquery()
     involved = select(Involvement.id).where(
         Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id
@@ -127,7 +129,9 @@ async def out_of_area_children(
     return int(result.scalar_one())
 
 
-async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> list[datetime]:
+async def lookup_times(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> list[datetime]:
     result = await session.execute(
         select(AuditEvent.at).where(
             AuditEvent.actor_id == actor_id,
@@ -139,7 +143,9 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
     return list(result.scalars())
 
 
-async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+async def shielded_without_request(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> int:
     """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
     hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == "shielded").subquery()
     requested = (
@@ -194,8 +200,12 @@ async def managers_of(session: AsyncSession, local_authority: str, exclude: str)
     return found or await _with_role(session, "admin", exclude, None)
 
 
-async def _with_role(session: AsyncSession, role: str, exclude: str, local_authority: str | None) -> list[str]:
-    query = select(Practitioner.id, Practitioner.roles).where(Practitioner.status == "active", Practitioner.id != exclude)
+async def _with_role(
+    session: AsyncSession, role: str, exclude: str, local_authority: str | None
+) -> list[str]:
+    query = select(Practitioner.id, Practitioner.roles).where(
+        Practitioner.status == "active", Practitioner.id != exclude
+    )
     if local_authority is not None:
         query = query.where(Practitioner.local_authority == local_authority)
     rows = await session.execute(query.where(Practitioner.roles.contains(role)).order_by(Practitioner.id))

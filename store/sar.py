@@ -65,7 +65,9 @@ class SarEntry:
     practitioner: str | None = None  # name and id, only when asked for
 
     def line(self) -> str:
-        who = f"{self.role}, {self.organisation}" + (f" ({self.local_authority})" if self.local_authority else "")
+        who = f"{self.role}, {self.organisation}" + (
+            f" ({self.local_authority})" if self.local_authority else ""
+        )
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
@@ -96,7 +98,8 @@ class SarReport:
     def to_text(self) -> str:
         head = [
             f"Subject access report for the child with reference {self.child_ref}",
-            f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC from Signpost's audit log.",
+            f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC "
+            "from Signpost's audit log.",
             "Every time Signpost returned or touched this record: when, who (organisation and role), "
             "what was done, what was shown, and the purpose given.",
             "",
@@ -132,7 +135,9 @@ async def subject_access(
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
     entries = tuple(
-        _entry(row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names)
+        _entry(
+            row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names
+        )
         for row in rows
     )
     return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
@@ -153,7 +158,9 @@ async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     result = await session.execute(
-        select(Practitioner.id, Practitioner.given_name, Practitioner.family_name).where(Practitioner.id.in_(ids))
+        select(Practitioner.id, Practitioner.given_name, Practitioner.family_name).where(
+            Practitioner.id.in_(ids)
+        )
     )
     return {pid: f"{given} {family} ({pid})" for pid, given, family in result}
 
@@ -188,13 +195,18 @@ async def _reason(session: AsyncSession, sealer: TermSealer, row: _Row) -> str:
 def _entry(row: _Row, purpose: str, names: dict[str, str], with_names: bool) -> SarEntry:
     if row.actor_id is None:
         # Not a registered practitioner: a terminal operator (e.g. an admin producing this report).
-        org, role = "Signpost operations", "administrator at the terminal" if row.platform == "cli" else "unregistered"
+        org, role = (
+            "Signpost operations",
+            "administrator at the terminal" if row.platform == "cli" else "unregistered",
+        )
     else:
         org, role = row.actor_org or "unknown organisation", row.actor_role or "unknown role"
     person = None
     if with_names:
-        person = names.get(row.actor_id or "", "(no longer in the practitioner register)") if row.actor_id else (
-            f"terminal user {row.user_id}"
+        person = (
+            names.get(row.actor_id or "", "(no longer in the practitioner register)")
+            if row.actor_id
+            else (f"terminal user {row.user_id}")
         )
     return SarEntry(
         seq=row.seq,

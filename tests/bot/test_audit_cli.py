@@ -31,13 +31,23 @@ class Run:
 @pytest.fixture
 def signpost_cli(db_url: str, keys: KeyRing, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run `signpost ARGS…` against the test's store and key file (from a directory without a .env)."""
-    env = {**os.environ, "SIGNPOST_DATABASE_URL": db_url, "SIGNPOST_KEY_FILE": str(keys.path),
-           "SIGNPOST_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "SIGNPOST_DATABASE_URL": db_url,
+        "SIGNPOST_KEY_FILE": str(keys.path),
+        "SIGNPOST_LOG_FORMAT": "json",
+    }
 
     async def run(*args: str) -> Run:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", *args, cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode is not None
@@ -72,7 +82,9 @@ async def test_verify_names_the_first_bad_event_and_fails(busy: Signpost, signpo
     assert run.out.startswith("FAILED at seq 3: edited")
 
 
-async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_kept_checkpoint_catches_a_rewritten_log(
+    busy: Signpost, signpost_cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     made = await signpost_cli("audit", "checkpoint")
     assert made.code == 0, made.err
     kept = tmp_path / "kept-checkpoint.txt"
@@ -81,20 +93,30 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpos
     assert (await signpost_cli("audit", "verify", "--checkpoint", str(kept))).code == 0
 
     await unprotect(busy.ctx.db)
-    await run_sql(busy.ctx.db, "DELETE FROM audit_checkpoints", "DELETE FROM audit_chain WHERE seq = 4",
-                  "DELETE FROM audit_subjects WHERE seq = 4", "DELETE FROM audit_events WHERE seq = 4")
+    await run_sql(
+        busy.ctx.db,
+        "DELETE FROM audit_checkpoints",
+        "DELETE FROM audit_chain WHERE seq = 4",
+        "DELETE FROM audit_subjects WHERE seq = 4",
+        "DELETE FROM audit_events WHERE seq = 4",
+    )
     await rechain(busy.ctx.db)
     run = await signpost_cli("audit", "verify", "--checkpoint", str(kept))
     assert run.code == 1
     assert run.out.startswith("FAILED at seq 4: truncated")
 
 
-async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_unreadable_checkpoint_file_is_one_clear_line(
+    busy: Signpost, signpost_cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     junk = tmp_path / "junk.txt"
     junk.write_text("not a checkpoint\n")
     run = await signpost_cli("audit", "verify", "--checkpoint", str(junk))
     assert run.code == 2
-    assert run.err.strip() == f"signpost: {junk}: not a Signpost audit checkpoint (expected origin, size, head, time, last-seq)"
+    assert (
+        run.err.strip()
+        == f"signpost: {junk}: not a Signpost audit checkpoint (expected origin, size, head, time, last-seq)"
+    )
 
 
 async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
@@ -114,8 +136,10 @@ async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, si
     run = await signpost_cli("audit", "export", "--format", "csv", "--actor", "P002")
     assert run.code == 0, run.err
     rows = list(csv.DictReader(io.StringIO(run.out)))
-    assert [(r["actor_id"], r["action"], r["outcome"]) for r in rows] == [("P002", "lookup", "answered"),
-                                                                         ("P002", "search", "answered")]
+    assert [(r["actor_id"], r["action"], r["outcome"]) for r in rows] == [
+        ("P002", "lookup", "answered"),
+        ("P002", "search", "answered"),
+    ]
     assert "terms" not in rows[0] and "Amy" not in run.out
 
 
@@ -140,10 +164,13 @@ async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cl
     await signpost_cli("audit", "sar", AMY)
     await signpost_cli("audit", "export", "--actor", "P001")
     async with busy.ctx.db.read() as session:
-        rows = (await session.execute(
-            select(AuditEvent.platform, AuditEvent.action, AuditEvent.subject_refs, AuditEvent.detail)
-            .where(AuditEvent.platform == "cli").order_by(AuditEvent.seq)
-        )).all()
+        rows = (
+            await session.execute(
+                select(AuditEvent.platform, AuditEvent.action, AuditEvent.subject_refs, AuditEvent.detail)
+                .where(AuditEvent.platform == "cli")
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [
         ("cli", "sar", AMY, "organisations and roles"),
         ("cli", "export", "", "actor P001"),

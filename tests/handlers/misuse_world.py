@@ -56,12 +56,18 @@ class World:
         return [k for k in self.kids.values() if k.la == la and k.shielded == shielded]
 
     def identity_words(self) -> set[str]:
-        """Every way a child could be named in an alert: references (both spellings), names, births, postcodes."""
+        """Every way an alert could name a child: references (both spellings), names, births, postcodes."""
         words: set[str] = set()
         for k in self.kids.values():
             digits = f"{k.ref:010d}"
-            words |= {digits, f"{digits[:3]} {digits[3:6]} {digits[6:]}", k.postcode, k.dob.isoformat(),
-                      f"{k.dob:%d/%m/%Y}", f"{k.given} {k.family}"}
+            words |= {
+                digits,
+                f"{digits[:3]} {digits[3:6]} {digits[6:]}",
+                k.postcode,
+                k.dob.isoformat(),
+                f"{k.dob:%d/%m/%Y}",
+                f"{k.given} {k.family}",
+            }
         return words
 
 
@@ -81,20 +87,39 @@ async def load_world(app: Signpost, children: int = 400, per_authority: int = 6)
     people = []
     for n, (pid, la) in enumerate(register.practitioner_ids()):
         night = n % 12 == 5  # one emergency-duty worker in every dozen
-        people.append(Person(
-            pid=pid, la=la, role=rows[pid][3], org=rows[pid][4], platform=("slack", "teams")[n % 2],
-            starts=time(18, 0) if night else time(8, rng.choice((0, 15, 30, 45))),
-            hours=7 if night else rng.choice((8, 9)), own=tuple(own.get(pid, ())),
-        ))
+        people.append(
+            Person(
+                pid=pid,
+                la=la,
+                role=rows[pid][3],
+                org=rows[pid][4],
+                platform=("slack", "teams")[n % 2],
+                starts=time(18, 0) if night else time(8, rng.choice((0, 15, 30, 45))),
+                hours=7 if night else rng.choice((8, 9)),
+                own=tuple(own.get(pid, ())),
+            )
+        )
     return World(register, kids, people)
 
 
-def _record(person: Person, at: datetime, action: str, outcome: str, subjects: tuple[int, ...],
-            detail: str = "") -> AuditRecord:
+def _record(
+    person: Person, at: datetime, action: str, outcome: str, subjects: tuple[int, ...], detail: str = ""
+) -> AuditRecord:
     return AuditRecord(
-        at=at, actor_id=person.pid, platform=person.platform, tenant="T1", user_id=f"U-{person.pid}",
-        actor_role=person.role, actor_org=person.org, actor_la=person.la, channel="direct", action=action,
-        outcome=outcome, subject_refs=subjects, result_count=len(subjects), correlation_id=uuid.uuid4().hex,
+        at=at,
+        actor_id=person.pid,
+        platform=person.platform,
+        tenant="T1",
+        user_id=f"U-{person.pid}",
+        actor_role=person.role,
+        actor_org=person.org,
+        actor_la=person.la,
+        channel="direct",
+        action=action,
+        outcome=outcome,
+        subject_refs=subjects,
+        result_count=len(subjects),
+        correlation_id=uuid.uuid4().hex,
         detail=detail,
     )
 
@@ -136,8 +161,9 @@ def working_day(world: World, person: Person, day: date, rng: random.Random) -> 
     return events
 
 
-async def write_days(app: Signpost, world: World, days: list[date], people: list[Person] | None = None,
-                     seed: int = 2026) -> list[AuditRecord]:
+async def write_days(
+    app: Signpost, world: World, days: list[date], people: list[Person] | None = None, seed: int = 2026
+) -> list[AuditRecord]:
     """Write the working days (weekdays only) of these people, in time order, with sealed terms."""
     rng = random.Random(seed)
     events: list[tuple[AuditRecord, str]] = []

@@ -1,4 +1,4 @@
-"""Misuse rules: each fires on its pattern (alerting the duty managers, once) and stays silent on a normal day."""
+"""Misuse rules: each fires on its pattern (alerting the duty managers, once); silent on a normal day."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ async def alerts(app: Signpost) -> list[tuple[str, str]]:
 
 async def alert_events(app: Signpost) -> list[str]:
     async with app.ctx.db.read() as session:
-        return list((await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "alert"))).scalars())
+        return list(
+            (await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "alert"))).scalars()
+        )
 
 
 async def assert_alerted(app: Signpost, world: World, rule: str, words: str) -> None:
@@ -68,7 +70,9 @@ async def test_enumeration_fires_on_many_children_in_an_hour(signpost: Signpost,
     await assert_alerted(signpost, world, "enumeration", "different children looked up")
 
 
-async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(signpost: Signpost, world: World) -> None:
+async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(
+    signpost: Signpost, world: World
+) -> None:
     """Above the ceiling but within their own baseline (e.g. a busy front door team): silent."""
     kids = world.in_area("Northshire")
     for day in history_days(DAY, 5):
@@ -86,8 +90,20 @@ async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(signpo
 
 async def test_probing_fires_on_many_searches_that_match_nothing(signpost: Signpost, world: World) -> None:
     signpost.ctx.clock.set(at_uk(10))
-    for n, name in enumerate(("Zoe Quill", "Ann Vickers", "Bo Ember", "Cy Marlow", "Di Stroud", "Ed Pym",
-                              "Flo Grange", "Gus Holt", "Hal Nye", "Ivo Stark")):
+    for n, name in enumerate(
+        (
+            "Zoe Quill",
+            "Ann Vickers",
+            "Bo Ember",
+            "Cy Marlow",
+            "Di Stroud",
+            "Ed Pym",
+            "Flo Grange",
+            "Gus Holt",
+            "Hal Nye",
+            "Ivo Stark",
+        )
+    ):
         await say(signpost, WHO, f"{name} {1 + n}/0{1 + n % 9}/2015")
         signpost.ctx.clock.advance(minutes=2)
     await assert_alerted(signpost, world, "probing", "found no single match")
@@ -144,11 +160,28 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     actor = world.people[0]
     for hour in (9, 13):
         async with signpost.ctx.db.write() as session:
-            await append(session, [AuditRecord(
-                at=at_uk(hour), actor_id=WHO, platform="slack", tenant="T1", user_id="U1", actor_role=actor.role,
-                actor_org=actor.org, actor_la=actor.la, channel="modal", action="code", outcome="refused",
-                subject_refs=(), result_count=0, correlation_id=uuid.uuid4().hex, detail="lockout",
-            )])
+            await append(
+                session,
+                [
+                    AuditRecord(
+                        at=at_uk(hour),
+                        actor_id=WHO,
+                        platform="slack",
+                        tenant="T1",
+                        user_id="U1",
+                        actor_role=actor.role,
+                        actor_org=actor.org,
+                        actor_la=actor.la,
+                        channel="modal",
+                        action="code",
+                        outcome="refused",
+                        subject_refs=(),
+                        result_count=0,
+                        correlation_id=uuid.uuid4().hex,
+                        detail="lockout",
+                    )
+                ],
+            )
     raised = await sweep(signpost.ctx, at_uk(13, 1))
     assert [(f.rule, f.actor_id) for f in raised] == [("credential", WHO)]
     assert await sweep(signpost.ctx, at_uk(13, 2)) == []  # once per window
@@ -156,7 +189,10 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
 
 
 async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, world: World) -> None:
-    slack, teams = Principal(Platform.SLACK, "T1", "U-slack"), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    slack, teams = (
+        Principal(Platform.SLACK, "T1", "U-slack"),
+        Principal(Platform.TEAMS, "tenant-1", "U-teams"),
+    )
     async with signpost.ctx.db.write() as session:
         for principal in (slack, teams):
             await practitioners.link_identity(session, principal, WHO, signpost.ctx.clock.now())
@@ -190,7 +226,9 @@ async def test_rule_stays_silent_on_a_normal_day(signpost: Signpost, world: Worl
     fired = []
     for record in today:
         assert record.actor_id is not None
-        fired += await evaluate(signpost.ctx, policy, record.actor_id, [rule], record.at + timedelta(seconds=1))
+        fired += await evaluate(
+            signpost.ctx, policy, record.actor_id, [rule], record.at + timedelta(seconds=1)
+        )
     for hours in range(26):
         now = at_uk(0) + timedelta(hours=hours)
         active = {r.actor_id for r in today if now - policy.sweep_lookback <= r.at <= now and r.actor_id}

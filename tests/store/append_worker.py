@@ -17,9 +17,21 @@ from store.db import Database
 
 def record(name: str, i: int) -> AuditRecord:
     return AuditRecord(
-        at=datetime.now(UTC), actor_id=None, platform="console", tenant="replica", user_id=name,
-        actor_role=None, actor_org=None, actor_la=None, channel="batch", action="help", outcome="info",
-        subject_refs=(1000 + i,), result_count=0, correlation_id=uuid.uuid4().hex, terms=b"t%d" % i,
+        at=datetime.now(UTC),
+        actor_id=None,
+        platform="console",
+        tenant="replica",
+        user_id=name,
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="batch",
+        action="help",
+        outcome="info",
+        subject_refs=(1000 + i,),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
+        terms=b"t%d" % i,
     )
 
 

@@ -1,4 +1,4 @@
-"""The audit chain: untouched it verifies; every kind of tampering is reported at the right sequence number."""
+"""The audit chain: untouched it verifies; every kind of tampering is reported at the right seq."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import asyncpg
@@ -63,16 +64,44 @@ def test_canonical_encoding_covers_every_column_of_audit_events() -> None:
 def test_changing_any_single_field_changes_the_leaf_hash() -> None:
     """Every field, including the sealed terms bytes, is covered; None and empty differ."""
     base: dict[str, object] = {
-        "seq": 7, "at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC), "actor_id": "P001", "platform": "slack",
-        "tenant": "T1", "user_id": "U1", "actor_role": "Social worker", "actor_org": "Org", "actor_la": "LA",
-        "channel": "direct", "action": "lookup", "outcome": "answered", "subject_refs": "9990000018",
-        "result_count": 2, "correlation_id": "c1", "detail": "", "terms": b"\x01sealed", "terms_key": "child:1",
+        "seq": 7,
+        "at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        "actor_id": "P001",
+        "platform": "slack",
+        "tenant": "T1",
+        "user_id": "U1",
+        "actor_role": "Social worker",
+        "actor_org": "Org",
+        "actor_la": "LA",
+        "channel": "direct",
+        "action": "lookup",
+        "outcome": "answered",
+        "subject_refs": "9990000018",
+        "result_count": 2,
+        "correlation_id": "c1",
+        "detail": "",
+        "terms": b"\x01sealed",
+        "terms_key": "child:1",
     }
     changed = {
-        "seq": 8, "at": datetime(2026, 11, 2, 9, 0, 0, 1, tzinfo=UTC), "actor_id": None, "platform": "teams",
-        "tenant": "T2", "user_id": "U2", "actor_role": None, "actor_org": "Org2", "actor_la": "LB",
-        "channel": "button", "action": "search", "outcome": "no_match", "subject_refs": "",
-        "result_count": 3, "correlation_id": "c2", "detail": "x", "terms": b"\x01sealeD", "terms_key": None,
+        "seq": 8,
+        "at": datetime(2026, 11, 2, 9, 0, 0, 1, tzinfo=UTC),
+        "actor_id": None,
+        "platform": "teams",
+        "tenant": "T2",
+        "user_id": "U2",
+        "actor_role": None,
+        "actor_org": "Org2",
+        "actor_la": "LB",
+        "channel": "button",
+        "action": "search",
+        "outcome": "no_match",
+        "subject_refs": "",
+        "result_count": 3,
+        "correlation_id": "c2",
+        "detail": "x",
+        "terms": b"\x01sealeD",
+        "terms_key": None,
     }
     leaf = audit_chain.leaf_hash(base)
     for name in CANONICAL_FIELDS:
@@ -82,9 +111,9 @@ def test_changing_any_single_field_changes_the_leaf_hash() -> None:
 def test_naive_and_aware_utc_times_hash_alike() -> None:
     """SQLite hands back naive UTC times; PostgreSQL aware ones; both must give one hash."""
     aware = datetime(2026, 11, 2, 9, 0, 0, 123456, tzinfo=UTC)
-    assert audit_chain.canonical({n: None for n in CANONICAL_FIELDS} | {"at": aware}) == audit_chain.canonical(
-        {n: None for n in CANONICAL_FIELDS} | {"at": aware.replace(tzinfo=None)}
-    )
+    assert audit_chain.canonical(
+        {n: None for n in CANONICAL_FIELDS} | {"at": aware}
+    ) == audit_chain.canonical({n: None for n in CANONICAL_FIELDS} | {"at": aware.replace(tzinfo=None)})
 
 
 # -- untouched --------------------------------------------------------------------------------------
@@ -129,9 +158,14 @@ async def test_edited_sealed_terms_are_reported(twelve: Signpost) -> None:
     async with db.read() as session:
         sealed = (await session.execute(select(AuditEvent.terms).where(AuditEvent.seq == 3))).scalar_one()
     assert sealed
-    await run_sql(db, "UPDATE audit_events SET terms = :t WHERE seq = 3", t=sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    await run_sql(
+        db, "UPDATE audit_events SET terms = :t WHERE seq = 3", t=sealed[:-1] + bytes([sealed[-1] ^ 1])
+    )
     verdict = await check(twelve)
-    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (Problem.EDITED, 3)
+    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
+        Problem.EDITED,
+        3,
+    )
 
 
 async def test_removed_child_index_row_is_reported(twelve: Signpost) -> None:
@@ -140,7 +174,10 @@ async def test_removed_child_index_row_is_reported(twelve: Signpost) -> None:
     await unprotect(db)
     await run_sql(db, "DELETE FROM audit_subjects WHERE seq = 6")
     verdict = await check(twelve)
-    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (Problem.EDITED, 6)
+    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
+        Problem.EDITED,
+        6,
+    )
 
 
 async def test_deleted_event_is_reported_at_its_seq(twelve: Signpost) -> None:
@@ -148,7 +185,10 @@ async def test_deleted_event_is_reported_at_its_seq(twelve: Signpost) -> None:
     await unprotect(db)
     await run_sql(db, "DELETE FROM audit_events WHERE seq = 7", "DELETE FROM audit_chain WHERE seq = 7")
     verdict = await check(twelve)
-    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (Problem.DELETED, 7)
+    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
+        Problem.DELETED,
+        7,
+    )
 
 
 async def test_deleted_event_whose_chain_entry_remains(twelve: Signpost) -> None:
@@ -156,16 +196,24 @@ async def test_deleted_event_whose_chain_entry_remains(twelve: Signpost) -> None
     await unprotect(db)
     await run_sql(db, "DELETE FROM audit_events WHERE seq = 2")
     verdict = await check(twelve)
-    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (Problem.DELETED, 2)
+    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
+        Problem.DELETED,
+        2,
+    )
 
 
 async def test_event_inserted_outside_signpost(twelve: Signpost) -> None:
     db = twelve.ctx.db
     await unprotect(db)
     columns = ", ".join(c for c in CANONICAL_FIELDS if c != "seq")
-    await run_sql(db, f"INSERT INTO audit_events (seq, {columns}) SELECT 13, {columns} FROM audit_events WHERE seq = 4")
+    await run_sql(
+        db, f"INSERT INTO audit_events (seq, {columns}) SELECT 13, {columns} FROM audit_events WHERE seq = 4"
+    )
     verdict = await check(twelve)
-    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (Problem.INSERTED, 13)
+    assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
+        Problem.INSERTED,
+        13,
+    )
 
 
 async def _make_room_at_9(db: Database) -> None:
@@ -176,7 +224,8 @@ async def _make_room_at_9(db: Database) -> None:
             "UPDATE audit_events SET seq = :n WHERE seq = :o",
             "UPDATE audit_chain SET seq = :n WHERE seq = :o",
             "UPDATE audit_subjects SET seq = :n WHERE seq = :o",
-            n=seq + 1, o=seq,
+            n=seq + 1,
+            o=seq,
         )
 
 
@@ -205,16 +254,20 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
     columns = [getattr(AuditEvent, name) for name in CANONICAL_FIELDS]
     async with db.read() as session:
         model = dict((await session.execute(select(*columns).where(AuditEvent.seq == 4))).mappings().one())
-        head8 = (await session.execute(
-            select(audit_chain.AuditChainEntry.head_hash).where(audit_chain.AuditChainEntry.seq == 8)
-        )).scalar_one()
+        head8 = (
+            await session.execute(
+                select(audit_chain.AuditChainEntry.head_hash).where(audit_chain.AuditChainEntry.seq == 8)
+            )
+        ).scalar_one()
     forged = {**model, "seq": 9, "correlation_id": "forged", "subject_refs": ""}
     leaf = audit_chain.leaf_hash(forged)
     async with db.engine.begin() as conn:
         await conn.execute(AuditEvent.__table__.insert().values(**forged))
-        await conn.execute(audit_chain.AuditChainEntry.__table__.insert().values(
-            seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf)
-        ))
+        await conn.execute(
+            audit_chain.AuditChainEntry.__table__.insert().values(
+                seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf)
+            )
+        )
     verdict = await check(twelve)
     assert verdict.finding is not None
     assert (verdict.finding.problem, verdict.finding.seq) == (Problem.INSERTED, 9)
@@ -272,7 +325,9 @@ async def test_truncated_end_is_caught_by_the_latest_checkpoint(twelve: Signpost
     assert (verdict.finding.problem, verdict.finding.seq) == (Problem.TRUNCATED, 10)
 
 
-async def test_truncation_with_checkpoints_removed_is_caught_by_the_kept_file(twelve: Signpost, tmp_path: Path) -> None:
+async def test_truncation_with_checkpoints_removed_is_caught_by_the_kept_file(
+    twelve: Signpost, tmp_path: Path
+) -> None:
     """Only a checkpoint kept outside Signpost catches a thorough truncation; without it the rest verifies."""
     db = twelve.ctx.db
     kept = tmp_path / "checkpoint.txt"
@@ -313,7 +368,9 @@ async def test_recomputed_tail_with_checkpoints_removed_is_caught_by_the_kept_fi
     db = twelve.ctx.db
     kept = await checkpoint(twelve)
     await unprotect(db)
-    await run_sql(db, "DELETE FROM audit_checkpoints", "UPDATE audit_events SET detail = 'nothing' WHERE seq = 11")
+    await run_sql(
+        db, "DELETE FROM audit_checkpoints", "UPDATE audit_events SET detail = 'nothing' WHERE seq = 11"
+    )
     await rechain(db)
     assert (await check(twelve)).ok
     verdict = await check(twelve, kept)
@@ -354,8 +411,12 @@ def test_malformed_checkpoint_file_is_refused_clearly() -> None:
 @pytest.mark.parametrize("table", ["audit_events", "audit_subjects", "audit_chain", "audit_checkpoints"])
 async def test_audit_tables_refuse_update_and_delete(twelve: Signpost, table: str) -> None:
     await checkpoint(twelve)
-    for statement in (f"UPDATE {table} SET seq = seq" if table != "audit_checkpoints" else
-                      f"UPDATE {table} SET size = size", f"DELETE FROM {table}"):
+    for statement in (
+        f"UPDATE {table} SET seq = seq"
+        if table != "audit_checkpoints"
+        else f"UPDATE {table} SET size = size",
+        f"DELETE FROM {table}",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             await run_sql(twelve.ctx.db, statement)
     assert (await check(twelve)).ok
@@ -368,8 +429,12 @@ async def test_chain_head_cannot_be_wound_back_or_deleted(twelve: Signpost) -> N
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("table", ["audit_events", "audit_subjects", "audit_chain", "audit_checkpoints", "audit_chain_head"])
-async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(twelve: Signpost, table: str) -> None:
+@pytest.mark.parametrize(
+    "table", ["audit_events", "audit_subjects", "audit_chain", "audit_checkpoints", "audit_chain_head"]
+)
+async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(
+    twelve: Signpost, table: str
+) -> None:
     """ENABLE ALWAYS: session_replication_role = replica (as used to skip triggers) does not help."""
     db = twelve.ctx.db
     with pytest.raises(DBAPIError, match="append-only"):
@@ -396,11 +461,13 @@ async def test_two_processes_appending_at_once_make_one_valid_chain(signpost: Si
     async with signpost.ctx.db.read() as session:
         writers = list((await session.execute(select(AuditEvent.user_id).order_by(AuditEvent.seq))).scalars())
     assert sorted(writers) == ["A"] * 200 + ["B"] * 200
-    switches = sum(1 for a, b in zip(writers, writers[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in pairwise(writers) if a != b)
     assert switches >= 2, "the two writers did not overlap, so this run proved nothing"
 
 
-async def test_migration_chains_events_written_before_it(backend: str, templates: Templates, tmp_path: Path) -> None:
+async def test_migration_chains_events_written_before_it(
+    backend: str, templates: Templates, tmp_path: Path
+) -> None:
     """A store from before the chain existed becomes verifiable when it is upgraded."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
@@ -416,9 +483,19 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
             for i in range(1, 4):
                 await conn.execute(
                     AuditEvent.__table__.insert().values(
-                        at=datetime(2026, 1, i, tzinfo=UTC), actor_id="P001", platform="console", tenant="local",
-                        user_id="P001", channel="terminal", action="lookup", outcome="answered",
-                        subject_refs="", result_count=0, correlation_id=f"c{i}", detail="", terms=b"x",
+                        at=datetime(2026, 1, i, tzinfo=UTC),
+                        actor_id="P001",
+                        platform="console",
+                        tenant="local",
+                        user_id="P001",
+                        channel="terminal",
+                        action="lookup",
+                        outcome="answered",
+                        subject_refs="",
+                        result_count=0,
+                        correlation_id=f"c{i}",
+                        detail="",
+                        terms=b"x",
                     )
                 )
         await db.migrate()
@@ -426,11 +503,27 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
         verdict = await verify(db, keys)
         assert verdict.ok and verdict.count == 3
         async with db.write() as session:
-            await append(session, [AuditRecord(
-                at=datetime(2026, 1, 5, tzinfo=UTC), actor_id=None, platform="console", tenant="local", user_id="x",
-                actor_role=None, actor_org=None, actor_la=None, channel="terminal", action="help", outcome="info",
-                subject_refs=(), result_count=0, correlation_id="c4",
-            )])
+            await append(
+                session,
+                [
+                    AuditRecord(
+                        at=datetime(2026, 1, 5, tzinfo=UTC),
+                        actor_id=None,
+                        platform="console",
+                        tenant="local",
+                        user_id="x",
+                        actor_role=None,
+                        actor_org=None,
+                        actor_la=None,
+                        channel="terminal",
+                        action="help",
+                        outcome="info",
+                        subject_refs=(),
+                        result_count=0,
+                        correlation_id="c4",
+                    )
+                ],
+            )
         assert (await verify(db, keys)).count == 4
     finally:
         await db.close()

@@ -28,5 +28,6 @@ async def test_a_rolled_back_months_key_is_not_reused(signpost: Signpost) -> Non
         pass
     async with signpost.ctx.db.read() as session:
         sealed, key = await sealer.seal(session, "second", (), at)
-        assert key is not None and sealed is not None
+    assert key is not None and sealed is not None
+    async with signpost.ctx.db.read() as session:
         assert await sealer.open(session, sealed, key) == "second"

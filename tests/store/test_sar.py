@@ -12,10 +12,14 @@ from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, 
 
 
 async def report(app: Signpost, ref: str, *, with_names: bool = False):  # type: ignore[no-untyped-def]
-    return await subject_access(app.ctx.db, app.ctx.sealer, int(ref), app.ctx.clock.now(), with_names=with_names)
+    return await subject_access(
+        app.ctx.db, app.ctx.sealer, int(ref), app.ctx.clock.now(), with_names=with_names
+    )
 
 
-async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(signpost: Signpost) -> None:
+async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(
+    signpost: Signpost,
+) -> None:
     await load_standard(signpost)
     await say(signpost, "P001", AMY)
     signpost.ctx.clock.advance(hours=2)
@@ -25,9 +29,22 @@ async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_r
     sar = await report(signpost, AMY)
 
     assert [(e.at, e.organisation, e.role, e.action, e.outcome, e.purpose) for e in sar.entries] == [
-        ("2026-11-02T09:00:00+00:00", "Northshire Children's Services", "Social worker", "lookup", "answered",
-         NO_PURPOSE),
-        ("2026-11-02T11:00:00+00:00", "Northshire School Health", "School nurse", "search", "answered", NO_PURPOSE),
+        (
+            "2026-11-02T09:00:00+00:00",
+            "Northshire Children's Services",
+            "Social worker",
+            "lookup",
+            "answered",
+            NO_PURPOSE,
+        ),
+        (
+            "2026-11-02T11:00:00+00:00",
+            "Northshire School Health",
+            "School nurse",
+            "search",
+            "answered",
+            NO_PURPOSE,
+        ),
     ]
     text = sar.to_text()
     assert "999 000 0018" in text and "Social worker, Northshire Children's Services (Northshire)" in text
@@ -53,7 +70,7 @@ async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Sig
 
 
 async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost) -> None:
-    """A shielded hit, then an access request with a reason, then the granted lookup: both carry the purpose."""
+    """A shielded hit, an access request with a reason, then the granted lookup: both carry the purpose."""
     await load_standard(signpost)
     await say(signpost, "S001", SHIELDED)
     signpost.ctx.clock.advance(minutes=3)
@@ -63,12 +80,29 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
             session, f"{SHIELDED} Joint home visit with police tomorrow", (int(SHIELDED),), at
         )
     async with signpost.ctx.db.write() as session:  # as the access-request command records it
-        await append(session, [AuditRecord(
-            at=at, actor_id="S001", platform="console", tenant="local", user_id="S001", actor_role="Health visitor",
-            actor_org="Southvale NHS Trust", actor_la="Southvale", channel="button", action="request",
-            outcome="done", subject_refs=(int(SHIELDED),), result_count=0, correlation_id=uuid.uuid4().hex,
-            terms=sealed, terms_key=key,
-        )])
+        await append(
+            session,
+            [
+                AuditRecord(
+                    at=at,
+                    actor_id="S001",
+                    platform="console",
+                    tenant="local",
+                    user_id="S001",
+                    actor_role="Health visitor",
+                    actor_org="Southvale NHS Trust",
+                    actor_la="Southvale",
+                    channel="button",
+                    action="request",
+                    outcome="done",
+                    subject_refs=(int(SHIELDED),),
+                    result_count=0,
+                    correlation_id=uuid.uuid4().hex,
+                    terms=sealed,
+                    terms_key=key,
+                )
+            ],
+        )
     signpost.ctx.clock.advance(minutes=30)
     await say(signpost, "S001", SHIELDED)
 

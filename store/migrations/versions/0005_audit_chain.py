@@ -72,7 +72,8 @@ def _sqlite_triggers() -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'the Signpost audit is append-only: {verb} on {table} refused'); END"
+                f"BEGIN SELECT RAISE(ABORT, 'the Signpost audit is append-only: {verb} on {table} refused'); "
+                "END"
             )
     op.execute(
         "CREATE TRIGGER audit_chain_head_forward BEFORE UPDATE ON audit_chain_head "
