@@ -9,7 +9,8 @@ For each backend, on a fresh migrated store:
 - 100 events per transaction: the chain's cost per event once commits are amortised;
 - 32 concurrent writers, one event per transaction: plain inserts run side by side on PostgreSQL,
   chained ones queue on the head row (SQLite's single writer serialises both alike);
-- the production path, ``AuditLog`` group commit with 64 concurrent commands, chained;
+- the production path, ``AuditLog`` group commit with 64 concurrent commands, chained; and the same
+  with the misuse monitor listening (as the commands see it, and until the monitor caught up);
 - two processes (two bot replicas), each an ``AuditLog`` with 64 concurrent commands, chained;
 - ``verify``: events re-walked per second.
 
@@ -28,29 +29,35 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.app import build
 from store import audit_chain
 from store.audit import AuditLog, AuditRecord, append
 from store.audit_verify import verify
 from store.crypto import KeyRing
 from store.db import Database
+from store.feeds import Feed, import_feeds
 from store.models import AuditEvent, AuditSubject
+from store.synthetic import SyntheticRegister, feeds_text
 
 Appender = Callable[[AsyncSession, Sequence[AuditRecord]], Awaitable[object]]
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# Events are stamped in working hours (a Monday morning), so the misuse monitor sees an ordinary
+# day rather than 125 practitioners working at night (which would, rightly, raise 125 alerts).
+DAYTIME = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 
 def record(i: int, writer: str = "bench") -> AuditRecord:
     """A typical lookup event: one child, sealed terms of typical size."""
     return AuditRecord(
-        at=datetime.now(UTC),
-        actor_id=f"NS-P{i % 500:04d}",
+        at=DAYTIME + timedelta(milliseconds=i),
+        actor_id=f"NS-P{1 + i % 125:04d}",
         platform="slack",
         tenant="T0123456",
         user_id=f"U{i % 500:08d}",
@@ -109,8 +116,11 @@ async def transactions(db: Database, appender: Appender, events: int, per_txn: i
     return events / (time.perf_counter() - started)
 
 
-async def group_commit(db: Database, events: int, concurrency: int, name: str = "bench") -> float:
-    log = AuditLog(db)
+async def group_commit(
+    db: Database, events: int, concurrency: int, name: str = "bench", log: AuditLog | None = None
+) -> float:
+    own = log is None
+    log = log or AuditLog(db)
     counter = iter(range(events))
 
     async def command() -> None:
@@ -120,8 +130,29 @@ async def group_commit(db: Database, events: int, concurrency: int, name: str = 
     started = time.perf_counter()
     await asyncio.gather(*(command() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    await log.close()
+    if own:
+        await log.close()
     return events / elapsed
+
+
+async def monitored(db: Database, events: int) -> tuple[float, float]:
+    """Group commit with misuse detection attached, as `signpost run` wires it (500 practitioners).
+
+    Returns events per second as the commands saw them (durable), and counted until the monitor
+    had also checked every batch.
+    """
+    register = SyntheticRegister(children=0, practitioners_per_authority=125)
+    practitioners_csv = feeds_text(register)["practitioners.csv"]
+    await import_feeds(
+        db, KeyRing.generate(), [Feed("practitioners.csv", practitioners_csv)], datetime.now(UTC)
+    )
+    app = build(db, KeyRing.generate())
+    started = time.perf_counter()
+    durable = await group_commit(db, events, 64, log=app.ctx.audit)
+    await app.ctx.audit.settle()
+    checked = events / (time.perf_counter() - started)
+    await app.ctx.audit.close()
+    return durable, checked
 
 
 async def two_processes(url: str, events: int) -> float:
@@ -177,6 +208,9 @@ async def measure(plain_url: str, chained_url: str, events: int) -> list[tuple[s
         rows.append(
             ("AuditLog group commit, 64 concurrent commands", await group_commit(db, events, 64), None)
         )
+        durable, checked = await monitored(db, events)
+        rows.append(("… with the misuse monitor listening (durable)", durable, None))
+        rows.append(("… with the misuse monitor, until it has checked every batch", checked, None))
         rows.append(
             (
                 "two processes, each AuditLog with 64 concurrent",

@@ -279,6 +279,9 @@ class AuditLog:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._listener_task = None
+        while not self._committed.empty():  # batches no listener will now hear about
+            self._committed.get_nowait()
+            self._committed.task_done()
 
 
 EXPORT_FIELDS = (

@@ -540,3 +540,20 @@ async def fresh_postgres_database(run_id: str) -> str:
     finally:
         await conn.close()
     return with_database(postgres_url(), name)
+
+
+async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(signpost: Signpost) -> None:
+    """The scheduler's checkpoint: the first at once, then none until the interval passed and events came."""
+    await load_standard(signpost)
+    await write_events(signpost, 2)
+    db, keys, clock = signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock
+    first = await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300)
+    assert first is not None and first.size == 2
+    await write_events(signpost, 1)
+    assert await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300) is None  # too soon
+    clock.advance(minutes=6)
+    second = await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300)
+    assert second is not None and second.size == 3
+    clock.advance(minutes=6)
+    assert await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300) is None  # no growth
+    assert (await check(signpost)).checkpoints == 2
