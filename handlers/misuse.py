@@ -74,8 +74,10 @@ class MisusePolicy:
     shielded_min: int = 3  # distinct shielded records reached without an access request
 
     lockout_window: timedelta = timedelta(hours=24)
-    lockout_min: int = 2  # step-up lockouts (audit detail "lockout")
-    lockout_details: tuple[str, ...] = ("lockout",)
+    lockout_min: int = 2  # step-up lockouts …
+    lockout_details: tuple[str, ...] = (
+        "%; locked",
+    )  # … as the step-up gate audits them ("code wrong; locked")
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
 
     def window(self, rule: str) -> timedelta:

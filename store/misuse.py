@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Select, String, func, select
+from sqlalchemy import DateTime, Select, String, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,7 +36,7 @@ async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
 
 LOOKUP_ACTIONS = ("lookup", "search")
-REQUEST_ACTIONS = ("request", "access_request")
+REQUEST_ACTIONS = ("request_access", "request", "access_request")
 
 
 def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
@@ -162,14 +162,15 @@ async def shielded_without_request(
 
 
 async def events_with_detail(
-    session: AsyncSession, actor_id: str, details: Sequence[str], start: datetime, end: datetime
+    session: AsyncSession, actor_id: str, patterns: Sequence[str], start: datetime, end: datetime
 ) -> int:
+    """An actor's events in [start, end] whose detail matches any LIKE pattern."""
     result = await session.execute(
         select(func.count()).where(
             AuditEvent.actor_id == actor_id,
             AuditEvent.at >= start,
             AuditEvent.at <= end,
-            AuditEvent.detail.in_(details),
+            or_(*(AuditEvent.detail.like(p) for p in patterns)),
         )
     )
     return int(result.scalar_one())

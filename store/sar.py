@@ -25,7 +25,7 @@ from store.crypto import DecryptionError
 from store.db import Database
 from store.models import AuditEvent, AuditSubject, Practitioner
 
-REQUEST_ACTIONS = frozenset({"request", "access_request"})
+REQUEST_ACTIONS = frozenset({"request_access", "request", "access_request"})
 NO_PURPOSE = "not asked (ordinary enquiry)"
 OPERATOR_PURPOSE = "operating Signpost (e.g. answering a subject access request)"
 PURPOSE_GONE = "recorded, but no longer readable (its key has been destroyed)"
@@ -34,8 +34,12 @@ _LEADING_REF = re.compile(r"^\s*[\d ]{10,14}\s*")
 ACTION_WORDS = {
     "lookup": "looked up by reference",
     "search": "found by name and date of birth",
-    "request": "requested access",
-    "access_request": "requested access",
+    "request_access": "requested access (purpose given)",
+    "request": "requested access (purpose given)",
+    "access_request": "requested access (purpose given)",
+    "grant_expired": "access grant expired",
+    "request_escalated": "access request passed to another duty manager",
+    "request_expired": "access request expired undecided",
     "approve": "approved an access request",
     "deny": "denied an access request",
     "sar": "produced a subject access report",
@@ -172,7 +176,8 @@ async def _purposes(session: AsyncSession, sealer: TermSealer, rows: Sequence[_R
     for row in rows:
         if row.actor_id is None:
             continue
-        if row.action in REQUEST_ACTIONS:
+        if row.action in REQUEST_ACTIONS and row.terms is not None:
+            # Only a request that carried a purpose (not "already waiting" or "already granted").
             latest[row.actor_id] = await _reason(session, sealer, row)
         if row.actor_id in latest:
             purposes[row.seq] = latest[row.actor_id]

@@ -139,8 +139,8 @@ def _enquiry(world: World, person: Person, at: datetime, rng: random.Random) -> 
     if kid.shielded:
         hit = [(_record(person, at, action, "shielded", (kid.ref,)), text)]
         if rng.random() < 0.8:
-            asked = _record(person, at + timedelta(minutes=2), "request", "done", (kid.ref,))
-            hit.append((asked, f"{kid.ref} assessment visit tomorrow"))
+            asked = _record(person, at + timedelta(minutes=2), "request_access", "done", (kid.ref,))
+            hit.append((asked, "assessment visit tomorrow"))
         return hit
     if by_name and rng.random() < 0.15:
         if rng.random() < 0.66:  # a typo: nothing matches
@@ -175,7 +175,7 @@ async def write_days(
     if world.people and DAY in days:  # one practitioner mistypes their code five times, once
         person = world.people[3]
         at = datetime.combine(DAY, time(11, 5), UK)
-        events.append((_record(person, at, "code", "refused", (), detail="lockout"), ""))
+        events.append((_record(person, at, "code", "refused", (), detail="code wrong; locked"), ""))
     events.sort(key=lambda pair: pair[0].at)
     written: list[AuditRecord] = []
     for start in range(0, len(events), 500):

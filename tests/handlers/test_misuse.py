@@ -156,7 +156,7 @@ async def test_shielded_probing_fires_without_access_requests(signpost: Signpost
 
 
 async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, world: World) -> None:
-    """Lockouts are written inside the step-up transaction (not the live path): the sweep finds them."""
+    """Lockouts are audited inside the step-up transaction (not the live path): the sweep finds them."""
     actor = world.people[0]
     for hour in (9, 13):
         async with signpost.ctx.db.write() as session:
@@ -178,7 +178,7 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
                         subject_refs=(),
                         result_count=0,
                         correlation_id=uuid.uuid4().hex,
-                        detail="lockout",
+                        detail="code wrong; locked",
                     )
                 ],
             )

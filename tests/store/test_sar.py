@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 
 from bot.app import Signpost
 from store.audit import AuditRecord, append
@@ -69,50 +70,43 @@ async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Sig
     assert "nothing shown (more detail asked for)" in sar.to_text()
 
 
+def request_event(at: datetime, outcome: str, sealed: bytes | None, key: str | None) -> AuditRecord:
+    """An access request as the access-control command audits it (its terms: the purpose alone)."""
+    return AuditRecord(
+        at=at, actor_id="S001", platform="console", tenant="local", user_id="S001",
+        actor_role="Health visitor", actor_org="Southvale NHS Trust", actor_la="Southvale",
+        channel="button", action="request_access", outcome=outcome, subject_refs=(int(SHIELDED),),
+        result_count=0, correlation_id=uuid.uuid4().hex, terms=sealed, terms_key=key,
+    )  # fmt: skip
+
+
 async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost) -> None:
-    """A shielded hit, an access request with a reason, then the granted lookup: both carry the purpose."""
+    """Shielded hit, request with a purpose, a repeat without one, the granted lookup: purpose carried."""
     await load_standard(signpost)
     await say(signpost, "S001", SHIELDED)
     signpost.ctx.clock.advance(minutes=3)
     at = signpost.ctx.clock.now()
     async with signpost.ctx.db.read() as session:
         sealed, key = await signpost.ctx.sealer.seal(
-            session, f"{SHIELDED} Joint home visit with police tomorrow", (int(SHIELDED),), at
+            session, "Joint home visit with police tomorrow", (int(SHIELDED),), at
         )
-    async with signpost.ctx.db.write() as session:  # as the access-request command records it
-        await append(
-            session,
-            [
-                AuditRecord(
-                    at=at,
-                    actor_id="S001",
-                    platform="console",
-                    tenant="local",
-                    user_id="S001",
-                    actor_role="Health visitor",
-                    actor_org="Southvale NHS Trust",
-                    actor_la="Southvale",
-                    channel="button",
-                    action="request",
-                    outcome="done",
-                    subject_refs=(int(SHIELDED),),
-                    result_count=0,
-                    correlation_id=uuid.uuid4().hex,
-                    terms=sealed,
-                    terms_key=key,
-                )
-            ],
-        )
+    async with signpost.ctx.db.write() as session:
+        await append(session, [request_event(at, "done", sealed, key)])
+    async with signpost.ctx.db.write() as session:  # "your request is already waiting": no purpose
+        await append(session, [request_event(at + timedelta(minutes=1), "info", None, None)])
     signpost.ctx.clock.advance(minutes=30)
     await say(signpost, "S001", SHIELDED)
 
     sar = await report(signpost, SHIELDED)
 
+    purpose = "Joint home visit with police tomorrow"
     assert [(e.action, e.purpose) for e in sar.entries] == [
         ("lookup", NO_PURPOSE),
-        ("request", "Joint home visit with police tomorrow"),
-        ("lookup", "Joint home visit with police tomorrow"),
+        ("request_access", purpose),
+        ("request_access", purpose),
+        ("lookup", purpose),
     ]
+    assert "requested access (purpose given)" in sar.to_text()
 
 
 async def test_a_child_nobody_looked_up(signpost: Signpost) -> None:
