@@ -74,10 +74,8 @@ class MisusePolicy:
     shielded_min: int = 3  # distinct shielded records reached without an access request
 
     lockout_window: timedelta = timedelta(hours=24)
-    lockout_min: int = 2  # step-up lockouts …
-    lockout_details: tuple[str, ...] = (
-        "%; locked",
-    )  # … as the step-up gate audits them ("code wrong; locked")
+    lockout_min: int = 2  # step-up lockouts, found by the detail the gate audits ("code wrong; locked")
+    lockout_details: tuple[str, ...] = ("%; locked",)  # LIKE patterns
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
 
     def window(self, rule: str) -> timedelta:
