@@ -99,7 +99,7 @@ def standard_tasks(box: Outbox) -> list[Task]:
 
 async def chain_head_hash(session: AsyncSession) -> str | None:
     """The audit chain's head hash, for the destruction certificate."""
-    return (await audit_chain.current_head(session)).head_hash
+    return (await audit_chain.current_head(session)).head_hash.hex()
 
 
 async def decommission_with_chain_head(ctx: Context, now: datetime) -> object:
