@@ -266,7 +266,9 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     if record.actor_id is None:
         return set()
     rules = {"credential"}
-    if record.action in misuse.LOOKUP_ACTIONS:
+    # A challenged lookup has not reached the register yet: checking on it would mark the rules
+    # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
+    if record.action in misuse.LOOKUP_ACTIONS and record.outcome in misuse.REACHED:
         rules |= {"enumeration", "out_of_area"}
         if not policy.is_daytime(record.at):
             rules.add("after_hours")

@@ -36,6 +36,10 @@ async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
 
 LOOKUP_ACTIONS = ("lookup", "search")
+# The outcomes of a lookup or search that reached the register. A step-up challenge ("challenged")
+# only asked for a code: the same query runs again once it is given, so counting both would make
+# one lookup two (and put a repeated name in the middle of a sweep). Refusals reached nothing.
+REACHED = ("answered", "shielded", "no_match", "ambiguous")
 REQUEST_ACTIONS = ("request_access", "request", "access_request")
 
 
@@ -45,6 +49,7 @@ def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
         AuditEvent.at >= start,
         AuditEvent.at <= end,
         AuditEvent.action.in_(LOOKUP_ACTIONS),
+        AuditEvent.outcome.in_(REACHED),
     )
 
 
@@ -71,6 +76,7 @@ async def lookup_subjects(
             AuditEvent.at >= start,
             AuditEvent.at < end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
         )
     )
     return [(at, ref) for at, ref in result]
@@ -85,6 +91,7 @@ async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: d
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
         )
         .group_by(AuditEvent.outcome)
     )
@@ -102,6 +109,7 @@ async def recent_searches(
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action == "search",
+            AuditEvent.outcome.in_(REACHED),
         )
         .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
         .limit(limit)
@@ -138,6 +146,7 @@ async def lookup_times(
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
         )
     )
     return list(result.scalars())

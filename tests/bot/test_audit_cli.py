@@ -17,7 +17,8 @@ from sqlalchemy import select
 from bot.app import Signpost
 from store.crypto import KeyRing
 from store.models import AuditEvent
-from tests.factories import AMY, BEN, load_standard, say
+from tests.factories import AMY, BEN, load_standard
+from tests.stepup_helpers import say_fresh
 from tests.store.tamper import rechain, run_sql, unprotect
 
 
@@ -58,20 +59,25 @@ def signpost_cli(db_url: str, keys: KeyRing, tmp_path: Path):  # type: ignore[no
 
 @pytest.fixture
 async def busy(signpost: Signpost) -> Signpost:
-    """P001 and P002 look up Amy and Ben over two days."""
+    """P001 and P002 look up Amy and Ben over two days, stepping up with real codes as they go.
+
+    The trail (12 events): day one, each enrols (enrol, code) then looks up (seq 1-6); day two their
+    codes have lapsed, so each lookup is challenged, the code answered, and the lookup runs (the
+    resumed lookup, then the code event that carried it: seq 7-12)."""
     await load_standard(signpost)
-    await say(signpost, "P001", AMY)
-    await say(signpost, "P002", BEN)
+    await say_fresh(signpost, "P001", AMY)
+    await say_fresh(signpost, "P002", BEN)
     signpost.ctx.clock.advance(days=1)
-    await say(signpost, "P001", BEN)
-    await say(signpost, "P002", "Amy Jones 03/04/2014")
+    await say_fresh(signpost, "P001", BEN)
+    await say_fresh(signpost, "P002", "Amy Jones 03/04/2014")
     return signpost
+
 
 
 async def test_verify_says_ok_with_the_count(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
     run = await signpost_cli("audit", "verify")
     assert run.code == 0, run.err
-    assert run.out.startswith("OK: 4 events, chain intact up to seq 4")
+    assert run.out.startswith("OK: 12 events, chain intact up to seq 12")
 
 
 async def test_verify_names_the_first_bad_event_and_fails(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
@@ -89,21 +95,21 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(
     assert made.code == 0, made.err
     kept = tmp_path / "kept-checkpoint.txt"
     kept.write_text(made.out)
-    assert made.out.splitlines()[1] == "4"  # origin, size, head, time, last-seq; then the signature
+    assert made.out.splitlines()[1] == "12"  # origin, size, head, time, last-seq; then the signature
     assert (await signpost_cli("audit", "verify", "--checkpoint", str(kept))).code == 0
 
     await unprotect(busy.ctx.db)
     await run_sql(
         busy.ctx.db,
         "DELETE FROM audit_checkpoints",
-        "DELETE FROM audit_chain WHERE seq = 4",
-        "DELETE FROM audit_subjects WHERE seq = 4",
-        "DELETE FROM audit_events WHERE seq = 4",
+        "DELETE FROM audit_chain WHERE seq = 12",
+        "DELETE FROM audit_subjects WHERE seq = 12",
+        "DELETE FROM audit_events WHERE seq = 12",
     )
     await rechain(busy.ctx.db)
     run = await signpost_cli("audit", "verify", "--checkpoint", str(kept))
     assert run.code == 1
-    assert run.out.startswith("FAILED at seq 4: truncated")
+    assert run.out.startswith("FAILED at seq 12: truncated")
 
 
 async def test_unreadable_checkpoint_file_is_one_clear_line(
@@ -120,16 +126,37 @@ async def test_unreadable_checkpoint_file_is_one_clear_line(
 
 
 async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    def events(run: Run) -> list[tuple[str, str]]:
+    def events(run: Run) -> list[tuple[str, str, str, str]]:
         assert run.code == 0, run.err
-        return [(e["actor_id"], e["subject_refs"]) for e in map(json.loads, run.out.splitlines())]
+        return [
+            (e["actor_id"], e["action"], e["outcome"], e["subject_refs"]) for e in map(json.loads, run.out.splitlines())
+        ]
 
-    assert events(await signpost_cli("audit", "export", "--actor", "P001")) == [("P001", AMY), ("P001", BEN)]
+    # Everything P001 did, step-up events included (they name no child).
+    assert events(await signpost_cli("audit", "export", "--actor", "P001")) == [
+        ("P001", "enrol", "done", ""),
+        ("P001", "code", "done", ""),
+        ("P001", "lookup", "answered", AMY),
+        ("P001", "lookup", "challenged", ""),
+        ("P001", "lookup", "answered", BEN),
+        ("P001", "code", "answered", ""),
+    ]
     # The export is audited before it runs, and it touches Amy: so it lists itself last.
     by_child = await signpost_cli("audit", "export", "--child", AMY)
-    assert events(by_child) == [("P001", AMY), ("P002", AMY), (None, AMY)]
+    assert events(by_child) == [
+        ("P001", "lookup", "answered", AMY),
+        ("P002", "search", "answered", AMY),
+        (None, "export", "done", AMY),
+    ]
     day_two = await signpost_cli("audit", "export", "--since", "2026-11-03", "--until", "2026-11-04")
-    assert events(day_two) == [("P001", BEN), ("P002", AMY)]
+    assert events(day_two) == [
+        ("P001", "lookup", "challenged", ""),
+        ("P001", "lookup", "answered", BEN),
+        ("P001", "code", "answered", ""),
+        ("P002", "search", "challenged", ""),
+        ("P002", "search", "answered", AMY),
+        ("P002", "code", "answered", ""),
+    ]
 
 
 async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
@@ -137,8 +164,12 @@ async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, si
     assert run.code == 0, run.err
     rows = list(csv.DictReader(io.StringIO(run.out)))
     assert [(r["actor_id"], r["action"], r["outcome"]) for r in rows] == [
+        ("P002", "enrol", "done"),
+        ("P002", "code", "done"),
         ("P002", "lookup", "answered"),
+        ("P002", "search", "challenged"),  # its terms are sealed like the search's own: not exported
         ("P002", "search", "answered"),
+        ("P002", "code", "answered"),
     ]
     assert "terms" not in rows[0] and "Amy" not in run.out
 

@@ -1,4 +1,8 @@
-"""Misuse rules: each fires on its pattern (alerting the duty managers, once); silent on a normal day."""
+"""Misuse rules: each fires on its pattern (alerting the duty managers, once); silent on a normal day.
+
+Lookups need a fresh step-up code, so WHO enrols an authenticator and answers each challenge with a
+real code (say_fresh), as a real practitioner would; a lookup asked for a code and then run counts
+once (only outcomes that reached the register count)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from store.audit_verify import verify
 from store.models import AuditEvent, Notice
 from tests.factories import say
 from tests.handlers.misuse_world import DAY, UK, World, history_days, load_world, write_days
+from tests.stepup_helpers import ensure_enrolled, say_fresh
 
 WHO = "NS-P0001"
 MANAGERS = {"NS-DM01", "NS-DM02"}
@@ -65,7 +70,7 @@ def at_uk(hour: int, minute: int = 0) -> datetime:
 async def test_enumeration_fires_on_many_children_in_an_hour(signpost: Signpost, world: World) -> None:
     signpost.ctx.clock.set(at_uk(10))
     for kid in world.in_area("Northshire")[:32]:
-        await say(signpost, WHO, str(kid.ref))
+        await say_fresh(signpost, WHO, str(kid.ref))
         signpost.ctx.clock.advance(seconds=80)
     await assert_alerted(signpost, world, "enumeration", "different children looked up")
 
@@ -78,12 +83,12 @@ async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(
     for day in history_days(DAY, 5):
         signpost.ctx.clock.set(datetime.combine(day, time(10), UK))
         for kid in kids[:22]:  # each day below the ceiling, so no alert while the baseline forms
-            await say(signpost, WHO, str(kid.ref))
+            await say_fresh(signpost, WHO, str(kid.ref))
             signpost.ctx.clock.advance(seconds=100)
     await signpost.ctx.audit.settle()
     signpost.ctx.clock.set(at_uk(10))
     for kid in kids[30:62]:
-        await say(signpost, WHO, str(kid.ref))
+        await say_fresh(signpost, WHO, str(kid.ref))
         signpost.ctx.clock.advance(seconds=80)
     assert await alerts(signpost) == []
 
@@ -104,7 +109,7 @@ async def test_probing_fires_on_many_searches_that_match_nothing(signpost: Signp
             "Ivo Stark",
         )
     ):
-        await say(signpost, WHO, f"{name} {1 + n}/0{1 + n % 9}/2015")
+        await say_fresh(signpost, WHO, f"{name} {1 + n}/0{1 + n % 9}/2015")
         signpost.ctx.clock.advance(minutes=2)
     await assert_alerted(signpost, world, "probing", "found no single match")
 
@@ -113,7 +118,7 @@ async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, worl
     signpost.ctx.clock.set(at_uk(10))
     walk = sorted(world.in_area("Northshire"), key=lambda k: (k.family, k.given))[:40:5]
     for kid in walk:
-        await say(signpost, WHO, f"{kid.given} {kid.family} {kid.dob:%d/%m/%Y}")
+        await say_fresh(signpost, WHO, f"{kid.given} {kid.family} {kid.dob:%d/%m/%Y}")
         signpost.ctx.clock.advance(minutes=3)
     await assert_alerted(signpost, world, "sweeps", "walking alphabetically")
 
@@ -121,7 +126,7 @@ async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, worl
 async def test_sweep_through_dates_of_birth_fires(signpost: Signpost, world: World) -> None:
     signpost.ctx.clock.set(at_uk(10))
     for day in range(1, 9):
-        await say(signpost, WHO, f"Lily Brown {day:02d}/03/2016")
+        await say_fresh(signpost, WHO, f"Lily Brown {day:02d}/03/2016")
         signpost.ctx.clock.advance(minutes=2)
     await assert_alerted(signpost, world, "sweeps", "through dates of birth")
 
@@ -129,7 +134,7 @@ async def test_sweep_through_dates_of_birth_fires(signpost: Signpost, world: Wor
 async def test_out_of_area_lookups_fire(signpost: Signpost, world: World) -> None:
     signpost.ctx.clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:5]:
-        await say(signpost, WHO, str(kid.ref))
+        await say_fresh(signpost, WHO, str(kid.ref))
         signpost.ctx.clock.advance(minutes=20)
     await assert_alerted(signpost, world, "out_of_area", "outside Northshire")
 
@@ -140,7 +145,7 @@ async def test_after_hours_lookups_fire_for_a_day_worker(signpost: Signpost, wor
     await write_days(signpost, world, history_days(DAY, 14), [person])
     signpost.ctx.clock.set(at_uk(23, 10))
     for ref in person.own[:3]:
-        await say(signpost, WHO, str(ref))
+        await say_fresh(signpost, WHO, str(ref))
         signpost.ctx.clock.advance(minutes=15)
     await assert_alerted(signpost, world, "after_hours", "outside their usual working hours")
 
@@ -150,7 +155,7 @@ async def test_shielded_probing_fires_without_access_requests(signpost: Signpost
     shielded = [k for k in world.kids.values() if k.shielded]
     assert len(shielded) >= 3
     for kid in shielded[:3]:
-        await say(signpost, WHO, str(kid.ref))
+        await say_fresh(signpost, WHO, str(kid.ref))
         signpost.ctx.clock.advance(minutes=30)
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
@@ -206,11 +211,37 @@ async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, w
 async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, world: World) -> None:
     signpost.ctx.clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:9]:
-        await say(signpost, WHO, str(kid.ref))
+        await say_fresh(signpost, WHO, str(kid.ref))
         signpost.ctx.clock.advance(minutes=5)
     assert len([a for a in await alerts(signpost) if "(out of area)" in a[1]]) == len(MANAGERS)
     await sweep(signpost.ctx, signpost.ctx.clock.now())
     assert (await alert_events(signpost)).count(f"out_of_area: {WHO}") == 1
+
+
+async def test_a_challenged_lookup_and_its_resumed_run_count_once(signpost: Signpost, world: World) -> None:
+    """Two late lookups, each asked for a code first (idle over 30 minutes), are two lookups, not
+    four: below the after-hours threshold of three, so no alert, live or from the sweep."""
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, history_days(DAY, 14), [person])
+    signpost.ctx.clock.set(at_uk(22, 30))
+    await ensure_enrolled(signpost, WHO)
+    for ref in [r for r in person.own if not world.kids[r].shielded][:2]:
+        signpost.ctx.clock.advance(minutes=31)
+        reply = await say_fresh(signpost, WHO, str(ref))
+        assert reply.signposts, reply
+    async with signpost.ctx.db.read() as session:
+        outcomes = list(
+            (
+                await session.execute(
+                    select(AuditEvent.outcome)
+                    .where(AuditEvent.actor_id == WHO, AuditEvent.action == "lookup", AuditEvent.at >= at_uk(22))
+                    .order_by(AuditEvent.seq)
+                )
+            ).scalars()
+        )
+    assert outcomes == ["challenged", "answered"] * 2  # the pattern this test is about did happen
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
 
 
 # -- and each stays silent on a realistic day -------------------------------------------------------------

@@ -25,6 +25,7 @@ from store.db import Database, alembic_config
 from store.models import AuditEvent
 from tests.databases import Templates, postgres_url, with_database
 from tests.factories import AMY, BEN, load_standard, say
+from tests.stepup_helpers import ensure_enrolled
 from tests.store.tamper import rechain, run_sql, unprotect
 
 HERE = Path(__file__).parent
@@ -48,8 +49,13 @@ async def checkpoint(app: Signpost) -> audit_chain.Checkpoint:
 
 @pytest.fixture
 async def twelve(signpost: Signpost) -> Signpost:
+    """Twelve real events. P001 and P002 enrol an authenticator and step up first (an "enrol" and a
+    "code" event each: seq 1..4), so the eight commands that follow (seq 5..12) reach children:
+    lookups carry child subjects, searches sealed terms, as a real practitioner's would."""
     await load_standard(signpost)
-    await write_events(signpost, 12)
+    await ensure_enrolled(signpost, "P001")
+    await ensure_enrolled(signpost, "P002")
+    await write_events(signpost, 8)
     return signpost
 
 
@@ -153,23 +159,25 @@ async def test_edited_field_is_reported_at_its_seq(twelve: Signpost) -> None:
 
 
 async def test_edited_sealed_terms_are_reported(twelve: Signpost) -> None:
+    """Seq 7 is P001's search "Amy Jones 03/04/2014": its terms are sealed."""
     db = twelve.ctx.db
     await unprotect(db)
     async with db.read() as session:
-        sealed = (await session.execute(select(AuditEvent.terms).where(AuditEvent.seq == 3))).scalar_one()
+        sealed = (await session.execute(select(AuditEvent.terms).where(AuditEvent.seq == 7))).scalar_one()
     assert sealed
     await run_sql(
-        db, "UPDATE audit_events SET terms = :t WHERE seq = 3", t=sealed[:-1] + bytes([sealed[-1] ^ 1])
+        db, "UPDATE audit_events SET terms = :t WHERE seq = 7", t=sealed[:-1] + bytes([sealed[-1] ^ 1])
     )
     verdict = await check(twelve)
     assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
         Problem.EDITED,
-        3,
+        7,
     )
 
 
 async def test_removed_child_index_row_is_reported(twelve: Signpost) -> None:
-    """Hiding an event from subject-access reports by deleting its index row is caught too."""
+    """Hiding an event from subject-access reports by deleting its index row is caught too (seq 6 is
+    P002's lookup of BEN)."""
     db = twelve.ctx.db
     await unprotect(db)
     await run_sql(db, "DELETE FROM audit_subjects WHERE seq = 6")
@@ -528,7 +536,7 @@ async def test_migration_chains_events_written_before_it(
     finally:
         await db.close()
         if backend == "postgres":
-            await asyncio.to_thread(Templates.drop_postgres, url)
+            templates.drop_postgres(url)
 
 
 async def fresh_postgres_database(run_id: str) -> str:
