@@ -13,6 +13,7 @@ from handlers.lifecycle import decommission_gate
 from store.access import GrantTable
 from handlers.model import Command, Reply
 from handlers.stepup import StepUpGate, StepUpPolicy
+from handlers.misuse import MisuseMonitor
 from store.audit import AuditLog, TermSealer
 from store.crypto import KeyRing
 from store.db import Database
@@ -64,6 +65,7 @@ def build(
     built = stepup.make_specs(resume, base_url, stepup_policy)
     # A switched-off service refuses before it would ask for a code.
     gates = [decommission_gate, StepUpGate(stepup_policy)]
+    ctx.audit.on_commit(MisuseMonitor(ctx).after_commit)  # misuse rules as events are written
     dispatcher = Dispatcher.build(ctx, all_specs(*built), extra_gates=gates)
     return Signpost(ctx, dispatcher)
 

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.commands import core, lifecycle, match, practitioner, totp
+from bot.commands import audit, core, lifecycle, match, practitioner, totp
 from bot.commands import teams as teams_commands
 from bot.commands.common import CommandFailed
 from bot.config import SettingsError
@@ -16,6 +16,7 @@ from store.crypto import KeyFileError
 
 COMMAND_GROUPS = (
     core,
+    audit,
     lifecycle,
     match,
     practitioner,

@@ -16,14 +16,15 @@ from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.notify import Outbox, worker_name
-from handlers import access_jobs, lifecycle
+from handlers import access_jobs, lifecycle, misuse
 from handlers.context import Context
-from store import schedule
+from store import audit_chain, schedule
 
 log = structlog.get_logger("signpost.scheduler")
 TaskFn = Callable[[Context, datetime], Awaitable[object]]
@@ -90,8 +91,24 @@ def standard_tasks(box: Outbox) -> list[Task]:
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
         Task("deliver_notices", timedelta(seconds=5), deliver_notices(box)),
         Task("retention", timedelta(hours=1), lifecycle.retention_tick),
-        Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
+        Task("decommission", timedelta(minutes=10), decommission_with_chain_head),
+        Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
+        Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
     ]
+
+
+async def chain_head_hash(session: AsyncSession) -> str | None:
+    """The audit chain's head hash, for the destruction certificate."""
+    return (await audit_chain.current_head(session)).head_hash.hex()
+
+
+async def decommission_with_chain_head(ctx: Context, now: datetime) -> object:
+    return await lifecycle.decommission_tick(ctx, now, chain_head=chain_head_hash)
+
+
+async def audit_checkpoint(ctx: Context, now: datetime) -> object:
+    """A signed checkpoint when the chain grew and the latest is five minutes old."""
+    return await audit_chain.checkpoint_if_due(ctx.db, ctx.keys, now)
 
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import access, home, lifecycle, search
+from handlers import access, history, home, lifecycle, search
 from handlers import help as help_commands
 from handlers.dispatch import Spec
 
@@ -13,6 +13,7 @@ def all_specs(*built: Spec) -> tuple[Spec, ...]:
         *search.SPECS,
         *home.SPECS,
         *access.SPECS,
+        *history.SPECS,
         *lifecycle.SPECS,
         *built,
     )

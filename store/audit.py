@@ -12,20 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from store import audit_chain
 from store.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
-from store.db import Database, dialect_insert
+from store.db import WRITE_OPTION, Database, dialect_insert
 from store.models import AuditEvent, AuditSubject, AuditTermKey, ChildKey
 
 log = structlog.get_logger("signpost.audit")
 MAX_BATCH = 512
+LISTENER_BACKLOG = 1024  # committed batches waiting for listeners before some are dropped
 
 
 class AuditWriteFailed(Exception):
@@ -85,12 +87,14 @@ class TermSealer:
         if len(subject_refs) == 1:
             ref = subject_refs[0]
             row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
             ).first()
             if row is not None:
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
                 return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
-        period = at.strftime("%Y-%m")
+        period = audit_chain.utc(at).strftime("%Y-%m")
         key = await self._period_key(session, period, writer)
         return seal(key, payload, _period_aad(period)), f"period:{period}"
 
@@ -120,7 +124,9 @@ class TermSealer:
         if kind == "child":
             ref = int(name)
             row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
             ).first()
             if row is None:
                 return None
@@ -155,36 +161,71 @@ async def _create_period_key(session: AsyncSession, keys: KeyRing, period: str) 
     return stored
 
 
+def _row(record: AuditRecord) -> dict[str, object]:
+    row = {k: v for k, v in asdict(record).items() if k != "subject_refs"}
+    # Stored (and hashed) in UTC: SQLite keeps wall-clock time without its zone.
+    row["at"] = audit_chain.utc(record.at)
+    row["subject_refs"] = " ".join(str(ref) for ref in record.subject_refs)
+    return row
+
+
 async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[int]:
-    """Insert events (and their subjects) in the caller's transaction; returns their sequence numbers."""
+    """Insert and chain events (and their subjects) in the caller's transaction; returns their seqs.
+
+    The chain head is locked first, so concurrent appends take turns: call this as the last step of
+    a transaction, to hold the lock briefly.
+    """
     if not records:
         return []
-    rows = [
-        {
-            **{k: v for k, v in asdict(r).items() if k != "subject_refs"},
-            "subject_refs": " ".join(str(ref) for ref in r.subject_refs),
-        }
-        for r in records
-    ]
+    head = await audit_chain.lock_head(session)
+    rows = [_row(r) for r in records]
     result = await session.execute(
         insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows
     )
     seqs = list(result.scalars())
+    chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)
+    if _seq_of(chained[0]) <= head.last_seq:
+        # Sequence numbers went backwards (a reset sequence?): refuse rather than fork the chain.
+        raise AuditWriteFailed("audit sequence is behind the chain head")
+    await audit_chain.extend(session, head, chained)
     subjects = [
-        {"seq": seq, "child_ref": ref} for seq, r in zip(seqs, records, strict=True) for ref in set(r.subject_refs)
+        {"seq": seq, "child_ref": ref}
+        for seq, r in zip(seqs, records, strict=True)
+        for ref in set(r.subject_refs)
     ]
     if subjects:
         await session.execute(insert(AuditSubject), subjects)
     return seqs
 
 
+def _seq_of(row: dict[str, object]) -> int:
+    seq = row["seq"]
+    assert isinstance(seq, int)
+    return seq
+
+
+CommitListener = Callable[[Sequence[AuditRecord]], Awaitable[None]]
+
+
 class AuditLog:
-    """Group-committing writer for events that are the only write of their command."""
+    """Group-committing writer for events that are the only write of their command.
+
+    Listeners (misuse detection) hear about each committed batch from a second task, so that
+    however long they take, they never delay the next commit; if they fall far behind, batches are
+    dropped for them (and logged) — the periodic sweep looks at the same events again.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[CommitListener] = []
+        self._committed: asyncio.Queue[list[AuditRecord]] = asyncio.Queue(maxsize=LISTENER_BACKLOG)
+        self._listener_task: asyncio.Task[None] | None = None
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener`` with every batch of events after it is durable."""
+        self._listeners.append(listener)
 
     async def record(self, record: AuditRecord) -> int:
         """Write one event durably (batched with concurrent ones); returns its sequence number."""
@@ -211,29 +252,102 @@ class AuditLog:
             for (_, future), seq in zip(batch, seqs, strict=True):
                 if not future.done():
                     future.set_result(seq)
+            self._hand_to_listeners([record for record, _ in batch])
+
+    def _hand_to_listeners(self, records: list[AuditRecord]) -> None:
+        if not self._listeners:
+            return
+        if self._listener_task is None or self._listener_task.done():
+            self._listener_task = asyncio.get_running_loop().create_task(
+                self._listen(), name="audit-listeners"
+            )
+        try:
+            self._committed.put_nowait(records)
+        except asyncio.QueueFull:
+            log.warning("audit_listeners_behind", dropped=len(records))
+
+    async def _listen(self) -> None:
+        while True:
+            records = await self._committed.get()
+            try:
+                for listener in self._listeners:
+                    try:
+                        await listener(records)
+                    except Exception:
+                        log.exception("audit_listener_failed")
+            finally:
+                self._committed.task_done()
+
+    async def settle(self) -> None:
+        """Wait until listeners have seen every batch committed so far (tests, orderly shutdown)."""
+        await self._committed.join()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._listener_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._listener_task = None
+        while not self._committed.empty():  # batches no listener will now hear about
+            self._committed.get_nowait()
+            self._committed.task_done()
 
 
 EXPORT_FIELDS = (
-    "seq", "at", "actor_id", "platform", "tenant", "user_id", "actor_role", "actor_org", "actor_la",
-    "channel", "action", "outcome", "subject_refs", "result_count", "correlation_id", "detail", "terms_key",
+    "seq",
+    "at",
+    "actor_id",
+    "platform",
+    "tenant",
+    "user_id",
+    "actor_role",
+    "actor_org",
+    "actor_la",
+    "channel",
+    "action",
+    "outcome",
+    "subject_refs",
+    "result_count",
+    "correlation_id",
+    "detail",
+    "terms_key",
 )
 
 
-async def iter_events(db: Database, batch: int = 1000) -> AsyncIterator[dict[str, object]]:
-    """Every event in sequence order, as plain values (sealed terms are not included)."""
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events an export wants; every bound is optional and ``until`` is exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor_id: str | None = None
+    child_ref: int | None = None
+
+    def apply(self, query: Select[AuditEvent]) -> Select[AuditEvent]:
+        if self.since is not None:
+            query = query.where(AuditEvent.at >= audit_chain.utc(self.since))
+        if self.until is not None:
+            query = query.where(AuditEvent.at < audit_chain.utc(self.until))
+        if self.actor_id is not None:
+            query = query.where(AuditEvent.actor_id == self.actor_id)
+        if self.child_ref is not None:
+            query = query.where(
+                AuditEvent.seq.in_(select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref))
+            )
+        return query
+
+
+async def iter_events(
+    db: Database, where: EventFilter | None = None, batch: int = 1000
+) -> AsyncIterator[dict[str, object]]:
+    """Matching events in sequence order, as plain values (sealed terms are not included)."""
+    where = where or EventFilter()
     last = 0
     while True:
         async with db.read() as session:
-            result = await session.execute(
-                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-            )
+            query = where.apply(select(AuditEvent).where(AuditEvent.seq > last))
+            result = await session.execute(query.order_by(AuditEvent.seq).limit(batch))
             events = list(result.scalars())
         if not events:
             return
@@ -243,7 +357,7 @@ async def iter_events(db: Database, batch: int = 1000) -> AsyncIterator[dict[str
 
 
 def _plain(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return audit_chain.utc(value).isoformat() if isinstance(value, datetime) else value
 
 
 def to_json_line(event: dict[str, object]) -> str:

@@ -1,4 +1,4 @@
-"""Core sub-commands: run, console, seed-demo, import, audit export."""
+"""Core sub-commands: run, console, seed-demo, import. (`audit …` lives in bot/commands/audit.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from bot import console, serve
 from bot.commands.common import CommandFailed, opened
-from store import audit
 from store.feeds import Feed, FeedRejected, import_feeds
 from store.models import Child, Meta
 from store.synthetic import SyntheticRegister, feeds_text
@@ -36,11 +35,6 @@ def add_commands(sub: Any) -> None:
     imp = sub.add_parser("import", help="import feed CSVs (kind recognised from the header); all or nothing")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.set_defaults(func=import_command)
-
-    aud = sub.add_parser("audit", help="read the audit log")
-    aud_sub = aud.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
-    export = aud_sub.add_parser("export", help="audit events as JSON lines on stdout")
-    export.set_defaults(func=audit_export)
 
 
 async def seed_demo(args: argparse.Namespace) -> int:
@@ -81,9 +75,3 @@ async def import_command(args: argparse.Namespace) -> int:
         print(f"{kind}: {rows} rows read, {report.changed.get(kind, 0)} new or changed")
     return 0
 
-
-async def audit_export(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        async for event in audit.iter_events(app.ctx.db):
-            sys.stdout.write(audit.to_json_line(event) + "\n")
-    return 0

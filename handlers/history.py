@@ -1,0 +1,84 @@
+"""`history`: a practitioner's own last lookups: when, which reference, the outcome. Never terms."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch import Request, Result, Spec, StepUp
+from handlers.grammar import UsageError
+from handlers.model import Outcome, Reply, format_ref
+from store.audit_chain import utc
+from store.models import AuditEvent
+
+DEFAULT_COUNT = 10
+MAX_COUNT = 50
+LOOKUP_ACTIONS = ("lookup", "search")
+DISPLAY_ZONE = ZoneInfo("Europe/London")  # practitioners read UK local time
+USAGE = "history [N]"
+
+OUTCOME_WORDS = {
+    "answered": "signposts shown",
+    "no_match": "no match",
+    "ambiguous": "more detail asked for",
+    "shielded": "shielded record",
+    "refused": "refused",
+    "invalid": "not understood",
+    "failed": "failed",
+    "challenged": "code asked for",
+}
+# A reference is shown only where the reply itself gave it (or its request button): never for an
+# ambiguous or unmatched search, whose candidates the practitioner was not shown.
+REVEALED = frozenset({"answered", "shielded"})
+
+
+def parse_count(args: str) -> int:
+    if not args.strip():
+        return DEFAULT_COUNT
+    if not args.strip().isdigit() or not 1 <= int(args) <= MAX_COUNT:
+        raise UsageError(f"give a number of lookups from 1 to {MAX_COUNT}")
+    return int(args)
+
+
+def history_line(at: datetime, action: str, outcome: str, subject_refs: str) -> str:
+    """One row: local time · reference (or a dash) · how it was asked · outcome."""
+    refs = subject_refs.split()
+    shown = format_ref(refs[0]) if outcome in REVEALED and len(refs) == 1 else "—"
+    when = utc(at).astimezone(DISPLAY_ZONE).strftime("%d/%m/%Y %H:%M")
+    how = "by reference" if action == "lookup" else "by name and date of birth"
+    return f"{when} · {shown} · {how} · {OUTCOME_WORDS.get(outcome, outcome)}"
+
+
+async def show_history(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    assert req.actor is not None
+    count = parse_count(req.args)
+    rows = (
+        await session.execute(
+            select(AuditEvent.at, AuditEvent.action, AuditEvent.outcome, AuditEvent.subject_refs)
+            .where(AuditEvent.actor_id == req.actor.practitioner_id, AuditEvent.action.in_(LOOKUP_ACTIONS))
+            .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+            .limit(count)
+        )
+    ).all()
+    if not rows:
+        return Result(Reply(Outcome.INFO, "You have not looked up any child yet."), detail="empty")
+    lines = tuple(history_line(*row) for row in rows)
+    text = f"Your last {len(lines)} lookup{'s' if len(lines) != 1 else ''}, newest first (UK time):"
+    return Result(Reply(Outcome.INFO, text, lines=lines), result_count=len(lines))
+
+
+SPECS = (
+    Spec(
+        name="history",
+        action="history",
+        run=show_history,
+        summary=f"your own last N lookups (default {DEFAULT_COUNT}): when, which reference, what came back",
+        usage=USAGE,
+        stepup=StepUp.FRESH,  # it lists child references
+        audit_terms=False,
+    ),
+)

@@ -1,0 +1,222 @@
+"""Misuse detection's store: alerts already raised (one row per rule, practitioner and window, so
+each fires once across replicas) and the indexed counts the rules ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import DateTime, Select, String, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.db import dialect_insert
+from store.models import AuditEvent, AuditSubject, Base, Child, Involvement, Practitioner
+
+
+class MisuseAlert(Base):
+    __tablename__ = "misuse_alerts"
+    dedupe_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64), index=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str, now: datetime) -> bool:
+    """Record an alert; False when this (rule, actor, window) was already raised, by any replica."""
+    result = await session.execute(
+        dialect_insert(session)(MisuseAlert)
+        .values(dedupe_key=dedupe_key, rule=rule, actor_id=actor_id, raised_at=now)
+        .on_conflict_do_nothing(index_elements=[MisuseAlert.dedupe_key])
+        .returning(MisuseAlert.dedupe_key)
+    )
+    return result.first() is not None
+
+
+# -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
+
+LOOKUP_ACTIONS = ("lookup", "search")
+# The outcomes of a lookup or search that reached the register. A step-up challenge ("challenged")
+# only asked for a code: the same query runs again once it is given, so counting both would make
+# one lookup two (and put a repeated name in the middle of a sweep). Refusals reached nothing.
+REACHED = ("answered", "shielded", "no_match", "ambiguous")
+REQUEST_ACTIONS = ("request_access", "request", "access_request")
+
+
+def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
+    return select(AuditEvent.seq).where(
+        AuditEvent.actor_id == actor_id,
+        AuditEvent.at >= start,
+        AuditEvent.at <= end,
+        AuditEvent.action.in_(LOOKUP_ACTIONS),
+        AuditEvent.outcome.in_(REACHED),
+    )
+
+
+async def children_looked_up(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """Distinct children an actor's lookups and searches returned or touched in [start, end]."""
+    seqs = _lookups(actor_id, start, end).subquery()
+    result = await session.execute(
+        select(func.count(func.distinct(AuditSubject.child_ref))).where(
+            AuditSubject.seq.in_(select(seqs.c.seq))
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def lookup_subjects(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, int]]:
+    """(time, child) for each child each of an actor's lookups touched: for baselines."""
+    result = await session.execute(
+        select(AuditEvent.at, AuditSubject.child_ref)
+        .join(AuditSubject, AuditSubject.seq == AuditEvent.seq)
+        .where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at < end,
+            AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
+        )
+    )
+    return [(at, ref) for at, ref in result]
+
+
+async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> dict[str, int]:
+    """How many of an actor's lookups and searches in [start, end] ended in each outcome."""
+    result = await session.execute(
+        select(AuditEvent.outcome, func.count())
+        .where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
+        )
+        .group_by(AuditEvent.outcome)
+    )
+    return {outcome: int(n) for outcome, n in result}
+
+
+async def recent_searches(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime, limit: int
+) -> list[tuple[bytes | None, str | None]]:
+    """The sealed terms of an actor's last ``limit`` demographic searches in [start, end], oldest first."""
+    result = await session.execute(
+        select(AuditEvent.terms, AuditEvent.terms_key)
+        .where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            AuditEvent.action == "search",
+            AuditEvent.outcome.in_(REACHED),
+        )
+        .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+        .limit(limit)
+    )
+    return [(terms, key) for terms, key in reversed(result.all())]
+
+
+async def out_of_area_children(
+    session: AsyncSession, actor_id: str, local_authority: str, start: datetime, end: datetime
+) -> int:
+    """Distinct children outside the actor's authority, none involving them, whose records they saw."""
+    seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_(("answered", "shielded"))).subquery()
+    involved = select(Involvement.id).where(
+        Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id
+    )
+    result = await session.execute(
+        select(func.count(func.distinct(AuditSubject.child_ref)))
+        .join(Child, Child.ref == AuditSubject.child_ref)
+        .where(
+            AuditSubject.seq.in_(select(seqs.c.seq)),
+            Child.local_authority != local_authority,
+            ~involved.exists(),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def lookup_times(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> list[datetime]:
+    result = await session.execute(
+        select(AuditEvent.at).where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            AuditEvent.action.in_(LOOKUP_ACTIONS),
+            AuditEvent.outcome.in_(REACHED),
+        )
+    )
+    return list(result.scalars())
+
+
+async def shielded_without_request(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> int:
+    """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
+    hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == "shielded").subquery()
+    requested = (
+        select(AuditSubject.child_ref)
+        .join(AuditEvent, AuditEvent.seq == AuditSubject.seq)
+        .where(AuditEvent.actor_id == actor_id, AuditEvent.action.in_(REQUEST_ACTIONS))
+    )
+    result = await session.execute(
+        select(func.count(func.distinct(AuditSubject.child_ref))).where(
+            AuditSubject.seq.in_(select(hits.c.seq)), AuditSubject.child_ref.not_in(requested)
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def events_with_detail(
+    session: AsyncSession, actor_id: str, patterns: Sequence[str], start: datetime, end: datetime
+) -> int:
+    """An actor's events in [start, end] whose detail matches any LIKE pattern."""
+    result = await session.execute(
+        select(func.count()).where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            or_(*(AuditEvent.detail.like(p) for p in patterns)),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def platforms(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> set[str]:
+    result = await session.execute(
+        select(AuditEvent.platform)
+        .where(AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end)
+        .distinct()
+    )
+    return set(result.scalars())
+
+
+async def active_actors(session: AsyncSession, start: datetime, end: datetime) -> list[str]:
+    """Practitioners with any event in [start, end] (through the index on ``at``)."""
+    result = await session.execute(
+        select(AuditEvent.actor_id)
+        .where(AuditEvent.at >= start, AuditEvent.at <= end, AuditEvent.actor_id.is_not(None))
+        .distinct()
+    )
+    return [a for a in result.scalars() if a is not None]
+
+
+async def managers_of(session: AsyncSession, local_authority: str, exclude: str) -> list[str]:
+    """Active duty managers of an authority (not the practitioner concerned); else every admin."""
+    found = await _with_role(session, "duty_manager", exclude, local_authority)
+    return found or await _with_role(session, "admin", exclude, None)
+
+
+async def _with_role(
+    session: AsyncSession, role: str, exclude: str, local_authority: str | None
+) -> list[str]:
+    query = select(Practitioner.id, Practitioner.roles).where(
+        Practitioner.status == "active", Practitioner.id != exclude
+    )
+    if local_authority is not None:
+        query = query.where(Practitioner.local_authority == local_authority)
+    rows = await session.execute(query.where(Practitioner.roles.contains(role)).order_by(Practitioner.id))
+    return [pid for pid, roles in rows if role in roles.split(";")]

@@ -1,0 +1,88 @@
+"""`history`: a practitioner sees their own last lookups — time, reference, outcome — and nothing else.
+
+Lookups, searches and history itself need a fresh step-up code, so each practitioner here enrols an
+authenticator and answers with a real code first (say_fresh), as a real user would; enrolled before
+their first lookup, none of these lookups is challenged, so history shows only the lookups themselves.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.app import Signpost
+from handlers.model import Outcome
+from store.models import AuditEvent
+from tests.factories import AMY, BEN, SHIELDED, TWIN_A, TWIN_B, load_standard, say
+from tests.stepup_helpers import say_fresh
+
+
+async def test_history_lists_own_lookups_newest_first(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    signpost.ctx.clock.advance(minutes=5)
+    await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")
+    signpost.ctx.clock.advance(minutes=5)
+    await say_fresh(signpost, "P001", "Ben Okafor 12/09/2016")
+    await say_fresh(signpost, "P002", AMY)  # someone else's: not shown
+
+    reply = await say_fresh(signpost, "P001", "history")
+
+    assert reply.outcome is Outcome.INFO
+    assert reply.text.startswith("Your last 3 lookups, newest first")
+    assert reply.lines == (
+        "02/11/2026 09:10 · 999 000 0026 · by name and date of birth · signposts shown",
+        "02/11/2026 09:05 · — · by name and date of birth · no match",
+        "02/11/2026 09:00 · 999 000 0018 · by reference · signposts shown",
+    )
+
+
+async def test_history_never_shows_search_terms_or_unshown_candidates(signpost: Signpost) -> None:
+    """An ambiguous search listed no children, so its history line lists none either."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
+    reply = await say_fresh(signpost, "P001", "history")
+    shown = " ".join((reply.text, *reply.lines))
+    assert reply.lines == ("02/11/2026 09:00 · — · by name and date of birth · more detail asked for",)
+    for secret in ("Lily", "Brown", "20/01/2019", TWIN_A, TWIN_B, "999 000 0034", "999 000 0042"):
+        assert secret not in shown
+
+
+async def test_history_shows_a_shielded_reference_it_already_gave(signpost: Signpost) -> None:
+    """The shielded reply carried the reference (in its request button), so history may show it."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "S001", SHIELDED)
+    reply = await say_fresh(signpost, "S001", "history")
+    assert reply.lines == ("02/11/2026 09:00 · 999 000 0050 · by reference · shielded record",)
+
+
+async def test_history_count_is_honoured_and_checked(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    for ref in (AMY, BEN, AMY):
+        await say_fresh(signpost, "P001", ref)
+    assert len((await say_fresh(signpost, "P001", "history 2")).lines) == 2
+    for bad in ("history 0", "history 51", "history lots"):
+        reply = await say_fresh(signpost, "P001", bad)
+        assert reply.outcome is Outcome.INVALID
+        assert "give a number of lookups from 1 to 50" in reply.text
+
+
+async def test_history_with_no_lookups_says_so_kindly(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    reply = await say_fresh(signpost, "P003", "history")
+    assert (reply.outcome, reply.text) == (Outcome.INFO, "You have not looked up any child yet.")
+
+
+async def test_history_needs_a_registered_practitioner(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    reply = await say(signpost, "stranger", "history")
+    assert reply.outcome is Outcome.REFUSED and "not registered" in reply.text
+
+
+async def test_history_is_audited_without_children_or_terms(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    await say_fresh(signpost, "P001", "history")
+    async with signpost.ctx.db.read() as session:
+        event = (await session.execute(select(AuditEvent).where(AuditEvent.action == "history"))).scalar_one()
+    assert (event.actor_id, event.outcome, event.subject_refs, event.result_count) == ("P001", "info", "", 1)
+    assert event.terms is None
