@@ -8,7 +8,7 @@ from handlers import stepup
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
-from handlers.dispatch import Dispatcher
+from handlers.dispatch import Dispatcher, Gate
 from handlers.lifecycle import decommission_gate
 from store.access import GrantTable
 from handlers.model import Command, Reply
@@ -64,7 +64,7 @@ def build(
 
     built = stepup.make_specs(resume, base_url, stepup_policy)
     # A switched-off service refuses before it would ask for a code.
-    gates = [decommission_gate, StepUpGate(stepup_policy)]
+    gates: list[Gate] = [decommission_gate, StepUpGate(stepup_policy)]
     ctx.audit.on_commit(MisuseMonitor(ctx).after_commit)  # misuse rules as events are written
     dispatcher = Dispatcher.build(ctx, all_specs(*built), extra_gates=gates)
     return Signpost(ctx, dispatcher)
