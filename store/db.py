@@ -54,11 +54,14 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 8) -> Database:
+        """The engine hides SQL parameters in error messages: tracebacks are logged, data is not."""
         if url.startswith("sqlite"):
-            engine = create_async_engine(url, pool_size=pool_size, max_overflow=4)
+            engine = create_async_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
             _configure_sqlite(engine)
         else:
-            engine = create_async_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=False)
+            engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=8, pool_pre_ping=False, hide_parameters=True
+            )
         return cls(engine)
 
     @classmethod

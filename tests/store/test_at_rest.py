@@ -77,3 +77,17 @@ async def test_each_child_has_its_own_data_key(signpost: Signpost) -> None:
     except DecryptionError:
         return
     raise AssertionError("one child's key opened another child's identity")
+
+
+async def test_database_errors_do_not_carry_the_values_in_their_message(signpost: Signpost) -> None:
+    """A failing statement's message (which a logged traceback would show) names no parameter value."""
+    marker = "Unmistakable-Marker-Value"
+    try:
+        async with signpost.ctx.db.write() as session:
+            await session.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v)"), {"k": "x", "v": marker})
+            await session.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v)"), {"k": "x", "v": marker})
+    except Exception as exc:  # the duplicate key fails on both backends
+        assert marker not in str(exc)
+        assert "hidden due to hide_parameters" in str(exc)
+    else:
+        raise AssertionError("the duplicate insert should have failed")
