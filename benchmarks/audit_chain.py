@@ -37,14 +37,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build
-from store import audit_chain
-from store.audit import AuditLog, AuditRecord, append
-from store.audit_verify import verify
-from store.crypto import KeyRing
+from store.audit import chain as audit_chain
+from store.audit.log import AuditLog, AuditRecord, append
+from store.audit.verify import verify
 from store.db import Database
-from store.feeds import Feed, import_feeds
+from store.keys.crypto import KeyRing
 from store.models import AuditEvent, AuditSubject
-from store.synthetic import SyntheticRegister, feeds_text
+from store.register.feeds import Feed, import_feeds
+from store.register.synthetic import SyntheticRegister, feeds_text
 
 Appender = Callable[[AsyncSession, Sequence[AuditRecord]], Awaitable[object]]
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

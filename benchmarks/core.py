@@ -24,14 +24,14 @@ from pathlib import Path
 import asyncpg
 import pyotp
 
-from bot.logging import configure
 from bot.app import Signpost, build
+from bot.logging import configure
 from handlers.clock import SystemClock
-from handlers.model import Command, Outcome, Platform, Principal
-from store.crypto import KeyRing
+from handlers.vocabulary import Command, Outcome, Platform, Principal
 from store.db import Database
-from store.feeds import Feed, import_feeds
-from store.synthetic import SyntheticRegister, feeds_text
+from store.keys.crypto import KeyRing
+from store.register.feeds import Feed, import_feeds
+from store.register.synthetic import SyntheticRegister, feeds_text
 
 
 async def step_up(app: Signpost, who: Principal) -> None:

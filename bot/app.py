@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import stepup
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
-from handlers.dispatch import Dispatcher, Gate
-from handlers.lifecycle import decommission_gate
-from store.access import GrantTable
-from handlers.model import Command, Reply
-from handlers.stepup import StepUpGate, StepUpPolicy
-from handlers.misuse import MisuseMonitor
-from store.audit import AuditLog, TermSealer
-from store.crypto import KeyRing
+from handlers.dispatch.dispatcher import Dispatcher, Gate
+from handlers.lifecycle.flows import decommission_gate
+from handlers.misuse.monitor import MisuseMonitor
+from handlers.stepup import flow as stepup
+from handlers.stepup.flow import StepUpGate, StepUpPolicy
+from handlers.vocabulary import Command, Reply
+from store.audit.log import AuditLog, TermSealer
 from store.db import Database
-from store.keychain import ensure_chains
-from store.notices import NoticeStore
+from store.delivery.notices import NoticeStore
+from store.keys.crypto import KeyRing
+from store.keys.keychain import ensure_chains
+from store.people.access import GrantTable
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from handlers.model import Notice, Platform, Principal
+from handlers.vocabulary import Notice, Platform, Principal
 
 
 class DeliveryFailed(Exception):

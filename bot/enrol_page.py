@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
-from handlers import totp
-from store import credentials, practitioners
-from store.audit import AuditRecord, append
-from store.credentials import PENDING
+from handlers.stepup import totp
+from store.audit.log import AuditRecord, append
+from store.people import credentials, practitioners
+from store.people.credentials import PENDING
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 # Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).

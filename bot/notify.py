@@ -20,8 +20,8 @@ import structlog
 
 from bot.delivery import Deliverer, DeliveryFailed
 from handlers.context import Context
-from handlers.model import Notice, Principal
-from store import notices, outbox
+from handlers.vocabulary import Notice, Principal
+from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
 CLAIM_HOLD = timedelta(minutes=2)

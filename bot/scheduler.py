@@ -22,9 +22,12 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.notify import Outbox, worker_name
-from handlers import access_jobs, lifecycle, misuse
+from handlers.access import jobs as access_jobs
 from handlers.context import Context
-from store import audit_chain, schedule
+from handlers.lifecycle import flows as lifecycle
+from handlers.misuse import monitor as misuse
+from store.audit import chain as audit_chain
+from store.delivery import schedule
 
 log = structlog.get_logger("signpost.scheduler")
 TaskFn = Callable[[Context, datetime], Awaitable[object]]

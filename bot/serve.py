@@ -15,9 +15,10 @@ import signal
 import structlog
 from aiohttp import web
 
-from bot import console, enrol_page
-from bot.commands.common import CommandFailed, opened
+from bot import enrol_page
+from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
+from bot.console import console
 from bot.scheduler import add_scheduler
 from bot.web import RouteAdder, create_app
 
@@ -28,10 +29,10 @@ def front_ends(settings: Settings) -> list[RouteAdder]:
     """The RouteAdders of every chat front end whose settings are present."""
     adders: list[RouteAdder] = []
     if settings.slack_enabled:
-        from bot.slack import add_slack  # only imported (with slack_bolt) when Slack is configured
+        from bot.slack.front import add_slack
 
         adders.append(add_slack)
-    from bot.teams import teams_route_adder  # raises SettingsError on half-configured Teams
+    from bot.teams.front import teams_route_adder
 
     teams = teams_route_adder(settings)
     if teams is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from handlers import access, history, home, lifecycle, search
 from handlers import help as help_commands
-from handlers.dispatch import Spec
+from handlers import history, home, search
+from handlers.access import requests as access
+from handlers.dispatch.dispatcher import Spec
+from handlers.lifecycle import flows as lifecycle
 
 
 def all_specs(*built: Spec) -> tuple[Spec, ...]:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec
-from handlers.model import Actor, Outcome, Reply
+from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.vocabulary import Actor, Outcome, Reply
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details "

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec, StepUp
+from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
-from handlers.model import Outcome, Reply, format_ref
-from store.audit_chain import utc
+from handlers.vocabulary import Outcome, Reply, format_ref
+from store.audit.chain import utc
 from store.models import AuditEvent
 
 DEFAULT_COUNT = 10

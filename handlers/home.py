@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec
-from handlers.model import Actor, Outcome, Reply, Role, format_ref
+from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.vocabulary import Actor, Outcome, Reply, Role, format_ref
 from store.models import AuditEvent
 
 RECENT_LIMIT = 10

@@ -20,13 +20,14 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.model import Actor, Outcome, Role
 from handlers.search import judge
-from store import children, matching, name_counts, practitioners
-from store.audit import AuditRecord
-from store.children import Candidate
-from store.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
-from store.matching import DecisionKind, MatchModel, NameCounts, Query
+from handlers.vocabulary import Actor, Outcome, Role
+from store.audit.log import AuditRecord
+from store.people import practitioners
+from store.register import children, matching, name_counts
+from store.register.children import Candidate
+from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
+from store.register.matching import DecisionKind, MatchModel, NameCounts, Query
 
 ACTION = "match_batch"
 CHANNEL = "batch"

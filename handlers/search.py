@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec, StepUp
+from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
-from handlers.model import Actor, Button, Input, Outcome, Reply, format_ref
 from handlers.refs import InvalidReference, parse_reference
-from store import children, matching, name_counts
-from store.children import Candidate
-from store.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
+from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref
+from store.register import children, matching, name_counts
+from store.register.children import Candidate
+from store.register.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = (

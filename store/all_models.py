@@ -4,10 +4,8 @@ Each feature adds one import line here.
 """
 
 from store import models  # noqa: F401
-from store import deliveries  # noqa: F401
-from store import conversations  # noqa: F401
-from store import decommission, lifecycle  # noqa: F401
-from store import access, outbox, schedule  # noqa: F401  (access control, notice claims, scheduler)
-from store import credentials  # noqa: F401
-from store import name_counts  # noqa: F401
-from store import audit_chain, misuse  # noqa: F401  (issue 7: audit chain, checkpoints, misuse alerts)
+from store.audit import chain, misuse  # noqa: F401  (audit chain, checkpoints, misuse alerts)
+from store.delivery import deliveries, outbox, schedule  # noqa: F401
+from store.lifecycle import decommission, retention  # noqa: F401
+from store.people import access, conversations, credentials  # noqa: F401
+from store.register import name_counts  # noqa: F401

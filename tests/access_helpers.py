@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 
 from bot.app import Signpost
-from handlers.model import Notice, Principal, Reply
-from store.feeds import Feed, import_feeds
+from handlers.vocabulary import Notice, Principal, Reply
+from store.delivery.notices import decode
 from store.models import AuditEvent
 from store.models import Notice as NoticeRow
-from store.notices import decode
-from tests.stepup_helpers import answer_challenges, ensure_enrolled, say_fresh
+from store.register.feeds import Feed, import_feeds
 from tests.factories import PRACTITIONERS_HEADER, load_standard, say
+from tests.stepup_helpers import answer_challenges, ensure_enrolled, say_fresh
 
 # Southvale (the shielded child's authority) gets two duty managers; DM01 is Northshire's.
 _SOUTHVALE_DM = "Duty manager,Southvale Children's Services,Southvale"

@@ -11,8 +11,8 @@ import pytest
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
-from store.crypto import KeyRing
 from store.db import Database
+from store.keys.crypto import KeyRing
 from tests.databases import Templates, postgres_problem
 
 BACKENDS = ("sqlite", "postgres")

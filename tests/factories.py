@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 
 from bot.app import Signpost
-from handlers.model import Command, Platform, Principal, Reply
-from store.feeds import Feed, ImportReport, import_feeds
+from handlers.vocabulary import Command, Platform, Principal, Reply
+from store.register.feeds import Feed, ImportReport, import_feeds
 
 PRACTITIONERS_HEADER = "practitioner_id,given_name,family_name,role,organisation,local_authority,phone,email,roles"
 CHILDREN_HEADER = "child_ref,given_names,family_name,aliases,date_of_birth,sex,postcode,local_authority,shielded"

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from bot.app import Signpost
 from handlers.refs import make_reference
-from store.feeds import Feed, ImportReport, import_feeds
+from store.register.feeds import Feed, ImportReport, import_feeds
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
 
 AMELIA = "9991000003"

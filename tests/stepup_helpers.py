@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyotp
 
 from bot.app import Signpost
-from handlers.model import Outcome, Principal, Reply
+from handlers.vocabulary import Outcome, Principal, Reply
 from tests.factories import say
 
 

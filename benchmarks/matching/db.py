@@ -2,7 +2,7 @@
 
     python -m benchmarks.matching.db --children 100000 --queries 5000 [--postgres URL] [--roll 100000]
 
-The register from ``generate.py`` is loaded with ``store.children.insert_new`` (each child sealed
+The register from ``generate.py`` is loaded with ``store.register.children.insert_new`` (each child sealed
 under its own data key, blind-index terms written, one transaction per 5,000 children); then each
 query runs ``handlers.search.find_child`` (the chat search without the dispatcher: one IN probe of
 child_terms, decrypt the candidates, score, decide) in its own read session, timed wall-clock;
@@ -35,16 +35,17 @@ from benchmarks.matching.run import Outcome, pct, summarise
 from bot.app import Signpost, build
 from bot.logging import configure
 from handlers.clock import FakeClock
-from handlers.model import Role
 from handlers.reconcile import Roster, run_batch
 from handlers.refs import references
 from handlers.search import find_child
-from store import children, matching, practitioners
-from store.children import ChildRow
-from store.crypto import KeyRing
+from handlers.vocabulary import Role
 from store.db import Database
-from store.matching import DecisionKind, MatchPolicy, shared_posterior
-from store.practitioners import PractitionerRow
+from store.keys.crypto import KeyRing
+from store.people import practitioners
+from store.people.practitioners import PractitionerRow
+from store.register import children, matching
+from store.register.children import ChildRow
+from store.register.matching import DecisionKind, MatchPolicy, shared_posterior
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOAD_CHUNK = 5000
@@ -128,7 +129,7 @@ async def run(args: argparse.Namespace) -> None:
     labelled = generator.queries(register, args.queries)
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"## {backend}, {args.children:,} children, {len(labelled):,} queries\n")
-    print(f"register generated in {generated:.0f} s; loaded through store.children.insert_new at "
+    print(f"register generated in {generated:.0f} s; loaded through store.register.children.insert_new at "
           f"**{rate:,.0f} children/s** ({args.children / rate:.0f} s)\n")
     gc.collect()
     gc.freeze()

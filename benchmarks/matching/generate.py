@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Final
 
 from benchmarks.matching.names import NameSource
-from store.matching import Identity, Query
+from store.register.matching import Identity, Query
 
 FIRST_DOB: Final = date(2007, 1, 1)
 DOB_SPAN_DAYS: Final = 18 * 365

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.matching.generate import Child, Generator, Labelled
-from store.matching import (
+from store.register.matching import (
     DecisionKind,
     MatchModel,
     MatchPolicy,

@@ -13,20 +13,19 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from bot.config import Settings, load_settings
-from bot.slack import SLACK_KEY, SlackFrontEnd, add_slack
+from bot.slack.front import SLACK_KEY, SlackFrontEnd, add_slack
 from bot.web import create_app
 from handlers.commands import all_specs
-from handlers.dispatch import Dispatcher
-from handlers.model import Platform, Principal
-from store import practitioners
+from handlers.dispatch.dispatcher import Dispatcher
+from handlers.vocabulary import Platform, Principal
 from store.models import AuditEvent
+from store.people import practitioners
 from tests.bot.scripted import SCRIPTED
-from tests.bot.teams_support import DANA, PRIYA, TeamsApp, link, settings
-from tests.bot.slack_requests import BOT_TOKEN, SIGNING_SECRET, SignedSlack, SlackUser
+from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, SignedSlack, SlackUser
+from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, link, settings
 from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
 from tests.fakes.teams_connector import FakeConnector
-
 from tests.stepup_helpers import enrol_and_step_up
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch import Request, Result, Spec
-from handlers.model import Outcome, Reply
+from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.vocabulary import Outcome, Reply
 
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -23,9 +23,9 @@ from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
-from handlers.model import Outcome, Platform, Principal, Reply
-from store import practitioners
+from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from store.models import AuditEvent
+from store.people import practitioners
 from tests.factories import AMY, load_standard, say
 
 SLACK = Principal(Platform.SLACK, "T1", "U1")

@@ -13,19 +13,19 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
-from bot.console_notices import ConsoleDeliverer
+from bot.console.notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
 from bot.notify import Outbox
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
-from bot.slack import SlackDeliverer, add_slack, web_client
+from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.context import Context
-from handlers.model import Button, Notice, Outcome, Platform, Principal
-from store import practitioners
-from store.crypto import KeyRing
+from handlers.vocabulary import Button, Notice, Outcome, Platform, Principal
 from store.db import Database
+from store.keys.crypto import KeyRing
 from store.models import Notice as NoticeRow
+from store.people import practitioners
 from tests.access_helpers import load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say

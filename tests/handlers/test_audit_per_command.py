@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.app import Signpost
-from handlers.model import Outcome
-from store import credentials, practitioners
+from handlers.vocabulary import Outcome
 from store.models import AuditEvent, AuditSubject
+from store.people import credentials, practitioners
 from tests.factories import AMY, SHIELDED, console, load_standard, ready, say
 
 

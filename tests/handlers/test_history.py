@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import Signpost
-from handlers.model import Outcome
+from handlers.vocabulary import Outcome
 from store.models import AuditEvent
 from tests.factories import AMY, BEN, SHIELDED, TWIN_A, TWIN_B, load_standard, say
 from tests.stepup_helpers import say_fresh

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Signpost
-from handlers.model import Outcome
+from handlers.vocabulary import Outcome
 from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, ready, say
 
 

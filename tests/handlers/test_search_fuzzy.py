@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import event, update
 
 from bot.app import Signpost
-from handlers.model import Outcome
 from handlers.search import find_child
-from store import children
-from store.matching import MAX_QUERY_TERMS, DecisionKind, MatchPolicy, Query
+from handlers.vocabulary import Outcome
 from store.models import Child
+from store.register import children
+from store.register.matching import MAX_QUERY_TERMS, DecisionKind, MatchPolicy, Query
 from tests.factories import ready, say
 from tests.fuzzy_register import (
     AMELIA,

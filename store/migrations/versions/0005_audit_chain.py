@@ -11,7 +11,7 @@ Revises: 0001_core
 import sqlalchemy as sa
 from alembic import op
 
-from store import audit_chain
+from store.audit import chain as audit_chain
 from store.models import AuditEvent
 
 revision = "0005_audit_chain"

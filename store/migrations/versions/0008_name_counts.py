@@ -23,7 +23,7 @@ def upgrade() -> None:
     )
     # Term 0 marks the counts as complete. Only a store with no children yet can start counting;
     # an older store scores with the average name weights until its counts are rebuilt
-    # (store.name_counts.rebuild), since partial counts would overstate rare names.
+    # (store.register.name_counts.rebuild), since partial counts would overstate rare names.
     op.execute("INSERT INTO name_counts (term, children) SELECT 0, 1 WHERE NOT EXISTS (SELECT 1 FROM children)")
 
 

@@ -1,0 +1,31 @@
+"""Helpers shared by the sub-commands: open the store with settings, and fail with one clear line."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.app import Signpost, build
+from bot.config import Settings, load_settings
+from store.db import Database
+from store.keys.crypto import KeyRing
+
+
+class CommandFailed(Exception):
+    """A sub-command cannot go on; the message is shown to the operator as one line."""
+
+
+@asynccontextmanager
+async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
+    """A migrated store and a dispatcher, closed afterwards."""
+    settings = settings or load_settings()
+    keys = KeyRing.load_or_create(settings.key_file)
+    try:
+        db = await Database.open(settings.database_url)
+    except OSError as exc:
+        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    app = build(db, keys, base_url=settings.base_url)
+    try:
+        yield app
+    finally:
+        await app.close()

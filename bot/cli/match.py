@@ -1,0 +1,91 @@
+"""`signpost match FILE.csv [--top K] --as ADMIN_ID`: reconcile a roll against the register."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.cli.common import CommandFailed, opened
+from handlers.reconcile import (
+    DEFAULT_TOP,
+    BatchRefused,
+    LineAnswer,
+    RosterRejected,
+    audit_rejected,
+    read_roster,
+    run_batch,
+)
+from handlers.vocabulary import format_ref
+
+HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
+SHIELDED_REF = "shielded"
+
+
+def add_commands(sub: Any) -> None:
+    match = sub.add_parser(
+        "match",
+        help="match a roll (children feed format; child_ref and any identity field may be empty) against "
+        "the register: CSV line,decision,rank,candidate_ref,confidence on stdout; audited as one batch event",
+    )
+    match.add_argument("file", type=Path, metavar="FILE.csv")
+    match.add_argument("--top", type=_positive, default=DEFAULT_TOP, metavar="K",
+                       help=f"candidates listed per row, best first (default {DEFAULT_TOP})")
+    match.add_argument("--as", dest="as_id", required=True, metavar="ADMIN_ID",
+                       help="the admin running the match (recorded in the audit log)")
+    match.set_defaults(func=match_command)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("K must be between 1 and 100")
+    return value
+
+
+async def match_command(args: argparse.Namespace) -> int:
+    text = _read(args.file)
+    correlation_id = uuid.uuid4().hex
+    async with opened() as app:
+        try:
+            roster = read_roster(args.file.name, text)
+        except RosterRejected as rejected:
+            await audit_rejected(app.ctx, args.as_id, len(rejected.problems), correlation_id)
+            for problem in rejected.problems:
+                print(problem, file=sys.stderr)
+            print(f"Nothing was matched: {len(rejected.problems)} problem(s) above.", file=sys.stderr)
+            return 1
+        try:
+            answers = await run_batch(app.ctx, args.as_id, roster, args.top, correlation_id)
+        except BatchRefused as refused:
+            raise CommandFailed(str(refused)) from None
+    write_csv(answers, sys.stdout)
+    return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8-sig")
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandFailed(f"{path} is not UTF-8 text") from None
+
+
+def write_csv(answers: Sequence[LineAnswer], out: TextIO) -> None:
+    """One row per candidate (rank 1..K, best first); one row with empty candidate fields when none.
+
+    A shielded child's reference is not shown (as in chat): its rows say ``shielded`` instead.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for answer in answers:
+        if not answer.candidates:
+            writer.writerow((answer.line, answer.decision.value, "", "", ""))
+        for rank, candidate in enumerate(answer.candidates, start=1):
+            ref = SHIELDED_REF if candidate.shielded else format_ref(candidate.ref).replace(" ", "")
+            writer.writerow((answer.line, answer.decision.value, rank, ref, f"{candidate.confidence:.4f}"))

@@ -1,0 +1,82 @@
+"""`signpost teams package`: the Teams app package to upload (manifest, command list, icons)."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import CommandFailed
+from bot.config import load_settings
+from bot.teams.package import AppDetails, PackageError, package
+from handlers.commands import all_specs
+
+
+def add_commands(sub: Any) -> None:
+    teams = sub.add_parser("teams", help="Microsoft Teams set-up")
+    teams_sub = teams.add_subparsers(dest="teams_command", required=True, metavar="TEAMS_COMMAND")
+    pack = teams_sub.add_parser(
+        "package",
+        help="write the Teams app package (a zip to upload in Teams: manifest.json, color.png, outline.png)",
+    )
+    pack.add_argument(
+        "--out",
+        type=Path,
+        default=Path("signpost-teams.zip"),
+        metavar="FILE",
+        help="where to write the zip (default signpost-teams.zip)",
+    )
+    pack.add_argument("--bot-id", help="the Azure bot's app (client) id (default CONNECTIONS__…__CLIENTID)")
+    pack.add_argument(
+        "--website-url", help="https URL of your Signpost service (default SIGNPOST_PUBLIC_URL)"
+    )
+    pack.add_argument("--privacy-url", help="https URL of the privacy notice (default WEBSITE/privacy)")
+    pack.add_argument("--terms-url", help="https URL of the terms of use (default WEBSITE/terms)")
+    pack.add_argument("--developer-name", default="Signpost", help="shown in Teams as the publisher")
+    pack.add_argument(
+        "--app-version", help="the app package version, e.g. 1.0.0 (default Signpost's version)"
+    )
+    pack.add_argument("--app-id", help="the Teams app id (default: derived from the bot id, stable)")
+    pack.set_defaults(func=package_command)
+
+
+def _signpost_version() -> str:
+    try:
+        return version("signpost")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+def details_from(args: argparse.Namespace) -> AppDetails:
+    settings = load_settings()
+    bot_id = args.bot_id or settings.teams_client_id
+    if not bot_id:
+        raise CommandFailed(
+            "no bot id: pass --bot-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"
+        )
+    website = (args.website_url or settings.public_url or "").rstrip("/")
+    if not website:
+        raise CommandFailed("no website URL: pass --website-url or set SIGNPOST_PUBLIC_URL (https)")
+    return AppDetails(
+        bot_id=bot_id,
+        version=args.app_version or _signpost_version(),
+        website_url=website,
+        privacy_url=args.privacy_url or f"{website}/privacy",
+        terms_url=args.terms_url or f"{website}/terms",
+        developer_name=args.developer_name,
+        app_id=args.app_id,
+    )
+
+
+async def package_command(args: argparse.Namespace) -> int:
+    try:
+        data = package(details_from(args), all_specs())
+    except PackageError as exc:
+        raise CommandFailed(f"cannot build the Teams package: {exc}") from None
+    try:
+        args.out.write_bytes(data)
+    except OSError as exc:
+        raise CommandFailed(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"Wrote {args.out}. Upload it in Teams: Apps → Manage your apps → Upload an app.")
+    return 0

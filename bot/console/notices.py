@@ -1,0 +1,34 @@
+"""The console's Deliverer: a notice is printed when its recipient is the console's current identity.
+
+The console acts as one practitioner at a time (``:as``), so a notice for anyone else stays in the
+outbox (NotPresent) and is printed as soon as the console switches to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.notify import NotPresent
+from handlers.vocabulary import Notice, Platform, Principal
+
+
+def render_notice(notice: Notice) -> str:
+    lines = [f"[notice] {notice.text}"]
+    for button in notice.buttons:
+        hint = f" <{button.input.name}>" if button.input else ""
+        lines.append(f"  [{button.label}] type: {button.command}{hint}")
+    return "\n".join(lines)
+
+
+class ConsoleDeliverer:
+    platform = Platform.CONSOLE
+
+    def __init__(self, current: Callable[[], str], say: Callable[[str], None]) -> None:
+        self._current = current
+        self._say = say
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        """Print the notice if ``to`` is who the console acts as now; otherwise keep it pending."""
+        if to.user_id != self._current():
+            raise NotPresent("not the console's current identity")
+        self._say(render_notice(notice))

@@ -1,0 +1,527 @@
+"""The Slack front end: the only module importing slack_bolt. It translates and nothing more.
+
+HTTP mode: Bolt's ``AsyncApp`` answers ``POST /slack/events`` on the project's one aiohttp
+application, with request verification always on (HMAC signature and the 5-minute window).
+Socket Mode: when ``SLACK_APP_TOKEN`` is set, the same ``AsyncApp`` also takes requests over
+Slack's WebSocket. Either way each request is acknowledged first (an empty ack, well under Slack's
+3 seconds); the work then runs as a task: ``views.open`` with the trigger id comes before any
+database work, and answers are private (``response_url`` with ``response_type: ephemeral``, or a
+modal). Direct messages carry notices only (``SlackDeliverer``).
+
+A command that may need a step-up code (its Spec declares a step-up; known from the text alone,
+without the database) opens a placeholder modal at once and the modal is updated with the answer
+or with the code input. A view submission is answered within Slack's window, so that a wrong code
+shows inline (``response_action: errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.app import Signpost
+from bot.config import Settings, SettingsError
+from bot.delivery import DeliveryFailed
+from bot.slack import render
+from handlers.dispatch.dispatcher import DUPLICATE, StepUp
+from handlers.grammar import parse
+from handlers.vocabulary import Challenge, Command, Notice, Platform, Principal, Reply
+
+log = structlog.get_logger("signpost.slack")
+
+EVENTS_PATH = "/slack/events"
+SLASH_COMMAND = "/signpost"
+EVENTS = frozenset({"app_home_opened"})
+# Every action id a Signpost button can carry (the model's Buttons, plus the code fallback). The
+# manifest test compares this set with the buttons the handlers build.
+ACTION_IDS = frozenset({"request_access", "approve", "deny", render.ENTER_CODE})
+VIEW_CALLBACKS = frozenset({render.CODE_CALLBACK, render.INPUT_CALLBACK})
+SUBMIT_DEADLINE = 2.0  # seconds; Slack waits 3 s for the answer to a view submission
+RATE_LIMIT_RETRIES = 3
+CODE_PROMPT = "Enter the 6-digit code from your authenticator app."
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """Retry dropped connections once, and rate limits as Slack asks (``Retry-After``)."""
+    return [
+        AsyncConnectionErrorRetryHandler(),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+    ]
+
+
+def web_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client; ``SIGNPOST_SLACK_API_URL`` points it elsewhere (a proxy, a local fake)."""
+    if settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN is needed for the Slack Web API")
+    kwargs: dict[str, Any] = {}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), retry_handlers=retry_handlers(), **kwargs
+    )
+
+
+def principal_of(context: AsyncBoltContext) -> Principal | None:
+    """The asker by Slack's stable ids: (slack, enterprise or team, user). Never a display name."""
+    tenant = context.enterprise_id or context.team_id
+    if not tenant or not context.user_id:
+        return None
+    return Principal(Platform.SLACK, tenant, context.user_id)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Slack's error code or the exception's type: never a payload or a message body."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "slack_api_error"))
+    return type(exc).__name__
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def unescape(text: str) -> str:
+    """Slack sends &, < and > in slash command text as entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def click_key(tenant: str, body: dict[str, Any], action: dict[str, Any]) -> str:
+    """The same button in the same message (or modal) is one action, however often it is clicked."""
+    container = body.get("container") or {}
+    where = container.get("message_ts") or container.get("view_id") or body.get("trigger_id", "")
+    value = hashlib.sha256(str(action.get("value", "")).encode()).hexdigest()[:16]
+    return f"slack:click:{tenant}:{where}:{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
+
+
+def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
+    """One text input's value from a submitted view ('' when left empty)."""
+    entry = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get(action_id) or {}
+    return str(entry.get("value") or "")
+
+
+class Followups:
+    """Where to show a code-gated click's final answer (the clicked message), by challenge id.
+
+    Kept in memory for a short while only: the code modal's metadata holds nothing but the
+    challenge id. If the answer arrives at another replica, the modal still shows it.
+    """
+
+    def __init__(self, ttl: float = 900.0, limit: int = 1000) -> None:
+        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._ttl = ttl
+        self._limit = limit
+
+    def put(self, challenge_id: str, response_url: str) -> None:
+        self._items[challenge_id] = (response_url, time.monotonic() + self._ttl)
+        self._items.move_to_end(challenge_id)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def get(self, challenge_id: str) -> str | None:
+        item = self._items.get(challenge_id)
+        if item is None or item[1] < time.monotonic():
+            self._items.pop(challenge_id, None)
+            return None
+        return item[0]
+
+    def pop(self, challenge_id: str) -> str | None:
+        url = self.get(challenge_id)
+        self._items.pop(challenge_id, None)
+        return url
+
+
+class SlackDeliverer:
+    """Notices as direct messages from the bot: the notice's text and buttons, nothing else."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        try:
+            opened = await self.client.conversations_open(users=to.user_id)
+            channel = opened["channel"]["id"]
+            await self.client.chat_postMessage(channel=channel, **render.notice_message(notice))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack_notice_failed", kind=notice.kind, error=failure_reason(exc))
+            raise DeliveryFailed(f"Slack did not take the notice ({failure_reason(exc)})") from None
+
+
+class SlackFrontEnd:
+    """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
+
+    def __init__(self, signpost: Signpost, settings: Settings, client: AsyncWebClient | None = None) -> None:
+        if settings.slack_signing_secret is None:
+            raise SettingsError("SLACK_SIGNING_SECRET is needed: every Slack request is verified with it")
+        self.signpost = signpost
+        self.dispatcher = signpost.dispatcher
+        self.settings = settings
+        self.client = client or web_client(settings)
+        self.deliverer = SlackDeliverer(self.client)
+        self.followups = Followups()
+        self.socket_mode: AsyncSocketModeHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self.bolt = AsyncApp(
+            name="signpost",
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            client=self.client,
+            # Listeners ack first and hand the work to a task; Bolt answers as soon as they return.
+            process_before_response=True,
+            logger=logging.getLogger("signpost.slack.bolt"),
+        )
+        self._register()
+
+    # ---- wiring -------------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        self.bolt.command(SLASH_COMMAND)(self._on_command)
+        for action_id in sorted(ACTION_IDS):
+            self.bolt.action(action_id)(self._on_action)
+        self.bolt.view(render.CODE_CALLBACK)(self._on_code)
+        self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
+        listeners = {"app_home_opened": self._on_home}
+        for event_type in sorted(EVENTS):
+            self.bolt.event(event_type)(listeners[event_type])
+        self.bolt.error(self._on_error)
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """POST /slack/events: Bolt verifies the signature and timestamp, then routes."""
+        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def on_startup(self, app: web.Application) -> None:
+        self._session = aiohttp.ClientSession()
+        self.client.session = self._session
+        if self.settings.slack_app_token is not None:
+            self.socket_mode = AsyncSocketModeHandler(
+                self.bolt, app_token=self.settings.slack_app_token.get_secret_value(), web_client=self.client
+            )
+            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
+            log.info("slack_socket_mode_connected")
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
+        try:
+            await asyncio.wait_for(self.idle(), timeout=10)
+        except TimeoutError:
+            log.warning("slack_tasks_unfinished", count=len(self._tasks))
+        if self._session is not None:
+            await self._session.close()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work after the ack; kept referenced so it is neither collected nor lost at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
+            log.error("slack_task_failed", error=type(exc).__name__, exc_info=exc)
+
+    async def idle(self) -> None:
+        """Wait until every acknowledged request has finished its work."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _on_error(self, error: Exception) -> None:
+        log.error("slack_listener_failed", error=type(error).__name__)
+
+    # ---- the slash command ----------------------------------------------------------------------
+
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
+        await ack()
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="command")
+            return
+        retried = bool(request.headers.get("x-slack-retry-num"))
+        self.spawn(self._slash(principal, body, retried))
+
+    async def _slash(self, principal: Principal, body: dict[str, Any], retried: bool) -> None:
+        text = unescape(str(body.get("text") or ""))
+        trigger = body.get("trigger_id")
+        command = Command(
+            principal,
+            text,
+            new_id(),
+            channel="direct" if body.get("channel_name") == "directmessage" else "channel",
+            idempotency_key=f"slack:command:{trigger}" if trigger else None,
+        )
+        # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
+        if trigger and not retried and self.needs_code_first(text):
+            view_id = await self.open_view(str(trigger), render.placeholder_modal())
+            if view_id is not None:
+                await self.show_in_view(view_id, await self.dispatcher.handle(command), placeholder=True)
+                return
+        reply = await self.dispatcher.handle(command)
+        await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
+
+    def needs_code_first(self, text: str) -> bool:
+        """Whether the command's Spec declares a step-up (from the text alone: no database)."""
+        spec = self.dispatcher.specs.get(parse(text, self.dispatcher.keywords).name)
+        return spec is not None and spec.stepup is not StepUp.NONE
+
+    # ---- buttons --------------------------------------------------------------------------------
+
+    async def _on_action(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="action")
+            return
+        self.spawn(self._click(principal, body, action))
+
+    async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
+        trigger = str(body.get("trigger_id", ""))
+        response_url = body.get("response_url")
+        view_id = (
+            (body.get("view") or {}).get("id")
+            if (body.get("container") or {}).get("type") == "view"
+            else None
+        )
+        if action.get("action_id") == render.ENTER_CODE:
+            await self._open_code_modal(trigger, str(action.get("value", "")), response_url)
+            return
+        try:
+            value = render.decode_button(str(action.get("value", "")))
+        except ValueError:
+            log.warning("slack_unknown_button", action_id=action.get("action_id"))
+            return
+        if value.input is not None:
+            await self._collect_input(trigger, value, view_id, response_url)
+            return
+        command = Command(
+            principal,
+            value.command,
+            new_id(),
+            channel="button",
+            idempotency_key=click_key(principal.tenant, body, action),
+        )
+        if view_id is not None:
+            await self.show_in_view(view_id, await self.dispatcher.handle(command))
+            return
+        if self.needs_code_first(value.command):
+            opened = await self.open_view(trigger, render.placeholder_modal())
+            if opened is not None:
+                reply = await self.dispatcher.handle(command)
+                await self.show_in_view(opened, reply, placeholder=True)
+                await self._settle_message(response_url, reply)
+                return
+        reply = await self.dispatcher.handle(command)
+        if response_url:
+            await self.show_in_message(response_url, reply, replace=reply.challenge is None)
+
+    async def _settle_message(self, response_url: str | None, reply: Reply) -> None:
+        """After a click answered in a modal: replace the clicked message, now or once the code is in."""
+        if not response_url or reply is DUPLICATE:
+            return
+        if reply.challenge is not None:
+            self.followups.put(reply.challenge.challenge_id, response_url)
+        else:
+            await self.show_in_message(response_url, reply, replace=True)
+
+    async def _open_code_modal(self, trigger: str, value: str, response_url: str | None) -> None:
+        try:
+            doc = json.loads(value)
+            challenge = Challenge(str(doc["id"]), str(doc.get("prompt") or CODE_PROMPT))
+        except (ValueError, KeyError, TypeError):
+            log.warning("slack_bad_code_button")
+            return
+        if response_url:
+            self.followups.put(challenge.challenge_id, response_url)
+        await self.open_view(trigger, render.challenge_modal(challenge))
+
+    async def _collect_input(
+        self, trigger: str, value: render.ButtonValue, view_id: str | None, response_url: str | None
+    ) -> None:
+        """Ask for the button's input in a modal first (pushed over a modal, else opened)."""
+        metadata = json.dumps({"c": value.command, "r": response_url if view_id is None else None})
+        modal = render.input_modal(value, metadata)
+        if view_id is not None:
+            await self._call("views.push", self.client.views_push(trigger_id=trigger, view=modal))
+        else:
+            await self.open_view(trigger, modal)
+
+    # ---- view submissions -----------------------------------------------------------------------
+
+    async def _on_code(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        principal = principal_of(context)
+        if principal is None:
+            await ack()
+            return
+        challenge_id = str(view.get("private_metadata") or "")
+        code = "".join(state_value(view, render.CODE_BLOCK, render.CODE_ACTION).split())
+        command = Command(principal, "code", new_id(), channel="modal", code=code, challenge_id=challenge_id)
+        await self._submit(ack, command, view, self.followups.get(challenge_id), challenge_id)
+
+    async def _on_input(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        principal = principal_of(context)
+        try:
+            metadata = json.loads(str(view.get("private_metadata") or ""))
+            base = str(metadata["c"])
+        except (ValueError, KeyError, TypeError):
+            metadata, base = {}, ""
+        if principal is None or not base:
+            await ack()
+            return
+        text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
+        command = Command(
+            principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}"
+        )
+        await self._submit(ack, command, view, metadata.get("r"), None)
+
+    async def _submit(
+        self,
+        ack: AsyncAck,
+        command: Command,
+        view: dict[str, Any],
+        message_url: str | None,
+        challenge_id: str | None,
+    ) -> None:
+        """Answer a submission in Slack's window: inline errors, the next modal, or the result."""
+        work = asyncio.ensure_future(self.dispatcher.handle(command))
+        done, _ = await asyncio.wait({work}, timeout=SUBMIT_DEADLINE)
+        if not done:
+            await ack(response_action="update", view=render.placeholder_modal())
+            self.spawn(self._finish_late(work, str(view.get("id")), message_url))
+            return
+        reply = work.result()
+        if reply is DUPLICATE:
+            await ack()  # closes the modal; the first submission's answer stands
+            return
+        challenge = reply.challenge
+        if challenge is not None and challenge.error and view.get("callback_id") == render.CODE_CALLBACK:
+            await ack(response_action="errors", errors=render.challenge_errors(challenge))
+            return
+        if challenge is not None:
+            if message_url:
+                self.followups.put(challenge.challenge_id, message_url)
+            await ack(response_action="update", view=render.challenge_modal(challenge))
+            return
+        await ack(response_action="update", view=render.result_modal(reply))
+        if challenge_id is not None:
+            self.followups.pop(challenge_id)
+        if message_url:
+            self.spawn(self.show_in_message(message_url, reply, replace=True))
+
+    async def _finish_late(self, work: Awaitable[Reply], view_id: str, message_url: str | None) -> None:
+        reply = await work
+        await self.show_in_view(view_id, reply, placeholder=True)
+        await self._settle_message(message_url, reply)
+
+    # ---- App Home -------------------------------------------------------------------------------
+
+    async def _on_home(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        principal = principal_of(context)
+        if event.get("tab") != "home" or principal is None:
+            return
+        event_id = body.get("event_id")
+        self.spawn(self._home(principal, f"slack:event:{event_id}" if event_id else None))
+
+    async def _home(self, principal: Principal, key: str | None) -> None:
+        command = Command(principal, "home", new_id(), channel="direct", idempotency_key=key)
+        reply = await self.dispatcher.handle(command)
+        if reply is DUPLICATE:
+            return
+        view = render.home_view(reply)
+        await self._call("views.publish", self.client.views_publish(user_id=principal.user_id, view=view))
+
+    # ---- output ---------------------------------------------------------------------------------
+
+    async def open_view(self, trigger: str, view: render.View) -> str | None:
+        """views.open with the trigger id; the new view's id, or None when Slack refused."""
+        data = await self._call("views.open", self.client.views_open(trigger_id=trigger, view=view))
+        return None if data is None else str(data["view"]["id"])
+
+    async def show_in_view(self, view_id: str, reply: Reply, *, placeholder: bool = False) -> None:
+        """Replace an open modal with the answer (or with the code input it asks for).
+
+        A repeat (DUPLICATE) leaves a modal showing the first answer as it is; but a placeholder
+        opened for the repeat itself says so, rather than showing "Checking…" for ever.
+        """
+        if reply is DUPLICATE and not placeholder:
+            return
+        view = render.challenge_modal(reply.challenge) if reply.challenge else render.result_modal(reply)
+        await self._call("views.update", self.client.views_update(view_id=view_id, view=view))
+
+    async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool) -> None:
+        """A private message through the request's response_url: ephemeral, never in_channel."""
+        if reply is DUPLICATE or not response_url:
+            return
+        if reply.challenge is not None:
+            body = render.challenge_fallback(reply.challenge, reply)
+        else:
+            body = render.message(reply)
+        body.update(response_type="ephemeral", replace_original=replace)
+        hook = AsyncWebhookClient(response_url, session=self._session, retry_handlers=retry_handlers())
+        try:
+            result = await hook.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack_response_failed", error=failure_reason(exc))
+            return
+        if result.status_code != 200:
+            log.warning("slack_response_failed", status=result.status_code)
+
+    async def _call(self, method: str, call: Awaitable[Any]) -> dict[str, Any] | None:
+        """One Web API call; failures are logged (method and Slack's error code only), never raised."""
+        try:
+            response = await call
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack_api_failed", method=method, error=failure_reason(exc))
+            return None
+        data: dict[str, Any] = response.data
+        return data
+
+
+SLACK_KEY = web.AppKey("slack", SlackFrontEnd)
+
+
+def add_slack(app: web.Application, signpost: Signpost, settings: Settings) -> None:
+    """RouteAdder: the Slack front end on the one aiohttp application (and Socket Mode if configured)."""
+    front = SlackFrontEnd(signpost, settings)
+    app[SLACK_KEY] = front
+    app.router.add_post(EVENTS_PATH, front.handle_http)
+    app.on_startup.append(front.on_startup)
+    app.on_cleanup.append(front.on_cleanup)

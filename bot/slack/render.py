@@ -1,0 +1,267 @@
+"""Block Kit from the platform-neutral Reply: messages, modals and the App Home view.
+
+Only bot/ builds Block Kit. Every piece of text from the store is escaped for mrkdwn, so a name
+with ``<`` or ``&`` in a feed cannot turn into a mention or a link.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.vocabulary import Button, Challenge, Input, Notice, Reply, Signpost
+
+Block = dict[str, Any]
+View = dict[str, Any]
+
+CODE_CALLBACK = "signpost_code"  # the step-up code modal; private_metadata is only the challenge id
+INPUT_CALLBACK = "signpost_input"  # a modal collecting a button's input (e.g. the reason for access)
+CODE_BLOCK = "code"
+CODE_ACTION = "code"
+INPUT_BLOCK = "input"
+INPUT_ACTION = "value"
+ENTER_CODE = "enter_code"  # fallback button that opens the code modal when no modal could be opened
+
+TITLE = "Signpost"
+MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
+MAX_LABEL = 75  # a button's text
+MAX_VALUE = 2000  # a button's value
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+PLACEHOLDER_TEXT = "Checking… this takes a moment."
+
+
+def escape(text: str) -> str:
+    """mrkdwn control characters (Slack's three), so store text is shown, never interpreted."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int = MAX_SECTION) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": False}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def section(markdown: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(markdown, MAX_SECTION)}}
+
+
+def ordered(posts: tuple[Signpost, ...]) -> list[Signpost]:
+    """The lead professional first, then current involvements, then ended ones (stable otherwise)."""
+    return sorted(posts, key=lambda p: (not p.lead_professional, not p.current))
+
+
+def signpost_block(post: Signpost) -> Block:
+    """One practitioner's signpost as a section: who, for what, since when, how to reach them."""
+    lead = "  ★ *Lead professional*" if post.lead_professional else ""
+    status = "current" if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
+    lines = (
+        f"*{escape(post.practitioner_name)}* — {escape(post.role)}, {escape(post.organisation)}{lead}",
+        f"{escape(post.service)} · since {post.started:%d/%m/%Y} · {status}",
+        f"{escape(post.phone)} · {escape(post.email)}",
+    )
+    return section("\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonValue:
+    """What a rendered button carries back when clicked: its command, and any input to collect."""
+
+    command: str
+    input: Input | None = None
+
+
+def encode_button(button: Button) -> str:
+    doc: dict[str, Any] = {"c": button.command}
+    if button.input is not None:
+        i = button.input
+        doc["i"] = {"name": i.name, "label": i.label, "required": i.required, "max_length": i.max_length}
+    value = json.dumps(doc, separators=(",", ":"))
+    if len(value) > MAX_VALUE:
+        raise ValueError("a button's command is too long for Slack")
+    return value
+
+
+def decode_button(value: str) -> ButtonValue:
+    """The inverse of encode_button; ValueError for anything else."""
+    doc = json.loads(value)
+    if not isinstance(doc, dict) or not isinstance(doc.get("c"), str):
+        raise ValueError("not a Signpost button")
+    raw = doc.get("i")
+    return ButtonValue(doc["c"], Input(**raw) if isinstance(raw, dict) else None)
+
+
+def button_element(button: Button) -> Block:
+    element: Block = {
+        "type": "button",
+        "action_id": button.action_id,
+        "text": plain(button.label, MAX_LABEL),
+        "value": encode_button(button),
+    }
+    if button.style in ("primary", "danger"):
+        element["style"] = button.style
+    return element
+
+
+def action_blocks(buttons: tuple[Button, ...]) -> list[Block]:
+    """Buttons in actions blocks; a new block whenever an action id repeats (Slack wants them unique)."""
+    blocks: list[Block] = []
+    seen: set[str] = set()
+    for button in buttons:
+        if not blocks or button.action_id in seen or len(blocks[-1]["elements"]) >= 25:
+            blocks.append({"type": "actions", "block_id": f"actions-{len(blocks)}", "elements": []})
+            seen = set()
+        blocks[-1]["elements"].append(button_element(button))
+        seen.add(button.action_id)
+    return blocks
+
+
+def reply_blocks(reply: Reply, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[Block]:
+    """The reply's text, a section per signpost, extra lines, then its buttons."""
+    blocks: list[Block] = [section(escape(reply.text))]
+    tail = action_blocks(reply.buttons)
+    if reply.lines:
+        tail.insert(0, section("\n".join(escape(line) for line in reply.lines)))
+    posts = ordered(reply.signposts)
+    room = limit - len(blocks) - len(tail) - 1
+    blocks.extend(signpost_block(post) for post in posts[:room])
+    if len(posts) > room:
+        blocks.append(section(f"{len(posts) - room} more involvements are not shown here."))
+    return blocks + tail
+
+
+def message(reply: Reply) -> dict[str, Any]:
+    """A private message body (ephemeral or response_url): blocks plus the plain-text fallback."""
+    return {"text": _cut(reply.text, MAX_SECTION), "blocks": reply_blocks(reply)}
+
+
+def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict[str, Any]:
+    """When no modal could be opened: a private message whose button opens the code modal.
+
+    The reply's own text and lines come first: ``enrol`` carries its one-time set-up link there.
+    """
+    lead: list[Block] = []
+    if reply is not None:
+        lead.append(section(escape(reply.text)))
+        if reply.lines:
+            lead.append(section("\n".join(escape(line) for line in reply.lines)))
+    prompt = escape(challenge.prompt)
+    if challenge.error:
+        prompt = f"{escape(challenge.error)}\n{prompt}"
+    button = {
+        "type": "button",
+        "action_id": ENTER_CODE,
+        "text": plain("Enter code", MAX_LABEL),
+        "value": json.dumps(
+            {"id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":")
+        )[:MAX_VALUE],
+        "style": "primary",
+    }
+    return {
+        "text": _cut(challenge.prompt, MAX_SECTION),
+        "blocks": [*lead, section(prompt), {"type": "actions", "block_id": "code-actions", "elements": [button]}],
+    }
+
+
+def _modal(blocks: list[Block], *, callback_id: str = "signpost_result", close: str = "Done") -> View:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(TITLE, 24),
+        "close": plain(close, 24),
+        "blocks": blocks,
+    }
+
+
+def placeholder_modal() -> View:
+    """Opened at once with the trigger id, before any database work; updated with the answer."""
+    return _modal([section(PLACEHOLDER_TEXT)], close="Close")
+
+
+def result_modal(reply: Reply) -> View:
+    return _modal(reply_blocks(reply, limit=MAX_VIEW_BLOCKS))
+
+
+def challenge_modal(challenge: Challenge) -> View:
+    """One input for the step-up code; the metadata carries only the opaque challenge id."""
+    blocks: list[Block] = [section(escape(challenge.prompt))]
+    if challenge.error:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(challenge.error)}]})
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": CODE_BLOCK,
+            "label": plain("Authenticator code", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": CODE_ACTION,
+                "min_length": 6,
+                "max_length": 8,
+                "placeholder": plain("6 digits", 150),
+            },
+        }
+    )
+    view = _modal(blocks, callback_id=CODE_CALLBACK, close="Cancel")
+    view["submit"] = plain("Check code", 24)
+    view["private_metadata"] = challenge.challenge_id
+    return view
+
+
+def challenge_errors(challenge: Challenge) -> dict[str, str]:
+    """Inline errors for ``response_action: errors`` on the code input."""
+    return {CODE_BLOCK: _cut(challenge.error or "That code was not accepted.", 150)}
+
+
+def input_modal(value: ButtonValue, metadata: str) -> View:
+    """A modal collecting one button's input (e.g. the purpose of a request for access)."""
+    assert value.input is not None
+    field = value.input
+    view = _modal(
+        [
+            {
+                "type": "input",
+                "block_id": INPUT_BLOCK,
+                "optional": not field.required,
+                "label": plain(field.label, 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "max_length": field.max_length,
+                },
+            }
+        ],
+        callback_id=INPUT_CALLBACK,
+        close="Cancel",
+    )
+    view["submit"] = plain("Send", 24)
+    view["private_metadata"] = metadata
+    return view
+
+
+def home_view(reply: Reply) -> View:
+    """The App Home tab from the home command's reply."""
+    blocks: list[Block] = [{"type": "header", "text": plain(reply.text, 150)}]
+    if reply.lines:
+        blocks.append(section("\n".join(escape(line) for line in reply.lines)))
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Send `/signpost help` to see what you can ask. Answers are private to you.",
+                }
+            ],
+        }
+    )
+    return {"type": "home", "blocks": blocks}
+
+
+def notice_message(notice: Notice) -> dict[str, Any]:
+    """A DM notice: its text and buttons only (notices never carry child data)."""
+    blocks = [section(escape(notice.text)), *action_blocks(notice.buttons)]
+    return {"text": _cut(notice.text, MAX_SECTION), "blocks": blocks}

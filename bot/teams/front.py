@@ -1,0 +1,551 @@
+"""Microsoft Teams front end: ``POST /api/messages`` on Signpost's one aiohttp application.
+
+The only module importing the Microsoft 365 Agents SDK. It translates Teams activities into
+``Command``s and ``Reply``s into Adaptive Cards (bot/render_teams.py), and nothing else: every
+decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot;
+in a team or group chat the bot answers there only that it has replied privately.
+
+Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
+other routes of the shared application are unaffected. Anonymous mode exists for local
+development only, must be asked for explicitly, and is logged loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from jwt import PyJWK, PyJWKClient
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    Attachment,
+    ChannelAccount,
+    ChannelId,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationReference,
+    InvokeResponse,
+    TurnContextProtocol,
+)
+from microsoft_agents.authentication.msal import MsalAuth
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import (
+    AccessTokenProviderBase,
+    ActivityHandler,
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    AuthenticationConstants,
+    ClaimsIdentity,
+    ConnectionManager,
+    JwtTokenValidator,
+    RestChannelServiceClientFactory,
+    TurnContext,
+)
+from microsoft_agents.hosting.core.authorization import AuthTypes
+from yarl import URL
+
+from bot.app import Signpost
+from bot.config import Settings, SettingsError
+from bot.delivery import DeliveryFailed
+from bot.teams.render import (
+    CARD_CONTENT_TYPE,
+    CODE_VERB,
+    Card,
+    CardAction,
+    command_text,
+    missing_input,
+    read_action,
+    render_notice,
+    render_reply,
+    render_retry,
+    render_text,
+)
+from bot.web import RouteAdder
+from handlers.vocabulary import Command, Notice, Platform, Principal, Reply
+from store.people import conversations
+
+log = structlog.get_logger("signpost.teams")
+
+MESSAGES_PATH = "/api/messages"
+SENT_PRIVATELY = "I've sent you the answer privately."
+NO_IDENTITY = "Signpost could not identify your Microsoft 365 account, so it cannot answer. Please try again."
+NOT_OURS = "That button is no longer available. Send help to see what you can ask."
+ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
+SETTING = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+
+TokenSource = Callable[[str, list[str]], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class TeamsSetup:
+    """How Teams is configured: a bot registration, or anonymous local development."""
+
+    auth: AgentAuthConfiguration
+    anonymous: bool
+    jwks_url: str | None = None
+
+    @property
+    def client_id(self) -> str:
+        return self.auth.CLIENT_ID or ""
+
+
+def teams_setup(settings: Settings) -> TeamsSetup | None:
+    """The Teams configuration, None when Teams is off; fails on half a configuration."""
+    secret = settings.teams_client_secret.get_secret_value() if settings.teams_client_secret else None
+    given = [settings.teams_client_id, secret, settings.teams_cert_file, settings.teams_tenant_id]
+    if settings.teams_anonymous:
+        if any(given):
+            raise SettingsError(
+                "SIGNPOST_TEAMS_ANONYMOUS=1 is for local development without a bot registration: "
+                f"unset it, or unset the {SETTING}* variables"
+            )
+        return TeamsSetup(AgentAuthConfiguration(anonymous_allowed=True), anonymous=True)
+    if not any(given):
+        return None
+    missing = [
+        name
+        for name, ok in (
+            ("CLIENTID", settings.teams_client_id),
+            ("CLIENTSECRET (or CERTPFXFILE)", secret or settings.teams_cert_file),
+            ("TENANTID", settings.teams_tenant_id),
+        )
+        if not ok
+    ]
+    if missing:
+        raise SettingsError("Teams is only partly configured: set " + ", ".join(SETTING + m for m in missing))
+    auth = AgentAuthConfiguration(
+        auth_type=AuthTypes.client_secret if secret else AuthTypes.certificate,
+        client_id=settings.teams_client_id,
+        tenant_id=settings.teams_tenant_id,
+        client_secret=secret,
+        cert_pfx_file=str(settings.teams_cert_file) if settings.teams_cert_file else None,
+        validate_issuer=True,  # off by default in the SDK; we want the issuer allow-list checked
+    )
+    return TeamsSetup(auth, anonymous=False, jwks_url=settings.teams_jwks_url)
+
+
+def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = None) -> RouteAdder | None:
+    """The RouteAdder serving Teams when it is configured, else None (for bot/serve.py).
+
+    ``token_source`` replaces Entra ID as the source of outbound access tokens (tests: a fake).
+    """
+    setup = teams_setup(settings)
+    if setup is None:
+        return None
+
+    def add(app: web.Application, signpost: Signpost, settings: Settings) -> None:
+        if setup.anonymous:
+            log.warning(
+                "teams_anonymous_mode",
+                message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): "
+                "local development only",
+            )
+        front = TeamsFrontEnd(signpost, setup, token_source)
+        app[TEAMS_KEY] = front
+        app.router.add_post(MESSAGES_PATH, front.handle)
+
+    return add
+
+
+def teams_deliverer(
+    signpost: Signpost, settings: Settings, *, token_source: TokenSource | None = None
+) -> TeamsDeliverer | None:
+    """A Deliverer for notices outside the web application (e.g. an outbox worker), or None."""
+    setup = teams_setup(settings)
+    return None if setup is None else TeamsFrontEnd(signpost, setup, token_source).deliverer
+
+
+class _SourcedTokens(AnonymousTokenProvider):
+    """Outbound tokens from a given source instead of Entra ID."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self._source = source
+
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        return await self._source(resource_url, scopes)
+
+
+def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> ConnectionManager:
+    factory: Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
+    if setup.anonymous:
+        factory = lambda _config: AnonymousTokenProvider()  # noqa: E731
+    elif token_source is not None:
+        factory = lambda _config: _SourcedTokens(token_source)  # noqa: E731
+    else:
+        factory = MsalAuth
+    return ConnectionManager(
+        provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth}
+    )
+
+
+class _PinnedKeys:
+    """Signing keys from one configured JWKS URL instead of the SDK's built-in Microsoft URLs."""
+
+    def __init__(self, url: str) -> None:
+        self._client = PyJWKClient(url)
+        self._lock = threading.Lock()
+
+    async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> PyJWK:
+        def fetch() -> PyJWK:
+            with self._lock:
+                return self._client.get_signing_key(header["kid"])
+
+        return await asyncio.to_thread(fetch)  # PyJWKClient blocks; keep the event loop free
+
+
+class _Incoming:
+    """The request as the SDK's adapter reads it, carrying the claims we verified."""
+
+    def __init__(self, request: web.Request, identity: ClaimsIdentity) -> None:
+        self._request = request
+        self._identity = identity
+        self.method = request.method
+        self.headers = request.headers
+
+    async def json(self) -> Any:
+        return await self._request.json()
+
+    def get_claims_identity(self) -> ClaimsIdentity:
+        return self._identity
+
+    def get_path_param(self, name: str) -> str:
+        return self._request.match_info[name]
+
+
+def _bearer(header: str | None) -> str | None:
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and " " not in token else None
+
+
+def _same_host(a: Any, b: Any) -> bool:
+    try:
+        return bool(a) and bool(b) and (URL(str(a)).host or "").lower() == (URL(str(b)).host or "x").lower()
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who sent an activity, and where from: stable ids only, never a display name."""
+
+    principal: Principal
+    teams_user_id: str
+    personal: bool
+    channel_id: str
+    service_url: str
+    bot: ChannelAccount
+
+    @classmethod
+    def of(cls, activity: Activity) -> Asker | None:
+        sender, conversation = activity.from_property, activity.conversation
+        if sender is None or not sender.aad_object_id or not sender.id or conversation is None:
+            return None
+        data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+        tenant = conversation.tenant_id or (data.get("tenant") or {}).get("id")
+        if not tenant or not activity.service_url or activity.recipient is None:
+            return None
+        return cls(
+            principal=Principal(Platform.TEAMS, tenant, sender.aad_object_id),
+            teams_user_id=sender.id,
+            # Anything not known to be the 1:1 chat is treated as shared: results never go there.
+            personal=conversation.conversation_type == "personal",
+            channel_id=str(activity.channel_id or "msteams"),
+            service_url=activity.service_url,
+            bot=ChannelAccount(id=activity.recipient.id, name=activity.recipient.name),
+        )
+
+    def reference(self, conversation_id: str) -> ConversationReference:
+        """The person's 1:1 conversation, with ids only (their display name is not kept)."""
+        return ConversationReference(
+            user=ChannelAccount(id=self.teams_user_id, aad_object_id=self.principal.user_id),
+            agent=self.bot,
+            conversation=ConversationAccount(
+                id=conversation_id, conversation_type="personal", tenant_id=self.principal.tenant
+            ),
+            channel_id=ChannelId(self.channel_id),
+            service_url=self.service_url,
+        )
+
+
+def card_activity(card: Card) -> Activity:
+    return Activity(
+        type=ActivityTypes.message, attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card)]
+    )
+
+
+def card_response(card: Card) -> AdaptiveCardInvokeResponse:
+    """An invoke answer that replaces the clicked card with this one."""
+    return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+
+def _text_of(activity: Activity) -> str:
+    """The message text without the bot's @mention (Teams puts it in the text)."""
+    activity.remove_recipient_mention()
+    return html.unescape(activity.text or "").strip()
+
+
+class TeamsFrontEnd:
+    """The adapter, the authentication of incoming requests, and private delivery."""
+
+    def __init__(
+        self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None
+    ) -> None:
+        self.signpost = signpost
+        self.setup = setup
+        self.clients = RestChannelServiceClientFactory(_connections(setup, token_source))
+        self.adapter = CloudAdapter(channel_service_client_factory=self.clients)
+        self.adapter.on_turn_error = self._on_turn_error  # the SDK's default sends the exception text
+        self.bot = SignpostTeamsBot(self)
+        self.deliverer = TeamsDeliverer(self)
+        self._keys = _PinnedKeys(setup.jwks_url) if setup.jwks_url else None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """POST /api/messages: authenticate, then let the SDK run the turn."""
+        identity = await self.authenticate(request)
+        if identity is None:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        result = await self.adapter.process_request(_Incoming(request, identity), self.bot)
+        if result.body is not None:
+            return web.json_response(result.body, status=result.status_code, headers=result.headers)
+        return web.Response(status=result.status_code, headers=result.headers)
+
+    async def authenticate(self, request: web.Request) -> ClaimsIdentity | None:
+        """The caller's verified claims, or None (answered 401, nothing processed). Fails closed."""
+        if self.setup.anonymous:
+            return ClaimsIdentity()
+        token = _bearer(request.headers.get("Authorization"))
+        if token is None:
+            log.warning("teams_request_rejected", reason="no bearer token")
+            return None
+        validator = JwtTokenValidator(self.setup.auth)
+        if self._keys is not None:
+            validator._jwk_client_manager = self._keys  # type: ignore[assignment]  # the SDK has no URL option
+        try:
+            identity = await validator.validate_token(token)
+        except Exception as exc:  # any failure to verify is a rejection, never a 500
+            log.warning("teams_request_rejected", reason=type(exc).__name__)
+            return None
+        return identity if await self._service_url_signed(request, identity) else None
+
+    async def _service_url_signed(self, request: web.Request, identity: ClaimsIdentity) -> bool:
+        """Replies carry our access token to the activity's serviceUrl: it must be the signed one."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return True  # not an activity at all: the SDK answers 400 without acting
+        claimed = identity.get_claim_value(AuthenticationConstants.SERVICE_URL_CLAIM)
+        if isinstance(body, dict) and _same_host(claimed, body.get("serviceUrl")):
+            return True
+        log.warning("teams_request_rejected", reason="serviceUrl not the signed one")
+        return False
+
+    def _outbound_identity(self) -> ClaimsIdentity:
+        return (
+            ClaimsIdentity()
+            if self.setup.anonymous
+            else self.adapter.create_claims_identity(self.setup.client_id)
+        )
+
+    async def send_to(self, reference: ConversationReference, activity: Activity) -> None:
+        """Post one activity into a stored conversation (proactively, through the connector)."""
+        activity.apply_conversation_reference(reference)
+        identity = self._outbound_identity()
+        client = await self.clients.create_connector_client(
+            None,
+            identity,
+            reference.service_url,
+            AuthenticationConstants.AGENTS_SDK_SCOPE,
+            use_anonymous=identity.allow_anonymous,
+        )
+        try:
+            await client.conversations.send_to_conversation(reference.conversation.id, activity)
+        finally:
+            await client.close()
+
+    async def open_personal(self, asker: Asker) -> ConversationReference:
+        """Create (or fetch: Teams returns the existing one) the 1:1 chat with this person."""
+        identity = self._outbound_identity()
+        client = await self.clients.create_connector_client(
+            None,
+            identity,
+            asker.service_url,
+            AuthenticationConstants.AGENTS_SDK_SCOPE,
+            use_anonymous=identity.allow_anonymous,
+        )
+        params = ConversationParameters(
+            is_group=False,
+            bot=asker.bot,
+            members=[ChannelAccount(id=asker.teams_user_id)],
+            tenant_id=asker.principal.tenant,
+            channel_data={"tenant": {"id": asker.principal.tenant}},
+        )
+        try:
+            created = await client.conversations.create_conversation(params)
+        finally:
+            await client.close()
+        reference = asker.reference(created.id)
+        await self.remember(asker.principal, reference)
+        return reference
+
+    async def reference_for(self, principal: Principal) -> ConversationReference | None:
+        async with self.signpost.ctx.db.read() as session:
+            stored = await conversations.load(session, principal.tenant, principal.user_id)
+        return None if stored is None else ConversationReference.model_validate(stored)
+
+    async def remember(self, principal: Principal, reference: ConversationReference) -> None:
+        """Store the person's 1:1 conversation; written only when it changed."""
+        doc = reference.model_dump(mode="json", by_alias=True, exclude_none=True)
+        async with self.signpost.ctx.db.read() as session:
+            stored = await conversations.load(session, principal.tenant, principal.user_id)
+        if stored is not None and conversations.encode(stored) == conversations.encode(doc):
+            return
+        async with self.signpost.ctx.db.write() as session:
+            await conversations.save(
+                session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now()
+            )
+
+    async def send_private(self, asker: Asker, card: Card) -> None:
+        """Into the person's 1:1 chat: the stored one, or a newly opened one."""
+        reference = await self.reference_for(asker.principal) or await self.open_personal(asker)
+        await self.send_to(reference, card_activity(card))
+
+    async def dispatch(self, command: Command) -> Reply:
+        return await self.signpost.dispatcher.handle(command)
+
+    async def act(self, asker: Asker, action: CardAction | None, click_id: str | None) -> Card:
+        """A click on one of our cards → its command → the card that replaces the clicked one."""
+        if action is None:
+            return render_text(NOT_OURS)
+        correlation = uuid.uuid4().hex
+        if action.verb == CODE_VERB:
+            command = Command(
+                asker.principal,
+                "code",
+                correlation,
+                channel="modal",
+                code=action.code,
+                challenge_id=action.challenge_id,
+            )
+        else:
+            problem = missing_input(action)
+            if problem is not None:
+                return render_retry(action, problem)
+            command = Command(
+                asker.principal, command_text(action), correlation, channel="button", idempotency_key=click_id
+            )
+        return render_reply(await self.dispatch(command))
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        """Log with a reference; the person gets a generic line, never the exception."""
+        ref = uuid.uuid4().hex[:8]
+        log.error("teams_turn_failed", ref=ref, error=type(error).__name__, exc_info=error)
+        card = render_text(ERROR_TEXT.format(ref=ref))
+        try:
+            if context.activity.type == ActivityTypes.invoke:
+                body = card_response(card).model_dump(mode="json", by_alias=True, exclude_none=True)
+                await context.send_activity(
+                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
+                )
+            else:
+                await context.send_activity(card_activity(card))
+        except Exception:
+            log.warning("teams_error_reply_failed", ref=ref)
+
+
+class SignpostTeamsBot(ActivityHandler):
+    """Activity → Command → Reply → card. Translation only."""
+
+    def __init__(self, front: TeamsFrontEnd) -> None:
+        self.front = front
+
+    async def on_message_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
+        activity = turn_context.activity
+        asker = Asker.of(activity)
+        if asker is None:
+            log.warning("teams_unidentified_message")
+            await turn_context.send_activity(card_activity(render_text(NO_IDENTITY)))
+            return
+        if asker.personal:
+            await self.front.remember(asker.principal, asker.reference(activity.conversation.id))
+        text = _text_of(activity)
+        if isinstance(activity.value, dict) and not text:
+            await self._submitted(turn_context, asker, activity.value)
+            return
+        channel = "direct" if asker.personal else "channel"
+        reply = await self.front.dispatch(Command(asker.principal, text, uuid.uuid4().hex, channel=channel))
+        await self._answer(turn_context, asker, render_reply(reply))
+
+    async def _submitted(
+        self, turn_context: TurnContextProtocol[Activity], asker: Asker, value: dict[str, Any]
+    ) -> None:
+        """Action.Submit from an older client: the same action; the card is updated in place."""
+        activity = turn_context.activity
+        card = await self.front.act(asker, read_action(value), activity.id)
+        if asker.personal and activity.reply_to_id:
+            update = card_activity(card)
+            update.id = activity.reply_to_id
+            await turn_context.update_activity(update)
+            return
+        await self._answer(turn_context, asker, card)
+
+    async def _answer(self, turn_context: TurnContextProtocol[Activity], asker: Asker, card: Card) -> None:
+        if asker.personal:
+            await turn_context.send_activity(card_activity(card))
+            return
+        await self.front.send_private(asker, card)
+        await turn_context.send_activity(SENT_PRIVATELY)
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContextProtocol[Activity], invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        asker = Asker.of(turn_context.activity)
+        if asker is None:
+            return card_response(render_text(NO_IDENTITY))
+        card = await self.front.act(asker, read_action(invoke_value.action.data), turn_context.activity.id)
+        if asker.personal:
+            return card_response(card)
+        await self.front.send_private(asker, card)
+        return card_response(render_text(SENT_PRIVATELY))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
+        """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""
+        asker = Asker.of(turn_context.activity)
+        if asker is not None and asker.personal:
+            await self.front.remember(asker.principal, asker.reference(turn_context.activity.conversation.id))
+
+
+class TeamsDeliverer:
+    """Notices to a person's 1:1 Teams chat, from the conversation reference in the database."""
+
+    platform = Platform.TEAMS
+
+    def __init__(self, front: TeamsFrontEnd) -> None:
+        self.front = front
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        if to.platform is not Platform.TEAMS:
+            raise DeliveryFailed("not a Teams identity")
+        reference = await self.front.reference_for(to)
+        if reference is None:
+            raise DeliveryFailed("this person has not talked to the Signpost bot in Teams yet")
+        try:
+            await self.front.send_to(reference, card_activity(render_notice(notice)))
+        except Exception as exc:
+            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__)
+            raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
+
+
+TEAMS_KEY = web.AppKey("teams", TeamsFrontEnd)

@@ -1,0 +1,200 @@
+"""Adaptive Cards from the platform-neutral Reply and Notice, and card actions back into commands.
+
+Plain dictionaries only: this module does not import the Agents SDK (bot/teams.py does). Buttons
+become ``Action.Execute`` with a verb (a button that needs input opens it with ``Action.ShowCard``
+first); each carries an ``Action.Submit`` fallback with the same data, so older clients that
+answer with a message ``value`` instead of an ``adaptiveCard/action`` invoke work too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from handlers.vocabulary import Button, Challenge, Input, Notice, Reply, Signpost
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.4"  # Action.Execute needs 1.4; Teams renders up to 1.5
+CODE_INPUT = "code"
+CODE_VERB = "code"
+MARK = "signpost"  # every action's data carries this key, so foreign submits are recognised
+
+Card = dict[str, Any]
+Element = dict[str, Any]
+
+
+def text_block(text: str, **style: Any) -> Element:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def card(body: list[Element], actions: list[Element] | None = None) -> Card:
+    doc: Card = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
+    if actions:
+        doc["actions"] = actions
+    return doc
+
+
+def signpost_container(post: Signpost) -> Element:
+    """One practitioner's contact details, as a container of its own."""
+    status = "current" if post.current else f"ended {post.ended:%d/%m/%Y}"
+    facts = [
+        {"title": "Service", "value": f"{post.service} (since {post.started:%d/%m/%Y}, {status})"},
+        {"title": "Phone", "value": post.phone},
+        {"title": "Email", "value": post.email},
+    ]
+    heading = post.practitioner_name + (" ★ lead professional" if post.lead_professional else "")
+    return {
+        "type": "Container",
+        "style": "emphasis",
+        "separator": True,
+        "spacing": "medium",
+        "items": [
+            text_block(heading, weight="bolder"),
+            text_block(f"{post.role}, {post.organisation}", isSubtle=True, spacing="none"),
+            {"type": "FactSet", "facts": facts},
+        ],
+    }
+
+
+def execute(title: str, verb: str, data: dict[str, Any], style: str | None = None) -> Element:
+    """Action.Execute with an Action.Submit fallback carrying the same data."""
+    payload = {MARK: 1, "verb": verb, **data}
+    action: Element = {"type": "Action.Execute", "title": title, "verb": verb, "data": payload}
+    if style in ("positive", "destructive"):
+        action["style"] = style
+    action["fallback"] = {"type": "Action.Submit", "title": title, "data": payload}
+    return action
+
+
+def _style(button: Button) -> str | None:
+    return {"primary": "positive", "danger": "destructive"}.get(button.style or "")
+
+
+def input_box(spec: Input, error: str | None = None) -> list[Element]:
+    box: Element = {
+        "type": "Input.Text",
+        "id": spec.name,
+        "label": spec.label,
+        "isMultiline": True,
+        "maxLength": spec.max_length,
+        "isRequired": spec.required,
+        "errorMessage": "Please fill this in.",
+    }
+    return [*([text_block(error, color="attention")] if error else []), box]
+
+
+def button_action(button: Button, error: str | None = None) -> Element:
+    """A button: Action.Execute, or a ShowCard holding its input and an Execute to send it."""
+    data = {"button": asdict(button)}
+    if button.input is None:
+        return execute(button.label, button.action_id, data, _style(button))
+    form = card(input_box(button.input, error), [execute("Send", button.action_id, data, _style(button))])
+    return {"type": "Action.ShowCard", "title": button.label, "card": form}
+
+
+def challenge_elements(challenge: Challenge) -> tuple[list[Element], Element]:
+    """One private code input and the action that sends it with the challenge id."""
+    body = [text_block(challenge.error, color="attention")] if challenge.error else []
+    body.append(text_block(challenge.prompt))
+    body.append(
+        {
+            "type": "Input.Text",
+            "id": CODE_INPUT,
+            "label": "Authenticator code",
+            "placeholder": "6-digit code",
+            "maxLength": 10,
+            "isRequired": True,
+            "errorMessage": "Please enter the code from your authenticator app.",
+        }
+    )
+    return body, execute("Send code", CODE_VERB, {"challenge_id": challenge.challenge_id})
+
+
+def render_reply(reply: Reply) -> Card:
+    """The whole reply as one card (so an invoke response can replace a card with it)."""
+    body = [text_block(reply.text, weight="bolder" if reply.signposts else "default")]
+    if reply.child_ref:
+        body.append(text_block(f"Reference {reply.child_ref}", isSubtle=True, spacing="none"))
+    body.extend(signpost_container(post) for post in reply.signposts)
+    body.extend(text_block(line, spacing="small") for line in reply.lines)
+    actions = [button_action(button) for button in reply.buttons]
+    if reply.challenge is not None:
+        extra, send = challenge_elements(reply.challenge)
+        body.extend(extra)
+        actions.append(send)
+    return card(body, actions)
+
+
+def render_notice(notice: Notice) -> Card:
+    return card([text_block(notice.text)], [button_action(b) for b in notice.buttons])
+
+
+def render_text(text: str) -> Card:
+    return card([text_block(text)])
+
+
+@dataclass(frozen=True, slots=True)
+class CardAction:
+    """What a click on one of our cards asks for, read back from the action's data."""
+
+    verb: str
+    button: Button | None = None
+    input_value: str | None = None
+    challenge_id: str | None = None
+    code: str | None = None
+
+
+def _button(doc: Any) -> Button | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("command"), str):
+        return None
+    spec = doc.get("input")
+    try:
+        field = Input(**spec) if isinstance(spec, dict) else None
+        return Button(**{**doc, "input": field})
+    except TypeError:
+        return None
+
+
+def read_action(data: Any) -> CardAction | None:
+    """Our action data (from an invoke's action.data or a submit's value), or None if foreign."""
+    if not isinstance(data, dict) or MARK not in data or not isinstance(data.get("verb"), str):
+        return None
+    if data["verb"] == CODE_VERB:
+        code, challenge = data.get(CODE_INPUT), data.get("challenge_id")
+        return CardAction(
+            CODE_VERB,
+            challenge_id=challenge if isinstance(challenge, str) else None,
+            code=code.strip() if isinstance(code, str) else None,
+        )
+    button = _button(data.get("button"))
+    if button is None:
+        return None
+    value = data.get(button.input.name) if button.input else None
+    return CardAction(data["verb"], button, value.strip() if isinstance(value, str) else None)
+
+
+def missing_input(action: CardAction) -> str | None:
+    """A kind message when the button's input is required but empty or too long, else None."""
+    spec = action.button.input if action.button else None
+    if spec is None:
+        return None
+    if spec.required and not action.input_value:
+        return f"Please fill in: {spec.label}"
+    if action.input_value and len(action.input_value) > spec.max_length:
+        return f"Please keep it under {spec.max_length} characters."
+    return None
+
+
+def command_text(action: CardAction) -> str:
+    """A button click is its command plus any collected input (the shared model's rule)."""
+    assert action.button is not None
+    if action.input_value:
+        return f"{action.button.command} {action.input_value}"
+    return action.button.command
+
+
+def render_retry(action: CardAction, problem: str) -> Card:
+    """The button again, with the problem shown, when its input was missing."""
+    assert action.button is not None
+    return card([text_block(problem, color="attention")], [button_action(action.button, problem)])

@@ -1,0 +1,92 @@
+"""Periodic access-control work: grants expire, undecided requests escalate and then expire.
+
+Each step claims its row with a conditional UPDATE in the same transaction as its audit event and
+notices, so several replicas running these jobs at once change (and tell) everything exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.access.notices import escalation_targets, grant_expired_notice, request_expired_notice, request_notices
+from handlers.access.requests import POLICY
+from handlers.context import Context
+from store.audit.log import AuditRecord, append
+from store.people import access as store
+
+BATCH = 100
+
+
+def system_event(action: str, ref: int, detail: str, now: datetime) -> AuditRecord:
+    """An audit event for something Signpost did by itself (no person acted)."""
+    return AuditRecord(
+        at=now,
+        actor_id=None,
+        platform="system",
+        tenant="scheduler",
+        user_id="scheduler",
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="scheduler",
+        action=action,
+        outcome="done",
+        subject_refs=(ref,),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
+        detail=detail,
+    )
+
+
+async def expire_grants(ctx: Context, now: datetime) -> int:
+    """Mark grants past their end as expired, audit it, and tell the holder; returns how many."""
+    done = 0
+    async with ctx.db.write() as session:
+        for grant in await store.due_grant_expiries(session, now, BATCH):
+            if not await store.expire_grant(session, grant.id, now):
+                continue  # another replica took it
+            await append(session, [system_event("grant_expired", grant.child_ref, f"grant {grant.id}", now)])
+            notice = grant_expired_notice(grant.id, grant.request_id, grant.practitioner_id, grant.child_ref)
+            await ctx.notices.enqueue(session, [notice], now)
+            done += 1
+    return done
+
+
+async def escalate_requests(ctx: Context, now: datetime) -> int:
+    """Send requests undecided for the escalation period to the next person on the list."""
+    done = 0
+    async with ctx.db.write() as session:
+        for row in await store.due_escalations(session, now, BATCH):
+            if await _escalate(ctx, session, row, now):
+                done += 1
+    return done
+
+
+async def _escalate(ctx: Context, session: AsyncSession, row: store.AccessRequest, now: datetime) -> bool:
+    level = row.escalation_level + 1
+    recipients, more = await escalation_targets(session, row.local_authority, level, row.requester_id)
+    next_at = now + POLICY.escalate_after if more else None
+    if not await store.escalate(session, row.id, row.escalation_level, next_at):
+        return False
+    detail = f"request {row.id} level {level} to {'admins' if not more else 'duty manager'}"
+    await append(session, [system_event("request_escalated", row.child_ref, detail, now)])
+    await ctx.notices.enqueue(session, request_notices(row.id, row.child_ref, recipients, level), now)
+    return True
+
+
+async def expire_requests(ctx: Context, now: datetime) -> int:
+    """Close requests nobody decided within their lifetime, and tell the requester."""
+    done = 0
+    async with ctx.db.write() as session:
+        for row in await store.due_request_expiries(session, now, BATCH):
+            if not await store.expire_request(session, row.id, now):
+                continue
+            await append(session, [system_event("request_expired", row.child_ref, f"request {row.id}", now)])
+            await ctx.notices.enqueue(
+                session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now
+            )
+            done += 1
+    return done

@@ -1,0 +1,139 @@
+"""The notices of access control, and who receives them.
+
+A notice leaves Signpost through a chat platform, so it carries only request ids and child
+references: never a name, date of birth or postcode (a free-text denial reason is checked for the
+child's identity before it is accepted, see ``mentions_child``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Button, Input, Notice, format_ref
+from store.keys.crypto import KeyRing
+from store.people import access as store
+from store.register import children
+
+
+def when(moment: datetime) -> str:
+    return f"{store.utc(moment):%d/%m/%Y %H:%M} UTC"
+
+
+def decision_buttons(request_id: str) -> tuple[Button, ...]:
+    """Approve / Deny for an access request ("12") or a registration ("R4"): the same action ids,
+    so every front end routes them alike; the command says which kind of request it is."""
+    return (
+        Button("approve", "Approve", f"approve {request_id}", style="primary"),
+        Button(
+            "deny",
+            "Deny",
+            f"deny {request_id}",
+            style="danger",
+            input=Input(name="reason", label="Reason (sent to the requester; no child details)", required=False),
+        ),
+    )
+
+
+async def escalation_targets(
+    session: AsyncSession, local_authority: str, level: int, requester_id: str
+) -> tuple[list[str], bool]:
+    """Who hears about a request at this escalation level, and whether a further level exists.
+
+    Level n goes to the n-th duty manager of the child's authority (in id order), the level after
+    the last duty manager to every admin; nobody decides their own request, so the requester is
+    left out.
+    """
+    managers = [pid for pid in await store.duty_managers(session, local_authority) if pid != requester_id]
+    if level < len(managers):
+        return [managers[level]], True
+    if level == len(managers):
+        return [pid for pid in await store.admins(session) if pid != requester_id], False
+    return [], False
+
+
+def request_notices(request_id: int, ref: int, recipients: list[str], level: int) -> list[Notice]:
+    if level == 0:
+        text = (
+            f"Access request {request_id} for shielded record {format_ref(ref)} needs a decision. "
+            "Send 'pending' to read the purpose given."
+        )
+    else:
+        text = (
+            f"Escalated: access request {request_id} for shielded record {format_ref(ref)} is still waiting "
+            "for a decision. Send 'pending' to read the purpose given."
+        )
+    return [
+        Notice(
+            pid,
+            "access_request",
+            text,
+            decision_buttons(str(request_id)),
+            f"access:{request_id}:{level}:{pid}",
+        )
+        for pid in recipients
+    ]
+
+
+def approved_notice(request_id: int, requester: str, ref: int, until: datetime) -> Notice:
+    text = (
+        f"Access request {request_id} was approved: you can see the signposts for {format_ref(ref)} "
+        f"until {when(until)}. Search for it again to see them."
+    )
+    return Notice(requester, "access_approved", text, dedupe_key=f"access:{request_id}:decided")
+
+
+def denied_notice(request_id: int, requester: str, ref: int, reason: str) -> Notice:
+    why = f" Reason: {reason}" if reason else " No reason was given."
+    text = f"Access request {request_id} for {format_ref(ref)} was denied.{why}"
+    return Notice(requester, "access_denied", text, dedupe_key=f"access:{request_id}:decided")
+
+
+def request_expired_notice(request_id: int, requester: str, ref: int) -> Notice:
+    text = (
+        f"Access request {request_id} for {format_ref(ref)} expired: nobody decided it within 24 hours. "
+        "You can ask again."
+    )
+    return Notice(requester, "access_expired", text, dedupe_key=f"access:{request_id}:expired")
+
+
+def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) -> Notice:
+    text = (
+        f"Your access to {format_ref(ref)} (request {request_id}) has ended. "
+        "Searches show it as shielded again."
+    )
+    return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> set[str]:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
+    return set(_WORD.findall(folded))
+
+
+async def mentions_child(session: AsyncSession, keys: KeyRing, ref: int, text: str) -> bool:
+    """Whether free text names the child, or gives their date of birth or postcode."""
+    identity = (await children.load_identities(session, keys, [ref])).get(ref)
+    if identity is None or not text:
+        return False
+    names = _words(" ".join((identity.given_names, identity.family_name, *identity.aliases)))
+    if names & _words(text):
+        return True
+    compact = re.sub(r"\s+", "", text).casefold()
+    if identity.postcode and re.sub(r"\s+", "", identity.postcode).casefold() in compact:
+        return True
+    dob = identity.date_of_birth
+    spellings = {
+        f"{dob:%d/%m/%Y}",
+        f"{dob.day}/{dob.month}/{dob.year}",
+        dob.isoformat(),
+        f"{dob:%d.%m.%Y}",
+        f"{dob:%d-%m-%Y}",
+        f"{dob:%d%m%Y}",
+    }
+    return any(spelling in compact for spelling in spellings)

@@ -1,0 +1,168 @@
+"""Registration: a chat identity asks to be linked to a practitioner; a duty manager decides.
+
+Until a duty manager of the practitioner's local authority approves, the identity is not linked
+and can do nothing but register. A practitioner holds at most one identity per platform:
+approving a new one replaces the old link (so re-linking always needs a fresh approval).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.access.notices import decision_buttons, when
+from handlers.context import Context
+from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.grammar import UsageError
+from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal, Reply, Role
+from store.models import ChatIdentity
+from store.people import access as store
+from store.people import practitioners
+
+REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register P001 (your id in the practitioner register)"
+NOT_IN_REGISTER = (
+    "That id is not an active practitioner in the Signpost register. Please check it with your duty manager."
+)
+
+
+def may_decide(actor: Actor, local_authority: str) -> bool:
+    """Duty managers decide for their own local authority; admins for any."""
+    if actor.has(Role.ADMIN):
+        return True
+    return actor.has(Role.DUTY_MANAGER) and actor.local_authority == local_authority
+
+
+def registration_notices(
+    request_id: int, req: Request, practitioner_id: str, managers: list[str]
+) -> list[Notice]:
+    p = req.command.principal
+    text = (
+        f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the {p.platform} "
+        f"account {p.tenant}/{p.user_id} (asked {when(req.now)})."
+    )
+    return [
+        Notice(
+            pid,
+            "registration_request",
+            text,
+            decision_buttons(f"R{request_id}"),
+            f"registration:{request_id}:{pid}",
+        )
+        for pid in managers
+    ]
+
+
+async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Open a registration request for the calling identity (anyone may ask; a duty manager decides)."""
+    wanted = req.args.strip()
+    if not wanted or " " in wanted:
+        raise UsageError("please give your practitioner id")
+    principal = req.command.principal
+    if principal.platform is Platform.CONSOLE:
+        text = "The console acts directly as a practitioner id from the register: use ':as PRACTITIONER_ID'."
+        return Result(Reply(Outcome.INVALID, text), detail="console")
+    if req.actor is not None:
+        text = f"This account is already registered as {req.actor.practitioner_id}."
+        return Result(Reply(Outcome.INFO, text), detail="already linked")
+    waiting = await store.pending_registration_for(session, principal)
+    if waiting is not None:
+        text = f"Your registration request R{waiting.id} is waiting for a duty manager. You'll be told here."
+        return Result(Reply(Outcome.INFO, text), detail=f"registration R{waiting.id} waiting")
+    target = await practitioners.get_actor(session, wanted.upper())
+    if target is None or target.status != store.ACTIVE:
+        return Result(Reply(Outcome.INVALID, NOT_IN_REGISTER), detail="not in register")
+    request_id = await store.open_registration(
+        session, principal, target.practitioner_id, target.local_authority, req.now
+    )
+    managers = await store.duty_managers(session, target.local_authority) or await store.admins(session)
+    managers = [pid for pid in managers if pid != target.practitioner_id]
+    await ctx.notices.enqueue(
+        session, registration_notices(request_id, req, target.practitioner_id, managers), req.now
+    )
+    text = (
+        f"Registration request R{request_id} sent to the duty managers of your local authority. "
+        "You can use Signpost here once one of them approves it."
+    )
+    return Result(Reply(Outcome.DONE, text), detail=f"registration R{request_id}")
+
+
+async def decide(
+    ctx: Context, req: Request, session: AsyncSession, request_id: int, approve: bool, reason: str
+) -> Result:
+    """Approve or deny registration R<id>; the first decision wins."""
+    actor = req.actor
+    assert actor is not None
+    row = await store.get_registration(session, request_id)
+    if row is None:
+        return Result(
+            Reply(Outcome.INVALID, f"There is no registration request R{request_id}."),
+            detail="no such request",
+        )
+    if not may_decide(actor, row.local_authority):
+        text = f"Only a duty manager for {row.practitioner_id}'s local authority can decide R{request_id}."
+        return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} other authority")
+    if row.practitioner_id == actor.practitioner_id:
+        text = "Nobody can decide their own registration. Another duty manager will."
+        return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} own request")
+    if approve:
+        owner = await store.identity_owner(session, row.platform, row.tenant, row.user_id)
+        if owner is not None and owner != row.practitioner_id:
+            # Fail closed: re-pointing an account at another practitioner needs an unlink first.
+            text = (
+                "That account is linked to another practitioner now; "
+                f"an admin must unlink it first (R{row.id})."
+            )
+            return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
+    state = store.APPROVED if approve else store.DENIED
+    if not await store.decide_registration(session, request_id, state, actor.practitioner_id, req.now):
+        now_row = await store.get_registration(session, request_id)
+        done = now_row.state if now_row else "decided"
+        by = f" by {now_row.decided_by}" if now_row and now_row.decided_by else ""
+        text = f"Registration R{request_id} was already {done}{by}. Nothing changed."
+        return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} already {done}")
+    if approve:
+        return await _link(ctx, req, session, row)
+    text = f"Registration R{request_id} for the {row.platform} account was denied."
+    why = f" Reason: {reason}" if reason else ""
+    notice = Notice(
+        row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided"
+    )
+    await ctx.notices.enqueue(session, [notice], req.now)
+    # The reason is sealed like any terms (no child: with the month's key, made in this transaction).
+    return Result(
+        Reply(Outcome.DONE, f"Registration R{request_id} denied."),
+        terms=reason,
+        detail=f"registration R{request_id}",
+    )
+
+
+async def _link(ctx: Context, req: Request, session: AsyncSession, row: store.RegistrationRequest) -> Result:
+    await session.execute(
+        delete(ChatIdentity).where(
+            ChatIdentity.practitioner_id == row.practitioner_id, ChatIdentity.platform == row.platform
+        )
+    )
+    principal = Principal(Platform(row.platform), row.tenant, row.user_id)
+    await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
+    text = f"Your {row.platform} account is now registered with Signpost (registration R{row.id})."
+    notice = Notice(
+        row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided"
+    )
+    await ctx.notices.enqueue(session, [notice], req.now)
+    reply = Reply(
+        Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}."
+    )
+    return Result(reply, detail=f"registration R{row.id}")
+
+
+SPECS = (
+    Spec(
+        name="register",
+        action="register",
+        run=register,
+        summary="ask a duty manager to link this chat account to your practitioner id",
+        usage=REGISTER_USAGE,
+        role=None,
+        writes=True,
+    ),
+)

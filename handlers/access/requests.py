@@ -1,0 +1,364 @@
+"""Shielded records: request access, duty managers approve or deny, time-bound grants.
+
+Roles and the step-up are declared on the Specs and checked once in dispatch; what is left here is
+the scope (a duty manager decides only for their own local authority), nobody deciding their own
+request, and the first decision winning (one conditional UPDATE, see store/access.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.access import registration
+from handlers.access.notices import (
+    approved_notice,
+    decision_buttons,
+    denied_notice,
+    escalation_targets,
+    mentions_child,
+    request_notices,
+    when,
+)
+from handlers.access.registration import may_decide
+from handlers.context import Context
+from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.grammar import UsageError
+from handlers.refs import InvalidReference, parse_reference
+from handlers.search import NO_RECORD
+from handlers.vocabulary import Notice, Outcome, Platform, Reply, Role, format_ref
+from store.models import ChatIdentity
+from store.people import access as store
+from store.register import children
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Policy numbers from the product brief."""
+
+    grant_default: timedelta = timedelta(hours=24)
+    grant_max: timedelta = timedelta(days=7)
+    grant_min: timedelta = timedelta(hours=1)
+    request_lifetime: timedelta = timedelta(hours=24)
+    escalate_after: timedelta = timedelta(minutes=30)
+    min_reason: int = 5
+
+
+POLICY = AccessPolicy()
+
+REQUEST_USAGE = (
+    "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
+)
+APPROVE_USAGE = (
+    "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
+    "(1h to 7d); approve R4 for a registration"
+)
+DENY_USAGE = (
+    "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "
+    "requester, so leave out the child's name, date of birth and postcode)"
+)
+UNLINK_USAGE = (
+    "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
+)
+_DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
+_ID = re.compile(r"^(R?)(\d{1,12})$", re.IGNORECASE)
+
+
+def split_reference(args: str) -> tuple[int, str]:
+    """'999 000 0050 some purpose' → (9990000050, 'some purpose'): leading digit groups make the ref."""
+    tokens = args.split(" ")
+    digits, used = "", 0
+    for token in tokens:
+        if len(digits) >= 10 or not re.fullmatch(r"[\d-]+", token):
+            break
+        digits += token.replace("-", "")
+        used += 1
+    if not digits:
+        raise UsageError("please start with the child's reference number")
+    return parse_reference(digits), " ".join(tokens[used:]).strip()
+
+
+def parse_duration(text: str) -> timedelta:
+    if not text:
+        return POLICY.grant_default
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise UsageError("the duration should look like 3d or 36h")
+    amount, unit = int(match.group(1)), match.group(2) or "d"
+    duration = timedelta(hours=amount) if unit.startswith("h") else timedelta(days=amount)
+    if not POLICY.grant_min <= duration <= POLICY.grant_max:
+        raise UsageError("access can be granted for 1 hour to 7 days")
+    return duration
+
+
+def parse_id(args: str) -> tuple[str, int, str]:
+    """'R4 rest' → ('R', 4, 'rest'); '12 3d' → ('', 12, '3d')."""
+    first, _, rest = args.strip().partition(" ")
+    match = _ID.match(first)
+    if match is None:
+        raise UsageError("please give the request id, e.g. 12 (or R4 for a registration)")
+    return match.group(1).upper(), int(match.group(2)), rest.strip()
+
+
+async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Ask the child's duty managers for time-bound access to a shielded record."""
+    actor = req.actor
+    assert actor is not None
+    try:
+        ref, purpose = split_reference(req.args)
+    except InvalidReference as exc:
+        return Result(Reply(Outcome.INVALID, f"{exc}."), detail="bad check digit")
+    if len(purpose) < POLICY.min_reason:
+        raise UsageError("please say why you need these signposts (the purpose is required)")
+    record = await children.find(session, ref)
+    if record is None or record.state != "active":
+        return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
+    if not record.shielded:
+        text = f"{format_ref(ref)} is not shielded: search for it to see its signposts."
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail="not shielded")
+    grant = await store.current_grant(session, actor.practitioner_id, ref, req.now)
+    if grant is not None:
+        text = f"You already have access to {format_ref(ref)} until {when(grant.expires_at)}."
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"grant {grant.id} in force")
+    waiting = await store.pending_request_for(session, actor.practitioner_id, ref, req.now)
+    if waiting is not None:
+        text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"request {waiting.id} waiting")
+    return await _open(ctx, req, session, ref, record.local_authority, purpose)
+
+
+async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la: str, purpose: str) -> Result:
+    assert req.actor is not None
+    requester = req.actor.practitioner_id
+    sealed, key = await ctx.sealer.seal(session, purpose, (ref,), req.now, writer=True)  # a writes Spec
+    recipients, more = await escalation_targets(session, la, 0, requester)
+    new = store.NewRequest(requester, ref, la, sealed, key)
+    escalate_at = req.now + POLICY.escalate_after if more else None
+    request_id = await store.open_request(session, new, req.now, POLICY.request_lifetime, escalate_at)
+    await ctx.notices.enqueue(session, request_notices(request_id, ref, recipients, 0), req.now)
+    text = (
+        f"Access request {request_id} for {format_ref(ref)} sent to a duty manager of the child's local "
+        "authority. You'll be told here when it is decided."
+    )
+    return Result(Reply(Outcome.DONE, text), subjects=(ref,), terms=purpose, detail=f"request {request_id}")
+
+
+async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    kind, request_id, rest = parse_id(req.args)
+    if kind == "R":
+        if rest:
+            raise UsageError("a registration is approved without a duration")
+        return await registration.decide(ctx, req, session, request_id, approve=True, reason="")
+    return await _decide(ctx, req, session, request_id, store.APPROVED, parse_duration(rest), "")
+
+
+async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    kind, request_id, reason = parse_id(req.args)
+    if kind == "R":
+        return await registration.decide(ctx, req, session, request_id, approve=False, reason=reason)
+    return await _decide(ctx, req, session, request_id, store.DENIED, POLICY.grant_default, reason)
+
+
+async def _decide(
+    ctx: Context,
+    req: Request,
+    session: AsyncSession,
+    request_id: int,
+    state: str,
+    duration: timedelta,
+    reason: str,
+) -> Result:
+    actor = req.actor
+    assert actor is not None
+    row = await store.get_request(session, request_id)
+    if row is None:
+        return Result(
+            Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request"
+        )
+    subjects = (row.child_ref,)
+    if not may_decide(actor, row.local_authority):
+        text = f"Only a duty manager for the child's local authority can decide request {request_id}."
+        return Result(
+            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority"
+        )
+    if row.requester_id == actor.practitioner_id:
+        text = "Nobody can decide their own access request. Another duty manager will."
+        return Result(
+            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request"
+        )
+    if reason and await mentions_child(session, ctx.keys, row.child_ref, reason):
+        text = (
+            "The reason is sent to the requester, so please leave out the child's name, date of birth "
+            "and postcode, and send it again."
+        )
+        return Result(
+            Reply(Outcome.INVALID, text), subjects=subjects, detail=f"request {request_id} identity in reason"
+        )
+    if not await store.decide_request(session, request_id, state, actor.practitioner_id, req.now):
+        return await _too_late(session, request_id, subjects, req)
+    if state == store.APPROVED:
+        until = req.now + duration
+        grant_id = await store.create_grant(session, row, actor.practitioner_id, req.now, until)
+        await ctx.notices.enqueue(
+            session, [approved_notice(request_id, row.requester_id, row.child_ref, until)], req.now
+        )
+        text = (
+            f"Request {request_id} approved: {row.requester_id} can see the signposts for "
+            f"{format_ref(row.child_ref)} until {when(until)}."
+        )
+        hours = int(duration.total_seconds() // 3600)
+        return Result(
+            Reply(Outcome.DONE, text),
+            subjects=subjects,
+            detail=f"request {request_id} grant {grant_id} {hours}h",
+        )
+    await ctx.notices.enqueue(
+        session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now
+    )
+    text = f"Request {request_id} denied; {row.requester_id} has been told."
+    return Result(
+        Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied"
+    )
+
+
+async def _too_late(
+    session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request
+) -> Result:
+    """Someone decided first, or the request expired: nothing changes, and the person is told."""
+    row = await store.get_request(session, request_id)
+    if row is not None and row.state in (store.APPROVED, store.DENIED):
+        text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
+        detail = f"request {request_id} already {row.state}"
+    else:
+        text = (
+            f"Request {request_id} expired before anyone decided it. Nothing changed; "
+            "the requester can ask again."
+        )
+        detail = f"request {request_id} expired"
+    return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=detail)
+
+
+async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Open access and registration requests this duty manager may decide, with the purposes given."""
+    actor = req.actor
+    assert actor is not None
+    scope = None if actor.has(Role.ADMIN) else actor.local_authority
+    rows = await store.pending_requests(session, scope, req.now)
+    lines: list[str] = []
+    ids: list[str] = []
+    for row in rows:
+        purpose = (
+            await ctx.sealer.open(session, row.reason, row.reason_key)
+            if row.reason and row.reason_key
+            else None
+        )
+        lines.append(
+            f"• {row.id}: {format_ref(row.child_ref)} from {row.requester_id}, asked {when(row.created_at)}; "
+            f"purpose: {purpose or '(not readable)'}"
+        )
+        ids.append(str(row.id))
+    registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
+    for reg in registrations:
+        lines.append(
+            f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, "
+            f"{when(reg.created_at)}"
+        )
+        ids.append(f"R{reg.id}")
+    if not lines:
+        return Result(Reply(Outcome.INFO, "Nothing is waiting for a decision."), detail="none")
+    shown = tuple(button for rid in ids[:5] for button in decision_buttons(rid))
+    text = f"{len(lines)} request{'s' if len(lines) != 1 else ''} waiting for a decision:"
+    reply = Reply(Outcome.INFO, text, lines=tuple(lines), buttons=shown)
+    return Result(
+        reply,
+        subjects=tuple(r.child_ref for r in rows),
+        result_count=len(lines),
+        detail=f"{len(lines)} pending",
+    )
+
+
+async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Admin: remove a practitioner's chat links (on one platform, or all)."""
+    target, _, platform = req.args.strip().partition(" ")
+    if not target:
+        raise UsageError("please give the practitioner id")
+    platform = platform.strip().lower()
+    if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
+        raise UsageError("the platform is slack or teams")
+    count = await unlink_identities(session, target.upper(), platform or None)
+    if count == 0:
+        return Result(
+            Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked"
+        )
+    where = platform or "every platform"
+    notice = Notice(target.upper(), "unlinked", f"An admin removed your Signpost link on {where}.")
+    await ctx.notices.enqueue(session, [notice], req.now)
+    return Result(
+        Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({count} account(s))."),
+        detail=f"unlinked {count}",
+    )
+
+
+async def unlink_identities(session: AsyncSession, practitioner_id: str, platform: str | None) -> int:
+    stmt = delete(ChatIdentity).where(ChatIdentity.practitioner_id == practitioner_id)
+    if platform is not None:
+        stmt = stmt.where(ChatIdentity.platform == platform)
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
+SPECS = (
+    *registration.SPECS,
+    Spec(
+        name="request",
+        action="request_access",
+        run=request_access,
+        summary="ask for access to a shielded record",
+        usage=REQUEST_USAGE,
+        stepup=StepUp.FRESH,
+        writes=True,
+    ),
+    Spec(
+        name="approve",
+        action="approve",
+        run=approve,
+        summary="approve an access or registration request",
+        usage=APPROVE_USAGE,
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.APPROVAL,
+        writes=True,
+    ),
+    Spec(
+        name="deny",
+        action="deny",
+        run=deny,
+        summary="deny an access or registration request",
+        usage=DENY_USAGE,
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.APPROVAL,
+        writes=True,
+    ),
+    Spec(
+        name="pending",
+        action="pending",
+        run=pending,
+        summary="requests waiting for your decision",
+        usage="pending",
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.FRESH,
+    ),
+    Spec(
+        name="unlink",
+        action="unlink",
+        run=unlink,
+        summary="remove a practitioner's chat links",
+        usage=UNLINK_USAGE,
+        role=Role.ADMIN,
+        stepup=StepUp.FRESH,
+        writes=True,
+    ),
+)

@@ -1,0 +1,242 @@
+"""Data lifecycle use cases: the switch-off gate, admins' ``decommission`` command, and the periodic
+ticks (retention; the decommissioning timeline and destruction).
+
+The ticks are plain async functions, idempotent and safe to run at once in several replicas (work
+is claimed in the database); the scheduler calls them, and so do the ``signpost`` sub-commands.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.grammar import UsageError, parse_date
+from handlers.vocabulary import Notice, Outcome, Reply, Role
+from store.audit.log import AuditRecord, append
+from store.lifecycle import decommission
+from store.lifecycle import retention as lifecycle
+from store.lifecycle.decommission import ChainHead, ScheduleError
+from store.lifecycle.retention import RetentionReport
+
+SWITCHED_OFF = (
+    "Signpost has been switched off, so it can no longer answer this. Its personal data is being "
+    "destroyed as announced."
+)
+DECOMMISSION_USAGE = (
+    "decommission schedule DD/MM/YYYY [DESTROY_BY] · decommission status · "
+    "decommission cancel · decommission certificate"
+)
+ALWAYS_ALLOWED = frozenset({"status", "certificate"})
+
+
+# -- the gate ----------------------------------------------------------------------------------
+
+
+def _always_allowed(spec: Spec, req: Request) -> bool:
+    return spec.name == "decommission" and req.args.split(" ", 1)[0].lower() in ALWAYS_ALLOWED
+
+
+async def decommission_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+    """From the switch-off date every command is refused (searches, registrations, requests,
+    enrolments, codes …) except help and the admins' decommission status and certificate.
+
+    This gate runs before the step-up gate, and after switch-off it answers status and
+    certificate itself (the identity and role gates have already let only active admins through):
+    from then on nobody can enrol or answer a code, and once destroyed no seed can be opened, so
+    asking for a code would lock the admins out of both for good. Neither holds personal data;
+    the certificate also reaches every admin as a notice.
+
+    One indexed read of a one-row table per command; no cache, so every replica switches off at
+    the same moment and a cancellation is seen at once.
+    """
+    if spec.name == "help":
+        return None
+    row = await decommission.current(session)
+    if row is None or not decommission.is_switched_off(row.switch_off, req.now.date()):
+        return None
+    if _always_allowed(spec, req):
+        return await run_decommission(ctx, req, session)
+    return Result(Reply(Outcome.SWITCHED_OFF, SWITCHED_OFF), detail="switched off")
+
+
+# -- the admin command -------------------------------------------------------------------------
+
+
+async def run_decommission(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    assert req.actor is not None
+    sub, _, rest = req.args.partition(" ")
+    try:
+        match sub.lower():
+            case "schedule":
+                switch_off, destroy_by = _dates(rest)
+                return await _schedule(
+                    ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now
+                )
+            case "cancel":
+                row = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
+                text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
+                return Result(Reply(Outcome.DONE, text), detail="cancelled")
+            case "status":
+                return Result(
+                    Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status"
+                )
+            case "certificate":
+                return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
+    except ScheduleError as exc:
+        return Result(Reply(Outcome.INVALID, f"Sorry, {exc}."), detail="rejected")
+    raise UsageError("please say what to do")
+
+
+def _dates(text: str) -> tuple[date, date | None]:
+    parts = text.split()
+    if not parts or len(parts) > 2:
+        raise UsageError("please give the switch-off date, and optionally the destroy-by date")
+    days = [parse_date(part) for part in parts]
+    if any(day is None for day in days):
+        raise UsageError("that is not a real date: please use DD/MM/YYYY")
+    return days[0], days[1] if len(days) == 2 else None  # type: ignore[return-value]
+
+
+async def _schedule(
+    ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+) -> Result:
+    row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now)
+    text = (
+        f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
+        f"{row.destroy_by:%d/%m/%Y}. Every admin has been told."
+    )
+    return Result(Reply(Outcome.DONE, text), detail=f"scheduled {row.id}")
+
+
+async def schedule_with_notices(
+    ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+) -> decommission.Decommission:
+    """Schedule and tell every admin, in the caller's transaction."""
+    row = await decommission.schedule(session, switch_off, destroy_by, by, now)
+    notices = decommission.to_admins(
+        await decommission.admins(session), row.id, "scheduled", decommission.scheduled_text(row)
+    )
+    await ctx.notices.enqueue(session, notices, now)
+    return row
+
+
+async def cancel_with_notices(
+    ctx: Context, session: AsyncSession, by: str, now: datetime
+) -> decommission.Decommission:
+    """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
+    row = await decommission.cancel(session, by, now)
+    text = (
+        f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
+    )
+    admins = await decommission.admins(session)
+    await ctx.notices.enqueue(session, decommission.to_admins(admins, row.id, "cancelled", text), now)
+    return row
+
+
+async def status_text(session: AsyncSession, today: date) -> str:
+    found = await decommission.status(session)
+    return "No decommissioning is scheduled." if found is None else found.describe(today)
+
+
+async def certificate_text(session: AsyncSession) -> str:
+    row = await decommission.current(session)
+    if row is None or row.certificate is None:
+        return "There is no destruction certificate yet: it is produced when destruction completes."
+    return decommission.certificate_text(json.loads(row.certificate))
+
+
+SPECS = (
+    Spec(
+        name="decommission",
+        action="decommission",
+        run=run_decommission,
+        summary="schedule, check or cancel switching Signpost off (admins)",
+        usage=DECOMMISSION_USAGE,
+        role=Role.ADMIN,
+        stepup=StepUp.FRESH,
+        writes=True,
+    ),
+)
+
+
+# -- periodic work -----------------------------------------------------------------------------
+
+
+def system_record(
+    now: datetime, action: str, detail: str, *, who: str = "scheduler", tenant: str = "system"
+) -> AuditRecord:
+    """An audit event for work no chat command asked for (the scheduler, the operator's CLI)."""
+    return AuditRecord(
+        at=now,
+        actor_id=None,
+        platform="console",
+        tenant=tenant,
+        user_id=who,
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="batch",
+        action=action,
+        outcome=Outcome.DONE.value,
+        subject_refs=(),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
+        detail=detail[:200],
+    )
+
+
+async def retention_tick(
+    ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler"
+) -> RetentionReport:
+    """The daily retention work (safe to call often and from every replica)."""
+    report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
+    if report.did_work:
+        run_id = uuid.uuid4().hex[:12]
+        async with ctx.db.write() as session:
+            notices = [
+                Notice(pid, "retention", report.summary(), dedupe_key=f"retention:{run_id}:{pid}")
+                for pid in await decommission.admins(session)
+            ]
+            await ctx.notices.enqueue(session, notices, now)
+            detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
+            await append(session, [system_record(now, "retention", detail, who=who)])
+    report.compaction = await lifecycle.compact(ctx.db, lifecycle.AFFECTED_TABLES)  # last: after every write
+    return report
+
+
+async def decommission_tick(
+    ctx: Context, now: datetime, chain_head: ChainHead | None = None
+) -> dict[str, Any] | None:
+    """Warnings, switch-off and, from the destroy-by date, destruction. Returns a new certificate."""
+    async with ctx.db.write() as session:
+        row = await decommission.timeline(session, ctx.notices.enqueue, now)
+    if row is None or row.state in ("destroyed", "cancelled") or now.date() < row.destroy_by:
+        return None
+    return await destroy_now(ctx, now, row.id, chain_head)
+
+
+async def destroy_now(
+    ctx: Context,
+    now: datetime,
+    schedule_id: int,
+    chain_head: ChainHead | None = None,
+    *,
+    who: str = "scheduler",
+) -> dict[str, Any] | None:
+    """Destroy everything (after switch-off); None when another process holds the work. The audit
+    event goes first, so that the certificate's audit summary covers it."""
+    if not await decommission.claim(ctx.db, schedule_id, now):
+        return None
+    async with ctx.db.write() as session:
+        await append(
+            session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)]
+        )
+    return await decommission.run_destruction(
+        ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head
+    )

@@ -1,0 +1,398 @@
+"""Misuse detection: rules over the audit log that alert a practitioner's duty managers while it happens.
+
+Rules run in two places. As events are written: the audit writer hands every committed batch to
+``MisuseMonitor.after_commit`` on a separate task (so the next commit never waits for it), which
+checks only the rules those events could have tripped, for only their actors, at most once per
+``recheck`` per actor and rule. And in ``sweep(ctx, now)``, which the scheduler calls periodically:
+every rule for every practitioner active lately, catching events written inside other commands'
+transactions (step-up lockouts, access requests) and anything the live path skipped.
+
+Each rule asks a few counts of the audit log through the (actor_id, at) index; none scans it.
+An alert is raised once per rule, practitioner and window (a claimed row, so also across
+replicas): a notice to the practitioner's duty managers (admins when the authority has none) and
+an audit event of its own (action "alert"). Alerts describe counts and times only, never a child.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.grammar import UsageError, parse_demographic
+from handlers.vocabulary import Actor, Notice
+from store.audit import misuse
+from store.audit.chain import utc
+from store.audit.log import AuditRecord, TermSealer, append
+from store.keys.crypto import DecryptionError
+from store.people import practitioners
+
+log = structlog.get_logger("signpost.misuse")
+
+NOTICE_KIND = "misuse_alert"
+IGNORED_PLATFORMS = frozenset({"cli", "system"})  # the operator's terminal and Signpost itself
+
+
+@dataclass(frozen=True)
+class MisusePolicy:
+    """Thresholds for every rule; defaults sized so that a busy ordinary day stays silent."""
+
+    recheck: timedelta = timedelta(seconds=30)  # live path: per actor and rule, at most this often
+    sweep_lookback: timedelta = timedelta(hours=1)  # the sweep checks practitioners active this recently
+    baseline_days: int = 28  # a practitioner's own history, for baselines and usual hours
+    zone: str = "Europe/London"  # "usual hours" are local hours
+
+    enumeration_window: timedelta = timedelta(hours=1)
+    enumeration_ceiling: int = 25  # distinct children in the window: never alert at or below this
+    enumeration_factor: float = 4.0  # … nor below this multiple of their own hourly baseline
+
+    probing_window: timedelta = timedelta(minutes=30)
+    probing_min: int = 8  # no-match or ambiguous results in the window
+    probing_ratio: float = 0.6  # … that are at least this share of their lookups
+
+    sweep_window: timedelta = timedelta(hours=2)
+    sweep_run: int = 8  # consecutive name-and-date searches in order
+    sweep_dob_step: timedelta = timedelta(days=62)  # dates of birth walked in steps no bigger than this
+
+    out_of_area_window: timedelta = timedelta(hours=24)
+    out_of_area_min: int = 5  # distinct children outside their authority, none of them theirs
+
+    after_hours_window: timedelta = timedelta(hours=2)
+    day_starts: time = time(7, 0)
+    day_ends: time = time(19, 0)
+    after_hours_min: int = 3  # lookups outside the day and outside their usual hours
+    usual_hour_days: int = 3  # an hour is usual for them if they worked in it on this many days
+
+    shielded_window: timedelta = timedelta(hours=24)
+    shielded_min: int = 3  # distinct shielded records reached without an access request
+
+    lockout_window: timedelta = timedelta(hours=24)
+    lockout_min: int = 2  # step-up lockouts, found by the detail the gate audits ("code wrong; locked")
+    lockout_details: tuple[str, ...] = ("%; locked",)  # LIKE patterns
+    platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
+
+    def window(self, rule: str) -> timedelta:
+        return {
+            "enumeration": self.enumeration_window,
+            "probing": self.probing_window,
+            "sweeps": self.sweep_window,
+            "out_of_area": self.out_of_area_window,
+            "after_hours": self.after_hours_window,
+            "shielded_probing": self.shielded_window,
+            "credential": self.platform_window,
+        }[rule]
+
+    def is_daytime(self, moment: datetime) -> bool:
+        local = utc(moment).astimezone(ZoneInfo(self.zone)).time()
+        return self.day_starts <= local < self.day_ends
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    actor_id: str
+    summary: str  # counts and times only: never a child's identity
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What a rule gets: a read session, the practitioner concerned, the moment and the thresholds."""
+
+    session: AsyncSession
+    sealer: TermSealer
+    policy: MisusePolicy
+    actor: Actor
+    now: datetime
+
+    def since(self, window: timedelta) -> datetime:
+        return self.now - window
+
+
+Rule = Callable[[Check], Awaitable[str | None]]
+
+
+# -- the rules ---------------------------------------------------------------------------------------
+
+
+async def enumeration(c: Check) -> str | None:
+    """Far more distinct children in an hour than both an absolute ceiling and their own baseline."""
+    p, who = c.policy, c.actor.practitioner_id
+    start = c.since(p.enumeration_window)
+    current = await misuse.children_looked_up(c.session, who, start, c.now)
+    if current <= p.enumeration_ceiling:
+        return None
+    history = await misuse.lookup_subjects(c.session, who, c.now - timedelta(days=p.baseline_days), start)
+    per_hour: dict[datetime, set[int]] = {}
+    for at, ref in history:
+        per_hour.setdefault(utc(at).replace(minute=0, second=0, microsecond=0), set()).add(ref)
+    baseline = sum(len(refs) for refs in per_hour.values()) / len(per_hour) if per_hour else 0.0
+    if current <= p.enumeration_factor * baseline:
+        return None
+    minutes = int(p.enumeration_window.total_seconds() // 60)
+    return (
+        f"{current} different children looked up in the last {minutes} minutes; "
+        f"their usual is about {baseline:.0f} an hour"
+    )
+
+
+async def probing(c: Check) -> str | None:
+    """A high rate of no-match and ambiguous results: guessing names."""
+    p = c.policy
+    counts = await misuse.outcomes(c.session, c.actor.practitioner_id, c.since(p.probing_window), c.now)
+    failed = counts.get("no_match", 0) + counts.get("ambiguous", 0)
+    total = sum(counts.values())
+    if failed < p.probing_min or failed < p.probing_ratio * total:
+        return None
+    minutes = int(p.probing_window.total_seconds() // 60)
+    return f"{failed} of {total} lookups in the last {minutes} minutes found no single match (guessing?)"
+
+
+async def sweeps(c: Check) -> str | None:
+    """Consecutive name-and-date searches walking alphabetically, or through dates of birth."""
+    p = c.policy
+    rows = await misuse.recent_searches(
+        c.session, c.actor.practitioner_id, c.since(p.sweep_window), c.now, p.sweep_run
+    )
+    if len(rows) < p.sweep_run:
+        return None
+    names: list[tuple[str, str]] = []
+    births: list[date] = []
+    for sealed, key in rows:
+        if sealed is None or key is None:
+            return None
+        try:
+            text = await c.sealer.open(c.session, sealed, key)
+            query = parse_demographic(text or "", c.now.date())
+        except (DecryptionError, UsageError):
+            return None
+        names.append((query.family_name.casefold(), query.given_names.casefold()))
+        assert query.date_of_birth is not None  # parse_demographic insists on one
+        births.append(query.date_of_birth)
+    if _strictly_monotone(names):
+        return f"{len(rows)} consecutive name-and-date searches walking alphabetically through names"
+    steps = [abs((b - a).days) for a, b in pairwise(births)]
+    if _strictly_monotone(births) and max(steps) <= p.sweep_dob_step.days:
+        return f"{len(rows)} consecutive name-and-date searches walking through dates of birth"
+    return None
+
+
+def _strictly_monotone(values: Sequence[tuple[str, str]] | Sequence[date]) -> bool:
+    pairs = list(pairwise(values))
+    return all(a < b for a, b in pairs) or all(a > b for a, b in pairs)  # type: ignore[operator]
+
+
+async def out_of_area(c: Check) -> str | None:
+    """Repeated lookups of children outside their local authority that they have no involvement with."""
+    p, la = c.policy, c.actor.local_authority
+    count = await misuse.out_of_area_children(
+        c.session, c.actor.practitioner_id, la, c.since(p.out_of_area_window), c.now
+    )
+    if count < p.out_of_area_min:
+        return None
+    hours = int(p.out_of_area_window.total_seconds() // 3600)
+    return f"{count} children outside {la}, none with an involvement of theirs, looked up in {hours} hours"
+
+
+async def after_hours(c: Check) -> str | None:
+    """Lookups outside the working day at hours this practitioner does not usually work."""
+    p, who = c.policy, c.actor.practitioner_id
+    start = c.since(p.after_hours_window)
+    outside = [t for t in await misuse.lookup_times(c.session, who, start, c.now) if not p.is_daytime(t)]
+    if len(outside) < p.after_hours_min:
+        return None
+    zone = ZoneInfo(p.zone)
+    days_by_hour: dict[int, set[date]] = {}
+    for t in await misuse.lookup_times(c.session, who, c.now - timedelta(days=p.baseline_days), start):
+        local = utc(t).astimezone(zone)
+        days_by_hour.setdefault(local.hour, set()).add(local.date())
+    usual = {hour for hour, days in days_by_hour.items() if len(days) >= p.usual_hour_days}
+    unusual = sorted(utc(t).astimezone(zone) for t in outside if utc(t).astimezone(zone).hour not in usual)
+    if len(unusual) < p.after_hours_min:
+        return None
+    return (
+        f"{len(unusual)} lookups between {unusual[0]:%H:%M} and {unusual[-1]:%H:%M} (UK time), "
+        "outside their usual working hours"
+    )
+
+
+async def shielded_probing(c: Check) -> str | None:
+    """Repeatedly reaching shielded records without requesting access to them."""
+    p = c.policy
+    count = await misuse.shielded_without_request(
+        c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now
+    )
+    if count < p.shielded_min:
+        return None
+    hours = int(p.shielded_window.total_seconds() // 3600)
+    return f"{count} shielded records reached in the last {hours} hours without an access request"
+
+
+async def credential(c: Check) -> str | None:
+    """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
+    p, who = c.policy, c.actor.practitioner_id
+    lockouts = await misuse.events_with_detail(
+        c.session, who, p.lockout_details, c.since(p.lockout_window), c.now
+    )
+    if lockouts >= p.lockout_min:
+        hours = int(p.lockout_window.total_seconds() // 3600)
+        return f"{lockouts} step-up code lockouts in the last {hours} hours"
+    used = await misuse.platforms(c.session, who, c.since(p.platform_window), c.now) - IGNORED_PLATFORMS
+    if len(used) >= 2:
+        minutes = int(p.platform_window.total_seconds() // 60)
+        return f"their identity was used from {' and '.join(sorted(used))} within {minutes} minutes"
+    return None
+
+
+RULES: dict[str, Rule] = {
+    "enumeration": enumeration,
+    "probing": probing,
+    "sweeps": sweeps,
+    "out_of_area": out_of_area,
+    "after_hours": after_hours,
+    "shielded_probing": shielded_probing,
+    "credential": credential,
+}
+
+
+def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
+    """The rules one new event could have tripped (the live path checks only these)."""
+    if record.actor_id is None:
+        return set()
+    rules = {"credential"}
+    # A challenged lookup has not reached the register yet: checking on it would mark the rules
+    # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
+    if record.action in misuse.LOOKUP_ACTIONS and record.outcome in misuse.REACHED:
+        rules |= {"enumeration", "out_of_area"}
+        if not policy.is_daytime(record.at):
+            rules.add("after_hours")
+        if record.outcome in ("no_match", "ambiguous"):
+            rules.add("probing")
+        if record.outcome == "shielded":
+            rules.add("shielded_probing")
+        if record.action == "search":
+            rules.add("sweeps")
+    return rules
+
+
+# -- evaluation and alerts -----------------------------------------------------------------------------
+
+
+async def evaluate(
+    ctx: Context, policy: MisusePolicy, actor_id: str, rules: Iterable[str], now: datetime
+) -> list[Finding]:
+    """Run the named rules for one practitioner and raise an alert for each that fires (once per window)."""
+    async with ctx.db.read() as session:
+        actor = await practitioners.get_actor(session, actor_id)
+        if actor is None:
+            return []
+        check = Check(session, ctx.sealer, policy, actor, now)
+        findings = []
+        for rule in rules:
+            summary = await RULES[rule](check)
+            if summary is not None:
+                findings.append(Finding(rule, actor_id, summary))
+    return [f for f in findings if await raise_alert(ctx, policy, actor, f, now)]
+
+
+def _digest(text: str, size: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def alert_text(actor: Actor, finding: Finding) -> str:
+    """The duty manager's notice: who (id, role, organisation), which rule, the counts. No child, no name."""
+    return (
+        f"Signpost misuse alert ({finding.rule.replace('_', ' ')}): practitioner {actor.practitioner_id} "
+        f"({actor.role}, {actor.organisation}) — {finding.summary}. Please check this is expected. "
+        f"The details are in the audit log (signpost audit export --actor {actor.practitioner_id})."
+    )
+
+
+async def raise_alert(
+    ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime
+) -> bool:
+    """Notify the duty managers and audit the alert, unless this rule already fired in this window."""
+    bucket = int(utc(now).timestamp() // policy.window(finding.rule).total_seconds())
+    key = "misuse:" + _digest(f"{finding.rule}|{finding.actor_id}|{bucket}", 40)
+    async with ctx.db.write() as session:
+        if not await misuse.claim(session, key, finding.rule, finding.actor_id, now):
+            return False
+        recipients = await misuse.managers_of(session, actor.local_authority, actor.practitioner_id)
+        text = alert_text(actor, finding)
+        notices = [Notice(r, NOTICE_KIND, text, dedupe_key=f"{key}:{_digest(r, 16)}") for r in recipients]
+        await ctx.notices.enqueue(session, notices, now)
+        await append(session, [_alert_record(finding, len(recipients), now)])
+    log.warning("misuse_alert", rule=finding.rule, actor_id=finding.actor_id, recipients=len(recipients))
+    return True
+
+
+def _alert_record(finding: Finding, recipients: int, now: datetime) -> AuditRecord:
+    return AuditRecord(
+        at=now,
+        actor_id=None,
+        platform="system",
+        tenant="signpost",
+        user_id="misuse-monitor",
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="batch",
+        action="alert",
+        outcome="done",
+        subject_refs=(),
+        result_count=recipients,
+        correlation_id=uuid.uuid4().hex,
+        detail=f"{finding.rule}: {finding.actor_id}"[:200],
+    )
+
+
+@dataclass
+class MisuseMonitor:
+    """The live path: hears each committed audit batch and checks the rules it could have tripped."""
+
+    ctx: Context
+    policy: MisusePolicy = field(default_factory=MisusePolicy)
+    _checked: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    async def after_commit(self, records: Sequence[AuditRecord]) -> None:
+        for actor_id, (rules, now) in self._due(records).items():
+            await evaluate(self.ctx, self.policy, actor_id, rules, now)
+
+    def _due(self, records: Sequence[AuditRecord]) -> dict[str, tuple[set[str], datetime]]:
+        """Per actor: the rules their new events could trip (not checked within ``recheck``), and as of when.
+
+        Time is the events' own, not the clock's at the moment this runs, so a check never looks
+        past events still being written, nor skips them as already checked.
+        """
+        due: dict[str, tuple[set[str], datetime]] = {}
+        for record in sorted(records, key=lambda r: utc(r.at)):
+            at = utc(record.at)
+            for rule in rules_tripped_by(record, self.policy):
+                assert record.actor_id is not None
+                last = self._checked.get((record.actor_id, rule))
+                if last is None or at - last >= self.policy.recheck or at < last:
+                    rules, _ = due.get(record.actor_id, (set(), at))
+                    due[record.actor_id] = (rules | {rule}, at)
+                    self._checked[(record.actor_id, rule)] = at
+        if len(self._checked) > 50_000:  # forget actors who have gone quiet
+            newest = max(self._checked.values())
+            self._checked = {k: v for k, v in self._checked.items() if newest - v < self.policy.recheck}
+        return due
+
+
+async def sweep(ctx: Context, now: datetime, policy: MisusePolicy | None = None) -> list[Finding]:
+    """For the scheduler: every rule for every practitioner active lately; returns the alerts raised."""
+    policy = policy or MisusePolicy()
+    async with ctx.db.read() as session:
+        actors = await misuse.active_actors(session, now - policy.sweep_lookback, now)
+    raised: list[Finding] = []
+    for actor_id in actors:
+        raised += await evaluate(ctx, policy, actor_id, RULES, now)
+    return raised

@@ -1,0 +1,405 @@
+"""Step-up: a fresh authenticator code before any result or decision.
+
+- ``StepUpGate`` is a link of the dispatch chain. For a Spec declaring ``StepUp.FRESH`` or
+  ``StepUp.APPROVAL`` it checks the actor's last good code against the freshness policy; if it is
+  stale it parks the command server-side and answers with a ``Challenge`` holding only an opaque id.
+- ``code`` verifies a code (RFC 6238, each time step accepted once, throttled in the database) and
+  then runs the parked command exactly once, through the Dispatcher again, so the resumed command
+  passes the whole policy chain and gets its own audit event.
+- ``enrol`` starts enrolment: a one-time link for chat (the seed never travels through Slack or
+  Teams), or, for the local console only, the otpauth URI so the terminal can draw the QR code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch.dispatcher import Handler, Request, Result, Spec, StepUp, identity_gate
+from handlers.stepup import totp
+from handlers.vocabulary import Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
+from store.people import credentials
+from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
+
+Resume = Callable[[Command], Awaitable[Reply]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpPolicy:
+    """The product's step-up numbers (PRODUCT.md), in one place."""
+
+    idle: timedelta = timedelta(minutes=30)  # fresh this long after last use …
+    absolute: timedelta = timedelta(hours=12)  # … and never longer than this after the code
+    approval: timedelta = timedelta(minutes=5)  # decisions need a code this recent
+    window: int = 1  # accept the previous and next time step
+    lock_after: int = 5  # consecutive wrong codes …
+    lock_for: timedelta = timedelta(minutes=15)  # … pause code entry this long
+    disable_after: int = 100  # consecutive wrong codes until re-enrolment
+    challenge_ttl: timedelta = timedelta(minutes=10)  # a parked command waits this long
+    link_ttl: timedelta = timedelta(minutes=10)  # an enrolment link works this long, once
+
+
+NOT_ENROLLED = (
+    "Signpost checks a 6-digit code from an authenticator app before it shows anything, and you "
+    "haven't set one up yet. Send: enrol"
+)
+DISABLED_TEXT = (
+    "Code checks are switched off for you after too many wrong codes, so Signpost can't show results. "
+    "Ask your duty manager or a Signpost admin to reset your authenticator, then send: enrol"
+)
+LOCKED_TEXT = (
+    "Too many wrong codes in a row, so code entry is paused for {minutes} more minute{s}. "
+    "Your duty manager has been told."
+)
+CHALLENGE_TEXT = "Please confirm it's you: Signpost needs a code from your authenticator app first."
+PENDING_TEXT = (
+    "Please finish setting up your authenticator app first. If you no longer have the set-up link, "
+    "send: enrol"
+)
+PROMPT = "Enter the 6-digit code your authenticator app shows now."
+PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
+PROMPT_PENDING = "Enter the 6-digit code your authenticator app shows, to finish setting it up."
+WRONG = "That code didn't match. Use the code your app shows now ({left} tr{ies} left before a pause)."
+REUSED = "That code has already been used. Wait for your app to show a new one."
+MALFORMED = "A code is 6 digits. Please try again."
+NO_CODE = (
+    "Codes go only into the private code prompt Signpost shows you, never into a message. "
+    "Send your request again and answer the prompt."
+)
+ENROLLED = (
+    "You're set up. Signpost will ask for a code the first time you search each day, after "
+    "30 minutes without one, and before every decision."
+)
+STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
+STEPPED_UP = "Code accepted: you can search for the next 30 minutes."
+ALREADY_ENROLLED = (
+    "You already have an authenticator app set up. If you've lost it or changed phone, ask your "
+    "duty manager to reset it, then send: enrol"
+)
+ENROL_CHAT = (
+    "Open this link within 10 minutes to set up your authenticator app. It works once and shows a "
+    "QR code to scan. Then answer the code prompt."
+)
+ENROL_CONSOLE = (
+    "Scan the QR code above with your authenticator app (or add the secret by hand), then enter "
+    "the 6-digit code it shows."
+)
+
+
+async def is_fresh(
+    session: AsyncSession, cred: CredentialState, stepup: StepUp, now: datetime, policy: StepUpPolicy
+) -> bool:
+    """Whether the last good code still covers a command needing ``stepup``.
+
+    "Last use" is read from the audit log only when the code itself is older than the idle window.
+    """
+    if cred.state != ACTIVE or cred.stepped_up_at is None:
+        return False
+    since_code = now - cred.stepped_up_at
+    if stepup is StepUp.APPROVAL:
+        return since_code <= policy.approval
+    if since_code > policy.absolute:
+        return False
+    if since_code <= policy.idle:
+        return True
+    return await credentials.used_since(session, cred.practitioner_id, now - policy.idle)
+
+
+def minutes_left(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds() / 60))
+
+
+def locked_reply(locked_until: datetime, now: datetime) -> Reply:
+    minutes = minutes_left(locked_until, now)
+    return Reply(Outcome.REFUSED, LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s"))
+
+
+def blocked(cred: CredentialState | None, now: datetime) -> Result | None:
+    """The answer when no code could help right now (no credential, disabled, locked)."""
+    if cred is None:
+        return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+    if cred.state == DISABLED:
+        return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail="stepup disabled")
+    if cred.locked_until is not None and cred.locked_at(now):
+        return Result(locked_reply(cred.locked_until, now), detail="stepup locked")
+    return None
+
+
+class StepUpGate:
+    """The dispatch-chain link that asks for a code before results and decisions."""
+
+    def __init__(self, policy: StepUpPolicy) -> None:
+        self.policy = policy
+
+    async def __call__(self, ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+        if spec.stepup is StepUp.NONE or req.actor is None:
+            return None
+        pid = req.actor.practitioner_id
+        cred = await credentials.get(session, pid)
+        stop = blocked(cred, req.now)
+        if stop is not None or cred is None:
+            return stop
+        if await is_fresh(session, cred, spec.stepup, req.now, self.policy):
+            return None
+        return await self._challenge(ctx, spec, req, session, cred)
+
+    async def _challenge(
+        self, ctx: Context, spec: Spec, req: Request, session: AsyncSession, cred: CredentialState
+    ) -> Result:
+        command = req.command
+
+        async def park(w: AsyncSession) -> str:
+            return await credentials.park(
+                w,
+                ctx.keys,
+                principal=command.principal,
+                practitioner_id=cred.practitioner_id,
+                spec_name=spec.name,
+                channel=command.channel,
+                text=command.text,
+                now=req.now,
+                ttl=self.policy.challenge_ttl,
+                idempotency_key=command.idempotency_key,
+            )
+
+        challenge_id = await self._apart(ctx, spec, session, park)
+        if cred.state == PENDING:
+            text, prompt = PENDING_TEXT, PROMPT_PENDING
+        else:
+            text, prompt = CHALLENGE_TEXT, PROMPT_APPROVAL if spec.stepup is StepUp.APPROVAL else PROMPT
+        reply = Reply(Outcome.CHALLENGED, text, challenge=Challenge(challenge_id, prompt))
+        # The query is sealed into the audit event like any other (misuse shows even without a code).
+        return Result(reply, terms=req.args, detail="stepup required")
+
+    async def _apart(
+        self, ctx: Context, spec: Spec, session: AsyncSession, work: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T:
+        # A command that writes already holds the write transaction (on SQLite, the only one):
+        # join it. A read-only command is done reading, so its connection goes back to the pool
+        # *before* a write one is taken: a morning burst of challenged searches must not hold
+        # every pooled connection while each waits for another (the dispatcher's session takes a
+        # fresh connection if it is used again, to seal the audit terms).
+        if spec.writes:
+            return await work(session)
+        await session.close()
+        async with ctx.db.write() as writer:
+            return await work(writer)
+
+
+class CodeCommand:
+    """``code``: verify a code, then run the parked command it was asked for, exactly once.
+
+    Not a ``writes`` Spec on purpose: the verification commits in its own short transaction
+    *before* the parked command is dispatched again, because that command must see the new
+    freshness (a gate on another connection cannot see uncommitted rows) and, on SQLite, may
+    itself need the single write lock.
+    """
+
+    def __init__(self, resume: Resume, policy: StepUpPolicy) -> None:
+        self.resume = resume
+        self.policy = policy
+
+    async def __call__(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
+        command = req.command
+        if command.code is None:
+            return Result(Reply(Outcome.INVALID, NO_CODE), detail="no code")
+        assert req.actor is not None  # the identity gate ran
+        # Done reading: hand the connection back before taking a write one (see StepUpGate._apart).
+        await session.close()
+        async with ctx.db.write() as writer:
+            outcome = await self._verify(ctx, writer, req.actor, command, req.now)
+        if isinstance(outcome, Result):
+            return outcome
+        parked, was_pending = outcome
+        return await self._continue(command, parked, was_pending)
+
+    async def _verify(
+        self, ctx: Context, w: AsyncSession, actor: Actor, command: Command, now: datetime
+    ) -> Result | tuple[credentials.Parked | None, bool]:
+        pid = actor.practitioner_id
+        cred = await credentials.get(w, pid)
+        stop = blocked(cred, now)
+        if stop is not None or cred is None:
+            return stop or Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+        prompt = PROMPT_PENDING if cred.state == PENDING else PROMPT
+        try:
+            code = totp.normalise(command.code or "")
+        except totp.MalformedCode:
+            return self._retry(command.challenge_id, prompt, MALFORMED, "code malformed")
+        seed = await credentials.load_seed(w, ctx.keys, pid)
+        step = None if seed is None else totp.matching_step(seed, code, now, self.policy.window)
+        if step is not None and await credentials.accept_step(w, pid, step, now):
+            parked = None
+            if command.challenge_id:
+                parked = await credentials.claim(w, ctx.keys, command.challenge_id, command.principal, now)
+            return parked, cred.state == PENDING
+        p = self.policy
+        failure = await credentials.record_failure(
+            w, pid, now, lock_after=p.lock_after, lock_for=p.lock_for, disable_after=p.disable_after
+        )
+        await ctx.notices.enqueue(w, managers_notices(await self._managers(w, actor), actor, failure, p), now)
+        return self._failed(command.challenge_id, prompt, step is not None, failure, now)
+
+    async def _managers(self, w: AsyncSession, actor: Actor) -> list[str]:
+        return await credentials.duty_manager_ids(w, actor.local_authority, besides=actor.practitioner_id)
+
+    def _retry(self, challenge_id: str | None, prompt: str, error: str, detail: str) -> Result:
+        if challenge_id is None:
+            return Result(Reply(Outcome.INVALID, error), detail=detail)
+        challenge = Challenge(challenge_id, prompt, error=error)
+        return Result(Reply(Outcome.CHALLENGED, "Code not accepted.", challenge=challenge), detail=detail)
+
+    def _failed(
+        self, challenge_id: str | None, prompt: str, reused: bool, failure: Failure | None, now: datetime
+    ) -> Result:
+        if failure is None:
+            return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+        what = "code reused" if reused else "code wrong"
+        if failure.newly_disabled:
+            return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
+        if failure.newly_locked and failure.locked_until is not None:
+            return Result(locked_reply(failure.locked_until, now), detail=f"{what}; locked")
+        left = self.policy.lock_after - failure.failures % self.policy.lock_after
+        error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
+        return self._retry(challenge_id, prompt, error, what)
+
+    async def _continue(
+        self, command: Command, parked: credentials.Parked | None, was_pending: bool
+    ) -> Result:
+        if parked is not None and parked.spec_name is not None and not parked.expired:
+            resumed = Command(
+                principal=command.principal,
+                text=parked.text,
+                correlation_id=command.correlation_id,  # the two audit events share it
+                channel=parked.channel,
+                idempotency_key=parked.idempotency_key,
+            )
+            return Result(await self.resume(resumed), detail="code ok; resumed")
+        if was_pending:
+            return Result(Reply(Outcome.DONE, ENROLLED), detail="code ok; enrolled")
+        if command.challenge_id is None:
+            return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
+        if parked is None or parked.expired:
+            return Result(Reply(Outcome.DONE, STALE_CHALLENGE), detail="code ok; challenge gone")
+        return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
+
+
+def managers_notices(
+    managers: list[str], actor: Actor, failure: Failure | None, policy: StepUpPolicy
+) -> list[Notice]:
+    """Tell the duty managers when a practitioner's code entry locks or is disabled (no child data)."""
+    if failure is None or not (failure.newly_locked or failure.newly_disabled):
+        return []
+    who = f"{actor.practitioner_id} ({actor.role}, {actor.organisation})"
+    if failure.newly_disabled:
+        kind = "stepup_disabled"
+        text = (
+            f"Signpost switched off code checks for practitioner {who} after {failure.failures} wrong "
+            f"codes in a row. They can't see results until their authenticator is reset "
+            f"(signpost totp reset {actor.practitioner_id}) and they enrol again."
+        )
+    else:
+        kind = "stepup_locked"
+        minutes = int(policy.lock_for.total_seconds() // 60)
+        text = (
+            f"Signpost paused code entry for practitioner {who} for {minutes} minutes after "
+            f"{failure.failures} wrong codes in a row. If that wasn't them, someone else may be "
+            "using their chat account."
+        )
+    key = f"{kind}:{actor.practitioner_id}:{failure.failures}:{failure.locked_until}"
+    return [Notice(recipient_id=m, kind=kind, text=text, dedupe_key=f"{key}:{m}") for m in managers]
+
+
+class EnrolCommand:
+    """``enrol``: a new pending credential, and a private way to see its secret exactly once."""
+
+    def __init__(self, base_url: str, policy: StepUpPolicy) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+
+    async def __call__(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
+        assert req.actor is not None  # the identity gate ran
+        pid = req.actor.practitioner_id
+        cred = await credentials.get(session, pid)
+        if cred is not None and cred.state == ACTIVE:
+            return Result(Reply(Outcome.REFUSED, ALREADY_ENROLLED), detail="already enrolled")
+        if cred is not None and cred.state == DISABLED:
+            return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail="stepup disabled")
+        seed = totp.new_seed()
+        await credentials.enrol(session, ctx.keys, pid, seed, req.now)
+        challenge = Challenge(await self._park(ctx, session, req, pid), PROMPT_PENDING)
+        principal = req.command.principal
+        if principal.platform is Platform.CONSOLE:
+            # The console is a local terminal: it draws the QR code itself. No chat platform
+            # ever receives the seed; they get a one-time link to Signpost's own page.
+            uri = totp.provisioning_uri(seed, pid)
+            reply = Reply(Outcome.DONE, ENROL_CONSOLE, challenge=challenge, enrolment_uri=uri)
+            return Result(reply, detail="enrolment started")
+        token = await credentials.issue_token(session, pid, req.now, self.policy.link_ttl)
+        link = f"{self.base_url}/enrol/{token}"
+        reply = Reply(Outcome.DONE, ENROL_CHAT, lines=(link,), challenge=challenge)
+        return Result(reply, detail="enrolment started")
+
+    async def _park(self, ctx: Context, session: AsyncSession, req: Request, pid: str) -> str:
+        # Nothing to resume: the challenge only lets the front end show a code prompt.
+        return await credentials.park(
+            session,
+            ctx.keys,
+            principal=req.command.principal,
+            practitioner_id=pid,
+            spec_name=None,
+            channel=req.command.channel,
+            text="",
+            now=req.now,
+            ttl=self.policy.link_ttl,
+        )
+
+
+class AnyRegistered:
+    """Run ``handler`` for every registered, active person, whatever their roles.
+
+    Everyone whose commands ask for a code must be able to enrol and answer it: an admin-only
+    account too (``decommission`` and ``unlink`` ask for one), and no single role is held by
+    everyone. So ``enrol`` and ``code`` take anyone (Spec role None) and this runs the identity
+    gate's own check first: unknown and inactive people get exactly its answers.
+    """
+
+    def __init__(self, name: str, handler: Handler) -> None:
+        self.handler = handler
+        # The identity gate checks registration for any Spec that names a role, whichever it is.
+        self._registered_only = Spec(name=name, action=name, run=handler, role=Role.PRACTITIONER)
+
+    async def __call__(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
+        stop = await identity_gate(ctx, self._registered_only, req, session)
+        return stop if stop is not None else await self.handler(ctx, req, session)
+
+
+def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None) -> tuple[Spec, ...]:
+    """The ``enrol`` and ``code`` commands; ``resume`` dispatches a parked command again."""
+    policy = policy or StepUpPolicy()
+    return (
+        Spec(
+            name="enrol",
+            action="enrol",
+            run=AnyRegistered("enrol", EnrolCommand(base_url, policy)),
+            summary="set up the authenticator app Signpost asks codes from",
+            usage="enrol",
+            role=None,  # any registered person: AnyRegistered checks who it is
+            writes=True,
+            audit_terms=False,
+        ),
+        Spec(
+            name="code",
+            action="code",
+            run=AnyRegistered("code", CodeCommand(resume, policy)),
+            role=None,  # any registered person: AnyRegistered checks who it is
+            audit_terms=False,
+        ),
+    )

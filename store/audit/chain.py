@@ -1,0 +1,322 @@
+"""The audit hash chain: canonical encoding, RFC 9162-style leaf hashing, one chain head, signed checkpoints.
+
+Every audit event is encoded canonically (all of its columns, in a fixed order, length-prefixed and
+typed) and hashed as an RFC 9162 leaf: ``SHA-256(0x00 || encoding)``. Leaves are chained in append
+order: ``head_n = SHA-256(0x01 || head_{n-1} || leaf_n)``, starting from the RFC 9162 empty-tree hash
+``SHA-256("")``. The chain lives beside the events in ``audit_chain`` (one row per event, written in
+the same transaction) and its current end in the one-row ``audit_chain_head``, which every append
+locks first, so concurrent writers (several bot replicas) take turns and never fork the chain.
+
+A checkpoint signs ``(origin, size, head hash, time)`` with the Ed25519 key from the key file. It is
+printed as a signed note (after the C2SP checkpoint format) so it can be kept outside the system;
+a later verification against it detects a truncated end or a tail rewritten with recomputed hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.db import Database
+from store.keys.crypto import KeyRing
+from store.models import Base, BigId
+
+HEAD_ID = 1
+EMPTY_HEAD = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: the hash of an empty list
+ENCODING_VERSION = b"signpost-audit-event/v1\n"
+
+# Every column of audit_events, in hash order. A test checks this list against the table, so a new
+# column cannot slip in unhashed (adding one means a new ENCODING_VERSION for the events after it).
+CANONICAL_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "platform",
+    "tenant",
+    "user_id",
+    "actor_role",
+    "actor_org",
+    "actor_la",
+    "channel",
+    "action",
+    "outcome",
+    "subject_refs",
+    "result_count",
+    "correlation_id",
+    "detail",
+    "terms",
+    "terms_key",
+)
+
+
+class AuditChainEntry(Base):
+    """One event's place in the chain: its leaf hash and the chain head after it."""
+
+    __tablename__ = "audit_chain"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    prev_seq: Mapped[int] = mapped_column(BigInteger)  # the event before it in the chain (0: first)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditChainHead(Base):
+    """The one row every append locks: how long the chain is and its current head."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the chain's size and head at a moment."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- canonical encoding and hashing ------------------------------------------------------------------
+
+
+def utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive value (SQLite returns them) is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _field(value: object) -> bytes:
+    if value is None:
+        tag, raw = b"N", b""
+    elif isinstance(value, bool):
+        raise TypeError("no boolean columns are hashed")
+    elif isinstance(value, int):
+        tag, raw = b"I", str(value).encode("ascii")
+    elif isinstance(value, str):
+        tag, raw = b"S", value.encode("utf-8")
+    elif isinstance(value, bytes | bytearray | memoryview):
+        tag, raw = b"B", bytes(value)
+    elif isinstance(value, datetime):
+        tag, raw = b"T", utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode("ascii")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} in an audit event")
+    return tag + len(raw).to_bytes(4, "big") + raw
+
+
+def canonical(event: Mapping[Any, Any]) -> bytes:
+    """The unambiguous byte encoding of every field of one event (typed, length-prefixed, fixed order)."""
+    return ENCODING_VERSION + b"".join(_field(event[name]) for name in CANONICAL_FIELDS)
+
+
+def leaf_hash(event: Mapping[Any, Any]) -> bytes:
+    return hashlib.sha256(b"\x00" + canonical(event)).digest()
+
+
+def link(head: bytes, leaf: bytes) -> bytes:
+    """The chain head after appending ``leaf`` to a chain whose head was ``head``."""
+    return hashlib.sha256(b"\x01" + head + leaf).digest()
+
+
+# -- appending ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    size: int
+    last_seq: int
+    head_hash: bytes
+
+
+async def lock_head(session: AsyncSession) -> Head:
+    """Take the chain head for this transaction (row lock on PostgreSQL; SQLite's write lock is held)."""
+    row = (
+        await session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update())
+    ).scalar_one()
+    return Head(row.size, row.last_seq, row.head_hash)
+
+
+async def extend(session: AsyncSession, head: Head, events: Sequence[Mapping[str, object]]) -> Head:
+    """Chain events (each with its ``seq``, in append order) after ``head``, which the caller holds locked."""
+    entries = []
+    prev_seq, current = head.last_seq, head.head_hash
+    for event in events:
+        seq = int(event["seq"])  # type: ignore[call-overload]  # an int column
+        leaf = leaf_hash(event)
+        current = link(current, leaf)
+        entries.append({"seq": seq, "prev_seq": prev_seq, "leaf_hash": leaf, "head_hash": current})
+        prev_seq = seq
+    if not entries:
+        return head
+    await session.execute(insert(AuditChainEntry), entries)
+    new = Head(head.size + len(entries), prev_seq, current)
+    await session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .values(size=new.size, last_seq=new.last_seq, head_hash=new.head_hash)
+    )
+    return new
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file could not be read (the message says why, in one line)."""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def public_key_bytes(keys: KeyRing) -> bytes:
+    return keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def origin_for(keys: KeyRing) -> str:
+    """This log's name: stable for a key file, different for another deployment."""
+    return "signpost-audit/" + hashlib.sha256(public_key_bytes(keys)).hexdigest()[:16]
+
+
+def _key_hint(origin: str, public: bytes) -> bytes:
+    # C2SP signed-note key id: the first 4 bytes of SHA-256(name || "\n" || 0x01 || key); 0x01 = Ed25519.
+    return hashlib.sha256(origin.encode() + b"\n\x01" + public).digest()[:4]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    origin: str
+    size: int
+    last_seq: int
+    head_hash: bytes
+    at: datetime
+    signature: bytes
+
+    def body(self) -> bytes:
+        """The signed text: origin, size, head (base64), then time and last sequence number."""
+        head = b64(self.head_hash)
+        stamp = utc(self.at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"{self.origin}\n{self.size}\n{head}\ntime {stamp}\nlast-seq {self.last_seq}\n".encode()
+
+    def to_note(self, public: bytes) -> str:
+        """The checkpoint as a signed note, to keep outside Signpost."""
+        sig = b64(_key_hint(self.origin, public) + self.signature)
+        return self.body().decode() + f"\n\u2014 {self.origin} {sig}\n"
+
+    def signed_by(self, public: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(self.signature, self.body())
+        except InvalidSignature:
+            return False
+        return True
+
+    @property
+    def label(self) -> str:
+        return f"checkpoint of {utc(self.at):%Y-%m-%d %H:%M:%S}Z (size {self.size})"
+
+
+def sign(keys: KeyRing, head: Head, at: datetime) -> Checkpoint:
+    unsigned = Checkpoint(origin_for(keys), head.size, head.last_seq, head.head_hash, utc(at), b"")
+    signature = keys.signing_key.sign(unsigned.body())
+    return Checkpoint(
+        unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature
+    )
+
+
+def parse_note(text: str) -> Checkpoint:
+    """Read a checkpoint note written by ``Checkpoint.to_note``."""
+    body, sep, sig_block = text.replace("\r\n", "\n").partition("\n\n")
+    lines = body.split("\n")
+    if not sep or len(lines) != 5 or not lines[3].startswith("time ") or not lines[4].startswith("last-seq "):
+        raise CheckpointError("not a Signpost audit checkpoint (expected origin, size, head, time, last-seq)")
+    # Signature lines follow the blank line; use the one in this log's name (others may co-sign).
+    signed = [line.split(" ") for line in sig_block.split("\n") if line.startswith("\u2014 ")]
+    sig_line = next((parts for parts in signed if len(parts) == 3 and parts[1] == lines[0]), [])
+    if not sig_line:
+        raise CheckpointError("the checkpoint's signature line is missing or names another log")
+    try:
+        raw_sig = base64.b64decode(sig_line[2], validate=True)
+        return Checkpoint(
+            origin=lines[0],
+            size=int(lines[1]),
+            last_seq=int(lines[4].removeprefix("last-seq ")),
+            head_hash=base64.b64decode(lines[2], validate=True),
+            at=utc(datetime.fromisoformat(lines[3].removeprefix("time ").replace("Z", "+00:00"))),
+            signature=raw_sig[4:],
+        )
+    except ValueError:
+        raise CheckpointError("the checkpoint has a malformed number, hash, time or signature") from None
+
+
+def _from_row(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(row.origin, row.size, row.last_seq, row.head_hash, utc(row.at), row.signature)
+
+
+async def stored_checkpoints(session: AsyncSession) -> list[Checkpoint]:
+    """Every stored checkpoint, smallest first."""
+    rows = await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.size, AuditCheckpoint.id))
+    return [_from_row(row) for row in rows.scalars()]
+
+
+async def latest_checkpoint(session: AsyncSession) -> Checkpoint | None:
+    row = (
+        await session.execute(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc(), AuditCheckpoint.id.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    return None if row is None else _from_row(row)
+
+
+async def current_head(session: AsyncSession) -> Head:
+    row = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID))).scalar_one()
+    return Head(row.size, row.last_seq, row.head_hash)
+
+
+async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpoint:
+    """Sign and store a checkpoint of the current head (the latest again if nothing was appended since)."""
+    async with db.write() as session:
+        head = await current_head(session)
+        latest = await latest_checkpoint(session)
+        if latest is not None and latest.size == head.size and latest.head_hash == head.head_hash:
+            return latest
+        checkpoint = sign(keys, head, now)
+        session.add(
+            AuditCheckpoint(
+                origin=checkpoint.origin,
+                size=checkpoint.size,
+                last_seq=checkpoint.last_seq,
+                head_hash=checkpoint.head_hash,
+                at=checkpoint.at,
+                signature=checkpoint.signature,
+            )
+        )
+    return checkpoint
+
+
+async def checkpoint_if_due(
+    db: Database, keys: KeyRing, now: datetime, every_seconds: float = 300
+) -> Checkpoint | None:
+    """For the scheduler: a new checkpoint when the chain grew and the latest is ``every_seconds`` old."""
+    async with db.read() as session:
+        head = await current_head(session)
+        latest = await latest_checkpoint(session)
+    if latest is not None and (
+        latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds
+    ):
+        return None
+    return await make_checkpoint(db, keys, now)

@@ -1,0 +1,364 @@
+"""The audit log: one event per command, durable before the reply, written with group commit.
+
+Read-only commands hand their event to ``AuditLog.record``: a single writer task gathers every
+event that arrives while the previous batch is committing and writes them in one transaction, so
+the disk is flushed once per batch rather than once per request; each caller waits until its own
+event is durable. Commands that change data append their event inside their own transaction
+(``append``), so the change and its audit record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Select, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.audit import chain as audit_chain
+from store.db import Database, dialect_insert
+from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
+from store.models import AuditEvent, AuditSubject, AuditTermKey, ChildKey
+
+log = structlog.get_logger("signpost.audit")
+MAX_BATCH = 512
+LISTENER_BACKLOG = 1024  # committed batches waiting for listeners before some are dropped
+
+
+class AuditWriteFailed(Exception):
+    """The audit event could not be made durable; the command must not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    at: datetime
+    actor_id: str | None
+    platform: str
+    tenant: str
+    user_id: str
+    actor_role: str | None
+    actor_org: str | None
+    actor_la: str | None
+    channel: str
+    action: str
+    outcome: str
+    subject_refs: tuple[int, ...]
+    result_count: int
+    correlation_id: str
+    detail: str = ""
+    terms: bytes | None = None  # already sealed
+    terms_key: str | None = None
+
+
+def _period_aad(period: str) -> bytes:
+    return b"signpost:audit-terms:" + period.encode()
+
+
+class TermSealer:
+    """Seals query terms so they die with the child (one subject) or with their month's key."""
+
+    def __init__(self, db: Database, keys: KeyRing) -> None:
+        self._db = db
+        self._keys = keys
+        self._period_keys: dict[str, bytes] = {}
+
+    async def seal(
+        self,
+        session: AsyncSession,
+        terms: str,
+        subject_refs: Sequence[int],
+        at: datetime,
+        *,
+        writer: bool = False,
+    ) -> tuple[bytes | None, str | None]:
+        """Seal ``terms`` with the one child's key, else with the month's key.
+
+        ``writer``: ``session`` is a write transaction (``Database.write``). A missing month key is
+        then made in it: a second write transaction would wait for this one's lock on SQLite.
+        """
+        if not terms:
+            return None, None
+        payload = terms.encode("utf-8")
+        if len(subject_refs) == 1:
+            ref = subject_refs[0]
+            row = (
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
+            ).first()
+            if row is not None:
+                data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
+                return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
+        period = audit_chain.utc(at).strftime("%Y-%m")
+        key = await self._period_key(session, period, writer)
+        return seal(key, payload, _period_aad(period)), f"period:{period}"
+
+    async def _period_key(self, session: AsyncSession, period: str, writer: bool) -> bytes:
+        if period in self._period_keys:
+            return self._period_keys[period]
+        if writer:
+            # In the caller's write transaction: a second one would wait for its lock (SQLite).
+            stored = await _stored_period_key(session, period) or await _create_period_key(session, self._keys, period)
+        else:
+            # In a short write transaction of its own; a concurrent creator's key wins and is re-read.
+            # Not read through the caller's session first: holding a pooled connection while waiting
+            # for a write one starves the pool when many commands reach a new month at once.
+            async with self._db.write() as w:
+                stored = await _stored_period_key(w, period) or await _create_period_key(w, self._keys, period)
+        kek_id, wrapped = stored
+        key = self._keys.unwrap(kek_id, wrapped, _period_aad(period))
+        if not writer:
+            # Not cached from a writer: its transaction (and a key it made or saw uncommitted) may
+            # still roll back.
+            self._period_keys[period] = key
+        return key
+
+    async def open(self, session: AsyncSession, sealed: bytes, terms_key: str) -> str | None:
+        """Decrypt sealed terms, or None when their key has been destroyed."""
+        kind, _, name = terms_key.partition(":")
+        if kind == "child":
+            ref = int(name)
+            row = (
+                await session.execute(
+                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
+                )
+            ).first()
+            if row is None:
+                return None
+            data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
+            return open_sealed(data_key, sealed, b"audit-terms:" + child_aad(ref)).decode()
+        key_row = (
+            await session.execute(select(AuditTermKey).where(AuditTermKey.period == name))
+        ).scalar_one_or_none()
+        if key_row is None:
+            return None
+        key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
+        return open_sealed(key, sealed, _period_aad(name)).decode()
+
+
+async def _stored_period_key(session: AsyncSession, period: str) -> tuple[str, bytes] | None:
+    """The month's wrapped key as (kek_id, wrapped), if there is one."""
+    found = select(AuditTermKey.kek_id, AuditTermKey.wrapped).where(AuditTermKey.period == period)
+    row = (await session.execute(found)).first()
+    return None if row is None else (row.kek_id, row.wrapped)
+
+
+async def _create_period_key(session: AsyncSession, keys: KeyRing, period: str) -> tuple[str, bytes]:
+    """Insert the month's key in ``session`` unless a concurrent creator did; the one kept."""
+    kek_id, wrapped = keys.wrap(new_data_key(), _period_aad(period))
+    await session.execute(
+        dialect_insert(session)(AuditTermKey)
+        .values(period=period, kek_id=kek_id, wrapped=wrapped)
+        .on_conflict_do_nothing(index_elements=[AuditTermKey.period])
+    )
+    stored = await _stored_period_key(session, period)
+    assert stored is not None  # inserted just now, or by the concurrent creator that won
+    return stored
+
+
+def _row(record: AuditRecord) -> dict[str, object]:
+    row = {k: v for k, v in asdict(record).items() if k != "subject_refs"}
+    # Stored (and hashed) in UTC: SQLite keeps wall-clock time without its zone.
+    row["at"] = audit_chain.utc(record.at)
+    row["subject_refs"] = " ".join(str(ref) for ref in record.subject_refs)
+    return row
+
+
+async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[int]:
+    """Insert and chain events (and their subjects) in the caller's transaction; returns their seqs.
+
+    The chain head is locked first, so concurrent appends take turns: call this as the last step of
+    a transaction, to hold the lock briefly.
+    """
+    if not records:
+        return []
+    head = await audit_chain.lock_head(session)
+    rows = [_row(r) for r in records]
+    result = await session.execute(
+        insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows
+    )
+    seqs = list(result.scalars())
+    chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)
+    if _seq_of(chained[0]) <= head.last_seq:
+        # Sequence numbers went backwards (a reset sequence?): refuse rather than fork the chain.
+        raise AuditWriteFailed("audit sequence is behind the chain head")
+    await audit_chain.extend(session, head, chained)
+    subjects = [
+        {"seq": seq, "child_ref": ref}
+        for seq, r in zip(seqs, records, strict=True)
+        for ref in set(r.subject_refs)
+    ]
+    if subjects:
+        await session.execute(insert(AuditSubject), subjects)
+    return seqs
+
+
+def _seq_of(row: dict[str, object]) -> int:
+    seq = row["seq"]
+    assert isinstance(seq, int)
+    return seq
+
+
+CommitListener = Callable[[Sequence[AuditRecord]], Awaitable[None]]
+
+
+class AuditLog:
+    """Group-committing writer for events that are the only write of their command.
+
+    Listeners (misuse detection) hear about each committed batch from a second task, so that
+    however long they take, they never delay the next commit; if they fall far behind, batches are
+    dropped for them (and logged) — the periodic sweep looks at the same events again.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[CommitListener] = []
+        self._committed: asyncio.Queue[list[AuditRecord]] = asyncio.Queue(maxsize=LISTENER_BACKLOG)
+        self._listener_task: asyncio.Task[None] | None = None
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener`` with every batch of events after it is durable."""
+        self._listeners.append(listener)
+
+    async def record(self, record: AuditRecord) -> int:
+        """Write one event durably (batched with concurrent ones); returns its sequence number."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put((record, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self._db.write() as session:
+                    seqs = await append(session, [record for record, _ in batch])
+            except Exception as exc:
+                log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(AuditWriteFailed("the audit record could not be written"))
+                continue
+            for (_, future), seq in zip(batch, seqs, strict=True):
+                if not future.done():
+                    future.set_result(seq)
+            self._hand_to_listeners([record for record, _ in batch])
+
+    def _hand_to_listeners(self, records: list[AuditRecord]) -> None:
+        if not self._listeners:
+            return
+        if self._listener_task is None or self._listener_task.done():
+            self._listener_task = asyncio.get_running_loop().create_task(
+                self._listen(), name="audit-listeners"
+            )
+        try:
+            self._committed.put_nowait(records)
+        except asyncio.QueueFull:
+            log.warning("audit_listeners_behind", dropped=len(records))
+
+    async def _listen(self) -> None:
+        while True:
+            records = await self._committed.get()
+            try:
+                for listener in self._listeners:
+                    try:
+                        await listener(records)
+                    except Exception:
+                        log.exception("audit_listener_failed")
+            finally:
+                self._committed.task_done()
+
+    async def settle(self) -> None:
+        """Wait until listeners have seen every batch committed so far (tests, orderly shutdown)."""
+        await self._committed.join()
+
+    async def close(self) -> None:
+        for task in (self._task, self._listener_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._listener_task = None
+        while not self._committed.empty():  # batches no listener will now hear about
+            self._committed.get_nowait()
+            self._committed.task_done()
+
+
+EXPORT_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "platform",
+    "tenant",
+    "user_id",
+    "actor_role",
+    "actor_org",
+    "actor_la",
+    "channel",
+    "action",
+    "outcome",
+    "subject_refs",
+    "result_count",
+    "correlation_id",
+    "detail",
+    "terms_key",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events an export wants; every bound is optional and ``until`` is exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor_id: str | None = None
+    child_ref: int | None = None
+
+    def apply(self, query: Select[AuditEvent]) -> Select[AuditEvent]:
+        if self.since is not None:
+            query = query.where(AuditEvent.at >= audit_chain.utc(self.since))
+        if self.until is not None:
+            query = query.where(AuditEvent.at < audit_chain.utc(self.until))
+        if self.actor_id is not None:
+            query = query.where(AuditEvent.actor_id == self.actor_id)
+        if self.child_ref is not None:
+            query = query.where(
+                AuditEvent.seq.in_(select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref))
+            )
+        return query
+
+
+async def iter_events(
+    db: Database, where: EventFilter | None = None, batch: int = 1000
+) -> AsyncIterator[dict[str, object]]:
+    """Matching events in sequence order, as plain values (sealed terms are not included)."""
+    where = where or EventFilter()
+    last = 0
+    while True:
+        async with db.read() as session:
+            query = where.apply(select(AuditEvent).where(AuditEvent.seq > last))
+            result = await session.execute(query.order_by(AuditEvent.seq).limit(batch))
+            events = list(result.scalars())
+        if not events:
+            return
+        for event in events:
+            yield {name: _plain(getattr(event, name)) for name in EXPORT_FIELDS}
+        last = events[-1].seq
+
+
+def _plain(value: object) -> object:
+    return audit_chain.utc(value).isoformat() if isinstance(value, datetime) else value
+
+
+def to_json_line(event: dict[str, object]) -> str:
+    return json.dumps(event, separators=(",", ":"), sort_keys=False)

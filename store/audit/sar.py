@@ -1,0 +1,226 @@
+"""Subject access: every time Signpost returned or touched one child's record, for the family.
+
+Each entry says when, which organisation and role (the person's name only when asked for), what
+was done, the outcome, and the purpose. Signpost asks for a purpose only when a practitioner
+requests access to a shielded record, so the purpose of an entry is the reason given in that
+practitioner's latest access request for this child at or before it (read from the request's
+sealed audit terms); ordinary enquiries have no recorded purpose and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import format_ref
+from store.audit.chain import utc
+from store.audit.log import TermSealer
+from store.db import Database
+from store.keys.crypto import DecryptionError
+from store.models import AuditEvent, AuditSubject, Practitioner
+
+REQUEST_ACTIONS = frozenset({"request_access", "request", "access_request"})
+NO_PURPOSE = "not asked (ordinary enquiry)"
+OPERATOR_PURPOSE = "operating Signpost (e.g. answering a subject access request)"
+PURPOSE_GONE = "recorded, but no longer readable (its key has been destroyed)"
+_LEADING_REF = re.compile(r"^\s*[\d ]{10,14}\s*")
+
+ACTION_WORDS = {
+    "lookup": "looked up by reference",
+    "search": "found by name and date of birth",
+    "request_access": "requested access (purpose given)",
+    "request": "requested access (purpose given)",
+    "access_request": "requested access (purpose given)",
+    "grant_expired": "access grant expired",
+    "request_escalated": "access request passed to another duty manager",
+    "request_expired": "access request expired undecided",
+    "approve": "approved an access request",
+    "deny": "denied an access request",
+    "sar": "produced a subject access report",
+    "export": "exported the audit",
+}
+OUTCOME_WORDS = {
+    "answered": "contact details shown",
+    "no_match": "nothing shown",
+    "ambiguous": "nothing shown (more detail asked for)",
+    "shielded": "nothing shown (shielded)",
+    "refused": "refused",
+    "done": "done",
+    "failed": "failed, nothing shown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SarEntry:
+    seq: int
+    at: str  # ISO 8601, UTC
+    organisation: str
+    role: str
+    local_authority: str
+    action: str
+    outcome: str
+    purpose: str
+    practitioner: str | None = None  # name and id, only when asked for
+
+    def line(self) -> str:
+        who = f"{self.role}, {self.organisation}" + (
+            f" ({self.local_authority})" if self.local_authority else ""
+        )
+        if self.practitioner:
+            who = f"{self.practitioner} — {who}"
+        when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
+        action = ACTION_WORDS.get(self.action, self.action)
+        outcome = OUTCOME_WORDS.get(self.outcome, self.outcome)
+        return f"{when}  {who}\n    {action}; {outcome}; purpose: {self.purpose}"
+
+
+@dataclass(frozen=True, slots=True)
+class SarReport:
+    child_ref: str
+    produced_at: str
+    with_names: bool
+    entries: tuple[SarEntry, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "child_ref": self.child_ref,
+                "produced_at": self.produced_at,
+                "with_names": self.with_names,
+                "entries": [asdict(e) for e in self.entries],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+
+    def to_text(self) -> str:
+        head = [
+            f"Subject access report for the child with reference {self.child_ref}",
+            f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC "
+            "from Signpost's audit log.",
+            "Every time Signpost returned or touched this record: when, who (organisation and role), "
+            "what was done, what was shown, and the purpose given.",
+            "",
+        ]
+        if not self.entries:
+            return "\n".join([*head, "No one has looked up this record."]) + "\n"
+        body = [e.line() for e in self.entries]
+        return "\n".join([*head, *body, "", f"{len(self.entries)} entries."]) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    seq: int
+    at: datetime
+    actor_id: str | None
+    actor_org: str | None
+    actor_role: str | None
+    actor_la: str | None
+    user_id: str
+    platform: str
+    action: str
+    outcome: str
+    terms: bytes | None
+    terms_key: str | None
+
+
+async def subject_access(
+    db: Database, sealer: TermSealer, child_ref: int, now: datetime, *, with_names: bool = False
+) -> SarReport:
+    """The report for one child: every audit event that returned or touched them, oldest first."""
+    async with db.read() as session:
+        rows = await _events(session, child_ref)
+        names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
+        purposes = await _purposes(session, sealer, rows)
+    entries = tuple(
+        _entry(
+            row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names
+        )
+        for row in rows
+    )
+    return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
+
+
+async def _events(session: AsyncSession, child_ref: int) -> list[_Row]:
+    fields = [getattr(AuditEvent, name) for name in _Row.__dataclass_fields__]
+    result = await session.execute(
+        select(*fields)
+        .join(AuditSubject, AuditSubject.seq == AuditEvent.seq)
+        .where(AuditSubject.child_ref == child_ref)
+        .order_by(AuditEvent.seq)
+    )
+    return [_Row(*row) for row in result]
+
+
+async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    result = await session.execute(
+        select(Practitioner.id, Practitioner.given_name, Practitioner.family_name).where(
+            Practitioner.id.in_(ids)
+        )
+    )
+    return {pid: f"{given} {family} ({pid})" for pid, given, family in result}
+
+
+async def _purposes(session: AsyncSession, sealer: TermSealer, rows: Sequence[_Row]) -> dict[int, str]:
+    """Each entry's purpose: the actor's latest access-request reason for this child, at or before it."""
+    latest: dict[str, str] = {}
+    purposes: dict[int, str] = {}
+    for row in rows:
+        if row.actor_id is None:
+            continue
+        if row.action in REQUEST_ACTIONS and row.terms is not None:
+            # Only a request that carried a purpose (not "already waiting" or "already granted").
+            latest[row.actor_id] = await _reason(session, sealer, row)
+        if row.actor_id in latest:
+            purposes[row.seq] = latest[row.actor_id]
+    return purposes
+
+
+async def _reason(session: AsyncSession, sealer: TermSealer, row: _Row) -> str:
+    if row.terms is None or row.terms_key is None:
+        return NO_PURPOSE
+    try:
+        terms = await sealer.open(session, row.terms, row.terms_key)
+    except DecryptionError:
+        terms = None
+    if terms is None:
+        return PURPOSE_GONE
+    reason = _LEADING_REF.sub("", terms).strip()
+    return reason or NO_PURPOSE
+
+
+def _entry(row: _Row, purpose: str, names: dict[str, str], with_names: bool) -> SarEntry:
+    if row.actor_id is None:
+        # Not a registered practitioner: a terminal operator (e.g. an admin producing this report).
+        org, role = (
+            "Signpost operations",
+            "administrator at the terminal" if row.platform == "cli" else "unregistered",
+        )
+    else:
+        org, role = row.actor_org or "unknown organisation", row.actor_role or "unknown role"
+    person = None
+    if with_names:
+        person = (
+            names.get(row.actor_id or "", "(no longer in the practitioner register)")
+            if row.actor_id
+            else (f"terminal user {row.user_id}")
+        )
+    return SarEntry(
+        seq=row.seq,
+        at=utc(row.at).isoformat(),
+        organisation=org,
+        role=role,
+        local_authority=row.actor_la or "",
+        action=row.action,
+        outcome=row.outcome,
+        purpose=purpose,
+        practitioner=person,
+    )

@@ -1,0 +1,63 @@
+"""Notices are stored before delivery, so that none is lost if a front end is down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Button, Input, Notice
+from store.db import dialect_insert
+from store.models import Notice as NoticeRow
+
+
+def encode(notice: Notice) -> str:
+    return json.dumps({"text": notice.text, "buttons": [asdict(b) for b in notice.buttons]})
+
+
+def decode(row: NoticeRow) -> Notice:
+    doc = json.loads(row.body)
+    buttons = tuple(
+        Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"]
+    )
+    return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key)
+
+
+class NoticeStore:
+    """The notice outbox. ``enqueue`` joins the caller's transaction; a dedupe key makes it idempotent."""
+
+    async def enqueue(self, session: AsyncSession, notices: Sequence[Notice], now: datetime) -> None:
+        if not notices:
+            return
+        rows = [
+            {
+                "recipient_id": n.recipient_id,
+                "kind": n.kind,
+                "body": encode(n),
+                "dedupe_key": n.dedupe_key,
+                "created_at": now,
+                "not_before": now,
+                "attempts": 0,
+            }
+            for n in notices
+        ]
+        stmt = dialect_insert(session)(NoticeRow).on_conflict_do_nothing(index_elements=[NoticeRow.dedupe_key])
+        await session.execute(stmt, rows)
+
+
+async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
+    result = await session.execute(
+        select(NoticeRow)
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.not_before <= now)
+        .order_by(NoticeRow.id)
+        .limit(limit)
+    )
+    return [(row.id, decode(row)) for row in result.scalars()]
+
+
+async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
+    await session.execute(update(NoticeRow).where(NoticeRow.id == notice_id).values(delivered_at=now))

@@ -1,0 +1,115 @@
+"""Delivery bookkeeping for the notice outbox: claims (so replicas never send a notice twice),
+retries with backoff, and who can be reached on which platform.
+
+The outbox itself (table ``notices``, enqueue/pending/mark_delivered) lives in store/notices.py;
+claims are kept in their own table so that the core table stays as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from handlers.vocabulary import Platform, Principal
+from store.db import dialect_insert
+from store.models import Base, ChatIdentity
+from store.models import Notice as NoticeRow
+
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+
+
+class NoticeClaim(Base):
+    """Which worker is delivering a notice, and until when its claim holds."""
+
+    __tablename__ = "notice_claims"
+    notice_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+async def claim(
+    session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta
+) -> int | None:
+    """Claim an undelivered notice for ``hold``; returns its attempt count, or None if not ours.
+
+    One statement decides: a new claim row, or taking over a claim whose time ran out.
+    """
+    stmt = dialect_insert(session)(NoticeClaim).values(
+        notice_id=notice_id, claimed_by=worker, claimed_until=now + hold
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[NoticeClaim.notice_id],
+        set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
+        where=NoticeClaim.claimed_until <= now,
+    ).returning(NoticeClaim.notice_id)
+    if (await session.execute(stmt)).first() is None:
+        return None
+    row = (
+        await session.execute(
+            select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id)
+        )
+    ).first()
+    if row is None or row.delivered_at is not None:
+        return None  # delivered by someone else whose claim had just run out
+    return int(row.attempts)
+
+
+async def release(session: AsyncSession, notice_id: int) -> None:
+    await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id == notice_id))
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … at most an hour between tries."""
+    return min(FIRST_RETRY * (1 << min(attempts, 16)), LONGEST_RETRY)
+
+
+async def retry_later(
+    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str
+) -> datetime:
+    """Count a failed attempt and push the notice back; returns when it is due again."""
+    due = now + backoff(attempts)
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id)
+        .values(attempts=attempts + 1, not_before=due, last_error=error[:200])
+        .execution_options(synchronize_session=False)
+    )
+    await release(session, notice_id)
+    return due
+
+
+async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id)
+        .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    await release(session, notice_id)
+
+
+async def identities(
+    session: AsyncSession, practitioner_ids: Sequence[str], platforms: Sequence[Platform]
+) -> dict[str, list[Principal]]:
+    """Each practitioner's linked identities on the given platforms (console: the id itself)."""
+    found: dict[str, list[Principal]] = {pid: [] for pid in practitioner_ids}
+    if Platform.CONSOLE in platforms:
+        for pid in practitioner_ids:
+            found[pid].append(Principal(Platform.CONSOLE, "local", pid))
+    chat = [p.value for p in platforms if p is not Platform.CONSOLE]
+    if chat and practitioner_ids:
+        result = await session.execute(
+            select(ChatIdentity).where(
+                ChatIdentity.practitioner_id.in_(list(practitioner_ids)), ChatIdentity.platform.in_(chat)
+            )
+        )
+        for row in result.scalars():
+            found[row.practitioner_id].append(Principal(Platform(row.platform), row.tenant, row.user_id))
+    return found

@@ -1,0 +1,318 @@
+"""Birth-date and month keys: key material outside the store that retention destroys a day at a time.
+
+Why: a backup holds every child's *wrapped* data key. If every data key were wrapped by one
+long-lived key-encryption key (KEK), an old backup restored beside the current key file would
+still decrypt a child destroyed since. So each child's data key is re-wrapped (by the retention
+run, "seal-in") under the key of its **date-of-birth cohort**, and each month's audit-term key
+under its **month** key. Those keys come from forward-only hash chains held in the key file:
+
+    state[s + 1] = SHA-256("next" | state[s])      kek[s] = SHA-256("kek" | state[s])
+
+The key file stores one chain state per chain at its *cutoff* slot (the first day/month not yet
+destroyed). Any process derives every later key from it deterministically (replicas agree without
+talking), and nobody can go backwards: advancing the stored state past a day (``puncture``)
+destroys that day's key in every copy of the key file made from then on, and so the data of
+every child born that day in every backup of the store.
+
+KEK ids as stored in ``*.kek_id`` columns (String(16)):
+    ``k<gen>``               the master KEK (new data keys; TOTP seeds; anything not yet sealed in)
+    ``d<g><14 hex>``         a birth-date cohort key; the hex is a keyed hash of the day, so the
+                             store never shows a date of birth in clear
+    ``m<g><slot:06d>``       a month key for audit query terms (a month is not personal)
+where ``<g>`` is the key generation (``signpost keys rotate`` moves every row to the next one).
+Chain states live in the key file's KEK map as ``~<chain>:<gen>:<cutoff>`` entries, so that
+``KeyRing.save`` keeps them; derived keys are only ever held in memory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from store.keys.crypto import KeyRing, seal
+
+DAY_EPOCH = date(1900, 1, 1)
+HORIZON_DAYS = 400  # keys derived ahead of today, so a long-running replica can read new children
+HORIZON_MONTHS = 13
+DESTROY_AT_AGE = 24
+ARCHIVE_AT_AGE = 18
+AUDIT_TERM_MONTHS = 24  # sealed query terms that touched no single child are kept this many months
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class Chain(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    chain: Chain
+    gen: int
+    cutoff: int  # first slot whose key still exists
+    state: bytes
+
+    @property
+    def entry_id(self) -> str:
+        return f"~{self.chain}:{self.gen}:{self.cutoff}"
+
+
+# -- dates and slots ---------------------------------------------------------------------------
+
+
+def day_slot(day: date) -> int:
+    return (day - DAY_EPOCH).days
+
+
+def slot_day(slot: int) -> date:
+    return DAY_EPOCH + timedelta(days=slot)
+
+
+def month_slot(period: str) -> int:
+    """'2026-11' → months since January 1900."""
+    year, month = int(period[:4]), int(period[5:7])
+    return (year - DAY_EPOCH.year) * 12 + month - 1
+
+
+def slot_period(slot: int) -> str:
+    return f"{DAY_EPOCH.year + slot // 12:04d}-{slot % 12 + 1:02d}"
+
+
+def birthday(dob: date, years: int) -> date:
+    """The day someone born on ``dob`` turns ``years``.
+
+    Rule for 29 February: in a year without one, the birthday is 1 March (as UK law counts
+    coming of age), so a leap-day child is archived and destroyed no earlier than anyone else.
+    """
+    try:
+        return dob.replace(year=dob.year + years)
+    except ValueError:
+        return date(dob.year + years, 3, 1)
+
+
+def dobs_turning(day: date, years: int) -> list[date]:
+    """Every date of birth whose ``years``-th birthday falls on ``day``."""
+    candidates = [_years_before(day, years)]
+    if (day.month, day.day) == (3, 1):
+        candidates.append(_leap_day(day.year - years))
+    return sorted({c for c in candidates if c is not None and birthday(c, years) == day})
+
+
+def _leap_day(year: int) -> date | None:
+    try:
+        return date(year, 2, 29)
+    except ValueError:
+        return None
+
+
+def _years_before(day: date, years: int) -> date | None:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return None
+
+
+def first_retained_dob(day: date) -> date:
+    """The earliest date of birth whose 24th birthday is after ``day`` (the day chain's cutoff)."""
+    guess = (_years_before(day, DESTROY_AT_AGE) or date(day.year - DESTROY_AT_AGE, 2, 28)) - timedelta(days=3)
+    while birthday(guess, DESTROY_AT_AGE) <= day:
+        guess += timedelta(days=1)
+    return guess
+
+
+def month_cutoff(day: date) -> int:
+    """The first month whose audit-term key is still kept on ``day``."""
+    return month_slot(day.strftime("%Y-%m")) - AUDIT_TERM_MONTHS
+
+
+# -- ids and derivation ------------------------------------------------------------------------
+
+
+def generation(ring: KeyRing) -> int:
+    return int(ring.current_kek_id[1:]) if ring.current_kek_id[1:].isdigit() else 1
+
+
+def _g(gen: int) -> str:
+    return _B36[gen % 36]
+
+
+def kek_id(ring: KeyRing, chain: Chain, gen: int, slot: int) -> str:
+    if chain is Chain.DAY:
+        return f"d{_g(gen)}{_cohort_tag(ring.index_key, slot)}"
+    return f"m{_g(gen)}{slot:06d}"
+
+
+@functools.lru_cache(maxsize=65536)
+def _cohort_tag(index_key: bytes, slot: int) -> str:
+    """A keyed hash of the day, so that a KEK id never shows a date of birth (pure, so memoised)."""
+    return hmac.new(index_key, b"cohort:%d" % slot, hashlib.sha256).hexdigest()[:14]
+
+
+def is_derived(kek: str) -> bool:
+    return kek[:1] in ("d", "m")
+
+
+def same_family(old_id: str, gen: int) -> str:
+    """The id a derived key has in generation ``gen`` (rotation keeps the slot, changes the key)."""
+    return old_id[0] + _g(gen) + old_id[2:]
+
+
+def _step(state: bytes) -> bytes:
+    # The state is 32 uniformly random bytes, so domain-separated SHA-256 is a one-way ratchet
+    # (as HMAC keyed by the state would be, at a third of the cost: install derives ~10,000).
+    return hashlib.sha256(b"signpost-chain-next:" + state).digest()
+
+
+def _kek(state: bytes) -> bytes:
+    return hashlib.sha256(b"signpost-chain-kek:" + state).digest()
+
+
+def advance(state: ChainState, cutoff: int) -> ChainState:
+    """The chain state at a later cutoff; the earlier states cannot be recomputed from it."""
+    value = state.state
+    for _ in range(max(0, cutoff - state.cutoff)):
+        value = _step(value)
+    return replace(state, cutoff=max(cutoff, state.cutoff), state=value)
+
+
+def states(ring: KeyRing) -> list[ChainState]:
+    found = []
+    for entry, value in ring.keks.items():
+        if entry.startswith("~"):
+            chain, gen, cutoff = entry[1:].split(":")
+            found.append(ChainState(Chain(chain), int(gen), int(cutoff), value))
+    return found
+
+
+def horizon(chain: Chain, today: date) -> int:
+    if chain is Chain.DAY:
+        return day_slot(today) + HORIZON_DAYS
+    return month_slot(today.strftime("%Y-%m")) + HORIZON_MONTHS
+
+
+def install(ring: KeyRing, today: date) -> None:
+    """Put every derivable cohort and month key (cutoff … horizon) into the in-memory ring.
+
+    Deterministic, so every replica derives the same keys; keys below a cutoff another process
+    punctured are dropped here too. No await inside: the swap is atomic for the event loop.
+    """
+    derived: dict[str, bytes] = {}
+    for chain_state in states(ring):
+        value = chain_state.state
+        for slot in range(chain_state.cutoff, horizon(chain_state.chain, today) + 1):
+            derived[kek_id(ring, chain_state.chain, chain_state.gen, slot)] = _kek(value)
+            value = _step(value)
+    kept = {k: v for k, v in ring.keks.items() if not is_derived(k)}
+    ring.keks.clear()
+    ring.keks.update(kept)
+    ring.keks.update(derived)
+
+
+def wrap_under(ring: KeyRing, kek: str, data_key: bytes, aad: bytes) -> bytes:
+    """Wrap under a named KEK (a cohort or month key) exactly as ``KeyRing.wrap`` does for the master."""
+    return seal(ring.keks[kek], data_key, b"wrap:" + aad)
+
+
+def key_for(ring: KeyRing, chain: Chain, slot: int) -> str | None:
+    """The current generation's KEK id for a slot, or None when it is destroyed or beyond the horizon."""
+    kid = kek_id(ring, chain, generation(ring), slot)
+    return kid if kid in ring.keks else None
+
+
+# -- the key file ------------------------------------------------------------------------------
+
+
+@contextmanager
+def editing(ring: KeyRing) -> Iterator[KeyRing]:
+    """Edit the key file under an exclusive lock, starting from what is on disk now.
+
+    Another process may have punctured or rotated since this one loaded the file, so the edit
+    starts from a fresh read; afterwards the in-memory ring takes the saved contents.
+    """
+    if ring.path is None:
+        yield ring  # an in-memory ring (tests, tools): nothing to lock or save
+        return
+    lock_path = Path(str(ring.path) + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh = KeyRing.load_or_create(ring.path)
+        fresh.keks = {k: v for k, v in fresh.keks.items() if not is_derived(k)}
+        yield fresh
+        fresh.save()
+        ring.keks.clear()
+        ring.keks.update(fresh.keks)
+        ring.current_kek_id = fresh.current_kek_id
+        ring.index_key = fresh.index_key
+        ring.signing_seed = fresh.signing_seed
+
+
+def reload(ring: KeyRing) -> None:
+    """Take chain states and KEKs from the key file (another process may have changed them)."""
+    if ring.path is None:
+        return
+    fresh = KeyRing.load_or_create(ring.path)
+    for entry in [k for k in ring.keks if k.startswith("~") and k not in fresh.keks]:
+        del ring.keks[entry]
+    ring.keks.update({k: v for k, v in fresh.keks.items() if k.startswith("~")})
+
+
+def ensure_chains(ring: KeyRing, today: date) -> None:
+    """Create the current generation's chains once (under the lock), then derive their keys."""
+    if not decommissioned(ring):
+        _create_missing(ring, today)
+    install(ring, today)
+
+
+def decommissioned(ring: KeyRing) -> bool:
+    """True once decommissioning has destroyed the key-encryption keys (nothing may be re-created)."""
+    return not ring.current_kek_id
+
+
+def _create_missing(ring: KeyRing, today: date) -> None:
+    gen = generation(ring)
+    if {s.chain for s in states(ring) if s.gen == gen} != set(Chain):
+        with editing(ring) as fresh:
+            if decommissioned(fresh):
+                return  # another process destroyed the keys meanwhile
+            have = {s.chain for s in states(fresh) if s.gen == generation(fresh)}
+            for chain in set(Chain) - have:
+                add_chain(fresh, chain, generation(fresh), initial_cutoff(chain, today))
+
+
+def initial_cutoff(chain: Chain, today: date) -> int:
+    return day_slot(first_retained_dob(today)) if chain is Chain.DAY else month_cutoff(today)
+
+
+def add_chain(ring: KeyRing, chain: Chain, gen: int, cutoff: int) -> None:
+    new = ChainState(chain, gen, cutoff, secrets.token_bytes(32))
+    ring.keks[new.entry_id] = new.state
+
+
+def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
+    """Destroy every key of ``chain`` below ``cutoff`` (all generations); returns slots destroyed."""
+    if all(s.cutoff >= cutoff for s in states(ring) if s.chain is chain):
+        return 0  # nothing below the cutoff is held here (no need to take the key-file lock)
+    destroyed = 0
+    with editing(ring) as fresh:
+        for old in states(fresh):
+            if old.chain is chain and old.cutoff < cutoff:
+                del fresh.keks[old.entry_id]
+                new = advance(old, cutoff)
+                fresh.keks[new.entry_id] = new.state
+                destroyed = max(destroyed, cutoff - old.cutoff)
+    install(ring, today)
+    return destroyed
+
+
+def cutoff_of(ring: KeyRing, chain: Chain) -> int | None:
+    found = [s.cutoff for s in states(ring) if s.chain is chain]
+    return min(found) if found else None

@@ -1,0 +1,192 @@
+"""Key rotation: a new generation of key-encryption keys, every wrapped key re-wrapped, the old removed.
+
+Every table that holds data keys wrapped with ``KeyRing.wrap`` is listed in ``WRAPPED_KEY_TABLES``
+(table, kek-id column, wrapped column, and the associated data the key was wrapped with). A module
+that adds such a table adds one ``WrappedKeys`` line there (the TOTP seeds and the text of commands
+parked for a code are sealed with ``KeyRing.wrap`` directly, so they are listed too);
+rotation, backups' guarantees and decommissioning then cover it. Rows must be wrapped with
+``KeyRing.wrap(data_key, aad)`` so that ``KeyRing.unwrap(kek_id, wrapped, aad)`` opens them.
+
+Rotation replaces the master KEK *and* the birth-date and month key chains (store/keychain.py):
+the new generation starts at the same cutoffs, so nothing destroyed comes back. Other Signpost
+processes hold keys in memory: stop them for a rotation, or restart them right after (until they
+do, they fail closed on rows they can no longer unwrap).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import structlog
+from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from handlers.vocabulary import Platform, Principal
+from store.db import Database
+from store.keys import keychain
+from store.keys.crypto import KeyRing, child_aad
+from store.keys.keychain import generation
+from store.models import AuditTermKey, ChildKey
+from store.people import credentials
+from store.people.credentials import ParkedCommand, TotpCredential
+
+log = structlog.get_logger("signpost.rotation")
+BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKeys:
+    """A table of wrapped data keys: where the KEK id and the wrapped bytes are, and their aad."""
+
+    table: Table
+    kek_id: str
+    wrapped: str
+    aad: Callable[[Mapping[Any, Any]], bytes]
+
+
+def _child_key_aad(row: Mapping[Any, Any]) -> bytes:
+    return child_aad(int(row["child_ref"]))
+
+
+def _period_key_aad(row: Mapping[Any, Any]) -> bytes:
+    return b"signpost:audit-terms:" + str(row["period"]).encode()
+
+
+def _seed_aad(row: Mapping[Any, Any]) -> bytes:
+    return credentials.seed_aad(str(row["practitioner_id"]))
+
+
+def _parked_aad(row: Mapping[Any, Any]) -> bytes:
+    principal = Principal(Platform(row["platform"]), str(row["tenant"]), str(row["user_id"]))
+    return credentials._parked_aad(str(row["challenge_id"]), principal)  # the same bytes parking used
+
+
+WRAPPED_KEY_TABLES: tuple[WrappedKeys, ...] = (
+    WrappedKeys(ChildKey.__table__, "kek_id", "wrapped", _child_key_aad),  # type: ignore[arg-type]
+    WrappedKeys(AuditTermKey.__table__, "kek_id", "wrapped", _period_key_aad),  # type: ignore[arg-type]
+    # TOTP seeds, sealed under the master KEK: left behind, every enrolled person would be locked
+    # out by the rotation (and the old KEK could never be removed).
+    WrappedKeys(TotpCredential.__table__, "kek_id", "seed", _seed_aad),  # type: ignore[arg-type]
+    # Commands waiting for a code (their text may name a child). A NULL kek_id (nothing sealed)
+    # matches neither filter, so such rows are left alone.
+    WrappedKeys(ParkedCommand.__table__, "kek_id", "text", _parked_aad),  # type: ignore[arg-type]
+)
+
+
+class RotationFailed(Exception):
+    """A wrapped key could not be opened with any known KEK; the old keys were kept."""
+
+
+@dataclass
+class RotationReport:
+    old_generation: int
+    new_generation: int
+    rewrapped: dict[str, int] = field(default_factory=dict)
+
+
+def _in_generation(spec: WrappedKeys, ring: KeyRing, gen: int) -> ColumnElement[bool]:
+    col = spec.table.c[spec.kek_id]
+    g = keychain.kek_id(ring, keychain.Chain.MONTH, gen, 0)[1]
+    return or_(col == f"k{gen}", col.like(f"d{g}%"), col.like(f"m{g}%"))
+
+
+def _new_id(old: str, gen: int) -> str:
+    return keychain.same_family(old, gen) if keychain.is_derived(old) else f"k{gen}"
+
+
+async def rotate(
+    db: Database, ring: KeyRing, today: date, tables: tuple[WrappedKeys, ...] = WRAPPED_KEY_TABLES
+) -> RotationReport:
+    """Add the next key generation, re-wrap every registered table, then remove older generations."""
+    with keychain.editing(ring) as fresh:
+        old = generation(fresh)
+        new = old + 1
+        fresh.keks[f"k{new}"] = secrets.token_bytes(32)
+        fresh.current_kek_id = f"k{new}"
+        for state in keychain.states(fresh):
+            if state.gen == old:
+                keychain.add_chain(fresh, state.chain, new, state.cutoff)
+    keychain.install(ring, today)
+    report = RotationReport(old, new)
+    for spec in tables:
+        report.rewrapped[spec.table.name] = await _rewrap_table(db, ring, spec, new)
+    await _verify(db, ring, tables, new)
+    with keychain.editing(ring) as fresh:
+        for entry in list(fresh.keks):
+            stale_master = entry.startswith("k") and entry != fresh.current_kek_id
+            stale_chain = entry.startswith("~") and _entry_gen(entry) != new
+            if stale_master or stale_chain:
+                del fresh.keks[entry]
+    keychain.install(ring, today)
+    log.info("keys_rotated", generation=new, **report.rewrapped)
+    return report
+
+
+def _entry_gen(entry: str) -> int:
+    return int(entry.split(":")[1])  # "~<chain>:<gen>:<cutoff>"
+
+
+async def _rewrap_table(db: Database, ring: KeyRing, spec: WrappedKeys, gen: int) -> int:
+    table = spec.table
+    pk = [c.name for c in table.primary_key.columns]
+    kek_col = table.c[spec.kek_id]
+    stmt = (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"pk_{name}") for name in pk), kek_col == bindparam("old_kek"))
+        .values({spec.kek_id: bindparam("new_kek"), spec.wrapped: bindparam("new_wrapped")})
+    )
+    done = 0
+    while True:
+        async with db.write() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(table).where(~_in_generation(spec, ring, gen)).order_by(*pk).limit(BATCH)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return done
+            params = [_rewrapped(ring, spec, row, pk, gen) for row in rows]
+            await session.execute(stmt, params)
+            done += len(params)
+
+
+def _rewrapped(
+    ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int
+) -> dict[str, Any]:
+    old_id: str = row[spec.kek_id]
+    new_id = _new_id(old_id, gen)
+    if new_id not in ring.keks:
+        raise RotationFailed(f"{spec.table.name}: no key for {new_id[:2]}… in the new generation")
+    try:
+        data_key = ring.unwrap(old_id, row[spec.wrapped], spec.aad(row))
+    except Exception:
+        raise RotationFailed(f"{spec.table.name}: a wrapped key could not be opened; old keys kept") from None
+    wrapped = keychain.wrap_under(ring, new_id, data_key, spec.aad(row))
+    return {
+        **{f"pk_{name}": row[name] for name in pk},
+        "old_kek": old_id,
+        "new_kek": new_id,
+        "new_wrapped": wrapped,
+    }
+
+
+async def _verify(db: Database, ring: KeyRing, tables: tuple[WrappedKeys, ...], gen: int) -> None:
+    async with db.read() as session:
+        for spec in tables:
+            left = (
+                await session.execute(
+                    select(func.count()).select_from(spec.table).where(~_in_generation(spec, ring, gen))
+                )
+            ).scalar_one()
+            if left:
+                raise RotationFailed(
+                    f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept"
+                )

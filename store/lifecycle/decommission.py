@@ -1,0 +1,500 @@
+"""Decommissioning: a switch-off date, notices to admins, destruction of all personal data, a certificate.
+
+One schedule is live at a time (``live`` is unique while set; a cancelled schedule clears it).
+Everything here is idempotent and safe in several replicas: notices carry a dedupe key per
+(schedule, milestone, admin); state changes are compare-and-set; destruction is claimed with a
+lease and records each finished step, so a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Date, DateTime, String, Text, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from handlers.vocabulary import Notice, Role
+from store.db import Database
+from store.keys import keychain
+from store.keys.crypto import KeyRing
+from store.keys.rotation import WRAPPED_KEY_TABLES
+from store.lifecycle.retention import AFFECTED_TABLES, CHILD_ROWS, compact
+from store.models import AuditEvent, Base, BigId, ChatIdentity, Child, ChildTerm, Practitioner
+from store.models import Notice as NoticeRow
+from store.people.practitioners import parse_roles
+
+log = structlog.get_logger("signpost.decommission")
+DEFAULT_DESTROY_DAYS = 60
+MILESTONES = (30, 7, 1)  # days before switch-off
+LEASE = timedelta(minutes=15)
+STEPS = ("keys", "data", "compact", "certificate")
+# Tables another module adds whose every row is personal data: destruction deletes them. Add the
+# table name here when such a module lands. Not listed again: tables in WRAPPED_KEY_TABLES (TOTP
+# seeds, parked commands: emptied by the "keys" step) and in CHILD_ROWS (access requests and
+# grants: emptied with the children), since a second delete would record 0 over their counts.
+PERSONAL_TABLES: tuple[str, ...] = (
+    "enrolment_tokens",  # store/credentials.py: who is enrolling
+    "registration_requests",  # store/access.py: chat account ids linked to practitioner ids
+)
+WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
+
+ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
+NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[None]]
+
+
+class Decommission(Base):
+    __tablename__ = "decommissions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    live: Mapped[str | None] = mapped_column(String(8), unique=True)  # "live" unless cancelled
+    switch_off: Mapped[date] = mapped_column(Date)
+    destroy_by: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))  # scheduled|switched_off|destroying|destroyed|cancelled
+    scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    scheduled_by: Mapped[str] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    steps_done: Mapped[str] = mapped_column(String(200), default="")
+    counts: Mapped[str] = mapped_column(Text, default="{}")
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduleError(ValueError):
+    """The request cannot be carried out; the message says why, kindly."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    id: int
+    state: str
+    switch_off: date
+    destroy_by: date
+    steps_done: tuple[str, ...]
+
+    def describe(self, today: date) -> str:
+        if self.state == "destroyed":
+            return (
+                f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
+            )
+        if today >= self.switch_off:
+            return (
+                f"Signpost was switched off on {_d(self.switch_off)}. Personal data will be destroyed by "
+                f"{_d(self.destroy_by)} (steps done: {', '.join(self.steps_done) or 'none yet'})."
+            )
+        days = (self.switch_off - today).days
+        return (
+            f"Signpost is scheduled to be switched off on {_d(self.switch_off)} (in {days} day"
+            f"{'s' if days != 1 else ''}); personal data destroyed by {_d(self.destroy_by)}."
+        )
+
+
+def _d(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+# -- schedule ----------------------------------------------------------------------------------
+
+
+async def current(session: AsyncSession) -> Decommission | None:
+    return (
+        await session.execute(select(Decommission).where(Decommission.live == "live"))
+    ).scalar_one_or_none()
+
+
+async def status(session: AsyncSession) -> Status | None:
+    row = await current(session)
+    if row is None:
+        return None
+    return Status(
+        row.id, row.state, row.switch_off, row.destroy_by, tuple(s for s in row.steps_done.split(",") if s)
+    )
+
+
+def is_switched_off(switch_off: date | None, today: date) -> bool:
+    return switch_off is not None and today >= switch_off
+
+
+async def schedule(
+    session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+) -> Decommission:
+    """Schedule the switch-off (and the destruction, by default 60 days later)."""
+    today = now.date()
+    destroy_by = destroy_by or switch_off + timedelta(days=DEFAULT_DESTROY_DAYS)
+    if switch_off < today:
+        raise ScheduleError("the switch-off date is in the past")
+    if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):
+        raise ScheduleError(
+            f"the destroy-by date must be after the switch-off and at most {DEFAULT_DESTROY_DAYS} days later"
+        )
+    if await current(session) is not None:
+        raise ScheduleError("a decommissioning is already scheduled: cancel it first (before its switch-off)")
+    row = Decommission(
+        live="live",
+        switch_off=switch_off,
+        destroy_by=destroy_by,
+        state="scheduled",
+        scheduled_at=now,
+        scheduled_by=by,
+        steps_done="",
+        counts="{}",
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
+    row = await current(session)
+    if row is None:
+        raise ScheduleError("no decommissioning is scheduled")
+    if is_switched_off(row.switch_off, now.date()):
+        raise ScheduleError("the service is already switched off; a switch-off cannot be cancelled")
+    result = await session.execute(
+        update(Decommission)
+        .where(Decommission.id == row.id, Decommission.state == "scheduled")
+        .values(live=None, state="cancelled", cancelled_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise ScheduleError("that decommissioning has already moved on and cannot be cancelled")
+    return row
+
+
+# -- notices -----------------------------------------------------------------------------------
+
+
+async def admins(session: AsyncSession) -> list[str]:
+    rows = await session.execute(
+        select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%"))
+    )
+    return sorted(pid for pid, roles in rows if Role.ADMIN in parse_roles(roles))
+
+
+def to_admins(ids: Sequence[str], schedule_id: int, what: str, text: str) -> list[Notice]:
+    return [
+        Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}")
+        for pid in ids
+    ]
+
+
+def scheduled_text(row: Decommission) -> str:
+    return (
+        f"Signpost is scheduled to be switched off on {_d(row.switch_off)}. From then it answers no "
+        f"searches; all personal data will be destroyed by {_d(row.destroy_by)}. "
+        f"Scheduled by {row.scheduled_by}."
+    )
+
+
+def due_milestone(row: Decommission, today: date) -> int | None:
+    """The closest 30/7/1-day warning now due (those already past when it was scheduled never are)."""
+    due = [
+        n
+        for n in MILESTONES
+        if row.switch_off - timedelta(days=n) <= today < row.switch_off
+        and row.switch_off - timedelta(days=n) > row.scheduled_at.date()
+    ]
+    return min(due) if due else None
+
+
+async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime) -> Decommission | None:
+    """Warnings and the switch-off notice that are due, and the switch-off itself (idempotent)."""
+    row = await current(session)
+    if row is None or row.state in ("destroyed", "cancelled"):
+        return row
+    today, notices, ids = now.date(), [], await admins(session)
+    milestone = due_milestone(row, today)
+    if milestone is not None:
+        plural = "s" if milestone != 1 else ""
+        text = f"Signpost will be switched off in {milestone} day{plural}, on {_d(row.switch_off)}."
+        notices += to_admins(ids, row.id, f"{milestone}d", text)
+    if is_switched_off(row.switch_off, today):
+        text = (
+            f"Signpost has been switched off ({_d(row.switch_off)}): it answers no searches. All personal "
+            f"data will be destroyed by {_d(row.destroy_by)}."
+        )
+        notices += to_admins(ids, row.id, "switched_off", text)
+        await session.execute(
+            update(Decommission)
+            .where(Decommission.id == row.id, Decommission.state == "scheduled")
+            .values(state="switched_off")
+        )
+    await enqueue(session, notices, now)
+    return row
+
+
+# -- destruction -------------------------------------------------------------------------------
+
+
+async def claim(db: Database, schedule_id: int, now: datetime) -> bool:
+    """Take the destruction lease (after switch-off); False when another process holds it."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(Decommission)
+            .where(
+                Decommission.id == schedule_id,
+                Decommission.switch_off <= now.date(),
+                or_(
+                    Decommission.state.in_(("scheduled", "switched_off")),
+                    (Decommission.state == "destroying") & (Decommission.lease_until < now),
+                ),
+            )
+            .values(state="destroying", lease_until=now + LEASE)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def run_destruction(
+    db: Database,
+    keys: KeyRing,
+    enqueue: NoticeEnqueue,
+    schedule_id: int,
+    now: datetime,
+    chain_head: ChainHead | None = None,
+) -> dict[str, Any]:
+    """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate."""
+    async with db.read() as session:
+        row = await session.get(Decommission, schedule_id)
+        assert row is not None
+        done = set(row.steps_done.split(","))
+    if "keys" in done:
+        _wipe_key_file(keys, keep_signing=True)  # idempotent: a crash may have come between the two
+    for number, step in enumerate(STEPS, start=1):
+        if step in done:
+            continue
+        counts = await _STEP_FUNCTIONS[step](db, keys, schedule_id, now, chain_head)
+        await _finish_step(db, enqueue, schedule_id, step, number, counts, now)
+        if step == "keys":
+            _wipe_key_file(keys, keep_signing=True)
+    _wipe_key_file(keys, keep_signing=False)  # the certificate is signed: the signing seed goes too
+    async with db.read() as session:
+        row = await session.get(Decommission, schedule_id)
+        assert row is not None and row.certificate is not None
+        cert: dict[str, Any] = json.loads(row.certificate)
+    return cert
+
+
+async def _finish_step(
+    db: Database,
+    enqueue: NoticeEnqueue,
+    schedule_id: int,
+    step: str,
+    number: int,
+    counts: dict[str, int],
+    now: datetime,
+) -> None:
+    async with db.write() as session:
+        row = await session.get(Decommission, schedule_id)
+        assert row is not None
+        merged = {**json.loads(row.counts), **counts}
+        row.counts = json.dumps(merged, sort_keys=True)
+        row.steps_done = ",".join(s for s in STEPS if s in {*row.steps_done.split(","), step})
+        row.lease_until = now + LEASE
+        if step == "certificate":
+            row.state, row.completed_at = "destroyed", now
+        text = _step_text(step, number, counts, row)
+        await enqueue(session, to_admins(await admins(session), schedule_id, f"step:{step}", text), now)
+    log.info("decommission_step", step=step, **counts)
+
+
+def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission) -> str:
+    if step == "certificate" and row.certificate:
+        return certificate_text(json.loads(row.certificate))
+    listed = ", ".join(f"{table}: {n}" for table, n in sorted(counts.items()))
+    label = {"keys": "keys destroyed", "data": "personal data deleted", "compact": "storage compacted"}[step]
+    return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
+
+
+async def _step_keys(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
+    counts = {
+        "key_encryption_keys": sum(1 for k in _stored_keks(keys) if not k.startswith("~")),
+        "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~")),
+    }
+    async with db.write() as session:
+        for spec in WRAPPED_KEY_TABLES:
+            counts[spec.table.name] = int((await session.execute(delete(spec.table))).rowcount)  # type: ignore[attr-defined]
+    return counts
+
+
+def _stored_keks(keys: KeyRing) -> list[str]:
+    keychain.reload(keys)
+    return [k for k in keys.keks if not keychain.is_derived(k)]
+
+
+def _wipe_key_file(keys: KeyRing, *, keep_signing: bool) -> None:
+    """Every KEK, chain state and the index key gone from the key file (and from this process)."""
+    with keychain.editing(keys) as fresh:
+        fresh.keks.clear()
+        fresh.current_kek_id = ""
+        fresh.index_key = b""
+        if not keep_signing:
+            fresh.signing_seed = b""
+    keys.keks.clear()
+
+
+async def _step_data(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    async with db.write() as session:
+
+        def n(result: Any) -> int:
+            return int(result.rowcount)
+
+        counts["children"] = n(
+            await session.execute(
+                update(Child)
+                .where(Child.state != "destroyed")
+                .values(identity=None, row_mac=None, state="destroyed", updated_at=now)
+            )
+        )
+        counts["child_terms"] = n(await session.execute(delete(ChildTerm)))
+        for table, _ in CHILD_ROWS:
+            counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
+        for table in PERSONAL_TABLES:
+            counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
+        # Admins keep an active status and their chat links (not their names or contact details)
+        # so that the certificate reaches them and they can read it; the audit rows hold every
+        # actor's platform id anyway (the chain must stay verifiable).
+        ids = await admins(session)
+        counts["practitioners"] = n(
+            await session.execute(
+                update(Practitioner)
+                .where(Practitioner.email != "")
+                .values(given_name="", family_name="", phone="", email="", updated_at=now)
+            )
+        )
+        await session.execute(
+            update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed")
+        )
+        counts["chat_identities"] = n(
+            await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
+        )
+        counts["notices"] = n(
+            await session.execute(
+                update(NoticeRow)
+                .where(NoticeRow.body != WIPED_BODY)
+                .values(body=WIPED_BODY, delivered_at=func.coalesce(NoticeRow.delivered_at, now))
+            )
+        )
+    return counts
+
+
+async def _step_compact(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
+    wrapped = tuple(spec.table.name for spec in WRAPPED_KEY_TABLES)
+    tables = tuple(
+        dict.fromkeys(
+            (*AFFECTED_TABLES, *wrapped, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES)
+        )
+    )
+    await compact(db, tables, full=True)
+    return {}
+
+
+async def _step_certificate(
+    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+) -> dict[str, int]:
+    async with db.write() as session:
+        row = await session.get(Decommission, schedule_id)
+        assert row is not None
+        audit = await audit_summary(session, chain_head)
+        body = {
+            "service": "signpost",
+            "decommission_id": row.id,
+            "switch_off": row.switch_off.isoformat(),
+            "destroy_by": row.destroy_by.isoformat(),
+            "completed_at": now.isoformat(),
+            "destroyed": json.loads(row.counts),
+            "audit": audit,
+            "public_key": base64.b64encode(
+                keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            ).decode(),
+        }
+        signature = keys.signing_key.sign(canonical(body))
+        row.certificate = json.dumps(
+            {"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True
+        )
+    return {}
+
+
+_STEP_FUNCTIONS = {
+    "keys": _step_keys,
+    "data": _step_data,
+    "compact": _step_compact,
+    "certificate": _step_certificate,
+}
+
+
+# -- certificate -------------------------------------------------------------------------------
+
+
+def canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def verify(document: dict[str, Any], public_key: bytes | None = None) -> bool:
+    """Whether the certificate's Ed25519 signature holds (with its own or a known public key)."""
+    body = document["certificate"]
+    key = public_key or base64.b64decode(body["public_key"])
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(
+            base64.b64decode(document["signature"]), canonical(body)
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def certificate_text(document: dict[str, Any]) -> str:
+    body = document["certificate"]
+    counts = ", ".join(f"{table}: {n}" for table, n in sorted(body["destroyed"].items()))
+    audit = body["audit"]
+    return (
+        f"Signpost decommissioning complete at {body['completed_at']}. Destroyed — {counts}. Audit: "
+        f"{audit['events']} events, last seq {audit['last_seq']}, rows SHA-256 {audit['rows_sha256']}"
+        f"{', chain head ' + audit['chain_head'] if audit.get('chain_head') else ''}. "
+        f"Signed (Ed25519) with public key {body['public_key']}; signature {document['signature']}."
+    )
+
+
+async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> dict[str, Any]:
+    """The audit log's end state: count, last sequence number, a SHA-256 over every row in order,
+    and the tamper-evident chain's head when that module provides one."""
+    digest = hashlib.sha256()
+    last, events = 0, 0
+    columns = [c for c in AuditEvent.__table__.columns]
+    while True:
+        rows = (
+            await session.execute(
+                select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000)
+            )
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            digest.update(json.dumps([_plain(v) for v in row], separators=(",", ":")).encode() + b"\n")
+        events += len(rows)
+        last = rows[-1].seq
+    head = await chain_head(session) if chain_head is not None else None
+    return {"events": events, "last_seq": last, "rows_sha256": digest.hexdigest(), "chain_head": head}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value

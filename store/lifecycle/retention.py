@@ -1,0 +1,520 @@
+"""Retention: archive at 18, destroy at 24 (crypto-shredding), and compact storage afterwards.
+
+A run works day by day from the day after the last one it finished, so days missed while nothing
+ran are caught up (at most ``max_days`` per call; the next call goes on). Each day is claimed with
+a compare-and-set on ``retention_state.last_day`` in the same transaction as its changes, so two
+replicas never process a day twice and a crash leaves the day for the next run.
+
+For day D the children turning 18 are found through the blind index (the term
+``retention_term(dob)`` for each date of birth whose 18th birthday is D, see
+``keychain.dobs_turning`` for 29 February) and archived; those turning 24 are destroyed:
+index terms (recomputed from the decrypted identity *before* the key goes), involvements and
+the wrapped data key deleted, identity set to NULL, state "destroyed". Audit query terms sealed
+under the child's key die with it.
+
+Then **seal-in** moves data keys still under the master KEK (new imports) under their birth-date
+cohort key, archiving or destroying on the way any child imported already past 18 or 24; month
+keys for audit terms likewise. Finally the key chains are punctured: the birth-date keys of every
+cohort destroyed so far, and the month keys older than ``AUDIT_TERM_MONTHS``, stop existing — in
+the key file, and so for every backup of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Index,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.db import Database, dialect_insert
+from store.keys import keychain
+from store.keys.crypto import KeyRing, child_aad
+from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
+from store.models import AuditTermKey, Base, Child, ChildKey, ChildTerm
+from store.people import access as _access_tables  # noqa: F401  (registers the tables CHILD_ROWS names)
+from store.register import children
+from store.register.children import retention_term
+
+log = structlog.get_logger("signpost.retention")
+STATE_KEY = "daily"
+CHUNK = 500
+# Seal-in decrypts in the event loop: batches of 100 (each ending in a database round trip) keep
+# every CPU stretch near 10 ms, so searches served by the same process are not held up; one
+# transaction per CHUNK keeps commits (and the SQLite write lock) short and few.
+SEAL_CHUNK = 100
+
+# Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
+Index("ix_child_keys_kek_id", ChildKey.kek_id)
+
+# Core tables, for executemany with bound WHERE values (the ORM's bulk forms do not allow it).
+CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as FromClause
+CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
+
+# Tables with rows per child that destruction deletes (child_ref column). A module adding such a
+# table adds its (table name, column) here. Access requests say who asked about which child and
+# why, grants who may see it: both go with the child (grants first, they point at requests).
+CHILD_ROWS: tuple[tuple[str, str], ...] = (
+    ("access_grants", "child_ref"),
+    ("access_requests", "child_ref"),
+    ("involvements", "child_ref"),
+)
+
+# What compaction touches on PostgreSQL (VACUUM) after a run.
+AFFECTED_TABLES = (
+    "children",
+    "child_keys",
+    "child_terms",
+    *(table for table, _ in CHILD_ROWS),
+    "audit_term_keys",
+)
+
+
+class RetentionState(Base):
+    """How far retention has got: the last day whose birthdays have been processed."""
+
+    __tablename__ = "retention_state"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass
+class RetentionReport:
+    first_day: date | None = None
+    last_day: date | None = None
+    archived: int = 0
+    destroyed: int = 0
+    sealed_in: int = 0
+    period_keys_destroyed: int = 0
+    cohort_days_destroyed: int = 0
+    pending_days: int = 0  # days still to catch up after this call
+    dry_run: bool = False
+    compaction: str = ""
+
+    @property
+    def did_work(self) -> bool:
+        return bool(
+            self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed
+        )
+
+    def summary(self) -> str:
+        verb = "would be" if self.dry_run else "were"
+        days = (
+            f"{self.first_day:%d/%m/%Y} to {self.last_day:%d/%m/%Y}"
+            if self.first_day and self.last_day
+            else "no new days"
+        )
+        return (
+            f"Retention ({days}): {self.archived} record(s) {verb} archived at 18, {self.destroyed} {verb} "
+            f"destroyed at 24; {self.period_keys_destroyed} expired audit-term key(s) {verb} destroyed."
+        )
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+async def last_day(session: AsyncSession) -> date | None:
+    return (
+        await session.execute(select(RetentionState.last_day).where(RetentionState.name == STATE_KEY))
+    ).scalar_one_or_none()
+
+
+async def _ensure_state(db: Database, today: date, now: datetime) -> date:
+    """The last processed day; the first run ever starts with today (seal-in covers the past)."""
+    async with db.write() as session:
+        await session.execute(
+            dialect_insert(session)(RetentionState)
+            .values(name=STATE_KEY, last_day=today - timedelta(days=1), updated_at=now)
+            .on_conflict_do_nothing(index_elements=[RetentionState.name])
+        )
+        found = await last_day(session)
+    assert found is not None
+    return found
+
+
+async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
+    result = await session.execute(
+        update(RetentionState)
+        .where(RetentionState.name == STATE_KEY, RetentionState.last_day == day - timedelta(days=1))
+        .values(last_day=day, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- finding and changing children ---------------------------------------------------------------
+
+
+async def turning(
+    session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]
+) -> list[int]:
+    """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only)."""
+    terms = [keys.blind(retention_term(dob)) for dob in keychain.dobs_turning(day, years)]
+    if not terms:
+        return []
+    result = await session.execute(
+        select(ChildTerm.child_ref)
+        .join(Child, Child.ref == ChildTerm.child_ref)
+        .where(ChildTerm.term.in_(terms), Child.state.in_(states))
+        .distinct()
+    )
+    return sorted(result.scalars())
+
+
+async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> int:
+    count = 0
+    for start in range(0, len(refs), CHUNK):
+        result = await session.execute(
+            update(Child)
+            .where(Child.ref.in_(refs[start : start + CHUNK]), Child.state == "active")
+            .values(state="archived", updated_at=now)
+        )
+        count += result.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+async def destroy(
+    session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime
+) -> tuple[int, set[str]]:
+    """Crypto-shred children: terms, per-child rows, wrapped key, identity. Returns (count, KEK ids)."""
+    count, kek_ids = 0, set[str]()
+    for start in range(0, len(refs), CHUNK):
+        chunk = list(refs[start : start + CHUNK])
+        identities = await children.load_identities(session, keys, chunk)
+        pairs = [
+            {"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)
+        ]
+        if pairs:
+            terms = CHILD_TERMS.c
+            await (await session.connection()).execute(
+                delete(CHILD_TERMS).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
+                pairs,
+            )
+        for table, column in CHILD_ROWS:
+            await session.execute(
+                delete(Base.metadata.tables[table]).where(Base.metadata.tables[table].c[column].in_(chunk))
+            )
+        kek_ids.update(
+            (await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars()
+        )
+        await session.execute(delete(ChildKey).where(ChildKey.child_ref.in_(chunk)))
+        result = await session.execute(
+            update(Child)
+            .where(Child.ref.in_(chunk), Child.state != "destroyed")
+            .values(identity=None, row_mac=None, state="destroyed", updated_at=now)
+        )
+        count += result.rowcount  # type: ignore[attr-defined]
+    return count, kek_ids
+
+
+async def _process_day(
+    session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport
+) -> None:
+    report.archived += await archive(
+        session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now
+    )
+    doomed = await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"])
+    wanted = set(keychain.dobs_turning(day, DESTROY_AT_AGE))
+    identities = await children.load_identities(session, keys, doomed)
+    # A 64-bit blind index can collide; destruction is irreversible, so check the decrypted date.
+    confirmed = [ref for ref in doomed if ref not in identities or identities[ref].date_of_birth in wanted]
+    report.destroyed += (await destroy(session, keys, confirmed, now))[0]
+
+
+# -- seal-in: data keys under their birth-date cohort ----------------------------------------------
+
+
+async def _seal_in_children(
+    db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int
+) -> tuple[int, int, int]:
+    """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed)."""
+    totals = [0, 0, 0]
+    cursor = -1
+    while totals[0] + totals[2] < limit:
+        async with db.write() as session:
+            refs = list(
+                (
+                    await session.execute(
+                        select(ChildKey.child_ref)
+                        .where(not_(ChildKey.kek_id.like("d%")), ChildKey.child_ref > cursor)
+                        .order_by(ChildKey.child_ref)
+                        .limit(CHUNK)
+                    )
+                ).scalars()
+            )
+            if not refs:
+                break
+            cursor = refs[-1]
+            for start in range(0, len(refs), SEAL_CHUNK):
+                done = await _seal_in_batch(session, keys, refs[start : start + SEAL_CHUNK], as_of, now)
+                totals = [t + d for t, d in zip(totals, done, strict=True)]
+    return totals[0], totals[1], totals[2]
+
+
+async def _seal_in_batch(
+    session: AsyncSession, keys: KeyRing, refs: Sequence[int], as_of: date, now: datetime
+) -> tuple[int, int, int]:
+    identities = await children.load_identities(session, keys, refs)
+    cutoff = keychain.first_retained_dob(as_of)
+    past = [ref for ref, ident in identities.items() if ident.date_of_birth < cutoff]
+    destroyed = (await destroy(session, keys, past, now))[0]
+    adults = [
+        r
+        for r, i in identities.items()
+        if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
+    ]
+    archived = await archive(session, adults, now)
+    moves = [(ref, ident.date_of_birth) for ref, ident in identities.items() if ref not in past]
+    return await _rewrap_children(session, keys, moves), archived, destroyed
+
+
+async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence[tuple[int, date]]) -> int:
+    rows = (
+        await session.execute(
+            select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped).where(
+                ChildKey.child_ref.in_([r for r, _ in moves])
+            )
+        )
+    ).all()
+    dob_of = dict(moves)
+    params: list[dict[str, Any]] = []
+    for ref, old_id, wrapped in rows:
+        target = keychain.key_for(keys, Chain.DAY, keychain.day_slot(dob_of[ref]))
+        if target is None or target == old_id:
+            continue  # beyond the derivation horizon (a date of birth in the future): stays as is
+        data_key = keys.unwrap(old_id, wrapped, child_aad(ref))
+        params.append(
+            {
+                "r": ref,
+                "o": old_id,
+                "k": target,
+                "w": keychain.wrap_under(keys, target, data_key, child_aad(ref)),
+            }
+        )
+    if params:
+        cols = CHILD_KEYS.c
+        await (await session.connection()).execute(
+            update(CHILD_KEYS)
+            .where(cols.child_ref == bindparam("r"), cols.kek_id == bindparam("o"))
+            .values(kek_id=bindparam("k"), wrapped=bindparam("w")),
+            params,
+        )
+    return len(params)
+
+
+async def _stragglers(
+    db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime
+) -> int:
+    """Children still under a cohort key about to be destroyed (their date of birth was corrected
+    by a feed since seal-in): destroy them if they really are past 24, else move them."""
+    gen = keychain.generation(keys)
+    ids = [
+        keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)
+    ]
+    moved = 0
+    async with db.write() as session:
+        for start in range(0, len(ids), CHUNK):
+            refs = list(
+                (
+                    await session.execute(
+                        select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK]))
+                    )
+                ).scalars()
+            )
+            identities = await children.load_identities(session, keys, refs)
+            cutoff = keychain.slot_day(new_cutoff)
+            past = [r for r, i in identities.items() if i.date_of_birth < cutoff]
+            await destroy(session, keys, past, now)
+            moved += await _rewrap_children(
+                session, keys, [(r, i.date_of_birth) for r, i in identities.items() if r not in past]
+            )
+    return moved
+
+
+# -- audit-term month keys ---------------------------------------------------------------------------
+
+
+def _period_aad(period: str) -> bytes:
+    return b"signpost:audit-terms:" + period.encode()  # as store.audit.log.TermSealer wraps them
+
+
+async def _seal_in_periods(db: Database, keys: KeyRing, as_of: date) -> int:
+    """Month keys under their month chain key; keys of months past retention deleted."""
+    oldest = keychain.slot_period(keychain.month_cutoff(as_of))
+    async with db.write() as session:
+        gone = await session.execute(delete(AuditTermKey).where(AuditTermKey.period < oldest))
+        rows = (
+            (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%")))))
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            target = keychain.key_for(keys, Chain.MONTH, keychain.month_slot(row.period))
+            if target is None:
+                continue
+            data_key = keys.unwrap(row.kek_id, row.wrapped, _period_aad(row.period))
+            row.wrapped = keychain.wrap_under(keys, target, data_key, _period_aad(row.period))
+            row.kek_id = target
+    return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+async def run(
+    db: Database,
+    keys: KeyRing,
+    now: datetime,
+    *,
+    max_days: int = 31,
+    seal_limit: int = 100_000,
+    compaction: bool = True,
+) -> RetentionReport:
+    """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
+    compact (unless the caller will, after writing its own last rows)."""
+    today = now.date()
+    keychain.reload(keys)
+    report = RetentionReport()
+    if keychain.decommissioned(keys):
+        return report  # after decommissioning there is nothing left to keep or destroy
+    keychain.ensure_chains(keys, today)
+    done = await _ensure_state(db, today, now)
+    day = done + timedelta(days=1)
+    while day <= today and (report.first_day is None or (day - report.first_day).days < max_days):
+        async with db.write() as session:
+            if not await _claim_day(session, day, now):
+                break  # another replica has this day
+            await _process_day(session, keys, day, now, report)
+        report.first_day = report.first_day or day
+        report.last_day = day
+        day += timedelta(days=1)
+    async with db.read() as session:
+        processed = await last_day(session) or today
+    report.pending_days = max(0, (today - processed).days)
+    sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit)
+    report.sealed_in, report.archived, report.destroyed = (
+        sealed,
+        report.archived + archived,
+        report.destroyed + destroyed,
+    )
+    report.period_keys_destroyed = await _seal_in_periods(db, keys, processed)
+    await _puncture(db, keys, processed, today, now, report)
+    if compaction:
+        report.compaction = await compact(db, AFFECTED_TABLES)
+    log.info(
+        "retention_run",
+        archived=report.archived,
+        destroyed=report.destroyed,
+        sealed_in=report.sealed_in,
+        pending_days=report.pending_days,
+        compaction=report.compaction,
+    )
+    return report
+
+
+async def _puncture(
+    db: Database, keys: KeyRing, processed: date, today: date, now: datetime, report: RetentionReport
+) -> None:
+    new_day_cutoff = keychain.day_slot(keychain.first_retained_dob(processed))
+    old_day_cutoff = keychain.cutoff_of(keys, Chain.DAY)
+    if old_day_cutoff is not None and old_day_cutoff < new_day_cutoff:
+        await _stragglers(db, keys, old_day_cutoff, new_day_cutoff, processed, now)
+        report.cohort_days_destroyed = keychain.puncture(keys, Chain.DAY, new_day_cutoff, today)
+    keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(processed), today)
+
+
+# -- dry run -----------------------------------------------------------------------------------
+
+
+async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> RetentionReport:
+    """What a run on ``as_of`` would do, changing nothing (reads only)."""
+    report = RetentionReport(dry_run=True)
+    archive_refs: set[int] = set()
+    destroy_refs: set[int] = set()
+    async with db.read() as session:
+        done = await last_day(session) or today - timedelta(days=1)
+        day = done + timedelta(days=1)
+        if day <= as_of:
+            report.first_day, report.last_day = day, as_of
+        while day <= as_of:
+            archive_refs.update(await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]))
+            destroy_refs.update(await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"]))
+            day += timedelta(days=1)
+        pending = list(
+            (
+                await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))
+            ).scalars()
+        )
+        identities = await children.load_identities(session, keys, pending)
+        cutoff = keychain.first_retained_dob(as_of)
+        destroy_refs.update(r for r, i in identities.items() if i.date_of_birth < cutoff)
+        archive_refs.update(
+            r for r, i in identities.items() if keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
+        )
+        report.period_keys_destroyed = (
+            await session.execute(
+                select(func.count())
+                .select_from(AuditTermKey)
+                .where(AuditTermKey.period < keychain.slot_period(keychain.month_cutoff(as_of)))
+            )
+        ).scalar_one()
+        active_refs = await children.find_many(session, sorted(archive_refs))
+    report.archived = len(
+        {r for r in archive_refs if r in active_refs and active_refs[r].state == "active"} - destroy_refs
+    )
+    report.destroyed = len(destroy_refs)
+    return report
+
+
+# -- compaction --------------------------------------------------------------------------------
+
+
+async def compact(db: Database, tables: Sequence[str], *, full: bool = False) -> str:
+    """Make deleted bytes go away: SQLite checkpoints and truncates the WAL (secure_delete has
+    already zeroed freed cells); PostgreSQL vacuums the tables (outside a transaction)."""
+    if db.dialect == "sqlite":
+        async with db.engine.connect() as conn:
+            if full:
+                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM"))
+            busy, frames, done = await conn.run_sync(
+                lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)")
+            )
+        return f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            await conn.exec_driver_sql(f"VACUUM {'FULL ' if full else ''}{_quoted(table)}")
+    return f"postgresql vacuum{' full' if full else ''} {len(tables)} table(s)"
+
+
+def raw_sqlite(sync_conn: Any, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """Run a statement on the raw SQLite connection, outside any transaction (VACUUM needs that)."""
+    cursor = sync_conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone() if cursor.description else None
+        return tuple(row) if row else ()
+    finally:
+        cursor.close()
+
+
+def _quoted(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError("unexpected table name")
+    return f'"{name}"'

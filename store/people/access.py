@@ -1,0 +1,399 @@
+"""Registration requests, access requests to shielded records, and time-bound grants.
+
+Every state change is one conditional UPDATE (``... WHERE state = 'pending'``) whose row count says
+whether this caller made it: on SQLite writers are serialised (BEGIN IMMEDIATE); on PostgreSQL the
+second UPDATE waits for the first one's row lock and then re-checks its WHERE clause. Either way
+the first decision wins and a second one changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from handlers.vocabulary import Actor, Principal, Role
+from store.models import Base, BigId, ChatIdentity, Practitioner
+
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+EXPIRED = "expired"
+ACTIVE = "active"
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; every timestamp we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class RegistrationRequest(Base):
+    """A chat identity asking to be linked to a practitioner of the register."""
+
+    __tablename__ = "registration_requests"
+    __table_args__ = (Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    local_authority: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessRequest(Base):
+    """A practitioner asking to see a shielded child's signposts. The purpose is sealed."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ix_access_requests_la_state", "local_authority", "state"),
+        Index("ix_access_requests_state_escalate_at", "state", "escalate_at"),
+        Index("ix_access_requests_state_expires_at", "state", "expires_at"),
+        Index("ix_access_requests_requester_child", "requester_id", "child_ref"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    requester_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
+    local_authority: Mapped[str] = mapped_column(String(64))  # the child's: who may decide
+    reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed like audit terms
+    reason_key: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # undecided until then
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessGrant(Base):
+    """Permission for one practitioner to see one shielded child's signposts until ``expires_at``."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        Index("ix_access_grants_holder", "practitioner_id", "child_ref"),
+        Index("ix_access_grants_state_expires_at", "state", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("access_requests.id", ondelete="CASCADE"), unique=True
+    )
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
+    )
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))  # active | expired
+
+
+def _no_sync(stmt: Any) -> Any:
+    return stmt.execution_options(synchronize_session=False)
+
+
+async def _changed(session: AsyncSession, stmt: Any) -> bool:
+    result = await session.execute(_no_sync(stmt))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
+# --- people to notify -----------------------------------------------------------------------
+
+
+async def duty_managers(session: AsyncSession, local_authority: str) -> list[str]:
+    """The authority's active duty managers, in list order (by practitioner id)."""
+    result = await session.execute(
+        select(Practitioner.id, Practitioner.roles)
+        .where(
+            Practitioner.local_authority == local_authority,
+            Practitioner.status == ACTIVE,
+            Practitioner.roles.like("%duty_manager%"),
+        )
+        .order_by(Practitioner.id)
+    )
+    return [pid for pid, roles in result if Role.DUTY_MANAGER.value in roles.split(";")]
+
+
+async def admins(session: AsyncSession) -> list[str]:
+    """Every active admin (escalation's last step; rare, so a scan of the register is fine)."""
+    result = await session.execute(
+        select(Practitioner.id, Practitioner.roles)
+        .where(Practitioner.status == ACTIVE, Practitioner.roles.like("%admin%"))
+        .order_by(Practitioner.id)
+    )
+    return [pid for pid, roles in result if Role.ADMIN.value in roles.split(";")]
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+async def open_registration(
+    session: AsyncSession, principal: Principal, practitioner_id: str, local_authority: str, now: datetime
+) -> int:
+    row = RegistrationRequest(
+        practitioner_id=practitioner_id,
+        platform=principal.platform.value,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        local_authority=local_authority,
+        state=PENDING,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def pending_registration_for(session: AsyncSession, principal: Principal) -> RegistrationRequest | None:
+    result = await session.execute(
+        select(RegistrationRequest)
+        .where(
+            RegistrationRequest.platform == principal.platform.value,
+            RegistrationRequest.tenant == principal.tenant,
+            RegistrationRequest.user_id == principal.user_id,
+            RegistrationRequest.state == PENDING,
+        )
+        .order_by(RegistrationRequest.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_registration(session: AsyncSession, request_id: int) -> RegistrationRequest | None:
+    """Read from the database, not the session's cache: a concurrent decision may have landed."""
+    result = await session.execute(
+        select(RegistrationRequest)
+        .where(RegistrationRequest.id == request_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def decide_registration(
+    session: AsyncSession, request_id: int, state: str, by: str, now: datetime
+) -> bool:
+    """Move a pending registration to ``state``; False when someone else decided first."""
+    return await _changed(
+        session,
+        update(RegistrationRequest)
+        .where(RegistrationRequest.id == request_id, RegistrationRequest.state == PENDING)
+        .values(state=state, decided_by=by, decided_at=now),
+    )
+
+
+async def pending_registrations(
+    session: AsyncSession, local_authority: str, limit: int = 20
+) -> list[RegistrationRequest]:
+    result = await session.execute(
+        select(RegistrationRequest)
+        .where(RegistrationRequest.local_authority == local_authority, RegistrationRequest.state == PENDING)
+        .order_by(RegistrationRequest.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def identity_owner(session: AsyncSession, platform: str, tenant: str, user_id: str) -> str | None:
+    result = await session.execute(
+        select(ChatIdentity.practitioner_id).where(
+            ChatIdentity.platform == platform, ChatIdentity.tenant == tenant, ChatIdentity.user_id == user_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+# --- access requests ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    requester_id: str
+    child_ref: int
+    local_authority: str
+    reason: bytes | None
+    reason_key: str | None
+
+
+async def open_request(
+    session: AsyncSession, new: NewRequest, now: datetime, lifetime: timedelta, escalate_at: datetime | None
+) -> int:
+    row = AccessRequest(
+        requester_id=new.requester_id,
+        child_ref=new.child_ref,
+        local_authority=new.local_authority,
+        reason=new.reason,
+        reason_key=new.reason_key,
+        state=PENDING,
+        created_at=now,
+        expires_at=now + lifetime,
+        escalation_level=0,
+        escalate_at=escalate_at,
+    )
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def get_request(session: AsyncSession, request_id: int) -> AccessRequest | None:
+    """Read from the database, not the session's cache: a concurrent decision may have landed."""
+    result = await session.execute(
+        select(AccessRequest).where(AccessRequest.id == request_id).execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def pending_request_for(
+    session: AsyncSession, requester_id: str, child_ref: int, now: datetime
+) -> AccessRequest | None:
+    result = await session.execute(
+        select(AccessRequest)
+        .where(
+            AccessRequest.requester_id == requester_id,
+            AccessRequest.child_ref == child_ref,
+            AccessRequest.state == PENDING,
+            AccessRequest.expires_at > now,
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def decide_request(session: AsyncSession, request_id: int, state: str, by: str, now: datetime) -> bool:
+    """Approve or deny a pending, unexpired request; False when it was decided or expired already."""
+    return await _changed(
+        session,
+        update(AccessRequest)
+        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+        .values(state=state, decided_by=by, decided_at=now, escalate_at=None),
+    )
+
+
+async def pending_requests(
+    session: AsyncSession, local_authority: str | None, now: datetime, limit: int = 20
+) -> list[AccessRequest]:
+    """Open requests for one authority (None: every authority, for admins)."""
+    stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+    if local_authority is not None:
+        stmt = stmt.where(AccessRequest.local_authority == local_authority)
+    result = await session.execute(stmt.order_by(AccessRequest.id).limit(limit))
+    return list(result.scalars())
+
+
+async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
+    result = await session.execute(
+        select(AccessRequest)
+        .where(
+            AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now
+        )
+        .order_by(AccessRequest.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def escalate(session: AsyncSession, request_id: int, from_level: int, next_at: datetime | None) -> bool:
+    """Claim one escalation step (exactly one replica moves a request from ``from_level``)."""
+    return await _changed(
+        session,
+        update(AccessRequest)
+        .where(
+            AccessRequest.id == request_id,
+            AccessRequest.state == PENDING,
+            AccessRequest.escalation_level == from_level,
+        )
+        .values(escalation_level=from_level + 1, escalate_at=next_at),
+    )
+
+
+async def due_request_expiries(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
+    result = await session.execute(
+        select(AccessRequest)
+        .where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
+        .order_by(AccessRequest.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
+    return await _changed(
+        session,
+        update(AccessRequest)
+        .where(
+            AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now
+        )
+        .values(state=EXPIRED, decided_at=now, escalate_at=None),
+    )
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+async def create_grant(
+    session: AsyncSession, request: AccessRequest, by: str, now: datetime, expires_at: datetime
+) -> int:
+    row = AccessGrant(
+        request_id=request.id,
+        practitioner_id=request.requester_id,
+        child_ref=request.child_ref,
+        granted_by=by,
+        granted_at=now,
+        expires_at=expires_at,
+        state=ACTIVE,
+    )
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def current_grant(
+    session: AsyncSession, practitioner_id: str, child_ref: int, now: datetime
+) -> AccessGrant | None:
+    """The longest-lasting grant in force now (expiry is checked here, not only by the scheduler)."""
+    result = await session.execute(
+        select(AccessGrant)
+        .where(
+            AccessGrant.practitioner_id == practitioner_id,
+            AccessGrant.child_ref == child_ref,
+            AccessGrant.state == ACTIVE,
+            AccessGrant.expires_at > now,
+        )
+        .order_by(AccessGrant.expires_at.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def due_grant_expiries(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessGrant]:
+    result = await session.execute(
+        select(AccessGrant)
+        .where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
+        .order_by(AccessGrant.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> bool:
+    return await _changed(
+        session,
+        update(AccessGrant)
+        .where(AccessGrant.id == grant_id, AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
+        .values(state=EXPIRED),
+    )
+
+
+class GrantTable:
+    """The GrantChecker behind shielded searches: a grant in force for this actor and child."""
+
+    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool:
+        return await current_grant(session, actor.practitioner_id, child_ref, now) is not None

@@ -1,0 +1,423 @@
+"""Step-up credentials: encrypted TOTP seeds, throttling state, enrolment tokens, parked commands.
+
+- A seed is sealed with the key-encryption key from the key file (AES-GCM) with the practitioner
+  id bound in as associated data, so a ciphertext copied onto another practitioner's row fails
+  to decrypt.
+- Throttling lives in the database (shared by every process and kept across restarts); every
+  change to it is one conditional UPDATE, so concurrent submissions cannot both succeed.
+- Enrolment tokens are stored only as SHA-256 digests and deleted when redeemed (single use).
+- A command waiting for a code is parked here, its text sealed (it may hold a child's name),
+  under an opaque challenge id that is all a front end ever holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from handlers.vocabulary import Principal, Role
+from store.keys.crypto import KeyRing
+from store.models import AuditEvent, Base, Practitioner
+from store.people.practitioners import parse_roles
+
+PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
+
+
+class TotpCredential(Base):
+    """One authenticator per practitioner. ``seed`` is sealed; the other columns are policy state."""
+
+    __tablename__ = "totp_credentials"
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))  # pending | active | disabled
+    kek_id: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[bytes] = mapped_column(LargeBinary)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # last accepted RFC 6238 time step
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong codes
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last good code
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnrolmentToken(Base):
+    """A one-time enrolment link, by the SHA-256 of its token (the token itself is never stored)."""
+
+    __tablename__ = "enrolment_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ParkedCommand(Base):
+    """A command waiting for a step-up code (or, with no spec, an enrolment waiting to be confirmed)."""
+
+    __tablename__ = "parked_commands"
+    challenge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    spec_name: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))  # a click's id, so it acts once
+    kek_id: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time Signpost stores is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# -- credentials -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialState:
+    """A credential's policy state (never its seed)."""
+
+    practitioner_id: str
+    state: str
+    last_step: int
+    failures: int
+    locked_until: datetime | None
+    stepped_up_at: datetime | None
+
+    def locked_at(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+
+def _state(row: TotpCredential) -> CredentialState:
+    return CredentialState(
+        practitioner_id=row.practitioner_id,
+        state=row.state,
+        last_step=row.last_step,
+        failures=row.failures,
+        locked_until=aware(row.locked_until),
+        stepped_up_at=aware(row.stepped_up_at),
+    )
+
+
+def seed_aad(practitioner_id: str) -> bytes:
+    return b"signpost:totp-seed:" + practitioner_id.encode("utf-8")
+
+
+async def get(session: AsyncSession, practitioner_id: str) -> CredentialState | None:
+    row = await session.get(TotpCredential, practitioner_id, populate_existing=True)
+    return None if row is None else _state(row)
+
+
+async def load_seed(session: AsyncSession, keys: KeyRing, practitioner_id: str) -> bytes | None:
+    """Decrypt a practitioner's seed; raises DecryptionError if the ciphertext is not theirs."""
+    row = (
+        await session.execute(
+            select(TotpCredential.kek_id, TotpCredential.seed).where(
+                TotpCredential.practitioner_id == practitioner_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return keys.unwrap(row.kek_id, row.seed, seed_aad(practitioner_id))
+
+
+async def enrol(
+    session: AsyncSession, keys: KeyRing, practitioner_id: str, seed: bytes, now: datetime
+) -> None:
+    """Replace any credential with a new pending one; earlier enrolment links die with it."""
+    await reset(session, practitioner_id, keep_parked=True)
+    kek_id, sealed = keys.wrap(seed, seed_aad(practitioner_id))
+    session.add(
+        TotpCredential(
+            practitioner_id=practitioner_id,
+            state=PENDING,
+            kek_id=kek_id,
+            seed=sealed,
+            last_step=0,
+            failures=0,
+            created_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def reset(session: AsyncSession, practitioner_id: str, *, keep_parked: bool = False) -> bool:
+    """Remove a credential and its enrolment links (and, unless kept, parked commands)."""
+    removed = await session.execute(
+        delete(TotpCredential)
+        .where(TotpCredential.practitioner_id == practitioner_id)
+        .returning(TotpCredential.practitioner_id)
+    )
+    existed = removed.first() is not None
+    await session.execute(delete(EnrolmentToken).where(EnrolmentToken.practitioner_id == practitioner_id))
+    if not keep_parked:
+        await session.execute(delete(ParkedCommand).where(ParkedCommand.practitioner_id == practitioner_id))
+    return existed
+
+
+async def accept_step(session: AsyncSession, practitioner_id: str, step: int, now: datetime) -> bool:
+    """Record a good code, atomically: only a time step later than the last accepted one counts.
+
+    The condition sits in the UPDATE itself, so of two concurrent submissions of one code exactly
+    one changes the row (PostgreSQL re-checks the WHERE after the first commits; SQLite writers
+    are serialised). A success confirms a pending credential and resets the failure count.
+    """
+    t = TotpCredential
+    result = await session.execute(
+        update(t)
+        .where(
+            t.practitioner_id == practitioner_id,
+            t.last_step < step,
+            t.state.in_((PENDING, ACTIVE)),
+            or_(t.locked_until.is_(None), t.locked_until <= now),
+        )
+        .values(
+            last_step=step,
+            failures=0,
+            locked_until=None,
+            state=ACTIVE,
+            confirmed_at=func.coalesce(t.confirmed_at, now),
+            stepped_up_at=now,
+        )
+        .returning(t.practitioner_id)
+    )
+    return result.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    failures: int
+    locked_until: datetime | None
+    state: str
+    newly_locked: bool
+    newly_disabled: bool
+
+
+async def record_failure(
+    session: AsyncSession,
+    practitioner_id: str,
+    now: datetime,
+    *,
+    lock_after: int,
+    lock_for: timedelta,
+    disable_after: int,
+) -> Failure | None:
+    """Count one wrong code; every ``lock_after`` in a row locks, ``disable_after`` disables."""
+    t = TotpCredential
+    count = t.failures + 1
+    result = await session.execute(
+        update(t)
+        .where(t.practitioner_id == practitioner_id, t.state != DISABLED)
+        .values(
+            failures=count,
+            locked_until=case((count % lock_after == 0, now + lock_for), else_=t.locked_until),
+            state=case((count >= disable_after, DISABLED), else_=t.state),
+        )
+        .returning(t.failures, t.locked_until, t.state)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    failures, locked_until, state = row
+    return Failure(
+        failures=failures,
+        locked_until=aware(locked_until),
+        state=state,
+        newly_locked=failures % lock_after == 0 and state != DISABLED,
+        newly_disabled=state == DISABLED,
+    )
+
+
+# Outcomes only a stepped-up command gives: the audit log's record of them is the "last use".
+RESULT_OUTCOMES = ("answered", "no_match", "ambiguous", "shielded")
+
+
+async def used_since(session: AsyncSession, practitioner_id: str, since: datetime) -> bool:
+    """Whether the audit log shows a result for this practitioner at or after ``since``.
+
+    The idle window is read from the audit trail (one seek on its (actor_id, at) index) rather
+    than kept by writing on every search: a search stays a read, and a burst of them never
+    queues for the write lock.
+    """
+    found = await session.execute(
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.actor_id == practitioner_id,
+            AuditEvent.at >= since,
+            AuditEvent.outcome.in_(RESULT_OUTCOMES),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+# -- enrolment tokens ------------------------------------------------------------------------------
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def issue_token(session: AsyncSession, practitioner_id: str, now: datetime, ttl: timedelta) -> str:
+    """A new unguessable one-time token; only its digest is stored."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        EnrolmentToken(
+            token_hash=token_digest(token),
+            practitioner_id=practitioner_id,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str | None:
+    """Spend a token (deleting it, so it works once); the practitioner id, or None if dead."""
+    e = EnrolmentToken
+    result = await session.execute(
+        delete(e).where(e.token_hash == token_digest(token)).returning(e.practitioner_id, e.expires_at)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    practitioner_id, expires_at = row
+    expiry = aware(expires_at)
+    return practitioner_id if expiry is not None and expiry > now else None
+
+
+# -- parked commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A claimed parked command. ``spec_name`` None: it only confirmed an enrolment."""
+
+    spec_name: str | None
+    channel: str
+    text: str
+    idempotency_key: str | None
+    expired: bool
+
+
+def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
+    return f"signpost:parked:{challenge_id}:{principal}".encode()
+
+
+async def park(
+    session: AsyncSession,
+    keys: KeyRing,
+    *,
+    principal: Principal,
+    practitioner_id: str,
+    spec_name: str | None,
+    channel: str,
+    text: str,
+    now: datetime,
+    ttl: timedelta,
+    idempotency_key: str | None = None,
+) -> str:
+    """Store a command until a code arrives; returns its opaque challenge id."""
+    await session.execute(delete(ParkedCommand).where(ParkedCommand.expires_at < now))
+    challenge_id = secrets.token_urlsafe(24)
+    aad = _parked_aad(challenge_id, principal)
+    kek_id, sealed = keys.wrap(text.encode("utf-8"), aad) if text else (None, None)
+    session.add(
+        ParkedCommand(
+            challenge_id=challenge_id,
+            practitioner_id=practitioner_id,
+            platform=principal.platform.value,
+            tenant=principal.tenant,
+            user_id=principal.user_id,
+            spec_name=spec_name,
+            channel=channel,
+            idempotency_key=idempotency_key,
+            kek_id=kek_id,
+            text=sealed,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    await session.flush()
+    return challenge_id
+
+
+async def is_parked(session: AsyncSession, challenge_id: str, principal: Principal) -> bool:
+    p = ParkedCommand
+    found = await session.execute(select(p.challenge_id).where(*_belongs(challenge_id, principal)))
+    return found.first() is not None
+
+
+def _belongs(challenge_id: str, principal: Principal) -> tuple[ColumnElement[bool], ...]:
+    p = ParkedCommand
+    return (
+        p.challenge_id == challenge_id,
+        p.platform == principal.platform.value,
+        p.tenant == principal.tenant,
+        p.user_id == principal.user_id,
+    )
+
+
+async def claim(
+    session: AsyncSession, keys: KeyRing, challenge_id: str, principal: Principal, now: datetime
+) -> Parked | None:
+    """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent."""
+    p = ParkedCommand
+    result = await session.execute(
+        delete(p)
+        .where(*_belongs(challenge_id, principal))
+        .returning(p.spec_name, p.channel, p.idempotency_key, p.kek_id, p.text, p.expires_at)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    spec_name, channel, idempotency_key, kek_id, sealed, expires_at = row
+    aad = _parked_aad(challenge_id, principal)
+    text = "" if sealed is None or kek_id is None else keys.unwrap(kek_id, sealed, aad).decode("utf-8")
+    expiry = aware(expires_at)
+    return Parked(spec_name, channel, text, idempotency_key, expired=expiry is None or expiry <= now)
+
+
+async def duty_manager_ids(session: AsyncSession, local_authority: str, *, besides: str) -> list[str]:
+    """Active duty managers of one local authority (other than ``besides``), for notices."""
+    rows = await session.execute(
+        select(Practitioner.id, Practitioner.roles).where(
+            Practitioner.local_authority == local_authority,
+            Practitioner.status == "active",
+            Practitioner.roles.contains(Role.DUTY_MANAGER.value),
+            Practitioner.id != besides,
+        )
+    )
+    return sorted(pid for pid, roles in rows if Role.DUTY_MANAGER in parse_roles(roles))

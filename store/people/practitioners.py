@@ -1,0 +1,196 @@
+"""Practitioners, their chat identities, and involvements with children."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Actor, Platform, Principal, Role
+from store.db import dialect_insert
+from store.models import ChatIdentity, Involvement, Practitioner
+
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PractitionerRow:
+    id: str
+    given_name: str
+    family_name: str
+    role: str
+    organisation: str
+    local_authority: str
+    phone: str
+    email: str
+    roles: frozenset[Role]
+
+
+@dataclass(frozen=True, slots=True)
+class InvolvementRow:
+    child_ref: int
+    practitioner_id: str
+    service: str
+    started: date
+    ended: date | None
+    lead_professional: bool
+
+
+def parse_roles(text: str) -> frozenset[Role]:
+    return frozenset(Role(part.strip()) for part in text.split(";") if part.strip())
+
+
+def _actor(p: Practitioner) -> Actor:
+    return Actor(
+        practitioner_id=p.id,
+        name=f"{p.given_name} {p.family_name}",
+        role=p.role,
+        organisation=p.organisation,
+        local_authority=p.local_authority,
+        roles=parse_roles(p.roles),
+        status=p.status,
+    )
+
+
+async def upsert_practitioners(session: AsyncSession, rows: Sequence[PractitionerRow], now: datetime) -> int:
+    """Insert or update practitioners by id; returns how many rows were new or changed."""
+    if not rows:
+        return 0
+    existing: dict[str, tuple[object, ...]] = {}
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), CHUNK):
+        result = await session.execute(select(Practitioner).where(Practitioner.id.in_(ids[start : start + CHUNK])))
+        for p in result.scalars():
+            existing[p.id] = _row_tuple(p)
+    changes = [row for row in rows if existing.get(row.id) != _feed_tuple(row)]
+    if not changes:
+        return 0
+    values = [
+        {
+            "id": r.id,
+            "given_name": r.given_name,
+            "family_name": r.family_name,
+            "role": r.role,
+            "organisation": r.organisation,
+            "local_authority": r.local_authority,
+            "phone": r.phone,
+            "email": r.email,
+            "roles": ";".join(sorted(r.roles)),
+            "status": "active",
+            "updated_at": now,
+        }
+        for r in changes
+    ]
+    stmt = dialect_insert(session)(Practitioner.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Practitioner.id],
+        set_={c: stmt.excluded[c] for c in values[0] if c != "id"},
+    )
+    await session.execute(stmt, values)
+    return len(changes)
+
+
+def _row_tuple(p: Practitioner) -> tuple[object, ...]:
+    return (p.given_name, p.family_name, p.role, p.organisation, p.local_authority, p.phone, p.email,
+            ";".join(sorted(parse_roles(p.roles))), p.status)
+
+
+def _feed_tuple(r: PractitionerRow) -> tuple[object, ...]:
+    return (r.given_name, r.family_name, r.role, r.organisation, r.local_authority, r.phone, r.email,
+            ";".join(sorted(r.roles)), "active")
+
+
+async def upsert_involvements(session: AsyncSession, rows: Sequence[InvolvementRow]) -> int:
+    """Insert or update involvements by (child, practitioner, service, started)."""
+    if not rows:
+        return 0
+    keys = [(r.child_ref, r.practitioner_id, r.service, r.started) for r in rows]
+    existing: dict[tuple[int, str, str, date], tuple[date | None, bool]] = {}
+    key_cols = (Involvement.child_ref, Involvement.practitioner_id, Involvement.service, Involvement.started)
+    for start in range(0, len(keys), CHUNK):
+        result = await session.execute(
+            select(*key_cols, Involvement.ended, Involvement.lead_professional).where(
+                tuple_(*key_cols).in_(keys[start : start + CHUNK])
+            )
+        )
+        for c, p, s, st, ended, lead in result:
+            existing[(c, p, s, st)] = (ended, lead)
+    changes = [
+        r for r, k in zip(rows, keys, strict=True) if existing.get(k) != (r.ended, r.lead_professional)
+    ]
+    if not changes:
+        return 0
+    stmt = dialect_insert(session)(Involvement.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key_cols),
+        set_={"ended": stmt.excluded.ended, "lead_professional": stmt.excluded.lead_professional},
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "child_ref": r.child_ref,
+                "practitioner_id": r.practitioner_id,
+                "service": r.service,
+                "started": r.started,
+                "ended": r.ended,
+                "lead_professional": r.lead_professional,
+            }
+            for r in changes
+        ],
+    )
+    return len(changes)
+
+
+async def existing_ids(session: AsyncSession, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), CHUNK):
+        result = await session.execute(select(Practitioner.id).where(Practitioner.id.in_(ids[start : start + CHUNK])))
+        found.update(result.scalars())
+    return found
+
+
+async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None:
+    p = await session.get(Practitioner, practitioner_id)
+    return None if p is None else _actor(p)
+
+
+async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
+    """The practitioner behind a chat identity, or None when it is not linked.
+
+    The console is a local terminal run by someone who already holds the database and key file,
+    so its user id *is* the practitioner id.
+    """
+    if principal.platform is Platform.CONSOLE:
+        return await get_actor(session, principal.user_id)
+    result = await session.execute(
+        select(Practitioner)
+        .join(ChatIdentity, ChatIdentity.practitioner_id == Practitioner.id)
+        .where(
+            ChatIdentity.platform == principal.platform.value,
+            ChatIdentity.tenant == principal.tenant,
+            ChatIdentity.user_id == principal.user_id,
+        )
+    )
+    p = result.scalar_one_or_none()
+    return None if p is None else _actor(p)
+
+
+async def link_identity(session: AsyncSession, principal: Principal, practitioner_id: str, now: datetime) -> None:
+    session.add(
+        ChatIdentity(
+            platform=principal.platform.value,
+            tenant=principal.tenant,
+            user_id=principal.user_id,
+            practitioner_id=practitioner_id,
+            linked_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def set_status(session: AsyncSession, practitioner_id: str, status: str) -> None:
+    await session.execute(update(Practitioner).where(Practitioner.id == practitioner_id).values(status=status))

@@ -1,0 +1,350 @@
+"""Children: encrypted identity, blind-index terms, and the signposts of their involvements."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Signpost
+from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
+from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
+from store.register import matching, name_counts
+from store.register.matching import Identity
+
+TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
+
+# Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
+CHUNK = 500
+# Children written per executemany round by the bulk path.
+BULK_CHUNK = 5000
+# A batch probe's IN list: well under SQLite's (32,766) and asyncpg's (32,767) bound parameters.
+BATCH_TERMS = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRow:
+    """A validated row of the children feed."""
+
+    ref: int
+    identity: Identity
+    local_authority: str
+    shielded: bool
+
+    def canonical(self) -> str:
+        return json.dumps([self.ref, encode_identity(self.identity), self.local_authority, self.shielded])
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRecord:
+    """What the store says about a child without decrypting anything."""
+
+    ref: int
+    local_authority: str
+    shielded: bool
+    state: str
+
+
+def encode_identity(identity: Identity) -> str:
+    return json.dumps(
+        {
+            "g": identity.given_names,
+            "f": identity.family_name,
+            "a": list(identity.aliases),
+            "d": identity.date_of_birth.isoformat(),
+            "s": identity.sex,
+            "p": identity.postcode,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_identity(raw: bytes) -> Identity:
+    doc = json.loads(raw)
+    return Identity(
+        given_names=doc["g"],
+        family_name=doc["f"],
+        aliases=tuple(doc["a"]),
+        date_of_birth=date.fromisoformat(doc["d"]),
+        sex=doc["s"],
+        postcode=doc["p"],
+    )
+
+
+def retention_term(dob: date) -> str:
+    """The term retention uses to find children by exact date of birth."""
+    return f"dob:{dob.isoformat()}"
+
+
+def terms_for(keys: KeyRing, identity: Identity) -> set[int]:
+    terms = set(matching.index_terms(identity))
+    terms.add(retention_term(identity.date_of_birth))
+    return {keys.blind(term) for term in terms}
+
+
+def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> tuple[int, int]:
+    """Insert new children and update changed ones; unchanged rows are left alone.
+
+    Returns (inserted, updated). One query per chunk to find existing rows, never one per row.
+    """
+    macs = {row.ref: row_mac(keys, row.canonical()) for row in rows}
+    existing: dict[int, bytes | None] = {}
+    for chunk in _chunks([row.ref for row in rows]):
+        result = await session.execute(select(Child.ref, Child.row_mac).where(Child.ref.in_(chunk)))
+        existing.update({ref: mac for ref, mac in result})
+    new_rows = [row for row in rows if row.ref not in existing]
+    changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
+    if new_rows:
+        await _insert_new(session, keys, new_rows, macs, now)
+    for row in changed:
+        await _update_one(session, keys, row, macs[row.ref], now)
+    return len(new_rows), len(changed)
+
+
+async def _insert_new(
+    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
+) -> None:
+    children: list[tuple[object, ...]] = []
+    child_keys: list[tuple[object, ...]] = []
+    child_terms: list[tuple[object, ...]] = []
+    for row in rows:
+        data_key = new_data_key()
+        aad = child_aad(row.ref)
+        kek_id, wrapped = keys.wrap(data_key, aad)
+        sealed = seal(data_key, encode_identity(row.identity).encode(), aad)
+        children.append((row.ref, row.local_authority, row.shielded, "active", sealed, macs[row.ref], now))
+        child_keys.append((row.ref, kek_id, wrapped))
+        child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
+    columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
+    await _copy_rows(session, Child.__table__, columns, children)
+    await _copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
+    await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
+    await name_counts.adjust(session, keys, [row.identity for row in rows])
+
+
+async def _copy_rows(
+    session: AsyncSession, table: Any, columns: tuple[str, ...], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Rows straight to the driver, in the session's transaction: PostgreSQL's COPY, or SQLite's
+    executemany. The ORM's per-row parameter handling costs more than the write itself for the
+    ten rows a child has; the columns' own bind processors still convert each value."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    if any(processors):
+        rows = [
+            tuple(value if convert is None else convert(value) for value, convert in zip(row, processors, strict=True))
+            for row in rows
+        ]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if dialect.name == "postgresql":
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+    else:
+        marks = ", ".join("?" for _ in columns)
+        await driver.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> int:
+    """Bulk path for children known to be new (a first load of the register): no existence check.
+
+    Each child is still sealed under its own data key and indexed by its blind terms, exactly as
+    ``upsert`` does; a reference that already exists fails the caller's transaction.
+    """
+    for start in range(0, len(rows), BULK_CHUNK):
+        batch = rows[start : start + BULK_CHUNK]
+        await _insert_new(session, keys, batch, {row.ref: row_mac(keys, row.canonical()) for row in batch}, now)
+    return len(rows)
+
+
+async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> None:
+    """Re-seal a changed child with its existing data key and move its index terms."""
+    loaded = await load_identities(session, keys, [row.ref])
+    data_key = await data_key_for(session, keys, row.ref)
+    old_terms = terms_for(keys, loaded[row.ref]) if row.ref in loaded else set()
+    new_terms = terms_for(keys, row.identity)
+    if data_key is None:  # destroyed children are not brought back by a feed
+        return
+    for term in old_terms - new_terms:
+        await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
+    if new_terms - old_terms:
+        await session.execute(
+            insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
+        )
+    await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
+    await session.execute(
+        update(Child)
+        .where(Child.ref == row.ref)
+        .values(
+            local_authority=row.local_authority,
+            shielded=row.shielded,
+            identity=seal(data_key, encode_identity(row.identity).encode(), child_aad(row.ref)),
+            row_mac=mac,
+            updated_at=now,
+        )
+    )
+
+
+async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes | None:
+    result = await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+    row = result.first()
+    return None if row is None else keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
+
+
+async def find(session: AsyncSession, ref: int) -> ChildRecord | None:
+    result = await session.execute(
+        select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref == ref)
+    )
+    row = result.first()
+    return None if row is None else ChildRecord(row.ref, row.local_authority, row.shielded, row.state)
+
+
+async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, ChildRecord]:
+    found: dict[int, ChildRecord] = {}
+    for chunk in _chunks(list(refs)):
+        result = await session.execute(
+            select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref.in_(chunk))
+        )
+        found.update({r.ref: ChildRecord(r.ref, r.local_authority, r.shielded, r.state) for r in result})
+    return found
+
+
+async def count_active(session: AsyncSession) -> int:
+    """How many children ordinary searches can find (the matcher's population)."""
+    result = await session.execute(select(func.count()).select_from(Child).where(Child.state == "active"))
+    return int(result.scalar_one())
+
+
+async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
+    """Active children holding any of the terms, those holding most first, at most ``limit``.
+
+    One ``IN`` probe: a query has at most ``matching.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
+    The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
+    """
+    blinded = sorted({keys.blind(term) for term in terms})
+    if not blinded:
+        return []
+    holders = await term_holders(session, blinded)
+    return rank_holders(blinded, holders, limit)
+
+
+async def term_holders(
+    session: AsyncSession, blinded: Sequence[int], chunk_size: int = CHUNK
+) -> dict[int, list[int]]:
+    """For each blind term, the active children holding it: one ``IN`` query per ``chunk_size`` terms.
+
+    Archived and destroyed children are never candidates, so they are filtered here.
+    """
+    holders: dict[int, list[int]] = {}
+    for chunk in _chunks(sorted(set(blinded)), chunk_size):
+        result = await session.execute(
+            select(ChildTerm.term, ChildTerm.child_ref)
+            .join(Child, Child.ref == ChildTerm.child_ref)
+            .where(ChildTerm.term.in_(chunk), Child.state == "active")
+        )
+        for term, ref in result:
+            holders.setdefault(term, []).append(ref)
+    return holders
+
+
+def rank_holders(blinded: Iterable[int], holders: Mapping[int, Sequence[int]], limit: int) -> list[int]:
+    """The candidates of one query: children holding most of its terms first, then by reference.
+
+    Deterministic, so a chat search and a batch row with the same fields see the same candidates
+    even when the cap cuts the list.
+    """
+    hits: Counter[int] = Counter()
+    for term in set(blinded):
+        hits.update(set(holders.get(term, ())))
+    ranked = sorted(hits.items(), key=lambda item: (-item[1], item[0]))
+    return [ref for ref, _ in ranked[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A decrypted candidate: what scoring needs, and whether its record is shielded."""
+
+    identity: Identity
+    shielded: bool
+
+
+async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:
+    """Decrypt active children, one query per ``CHUNK`` of references (destroyed keys skipped)."""
+    out: dict[int, Candidate] = {}
+    for chunk in _chunks(sorted(set(refs))):
+        result = await session.execute(
+            select(Child.ref, Child.identity, Child.shielded, ChildKey.kek_id, ChildKey.wrapped)
+            .join(ChildKey, ChildKey.child_ref == Child.ref)
+            .where(Child.ref.in_(chunk), Child.state == "active")
+        )
+        for ref, sealed, shielded, kek_id, wrapped in result:
+            if sealed is not None:
+                aad = child_aad(ref)
+                identity = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
+                out[ref] = Candidate(identity, bool(shielded))
+    return out
+
+
+async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:
+    """Decrypt the identities of these children (skipping any whose key is destroyed)."""
+    out: dict[int, Identity] = {}
+    for chunk in _chunks(list(refs)):
+        result = await session.execute(
+            select(Child.ref, Child.identity, ChildKey.kek_id, ChildKey.wrapped)
+            .join(ChildKey, ChildKey.child_ref == Child.ref)
+            .where(Child.ref.in_(chunk))
+        )
+        for ref, sealed, kek_id, wrapped in result:
+            if sealed is None:
+                continue
+            aad = child_aad(ref)
+            out[ref] = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
+    return out
+
+
+async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
+    """The child's involvements as signposts: lead professional first, then current, then newest."""
+    result = await session.execute(
+        select(
+            Practitioner.given_name,
+            Practitioner.family_name,
+            Practitioner.role,
+            Practitioner.organisation,
+            Practitioner.phone,
+            Practitioner.email,
+            Involvement.service,
+            Involvement.started,
+            Involvement.ended,
+            Involvement.lead_professional,
+        )
+        .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
+        .where(Involvement.child_ref == ref)
+    )
+    posts = [
+        Signpost(
+            practitioner_name=f"{r.given_name} {r.family_name}",
+            role=r.role,
+            organisation=r.organisation,
+            service=r.service,
+            phone=r.phone,
+            email=r.email,
+            lead_professional=r.lead_professional,
+            started=r.started,
+            ended=r.ended,
+        )
+        for r in result
+    ]
+    posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
+    return posts

@@ -1,0 +1,105 @@
+"""How many registered children bear each name, for term-frequency match weights.
+
+Kept by blind index like ``child_terms`` (a keyed HMAC of the normalised name, never the name):
+the store can say "this name is borne by 3 children" without knowing which name it is. Counts
+grow when children are imported and move when a child's name changes; a destroyed child's
+names are not subtracted, so a count can only be too high, which weakens a match (the safe way).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.db import dialect_insert
+from store.keys.crypto import KeyRing
+from store.models import Base, Child
+from store.register import matching
+from store.register.matching import Identity, NameCounts
+
+CHUNK = 500
+COMPLETE = 0
+"""The term that marks the counts as complete (a keyed HMAC is 0 with probability 2**-64)."""
+
+
+class NameCount(Base):
+    __tablename__ = "name_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    children: Mapped[int] = mapped_column(Integer)
+
+
+async def adjust(
+    session: AsyncSession, keys: KeyRing, added: Iterable[Identity], removed: Iterable[Identity] = ()
+) -> None:
+    """Count ``added`` children's names in and ``removed`` ones out, in the caller's transaction."""
+    delta: Counter[int] = Counter()
+    for identity in added:
+        delta.update(keys.blind(key) for key in matching.count_keys(identity))
+    for identity in removed:
+        delta.subtract(keys.blind(key) for key in matching.count_keys(identity))
+    rows = [{"term": term, "children": n} for term, n in sorted(delta.items()) if n]
+    insert = dialect_insert(session)
+    for start in range(0, len(rows), CHUNK):
+        statement = insert(NameCount).values(rows[start : start + CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=[NameCount.term], set_={"children": NameCount.children + statement.excluded.children}
+        )
+        await session.execute(statement)
+
+
+async def lookup(session: AsyncSession, keys: KeyRing, names: Iterable[str]) -> NameCounts:
+    """Counts for these count keys (``matching.query_count_keys``); unknown names are left out.
+
+    Empty when the counts are not complete (a store that held children before counting began):
+    scoring then uses the average name weights.
+    """
+    blinded = {keys.blind(name): name for name in set(names)}
+    found: dict[str, int] = {}
+    complete = False
+    terms = [COMPLETE, *sorted(blinded)]
+    for start in range(0, len(terms), CHUNK):
+        result = await session.execute(
+            select(NameCount.term, NameCount.children).where(NameCount.term.in_(terms[start : start + CHUNK]))
+        )
+        for term, count in result:
+            if term == COMPLETE:
+                complete = True
+            elif count > 0:
+                found[blinded[term]] = count
+    return found if complete else {}
+
+
+async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
+    """Recount every active child's names (decrypting in chunks) and mark the counts complete.
+
+    For a store that held children before this table existed; returns the children counted.
+    """
+    from store.register import children
+
+    await session.execute(delete(NameCount))
+    counted, last = 0, -1
+    while True:
+        refs = list(
+            (
+                await session.execute(
+                    select(Child.ref).where(Child.ref > last, Child.state == "active").order_by(Child.ref).limit(CHUNK)
+                )
+            ).scalars()
+        )
+        if not refs:
+            break
+        found = await children.load_candidates(session, keys, refs)
+        await adjust(session, keys, [candidate.identity for candidate in found.values()])
+        counted, last = counted + len(found), refs[-1]
+    await session.execute(insert_row(session, COMPLETE, 1))
+    return counted
+
+
+def insert_row(session: AsyncSession, term: int, count: int) -> Any:
+    return dialect_insert(session)(NameCount).values(term=term, children=count).on_conflict_do_nothing()

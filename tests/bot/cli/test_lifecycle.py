@@ -1,0 +1,166 @@
+"""The lifecycle sub-commands as an operator runs them: retention, backup, keys rotate, decommission."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bot.app import build
+from bot.cli.main import main, parser
+from handlers.refs import make_reference
+from store.db import Database
+from store.keys.crypto import KeyRing
+from store.lifecycle import decommission
+from store.register.feeds import Feed, import_feeds
+from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
+from tests.store.lifecycle.lifecycle_data import snapshot
+
+TODAY = date.today()
+
+
+def _years_ago(years: int, days_ahead: int) -> str:
+    day = TODAY + timedelta(days=days_ahead)
+    return day.replace(year=day.year - years, day=min(day.day, 28)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`main` points structlog at this test's captured stderr; later tests must not write there."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def key_file(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings for the CLI, and a store holding children around their 18th and 24th birthdays."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    key = tmp_path / "signpost.key"
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", db_url)
+    monkeypatch.setenv("SIGNPOST_KEY_FILE", str(key))
+    children = (
+        "\n".join(
+            [
+                CHILDREN_HEADER,
+                f"{make_reference(999_000_701)},Ann,Lowe,,{_years_ago(18, 5)},F,M1 1AA,Northshire,false",
+                f"{make_reference(999_000_711)},Bob,Lowe,,{_years_ago(24, 5)},M,M1 1AA,Northshire,false",
+                f"{make_reference(999_000_721)},Cat,Lowe,,{_years_ago(10, 0)},F,M1 1AA,Northshire,false",
+            ]
+        )
+        + "\n"
+    )
+
+    async def load() -> None:
+        db = await Database.open(db_url)
+        app = build(db, KeyRing.load_or_create(key))
+        feeds = [
+            Feed("practitioners.csv", PRACTITIONERS),
+            Feed("children.csv", children),
+            Feed("involvements.csv", INVOLVEMENTS_HEADER + "\n"),
+        ]
+        await import_feeds(db, app.ctx.keys, feeds, app.ctx.clock.now())
+        await app.close()
+
+    asyncio.run(load())
+    return key
+
+
+def store_digest(db_url: str) -> dict[str, str]:
+    async def digest() -> dict[str, str]:
+        db = Database.connect(db_url)
+        try:
+            return await snapshot(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(digest())
+
+
+def test_help_lists_the_lifecycle_commands() -> None:
+    """`signpost --help` names retention, backup, keys and decommission."""
+    text = parser().format_help()
+    for name in ("retention", "backup", "keys", "decommission"):
+        assert name in text
+
+
+def test_as_of_without_dry_run_is_refused(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--as-of` only goes with `--dry-run`: a real run always uses today."""
+    assert main(["retention", "run", "--as-of", (TODAY + timedelta(days=9)).isoformat()]) == 2
+    assert "--as-of only works with --dry-run" in capsys.readouterr().err
+
+
+def test_dry_run_as_of_reports_the_future_and_changes_nothing(
+    key_file: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run as of ten days ahead reports one archive and one destruction, and no row changes."""
+    assert main(["retention", "run"]) == 0
+    capsys.readouterr()
+    before = store_digest(db_url)
+    assert main(["retention", "run", "--dry-run", "--as-of", (TODAY + timedelta(days=10)).isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "1 record(s) would be archived at 18, 1 would be destroyed at 24" in out
+    assert store_digest(db_url) == before
+
+
+def test_retention_run_reports_counts(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real run says what it did: the child imported at 23 is archived, nobody is destroyed."""
+    assert main(["retention", "run"]) == 0
+    assert "1 record(s) were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
+
+
+def test_backup_writes_a_new_file_and_never_overwrites(
+    key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signpost backup FILE` writes the backup; a second time to the same file is refused."""
+    target = tmp_path / "store.keys.backup"
+    assert main(["backup", str(target)]) == 0
+    assert target.stat().st_size > 0 and "wrapped keys only" in capsys.readouterr().out
+    assert main(["backup", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_keys_rotate_moves_to_a_new_generation(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`signpost keys rotate` leaves only the new master KEK in the key file."""
+    assert main(["retention", "run"]) == 0
+    assert main(["keys", "rotate"]) == 0
+    assert "generation 2" in capsys.readouterr().out
+    ring = KeyRing.load_or_create(key_file)
+    assert ring.current_kek_id == "k2" and [k for k in ring.keks if k.startswith("k")] == ["k2"]
+
+
+def test_decommission_schedule_status_cancel(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Schedule, see it in the status, cancel it, and the status says nothing is scheduled."""
+    switch_off = TODAY + timedelta(days=40)
+    assert main(["decommission", "schedule", "--switch-off", switch_off.isoformat()]) == 0
+    assert main(["decommission", "status"]) == 0
+    assert f"switched off on {switch_off:%d/%m/%Y} (in 40 days)" in capsys.readouterr().out
+    assert main(["decommission", "schedule", "--switch-off", switch_off.isoformat()]) == 2
+    assert "already scheduled" in capsys.readouterr().err
+    assert main(["decommission", "cancel"]) == 0
+    assert main(["decommission", "status"]) == 0
+    assert "No decommissioning is scheduled." in capsys.readouterr().out
+
+
+def test_decommission_destroy_then_certificate_verifies(
+    key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before switch-off `destroy` is refused; from switch-off it destroys, and the certificate
+    written by `decommission certificate --out` carries a valid Ed25519 signature."""
+    assert main(["decommission", "schedule", "--switch-off", (TODAY + timedelta(days=1)).isoformat()]) == 0
+    assert main(["decommission", "destroy"]) == 2
+    assert "after the switch-off date" in capsys.readouterr().err
+    assert main(["decommission", "cancel"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "destroy"]) == 0
+    assert "decommissioning complete" in capsys.readouterr().out
+    out = tmp_path / "certificate.json"
+    assert main(["decommission", "certificate", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert decommission.verify(document)
+    assert document["certificate"]["destroyed"]["children"] == 3
+    assert KeyRing.load_or_create(key_file).keks == {}

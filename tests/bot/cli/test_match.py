@@ -1,0 +1,156 @@
+"""`signpost match` as an admin runs it: a real subprocess on a temporary SQLite store, its CSV on
+stdout, one audit event; and the batch use case on both backends, decision for decision equal to chat."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bot.app import Signpost
+from bot.cli.match import write_csv
+from handlers.reconcile import read_roster, run_batch
+from handlers.vocabulary import Outcome
+from store.models import AuditEvent, Child
+from tests.bot.cli.test_main import signpost as run_signpost
+from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
+from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, load_fuzzy
+from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
+
+# given_names, family_name, date_of_birth, postcode: each row also typed into chat by the test.
+ROLL = [
+    ("Amelia", "Thornton", "2014-04-03", ""),  # exact
+    ("Bob", "Smith-Patel", "2010-07-12", ""),  # nickname and day/month swapped
+    ("Jak", "Lockwood", "2013-05-09", ""),  # between two twins
+    ("Zebedee", "Quartermain", "2012-01-01", ""),  # absent
+    ("Kai", "Morton", "2015-02-14", "NE4 7YH"),  # alias
+]
+EXPECTED_DECISIONS = ["match", "match", "ambiguous", "no_match", "match"]
+
+
+def roll_csv(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = [CHILDREN_HEADER] + [f",{g},{f},,{d},,{p},," for g, f, d, p in rows]
+    return "\n".join(lines) + "\n"
+
+
+def setup_store(tmp: Path) -> None:
+    for name, text in (("p.csv", PRACTITIONERS), ("c.csv", FUZZY_CHILDREN), ("i.csv", FUZZY_INVOLVEMENTS)):
+        (tmp / name).write_text(text, encoding="utf-8")
+    imported = run_signpost(tmp, "import", str(tmp / "p.csv"), str(tmp / "c.csv"), str(tmp / "i.csv"))
+    assert imported.returncode == 0, imported.stderr
+
+
+def audit_events(tmp: Path) -> list[dict[str, object]]:
+    exported = run_signpost(tmp, "audit", "export")
+    return [json.loads(line) for line in exported.stdout.splitlines()]
+
+
+def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(tmp_path: Path) -> None:
+    """Header, one row per candidate ranked from 1, an empty-candidate row for no match; one batch event."""
+    setup_store(tmp_path)
+    (tmp_path / "roll.csv").write_text(roll_csv(ROLL), encoding="utf-8")
+    result = run_signpost(tmp_path, "match", str(tmp_path / "roll.csv"), "--top", "3", "--as", "AD01")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["line", "decision", "rank", "candidate_ref", "confidence"]
+    by_line: dict[int, list[list[str]]] = {}
+    for row in rows[1:]:
+        by_line.setdefault(int(row[0]), []).append(row)
+    assert sorted(by_line) == [1, 2, 3, 4, 5]
+    assert [by_line[n][0][1] for n in range(1, 6)] == EXPECTED_DECISIONS
+    assert by_line[1][0][2:4] == ["1", AMELIA] and float(by_line[1][0][4]) > 0.999
+    assert by_line[2][0][3] == ROBERT and by_line[5][0][3] == KYLE
+    twins = by_line[3]
+    assert [r[2] for r in twins] == ["1", "2"] and {r[3] for r in twins} == {JACK, JAKE}
+    assert float(twins[0][4]) >= float(twins[1][4])
+    assert by_line[4] == [["4", "no_match", "", "", ""]]
+    assert all(len(rows_) <= 3 for rows_ in by_line.values())
+    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    assert len(events) == 1
+    (event,) = events
+    facts = (event["outcome"], event["result_count"], event["actor_id"], event["channel"])
+    assert facts == ("answered", 5, "AD01", "batch")
+    assert AMELIA in str(event["subject_refs"]) and "Amelia" not in json.dumps(event)
+
+
+def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(tmp_path: Path) -> None:
+    """Every bad row is named (file:line: field: problem), exit status 1, no CSV, no answered event."""
+    setup_store(tmp_path)
+    bad = tmp_path / "roll.csv"
+    bad.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-13-03,,,,\n,Ben,Okafor,,2016-09-12,Q,M4,,\n,too,few\n")
+    result = run_signpost(tmp_path, "match", str(bad), "--as", "AD01")
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in lines
+    assert "roll.csv:3: sex: must be F, M, X, U or empty" in lines
+    assert "roll.csv:4: row: has 3 fields, expected 9" in lines
+    assert lines[-1] == "Nothing was matched: 3 problem(s) above."
+    (tmp_path / "wrong.csv").write_text("name,dob\nAmy,2014-04-03\n")
+    wrong = run_signpost(tmp_path, "match", str(tmp_path / "wrong.csv"), "--as", "AD01")
+    assert wrong.returncode == 1 and "header" in wrong.stderr
+    missing = run_signpost(tmp_path, "match", str(tmp_path / "absent.csv"), "--as", "AD01")
+    assert missing.returncode == 2 and missing.stderr.startswith("signpost: cannot read")
+    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    assert [e["outcome"] for e in events] == ["invalid", "invalid"]
+    assert all(e["result_count"] == 0 for e in events)
+
+
+def test_only_an_admin_may_run_a_batch_match(tmp_path: Path) -> None:
+    """A practitioner is refused with one clear line, and the refusal is audited."""
+    setup_store(tmp_path)
+    (tmp_path / "roll.csv").write_text(roll_csv(ROLL[:1]), encoding="utf-8")
+    result = run_signpost(tmp_path, "match", str(tmp_path / "roll.csv"), "--as", "P001")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == "signpost: only an active admin can run a batch match: check --as"
+    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
+
+
+def chat_text(given: str, family: str, dob: str, postcode: str) -> str:
+    year, month, day = dob.split("-")
+    return f"{given} {family} {day}/{month}/{year} {postcode}".strip()
+
+
+CHAT_DECISION = {
+    Outcome.ANSWERED: "match", Outcome.SHIELDED: "match", Outcome.AMBIGUOUS: "ambiguous", Outcome.NO_MATCH: "no_match"
+}
+
+
+async def test_batch_decisions_equal_the_chat_search_and_skip_archived_children(signpost: Signpost) -> None:
+    """For every row the batch decision is the chat's; an archived child is never a candidate."""
+    await load_fuzzy(signpost)
+    await ready(signpost, "P002")
+    async with signpost.ctx.db.write() as session:
+        await session.execute(update(Child).where(Child.ref == int(ARCHIVED)).values(state="archived"))
+    rows = [*ROLL, ("Zachary", "Fairweather", "2008-03-17", "YO1 7HH"), ("Robert", "Patel", "2010-12-07", "")]
+    roster = read_roster("roll.csv", roll_csv(rows))
+    answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-1")
+    for answer, row in zip(answers, rows, strict=True):
+        chat = await say(signpost, "P002", chat_text(*row))
+        assert answer.decision.value == CHAT_DECISION[chat.outcome], row
+        if chat.child_ref is not None:
+            assert f"{answer.candidates[0].ref:010d}" == chat.child_ref.replace(" ", "")
+    assert answers[5].decision.value == "no_match" and answers[5].candidates == ()
+    assert all(int(ARCHIVED) not in {c.ref for c in a.candidates} for a in answers)
+    async with signpost.ctx.db.read() as session:
+        batch = (await session.execute(select(AuditEvent).where(AuditEvent.action == "match_batch"))).scalars().all()
+    assert [(e.outcome, e.result_count, e.platform, e.channel) for e in batch] == [("answered", 7, "console", "batch")]
+    out = io.StringIO()
+    write_csv(answers, out)
+    assert out.getvalue().splitlines()[0] == "line,decision,rank,candidate_ref,confidence"
+
+
+async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost: Signpost) -> None:
+    """300 rows are three chunks of at most 133: three IN queries on the blind index, not 300."""
+    from tests.handlers.test_search_fuzzy import statements_on_child_terms
+
+    await load_fuzzy(signpost)
+    roster = read_roster("roll.csv", roll_csv(ROLL * 60))
+    with statements_on_child_terms(signpost) as seen:
+        answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2")
+    assert len(answers) == 300 and [a.line for a in answers] == list(range(1, 301))
+    assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
+    assert len(seen) == 3

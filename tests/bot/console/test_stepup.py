@@ -1,0 +1,155 @@
+"""End to end in the terminal: the real `signpost` process, codes computed by pyotp as an app would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from bot.app import Signpost
+from store.keys.crypto import KeyRing
+from tests.factories import AMY, load_standard
+
+SECRET_LINE = re.compile(r"Secret \(if you can't scan\): ([A-Z2-7 ]+)")
+ANSWER = "Signposts for 999 000 0018: 3 involvements."
+
+
+@pytest.fixture
+async def env(signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path) -> Mapping[str, str]:
+    """Settings for a `signpost` process on this test's database and key file (no .env: cwd is empty)."""
+    await load_standard(signpost)
+    assert keys.path is not None
+    return {
+        **os.environ,
+        "SIGNPOST_DATABASE_URL": db_url,
+        "SIGNPOST_KEY_FILE": str(keys.path),
+        "SIGNPOST_LOG_FORMAT": "json",
+    }
+
+
+class Process:
+    """A running `signpost` command whose stdout is read line by line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.seen: list[str] = []
+
+    @classmethod
+    async def start(cls, env: Mapping[str, str], cwd: Path, *args: str) -> Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", *args, env=dict(env), cwd=cwd,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((line + "\n").encode())
+        await self.process.stdin.drain()
+
+    async def expect(self, pattern: str) -> re.Match[str]:
+        """Read output until a line matches; fail with everything seen if it never does."""
+        assert self.process.stdout is not None
+        while True:
+            raw = await asyncio.wait_for(self.process.stdout.readline(), timeout=60)
+            if not raw:
+                raise AssertionError(f"output ended before {pattern!r}:\n" + "\n".join(self.seen))
+            line = raw.decode().rstrip("\n")
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+    async def finish(self) -> tuple[int, str]:
+        assert self.process.stdin is not None and self.process.stderr is not None
+        self.process.stdin.close()
+        rest, err = await asyncio.wait_for(self.process.communicate(), timeout=60)
+        self.seen.extend(rest.decode().splitlines())
+        return self.process.returncode or 0, err.decode()
+
+
+async def run(env: Mapping[str, str], cwd: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=dict(env), cwd=cwd,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def secret_from(text: str) -> str:
+    found = SECRET_LINE.search(text)
+    assert found is not None, text
+    return found.group(1).replace(" ", "")
+
+
+async def test_console_user_enrols_and_searches_with_an_authenticator_code(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """A demo user with no credential: search → told to enrol → QR and secret → code → results."""
+    console = await Process.start(env, tmp_path, "console", "--as", "P001")
+    await console.expect(r"acting as P001")
+    await console.send(AMY)
+    await console.expect(r"Send: enrol")
+    await console.send("enrol")
+    await console.expect("█")  # the QR code, drawn in the terminal
+    secret = secret_from((await console.expect(SECRET_LINE.pattern)).group(0))
+    await console.expect(r"enter the 6-digit code")
+    code = pyotp.TOTP(secret).now()
+    await console.send(code)
+    await console.expect(r"You're set up")
+    await console.send(AMY)
+    await console.expect(re.escape(ANSWER))
+    await console.expect(r"Sam Carter")
+    await console.send(":quit")
+    status, logs = await console.finish()
+    assert status == 0
+    assert '"action": "code"' in logs and secret not in logs and code not in logs
+
+
+async def test_operator_enrols_then_the_first_console_code_confirms_and_answers(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """`signpost totp enrol` prints the secret; the practitioner's first search asks for a code and runs."""
+    status, out, _ = await run(env, tmp_path, "totp", "enrol", "P002")
+    assert status == 0 and "█" in out and "P002" in out
+    code = pyotp.TOTP(secret_from(out)).now()
+    script = f"Amy Jones 03/04/2014\n{code}\n:quit\n"
+    status, out, logs = await run(env, tmp_path, "console", "--as", "P002", stdin=script)
+    assert status == 0, logs
+    assert "to finish setting it up" in out and ANSWER in out
+    assert code not in logs and "Amy" not in logs
+
+    status, _, err = await run(env, tmp_path, "totp", "enrol", "P002")
+    assert status == 2 and "--replace" in err
+
+
+async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """`signpost totp reset` removes the credential, says so, is audited, and search asks to enrol."""
+    await run(env, tmp_path, "totp", "enrol", "P003")
+    status, out, _ = await run(env, tmp_path, "totp", "reset", "P003")
+    assert status == 0 and "Reset P003's authenticator" in out
+    status, out, _ = await run(env, tmp_path, "console", "--as", "P003", stdin=f"{AMY}\n:quit\n")
+    assert status == 0 and "Send: enrol" in out
+    status, out, _ = await run(env, tmp_path, "audit", "export")
+    assert status == 0
+    actions = re.findall(r'"action":"(totp_\w+)"', out)
+    assert actions == ["totp_enrol", "totp_reset"]
+    assert '"detail":"credential removed for P003"' in out
+
+
+async def test_operator_commands_refuse_an_unknown_practitioner(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """A mistyped id is one clear line and exit status 2, and nothing is written."""
+    for action in ("enrol", "reset"):
+        status, out, err = await run(env, tmp_path, "totp", action, "NOPE")
+        assert status == 2 and "no practitioner with id NOPE" in err and "█" not in out

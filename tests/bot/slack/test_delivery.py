@@ -1,0 +1,118 @@
+"""DM notices, rate limits and Web API failures: what reaches Slack, what is logged, what is kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+
+from bot.delivery import DeliveryFailed
+from handlers.vocabulary import Button, Notice, Platform, Principal
+from tests.bot.conftest import SlackHarness
+from tests.bot.slack.slack_requests import SlackUser, slack_events
+from tests.factories import AMY, BEN, CHILDREN, PRACTITIONERS, SHIELDED, load_standard
+
+DUTY = SlackUser("U0DUTY")
+NURSE = SlackUser("U0NURSE")
+NOTICE = Notice(
+    "DM01",
+    "access_request",
+    f"A practitioner asked for access to shielded record {SHIELDED}. Open Signpost to decide.",
+    (Button("approve", "Approve", "approve 7", "primary"), Button("deny", "Deny", "deny 7", "danger")),
+    "req-7",
+)
+
+
+def personal_values() -> set[str]:
+    """Every name, date of birth, postcode, phone and email in the synthetic feeds."""
+    values: set[str] = set()
+    for row in CHILDREN.strip().splitlines()[1:]:
+        _ref, given, family, aliases, dob, _sex, postcode, *_ = row.split(",")
+        values.update({given, family, dob, postcode, *aliases.split(";")})
+        day = dob.split("-")
+        values.add(f"{day[2]}/{day[1]}/{day[0]}")
+    for row in PRACTITIONERS.strip().splitlines()[1:]:
+        _id, given, family, _role, _org, _la, phone, email, _roles = row.split(",")
+        values.update({given, family, phone, email})
+    return {v for v in values if v}
+
+
+def to(user: SlackUser) -> Principal:
+    return Principal(Platform.SLACK, user.team_id, user.user_id)
+
+
+async def test_notice_is_a_direct_message_with_its_text_and_buttons(slack_app: SlackHarness) -> None:
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    [opened] = slack_app.fake.of("conversations.open")
+    assert opened.body["users"] == DUTY.user_id
+    [posted] = slack_app.fake.of("chat.postMessage")
+    assert posted.body["channel"] == opened.answer["channel"]["id"]
+    assert posted.body["text"] == NOTICE.text
+    actions = [b for b in posted.body["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for b in actions for e in b["elements"]] == ["approve", "deny"]
+
+
+async def test_no_personal_data_in_any_chat_post_message_body(slack_app: SlackHarness) -> None:
+    """Lookups answer privately (modal/response_url); DMs carry notices only, never child data."""
+    await load_standard(slack_app.signpost)
+    nurse = await slack_app.link("P002", NURSE)
+    duty = await slack_app.link("DM01", DUTY)
+    for text in (AMY, BEN, "Amy Jones 03/04/2014", SHIELDED, "help"):
+        await slack_app.slack.command(nurse, text)
+    await slack_app.front.idle()
+    await slack_app.front.deliverer.deliver(to(duty), NOTICE)
+    posts = slack_app.fake.of("chat.postMessage")
+    assert len(posts) == 1
+    leaked = {value for value in personal_values() for post in posts if value in post.raw}
+    assert leaked == set()
+    assert "Sam Carter" in json.dumps(
+        [c.body for c in slack_app.fake.of("views.update")]
+    )  # answered privately
+    assert all(c.body.get("response_type") != "in_channel" for c in slack_app.fake.calls)
+
+
+async def test_rate_limited_post_is_retried_after_retry_after(slack_app: SlackHarness) -> None:
+    slack_app.fake.rate_limit("chat.postMessage", retry_after=0)
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    posts = slack_app.fake.of("chat.postMessage")
+    assert len(posts) == 2 and posts[0].answer["error"] == "ratelimited" and posts[1].answer["ok"] is True
+
+
+async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
+    slack_app: SlackHarness,
+) -> None:
+    slack_app.fake.fail("chat.postMessage", "channel_not_found")
+    with structlog.testing.capture_logs() as logs, pytest.raises(DeliveryFailed, match="channel_not_found"):
+        await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    assert [(e["event"], e["error"], e["kind"]) for e in logs] == [
+        ("slack_notice_failed", "channel_not_found", "access_request")
+    ]
+    assert NOTICE.text not in json.dumps(logs)
+
+
+async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(
+    slack_app: SlackHarness,
+) -> None:
+    """views.update fails: the lookup's audit event is durable anyway; the log names the method only."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    slack_app.fake.fail("views.update", "view_not_found")
+    with structlog.testing.capture_logs() as logs:
+        await slack_app.slack.command(user, AMY)
+        await slack_app.front.idle()
+    failures = [e for e in logs if e["event"] == "slack_api_failed"]
+    assert [(e["method"], e["error"]) for e in failures] == [("views.update", "view_not_found")]
+    rendered = json.dumps(logs, default=str)
+    assert not {value for value in personal_values() if value in rendered}
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("lookup", "answered")]
+
+
+async def test_rate_limited_reply_is_retried_and_delivered(slack_app: SlackHarness) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    slack_app.fake.rate_limit("views.update", retry_after=0)
+    await slack_app.slack.command(user, AMY)
+    await slack_app.front.idle()
+    updates = slack_app.fake.of("views.update")
+    assert len(updates) == 2 and "Sam Carter" in updates[1].raw

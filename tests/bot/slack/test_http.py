@@ -1,0 +1,179 @@
+"""Slack over HTTP: signed requests to /slack/events of the running app; what Slack receives."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+from handlers.dispatch.dispatcher import NOT_REGISTERED
+from tests.bot.conftest import SlackHarness
+from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
+from tests.factories import AMY, load_standard
+
+NURSE = SlackUser("U0NURSE")
+STRANGER = SlackUser("U0STRANGER")
+
+
+def all_text(view_or_message: object) -> str:
+    return json.dumps(view_or_message, ensure_ascii=False)
+
+
+async def test_help_is_acknowledged_empty_and_answered_privately_through_response_url(
+    slack_app: SlackHarness,
+) -> None:
+    """`/signpost help`: an empty 200 ack, then one ephemeral response_url post (never in_channel)."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    response = await slack_app.slack.command(user, "help")
+    assert response.status == 200
+    assert await response.text() == ""
+    await slack_app.front.idle()
+    [posted] = slack_app.fake.of("response_url")
+    assert posted.body["response_type"] == "ephemeral"
+    assert posted.body["replace_original"] is False
+    assert "who else is working" in posted.body["text"]
+    assert "943 476 5919" in all_text(posted.body["blocks"])
+    assert not slack_app.fake.of("chat.postMessage")
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.platform, event.tenant, event.user_id, event.action) == (
+        "slack",
+        "T0001",
+        "U0NURSE",
+        "help",
+    )
+
+
+async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_first_ended_marked(
+    slack_app: SlackHarness,
+) -> None:
+    """A lookup opens a modal with the trigger id before any answer, then fills it with the signposts."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    response = await slack_app.slack.command(user, AMY)
+    assert response.status == 200
+    await slack_app.front.idle()
+    [opened] = slack_app.fake.of("views.open")
+    assert "Checking" in all_text(opened.body["view"])
+    assert "Carter" not in all_text(opened.body["view"])
+    [updated] = slack_app.fake.of("views.update")
+    assert updated.body["view_id"] == opened.answer["view"]["id"]
+    sections = [b["text"]["text"] for b in updated.body["view"]["blocks"] if b["type"] == "section"]
+    assert sections[0].startswith("Signposts for 999 000 0018")
+    assert sections[1].startswith("*Sam Carter*") and "Lead professional" in sections[1]
+    tom = next(s for s in sections if "Tom Reed" in s)
+    assert "*Ended* 20/07/2024" in tom
+    assert "0161 496 0002" in all_text(updated.body)
+    assert not slack_app.fake.of("response_url") and not slack_app.fake.of("chat.postMessage")
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.outcome, event.actor_id, event.channel) == (
+        "lookup",
+        "answered",
+        "P002",
+        "channel",
+    )
+
+
+async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: SlackHarness) -> None:
+    body = urlencode(slack_app.slack.command_body(NURSE, "help"))
+    headers = signed_headers(
+        body, content_type="application/x-www-form-urlencoded", secret="some-other-secret"
+    )
+    response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
+    assert response.status == 401
+    await slack_app.front.idle()
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_stale_timestamp_is_refused_with_401(slack_app: SlackHarness) -> None:
+    """A correctly signed request older than five minutes is a possible replay."""
+    body = urlencode(slack_app.slack.command_body(NURSE, "help"))
+    headers = signed_headers(
+        body, content_type="application/x-www-form-urlencoded", timestamp=int(time.time()) - 600
+    )
+    response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
+    assert response.status == 401
+    await slack_app.front.idle()
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_missing_signature_headers_are_refused_with_401(slack_app: SlackHarness) -> None:
+    body = urlencode(slack_app.slack.command_body(NURSE, "help"))
+    response = await slack_app.slack.client.post(
+        "/slack/events", data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status == 401
+    await slack_app.front.idle()
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_unlinked_user_gets_the_polite_refusal_with_how_to_register(slack_app: SlackHarness) -> None:
+    await load_standard(slack_app.signpost)
+    await slack_app.slack.command(STRANGER, AMY)
+    await slack_app.front.idle()
+    [updated] = slack_app.fake.of("views.update")
+    text = all_text(updated.body["view"])
+    assert "not registered with Signpost" in text and "register YOUR_PRACTITIONER_ID" in text
+    assert NOT_REGISTERED.startswith("You're not registered")
+    assert "Amy" not in text and "Carter" not in text
+    [event] = await slack_app.audit()
+    assert (event.outcome, event.actor_id, event.user_id) == ("refused", None, "U0STRANGER")
+
+
+async def test_malformed_text_gets_usage_help_privately(slack_app: SlackHarness) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    await slack_app.slack.command(user, "who is this child please")
+    await slack_app.front.idle()
+    [posted] = slack_app.fake.of("response_url")
+    assert posted.body["response_type"] == "ephemeral"
+    assert posted.body["text"].startswith("Sorry, I didn't understand that")
+    assert not slack_app.fake.of("views.open")
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.outcome) == ("usage", "invalid")
+
+
+async def test_retried_command_delivery_has_one_effect_and_one_audit_event(slack_app: SlackHarness) -> None:
+    """Slack redelivers (X-Slack-Retry-Num) with the same trigger id: nothing happens twice."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    first = await slack_app.slack.command(user, AMY, trigger="77.1700000000.retried")
+    await slack_app.front.idle()
+    again = await slack_app.slack.command(
+        user,
+        AMY,
+        trigger="77.1700000000.retried",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    await slack_app.front.idle()
+    assert (first.status, again.status) == (200, 200)
+    assert len(slack_app.fake.of("views.open")) == 1
+    assert len(slack_app.fake.of("views.update")) == 1
+    assert slack_app.fake.of("response_url") == []
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]
+
+
+async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    for retry in (None, "1", "2"):
+        headers = {"X-Slack-Retry-Num": retry} if retry else {}
+        await slack_app.slack.command(user, "help", trigger="78.1700000000.help", headers=headers)
+        await slack_app.front.idle()
+    assert len(slack_app.fake.of("response_url")) == 1
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
+
+
+async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_message(
+    slack_app: SlackHarness,
+) -> None:
+    """views.open refused (e.g. an expired trigger): still private, through the response_url."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    slack_app.fake.fail("views.open", "expired_trigger_id")
+    await slack_app.slack.command(user, AMY)
+    await slack_app.front.idle()
+    assert slack_app.fake.of("views.update") == []
+    [posted] = slack_app.fake.of("response_url")
+    assert posted.body["response_type"] == "ephemeral" and "Sam Carter" in all_text(posted.body["blocks"])
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]

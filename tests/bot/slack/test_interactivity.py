@@ -1,0 +1,406 @@
+"""Modals, buttons and App Home: the interactivity plumbing, asserted on what Slack receives.
+
+Step-up, access requests and decisions run the real ``code``, ``enrol``, ``request`` and
+``approve`` commands with real authenticator codes. Only the read-only double click uses a
+scripted stand-in (``tests/bot/scripted.py``): no real button command is read-only, and that test
+isolates the front end's claim path for one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pyotp
+import pytest
+import structlog
+from aiohttp.test_utils import TestClient, TestServer
+
+import bot.slack.front
+from bot import enrol_page
+from bot.app import Signpost
+from bot.slack.front import SLACK_KEY, add_slack
+from bot.web import create_app
+from handlers.dispatch.dispatcher import DUPLICATE
+from handlers.stepup import flow as stepup
+from handlers.vocabulary import Button, Notice, Platform, Principal
+from store.people import credentials
+from tests.access_helpers import load_access, notices, request_access
+from tests.bot.conftest import SlackHarness, slack_settings
+from tests.bot.slack.slack_requests import (
+    SignedSlack,
+    SlackUser,
+    another_code,
+    buttons_in,
+    code_for,
+    later,
+    link_identity,
+    link_with_authenticator,
+    principal_of,
+    slack_events,
+)
+from tests.factories import AMY, SHIELDED, load_standard
+from tests.fakes.slack_api import FakeSlackApi
+
+NURSE = SlackUser("U0NURSE")
+SOCIAL_WORKER = SlackUser("U0SOCIAL")
+DUTY = SlackUser("U0DUTY")
+
+
+async def body_of(response: Any) -> dict[str, Any]:
+    text = await response.text()
+    return json.loads(text) if text else {}
+
+
+async def stale_nurse(app: SlackHarness) -> pyotp.TOTP:
+    """P002 linked as NURSE, enrolled, and their last code older than the 30-minute freshness."""
+    await load_standard(app.signpost)
+    totp = await link_with_authenticator(app.signpost, "P002", NURSE)
+    later(app.signpost, minutes=31)
+    return totp
+
+
+async def open_code_modal(app: SlackHarness, user: SlackUser, text: str = AMY) -> dict[str, Any]:
+    """`/signpost <reference>` when a fresh code is needed: the code modal Slack ends up showing."""
+    await app.slack.command(user, text)
+    await app.front.idle()
+    [opened] = app.fake.of("views.open")
+    assert "Checking" in json.dumps(opened.body["view"])  # the placeholder came first
+    [updated] = app.fake.of("views.update")
+    assert updated.body["view_id"] == opened.answer["view"]["id"]
+    view: dict[str, Any] = updated.body["view"]
+    return view
+
+
+def spaced(code: str) -> str:
+    """A code as people type it from their phone: with spaces around and in the middle."""
+    return f" {code[:3]} {code[3:]} "
+
+
+async def test_step_up_challenge_becomes_a_code_modal_holding_only_the_challenge_id(
+    slack_app: SlackHarness,
+) -> None:
+    """A lookup with a stale code: the modal asks for a code and carries only the opaque challenge
+    id (the parked lookup stays on the server); nothing about the child is in it."""
+    await stale_nurse(slack_app)
+    view = await open_code_modal(slack_app, NURSE)
+    assert view["callback_id"] == "signpost_code"
+    challenge_id = view["private_metadata"]
+    async with slack_app.signpost.ctx.db.read() as session:
+        assert await credentials.is_parked(session, challenge_id, principal_of(NURSE))
+    assert AMY not in challenge_id
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert [(b["block_id"], b["element"]["action_id"]) for b in inputs] == [("code", "code")]
+    assert stepup.PROMPT in json.dumps(view)
+    for private in ("999 000 0018", AMY, "Sam Carter", "Amy"):
+        assert private not in json.dumps(view)
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("lookup", "challenged")]
+
+
+async def test_wrong_code_is_shown_inline_and_the_right_code_shows_the_answer(
+    slack_app: SlackHarness,
+) -> None:
+    """response_action errors on the code input; then response_action update with the signposts."""
+    totp = await stale_nurse(slack_app)
+    view = await open_code_modal(slack_app, NURSE)
+    good = code_for(slack_app.signpost, totp)
+    wrong = slack_app.slack.view_submission(NURSE, view, "V9", {"code": {"code": another_code(good)}})
+    answer = await body_of(await slack_app.slack.interactive(wrong))
+    assert answer == {"response_action": "errors", "errors": {"code": stepup.WRONG.format(left=4, ies="ies")}}
+    right = slack_app.slack.view_submission(NURSE, view, "V9", {"code": {"code": spaced(good)}})
+    answer = await body_of(await slack_app.slack.interactive(right))
+    assert answer["response_action"] == "update"
+    assert "Sam Carter" in json.dumps(answer["view"]) and "Lead professional" in json.dumps(answer["view"])
+    # The parked lookup runs once the code is good, with its own audit event (sharing the code's
+    # correlation id), recorded before the code's own event.
+    events = await slack_events(slack_app.signpost)
+    assert [(e.action, e.outcome, e.channel) for e in events] == [
+        ("lookup", "challenged", "channel"),
+        ("code", "challenged", "modal"),
+        ("lookup", "answered", "channel"),
+        ("code", "answered", "modal"),
+    ]
+    assert events[2].correlation_id == events[3].correlation_id
+
+
+async def test_step_up_codes_never_reach_logs_or_the_audit_trail(slack_app: SlackHarness) -> None:
+    totp = await stale_nurse(slack_app)
+    view = await open_code_modal(slack_app, NURSE)
+    code = code_for(slack_app.signpost, totp)
+    with structlog.testing.capture_logs() as logs:
+        submission = slack_app.slack.view_submission(NURSE, view, "V9", {"code": {"code": code}})
+        answer = await body_of(await slack_app.slack.interactive(submission))
+        await slack_app.front.idle()
+    assert "Sam Carter" in json.dumps(answer)  # the code was taken
+    assert code not in json.dumps(logs, default=str)
+    events = await slack_events(slack_app.signpost)
+    assert [e.action for e in events if e.action == "code"] == ["code"]
+    assert all(e.terms is None and code not in (e.detail or "") for e in events if e.action == "code")
+
+
+async def test_slow_submission_is_acknowledged_with_a_placeholder_and_updated_later(
+    slack_app: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the submission deadline the modal shows a placeholder, then views.update brings the answer."""
+    totp = await stale_nurse(slack_app)
+    view = await open_code_modal(slack_app, NURSE)
+    monkeypatch.setattr(bot.slack.front, "SUBMIT_DEADLINE", 0.0)
+    code = code_for(slack_app.signpost, totp)
+    submission = slack_app.slack.view_submission(NURSE, view, "V77", {"code": {"code": code}})
+    answer = await body_of(await slack_app.slack.interactive(submission))
+    assert answer["response_action"] == "update" and "Checking" in json.dumps(answer["view"])
+    await slack_app.front.idle()
+    late = slack_app.fake.of("views.update")[-1]
+    assert late.body["view_id"] == "V77" and "Sam Carter" in json.dumps(late.body["view"])
+
+
+async def test_shielded_answer_request_access_collects_the_reason_in_a_modal_then_sends_it_once(
+    slack_app: SlackHarness,
+) -> None:
+    """Request access (a button with an input) pushes a reason modal; a double submit acts once."""
+    await load_access(slack_app.signpost)
+    user = await slack_app.link("P001", SOCIAL_WORKER)
+    await slack_app.slack.command(user, SHIELDED)
+    await slack_app.front.idle()
+    [result] = slack_app.fake.of("views.update")
+    assert "shielded" in json.dumps(result.body["view"])
+    [(block_id, button)] = buttons_in(result.body["view"]["blocks"])
+    assert button["action_id"] == "request_access"
+    click = slack_app.slack.block_action_from_view(user, button, block_id, result.body["view_id"])
+    assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    [pushed] = slack_app.fake.of("views.push")
+    modal = pushed.body["view"]
+    assert modal["callback_id"] == "signpost_input" and pushed.body["trigger_id"] == click["trigger_id"]
+    assert json.loads(modal["private_metadata"])["c"] == f"request {SHIELDED}"
+    submission = slack_app.slack.view_submission(user, modal, "V555", {"input": {"value": "Section 47 enquiry"}})
+    first = await body_of(await slack_app.slack.interactive(submission))
+    second = await body_of(await slack_app.slack.interactive(submission))
+    assert first["response_action"] == "update"
+    assert "Access request 1 for 999 000 0050 sent to a duty manager" in json.dumps(first["view"])
+    assert second == {}  # the modal just closes: the first submission's answer stands
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup", "request_access"]
+    # One request, so Southvale's first duty manager is asked once.
+    assert [n.recipient_id for n in await notices(slack_app.signpost) if n.kind == "access_request"] == ["DM02"]
+
+
+async def deliver_notice(app: SlackHarness, user: SlackUser, notice: Notice) -> dict[str, Any]:
+    """A DM notice through the Slack deliverer; returns the chat.postMessage body."""
+    await app.front.deliverer.deliver(Principal(Platform.SLACK, user.team_id, user.user_id), notice)
+    return app.fake.of("chat.postMessage")[-1].body
+
+
+async def access_request_notice(app: SlackHarness) -> tuple[Notice, pyotp.TOTP]:
+    """P001 asks for access to the shielded (Southvale) child; DUTY is Southvale's DM02 in Slack.
+
+    Returns the real notice DM02 was sent, and DM02's authenticator.
+    """
+    await load_access(app.signpost)
+    totp = await link_with_authenticator(app.signpost, "DM02", DUTY)
+    await request_access(app.signpost, "P001", SHIELDED)
+    [notice] = [n for n in await notices(app.signpost, "DM02") if n.kind == "access_request"]
+    return notice, totp
+
+
+async def test_double_click_on_a_dm_button_has_one_effect_and_one_audit_event(slack_app: SlackHarness) -> None:
+    """Approve clicked twice (the real approve, with a code less than 5 minutes old): one
+    decision, the message replaced by it once, one approve audit event."""
+    notice, _ = await access_request_notice(slack_app)
+    posted = await deliver_notice(slack_app, DUTY, notice)
+    [(block_id, approve), _deny] = buttons_in(posted["blocks"])
+    assert approve["action_id"] == "approve"
+    for _ in range(2):
+        click = slack_app.slack.block_action_from_message(DUTY, approve, block_id, message_ts="1700000000.000321")
+        assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    [replaced] = slack_app.fake.of("response_url")
+    assert replaced.body["replace_original"] is True and replaced.body["response_type"] == "ephemeral"
+    assert replaced.body["text"].startswith("Request 1 approved: P001 can see the signposts for 999 000 0050")
+    # Approve declares a step-up, so each click opened a modal at once: the first shows the
+    # decision, the second says it was already received (never a placeholder left spinning).
+    modals = [json.dumps(u.body["view"]) for u in slack_app.fake.of("views.update")]
+    shown = sorted(("Request 1 approved" in modal, DUPLICATE.text in modal) for modal in modals)
+    assert shown == [(False, True), (True, False)]  # either click may be the first to arrive
+    assert [(e.action, e.channel) for e in await slack_events(slack_app.signpost)] == [("approve", "button")]
+
+
+async def test_double_click_on_a_read_only_button_has_one_audit_event(scripted_app: SlackHarness) -> None:
+    """The same for a command without writes (claimed through the group-committed claim log).
+
+    No real button command is read-only, so this uses the scripted ``deny`` (no step-up gate in
+    that dispatcher: the identity is linked without enrolling)."""
+    await load_standard(scripted_app.signpost)
+    user = await link_identity(scripted_app.signpost, "DM01", DUTY)
+    notice = Notice("DM01", "access_request", "Request 7 is waiting.", (Button("deny", "Deny", "deny 7", "danger"),))
+    posted = await deliver_notice(scripted_app, user, notice)
+    [(block_id, deny)] = buttons_in(posted["blocks"])
+    clicks = [scripted_app.slack.block_action_from_message(user, deny, block_id) for _ in range(3)]
+    for click in clicks:
+        await scripted_app.slack.interactive(click)
+    await scripted_app.front.idle()
+    [answered] = scripted_app.fake.of("response_url")
+    assert answered.body["text"] == "Denied request 7."
+    assert [e.action for e in await scripted_app.audit()] == ["deny"]
+
+
+async def test_code_gated_button_opens_the_code_modal_then_replaces_the_clicked_message_with_the_decision(
+    slack_app: SlackHarness,
+) -> None:
+    """Approve with a code older than 5 minutes: a code modal first (the message keeps its
+    buttons), then the real code decides, in the modal and in place of the clicked message."""
+    notice, totp = await access_request_notice(slack_app)
+    posted = await deliver_notice(slack_app, DUTY, notice)
+    [(block_id, approve), _deny] = buttons_in(posted["blocks"])
+    later(slack_app.signpost, minutes=6)  # decisions need a code less than 5 minutes old
+    click = slack_app.slack.block_action_from_message(DUTY, approve, block_id)
+    await slack_app.slack.interactive(click)
+    await slack_app.front.idle()
+    [opened] = slack_app.fake.of("views.open")
+    assert opened.body["trigger_id"] == click["trigger_id"] and "Checking" in json.dumps(opened.body["view"])
+    [code_view] = slack_app.fake.of("views.update")
+    assert code_view.body["view"]["callback_id"] == "signpost_code"
+    assert stepup.PROMPT_APPROVAL in json.dumps(code_view.body["view"])
+    assert slack_app.fake.of("response_url") == []  # not decided yet: the buttons stay
+    code = code_for(slack_app.signpost, totp)
+    submission = slack_app.slack.view_submission(DUTY, code_view.body["view"], "V1", {"code": {"code": code}})
+    answer = await body_of(await slack_app.slack.interactive(submission))
+    assert "Request 1 approved" in json.dumps(answer["view"])
+    await slack_app.front.idle()
+    [replaced] = slack_app.fake.of("response_url")
+    assert replaced.path == urlparse(click["response_url"]).path  # the clicked message's own response_url
+    assert replaced.body["replace_original"] is True and replaced.body["text"].startswith("Request 1 approved")
+    events = await slack_events(slack_app.signpost)
+    assert [(e.action, e.outcome, e.channel) for e in events] == [
+        ("approve", "challenged", "button"),
+        ("approve", "done", "button"),
+        ("code", "done", "modal"),
+    ]
+
+
+@pytest.fixture
+async def slack_with_enrol_page(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """The one aiohttp app with the Slack front end and the enrolment page, on loopback."""
+    app = create_app(signpost, slack_settings(fake_slack), [add_slack, enrol_page.add_routes])
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield SlackHarness(signpost, app[SLACK_KEY], SignedSlack(client, fake_slack), fake_slack)
+    finally:
+        await client.close()
+
+
+def secret_on(page: str) -> str:
+    """The base32 secret the enrolment page shows under its QR code."""
+    start = page.index('<code id="secret">') + len('<code id="secret">')
+    return page[start : page.index("</code>", start)].replace(" ", "")
+
+
+async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_opens_the_code_modal(
+    slack_with_enrol_page: SlackHarness,
+) -> None:
+    """`/signpost enrol` declares no step-up, so its code prompt comes as a private message: the
+    one-time link with an Enter code button. The button opens the code modal; the first code from
+    the app set up from the link's page finishes enrolment, and a lookup then answers."""
+    app = slack_with_enrol_page
+    await load_standard(app.signpost)
+    await link_identity(app.signpost, "P002", NURSE)
+    await app.slack.command(NURSE, "enrol")
+    await app.front.idle()
+    [posted] = app.fake.of("response_url")
+    assert posted.body["response_type"] == "ephemeral" and not app.fake.of("views.open")
+    shown = json.dumps(posted.body["blocks"])
+    assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
+    [link] = re.findall(r"https?://[^\s\"\\]+/enrol/[A-Za-z0-9_-]+", shown)
+    [(block_id, enter)] = buttons_in(posted.body["blocks"])
+    assert enter["action_id"] == "enter_code"
+    click = app.slack.block_action_from_message(NURSE, enter, block_id)
+    await app.slack.interactive(click)
+    await app.front.idle()
+    [opened] = app.fake.of("views.open")
+    assert opened.body["view"]["callback_id"] == "signpost_code"
+    challenge_id = opened.body["view"]["private_metadata"]
+    async with app.signpost.ctx.db.read() as session:
+        assert await credentials.is_parked(session, challenge_id, principal_of(NURSE))
+    page = await app.slack.client.get(urlparse(link).path)
+    assert page.status == 200
+    totp = pyotp.TOTP(secret_on(await page.text()))
+    code = code_for(app.signpost, totp)
+    submission = app.slack.view_submission(NURSE, opened.body["view"], "V3", {"code": {"code": code}})
+    answer = await body_of(await app.slack.interactive(submission))
+    assert answer["response_action"] == "update" and "You're set up" in json.dumps(answer["view"])
+    assert code not in json.dumps([c.body for c in app.fake.calls])
+    await app.front.idle()
+    app.fake.calls.clear()
+    await app.slack.command(NURSE, AMY)
+    await app.front.idle()
+    [answered] = app.fake.of("views.update")
+    assert "Sam Carter" in json.dumps(answered.body["view"])
+
+
+async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_count_for_duty_managers(
+    slack_app: SlackHarness,
+) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", DUTY)
+    await slack_app.slack.command(user, AMY)
+    await slack_app.front.idle()
+    home = {
+        "type": "app_home_opened",
+        "user": user.user_id,
+        "channel": "D0001",
+        "tab": "home",
+        "event_ts": "1.2",
+    }
+    response = await slack_app.slack.event(user, home, event_id="Ev0001")
+    assert response.status == 200
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    assert published.body["user_id"] == user.user_id and published.body["view"]["type"] == "home"
+    text = json.dumps(published.body["view"])
+    assert "999 000 0018" in text and "02/11/2026 09:00 UTC" in text
+    assert "Requests waiting for your decision: 0" in text
+    for private in ("Amy", "Jones", "Carter", "03/04/2014", "M1 2AB"):
+        assert private not in text
+
+
+async def test_app_home_retried_event_publishes_once_and_audits_once(slack_app: SlackHarness) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    home = {
+        "type": "app_home_opened",
+        "user": user.user_id,
+        "channel": "D0001",
+        "tab": "home",
+        "event_ts": "1.2",
+    }
+    for retry in (None, 1):
+        await slack_app.slack.event(user, home, event_id="Ev0002", retry=retry)
+        await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    assert "No lookups yet" in json.dumps(published.body["view"])
+    assert "Requests waiting" not in json.dumps(published.body["view"])  # not a duty manager
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["home"]
+
+
+async def test_app_home_for_an_unlinked_user_says_how_to_register(slack_app: SlackHarness) -> None:
+    home = {"type": "app_home_opened", "user": "U0NEW", "channel": "D0002", "tab": "home", "event_ts": "1.3"}
+    await slack_app.slack.event(SlackUser("U0NEW"), home, event_id="Ev0003")
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    assert "not registered with Signpost" in json.dumps(published.body["view"])
+
+
+async def test_messages_tab_opening_does_nothing(slack_app: SlackHarness) -> None:
+    home = {
+        "type": "app_home_opened",
+        "user": "U0NEW",
+        "channel": "D0002",
+        "tab": "messages",
+        "event_ts": "1.3",
+    }
+    assert (await slack_app.slack.event(SlackUser("U0NEW"), home, event_id="Ev0004")).status == 200
+    await slack_app.front.idle()
+    assert slack_app.fake.of("views.publish") == [] and await slack_app.audit() == []

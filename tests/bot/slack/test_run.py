@@ -1,0 +1,170 @@
+"""`signpost run` as an operator starts it: a real process, configured only by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, signed_headers
+from tests.fakes.slack_api import FakeSlackApi
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment: nothing from the developer's shell but PATH and HOME."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'signpost.db'}",
+        "SIGNPOST_KEY_FILE": str(tmp_path / "signpost.key"),
+        "SIGNPOST_LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+async def served(
+    tmp_path: Path, fake_slack: FakeSlackApi
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    port = free_port()
+    env = {
+        **base_env(tmp_path),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SIGNPOST_SLACK_API_URL": fake_slack.api_url,
+        "SIGNPOST_HOST": "127.0.0.1",
+        "SIGNPOST_PORT": "1",  # overridden by --port below, which must win
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base, process)
+        yield base, process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def wait_healthy(base: str, process: asyncio.subprocess.Process, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            if process.returncode is not None:
+                _, err = await process.communicate()
+                raise AssertionError(f"signpost run exited {process.returncode}: {err.decode()[-2000:]}")
+            try:
+                async with session.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("signpost run did not become healthy")
+
+
+async def test_run_with_only_slack_settings_answers_a_signed_help_on_loopback(
+    served: tuple[str, asyncio.subprocess.Process], fake_slack: FakeSlackApi
+) -> None:
+    base, process = served
+    form = {
+        "team_id": "T0001",
+        "user_id": "U0ANYONE",
+        "user_name": "someone",
+        "command": "/signpost",
+        "text": "help",
+        "channel_id": "C0001",
+        "channel_name": "general",
+        "api_app_id": "A0001",
+        "response_url": fake_slack.response_url("run"),
+        "trigger_id": "1.1700000000.run",
+    }
+    body = urlencode(form)
+    async with aiohttp.ClientSession() as session:
+        headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
+        async with session.post(f"{base}/slack/events", data=body.encode(), headers=headers) as response:
+            assert response.status == 200
+        async with session.post(
+            f"{base}/slack/events",
+            data=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as response:
+            assert response.status == 401
+    [posted] = await fake_slack.wait_for("response_url")
+    assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_run_without_chat_settings_is_the_console(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--as",
+        "NOBODY",
+        cwd=tmp_path,
+        env=base_env(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b"help\n"), 60)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert "Signpost console" in out.decode() and "who else is working" in out.decode()
+
+
+async def test_run_reports_a_port_in_use_in_one_line(tmp_path: Path, fake_slack: FakeSlackApi) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **base_env(tmp_path),
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SIGNPOST_SLACK_API_URL": fake_slack.api_url,
+            "SIGNPOST_PORT": str(port),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert f"signpost: cannot listen on 127.0.0.1:{port}" in err.decode()

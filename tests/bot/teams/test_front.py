@@ -1,0 +1,157 @@
+"""Teams front end: real Activity JSON posted to the running app; replies seen by a fake connector."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.app import Signpost
+from store.people.conversations import TeamsConversation
+from tests.bot.teams.teams_support import (
+    BOT_ID,
+    CHANNEL_CONVERSATION,
+    PRIYA,
+    STRANGER,
+    TeamsApp,
+    actions_of,
+    mention,
+    message,
+    teams_events,
+    texts_of,
+)
+from tests.factories import AMY
+from tests.fakes.teams_connector import FakeConnector
+
+
+async def test_signposts_are_answered_as_a_card_in_the_personal_chat(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A reference sent in the 1:1 chat comes back there as one card, a container per practitioner."""
+    response = await teams.post(message(PRIYA, AMY, connector.url))
+    assert response.status == 202
+    [reply] = connector.sent
+    assert reply.conversation_id == PRIYA.personal_conversation
+    card = reply.card
+    assert card is not None and card["type"] == "AdaptiveCard"
+    containers = [e for e in card["body"] if e["type"] == "Container"]
+    assert len(containers) == 3
+    text = texts_of(card)
+    for name in ("Sam Carter", "Priya Shah", "Tom Reed"):
+        assert name in text
+    assert "999 000 0018" in text
+    [event] = await teams_events(loaded)
+    assert (event.platform, event.tenant, event.user_id) == ("teams", PRIYA.tenant, PRIYA.aad)
+    assert (event.actor_id, event.channel, event.action, event.outcome) == (
+        "P002",
+        "direct",
+        "lookup",
+        "answered",
+    )
+
+
+async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """In a channel the bot only says it replied privately; the signposts go to a 1:1 chat it opens."""
+    response = await teams.post(mention(PRIYA, AMY, connector.url))
+    assert response.status == 202
+    [created] = connector.creations()
+    assert created.body["members"] == [{"id": PRIYA.teams_id}]
+    assert created.body["tenantId"] == PRIYA.tenant and created.body["isGroup"] is False
+    assert created.body["bot"]["id"] == BOT_ID
+    in_channel = connector.messages_in(CHANNEL_CONVERSATION)
+    assert [m.text for m in in_channel] == ["I've sent you the answer privately."]
+    assert in_channel[0].card is None and not in_channel[0].body.get("attachments")
+    private = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
+    assert len(private) == 1 and private[0].card is not None
+    assert "Sam Carter" in texts_of(private[0].card)
+    [event] = await teams_events(loaded)
+    assert (event.channel, event.action, event.actor_id) == ("channel", "lookup", "P002")
+    # The opened chat is remembered for later answers and notices.
+    async with loaded.ctx.db.read() as session:
+        [row] = (await session.execute(select(TeamsConversation))).scalars()
+    assert (row.tenant, row.user_id) == (PRIYA.tenant, PRIYA.aad)
+    assert created.body and row.reference.count(private[0].conversation_id) == 1
+
+
+async def test_channel_mention_uses_the_remembered_personal_chat(
+    teams: TeamsApp, connector: FakeConnector
+) -> None:
+    """Someone who has talked to the bot 1:1 gets channel answers in that chat; none is created."""
+    await teams.post(message(PRIYA, "help", connector.url))
+    connector.sent.clear()
+    await teams.post(mention(PRIYA, "help", connector.url))
+    assert connector.creations() == []
+    [private] = connector.messages_in(PRIYA.personal_conversation)
+    assert private.card is not None and "contact details only" in texts_of(private.card)
+    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == [
+        "I've sent you the answer privately."
+    ]
+
+
+async def test_mention_is_stripped_before_the_grammar_sees_the_text(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """'<at>Signpost</at> help' in a channel runs help, not the usage answer."""
+    await teams.post(mention(PRIYA, "help", connector.url))
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome) == ("help", "info")
+
+
+async def test_identity_is_tenant_and_aad_object_id_never_the_display_name(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A stranger with a registered practitioner's display name is not that practitioner."""
+    await teams.post(message(STRANGER, AMY, connector.url))
+    [reply] = connector.sent
+    assert reply.card is not None
+    text = texts_of(reply.card)
+    assert "not registered" in text and "Sam Carter" not in text
+    [event] = await teams_events(loaded)
+    assert (event.actor_id, event.user_id, event.outcome) == (None, STRANGER.aad, "refused")
+
+
+async def test_stored_reference_keeps_ids_only(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The conversation reference in the database holds no display name."""
+    await teams.post(message(PRIYA, "help", connector.url))
+    async with loaded.ctx.db.read() as session:
+        [row] = (await session.execute(select(TeamsConversation))).scalars()
+    assert PRIYA.name not in row.reference
+    assert PRIYA.teams_id in row.reference and PRIYA.personal_conversation in row.reference
+
+
+async def test_help_card_lists_what_can_be_asked(teams: TeamsApp, connector: FakeConnector) -> None:
+    """Usage help renders as a card with one line per thing that can be asked."""
+    await teams.post(message(PRIYA, "what is this", connector.url))
+    [reply] = connector.sent
+    assert reply.card is not None
+    text = texts_of(reply.card)
+    assert "didn't understand" in text and "943 476 5919" in text and actions_of(reply.card) == []
+
+
+async def test_a_message_without_an_aad_identity_is_not_dispatched(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """No AAD object id, no command: the person is told kindly and nothing is audited as theirs."""
+    activity = message(PRIYA, AMY, connector.url)
+    del activity["from"]["aadObjectId"]
+    await teams.post(activity)
+    [reply] = connector.sent
+    assert reply.card is not None and "could not identify" in texts_of(reply.card)
+    assert await teams_events(loaded) == []
+
+
+async def test_turn_errors_reach_the_user_only_as_a_generic_line(
+    teams: TeamsApp, connector: FakeConnector
+) -> None:
+    """When sending the answer fails, the person gets a reference, never the exception text."""
+    connector.fail_next = 1
+    response = await teams.post(message(PRIYA, AMY, connector.url))
+    assert response.status in (200, 202)
+    failed, apology = connector.sent
+    assert failed.card is not None  # the answer Teams refused
+    assert apology.card is not None
+    text = texts_of(apology.card)
+    assert text.startswith("Sorry, something went wrong on our side") and "503" not in text
+    assert "Error" not in text and "Sam Carter" not in text

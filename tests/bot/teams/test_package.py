@@ -1,0 +1,159 @@
+"""`signpost teams package`: a zip Teams accepts (manifest valid against the v1.17 schema's
+requirements, icons of the right sizes), with a command list that mirrors the grammar."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import structlog
+
+from bot.cli.main import main
+from handlers.commands import all_specs
+from handlers.grammar import parse
+
+SCHEMA = json.loads((Path(__file__).parent / "teams_manifest_schema.json").read_text())
+BOT_ID = "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10"
+PIXEL = tuple[int, int, int, int]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No .env and no Teams or public-URL variables from the machine running the tests; and the
+    logging set-up that main() installs (bound to this test's captured stderr) undone afterwards."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", "SIGNPOST_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def build(tmp_path: Path, *extra: str) -> zipfile.ZipFile:
+    out = tmp_path / "teams.zip"
+    assert main(["teams", "package", "--out", str(out), *extra]) == 0
+    return zipfile.ZipFile(out)
+
+
+def read_png(data: bytes) -> tuple[int, int, list[list[PIXEL]]]:
+    """Width, height and RGBA pixels of the unfiltered 8-bit RGBA PNGs the packager writes."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert (depth, colour) == (8, 6)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * 4 + 1
+    rows = []
+    for y in range(height):
+        line = raw[y * stride : (y + 1) * stride]
+        assert line[0] == 0
+        rows.append([tuple(line[1 + 4 * x : 5 + 4 * x]) for x in range(width)])
+    return width, height, rows  # type: ignore[return-value]
+
+
+def test_package_manifest_is_valid_against_the_teams_schema(tmp_path: Path) -> None:
+    with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example/") as archive:
+        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        manifest = json.loads(archive.read("manifest.json"))
+    jsonschema.validate(manifest, SCHEMA)
+    assert manifest["bots"][0]["botId"] == BOT_ID
+    assert manifest["developer"]["privacyUrl"] == "https://signpost.example/privacy"
+    assert manifest["developer"]["termsOfUseUrl"] == "https://signpost.example/terms"
+    assert set(manifest["bots"][0]["scopes"]) == {"personal", "team", "groupChat"}
+
+
+def test_the_schema_check_can_fail(tmp_path: Path) -> None:
+    """The schema excerpt rejects what Teams would reject (so the test above means something)."""
+    with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example") as archive:
+        manifest: dict[str, Any] = json.loads(archive.read("manifest.json"))
+    for broken in (
+        {**manifest, "accentColor": "teal"},
+        {**manifest, "developer": {**manifest["developer"], "privacyUrl": "http://signpost.example/p"}},
+        {k: v for k, v in manifest.items() if k != "icons"},
+        {**manifest, "name": {"short": "S" * 31}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA)
+
+
+def test_the_app_id_is_stable_for_a_bot(tmp_path: Path) -> None:
+    """Packaging twice for the same bot yields the same Teams app id (an upload updates the app)."""
+    ids = []
+    for _ in range(2):
+        with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example") as archive:
+            ids.append(json.loads(archive.read("manifest.json"))["id"])
+    assert ids[0] == ids[1]
+
+
+def test_command_list_mirrors_the_grammar(tmp_path: Path) -> None:
+    """The menu's examples parse as a lookup and a search; every keyword command with a summary is listed."""
+    with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example") as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    [commands] = [c["commands"] for c in manifest["bots"][0]["commandLists"]]
+    specs = all_specs()
+    keywords = frozenset(s.name for s in specs if s.keyword)
+    kinds = [parse(c["title"], keywords).name for c in commands]
+    assert kinds[:2] == ["lookup", "search"]
+    listed = {c["title"] for c in commands[2:]}
+    wanted = [s.name for s in specs if s.keyword and s.summary]
+    assert listed == set(wanted[: len(commands) - 2]) and "help" in listed
+
+
+def test_icons_have_the_sizes_and_colours_teams_requires(tmp_path: Path) -> None:
+    """color.png is 192x192 and opaque; outline.png is 32x32, white on transparent only."""
+    with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example") as archive:
+        colour = read_png(archive.read("color.png"))
+        outline = read_png(archive.read("outline.png"))
+    width, height, pixels = colour
+    assert (width, height) == (192, 192)
+    flat = {p for row in pixels for p in row}
+    assert all(p[3] == 255 for p in flat) and (255, 255, 255, 255) in flat and len(flat) == 2
+    width, height, pixels = outline
+    assert (width, height) == (32, 32)
+    flat = {p for row in pixels for p in row}
+    assert flat == {(255, 255, 255, 255), (0, 0, 0, 0)}
+
+
+def test_settings_supply_the_bot_id_and_website(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID", BOT_ID)
+    monkeypatch.setenv("SIGNPOST_PUBLIC_URL", "https://signpost.council.example")
+    with build(tmp_path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["bots"][0]["botId"] == BOT_ID
+    assert manifest["developer"]["websiteUrl"] == "https://signpost.council.example"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "no bot id"),
+        (("--bot-id", BOT_ID), "no website URL"),
+        (("--bot-id", "my-bot", "--website-url", "https://s.example"), "a GUID"),
+        (("--bot-id", BOT_ID, "--website-url", "http://s.example"), "https://"),
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--app-version", "1.0"), "1.2.3"),
+    ],
+)
+def test_bad_package_options_get_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    out = tmp_path / "teams.zip"
+    assert main(["teams", "package", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signpost: ") and message in err and err.count("\n") == 1
+    assert not out.exists()

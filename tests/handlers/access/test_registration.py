@@ -1,0 +1,169 @@
+"""Registration: a chat identity is linked only once a duty manager of its authority approves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.app import Signpost
+from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from tests.access_helpers import audit_events, decide, load_access, notices, search_as
+from tests.factories import AMY, say
+from tests.stepup_helpers import ensure_enrolled
+
+SLACK_USER = Principal(Platform.SLACK, "T0001", "U0001")
+OTHER_SLACK_USER = Principal(Platform.SLACK, "T0001", "U0002")
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    return signpost
+
+
+async def search_linked(app: Signpost, principal: Principal, practitioner_id: str, text: str) -> Reply:
+    """Search from a chat account once its practitioner has an authenticator.
+
+    Registration needs no code (the account has no practitioner yet), but results do. The person
+    enrols once (in the console here) and steps up with a real code; that makes the practitioner
+    fresh on every account linked to them, so the chat search is answered without a challenge.
+    """
+    await ensure_enrolled(app, practitioner_id)
+    return await say(app, principal, text)
+
+
+async def test_unregistered_identity_is_refused_and_told_how_to_register(app: Signpost) -> None:
+    reply = await search_as(app, SLACK_USER, AMY)
+    assert reply.outcome is Outcome.REFUSED and "register" in reply.text
+    assert reply.signposts == ()
+
+
+async def test_registration_approved_links_the_identity(app: Signpost) -> None:
+    asked = await say(app, SLACK_USER, "register P001")
+    assert asked.outcome is Outcome.DONE and "R1" in asked.text
+    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED, "not linked before approval"
+
+    [notice] = await notices(app)
+    assert notice.recipient_id == "DM01" and notice.kind == "registration_request"
+    assert "P001" in notice.text and "T0001/U0001" in notice.text
+    assert [(b.action_id, b.command) for b in notice.buttons] == [
+        ("approve", "approve R1"),
+        ("deny", "deny R1"),
+    ]
+
+    approved = await decide(app, "DM01", "approve", "R1")
+    assert approved.outcome is Outcome.DONE
+    reply = await search_linked(app, SLACK_USER, "P001", AMY)
+    assert reply.outcome is Outcome.ANSWERED and reply.signposts
+    assert [n.kind for n in await notices(app, "P001")] == ["registration_approved"]
+
+
+async def test_registration_denied_leaves_the_identity_unlinked(app: Signpost) -> None:
+    await say(app, SLACK_USER, "register P001")
+    denied = await decide(app, "DM01", "deny", "R1", "not known to us")
+    assert denied.outcome is Outcome.DONE
+    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
+    [told] = await notices(app, "P001")
+    assert told.kind == "registration_denied" and "not known to us" in told.text
+    late = await decide(app, "DM01", "approve", "R1")
+    assert late.outcome is Outcome.REFUSED and "already denied" in late.text
+
+
+async def test_unknown_and_inactive_ids_get_the_same_answer_and_no_request(app: Signpost) -> None:
+    """An unlinked caller cannot tell a missing id from an inactive one."""
+    from store.people import practitioners
+
+    async with app.ctx.db.write() as session:
+        await practitioners.set_status(session, "P003", "inactive")
+    unknown = await say(app, SLACK_USER, "register NOPE99")
+    inactive = await say(app, SLACK_USER, "register P003")
+    assert unknown.outcome is inactive.outcome is Outcome.INVALID
+    assert unknown.text == inactive.text
+    assert await notices(app) == []
+
+
+async def test_asking_again_while_waiting_does_not_open_another_request(app: Signpost) -> None:
+    await say(app, SLACK_USER, "register P001")
+    again = await say(app, SLACK_USER, "register P001")
+    assert again.outcome is Outcome.INFO and "R1" in again.text
+    assert len(await notices(app)) == 1
+
+
+async def test_relinking_needs_a_new_approval_and_replaces_the_old_link(app: Signpost) -> None:
+    """One identity per platform: the new account works only once approved, then the old one stops."""
+    await say(app, SLACK_USER, "register P001")
+    await decide(app, "DM01", "approve", "R1")
+    await say(app, OTHER_SLACK_USER, "register P001")
+    assert (await search_linked(app, OTHER_SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
+    await decide(app, "DM01", "approve", "R2")
+    assert (await search_linked(app, OTHER_SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED
+
+
+async def test_duty_manager_of_another_authority_cannot_decide_a_registration(app: Signpost) -> None:
+    await say(app, SLACK_USER, "register S001")
+    recipients = [n.recipient_id for n in await notices(app)]
+    assert recipients == ["DM02", "DM03"], "every Southvale duty manager hears of a Southvale practitioner"
+    refused = await decide(app, "DM01", "approve", "R1")
+    assert refused.outcome is Outcome.REFUSED and "local authority" in refused.text
+    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
+
+
+async def test_nobody_approves_their_own_registration(app: Signpost) -> None:
+    await say(app, SLACK_USER, "register DM02")
+    assert [n.recipient_id for n in await notices(app)] == ["DM03"]
+    own = await decide(app, "DM02", "approve", "R1")
+    assert own.outcome is Outcome.REFUSED and "own" in own.text
+    assert (await decide(app, "DM03", "approve", "R1")).outcome is Outcome.DONE
+
+
+async def test_registering_needs_no_code_but_deciding_does(app: Signpost) -> None:
+    """An unlinked account has no practitioner to step up, so ``register`` asks for no code; the
+    duty manager's decision is an approval and needs a code no older than 5 minutes."""
+    asked = await say(app, SLACK_USER, "register P001")
+    assert asked.outcome is Outcome.DONE and asked.challenge is None
+    await ensure_enrolled(app, "DM01")
+    app.ctx.clock.advance(minutes=6)  # type: ignore[attr-defined]  # tests run on FakeClock
+    challenged = await say(app, "DM01", "approve R1")
+    assert challenged.outcome is Outcome.CHALLENGED and challenged.challenge is not None
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED, "not approved yet"
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.DONE
+    assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_denial_reason_is_sealed_in_the_audit_on_a_month_with_no_key_yet(app: Signpost) -> None:
+    """Denying is a writing command whose terms name no child: on the month's first sealing it is
+    answered at once (the month's key is made in its own transaction) and the reason opens again."""
+    await say(app, SLACK_USER, "register P001")
+    await ensure_enrolled(app, "DM01")
+    app.ctx.clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]  # FakeClock
+    denied = await decide(app, "DM01", "deny", "R1", "not known to us")
+    assert denied.outcome is Outcome.DONE
+    [event] = [e for e in await audit_events(app, "deny") if e.outcome == "done"]
+    assert event.terms is not None and event.terms_key == "period:2027-02"
+    async with app.ctx.db.read() as session:
+        assert await app.ctx.sealer.open(session, event.terms, event.terms_key) == "not known to us"
+
+
+async def test_registration_and_its_decisions_are_audited_once_each(app: Signpost) -> None:
+    await say(app, SLACK_USER, "register P001")
+    await decide(app, "P002", "approve", "R1")
+    await decide(app, "DM01", "approve", "R1")
+    register = await audit_events(app, "register")
+    assert [(e.platform, e.user_id, e.outcome, e.actor_id) for e in register] == [
+        ("slack", "U0001", "done", None)
+    ]
+    approvals = await audit_events(app, "approve")
+    assert [(e.actor_id, e.outcome) for e in approvals] == [("P002", "refused"), ("DM01", "done")]
+
+
+async def test_registering_from_the_console_explains_the_console_acts_as_an_id(app: Signpost) -> None:
+    reply = await say(app, "P001", "register P001")
+    assert reply.outcome is Outcome.INVALID and ":as" in reply.text
+
+
+async def test_register_without_an_id_shows_the_usage(app: Signpost) -> None:
+    reply = await say(app, SLACK_USER, "register")
+    assert reply.outcome is Outcome.INVALID and "register PRACTITIONER_ID" in reply.text

@@ -1,0 +1,425 @@
+"""Shielded records, access requests, approvals and grants, through the dispatcher on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Signpost, build
+from handlers.access import jobs as access_jobs
+from handlers.clock import FakeClock
+from handlers.vocabulary import Outcome
+from store.db import Database
+from store.keys.crypto import KeyRing
+from store.people import access as store
+from tests.access_helpers import (
+    audit_count,
+    audit_events,
+    bodies,
+    decide,
+    fresh_say,
+    load_access,
+    notices,
+    request_access,
+    search_as,
+)
+from tests.factories import AMY, CHILDREN, SHIELDED, say
+from tests.stepup_helpers import ensure_enrolled
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    return signpost
+
+
+async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Shielded before the grant, signposts with it, shielded again once it has expired."""
+    before = await search_as(app, "P002", SHIELDED)
+    assert before.outcome is Outcome.SHIELDED and before.signposts == ()
+    assert [b.action_id for b in before.buttons] == ["request_access"]
+
+    requested = await request_access(app, "P002", SHIELDED)
+    assert requested.outcome is Outcome.DONE and "Access request 1" in requested.text
+    approved = await decide(app, "DM02", "approve", 1)
+    assert approved.outcome is Outcome.DONE
+
+    during = await search_as(app, "P002", SHIELDED)
+    assert during.outcome is Outcome.ANSWERED
+    assert [s.practitioner_name for s in during.signposts] == ["Lee Hart"]
+    other = await search_as(app, "P001", SHIELDED)
+    assert other.outcome is Outcome.SHIELDED, "a grant is for its requester only"
+
+    clock.advance(hours=24)
+    after = await search_as(app, "P002", SHIELDED)
+    assert after.outcome is Outcome.SHIELDED and after.signposts == ()
+
+
+async def test_demographic_search_of_a_shielded_child_follows_the_grant(app: Signpost) -> None:
+    """The same grant opens the name-and-date-of-birth search too."""
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1)
+    reply = await search_as(app, "P002", "Mia Stone 30/06/2015")
+    assert reply.outcome is Outcome.ANSWERED and reply.signposts
+
+
+async def test_request_needs_a_purpose(app: Signpost) -> None:
+    reply = await request_access(app, "P002", SHIELDED, purpose="")
+    assert reply.outcome is Outcome.INVALID and "purpose" in reply.text
+    assert await notices(app) == []
+
+
+async def test_request_accepts_a_spaced_reference_and_the_button_form(app: Signpost) -> None:
+    """'request 999 000 0050 …' typed, and 'request 9990000050 …' from the button, both work."""
+    typed = await fresh_say(app, "P002", "request 999 000 0050 school admission check")
+    assert typed.outcome is Outcome.DONE
+    clicked = await fresh_say(app, "P003", "request 9990000050 school admission check", channel="button")
+    assert clicked.outcome is Outcome.DONE
+
+
+async def test_request_for_a_record_that_is_not_shielded_says_to_search(app: Signpost) -> None:
+    reply = await request_access(app, "P002", AMY)
+    assert reply.outcome is Outcome.INFO and "not shielded" in reply.text
+    assert await notices(app) == []
+
+
+async def test_asking_twice_points_at_the_waiting_request_without_new_notices(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    sent = len(await notices(app))
+    again = await request_access(app, "P002", SHIELDED)
+    assert again.outcome is Outcome.INFO and "request 1" in again.text
+    assert len(await notices(app)) == sent
+
+
+async def test_request_notice_goes_to_the_first_duty_manager_with_approve_and_deny(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    [notice] = await notices(app)
+    assert notice.recipient_id == "DM02"
+    assert [(b.action_id, b.command) for b in notice.buttons] == [
+        ("approve", "approve 1"),
+        ("deny", "deny 1"),
+    ]
+    deny = notice.buttons[1]
+    assert deny.input is not None and deny.input.name == "reason" and not deny.input.required
+
+
+async def test_nobody_approves_their_own_request(app: Signpost) -> None:
+    """A duty manager asking for access cannot decide it; the next one on the list can."""
+    await request_access(app, "DM02", SHIELDED)
+    [notice] = await notices(app)
+    assert notice.recipient_id == "DM03", "the requester is left off the list"
+    own = await decide(app, "DM02", "approve", 1)
+    assert own.outcome is Outcome.REFUSED and "own" in own.text
+    assert (await decide(app, "DM03", "approve", 1)).outcome is Outcome.DONE
+
+
+async def test_duty_manager_of_another_authority_cannot_decide(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    for verb in ("approve", "deny"):
+        reply = await decide(app, "DM01", verb, 1)
+        assert reply.outcome is Outcome.REFUSED and "local authority" in reply.text
+    async with app.ctx.db.read() as session:
+        row = await store.get_request(session, 1)
+    assert row is not None and row.state == store.PENDING
+
+
+async def test_second_decision_changes_nothing_and_is_told_so(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    assert (await decide(app, "DM02", "approve", 1)).outcome is Outcome.DONE
+    late = await decide(app, "DM03", "deny", 1, "not needed")
+    assert late.outcome is Outcome.REFUSED and "already approved by DM02" in late.text
+    again = await decide(app, "DM02", "approve", 1)
+    assert again.outcome is Outcome.REFUSED
+    assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.ANSWERED
+    assert [n.kind for n in await notices(app, "P002")] == ["access_approved"]
+
+
+async def test_decision_after_the_request_expired_changes_nothing(app: Signpost, clock: FakeClock) -> None:
+    await request_access(app, "P002", SHIELDED)
+    clock.advance(hours=24, seconds=1)
+    reply = await decide(app, "DM02", "approve", 1)
+    assert reply.outcome is Outcome.REFUSED and "expired" in reply.text
+    assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.SHIELDED
+
+
+async def test_approver_chooses_the_grant_length_up_to_seven_days(app: Signpost, clock: FakeClock) -> None:
+    await request_access(app, "P002", SHIELDED)
+    too_long = await decide(app, "DM02", "approve", 1, "8d")
+    assert too_long.outcome is Outcome.INVALID and "7 days" in too_long.text
+    assert (await decide(app, "DM02", "approve", 1, "3d")).outcome is Outcome.DONE
+    clock.advance(days=2, hours=23)
+    assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.ANSWERED
+    clock.advance(hours=1)
+    assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.SHIELDED
+
+
+async def test_requester_is_told_privately_of_approval_and_of_denial_with_the_reason(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    await request_access(app, "P003", SHIELDED)
+    await decide(app, "DM02", "approve", 1)
+    denied = await decide(app, "DM02", "deny", 2, "please ask the lead professional first")
+    assert denied.outcome is Outcome.DONE
+    [approved] = await notices(app, "P002")
+    assert approved.kind == "access_approved" and "approved" in approved.text
+    [refused] = await notices(app, "P003")
+    assert refused.kind == "access_denied" and "please ask the lead professional first" in refused.text
+
+
+async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> None:
+    """The reason is sent as a notice, so it may not carry the child's name, birth date or postcode."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ", "STONE family"):
+        reply = await decide(app, "DM02", "deny", 1, reason)
+        assert reply.outcome is Outcome.INVALID, reason
+    async with app.ctx.db.read() as session:
+        row = await store.get_request(session, 1)
+    assert row is not None and row.state == store.PENDING
+    assert await notices(app, "P002") == []
+
+
+async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED, "child protection enquiry")
+    mine = await fresh_say(app, "DM02", "pending")
+    assert mine.outcome is Outcome.INFO
+    assert any("child protection enquiry" in line and "999 000 0050" in line for line in mine.lines)
+    assert [b.command for b in mine.buttons] == ["approve 1", "deny 1"]
+    other = await fresh_say(app, "DM01", "pending")
+    assert other.outcome is Outcome.INFO and other.lines == ()
+
+
+ROLE_CASES = [
+    ("P002", "pending"),
+    ("P002", "approve 1"),
+    ("P002", "deny 1"),
+    ("DM01", "unlink P001"),
+    ("P001", "unlink P001 slack"),
+    ("nobody", "request 9990000050 child protection"),
+]
+
+
+@pytest.mark.parametrize(("who", "text"), ROLE_CASES)
+async def test_every_command_is_refused_without_its_role_and_the_refusal_audited_once(
+    app: Signpost, who: str, text: str
+) -> None:
+    await request_access(app, "P003", SHIELDED)
+    before = await audit_count(app)
+    reply = await say(app, who, text)
+    assert reply.outcome is Outcome.REFUSED
+    events = await audit_events(app)
+    assert len(events) == before + 1
+    assert events[-1].outcome == "refused"
+
+
+async def test_every_decision_and_refusal_is_audited_exactly_once(app: Signpost) -> None:
+    # Everyone sets up their authenticator (and steps up) first, as they would before their first
+    # search; the clock then stands still, so every code stays fresh (decisions: under 5 minutes)
+    # and each command below adds exactly its own event, with no challenge or code event between.
+    for who in ("P002", "DM01", "DM02", "DM03"):
+        await ensure_enrolled(app, who)
+    steps = [
+        ("P002", f"request {SHIELDED} child protection", "request_access", "done", SHIELDED),
+        ("DM01", "approve 1", "approve", "refused", SHIELDED),
+        ("P002", "approve 1", "approve", "refused", ""),  # refused by role: before the request is read
+        ("DM02", "deny 1 Mia", "deny", "invalid", SHIELDED),
+        ("DM02", "approve 1", "approve", "done", SHIELDED),
+        ("DM03", "deny 1", "deny", "refused", SHIELDED),
+    ]
+    for who, text, action, outcome, subjects in steps:
+        before = await audit_count(app)
+        if text.startswith(("approve", "deny")):
+            verb, _, rest = text.partition(" ")
+            reply = await decide(app, who, verb, *rest.split(" "))
+        else:
+            reply = await say(app, who, text)
+        assert reply.challenge is None, text
+        events = await audit_events(app)
+        assert len(events) == before + 1, text
+        assert (events[-1].action, events[-1].outcome, events[-1].actor_id) == (action, outcome, who)
+        assert events[-1].subject_refs == subjects
+
+
+async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) -> None:
+    from handlers.vocabulary import Platform, Principal
+
+    slack = Principal(Platform.SLACK, "T1", "U1")
+    await say(app, slack, "register P001")
+    await decide(app, "DM01", "approve", "R1")
+    # P001 enrols (console) and steps up: step-up is per practitioner, so the Slack account is fresh.
+    await ensure_enrolled(app, "P001")
+    assert (await say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO
+    refused = await fresh_say(app, "P001", "unlink P001 slack")
+    assert refused.outcome is Outcome.REFUSED, "only admins unlink"
+    assert (await say(app, slack, f"request {AMY} check")).outcome is Outcome.INFO, "still linked"
+    done = await fresh_say(app, "AD01", "unlink P001 slack")
+    assert done.outcome is Outcome.DONE
+    assert (await say(app, slack, f"request {SHIELDED} x-check")).outcome is Outcome.REFUSED
+
+
+async def test_undecided_request_escalates_down_the_list_then_to_admins_then_expires(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """30 minutes undecided: the next duty manager; then the admins; 24 hours: expired, requester told."""
+    start = clock.now()
+    await request_access(app, "P002", SHIELDED)
+    assert [n.recipient_id for n in await notices(app)] == ["DM02"]
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 0, "not yet due"
+
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 0, "one step per period"
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 0, "nobody after the admins"
+    recipients = [n.recipient_id for n in await notices(app) if n.kind == "access_request"]
+    assert recipients == ["DM02", "DM03", "AD01"]
+    assert all("Escalated" in n.text for n in (await notices(app))[1:])
+
+    clock.set(start + timedelta(hours=23, minutes=59))
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0
+    clock.advance(minutes=1)
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 1
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0
+    [told] = await notices(app, "P002")
+    assert told.kind == "access_expired"
+    assert [e.action for e in await audit_events(app) if e.platform == "system"] == [
+        "request_escalated",
+        "request_escalated",
+        "request_expired",
+    ]
+    late = await decide(app, "DM03", "approve", 1)
+    assert late.outcome is Outcome.REFUSED and "expired" in late.text
+
+
+async def test_grant_expiry_is_marked_audited_and_told_once(app: Signpost, clock: FakeClock) -> None:
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1, "2h")
+    clock.advance(hours=1)
+    assert await access_jobs.expire_grants(app.ctx, clock.now()) == 0
+    clock.advance(hours=1)
+    assert await access_jobs.expire_grants(app.ctx, clock.now()) == 1
+    assert await access_jobs.expire_grants(app.ctx, clock.now()) == 0
+    assert [n.kind for n in await notices(app, "P002")] == ["access_approved", "grant_expired"]
+    [event] = await audit_events(app, "grant_expired")
+    assert event.subject_refs == SHIELDED and event.outcome == "done"
+    assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.SHIELDED
+
+
+async def test_no_child_identity_in_any_notice_body(app: Signpost, clock: FakeClock) -> None:
+    """Requests, escalations, decisions and expiries: only ids and references leave as notices."""
+    await request_access(app, "P002", SHIELDED, "Mia Stone 30/06/2015 S1 4ZZ needs checking")
+    await request_access(app, "P003", SHIELDED, "child protection")
+    clock.advance(minutes=30)
+    await access_jobs.escalate_requests(app.ctx, clock.now())
+    await decide(app, "DM02", "approve", 1, "1h")
+    await decide(app, "DM03", "deny", 2, "ask the lead professional")
+    clock.advance(hours=2)
+    await access_jobs.expire_grants(app.ctx, clock.now())
+    await request_access(app, "P001", SHIELDED, "health check")
+    clock.advance(hours=25)
+    await access_jobs.expire_requests(app.ctx, clock.now())
+
+    texts = bodies(await notices(app))
+    assert {n.kind for n in await notices(app)} >= {
+        "access_request",
+        "access_approved",
+        "access_denied",
+        "grant_expired",
+        "access_expired",
+    }
+    forbidden = _identity_strings()
+    for text in texts:
+        for word in forbidden:
+            assert word.casefold() not in text.casefold(), (word, text)
+
+
+def _identity_strings() -> set[str]:
+    """Every synthetic child's names, dates of birth (three spellings) and postcode."""
+    found: set[str] = set()
+    for line in CHILDREN.strip().splitlines()[1:]:
+        _, given, family, aliases, dob, _, postcode, _, _ = line.split(",")
+        found.update(w for w in f"{given} {family} {aliases.replace(';', ' ')}".split() if w)
+        y, m, d = dob.split("-")
+        found.update({dob, f"{d}/{m}/{y}", f"{d}.{m}.{y}"})
+        if postcode:
+            found.add(postcode)
+    return found
+
+
+@pytest.fixture
+async def second(db_url: str, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    """Another replica: its own engine and dispatcher on the same database."""
+    db = Database.connect(db_url)
+    other = build(db, keys, clock)
+    yield other
+    await other.close()
+
+
+async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpost, second: Signpost) -> None:
+    """Two replicas decide the same request at the same moment: one wins, the other is told."""
+    for requester in ("P001", "P002", "P003", "S001", "DM01"):
+        await request_access(app, requester, SHIELDED, "child protection enquiry")
+        rid = (await _latest_request(app)).id
+        approve, deny = await asyncio.gather(
+            decide(app, "DM02", "approve", rid), decide(second, "DM03", "deny", rid, "not needed")
+        )
+        outcomes = sorted([approve.outcome.value, deny.outcome.value])
+        assert outcomes == ["done", "refused"], (approve, deny)
+        row = await _latest_request(app)
+        winner = store.APPROVED if approve.outcome is Outcome.DONE else store.DENIED
+        assert row.state == winner
+        async with app.ctx.db.read() as session:
+            grants = (
+                await session.execute(select(store.AccessGrant).where(store.AccessGrant.request_id == rid))
+            ).all()
+        assert len(grants) == (1 if winner == store.APPROVED else 0)
+        told = [n for n in await notices(app, row.requester_id) if f"request {rid} " in n.text]
+        assert len(told) == 1
+        decisions = [
+            e
+            for e in await audit_events(app)
+            if e.action in ("approve", "deny") and f"request {rid} " in e.detail + " "
+        ]
+        assert sorted(e.outcome for e in decisions) == ["done", "refused"]
+
+
+async def _latest_request(app: Signpost) -> store.AccessRequest:
+    async with app.ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(store.AccessRequest).order_by(store.AccessRequest.id.desc()).limit(1)
+            )
+        ).scalar_one()
+    return row
+
+
+async def test_two_replicas_running_the_jobs_at_once_change_and_tell_everything_once(
+    app: Signpost, second: Signpost, clock: FakeClock
+) -> None:
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1, "1h")
+    await request_access(app, "P003", SHIELDED)
+    clock.advance(minutes=30)
+    escalated = await asyncio.gather(
+        access_jobs.escalate_requests(app.ctx, clock.now()),
+        access_jobs.escalate_requests(second.ctx, clock.now()),
+    )
+    clock.advance(hours=1)
+    expired = await asyncio.gather(
+        access_jobs.expire_grants(app.ctx, clock.now()), access_jobs.expire_grants(second.ctx, clock.now())
+    )
+    assert sum(escalated) == 1 and sum(expired) == 1
+    assert len(await audit_events(app, "grant_expired")) == 1
+    assert len(await audit_events(app, "request_escalated")) == 1
+    assert [n.kind for n in await notices(app, "P002")] == ["access_approved", "grant_expired"]
+    assert [n.recipient_id for n in await notices(app) if n.kind == "access_request"] == [
+        "DM02",
+        "DM02",
+        "DM03",
+    ]

@@ -1,0 +1,332 @@
+"""Decommissioning: scheduling in chat, notices once, switch-off refusals, destruction, certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Signpost, build
+from handlers.clock import FakeClock
+from handlers.lifecycle.flows import decommission_tick, retention_tick
+from handlers.vocabulary import Outcome, Platform, Principal
+from store.db import Database
+from store.keys.backup import backup
+from store.keys.crypto import KeyRing
+from store.lifecycle import decommission
+from store.models import AuditEvent, ChatIdentity, Child, ChildKey, ChildTerm, Involvement, Practitioner
+from store.models import Notice as NoticeRow
+from store.people import practitioners
+from store.people.access import AccessGrant, AccessRequest, RegistrationRequest
+from store.people.credentials import EnrolmentToken, ParkedCommand, TotpCredential
+from tests.factories import AMY, SHIELDED, console, say
+from tests.stepup_helpers import ensure_enrolled, say_fresh
+from tests.store.lifecycle.lifecycle_data import MARKER, at, load
+
+ADMINS = ("AD01", "AD02")
+# Step-up rows and access-control rows: personal data that destruction must empty too.
+STEPUP_AND_ACCESS = (TotpCredential, EnrolmentToken, ParkedCommand, AccessRequest, AccessGrant, RegistrationRequest)
+
+
+async def schedule(app: Signpost, text: str, admin: str = "AD01") -> None:
+    """An admin schedules in chat: ``decommission`` asks for a fresh code, answered with a real one."""
+    reply = await say_fresh(app, admin, text)
+    assert reply.outcome is Outcome.DONE, reply
+
+
+async def row_counts(app: Signpost, models: tuple[type, ...]) -> dict[str, int]:
+    async with app.ctx.db.read() as session:
+        return {
+            m.__tablename__: (await session.execute(select(func.count()).select_from(m))).scalar_one()  # type: ignore[attr-defined]
+            for m in models
+        }
+
+
+async def leave_stepup_and_access_traces(app: Signpost) -> None:
+    """What real use leaves behind: enrolled and half-enrolled authenticators, a one-time enrolment
+    link, a command parked for a code, an approved access request with its grant, and a
+    registration request from an unlinked chat account."""
+    assert (await say_fresh(app, "P001", f"request {SHIELDED} safeguarding enquiry")).outcome is Outcome.DONE
+    assert (await say_fresh(app, "AD01", "approve 1")).outcome is Outcome.DONE  # admins decide any authority
+    slack_p002 = Principal(Platform.SLACK, "T1", "U-P002")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack_p002, "P002", app.ctx.clock.now())
+    assert (await say(app, slack_p002, "enrol")).lines  # a one-time link; P002 does not finish
+    assert (await say(app, slack_p002, AMY)).outcome is Outcome.CHALLENGED  # parked, text sealed
+    stranger = Principal(Platform.SLACK, "T1", "U-NEW")
+    assert (await say(app, stranger, "register P003")).outcome is Outcome.DONE
+
+
+async def notices(app: Signpost, kind: str = "decommission") -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeRow).where(NoticeRow.kind == kind))).scalars())
+
+
+async def decommission_row(app: Signpost) -> decommission.Decommission | None:
+    async with app.ctx.db.read() as session:
+        return await decommission.current(session)
+
+
+async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpost) -> None:
+    """An admin schedules the switch-off in chat (60 days' destruction by default); each admin gets
+    one notice; a practitioner may not schedule."""
+    await load(signpost)
+    refused = await say(signpost, "P001", "decommission schedule 15/12/2026")
+    assert refused.outcome is Outcome.REFUSED
+    # AD01 holds the admin role only: it can still enrol, and the command asks for its code.
+    unenrolled = await say(signpost, "AD01", "decommission schedule 15/12/2026")
+    assert unenrolled.outcome is Outcome.REFUSED and "Send: enrol" in unenrolled.text
+    assert await decommission_row(signpost) is None
+    await ensure_enrolled(signpost, "AD01")
+    reply = await say_fresh(signpost, "AD01", "decommission schedule 15/12/2026")
+    assert reply.outcome is Outcome.DONE
+    assert "15/12/2026" in reply.text and "13/02/2027" in reply.text
+    sent = await notices(signpost)
+    assert sorted(n.recipient_id for n in sent) == list(ADMINS)
+    assert all("15/12/2026" in n.body for n in sent)
+    status = await say_fresh(signpost, "AD02", "decommission status")
+    assert status.outcome is Outcome.INFO and "in 43 days" in status.text
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("decommission schedule 01/11/2026", "in the past"),
+        ("decommission schedule 15/12/2026 20/02/2027", "at most 60 days"),
+        ("decommission schedule 15/12/2026 14/12/2026", "after the switch-off"),
+        ("decommission schedule 31/02/2027", "not a real date"),
+        ("decommission schedule", "switch-off date"),
+        ("decommission explode", "say what to do"),
+    ],
+)
+async def test_bad_schedules_are_refused_kindly(signpost: Signpost, text: str, problem: str) -> None:
+    """Dates in the past, destruction later than 60 days, impossible dates: a clear answer, nothing stored."""
+    await load(signpost)
+    reply = await say_fresh(signpost, "AD01", text)
+    assert reply.outcome is Outcome.INVALID and problem in reply.text
+    assert await decommission_row(signpost) is None
+
+
+async def test_from_switch_off_every_search_is_refused_and_audited(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """On and after the switch-off date searches, registrations, requests, enrolments and codes get
+    the switched-off answer (audited) without being asked for a code; help and the admins' status
+    and certificate still answer, with no code (nobody can enrol or answer one any more)."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026")
+    clock.set(at(date(2026, 11, 9)))
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    clock.set(at(date(2026, 11, 10)))  # a day on: P001's and AD01's codes are no longer fresh
+    for text in (
+        AMY,
+        "Amy Jones 03/04/2014",
+        "register P003",
+        f"request {AMY} safeguarding",
+        "enrol",
+        "history",
+    ):
+        reply = await say(signpost, "P001", text)
+        assert reply.outcome is Outcome.SWITCHED_OFF and not reply.signposts and "switched off" in reply.text
+        assert reply.challenge is None and reply.enrolment_uri is None
+    code = await say(signpost, "P001", "code", code="123456")
+    assert code.outcome is Outcome.SWITCHED_OFF and code.challenge is None
+    cancel = await say(signpost, "AD01", "decommission cancel")
+    assert cancel.outcome is Outcome.SWITCHED_OFF and cancel.challenge is None
+    assert (await say(signpost, "nobody", "help")).outcome is Outcome.INFO
+    status = await say(signpost, "AD01", "decommission status")
+    assert status.outcome is Outcome.INFO and status.challenge is None
+    assert "was switched off on 10/11/2026" in status.text
+    assert "no destruction certificate yet" in (await say(signpost, "AD01", "decommission certificate")).text
+    # Only admins: the role gate still answers a practitioner's status before anything else.
+    assert (await say(signpost, "P001", "decommission status")).outcome is Outcome.REFUSED
+    async with signpost.ctx.db.read() as session:
+        rows = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.outcome).where(AuditEvent.outcome == "switched_off")
+            )
+        ).all()
+    assert ("lookup", "switched_off") in rows and ("search", "switched_off") in rows
+
+
+async def test_cancel_before_switch_off_keeps_the_service_on(signpost: Signpost, clock: FakeClock) -> None:
+    """A cancelled schedule tells the admins, never switches anything off, and a new one may follow."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026")
+    reply = await say_fresh(signpost, "AD02", "decommission cancel")
+    assert reply.outcome is Outcome.DONE
+    assert sum("cancelled by AD02" in n.body for n in await notices(signpost)) == 2
+    clock.set(at(date(2026, 11, 12)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await schedule(signpost, "decommission schedule 01/12/2026")  # AD01's code is stale: asked again
+
+
+async def test_each_notice_once_across_two_runners_and_a_restart(
+    signpost: Signpost, db_url: str, clock: FakeClock
+) -> None:
+    """Scheduling, 30/7/1-day warnings and switch-off reach each admin exactly once, with two
+    runners ticking at the same moments and again after both restart."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 15/12/2026")
+    moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [
+        date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)
+    ]
+
+    async def two_runners() -> None:
+        apps = [
+            build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
+            for _ in range(2)
+        ]
+        try:
+            for moment in moments:
+                clock.set(at(moment))
+                await asyncio.gather(*(decommission_tick(app.ctx, clock.now()) for app in apps))
+        finally:
+            for app in apps:
+                await app.close()
+
+    await two_runners()
+    await two_runners()  # a restart: new processes, same database, same moments again
+    sent = await notices(signpost)
+    keys = Counter(n.dedupe_key for n in sent)
+    assert set(keys.values()) == {1}
+    expected = {
+        f"decommission:1:{what}:{admin}"
+        for what in ("scheduled", "30d", "7d", "1d", "switched_off")
+        for admin in ADMINS
+    }
+    assert set(keys) == expected
+
+
+async def test_destruction_deletes_personal_data_and_certificate_verifies(
+    signpost: Signpost, clock: FakeClock, tmp_path: Path
+) -> None:
+    """At the destroy-by date: keys gone from store and key file, personal data deleted (step-up
+    and access-control rows too), storage compacted, the audit log intact, and a signed
+    certificate sent to every admin, which an admin can still read in chat."""
+    await load(signpost)
+    await retention_tick(signpost.ctx, clock.now())
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await leave_stepup_and_access_traces(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    before = await row_counts(signpost, STEPUP_AND_ACCESS)
+    assert all(before.values()), before  # the checks below can find what they look for
+    clock.set(at(date(2026, 11, 19)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is None  # switched off, not yet destroyed
+    clock.set(at(date(2026, 11, 20)))
+    cert = await decommission_tick(signpost.ctx, clock.now())
+    assert cert is not None and decommission.verify(cert)
+    destroyed = cert["certificate"]["destroyed"]
+    assert destroyed["child_keys"] == 10 and destroyed["children"] == 10 and destroyed["practitioners"] == 7
+    assert (
+        destroyed["key_encryption_keys"] == 1
+        and destroyed["key_chains"] == 2
+        and destroyed["involvements"] == 7
+    )
+    assert {table: destroyed[table] for table in before} == before
+    assert set((await row_counts(signpost, STEPUP_AND_ACCESS)).values()) == {0}
+    async with signpost.ctx.db.read() as session:
+        for model in (ChildKey, ChildTerm, Involvement):
+            assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0
+        assert (
+            await session.execute(select(func.count()).select_from(Child).where(Child.identity.is_not(None)))
+        ).scalar_one() == 0
+        names = (await session.execute(select(Practitioner.family_name, Practitioner.email))).all()
+        assert set(names) == {("", "")}
+        events = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
+        summary = await decommission.audit_summary(session, None)
+    assert events >= 3 and cert["certificate"]["audit"]["last_seq"] <= summary["last_seq"]
+    on_disk = KeyRing.load_or_create(signpost.ctx.keys.path)  # type: ignore[arg-type]
+    assert on_disk.keks == {} and on_disk.index_key == b"" and on_disk.signing_seed == b""
+    sent = await notices(signpost)
+    finals = [n for n in sent if n.dedupe_key and ":step:certificate:" in n.dedupe_key]
+    assert sorted(n.recipient_id for n in finals) == list(ADMINS)
+    assert cert["signature"] in json.loads(finals[0].body)["text"]
+    steps = {n.dedupe_key.split(":")[3] for n in sent if n.dedupe_key and ":step:" in n.dedupe_key}
+    assert steps == {"keys", "data", "compact", "certificate"}
+    assert "decommissioning complete" in (await say(signpost, "AD01", "decommission certificate")).text
+
+
+async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: FakeClock) -> None:
+    """Changing any count in the certificate breaks its Ed25519 signature."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    cert = await decommission_tick(signpost.ctx, clock.now())
+    assert cert is not None and decommission.verify(cert)
+    cert["certificate"]["destroyed"]["children"] -= 1
+    assert not decommission.verify(cert)
+
+
+async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: FakeClock) -> None:
+    """Two processes reaching the destroy-by date together produce one destruction and one certificate."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
+    try:
+        results = await asyncio.gather(
+            decommission_tick(signpost.ctx, clock.now()), decommission_tick(other.ctx, clock.now())
+        )
+    finally:
+        await other.close()
+    assert sum(r is not None for r in results) == 1
+    finals = [n for n in await notices(signpost) if n.dedupe_key and ":step:certificate:" in n.dedupe_key]
+    assert len(finals) == len(ADMINS)
+
+
+async def test_nothing_personal_survives_in_files_after_decommissioning(
+    signpost: Signpost, clock: FakeClock, tmp_path: Path
+) -> None:
+    """After destruction no marker, wrapped key, sealed TOTP seed, name or e-mail address is in the
+    database files (SQLite file and WAL) or in a backup taken afterwards."""
+    await load(signpost)
+    await retention_tick(signpost.ctx, clock.now())
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    async with signpost.ctx.db.read() as session:
+        wrapped = list((await session.execute(select(ChildKey.wrapped))).scalars())
+        seeds = list((await session.execute(select(TotpCredential.seed))).scalars())
+    assert seeds  # AD01 enrolled to schedule
+    clock.set(at(date(2026, 11, 3)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is not None
+    target = tmp_path / "after.backup"
+    await backup(signpost.ctx.db, target)
+    blobs = [target.read_bytes()]
+    if signpost.ctx.db.dialect == "sqlite":
+        path = Path(str(signpost.ctx.db.engine.url.database))
+        blobs += [p.read_bytes() for p in (path, Path(str(path) + "-wal")) if p.exists()]
+    for blob in blobs:
+        for needle in (
+            MARKER.encode(),
+            b"sam.carter@northshire.example",
+            b"0161 496 0001",
+            b"Priya",
+            *wrapped,
+            *seeds,
+        ):
+            assert needle not in blob
+
+
+async def test_retention_and_notices_stop_after_destruction(signpost: Signpost, clock: FakeClock) -> None:
+    """Once destroyed, later ticks create no keys, touch nothing, and send nothing new."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    await decommission_tick(signpost.ctx, clock.now())
+    before = len(await notices(signpost))
+    clock.set(at(date(2026, 11, 4)))
+    report = await retention_tick(signpost.ctx, clock.now())
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert not report.did_work and len(await notices(signpost)) == before
+    assert KeyRing.load_or_create(signpost.ctx.keys.path).keks == {}  # type: ignore[arg-type]
+    after = await say(signpost, console("P001"), AMY)  # the identity gate answers first: P001 is gone
+    assert after.outcome in (Outcome.REFUSED, Outcome.SWITCHED_OFF) and not after.signposts
+    async with signpost.ctx.db.read() as session:
+        admins = {r.practitioner_id for r in (await session.execute(select(ChatIdentity))).scalars()}
+    assert admins <= set(ADMINS)

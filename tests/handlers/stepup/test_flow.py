@@ -1,0 +1,428 @@
+"""Step-up as a practitioner meets it: codes before results, single-use codes, throttling, freshness."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from bot.app import Signpost, build
+from handlers.clock import FakeClock
+from handlers.dispatch.dispatcher import StepUp
+from handlers.stepup import flow as stepup
+from handlers.stepup import totp
+from handlers.stepup.flow import StepUpPolicy
+from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from store.db import Database
+from store.keys.crypto import KeyRing
+from store.models import AuditEvent
+from store.models import Notice as NoticeRow
+from store.people import credentials, practitioners
+from tests.factories import AMY, load_standard, say
+from tests.stepup_helpers import code_now, enrol_and_step_up
+
+# -- RFC 6238 and the verifier (pure) ---------------------------------------------------------------
+
+RFC_SEED = b"12345678901234567890"
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+# RFC 6238 Appendix B, SHA-1 column: (Unix time, 8-digit TOTP).
+RFC_VECTORS = [
+    (59, "94287082"),
+    (1111111109, "07081804"),
+    (1111111111, "14050471"),
+    (1234567890, "89005924"),
+    (2000000000, "69279037"),
+    (20000000000, "65353130"),
+]
+
+
+@pytest.mark.parametrize(("unix", "expected"), RFC_VECTORS)
+def test_rfc6238_appendix_b_sha1_vectors(unix: int, expected: str) -> None:
+    """Our code generator gives the RFC's published SHA-1 answers (8 digits, as the RFC prints)."""
+    moment = datetime.fromtimestamp(unix, UTC)
+    assert totp.code_at(RFC_SEED, totp.time_step(moment), digits=8) == expected
+
+
+@pytest.mark.parametrize(("unix", "expected"), RFC_VECTORS)
+def test_verifier_accepts_the_six_digit_rfc_codes_at_their_times(unix: int, expected: str) -> None:
+    """The 6-digit code is the RFC value's last six digits, and it matches the time step it came from."""
+    moment = datetime.fromtimestamp(unix, UTC)
+    assert totp.matching_step(RFC_SEED, expected[-6:], moment) == totp.time_step(moment)
+
+
+def test_verifier_allows_one_step_of_drift_and_no_more() -> None:
+    """A code from 30 s ago matches; one from 60 s ago does not."""
+    now = datetime(2026, 11, 2, 9, 0, 10, tzinfo=UTC)
+    earlier = totp.code_at(RFC_SEED, totp.time_step(now - timedelta(seconds=30)))
+    much_earlier = totp.code_at(RFC_SEED, totp.time_step(now - timedelta(seconds=60)))
+    assert totp.matching_step(RFC_SEED, earlier, now) == totp.time_step(now) - 1
+    assert totp.matching_step(RFC_SEED, much_earlier, now) is None
+
+
+def test_base32_secret_is_what_authenticator_apps_read() -> None:
+    """pyotp (as an authenticator app) reading our URI computes the same codes as we do."""
+    uri = totp.provisioning_uri(RFC_SEED, "P001")
+    app = pyotp.parse_uri(uri)
+    assert isinstance(app, pyotp.TOTP)
+    assert base64.b32decode(totp.base32(RFC_SEED)) == RFC_SEED
+    assert app.at(59) == "287082"
+    assert "issuer=Signpost" in uri
+
+
+TYPED_287082 = ["287082", "287082".translate(FULL_WIDTH), "287 082", "287-082", " 287082\n"]
+
+
+@pytest.mark.parametrize("typed", TYPED_287082)
+def test_codes_are_normalised_to_ascii_digits(typed: str) -> None:
+    """Full-width digits, a space or a dash in the middle still read as the same six digits."""
+    assert totp.normalise(typed) == "287082"
+
+
+@pytest.mark.parametrize("typed", ["", "12345", "1234567", "12a456", "12345".translate(FULL_WIDTH)])
+def test_malformed_codes_are_rejected_before_verification(typed: str) -> None:
+    """Anything that is not six digits never reaches the verifier."""
+    with pytest.raises(totp.MalformedCode):
+        totp.normalise(typed)
+
+
+# -- through the dispatcher, on SQLite and PostgreSQL ------------------------------------------------
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_standard(signpost)
+    return signpost
+
+
+@pytest.fixture
+async def strict(db: Database, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    """An app whose idle window is zero: any later second needs a new code (to replay within a step)."""
+    built = build(db, keys, clock, stepup_policy=StepUpPolicy(idle=timedelta(0)))
+    await load_standard(built)
+    yield built
+    await built.ctx.audit.close()
+
+
+def wrong_code(app: Signpost, authenticator: pyotp.TOTP) -> str:
+    now = app.ctx.clock.now()
+    valid = {authenticator.at(now + timedelta(seconds=delta)) for delta in (-30, 0, 30)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+async def events(app: Signpost, action: str) -> list[AuditEvent]:
+    async with app.ctx.db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        rows = await session.execute(query)
+        return list(rows.scalars())
+
+
+async def notices(app: Signpost) -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+
+
+async def challenged_lookup(app: Signpost, who: str = "P002") -> Reply:
+    reply = await say(app, who, AMY)
+    assert reply.outcome is Outcome.CHALLENGED, reply
+    assert reply.challenge is not None and not reply.signposts
+    return reply
+
+
+async def answer(app: Signpost, who: str, reply: Reply, code: str) -> Reply:
+    assert reply.challenge is not None
+    return await say(app, who, "code", code=code, challenge_id=reply.challenge.challenge_id)
+
+
+async def test_lookup_without_an_authenticator_asks_kindly_to_enrol(app: Signpost) -> None:
+    """No credential: no result, no challenge, a message saying to send enrol."""
+    reply = await say(app, "P002", AMY)
+    assert reply.outcome is Outcome.REFUSED and reply.challenge is None and not reply.signposts
+    assert "enrol" in reply.text
+    assert [e.detail for e in await events(app, "lookup")] == ["not enrolled"]
+
+
+async def test_help_needs_no_code(app: Signpost) -> None:
+    """Commands that show no results are not challenged."""
+    assert (await say(app, "P002", "help")).outcome is Outcome.INFO
+
+
+async def test_parked_command_runs_exactly_once_after_a_correct_code(app: Signpost, clock: FakeClock) -> None:
+    """A stale practitioner's lookup waits for a code, then runs once; its challenge cannot run it again."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    answered = await answer(app, "P002", challenged, code_now(app, authenticator))
+    assert answered.outcome is Outcome.ANSWERED and answered.child_ref == "999 000 0018"
+    assert len(answered.signposts) == 3
+    clock.advance(seconds=30)
+    again = await answer(app, "P002", challenged, code_now(app, authenticator))
+    assert again.outcome is Outcome.DONE and "send it again" in again.text and not again.signposts
+    lookups = await events(app, "lookup")
+    assert [(e.outcome, e.detail) for e in lookups] == [("challenged", "stepup required"), ("answered", "")]
+    codes = await events(app, "code")
+    assert [e.detail for e in codes][-2:] == ["code ok; resumed", "code ok; challenge gone"]
+    assert lookups[1].correlation_id == codes[-2].correlation_id  # the code and its resumed lookup
+
+
+async def test_parked_query_is_sealed_at_rest(app: Signpost, clock: FakeClock) -> None:
+    """A parked search (a child's name and birth date) is not readable in the parked table."""
+    await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    reply = await say(app, "P002", "Amy Jones 03/04/2014")
+    assert reply.outcome is Outcome.CHALLENGED
+    async with app.ctx.db.read() as session:
+        raw = (await session.execute(select(credentials.ParkedCommand.text))).scalars().all()
+    assert len(raw) == 1 and raw[0] is not None
+    assert b"Amy" not in raw[0] and b"Jones" not in raw[0] and b"2014" not in raw[0]
+
+
+async def test_code_from_30s_ago_is_accepted_and_from_60s_ago_refused(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Clock drift of one step is tolerated; two steps is a wrong code (shown inline, try again)."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31, seconds=10)
+    challenged = await challenged_lookup(app)
+    too_old = authenticator.at(clock.now() - timedelta(seconds=60))
+    refused = await answer(app, "P002", challenged, too_old)
+    assert refused.outcome is Outcome.CHALLENGED and refused.challenge is not None
+    assert refused.challenge.challenge_id == challenged.challenge.challenge_id  # type: ignore[union-attr]
+    assert refused.challenge.error is not None and "didn't match" in refused.challenge.error
+    accepted = await answer(app, "P002", challenged, authenticator.at(clock.now() - timedelta(seconds=30)))
+    assert accepted.outcome is Outcome.ANSWERED
+
+
+async def test_a_code_counts_once_even_spelt_in_full_width_digits(strict: Signpost, clock: FakeClock) -> None:
+    """Within the same 30 s step, the code just used is refused again, in any spelling."""
+    authenticator = await enrol_and_step_up(strict, "P002")
+    used = code_now(strict, authenticator)
+    clock.advance(seconds=1)
+    challenged = await challenged_lookup(strict)
+    for spelling in (used, used.translate(FULL_WIDTH)):
+        reply = await answer(strict, "P002", challenged, spelling)
+        assert reply.outcome is Outcome.CHALLENGED and reply.challenge is not None
+        assert reply.challenge.error == stepup.REUSED
+    clock.advance(seconds=30)
+    resumed = await answer(strict, "P002", challenged, code_now(strict, authenticator))
+    assert resumed.outcome is Outcome.ANSWERED
+    details = [e.detail for e in await events(strict, "code")]
+    assert details[-3:] == ["code reused", "code reused", "code ok; resumed"]
+
+
+async def test_concurrent_double_submission_gives_one_success(app: Signpost, clock: FakeClock) -> None:
+    """Two submissions of one code at once (a double click): one runs the lookup, the other is refused."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    code = code_now(app, authenticator)
+    replies = await asyncio.gather(*(answer(app, "P002", challenged, code) for _ in range(2)))
+    outcomes = sorted(r.outcome.value for r in replies)
+    assert outcomes == ["answered", "challenged"]
+    assert [e.outcome for e in await events(app, "lookup")].count("answered") == 1
+
+
+async def test_five_wrong_codes_lock_for_15_minutes_and_tell_the_duty_manager(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The fifth wrong code locks code entry (even a right code is refused) and notifies DM01 only."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    for attempt in range(1, 5):
+        reply = await answer(app, "P002", challenged, wrong_code(app, authenticator))
+        assert reply.outcome is Outcome.CHALLENGED, attempt
+    assert reply.challenge is not None and "1 try left" in (reply.challenge.error or "")
+    locked = await answer(app, "P002", challenged, wrong_code(app, authenticator))
+    assert locked.outcome is Outcome.REFUSED and "15 more minutes" in locked.text
+    right_but_locked = await answer(app, "P002", challenged, code_now(app, authenticator))
+    assert right_but_locked.outcome is Outcome.REFUSED and "paused" in right_but_locked.text
+    assert (await say(app, "P002", AMY)).outcome is Outcome.REFUSED
+    sent = await notices(app)
+    assert [(n.recipient_id, n.kind) for n in sent] == [("DM01", "stepup_locked")]
+    assert "P002" in sent[0].body and "Amy" not in sent[0].body and "Jones" not in sent[0].body
+    details = [e.detail for e in await events(app, "code")]
+    assert details[-2:] == ["code wrong; locked", "stepup locked"]
+
+    clock.advance(minutes=15)
+    again = await challenged_lookup(app)
+    assert (await answer(app, "P002", again, code_now(app, authenticator))).outcome is Outcome.ANSWERED
+
+
+async def test_a_good_code_resets_the_count_of_wrong_ones(app: Signpost, clock: FakeClock) -> None:
+    """Four wrong, one right, four wrong: never five in a row, so never locked."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    for _ in range(2):
+        clock.advance(minutes=31)
+        challenged = await challenged_lookup(app)
+        for _ in range(4):
+            wrong = await answer(app, "P002", challenged, wrong_code(app, authenticator))
+            assert wrong.challenge is not None
+        right = await answer(app, "P002", challenged, code_now(app, authenticator))
+        assert right.outcome is Outcome.ANSWERED
+    assert await notices(app) == []
+
+
+async def test_one_hundred_wrong_codes_disable_until_re_enrolment(app: Signpost, clock: FakeClock) -> None:
+    """Locks come and go every five; the hundredth wrong code disables; only a reset and enrol help."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    for attempt in range(1, 101):
+        reply = await answer(app, "P002", challenged, wrong_code(app, authenticator))
+        if attempt % 5 == 0 and attempt < 100:
+            assert reply.outcome is Outcome.REFUSED and "paused" in reply.text, attempt
+            clock.advance(minutes=15)
+    assert reply.outcome is Outcome.REFUSED and reply.text == stepup.DISABLED_TEXT
+    assert (await answer(app, "P002", challenged, code_now(app, authenticator))).text == stepup.DISABLED_TEXT
+    assert (await say(app, "P002", AMY)).text == stepup.DISABLED_TEXT
+    assert (await say(app, "P002", "enrol")).text == stepup.DISABLED_TEXT  # no self-service way round it
+    # Only step-up's own notices: the misuse monitor may add its credential alert at any moment.
+    kinds = [n.kind for n in await notices(app) if n.kind.startswith("stepup_")]
+    assert kinds.count("stepup_locked") == 19 and kinds[-1] == "stepup_disabled"
+
+    async with app.ctx.db.write() as session:
+        await credentials.reset(session, "P002")
+    clock.advance(minutes=1)
+    await enrol_and_step_up(app, "P002")
+    assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_fresh_for_30_minutes_after_last_use(app: Signpost, clock: FakeClock) -> None:
+    """Use keeps step-up fresh; 31 minutes idle asks again."""
+    await enrol_and_step_up(app, "P002")
+    for _ in range(3):
+        clock.advance(minutes=29)
+        assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+    clock.advance(minutes=31)
+    assert (await say(app, "P002", AMY)).outcome is Outcome.CHALLENGED
+
+
+async def test_fresh_for_12_hours_at_most(app: Signpost, clock: FakeClock) -> None:
+    """Even in constant use, a code covers 12 hours; at 12 h + 1 s Signpost asks again."""
+    start = clock.now()
+    await enrol_and_step_up(app, "P002")
+    while clock.now() < start + timedelta(hours=12):
+        clock.advance(minutes=20)
+        assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+    assert clock.now() == start + timedelta(hours=12)
+    clock.advance(seconds=1)
+    assert (await say(app, "P002", AMY)).outcome is Outcome.CHALLENGED
+
+
+async def test_approval_needs_a_code_from_the_last_five_minutes(app: Signpost) -> None:
+    """Decisions (StepUp.APPROVAL) are fresh for 5 minutes after the code, whatever the use since."""
+    now = app.ctx.clock.now()
+    policy = StepUpPolicy()
+
+    def state(code_at: datetime) -> credentials.CredentialState:
+        return credentials.CredentialState("P001", "active", 1, 0, None, code_at)
+
+    async with app.ctx.db.read() as session:
+        fresh_code = state(now - timedelta(minutes=5))
+        fresh = await stepup.is_fresh(session, fresh_code, StepUp.APPROVAL, now, policy)
+        stale_code = state(now - timedelta(minutes=5, seconds=1))
+        stale = await stepup.is_fresh(session, stale_code, StepUp.APPROVAL, now, policy)
+    assert fresh and not stale
+
+
+async def test_a_burst_of_challenged_searches_does_not_starve_the_connection_pool(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Many more concurrent challenged searches than pooled connections: every one gets its prompt."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    replies = await asyncio.gather(*(say(app, "P002", AMY) for _ in range(40)))
+    assert {r.outcome for r in replies} == {Outcome.CHALLENGED}
+    answered = await answer(app, "P002", replies[0], code_now(app, authenticator))
+    assert answered.outcome is Outcome.ANSWERED
+    clock.advance(minutes=20)
+    assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+    clock.advance(minutes=20)  # the code is 40 minutes old: "last use" comes from the audit log
+    replies = await asyncio.gather(*(say(app, "P002", AMY) for _ in range(40)))
+    assert {r.outcome for r in replies} == {Outcome.ANSWERED}
+
+
+async def test_a_code_typed_as_a_message_is_not_taken(app: Signpost) -> None:
+    """Codes come only from the private prompt (Command.code); 'code 123456' as text is refused."""
+    await enrol_and_step_up(app, "P002")
+    reply = await say(app, "P002", "code 123456")
+    assert reply.outcome is Outcome.INVALID and "prompt" in reply.text
+
+
+async def test_malformed_code_asks_again_without_counting(app: Signpost, clock: FakeClock) -> None:
+    """A typo that is not six digits is answered inline and is no wrong-code attempt."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    for _ in range(6):
+        reply = await answer(app, "P002", challenged, "12345")
+        assert reply.challenge is not None and reply.challenge.error == stepup.MALFORMED
+    assert (await answer(app, "P002", challenged, code_now(app, authenticator))).outcome is Outcome.ANSWERED
+
+
+async def test_someone_else_cannot_answer_my_challenge(app: Signpost, clock: FakeClock) -> None:
+    """A challenge id is bound to the person it was issued to: another's code runs nothing of mine."""
+    await enrol_and_step_up(app, "P002")
+    other = await enrol_and_step_up(app, "P003")
+    clock.advance(minutes=31)
+    mine = await challenged_lookup(app, "P002")
+    theirs = await answer(app, "P003", mine, code_now(app, other))
+    assert theirs.outcome is Outcome.DONE and not theirs.signposts
+    assert [e.actor_id for e in await events(app, "lookup") if e.outcome == "answered"] == []
+
+
+async def test_code_attempts_are_audited_without_the_code(app: Signpost, clock: FakeClock) -> None:
+    """Every attempt is an audit event; no code, seed or terms are in it."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    challenged = await challenged_lookup(app)
+    bad = wrong_code(app, authenticator)
+    good = code_now(app, authenticator)
+    await answer(app, "P002", challenged, bad)
+    await answer(app, "P002", challenged, good)
+    rows = await events(app, "code")
+    assert [e.detail for e in rows] == ["code ok; enrolled", "code wrong", "code ok; resumed"]
+    for row in rows:
+        assert row.terms is None and bad not in row.detail and good not in row.detail
+    enrol_rows = await events(app, "enrol")
+    assert len(enrol_rows) == 1 and enrol_rows[0].terms is None
+
+
+async def test_chat_enrolment_gives_a_link_and_never_the_seed(app: Signpost) -> None:
+    """In Slack or Teams, enrol answers with a one-time link (and a code prompt), not the secret."""
+    slack = Principal(Platform.SLACK, "T1", "U1")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "P001", app.ctx.clock.now())
+    reply = await say(app, slack, "enrol")
+    assert reply.outcome is Outcome.DONE and reply.enrolment_uri is None
+    assert reply.challenge is not None and reply.challenge.prompt == stepup.PROMPT_PENDING
+    (link,) = reply.lines
+    assert link.startswith("http://127.0.0.1:3000/enrol/") and len(link.rsplit("/", 1)[1]) >= 40
+    assert "secret" not in repr(reply).lower() and "otpauth" not in repr(reply)
+
+
+async def test_enrol_is_refused_when_an_authenticator_works(app: Signpost) -> None:
+    """A chat account alone cannot replace a working second factor."""
+    await enrol_and_step_up(app, "P002")
+    reply = await say(app, "P002", "enrol")
+    assert reply.outcome is Outcome.REFUSED and "duty manager" in reply.text
+
+
+async def test_operator_enrolment_is_confirmed_by_the_first_code(app: Signpost) -> None:
+    """A pending credential challenges the first search; the first good code activates it and runs it."""
+    seed = totp.new_seed()
+    async with app.ctx.db.write() as session:
+        await credentials.enrol(session, app.ctx.keys, "P001", seed, app.ctx.clock.now())
+    reply = await say(app, "P001", AMY)
+    assert reply.outcome is Outcome.CHALLENGED and reply.text == stepup.PENDING_TEXT
+    authenticator = pyotp.TOTP(totp.base32(seed))
+    answered = await answer(app, "P001", reply, code_now(app, authenticator))
+    assert answered.outcome is Outcome.ANSWERED
+    async with app.ctx.db.read() as session:
+        state = await credentials.get(session, "P001")
+    assert state is not None and state.state == "active"

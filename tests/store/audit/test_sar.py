@@ -1,0 +1,122 @@
+"""Subject access reports: every event that touched one child — when, organisation, role, purpose, outcome.
+
+Lookups and searches need a fresh step-up code: practitioners enrol and answer with real codes
+(say_fresh). A challenged lookup names no child, so only the lookup that ran is in the report."""
+
+from __future__ import annotations
+
+import json
+
+from bot.app import Signpost
+from handlers.vocabulary import Outcome
+from store.audit.sar import NO_PURPOSE, subject_access
+from tests.access_helpers import decide, load_access, request_access
+from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard
+from tests.stepup_helpers import say_fresh
+
+
+async def report(app: Signpost, ref: str, *, with_names: bool = False):  # type: ignore[no-untyped-def]
+    return await subject_access(
+        app.ctx.db, app.ctx.sealer, int(ref), app.ctx.clock.now(), with_names=with_names
+    )
+
+
+async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(
+    signpost: Signpost,
+) -> None:
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    signpost.ctx.clock.advance(hours=2)
+    await say_fresh(signpost, "P002", "Amy Jones 03/04/2014")
+    await say_fresh(signpost, "P003", BEN)  # another child: not in Amy's report
+
+    sar = await report(signpost, AMY)
+
+    assert [(e.at, e.organisation, e.role, e.action, e.outcome, e.purpose) for e in sar.entries] == [
+        (
+            "2026-11-02T09:00:00+00:00",
+            "Northshire Children's Services",
+            "Social worker",
+            "lookup",
+            "answered",
+            NO_PURPOSE,
+        ),
+        (
+            "2026-11-02T11:00:00+00:00",
+            "Northshire School Health",
+            "School nurse",
+            "search",
+            "answered",
+            NO_PURPOSE,
+        ),
+    ]
+    text = sar.to_text()
+    assert "999 000 0018" in text and "Social worker, Northshire Children's Services (Northshire)" in text
+    assert "Sam" not in text and "Carter" not in text and "Priya" not in text  # no names unless asked
+    assert all(e.practitioner is None for e in sar.entries)
+
+
+async def test_names_only_when_asked(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    sar = await report(signpost, AMY, with_names=True)
+    assert sar.entries[0].practitioner == "Sam Carter (P001)"
+    assert "Sam Carter (P001) — Social worker" in sar.to_text()
+
+
+async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Signpost) -> None:
+    """The family sees that a search considered their child even though nothing was shown."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
+    sar = await report(signpost, "9990000034")
+    assert [(e.action, e.outcome) for e in sar.entries] == [("search", "ambiguous")]
+    assert "nothing shown (more detail asked for)" in sar.to_text()
+
+
+async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost) -> None:
+    """Shielded hit, request with a purpose, a repeat (already waiting: no purpose given), the duty
+    manager's approval, the granted lookup: the purpose is carried to the requester's later entries.
+
+    Through the real commands: the access request audits action "request_access" with the purpose
+    as its terms, sealed under the child's key; S001 and DM02 enrol and answer their step-up codes
+    (challenged events name no child, so they are not in the child's report)."""
+    await load_access(signpost)
+    assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.SHIELDED
+    signpost.ctx.clock.advance(minutes=3)
+    purpose = "Joint home visit with police tomorrow"
+    assert (await request_access(signpost, "S001", SHIELDED, purpose)).outcome is Outcome.DONE
+    signpost.ctx.clock.advance(minutes=1)
+    again = await request_access(signpost, "S001", SHIELDED, "still need it")
+    assert again.outcome is Outcome.INFO and "already waiting" in again.text
+    assert (await decide(signpost, "DM02", "approve", 1)).outcome is Outcome.DONE
+    signpost.ctx.clock.advance(minutes=30)
+    assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.ANSWERED
+
+    sar = await report(signpost, SHIELDED)
+
+    assert [(e.role, e.action, e.outcome, e.purpose) for e in sar.entries] == [
+        ("Health visitor", "lookup", "shielded", NO_PURPOSE),
+        ("Health visitor", "request_access", "done", purpose),
+        ("Health visitor", "request_access", "info", purpose),
+        ("Duty manager", "approve", "done", NO_PURPOSE),
+        ("Health visitor", "lookup", "answered", purpose),
+    ]
+    assert "requested access (purpose given)" in sar.to_text()
+
+
+async def test_a_child_nobody_looked_up(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    sar = await report(signpost, NO_INVOLVEMENTS)
+    assert sar.entries == ()
+    assert "No one has looked up this record." in sar.to_text()
+    assert json.loads(sar.to_json())["entries"] == []
+
+
+async def test_json_carries_the_same_entries(signpost: Signpost) -> None:
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    doc = json.loads((await report(signpost, AMY)).to_json())
+    assert doc["child_ref"] == "999 000 0018" and doc["with_names"] is False
+    assert [(e["organisation"], e["role"], e["outcome"]) for e in doc["entries"]] == [
+        ("Northshire Children's Services", "Social worker", "answered")
+    ]

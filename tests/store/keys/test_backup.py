@@ -1,0 +1,229 @@
+"""Backups hold wrapped keys only; destroying a child destroys it in old backups too; key rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import Signpost, build
+from handlers.vocabulary import Outcome
+from store.db import Database
+from store.keys import keychain
+from store.keys.backup import BackupFailed, backup
+from store.keys.crypto import DecryptionError, KeyRing, child_aad
+from store.keys.rotation import RotationFailed, rotate
+from store.models import AuditEvent, AuditTermKey, Child, ChildKey
+from store.people.credentials import ParkedCommand, TotpCredential, seed_aad
+from store.register import children
+from tests.databases import postgres_url, with_database
+from tests.factories import AMY, say
+from tests.stepup_helpers import code_now, ensure_enrolled, say_fresh
+from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, load, retention_on
+
+NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
+
+
+@asynccontextmanager
+async def restored(db_url: str, backup_file: Path) -> AsyncIterator[Database]:
+    """The backup brought back as a database of its own (a copy of the SQLite file, or pg_restore)."""
+    if db_url.startswith("sqlite"):
+        copy = backup_file.with_suffix(".restored.db")
+        shutil.copyfile(backup_file, copy)
+        url, name = f"sqlite+aiosqlite:///{copy}", None
+    else:
+        name = db_url.rsplit("/", 1)[1] + "_restored"
+        admin = await asyncpg.connect(postgres_url().replace("postgresql+asyncpg://", "postgresql://"))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        target = with_database(postgres_url(), name).replace("postgresql+asyncpg://", "postgresql://")
+        proc = await asyncio.create_subprocess_exec(
+            "pg_restore", "--no-owner", f"--dbname={target}", str(backup_file)
+        )
+        assert await proc.wait() == 0
+        url = with_database(postgres_url(), name)
+    db = await Database.open(url)
+    try:
+        yield db
+    finally:
+        await db.close()
+        if name is not None:
+            admin = await asyncpg.connect(postgres_url().replace("postgresql+asyncpg://", "postgresql://"))
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+def current_key_material(keys: KeyRing, today: date) -> KeyRing:
+    """The key file as a freshly started process would load it."""
+    assert keys.path is not None
+    ring = KeyRing.load_or_create(keys.path)
+    keychain.ensure_chains(ring, today)
+    return ring
+
+
+async def test_old_backup_cannot_decrypt_a_child_destroyed_since(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """Backup, destroy a child, restore the old backup beside the current key file: the destroyed
+    child's identity cannot be decrypted, while every other child in that backup still can."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    assert signpost.ctx.keys.path is not None
+    key_file_then = KeyRing.load_or_create(signpost.ctx.keys.path)  # control: the key file as it was
+    keychain.install(key_file_then, NOV_2)
+    await retention_on(signpost, NOV_3)
+    now_keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old, old.read() as session:
+        assert await session.get(ChildKey, int(TURNS_24)) is not None  # the wrapped key is in the backup
+        with pytest.raises(DecryptionError):
+            await children.load_identities(session, now_keys, [int(TURNS_24)])
+        survivors = await children.load_identities(session, now_keys, [int(AMY)])
+        assert survivors[int(AMY)].family_name == "Jones"
+        # Control: with the key file as it was at backup time, the child *was* decryptable; so it
+        # is destroying the birth-date key (not anything else) that destroyed it in the backup.
+        then = await children.load_identities(session, key_file_then, [int(TURNS_24)])
+        assert then[int(TURNS_24)].family_name == MARKER
+
+
+async def test_backup_holds_wrapped_keys_only(signpost: Signpost, tmp_path: Path) -> None:
+    """No data key, KEK, chain state, derived key, index key or signing seed appears in a backup."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    # Enrols P001 (a sealed TOTP seed) and creates a month key for the search's audit terms.
+    await say_fresh(signpost, "P001", "Nobody Known 01/01/2015")
+    keys = signpost.ctx.keys
+    secrets_held = [keys.index_key, keys.signing_seed, *keys.keks.values()]
+    async with signpost.ctx.db.read() as session:
+        for ref, kek_id, wrapped in (
+            await session.execute(select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped))
+        ).all():
+            secrets_held.append(keys.unwrap(kek_id, wrapped, child_aad(ref)))
+        assert (await session.execute(select(AuditTermKey))).first() is not None
+        credential = select(TotpCredential.practitioner_id, TotpCredential.kek_id, TotpCredential.seed)
+        seeds = (await session.execute(credential)).all()
+        assert [pid for pid, _, _ in seeds] == ["P001"]
+        secrets_held += [keys.unwrap(kek_id, seed, seed_aad(pid)) for pid, kek_id, seed in seeds]
+    target = tmp_path / "store.keys.backup"
+    size = await backup(signpost.ctx.db, target)
+    data = target.read_bytes()
+    assert size == len(data) > 0
+    assert MARKER.encode() not in data
+    assert [s for s in secrets_held if s in data] == []
+
+
+async def test_backup_refuses_to_overwrite(signpost: Signpost, tmp_path: Path) -> None:
+    """An existing file is never overwritten by a backup."""
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    with pytest.raises(BackupFailed, match="already exists"):
+        await backup(signpost.ctx.db, target)
+    assert target.read_text() == "keep me"
+
+
+async def test_marker_gone_from_file_wal_and_backup_after_destruction(
+    signpost: Signpost, tmp_path: Path
+) -> None:
+    """A marker in an identity field never appears in clear (before or after destruction); after the
+    child is destroyed its wrapped key and ciphertext are in neither the database files nor a backup."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    async with signpost.ctx.db.read() as session:
+        wrapped = (
+            await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == int(TURNS_24)))
+        ).scalar_one()
+        sealed = (
+            await session.execute(select(Child.identity).where(Child.ref == int(TURNS_24)))
+        ).scalar_one()
+    files = _database_files(signpost.ctx.db)
+    before = b"".join(f.read_bytes() for f in files if f.exists())
+    assert MARKER.encode() not in before
+    if files:
+        assert wrapped in before  # the check below can find what it looks for
+    await retention_on(signpost, NOV_3)
+    target = tmp_path / "after.backup"
+    await backup(signpost.ctx.db, target)
+    for blob in [target.read_bytes(), *(f.read_bytes() for f in files if f.exists())]:
+        assert MARKER.encode() not in blob
+        assert wrapped not in blob
+        assert sealed is not None and sealed not in blob
+
+
+def _database_files(db: Database) -> list[Path]:
+    """SQLite's database file and WAL (PostgreSQL's files are the server's: the backup is checked)."""
+    if db.dialect != "sqlite":
+        return []
+    path = Path(str(db.engine.url.database))
+    return [path, Path(str(path) + "-wal")]
+
+
+async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpost: Signpost) -> None:
+    """After ``keys rotate`` only the new generation is in the key file, every wrapped key is under
+    it, and a freshly started process still finds children, opens audit terms, checks an enrolled
+    practitioner's code (the TOTP seed is re-wrapped) and runs the command parked for it."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    totp = await ensure_enrolled(signpost, "P001")
+    await say_fresh(signpost, "P001", "Nobody Known 01/01/2015")
+    signpost.ctx.clock.advance(hours=13)  # type: ignore[attr-defined]  # the code is stale: asked again
+    parked = await say(signpost, "P001", AMY)
+    assert parked.outcome is Outcome.CHALLENGED and parked.challenge is not None
+    keys = signpost.ctx.keys
+    assert keys.path is not None
+    old_master = keys.keks["k1"]
+    report = await rotate(signpost.ctx.db, keys, NOV_2)
+    assert (report.old_generation, report.new_generation) == (1, 2)
+    assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 1
+    assert report.rewrapped["totp_credentials"] == 1 and report.rewrapped["parked_commands"] == 1
+    on_disk = KeyRing.load_or_create(keys.path)
+    assert on_disk.current_kek_id == "k2" and "k1" not in on_disk.keks
+    assert {e.split(":")[1] for e in on_disk.keks if e.startswith("~")} == {"2"}
+    assert old_master not in keys.path.read_bytes()
+    fresh = current_key_material(keys, NOV_2)
+    async with signpost.ctx.db.read() as session:
+        assert all(k.startswith("d2") for k in (await session.execute(select(ChildKey.kek_id))).scalars())
+        for model in (TotpCredential, ParkedCommand):
+            assert set((await session.execute(select(model.kek_id))).scalars()) == {"k2"}
+        assert (await children.load_identities(session, fresh, [int(AMY)]))[int(AMY)].family_name == "Jones"
+        event = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.terms_key.like("period:%")).order_by(AuditEvent.seq)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        assert event is not None and event.terms is not None and event.terms_key is not None
+        sealer = type(signpost.ctx.sealer)(signpost.ctx.db, fresh)
+        assert await sealer.open(session, event.terms, event.terms_key) == "Nobody Known 01/01/2015"
+    restarted = build(signpost.ctx.db, fresh, signpost.ctx.clock)
+    try:
+        code = code_now(restarted, totp)
+        answer = await say(restarted, "P001", "code", code=code, challenge_id=parked.challenge.challenge_id)
+    finally:
+        await restarted.ctx.audit.close()
+    assert answer.outcome is Outcome.ANSWERED and answer.child_ref == "999 000 0018"
+    assert (await say(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_rotation_fails_closed_when_a_key_cannot_be_opened(signpost: Signpost) -> None:
+    """A wrapped key that no KEK opens stops the rotation; the old generation stays, nothing is lost."""
+    await load(signpost)
+    async with signpost.ctx.db.write() as session:
+        await session.execute(
+            update(ChildKey).where(ChildKey.child_ref == int(TURNS_24)).values(wrapped=b"\0" * 60)
+        )
+    with pytest.raises(RotationFailed):
+        await rotate(signpost.ctx.db, signpost.ctx.keys, NOV_2)
+    assert signpost.ctx.keys.path is not None
+    assert "k1" in KeyRing.load_or_create(signpost.ctx.keys.path).keks
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED

@@ -1,0 +1,293 @@
+"""Retention: archive at 18, destroy at 24, leap days, catch-up, replicas, dry run, compaction."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from bot.app import Signpost, build
+from handlers.vocabulary import Outcome
+from store.db import Database
+from store.keys import keychain
+from store.keys.crypto import KeyRing
+from store.keys.keychain import birthday, dobs_turning
+from store.lifecycle import retention as lifecycle
+from store.models import AuditEvent, AuditTermKey, Child, ChildKey, ChildTerm, Involvement
+from store.models import Notice as NoticeRow
+from store.people import access
+from store.people.access import AccessGrant, AccessRequest
+from store.register import children
+from tests.factories import AMY
+from tests.stepup_helpers import say_fresh
+from tests.store.lifecycle.lifecycle_data import (
+    AFTER_LEAP,
+    LEAP_DAY,
+    MARKER,
+    OVER_24,
+    TURNS_18,
+    TURNS_24,
+    at,
+    load,
+    retention_on,
+    snapshot,
+)
+
+NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
+
+
+async def state_of(app: Signpost, ref: str) -> str | None:
+    async with app.ctx.db.read() as session:
+        record = await children.find(session, int(ref))
+    return None if record is None else record.state
+
+
+def test_leap_day_birthdays_fall_on_1_march_in_common_years() -> None:
+    """29 February children turn 18 on 1 March in a common year and 24 on 29 February in a leap year."""
+    leap = date(2008, 2, 29)
+    assert birthday(leap, 18) == date(2026, 3, 1)
+    assert birthday(leap, 24) == date(2032, 2, 29)
+    assert dobs_turning(date(2026, 3, 1), 18) == [leap, date(2008, 3, 1)]
+    assert dobs_turning(date(2026, 2, 28), 18) == [date(2008, 2, 28)]
+    assert dobs_turning(date(2032, 2, 29), 24) == [leap]
+    assert dobs_turning(date(2100, 3, 1), 24) == [date(2076, 2, 29), date(2076, 3, 1)]  # 2100 is no leap year
+
+
+async def test_first_run_archives_adults_destroys_over_24s_and_seals_keys_under_birth_dates(
+    signpost: Signpost,
+) -> None:
+    """Children imported already past 18 or 24 are archived or destroyed by the first run; every
+    remaining data key moves from the master KEK to its birth-date key."""
+    await load(signpost)
+    report = await retention_on(signpost, NOV_2)
+    assert await state_of(signpost, OVER_24) == "destroyed"
+    assert await state_of(signpost, TURNS_24) == "archived"
+    assert await state_of(signpost, TURNS_18) == "active"
+    assert await state_of(signpost, LEAP_DAY) == "archived"  # 18 since 1 March 2026
+    assert (report.destroyed, report.archived) == (1, 3)
+    async with signpost.ctx.db.read() as session:
+        kek_ids = set((await session.execute(select(ChildKey.kek_id))).scalars())
+    assert kek_ids and all(k.startswith("d") for k in kek_ids)
+
+
+async def test_child_archived_on_18th_birthday_is_found_by_no_search(signpost: Signpost) -> None:
+    """On the 18th birthday the record is archived: keyed and demographic searches say nothing about it."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    assert (await say_fresh(signpost, "P001", TURNS_18)).outcome is Outcome.ANSWERED
+    report = await retention_on(signpost, NOV_3)
+    assert report.archived == 1
+    assert await state_of(signpost, TURNS_18) == "archived"
+    keyed = await say_fresh(signpost, "P001", TURNS_18)
+    demographic = await say_fresh(signpost, "P001", "Omar Patel 03/11/2008")
+    assert keyed.outcome is Outcome.NO_MATCH and not keyed.signposts and keyed.child_ref is None
+    assert demographic.outcome is Outcome.NO_MATCH and not demographic.signposts
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED  # others unaffected
+
+
+async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) -> None:
+    """On the 24th birthday: key, index rows and involvements gone, identity NULL, audit terms
+    sealed under the child's key undecryptable, and the birth-date key gone from the key file."""
+    await load(signpost)
+    # An audit event whose terms are sealed under the child's key (P001 enrols and gives a code first).
+    assert (await say_fresh(signpost, "P001", TURNS_24)).outcome is Outcome.ANSWERED
+    await retention_on(signpost, NOV_2)
+    async with signpost.ctx.db.read() as session:
+        identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[
+            int(TURNS_24)
+        ]
+        own_terms = children.terms_for(signpost.ctx.keys, identity)
+        cohort = (
+            await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref == int(TURNS_24)))
+        ).scalar_one()
+    report = await retention_on(signpost, NOV_3)
+    assert report.destroyed == 1
+    async with signpost.ctx.db.read() as session:
+        child = await session.get(Child, int(TURNS_24))
+        assert child is not None and child.state == "destroyed" and child.identity is None
+        assert await session.get(ChildKey, int(TURNS_24)) is None
+        left = await session.execute(
+            select(func.count()).select_from(ChildTerm).where(ChildTerm.term.in_(own_terms))
+        )
+        assert left.scalar_one() == 0
+        inv = select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(TURNS_24))
+        assert (await session.execute(inv)).scalar_one() == 0
+        event = (
+            await session.execute(select(AuditEvent).where(AuditEvent.terms_key == f"child:{TURNS_24}"))
+        ).scalar_one()
+        assert event.terms is not None and event.terms_key is not None
+        assert await signpost.ctx.sealer.open(session, event.terms, event.terms_key) is None
+    assert signpost.ctx.keys.path is not None
+    on_disk = signpost.ctx.keys.load_or_create(signpost.ctx.keys.path)
+    keychain.install(on_disk, NOV_3)
+    assert cohort not in on_disk.keks and cohort not in signpost.ctx.keys.keks
+
+
+async def test_access_requests_and_grants_go_with_a_child_destroyed_at_24(signpost: Signpost) -> None:
+    """Who asked about a child, why, and who may see it are the child's data too: on the 24th
+    birthday its access requests and grants are deleted; another child's stay."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    now = signpost.ctx.clock.now()
+    async with signpost.ctx.db.write() as session:
+        for ref in (TURNS_24, AMY):
+            new = access.NewRequest("P002", int(ref), "Northshire", None, None)
+            request_id = await access.open_request(session, new, now, timedelta(days=3), None)
+            request = await access.get_request(session, request_id)
+            assert request is not None
+            await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))
+
+    async def refs(model: type[AccessRequest] | type[AccessGrant]) -> list[int]:
+        async with signpost.ctx.db.read() as session:
+            return sorted((await session.execute(select(model.child_ref))).scalars())
+
+    assert await refs(AccessRequest) == await refs(AccessGrant) == sorted([int(AMY), int(TURNS_24)])
+    report = await retention_on(signpost, NOV_3)
+    assert report.destroyed == 1 and await state_of(signpost, TURNS_24) == "destroyed"
+    assert await refs(AccessRequest) == await refs(AccessGrant) == [int(AMY)]
+
+
+async def test_leap_day_child_archived_on_1_march_of_a_common_year(signpost: Signpost) -> None:
+    """Born 29 February 2008: still active on 28 February 2026, archived on 1 March 2026."""
+    signpost.ctx.clock.set(at(date(2026, 2, 27)))  # type: ignore[attr-defined]
+    await load(signpost)
+    await retention_on(signpost, date(2026, 2, 28))
+    assert await state_of(signpost, LEAP_DAY) == "active"
+    report = await retention_on(signpost, date(2026, 3, 1))
+    assert await state_of(signpost, LEAP_DAY) == "archived"
+    assert await state_of(signpost, AFTER_LEAP) == "archived"
+    assert report.archived == 2
+
+
+async def test_leap_day_child_destroyed_on_29_february_of_a_leap_year(signpost: Signpost) -> None:
+    """Born 29 February 2008: destroyed on 29 February 2032 (not the 28th); 1 March 2008 a day later."""
+    signpost.ctx.clock.set(at(date(2032, 2, 27)))  # type: ignore[attr-defined]
+    await load(signpost)
+    await retention_on(signpost, date(2032, 2, 28))
+    assert await state_of(signpost, LEAP_DAY) == "archived"
+    await retention_on(signpost, date(2032, 2, 29))
+    assert await state_of(signpost, LEAP_DAY) == "destroyed"
+    assert await state_of(signpost, AFTER_LEAP) == "archived"
+    await retention_on(signpost, date(2032, 3, 1))
+    assert await state_of(signpost, AFTER_LEAP) == "destroyed"
+
+
+async def test_missed_days_are_caught_up(signpost: Signpost) -> None:
+    """After four days without a run, the next run processes each missed day in order."""
+    signpost.ctx.clock.set(at(date(2026, 11, 1)))  # type: ignore[attr-defined]
+    await load(signpost)
+    await retention_on(signpost, date(2026, 11, 1))
+    report = await retention_on(signpost, date(2026, 11, 5))
+    assert (report.first_day, report.last_day) == (NOV_2, date(2026, 11, 5))
+    assert await state_of(signpost, TURNS_18) == "archived"
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    async with signpost.ctx.db.read() as session:
+        assert await lifecycle.last_day(session) == date(2026, 11, 5)
+
+
+async def test_catch_up_is_bounded_per_call_and_resumes(signpost: Signpost) -> None:
+    """A long gap is worked through in bounded steps; the next call goes on where the last stopped."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    signpost.ctx.clock.set(at(date(2026, 12, 31)))  # type: ignore[attr-defined]
+    first = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), max_days=10)
+    assert (first.first_day, first.last_day, first.pending_days) == (NOV_3, date(2026, 11, 12), 49)
+    second = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), max_days=100)
+    assert (second.first_day, second.pending_days) == (date(2026, 11, 13), 0)
+
+
+async def test_two_replicas_running_at_once_process_each_day_once(db_url: str, signpost: Signpost) -> None:
+    """Two processes running retention together archive and destroy each child exactly once."""
+    await load(signpost)
+    await retention_on(signpost, date(2026, 11, 1))
+    other_db = Database.connect(db_url)
+    assert signpost.ctx.keys.path is not None
+    other = build(other_db, KeyRing.load_or_create(signpost.ctx.keys.path), signpost.ctx.clock)
+    try:
+        signpost.ctx.clock.set(at(date(2026, 11, 4)))  # type: ignore[attr-defined]
+        from handlers.lifecycle.flows import retention_tick
+
+        a, b = await asyncio.gather(
+            retention_tick(signpost.ctx, signpost.ctx.clock.now()),
+            retention_tick(other.ctx, other.ctx.clock.now()),
+        )
+    finally:
+        await other.close()
+    assert a.destroyed + b.destroyed == 1
+    assert a.archived + b.archived == 1  # TURNS_18 (TURNS_24 was archived by the first run)
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+
+
+async def test_dry_run_changes_nothing_and_predicts_the_real_run(signpost: Signpost) -> None:
+    """A dry run as of a future date changes no row anywhere, and its counts are what the run does."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    before = await snapshot(signpost.ctx.db)
+    preview = await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, NOV_2, NOV_3)
+    assert await snapshot(signpost.ctx.db) == before
+    assert (preview.archived, preview.destroyed) == (1, 1)
+    real = await retention_on(signpost, NOV_3)
+    assert (real.archived, real.destroyed) == (preview.archived, preview.destroyed)
+
+
+async def test_admins_get_a_retention_notice_with_counts_only(signpost: Signpost) -> None:
+    """Every admin is told the counts after a run; the notice holds no name, date of birth or reference."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    await retention_on(signpost, NOV_3)
+    async with signpost.ctx.db.read() as session:
+        rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "retention"))).scalars().all()
+    assert {r.recipient_id for r in rows} == {"AD01", "AD02"}
+    latest = [r.body for r in rows if "03/11/2026" in r.body]
+    assert latest and all(
+        "1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest
+    )
+    for body in (r.body for r in rows):
+        for secret in (MARKER, "Tara", "Omar", "2002", "2008-11-03", TURNS_24, TURNS_18):
+            assert secret not in body
+
+
+async def test_audit_term_keys_older_than_24_months_are_destroyed(signpost: Signpost) -> None:
+    """Month keys for terms that touched no single child live 24 months; newer ones move under
+    their month key and still open."""
+    await load(signpost)
+    sealer = signpost.ctx.sealer
+    async with signpost.ctx.db.read() as session:  # as the dispatcher seals (it writes the key itself)
+        old, old_key = await sealer.seal(session, "Old Search 01/01/2015", (), at(date(2024, 9, 15)))
+        new, new_key = await sealer.seal(session, "New Search 01/01/2015", (), at(date(2026, 10, 15)))
+    report = await retention_on(signpost, NOV_2)
+    assert report.period_keys_destroyed == 1
+    async with signpost.ctx.db.read() as session:
+        periods = {row.period: row.kek_id for row in (await session.execute(select(AuditTermKey))).scalars()}
+        assert "2024-09" not in periods and periods["2026-10"].startswith("m")
+        assert old is not None and old_key is not None and new is not None and new_key is not None
+        assert await sealer.open(session, old, old_key) is None
+        fresh_sealer = type(sealer)(signpost.ctx.db, signpost.ctx.keys)  # no cached month key
+        assert await fresh_sealer.open(session, new, new_key) == "New Search 01/01/2015"
+
+
+async def test_storage_is_compacted_after_a_run(signpost: Signpost) -> None:
+    """After a run SQLite's WAL is checkpointed and truncated; PostgreSQL vacuums the affected tables."""
+    await load(signpost)
+    report = await retention_on(signpost, NOV_2)
+    if signpost.ctx.db.dialect == "sqlite":
+        assert report.compaction.startswith("sqlite wal_checkpoint busy=0")
+        path = str(signpost.ctx.db.engine.url.database) + "-wal"
+        import os
+
+        assert os.path.getsize(path) == 0
+    else:
+        assert report.compaction == f"postgresql vacuum {len(lifecycle.AFFECTED_TABLES)} table(s)"
+        vacuumed = await scalar_pg_vacuumed(signpost.ctx.db)
+        assert set(lifecycle.AFFECTED_TABLES) <= vacuumed
+
+
+async def scalar_pg_vacuumed(db: Database) -> set[str]:
+    from sqlalchemy import text
+
+    async with db.read() as session:
+        rows = await session.execute(
+            text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL")
+        )
+        return set(rows.scalars())

@@ -1,0 +1,162 @@
+"""Credentials at rest: sealed seeds bound to their owner, one-time tokens, atomic step acceptance."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import Signpost
+from handlers.stepup import totp
+from handlers.vocabulary import Platform, Principal
+from store.keys.crypto import DecryptionError
+from store.people import credentials
+from store.people.credentials import EnrolmentToken, ParkedCommand, TotpCredential
+from tests.factories import load_standard
+
+P1 = Principal(Platform.SLACK, "T1", "U1")
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_standard(signpost)
+    return signpost
+
+
+async def enrol(app: Signpost, practitioner_id: str) -> bytes:
+    seed = totp.new_seed()
+    async with app.ctx.db.write() as session:
+        await credentials.enrol(session, app.ctx.keys, practitioner_id, seed, app.ctx.clock.now())
+    return seed
+
+
+async def test_raw_seed_column_is_not_the_seed(app: Signpost) -> None:
+    """What the database holds is ciphertext: neither the seed nor its base32 text appears in it."""
+    seed = await enrol(app, "P001")
+    async with app.ctx.db.read() as session:
+        raw = (await session.execute(select(TotpCredential.seed))).scalar_one()
+        assert await credentials.load_seed(session, app.ctx.keys, "P001") == seed
+    assert raw != seed and seed not in raw and totp.base32(seed).encode() not in raw
+    assert len(raw) == 12 + len(seed) + 16  # nonce, ciphertext, tag
+
+
+async def test_swapped_ciphertexts_fail_to_decrypt(app: Signpost) -> None:
+    """The practitioner id is bound in: P001's sealed seed copied onto P002's row does not open."""
+    await enrol(app, "P001")
+    await enrol(app, "P002")
+    async with app.ctx.db.write() as session:
+        result = await session.execute(select(TotpCredential.practitioner_id, TotpCredential.seed))
+        rows = {pid: sealed for pid, sealed in result}
+        for pid, other in (("P001", "P002"), ("P002", "P001")):
+            await session.execute(
+                update(TotpCredential).where(TotpCredential.practitioner_id == pid).values(seed=rows[other])
+            )
+    async with app.ctx.db.read() as session:
+        for pid in ("P001", "P002"):
+            with pytest.raises(DecryptionError):
+                await credentials.load_seed(session, app.ctx.keys, pid)
+
+
+async def test_enrolment_token_works_once_and_only_its_digest_is_stored(app: Signpost) -> None:
+    """Redeeming spends the token; the table never holds the token itself."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        token = await credentials.issue_token(session, "P001", now, timedelta(minutes=10))
+    async with app.ctx.db.read() as session:
+        stored = (await session.execute(select(EnrolmentToken.token_hash))).scalars().all()
+    assert stored == [credentials.token_digest(token)] and token not in stored[0]
+    async with app.ctx.db.write() as session:
+        assert await credentials.redeem_token(session, token, now) == "P001"
+    async with app.ctx.db.write() as session:
+        assert await credentials.redeem_token(session, token, now) is None
+
+
+async def test_enrolment_token_expires_after_its_lifetime(app: Signpost) -> None:
+    """At ten minutes it still works; a second later it is dead."""
+    now = app.ctx.clock.now()
+    ttl = timedelta(minutes=10)
+    async with app.ctx.db.write() as session:
+        on_time = await credentials.issue_token(session, "P001", now, ttl)
+        late = await credentials.issue_token(session, "P002", now, ttl)
+    async with app.ctx.db.write() as session:
+        assert await credentials.redeem_token(session, on_time, now + ttl - timedelta(seconds=1)) == "P001"
+        assert await credentials.redeem_token(session, late, now + ttl + timedelta(seconds=1)) is None
+
+
+async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
+    """A new enrolment replaces the pending one, and the old link no longer opens anything."""
+    now = app.ctx.clock.now()
+    await enrol(app, "P001")
+    async with app.ctx.db.write() as session:
+        old = await credentials.issue_token(session, "P001", now, timedelta(minutes=10))
+    await enrol(app, "P001")
+    async with app.ctx.db.write() as session:
+        assert await credentials.redeem_token(session, old, now) is None
+
+
+async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: Signpost) -> None:
+    """Ciphertext at rest; a claim takes it out, so a second claim (or a stranger's) gets nothing."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        challenge = await credentials.park(
+            session, app.ctx.keys, principal=P1, practitioner_id="P001", spec_name="search",
+            channel="direct", text="Amy Jones 03/04/2014", now=now, ttl=timedelta(minutes=10),
+        )
+    async with app.ctx.db.read() as session:
+        raw = (await session.execute(select(ParkedCommand.text))).scalar_one()
+    assert raw is not None and b"Amy" not in raw
+    stranger = Principal(Platform.SLACK, "T1", "U2")
+    async with app.ctx.db.write() as session:
+        assert await credentials.claim(session, app.ctx.keys, challenge, stranger, now) is None
+    async with app.ctx.db.write() as session:
+        parked = await credentials.claim(session, app.ctx.keys, challenge, P1, now)
+    assert parked is not None and parked.text == "Amy Jones 03/04/2014" and not parked.expired
+    async with app.ctx.db.write() as session:
+        assert await credentials.claim(session, app.ctx.keys, challenge, P1, now) is None
+
+
+async def test_accepting_a_time_step_is_atomic_under_concurrency(app: Signpost) -> None:
+    """Two transactions that both saw the old step race to accept it: exactly one wins.
+
+    On PostgreSQL both read before either writes (a barrier), so the conditional UPDATE alone
+    must decide; SQLite serialises writers, so the second sees the first's step.
+    """
+    await enrol(app, "P001")
+    now = app.ctx.clock.now()
+    step = totp.time_step(now)
+    barrier = asyncio.Barrier(2) if app.ctx.db.dialect == "postgresql" else None
+
+    async def attempt() -> bool:
+        async with app.ctx.db.write() as session:
+            if barrier is not None:
+                state = await credentials.get(session, "P001")
+                assert state is not None and state.last_step < step  # both saw the old step
+                await barrier.wait()
+            return await credentials.accept_step(session, "P001", step, now)
+
+    results = await asyncio.gather(attempt(), attempt())
+    assert sorted(results) == [False, True]
+    async with app.ctx.db.read() as session:
+        state = await credentials.get(session, "P001")
+    assert state is not None and state.last_step == step and state.state == "active"
+
+
+async def test_failures_lock_every_fifth_and_disable_at_the_hundredth(app: Signpost) -> None:
+    """The throttle counts in the database: locks at 5, 10, …; disabled at 100; nothing after."""
+    await enrol(app, "P001")
+    now = app.ctx.clock.now()
+    seen = []
+    async with app.ctx.db.write() as session:
+        for _ in range(101):
+            seen.append(
+                await credentials.record_failure(
+                    session, "P001", now, lock_after=5, lock_for=timedelta(minutes=15), disable_after=100
+                )
+            )
+    locked_at = [f.failures for f in seen[:100] if f is not None and f.newly_locked]
+    assert locked_at == list(range(5, 100, 5))
+    assert seen[99] is not None and seen[99].newly_disabled and seen[99].state == "disabled"
+    assert seen[4] is not None and seen[4].locked_until == now + timedelta(minutes=15)
+    assert seen[100] is None  # a disabled credential counts nothing more

@@ -1,0 +1,159 @@
+"""Feed import: validation of every kind of bad row, all-or-nothing, idempotent re-import."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Signpost
+from store.models import AuditEvent, Child, ChildTerm, Involvement, LocalAuthority, Practitioner
+from store.register import children
+from store.register.feeds import Feed, FeedRejected, import_feeds
+from store.register.matching import Identity
+from tests.factories import (
+    AMY,
+    CHILDREN,
+    CHILDREN_HEADER,
+    INVOLVEMENTS,
+    INVOLVEMENTS_HEADER,
+    PRACTITIONERS,
+    PRACTITIONERS_HEADER,
+    load_standard,
+    standard_feeds,
+)
+
+
+async def counts(app: Signpost) -> dict[str, int]:
+    async with app.ctx.db.read() as session:
+        return {
+            model.__tablename__: (await session.execute(select(func.count()).select_from(model))).scalar_one()
+            for model in (Practitioner, Child, ChildTerm, Involvement)
+        }
+
+
+async def run(app: Signpost, *feeds: Feed) -> None:
+    await import_feeds(app.ctx.db, app.ctx.keys, list(feeds), app.ctx.clock.now())
+
+
+async def test_standard_feeds_import_every_row(signpost: Signpost) -> None:
+    """A clean import reports rows read and written per kind, in any file order."""
+    feeds = list(reversed(standard_feeds()))  # involvements first on the command line still works
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now())
+    assert report.rows == {"practitioners": 6, "children": 6, "involvements": 5}
+    assert report.changed == report.rows
+    assert (await counts(signpost))["involvements"] == 5
+
+
+async def test_reimporting_the_same_rows_changes_nothing(signpost: Signpost) -> None:
+    """Upsert by natural keys: a second identical import writes nothing and keeps every row."""
+    await load_standard(signpost)
+    before = await counts(signpost)
+    report = await load_standard(signpost)
+    assert report.changed == {"practitioners": 0, "children": 0, "involvements": 0}
+    assert await counts(signpost) == before
+
+
+async def test_changed_rows_are_updated_in_place(signpost: Signpost) -> None:
+    """A changed surname re-indexes the child: the new name finds it, the old one does not."""
+    await load_standard(signpost)
+    changed = CHILDREN.replace(f"{AMY},Amy,Jones,Amelia Jones;Amy Smith,", f"{AMY},Amy,Whitfield,,")
+    await run(signpost, Feed("children.csv", changed))
+    assert (await counts(signpost))["children"] == 6
+    from tests.stepup_helpers import say_fresh
+
+    assert (await say_fresh(signpost, "P001", "Amy Whitfield 03/04/2014")).child_ref == "999 000 0018"
+    old = Identity("Amy", "Jones", ("Amelia Jones", "Amy Smith"), date(2014, 4, 3), "F", "M1 2AB")
+    new = Identity("Amy", "Whitfield", (), date(2014, 4, 3), "F", "M1 2AB")
+    gone = children.terms_for(signpost.ctx.keys, old) - children.terms_for(signpost.ctx.keys, new)
+    async with signpost.ctx.db.read() as session:
+        held = set((await session.execute(select(ChildTerm.term).where(ChildTerm.child_ref == int(AMY)))).scalars())
+    assert gone and not (gone & held)
+    assert held == children.terms_for(signpost.ctx.keys, new)
+
+
+BAD_CHILDREN = f"""{CHILDREN_HEADER}
+9990000018,Amy,Jones,,2014-04-03,F,M1 2AB,Northshire,false
+9990000019,Bad,Check,,2014-04-03,F,,Northshire,false
+9990000026,,Okafor,,2016-09-12,M,,Northshire,false
+9990000034,Lily,Brown,,2019-02-30,F,,Northshire,false
+9990000042,Lily,Brown,,2099-01-01,F,,Northshire,false
+9990000050,Mia,Stone,,2015-06-30,Q,NOT A POSTCODE,Southvale,maybe
+9990000018,Amy,Again,,2014-04-03,F,,Northshire,false
+9990000069,Noah,Wells,,2020-02-29,M,,Southvale
+"""
+
+
+async def test_every_bad_child_row_is_reported_and_nothing_is_written(signpost: Signpost) -> None:
+    """One import with many kinds of bad row: each is reported with file, line and field; no row lands."""
+    with pytest.raises(FeedRejected) as caught:
+        await run(signpost, Feed("children.csv", BAD_CHILDREN))
+    problems = {(p.line, p.field) for p in caught.value.report.problems}
+    assert problems == {
+        (3, "child_ref"),  # check digit
+        (4, "given_names"),  # empty
+        (5, "date_of_birth"),  # 30 February
+        (6, "date_of_birth"),  # in the future
+        (7, "sex"),
+        (7, "postcode"),
+        (7, "shielded"),
+        (8, "child_ref"),  # repeats line 2
+        (9, "row"),  # wrong number of fields
+    }
+    assert all(p.file == "children.csv" for p in caught.value.report.problems)
+    assert (await counts(signpost))["children"] == 0
+
+
+async def test_a_bad_row_in_one_file_rolls_back_the_other_files(signpost: Signpost) -> None:
+    """All-or-nothing across files: a bad involvement leaves practitioners and children unwritten too."""
+    bad_involvements = INVOLVEMENTS + f"{AMY},NOPE,Education,2024-01-01,,false\n9990000077,P001,X,2024-01-01,,false\n"
+    with pytest.raises(FeedRejected) as caught:
+        await run(
+            signpost,
+            Feed("practitioners.csv", PRACTITIONERS),
+            Feed("children.csv", CHILDREN),
+            Feed("involvements.csv", bad_involvements),
+        )
+    report = caught.value.report
+    assert [(p.line, p.field, p.problem) for p in report.problems] == [
+        (7, "practitioner_id", "no practitioner with this id"),
+        (8, "child_ref", "no child with this reference"),
+    ]
+    assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+
+
+async def test_bad_practitioner_and_involvement_fields_are_reported(signpost: Signpost) -> None:
+    """Roles, phone, email, dates and booleans are each checked."""
+    practitioners = f"{PRACTITIONERS_HEADER}\nX1,A,B,R,O,LA,not-a-phone,nobody,wizard\n"
+    involvements = f"{INVOLVEMENTS_HEADER}\n{AMY},X1,S,2024-05-01,2024-04-01,yes\n"
+    with pytest.raises(FeedRejected) as caught:
+        await run(signpost, Feed("p.csv", practitioners), Feed("i.csv", involvements))
+    fields = [(p.file, p.field) for p in caught.value.report.problems]
+    assert ("p.csv", "roles") in fields and ("p.csv", "phone") in fields and ("p.csv", "email") in fields
+    assert ("i.csv", "ended") in fields and ("i.csv", "lead_professional") in fields
+
+
+async def test_unknown_header_is_rejected_with_the_expected_headers(signpost: Signpost) -> None:
+    """A file whose header matches no feed is named, with what was expected."""
+    with pytest.raises(FeedRejected) as caught:
+        await run(signpost, Feed("mystery.csv", "a,b,c\n1,2,3\n"))
+    (problem,) = caught.value.report.problems
+    assert (problem.file, problem.line, problem.field) == ("mystery.csv", 1, "header")
+    assert "child_ref,given_names" in problem.problem
+
+
+async def test_import_writes_no_audit_event(signpost: Signpost) -> None:
+    """Imports are admin terminal work: they do not pose as chat commands in the audit."""
+    await load_standard(signpost)
+    async with signpost.ctx.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one() == 0
+
+
+async def test_local_authorities_named_in_feeds_are_recorded_once(signpost: Signpost) -> None:
+    """Every authority a feed names becomes one row, however many rows and imports name it."""
+    await load_standard(signpost)
+    await load_standard(signpost)
+    async with signpost.ctx.db.read() as session:
+        names = (await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars().all()
+    assert names == ["Northshire", "Southvale"]

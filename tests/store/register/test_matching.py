@@ -1,0 +1,231 @@
+"""Fuzzy matching: candidates from blind-index terms, calibrated scores, decisions.
+
+Pure unit tests over a small synthetic register held in an in-memory index that works
+like the store's child_terms table (term → child refs, one probe for all query terms).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import pytest
+
+from store.register.matching import (
+    MAX_INDEX_TERMS,
+    MAX_QUERY_TERMS,
+    Decision,
+    DecisionKind,
+    Identity,
+    MatchModel,
+    MatchPolicy,
+    Query,
+    decide,
+    index_terms,
+    normalise_name,
+    outward_code,
+    query_terms,
+    score,
+)
+
+AMY = Identity("Amy Louise", "Jones", (), date(2014, 4, 3), "F", "M1 2AB")
+REGISTER: dict[str, Identity] = {
+    "amy": AMY,
+    "other-amy": Identity("Amy", "Jones", (), date(2011, 9, 21), "F", "LS6 3QT"),
+    "amy-sister": Identity("Grace", "Jones", (), date(2016, 1, 12), "F", "M1 2AB"),
+    "robert": Identity("Robert", "Smith-Patel", (), date(2010, 12, 7), "M", "B15 2TT"),
+    "catherine": Identity("Catherine", "O'Neill", (), date(2012, 6, 30), "F", "CF10 1AA"),
+    "alias-kid": Identity("Kyle", "Brennan", ("Kyle Morton", "Kai Morton"), date(2015, 2, 14), "M", "NE4 7YH"),
+    "jack-twin": Identity("Jack", "Taylor", (), date(2013, 5, 9), "M", "SW9 8HP"),
+    "jake-twin": Identity("Jake", "Taylor", (), date(2013, 5, 9), "M", "SW9 8HP"),
+    "oliver": Identity("Oliver", "Wright", (), date(2009, 11, 25), "M", "EX4 4QJ"),
+    "oliver-namesake": Identity("Oliver", "Wright", (), date(2019, 3, 2), "M", "YO1 7HH"),
+}
+
+
+NATIONAL = MatchModel(population=11_000_000)
+REGIONAL = MatchModel(population=1_000_000)
+
+
+def search(query: Query, policy: MatchPolicy = MatchPolicy(), model: MatchModel = NATIONAL) -> Decision[str]:
+    """One probe of an in-memory blind index, then score and decide, as the store does."""
+    index: dict[str, set[str]] = defaultdict(set)
+    for ref, identity in REGISTER.items():
+        for term in index_terms(identity):
+            index[term].add(ref)
+    candidates = set().union(*(index.get(term, set()) for term in query_terms(query)))
+    return decide([(ref, score(query, REGISTER[ref], model)) for ref in candidates], policy)
+
+
+CORRUPTIONS = {
+    "exact": (Query("Amy", "Jones", date(2014, 4, 3), "M1 2AB"), "amy"),
+    "typo in given name": (Query("Amt", "Jones", date(2014, 4, 3), "M1"), "amy"),
+    "typo in family name": (Query("Amy", "Jnoes", date(2014, 4, 3), "M1"), "amy"),
+    "phonetic misspelling": (Query("Kathryn", "O'Neil", date(2012, 6, 30), "CF10"), "catherine"),
+    "nickname": (Query("Bob", "Smith-Patel", date(2010, 12, 7), "B15"), "robert"),
+    "short form": (Query("Kate", "O'Neill", date(2012, 6, 30), "CF10"), "catherine"),
+    "swapped names (chat: last word taken as family)": (Query("Jones", "Amy", date(2014, 4, 3), "M1"), "amy"),
+    "middle name used": (Query("Louise", "Jones", date(2014, 4, 3), "M1 2AB"), "amy"),
+    "replaced surname": (Query("Amy", "Baker", date(2014, 4, 3), "M1 2AB"), "amy"),
+    "alias": (Query("Kai", "Morton", date(2015, 2, 14), "NE4"), "alias-kid"),
+    "one part of a double-barrelled surname": (Query("Robert", "Patel", date(2010, 12, 7), "B15"), "robert"),
+    "double-barrelled surname split by the chat parser": (Query("Robert Smith", "Patel", date(2010, 12, 7), "B15"), "robert"),
+    "day and month swapped": (Query("Amy", "Jones", date(2014, 3, 4), "M1"), "amy"),
+    "one digit of the date wrong": (Query("Amy", "Jones", date(2014, 4, 8), "M1 2AB"), "amy"),
+    "year off by one": (Query("Oliver", "Wright", date(2010, 11, 25), "EX4 4QJ"), "oliver"),
+    "no date of birth": (Query("Amy", "Jones", None, "M1 2AB"), "amy"),
+    "no given name": (Query("", "Jones", date(2014, 4, 3), "M1 2AB"), "amy"),
+    "moved house": (Query("Amy Louise", "Jones", date(2014, 4, 3), "HX1 1AA"), "amy"),
+}
+
+
+@pytest.mark.parametrize("query, expected", CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
+def test_each_corruption_finds_the_right_child(query: Query, expected: str) -> None:
+    """A query with one realistic mistake is answered with the one right child (in a
+    register of a million, the benchmark's scale, with the default policy)."""
+    decision = search(query, model=REGIONAL)
+    assert decision.kind is DecisionKind.MATCH, decision.ranked
+    assert decision.best == expected
+
+
+def test_twins_with_similar_names_are_ambiguous_without_a_given_name() -> None:
+    """Twins (same date, surname and address) cannot be told apart by surname and date alone."""
+    decision = search(Query("", "Taylor", date(2013, 5, 9), "SW9 8HP"))
+    assert decision.kind is DecisionKind.AMBIGUOUS
+    assert decision.best is None
+
+
+def test_twins_with_a_name_between_theirs_are_ambiguous() -> None:
+    """A misspelt given name as close to one twin as to the other never picks one."""
+    decision = search(Query("Jacke", "Taylor", date(2013, 5, 9), "SW9"))
+    assert decision.kind is DecisionKind.AMBIGUOUS
+
+
+def test_twin_named_exactly_is_matched() -> None:
+    """A twin's own exact given name tells the twins apart."""
+    assert search(Query("Jake", "Taylor", date(2013, 5, 9), "SW9 8HP")).best == "jake-twin"
+
+
+def test_absent_child_gives_no_match() -> None:
+    """A child who is not on the register is not matched to anyone."""
+    assert search(Query("Zebedee", "Fairweather", date(2015, 8, 1), "TR1 1AA")).kind is DecisionKind.NO_MATCH
+
+
+def test_unregistered_sibling_at_the_same_address_is_not_matched() -> None:
+    """Same surname and postcode but a different given name and date: a sibling, not the child."""
+    decision = search(Query("Sophie", "Jones", date(2018, 7, 7), "M1 2AB"))
+    assert decision.kind is not DecisionKind.MATCH
+
+
+def test_unregistered_twin_is_not_matched_to_the_registered_one() -> None:
+    """Same surname, date and address but another given name: likelier a twin than a typo."""
+    decision = search(Query("Harriet", "Jones", date(2014, 4, 3), "M1 2AB"))
+    assert decision.kind is not DecisionKind.MATCH
+
+
+def test_namesake_born_on_another_day_is_not_matched() -> None:
+    """Name alone, with a date far from both Oliver Wrights, does not pick one."""
+    decision = search(Query("Oliver", "Wright", date(2014, 6, 15)))
+    assert decision.kind is not DecisionKind.MATCH
+
+
+def test_common_name_is_told_apart_by_date_of_birth() -> None:
+    """Two Amy Joneses: the date of birth decides, and the answer is the right one."""
+    assert search(Query("Amy", "Jones", date(2011, 9, 21), "LS6")).best == "other-amy"
+
+
+def test_common_name_without_postcode_asks_for_more_at_national_scale() -> None:
+    """Amy Jones and a date alone could be another child among 11 million: ask, do not guess."""
+    assert search(Query("Amy", "Jones", date(2011, 9, 21))).kind is DecisionKind.AMBIGUOUS
+
+
+def test_score_is_a_probability_that_falls_with_each_disagreement() -> None:
+    """Scores lie in [0, 1] and a mistake lowers them."""
+    exact = score(Query("Amy", "Jones", date(2014, 4, 3), "M1 2AB"), AMY)
+    typo = score(Query("Amy", "Jnoes", date(2014, 4, 3), "M1 2AB"), AMY)
+    wrong_date = score(Query("Amy", "Jnoes", date(2014, 9, 30), "M1 2AB"), AMY)
+    assert 0.0 <= wrong_date < typo < exact <= 1.0
+
+
+def test_score_depends_on_register_size() -> None:
+    """The same evidence is weaker in a larger register (more look-alikes)."""
+    query = Query("Amy", "Jones", date(2014, 4, 3))
+    assert score(query, AMY, MatchModel(population=100_000)) > score(query, AMY, MatchModel(population=11_000_000))
+
+
+def test_accept_threshold_is_respected() -> None:
+    """Below ``accept`` is never a match (ambiguous down to ``consider``, then no match)."""
+    assert decide([("a", 0.95)], MatchPolicy(accept=0.99)).kind is DecisionKind.AMBIGUOUS
+    assert decide([("a", 0.995)], MatchPolicy(accept=0.99)).kind is DecisionKind.MATCH
+    assert decide([("a", 0.995), ("b", 0.6)], MatchPolicy(accept=0.99)).kind is DecisionKind.AMBIGUOUS
+    assert decide([("a", 0.4)], MatchPolicy(accept=0.99, consider=0.5)).kind is DecisionKind.NO_MATCH
+
+
+def test_margin_is_respected() -> None:
+    """Two candidates closer than ``margin`` are ambiguous even when both are likely."""
+    close = [("a", 0.9999), ("b", 0.97)]
+    assert decide(close, MatchPolicy(accept=0.9, margin=0.05)).kind is DecisionKind.AMBIGUOUS
+    assert decide(close, MatchPolicy(accept=0.9, margin=0.01)).kind is DecisionKind.MATCH
+
+
+def test_competing_candidates_share_the_posterior() -> None:
+    """Two near-certain candidates cannot both be the child: neither is accepted."""
+    assert decide([("a", 0.99), ("b", 0.99)], MatchPolicy(accept=0.9, margin=0.0)).kind is DecisionKind.AMBIGUOUS
+
+
+def test_no_candidates_is_no_match() -> None:
+    """An empty candidate list is a plain no match."""
+    decision: Decision[str] = decide([])
+    assert decision.kind is DecisionKind.NO_MATCH and decision.ranked == ()
+
+
+def test_a_typical_child_has_at_most_eight_index_terms() -> None:
+    """Each index term costs a row per child nationally; a child without aliases has few."""
+    assert all(len(index_terms(child)) <= 8 for child in REGISTER.values() if not child.aliases)
+
+
+def test_index_terms_are_capped_for_children_with_many_aliases() -> None:
+    """However many aliases a child has, the index holds at most MAX_INDEX_TERMS terms."""
+    aliases = tuple(f"Given{n} Family{n}" for n in range(20))
+    child = Identity("Amy", "Jones", aliases, date(2014, 4, 3), "F", "M1 2AB")
+    assert len(index_terms(child)) <= MAX_INDEX_TERMS
+
+
+def test_query_terms_are_capped() -> None:
+    """A query with many words, ambiguous nicknames, a date and a postcode stays within the bound."""
+    query = Query("Alex Chris Sam Charlie", "Smith-Jones-Taylor", date(2012, 10, 11), "M1 2AB")
+    terms = query_terms(query)
+    assert 0 < len(terms) <= MAX_QUERY_TERMS
+
+
+def test_query_with_neither_date_nor_postcode_has_no_terms() -> None:
+    """A bare name is not selective at national scale: no probe, so the caller asks for more."""
+    assert query_terms(Query("Amy", "Jones")) == frozenset()
+
+
+def test_names_normalise_accents_apostrophes_and_hyphens() -> None:
+    """Accents fold, apostrophes vanish and hyphens separate the parts of a surname."""
+    assert normalise_name("  Zoë  O'Neill-Brown ") == "ZOE ONEILL BROWN"
+
+
+def test_outward_code_from_full_or_partial_postcode() -> None:
+    """The outward code is taken from a full postcode and kept from a bare one."""
+    assert (outward_code("m1 2ab"), outward_code("SW1A 1AA"), outward_code("LS6"), outward_code("")) == ("M1", "SW1A", "LS6", "")
+
+
+def test_sibling_with_a_like_name_at_the_same_address_is_not_matched() -> None:
+    """Grace's unregistered sister Gracie (like name, same address, another date) is not Grace."""
+    decision = search(Query("Gracie", "Jones", date(2012, 3, 30), "M1 2AB"), model=REGIONAL)
+    assert decision.kind is not DecisionKind.MATCH
+
+
+def test_a_rare_name_agreeing_is_stronger_evidence_than_a_common_one() -> None:
+    """With the register's name counts, agreeing on a rare surname outweighs agreeing on a common one."""
+    rare = Identity("Amy", "Quartermain", (), date(2014, 4, 3), "F", None)
+    common = Identity("Amy", "Smith", (), date(2014, 4, 3), "F", None)
+    counts = {"g:AMY": 5_000, "f:QUARTERMAIN": 3, "f:SMITH": 13_000}
+    rare_score = score(Query("Amy", "Quartermain", date(2014, 4, 8)), rare, REGIONAL, counts)
+    common_score = score(Query("Amy", "Smith", date(2014, 4, 8)), common, REGIONAL, counts)
+    assert rare_score > 0.99 and common_score < 0.5
+    average = score(Query("Amy", "Smith", date(2014, 4, 8)), common, REGIONAL)  # without counts
+    assert average > common_score

@@ -1,0 +1,49 @@
+"""Name counts for term-frequency weights: kept by blind index, moved by re-imports, and used only
+when complete."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from bot.app import Signpost
+from store.register import name_counts
+from store.register.feeds import Feed, import_feeds
+from store.register.name_counts import NameCount
+from tests.factories import BEN, CHILDREN, load_standard
+
+KEYS = ["g:LILY", "f:BROWN", "g:AMY", "f:JONES", "g:BEN", "f:OKAFOR", "g:ZEBEDEE"]
+
+
+async def counts(app: Signpost) -> dict[str, int]:
+    async with app.ctx.db.read() as session:
+        return dict(await name_counts.lookup(session, app.ctx.keys, KEYS))
+
+
+async def test_import_counts_children_per_name_without_storing_any_name(signpost: Signpost) -> None:
+    """Twins share a first and family name (2 each); names nobody bears are absent; no plain name is stored."""
+    await load_standard(signpost)
+    assert await counts(signpost) == {"g:LILY": 2, "f:BROWN": 2, "g:AMY": 1, "f:JONES": 1, "g:BEN": 1, "f:OKAFOR": 1}
+    async with signpost.ctx.db.read() as session:
+        terms = set((await session.execute(select(NameCount.term))).scalars())
+    assert signpost.ctx.keys.blind("f:BROWN") in terms and all(isinstance(t, int) for t in terms)
+
+
+async def test_a_changed_name_moves_its_count(signpost: Signpost) -> None:
+    """Re-importing Ben under another name takes him out of OKAFOR and into the new name's count."""
+    await load_standard(signpost)
+    renamed = CHILDREN.replace(f"{BEN},Ben,Okafor,", f"{BEN},Ben,Jones,")
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", renamed)], signpost.ctx.clock.now())
+    found = await counts(signpost)
+    assert "f:OKAFOR" not in found and found["f:JONES"] == 2 and found["g:BEN"] == 1
+
+
+async def test_incomplete_counts_are_not_used_until_rebuilt(signpost: Signpost) -> None:
+    """A store that held children before counting began scores with average weights; rebuild restores."""
+    await load_standard(signpost)
+    async with signpost.ctx.db.write() as session:
+        await session.execute(delete(NameCount))
+    assert await counts(signpost) == {}
+    async with signpost.ctx.db.write() as session:
+        counted = await name_counts.rebuild(session, signpost.ctx.keys)
+    assert counted == 6
+    assert (await counts(signpost))["f:BROWN"] == 2
