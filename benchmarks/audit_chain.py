@@ -42,9 +42,9 @@ from store.audit.log import AuditLog, AuditRecord, append
 from store.audit.verify import verify
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent, AuditSubject
 from store.register.feeds import Feed, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
+from store.tables.audit import AuditEvent, AuditSubject
 
 Appender = Callable[[AsyncSession, Sequence[AuditRecord]], Awaitable[object]]
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -13,7 +13,7 @@ from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.vocabulary import Outcome, Reply, format_ref
 from store.audit.chain import utc
-from store.models import AuditEvent
+from store.tables.audit import AuditEvent
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 50

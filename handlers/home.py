@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec
 from handlers.vocabulary import Actor, Outcome, Reply, Role, format_ref
-from store.models import AuditEvent
+from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
 LOOKUP_ACTIONS = ("lookup", "search")

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from bot.app import Signpost
 from handlers.vocabulary import Notice, Principal, Reply
 from store.delivery.notices import decode
-from store.models import AuditEvent
-from store.models import Notice as NoticeRow
 from store.register.feeds import Feed, import_feeds
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice as NoticeRow
 from tests.factories import PRACTITIONERS_HEADER, load_standard, say
 from tests.stepup_helpers import answer_challenges, ensure_enrolled, say_fresh
 

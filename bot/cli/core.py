@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from bot import serve
 from bot.cli.common import CommandFailed, opened
 from bot.console import console
-from store.models import Child, Meta
 from store.register.feeds import Feed, FeedRejected, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
+from store.tables.lifecycle import Meta
+from store.tables.register import Child
 
 
 def add_commands(sub: Any) -> None:

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.cli.common import CommandFailed, opened
 from handlers.access.requests import unlink_identities
 from store.audit.log import AuditRecord, append
-from store.models import ChatIdentity, Practitioner
 from store.people import practitioners
+from store.tables.people import ChatIdentity, Practitioner
 
 PLATFORMS = ("slack", "teams")
 

@@ -26,8 +26,8 @@ from bot.enrol_page import terminal_enrolment
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.vocabulary import Command, Platform, Principal, Reply
-from store.models import Meta
 from store.register.synthetic import SyntheticRegister
+from store.tables.lifecycle import Meta
 
 DEFAULT_AS = "NS-P0001"
 

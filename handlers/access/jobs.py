@@ -16,6 +16,7 @@ from handlers.access.requests import POLICY
 from handlers.context import Context
 from store.audit.log import AuditRecord, append
 from store.people import access as store
+from store.tables.people import AccessRequest
 
 BATCH = 100
 
@@ -65,7 +66,7 @@ async def escalate_requests(ctx: Context, now: datetime) -> int:
     return done
 
 
-async def _escalate(ctx: Context, session: AsyncSession, row: store.AccessRequest, now: datetime) -> bool:
+async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now: datetime) -> bool:
     level = row.escalation_level + 1
     recipients, more = await escalation_targets(session, row.local_authority, level, row.requester_id)
     next_at = now + POLICY.escalate_after if more else None

@@ -15,9 +15,9 @@ from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec
 from handlers.grammar import UsageError
 from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal, Reply, Role
-from store.models import ChatIdentity
 from store.people import access as store
 from store.people import practitioners
+from store.tables.people import ChatIdentity, RegistrationRequest
 
 REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register P001 (your id in the practitioner register)"
 NOT_IN_REGISTER = (
@@ -136,7 +136,7 @@ async def decide(
     )
 
 
-async def _link(ctx: Context, req: Request, session: AsyncSession, row: store.RegistrationRequest) -> Result:
+async def _link(ctx: Context, req: Request, session: AsyncSession, row: RegistrationRequest) -> Result:
     await session.execute(
         delete(ChatIdentity).where(
             ChatIdentity.practitioner_id == row.practitioner_id, ChatIdentity.platform == row.platform

@@ -31,9 +31,9 @@ from handlers.grammar import UsageError
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import Notice, Outcome, Platform, Reply, Role, format_ref
-from store.models import ChatIdentity
 from store.people import access as store
 from store.register import children
+from store.tables.people import ChatIdentity
 
 
 @dataclass(frozen=True)

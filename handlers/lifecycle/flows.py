@@ -23,6 +23,7 @@ from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ChainHead, ScheduleError
 from store.lifecycle.retention import RetentionReport
+from store.tables.lifecycle import Decommission
 
 SWITCHED_OFF = (
     "Signpost has been switched off, so it can no longer answer this. Its personal data is being "
@@ -116,7 +117,7 @@ async def _schedule(
 
 async def schedule_with_notices(
     ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
-) -> decommission.Decommission:
+) -> Decommission:
     """Schedule and tell every admin, in the caller's transaction."""
     row = await decommission.schedule(session, switch_off, destroy_by, by, now)
     notices = decommission.to_admins(
@@ -128,7 +129,7 @@ async def schedule_with_notices(
 
 async def cancel_with_notices(
     ctx: Context, session: AsyncSession, by: str, now: datetime
-) -> decommission.Decommission:
+) -> Decommission:
     """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
     row = await decommission.cancel(session, by, now)
     text = (

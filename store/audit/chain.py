@@ -24,13 +24,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.models import Base, BigId
+from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint
 
 HEAD_ID = 1
 EMPTY_HEAD = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: the hash of an empty list
@@ -60,37 +59,10 @@ CANONICAL_FIELDS = (
 )
 
 
-class AuditChainEntry(Base):
-    """One event's place in the chain: its leaf hash and the chain head after it."""
-
-    __tablename__ = "audit_chain"
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    prev_seq: Mapped[int] = mapped_column(BigInteger)  # the event before it in the chain (0: first)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class AuditChainHead(Base):
-    """The one row every append locks: how long the chain is and its current head."""
-
-    __tablename__ = "audit_chain_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    size: Mapped[int] = mapped_column(BigInteger)
-    last_seq: Mapped[int] = mapped_column(BigInteger)
-    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class AuditCheckpoint(Base):
-    """A signed statement of the chain's size and head at a moment."""
-
-    __tablename__ = "audit_checkpoints"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    origin: Mapped[str] = mapped_column(String(128))
-    size: Mapped[int] = mapped_column(BigInteger, index=True)
-    last_seq: Mapped[int] = mapped_column(BigInteger)
-    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # -- canonical encoding and hashing ------------------------------------------------------------------

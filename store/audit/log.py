@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.audit import chain as audit_chain
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
-from store.models import AuditEvent, AuditSubject, AuditTermKey, ChildKey
+from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
+from store.tables.register import ChildKey
 
 log = structlog.get_logger("signpost.audit")
 MAX_BATCH = 512

@@ -6,20 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Select, String, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import dialect_insert
-from store.models import AuditEvent, AuditSubject, Base, Child, Involvement, Practitioner
-
-
-class MisuseAlert(Base):
-    __tablename__ = "misuse_alerts"
-    dedupe_key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    rule: Mapped[str] = mapped_column(String(32))
-    actor_id: Mapped[str] = mapped_column(String(64), index=True)
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
+from store.tables.people import Practitioner
+from store.tables.register import Child, Involvement
 
 
 async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str, now: datetime) -> bool:

@@ -23,7 +23,8 @@ from store.audit.chain import utc
 from store.audit.log import TermSealer
 from store.db import Database
 from store.keys.crypto import DecryptionError
-from store.models import AuditEvent, AuditSubject, Practitioner
+from store.tables.audit import AuditEvent, AuditSubject
+from store.tables.people import Practitioner
 
 REQUEST_ACTIONS = frozenset({"request_access", "request", "access_request"})
 NO_PURPOSE = "not asked (ordinary enquiry)"

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.audit.chain import (
     CANONICAL_FIELDS,
     EMPTY_HEAD,
-    AuditChainEntry,
     Checkpoint,
     Head,
     current_head,
@@ -33,7 +32,7 @@ from store.audit.chain import (
 )
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent, AuditSubject
+from store.tables.audit import AuditChainEntry, AuditEvent, AuditSubject
 
 WINDOW = 2000  # sequence numbers per read
 REORDER_REACH = 64  # how far either side to look for an event's original place

@@ -16,24 +16,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy import DateTime, String, delete
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Database, dialect_insert
-from store.models import Base
+from store.tables.delivery import Delivery
 
 log = structlog.get_logger("signpost.deliveries")
 KEY_LENGTH = 200
 MAX_BATCH = 512
 
 
-class Delivery(Base):
-    """One processed delivery/click id (pruned after the platform's retry window has long passed)."""
-
-    __tablename__ = "deliveries"
-    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ClaimFailed(Exception):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Button, Input, Notice
 from store.db import dialect_insert
-from store.models import Notice as NoticeRow
+from store.tables.delivery import Notice as NoticeRow
 
 
 def encode(notice: Notice) -> str:

@@ -10,28 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
-from store.models import Base, ChatIdentity
-from store.models import Notice as NoticeRow
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.delivery import NoticeClaim
+from store.tables.people import ChatIdentity
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 
 
-class NoticeClaim(Base):
-    """Which worker is delivering a notice, and until when its claim holds."""
-
-    __tablename__ = "notice_claims"
-    notice_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
-    claimed_by: Mapped[str] = mapped_column(String(64))
-    claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 async def claim(

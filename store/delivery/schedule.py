@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, String
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import dialect_insert
-from store.models import Base
-
-
-class ScheduledTask(Base):
-    __tablename__ = "scheduled_tasks"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    claimed_by: Mapped[str] = mapped_column(String(64))
+from store.tables.delivery import ScheduledTask
 
 
 async def claim_run(

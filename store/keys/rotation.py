@@ -30,9 +30,10 @@ from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import generation
-from store.models import AuditTermKey, ChildKey
 from store.people import credentials
-from store.people.credentials import ParkedCommand, TotpCredential
+from store.tables.audit import AuditTermKey
+from store.tables.people import ParkedCommand, TotpCredential
+from store.tables.register import ChildKey
 
 log = structlog.get_logger("signpost.rotation")
 BATCH = 1000

@@ -20,9 +20,8 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Date, DateTime, String, Text, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.vocabulary import Notice, Role
 from store.db import Database
@@ -30,9 +29,13 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.keys.rotation import WRAPPED_KEY_TABLES
 from store.lifecycle.retention import AFFECTED_TABLES, CHILD_ROWS, compact
-from store.models import AuditEvent, Base, BigId, ChatIdentity, Child, ChildTerm, Practitioner
-from store.models import Notice as NoticeRow
 from store.people.practitioners import parse_roles
+from store.tables.audit import AuditEvent
+from store.tables.base import Base
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Decommission
+from store.tables.people import ChatIdentity, Practitioner
+from store.tables.register import Child, ChildTerm
 
 log = structlog.get_logger("signpost.decommission")
 DEFAULT_DESTROY_DAYS = 60
@@ -53,21 +56,6 @@ ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
 NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[None]]
 
 
-class Decommission(Base):
-    __tablename__ = "decommissions"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    live: Mapped[str | None] = mapped_column(String(8), unique=True)  # "live" unless cancelled
-    switch_off: Mapped[date] = mapped_column(Date)
-    destroy_by: Mapped[date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16))  # scheduled|switched_off|destroying|destroyed|cancelled
-    scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    scheduled_by: Mapped[str] = mapped_column(String(64))
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    steps_done: Mapped[str] = mapped_column(String(200), default="")
-    counts: Mapped[str] = mapped_column(Text, default="{}")
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    certificate: Mapped[str | None] = mapped_column(Text)
 
 
 class ScheduleError(ValueError):

@@ -28,10 +28,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import (
-    Date,
-    DateTime,
     Index,
-    String,
     Table,
     bindparam,
     delete,
@@ -41,16 +38,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
-from store.models import AuditTermKey, Base, Child, ChildKey, ChildTerm
 from store.people import access as _access_tables  # noqa: F401  (registers the tables CHILD_ROWS names)
 from store.register import children
 from store.register.children import retention_term
+from store.tables.audit import AuditTermKey
+from store.tables.base import Base
+from store.tables.lifecycle import RetentionState
+from store.tables.register import Child, ChildKey, ChildTerm
 
 log = structlog.get_logger("signpost.retention")
 STATE_KEY = "daily"
@@ -86,13 +85,6 @@ AFFECTED_TABLES = (
 )
 
 
-class RetentionState(Base):
-    """How far retention has got: the last day whose birthdays have been processed."""
-
-    __tablename__ = "retention_state"
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    last_day: Mapped[date] = mapped_column(Date)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from store import all_models  # noqa: F401  (registers every feature's tables)
-from store.models import Base
+import store.tables  # noqa: F401  (registers every table)
+from store.tables.base import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.vocabulary import Actor, Principal, Role
-from store.models import Base, BigId, ChatIdentity, Practitioner
+from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, Practitioner, RegistrationRequest
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -31,70 +30,10 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-class RegistrationRequest(Base):
-    """A chat identity asking to be linked to a practitioner of the register."""
-
-    __tablename__ = "registration_requests"
-    __table_args__ = (Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
-    )
-    platform: Mapped[str] = mapped_column(String(16))
-    tenant: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[str] = mapped_column(String(128))
-    local_authority: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class AccessRequest(Base):
-    """A practitioner asking to see a shielded child's signposts. The purpose is sealed."""
-
-    __tablename__ = "access_requests"
-    __table_args__ = (
-        Index("ix_access_requests_la_state", "local_authority", "state"),
-        Index("ix_access_requests_state_escalate_at", "state", "escalate_at"),
-        Index("ix_access_requests_state_expires_at", "state", "expires_at"),
-        Index("ix_access_requests_requester_child", "requester_id", "child_ref"),
-    )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    requester_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
-    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
-    local_authority: Mapped[str] = mapped_column(String(64))  # the child's: who may decide
-    reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed like audit terms
-    reason_key: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # undecided until then
-    escalation_level: Mapped[int] = mapped_column(Integer)
-    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class AccessGrant(Base):
-    """Permission for one practitioner to see one shielded child's signposts until ``expires_at``."""
-
-    __tablename__ = "access_grants"
-    __table_args__ = (
-        Index("ix_access_grants_holder", "practitioner_id", "child_ref"),
-        Index("ix_access_grants_state_expires_at", "state", "expires_at"),
-    )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("access_requests.id", ondelete="CASCADE"), unique=True
-    )
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
-    )
-    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
-    granted_by: Mapped[str] = mapped_column(String(64))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(String(16))  # active | expired
 
 
 def _no_sync(stmt: Any) -> Any:

@@ -11,22 +11,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, Text, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import dialect_insert
-from store.models import Base
-
-
-class TeamsConversation(Base):
-    """One person's personal (1:1) Teams conversation with the bot."""
-
-    __tablename__ = "teams_conversations"
-    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # AAD object id
-    reference: Mapped[str] = mapped_column(Text)  # JSON conversation reference, ids only
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+from store.tables.people import TeamsConversation
 
 
 def encode(reference: dict[str, Any]) -> str:

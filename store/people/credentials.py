@@ -18,12 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
     case,
     delete,
     func,
@@ -32,65 +26,21 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import Principal, Role
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent, Base, Practitioner
 from store.people.practitioners import parse_roles
+from store.tables.audit import AuditEvent
+from store.tables.people import EnrolmentToken, ParkedCommand, Practitioner, TotpCredential
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
 
-class TotpCredential(Base):
-    """One authenticator per practitioner. ``seed`` is sealed; the other columns are policy state."""
-
-    __tablename__ = "totp_credentials"
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
-    )
-    state: Mapped[str] = mapped_column(String(16))  # pending | active | disabled
-    kek_id: Mapped[str] = mapped_column(String(16))
-    seed: Mapped[bytes] = mapped_column(LargeBinary)
-    last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # last accepted RFC 6238 time step
-    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong codes
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last good code
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class EnrolmentToken(Base):
-    """A one-time enrolment link, by the SHA-256 of its token (the token itself is never stored)."""
-
-    __tablename__ = "enrolment_tokens"
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
-    )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ParkedCommand(Base):
-    """A command waiting for a step-up code (or, with no spec, an enrolment waiting to be confirmed)."""
-
-    __tablename__ = "parked_commands"
-    challenge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
-    )
-    platform: Mapped[str] = mapped_column(String(16))
-    tenant: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[str] = mapped_column(String(128))
-    spec_name: Mapped[str | None] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(32))
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))  # a click's id, so it acts once
-    kek_id: Mapped[str | None] = mapped_column(String(16))
-    text: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def aware(moment: datetime | None) -> datetime | None:

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Platform, Principal, Role
 from store.db import dialect_insert
-from store.models import ChatIdentity, Involvement, Practitioner
+from store.tables.people import ChatIdentity, Practitioner
+from store.tables.register import Involvement
 
 CHUNK = 500
 

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
-from store.models import Child, ChildKey, ChildTerm, Involvement, Practitioner
 from store.register import matching, name_counts
 from store.register.matching import Identity
+from store.tables.people import Practitioner
+from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 
 TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
 

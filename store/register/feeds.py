@@ -23,12 +23,12 @@ from handlers.refs import is_valid
 from handlers.vocabulary import Role
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing
-from store.models import Child, LocalAuthority
 from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children
 from store.register.children import ChildRow
 from store.register.matching import Identity
+from store.tables.register import Child, LocalAuthority
 
 BATCH = 2000
 

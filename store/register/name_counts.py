@@ -12,26 +12,20 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import dialect_insert
 from store.keys.crypto import KeyRing
-from store.models import Base, Child
 from store.register import matching
 from store.register.matching import Identity, NameCounts
+from store.tables.register import Child, NameCount
 
 CHUNK = 500
 COMPLETE = 0
 """The term that marks the counts as complete (a keyed HMAC is 0 with probability 2**-64)."""
 
 
-class NameCount(Base):
-    __tablename__ = "name_counts"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-    term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    children: Mapped[int] = mapped_column(Integer)
 
 
 async def adjust(

@@ -18,8 +18,8 @@ from bot.web import create_app
 from handlers.commands import all_specs
 from handlers.dispatch.dispatcher import Dispatcher
 from handlers.vocabulary import Platform, Principal
-from store.models import AuditEvent
 from store.people import practitioners
+from store.tables.audit import AuditEvent
 from tests.bot.scripted import SCRIPTED
 from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, SignedSlack, SlackUser
 from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, link, settings

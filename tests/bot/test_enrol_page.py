@@ -24,8 +24,8 @@ from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
-from store.models import AuditEvent
 from store.people import practitioners
+from store.tables.audit import AuditEvent
 from tests.factories import AMY, load_standard, say
 
 SLACK = Principal(Platform.SLACK, "T1", "U1")

@@ -24,8 +24,8 @@ from handlers.context import Context
 from handlers.vocabulary import Button, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.models import Notice as NoticeRow
 from store.people import practitioners
+from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say

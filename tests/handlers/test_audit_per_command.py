@@ -7,8 +7,8 @@ from sqlalchemy import select, text
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
-from store.models import AuditEvent, AuditSubject
 from store.people import credentials, practitioners
+from store.tables.audit import AuditEvent, AuditSubject
 from tests.factories import AMY, SHIELDED, console, load_standard, ready, say
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
-from store.models import AuditEvent
+from store.tables.audit import AuditEvent
 from tests.factories import AMY, BEN, SHIELDED, TWIN_A, TWIN_B, load_standard, say
 from tests.stepup_helpers import say_fresh
 

@@ -14,9 +14,9 @@ from sqlalchemy import event, update
 from bot.app import Signpost
 from handlers.search import find_child
 from handlers.vocabulary import Outcome
-from store.models import Child
 from store.register import children
 from store.register.matching import MAX_QUERY_TERMS, DecisionKind, MatchPolicy, Query
+from store.tables.register import Child
 from tests.factories import ready, say
 from tests.fuzzy_register import (
     AMELIA,

@@ -7,9 +7,9 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from store import all_models  # noqa: F401
+import store.tables  # noqa: F401  (registers every table)
 from store.db import Database
-from store.models import Base
+from store.tables.base import Base
 
 
 def _diff(connection: Any) -> list[Any]:

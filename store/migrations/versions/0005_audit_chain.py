@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from store.audit import chain as audit_chain
-from store.models import AuditEvent
+from store.tables.audit import AuditChainEntry, AuditChainHead, AuditEvent
 
 revision = "0005_audit_chain"
 down_revision = "0001_core"
@@ -100,9 +100,9 @@ def _chain_existing_events() -> None:
         entries.append({"seq": row["seq"], "prev_seq": prev_seq, "leaf_hash": leaf, "head_hash": head})
         size, prev_seq = size + 1, row["seq"]
     if entries:
-        op.bulk_insert(audit_chain.AuditChainEntry.__table__, entries)  # type: ignore[arg-type]
+        op.bulk_insert(AuditChainEntry.__table__, entries)  # type: ignore[arg-type]
     op.bulk_insert(
-        audit_chain.AuditChainHead.__table__,  # type: ignore[arg-type]
+        AuditChainHead.__table__,  # type: ignore[arg-type]
         [{"id": audit_chain.HEAD_ID, "size": size, "last_seq": prev_seq, "head_hash": head}],
     )
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent
+from store.tables.audit import AuditEvent
 from tests.factories import AMY, BEN, load_standard
 from tests.stepup_helpers import say_fresh
 from tests.store.audit.tamper import rechain, run_sql, unprotect

@@ -14,7 +14,8 @@ from bot.app import Signpost
 from bot.cli.match import write_csv
 from handlers.reconcile import read_roster, run_batch
 from handlers.vocabulary import Outcome
-from store.models import AuditEvent, Child
+from store.tables.audit import AuditEvent
+from store.tables.register import Child
 from tests.bot.cli.test_main import signpost as run_signpost
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, load_fuzzy

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from bot.app import Signpost
 from handlers.clock import FakeClock
 from handlers.vocabulary import Platform, Principal
-from store.models import AuditEvent
 from store.people import practitioners
+from store.tables.audit import AuditEvent
 from tests.fakes.slack_api import FakeSlackApi
 from tests.stepup_helpers import code_now, ensure_enrolled
 

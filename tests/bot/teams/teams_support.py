@@ -17,8 +17,8 @@ from bot.teams.front import teams_route_adder
 from bot.web import RouteAdder, create_app
 from handlers.clock import FakeClock
 from handlers.vocabulary import Platform, Principal
-from store.models import AuditEvent
 from store.people import practitioners
+from store.tables.audit import AuditEvent
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 BOT_ID = "28:9e1c8d0b-bot"

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.config import Settings
-from store.people.conversations import TeamsConversation
+from store.tables.people import TeamsConversation
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, settings, teams_events
 from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer, credentials, fake_entra
 from tests.factories import AMY

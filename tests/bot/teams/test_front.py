@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import Signpost
-from store.people.conversations import TeamsConversation
+from store.tables.people import TeamsConversation
 from tests.bot.teams.teams_support import (
     BOT_ID,
     CHANNEL_CONVERSATION,

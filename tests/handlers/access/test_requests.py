@@ -16,6 +16,7 @@ from handlers.vocabulary import Outcome
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import access as store
+from store.tables.people import AccessGrant, AccessRequest
 from tests.access_helpers import (
     audit_count,
     audit_events,
@@ -376,7 +377,7 @@ async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpos
         assert row.state == winner
         async with app.ctx.db.read() as session:
             grants = (
-                await session.execute(select(store.AccessGrant).where(store.AccessGrant.request_id == rid))
+                await session.execute(select(AccessGrant).where(AccessGrant.request_id == rid))
             ).all()
         assert len(grants) == (1 if winner == store.APPROVED else 0)
         told = [n for n in await notices(app, row.requester_id) if f"request {rid} " in n.text]
@@ -389,11 +390,11 @@ async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpos
         assert sorted(e.outcome for e in decisions) == ["done", "refused"]
 
 
-async def _latest_request(app: Signpost) -> store.AccessRequest:
+async def _latest_request(app: Signpost) -> AccessRequest:
     async with app.ctx.db.read() as session:
         row = (
             await session.execute(
-                select(store.AccessRequest).order_by(store.AccessRequest.id.desc()).limit(1)
+                select(AccessRequest).order_by(AccessRequest.id.desc()).limit(1)
             )
         ).scalar_one()
     return row

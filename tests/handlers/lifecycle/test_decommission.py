@@ -19,11 +19,21 @@ from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import KeyRing
 from store.lifecycle import decommission
-from store.models import AuditEvent, ChatIdentity, Child, ChildKey, ChildTerm, Involvement, Practitioner
-from store.models import Notice as NoticeRow
 from store.people import practitioners
-from store.people.access import AccessGrant, AccessRequest, RegistrationRequest
-from store.people.credentials import EnrolmentToken, ParkedCommand, TotpCredential
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Decommission
+from store.tables.people import (
+    AccessGrant,
+    AccessRequest,
+    ChatIdentity,
+    EnrolmentToken,
+    ParkedCommand,
+    Practitioner,
+    RegistrationRequest,
+    TotpCredential,
+)
+from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 from tests.factories import AMY, SHIELDED, console, say
 from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.store.lifecycle.lifecycle_data import MARKER, at, load
@@ -67,7 +77,7 @@ async def notices(app: Signpost, kind: str = "decommission") -> list[NoticeRow]:
         return list((await session.execute(select(NoticeRow).where(NoticeRow.kind == kind))).scalars())
 
 
-async def decommission_row(app: Signpost) -> decommission.Decommission | None:
+async def decommission_row(app: Signpost) -> Decommission | None:
     async with app.ctx.db.read() as session:
         return await decommission.current(session)
 

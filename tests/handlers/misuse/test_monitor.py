@@ -18,8 +18,9 @@ from handlers.vocabulary import Platform, Principal
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
 from store.delivery import notices as notice_store
-from store.models import AuditEvent, Notice
 from store.people import practitioners
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice
 from tests.factories import say
 from tests.handlers.misuse.misuse_world import DAY, UK, World, history_days, load_world, write_days
 from tests.stepup_helpers import ensure_enrolled, say_fresh

@@ -20,9 +20,10 @@ from handlers.stepup.flow import StepUpPolicy
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent
-from store.models import Notice as NoticeRow
 from store.people import credentials, practitioners
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.people import ParkedCommand
 from tests.factories import AMY, load_standard, say
 from tests.stepup_helpers import code_now, enrol_and_step_up
 
@@ -176,7 +177,7 @@ async def test_parked_query_is_sealed_at_rest(app: Signpost, clock: FakeClock) -
     reply = await say(app, "P002", "Amy Jones 03/04/2014")
     assert reply.outcome is Outcome.CHALLENGED
     async with app.ctx.db.read() as session:
-        raw = (await session.execute(select(credentials.ParkedCommand.text))).scalars().all()
+        raw = (await session.execute(select(ParkedCommand.text))).scalars().all()
     assert len(raw) == 1 and raw[0] is not None
     assert b"Amy" not in raw[0] and b"Jones" not in raw[0] and b"2014" not in raw[0]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select, text, update
 
-from store.audit.chain import CANONICAL_FIELDS, EMPTY_HEAD, HEAD_ID, AuditChainEntry, AuditChainHead, leaf_hash, link
+from store.audit.chain import CANONICAL_FIELDS, EMPTY_HEAD, HEAD_ID, leaf_hash, link
 from store.db import Database
-from store.models import AuditEvent
+from store.tables.audit import AuditChainEntry, AuditChainHead, AuditEvent
 
 PROTECTED = ("audit_events", "audit_subjects", "audit_chain", "audit_checkpoints", "audit_chain_head")
 

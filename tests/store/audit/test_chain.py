@@ -22,7 +22,7 @@ from store.audit.log import AuditRecord, append
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database, alembic_config
 from store.keys.crypto import KeyRing
-from store.models import AuditEvent
+from store.tables.audit import AuditChainEntry, AuditEvent
 from tests.databases import Templates, postgres_url, with_database
 from tests.factories import AMY, BEN, load_standard, say
 from tests.stepup_helpers import ensure_enrolled
@@ -264,7 +264,7 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
         model = dict((await session.execute(select(*columns).where(AuditEvent.seq == 4))).mappings().one())
         head8 = (
             await session.execute(
-                select(audit_chain.AuditChainEntry.head_hash).where(audit_chain.AuditChainEntry.seq == 8)
+                select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == 8)
             )
         ).scalar_one()
     forged = {**model, "seq": 9, "correlation_id": "forged", "subject_refs": ""}
@@ -272,7 +272,7 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
     async with db.engine.begin() as conn:
         await conn.execute(AuditEvent.__table__.insert().values(**forged))
         await conn.execute(
-            audit_chain.AuditChainEntry.__table__.insert().values(
+            AuditChainEntry.__table__.insert().values(
                 seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf)
             )
         )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
 from store.audit.log import TermSealer
-from store.models import AuditEvent, AuditTermKey
+from store.tables.audit import AuditEvent, AuditTermKey
 from tests.access_helpers import audit_events, load_access
 from tests.factories import AMY, BEN, SHIELDED, say
 from tests.stepup_helpers import answer_challenges, ensure_enrolled

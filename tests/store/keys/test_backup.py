@@ -20,9 +20,11 @@ from store.keys import keychain
 from store.keys.backup import BackupFailed, backup
 from store.keys.crypto import DecryptionError, KeyRing, child_aad
 from store.keys.rotation import RotationFailed, rotate
-from store.models import AuditEvent, AuditTermKey, Child, ChildKey
-from store.people.credentials import ParkedCommand, TotpCredential, seed_aad
+from store.people.credentials import seed_aad
 from store.register import children
+from store.tables.audit import AuditEvent, AuditTermKey
+from store.tables.people import ParkedCommand, TotpCredential
+from store.tables.register import Child, ChildKey
 from tests.databases import postgres_url, with_database
 from tests.factories import AMY, say
 from tests.stepup_helpers import code_now, ensure_enrolled, say_fresh

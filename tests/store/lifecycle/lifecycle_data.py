@@ -12,8 +12,8 @@ from handlers.lifecycle.flows import retention_tick
 from handlers.refs import make_reference
 from store.db import Database
 from store.lifecycle.retention import RetentionReport
-from store.models import Base
 from store.register.feeds import Feed, ImportReport, import_feeds
+from store.tables.base import Base
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
 

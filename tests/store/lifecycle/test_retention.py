@@ -14,11 +14,12 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.keys.keychain import birthday, dobs_turning
 from store.lifecycle import retention as lifecycle
-from store.models import AuditEvent, AuditTermKey, Child, ChildKey, ChildTerm, Involvement
-from store.models import Notice as NoticeRow
 from store.people import access
-from store.people.access import AccessGrant, AccessRequest
 from store.register import children
+from store.tables.audit import AuditEvent, AuditTermKey
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.people import AccessGrant, AccessRequest
+from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 from tests.factories import AMY
 from tests.stepup_helpers import say_fresh
 from tests.store.lifecycle.lifecycle_data import (

@@ -15,9 +15,9 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Notice
 from store.db import Database
 from store.delivery import outbox, schedule
-from store.models import Base
-from store.models import Notice as NoticeRow
 from store.people import access as store
+from store.tables.base import Base
+from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import load_access
 from tests.factories import SHIELDED
 

@@ -13,7 +13,7 @@ from handlers.stepup import totp
 from handlers.vocabulary import Platform, Principal
 from store.keys.crypto import DecryptionError
 from store.people import credentials
-from store.people.credentials import EnrolmentToken, ParkedCommand, TotpCredential
+from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
 from tests.factories import load_standard
 
 P1 = Principal(Platform.SLACK, "T1", "U1")

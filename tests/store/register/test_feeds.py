@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Signpost
-from store.models import AuditEvent, Child, ChildTerm, Involvement, LocalAuthority, Practitioner
 from store.register import children
 from store.register.feeds import Feed, FeedRejected, import_feeds
 from store.register.matching import Identity
+from store.tables.audit import AuditEvent
+from store.tables.people import Practitioner
+from store.tables.register import Child, ChildTerm, Involvement, LocalAuthority
 from tests.factories import (
     AMY,
     CHILDREN,

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from bot.app import Signpost
 from store.register import name_counts
 from store.register.feeds import Feed, import_feeds
-from store.register.name_counts import NameCount
+from store.tables.register import NameCount
 from tests.factories import BEN, CHILDREN, load_standard
 
 KEYS = ["g:LILY", "f:BROWN", "g:AMY", "f:JONES", "g:BEN", "f:OKAFOR", "g:ZEBEDEE"]

@@ -1,0 +1,63 @@
+"""Delivery: the notice outbox and its claims, seen deliveries, scheduled tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.tables.base import Base, BigId, UtcDateTime
+
+KEY_LENGTH = 200
+
+
+class Notice(Base):
+    """A message to a person, stored first so that none is lost if a front end is down."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_pending", "delivered_at", "not_before"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)  # JSON: text and buttons; never child identity
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class ScheduledTask(Base):
+    __tablename__ = "scheduled_tasks"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str] = mapped_column(String(64))
+
+
+class Delivery(Base):
+    """One processed delivery/click id (pruned after the platform's retry window has long passed)."""
+
+    __tablename__ = "deliveries"
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class NoticeClaim(Base):
+    """Which worker is delivering a notice, and until when its claim holds."""
+
+    __tablename__ = "notice_claims"
+    notice_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

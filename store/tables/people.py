@@ -1,0 +1,175 @@
+"""People: practitioners, their chat identities and credentials, registrations, access requests and grants, Teams conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.tables.base import Base, BigId, UtcDateTime
+
+
+class Practitioner(Base):
+    __tablename__ = "practitioners"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    given_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200))
+    local_authority: Mapped[str] = mapped_column(String(64), ForeignKey("local_authorities.name"), index=True)
+    phone: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    roles: Mapped[str] = mapped_column(String(64))  # ';'-separated: practitioner, duty_manager, admin
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | inactive
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChatIdentity(Base):
+    """A platform identity linked to a practitioner (at most one per platform per practitioner)."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("practitioner_id", "platform"),)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
+    )
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RegistrationRequest(Base):
+    """A chat identity asking to be linked to a practitioner of the register."""
+
+    __tablename__ = "registration_requests"
+    __table_args__ = (Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    local_authority: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessRequest(Base):
+    """A practitioner asking to see a shielded child's signposts. The purpose is sealed."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ix_access_requests_la_state", "local_authority", "state"),
+        Index("ix_access_requests_state_escalate_at", "state", "escalate_at"),
+        Index("ix_access_requests_state_expires_at", "state", "expires_at"),
+        Index("ix_access_requests_requester_child", "requester_id", "child_ref"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    requester_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
+    local_authority: Mapped[str] = mapped_column(String(64))  # the child's: who may decide
+    reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed like audit terms
+    reason_key: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # undecided until then
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessGrant(Base):
+    """Permission for one practitioner to see one shielded child's signposts until ``expires_at``."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        Index("ix_access_grants_holder", "practitioner_id", "child_ref"),
+        Index("ix_access_grants_state_expires_at", "state", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("access_requests.id", ondelete="CASCADE"), unique=True
+    )
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
+    )
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))  # active | expired
+
+
+class TotpCredential(Base):
+    """One authenticator per practitioner. ``seed`` is sealed; the other columns are policy state."""
+
+    __tablename__ = "totp_credentials"
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))  # pending | active | disabled
+    kek_id: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[bytes] = mapped_column(LargeBinary)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # last accepted RFC 6238 time step
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong codes
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last good code
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnrolmentToken(Base):
+    """A one-time enrolment link, by the SHA-256 of its token (the token itself is never stored)."""
+
+    __tablename__ = "enrolment_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ParkedCommand(Base):
+    """A command waiting for a step-up code (or, with no spec, an enrolment waiting to be confirmed)."""
+
+    __tablename__ = "parked_commands"
+    challenge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    spec_name: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))  # a click's id, so it acts once
+    kek_id: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class TeamsConversation(Base):
+    """One person's personal (1:1) Teams conversation with the bot."""
+
+    __tablename__ = "teams_conversations"
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # AAD object id
+    reference: Mapped[str] = mapped_column(Text)  # JSON conversation reference, ids only
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
