@@ -79,9 +79,7 @@ def record(i: int, writer: str = "bench") -> AuditRecord:
 async def plain_append(session: AsyncSession, records: Sequence[AuditRecord]) -> object:
     """The pre-chain append: events and their subjects, nothing else."""
     rows = [{**asdict(r), "subject_refs": " ".join(map(str, r.subject_refs))} for r in records]
-    result = await session.execute(
-        insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows
-    )
+    result = await session.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
     seqs = list(result.scalars())
     await session.execute(
         insert(AuditSubject),
@@ -143,9 +141,7 @@ async def monitored(db: Database, events: int) -> tuple[float, float]:
     """
     register = SyntheticRegister(children=0, practitioners_per_authority=125)
     practitioners_csv = feeds_text(register)["practitioners.csv"]
-    await import_feeds(
-        db, KeyRing.generate(), [Feed("practitioners.csv", practitioners_csv)], datetime.now(UTC)
-    )
+    await import_feeds(db, KeyRing.generate(), [Feed("practitioners.csv", practitioners_csv)], datetime.now(UTC))
     app = build(db, KeyRing.generate())
     started = time.perf_counter()
     durable = await group_commit(db, events, 64, log=app.ctx.audit)
@@ -162,10 +158,7 @@ async def two_processes(url: str, events: int) -> float:
     """
     argv = [sys.executable, "-m", "benchmarks.audit_chain", "--worker", url, str(events // 2)]
     root = Path(__file__).resolve().parent.parent
-    procs = [
-        await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=asyncio.subprocess.PIPE)
-        for _ in range(2)
-    ]
+    procs = [await asyncio.create_subprocess_exec(*argv, cwd=root, stdout=asyncio.subprocess.PIPE) for _ in range(2)]
     outputs = await asyncio.gather(*(p.communicate() for p in procs))
     if [p.returncode for p in procs] != [0, 0]:
         raise RuntimeError("a benchmark worker failed")
@@ -205,9 +198,7 @@ async def measure(plain_url: str, chained_url: str, events: int) -> list[tuple[s
             plain = await transactions(plain_db, plain_append, n, per_txn, writers)
             chained = await transactions(db, append, n, per_txn, writers)
             rows.append((label, chained, plain))
-        rows.append(
-            ("AuditLog group commit, 64 concurrent commands", await group_commit(db, events, 64), None)
-        )
+        rows.append(("AuditLog group commit, 64 concurrent commands", await group_commit(db, events, 64), None))
         durable, checked = await monitored(db, events)
         rows.append(("… with the misuse monitor listening (durable)", durable, None))
         rows.append(("… with the misuse monitor, until it has checked every batch", checked, None))
@@ -263,9 +254,7 @@ def table(results: dict[str, list[tuple[str, float, float | None]]]) -> str:
     for backend, rows in results.items():
         for label, chained, plain in rows:
             cost = f"{(plain / chained - 1) * 100:+.0f} % time" if plain else ""
-            lines.append(
-                f"| {backend} | {label} | {chained:,.0f} | {f'{plain:,.0f}' if plain else ''} | {cost} |"
-            )
+            lines.append(f"| {backend} | {label} | {chained:,.0f} | {f'{plain:,.0f}' if plain else ''} | {cost} |")
     return "\n".join(lines)
 
 

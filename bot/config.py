@@ -29,9 +29,7 @@ class Settings(BaseSettings):
 
     # Microsoft Teams: the Azure bot registration, in the Agents SDK's own variable names.
     teams_client_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
-    teams_client_secret: SecretStr | None = Field(
-        None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET"
-    )
+    teams_client_secret: SecretStr | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET")
     teams_cert_file: Path | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CERTPFXFILE")
     teams_tenant_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID")
     teams_anonymous: bool = Field(False, alias="SIGNPOST_TEAMS_ANONYMOUS")  # local development only
@@ -66,7 +64,5 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"bad setting: {problems}") from None

@@ -28,8 +28,21 @@ from store.people.credentials import PENDING
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 # Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).
-PREVIEWERS = ("slackbot", "skypeuripreview", "msteams", "teamsbot", "discordbot", "whatsapp", "telegrambot",
-              "facebookexternalhit", "twitterbot", "linkedinbot", "googlebot", "bingbot", "bingpreview")
+PREVIEWERS = (
+    "slackbot",
+    "skypeuripreview",
+    "msteams",
+    "teamsbot",
+    "discordbot",
+    "whatsapp",
+    "telegrambot",
+    "facebookexternalhit",
+    "twitterbot",
+    "linkedinbot",
+    "googlebot",
+    "bingbot",
+    "bingpreview",
+)
 HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -56,9 +69,7 @@ PREVIEW = "Open this link in your own browser to set up your authenticator app f
 
 def qr_svg(uri: str) -> str:
     """The otpauth URI as an inline SVG QR code."""
-    return str(
-        segno.make(uri, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff", svgclass="qr")
-    )
+    return str(segno.make(uri, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff", svgclass="qr"))
 
 
 def qr_terminal(uri: str) -> str:
@@ -103,7 +114,7 @@ def enrolment_body(uri: str, practitioner_id: str) -> str:
         f'<p>Can\'t scan? Add it by hand with this secret: <code id="secret">{secret}</code> '
         "(time-based, 6 digits).</p>"
         f"<p>Account: Signpost ({html.escape(practitioner_id)})</p>"
-        "<ol start=\"2\"><li>Go back to Signpost and enter the 6-digit code the app shows.</li></ol>"
+        '<ol start="2"><li>Go back to Signpost and enter the 6-digit code the app shows.</li></ol>'
         "<p>This page works once. Don't bookmark, share or screenshot it.</p>"
     )
 
@@ -121,10 +132,21 @@ async def _reveal(app: Signpost, session: AsyncSession, token: str) -> tuple[str
         return None
     # The seed leaves Signpost here, so its showing is audited (who, when; never the seed).
     record = AuditRecord(
-        at=now, actor_id=pid, platform="web", tenant="", user_id="", actor_role=actor.role,
-        actor_org=actor.organisation, actor_la=actor.local_authority, channel="enrolment_page",
-        action="enrol_page", outcome="done", subject_refs=(), result_count=0,
-        correlation_id=uuid.uuid4().hex, detail="secret shown",
+        at=now,
+        actor_id=pid,
+        platform="web",
+        tenant="",
+        user_id="",
+        actor_role=actor.role,
+        actor_org=actor.organisation,
+        actor_la=actor.local_authority,
+        channel="enrolment_page",
+        action="enrol_page",
+        outcome="done",
+        subject_refs=(),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
+        detail="secret shown",
     )
     await append(session, [record])
     return pid, seed

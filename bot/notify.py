@@ -62,9 +62,7 @@ class Outbox:
         report = DeliveryReport()
         async with self.ctx.db.read() as session:
             due = await notices.pending(session, now, limit)
-            people = await outbox.identities(
-                session, sorted({n.recipient_id for _, n in due}), list(self.deliverers)
-            )
+            people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
         for notice_id, notice in due:
             await self._one(notice_id, notice, people.get(notice.recipient_id, []), now, report)
         return report

@@ -11,8 +11,7 @@ from handlers.dispatch.dispatcher import Request, Result, Spec
 from handlers.vocabulary import Actor, Outcome, Reply
 
 INTRO = (
-    "Signpost tells you who else is working, or has worked, with a child: their contact details "
-    "only, never case data."
+    "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
 )
 EXAMPLES = (
     "943 476 5919 (a reference number)",

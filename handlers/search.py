@@ -17,10 +17,7 @@ from store.register.children import Candidate
 from store.register.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
-NO_MATCH = (
-    "No record matches those details. Check the spelling and the date of birth, "
-    "or search by reference number."
-)
+NO_MATCH = "No record matches those details. Check the spelling and the date of birth, or search by reference number."
 AMBIGUOUS = (
     "More than one record could match, so none is shown. Please add more detail: "
     "the postcode, or the child's full given names."
@@ -43,7 +40,9 @@ def request_access_button(ref: int) -> Button:
     )
 
 
-async def answer_for(ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request) -> Result:
+async def answer_for(
+    ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request
+) -> Result:
     """Signposts for one matched child, or the shielded notice when no grant covers it."""
     record = await children.find(session, ref)
     if record is None or record.state != "active":

@@ -31,9 +31,7 @@ DM03,Ray,Lowe,{_SOUTHVALE_DM},0113 496 0101,ray.lowe@southvale.example,duty_mana
 async def load_access(app: Signpost) -> None:
     """The standard synthetic feeds plus Southvale's duty managers."""
     await load_standard(app)
-    await import_feeds(
-        app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", EXTRA_PRACTITIONERS)], app.ctx.clock.now()
-    )
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", EXTRA_PRACTITIONERS)], app.ctx.clock.now())
 
 
 async def step_up(app: Signpost, practitioner_id: str) -> None:
@@ -41,9 +39,7 @@ async def step_up(app: Signpost, practitioner_id: str) -> None:
     await ensure_enrolled(app, practitioner_id)
 
 
-async def decide(
-    app: Signpost, manager: str | Principal, verb: str, request_id: int | str, *extra: str
-) -> Reply:
+async def decide(app: Signpost, manager: str | Principal, verb: str, request_id: int | str, *extra: str) -> Reply:
     """A duty manager (or anyone) approves or denies: ``decide(app, "DM02", "approve", 1, "3d")``."""
     who = manager if isinstance(manager, str) else manager.user_id
     return await say_fresh(app, manager, " ".join([verb, str(request_id), *extra]))

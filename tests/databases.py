@@ -108,7 +108,9 @@ class Templates:
 
     def drop_postgres(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
-        self._drops.append(self._workers.submit(lambda: asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))))
+        self._drops.append(
+            self._workers.submit(lambda: asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+        )
 
     def close(self) -> None:
         while self._ahead:

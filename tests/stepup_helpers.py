@@ -67,7 +67,9 @@ async def try_enrol(app: Signpost, practitioner_id: str) -> pyotp.TOTP | None:
     if reply.challenge is None or reply.enrolment_uri is None:
         return None
     totp = totp_from(reply)
-    answer = await say(app, practitioner_id, "code", code=code_now(app, totp), challenge_id=reply.challenge.challenge_id)
+    answer = await say(
+        app, practitioner_id, "code", code=code_now(app, totp), challenge_id=reply.challenge.challenge_id
+    )
     if answer.outcome is not Outcome.DONE:
         return None
     enrolled[practitioner_id] = totp

@@ -65,8 +65,9 @@ async def load(app: Signpost, register: Sequence[Child]) -> tuple[list[int], flo
         async with app.ctx.db.write() as session:
             await children.insert_new(session, app.ctx.keys, rows[start : start + LOAD_CHUNK * 10], NOW)
     async with app.ctx.db.write() as session:
-        admin = PractitionerRow("BENCH-AD", "Bench", "Admin", "Admin", "Bench", "Benchshire", "0", "a@b.example",
-                                frozenset({Role.ADMIN}))
+        admin = PractitionerRow(
+            "BENCH-AD", "Bench", "Admin", "Admin", "Bench", "Benchshire", "0", "a@b.example", frozenset({Role.ADMIN})
+        )
         await practitioners.upsert_practitioners(session, [admin], NOW)
     if app.ctx.db.dialect == "postgresql":
         async with app.ctx.db.write() as session:
@@ -82,9 +83,16 @@ async def ask(app: Signpost, labelled: Labelled, truth: int | None) -> tuple[Out
     ranked = decision.ranked
     top = [ref for ref, _ in ranked[:5]]
     outcome = Outcome(
-        labelled.kind, truth is not None, len(ranked), truth in {ref for ref, _ in ranked},
-        bool(top) and top[0] == truth, truth in top, [(ref == truth, p) for ref, p in ranked[:5]],
-        shared_posterior(ranked)[0] if ranked else 0.0, decision.kind, seconds,
+        labelled.kind,
+        truth is not None,
+        len(ranked),
+        truth in {ref for ref, _ in ranked},
+        bool(top) and top[0] == truth,
+        truth in top,
+        [(ref == truth, p) for ref, p in ranked[:5]],
+        shared_posterior(ranked)[0] if ranked else 0.0,
+        decision.kind,
+        seconds,
         len(matching.query_terms(labelled.query)),
     )
     return outcome, seconds
@@ -113,8 +121,10 @@ def report_quality(outcomes: Sequence[Outcome], policy: MatchPolicy) -> None:
         if name.startswith("absent"):
             print(f"| {name} | {s.n} | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} (false match) |")
         else:
-            print(f"| {name} | {s.n} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | "
-                  f"{pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+            print(
+                f"| {name} | {s.n} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | "
+                f"{pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
+            )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -129,8 +139,10 @@ async def run(args: argparse.Namespace) -> None:
     labelled = generator.queries(register, args.queries)
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"## {backend}, {args.children:,} children, {len(labelled):,} queries\n")
-    print(f"register generated in {generated:.0f} s; loaded through store.register.children.insert_new at "
-          f"**{rate:,.0f} children/s** ({args.children / rate:.0f} s)\n")
+    print(
+        f"register generated in {generated:.0f} s; loaded through store.register.children.insert_new at "
+        f"**{rate:,.0f} children/s** ({args.children / rate:.0f} s)\n"
+    )
     gc.collect()
     gc.freeze()
     for item in labelled[:200]:  # warm the pool, the page cache and the name caches
@@ -142,14 +154,18 @@ async def run(args: argparse.Namespace) -> None:
         outcomes.append(outcome)
     cpu = (time.process_time() - cpu_started) / len(labelled)
     walls = [o.seconds * 1000 for o in outcomes]
-    print(f"latency per query (wall, find_child in its own read session): p50 {percentile(walls, 0.5):.2f} ms, "
-          f"p99 {percentile(walls, 0.99):.2f} ms, max {max(walls):.2f} ms; process CPU {cpu * 1000:.2f} ms/query; "
-          f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"latency per query (wall, find_child in its own read session): p50 {percentile(walls, 0.5):.2f} ms, "
+        f"p99 {percentile(walls, 0.99):.2f} ms, max {max(walls):.2f} ms; process CPU {cpu * 1000:.2f} ms/query; "
+        f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n"
+    )
     report_quality(outcomes, app.ctx.policy.match)
     if args.roll:
         await batch(app, generator, register, args.roll)
-    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
+    print(
+        f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
+    )
     await app.close()
     if args.postgres:
         await drop_postgres(args.postgres, url)
@@ -162,9 +178,11 @@ async def batch(app: Signpost, generator: Generator, register: list[Child], rows
     answers = await run_batch(app.ctx, "BENCH-AD", roster, 5, "bench")
     seconds = time.perf_counter() - started
     counts = {kind.value: sum(a.decision is kind for a in answers) for kind in DecisionKind}
-    print(f"\nbatch `signpost match` use case: {rows:,} rows in {seconds:.1f} s = **{rows / seconds:,.0f} rows/s** "
-          f"(process CPU {time.process_time() - cpu_started:.1f} s; decisions {counts}; one audit event with "
-          f"{len({c.ref for a in answers for c in a.candidates}):,} subject references)")
+    print(
+        f"\nbatch `signpost match` use case: {rows:,} rows in {seconds:.1f} s = **{rows / seconds:,.0f} rows/s** "
+        f"(process CPU {time.process_time() - cpu_started:.1f} s; decisions {counts}; one audit event with "
+        f"{len({c.ref for a in answers for c in a.candidates}):,} subject references)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,34 +25,106 @@ DOB_SPAN_DAYS: Final = 18 * 365
 # What practitioners call children, as a benchmark's own list: deliberately not a copy
 # of store/nicknames.py (some of these are missing there, as in real life).
 NICKNAMES: Final = {
-    "Oliver": ["Ollie", "Olly"], "Thomas": ["Tom", "Tommy"], "William": ["Will", "Billy", "Liam"],
-    "James": ["Jamie", "Jim"], "Joseph": ["Joe", "Joey"], "Samuel": ["Sam", "Sammy"],
-    "Daniel": ["Dan", "Danny"], "Alexander": ["Alex", "Xander"], "Benjamin": ["Ben", "Benji"],
-    "Matthew": ["Matt"], "Edward": ["Ed", "Eddie", "Ted"], "Henry": ["Harry", "Hal"],
-    "Joshua": ["Josh"], "Zachary": ["Zach", "Zac"], "Christopher": ["Chris", "Kit"],
-    "Nicholas": ["Nick", "Nico"], "Frederick": ["Freddie", "Fred"], "Alfred": ["Alfie", "Alf"],
-    "Archibald": ["Archie"], "Theodore": ["Theo"], "Michael": ["Mike", "Mikey"], "Jacob": ["Jake"],
-    "Robert": ["Rob", "Bobby", "Robbie"], "Richard": ["Rich", "Ricky"], "Anthony": ["Tony", "Ant"],
-    "Stephen": ["Steve", "Stevie"], "Steven": ["Steve"], "Charlie": ["Chaz"], "Harrison": ["Harry"],
-    "Sebastian": ["Seb", "Bash"], "Tobias": ["Toby"], "Elijah": ["Eli"], "Reuben": ["Rube"],
-    "Olivia": ["Liv", "Livvy"], "Amelia": ["Millie", "Amy"], "Isabella": ["Bella", "Izzy"],
-    "Isabelle": ["Izzy", "Belle"], "Sophia": ["Sophie"], "Elizabeth": ["Lizzie", "Beth", "Libby"],
-    "Catherine": ["Kate", "Katie", "Cat"], "Katherine": ["Kate", "Kathy"], "Kathryn": ["Kate"],
-    "Charlotte": ["Lottie", "Charlie"], "Eleanor": ["Ellie", "Nell"], "Jessica": ["Jess"],
-    "Rebecca": ["Becky", "Becca"], "Victoria": ["Vicky", "Tori"], "Alexandra": ["Alex", "Lexi"],
-    "Samantha": ["Sam"], "Abigail": ["Abbie", "Abi"], "Matilda": ["Tilly"], "Florence": ["Flo"],
-    "Margaret": ["Maggie", "Meg"], "Penelope": ["Penny"], "Georgina": ["Georgie"],
-    "Evelyn": ["Evie"], "Natalie": ["Nat"], "Stephanie": ["Steph"], "Jennifer": ["Jen", "Jenny"],
-    "Josephine": ["Josie"], "Francesca": ["Frankie", "Fran"], "Harriet": ["Hattie"],
-    "Madison": ["Maddie"], "Gabriel": ["Gabe"], "Jonathan": ["Jon", "Jonny"], "Patrick": ["Paddy"],
-    "Dominic": ["Dom"], "Louis": ["Lou"], "Phoebe": ["Phoebs"], "Imogen": ["Immy"],
+    "Oliver": ["Ollie", "Olly"],
+    "Thomas": ["Tom", "Tommy"],
+    "William": ["Will", "Billy", "Liam"],
+    "James": ["Jamie", "Jim"],
+    "Joseph": ["Joe", "Joey"],
+    "Samuel": ["Sam", "Sammy"],
+    "Daniel": ["Dan", "Danny"],
+    "Alexander": ["Alex", "Xander"],
+    "Benjamin": ["Ben", "Benji"],
+    "Matthew": ["Matt"],
+    "Edward": ["Ed", "Eddie", "Ted"],
+    "Henry": ["Harry", "Hal"],
+    "Joshua": ["Josh"],
+    "Zachary": ["Zach", "Zac"],
+    "Christopher": ["Chris", "Kit"],
+    "Nicholas": ["Nick", "Nico"],
+    "Frederick": ["Freddie", "Fred"],
+    "Alfred": ["Alfie", "Alf"],
+    "Archibald": ["Archie"],
+    "Theodore": ["Theo"],
+    "Michael": ["Mike", "Mikey"],
+    "Jacob": ["Jake"],
+    "Robert": ["Rob", "Bobby", "Robbie"],
+    "Richard": ["Rich", "Ricky"],
+    "Anthony": ["Tony", "Ant"],
+    "Stephen": ["Steve", "Stevie"],
+    "Steven": ["Steve"],
+    "Charlie": ["Chaz"],
+    "Harrison": ["Harry"],
+    "Sebastian": ["Seb", "Bash"],
+    "Tobias": ["Toby"],
+    "Elijah": ["Eli"],
+    "Reuben": ["Rube"],
+    "Olivia": ["Liv", "Livvy"],
+    "Amelia": ["Millie", "Amy"],
+    "Isabella": ["Bella", "Izzy"],
+    "Isabelle": ["Izzy", "Belle"],
+    "Sophia": ["Sophie"],
+    "Elizabeth": ["Lizzie", "Beth", "Libby"],
+    "Catherine": ["Kate", "Katie", "Cat"],
+    "Katherine": ["Kate", "Kathy"],
+    "Kathryn": ["Kate"],
+    "Charlotte": ["Lottie", "Charlie"],
+    "Eleanor": ["Ellie", "Nell"],
+    "Jessica": ["Jess"],
+    "Rebecca": ["Becky", "Becca"],
+    "Victoria": ["Vicky", "Tori"],
+    "Alexandra": ["Alex", "Lexi"],
+    "Samantha": ["Sam"],
+    "Abigail": ["Abbie", "Abi"],
+    "Matilda": ["Tilly"],
+    "Florence": ["Flo"],
+    "Margaret": ["Maggie", "Meg"],
+    "Penelope": ["Penny"],
+    "Georgina": ["Georgie"],
+    "Evelyn": ["Evie"],
+    "Natalie": ["Nat"],
+    "Stephanie": ["Steph"],
+    "Jennifer": ["Jen", "Jenny"],
+    "Josephine": ["Josie"],
+    "Francesca": ["Frankie", "Fran"],
+    "Harriet": ["Hattie"],
+    "Madison": ["Maddie"],
+    "Gabriel": ["Gabe"],
+    "Jonathan": ["Jon", "Jonny"],
+    "Patrick": ["Paddy"],
+    "Dominic": ["Dom"],
+    "Louis": ["Lou"],
+    "Phoebe": ["Phoebs"],
+    "Imogen": ["Immy"],
 }
 
 PHONETIC_RULES: Final = [
-    ("ph", "f"), ("f", "ph"), ("ck", "k"), ("c", "k"), ("k", "c"), ("ie", "y"), ("y", "ie"),
-    ("ey", "y"), ("ee", "ea"), ("ou", "ow"), ("ae", "ai"), ("ll", "l"), ("l", "ll"),
-    ("nn", "n"), ("n", "nn"), ("tt", "t"), ("t", "tt"), ("s", "z"), ("z", "s"), ("i", "y"),
-    ("y", "i"), ("th", "t"), ("a", "e"), ("e", "a"), ("son", "sen"), ("mm", "m"), ("ai", "ay"),
+    ("ph", "f"),
+    ("f", "ph"),
+    ("ck", "k"),
+    ("c", "k"),
+    ("k", "c"),
+    ("ie", "y"),
+    ("y", "ie"),
+    ("ey", "y"),
+    ("ee", "ea"),
+    ("ou", "ow"),
+    ("ae", "ai"),
+    ("ll", "l"),
+    ("l", "ll"),
+    ("nn", "n"),
+    ("n", "nn"),
+    ("tt", "t"),
+    ("t", "tt"),
+    ("s", "z"),
+    ("z", "s"),
+    ("i", "y"),
+    ("y", "i"),
+    ("th", "t"),
+    ("a", "e"),
+    ("e", "a"),
+    ("son", "sen"),
+    ("mm", "m"),
+    ("ai", "ay"),
 ]
 
 
@@ -92,7 +164,10 @@ class Generator:
         if roll < 0.04:
             aliases = (f"{given.split()[0]} {self.names.family_name()}",)
         elif roll < 0.05:
-            aliases = (f"{self.names.given(sex)} {self.names.family_name()}", f"{given.split()[0]} {self.names.family_name()}")
+            aliases = (
+                f"{self.names.given(sex)} {self.names.family_name()}",
+                f"{given.split()[0]} {self.names.family_name()}",
+            )
         return Identity(given, family, aliases, dob, sex, postcode)
 
     def household(self) -> list[Identity]:
@@ -161,16 +236,24 @@ class Generator:
                 return changed
         return dob.replace(year=dob.year + 1)
 
-    def corrupt(self, kind: str, child: Identity) -> Query:  # noqa: C901 - one table of cases
+    def corrupt(self, kind: str, child: Identity) -> Query:
         given, family, dob = child.given_names, child.family_name, child.date_of_birth
         first = given.split()[0]
         q = Query(given, family, dob, child.postcode, child.sex)
         if kind == "exact":
             return q
         if kind == "typo":
-            return replace(q, given_names=self.typo(first)) if self.rng.random() < 0.5 else replace(q, family_name=self.typo(family))
+            return (
+                replace(q, given_names=self.typo(first))
+                if self.rng.random() < 0.5
+                else replace(q, family_name=self.typo(family))
+            )
         if kind == "phonetic":
-            return replace(q, given_names=self.misspell(first)) if self.rng.random() < 0.5 else replace(q, family_name=self.misspell(family))
+            return (
+                replace(q, given_names=self.misspell(first))
+                if self.rng.random() < 0.5
+                else replace(q, family_name=self.misspell(family))
+            )
         if kind == "nickname":
             return replace(q, given_names=self.rng.choice(NICKNAMES.get(first, [first[:3]])))
         if kind == "swapped":
@@ -189,7 +272,12 @@ class Generator:
         if kind == "dob_digit":
             return replace(q, date_of_birth=self._one_digit(dob))
         if kind == "dob_year":
-            return replace(q, date_of_birth=dob.replace(year=dob.year + self.rng.choice((-1, 1))) if (dob.month, dob.day) != (2, 29) else dob)
+            return replace(
+                q,
+                date_of_birth=dob.replace(year=dob.year + self.rng.choice((-1, 1)))
+                if (dob.month, dob.day) != (2, 29)
+                else dob,
+            )
         if kind == "no_dob":
             return replace(q, date_of_birth=None)
         if kind == "no_given":
@@ -199,7 +287,19 @@ class Generator:
         raise ValueError(kind)
 
     def present_kinds(self, child: Identity) -> list[str]:
-        kinds = ["exact", "typo", "phonetic", "nickname", "swapped", "new_surname", "dob_digit", "dob_year", "no_dob", "no_given", "moved"]
+        kinds = [
+            "exact",
+            "typo",
+            "phonetic",
+            "nickname",
+            "swapped",
+            "new_surname",
+            "dob_digit",
+            "dob_year",
+            "no_dob",
+            "no_given",
+            "moved",
+        ]
         if child.aliases:
             kinds.append("alias")
         if "-" in child.family_name:
@@ -212,7 +312,9 @@ class Generator:
         kinds = self.present_kinds(child)
         if self.rng.random() < 0.15:  # two mistakes at once
             first, second = self.rng.sample([k for k in kinds if k not in ("exact", "no_dob")], 2)
-            if {first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given"} and len({first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given", "double_barrelled"}) > 1:
+            if {first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given"} and len(
+                {first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given", "double_barrelled"}
+            ) > 1:
                 second = "moved"
             q = self.corrupt(first, child)
             q = self._apply_second(second, q, child)
@@ -221,9 +323,22 @@ class Generator:
         return Labelled(self._finish(self.corrupt(kind, child), kind in ("no_dob", "moved")), index, kind)
 
     def _apply_second(self, kind: str, q: Query, child: Identity) -> Query:
-        shifted = replace(child, given_names=q.given_names or child.given_names, family_name=q.family_name or child.family_name, date_of_birth=q.date_of_birth or child.date_of_birth, postcode=q.postcode)
+        shifted = replace(
+            child,
+            given_names=q.given_names or child.given_names,
+            family_name=q.family_name or child.family_name,
+            date_of_birth=q.date_of_birth or child.date_of_birth,
+            postcode=q.postcode,
+        )
         second = self.corrupt(kind, shifted)
-        return replace(q, **{f: getattr(second, f) for f in ("given_names", "family_name", "date_of_birth", "postcode") if getattr(second, f) != getattr(shifted, f)})
+        return replace(
+            q,
+            **{
+                f: getattr(second, f)
+                for f in ("given_names", "family_name", "date_of_birth", "postcode")
+                if getattr(second, f) != getattr(shifted, f)
+            },
+        )
 
     def _finish(self, q: Query, keep_postcode: bool) -> Query:
         """How the query reaches us: chat free text (parser split) or a batch row,
@@ -249,13 +364,17 @@ class Generator:
     def absent_query(self, register: list[Child]) -> Labelled:
         kind = self.rng.choices(["stranger", "sibling", "twin", "namesake"], weights=[55, 20, 10, 15])[0]
         base = self.rng.choice(register).identity
-        outsider = self._person(self.names.family_name(), self.names.postcode(), self._dob(), frozenset({base.given_names.split()[0]}))
+        outsider = self._person(
+            self.names.family_name(), self.names.postcode(), self._dob(), frozenset({base.given_names.split()[0]})
+        )
         if kind == "stranger":
             person = outsider
         elif kind == "sibling":
             person = replace(outsider, family_name=base.family_name, postcode=base.postcode)
         elif kind == "twin":
-            person = replace(outsider, family_name=base.family_name, postcode=base.postcode, date_of_birth=base.date_of_birth)
+            person = replace(
+                outsider, family_name=base.family_name, postcode=base.postcode, date_of_birth=base.date_of_birth
+            )
         else:
             person = replace(outsider, given_names=base.given_names, family_name=base.family_name)
         q = Query(person.given_names, person.family_name, person.date_of_birth, person.postcode, person.sex)

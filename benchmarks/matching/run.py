@@ -103,9 +103,17 @@ def evaluate(
     top = [number for number, _ in ranked[:5]]
     share = shared_posterior(ranked)[0] if ranked else 0.0
     return Outcome(
-        labelled.kind, labelled.child is not None, len(found), labelled.child in found,
-        bool(top) and top[0] == labelled.child, labelled.child in top,
-        [(n == labelled.child, s) for n, s in ranked[:5]], share, decision.kind, seconds, len(terms),
+        labelled.kind,
+        labelled.child is not None,
+        len(found),
+        labelled.child in found,
+        bool(top) and top[0] == labelled.child,
+        labelled.child in top,
+        [(n == labelled.child, s) for n, s in ranked[:5]],
+        share,
+        decision.kind,
+        seconds,
+        len(terms),
     )
 
 
@@ -150,13 +158,17 @@ def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
-def report(outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, children: int, build_seconds: float) -> None:
+def report(
+    outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, children: int, build_seconds: float
+) -> None:
     present, absent, kinds = summarise(outcomes, policy)
     latencies = sorted(o.seconds for o in outcomes)
     cands = sorted(o.candidates for o in outcomes)
     terms = index.terms_per_child
     print(f"## {children:,} children, {len(outcomes):,} queries ({present.n:,} present, {absent.n:,} absent)\n")
-    print(f"policy: accept={policy.accept} margin={policy.margin} consider={policy.consider}; index built in {build_seconds:.0f} s\n")
+    print(
+        f"policy: accept={policy.accept} margin={policy.margin} consider={policy.consider}; index built in {build_seconds:.0f} s\n"
+    )
     print("| metric | value |\n|---|---|")
     print(f"| true child among candidates (recall) | {pct(present.recall, present.n)} |")
     print(f"| top-1 accuracy | {pct(present.top1, present.n)} |")
@@ -167,26 +179,44 @@ def report(outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, 
     print(f"| false match for absent children | {pct(absent.wrong, absent.n)} ({absent.wrong}) |")
     single = [o for o in outcomes if o.present and "+" not in o.kind]
     single_summary, _, _ = summarise(single, policy)
-    print(f"| one mistake at most ({single_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(single_summary.recall, single_summary.n)} / {pct(single_summary.top1, single_summary.n)} / {pct(single_summary.right, single_summary.n)} / {pct(single_summary.wrong, single_summary.n)} |")
+    print(
+        f"| one mistake at most ({single_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(single_summary.recall, single_summary.n)} / {pct(single_summary.top1, single_summary.n)} / {pct(single_summary.right, single_summary.n)} / {pct(single_summary.wrong, single_summary.n)} |"
+    )
     double = [o for o in outcomes if o.present and "+" in o.kind]
     double_summary, _, _ = summarise(double, policy)
-    print(f"| two mistakes at once ({double_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(double_summary.recall, double_summary.n)} / {pct(double_summary.top1, double_summary.n)} / {pct(double_summary.right, double_summary.n)} / {pct(double_summary.wrong, double_summary.n)} |")
-    print(f"| CPU per query p50 / p99 / max | {1e3 * latencies[len(latencies) // 2]:.3f} / {1e3 * latencies[int(len(latencies) * 0.99)]:.3f} / {1e3 * latencies[-1]:.3f} ms |")
-    print(f"| candidates per query mean / p50 / p99 / max | {statistics.fmean(cands):.1f} / {cands[len(cands) // 2]} / {cands[int(len(cands) * 0.99)]} / {cands[-1]} |")
-    print(f"| query terms mean / max | {statistics.fmean(o.terms for o in outcomes):.1f} / {max(o.terms for o in outcomes)} |")
-    print(f"| index terms per child mean / max (incl. the store's dob term) | {statistics.fmean(terms):.2f} / {max(terms)} |")
+    print(
+        f"| two mistakes at once ({double_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(double_summary.recall, double_summary.n)} / {pct(double_summary.top1, double_summary.n)} / {pct(double_summary.right, double_summary.n)} / {pct(double_summary.wrong, double_summary.n)} |"
+    )
+    print(
+        f"| CPU per query p50 / p99 / max | {1e3 * latencies[len(latencies) // 2]:.3f} / {1e3 * latencies[int(len(latencies) * 0.99)]:.3f} / {1e3 * latencies[-1]:.3f} ms |"
+    )
+    print(
+        f"| candidates per query mean / p50 / p99 / max | {statistics.fmean(cands):.1f} / {cands[len(cands) // 2]} / {cands[int(len(cands) * 0.99)]} / {cands[-1]} |"
+    )
+    print(
+        f"| query terms mean / max | {statistics.fmean(o.terms for o in outcomes):.1f} / {max(o.terms for o in outcomes)} |"
+    )
+    print(
+        f"| index terms per child mean / max (incl. the store's dob term) | {statistics.fmean(terms):.2f} / {max(terms)} |"
+    )
     print(f"| index rows | {sum(terms):,} in {len(index.rows):,} distinct terms |\n")
-    print("| corruption | n | recall | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| corruption | n | recall | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|---|"
+    )
     for name, s in sorted(kinds.items(), key=lambda kv: (kv[0].startswith("absent"), "+" in kv[0], kv[0])):
         if name.startswith("absent"):
             print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
         else:
-            print(f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+            print(
+                f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
+            )
     print("\n### Threshold sweep (margin and consider as above)\n")
     print("| accept | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
     for accept in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999):
         p, a, _ = summarise(outcomes, MatchPolicy(accept, policy.margin, min(policy.consider, accept)))
-        print(f"| {accept} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |")
+        print(
+            f"| {accept} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |"
+        )
     print("\n### Calibration of score (all scored candidates in the top five)\n")
     bins: Counter[int] = Counter()
     hits: Counter[int] = Counter()
@@ -200,7 +230,9 @@ def report(outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, 
     print("| score bin | pairs | mean score | share true |\n|---|---|---|---|")
     for b in range(10):
         if bins[b]:
-            print(f"| {b / 10:.1f}–{(b + 1) / 10:.1f} | {bins[b]} | {mass[b] / bins[b]:.3f} | {hits[b] / bins[b]:.3f} |")
+            print(
+                f"| {b / 10:.1f}–{(b + 1) / 10:.1f} | {bins[b]} | {mass[b] / bins[b]:.3f} | {hits[b] / bins[b]:.3f} |"
+            )
     print()
 
 
@@ -225,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = MatchModel(population=args.children, name_u_floor=args.name_u_floor, name_boost_cap=args.name_boost_cap)
     policy = MatchPolicy(args.accept, args.margin, args.consider)
     counts = None if args.no_name_frequency else name_counts(register)
-    print(f"name frequency: {'off' if counts is None else f'on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})'}\n")
+    print(
+        f"name frequency: {'off' if counts is None else f'on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})'}\n"
+    )
     gc.collect()
     gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
     outcomes = [evaluate(index, register, item, model, policy, counts) for item in labelled]

@@ -25,44 +25,28 @@ def add_commands(sub: Any) -> None:
     aud = sub.add_parser("audit", help="read, verify and checkpoint the audit log; subject access reports")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
 
-    export = aud_sub.add_parser(
-        "export", help="audit events on stdout (sealed query terms are never included)"
-    )
+    export = aud_sub.add_parser("export", help="audit events on stdout (sealed query terms are never included)")
     export.add_argument("--since", type=moment, help="from this date or time (ISO 8601, UTC), inclusive")
     export.add_argument("--until", type=moment, help="up to this date or time (ISO 8601, UTC), exclusive")
     export.add_argument("--actor", metavar="PRACTITIONER_ID", help="only this practitioner's events")
-    export.add_argument(
-        "--child", type=child_ref, metavar="CHILD_REF", help="only events that touched this child"
-    )
-    export.add_argument(
-        "--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV"
-    )
+    export.add_argument("--child", type=child_ref, metavar="CHILD_REF", help="only events that touched this child")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
     export.set_defaults(func=audit_export)
 
-    check = aud_sub.add_parser(
-        "verify", help="re-walk the hash chain; exit 1 and name the first bad event if altered"
-    )
-    check.add_argument(
-        "--checkpoint", type=Path, metavar="FILE", help="also check against a checkpoint kept outside"
-    )
+    check = aud_sub.add_parser("verify", help="re-walk the hash chain; exit 1 and name the first bad event if altered")
+    check.add_argument("--checkpoint", type=Path, metavar="FILE", help="also check against a checkpoint kept outside")
     check.set_defaults(func=audit_verify)
 
-    point = aud_sub.add_parser(
-        "checkpoint", help="sign a checkpoint of the chain now and print it, to keep elsewhere"
-    )
+    point = aud_sub.add_parser("checkpoint", help="sign a checkpoint of the chain now and print it, to keep elsewhere")
     point.add_argument(
         "--public-key", action="store_true", help="print the public key that verifies checkpoints, instead"
     )
     point.set_defaults(func=audit_checkpoint)
 
-    report = aud_sub.add_parser(
-        "sar", help="subject access report: who (organisation, role) touched a child, when"
-    )
+    report = aud_sub.add_parser("sar", help="subject access report: who (organisation, role) touched a child, when")
     report.add_argument("child", type=child_ref, metavar="CHILD_REF", help="the child's 10-digit reference")
     report.add_argument("--with-names", action="store_true", help="include each practitioner's name")
-    report.add_argument(
-        "--format", choices=("text", "json"), default="text", help="plain text (default) or JSON"
-    )
+    report.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
     report.set_defaults(func=audit_sar)
 
 
@@ -71,9 +55,7 @@ def moment(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601)"
-        ) from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601)") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -120,9 +102,7 @@ def _filter_detail(where: EventFilter) -> str:
 async def audit_export(args: argparse.Namespace) -> int:
     where = EventFilter(since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child)
     async with opened() as app:
-        await record_operator_action(
-            app, "export", (args.child,) if args.child else (), _filter_detail(where)
-        )
+        await record_operator_action(app, "export", (args.child,) if args.child else (), _filter_detail(where))
         writer = None
         if args.format == "csv":
             writer = csv.DictWriter(sys.stdout, fieldnames=audit.EXPORT_FIELDS, lineterminator="\n")
@@ -152,11 +132,7 @@ async def audit_verify(args: argparse.Namespace) -> int:
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")
         print(f"({verdict.count} events verified before it.)")
         return 1
-    agreed = (
-        f"; {verdict.checkpoints} checkpoint(s) agree"
-        if verdict.checkpoints
-        else "; no checkpoint to compare"
-    )
+    agreed = f"; {verdict.checkpoints} checkpoint(s) agree" if verdict.checkpoints else "; no checkpoint to compare"
     print(f"OK: {verdict.count} events, chain intact up to seq {verdict.last_seq}{agreed}.")
     print(f"head {verdict.head_hash.hex()}")
     return 0

@@ -76,4 +76,3 @@ async def import_command(args: argparse.Namespace) -> int:
     for kind, rows in report.rows.items():
         print(f"{kind}: {rows} rows read, {report.changed.get(kind, 0)} new or changed")
     return 0
-

@@ -36,22 +36,16 @@ def add_commands(sub: Any) -> None:
     ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="RETENTION_COMMAND")
     run = ret_sub.add_parser("run", help="process every day since the last run, then seal in and compact")
     run.add_argument("--dry-run", action="store_true", help="report what would happen; change nothing")
-    run.add_argument(
-        "--as-of", type=_date, metavar="DATE", help="with --dry-run: as if run on DATE (YYYY-MM-DD)"
-    )
+    run.add_argument("--as-of", type=_date, metavar="DATE", help="with --dry-run: as if run on DATE (YYYY-MM-DD)")
     run.set_defaults(func=retention_command)
 
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
-    bak.add_argument(
-        "file", type=Path, metavar="FILE", help="a new file (SQLite copy, or pg_dump custom format)"
-    )
+    bak.add_argument("file", type=Path, metavar="FILE", help="a new file (SQLite copy, or pg_dump custom format)")
     bak.set_defaults(func=backup_command)
 
     keys = sub.add_parser("keys", help="manage the key file")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
-    rot = keys_sub.add_parser(
-        "rotate", help="new key-encryption keys; every wrapped key re-wrapped; old keys removed"
-    )
+    rot = keys_sub.add_parser("rotate", help="new key-encryption keys; every wrapped key re-wrapped; old keys removed")
     rot.set_defaults(func=rotate_command)
 
     dec = sub.add_parser("decommission", help="switch Signpost off and destroy its personal data")
@@ -62,16 +56,12 @@ def add_commands(sub: Any) -> None:
         "--destroy-by", type=_date, metavar="DATE", help="YYYY-MM-DD (default: 60 days after switch-off)"
     )
     sched.set_defaults(func=schedule_command)
-    dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(
-        func=status_command
-    )
+    dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(func=status_command)
     dec_sub.add_parser("cancel", help="cancel before the switch-off date").set_defaults(func=cancel_command)
     cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON)")
     cert.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
     cert.set_defaults(func=certificate_command)
-    dec_sub.add_parser("destroy", help="after switch-off: destroy everything now").set_defaults(
-        func=destroy_command
-    )
+    dec_sub.add_parser("destroy", help="after switch-off: destroy everything now").set_defaults(func=destroy_command)
 
 
 async def retention_command(args: argparse.Namespace) -> int:
@@ -94,9 +84,7 @@ async def retention_command(args: argparse.Namespace) -> int:
 
 async def _audit(app: Signpost, action: str, detail: str) -> None:
     async with app.ctx.db.write() as session:
-        await append(
-            session, [use_cases.system_record(app.ctx.clock.now(), action, detail, who=WHO, tenant="cli")]
-        )
+        await append(session, [use_cases.system_record(app.ctx.clock.now(), action, detail, who=WHO, tenant="cli")])
 
 
 async def backup_command(args: argparse.Namespace) -> int:
@@ -106,10 +94,7 @@ async def backup_command(args: argparse.Namespace) -> int:
         except BackupFailed as exc:
             raise CommandFailed(str(exc)) from None
         await _audit(app, "backup", f"{size} bytes")
-    print(
-        f"Backup written to {args.file} ({size} bytes). "
-        "It holds wrapped keys only: keep the key file apart from it."
-    )
+    print(f"Backup written to {args.file} ({size} bytes). It holds wrapped keys only: keep the key file apart from it.")
     return 0
 
 
@@ -121,10 +106,7 @@ async def rotate_command(args: argparse.Namespace) -> int:
             raise CommandFailed(str(exc)) from None
         counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
         await _audit(app, "keys_rotate", f"generation {report.new_generation}")
-    print(
-        f"Keys rotated to generation {report.new_generation}; re-wrapped {counts}. "
-        "Restart every running replica."
-    )
+    print(f"Keys rotated to generation {report.new_generation}; re-wrapped {counts}. Restart every running replica.")
     return 0
 
 
@@ -138,18 +120,11 @@ async def schedule_command(args: argparse.Namespace) -> int:
                 )
                 await append(
                     session,
-                    [
-                        use_cases.system_record(
-                            now, "decommission", f"scheduled {row.id}", who=WHO, tenant="cli"
-                        )
-                    ],
+                    [use_cases.system_record(now, "decommission", f"scheduled {row.id}", who=WHO, tenant="cli")],
                 )
         except ScheduleError as exc:
             raise CommandFailed(str(exc)) from None
-    print(
-        f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. "
-        "Admins notified."
-    )
+    print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
     return 0
 
 
@@ -165,9 +140,7 @@ async def cancel_command(args: argparse.Namespace) -> int:
         try:
             async with app.ctx.db.write() as session:
                 row = await use_cases.cancel_with_notices(app.ctx, session, WHO, now)
-                record = use_cases.system_record(
-                    now, "decommission", f"cancelled {row.id}", who=WHO, tenant="cli"
-                )
+                record = use_cases.system_record(now, "decommission", f"cancelled {row.id}", who=WHO, tenant="cli")
                 await append(session, [record])
         except ScheduleError as exc:
             raise CommandFailed(str(exc)) from None
@@ -179,9 +152,7 @@ async def certificate_command(args: argparse.Namespace) -> int:
     async with opened() as app, app.ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or row.certificate is None:
-        raise CommandFailed(
-            "there is no destruction certificate yet: it is produced when destruction completes"
-        )
+        raise CommandFailed("there is no destruction certificate yet: it is produced when destruction completes")
     text = json.dumps(json.loads(row.certificate), indent=2, sort_keys=True)
     if args.out is not None:
         args.out.write_text(text + "\n", "utf-8")
@@ -199,13 +170,9 @@ async def destroy_command(args: argparse.Namespace) -> int:
         if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
             raise CommandFailed("destruction comes after the switch-off date: schedule one, or wait for it")
         if row.state == "destroyed":
-            raise CommandFailed(
-                "everything has already been destroyed: see `signpost decommission certificate`"
-            )
+            raise CommandFailed("everything has already been destroyed: see `signpost decommission certificate`")
         cert = await use_cases.destroy_now(app.ctx, now, row.id, who=WHO)
         if cert is None:
-            raise CommandFailed(
-                "another Signpost process is destroying the data right now; check the status shortly"
-            )
+            raise CommandFailed("another Signpost process is destroying the data right now; check the status shortly")
     print(decommission.certificate_text(cert))
     return 0

@@ -33,10 +33,20 @@ def add_commands(sub: Any) -> None:
         "the register: CSV line,decision,rank,candidate_ref,confidence on stdout; audited as one batch event",
     )
     match.add_argument("file", type=Path, metavar="FILE.csv")
-    match.add_argument("--top", type=_positive, default=DEFAULT_TOP, metavar="K",
-                       help=f"candidates listed per row, best first (default {DEFAULT_TOP})")
-    match.add_argument("--as", dest="as_id", required=True, metavar="ADMIN_ID",
-                       help="the admin running the match (recorded in the audit log)")
+    match.add_argument(
+        "--top",
+        type=_positive,
+        default=DEFAULT_TOP,
+        metavar="K",
+        help=f"candidates listed per row, best first (default {DEFAULT_TOP})",
+    )
+    match.add_argument(
+        "--as",
+        dest="as_id",
+        required=True,
+        metavar="ADMIN_ID",
+        help="the admin running the match (recorded in the audit log)",
+    )
     match.set_defaults(func=match_command)
 
 

@@ -19,18 +19,14 @@ PLATFORMS = ("slack", "teams")
 
 def add_commands(sub: Any) -> None:
     group = sub.add_parser("practitioner", help="list practitioners' chat links, or unlink one")
-    group_sub = group.add_subparsers(
-        dest="practitioner_command", required=True, metavar="PRACTITIONER_COMMAND"
-    )
+    group_sub = group.add_subparsers(dest="practitioner_command", required=True, metavar="PRACTITIONER_COMMAND")
     unlink = group_sub.add_parser(
         "unlink", help="remove a practitioner's chat link (audited); re-linking needs approval"
     )
     unlink.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
     unlink.add_argument("--platform", choices=PLATFORMS, help="only this platform (default: every platform)")
     unlink.set_defaults(func=unlink_command)
-    listing = group_sub.add_parser(
-        "list", help="practitioners with linked chat identities (ids and roles only)"
-    )
+    listing = group_sub.add_parser("list", help="practitioners with linked chat identities (ids and roles only)")
     listing.add_argument("--authority", help="only this local authority")
     listing.set_defaults(func=list_command)
 

@@ -28,15 +28,11 @@ def add_commands(sub: Any) -> None:
         help="where to write the zip (default signpost-teams.zip)",
     )
     pack.add_argument("--bot-id", help="the Azure bot's app (client) id (default CONNECTIONS__…__CLIENTID)")
-    pack.add_argument(
-        "--website-url", help="https URL of your Signpost service (default SIGNPOST_PUBLIC_URL)"
-    )
+    pack.add_argument("--website-url", help="https URL of your Signpost service (default SIGNPOST_PUBLIC_URL)")
     pack.add_argument("--privacy-url", help="https URL of the privacy notice (default WEBSITE/privacy)")
     pack.add_argument("--terms-url", help="https URL of the terms of use (default WEBSITE/terms)")
     pack.add_argument("--developer-name", default="Signpost", help="shown in Teams as the publisher")
-    pack.add_argument(
-        "--app-version", help="the app package version, e.g. 1.0.0 (default Signpost's version)"
-    )
+    pack.add_argument("--app-version", help="the app package version, e.g. 1.0.0 (default Signpost's version)")
     pack.add_argument("--app-id", help="the Teams app id (default: derived from the bot id, stable)")
     pack.set_defaults(func=package_command)
 
@@ -52,9 +48,7 @@ def details_from(args: argparse.Namespace) -> AppDetails:
     settings = load_settings()
     bot_id = args.bot_id or settings.teams_client_id
     if not bot_id:
-        raise CommandFailed(
-            "no bot id: pass --bot-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"
-        )
+        raise CommandFailed("no bot id: pass --bot-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
     website = (args.website_url or settings.public_url or "").rstrip("/")
     if not website:
         raise CommandFailed("no website URL: pass --website-url or set SIGNPOST_PUBLIC_URL (https)")

@@ -19,9 +19,7 @@ from store.audit.log import AuditRecord, append
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE
 
-RESET_NOTICE = (
-    "Your Signpost authenticator was reset by an administrator. To see results again, send: enrol"
-)
+RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To see results again, send: enrol"
 
 
 def add_commands(sub: Any) -> None:
@@ -51,9 +49,20 @@ def operator() -> str:
 
 def operator_record(actor: Actor, action: str, outcome: str, detail: str, at: datetime) -> AuditRecord:
     return AuditRecord(
-        at=at, actor_id=None, platform="cli", tenant="local", user_id=operator(), actor_role=None,
-        actor_org=None, actor_la=actor.local_authority, channel="terminal", action=action, outcome=outcome,
-        subject_refs=(), result_count=0, correlation_id=uuid.uuid4().hex,
+        at=at,
+        actor_id=None,
+        platform="cli",
+        tenant="local",
+        user_id=operator(),
+        actor_role=None,
+        actor_org=None,
+        actor_la=actor.local_authority,
+        channel="terminal",
+        action=action,
+        outcome=outcome,
+        subject_refs=(),
+        result_count=0,
+        correlation_id=uuid.uuid4().hex,
         detail=f"{detail} for {actor.practitioner_id}",
     )
 

@@ -81,9 +81,7 @@ def web_client(settings: Settings) -> AsyncWebClient:
     kwargs: dict[str, Any] = {}
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
-    return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), retry_handlers=retry_handlers(), **kwargs
-    )
+    return AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), retry_handlers=retry_handlers(), **kwargs)
 
 
 def principal_of(context: AsyncBoltContext) -> Principal | None:
@@ -309,11 +307,7 @@ class SlackFrontEnd:
     async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
         trigger = str(body.get("trigger_id", ""))
         response_url = body.get("response_url")
-        view_id = (
-            (body.get("view") or {}).get("id")
-            if (body.get("container") or {}).get("type") == "view"
-            else None
-        )
+        view_id = (body.get("view") or {}).get("id") if (body.get("container") or {}).get("type") == "view" else None
         if action.get("action_id") == render.ENTER_CODE:
             await self._open_code_modal(trigger, str(action.get("value", "")), response_url)
             return
@@ -404,9 +398,7 @@ class SlackFrontEnd:
             await ack()
             return
         text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
-        command = Command(
-            principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}"
-        )
+        command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
         await self._submit(ack, command, view, metadata.get("r"), None)
 
     async def _submit(

@@ -155,9 +155,9 @@ def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict
         "type": "button",
         "action_id": ENTER_CODE,
         "text": plain("Enter code", MAX_LABEL),
-        "value": json.dumps(
-            {"id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":")
-        )[:MAX_VALUE],
+        "value": json.dumps({"id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":"))[
+            :MAX_VALUE
+        ],
         "style": "primary",
     }
     return {

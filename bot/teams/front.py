@@ -147,8 +147,7 @@ def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = 
         if setup.anonymous:
             log.warning(
                 "teams_anonymous_mode",
-                message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): "
-                "local development only",
+                message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): local development only",
             )
         front = TeamsFrontEnd(signpost, setup, token_source)
         app[TEAMS_KEY] = front
@@ -171,9 +170,7 @@ class _SourcedTokens(AnonymousTokenProvider):
     def __init__(self, source: TokenSource) -> None:
         self._source = source
 
-    async def get_access_token(
-        self, resource_url: str, scopes: list[str], force_refresh: bool = False
-    ) -> str:
+    async def get_access_token(self, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
         return await self._source(resource_url, scopes)
 
 
@@ -185,9 +182,7 @@ def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> Connect
         factory = lambda _config: _SourcedTokens(token_source)  # noqa: E731
     else:
         factory = MsalAuth
-    return ConnectionManager(
-        provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth}
-    )
+    return ConnectionManager(provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth})
 
 
 class _PinnedKeys:
@@ -281,9 +276,7 @@ class Asker:
 
 
 def card_activity(card: Card) -> Activity:
-    return Activity(
-        type=ActivityTypes.message, attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card)]
-    )
+    return Activity(type=ActivityTypes.message, attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card)])
 
 
 def card_response(card: Card) -> AdaptiveCardInvokeResponse:
@@ -300,9 +293,7 @@ def _text_of(activity: Activity) -> str:
 class TeamsFrontEnd:
     """The adapter, the authentication of incoming requests, and private delivery."""
 
-    def __init__(
-        self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None
-    ) -> None:
+    def __init__(self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None) -> None:
         self.signpost = signpost
         self.setup = setup
         self.clients = RestChannelServiceClientFactory(_connections(setup, token_source))
@@ -353,11 +344,7 @@ class TeamsFrontEnd:
         return False
 
     def _outbound_identity(self) -> ClaimsIdentity:
-        return (
-            ClaimsIdentity()
-            if self.setup.anonymous
-            else self.adapter.create_claims_identity(self.setup.client_id)
-        )
+        return ClaimsIdentity() if self.setup.anonymous else self.adapter.create_claims_identity(self.setup.client_id)
 
     async def send_to(self, reference: ConversationReference, activity: Activity) -> None:
         """Post one activity into a stored conversation (proactively, through the connector)."""
@@ -413,9 +400,7 @@ class TeamsFrontEnd:
         if stored is not None and conversations.encode(stored) == conversations.encode(doc):
             return
         async with self.signpost.ctx.db.write() as session:
-            await conversations.save(
-                session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now()
-            )
+            await conversations.save(session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now())
 
     async def send_private(self, asker: Asker, card: Card) -> None:
         """Into the person's 1:1 chat: the stored one, or a newly opened one."""

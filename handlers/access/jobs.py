@@ -86,8 +86,6 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
             if not await store.expire_request(session, row.id, now):
                 continue
             await append(session, [system_event("request_expired", row.child_ref, f"request {row.id}", now)])
-            await ctx.notices.enqueue(
-                session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now
-            )
+            await ctx.notices.enqueue(session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now)
             done += 1
     return done

@@ -101,10 +101,7 @@ def request_expired_notice(request_id: int, requester: str, ref: int) -> Notice:
 
 
 def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) -> Notice:
-    text = (
-        f"Your access to {format_ref(ref)} (request {request_id}) has ended. "
-        "Searches show it as shielded again."
-    )
+    text = f"Your access to {format_ref(ref)} (request {request_id}) has ended. Searches show it as shielded again."
     return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")
 
 

@@ -32,9 +32,7 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
     return actor.has(Role.DUTY_MANAGER) and actor.local_authority == local_authority
 
 
-def registration_notices(
-    request_id: int, req: Request, practitioner_id: str, managers: list[str]
-) -> list[Notice]:
+def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: list[str]) -> list[Notice]:
     p = req.command.principal
     text = (
         f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the {p.platform} "
@@ -76,9 +74,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     )
     managers = await store.duty_managers(session, target.local_authority) or await store.admins(session)
     managers = [pid for pid in managers if pid != target.practitioner_id]
-    await ctx.notices.enqueue(
-        session, registration_notices(request_id, req, target.practitioner_id, managers), req.now
-    )
+    await ctx.notices.enqueue(session, registration_notices(request_id, req, target.practitioner_id, managers), req.now)
     text = (
         f"Registration request R{request_id} sent to the duty managers of your local authority. "
         "You can use Signpost here once one of them approves it."
@@ -108,10 +104,7 @@ async def decide(
         owner = await store.identity_owner(session, row.platform, row.tenant, row.user_id)
         if owner is not None and owner != row.practitioner_id:
             # Fail closed: re-pointing an account at another practitioner needs an unlink first.
-            text = (
-                "That account is linked to another practitioner now; "
-                f"an admin must unlink it first (R{row.id})."
-            )
+            text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
     state = store.APPROVED if approve else store.DENIED
     if not await store.decide_registration(session, request_id, state, actor.practitioner_id, req.now):
@@ -124,9 +117,7 @@ async def decide(
         return await _link(ctx, req, session, row)
     text = f"Registration R{request_id} for the {row.platform} account was denied."
     why = f" Reason: {reason}" if reason else ""
-    notice = Notice(
-        row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided"
-    )
+    notice = Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided")
     await ctx.notices.enqueue(session, [notice], req.now)
     # The reason is sealed like any terms (no child: with the month's key, made in this transaction).
     return Result(
@@ -145,13 +136,9 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
     principal = Principal(Platform(row.platform), row.tenant, row.user_id)
     await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
     text = f"Your {row.platform} account is now registered with Signpost (registration R{row.id})."
-    notice = Notice(
-        row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided"
-    )
+    notice = Notice(row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided")
     await ctx.notices.enqueue(session, [notice], req.now)
-    reply = Reply(
-        Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}."
-    )
+    reply = Reply(Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}.")
     return Result(reply, detail=f"registration R{row.id}")
 
 

@@ -50,9 +50,7 @@ class AccessPolicy:
 
 POLICY = AccessPolicy()
 
-REQUEST_USAGE = (
-    "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
-)
+REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
 APPROVE_USAGE = (
     "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
     "(1h to 7d); approve R4 for a registration"
@@ -61,9 +59,7 @@ DENY_USAGE = (
     "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "
     "requester, so leave out the child's name, date of birth and postcode)"
 )
-UNLINK_USAGE = (
-    "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
-)
+UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
 _DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
 _ID = re.compile(r"^(R?)(\d{1,12})$", re.IGNORECASE)
 
@@ -176,20 +172,14 @@ async def _decide(
     assert actor is not None
     row = await store.get_request(session, request_id)
     if row is None:
-        return Result(
-            Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request"
-        )
+        return Result(Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request")
     subjects = (row.child_ref,)
     if not may_decide(actor, row.local_authority):
         text = f"Only a duty manager for the child's local authority can decide request {request_id}."
-        return Result(
-            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority"
-        )
+        return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority")
     if row.requester_id == actor.practitioner_id:
         text = "Nobody can decide their own access request. Another duty manager will."
-        return Result(
-            Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request"
-        )
+        return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request")
     if reason and await mentions_child(session, ctx.keys, row.child_ref, reason):
         text = (
             "The reason is sent to the requester, so please leave out the child's name, date of birth "
@@ -216,28 +206,19 @@ async def _decide(
             subjects=subjects,
             detail=f"request {request_id} grant {grant_id} {hours}h",
         )
-    await ctx.notices.enqueue(
-        session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now
-    )
+    await ctx.notices.enqueue(session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now)
     text = f"Request {request_id} denied; {row.requester_id} has been told."
-    return Result(
-        Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied"
-    )
+    return Result(Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied")
 
 
-async def _too_late(
-    session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request
-) -> Result:
+async def _too_late(session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request) -> Result:
     """Someone decided first, or the request expired: nothing changes, and the person is told."""
     row = await store.get_request(session, request_id)
     if row is not None and row.state in (store.APPROVED, store.DENIED):
         text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
         detail = f"request {request_id} already {row.state}"
     else:
-        text = (
-            f"Request {request_id} expired before anyone decided it. Nothing changed; "
-            "the requester can ask again."
-        )
+        text = f"Request {request_id} expired before anyone decided it. Nothing changed; the requester can ask again."
         detail = f"request {request_id} expired"
     return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=detail)
 
@@ -251,11 +232,7 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     lines: list[str] = []
     ids: list[str] = []
     for row in rows:
-        purpose = (
-            await ctx.sealer.open(session, row.reason, row.reason_key)
-            if row.reason and row.reason_key
-            else None
-        )
+        purpose = await ctx.sealer.open(session, row.reason, row.reason_key) if row.reason and row.reason_key else None
         lines.append(
             f"• {row.id}: {format_ref(row.child_ref)} from {row.requester_id}, asked {when(row.created_at)}; "
             f"purpose: {purpose or '(not readable)'}"
@@ -264,8 +241,7 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
     for reg in registrations:
         lines.append(
-            f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, "
-            f"{when(reg.created_at)}"
+            f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, {when(reg.created_at)}"
         )
         ids.append(f"R{reg.id}")
     if not lines:
@@ -291,9 +267,7 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("the platform is slack or teams")
     count = await unlink_identities(session, target.upper(), platform or None)
     if count == 0:
-        return Result(
-            Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked"
-        )
+        return Result(Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked")
     where = platform or "every platform"
     notice = Notice(target.upper(), "unlinked", f"An admin removed your Signpost link on {where}.")
     await ctx.notices.enqueue(session, [notice], req.now)

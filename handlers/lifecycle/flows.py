@@ -76,17 +76,13 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
         match sub.lower():
             case "schedule":
                 switch_off, destroy_by = _dates(rest)
-                return await _schedule(
-                    ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now
-                )
+                return await _schedule(ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now)
             case "cancel":
                 row = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
                 text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
                 return Result(Reply(Outcome.DONE, text), detail="cancelled")
             case "status":
-                return Result(
-                    Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status"
-                )
+                return Result(Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status")
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
     except ScheduleError as exc:
@@ -127,14 +123,10 @@ async def schedule_with_notices(
     return row
 
 
-async def cancel_with_notices(
-    ctx: Context, session: AsyncSession, by: str, now: datetime
-) -> Decommission:
+async def cancel_with_notices(ctx: Context, session: AsyncSession, by: str, now: datetime) -> Decommission:
     """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
     row = await decommission.cancel(session, by, now)
-    text = (
-        f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
-    )
+    text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
     admins = await decommission.admins(session)
     await ctx.notices.enqueue(session, decommission.to_admins(admins, row.id, "cancelled", text), now)
     return row
@@ -192,9 +184,7 @@ def system_record(
     )
 
 
-async def retention_tick(
-    ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler"
-) -> RetentionReport:
+async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler") -> RetentionReport:
     """The daily retention work (safe to call often and from every replica)."""
     report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
     if report.did_work:
@@ -211,9 +201,7 @@ async def retention_tick(
     return report
 
 
-async def decommission_tick(
-    ctx: Context, now: datetime, chain_head: ChainHead | None = None
-) -> dict[str, Any] | None:
+async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead | None = None) -> dict[str, Any] | None:
     """Warnings, switch-off and, from the destroy-by date, destruction. Returns a new certificate."""
     async with ctx.db.write() as session:
         row = await decommission.timeline(session, ctx.notices.enqueue, now)
@@ -235,9 +223,5 @@ async def destroy_now(
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
-        await append(
-            session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)]
-        )
-    return await decommission.run_destruction(
-        ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head
-    )
+        await append(session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)])
+    return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)

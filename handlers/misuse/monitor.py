@@ -158,9 +158,7 @@ async def probing(c: Check) -> str | None:
 async def sweeps(c: Check) -> str | None:
     """Consecutive name-and-date searches walking alphabetically, or through dates of birth."""
     p = c.policy
-    rows = await misuse.recent_searches(
-        c.session, c.actor.practitioner_id, c.since(p.sweep_window), c.now, p.sweep_run
-    )
+    rows = await misuse.recent_searches(c.session, c.actor.practitioner_id, c.since(p.sweep_window), c.now, p.sweep_run)
     if len(rows) < p.sweep_run:
         return None
     names: list[tuple[str, str]] = []
@@ -226,9 +224,7 @@ async def after_hours(c: Check) -> str | None:
 async def shielded_probing(c: Check) -> str | None:
     """Repeatedly reaching shielded records without requesting access to them."""
     p = c.policy
-    count = await misuse.shielded_without_request(
-        c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now
-    )
+    count = await misuse.shielded_without_request(c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now)
     if count < p.shielded_min:
         return None
     hours = int(p.shielded_window.total_seconds() // 3600)
@@ -238,9 +234,7 @@ async def shielded_probing(c: Check) -> str | None:
 async def credential(c: Check) -> str | None:
     """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
     p, who = c.policy, c.actor.practitioner_id
-    lockouts = await misuse.events_with_detail(
-        c.session, who, p.lockout_details, c.since(p.lockout_window), c.now
-    )
+    lockouts = await misuse.events_with_detail(c.session, who, p.lockout_details, c.since(p.lockout_window), c.now)
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
@@ -315,9 +309,7 @@ def alert_text(actor: Actor, finding: Finding) -> str:
     )
 
 
-async def raise_alert(
-    ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime
-) -> bool:
+async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime) -> bool:
     """Notify the duty managers and audit the alert, unless this rule already fired in this window."""
     bucket = int(utc(now).timestamp() // policy.window(finding.rule).total_seconds())
     key = "misuse:" + _digest(f"{finding.rule}|{finding.actor_id}|{bucket}", 40)

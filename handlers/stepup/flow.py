@@ -60,8 +60,7 @@ LOCKED_TEXT = (
 )
 CHALLENGE_TEXT = "Please confirm it's you: Signpost needs a code from your authenticator app first."
 PENDING_TEXT = (
-    "Please finish setting up your authenticator app first. If you no longer have the set-up link, "
-    "send: enrol"
+    "Please finish setting up your authenticator app first. If you no longer have the set-up link, send: enrol"
 )
 PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
@@ -270,9 +269,7 @@ class CodeCommand:
         error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
 
-    async def _continue(
-        self, command: Command, parked: credentials.Parked | None, was_pending: bool
-    ) -> Result:
+    async def _continue(self, command: Command, parked: credentials.Parked | None, was_pending: bool) -> Result:
         if parked is not None and parked.spec_name is not None and not parked.expired:
             resumed = Command(
                 principal=command.principal,
@@ -291,9 +288,7 @@ class CodeCommand:
         return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
 
 
-def managers_notices(
-    managers: list[str], actor: Actor, failure: Failure | None, policy: StepUpPolicy
-) -> list[Notice]:
+def managers_notices(managers: list[str], actor: Actor, failure: Failure | None, policy: StepUpPolicy) -> list[Notice]:
     """Tell the duty managers when a practitioner's code entry locks or is disabled (no child data)."""
     if failure is None or not (failure.newly_locked or failure.newly_disabled):
         return []

@@ -59,12 +59,6 @@ CANONICAL_FIELDS = (
 )
 
 
-
-
-
-
-
-
 # -- canonical encoding and hashing ------------------------------------------------------------------
 
 
@@ -205,9 +199,7 @@ class Checkpoint:
 def sign(keys: KeyRing, head: Head, at: datetime) -> Checkpoint:
     unsigned = Checkpoint(origin_for(keys), head.size, head.last_seq, head.head_hash, utc(at), b"")
     signature = keys.signing_key.sign(unsigned.body())
-    return Checkpoint(
-        unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature
-    )
+    return Checkpoint(unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature)
 
 
 def parse_note(text: str) -> Checkpoint:
@@ -287,8 +279,6 @@ async def checkpoint_if_due(
     async with db.read() as session:
         head = await current_head(session)
         latest = await latest_checkpoint(session)
-    if latest is not None and (
-        latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds
-    ):
+    if latest is not None and (latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds):
         return None
     return await make_checkpoint(db, keys, now)

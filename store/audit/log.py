@@ -88,9 +88,7 @@ class TermSealer:
         if len(subject_refs) == 1:
             ref = subject_refs[0]
             row = (
-                await session.execute(
-                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
-                )
+                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
             ).first()
             if row is not None:
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
@@ -125,17 +123,13 @@ class TermSealer:
         if kind == "child":
             ref = int(name)
             row = (
-                await session.execute(
-                    select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref)
-                )
+                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
             ).first()
             if row is None:
                 return None
             data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
             return open_sealed(data_key, sealed, b"audit-terms:" + child_aad(ref)).decode()
-        key_row = (
-            await session.execute(select(AuditTermKey).where(AuditTermKey.period == name))
-        ).scalar_one_or_none()
+        key_row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == name))).scalar_one_or_none()
         if key_row is None:
             return None
         key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
@@ -180,9 +174,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         return []
     head = await audit_chain.lock_head(session)
     rows = [_row(r) for r in records]
-    result = await session.execute(
-        insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows
-    )
+    result = await session.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
     seqs = list(result.scalars())
     chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)
     if _seq_of(chained[0]) <= head.last_seq:
@@ -190,9 +182,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         raise AuditWriteFailed("audit sequence is behind the chain head")
     await audit_chain.extend(session, head, chained)
     subjects = [
-        {"seq": seq, "child_ref": ref}
-        for seq, r in zip(seqs, records, strict=True)
-        for ref in set(r.subject_refs)
+        {"seq": seq, "child_ref": ref} for seq, r in zip(seqs, records, strict=True) for ref in set(r.subject_refs)
     ]
     if subjects:
         await session.execute(insert(AuditSubject), subjects)
@@ -259,9 +249,7 @@ class AuditLog:
         if not self._listeners:
             return
         if self._listener_task is None or self._listener_task.done():
-            self._listener_task = asyncio.get_running_loop().create_task(
-                self._listen(), name="audit-listeners"
-            )
+            self._listener_task = asyncio.get_running_loop().create_task(self._listen(), name="audit-listeners")
         try:
             self._committed.put_nowait(records)
         except asyncio.QueueFull:

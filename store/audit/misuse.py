@@ -50,9 +50,7 @@ async def children_looked_up(session: AsyncSession, actor_id: str, start: dateti
     """Distinct children an actor's lookups and searches returned or touched in [start, end]."""
     seqs = _lookups(actor_id, start, end).subquery()
     result = await session.execute(
-        select(func.count(func.distinct(AuditSubject.child_ref))).where(
-            AuditSubject.seq.in_(select(seqs.c.seq))
-        )
+        select(func.count(func.distinct(AuditSubject.child_ref))).where(AuditSubject.seq.in_(select(seqs.c.seq)))
     )
     return int(result.scalar_one())
 
@@ -130,9 +128,7 @@ async def out_of_area_children(
     return int(result.scalar_one())
 
 
-async def lookup_times(
-    session: AsyncSession, actor_id: str, start: datetime, end: datetime
-) -> list[datetime]:
+async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> list[datetime]:
     result = await session.execute(
         select(AuditEvent.at).where(
             AuditEvent.actor_id == actor_id,
@@ -145,9 +141,7 @@ async def lookup_times(
     return list(result.scalars())
 
 
-async def shielded_without_request(
-    session: AsyncSession, actor_id: str, start: datetime, end: datetime
-) -> int:
+async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
     hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == "shielded").subquery()
     requested = (
@@ -203,9 +197,7 @@ async def managers_of(session: AsyncSession, local_authority: str, exclude: str)
     return found or await _with_role(session, "admin", exclude, None)
 
 
-async def _with_role(
-    session: AsyncSession, role: str, exclude: str, local_authority: str | None
-) -> list[str]:
+async def _with_role(session: AsyncSession, role: str, exclude: str, local_authority: str | None) -> list[str]:
     query = select(Practitioner.id, Practitioner.roles).where(
         Practitioner.status == "active", Practitioner.id != exclude
     )

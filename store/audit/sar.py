@@ -70,9 +70,7 @@ class SarEntry:
     practitioner: str | None = None  # name and id, only when asked for
 
     def line(self) -> str:
-        who = f"{self.role}, {self.organisation}" + (
-            f" ({self.local_authority})" if self.local_authority else ""
-        )
+        who = f"{self.role}, {self.organisation}" + (f" ({self.local_authority})" if self.local_authority else "")
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
@@ -103,8 +101,7 @@ class SarReport:
     def to_text(self) -> str:
         head = [
             f"Subject access report for the child with reference {self.child_ref}",
-            f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC "
-            "from Signpost's audit log.",
+            f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC from Signpost's audit log.",
             "Every time Signpost returned or touched this record: when, who (organisation and role), "
             "what was done, what was shown, and the purpose given.",
             "",
@@ -140,9 +137,7 @@ async def subject_access(
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
     entries = tuple(
-        _entry(
-            row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names
-        )
+        _entry(row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names)
         for row in rows
     )
     return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
@@ -163,9 +158,7 @@ async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     result = await session.execute(
-        select(Practitioner.id, Practitioner.given_name, Practitioner.family_name).where(
-            Practitioner.id.in_(ids)
-        )
+        select(Practitioner.id, Practitioner.given_name, Practitioner.family_name).where(Practitioner.id.in_(ids))
     )
     return {pid: f"{given} {family} ({pid})" for pid, given, family in result}
 

@@ -108,9 +108,7 @@ def _bad_signature(keys: KeyRing, checkpoints: Sequence[Checkpoint]) -> Finding 
     public, origin = public_key_bytes(keys), origin_for(keys)
     for cp in checkpoints:
         if cp.origin != origin:
-            return Finding(
-                Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} belongs to another log ({cp.origin})"
-            )
+            return Finding(Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} belongs to another log ({cp.origin})")
         if not cp.signed_by(public):
             return Finding(
                 Problem.BAD_CHECKPOINT,
@@ -160,9 +158,7 @@ async def _check(
 ) -> Finding | None:
     """The first thing wrong with one event and its chain entry, or None after advancing the walk."""
     if entry is None:
-        return Finding(
-            Problem.INSERTED, seq, f"event {seq} is not in the chain: it was added outside Signpost"
-        )
+        return Finding(Problem.INSERTED, seq, f"event {seq} is not in the chain: it was added outside Signpost")
     if event is None:
         return Finding(Problem.DELETED, seq, f"event {seq} was deleted (its chain entry remains)")
     finding = _continuity(walk, seq, entry)
@@ -172,9 +168,7 @@ async def _check(
         return await _changed(session, seq, event)
     refs = {int(part) for part in str(event["subject_refs"]).split()}
     if refs != subjects.get(seq, set()):
-        return Finding(
-            Problem.EDITED, seq, f"the child index of event {seq} was altered (rows added or removed)"
-        )
+        return Finding(Problem.EDITED, seq, f"the child index of event {seq} was altered (rows added or removed)")
     expected = link(walk.head, entry.leaf_hash)
     if expected != entry.head_hash:
         return Finding(
@@ -188,9 +182,7 @@ async def _check(
 
 def _continuity(walk: _Walk, seq: int, entry: AuditChainEntry) -> Finding | None:
     if entry.prev_seq >= seq:
-        return Finding(
-            Problem.REORDERED, seq, f"event {seq} was moved: it was written after event {entry.prev_seq}"
-        )
+        return Finding(Problem.REORDERED, seq, f"event {seq} was moved: it was written after event {entry.prev_seq}")
     if entry.prev_seq > walk.prev:
         return Finding(
             Problem.DELETED,
@@ -244,9 +236,7 @@ async def _outside_chain(db: Database, last_seq: int) -> Finding | None:
         top_entry = (await session.execute(select(func.max(AuditChainEntry.seq)))).scalar() or 0
         head = await current_head(session)
     if orphan is not None:
-        return Finding(
-            Problem.INSERTED, orphan, f"event {orphan} is not in the chain: it was added outside Signpost"
-        )
+        return Finding(Problem.INSERTED, orphan, f"event {orphan} is not in the chain: it was added outside Signpost")
     beyond = max(top_event, top_entry)
     if beyond > head.last_seq:
         return Finding(
@@ -290,7 +280,5 @@ def _against_head(walk: _Walk, head: Head) -> Finding | None:
             f"remain: the events after seq {walk.prev} were removed",
         )
     if (head.size, head.last_seq, head.head_hash) != (walk.count, walk.prev, walk.head):
-        return Finding(
-            Problem.REWRITTEN, walk.prev, "the chain head row does not match the chain: it was altered"
-        )
+        return Finding(Problem.REWRITTEN, walk.prev, "the chain head row does not match the chain: it was altered")
     return None

@@ -27,8 +27,6 @@ KEY_LENGTH = 200
 MAX_BATCH = 512
 
 
-
-
 class ClaimFailed(Exception):
     """The claim could not be made durable; the command must not run."""
 
@@ -46,9 +44,7 @@ async def claim_many(session: AsyncSession, keys: Sequence[str], now: datetime) 
     if not unique:
         return set()
     stmt = (
-        dialect_insert(session)(Delivery)
-        .on_conflict_do_nothing(index_elements=[Delivery.key])
-        .returning(Delivery.key)
+        dialect_insert(session)(Delivery).on_conflict_do_nothing(index_elements=[Delivery.key]).returning(Delivery.key)
     )
     result = await session.execute(stmt, [{"key": k, "seen_at": now} for k in unique])
     fresh = set(result.scalars())

@@ -21,9 +21,7 @@ def encode(notice: Notice) -> str:
 
 def decode(row: NoticeRow) -> Notice:
     doc = json.loads(row.body)
-    buttons = tuple(
-        Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"]
-    )
+    buttons = tuple(Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"])
     return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key)
 
 

@@ -23,18 +23,12 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 
 
-
-
-async def claim(
-    session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta
-) -> int | None:
+async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta) -> int | None:
     """Claim an undelivered notice for ``hold``; returns its attempt count, or None if not ours.
 
     One statement decides: a new claim row, or taking over a claim whose time ran out.
     """
-    stmt = dialect_insert(session)(NoticeClaim).values(
-        notice_id=notice_id, claimed_by=worker, claimed_until=now + hold
-    )
+    stmt = dialect_insert(session)(NoticeClaim).values(notice_id=notice_id, claimed_by=worker, claimed_until=now + hold)
     stmt = stmt.on_conflict_do_update(
         index_elements=[NoticeClaim.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
@@ -43,9 +37,7 @@ async def claim(
     if (await session.execute(stmt)).first() is None:
         return None
     row = (
-        await session.execute(
-            select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id)
-        )
+        await session.execute(select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id))
     ).first()
     if row is None or row.delivered_at is not None:
         return None  # delivered by someone else whose claim had just run out
@@ -61,9 +53,7 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(attempts, 16)), LONGEST_RETRY)
 
 
-async def retry_later(
-    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str
-) -> datetime:
+async def retry_later(session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str) -> datetime:
     """Count a failed attempt and push the notice back; returns when it is due again."""
     due = now + backoff(attempts)
     await session.execute(

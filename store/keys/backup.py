@@ -44,9 +44,7 @@ async def backup(db: Database, target: Path) -> int:
 async def _pg_dump(db: Database, target: Path) -> None:
     tool = shutil.which("pg_dump")
     if tool is None:
-        raise BackupFailed(
-            "pg_dump is not on PATH: install the PostgreSQL client tools to back up PostgreSQL"
-        )
+        raise BackupFailed("pg_dump is not on PATH: install the PostgreSQL client tools to back up PostgreSQL")
     url = make_url(db.engine.url)
     env = dict(os.environ)
     if url.password:

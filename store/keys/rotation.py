@@ -159,9 +159,7 @@ async def _rewrap_table(db: Database, ring: KeyRing, spec: WrappedKeys, gen: int
             done += len(params)
 
 
-def _rewrapped(
-    ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int
-) -> dict[str, Any]:
+def _rewrapped(ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int) -> dict[str, Any]:
     old_id: str = row[spec.kek_id]
     new_id = _new_id(old_id, gen)
     if new_id not in ring.keks:
@@ -188,6 +186,4 @@ async def _verify(db: Database, ring: KeyRing, tables: tuple[WrappedKeys, ...], 
                 )
             ).scalar_one()
             if left:
-                raise RotationFailed(
-                    f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept"
-                )
+                raise RotationFailed(f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept")

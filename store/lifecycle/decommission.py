@@ -56,8 +56,6 @@ ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
 NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[None]]
 
 
-
-
 class ScheduleError(ValueError):
     """The request cannot be carried out; the message says why, kindly."""
 
@@ -72,9 +70,7 @@ class Status:
 
     def describe(self, today: date) -> str:
         if self.state == "destroyed":
-            return (
-                f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
-            )
+            return f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
         if today >= self.switch_off:
             return (
                 f"Signpost was switched off on {_d(self.switch_off)}. Personal data will be destroyed by "
@@ -95,18 +91,14 @@ def _d(day: date) -> str:
 
 
 async def current(session: AsyncSession) -> Decommission | None:
-    return (
-        await session.execute(select(Decommission).where(Decommission.live == "live"))
-    ).scalar_one_or_none()
+    return (await session.execute(select(Decommission).where(Decommission.live == "live"))).scalar_one_or_none()
 
 
 async def status(session: AsyncSession) -> Status | None:
     row = await current(session)
     if row is None:
         return None
-    return Status(
-        row.id, row.state, row.switch_off, row.destroy_by, tuple(s for s in row.steps_done.split(",") if s)
-    )
+    return Status(row.id, row.state, row.switch_off, row.destroy_by, tuple(s for s in row.steps_done.split(",") if s))
 
 
 def is_switched_off(switch_off: date | None, today: date) -> bool:
@@ -162,17 +154,12 @@ async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
 
 
 async def admins(session: AsyncSession) -> list[str]:
-    rows = await session.execute(
-        select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%"))
-    )
+    rows = await session.execute(select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%")))
     return sorted(pid for pid, roles in rows if Role.ADMIN in parse_roles(roles))
 
 
 def to_admins(ids: Sequence[str], schedule_id: int, what: str, text: str) -> list[Notice]:
-    return [
-        Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}")
-        for pid in ids
-    ]
+    return [Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}") for pid in ids]
 
 
 def scheduled_text(row: Decommission) -> str:
@@ -363,9 +350,7 @@ async def _step_data(
                 .values(given_name="", family_name="", phone="", email="", updated_at=now)
             )
         )
-        await session.execute(
-            update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed")
-        )
+        await session.execute(update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed"))
         counts["chat_identities"] = n(
             await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
         )
@@ -384,9 +369,7 @@ async def _step_compact(
 ) -> dict[str, int]:
     wrapped = tuple(spec.table.name for spec in WRAPPED_KEY_TABLES)
     tables = tuple(
-        dict.fromkeys(
-            (*AFFECTED_TABLES, *wrapped, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES)
-        )
+        dict.fromkeys((*AFFECTED_TABLES, *wrapped, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES))
     )
     await compact(db, tables, full=True)
     return {}
@@ -438,9 +421,7 @@ def verify(document: dict[str, Any], public_key: bytes | None = None) -> bool:
     body = document["certificate"]
     key = public_key or base64.b64decode(body["public_key"])
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(
-            base64.b64decode(document["signature"]), canonical(body)
-        )
+        Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(document["signature"]), canonical(body))
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -466,9 +447,7 @@ async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> 
     columns = [c for c in AuditEvent.__table__.columns]
     while True:
         rows = (
-            await session.execute(
-                select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000)
-            )
+            await session.execute(select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000))
         ).all()
         if not rows:
             break

@@ -85,8 +85,6 @@ AFFECTED_TABLES = (
 )
 
 
-
-
 @dataclass
 class RetentionReport:
     first_day: date | None = None
@@ -102,9 +100,7 @@ class RetentionReport:
 
     @property
     def did_work(self) -> bool:
-        return bool(
-            self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed
-        )
+        return bool(self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed)
 
     def summary(self) -> str:
         verb = "would be" if self.dry_run else "were"
@@ -153,9 +149,7 @@ async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
 # -- finding and changing children ---------------------------------------------------------------
 
 
-async def turning(
-    session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]
-) -> list[int]:
+async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]) -> list[int]:
     """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only)."""
     terms = [keys.blind(retention_term(dob)) for dob in keychain.dobs_turning(day, years)]
     if not terms:
@@ -181,17 +175,13 @@ async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> 
     return count
 
 
-async def destroy(
-    session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime
-) -> tuple[int, set[str]]:
+async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime) -> tuple[int, set[str]]:
     """Crypto-shred children: terms, per-child rows, wrapped key, identity. Returns (count, KEK ids)."""
     count, kek_ids = 0, set[str]()
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
         identities = await children.load_identities(session, keys, chunk)
-        pairs = [
-            {"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)
-        ]
+        pairs = [{"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)]
         if pairs:
             terms = CHILD_TERMS.c
             await (await session.connection()).execute(
@@ -202,9 +192,7 @@ async def destroy(
             await session.execute(
                 delete(Base.metadata.tables[table]).where(Base.metadata.tables[table].c[column].in_(chunk))
             )
-        kek_ids.update(
-            (await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars()
-        )
+        kek_ids.update((await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars())
         await session.execute(delete(ChildKey).where(ChildKey.child_ref.in_(chunk)))
         result = await session.execute(
             update(Child)
@@ -215,12 +203,8 @@ async def destroy(
     return count, kek_ids
 
 
-async def _process_day(
-    session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport
-) -> None:
-    report.archived += await archive(
-        session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now
-    )
+async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport) -> None:
+    report.archived += await archive(session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now)
     doomed = await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"])
     wanted = set(keychain.dobs_turning(day, DESTROY_AT_AGE))
     identities = await children.load_identities(session, keys, doomed)
@@ -310,15 +294,11 @@ async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence
     return len(params)
 
 
-async def _stragglers(
-    db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime
-) -> int:
+async def _stragglers(db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime) -> int:
     """Children still under a cohort key about to be destroyed (their date of birth was corrected
     by a feed since seal-in): destroy them if they really are past 24, else move them."""
     gen = keychain.generation(keys)
-    ids = [
-        keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)
-    ]
+    ids = [keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)]
     moved = 0
     async with db.write() as session:
         for start in range(0, len(ids), CHUNK):
@@ -351,11 +331,7 @@ async def _seal_in_periods(db: Database, keys: KeyRing, as_of: date) -> int:
     oldest = keychain.slot_period(keychain.month_cutoff(as_of))
     async with db.write() as session:
         gone = await session.execute(delete(AuditTermKey).where(AuditTermKey.period < oldest))
-        rows = (
-            (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%")))))
-            .scalars()
-            .all()
-        )
+        rows = (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%"))))).scalars().all()
         for row in rows:
             target = keychain.key_for(keys, Chain.MONTH, keychain.month_slot(row.period))
             if target is None:
@@ -449,9 +425,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
             destroy_refs.update(await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"]))
             day += timedelta(days=1)
         pending = list(
-            (
-                await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))
-            ).scalars()
+            (await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))).scalars()
         )
         identities = await children.load_identities(session, keys, pending)
         cutoff = keychain.first_retained_dob(as_of)
@@ -484,9 +458,7 @@ async def compact(db: Database, tables: Sequence[str], *, full: bool = False) ->
         async with db.engine.connect() as conn:
             if full:
                 await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM"))
-            busy, frames, done = await conn.run_sync(
-                lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)")
-            )
+            busy, frames, done = await conn.run_sync(lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)"))
         return f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -30,12 +30,6 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-
-
-
-
-
-
 def _no_sync(stmt: Any) -> Any:
     return stmt.execution_options(synchronize_session=False)
 
@@ -117,9 +111,7 @@ async def get_registration(session: AsyncSession, request_id: int) -> Registrati
     return result.scalar_one_or_none()
 
 
-async def decide_registration(
-    session: AsyncSession, request_id: int, state: str, by: str, now: datetime
-) -> bool:
+async def decide_registration(session: AsyncSession, request_id: int, state: str, by: str, now: datetime) -> bool:
     """Move a pending registration to ``state``; False when someone else decided first."""
     return await _changed(
         session,
@@ -230,9 +222,7 @@ async def pending_requests(
 async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
     result = await session.execute(
         select(AccessRequest)
-        .where(
-            AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now
-        )
+        .where(AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now)
         .order_by(AccessRequest.id)
         .limit(limit)
     )
@@ -267,9 +257,7 @@ async def expire_request(session: AsyncSession, request_id: int, now: datetime) 
     return await _changed(
         session,
         update(AccessRequest)
-        .where(
-            AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now
-        )
+        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
         .values(state=EXPIRED, decided_at=now, escalate_at=None),
     )
 

@@ -38,9 +38,7 @@ async def load(session: AsyncSession, tenant: str, user_id: str) -> dict[str, An
     return loaded
 
 
-async def save(
-    session: AsyncSession, tenant: str, user_id: str, reference: dict[str, Any], now: datetime
-) -> None:
+async def save(session: AsyncSession, tenant: str, user_id: str, reference: dict[str, Any], now: datetime) -> None:
     """Insert or replace this person's reference (the latest conversation wins)."""
     stmt = dialect_insert(session)(TeamsConversation).values(
         tenant=tenant, user_id=user_id, reference=encode(reference), updated_at=now

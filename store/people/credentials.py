@@ -37,12 +37,6 @@ from store.tables.people import EnrolmentToken, ParkedCommand, Practitioner, Tot
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
 
-
-
-
-
-
-
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every time Signpost stores is UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -92,9 +86,7 @@ async def load_seed(session: AsyncSession, keys: KeyRing, practitioner_id: str) 
     """Decrypt a practitioner's seed; raises DecryptionError if the ciphertext is not theirs."""
     row = (
         await session.execute(
-            select(TotpCredential.kek_id, TotpCredential.seed).where(
-                TotpCredential.practitioner_id == practitioner_id
-            )
+            select(TotpCredential.kek_id, TotpCredential.seed).where(TotpCredential.practitioner_id == practitioner_id)
         )
     ).first()
     if row is None:
@@ -102,9 +94,7 @@ async def load_seed(session: AsyncSession, keys: KeyRing, practitioner_id: str) 
     return keys.unwrap(row.kek_id, row.seed, seed_aad(practitioner_id))
 
 
-async def enrol(
-    session: AsyncSession, keys: KeyRing, practitioner_id: str, seed: bytes, now: datetime
-) -> None:
+async def enrol(session: AsyncSession, keys: KeyRing, practitioner_id: str, seed: bytes, now: datetime) -> None:
     """Replace any credential with a new pending one; earlier enrolment links die with it."""
     await reset(session, practitioner_id, keep_parked=True)
     kek_id, sealed = keys.wrap(seed, seed_aad(practitioner_id))

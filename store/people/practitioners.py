@@ -95,13 +95,31 @@ async def upsert_practitioners(session: AsyncSession, rows: Sequence[Practitione
 
 
 def _row_tuple(p: Practitioner) -> tuple[object, ...]:
-    return (p.given_name, p.family_name, p.role, p.organisation, p.local_authority, p.phone, p.email,
-            ";".join(sorted(parse_roles(p.roles))), p.status)
+    return (
+        p.given_name,
+        p.family_name,
+        p.role,
+        p.organisation,
+        p.local_authority,
+        p.phone,
+        p.email,
+        ";".join(sorted(parse_roles(p.roles))),
+        p.status,
+    )
 
 
 def _feed_tuple(r: PractitionerRow) -> tuple[object, ...]:
-    return (r.given_name, r.family_name, r.role, r.organisation, r.local_authority, r.phone, r.email,
-            ";".join(sorted(r.roles)), "active")
+    return (
+        r.given_name,
+        r.family_name,
+        r.role,
+        r.organisation,
+        r.local_authority,
+        r.phone,
+        r.email,
+        ";".join(sorted(r.roles)),
+        "active",
+    )
 
 
 async def upsert_involvements(session: AsyncSession, rows: Sequence[InvolvementRow]) -> int:
@@ -119,9 +137,7 @@ async def upsert_involvements(session: AsyncSession, rows: Sequence[InvolvementR
         )
         for c, p, s, st, ended, lead in result:
             existing[(c, p, s, st)] = (ended, lead)
-    changes = [
-        r for r, k in zip(rows, keys, strict=True) if existing.get(k) != (r.ended, r.lead_professional)
-    ]
+    changes = [r for r, k in zip(rows, keys, strict=True) if existing.get(k) != (r.ended, r.lead_professional)]
     if not changes:
         return 0
     stmt = dialect_insert(session)(Involvement.__table__)

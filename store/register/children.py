@@ -181,9 +181,7 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
     for term in old_terms - new_terms:
         await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
     if new_terms - old_terms:
-        await session.execute(
-            insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms]
-        )
+        await session.execute(insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms])
     await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
     await session.execute(
         update(Child)
@@ -241,9 +239,7 @@ async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str],
     return rank_holders(blinded, holders, limit)
 
 
-async def term_holders(
-    session: AsyncSession, blinded: Sequence[int], chunk_size: int = CHUNK
-) -> dict[int, list[int]]:
+async def term_holders(session: AsyncSession, blinded: Sequence[int], chunk_size: int = CHUNK) -> dict[int, list[int]]:
     """For each blind term, the active children holding it: one ``IN`` query per ``chunk_size`` terms.
 
     Archived and destroyed children are never candidates, so they are filtered here.

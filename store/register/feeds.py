@@ -41,12 +41,26 @@ class FeedKind(StrEnum):
 
 HEADERS: dict[FeedKind, tuple[str, ...]] = {
     FeedKind.PRACTITIONERS: (
-        "practitioner_id", "given_name", "family_name", "role", "organisation", "local_authority",
-        "phone", "email", "roles",
+        "practitioner_id",
+        "given_name",
+        "family_name",
+        "role",
+        "organisation",
+        "local_authority",
+        "phone",
+        "email",
+        "roles",
     ),
     FeedKind.CHILDREN: (
-        "child_ref", "given_names", "family_name", "aliases", "date_of_birth", "sex", "postcode",
-        "local_authority", "shielded",
+        "child_ref",
+        "given_names",
+        "family_name",
+        "aliases",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "local_authority",
+        "shielded",
     ),
     FeedKind.INVOLVEMENTS: ("child_ref", "practitioner_id", "service", "started", "ended", "lead_professional"),
 }

@@ -26,8 +26,6 @@ COMPLETE = 0
 """The term that marks the counts as complete (a keyed HMAC is 0 with probability 2**-64)."""
 
 
-
-
 async def adjust(
     session: AsyncSession, keys: KeyRing, added: Iterable[Identity], removed: Iterable[Identity] = ()
 ) -> None:

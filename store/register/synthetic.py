@@ -9,15 +9,108 @@ from datetime import date, timedelta
 
 from handlers.refs import references
 
-GIVEN_F = ("Amy", "Olivia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Freya", "Sophia", "Grace", "Ella", "Rosie",
-           "Poppy", "Evie", "Zara", "Aisha", "Maya", "Hannah", "Chloe", "Niamh", "Leah", "Erin", "Ruby", "Nadia")
-GIVEN_M = ("Noah", "Oliver", "Leo", "George", "Arthur", "Muhammad", "Harry", "Jack", "Oscar", "Charlie", "Theo",
-           "Finley", "Jacob", "Alfie", "Ethan", "Kai", "Reuben", "Dylan", "Samuel", "Adam", "Ibrahim", "Rory")
-FAMILY = ("Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Thomas", "Johnson",
-          "Roberts", "Robinson", "Thompson", "Wright", "Walker", "White", "Edwards", "Hughes", "Green", "Hall",
-          "Lewis", "Harris", "Clarke", "Patel", "Jackson", "Wood", "Turner", "Martin", "Cooper", "Hill", "Khan",
-          "Ward", "Morris", "Moore", "Clark", "Lee", "King", "Baker", "Harrison", "Morgan", "Allen", "Okafor",
-          "Nowak", "Begum", "Ali", "Murphy", "O'Brien", "Kelly", "Price", "Bennett")
+GIVEN_F = (
+    "Amy",
+    "Olivia",
+    "Isla",
+    "Ava",
+    "Mia",
+    "Ivy",
+    "Lily",
+    "Freya",
+    "Sophia",
+    "Grace",
+    "Ella",
+    "Rosie",
+    "Poppy",
+    "Evie",
+    "Zara",
+    "Aisha",
+    "Maya",
+    "Hannah",
+    "Chloe",
+    "Niamh",
+    "Leah",
+    "Erin",
+    "Ruby",
+    "Nadia",
+)
+GIVEN_M = (
+    "Noah",
+    "Oliver",
+    "Leo",
+    "George",
+    "Arthur",
+    "Muhammad",
+    "Harry",
+    "Jack",
+    "Oscar",
+    "Charlie",
+    "Theo",
+    "Finley",
+    "Jacob",
+    "Alfie",
+    "Ethan",
+    "Kai",
+    "Reuben",
+    "Dylan",
+    "Samuel",
+    "Adam",
+    "Ibrahim",
+    "Rory",
+)
+FAMILY = (
+    "Smith",
+    "Jones",
+    "Williams",
+    "Taylor",
+    "Brown",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Johnson",
+    "Roberts",
+    "Robinson",
+    "Thompson",
+    "Wright",
+    "Walker",
+    "White",
+    "Edwards",
+    "Hughes",
+    "Green",
+    "Hall",
+    "Lewis",
+    "Harris",
+    "Clarke",
+    "Patel",
+    "Jackson",
+    "Wood",
+    "Turner",
+    "Martin",
+    "Cooper",
+    "Hill",
+    "Khan",
+    "Ward",
+    "Morris",
+    "Moore",
+    "Clark",
+    "Lee",
+    "King",
+    "Baker",
+    "Harrison",
+    "Morgan",
+    "Allen",
+    "Okafor",
+    "Nowak",
+    "Begum",
+    "Ali",
+    "Murphy",
+    "O'Brien",
+    "Kelly",
+    "Price",
+    "Bennett",
+)
 AUTHORITIES = (("Northshire", "NS"), ("Southvale", "SV"), ("Eastmere", "EM"), ("Westbrook", "WB"))
 SERVICES = (
     ("Social worker", "Children's Services", "Children's social care"),
@@ -29,8 +122,12 @@ SERVICES = (
     ("A&E clinician", "General Hospital", "Emergency care"),
     ("Youth offending worker", "Youth Justice Service", "Youth justice"),
 )
-OUTWARD = {"Northshire": ("NS1", "NS2", "NS3"), "Southvale": ("SV1", "SV4"), "Eastmere": ("EM2", "EM5"),
-           "Westbrook": ("WB1", "WB7")}
+OUTWARD = {
+    "Northshire": ("NS1", "NS2", "NS3"),
+    "Southvale": ("SV1", "SV4"),
+    "Eastmere": ("EM2", "EM5"),
+    "Westbrook": ("WB1", "WB7"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,14 +142,21 @@ class DemoExamples:
 
 def _postcode(rng: random.Random, authority: str) -> str:
     letters = "ABDEFGHJLNPQRSTUWXYZ"
-    return f"{rng.choice(OUTWARD.get(authority, ('ZZ1',)))} {rng.randint(1, 9)}{rng.choice(letters)}{rng.choice(letters)}"
+    return (
+        f"{rng.choice(OUTWARD.get(authority, ('ZZ1',)))} {rng.randint(1, 9)}{rng.choice(letters)}{rng.choice(letters)}"
+    )
 
 
 class SyntheticRegister:
     """A seeded register: the same arguments always give the same rows."""
 
-    def __init__(self, children: int = 3000, practitioners_per_authority: int = 40, seed: int = 2026,
-                 today: date = date(2026, 11, 1)) -> None:
+    def __init__(
+        self,
+        children: int = 3000,
+        practitioners_per_authority: int = 40,
+        seed: int = 2026,
+        today: date = date(2026, 11, 1),
+    ) -> None:
         self.n_children = children
         self.per_authority = practitioners_per_authority
         self.seed = seed
@@ -68,15 +172,50 @@ class SyntheticRegister:
             for i in range(1, self.per_authority + 1):
                 role, org, _ = SERVICES[(i - 1) % len(SERVICES)]
                 given, family = rng.choice(GIVEN_F + GIVEN_M), rng.choice(FAMILY)
-                yield [f"{code}-P{i:04d}", given, family, role, f"{name} {org}", name,
-                       f"0161 496 {rng.randint(0, 9999):04d}", f"{given}.{family}.{i}@{code.lower()}.example".lower()
-                       .replace("'", ""), "practitioner"]
-            yield [f"{code}-DM01", "Duty", f"Manager {code}", "Duty manager", f"{name} Children's Services", name,
-                   "0161 496 0100", f"duty.{code.lower()}@{code.lower()}.example", "duty_manager;practitioner"]
-            yield [f"{code}-DM02", "Deputy", f"Manager {code}", "Duty manager", f"{name} Children's Services", name,
-                   "0161 496 0101", f"deputy.{code.lower()}@{code.lower()}.example", "duty_manager;practitioner"]
-        yield ["ADMIN-01", "Ada", "Admin", "Service administrator", "Signpost Operations", AUTHORITIES[0][0],
-               "0161 496 0200", "ada.admin@signpost.example", "admin"]
+                yield [
+                    f"{code}-P{i:04d}",
+                    given,
+                    family,
+                    role,
+                    f"{name} {org}",
+                    name,
+                    f"0161 496 {rng.randint(0, 9999):04d}",
+                    f"{given}.{family}.{i}@{code.lower()}.example".lower().replace("'", ""),
+                    "practitioner",
+                ]
+            yield [
+                f"{code}-DM01",
+                "Duty",
+                f"Manager {code}",
+                "Duty manager",
+                f"{name} Children's Services",
+                name,
+                "0161 496 0100",
+                f"duty.{code.lower()}@{code.lower()}.example",
+                "duty_manager;practitioner",
+            ]
+            yield [
+                f"{code}-DM02",
+                "Deputy",
+                f"Manager {code}",
+                "Duty manager",
+                f"{name} Children's Services",
+                name,
+                "0161 496 0101",
+                f"deputy.{code.lower()}@{code.lower()}.example",
+                "duty_manager;practitioner",
+            ]
+        yield [
+            "ADMIN-01",
+            "Ada",
+            "Admin",
+            "Service administrator",
+            "Signpost Operations",
+            AUTHORITIES[0][0],
+            "0161 496 0200",
+            "ada.admin@signpost.example",
+            "admin",
+        ]
 
     def children(self) -> Iterator[tuple[int, list[str]]]:
         rng = random.Random(self.seed + 1)
@@ -95,8 +234,20 @@ class SyntheticRegister:
                 aliases = f"{given.split()[0]} {rng.choice(FAMILY)}"
             dob = self.today - timedelta(days=rng.randint(30, span))
             shielded = index % 50 == 12  # 2 %, and every authority has some even in a small register
-            yield ref, [f"{ref}", given, family, aliases, dob.isoformat(), "F" if female else "M",
-                        _postcode(rng, authority), authority, "true" if shielded else "false"]
+            yield (
+                ref,
+                [
+                    f"{ref}",
+                    given,
+                    family,
+                    aliases,
+                    dob.isoformat(),
+                    "F" if female else "M",
+                    _postcode(rng, authority),
+                    authority,
+                    "true" if shielded else "false",
+                ],
+            )
 
     def involvements(self) -> Iterator[list[str]]:
         rng = random.Random(self.seed + 2)
@@ -134,8 +285,9 @@ class SyntheticRegister:
                     demographic = f"{row[1]} {row[2]} {dob:%d/%m/%Y} {row[6]}"
             if keyed and demographic and shielded:
                 break
-        return DemoExamples(keyed, demographic, shielded, f"{AUTHORITIES[0][1]}-P0001",
-                            f"{AUTHORITIES[0][1]}-DM01", "ADMIN-01")
+        return DemoExamples(
+            keyed, demographic, shielded, f"{AUTHORITIES[0][1]}-P0001", f"{AUTHORITIES[0][1]}-DM01", "ADMIN-01"
+        )
 
 
 HEADERS = {

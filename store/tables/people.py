@@ -43,9 +43,7 @@ class ChatIdentity(Base):
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
-    )
+    practitioner_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
     linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -105,9 +103,7 @@ class AccessGrant(Base):
     request_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("access_requests.id", ondelete="CASCADE"), unique=True
     )
-    practitioner_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("practitioners.id", ondelete="CASCADE")
-    )
+    practitioner_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
     granted_by: Mapped[str] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -42,9 +42,7 @@ class ChildKey(Base):
     """A child's wrapped data key, apart from the data so that deleting it shreds the identity."""
 
     __tablename__ = "child_keys"
-    child_ref: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("children.ref", ondelete="CASCADE"), primary_key=True
-    )
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"), primary_key=True)
     kek_id: Mapped[str] = mapped_column(String(16))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
 

@@ -57,9 +57,7 @@ class SlackHarness:
         """Link a Slack identity to a practitioner (as registration will) and step them up."""
         async with self.signpost.ctx.db.write() as session:
             principal = Principal(Platform.SLACK, user.team_id, user.user_id)
-            await practitioners.link_identity(
-                session, principal, practitioner_id, self.signpost.ctx.clock.now()
-            )
+            await practitioners.link_identity(session, principal, practitioner_id, self.signpost.ctx.clock.now())
         await enrol_and_step_up(self.signpost, practitioner_id)
         return user
 

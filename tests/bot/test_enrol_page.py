@@ -69,9 +69,7 @@ def secret_in(page: str) -> str:
     return page[start : page.index("</code>", start)].replace(" ", "")
 
 
-async def test_page_shows_the_qr_code_once_and_its_secret_confirms_enrolment(
-    app: Signpost, server: str
-) -> None:
+async def test_page_shows_the_qr_code_once_and_its_secret_confirms_enrolment(app: Signpost, server: str) -> None:
     """The page carries an inline SVG QR and the secret; the app built from it confirms; the link is dead."""
     url, reply = await enrol_link(app, server)
     status, page, headers = await fetch(url)
@@ -96,9 +94,7 @@ async def test_link_is_dead_after_ten_minutes(app: Signpost, server: str, clock:
     assert status == 410 and "<svg" not in page
 
 
-async def test_a_link_previewer_neither_spends_the_link_nor_sees_the_secret(
-    app: Signpost, server: str
-) -> None:
+async def test_a_link_previewer_neither_spends_the_link_nor_sees_the_secret(app: Signpost, server: str) -> None:
     """Slack's unfurler fetching the link gets a neutral page; the person's browser then gets the QR."""
     url, _ = await enrol_link(app, server)
     status, page, _ = await fetch(url, **{"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"})
@@ -147,10 +143,19 @@ async def chromium(*args: str) -> bytes:
     profile = tempfile.mkdtemp(prefix="signpost-chromium-")
     try:
         process = await asyncio.create_subprocess_exec(
-            str(chromium_or_skip()), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(chromium_or_skip()),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), timeout=90)
         assert process.returncode == 0, err.decode(errors="replace")[-2000:]
@@ -205,7 +210,7 @@ async def test_headless_chromium_renders_the_qr_code(app: Signpost, server: str,
     chromium_or_skip()
     url, _ = await enrol_link(app, server)
     dom = (await chromium("--dump-dom", url)).decode()
-    assert '<svg' in dom and 'class="qr"' in dom and "<path" in dom and 'id="secret"' in dom
+    assert "<svg" in dom and 'class="qr"' in dom and "<path" in dom and 'id="secret"' in dom
 
     url, _ = await enrol_link(app, server)
     shot = tmp_path / "enrol.png"

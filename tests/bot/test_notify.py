@@ -84,9 +84,7 @@ async def test_console_prints_a_notice_only_while_acting_as_its_recipient(app: S
     out = io.StringIO()
     acting = ["P002"]
     box = Outbox(app.ctx, [ConsoleDeliverer(lambda: acting[0], lambda text: print(text, file=out))])
-    await _enqueue(
-        app, Notice("DM02", "access_request", "Access request 7 needs a decision.", (APPROVE,), "n1")
-    )
+    await _enqueue(app, Notice("DM02", "access_request", "Access request 7 needs a decision.", (APPROVE,), "n1"))
 
     first = await box.deliver_due()
     assert (first.delivered, first.waiting) == (0, 1) and out.getvalue() == ""
@@ -119,9 +117,7 @@ async def test_the_next_linked_platform_is_tried_when_one_fails(app: Signpost) -
     sent: list[tuple[Principal, Notice]] = []
     await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
     await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
-    box = Outbox(
-        app.ctx, [FakePlatform(Platform.SLACK, sent, failures=5), FakePlatform(Platform.TEAMS, sent)]
-    )
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=5), FakePlatform(Platform.TEAMS, sent)])
     await _enqueue(app, Notice("P001", "test", "hello", dedupe_key="n1"))
     assert (await box.deliver_due()).delivered == 1
     assert [to.platform for to, _ in sent] == [Platform.TEAMS]
@@ -193,9 +189,7 @@ async def test_a_failing_task_is_logged_and_does_not_stop_the_others(app: Signpo
     with capture_logs() as logs:
         assert await scheduler.run_due() == ["fine"]
     assert ran == ["fine"]
-    assert [(e["event"], e["task"], e["error"]) for e in logs] == [
-        ("scheduled_task_failed", "broken", "RuntimeError")
-    ]
+    assert [(e["event"], e["task"], e["error"]) for e in logs] == [("scheduled_task_failed", "broken", "RuntimeError")]
 
 
 async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_web_api(

@@ -55,7 +55,11 @@ async def test_event_records_who_where_and_what(signpost: Signpost) -> None:
     await say(signpost, "P002", AMY)
     event = (await events(signpost))[-1]
     assert (event.actor_id, event.actor_role, event.actor_org, event.actor_la) == (
-        "P002", "School nurse", "Northshire School Health", "Northshire")
+        "P002",
+        "School nurse",
+        "Northshire School Health",
+        "Northshire",
+    )
     assert (event.subject_refs, event.result_count) == (AMY, 3)
     assert event.terms is not None and event.terms_key == f"child:{AMY}"
     async with signpost.ctx.db.read() as session:
@@ -68,7 +72,12 @@ async def test_refused_event_keeps_the_platform_identity(signpost: Signpost) -> 
     await say(signpost, console("NOBODY"), "help")
     await say(signpost, console("NOBODY"), AMY)
     event = (await events(signpost))[-1]
-    assert (event.actor_id, event.user_id, event.outcome, event.detail) == (None, "NOBODY", "refused", "unknown identity")
+    assert (event.actor_id, event.user_id, event.outcome, event.detail) == (
+        None,
+        "NOBODY",
+        "refused",
+        "unknown identity",
+    )
 
 
 @pytest.mark.parametrize(("who", "message"), [("NOBODY", "enrol"), ("NOBODY", "code"), ("P003", "enrol")])

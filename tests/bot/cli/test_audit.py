@@ -73,7 +73,6 @@ async def busy(signpost: Signpost) -> Signpost:
     return signpost
 
 
-
 async def test_verify_says_ok_with_the_count(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
     run = await signpost_cli("audit", "verify")
     assert run.code == 0, run.err
@@ -88,9 +87,7 @@ async def test_verify_names_the_first_bad_event_and_fails(busy: Signpost, signpo
     assert run.out.startswith("FAILED at seq 3: edited")
 
 
-async def test_a_kept_checkpoint_catches_a_rewritten_log(
-    busy: Signpost, signpost_cli, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     made = await signpost_cli("audit", "checkpoint")
     assert made.code == 0, made.err
     kept = tmp_path / "kept-checkpoint.txt"
@@ -112,9 +109,7 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(
     assert run.out.startswith("FAILED at seq 12: truncated")
 
 
-async def test_unreadable_checkpoint_file_is_one_clear_line(
-    busy: Signpost, signpost_cli, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     junk = tmp_path / "junk.txt"
     junk.write_text("not a checkpoint\n")
     run = await signpost_cli("audit", "verify", "--checkpoint", str(junk))

@@ -15,7 +15,9 @@ from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
 
 
-def signpost(tmp: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def signpost(
+    tmp: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
         "SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'store.db'}",
@@ -24,8 +26,13 @@ def signpost(tmp: Path, *args: str, stdin: str = "", env: dict[str, str] | None 
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-        env=environment, cwd=tmp, timeout=120,
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp,
+        timeout=120,
     )
 
 
@@ -38,7 +45,11 @@ def enrol(tmp: Path, practitioner_id: str) -> str:
 
 def write_feeds(tmp: Path) -> list[str]:
     paths = []
-    for name, text in (("practitioners.csv", PRACTITIONERS), ("children.csv", CHILDREN), ("involvements.csv", INVOLVEMENTS)):
+    for name, text in (
+        ("practitioners.csv", PRACTITIONERS),
+        ("children.csv", CHILDREN),
+        ("involvements.csv", INVOLVEMENTS),
+    ):
         (tmp / name).write_text(text, encoding="utf-8")
         paths.append(str(tmp / name))
     return paths
@@ -73,7 +84,10 @@ def test_console_logs_carry_no_personal_data(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     commands = [e for e in events if e.get("event") == "command"]
     assert [(e["action"], e["outcome"]) for e in commands] == [
-        ("search", "challenged"), ("search", "answered"), ("code", "answered")]
+        ("search", "challenged"),
+        ("search", "answered"),
+        ("code", "answered"),
+    ]
     for plain in ("Amy", "Jones", "03/04/2014", "M1 2AB"):
         assert plain not in result.stderr
 
@@ -81,7 +95,9 @@ def test_console_logs_carry_no_personal_data(tmp_path: Path) -> None:
 def test_failing_import_applies_nothing_and_reports_every_bad_row(tmp_path: Path) -> None:
     """Exit status 1, one line per problem (file:line: field: problem), and an empty store after."""
     bad = tmp_path / "children.csv"
-    bad.write_text(f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,B,,2014-13-01,F,,LA,false\n")
+    bad.write_text(
+        f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,B,,2014-13-01,F,,LA,false\n"
+    )
     result = signpost(tmp_path, "import", str(bad))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

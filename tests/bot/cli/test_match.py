@@ -116,7 +116,10 @@ def chat_text(given: str, family: str, dob: str, postcode: str) -> str:
 
 
 CHAT_DECISION = {
-    Outcome.ANSWERED: "match", Outcome.SHIELDED: "match", Outcome.AMBIGUOUS: "ambiguous", Outcome.NO_MATCH: "no_match"
+    Outcome.ANSWERED: "match",
+    Outcome.SHIELDED: "match",
+    Outcome.AMBIGUOUS: "ambiguous",
+    Outcome.NO_MATCH: "no_match",
 }
 
 

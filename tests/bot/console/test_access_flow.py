@@ -83,9 +83,7 @@ EXPECTED_IN_ORDER = [
 ]
 
 
-def signpost(
-    args: Sequence[str], env: dict[str, str], cwd: Path, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
+def signpost(args: Sequence[str], env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
@@ -101,9 +99,7 @@ def signpost(
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at this test's database and a new key file, feeds imported."""
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))
-    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
     clean.update(
         SIGNPOST_DATABASE_URL=db_url,
         SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
@@ -150,7 +146,9 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
 def test_request_approve_search_expire_in_one_console_session(env: dict[str, str], tmp_path: Path) -> None:
     """Request → other-authority refusal → approve with a code → signposts → grant expires → shielded."""
     lines = script(authenticator_codes(env, tmp_path))
-    session = signpost(["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(lines) + "\n")
+    session = signpost(
+        ["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(lines) + "\n"
+    )
     assert session.returncode == 0, session.stderr
     assert_in_order(session.stdout, EXPECTED_IN_ORDER)
     assert session.stdout.count("Lee Hart") == 1, "signposts only while the grant was in force"

@@ -43,8 +43,15 @@ class Process:
     @classmethod
     async def start(cls, env: Mapping[str, str], cwd: Path, *args: str) -> Process:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", *args, env=dict(env), cwd=cwd,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            env=dict(env),
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         return cls(process)
 
@@ -76,8 +83,15 @@ class Process:
 
 async def run(env: Mapping[str, str], cwd: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=dict(env), cwd=cwd,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=dict(env),
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
     return process.returncode or 0, out.decode(), err.decode()
@@ -146,9 +160,7 @@ async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
     assert '"detail":"credential removed for P003"' in out
 
 
-async def test_operator_commands_refuse_an_unknown_practitioner(
-    env: Mapping[str, str], tmp_path: Path
-) -> None:
+async def test_operator_commands_refuse_an_unknown_practitioner(env: Mapping[str, str], tmp_path: Path) -> None:
     """A mistyped id is one clear line and exit status 2, and nothing is written."""
     for action in ("enrol", "reset"):
         status, out, err = await run(env, tmp_path, "totp", action, "NOPE")

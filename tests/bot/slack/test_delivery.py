@@ -66,9 +66,7 @@ async def test_no_personal_data_in_any_chat_post_message_body(slack_app: SlackHa
     assert len(posts) == 1
     leaked = {value for value in personal_values() for post in posts if value in post.raw}
     assert leaked == set()
-    assert "Sam Carter" in json.dumps(
-        [c.body for c in slack_app.fake.of("views.update")]
-    )  # answered privately
+    assert "Sam Carter" in json.dumps([c.body for c in slack_app.fake.of("views.update")])  # answered privately
     assert all(c.body.get("response_type") != "in_channel" for c in slack_app.fake.calls)
 
 

@@ -76,9 +76,7 @@ async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_fir
 
 async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: SlackHarness) -> None:
     body = urlencode(slack_app.slack.command_body(NURSE, "help"))
-    headers = signed_headers(
-        body, content_type="application/x-www-form-urlencoded", secret="some-other-secret"
-    )
+    headers = signed_headers(body, content_type="application/x-www-form-urlencoded", secret="some-other-secret")
     response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
     assert response.status == 401
     await slack_app.front.idle()
@@ -88,9 +86,7 @@ async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: 
 async def test_stale_timestamp_is_refused_with_401(slack_app: SlackHarness) -> None:
     """A correctly signed request older than five minutes is a possible replay."""
     body = urlencode(slack_app.slack.command_body(NURSE, "help"))
-    headers = signed_headers(
-        body, content_type="application/x-www-form-urlencoded", timestamp=int(time.time()) - 600
-    )
+    headers = signed_headers(body, content_type="application/x-www-form-urlencoded", timestamp=int(time.time()) - 600)
     response = await slack_app.slack.client.post("/slack/events", data=body.encode(), headers=headers)
     assert response.status == 401
     await slack_app.front.idle()

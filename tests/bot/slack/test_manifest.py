@@ -34,14 +34,9 @@ def model_button_action_ids() -> set[str]:
     found: set[str] = set()
     for path in (ROOT / "handlers").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Button"
-            ):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Button":
                 values = [k.value for k in node.keywords if k.arg == "action_id"] + node.args[:1]
-                found.update(
-                    v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)
-                )
+                found.update(v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str))
     return found
 
 
@@ -101,9 +96,7 @@ async def test_every_registered_action_id_is_routed_and_an_unknown_one_is_not(
         "value": json.dumps({"c": "help"}),
     }
     for action_id in sorted(ACTION_IDS):
-        click = slack_app.slack.block_action_from_message(
-            user, {**button, "action_id": action_id}, "actions-0"
-        )
+        click = slack_app.slack.block_action_from_message(user, {**button, "action_id": action_id}, "actions-0")
         assert (await slack_app.slack.interactive(click)).status == 200, action_id
     stray = slack_app.slack.block_action_from_message(user, {**button, "action_id": "not_ours"}, "actions-0")
     assert (await slack_app.slack.interactive(stray)).status == 404

@@ -85,17 +85,11 @@ def test_input_modal_collects_the_buttons_input_with_its_limits() -> None:
     value = render.ButtonValue("request 1", Input("reason", "Purpose", required=True, max_length=300))
     view = render.input_modal(value, '{"c":"request 1"}')
     [block] = view["blocks"]
-    assert (
-        block["optional"] is False
-        and block["element"]["max_length"] == 300
-        and block["label"]["text"] == "Purpose"
-    )
+    assert block["optional"] is False and block["element"]["max_length"] == 300 and block["label"]["text"] == "Purpose"
 
 
 def test_long_answers_stay_within_slacks_block_limits() -> None:
-    reply = Reply(
-        Outcome.ANSWERED, "Many", signposts=(CURRENT,) * 80, buttons=(Button("deny", "Deny", "deny 1"),)
-    )
+    reply = Reply(Outcome.ANSWERED, "Many", signposts=(CURRENT,) * 80, buttons=(Button("deny", "Deny", "deny 1"),))
     blocks = render.reply_blocks(reply)
     assert len(blocks) <= render.MAX_MESSAGE_BLOCKS
     assert "more involvements are not shown here" in json.dumps(blocks)

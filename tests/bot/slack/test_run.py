@@ -40,9 +40,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def served(
-    tmp_path: Path, fake_slack: FakeSlackApi
-) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     port = free_port()
     env = {
         **base_env(tmp_path),

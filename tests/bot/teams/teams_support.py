@@ -79,9 +79,7 @@ def channel() -> dict[str, Any]:
     return {"id": CHANNEL_CONVERSATION, "conversationType": "channel", "isGroup": True}
 
 
-def message(
-    user: TeamsUser, text: str, service_url: str, conversation: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def message(user: TeamsUser, text: str, service_url: str, conversation: dict[str, Any] | None = None) -> dict[str, Any]:
     """A message in the 1:1 chat (or the given conversation)."""
     return {**_base(user, service_url, conversation or personal(user)), "type": "message", "text": text}
 

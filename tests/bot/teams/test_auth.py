@@ -71,9 +71,7 @@ async def test_a_signed_request_is_processed_and_replies_carry_the_bot_token(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:
     """The control case: a properly signed activity is answered, with our token on the reply."""
-    response = await teams_secured.post(
-        message(PRIYA, AMY, connector.url), bearer(signer.token(connector.url))
-    )
+    response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(signer.token(connector.url)))
     assert response.status == 202
     [reply] = connector.sent
     assert reply.authorization == f"Bearer {OUTBOUND_TOKEN}"
@@ -108,9 +106,7 @@ async def test_a_token_forged_with_another_key_is_401(
     """Same key id, same claims, wrong key: the signature check fails."""
     forger = Signer()
     with capture_logs() as logs:
-        response = await teams_secured.post(
-            message(PRIYA, AMY, connector.url), bearer(forger.token(connector.url))
-        )
+        response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(forger.token(connector.url)))
     assert response.status == 401
     assert {
         "event": "teams_request_rejected",

@@ -67,9 +67,7 @@ class StandIns:
             self.seen.append(req.command)
             earlier = self.decisions.get(req.args)
             if earlier is not None:
-                return Result(
-                    Reply(Outcome.INFO, f"Request {req.args} was already {earlier}. Nothing changed.")
-                )
+                return Result(Reply(Outcome.INFO, f"Request {req.args} was already {earlier}. Nothing changed."))
             self.decisions[req.args] = verdict
             return Result(Reply(Outcome.DONE, f"Request {req.args} {verdict}."))
 
@@ -168,13 +166,9 @@ async def test_a_missing_required_input_is_asked_for_again_without_dispatching(
     assert len(await audit_events(staged)) == before
 
 
-async def test_a_foreign_or_stale_action_is_answered_kindly(
-    teams_staged: TeamsApp, connector: FakeConnector
-) -> None:
+async def test_a_foreign_or_stale_action_is_answered_kindly(teams_staged: TeamsApp, connector: FakeConnector) -> None:
     """Action data Signpost did not make is not dispatched."""
-    card = await invoke_card(
-        teams_staged, invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url)
-    )
+    card = await invoke_card(teams_staged, invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url))
     assert "no longer available" in texts_of(card)
 
 

@@ -73,9 +73,7 @@ async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
     assert created.body and row.reference.count(private[0].conversation_id) == 1
 
 
-async def test_channel_mention_uses_the_remembered_personal_chat(
-    teams: TeamsApp, connector: FakeConnector
-) -> None:
+async def test_channel_mention_uses_the_remembered_personal_chat(teams: TeamsApp, connector: FakeConnector) -> None:
     """Someone who has talked to the bot 1:1 gets channel answers in that chat; none is created."""
     await teams.post(message(PRIYA, "help", connector.url))
     connector.sent.clear()
@@ -83,9 +81,7 @@ async def test_channel_mention_uses_the_remembered_personal_chat(
     assert connector.creations() == []
     [private] = connector.messages_in(PRIYA.personal_conversation)
     assert private.card is not None and "contact details only" in texts_of(private.card)
-    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == [
-        "I've sent you the answer privately."
-    ]
+    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == ["I've sent you the answer privately."]
 
 
 async def test_mention_is_stripped_before_the_grammar_sees_the_text(
@@ -110,9 +106,7 @@ async def test_identity_is_tenant_and_aad_object_id_never_the_display_name(
     assert (event.actor_id, event.user_id, event.outcome) == (None, STRANGER.aad, "refused")
 
 
-async def test_stored_reference_keeps_ids_only(
-    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
-) -> None:
+async def test_stored_reference_keeps_ids_only(teams: TeamsApp, connector: FakeConnector, loaded: Signpost) -> None:
     """The conversation reference in the database holds no display name."""
     await teams.post(message(PRIYA, "help", connector.url))
     async with loaded.ctx.db.read() as session:
@@ -142,9 +136,7 @@ async def test_a_message_without_an_aad_identity_is_not_dispatched(
     assert await teams_events(loaded) == []
 
 
-async def test_turn_errors_reach_the_user_only_as_a_generic_line(
-    teams: TeamsApp, connector: FakeConnector
-) -> None:
+async def test_turn_errors_reach_the_user_only_as_a_generic_line(teams: TeamsApp, connector: FakeConnector) -> None:
     """When sending the answer fails, the person gets a reference, never the exception text."""
     connector.fail_next = 1
     response = await teams.post(message(PRIYA, AMY, connector.url))

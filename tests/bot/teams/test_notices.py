@@ -68,9 +68,7 @@ async def test_notice_to_someone_who_never_talked_to_the_bot_fails_and_sends_not
     assert connector.sent == []
 
 
-async def test_notice_refused_by_teams_is_a_delivery_failure(
-    teams: TeamsApp, connector: FakeConnector
-) -> None:
+async def test_notice_refused_by_teams_is_a_delivery_failure(teams: TeamsApp, connector: FakeConnector) -> None:
     """A connector error becomes DeliveryFailed (the outbox keeps the notice), without details."""
     await teams.post(message(PRIYA, "help", connector.url))
     connector.fail_sends = True

@@ -32,34 +32,24 @@ ENDED = Signpost(
 
 
 def test_signposts_render_as_one_container_each_with_contacts() -> None:
-    card = render_reply(
-        Reply(Outcome.ANSWERED, "Signposts: 2", child_ref="999 000 0018", signposts=(POST, ENDED))
-    )
+    card = render_reply(Reply(Outcome.ANSWERED, "Signposts: 2", child_ref="999 000 0018", signposts=(POST, ENDED)))
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     containers = [e for e in card["body"] if e["type"] == "Container"]
     assert len(containers) == 2
     first, second = texts_of(containers[0]), texts_of(containers[1])
-    assert (
-        "Sam Carter ★ lead professional" in first and "0161 496 0001" in first and "since 10/01/2025" in first
-    )
+    assert "Sam Carter ★ lead professional" in first and "0161 496 0001" in first and "since 10/01/2025" in first
     assert "ended 20/07/2024" in second and "lead professional" not in second
 
 
 def test_buttons_without_input_are_execute_with_a_submit_fallback() -> None:
-    card = render_notice(
-        Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),))
-    )
+    card = render_notice(Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),)))
     [action] = card["actions"]
-    assert (
-        action["type"] == "Action.Execute" and action["verb"] == "approve" and action["style"] == "positive"
-    )
+    assert action["type"] == "Action.Execute" and action["verb"] == "approve" and action["style"] == "positive"
     assert action["fallback"] == {"type": "Action.Submit", "title": "Approve", "data": action["data"]}
 
 
 def test_action_data_reads_back_to_the_same_button_and_command() -> None:
-    button = Button(
-        "request_access", "Request access", "request 9990000050", "primary", Input("reason", "Purpose")
-    )
+    button = Button("request_access", "Request access", "request 9990000050", "primary", Input("reason", "Purpose"))
     card = render_reply(Reply(Outcome.SHIELDED, "Shielded", buttons=(button,)))
     [send] = [a for a in actions_of(card) if a["type"] == "Action.Execute"]
     action = read_action({**send["data"], "reason": "  Core group meeting  "})
@@ -72,9 +62,7 @@ def test_action_data_reads_back_to_the_same_button_and_command() -> None:
 
 
 def test_challenge_renders_one_code_input_and_the_error() -> None:
-    card = render_reply(
-        Reply(Outcome.CHALLENGED, "", challenge=Challenge("ch-9", "Enter your code", "Wrong code"))
-    )
+    card = render_reply(Reply(Outcome.CHALLENGED, "", challenge=Challenge("ch-9", "Enter your code", "Wrong code")))
     inputs = [e for e in card["body"] if e["type"] == "Input.Text"]
     assert [i["id"] for i in inputs] == ["code"]
     assert "Wrong code" in texts_of(card)

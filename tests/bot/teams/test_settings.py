@@ -19,9 +19,7 @@ def test_teams_is_off_without_credentials_or_anonymous_mode() -> None:
     assert teams_route_adder(settings(SIGNPOST_TEAMS_ANONYMOUS=False)) is None
 
 
-@pytest.mark.parametrize(
-    "credential", [{PREFIX + "CLIENTSECRET": "s"}, {PREFIX + "CERTPFXFILE": "/run/bot.pfx"}]
-)
+@pytest.mark.parametrize("credential", [{PREFIX + "CLIENTSECRET": "s"}, {PREFIX + "CERTPFXFILE": "/run/bot.pfx"}])
 def test_teams_is_on_with_a_client_id_secret_or_certificate_and_tenant(credential: dict[str, str]) -> None:
     assert teams_route_adder(settings(**FULL, **credential)) is not None
 

@@ -152,9 +152,7 @@ async def test_registration_and_its_decisions_are_audited_once_each(app: Signpos
     await decide(app, "P002", "approve", "R1")
     await decide(app, "DM01", "approve", "R1")
     register = await audit_events(app, "register")
-    assert [(e.platform, e.user_id, e.outcome, e.actor_id) for e in register] == [
-        ("slack", "U0001", "done", None)
-    ]
+    assert [(e.platform, e.user_id, e.outcome, e.actor_id) for e in register] == [("slack", "U0001", "done", None)]
     approvals = await audit_events(app, "approve")
     assert [(e.actor_id, e.outcome) for e in approvals] == [("P002", "refused"), ("DM01", "done")]
 

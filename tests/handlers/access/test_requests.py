@@ -38,9 +38,7 @@ async def app(signpost: Signpost) -> Signpost:
     return signpost
 
 
-async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(
-    app: Signpost, clock: FakeClock
-) -> None:
+async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(app: Signpost, clock: FakeClock) -> None:
     """Shielded before the grant, signposts with it, shielded again once it has expired."""
     before = await search_as(app, "P002", SHIELDED)
     assert before.outcome is Outcome.SHIELDED and before.signposts == ()
@@ -376,9 +374,7 @@ async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpos
         winner = store.APPROVED if approve.outcome is Outcome.DONE else store.DENIED
         assert row.state == winner
         async with app.ctx.db.read() as session:
-            grants = (
-                await session.execute(select(AccessGrant).where(AccessGrant.request_id == rid))
-            ).all()
+            grants = (await session.execute(select(AccessGrant).where(AccessGrant.request_id == rid))).all()
         assert len(grants) == (1 if winner == store.APPROVED else 0)
         told = [n for n in await notices(app, row.requester_id) if f"request {rid} " in n.text]
         assert len(told) == 1
@@ -392,11 +388,7 @@ async def test_concurrent_approve_and_deny_have_exactly_one_outcome(app: Signpos
 
 async def _latest_request(app: Signpost) -> AccessRequest:
     async with app.ctx.db.read() as session:
-        row = (
-            await session.execute(
-                select(AccessRequest).order_by(AccessRequest.id.desc()).limit(1)
-            )
-        ).scalar_one()
+        row = (await session.execute(select(AccessRequest).order_by(AccessRequest.id.desc()).limit(1))).scalar_one()
     return row
 
 

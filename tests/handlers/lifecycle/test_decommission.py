@@ -122,9 +122,7 @@ async def test_bad_schedules_are_refused_kindly(signpost: Signpost, text: str, p
     assert await decommission_row(signpost) is None
 
 
-async def test_from_switch_off_every_search_is_refused_and_audited(
-    signpost: Signpost, clock: FakeClock
-) -> None:
+async def test_from_switch_off_every_search_is_refused_and_audited(signpost: Signpost, clock: FakeClock) -> None:
     """On and after the switch-off date searches, registrations, requests, enrolments and codes get
     the switched-off answer (audited) without being asked for a code; help and the admins' status
     and certificate still answer, with no code (nobody can enrol or answer one any more)."""
@@ -184,9 +182,7 @@ async def test_each_notice_once_across_two_runners_and_a_restart(
     runners ticking at the same moments and again after both restart."""
     await load(signpost)
     await schedule(signpost, "decommission schedule 15/12/2026")
-    moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [
-        date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)
-    ]
+    moments = [date(2026, 11, d) for d in (2, 14, 15, 16)] + [date(2026, 12, d) for d in (7, 8, 9, 13, 14, 15, 16)]
 
     async def two_runners() -> None:
         apps = [
@@ -234,11 +230,7 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     assert cert is not None and decommission.verify(cert)
     destroyed = cert["certificate"]["destroyed"]
     assert destroyed["child_keys"] == 10 and destroyed["children"] == 10 and destroyed["practitioners"] == 7
-    assert (
-        destroyed["key_encryption_keys"] == 1
-        and destroyed["key_chains"] == 2
-        and destroyed["involvements"] == 7
-    )
+    assert destroyed["key_encryption_keys"] == 1 and destroyed["key_chains"] == 2 and destroyed["involvements"] == 7
     assert {table: destroyed[table] for table in before} == before
     assert set((await row_counts(signpost, STEPUP_AND_ACCESS)).values()) == {0}
     async with signpost.ctx.db.read() as session:

@@ -44,9 +44,7 @@ async def alerts(app: Signpost) -> list[tuple[str, str]]:
 
 async def alert_events(app: Signpost) -> list[str]:
     async with app.ctx.db.read() as session:
-        return list(
-            (await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "alert"))).scalars()
-        )
+        return list((await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "alert"))).scalars())
 
 
 async def assert_alerted(app: Signpost, world: World, rule: str, words: str) -> None:
@@ -76,9 +74,7 @@ async def test_enumeration_fires_on_many_children_in_an_hour(signpost: Signpost,
     await assert_alerted(signpost, world, "enumeration", "different children looked up")
 
 
-async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(
-    signpost: Signpost, world: World
-) -> None:
+async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(signpost: Signpost, world: World) -> None:
     """Above the ceiling but within their own baseline (e.g. a busy front door team): silent."""
     kids = world.in_area("Northshire")
     for day in history_days(DAY, 5):
@@ -258,9 +254,7 @@ async def test_rule_stays_silent_on_a_normal_day(signpost: Signpost, world: Worl
     fired = []
     for record in today:
         assert record.actor_id is not None
-        fired += await evaluate(
-            signpost.ctx, policy, record.actor_id, [rule], record.at + timedelta(seconds=1)
-        )
+        fired += await evaluate(signpost.ctx, policy, record.actor_id, [rule], record.at + timedelta(seconds=1))
     for hours in range(26):
         now = at_uk(0) + timedelta(hours=hours)
         active = {r.actor_id for r in today if now - policy.sweep_lookback <= r.at <= now and r.actor_id}

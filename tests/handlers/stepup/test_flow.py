@@ -182,9 +182,7 @@ async def test_parked_query_is_sealed_at_rest(app: Signpost, clock: FakeClock) -
     assert b"Amy" not in raw[0] and b"Jones" not in raw[0] and b"2014" not in raw[0]
 
 
-async def test_code_from_30s_ago_is_accepted_and_from_60s_ago_refused(
-    app: Signpost, clock: FakeClock
-) -> None:
+async def test_code_from_30s_ago_is_accepted_and_from_60s_ago_refused(app: Signpost, clock: FakeClock) -> None:
     """Clock drift of one step is tolerated; two steps is a wrong code (shown inline, try again)."""
     authenticator = await enrol_and_step_up(app, "P002")
     clock.advance(minutes=31, seconds=10)
@@ -227,9 +225,7 @@ async def test_concurrent_double_submission_gives_one_success(app: Signpost, clo
     assert [e.outcome for e in await events(app, "lookup")].count("answered") == 1
 
 
-async def test_five_wrong_codes_lock_for_15_minutes_and_tell_the_duty_manager(
-    app: Signpost, clock: FakeClock
-) -> None:
+async def test_five_wrong_codes_lock_for_15_minutes_and_tell_the_duty_manager(app: Signpost, clock: FakeClock) -> None:
     """The fifth wrong code locks code entry (even a right code is refused) and notifies DM01 only."""
     authenticator = await enrol_and_step_up(app, "P002")
     clock.advance(minutes=31)

@@ -46,7 +46,5 @@ async def rechain(db: Database) -> None:
             )
             prev, size = event["seq"], size + 1
         await conn.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.id == HEAD_ID)
-            .values(size=size, last_seq=prev, head_hash=head)
+            update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(size=size, last_seq=prev, head_hash=head)
         )

@@ -117,9 +117,9 @@ def test_changing_any_single_field_changes_the_leaf_hash() -> None:
 def test_naive_and_aware_utc_times_hash_alike() -> None:
     """SQLite hands back naive UTC times; PostgreSQL aware ones; both must give one hash."""
     aware = datetime(2026, 11, 2, 9, 0, 0, 123456, tzinfo=UTC)
-    assert audit_chain.canonical(
-        {n: None for n in CANONICAL_FIELDS} | {"at": aware}
-    ) == audit_chain.canonical({n: None for n in CANONICAL_FIELDS} | {"at": aware.replace(tzinfo=None)})
+    assert audit_chain.canonical({n: None for n in CANONICAL_FIELDS} | {"at": aware}) == audit_chain.canonical(
+        {n: None for n in CANONICAL_FIELDS} | {"at": aware.replace(tzinfo=None)}
+    )
 
 
 # -- untouched --------------------------------------------------------------------------------------
@@ -165,9 +165,7 @@ async def test_edited_sealed_terms_are_reported(twelve: Signpost) -> None:
     async with db.read() as session:
         sealed = (await session.execute(select(AuditEvent.terms).where(AuditEvent.seq == 7))).scalar_one()
     assert sealed
-    await run_sql(
-        db, "UPDATE audit_events SET terms = :t WHERE seq = 7", t=sealed[:-1] + bytes([sealed[-1] ^ 1])
-    )
+    await run_sql(db, "UPDATE audit_events SET terms = :t WHERE seq = 7", t=sealed[:-1] + bytes([sealed[-1] ^ 1]))
     verdict = await check(twelve)
     assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
         Problem.EDITED,
@@ -214,9 +212,7 @@ async def test_event_inserted_outside_signpost(twelve: Signpost) -> None:
     db = twelve.ctx.db
     await unprotect(db)
     columns = ", ".join(c for c in CANONICAL_FIELDS if c != "seq")
-    await run_sql(
-        db, f"INSERT INTO audit_events (seq, {columns}) SELECT 13, {columns} FROM audit_events WHERE seq = 4"
-    )
+    await run_sql(db, f"INSERT INTO audit_events (seq, {columns}) SELECT 13, {columns} FROM audit_events WHERE seq = 4")
     verdict = await check(twelve)
     assert verdict.finding is not None and (verdict.finding.problem, verdict.finding.seq) == (
         Problem.INSERTED,
@@ -262,11 +258,7 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
     columns = [getattr(AuditEvent, name) for name in CANONICAL_FIELDS]
     async with db.read() as session:
         model = dict((await session.execute(select(*columns).where(AuditEvent.seq == 4))).mappings().one())
-        head8 = (
-            await session.execute(
-                select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == 8)
-            )
-        ).scalar_one()
+        head8 = (await session.execute(select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == 8))).scalar_one()
     forged = {**model, "seq": 9, "correlation_id": "forged", "subject_refs": ""}
     leaf = audit_chain.leaf_hash(forged)
     async with db.engine.begin() as conn:
@@ -333,9 +325,7 @@ async def test_truncated_end_is_caught_by_the_latest_checkpoint(twelve: Signpost
     assert (verdict.finding.problem, verdict.finding.seq) == (Problem.TRUNCATED, 10)
 
 
-async def test_truncation_with_checkpoints_removed_is_caught_by_the_kept_file(
-    twelve: Signpost, tmp_path: Path
-) -> None:
+async def test_truncation_with_checkpoints_removed_is_caught_by_the_kept_file(twelve: Signpost, tmp_path: Path) -> None:
     """Only a checkpoint kept outside Signpost catches a thorough truncation; without it the rest verifies."""
     db = twelve.ctx.db
     kept = tmp_path / "checkpoint.txt"
@@ -376,9 +366,7 @@ async def test_recomputed_tail_with_checkpoints_removed_is_caught_by_the_kept_fi
     db = twelve.ctx.db
     kept = await checkpoint(twelve)
     await unprotect(db)
-    await run_sql(
-        db, "DELETE FROM audit_checkpoints", "UPDATE audit_events SET detail = 'nothing' WHERE seq = 11"
-    )
+    await run_sql(db, "DELETE FROM audit_checkpoints", "UPDATE audit_events SET detail = 'nothing' WHERE seq = 11")
     await rechain(db)
     assert (await check(twelve)).ok
     verdict = await check(twelve, kept)
@@ -420,9 +408,7 @@ def test_malformed_checkpoint_file_is_refused_clearly() -> None:
 async def test_audit_tables_refuse_update_and_delete(twelve: Signpost, table: str) -> None:
     await checkpoint(twelve)
     for statement in (
-        f"UPDATE {table} SET seq = seq"
-        if table != "audit_checkpoints"
-        else f"UPDATE {table} SET size = size",
+        f"UPDATE {table} SET seq = seq" if table != "audit_checkpoints" else f"UPDATE {table} SET size = size",
         f"DELETE FROM {table}",
     ):
         with pytest.raises(DBAPIError, match="append-only"):
@@ -440,9 +426,7 @@ async def test_chain_head_cannot_be_wound_back_or_deleted(twelve: Signpost) -> N
 @pytest.mark.parametrize(
     "table", ["audit_events", "audit_subjects", "audit_chain", "audit_checkpoints", "audit_chain_head"]
 )
-async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(
-    twelve: Signpost, table: str
-) -> None:
+async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(twelve: Signpost, table: str) -> None:
     """ENABLE ALWAYS: session_replication_role = replica (as used to skip triggers) does not help."""
     db = twelve.ctx.db
     with pytest.raises(DBAPIError, match="append-only"):
@@ -473,9 +457,7 @@ async def test_two_processes_appending_at_once_make_one_valid_chain(signpost: Si
     assert switches >= 2, "the two writers did not overlap, so this run proved nothing"
 
 
-async def test_migration_chains_events_written_before_it(
-    backend: str, templates: Templates, tmp_path: Path
-) -> None:
+async def test_migration_chains_events_written_before_it(backend: str, templates: Templates, tmp_path: Path) -> None:
     """A store from before the chain existed becomes verifiable when it is upgraded."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"

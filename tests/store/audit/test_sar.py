@@ -16,9 +16,7 @@ from tests.stepup_helpers import say_fresh
 
 
 async def report(app: Signpost, ref: str, *, with_names: bool = False):  # type: ignore[no-untyped-def]
-    return await subject_access(
-        app.ctx.db, app.ctx.sealer, int(ref), app.ctx.clock.now(), with_names=with_names
-    )
+    return await subject_access(app.ctx.db, app.ctx.sealer, int(ref), app.ctx.clock.now(), with_names=with_names)
 
 
 async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(

@@ -26,9 +26,7 @@ async def test_concurrent_claims_of_one_key_through_the_claim_log_give_exactly_o
     assert [results[i] for i in range(5)] == [True] * 5  # the first claimant of each key wins
 
 
-async def test_released_key_can_act_again_and_rolled_back_claim_leaves_no_trace(
-    db: Database, clock: FakeClock
-) -> None:
+async def test_released_key_can_act_again_and_rolled_back_claim_leaves_no_trace(db: Database, clock: FakeClock) -> None:
     log = deliveries.ClaimLog(db)
     assert await log.claim("click", clock.now()) is True
     await log.release("click")

@@ -46,9 +46,7 @@ async def restored(db_url: str, backup_file: Path) -> AsyncIterator[Database]:
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
         target = with_database(postgres_url(), name).replace("postgresql+asyncpg://", "postgresql://")
-        proc = await asyncio.create_subprocess_exec(
-            "pg_restore", "--no-owner", f"--dbname={target}", str(backup_file)
-        )
+        proc = await asyncio.create_subprocess_exec("pg_restore", "--no-owner", f"--dbname={target}", str(backup_file))
         assert await proc.wait() == 0
         url = with_database(postgres_url(), name)
     db = await Database.open(url)
@@ -131,9 +129,7 @@ async def test_backup_refuses_to_overwrite(signpost: Signpost, tmp_path: Path) -
     assert target.read_text() == "keep me"
 
 
-async def test_marker_gone_from_file_wal_and_backup_after_destruction(
-    signpost: Signpost, tmp_path: Path
-) -> None:
+async def test_marker_gone_from_file_wal_and_backup_after_destruction(signpost: Signpost, tmp_path: Path) -> None:
     """A marker in an identity field never appears in clear (before or after destruction); after the
     child is destroyed its wrapped key and ciphertext are in neither the database files nor a backup."""
     await load(signpost)
@@ -142,9 +138,7 @@ async def test_marker_gone_from_file_wal_and_backup_after_destruction(
         wrapped = (
             await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == int(TURNS_24)))
         ).scalar_one()
-        sealed = (
-            await session.execute(select(Child.identity).where(Child.ref == int(TURNS_24)))
-        ).scalar_one()
+        sealed = (await session.execute(select(Child.identity).where(Child.ref == int(TURNS_24)))).scalar_one()
     files = _database_files(signpost.ctx.db)
     before = b"".join(f.read_bytes() for f in files if f.exists())
     assert MARKER.encode() not in before
@@ -221,9 +215,7 @@ async def test_rotation_fails_closed_when_a_key_cannot_be_opened(signpost: Signp
     """A wrapped key that no KEK opens stops the rotation; the old generation stays, nothing is lost."""
     await load(signpost)
     async with signpost.ctx.db.write() as session:
-        await session.execute(
-            update(ChildKey).where(ChildKey.child_ref == int(TURNS_24)).values(wrapped=b"\0" * 60)
-        )
+        await session.execute(update(ChildKey).where(ChildKey.child_ref == int(TURNS_24)).values(wrapped=b"\0" * 60))
     with pytest.raises(RotationFailed):
         await rotate(signpost.ctx.db, signpost.ctx.keys, NOV_2)
     assert signpost.ctx.keys.path is not None

@@ -37,9 +37,7 @@ LIFECYCLE_CHILDREN = f"""{TURNS_24},Tara,{MARKER},Tara Vale,2002-11-03,F,M2 3CD,
 LIFECYCLE_INVOLVEMENTS = f"""{TURNS_24},P001,Children's social care,2020-01-10,,true
 {TURNS_18},P002,School nursing,2021-09-01,,false
 """
-SECOND_ADMIN = (
-    "AD02,Robin,Ash,Service admin,Signpost Operations,Northshire,0161 496 0201,r.ash@ops.example,admin\n"
-)
+SECOND_ADMIN = "AD02,Robin,Ash,Service admin,Signpost Operations,Northshire,0161 496 0201,r.ash@ops.example,admin\n"
 
 
 def feeds() -> list[Feed]:

@@ -95,9 +95,7 @@ async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) 
     assert (await say_fresh(signpost, "P001", TURNS_24)).outcome is Outcome.ANSWERED
     await retention_on(signpost, NOV_2)
     async with signpost.ctx.db.read() as session:
-        identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[
-            int(TURNS_24)
-        ]
+        identity = (await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)]))[int(TURNS_24)]
         own_terms = children.terms_for(signpost.ctx.keys, identity)
         cohort = (
             await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref == int(TURNS_24)))
@@ -108,9 +106,7 @@ async def test_child_destroyed_on_24th_birthday_is_shredded(signpost: Signpost) 
         child = await session.get(Child, int(TURNS_24))
         assert child is not None and child.state == "destroyed" and child.identity is None
         assert await session.get(ChildKey, int(TURNS_24)) is None
-        left = await session.execute(
-            select(func.count()).select_from(ChildTerm).where(ChildTerm.term.in_(own_terms))
-        )
+        left = await session.execute(select(func.count()).select_from(ChildTerm).where(ChildTerm.term.in_(own_terms)))
         assert left.scalar_one() == 0
         inv = select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(TURNS_24))
         assert (await session.execute(inv)).scalar_one() == 0
@@ -241,9 +237,7 @@ async def test_admins_get_a_retention_notice_with_counts_only(signpost: Signpost
         rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "retention"))).scalars().all()
     assert {r.recipient_id for r in rows} == {"AD01", "AD02"}
     latest = [r.body for r in rows if "03/11/2026" in r.body]
-    assert latest and all(
-        "1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest
-    )
+    assert latest and all("1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest)
     for body in (r.body for r in rows):
         for secret in (MARKER, "Tara", "Omar", "2002", "2008-11-03", TURNS_24, TURNS_18):
             assert secret not in body
@@ -288,7 +282,5 @@ async def scalar_pg_vacuumed(db: Database) -> set[str]:
     from sqlalchemy import text
 
     async with db.read() as session:
-        rows = await session.execute(
-            text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL")
-        )
+        rows = await session.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL"))
         return set(rows.scalars())

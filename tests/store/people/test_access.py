@@ -95,9 +95,7 @@ async def test_a_scheduled_run_is_claimed_by_one_worker_per_interval(db: Databas
     async with db.write() as session:
         assert await schedule.claim_run(session, "job", "a", now, timedelta(minutes=1))
     async with db.write() as session:
-        assert not await schedule.claim_run(
-            session, "job", "b", now + timedelta(seconds=59), timedelta(minutes=1)
-        )
+        assert not await schedule.claim_run(session, "job", "b", now + timedelta(seconds=59), timedelta(minutes=1))
     async with db.write() as session:
         assert await schedule.claim_run(session, "job", "b", now + timedelta(minutes=1), timedelta(minutes=1))
 
@@ -110,20 +108,12 @@ async def test_a_notice_claim_holds_until_it_runs_out(app: Signpost, clock: Fake
     async with app.ctx.db.write() as session:
         assert await outbox.claim(session, notice_id, "a", now, timedelta(minutes=2)) == 0
     async with app.ctx.db.write() as session:
-        assert (
-            await outbox.claim(session, notice_id, "b", now + timedelta(minutes=1), timedelta(minutes=2))
-            is None
-        )
+        assert await outbox.claim(session, notice_id, "b", now + timedelta(minutes=1), timedelta(minutes=2)) is None
     async with app.ctx.db.write() as session:
-        assert (
-            await outbox.claim(session, notice_id, "b", now + timedelta(minutes=2), timedelta(minutes=2)) == 0
-        )
+        assert await outbox.claim(session, notice_id, "b", now + timedelta(minutes=2), timedelta(minutes=2)) == 0
         await outbox.delivered(session, notice_id, now)
     async with app.ctx.db.write() as session:
-        assert (
-            await outbox.claim(session, notice_id, "c", now + timedelta(minutes=9), timedelta(minutes=2))
-            is None
-        )
+        assert await outbox.claim(session, notice_id, "c", now + timedelta(minutes=9), timedelta(minutes=2)) is None
 
 
 ACCESS_TABLES = {

@@ -101,8 +101,15 @@ async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: 
     now = app.ctx.clock.now()
     async with app.ctx.db.write() as session:
         challenge = await credentials.park(
-            session, app.ctx.keys, principal=P1, practitioner_id="P001", spec_name="search",
-            channel="direct", text="Amy Jones 03/04/2014", now=now, ttl=timedelta(minutes=10),
+            session,
+            app.ctx.keys,
+            principal=P1,
+            practitioner_id="P001",
+            spec_name="search",
+            channel="direct",
+            text="Amy Jones 03/04/2014",
+            now=now,
+            ttl=timedelta(minutes=10),
         )
     async with app.ctx.db.read() as session:
         raw = (await session.execute(select(ParkedCommand.text))).scalar_one()

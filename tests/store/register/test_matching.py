@@ -69,7 +69,10 @@ CORRUPTIONS = {
     "replaced surname": (Query("Amy", "Baker", date(2014, 4, 3), "M1 2AB"), "amy"),
     "alias": (Query("Kai", "Morton", date(2015, 2, 14), "NE4"), "alias-kid"),
     "one part of a double-barrelled surname": (Query("Robert", "Patel", date(2010, 12, 7), "B15"), "robert"),
-    "double-barrelled surname split by the chat parser": (Query("Robert Smith", "Patel", date(2010, 12, 7), "B15"), "robert"),
+    "double-barrelled surname split by the chat parser": (
+        Query("Robert Smith", "Patel", date(2010, 12, 7), "B15"),
+        "robert",
+    ),
     "day and month swapped": (Query("Amy", "Jones", date(2014, 3, 4), "M1"), "amy"),
     "one digit of the date wrong": (Query("Amy", "Jones", date(2014, 4, 8), "M1 2AB"), "amy"),
     "year off by one": (Query("Oliver", "Wright", date(2010, 11, 25), "EX4 4QJ"), "oliver"),
@@ -210,7 +213,12 @@ def test_names_normalise_accents_apostrophes_and_hyphens() -> None:
 
 def test_outward_code_from_full_or_partial_postcode() -> None:
     """The outward code is taken from a full postcode and kept from a bare one."""
-    assert (outward_code("m1 2ab"), outward_code("SW1A 1AA"), outward_code("LS6"), outward_code("")) == ("M1", "SW1A", "LS6", "")
+    assert (outward_code("m1 2ab"), outward_code("SW1A 1AA"), outward_code("LS6"), outward_code("")) == (
+        "M1",
+        "SW1A",
+        "LS6",
+        "",
+    )
 
 
 def test_sibling_with_a_like_name_at_the_same_address_is_not_matched() -> None:
