@@ -1,7 +1,9 @@
-"""The one platform-neutral model every front end translates to and from.
+"""The one vocabulary every layer shares: who acts (``Principal``, ``Origin``), what they do
+(``Action``), how it ended (``Outcome``), and the platform-neutral ``Command``/``Reply`` model.
 
 Front ends (bot/) turn a Slack payload, a Teams activity or a terminal line into a ``Command`` and
 render the ``Reply``; handlers never see a platform payload, and never build a Block Kit or card.
+This module imports nothing of Signpost's, so bot/, handlers/ and store/ may all import it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,55 @@ class Platform(StrEnum):
     CONSOLE = "console"
     SLACK = "slack"
     TEAMS = "teams"
+
+
+class Origin(StrEnum):
+    """Where an audit event that no chat user sent comes from. Misuse rules decide from this.
+
+    Chat commands (Slack, Teams, the console) carry a ``Principal``; everything else is recorded
+    with one of these as its platform, through the one factory in ``store.audit.log``.
+    """
+
+    TERMINAL = "terminal"  # an operator at the server's command line (`signpost …`)
+    SCHEDULER = "scheduler"  # Signpost itself: retention, expiry, escalation, misuse sweeps
+    ENROLMENT_PAGE = "enrolment_page"  # a browser on the one-time enrolment page
+    BATCH = "batch"  # `signpost match`: a roll reconciled against the register
+
+
+class Action(StrEnum):
+    """Every audited action, by the name stored in ``audit_events.action``."""
+
+    LOOKUP = "lookup"
+    SEARCH = "search"
+    USAGE = "usage"
+    HELP = "help"
+    HOME = "home"
+    HISTORY = "history"
+    ENROL = "enrol"
+    CODE = "code"
+    REGISTER = "register"
+    REQUEST_ACCESS = "request_access"
+    PENDING = "pending"
+    APPROVE = "approve"
+    DENY = "deny"
+    UNLINK = "unlink"
+    DECOMMISSION = "decommission"
+    DECOMMISSION_DESTROY = "decommission_destroy"
+    ALERT = "alert"
+    GRANT_EXPIRED = "grant_expired"
+    REQUEST_ESCALATED = "request_escalated"
+    REQUEST_EXPIRED = "request_expired"
+    RETENTION = "retention"
+    MATCH_BATCH = "match_batch"
+    ENROL_PAGE = "enrol_page"
+    TOTP_ENROL = "totp_enrol"
+    TOTP_RESET = "totp_reset"
+    EXPORT = "export"
+    SAR = "sar"
+    BACKUP = "backup"
+    KEYS_ROTATE = "keys_rotate"
+    IMPORT = "import"
+    SEED_DEMO = "seed_demo"
 
 
 class Role(StrEnum):
@@ -65,6 +116,12 @@ class Outcome(StrEnum):
     DONE = "done"  # a non-search command did what was asked
     INFO = "info"  # help, history and other read-only information
     SWITCHED_OFF = "switched_off"
+
+
+# Lookups that reach the register (history, misuse rules, the App Home read these).
+LOOKUP_ACTIONS = frozenset({Action.LOOKUP, Action.SEARCH})
+# Outcomes that mean the register was consulted and answered something.
+REACHED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.SHIELDED, Outcome.NO_MATCH, Outcome.AMBIGUOUS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ import structlog
 from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.vocabulary import Action, Actor, Origin, Outcome
 from store.audit import chain as audit_chain
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
@@ -54,6 +56,52 @@ class AuditRecord:
     detail: str = ""
     terms: bytes | None = None  # already sealed
     terms_key: str | None = None
+
+
+ORIGIN_TENANT = "signpost"  # the one tenant spelling for events that no chat user sent
+
+
+def origin_event(
+    origin: Origin,
+    action: Action,
+    at: datetime,
+    *,
+    who: str = "",
+    actor: Actor | None = None,
+    outcome: Outcome = Outcome.DONE,
+    subjects: tuple[int, ...] = (),
+    result_count: int = 0,
+    detail: str = "",
+    correlation_id: str | None = None,
+    terms: bytes | None = None,
+    terms_key: str | None = None,
+) -> AuditRecord:
+    """The one way to build an audit event that no chat user sent (chat commands: the dispatcher).
+
+    ``origin`` is stored as the event's platform, so misuse rules and reports tell an operator at
+    the terminal, the scheduler, the enrolment page and a batch match apart from chat users by
+    origin, never by a hand-spelt string. ``who`` names a non-practitioner actor (the operator's
+    local account); ``actor`` is the practitioner acting, when there is one.
+    """
+    return AuditRecord(
+        at=at,
+        actor_id=actor.practitioner_id if actor else None,
+        platform=origin.value,
+        tenant=ORIGIN_TENANT,
+        user_id=(who or (actor.practitioner_id if actor else origin.value))[:128],
+        actor_role=actor.role if actor else None,
+        actor_org=actor.organisation if actor else None,
+        actor_la=actor.local_authority if actor else None,
+        channel=origin.value,
+        action=action.value,
+        outcome=outcome.value,
+        subject_refs=subjects,
+        result_count=result_count,
+        correlation_id=correlation_id or uuid.uuid4().hex,
+        detail=detail[:200],
+        terms=terms,
+        terms_key=terms_key,
+    )
 
 
 def _period_aad(period: str) -> bytes:
