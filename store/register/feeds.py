@@ -27,7 +27,7 @@ from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children
 from store.register.children import ChildRow
-from store.register.matching import Identity
+from store.register.terms import Identity
 from store.tables.register import Child, LocalAuthority
 
 BATCH = 2000
