@@ -38,7 +38,6 @@ from handlers.clock import FakeClock
 from handlers.matching.decide import DecisionKind, MatchPolicy, shared_posterior
 from handlers.matching.terms import query_terms
 from handlers.reconcile import Roster, run_batch
-from handlers.refs import references
 from handlers.search import find_child
 from handlers.vocabulary import Role
 from store.db import Database
@@ -47,6 +46,7 @@ from store.people import practitioners
 from store.people.practitioners import PractitionerRow
 from store.register import children
 from store.register.children import ChildRow
+from store.register.refs import references
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOAD_CHUNK = 5000
