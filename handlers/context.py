@@ -9,12 +9,12 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import Clock
+from handlers.matching.decide import MatchPolicy
 from handlers.vocabulary import Actor, Notice
 from store.audit.log import AuditLog, TermSealer
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.register import children
-from store.register.matching import MatchPolicy
 
 
 class GrantChecker(Protocol):

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from handlers.matching.terms import Query
 from handlers.refs import looks_like_reference
-from store.register.matching import Query
 
 _DATE_PATTERNS = (
     (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$"), ("d", "m", "y")),

@@ -20,19 +20,22 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.matching.decide import DecisionKind, shared_posterior
+from handlers.matching.score import MatchModel, query_count_keys
+from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from handlers.search import judge
 from handlers.vocabulary import Actor, Outcome, Role
 from store.audit.log import AuditRecord
 from store.people import practitioners
-from store.register import children, matching, name_counts
+from store.register import children, name_counts
 from store.register.children import Candidate
 from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
-from store.register.matching import DecisionKind, MatchModel, NameCounts, Query
+from store.register.terms import NameCounts
 
 ACTION = "match_batch"
 CHANNEL = "batch"
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
-ROWS_PER_CHUNK = children.BATCH_TERMS // matching.MAX_QUERY_TERMS
+ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
 DEFAULT_TOP = 5
 
 
@@ -145,13 +148,13 @@ async def reconcile(
 async def _reconcile_chunk(
     ctx: Context, session: AsyncSession, queries: Sequence[Query], first_line: int, top: int, model: MatchModel
 ) -> list[LineAnswer]:
-    blinded = [sorted({ctx.keys.blind(term) for term in matching.query_terms(q)}) for q in queries]
+    blinded = [sorted({ctx.keys.blind(term) for term in query_terms(q)}) for q in queries]
     holders = await children.term_holders(session, [term for terms in blinded for term in terms], children.BATCH_TERMS)
     limit = ctx.policy.candidate_limit
     refs = [children.rank_holders(terms, holders, limit) for terms in blinded]
     found = await children.load_candidates(session, ctx.keys, [ref for row in refs for ref in row])
     pairs = zip(queries, refs, strict=True)
-    wanted = {key for query, row_refs in pairs if row_refs for key in matching.query_count_keys(query)}
+    wanted = {key for query, row_refs in pairs if row_refs for key in query_count_keys(query)}
     counts = await name_counts.lookup(session, ctx.keys, wanted) if wanted else {}
     return [
         _answer(first_line + number, query, row_refs, found, model, ctx, top, counts)
@@ -170,9 +173,9 @@ def _answer(
     counts: NameCounts,
 ) -> LineAnswer:
     # Only the row's own names' counts: the same mapping the chat search would have looked up.
-    own = {key: counts[key] for key in matching.query_count_keys(query) if key in counts}
+    own = {key: counts[key] for key in query_count_keys(query) if key in counts}
     decision = judge(query, refs, found, model, ctx.policy.match, own)
-    shares = matching.shared_posterior(decision.ranked)
+    shares = shared_posterior(decision.ranked)
     ranked = tuple(
         Ranked(ref, share, found[ref].shielded) for (ref, _), share in zip(decision.ranked[:top], shares, strict=False)
     )

@@ -10,11 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
+from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
+from handlers.matching.score import MatchModel, query_count_keys, score
+from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref
-from store.register import children, matching, name_counts
+from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
+from store.register.terms import NameCounts
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = "No record matches those details. Check the spelling and the date of birth, or search by reference number."
@@ -79,8 +82,8 @@ def judge(
 ) -> Decision[int]:
     """Score the candidates in their ranked order (ties keep it) and decide: the one rule that
     both the chat search and batch reconciliation apply."""
-    scored = [(ref, matching.score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
-    return matching.decide(scored, policy)
+    scored = [(ref, score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
+    return decide(scored, policy)
 
 
 async def find_child(ctx: Context, session: AsyncSession, query: Query, now: datetime) -> Decision[int]:
@@ -88,12 +91,12 @@ async def find_child(ctx: Context, session: AsyncSession, query: Query, now: dat
 
     A query with no selective term (a name alone, say) is not probed at all: no match.
     """
-    terms = matching.query_terms(query)
+    terms = query_terms(query)
     if not terms:
         return Decision(DecisionKind.NO_MATCH, None, ())
     refs = await children.candidates(session, ctx.keys, terms, ctx.policy.candidate_limit)
     found = await children.load_candidates(session, ctx.keys, refs)
-    counts = await name_counts.lookup(session, ctx.keys, matching.query_count_keys(query)) if found else {}
+    counts = await name_counts.lookup(session, ctx.keys, query_count_keys(query)) if found else {}
     model = MatchModel(population=await ctx.population.get(session, now))
     return judge(query, refs, found, model, ctx.policy.match, counts)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.app import Signpost
-from handlers.refs import make_reference
 from store.register.feeds import Feed, ImportReport, import_feeds
+from store.register.refs import make_reference
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
 
 AMELIA = "9991000003"

@@ -35,17 +35,18 @@ from benchmarks.matching.run import Outcome, pct, summarise
 from bot.app import Signpost, build
 from bot.logging import configure
 from handlers.clock import FakeClock
+from handlers.matching.decide import DecisionKind, MatchPolicy, shared_posterior
+from handlers.matching.terms import query_terms
 from handlers.reconcile import Roster, run_batch
-from handlers.refs import references
 from handlers.search import find_child
 from handlers.vocabulary import Role
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.people.practitioners import PractitionerRow
-from store.register import children, matching
+from store.register import children
 from store.register.children import ChildRow
-from store.register.matching import DecisionKind, MatchPolicy, shared_posterior
+from store.register.refs import references
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOAD_CHUNK = 5000
@@ -93,7 +94,7 @@ async def ask(app: Signpost, labelled: Labelled, truth: int | None) -> tuple[Out
         shared_posterior(ranked)[0] if ranked else 0.0,
         decision.kind,
         seconds,
-        len(matching.query_terms(labelled.query)),
+        len(query_terms(labelled.query)),
     )
     return outcome, seconds
 

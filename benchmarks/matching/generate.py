@@ -17,13 +17,14 @@ from datetime import date, timedelta
 from typing import Final
 
 from benchmarks.matching.names import NameSource
-from store.register.matching import Identity, Query
+from handlers.matching.terms import Query
+from store.register.terms import Identity
 
 FIRST_DOB: Final = date(2007, 1, 1)
 DOB_SPAN_DAYS: Final = 18 * 365
 
 # What practitioners call children, as a benchmark's own list: deliberately not a copy
-# of store/nicknames.py (some of these are missing there, as in real life).
+# of store/register/nicknames.py (some of these are missing there, as in real life).
 NICKNAMES: Final = {
     "Oliver": ["Ollie", "Olly"],
     "Thomas": ["Tom", "Tommy"],

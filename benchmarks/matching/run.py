@@ -24,18 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.matching.generate import Child, Generator, Labelled
-from store.register.matching import (
-    DecisionKind,
-    MatchModel,
-    MatchPolicy,
-    count_keys,
-    decide,
-    index_terms,
-    query_count_keys,
-    query_terms,
-    score,
-    shared_posterior,
-)
+from handlers.matching.decide import DecisionKind, MatchPolicy, decide, shared_posterior
+from handlers.matching.score import MatchModel, query_count_keys, score
+from handlers.matching.terms import query_terms
+from store.register.terms import count_keys, index_terms
 
 KEY = b"benchmark-only-blind-index-key"
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
-from store.register import matching, name_counts
-from store.register.matching import Identity
+from store.register import name_counts
+from store.register.terms import Identity, index_terms
 from store.tables.people import Practitioner
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 
@@ -85,7 +85,7 @@ def retention_term(dob: date) -> str:
 
 
 def terms_for(keys: KeyRing, identity: Identity) -> set[int]:
-    terms = set(matching.index_terms(identity))
+    terms = set(index_terms(identity))
     terms.add(retention_term(identity.date_of_birth))
     return {keys.blind(term) for term in terms}
 
@@ -229,7 +229,7 @@ async def count_active(session: AsyncSession) -> int:
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
     """Active children holding any of the terms, those holding most first, at most ``limit``.
 
-    One ``IN`` probe: a query has at most ``matching.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
+    One ``IN`` probe: a query has at most ``handlers.matching.terms.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
     The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
     """
     blinded = sorted({keys.blind(term) for term in terms})

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from handlers.refs import is_valid
 from handlers.vocabulary import Role
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing
@@ -27,7 +26,8 @@ from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children
 from store.register.children import ChildRow
-from store.register.matching import Identity
+from store.register.refs import is_valid
+from store.register.terms import Identity
 from store.tables.register import Child, LocalAuthority
 
 BATCH = 2000

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import dialect_insert
 from store.keys.crypto import KeyRing
-from store.register import matching
-from store.register.matching import Identity, NameCounts
+from store.register.terms import Identity, NameCounts, count_keys
 from store.tables.register import Child, NameCount
 
 CHUNK = 500
@@ -32,9 +31,9 @@ async def adjust(
     """Count ``added`` children's names in and ``removed`` ones out, in the caller's transaction."""
     delta: Counter[int] = Counter()
     for identity in added:
-        delta.update(keys.blind(key) for key in matching.count_keys(identity))
+        delta.update(keys.blind(key) for key in count_keys(identity))
     for identity in removed:
-        delta.subtract(keys.blind(key) for key in matching.count_keys(identity))
+        delta.subtract(keys.blind(key) for key in count_keys(identity))
     rows = [{"term": term, "children": n} for term, n in sorted(delta.items()) if n]
     insert = dialect_insert(session)
     for start in range(0, len(rows), CHUNK):
@@ -46,7 +45,7 @@ async def adjust(
 
 
 async def lookup(session: AsyncSession, keys: KeyRing, names: Iterable[str]) -> NameCounts:
-    """Counts for these count keys (``matching.query_count_keys``); unknown names are left out.
+    """Counts for these count keys (``handlers.matching.score.query_count_keys``); unknown names are left out.
 
     Empty when the counts are not complete (a store that held children before counting began):
     scoring then uses the average name weights.

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from handlers.refs import references
+from store.register.refs import references
 
 GIVEN_F = (
     "Amy",

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from handlers.grammar import UsageError, parse, parse_demographic
-from handlers.refs import check_digit, is_valid, looks_like_reference, parse_reference
+from handlers.refs import looks_like_reference, parse_reference
+from store.register.refs import check_digit, is_valid
 
 KEYWORDS = frozenset({"help", "history"})
 

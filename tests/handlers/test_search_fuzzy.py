@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import event, update
 
 from bot.app import Signpost
+from handlers.matching.decide import DecisionKind, MatchPolicy
+from handlers.matching.terms import MAX_QUERY_TERMS, Query
 from handlers.search import find_child
 from handlers.vocabulary import Outcome
 from store.register import children
-from store.register.matching import MAX_QUERY_TERMS, DecisionKind, MatchPolicy, Query
 from store.tables.register import Child
 from tests.factories import ready, say
 from tests.fuzzy_register import (

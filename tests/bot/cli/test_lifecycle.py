@@ -13,11 +13,11 @@ import structlog
 
 from bot.app import build
 from bot.cli.main import main, parser
-from handlers.refs import make_reference
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.lifecycle import decommission
 from store.register.feeds import Feed, import_feeds
+from store.register.refs import make_reference
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
 from tests.store.lifecycle.lifecycle_data import snapshot
 

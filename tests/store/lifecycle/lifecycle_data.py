@@ -9,10 +9,10 @@ from sqlalchemy import select, text
 
 from bot.app import Signpost
 from handlers.lifecycle.flows import retention_tick
-from handlers.refs import make_reference
 from store.db import Database
 from store.lifecycle.retention import RetentionReport
 from store.register.feeds import Feed, ImportReport, import_feeds
+from store.register.refs import make_reference
 from store.tables.base import Base
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 

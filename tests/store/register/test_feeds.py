@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.app import Signpost
 from store.register import children
 from store.register.feeds import Feed, FeedRejected, import_feeds
-from store.register.matching import Identity
+from store.register.terms import Identity
 from store.tables.audit import AuditEvent
 from store.tables.people import Practitioner
 from store.tables.register import Child, ChildTerm, Involvement, LocalAuthority

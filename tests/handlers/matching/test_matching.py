@@ -11,22 +11,10 @@ from datetime import date
 
 import pytest
 
-from store.register.matching import (
-    MAX_INDEX_TERMS,
-    MAX_QUERY_TERMS,
-    Decision,
-    DecisionKind,
-    Identity,
-    MatchModel,
-    MatchPolicy,
-    Query,
-    decide,
-    index_terms,
-    normalise_name,
-    outward_code,
-    query_terms,
-    score,
-)
+from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
+from handlers.matching.score import MatchModel, score
+from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
+from store.register.terms import Identity, index_terms
 
 AMY = Identity("Amy Louise", "Jones", (), date(2014, 4, 3), "F", "M1 2AB")
 REGISTER: dict[str, Identity] = {
@@ -182,18 +170,6 @@ def test_no_candidates_is_no_match() -> None:
     assert decision.kind is DecisionKind.NO_MATCH and decision.ranked == ()
 
 
-def test_a_typical_child_has_at_most_eight_index_terms() -> None:
-    """Each index term costs a row per child nationally; a child without aliases has few."""
-    assert all(len(index_terms(child)) <= 8 for child in REGISTER.values() if not child.aliases)
-
-
-def test_index_terms_are_capped_for_children_with_many_aliases() -> None:
-    """However many aliases a child has, the index holds at most MAX_INDEX_TERMS terms."""
-    aliases = tuple(f"Given{n} Family{n}" for n in range(20))
-    child = Identity("Amy", "Jones", aliases, date(2014, 4, 3), "F", "M1 2AB")
-    assert len(index_terms(child)) <= MAX_INDEX_TERMS
-
-
 def test_query_terms_are_capped() -> None:
     """A query with many words, ambiguous nicknames, a date and a postcode stays within the bound."""
     query = Query("Alex Chris Sam Charlie", "Smith-Jones-Taylor", date(2012, 10, 11), "M1 2AB")
@@ -204,21 +180,6 @@ def test_query_terms_are_capped() -> None:
 def test_query_with_neither_date_nor_postcode_has_no_terms() -> None:
     """A bare name is not selective at national scale: no probe, so the caller asks for more."""
     assert query_terms(Query("Amy", "Jones")) == frozenset()
-
-
-def test_names_normalise_accents_apostrophes_and_hyphens() -> None:
-    """Accents fold, apostrophes vanish and hyphens separate the parts of a surname."""
-    assert normalise_name("  Zoë  O'Neill-Brown ") == "ZOE ONEILL BROWN"
-
-
-def test_outward_code_from_full_or_partial_postcode() -> None:
-    """The outward code is taken from a full postcode and kept from a bare one."""
-    assert (outward_code("m1 2ab"), outward_code("SW1A 1AA"), outward_code("LS6"), outward_code("")) == (
-        "M1",
-        "SW1A",
-        "LS6",
-        "",
-    )
 
 
 def test_sibling_with_a_like_name_at_the_same_address_is_not_matched() -> None:

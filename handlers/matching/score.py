@@ -1,0 +1,360 @@
+"""Scoring a candidate: how likely a query and a registered child are the same child.
+
+Scoring is Fellegi–Sunter: each field comparison falls in a level with m (probability
+of that level for the same child) and u (for two different children) probabilities;
+the likelihood ratio of the best reading of the names (as given, swapped, or any alias)
+times the others' is turned into a posterior with the prior that the practitioner's
+child is one particular child of the register (``MatchModel.population``).
+``handlers.matching.decide`` then shares the posterior between the candidates.
+
+Name frequency: given the register's counts of children per first given name and family name
+(``store.register.terms.count_keys`` / ``query_count_keys``; the store keeps them by blind index),
+an exact name agreement weighs by the name's rarity instead of the table's average u.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Final
+
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from handlers.matching.terms import Query
+from store.register.nicknames import NAME_ROOTS, roots_of
+from store.register.terms import (
+    Identity,
+    NameCounts,
+    family_count_key,
+    given_count_key,
+    names_of,
+    normalise_name,
+    normalise_postcode,
+    outward_code,
+    phonetic_key,
+)
+
+# ---------------------------------------------------------------------------- scoring
+
+MuTable = dict[str, tuple[float, float]]
+"""Comparison level → (m, u): its probability for the same child, for two different children."""
+
+GIVEN_MU: Final[MuTable] = {
+    "exact_all": (0.12, 0.00005),
+    "exact": (0.68, 0.011),
+    "nickname": (0.06, 0.0015),
+    "middle": (0.015, 0.003),
+    "prefix": (0.03, 0.005),
+    "typo": (0.05, 0.0012),
+    "phonetic": (0.02, 0.002),
+    "fuzzy": (0.01, 0.01),
+    "initial": (0.005, 0.06),
+    "disagree": (0.04, 0.91),
+}
+FAMILY_MU: Final[MuTable] = {
+    "exact": (0.82, 0.004),
+    "part": (0.02, 0.0002),
+    "typo": (0.06, 0.0006),
+    "phonetic": (0.02, 0.001),
+    "fuzzy": (0.01, 0.006),
+    "disagree": (0.07, 0.99),
+}
+DOB_MU: Final[MuTable] = {
+    "exact": (0.86, 1 / 6575),
+    "swap": (0.03, 1 / 6575),
+    "year": (0.03, 2 / 6575),
+    "digit": (0.04, 25 / 6575),
+    "partial": (0.02, 0.012),
+    "disagree": (0.02, 0.985),
+}
+POSTCODE_MU: Final[MuTable] = {
+    "full": (0.70, 0.00001),
+    "outward": (0.16, 0.0004),
+    "area": (0.04, 0.012),
+    "disagree": (0.10, 0.988),
+}
+SEX_MU: Final[MuTable] = {"agree": (0.98, 0.5), "disagree": (0.02, 0.5)}
+
+
+def _log_weights(table: MuTable) -> dict[str, float]:
+    weights = {level: math.log(m / u) for level, (m, u) in table.items()}
+    weights["missing"] = 0.0
+    return weights
+
+
+@dataclass(frozen=True, slots=True)
+class MatchModel:
+    """Fellegi–Sunter parameters. ``population`` is the size of the register and
+    ``present`` the prior that the practitioner's child is on it at all."""
+
+    population: int = 11_000_000
+    present: float = 0.9
+    given: MuTable | None = None
+    family: MuTable | None = None
+    dob: MuTable | None = None
+    postcode: MuTable | None = None
+    sex: MuTable | None = None
+    swap_penalty: float = math.log(0.5)
+    alias_penalty: float = math.log(0.8)
+    sibling_penalty: float = -6.0
+    """Added when the family name agrees but the given name does not: that pattern is far
+    likelier to be a brother, sister or twin than the same child with a wrong name, so a
+    shared postcode then counts for nothing either (it identifies the household)."""
+    name_u_floor: float = 2e-6
+    """With name counts, the u of an exact name agreement is the name's share of the register,
+    never below this: a name borne by one child in a million still leaves room for cousins."""
+    name_boost_cap: float = math.log(100)
+    """A rare name adds at most this much weight over the table's average name (natural log):
+    relatives and unregistered siblings share rare surnames far more often than chance says."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    given: dict[str, float]
+    family: dict[str, float]
+    dob: dict[str, float]
+    postcode: dict[str, float]
+    sex: dict[str, float]
+    prior: float
+    swap: float
+    alias: float
+    sibling: float
+    given_exact_m: float
+    family_exact_m: float
+    population: int
+    name_u_floor: float
+    name_boost_cap: float
+
+
+@lru_cache(maxsize=16)
+def _weights(model: MatchModel) -> _Weights:
+    prior = math.log(model.present / ((1 - model.present) * model.population))
+    return _Weights(
+        _log_weights(model.given or GIVEN_MU),
+        _log_weights(model.family or FAMILY_MU),
+        _log_weights(model.dob or DOB_MU),
+        _log_weights(model.postcode or POSTCODE_MU),
+        _log_weights(model.sex or SEX_MU),
+        prior,
+        model.swap_penalty,
+        model.alias_penalty,
+        model.sibling_penalty,
+        (model.given or GIVEN_MU)["exact"][0],
+        (model.family or FAMILY_MU)["exact"][0],
+        model.population,
+        model.name_u_floor,
+        model.name_boost_cap,
+    )
+
+
+DEFAULT_MODEL: Final = MatchModel()
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """A query's names read every way the parser might have split them."""
+
+    orientations: tuple[tuple[tuple[str, ...], str, bool], ...]  # (given words, family, swapped)
+    dob: date | None
+    postcode: str
+    outward: str
+    sex: str
+
+
+@lru_cache(maxsize=1024)
+def _prepare(query: Query) -> _Readings:
+    given = tuple(normalise_name(query.given_names).split())
+    family = normalise_name(query.family_name)
+    readings: list[tuple[tuple[str, ...], str, bool]] = [(given, family, False)]
+    if family:
+        readings.append((tuple(family.split()), " ".join(given), True))
+    if len(given) >= 2:
+        readings.append((given[:1], " ".join((*given[1:], family)).strip(), False))
+    sex = (query.sex or "").strip().upper()[:1]
+    code = normalise_postcode(query.postcode)
+    return _Readings(tuple(readings), query.date_of_birth, code, outward_code(code), sex)
+
+
+def _given_level(query: tuple[str, ...], child: list[str]) -> str:
+    if not query or not child:
+        return "missing"
+    asked, first = query[0], child[0]
+    if asked == first:
+        return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
+    if len(asked) == 1:
+        return "initial" if asked == first[0] else "disagree"
+    if not roots_of(asked).isdisjoint(roots_of(first)):
+        return "nickname"
+    if any(word in child for word in query):
+        return "middle"
+    if len(asked) >= 2 and first.startswith(asked):
+        return "prefix"  # Dec for Declan, Fin for Finley
+    similarity = JaroWinkler.similarity(asked, first)
+    if asked in NAME_ROOTS and first in NAME_ROOTS:
+        return "fuzzy"  # two different real names that sound alike: Jack and Jake
+    if similarity >= 0.9 or OSA.distance(asked, first, score_cutoff=1) <= 1:
+        return "typo"
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
+        return "phonetic"
+    return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _family_level(query: str, child: str) -> str:
+    if not query or not child:
+        return "missing"
+    if query == child:
+        return "exact"
+    asked, held = query.replace(" ", ""), child.replace(" ", "")
+    if asked == held:
+        return "exact"
+    if " " in query or " " in child:
+        if not set(query.split()).isdisjoint(child.split()):
+            return "part"
+    similarity = JaroWinkler.similarity(asked, held)
+    if similarity >= 0.9 or OSA.distance(asked, held, score_cutoff=1) <= 1:
+        return "typo"
+    if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(held):
+        return "phonetic"
+    return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _dob_level(asked: date | None, held: date) -> str:
+    if asked is None:
+        return "missing"
+    if asked == held:
+        return "exact"
+    if asked.year == held.year and asked.month == held.day and asked.day == held.month:
+        return "swap"
+    if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
+        return "year"
+    left, right = asked.strftime("%Y%m%d"), held.strftime("%Y%m%d")
+    if sum(a != b for a, b in zip(left, right)) == 1:
+        return "digit"
+    agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
+    return "partial" if agree == 2 else "disagree"
+
+
+def _postcode_level(readings: _Readings, held: str | None) -> str:
+    code = normalise_postcode(held)
+    if not readings.postcode or not code:
+        return "missing"
+    if readings.postcode == code:
+        return "full"
+    if readings.outward and readings.outward == outward_code(code):
+        return "outward"
+    area = "".join(c for c in readings.postcode[:2] if c.isalpha())
+    return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
+
+
+_UNLIKE: Final = frozenset({"disagree", "fuzzy"})
+_ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
+
+
+_WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
+_FAR_DATE: Final = frozenset({"disagree", "partial"})
+
+
+def _name_and_place_weight(
+    readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None, dob_level: str
+) -> float:
+    """The best reading of the names (as typed, swapped, or an alias) with the postcode.
+
+    A shared address says "same household": it counts for the child only when the given name
+    agrees, or only resembles it but the date of birth is close too (a brother or sister at the
+    same address has a like name more often than the child has a misspelt name AND a wrong date).
+    """
+    place = weights.postcode[_postcode_level(readings, identity.postcode)]
+    far_date = dob_level in _FAR_DATE
+    best = -math.inf
+    for number, (given, family) in enumerate(names_of(identity)):
+        child_given = given.split()
+        penalty = weights.alias if number else 0.0
+        for asked_given, asked_family, swapped in readings.orientations:
+            given_level = _given_level(asked_given, child_given)
+            family_level = _family_level(asked_family, family)
+            weight = _given_weight(given_level, child_given, weights, counts)
+            weight += _family_weight(family_level, family, weights, counts) + penalty
+            if swapped:
+                weight += weights.swap
+            if given_level in _UNLIKE:  # an address names a household, not a child
+                weight += min(place, 0.0)
+                if family_level in _ALIKE:
+                    weight += weights.sibling
+            elif far_date and given_level in _WEAK:
+                weight += min(place, 0.0)
+            else:
+                weight += place
+            best = max(best, weight)
+    return place if best == -math.inf else best
+
+
+def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
+    if level == "exact" and counts:
+        count = counts.get(given_count_key(child_given[0]))
+        return _frequency_weight(weights.given_exact_m, count, weights.given[level], weights)
+    return weights.given[level]
+
+
+def _family_weight(level: str, family: str, weights: _Weights, counts: NameCounts | None) -> float:
+    if level == "exact" and counts:
+        count = counts.get(family_count_key(family))
+        return _frequency_weight(weights.family_exact_m, count, weights.family[level], weights)
+    return weights.family[level]
+
+
+def _frequency_weight(m: float, count: int | None, fallback: float, weights: _Weights) -> float:
+    """Term-frequency adjustment: agreeing on a name borne by ``count`` children of the register
+    is evidence in proportion to its rarity (ZEBEDEE says more than OLIVER)."""
+    if not count:
+        return fallback  # not a registered name (an alias, say): the table's average u
+    weight = math.log(m / max(count / weights.population, weights.name_u_floor))
+    return min(weight, fallback + weights.name_boost_cap)
+
+
+def match_weight(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> float:
+    """The log likelihood ratio (natural log) that ``query`` describes ``identity``.
+
+    ``counts`` (from :func:`query_count_keys`: how many registered children bear each of the
+    query's names) makes exact name agreement weigh by the name's rarity; without it every
+    name has the table's average u.
+    """
+    readings = _prepare(query)
+    weights = _weights(model)
+    dob_level = _dob_level(readings.dob, identity.date_of_birth)
+    total = _name_and_place_weight(readings, identity, weights, counts, dob_level)
+    total += weights.dob[dob_level]
+    held_sex = (identity.sex or "").strip().upper()[:1]
+    if readings.sex and held_sex:
+        total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
+    return total
+
+
+def score(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> float:
+    """The posterior probability that ``query`` describes ``identity`` rather than a child
+    who is not on the register, from the match weight and the prior of one child in
+    ``model.population``."""
+    logit = match_weight(query, identity, model, counts) + _weights(model).prior
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    odds = math.exp(logit)
+    return odds / (1.0 + odds)
+
+
+# ---------------------------------------------------------------------------- name counts
+
+
+def query_count_keys(query: Query) -> frozenset[str]:
+    """The counts a query's scoring may use: each reading's given and family name."""
+    keys: set[str] = set()
+    for given, family, _ in _prepare(query).orientations:
+        if given:
+            keys.add(given_count_key(given[0]))
+        if family:
+            keys.add(family_count_key(family))
+    return frozenset(keys)
