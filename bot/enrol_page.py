@@ -1,9 +1,12 @@
-"""The enrolment page (``GET /enrol/<token>``) and the QR renderings shared with the terminal.
+"""The enrolment page (``/enrol/<token>``) and the QR renderings shared with the terminal.
 
 A chat platform only ever carries the one-time link; the seed is shown here, by Signpost's own
-server, once. Opening the link spends the token, so the page cannot be shown twice, and the
-credential stays pending until the practitioner answers the code prompt in chat (or console)
-with a first good code: the prompt comes with the ``enrol`` reply, so no form is needed here.
+server, once. Opening the link (GET) spends nothing: corporate link scanners (Safe Links,
+Proofpoint and the like) fetch links before the person does. The page offers a button; pressing
+it POSTs to the same address, which spends the token and shows the QR code and secret. The
+unguessable token in the path is the capability, so the form needs no CSRF token of its own:
+whoever can send that POST already holds the link. The credential stays pending until the
+practitioner answers the code prompt in chat (or console) with a first good code.
 """
 
 from __future__ import annotations
@@ -52,24 +55,39 @@ HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
+# The SVG carries a viewBox and no size, so CSS scales the whole code, quiet zone included.
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
-    "svg{display:block;width:16rem;height:16rem;margin:1rem 0}"
+    "svg.qr{display:block;width:100%;max-width:18rem;height:auto;aspect-ratio:1/1;margin:1rem 0}"
     "code{font-size:1.2rem;letter-spacing:.05em;background:#f3f3f3;padding:.2rem .4rem}"
+    "button,a.app{display:inline-block;font:inherit;font-weight:600;padding:.6rem 1.2rem;border-radius:.3rem;"
+    "border:2px solid #1d4ed8;background:#1d4ed8;color:#fff;text-decoration:none;cursor:pointer}"
+    "a.app{background:#fff;color:#1d4ed8}"
 )
 GONE = (
     "This link has expired or has already been used. Enrolment links work once, for 10 minutes. "
     "Send <b>enrol</b> to Signpost for a new one."
 )
 PREVIEW = "Open this link in your own browser to set up your authenticator app for Signpost."
+READY = (
+    "<p>Signpost will show your QR code and secret once, on this page. Have your authenticator app "
+    "ready (for example Microsoft Authenticator or Google Authenticator) and make sure no one else "
+    "can see your screen.</p>"
+    '<form method="post"><button type="submit" id="reveal">Show my QR code</button></form>'
+    "<p>The link works once, for 10 minutes.</p>"
+)
+QR_LABEL = "QR code to add Signpost to your authenticator app"
 
 
 def qr_svg(uri: str) -> str:
-    """The otpauth URI as an inline SVG QR code."""
-    return str(segno.make(uri, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff", svgclass="qr"))
+    """The otpauth URI as an inline SVG QR code that scales as a whole: a viewBox and no fixed size,
+    a 4-module quiet zone painted light, and an accessible name for screen readers."""
+    qr = segno.make(uri, error="m")
+    svg = str(qr.svg_inline(border=4, dark="#000", light="#fff", svgclass="qr", omitsize=True, title=QR_LABEL))
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{QR_LABEL}" ', 1)
 
 
 def qr_terminal(uri: str) -> str:
@@ -111,6 +129,8 @@ def enrolment_body(uri: str, practitioner_id: str) -> str:
         "<ol><li>Open your authenticator app (for example Microsoft Authenticator or Google "
         "Authenticator) and add an account by scanning this QR code.</li></ol>"
         f"{qr_svg(uri)}"
+        f'<p>Authenticator app on this phone? <a class="app" id="otpauth" href="{html.escape(uri)}">'
+        "Open in authenticator app</a></p>"
         f'<p>Can\'t scan? Add it by hand with this secret: <code id="secret">{secret}</code> '
         "(time-based, 6 digits).</p>"
         f"<p>Account: Signpost ({html.escape(practitioner_id)})</p>"
@@ -152,23 +172,39 @@ async def _reveal(app: Signpost, session: AsyncSession, token: str) -> tuple[str
     return pid, seed
 
 
+def _gone() -> web.Response:
+    return _page("Link not valid", f"<p>{GONE}</p>", 410)
+
+
 async def enrol_page(request: web.Request) -> web.Response:
-    """Show the QR code and secret for one pending enrolment, once."""
+    """GET: the page with the button that shows the QR code. It spends nothing, whoever asks."""
     agent = request.headers.get("User-Agent", "").lower()
     if any(bot in agent for bot in PREVIEWERS):
         return _page("Signpost enrolment", f"<p>{PREVIEW}</p>", 200)
     token = request.match_info["token"]
     if not TOKEN.match(token):
-        return _page("Link not valid", f"<p>{GONE}</p>", 410)
+        return _gone()
+    app = request.app[SIGNPOST_KEY]
+    async with app.ctx.db.read() as session:
+        live = await credentials.token_is_live(session, token, app.ctx.clock.now())
+    return _page("Set up your authenticator app", READY, 200) if live else _gone()
+
+
+async def reveal_page(request: web.Request) -> web.Response:
+    """POST (the button): spend the token and show the QR code and secret, once."""
+    token = request.match_info["token"]
+    if not TOKEN.match(token):
+        return _gone()
     app = request.app[SIGNPOST_KEY]
     async with app.ctx.db.write() as session:
         revealed = await _reveal(app, session, token)
     if revealed is None:
-        return _page("Link not valid", f"<p>{GONE}</p>", 410)
+        return _gone()
     pid, seed = revealed
     return _page("Set up your authenticator app", enrolment_body(totp.provisioning_uri(seed, pid), pid), 200)
 
 
 def add_routes(app: web.Application, signpost: Signpost, settings: Settings) -> None:
-    """RouteAdder: the enrolment page. HEAD is refused so that a probe cannot spend a token."""
+    """RouteAdder: the enrolment page. HEAD is refused; only the page's own POST spends a token."""
     app.router.add_get("/enrol/{token}", enrol_page, allow_head=False)
+    app.router.add_post("/enrol/{token}", reveal_page)

@@ -244,6 +244,14 @@ async def issue_token(session: AsyncSession, practitioner_id: str, now: datetime
     return token
 
 
+async def token_is_live(session: AsyncSession, token: str, now: datetime) -> bool:
+    """Whether a token would redeem now, without spending it (a page that only offers the button)."""
+    e = EnrolmentToken
+    expires_at = (await session.execute(select(e.expires_at).where(e.token_hash == token_digest(token)))).scalar()
+    expiry = aware(expires_at)
+    return expiry is not None and expiry > now
+
+
 async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str | None:
     """Spend a token (deleting it, so it works once); the practitioner id, or None if dead."""
     e = EnrolmentToken

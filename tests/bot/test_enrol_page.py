@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import struct
-import tempfile
-import zlib
+import io
+import re
 from collections.abc import AsyncIterator
-from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiohttp
 import pyotp
 import pytest
+import zxingcpp
 from aiohttp import web
+from PIL import Image
 from sqlalchemy import select
 
 from bot import enrol_page
@@ -23,20 +20,33 @@ from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
+from handlers.stepup import totp
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
-from store.people import practitioners
+from store.people import credentials, practitioners
+from store.register.feeds import Feed, import_feeds
 from store.tables.audit import AuditEvent
-from tests.factories import AMY, load_standard, say
+from tests import chromium
+from tests.factories import AMY, PRACTITIONERS, say, standard_feeds
 
 SLACK = Principal(Platform.SLACK, "T1", "U1")
-CHROMIUM = Path("/usr/bin/chromium")
+# The demo's practitioner ids look like this; with one, the otpauth URI needs a version-6 QR code
+# (41 modules), the size that the first page cut off.
+DEMO_ID = "NS-P0005"
+DEMO = Principal(Platform.TEAMS, "T1", "U5")
+DEMO_ROW = f"{DEMO_ID},Nia,Shaw,Social worker,Northshire Children's Services,Northshire,0161 496 0099,nia@x.example,"
+SAFE_LINKS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+)
+SHOWN = "secret shown"
 
 
 @pytest.fixture
 async def app(signpost: Signpost) -> Signpost:
-    await load_standard(signpost)
+    feeds = [Feed("practitioners.csv", f"{PRACTITIONERS}{DEMO_ROW}practitioner\n"), *standard_feeds()[1:]]
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now())
     async with signpost.ctx.db.write() as session:
         await practitioners.link_identity(session, SLACK, "P001", signpost.ctx.clock.now())
+        await practitioners.link_identity(session, DEMO, DEMO_ID, signpost.ctx.clock.now())
     return signpost
 
 
@@ -52,15 +62,22 @@ async def server(app: Signpost) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def enrol_link(app: Signpost, server: str) -> tuple[str, Reply]:
-    """Send enrol from Slack; the link's path on the test server, and the reply."""
-    reply = await say(app, SLACK, "enrol")
+async def enrol_link(app: Signpost, server: str, who: Principal = SLACK) -> tuple[str, Reply]:
+    """Send enrol from chat; the link's path on the test server, and the reply."""
+    reply = await say(app, who, "enrol")
     assert reply.outcome is Outcome.DONE and len(reply.lines) == 1
     return server + urlsplit(reply.lines[0]).path, reply
 
 
 async def fetch(url: str, **headers: str) -> tuple[int, str, dict[str, str]]:
+    """GET, as opening the link does (and as a link scanner does)."""
     async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def press(url: str) -> tuple[int, str, dict[str, str]]:
+    """POST to the link, as the page's "Show my QR code" button does."""
+    async with aiohttp.ClientSession() as http, http.post(url) as response:
         return response.status, await response.text(), dict(response.headers)
 
 
@@ -69,10 +86,37 @@ def secret_in(page: str) -> str:
     return page[start : page.index("</code>", start)].replace(" ", "")
 
 
-async def test_page_shows_the_qr_code_once_and_its_secret_confirms_enrolment(app: Signpost, server: str) -> None:
-    """The page carries an inline SVG QR and the secret; the app built from it confirms; the link is dead."""
+async def shown_events(app: Signpost) -> list[tuple[str, str]]:
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(AuditEvent).where(AuditEvent.action == "enrol_page"))).scalars().all()
+    return [(r.actor_id, r.detail) for r in rows]
+
+
+async def expected_uri(app: Signpost, practitioner_id: str) -> str:
+    """The otpauth URI for the practitioner's pending seed, straight from the store."""
+    async with app.ctx.db.read() as session:
+        seed = await credentials.load_seed(session, app.ctx.keys, practitioner_id)
+    assert seed is not None
+    return totp.provisioning_uri(seed, practitioner_id)
+
+
+def is_button_page(page: str) -> bool:
+    """The page a GET gets: a form that POSTs, and neither QR code nor secret."""
+    shown = ("<svg", 'id="secret"', "otpauth")
+    return '<form method="post">' in page and "Show my QR code" in page and not any(s in page for s in shown)
+
+
+async def test_opening_the_link_spends_nothing_and_the_button_shows_the_qr_code_once(
+    app: Signpost, server: str
+) -> None:
+    """GET shows a button (twice over); its POST shows the QR and the secret, whose app then confirms
+    enrolment; a second POST and any later GET say the link is used."""
     url, reply = await enrol_link(app, server)
-    status, page, headers = await fetch(url)
+    for _ in range(2):
+        status, page, headers = await fetch(url)
+        assert status == 200 and is_button_page(page)
+        assert headers["Cache-Control"] == "no-store" and "form-action 'self'" in headers["Content-Security-Policy"]
+    status, page, headers = await press(url)
     assert status == 200 and "<svg" in page and 'class="qr"' in page and "<path" in page
     assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
     authenticator = pyotp.TOTP(secret_in(page))
@@ -82,142 +126,141 @@ async def test_page_shows_the_qr_code_once_and_its_secret_confirms_enrolment(app
     assert confirmed.outcome is Outcome.DONE and "set up" in confirmed.text
     assert (await say(app, SLACK, AMY)).outcome is Outcome.ANSWERED
 
-    status, page, _ = await fetch(url)
+    status, page, _ = await press(url)
     assert status == 410 and "<svg" not in page and "expired or has already been used" in page
+    status, page, _ = await fetch(url)
+    assert status == 410 and "<form" not in page and "expired or has already been used" in page
+
+
+async def test_a_link_scanner_fetching_the_link_first_spends_nothing(app: Signpost, server: str) -> None:
+    """Safe Links or Proofpoint fetching the link (a browser-like agent, or none) before the person
+    sees only the button page, and nothing is shown or audited; the person's press then works."""
+    url, _ = await enrol_link(app, server)
+    for agent in (SAFE_LINKS, "python-requests/2.32", ""):
+        status, page, _ = await fetch(url, **{"User-Agent": agent})
+        assert status == 200 and is_button_page(page), agent
+    assert await shown_events(app) == []
+    status, page, _ = await press(url)
+    assert status == 200 and "<svg" in page and await shown_events(app) == [("P001", SHOWN)]
 
 
 async def test_link_is_dead_after_ten_minutes(app: Signpost, server: str, clock: FakeClock) -> None:
-    """Ten minutes and a second after enrol, the link shows nothing."""
+    """Ten minutes and a second after enrol, neither the page nor its button shows anything."""
     url, _ = await enrol_link(app, server)
     clock.advance(minutes=10, seconds=1)
-    status, page, _ = await fetch(url)
-    assert status == 410 and "<svg" not in page
+    for status, page, _ in (await fetch(url), await press(url)):
+        assert status == 410 and "<svg" not in page and "<form" not in page
 
 
 async def test_a_link_previewer_neither_spends_the_link_nor_sees_the_secret(app: Signpost, server: str) -> None:
-    """Slack's unfurler fetching the link gets a neutral page; the person's browser then gets the QR."""
+    """Slack's unfurler fetching the link gets a neutral page, a HEAD probe is refused, and the
+    person's browser then gets the button, which shows the QR."""
     url, _ = await enrol_link(app, server)
     status, page, _ = await fetch(url, **{"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"})
-    assert status == 200 and "<svg" not in page and "secret" not in page
+    assert status == 200 and "<svg" not in page and "secret" not in page and "<form" not in page
     async with aiohttp.ClientSession() as http, http.head(url) as response:
         assert response.status == 405  # a HEAD probe cannot spend it either
     status, page, _ = await fetch(url)
+    assert status == 200 and is_button_page(page)
+    status, page, _ = await press(url)
     assert status == 200 and "<svg" in page
 
 
 async def test_unknown_or_malformed_tokens_show_the_same_dead_link_page(server: str) -> None:
-    """Guessing reveals nothing: a wrong token and junk get the same answer."""
+    """Guessing reveals nothing: a wrong token and junk get the same answer, opened or pressed."""
     for path in ("/enrol/" + "A" * 43, "/enrol/not-a-token!"):
-        status, page, _ = await fetch(server + path)
-        assert status == 410 and "expired or has already been used" in page
+        for status, page, _ in (await fetch(server + path), await press(server + path)):
+            assert status == 410 and "expired or has already been used" in page and "<form" not in page
 
 
 async def test_showing_the_secret_is_audited_without_it(app: Signpost, server: str) -> None:
-    """The moment the seed leaves Signpost is an audit event (who and when; no token or seed)."""
+    """The moment the seed leaves Signpost (the press, not the opening) is an audit event: who and
+    when; no token or seed."""
     url, _ = await enrol_link(app, server)
-    status, page, _ = await fetch(url)
+    await fetch(url)
+    status, page, _ = await press(url)
     assert status == 200
     async with app.ctx.db.read() as session:
         query = select(AuditEvent).where(AuditEvent.action == "enrol_page")
         rows = (await session.execute(query)).scalars().all()
-    assert [(r.actor_id, r.detail, r.terms) for r in rows] == [("P001", "secret shown", None)]
+    assert [(r.actor_id, r.detail, r.terms) for r in rows] == [("P001", SHOWN, None)]
     token = url.rsplit("/", 1)[1]
     assert token not in rows[0].detail and secret_in(page) not in rows[0].detail
+
+
+async def test_the_shown_page_has_a_scalable_labelled_qr_code_and_a_link_to_the_authenticator_app(
+    app: Signpost, server: str
+) -> None:
+    """The QR SVG scales as a whole (a viewBox, no fixed size) and has an accessible name; a phone
+    user can tap an otpauth:// link carrying the same issuer, account and secret as the text."""
+    url, _ = await enrol_link(app, server, DEMO)
+    _, page, _ = await press(url)
+    [svg] = re.findall(r"<svg [^>]*>", page)
+    assert re.search(r'viewBox="0 0 (\d+) \1"', svg) and " width=" not in svg and " height=" not in svg
+    assert 'role="img"' in svg and 'aria-label="QR code to add Signpost to your authenticator app"' in svg
+    assert "<title>QR code to add Signpost" in page
+    [href] = re.findall(r'<a class="app" id="otpauth" href="([^"]+)">Open in authenticator app</a>', page)
+    uri = href.replace("&amp;", "&")
+    assert uri == await expected_uri(app, DEMO_ID)
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query)
+    assert parts.scheme == "otpauth" and parts.netloc == "totp" and unquote(parts.path) == f"/Signpost:{DEMO_ID}"
+    assert query["issuer"] == ["Signpost"] and query["secret"] == [secret_in(page)]
+    assert re.search(r'<code id="secret">([A-Z2-7]{4} )+[A-Z2-7]{1,4}</code>', page)  # grouped for typing
 
 
 # -- headless Chromium ------------------------------------------------------------------------------
 
 
-def chromium_or_skip() -> Path:
-    if CHROMIUM.exists():
-        return CHROMIUM
-    reason = f"{CHROMIUM} is missing (tests/prepare.py installs Debian's chromium when run as root)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    print(f"\n!!! SKIPPING the headless Chromium check: {reason}")
-    pytest.skip(reason)
+def decoded(png: bytes) -> tuple[str, int, tuple[int, int, int, int]]:
+    """The one QR code in a screenshot: its text, its version and its box (left, top, right, bottom)."""
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(found) == 1, f"{len(found)} QR codes decoded from the screenshot"
+    corners = found[0].position
+    xs = [corners.top_left.x, corners.top_right.x, corners.bottom_right.x, corners.bottom_left.x]
+    ys = [corners.top_left.y, corners.top_right.y, corners.bottom_right.y, corners.bottom_left.y]
+    return found[0].text, int(found[0].extra["Version"]), (min(xs), min(ys), max(xs), max(ys))
 
 
-async def chromium(*args: str) -> bytes:
-    """Run headless Chromium with a fresh profile and no background traffic; its stdout."""
-    profile = tempfile.mkdtemp(prefix="signpost-chromium-")
-    try:
-        process = await asyncio.create_subprocess_exec(
-            str(chromium_or_skip()),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-        assert process.returncode == 0, err.decode(errors="replace")[-2000:]
-        return out
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+def quiet_zone_is_light(png: bytes, box: tuple[int, int, int, int], modules: int) -> bool:
+    """The 4-module band around the code is light (scanners need it), within the screenshot."""
+    image = Image.open(io.BytesIO(png)).convert("L")
+    left, top, right, bottom = box
+    zone = round(4 * (right - left + 1) / modules)
+    outer = (left - zone, top - zone, right + zone, bottom + zone)
+    if outer[0] < 0 or outer[1] < 0 or outer[2] >= image.width or outer[3] >= image.height:
+        return False
+    margin = 2  # anti-aliased edge pixels
+    bands = [
+        (outer[0], outer[1], outer[2], top - margin),
+        (outer[0], bottom + margin, outer[2], outer[3]),
+        (outer[0], outer[1], left - margin, outer[3]),
+        (right + margin, outer[1], outer[2], outer[3]),
+    ]
+    return all(image.crop(band).getextrema()[0] > 200 for band in bands)
 
 
-def dark_pixels(png: bytes) -> int:
-    """How many near-black pixels an 8-bit RGB/RGBA PNG holds (a tiny decoder: no image library)."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height, channels = 8, b"", 0, 0, 0
-    while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
-        data = png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data)
-            assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
-            channels = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
-            idat += data
-        pos += 12 + length
-    raw, stride, previous, dark = zlib.decompress(idat), width * channels, bytearray(width * channels), 0
-    for y in range(height):
-        start = y * (stride + 1)
-        row = _unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), previous, channels)
-        dark += sum(1 for x in range(0, stride, channels) if max(row[x : x + 3]) < 64)
-        previous = row
-    return dark
-
-
-def _unfilter(kind: int, row: bytearray, prev: bytearray, bpp: int) -> bytearray:
-    for i in range(len(row)):
-        left = row[i - bpp] if i >= bpp else 0
-        up, up_left = prev[i], prev[i - bpp] if i >= bpp else 0
-        if kind == 1:
-            row[i] = (row[i] + left) & 0xFF
-        elif kind == 2:
-            row[i] = (row[i] + up) & 0xFF
-        elif kind == 3:
-            row[i] = (row[i] + (left + up) // 2) & 0xFF
-        elif kind == 4:
-            p = left + up - up_left
-            pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-            predictor = left if pa <= pb and pa <= pc else up if pb <= pc else up_left
-            row[i] = (row[i] + predictor) & 0xFF
-    return row
-
-
-async def test_headless_chromium_renders_the_qr_code(app: Signpost, server: str, tmp_path: Path) -> None:
-    """A real browser builds the SVG QR into its DOM, and its screenshot shows the dark QR modules."""
-    chromium_or_skip()
-    url, _ = await enrol_link(app, server)
-    dom = (await chromium("--dump-dom", url)).decode()
-    assert "<svg" in dom and 'class="qr"' in dom and "<path" in dom and 'id="secret"' in dom
-
-    url, _ = await enrol_link(app, server)
-    shot = tmp_path / "enrol.png"
-    await chromium(f"--screenshot={shot}", "--window-size=800,1000", url)
-    with_qr = dark_pixels(shot.read_bytes())
-    gone = tmp_path / "gone.png"
-    await chromium(f"--screenshot={gone}", "--window-size=800,1000", url)  # the same link again: dead
-    without_qr = dark_pixels(gone.read_bytes())
-    # A 37-module QR code at 6 px a module is roughly 40,000 px², about half of it dark.
-    assert with_qr > 15000 > without_qr, (with_qr, without_qr)
+@pytest.mark.parametrize(
+    ("width", "height", "mobile"), [(1000, 800, False), (390, 844, True)], ids=["desktop", "phone"]
+)
+async def test_the_qr_code_in_a_chromium_screenshot_decodes_to_the_practitioners_otpauth_uri(
+    app: Signpost, server: str, width: int, height: int, mobile: bool
+) -> None:
+    """In real headless Chromium, at desktop and phone width: opening the link shows the button and
+    no code; clicking it shows a QR code that a decoder reads, from the screenshot, as the otpauth
+    URI of this practitioner's pending secret (issuer Signpost, account, secret), with its quiet zone."""
+    chromium.chromium_or_skip()
+    url, _ = await enrol_link(app, server, DEMO)
+    async with chromium.tab(width, height, mobile=mobile) as tab:
+        await tab.open(url)
+        assert is_button_page(await tab.html())
+        await tab.click("#reveal")
+        dom = await tab.html()
+        png = await tab.screenshot()
+        page_width = await tab.evaluate("document.documentElement.scrollWidth")
+    assert 'id="secret"' in dom and page_width <= width  # nothing pushed off the side of a phone
+    text, version, box = decoded(png)
+    assert text == await expected_uri(app, DEMO_ID)
+    assert f"Signpost:{DEMO_ID}?" in text and "issuer=Signpost" in text and f"secret={secret_in(dom)}&" in text
+    assert version >= 6 and quiet_zone_is_light(png, box, 17 + 4 * version), box
+    assert await shown_events(app) == [(DEMO_ID, SHOWN)]

@@ -324,7 +324,7 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     challenge_id = opened.body["view"]["private_metadata"]
     async with app.signpost.ctx.db.read() as session:
         assert await credentials.is_parked(session, challenge_id, principal_of(NURSE))
-    page = await app.slack.client.get(urlparse(link).path)
+    page = await app.slack.client.post(urlparse(link).path)  # the page's Show my QR code button
     assert page.status == 200
     totp = pyotp.TOTP(secret_on(await page.text()))
     code = code_for(app.signpost, totp)

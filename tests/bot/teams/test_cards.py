@@ -303,7 +303,7 @@ async def test_enrolling_in_teams_shows_the_link_and_the_code_input_and_the_firs
         shown = texts_of(reply.card)
         assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
         [link] = re.findall(r"https?://\S+/enrol/[A-Za-z0-9_-]+", shown)
-        page = await teams.client.get(urlparse(link).path)
+        page = await teams.client.post(urlparse(link).path)  # the page's Show my QR code button
         assert page.status == 200
         text = await page.text()
         start = text.index('<code id="secret">') + len('<code id="secret">')

@@ -85,6 +85,24 @@ async def test_enrolment_token_expires_after_its_lifetime(app: Signpost) -> None
         assert await credentials.redeem_token(session, late, now + ttl + timedelta(seconds=1)) is None
 
 
+async def test_checking_a_token_spends_nothing_and_sees_expiry_and_redemption(app: Signpost) -> None:
+    """The page's GET asks whether the link is live: asking twice leaves it redeemable; once
+    redeemed, or past its lifetime, it is not live."""
+    now = app.ctx.clock.now()
+    ttl = timedelta(minutes=10)
+    async with app.ctx.db.write() as session:
+        token = await credentials.issue_token(session, "P001", now, ttl)
+    async with app.ctx.db.read() as session:
+        assert await credentials.token_is_live(session, token, now)
+        assert await credentials.token_is_live(session, token, now + ttl - timedelta(seconds=1))
+        assert not await credentials.token_is_live(session, token, now + ttl + timedelta(seconds=1))
+        assert not await credentials.token_is_live(session, "A" * 43, now)
+    async with app.ctx.db.write() as session:
+        assert await credentials.redeem_token(session, token, now) == "P001"
+    async with app.ctx.db.read() as session:
+        assert not await credentials.token_is_live(session, token, now)
+
+
 async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
     """A new enrolment replaces the pending one, and the old link no longer opens anything."""
     now = app.ctx.clock.now()
