@@ -202,10 +202,13 @@ async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who
 
 
 async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead | None = None) -> dict[str, Any] | None:
-    """Warnings, switch-off and, from the destroy-by date, destruction. Returns a new certificate."""
+    """Warnings, switch-off, from the destroy-by date destruction, then the purge. Returns a new certificate."""
     async with ctx.db.write() as session:
         row = await decommission.timeline(session, ctx.notices.enqueue, now)
-    if row is None or row.state in ("destroyed", "cancelled") or now.date() < row.destroy_by:
+    if row is not None and row.state == "destroyed":
+        await decommission.purge_if_due(ctx.db, row.id, now)  # once the certificate has reached the admins
+        return None
+    if row is None or row.state == "cancelled" or now.date() < row.destroy_by:
         return None
     return await destroy_now(ctx, now, row.id, chain_head)
 

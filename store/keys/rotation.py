@@ -1,11 +1,11 @@
 """Key rotation: a new generation of key-encryption keys, every wrapped key re-wrapped, the old removed.
 
-Every table that holds data keys wrapped with ``KeyRing.wrap`` is listed in ``WRAPPED_KEY_TABLES``
-(table, kek-id column, wrapped column, and the associated data the key was wrapped with). A module
-that adds such a table adds one ``WrappedKeys`` line there (the TOTP seeds and the text of commands
-parked for a code are sealed with ``KeyRing.wrap`` directly, so they are listed too);
-rotation, backups' guarantees and decommissioning then cover it. Rows must be wrapped with
-``KeyRing.wrap(data_key, aad)`` so that ``KeyRing.unwrap(kek_id, wrapped, aad)`` opens them.
+``WRAPPED_KEY_TABLES`` is every table that declares ``wrapped_key`` in store/tables (data keys
+wrapped with ``KeyRing.wrap``, and the TOTP seeds and parked command texts sealed with it directly),
+each with the associated data its rows were wrapped with (``AAD``, by table name: a table declared
+there without an entry here fails at import). Rotation, backups' guarantees and decommissioning then
+cover it. Rows must be wrapped with ``KeyRing.wrap(data_key, aad)`` so that
+``KeyRing.unwrap(kek_id, wrapped, aad)`` opens them.
 
 Rotation replaces the master KEK *and* the birth-date and month key chains (store/keychain.py):
 the new generation starts at the same cutoffs, so nothing destroyed comes back. Other Signpost
@@ -31,9 +31,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import generation
 from store.people import credentials
-from store.tables.audit import AuditTermKey
-from store.tables.people import ParkedCommand, TotpCredential
-from store.tables.register import ChildKey
+from store.tables import wrapped_key_tables
 
 log = structlog.get_logger("signpost.rotation")
 BATCH = 1000
@@ -66,15 +64,19 @@ def _parked_aad(row: Mapping[Any, Any]) -> bytes:
     return credentials._parked_aad(str(row["challenge_id"]), principal)  # the same bytes parking used
 
 
-WRAPPED_KEY_TABLES: tuple[WrappedKeys, ...] = (
-    WrappedKeys(ChildKey.__table__, "kek_id", "wrapped", _child_key_aad),  # type: ignore[arg-type]
-    WrappedKeys(AuditTermKey.__table__, "kek_id", "wrapped", _period_key_aad),  # type: ignore[arg-type]
+AAD: dict[str, Callable[[Mapping[Any, Any]], bytes]] = {
+    "child_keys": _child_key_aad,
+    "audit_term_keys": _period_key_aad,
     # TOTP seeds, sealed under the master KEK: left behind, every enrolled person would be locked
     # out by the rotation (and the old KEK could never be removed).
-    WrappedKeys(TotpCredential.__table__, "kek_id", "seed", _seed_aad),  # type: ignore[arg-type]
+    "totp_credentials": _seed_aad,
     # Commands waiting for a code (their text may name a child). A NULL kek_id (nothing sealed)
     # matches neither filter, so such rows are left alone.
-    WrappedKeys(ParkedCommand.__table__, "kek_id", "text", _parked_aad),  # type: ignore[arg-type]
+    "parked_commands": _parked_aad,
+}
+
+WRAPPED_KEY_TABLES: tuple[WrappedKeys, ...] = tuple(
+    WrappedKeys(table, kek_id, wrapped, AAD[table.name]) for table, kek_id, wrapped in wrapped_key_tables()
 )
 
 

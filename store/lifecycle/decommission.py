@@ -4,6 +4,14 @@ One schedule is live at a time (``live`` is unique while set; a cancelled schedu
 Everything here is idempotent and safe in several replicas: notices carry a dedupe key per
 (schedule, milestone, admin); state changes are compare-and-set; destruction is claimed with a
 lease and records each finished step, so a crash resumes where it stopped.
+
+What is destroyed is derived from the tables' classification (store/tables), never listed by
+hand: the "keys" step empties every table declaring wrapped keys; the "data" step every table of
+children's or people's data, except the admins' means of being reached (their practitioner row,
+blanked, their chat links and Teams conversations, and the notices outbox) so that the signed
+certificate reaches them; the **purge** deletes every row left in any child or person table once
+every admin's certificate notice is delivered, or ``PURGE_GRACE`` after completion at the latest
+(the certificate itself stays in ``decommissions``, for ``signpost decommission certificate``).
 """
 
 from __future__ import annotations
@@ -13,43 +21,39 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Notice, Role
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
-from store.keys.rotation import WRAPPED_KEY_TABLES
-from store.lifecycle.retention import AFFECTED_TABLES, CHILD_ROWS, compact
+from store.lifecycle.retention import compact
 from store.people.practitioners import parse_roles
+from store.tables import Personal, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditEvent
-from store.tables.base import Base
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Decommission
-from store.tables.people import ChatIdentity, Practitioner
-from store.tables.register import Child, ChildTerm
+from store.tables.people import ChatIdentity, Practitioner, TeamsConversation
+from store.tables.register import Child
 
 log = structlog.get_logger("signpost.decommission")
 DEFAULT_DESTROY_DAYS = 60
 MILESTONES = (30, 7, 1)  # days before switch-off
 LEASE = timedelta(minutes=15)
 STEPS = ("keys", "data", "compact", "certificate")
-# Tables another module adds whose every row is personal data: destruction deletes them. Add the
-# table name here when such a module lands. Not listed again: tables in WRAPPED_KEY_TABLES (TOTP
-# seeds, parked commands: emptied by the "keys" step) and in CHILD_ROWS (access requests and
-# grants: emptied with the children), since a second delete would record 0 over their counts.
-PERSONAL_TABLES: tuple[str, ...] = (
-    "enrolment_tokens",  # store/credentials.py: who is enrolling
-    "registration_requests",  # store/access.py: chat account ids linked to practitioner ids
-)
+PURGE = "purge"  # after the certificate has reached the admins: not signed, so not one of STEPS
+PURGE_GRACE = timedelta(hours=1)  # the purge waits at most this long for the certificate's delivery
+# What the "data" step keeps for the admins only, so the certificate reaches them (the purge
+# deletes the rest): each is handled by name in _step_data.
+REACHING_ADMINS: frozenset[str] = frozenset(("practitioners", "chat_identities", "teams_conversations", "notices"))
 WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
 
 ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
@@ -255,7 +259,43 @@ async def run_destruction(
         row = await session.get(Decommission, schedule_id)
         assert row is not None and row.certificate is not None
         cert: dict[str, Any] = json.loads(row.certificate)
+    await purge_if_due(db, schedule_id, now)  # at once when there is no admin to tell
     return cert
+
+
+def _certificate_notices(schedule_id: int) -> Any:
+    return NoticeRow.dedupe_key.like(f"decommission:{schedule_id}:step:certificate:%")
+
+
+async def purge_if_due(db: Database, schedule_id: int, now: datetime) -> dict[str, int] | None:
+    """The last deletion: every row left in a child or person table (the admins' rows, chat links,
+    Teams conversations, the notices), once every admin's certificate notice has been delivered or
+    ``PURGE_GRACE`` after completion. Returns the counts, or None when not (or no longer) due."""
+    async with db.write() as session:
+        row = await session.get(Decommission, schedule_id)
+        if row is None or row.state != "destroyed" or PURGE in row.steps_done.split(","):
+            return None
+        undelivered = (
+            await session.execute(
+                select(func.count())
+                .select_from(NoticeRow)
+                .where(and_(_certificate_notices(schedule_id), NoticeRow.delivered_at.is_(None)))
+            )
+        ).scalar_one()
+        completed = row.completed_at and row.completed_at.replace(tzinfo=row.completed_at.tzinfo or UTC)
+        if undelivered and (completed is None or now < completed + PURGE_GRACE):
+            return None
+        claimed = await session.execute(
+            update(Decommission)
+            .where(Decommission.id == schedule_id, Decommission.steps_done == row.steps_done)
+            .values(steps_done=f"{row.steps_done},{PURGE}")
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return None  # another replica purged
+        counts = {table.name: _n(await session.execute(delete(table))) for table in personal_tables()}
+    await compact(db, [t.name for t in personal_tables()], full=True)
+    log.info("decommission_purge", undelivered=undelivered, **counts)
+    return counts
 
 
 async def _finish_step(
@@ -270,7 +310,9 @@ async def _finish_step(
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
-        merged = {**json.loads(row.counts), **counts}
+        merged = json.loads(row.counts)
+        for table, n in counts.items():  # a table emptied by two steps counts the rows of both
+            merged[table] = merged.get(table, 0) + n
         row.counts = json.dumps(merged, sort_keys=True)
         row.steps_done = ",".join(s for s in STEPS if s in {*row.steps_done.split(","), step})
         row.lease_until = now + LEASE
@@ -297,8 +339,8 @@ async def _step_keys(
         "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~")),
     }
     async with db.write() as session:
-        for spec in WRAPPED_KEY_TABLES:
-            counts[spec.table.name] = int((await session.execute(delete(spec.table))).rowcount)  # type: ignore[attr-defined]
+        for table, _, _ in wrapped_key_tables():
+            counts[table.name] = int((await session.execute(delete(table))).rowcount)  # type: ignore[attr-defined]
     return counts
 
 
@@ -318,43 +360,50 @@ def _wipe_key_file(keys: KeyRing, *, keep_signing: bool) -> None:
     keys.keks.clear()
 
 
+def personal_tables() -> list[Table]:
+    """Every table of children's or people's data, in an order that deletes dependents first."""
+    return tables_holding(Personal.CHILD, Personal.PERSON)
+
+
+def _n(result: Any) -> int:
+    return int(result.rowcount)
+
+
 async def _step_data(
     db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with db.write() as session:
-
-        def n(result: Any) -> int:
-            return int(result.rowcount)
-
-        counts["children"] = n(
-            await session.execute(
-                update(Child)
-                .where(Child.state != "destroyed")
-                .values(identity=None, row_mac=None, state="destroyed", updated_at=now)
-            )
-        )
-        counts["child_terms"] = n(await session.execute(delete(ChildTerm)))
-        for table, _ in CHILD_ROWS:
-            counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
-        for table in PERSONAL_TABLES:
-            counts[table] = n(await session.execute(delete(Base.metadata.tables[table])))
-        # Admins keep an active status and their chat links (not their names or contact details)
-        # so that the certificate reaches them and they can read it; the audit rows hold every
-        # actor's platform id anyway (the chain must stay verifiable).
+        # Children whose identity this destroys (those retention destroyed before leave a reference
+        # only: its row goes too, but is not counted again).
+        living = select(func.count()).select_from(Child).where(Child.state != "destroyed")
+        identities = (await session.execute(living)).scalar_one()
+        for table in personal_tables():
+            if table.name not in REACHING_ADMINS:
+                counts[table.name] = _n(await session.execute(delete(table)))
+        counts["children"] = identities
+        # Until the purge, admins keep an active row (no name or contact details), their chat links
+        # and Teams conversations, so that the certificate reaches them and they can read it.
         ids = await admins(session)
-        counts["practitioners"] = n(
+        counts["chat_identities"] = _n(
+            await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
+        )
+        admins_on_teams = exists().where(
+            ChatIdentity.platform == "teams",
+            ChatIdentity.tenant == TeamsConversation.tenant,
+            ChatIdentity.user_id == TeamsConversation.user_id,
+        )
+        counts["teams_conversations"] = _n(await session.execute(delete(TeamsConversation).where(~admins_on_teams)))
+        deleted = _n(await session.execute(delete(Practitioner).where(Practitioner.id.not_in(ids))))
+        blanked = _n(
             await session.execute(
                 update(Practitioner)
                 .where(Practitioner.email != "")
                 .values(given_name="", family_name="", phone="", email="", updated_at=now)
             )
         )
-        await session.execute(update(Practitioner).where(Practitioner.id.not_in(ids)).values(status="destroyed"))
-        counts["chat_identities"] = n(
-            await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
-        )
-        counts["notices"] = n(
+        counts["practitioners"] = deleted + blanked
+        counts["notices"] = _n(
             await session.execute(
                 update(NoticeRow)
                 .where(NoticeRow.body != WIPED_BODY)
@@ -367,11 +416,7 @@ async def _step_data(
 async def _step_compact(
     db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
 ) -> dict[str, int]:
-    wrapped = tuple(spec.table.name for spec in WRAPPED_KEY_TABLES)
-    tables = tuple(
-        dict.fromkeys((*AFFECTED_TABLES, *wrapped, "practitioners", "chat_identities", "notices", *PERSONAL_TABLES))
-    )
-    await compact(db, tables, full=True)
+    await compact(db, [t.name for t in personal_tables()], full=True)
     return {}
 
 
@@ -389,6 +434,8 @@ async def _step_certificate(
             "destroy_by": row.destroy_by.isoformat(),
             "completed_at": now.isoformat(),
             "destroyed": json.loads(row.counts),
+            # Emptied by the purge once this certificate has reached the admins (or PURGE_GRACE later).
+            "purged_after_delivery": sorted(t.name for t in personal_tables()),
             "audit": audit,
             "public_key": base64.b64encode(
                 keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

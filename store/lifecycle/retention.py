@@ -8,8 +8,9 @@ replicas never process a day twice and a crash leaves the day for the next run.
 For day D the children turning 18 are found through the blind index (the term
 ``retention_term(dob)`` for each date of birth whose 18th birthday is D, see
 ``keychain.dobs_turning`` for 29 February) and archived; those turning 24 are destroyed:
-index terms (recomputed from the decrypted identity *before* the key goes), involvements and
-the wrapped data key deleted, identity set to NULL, state "destroyed". Audit query terms sealed
+index terms (recomputed from the decrypted identity *before* the key goes), every row of a table
+declaring a child column (``store.tables.child_rows``: involvements, access requests and grants,
+the wrapped data key) deleted, identity set to NULL, state "destroyed". Audit query terms sealed
 under the child's key die with it.
 
 Then **seal-in** moves data keys still under the master KEK (new imports) under their birth-date
@@ -28,7 +29,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import (
-    Index,
     Table,
     bindparam,
     delete,
@@ -43,11 +43,10 @@ from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
-from store.people import access as _access_tables  # noqa: F401  (registers the tables CHILD_ROWS names)
 from store.register import children
 from store.register.children import retention_term
+from store.tables import Personal, child_rows, tables_holding
 from store.tables.audit import AuditTermKey
-from store.tables.base import Base
 from store.tables.lifecycle import RetentionState
 from store.tables.register import Child, ChildKey, ChildTerm
 
@@ -59,30 +58,17 @@ CHUNK = 500
 # transaction per CHUNK keeps commits (and the SQLite write lock) short and few.
 SEAL_CHUNK = 100
 
-# Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
-Index("ix_child_keys_kek_id", ChildKey.kek_id)
-
 # Core tables, for executemany with bound WHERE values (the ORM's bulk forms do not allow it).
 CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as FromClause
 CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 
-# Tables with rows per child that destruction deletes (child_ref column). A module adding such a
-# table adds its (table name, column) here. Access requests say who asked about which child and
-# why, grants who may see it: both go with the child (grants first, they point at requests).
-CHILD_ROWS: tuple[tuple[str, str], ...] = (
-    ("access_grants", "child_ref"),
-    ("access_requests", "child_ref"),
-    ("involvements", "child_ref"),
-)
+# Rows per child that destruction deletes by their child column: every table declaring one
+# (store/tables), those pointing at others first. Not child_terms: it has no index on child_ref
+# alone, so destruction deletes its rows by (term, child_ref) pairs recomputed from the identity.
+CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows() if t is not CHILD_TERMS)
 
-# What compaction touches on PostgreSQL (VACUUM) after a run.
-AFFECTED_TABLES = (
-    "children",
-    "child_keys",
-    "child_terms",
-    *(table for table, _ in CHILD_ROWS),
-    "audit_term_keys",
-)
+# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data.
+AFFECTED_TABLES: tuple[str, ...] = tuple(t.name for t in tables_holding(Personal.CHILD))
 
 
 @dataclass
@@ -188,12 +174,9 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
                 delete(CHILD_TERMS).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
                 pairs,
             )
-        for table, column in CHILD_ROWS:
-            await session.execute(
-                delete(Base.metadata.tables[table]).where(Base.metadata.tables[table].c[column].in_(chunk))
-            )
         kek_ids.update((await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars())
-        await session.execute(delete(ChildKey).where(ChildKey.child_ref.in_(chunk)))
+        for table, column in CHILD_ROWS:  # the wrapped data key among them: the identity is shredded
+            await session.execute(delete(table).where(table.c[column].in_(chunk)))
         result = await session.execute(
             update(Child)
             .where(Child.ref.in_(chunk), Child.state != "destroyed")

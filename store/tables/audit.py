@@ -15,14 +15,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base, BigId, UtcDateTime
+from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 
 class AuditEvent(Base):
     """One row per command, written before its reply. Query terms are sealed, never plain."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_actor_id_at", "actor_id", "at"),)
+    __table_args__ = (Index("ix_audit_events_actor_id_at", "actor_id", "at"), holds(Personal.AUDIT))
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     actor_id: Mapped[str | None] = mapped_column(String(64))
@@ -47,6 +47,7 @@ class AuditSubject(Base):
     """Which children an audit event touched, for subject-access reports."""
 
     __tablename__ = "audit_subjects"
+    __table_args__ = holds(Personal.AUDIT)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     child_ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
 
@@ -55,6 +56,7 @@ class AuditTermKey(Base):
     """Data keys for query terms that touched no single child, one per month (shreddable)."""
 
     __tablename__ = "audit_term_keys"
+    __table_args__ = holds(Personal.CHILD, wrapped_key=("kek_id", "wrapped"))  # open sealed search terms
     period: Mapped[str] = mapped_column(String(16), primary_key=True)
     kek_id: Mapped[str] = mapped_column(String(16))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
@@ -62,6 +64,7 @@ class AuditTermKey(Base):
 
 class MisuseAlert(Base):
     __tablename__ = "misuse_alerts"
+    __table_args__ = holds(Personal.PERSON)  # who tripped which rule
     dedupe_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     rule: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -72,6 +75,7 @@ class AuditChainEntry(Base):
     """One event's place in the chain: its leaf hash and the chain head after it."""
 
     __tablename__ = "audit_chain"
+    __table_args__ = holds(Personal.NONE)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     prev_seq: Mapped[int] = mapped_column(BigInteger)  # the event before it in the chain (0: first)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
@@ -82,6 +86,7 @@ class AuditChainHead(Base):
     """The one row every append locks: how long the chain is and its current head."""
 
     __tablename__ = "audit_chain_head"
+    __table_args__ = holds(Personal.NONE)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
@@ -92,6 +97,7 @@ class AuditCheckpoint(Base):
     """A signed statement of the chain's size and head at a moment."""
 
     __tablename__ = "audit_checkpoints"
+    __table_args__ = holds(Personal.NONE)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     origin: Mapped[str] = mapped_column(String(128))
     size: Mapped[int] = mapped_column(BigInteger, index=True)

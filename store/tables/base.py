@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +36,36 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class Personal(StrEnum):
+    """What personal data a table holds, which decides what retention and decommissioning do with it."""
+
+    # A child's identity or per-child data, or a key to it: dies with the child or at decommissioning.
+    CHILD = "child"
+    # A practitioner's or chat user's personal data (names, contacts, chat ids, credentials, requests...).
+    PERSON = "person"
+    # The kept record (audit events, the decommissioning and its certificate): pseudonymous ids only
+    # (actor ids, chat ids, child refs, sealed terms); retention and decommissioning never delete it.
+    AUDIT = "audit"
+    NONE = "none"  # no personal data
+
+
+def holds(
+    personal: Personal, *, child_column: str | None = None, wrapped_key: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """A table's classification, for ``__table_args__`` (stored as ``Table.info``).
+
+    ``child_column``: the column naming the child each row belongs to (rows retention deletes per
+    child). ``wrapped_key``: the (KEK id, wrapped bytes) columns of a table of keys or seals made
+    with ``KeyRing.wrap``: key rotation re-wraps them, decommissioning's first step deletes them.
+    """
+    info: dict[str, Any] = {"personal": personal.value}
+    if child_column is not None:
+        info["child_column"] = child_column
+    if wrapped_key is not None:
+        info["wrapped_key"] = wrapped_key
+    return {"info": info}
 
 
 NAMING = {

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base, BigId, UtcDateTime
+from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 KEY_LENGTH = 200
 
@@ -24,7 +24,7 @@ class Notice(Base):
     """A message to a person, stored first so that none is lost if a front end is down."""
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_pending", "delivered_at", "not_before"),)
+    __table_args__ = (Index("ix_notices_pending", "delivered_at", "not_before"), holds(Personal.PERSON))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     recipient_id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -39,6 +39,7 @@ class Notice(Base):
 
 class ScheduledTask(Base):
     __tablename__ = "scheduled_tasks"
+    __table_args__ = holds(Personal.NONE)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str] = mapped_column(String(64))
@@ -48,6 +49,7 @@ class Delivery(Base):
     """One processed delivery/click id (pruned after the platform's retry window has long passed)."""
 
     __tablename__ = "deliveries"
+    __table_args__ = holds(Personal.NONE)  # platform event and click ids
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
@@ -56,6 +58,7 @@ class NoticeClaim(Base):
     """Which worker is delivering a notice, and until when its claim holds."""
 
     __tablename__ = "notice_claims"
+    __table_args__ = holds(Personal.NONE)  # worker names
     notice_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )

@@ -1,4 +1,5 @@
-"""People: practitioners, their chat identities and credentials, registrations, access requests and grants, Teams conversations."""
+"""People: practitioners, their chat identities and credentials, registrations, access requests and
+grants, Teams conversations."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base, BigId, UtcDateTime
+from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 
 class Practitioner(Base):
     __tablename__ = "practitioners"
+    __table_args__ = holds(Personal.PERSON)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
@@ -39,7 +41,7 @@ class ChatIdentity(Base):
     """A platform identity linked to a practitioner (at most one per platform per practitioner)."""
 
     __tablename__ = "chat_identities"
-    __table_args__ = (UniqueConstraint("practitioner_id", "platform"),)
+    __table_args__ = (UniqueConstraint("practitioner_id", "platform"), holds(Personal.PERSON))
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -51,7 +53,10 @@ class RegistrationRequest(Base):
     """A chat identity asking to be linked to a practitioner of the register."""
 
     __tablename__ = "registration_requests"
-    __table_args__ = (Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),)
+    __table_args__ = (
+        Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),
+        holds(Personal.PERSON),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
@@ -75,6 +80,7 @@ class AccessRequest(Base):
         Index("ix_access_requests_state_escalate_at", "state", "escalate_at"),
         Index("ix_access_requests_state_expires_at", "state", "expires_at"),
         Index("ix_access_requests_requester_child", "requester_id", "child_ref"),
+        holds(Personal.CHILD, child_column="child_ref"),  # who asked about which child, and why
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     requester_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
@@ -98,6 +104,7 @@ class AccessGrant(Base):
     __table_args__ = (
         Index("ix_access_grants_holder", "practitioner_id", "child_ref"),
         Index("ix_access_grants_state_expires_at", "state", "expires_at"),
+        holds(Personal.CHILD, child_column="child_ref"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     request_id: Mapped[int] = mapped_column(
@@ -115,6 +122,7 @@ class TotpCredential(Base):
     """One authenticator per practitioner. ``seed`` is sealed; the other columns are policy state."""
 
     __tablename__ = "totp_credentials"
+    __table_args__ = holds(Personal.PERSON, wrapped_key=("kek_id", "seed"))
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
     )
@@ -133,6 +141,7 @@ class EnrolmentToken(Base):
     """A one-time enrolment link, by the SHA-256 of its token (the token itself is never stored)."""
 
     __tablename__ = "enrolment_tokens"
+    __table_args__ = holds(Personal.PERSON)
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
@@ -145,6 +154,7 @@ class ParkedCommand(Base):
     """A command waiting for a step-up code (or, with no spec, an enrolment waiting to be confirmed)."""
 
     __tablename__ = "parked_commands"
+    __table_args__ = holds(Personal.PERSON, wrapped_key=("kek_id", "text"))  # sealed text may name a child
     challenge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
@@ -165,6 +175,7 @@ class TeamsConversation(Base):
     """One person's personal (1:1) Teams conversation with the bot."""
 
     __tablename__ = "teams_conversations"
+    __table_args__ = holds(Personal.PERSON)  # tenant, AAD object id, conversation ids
     tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # AAD object id
     reference: Mapped[str] = mapped_column(Text)  # JSON conversation reference, ids only

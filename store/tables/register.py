@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -16,19 +17,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base, BigId, UtcDateTime
+from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 
 class LocalAuthority(Base):
     """A local authority named in the feeds; duty managers and shielding decisions are scoped by it."""
 
     __tablename__ = "local_authorities"
+    __table_args__ = holds(Personal.NONE)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Child(Base):
     __tablename__ = "children"
+    __table_args__ = holds(Personal.CHILD)
     ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     local_authority: Mapped[str] = mapped_column(String(64), ForeignKey("local_authorities.name"), index=True)
     shielded: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -42,6 +45,11 @@ class ChildKey(Base):
     """A child's wrapped data key, apart from the data so that deleting it shreds the identity."""
 
     __tablename__ = "child_keys"
+    __table_args__ = (
+        # Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
+        Index("ix_child_keys_kek_id", "kek_id"),
+        holds(Personal.CHILD, child_column="child_ref", wrapped_key=("kek_id", "wrapped")),
+    )
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"), primary_key=True)
     kek_id: Mapped[str] = mapped_column(String(16))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
@@ -51,14 +59,17 @@ class ChildTerm(Base):
     """Blind index: keyed 64-bit HMACs of normalised identity terms → child."""
 
     __tablename__ = "child_terms"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD, child_column="child_ref")},)
     term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     child_ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class Involvement(Base):
     __tablename__ = "involvements"
-    __table_args__ = (UniqueConstraint("child_ref", "practitioner_id", "service", "started"),)
+    __table_args__ = (
+        UniqueConstraint("child_ref", "practitioner_id", "service", "started"),
+        holds(Personal.CHILD, child_column="child_ref"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
     practitioner_id: Mapped[str] = mapped_column(
@@ -72,6 +83,6 @@ class Involvement(Base):
 
 class NameCount(Base):
     __tablename__ = "name_counts"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD)},)  # counts per blind name term
     term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     children: Mapped[int] = mapped_column(Integer)

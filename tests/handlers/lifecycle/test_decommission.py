@@ -12,25 +12,23 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Signpost, build
+from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
-from handlers.vocabulary import Outcome, Platform, Principal
+from handlers.vocabulary import Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import KeyRing
 from store.lifecycle import decommission
-from store.people import practitioners
-from store.tables.audit import AuditEvent
+from store.people import conversations, practitioners
+from store.tables import Personal, tables_holding
+from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Decommission
 from store.tables.people import (
-    AccessGrant,
-    AccessRequest,
     ChatIdentity,
-    EnrolmentToken,
-    ParkedCommand,
     Practitioner,
-    RegistrationRequest,
+    TeamsConversation,
     TotpCredential,
 )
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
@@ -39,8 +37,6 @@ from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.store.lifecycle.lifecycle_data import MARKER, at, load
 
 ADMINS = ("AD01", "AD02")
-# Step-up rows and access-control rows: personal data that destruction must empty too.
-STEPUP_AND_ACCESS = (TotpCredential, EnrolmentToken, ParkedCommand, AccessRequest, AccessGrant, RegistrationRequest)
 
 
 async def schedule(app: Signpost, text: str, admin: str = "AD01") -> None:
@@ -49,11 +45,23 @@ async def schedule(app: Signpost, text: str, admin: str = "AD01") -> None:
     assert reply.outcome is Outcome.DONE, reply
 
 
-async def row_counts(app: Signpost, models: tuple[type, ...]) -> dict[str, int]:
+class RecordingPlatform:
+    """A chat platform that takes every notice and records who got what."""
+
+    def __init__(self, platform: Platform, sent: list[tuple[Principal, Notice]]) -> None:
+        self.platform = platform
+        self.sent = sent
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.sent.append((to, notice))
+
+
+async def rows_left(app: Signpost) -> dict[str, int]:
+    """Rows in every table classified as holding children's or people's data (from the metadata)."""
     async with app.ctx.db.read() as session:
         return {
-            m.__tablename__: (await session.execute(select(func.count()).select_from(m))).scalar_one()  # type: ignore[attr-defined]
-            for m in models
+            table.name: (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in tables_holding(Personal.CHILD, Personal.PERSON)
         }
 
 
@@ -221,8 +229,9 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     await leave_stepup_and_access_traces(signpost)
     await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
-    before = await row_counts(signpost, STEPUP_AND_ACCESS)
-    assert all(before.values()), before  # the checks below can find what they look for
+    before = await rows_left(signpost)
+    traces = ("totp_credentials", "enrolment_tokens", "parked_commands", "access_requests", "access_grants")
+    assert all(before[table] for table in (*traces, "registration_requests"))  # the checks below can fail
     clock.set(at(date(2026, 11, 19)))
     assert await decommission_tick(signpost.ctx, clock.now()) is None  # switched off, not yet destroyed
     clock.set(at(date(2026, 11, 20)))
@@ -231,8 +240,11 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     destroyed = cert["certificate"]["destroyed"]
     assert destroyed["child_keys"] == 10 and destroyed["children"] == 10 and destroyed["practitioners"] == 7
     assert destroyed["key_encryption_keys"] == 1 and destroyed["key_chains"] == 2 and destroyed["involvements"] == 7
-    assert {table: destroyed[table] for table in before} == before
-    assert set((await row_counts(signpost, STEPUP_AND_ACCESS)).values()) == {0}
+    # Every child and person table is emptied and counted, but for what still reaches the admins
+    # until the purge, and children (counted by identities destroyed now, not by rows).
+    emptied = {table: n for table, n in before.items() if table not in {*decommission.REACHING_ADMINS, "children"}}
+    assert {table: destroyed[table] for table in emptied} == emptied
+    assert {table for table, n in (await rows_left(signpost)).items() if n} <= decommission.REACHING_ADMINS
     async with signpost.ctx.db.read() as session:
         for model in (ChildKey, ChildTerm, Involvement):
             assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0
@@ -316,19 +328,83 @@ async def test_nothing_personal_survives_in_files_after_decommissioning(
 
 
 async def test_retention_and_notices_stop_after_destruction(signpost: Signpost, clock: FakeClock) -> None:
-    """Once destroyed, later ticks create no keys, touch nothing, and send nothing new."""
+    """Once destroyed, later ticks create no keys, touch nothing, and send nothing new; a day on,
+    the purge has taken the undelivered certificate notices and the admins' chat links too."""
     await load(signpost)
     await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     clock.set(at(date(2026, 11, 3)))
     await decommission_tick(signpost.ctx, clock.now())
-    before = len(await notices(signpost))
+    assert await notices(signpost)  # the certificate notices wait for delivery (nothing delivers here)
     clock.set(at(date(2026, 11, 4)))
     report = await retention_tick(signpost.ctx, clock.now())
     assert await decommission_tick(signpost.ctx, clock.now()) is None
-    assert not report.did_work and len(await notices(signpost)) == before
+    assert not report.did_work and await notices(signpost) == []
     assert KeyRing.load_or_create(signpost.ctx.keys.path).keks == {}  # type: ignore[arg-type]
     after = await say(signpost, console("P001"), AMY)  # the identity gate answers first: P001 is gone
     assert after.outcome in (Outcome.REFUSED, Outcome.SWITCHED_OFF) and not after.signposts
     async with signpost.ctx.db.read() as session:
-        admins = {r.practitioner_id for r in (await session.execute(select(ChatIdentity))).scalars()}
-    assert admins <= set(ADMINS)
+        assert (await session.execute(select(ChatIdentity))).first() is None
+
+
+async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """With a row in every child and person table (Teams conversation references, chat links,
+    enrolment links, parked commands, registrations, access requests and grants, notices, TOTP
+    seeds, misuse alerts...), destruction keeps only the admins' means of being reached; once the
+    certificate is delivered to them the purge leaves no row in any of those tables, while the audit
+    rows remain and the certificate, still stored, verifies."""
+    await load(signpost)
+    await retention_tick(signpost.ctx, clock.now())
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")  # terms of no single child: a month key
+    await leave_stepup_and_access_traces(signpost)
+    now = clock.now()
+    slack_ad01 = Principal(Platform.SLACK, "T1", "U-AD01")
+    teams_ad02 = Principal(Platform.TEAMS, "tenant-1", "aad-ad02")
+    teams_p003 = Principal(Platform.TEAMS, "tenant-1", "aad-p003")
+    async with signpost.ctx.db.write() as session:
+        for principal, who in ((slack_ad01, "AD01"), (teams_ad02, "AD02"), (teams_p003, "P003")):
+            await practitioners.link_identity(session, principal, who, now)
+        for principal in (teams_ad02, teams_p003):
+            reference = {"conversation": {"id": f"a:{principal.user_id}"}, "serviceUrl": "http://127.0.0.1:9/"}
+            await conversations.save(session, principal.tenant, principal.user_id, reference, now)
+        session.add(MisuseAlert(dedupe_key="volume:P001:2026-11-02", rule="volume", actor_id="P001", raised_at=now))
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    before = await rows_left(signpost)
+    assert {table for table, n in before.items() if n == 0} == set()  # every such table has a row to destroy
+    async with signpost.ctx.db.read() as session:
+        audit_before = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
+        subjects_before = (await session.execute(select(func.count()).select_from(AuditSubject))).scalar_one()
+
+    clock.set(at(date(2026, 11, 20)))
+    cert = await decommission_tick(signpost.ctx, clock.now())
+    assert cert is not None and decommission.verify(cert)
+    assert "teams_conversations" in cert["certificate"]["purged_after_delivery"]
+    waiting = await rows_left(signpost)  # only what reaches the admins is left, until delivery
+    assert {table for table, n in waiting.items() if n} == {
+        "practitioners",
+        "chat_identities",
+        "teams_conversations",
+        "notices",
+    }
+    async with signpost.ctx.db.read() as session:
+        assert set((await session.execute(select(TeamsConversation.user_id))).scalars()) == {"aad-ad02"}
+    assert await decommission_tick(signpost.ctx, clock.now()) is None  # not delivered yet: no purge
+
+    sent: list[tuple[Principal, Notice]] = []
+    box = Outbox(signpost.ctx, [RecordingPlatform(Platform.SLACK, sent), RecordingPlatform(Platform.TEAMS, sent)])
+    assert (await box.deliver_due(clock.now())).delivered >= len(ADMINS)
+    certificates = {to: n.text for to, n in sent if n.dedupe_key and ":step:certificate:" in n.dedupe_key}
+    assert set(certificates) == {slack_ad01, teams_ad02}
+    assert all(cert["signature"] in text for text in certificates.values())
+
+    assert await decommission_tick(signpost.ctx, clock.now()) is None  # delivered: the purge runs
+    assert await rows_left(signpost) == dict.fromkeys(before, 0)
+    async with signpost.ctx.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one() >= audit_before
+        assert (await session.execute(select(func.count()).select_from(AuditSubject))).scalar_one() == subjects_before
+        stored = await decommission.current(session)
+    assert stored is not None and stored.certificate is not None
+    assert json.loads(stored.certificate) == cert and decommission.verify(json.loads(stored.certificate))
+    assert "purge" in stored.steps_done

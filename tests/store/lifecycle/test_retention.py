@@ -16,6 +16,7 @@ from store.keys.keychain import birthday, dobs_turning
 from store.lifecycle import retention as lifecycle
 from store.people import access
 from store.register import children
+from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest
@@ -143,6 +144,37 @@ async def test_access_requests_and_grants_go_with_a_child_destroyed_at_24(signpo
     report = await retention_on(signpost, NOV_3)
     assert report.destroyed == 1 and await state_of(signpost, TURNS_24) == "destroyed"
     assert await refs(AccessRequest) == await refs(AccessGrant) == [int(AMY)]
+
+
+async def test_every_table_with_a_child_column_loses_the_destroyed_childs_rows(signpost: Signpost) -> None:
+    """Whatever tables declare a child column (store/tables), the child destroyed at 24 has a row
+    in each before and none after; another child's rows are untouched."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    now = signpost.ctx.clock.now()
+    async with signpost.ctx.db.write() as session:
+        for ref in (TURNS_24, AMY):
+            new = access.NewRequest("P002", int(ref), "Northshire", None, None)
+            request = await access.get_request(
+                session, await access.open_request(session, new, now, timedelta(days=3), None)
+            )
+            assert request is not None
+            await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))
+
+    async def rows_of(ref: str) -> dict[str, int]:
+        async with signpost.ctx.db.read() as session:
+            return {
+                table.name: (
+                    await session.execute(select(func.count()).select_from(table).where(table.c[column] == int(ref)))
+                ).scalar_one()
+                for table, column in child_rows()
+            }
+
+    doomed, other = await rows_of(TURNS_24), await rows_of(AMY)
+    assert 0 not in doomed.values() and 0 not in other.values(), (doomed, other)
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    assert await rows_of(TURNS_24) == dict.fromkeys(doomed, 0)
+    assert await rows_of(AMY) == other
 
 
 async def test_leap_day_child_archived_on_1_march_of_a_common_year(signpost: Signpost) -> None:
