@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import io
 import re
-import uuid
 
 import pyotp
 import segno
@@ -25,7 +24,8 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
 from handlers.stepup import totp
-from store.audit.log import AuditRecord, append
+from handlers.vocabulary import Action, Origin
+from store.audit.log import append, origin_event
 from store.people import credentials, practitioners
 from store.people.credentials import PENDING
 
@@ -151,23 +151,7 @@ async def _reveal(app: Signpost, session: AsyncSession, token: str) -> tuple[str
     if cred is None or cred.state != PENDING or seed is None or actor is None:
         return None
     # The seed leaves Signpost here, so its showing is audited (who, when; never the seed).
-    record = AuditRecord(
-        at=now,
-        actor_id=pid,
-        platform="web",
-        tenant="",
-        user_id="",
-        actor_role=actor.role,
-        actor_org=actor.organisation,
-        actor_la=actor.local_authority,
-        channel="enrolment_page",
-        action="enrol_page",
-        outcome="done",
-        subject_refs=(),
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail="secret shown",
-    )
+    record = origin_event(Origin.ENROLMENT_PAGE, Action.ENROL_PAGE, now, actor=actor, detail="secret shown")
     await append(session, [record])
     return pid, seed
 

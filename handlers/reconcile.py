@@ -24,16 +24,14 @@ from handlers.matching.decide import DecisionKind, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from handlers.search import judge
-from handlers.vocabulary import Actor, Outcome, Role
-from store.audit.log import AuditRecord
+from handlers.vocabulary import Action, Actor, Origin, Outcome, Role
+from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
 from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
 from store.register.terms import NameCounts
 
-ACTION = "match_batch"
-CHANNEL = "batch"
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
 ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
 DEFAULT_TOP = 5
@@ -227,22 +225,17 @@ async def _audit(
     now = ctx.clock.now()
     sealed, terms_key = await ctx.sealer.seal(session, terms, subjects, now)
     await ctx.audit.record(
-        AuditRecord(
-            at=now,
-            actor_id=actor.practitioner_id if actor else None,
-            platform="console",
-            tenant="local",
-            user_id=admin_id,
-            actor_role=actor.role if actor else None,
-            actor_org=actor.organisation if actor else None,
-            actor_la=actor.local_authority if actor else None,
-            channel=CHANNEL,
-            action=ACTION,
-            outcome=outcome.value,
-            subject_refs=subjects,
+        origin_event(
+            Origin.BATCH,
+            Action.MATCH_BATCH,
+            now,
+            who=admin_id,
+            actor=actor,
+            outcome=outcome,
+            subjects=subjects,
             result_count=rows,
+            detail=detail,
             correlation_id=correlation_id,
-            detail=detail[:200],
             terms=sealed,
             terms_key=terms_key,
         )

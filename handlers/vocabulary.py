@@ -32,6 +32,16 @@ class Origin(StrEnum):
     BATCH = "batch"  # `signpost match`: a roll reconciled against the register
 
 
+# Every origin's stored platform value. An event whose platform is one of these was not sent from a
+# chat session, so rules about chat sessions (one identity on two platforms at once) ignore it.
+ORIGINS = frozenset(origin.value for origin in Origin)
+
+
+def is_origin(platform: str) -> bool:
+    """Whether an audit event's platform names an ``Origin`` (no chat user sent it)."""
+    return platform in ORIGINS
+
+
 class Action(StrEnum):
     """Every audited action, by the name stored in ``audit_events.action``."""
 

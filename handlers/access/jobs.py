@@ -6,7 +6,6 @@ notices, so several replicas running these jobs at once change (and tell) everyt
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,32 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.access.notices import escalation_targets, grant_expired_notice, request_expired_notice, request_notices
 from handlers.access.requests import POLICY
 from handlers.context import Context
-from store.audit.log import AuditRecord, append
+from handlers.vocabulary import Action, Origin
+from store.audit.log import AuditRecord, append, origin_event
 from store.people import access as store
 from store.tables.people import AccessRequest
 
 BATCH = 100
 
 
-def system_event(action: str, ref: int, detail: str, now: datetime) -> AuditRecord:
-    """An audit event for something Signpost did by itself (no person acted)."""
-    return AuditRecord(
-        at=now,
-        actor_id=None,
-        platform="system",
-        tenant="scheduler",
-        user_id="scheduler",
-        actor_role=None,
-        actor_org=None,
-        actor_la=None,
-        channel="scheduler",
-        action=action,
-        outcome="done",
-        subject_refs=(ref,),
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail=detail,
-    )
+def system_event(action: Action, ref: int, detail: str, now: datetime) -> AuditRecord:
+    """An audit event for something Signpost did by itself (no person acted) about one child."""
+    return origin_event(Origin.SCHEDULER, action, now, subjects=(ref,), detail=detail)
 
 
 async def expire_grants(ctx: Context, now: datetime) -> int:
@@ -49,7 +33,7 @@ async def expire_grants(ctx: Context, now: datetime) -> int:
         for grant in await store.due_grant_expiries(session, now, BATCH):
             if not await store.expire_grant(session, grant.id, now):
                 continue  # another replica took it
-            await append(session, [system_event("grant_expired", grant.child_ref, f"grant {grant.id}", now)])
+            await append(session, [system_event(Action.GRANT_EXPIRED, grant.child_ref, f"grant {grant.id}", now)])
             notice = grant_expired_notice(grant.id, grant.request_id, grant.practitioner_id, grant.child_ref)
             await ctx.notices.enqueue(session, [notice], now)
             done += 1
@@ -73,7 +57,7 @@ async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now
     if not await store.escalate(session, row.id, row.escalation_level, next_at):
         return False
     detail = f"request {row.id} level {level} to {'admins' if not more else 'duty manager'}"
-    await append(session, [system_event("request_escalated", row.child_ref, detail, now)])
+    await append(session, [system_event(Action.REQUEST_ESCALATED, row.child_ref, detail, now)])
     await ctx.notices.enqueue(session, request_notices(row.id, row.child_ref, recipients, level), now)
     return True
 
@@ -85,7 +69,7 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
         for row in await store.due_request_expiries(session, now, BATCH):
             if not await store.expire_request(session, row.id, now):
                 continue
-            await append(session, [system_event("request_expired", row.child_ref, f"request {row.id}", now)])
+            await append(session, [system_event(Action.REQUEST_EXPIRED, row.child_ref, f"request {row.id}", now)])
             await ctx.notices.enqueue(session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now)
             done += 1
     return done

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_date
-from handlers.vocabulary import Notice, Outcome, Reply, Role
-from store.audit.log import AuditRecord, append
+from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
+from store.audit.log import AuditRecord, append, origin_event
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ChainHead, ScheduleError
@@ -162,29 +162,28 @@ SPECS = (
 
 
 def system_record(
-    now: datetime, action: str, detail: str, *, who: str = "scheduler", tenant: str = "system"
+    now: datetime,
+    action: Action | str,
+    detail: str,
+    origin: Origin = Origin.SCHEDULER,
+    who: str = "",
+    *,
+    tenant: str | None = None,
 ) -> AuditRecord:
-    """An audit event for work no chat command asked for (the scheduler, the operator's CLI)."""
-    return AuditRecord(
-        at=now,
-        actor_id=None,
-        platform="console",
-        tenant=tenant,
-        user_id=who,
-        actor_role=None,
-        actor_org=None,
-        actor_la=None,
-        channel="batch",
-        action=action,
-        outcome=Outcome.DONE.value,
-        subject_refs=(),
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail=detail[:200],
-    )
+    """An audit event for work no chat command asked for: the scheduler's, or (``origin`` TERMINAL,
+    ``who`` their local account) an operator's at the command line. ``action`` must be an ``Action``.
+
+    ``tenant`` is transitional, for the command-line tools that still pass ``tenant="cli"`` until
+    they pass ``origin=Origin.TERMINAL``; it names no tenant (every origin event has the one).
+    """
+    if tenant == "cli":
+        origin = Origin.TERMINAL
+    return origin_event(origin, Action(action), now, who=who, detail=detail)
 
 
-async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler") -> RetentionReport:
+async def retention_tick(
+    ctx: Context, now: datetime, *, max_days: int = 31, who: str = "", origin: Origin = Origin.SCHEDULER
+) -> RetentionReport:
     """The daily retention work (safe to call often and from every replica)."""
     report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
     if report.did_work:
@@ -196,7 +195,7 @@ async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who
             ]
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
-            await append(session, [system_record(now, "retention", detail, who=who)])
+            await append(session, [system_record(now, Action.RETENTION, detail, origin, who)])
     report.compaction = await lifecycle.compact(ctx.db, lifecycle.AFFECTED_TABLES)  # last: after every write
     return report
 
@@ -219,12 +218,13 @@ async def destroy_now(
     schedule_id: int,
     chain_head: ChainHead | None = None,
     *,
-    who: str = "scheduler",
+    who: str = "",
+    origin: Origin = Origin.SCHEDULER,
 ) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work. The audit
     event goes first, so that the certificate's audit summary covers it."""
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
-        await append(session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)])
+        await append(session, [system_record(now, Action.DECOMMISSION_DESTROY, f"schedule {schedule_id}", origin, who)])
     return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)

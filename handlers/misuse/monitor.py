@@ -16,7 +16,6 @@ an audit event of its own (action "alert"). Alerts describe counts and times onl
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,17 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
-from handlers.vocabulary import Actor, Notice
+from handlers.vocabulary import Action, Actor, Notice, Origin, is_origin
 from store.audit import misuse
 from store.audit.chain import utc
-from store.audit.log import AuditRecord, TermSealer, append
+from store.audit.log import AuditRecord, TermSealer, append, origin_event
 from store.keys.crypto import DecryptionError
 from store.people import practitioners
 
 log = structlog.get_logger("signpost.misuse")
 
 NOTICE_KIND = "misuse_alert"
-IGNORED_PLATFORMS = frozenset({"cli", "system"})  # the operator's terminal and Signpost itself
+MONITOR = "misuse-monitor"  # who raised an alert: Signpost itself (origin SCHEDULER), live or in the sweep
 
 
 @dataclass(frozen=True)
@@ -238,7 +237,8 @@ async def credential(c: Check) -> str | None:
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
-    used = await misuse.platforms(c.session, who, c.since(p.platform_window), c.now) - IGNORED_PLATFORMS
+    # Chat platforms only: the enrolment page, a batch match or the terminal is no second session.
+    used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now)
     if len(used) >= 2:
         minutes = int(p.platform_window.total_seconds() // 60)
         return f"their identity was used from {' and '.join(sorted(used))} within {minutes} minutes"
@@ -258,8 +258,8 @@ RULES: dict[str, Rule] = {
 
 def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     """The rules one new event could have tripped (the live path checks only these)."""
-    if record.actor_id is None:
-        return set()
+    if record.actor_id is None or is_origin(record.platform):
+        return set()  # the rules are about chat sessions: an origin event (page, batch, terminal) is none
     rules = {"credential"}
     # A challenged lookup has not reached the register yet: checking on it would mark the rules
     # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
@@ -326,23 +326,8 @@ async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding:
 
 
 def _alert_record(finding: Finding, recipients: int, now: datetime) -> AuditRecord:
-    return AuditRecord(
-        at=now,
-        actor_id=None,
-        platform="system",
-        tenant="signpost",
-        user_id="misuse-monitor",
-        actor_role=None,
-        actor_org=None,
-        actor_la=None,
-        channel="batch",
-        action="alert",
-        outcome="done",
-        subject_refs=(),
-        result_count=recipients,
-        correlation_id=uuid.uuid4().hex,
-        detail=f"{finding.rule}: {finding.actor_id}"[:200],
-    )
+    detail = f"{finding.rule}: {finding.actor_id}"
+    return origin_event(Origin.SCHEDULER, Action.ALERT, now, who=MONITOR, result_count=recipients, detail=detail)
 
 
 @dataclass

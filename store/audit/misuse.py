@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.vocabulary import ORIGINS
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.people import Practitioner
@@ -34,6 +35,11 @@ LOOKUP_ACTIONS = ("lookup", "search")
 # one lookup two (and put a repeated name in the middle of a sweep). Refusals reached nothing.
 REACHED = ("answered", "shielded", "no_match", "ambiguous")
 REQUEST_ACTIONS = ("request_access", "request", "access_request")
+
+
+def _from_chat() -> ColumnElement[bool]:
+    """Events a chat user sent: not one of the origins (terminal, scheduler, enrolment page, batch)."""
+    return AuditEvent.platform.not_in(sorted(ORIGINS))
 
 
 def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
@@ -160,22 +166,24 @@ async def shielded_without_request(session: AsyncSession, actor_id: str, start: 
 async def events_with_detail(
     session: AsyncSession, actor_id: str, patterns: Sequence[str], start: datetime, end: datetime
 ) -> int:
-    """An actor's events in [start, end] whose detail matches any LIKE pattern."""
+    """An actor's chat events in [start, end] whose detail matches any LIKE pattern (step-up lockouts)."""
     result = await session.execute(
         select(func.count()).where(
             AuditEvent.actor_id == actor_id,
             AuditEvent.at >= start,
             AuditEvent.at <= end,
+            _from_chat(),
             or_(*(AuditEvent.detail.like(p) for p in patterns)),
         )
     )
     return int(result.scalar_one())
 
 
-async def platforms(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> set[str]:
+async def chat_platforms(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> set[str]:
+    """The chat platforms an actor's events in [start, end] came from (events with an origin excluded)."""
     result = await session.execute(
         select(AuditEvent.platform)
-        .where(AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end)
+        .where(AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _from_chat())
         .distinct()
     )
     return set(result.scalars())

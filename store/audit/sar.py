@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import format_ref
+from handlers.vocabulary import Origin, format_ref, is_origin
 from store.audit.chain import utc
 from store.audit.log import TermSealer
 from store.db import Database
@@ -31,6 +31,21 @@ NO_PURPOSE = "not asked (ordinary enquiry)"
 OPERATOR_PURPOSE = "operating Signpost (e.g. answering a subject access request)"
 PURPOSE_GONE = "recorded, but no longer readable (its key has been destroyed)"
 _LEADING_REF = re.compile(r"^\s*[\d ]{10,14}\s*")
+
+# Who acted, for an event that no chat user sent: read from its origin (its stored platform).
+ORIGIN_ROLES = {
+    Origin.TERMINAL: "administrator at the terminal",
+    Origin.SCHEDULER: "Signpost itself (scheduled work, no person involved)",
+    Origin.ENROLMENT_PAGE: "the practitioner, setting up their authenticator app",
+    Origin.BATCH: "administrator matching a list of children (batch match)",
+}
+ORIGIN_PURPOSES = {
+    Origin.TERMINAL: OPERATOR_PURPOSE,
+    Origin.SCHEDULER: "none needed (Signpost's own scheduled work, e.g. an access grant ending)",
+    Origin.BATCH: "not asked (a list matched against the register)",
+}
+# Events written before origins existed spelt them by hand; the audit log keeps them for ever.
+LEGACY_ORIGINS = {"cli": Origin.TERMINAL, "system": Origin.SCHEDULER, "web": Origin.ENROLMENT_PAGE}
 
 ACTION_WORDS = {
     "lookup": "looked up by reference",
@@ -45,6 +60,7 @@ ACTION_WORDS = {
     "deny": "denied an access request",
     "sar": "produced a subject access report",
     "export": "exported the audit",
+    "match_batch": "matched against a list of children the service sent (batch match)",
 }
 OUTCOME_WORDS = {
     "answered": "contact details shown",
@@ -136,10 +152,7 @@ async def subject_access(
         rows = await _events(session, child_ref)
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
-    entries = tuple(
-        _entry(row, purposes.get(row.seq, NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE), names, with_names)
-        for row in rows
-    )
+    entries = tuple(_entry(row, purposes.get(row.seq, _default_purpose(row)), names, with_names) for row in rows)
     return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
 
 
@@ -191,22 +204,36 @@ async def _reason(session: AsyncSession, sealer: TermSealer, row: _Row) -> str:
     return reason or NO_PURPOSE
 
 
+def _origin(platform: str) -> Origin | None:
+    """The origin of an event no chat user sent (also in the spellings used before origins); else None."""
+    return Origin(platform) if is_origin(platform) else LEGACY_ORIGINS.get(platform)
+
+
+def _default_purpose(row: _Row) -> str:
+    """The purpose of an entry with no access request behind it: by origin, else an ordinary enquiry."""
+    origin = _origin(row.platform)
+    if origin is not None and origin in ORIGIN_PURPOSES:
+        return ORIGIN_PURPOSES[origin]
+    return NO_PURPOSE if row.actor_id else OPERATOR_PURPOSE
+
+
 def _entry(row: _Row, purpose: str, names: dict[str, str], with_names: bool) -> SarEntry:
+    origin = _origin(row.platform)
     if row.actor_id is None:
-        # Not a registered practitioner: a terminal operator (e.g. an admin producing this report).
-        org, role = (
-            "Signpost operations",
-            "administrator at the terminal" if row.platform == "cli" else "unregistered",
-        )
+        # Not a registered practitioner: an operator at the terminal, or Signpost's own scheduled work.
+        org, role = "Signpost operations", ORIGIN_ROLES[origin] if origin else "unregistered"
     else:
         org, role = row.actor_org or "unknown organisation", row.actor_role or "unknown role"
+        if origin is Origin.BATCH:
+            role = f"{role}, matching a list of children (batch match)"
     person = None
     if with_names:
-        person = (
-            names.get(row.actor_id or "", "(no longer in the practitioner register)")
-            if row.actor_id
-            else (f"terminal user {row.user_id}")
-        )
+        if row.actor_id:
+            person = names.get(row.actor_id, "(no longer in the practitioner register)")
+        elif origin is Origin.SCHEDULER:
+            person = "Signpost (automatic)"
+        else:
+            person = f"terminal user {row.user_id}"
     return SarEntry(
         seq=row.seq,
         at=utc(row.at).isoformat(),

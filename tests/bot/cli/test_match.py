@@ -141,7 +141,7 @@ async def test_batch_decisions_equal_the_chat_search_and_skip_archived_children(
     assert all(int(ARCHIVED) not in {c.ref for c in a.candidates} for a in answers)
     async with signpost.ctx.db.read() as session:
         batch = (await session.execute(select(AuditEvent).where(AuditEvent.action == "match_batch"))).scalars().all()
-    assert [(e.outcome, e.result_count, e.platform, e.channel) for e in batch] == [("answered", 7, "console", "batch")]
+    assert [(e.outcome, e.result_count, e.platform, e.channel) for e in batch] == [("answered", 7, "batch", "batch")]
     out = io.StringIO()
     write_csv(answers, out)
     assert out.getvalue().splitlines()[0] == "line,decision,rank,candidate_ref,confidence"

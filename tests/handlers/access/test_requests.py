@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
-from handlers.vocabulary import Outcome
+from handlers.vocabulary import Origin, Outcome
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import access as store
@@ -287,7 +287,7 @@ async def test_undecided_request_escalates_down_the_list_then_to_admins_then_exp
     assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0
     [told] = await notices(app, "P002")
     assert told.kind == "access_expired"
-    assert [e.action for e in await audit_events(app) if e.platform == "system"] == [
+    assert [e.action for e in await audit_events(app) if e.platform == Origin.SCHEDULER] == [
         "request_escalated",
         "request_escalated",
         "request_expired",

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome
-from store.audit.sar import NO_PURPOSE, subject_access
+from handlers.access import jobs as access_jobs
+from handlers.reconcile import read_roster, run_batch
+from handlers.vocabulary import Action, Origin, Outcome
+from store.audit.log import AuditRecord, append, origin_event
+from store.audit.sar import NO_PURPOSE, OPERATOR_PURPOSE, subject_access
 from tests.access_helpers import decide, load_access, request_access
-from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard
+from tests.factories import AMY, BEN, CHILDREN_HEADER, NO_INVOLVEMENTS, SHIELDED, load_standard
 from tests.stepup_helpers import say_fresh
 
 
@@ -118,3 +121,44 @@ async def test_json_carries_the_same_entries(signpost: Signpost) -> None:
     assert [(e["organisation"], e["role"], e["outcome"]) for e in doc["entries"]] == [
         ("Northshire Children's Services", "Social worker", "answered")
     ]
+
+
+async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: Signpost) -> None:
+    """The scheduler ending a grant, an admin's batch match and an operator's report at the terminal are
+    each described kindly from the event's origin (and an event from before origins, spelt "cli", too)."""
+    await load_access(signpost)
+    await request_access(signpost, "P002", SHIELDED)
+    await decide(signpost, "DM02", "approve", 1, "1h")
+    signpost.ctx.clock.advance(hours=2)
+    assert await access_jobs.expire_grants(signpost.ctx, signpost.ctx.clock.now()) == 1
+    roll = f"{CHILDREN_HEADER}\n,Mia,Stone,,2015-06-30,,,,\n"
+    await run_batch(signpost.ctx, "AD01", read_roster("roll.csv", roll), 1, "corr-roll")
+    now, child = signpost.ctx.clock.now(), (int(SHIELDED),)
+    legacy = AuditRecord(now, None, "cli", "local", "ops", None, None, None, "terminal", "sar", "done", child, 0, "c1")
+    terminal = origin_event(Origin.TERMINAL, Action.SAR, now, who="ops", subjects=child)
+    async with signpost.ctx.db.write() as session:
+        await append(session, [legacy, terminal])
+
+    sar = await report(signpost, SHIELDED, with_names=True)
+    wanted = {"grant_expired", "match_batch", "sar"}
+    assert [
+        (e.action, e.organisation, e.role, e.purpose, e.practitioner) for e in sar.entries if e.action in wanted
+    ] == [
+        (
+            "grant_expired",
+            "Signpost operations",
+            "Signpost itself (scheduled work, no person involved)",
+            "none needed (Signpost's own scheduled work, e.g. an access grant ending)",
+            "Signpost (automatic)",
+        ),
+        (
+            "match_batch",
+            "Signpost Operations",
+            "Service admin, matching a list of children (batch match)",
+            "not asked (a list matched against the register)",
+            "Alex Kim (AD01)",
+        ),
+        ("sar", "Signpost operations", "administrator at the terminal", OPERATOR_PURPOSE, "terminal user ops"),
+        ("sar", "Signpost operations", "administrator at the terminal", OPERATOR_PURPOSE, "terminal user ops"),
+    ]
+    assert "unregistered" not in sar.to_text() and "matched against a list of children" in sar.to_text()

@@ -1,0 +1,163 @@
+"""Events that no chat user sent carry their Origin, and misuse rules about chat sessions ignore them.
+
+A practitioner who uses Slack and then opens the enrolment page in a browser, and an admin who does a
+Slack lookup and then runs `signpost match` at the terminal, used Signpost from one chat platform
+only: neither is "one identity used from two platforms at once", so their duty managers hear
+nothing. Through the real enrolment page (aiohttp on loopback) and the batch use case the match
+command runs, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import aiohttp
+import pyotp
+import pytest
+from aiohttp import web
+from sqlalchemy import select, update
+
+from bot import enrol_page
+from bot.app import Signpost
+from bot.config import load_settings
+from bot.web import create_app
+from handlers.clock import FakeClock
+from handlers.lifecycle.flows import system_record
+from handlers.misuse.monitor import sweep
+from handlers.reconcile import read_roster, run_batch
+from handlers.vocabulary import ORIGINS, Action, Origin, Outcome, Platform, Principal, is_origin
+from store.audit.log import ORIGIN_TENANT, origin_event
+from store.people import practitioners
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice
+from store.tables.people import Practitioner
+from tests.factories import AMY, CHILDREN_HEADER, load_standard, say
+from tests.stepup_helpers import ensure_enrolled
+
+SAM = Principal(Platform.SLACK, "T1", "U-sam")  # P001, a social worker in Northshire (duty manager DM01)
+ALEX = Principal(Platform.SLACK, "T1", "U-alex")  # AD01, the service admin
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_standard(signpost)
+    async with signpost.ctx.db.write() as session:
+        for principal, pid in ((SAM, "P001"), (ALEX, "AD01")):
+            await practitioners.link_identity(session, principal, pid, signpost.ctx.clock.now())
+    return signpost
+
+
+@pytest.fixture
+async def server(app: Signpost) -> AsyncIterator[str]:
+    """Signpost's one aiohttp application with the enrolment page, on a free loopback port."""
+    runner = web.AppRunner(create_app(app, load_settings(), [enrol_page.add_routes]), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+async def told(app: Signpost) -> list[tuple[str, str]]:
+    """(recipient, kind) of every notice queued, once the live misuse checks have caught up."""
+    await app.ctx.audit.settle()
+    async with app.ctx.db.read() as session:
+        return [(n.recipient_id, n.kind) for n in (await session.execute(select(Notice))).scalars()]
+
+
+async def events(app: Signpost, action: Action) -> list[AuditEvent]:
+    async with app.ctx.db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action.value).order_by(AuditEvent.seq)
+        return list((await session.execute(query)).scalars())
+
+
+async def enrol_through_the_page(app: Signpost, who: Principal, server: str) -> None:
+    """Send enrol from Slack, open the link in a browser, confirm in Slack with the page's secret."""
+    reply = await say(app, who, "enrol")
+    assert reply.challenge is not None and len(reply.lines) == 1, reply
+    async with aiohttp.ClientSession() as http, http.get(server + urlsplit(reply.lines[0]).path) as page:
+        assert page.status == 200
+        text = await page.text()
+    start = text.index('<code id="secret">') + len('<code id="secret">')
+    secret = text[start : text.index("</code>", start)].replace(" ", "")
+    code = pyotp.TOTP(secret).at(app.ctx.clock.now())
+    confirmed = await say(app, who, "code", code=code, challenge_id=reply.challenge.challenge_id)
+    assert confirmed.outcome is Outcome.DONE, confirmed
+
+
+async def test_a_slack_user_who_enrols_through_the_page_raises_no_alert(
+    app: Signpost, server: str, clock: FakeClock
+) -> None:
+    """Slack, then the browser page, then Slack again within minutes: no alert, nobody told."""
+    assert (await say(app, SAM, "help")).outcome is Outcome.INFO
+    clock.advance(minutes=1)
+    await enrol_through_the_page(app, SAM, server)
+    clock.advance(minutes=1)
+    assert (await say(app, SAM, AMY)).outcome is Outcome.ANSWERED
+
+    assert await sweep(app.ctx, clock.now()) == []
+    assert await told(app) == []
+    assert await events(app, Action.ALERT) == []
+    [shown] = await events(app, Action.ENROL_PAGE)
+    assert (shown.platform, shown.tenant, shown.actor_id) == (Origin.ENROLMENT_PAGE, ORIGIN_TENANT, "P001")
+
+
+async def test_an_admin_who_matches_a_roll_after_a_slack_lookup_raises_no_alert(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A Slack lookup and, two minutes later, `signpost match` at the terminal: no alert, nobody told."""
+    async with app.ctx.db.write() as session:  # an admin who also works cases, so may look up
+        await session.execute(update(Practitioner).where(Practitioner.id == "AD01").values(roles="admin;practitioner"))
+    await ensure_enrolled(app, "AD01")  # in the console, long enough before to be outside the window
+    clock.advance(minutes=15)
+    assert (await say(app, ALEX, AMY)).outcome is Outcome.ANSWERED
+    clock.advance(minutes=2)
+    roll = f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n"
+    answers = await run_batch(app.ctx, "AD01", read_roster("roll.csv", roll), 5, "corr-roll")
+    assert [a.decision.value for a in answers] == ["match"]
+
+    assert await sweep(app.ctx, clock.now()) == []
+    assert await told(app) == []
+    assert await events(app, Action.ALERT) == []
+    [batch] = await events(app, Action.MATCH_BATCH)
+    assert (batch.platform, batch.tenant, batch.actor_id, batch.user_id) == (
+        Origin.BATCH,
+        ORIGIN_TENANT,
+        "AD01",
+        "AD01",
+    )
+
+
+async def test_two_chat_platforms_at_once_still_alert_beside_an_origin_event(
+    app: Signpost, server: str, clock: FakeClock
+) -> None:
+    """The rule still sees chat: Slack, the enrolment page, then the console within minutes alerts DM01."""
+    await enrol_through_the_page(app, SAM, server)
+    clock.advance(minutes=2)
+    await say(app, "P001", "help")  # the console: a chat front end of its own
+    assert ("DM01", "misuse_alert") in await told(app)
+    [alert] = await events(app, Action.ALERT)
+    assert alert.detail == "credential: P001"
+    assert (alert.platform, alert.tenant, alert.user_id) == (Origin.SCHEDULER, ORIGIN_TENANT, "misuse-monitor")
+
+
+@pytest.mark.parametrize("origin", list(Origin))
+def test_every_origin_is_its_own_platform_under_one_tenant(origin: Origin) -> None:
+    """The factory stores the origin as platform and channel, the one tenant, and no chat platform clashes."""
+    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    record = origin_event(origin, Action.BACKUP, at, who="ops")
+    assert (record.platform, record.tenant, record.channel, record.user_id) == (origin, "signpost", origin, "ops")
+    assert is_origin(record.platform) and not any(is_origin(p) for p in Platform)
+    assert {o.value for o in Origin} == ORIGINS
+
+
+def test_system_record_is_the_scheduler_unless_told_it_is_the_terminal() -> None:
+    """The lifecycle's record for work no chat command asked for: the scheduler, or an operator's terminal."""
+    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    scheduled = system_record(at, Action.RETENTION, "archived 1")
+    assert (scheduled.platform, scheduled.user_id, scheduled.action) == ("scheduler", "scheduler", "retention")
+    typed = system_record(at, Action.BACKUP, "10 bytes", origin=Origin.TERMINAL, who="ops")
+    assert (typed.platform, typed.tenant, typed.user_id) == ("terminal", "signpost", "ops")
