@@ -108,6 +108,10 @@ class Database:
         db = cls.connect(url)
         if migrate:
             await db.migrate()
+        if db.dialect == "postgresql":
+            from store.roles import warn_if_audit_rewritable  # roles needs the tables; db must not
+
+            await warn_if_audit_rewritable(db)
         return db
 
     async def migrate(self) -> None:
