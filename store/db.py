@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +13,46 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "signpost_write"
+PRIVATE_MODE = 0o600  # the store holds practitioners' contact details: owner only, like the key file
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_private(path: Path, *, create: bool = False) -> None:
+    """Create ``path`` empty with mode 0600 (when asked and missing); tighten it to 0600 if it exists.
+
+    SQLite gives its WAL and shared-memory files the mode of the database file, so a database
+    created 0600 keeps its side files 0600 too; existing 0644 files are tightened on open.
+    """
+    if create and path.parent.is_dir():
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != PRIVATE_MODE:
+            os.chmod(path, PRIVATE_MODE)
+    except FileNotFoundError:
+        pass
+
+
+def _make_store_private(db_file: Path) -> None:
+    make_private(db_file)
+    for suffix in SQLITE_SIDE_FILES:
+        make_private(db_file.with_name(db_file.name + suffix))
+
+
+def _configure_sqlite(engine: AsyncEngine, db_file: Path | None) -> None:
     """WAL, foreign keys, secure delete; and real transactions (BEGIN IMMEDIATE for writes)."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -35,6 +69,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        if db_file is not None:
+            _make_store_private(db_file)  # the WAL and shm now exist
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -56,8 +92,11 @@ class Database:
     def connect(cls, url: str, *, pool_size: int = 8) -> Database:
         """The engine hides SQL parameters in error messages: tracebacks are logged, data is not."""
         if url.startswith("sqlite"):
+            db_file = sqlite_path(url)
+            if db_file is not None:
+                make_private(db_file, create=True)  # created 0600 before SQLite first opens it
             engine = create_async_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, db_file)
         else:
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=8, pool_pre_ping=False, hide_parameters=True
@@ -69,6 +108,10 @@ class Database:
         db = cls.connect(url)
         if migrate:
             await db.migrate()
+        if db.dialect == "postgresql":
+            from store.roles import warn_if_audit_rewritable  # roles needs the tables; db must not
+
+            await warn_if_audit_rewritable(db)
         return db
 
     async def migrate(self) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot import serve
 from bot.cli.common import CommandFailed, opened
 from bot.console import console
+from store.lifecycle import demo
 from store.register.feeds import Feed, FeedRejected, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
 from store.tables.lifecycle import Meta
@@ -48,9 +49,14 @@ async def seed_demo(args: argparse.Namespace) -> int:
             return 0
         register = SyntheticRegister(children=args.children)
         feeds = [Feed(name, text) for name, text in feeds_text(register).items()]
+        disposable = await demo.may_mark(app.ctx.db)
         report = await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
         async with app.ctx.db.write() as session:
             await session.merge(Meta(key="demo_children", value=str(args.children)))
+        if disposable:
+            await demo.mark_disposable(app.ctx.db, app.ctx.clock.now().isoformat())
+        else:
+            print("This store held data before seeding: it is not marked as a disposable demo store.")
         changed = ", ".join(f"{n} {kind}" for kind, n in report.changed.items())
         print(f"Demo data ready ({changed or 'nothing new'} written).")
     return 0

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, core, lifecycle, match, practitioner, totp
+from bot.cli import audit, core, db, lifecycle, match, practitioner, totp
 from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed
 from bot.config import SettingsError
@@ -17,6 +17,7 @@ from store.keys.crypto import KeyFileError
 COMMAND_GROUPS = (
     core,
     audit,
+    db,
     lifecycle,
     match,
     practitioner,

@@ -26,6 +26,7 @@ from bot.enrol_page import terminal_enrolment
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.vocabulary import Command, Platform, Principal, Reply
+from store.lifecycle import demo
 from store.register.synthetic import SyntheticRegister
 from store.tables.lifecycle import Meta
 
@@ -143,6 +144,9 @@ class Console:
 async def console_command(args: argparse.Namespace) -> int:
     async with opened() as app:
         if devclock.enabled(os.environ):
+            if not await demo.is_disposable(app.ctx.db):
+                print(devclock.NOT_DEMO, file=sys.stderr)
+                return 2
             app.ctx.clock = devclock.DevClock(app.ctx.clock)
             print(f"{devclock.ENV}=1: development clock, ':clock +25h' moves time forward.", file=sys.stderr)
         return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout).run()

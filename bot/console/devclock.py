@@ -3,6 +3,10 @@
 Enabled only when the console starts with SIGNPOST_DEV_CLOCK=1; then ``:clock +25h`` moves
 Signpost's time forward (grants and requests expire as they would a day later). Without the
 variable the console refuses ``:clock`` and runs on the system clock; no other front end reads it.
+
+Moving the clock acts on the store for real (retention destroys children, key chains advance,
+audit events are future-dated), so the console refuses to start with the variable set unless the
+store is a disposable demo store: created by ``seed-demo`` from nothing (store/lifecycle/demo.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ ENV = "SIGNPOST_DEV_CLOCK"
 _STEP = re.compile(r"^\+(\d{1,4})([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 REFUSED = f"':clock' is for development and tests only: start the console with {ENV}=1 to use it."
+NOT_DEMO = (
+    f"{ENV}=1 refused: this store was not created by 'signpost seed-demo' from an empty store, and the dev "
+    "clock would change it for real (destroy children early, advance keys). Unset it, or use a fresh demo store."
+)
 USAGE = "Usage: :clock +30m, :clock +25h or :clock +2d (moves Signpost's clock forward)"
 
 

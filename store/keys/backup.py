@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from store.db import Database
+from store.db import PRIVATE_MODE, Database, make_private
 from store.lifecycle.retention import raw_sqlite
 
 
@@ -33,11 +33,22 @@ async def backup(db: Database, target: Path) -> int:
         raise BackupFailed(f"{target} already exists: choose a new file name")
     if not target.parent.is_dir():
         raise BackupFailed(f"the folder {target.parent} does not exist")
-    if db.dialect == "sqlite":
-        async with db.engine.connect() as conn:
-            await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(target),)))
-    else:
-        await _pg_dump(db, target)
+    # Created empty and 0600 first (VACUUM INTO and pg_dump both write into an empty file and keep
+    # its mode): a backup holds practitioners' contact details, so only the owner may read it.
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    except FileExistsError:
+        raise BackupFailed(f"{target} already exists: choose a new file name") from None
+    try:
+        if db.dialect == "sqlite":
+            async with db.engine.connect() as conn:
+                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(target),)))
+        else:
+            await _pg_dump(db, target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    make_private(target)
     return target.stat().st_size
 
 

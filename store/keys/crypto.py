@@ -110,12 +110,17 @@ class KeyRing:
             "index_key": _b64(self.index_key),
             "signing_seed": _b64(self.signing_seed),
         }
+        # Durable replace: the new file's bytes reach the disk before the rename, and the rename
+        # reaches the disk before we return, so a power loss cannot bring back a destroyed key.
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(doc, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
-        os.chmod(self.path, 0o600)
+        fsync_directory(self.path.parent)
 
     # -- data keys -------------------------------------------------------------------------------
 
@@ -142,6 +147,15 @@ class KeyRing:
     @property
     def signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self.signing_seed)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename or creation in ``folder`` durable (its directory entry reaches the disk)."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def new_data_key() -> bytes:

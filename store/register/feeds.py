@@ -22,6 +22,7 @@ from sqlalchemy import select
 from handlers.vocabulary import Role
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing
+from store.lifecycle import demo
 from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children
@@ -273,6 +274,7 @@ async def import_feeds(db: Database, keys: KeyRing, feeds: Sequence[Feed], now: 
             kinds.append((kind, rows, feed.name))
     kinds.sort(key=lambda item: ORDER.index(item[0]))
     async with db.write() as session:
+        await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
         for kind, rows, name in kinds:
             await _apply(session, keys, kind, name, rows, report, now)
         if report.problems:

@@ -23,6 +23,7 @@ import pytest
 
 from handlers.vocabulary import Platform, Principal
 from store.db import Database
+from store.lifecycle import demo
 from store.people import practitioners
 from tests.access_helpers import EXTRA_PRACTITIONERS
 from tests.bot.console.test_stepup import secret_from
@@ -146,6 +147,7 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
 def test_request_approve_search_expire_in_one_console_session(env: dict[str, str], tmp_path: Path) -> None:
     """Request → other-authority refusal → approve with a code → signposts → grant expires → shielded."""
     lines = script(authenticator_codes(env, tmp_path))
+    asyncio.run(_mark_disposable(env["SIGNPOST_DATABASE_URL"]))  # this test's store is thrown away afterwards
     session = signpost(
         ["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(lines) + "\n"
     )
@@ -186,6 +188,15 @@ def test_the_clock_meta_command_is_refused_without_the_dev_flag(env: dict[str, s
     assert session.returncode == 0
     assert "for development and tests only" in session.stdout
     assert "Dev clock moved forward" not in session.stdout
+
+
+async def _mark_disposable(db_url: str) -> None:
+    """Mark the test's own store as a disposable demo store, as seed-demo would, so the dev clock may run."""
+    db = Database.connect(db_url)
+    try:
+        await demo.mark_disposable(db, "test")
+    finally:
+        await db.close()
 
 
 async def _link_slack(db_url: str, practitioner_id: str) -> None:

@@ -1,0 +1,82 @@
+"""The dev clock runs only on a disposable demo store: seeded from nothing by `signpost seed-demo`.
+
+Moving the clock acts on the store for real (retention destroys children, key chains advance), so
+on any other store the console refuses to start with SIGNPOST_DEV_CLOCK=1, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.bot.console.test_access_flow import signpost
+from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+
+MOVE = ":clock +2d\n:quit\n"
+
+
+@pytest.fixture
+def empty_store(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """A clean environment pointing at a fresh, empty database of this backend."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
+    clean.update(
+        SIGNPOST_DATABASE_URL=db_url, SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"), SIGNPOST_LOG_FORMAT="json"
+    )
+    return clean
+
+
+def run(environ: dict[str, str], tmp_path: Path, *args: str) -> str:
+    done = signpost(list(args), environ, tmp_path)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def import_feeds(environ: dict[str, str], tmp_path: Path) -> None:
+    for name, text in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN), ("i.csv", INVOLVEMENTS)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    run(environ, tmp_path, "import", "p.csv", "c.csv", "i.csv")
+
+
+def dev_console(environ: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
+    session = signpost(["console", "--as", "P001"], {**environ, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, MOVE)
+    return session.returncode, session.stdout, session.stderr
+
+
+def assert_refused(code: int, out: str, err: str) -> None:
+    refusals = [line for line in err.splitlines() if "SIGNPOST_DEV_CLOCK=1 refused" in line]
+    assert code == 2, (code, out, err)
+    assert len(refusals) == 1 and "seed-demo" in refusals[0], err
+    assert "Dev clock moved forward" not in out
+
+
+def test_dev_clock_refused_on_a_store_with_imported_data(empty_store: dict[str, str], tmp_path: Path) -> None:
+    """A store holding imported (possibly real) feeds: the console will not start with the dev clock."""
+    import_feeds(empty_store, tmp_path)
+    assert_refused(*dev_console(empty_store, tmp_path))
+
+
+def test_dev_clock_accepted_on_a_store_seeded_from_nothing(empty_store: dict[str, str], tmp_path: Path) -> None:
+    """seed-demo on an empty store marks it disposable; the dev clock then moves forward (and again after
+    a second, idempotent seed-demo)."""
+    assert "not marked" not in run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    code, out, err = dev_console(empty_store, tmp_path)
+    assert code == 0, err
+    assert "Dev clock moved forward" in out
+    assert "not marked" not in run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    assert "Dev clock moved forward" in dev_console(empty_store, tmp_path)[1]
+
+
+def test_seed_demo_does_not_mark_a_store_that_held_data(empty_store: dict[str, str], tmp_path: Path) -> None:
+    """Seeding demo data into a store that already held data says so and leaves the dev clock refused."""
+    import_feeds(empty_store, tmp_path)
+    assert "not marked as a disposable demo store" in run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    assert_refused(*dev_console(empty_store, tmp_path))
+
+
+def test_importing_into_a_demo_store_ends_its_dev_clock(empty_store: dict[str, str], tmp_path: Path) -> None:
+    """A demo store that then receives an import may hold real data: the dev clock is refused from then on."""
+    run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    import_feeds(empty_store, tmp_path)
+    assert_refused(*dev_console(empty_store, tmp_path))

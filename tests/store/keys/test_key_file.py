@@ -1,0 +1,43 @@
+"""The key file is replaced durably: written 0600, flushed to disk, renamed, and the rename flushed."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from store.keys.crypto import KeyRing
+
+
+def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saving (as when retention destroys a key) syncs the new file before the rename and the folder
+    after it, so a power loss cannot bring back the old file with a destroyed key in it."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    real_fsync, real_replace = os.fsync, os.replace
+    steps: list[tuple[str, str]] = []
+
+    def recording_fsync(fd: int) -> None:
+        steps.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def recording_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        steps.append(("rename", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    del ring.keks[ring.current_kek_id]  # a key destroyed
+    ring.keks["k2"] = b"\x01" * 32
+    ring.current_kek_id = "k2"
+    ring.save()
+
+    tmp = f"{path}.tmp"
+    assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path))]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]
+    assert not Path(tmp).exists()

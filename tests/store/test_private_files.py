@@ -1,0 +1,78 @@
+"""Files that hold practitioners' contact details are readable by their owner only (mode 0600)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Signpost
+from store.db import Database
+from store.keys.backup import backup
+from store.tables.lifecycle import Meta
+from tests.factories import say
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common default umask (022), under which files are created world-readable unless we say otherwise."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+async def _write_something(db: Database) -> None:
+    async with db.write() as session:
+        await session.merge(Meta(key="probe", value="x"))
+
+
+@pytest.mark.usefixtures("usual_umask")
+async def test_new_sqlite_store_and_its_wal_and_shm_are_owner_only(tmp_path: Path) -> None:
+    """A store created by Signpost is 0600, and so are its WAL and shared-memory files."""
+    store = tmp_path / "signpost.db"
+    db = await Database.open(f"sqlite+aiosqlite:///{store}")
+    try:
+        await _write_something(db)
+        files = [store, Path(f"{store}-wal"), Path(f"{store}-shm")]
+        assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        await db.close()
+
+
+@pytest.mark.usefixtures("usual_umask")
+async def test_existing_world_readable_store_is_tightened_on_open(tmp_path: Path) -> None:
+    """A store left 0644 by an older version (with its WAL and shm) is made 0600 when Signpost opens it."""
+    store = tmp_path / "signpost.db"
+    db = await Database.open(f"sqlite+aiosqlite:///{store}")
+    await _write_something(db)
+    await db.close()
+    side = [Path(f"{store}-wal"), Path(f"{store}-shm")]
+    for f in [store, *side]:
+        f.touch()
+        os.chmod(f, 0o644)
+    db = await Database.open(f"sqlite+aiosqlite:///{store}")
+    try:
+        await _write_something(db)
+        assert {f.name: mode(f) for f in [store, *side] if f.exists()} == {
+            f.name: 0o600 for f in [store, *side] if f.exists()
+        }
+        assert mode(store) == 0o600
+    finally:
+        await db.close()
+
+
+@pytest.mark.usefixtures("usual_umask")
+async def test_backup_file_is_owner_only(signpost: Signpost, tmp_path: Path) -> None:
+    """A backup (SQLite VACUUM INTO, or pg_dump) is written 0600 and is not empty."""
+    await say(signpost, "P001", "help")
+    target = tmp_path / "signpost.backup"
+    size = await backup(signpost.ctx.db, target)
+    assert size > 0
+    assert mode(target) == 0o600
