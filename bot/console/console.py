@@ -15,8 +15,6 @@ import sys
 import uuid
 from typing import TextIO
 
-from sqlalchemy import select
-
 from bot.app import Signpost
 from bot.cli.common import opened
 from bot.console import devclock
@@ -25,9 +23,8 @@ from bot.console.render import render
 from bot.enrol_page import terminal_enrolment
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
+from handlers.operator.register import demo_examples
 from handlers.vocabulary import Command, Platform, Principal, Reply
-from store.register.synthetic import SyntheticRegister
-from store.tables.lifecycle import Meta
 
 DEFAULT_AS = "NS-P0001"
 
@@ -68,10 +65,8 @@ class Console:
 
     async def greet(self) -> None:
         self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or :quit.")
-        async with self.app.ctx.db.read() as session:
-            demo = (await session.execute(select(Meta.value).where(Meta.key == "demo_children"))).scalar()
-        if demo is not None:
-            examples = SyntheticRegister(children=int(demo)).examples()
+        examples = await demo_examples(self.app.ctx)
+        if examples is not None:
             self.say("Try these on the demo data:")
             self.say(f"  {examples.keyed}            (by reference)")
             self.say(f"  {examples.demographic}   (by name and date of birth)")

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_date
-from handlers.vocabulary import Notice, Outcome, Reply, Role
-from store.audit.log import AuditRecord, append
+from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
+from store.audit.log import AuditRecord, append, origin_event
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ChainHead, ScheduleError
@@ -184,8 +184,11 @@ def system_record(
     )
 
 
-async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who: str = "scheduler") -> RetentionReport:
-    """The daily retention work (safe to call often and from every replica)."""
+async def retention_tick(
+    ctx: Context, now: datetime, *, max_days: int = 31, origin: Origin = Origin.SCHEDULER, who: str = ""
+) -> RetentionReport:
+    """The daily retention work (safe to call often and from every replica); audited as ``origin``
+    (the scheduler, or the operator ``who`` at the terminal) when it did any work."""
     report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
@@ -196,7 +199,7 @@ async def retention_tick(ctx: Context, now: datetime, *, max_days: int = 31, who
             ]
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
-            await append(session, [system_record(now, "retention", detail, who=who)])
+            await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
     report.compaction = await lifecycle.compact(ctx.db, lifecycle.AFFECTED_TABLES)  # last: after every write
     return report
 
@@ -216,12 +219,14 @@ async def destroy_now(
     schedule_id: int,
     chain_head: ChainHead | None = None,
     *,
-    who: str = "scheduler",
+    origin: Origin = Origin.SCHEDULER,
+    who: str = "",
 ) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work. The audit
     event goes first, so that the certificate's audit summary covers it."""
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
-        await append(session, [system_record(now, "decommission_destroy", f"schedule {schedule_id}", who=who)])
+        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=f"schedule {schedule_id}")
+        await append(session, [event])
     return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)
