@@ -39,7 +39,10 @@ class Cli:
                 patch.setenv(name, value)
             patch.setattr(sys, "stdin", io.StringIO(stdin))
             self._capsys.readouterr()  # what came before is not this command's output
-            code = main(list(args))
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse refuses bad arguments (and answers --help) this way
+                code = exit_.code if isinstance(exit_.code, int) else 2
             captured = self._capsys.readouterr()
         structlog.reset_defaults()  # main() bound logging to this command's captured stderr
         return Run(code, captured.out, captured.err)
