@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 import structlog
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from bot.config import Settings
@@ -100,13 +99,8 @@ def standard_tasks(box: Outbox) -> list[Task]:
     ]
 
 
-async def chain_head_hash(session: AsyncSession) -> str | None:
-    """The audit chain's head hash, for the destruction certificate."""
-    return (await audit_chain.current_head(session)).head_hash.hex()
-
-
 async def decommission_with_chain_head(ctx: Context, now: datetime) -> object:
-    return await lifecycle.decommission_tick(ctx, now, chain_head=chain_head_hash)
+    return await lifecycle.decommission_tick(ctx, now, chain_head=audit_chain.head_hash_hex)
 
 
 async def audit_checkpoint(ctx: Context, now: datetime) -> object:

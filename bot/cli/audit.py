@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import Signpost
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, opened, operator_account
+from handlers.operator import audit
 from handlers.refs import InvalidReference, parse_reference
-from store.audit import chain as audit_chain
-from store.audit import log as audit
-from store.audit import sar
-from store.audit.log import AuditRecord, EventFilter
-from store.audit.verify import verify
 
 
 def add_commands(sub: Any) -> None:
@@ -66,49 +59,16 @@ def child_ref(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-async def record_operator_action(app: Signpost, action: str, subjects: tuple[int, ...], detail: str) -> None:
-    """Audit what an operator did at the terminal, before the output is produced (fail closed)."""
-    record = AuditRecord(
-        at=app.ctx.clock.now(),
-        actor_id=None,
-        platform="cli",
-        tenant="local",
-        user_id=getpass.getuser(),
-        actor_role=None,
-        actor_org=None,
-        actor_la=None,
-        channel="terminal",
-        action=action,
-        outcome="done",
-        subject_refs=subjects,
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail=detail[:200],
-    )
-    async with app.ctx.db.write() as session:
-        await audit.append(session, [record])
-
-
-def _filter_detail(where: EventFilter) -> str:
-    parts = [
-        f"since {where.since.isoformat()}" if where.since else "",
-        f"until {where.until.isoformat()}" if where.until else "",
-        f"actor {where.actor_id}" if where.actor_id else "",
-        "one child" if where.child_ref else "",
-    ]
-    return ", ".join(p for p in parts if p) or "everything"
-
-
 async def audit_export(args: argparse.Namespace) -> int:
-    where = EventFilter(since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child)
     async with opened() as app:
-        await record_operator_action(app, "export", (args.child,) if args.child else (), _filter_detail(where))
+        events = await audit.export(
+            app.ctx, operator_account(), since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
+        )
         writer = None
         if args.format == "csv":
             writer = csv.DictWriter(sys.stdout, fieldnames=audit.EXPORT_FIELDS, lineterminator="\n")
-        if writer is not None:
             writer.writeheader()
-        async for event in audit.iter_events(app.ctx.db, where):
+        async for event in events:
             if writer is not None:
                 writer.writerow(event)
             else:
@@ -116,17 +76,19 @@ async def audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_file(path: Path) -> tuple[str, str]:
+    try:
+        return str(path), path.read_text("utf-8")
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CommandFailed(f"{path}: {exc}") from None
+
+
 async def audit_verify(args: argparse.Namespace) -> int:
-    supplied = []
-    if args.checkpoint is not None:
-        try:
-            supplied.append(audit_chain.parse_note(args.checkpoint.read_text("utf-8")))
-        except OSError as exc:
-            raise CommandFailed(f"cannot read {args.checkpoint}: {exc.strerror}") from None
-        except (audit_chain.CheckpointError, UnicodeDecodeError) as exc:
-            raise CommandFailed(f"{args.checkpoint}: {exc}") from None
+    supplied = _checkpoint_file(args.checkpoint) if args.checkpoint is not None else None
     async with opened() as app:
-        verdict = await verify(app.ctx.db, app.ctx.keys, supplied)
+        verdict = await audit.verify_chain(app.ctx, supplied)
     if verdict.finding is not None:
         found = verdict.finding
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")
@@ -140,21 +102,16 @@ async def audit_verify(args: argparse.Namespace) -> int:
 
 async def audit_checkpoint(args: argparse.Namespace) -> int:
     async with opened() as app:
-        public = audit_chain.public_key_bytes(app.ctx.keys)
         if args.public_key:
-            print(f"{audit_chain.origin_for(app.ctx.keys)} ed25519 {audit_chain.b64(public)}")
+            print(audit.public_key_line(app.ctx))
             return 0
-        checkpoint = await audit_chain.make_checkpoint(app.ctx.db, app.ctx.keys, app.ctx.clock.now())
-    sys.stdout.write(checkpoint.to_note(public))
+        note = await audit.checkpoint_note(app.ctx)
+    sys.stdout.write(note)
     return 0
 
 
 async def audit_sar(args: argparse.Namespace) -> int:
     async with opened() as app:
-        detail = "with names" if args.with_names else "organisations and roles"
-        await record_operator_action(app, "sar", (args.child,), detail)
-        report = await sar.subject_access(
-            app.ctx.db, app.ctx.sealer, args.child, app.ctx.clock.now(), with_names=args.with_names
-        )
+        report = await audit.subject_access(app.ctx, operator_account(), args.child, with_names=args.with_names)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_text())
     return 0

@@ -1,7 +1,10 @@
-"""Helpers shared by the sub-commands: open the store with settings, and fail with one clear line."""
+"""Helpers shared by the sub-commands: open the store with settings, name the operator, and fail
+with one clear line."""
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +16,14 @@ from store.keys.crypto import KeyRing
 
 class CommandFailed(Exception):
     """A sub-command cannot go on; the message is shown to the operator as one line."""
+
+
+def operator_account() -> str:
+    """Who runs the command, for its audit event: the local OS account (never a secret)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid:{os.getuid()}"
 
 
 @asynccontextmanager

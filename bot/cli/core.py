@@ -1,4 +1,4 @@
-"""Core sub-commands: run, console, seed-demo, import. (`audit …` lives in bot/commands/audit.py.)"""
+"""Core sub-commands: run, console, seed-demo, import. (`audit …` lives in bot/cli/audit.py.)"""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bot import serve
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, opened, operator_account
 from bot.console import console
-from store.lifecycle import demo
-from store.register.feeds import Feed, FeedRejected, import_feeds
-from store.register.synthetic import SyntheticRegister, feeds_text
-from store.tables.lifecycle import Meta
-from store.tables.register import Child
+from handlers.operator import register
 
 
 def add_commands(sub: Any) -> None:
@@ -42,43 +36,36 @@ def add_commands(sub: Any) -> None:
 
 async def seed_demo(args: argparse.Namespace) -> int:
     async with opened() as app:
-        async with app.ctx.db.read() as session:
-            existing = (await session.execute(select(func.count()).select_from(Child))).scalar_one()
-        if existing and args.if_empty:
-            print(f"The store already holds {existing} children; not seeding.")
-            return 0
-        register = SyntheticRegister(children=args.children)
-        feeds = [Feed(name, text) for name, text in feeds_text(register).items()]
-        disposable = await demo.may_mark(app.ctx.db)
-        report = await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
-        async with app.ctx.db.write() as session:
-            await session.merge(Meta(key="demo_children", value=str(args.children)))
-        if disposable:
-            await demo.mark_disposable(app.ctx.db, app.ctx.clock.now().isoformat())
-        else:
-            print("This store held data before seeding: it is not marked as a disposable demo store.")
-        changed = ", ".join(f"{n} {kind}" for kind, n in report.changed.items())
-        print(f"Demo data ready ({changed or 'nothing new'} written).")
+        seeded = await register.seed_demo(app.ctx, operator_account(), args.children, if_empty=args.if_empty)
+    if not seeded.seeded:
+        print(f"The store already holds {seeded.existing} children; not seeding.")
+        return 0
+    if not seeded.marked:
+        print("This store held data before seeding: it is not marked as a disposable demo store.")
+    changed = ", ".join(f"{n} {kind}" for kind, n in seeded.changed.items())
+    print(f"Demo data ready ({changed or 'nothing new'} written).")
     return 0
 
 
+def _read(path: Path) -> tuple[str, str]:
+    try:
+        return path.name, path.read_text("utf-8-sig")
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandFailed(f"{path} is not UTF-8 text") from None
+
+
 async def import_command(args: argparse.Namespace) -> int:
-    feeds = []
-    for path in args.files:
-        try:
-            feeds.append(Feed.from_path(path))
-        except OSError as exc:
-            raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise CommandFailed(f"{path} is not UTF-8 text") from None
+    files = [_read(path) for path in args.files]
     async with opened() as app:
         try:
-            report = await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
-        except FeedRejected as rejected:
-            for problem in rejected.report.problems:
+            imported = await register.import_files(app.ctx, operator_account(), files)
+        except register.ImportRefused as refused:
+            for problem in refused.problems:
                 print(problem, file=sys.stderr)
-            print(f"Nothing was imported: {len(rejected.report.problems)} problem(s) above.", file=sys.stderr)
+            print(f"Nothing was imported: {len(refused.problems)} problem(s) above.", file=sys.stderr)
             return 1
-    for kind, rows in report.rows.items():
-        print(f"{kind}: {rows} rows read, {report.changed.get(kind, 0)} new or changed")
+    for kind, rows in imported.rows.items():
+        print(f"{kind}: {rows} rows read, {imported.changed.get(kind, 0)} new or changed")
     return 0

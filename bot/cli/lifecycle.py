@@ -1,6 +1,7 @@
 """Lifecycle sub-commands: retention run, backup, keys rotate, decommission.
 
-These run as the operator who holds the key file; each is audited as ``cli:operator``.
+These run as the operator who holds the key file; each change is audited with the terminal origin
+and the local account (handlers/operator/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -11,17 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.app import Signpost
-from bot.cli.common import CommandFailed, opened
-from handlers.lifecycle import flows as use_cases
-from store.audit.log import append
-from store.keys.backup import BackupFailed, backup
-from store.keys.rotation import RotationFailed, rotate
-from store.lifecycle import decommission
-from store.lifecycle import retention as lifecycle
-from store.lifecycle.decommission import ScheduleError
-
-WHO = "operator"
+from bot.cli.common import CommandFailed, opened, operator_account
+from handlers.operator import lifecycle
 
 
 def _date(text: str) -> date:
@@ -68,92 +60,53 @@ async def retention_command(args: argparse.Namespace) -> int:
     if args.as_of is not None and not args.dry_run:
         raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)")
     async with opened() as app:
-        today = app.ctx.clock.now().date()
         if args.dry_run:
-            as_of = args.as_of or today
-            if as_of < today:
-                raise CommandFailed("--as-of must be today or later")
-            print((await lifecycle.preview(app.ctx.db, app.ctx.keys, today, as_of)).summary())
-            return 0
-        report = await use_cases.retention_tick(app.ctx, app.ctx.clock.now(), max_days=366, who=WHO)
-        while report.pending_days:
-            report = await use_cases.retention_tick(app.ctx, app.ctx.clock.now(), max_days=366, who=WHO)
-        print(report.summary())
+            report = await lifecycle.retention_preview(app.ctx, args.as_of)
+        else:
+            report = await lifecycle.retention_run(app.ctx, operator_account())
+    print(report.summary())
     return 0
-
-
-async def _audit(app: Signpost, action: str, detail: str) -> None:
-    async with app.ctx.db.write() as session:
-        await append(session, [use_cases.system_record(app.ctx.clock.now(), action, detail, who=WHO, tenant="cli")])
 
 
 async def backup_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        try:
-            size = await backup(app.ctx.db, args.file)
-        except BackupFailed as exc:
-            raise CommandFailed(str(exc)) from None
-        await _audit(app, "backup", f"{size} bytes")
+        size = await lifecycle.backup_to(app.ctx, operator_account(), args.file)
     print(f"Backup written to {args.file} ({size} bytes). It holds wrapped keys only: keep the key file apart from it.")
     return 0
 
 
 async def rotate_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        try:
-            report = await rotate(app.ctx.db, app.ctx.keys, app.ctx.clock.now().date())
-        except RotationFailed as exc:
-            raise CommandFailed(str(exc)) from None
-        counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
-        await _audit(app, "keys_rotate", f"generation {report.new_generation}")
+        report = await lifecycle.rotate_keys(app.ctx, operator_account())
+    counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
     print(f"Keys rotated to generation {report.new_generation}; re-wrapped {counts}. Restart every running replica.")
     return 0
 
 
 async def schedule_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        now = app.ctx.clock.now()
-        try:
-            async with app.ctx.db.write() as session:
-                row = await use_cases.schedule_with_notices(
-                    app.ctx, session, args.switch_off, args.destroy_by, WHO, now
-                )
-                await append(
-                    session,
-                    [use_cases.system_record(now, "decommission", f"scheduled {row.id}", who=WHO, tenant="cli")],
-                )
-        except ScheduleError as exc:
-            raise CommandFailed(str(exc)) from None
+        row = await lifecycle.decommission_schedule(app.ctx, operator_account(), args.switch_off, args.destroy_by)
     print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
     return 0
 
 
 async def status_command(args: argparse.Namespace) -> int:
-    async with opened() as app, app.ctx.db.read() as session:
-        print(await use_cases.status_text(session, app.ctx.clock.now().date()))
+    async with opened() as app:
+        print(await lifecycle.decommission_status(app.ctx))
     return 0
 
 
 async def cancel_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        now = app.ctx.clock.now()
-        try:
-            async with app.ctx.db.write() as session:
-                row = await use_cases.cancel_with_notices(app.ctx, session, WHO, now)
-                record = use_cases.system_record(now, "decommission", f"cancelled {row.id}", who=WHO, tenant="cli")
-                await append(session, [record])
-        except ScheduleError as exc:
-            raise CommandFailed(str(exc)) from None
+        await lifecycle.decommission_cancel(app.ctx, operator_account())
     print("Decommissioning cancelled. Admins notified.")
     return 0
 
 
 async def certificate_command(args: argparse.Namespace) -> int:
-    async with opened() as app, app.ctx.db.read() as session:
-        row = await decommission.current(session)
-    if row is None or row.certificate is None:
-        raise CommandFailed("there is no destruction certificate yet: it is produced when destruction completes")
-    text = json.dumps(json.loads(row.certificate), indent=2, sort_keys=True)
+    async with opened() as app:
+        document = await lifecycle.decommission_certificate(app.ctx)
+    text = json.dumps(document, indent=2, sort_keys=True)
     if args.out is not None:
         args.out.write_text(text + "\n", "utf-8")
         print(f"Certificate written to {args.out}.")
@@ -164,15 +117,6 @@ async def certificate_command(args: argparse.Namespace) -> int:
 
 async def destroy_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        now = app.ctx.clock.now()
-        async with app.ctx.db.read() as session:
-            row = await decommission.current(session)
-        if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
-            raise CommandFailed("destruction comes after the switch-off date: schedule one, or wait for it")
-        if row.state == "destroyed":
-            raise CommandFailed("everything has already been destroyed: see `signpost decommission certificate`")
-        cert = await use_cases.destroy_now(app.ctx, now, row.id, who=WHO)
-        if cert is None:
-            raise CommandFailed("another Signpost process is destroying the data right now; check the status shortly")
-    print(decommission.certificate_text(cert))
+        certificate = await lifecycle.decommission_destroy(app.ctx, operator_account())
+    print(certificate)
     return 0

@@ -1,4 +1,5 @@
-"""The `signpost` command: wiring only. Each feature adds its sub-commands from bot/commands/."""
+"""The `signpost` command: wiring only. Each feature adds its sub-commands from bot/cli/; they call
+the use cases in handlers/operator/ and print what those return."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed
 from bot.config import SettingsError
 from bot.logging import configure
+from handlers.operator.common import Refused
 from store.keys.crypto import KeyFileError
 
 COMMAND_GROUPS = (
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = asyncio.run(args.func(args))
         return result
-    except (SettingsError, KeyFileError, CommandFailed) as exc:
+    except (SettingsError, KeyFileError, CommandFailed, Refused) as exc:
         print(f"signpost: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

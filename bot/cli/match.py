@@ -11,15 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.cli.common import CommandFailed, opened
-from handlers.reconcile import (
-    DEFAULT_TOP,
-    BatchRefused,
-    LineAnswer,
-    RosterRejected,
-    audit_rejected,
-    read_roster,
-    run_batch,
-)
+from handlers.operator.register import match_roll
+from handlers.reconcile import DEFAULT_TOP, LineAnswer, RosterRejected
 from handlers.vocabulary import format_ref
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
@@ -59,20 +52,14 @@ def _positive(text: str) -> int:
 
 async def match_command(args: argparse.Namespace) -> int:
     text = _read(args.file)
-    correlation_id = uuid.uuid4().hex
     async with opened() as app:
         try:
-            roster = read_roster(args.file.name, text)
+            answers = await match_roll(app.ctx, args.as_id, args.file.name, text, args.top, uuid.uuid4().hex)
         except RosterRejected as rejected:
-            await audit_rejected(app.ctx, args.as_id, len(rejected.problems), correlation_id)
             for problem in rejected.problems:
                 print(problem, file=sys.stderr)
             print(f"Nothing was matched: {len(rejected.problems)} problem(s) above.", file=sys.stderr)
             return 1
-        try:
-            answers = await run_batch(app.ctx, args.as_id, roster, args.top, correlation_id)
-        except BatchRefused as refused:
-            raise CommandFailed(str(refused)) from None
     write_csv(answers, sys.stdout)
     return 0
 

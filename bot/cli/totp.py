@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import opened, operator_account
 from bot.enrol_page import terminal_enrolment
-from handlers.stepup import totp
-from handlers.vocabulary import Actor, Notice
-from store.audit.log import AuditRecord, append
-from store.people import credentials, practitioners
-from store.people.credentials import ACTIVE
-
-RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To see results again, send: enrol"
+from handlers.operator import people
 
 
 def add_commands(sub: Any) -> None:
@@ -39,58 +27,12 @@ def add_commands(sub: Any) -> None:
     reset.set_defaults(func=reset_command)
 
 
-def operator() -> str:
-    """Who ran the command, for the audit event (the local account; never a secret)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return f"uid:{os.getuid()}"
-
-
-def operator_record(actor: Actor, action: str, outcome: str, detail: str, at: datetime) -> AuditRecord:
-    return AuditRecord(
-        at=at,
-        actor_id=None,
-        platform="cli",
-        tenant="local",
-        user_id=operator(),
-        actor_role=None,
-        actor_org=None,
-        actor_la=actor.local_authority,
-        channel="terminal",
-        action=action,
-        outcome=outcome,
-        subject_refs=(),
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail=f"{detail} for {actor.practitioner_id}",
-    )
-
-
-async def _actor(session: AsyncSession, practitioner_id: str) -> Actor:
-    actor = await practitioners.get_actor(session, practitioner_id)
-    if actor is None:
-        raise CommandFailed(f"no practitioner with id {practitioner_id}")
-    return actor
-
-
 async def enrol_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        now = app.ctx.clock.now()
-        seed = totp.new_seed()
-        async with app.ctx.db.write() as session:
-            actor = await _actor(session, args.practitioner_id)
-            existing = await credentials.get(session, actor.practitioner_id)
-            if existing is not None and existing.state == ACTIVE and not args.replace:
-                raise CommandFailed(
-                    f"{actor.practitioner_id} already has a working authenticator; "
-                    "add --replace to issue a new one (the old one stops working)"
-                )
-            await credentials.enrol(session, app.ctx.keys, actor.practitioner_id, seed, now)
-            await append(session, [operator_record(actor, "totp_enrol", "done", "enrolment started", now)])
-    print(terminal_enrolment(totp.provisioning_uri(seed, actor.practitioner_id)))
+        enrolment = await people.totp_enrol(app.ctx, operator_account(), args.practitioner_id, replace=args.replace)
+    print(terminal_enrolment(enrolment.uri))
     print(
-        f"Give this to {actor.practitioner_id} privately. It becomes active when they enter their first "
+        f"Give this to {enrolment.practitioner_id} privately. It becomes active when they enter their first "
         "code: Signpost asks for one at their first search."
     )
     return 0
@@ -98,17 +40,9 @@ async def enrol_command(args: argparse.Namespace) -> int:
 
 async def reset_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        now = app.ctx.clock.now()
-        async with app.ctx.db.write() as session:
-            actor = await _actor(session, args.practitioner_id)
-            existed = await credentials.reset(session, actor.practitioner_id)
-            detail = "credential removed" if existed else "nothing to reset"
-            await append(session, [operator_record(actor, "totp_reset", "done", detail, now)])
-            if existed:
-                notice = Notice(actor.practitioner_id, "stepup_reset", RESET_NOTICE)
-                await app.ctx.notices.enqueue(session, [notice], now)
-    if existed:
-        print(f"Reset {actor.practitioner_id}'s authenticator. They can send enrol to set up a new one.")
+        reset = await people.totp_reset(app.ctx, operator_account(), args.practitioner_id)
+    if reset.existed:
+        print(f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one.")
     else:
-        print(f"{actor.practitioner_id} had no authenticator; nothing to reset.")
+        print(f"{reset.practitioner_id} had no authenticator; nothing to reset.")
     return 0

@@ -15,8 +15,6 @@ import sys
 import uuid
 from typing import TextIO
 
-from sqlalchemy import select
-
 from bot.app import Signpost
 from bot.cli.common import opened
 from bot.console import devclock
@@ -25,10 +23,8 @@ from bot.console.render import render
 from bot.enrol_page import terminal_enrolment
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
+from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Command, Platform, Principal, Reply
-from store.lifecycle import demo
-from store.register.synthetic import SyntheticRegister
-from store.tables.lifecycle import Meta
 
 DEFAULT_AS = "NS-P0001"
 
@@ -69,10 +65,8 @@ class Console:
 
     async def greet(self) -> None:
         self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or :quit.")
-        async with self.app.ctx.db.read() as session:
-            demo = (await session.execute(select(Meta.value).where(Meta.key == "demo_children"))).scalar()
-        if demo is not None:
-            examples = SyntheticRegister(children=int(demo)).examples()
+        examples = await demo_examples(self.app.ctx)
+        if examples is not None:
             self.say("Try these on the demo data:")
             self.say(f"  {examples.keyed}            (by reference)")
             self.say(f"  {examples.demographic}   (by name and date of birth)")
@@ -144,7 +138,7 @@ class Console:
 async def console_command(args: argparse.Namespace) -> int:
     async with opened() as app:
         if devclock.enabled(os.environ):
-            if not await demo.is_disposable(app.ctx.db):
+            if not await is_disposable_demo(app.ctx):
                 print(devclock.NOT_DEMO, file=sys.stderr)
                 return 2
             app.ctx.clock = devclock.DevClock(app.ctx.clock)

@@ -18,7 +18,7 @@ from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_date
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
-from store.audit.log import AuditRecord, append, origin_event
+from store.audit.log import append, origin_event
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ChainHead, ScheduleError
@@ -161,30 +161,11 @@ SPECS = (
 # -- periodic work -----------------------------------------------------------------------------
 
 
-def system_record(
-    now: datetime,
-    action: Action | str,
-    detail: str,
-    origin: Origin = Origin.SCHEDULER,
-    who: str = "",
-    *,
-    tenant: str | None = None,
-) -> AuditRecord:
-    """An audit event for work no chat command asked for: the scheduler's, or (``origin`` TERMINAL,
-    ``who`` their local account) an operator's at the command line. ``action`` must be an ``Action``.
-
-    ``tenant`` is transitional, for the command-line tools that still pass ``tenant="cli"`` until
-    they pass ``origin=Origin.TERMINAL``; it names no tenant (every origin event has the one).
-    """
-    if tenant == "cli":
-        origin = Origin.TERMINAL
-    return origin_event(origin, Action(action), now, who=who, detail=detail)
-
-
 async def retention_tick(
-    ctx: Context, now: datetime, *, max_days: int = 31, who: str = "", origin: Origin = Origin.SCHEDULER
+    ctx: Context, now: datetime, *, max_days: int = 31, origin: Origin = Origin.SCHEDULER, who: str = ""
 ) -> RetentionReport:
-    """The daily retention work (safe to call often and from every replica)."""
+    """The daily retention work (safe to call often and from every replica); audited as ``origin``
+    (the scheduler, or the operator ``who`` at the terminal) when it did any work."""
     report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
@@ -195,7 +176,7 @@ async def retention_tick(
             ]
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
-            await append(session, [system_record(now, Action.RETENTION, detail, origin, who)])
+            await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
     report.compaction = await lifecycle.compact(ctx.db, lifecycle.AFFECTED_TABLES)  # last: after every write
     return report
 
@@ -218,13 +199,14 @@ async def destroy_now(
     schedule_id: int,
     chain_head: ChainHead | None = None,
     *,
-    who: str = "",
     origin: Origin = Origin.SCHEDULER,
+    who: str = "",
 ) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work. The audit
     event goes first, so that the certificate's audit summary covers it."""
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
-        await append(session, [system_record(now, Action.DECOMMISSION_DESTROY, f"schedule {schedule_id}", origin, who)])
+        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=f"schedule {schedule_id}")
+        await append(session, [event])
     return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)

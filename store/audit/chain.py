@@ -251,6 +251,11 @@ async def current_head(session: AsyncSession) -> Head:
     return Head(row.size, row.last_seq, row.head_hash)
 
 
+async def head_hash_hex(session: AsyncSession) -> str | None:
+    """The chain's head hash in hex (for the destruction certificate)."""
+    return (await current_head(session)).head_hash.hex()
+
+
 async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpoint:
     """Sign and store a checkpoint of the current head (the latest again if nothing was appended since)."""
     async with db.write() as session:

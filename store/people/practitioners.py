@@ -211,3 +211,25 @@ async def link_identity(session: AsyncSession, principal: Principal, practitione
 
 async def set_status(session: AsyncSession, practitioner_id: str, status: str) -> None:
     await session.execute(update(Practitioner).where(Practitioner.id == practitioner_id).values(status=status))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedIdentity:
+    """A practitioner's link to one chat platform: ids and roles only, never a name."""
+
+    practitioner_id: str
+    local_authority: str
+    roles: str
+    platform: str
+
+
+async def linked_identities(session: AsyncSession, authority: str | None = None) -> list[LinkedIdentity]:
+    """Every practitioner's chat links (optionally of one local authority), by id then platform."""
+    stmt = (
+        select(Practitioner.id, Practitioner.local_authority, Practitioner.roles, ChatIdentity.platform)
+        .join(ChatIdentity, ChatIdentity.practitioner_id == Practitioner.id)
+        .order_by(Practitioner.id, ChatIdentity.platform)
+    )
+    if authority:
+        stmt = stmt.where(Practitioner.local_authority == authority)
+    return [LinkedIdentity(*row) for row in (await session.execute(stmt)).all()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role
 from store.db import Database, dialect_insert
@@ -264,8 +265,22 @@ def _rows(feed: Feed, problems: list[RowProblem]) -> tuple[FeedKind | None, Iter
     return kind, rows()
 
 
-async def import_feeds(db: Database, keys: KeyRing, feeds: Sequence[Feed], now: datetime) -> ImportReport:
-    """Validate and apply feeds in one transaction; raise FeedRejected (nothing applied) on any problem."""
+BeforeCommit = Callable[[AsyncSession, "ImportReport"], Awaitable[None]]
+
+
+async def import_feeds(
+    db: Database,
+    keys: KeyRing,
+    feeds: Sequence[Feed],
+    now: datetime,
+    *,
+    before_commit: BeforeCommit | None = None,
+) -> ImportReport:
+    """Validate and apply feeds in one transaction; raise FeedRejected (nothing applied) on any problem.
+
+    ``before_commit`` runs last in the import's transaction when every row was good (its audit
+    event, say), so that the import and what it records commit together or not at all.
+    """
     report = ImportReport()
     kinds: list[tuple[FeedKind, Iterator[tuple[int, dict[str, str]]], str]] = []
     for feed in feeds:
@@ -279,6 +294,8 @@ async def import_feeds(db: Database, keys: KeyRing, feeds: Sequence[Feed], now: 
             await _apply(session, keys, kind, name, rows, report, now)
         if report.problems:
             raise FeedRejected(report)  # rolls the whole transaction back
+        if before_commit is not None:
+            await before_commit(session, report)
     return report
 
 

@@ -1,60 +1,26 @@
-"""`signpost audit …` as an operator runs it: a real process, its output and its exit status."""
+"""`signpost audit …` as an operator runs it: its output and its exit status (in this process)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
-from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
+from tests.bot.cli.conftest import Cli, Run
 from tests.factories import AMY, BEN, load_standard
 from tests.stepup_helpers import say_fresh
 from tests.store.audit.tamper import rechain, run_sql, unprotect
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def signpost_cli(db_url: str, keys: KeyRing, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Run `signpost ARGS…` against the test's store and key file (from a directory without a .env)."""
-    env = {
-        **os.environ,
-        "SIGNPOST_DATABASE_URL": db_url,
-        "SIGNPOST_KEY_FILE": str(keys.path),
-        "SIGNPOST_LOG_FORMAT": "json",
-    }
-
-    async def run(*args: str) -> Run:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        assert proc.returncode is not None
-        return Run(proc.returncode, out.decode(), err.decode())
-
-    return run
+def signpost_cli(cli: Cli) -> Cli:
+    return cli
 
 
 @pytest.fixture
@@ -73,27 +39,27 @@ async def busy(signpost: Signpost) -> Signpost:
     return signpost
 
 
-async def test_verify_says_ok_with_the_count(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    run = await signpost_cli("audit", "verify")
+async def test_verify_says_ok_with_the_count(busy: Signpost, signpost_cli: Cli) -> None:
+    run = await signpost_cli.run("audit", "verify")
     assert run.code == 0, run.err
     assert run.out.startswith("OK: 12 events, chain intact up to seq 12")
 
 
-async def test_verify_names_the_first_bad_event_and_fails(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
+async def test_verify_names_the_first_bad_event_and_fails(busy: Signpost, signpost_cli: Cli) -> None:
     await unprotect(busy.ctx.db)
     await run_sql(busy.ctx.db, "UPDATE audit_events SET actor_id = 'P003' WHERE seq = 3")
-    run = await signpost_cli("audit", "verify")
+    run = await signpost_cli.run("audit", "verify")
     assert run.code == 1
     assert run.out.startswith("FAILED at seq 3: edited")
 
 
-async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    made = await signpost_cli("audit", "checkpoint")
+async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpost_cli: Cli, tmp_path: Path) -> None:
+    made = await signpost_cli.run("audit", "checkpoint")
     assert made.code == 0, made.err
     kept = tmp_path / "kept-checkpoint.txt"
     kept.write_text(made.out)
     assert made.out.splitlines()[1] == "12"  # origin, size, head, time, last-seq; then the signature
-    assert (await signpost_cli("audit", "verify", "--checkpoint", str(kept))).code == 0
+    assert (await signpost_cli.run("audit", "verify", "--checkpoint", str(kept))).code == 0
 
     await unprotect(busy.ctx.db)
     await run_sql(
@@ -104,15 +70,15 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpos
         "DELETE FROM audit_events WHERE seq = 12",
     )
     await rechain(busy.ctx.db)
-    run = await signpost_cli("audit", "verify", "--checkpoint", str(kept))
+    run = await signpost_cli.run("audit", "verify", "--checkpoint", str(kept))
     assert run.code == 1
     assert run.out.startswith("FAILED at seq 12: truncated")
 
 
-async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, signpost_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, signpost_cli: Cli, tmp_path: Path) -> None:
     junk = tmp_path / "junk.txt"
     junk.write_text("not a checkpoint\n")
-    run = await signpost_cli("audit", "verify", "--checkpoint", str(junk))
+    run = await signpost_cli.run("audit", "verify", "--checkpoint", str(junk))
     assert run.code == 2
     assert (
         run.err.strip()
@@ -120,7 +86,7 @@ async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, sign
     )
 
 
-async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
+async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli: Cli) -> None:
     def events(run: Run) -> list[tuple[str, str, str, str]]:
         assert run.code == 0, run.err
         return [
@@ -128,7 +94,7 @@ async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpo
         ]
 
     # Everything P001 did, step-up events included (they name no child).
-    assert events(await signpost_cli("audit", "export", "--actor", "P001")) == [
+    assert events(await signpost_cli.run("audit", "export", "--actor", "P001")) == [
         ("P001", "enrol", "done", ""),
         ("P001", "code", "done", ""),
         ("P001", "lookup", "answered", AMY),
@@ -137,13 +103,13 @@ async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpo
         ("P001", "code", "answered", ""),
     ]
     # The export is audited before it runs, and it touches Amy: so it lists itself last.
-    by_child = await signpost_cli("audit", "export", "--child", AMY)
+    by_child = await signpost_cli.run("audit", "export", "--child", AMY)
     assert events(by_child) == [
         ("P001", "lookup", "answered", AMY),
         ("P002", "search", "answered", AMY),
         (None, "export", "done", AMY),
     ]
-    day_two = await signpost_cli("audit", "export", "--since", "2026-11-03", "--until", "2026-11-04")
+    day_two = await signpost_cli.run("audit", "export", "--since", "2026-11-03", "--until", "2026-11-04")
     assert events(day_two) == [
         ("P001", "lookup", "challenged", ""),
         ("P001", "lookup", "answered", BEN),
@@ -154,8 +120,8 @@ async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpo
     ]
 
 
-async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    run = await signpost_cli("audit", "export", "--format", "csv", "--actor", "P002")
+async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli: Cli) -> None:
+    run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "P002")
     assert run.code == 0, run.err
     rows = list(csv.DictReader(io.StringIO(run.out)))
     assert [(r["actor_id"], r["action"], r["outcome"]) for r in rows] == [
@@ -169,42 +135,42 @@ async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, si
     assert "terms" not in rows[0] and "Amy" not in run.out
 
 
-async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    run = await signpost_cli("audit", "export", "--since", "yesterday")
+async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_cli: Cli) -> None:
+    run = await signpost_cli.run("audit", "export", "--since", "yesterday")
     assert run.code == 2 and "'yesterday' is not a date (YYYY-MM-DD)" in run.err
-    run = await signpost_cli("audit", "export", "--child", "1234567890")
+    run = await signpost_cli.run("audit", "export", "--child", "1234567890")
     assert run.code == 2 and "reference number is not valid" in run.err
 
 
-async def test_sar_as_text_and_json(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    text = await signpost_cli("audit", "sar", AMY)
+async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
+    text = await signpost_cli.run("audit", "sar", AMY)
     assert text.code == 0, text.err
     assert "Subject access report for the child with reference 999 000 0018" in text.out
     assert "Social worker, Northshire Children's Services (Northshire)" in text.out
     assert "Sam Carter" not in text.out
-    named = json.loads((await signpost_cli("audit", "sar", AMY, "--with-names", "--format", "json")).out)
+    named = json.loads((await signpost_cli.run("audit", "sar", AMY, "--with-names", "--format", "json")).out)
     assert named["entries"][0]["practitioner"] == "Sam Carter (P001)"
 
 
-async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    await signpost_cli("audit", "sar", AMY)
-    await signpost_cli("audit", "export", "--actor", "P001")
+async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cli: Cli) -> None:
+    await signpost_cli.run("audit", "sar", AMY)
+    await signpost_cli.run("audit", "export", "--actor", "P001")
     async with busy.ctx.db.read() as session:
         rows = (
             await session.execute(
                 select(AuditEvent.platform, AuditEvent.action, AuditEvent.subject_refs, AuditEvent.detail)
-                .where(AuditEvent.platform == "cli")
+                .where(AuditEvent.platform == "terminal")
                 .order_by(AuditEvent.seq)
             )
         ).all()
     assert [tuple(r) for r in rows] == [
-        ("cli", "sar", AMY, "organisations and roles"),
-        ("cli", "export", "", "actor P001"),
+        ("terminal", "sar", AMY, "organisations and roles"),
+        ("terminal", "export", "", "actor P001"),
     ]
-    assert (await signpost_cli("audit", "verify")).code == 0
+    assert (await signpost_cli.run("audit", "verify")).code == 0
 
 
-async def test_help_lists_the_audit_commands(signpost_cli) -> None:  # type: ignore[no-untyped-def]
-    run = await signpost_cli("audit", "--help")
+async def test_help_lists_the_audit_commands(signpost_cli: Cli) -> None:
+    run = await signpost_cli.run("audit", "--help")
     for name in ("export", "verify", "checkpoint", "sar"):
         assert name in run.out

@@ -1,5 +1,5 @@
-"""`signpost match` as an admin runs it: a real subprocess on a temporary SQLite store, its CSV on
-stdout, one audit event; and the batch use case on both backends, decision for decision equal to chat."""
+"""`signpost match` as an admin runs it (in this process, on each backend): its CSV on stdout, one
+audit event; and the batch use case, decision for decision equal to chat."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from handlers.reconcile import read_roster, run_batch
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from store.tables.register import Child
-from tests.bot.cli.test_main import signpost as run_signpost
+from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, load_fuzzy
 from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
@@ -37,25 +37,25 @@ def roll_csv(rows: list[tuple[str, str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def setup_store(tmp: Path) -> None:
+def setup_store(cli: Cli, tmp: Path) -> None:
     for name, text in (("p.csv", PRACTITIONERS), ("c.csv", FUZZY_CHILDREN), ("i.csv", FUZZY_INVOLVEMENTS)):
         (tmp / name).write_text(text, encoding="utf-8")
-    imported = run_signpost(tmp, "import", str(tmp / "p.csv"), str(tmp / "c.csv"), str(tmp / "i.csv"))
-    assert imported.returncode == 0, imported.stderr
+    imported = cli("import", str(tmp / "p.csv"), str(tmp / "c.csv"), str(tmp / "i.csv"))
+    assert imported.code == 0, imported.err
 
 
-def audit_events(tmp: Path) -> list[dict[str, object]]:
-    exported = run_signpost(tmp, "audit", "export")
-    return [json.loads(line) for line in exported.stdout.splitlines()]
+def audit_events(cli: Cli) -> list[dict[str, object]]:
+    exported = cli("audit", "export")
+    return [json.loads(line) for line in exported.out.splitlines()]
 
 
-def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(tmp_path: Path) -> None:
+def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(cli: Cli, tmp_path: Path) -> None:
     """Header, one row per candidate ranked from 1, an empty-candidate row for no match; one batch event."""
-    setup_store(tmp_path)
+    setup_store(cli, tmp_path)
     (tmp_path / "roll.csv").write_text(roll_csv(ROLL), encoding="utf-8")
-    result = run_signpost(tmp_path, "match", str(tmp_path / "roll.csv"), "--top", "3", "--as", "AD01")
-    assert result.returncode == 0, result.stderr
-    rows = list(csv.reader(io.StringIO(result.stdout)))
+    result = cli("match", str(tmp_path / "roll.csv"), "--top", "3", "--as", "AD01")
+    assert result.code == 0, result.err
+    rows = list(csv.reader(io.StringIO(result.out)))
     assert rows[0] == ["line", "decision", "rank", "candidate_ref", "confidence"]
     by_line: dict[int, list[list[str]]] = {}
     for row in rows[1:]:
@@ -69,7 +69,7 @@ def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(tmp_path: Pat
     assert float(twins[0][4]) >= float(twins[1][4])
     assert by_line[4] == [["4", "no_match", "", "", ""]]
     assert all(len(rows_) <= 3 for rows_ in by_line.values())
-    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert len(events) == 1
     (event,) = events
     facts = (event["outcome"], event["result_count"], event["actor_id"], event["channel"])
@@ -77,36 +77,36 @@ def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(tmp_path: Pat
     assert AMELIA in str(event["subject_refs"]) and "Amelia" not in json.dumps(event)
 
 
-def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(tmp_path: Path) -> None:
+def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tmp_path: Path) -> None:
     """Every bad row is named (file:line: field: problem), exit status 1, no CSV, no answered event."""
-    setup_store(tmp_path)
+    setup_store(cli, tmp_path)
     bad = tmp_path / "roll.csv"
     bad.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-13-03,,,,\n,Ben,Okafor,,2016-09-12,Q,M4,,\n,too,few\n")
-    result = run_signpost(tmp_path, "match", str(bad), "--as", "AD01")
-    assert result.returncode == 1 and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
+    result = cli("match", str(bad), "--as", "AD01")
+    assert result.code == 1 and result.out == ""
+    lines = result.err.strip().splitlines()
     assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in lines
     assert "roll.csv:3: sex: must be F, M, X, U or empty" in lines
     assert "roll.csv:4: row: has 3 fields, expected 9" in lines
     assert lines[-1] == "Nothing was matched: 3 problem(s) above."
     (tmp_path / "wrong.csv").write_text("name,dob\nAmy,2014-04-03\n")
-    wrong = run_signpost(tmp_path, "match", str(tmp_path / "wrong.csv"), "--as", "AD01")
-    assert wrong.returncode == 1 and "header" in wrong.stderr
-    missing = run_signpost(tmp_path, "match", str(tmp_path / "absent.csv"), "--as", "AD01")
-    assert missing.returncode == 2 and missing.stderr.startswith("signpost: cannot read")
-    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    wrong = cli("match", str(tmp_path / "wrong.csv"), "--as", "AD01")
+    assert wrong.code == 1 and "header" in wrong.err
+    missing = cli("match", str(tmp_path / "absent.csv"), "--as", "AD01")
+    assert missing.code == 2 and missing.err.startswith("signpost: cannot read")
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [e["outcome"] for e in events] == ["invalid", "invalid"]
     assert all(e["result_count"] == 0 for e in events)
 
 
-def test_only_an_admin_may_run_a_batch_match(tmp_path: Path) -> None:
+def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     """A practitioner is refused with one clear line, and the refusal is audited."""
-    setup_store(tmp_path)
+    setup_store(cli, tmp_path)
     (tmp_path / "roll.csv").write_text(roll_csv(ROLL[:1]), encoding="utf-8")
-    result = run_signpost(tmp_path, "match", str(tmp_path / "roll.csv"), "--as", "P001")
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip() == "signpost: only an active admin can run a batch match: check --as"
-    events = [e for e in audit_events(tmp_path) if e["action"] == "match_batch"]
+    result = cli("match", str(tmp_path / "roll.csv"), "--as", "P001")
+    assert result.code == 2 and result.out == ""
+    assert result.err.strip() == "signpost: only an active admin can run a batch match: check --as"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
 
 

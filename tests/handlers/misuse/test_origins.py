@@ -24,7 +24,6 @@ from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
-from handlers.lifecycle.flows import system_record
 from handlers.misuse.monitor import sweep
 from handlers.reconcile import read_roster, run_batch
 from handlers.vocabulary import ORIGINS, Action, Origin, Outcome, Platform, Principal, is_origin
@@ -152,12 +151,3 @@ def test_every_origin_is_its_own_platform_under_one_tenant(origin: Origin) -> No
     assert (record.platform, record.tenant, record.channel, record.user_id) == (origin, "signpost", origin, "ops")
     assert is_origin(record.platform) and not any(is_origin(p) for p in Platform)
     assert {o.value for o in Origin} == ORIGINS
-
-
-def test_system_record_is_the_scheduler_unless_told_it_is_the_terminal() -> None:
-    """The lifecycle's record for work no chat command asked for: the scheduler, or an operator's terminal."""
-    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
-    scheduled = system_record(at, Action.RETENTION, "archived 1")
-    assert (scheduled.platform, scheduled.user_id, scheduled.action) == ("scheduler", "scheduler", "retention")
-    typed = system_record(at, Action.BACKUP, "10 bytes", origin=Origin.TERMINAL, who="ops")
-    assert (typed.platform, typed.tenant, typed.user_id) == ("terminal", "signpost", "ops")

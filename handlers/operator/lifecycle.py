@@ -1,0 +1,134 @@
+"""The data lifecycle from the terminal: retention, backup, key rotation, decommissioning.
+
+Changes are audited with ``Origin.TERMINAL``; the periodic work they share with the scheduler
+(retention, destruction) is the same use case in ``handlers.lifecycle.flows``, told its origin.
+Schedules and notices name the actor ``operator`` (what admins read); the audit event names the
+local account.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from handlers.context import Context
+from handlers.lifecycle import flows
+from handlers.operator.common import Refused, record, terminal_event
+from handlers.vocabulary import Action, Origin, Outcome
+from store.audit.log import append
+from store.keys.backup import BackupFailed, backup
+from store.keys.rotation import RotationFailed, RotationReport, rotate
+from store.lifecycle import decommission
+from store.lifecycle import retention as lifecycle
+from store.lifecycle.decommission import ScheduleError
+from store.lifecycle.retention import RetentionReport
+
+BY = "operator"  # how schedules, cancellations and admins' notices name an operator at the terminal
+MAX_DAYS = 366  # days of retention one tick catches up; a run repeats until none are pending
+
+
+async def retention_run(ctx: Context, who: str) -> RetentionReport:
+    """Process every day since the last run, then seal in and compact; audited even when idle."""
+    report = await flows.retention_tick(ctx, ctx.clock.now(), max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who)
+    worked = report.did_work
+    while report.pending_days:
+        report = await flows.retention_tick(ctx, ctx.clock.now(), max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who)
+        worked = worked or report.did_work
+    if not worked:  # a tick audits only the work it did; the operator's run is audited regardless
+        await record(ctx, terminal_event(Action.RETENTION, ctx.clock.now(), who, detail="nothing due"))
+    return report
+
+
+async def retention_preview(ctx: Context, as_of: date | None) -> RetentionReport:
+    """What a run on ``as_of`` (default today) would do; changes nothing, so writes no event."""
+    today = ctx.clock.now().date()
+    as_of = as_of or today
+    if as_of < today:
+        raise Refused("--as-of must be today or later")
+    return await lifecycle.preview(ctx.db, ctx.keys, today, as_of)
+
+
+async def backup_to(ctx: Context, who: str, target: Path) -> int:
+    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes."""
+    try:
+        size = await backup(ctx.db, target)
+    except BackupFailed as exc:
+        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        raise Refused(str(exc)) from None
+    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{size} bytes"))
+    return size
+
+
+async def rotate_keys(ctx: Context, who: str) -> RotationReport:
+    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed."""
+    try:
+        report = await rotate(ctx.db, ctx.keys, ctx.clock.now().date())
+    except RotationFailed as exc:
+        await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        raise Refused(str(exc)) from None
+    detail = f"generation {report.new_generation}"
+    await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, detail=detail))
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    switch_off: date
+    destroy_by: date
+
+
+async def decommission_schedule(ctx: Context, who: str, switch_off: date, destroy_by: date | None) -> Scheduled:
+    """Set the switch-off date and tell every admin, with its audit event, in one transaction."""
+    now = ctx.clock.now()
+    try:
+        async with ctx.db.write() as session:
+            row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now)
+            event = terminal_event(Action.DECOMMISSION, now, who, detail=f"scheduled {row.id}")
+            await append(session, [event])
+    except ScheduleError as exc:
+        raise Refused(str(exc)) from None
+    return Scheduled(row.switch_off, row.destroy_by)
+
+
+async def decommission_cancel(ctx: Context, who: str) -> None:
+    """Cancel before the switch-off date and tell every admin."""
+    now = ctx.clock.now()
+    try:
+        async with ctx.db.write() as session:
+            row = await flows.cancel_with_notices(ctx, session, BY, now)
+            await append(session, [terminal_event(Action.DECOMMISSION, now, who, detail=f"cancelled {row.id}")])
+    except ScheduleError as exc:
+        raise Refused(str(exc)) from None
+
+
+async def decommission_status(ctx: Context) -> str:
+    async with ctx.db.read() as session:
+        return await flows.status_text(session, ctx.clock.now().date())
+
+
+async def decommission_certificate(ctx: Context) -> dict[str, Any]:
+    """The signed destruction certificate, once destruction has completed."""
+    async with ctx.db.read() as session:
+        row = await decommission.current(session)
+    if row is None or row.certificate is None:
+        raise Refused("there is no destruction certificate yet: it is produced when destruction completes")
+    document: dict[str, Any] = json.loads(row.certificate)
+    return document
+
+
+async def decommission_destroy(ctx: Context, who: str) -> str:
+    """After switch-off: destroy everything now; the certificate, as text."""
+    now = ctx.clock.now()
+    async with ctx.db.read() as session:
+        row = await decommission.current(session)
+    if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
+        raise Refused("destruction comes after the switch-off date: schedule one, or wait for it")
+    if row.state == "destroyed":
+        raise Refused("everything has already been destroyed: see `signpost decommission certificate`")
+    cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=who)
+    if cert is None:
+        raise Refused("another Signpost process is destroying the data right now; check the status shortly")
+    return decommission.certificate_text(cert)

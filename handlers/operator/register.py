@@ -1,0 +1,150 @@
+"""Filling and reconciling the register from the terminal: import feeds, seed the demo, match a roll.
+
+An import (and a seed, which is an import of synthetic feeds) writes exactly one audit event: who,
+the file names (never their contents), rows read and changed per kind, and the outcome — DONE in
+the import's own transaction, so both commit or neither; INVALID with the problem count when the
+feeds are refused, written after the import's transaction rolled back, so nothing is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.operator.common import Refused, record, terminal_event
+from handlers.reconcile import BatchRefused, LineAnswer, RosterRejected, audit_rejected, read_roster, run_batch
+from handlers.vocabulary import Action, Outcome
+from store.audit.log import append
+from store.lifecycle import demo as disposable_store
+from store.register import demo
+from store.register.feeds import Feed, FeedRejected, ImportReport, import_feeds
+from store.register.synthetic import DemoExamples, SyntheticRegister, feeds_text
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """Rows read and rows new or changed, per feed kind."""
+
+    rows: dict[str, int]
+    changed: dict[str, int]
+
+
+class ImportRefused(Exception):
+    """Nothing was imported; ``problems`` are one line each (file:line: field: problem)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s); nothing was imported")
+        self.problems = list(problems)
+
+
+def _counts(report: ImportReport) -> str:
+    kinds = sorted(report.rows)
+    if not kinds:
+        return "no rows"
+    return " ".join(f"{kind}={report.rows[kind]}/{report.changed.get(kind, 0)}" for kind in kinds) + " (read/changed)"
+
+
+def _detail(report: ImportReport, names: Sequence[str], outcome: Outcome) -> str:
+    # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
+    problems = f"{len(report.problems)} problem(s); " if outcome is Outcome.INVALID else ""
+    return f"{problems}{_counts(report)}; files {', '.join(names)}"
+
+
+async def _import(
+    ctx: Context,
+    who: str,
+    action: Action,
+    feeds: Sequence[Feed],
+    *,
+    extra: str = "",
+    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> ImportReport:
+    """Import in one transaction that also holds ``also``'s writes and the DONE event."""
+    names = [feed.name for feed in feeds]
+    now = ctx.clock.now()
+
+    async def audited(session: AsyncSession, report: ImportReport) -> None:
+        if also is not None:
+            await also(session)
+        changed = sum(report.changed.values())
+        detail = extra + _detail(report, names, Outcome.DONE)
+        await append(session, [terminal_event(action, now, who, result_count=changed, detail=detail)])
+
+    try:
+        report = await import_feeds(ctx.db, ctx.keys, feeds, now, before_commit=audited)
+    except FeedRejected as rejected:
+        detail = extra + _detail(rejected.report, names, Outcome.INVALID)
+        await record(ctx, terminal_event(action, ctx.clock.now(), who, outcome=Outcome.INVALID, detail=detail))
+        raise ImportRefused([str(problem) for problem in rejected.report.problems]) from None
+    ctx.population.forget()
+    return report
+
+
+async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, str]]) -> Imported:
+    """Import feed CSVs given as (file name, text), all or nothing; raise ``ImportRefused``."""
+    report = await _import(ctx, who, Action.IMPORT, [Feed(name, text) for name, text in files])
+    return Imported(dict(report.rows), dict(report.changed))
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """What seed-demo did: nothing when the store already held ``existing`` children (``--if-empty``)."""
+
+    seeded: bool
+    existing: int
+    changed: dict[str, int] = field(default_factory=dict)
+    marked: bool = True  # a disposable demo store (the dev clock may run on it)
+
+
+async def seed_demo(ctx: Context, who: str, children: int, *, if_empty: bool) -> Seeded:
+    """Load the deterministic synthetic register (idempotent), and remember its size for the console."""
+    async with ctx.db.read() as session:
+        existing = await demo.count_children(session)
+    if existing and if_empty:
+        detail = f"skipped: the store already holds {existing} children"
+        await record(ctx, terminal_event(Action.SEED_DEMO, ctx.clock.now(), who, detail=detail))
+        return Seeded(False, existing)
+    feeds = [Feed(name, text) for name, text in feeds_text(SyntheticRegister(children=children)).items()]
+    # Only a store that held nothing before seeding (or was already a demo store) is disposable.
+    disposable = await disposable_store.may_mark(ctx.db)
+
+    async def remember(session: AsyncSession) -> None:
+        await demo.remember_size(session, children)
+
+    report = await _import(ctx, who, Action.SEED_DEMO, feeds, extra=f"children={children}; ", also=remember)
+    if disposable:
+        await disposable_store.mark_disposable(ctx.db, ctx.clock.now().isoformat())
+    return Seeded(True, existing, dict(report.changed), marked=disposable)
+
+
+async def is_disposable_demo(ctx: Context) -> bool:
+    """Whether this store is a disposable demo store (the only kind the dev clock may touch)."""
+    return await disposable_store.is_disposable(ctx.db)
+
+
+async def demo_examples(ctx: Context) -> DemoExamples | None:
+    """Searches that work on the demo data, or None when the store was not seeded with it."""
+    async with ctx.db.read() as session:
+        size = await demo.size(session)
+    return None if size is None else SyntheticRegister(children=size).examples()
+
+
+async def match_roll(
+    ctx: Context, admin_id: str, name: str, text: str, top: int, correlation_id: str
+) -> list[LineAnswer]:
+    """Reconcile a roll against the register as ``admin_id`` (one batch event, also when refused).
+
+    Raises ``RosterRejected`` (the roll cannot be read: every problem) or ``Refused``.
+    """
+    try:
+        roster = read_roster(name, text)
+    except RosterRejected as rejected:
+        await audit_rejected(ctx, admin_id, len(rejected.problems), correlation_id)
+        raise
+    try:
+        return await run_batch(ctx, admin_id, roster, top, correlation_id)
+    except BatchRefused as refused:
+        raise Refused(str(refused)) from None

@@ -1,0 +1,64 @@
+"""Run `signpost ARGS…` in this process, as an operator would at the terminal: settings from the
+environment, what it prints, and its exit status. Much faster than a process per command; one
+smoke test (tests/bot/cli/test_main.py) still runs the real `signpost` executable."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bot.cli.main import main
+from store.keys.crypto import KeyRing
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """`signpost` against the test's store and key file, from a directory without a .env."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self._capsys = capsys
+        self._monkeypatch = monkeypatch
+
+    def __call__(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
+        """Run one command (from synchronous code: it runs its own event loop)."""
+        with self._monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.StringIO(stdin))
+            self._capsys.readouterr()  # what came before is not this command's output
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse refuses bad arguments (and answers --help) this way
+                code = exit_.code if isinstance(exit_.code, int) else 2
+            captured = self._capsys.readouterr()
+        structlog.reset_defaults()  # main() bound logging to this command's captured stderr
+        return Run(code, captured.out, captured.err)
+
+    async def run(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
+        """Run one command from an async test (in a thread: the command runs its own event loop)."""
+        return await asyncio.to_thread(self, *args, stdin=stdin, env=env)
+
+
+@pytest.fixture
+def cli(
+    db_url: str, keys: KeyRing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", db_url)
+    monkeypatch.setenv("SIGNPOST_KEY_FILE", str(keys.path))
+    monkeypatch.setenv("SIGNPOST_LOG_FORMAT", "json")
+    yield Cli(capsys, monkeypatch)
+    structlog.reset_defaults()
