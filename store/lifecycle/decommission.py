@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.keys.rotation import WRAPPED_KEY_TABLES
 from store.lifecycle.retention import AFFECTED_TABLES, CHILD_ROWS, compact
-from store.people.practitioners import parse_roles
+from store.people.practitioners import holders
 from store.tables.audit import AuditEvent
 from store.tables.base import Base
 from store.tables.delivery import Notice as NoticeRow
@@ -153,12 +153,7 @@ async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
 # -- notices -----------------------------------------------------------------------------------
 
 
-async def admins(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%")))
-    return sorted(pid for pid, roles in rows if Role.ADMIN in parse_roles(roles))
-
-
-def to_admins(ids: Sequence[str], schedule_id: int, what: str, text: str) -> list[Notice]:
+def to_admins(ids: Iterable[str], schedule_id: int, what: str, text: str) -> list[Notice]:
     return [Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}") for pid in ids]
 
 
@@ -186,7 +181,7 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
     row = await current(session)
     if row is None or row.state in ("destroyed", "cancelled"):
         return row
-    today, notices, ids = now.date(), [], await admins(session)
+    today, notices, ids = now.date(), [], await holders(session, Role.ADMIN)
     milestone = due_milestone(row, today)
     if milestone is not None:
         plural = "s" if milestone != 1 else ""
@@ -277,7 +272,7 @@ async def _finish_step(
         if step == "certificate":
             row.state, row.completed_at = "destroyed", now
         text = _step_text(step, number, counts, row)
-        await enqueue(session, to_admins(await admins(session), schedule_id, f"step:{step}", text), now)
+        await enqueue(session, to_admins(await holders(session, Role.ADMIN), schedule_id, f"step:{step}", text), now)
     log.info("decommission_step", step=step, **counts)
 
 
@@ -342,7 +337,7 @@ async def _step_data(
         # Admins keep an active status and their chat links (not their names or contact details)
         # so that the certificate reaches them and they can read it; the audit rows hold every
         # actor's platform id anyway (the chain must stay verifiable).
-        ids = await admins(session)
+        ids = list(await holders(session, Role.ADMIN))
         counts["practitioners"] = n(
             await session.execute(
                 update(Practitioner)
