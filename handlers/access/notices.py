@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Button, Input, Notice, format_ref
+from handlers.vocabulary import Button, Input, Notice, Role, format_ref
 from store.keys.crypto import KeyRing
 from store.people import access as store
+from store.people.practitioners import Holders, holders
 from store.register import children
 
 
@@ -40,22 +42,23 @@ def decision_buttons(request_id: str) -> tuple[Button, ...]:
 
 async def escalation_targets(
     session: AsyncSession, local_authority: str, level: int, requester_id: str
-) -> tuple[list[str], bool]:
+) -> tuple[Holders, bool]:
     """Who hears about a request at this escalation level, and whether a further level exists.
 
     Level n goes to the n-th duty manager of the child's authority (in id order), the level after
     the last duty manager to every admin; nobody decides their own request, so the requester is
     left out.
     """
-    managers = [pid for pid in await store.duty_managers(session, local_authority) if pid != requester_id]
+    nobody = (requester_id,)
+    managers = await holders(session, Role.DUTY_MANAGER, local_authority, fallback_to_admins=False, excluding=nobody)
     if level < len(managers):
-        return [managers[level]], True
+        return Holders((managers.ids[level],), Role.DUTY_MANAGER), True
     if level == len(managers):
-        return [pid for pid in await store.admins(session) if pid != requester_id], False
-    return [], False
+        return await holders(session, Role.ADMIN, excluding=nobody), False
+    return Holders((), None), False
 
 
-def request_notices(request_id: int, ref: int, recipients: list[str], level: int) -> list[Notice]:
+def request_notices(request_id: int, ref: int, recipients: Iterable[str], level: int) -> list[Notice]:
     if level == 0:
         text = (
             f"Access request {request_id} for shielded record {format_ref(ref)} needs a decision. "

@@ -7,6 +7,8 @@ approving a new one replaces the old link (so re-linking always needs a fresh ap
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +26,22 @@ NOT_IN_REGISTER = (
     "That id is not an active practitioner in the Signpost register. Please check it with your duty manager."
 )
 
+# What the person registering is told, by who the request really went to.
+SENT_TO = {
+    Role.DUTY_MANAGER: (
+        "Registration request R{id} sent to the duty managers of your local authority. "
+        "You can use Signpost here once one of them approves it."
+    ),
+    Role.ADMIN: (
+        "Registration request R{id} sent to Signpost's administrators, who decide when no duty manager of "
+        "your local authority can. You can use Signpost here once one of them approves it."
+    ),
+    None: (
+        "Registration request R{id} is recorded, but Signpost has nobody to send it to yet: please contact "
+        "your duty manager. You can use Signpost here once it is approved."
+    ),
+}
+
 
 def may_decide(actor: Actor, local_authority: str) -> bool:
     """Duty managers decide for their own local authority; admins for any."""
@@ -32,7 +50,7 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
     return actor.has(Role.DUTY_MANAGER) and actor.local_authority == local_authority
 
 
-def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: list[str]) -> list[Notice]:
+def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: Iterable[str]) -> list[Notice]:
     p = req.command.principal
     text = (
         f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the {p.platform} "
@@ -72,14 +90,13 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     request_id = await store.open_registration(
         session, principal, target.practitioner_id, target.local_authority, req.now
     )
-    managers = await store.duty_managers(session, target.local_authority) or await store.admins(session)
-    managers = [pid for pid in managers if pid != target.practitioner_id]
-    await ctx.notices.enqueue(session, registration_notices(request_id, req, target.practitioner_id, managers), req.now)
-    text = (
-        f"Registration request R{request_id} sent to the duty managers of your local authority. "
-        "You can use Signpost here once one of them approves it."
+    managers = await practitioners.holders(
+        session, Role.DUTY_MANAGER, target.local_authority, excluding=(target.practitioner_id,)
     )
-    return Result(Reply(Outcome.DONE, text), detail=f"registration R{request_id}")
+    await ctx.notices.enqueue(session, registration_notices(request_id, req, target.practitioner_id, managers), req.now)
+    return Result(
+        Reply(Outcome.DONE, SENT_TO[managers.role].format(id=request_id)), detail=f"registration R{request_id}"
+    )
 
 
 async def decide(

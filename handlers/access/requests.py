@@ -60,6 +60,21 @@ DENY_USAGE = (
     "requester, so leave out the child's name, date of birth and postcode)"
 )
 UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
+# What the requester is told, by who the request really went to.
+SENT_TO = {
+    Role.DUTY_MANAGER: (
+        "Access request {id} for {ref} sent to a duty manager of the child's local authority. "
+        "You'll be told here when it is decided."
+    ),
+    Role.ADMIN: (
+        "Access request {id} for {ref} sent to Signpost's administrators, who decide when no duty manager of "
+        "the child's local authority can. You'll be told here when it is decided."
+    ),
+    None: (
+        "Access request {id} for {ref} is recorded, but Signpost has nobody to send it to yet: please contact "
+        "your duty manager. You'll be told here when it is decided."
+    ),
+}
 _DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
 _ID = re.compile(r"^(R?)(\d{1,12})$", re.IGNORECASE)
 
@@ -136,10 +151,7 @@ async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la:
     escalate_at = req.now + POLICY.escalate_after if more else None
     request_id = await store.open_request(session, new, req.now, POLICY.request_lifetime, escalate_at)
     await ctx.notices.enqueue(session, request_notices(request_id, ref, recipients, 0), req.now)
-    text = (
-        f"Access request {request_id} for {format_ref(ref)} sent to a duty manager of the child's local "
-        "authority. You'll be told here when it is decided."
-    )
+    text = SENT_TO[recipients.role].format(id=request_id, ref=format_ref(ref))
     return Result(Reply(Outcome.DONE, text), subjects=(ref,), terms=purpose, detail=f"request {request_id}")
 
 

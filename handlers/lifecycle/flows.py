@@ -23,6 +23,7 @@ from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ChainHead, ScheduleError
 from store.lifecycle.retention import RetentionReport
+from store.people.practitioners import holders
 from store.tables.lifecycle import Decommission
 
 SWITCHED_OFF = (
@@ -117,7 +118,7 @@ async def schedule_with_notices(
     """Schedule and tell every admin, in the caller's transaction."""
     row = await decommission.schedule(session, switch_off, destroy_by, by, now)
     notices = decommission.to_admins(
-        await decommission.admins(session), row.id, "scheduled", decommission.scheduled_text(row)
+        await holders(session, Role.ADMIN), row.id, "scheduled", decommission.scheduled_text(row)
     )
     await ctx.notices.enqueue(session, notices, now)
     return row
@@ -127,7 +128,7 @@ async def cancel_with_notices(ctx: Context, session: AsyncSession, by: str, now:
     """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
     row = await decommission.cancel(session, by, now)
     text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
-    admins = await decommission.admins(session)
+    admins = await holders(session, Role.ADMIN)
     await ctx.notices.enqueue(session, decommission.to_admins(admins, row.id, "cancelled", text), now)
     return row
 
@@ -172,7 +173,7 @@ async def retention_tick(
         async with ctx.db.write() as session:
             notices = [
                 Notice(pid, "retention", report.summary(), dedupe_key=f"retention:{run_id}:{pid}")
-                for pid in await decommission.admins(session)
+                for pid in await holders(session, Role.ADMIN)
             ]
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
-from handlers.vocabulary import Action, Actor, Notice, Origin, is_origin
+from handlers.vocabulary import Action, Actor, Notice, Origin, Role, is_origin
 from store.audit import misuse
 from store.audit.chain import utc
 from store.audit.log import AuditRecord, TermSealer, append, origin_event
@@ -316,7 +316,9 @@ async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding:
     async with ctx.db.write() as session:
         if not await misuse.claim(session, key, finding.rule, finding.actor_id, now):
             return False
-        recipients = await misuse.managers_of(session, actor.local_authority, actor.practitioner_id)
+        recipients = await practitioners.holders(
+            session, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
+        )
         text = alert_text(actor, finding)
         notices = [Notice(r, NOTICE_KIND, text, dedupe_key=f"{key}:{_digest(r, 16)}") for r in recipients]
         await ctx.notices.enqueue(session, notices, now)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -24,8 +24,9 @@ from handlers.context import Context
 from handlers.dispatch.dispatcher import Handler, Request, Result, Spec, StepUp, identity_gate
 from handlers.stepup import totp
 from handlers.vocabulary import Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
-from store.people import credentials
+from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
+from store.people.practitioners import Holders
 
 Resume = Callable[[Command], Awaitable[Reply]]
 T = TypeVar("T")
@@ -54,10 +55,13 @@ DISABLED_TEXT = (
     "Code checks are switched off for you after too many wrong codes, so Signpost can't show results. "
     "Ask your duty manager or a Signpost admin to reset your authenticator, then send: enrol"
 )
-LOCKED_TEXT = (
-    "Too many wrong codes in a row, so code entry is paused for {minutes} more minute{s}. "
-    "Your duty manager has been told."
-)
+LOCKED_TEXT = "Too many wrong codes in a row, so code entry is paused for {minutes} more minute{s}."
+# Said once, when the lock starts, and only of whoever the notice really went to.
+TOLD = {
+    Role.DUTY_MANAGER: "Your duty manager has been told.",
+    Role.ADMIN: "Signpost's administrators have been told.",
+    None: "Signpost could not tell anyone: please contact your duty manager.",
+}
 CHALLENGE_TEXT = "Please confirm it's you: Signpost needs a code from your authenticator app first."
 PENDING_TEXT = (
     "Please finish setting up your authenticator app first. If you no longer have the set-up link, send: enrol"
@@ -115,9 +119,11 @@ def minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
-def locked_reply(locked_until: datetime, now: datetime) -> Reply:
+def locked_reply(locked_until: datetime, now: datetime, told: Holders | None = None) -> Reply:
+    """The refusal while code entry is paused; ``told`` (when the lock has just started) says who knows."""
     minutes = minutes_left(locked_until, now)
-    return Reply(Outcome.REFUSED, LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s"))
+    text = LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s")
+    return Reply(Outcome.REFUSED, text if told is None else f"{text} {TOLD[told.role]}")
 
 
 def blocked(cred: CredentialState | None, now: datetime) -> Result | None:
@@ -243,11 +249,11 @@ class CodeCommand:
         failure = await credentials.record_failure(
             w, pid, now, lock_after=p.lock_after, lock_for=p.lock_for, disable_after=p.disable_after
         )
-        await ctx.notices.enqueue(w, managers_notices(await self._managers(w, actor), actor, failure, p), now)
-        return self._failed(command.challenge_id, prompt, step is not None, failure, now)
-
-    async def _managers(self, w: AsyncSession, actor: Actor) -> list[str]:
-        return await credentials.duty_manager_ids(w, actor.local_authority, besides=actor.practitioner_id)
+        managers = await practitioners.holders(
+            w, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
+        )
+        await ctx.notices.enqueue(w, managers_notices(managers, actor, failure, p), now)
+        return self._failed(command.challenge_id, prompt, step is not None, failure, now, managers)
 
     def _retry(self, challenge_id: str | None, prompt: str, error: str, detail: str) -> Result:
         if challenge_id is None:
@@ -256,7 +262,13 @@ class CodeCommand:
         return Result(Reply(Outcome.CHALLENGED, "Code not accepted.", challenge=challenge), detail=detail)
 
     def _failed(
-        self, challenge_id: str | None, prompt: str, reused: bool, failure: Failure | None, now: datetime
+        self,
+        challenge_id: str | None,
+        prompt: str,
+        reused: bool,
+        failure: Failure | None,
+        now: datetime,
+        told: Holders,
     ) -> Result:
         if failure is None:
             return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
@@ -264,7 +276,7 @@ class CodeCommand:
         if failure.newly_disabled:
             return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
         if failure.newly_locked and failure.locked_until is not None:
-            return Result(locked_reply(failure.locked_until, now), detail=f"{what}; locked")
+            return Result(locked_reply(failure.locked_until, now, told), detail=f"{what}; locked")
         left = self.policy.lock_after - failure.failures % self.policy.lock_after
         error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
@@ -288,7 +300,9 @@ class CodeCommand:
         return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
 
 
-def managers_notices(managers: list[str], actor: Actor, failure: Failure | None, policy: StepUpPolicy) -> list[Notice]:
+def managers_notices(
+    managers: Iterable[str], actor: Actor, failure: Failure | None, policy: StepUpPolicy
+) -> list[Notice]:
     """Tell the duty managers when a practitioner's code entry locks or is disabled (no child data)."""
     if failure is None or not (failure.newly_locked or failure.newly_disabled):
         return []

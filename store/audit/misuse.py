@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import ORIGINS
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
-from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement
 
 
@@ -197,19 +196,3 @@ async def active_actors(session: AsyncSession, start: datetime, end: datetime) -
         .distinct()
     )
     return [a for a in result.scalars() if a is not None]
-
-
-async def managers_of(session: AsyncSession, local_authority: str, exclude: str) -> list[str]:
-    """Active duty managers of an authority (not the practitioner concerned); else every admin."""
-    found = await _with_role(session, "duty_manager", exclude, local_authority)
-    return found or await _with_role(session, "admin", exclude, None)
-
-
-async def _with_role(session: AsyncSession, role: str, exclude: str, local_authority: str | None) -> list[str]:
-    query = select(Practitioner.id, Practitioner.roles).where(
-        Practitioner.status == "active", Practitioner.id != exclude
-    )
-    if local_authority is not None:
-        query = query.where(Practitioner.local_authority == local_authority)
-    rows = await session.execute(query.where(Practitioner.roles.contains(role)).order_by(Practitioner.id))
-    return [pid for pid, roles in rows if role in roles.split(";")]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.lifecycle.retention import compact
-from store.people.practitioners import parse_roles
+from store.people.practitioners import holders
 from store.tables import Personal, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
@@ -157,12 +157,7 @@ async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
 # -- notices -----------------------------------------------------------------------------------
 
 
-async def admins(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(Practitioner.id, Practitioner.roles).where(Practitioner.roles.like("%admin%")))
-    return sorted(pid for pid, roles in rows if Role.ADMIN in parse_roles(roles))
-
-
-def to_admins(ids: Sequence[str], schedule_id: int, what: str, text: str) -> list[Notice]:
+def to_admins(ids: Iterable[str], schedule_id: int, what: str, text: str) -> list[Notice]:
     return [Notice(pid, "decommission", text, dedupe_key=f"decommission:{schedule_id}:{what}:{pid}") for pid in ids]
 
 
@@ -190,7 +185,7 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
     row = await current(session)
     if row is None or row.state in ("destroyed", "cancelled"):
         return row
-    today, notices, ids = now.date(), [], await admins(session)
+    today, notices, ids = now.date(), [], await holders(session, Role.ADMIN)
     milestone = due_milestone(row, today)
     if milestone is not None:
         plural = "s" if milestone != 1 else ""
@@ -319,7 +314,7 @@ async def _finish_step(
         if step == "certificate":
             row.state, row.completed_at = "destroyed", now
         text = _step_text(step, number, counts, row)
-        await enqueue(session, to_admins(await admins(session), schedule_id, f"step:{step}", text), now)
+        await enqueue(session, to_admins(await holders(session, Role.ADMIN), schedule_id, f"step:{step}", text), now)
     log.info("decommission_step", step=step, **counts)
 
 
@@ -384,7 +379,7 @@ async def _step_data(
         counts["children"] = identities
         # Until the purge, admins keep an active row (no name or contact details), their chat links
         # and Teams conversations, so that the certificate reaches them and they can read it.
-        ids = await admins(session)
+        ids = list(await holders(session, Role.ADMIN))
         counts["chat_identities"] = _n(
             await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id.not_in(ids)))
         )

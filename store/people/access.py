@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Actor, Principal, Role
-from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, Practitioner, RegistrationRequest
+from handlers.vocabulary import Actor, Principal
+from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -37,33 +37,6 @@ def _no_sync(stmt: Any) -> Any:
 async def _changed(session: AsyncSession, stmt: Any) -> bool:
     result = await session.execute(_no_sync(stmt))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult at runtime
-
-
-# --- people to notify -----------------------------------------------------------------------
-
-
-async def duty_managers(session: AsyncSession, local_authority: str) -> list[str]:
-    """The authority's active duty managers, in list order (by practitioner id)."""
-    result = await session.execute(
-        select(Practitioner.id, Practitioner.roles)
-        .where(
-            Practitioner.local_authority == local_authority,
-            Practitioner.status == ACTIVE,
-            Practitioner.roles.like("%duty_manager%"),
-        )
-        .order_by(Practitioner.id)
-    )
-    return [pid for pid, roles in result if Role.DUTY_MANAGER.value in roles.split(";")]
-
-
-async def admins(session: AsyncSession) -> list[str]:
-    """Every active admin (escalation's last step; rare, so a scan of the register is fine)."""
-    result = await session.execute(
-        select(Practitioner.id, Practitioner.roles)
-        .where(Practitioner.status == ACTIVE, Practitioner.roles.like("%admin%"))
-        .order_by(Practitioner.id)
-    )
-    return [pid for pid, roles in result if Role.ADMIN.value in roles.split(";")]
 
 
 # --- registration ---------------------------------------------------------------------------

@@ -28,11 +28,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.vocabulary import Principal, Role
+from handlers.vocabulary import Principal
 from store.keys.crypto import KeyRing
-from store.people.practitioners import parse_roles
 from store.tables.audit import AuditEvent
-from store.tables.people import EnrolmentToken, ParkedCommand, Practitioner, TotpCredential
+from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
@@ -356,16 +355,3 @@ async def claim(
     text = "" if sealed is None or kek_id is None else keys.unwrap(kek_id, sealed, aad).decode("utf-8")
     expiry = aware(expires_at)
     return Parked(spec_name, channel, text, idempotency_key, expired=expiry is None or expiry <= now)
-
-
-async def duty_manager_ids(session: AsyncSession, local_authority: str, *, besides: str) -> list[str]:
-    """Active duty managers of one local authority (other than ``besides``), for notices."""
-    rows = await session.execute(
-        select(Practitioner.id, Practitioner.roles).where(
-            Practitioner.local_authority == local_authority,
-            Practitioner.status == "active",
-            Practitioner.roles.contains(Role.DUTY_MANAGER.value),
-            Practitioner.id != besides,
-        )
-    )
-    return sorted(pid for pid, roles in rows if Role.DUTY_MANAGER in parse_roles(roles))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -207,6 +207,63 @@ async def link_identity(session: AsyncSession, principal: Principal, practitione
         )
     )
     await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """Who holds a role, and which role they were found by.
+
+    ``role`` is the role asked for, or ``Role.ADMIN`` when the admin fallback answered, or None
+    when nobody was found: a reply can then say truthfully who was told.
+    """
+
+    ids: tuple[str, ...]
+    role: Role | None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+async def holders(
+    session: AsyncSession,
+    role: Role,
+    authority: str | None = None,
+    *,
+    fallback_to_admins: bool = True,
+    excluding: Collection[str] = (),
+) -> Holders:
+    """The active practitioners holding ``role`` (for one local authority, or anywhere), by id.
+
+    The one answer to "who is told": notices must reach someone, so by default an authority with
+    no active holder (other than those ``excluding``, typically the practitioner concerned) falls
+    back to every active admin, who may act for any authority. Pass ``fallback_to_admins=False``
+    where a caller escalates to the admins itself.
+    """
+    found = await _holding(session, role, authority, excluding)
+    if found or not fallback_to_admins or role is Role.ADMIN:
+        return Holders(found, role if found else None)
+    admins = await _holding(session, Role.ADMIN, None, excluding)
+    return Holders(admins, Role.ADMIN if admins else None)
+
+
+async def _holding(
+    session: AsyncSession, role: Role, authority: str | None, excluding: Collection[str]
+) -> tuple[str, ...]:
+    # The LIKE only narrows the scan (admins are a handful among 330,000 practitioners); the
+    # decision is the exact role after splitting the ';' list, so no role matches inside another.
+    query = select(Practitioner.id, Practitioner.roles).where(
+        Practitioner.status == "active", Practitioner.roles.contains(role.value, autoescape=True)
+    )
+    if authority is not None:
+        query = query.where(Practitioner.local_authority == authority)
+    if excluding:
+        query = query.where(Practitioner.id.not_in(list(excluding)))
+    rows = await session.execute(query)
+    # Sorted here, not by ORDER BY: PostgreSQL's collation and SQLite's bytes could disagree.
+    return tuple(sorted(pid for pid, roles in rows if role.value in {part.strip() for part in roles.split(";")}))
 
 
 async def set_status(session: AsyncSession, practitioner_id: str, status: str) -> None:

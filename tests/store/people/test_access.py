@@ -83,13 +83,6 @@ async def test_an_escalation_step_is_claimed_once(app: Signpost) -> None:
         assert not await store.escalate(session, rid, 0, None)
 
 
-async def test_duty_managers_are_listed_in_id_order_per_authority(app: Signpost) -> None:
-    async with app.ctx.db.read() as session:
-        assert await store.duty_managers(session, "Southvale") == ["DM02", "DM03"]
-        assert await store.duty_managers(session, "Northshire") == ["DM01"]
-        assert await store.admins(session) == ["AD01"]
-
-
 async def test_a_scheduled_run_is_claimed_by_one_worker_per_interval(db: Database, clock: FakeClock) -> None:
     now = clock.now()
     async with db.write() as session:
