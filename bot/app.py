@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
-from handlers.dispatch.dispatcher import Dispatcher, Gate
+from handlers.dispatch.chain import Gate
+from handlers.dispatch.dispatcher import Dispatcher
 from handlers.lifecycle.flows import decommission_gate
 from handlers.misuse.monitor import MisuseMonitor
 from handlers.stepup import flow as stepup

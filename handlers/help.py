@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import Actor, Outcome, Reply
 
 INTRO = (

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.vocabulary import Outcome, Reply, format_ref
 from store.audit.chain import utc

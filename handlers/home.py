@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import Actor, Outcome, Reply, Role, format_ref
 from store.tables.audit import AuditEvent
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref

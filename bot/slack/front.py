@@ -48,7 +48,8 @@ from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
 from bot.slack import render
-from handlers.dispatch.dispatcher import DUPLICATE, StepUp
+from handlers.dispatch.dispatcher import DUPLICATE
+from handlers.dispatch.spec import StepUp
 from handlers.grammar import parse
 from handlers.vocabulary import Challenge, Command, Notice, Platform, Principal, Reply
 

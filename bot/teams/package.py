@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.dispatch.dispatcher import Spec
+from handlers.dispatch.spec import Spec
 from handlers.help import EXAMPLES
 from handlers.vocabulary import Role
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import decision_buttons, when
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.grammar import UsageError
 from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal, Reply, Role
 from store.people import access as store

@@ -26,7 +26,7 @@ from handlers.access.notices import (
 )
 from handlers.access.registration import may_decide
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD

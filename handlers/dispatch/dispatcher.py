@@ -7,104 +7,23 @@ audit write fails, the person gets a generic error and no result.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.dispatch.chain import Gate, identity_gate, role_gate
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Actor, Command, Outcome, Reply, Role
+from handlers.vocabulary import Actor, Command, Outcome, Reply
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
 
 log = structlog.get_logger("signpost.dispatch")
-
-
-class StepUp(StrEnum):
-    NONE = "none"
-    FRESH = "fresh"  # results: a code within the idle/absolute freshness window
-    APPROVAL = "approval"  # decisions: a code no older than the approval window
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    command: Command
-    actor: Actor | None
-    args: str
-    now: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """A handler's answer plus the facts its audit event records."""
-
-    reply: Reply
-    subjects: tuple[int, ...] = ()
-    result_count: int = 0
-    terms: str = ""  # sealed into the audit event, never stored plain
-    detail: str = ""  # short, never personal data
-
-
-Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """A command: what it needs (declared once) and what runs it."""
-
-    name: str
-    action: str
-    run: Handler
-    summary: str = ""
-    usage: str = ""
-    role: Role | None = Role.PRACTITIONER  # None: anyone, even someone not yet registered
-    stepup: StepUp = StepUp.NONE
-    writes: bool = False  # True: the handler changes data; its audit event joins that transaction
-    keyword: bool = True  # reached by its first word (False for lookup/search/usage)
-    audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
-
-
-class Gate(Protocol):
-    """One link of the policy chain: return a Result to stop here, None to go on."""
-
-    async def __call__(self, ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None: ...
-
-
-def refusal(text: str, detail: str) -> Result:
-    return Result(Reply(Outcome.REFUSED, text), detail=detail)
-
-
-NOT_REGISTERED = (
-    "You're not registered with Signpost yet. Ask your duty manager to approve you, "
-    "or send: register YOUR_PRACTITIONER_ID"
-)
-
-
-async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None:
-        return None
-    if req.actor is None:
-        return refusal(NOT_REGISTERED, "unknown identity")
-    if req.actor.status != "active":
-        return refusal("Your Signpost access is not active. Please contact your duty manager.", "inactive")
-    return None
-
-
-def satisfies(actor: Actor, role: Role) -> bool:
-    """Admins stand in for duty managers: escalated requests reach them with Approve/Deny."""
-    return actor.has(role) or (role is Role.DUTY_MANAGER and actor.has(Role.ADMIN))
-
-
-async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None or req.actor is None or satisfies(req.actor, spec.role):
-        return None
-    return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
 
 
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."

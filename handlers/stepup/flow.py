@@ -21,7 +21,8 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Handler, Request, Result, Spec, StepUp, identity_gate
+from handlers.dispatch.chain import identity_gate
+from handlers.dispatch.spec import Handler, Request, Result, Spec, StepUp
 from handlers.stepup import totp
 from handlers.vocabulary import Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
 from store.people import credentials

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import Outcome, Reply
 
 

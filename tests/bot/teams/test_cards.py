@@ -24,7 +24,8 @@ from bot.teams.front import TEAMS_KEY, teams_route_adder
 from handlers.access.requests import unlink_identities
 from handlers.commands import all_specs
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Dispatcher, Request, Result, Spec
+from handlers.dispatch.dispatcher import Dispatcher
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.stepup import flow as stepup
 from handlers.vocabulary import Button, Command, Notice, Outcome, Reply, Role
 from store.delivery.notices import pending

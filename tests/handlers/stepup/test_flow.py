@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
-from handlers.dispatch.dispatcher import StepUp
+from handlers.dispatch.spec import StepUp
 from handlers.stepup import flow as stepup
 from handlers.stepup import totp
 from handlers.stepup.flow import StepUpPolicy
