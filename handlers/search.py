@@ -11,7 +11,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
 from handlers.refs import InvalidReference, parse_reference
-from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref
+from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref
 from store.register import children, matching, name_counts
 from store.register.children import Candidate
 from store.register.matching import Decision, DecisionKind, MatchModel, MatchPolicy, NameCounts, Query
@@ -112,7 +112,7 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
 SPECS = (
     Spec(
         name="lookup",
-        action="lookup",
+        action=Action.LOOKUP,
         run=lookup,
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
@@ -121,7 +121,7 @@ SPECS = (
     ),
     Spec(
         name="search",
-        action="search",
+        action=Action.SEARCH,
         run=search,
         summary="find a child's signposts by name and date of birth",
         usage=SEARCH_USAGE,

@@ -30,7 +30,7 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
-from handlers.vocabulary import Notice, Outcome, Platform, Reply, Role, format_ref
+from handlers.vocabulary import Action, Notice, Outcome, Platform, Reply, Role, format_ref
 from store.people import access as store
 from store.register import children
 from store.tables.people import ChatIdentity
@@ -289,7 +289,7 @@ SPECS = (
     *registration.SPECS,
     Spec(
         name="request",
-        action="request_access",
+        action=Action.REQUEST_ACCESS,
         run=request_access,
         summary="ask for access to a shielded record",
         usage=REQUEST_USAGE,
@@ -298,7 +298,7 @@ SPECS = (
     ),
     Spec(
         name="approve",
-        action="approve",
+        action=Action.APPROVE,
         run=approve,
         summary="approve an access or registration request",
         usage=APPROVE_USAGE,
@@ -308,7 +308,7 @@ SPECS = (
     ),
     Spec(
         name="deny",
-        action="deny",
+        action=Action.DENY,
         run=deny,
         summary="deny an access or registration request",
         usage=DENY_USAGE,
@@ -318,7 +318,7 @@ SPECS = (
     ),
     Spec(
         name="pending",
-        action="pending",
+        action=Action.PENDING,
         run=pending,
         summary="requests waiting for your decision",
         usage="pending",
@@ -327,7 +327,7 @@ SPECS = (
     ),
     Spec(
         name="unlink",
-        action="unlink",
+        action=Action.UNLINK,
         run=unlink,
         summary="remove a practitioner's chat links",
         usage=UNLINK_USAGE,
