@@ -113,9 +113,9 @@ def minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
-def locked_reply(locked_until: datetime, now: datetime) -> Reply:
+def locked_reply(locked_until: datetime, now: datetime, outcome: Outcome = Outcome.REFUSED) -> Reply:
     minutes = minutes_left(locked_until, now)
-    return Reply(Outcome.REFUSED, LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s"))
+    return Reply(outcome, LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s"))
 
 
 def blocked(cred: CredentialState | None, now: datetime) -> Result | None:
@@ -249,7 +249,8 @@ class CodeCommand:
         if failure.newly_disabled:
             return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
         if failure.newly_locked and failure.locked_until is not None:
-            return Result(locked_reply(failure.locked_until, now), detail=f"{what}; locked")
+            # The lockout itself is audited as such (misuse rules count these), not as a refusal.
+            return Result(locked_reply(failure.locked_until, now, Outcome.LOCKED), detail=f"{what}; locked")
         left = self.policy.lock_after - failure.failures % self.policy.lock_after
         error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
