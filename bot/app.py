@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
-from handlers.dispatch.dispatcher import Dispatcher, Gate
-from handlers.lifecycle.flows import decommission_gate
+from handlers.dispatch.chain import policy_chain
+from handlers.dispatch.dispatcher import Dispatcher
 from handlers.misuse.monitor import MisuseMonitor
 from handlers.stepup import flow as stepup
-from handlers.stepup.flow import StepUpGate, StepUpPolicy
+from handlers.stepup.flow import StepUpPolicy
 from handlers.vocabulary import Command, Reply
 from store.audit.log import AuditLog, TermSealer
 from store.db import Database
@@ -63,10 +63,8 @@ def build(
         return await dispatcher.handle(command)
 
     built = stepup.make_specs(resume, base_url, stepup_policy)
-    # A switched-off service refuses before it would ask for a code.
-    gates: list[Gate] = [decommission_gate, StepUpGate(stepup_policy)]
     ctx.audit.on_commit(MisuseMonitor(ctx).after_commit)  # misuse rules as events are written
-    dispatcher = Dispatcher.build(ctx, all_specs(*built), extra_gates=gates)
+    dispatcher = Dispatcher.build(ctx, all_specs(*built), policy_chain(stepup_policy))
     return Signpost(ctx, dispatcher)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers import help as help_commands
 from handlers import history, home, search
 from handlers.access import requests as access
-from handlers.dispatch.dispatcher import Spec
+from handlers.dispatch.spec import Spec
 from handlers.lifecycle import flows as lifecycle
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
-from handlers.vocabulary import Actor, Outcome, Reply
+from handlers.dispatch.spec import Audience, Request, Result, Spec
+from handlers.vocabulary import Action, Actor, Outcome, Reply, Role
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
@@ -30,6 +30,15 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def menu(specs: Sequence[Spec]) -> list[tuple[str, str]]:
+    """(keyword, summary) of every command a person sends by name, those for everyone first
+    (a front end's command menu)."""
+    everyone_first = sorted(
+        (s for s in specs if s.keyword and s.summary), key=lambda s: s.role not in (None, Role.PRACTITIONER)
+    )
+    return [(spec.name, spec.summary) for spec in everyone_first]
+
+
 def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
     """help and usage need to know every command, so they are built from the full list."""
 
@@ -41,6 +50,23 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
         return Result(Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor)), detail="usage")
 
     return (
-        Spec(name="help", action="help", run=show_help, summary="what you can ask", usage="help", role=None),
-        Spec(name="usage", action="usage", run=usage, role=None, keyword=False, audit_terms=False),
+        Spec(
+            name="help",
+            action=Action.HELP,
+            run=show_help,
+            summary="what you can ask",
+            usage="help",
+            audience=Audience.ANYONE,
+            role=None,
+            after_switch_off=True,
+        ),
+        Spec(
+            name="usage",
+            action=Action.USAGE,
+            run=usage,
+            audience=Audience.ANYONE,
+            role=None,
+            keyword=False,
+            audit_terms=False,
+        ),
     )

@@ -9,15 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
-from handlers.vocabulary import Outcome, Reply, format_ref
+from handlers.vocabulary import LOOKUP_ACTIONS, Action, Outcome, Reply, format_ref
 from store.audit.chain import utc
 from store.tables.audit import AuditEvent
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 50
-LOOKUP_ACTIONS = ("lookup", "search")
 DISPLAY_ZONE = ZoneInfo("Europe/London")  # practitioners read UK local time
 USAGE = "history [N]"
 
@@ -49,7 +48,7 @@ def history_line(at: datetime, action: str, outcome: str, subject_refs: str) -> 
     refs = subject_refs.split()
     shown = format_ref(refs[0]) if outcome in REVEALED and len(refs) == 1 else "—"
     when = utc(at).astimezone(DISPLAY_ZONE).strftime("%d/%m/%Y %H:%M")
-    how = "by reference" if action == "lookup" else "by name and date of birth"
+    how = "by reference" if action == Action.LOOKUP else "by name and date of birth"
     return f"{when} · {shown} · {how} · {OUTCOME_WORDS.get(outcome, outcome)}"
 
 
@@ -74,7 +73,7 @@ async def show_history(ctx: Context, req: Request, session: AsyncSession) -> Res
 SPECS = (
     Spec(
         name="history",
-        action="history",
+        action=Action.HISTORY,
         run=show_history,
         summary=f"your own last N lookups (default {DEFAULT_COUNT}): when, which reference, what came back",
         usage=USAGE,

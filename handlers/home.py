@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
-from handlers.vocabulary import Actor, Outcome, Reply, Role, format_ref
+from handlers.dispatch.spec import Request, Result, Spec
+from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Outcome, Reply, Role, format_ref
 from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
-LOOKUP_ACTIONS = ("lookup", "search")
 HOME_TEXT = "Your Signpost"
 NONE_YET = "No lookups yet. Try /signpost followed by a reference number, or a name and date of birth."
 
@@ -62,5 +61,5 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 SPECS = (
     # No summary: not listed in help (front ends open it, e.g. Slack's App Home); typing "home" works too.
-    Spec(name="home", action="home", run=home, usage="home", audit_terms=False),
+    Spec(name="home", action=Action.HOME, run=home, usage="home", audit_terms=False),
 )

@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
 from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
 from handlers.matching.score import MatchModel, query_count_keys, score
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
-from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref
+from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref
 from store.register import children, name_counts
 from store.register.children import Candidate
 from store.register.terms import NameCounts
@@ -115,7 +115,7 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
 SPECS = (
     Spec(
         name="lookup",
-        action="lookup",
+        action=Action.LOOKUP,
         run=lookup,
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
@@ -124,7 +124,7 @@ SPECS = (
     ),
     Spec(
         name="search",
-        action="search",
+        action=Action.SEARCH,
         run=search,
         summary="find a child's signposts by name and date of birth",
         usage=SEARCH_USAGE,

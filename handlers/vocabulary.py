@@ -123,6 +123,7 @@ class Outcome(StrEnum):
     INVALID = "invalid"  # malformed command or reference
     FAILED = "failed"  # something went wrong on our side
     CHALLENGED = "challenged"  # step-up code needed first
+    LOCKED = "locked"  # a wrong code paused code entry: a step-up lockout (refused, and counted as one)
     DONE = "done"  # a non-search command did what was asked
     INFO = "info"  # help, history and other read-only information
     SWITCHED_OFF = "switched_off"

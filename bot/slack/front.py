@@ -8,8 +8,8 @@ Slack's WebSocket. Either way each request is acknowledged first (an empty ack, 
 database work, and answers are private (``response_url`` with ``response_type: ephemeral``, or a
 modal). Direct messages carry notices only (``SlackDeliverer``).
 
-A command that may need a step-up code (its Spec declares a step-up; known from the text alone,
-without the database) opens a placeholder modal at once and the modal is updated with the answer
+A command that may need a step-up code (the dispatcher says so from the text alone, without the
+database) opens a placeholder modal at once and the modal is updated with the answer
 or with the code input. A view submission is answered within Slack's window, so that a wrong code
 shows inline (``response_action: errors``).
 """
@@ -48,8 +48,7 @@ from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
 from bot.slack import render
-from handlers.dispatch.dispatcher import DUPLICATE, StepUp
-from handlers.grammar import parse
+from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.vocabulary import Challenge, Command, Notice, Platform, Principal, Reply
 
 log = structlog.get_logger("signpost.slack")
@@ -279,18 +278,13 @@ class SlackFrontEnd:
             idempotency_key=f"slack:command:{trigger}" if trigger else None,
         )
         # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
-        if trigger and not retried and self.needs_code_first(text):
+        if trigger and not retried and self.dispatcher.may_need_code(text):
             view_id = await self.open_view(str(trigger), render.placeholder_modal())
             if view_id is not None:
                 await self.show_in_view(view_id, await self.dispatcher.handle(command), placeholder=True)
                 return
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
-
-    def needs_code_first(self, text: str) -> bool:
-        """Whether the command's Spec declares a step-up (from the text alone: no database)."""
-        spec = self.dispatcher.specs.get(parse(text, self.dispatcher.keywords).name)
-        return spec is not None and spec.stepup is not StepUp.NONE
 
     # ---- buttons --------------------------------------------------------------------------------
 
@@ -329,7 +323,7 @@ class SlackFrontEnd:
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
-        if self.needs_code_first(value.command):
+        if self.dispatcher.may_need_code(value.command):
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)

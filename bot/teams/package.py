@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.dispatch.dispatcher import Spec
-from handlers.help import EXAMPLES
-from handlers.vocabulary import Role
+from handlers.dispatch.spec import Spec
+from handlers.help import EXAMPLES, menu
 
 MANIFEST_VERSION = "1.17"
 SCHEMA = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
@@ -72,11 +71,8 @@ def command_list(specs: Sequence[Spec]) -> list[dict[str, str]]:
     for example in EXAMPLES:
         title, _, what = example.partition(" (")
         commands.append({"title": title[:32], "description": what.rstrip(")")[:128]})
-    everyone_first = sorted(
-        (s for s in specs if s.keyword and s.summary), key=lambda s: s.role not in (None, Role.PRACTITIONER)
-    )
-    for spec in everyone_first:
-        commands.append({"title": spec.name[:32], "description": spec.summary[:128]})
+    for name, summary in menu(specs):
+        commands.append({"title": name[:32], "description": summary[:128]})
     return commands[:MAX_COMMANDS]
 
 

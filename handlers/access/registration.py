@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import decision_buttons, when
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
+from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError
-from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal, Reply, Role
+from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role
 from store.people import access as store
 from store.people import practitioners
 from store.tables.people import ChatIdentity, RegistrationRequest
@@ -162,10 +162,11 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
 SPECS = (
     Spec(
         name="register",
-        action="register",
+        action=Action.REGISTER,
         run=register,
         summary="ask a duty manager to link this chat account to your practitioner id",
         usage=REGISTER_USAGE,
+        audience=Audience.ANYONE,  # someone not yet registered asks to be
         role=None,
         writes=True,
     ),

@@ -26,11 +26,11 @@ from handlers.access.notices import (
 )
 from handlers.access.registration import may_decide
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
-from handlers.vocabulary import Notice, Outcome, Platform, Reply, Role, format_ref
+from handlers.vocabulary import Action, Notice, Outcome, Platform, Reply, Role, format_ref
 from store.people import access as store
 from store.register import children
 from store.tables.people import ChatIdentity
@@ -301,7 +301,7 @@ SPECS = (
     *registration.SPECS,
     Spec(
         name="request",
-        action="request_access",
+        action=Action.REQUEST_ACCESS,
         run=request_access,
         summary="ask for access to a shielded record",
         usage=REQUEST_USAGE,
@@ -310,7 +310,7 @@ SPECS = (
     ),
     Spec(
         name="approve",
-        action="approve",
+        action=Action.APPROVE,
         run=approve,
         summary="approve an access or registration request",
         usage=APPROVE_USAGE,
@@ -320,7 +320,7 @@ SPECS = (
     ),
     Spec(
         name="deny",
-        action="deny",
+        action=Action.DENY,
         run=deny,
         summary="deny an access or registration request",
         usage=DENY_USAGE,
@@ -330,7 +330,7 @@ SPECS = (
     ),
     Spec(
         name="pending",
-        action="pending",
+        action=Action.PENDING,
         run=pending,
         summary="requests waiting for your decision",
         usage="pending",
@@ -339,7 +339,7 @@ SPECS = (
     ),
     Spec(
         name="unlink",
-        action="unlink",
+        action=Action.UNLINK,
         run=unlink,
         summary="remove a practitioner's chat links",
         usage=UNLINK_USAGE,

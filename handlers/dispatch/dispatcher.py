@@ -1,4 +1,4 @@
-"""Parse → policy chain (identity, role, step-up, …) → handler → audit → reply.
+"""Parse → policy chain (identity, role, switch-off, step-up) → handler → audit → reply.
 
 Cross-cutting concerns wrap every handler once, here. The chain fails closed: if any gate or the
 audit write fails, the person gets a generic error and no result.
@@ -10,101 +10,22 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Protocol
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.dispatch.chain import BASE, Gate
+from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Actor, Command, Outcome, Reply, Role
+from handlers.vocabulary import Actor, Command, Outcome, Reply
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
 
 log = structlog.get_logger("signpost.dispatch")
-
-
-class StepUp(StrEnum):
-    NONE = "none"
-    FRESH = "fresh"  # results: a code within the idle/absolute freshness window
-    APPROVAL = "approval"  # decisions: a code no older than the approval window
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    command: Command
-    actor: Actor | None
-    args: str
-    now: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """A handler's answer plus the facts its audit event records."""
-
-    reply: Reply
-    subjects: tuple[int, ...] = ()
-    result_count: int = 0
-    terms: str = ""  # sealed into the audit event, never stored plain
-    detail: str = ""  # short, never personal data
-
-
-Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """A command: what it needs (declared once) and what runs it."""
-
-    name: str
-    action: str
-    run: Handler
-    summary: str = ""
-    usage: str = ""
-    role: Role | None = Role.PRACTITIONER  # None: anyone, even someone not yet registered
-    stepup: StepUp = StepUp.NONE
-    writes: bool = False  # True: the handler changes data; its audit event joins that transaction
-    keyword: bool = True  # reached by its first word (False for lookup/search/usage)
-    audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
-
-
-class Gate(Protocol):
-    """One link of the policy chain: return a Result to stop here, None to go on."""
-
-    async def __call__(self, ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None: ...
-
-
-def refusal(text: str, detail: str) -> Result:
-    return Result(Reply(Outcome.REFUSED, text), detail=detail)
-
-
-NOT_REGISTERED = (
-    "You're not registered with Signpost yet. Ask your duty manager to approve you, "
-    "or send: register YOUR_PRACTITIONER_ID"
-)
-
-
-async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None:
-        return None
-    if req.actor is None:
-        return refusal(NOT_REGISTERED, "unknown identity")
-    if req.actor.status != "active":
-        return refusal("Your Signpost access is not active. Please contact your duty manager.", "inactive")
-    return None
-
-
-def satisfies(actor: Actor, role: Role) -> bool:
-    """Admins stand in for duty managers: escalated requests reach them with Approve/Deny."""
-    return actor.has(role) or (role is Role.DUTY_MANAGER and actor.has(Role.ADMIN))
-
-
-async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None or req.actor is None or satisfies(req.actor, spec.role):
-        return None
-    return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
+T = TypeVar("T")
 
 
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
@@ -117,27 +38,42 @@ DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once a
 class Dispatcher:
     ctx: Context
     specs: dict[str, Spec]
-    gates: list[Gate] = field(default_factory=lambda: [identity_gate, role_gate])
+    gates: Sequence[Gate] = BASE
     claims: deliveries.ClaimLog = field(init=False)
 
     def __post_init__(self) -> None:
         self.claims = deliveries.ClaimLog(self.ctx.db)
 
     @classmethod
-    def build(cls, ctx: Context, specs: Sequence[Spec], extra_gates: Sequence[Gate] = ()) -> Dispatcher:
-        return cls(ctx, {s.name: s for s in specs}, [identity_gate, role_gate, *extra_gates])
+    def build(cls, ctx: Context, specs: Sequence[Spec], gates: Sequence[Gate] = BASE) -> Dispatcher:
+        """``gates``: the policy chain, in order (``handlers.dispatch.chain.policy_chain``)."""
+        return cls(ctx, {s.name: s for s in specs}, tuple(gates))
 
     @property
     def keywords(self) -> frozenset[str]:
         return frozenset(name for name, spec in self.specs.items() if spec.keyword)
+
+    def resolve(self, text: str) -> tuple[Spec, Parsed]:
+        """The command this text asks for, and the Spec that governs it (no database)."""
+        parsed = parse(text, self.keywords)
+        spec = self.specs.get(parsed.name) or self.specs["usage"]
+        return spec.for_args(parsed.args), parsed
+
+    def may_need_code(self, text: str) -> bool:
+        """Whether answering this text may take a step-up code first: its command declares a step-up.
+
+        From the text alone, without the database, so that a front end can open a placeholder at
+        once (Slack's trigger id expires in 3 seconds); the answer may still be the result itself.
+        """
+        spec, _ = self.resolve(text)
+        return spec.stepup is not StepUp.NONE
 
     async def handle(self, command: Command) -> Reply:
         """Answer one command; exactly one audit event is durable before this returns."""
         started = time.perf_counter()
         bound = log.bind(correlation_id=command.correlation_id, platform=command.principal.platform.value)
         now = self.ctx.clock.now()
-        parsed = parse(command.text, self.keywords)
-        spec = self.specs.get(parsed.name) or self.specs["usage"]
+        spec, parsed = self.resolve(command.text)
         try:
             reply, outcome_detail = await self._run(spec, command, parsed, now)
         except AuditWriteFailed:
@@ -160,7 +96,7 @@ class Dispatcher:
                     # Claimed in the command's transaction: the claim and the change stand or fall together.
                     if key and not await deliveries.claim(session, key, now):
                         return DUPLICATE, "duplicate"
-                    result, actor = await self._chain(spec, command, parsed, now, session)
+                    result, actor = await self._chain(spec, command, parsed, now, session, joined(session))
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
@@ -169,7 +105,7 @@ class Dispatcher:
             if key and not await self.claims.claim(key, now):
                 return DUPLICATE, "duplicate"
             async with self.ctx.db.read() as session:
-                result, actor = await self._chain(spec, command, parsed, now, session)
+                result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session))
                 record = await self._record(session, spec, command, actor, result, now)
             if key and result.reply.outcome is Outcome.CHALLENGED:
                 # Only asked for a code: the same click may act once the person has one.
@@ -185,15 +121,36 @@ class Dispatcher:
         await self.ctx.audit.record(record)
         return result.reply, result.detail
 
+    def _apart(self, session: AsyncSession) -> WriteApart:
+        """A read-only command's way to write: its read connection goes back to the pool *before*
+        a write one is taken, so a morning burst of challenged searches does not hold every pooled
+        connection while each waits for another (the session takes a fresh connection if it is
+        used again, to seal the audit terms)."""
+
+        async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+            await session.close()
+            async with self.ctx.db.write() as writer:
+                return await work(writer)
+
+        return write
+
     async def _chain(
-        self, spec: Spec, command: Command, parsed: Parsed, now: datetime, session: AsyncSession
+        self,
+        spec: Spec,
+        command: Command,
+        parsed: Parsed,
+        now: datetime,
+        session: AsyncSession,
+        write: WriteApart,
     ) -> tuple[Result, Actor | None]:
         actor = await practitioners.resolve(session, command.principal)
-        req = Request(command, actor, parsed.args, now)
+        req = Request(command, actor, parsed.args, now, write)
         for gate in self.gates:
-            stopped = await gate(self.ctx, spec, req, session)
-            if stopped is not None:
-                return stopped, actor
+            verdict = await gate(self.ctx, spec, req, session)
+            if verdict is ADMIT:
+                break
+            if verdict is not None:
+                return verdict, actor
         try:
             return await spec.run(self.ctx, req, session), actor
         except UsageError as exc:
@@ -226,7 +183,7 @@ class Dispatcher:
             actor_org=actor.organisation if actor else None,
             actor_la=actor.local_authority if actor else None,
             channel=command.channel,
-            action=spec.action,
+            action=spec.action.value,
             outcome=result.reply.outcome.value,
             subject_refs=result.subjects,
             result_count=result.result_count,
@@ -235,3 +192,12 @@ class Dispatcher:
             terms=sealed,
             terms_key=terms_key,
         )
+
+
+def joined(session: AsyncSession) -> WriteApart:
+    """A writing command's way to write: its own transaction, which the audit event joins."""
+
+    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        return await work(session)
+
+    return write

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict
 from handlers.grammar import UsageError, parse_date
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
 from store.audit.log import append, origin_event
@@ -34,36 +35,32 @@ DECOMMISSION_USAGE = (
     "decommission schedule DD/MM/YYYY [DESTROY_BY] · decommission status · "
     "decommission cancel · decommission certificate"
 )
-ALWAYS_ALLOWED = frozenset({"status", "certificate"})
 
 
 # -- the gate ----------------------------------------------------------------------------------
 
 
-def _always_allowed(spec: Spec, req: Request) -> bool:
-    return spec.name == "decommission" and req.args.split(" ", 1)[0].lower() in ALWAYS_ALLOWED
-
-
-async def decommission_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+async def switch_off_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Verdict:
     """From the switch-off date every command is refused (searches, registrations, requests,
-    enrolments, codes …) except help and the admins' decommission status and certificate.
+    enrolments, codes …) except those whose Spec declares ``after_switch_off`` (help, and the
+    admins' decommission status and certificate).
 
-    This gate runs before the step-up gate, and after switch-off it answers status and
-    certificate itself (the identity and role gates have already let only active admins through):
-    from then on nobody can enrol or answer a code, and once destroyed no seed can be opened, so
-    asking for a code would lock the admins out of both for good. Neither holds personal data;
-    the certificate also reaches every admin as a notice.
+    This gate runs before the step-up gate, and after switch-off it admits those commands at once
+    (the identity and role gates have already let only active admins through to status and
+    certificate): from then on nobody can enrol or answer a code, and once destroyed no seed can
+    be opened, so asking for a code would lock the admins out of both for good. Neither holds
+    personal data; the certificate also reaches every admin as a notice.
 
     One indexed read of a one-row table per command; no cache, so every replica switches off at
     the same moment and a cancellation is seen at once.
     """
-    if spec.name == "help":
-        return None
+    if spec.after_switch_off and spec.stepup is StepUp.NONE:
+        return None  # runs either way, and no later gate would stop it
     row = await decommission.current(session)
     if row is None or not decommission.is_switched_off(row.switch_off, req.now.date()):
         return None
-    if _always_allowed(spec, req):
-        return await run_decommission(ctx, req, session)
+    if spec.after_switch_off:
+        return ADMIT
     return Result(Reply(Outcome.SWITCHED_OFF, SWITCHED_OFF), detail="switched off")
 
 
@@ -145,18 +142,19 @@ async def certificate_text(session: AsyncSession) -> str:
     return decommission.certificate_text(json.loads(row.certificate))
 
 
-SPECS = (
-    Spec(
-        name="decommission",
-        action="decommission",
-        run=run_decommission,
-        summary="schedule, check or cancel switching Signpost off (admins)",
-        usage=DECOMMISSION_USAGE,
-        role=Role.ADMIN,
-        stepup=StepUp.FRESH,
-        writes=True,
-    ),
+_DECOMMISSION = Spec(
+    name="decommission",
+    action=Action.DECOMMISSION,
+    run=run_decommission,
+    summary="schedule, check or cancel switching Signpost off (admins)",
+    usage=DECOMMISSION_USAGE,
+    role=Role.ADMIN,
+    stepup=StepUp.FRESH,
+    writes=True,
 )
+# Status and certificate still answer after switch-off (schedule and cancel do not).
+_AFTER_SWITCH_OFF = replace(_DECOMMISSION, after_switch_off=True)
+SPECS = (replace(_DECOMMISSION, subcommands={"status": _AFTER_SWITCH_OFF, "certificate": _AFTER_SWITCH_OFF}),)
 
 
 # -- periodic work -----------------------------------------------------------------------------

@@ -27,7 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
-from handlers.vocabulary import Action, Actor, Notice, Origin, Role, is_origin
+from handlers.vocabulary import (
+    LOOKUP_ACTIONS,
+    REACHED_OUTCOMES,
+    Action,
+    Actor,
+    Notice,
+    Origin,
+    Outcome,
+    Role,
+    is_origin,
+)
 from store.audit import misuse
 from store.audit.chain import utc
 from store.audit.log import AuditRecord, TermSealer, append, origin_event
@@ -74,8 +84,7 @@ class MisusePolicy:
     shielded_min: int = 3  # distinct shielded records reached without an access request
 
     lockout_window: timedelta = timedelta(hours=24)
-    lockout_min: int = 2  # step-up lockouts, found by the detail the gate audits ("code wrong; locked")
-    lockout_details: tuple[str, ...] = ("%; locked",)  # LIKE patterns
+    lockout_min: int = 2  # step-up lockouts: ``code`` events audited with the outcome ``locked``
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
 
     def window(self, rule: str) -> timedelta:
@@ -233,7 +242,7 @@ async def shielded_probing(c: Check) -> str | None:
 async def credential(c: Check) -> str | None:
     """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
     p, who = c.policy, c.actor.practitioner_id
-    lockouts = await misuse.events_with_detail(c.session, who, p.lockout_details, c.since(p.lockout_window), c.now)
+    lockouts = await misuse.lockouts(c.session, who, c.since(p.lockout_window), c.now)
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
@@ -263,15 +272,15 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     rules = {"credential"}
     # A challenged lookup has not reached the register yet: checking on it would mark the rules
     # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
-    if record.action in misuse.LOOKUP_ACTIONS and record.outcome in misuse.REACHED:
+    if record.action in LOOKUP_ACTIONS and record.outcome in REACHED_OUTCOMES:
         rules |= {"enumeration", "out_of_area"}
         if not policy.is_daytime(record.at):
             rules.add("after_hours")
-        if record.outcome in ("no_match", "ambiguous"):
+        if record.outcome in (Outcome.NO_MATCH, Outcome.AMBIGUOUS):
             rules.add("probing")
-        if record.outcome == "shielded":
+        if record.outcome == Outcome.SHIELDED:
             rules.add("shielded_probing")
-        if record.action == "search":
+        if record.action == Action.SEARCH:
             rules.add("sweeps")
     return rules
 

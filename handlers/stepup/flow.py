@@ -16,20 +16,18 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Handler, Request, Result, Spec, StepUp, identity_gate
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.stepup import totp
-from handlers.vocabulary import Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
+from handlers.vocabulary import Action, Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
 
 Resume = Callable[[Command], Awaitable[Reply]]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +117,13 @@ def minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
-def locked_reply(locked_until: datetime, now: datetime, told: Holders | None = None) -> Reply:
+def locked_reply(
+    locked_until: datetime, now: datetime, told: Holders | None = None, outcome: Outcome = Outcome.REFUSED
+) -> Reply:
     """The refusal while code entry is paused; ``told`` (when the lock has just started) says who knows."""
     minutes = minutes_left(locked_until, now)
     text = LOCKED_TEXT.format(minutes=minutes, s="" if minutes == 1 else "s")
-    return Reply(Outcome.REFUSED, text if told is None else f"{text} {TOLD[told.role]}")
+    return Reply(outcome, text if told is None else f"{text} {TOLD[told.role]}")
 
 
 def blocked(cred: CredentialState | None, now: datetime) -> Result | None:
@@ -174,7 +174,9 @@ class StepUpGate:
                 idempotency_key=command.idempotency_key,
             )
 
-        challenge_id = await self._apart(ctx, spec, session, park)
+        # A writing command parks in its own transaction; a reading one in a short write
+        # transaction the dispatcher opens once it has handed its read connection back.
+        challenge_id = await req.write(park)
         if cred.state == PENDING:
             text, prompt = PENDING_TEXT, PROMPT_PENDING
         else:
@@ -183,26 +185,12 @@ class StepUpGate:
         # The query is sealed into the audit event like any other (misuse shows even without a code).
         return Result(reply, terms=req.args, detail="stepup required")
 
-    async def _apart(
-        self, ctx: Context, spec: Spec, session: AsyncSession, work: Callable[[AsyncSession], Awaitable[T]]
-    ) -> T:
-        # A command that writes already holds the write transaction (on SQLite, the only one):
-        # join it. A read-only command is done reading, so its connection goes back to the pool
-        # *before* a write one is taken: a morning burst of challenged searches must not hold
-        # every pooled connection while each waits for another (the dispatcher's session takes a
-        # fresh connection if it is used again, to seal the audit terms).
-        if spec.writes:
-            return await work(session)
-        await session.close()
-        async with ctx.db.write() as writer:
-            return await work(writer)
-
 
 class CodeCommand:
     """``code``: verify a code, then run the parked command it was asked for, exactly once.
 
     Not a ``writes`` Spec on purpose: the verification commits in its own short transaction
-    *before* the parked command is dispatched again, because that command must see the new
+    (``Request.write``) *before* the parked command is dispatched again, because that command must see the new
     freshness (a gate on another connection cannot see uncommitted rows) and, on SQLite, may
     itself need the single write lock.
     """
@@ -215,11 +203,10 @@ class CodeCommand:
         command = req.command
         if command.code is None:
             return Result(Reply(Outcome.INVALID, NO_CODE), detail="no code")
-        assert req.actor is not None  # the identity gate ran
-        # Done reading: hand the connection back before taking a write one (see StepUpGate._apart).
-        await session.close()
-        async with ctx.db.write() as writer:
-            outcome = await self._verify(ctx, writer, req.actor, command, req.now)
+        actor = req.actor
+        assert actor is not None  # the identity gate ran
+        # Committed before the parked command runs again (it must see the new freshness).
+        outcome = await req.write(lambda writer: self._verify(ctx, writer, actor, command, req.now))
         if isinstance(outcome, Result):
             return outcome
         parked, was_pending = outcome
@@ -276,7 +263,8 @@ class CodeCommand:
         if failure.newly_disabled:
             return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
         if failure.newly_locked and failure.locked_until is not None:
-            return Result(locked_reply(failure.locked_until, now, told), detail=f"{what}; locked")
+            # The lockout itself is audited as such (misuse rules count these), not as a refusal.
+            return Result(locked_reply(failure.locked_until, now, told, Outcome.LOCKED), detail=f"{what}; locked")
         left = self.policy.lock_after - failure.failures % self.policy.lock_after
         error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
@@ -371,44 +359,25 @@ class EnrolCommand:
         )
 
 
-class AnyRegistered:
-    """Run ``handler`` for every registered, active person, whatever their roles.
-
-    Everyone whose commands ask for a code must be able to enrol and answer it: an admin-only
-    account too (``decommission`` and ``unlink`` ask for one), and no single role is held by
-    everyone. So ``enrol`` and ``code`` take anyone (Spec role None) and this runs the identity
-    gate's own check first: unknown and inactive people get exactly its answers.
-    """
-
-    def __init__(self, name: str, handler: Handler) -> None:
-        self.handler = handler
-        # The identity gate checks registration for any Spec that names a role, whichever it is.
-        self._registered_only = Spec(name=name, action=name, run=handler, role=Role.PRACTITIONER)
-
-    async def __call__(self, ctx: Context, req: Request, session: AsyncSession) -> Result:
-        stop = await identity_gate(ctx, self._registered_only, req, session)
-        return stop if stop is not None else await self.handler(ctx, req, session)
-
-
 def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None) -> tuple[Spec, ...]:
     """The ``enrol`` and ``code`` commands; ``resume`` dispatches a parked command again."""
     policy = policy or StepUpPolicy()
     return (
         Spec(
             name="enrol",
-            action="enrol",
-            run=AnyRegistered("enrol", EnrolCommand(base_url, policy)),
+            action=Action.ENROL,
+            run=EnrolCommand(base_url, policy),
             summary="set up the authenticator app Signpost asks codes from",
             usage="enrol",
-            role=None,  # any registered person: AnyRegistered checks who it is
+            role=None,  # any registered person, whatever their roles
             writes=True,
             audit_terms=False,
         ),
         Spec(
             name="code",
-            action="code",
-            run=AnyRegistered("code", CodeCommand(resume, policy)),
-            role=None,  # any registered person: AnyRegistered checks who it is
-            audit_terms=False,
+            action=Action.CODE,
+            run=CodeCommand(resume, policy),
+            role=None,  # any registered person, whatever their roles
+            audit_terms=False,  # the verification commits apart, through Request.write
         ),
     )

@@ -3,13 +3,12 @@ each fires once across replicas) and the indexed counts the rules ask for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import ORIGINS
+from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.register import Child, Involvement
@@ -28,12 +27,11 @@ async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str
 
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
 
-LOOKUP_ACTIONS = ("lookup", "search")
-# The outcomes of a lookup or search that reached the register. A step-up challenge ("challenged")
-# only asked for a code: the same query runs again once it is given, so counting both would make
-# one lookup two (and put a repeated name in the middle of a sweep). Refusals reached nothing.
-REACHED = ("answered", "shielded", "no_match", "ambiguous")
-REQUEST_ACTIONS = ("request_access", "request", "access_request")
+# Lookups count when they reached the register (``REACHED_OUTCOMES``). A step-up challenge
+# ("challenged") only asked for a code: the same query runs again once it is given, so counting
+# both would make one lookup two (and put a repeated name in the middle of a sweep). Refusals
+# reached nothing.
+REQUEST_ACTIONS = (Action.REQUEST_ACCESS, "request", "access_request")  # and earlier spellings
 
 
 def _from_chat() -> ColumnElement[bool]:
@@ -47,7 +45,7 @@ def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
         AuditEvent.at >= start,
         AuditEvent.at <= end,
         AuditEvent.action.in_(LOOKUP_ACTIONS),
-        AuditEvent.outcome.in_(REACHED),
+        AuditEvent.outcome.in_(REACHED_OUTCOMES),
     )
 
 
@@ -72,7 +70,7 @@ async def lookup_subjects(
             AuditEvent.at >= start,
             AuditEvent.at < end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome.in_(REACHED),
+            AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )
     )
     return [(at, ref) for at, ref in result]
@@ -87,7 +85,7 @@ async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: d
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome.in_(REACHED),
+            AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )
         .group_by(AuditEvent.outcome)
     )
@@ -104,8 +102,8 @@ async def recent_searches(
             AuditEvent.actor_id == actor_id,
             AuditEvent.at >= start,
             AuditEvent.at <= end,
-            AuditEvent.action == "search",
-            AuditEvent.outcome.in_(REACHED),
+            AuditEvent.action == Action.SEARCH,
+            AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )
         .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
         .limit(limit)
@@ -117,7 +115,7 @@ async def out_of_area_children(
     session: AsyncSession, actor_id: str, local_authority: str, start: datetime, end: datetime
 ) -> int:
     """Distinct children outside the actor's authority, none involving them, whose records they saw."""
-    seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_(("answered", "shielded"))).subquery()
+    seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))).subquery()
     involved = select(Involvement.id).where(
         Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id
     )
@@ -140,7 +138,7 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome.in_(REACHED),
+            AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )
     )
     return list(result.scalars())
@@ -148,7 +146,7 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
 
 async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
-    hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == "shielded").subquery()
+    hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == Outcome.SHIELDED).subquery()
     requested = (
         select(AuditSubject.child_ref)
         .join(AuditEvent, AuditEvent.seq == AuditSubject.seq)
@@ -162,17 +160,16 @@ async def shielded_without_request(session: AsyncSession, actor_id: str, start: 
     return int(result.scalar_one())
 
 
-async def events_with_detail(
-    session: AsyncSession, actor_id: str, patterns: Sequence[str], start: datetime, end: datetime
-) -> int:
-    """An actor's chat events in [start, end] whose detail matches any LIKE pattern (step-up lockouts)."""
+async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """An actor's step-up lockouts in [start, end]: ``code`` events whose outcome is ``locked``."""
     result = await session.execute(
         select(func.count()).where(
             AuditEvent.actor_id == actor_id,
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             _from_chat(),
-            or_(*(AuditEvent.detail.like(p) for p in patterns)),
+            AuditEvent.action == Action.CODE,
+            AuditEvent.outcome == Outcome.LOCKED,
         )
     )
     return int(result.scalar_one())

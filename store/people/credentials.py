@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.vocabulary import Principal
+from handlers.vocabulary import REACHED_OUTCOMES, Principal
 from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
 from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
@@ -198,10 +198,6 @@ async def record_failure(
     )
 
 
-# Outcomes only a stepped-up command gives: the audit log's record of them is the "last use".
-RESULT_OUTCOMES = ("answered", "no_match", "ambiguous", "shielded")
-
-
 async def used_since(session: AsyncSession, practitioner_id: str, since: datetime) -> bool:
     """Whether the audit log shows a result for this practitioner at or after ``since``.
 
@@ -214,7 +210,8 @@ async def used_since(session: AsyncSession, practitioner_id: str, since: datetim
         .where(
             AuditEvent.actor_id == practitioner_id,
             AuditEvent.at >= since,
-            AuditEvent.outcome.in_(RESULT_OUTCOMES),
+            # Outcomes only a stepped-up command gives: the audit log's record of them is the "last use".
+            AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )
         .limit(1)
     )

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Request, Result, Spec
-from handlers.vocabulary import Outcome, Reply
+from handlers.dispatch.spec import Request, Result, Spec
+from handlers.vocabulary import Action, Outcome, Reply
 
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -21,5 +21,5 @@ async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 SCRIPTED = (
-    Spec(name="deny", action="deny", run=deny),  # read-only: claim through the group-committed ClaimLog
+    Spec(name="deny", action=Action.DENY, run=deny),  # read-only: claim through the group-committed ClaimLog
 )

@@ -6,7 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
-from handlers.dispatch.dispatcher import NOT_REGISTERED
+from handlers.dispatch.chain import NOT_REGISTERED
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import AMY, load_standard

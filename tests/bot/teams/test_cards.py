@@ -24,9 +24,10 @@ from bot.teams.front import TEAMS_KEY, teams_route_adder
 from handlers.access.requests import unlink_identities
 from handlers.commands import all_specs
 from handlers.context import Context
-from handlers.dispatch.dispatcher import Dispatcher, Request, Result, Spec
+from handlers.dispatch.dispatcher import Dispatcher
+from handlers.dispatch.spec import Request, Result, Spec
 from handlers.stepup import flow as stepup
-from handlers.vocabulary import Button, Command, Notice, Outcome, Reply, Role
+from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Reply, Role
 from store.delivery.notices import pending
 from store.people import credentials
 from store.register.feeds import Feed, import_feeds
@@ -75,8 +76,8 @@ class StandIns:
 
     def specs(self) -> list[Spec]:
         return [
-            Spec("approve", "approve", self.decide("approved"), role=Role.DUTY_MANAGER),
-            Spec("deny", "deny", self.decide("denied"), role=Role.DUTY_MANAGER),
+            Spec("approve", Action.APPROVE, self.decide("approved"), role=Role.DUTY_MANAGER),
+            Spec("deny", Action.DENY, self.decide("denied"), role=Role.DUTY_MANAGER),
         ]
 
 

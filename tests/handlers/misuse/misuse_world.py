@@ -175,7 +175,7 @@ async def write_days(
     if world.people and DAY in days:  # one practitioner mistypes their code five times, once
         person = world.people[3]
         at = datetime.combine(DAY, time(11, 5), UK)
-        events.append((_record(person, at, "code", "refused", (), detail="code wrong; locked"), ""))
+        events.append((_record(person, at, "code", "locked", (), detail="code wrong; locked"), ""))
     events.sort(key=lambda pair: pair[0].at)
     written: list[AuditRecord] = []
     for start in range(0, len(events), 500):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.misuse.monitor import RULES, MisusePolicy, evaluate, sweep
-from handlers.vocabulary import Platform, Principal
+from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
 from store.delivery import notices as notice_store
@@ -157,37 +157,50 @@ async def test_shielded_probing_fires_without_access_requests(signpost: Signpost
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
 
+async def audit_code_event(signpost: Signpost, world: World, hour: int, outcome: Outcome, detail: str) -> None:
+    """One ``code`` event of WHO's at ``hour`` (UK), as the step-up transaction writes it."""
+    actor = world.people[0]
+    async with signpost.ctx.db.write() as session:
+        await append(
+            session,
+            [
+                AuditRecord(
+                    at=at_uk(hour),
+                    actor_id=WHO,
+                    platform="slack",
+                    tenant="T1",
+                    user_id="U1",
+                    actor_role=actor.role,
+                    actor_org=actor.org,
+                    actor_la=actor.la,
+                    channel="modal",
+                    action=Action.CODE,
+                    outcome=outcome,
+                    subject_refs=(),
+                    result_count=0,
+                    correlation_id=uuid.uuid4().hex,
+                    detail=detail,
+                )
+            ],
+        )
+
+
 async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, world: World) -> None:
     """Lockouts are audited inside the step-up transaction (not the live path): the sweep finds them."""
-    actor = world.people[0]
     for hour in (9, 13):
-        async with signpost.ctx.db.write() as session:
-            await append(
-                session,
-                [
-                    AuditRecord(
-                        at=at_uk(hour),
-                        actor_id=WHO,
-                        platform="slack",
-                        tenant="T1",
-                        user_id="U1",
-                        actor_role=actor.role,
-                        actor_org=actor.org,
-                        actor_la=actor.la,
-                        channel="modal",
-                        action="code",
-                        outcome="refused",
-                        subject_refs=(),
-                        result_count=0,
-                        correlation_id=uuid.uuid4().hex,
-                        detail="code wrong; locked",
-                    )
-                ],
-            )
+        await audit_code_event(signpost, world, hour, Outcome.LOCKED, "code wrong; locked")
     raised = await sweep(signpost.ctx, at_uk(13, 1))
     assert [(f.rule, f.actor_id) for f in raised] == [("credential", WHO)]
     assert await sweep(signpost.ctx, at_uk(13, 2)) == []  # once per window
     await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+
+
+async def test_lockouts_are_found_by_their_outcome_not_by_free_text(signpost: Signpost, world: World) -> None:
+    """Two refused codes whose detail happens to end in '; locked' are not lockouts; the outcome decides."""
+    for hour in (9, 13):
+        await audit_code_event(signpost, world, hour, Outcome.REFUSED, "code wrong; locked")
+    assert await sweep(signpost.ctx, at_uk(13, 1)) == []
+    assert await alerts(signpost) == []
 
 
 async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, world: World) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
-from handlers.dispatch.dispatcher import StepUp
+from handlers.dispatch.spec import StepUp
 from handlers.stepup import flow as stepup
 from handlers.stepup import totp
 from handlers.stepup.flow import StepUpPolicy
@@ -235,15 +235,16 @@ async def test_five_wrong_codes_lock_for_15_minutes_and_tell_the_duty_manager(ap
         assert reply.outcome is Outcome.CHALLENGED, attempt
     assert reply.challenge is not None and "1 try left" in (reply.challenge.error or "")
     locked = await answer(app, "P002", challenged, wrong_code(app, authenticator))
-    assert locked.outcome is Outcome.REFUSED and "15 more minutes" in locked.text
+    assert locked.outcome is Outcome.LOCKED and "15 more minutes" in locked.text
     right_but_locked = await answer(app, "P002", challenged, code_now(app, authenticator))
     assert right_but_locked.outcome is Outcome.REFUSED and "paused" in right_but_locked.text
     assert (await say(app, "P002", AMY)).outcome is Outcome.REFUSED
     sent = await notices(app)
     assert [(n.recipient_id, n.kind) for n in sent] == [("DM01", "stepup_locked")]
     assert "P002" in sent[0].body and "Amy" not in sent[0].body and "Jones" not in sent[0].body
-    details = [e.detail for e in await events(app, "code")]
-    assert details[-2:] == ["code wrong; locked", "stepup locked"]
+    audited = [(e.outcome, e.detail) for e in await events(app, "code")]
+    # The lockout is recorded as such (misuse rules count it); a code refused while locked is not one.
+    assert audited[-2:] == [("locked", "code wrong; locked"), ("refused", "stepup locked")]
 
     clock.advance(minutes=15)
     again = await challenged_lookup(app)
@@ -272,7 +273,7 @@ async def test_one_hundred_wrong_codes_disable_until_re_enrolment(app: Signpost,
     for attempt in range(1, 101):
         reply = await answer(app, "P002", challenged, wrong_code(app, authenticator))
         if attempt % 5 == 0 and attempt < 100:
-            assert reply.outcome is Outcome.REFUSED and "paused" in reply.text, attempt
+            assert reply.outcome is Outcome.LOCKED and "paused" in reply.text, attempt
             clock.advance(minutes=15)
     assert reply.outcome is Outcome.REFUSED and reply.text == stepup.DISABLED_TEXT
     assert (await answer(app, "P002", challenged, code_now(app, authenticator))).text == stepup.DISABLED_TEXT

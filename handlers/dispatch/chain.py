@@ -1,0 +1,68 @@
+"""The policy chain every command passes before its handler runs, in this order:
+
+1. identity: who is asking, and whether their access is active (``Spec.audience``);
+2. role: whether they hold the role the command needs (``Spec.role``);
+3. switch-off: once Signpost is switched off, only commands declaring ``Spec.after_switch_off``
+   run, and they run at once (``ADMIT``): nobody can enrol or answer a code any more, so asking
+   for one would lock the admins out of status and certificate for good
+   (``handlers.lifecycle.flows.switch_off_gate``);
+4. step-up: a fresh authenticator code before results and decisions (``Spec.stepup``;
+   ``handlers.stepup.flow.StepUpGate``).
+
+Each gate reads only the command's ``Spec`` and the request, and answers a ``Verdict``: a
+``Result`` to stop there, ``ADMIT`` to run the handler now, None to go on.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal
+from handlers.lifecycle.flows import switch_off_gate
+from handlers.stepup.flow import StepUpGate, StepUpPolicy
+from handlers.vocabulary import Actor, Role
+
+
+class Gate(Protocol):
+    """One link of the policy chain: a Result to stop here, ADMIT to run the handler now, None to go on."""
+
+    async def __call__(self, ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Verdict: ...
+
+
+NOT_REGISTERED = (
+    "You're not registered with Signpost yet. Ask your duty manager to approve you, "
+    "or send: register YOUR_PRACTITIONER_ID"
+)
+
+
+async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+    if spec.audience is Audience.ANYONE:
+        return None
+    if req.actor is None:
+        return refusal(NOT_REGISTERED, "unknown identity")
+    if req.actor.status != "active":
+        return refusal("Your Signpost access is not active. Please contact your duty manager.", "inactive")
+    return None
+
+
+def satisfies(actor: Actor, role: Role) -> bool:
+    """Admins stand in for duty managers: escalated requests reach them with Approve/Deny."""
+    return actor.has(role) or (role is Role.DUTY_MANAGER and actor.has(Role.ADMIN))
+
+
+async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+    if spec.role is None or req.actor is None or satisfies(req.actor, spec.role):
+        return None
+    return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
+
+
+# Who is asking and what they may do: enough for a Dispatcher with no feature gates (tests, tools).
+BASE: tuple[Gate, ...] = (identity_gate, role_gate)
+
+
+def policy_chain(stepup: StepUpPolicy | None = None) -> tuple[Gate, ...]:
+    """The whole chain a running Signpost puts every command through, in order."""
+    return (*BASE, switch_off_gate, StepUpGate(stepup or StepUpPolicy()))

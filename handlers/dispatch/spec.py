@@ -1,0 +1,109 @@
+"""What a command is: its ``Spec`` (everything the policy chain needs, declared once, and what runs
+it), the ``Request`` a handler gets and the ``Result`` it answers with.
+
+The gates in ``handlers.dispatch.chain`` read only a command's Spec; no gate or handler names
+another command, and none builds a Spec of its own to borrow a gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.context import Context
+from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
+
+T = TypeVar("T")
+
+
+class StepUp(StrEnum):
+    NONE = "none"
+    FRESH = "fresh"  # results: a code within the idle/absolute freshness window
+    APPROVAL = "approval"  # decisions: a code no older than the approval window
+
+
+class Audience(StrEnum):
+    """Who may send a command at all, before its role is considered."""
+
+    ANYONE = "anyone"  # even someone not yet registered (help, register)
+    REGISTERED = "registered"  # a registered person whose access is active
+
+
+class WriteApart(Protocol):
+    """Run ``work`` in a write transaction, committed when it returns (see ``Request.write``)."""
+
+    def __call__(self, work: Callable[[AsyncSession], Awaitable[T]]) -> Awaitable[T]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    command: Command
+    actor: Actor | None
+    args: str
+    now: datetime
+    # The dispatcher owns the command's session. A gate or handler that must write while the
+    # command only reads (parking a challenge, verifying a code) asks it for a write transaction
+    # here: a writing command's own transaction is joined; otherwise the dispatcher hands its read
+    # connection back to the pool first and opens a short write transaction.
+    write: WriteApart
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A handler's answer plus the facts its audit event records."""
+
+    reply: Reply
+    subjects: tuple[int, ...] = ()
+    result_count: int = 0
+    terms: str = ""  # sealed into the audit event, never stored plain
+    detail: str = ""  # short, never personal data
+
+
+Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A command: everything the policy chain needs (declared once) and what runs it."""
+
+    name: str
+    action: Action
+    run: Handler
+    summary: str = ""
+    usage: str = ""
+    audience: Audience = Audience.REGISTERED
+    role: Role | None = Role.PRACTITIONER  # the role needed besides registration; None: any role
+    stepup: StepUp = StepUp.NONE
+    after_switch_off: bool = False  # True: still answered once Signpost is switched off (and then without a code)
+    # True: the handler changes data in the dispatcher's write transaction, which its audit event
+    # joins. False: the dispatcher reads; anything that must commit on its own goes through
+    # ``Request.write`` (``code`` commits the verification before the parked command runs again).
+    writes: bool = False
+    keyword: bool = True  # reached by its first word (False for lookup/search/usage)
+    audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
+    # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
+    subcommands: Mapping[str, Spec] = field(default_factory=dict)
+
+    def for_args(self, args: str) -> Spec:
+        """The Spec that governs this command with these arguments."""
+        return self.subcommands.get(args.split(" ", 1)[0].lower(), self)
+
+
+class Admit(Enum):
+    """A gate's answer that lets the command run now: the gates after it do not apply."""
+
+    ADMIT = "admit"
+
+
+ADMIT = Admit.ADMIT
+# What a gate answers: a Result to stop there, ADMIT to run the handler now, None to go on.
+Verdict = Result | Admit | None
+
+
+def refusal(text: str, detail: str) -> Result:
+    return Result(Reply(Outcome.REFUSED, text), detail=detail)
