@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, core, lifecycle, match, practitioner, totp
+from bot.cli import audit, core, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed
 from bot.config import SettingsError
@@ -20,6 +20,7 @@ COMMAND_GROUPS = (
     lifecycle,
     match,
     practitioner,
+    report,
     teams_commands,
     totp,
 )
