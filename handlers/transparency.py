@@ -137,7 +137,7 @@ def month_range(month: str | None, now: datetime) -> tuple[datetime, datetime]:
     else:
         found = _MONTH.match(month.strip())
         if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
-            raise ReportError(f"{month[:20]!r} is not a month (expected YYYY-MM, e.g. 2026-10)")
+            raise ReportError("that is not a month (expected YYYY-MM, e.g. 2026-10)")
         start = datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
         if start > this_month:
             raise ReportError(f"{start:%Y-%m} has not begun yet")
