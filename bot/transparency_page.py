@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -131,6 +132,7 @@ def chain_block(report: Report) -> str:
 
 def page(report: Report) -> str:
     month = month_title(report)
+    last_day = report.end - timedelta(days=1)
     when = f"{month}, so far (the month is not over)" if not report.complete else month
     nav = [f'<a href="/transparency?month={report.previous_month}">Previous month</a>']
     if report.next_month:
@@ -147,7 +149,7 @@ def page(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Signpost transparency report: {_e(when)}</title><style>{STYLE}</style></head><body><main>"
         f'<h1>Signpost transparency report</h1><p id="period"><strong>{_e(when)}</strong> '
-        f"({report.start:%d %B} to {report.end:%d %B %Y}, UTC; made {report.generated_at:%Y-%m-%d %H:%M} UTC)</p>"
+        f"(1 to {last_day.day} {report.start:%B %Y}, UTC; made {report.generated_at:%Y-%m-%d %H:%M} UTC)</p>"
         "<p>What Signpost was used for, counted from its audit log, for every local authority together and for "
         "each one. No names, references or other personal details are published. To stop anyone being picked "
         f"out, any count from 1 to 4 is shown as <strong>{_e(SUPPRESSED_TEXT)}</strong>; 0 means none.</p>"
