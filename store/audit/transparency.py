@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform
-from store.audit.chain import utc
+from store.audit.chain import current_head, utc
 from store.tables.audit import AuditChainEntry, AuditCheckpoint, AuditEvent
 from store.tables.people import Practitioner
 from store.tables.register import LocalAuthority
@@ -121,21 +121,32 @@ async def authorities_of(session: AsyncSession, practitioner_ids: Iterable[str])
 
 
 async def chain_at(session: AsyncSession, end: datetime) -> ChainAt:
-    """The chain head after the last event before ``end``, and the last checkpoint signed before it."""
-    last_seq = (await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.at < end))).scalar()
+    """The chain head after the last event recorded before ``end``, and the last checkpoint signed before it.
+
+    The last event is found backwards along the ``at`` index. The chain's size there is counted over
+    whichever side of it is shorter (the entries up to it, or the current size less those after it),
+    so a recent month's report counts a month of entries, not the whole log.
+    """
+    last_seq = (
+        await session.execute(
+            select(AuditEvent.seq)
+            .where(AuditEvent.at < end)
+            .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).scalar()
     size, head = 0, None
     if last_seq is not None:
         head = (
             await session.execute(select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == last_seq))
         ).scalar()
-        size = int(
-            (
-                await session.execute(
-                    select(func.count()).select_from(AuditChainEntry).where(AuditChainEntry.seq <= last_seq)
-                )
-            ).scalar()
-            or 0
-        )
+        now = await current_head(session)
+        entries = select(func.count()).select_from(AuditChainEntry)
+        if 2 * last_seq >= now.last_seq:
+            after = (await session.execute(entries.where(AuditChainEntry.seq > last_seq))).scalar() or 0
+            size = now.size - int(after)
+        else:
+            size = int((await session.execute(entries.where(AuditChainEntry.seq <= last_seq))).scalar() or 0)
     checkpoint = (
         await session.execute(
             select(AuditCheckpoint)

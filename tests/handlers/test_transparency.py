@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from bot.app import Signpost
 from bot.transparency_page import page, to_csv, to_json
@@ -18,6 +18,7 @@ from handlers.clock import FakeClock
 from handlers.transparency import NATIONAL, Figure, Report, ReportError, build, month_range
 from handlers.vocabulary import Action, Outcome
 from store.audit.log import append
+from store.tables.audit import AuditChainEntry, AuditEvent
 from tests.factories import AMY, say
 from tests.stepup_helpers import ensure_enrolled
 from tests.transparency_audit import MONTH, NOW, OCT, PERSONAL, chat, load_people, write_known_audit
@@ -99,6 +100,15 @@ async def test_chain_head_and_checkpoint_are_as_they_stood_at_month_end(signpost
     assert report.chain.checkpoint_size == known.checkpoint.size < report.chain.size
     assert report.chain.checkpoint_head == known.checkpoint.head_hash.hex()
     assert report.chain.checkpoint_at.startswith("2026-10-21T")
+    # September: its last event is early in the chain, so its size is counted from the start.
+    async with signpost.ctx.db.read() as session:
+        september = (await session.execute(select(func.count()).where(AuditEvent.at < OCT))).scalar()
+        last = (await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.at < OCT))).scalar()
+        head = (await session.execute(select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == last))).scalar()
+    assert september and report.chain.size > 4 * september
+    earlier = await build(signpost.ctx.db, NOW, "2026-09")
+    assert (earlier.chain.size, earlier.chain.head) == (september, head.hex() if head else "")
+    assert earlier.chain.checkpoint_size is None and "none signed yet" in page(earlier)
 
 
 async def test_nothing_personal_in_the_page_the_csv_or_the_json(known: Signpost) -> None:
