@@ -15,7 +15,7 @@ import signal
 import structlog
 from aiohttp import web
 
-from bot import enrol_page
+from bot import enrol_page, transparency_page
 from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
@@ -54,8 +54,9 @@ async def run_command(args: argparse.Namespace) -> int:
     adders = front_ends(settings)
     if not adders:
         return await console.console_command(args)
-    # The enrolment page is served whenever a chat front end is; the scheduler last: it uses their deliverers.
-    return await serve(settings, [*adders, enrol_page.add_routes, add_scheduler])
+    # The enrolment page and the transparency report are served with the chat front ends;
+    # the scheduler last: it uses their deliverers.
+    return await serve(settings, [*adders, enrol_page.add_routes, transparency_page.add_routes, add_scheduler])
 
 
 async def serve(settings: Settings, adders: list[RouteAdder]) -> int:

@@ -76,6 +76,8 @@ class Action(StrEnum):
     KEYS_ROTATE = "keys_rotate"
     IMPORT = "import"
     SEED_DEMO = "seed_demo"
+    LEAD_PROFESSIONAL_INFORMED = "lead_professional_informed"  # issue 18: the lead professional was told
+    RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
 
 
 class Role(StrEnum):

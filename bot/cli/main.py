@@ -8,7 +8,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.cli import audit, core, db, lifecycle, match, practitioner, totp
+from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed
 from bot.config import SettingsError
@@ -23,6 +23,7 @@ COMMAND_GROUPS = (
     lifecycle,
     match,
     practitioner,
+    report,
     teams_commands,
     totp,
 )

@@ -1,0 +1,311 @@
+"""The public transparency report: what Signpost did in a month, nationally and per local authority.
+
+Built from the audit log (and, for registered practitioners, the register as it stands now) with a
+few grouped queries (store.audit.transparency). Nothing personal leaves this module: no practitioner
+id, child reference or name is in the model, and every count from 1 to 4 is replaced here, before
+any page, file or terminal sees it, by a ``Figure`` that says only "fewer than 5". Zero stays 0.
+
+Events that no practitioner sent (an access request expiring, a retention run, a subject-access
+report produced at the terminal) carry no authority, so those rows are national only. Misuse alerts
+name the practitioner in their detail; the rule is read from it and the practitioner's authority
+looked up, and the id is then dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from handlers.misuse.monitor import RULES
+from handlers.vocabulary import Action, Outcome
+from store.audit import transparency as counts
+from store.audit.chain import utc
+from store.db import Database
+
+SUPPRESS_BELOW = 5  # counts 1 .. SUPPRESS_BELOW-1 are shown as "fewer than 5"
+SUPPRESSED_TEXT = f"fewer than {SUPPRESS_BELOW}"
+NATIONAL = "All authorities"
+ALL_ROLES = "All roles"
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_RETENTION = re.compile(r"\barchived (\d+) destroyed (\d+)\b")
+
+LOOKUP_OUTCOMES = (
+    (Outcome.ANSWERED, "Answered (contact details shown)"),
+    (Outcome.NO_MATCH, "No match"),
+    (Outcome.AMBIGUOUS, "More than one possible match"),
+    (Outcome.SHIELDED, "Shielded (nothing shown)"),
+)
+REPORTED_ACTIONS = (
+    Action.LOOKUP,
+    Action.SEARCH,
+    Action.APPROVE,
+    Action.DENY,
+    Action.REQUEST_EXPIRED,
+    Action.LEAD_PROFESSIONAL_INFORMED,
+    Action.RELAY_MESSAGE,
+    Action.SAR,
+)
+
+
+class ReportError(ValueError):
+    """The month asked for is malformed or has not begun (the message says which, in one line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One published count: the number, or None when it was from 1 to 4 (suppressed)."""
+
+    count: int | None
+
+    @classmethod
+    def of(cls, n: int) -> Figure:
+        return cls(None if 0 < n < SUPPRESS_BELOW else n)
+
+    @property
+    def suppressed(self) -> bool:
+        return self.count is None
+
+    @property
+    def text(self) -> str:
+        return SUPPRESSED_TEXT if self.count is None else f"{self.count:,}"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: str
+    national: Figure
+    by_authority: tuple[Figure | None, ...]  # aligned with Report.authorities; None: not recorded per authority
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    title: str
+    note: str
+    rows: tuple[Row, ...]
+
+    @property
+    def national_only(self) -> bool:
+        return all(cell is None for row in self.rows for cell in row.by_authority)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSummary:
+    """The audit chain at month end: hashes and sizes only (none of them is about a person)."""
+
+    size: int
+    head: str  # hex; "" when the chain was empty
+    checkpoint_size: int | None
+    checkpoint_head: str
+    checkpoint_at: str  # ISO 8601 UTC; "" when none had been signed
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    month: str  # YYYY-MM
+    start: datetime
+    end: datetime
+    complete: bool  # False while the month is still running
+    generated_at: datetime
+    authorities: tuple[str, ...]
+    sections: tuple[Section, ...]
+    chain: ChainSummary
+
+    @property
+    def previous_month(self) -> str:
+        return _shift(self.start, -1).strftime("%Y-%m")
+
+    @property
+    def next_month(self) -> str | None:
+        """The following month, or None when this one has not finished."""
+        return _shift(self.start, 1).strftime("%Y-%m") if self.complete else None
+
+
+def _shift(month_start: datetime, months: int) -> datetime:
+    index = month_start.year * 12 + month_start.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def month_range(month: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a YYYY-MM month in UTC; by default the last complete month."""
+    this_month = datetime(utc(now).year, utc(now).month, 1, tzinfo=UTC)
+    if month is None:
+        start = _shift(this_month, -1)
+    else:
+        found = _MONTH.match(month.strip())
+        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+            raise ReportError("that is not a month (expected YYYY-MM, e.g. 2026-10)")
+        start = datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
+        if start > this_month:
+            raise ReportError(f"{start:%Y-%m} has not begun yet")
+    return start, _shift(start, 1)
+
+
+async def build(db: Database, now: datetime, month: str | None = None) -> Report:
+    """The report for ``month`` (YYYY-MM; default the last complete month), small numbers suppressed."""
+    start, end = month_range(month, now)
+    async with db.read() as session:
+        known = await counts.authorities(session)
+        actions = await counts.action_counts(session, start, end, {a.value for a in REPORTED_ACTIONS})
+        alerts = await counts.detail_counts(session, start, end, Action.ALERT.value)
+        retention = await counts.detail_counts(session, start, end, Action.RETENTION.value)
+        active = await counts.active_by_role(session, start, end)
+        registered = await counts.registered_by_role(session)
+        alert_rules = [_split_alert(detail, n) for detail, n in alerts]
+        alert_las = await counts.authorities_of(session, (pid for _, pid, _ in alert_rules if pid))
+        chain = await counts.chain_at(session, end)
+    seen = {c.authority for c in actions} | {r.authority for r in (*active, *registered)} | set(alert_las.values())
+    authorities = tuple(sorted({*known, *(la for la in seen if la)}))
+    tally = _Tally(authorities)
+    sections = (
+        tally.roles(
+            "practitioners_registered",
+            "Registered practitioners by role",
+            "Practitioners on the register when this report was made (the register keeps no history by month).",
+            registered,
+        ),
+        tally.roles(
+            "practitioners_active",
+            "Active practitioners by role",
+            "Practitioners who used Signpost in Slack, Teams or the console at least once in the month.",
+            active,
+        ),
+        tally.lookups("lookups_keyed", "Lookups by reference", Action.LOOKUP, actions),
+        tally.lookups("lookups_demographic", "Searches by name and date of birth", Action.SEARCH, actions),
+        Section(
+            "access_requests",
+            "Requests to see a shielded child's contacts",
+            "Decided by duty managers (counted in the duty manager's authority). Requests nobody decided in time "
+            "expire; those are counted nationally only.",
+            (
+                tally.row("Approved", _events(actions, Action.APPROVE, Outcome.DONE)),
+                tally.row("Denied", _events(actions, Action.DENY, Outcome.DONE)),
+                tally.national_row("Expired undecided", _total(actions, Action.REQUEST_EXPIRED)),
+            ),
+        ),
+        _alerts_section(tally, alert_rules, alert_las),
+        Section(
+            "contacts",
+            "Lead professionals told and messages relayed",
+            "Notices sent to a child's lead professional when another practitioner found the child, and messages "
+            "relayed to the lead professional of a shielded child (counted in the sender's authority).",
+            (
+                tally.row("Lead professionals informed", _events(actions, Action.LEAD_PROFESSIONAL_INFORMED)),
+                tally.row("Relay messages sent", _events(actions, Action.RELAY_MESSAGE)),
+            ),
+        ),
+        _children_section(tally, retention),
+        Section(
+            "subject_access",
+            "Subject-access reports produced",
+            "Reports of who looked at a child's record, produced for the child or their family. Counted nationally.",
+            (tally.national_row("Reports produced", _total(actions, Action.SAR)),),
+        ),
+    )
+    return Report(
+        month=start.strftime("%Y-%m"),
+        start=start,
+        end=end,
+        complete=utc(now) >= end,
+        generated_at=utc(now),
+        authorities=authorities,
+        sections=sections,
+        chain=ChainSummary(
+            size=chain.size,
+            head=chain.head_hash.hex() if chain.head_hash else "",
+            checkpoint_size=chain.checkpoint_size,
+            checkpoint_head=chain.checkpoint_head.hex() if chain.checkpoint_head else "",
+            checkpoint_at=chain.checkpoint_at.strftime("%Y-%m-%dT%H:%M:%SZ") if chain.checkpoint_at else "",
+        ),
+    )
+
+
+# -- assembling ------------------------------------------------------------------------------------
+
+
+def _events(
+    rows: Sequence[counts.ActionCount], action: Action, outcome: Outcome | None = None
+) -> dict[str | None, int]:
+    """Events of one action (and outcome) by authority; None collects events with no authority."""
+    found: dict[str | None, int] = defaultdict(int)
+    for row in rows:
+        if row.action == action.value and (outcome is None or row.outcome == outcome.value):
+            found[row.authority] += row.count
+    return found
+
+
+def _total(rows: Sequence[counts.ActionCount], action: Action) -> int:
+    return sum(_events(rows, action).values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    authorities: tuple[str, ...]
+
+    def row(self, label: str, by_la: dict[str | None, int]) -> Row:
+        """A row counted per authority; the national figure includes events with no authority."""
+        cells = tuple(Figure.of(by_la.get(la, 0)) for la in self.authorities)
+        return Row(label, Figure.of(sum(by_la.values())), cells)
+
+    def national_row(self, label: str, total: int) -> Row:
+        return Row(label, Figure.of(total), tuple(None for _ in self.authorities))
+
+    def roles(self, key: str, title: str, note: str, rows: Sequence[counts.RoleCount]) -> Section:
+        by_role: dict[str, dict[str | None, int]] = defaultdict(dict)
+        totals: dict[str | None, int] = defaultdict(int)
+        for r in rows:
+            by_role[r.role or "Role not recorded"][r.authority] = r.count
+            totals[r.authority] += r.count
+        out = []
+        for role in sorted(by_role):
+            cells = tuple(Figure.of(by_role[role].get(la, 0)) for la in self.authorities)
+            out.append(Row(role, Figure.of(by_role[role].get(None, 0)), cells))
+        out.append(Row(ALL_ROLES, Figure.of(totals[None]), tuple(Figure.of(totals[la]) for la in self.authorities)))
+        return Section(key, title, note, tuple(out))
+
+    def lookups(self, key: str, title: str, action: Action, rows: Sequence[counts.ActionCount]) -> Section:
+        note = "Counted in the authority of the practitioner who looked. Refused and unfinished lookups are left out."
+        return Section(
+            key, title, note, tuple(self.row(label, _events(rows, action, o)) for o, label in LOOKUP_OUTCOMES)
+        )
+
+
+def _split_alert(detail: str, n: int) -> tuple[str, str, int]:
+    """(rule, practitioner id, count) from an alert's detail "rule: practitioner"."""
+    rule, _, who = detail.partition(":")
+    return rule.strip(), who.strip(), n
+
+
+def _alerts_section(tally: _Tally, alerts: Iterable[tuple[str, str, int]], authority_of: dict[str, str]) -> Section:
+    by_rule: dict[str, dict[str | None, int]] = {rule: {} for rule in RULES}
+    for rule, who, n in alerts:
+        cells = by_rule.setdefault(rule or "other", {})
+        la = authority_of.get(who)
+        cells[la] = cells.get(la, 0) + n
+    rows = tuple(tally.row(rule.replace("_", " ").capitalize(), by_rule[rule]) for rule in by_rule)
+    return Section(
+        "misuse_alerts",
+        "Misuse alerts raised, by rule",
+        "Alerts sent to duty managers when a practitioner's use looked unusual (counted in the practitioner's "
+        "authority). An alert is a prompt to check, not a finding of misuse.",
+        rows,
+    )
+
+
+def _children_section(tally: _Tally, retention: Iterable[tuple[str, int]]) -> Section:
+    archived = destroyed = 0
+    for detail, n in retention:
+        found = _RETENTION.search(detail)
+        if found:
+            archived += int(found.group(1)) * n
+            destroyed += int(found.group(2)) * n
+    return Section(
+        "children",
+        "Children's records archived and destroyed",
+        "Records are archived when the child turns 18 and destroyed, with their keys, when the child turns 24. "
+        "Counted nationally.",
+        (tally.national_row("Archived", archived), tally.national_row("Destroyed", destroyed)),
+    )

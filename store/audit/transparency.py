@@ -1,0 +1,160 @@
+"""Counts for the public transparency report: a handful of grouped queries per month, no rows.
+
+Every query here is bounded by an indexed range on ``audit_events.at`` (``[start, end)``, computed
+by the caller, so month bucketing is the same on SQLite and PostgreSQL) and GROUPs in the database;
+none runs once per event, practitioner or child. What comes back is raw counts keyed by authority,
+role, action and outcome: the caller suppresses small numbers before anything leaves handlers/.
+Misuse alerts and retention runs keep their figures in ``detail`` ("rule: actor", "archived N
+destroyed M …"), so those are grouped by ``detail`` and read by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Platform
+from store.audit.chain import current_head, utc
+from store.tables.audit import AuditChainEntry, AuditCheckpoint, AuditEvent
+from store.tables.people import Practitioner
+from store.tables.register import LocalAuthority
+
+CHAT_PLATFORMS = tuple(platform.value for platform in Platform)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCount:
+    authority: str | None  # the actor's local authority; None for events no practitioner sent
+    action: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoleCount:
+    authority: str | None  # None: the national figure (distinct people across every authority)
+    role: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAt:
+    """The audit chain as it stood at a moment: its length and head, and the last signed checkpoint."""
+
+    size: int
+    head_hash: bytes | None
+    checkpoint_size: int | None
+    checkpoint_head: bytes | None
+    checkpoint_at: datetime | None
+
+
+def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(AuditEvent.at >= start, AuditEvent.at < end)
+
+
+async def authorities(session: AsyncSession) -> list[str]:
+    """Every local authority named in the feeds, by name."""
+    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+
+
+async def action_counts(
+    session: AsyncSession, start: datetime, end: datetime, actions: Collection[str]
+) -> list[ActionCount]:
+    """Events in ``[start, end)`` of these actions, grouped by authority, action and outcome."""
+    stmt = (
+        select(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, func.count())
+        .where(_in(start, end), AuditEvent.action.in_(sorted(actions)))
+        .group_by(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome)
+    )
+    return [ActionCount(la, action, outcome, int(n)) for la, action, outcome, n in await session.execute(stmt)]
+
+
+async def detail_counts(session: AsyncSession, start: datetime, end: datetime, action: str) -> list[tuple[str, int]]:
+    """Events of one action in ``[start, end)``, grouped by their detail text."""
+    stmt = (
+        select(AuditEvent.detail, func.count())
+        .where(_in(start, end), AuditEvent.action == action)
+        .group_by(AuditEvent.detail)
+    )
+    return [(detail or "", int(n)) for detail, n in await session.execute(stmt)]
+
+
+async def active_by_role(session: AsyncSession, start: datetime, end: datetime) -> list[RoleCount]:
+    """Distinct practitioners who sent at least one chat command in ``[start, end)``, by role:
+    per authority, and nationally (authority None) counted once each however many they belong to."""
+    where = [_in(start, end), AuditEvent.actor_id.is_not(None), AuditEvent.platform.in_(CHAT_PLATFORMS)]
+    role = func.coalesce(AuditEvent.actor_role, "")
+    people = func.count(distinct(AuditEvent.actor_id))
+    local = select(AuditEvent.actor_la, role, people).where(*where).group_by(AuditEvent.actor_la, role)
+    national = select(role, people).where(*where).group_by(role)
+    rows = [RoleCount(la, r, int(n)) for la, r, n in await session.execute(local) if la is not None]
+    rows += [RoleCount(None, r, int(n)) for r, n in await session.execute(national)]
+    return rows
+
+
+async def registered_by_role(session: AsyncSession) -> list[RoleCount]:
+    """Active practitioners on the register now, by authority and role (authority None: national)."""
+    active = Practitioner.status == "active"
+    local = (
+        select(Practitioner.local_authority, Practitioner.role, func.count())
+        .where(active)
+        .group_by(Practitioner.local_authority, Practitioner.role)
+    )
+    rows = [RoleCount(la, role, int(n)) for la, role, n in await session.execute(local)]
+    national: dict[str, int] = {}
+    for row in rows:
+        national[row.role] = national.get(row.role, 0) + row.count
+    return rows + [RoleCount(None, role, n) for role, n in national.items()]
+
+
+async def authorities_of(session: AsyncSession, practitioner_ids: Iterable[str]) -> dict[str, str]:
+    """Each named practitioner's local authority (one query; unknown ids are left out)."""
+    ids = sorted(set(practitioner_ids))
+    if not ids:
+        return {}
+    stmt = select(Practitioner.id, Practitioner.local_authority).where(Practitioner.id.in_(ids))
+    return {pid: la for pid, la in await session.execute(stmt)}
+
+
+async def chain_at(session: AsyncSession, end: datetime) -> ChainAt:
+    """The chain head after the last event recorded before ``end``, and the last checkpoint signed before it.
+
+    The last event is found backwards along the ``at`` index. The chain's size there is counted over
+    whichever side of it is shorter (the entries up to it, or the current size less those after it),
+    so a recent month's report counts a month of entries, not the whole log.
+    """
+    last_seq = (
+        await session.execute(
+            select(AuditEvent.seq)
+            .where(AuditEvent.at < end)
+            .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).scalar()
+    size, head = 0, None
+    if last_seq is not None:
+        head = (
+            await session.execute(select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == last_seq))
+        ).scalar()
+        now = await current_head(session)
+        entries = select(func.count()).select_from(AuditChainEntry)
+        if 2 * last_seq >= now.last_seq:
+            after = (await session.execute(entries.where(AuditChainEntry.seq > last_seq))).scalar() or 0
+            size = now.size - int(after)
+        else:
+            size = int((await session.execute(entries.where(AuditChainEntry.seq <= last_seq))).scalar() or 0)
+    checkpoint = (
+        await session.execute(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.at < end)
+            .order_by(AuditCheckpoint.at.desc(), AuditCheckpoint.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if checkpoint is None:
+        return ChainAt(size, head, None, None, None)
+    return ChainAt(size, head, checkpoint.size, checkpoint.head_hash, utc(checkpoint.at))

@@ -1,0 +1,77 @@
+"""`signpost report transparency` as an operator runs it: a real process, its stdout and its exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot.app import Signpost
+from store.keys.crypto import KeyRing
+from tests.transparency_audit import PERSONAL, load_people, write_known_audit
+
+
+async def run(db_url: str, keys: KeyRing, cwd: Path, *args: str) -> tuple[int, str, str]:
+    """`python -m bot ARGS…` against the test's store and key file (from a directory without a .env)."""
+    env = {**os.environ, "SIGNPOST_DATABASE_URL": db_url, "SIGNPOST_KEY_FILE": str(keys.path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_transparency_report_prints_october_as_csv_json_and_html(
+    signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """CSV (the default), JSON and the HTML page, for the month asked; the numbers are the audit's, the
+    small ones "<5", and nothing personal is printed."""
+    await load_people(signpost)
+    await write_known_audit(signpost)
+
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "2026-10")
+    assert code == 0, err
+    rows = {(r["section"], r["measure"], r["area"]): r["value"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows[("lookups_keyed", "Answered (contact details shown)", "All authorities")] == "9"
+    assert rows[("lookups_keyed", "Answered (contact details shown)", "Southvale")] == "<5"
+    assert rows[("contacts", "Lead professionals informed", "Northshire")] == "12"
+    assert all(r[0].startswith("2026-10") for r in csv.reader(io.StringIO(out)) if r[0] != "month")
+
+    code, out, err = await run(
+        db_url, keys, tmp_path, "report", "transparency", "--month", "2026-10", "--format", "json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    approved = next(s for s in data["sections"] if s["key"] == "access_requests")["rows"][0]
+    assert approved["measure"] == "Approved" and approved["national"] == {"count": 6, "suppressed": False}
+
+    code, page, err = await run(
+        db_url, keys, tmp_path, "report", "transparency", "--month", "2026-10", "--format", "html"
+    )
+    assert code == 0, err
+    assert page.startswith("<!doctype html>") and "<svg" in page and "fewer than 5" in page
+    for personal in PERSONAL:
+        assert personal not in out and personal not in page, personal
+
+
+async def test_a_month_not_begun_is_refused_in_one_line(
+    signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """A future or malformed month: exit 2, one line on stderr saying why, nothing on stdout."""
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "2999-01")
+    assert (code, out) == (2, "")
+    assert err.strip() == "signpost: 2999-01 has not begun yet"
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "last")
+    assert code == 2 and "is not a month (expected YYYY-MM" in err

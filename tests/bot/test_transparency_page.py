@@ -1,0 +1,115 @@
+"""The public transparency page, served by Signpost's real aiohttp app on loopback: what a reader sees
+in headless Chromium (no JavaScript needed), and the CSV and JSON downloads over plain HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot import transparency_page
+from bot.app import Signpost
+from bot.config import load_settings
+from bot.web import create_app
+from tests import chromium
+from tests.transparency_audit import PERSONAL, load_people, write_known_audit
+
+READ_TABLE = """(() => [...document.querySelectorAll('#table-lookups_keyed tr')].map(
+    tr => [...tr.children].map(cell => cell.innerText.trim())))()"""
+READ_CHARTS = """(() => [...document.querySelectorAll('figure')].map(f => {
+    const svg = f.querySelector('svg');
+    const box = svg.getBoundingClientRect();
+    return {
+        id: f.id, role: svg.getAttribute('role'), label: svg.getAttribute('aria-label'),
+        title: svg.querySelector(':scope > title').textContent, caption: f.querySelector('figcaption').innerText,
+        bars: svg.querySelectorAll('rect.bar').length, width: box.width, height: box.height,
+        values: [...svg.querySelectorAll('text.value')].map(t => t.textContent),
+    };
+}))()"""
+
+
+@pytest.fixture
+async def server(signpost: Signpost) -> AsyncIterator[str]:
+    """Signpost's one aiohttp application with the transparency routes, on a free loopback port, after
+    the known October audit (the test clock stands on 2 November, so October is the default month)."""
+    await load_people(signpost)
+    await write_known_audit(signpost)
+    runner = web.AppRunner(create_app(signpost, load_settings(), [transparency_page.add_routes]), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+async def get(url: str) -> tuple[int, str, dict[str, str]]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_numbers(server: str) -> None:
+    """No login; with scripts off the page shows a labelled SVG chart per section and tables whose keyed
+    lookup figures are October's audit, 1-4 reads "fewer than 5" (and draws no bar), nothing personal."""
+    async with chromium.tab(1024, 800) as tab:
+        await tab.send("Emulation.setScriptExecutionDisabled", value=True)
+        await tab.open(server + "/transparency")
+        await tab.send("Emulation.setScriptExecutionDisabled", value=False)  # to read the DOM, after the load
+        assert await tab.evaluate("document.title") == "Signpost transparency report: October 2026"
+        text: str = await tab.evaluate("document.body.innerText")
+        html = await tab.html()
+        charts: list[dict[str, Any]] = await tab.evaluate(READ_CHARTS)
+        table: list[list[str]] = await tab.evaluate(READ_TABLE)
+        scripts = await tab.evaluate("document.scripts.length")
+
+    assert scripts == 0
+    assert "October 2026" in text and "fewer than 5" in text
+    assert len(charts) == 9 and all(c["role"] == "img" and c["width"] > 300 and c["height"] > 20 for c in charts)
+    keyed = next(c for c in charts if c["id"] == "chart-lookups_keyed")
+    assert keyed["title"] == "Lookups by reference, all authorities, October 2026"
+    assert keyed["label"] == (
+        "Bar chart, Lookups by reference, all authorities, October 2026. Answered (contact details shown): 9; "
+        "No match: fewer than 5; More than one possible match: 0; Shielded (nothing shown): 5."
+    )
+    assert keyed["caption"].startswith("Lookups by reference: all authorities, October 2026.")
+    assert keyed["values"] == ["9", "fewer than 5", "0", "5"]
+    assert keyed["bars"] == 2  # 9 and 5 are drawn; "fewer than 5" and 0 are not
+    assert table == [
+        ["Measure", "All authorities", "Northshire", "Southvale"],
+        ["Answered (contact details shown)", "9", "7", "fewer than 5"],
+        ["No match", "fewer than 5", "fewer than 5", "0"],
+        ["More than one possible match", "0", "0", "0"],
+        ["Shielded (nothing shown)", "5", "5", "0"],
+    ]
+    for personal in PERSONAL:
+        assert personal not in html, personal
+
+
+async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(server: str) -> None:
+    """The downloads carry the same figures for the same ?month=, as attachments; a malformed month is a 400."""
+    status, text, headers = await get(server + "/transparency.csv?month=2026-10")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert headers["Content-Disposition"] == 'attachment; filename="signpost-transparency-2026-10.csv"'
+    rows = {(r["section"], r["measure"], r["area"]): r["value"] for r in csv.DictReader(io.StringIO(text))}
+    assert rows[("lookups_keyed", "Answered (contact details shown)", "Northshire")] == "7"
+    assert rows[("lookups_keyed", "No match", "All authorities")] == "<5"
+
+    status, text, headers = await get(server + "/transparency.json?month=2026-10")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    data = json.loads(text)
+    assert data["month"] == "2026-10" and data["authorities"] == ["Northshire", "Southvale"]
+    assert len(data["audit_chain"]["head_at_month_end"]) == 64
+
+    for bad in (
+        "/transparency?month=2026-13",
+        "/transparency.json?month=%3Cscript%3E",
+        "/transparency.csv?month=2999-01",
+    ):
+        status, text, _ = await get(server + bad)
+        assert status == 400 and "<script>" not in text

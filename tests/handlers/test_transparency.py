@@ -1,0 +1,194 @@
+"""The transparency report's numbers against a known audit, on SQLite and PostgreSQL: what is published
+nationally and per authority, what is suppressed, that nothing personal is in it, and that it is counted
+by a fixed handful of grouped queries however long the audit is."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from bot.app import Signpost
+from bot.transparency_page import page, to_csv, to_json
+from handlers.clock import FakeClock
+from handlers.transparency import NATIONAL, Figure, Report, ReportError, build, month_range
+from handlers.vocabulary import Action, Outcome
+from store.audit.log import append
+from store.tables.audit import AuditChainEntry, AuditEvent
+from tests.factories import AMY, say
+from tests.stepup_helpers import ensure_enrolled
+from tests.transparency_audit import MONTH, NOW, OCT, PERSONAL, chat, load_people, write_known_audit
+
+N, S = "Northshire", "Southvale"
+
+
+def published(report: Report, section: str, measure: str) -> dict[str, int | str | None]:
+    """One row as a reader sees it: {area: count, "fewer than 5", or None where not counted by authority}."""
+    found = next(s for s in report.sections if s.key == section)
+    row = next(r for r in found.rows if r.label == measure)
+
+    def shown(f: Figure | None) -> int | str | None:
+        return None if f is None else (f.text if f.suppressed else f.count)
+
+    return {NATIONAL: shown(row.national)} | {
+        la: shown(f) for la, f in zip(report.authorities, row.by_authority, strict=True)
+    }
+
+
+LESS = "fewer than 5"
+
+
+@pytest.fixture
+async def known(signpost: Signpost) -> Signpost:
+    await load_people(signpost)
+    await write_known_audit(signpost)
+    return signpost
+
+
+async def test_report_counts_the_known_october_audit_per_authority_and_suppresses_small_numbers(
+    known: Signpost,
+) -> None:
+    """Each figure matches the audit written for October; 1-4 reads "fewer than 5", 0 stays 0; events in
+    September and November, refused lookups and refused approvals are not counted."""
+    report = await build(known.ctx.db, NOW, MONTH)
+    assert report.month == MONTH and report.complete and report.authorities == (N, S)
+    expect = {
+        ("lookups_keyed", "Answered (contact details shown)"): {NATIONAL: 9, N: 7, S: LESS},
+        ("lookups_keyed", "No match"): {NATIONAL: LESS, N: LESS, S: 0},
+        ("lookups_keyed", "More than one possible match"): {NATIONAL: 0, N: 0, S: 0},
+        ("lookups_keyed", "Shielded (nothing shown)"): {NATIONAL: 5, N: 5, S: 0},
+        ("lookups_demographic", "Answered (contact details shown)"): {NATIONAL: 6, N: 6, S: 0},
+        ("lookups_demographic", "More than one possible match"): {NATIONAL: LESS, N: 0, S: LESS},
+        ("access_requests", "Approved"): {NATIONAL: 6, N: 6, S: 0},
+        ("access_requests", "Denied"): {NATIONAL: LESS, N: LESS, S: 0},
+        ("access_requests", "Expired undecided"): {NATIONAL: 5, N: None, S: None},
+        ("misuse_alerts", "Enumeration"): {NATIONAL: 5, N: 5, S: 0},
+        ("misuse_alerts", "After hours"): {NATIONAL: LESS, N: 0, S: LESS},
+        ("misuse_alerts", "Probing"): {NATIONAL: 0, N: 0, S: 0},
+        ("contacts", "Lead professionals informed"): {NATIONAL: 12, N: 12, S: 0},
+        ("contacts", "Relay messages sent"): {NATIONAL: 0, N: 0, S: 0},
+        ("children", "Archived"): {NATIONAL: 7, N: None, S: None},
+        ("children", "Destroyed"): {NATIONAL: LESS, N: None, S: None},
+        ("subject_access", "Reports produced"): {NATIONAL: LESS, N: None, S: None},
+        # Registered: the register now (11 in Northshire including the admin; 1 in Southvale).
+        ("practitioners_registered", "Teacher"): {NATIONAL: 7, N: 7, S: 0},
+        ("practitioners_registered", "Health visitor"): {NATIONAL: LESS, N: 0, S: LESS},
+        ("practitioners_registered", "All roles"): {NATIONAL: 12, N: 11, S: LESS},
+        # Active: distinct people with a chat command in October (P003 only asked for help, on the 31st).
+        ("practitioners_active", "Teacher"): {NATIONAL: 7, N: 7, S: 0},
+        ("practitioners_active", "Social worker"): {NATIONAL: LESS, N: LESS, S: 0},
+        ("practitioners_active", "All roles"): {NATIONAL: 11, N: 10, S: LESS},
+    }
+    for (section, measure), want in expect.items():
+        assert published(report, section, measure) == want, (section, measure)
+    every_rule = [r.label for s in report.sections if s.key == "misuse_alerts" for r in s.rows]
+    assert "Credential" in every_rule and "Out of area" in every_rule  # rules that never fired still show 0
+
+
+async def test_chain_head_and_checkpoint_are_as_they_stood_at_month_end(signpost: Signpost) -> None:
+    """The head published for October is the chain's head after its last October event, and the
+    checkpoint is the last one signed in October (not November's)."""
+    await load_people(signpost)
+    known = await write_known_audit(signpost)
+    report = await build(signpost.ctx.db, NOW, MONTH)
+    assert report.chain.size == known.head_at_month_end.size
+    assert report.chain.head == known.head_at_month_end.head_hash.hex()
+    assert report.chain.checkpoint_size == known.checkpoint.size < report.chain.size
+    assert report.chain.checkpoint_head == known.checkpoint.head_hash.hex()
+    assert report.chain.checkpoint_at.startswith("2026-10-21T")
+    # September: its last event is early in the chain, so its size is counted from the start.
+    async with signpost.ctx.db.read() as session:
+        september = (await session.execute(select(func.count()).where(AuditEvent.at < OCT))).scalar()
+        last = (await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.at < OCT))).scalar()
+        head = (await session.execute(select(AuditChainEntry.head_hash).where(AuditChainEntry.seq == last))).scalar()
+    assert september and report.chain.size > 4 * september
+    earlier = await build(signpost.ctx.db, NOW, "2026-09")
+    assert (earlier.chain.size, earlier.chain.head) == (september, head.hex() if head else "")
+    assert earlier.chain.checkpoint_size is None and "none signed yet" in page(earlier)
+
+
+async def test_nothing_personal_in_the_page_the_csv_or_the_json(known: Signpost) -> None:
+    """No practitioner id, name, email, chat id or child reference appears in any published form,
+    and small numbers are marked the same way in each: "fewer than 5", "<5", null with suppressed."""
+    report = await build(known.ctx.db, NOW, MONTH)
+    html, text, data = page(report), to_csv(report), to_json(report)
+    for published_form in (html, text, data):
+        for personal in PERSONAL:
+            assert personal not in published_form, personal
+    assert "fewer than 5" in html
+    rows = list(csv.DictReader(io.StringIO(text)))
+    denied = {r["area"]: r["value"] for r in rows if r["measure"] == "Denied"}
+    assert denied == {NATIONAL: "<5", N: "<5", S: "0"}
+    assert not [r for r in rows if r["value"] in {"1", "2", "3", "4"}]
+    parsed = json.loads(data)
+    keyed = next(s for s in parsed["sections"] if s["key"] == "lookups_keyed")
+    answered = keyed["rows"][0]
+    assert answered["national"] == {"count": 9, "suppressed": False}
+    assert answered["authorities"][S] == {"count": None, "suppressed": True}
+    counts = [
+        cell["count"]
+        for s in parsed["sections"]
+        for r in s["rows"]
+        for cell in [r["national"], *r["authorities"].values()]
+        if cell is not None
+    ]
+    assert not [c for c in counts if c in {1, 2, 3, 4}]
+
+
+async def test_real_lookups_through_the_dispatcher_are_counted_in_the_lookers_authority(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Five answered lookups sent from the console by Northshire's social worker are published as 5
+    answered keyed lookups in Northshire, in the month the clock says."""
+    await load_people(signpost)
+    clock.set(OCT + timedelta(days=3))
+    await ensure_enrolled(signpost, "P001")
+    for _ in range(5):
+        reply = await say(signpost, "P001", AMY)
+        assert reply.outcome is Outcome.ANSWERED
+    report = await build(signpost.ctx.db, NOW, MONTH)
+    assert published(report, "lookups_keyed", "Answered (contact details shown)") == {NATIONAL: 5, N: 5, S: 0}
+
+
+async def test_report_runs_a_fixed_number_of_grouped_queries_however_long_the_audit(known: Signpost) -> None:
+    """Counting is GROUP BY in the database: ten times the events, the same number of statements."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = known.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await build(known.ctx.db, NOW, MONTH)
+        few = len(statements)
+        async with known.ctx.db.write() as session:
+            await append(session, [chat("P001", Action.LOOKUP, Outcome.ANSWERED, OCT) for _ in range(300)])
+        statements.clear()
+        report = await build(known.ctx.db, NOW, MONTH)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == few <= 15
+    assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 309
+
+
+def test_months_default_to_the_last_complete_one_and_bad_or_future_months_are_refused() -> None:
+    """No month: last month. A malformed month or one not begun is refused with a one-line reason."""
+    start, end = month_range(None, NOW)
+    assert (start.isoformat(), end.isoformat()) == ("2026-10-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00")
+    assert month_range("2026-12", NOW + timedelta(days=40))[1].year == 2027
+    for bad, why in (("2026-13", "not a month"), ("Oct 2026", "not a month"), ("2026-12", "has not begun")):
+        with pytest.raises(ReportError, match=why):
+            month_range(bad, NOW)
+
+
+async def test_the_running_month_is_marked_so_far(known: Signpost) -> None:
+    """The current month can be asked for; it says it is not complete and offers no next month."""
+    report = await build(known.ctx.db, NOW, "2026-11")
+    assert not report.complete and report.next_month is None
+    assert "so far" in page(report)
+    assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 10
