@@ -75,4 +75,6 @@ async def import_command(args: argparse.Namespace) -> int:
             return 1
     for kind, rows in report.rows.items():
         print(f"{kind}: {rows} rows read, {report.changed.get(kind, 0)} new or changed")
+    for note in report.notes():
+        print(note)
     return 0

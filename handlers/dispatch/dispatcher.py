@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -68,6 +68,9 @@ class Spec:
     writes: bool = False  # True: the handler changes data; its audit event joins that transaction
     keyword: bool = True  # reached by its first word (False for lookup/search/usage)
     audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
+    # The date of birth the command's text carries, if any: its audit terms are then sealed under
+    # that date's birth-date key and die with the children born that day (issue 13).
+    born_in: Callable[[str, date], date | None] | None = None
 
 
 class Gate(Protocol):
@@ -214,7 +217,8 @@ class Dispatcher:
     ) -> AuditRecord:
         terms = result.terms if (with_terms and spec.audit_terms) else ""
         # writer: ``session`` holds the write transaction, so a month key is made inside it.
-        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer)
+        born = spec.born_in(terms, now.date()) if (terms and spec.born_in) else None
+        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer, born=born)
         principal = command.principal
         return AuditRecord(
             at=now,
