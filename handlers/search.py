@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
-from handlers.grammar import parse_demographic
+from handlers.grammar import UsageError, parse_demographic
 from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
 from handlers.matching.score import MatchModel, query_count_keys, score
 from handlers.matching.terms import Query, query_terms
@@ -112,6 +112,14 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 
+def birth_date_in(text: str, today: date) -> date | None:
+    """The date of birth a search's text carries (its audit terms die with that date's children)."""
+    try:
+        return parse_demographic(text, today).date_of_birth
+    except UsageError:
+        return None
+
+
 SPECS = (
     Spec(
         name="lookup",
@@ -130,5 +138,6 @@ SPECS = (
         usage=SEARCH_USAGE,
         stepup=StepUp.FRESH,
         keyword=False,
+        born_in=birth_date_in,
     ),
 )

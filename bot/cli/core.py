@@ -68,4 +68,6 @@ async def import_command(args: argparse.Namespace) -> int:
             return 1
     for kind, rows in imported.rows.items():
         print(f"{kind}: {rows} rows read, {imported.changed.get(kind, 0)} new or changed")
+    for note in imported.notes:
+        print(note)
     return 0

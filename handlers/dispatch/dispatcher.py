@@ -171,7 +171,8 @@ class Dispatcher:
     ) -> AuditRecord:
         terms = result.terms if (with_terms and spec.audit_terms) else ""
         # writer: ``session`` holds the write transaction, so a month key is made inside it.
-        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer)
+        born = spec.born_in(terms, now.date()) if (terms and spec.born_in) else None
+        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer, born=born)
         principal = command.principal
         return AuditRecord(
             at=now,

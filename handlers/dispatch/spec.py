@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import Protocol, TypeVar
 
@@ -86,6 +86,9 @@ class Spec:
     writes: bool = False
     keyword: bool = True  # reached by its first word (False for lookup/search/usage)
     audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
+    # The date of birth the command's text carries, if any: its audit terms are then sealed under
+    # that date's birth-date key and die with the children born that day.
+    born_in: Callable[[str, date], date | None] | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
 

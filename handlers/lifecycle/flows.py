@@ -176,7 +176,14 @@ async def retention_tick(
             await ctx.notices.enqueue(session, notices, now)
             detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
             await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
-    report.compaction = await lifecycle.compact(ctx.db, lifecycle.AFFECTED_TABLES)  # last: after every write
+    await lifecycle.compact_after_run(ctx.db, report)  # last: after every write
+    if report.compaction_pending:  # destroyed bytes may still be in the files: say so, once a day
+        async with ctx.db.write() as session:
+            pending = [
+                Notice(pid, "retention", lifecycle.COMPACTION_PENDING, dedupe_key=f"compaction:{now:%Y-%m-%d}:{pid}")
+                for pid in await holders(session, Role.ADMIN)
+            ]
+            await ctx.notices.enqueue(session, pending, now)
     return report
 
 

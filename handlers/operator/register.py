@@ -30,6 +30,7 @@ class Imported:
 
     rows: dict[str, int]
     changed: dict[str, int]
+    notes: tuple[str, ...] = ()  # lines beyond the counts (children skipped past retention), no personal data
 
 
 class ImportRefused(Exception):
@@ -86,7 +87,7 @@ async def _import(
 async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, str]]) -> Imported:
     """Import feed CSVs given as (file name, text), all or nothing; raise ``ImportRefused``."""
     report = await _import(ctx, who, Action.IMPORT, [Feed(name, text) for name, text in files])
-    return Imported(dict(report.rows), dict(report.changed))
+    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 
 
 @dataclass(frozen=True, slots=True)

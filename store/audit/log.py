@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import structlog
 from sqlalchemy import Select, insert, select
@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Action, Actor, Origin, Outcome
 from store.audit import chain as audit_chain
 from store.db import Database, dialect_insert
-from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, seal
+from store.keys import keychain
+from store.keys.crypto import DecryptionError, KeyRing, child_aad, new_data_key, open_sealed, seal
 from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
 from store.tables.register import ChildKey
 
@@ -109,7 +110,16 @@ def _period_aad(period: str) -> bytes:
 
 
 class TermSealer:
-    """Seals query terms so they die with the child (one subject) or with their month's key."""
+    """Seals query terms so that they die with the person they describe.
+
+    - A search carrying a date of birth (``born``): under that date's birth-date cohort key (a
+      row of ``audit_term_keys`` named ``d<cohort tag>``, wrapped under the cohort KEK), so the
+      terms die when children born that day are destroyed at 24, whatever the search found
+      (archived, ambiguous, several candidates, no match). When the one child it found has its
+      data key under that same cohort, the child's key is used (it dies no later).
+    - Otherwise terms about one child: under that child's data key.
+    - Otherwise (no date, no single child): under the month's key, kept ``AUDIT_TERM_MONTHS``.
+    """
 
     def __init__(self, db: Database, keys: KeyRing) -> None:
         self._db = db
@@ -124,42 +134,64 @@ class TermSealer:
         at: datetime,
         *,
         writer: bool = False,
+        born: date | None = None,
     ) -> tuple[bytes | None, str | None]:
-        """Seal ``terms`` with the one child's key, else with the month's key.
+        """Seal ``terms`` (see the class); returns (sealed, terms_key).
 
-        ``writer``: ``session`` is a write transaction (``Database.write``). A missing month key is
-        then made in it: a second write transaction would wait for this one's lock on SQLite.
+        ``writer``: ``session`` is a write transaction (``Database.write``). A missing month or
+        cohort key is then made in it: a second write transaction would wait for this one's lock
+        on SQLite.
         """
         if not terms:
             return None, None
         payload = terms.encode("utf-8")
+        cohort = self._cohort(born, at)
         if len(subject_refs) == 1:
             ref = subject_refs[0]
             row = (
                 await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
             ).first()
-            if row is not None:
+            if row is not None and (cohort is None or row.kek_id == cohort):
                 data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
                 return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
+        if cohort is not None:
+            name = cohort_period(cohort)
+            key = await self._period_key(session, name, writer, cohort, cache=False)
+            return seal(key, payload, _period_aad(name)), f"cohort:{name}"
         period = audit_chain.utc(at).strftime("%Y-%m")
-        key = await self._period_key(session, period, writer)
+        key = await self._period_key(session, period, writer, keychain.month_key(self._keys, period))
         return seal(key, payload, _period_aad(period)), f"period:{period}"
 
-    async def _period_key(self, session: AsyncSession, period: str, writer: bool) -> bytes:
-        if period in self._period_keys:
+    def _cohort(self, born: date | None, at: datetime) -> str | None:
+        """The cohort KEK id for ``born``; None with no date, or one whose key is gone (24 or over
+        already: the month key then) or not derivable (a date far in the future)."""
+        if born is None or keychain.due_for_destruction(born, at.date()):
+            return None
+        return keychain.key_for(self._keys, keychain.Chain.DAY, keychain.day_slot(born))
+
+    async def _period_key(
+        self, session: AsyncSession, period: str, writer: bool, kek: str | None, *, cache: bool = True
+    ) -> bytes:
+        """The data key named ``period`` (a month, or a cohort's ``d<tag>``), made under ``kek``
+        (else the master KEK) when missing. Cohort keys are never cached: a retention run destroys
+        them while this process goes on."""
+        if cache and period in self._period_keys:
             return self._period_keys[period]
-        if writer:
+        stored = None if cache else await _stored_period_key(session, period)  # cohorts: usually made
+        if stored is None and writer:
             # In the caller's write transaction: a second one would wait for its lock (SQLite).
-            stored = await _stored_period_key(session, period) or await _create_period_key(session, self._keys, period)
-        else:
+            stored = await _stored_period_key(session, period) or await _create_period_key(
+                session, self._keys, period, kek
+            )
+        elif stored is None:
             # In a short write transaction of its own; a concurrent creator's key wins and is re-read.
             # Not read through the caller's session first: holding a pooled connection while waiting
             # for a write one starves the pool when many commands reach a new month at once.
             async with self._db.write() as w:
-                stored = await _stored_period_key(w, period) or await _create_period_key(w, self._keys, period)
+                stored = await _stored_period_key(w, period) or await _create_period_key(w, self._keys, period, kek)
         kek_id, wrapped = stored
         key = self._keys.unwrap(kek_id, wrapped, _period_aad(period))
-        if not writer:
+        if cache and not writer:
             # Not cached from a writer: its transaction (and a key it made or saw uncommitted) may
             # still roll back.
             self._period_keys[period] = key
@@ -180,8 +212,19 @@ class TermSealer:
         key_row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == name))).scalar_one_or_none()
         if key_row is None:
             return None
-        key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
+        try:
+            key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
+        except DecryptionError:
+            if kind == "cohort":
+                return None  # the birth-date key is destroyed (its row goes at the next retention run)
+            raise
         return open_sealed(key, sealed, _period_aad(name)).decode()
+
+
+def cohort_period(cohort_kek_id: str) -> str:
+    """The ``audit_term_keys`` name of a cohort's terms key: ``d`` and the cohort tag (the same in
+    every key generation, so rotation re-wraps the row and events keep their ``terms_key``)."""
+    return "d" + cohort_kek_id[2:]
 
 
 async def _stored_period_key(session: AsyncSession, period: str) -> tuple[str, bytes] | None:
@@ -191,9 +234,18 @@ async def _stored_period_key(session: AsyncSession, period: str) -> tuple[str, b
     return None if row is None else (row.kek_id, row.wrapped)
 
 
-async def _create_period_key(session: AsyncSession, keys: KeyRing, period: str) -> tuple[str, bytes]:
-    """Insert the month's key in ``session`` unless a concurrent creator did; the one kept."""
-    kek_id, wrapped = keys.wrap(new_data_key(), _period_aad(period))
+async def _create_period_key(
+    session: AsyncSession, keys: KeyRing, period: str, kek: str | None = None
+) -> tuple[str, bytes]:
+    """Insert the key in ``session`` unless a concurrent creator did; the one kept.
+
+    Wrapped under ``kek`` (its month or cohort key) from the start when there is one, so no backup
+    holds it under the master key.
+    """
+    if kek is not None:
+        kek_id, wrapped = kek, keychain.wrap_under(keys, kek, new_data_key(), _period_aad(period))
+    else:
+        kek_id, wrapped = keys.wrap(new_data_key(), _period_aad(period))
     await session.execute(
         dialect_insert(session)(AuditTermKey)
         .values(period=period, kek_id=kek_id, wrapped=wrapped)

@@ -14,8 +14,12 @@ talking), and nobody can go backwards: advancing the stored state past a day (``
 destroys that day's key in every copy of the key file made from then on, and so the data of
 every child born that day in every backup of the store.
 
+Since issue 13 a child's data key is wrapped under its cohort key **when it is written** (import),
+and a month's audit-term key under its month key when it is made, so no backup ever holds a
+master-wrapped child key; seal-in remains for stores written before that.
+
 KEK ids as stored in ``*.kek_id`` columns (String(16)):
-    ``k<gen>``               the master KEK (new data keys; TOTP seeds; anything not yet sealed in)
+    ``k<gen>``               the master KEK (TOTP seeds; keys written before issue 13 not yet sealed in)
     ``d<g><14 hex>``         a birth-date cohort key; the hex is a keyed hash of the day, so the
                              store never shows a date of birth in clear
     ``m<g><slot:06d>``       a month key for audit query terms (a month is not personal)
@@ -226,6 +230,41 @@ def key_for(ring: KeyRing, chain: Chain, slot: int) -> str | None:
     """The current generation's KEK id for a slot, or None when it is destroyed or beyond the horizon."""
     kid = kek_id(ring, chain, generation(ring), slot)
     return kid if kid in ring.keks else None
+
+
+class NoCohortKey(Exception):
+    """No birth-date key can be had for a date that should still have one (decommissioned keys?)."""
+
+
+def due_for_destruction(dob: date, today: date) -> bool:
+    """True for someone who is 24 or over on ``today``: such a child is never stored."""
+    return birthday(dob, DESTROY_AT_AGE) <= today
+
+
+def cohort_key(ring: KeyRing, dob: date, today: date) -> str | None:
+    """The KEK id a child born on ``dob`` has its data key wrapped under from the moment it is
+    written; None when that day's key is already destroyed (the child must not be stored).
+
+    Creates the chains (first use) or derives the keys (a ring loaded without them) when needed.
+    """
+    if due_for_destruction(dob, today):
+        return None
+    slot = day_slot(dob)
+    kid = key_for(ring, Chain.DAY, slot)
+    if kid is None:
+        cutoff = cutoff_of(ring, Chain.DAY)
+        if cutoff is not None and slot < cutoff:
+            return None  # punctured already (retention ran ahead of ``today``)
+        ensure_chains(ring, today)
+        kid = key_for(ring, Chain.DAY, slot)
+        if kid is None:
+            raise NoCohortKey("no birth-date key can be derived: has the store been decommissioned?")
+    return kid
+
+
+def month_key(ring: KeyRing, period: str) -> str | None:
+    """The month chain's KEK id for ``period`` ('YYYY-MM'), or None when it is not held."""
+    return key_for(ring, Chain.MONTH, month_slot(period))
 
 
 # -- the key file ------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ the key file, and so for every backup of the store.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -57,6 +60,14 @@ CHUNK = 500
 # every CPU stretch near 10 ms, so searches served by the same process are not held up; one
 # transaction per CHUNK keeps commits (and the SQLite write lock) short and few.
 SEAL_CHUNK = 100
+COMPACTION_PENDING = (
+    "Storage compaction is pending: another connection held the database open, so destroyed records "
+    "may still be recoverable from the database files until it completes. The next retention run "
+    "tries again; close long-running readers (reports, backups, shells) if this persists."
+)
+# Compaction waits at most this long (seconds, over retries) for readers holding old snapshots.
+COMPACTION_WAIT = 10.0
+SQLITE_BUSY_MS = 30000  # the connections' own busy_timeout (store/db.py), restored after compaction
 
 # Core tables, for executemany with bound WHERE values (the ORM's bulk forms do not allow it).
 CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as FromClause
@@ -83,6 +94,9 @@ class RetentionReport:
     pending_days: int = 0  # days still to catch up after this call
     dry_run: bool = False
     compaction: str = ""
+    # True when compaction could not finish (a reader held an old snapshot): destroyed bytes may
+    # still be in the database files until a later run compacts; the summary says so.
+    compaction_pending: bool = False
 
     @property
     def did_work(self) -> bool:
@@ -95,10 +109,11 @@ class RetentionReport:
             if self.first_day and self.last_day
             else "no new days"
         )
-        return (
+        text = (
             f"Retention ({days}): {self.archived} record(s) {verb} archived at 18, {self.destroyed} {verb} "
             f"destroyed at 24; {self.period_keys_destroyed} expired audit-term key(s) {verb} destroyed."
         )
+        return text + (" " + COMPACTION_PENDING if self.compaction_pending else "")
 
 
 # -- state -------------------------------------------------------------------------------------
@@ -314,7 +329,8 @@ async def _seal_in_periods(db: Database, keys: KeyRing, as_of: date) -> int:
     oldest = keychain.slot_period(keychain.month_cutoff(as_of))
     async with db.write() as session:
         gone = await session.execute(delete(AuditTermKey).where(AuditTermKey.period < oldest))
-        rows = (await session.execute(select(AuditTermKey).where(not_(AuditTermKey.kek_id.like("m%"))))).scalars().all()
+        legacy = not_(AuditTermKey.kek_id.like("m%")) & not_(AuditTermKey.period.like("d%"))  # not cohort rows
+        rows = (await session.execute(select(AuditTermKey).where(legacy))).scalars().all()
         for row in rows:
             target = keychain.key_for(keys, Chain.MONTH, keychain.month_slot(row.period))
             if target is None:
@@ -367,7 +383,7 @@ async def run(
     report.period_keys_destroyed = await _seal_in_periods(db, keys, processed)
     await _puncture(db, keys, processed, today, now, report)
     if compaction:
-        report.compaction = await compact(db, AFFECTED_TABLES)
+        await compact_after_run(db, report)
     log.info(
         "retention_run",
         archived=report.archived,
@@ -387,7 +403,17 @@ async def _puncture(
     if old_day_cutoff is not None and old_day_cutoff < new_day_cutoff:
         await _stragglers(db, keys, old_day_cutoff, new_day_cutoff, processed, now)
         report.cohort_days_destroyed = keychain.puncture(keys, Chain.DAY, new_day_cutoff, today)
+        await _drop_cohort_term_keys(db, keys, old_day_cutoff, new_day_cutoff)
     keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(processed), today)
+
+
+async def _drop_cohort_term_keys(db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int) -> None:
+    """Delete the audit-terms keys of the cohorts just destroyed (their KEK is gone already, so
+    this is tidiness and compaction, not the destruction itself)."""
+    names = ["d" + keychain.kek_id(keys, Chain.DAY, 0, slot)[2:] for slot in range(old_cutoff, new_cutoff)]
+    async with db.write() as session:
+        for start in range(0, len(names), CHUNK):
+            await session.execute(delete(AuditTermKey).where(AuditTermKey.period.in_(names[start : start + CHUNK])))
 
 
 # -- dry run -----------------------------------------------------------------------------------
@@ -434,20 +460,87 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
 # -- compaction --------------------------------------------------------------------------------
 
 
-async def compact(db: Database, tables: Sequence[str], *, full: bool = False) -> str:
+async def compact_after_run(db: Database, report: RetentionReport, *, wait: float | None = None) -> None:
+    """Compact after a run's last write; record (and log) in ``report`` whether it is pending."""
+    result = await compact_checked(db, AFFECTED_TABLES, wait=COMPACTION_WAIT if wait is None else wait)
+    report.compaction, report.compaction_pending = result.detail, not result.done
+    if not result.done:
+        log.warning("retention_compaction_pending", compaction=result.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """What compaction achieved: ``done`` only when no destroyed byte can remain in the files."""
+
+    done: bool
+    detail: str
+
+
+async def compact(db: Database, tables: Sequence[str], *, full: bool = False, wait: float | None = None) -> str:
+    """Compact (see ``compact_checked``); returns the one-line detail."""
+    return (await compact_checked(db, tables, full=full, wait=COMPACTION_WAIT if wait is None else wait)).detail
+
+
+async def compact_checked(db: Database, tables: Sequence[str], *, full: bool = False, wait: float = 10.0) -> Compaction:
     """Make deleted bytes go away: SQLite checkpoints and truncates the WAL (secure_delete has
-    already zeroed freed cells); PostgreSQL vacuums the tables (outside a transaction)."""
-    if db.dialect == "sqlite":
-        async with db.engine.connect() as conn:
-            if full:
-                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM"))
-            busy, frames, done = await conn.run_sync(lambda sync: raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)"))
-        return f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"
+    already zeroed freed cells); PostgreSQL vacuums the tables (outside a transaction).
+
+    A reader holding an old snapshot stops SQLite's checkpoint from copying the pages that zero a
+    destroyed child over the old ones (and from truncating the WAL that still holds them), and
+    stops PostgreSQL's VACUUM from removing dead row versions. So each is retried with backoff for
+    at most ``wait`` seconds; if readers still hold on, the result says so (``done`` False) and the
+    next retention run tries again.
+    """
+    deadline = time.monotonic() + wait
+    pause, attempts = 0.05, 0
+    while True:
+        attempts += 1
+        remaining = max(0.0, deadline - time.monotonic())
+        done, detail = await (_sqlite_compact if db.dialect == "sqlite" else _pg_compact)(
+            db, tables, full, min(remaining, max(pause, 0.05))
+        )
+        if done or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 2.0)
+    if not done:
+        detail += f"; pending after {attempts} attempt(s): a reader holds an old snapshot"
+    return Compaction(done, detail)
+
+
+async def _sqlite_compact(db: Database, tables: Sequence[str], full: bool, wait: float) -> tuple[bool, str]:
+    busy_ms = max(1, int(wait * 1000))
+    async with db.engine.connect() as conn:
+
+        def attempt(sync: Any) -> tuple[Any, ...]:
+            raw_sqlite(sync, f"PRAGMA busy_timeout={busy_ms}")
+            try:
+                if full:
+                    raw_sqlite(sync, "VACUUM")
+                return raw_sqlite(sync, "PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:
+                return (1, -1, -1)  # VACUUM could not get the database: as busy
+            finally:
+                raw_sqlite(sync, f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+
+        busy, frames, done = await conn.run_sync(attempt)
+    return busy == 0, f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"
+
+
+async def _pg_compact(db: Database, tables: Sequence[str], full: bool, wait: float) -> tuple[bool, str]:
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in tables:
             await conn.exec_driver_sql(f"VACUUM {'FULL ' if full else ''}{_quoted(table)}")
-    return f"postgresql vacuum{' full' if full else ''} {len(tables)} table(s)"
+        # Dead row versions VACUUM had to keep for an older snapshot are counted here.
+        kept = (
+            await conn.exec_driver_sql(
+                "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = ANY($1)",
+                (list(tables),),
+            )
+        ).scalar_one()
+    detail = f"postgresql vacuum{' full' if full else ''} {len(tables)} table(s)"
+    return int(kept) == 0, detail if not kept else f"{detail}, {kept} dead row version(s) kept"
 
 
 def raw_sqlite(sync_conn: Any, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
+from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.register import name_counts
 from store.register.terms import Identity, index_terms
@@ -95,11 +96,32 @@ def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
         yield items[start : start + size]
 
 
-async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """What ``upsert`` did: rows inserted, rows updated, and rows not stored because the child is
+    24 or over on the import date (``past_retention``, their references)."""
+
+    inserted: int
+    updated: int
+    past_retention: tuple[int, ...]
+
+
+def initial_state(dob: date, today: date) -> str:
+    """A child imported already 18 or over is stored archived (no ordinary search finds it)."""
+    return "archived" if keychain.birthday(dob, keychain.ARCHIVE_AT_AGE) <= today else "active"
+
+
+async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> Upserted:
     """Insert new children and update changed ones; unchanged rows are left alone.
 
-    Returns (inserted, updated). One query per chunk to find existing rows, never one per row.
+    A child already due for destruction (24 or over on ``now``'s date) is never stored: the row is
+    left out and its reference returned in ``past_retention`` (the caller destroys any existing
+    record of it). One query per chunk to find existing rows, never one per row.
     """
+    today = now.date()
+    past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
+    if past:
+        rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
     macs = {row.ref: row_mac(keys, row.canonical()) for row in rows}
     existing: dict[int, bytes | None] = {}
     for chunk in _chunks([row.ref for row in rows]):
@@ -111,7 +133,14 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
         await _insert_new(session, keys, new_rows, macs, now)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
-    return len(new_rows), len(changed)
+    return Upserted(len(new_rows), len(changed), past)
+
+
+def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
+    kek_id = keychain.cohort_key(keys, row.identity.date_of_birth, today)
+    if kek_id is None:  # callers leave such rows out; never fall back to the master key
+        raise ValueError("a child due for destruction cannot be stored")
+    return kek_id
 
 
 async def _insert_new(
@@ -120,12 +149,17 @@ async def _insert_new(
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
+    today = now.date()
     for row in rows:
         data_key = new_data_key()
         aad = child_aad(row.ref)
-        kek_id, wrapped = keys.wrap(data_key, aad)
+        # Under the birth-date cohort key from the start: destroying that key (at 24) shreds the
+        # child in every backup, including one taken before retention ever ran.
+        kek_id = _cohort_key(keys, row, today)
+        wrapped = keychain.wrap_under(keys, kek_id, data_key, aad)
         sealed = seal(data_key, encode_identity(row.identity).encode(), aad)
-        children.append((row.ref, row.local_authority, row.shielded, "active", sealed, macs[row.ref], now))
+        state = initial_state(row.identity.date_of_birth, today)
+        children.append((row.ref, row.local_authority, row.shielded, state, sealed, macs[row.ref], now))
         child_keys.append((row.ref, kek_id, wrapped))
         child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
@@ -162,8 +196,10 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     """Bulk path for children known to be new (a first load of the register): no existence check.
 
     Each child is still sealed under its own data key and indexed by its blind terms, exactly as
-    ``upsert`` does; a reference that already exists fails the caller's transaction.
+    ``upsert`` does; a reference that already exists fails the caller's transaction. Children 24 or
+    over are left out (never stored); the count returned is of children written.
     """
+    rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     for start in range(0, len(rows), BULK_CHUNK):
         batch = rows[start : start + BULK_CHUNK]
         await _insert_new(session, keys, batch, {row.ref: row_mac(keys, row.canonical()) for row in batch}, now)
@@ -183,17 +219,23 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
     if new_terms - old_terms:
         await session.execute(insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms])
     await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
+    # A corrected date of birth moves the data key to the new cohort's key at once.
+    kek_id = _cohort_key(keys, row, now.date())
     await session.execute(
-        update(Child)
-        .where(Child.ref == row.ref)
-        .values(
-            local_authority=row.local_authority,
-            shielded=row.shielded,
-            identity=seal(data_key, encode_identity(row.identity).encode(), child_aad(row.ref)),
-            row_mac=mac,
-            updated_at=now,
-        )
+        update(ChildKey)
+        .where(ChildKey.child_ref == row.ref)
+        .values(kek_id=kek_id, wrapped=keychain.wrap_under(keys, kek_id, data_key, child_aad(row.ref)))
     )
+    values: dict[str, object] = {
+        "local_authority": row.local_authority,
+        "shielded": row.shielded,
+        "identity": seal(data_key, encode_identity(row.identity).encode(), child_aad(row.ref)),
+        "row_mac": mac,
+        "updated_at": now,
+    }
+    if initial_state(row.identity.date_of_birth, now.date()) == "archived":
+        values["state"] = "archived"  # a corrected date of birth can make the child an adult
+    await session.execute(update(Child).where(Child.ref == row.ref).values(**values))
 
 
 async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes | None:

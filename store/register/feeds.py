@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Role
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing
-from store.lifecycle import demo
+from store.lifecycle import demo, retention
 from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children
@@ -91,10 +91,25 @@ class ImportReport:
     problems: list[RowProblem] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # kind -> rows read
     changed: dict[str, int] = field(default_factory=dict)  # kind -> rows inserted or updated
+    # Children 24 or over on the import date are never stored (nor their involvements): a record
+    # already held is destroyed. Only counts are kept, never who.
+    past_retention: int = 0
+    past_retention_involvements: int = 0
+    _not_stored: set[int] = field(default_factory=set, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def notes(self) -> list[str]:
+        """Lines for the operator beyond the per-feed counts (no personal data)."""
+        if not self.past_retention:
+            return []
+        return [
+            f"{self.past_retention} child row(s) not stored: 24 or over on the import date, so due for "
+            f"destruction (any record already held was destroyed); {self.past_retention_involvements} "
+            "involvement row(s) for them skipped."
+        ]
 
 
 class FeedRejected(Exception):
@@ -360,10 +375,16 @@ async def _write(
     if kind is FeedKind.PRACTITIONERS:
         report.changed[kind.value] += await practitioners.upsert_practitioners(session, rows, now)
     elif kind is FeedKind.CHILDREN:
-        inserted, updated = await children.upsert(session, keys, rows, now)
-        report.changed[kind.value] += inserted + updated
+        done = await children.upsert(session, keys, rows, now)
+        report.changed[kind.value] += done.inserted + done.updated
+        if done.past_retention:
+            report.past_retention += len(done.past_retention)
+            report._not_stored.update(done.past_retention)
+            await retention.destroy(session, keys, done.past_retention, now)  # a record held before
     else:
-        good = await _check_references(session, name, batch, report)
+        kept = [(line, row) for line, row in batch if row.child_ref not in report._not_stored]
+        report.past_retention_involvements += len(batch) - len(kept)
+        good = await _check_references(session, name, kept, report)
         report.changed[kind.value] += await practitioners.upsert_involvements(session, good)
 
 

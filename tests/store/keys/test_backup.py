@@ -22,13 +22,14 @@ from store.keys.crypto import DecryptionError, KeyRing, child_aad
 from store.keys.rotation import RotationFailed, rotate
 from store.people.credentials import seed_aad
 from store.register import children
+from store.register.feeds import Feed, import_feeds
 from store.tables.audit import AuditEvent, AuditTermKey
 from store.tables.people import ParkedCommand, TotpCredential
 from store.tables.register import Child, ChildKey
 from tests.databases import postgres_url, with_database
-from tests.factories import AMY, say
+from tests.factories import AMY, CHILDREN_HEADER, say
 from tests.stepup_helpers import code_now, ensure_enrolled, say_fresh
-from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, load, retention_on
+from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, load, ref, retention_on
 
 NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
 
@@ -177,7 +178,8 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     old_master = keys.keks["k1"]
     report = await rotate(signpost.ctx.db, keys, NOV_2)
     assert (report.old_generation, report.new_generation) == (1, 2)
-    assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 1
+    # audit_term_keys: the month's key and the searched birth date's terms key
+    assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 2
     assert report.rewrapped["totp_credentials"] == 1 and report.rewrapped["parked_commands"] == 1
     on_disk = KeyRing.load_or_create(keys.path)
     assert on_disk.current_kek_id == "k2" and "k1" not in on_disk.keks
@@ -192,7 +194,7 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
         event = (
             (
                 await session.execute(
-                    select(AuditEvent).where(AuditEvent.terms_key.like("period:%")).order_by(AuditEvent.seq)
+                    select(AuditEvent).where(AuditEvent.terms_key.like("cohort:%")).order_by(AuditEvent.seq)
                 )
             )
             .scalars()
@@ -221,3 +223,111 @@ async def test_rotation_fails_closed_when_a_key_cannot_be_opened(signpost: Signp
     assert signpost.ctx.keys.path is not None
     assert "k1" in KeyRing.load_or_create(signpost.ctx.keys.path).keks
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+
+
+# -- issue 13 item 1: no window in which a backup holds a master-wrapped child key -------------------
+
+PAST_24 = ref(90)  # born 25 years before it is imported
+NEW_TURNS_24 = ref(91)  # imported after the first run, 24 the next day
+LATE_MARKER = "Qzlatemarkerplugh"
+
+
+def late_children() -> Feed:
+    return Feed(
+        "children.csv",
+        f"{CHILDREN_HEADER}\n"
+        f"{PAST_24},Ula,{LATE_MARKER},,2001-10-01,F,M9 9ZZ,Northshire,false\n"
+        f"{NEW_TURNS_24},Vic,{LATE_MARKER},,2002-11-03,M,M9 9ZY,Northshire,false\n",
+    )
+
+
+async def test_a_backup_taken_before_any_later_run_cannot_open_children_destroyed_since(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """The issue's reproduction: after a first run, import a child born 25 years ago and one who
+    turns 24 tomorrow, back up (B1), run retention again, open B1 with the current key file. The
+    25-year-old was never stored (the import report counts it, and B1 has no row of it); the other
+    is in B1 but only under its birth-date key, so nothing of either decrypts; no child key in B1
+    is under the master key at all."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, [late_children()], signpost.ctx.clock.now())
+    assert report.past_retention == 1 and report.changed["children"] == 1
+    assert report.notes() and LATE_MARKER not in " ".join(report.notes())
+    b1 = tmp_path / "b1.backup"
+    await backup(signpost.ctx.db, b1)
+    key_file_then = KeyRing.load_or_create(signpost.ctx.keys.path)  # type: ignore[arg-type]
+    keychain.install(key_file_then, NOV_2)
+    assert (await retention_on(signpost, NOV_3)).destroyed == 2  # TURNS_24 and NEW_TURNS_24
+    now_keys = current_key_material(signpost.ctx.keys, NOV_3)
+    assert LATE_MARKER.encode() not in b1.read_bytes()
+    async with restored(db_url, b1) as old, old.read() as session:
+        assert await session.get(Child, int(PAST_24)) is None and await session.get(ChildKey, int(PAST_24)) is None
+        kek_ids = set((await session.execute(select(ChildKey.kek_id))).scalars())
+        assert kek_ids and all(k.startswith("d") for k in kek_ids), kek_ids
+        assert (await session.get(ChildKey, int(NEW_TURNS_24))) is not None
+        with pytest.raises(DecryptionError):
+            await children.load_identities(session, now_keys, [int(NEW_TURNS_24)])
+        # Control: the key file as it was when B1 was taken did open it.
+        then = await children.load_identities(session, key_file_then, [int(NEW_TURNS_24)])
+        assert then[int(NEW_TURNS_24)].family_name == LATE_MARKER
+
+
+# -- issue 13 item 6: a marker through every stage, then destruction -----------------------------------
+
+STAGED = ref(92)  # 24 on 3 November 2026
+STAGE_MARKER = "Qzstagedmarkerfrobozz"
+
+
+async def test_marker_and_identity_gone_from_files_backups_and_logs_after_destruction(
+    signpost: Signpost, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A child with a unique marker in its identity is searched for and backed up at every stage
+    (after import before any retention run, after a run, just before its destruction). After it is
+    destroyed, with the key file as it is then: no marker bytes in the database file, its -wal or
+    -shm, any backup or the captured logs; no backup yields its identity; the search's sealed
+    terms open nowhere."""
+    await load(signpost)
+    feed = Feed(
+        "children.csv",
+        f"{CHILDREN_HEADER}\n{STAGED},Wyn,{STAGE_MARKER},Wyn {STAGE_MARKER}x,2002-11-03,F,M9 9ZX,Northshire,false\n",
+    )
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [feed], signpost.ctx.clock.now())
+    await say_fresh(signpost, "P001", f"Wyn {STAGE_MARKER} 03/11/2002")  # terms naming the child
+    backups = [tmp_path / "b0-before-any-run.backup"]
+    await backup(signpost.ctx.db, backups[0])
+    await retention_on(signpost, NOV_2)
+    backups.append(tmp_path / "b1-after-a-run.backup")
+    await backup(signpost.ctx.db, backups[1])
+    await say_fresh(signpost, "P001", STAGED)  # a keyed lookup too (archived: no match)
+    backups.append(tmp_path / "b2-just-before-destruction.backup")
+    await backup(signpost.ctx.db, backups[2])
+    assert (await retention_on(signpost, NOV_3)).destroyed == 2  # TURNS_24 and STAGED
+    now_keys = current_key_material(signpost.ctx.keys, NOV_3)
+    marker = STAGE_MARKER.encode()
+    files = _database_files(signpost.ctx.db)
+    if files:
+        files.append(Path(str(files[0]) + "-shm"))
+    for blob in [*(b.read_bytes() for b in backups), *(f.read_bytes() for f in files if f.exists())]:
+        assert marker not in blob
+    logs = capsys.readouterr()
+    assert STAGE_MARKER not in logs.out + logs.err
+    for taken in backups:
+        async with restored(db_url, taken) as old, old.read() as session:
+            try:
+                found = await children.load_identities(session, now_keys, [int(STAGED)])
+            except DecryptionError:
+                found = {}
+            assert found == {}, taken.name
+            sealer = type(signpost.ctx.sealer)(old, now_keys)
+            events = (await session.execute(select(AuditEvent).where(AuditEvent.terms.is_not(None)))).scalars().all()
+            opened = [await _open_or_none(sealer, session, e) for e in events]
+            assert not [t for t in opened if t and STAGE_MARKER in t], taken.name
+
+
+async def _open_or_none(sealer: object, session: object, event: AuditEvent) -> str | None:
+    assert event.terms is not None and event.terms_key is not None
+    try:
+        return await sealer.open(session, event.terms, event.terms_key)  # type: ignore[attr-defined]
+    except DecryptionError:
+        return None

@@ -159,3 +159,30 @@ async def test_local_authorities_named_in_feeds_are_recorded_once(signpost: Sign
     async with signpost.ctx.db.read() as session:
         names = (await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars().all()
     assert names == ["Northshire", "Southvale"]
+
+
+async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(signpost: Signpost) -> None:
+    """A row for a child already 24 on the import date is skipped (with its involvements), the
+    import still succeeds and says how many, naming nobody; a child already held whose corrected
+    date of birth makes them 24 is destroyed by that import."""
+    await load_standard(signpost)
+    old = "9990000077"  # a valid reference, born 25 years before the (fake) clock's 2026
+    feeds = [
+        Feed("children.csv", f"{CHILDREN_HEADER}\n{old},Zoe,Oldfield,,2001-01-01,F,M1 1AA,Northshire,false\n"),
+        Feed("involvements.csv", f"{INVOLVEMENTS_HEADER}\n{old},P001,Children's social care,2010-01-01,,true\n"),
+    ]
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now())
+    assert (report.past_retention, report.past_retention_involvements) == (1, 1)
+    assert report.changed == {"children": 0, "involvements": 0}
+    assert report.notes() and not any(word in " ".join(report.notes()) for word in ("Zoe", "Oldfield", "2001", old))
+    async with signpost.ctx.db.read() as session:
+        assert await children.find(session, int(old)) is None
+    corrected = CHILDREN.replace("2014-04-03", "2000-04-03")  # Amy's date of birth corrected: now 26
+    report = await import_feeds(
+        signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", corrected)], signpost.ctx.clock.now()
+    )
+    assert report.past_retention == 1
+    async with signpost.ctx.db.read() as session:
+        amy = await children.find(session, int(AMY))
+        assert amy is not None and amy.state == "destroyed"
+        assert await children.load_identities(session, signpost.ctx.keys, [int(AMY)]) == {}
