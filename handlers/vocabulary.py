@@ -66,6 +66,7 @@ class Action(StrEnum):
     KEYS_ROTATE = "keys_rotate"
     IMPORT = "import"
     SEED_DEMO = "seed_demo"
+    UNTRUSTED_SOURCE = "untrusted_source"  # a front end refused a request's channel or tenant
 
 
 class Role(StrEnum):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Actor, Command, Outcome, Reply, Role
+from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
@@ -107,6 +107,10 @@ async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSessio
     return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
 
 
+async def _never_run(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    raise AssertionError("a refused request reaches no handler")
+
+
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
 AUDIT_FAILED_TEXT = "Signpost could not record this request, so it cannot answer it. Please try again shortly."
 # The answer to a redelivered request or a second click: front ends show nothing new for it.
@@ -184,6 +188,18 @@ class Dispatcher:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
         await self.ctx.audit.record(record)
         return result.reply, result.detail
+
+    async def refuse_unheard(self, command: Command, detail: str) -> None:
+        """Audit a request its front end refused before any handler saw it (untrusted channel or tenant).
+
+        The principal is what the request claimed, unverified; ``detail`` is fixed text, never input.
+        """
+        result = Result(Reply(Outcome.REFUSED, ""), detail=detail)
+        spec = Spec("untrusted", Action.UNTRUSTED_SOURCE.value, _never_run, role=None, audit_terms=False)
+        async with self.ctx.db.read() as session:
+            record = await self._record(session, spec, command, None, result, self.ctx.clock.now(), with_terms=False)
+        await self.ctx.audit.record(record)
+        log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
 
     async def _chain(
         self, spec: Spec, command: Command, parsed: Parsed, now: datetime, session: AsyncSession
