@@ -146,7 +146,7 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
         cert_pfx_file=str(settings.teams_cert_file) if settings.teams_cert_file else None,
         validate_issuer=True,  # off by default in the SDK; we want the issuer allow-list checked
     )
-    tenants = _tenants(settings) or frozenset({settings.teams_tenant_id.strip().lower()})
+    tenants = _tenants(settings) or frozenset({(settings.teams_tenant_id or "").strip().lower()})
     return TeamsSetup(auth, anonymous=False, jwks_url=settings.teams_jwks_url, tenants=tenants)
 
 

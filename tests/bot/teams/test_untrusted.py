@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -51,14 +51,14 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 @pytest.fixture
-def logged(caplog: pytest.LogCaptureFixture) -> AsyncIterator[list[dict[str, Any]]]:
+def logged(caplog: pytest.LogCaptureFixture) -> Iterator[list[MutableMapping[str, Any]]]:
     """Every structlog event and stdlib record (with tracebacks) of the test, for leak checks."""
     caplog.set_level(logging.DEBUG)
     with capture_logs() as events:
         yield events
 
 
-def assert_clean_logs(events: list[dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+def assert_clean_logs(events: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
     text = repr(events) + caplog.text + "".join(r.exc_text or "" for r in caplog.records)
     assert "Traceback" not in text and not any(r.exc_info for r in caplog.records)
     for part in IDENTITY_PARTS:
@@ -76,7 +76,7 @@ async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_lo
     connector: FakeConnector,
     signer: Signer,
     loaded: Signpost,
-    logged: list[dict[str, Any]],
+    logged: list[MutableMapping[str, Any]],
     caplog: pytest.LogCaptureFixture,
     break_it: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
@@ -94,7 +94,7 @@ async def test_an_invoke_without_a_value_is_400(
     connector: FakeConnector,
     signer: Signer,
     loaded: Signpost,
-    logged: list[dict[str, Any]],
+    logged: list[MutableMapping[str, Any]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """It used to fail serialising an exception into the invoke response (a 500 and a traceback)."""
@@ -116,7 +116,7 @@ async def test_a_body_that_is_not_an_activity_is_400(
     connector: FakeConnector,
     signer: Signer,
     loaded: Signpost,
-    logged: list[dict[str, Any]],
+    logged: list[MutableMapping[str, Any]],
     caplog: pytest.LogCaptureFixture,
     body: bytes,
 ) -> None:
