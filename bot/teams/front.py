@@ -301,6 +301,22 @@ def _channel_data_tenant(data: Any) -> Any:
     return tenant.get("id") if isinstance(tenant, dict) else tenant
 
 
+def _invoke_value_well_formed(activity: Activity) -> bool:
+    """An invoke carries an object; a card action one the SDK can read (its own error answer for
+    a bad one puts an exception object in the JSON, which fails to serialise: a 500)."""
+    if activity.type != ActivityTypes.invoke:
+        return True
+    if not isinstance(activity.value, dict):
+        return False
+    if activity.name != "adaptiveCard/action":
+        return True
+    try:
+        value = AdaptiveCardInvokeValue(**activity.value)
+    except Exception:
+        return False
+    return value.action is not None and value.action.type == "Action.Execute"
+
+
 def _tenant_well_formed(data: Any) -> bool:
     tenant = _channel_data_tenant(data)
     return tenant is _NO_TENANT or isinstance(tenant, str)
@@ -440,7 +456,7 @@ class TeamsFrontEnd:
                 ("from", activity.from_property is not None),
                 ("recipient", activity.recipient is not None),
                 ("serviceUrl", activity.service_url),
-                ("value", activity.type != ActivityTypes.invoke or isinstance(activity.value, dict)),
+                ("value", _invoke_value_well_formed(activity)),
                 ("channelData", _tenant_well_formed(body.get("channelData"))),
             )
             if not ok

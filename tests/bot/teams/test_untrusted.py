@@ -89,17 +89,31 @@ async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_lo
     await nothing_sent_or_audited(loaded, connector)
 
 
-async def test_an_invoke_without_a_value_is_400(
+BAD_INVOKE_VALUES: dict[str, Any] = {
+    "no value": None,
+    "an empty value": {},
+    "an action that is a string": {"action": IDENTITY},
+    "an action of the wrong types": {"action": {"type": "Action.Execute", "verb": 5, "data": IDENTITY}},
+    "a Submit action": {"action": {"type": "Action.Submit", "verb": "approve", "data": {}}},
+}
+
+
+@pytest.mark.parametrize("value", BAD_INVOKE_VALUES.values(), ids=BAD_INVOKE_VALUES.keys())
+async def test_a_card_invoke_without_a_well_formed_value_is_400(
     teams_secured: TeamsApp,
     connector: FakeConnector,
     signer: Signer,
     loaded: Signpost,
     logged: list[MutableMapping[str, Any]],
     caplog: pytest.LogCaptureFixture,
+    value: Any,
 ) -> None:
     """It used to fail serialising an exception into the invoke response (a 500 and a traceback)."""
     activity = invoke(PRIYA, {"verb": "approve", "data": {}}, connector.url)
-    del activity["value"]
+    if value is None:
+        del activity["value"]
+    else:
+        activity["value"] = value
     response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
     assert response.status == 400
     assert_clean_logs(logged, caplog)
