@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     teams_tenant_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID")
     teams_anonymous: bool = Field(False, alias="SIGNPOST_TEAMS_ANONYMOUS")  # local development only
     teams_jwks_url: str | None = Field(None, alias="SIGNPOST_TEAMS_JWKS_URL")  # signing keys override
+    # Tenants whose people may use the bot (comma-separated); default: the registration's TENANTID.
+    teams_tenants: str | None = Field(None, alias="SIGNPOST_TEAMS_TENANTS")
 
     @field_validator("database_url")
     @classmethod

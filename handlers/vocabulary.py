@@ -78,6 +78,7 @@ class Action(StrEnum):
     SEED_DEMO = "seed_demo"
     LEAD_PROFESSIONAL_INFORMED = "lead_professional_informed"  # issue 18: the lead professional was told
     RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
+    UNTRUSTED_SOURCE = "untrusted_source"  # a front end refused a request's channel or tenant
 
 
 class Role(StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.console.render import plain
 from bot.notify import NotPresent
 from handlers.vocabulary import Notice, Platform, Principal
 
@@ -17,7 +18,7 @@ def render_notice(notice: Notice) -> str:
     for button in notice.buttons:
         hint = f" <{button.input.name}>" if button.input else ""
         lines.append(f"  [{button.label}] type: {button.command}{hint}")
-    return "\n".join(lines)
+    return plain("\n".join(lines))
 
 
 class ConsoleDeliverer:

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from handlers.vocabulary import Reply, Signpost
+
+
+def plain(text: str) -> str:
+    """Text as typed, made inert for a terminal: control characters (ESC starts colour, cursor and
+    OSC 8 hyperlink sequences) and bidirectional overrides are shown as escapes, not obeyed."""
+    return "".join(
+        ch
+        if ch in "\n\t" or (unicodedata.category(ch) != "Cc" and ch not in BIDI_CONTROLS)
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def signpost_lines(post: Signpost) -> list[str]:
@@ -27,4 +43,4 @@ def render(reply: Reply) -> str:
         if reply.challenge.error:
             lines.append(reply.challenge.error)
         lines.append(reply.challenge.prompt)
-    return "\n".join(lines)
+    return plain("\n".join(lines))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
+import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,6 +54,7 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from microsoft_agents.hosting.core.authorization import AuthTypes
+from pydantic import ValidationError
 from yarl import URL
 
 from bot.app import Signpost
@@ -76,6 +79,17 @@ from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
 
+
+class _NoInputValues(logging.Filter):
+    """Drops the SDK's own log of an invalid activity: pydantic's text quotes the input values
+    (a child's name pasted into a field would reach the log). We log the problem without them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Validation error for Activity")
+
+
+logging.getLogger("microsoft_agents.activity.activity").addFilter(_NoInputValues())
+
 MESSAGES_PATH = "/api/messages"
 SENT_PRIVATELY = "I've sent you the answer privately."
 NO_IDENTITY = "Signpost could not identify your Microsoft 365 account, so it cannot answer. Please try again."
@@ -93,6 +107,7 @@ class TeamsSetup:
     auth: AgentAuthConfiguration
     anonymous: bool
     jwks_url: str | None = None
+    tenants: frozenset[str] = frozenset()  # empty: any tenant (anonymous development mode only)
 
     @property
     def client_id(self) -> str:
@@ -109,7 +124,7 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
                 "SIGNPOST_TEAMS_ANONYMOUS=1 is for local development without a bot registration: "
                 f"unset it, or unset the {SETTING}* variables"
             )
-        return TeamsSetup(AgentAuthConfiguration(anonymous_allowed=True), anonymous=True)
+        return TeamsSetup(AgentAuthConfiguration(anonymous_allowed=True), anonymous=True, tenants=_tenants(settings))
     if not any(given):
         return None
     missing = [
@@ -131,7 +146,13 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
         cert_pfx_file=str(settings.teams_cert_file) if settings.teams_cert_file else None,
         validate_issuer=True,  # off by default in the SDK; we want the issuer allow-list checked
     )
-    return TeamsSetup(auth, anonymous=False, jwks_url=settings.teams_jwks_url)
+    tenants = _tenants(settings) or frozenset({(settings.teams_tenant_id or "").strip().lower()})
+    return TeamsSetup(auth, anonymous=False, jwks_url=settings.teams_jwks_url, tenants=tenants)
+
+
+def _tenants(settings: Settings) -> frozenset[str]:
+    """SIGNPOST_TEAMS_TENANTS: the tenants whose people may use the bot, comma-separated."""
+    return frozenset(t.strip().lower() for t in (settings.teams_tenants or "").split(",") if t.strip())
 
 
 def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = None) -> RouteAdder | None:
@@ -201,16 +222,17 @@ class _PinnedKeys:
 
 
 class _Incoming:
-    """The request as the SDK's adapter reads it, carrying the claims we verified."""
+    """The request as the SDK's adapter reads it: the body we checked, and the claims we verified."""
 
-    def __init__(self, request: web.Request, identity: ClaimsIdentity) -> None:
+    def __init__(self, request: web.Request, identity: ClaimsIdentity, body: dict[str, Any]) -> None:
         self._request = request
         self._identity = identity
+        self._body = body
         self.method = request.method
         self.headers = request.headers
 
     async def json(self) -> Any:
-        return await self._request.json()
+        return self._body
 
     def get_claims_identity(self) -> ClaimsIdentity:
         return self._identity
@@ -225,11 +247,89 @@ def _bearer(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token and " " not in token else None
 
 
-def _same_host(a: Any, b: Any) -> bool:
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+MSTEAMS = "msteams"
+
+
+def _origin(value: Any) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port, path) of an absolute URL, normalised; None if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        return bool(a) and bool(b) and (URL(str(a)).host or "").lower() == (URL(str(b)).host or "x").lower()
-    except ValueError:
+        url = URL(value)
+        if not url.is_absolute() or not url.host:
+            return None
+        return url.scheme.lower(), url.host.lower(), url.port, url.path.rstrip("/")
+    except (ValueError, TypeError):
+        return None
+
+
+def _is_signed_service_url(claimed: Any, given: Any) -> bool:
+    """The activity's serviceUrl is exactly the token's serviceurl claim, and https.
+
+    Scheme, host, port and path must all match (a signed host on another port, or over http,
+    would otherwise receive the bot's outbound token). Plain http only to loopback (tests).
+    """
+    a, b = _origin(claimed), _origin(given)
+    return a is not None and a == b and (a[0] == "https" or (a[0] == "http" and a[1] in LOOPBACK))
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """Where and how an activity is malformed, never with the offending value.
+
+    Only pydantic's error type and the top-level field name are kept: its messages (and deeper
+    locations, which may be the keys of a dictionary someone sent) can carry what was typed.
+    """
+    fields = {name for name, f in Activity.model_fields.items()} | {
+        f.alias for f in Activity.model_fields.values() if f.alias
+    }
+    found = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        top = err["loc"][0] if err["loc"] else ""
+        found.append(f"{top if top in fields else '?'}:{err['type']}")
+    return sorted(set(found))[:10]
+
+
+_NO_TENANT = object()  # channelData names no tenant
+
+
+def _channel_data_tenant(data: Any) -> Any:
+    """``channelData.tenant.id`` as sent (any type), or _NO_TENANT when channelData names none."""
+    tenant = data.get("tenant") if isinstance(data, dict) else None
+    if tenant is None:
+        return _NO_TENANT
+    return tenant.get("id") if isinstance(tenant, dict) else tenant
+
+
+def _invoke_value_well_formed(activity: Activity) -> bool:
+    """An invoke carries an object; a card action one the SDK can read (its own error answer for
+    a bad one puts an exception object in the JSON, which fails to serialise: a 500)."""
+    if activity.type != ActivityTypes.invoke:
+        return True
+    if not isinstance(activity.value, dict):
         return False
+    if activity.name != "adaptiveCard/action":
+        return True
+    try:
+        value = AdaptiveCardInvokeValue(**activity.value)
+    except Exception:
+        return False
+    return value.action is not None and value.action.type == "Action.Execute"
+
+
+def _tenant_well_formed(data: Any) -> bool:
+    tenant = _channel_data_tenant(data)
+    return tenant is _NO_TENANT or isinstance(tenant, str)
+
+
+def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
+    """Every tenant an activity names (conversation and channel data); {None} when it names none."""
+    conversation = body.get("conversation")
+    named = {
+        conversation.get("tenantId") if isinstance(conversation, dict) else None,
+        _channel_data_tenant(body.get("channelData")),
+    } - {None, _NO_TENANT}
+    return {t.strip().lower() if isinstance(t, str) else None for t in named} or {None}
 
 
 @dataclass(frozen=True)
@@ -248,8 +348,8 @@ class Asker:
         sender, conversation = activity.from_property, activity.conversation
         if sender is None or not sender.aad_object_id or not sender.id or conversation is None:
             return None
-        data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-        tenant = conversation.tenant_id or (data.get("tenant") or {}).get("id")
+        named = _channel_data_tenant(activity.channel_data)
+        tenant = conversation.tenant_id or (named if isinstance(named, str) else None)
         if not tenant or not activity.service_url or activity.recipient is None:
             return None
         return cls(
@@ -304,14 +404,92 @@ class TeamsFrontEnd:
         self._keys = _PinnedKeys(setup.jwks_url) if setup.jwks_url else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """POST /api/messages: authenticate, then let the SDK run the turn."""
+        """POST /api/messages: authenticate, check the activity, then let the SDK run the turn.
+
+        401: no valid token, or a serviceUrl other than the signed one. 400: not a well-formed
+        activity (logged without any of its values). 403: a channel other than Teams or a tenant
+        not configured (audited). Nothing is processed in any of these cases.
+        """
         identity = await self.authenticate(request)
         if identity is None:
             return web.json_response({"error": "unauthorized"}, status=401)
-        result = await self.adapter.process_request(_Incoming(request, identity), self.bot)
+        body = await self._activity_body(request)
+        if body is None:
+            return web.json_response({"error": "bad activity"}, status=400)
+        if not self.setup.anonymous:
+            claimed = identity.get_claim_value(AuthenticationConstants.SERVICE_URL_CLAIM)
+            if not _is_signed_service_url(claimed, body.get("serviceUrl")):
+                log.warning("teams_request_rejected", reason="serviceUrl not the signed one")
+                return web.json_response({"error": "unauthorized"}, status=401)
+        refused = self._untrusted(body)
+        if refused is not None:
+            await self._audit_refusal(body, refused)
+            return web.json_response({"error": "forbidden"}, status=403)
+        result = await self.adapter.process_request(_Incoming(request, identity, body), self.bot)
         if result.body is not None:
             return web.json_response(result.body, status=result.status_code, headers=result.headers)
         return web.Response(status=result.status_code, headers=result.headers)
+
+    async def _activity_body(self, request: web.Request) -> dict[str, Any] | None:
+        """The body if it is a well-formed activity the SDK can run, else None (logged, no values)."""
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):  # bad JSON or UTF-8 (UnicodeDecodeError is a ValueError)
+            log.warning("teams_activity_invalid", problems=["body:json_invalid"])
+            return None
+        if not isinstance(body, dict):
+            log.warning("teams_activity_invalid", problems=["body:not_an_object"])
+            return None
+        try:
+            activity = Activity.model_validate(body)
+        except ValidationError as exc:
+            log.warning("teams_activity_invalid", problems=_problems(exc))
+            return None
+        except Exception as exc:  # pydantic validators may raise anything; never a 500
+            log.warning("teams_activity_invalid", problems=[f"?:{type(exc).__name__}"])
+            return None
+        missing = [
+            name
+            for name, ok in (
+                ("type", isinstance(activity.type, str) and activity.type),
+                ("conversation", activity.conversation is not None and activity.conversation.id),
+                ("from", activity.from_property is not None),
+                ("recipient", activity.recipient is not None),
+                ("serviceUrl", activity.service_url),
+                ("value", _invoke_value_well_formed(activity)),
+                ("channelData", _tenant_well_formed(body.get("channelData"))),
+            )
+            if not ok
+        ]
+        if missing:
+            log.warning("teams_activity_invalid", problems=[f"{m}:missing" for m in missing])
+            return None
+        return body
+
+    def _untrusted(self, body: dict[str, Any]) -> str | None:
+        """Why this activity's unsigned origin is not accepted, or None.
+
+        The token proves the Bot Framework sent the activity, not which channel or tenant it came
+        from: another channel (Web Chat, Direct Line, the Emulator, Slack) can carry any AAD id.
+        """
+        if body.get("channelId") != MSTEAMS:
+            return "channel not msteams"
+        if self.setup.tenants and not _activity_tenants(body) <= self.setup.tenants:
+            return "tenant not configured"
+        return None
+
+    async def _audit_refusal(self, body: dict[str, Any], detail: str) -> None:
+        """One audit event for a refused activity, under the identity it claimed (unverified)."""
+        sender, conversation = body.get("from"), body.get("conversation")
+        user = sender.get("aadObjectId") if isinstance(sender, dict) else None
+        tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
+        principal = Principal(
+            Platform.TEAMS,
+            (tenant if isinstance(tenant, str) else "")[:128],
+            (user if isinstance(user, str) else "")[:128],
+        )
+        command = Command(principal, "", uuid.uuid4().hex, channel="refused")
+        await self.signpost.dispatcher.refuse_unheard(command, detail)
 
     async def authenticate(self, request: web.Request) -> ClaimsIdentity | None:
         """The caller's verified claims, or None (answered 401, nothing processed). Fails closed."""
@@ -325,23 +503,10 @@ class TeamsFrontEnd:
         if self._keys is not None:
             validator._jwk_client_manager = self._keys  # type: ignore[assignment]  # the SDK has no URL option
         try:
-            identity = await validator.validate_token(token)
+            return await validator.validate_token(token)
         except Exception as exc:  # any failure to verify is a rejection, never a 500
             log.warning("teams_request_rejected", reason=type(exc).__name__)
             return None
-        return identity if await self._service_url_signed(request, identity) else None
-
-    async def _service_url_signed(self, request: web.Request, identity: ClaimsIdentity) -> bool:
-        """Replies carry our access token to the activity's serviceUrl: it must be the signed one."""
-        try:
-            body = await request.json()
-        except ValueError:
-            return True  # not an activity at all: the SDK answers 400 without acting
-        claimed = identity.get_claim_value(AuthenticationConstants.SERVICE_URL_CLAIM)
-        if isinstance(body, dict) and _same_host(claimed, body.get("serviceUrl")):
-            return True
-        log.warning("teams_request_rejected", reason="serviceUrl not the signed one")
-        return False
 
     def _outbound_identity(self) -> ClaimsIdentity:
         return ClaimsIdentity() if self.setup.anonymous else self.adapter.create_claims_identity(self.setup.client_id)

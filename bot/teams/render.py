@@ -24,8 +24,20 @@ Card = dict[str, Any]
 Element = dict[str, Any]
 
 
+# Properties of the block itself; the rest (weight, color, isSubtle, size …) style its one run.
+BLOCK_PROPERTIES = frozenset({"spacing", "separator", "horizontalAlignment", "id", "isVisible", "height"})
+
+
 def text_block(text: str, **style: Any) -> Element:
-    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+    """Text shown exactly as written: a RichTextBlock with one TextRun.
+
+    Replies and notices carry what people typed (purposes, reasons, usage echoes). A TextBlock
+    reads its text as markdown, so ``[click](https://…)`` typed into a purpose would become a link
+    on a duty manager's card; a TextRun is never read as markdown (Adaptive Cards 1.2+).
+    """
+    block = {k: v for k, v in style.items() if k in BLOCK_PROPERTIES}
+    run = {k: v for k, v in style.items() if k not in BLOCK_PROPERTIES}
+    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": text, **run}], **block}
 
 
 def card(body: list[Element], actions: list[Element] | None = None) -> Card:

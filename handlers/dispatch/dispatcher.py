@@ -19,7 +19,7 @@ from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Actor, Command, Outcome, Reply
+from handlers.vocabulary import Action, Actor, Command, Outcome, Reply
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
@@ -133,6 +133,32 @@ class Dispatcher:
                 return await work(writer)
 
         return write
+
+    async def refuse_unheard(self, command: Command, detail: str) -> None:
+        """Audit a request its front end refused before any handler saw it (untrusted channel or tenant).
+
+        The principal is what the request claimed, unverified; ``detail`` is fixed text, never input.
+        """
+        principal = command.principal
+        record = AuditRecord(
+            at=self.ctx.clock.now(),
+            actor_id=None,
+            platform=principal.platform.value,
+            tenant=principal.tenant,
+            user_id=principal.user_id,
+            actor_role=None,
+            actor_org=None,
+            actor_la=None,
+            channel=command.channel,
+            action=Action.UNTRUSTED_SOURCE.value,
+            outcome=Outcome.REFUSED.value,
+            subject_refs=(),
+            result_count=0,
+            correlation_id=command.correlation_id,
+            detail=detail,
+        )
+        await self.ctx.audit.record(record)
+        log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
 
     async def _chain(
         self,

@@ -12,6 +12,7 @@ from jwt.algorithms import RSAAlgorithm
 
 CLIENT_ID = "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10"
 BOT_TENANT = "5a1d7c2e-3f4b-4e6a-8b9c-0d1e2f3a4b5c"
+USERS_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"  # teams_support.TENANT
 ISSUER = "https://api.botframework.com"
 KID = "signpost-test-key"
 OUTBOUND_TOKEN = "fake-entra-access-token"
@@ -50,6 +51,7 @@ def credentials(jwks_url: str) -> dict[str, str]:
         prefix + "CLIENTSECRET": "not-a-real-secret",
         prefix + "TENANTID": BOT_TENANT,
         "SIGNPOST_TEAMS_JWKS_URL": jwks_url,
+        "SIGNPOST_TEAMS_TENANTS": USERS_TENANT,  # the people's tenant (the bot's is BOT_TENANT)
     }
 
 

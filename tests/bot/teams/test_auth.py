@@ -7,53 +7,18 @@ sent to Teams, no conversation stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
-from bot.config import Settings
 from store.tables.people import TeamsConversation
-from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, settings, teams_events
-from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer, credentials, fake_entra
+from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events
+from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
-
-
-@pytest.fixture(scope="module")
-def signer() -> Signer:
-    return Signer()
-
-
-@pytest.fixture
-def secured(connector: FakeConnector, signer: Signer) -> Settings:
-    connector.jwks = signer.jwks()
-    return settings(**credentials(connector.jwks_url))
-
-
-async def slack_stand_in(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-def add_slack_stand_in(app: web.Application, signpost: Signpost, settings: Settings) -> None:
-    """Another front end's route on the same application (Slack's, in production)."""
-    app.router.add_post("/slack/events", slack_stand_in)
-
-
-@pytest.fixture
-async def teams_secured(loaded: Signpost, secured: Settings) -> AsyncIterator[TeamsApp]:
-    from bot.teams.front import teams_route_adder
-
-    adder = teams_route_adder(secured, token_source=fake_entra)
-    assert adder is not None
-    app = TeamsApp(loaded, secured, [add_slack_stand_in, adder])
-    await app.client.start_server()
-    yield app
-    await app.close()
 
 
 async def nothing_happened(signpost: Signpost, connector: FakeConnector) -> None:

@@ -408,7 +408,7 @@ async def test_a_practitioner_cannot_approve_by_clicking(
 
 
 async def southvale_request(
-    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, reason: str = "Strategy meeting tomorrow"
 ) -> tuple[dict[str, Any], pyotp.TOTP]:
     """PRIYA requests access to the shielded child by button; DANA, as Southvale's first duty
     manager (DM02), receives the notice card. Returns the card and DM02's authenticator."""
@@ -426,7 +426,7 @@ async def southvale_request(
     shielded = connector.messages_in(PRIYA.personal_conversation)[-1].card
     assert shielded is not None
     send = only_action(shielded, "request_access")
-    sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": "Strategy meeting tomorrow"}))
+    sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": reason}))
     assert "Access request 1 for 999 000 0050 sent to a duty manager" in texts_of(sent)
     async with loaded.ctx.db.read() as session:
         waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]
@@ -481,3 +481,35 @@ async def test_approving_with_a_stale_code_asks_for_one_on_the_card_then_decides
         ("approve", "done", "button"),
         ("code", "done", "modal"),
     ]
+
+
+def markdown_texts(card: Any) -> list[str]:
+    """Every text on a card that Teams reads as markdown: TextBlock texts and fact titles and values."""
+    found: list[str] = []
+    if isinstance(card, dict):
+        if card.get("type") == "TextBlock":
+            found.append(card.get("text", ""))
+        if card.get("type") == "FactSet":
+            found.extend(f"{f.get('title', '')} {f.get('value', '')}" for f in card.get("facts", []))
+        for value in card.values():
+            found.extend(markdown_texts(value))
+    elif isinstance(card, list):
+        for item in card:
+            found.extend(markdown_texts(item))
+    return found
+
+
+async def test_a_purpose_written_as_markdown_reaches_the_duty_manager_as_plain_text(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A link typed into a purpose is shown as typed in 'pending', never rendered as a link."""
+    reason = "Please [open the case file](https://evil.example/steal) **urgently**"
+    await southvale_request(teams, connector, loaded, reason=reason)
+    connector.sent.clear()
+    await teams.post(message(DANA, "pending", connector.url))
+    [answer] = connector.messages_in(DANA.personal_conversation)
+    card = answer.card
+    assert card is not None and reason in texts_of(card)  # shown, as typed
+    assert not any("evil.example" in text for text in markdown_texts(card))
+    runs = [r for b in card["body"] if b["type"] == "RichTextBlock" for r in b["inlines"]]
+    assert any(reason in r["text"] for r in runs) and all(r["type"] == "TextRun" for r in runs)

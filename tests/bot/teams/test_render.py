@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.teams.render import command_text, missing_input, read_action, render_notice, render_reply
+from bot.teams.render import command_text, missing_input, read_action, render_notice, render_reply, render_text
 from handlers.vocabulary import Button, Challenge, Input, Notice, Outcome, Reply, Signpost
 from tests.bot.teams.teams_support import actions_of, texts_of
 
@@ -85,3 +85,14 @@ def test_foreign_data_is_not_an_action() -> None:
         {"signpost": 1, "verb": "approve", "button": {"command": "approve 1", "evil": True}},
     ):
         assert read_action(data) is None
+
+
+def test_reply_and_notice_text_is_never_read_as_markdown() -> None:
+    """What people typed can be in any reply or notice line: it goes into TextRuns, not TextBlocks."""
+    typed = "[click here](https://evil.example/x) _now_ ![img](https://evil.example/i.png)"
+    reply = Reply(Outcome.DONE, f"Request 4 denied. Reason: {typed}", lines=(typed,), child_ref=typed)
+    for doc in (render_reply(reply), render_notice(Notice("P002", "denied", typed)), render_text(typed)):
+        blocks = [e for e in doc["body"] if "text" in e or "inlines" in e]
+        assert blocks and all(b["type"] == "RichTextBlock" for b in blocks)
+        assert any(typed in r["text"] for b in blocks for r in b["inlines"])
+        assert "'TextBlock'" not in str(doc)

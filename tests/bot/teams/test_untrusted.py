@@ -1,0 +1,234 @@
+"""Hostile activities with a valid Bot Framework token (issue 14, defects 4, 5 and 6).
+
+A valid token proves the Bot Framework sent an activity, not what is inside it. Malformed
+activities are answered 400 and logged without any of their values; activities from another
+channel or an unconfigured tenant are refused 403 and audited; the bot's outbound token goes only
+to the exact, signed serviceUrl. Nothing is processed or sent in any of these cases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.app import Signpost
+from store.delivery.notices import pending
+from tests.bot.teams.teams_support import PRIYA, TeamsApp, TeamsUser, invoke, message, teams_events
+from tests.bot.teams.teams_tokens import Signer
+from tests.factories import AMY
+from tests.fakes.teams_connector import FakeConnector
+
+# Amy's identity from tests/factories.py, as someone might paste it into a field.
+IDENTITY = "Amy Jones 03/04/2014 M1 2AB"
+IDENTITY_PARTS = ("Amy", "Jones", "03/04/2014", "2014", "M1 2AB")
+OTHER_TENANT = "0f0f0f0f-1111-2222-3333-444444444444"
+OUTSIDER = TeamsUser("29:1outsider", "aad-7777-outsider", "Olu Outsider", tenant=OTHER_TENANT)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _set(key: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda doc: {**doc, key: value}
+
+
+MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "text is a list": _set("text", [IDENTITY]),
+    "from is null": _set("from", None),
+    "from is a string": _set("from", IDENTITY),
+    "type is a number": _set("type", 5),
+    "timestamp is not a time": _set("timestamp", IDENTITY),
+    "attachments is a string": _set("attachments", IDENTITY),
+    "conversation is missing": lambda doc: {k: v for k, v in doc.items() if k != "conversation"},
+    "channelData tenant is a list": _set("channelData", {"tenant": [IDENTITY]}),
+}
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> Iterator[list[MutableMapping[str, Any]]]:
+    """Every structlog event and stdlib record (with tracebacks) of the test, for leak checks."""
+    caplog.set_level(logging.DEBUG)
+    with capture_logs() as events:
+        yield events
+
+
+def assert_clean_logs(events: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+    text = repr(events) + caplog.text + "".join(r.exc_text or "" for r in caplog.records)
+    assert "Traceback" not in text and not any(r.exc_info for r in caplog.records)
+    for part in IDENTITY_PARTS:
+        assert part not in text, f"{part!r} reached a log line"
+
+
+async def nothing_sent_or_audited(signpost: Signpost, connector: FakeConnector) -> None:
+    assert connector.sent == []
+    assert await teams_events(signpost) == []
+
+
+@pytest.mark.parametrize("break_it", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_logged(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    break_it: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    activity = break_it(message(PRIYA, "history", connector.url))
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 400
+    assert IDENTITY not in await response.text()
+    assert any(e["event"] == "teams_activity_invalid" for e in logged)
+    assert_clean_logs(logged, caplog)
+    await nothing_sent_or_audited(loaded, connector)
+
+
+BAD_INVOKE_VALUES: dict[str, Any] = {
+    "no value": None,
+    "an empty value": {},
+    "an action that is a string": {"action": IDENTITY},
+    "an action of the wrong types": {"action": {"type": "Action.Execute", "verb": 5, "data": IDENTITY}},
+    "a Submit action": {"action": {"type": "Action.Submit", "verb": "approve", "data": {}}},
+}
+
+
+@pytest.mark.parametrize("value", BAD_INVOKE_VALUES.values(), ids=BAD_INVOKE_VALUES.keys())
+async def test_a_card_invoke_without_a_well_formed_value_is_400(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    value: Any,
+) -> None:
+    """It used to fail serialising an exception into the invoke response (a 500 and a traceback)."""
+    activity = invoke(PRIYA, {"verb": "approve", "data": {}}, connector.url)
+    if value is None:
+        del activity["value"]
+    else:
+        activity["value"] = value
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 400
+    assert_clean_logs(logged, caplog)
+    await nothing_sent_or_audited(loaded, connector)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"text": "\xff\xfe"}', b"[]", b"null", b"[" * 100_000 + b"]" * 100_000],
+    ids=["broken", "invalid utf-8", "a list", "null", "deeply nested"],
+)
+async def test_a_body_that_is_not_an_activity_is_400(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+) -> None:
+    headers = {**bearer(signer.token(connector.url)), "Content-Type": "application/json"}
+    response = await teams_secured.client.post("/api/messages", data=body, headers=headers)
+    assert response.status == 400
+    assert_clean_logs(logged, caplog)
+    await nothing_sent_or_audited(loaded, connector)
+
+
+@pytest.mark.parametrize("channel", ["webchat", "directline", "emulator", "slack", "MSTEAMS", None])
+async def test_another_channel_carrying_a_practitioners_identity_is_refused_and_audited(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, channel: str | None
+) -> None:
+    """Web Chat or Direct Line can put any AAD id in 'from': Priya's history must not be shown."""
+    activity = {**message(PRIYA, "history", connector.url), "channelId": channel}
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 403
+    assert connector.sent == []
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", "channel not msteams")
+    assert (event.tenant, event.user_id, event.actor_id) == (PRIYA.tenant, PRIYA.aad, None)
+
+
+async def test_a_tenant_that_is_not_configured_cannot_register_or_notify(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Someone in another organisation's tenant is refused before 'register' reaches a handler."""
+    async with loaded.ctx.db.read() as session:
+        before = len(await pending(session, loaded.ctx.clock.now()))
+    response = await teams_secured.post(
+        message(OUTSIDER, "register P003", connector.url), bearer(signer.token(connector.url))
+    )
+    assert response.status == 403
+    assert connector.sent == []
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", "tenant not configured")
+    assert (event.tenant, event.user_id) == (OTHER_TENANT, OUTSIDER.aad)
+    async with loaded.ctx.db.read() as session:
+        assert len(await pending(session, loaded.ctx.clock.now())) == before  # no duty manager told
+
+
+async def test_a_configured_tenant_in_one_field_and_another_in_the_other_is_refused(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Every tenant an activity names must be configured, not just the one the bot would use."""
+    activity = message(PRIYA, AMY, connector.url)
+    activity["channelData"] = {"tenant": {"id": OTHER_TENANT}}
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 403
+    assert connector.sent == []
+    assert [e.detail for e in await teams_events(loaded)] == ["tenant not configured"]
+
+
+async def test_the_signed_host_on_another_port_gets_nothing(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Same host, other port: our outbound token must not be sent there."""
+    other = await FakeConnector().start()
+    try:
+        assert other.url != connector.url
+        response = await teams_secured.post(message(PRIYA, AMY, other.url), bearer(signer.token(connector.url)))
+        assert response.status == 401
+        assert other.sent == []
+    finally:
+        await other.close()
+    await nothing_sent_or_audited(loaded, connector)
+
+
+async def test_the_signed_url_over_another_scheme_gets_nothing(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """The token says https; the activity's http (same host and port) is not the signed URL."""
+    signed = connector.url.replace("http://", "https://", 1)
+    response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(signer.token(signed)))
+    assert response.status == 401
+    await nothing_sent_or_audited(loaded, connector)
+
+
+async def test_a_plain_http_service_url_is_refused_even_when_signed(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Outside loopback (tests), the serviceUrl must be https even if the claim matches."""
+    url = "http://smba.trafficmanager.net/uk/"
+    response = await teams_secured.post(message(PRIYA, AMY, url), bearer(signer.token(url)))
+    assert response.status == 401
+    await nothing_sent_or_audited(loaded, connector)
+
+
+def test_service_url_comparison_is_exact() -> None:
+    """Scheme, host, port and path; case of the host and a trailing slash do not matter."""
+    from bot.teams.front import _is_signed_service_url as same
+
+    signed = "https://smba.trafficmanager.net/uk/"
+    assert same(signed, "https://SMBA.trafficmanager.net/uk")
+    assert same(signed, "https://smba.trafficmanager.net:443/uk/")
+    assert not same(signed, "https://smba.trafficmanager.net:8443/uk/")
+    assert not same(signed, "http://smba.trafficmanager.net/uk/")
+    assert not same(signed, "https://smba.trafficmanager.net/amer/")
+    assert not same(signed, "https://smba.trafficmanager.net.attacker.example/uk/")
+    assert not same(signed, None) and not same(None, signed) and not same(signed, json.dumps([signed]))
