@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from bot.app import Signpost
 from store.audit import chain as audit_chain
 from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note
-from store.audit.signing import Signer
 from store.audit.log import AuditRecord, append
+from store.audit.signing import Signer
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database, alembic_config
 from store.keys.crypto import KeyRing
