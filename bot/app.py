@@ -14,6 +14,7 @@ from handlers.stepup import flow as stepup
 from handlers.stepup.flow import StepUpPolicy
 from handlers.vocabulary import Command, Reply
 from store.audit.log import AuditLog, TermSealer
+from store.audit.signing import Signer
 from store.db import Database
 from store.delivery.notices import NoticeStore
 from store.keys.crypto import KeyRing
@@ -43,8 +44,10 @@ def build(
     *,
     base_url: str = DEFAULT_BASE_URL,
     stepup_policy: StepUpPolicy | None = None,
+    signer: Signer | None = None,
 ) -> Signpost:
-    """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links)."""
+    """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links);
+    ``signer`` signs audit checkpoints (by default with the key file's signing seed)."""
     ctx = Context(
         db=db,
         keys=keys,
@@ -52,6 +55,7 @@ def build(
         audit=AuditLog(db),
         sealer=TermSealer(db, keys),
         notices=NoticeStore(),
+        signer=signer or Signer(keys),
         policy=policy or Policy(),
         grants=GrantTable(),
     )

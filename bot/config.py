@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     database_url: str = Field("sqlite+aiosqlite:///./signpost.db", alias="SIGNPOST_DATABASE_URL")
     key_file: Path = Field(Path("signpost.key"), alias="SIGNPOST_KEY_FILE")
+    # The audit checkpoint signing key, apart from the data keys (unset: the key file's own seed).
+    signing_key_file: Path | None = Field(None, alias="SIGNPOST_SIGNING_KEY_FILE")
+    # Where the scheduler writes signed checkpoints for the operator to ship off the host (unset: none).
+    checkpoint_dir: Path | None = Field(None, alias="SIGNPOST_CHECKPOINT_DIR")
     host: str = Field("127.0.0.1", alias="SIGNPOST_HOST")
     port: int = Field(3000, alias="SIGNPOST_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="SIGNPOST_PUBLIC_URL")
@@ -50,6 +54,12 @@ class Settings(BaseSettings):
         if value not in {"auto", "console", "json"}:
             raise ValueError("must be auto, console or json")
         return value
+
+    @field_validator("signing_key_file")
+    @classmethod
+    def _apart(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Naming the key file itself means the default: its own seed.
+        return None if value is not None and value == info.data.get("key_file") else value
 
     @property
     def slack_enabled(self) -> bool:

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -25,6 +26,7 @@ from handlers.access import jobs as access_jobs
 from handlers.context import Context
 from handlers.lifecycle import flows as lifecycle
 from handlers.misuse import monitor as misuse
+from handlers.operator import audit as operator_audit
 from store.audit import chain as audit_chain
 from store.delivery import schedule
 
@@ -85,27 +87,42 @@ def deliver_notices(box: Outbox) -> TaskFn:
     return run
 
 
-def standard_tasks(box: Outbox) -> list[Task]:
-    """Access control's and retention's periodic work, plus notice delivery through ``box``."""
-    return [
+def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task]:
+    """Access control's and retention's periodic work, plus notice delivery through ``box``; with
+    ``checkpoint_dir`` (SIGNPOST_CHECKPOINT_DIR), signed checkpoints written there for shipping."""
+    tasks = [
         Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants),
         Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests),
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
         Task("deliver_notices", timedelta(seconds=5), deliver_notices(box)),
         Task("retention", timedelta(hours=1), lifecycle.retention_tick),
-        Task("decommission", timedelta(minutes=10), decommission_with_chain_head),
+        Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
         Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
     ]
+    if checkpoint_dir is not None:
+        tasks.append(Task("export_checkpoint", EXPORT_EVERY, export_checkpoint_to(checkpoint_dir)))
+    return tasks
 
 
-async def decommission_with_chain_head(ctx: Context, now: datetime) -> object:
-    return await lifecycle.decommission_tick(ctx, now, chain_head=audit_chain.head_hash_hex)
+EXPORT_EVERY = timedelta(minutes=5)  # the most an insider can rewrite unseen is what came after the newest file
 
 
 async def audit_checkpoint(ctx: Context, now: datetime) -> object:
     """A signed checkpoint when the chain grew and the latest is five minutes old."""
-    return await audit_chain.checkpoint_if_due(ctx.db, ctx.keys, now)
+    if not ctx.signer.can_sign:
+        return None  # decommissioned: the signing seed is destroyed
+    return await audit_chain.checkpoint_if_due(ctx.db, ctx.signer, now)
+
+
+def export_checkpoint_to(folder: Path) -> TaskFn:
+    async def run(ctx: Context, now: datetime) -> object:
+        written = await operator_audit.export_checkpoint(ctx, folder)
+        if written is not None:
+            log.info("checkpoint_exported", file=written.name)
+        return written
+
+    return run
 
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
@@ -127,7 +144,8 @@ def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) 
 
     async def start(app: web.Application) -> None:
         box = Outbox(signpost.ctx, deliverers_on(app))
-        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, standard_tasks(box))
+        tasks_run = standard_tasks(box, settings.checkpoint_dir)
+        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, tasks_run)
         tasks.append(scheduler.start())
 
     async def stop(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from handlers.clock import Clock
 from handlers.matching.decide import MatchPolicy
 from handlers.vocabulary import Actor, Notice
 from store.audit.log import AuditLog, TermSealer
+from store.audit.signing import Signer
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.register import children
@@ -71,6 +72,7 @@ class Context:
     audit: AuditLog
     sealer: TermSealer
     notices: NoticeSink
+    signer: Signer  # signs audit checkpoints and the destruction certificate (store/audit/signing.py)
     policy: Policy = field(default_factory=Policy)
     grants: GrantChecker = field(default_factory=NoGrants)
     population: Population = field(default_factory=Population)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, operator_account
+from bot.cli.common import opened, operator_account, read_text_file
 from handlers.operator import audit
 from handlers.refs import InvalidReference, parse_reference
 
@@ -27,7 +27,21 @@ def add_commands(sub: Any) -> None:
     export.set_defaults(func=audit_export)
 
     check = aud_sub.add_parser("verify", help="re-walk the hash chain; exit 1 and name the first bad event if altered")
-    check.add_argument("--checkpoint", type=Path, metavar="FILE", help="also check against a checkpoint kept outside")
+    check.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also check against a checkpoint kept outside (repeatable; a folder: every checkpoint-*.note in it)",
+    )
+    check.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="KEYFILE",
+        help="check signatures with this published key (as `audit checkpoint --public-key` printed it), "
+        "not the one on this host",
+    )
     check.set_defaults(func=audit_verify)
 
     point = aud_sub.add_parser("checkpoint", help="sign a checkpoint of the chain now and print it, to keep elsewhere")
@@ -76,19 +90,18 @@ async def audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint_file(path: Path) -> tuple[str, str]:
-    try:
-        return str(path), path.read_text("utf-8")
-    except OSError as exc:
-        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise CommandFailed(f"{path}: {exc}") from None
+def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("checkpoint-*.note")) if path.is_dir() else [path]
+    return [read_text_file(path) for path in files]
 
 
 async def audit_verify(args: argparse.Namespace) -> int:
-    supplied = _checkpoint_file(args.checkpoint) if args.checkpoint is not None else None
+    supplied = _checkpoint_files(args.checkpoint)
+    public_key = read_text_file(args.public_key) if args.public_key is not None else None
     async with opened() as app:
-        verdict = await audit.verify_chain(app.ctx, supplied)
+        verdict = await audit.verify_chain(app.ctx, supplied, public_key)
     if verdict.finding is not None:
         found = verdict.finding
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")

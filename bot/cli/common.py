@@ -7,9 +7,11 @@ import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
+from store.audit.signing import Signer
 from store.db import Database
 from store.keys.crypto import KeyRing
 
@@ -26,16 +28,27 @@ def operator_account() -> str:
         return f"uid:{os.getuid()}"
 
 
+def read_text_file(path: Path) -> tuple[str, str]:
+    """(source, text) of a file the operator named, or CommandFailed in one line."""
+    try:
+        return str(path), path.read_text("utf-8")
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CommandFailed(f"{path}: {exc}") from None
+
+
 @asynccontextmanager
 async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
     """A migrated store and a dispatcher, closed afterwards."""
     settings = settings or load_settings()
     keys = KeyRing.load_or_create(settings.key_file)
+    signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
     try:
         db = await Database.open(settings.database_url)
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
-    app = build(db, keys, base_url=settings.base_url)
+    app = build(db, keys, base_url=settings.base_url, signer=signer)
     try:
         yield app
     finally:

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, operator_account
+from bot.cli.common import CommandFailed, opened, operator_account, read_text_file
 from handlers.operator import lifecycle
 
 
@@ -50,8 +50,17 @@ def add_commands(sub: Any) -> None:
     sched.set_defaults(func=schedule_command)
     dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(func=status_command)
     dec_sub.add_parser("cancel", help="cancel before the switch-off date").set_defaults(func=cancel_command)
-    cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON)")
+    cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON), or check one")
     cert.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
+    cert.add_argument(
+        "--verify", type=Path, metavar="FILE", help="check this certificate's signature (needs --public-key)"
+    )
+    cert.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="KEYFILE",
+        help="the key published before (`signpost audit checkpoint --public-key` > KEYFILE)",
+    )
     cert.set_defaults(func=certificate_command)
     dec_sub.add_parser("destroy", help="after switch-off: destroy everything now").set_defaults(func=destroy_command)
 
@@ -104,6 +113,16 @@ async def cancel_command(args: argparse.Namespace) -> int:
 
 
 async def certificate_command(args: argparse.Namespace) -> int:
+    if args.verify is not None or args.public_key is not None:
+        if args.verify is None or args.public_key is None:
+            raise CommandFailed("--verify FILE needs --public-key KEYFILE (the key published before), and vice versa")
+        check = lifecycle.verify_certificate(read_text_file(args.verify), read_text_file(args.public_key))
+        if not check.valid:
+            print(f"INVALID: {args.verify} is not signed by the key in {args.public_key}. Do not rely on it.")
+            return 1
+        print(f"VALID: signed by the published key in {args.public_key}.")
+        print(check.text)
+        return 0
     async with opened() as app:
         document = await lifecycle.decommission_certificate(app.ctx)
     text = json.dumps(document, indent=2, sort_keys=True)

@@ -22,7 +22,7 @@ from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
 from store.audit.log import append, origin_event
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
-from store.lifecycle.decommission import ChainHead, ScheduleError
+from store.lifecycle.decommission import ScheduleError
 from store.lifecycle.retention import RetentionReport
 from store.people.practitioners import holders
 from store.tables.lifecycle import Decommission
@@ -187,7 +187,7 @@ async def retention_tick(
     return report
 
 
-async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead | None = None) -> dict[str, Any] | None:
+async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | None:
     """Warnings, switch-off, from the destroy-by date destruction, then the purge. Returns a new certificate."""
     async with ctx.db.write() as session:
         row = await decommission.timeline(session, ctx.notices.enqueue, now)
@@ -196,23 +196,22 @@ async def decommission_tick(ctx: Context, now: datetime, chain_head: ChainHead |
         return None
     if row is None or row.state == "cancelled" or now.date() < row.destroy_by:
         return None
-    return await destroy_now(ctx, now, row.id, chain_head)
+    return await destroy_now(ctx, now, row.id)
 
 
 async def destroy_now(
     ctx: Context,
     now: datetime,
     schedule_id: int,
-    chain_head: ChainHead | None = None,
     *,
     origin: Origin = Origin.SCHEDULER,
     who: str = "",
 ) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work. The audit
-    event goes first, so that the certificate's audit summary covers it."""
+    event goes first, so that the certificate's audit summary (with the final chain head) covers it."""
     if not await decommission.claim(ctx.db, schedule_id, now):
         return None
     async with ctx.db.write() as session:
         event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=f"schedule {schedule_id}")
         await append(session, [event])
-    return await decommission.run_destruction(ctx.db, ctx.keys, ctx.notices.enqueue, schedule_id, now, chain_head)
+    return await decommission.run_destruction(ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, schedule_id, now)

@@ -1,14 +1,17 @@
-"""Reading the audit log from the terminal: export, verify, checkpoint, subject access.
+"""Reading the audit log from the terminal: export, verify, checkpoint, subject access; and the
+checkpoints that leave the host (a folder the scheduler writes, the HTTP endpoint a monitor polls).
 
 An export and a subject access report disclose what the log holds, so each is audited — before
 anything is produced (fail closed: no event, no output). Verifying and checkpointing only read
 the chain and sign its head; they write no event, so that checking the log never changes it.
+Verifying needs only the public key, so it works after decommissioning destroyed every secret.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from handlers.context import Context
 from handlers.operator.common import Refused, record, terminal_event
@@ -18,6 +21,7 @@ from store.audit import log as audit_log
 from store.audit import sar
 from store.audit.log import EventFilter
 from store.audit.sar import SarReport
+from store.audit.signing import PublicKeyError, SigningKeyGone, parse_public_key, public_line
 from store.audit.verify import Verdict, verify
 
 EXPORT_FIELDS = audit_log.EXPORT_FIELDS
@@ -52,28 +56,67 @@ async def export(
     return audit_log.iter_events(ctx.db, where)
 
 
-async def verify_chain(ctx: Context, checkpoint: tuple[str, str] | None = None) -> Verdict:
-    """Re-walk the hash chain, also against a checkpoint kept outside, given as (source, text)."""
+def published_key(source: str, text: str) -> bytes:
+    """A public key published earlier (read from ``source``), or Refused saying what is wrong."""
+    try:
+        return parse_public_key(text)
+    except PublicKeyError as exc:
+        raise Refused(f"{source}: {exc}") from None
+
+
+def _local_public(ctx: Context) -> bytes:
+    try:
+        return ctx.signer.public
+    except SigningKeyGone as exc:
+        raise Refused(f"{exc} (--public-key FILE)") from None
+
+
+async def verify_chain(
+    ctx: Context, checkpoints: Sequence[tuple[str, str]] = (), public_key: tuple[str, str] | None = None
+) -> Verdict:
+    """Re-walk the hash chain, also against checkpoints kept outside, each given as (source, text).
+
+    Signatures are checked with ``public_key`` (source, text) — the key published earlier: what an
+    auditor should use — or else with the public key held here."""
     supplied = []
-    if checkpoint is not None:
-        source, text = checkpoint
+    for source, text in checkpoints:
         try:
             supplied.append(audit_chain.parse_note(text))
         except audit_chain.CheckpointError as exc:
             raise Refused(f"{source}: {exc}") from None
-    return await verify(ctx.db, ctx.keys, supplied)
+    public = published_key(*public_key) if public_key is not None else _local_public(ctx)
+    return await verify(ctx.db, public, supplied)
 
 
 def public_key_line(ctx: Context) -> str:
-    """The public key that verifies checkpoints, as ``origin ed25519 base64``."""
-    public = audit_chain.public_key_bytes(ctx.keys)
-    return f"{audit_chain.origin_for(ctx.keys)} ed25519 {audit_chain.b64(public)}"
+    """The public key that verifies checkpoints, as ``origin ed25519 base64`` (also after decommissioning)."""
+    return public_line(_local_public(ctx))
 
 
 async def checkpoint_note(ctx: Context) -> str:
-    """Sign a checkpoint of the chain now; the note to keep elsewhere."""
-    made = await audit_chain.make_checkpoint(ctx.db, ctx.keys, ctx.clock.now())
-    return made.to_note(audit_chain.public_key_bytes(ctx.keys))
+    """Sign a checkpoint of the chain now (and store it); the note to keep elsewhere."""
+    try:
+        made = await audit_chain.make_checkpoint(ctx.db, ctx.signer, ctx.clock.now())
+    except SigningKeyGone as exc:
+        raise Refused(str(exc)) from None
+    return made.to_note(ctx.signer.public)
+
+
+async def fresh_checkpoint_note(ctx: Context) -> str | None:
+    """A checkpoint of the head as it is now, signed now (for a monitor); None once nothing can sign."""
+    if not ctx.signer.can_sign:
+        return None
+    made = await audit_chain.fresh_checkpoint(ctx.db, ctx.signer, ctx.clock.now())
+    return made.to_note(ctx.signer.public)
+
+
+async def export_checkpoint(ctx: Context, folder: Path) -> Path | None:
+    """Sign (and store) a checkpoint and write it to ``folder`` as a new file, for the operator to
+    ship off the host; None when nothing was appended since the newest file there, or nothing can sign."""
+    if not ctx.signer.can_sign:
+        return None
+    made = await audit_chain.make_checkpoint(ctx.db, ctx.signer, ctx.clock.now())
+    return audit_chain.export_note(folder, made, ctx.signer.public)
 
 
 async def subject_access(ctx: Context, who: str, child_ref: int, *, with_names: bool) -> SarReport:

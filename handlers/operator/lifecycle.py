@@ -16,6 +16,7 @@ from typing import Any
 
 from handlers.context import Context
 from handlers.lifecycle import flows
+from handlers.operator.audit import published_key
 from handlers.operator.common import Refused, record, terminal_event
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append
@@ -117,6 +118,26 @@ async def decommission_certificate(ctx: Context) -> dict[str, Any]:
         raise Refused("there is no destruction certificate yet: it is produced when destruction completes")
     document: dict[str, Any] = json.loads(row.certificate)
     return document
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateCheck:
+    valid: bool
+    text: str  # what the certificate says (only worth reading when valid)
+
+
+def verify_certificate(certificate: tuple[str, str], public_key: tuple[str, str]) -> CertificateCheck:
+    """Check a destruction certificate (source, JSON text) against the public key published before
+    (source, text) — never against the key the certificate carries, which a forger would replace.
+    Needs no store and no secret: an auditor can run it anywhere."""
+    source, text = certificate
+    key = published_key(*public_key)
+    try:
+        document = json.loads(text)
+        described = decommission.certificate_text(document)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise Refused(f"{source}: not a Signpost destruction certificate") from None
+    return CertificateCheck(decommission.verify(document, key), described)
 
 
 async def decommission_destroy(ctx: Context, who: str) -> str:

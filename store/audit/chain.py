@@ -7,31 +7,35 @@ order: ``head_n = SHA-256(0x01 || head_{n-1} || leaf_n)``, starting from the RFC
 the same transaction) and its current end in the one-row ``audit_chain_head``, which every append
 locks first, so concurrent writers (several bot replicas) take turns and never fork the chain.
 
-A checkpoint signs ``(origin, size, head hash, time)`` with the Ed25519 key from the key file. It is
-printed as a signed note (after the C2SP checkpoint format) so it can be kept outside the system;
-a later verification against it detects a truncated end or a tail rewritten with recomputed hashes.
+A checkpoint signs ``(origin, size, head hash, time)`` with the checkpoint signing key
+(store/audit/signing.py). It is printed as a signed note (after the C2SP checkpoint format) so it can
+be kept outside the system (``export_note`` writes one to a folder an operator ships elsewhere); a
+later verification against it detects a truncated end or a tail rewritten with recomputed hashes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.audit.signing import Signer, origin_of
 from store.db import Database
-from store.keys.crypto import KeyRing
+from store.keys.crypto import fsync_directory
 from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint
 
 HEAD_ID = 1
+NOTE_PREFIX = "checkpoint-"  # exported notes: checkpoint-<UTC time>-<size>.note
 EMPTY_HEAD = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: the hash of an empty list
 ENCODING_VERSION = b"signpost-audit-event/v1\n"
 
@@ -150,15 +154,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def public_key_bytes(keys: KeyRing) -> bytes:
-    return keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def origin_for(keys: KeyRing) -> str:
-    """This log's name: stable for a key file, different for another deployment."""
-    return "signpost-audit/" + hashlib.sha256(public_key_bytes(keys)).hexdigest()[:16]
-
-
 def _key_hint(origin: str, public: bytes) -> bytes:
     # C2SP signed-note key id: the first 4 bytes of SHA-256(name || "\n" || 0x01 || key); 0x01 = Ed25519.
     return hashlib.sha256(origin.encode() + b"\n\x01" + public).digest()[:4]
@@ -196,9 +191,9 @@ class Checkpoint:
         return f"checkpoint of {utc(self.at):%Y-%m-%d %H:%M:%S}Z (size {self.size})"
 
 
-def sign(keys: KeyRing, head: Head, at: datetime) -> Checkpoint:
-    unsigned = Checkpoint(origin_for(keys), head.size, head.last_seq, head.head_hash, utc(at), b"")
-    signature = keys.signing_key.sign(unsigned.body())
+def sign(signer: Signer, head: Head, at: datetime) -> Checkpoint:
+    unsigned = Checkpoint(origin_of(signer.public), head.size, head.last_seq, head.head_hash, utc(at), b"")
+    signature = signer.sign(unsigned.body())
     return Checkpoint(unsigned.origin, unsigned.size, unsigned.last_seq, unsigned.head_hash, unsigned.at, signature)
 
 
@@ -251,19 +246,21 @@ async def current_head(session: AsyncSession) -> Head:
     return Head(row.size, row.last_seq, row.head_hash)
 
 
-async def head_hash_hex(session: AsyncSession) -> str | None:
-    """The chain's head hash in hex (for the destruction certificate)."""
-    return (await current_head(session)).head_hash.hex()
+async def fresh_checkpoint(db: Database, signer: Signer, now: datetime) -> Checkpoint:
+    """A checkpoint of the head as it is now, signed now and not stored (for a monitor polling)."""
+    async with db.read() as session:
+        head = await current_head(session)
+    return sign(signer, head, now)
 
 
-async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpoint:
+async def make_checkpoint(db: Database, signer: Signer, now: datetime) -> Checkpoint:
     """Sign and store a checkpoint of the current head (the latest again if nothing was appended since)."""
     async with db.write() as session:
         head = await current_head(session)
         latest = await latest_checkpoint(session)
         if latest is not None and latest.size == head.size and latest.head_hash == head.head_hash:
             return latest
-        checkpoint = sign(keys, head, now)
+        checkpoint = sign(signer, head, now)
         session.add(
             AuditCheckpoint(
                 origin=checkpoint.origin,
@@ -278,7 +275,7 @@ async def make_checkpoint(db: Database, keys: KeyRing, now: datetime) -> Checkpo
 
 
 async def checkpoint_if_due(
-    db: Database, keys: KeyRing, now: datetime, every_seconds: float = 300
+    db: Database, signer: Signer, now: datetime, every_seconds: float = 300
 ) -> Checkpoint | None:
     """For the scheduler: a new checkpoint when the chain grew and the latest is ``every_seconds`` old."""
     async with db.read() as session:
@@ -286,4 +283,29 @@ async def checkpoint_if_due(
         latest = await latest_checkpoint(session)
     if latest is not None and (latest.size == head.size or (utc(now) - latest.at).total_seconds() < every_seconds):
         return None
-    return await make_checkpoint(db, keys, now)
+    return await make_checkpoint(db, signer, now)
+
+
+def export_note(folder: Path, checkpoint: Checkpoint, public: bytes) -> Path | None:
+    """Write a checkpoint note to ``folder`` as a new file named by its time (and size); never
+    overwrite one. None when the newest note there already has this size and head (nothing new)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = sorted(folder.glob(f"{NOTE_PREFIX}*.note"))
+    if notes:
+        try:
+            newest = parse_note(notes[-1].read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, CheckpointError):
+            newest = None
+        if newest is not None and (newest.size, newest.head_hash) == (checkpoint.size, checkpoint.head_hash):
+            return None
+    target = folder / f"{NOTE_PREFIX}{utc(checkpoint.at):%Y%m%dT%H%M%S.%fZ}-{checkpoint.size}.note"
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # append-only: never overwritten
+    except FileExistsError:
+        return None  # this very checkpoint was exported before
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(checkpoint.to_note(public))
+        handle.flush()
+        os.fsync(handle.fileno())
+    fsync_directory(folder)
+    return target

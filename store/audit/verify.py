@@ -7,6 +7,9 @@ entry continues from the event before it; that the event still hashes to its lea
 index rows match; and that the chain head follows. Then every stored checkpoint and any supplied
 one must carry a valid signature and match the chain at its size: this is what catches a truncated
 end, or a tail rewritten with recomputed hashes by someone without the signing key.
+
+Only the public key is needed (never a secret), so the chain stays verifiable after decommissioning
+has destroyed the signing seed; an auditor passes the key published earlier.
 """
 
 from __future__ import annotations
@@ -26,12 +29,10 @@ from store.audit.chain import (
     current_head,
     leaf_hash,
     link,
-    origin_for,
-    public_key_bytes,
     stored_checkpoints,
 )
+from store.audit.signing import origin_of
 from store.db import Database
-from store.keys.crypto import KeyRing
 from store.tables.audit import AuditChainEntry, AuditEvent, AuditSubject
 
 WINDOW = 2000  # sequence numbers per read
@@ -84,12 +85,13 @@ class _Walk:
             self.marks[self.count] = (head, seq)
 
 
-async def verify(db: Database, keys: KeyRing, supplied: Sequence[Checkpoint] = ()) -> Verdict:
-    """Walk the whole chain; check stored checkpoints and any ``supplied`` ones (e.g. a kept file)."""
+async def verify(db: Database, public: bytes, supplied: Sequence[Checkpoint] = ()) -> Verdict:
+    """Walk the whole chain; check stored checkpoints and any ``supplied`` ones (e.g. a kept file)
+    against the checkpoint signing key's ``public`` half."""
     async with db.read() as session:
         head = await current_head(session)
         checkpoints = sorted([*await stored_checkpoints(session), *supplied], key=lambda c: c.size)
-    forged = _bad_signature(keys, checkpoints)
+    forged = _bad_signature(public, checkpoints)
     if forged is not None:
         return Verdict(0, 0, EMPTY_HEAD, 0, forged)
     walk = _Walk(wanted={1} | {c.size for c in checkpoints} | {c.size + 1 for c in checkpoints})
@@ -104,8 +106,8 @@ async def verify(db: Database, keys: KeyRing, supplied: Sequence[Checkpoint] = (
     return Verdict(walk.count, walk.prev, walk.head, matched, finding)
 
 
-def _bad_signature(keys: KeyRing, checkpoints: Sequence[Checkpoint]) -> Finding | None:
-    public, origin = public_key_bytes(keys), origin_for(keys)
+def _bad_signature(public: bytes, checkpoints: Sequence[Checkpoint]) -> Finding | None:
+    origin = origin_of(public)
     for cp in checkpoints:
         if cp.origin != origin:
             return Finding(Problem.BAD_CHECKPOINT, cp.last_seq, f"the {cp.label} belongs to another log ({cp.origin})")

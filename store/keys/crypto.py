@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -68,7 +69,14 @@ class KeyRing:
     index_key: bytes
     signing_seed: bytes
     path: Path | None = None
+    # The checkpoint key's public half, kept when decommissioning destroys the seed (or when the seed
+    # moves to a signing key file of its own) so that the audit stays verifiable: not a secret.
+    signing_public: bytes = b""
     _index_cache: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.signing_seed:
+            self.signing_public = public_of(self.signing_seed)
 
     @classmethod
     def generate(cls, path: Path | None = None) -> KeyRing:
@@ -96,6 +104,7 @@ class KeyRing:
                 index_key=_unb64(doc["index_key"]),
                 signing_seed=_unb64(doc["signing_seed"]),
                 path=path,
+                signing_public=_unb64(doc.get("signing_public", "")),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
@@ -109,6 +118,7 @@ class KeyRing:
             "keks": {k: _b64(v) for k, v in self.keks.items()},
             "index_key": _b64(self.index_key),
             "signing_seed": _b64(self.signing_seed),
+            "signing_public": _b64(public_of(self.signing_seed) if self.signing_seed else self.signing_public),
         }
         # Durable replace: the new file's bytes reach the disk before the rename, and the rename
         # reaches the disk before we return, so a power loss cannot bring back a destroyed key.
@@ -147,6 +157,11 @@ class KeyRing:
     @property
     def signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self.signing_seed)
+
+
+def public_of(seed: bytes) -> bytes:
+    """The raw Ed25519 public key of a 32-byte signing seed."""
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def fsync_directory(folder: Path) -> None:

@@ -27,11 +27,12 @@ from typing import Any
 import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Notice, Role
+from store.audit.chain import current_head
+from store.audit.signing import Signer
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
@@ -56,7 +57,6 @@ PURGE_GRACE = timedelta(hours=1)  # the purge waits at most this long for the ce
 REACHING_ADMINS: frozenset[str] = frozenset(("practitioners", "chat_identities", "teams_conversations", "notices"))
 WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
 
-ChainHead = Callable[[AsyncSession], Awaitable[str | None]]
 NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[None]]
 
 
@@ -230,12 +230,15 @@ async def claim(db: Database, schedule_id: int, now: datetime) -> bool:
 async def run_destruction(
     db: Database,
     keys: KeyRing,
+    signer: Signer,
     enqueue: NoticeEnqueue,
     schedule_id: int,
     now: datetime,
-    chain_head: ChainHead | None = None,
 ) -> dict[str, Any]:
-    """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate."""
+    """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate.
+
+    The certificate is signed last; then the signing seed is destroyed too (its public key stays,
+    so the audit chain and the certificate remain verifiable)."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
@@ -245,11 +248,12 @@ async def run_destruction(
     for number, step in enumerate(STEPS, start=1):
         if step in done:
             continue
-        counts = await _STEP_FUNCTIONS[step](db, keys, schedule_id, now, chain_head)
+        counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
         await _finish_step(db, enqueue, schedule_id, step, number, counts, now)
         if step == "keys":
             _wipe_key_file(keys, keep_signing=True)
     _wipe_key_file(keys, keep_signing=False)  # the certificate is signed: the signing seed goes too
+    signer.destroy()  # and from a signing key file of its own
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None and row.certificate is not None
@@ -326,9 +330,7 @@ def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission
     return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
 
 
-async def _step_keys(
-    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
-) -> dict[str, int]:
+async def _step_keys(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
     counts = {
         "key_encryption_keys": sum(1 for k in _stored_keks(keys) if not k.startswith("~")),
         "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~")),
@@ -364,9 +366,7 @@ def _n(result: Any) -> int:
     return int(result.rowcount)
 
 
-async def _step_data(
-    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
-) -> dict[str, int]:
+async def _step_data(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with db.write() as session:
         # Children whose identity this destroys (those retention destroyed before leave a reference
@@ -408,20 +408,18 @@ async def _step_data(
     return counts
 
 
-async def _step_compact(
-    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
-) -> dict[str, int]:
+async def _step_compact(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
     await compact(db, [t.name for t in personal_tables()], full=True)
     return {}
 
 
 async def _step_certificate(
-    db: Database, keys: KeyRing, schedule_id: int, now: datetime, chain_head: ChainHead | None
+    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime
 ) -> dict[str, int]:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
-        audit = await audit_summary(session, chain_head)
+        audit = await audit_summary(session)
         body = {
             "service": "signpost",
             "decommission_id": row.id,
@@ -432,11 +430,10 @@ async def _step_certificate(
             # Emptied by the purge once this certificate has reached the admins (or PURGE_GRACE later).
             "purged_after_delivery": sorted(t.name for t in personal_tables()),
             "audit": audit,
-            "public_key": base64.b64encode(
-                keys.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            ).decode(),
+            # Informative only: verify against the key published beforehand, never this copy.
+            "public_key": base64.b64encode(signer.public).decode(),
         }
-        signature = keys.signing_key.sign(canonical(body))
+        signature = signer.sign(canonical(body))
         row.certificate = json.dumps(
             {"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True
         )
@@ -458,13 +455,15 @@ def canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def verify(document: dict[str, Any], public_key: bytes | None = None) -> bool:
-    """Whether the certificate's Ed25519 signature holds (with its own or a known public key)."""
-    body = document["certificate"]
-    key = public_key or base64.b64decode(body["public_key"])
+def verify(document: dict[str, Any], public_key: bytes) -> bool:
+    """Whether the certificate's Ed25519 signature holds under ``public_key``: the key published
+    before (``signpost audit checkpoint --public-key``), never the one the certificate carries, which
+    anyone forging a certificate would simply replace with their own."""
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(base64.b64decode(document["signature"]), canonical(body))
-    except (InvalidSignature, ValueError):
+        body = document["certificate"]
+        signature = base64.b64decode(document["signature"], validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, canonical(body))
+    except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True
 
@@ -475,15 +474,15 @@ def certificate_text(document: dict[str, Any]) -> str:
     audit = body["audit"]
     return (
         f"Signpost decommissioning complete at {body['completed_at']}. Destroyed — {counts}. Audit: "
-        f"{audit['events']} events, last seq {audit['last_seq']}, rows SHA-256 {audit['rows_sha256']}"
-        f"{', chain head ' + audit['chain_head'] if audit.get('chain_head') else ''}. "
+        f"{audit['events']} events, last seq {audit['last_seq']}, rows SHA-256 {audit['rows_sha256']}, "
+        f"chain head {audit['chain_head']} (size {audit['chain_size']}). "
         f"Signed (Ed25519) with public key {body['public_key']}; signature {document['signature']}."
     )
 
 
-async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> dict[str, Any]:
+async def audit_summary(session: AsyncSession) -> dict[str, Any]:
     """The audit log's end state: count, last sequence number, a SHA-256 over every row in order,
-    and the tamper-evident chain's head when that module provides one."""
+    and the tamper-evident chain's head and size (what ``signpost audit verify`` prints)."""
     digest = hashlib.sha256()
     last, events = 0, 0
     columns = [c for c in AuditEvent.__table__.columns]
@@ -497,8 +496,14 @@ async def audit_summary(session: AsyncSession, chain_head: ChainHead | None) -> 
             digest.update(json.dumps([_plain(v) for v in row], separators=(",", ":")).encode() + b"\n")
         events += len(rows)
         last = rows[-1].seq
-    head = await chain_head(session) if chain_head is not None else None
-    return {"events": events, "last_seq": last, "rows_sha256": digest.hexdigest(), "chain_head": head}
+    head = await current_head(session)
+    return {
+        "events": events,
+        "last_seq": last,
+        "rows_sha256": digest.hexdigest(),
+        "chain_head": head.head_hash.hex(),
+        "chain_size": head.size,
+    }
 
 
 def _plain(value: object) -> object:

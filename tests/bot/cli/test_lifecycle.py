@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import pytest
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.app import build
 from bot.cli.main import main, parser
+from store.audit.signing import parse_public_key
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.lifecycle import decommission
@@ -156,12 +160,77 @@ def test_decommission_destroy_then_certificate_verifies(
     assert main(["decommission", "destroy"]) == 2
     assert "after the switch-off date" in capsys.readouterr().err
     assert main(["decommission", "cancel"]) == 0
+    published = publish_key(tmp_path, capsys)
     assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
     assert main(["decommission", "destroy"]) == 0
     assert "decommissioning complete" in capsys.readouterr().out
     out = tmp_path / "certificate.json"
     assert main(["decommission", "certificate", "--out", str(out)]) == 0
     document = json.loads(out.read_text())
-    assert decommission.verify(document)
+    assert decommission.verify(document, parse_public_key(published.read_text()))
     assert document["certificate"]["destroyed"]["children"] == 3
     assert KeyRing.load_or_create(key_file).keks == {}
+
+
+def publish_key(folder: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """What an operator does before decommissioning: publish the key (`audit checkpoint --public-key`)."""
+    capsys.readouterr()
+    assert main(["audit", "checkpoint", "--public-key"]) == 0
+    published = folder / "signpost.pub"
+    published.write_text(capsys.readouterr().out)
+    return published
+
+
+def test_after_decommissioning_audit_verify_works_from_the_published_key(
+    key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#13 item 4: once every secret is destroyed, `audit verify` still checks the whole chain and its
+    stored checkpoints — with the published key, and with the public key kept on the host — and
+    `audit checkpoint --public-key` still prints the same key."""
+    assert main(["audit", "checkpoint"]) == 0
+    published = publish_key(tmp_path, capsys)
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "destroy"]) == 0
+    capsys.readouterr()
+    on_disk = json.loads(key_file.read_text())
+    assert on_disk["signing_seed"] == "" and on_disk["keks"] == {}  # every secret is gone
+    assert main(["audit", "verify", "--public-key", str(published)]) == 0
+    assert "OK:" in capsys.readouterr().out
+    assert main(["audit", "verify"]) == 0
+    assert "OK:" in capsys.readouterr().out
+    assert main(["audit", "checkpoint", "--public-key"]) == 0
+    assert capsys.readouterr().out == published.read_text()
+    assert main(["audit", "checkpoint"]) == 2  # nothing can be signed any more, and it says so
+    assert "destroyed" in capsys.readouterr().err
+
+
+def test_certificate_verifies_only_against_the_published_key_and_carries_the_chain_head(
+    key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#13 item 5: `decommission destroy` writes the final chain head (what `audit verify` prints);
+    `decommission certificate --verify FILE --public-key KEYFILE` accepts the real certificate, and
+    refuses one whose counts were edited and re-signed by a fresh key embedded in it."""
+    published = publish_key(tmp_path, capsys)
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "destroy"]) == 0
+    real = tmp_path / "certificate.json"
+    assert main(["decommission", "certificate", "--out", str(real)]) == 0
+    capsys.readouterr()
+    document = json.loads(real.read_text())
+    assert main(["audit", "verify", "--public-key", str(published)]) == 0
+    head = capsys.readouterr().out.split("head ")[-1].strip()
+    assert document["certificate"]["audit"]["chain_head"] == head
+    assert main(["decommission", "certificate", "--verify", str(real), "--public-key", str(published)]) == 0
+    assert capsys.readouterr().out.startswith("VALID")
+
+    forger = Ed25519PrivateKey.generate()
+    body = document["certificate"]
+    body["destroyed"]["children"] = 0
+    body["public_key"] = base64.b64encode(forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    document["signature"] = base64.b64encode(forger.sign(decommission.canonical(body))).decode()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(document))
+    assert main(["decommission", "certificate", "--verify", str(forged), "--public-key", str(published)]) == 1
+    assert capsys.readouterr().out.startswith("INVALID")
+    assert main(["decommission", "certificate", "--verify", str(forged)]) == 2  # the published key is required
+    assert "--public-key" in capsys.readouterr().err

@@ -225,6 +225,7 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     and access-control rows too), storage compacted, the audit log intact, and a signed
     certificate sent to every admin, which an admin can still read in chat."""
     await load(signpost)
+    published = signpost.ctx.signer.public  # the key published before decommissioning
     await retention_tick(signpost.ctx, clock.now())
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     await leave_stepup_and_access_traces(signpost)
@@ -236,7 +237,7 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
     assert await decommission_tick(signpost.ctx, clock.now()) is None  # switched off, not yet destroyed
     clock.set(at(date(2026, 11, 20)))
     cert = await decommission_tick(signpost.ctx, clock.now())
-    assert cert is not None and decommission.verify(cert)
+    assert cert is not None and decommission.verify(cert, published)
     destroyed = cert["certificate"]["destroyed"]
     assert destroyed["child_keys"] == 10 and destroyed["children"] == 10 and destroyed["practitioners"] == 7
     assert destroyed["key_encryption_keys"] == 1 and destroyed["key_chains"] == 2 and destroyed["involvements"] == 7
@@ -254,7 +255,7 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
         names = (await session.execute(select(Practitioner.family_name, Practitioner.email))).all()
         assert set(names) == {("", "")}
         events = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
-        summary = await decommission.audit_summary(session, None)
+        summary = await decommission.audit_summary(session)
     assert events >= 3 and cert["certificate"]["audit"]["last_seq"] <= summary["last_seq"]
     on_disk = KeyRing.load_or_create(signpost.ctx.keys.path)  # type: ignore[arg-type]
     assert on_disk.keks == {} and on_disk.index_key == b"" and on_disk.signing_seed == b""
@@ -270,12 +271,13 @@ async def test_destruction_deletes_personal_data_and_certificate_verifies(
 async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: FakeClock) -> None:
     """Changing any count in the certificate breaks its Ed25519 signature."""
     await load(signpost)
+    published = signpost.ctx.signer.public  # the key published before decommissioning
     await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
     clock.set(at(date(2026, 11, 3)))
     cert = await decommission_tick(signpost.ctx, clock.now())
-    assert cert is not None and decommission.verify(cert)
+    assert cert is not None and decommission.verify(cert, published)
     cert["certificate"]["destroyed"]["children"] -= 1
-    assert not decommission.verify(cert)
+    assert not decommission.verify(cert, published)
 
 
 async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: FakeClock) -> None:
@@ -355,6 +357,7 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
     certificate is delivered to them the purge leaves no row in any of those tables, while the audit
     rows remain and the certificate, still stored, verifies."""
     await load(signpost)
+    published = signpost.ctx.signer.public  # the key published before decommissioning
     await retention_tick(signpost.ctx, clock.now())
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")  # terms of no single child: a month key
@@ -379,7 +382,7 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
 
     clock.set(at(date(2026, 11, 20)))
     cert = await decommission_tick(signpost.ctx, clock.now())
-    assert cert is not None and decommission.verify(cert)
+    assert cert is not None and decommission.verify(cert, published)
     assert "teams_conversations" in cert["certificate"]["purged_after_delivery"]
     waiting = await rows_left(signpost)  # only what reaches the admins is left, until delivery
     assert {table for table, n in waiting.items() if n} == {
@@ -406,5 +409,5 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
         assert (await session.execute(select(func.count()).select_from(AuditSubject))).scalar_one() == subjects_before
         stored = await decommission.current(session)
     assert stored is not None and stored.certificate is not None
-    assert json.loads(stored.certificate) == cert and decommission.verify(json.loads(stored.certificate))
+    assert json.loads(stored.certificate) == cert and decommission.verify(json.loads(stored.certificate), published)
     assert "purge" in stored.steps_done

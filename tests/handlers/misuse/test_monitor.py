@@ -56,7 +56,7 @@ async def assert_alerted(app: Signpost, world: World, rule: str, words: str) -> 
     leaked = [w for w in world.identity_words() if w in text]
     assert not leaked, f"the alert names a child: {leaked}"
     assert (await alert_events(app)).count(f"{rule}: {WHO}") == 1
-    assert (await verify(app.ctx.db, app.ctx.keys)).ok
+    assert (await verify(app.ctx.db, app.ctx.signer.public)).ok
 
 
 def at_uk(hour: int, minute: int = 0) -> datetime:

@@ -17,8 +17,9 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.app import Signpost
 from store.audit import chain as audit_chain
-from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note, public_key_bytes
+from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note
 from store.audit.log import AuditRecord, append
+from store.audit.signing import Signer
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database, alembic_config
 from store.keys.crypto import KeyRing
@@ -40,11 +41,11 @@ async def write_events(app: Signpost, n: int) -> None:
 
 
 async def check(app: Signpost, *supplied: audit_chain.Checkpoint) -> Verdict:
-    return await verify(app.ctx.db, app.ctx.keys, supplied)
+    return await verify(app.ctx.db, app.ctx.signer.public, supplied)
 
 
 async def checkpoint(app: Signpost) -> audit_chain.Checkpoint:
-    return await make_checkpoint(app.ctx.db, app.ctx.keys, app.ctx.clock.now())
+    return await make_checkpoint(app.ctx.db, app.ctx.signer, app.ctx.clock.now())
 
 
 @pytest.fixture
@@ -329,7 +330,7 @@ async def test_truncation_with_checkpoints_removed_is_caught_by_the_kept_file(tw
     """Only a checkpoint kept outside Signpost catches a thorough truncation; without it the rest verifies."""
     db = twelve.ctx.db
     kept = tmp_path / "checkpoint.txt"
-    kept.write_text((await checkpoint(twelve)).to_note(public_key_bytes(twelve.ctx.keys)))
+    kept.write_text((await checkpoint(twelve)).to_note(twelve.ctx.signer.public))
     await unprotect(db)
     await run_sql(
         db,
@@ -376,23 +377,23 @@ async def test_recomputed_tail_with_checkpoints_removed_is_caught_by_the_kept_fi
 async def test_forged_checkpoint_is_refused(twelve: Signpost) -> None:
     """A checkpoint edited to claim more events fails its signature before anything else is believed."""
     real = await checkpoint(twelve)
-    note = real.to_note(public_key_bytes(twelve.ctx.keys)).replace("\n12\n", "\n13\n", 1)
+    note = real.to_note(twelve.ctx.signer.public).replace("\n12\n", "\n13\n", 1)
     verdict = await check(twelve, parse_note(note))
     assert verdict.finding is not None and verdict.finding.problem is Problem.BAD_CHECKPOINT
 
 
 async def test_checkpoint_from_another_log_is_refused(twelve: Signpost, tmp_path: Path) -> None:
-    other = KeyRing.generate()
+    other = Signer(KeyRing.generate())
     foreign = audit_chain.sign(other, audit_chain.Head(12, 12, b"\x00" * 32), twelve.ctx.clock.now())
-    verdict = await check(twelve, parse_note(foreign.to_note(public_key_bytes(other))))
+    verdict = await check(twelve, parse_note(foreign.to_note(other.public)))
     assert verdict.finding is not None and verdict.finding.problem is Problem.BAD_CHECKPOINT
     assert "another log" in verdict.finding.message
 
 
 async def test_checkpoint_note_round_trips_and_verifies(twelve: Signpost) -> None:
     cp = await checkpoint(twelve)
-    again = parse_note(cp.to_note(public_key_bytes(twelve.ctx.keys)))
-    assert again == cp and again.signed_by(public_key_bytes(twelve.ctx.keys))
+    again = parse_note(cp.to_note(twelve.ctx.signer.public))
+    assert again == cp and again.signed_by(twelve.ctx.signer.public)
     assert (await checkpoint(twelve)) == cp  # nothing appended since: the same checkpoint
 
 
@@ -490,7 +491,7 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
                 )
         await db.migrate()
         keys = KeyRing.generate()
-        verdict = await verify(db, keys)
+        verdict = await verify(db, Signer(keys).public)
         assert verdict.ok and verdict.count == 3
         async with db.write() as session:
             await append(
@@ -514,7 +515,7 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
                     )
                 ],
             )
-        assert (await verify(db, keys)).count == 4
+        assert (await verify(db, Signer(keys).public)).count == 4
     finally:
         await db.close()
         if backend == "postgres":
@@ -536,14 +537,14 @@ async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(signp
     """The scheduler's checkpoint: the first at once, then none until the interval passed and events came."""
     await load_standard(signpost)
     await write_events(signpost, 2)
-    db, keys, clock = signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock
-    first = await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300)
+    db, signer, clock = signpost.ctx.db, signpost.ctx.signer, signpost.ctx.clock
+    first = await audit_chain.checkpoint_if_due(db, signer, clock.now(), every_seconds=300)
     assert first is not None and first.size == 2
     await write_events(signpost, 1)
-    assert await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300) is None  # too soon
+    assert await audit_chain.checkpoint_if_due(db, signer, clock.now(), every_seconds=300) is None  # too soon
     clock.advance(minutes=6)
-    second = await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300)
+    second = await audit_chain.checkpoint_if_due(db, signer, clock.now(), every_seconds=300)
     assert second is not None and second.size == 3
     clock.advance(minutes=6)
-    assert await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300) is None  # no growth
+    assert await audit_chain.checkpoint_if_due(db, signer, clock.now(), every_seconds=300) is None  # no growth
     assert (await check(signpost)).checkpoints == 2
