@@ -443,7 +443,7 @@ async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(twelve
 async def test_two_processes_appending_at_once_make_one_valid_chain(signpost: Signpost, db_url: str) -> None:
     """Two OS processes (two bot replicas) append 200 events each, concurrently: one chain, no fork."""
     worker = [sys.executable, "-m", "tests.store.audit.append_worker", db_url, "200"]
-    root = HERE.parent.parent
+    root = HERE.parents[2]
     procs = [await asyncio.create_subprocess_exec(*worker, name, cwd=root) for name in ("A", "B")]
     codes = await asyncio.gather(*(p.wait() for p in procs))
     assert codes == [0, 0]
