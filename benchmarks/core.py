@@ -93,6 +93,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         reply = await app.dispatcher.handle(Command(who, text, uuid.uuid4().hex))
         return (time.perf_counter() - t0) * 1000, reply.outcome
 
+    semaphore = asyncio.Semaphore(args.concurrency)
+
+    async def bounded(text: str) -> tuple[float, Outcome]:
+        async with semaphore:
+            return await ask(text)
+
     results: dict[str, object] = {}
     for label, texts in (("keyed", keyed), ("demographic", demographic)):
         for text in texts[:50]:  # warm caches and pools
@@ -102,12 +108,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             ms, outcome = await ask(text)
             latencies.append(ms)
             outcomes.append(outcome)
-        semaphore = asyncio.Semaphore(args.concurrency)
-
-        async def bounded(text: str) -> tuple[float, Outcome]:
-            async with semaphore:
-                return await ask(text)
-
         t0 = time.perf_counter()
         await asyncio.gather(*(bounded(t) for t in texts))
         throughput = len(texts) / (time.perf_counter() - t0)
