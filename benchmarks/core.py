@@ -38,7 +38,9 @@ async def step_up(app: Signpost, who: Principal) -> None:
     """Enrol an authenticator and answer the first challenge, as the practitioner would each day."""
     enrolled = await app.dispatcher.handle(Command(who, "enrol", uuid.uuid4().hex))
     assert enrolled.challenge is not None and enrolled.enrolment_uri is not None, enrolled.text
-    code = pyotp.parse_uri(enrolled.enrolment_uri).now()
+    totp = pyotp.parse_uri(enrolled.enrolment_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    code = totp.now()
     reply = await app.dispatcher.handle(
         Command(who, "code", uuid.uuid4().hex, code=code, challenge_id=enrolled.challenge.challenge_id)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -179,19 +179,15 @@ async def write_days(
     events.sort(key=lambda pair: pair[0].at)
     written: list[AuditRecord] = []
     for start in range(0, len(events), 500):
-        chunk = []
+        chunk: list[AuditRecord] = []
         async with app.ctx.db.read() as session:
             for record, text in events[start : start + 500]:
                 sealed, key = await app.ctx.sealer.seal(session, text, record.subject_refs, record.at)
-                chunk.append(AuditRecord(**{**_fields(record), "terms": sealed, "terms_key": key}))
+                chunk.append(replace(record, terms=sealed, terms_key=key))
         async with app.ctx.db.write() as session:
             await append(session, chunk)
         written += chunk
     return written
-
-
-def _fields(record: AuditRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in AuditRecord.__dataclass_fields__}
 
 
 def history_days(before: date, count: int) -> list[date]:

@@ -12,10 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from store.audit import chain as audit_chain
 from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note, public_key_bytes
 from store.audit.log import AuditRecord, append
@@ -33,10 +34,12 @@ HERE = Path(__file__).parent
 
 async def write_events(app: Signpost, n: int) -> None:
     """n real commands (lookups and searches, so events carry sealed terms and child subjects)."""
+    clock = app.ctx.clock
+    assert isinstance(clock, FakeClock)
     for i in range(n):
         text = (AMY, BEN, "Amy Jones 03/04/2014", "Zed Nobody 01/01/2015")[i % 4]
         await say(app, ("P001", "P002")[i % 2], text)
-        app.ctx.clock.advance(seconds=7)
+        clock.advance(seconds=7)
 
 
 async def check(app: Signpost, *supplied: audit_chain.Checkpoint) -> Verdict:
@@ -262,11 +265,9 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
     forged = {**model, "seq": 9, "correlation_id": "forged", "subject_refs": ""}
     leaf = audit_chain.leaf_hash(forged)
     async with db.engine.begin() as conn:
-        await conn.execute(AuditEvent.__table__.insert().values(**forged))
+        await conn.execute(insert(AuditEvent).values(**forged))
         await conn.execute(
-            AuditChainEntry.__table__.insert().values(
-                seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf)
-            )
+            insert(AuditChainEntry).values(seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf))
         )
     verdict = await check(twelve)
     assert verdict.finding is not None
@@ -472,7 +473,7 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
         async with db.engine.begin() as conn:
             for i in range(1, 4):
                 await conn.execute(
-                    AuditEvent.__table__.insert().values(
+                    insert(AuditEvent).values(
                         at=datetime(2026, 1, i, tzinfo=UTC),
                         actor_id="P001",
                         platform="console",
@@ -532,11 +533,13 @@ async def fresh_postgres_database(run_id: str) -> str:
     return with_database(postgres_url(), name)
 
 
-async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(signpost: Signpost) -> None:
+async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(
+    signpost: Signpost, clock: FakeClock
+) -> None:
     """The scheduler's checkpoint: the first at once, then none until the interval passed and events came."""
     await load_standard(signpost)
     await write_events(signpost, 2)
-    db, keys, clock = signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock
+    db, keys = signpost.ctx.db, signpost.ctx.keys
     first = await audit_chain.checkpoint_if_due(db, keys, clock.now(), every_seconds=300)
     assert first is not None and first.size == 2
     await write_events(signpost, 1)

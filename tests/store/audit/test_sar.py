@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from handlers.vocabulary import Outcome
 from store.audit.sar import NO_PURPOSE, subject_access
 from tests.access_helpers import decide, load_access, request_access
@@ -21,10 +22,11 @@ async def report(app: Signpost, ref: str, *, with_names: bool = False):  # type:
 
 async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(
     signpost: Signpost,
+    clock: FakeClock,
 ) -> None:
     await load_standard(signpost)
     await say_fresh(signpost, "P001", AMY)
-    signpost.ctx.clock.advance(hours=2)
+    clock.advance(hours=2)
     await say_fresh(signpost, "P002", "Amy Jones 03/04/2014")
     await say_fresh(signpost, "P003", BEN)  # another child: not in Amy's report
 
@@ -71,7 +73,7 @@ async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Sig
     assert "nothing shown (more detail asked for)" in sar.to_text()
 
 
-async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost) -> None:
+async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost, clock: FakeClock) -> None:
     """Shielded hit, request with a purpose, a repeat (already waiting: no purpose given), the duty
     manager's approval, the granted lookup: the purpose is carried to the requester's later entries.
 
@@ -80,14 +82,14 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
     (challenged events name no child, so they are not in the child's report)."""
     await load_access(signpost)
     assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.SHIELDED
-    signpost.ctx.clock.advance(minutes=3)
+    clock.advance(minutes=3)
     purpose = "Joint home visit with police tomorrow"
     assert (await request_access(signpost, "S001", SHIELDED, purpose)).outcome is Outcome.DONE
-    signpost.ctx.clock.advance(minutes=1)
+    clock.advance(minutes=1)
     again = await request_access(signpost, "S001", SHIELDED, "still need it")
     assert again.outcome is Outcome.INFO and "already waiting" in again.text
     assert (await decide(signpost, "DM02", "approve", 1)).outcome is Outcome.DONE
-    signpost.ctx.clock.advance(minutes=30)
+    clock.advance(minutes=30)
     assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.ANSWERED
 
     sar = await report(signpost, SHIELDED)
