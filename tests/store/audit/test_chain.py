@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from asyncio.subprocess import PIPE
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -441,11 +442,29 @@ async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(twelve
 # -- concurrency and migration -------------------------------------------------------------------------
 
 
+async def release_together(procs: list[asyncio.subprocess.Process], said: str) -> None:
+    """A barrier: wait until every worker says ``said``, then let them all go at once."""
+    for proc in procs:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), timeout=120) == f"{said}\n".encode()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    await asyncio.gather(*(proc.stdin.drain() for proc in procs if proc.stdin is not None))
+
+
 async def test_two_processes_appending_at_once_make_one_valid_chain(signpost: Signpost, db_url: str) -> None:
-    """Two OS processes (two bot replicas) append 200 events each, concurrently: one chain, no fork."""
+    """Two OS processes (two bot replicas) append 200 events each, concurrently: one chain, no fork.
+
+    Both start at a barrier once connected, and meet again once each has its first batch in the
+    chain, so a slow process start on a loaded machine cannot let one finish before the other begins."""
     worker = [sys.executable, "-m", "tests.store.audit.append_worker", db_url, "200"]
     root = HERE.parents[2]
-    procs = [await asyncio.create_subprocess_exec(*worker, name, cwd=root) for name in ("A", "B")]
+    procs = [
+        await asyncio.create_subprocess_exec(*worker, name, cwd=root, stdin=PIPE, stdout=PIPE) for name in ("A", "B")
+    ]
+    await release_together(procs, "ready")
+    await release_together(procs, "started")
     codes = await asyncio.gather(*(p.wait() for p in procs))
     assert codes == [0, 0]
     verdict = await check(signpost)
