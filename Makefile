@@ -17,14 +17,20 @@ run: $(STAMP)
 	$(BIN)/signpost seed-demo --if-empty
 	$(BIN)/signpost run
 
-## test: install what the tests need and run the whole suite on SQLite and PostgreSQL
-test: $(STAMP)
+## test: install what the tests need, hold the gates (lint), then run the whole suite on SQLite and PostgreSQL
+test: lint
 	$(BIN)/python -m tests.prepare
 	$(BIN)/pytest
 
+## lint: ruff's checks, ruff's formatting and strict mypy, on the source, the tests and the benchmarks; any finding fails
+CODE := bot handlers store tests benchmarks
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers store tests benchmarks
-	$(BIN)/mypy
+	@status=0; \
+	$(BIN)/ruff check $(CODE) || status=1; \
+	$(BIN)/ruff format --check $(CODE) || status=1; \
+	$(BIN)/mypy || status=1; \
+	if [ $$status -ne 0 ]; then echo "lint: the gates found something (above); fix it before the tests run" >&2; fi; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import build
 from store.audit import chain as audit_chain
 from store.audit.log import AuditLog, AuditRecord, append
+from store.audit.signing import Signer
 from store.audit.verify import verify
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -210,7 +211,7 @@ async def measure(plain_url: str, chained_url: str, events: int) -> list[tuple[s
             )
         )
         started = time.perf_counter()
-        verdict = await verify(db, KeyRing.generate())
+        verdict = await verify(db, Signer(KeyRing.generate()).public)
         assert verdict.ok, verdict.finding
         rows.append(
             (

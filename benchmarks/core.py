@@ -38,7 +38,9 @@ async def step_up(app: Signpost, who: Principal) -> None:
     """Enrol an authenticator and answer the first challenge, as the practitioner would each day."""
     enrolled = await app.dispatcher.handle(Command(who, "enrol", uuid.uuid4().hex))
     assert enrolled.challenge is not None and enrolled.enrolment_uri is not None, enrolled.text
-    code = pyotp.parse_uri(enrolled.enrolment_uri).now()
+    totp = pyotp.parse_uri(enrolled.enrolment_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    code = totp.now()
     reply = await app.dispatcher.handle(
         Command(who, "code", uuid.uuid4().hex, code=code, challenge_id=enrolled.challenge.challenge_id)
     )
@@ -93,6 +95,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         reply = await app.dispatcher.handle(Command(who, text, uuid.uuid4().hex))
         return (time.perf_counter() - t0) * 1000, reply.outcome
 
+    semaphore = asyncio.Semaphore(args.concurrency)
+
+    async def bounded(text: str) -> tuple[float, Outcome]:
+        async with semaphore:
+            return await ask(text)
+
     results: dict[str, object] = {}
     for label, texts in (("keyed", keyed), ("demographic", demographic)):
         for text in texts[:50]:  # warm caches and pools
@@ -102,12 +110,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             ms, outcome = await ask(text)
             latencies.append(ms)
             outcomes.append(outcome)
-        semaphore = asyncio.Semaphore(args.concurrency)
-
-        async def bounded(text: str) -> tuple[float, Outcome]:
-            async with semaphore:
-                return await ask(text)
-
         t0 = time.perf_counter()
         await asyncio.gather(*(bounded(t) for t in texts))
         throughput = len(texts) / (time.perf_counter() - t0)

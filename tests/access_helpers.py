@@ -41,7 +41,6 @@ async def step_up(app: Signpost, practitioner_id: str) -> None:
 
 async def decide(app: Signpost, manager: str | Principal, verb: str, request_id: int | str, *extra: str) -> Reply:
     """A duty manager (or anyone) approves or denies: ``decide(app, "DM02", "approve", 1, "3d")``."""
-    who = manager if isinstance(manager, str) else manager.user_id
     return await say_fresh(app, manager, " ".join([verb, str(request_id), *extra]))
 
 

@@ -1,13 +1,19 @@
 """Fresh databases for tests: a migrated template per run, cloned per test (SQLite file copy or
-PostgreSQL ``CREATE DATABASE … TEMPLATE``), so every test starts empty and runs never collide."""
+PostgreSQL ``CREATE DATABASE … TEMPLATE``), so every test starts empty and runs never collide.
+
+Tests that need a large starting state (a synthetic authority, weeks of audit) ask for a *derived*
+template: built once per run and backend, then cloned per test the same way, so each test still
+gets a database of its own to change."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import sqlite3
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,6 +78,7 @@ class Templates:
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pg-clone")
         self._ahead: deque[Future[str]] = deque()
         self._drops: list[Future[None]] = []
+        self._derived: dict[tuple[str, str], str] = {}
 
     async def _migrate(self, url: str) -> None:
         db = await Database.open(url)
@@ -106,6 +113,38 @@ class Templates:
         self._order_clone()
         return url
 
+    def derived(self, backend: str, name: str, build: Callable[[str], None], *, base: str | None = None) -> str:
+        """A database of its own holding what ``build`` wrote: a copy of ``template(...)``."""
+        return self._derived_copy(backend, self.template(backend, name, build, base=base))
+
+    def template(self, backend: str, name: str, build: Callable[[str], None], *, base: str | None = None) -> str:
+        """The URL of the derived template ``name``, built on first use for this run and backend.
+
+        ``build`` gets the URL of a fresh migrated database (a copy of the derived template ``base``,
+        which must exist already, when given), fills it and closes every connection it opened."""
+        key = (backend, name)
+        if key not in self._derived:
+            if base is not None:
+                url = self._derived_copy(backend, self._derived[(backend, base)])
+            else:
+                url = self.sqlite() if backend == "sqlite" else self.postgres()
+            build(url)
+            if backend == "sqlite":  # fold the write-ahead log into the file, so a file copy is whole
+                with sqlite3.connect(url.split("///", 1)[1]) as conn:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._derived[key] = url
+        return self._derived[key]
+
+    def _derived_copy(self, backend: str, source: str) -> str:
+        self._counter += 1
+        if backend == "sqlite":
+            path = self.workdir / f"t{self._counter}.db"
+            shutil.copyfile(source.split("///", 1)[1], path)
+            return f"sqlite+aiosqlite:///{path}"
+        name = f"signpost_t_{self.run_id}_{self._counter}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source.rsplit("/", 1)[1]}"'))
+        return with_database(postgres_url(), name)
+
     def drop_postgres(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
         self._drops.append(
@@ -115,6 +154,9 @@ class Templates:
     def close(self) -> None:
         while self._ahead:
             self.drop_postgres(self._ahead.popleft().result())
+        for (backend, _), url in self._derived.items():
+            if backend == "postgres":
+                self.drop_postgres(url)
         for drop in self._drops:
             drop.result()
         self._workers.shutdown()

@@ -21,6 +21,7 @@ TWIN_B = "9990000042"
 SHIELDED = "9990000050"
 NO_INVOLVEMENTS = "9990000069"
 
+# One feed row a line, as the file holds them: two rows run past the line limit.
 PRACTITIONERS = f"""{PRACTITIONERS_HEADER}
 P001,Sam,Carter,Social worker,Northshire Children's Services,Northshire,0161 496 0001,sam.carter@northshire.example,practitioner
 P002,Priya,Shah,School nurse,Northshire School Health,Northshire,0161 496 0002,priya.shah@nhs.example,practitioner
@@ -28,7 +29,7 @@ P003,Tom,Reed,Teacher,Hill Primary School,Northshire,0161 496 0003,tom.reed@hill
 DM01,Dana,Moss,Duty manager,Northshire Children's Services,Northshire,0161 496 0100,dana.moss@northshire.example,duty_manager;practitioner
 AD01,Alex,Kim,Service admin,Signpost Operations,Northshire,0161 496 0200,alex.kim@signpost.example,admin
 S001,Lee,Hart,Health visitor,Southvale NHS Trust,Southvale,0113 496 0001,lee.hart@nhs.example,practitioner
-"""
+"""  # noqa: E501
 
 CHILDREN = f"""{CHILDREN_HEADER}
 {AMY},Amy,Jones,Amelia Jones;Amy Smith,2014-04-03,F,M1 2AB,Northshire,false

@@ -127,7 +127,7 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     records += [origin_event(Origin.TERMINAL, Action.SAR, day, who="operator", subjects=(9990000018,))] * 2
     async with app.ctx.db.write() as session:
         await append(session, records)
-    checkpoint = await audit_chain.make_checkpoint(app.ctx.db, app.ctx.keys, OCT + timedelta(days=20))
+    checkpoint = await audit_chain.make_checkpoint(app.ctx.db, app.ctx.signer, OCT + timedelta(days=20))
     last = [chat("P003", Action.HELP, Outcome.INFO, OCT + timedelta(days=30, hours=23))]  # active, not a lookup
     async with app.ctx.db.write() as session:
         await append(session, last)
@@ -135,5 +135,5 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     # After October: not counted, and a checkpoint signed in November is not October's.
     async with app.ctx.db.write() as session:
         await append(session, [chat("P001", Action.LOOKUP, Outcome.ANSWERED, after) for _ in range(10)])
-    await audit_chain.make_checkpoint(app.ctx.db, app.ctx.keys, after + timedelta(hours=1))
+    await audit_chain.make_checkpoint(app.ctx.db, app.ctx.signer, after + timedelta(hours=1))
     return KnownAudit(head, checkpoint)

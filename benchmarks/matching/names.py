@@ -71,18 +71,37 @@ Hardy 40 Wheeler 40 Potter 40 Osborne 40 Johnston 40 Gordon 40 Doyle 40 Wallace 
 Hutchinson 30 Rahman 30 Nowak 30 Kowalski 20 Mahmood 30 Akhtar 30 Iqbal 30 Okafor 20 Mensah 20 Adeyemi 20
 """
 
-_TAIL_START: Final = ["Ash", "Black", "Brad", "Bram", "Brook", "Cald", "Carl", "Chad", "Craw", "Dun", "Ells", "Fair", "Farn", "Gold", "Grim", "Hal", "Hart", "Hay", "Hol", "Kings", "Lang", "Lock", "Marl", "Mid", "Moor", "Nor", "Oak", "Pen", "Red", "Rad", "Rush", "Sal", "Shel", "Stan", "Sud", "Thorn", "Tre", "Wal", "War", "Wes", "Whit", "Wild", "Win", "Wy"]
-_TAIL_END: Final = ["ford", "ley", "ton", "worth", "field", "wood", "well", "by", "more", "ham", "stead", "bridge", "croft", "dale", "man", "ridge", "hurst", "cott", "ington", "sby", "wick", "son", "er", "ell"]
-_GIVEN_TAIL_START: Final = (
-    ["Ar", "Bel", "Cal", "Dar", "El", "Fen", "Gil", "Hal", "Isa", "Jar", "Kal", "Lor", "Mar", "Nel", "Or", "Per", "Quin", "Ro", "Sel", "Tam", "Val", "Wen", "Xan", "Yar", "Zel"]
-)
-_GIVEN_TAIL_END: Final = ["an", "en", "ia", "ie", "on", "is", "ella", "o", "yn", "ette", "us", "ric", "ley", "ia", "ora"]
+
+def words(text: str) -> list[str]:
+    """A text block of names (or postcode areas), one word each, in order."""
+    return text.split()
+
+
+_TAIL_START: Final = words("""
+Ash Black Brad Bram Brook Cald Carl Chad Craw Dun Ells Fair Farn Gold Grim Hal Hart Hay Hol Kings
+Lang Lock Marl Mid Moor Nor Oak Pen Red Rad Rush Sal Shel Stan Sud Thorn Tre Wal War Wes Whit Wild
+Win Wy
+""")
+_TAIL_END: Final = words("""
+ford ley ton worth field wood well by more ham stead bridge croft dale man ridge hurst cott ington
+sby wick son er ell
+""")
+_GIVEN_TAIL_START: Final = words("""
+Ar Bel Cal Dar El Fen Gil Hal Isa Jar Kal Lor Mar Nel Or Per Quin Ro Sel Tam Val Wen Xan Yar Zel
+""")
+_GIVEN_TAIL_END: Final = words("""
+an en ia ie on is ella o yn ette us ric ley ia ora
+""")
 # The given-name and family-name tails: in the real register a long tail of rare names
 # holds roughly a third of children (family) and a fifth (given).
 FAMILY_TAIL_SHARE: Final = 0.35
 GIVEN_TAIL_SHARE: Final = 0.2
 
-AREAS: Final = ["B", "BS", "BD", "BL", "BN", "BR", "CB", "CF", "CH", "CM", "CO", "CR", "CV", "CW", "DA", "DE", "DH", "DN", "DY", "E", "EC", "EN", "EX", "G", "GL", "GU", "HA", "HD", "HG", "HP", "HU", "HX", "IG", "IP", "KT", "L", "LE", "LN", "LS", "LU", "M", "ME", "MK", "N", "NE", "NG", "NN", "NR", "NW", "OL", "OX", "PE", "PL", "PO", "PR", "RG", "RM", "S", "SE", "SG", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SW", "SY", "TA", "TF", "TN", "TQ", "TS", "TW", "UB", "W", "WA", "WD", "WF", "WN", "WR", "WS", "WV", "YO"]
+AREAS: Final = words("""
+B BS BD BL BN BR CB CF CH CM CO CR CV CW DA DE DH DN DY E EC EN EX G GL GU HA HD HG HP HU HX IG IP
+KT L LE LN LS LU M ME MK N NE NG NN NR NW OL OX PE PL PO PR RG RM S SE SG SK SL SM SN SO SR SS ST SW
+SY TA TF TN TQ TS TW UB W WA WD WF WN WR WS WV YO
+""")
 
 
 def parse_weighted(text: str) -> list[tuple[str, int]]:

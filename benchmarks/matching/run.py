@@ -159,7 +159,8 @@ def report(
     terms = index.terms_per_child
     print(f"## {children:,} children, {len(outcomes):,} queries ({present.n:,} present, {absent.n:,} absent)\n")
     print(
-        f"policy: accept={policy.accept} margin={policy.margin} consider={policy.consider}; index built in {build_seconds:.0f} s\n"
+        f"policy: accept={policy.accept} margin={policy.margin} consider={policy.consider}; "
+        f"index built in {build_seconds:.0f} s\n"
     )
     print("| metric | value |\n|---|---|")
     print(f"| true child among candidates (recall) | {pct(present.recall, present.n)} |")
@@ -172,24 +173,32 @@ def report(
     single = [o for o in outcomes if o.present and "+" not in o.kind]
     single_summary, _, _ = summarise(single, policy)
     print(
-        f"| one mistake at most ({single_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(single_summary.recall, single_summary.n)} / {pct(single_summary.top1, single_summary.n)} / {pct(single_summary.right, single_summary.n)} / {pct(single_summary.wrong, single_summary.n)} |"
+        f"| one mistake at most ({single_summary.n:,} queries): recall / top-1 / match right / wrong | "
+        f"{pct(single_summary.recall, single_summary.n)} / {pct(single_summary.top1, single_summary.n)} / "
+        f"{pct(single_summary.right, single_summary.n)} / {pct(single_summary.wrong, single_summary.n)} |"
     )
     double = [o for o in outcomes if o.present and "+" in o.kind]
     double_summary, _, _ = summarise(double, policy)
     print(
-        f"| two mistakes at once ({double_summary.n:,} queries): recall / top-1 / match right / wrong | {pct(double_summary.recall, double_summary.n)} / {pct(double_summary.top1, double_summary.n)} / {pct(double_summary.right, double_summary.n)} / {pct(double_summary.wrong, double_summary.n)} |"
+        f"| two mistakes at once ({double_summary.n:,} queries): recall / top-1 / match right / wrong | "
+        f"{pct(double_summary.recall, double_summary.n)} / {pct(double_summary.top1, double_summary.n)} / "
+        f"{pct(double_summary.right, double_summary.n)} / {pct(double_summary.wrong, double_summary.n)} |"
     )
     print(
-        f"| CPU per query p50 / p99 / max | {1e3 * latencies[len(latencies) // 2]:.3f} / {1e3 * latencies[int(len(latencies) * 0.99)]:.3f} / {1e3 * latencies[-1]:.3f} ms |"
+        f"| CPU per query p50 / p99 / max | {1e3 * latencies[len(latencies) // 2]:.3f} / "
+        f"{1e3 * latencies[int(len(latencies) * 0.99)]:.3f} / {1e3 * latencies[-1]:.3f} ms |"
     )
     print(
-        f"| candidates per query mean / p50 / p99 / max | {statistics.fmean(cands):.1f} / {cands[len(cands) // 2]} / {cands[int(len(cands) * 0.99)]} / {cands[-1]} |"
+        f"| candidates per query mean / p50 / p99 / max | {statistics.fmean(cands):.1f} / "
+        f"{cands[len(cands) // 2]} / {cands[int(len(cands) * 0.99)]} / {cands[-1]} |"
     )
     print(
-        f"| query terms mean / max | {statistics.fmean(o.terms for o in outcomes):.1f} / {max(o.terms for o in outcomes)} |"
+        f"| query terms mean / max | {statistics.fmean(o.terms for o in outcomes):.1f} / "
+        f"{max(o.terms for o in outcomes)} |"
     )
     print(
-        f"| index terms per child mean / max (incl. the store's dob term) | {statistics.fmean(terms):.2f} / {max(terms)} |"
+        f"| index terms per child mean / max (incl. the store's dob term) | "
+        f"{statistics.fmean(terms):.2f} / {max(terms)} |"
     )
     print(f"| index rows | {sum(terms):,} in {len(index.rows):,} distinct terms |\n")
     print(
@@ -200,7 +209,8 @@ def report(
             print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
         else:
             print(
-                f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
+                f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | "
+                f"{pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
             )
     print("\n### Threshold sweep (margin and consider as above)\n")
     print("| accept | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
@@ -249,9 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = MatchModel(population=args.children, name_u_floor=args.name_u_floor, name_boost_cap=args.name_boost_cap)
     policy = MatchPolicy(args.accept, args.margin, args.consider)
     counts = None if args.no_name_frequency else name_counts(register)
-    print(
-        f"name frequency: {'off' if counts is None else f'on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})'}\n"
-    )
+    frequency = "off" if counts is None else f"on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})"
+    print(f"name frequency: {frequency}\n")
     gc.collect()
     gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
     outcomes = [evaluate(index, register, item, model, policy, counts) for item in labelled]

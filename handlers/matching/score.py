@@ -209,9 +209,8 @@ def _family_level(query: str, child: str) -> str:
     asked, held = query.replace(" ", ""), child.replace(" ", "")
     if asked == held:
         return "exact"
-    if " " in query or " " in child:
-        if not set(query.split()).isdisjoint(child.split()):
-            return "part"
+    if (" " in query or " " in child) and not set(query.split()).isdisjoint(child.split()):
+        return "part"
     similarity = JaroWinkler.similarity(asked, held)
     if similarity >= 0.9 or OSA.distance(asked, held, score_cutoff=1) <= 1:
         return "typo"
@@ -230,7 +229,7 @@ def _dob_level(asked: date | None, held: date) -> str:
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
     left, right = asked.strftime("%Y%m%d"), held.strftime("%Y%m%d")
-    if sum(a != b for a, b in zip(left, right)) == 1:
+    if sum(a != b for a, b in zip(left, right, strict=True)) == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
     return "partial" if agree == 2 else "disagree"

@@ -89,7 +89,7 @@ def secret_in(page: str) -> str:
 async def shown_events(app: Signpost) -> list[tuple[str, str]]:
     async with app.ctx.db.read() as session:
         rows = (await session.execute(select(AuditEvent).where(AuditEvent.action == "enrol_page"))).scalars().all()
-    return [(r.actor_id, r.detail) for r in rows]
+    return [(r.actor_id or "", r.detail) for r in rows]
 
 
 async def expected_uri(app: Signpost, practitioner_id: str) -> str:
@@ -214,12 +214,14 @@ async def test_the_shown_page_has_a_scalable_labelled_qr_code_and_a_link_to_the_
 
 def decoded(png: bytes) -> tuple[str, int, tuple[int, int, int, int]]:
     """The one QR code in a screenshot: its text, its version and its box (left, top, right, bottom)."""
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
+    only_qr = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=only_qr)
     assert len(found) == 1, f"{len(found)} QR codes decoded from the screenshot"
     corners = found[0].position
     xs = [corners.top_left.x, corners.top_right.x, corners.bottom_right.x, corners.bottom_left.x]
     ys = [corners.top_left.y, corners.top_right.y, corners.bottom_right.y, corners.bottom_left.y]
-    return found[0].text, int(found[0].extra["Version"]), (min(xs), min(ys), max(xs), max(ys))
+    extra: dict[str, object] = dict(found[0].extra)  # type: ignore[call-overload]
+    return found[0].text, int(str(extra["Version"])), (min(xs), min(ys), max(xs), max(ys))
 
 
 def quiet_zone_is_light(png: bytes, box: tuple[int, int, int, int], modules: int) -> bool:
@@ -237,7 +239,13 @@ def quiet_zone_is_light(png: bytes, box: tuple[int, int, int, int], modules: int
         (outer[0], outer[1], left - margin, outer[3]),
         (right + margin, outer[1], outer[2], outer[3]),
     ]
-    return all(image.crop(band).getextrema()[0] > 200 for band in bands)
+    return all(_darkest(image.crop(band)) > 200 for band in bands)
+
+
+def _darkest(image: Image.Image) -> int:
+    low = image.getextrema()[0]
+    assert isinstance(low, int)  # a greyscale image: (low, high)
+    return low
 
 
 @pytest.mark.parametrize(

@@ -10,18 +10,19 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from tests.factories import AMY, BEN, SHIELDED, TWIN_A, TWIN_B, load_standard, say
 from tests.stepup_helpers import say_fresh
 
 
-async def test_history_lists_own_lookups_newest_first(signpost: Signpost) -> None:
+async def test_history_lists_own_lookups_newest_first(signpost: Signpost, clock: FakeClock) -> None:
     await load_standard(signpost)
     await say_fresh(signpost, "P001", AMY)
-    signpost.ctx.clock.advance(minutes=5)
+    clock.advance(minutes=5)
     await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")
-    signpost.ctx.clock.advance(minutes=5)
+    clock.advance(minutes=5)
     await say_fresh(signpost, "P001", "Ben Okafor 12/09/2016")
     await say_fresh(signpost, "P002", AMY)  # someone else's: not shown
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import pytest
@@ -43,7 +44,7 @@ async def runtime_role(db_url: str) -> AsyncIterator[str]:
         await conn.close()
 
 
-def rewrite_warnings(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+def rewrite_warnings(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == "database_role_can_rewrite_audit"]
 
 

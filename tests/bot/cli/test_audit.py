@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import AMY, BEN, load_standard
@@ -24,7 +25,7 @@ def signpost_cli(cli: Cli) -> Cli:
 
 
 @pytest.fixture
-async def busy(signpost: Signpost) -> Signpost:
+async def busy(signpost: Signpost, clock: FakeClock) -> Signpost:
     """P001 and P002 look up Amy and Ben over two days, stepping up with real codes as they go.
 
     The trail (12 events): day one, each enrols (enrol, code) then looks up (seq 1-6); day two their
@@ -33,7 +34,7 @@ async def busy(signpost: Signpost) -> Signpost:
     await load_standard(signpost)
     await say_fresh(signpost, "P001", AMY)
     await say_fresh(signpost, "P002", BEN)
-    signpost.ctx.clock.advance(days=1)
+    clock.advance(days=1)
     await say_fresh(signpost, "P001", BEN)
     await say_fresh(signpost, "P002", "Amy Jones 03/04/2014")
     return signpost

@@ -167,7 +167,8 @@ class TeamsApp:
     """Signpost's aiohttp application on loopback, with Teams mounted."""
 
     def __init__(self, signpost: Signpost, settings: Settings, adders: list[RouteAdder]) -> None:
-        self.client = TestClient(TestServer(create_app(signpost, settings, adders), host="127.0.0.1"))
+        self.web = create_app(signpost, settings, adders)
+        self.client = TestClient(TestServer(self.web, host="127.0.0.1"))
 
     @classmethod
     async def start(cls, signpost: Signpost, settings: Settings, **adder_options: Any) -> TeamsApp:

@@ -341,7 +341,7 @@ async def approval_card(teams: TeamsApp, connector: FakeConnector) -> dict[str, 
     """Dana talks to the bot once, then receives the approval notice as a card."""
     await teams.post(message(DANA, "help", connector.url))
     connector.sent.clear()
-    front = teams.client.server.app[TEAMS_KEY]
+    front = teams.web[TEAMS_KEY]
     await front.deliverer.deliver(DANA.principal, approval_notice())
     [notice] = connector.messages_in(DANA.personal_conversation)
     assert notice.card is not None
@@ -432,7 +432,7 @@ async def southvale_request(
         waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]
     assert len(waiting) == 1, "the access request should notify the duty manager once"
     connector.sent.clear()
-    await teams.client.server.app[TEAMS_KEY].deliverer.deliver(DANA.principal, waiting[0])
+    await teams.web[TEAMS_KEY].deliverer.deliver(DANA.principal, waiting[0])
     [notice] = connector.messages_in(DANA.personal_conversation)
     assert notice.card is not None
     return notice.card, totp

@@ -62,7 +62,7 @@ async def test_notice_to_someone_who_never_talked_to_the_bot_fails_and_sends_not
     teams: TeamsApp, connector: FakeConnector
 ) -> None:
     """Without a stored conversation there is nowhere private to send: DeliveryFailed, nothing sent."""
-    deliverer = teams.client.server.app[TEAMS_KEY].deliverer
+    deliverer = teams.web[TEAMS_KEY].deliverer
     with pytest.raises(DeliveryFailed, match="not talked to the Signpost bot"):
         await deliverer.deliver(DANA.principal, NOTICE)
     assert connector.sent == []
@@ -72,7 +72,7 @@ async def test_notice_refused_by_teams_is_a_delivery_failure(teams: TeamsApp, co
     """A connector error becomes DeliveryFailed (the outbox keeps the notice), without details."""
     await teams.post(message(PRIYA, "help", connector.url))
     connector.fail_sends = True
-    deliverer = teams.client.server.app[TEAMS_KEY].deliverer
+    deliverer = teams.web[TEAMS_KEY].deliverer
     with pytest.raises(DeliveryFailed) as failure:
         await deliverer.deliver(PRIYA.principal, NOTICE)
     assert "999" not in str(failure.value)

@@ -33,9 +33,10 @@ REGISTER: dict[str, Identity] = {
 
 NATIONAL = MatchModel(population=11_000_000)
 REGIONAL = MatchModel(population=1_000_000)
+DEFAULT_POLICY = MatchPolicy()
 
 
-def search(query: Query, policy: MatchPolicy = MatchPolicy(), model: MatchModel = NATIONAL) -> Decision[str]:
+def search(query: Query, policy: MatchPolicy = DEFAULT_POLICY, model: MatchModel = NATIONAL) -> Decision[str]:
     """One probe of an in-memory blind index, then score and decide, as the store does."""
     index: dict[str, set[str]] = defaultdict(set)
     for ref, identity in REGISTER.items():

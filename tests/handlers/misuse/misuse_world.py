@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from bot.app import Signpost
 from store.audit.log import AuditRecord, append
+from store.delivery import notices as notice_store
 from store.register.feeds import Feed, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
+from store.tables.delivery import Notice
 
 UK = ZoneInfo("Europe/London")
 DAY = date(2026, 11, 2)  # a Monday; the FakeClock starts on it
@@ -72,9 +76,16 @@ class World:
 
 
 async def load_world(app: Signpost, children: int = 400, per_authority: int = 6) -> World:
-    register = SyntheticRegister(children=children, practitioners_per_authority=per_authority)
-    feeds = [Feed(name, text) for name, text in feeds_text(register).items()]
+    """Import the synthetic authority's feeds into the app's store; the World describes what it holds."""
+    world = plan_world(children, per_authority)
+    feeds = [Feed(name, text) for name, text in feeds_text(world.register).items()]
     await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
+    return world
+
+
+def plan_world(children: int = 400, per_authority: int = 6) -> World:
+    """The synthetic authority's children and practitioners (seeded: the same every time), unwritten."""
+    register = SyntheticRegister(children=children, practitioners_per_authority=per_authority)
     kids = {
         ref: Kid(ref, row[1], row[2], date.fromisoformat(row[4]), row[6], row[7], row[8] == "true")
         for ref, row in register.children()
@@ -165,6 +176,13 @@ async def write_days(
     app: Signpost, world: World, days: list[date], people: list[Person] | None = None, seed: int = 2026
 ) -> list[AuditRecord]:
     """Write the working days (weekdays only) of these people, in time order, with sealed terms."""
+    return await write_events(app, plan_days(world, days, people, seed))
+
+
+def plan_days(
+    world: World, days: list[date], people: list[Person] | None = None, seed: int = 2026
+) -> list[tuple[AuditRecord, str]]:
+    """The working days' events (and the text each was typed as), in time order; seeded, unwritten."""
     rng = random.Random(seed)
     events: list[tuple[AuditRecord, str]] = []
     for day in days:
@@ -177,22 +195,36 @@ async def write_days(
         at = datetime.combine(DAY, time(11, 5), UK)
         events.append((_record(person, at, "code", "locked", (), detail="code wrong; locked"), ""))
     events.sort(key=lambda pair: pair[0].at)
+    return events
+
+
+async def write_events(app: Signpost, events: list[tuple[AuditRecord, str]]) -> list[AuditRecord]:
+    """Append the events with their typed text sealed, as the bot would have written them."""
     written: list[AuditRecord] = []
     for start in range(0, len(events), 500):
-        chunk = []
+        chunk: list[AuditRecord] = []
         async with app.ctx.db.read() as session:
             for record, text in events[start : start + 500]:
                 sealed, key = await app.ctx.sealer.seal(session, text, record.subject_refs, record.at)
-                chunk.append(AuditRecord(**{**_fields(record), "terms": sealed, "terms_key": key}))
+                chunk.append(replace(record, terms=sealed, terms_key=key))
         async with app.ctx.db.write() as session:
             await append(session, chunk)
         written += chunk
     return written
 
 
-def _fields(record: AuditRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in AuditRecord.__dataclass_fields__}
-
-
 def history_days(before: date, count: int) -> list[date]:
     return [before - timedelta(days=n) for n in range(count, 0, -1)]
+
+
+def at_uk(hour: int, minute: int = 0) -> datetime:
+    """A time on DAY, UK local."""
+    return datetime.combine(DAY, time(hour, minute), UK)
+
+
+async def alerts(app: Signpost) -> list[tuple[str, str]]:
+    """(recipient, text) of every misuse alert notice, once the live checks have caught up."""
+    await app.ctx.audit.settle()
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(Notice).where(Notice.kind == "misuse_alert"))).scalars()
+        return [(row.recipient_id, notice_store.decode(row).text) for row in rows]

@@ -7,22 +7,22 @@ once (only outcomes that reached the register count)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
-from handlers.misuse.monitor import RULES, MisusePolicy, evaluate, sweep
+from handlers.clock import FakeClock
+from handlers.misuse.monitor import sweep
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
-from store.delivery import notices as notice_store
+from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.audit import AuditEvent
-from store.tables.delivery import Notice
 from tests.factories import say
-from tests.handlers.misuse.misuse_world import DAY, UK, World, history_days, load_world, write_days
+from tests.handlers.misuse.misuse_world import DAY, UK, World, alerts, at_uk, history_days, write_days
 from tests.stepup_helpers import ensure_enrolled, say_fresh
 
 WHO = "NS-P0001"
@@ -30,16 +30,14 @@ MANAGERS = {"NS-DM01", "NS-DM02"}
 
 
 @pytest.fixture
-async def world(signpost: Signpost) -> World:
-    return await load_world(signpost)
+def db_url(world_db_url: str) -> str:
+    """Each test starts in its own copy of the world's store (tests/handlers/misuse/conftest.py)."""
+    return world_db_url
 
 
-async def alerts(app: Signpost) -> list[tuple[str, str]]:
-    """(recipient, text) of every misuse alert notice, once the live checks have caught up."""
-    await app.ctx.audit.settle()
-    async with app.ctx.db.read() as session:
-        rows = (await session.execute(select(Notice).where(Notice.kind == "misuse_alert"))).scalars()
-        return [(row.recipient_id, notice_store.decode(row).text) for row in rows]
+@pytest.fixture
+def keys(world_keys: KeyRing) -> KeyRing:
+    return world_keys
 
 
 async def alert_events(app: Signpost) -> list[str]:
@@ -59,39 +57,41 @@ async def assert_alerted(app: Signpost, world: World, rule: str, words: str) -> 
     assert (await verify(app.ctx.db, app.ctx.signer.public)).ok
 
 
-def at_uk(hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(DAY, time(hour, minute), UK)
-
-
 # -- each rule fires on its pattern ---------------------------------------------------------------------
 
 
-async def test_enumeration_fires_on_many_children_in_an_hour(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_enumeration_fires_on_many_children_in_an_hour(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    clock.set(at_uk(10))
     for kid in world.in_area("Northshire")[:32]:
         await say_fresh(signpost, WHO, str(kid.ref))
-        signpost.ctx.clock.advance(seconds=80)
+        clock.advance(seconds=80)
     await assert_alerted(signpost, world, "enumeration", "different children looked up")
 
 
-async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(signpost: Signpost, world: World) -> None:
+async def test_enumeration_allows_a_practitioner_whose_usual_pace_is_high(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
     """Above the ceiling but within their own baseline (e.g. a busy front door team): silent."""
     kids = world.in_area("Northshire")
     for day in history_days(DAY, 5):
-        signpost.ctx.clock.set(datetime.combine(day, time(10), UK))
+        clock.set(datetime.combine(day, time(10), UK))
         for kid in kids[:22]:  # each day below the ceiling, so no alert while the baseline forms
             await say_fresh(signpost, WHO, str(kid.ref))
-            signpost.ctx.clock.advance(seconds=100)
+            clock.advance(seconds=100)
     await signpost.ctx.audit.settle()
-    signpost.ctx.clock.set(at_uk(10))
+    clock.set(at_uk(10))
     for kid in kids[30:62]:
         await say_fresh(signpost, WHO, str(kid.ref))
-        signpost.ctx.clock.advance(seconds=80)
+        clock.advance(seconds=80)
     assert await alerts(signpost) == []
 
 
-async def test_probing_fires_on_many_searches_that_match_nothing(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_probing_fires_on_many_searches_that_match_nothing(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    clock.set(at_uk(10))
     for n, name in enumerate(
         (
             "Zoe Quill",
@@ -107,53 +107,55 @@ async def test_probing_fires_on_many_searches_that_match_nothing(signpost: Signp
         )
     ):
         await say_fresh(signpost, WHO, f"{name} {1 + n}/0{1 + n % 9}/2015")
-        signpost.ctx.clock.advance(minutes=2)
+        clock.advance(minutes=2)
     await assert_alerted(signpost, world, "probing", "found no single match")
 
 
-async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    clock.set(at_uk(10))
     walk = sorted(world.in_area("Northshire"), key=lambda k: (k.family, k.given))[:40:5]
     for kid in walk:
         await say_fresh(signpost, WHO, f"{kid.given} {kid.family} {kid.dob:%d/%m/%Y}")
-        signpost.ctx.clock.advance(minutes=3)
+        clock.advance(minutes=3)
     await assert_alerted(signpost, world, "sweeps", "walking alphabetically")
 
 
-async def test_sweep_through_dates_of_birth_fires(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_sweep_through_dates_of_birth_fires(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    clock.set(at_uk(10))
     for day in range(1, 9):
         await say_fresh(signpost, WHO, f"Lily Brown {day:02d}/03/2016")
-        signpost.ctx.clock.advance(minutes=2)
+        clock.advance(minutes=2)
     await assert_alerted(signpost, world, "sweeps", "through dates of birth")
 
 
-async def test_out_of_area_lookups_fire(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_out_of_area_lookups_fire(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:5]:
         await say_fresh(signpost, WHO, str(kid.ref))
-        signpost.ctx.clock.advance(minutes=20)
+        clock.advance(minutes=20)
     await assert_alerted(signpost, world, "out_of_area", "outside Northshire")
 
 
-async def test_after_hours_lookups_fire_for_a_day_worker(signpost: Signpost, world: World) -> None:
+async def test_after_hours_lookups_fire_for_a_day_worker(signpost: Signpost, clock: FakeClock, world: World) -> None:
     person = next(p for p in world.people if p.pid == WHO)
     assert person.starts.hour == 8
     await write_days(signpost, world, history_days(DAY, 14), [person])
-    signpost.ctx.clock.set(at_uk(23, 10))
+    clock.set(at_uk(23, 10))
     for ref in person.own[:3]:
         await say_fresh(signpost, WHO, str(ref))
-        signpost.ctx.clock.advance(minutes=15)
+        clock.advance(minutes=15)
     await assert_alerted(signpost, world, "after_hours", "outside their usual working hours")
 
 
-async def test_shielded_probing_fires_without_access_requests(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_shielded_probing_fires_without_access_requests(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    clock.set(at_uk(10))
     shielded = [k for k in world.kids.values() if k.shielded]
     assert len(shielded) >= 3
     for kid in shielded[:3]:
         await say_fresh(signpost, WHO, str(kid.ref))
-        signpost.ctx.clock.advance(minutes=30)
+        clock.advance(minutes=30)
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
 
@@ -203,7 +205,7 @@ async def test_lockouts_are_found_by_their_outcome_not_by_free_text(signpost: Si
     assert await alerts(signpost) == []
 
 
-async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, world: World) -> None:
+async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, clock: FakeClock, world: World) -> None:
     slack, teams = (
         Principal(Platform.SLACK, "T1", "U-slack"),
         Principal(Platform.TEAMS, "tenant-1", "U-teams"),
@@ -211,32 +213,34 @@ async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, w
     async with signpost.ctx.db.write() as session:
         for principal in (slack, teams):
             await practitioners.link_identity(session, principal, WHO, signpost.ctx.clock.now())
-    signpost.ctx.clock.set(at_uk(10))
+    clock.set(at_uk(10))
     await say(signpost, slack, "help")
-    signpost.ctx.clock.advance(minutes=2)
+    clock.advance(minutes=2)
     await say(signpost, teams, "help")
     await assert_alerted(signpost, world, "credential", "slack and teams")
 
 
-async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, world: World) -> None:
-    signpost.ctx.clock.set(at_uk(10))
+async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:9]:
         await say_fresh(signpost, WHO, str(kid.ref))
-        signpost.ctx.clock.advance(minutes=5)
+        clock.advance(minutes=5)
     assert len([a for a in await alerts(signpost) if "(out of area)" in a[1]]) == len(MANAGERS)
     await sweep(signpost.ctx, signpost.ctx.clock.now())
     assert (await alert_events(signpost)).count(f"out_of_area: {WHO}") == 1
 
 
-async def test_a_challenged_lookup_and_its_resumed_run_count_once(signpost: Signpost, world: World) -> None:
+async def test_a_challenged_lookup_and_its_resumed_run_count_once(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
     """Two late lookups, each asked for a code first (idle over 30 minutes), are two lookups, not
     four: below the after-hours threshold of three, so no alert, live or from the sweep."""
     person = next(p for p in world.people if p.pid == WHO)
     await write_days(signpost, world, history_days(DAY, 14), [person])
-    signpost.ctx.clock.set(at_uk(22, 30))
+    clock.set(at_uk(22, 30))
     await ensure_enrolled(signpost, WHO)
     for ref in [r for r in person.own if not world.kids[r].shielded][:2]:
-        signpost.ctx.clock.advance(minutes=31)
+        clock.advance(minutes=31)
         reply = await say_fresh(signpost, WHO, str(ref))
         assert reply.signposts, reply
     async with signpost.ctx.db.read() as session:
@@ -251,27 +255,4 @@ async def test_a_challenged_lookup_and_its_resumed_run_count_once(signpost: Sign
         )
     assert outcomes == ["challenged", "answered"] * 2  # the pattern this test is about did happen
     await sweep(signpost.ctx, signpost.ctx.clock.now())
-    assert await alerts(signpost) == []
-
-
-# -- and each stays silent on a realistic day -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("rule", sorted(RULES))
-async def test_rule_stays_silent_on_a_normal_day(signpost: Signpost, world: World, rule: str) -> None:
-    """Two weeks of ordinary work, then the day checked after every one of its events and every hour."""
-    await write_days(signpost, world, history_days(DAY, 14), seed=1)
-    today = await write_days(signpost, world, [DAY], seed=2)
-    assert len(today) > 150
-    policy = MisusePolicy()
-    fired = []
-    for record in today:
-        assert record.actor_id is not None
-        fired += await evaluate(signpost.ctx, policy, record.actor_id, [rule], record.at + timedelta(seconds=1))
-    for hours in range(26):
-        now = at_uk(0) + timedelta(hours=hours)
-        active = {r.actor_id for r in today if now - policy.sweep_lookback <= r.at <= now and r.actor_id}
-        for actor_id in active:
-            fired += await evaluate(signpost.ctx, policy, actor_id, [rule], now)
-    assert fired == []
     assert await alerts(signpost) == []

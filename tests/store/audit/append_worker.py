@@ -2,6 +2,12 @@
 
 Half go through the group-committing AuditLog (many at once), half through ``append`` in their own
 write transactions, as changing commands do.
+
+Two barriers make the overlap certain rather than likely (on a loaded machine one process could
+otherwise finish before the other was scheduled): the worker says ``ready`` once connected and
+waits for ``go`` on its standard input; then it appends its first batch, says ``started`` and waits
+for ``go`` again. The test releases both workers together each time, so both have events in the
+chain before either writes the rest, and the rest (most of the events) is written concurrently.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import asyncio
 import sys
 import uuid
 from datetime import UTC, datetime
+
+from sqlalchemy import text
 
 from store.audit.log import AuditLog, AuditRecord, append
 from store.db import Database
@@ -35,13 +43,26 @@ def record(name: str, i: int) -> AuditRecord:
     )
 
 
+async def barrier(said: str) -> None:
+    """Tell the test we reached this point; go on only when it releases every worker."""
+    print(said, flush=True)
+    if (await asyncio.to_thread(sys.stdin.readline)).strip() != "go":
+        raise SystemExit(f"the test did not release the barrier after {said!r}")
+
+
 async def main(url: str, n: int, name: str) -> None:
     db = Database.connect(url)
     log = AuditLog(db)
     try:
+        async with db.read() as session:  # connected and warm before the first barrier
+            await session.execute(text("SELECT 1"))
+        await barrier("ready")
         half = n // 2
-        for start in range(0, half, 25):
-            await asyncio.gather(*(log.record(record(name, i)) for i in range(start, min(start + 25, half))))
+        batches = [range(start, min(start + 25, half)) for start in range(0, half, 25)]
+        for number, batch in enumerate(batches):
+            await asyncio.gather(*(log.record(record(name, i)) for i in batch))
+            if number == 0:
+                await barrier("started")
         for i in range(half, n):
             async with db.write() as session:
                 await append(session, [record(name, i)])

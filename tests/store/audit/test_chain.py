@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from asyncio.subprocess import PIPE
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -12,10 +13,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from store.audit import chain as audit_chain
 from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note
 from store.audit.log import AuditRecord, append
@@ -34,10 +36,12 @@ HERE = Path(__file__).parent
 
 async def write_events(app: Signpost, n: int) -> None:
     """n real commands (lookups and searches, so events carry sealed terms and child subjects)."""
+    clock = app.ctx.clock
+    assert isinstance(clock, FakeClock)
     for i in range(n):
         text = (AMY, BEN, "Amy Jones 03/04/2014", "Zed Nobody 01/01/2015")[i % 4]
         await say(app, ("P001", "P002")[i % 2], text)
-        app.ctx.clock.advance(seconds=7)
+        clock.advance(seconds=7)
 
 
 async def check(app: Signpost, *supplied: audit_chain.Checkpoint) -> Verdict:
@@ -263,11 +267,9 @@ async def test_forged_event_with_correct_hashes_slipped_into_the_middle(twelve: 
     forged = {**model, "seq": 9, "correlation_id": "forged", "subject_refs": ""}
     leaf = audit_chain.leaf_hash(forged)
     async with db.engine.begin() as conn:
-        await conn.execute(AuditEvent.__table__.insert().values(**forged))
+        await conn.execute(insert(AuditEvent).values(**forged))
         await conn.execute(
-            AuditChainEntry.__table__.insert().values(
-                seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf)
-            )
+            insert(AuditChainEntry).values(seq=9, prev_seq=8, leaf_hash=leaf, head_hash=audit_chain.link(head8, leaf))
         )
     verdict = await check(twelve)
     assert verdict.finding is not None
@@ -441,11 +443,29 @@ async def test_postgres_refuses_truncate_and_replica_role_changes_nothing(twelve
 # -- concurrency and migration -------------------------------------------------------------------------
 
 
+async def release_together(procs: list[asyncio.subprocess.Process], said: str) -> None:
+    """A barrier: wait until every worker says ``said``, then let them all go at once."""
+    for proc in procs:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), timeout=120) == f"{said}\n".encode()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    await asyncio.gather(*(proc.stdin.drain() for proc in procs if proc.stdin is not None))
+
+
 async def test_two_processes_appending_at_once_make_one_valid_chain(signpost: Signpost, db_url: str) -> None:
-    """Two OS processes (two bot replicas) append 200 events each, concurrently: one chain, no fork."""
+    """Two OS processes (two bot replicas) append 200 events each, concurrently: one chain, no fork.
+
+    Both start at a barrier once connected, and meet again once each has its first batch in the
+    chain, so a slow process start on a loaded machine cannot let one finish before the other begins."""
     worker = [sys.executable, "-m", "tests.store.audit.append_worker", db_url, "200"]
     root = HERE.parents[2]
-    procs = [await asyncio.create_subprocess_exec(*worker, name, cwd=root) for name in ("A", "B")]
+    procs = [
+        await asyncio.create_subprocess_exec(*worker, name, cwd=root, stdin=PIPE, stdout=PIPE) for name in ("A", "B")
+    ]
+    await release_together(procs, "ready")
+    await release_together(procs, "started")
     codes = await asyncio.gather(*(p.wait() for p in procs))
     assert codes == [0, 0]
     verdict = await check(signpost)
@@ -473,7 +493,7 @@ async def test_migration_chains_events_written_before_it(backend: str, templates
         async with db.engine.begin() as conn:
             for i in range(1, 4):
                 await conn.execute(
-                    AuditEvent.__table__.insert().values(
+                    insert(AuditEvent).values(
                         at=datetime(2026, 1, i, tzinfo=UTC),
                         actor_id="P001",
                         platform="console",
@@ -533,11 +553,13 @@ async def fresh_postgres_database(run_id: str) -> str:
     return with_database(postgres_url(), name)
 
 
-async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(signpost: Signpost) -> None:
+async def test_periodic_checkpoint_only_when_the_chain_grew_and_one_is_due(
+    signpost: Signpost, clock: FakeClock
+) -> None:
     """The scheduler's checkpoint: the first at once, then none until the interval passed and events came."""
     await load_standard(signpost)
     await write_events(signpost, 2)
-    db, signer, clock = signpost.ctx.db, signpost.ctx.signer, signpost.ctx.clock
+    db, signer = signpost.ctx.db, signpost.ctx.signer
     first = await audit_chain.checkpoint_if_due(db, signer, clock.now(), every_seconds=300)
     assert first is not None and first.size == 2
     await write_events(signpost, 1)

@@ -9,6 +9,7 @@ import json
 
 from bot.app import Signpost
 from handlers.access import jobs as access_jobs
+from handlers.clock import FakeClock
 from handlers.reconcile import read_roster, run_batch
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
@@ -24,10 +25,11 @@ async def report(app: Signpost, ref: str, *, with_names: bool = False):  # type:
 
 async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_role(
     signpost: Signpost,
+    clock: FakeClock,
 ) -> None:
     await load_standard(signpost)
     await say_fresh(signpost, "P001", AMY)
-    signpost.ctx.clock.advance(hours=2)
+    clock.advance(hours=2)
     await say_fresh(signpost, "P002", "Amy Jones 03/04/2014")
     await say_fresh(signpost, "P003", BEN)  # another child: not in Amy's report
 
@@ -74,7 +76,7 @@ async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Sig
     assert "nothing shown (more detail asked for)" in sar.to_text()
 
 
-async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost) -> None:
+async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost, clock: FakeClock) -> None:
     """Shielded hit, request with a purpose, a repeat (already waiting: no purpose given), the duty
     manager's approval, the granted lookup: the purpose is carried to the requester's later entries.
 
@@ -83,14 +85,14 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
     (challenged events name no child, so they are not in the child's report)."""
     await load_access(signpost)
     assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.SHIELDED
-    signpost.ctx.clock.advance(minutes=3)
+    clock.advance(minutes=3)
     purpose = "Joint home visit with police tomorrow"
     assert (await request_access(signpost, "S001", SHIELDED, purpose)).outcome is Outcome.DONE
-    signpost.ctx.clock.advance(minutes=1)
+    clock.advance(minutes=1)
     again = await request_access(signpost, "S001", SHIELDED, "still need it")
     assert again.outcome is Outcome.INFO and "already waiting" in again.text
     assert (await decide(signpost, "DM02", "approve", 1)).outcome is Outcome.DONE
-    signpost.ctx.clock.advance(minutes=30)
+    clock.advance(minutes=30)
     assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.ANSWERED
 
     sar = await report(signpost, SHIELDED)
@@ -123,13 +125,13 @@ async def test_json_carries_the_same_entries(signpost: Signpost) -> None:
     ]
 
 
-async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: Signpost) -> None:
+async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: Signpost, clock: FakeClock) -> None:
     """The scheduler ending a grant, an admin's batch match and an operator's report at the terminal are
     each described kindly from the event's origin (and an event from before origins, spelt "cli", too)."""
     await load_access(signpost)
     await request_access(signpost, "P002", SHIELDED)
     await decide(signpost, "DM02", "approve", 1, "1h")
-    signpost.ctx.clock.advance(hours=2)
+    clock.advance(hours=2)
     assert await access_jobs.expire_grants(signpost.ctx, signpost.ctx.clock.now()) == 1
     roll = f"{CHILDREN_HEADER}\n,Mia,Stone,,2015-06-30,,,,\n"
     await run_batch(signpost.ctx, "AD01", read_roster("roll.csv", roll), 1, "corr-roll")

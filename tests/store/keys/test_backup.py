@@ -328,6 +328,7 @@ async def test_marker_and_identity_gone_from_files_backups_and_logs_after_destru
 async def _open_or_none(sealer: object, session: object, event: AuditEvent) -> str | None:
     assert event.terms is not None and event.terms_key is not None
     try:
-        return await sealer.open(session, event.terms, event.terms_key)  # type: ignore[attr-defined]
+        opened: str | None = await sealer.open(session, event.terms, event.terms_key)  # type: ignore[attr-defined]
+        return opened
     except DecryptionError:
         return None
