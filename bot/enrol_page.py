@@ -18,16 +18,11 @@ import re
 import pyotp
 import segno
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
-from handlers.stepup import totp
-from handlers.vocabulary import Action, Origin
-from store.audit.log import append, origin_event
-from store.people import credentials, practitioners
-from store.people.credentials import PENDING
+from handlers.stepup import enrolment, totp
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 # Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).
@@ -139,23 +134,6 @@ def enrolment_body(uri: str, practitioner_id: str) -> str:
     )
 
 
-async def _reveal(app: Signpost, session: AsyncSession, token: str) -> tuple[str, bytes] | None:
-    """Spend the token and decrypt the pending seed it stands for; None when the link is dead."""
-    now = app.ctx.clock.now()
-    pid = await credentials.redeem_token(session, token, now)
-    if pid is None:
-        return None
-    cred = await credentials.get(session, pid)
-    actor = await practitioners.get_actor(session, pid)
-    seed = await credentials.load_seed(session, app.ctx.keys, pid)
-    if cred is None or cred.state != PENDING or seed is None or actor is None:
-        return None
-    # The seed leaves Signpost here, so its showing is audited (who, when; never the seed).
-    record = origin_event(Origin.ENROLMENT_PAGE, Action.ENROL_PAGE, now, actor=actor, detail="secret shown")
-    await append(session, [record])
-    return pid, seed
-
-
 def _gone() -> web.Response:
     return _page("Link not valid", f"<p>{GONE}</p>", 410)
 
@@ -169,8 +147,7 @@ async def enrol_page(request: web.Request) -> web.Response:
     if not TOKEN.match(token):
         return _gone()
     app = request.app[SIGNPOST_KEY]
-    async with app.ctx.db.read() as session:
-        live = await credentials.token_is_live(session, token, app.ctx.clock.now())
+    live = await enrolment.link_is_live(app.ctx, token)
     return _page("Set up your authenticator app", READY, 200) if live else _gone()
 
 
@@ -180,8 +157,7 @@ async def reveal_page(request: web.Request) -> web.Response:
     if not TOKEN.match(token):
         return _gone()
     app = request.app[SIGNPOST_KEY]
-    async with app.ctx.db.write() as session:
-        revealed = await _reveal(app, session, token)
+    revealed = await enrolment.reveal(app.ctx, token)
     if revealed is None:
         return _gone()
     pid, seed = revealed
