@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Actor, Command, Outcome, Reply, Role
+from handlers.vocabulary import Actor, Command, Outcome, Reply, Role, sentence
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
@@ -197,7 +197,7 @@ class Dispatcher:
         try:
             return await spec.run(self.ctx, req, session), actor
         except UsageError as exc:
-            text = f"{exc}.\n\n{spec.usage}" if spec.usage else str(exc)
+            text = f"{sentence(str(exc))}.\n\n{spec.usage}" if spec.usage else sentence(str(exc))
             return Result(Reply(Outcome.INVALID, text), detail="usage"), actor
 
     async def _record(
