@@ -13,7 +13,7 @@ from bot.cli import audit, core, db, lifecycle, match, practitioner, totp
 from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed, example
 from bot.cli.examples import EXAMPLES
-from bot.config import SettingsError
+from bot.config import SettingsError, environment_warnings, load_settings
 from bot.logging import configure
 from handlers.operator.common import Refused
 from handlers.vocabulary import sentence
@@ -93,8 +93,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure(getattr(args, "log_format", "auto"))
+    for warning in environment_warnings():
+        print(f"signpost: {warning}", file=sys.stderr)
     try:
+        settings = load_settings()
+        configure(settings.log_format, settings.log_level)
         result: int = asyncio.run(args.func(args))
         return result
     except (SettingsError, KeyFileError, CommandFailed, Refused) as exc:
