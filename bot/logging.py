@@ -66,9 +66,9 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    # Libraries speak at warning and above unless asked for more (the Slack SDK logs every call at debug).
-    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "asyncio", "sqlalchemy"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Libraries speak at warning and above unless debug is asked for (the Slack SDK logs every call).
+    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "asyncio", "sqlalchemy", "alembic"):
+        logging.getLogger(noisy).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),
