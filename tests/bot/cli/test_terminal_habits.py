@@ -4,6 +4,7 @@ way, and feed problems all reported in one pass."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -12,9 +13,11 @@ import stat
 from pathlib import Path
 
 import pytest
+import structlog
 
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
+from bot.logging import configure
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER
@@ -58,28 +61,28 @@ def test_a_key_file_in_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path) ->
     """SIGNPOST_KEY_FILE in a folder that does not exist: exit 2, one line, no traceback."""
     run = cli("decommission", "status", env={"SIGNPOST_KEY_FILE": str(tmp_path / "nowhere" / "signpost.key")})
     assert run.code == 2
-    assert run.err.strip() == f"signpost: SIGNPOST_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"
+    assert said(run.err) == [f"signpost: SIGNPOST_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"]
 
 
-def test_library_logs_and_their_tracebacks_are_json_lines(cli: Cli) -> None:
-    """A standard-library (e.g. Slack SDK) error with a traceback comes out as one JSON line."""
-    cli("decommission", "status")  # configures logging to this command's stderr
-    import sys
-
-    from bot.logging import configure
-
-    stream = sys.stderr
+def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
+    """A standard-library logger's error (the Slack SDK's, say) with a traceback is one JSON line, and
+    structlog's own events share the stream: nothing in plain text."""
+    stream = io.StringIO()
     configure("json", "info", stream=stream)
     try:
-        raise RuntimeError("boom")
-    except RuntimeError:
-        logging.getLogger("slack_sdk.socket_mode").exception("socket_failed")
-    err = cli._capsys.readouterr().err  # noqa: SLF001  (what that logger wrote)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines and all(json.loads(line) for line in lines)
-    record = json.loads(lines[-1])
-    assert record["event"] == "socket_failed" and record["logger"] == "slack_sdk.socket_mode"
-    assert record["exception"][0]["exc_type"] == "RuntimeError"
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("slack_sdk.socket_mode").exception("socket_failed")
+        structlog.get_logger("signpost.test").info("ours", n=1)
+    finally:
+        structlog.reset_defaults()
+    lines = stream.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2
+    assert records[0]["event"] == "socket_failed" and records[0]["logger"] == "slack_sdk.socket_mode"
+    assert records[0]["exception"][0]["exc_type"] == "RuntimeError"
+    assert records[1]["event"] == "ours" and records[1]["n"] == 1
 
 
 def test_log_level_setting_hides_info_lines(cli: Cli) -> None:
@@ -140,6 +143,11 @@ def test_a_bad_date_says_both_forms(cli: Cli) -> None:
     assert run.code == 2 and "use DD/MM/YYYY or YYYY-MM-DD" in run.err
 
 
+def said(err: str) -> list[str]:
+    """stderr without log lines (JSON): what the command itself told the operator."""
+    return [line for line in err.splitlines() if not line.startswith("{")]
+
+
 def test_feed_problems_are_all_reported_in_one_pass(cli: Cli, tmp_path: Path) -> None:
     """A bad involvement row is checked for unknown references too, so fixing the format finds nothing
     new; one row read is "1 row"; the count of problems is a proper plural."""
@@ -148,7 +156,7 @@ def test_feed_problems_are_all_reported_in_one_pass(cli: Cli, tmp_path: Path) ->
     bad.write_text(f"{INVOLVEMENTS_HEADER}\n9990000018,NOPE,Education,not-a-date,,false\n", encoding="utf-8")
     run = cli("import", *paths)
     assert run.code == 1
-    assert run.err.splitlines() == [
+    assert said(run.err) == [
         "involvements.csv:2: started: is not a date in YYYY-MM-DD form",
         "involvements.csv:2: practitioner_id: no practitioner with this id",
         "Nothing was imported: 2 problems above.",
@@ -162,8 +170,8 @@ def test_a_latin1_feed_is_a_problem_with_its_first_bad_line(cli: Cli, tmp_path: 
     latin.write_bytes(f"{CHILDREN_HEADER}\n9990000018,Zoë,Jones,,2014-04-03,F,,Northshire,false\n".encode("latin-1"))
     run = cli("import", *paths)
     assert run.code == 1
-    assert run.err.splitlines()[0].startswith("children.csv:2: file: is not UTF-8 text")
-    assert run.err.splitlines()[-1].startswith("Nothing was imported:")
+    assert said(run.err)[0].startswith("children.csv:2: file: is not UTF-8 text")
+    assert said(run.err)[-1].startswith("Nothing was imported:")
 
 
 def test_one_row_is_one_row(cli: Cli, tmp_path: Path) -> None:

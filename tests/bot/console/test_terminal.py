@@ -73,7 +73,7 @@ async def test_a_wrong_code_is_explained_in_one_line(signpost: Signpost) -> None
 def test_terminal_qr_is_black_on_white_in_explicit_colours() -> None:
     """On a terminal the QR code names both colours (black and bright white), so a dark theme does not
     invert it; every line ends by resetting the colours; piped, it carries no escape codes."""
-    uri = pyotp.TOTP(pyotp.random_base32()).provisioning_uri("P002", issuer_name="Signpost")
+    uri = pyotp.TOTP(pyotp.random_base32()).provisioning_uri(name="P002", issuer_name="Signpost")
     coloured = qr_terminal(uri, colour=True).splitlines()
     assert all(line.endswith("\033[0m") for line in coloured)
     text = "".join(coloured)
