@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +29,8 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="SIGNPOST_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="SIGNPOST_PUBLIC_URL")
     log_format: str = Field("auto", alias="SIGNPOST_LOG_FORMAT")
+    log_level: str = Field("info", alias="SIGNPOST_LOG_LEVEL")
+    log_file: Path = Field(Path("signpost.log"), alias="SIGNPOST_LOG_FILE")  # the console's log
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
@@ -61,9 +67,31 @@ class Settings(BaseSettings):
         # Naming the key file itself means the default: its own seed.
         return None if value is not None and value == info.data.get("key_file") else value
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LEVELS:
+            raise ValueError("must be debug, info, warning or error")
+        return value.lower()
+
     @property
     def slack_enabled(self) -> bool:
+        """Slack is served when configured; a partial configuration is refused (``check_slack``)."""
         return self.slack_signing_secret is not None and self.slack_bot_token is not None
+
+    def check_slack(self) -> None:
+        """Refuse a partial Slack configuration, naming what is missing (it would open the console)."""
+        given = {
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+        }
+        if not any(given.values()):
+            return
+        missing = [name for name in ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN") if given[name] is None]
+        if missing:
+            present = ", ".join(name for name, value in given.items() if value is not None)
+            raise SettingsError(f"Slack is only partly configured ({present} set): also set {' and '.join(missing)}")
 
     @property
     def base_url(self) -> str:
@@ -71,10 +99,43 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.host}:{self.port}"
 
 
+LEVELS = ("debug", "info", "warning", "error")
+# SIGNPOST_* names read elsewhere than Settings (the test suite's database, the console's dev clock).
+OTHER_NAMES = frozenset({"SIGNPOST_DEV_CLOCK", "SIGNPOST_TEST_POSTGRES_URL"})
+
+
+def known_names() -> frozenset[str]:
+    """Every SIGNPOST_* variable Signpost reads."""
+    aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
+    return frozenset(name for name in aliases if name.startswith("SIGNPOST_")) | OTHER_NAMES
+
+
+def unknown_names(environ: Mapping[str, str]) -> list[str]:
+    """One line per unknown SIGNPOST_* variable (a misspelling is otherwise silently ignored)."""
+    known = known_names()
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("SIGNPOST_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"unknown setting {name} is ignored{hint}")
+    return lines
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn validation failures into one clear line per bad setting."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
+        settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"bad setting: {problems}") from None
+    if not settings.key_file.parent.is_dir():
+        raise SettingsError(f"SIGNPOST_KEY_FILE: the folder {settings.key_file.parent} does not exist")
+    return settings
+
+
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """What to tell the operator about the environment (and ``.env``) before anything runs."""
+    if environ is None:
+        from_file = {k: v or "" for k, v in dotenv_values(".env").items()} if Path(".env").is_file() else {}
+        environ = {**from_file, **os.environ}
+    return unknown_names(environ)

@@ -85,11 +85,32 @@ def qr_svg(uri: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{QR_LABEL}" ', 1)
 
 
-def qr_terminal(uri: str) -> str:
-    """The QR code in Unicode half blocks, for a terminal (light modules drawn, as for dark themes)."""
-    out = io.StringIO()
-    segno.make(uri, error="m").terminal(out=out, compact=True, border=2)
-    return out.getvalue().rstrip("\n")
+# Explicit black and bright white (foreground, background), so that the code reads the same on a
+# light and on a dark terminal theme; the default colours would invert it on one of them.
+_DARK, _LIGHT = ("30", "40"), ("97", "107")
+
+
+def qr_terminal(uri: str, *, colour: bool = False) -> str:
+    """The QR code in Unicode half blocks, two rows per line.
+
+    ``colour`` (a terminal): black on white in ANSI colours, readable on light and dark themes alike.
+    Without colour (a pipe, a file): light modules drawn as blocks, as segno's compact output.
+    """
+    if not colour:
+        out = io.StringIO()
+        segno.make(uri, error="m").terminal(out=out, compact=True, border=2)
+        return out.getvalue().rstrip("\n")
+    rows = [list(row) for row in segno.make(uri, error="m").matrix_iter(border=2)]
+    if len(rows) % 2:
+        rows.append([0] * len(rows[0]))
+    lines = []
+    for top, bottom in zip(rows[::2], rows[1::2], strict=True):
+        cells = []
+        for up, down in zip(top, bottom, strict=True):
+            fg, bg = (_DARK if up else _LIGHT)[0], (_DARK if down else _LIGHT)[1]
+            cells.append(f"\033[{fg};{bg}m▀")
+        lines.append("".join(cells) + "\033[0m")
+    return "\n".join(lines)
 
 
 def secret_of(uri: str) -> str:
@@ -97,11 +118,11 @@ def secret_of(uri: str) -> str:
     return str(parsed.secret)
 
 
-def terminal_enrolment(uri: str) -> str:
+def terminal_enrolment(uri: str, *, colour: bool = False) -> str:
     """What a terminal shows to enrol: the QR code and the secret to type by hand."""
     return "\n".join(
         [
-            qr_terminal(uri),
+            qr_terminal(uri, colour=colour),
             f"Secret (if you can't scan): {totp.grouped(secret_of(uri))}",
             "Type: time-based, 6 digits, every 30 seconds.",
         ]

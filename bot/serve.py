@@ -26,7 +26,8 @@ log = structlog.get_logger("signpost.serve")
 
 
 def front_ends(settings: Settings) -> list[RouteAdder]:
-    """The RouteAdders of every chat front end whose settings are present."""
+    """The RouteAdders of every chat front end whose settings are present (a partial one is refused)."""
+    settings.check_slack()
     adders: list[RouteAdder] = []
     if settings.slack_enabled:
         from bot.slack.front import add_slack

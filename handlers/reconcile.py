@@ -24,7 +24,7 @@ from handlers.matching.decide import DecisionKind, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from handlers.search import judge
-from handlers.vocabulary import Action, Actor, Origin, Outcome, Role
+from handlers.vocabulary import Action, Actor, Origin, Outcome, Role, plural
 from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
@@ -64,7 +64,7 @@ class RosterRejected(Exception):
     """The file is not a roll we can read; ``problems`` says why, row by row. Nothing was matched."""
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:
-        super().__init__(f"{len(problems)} problem(s); nothing was matched")
+        super().__init__(f"{plural(len(problems), 'problem')}; nothing was matched")
         self.problems = list(problems)
 
 
@@ -206,7 +206,7 @@ async def audit_rejected(ctx: Context, admin_id: str, problems: int, correlation
     """A roll that could not be read is still recorded, as invalid, with no rows matched."""
     async with ctx.db.read() as session:
         actor = await practitioners.get_actor(session, admin_id)
-        detail = f"{problems} problem(s)"
+        detail = plural(problems, "problem")
         await _audit(ctx, session, admin_id, actor, Outcome.INVALID, 0, (), detail, "", correlation_id)
 
 

@@ -14,7 +14,7 @@ from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
 from handlers.matching.score import MatchModel, query_count_keys, score
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
-from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref
+from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
 from store.register import children, name_counts
 from store.register.children import Candidate
 from store.register.terms import NameCounts
@@ -68,7 +68,7 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
     try:
         ref = parse_reference(req.args)
     except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{exc}. {LOOKUP_USAGE}"), detail="bad check digit")
+        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail="bad check digit")
     return await answer_for(ctx, session, req.actor, ref, req.args, req)
 
 

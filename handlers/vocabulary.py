@@ -232,3 +232,21 @@ def format_ref(ref: int | str) -> str:
     """10-digit reference in the familiar 3-3-4 grouping."""
     digits = f"{int(ref):010d}"
     return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``3 rows``, ``2 children``: a count with its noun, never ``row(s)``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper case, for a message that is shown on its own."""
+    return text[:1].upper() + text[1:]
+
+
+PLATFORM_NAMES = {"slack": "Slack", "teams": "Teams", "console": "console"}
+
+
+def platform_name(platform: str) -> str:
+    """How a person spells a platform in a sentence: Slack, Teams."""
+    return PLATFORM_NAMES.get(platform, platform)

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import opened, operator_account, read_text_file
+from handlers.grammar import parse_date
 from handlers.operator import audit
 from handlers.refs import InvalidReference, parse_reference
+from handlers.vocabulary import plural
 
 
 def add_commands(sub: Any) -> None:
@@ -19,8 +21,12 @@ def add_commands(sub: Any) -> None:
     aud_sub = aud.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
 
     export = aud_sub.add_parser("export", help="audit events on stdout (sealed query terms are never included)")
-    export.add_argument("--since", type=moment, help="from this date or time (ISO 8601, UTC), inclusive")
-    export.add_argument("--until", type=moment, help="up to this date or time (ISO 8601, UTC), exclusive")
+    export.add_argument(
+        "--since", type=moment, help="from this date (DD/MM/YYYY or YYYY-MM-DD) or time (ISO 8601, UTC), inclusive"
+    )
+    export.add_argument(
+        "--until", type=moment, help="up to this date (DD/MM/YYYY or YYYY-MM-DD) or time (ISO 8601, UTC), exclusive"
+    )
     export.add_argument("--actor", metavar="PRACTITIONER_ID", help="only this practitioner's events")
     export.add_argument("--child", type=child_ref, metavar="CHILD_REF", help="only events that touched this child")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
@@ -58,11 +64,16 @@ def add_commands(sub: Any) -> None:
 
 
 def moment(text: str) -> datetime:
-    """A date or date-time from the command line; naive values are UTC."""
+    """A date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) from the command line; naive is UTC."""
+    typed = parse_date(text.strip())
+    if typed is not None:
+        return datetime(typed.year, typed.month, typed.day, tzinfo=UTC)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601)"
+        ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -107,7 +118,12 @@ async def audit_verify(args: argparse.Namespace) -> int:
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")
         print(f"({verdict.count} events verified before it.)")
         return 1
-    agreed = f"; {verdict.checkpoints} checkpoint(s) agree" if verdict.checkpoints else "; no checkpoint to compare"
+    agrees = "agrees" if verdict.checkpoints == 1 else "agree"
+    agreed = (
+        f"; {plural(verdict.checkpoints, 'checkpoint')} {agrees}"
+        if verdict.checkpoints
+        else "; no checkpoint to compare"
+    )
     print(f"OK: {verdict.count} events, chain intact up to seq {verdict.last_seq}{agreed}.")
     print(f"head {verdict.head_hash.hex()}")
     return 0

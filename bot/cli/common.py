@@ -3,14 +3,17 @@ with one clear line."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
+from handlers.grammar import parse_date
 from store.audit.signing import Signer
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -53,3 +56,16 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
         yield app
     finally:
         await app.close()
+
+
+def day(text: str) -> date:
+    """A date typed on the command line: DD/MM/YYYY (as in chat) or YYYY-MM-DD."""
+    value = parse_date(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use DD/MM/YYYY or YYYY-MM-DD")
+    return value
+
+
+def example(*lines: str) -> str:
+    """An argparse epilog: the example commands under a heading, shown as typed."""
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)

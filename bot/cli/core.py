@@ -11,6 +11,28 @@ from bot import serve
 from bot.cli.common import CommandFailed, opened, operator_account
 from bot.console import console
 from handlers.operator import register
+from handlers.vocabulary import plural
+
+IMPORT_DESCRIPTION = """\
+Import feed CSVs into the register, all or nothing. Each file is UTF-8 CSV with a header row; its
+kind is recognised from the header, so files may be given in any order:
+
+  practitioners: practitioner_id,given_name,family_name,role,organisation,local_authority,phone,
+                 email,roles   (roles: ;-separated from practitioner, duty_manager, admin)
+  children:      child_ref,given_names,family_name,aliases,date_of_birth,sex,postcode,
+                 local_authority,shielded   (aliases: ;-separated full names; date_of_birth
+                 YYYY-MM-DD; sex F, M, X, U or empty; shielded true or false)
+  involvements:  child_ref,practitioner_id,service,started,ended,lead_professional
+                 (dates YYYY-MM-DD; ended empty while current; lead_professional true or false)
+
+Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
+importing the same rows again changes nothing. If any row of any file is bad, nothing is written
+and every problem is listed on stderr as FILE:LINE: FIELD: PROBLEM (no personal data quoted).
+
+exit status:
+  0  imported; rows read and new or changed, per kind, on stdout
+  1  nothing imported: the problems are listed on stderr
+  2  a file could not be read, or a setting is wrong (one line on stderr)"""
 
 
 def add_commands(sub: Any) -> None:
@@ -29,8 +51,12 @@ def add_commands(sub: Any) -> None:
     seed.add_argument("--children", type=int, default=3000, help="how many synthetic children (default 3000)")
     seed.set_defaults(func=seed_demo)
 
-    imp = sub.add_parser("import", help="import feed CSVs (kind recognised from the header); all or nothing")
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp = sub.add_parser(
+        "import",
+        help="import feed CSVs (kind recognised from the header); all or nothing",
+        description=IMPORT_DESCRIPTION,
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="feed CSV files, in any order")
     imp.set_defaults(func=import_command)
 
 
@@ -47,13 +73,11 @@ async def seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: Path) -> tuple[str, str]:
+def _read(path: Path) -> tuple[str, bytes]:
     try:
-        return path.name, path.read_text("utf-8-sig")
+        return path.name, path.read_bytes()
     except OSError as exc:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CommandFailed(f"{path} is not UTF-8 text") from None
 
 
 async def import_command(args: argparse.Namespace) -> int:
@@ -64,10 +88,10 @@ async def import_command(args: argparse.Namespace) -> int:
         except register.ImportRefused as refused:
             for problem in refused.problems:
                 print(problem, file=sys.stderr)
-            print(f"Nothing was imported: {len(refused.problems)} problem(s) above.", file=sys.stderr)
+            print(f"Nothing was imported: {plural(len(refused.problems), 'problem')} above.", file=sys.stderr)
             return 1
     for kind, rows in imported.rows.items():
-        print(f"{kind}: {rows} rows read, {imported.changed.get(kind, 0)} new or changed")
+        print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0)} new or changed")
     for note in imported.notes:
         print(note)
     return 0

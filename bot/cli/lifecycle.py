@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, operator_account, read_text_file
+from bot.cli.common import CommandFailed, day, opened, operator_account, read_text_file
 from handlers.operator import lifecycle
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def add_commands(sub: Any) -> None:
@@ -28,7 +20,9 @@ def add_commands(sub: Any) -> None:
     ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="RETENTION_COMMAND")
     run = ret_sub.add_parser("run", help="process every day since the last run, then seal in and compact")
     run.add_argument("--dry-run", action="store_true", help="report what would happen; change nothing")
-    run.add_argument("--as-of", type=_date, metavar="DATE", help="with --dry-run: as if run on DATE (YYYY-MM-DD)")
+    run.add_argument(
+        "--as-of", type=day, metavar="DATE", help="with --dry-run: as if run on DATE (DD/MM/YYYY or YYYY-MM-DD)"
+    )
     run.set_defaults(func=retention_command)
 
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
@@ -43,9 +37,9 @@ def add_commands(sub: Any) -> None:
     dec = sub.add_parser("decommission", help="switch Signpost off and destroy its personal data")
     dec_sub = dec.add_subparsers(dest="decommission_command", required=True, metavar="DECOMMISSION_COMMAND")
     sched = dec_sub.add_parser("schedule", help="set the switch-off date (admins are notified)")
-    sched.add_argument("--switch-off", type=_date, required=True, metavar="DATE", help="YYYY-MM-DD")
+    sched.add_argument("--switch-off", type=day, required=True, metavar="DATE", help="DD/MM/YYYY or YYYY-MM-DD")
     sched.add_argument(
-        "--destroy-by", type=_date, metavar="DATE", help="YYYY-MM-DD (default: 60 days after switch-off)"
+        "--destroy-by", type=day, metavar="DATE", help="DD/MM/YYYY or YYYY-MM-DD (default: 60 days after switch-off)"
     )
     sched.set_defaults(func=schedule_command)
     dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(func=status_command)

@@ -7,13 +7,16 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
-from bot.cli.common import CommandFailed
-from bot.config import SettingsError
+from bot.cli.common import CommandFailed, example
+from bot.cli.examples import EXAMPLES
+from bot.config import SettingsError, environment_warnings, load_settings
 from bot.logging import configure
 from handlers.operator.common import Refused
+from handlers.vocabulary import sentence
 from store.keys.crypto import KeyFileError
 
 COMMAND_GROUPS = (
@@ -29,8 +32,52 @@ COMMAND_GROUPS = (
 )
 
 
+class _SubParsers(argparse._SubParsersAction):  # type: ignore[type-arg]  # argparse's own extension point
+    """Each sub-command's ``--help`` opens with its one-line help as a description."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if "help" in kwargs and "description" not in kwargs:
+            kwargs["description"] = sentence(kwargs["help"]) + "."
+        return super().add_parser(name, **kwargs)  # type: ignore[no-any-return]
+
+
+class SignpostParser(argparse.ArgumentParser):
+    """Help laid out as written (examples keep their lines), with descriptive sub-command help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubParsers)
+
+
+def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every sub-command's parser by its path ("audit export"), groups included."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                child_path = f"{path} {name}".strip()
+                found[child_path] = child
+                found.update(commands(child, child_path))
+    return found
+
+
+def _add_examples(top: argparse.ArgumentParser) -> None:
+    """Each command's example as its epilog; a group shows its sub-commands' examples."""
+    found = commands(top)
+    for path, command in found.items():
+        lines = [
+            line
+            for key, example_lines in EXAMPLES.items()
+            if key == path or key.startswith(path + " ")
+            for line in example_lines
+        ]
+        if lines:
+            command.epilog = example(*lines) if command.epilog is None else f"{command.epilog}\n\n{example(*lines)}"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = SignpostParser(
         prog="signpost",
         description=(
             "Signpost: who else is working, or has worked, with this child? Contact signposts only, "
@@ -41,13 +88,17 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(sub)
+    _add_examples(top)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure(getattr(args, "log_format", "auto"))
+    for warning in environment_warnings():
+        print(f"signpost: {warning}", file=sys.stderr)
     try:
+        settings = load_settings()
+        configure(settings.log_format, settings.log_level)
         result: int = asyncio.run(args.func(args))
         return result
     except (SettingsError, KeyFileError, CommandFailed, Refused) as exc:

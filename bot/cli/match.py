@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from bot.cli.common import CommandFailed, opened
 from handlers.operator.register import match_roll
 from handlers.reconcile import DEFAULT_TOP, LineAnswer, RosterRejected
-from handlers.vocabulary import format_ref
+from handlers.vocabulary import format_ref, plural
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
@@ -58,7 +58,7 @@ async def match_command(args: argparse.Namespace) -> int:
         except RosterRejected as rejected:
             for problem in rejected.problems:
                 print(problem, file=sys.stderr)
-            print(f"Nothing was matched: {len(rejected.problems)} problem(s) above.", file=sys.stderr)
+            print(f"Nothing was matched: {plural(len(rejected.problems), 'problem')} above.", file=sys.stderr)
             return 1
     write_csv(answers, sys.stdout)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from bot.cli.common import opened, operator_account
@@ -30,7 +31,7 @@ def add_commands(sub: Any) -> None:
 async def enrol_command(args: argparse.Namespace) -> int:
     async with opened() as app:
         enrolment = await people.totp_enrol(app.ctx, operator_account(), args.practitioner_id, replace=args.replace)
-    print(terminal_enrolment(enrolment.uri))
+    print(terminal_enrolment(enrolment.uri, colour=sys.stdout.isatty()))
     print(
         f"Give this to {enrolment.practitioner_id} privately. It becomes active when they enter their first "
         "code: Signpost asks for one at their first search."

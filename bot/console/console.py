@@ -1,8 +1,11 @@
 """The terminal front end: interactive on a TTY (readline history), one message per line otherwise.
 
-Meta-commands: ``:as PRACTITIONER_ID`` switches identity (to rehearse multi-person flows), ``:quit``;
-``:clock +25h`` moves time forward only when started with SIGNPOST_DEV_CLOCK=1 (bot/devclock.py).
-Notices for the current identity are printed after each turn (bot/console_notices.py).
+Meta-commands (the console's own, never sent to Signpost nor audited): ``:as PRACTITIONER_ID``
+switches identity (to rehearse multi-person flows; only a practitioner in the register),
+``quit``/``exit``/``:quit`` leave, ``clear`` clears the screen, ``?``/``:help`` are ``help``;
+``:clock +25h`` moves time forward only when started with SIGNPOST_DEV_CLOCK=1 (devclock.py).
+Notices for the current identity are printed after each turn (notices.py). The log goes to a file
+(SIGNPOST_LOG_FILE), never into the conversation.
 """
 
 from __future__ import annotations
@@ -17,16 +20,30 @@ from typing import TextIO
 
 from bot.app import Signpost
 from bot.cli.common import opened
+from bot.config import load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import render
 from bot.enrol_page import terminal_enrolment
+from bot.logging import to_file
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
+from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Command, Platform, Principal, Reply
 
 DEFAULT_AS = "NS-P0001"
+QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
+HELP = frozenset({"?", ":help"})
+CLEAR = frozenset({"clear", ":clear"})
+CLEAR_SCREEN = "\033[H\033[2J"
+META_HELP = (
+    "In this console also:",
+    "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
+    "  clear                 clear the screen",
+    "  ? or :help            this help",
+    "  quit or exit          leave (Ctrl-D too)",
+)
 
 
 class Console:
@@ -64,13 +81,23 @@ class Console:
         return await self.app.dispatcher.handle(command)
 
     async def greet(self) -> None:
-        self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or :quit.")
+        self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or quit.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
             self.say("Try these on the demo data:")
-            self.say(f"  {examples.keyed}            (by reference)")
-            self.say(f"  {examples.demographic}   (by name and date of birth)")
-            self.say(f"  {examples.shielded}            (a shielded child)")
+            for command, what in (
+                (examples.keyed, "by reference"),
+                (examples.demographic, "by name and date of birth"),
+                (examples.shielded, "a shielded child"),
+            ):
+                self.say(f"  {command:<34} ({what})")
+            self.say("Demo people to act as (:as ID):")
+            for who, what in (
+                (examples.practitioner_id, "a practitioner"),
+                (examples.duty_manager_id, "their duty manager: pending, approve, deny"),
+                (examples.admin_id, "an admin: unlink, decommission"),
+            ):
+                self.say(f"  {who:<34} ({what})")
 
     async def catch_up(self) -> None:
         """Periodic work that fell due, then notices for whoever the console acts as now."""
@@ -95,22 +122,38 @@ class Console:
             text = line.strip()
             if not text:
                 continue
-            if text in (":quit", ":q", ":exit"):
+            word = text.lower()
+            if word in QUIT:
                 return 0
-            if text.startswith(":as"):
-                self.switch(text)
-            elif text.startswith(":clock"):
+            if word in CLEAR:
+                self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "")
+                continue
+            if word in HELP:
+                text = word = "help"
+            if word == ":as" or word.startswith(":as "):
+                await self.switch(text)
+            elif word.startswith(":clock"):
                 self.say(devclock.clock_command(self.app.ctx.clock, text))
             elif not await self.exchange(text):
                 return 0
+            if word == "help":
+                self.say("\n".join(META_HELP))
             await self.catch_up()
 
-    def switch(self, text: str) -> None:
-        _, _, who = text.partition(" ")
-        if not who.strip():
-            self.say("Usage: :as PRACTITIONER_ID")
+    async def switch(self, text: str) -> None:
+        """``:as ID``: act as a practitioner in the register (ids are matched whatever their case)."""
+        who = text[3:].strip().upper()
+        if not who:
+            self.say("Usage: :as PRACTITIONER_ID, e.g. :as NS-DM01")
             return
-        self.as_id = who.strip()
+        if await people.practitioner(self.app.ctx, who) is None:
+            self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
+            examples = await demo_examples(self.app.ctx)
+            if examples is not None:
+                ids = (examples.practitioner_id, examples.duty_manager_id, examples.admin_id)
+                self.say(f"On the demo data try {', '.join(ids)}.")
+            return
+        self.as_id = who
         self.say(f"Now acting as {self.as_id}.")
 
     async def exchange(self, text: str) -> bool:
@@ -131,12 +174,14 @@ class Console:
     def show(self, reply: Reply) -> None:
         if reply.enrolment_uri is not None:
             # Only the local console gets the seed: it draws the QR code right here.
-            self.say(terminal_enrolment(reply.enrolment_uri))
+            self.say(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()))
         self.say(render(reply))
 
 
 async def console_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    settings = load_settings()
+    to_file(settings.log_file, settings.log_level)  # the conversation stays clean
+    async with opened(settings) as app:
         if devclock.enabled(os.environ):
             if not await is_disposable_demo(app.ctx):
                 print(devclock.NOT_DEMO, file=sys.stderr)

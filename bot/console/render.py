@@ -32,15 +32,15 @@ def signpost_lines(post: Signpost) -> list[str]:
 
 
 def render(reply: Reply) -> str:
-    lines = [reply.text]
+    challenge = reply.challenge
+    # A refused code: its error says what went wrong, so the generic "Code not accepted." goes.
+    lines = [challenge.error if challenge is not None and challenge.error else reply.text]
     for post in reply.signposts:
         lines.extend(signpost_lines(post))
     lines.extend(reply.lines)
     for button in reply.buttons:
         hint = f" <{button.input.name}>" if button.input else ""
         lines.append(f"  [{button.label}] type: {button.command}{hint}")
-    if reply.challenge is not None:
-        if reply.challenge.error:
-            lines.append(reply.challenge.error)
-        lines.append(reply.challenge.prompt)
+    if challenge is not None:
+        lines.append(challenge.prompt)
     return plain("\n".join(lines))

@@ -16,7 +16,7 @@ from handlers.access.notices import decision_buttons, when
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError
-from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role
+from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
 from store.people import access as store
 from store.people import practitioners
 from store.tables.people import ChatIdentity, RegistrationRequest
@@ -53,8 +53,8 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
 def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: Iterable[str]) -> list[Notice]:
     p = req.command.principal
     text = (
-        f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the {p.platform} "
-        f"account {p.tenant}/{p.user_id} (asked {when(req.now)})."
+        f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the "
+        f"{platform_name(p.platform)} account {p.tenant}/{p.user_id} (asked {when(req.now)})."
     )
     return [
         Notice(
@@ -132,7 +132,7 @@ async def decide(
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} already {done}")
     if approve:
         return await _link(ctx, req, session, row)
-    text = f"Registration R{request_id} for the {row.platform} account was denied."
+    text = f"Registration R{request_id} for the {platform_name(row.platform)} account was denied."
     why = f" Reason: {reason}" if reason else ""
     notice = Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided")
     await ctx.notices.enqueue(session, [notice], req.now)
@@ -152,10 +152,13 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
     )
     principal = Principal(Platform(row.platform), row.tenant, row.user_id)
     await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
-    text = f"Your {row.platform} account is now registered with Signpost (registration R{row.id})."
+    text = f"Your {platform_name(row.platform)} account is now registered with Signpost (registration R{row.id})."
     notice = Notice(row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided")
     await ctx.notices.enqueue(session, [notice], req.now)
-    reply = Reply(Outcome.DONE, f"Registration R{row.id} approved: {row.practitioner_id} is linked on {row.platform}.")
+    reply = Reply(
+        Outcome.DONE,
+        f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.",
+    )
     return Result(reply, detail=f"registration R{row.id}")
 
 

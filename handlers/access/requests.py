@@ -30,7 +30,18 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
-from handlers.vocabulary import Action, Notice, Outcome, Platform, Reply, Role, format_ref
+from handlers.vocabulary import (
+    Action,
+    Notice,
+    Outcome,
+    Platform,
+    Reply,
+    Role,
+    format_ref,
+    platform_name,
+    plural,
+    sentence,
+)
 from store.people import access as store
 from store.register import children
 from store.tables.people import ChatIdentity
@@ -122,7 +133,7 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     try:
         ref, purpose = split_reference(req.args)
     except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{exc}."), detail="bad check digit")
+        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
     if len(purpose) < POLICY.min_reason:
         raise UsageError("please say why you need these signposts (the purpose is required)")
     record = await children.find(session, ref)
@@ -253,7 +264,8 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
     for reg in registrations:
         lines.append(
-            f"• R{reg.id}: {reg.practitioner_id} asks to link a {reg.platform} account, {when(reg.created_at)}"
+            f"• R{reg.id}: {reg.practitioner_id} asks to link a {platform_name(reg.platform)} account, "
+            f"{when(reg.created_at)}"
         )
         ids.append(f"R{reg.id}")
     if not lines:
@@ -276,15 +288,15 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("please give the practitioner id")
     platform = platform.strip().lower()
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
-        raise UsageError("the platform is slack or teams")
+        raise UsageError("the platform is Slack or Teams")
     count = await unlink_identities(session, target.upper(), platform or None)
     if count == 0:
         return Result(Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked")
-    where = platform or "every platform"
+    where = platform_name(platform) if platform else "every platform"
     notice = Notice(target.upper(), "unlinked", f"An admin removed your Signpost link on {where}.")
     await ctx.notices.enqueue(session, [notice], req.now)
     return Result(
-        Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({count} account(s))."),
+        Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({plural(count, 'account')})."),
         detail=f"unlinked {count}",
     )
 

@@ -19,7 +19,7 @@ from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
 from handlers.grammar import Parsed, UsageError, parse
-from handlers.vocabulary import Action, Actor, Command, Outcome, Reply
+from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
 from store.people import practitioners
@@ -180,7 +180,7 @@ class Dispatcher:
         try:
             return await spec.run(self.ctx, req, session), actor
         except UsageError as exc:
-            text = f"{exc}.\n\n{spec.usage}" if spec.usage else str(exc)
+            text = f"{sentence(str(exc))}.\n\n{spec.usage}" if spec.usage else sentence(str(exc))
             return Result(Reply(Outcome.INVALID, text), detail="usage"), actor
 
     async def _record(

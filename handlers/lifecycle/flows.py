@@ -94,7 +94,7 @@ def _dates(text: str) -> tuple[date, date | None]:
         raise UsageError("please give the switch-off date, and optionally the destroy-by date")
     days = [parse_date(part) for part in parts]
     if any(day is None for day in days):
-        raise UsageError("that is not a real date: please use DD/MM/YYYY")
+        raise UsageError("that is not a real date: please use DD/MM/YYYY or YYYY-MM-DD")
     return days[0], days[1] if len(days) == 2 else None  # type: ignore[return-value]
 
 

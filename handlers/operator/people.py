@@ -93,3 +93,9 @@ async def linked(ctx: Context, authority: str | None) -> list[LinkedIdentity]:
     """Practitioners with chat links (ids, authorities, roles and platforms only)."""
     async with ctx.db.read() as session:
         return await practitioners.linked_identities(session, authority)
+
+
+async def practitioner(ctx: Context, practitioner_id: str) -> Actor | None:
+    """The practitioner with this id, or None (the console's ``:as`` checks whom it will act as)."""
+    async with ctx.db.read() as session:
+        return await practitioners.get_actor(session, practitioner_id)

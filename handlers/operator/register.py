@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.operator.common import Refused, record, terminal_event
 from handlers.reconcile import BatchRefused, LineAnswer, RosterRejected, audit_rejected, read_roster, run_batch
-from handlers.vocabulary import Action, Outcome
+from handlers.vocabulary import Action, Outcome, plural
 from store.audit.log import append
 from store.lifecycle import demo as disposable_store
 from store.register import demo
@@ -37,7 +37,7 @@ class ImportRefused(Exception):
     """Nothing was imported; ``problems`` are one line each (file:line: field: problem)."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s); nothing was imported")
+        super().__init__(f"{plural(len(problems), 'problem')}; nothing was imported")
         self.problems = list(problems)
 
 
@@ -50,7 +50,7 @@ def _counts(report: ImportReport) -> str:
 
 def _detail(report: ImportReport, names: Sequence[str], outcome: Outcome) -> str:
     # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
-    problems = f"{len(report.problems)} problem(s); " if outcome is Outcome.INVALID else ""
+    problems = f"{plural(len(report.problems), 'problem')}; " if outcome is Outcome.INVALID else ""
     return f"{problems}{_counts(report)}; files {', '.join(names)}"
 
 
@@ -84,9 +84,12 @@ async def _import(
     return report
 
 
-async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, str]]) -> Imported:
-    """Import feed CSVs given as (file name, text), all or nothing; raise ``ImportRefused``."""
-    report = await _import(ctx, who, Action.IMPORT, [Feed(name, text) for name, text in files])
+async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, bytes]]) -> Imported:
+    """Import feed CSVs given as (file name, contents), all or nothing; raise ``ImportRefused``.
+
+    A file that is not UTF-8 is one of the problems (its first bad line), like any bad row.
+    """
+    report = await _import(ctx, who, Action.IMPORT, [Feed.from_bytes(name, data) for name, data in files])
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 
 

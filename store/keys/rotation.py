@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.vocabulary import Platform, Principal
+from handlers.vocabulary import Platform, Principal, plural
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
@@ -188,4 +188,6 @@ async def _verify(db: Database, ring: KeyRing, tables: tuple[WrappedKeys, ...], 
                 )
             ).scalar_one()
             if left:
-                raise RotationFailed(f"{spec.table.name}: {left} key(s) still under the old generation; old keys kept")
+                raise RotationFailed(
+                    f"{spec.table.name}: {plural(left, 'key')} still under the old generation; old keys kept"
+                )

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.vocabulary import plural
 from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
@@ -103,15 +104,20 @@ class RetentionReport:
         return bool(self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed)
 
     def summary(self) -> str:
-        verb = "would be" if self.dry_run else "were"
         days = (
             f"{self.first_day:%d/%m/%Y} to {self.last_day:%d/%m/%Y}"
             if self.first_day and self.last_day
             else "no new days"
         )
+
+        def were(count: int) -> str:
+            return "would be" if self.dry_run else ("was" if count == 1 else "were")
+
+        keys = self.period_keys_destroyed
         text = (
-            f"Retention ({days}): {self.archived} record(s) {verb} archived at 18, {self.destroyed} {verb} "
-            f"destroyed at 24; {self.period_keys_destroyed} expired audit-term key(s) {verb} destroyed."
+            f"Retention ({days}): {plural(self.archived, 'record')} {were(self.archived)} archived at 18, "
+            f"{self.destroyed} {were(self.destroyed)} destroyed at 24; "
+            f"{plural(keys, 'expired audit-term key')} {were(keys)} destroyed."
         )
         return text + (" " + COMPACTION_PENDING if self.compaction_pending else "")
 
@@ -390,7 +396,7 @@ async def run(
         destroyed=report.destroyed,
         sealed_in=report.sealed_in,
         pending_days=report.pending_days,
-        compaction=report.compaction,
+        compaction=report.compaction or "skipped",
     )
     return report
 
@@ -539,8 +545,8 @@ async def _pg_compact(db: Database, tables: Sequence[str], full: bool, wait: flo
                 (list(tables),),
             )
         ).scalar_one()
-    detail = f"postgresql vacuum{' full' if full else ''} {len(tables)} table(s)"
-    return int(kept) == 0, detail if not kept else f"{detail}, {kept} dead row version(s) kept"
+    detail = f"postgresql vacuum{' full' if full else ''} {plural(len(tables), 'table')}"
+    return int(kept) == 0, detail if not kept else f"{detail}, {plural(int(kept), 'dead row version')} kept"
 
 
 def raw_sqlite(sync_conn: Any, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:

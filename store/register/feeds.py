@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Role
+from handlers.vocabulary import Role, plural
 from store.db import Database, dialect_insert
 from store.keys.crypto import KeyRing
 from store.lifecycle import demo, retention
@@ -33,6 +33,7 @@ from store.register.terms import Identity
 from store.tables.register import Child, LocalAuthority
 
 BATCH = 2000
+NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 
 
 class FeedKind(StrEnum):
@@ -96,6 +97,10 @@ class ImportReport:
     past_retention: int = 0
     past_retention_involvements: int = 0
     _not_stored: set[int] = field(default_factory=set, repr=False)
+    # Children and practitioners this import names, bad rows included: a reference to one of them
+    # is not "unknown" (the row itself is reported), so every problem shows in one pass.
+    named_children: set[int] = field(default_factory=set, repr=False)
+    named_practitioners: set[str] = field(default_factory=set, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -116,20 +121,33 @@ class FeedRejected(Exception):
     """The import applied nothing; ``report.problems`` says why, row by row."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__(f"{len(report.problems)} problem(s); nothing was imported")
+        super().__init__(f"{plural(len(report.problems), 'problem')}; nothing was imported")
         self.report = report
 
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """One CSV source: a name for messages and its text."""
+    """One CSV source: a name for messages and its text.
+
+    ``bad_line`` is the first line that was not UTF-8 (``from_bytes``): the import reports it as a
+    problem, and checks the rest of the file as well so that one pass shows every problem.
+    """
 
     name: str
     text: str
+    bad_line: int | None = None
 
     @classmethod
     def from_path(cls, path: Path) -> Feed:
-        return cls(path.name, path.read_text("utf-8-sig"))
+        return cls.from_bytes(path.name, path.read_bytes())
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Feed:
+        try:
+            return cls(name, data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            return cls(name, data.decode("utf-8-sig", errors="replace"), bad_line=line)
 
 
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
@@ -256,6 +274,8 @@ def _involvement(c: _RowChecker) -> InvolvementRow | None:
 
 
 def _rows(feed: Feed, problems: list[RowProblem]) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
+    if feed.bad_line is not None:
+        problems.append(RowProblem(feed.name, feed.bad_line, "file", NOT_UTF8))
     reader = csv.reader(io.StringIO(feed.text))
     header = next(reader, None)
     kind = detect_kind(header) if header else None
@@ -325,6 +345,7 @@ async def _apply(
 ) -> None:
     seen: dict[object, int] = {}
     batch: list[tuple[int, Any]] = []
+    unchecked: list[tuple[int, int, str]] = []  # (line, child_ref, practitioner_id) of bad rows
     report.rows.setdefault(kind.value, 0)
     report.changed.setdefault(kind.value, 0)
     for line, row in rows:
@@ -337,7 +358,10 @@ async def _apply(
             parsed = _child(checker, now.date())
         else:
             parsed = _involvement(checker)
+        _name(report, kind, row)
         if parsed is None:
+            if kind is FeedKind.INVOLVEMENTS:
+                unchecked.append((line, *_references(name, line, row)))
             continue
         key = _identity_key(kind, parsed)
         if key in seen:
@@ -350,6 +374,24 @@ async def _apply(
             batch = []
     if batch:
         await _write(session, keys, kind, name, batch, report, now)
+    if unchecked:  # bad rows' references too, so that a second run finds nothing new
+        await _check_references(session, name, unchecked, report)
+
+
+def _name(report: ImportReport, kind: FeedKind, row: dict[str, str]) -> None:
+    """Remember the child or practitioner a row names, whether or not the row is good."""
+    if kind is FeedKind.PRACTITIONERS:
+        report.named_practitioners.add((row.get("practitioner_id") or "").strip())
+    elif kind is FeedKind.CHILDREN:
+        value = (row.get("child_ref") or "").replace(" ", "").strip()
+        if is_valid(value):
+            report.named_children.add(int(value))
+
+
+def _references(name: str, line: int, row: dict[str, str]) -> tuple[int, str]:
+    """The child and practitioner a bad involvement row names (its own problems are already reported)."""
+    checker = _RowChecker(name, line, row, [])
+    return checker.reference("child_ref"), checker.text("practitioner_id", max_len=64)
 
 
 def _identity_key(kind: FeedKind, parsed: Any) -> object:
@@ -384,7 +426,10 @@ async def _write(
     else:
         kept = [(line, row) for line, row in batch if row.child_ref not in report._not_stored]
         report.past_retention_involvements += len(batch) - len(kept)
-        good = await _check_references(session, name, kept, report)
+        ok = await _check_references(
+            session, name, [(line, r.child_ref, r.practitioner_id) for line, r in kept], report
+        )
+        good = [row for line, row in kept if line in ok]
         report.changed[kind.value] += await practitioners.upsert_involvements(session, good)
 
 
@@ -396,24 +441,26 @@ async def ensure_authorities(session: Any, names: set[str], now: datetime) -> No
 
 
 async def _check_references(
-    session: Any, name: str, batch: list[tuple[int, InvolvementRow]], report: ImportReport
-) -> list[InvolvementRow]:
-    """Involvements must name a child and a practitioner that exist once this import is applied."""
-    refs = sorted({row.child_ref for _, row in batch})
-    known_children: set[int] = set()
+    session: Any, name: str, named: list[tuple[int, int, str]], report: ImportReport
+) -> set[int]:
+    """Involvements must name a child and a practitioner that exist once this import is applied.
+
+    ``named`` is (line, child_ref, practitioner_id); returns the lines whose child and practitioner
+    are stored (the rows that may be written). A reference to a bad row of this import is not
+    reported again, nor is a bad or empty field (0 or ""): those rows' own problems say why.
+    """
+    refs = sorted({ref for _, ref, _ in named if ref})
+    stored_children: set[int] = set()
     for start in range(0, len(refs), children.CHUNK):
         result = await session.execute(select(Child.ref).where(Child.ref.in_(refs[start : start + children.CHUNK])))
-        known_children.update(result.scalars())
-    known_people = await practitioners.existing_ids(session, sorted({row.practitioner_id for _, row in batch}))
-    good = []
-    for line, row in batch:
-        ok = True
-        if row.child_ref not in known_children:
+        stored_children.update(result.scalars())
+    stored_people = set(await practitioners.existing_ids(session, sorted({pid for _, _, pid in named if pid})))
+    ok: set[int] = set()
+    for line, ref, pid in named:
+        if ref and ref not in stored_children and ref not in report.named_children:
             report.problems.append(RowProblem(name, line, "child_ref", "no child with this reference"))
-            ok = False
-        if row.practitioner_id not in known_people:
+        if pid and pid not in stored_people and pid not in report.named_practitioners:
             report.problems.append(RowProblem(name, line, "practitioner_id", "no practitioner with this id"))
-            ok = False
-        if ok:
-            good.append(row)
-    return good
+        if ref in stored_children and pid in stored_people:
+            ok.add(line)
+    return ok

@@ -64,7 +64,7 @@ async def test_history_count_is_honoured_and_checked(signpost: Signpost) -> None
     for bad in ("history 0", "history 51", "history lots"):
         reply = await say_fresh(signpost, "P001", bad)
         assert reply.outcome is Outcome.INVALID
-        assert "give a number of lookups from 1 to 50" in reply.text
+        assert reply.text.startswith("Give a number of lookups from 1 to 50")
 
 
 async def test_history_with_no_lookups_says_so_kindly(signpost: Signpost) -> None:

@@ -107,7 +107,7 @@ def test_dry_run_as_of_reports_the_future_and_changes_nothing(
     before = store_digest(db_url)
     assert main(["retention", "run", "--dry-run", "--as-of", (TODAY + timedelta(days=10)).isoformat()]) == 0
     out = capsys.readouterr().out
-    assert "1 record(s) would be archived at 18, 1 would be destroyed at 24" in out
+    assert "1 record would be archived at 18, 1 would be destroyed at 24" in out
     assert store_digest(db_url) == before
 
 
@@ -115,7 +115,7 @@ def test_retention_run_reports_counts(key_file: Path, capsys: pytest.CaptureFixt
     """A real run says what it did: the child imported at 23 was stored archived by the import, so
     the run archives and destroys nobody."""
     assert main(["retention", "run"]) == 0
-    assert "0 record(s) were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
+    assert "0 records were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
 
 
 def test_backup_writes_a_new_file_and_never_overwrites(

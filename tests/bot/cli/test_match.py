@@ -88,7 +88,7 @@ def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tm
     assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in lines
     assert "roll.csv:3: sex: must be F, M, X, U or empty" in lines
     assert "roll.csv:4: row: has 3 fields, expected 9" in lines
-    assert lines[-1] == "Nothing was matched: 3 problem(s) above."
+    assert lines[-1] == "Nothing was matched: 3 problems above."
     (tmp_path / "wrong.csv").write_text("name,dob\nAmy,2014-04-03\n")
     wrong = cli("match", str(tmp_path / "wrong.csv"), "--as", "AD01")
     assert wrong.code == 1 and "header" in wrong.err

@@ -56,11 +56,11 @@ async def test_a_refused_import_writes_one_invalid_event_and_imports_nothing(
         f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,B,,2014-13-01,F,,LA,false\n"
     )
     run = await cli.run("import", str(tmp_path / "practitioners.csv"), str(tmp_path / "children.csv"))
-    assert run.code == 1 and run.err.strip().endswith("Nothing was imported: 3 problem(s) above.")
+    assert run.code == 1 and run.err.strip().endswith("Nothing was imported: 3 problems above.")
     (event,) = await events(db, "import")
     assert_terminal(event)
     assert (event.outcome, event.result_count) == ("invalid", 0)
-    assert event.detail.startswith("3 problem(s); ") and "files practitioners.csv, children.csv" in event.detail
+    assert event.detail.startswith("3 problems; ") and "files practitioners.csv, children.csv" in event.detail
     async with db.read() as session:
         assert await demo.count_children(session) == 0
         assert await practitioners.get_actor(session, "P001") is None

@@ -122,9 +122,11 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
     await console.expect(re.escape(ANSWER))
     await console.expect(r"Sam Carter")
     await console.send(":quit")
-    status, logs = await console.finish()
+    status, stderr = await console.finish()
     assert status == 0
+    logs = (tmp_path / "signpost.log").read_text("utf-8")  # the console's log file, not the conversation
     assert '"action": "code"' in logs and secret not in logs and code not in logs
+    assert secret not in stderr and code not in stderr
 
 
 async def test_operator_enrols_then_the_first_console_code_confirms_and_answers(

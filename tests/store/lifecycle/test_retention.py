@@ -305,7 +305,7 @@ async def test_admins_get_a_retention_notice_with_counts_only(signpost: Signpost
         rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "retention"))).scalars().all()
     assert {r.recipient_id for r in rows} == {"AD01", "AD02"}
     latest = [r.body for r in rows if "03/11/2026" in r.body]
-    assert latest and all("1 record(s) were archived at 18, 1 were destroyed at 24" in body for body in latest)
+    assert latest and all("1 record was archived at 18, 1 was destroyed at 24" in body for body in latest)
     for body in (r.body for r in rows):
         for secret in (MARKER, "Tara", "Omar", "2002", "2008-11-03", TURNS_24, TURNS_18):
             assert secret not in body
@@ -341,7 +341,7 @@ async def test_storage_is_compacted_after_a_run(signpost: Signpost) -> None:
 
         assert os.path.getsize(path) == 0
     else:
-        assert report.compaction == f"postgresql vacuum {len(lifecycle.AFFECTED_TABLES)} table(s)"
+        assert report.compaction == f"postgresql vacuum {len(lifecycle.AFFECTED_TABLES)} tables"
         vacuumed = await scalar_pg_vacuumed(signpost.ctx.db)
         assert set(lifecycle.AFFECTED_TABLES) <= vacuumed
 

@@ -1,0 +1,36 @@
+"""One example per `signpost` sub-command, shown at the end of its ``--help`` (tests check that every
+sub-command has one, and that each names a real command)."""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "run": ("signpost run --host 127.0.0.1 --port 3000",),
+    "console": (
+        "signpost console --as NS-DM01",
+        "printf 'help\\n' | signpost console   # scripted: one message a line",
+    ),
+    "seed-demo": ("signpost seed-demo --if-empty",),
+    "import": ("signpost import practitioners.csv children.csv involvements.csv",),
+    "match": ("signpost match roll.csv --as ADMIN-01 --top 3 > matches.csv",),
+    "totp enrol": ("signpost totp enrol NS-P0001",),
+    "totp reset": ("signpost totp reset NS-P0001",),
+    "practitioner list": ("signpost practitioner list --authority Northshire",),
+    "practitioner unlink": ("signpost practitioner unlink NS-P0001 --platform slack",),
+    "audit export": ("signpost audit export --since 01/11/2026 --format csv > audit.csv",),
+    "audit verify": ("signpost audit verify --checkpoint checkpoint-2026-11-01.txt",),
+    "audit checkpoint": ("signpost audit checkpoint > checkpoint-$(date +%F).txt",),
+    "audit sar": ("signpost audit sar '943 476 5919' --format json",),
+    "retention run": ("signpost retention run --dry-run --as-of 01/12/2026",),
+    "backup": ("signpost backup /var/backups/signpost-$(date +%F).db",),
+    "keys rotate": ("signpost keys rotate   # then restart every running replica",),
+    "decommission schedule": ("signpost decommission schedule --switch-off 31/03/2027 --destroy-by 30/05/2027",),
+    "decommission status": ("signpost decommission status",),
+    "decommission cancel": ("signpost decommission cancel",),
+    "decommission certificate": ("signpost decommission certificate --out certificate.json",),
+    "decommission destroy": ("signpost decommission destroy",),
+    "teams package": ("signpost teams package --out signpost-teams.zip --website-url https://signpost.example.org",),
+    "db grant-runtime": (
+        "SIGNPOST_DATABASE_URL=postgresql+asyncpg://signpost_owner@db/signpost \\",
+        "  signpost db grant-runtime signpost_app",
+    ),
+}

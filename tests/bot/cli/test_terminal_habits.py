@@ -1,0 +1,184 @@
+"""What an operator sees at the terminal: settings refused in one line, unknown names warned about,
+logs that stay JSON, help with a description and an example for every command, dates typed either
+way, and feed problems all reported in one pass."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bot.cli.examples import EXAMPLES
+from bot.cli.main import commands, parser
+from bot.logging import configure
+from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_main import write_feeds
+from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER
+
+README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
+SLACK = {"SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        (("SLACK_BOT_TOKEN",), "SLACK_SIGNING_SECRET"),
+        (("SLACK_SIGNING_SECRET",), "SLACK_BOT_TOKEN"),
+        (("SLACK_APP_TOKEN",), "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN"),
+    ],
+)
+def test_partial_slack_configuration_is_refused_in_one_line(
+    cli: Cli, given: tuple[str, ...], missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only some Slack settings: `signpost run` exits 2 with one line naming what is missing (no console)."""
+    for name in SLACK:
+        monkeypatch.delenv(name, raising=False)
+    run = cli("run", env={name: SLACK[name] for name in given}, stdin="help\n")
+    assert run.code == 2 and run.out == ""
+    lines = [line for line in run.err.splitlines() if line.startswith("signpost:")]
+    assert lines == [lines[0]] and "Slack is only partly configured" in lines[0] and lines[0].endswith(missing)
+    assert "s3cret" not in run.err and "xoxb-1" not in run.err
+
+
+def test_an_unknown_signpost_variable_is_named_with_the_closest_known_one(cli: Cli) -> None:
+    """A misspelt SIGNPOST_ name gets one warning line suggesting the right name; the command still runs."""
+    run = cli("decommission", "status", env={"SIGNPOST_DATABSE_URL": "sqlite+aiosqlite:///x.db"})
+    assert run.code == 0
+    warnings = [line for line in run.err.splitlines() if "SIGNPOST_DATABSE_URL" in line]
+    assert warnings == [
+        "signpost: unknown setting SIGNPOST_DATABSE_URL is ignored (did you mean SIGNPOST_DATABASE_URL?)"
+    ]
+
+
+def test_a_key_file_in_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    """SIGNPOST_KEY_FILE in a folder that does not exist: exit 2, one line, no traceback."""
+    run = cli("decommission", "status", env={"SIGNPOST_KEY_FILE": str(tmp_path / "nowhere" / "signpost.key")})
+    assert run.code == 2
+    assert said(run.err) == [f"signpost: SIGNPOST_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"]
+
+
+def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
+    """A standard-library logger's error (the Slack SDK's, say) with a traceback is one JSON line, and
+    structlog's own events share the stream: nothing in plain text."""
+    stream = io.StringIO()
+    configure("json", "info", stream=stream)
+    try:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("slack_sdk.socket_mode").exception("socket_failed")
+        structlog.get_logger("signpost.test").info("ours", n=1)
+    finally:
+        structlog.reset_defaults()
+    lines = stream.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2
+    assert records[0]["event"] == "socket_failed" and records[0]["logger"] == "slack_sdk.socket_mode"
+    assert records[0]["exception"][0]["exc_type"] == "RuntimeError"
+    assert records[1]["event"] == "ours" and records[1]["n"] == 1
+
+
+def test_log_level_setting_hides_info_lines(cli: Cli) -> None:
+    """SIGNPOST_LOG_LEVEL=warning: no info line on stderr; a bad level is refused naming the setting."""
+    quiet = cli("decommission", "status", env={"SIGNPOST_LOG_LEVEL": "warning"})
+    assert quiet.code == 0 and '"level": "info"' not in quiet.err
+    bad = cli("decommission", "status", env={"SIGNPOST_LOG_LEVEL": "loud"})
+    assert bad.code == 2 and "SIGNPOST_LOG_LEVEL" in bad.err
+
+
+def test_the_console_logs_to_a_private_file_not_the_conversation(cli: Cli, tmp_path: Path) -> None:
+    """`signpost console` prints only the conversation; its log lines go to ./signpost.log, mode 0600."""
+    run = cli("console", "--as", "P002", stdin="help\nquit\n")
+    assert run.code == 0, run.err
+    assert "correlation_id" not in run.out and "correlation_id" not in run.err
+    log = tmp_path / "signpost.log"
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    assert any(json.loads(line).get("action") == "help" for line in log.read_text().splitlines())
+
+
+def test_every_sub_command_has_a_description_and_an_example() -> None:
+    """`signpost X --help` opens with what X does and ends with an example naming X."""
+    found = commands(parser())
+    assert set(EXAMPLES) <= set(found), "an example for a command that does not exist"
+    for path, command in found.items():
+        text = command.format_help()
+        assert command.description, path
+        assert "example:\n  " in text and f"signpost {path}" in text, path
+
+
+def test_import_help_describes_the_feeds_and_exit_codes() -> None:
+    """`signpost import --help` gives each feed's columns and what exit statuses 0, 1 and 2 mean."""
+    text = commands(parser())["import"].format_help()
+    for header in ("practitioner_id,given_name", "child_ref,given_names", "child_ref,practitioner_id,service"):
+        assert header in text
+    assert re.search(r"^  0  imported", text, re.M) and re.search(r"^  1  nothing imported", text, re.M)
+    assert re.search(r"^  2  ", text, re.M)
+
+
+def test_readme_lists_every_command_of_signpost_help() -> None:
+    """Every top-level command in `signpost --help` is in README's command list, and nothing more."""
+    top = {path for path in commands(parser()) if " " not in path}
+    block = README.split("## The `signpost` command", 1)[1].split("```", 2)[1]
+    listed = set(re.findall(r"^signpost ([a-z-]+)", block, re.M))
+    assert listed == top
+
+
+@pytest.mark.parametrize("typed", ["31/03/2099", "2099-03-31"])
+def test_decommission_dates_are_accepted_as_in_chat_or_iso(cli: Cli, typed: str) -> None:
+    """`decommission schedule --switch-off` takes DD/MM/YYYY (as in chat) and YYYY-MM-DD alike."""
+    run = cli("decommission", "schedule", "--switch-off", typed)
+    assert run.code == 0, run.err
+    assert "switch-off 31/03/2099" in run.out
+
+
+def test_a_bad_date_says_both_forms(cli: Cli) -> None:
+    run = cli("decommission", "schedule", "--switch-off", "31st March")
+    assert run.code == 2 and "use DD/MM/YYYY or YYYY-MM-DD" in run.err
+
+
+def said(err: str) -> list[str]:
+    """stderr without log lines (JSON): what the command itself told the operator."""
+    return [line for line in err.splitlines() if not line.startswith("{")]
+
+
+def test_feed_problems_are_all_reported_in_one_pass(cli: Cli, tmp_path: Path) -> None:
+    """A bad involvement row is checked for unknown references too, so fixing the format finds nothing
+    new; one row read is "1 row"; the count of problems is a proper plural."""
+    paths = write_feeds(tmp_path)
+    bad = tmp_path / "involvements.csv"
+    bad.write_text(f"{INVOLVEMENTS_HEADER}\n9990000018,NOPE,Education,not-a-date,,false\n", encoding="utf-8")
+    run = cli("import", *paths)
+    assert run.code == 1
+    assert said(run.err) == [
+        "involvements.csv:2: started: is not a date in YYYY-MM-DD form",
+        "involvements.csv:2: practitioner_id: no practitioner with this id",
+        "Nothing was imported: 2 problems above.",
+    ]
+
+
+def test_a_latin1_feed_is_a_problem_with_its_first_bad_line(cli: Cli, tmp_path: Path) -> None:
+    """A file that is not UTF-8: exit 1 like other bad input, naming the first bad line."""
+    paths = write_feeds(tmp_path)
+    latin = tmp_path / "children.csv"
+    latin.write_bytes(f"{CHILDREN_HEADER}\n9990000018,Zoë,Jones,,2014-04-03,F,,Northshire,false\n".encode("latin-1"))
+    run = cli("import", *paths)
+    assert run.code == 1
+    assert said(run.err)[0].startswith("children.csv:2: file: is not UTF-8 text")
+    assert said(run.err)[-1].startswith("Nothing was imported:")
+
+
+def test_one_row_is_one_row(cli: Cli, tmp_path: Path) -> None:
+    """Counts read as English: "1 row read", not "1 rows read"."""
+    (tmp_path / "children.csv").write_text(
+        f"{CHILDREN_HEADER}\n9990000069,Noah,Wells,,2020-02-29,M,,Southvale,false\n", encoding="utf-8"
+    )
+    run = cli("import", str(tmp_path / "children.csv"))
+    assert run.code == 0, run.err
+    assert "children: 1 row read, 1 new or changed" in run.out

@@ -1,0 +1,90 @@
+"""The console behaves like a terminal: meta-commands, help that lists them, `:as` that checks the id,
+a refused code said once, and a QR code drawn for light and dark themes alike."""
+
+from __future__ import annotations
+
+import io
+
+import pyotp
+from sqlalchemy import select
+
+from bot.app import Signpost
+from bot.console.console import Console
+from bot.enrol_page import qr_terminal
+from store.tables.audit import AuditEvent
+from tests.bot.console.console_session import session
+from tests.factories import AMY, load_standard
+
+
+async def actions(app: Signpost) -> list[str]:
+    """The audited chat commands from the console (not the scheduler's own work)."""
+    query = select(AuditEvent.action).where(AuditEvent.platform == "console").order_by(AuditEvent.seq)
+    async with app.ctx.db.read() as session_:
+        return list((await session_.execute(query)).scalars())
+
+
+async def test_quit_and_exit_leave_without_an_answer_or_an_audit_event(signpost: Signpost) -> None:
+    """`quit` and `exit` (any case) end the session: no "Sorry, I didn't understand", nothing audited."""
+    await load_standard(signpost)
+    for word in ("quit", "EXIT", ":quit"):
+        out = await session(signpost, [word, "help"], as_id="P002")
+        assert "Sorry" not in out and "Signpost tells you" not in out
+    assert await actions(signpost) == []
+
+
+async def test_clear_is_not_sent_to_signpost(signpost: Signpost) -> None:
+    """`clear` clears a terminal (nothing on a pipe) and is neither answered nor audited."""
+    await load_standard(signpost)
+    out = await session(signpost, ["clear"], as_id="P002")
+    assert "Sorry" not in out and "\033[2J" not in out
+    assert await actions(signpost) == []
+
+
+async def test_question_mark_and_colon_help_are_help_and_help_lists_the_meta_commands(signpost: Signpost) -> None:
+    """`?`, `:help` and `help` each show Signpost's help followed by the console's meta-commands."""
+    await load_standard(signpost)
+    for word in ("?", ":help", "help"):
+        out = await session(signpost, [word], as_id="P002")
+        assert "Sorry" not in out
+        assert "Signpost tells you" in out
+        assert "In this console also:" in out
+        for meta in (":as PRACTITIONER_ID", "clear", "? or :help", "quit or exit"):
+            assert meta in out
+    assert await actions(signpost) == ["help", "help", "help"]
+
+
+async def test_as_refuses_an_id_that_is_not_in_the_register(signpost: Signpost) -> None:
+    """`:as NOBODY` says kindly there is no such practitioner and keeps the current identity."""
+    await load_standard(signpost)
+    out = await session(signpost, [":as NOBODY", ":as dm01", ":as"], as_id="P002")
+    assert "There is no practitioner NOBODY in the register, so still acting as P002." in out
+    assert "Now acting as DM01." in out
+    assert "Usage: :as PRACTITIONER_ID" in out
+
+
+async def test_a_wrong_code_is_explained_in_one_line(signpost: Signpost) -> None:
+    """A wrong step-up code shows what went wrong once, then asks again (no "Code not accepted." too)."""
+    await load_standard(signpost)
+    out = await session(signpost, ["enrol", "000000", ""], as_id="P002")
+    assert "Code not accepted." not in out
+    assert out.count("That code didn't match") == 1
+
+
+def test_terminal_qr_is_black_on_white_in_explicit_colours() -> None:
+    """On a terminal the QR code names both colours (black and bright white), so a dark theme does not
+    invert it; every line ends by resetting the colours; piped, it carries no escape codes."""
+    uri = pyotp.TOTP(pyotp.random_base32()).provisioning_uri(name="P002", issuer_name="Signpost")
+    coloured = qr_terminal(uri, colour=True).splitlines()
+    assert all(line.endswith("\033[0m") for line in coloured)
+    text = "".join(coloured)
+    assert "\033[97;107m" in text and "\033[30;40m" in text  # light and dark modules both painted
+    assert "\033[7m" not in text  # not reverse video, which follows the theme
+    assert "\033[" not in qr_terminal(uri, colour=False)
+
+
+async def test_console_output_has_no_log_lines(signpost: Signpost) -> None:
+    """What the console prints is the conversation only (logs go to the log file)."""
+    await load_standard(signpost)
+    out = io.StringIO()
+    await Console(signpost, "P002", io.StringIO(f"{AMY}\n"), out).run()
+    assert "correlation_id" not in out.getvalue() and "[info" not in out.getvalue()
