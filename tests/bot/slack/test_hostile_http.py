@@ -189,6 +189,20 @@ async def test_correctly_signed_malformed_bodies_get_a_4xx_never_a_500(
     assert slack_app.fake.calls == [] and await slack_app.audit() == []
 
 
+async def test_an_oversized_body_is_refused_413_without_a_traceback(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the app's 1 MB limit (signed or not): 413, one line, nothing done."""
+    raw = b"text=" + b"a" * (2 * 1024 * 1024)
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, raw, signed_bytes(raw, FORM))
+    assert status == 413
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert line["reason"] == "too_large"
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
 async def test_a_well_formed_signed_command_still_works_with_a_charset_in_the_content_type(
     slack_app: SlackHarness,
 ) -> None:
