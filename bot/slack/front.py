@@ -29,11 +29,12 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -47,9 +48,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
-from bot.slack import render
+from bot.slack import inbound, render
 from handlers.dispatch.dispatcher import DUPLICATE
-from handlers.vocabulary import Challenge, Command, Notice, Platform, Principal, Reply
+from handlers.vocabulary import Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 
 log = structlog.get_logger("signpost.slack")
 
@@ -63,6 +64,8 @@ VIEW_CALLBACKS = frozenset({render.CODE_CALLBACK, render.INPUT_CALLBACK})
 SUBMIT_DEADLINE = 2.0  # seconds; Slack waits 3 s for the answer to a view submission
 RATE_LIMIT_RETRIES = 3
 CODE_PROMPT = "Enter the 6-digit code from your authenticator app."
+INPUT_PREFIX = "input:"  # follow-ups of input modals, beside those of challenges
+UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command instead, e.g. `/signpost help`."
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
@@ -117,38 +120,52 @@ def click_key(tenant: str, body: dict[str, Any], action: dict[str, Any]) -> str:
 
 def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
     """One text input's value from a submitted view ('' when left empty)."""
-    entry = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get(action_id) or {}
-    return str(entry.get("value") or "")
+    entry: Any = view.get("state")
+    for key in ("values", block_id, action_id, "value"):
+        entry = entry.get(key) if isinstance(entry, dict) else None
+    return entry if isinstance(entry, str) else ""
+
+
+FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or input token)
 
 
 class Followups:
-    """Where to show a code-gated click's final answer (the clicked message), by challenge id.
+    """Where to show a click's final answer (the clicked message): a response_url, kept for the
+    Slack user and team who clicked, under the challenge id (or an input modal's token).
 
-    Kept in memory for a short while only: the code modal's metadata holds nothing but the
-    challenge id. If the answer arrives at another replica, the modal still shows it.
+    Keyed by who it belongs to, so someone else's click or submission naming the same challenge id
+    can neither redirect nor read another person's follow-up. Kept in memory for a short while
+    only: modal metadata holds nothing but the challenge id (or the token). If the answer arrives
+    at another replica, the modal still shows it.
     """
 
     def __init__(self, ttl: float = 900.0, limit: int = 1000) -> None:
-        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._items: OrderedDict[FollowupKey, tuple[str, float]] = OrderedDict()
         self._ttl = ttl
         self._limit = limit
 
-    def put(self, challenge_id: str, response_url: str) -> None:
-        self._items[challenge_id] = (response_url, time.monotonic() + self._ttl)
-        self._items.move_to_end(challenge_id)
+    @staticmethod
+    def key(principal: Principal, item_id: str) -> FollowupKey:
+        return (principal.tenant, principal.user_id, item_id)
+
+    def put(self, principal: Principal, item_id: str, response_url: str) -> None:
+        key = self.key(principal, item_id)
+        self._items[key] = (response_url, time.monotonic() + self._ttl)
+        self._items.move_to_end(key)
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
 
-    def get(self, challenge_id: str) -> str | None:
-        item = self._items.get(challenge_id)
+    def get(self, principal: Principal, item_id: str) -> str | None:
+        key = self.key(principal, item_id)
+        item = self._items.get(key)
         if item is None or item[1] < time.monotonic():
-            self._items.pop(challenge_id, None)
+            self._items.pop(key, None)
             return None
         return item[0]
 
-    def pop(self, challenge_id: str) -> str | None:
-        url = self.get(challenge_id)
-        self._items.pop(challenge_id, None)
+    def pop(self, principal: Principal, item_id: str) -> str | None:
+        url = self.get(principal, item_id)
+        self._items.pop(self.key(principal, item_id), None)
         return url
 
 
@@ -179,6 +196,7 @@ class SlackFrontEnd:
         self.signpost = signpost
         self.dispatcher = signpost.dispatcher
         self.settings = settings
+        self._signing_secret = settings.slack_signing_secret.get_secret_value()
         self.client = client or web_client(settings)
         self.deliverer = SlackDeliverer(self.client)
         self.followups = Followups()
@@ -187,7 +205,7 @@ class SlackFrontEnd:
         self._session: aiohttp.ClientSession | None = None
         self.bolt = AsyncApp(
             name="signpost",
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            signing_secret=self._signing_secret,
             client=self.client,
             # Listeners ack first and hand the work to a task; Bolt answers as soon as they return.
             process_before_response=True,
@@ -209,9 +227,29 @@ class SlackFrontEnd:
         self.bolt.error(self._on_error)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """POST /slack/events: Bolt verifies the signature and timestamp, then routes."""
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        """POST /slack/events: the signature first, then the body, then Bolt routes.
+
+        Every refusal is a 4xx with one short log line (a fixed reason, never a header value or
+        any of the body). Bolt verifies the signature again; its own body parsing (which guesses
+        from the text) is replaced by ours (which goes by the content type).
+        """
+        try:
+            raw = await request.read()
+            inbound.verify(request.headers, raw, self._signing_secret, time.time())
+            text, body = inbound.parse(raw, request.content_type)
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+            bolt_request.body = body
+            bolt_request.context = build_async_context(AsyncBoltContext({}), body)
+        except inbound.Refused as refused:
+            log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
+            return web.json_response({"error": "invalid request"}, status=refused.status)
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("slack_request_refused", status=413, reason="too_large")
+            return web.json_response({"error": "invalid request"}, status=413)
+        except Exception as exc:  # Bolt's reading of a verified body we took for well formed
+            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
+            return web.json_response({"error": "invalid request"}, status=400)
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def on_startup(self, app: web.Application) -> None:
         self._session = aiohttp.ClientSession()
@@ -303,15 +341,16 @@ class SlackFrontEnd:
         response_url = body.get("response_url")
         view_id = (body.get("view") or {}).get("id") if (body.get("container") or {}).get("type") == "view" else None
         if action.get("action_id") == render.ENTER_CODE:
-            await self._open_code_modal(trigger, str(action.get("value", "")), response_url)
+            await self._open_code_modal(principal, trigger, str(action.get("value", "")), response_url)
             return
         try:
             value = render.decode_button(str(action.get("value", "")))
         except ValueError:
-            log.warning("slack_unknown_button", action_id=action.get("action_id"))
+            log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
+            await self._unknown_button(view_id, response_url)
             return
         if value.input is not None:
-            await self._collect_input(trigger, value, view_id, response_url)
+            await self._collect_input(principal, trigger, value, view_id, response_url)
             return
         command = Command(
             principal,
@@ -328,37 +367,58 @@ class SlackFrontEnd:
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
                 await self.show_in_view(opened, reply, placeholder=True)
-                await self._settle_message(response_url, reply)
+                await self._settle_message(principal, response_url, reply)
                 return
         reply = await self.dispatcher.handle(command)
         if response_url:
             await self.show_in_message(response_url, reply, replace=reply.challenge is None)
 
-    async def _settle_message(self, response_url: str | None, reply: Reply) -> None:
+    async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
+        """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
+        reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
+        if view_id is not None:
+            await self.show_in_view(view_id, reply)
+        elif response_url:
+            await self.show_in_message(response_url, reply, replace=False)
+
+    async def _settle_message(self, principal: Principal, response_url: str | None, reply: Reply) -> None:
         """After a click answered in a modal: replace the clicked message, now or once the code is in."""
         if not response_url or reply is DUPLICATE:
             return
         if reply.challenge is not None:
-            self.followups.put(reply.challenge.challenge_id, response_url)
+            self.followups.put(principal, reply.challenge.challenge_id, response_url)
         else:
             await self.show_in_message(response_url, reply, replace=True)
 
-    async def _open_code_modal(self, trigger: str, value: str, response_url: str | None) -> None:
+    async def _open_code_modal(self, principal: Principal, trigger: str, value: str, response_url: str | None) -> None:
         try:
             doc = json.loads(value)
             challenge = Challenge(str(doc["id"]), str(doc.get("prompt") or CODE_PROMPT))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("slack_bad_code_button")
             return
-        if response_url:
-            self.followups.put(challenge.challenge_id, response_url)
+        if response_url:  # the clicker's own: a code submitted by anyone else never finds it
+            self.followups.put(principal, challenge.challenge_id, response_url)
         await self.open_view(trigger, render.challenge_modal(challenge))
 
     async def _collect_input(
-        self, trigger: str, value: render.ButtonValue, view_id: str | None, response_url: str | None
+        self,
+        principal: Principal,
+        trigger: str,
+        value: render.ButtonValue,
+        view_id: str | None,
+        response_url: str | None,
     ) -> None:
-        """Ask for the button's input in a modal first (pushed over a modal, else opened)."""
-        metadata = json.dumps({"c": value.command, "r": response_url if view_id is None else None})
+        """Ask for the button's input in a modal first (pushed over a modal, else opened).
+
+        The clicked message's response_url stays here, kept for the clicker under a fresh token;
+        the modal carries only the command and the token, never a URL to post to.
+        """
+        token = None
+        if view_id is None and response_url:
+            token = new_id()
+            self.followups.put(principal, INPUT_PREFIX + token, response_url)
+        metadata = json.dumps({"c": value.command, "f": token})
         modal = render.input_modal(value, metadata)
         if view_id is not None:
             await self._call("views.push", self.client.views_push(trigger_id=trigger, view=modal))
@@ -377,7 +437,7 @@ class SlackFrontEnd:
         challenge_id = str(view.get("private_metadata") or "")
         code = "".join(state_value(view, render.CODE_BLOCK, render.CODE_ACTION).split())
         command = Command(principal, "code", new_id(), channel="modal", code=code, challenge_id=challenge_id)
-        await self._submit(ack, command, view, self.followups.get(challenge_id), challenge_id)
+        await self._submit(ack, command, view, self.followups.get(principal, challenge_id), challenge_id)
 
     async def _on_input(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -386,14 +446,16 @@ class SlackFrontEnd:
         try:
             metadata = json.loads(str(view.get("private_metadata") or ""))
             base = str(metadata["c"])
-        except (ValueError, KeyError, TypeError):
-            metadata, base = {}, ""
+            token = metadata.get("f")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            base, token = "", None
         if principal is None or not base:
             await ack()
             return
         text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
         command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
-        await self._submit(ack, command, view, metadata.get("r"), None)
+        message_url = self.followups.pop(principal, INPUT_PREFIX + token) if isinstance(token, str) else None
+        await self._submit(ack, command, view, message_url, None)
 
     async def _submit(
         self,
@@ -408,7 +470,7 @@ class SlackFrontEnd:
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_DEADLINE)
         if not done:
             await ack(response_action="update", view=render.placeholder_modal())
-            self.spawn(self._finish_late(work, str(view.get("id")), message_url))
+            self.spawn(self._finish_late(command.principal, work, str(view.get("id")), message_url))
             return
         reply = work.result()
         if reply is DUPLICATE:
@@ -420,19 +482,21 @@ class SlackFrontEnd:
             return
         if challenge is not None:
             if message_url:
-                self.followups.put(challenge.challenge_id, message_url)
+                self.followups.put(command.principal, challenge.challenge_id, message_url)
             await ack(response_action="update", view=render.challenge_modal(challenge))
             return
         await ack(response_action="update", view=render.result_modal(reply))
         if challenge_id is not None:
-            self.followups.pop(challenge_id)
+            self.followups.pop(command.principal, challenge_id)
         if message_url:
             self.spawn(self.show_in_message(message_url, reply, replace=True))
 
-    async def _finish_late(self, work: Awaitable[Reply], view_id: str, message_url: str | None) -> None:
+    async def _finish_late(
+        self, principal: Principal, work: Awaitable[Reply], view_id: str, message_url: str | None
+    ) -> None:
         reply = await work
         await self.show_in_view(view_id, reply, placeholder=True)
-        await self._settle_message(message_url, reply)
+        await self._settle_message(principal, message_url, reply)
 
     # ---- App Home -------------------------------------------------------------------------------
 
@@ -475,6 +539,9 @@ class SlackFrontEnd:
     async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool) -> None:
         """A private message through the request's response_url: ephemeral, never in_channel."""
         if reply is DUPLICATE or not response_url:
+            return
+        if not inbound.is_slack_hook(response_url, self.settings.slack_api_url):
+            log.warning("slack_response_url_refused")  # not Slack's: never posted to, never logged
             return
         if reply.challenge is not None:
             body = render.challenge_fallback(reply.challenge, reply)

@@ -85,13 +85,28 @@ def encode_button(button: Button) -> str:
     return value
 
 
+_INPUT_FIELDS: dict[str, type] = {"name": str, "label": str, "required": bool, "max_length": int}
+
+
 def decode_button(value: str) -> ButtonValue:
-    """The inverse of encode_button; ValueError for anything else."""
-    doc = json.loads(value)
-    if not isinstance(doc, dict) or not isinstance(doc.get("c"), str):
+    """The inverse of encode_button; ValueError for anything else (unknown keys and wrong types too)."""
+    try:
+        doc = json.loads(value)
+    except RecursionError:
+        raise ValueError("not a Signpost button") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("c"), str) or set(doc) - {"c", "i"}:
         raise ValueError("not a Signpost button")
     raw = doc.get("i")
-    return ButtonValue(doc["c"], Input(**raw) if isinstance(raw, dict) else None)
+    if raw is None:
+        return ButtonValue(doc["c"])
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != set(_INPUT_FIELDS)
+        or not all(type(raw[k]) is t for k, t in _INPUT_FIELDS.items())
+        or not 0 < raw["max_length"] <= 3000  # Slack's limit for a text input
+    ):
+        raise ValueError("not a Signpost button")
+    return ButtonValue(doc["c"], Input(**raw))
 
 
 def button_element(button: Button) -> Block:

@@ -1,0 +1,188 @@
+"""What comes in over HTTP from Slack, checked before Bolt sees it: the signature, then the body.
+
+Slack signs ``v0:<timestamp>:<raw body>`` with the app's signing secret (HMAC-SHA256). The
+headers must be well formed (the timestamp ASCII digits within five minutes of now, the signature
+``v0=`` and 64 lowercase hex digits) and the signature must match, in constant time, before a
+single byte of the body is decoded or parsed. Only then is the body read: strict UTF-8, a form
+(a slash command, or an interactive ``payload=<json>``) or JSON (events), by the declared content
+type, never by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any
+slash command mentioning the word). The shapes Bolt's routing and our listeners read are checked
+too, so a signed but malformed body is a 400, never a crash.
+
+Nothing here logs, and no refusal reason carries a header value or any of the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_AGE = 300  # seconds: Slack's replay window
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+SLACK_HOOKS = "hooks.slack.com"
+
+
+class Refused(Exception):
+    """A request not taken: ``status`` to answer, ``reason`` a short fixed code for the log."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> None:
+    """Refused(401) unless the headers are well formed and sign ``raw`` within the window."""
+    timestamp = headers.get("X-Slack-Request-Timestamp")
+    signature = headers.get("X-Slack-Signature")
+    if timestamp is None or signature is None:
+        raise Refused(401, "unsigned")
+    getall = getattr(headers, "getall", None)  # a multidict: one of each, or which one was checked?
+    if getall is not None and any(len(getall(name)) > 1 for name in ("X-Slack-Request-Timestamp", "X-Slack-Signature")):
+        raise Refused(401, "repeated_signature_headers")
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        raise Refused(401, "malformed_signature_headers")
+    if abs(now - int(timestamp)) > MAX_AGE:
+        raise Refused(401, "stale_timestamp")
+    base = b"v0:" + timestamp.encode("ascii") + b":" + raw
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        raise Refused(401, "bad_signature")
+
+
+def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
+    """The verified body as text (for Bolt's own second check) and as Slack meant it: a dict."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "not_utf8") from None
+    if content_type == JSON:
+        body = _json(text)
+    elif content_type == FORM:
+        body = _form(text)
+    else:
+        raise Refused(415, "unsupported_content_type")
+    check_shape(body)
+    return text, body
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise Refused(400, "bad_json") from None
+    if not isinstance(doc, dict):
+        raise Refused(400, "not_an_object")
+    return doc
+
+
+def _form(text: str) -> dict[str, Any]:
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "bad_form") from None
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise Refused(400, "repeated_form_field")
+    form = dict(pairs)
+    if "command" in form:  # a slash command: its text may say anything, "payload" included
+        if "payload" in form:
+            raise Refused(400, "ambiguous_form")
+        return form
+    if "payload" in form:  # an interactive request: the form holds one JSON payload
+        if len(form) != 1:
+            raise Refused(400, "ambiguous_form")
+        return _json(form["payload"])
+    return form  # e.g. Slack's ssl_check
+
+
+# What Bolt's routing and our listeners dereference, and the types they may be.
+_TOP: dict[str, tuple[type, ...]] = {
+    "type": (str,),
+    "event": (dict,),
+    "actions": (list,),
+    "view": (dict,),
+    "user": (dict, str),
+    "team": (dict, str, type(None)),
+    "enterprise": (dict, str, type(None)),
+    "container": (dict,),
+    "channel": (dict, str),
+    "authorizations": (list,),
+    "response_url": (str,),
+    "trigger_id": (str,),
+    "callback_id": (str,),
+    "action_id": (str,),
+    "event_id": (str,),
+}
+_ACTION: dict[str, tuple[type, ...]] = {"action_id": (str,), "block_id": (str,), "value": (str,), "type": (str,)}
+_VIEW: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "callback_id": (str,),
+    "private_metadata": (str,),
+    "state": (dict,),
+    "type": (str,),
+    "team_id": (str, type(None)),
+}
+_EVENT: dict[str, tuple[type, ...]] = {"type": (str,), "tab": (str,), "user": (str, dict), "channel": (str, dict)}
+_IDS: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "team_id": (str, type(None)),
+    "enterprise_id": (str, type(None)),
+    "user_id": (str, type(None)),
+}
+
+
+def check_shape(body: dict[str, Any]) -> None:
+    """Refused(400) when a field Bolt or Signpost reads has the wrong type."""
+    _fields(body, _TOP)
+    for key in ("user", "team", "enterprise", "channel", "container"):
+        if isinstance(body.get(key), dict):
+            _fields(body[key], _IDS)
+    actions = body.get("actions")
+    if actions is not None:
+        if not actions or not all(isinstance(a, dict) for a in actions):
+            raise Refused(400, "bad_shape")
+        for action in actions:
+            _fields(action, _ACTION)
+    if "view" in body:
+        _fields(body["view"], _VIEW)
+    if "event" in body:
+        _fields(body["event"], _EVENT)
+    for authorization in body.get("authorizations") or ():
+        if not isinstance(authorization, dict):
+            raise Refused(400, "bad_shape")
+        _fields(authorization, _IDS)
+
+
+def _fields(doc: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:
+    for key, allowed in types.items():
+        if key in doc and not isinstance(doc[key], allowed):
+            raise Refused(400, "bad_shape")
+
+
+def is_slack_hook(url: object, api_base: str | None = None) -> bool:
+    """A response_url Signpost may post to: https://hooks.slack.com/…, or (a local fake, a proxy)
+    the scheme, host and port of the configured SIGNPOST_SLACK_API_URL. Nothing else, ever."""
+    if not isinstance(url, str) or not url or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None or not parts.path.startswith("/"):
+        return False
+    if parts.scheme == "https" and parts.hostname == SLACK_HOOKS and port in (None, 443):
+        return True
+    if api_base:
+        base = urlsplit(api_base)
+        return (parts.scheme, parts.hostname, port) == (base.scheme, base.hostname, base.port)
+    return False

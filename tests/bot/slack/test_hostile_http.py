@@ -1,0 +1,428 @@
+"""Hostile input over Slack's HTTP endpoint (issue 14, defects 1, 2, 7 and 10): the real app on
+loopback, real signed (and badly signed) requests, what Slack and the logs see.
+
+Every malformed or unauthenticated request gets a 4xx, one short log line (no header value, no
+body) and no traceback; any slash command is answered and audited whatever its words; follow-ups
+go only to the clicker's own Slack response_url.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import pytest
+import structlog
+
+from bot.slack.inbound import is_slack_hook
+from handlers.vocabulary import Button, Input, Notice, Platform, Principal
+from tests.access_helpers import load_access, notices, request_access
+from tests.bot.conftest import SlackHarness
+from tests.bot.slack.slack_requests import (
+    SIGNING_SECRET,
+    SlackUser,
+    buttons_in,
+    code_for,
+    later,
+    link_identity,
+    link_with_authenticator,
+    signed_headers,
+    slack_events,
+)
+from tests.factories import load_standard
+from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
+
+NURSE = SlackUser("U0NURSE")
+DUTY = SlackUser("U0DUTY")
+MALLORY = SlackUser("U0MALLORY")  # any Slack user who can click and submit
+FORM = "application/x-www-form-urlencoded"
+
+
+@contextmanager
+def captured(caplog: pytest.LogCaptureFixture) -> Iterator[list[MutableMapping[str, Any]]]:
+    """structlog events (as emitted) and stdlib records (aiohttp's, Bolt's) for the block."""
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        yield logs
+
+
+def assert_no_traceback(logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+    assert not [e for e in logs if e.get("exc_info")], logs
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    assert "Traceback" not in caplog.text
+
+
+def refusals(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+    return [e for e in logs if e["event"] == "slack_request_refused"]
+
+
+def signed_bytes(raw: bytes, content_type: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers signing exactly these bytes (which need not be text at all)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": content_type}
+
+
+async def post_raw(app: SlackHarness, raw: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    response = await app.slack.client.post("/slack/events", data=raw, headers=headers)
+    return response.status, await response.text()
+
+
+# ---- 1: unauthenticated or malformed requests ----------------------------------------------------
+
+BAD_TIMESTAMPS = [
+    "abc",
+    "",
+    "1.7e9",
+    "NaN",
+    "99999999999999999999999",
+    "-1",
+    " 1700000000",
+    "\uff11\uff17\uff10\uff10",
+    "17\u00b2",
+]
+
+
+@pytest.mark.parametrize("timestamp", BAD_TIMESTAMPS)
+async def test_malformed_timestamp_is_refused_401_with_one_log_line_and_no_traceback(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, timestamp: str
+) -> None:
+    """Non-numeric, empty, float, NaN, huge or non-ASCII timestamps: 401, nothing parsed or done."""
+    raw = urlencode(slack_app.slack.command_body(NURSE, "help")).encode()
+    headers = {**signed_bytes(raw, FORM), "X-Slack-Request-Timestamp": timestamp}
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, raw, headers)
+        await slack_app.front.idle()
+    assert status == 401
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert line["status"] == 401 and timestamp not in {str(v) for v in line.values()} - {""}
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v0=" + "é" * 64, "v0=" + "A" * 64, "v1=" + "0" * 64, "v0=" + "0" * 63, "v0=" + "0" * 64 + "\t", "sha256=x"],
+)
+async def test_malformed_signature_is_refused_401_without_a_traceback(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, signature: str
+) -> None:
+    """A non-ASCII, upper-case, wrong-version or wrong-length signature: 401, one line."""
+    raw = urlencode(slack_app.slack.command_body(NURSE, "help")).encode()
+    headers = {**signed_bytes(raw, FORM), "X-Slack-Signature": signature}
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, raw, headers)
+        await slack_app.front.idle()
+    assert status == 401
+    assert_no_traceback(logs, caplog)
+    assert len(refusals(logs)) == 1
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+UNSIGNED_BODIES = [
+    (b"payload=%5B%5D", FORM),
+    (b"payload=null", FORM),
+    (b"payload=%7Bbroken", FORM),
+    (b'{"type": "event_callback", "event": ', "application/json"),
+    (b"[" * 50_000 + b"]" * 50_000, "application/json"),
+    (b"token=x&command=%2Fsignpost&text=help", "application/json"),
+    (b"\xff\xfe\xfd", FORM),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type"), UNSIGNED_BODIES)
+async def test_malformed_unsigned_bodies_are_refused_401_before_parsing(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
+) -> None:
+    """Broken, deeply nested or non-UTF-8 bodies with a wrong signature: 401, never parsed."""
+    headers = signed_headers("something else", content_type=content_type)
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, raw, headers)
+    assert status == 401
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert line["reason"] == "bad_signature"
+
+
+SIGNED_MALFORMED = [
+    (b"payload=%5B%5D", FORM),
+    (b"payload=null", FORM),
+    (b"payload=%7Bbroken", FORM),
+    (b"payload=1&payload=2", FORM),
+    (b'{"type": "event_callback", "event": ', "application/json"),
+    (b"[" * 50_000 + b"]" * 50_000, "application/json"),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "application/json"),
+    (b"token=x&command=%2Fsignpost&text=help", "application/json"),
+    (b"\xff\xfe\xfd", FORM),
+    (b"text=%ff%fe", FORM),
+    (b"[1, 2]", "application/json"),
+    (b'{"type": "event_callback", "event": "x"}', "application/json"),
+    (b'{"type": "event_callback", "event": {"type": 5}}', "application/json"),
+    (b'{"type": "event_callback", "authorizations": "x", "event": {"type": "app_home_opened"}}', "application/json"),
+    (b"payload=" + json.dumps({"type": "block_actions", "actions": "x"}).encode(), FORM),
+    (b"payload=" + json.dumps({"type": "block_actions", "actions": [], "user": {"id": "U1"}}).encode(), FORM),
+    (b"payload=" + json.dumps({"type": "view_submission", "view": 5}).encode(), FORM),
+    (b"payload=" + json.dumps({"type": "block_actions", "user": ["U1"], "actions": [{}]}).encode(), FORM),
+    (b"hello", "text/plain"),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type"), SIGNED_MALFORMED)
+async def test_correctly_signed_malformed_bodies_get_a_4xx_never_a_500(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
+) -> None:
+    """Even with the right signature, a body Slack would never send is a 4xx and one log line."""
+    with captured(caplog) as logs:
+        status, text = await post_raw(slack_app, raw, signed_bytes(raw, content_type))
+        await slack_app.front.idle()
+    assert 400 <= status < 500, (status, text)
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert set(line) <= {"event", "log_level", "status", "reason"}
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_an_oversized_body_is_refused_413_without_a_traceback(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the app's 1 MB limit (signed or not): 413, one line, nothing done."""
+    raw = b"text=" + b"a" * (2 * 1024 * 1024)
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, raw, signed_bytes(raw, FORM))
+    assert status == 413
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert line["reason"] == "too_large"
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_a_well_formed_signed_command_still_works_with_a_charset_in_the_content_type(
+    slack_app: SlackHarness,
+) -> None:
+    """The strict reading is by media type: `; charset=utf-8` is fine."""
+    await load_standard(slack_app.signpost)
+    await link_identity(slack_app.signpost, "P002", NURSE)
+    raw = urlencode(slack_app.slack.command_body(NURSE, "help")).encode()
+    status, _ = await post_raw(slack_app, raw, signed_bytes(raw, FORM + "; charset=utf-8"))
+    await slack_app.front.idle()
+    assert status == 200
+    assert len(slack_app.fake.of("response_url")) == 1
+
+
+# ---- 2: the word "payload" -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["request 999 000 2231 check the payload of the referral", "help payload", "payload=x&payload"]
+)
+async def test_a_slash_command_mentioning_payload_is_answered_and_audited(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    """Bolt guessed "interactive payload" from the word and dropped the command (404, no reply,
+    no audit event); the body is read by its content type now."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    with captured(caplog) as logs:
+        response = await slack_app.slack.command(user, text)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    answers = slack_app.fake.of("response_url") + slack_app.fake.of("views.update")
+    assert len(answers) == 1
+    events = await slack_events(slack_app.signpost)
+    assert len(events) == 1 and events[0].user_id == "U0NURSE"
+
+
+# ---- 7: follow-ups belong to whoever created them ------------------------------------------------
+
+
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[FakeSlackApi]:
+    """Another server on loopback: somewhere Signpost must never post."""
+    async with running_fake_slack() as fake:
+        yield fake
+
+
+async def test_a_third_partys_enter_code_click_cannot_redirect_someone_elses_approval_result(
+    slack_app: SlackHarness,
+) -> None:
+    """DUTY clicks a code-gated Approve; MALLORY sends an enter_code click naming DUTY's challenge
+    id; DUTY then enters the code. The decision replaces DUTY's own message, and nothing goes to
+    MALLORY's response_url."""
+    await load_access(slack_app.signpost)
+    totp = await link_with_authenticator(slack_app.signpost, "DM02", DUTY)
+    await request_access(slack_app.signpost, "P001", "999 000 0050")
+    [notice] = [n for n in await notices(slack_app.signpost, "DM02") if n.kind == "access_request"]
+    posted = await deliver(slack_app, DUTY, notice)
+    [(block_id, approve), _deny] = buttons_in(posted["blocks"])
+    later(slack_app.signpost, minutes=6)
+    click = slack_app.slack.block_action_from_message(DUTY, approve, block_id)
+    await slack_app.slack.interactive(click)
+    await slack_app.front.idle()
+    [code_view] = slack_app.fake.of("views.update")
+    challenge_id = code_view.body["view"]["private_metadata"]
+
+    enter = {
+        "action_id": "enter_code",
+        "text": {"type": "plain_text", "text": "Enter code"},
+        "value": json.dumps({"id": challenge_id}),
+    }
+    hijack = slack_app.slack.block_action_from_message(MALLORY, enter, "b1")
+    hijack["response_url"] = slack_app.fake.response_url("mallory")
+    assert (await slack_app.slack.interactive(hijack)).status == 200
+    await slack_app.front.idle()
+
+    code = code_for(slack_app.signpost, totp)
+    submission = slack_app.slack.view_submission(DUTY, code_view.body["view"], "V1", {"code": {"code": code}})
+    assert (await slack_app.slack.interactive(submission)).status == 200
+    await slack_app.front.idle()
+    [replaced] = slack_app.fake.of("response_url")
+    assert replaced.path == urlparse(click["response_url"]).path
+    assert replaced.body["text"].startswith("Request 1 approved")
+    assert not [c for c in slack_app.fake.calls if c.path.endswith("/mallory")]
+
+
+async def deliver(app: SlackHarness, user: SlackUser, notice: Notice) -> dict[str, Any]:
+    await app.front.deliverer.deliver(Principal(Platform.SLACK, user.team_id, user.user_id), notice)
+    return app.fake.of("chat.postMessage")[-1].body
+
+
+async def test_an_input_modal_posts_only_to_the_clickers_own_message(scripted_app: SlackHarness) -> None:
+    """DUTY clicks a button that asks for a reason; MALLORY submits that same modal first. Her
+    answer goes to her modal only, never over DUTY's message; DUTY's answer replaces DUTY's."""
+    app = scripted_app
+    await load_standard(app.signpost)
+    await link_identity(app.signpost, "DM01", DUTY)
+    reason = Input("reason", "Reason", True, 200)
+    notice = Notice(
+        "DM01", "access_request", "Request 7 is waiting.", (Button("deny", "Deny", "deny 7", None, reason),)
+    )
+    posted = await deliver(app, DUTY, notice)
+    [(block_id, deny)] = buttons_in(posted["blocks"])
+    click = app.slack.block_action_from_message(DUTY, deny, block_id)
+    await app.slack.interactive(click)
+    await app.front.idle()
+    [opened] = app.fake.of("views.open")
+    modal = opened.body["view"]
+    assert "http" not in modal["private_metadata"]  # no URL travels through Slack's client
+
+    theirs = app.slack.view_submission(MALLORY, modal, "V901", {"input": {"value": "not mine"}})
+    assert (await app.slack.interactive(theirs)).status == 200
+    await app.front.idle()
+    assert app.fake.of("response_url") == []
+
+    own = app.slack.view_submission(DUTY, modal, "V902", {"input": {"value": "duplicate"}})
+    assert (await app.slack.interactive(own)).status == 200
+    await app.front.idle()
+    [replaced] = app.fake.of("response_url")
+    assert replaced.path == urlparse(click["response_url"]).path
+    assert replaced.body["text"] == "Denied request 7 duplicate."
+
+
+async def test_an_input_modals_metadata_cannot_name_a_url_to_post_to(
+    slack_app: SlackHarness, elsewhere: FakeSlackApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A submitted input modal whose private_metadata carries `r`: a loopback URL: never posted."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    modal = {
+        "type": "modal",
+        "callback_id": "signpost_input",
+        "private_metadata": json.dumps({"c": "help", "r": elsewhere.response_url("steal")}),
+        "blocks": [],
+    }
+    submission = slack_app.slack.view_submission(user, modal, "V903", {"input": {"value": ""}})
+    with captured(caplog) as logs:
+        response = await slack_app.slack.interactive(submission)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    assert elsewhere.calls == []
+
+
+async def test_a_response_url_that_is_not_slacks_is_never_posted_to(
+    slack_app: SlackHarness, elsewhere: FakeSlackApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Even a signed command's response_url must be Slack's (or the configured API's origin)."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    body = slack_app.slack.command_body(user, "help")
+    body["response_url"] = elsewhere.response_url("steal")
+    with captured(caplog) as logs:
+        response = await slack_app.slack.post(urlencode(body), FORM)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert elsewhere.calls == []
+    [line] = [e for e in logs if e["event"] == "slack_response_url_refused"]
+    assert "steal" not in json.dumps(line)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://hooks.slack.com/commands/T0001/123/abc", True),
+        ("https://hooks.slack.com/actions/T0001/123/abc", True),
+        ("https://hooks.slack.com:443/actions/T0001/1/a", True),
+        ("http://hooks.slack.com/actions/T0001/1/a", False),
+        ("https://hooks.slack.com:8443/actions/T0001/1/a", False),
+        ("https://hooks.slack.com.example.org/actions/1", False),
+        ("https://example.org/hooks.slack.com/actions/1", False),
+        ("https://user@hooks.slack.com/actions/1", False),
+        ("https://hooks.slack.com", False),
+        ("javascript:alert(1)", False),
+        ("", False),
+        ("https://hooks.slack.com/a b", False),
+        ("https://[::1/", False),
+    ],
+)
+def test_only_slack_hook_urls_are_follow_up_targets(url: str, ok: bool) -> None:
+    assert is_slack_hook(url) is ok
+
+
+def test_the_configured_api_origin_is_a_follow_up_target_and_nothing_else_on_loopback() -> None:
+    base = "http://127.0.0.1:8123/api/"
+    assert is_slack_hook("http://127.0.0.1:8123/response/r1", base)
+    assert not is_slack_hook("http://127.0.0.1:8124/response/r1", base)
+    assert not is_slack_hook("https://127.0.0.1:8123/response/r1", base)
+    assert not is_slack_hook("http://localhost:8123/response/r1", base)
+
+
+# ---- 10: a button Signpost did not make -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"c":"deny 7","i":{"name":"r","label":"R","required":true,"max_length":5,"evil":1}}',
+        '{"c":"deny 7","i":{"name":"r"}}',
+        '{"c":"deny 7","i":{"name":1,"label":"R","required":true,"max_length":5}}',
+        '{"c":"deny 7","x":1}',
+        '{"c":5}',
+        "[" * 10_000,
+        "not json",
+    ],
+)
+async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_traceback(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", DUTY)
+    button = {"action_id": "deny", "text": {"type": "plain_text", "text": "Deny"}, "value": value}
+    click = slack_app.slack.block_action_from_message(user, button, "b1")
+    with captured(caplog) as logs:
+        response = await slack_app.slack.interactive(click)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_unknown_button"]
+    [answer] = slack_app.fake.of("response_url")
+    assert answer.body["response_type"] == "ephemeral" and answer.body["replace_original"] is False
+    assert "don't recognise that button" in answer.body["text"]
+    assert await slack_events(slack_app.signpost) == []
