@@ -226,7 +226,7 @@ async def test_a_step_up_lockout_reaches_the_duty_manager_through_the_same_outbo
     wrong = next(c for c in ("000000", "111111", "222222") if c not in valid)
     for _ in range(5):
         reply = await say(app, "P002", "code", code=wrong, challenge_id=challenged.challenge.challenge_id)
-    assert reply.outcome is Outcome.REFUSED and "paused" in reply.text
+    assert reply.outcome is Outcome.LOCKED and "paused" in reply.text  # the lockout is audited as such
 
     box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
     assert (await box.deliver_due()).delivered == 1
