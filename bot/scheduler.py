@@ -26,7 +26,7 @@ from handlers.context import Context
 from handlers.lifecycle import flows as lifecycle
 from handlers.misuse import monitor as misuse
 from store.audit import chain as audit_chain
-from store.delivery import schedule
+from store.delivery import deliveries, schedule
 
 log = structlog.get_logger("signpost.scheduler")
 TaskFn = Callable[[Context, datetime], Awaitable[object]]
@@ -96,6 +96,7 @@ def standard_tasks(box: Outbox) -> list[Task]:
         Task("decommission", timedelta(minutes=10), decommission_with_chain_head),
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
         Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
+        Task("prune_deliveries", timedelta(hours=1), prune_deliveries),
     ]
 
 
@@ -106,6 +107,11 @@ async def decommission_with_chain_head(ctx: Context, now: datetime) -> object:
 async def audit_checkpoint(ctx: Context, now: datetime) -> object:
     """A signed checkpoint when the chain grew and the latest is five minutes old."""
     return await audit_chain.checkpoint_if_due(ctx.db, ctx.keys, now)
+
+
+async def prune_deliveries(ctx: Context, now: datetime) -> object:
+    """Forget delivery and click ids once no platform would retry them (``deliveries.KEEP``)."""
+    return await deliveries.forget_old(ctx.db, now)
 
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)

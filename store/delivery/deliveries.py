@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import delete
@@ -25,6 +25,9 @@ from store.tables.delivery import Delivery
 log = structlog.get_logger("signpost.deliveries")
 KEY_LENGTH = 200
 MAX_BATCH = 512
+# How long a delivery id is remembered. Slack and Teams stop retrying within minutes; a week also
+# covers a second click on an old message (its effect is then "already decided", not a repeat).
+KEEP = timedelta(days=7)
 
 
 class ClaimFailed(Exception):
@@ -65,6 +68,15 @@ async def prune(session: AsyncSession, before: datetime) -> int:
     """Drop keys older than ``before`` (platform retries stop within minutes); returns how many."""
     result = await session.execute(delete(Delivery).where(Delivery.seen_at < before))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult has rowcount
+
+
+async def forget_old(db: Database, now: datetime, keep: timedelta = KEEP) -> int:
+    """The scheduled clean-up: drop ids seen more than ``keep`` ago; returns how many."""
+    async with db.write() as session:
+        dropped = await prune(session, now - keep)
+    if dropped:
+        log.info("deliveries_pruned", count=dropped)
+    return dropped
 
 
 class ClaimLog:
