@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.admission import default_limit
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
@@ -21,6 +23,9 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="SIGNPOST_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="SIGNPOST_PUBLIC_URL")
     log_format: str = Field("auto", alias="SIGNPOST_LOG_FORMAT")
+    # Admission control (bot/admission.py): requests in flight before "busy", and the SIGTERM drain.
+    max_in_flight: int = Field(default_factory=default_limit, alias="SIGNPOST_MAX_IN_FLIGHT", ge=1)
+    drain_seconds: float = Field(25.0, alias="SIGNPOST_DRAIN_SECONDS", ge=0)
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
