@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.admission import Admission
 from bot.app import Signpost
@@ -26,7 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def refuse_while_draining(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def refuse_while_draining(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Once the server is stopping, a new request is refused with 503 (Retry-After) unless its
     front end answers "busy" itself."""
     app = request.app
