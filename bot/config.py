@@ -11,6 +11,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.admission import default_limit
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
     log_format: str = Field("auto", alias="SIGNPOST_LOG_FORMAT")
     log_level: str = Field("info", alias="SIGNPOST_LOG_LEVEL")
     log_file: Path = Field(Path("signpost.log"), alias="SIGNPOST_LOG_FILE")  # the console's log
+    # Admission control (bot/admission.py): requests in flight before "busy", and the SIGTERM drain.
+    max_in_flight: int = Field(default_factory=default_limit, alias="SIGNPOST_MAX_IN_FLIGHT", ge=1)
+    drain_seconds: float = Field(25.0, alias="SIGNPOST_DRAIN_SECONDS", ge=0)
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")

@@ -28,7 +28,7 @@ from handlers.lifecycle import flows as lifecycle
 from handlers.misuse import monitor as misuse
 from handlers.operator import audit as operator_audit
 from store.audit import chain as audit_chain
-from store.delivery import schedule
+from store.delivery import deliveries, schedule
 
 log = structlog.get_logger("signpost.scheduler")
 TaskFn = Callable[[Context, datetime], Awaitable[object]]
@@ -99,6 +99,7 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
         Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
         Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
+        Task("prune_deliveries", timedelta(hours=1), prune_deliveries),
     ]
     if checkpoint_dir is not None:
         tasks.append(Task("export_checkpoint", EXPORT_EVERY, export_checkpoint_to(checkpoint_dir)))
@@ -123,6 +124,11 @@ def export_checkpoint_to(folder: Path) -> TaskFn:
         return written
 
     return run
+
+
+async def prune_deliveries(ctx: Context, now: datetime) -> object:
+    """Forget delivery and click ids once no platform would retry them (``deliveries.KEEP``)."""
+    return await deliveries.forget_old(ctx.db, now)
 
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)

@@ -3,6 +3,10 @@
 With SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN set, Slack is served at /slack/events (and over Socket
 Mode too when SLACK_APP_TOKEN is set). The server listens on SIGNPOST_HOST:SIGNPOST_PORT (or
 --host/--port) and answers /healthz. With no chat front end configured, the console runs instead.
+
+On SIGTERM (or SIGINT) the server stops admitting work (Slack is told "busy", other requests get
+503, /healthz turns 503) and drains what it acknowledged, for up to SIGNPOST_DRAIN_SECONDS; then
+it says how many requests were left unanswered and exits 1 if any were, 0 if none.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
 from bot.scheduler import add_scheduler
-from bot.web import RouteAdder, create_app
+from bot.web import ADMISSION_KEY, RouteAdder, create_app
 
 log = structlog.get_logger("signpost.serve")
 
@@ -61,13 +65,18 @@ async def run_command(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings, adders: list[RouteAdder]) -> int:
-    """Serve until SIGINT or SIGTERM, then finish in-flight work and close the store."""
+    """Serve until SIGINT or SIGTERM, then drain in-flight work and close the store.
+
+    Returns 0 when every acknowledged request was answered, 1 when the drain limit left some undone.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with opened(settings) as signpost:
-        runner = web.AppRunner(create_app(signpost, settings, adders), handle_signals=False, access_log=None)
+        app = create_app(signpost, settings, adders)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        unfinished = 0
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port)
@@ -80,9 +89,15 @@ async def serve(settings: Settings, adders: list[RouteAdder]) -> int:
             log.info("listening", host=settings.host, port=settings.port, front_ends=len(adders))
             await stop.wait()
             log.info("stopping")
+            # Still listening while draining: new requests are answered "busy" (or 503), not dropped.
+            unfinished = await app[ADMISSION_KEY].drain(settings.drain_seconds)
+            if unfinished:
+                log.error("drain_incomplete", unfinished=unfinished, limit_seconds=settings.drain_seconds)
+            else:
+                log.info("drained", refused=app[ADMISSION_KEY].refused)
         finally:
             await runner.cleanup()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_signal_handler(sig)
-    return 0
+    return 1 if unfinished else 0

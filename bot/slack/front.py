@@ -8,6 +8,11 @@ Slack's WebSocket. Either way each request is acknowledged first (an empty ack, 
 database work, and answers are private (``response_url`` with ``response_type: ephemeral``, or a
 modal). Direct messages carry notices only (``SlackDeliverer``).
 
+Admission control (bot/admission.py): above ``SIGNPOST_MAX_IN_FLIGHT`` requests in flight, or once
+the server is stopping, a slash command is answered in its ack with a private "busy, try again"
+and nothing is started; a click gets the same message, a modal submission shows it inline. Every
+acknowledged request is held until its answer is sent, so a SIGTERM drains it.
+
 A command that may need a step-up code (the dispatcher says so from the text alone, without the
 database) opens a placeholder modal at once and the modal is updated with the answer
 or with the code input. A view submission is answered within Slack's window, so that a wrong code
@@ -45,10 +50,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
 from bot.slack import inbound, render
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.vocabulary import Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 
@@ -190,7 +197,13 @@ class SlackDeliverer:
 class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
-    def __init__(self, signpost: Signpost, settings: Settings, client: AsyncWebClient | None = None) -> None:
+    def __init__(
+        self,
+        signpost: Signpost,
+        settings: Settings,
+        client: AsyncWebClient | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         if settings.slack_signing_secret is None:
             raise SettingsError("SLACK_SIGNING_SECRET is needed: every Slack request is verified with it")
         self.signpost = signpost
@@ -200,6 +213,7 @@ class SlackFrontEnd:
         self.client = client or web_client(settings)
         self.deliverer = SlackDeliverer(self.client)
         self.followups = Followups()
+        self.admission = admission or Admission(settings.max_in_flight)
         self.socket_mode: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -264,21 +278,27 @@ class SlackFrontEnd:
     async def on_cleanup(self, app: web.Application) -> None:
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
-        try:
-            await asyncio.wait_for(self.idle(), timeout=10)
-        except TimeoutError:
-            log.warning("slack_tasks_unfinished", count=len(self._tasks))
+        # `signpost run` has drained already (SIGNPOST_DRAIN_SECONDS); this is for embedded use.
+        await self.admission.drain(self.settings.drain_seconds)
+        if self._tasks:
+            # Said as it is: these requests were acknowledged and will not be answered.
+            log.error("slack_tasks_unfinished", count=len(self._tasks))
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run work after the ack; kept referenced so it is neither collected nor lost at shutdown."""
+        """Run work after the ack; held (and referenced) until done, so shutdown drains it."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
+        self.admission.hold()
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self.admission.release()
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             assert exc is not None
@@ -297,6 +317,9 @@ class SlackFrontEnd:
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
     ) -> None:
+        if not self.admission.admit("slack_command"):
+            await ack(text=BUSY_TEXT, response_type="ephemeral")  # nothing acknowledged that cannot be done
+            return
         await ack()
         principal = principal_of(context)
         if principal is None:
@@ -330,6 +353,10 @@ class SlackFrontEnd:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
+        if not self.admission.admit("slack_action"):
+            if body.get("response_url"):
+                self.spawn(self.show_in_message(str(body["response_url"]), BUSY, replace=False))
+            return
         principal = principal_of(context)
         if principal is None:
             log.warning("slack_request_without_identity", kind="action")
@@ -436,6 +463,9 @@ class SlackFrontEnd:
             return
         challenge_id = str(view.get("private_metadata") or "")
         code = "".join(state_value(view, render.CODE_BLOCK, render.CODE_ACTION).split())
+        if not self.admission.admit("slack_view"):
+            await ack(response_action="errors", errors={render.CODE_BLOCK: BUSY_TEXT})
+            return
         command = Command(principal, "code", new_id(), channel="modal", code=code, challenge_id=challenge_id)
         await self._submit(ack, command, view, self.followups.get(principal, challenge_id), challenge_id)
 
@@ -452,6 +482,9 @@ class SlackFrontEnd:
         if principal is None or not base:
             await ack()
             return
+        if not self.admission.admit("slack_view"):
+            await ack(response_action="errors", errors={render.INPUT_BLOCK: BUSY_TEXT})
+            return
         text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
         command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
         message_url = self.followups.pop(principal, INPUT_PREFIX + token) if isinstance(token, str) else None
@@ -466,6 +499,20 @@ class SlackFrontEnd:
         challenge_id: str | None,
     ) -> None:
         """Answer a submission in Slack's window: inline errors, the next modal, or the result."""
+        self.admission.hold()
+        try:
+            await self._answer_submission(ack, command, view, message_url, challenge_id)
+        finally:
+            self.admission.release()
+
+    async def _answer_submission(
+        self,
+        ack: AsyncAck,
+        command: Command,
+        view: dict[str, Any],
+        message_url: str | None,
+        challenge_id: str | None,
+    ) -> None:
         work = asyncio.ensure_future(self.dispatcher.handle(command))
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_DEADLINE)
         if not done:
@@ -505,8 +552,8 @@ class SlackFrontEnd:
     ) -> None:
         await ack()
         principal = principal_of(context)
-        if event.get("tab") != "home" or principal is None:
-            return
+        if event.get("tab") != "home" or principal is None or not self.admission.admit("slack_home"):
+            return  # when busy, the Home tab keeps its last view until it is next opened
         event_id = body.get("event_id")
         self.spawn(self._home(principal, f"slack:event:{event_id}" if event_id else None))
 
@@ -568,13 +615,16 @@ class SlackFrontEnd:
         return data
 
 
+BUSY = Reply(Outcome.INFO, BUSY_TEXT)
+
 SLACK_KEY = web.AppKey("slack", SlackFrontEnd)
 
 
 def add_slack(app: web.Application, signpost: Signpost, settings: Settings) -> None:
     """RouteAdder: the Slack front end on the one aiohttp application (and Socket Mode if configured)."""
-    front = SlackFrontEnd(signpost, settings)
+    front = SlackFrontEnd(signpost, settings, admission=app[ADMISSION_KEY])
     app[SLACK_KEY] = front
+    app[ANSWERS_BUSY_KEY].add(EVENTS_PATH)  # while draining, commands are told "busy" in Slack's terms
     app.router.add_post(EVENTS_PATH, front.handle_http)
     app.on_startup.append(front.on_startup)
     app.on_cleanup.append(front.on_cleanup)

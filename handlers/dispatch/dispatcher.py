@@ -39,10 +39,8 @@ class Dispatcher:
     ctx: Context
     specs: dict[str, Spec]
     gates: Sequence[Gate] = BASE
-    claims: deliveries.ClaimLog = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.claims = deliveries.ClaimLog(self.ctx.db)
+    # Delivery ids being answered in this process, until their claims are durable with their events.
+    _answering: set[str] = field(init=False, default_factory=set)
 
     @classmethod
     def build(cls, ctx: Context, specs: Sequence[Spec], gates: Sequence[Gate] = BASE) -> Dispatcher:
@@ -90,6 +88,23 @@ class Dispatcher:
 
     async def _run(self, spec: Spec, command: Command, parsed: Parsed, now: datetime) -> tuple[Reply, str]:
         key = command.idempotency_key
+        if key is None:
+            return await self._attempt(spec, command, parsed, now, None)
+        if key in self._answering:
+            # The same delivery is being answered right now: its claim is not durable yet.
+            return DUPLICATE, "duplicate"
+        self._answering.add(key)
+        try:
+            return await self._attempt(spec, command, parsed, now, key)
+        except deliveries.AlreadyClaimed:
+            return DUPLICATE, "duplicate"  # answered first by another replica; its event stands
+        finally:
+            self._answering.discard(key)
+
+    async def _attempt(
+        self, spec: Spec, command: Command, parsed: Parsed, now: datetime, key: str | None
+    ) -> tuple[Reply, str]:
+        claim = key
         try:
             if spec.writes:
                 async with self.ctx.db.write() as session:
@@ -102,23 +117,23 @@ class Dispatcher:
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
                     await append(session, [record])
                 return result.reply, result.detail
-            if key and not await self.claims.claim(key, now):
-                return DUPLICATE, "duplicate"
             async with self.ctx.db.read() as session:
+                if key and await deliveries.seen(session, key):
+                    return DUPLICATE, "duplicate"
                 result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session))
                 record = await self._record(session, spec, command, actor, result, now)
-            if key and result.reply.outcome is Outcome.CHALLENGED:
-                # Only asked for a code: the same click may act once the person has one.
-                await self.claims.release(key)
+            if result.reply.outcome is Outcome.CHALLENGED:
+                claim = None  # only asked for a code: the same click may act once the person has one
         except AuditWriteFailed:
             raise
         except Exception:
             log.exception("command_failed", correlation_id=command.correlation_id, action=spec.action)
             result = Result(Reply(Outcome.FAILED, ERROR_TEXT.format(ref=command.correlation_id[:8])), detail="error")
-            actor = None
+            actor, claim = None, None  # nothing was done: a retry of the same delivery may try again
             async with self.ctx.db.read() as session:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
-        await self.ctx.audit.record(record)
+        # The claim commits in the event's transaction: never "seen" without the event.
+        await self.ctx.audit.record(record, claim=claim)
         return result.reply, result.detail
 
     def _apart(self, session: AsyncSession) -> WriteApart:

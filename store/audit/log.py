@@ -5,6 +5,10 @@ event that arrives while the previous batch is committing and writes them in one
 the disk is flushed once per batch rather than once per request; each caller waits until its own
 event is durable. Commands that change data append their event inside their own transaction
 (``append``), so the change and its audit record commit together or not at all.
+
+A read-only command's delivery claim (``store.delivery.deliveries``) rides in the same batch
+transaction as its event: a request is never "seen" without its event, so a crash between the two
+cannot leave a redelivery answered "Already received" with no answer and nothing audited.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Action, Actor, Origin, Outcome
 from store.audit import chain as audit_chain
 from store.db import Database, dialect_insert
+from store.delivery import deliveries
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing, child_aad, new_data_key, open_sealed, seal
 from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
@@ -298,6 +303,21 @@ def _seq_of(row: dict[str, object]) -> int:
 CommitListener = Callable[[Sequence[AuditRecord]], Awaitable[None]]
 
 
+async def _claim_batch(session: AsyncSession, batch: Sequence[tuple[AuditRecord, str | None, object]]) -> list[bool]:
+    """Claim the batch's delivery ids in its transaction; whether each entry's event is to be written.
+
+    An entry without a claim is always written; of entries sharing one new id, only the first.
+    """
+    keys = [claim for _, claim, _ in batch if claim is not None]
+    fresh = await deliveries.claim_many(session, keys, batch[0][0].at) if keys else set()
+    kept = []
+    for _, claim, _ in batch:
+        kept.append(claim is None or claim in fresh)
+        if claim is not None:
+            fresh.discard(claim)
+    return kept
+
+
 class AuditLog:
     """Group-committing writer for events that are the only write of their command.
 
@@ -308,7 +328,7 @@ class AuditLog:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[AuditRecord, str | None, asyncio.Future[int]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
         self._committed: asyncio.Queue[list[AuditRecord]] = asyncio.Queue(maxsize=LISTENER_BACKLOG)
@@ -318,12 +338,17 @@ class AuditLog:
         """Call ``listener`` with every batch of events after it is durable."""
         self._listeners.append(listener)
 
-    async def record(self, record: AuditRecord) -> int:
-        """Write one event durably (batched with concurrent ones); returns its sequence number."""
+    async def record(self, record: AuditRecord, *, claim: str | None = None) -> int:
+        """Write one event durably (batched with concurrent ones); returns its sequence number.
+
+        ``claim``: the request's delivery id, claimed in the same transaction as the event. If it
+        was already taken (the same delivery answered elsewhere), the event is not written and
+        ``deliveries.AlreadyClaimed`` is raised: the request was acted on and audited once already.
+        """
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put((record, future))
+        await self._queue.put((record, claim, future))
         return await future
 
     async def _run(self) -> None:
@@ -333,17 +358,24 @@ class AuditLog:
                 batch.append(self._queue.get_nowait())
             try:
                 async with self._db.write() as session:
-                    seqs = await append(session, [record for record, _ in batch])
+                    kept = await _claim_batch(session, batch)
+                    records = [record for (record, _, _), keep in zip(batch, kept, strict=True) if keep]
+                    seqs = iter(await append(session, records))
             except Exception as exc:
                 log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(AuditWriteFailed("the audit record could not be written"))
                 continue
-            for (_, future), seq in zip(batch, seqs, strict=True):
-                if not future.done():
-                    future.set_result(seq)
-            self._hand_to_listeners([record for record, _ in batch])
+            for (_, _, future), keep in zip(batch, kept, strict=True):
+                if future.done():
+                    continue
+                if keep:
+                    future.set_result(next(seqs))
+                else:
+                    future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
+            if records:
+                self._hand_to_listeners(records)
 
     def _hand_to_listeners(self, records: list[AuditRecord]) -> None:
         if not self._listeners:

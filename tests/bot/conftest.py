@@ -67,9 +67,9 @@ class SlackHarness:
 
 
 @asynccontextmanager
-async def serving(signpost: Signpost, fake: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+async def serving(signpost: Signpost, fake: FakeSlackApi, **extra: object) -> AsyncIterator[SlackHarness]:
     """Signpost's one aiohttp app with the Slack front end, on a loopback test server."""
-    app = create_app(signpost, slack_settings(fake), [add_slack])
+    app = create_app(signpost, slack_settings(fake, **extra), [add_slack])
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -21,5 +21,5 @@ async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 SCRIPTED = (
-    Spec(name="deny", action=Action.DENY, run=deny),  # read-only: claim through the group-committed ClaimLog
+    Spec(name="deny", action=Action.DENY, run=deny),  # read-only: claimed in its audit event's batch
 )

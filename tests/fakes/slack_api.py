@@ -1,6 +1,8 @@
 """A recording fake of Slack's Web API (and of response_url webhooks): a real aiohttp server on
 127.0.0.1. Each call's method and body are recorded; every call is answered ``ok`` (with the few
-fields Bolt and Signpost read), unless a test asks for a rate limit or an error first."""
+fields Bolt and Signpost read), unless a test asks for a rate limit or an error first. A test can
+also hold every call of a method at the door (``hold``) until it lets them through (``release``):
+held calls are listed in ``waiting`` and are recorded in ``calls`` only once answered."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class FakeSlackApi:
     _failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
+    waiting: list[Call] = field(default_factory=list)
+    _held: dict[str, asyncio.Event] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -68,6 +72,31 @@ class FakeSlackApi:
             await asyncio.wait_for(self._changed.wait_for(lambda: len(self.of(method)) >= count), timeout)
         return self.of(method)
 
+    def hold(self, method: str) -> None:
+        """Keep calls of ``method`` waiting (unanswered) until ``release``."""
+        self._held.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        self._held.pop(method).set()
+
+    async def wait_for_waiting(self, method: str, count: int, timeout: float = 30.0) -> None:
+        """Wait until at least ``count`` calls of ``method`` are held at the door."""
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: sum(c.method == method for c in self.waiting) >= count), timeout
+            )
+
+    async def _door(self, call: Call) -> None:
+        gate = self._held.get(call.method)
+        if gate is None:
+            return
+        assert self._changed is not None
+        async with self._changed:
+            self.waiting.append(call)
+            self._changed.notify_all()
+        await gate.wait()
+
     async def _record(self, call: Call) -> None:
         assert self._changed is not None
         async with self._changed:
@@ -77,6 +106,7 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await _body(request)
+        await self._door(Call(method, body, request.path))
         queued = self._failures.get(method)
         status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method)}, {})
         await self._record(Call(method, body, request.path, doc))
@@ -101,7 +131,9 @@ class FakeSlackApi:
         return {}
 
     async def _response_url(self, request: web.Request) -> web.Response:
-        await self._record(Call("response_url", await _body(request), request.path))
+        call = Call("response_url", await _body(request), request.path)
+        await self._door(call)
+        await self._record(call)
         return web.Response(text="ok")
 
     def application(self) -> web.Application:

@@ -7,9 +7,11 @@ import time
 from urllib.parse import urlencode
 
 from handlers.dispatch.chain import NOT_REGISTERED
+from handlers.dispatch.dispatcher import AUDIT_FAILED_TEXT, DUPLICATE
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import AMY, load_standard
+from tests.store.delivery.test_deliveries import break_the_chain_head, restore_the_chain_head
 
 NURSE = SlackUser("U0NURSE")
 STRANGER = SlackUser("U0STRANGER")
@@ -157,6 +159,29 @@ async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> No
         await slack_app.slack.command(user, "help", trigger="78.1700000000.help", headers=headers)
         await slack_app.front.idle()
     assert len(slack_app.fake.of("response_url")) == 1
+    assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
+
+
+async def test_a_request_whose_audit_write_failed_is_answered_on_redelivery_not_already_received(
+    slack_app: SlackHarness,
+) -> None:
+    """No "seen" without an event: when the audit write fails, Slack's retry of the same delivery is
+    answered (and audited) once the store is back, never "Already received" with nothing on record."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    db = slack_app.signpost.ctx.db
+    last_seq = await break_the_chain_head(db)
+    await slack_app.slack.command(user, "help", trigger="79.1700000000.crash")
+    await slack_app.front.idle()
+    [refused] = slack_app.fake.of("response_url")
+    assert refused.body["text"] == AUDIT_FAILED_TEXT
+    await restore_the_chain_head(db, last_seq)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    await slack_app.slack.command(user, "help", trigger="79.1700000000.crash", headers=retry)
+    await slack_app.front.idle()
+    [_, answered] = slack_app.fake.of("response_url")
+    assert "who else is working" in answered.body["text"]
+    assert DUPLICATE.text not in all_text(answered.body)
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,11 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from bot.admission import BUSY_TEXT
+from store.db import Database
+from store.tables.audit import AuditEvent
 from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, signed_headers
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -39,8 +44,10 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+async def start_slack_server(
+    tmp_path: Path, fake_slack: FakeSlackApi, **extra_env: str
+) -> tuple[str, asyncio.subprocess.Process]:
+    """`signpost run` in Slack HTTP mode as a real process on a free loopback port, once healthy."""
     port = free_port()
     env = {
         **base_env(tmp_path),
@@ -49,6 +56,7 @@ async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tupl
         "SIGNPOST_SLACK_API_URL": fake_slack.api_url,
         "SIGNPOST_HOST": "127.0.0.1",
         "SIGNPOST_PORT": "1",  # overridden by --port below, which must win
+        **extra_env,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -65,6 +73,17 @@ async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tupl
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base, process)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return base, process
+
+
+@pytest.fixture
+async def served(tmp_path: Path, fake_slack: FakeSlackApi) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    base, process = await start_slack_server(tmp_path, fake_slack)
+    try:
         yield base, process
     finally:
         if process.returncode is None:
@@ -166,3 +185,91 @@ async def test_run_reports_a_port_in_use_in_one_line(tmp_path: Path, fake_slack:
         _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert f"signpost: cannot listen on 127.0.0.1:{port}" in err.decode()
+
+
+def command_form(fake_slack: FakeSlackApi, name: str, text: str = "help", user: str = "U0ANYONE") -> dict[str, str]:
+    """A slash command as Slack posts it; ``name`` makes its response_url and trigger id unique."""
+    return {
+        "team_id": "T0001",
+        "user_id": user,
+        "user_name": "someone",
+        "command": "/signpost",
+        "text": text,
+        "channel_id": "C0001",
+        "channel_name": "general",
+        "api_app_id": "A0001",
+        "response_url": fake_slack.response_url(name),
+        "trigger_id": f"1.1700000000.{name}",
+    }
+
+
+async def post_signed(
+    session: aiohttp.ClientSession, base: str, form: dict[str, str], **headers: str
+) -> tuple[int, str]:
+    body = urlencode(form)
+    signed = {**signed_headers(body, content_type="application/x-www-form-urlencoded"), **headers}
+    async with session.post(f"{base}/slack/events", data=body.encode(), headers=signed) as response:
+        return response.status, await response.text()
+
+
+async def wait_draining(session: aiohttp.ClientSession, base: str) -> None:
+    """Until /healthz says 503: the server has taken the SIGTERM and admits nothing new."""
+    for _ in range(600):
+        async with session.get(f"{base}/healthz") as response:
+            if response.status == 503:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the server never started draining")
+
+
+async def help_events(tmp_path: Path) -> int:
+    db = Database.connect(base_env(tmp_path)["SIGNPOST_DATABASE_URL"])
+    try:
+        async with db.read() as session:
+            found = await session.execute(select(AuditEvent).where(AuditEvent.action == "help"))
+            return len(found.scalars().all())
+    finally:
+        await db.close()
+
+
+async def test_sigterm_drains_every_acknowledged_command_then_exits_0(tmp_path: Path, fake_slack: FakeSlackApi) -> None:
+    """Acknowledged means answered: five commands in flight at SIGTERM are all answered and audited;
+    a command arriving while draining is told "busy" rather than acknowledged and dropped."""
+    base, process = await start_slack_server(tmp_path, fake_slack)
+    fake_slack.hold("response_url")
+    async with aiohttp.ClientSession() as session:
+        for i in range(5):
+            assert await post_signed(session, base, command_form(fake_slack, f"drain{i}")) == (200, "")
+        await fake_slack.wait_for_waiting("response_url", 5)  # all five acknowledged, none answered
+        process.send_signal(signal.SIGTERM)
+        await wait_draining(session, base)
+        status, text = await post_signed(session, base, command_form(fake_slack, "late"))
+    assert status == 200 and json.loads(text) == {"text": BUSY_TEXT, "response_type": "ephemeral"}
+    fake_slack.release("response_url")
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()[-2000:]
+    answered = sorted(c.path for c in fake_slack.of("response_url"))
+    assert answered == [f"/response/drain{i}" for i in range(5)]
+    assert await help_events(tmp_path) == 5
+    assert '"drained"' in err.decode() and "slack_tasks_unfinished" not in err.decode()
+
+
+async def test_work_still_unanswered_at_the_drain_limit_is_reported_and_the_exit_code_says_so(
+    tmp_path: Path, fake_slack: FakeSlackApi
+) -> None:
+    """Slack never takes the answers: after SIGNPOST_DRAIN_SECONDS the log says how many requests
+    were left unanswered (truthfully, not count=0) and `signpost run` exits 1."""
+    base, process = await start_slack_server(tmp_path, fake_slack, SIGNPOST_DRAIN_SECONDS="1")
+    fake_slack.hold("response_url")
+    async with aiohttp.ClientSession() as session:
+        for i in range(3):
+            assert await post_signed(session, base, command_form(fake_slack, f"stuck{i}")) == (200, "")
+    await fake_slack.wait_for_waiting("response_url", 3)
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    [incomplete] = [line for line in lines if line["event"] == "drain_incomplete"]
+    assert incomplete["unfinished"] == 3
+    [unfinished] = [line for line in lines if line["event"] == "slack_tasks_unfinished"]
+    assert unfinished["count"] == 3

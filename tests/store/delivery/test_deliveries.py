@@ -4,9 +4,54 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from sqlalchemy import select
+
 from handlers.clock import FakeClock
+from store.audit.chain import HEAD_ID
+from store.audit.log import AuditLog, AuditRecord, AuditWriteFailed
 from store.db import Database
 from store.delivery import deliveries
+from store.tables.audit import AuditChainHead, AuditEvent
+from tests.store.audit.tamper import run_sql, unprotect
+
+
+def event(clock: FakeClock, i: int) -> AuditRecord:
+    return AuditRecord(
+        at=clock.now(),
+        actor_id=None,
+        platform="slack",
+        tenant="T0001",
+        user_id="U0NURSE",
+        actor_role=None,
+        actor_org=None,
+        actor_la=None,
+        channel="channel",
+        action="help",
+        outcome="info",
+        subject_refs=(),
+        result_count=0,
+        correlation_id=f"c{i}",
+    )
+
+
+async def correlation_ids(db: Database) -> list[str]:
+    async with db.read() as session:
+        return list((await session.execute(select(AuditEvent.correlation_id).order_by(AuditEvent.seq))).scalars())
+
+
+async def break_the_chain_head(db: Database) -> int:
+    """Make every audit append fail (the head claims a later sequence); returns the true last seq."""
+    async with db.read() as session:
+        head = (await session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID))).scalar_one()
+        last_seq = head.last_seq
+    await unprotect(db)
+    await run_sql(db, "UPDATE audit_chain_head SET last_seq = 1000000000 WHERE id = :id", id=HEAD_ID)
+    return last_seq
+
+
+async def restore_the_chain_head(db: Database, last_seq: int) -> None:
+    await run_sql(db, "UPDATE audit_chain_head SET last_seq = :seq WHERE id = :id", seq=last_seq, id=HEAD_ID)
 
 
 async def test_a_key_is_new_once_then_seen(db: Database, clock: FakeClock) -> None:
@@ -17,20 +62,43 @@ async def test_a_key_is_new_once_then_seen(db: Database, clock: FakeClock) -> No
         assert await deliveries.claim(session, "slack:event:Ev2", clock.now()) is True
 
 
-async def test_concurrent_claims_of_one_key_through_the_claim_log_give_exactly_one_winner(
+async def test_concurrent_events_claiming_one_key_write_exactly_one_event_each(db: Database, clock: FakeClock) -> None:
+    """Claims ride in the audit batch: of 10 answers to each of 5 deliveries, one event per delivery."""
+    log = AuditLog(db)
+    try:
+        outcomes = await asyncio.gather(
+            *(log.record(event(clock, i), claim=f"k{i % 5}") for i in range(50)), return_exceptions=True
+        )
+    finally:
+        await log.close()
+    assert [isinstance(o, int) for o in outcomes[:5]] == [True] * 5  # the first answer to each key wins
+    assert all(isinstance(o, deliveries.AlreadyClaimed) for o in outcomes[5:])
+    assert await correlation_ids(db) == [f"c{i}" for i in range(5)]
+
+
+async def test_a_failed_audit_write_leaves_the_delivery_unclaimed_so_a_retry_acts(
     db: Database, clock: FakeClock
 ) -> None:
-    log = deliveries.ClaimLog(db)
-    results = await asyncio.gather(*(log.claim(f"k{i % 5}", clock.now()) for i in range(50)))
-    assert sum(results) == 5
-    assert [results[i] for i in range(5)] == [True] * 5  # the first claimant of each key wins
+    """The claim is never durable without its event: if the event cannot be written, neither is the claim."""
+    last_seq = await break_the_chain_head(db)
+    log = AuditLog(db)
+    try:
+        with pytest.raises(AuditWriteFailed):
+            await log.record(event(clock, 1), claim="slack:command:T1")
+        async with db.read() as session:
+            assert await deliveries.seen(session, "slack:command:T1") is False
+        await restore_the_chain_head(db, last_seq)
+        assert await log.record(event(clock, 2), claim="slack:command:T1") > 0
+        with pytest.raises(deliveries.AlreadyClaimed):
+            await log.record(event(clock, 3), claim="slack:command:T1")
+    finally:
+        await log.close()
+    async with db.read() as session:
+        assert await deliveries.seen(session, "slack:command:T1") is True
+    assert await correlation_ids(db) == ["c2"]
 
 
-async def test_released_key_can_act_again_and_rolled_back_claim_leaves_no_trace(db: Database, clock: FakeClock) -> None:
-    log = deliveries.ClaimLog(db)
-    assert await log.claim("click", clock.now()) is True
-    await log.release("click")
-    assert await log.claim("click", clock.now()) is True
+async def test_rolled_back_claim_leaves_no_trace(db: Database, clock: FakeClock) -> None:
     try:
         async with db.write() as session:
             assert await deliveries.claim(session, "in-tx", clock.now()) is True

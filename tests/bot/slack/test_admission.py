@@ -1,0 +1,64 @@
+"""Admission control on /slack/events: above the in-flight limit Slack is told "busy" in the ack,
+and nothing is started, answered or audited for that request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.admission import BUSY_TEXT
+from bot.app import Signpost
+from tests.bot.conftest import SlackHarness, serving
+from tests.bot.slack.slack_requests import SlackUser, slack_events
+from tests.factories import load_standard
+from tests.fakes.slack_api import FakeSlackApi
+
+NURSE = SlackUser("U0NURSE")
+
+
+@pytest.fixture
+async def one_at_a_time(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    async with serving(signpost, fake_slack, SIGNPOST_MAX_IN_FLIGHT=1) as harness:
+        yield harness
+
+
+async def test_a_command_above_the_in_flight_limit_is_told_busy_in_its_ack_and_not_acted_on(
+    one_at_a_time: SlackHarness,
+) -> None:
+    """With one request in flight (its answer held at Slack's door), a second gets a private "busy"
+    ack; once the first is answered, a third is admitted again. Two answers, two events, no more."""
+    slack, fake = one_at_a_time.slack, one_at_a_time.fake
+    await load_standard(one_at_a_time.signpost)
+    user = await one_at_a_time.link("P002", NURSE)
+    fake.hold("response_url")
+    first = await slack.command(user, "help")
+    assert (first.status, await first.text()) == (200, "")
+    await fake.wait_for_waiting("response_url", 1)  # the first is acknowledged and still in flight
+
+    refused = await slack.command(user, "help")
+    assert refused.status == 200
+    assert await refused.json() == {"text": BUSY_TEXT, "response_type": "ephemeral"}
+
+    fake.release("response_url")
+    await one_at_a_time.front.idle()
+    again = await slack.command(user, "help")
+    assert (again.status, await again.text()) == (200, "")
+    await one_at_a_time.front.idle()
+    assert len(fake.of("response_url")) == 2
+    assert [e.action for e in await slack_events(one_at_a_time.signpost)] == ["help", "help"]
+    assert one_at_a_time.front.admission.refused == 1
+
+
+async def test_health_turns_503_and_new_commands_are_told_busy_once_draining(slack_app: SlackHarness) -> None:
+    """Draining (SIGTERM): /healthz says 503 so traffic moves elsewhere; Slack gets "busy", not silence."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    assert await slack_app.front.admission.drain(0) == 0
+    health = await slack_app.slack.client.get("/healthz")
+    assert health.status == 503
+    refused = await slack_app.slack.command(user, "help")
+    assert await refused.json() == {"text": BUSY_TEXT, "response_type": "ephemeral"}
+    await slack_app.front.idle()
+    assert slack_app.fake.of("response_url") == []
+    assert await slack_events(slack_app.signpost) == []
