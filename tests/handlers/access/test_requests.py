@@ -182,6 +182,35 @@ async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> Non
     assert await notices(app, "P002") == []
 
 
+async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(app: Signpost) -> None:
+    """Month names, ordinals, 2-digit years, any separator, accents, joined postcodes: none goes out."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in (
+        "born 30 June 2015",
+        "dob 30/06/15",
+        "30th of June 2015",
+        "June 30, 2015",
+        "dob 30 Jun",
+        "born 30.6.15",
+        "born 2015 06 30",
+        "dob 30062015",
+        "post code s14zz",
+        "MÍA is known",
+        "a sibling of Stóne",
+    ):
+        reply = await decide(app, "DM02", "deny", 1, reason)
+        assert reply.outcome is Outcome.INVALID, reason
+        assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
+    async with app.ctx.db.read() as session:
+        row = await store.get_request(session, 1)
+    assert row is not None and row.state == store.PENDING
+    assert await notices(app, "P002") == []
+    fine = await decide(app, "DM02", "deny", 1, "please ask the lead professional after 30 July")
+    assert fine.outcome is Outcome.DONE
+    [denied] = await notices(app, "P002")
+    assert "please ask the lead professional after 30 July" in denied.text
+
+
 async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
     await request_access(app, "P002", SHIELDED, "child protection enquiry")
     mine = await fresh_say(app, "DM02", "pending")
