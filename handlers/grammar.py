@@ -9,10 +9,18 @@ from datetime import date
 from handlers.matching.terms import Query
 from handlers.refs import looks_like_reference
 
+# ASCII digits only: ``\d`` and ``str.isdigit`` also accept other scripts' digits and superscripts
+# ("²"), which ``int`` then refuses or reads as a number nobody typed on purpose.
 _DATE_PATTERNS = (
-    (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$"), ("d", "m", "y")),
-    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
+    (re.compile(r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$"), ("d", "m", "y")),
+    (re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$"), ("y", "m", "d")),
 )
+_NUMBER = re.compile(r"^[0-9]{1,12}$")
+EARLIEST_YEAR = 1900
+"""No date Signpost is asked about (a child's birth, a switch-off) comes before this year."""
+LATEST_YEAR = 2199
+_ASCII_DIGITS = frozenset("0123456789")
+_POSTCODE_PART = re.compile(r"^[A-Za-z0-9]{1,4}$")
 _NAME = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
 
 
@@ -45,11 +53,25 @@ def _has_bad_date(text: str) -> bool:
     return any(pattern.match(token) for token in text.split(" ") for pattern, _ in _DATE_PATTERNS)
 
 
+def parse_number(text: str, low: int, high: int) -> int | None:
+    """A whole number written in ASCII digits, within ``low``..``high``; None for anything else.
+
+    The one way commands read a number a person typed: never ``str.isdigit`` (true for "²")."""
+    text = text.strip()
+    if not _NUMBER.match(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def parse_date(token: str) -> date | None:
+    """DD/MM/YYYY (or . or -) or YYYY-MM-DD in ASCII digits, a real day in a sane year; else None."""
     for pattern, order in _DATE_PATTERNS:
         match = pattern.match(token)
         if match:
             parts = dict(zip(order, (int(g) for g in match.groups()), strict=True))
+            if not EARLIEST_YEAR <= parts["y"] <= LATEST_YEAR:
+                return None
             try:
                 return date(parts["y"], parts["m"], parts["d"])
             except ValueError:
@@ -68,9 +90,11 @@ def parse_demographic(text: str, today: date) -> Query:
             dob = day
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
             raise UsageError("that date of birth is not a real date: please use DD/MM/YYYY")
-        elif any(ch.isdigit() for ch in token):
+        elif any(ch in _ASCII_DIGITS for ch in token):
+            if not _POSTCODE_PART.match(token):
+                raise UsageError("that doesn't look like a postcode")
             postcode.append(token.upper())
-        elif _NAME.match(token):
+        elif _NAME.match(token) and all(ch.isalpha() or ch in "'\u2019-" for ch in token):  # not "M1²"
             names.append(token)
         else:
             raise UsageError("names may contain letters, hyphens and apostrophes only")

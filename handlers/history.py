@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError
+from handlers.grammar import UsageError, parse_number
 from handlers.vocabulary import LOOKUP_ACTIONS, Action, Outcome, Reply, format_ref
 from store.audit.chain import utc
 from store.tables.audit import AuditEvent
@@ -38,9 +38,10 @@ REVEALED = frozenset({"answered", "shielded"})
 def parse_count(args: str) -> int:
     if not args.strip():
         return DEFAULT_COUNT
-    if not args.strip().isdigit() or not 1 <= int(args) <= MAX_COUNT:
+    count = parse_number(args, 1, MAX_COUNT)
+    if count is None:
         raise UsageError(f"give a number of lookups from 1 to {MAX_COUNT}")
-    return int(args)
+    return count
 
 
 def history_line(at: datetime, action: str, outcome: str, subject_refs: str) -> str:

@@ -1,21 +1,28 @@
 """A person's own summary for a home screen (Slack App Home): their recent lookups, references and
-times only, and for duty managers how many requests wait for a decision."""
+times only, and for duty managers the requests waiting for their decision, with Approve / Deny.
+
+A waiting request shows what its notice already carried: the request id, the child's reference,
+who asks (role and organisation) and how long it has waited. Never the purpose (``pending``, behind
+a fresh code, shows that) and never a child's name; deciding still needs a fresh code."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access.notices import decision_buttons
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
-from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Outcome, Reply, Role, format_ref
+from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Button, Outcome, Reply, Role, format_ref
+from store.people import access, practitioners
 from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
 HOME_TEXT = "Your Signpost"
 NONE_YET = "No lookups yet. Try /signpost followed by a reference number, or a name and date of birth."
+WAITING_SHOWN = 10  # requests listed with their buttons; ``pending`` lists the rest
 
 
 async def recent_lookups(
@@ -35,10 +42,51 @@ async def recent_lookups(
     return [(refs, at) for refs, at in result]
 
 
-async def pending_request_count(session: AsyncSession, actor: Actor) -> int:
-    """SEAM: requests awaiting this duty manager's decision. Returns 0 until access requests exist
-    (issue 5 replaces this body with a count from its requests table)."""
-    return 0
+def waited(since: datetime, now: datetime) -> str:
+    """How long something has waited, to the minute: "4 min", "2 h 5 min", "1 d 3 h"."""
+    minutes = max(0, int((access.utc(now) - access.utc(since)) // timedelta(minutes=1)))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+async def _who(session: AsyncSession, practitioner_id: str) -> str:
+    found = await practitioners.get_actor(session, practitioner_id)
+    return f"a {found.role}, {found.organisation}" if found else "a practitioner no longer in the register"
+
+
+async def waiting_for(session: AsyncSession, actor: Actor, now: datetime) -> tuple[list[str], list[Button]]:
+    """Access and registration requests this duty manager may decide (not their own), oldest first."""
+    scope = None if actor.has(Role.ADMIN) else actor.local_authority
+    lines: list[str] = []
+    buttons: list[Button] = []
+    for row in await access.pending_requests(session, scope, now):
+        if row.requester_id == actor.practitioner_id:
+            continue  # nobody decides their own request
+        lines.append(
+            f"• Request {row.id}: {format_ref(row.child_ref)}, from {await _who(session, row.requester_id)}; "
+            f"waiting {waited(row.created_at, now)}"
+        )
+        buttons.extend(_labelled(str(row.id)))
+    for reg in await access.pending_registrations(session, actor.local_authority) if scope else []:
+        if reg.practitioner_id == actor.practitioner_id:
+            continue
+        lines.append(
+            f"• Registration R{reg.id}: a {reg.platform} account asks to act as {reg.practitioner_id}; "
+            f"waiting {waited(reg.created_at, now)}"
+        )
+        buttons.extend(_labelled(f"R{reg.id}"))
+    return lines, buttons
+
+
+def _labelled(request_id: str) -> tuple[Button, ...]:
+    """Approve / Deny that say which request they decide (several share one screen)."""
+    return tuple(
+        Button(b.action_id, f"{b.label} {request_id}", b.command, b.style, b.input)
+        for b in decision_buttons(request_id)
+    )
 
 
 def lookup_line(refs: str, at: datetime) -> str:
@@ -53,10 +101,16 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
     lines.extend(lookup_line(refs, at) for refs, at in lookups)
     if not lookups:
         lines.append(NONE_YET)
-    if req.actor.has(Role.DUTY_MANAGER):
-        waiting = await pending_request_count(session, req.actor)
-        lines.append(f"Requests waiting for your decision: {waiting}")
-    return Result(Reply(Outcome.INFO, HOME_TEXT, lines=tuple(lines)), result_count=len(lookups))
+    buttons: list[Button] = []
+    if req.actor.has(Role.DUTY_MANAGER) or req.actor.has(Role.ADMIN):
+        waiting, buttons = await waiting_for(session, req.actor, req.now)
+        lines.append(f"Requests waiting for your decision: {len(waiting)}")
+        lines.extend(waiting[:WAITING_SHOWN])
+        if len(waiting) > WAITING_SHOWN:
+            lines.append(f"{len(waiting) - WAITING_SHOWN} more: send 'pending' to see them all.")
+        buttons = buttons[: 2 * WAITING_SHOWN]
+    reply = Reply(Outcome.INFO, HOME_TEXT, lines=tuple(lines), buttons=tuple(buttons))
+    return Result(reply, result_count=len(lookups))
 
 
 SPECS = (

@@ -115,6 +115,11 @@ class Command:
     code: str | None = None
     challenge_id: str | None = None
     idempotency_key: str | None = None  # a platform's delivery/click id, so retries act once
+    # The chat account's display name and email as the platform reports them, when the front end
+    # knows them: shown to a duty manager deciding a registration, never used to authorize anyone
+    # (only ``principal`` is), never audited or logged.
+    display_name: str | None = None
+    email: str | None = None
 
 
 class Outcome(StrEnum):

@@ -262,6 +262,7 @@ def home_view(reply: Reply) -> View:
     blocks: list[Block] = [{"type": "header", "text": plain(reply.text, 150)}]
     if reply.lines:
         blocks.append(section("\n".join(escape(line) for line in reply.lines)))
+    blocks.extend(action_blocks(reply.buttons)[: MAX_VIEW_BLOCKS - len(blocks) - 1])  # Approve / Deny
     blocks.append(
         {
             "type": "context",

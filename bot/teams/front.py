@@ -334,7 +334,8 @@ def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
 
 @dataclass(frozen=True)
 class Asker:
-    """Who sent an activity, and where from: stable ids only, never a display name."""
+    """Who sent an activity, and where from: stable ids (the principal) for everything, plus the
+    display name Teams reports, carried only to show a duty manager deciding a registration."""
 
     principal: Principal
     teams_user_id: str
@@ -342,6 +343,7 @@ class Asker:
     channel_id: str
     service_url: str
     bot: ChannelAccount
+    display_name: str | None = None  # as Teams reports it; never used to authorize, never logged
 
     @classmethod
     def of(cls, activity: Activity) -> Asker | None:
@@ -360,6 +362,7 @@ class Asker:
             channel_id=str(activity.channel_id or "msteams"),
             service_url=activity.service_url,
             bot=ChannelAccount(id=activity.recipient.id, name=activity.recipient.name),
+            display_name=sender.name if isinstance(sender.name, str) else None,
         )
 
     def reference(self, conversation_id: str) -> ConversationReference:
@@ -635,7 +638,8 @@ class SignpostTeamsBot(ActivityHandler):
             await self._submitted(turn_context, asker, activity.value)
             return
         channel = "direct" if asker.personal else "channel"
-        reply = await self.front.dispatch(Command(asker.principal, text, uuid.uuid4().hex, channel=channel))
+        command = Command(asker.principal, text, uuid.uuid4().hex, channel=channel, display_name=asker.display_name)
+        reply = await self.front.dispatch(command)
         await self._answer(turn_context, asker, render_reply(reply))
 
     async def _submitted(

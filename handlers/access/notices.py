@@ -2,18 +2,17 @@
 
 A notice leaves Signpost through a chat platform, so it carries only request ids and child
 references: never a name, date of birth or postcode (a free-text denial reason is checked for the
-child's identity before it is accepted, see ``mentions_child``).
+child's identity before it is accepted, see ``handlers.privacy.mentions_identity``).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.privacy import mentions_identity
 from handlers.vocabulary import Button, Input, Notice, Role, format_ref
 from store.keys.crypto import KeyRing
 from store.people import access as store
@@ -108,32 +107,7 @@ def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) 
     return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")
 
 
-_WORD = re.compile(r"[^\W_]+")
-
-
-def _words(text: str) -> set[str]:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
-    return set(_WORD.findall(folded))
-
-
 async def mentions_child(session: AsyncSession, keys: KeyRing, ref: int, text: str) -> bool:
-    """Whether free text names the child, or gives their date of birth or postcode."""
+    """Whether free text names the child, or gives their date of birth or postcode (in any spelling)."""
     identity = (await children.load_identities(session, keys, [ref])).get(ref)
-    if identity is None or not text:
-        return False
-    names = _words(" ".join((identity.given_names, identity.family_name, *identity.aliases)))
-    if names & _words(text):
-        return True
-    compact = re.sub(r"\s+", "", text).casefold()
-    if identity.postcode and re.sub(r"\s+", "", identity.postcode).casefold() in compact:
-        return True
-    dob = identity.date_of_birth
-    spellings = {
-        f"{dob:%d/%m/%Y}",
-        f"{dob.day}/{dob.month}/{dob.year}",
-        dob.isoformat(),
-        f"{dob:%d.%m.%Y}",
-        f"{dob:%d-%m-%Y}",
-        f"{dob:%d%m%Y}",
-    }
-    return any(spelling in compact for spelling in spellings)
+    return identity is not None and bool(text) and mentions_identity(text, identity)

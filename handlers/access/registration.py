@@ -17,6 +17,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
+from store.delivery.notices import EMAIL_KIND
 from store.people import access as store
 from store.people import practitioners
 from store.tables.people import ChatIdentity, RegistrationRequest
@@ -50,11 +51,23 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
     return actor.has(Role.DUTY_MANAGER) and actor.local_authority == local_authority
 
 
-def registration_notices(request_id: int, req: Request, practitioner_id: str, managers: Iterable[str]) -> list[Notice]:
-    p = req.command.principal
+UNREPORTED = "not reported"
+
+
+def registration_notices(
+    request_id: int, req: Request, target: Actor, email: str, managers: Iterable[str]
+) -> list[Notice]:
+    """What the deciding duty manager needs to tell a real practitioner from a sock-puppet: who the
+    chat platform says the account is, beside who the register says the practitioner is."""
+    p, command = req.command.principal, req.command
     text = (
-        f"Registration request R{request_id}: practitioner {practitioner_id} asks to link the "
-        f"{platform_name(p.platform)} account {p.tenant}/{p.user_id} (asked {when(req.now)})."
+        f"Registration request R{request_id}: the {platform_name(p.platform)} account {p.tenant}/{p.user_id} "
+        f"asks to act as practitioner {target.practitioner_id} (asked {when(req.now)}).\n"
+        f"{platform_name(p.platform)} reports this account as: {command.display_name or UNREPORTED}, "
+        f"email {command.email or UNREPORTED}.\n"
+        f"The register records {target.practitioner_id} as: {target.name}, {target.role}, {target.organisation}, "
+        f"email {email or UNREPORTED}.\n"
+        "Approve only if they are the same person."
     )
     return [
         Notice(
@@ -93,7 +106,9 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     managers = await practitioners.holders(
         session, Role.DUTY_MANAGER, target.local_authority, excluding=(target.practitioner_id,)
     )
-    await ctx.notices.enqueue(session, registration_notices(request_id, req, target.practitioner_id, managers), req.now)
+    email = await practitioners.recorded_email(session, target.practitioner_id)
+    notices = registration_notices(request_id, req, target, email or "", managers)
+    await ctx.notices.enqueue(session, notices, req.now)
     return Result(
         Reply(Outcome.DONE, SENT_TO[managers.role].format(id=request_id)), detail=f"registration R{request_id}"
     )
@@ -152,9 +167,19 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
     )
     principal = Principal(Platform(row.platform), row.tenant, row.user_id)
     await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
-    text = f"Your {platform_name(row.platform)} account is now registered with Signpost (registration R{row.id})."
-    notice = Notice(row.practitioner_id, "registration_approved", text, dedupe_key=f"registration:{row.id}:decided")
-    await ctx.notices.enqueue(session, [notice], req.now)
+    text = (
+        f"A {platform_name(row.platform)} account was linked to your Signpost practitioner id {row.practitioner_id} "
+        f"(registration R{row.id}, approved by {req.actor.practitioner_id if req.actor else 'a duty manager'} "
+        f"at {when(req.now)}). If this was not you, tell your duty manager at once."
+    )
+    key = f"registration:{row.id}:decided"
+    # Every contact on record: the chat identities through the outbox, and the recorded secure email
+    # (an "email" notice the operator's mailer sends), so a link nobody asked for does not go unseen.
+    told = [
+        Notice(row.practitioner_id, "registration_approved", text, dedupe_key=key),
+        Notice(row.practitioner_id, EMAIL_KIND, text, dedupe_key=f"{key}:email"),
+    ]
+    await ctx.notices.enqueue(session, told, req.now)
     reply = Reply(
         Outcome.DONE,
         f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.",

@@ -86,8 +86,8 @@ SENT_TO = {
         "your duty manager. You'll be told here when it is decided."
     ),
 }
-_DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
-_ID = re.compile(r"^(R?)(\d{1,12})$", re.IGNORECASE)
+_DURATION = re.compile(r"^([0-9]{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
+_ID = re.compile(r"^(R?)([0-9]{1,12})$", re.IGNORECASE)
 
 
 def split_reference(args: str) -> tuple[int, str]:
@@ -95,7 +95,7 @@ def split_reference(args: str) -> tuple[int, str]:
     tokens = args.split(" ")
     digits, used = "", 0
     for token in tokens:
-        if len(digits) >= 10 or not re.fullmatch(r"[\d-]+", token):
+        if len(digits) >= 10 or not re.fullmatch(r"[0-9-]+", token):
             break
         digits += token.replace("-", "")
         used += 1

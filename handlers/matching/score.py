@@ -228,7 +228,7 @@ def _dob_level(asked: date | None, held: date) -> str:
         return "swap"
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
-    left, right = asked.strftime("%Y%m%d"), held.strftime("%Y%m%d")
+    left, right = asked.isoformat().replace("-", ""), held.isoformat().replace("-", "")  # zero-padded
     if sum(a != b for a, b in zip(left, right, strict=True)) == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)

@@ -42,7 +42,7 @@ def dob_variants(dob: date) -> list[date]:
     """The date itself, then the common mistakes: day/month swapped, year ±1, one digit wrong."""
     found: list[date | None] = [dob, _valid_date(dob.year, dob.day, dob.month)]
     found += [_valid_date(dob.year + delta, dob.month, dob.day) for delta in (-1, 1)]
-    digits = dob.strftime("%Y%m%d")
+    digits = dob.isoformat().replace("-", "")  # zero-padded, unlike strftime("%Y") for years < 1000
     for position in (7, 6, 5, 4, 3, 2):
         for digit in "0123456789":
             if digit != digits[position]:

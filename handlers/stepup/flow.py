@@ -68,7 +68,7 @@ PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
 PROMPT_PENDING = "Enter the 6-digit code your authenticator app shows, to finish setting it up."
 WRONG = "That code didn't match. Use the code your app shows now ({left} tr{ies} left before a pause)."
-REUSED = "That code has already been used. Wait for your app to show a new one."
+REUSED = "That code was already used — wait for the next one your app shows."
 MALFORMED = "A code is 6 digits. Please try again."
 NO_CODE = (
     "Codes go only into the private code prompt Signpost shows you, never into a message. "
@@ -232,6 +232,10 @@ class CodeCommand:
             if command.challenge_id:
                 parked = await credentials.claim(w, ctx.keys, command.challenge_id, command.principal, now)
             return parked, cred.state == PENDING
+        if step is not None and await _already_accepted(w, pid, step):
+            # This practitioner's own good code, sent again (a double click, a retried submit): it
+            # is not a guess, so it neither counts towards a lockout nor alarms the duty managers.
+            return self._retry(command.challenge_id, prompt, REUSED, "code reused")
         p = self.policy
         failure = await credentials.record_failure(
             w, pid, now, lock_after=p.lock_after, lock_for=p.lock_for, disable_after=p.disable_after
@@ -240,7 +244,7 @@ class CodeCommand:
             w, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
         )
         await ctx.notices.enqueue(w, managers_notices(managers, actor, failure, p), now)
-        return self._failed(command.challenge_id, prompt, step is not None, failure, now, managers)
+        return self._failed(command.challenge_id, prompt, failure, now, managers)
 
     def _retry(self, challenge_id: str | None, prompt: str, error: str, detail: str) -> Result:
         if challenge_id is None:
@@ -252,21 +256,20 @@ class CodeCommand:
         self,
         challenge_id: str | None,
         prompt: str,
-        reused: bool,
         failure: Failure | None,
         now: datetime,
         told: Holders,
     ) -> Result:
         if failure is None:
             return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
-        what = "code reused" if reused else "code wrong"
+        what = "code wrong"
         if failure.newly_disabled:
             return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
         if failure.newly_locked and failure.locked_until is not None:
             # The lockout itself is audited as such (misuse rules count these), not as a refusal.
             return Result(locked_reply(failure.locked_until, now, told, Outcome.LOCKED), detail=f"{what}; locked")
         left = self.policy.lock_after - failure.failures % self.policy.lock_after
-        error = REUSED if reused else WRONG.format(left=left, ies="y" if left == 1 else "ies")
+        error = WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
 
     async def _continue(self, command: Command, parked: credentials.Parked | None, was_pending: bool) -> Result:
@@ -286,6 +289,14 @@ class CodeCommand:
         if parked is None or parked.expired:
             return Result(Reply(Outcome.DONE, STALE_CHALLENGE), detail="code ok; challenge gone")
         return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
+
+
+async def _already_accepted(w: AsyncSession, practitioner_id: str, step: int) -> bool:
+    """Whether ``step`` (the step the code matched) is at or before the last step accepted for this
+    practitioner: the code is one they already used successfully. Read after a refused accept, so a
+    concurrent double submission sees the step its twin just accepted."""
+    cred = await credentials.get(w, practitioner_id)
+    return cred is not None and cred.last_step > 0 and step <= cred.last_step
 
 
 def managers_notices(

@@ -47,10 +47,26 @@ class NoticeStore:
         await session.execute(stmt, rows)
 
 
+EMAIL_KIND = "email"
+"""Notices of this kind go to the recipient's recorded secure email, not to chat: the chat outbox
+leaves them for the operator's mailer (``pending_email``), which marks each delivered once sent."""
+
+
+async def pending_email(session: AsyncSession, limit: int = 100) -> list[tuple[int, Notice]]:
+    """Email notices not yet sent, oldest first (the mailer looks up each recipient's recorded email)."""
+    result = await session.execute(
+        select(NoticeRow)
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.kind == EMAIL_KIND)
+        .order_by(NoticeRow.id)
+        .limit(limit)
+    )
+    return [(row.id, decode(row)) for row in result.scalars()]
+
+
 async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
     result = await session.execute(
         select(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.not_before <= now)
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.not_before <= now, NoticeRow.kind != EMAIL_KIND)
         .order_by(NoticeRow.id)
         .limit(limit)
     )

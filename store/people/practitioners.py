@@ -175,6 +175,12 @@ async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None
     return None if p is None else _actor(p)
 
 
+async def recorded_email(session: AsyncSession, practitioner_id: str) -> str | None:
+    """The practitioner's secure email as the register records it (for their own notices only)."""
+    p = await session.get(Practitioner, practitioner_id)
+    return None if p is None else p.email
+
+
 async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
     """The practitioner behind a chat identity, or None when it is not linked.
 

@@ -67,6 +67,17 @@ async def test_history_count_is_honoured_and_checked(signpost: Signpost) -> None
         assert reply.text.startswith("Give a number of lookups from 1 to 50")
 
 
+async def test_history_with_a_superscript_or_foreign_digit_count_gets_usage_help(signpost: Signpost) -> None:
+    """'²' passes str.isdigit but not int(): the person gets usage help, never "something went wrong"."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", AMY)
+    for bad in ("history \u00b2", "history \u0663", "history 1\u00b2", "history \uff13"):
+        reply = await say_fresh(signpost, "P001", bad)
+        assert reply.outcome is Outcome.INVALID, bad
+        assert "give a number of lookups from 1 to 50" in reply.text
+        assert "went wrong" not in reply.text
+
+
 async def test_history_with_no_lookups_says_so_kindly(signpost: Signpost) -> None:
     await load_standard(signpost)
     reply = await say_fresh(signpost, "P003", "history")

@@ -117,6 +117,31 @@ async def test_bad_demographic_input_gets_usage_help(signpost: Signpost) -> None
         assert hint in reply.text
 
 
+async def test_a_birth_year_before_1900_or_in_foreign_digits_gets_usage_help(signpost: Signpost) -> None:
+    """A year below 1000 once crashed the date-variant expansion ("something went wrong"); a date of
+    birth is read in ASCII digits from 1900 to today, and anything else is explained."""
+    await setup(signpost)
+    for text in (
+        "Amy Jones 05/01/0999",
+        "Amy Jones 0999-01-05",
+        "Amy Jones 05/01/0001",
+        "Amy Jones 05/01/1899",
+        "Amy Jones \u0660\u0665/\u0660\u0661/\u0662\u0660\u0661\u0664",
+        "Amy Jones 05/01/2014 M1\u00b2",
+    ):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        assert "went wrong" not in reply.text, text
+
+
+async def test_a_reference_in_foreign_digits_is_not_read_as_one(signpost: Signpost) -> None:
+    """Only ASCII digits make a reference: other scripts' digits get usage help, not a lookup."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", "\u0669\u0669\u0669 \u0660\u0660\u0660 \u0660\u0660\u0661\u0668")
+    assert reply.outcome is Outcome.INVALID
+    assert "went wrong" not in reply.text
+
+
 async def test_gibberish_gets_usage_help(signpost: Signpost) -> None:
     """Anything the grammar does not know gets a short list of what works."""
     await setup(signpost)

@@ -58,7 +58,7 @@ async def test_a_lockout_in_an_authority_without_a_duty_manager_tells_the_admins
 ) -> None:
     """Five wrong codes from S001 (Southvale): AD01 gets the notice, and S001 is told the admins know."""
     locked = await five_wrong_codes(app, clock, "S001")
-    assert locked.outcome is Outcome.REFUSED and "paused for 15 more minutes" in locked.text
+    assert locked.outcome is Outcome.LOCKED and "paused for 15 more minutes" in locked.text
     assert "Signpost's administrators have been told." in locked.text
     assert "duty manager has been told" not in locked.text
     assert await stepup_notices(app) == [("AD01", "stepup_locked")]
@@ -78,7 +78,7 @@ async def test_a_lockout_nobody_could_hear_of_says_so(app: Signpost, clock: Fake
     async with app.ctx.db.write() as session:
         await practitioners.set_status(session, "AD01", "inactive")
     locked = await five_wrong_codes(app, clock, "S001")
-    assert locked.outcome is Outcome.REFUSED and "has been told" not in locked.text
+    assert locked.outcome is Outcome.LOCKED and "has been told" not in locked.text
     assert "please contact your duty manager" in locked.text
     assert await stepup_notices(app) == []
 

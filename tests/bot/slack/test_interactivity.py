@@ -366,6 +366,30 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
         assert private not in text
 
 
+async def test_app_home_lists_waiting_requests_with_approve_and_deny_buttons(slack_app: SlackHarness) -> None:
+    """A Southvale duty manager's App Home shows the real waiting request (reference, who asks, how
+    long) with its Approve and Deny buttons, never the child's name or the purpose."""
+    await load_access(slack_app.signpost)
+    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    user = await link_identity(slack_app.signpost, "DM02", DUTY)
+    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(user, home, event_id="Ev0009")
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    text = json.dumps(published.body["view"])
+    assert "Requests waiting for your decision: 1" in text
+    assert "Request 1: 999 000 0050, from a School nurse, Northshire School Health; waiting 0 min" in text
+    buttons = [
+        (e["action_id"], e["text"]["text"])
+        for block in published.body["view"]["blocks"]
+        if block["type"] == "actions"
+        for e in block["elements"]
+    ]
+    assert buttons == [("approve", "Approve 1"), ("deny", "Deny 1")]
+    for private in ("Mia", "Stone", "30/06/2015", "S1 4ZZ", "section 47 enquiry"):
+        assert private not in text
+
+
 async def test_app_home_retried_event_publishes_once_and_audits_once(slack_app: SlackHarness) -> None:
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)

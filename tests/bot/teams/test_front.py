@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from store.tables.people import TeamsConversation
+from tests.access_helpers import notices
 from tests.bot.teams.teams_support import (
     BOT_ID,
     CHANNEL_CONVERSATION,
@@ -147,3 +148,17 @@ async def test_turn_errors_reach_the_user_only_as_a_generic_line(teams: TeamsApp
     text = texts_of(apology.card)
     assert text.startswith("Sorry, something went wrong on our side") and "503" not in text
     assert "Error" not in text and "Sam Carter" not in text
+
+
+async def test_a_registration_shows_the_duty_manager_the_name_teams_reports(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The Teams display name reaches the duty manager's decision notice beside the register's
+    record, as information only: the account is still unlinked and acts as nobody."""
+    await teams.post(message(STRANGER, "register P002", connector.url))
+    [notice] = await notices(loaded, "DM01")
+    assert notice.kind == "registration_request"
+    assert "Teams reports this account as: Priya Shah, email not reported" in notice.text
+    assert "The register records P002 as: Priya Shah, School nurse, Northshire School Health" in notice.text
+    [event] = [e for e in await teams_events(loaded) if e.action == "register"]
+    assert (event.actor_id, event.user_id) == (None, STRANGER.aad)

@@ -8,6 +8,7 @@ import pytest
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from store.delivery import notices as store_notices
 from tests.access_helpers import audit_events, decide, load_access, notices, search_as
 from tests.factories import AMY, say
 from tests.stepup_helpers import ensure_enrolled
@@ -56,7 +57,39 @@ async def test_registration_approved_links_the_identity(app: Signpost) -> None:
     assert approved.outcome is Outcome.DONE
     reply = await search_linked(app, SLACK_USER, "P001", AMY)
     assert reply.outcome is Outcome.ANSWERED and reply.signposts
-    assert [n.kind for n in await notices(app, "P001")] == ["registration_approved"]
+    assert [n.kind for n in await notices(app, "P001")] == ["registration_approved", "email"]
+
+
+async def test_the_duty_manager_sees_who_the_platform_says_the_account_is_beside_the_register(app: Signpost) -> None:
+    """Not just T0001/U0001: the chat account's reported name and email beside the practitioner's
+    recorded name, role, organisation and email, so a sock-puppet stands out."""
+    await say(app, SLACK_USER, "register P001", display_name="Mallory Fake", email="mallory@evil.example")
+    [notice] = await notices(app, "DM01")
+    assert "Slack reports this account as: Mallory Fake, email mallory@evil.example" in notice.text
+    assert (
+        "The register records P001 as: Sam Carter, Social worker, Northshire Children's Services, "
+        "email sam.carter@northshire.example"
+    ) in notice.text
+    await say(app, OTHER_SLACK_USER, "register P002")
+    [_, second] = await notices(app, "DM01")
+    assert "Slack reports this account as: not reported, email not reported" in second.text
+
+
+async def test_a_linked_account_is_told_to_the_practitioner_by_chat_and_by_recorded_email(app: Signpost) -> None:
+    """Approval notifies every contact on record: a chat notice through the outbox and an "email"
+    notice that the chat outbox leaves for the operator's mailer."""
+    await say(app, SLACK_USER, "register P001")
+    await decide(app, "DM01", "approve", "R1")
+    told = await notices(app, "P001")
+    assert [n.kind for n in told] == ["registration_approved", "email"]
+    for notice in told:
+        assert "A Slack account was linked to your Signpost practitioner id P001" in notice.text
+        assert "If this was not you, tell your duty manager" in notice.text
+    async with app.ctx.db.read() as session:
+        chat_due = await store_notices.pending(session, app.ctx.clock.now())
+        mail_due = await store_notices.pending_email(session)
+    assert "email" not in [n.kind for _, n in chat_due]
+    assert [(n.recipient_id, n.kind) for _, n in mail_due] == [("P001", "email")]
 
 
 async def test_registration_denied_leaves_the_identity_unlinked(app: Signpost) -> None:

@@ -182,6 +182,35 @@ async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> Non
     assert await notices(app, "P002") == []
 
 
+async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(app: Signpost) -> None:
+    """Month names, ordinals, 2-digit years, any separator, accents, joined postcodes: none goes out."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in (
+        "born 30 June 2015",
+        "dob 30/06/15",
+        "30th of June 2015",
+        "June 30, 2015",
+        "dob 30 Jun",
+        "born 30.6.15",
+        "born 2015 06 30",
+        "dob 30062015",
+        "post code s14zz",
+        "MÍA is known",
+        "a sibling of Stóne",
+    ):
+        reply = await decide(app, "DM02", "deny", 1, reason)
+        assert reply.outcome is Outcome.INVALID, reason
+        assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
+    async with app.ctx.db.read() as session:
+        row = await store.get_request(session, 1)
+    assert row is not None and row.state == store.PENDING
+    assert await notices(app, "P002") == []
+    fine = await decide(app, "DM02", "deny", 1, "please ask the lead professional after 30 July")
+    assert fine.outcome is Outcome.DONE
+    [denied] = await notices(app, "P002")
+    assert "please ask the lead professional after 30 July" in denied.text
+
+
 async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
     await request_access(app, "P002", SHIELDED, "child protection enquiry")
     mine = await fresh_say(app, "DM02", "pending")
@@ -190,6 +219,27 @@ async def test_pending_lists_own_authority_requests_with_their_purpose(app: Sign
     assert [b.command for b in mine.buttons] == ["approve 1", "deny 1"]
     other = await fresh_say(app, "DM01", "pending")
     assert other.outcome is Outcome.INFO and other.lines == ()
+
+
+async def test_home_lists_the_requests_waiting_for_this_duty_manager_with_approve_and_deny(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Request id, reference, the requester's role and organisation and how long it has waited; no
+    purpose, no child's name; buttons per request; another authority's duty manager sees none."""
+    await request_access(app, "P002", SHIELDED, "child protection enquiry")
+    clock.advance(minutes=42)
+    home = await say(app, "DM02", "home")
+    assert home.outcome is Outcome.INFO
+    assert "Requests waiting for your decision: 1" in home.lines
+    assert "• Request 1: 999 000 0050, from a School nurse, Northshire School Health; waiting 42 min" in home.lines
+    assert [(b.label, b.command) for b in home.buttons] == [("Approve 1", "approve 1"), ("Deny 1", "deny 1")]
+    shown = " ".join(home.lines)
+    for private in ("child protection enquiry", "Mia", "Stone", "30/06/2015", "S1 4ZZ"):
+        assert private not in shown
+    other = await say(app, "DM01", "home")
+    assert "Requests waiting for your decision: 0" in other.lines and other.buttons == ()
+    await decide(app, "DM02", "approve", 1)
+    assert "Requests waiting for your decision: 0" in (await say(app, "DM03", "home")).lines
 
 
 ROLE_CASES = [

@@ -213,6 +213,44 @@ async def test_a_code_counts_once_even_spelt_in_full_width_digits(strict: Signpo
     assert details[-3:] == ["code reused", "code reused", "code ok; resumed"]
 
 
+async def test_resubmitting_your_own_accepted_code_never_locks_or_alarms(app: Signpost, clock: FakeClock) -> None:
+    """Five double submissions of a good code (the README: a double click never counts twice) are
+    each answered "already used", count no wrong guess, lock nothing and tell no duty manager."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    for _ in range(6):
+        clock.advance(minutes=31)
+        challenged = await challenged_lookup(app)
+        code = code_now(app, authenticator)
+        assert (await answer(app, "P002", challenged, code)).outcome is Outcome.ANSWERED
+        again = await answer(app, "P002", challenged, code)
+        assert again.outcome is Outcome.CHALLENGED and again.challenge is not None
+        assert again.challenge.error == "That code was already used — wait for the next one your app shows."
+    assert await notices(app) == []
+    async with app.ctx.db.read() as session:
+        cred = await credentials.get(session, "P002")
+    assert cred is not None and cred.failures == 0 and cred.locked_until is None
+    assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_a_replayed_good_code_after_four_wrong_ones_does_not_lock(strict: Signpost, clock: FakeClock) -> None:
+    """Four wrong codes, then the code just used again in its own step: not the fifth wrong guess,
+    so no pause and no duty manager told; the next good code still works."""
+    authenticator = await enrol_and_step_up(strict, "P002")
+    used = code_now(strict, authenticator)
+    clock.advance(seconds=1)
+    challenged = await challenged_lookup(strict)
+    for _ in range(4):
+        assert (await answer(strict, "P002", challenged, wrong_code(strict, authenticator))).outcome is (
+            Outcome.CHALLENGED
+        )
+    replay = await answer(strict, "P002", challenged, used)
+    assert replay.outcome is Outcome.CHALLENGED and replay.challenge is not None
+    assert replay.challenge.error == stepup.REUSED
+    assert await notices(strict) == []
+    clock.advance(seconds=30)
+    assert (await answer(strict, "P002", challenged, code_now(strict, authenticator))).outcome is Outcome.ANSWERED
+
+
 async def test_concurrent_double_submission_gives_one_success(app: Signpost, clock: FakeClock) -> None:
     """Two submissions of one code at once (a double click): one runs the lookup, the other is refused."""
     authenticator = await enrol_and_step_up(app, "P002")
