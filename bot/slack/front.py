@@ -104,7 +104,8 @@ def principal_of(context: AsyncBoltContext) -> Principal | None:
 def failure_reason(exc: BaseException) -> str:
     """Slack's error code or the exception's type: never a payload or a message body."""
     if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error", "slack_api_error"))
+        data = exc.response.data
+        return str(data.get("error", "slack_api_error")) if isinstance(data, dict) else "slack_api_error"
     return type(exc).__name__
 
 
@@ -331,12 +332,15 @@ class SlackFrontEnd:
     async def _slash(self, principal: Principal, body: dict[str, Any], retried: bool) -> None:
         text = unescape(str(body.get("text") or ""))
         trigger = body.get("trigger_id")
+        name, email = await self.profile(principal) if self.dispatcher.wants_profile(text) else (None, None)
         command = Command(
             principal,
             text,
             new_id(),
             channel="direct" if body.get("channel_name") == "directmessage" else "channel",
             idempotency_key=f"slack:command:{trigger}" if trigger else None,
+            display_name=name,
+            email=email,
         )
         # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
         if trigger and not retried and self.dispatcher.may_need_code(text):
@@ -346,6 +350,21 @@ class SlackFrontEnd:
                 return
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
+
+    async def profile(self, principal: Principal) -> tuple[str | None, str | None]:
+        """The account's display name and email as Slack reports them (users.info), or (None, None).
+
+        Shown to the duty manager deciding a registration; never logged, never used to authorize.
+        """
+        found = await self._call("users.info", self.client.users_info(user=principal.user_id))
+        user = found.get("user") if found else None
+        if not isinstance(user, dict):
+            return None, None
+        profile = user.get("profile")
+        profile = profile if isinstance(profile, dict) else {}
+        name = profile.get("real_name") or profile.get("display_name") or user.get("real_name")
+        email = profile.get("email")
+        return (str(name)[:200] if name else None), (str(email)[:254] if email else None)
 
     # ---- buttons --------------------------------------------------------------------------------
 

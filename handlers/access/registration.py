@@ -197,5 +197,6 @@ SPECS = (
         audience=Audience.ANYONE,  # someone not yet registered asks to be
         role=None,
         writes=True,
+        wants_profile=True,
     ),
 )

@@ -66,6 +66,11 @@ class Dispatcher:
         spec, _ = self.resolve(text)
         return spec.stepup is not StepUp.NONE
 
+    def wants_profile(self, text: str) -> bool:
+        """Whether the front end should look up and pass the account's display name and email."""
+        spec, _ = self.resolve(text)
+        return spec.wants_profile
+
     async def handle(self, command: Command) -> Reply:
         """Answer one command; exactly one audit event is durable before this returns."""
         started = time.perf_counter()

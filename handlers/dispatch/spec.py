@@ -85,6 +85,9 @@ class Spec:
     # ``Request.write`` (``code`` commits the verification before the parked command runs again).
     writes: bool = False
     keyword: bool = True  # reached by its first word (False for lookup/search/usage)
+    # The front end should pass the platform's own display name and email for this account (shown
+    # to the duty manager who decides a registration; never used to authorize anything).
+    wants_profile: bool = False
     audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
     # The date of birth the command's text carries, if any: its audit terms are then sealed under
     # that date's birth-date key and die with the children born that day.

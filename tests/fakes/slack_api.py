@@ -42,6 +42,8 @@ class FakeSlackApi:
     _changed: asyncio.Condition | None = None
     waiting: list[Call] = field(default_factory=list)
     _held: dict[str, asyncio.Event] = field(default_factory=dict)
+    # users.info answers by user id: what Slack would report for that account (synthetic only).
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -108,11 +110,11 @@ class FakeSlackApi:
         body = await _body(request)
         await self._door(Call(method, body, request.path))
         queued = self._failures.get(method)
-        status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method)}, {})
+        status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method, body)}, {})
         await self._record(Call(method, body, request.path, doc))
         return web.json_response(doc, status=status, headers=headers)
 
-    def _answer(self, method: str) -> dict[str, Any]:
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         n = next(self._ids)
         if method == "auth.test":
             return {
@@ -124,6 +126,9 @@ class FakeSlackApi:
             }
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"view": {"id": f"V{n:05d}", "hash": f"h{n}"}}
+        if method == "users.info":
+            user = str(body.get("user", ""))
+            return {"user": self.profiles.get(user, {"id": user, "profile": {}})}
         if method == "conversations.open":
             return {"channel": {"id": f"D{n:05d}"}}
         if method in ("chat.postMessage", "chat.postEphemeral"):
@@ -139,6 +144,7 @@ class FakeSlackApi:
     def application(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # users.info and other reads are GETs
         app.router.add_post("/response/{name}", self._response_url)
         return app
 

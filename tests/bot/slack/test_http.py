@@ -6,8 +6,11 @@ import json
 import time
 from urllib.parse import urlencode
 
+from sqlalchemy import select
+
 from handlers.dispatch.chain import NOT_REGISTERED
 from handlers.dispatch.dispatcher import AUDIT_FAILED_TEXT, DUPLICATE
+from store.tables.delivery import Notice as NoticeRow
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import AMY, load_standard
@@ -198,3 +201,24 @@ async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_messa
     [posted] = slack_app.fake.of("response_url")
     assert posted.body["response_type"] == "ephemeral" and "Sam Carter" in all_text(posted.body["blocks"])
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]
+
+
+async def test_a_registration_shows_the_duty_manager_who_slack_says_the_account_is(slack_app: SlackHarness) -> None:
+    """`/signpost register P001` from an unlinked account: Signpost asks Slack (users.info) who the account
+    is and puts that beside the register's record in the duty manager's notice; the asker sees neither."""
+    await load_standard(slack_app.signpost)
+    slack_app.fake.profiles[STRANGER.user_id] = {
+        "id": STRANGER.user_id,
+        "profile": {"real_name": "Mallory Example", "email": "mallory@elsewhere.example"},
+    }
+    await slack_app.slack.command(STRANGER, "register P001")
+    await slack_app.front.idle()
+    [asked] = slack_app.fake.of("users.info")
+    assert asked.body["user"] == STRANGER.user_id
+    async with slack_app.signpost.ctx.db.read() as session:
+        texts = [n.body for n in (await session.execute(select(NoticeRow))).scalars()]
+    [notice] = [t for t in texts if "Registration request" in t]
+    assert "Slack reports this account as: Mallory Example, email mallory@elsewhere.example" in notice
+    assert "Sam Carter" in notice  # the register's record of P001, beside it
+    [answer] = slack_app.fake.of("response_url")
+    assert "Mallory" not in json.dumps(answer.body) and "mallory@" not in json.dumps(answer.body)

@@ -64,8 +64,11 @@ def test_manifest_events_are_exactly_the_handled_ones(manifest: dict[str, Any]) 
 
 
 def test_manifest_asks_for_the_minimal_scopes(manifest: dict[str, Any]) -> None:
-    """commands (the slash command), chat:write and im:write (notices by DM): nothing that reads."""
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "im:write"]
+    """commands (the slash command), chat:write and im:write (notices by DM), and users:read(.email):
+    a registration shows the duty manager who Slack says the account is. Nothing that reads messages."""
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert scopes == ["commands", "chat:write", "im:write", "users:read", "users:read.email"]
+    assert not any(scope.endswith(":history") or scope.startswith("files") for scope in scopes)
     assert "user" not in manifest["oauth_config"]["scopes"]
 
 
