@@ -26,6 +26,9 @@ from store.delivery import notices, outbox
 log = structlog.get_logger("signpost.notify")
 CLAIM_HOLD = timedelta(minutes=2)
 NO_PLATFORM = "no linked platform"
+# Notices every linked chat account must see (not just the first that answers): a new link to a
+# practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
+EVERY_ACCOUNT = frozenset({"registration_approved"})
 
 
 class NotPresent(DeliveryFailed):
@@ -101,10 +104,13 @@ class Outbox:
         if not identities:
             return NO_PLATFORM
         failure = ""
+        reached = False
         for principal in identities:
             try:
                 await self.deliverers[principal.platform].deliver(principal, notice)
-                return "delivered"
+                if notice.kind not in EVERY_ACCOUNT:
+                    return "delivered"
+                reached = True
             except NotPresent:
                 continue
             except DeliveryFailed as exc:
@@ -118,4 +124,6 @@ class Outbox:
                     error=type(exc).__name__,
                 )
                 failure = f"{principal.platform}: {type(exc).__name__}"
+        if reached:
+            return "delivered"
         return failure or "absent"

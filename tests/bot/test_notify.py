@@ -123,6 +123,23 @@ async def test_the_next_linked_platform_is_tried_when_one_fails(app: Signpost) -
     assert [to.platform for to, _ in sent] == [Platform.TEAMS]
 
 
+async def test_a_new_link_is_told_on_every_linked_account_not_just_the_first(app: Signpost) -> None:
+    """ "An account was linked to your id" reaches each chat account the practitioner has, so a link they
+    did not ask for is seen wherever they are; ordinary notices still go to the first that answers."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    await _enqueue(
+        app,
+        Notice("P001", "registration_approved", "A Slack account was linked", dedupe_key="r1"),
+        Notice("P001", "test", "hello", dedupe_key="n1"),
+    )
+    assert (await box.deliver_due()).delivered == 2
+    told = sorted((to.platform.value, n.kind) for to, n in sent)
+    assert told == [("slack", "registration_approved"), ("slack", "test"), ("teams", "registration_approved")]
+
+
 async def test_a_person_on_no_platform_is_reported_once_in_the_admin_log_and_kept(
     app: Signpost, clock: FakeClock
 ) -> None:
