@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import lead
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_demographic
@@ -60,6 +61,7 @@ async def answer_for(
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
+    await lead.inform(ctx, req, record)  # the lead professional is told who looked (handlers/lead.py)
     return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms)
 
 
