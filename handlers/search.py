@@ -28,7 +28,8 @@ AMBIGUOUS = (
 )
 SHIELDED = (
     "A record exists and is shielded. Its signposts are shown only with access approved by a duty "
-    "manager. Use Request access and give the purpose."
+    "manager. Use Request access and give the purpose, or Send a message: Signpost passes it on to "
+    "the professional responsible without telling you who they are."
 )
 LOOKUP_USAGE = "Search by reference number, e.g. 943 476 5919 (10 digits)."
 SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Amy Jones 03/04/2014 M1 2AB."
@@ -44,6 +45,20 @@ def request_access_button(ref: int) -> Button:
     )
 
 
+def send_message_button(ref: int) -> Button:
+    """Write to the shielded child's lead professional without learning who they are (handlers/access/relay.py)."""
+    return Button(
+        action_id="relay_message",
+        label="Send a message",
+        command=f"message {ref}",
+        input=Input(
+            name="message",
+            label="Your purpose and how to reach you (no name, date of birth or postcode of the child)",
+            max_length=1000,
+        ),
+    )
+
+
 async def answer_for(
     ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request
 ) -> Result:
@@ -53,7 +68,7 @@ async def answer_for(
         # Archived and destroyed children say nothing about themselves to ordinary searches.
         return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms)
     if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
-        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref),))
+        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))
         return Result(reply, subjects=(ref,), terms=now_terms)
     posts = tuple(await children.signposts(session, ref))
     if posts:
