@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import help as help_commands
 from handlers import history, home, search
+from handlers.access import relay
 from handlers.access import requests as access
 from handlers.dispatch.spec import Spec
 from handlers.lifecycle import flows as lifecycle
@@ -15,6 +16,7 @@ def all_specs(*built: Spec) -> tuple[Spec, ...]:
         *search.SPECS,
         *home.SPECS,
         *access.SPECS,
+        *relay.SPECS,
         *history.SPECS,
         *lifecycle.SPECS,
         *built,

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import lead
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_demographic
@@ -27,7 +28,8 @@ AMBIGUOUS = (
 )
 SHIELDED = (
     "A record exists and is shielded. Its signposts are shown only with access approved by a duty "
-    "manager. Use Request access and give the purpose."
+    "manager. Use Request access and give the purpose, or Send a message: Signpost passes it on to "
+    "the professional responsible without telling you who they are."
 )
 LOOKUP_USAGE = "Search by reference number, e.g. 943 476 5919 (10 digits)."
 SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Amy Jones 03/04/2014 M1 2AB."
@@ -43,6 +45,20 @@ def request_access_button(ref: int) -> Button:
     )
 
 
+def send_message_button(ref: int) -> Button:
+    """Write to the shielded child's lead professional without learning who they are (handlers/access/relay.py)."""
+    return Button(
+        action_id="relay_message",
+        label="Send a message",
+        command=f"message {ref}",
+        input=Input(
+            name="message",
+            label="Your purpose and how to reach you (no name, date of birth or postcode of the child)",
+            max_length=1000,
+        ),
+    )
+
+
 async def answer_for(
     ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request
 ) -> Result:
@@ -52,7 +68,7 @@ async def answer_for(
         # Archived and destroyed children say nothing about themselves to ordinary searches.
         return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms)
     if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
-        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref),))
+        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))
         return Result(reply, subjects=(ref,), terms=now_terms)
     posts = tuple(await children.signposts(session, ref))
     if posts:
@@ -60,6 +76,7 @@ async def answer_for(
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
+    await lead.inform(ctx, req, record)  # the lead professional is told who looked (handlers/lead.py)
     return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms)
 
 

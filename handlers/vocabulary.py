@@ -78,6 +78,8 @@ class Action(StrEnum):
     SEED_DEMO = "seed_demo"
     LEAD_PROFESSIONAL_INFORMED = "lead_professional_informed"  # issue 18: the lead professional was told
     RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
+    RELAY_READ = "relay_read"  # issue 18: a relayed message (or its answer) read by its sender or recipient
+    RELAY_TRAFFIC = "relay_traffic"  # issue 18: a duty manager reviewed relay traffic (counts, no contents)
     UNTRUSTED_SOURCE = "untrusted_source"  # a front end refused a request's channel or tenant
 
 

@@ -66,7 +66,9 @@ SLASH_COMMAND = "/signpost"
 EVENTS = frozenset({"app_home_opened"})
 # Every action id a Signpost button can carry (the model's Buttons, plus the code fallback). The
 # manifest test compares this set with the buttons the handlers build.
-ACTION_IDS = frozenset({"request_access", "approve", "deny", render.ENTER_CODE})
+ACTION_IDS = frozenset(
+    {"request_access", "approve", "deny", "relay_message", "relay_read", "relay_reply", render.ENTER_CODE}
+)
 VIEW_CALLBACKS = frozenset({render.CODE_CALLBACK, render.INPUT_CALLBACK})
 SUBMIT_DEADLINE = 2.0  # seconds; Slack waits 3 s for the answer to a view submission
 RATE_LIMIT_RETRIES = 3

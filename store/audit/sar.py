@@ -61,6 +61,12 @@ ACTION_WORDS = {
     "sar": "produced a subject access report",
     "export": "exported the audit",
     "match_batch": "matched against a list of children the service sent (batch match)",
+    "lead_professional_informed": "lead professional informed (told who looked this record up)",
+    "relay_message": "sent a message through Signpost's relay (contents not shown here)",
+}
+# Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
+ACTION_PURPOSES = {
+    "lead_professional_informed": "telling the child's lead professional who looked the record up",
 }
 OUTCOME_WORDS = {
     "answered": "contact details shown",
@@ -211,6 +217,8 @@ def _origin(platform: str) -> Origin | None:
 
 def _default_purpose(row: _Row) -> str:
     """The purpose of an entry with no access request behind it: by origin, else an ordinary enquiry."""
+    if row.action in ACTION_PURPOSES:
+        return ACTION_PURPOSES[row.action]
     origin = _origin(row.platform)
     if origin is not None and origin in ORIGIN_PURPOSES:
         return ORIGIN_PURPOSES[origin]

@@ -180,3 +180,26 @@ class TeamsConversation(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # AAD object id
     reference: Mapped[str] = mapped_column(Text)  # JSON conversation reference, ids only
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RelayMessage(Base):
+    """A message relayed blind about a shielded child (issue 18): sender, who it went to, and the
+    text and any reply sealed under the child's data key, so both die with the child."""
+
+    __tablename__ = "relay_messages"
+    __table_args__ = (
+        Index("ix_relay_messages_sender_child", "sender_id", "child_ref", "created_at"),
+        Index("ix_relay_messages_la_created_at", "local_authority", "created_at"),
+        holds(Personal.CHILD, child_column="child_ref"),  # who wrote to whom about which child
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
+    local_authority: Mapped[str] = mapped_column(String(64))  # the child's: whose duty managers review it
+    sender_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
+    recipients: Mapped[str] = mapped_column(Text)  # ';'-separated practitioner ids
+    recipient_role: Mapped[str] = mapped_column(String(16))  # lead | duty_manager | admin | none
+    text: Mapped[bytes] = mapped_column(LargeBinary)  # sealed under the child's data key
+    reply: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed likewise
+    replied_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -93,14 +93,16 @@ async def test_two_equally_good_matches_ask_for_more_detail_and_list_no_children
 
 
 async def test_shielded_child_reveals_only_that_a_record_exists(signpost: Signpost) -> None:
-    """A shielded match returns no signposts, no reference, and offers Request access with a reason."""
+    """A shielded match returns no signposts, no reference, and offers Request access with a reason
+    and Send a message with its text (issue 18's blind relay)."""
     await setup(signpost)
     for text in (SHIELDED, "Mia Stone 30/06/2015"):
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.SHIELDED
         assert reply.signposts == () and reply.child_ref is None
-        (button,) = reply.buttons
+        button, relay = reply.buttons
         assert button.action_id == "request_access" and button.input is not None and button.input.required
+        assert relay.action_id == "relay_message" and relay.input is not None and relay.input.required
         assert "Lee Hart" not in repr(reply)
 
 

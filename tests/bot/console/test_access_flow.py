@@ -176,6 +176,7 @@ def test_request_approve_search_expire_in_one_console_session(env: dict[str, str
         ("pending", "info", "DM02"),
         ("code", "info", "DM02"),
         ("approve", "done", "DM02"),
+        ("lead_professional_informed", "done", "P002"),  # issue 18: Lee Hart is told P002 looked (with a grant)
         ("lookup", "answered", "P002"),
         ("grant_expired", "done", None),
         ("lookup", "challenged", "P002"),  # 25 hours later the step-up is stale too

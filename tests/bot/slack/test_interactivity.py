@@ -167,8 +167,9 @@ async def test_shielded_answer_request_access_collects_the_reason_in_a_modal_the
     await slack_app.front.idle()
     [result] = slack_app.fake.of("views.update")
     assert "shielded" in json.dumps(result.body["view"])
-    [(block_id, button)] = buttons_in(result.body["view"]["blocks"])
-    assert button["action_id"] == "request_access"
+    offered = buttons_in(result.body["view"]["blocks"])
+    assert [b["action_id"] for _, b in offered] == ["request_access", "relay_message"]  # issue 18: Send a message
+    [(block_id, button)] = [(block, b) for block, b in offered if b["action_id"] == "request_access"]
     click = slack_app.slack.block_action_from_view(user, button, block_id, result.body["view_id"])
     assert (await slack_app.slack.interactive(click)).status == 200
     await slack_app.front.idle()

@@ -124,8 +124,9 @@ async def test_request_access_button_is_an_execute_behind_a_reason_form(
     await teams_staged.post(message(PRIYA, SHIELDED, connector.url))
     [reply] = connector.sent
     assert reply.card is not None
-    [show] = reply.card["actions"]
+    show, message_card = reply.card["actions"]
     assert show["type"] == "Action.ShowCard" and show["title"] == "Request access"
+    assert message_card["type"] == "Action.ShowCard" and message_card["title"] == "Send a message"  # issue 18
     [reason] = [e for e in show["card"]["body"] if e["type"] == "Input.Text"]
     assert reason["id"] == "reason" and reason["isRequired"] is True
     send = only_action(reply.card, "request_access")

@@ -42,7 +42,7 @@ async def test_shielded_search_shows_signposts_only_while_a_grant_is_in_force(ap
     """Shielded before the grant, signposts with it, shielded again once it has expired."""
     before = await search_as(app, "P002", SHIELDED)
     assert before.outcome is Outcome.SHIELDED and before.signposts == ()
-    assert [b.action_id for b in before.buttons] == ["request_access"]
+    assert [b.action_id for b in before.buttons] == ["request_access", "relay_message"]
 
     requested = await request_access(app, "P002", SHIELDED)
     assert requested.outcome is Outcome.DONE and "Access request 1" in requested.text

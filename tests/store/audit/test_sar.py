@@ -13,7 +13,7 @@ from handlers.clock import FakeClock
 from handlers.reconcile import read_roster, run_batch
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
-from store.audit.sar import NO_PURPOSE, OPERATOR_PURPOSE, subject_access
+from store.audit.sar import ACTION_PURPOSES, NO_PURPOSE, OPERATOR_PURPOSE, subject_access
 from tests.access_helpers import decide, load_access, request_access
 from tests.factories import AMY, BEN, CHILDREN_HEADER, NO_INVOLVEMENTS, SHIELDED, load_standard
 from tests.stepup_helpers import say_fresh
@@ -43,6 +43,14 @@ async def test_report_lists_everyone_who_reached_the_child_by_organisation_and_r
             "lookup",
             "answered",
             NO_PURPOSE,
+        ),
+        (  # issue 18: Signpost told Amy's lead professional (P001) who found her, as the search answered
+            "2026-11-02T11:00:00+00:00",
+            "Northshire School Health",
+            "School nurse",
+            "lead_professional_informed",
+            "done",
+            ACTION_PURPOSES["lead_professional_informed"],
         ),
         (
             "2026-11-02T11:00:00+00:00",

@@ -84,7 +84,14 @@ def test_lists_are_derived_from_the_classification() -> None:
     assert wrapped == {"child_keys", "audit_term_keys", "totp_credentials", "parked_commands"}
     assert {spec.table.name for spec in WRAPPED_KEY_TABLES} == wrapped
     per_child = {t.name for t, _ in child_rows()}
-    assert per_child == {"child_keys", "child_terms", "involvements", "access_requests", "access_grants"}
+    assert per_child == {
+        "child_keys",
+        "child_terms",
+        "involvements",
+        "access_requests",
+        "access_grants",
+        "relay_messages",
+    }
     # child_terms goes by (term, child_ref) pairs, recomputed from the identity: no index on child_ref alone.
     assert {t.name for t, _ in retention.CHILD_ROWS} == per_child - {"child_terms"}
     assert set(retention.AFFECTED_TABLES) == {t.name for t in tables_holding(Personal.CHILD)}

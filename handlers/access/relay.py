@@ -1,0 +1,295 @@
+"""A blind relay for shielded children (issue 18, part 2).
+
+A practitioner who finds a shielded record without a grant may send a short message (their purpose
+and how to reach them). Signpost passes it to the child's lead professional, or with none to the
+duty managers of the child's authority, without telling the sender who received it. The text
+must not identify the child (``handlers.privacy``); it and any reply are sealed under the child's
+data key, so they die with the child. The sender is told only "delivered" and, if the recipient
+answers through the relay, "answered" with the answer. Notices carry no message text: each side
+reads it with ``relay ID``, so the outbox never holds it in plain.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.access.notices import when
+from handlers.access.requests import split_reference
+from handlers.context import Context
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.grammar import UsageError
+from handlers.privacy import mentions_identity
+from handlers.refs import InvalidReference
+from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref
+from store.people import lead, relay
+from store.people.practitioners import holders
+from store.register import children
+
+PER_DAY = 3  # messages one sender may send about one child in any 24 hours
+MIN_TEXT = 10
+MAX_TEXT = 1000
+TRAFFIC_DAYS = 30
+
+MESSAGE_USAGE = (
+    "message REFERENCE TEXT, e.g. message 999 000 0050 section 47 enquiry; please call me on 0161 496 0002 "
+    "(your purpose and how to reach you; never the child's name, date of birth or postcode)"
+)
+READ_USAGE = "relay ID, e.g. relay 7: read a relayed message (or the answer to yours)"
+REPLY_USAGE = "reply ID TEXT, e.g. reply 7 please call me this afternoon (no child's name, date of birth or postcode)"
+TRAFFIC_USAGE = f"relays: relay traffic about your authority's children in the last {TRAFFIC_DAYS} days"
+
+NO_RECORD = "No record found for that reference. Check the digits."
+IDENTITY_REFUSED = (
+    "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
+    "The reference is enough; please send it again without them."
+)
+NOT_YOURS = "There is no relayed message {id} for you."
+DELIVERED = (
+    "Message {id} about {ref} delivered to the professional responsible for this child. Signpost does not say "
+    "who they are; you'll be told here if they answer through the relay, or they may contact you directly."
+)
+NOBODY = "Signpost has nobody to pass a message about {ref} to yet. Please contact your duty manager or request access."
+GONE = "(no longer readable: the child's record has been destroyed)"
+
+
+def read_button(relay_id: int) -> Button:
+    return Button("relay_read", "Read", f"relay {relay_id}", style="primary")
+
+
+def reply_button(relay_id: int) -> Button:
+    return Button(
+        "relay_reply",
+        "Reply through Signpost",
+        f"reply {relay_id}",
+        input=Input(name="message", label="Your answer (no child's name, date of birth or postcode)", max_length=1000),
+    )
+
+
+def _id(args: str) -> tuple[int, str]:
+    first, _, rest = args.strip().partition(" ")
+    if not first.isdigit():
+        raise UsageError("please give the message number, e.g. 7")
+    return int(first), rest.strip()
+
+
+async def _refuse_identity(session: AsyncSession, ctx: Context, ref: int, text: str) -> bool:
+    identity = (await children.load_identities(session, ctx.keys, [ref])).get(ref)
+    return identity is not None and mentions_identity(text, identity)
+
+
+async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
+    """The child's lead professional; with none, the duty managers of the child's authority (then admins)."""
+    leads = await lead.recipients(session, ref, lead.LeadNotices.LEAD, excluding=(sender,))
+    if leads:
+        return tuple(r.practitioner_id for r in leads), "lead"
+    found = await holders(session, Role.DUTY_MANAGER, authority, excluding=(sender,))
+    return found.ids, found.role.value if found.role else "none"
+
+
+def _text_of(args: str) -> str:
+    return " ".join(args.split())
+
+
+async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Send a message about a shielded child to whoever is responsible, without learning who."""
+    actor = req.actor
+    assert actor is not None
+    try:
+        ref, text = split_reference(req.args)
+    except InvalidReference as exc:
+        return Result(Reply(Outcome.INVALID, f"{exc}."), detail="bad check digit")
+    text = _text_of(text)
+    if len(text) < MIN_TEXT:
+        raise UsageError("please write your purpose and how to reach you")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"please keep the message under {MAX_TEXT} characters")
+    record = await children.find(session, ref)
+    if record is None or record.state != "active":
+        return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
+    subjects = (ref,)
+    if not record.shielded:
+        text_ = f"{format_ref(ref)} is not shielded: search for it and contact the practitioners directly."
+        return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="not shielded")
+    if await ctx.grants.has_grant(session, actor, ref, req.now):
+        text_ = f"You have access to {format_ref(ref)}: search for it and contact the practitioners directly."
+        return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="grant in force")
+    if await _refuse_identity(session, ctx, ref, text):
+        return Result(Reply(Outcome.INVALID, IDENTITY_REFUSED), subjects=subjects, detail="identity in message")
+    if await relay.sent_since(session, actor.practitioner_id, ref, req.now - timedelta(hours=24)) >= PER_DAY:
+        text_ = (
+            f"You have sent {PER_DAY} messages about {format_ref(ref)} in the last 24 hours, the most Signpost "
+            "relays. Please wait for an answer, or request access."
+        )
+        return Result(Reply(Outcome.REFUSED, text_), subjects=subjects, detail="relay rate limit")
+    recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id)
+    if not recipients:
+        return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=format_ref(ref))), subjects=subjects, detail="nobody")
+    sealed = await relay.seal_for_child(session, ctx.keys, ref, text, "message")
+    if sealed is None:
+        return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no child key")
+    relay_id = await relay.create(
+        session, ref, record.local_authority, actor.practitioner_id, recipients, role, sealed, req.now
+    )
+    why = (
+        "a child you are lead professional for"
+        if role == "lead"
+        else "a child of your authority with no lead professional"
+    )
+    notice_text = (
+        f"A practitioner sent you a message through Signpost about shielded record {format_ref(ref)}, {why} "
+        f"(message {relay_id}). Send 'relay {relay_id}' to read it and the sender's contact details; you can "
+        "answer through Signpost, contact them directly, or leave it. They are not told who you are."
+    )
+    notices = [
+        Notice(
+            pid,
+            "relay_message",
+            notice_text,
+            (read_button(relay_id), reply_button(relay_id)),
+            f"relay:{relay_id}:{pid}",
+        )
+        for pid in recipients
+    ]
+    await ctx.notices.enqueue(session, notices, req.now)
+    reply = Reply(Outcome.DONE, DELIVERED.format(id=relay_id, ref=format_ref(ref)))
+    return Result(reply, subjects=subjects, result_count=len(recipients), detail=f"relay {relay_id} to {role}")
+
+
+async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """A recipient answers through the relay: the sender is told it was answered, and reads it."""
+    actor = req.actor
+    assert actor is not None
+    relay_id, text = _id(req.args)
+    text = _text_of(text)
+    found = await relay.get(session, relay_id)
+    if found is None or actor.practitioner_id not in found.recipients:
+        return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
+    subjects = (found.child_ref,)
+    if len(text) < 2:
+        raise UsageError("please write your answer")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"please keep the answer under {MAX_TEXT} characters")
+    if await _refuse_identity(session, ctx, found.child_ref, text):
+        return Result(Reply(Outcome.INVALID, IDENTITY_REFUSED), subjects=subjects, detail="identity in reply")
+    sealed = await relay.seal_for_child(session, ctx.keys, found.child_ref, text, "reply")
+    if sealed is None:
+        return Result(Reply(Outcome.INVALID, NO_RECORD), subjects=subjects, detail="no child key")
+    if not await relay.answer(session, relay_id, actor.practitioner_id, sealed, req.now):
+        text_ = f"Message {relay_id} has already been answered through Signpost."
+        return Result(Reply(Outcome.REFUSED, text_), subjects=subjects, detail=f"relay {relay_id} already answered")
+    ref = format_ref(found.child_ref)
+    notice = Notice(
+        found.sender_id,
+        "relay_answered",
+        f"Your message {relay_id} about {ref} was answered. Send 'relay {relay_id}' to read the answer.",
+        (read_button(relay_id),),
+        f"relay:{relay_id}:answered",
+    )
+    await ctx.notices.enqueue(session, [notice], req.now)
+    text_ = f"Your answer to message {relay_id} was passed on. The sender is not told who you are, unless you said."
+    return Result(Reply(Outcome.DONE, text_), subjects=subjects, detail=f"relay {relay_id} answered")
+
+
+async def _open(ctx: Context, session: AsyncSession, found: relay.Relay, sealed: bytes | None, part: str) -> str:
+    if sealed is None:
+        return ""
+    return await relay.open_for_child(session, ctx.keys, found.child_ref, sealed, part) or GONE
+
+
+async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """The sender sees their message and its status (and answer); a recipient sees it with the sender's contact."""
+    actor = req.actor
+    assert actor is not None
+    relay_id, _ = _id(req.args)
+    found = await relay.get(session, relay_id)
+    me = actor.practitioner_id
+    if found is None or (me != found.sender_id and me not in found.recipients):
+        return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a party")
+    subjects = (found.child_ref,)
+    ref = format_ref(found.child_ref)
+    text = await _open(ctx, session, found, found.text, "message")
+    answer_text = await _open(ctx, session, found, found.reply, "reply")
+    if me == found.sender_id:
+        status = f"answered {when(found.replied_at)}: {answer_text}" if found.replied_at is not None else "delivered"
+        mine = (f"You wrote: {text}", f"Status: {status}")
+        reply = Reply(Outcome.INFO, f"Your message {relay_id} about {ref}, sent {when(found.created_at)}.", lines=mine)
+        return Result(reply, subjects=subjects, detail=f"relay {relay_id} read by sender")
+    sender = await lead.contact(session, found.sender_id)
+    lines: tuple[str, ...] = (f"From: {sender or 'a practitioner no longer in the register'}", f"Message: {text}")
+    if found.replied_at is not None:
+        lines = (*lines, f"Answered through Signpost {when(found.replied_at)}: {answer_text}")
+    head = f"Message {relay_id} about shielded record {ref}, sent {when(found.created_at)}."
+    buttons = () if found.replied_at is not None else (reply_button(relay_id),)
+    reply = Reply(Outcome.INFO, head, lines=lines, buttons=buttons)
+    return Result(reply, subjects=subjects, detail=f"relay {relay_id} read by recipient")
+
+
+async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Relay traffic about the duty manager's authority's children: counts and parties, never contents."""
+    actor = req.actor
+    assert actor is not None
+    scope = None if actor.has(Role.ADMIN) else actor.local_authority
+    since = req.now - timedelta(days=TRAFFIC_DAYS)
+    rows = await relay.traffic(session, scope, since)
+    if not rows:
+        return Result(Reply(Outcome.INFO, f"No relay messages in the last {TRAFFIC_DAYS} days."), detail="none")
+    lines = tuple(
+        f"• {format_ref(t.child_ref)}: {t.sender_id} → {t.recipient_role.replace('_', ' ')} "
+        f"{t.recipients.replace(';', ', ')}: {t.messages} sent, {t.answered} answered"
+        for t in rows
+    )
+    total = sum(t.messages for t in rows)
+    head = (
+        f"{total} relay message{'s' if total != 1 else ''} in the last {TRAFFIC_DAYS} days (counts and parties only):"
+    )
+    return Result(
+        Reply(Outcome.INFO, head, lines=lines),
+        subjects=tuple(sorted({t.child_ref for t in rows})),
+        result_count=total,
+        detail=f"{len(rows)} rows",
+    )
+
+
+SPECS = (
+    Spec(
+        name="message",
+        action=Action.RELAY_MESSAGE,
+        run=message,
+        summary="send a message about a shielded record to the professional responsible",
+        usage=MESSAGE_USAGE,
+        stepup=StepUp.FRESH,
+        writes=True,
+        audit_terms=False,  # the text is kept sealed under the child's key, not in the audit
+    ),
+    Spec(
+        name="reply",
+        action=Action.RELAY_MESSAGE,
+        run=answer,
+        summary="answer a message relayed to you",
+        usage=REPLY_USAGE,
+        stepup=StepUp.FRESH,
+        writes=True,
+        audit_terms=False,
+    ),
+    Spec(
+        name="relay",
+        action=Action.RELAY_READ,
+        run=read,
+        summary="read a relayed message, or the answer to yours",
+        usage=READ_USAGE,
+        stepup=StepUp.FRESH,
+        audit_terms=False,
+    ),
+    Spec(
+        name="relays",
+        action=Action.RELAY_TRAFFIC,
+        run=traffic,
+        summary="relay traffic about your authority's children (counts and parties)",
+        usage=TRAFFIC_USAGE,
+        role=Role.DUTY_MANAGER,
+        stepup=StepUp.FRESH,
+        audit_terms=False,
+    ),
+)

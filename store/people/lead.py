@@ -1,0 +1,99 @@
+"""Who is told when a child is looked up: each authority's setting, the child's current
+practitioners, and the looker's contact signpost (issue 18, part 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Meta
+from store.tables.people import Practitioner
+from store.tables.register import Involvement
+
+_SETTING_KEY = "lead_notices:"  # + the authority's name, in the meta table
+
+
+class LeadNotices(StrEnum):
+    """Who hears that a child of the authority was looked up."""
+
+    OFF = "off"
+    LEAD = "lead"  # the child's lead professional (the default)
+    ALL = "all"  # every practitioner currently working with the child
+
+
+DEFAULT = LeadNotices.LEAD
+
+
+def _key(authority: str) -> str:
+    return (_SETTING_KEY + authority)[:64]
+
+
+async def setting(session: AsyncSession, authority: str) -> LeadNotices:
+    """The authority's setting (the default, lead professional only, until one is set)."""
+    value = (await session.execute(select(Meta.value).where(Meta.key == _key(authority)))).scalar()
+    return LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
+
+
+async def set_setting(session: AsyncSession, authority: str, value: LeadNotices) -> None:
+    await session.merge(Meta(key=_key(authority), value=value.value))
+    await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    practitioner_id: str
+    lead: bool  # lead professional for the child (else: another current practitioner)
+
+
+async def recipients(
+    session: AsyncSession, ref: int, who: LeadNotices, excluding: Collection[str] = ()
+) -> list[Recipient]:
+    """The active practitioners with a current involvement (lead only, or all) with the child, by id."""
+    if who is LeadNotices.OFF:
+        return []
+    stmt = (
+        select(Involvement.practitioner_id, Involvement.lead_professional)
+        .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
+        .where(Involvement.child_ref == ref, Involvement.ended.is_(None), Practitioner.status == "active")
+    )
+    if who is LeadNotices.LEAD:
+        stmt = stmt.where(Involvement.lead_professional.is_(True))
+    leads: dict[str, bool] = {}
+    for pid, lead in await session.execute(stmt):
+        if pid not in excluding:
+            leads[pid] = leads.get(pid, False) or bool(lead)
+    return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A practitioner's contact signpost: how a colleague reaches them, nothing more."""
+
+    name: str
+    role: str
+    organisation: str
+    phone: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.role}, {self.organisation} ({self.phone}, {self.email})"
+
+
+async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None:
+    p = await session.get(Practitioner, practitioner_id)
+    if p is None:
+        return None
+    return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
+
+
+async def queued(session: AsyncSession, dedupe_keys: Collection[str]) -> set[str]:
+    """Which of these notice dedupe keys are already in the outbox (sent or waiting)."""
+    if not dedupe_keys:
+        return set()
+    result = await session.execute(select(NoticeRow.dedupe_key).where(NoticeRow.dedupe_key.in_(list(dedupe_keys))))
+    return {key for key in result.scalars() if key is not None}

@@ -1,0 +1,144 @@
+"""Blind relay messages about shielded children: stored sealed under the child's data key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.keys.crypto import DecryptionError, KeyRing, child_aad, open_sealed, seal
+from store.register.children import data_key_for
+from store.tables.people import RelayMessage
+
+
+def _aad(ref: int, part: str) -> bytes:
+    return child_aad(ref) + b":relay:" + part.encode()
+
+
+async def seal_for_child(session: AsyncSession, keys: KeyRing, ref: int, text: str, part: str) -> bytes | None:
+    """``text`` sealed under the child's data key (None once that key is gone)."""
+    data_key = await data_key_for(session, keys, ref)
+    return None if data_key is None else seal(data_key, text.encode(), _aad(ref, part))
+
+
+async def open_for_child(session: AsyncSession, keys: KeyRing, ref: int, sealed: bytes, part: str) -> str | None:
+    """The text back, or None when the child's data key has been destroyed."""
+    data_key = await data_key_for(session, keys, ref)
+    if data_key is None:
+        return None
+    try:
+        return open_sealed(data_key, sealed, _aad(ref, part)).decode()
+    except DecryptionError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    id: int
+    child_ref: int
+    local_authority: str
+    sender_id: str
+    recipients: tuple[str, ...]
+    recipient_role: str
+    text: bytes
+    reply: bytes | None
+    replied_by: str | None
+    created_at: datetime
+    replied_at: datetime | None
+
+
+def _relay(row: RelayMessage) -> Relay:
+    return Relay(
+        row.id,
+        row.child_ref,
+        row.local_authority,
+        row.sender_id,
+        tuple(p for p in row.recipients.split(";") if p),
+        row.recipient_role,
+        row.text,
+        row.reply,
+        row.replied_by,
+        row.created_at,
+        row.replied_at,
+    )
+
+
+async def sent_since(session: AsyncSession, sender_id: str, ref: int, since: datetime) -> int:
+    """Messages this sender has sent about this child since ``since`` (the rate limit's count)."""
+    stmt = select(func.count()).where(
+        RelayMessage.sender_id == sender_id, RelayMessage.child_ref == ref, RelayMessage.created_at >= since
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def create(
+    session: AsyncSession,
+    ref: int,
+    local_authority: str,
+    sender_id: str,
+    recipients: Sequence[str],
+    recipient_role: str,
+    sealed: bytes,
+    now: datetime,
+) -> int:
+    values = {
+        "child_ref": ref,
+        "local_authority": local_authority,
+        "sender_id": sender_id,
+        "recipients": ";".join(recipients),
+        "recipient_role": recipient_role,
+        "text": sealed,
+        "created_at": now,
+    }
+    result = await session.execute(insert(RelayMessage).values(**values).returning(RelayMessage.id))
+    return int(result.scalar_one())
+
+
+async def get(session: AsyncSession, relay_id: int) -> Relay | None:
+    row = await session.get(RelayMessage, relay_id)
+    return None if row is None else _relay(row)
+
+
+async def answer(session: AsyncSession, relay_id: int, by: str, sealed: bytes, now: datetime) -> bool:
+    """Store the reply once; False when it was already answered."""
+    result = await session.execute(
+        update(RelayMessage)
+        .where(RelayMessage.id == relay_id, RelayMessage.reply.is_(None))
+        .values(reply=sealed, replied_by=by, replied_at=now)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Relay traffic between one sender and one set of recipients about one child: counts only."""
+
+    child_ref: int
+    sender_id: str
+    recipients: str
+    recipient_role: str
+    messages: int
+    answered: int
+
+
+async def traffic(session: AsyncSession, authority: str | None, since: datetime) -> list[Traffic]:
+    """Relay traffic about the authority's children (every authority: None) since ``since``."""
+    stmt = (
+        select(
+            RelayMessage.child_ref,
+            RelayMessage.sender_id,
+            RelayMessage.recipients,
+            RelayMessage.recipient_role,
+            func.count(),
+            func.count(RelayMessage.replied_at),
+        )
+        .where(RelayMessage.created_at >= since)
+        .group_by(RelayMessage.child_ref, RelayMessage.sender_id, RelayMessage.recipients, RelayMessage.recipient_role)
+    )
+    if authority is not None:
+        stmt = stmt.where(RelayMessage.local_authority == authority)
+    rows = [Traffic(ref, s, r, role, int(n), int(a)) for ref, s, r, role, n, a in await session.execute(stmt)]
+    return sorted(rows, key=lambda t: (t.child_ref, t.sender_id, t.recipients))

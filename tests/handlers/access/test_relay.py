@@ -1,0 +1,170 @@
+"""Issue 18 part 2: the blind relay for shielded children, through the dispatcher on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from bot.app import Signpost
+from handlers.access.relay import GONE, IDENTITY_REFUSED
+from handlers.clock import FakeClock
+from handlers.vocabulary import Action, Outcome
+from store.db import sqlite_path
+from store.tables.people import RelayMessage
+from store.tables.register import Child, ChildKey
+from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, request_access, search_as
+from tests.factories import NO_INVOLVEMENTS, SHIELDED
+
+MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
+ANSWER = "happy to talk kingfisher, ring after 3pm"
+LEE = ("S001", "Lee", "Hart", "Health visit", "Southvale NHS Trust", "0113 496 0001", "lee.hart")
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    return signpost
+
+
+async def relays(app: Signpost) -> list[RelayMessage]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(RelayMessage).order_by(RelayMessage.id))).scalars())
+
+
+def shown(reply: object) -> str:
+    return repr(reply)
+
+
+async def test_a_shielded_answer_offers_send_a_message(app: Signpost) -> None:
+    reply = await search_as(app, "P002", SHIELDED)
+    assert reply.outcome is Outcome.SHIELDED
+    assert [b.action_id for b in reply.buttons] == ["request_access", "relay_message"]
+    assert reply.buttons[1].command == f"message {SHIELDED}" and reply.buttons[1].input is not None
+
+
+async def test_relay_round_trip_reveals_nothing_of_the_recipient_to_the_sender(app: Signpost) -> None:
+    """P002 writes; the lead professional (S001) reads it with P002's contact and answers; P002 is told
+    'delivered', then 'answered' with the answer, and never who answered."""
+    sent = await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    assert sent.outcome is Outcome.DONE and "Message 1 about 999 000 0050 delivered" in sent.text
+    [notice] = [n for n in await notices(app, "S001") if n.kind == "relay_message"]
+    assert "999 000 0050" in notice.text and "zebrafinch" not in notice.text
+    assert [b.command for b in notice.buttons] == ["relay 1", "reply 1"]
+
+    read = await fresh_say(app, "S001", "relay 1")
+    assert read.outcome is Outcome.INFO
+    assert f"Message: {MARKER}" in read.lines
+    assert read.lines[0].startswith("From: Priya Shah, School nurse, Northshire School Health (0161 496 0002")
+
+    answered = await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    assert answered.outcome is Outcome.DONE
+    [told] = [n for n in await notices(app, "P002") if n.kind == "relay_answered"]
+    assert told.text == "Your message 1 about 999 000 0050 was answered. Send 'relay 1' to read the answer."
+
+    status = await fresh_say(app, "P002", "relay 1")
+    assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in status.lines)
+    sender_saw = " ".join([shown(sent), shown(told), shown(status)])
+    assert not any(word in sender_saw for word in LEE), "the sender never learns who received or answered"
+
+    events = await audit_events(app, Action.RELAY_MESSAGE.value)
+    assert [(e.actor_id, e.actor_la, e.outcome, e.subject_refs) for e in events] == [
+        ("P002", "Northshire", "done", SHIELDED),
+        ("S001", "Southvale", "done", SHIELDED),
+    ]
+    assert all(e.terms is None and "zebrafinch" not in e.detail for e in events)
+
+
+async def test_before_an_answer_the_sender_sees_delivered_only(app: Signpost) -> None:
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    status = await fresh_say(app, "P002", "relay 1")
+    assert "Status: delivered" in status.lines
+    stranger = await fresh_say(app, "P003", "relay 1")
+    assert stranger.outcome is Outcome.INVALID and "zebrafinch" not in shown(stranger)
+    not_theirs = await fresh_say(app, "P002", "reply 1 I answer myself")
+    assert not_theirs.outcome is Outcome.INVALID
+
+
+@pytest.mark.parametrize(
+    "slip",
+    ["about Mia", "re MIA STONE", "postcode S1 4ZZ", "at s14zz", "born 30/06/2015", "dob 2015-06-30", "30.06.2015"],
+)
+async def test_a_message_that_identifies_the_child_is_refused(app: Signpost, slip: str) -> None:
+    reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+    assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
+
+
+async def test_an_answer_that_identifies_the_child_is_refused(app: Signpost) -> None:
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    reply = await fresh_say(app, "S001", "reply 1 yes, Mia is known to us")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+    assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
+
+
+async def test_three_messages_a_day_per_sender_and_child(app: Signpost, clock: FakeClock) -> None:
+    for n in range(3):
+        assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} {n}")).outcome is Outcome.DONE
+    fourth = await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} again")
+    assert fourth.outcome is Outcome.REFUSED and "3 messages" in fourth.text
+    assert (await fresh_say(app, "P003", f"message {SHIELDED} {MARKER}")).outcome is Outcome.DONE, "per sender"
+    clock.advance(hours=25)  # step-up codes moved the clock on a little between the three
+    assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} next day")).outcome is Outcome.DONE
+    assert len(await relays(app)) == 5
+
+
+async def test_the_text_is_sealed_at_rest(app: Signpost, db_url: str) -> None:
+    """Neither the message nor the answer is stored in plain: not in any column, nor in the SQLite file."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    await app.ctx.audit.settle()
+    async with app.ctx.db.read() as session:
+        [row] = (await session.execute(select(RelayMessage))).scalars().all()
+        assert b"zebrafinch" not in row.text and row.reply is not None and b"kingfisher" not in row.reply
+        bodies = " ".join((await session.execute(text("SELECT body FROM notices"))).scalars())
+        details = " ".join((await session.execute(text("SELECT detail FROM audit_events"))).scalars())
+    assert "zebrafinch" not in bodies + details and "kingfisher" not in bodies + details
+    path = sqlite_path(db_url)
+    if path is not None:
+        await app.ctx.db.close()
+        raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        assert b"zebrafinch" not in raw and b"kingfisher" not in raw
+
+
+async def test_the_messages_die_with_the_childs_key(app: Signpost) -> None:
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    async with app.ctx.db.write() as session:
+        await session.execute(delete(ChildKey).where(ChildKey.child_ref == int(SHIELDED)))
+    status = await fresh_say(app, "P002", "relay 1")
+    assert f"You wrote: {GONE}" in status.lines
+    assert "zebrafinch" not in shown(status) and "kingfisher" not in shown(status)
+
+
+async def test_with_no_lead_professional_the_authoritys_duty_managers_receive_it(app: Signpost) -> None:
+    async with app.ctx.db.write() as session:
+        await session.execute(update(Child).where(Child.ref == int(NO_INVOLVEMENTS)).values(shielded=True))
+    sent = await fresh_say(app, "P002", f"message {NO_INVOLVEMENTS} {MARKER}")
+    assert sent.outcome is Outcome.DONE and "duty manager" not in sent.text
+    assert sorted(n.recipient_id for n in await notices(app) if n.kind == "relay_message") == ["DM02", "DM03"]
+
+
+async def test_a_looker_with_a_grant_or_an_open_record_is_sent_to_the_signposts(app: Signpost) -> None:
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1)
+    granted = await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    assert granted.outcome is Outcome.INFO and "You have access" in granted.text
+    assert await relays(app) == []
+
+
+async def test_duty_managers_see_traffic_for_their_authority_without_contents(app: Signpost) -> None:
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} 2")
+    await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    seen = await fresh_say(app, "DM02", "relays")
+    assert seen.outcome is Outcome.INFO and seen.text.startswith("2 relay messages")
+    assert seen.lines == ("• 999 000 0050: P002 → lead S001: 2 sent, 1 answered",)
+    assert "zebrafinch" not in shown(seen) and "kingfisher" not in shown(seen)
+    other = await fresh_say(app, "DM01", "relays")
+    assert other.outcome is Outcome.INFO and other.lines == ()
+    refused = await fresh_say(app, "P003", "relays")
+    assert refused.outcome is Outcome.REFUSED

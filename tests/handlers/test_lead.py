@@ -1,0 +1,131 @@
+"""Issue 18 part 1: the lead professional is told who found their child, through the outbox, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from bot.app import Signpost
+from handlers.clock import FakeClock
+from handlers.vocabulary import Action, Outcome
+from store.audit.sar import subject_access
+from store.people import lead
+from store.tables.register import Child
+from tests.access_helpers import audit_events, decide, load_access, notices, request_access, search_as
+from tests.factories import AMY, SHIELDED
+
+PRIYA_LOOKED_UP_AMY = (
+    "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
+    "looked up 999 000 0018, a child you are lead professional for."
+)
+AMY_IDENTITY = ("Amy", "Jones", "Amelia", "Smith", "2014", "03/04", "M1 2AB", "M12AB")
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    return signpost
+
+
+async def informed(app: Signpost) -> list[str]:
+    return [n.recipient_id for n in await notices(app) if n.kind == "lead_informed"]
+
+
+async def set_setting(app: Signpost, authority: str, value: lead.LeadNotices) -> None:
+    async with app.ctx.db.write() as session:
+        await lead.set_setting(session, authority, value)
+
+
+async def test_the_lead_professional_reads_who_looked_up_their_child(app: Signpost) -> None:
+    """A keyed lookup by Priya tells Amy's lead professional (P001) exactly who looked, and nothing of Amy."""
+    reply = await search_as(app, "P002", AMY)
+    assert reply.outcome is Outcome.ANSWERED
+    [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
+    assert notice.recipient_id == "P001"
+    assert notice.text == PRIYA_LOOKED_UP_AMY
+    assert not any(word.casefold() in notice.text.casefold() for word in AMY_IDENTITY)
+
+
+async def test_the_notice_is_its_own_audit_event_with_the_lookers_authority_and_in_the_sar(app: Signpost) -> None:
+    """One LEAD_PROFESSIONAL_INFORMED event (actor Priya, Northshire, subject Amy), shown in the SAR."""
+    await search_as(app, "P002", "Amy Jones 03/04/2014")
+    [event] = await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)
+    assert (event.actor_id, event.actor_la, event.subject_refs, event.result_count) == ("P002", "Northshire", AMY, 1)
+    report = await subject_access(app.ctx.db, app.ctx.sealer, int(AMY), app.ctx.clock.now())
+    text = report.to_text()
+    assert "lead professional informed" in text
+    assert "Priya" not in text, "names only when asked for"
+
+
+async def test_at_most_one_notice_per_looker_and_child_a_day(app: Signpost, clock: FakeClock) -> None:
+    """A second lookup the same day (keyed or by name) tells nobody again; the next day it does."""
+    await search_as(app, "P002", AMY)
+    await search_as(app, "P002", "Amy Jones 03/04/2014")
+    assert await informed(app) == ["P001"]
+    assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1
+    clock.advance(days=1)
+    await search_as(app, "P002", AMY)
+    assert await informed(app) == ["P001", "P001"]
+
+
+async def test_nobody_is_told_of_the_lead_professionals_own_lookup(app: Signpost) -> None:
+    """P001 looking up their own child sends no notice and writes no informed event."""
+    reply = await search_as(app, "P001", AMY)
+    assert reply.outcome is Outcome.ANSWERED
+    assert await informed(app) == []
+    assert await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value) == []
+
+
+async def test_no_notice_while_the_child_is_archived_or_destroyed(app: Signpost) -> None:
+    for state in ("archived", "destroyed"):
+        async with app.ctx.db.write() as session:
+            await session.execute(update(Child).where(Child.ref == int(AMY)).values(state=state))
+        reply = await search_as(app, "P002", AMY)
+        assert reply.outcome is Outcome.NO_MATCH
+    assert await informed(app) == []
+
+
+async def test_a_shielded_childs_lead_is_told_only_of_a_looker_with_a_grant(app: Signpost) -> None:
+    """P002 without a grant: shielded, nobody told. With a grant: the lead (S001) is told."""
+    before = await search_as(app, "P002", SHIELDED)
+    assert before.outcome is Outcome.SHIELDED
+    assert await informed(app) == []
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1)
+    during = await search_as(app, "P002", SHIELDED)
+    assert during.outcome is Outcome.ANSWERED
+    assert await informed(app) == ["S001"]
+    [notice] = [n for n in await notices(app, "S001") if n.kind == "lead_informed"]
+    assert "looked up 999 000 0050, a child you are lead professional for." in notice.text
+    assert "Mia" not in notice.text and "Stone" not in notice.text
+
+
+async def test_an_authority_can_switch_the_notices_off(app: Signpost) -> None:
+    await set_setting(app, "Northshire", lead.LeadNotices.OFF)
+    assert (await search_as(app, "P002", AMY)).outcome is Outcome.ANSWERED
+    assert await informed(app) == []
+    assert await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value) == []
+
+
+async def test_an_authority_can_tell_every_current_practitioner(app: Signpost) -> None:
+    """Setting 'all': Tom Reed's lookup tells the lead (P001) and the other current practitioner (P002);
+    Tom himself, whose own involvement has ended, is not told."""
+    await set_setting(app, "Northshire", lead.LeadNotices.ALL)
+    await search_as(app, "P003", AMY)
+    found = {n.recipient_id: n.text for n in await notices(app) if n.kind == "lead_informed"}
+    assert sorted(found) == ["P001", "P002"]
+    assert found["P001"].endswith("looked up 999 000 0018, a child you are lead professional for.")
+    assert found["P002"].endswith("looked up 999 000 0018, a child you are working with.")
+    assert found["P002"].startswith("Tom Reed, Teacher, Hill Primary School (0161 496 0003, tom.reed@hill.example)")
+    [event] = await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)
+    assert event.result_count == 2
+
+
+async def test_the_setting_defaults_to_the_lead_professional_and_is_kept_per_authority(app: Signpost) -> None:
+    async with app.ctx.db.read() as session:
+        assert await lead.setting(session, "Northshire") is lead.LeadNotices.LEAD
+    await set_setting(app, "Southvale", lead.LeadNotices.ALL)
+    await set_setting(app, "Southvale", lead.LeadNotices.OFF)
+    async with app.ctx.db.read() as session:
+        assert await lead.setting(session, "Southvale") is lead.LeadNotices.OFF
+        assert await lead.setting(session, "Northshire") is lead.LeadNotices.LEAD
