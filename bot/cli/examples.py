@@ -29,6 +29,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "decommission certificate": ("signpost decommission certificate --out certificate.json",),
     "decommission destroy": ("signpost decommission destroy",),
     "teams package": ("signpost teams package --out signpost-teams.zip --website-url https://signpost.example.org",),
+    "report transparency": ("signpost report transparency --month 2026-11 --format html > transparency.html",),
     "db grant-runtime": (
         "SIGNPOST_DATABASE_URL=postgresql+asyncpg://signpost_owner@db/signpost \\",
         "  signpost db grant-runtime signpost_app",

@@ -24,6 +24,12 @@ class Run:
     out: str
     err: str
 
+    @property
+    def said(self) -> str:
+        """What the command told the operator on stderr, without structured log lines (for example
+        the warning that the test database is reached as a PostgreSQL superuser)."""
+        return "\n".join(line for line in self.err.splitlines() if not line.startswith("{")).strip()
+
 
 class Cli:
     """`signpost` against the test's store and key file, from a directory without a .env."""

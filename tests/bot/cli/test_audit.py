@@ -138,7 +138,7 @@ async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, si
 
 async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "export", "--since", "yesterday")
-    assert run.code == 2 and "'yesterday' is not a date (YYYY-MM-DD)" in run.err
+    assert run.code == 2 and "'yesterday' is not a date (DD/MM/YYYY or YYYY-MM-DD)" in run.err
     run = await signpost_cli.run("audit", "export", "--child", "1234567890")
     assert run.code == 2 and "reference number is not valid" in run.err
 

@@ -105,7 +105,7 @@ def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "roll.csv").write_text(roll_csv(ROLL[:1]), encoding="utf-8")
     result = cli("match", str(tmp_path / "roll.csv"), "--as", "P001")
     assert result.code == 2 and result.out == ""
-    assert result.err.strip() == "signpost: only an active admin can run a batch match: check --as"
+    assert result.said == "signpost: only an active admin can run a batch match: check --as"
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
 
