@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.dispatcher import Request, Result, Spec, StepUp
 from handlers.grammar import parse_demographic
-from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
-from handlers.matching.score import MatchModel, query_count_keys, score
+from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose
+from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Actor, Button, Input, Outcome, Reply, format_ref
@@ -80,10 +80,9 @@ def judge(
     policy: MatchPolicy,
     counts: NameCounts | None = None,
 ) -> Decision[int]:
-    """Score the candidates in their ranked order (ties keep it) and decide: the one rule that
+    """Weigh the candidates in their ranked order (ties keep it) and decide: the one rule that
     both the chat search and batch reconciliation apply."""
-    scored = [(ref, score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
-    return decide(scored, policy)
+    return choose(query, [(ref, found[ref].identity) for ref in refs if ref in found], model, policy, counts)
 
 
 async def find_child(ctx: Context, session: AsyncSession, query: Query, now: datetime) -> Decision[int]:
