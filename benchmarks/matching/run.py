@@ -143,12 +143,25 @@ def summarise(outcomes: Sequence[Outcome], policy: MatchPolicy) -> tuple[Summary
     return present, absent, dict(kinds)
 
 
+def grouped(outcomes: Sequence[Outcome], policy: MatchPolicy) -> dict[str, Summary]:
+    """Per error class: each single mistake, all two-mistake pairs together, each kind of absent child."""
+    classes: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        classes["two mistakes at once" if "+" in o.kind else o.kind].append(o)
+    return {name: summarise(members, policy)[0 if members[0].present else 1] for name, members in classes.items()}
+
+
 def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
 def report(
-    outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, children: int, build_seconds: float
+    outcomes: Sequence[Outcome],
+    policy: MatchPolicy,
+    index: BlindIndex,
+    children: int,
+    build_seconds: float,
+    show_pairs: bool = False,
 ) -> None:
     present, absent, kinds = summarise(outcomes, policy)
     latencies = sorted(o.seconds for o in outcomes)
@@ -190,15 +203,23 @@ def report(
     )
     print(f"| index rows | {sum(terms):,} in {len(index.rows):,} distinct terms |\n")
     print(
-        "| corruption | n | recall | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|---|"
+        "| class | n | recall | top-1 | @5 | accepted right | more than one | wrong child / absent matched |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
-    for name, s in sorted(kinds.items(), key=lambda kv: (kv[0].startswith("absent"), "+" in kv[0], kv[0])):
+    for name, s in sorted(grouped(outcomes, policy).items(), key=lambda kv: (kv[0].startswith("absent"), kv[0])):
         if name.startswith("absent"):
-            print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+            print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} ({s.wrong}) |")
         else:
-            print(
-                f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | {pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
-            )
+            cells = [pct(part, s.n) for part in (s.recall, s.top1, s.at5, s.right, s.ambiguous)]
+            print(f"| {name} | {s.n} | {' | '.join(cells)} | {pct(s.wrong, s.n)} ({s.wrong}) |")
+    if show_pairs:
+        print(
+            "\n| two mistakes | n | recall | top-1 | accepted right | more than one | wrong |\n|---|---|---|---|---|---|---|"
+        )
+        for name, s in sorted(kinds.items()):
+            if "+" in name:
+                cells = [pct(part, s.n) for part in (s.recall, s.top1, s.right, s.ambiguous, s.wrong)]
+                print(f"| {name} | {s.n} | {' | '.join(cells)} |")
     print("\n### Threshold sweep in bits (margin and consider as above)\n")
     print("| accept | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
     for accept in (4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0):
@@ -234,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
     parser.add_argument("--margin", type=float, default=MatchPolicy().margin)
     parser.add_argument("--consider", type=float, default=MatchPolicy().consider)
+    parser.add_argument("--pairs", action="store_true", help="also report each pair of mistakes")
     parser.add_argument("--no-name-frequency", action="store_true", help="score without the register's name counts")
     parser.add_argument("--name-u-floor", type=float, default=MatchModel().name_u_floor)
     parser.add_argument("--name-boost-cap", type=float, default=MatchModel().name_boost_cap, help="natural log")
@@ -253,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
     outcomes = [evaluate(index, register, item, model, policy, counts) for item in labelled]
-    report(outcomes, policy, index, args.children, build_seconds)
+    report(outcomes, policy, index, args.children, build_seconds, args.pairs)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from handlers.matching.score import MatchModel, Standing, assess
 from handlers.matching.terms import Query
-from store.register.terms import Identity, NameCounts, normalise_name, phonetic_key
+from store.register.terms import Identity, NameCounts, normalise_name, normalise_postcode, outward_code, phonetic_key
 
 T = TypeVar("T")
 
@@ -117,3 +117,19 @@ def choose(
             bits = min(bits, below_accept)
         scored.append((ref, bits))
     return decide(scored, policy)
+
+
+def details_to_add(query: Query) -> tuple[str, ...]:
+    """What would separate the candidates, judged from the query alone (never from the candidates,
+    so the answer says nothing about who they are): the details it lacks, most telling first."""
+    wanted: list[str] = []
+    if query.date_of_birth is None:
+        wanted.append("the date of birth")
+    code = normalise_postcode(query.postcode)
+    if not code:
+        wanted.append("the postcode")
+    elif code == outward_code(code):
+        wanted.append("the full postcode")
+    if len(normalise_name(query.given_names).split()) < 2:
+        wanted.append("all of the child's given names")
+    return tuple(wanted)

@@ -134,6 +134,20 @@ async def test_a_badly_garbled_given_name_with_her_surname_birthday_and_address_
     assert reply.child_ref == spaced(AMELIA)
 
 
+async def test_an_ambiguous_answer_asks_for_the_detail_the_query_lacks(signpost: Signpost) -> None:
+    """Twins Jack and Jake: the answer asks for what the practitioner left out (the postcode, all the
+    given names), never for what they already gave, and says nothing about either twin."""
+    await setup(signpost)
+    without = await say(signpost, "P002", "Jak Lockwood 09/05/2013")
+    assert without.outcome is Outcome.AMBIGUOUS
+    assert "the postcode" in without.text and "given names" in without.text
+    with_postcode = await say(signpost, "P002", "Jak Lockwood 09/05/2013 SW9 8HP")
+    assert with_postcode.outcome is Outcome.AMBIGUOUS
+    assert "postcode" not in with_postcode.text and "given names" in with_postcode.text
+    for reply in (without, with_postcode):
+        assert not any(word in reply.text for word in ("Jack", "Jake", "SW9", "999", "2013"))
+
+
 async def test_a_stranger_is_no_match(signpost: Signpost) -> None:
     """Someone unlike anyone on the register is told there is no match (not asked for more)."""
     await setup(signpost)

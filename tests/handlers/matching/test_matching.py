@@ -11,7 +11,15 @@ from datetime import date
 
 import pytest
 
-from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose, decide, shared_posterior
+from handlers.matching.decide import (
+    Decision,
+    DecisionKind,
+    MatchPolicy,
+    choose,
+    decide,
+    details_to_add,
+    shared_posterior,
+)
 from handlers.matching.score import MatchModel, score
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from store.register.terms import Identity, index_terms
@@ -244,3 +252,31 @@ def test_names_that_disagree_are_never_considered(given: str, family: str) -> No
     """Exact date of birth and full postcode, but neither name agrees: no match, not "ambiguous"."""
     decision = choose(Query(given, family, MATILDA.date_of_birth, MATILDA.postcode), [("matilda", MATILDA)], REGIONAL)
     assert decision.kind is DecisionKind.NO_MATCH
+
+
+TWO_MISTAKES = {
+    "no date, family name misspelt past its key": Query("Amy", "Yones", None, "M1 2AB"),
+    "both names misspelt past their keys": Query("Amt", "Jomes", date(2014, 4, 3), None),
+    "given key wrong, day and month both wrong": Query("Amt", "Jones", date(2014, 7, 9), "M1"),
+    "swapped names, given key wrong, no date": Query("Jones", "Amt", None, "M1 2AB"),
+}
+
+
+@pytest.mark.parametrize("query", TWO_MISTAKES.values(), ids=TWO_MISTAKES.keys())
+def test_two_mistakes_at_once_still_find_the_child_first(query: Query) -> None:
+    """Blocking survives two mistakes: the child is a candidate, and the heaviest one."""
+    assert search(query, model=REGIONAL).ranked[0][0] == "amy"
+
+
+def test_details_to_add_are_what_the_query_lacks() -> None:
+    """Date of birth, (full) postcode, all the given names: asked for only when missing from the query."""
+    assert details_to_add(Query("Amy", "Jones")) == (
+        "the date of birth",
+        "the postcode",
+        "all of the child's given names",
+    )
+    assert details_to_add(Query("Amy", "Jones", date(2014, 4, 3), "M1")) == (
+        "the full postcode",
+        "all of the child's given names",
+    )
+    assert details_to_add(Query("Amy Louise", "Jones", date(2014, 4, 3), "M1 2AB")) == ()
