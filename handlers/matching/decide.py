@@ -97,7 +97,8 @@ def choose(
 
     - Names that disagree (neither agrees in any reading): below ``consider``: never a match,
       never "more than one could match".
-    - A probable sibling or twin (family agrees, given name does not): below ``accept``.
+    - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
+      the child's: below ``accept``.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date (a registered twin).
     """
@@ -111,7 +112,7 @@ def choose(
         bits = found.bits
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
-        elif found.standing is Standing.HOUSEHOLD or (
+        elif found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE) or (
             found.standing is Standing.SAME_DAY_GARBLED and days[_household(identity)] > 1
         ):
             bits = min(bits, below_accept)

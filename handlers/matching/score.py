@@ -69,7 +69,8 @@ DOB_MU: Final[MuTable] = {
     "year": (0.03, 2 / 6575),
     "digit": (0.04, 25 / 6575),
     "partial": (0.02, 0.012),
-    "disagree": (0.02, 0.985),
+    "two_digits": (0.015, 0.03),
+    "disagree": (0.005, 0.955),
 }
 POSTCODE_MU: Final[MuTable] = {
     "full": (0.70, 0.00001),
@@ -209,10 +210,10 @@ def _garbled(asked: str, held: str, similarity: float) -> bool:
     """A badly mistyped form of the same name (two slips, or OCR), not another name.
 
     Only asked when the two are not both known names (Zoe and Amelia are two names). Kept narrow:
-    the same first letter, five letters or more, and two slips at most or very alike, because a
-    twin's or sibling's name is often this close to the child's (Leila and Lily, Anna and Ava).
+    the same first letter, five letters or more, alike (Jaro-Winkler 0.8) and two slips at most or
+    very alike, because a twin's or sibling's name is often this close (Leila and Lily, Dylan and Daran).
     """
-    if asked[0] != held[0] or min(len(asked), len(held)) < 5:
+    if asked[0] != held[0] or min(len(asked), len(held)) < 5 or similarity < 0.8:
         return False
     return similarity >= 0.85 or OSA.distance(asked, held, score_cutoff=3) <= 2
 
@@ -246,10 +247,13 @@ def _dob_level(asked: date | None, held: date) -> str:
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
     left, right = asked.strftime("%Y%m%d"), held.strftime("%Y%m%d")
-    if sum(a != b for a, b in zip(left, right)) == 1:
+    wrong = sum(a != b for a, b in zip(left, right, strict=True))
+    if wrong == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
-    return "partial" if agree == 2 else "disagree"
+    if agree == 2:
+        return "partial"
+    return "two_digits" if wrong == 2 else "disagree"
 
 
 def _postcode_level(readings: _Readings, held: str | None) -> str:
@@ -272,8 +276,10 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 """Given-name levels that agree (an initial alone does not: 26 guesses would find any child)."""
 
 
+_FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
+"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)."""
 _WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
-_FAR_DATE: Final = frozenset({"disagree", "partial"})
+_FAR_DATE: Final = frozenset({"disagree", "partial", "two_digits"})
 
 
 class Standing(StrEnum):
@@ -284,6 +290,9 @@ class Standing(StrEnum):
     SAME_DAY_GARBLED = "same_day_garbled"
     """Given name badly garbled, family name and date of birth agree: the child, unless a
     registered twin (same family name and date of birth) is also a candidate."""
+    FAR_DATE = "far_date"
+    """The date of birth given disagrees beyond the common slips (two digits or more, two of day,
+    month and year wrong): a namesake or a relative as often as this child. Never accepted."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
@@ -411,6 +420,8 @@ def assess(
     elif names.family in _ALIKE and names.given in _UNLIKE:
         same_day = names.given == "garbled" and dob_level == "exact"
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
+    elif dob_level in _FAR_DATE_LEVELS:
+        standing = Standing.FAR_DATE
     else:
         standing = Standing.OPEN
     return Assessment(bits, standing)

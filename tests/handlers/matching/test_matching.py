@@ -280,3 +280,14 @@ def test_details_to_add_are_what_the_query_lacks() -> None:
         "all of the child's given names",
     )
     assert details_to_add(Query("Amy Louise", "Jones", date(2014, 4, 3), "M1 2AB")) == ()
+
+
+def test_names_and_full_postcode_do_not_outweigh_a_birthday_that_disagrees() -> None:
+    """Given and family names swapped, her full postcode, a completely different birthday: a
+    namesake or relative as often as her, so never accepted (the issue's absent-child false match)."""
+    rare = {"g:AMY": 20, "f:JONES": 3}  # rare names: agreeing on them weighs the most
+    for query in (
+        Query("Jones", "Amy", date(2019, 10, 27), "M1 2AB"),
+        Query("Amy", "Jones", date(2016, 11, 25), "M1 2AB"),
+    ):
+        assert choose(query, [("amy", AMY)], REGIONAL, counts=rare).kind is not DecisionKind.MATCH
