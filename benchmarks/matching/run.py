@@ -227,6 +227,13 @@ def report(
         print(
             f"| {accept} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |"
         )
+    print("\n### Margin sweep in bits (accept and consider as above)\n")
+    print("| margin | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
+    for margin in (2.0, 4.0, 6.0, 8.0, 10.0):
+        p, a, _ = summarise(outcomes, MatchPolicy(policy.accept, margin, policy.consider))
+        print(
+            f"| {margin} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |"
+        )
     print("\n### Calibration of the posterior 1 / (1 + 2^-weight) (all candidates in the top five)\n")
     bins: Counter[int] = Counter()
     hits: Counter[int] = Counter()
