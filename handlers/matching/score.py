@@ -5,7 +5,10 @@ of that level for the same child) and u (for two different children) probabiliti
 the likelihood ratio of the best reading of the names (as given, swapped, or any alias)
 times the others' is turned into a posterior with the prior that the practitioner's
 child is one particular child of the register (``MatchModel.population``).
-``handlers.matching.decide`` then shares the posterior between the candidates.
+``assess`` gives the same evidence as log2 posterior odds (what ``handlers.matching.decide``
+decides on) with the candidate's :class:`Standing`: what its names and date allow it to become
+(never accepted when neither name agrees, when it is a probable sibling or twin, or when the date
+of birth is far from the child's), whatever its weight.
 
 Name frequency: given the register's counts of children per first given name and family name
 (``store.register.terms.count_keys`` / ``query_count_keys``; the store keeps them by blind index),
