@@ -11,8 +11,8 @@ from handlers import lead
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_demographic
-from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, decide
-from handlers.matching.score import MatchModel, query_count_keys, score
+from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose, details_to_add
+from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
@@ -22,10 +22,20 @@ from store.register.terms import NameCounts
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = "No record matches those details. Check the spelling and the date of birth, or search by reference number."
-AMBIGUOUS = (
-    "More than one record could match, so none is shown. Please add more detail: "
-    "the postcode, or the child's full given names."
-)
+AMBIGUOUS = "More than one record could match, so none is shown."
+AMBIGUOUS_ADD = "Please add more detail: {details}."
+AMBIGUOUS_ALL_GIVEN = "Please check the date of birth and the spelling of the names, or search by reference number."
+
+
+def ambiguous_text(query: Query) -> str:
+    """The ambiguous answer, asking for what the query lacks (nothing about the candidates)."""
+    details = details_to_add(query)
+    if not details:
+        return f"{AMBIGUOUS} {AMBIGUOUS_ALL_GIVEN}"
+    listed = details[0] if len(details) == 1 else ", ".join(details[:-1]) + " or " + details[-1]
+    return f"{AMBIGUOUS} {AMBIGUOUS_ADD.format(details=listed)}"
+
+
 SHIELDED = (
     "A record exists and is shielded. Its signposts are shown only with access approved by a duty "
     "manager. Use Request access and give the purpose, or Send a message: Signpost passes it on to "
@@ -97,10 +107,9 @@ def judge(
     policy: MatchPolicy,
     counts: NameCounts | None = None,
 ) -> Decision[int]:
-    """Score the candidates in their ranked order (ties keep it) and decide: the one rule that
+    """Weigh the candidates in their ranked order (ties keep it) and decide: the one rule that
     both the chat search and batch reconciliation apply."""
-    scored = [(ref, score(query, found[ref].identity, model, counts)) for ref in refs if ref in found]
-    return decide(scored, policy)
+    return choose(query, [(ref, found[ref].identity) for ref in refs if ref in found], model, policy, counts)
 
 
 async def find_child(ctx: Context, session: AsyncSession, query: Query, now: datetime) -> Decision[int]:
@@ -120,12 +129,13 @@ async def find_child(ctx: Context, session: AsyncSession, query: Query, now: dat
 
 async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert req.actor is not None
-    decision = await find_child(ctx, session, parse_demographic(req.args, req.now.date()), req.now)
+    query = parse_demographic(req.args, req.now.date())
+    decision = await find_child(ctx, session, query, req.now)
     if decision.kind is DecisionKind.MATCH and decision.best is not None:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
-        return Result(Reply(Outcome.AMBIGUOUS, AMBIGUOUS), subjects=close, terms=req.args)
+        return Result(Reply(Outcome.AMBIGUOUS, ambiguous_text(query)), subjects=close, terms=req.args)
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 

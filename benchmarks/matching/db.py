@@ -47,6 +47,7 @@ from store.people.practitioners import PractitionerRow
 from store.register import children
 from store.register.children import ChildRow
 from store.register.refs import references
+from store.tables.register import LocalAuthority
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOAD_CHUNK = 5000
@@ -62,6 +63,8 @@ async def load(app: Signpost, register: Sequence[Child]) -> tuple[list[int], flo
     refs = references(900_000_000)
     rows = [ChildRow(next(refs), child.identity, "Benchshire", False) for child in register]
     started = time.perf_counter()
+    async with app.ctx.db.write() as session:  # children name their authority (a foreign key)
+        session.add(LocalAuthority(name="Benchshire", first_seen=NOW))
     for start in range(0, len(rows), LOAD_CHUNK * 10):
         async with app.ctx.db.write() as session:
             await children.insert_new(session, app.ctx.keys, rows[start : start + LOAD_CHUNK * 10], NOW)

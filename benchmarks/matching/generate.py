@@ -129,6 +129,23 @@ PHONETIC_RULES: Final = [
 ]
 
 
+OCR: Final = [
+    *[("rn", "m"), ("m", "rn"), ("cl", "d"), ("d", "cl"), ("w", "vv"), ("vv", "w"), ("li", "h")],
+    *[("o", "c"), ("e", "c"), ("h", "b"), ("u", "v"), ("i", "l"), ("l", "i"), ("n", "h"), ("a", "o")],
+]
+
+KEYBOARD_ROWS: Final = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _neighbours(letter: str) -> str:
+    """The keys beside a letter on a QWERTY keyboard (same row)."""
+    for row in KEYBOARD_ROWS:
+        at = row.find(letter)
+        if at >= 0:
+            return row[max(0, at - 1) : at] + row[at + 1 : at + 2]
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Child:
     identity: Identity
@@ -224,6 +241,36 @@ class Generator:
         changed = lower[:at] + b + lower[at + len(a) :]
         return changed[0].upper() + changed[1:]
 
+    def ocr(self, word: str) -> str:
+        """A scanned form's misreading: rn for m, cl for d, c for e and the like."""
+        lower = word.lower()
+        found = [(a, b) for a, b in OCR if a in lower[1:]]
+        if not found:
+            return self.typo(word)
+        a, b = self.rng.choice(found)
+        at = lower.find(a, 1)
+        changed = lower[:at] + b + lower[at + len(a) :]
+        return changed[0].upper() + changed[1:]
+
+    def keyboard(self, word: str) -> str:
+        """A key next to the right one (never the first letter)."""
+        lower = word.lower()
+        spots = [i for i in range(1, len(lower)) if _neighbours(lower[i])]
+        if not spots:
+            return self.typo(word)
+        i = self.rng.choice(spots)
+        changed = lower[:i] + self.rng.choice(_neighbours(lower[i])) + lower[i + 1 :]
+        return changed[0].upper() + changed[1:]
+
+    def _two_digits(self, dob: date) -> date:
+        """Two digits of the date wrong at once (neither the swap nor one digit)."""
+        for _ in range(100):
+            changed = self._one_digit(self._one_digit(dob))
+            wrong = sum(a != b for a, b in zip(changed.strftime("%Y%m%d"), dob.strftime("%Y%m%d"), strict=True))
+            if wrong == 2 and FIRST_DOB.year - 2 <= changed.year <= FIRST_DOB.year + 19:
+                return changed  # a future date would be refused by the parser
+        return dob.replace(year=dob.year + 1)
+
     def _one_digit(self, dob: date) -> date:
         digits = dob.strftime("%Y%m%d")
         for _ in range(50):
@@ -255,6 +302,19 @@ class Generator:
                 if self.rng.random() < 0.5
                 else replace(q, family_name=self.misspell(family))
             )
+        if kind in ("ocr", "keyboard"):
+            spoil = self.ocr if kind == "ocr" else self.keyboard
+            return (
+                replace(q, given_names=spoil(first))
+                if self.rng.random() < 0.5
+                else replace(q, family_name=spoil(family))
+            )
+        if kind == "given_garbled":
+            return replace(q, given_names=self.typo(self.typo(first)))
+        if kind == "dob_two_digits":
+            return replace(q, date_of_birth=self._two_digits(dob))
+        if kind == "no_postcode":
+            return replace(q, postcode=None)
         if kind == "nickname":
             return replace(q, given_names=self.rng.choice(NICKNAMES.get(first, [first[:3]])))
         if kind == "swapped":
@@ -300,6 +360,11 @@ class Generator:
             "no_dob",
             "no_given",
             "moved",
+            "ocr",
+            "keyboard",
+            "given_garbled",
+            "dob_two_digits",
+            "no_postcode",
         ]
         if child.aliases:
             kinds.append("alias")
@@ -312,7 +377,9 @@ class Generator:
     def present_query(self, index: int, child: Identity) -> Labelled:
         kinds = self.present_kinds(child)
         if self.rng.random() < 0.15:  # two mistakes at once
-            first, second = self.rng.sample([k for k in kinds if k not in ("exact", "no_dob")], 2)
+            first, second = self.rng.sample([k for k in kinds if k not in ("exact", "no_postcode")], 2)
+            if "no_dob" in (first, second) and (first + second).count("dob") > 1:
+                first, second = "no_dob", "typo"  # a date both missing and mistyped is one mistake
             if {first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given"} and len(
                 {first, second} & {"alias", "swapped", "nickname", "new_surname", "no_given", "double_barrelled"}
             ) > 1:
@@ -321,7 +388,8 @@ class Generator:
             q = self._apply_second(second, q, child)
             return Labelled(self._finish(q, second == "moved"), index, f"{first}+{second}")
         kind = self.rng.choice(kinds)
-        return Labelled(self._finish(self.corrupt(kind, child), kind in ("no_dob", "moved")), index, kind)
+        keep = kind in ("no_dob", "moved", "no_postcode")
+        return Labelled(self._finish(self.corrupt(kind, child), keep), index, kind)
 
     def _apply_second(self, kind: str, q: Query, child: Identity) -> Query:
         shifted = replace(

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.matching.generate import Child, Generator, Labelled
-from handlers.matching.decide import DecisionKind, MatchPolicy, decide, shared_posterior
-from handlers.matching.score import MatchModel, query_count_keys, score
+from handlers.matching.decide import DecisionKind, MatchPolicy, choose, decide, shared_posterior
+from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import query_terms
 from store.register.terms import count_keys, index_terms
 
@@ -64,7 +64,7 @@ class Outcome:
     true_candidate: bool
     top1: bool
     at5: bool
-    ranked: list[tuple[bool, float]]  # (is the true child, score), best first, top 5
+    ranked: list[tuple[bool, float]]  # (is the true child, weight in bits), best first, top 5
     share: float  # shared posterior of the best
     decision: DecisionKind
     seconds: float
@@ -88,8 +88,7 @@ def evaluate(
     terms = query_terms(labelled.query)
     found = index.candidates(terms)
     wanted = {key: counts[key] for key in query_count_keys(labelled.query) if key in counts} if counts else None
-    scored = [(number, score(labelled.query, register[number].identity, model, wanted)) for number in found]
-    decision = decide(scored, policy)
+    decision = choose(labelled.query, [(n, register[n].identity) for n in sorted(found)], model, policy, wanted)
     seconds = time.thread_time() - started
     ranked = decision.ranked
     top = [number for number, _ in ranked[:5]]
@@ -113,8 +112,6 @@ def decision_for(outcome: Outcome, policy: MatchPolicy) -> tuple[DecisionKind, b
     """Re-decide from the stored top scores for another policy (threshold sweep)."""
     ranked = [(i, s) for i, (_, s) in enumerate(outcome.ranked)]
     kind = decide(ranked, policy).kind if ranked else DecisionKind.NO_MATCH
-    if kind is DecisionKind.MATCH and outcome.ranked[0][1] and outcome.share < policy.accept:
-        kind = DecisionKind.AMBIGUOUS  # the share used all candidates, not only the top five
     return kind, bool(outcome.ranked) and outcome.ranked[0][0]
 
 
@@ -146,12 +143,29 @@ def summarise(outcomes: Sequence[Outcome], policy: MatchPolicy) -> tuple[Summary
     return present, absent, dict(kinds)
 
 
+def grouped(outcomes: Sequence[Outcome], policy: MatchPolicy) -> dict[str, Summary]:
+    """Per error class: each single mistake, all two-mistake pairs together, each kind of absent child."""
+    classes: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        classes["two mistakes at once" if "+" in o.kind else o.kind].append(o)
+    found: dict[str, Summary] = {}
+    for name, members in classes.items():
+        present, absent, _ = summarise(members, policy)
+        found[name] = present if members[0].present else absent
+    return found
+
+
 def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
 def report(
-    outcomes: Sequence[Outcome], policy: MatchPolicy, index: BlindIndex, children: int, build_seconds: float
+    outcomes: Sequence[Outcome],
+    policy: MatchPolicy,
+    index: BlindIndex,
+    children: int,
+    build_seconds: float,
+    show_pairs: bool = False,
 ) -> None:
     present, absent, kinds = summarise(outcomes, policy)
     latencies = sorted(o.seconds for o in outcomes)
@@ -202,29 +216,43 @@ def report(
     )
     print(f"| index rows | {sum(terms):,} in {len(index.rows):,} distinct terms |\n")
     print(
-        "| corruption | n | recall | top-1 | @5 | match right | ambiguous | wrong |\n|---|---|---|---|---|---|---|---|"
+        "| class | n | recall | top-1 | @5 | accepted right | more than one | wrong child / absent matched |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
-    for name, s in sorted(kinds.items(), key=lambda kv: (kv[0].startswith("absent"), "+" in kv[0], kv[0])):
+    for name, s in sorted(grouped(outcomes, policy).items(), key=lambda kv: (kv[0].startswith("absent"), kv[0])):
         if name.startswith("absent"):
-            print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |")
+            print(f"| {name} | {s.n} | - | - | - | - | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} ({s.wrong}) |")
         else:
-            print(
-                f"| {name} | {s.n} | {pct(s.recall, s.n)} | {pct(s.top1, s.n)} | {pct(s.at5, s.n)} | "
-                f"{pct(s.right, s.n)} | {pct(s.ambiguous, s.n)} | {pct(s.wrong, s.n)} |"
-            )
-    print("\n### Threshold sweep (margin and consider as above)\n")
+            cells = [pct(part, s.n) for part in (s.recall, s.top1, s.at5, s.right, s.ambiguous)]
+            print(f"| {name} | {s.n} | {' | '.join(cells)} | {pct(s.wrong, s.n)} ({s.wrong}) |")
+    if show_pairs:
+        print("\n| two mistakes | n | recall | top-1 | accepted right | more than one | wrong |")
+        print("|---|---|---|---|---|---|---|")
+        for name, s in sorted(kinds.items()):
+            if "+" in name:
+                cells = [pct(part, s.n) for part in (s.recall, s.top1, s.right, s.ambiguous, s.wrong)]
+                print(f"| {name} | {s.n} | {' | '.join(cells)} |")
+    print("\n### Threshold sweep in bits (margin and consider as above)\n")
     print("| accept | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
-    for accept in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999):
+    for accept in (4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0):
         p, a, _ = summarise(outcomes, MatchPolicy(accept, policy.margin, min(policy.consider, accept)))
         print(
             f"| {accept} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |"
         )
-    print("\n### Calibration of score (all scored candidates in the top five)\n")
+    print("\n### Margin sweep in bits (accept and consider as above)\n")
+    print("| margin | match right | ambiguous (present) | wrong child | false match absent |\n|---|---|---|---|---|")
+    for margin in (2.0, 4.0, 6.0, 8.0, 10.0):
+        p, a, _ = summarise(outcomes, MatchPolicy(policy.accept, margin, policy.consider))
+        print(
+            f"| {margin} | {pct(p.right, p.n)} | {pct(p.ambiguous, p.n)} | {pct(p.wrong, p.n)} | {pct(a.wrong, a.n)} |"
+        )
+    print("\n### Calibration of the posterior 1 / (1 + 2^-weight) (all candidates in the top five)\n")
     bins: Counter[int] = Counter()
     hits: Counter[int] = Counter()
     mass: defaultdict[int, float] = defaultdict(float)
     for o in outcomes:
-        for is_true, value in o.ranked:
+        for is_true, bits in o.ranked:
+            value = 1.0 / (1.0 + 2.0 ** -max(min(bits, 60.0), -60.0))
             b = min(int(value * 10), 9)
             bins[b] += 1
             hits[b] += is_true
@@ -246,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
     parser.add_argument("--margin", type=float, default=MatchPolicy().margin)
     parser.add_argument("--consider", type=float, default=MatchPolicy().consider)
+    parser.add_argument("--pairs", action="store_true", help="also report each pair of mistakes")
     parser.add_argument("--no-name-frequency", action="store_true", help="score without the register's name counts")
     parser.add_argument("--name-u-floor", type=float, default=MatchModel().name_u_floor)
     parser.add_argument("--name-boost-cap", type=float, default=MatchModel().name_boost_cap, help="natural log")
@@ -264,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     gc.freeze()  # the register is long-lived; keep the collector from walking it mid-query
     outcomes = [evaluate(index, register, item, model, policy, counts) for item in labelled]
-    report(outcomes, policy, index, args.children, build_seconds)
+    report(outcomes, policy, index, args.children, build_seconds, args.pairs)
     return 0
 
 

@@ -1,8 +1,12 @@
-"""The match decision: match / ambiguous / no match from scored candidates.
+"""The match decision: match / ambiguous / no match from weighed candidates.
 
-``decide`` shares the posterior between the candidates (``shared_posterior``), so two
-look-alikes never both pass, and chooses a child only when one is both likely and clearly
-ahead of the next.
+Decisions are taken on match weights, not on probabilities: each candidate carries its log2
+posterior odds (``handlers.matching.score.assess``: the Fellegi-Sunter match weight plus the
+prior of one child in the register). Probabilities saturate near 1.0 (two look-alikes both at
+0.9999 have no room left between them, and a 1.0000 share against 0.0000 could still fail a margin
+on raw scores); weights keep their distance. A child is chosen only when its weight reaches
+``accept`` and leads everyone else together by ``margin`` bits, and when its names allow it
+(:class:`~handlers.matching.score.Standing`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
+
+from handlers.matching.score import MatchModel, Standing, assess
+from handlers.matching.terms import Query
+from store.register.terms import Identity, NameCounts, normalise_name, normalise_postcode, outward_code, phonetic_key
 
 T = TypeVar("T")
 
@@ -24,14 +32,17 @@ class DecisionKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
-    """Accept the best candidate when its share of the posterior is at least ``accept``
-    and its own score leads the next candidate's by ``margin``; when that fails but some
-    candidate scores ``consider`` or more, the answer is ambiguous (ask for more detail).
+    """Thresholds in bits (log2 posterior odds; 10 bits ≈ 1,000 to 1).
+
+    Accept the best candidate when its weight is at least ``accept`` and it leads the others
+    (their odds summed: ``log2 Σ 2^w``, never less than the runner-up) by at least ``margin``.
+    When that fails but some candidate weighs ``consider`` or more, the answer is ambiguous (ask
+    for more detail); otherwise no match.
     """
 
-    accept: float = 0.999
-    margin: float = 0.05
-    consider: float = 0.5
+    accept: float = 10.0
+    margin: float = 8.0
+    consider: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,30 +50,87 @@ class Decision(Generic[T]):
     kind: DecisionKind
     best: T | None
     ranked: tuple[tuple[T, float], ...]
+    """Candidates with their weights (log2 posterior odds), heaviest first."""
 
 
-def _odds(probability: float) -> float:
-    return math.inf if probability >= 1.0 else probability / (1.0 - probability)
+def _log2_sum(bits: Sequence[float]) -> float:
+    """log2 of Σ 2^b, without overflow; -inf for nothing."""
+    if not bits:
+        return -math.inf
+    top = max(bits)
+    return top + math.log2(sum(2.0 ** (b - top) for b in bits))
 
 
 def shared_posterior(ranked: Sequence[tuple[T, float]]) -> list[float]:
-    """Each candidate's probability when they compete: P(i) = odds_i / (1 + Σ odds_j)."""
-    odds = [_odds(p) for _, p in ranked]
-    total = 1.0 + sum(odds)
-    if math.isinf(total):
-        return [1.0 / sum(math.isinf(o) for o in odds) if math.isinf(o) else 0.0 for o in odds]
-    return [o / total for o in odds]
+    """Each candidate's probability when they compete: P(i) = odds_i / (1 + Σ odds_j), odds = 2^weight."""
+    bits = [w for _, w in ranked]
+    total = _log2_sum([0.0, *bits])
+    return [2.0 ** (w - total) for w in bits]
 
 
 def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy()) -> Decision[T]:
-    """Match only when one candidate is both likely and clearly ahead; otherwise ambiguous
-    (ask for a date of birth or postcode) when anyone scores ``consider`` or more, else
-    no match. Never more than one child is chosen."""
+    """Match only when one candidate is both heavy enough and clearly ahead of all the others
+    together; otherwise ambiguous (ask for more) when anyone weighs ``consider`` or more, else no
+    match. Never more than one child is chosen."""
     ranked = tuple(sorted(scored, key=lambda pair: pair[1], reverse=True))
     if not ranked or ranked[0][1] < policy.consider:
         return Decision(DecisionKind.NO_MATCH, None, ranked)
-    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-    share = shared_posterior(ranked)[0]
-    if ranked[0][1] >= policy.accept and share >= policy.accept and ranked[0][1] - runner_up >= policy.margin:
+    lead = ranked[0][1] - _log2_sum([w for _, w in ranked[1:]])
+    if ranked[0][1] >= policy.accept and lead >= policy.margin:
         return Decision(DecisionKind.MATCH, ranked[0][0], ranked)
     return Decision(DecisionKind.AMBIGUOUS, None, ranked)
+
+
+def _household(identity: Identity) -> tuple[str, object]:
+    family = normalise_name(identity.family_name)
+    return phonetic_key(family) if family else "", identity.date_of_birth
+
+
+def choose(
+    query: Query,
+    candidates: Sequence[tuple[T, Identity]],
+    model: MatchModel,
+    policy: MatchPolicy = MatchPolicy(),
+    counts: NameCounts | None = None,
+) -> Decision[T]:
+    """Weigh each candidate (in the order given; ties keep it), apply what the names allow, decide.
+
+    - Names that disagree (neither agrees in any reading): below ``consider``: never a match,
+      never "more than one could match".
+    - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
+      the child's: below ``accept``.
+    - A badly garbled given name with the family name and exact date of birth: accepted on its
+      weight, unless another candidate shares that family name and date (a registered twin).
+    """
+    assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
+    days: dict[tuple[str, object], int] = {}
+    for _, identity, _ in assessed:
+        days[_household(identity)] = days.get(_household(identity), 0) + 1
+    below_accept = math.nextafter(policy.accept, -math.inf)
+    scored: list[tuple[T, float]] = []
+    for ref, identity, found in assessed:
+        bits = found.bits
+        if found.standing is Standing.NAMES_DISAGREE:
+            bits = min(bits, policy.consider - 1.0)
+        elif found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE) or (
+            found.standing is Standing.SAME_DAY_GARBLED and days[_household(identity)] > 1
+        ):
+            bits = min(bits, below_accept)
+        scored.append((ref, bits))
+    return decide(scored, policy)
+
+
+def details_to_add(query: Query) -> tuple[str, ...]:
+    """What would separate the candidates, judged from the query alone (never from the candidates,
+    so the answer says nothing about who they are): the details it lacks, most telling first."""
+    wanted: list[str] = []
+    if query.date_of_birth is None:
+        wanted.append("the date of birth")
+    code = normalise_postcode(query.postcode)
+    if not code:
+        wanted.append("the postcode")
+    elif code == outward_code(code):
+        wanted.append("the full postcode")
+    if len(normalise_name(query.given_names).split()) < 2:
+        wanted.append("all of the child's given names")
+    return tuple(wanted)

@@ -5,7 +5,10 @@ of that level for the same child) and u (for two different children) probabiliti
 the likelihood ratio of the best reading of the names (as given, swapped, or any alias)
 times the others' is turned into a posterior with the prior that the practitioner's
 child is one particular child of the register (``MatchModel.population``).
-``handlers.matching.decide`` then shares the posterior between the candidates.
+``assess`` gives the same evidence as log2 posterior odds (what ``handlers.matching.decide``
+decides on) with the candidate's :class:`Standing`: what its names and date allow it to become
+(never accepted when neither name agrees, when it is a probable sibling or twin, or when the date
+of birth is far from the child's), whatever its weight.
 
 Name frequency: given the register's counts of children per first given name and family name
 (``store.register.terms.count_keys`` / ``query_count_keys``; the store keeps them by blind index),
@@ -17,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from functools import lru_cache
 from typing import Final
 
@@ -50,8 +54,9 @@ GIVEN_MU: Final[MuTable] = {
     "typo": (0.05, 0.0012),
     "phonetic": (0.02, 0.002),
     "fuzzy": (0.01, 0.01),
+    "garbled": (0.02, 0.03),
     "initial": (0.005, 0.06),
-    "disagree": (0.04, 0.91),
+    "disagree": (0.02, 0.88),
 }
 FAMILY_MU: Final[MuTable] = {
     "exact": (0.82, 0.004),
@@ -67,7 +72,8 @@ DOB_MU: Final[MuTable] = {
     "year": (0.03, 2 / 6575),
     "digit": (0.04, 25 / 6575),
     "partial": (0.02, 0.012),
-    "disagree": (0.02, 0.985),
+    "two_digits": (0.015, 0.03),
+    "disagree": (0.005, 0.955),
 }
 POSTCODE_MU: Final[MuTable] = {
     "full": (0.70, 0.00001),
@@ -198,7 +204,21 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
+    if _garbled(asked, first, similarity):
+        return "garbled"
     return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _garbled(asked: str, held: str, similarity: float) -> bool:
+    """A badly mistyped form of the same name (two slips, or OCR), not another name.
+
+    Only asked when the two are not both known names (Zoe and Amelia are two names). Kept narrow:
+    the same first letter, five letters or more, alike (Jaro-Winkler 0.8) and two slips at most or
+    very alike, because a twin's or sibling's name is often this close (Leila and Lily, Dylan and Daran).
+    """
+    if asked[0] != held[0] or min(len(asked), len(held)) < 5 or similarity < 0.8:
+        return False
+    return similarity >= 0.85 or OSA.distance(asked, held, score_cutoff=3) <= 2
 
 
 def _family_level(query: str, child: str) -> str:
@@ -229,10 +249,13 @@ def _dob_level(asked: date | None, held: date) -> str:
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
     left, right = asked.isoformat().replace("-", ""), held.isoformat().replace("-", "")  # zero-padded
-    if sum(a != b for a, b in zip(left, right, strict=True)) == 1:
+    wrong = sum(a != b for a, b in zip(left, right, strict=True))
+    if wrong == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
-    return "partial" if agree == 2 else "disagree"
+    if agree == 2:
+        return "partial"
+    return "two_digits" if wrong == 2 else "disagree"
 
 
 def _postcode_level(readings: _Readings, held: str | None) -> str:
@@ -247,37 +270,83 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
     return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
 
 
-_UNLIKE: Final = frozenset({"disagree", "fuzzy"})
+_UNLIKE: Final = frozenset({"disagree", "fuzzy", "garbled"})
+"""Given-name levels that are not the same name (a garbled one may still be, on the right day)."""
 _ALIKE: Final = frozenset({"exact", "part", "typo", "phonetic"})
+"""Family-name levels that agree."""
+_GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "prefix", "typo", "phonetic"})
+"""Given-name levels that agree (an initial alone does not: 26 guesses would find any child)."""
 
 
+_FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
+"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)."""
 _WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
-_FAR_DATE: Final = frozenset({"disagree", "partial"})
+_FAR_DATE: Final = frozenset({"disagree", "partial", "two_digits"})
 
 
-def _name_and_place_weight(
+class Standing(StrEnum):
+    """What a candidate may become, whatever its weight."""
+
+    OPEN = "open"
+    """May be accepted on its weight."""
+    SAME_DAY_GARBLED = "same_day_garbled"
+    """Given name badly garbled, family name and date of birth agree: the child, unless a
+    registered twin (same family name and date of birth) is also a candidate."""
+    FAR_DATE = "far_date"
+    """The date of birth given disagrees beyond the common slips (two digits or more, two of day,
+    month and year wrong): a namesake or a relative as often as this child. Never accepted."""
+    HOUSEHOLD = "household"
+    """Family name agrees, given name is another name (or garbled, with another date): likelier
+    a brother, sister or twin than this child. Never accepted."""
+    NAMES_DISAGREE = "names_disagree"
+    """Neither name agrees in any reading (as typed, swapped, or an alias). Never accepted, never
+    offered as "more than one could match": a birthday and a postcode do not find a child."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A candidate's log2 posterior odds of being the query's child, and its standing."""
+
+    bits: float
+    standing: Standing
+
+
+@dataclass(frozen=True, slots=True)
+class _NameReading:
+    weight: float
+    given: str
+    family: str
+    agrees: bool
+
+
+def _name_and_place(
     readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None, dob_level: str
-) -> float:
+) -> _NameReading:
     """The best reading of the names (as typed, swapped, or an alias) with the postcode.
 
     A shared address says "same household": it counts for the child only when the given name
     agrees, or only resembles it but the date of birth is close too (a brother or sister at the
-    same address has a like name more often than the child has a misspelt name AND a wrong date).
+    same address has a like name more often than the child has a misspelt name AND a wrong date),
+    or when a garbled given name comes with the family name and the exact date of birth.
     """
     place = weights.postcode[_postcode_level(readings, identity.postcode)]
     far_date = dob_level in _FAR_DATE
-    best = -math.inf
+    best = _NameReading(-math.inf, "missing", "missing", False)
+    agrees = False
     for number, (given, family) in enumerate(names_of(identity)):
         child_given = given.split()
         penalty = weights.alias if number else 0.0
         for asked_given, asked_family, swapped in readings.orientations:
             given_level = _given_level(asked_given, child_given)
             family_level = _family_level(asked_family, family)
+            agrees = agrees or given_level in _GIVEN_AGREES or family_level in _ALIKE
             weight = _given_weight(given_level, child_given, weights, counts)
             weight += _family_weight(family_level, family, weights, counts) + penalty
             if swapped:
                 weight += weights.swap
-            if given_level in _UNLIKE:  # an address names a household, not a child
+            if given_level == "garbled" and family_level in _ALIKE and dob_level == "exact":
+                weight += place  # the child's own surname, birthday and address, its name mistyped
+            elif given_level in _UNLIKE:  # an address names a household, not a child
                 weight += min(place, 0.0)
                 if family_level in _ALIKE:
                     weight += weights.sibling
@@ -285,8 +354,11 @@ def _name_and_place_weight(
                 weight += min(place, 0.0)
             else:
                 weight += place
-            best = max(best, weight)
-    return place if best == -math.inf else best
+            if weight > best.weight:
+                best = _NameReading(weight, given_level, family_level, False)
+    if best.weight == -math.inf:
+        return _NameReading(place, "missing", "missing", agrees)
+    return _NameReading(best.weight, best.given, best.family, agrees)
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
@@ -312,6 +384,20 @@ def _frequency_weight(m: float, count: int | None, fallback: float, weights: _We
     return min(weight, fallback + weights.name_boost_cap)
 
 
+def _weigh(
+    query: Query, identity: Identity, model: MatchModel, counts: NameCounts | None
+) -> tuple[float, _NameReading, str]:
+    readings = _prepare(query)
+    weights = _weights(model)
+    dob_level = _dob_level(readings.dob, identity.date_of_birth)
+    names = _name_and_place(readings, identity, weights, counts, dob_level)
+    total = names.weight + weights.dob[dob_level]
+    held_sex = (identity.sex or "").strip().upper()[:1]
+    if readings.sex and held_sex:
+        total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
+    return total, names, dob_level
+
+
 def match_weight(
     query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
 ) -> float:
@@ -321,15 +407,26 @@ def match_weight(
     query's names) makes exact name agreement weigh by the name's rarity; without it every
     name has the table's average u.
     """
-    readings = _prepare(query)
-    weights = _weights(model)
-    dob_level = _dob_level(readings.dob, identity.date_of_birth)
-    total = _name_and_place_weight(readings, identity, weights, counts, dob_level)
-    total += weights.dob[dob_level]
-    held_sex = (identity.sex or "").strip().upper()[:1]
-    if readings.sex and held_sex:
-        total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
-    return total
+    return _weigh(query, identity, model, counts)[0]
+
+
+def assess(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> Assessment:
+    """The log2 posterior odds that ``query`` describes ``identity`` (the match weight plus the
+    prior of one child in ``model.population``), and what the names allow (:class:`Standing`)."""
+    total, names, dob_level = _weigh(query, identity, model, counts)
+    bits = (total + _weights(model).prior) / math.log(2)
+    if not names.agrees:
+        standing = Standing.NAMES_DISAGREE
+    elif names.family in _ALIKE and names.given in _UNLIKE:
+        same_day = names.given == "garbled" and dob_level == "exact"
+        standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
+    elif dob_level in _FAR_DATE_LEVELS:
+        standing = Standing.FAR_DATE
+    else:
+        standing = Standing.OPEN
+    return Assessment(bits, standing)
 
 
 def score(

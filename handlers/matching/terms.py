@@ -14,9 +14,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from store.register.terms import first_unique, given_keys, normalise_name, outward_code, pair_key, phonetic_key
+from store.register.terms import (
+    first_unique,
+    given_keys,
+    initials_key,
+    normalise_name,
+    outward_code,
+    pair_key,
+    phonetic_key,
+)
 
-MAX_QUERY_TERMS: Final = 60
+MAX_QUERY_TERMS: Final = 90
 """Hard cap on the terms one query probes (the store's ``IN (...)`` list)."""
 
 
@@ -105,25 +113,58 @@ def _date_pair_terms(pairs: Iterable[str], iso: str) -> Iterator[str]:
         yield from (f"ym:{pair}|{iso[:7]}", f"md:{pair}|{iso[5:]}", f"yd:{pair}|{iso[:4]}{iso[7:]}")
 
 
+def _loose_terms(given: list[str], family: list[str], dob: date) -> Iterator[str]:
+    """Terms that survive two mistakes at once: initials + date (both names misspelt past their
+    keys), family key + given initial + year ±1 (a name key wrong and the day and month wrong) or
+    + month and day (a name key wrong and the year wrong), each reading of the names either way round."""
+    pairs = _name_pairs(given, family)[:2]
+    iso = dob.isoformat()
+    swapped = _valid_date(dob.year, dob.day, dob.month)
+    for left, right in pairs:
+        yield f"ii:{initials_key(left, right)}|{iso}"
+        if swapped is not None and swapped != dob:
+            yield f"ii:{initials_key(left, right)}|{swapped.isoformat()}"
+    for year in (dob.year, dob.year - 1, dob.year + 1):
+        for left, right in pairs:
+            yield f"fy:{phonetic_key(right)}|{left[0]}|{year}"
+            yield f"fy:{phonetic_key(left)}|{right[0]}|{year}"
+    for left, right in pairs:
+        yield f"fm:{phonetic_key(right)}|{left[0]}|{iso[5:]}"
+        yield f"fm:{phonetic_key(left)}|{right[0]}|{iso[5:]}"
+
+
+def _place_terms(given: list[str], family: list[str], out: str) -> Iterator[str]:
+    """One name's key + outward code: found with no date of birth and the other name wrong."""
+    for key in dict.fromkeys(phonetic_key(word) for word in given + family):
+        yield f"no:{key}|{out}"
+
+
 def _query_term_stream(given: list[str], family: list[str], dob: date | None, out: str) -> Iterator[str]:
     """Terms in the order they are worth probing; the cap cuts the tail."""
     readings = _pair_keys(given, family)
     first_pairs = readings[0] if readings else []
     other_pairs = [pair for reading in readings[1:] for pair in reading]
     word_keys = list(dict.fromkeys(key for word in given + family for key in given_keys(word)))
-    if dob is not None:
-        variants = dob_variants(dob)
-        iso = dob.isoformat()
-        yield from _date_pair_terms(first_pairs, iso)
-        yield from (f"n:{key}|{iso}" for key in word_keys)
+    if dob is None:
         if out:
-            yield from (f"do:{day.isoformat()}|{out}" for day in variants[:4])
-        yield from _date_pair_terms(other_pairs, iso)
-        if len(variants) > 1 and variants[1].year == dob.year:  # the day/month swap
-            swapped = variants[1].isoformat()
-            yield from (f"ym:{pair}|{swapped[:7]}" for pair in first_pairs + other_pairs)
-            yield from (f"n:{key}|{swapped}" for key in word_keys)
-        if out:
-            yield from (f"do:{day.isoformat()}|{out}" for day in variants[4:])
+            yield from (f"po:{pair}|{out}" for reading in readings for pair in reading)
+            yield from _place_terms(given, family, out)
+        return
+    variants = dob_variants(dob)
+    iso = dob.isoformat()
+    yield from _date_pair_terms(first_pairs, iso)
+    yield from (f"n:{key}|{iso}" for key in word_keys)
     if out:
+        yield from (f"do:{day.isoformat()}|{out}" for day in variants[:4])
+    yield from _loose_terms(given, family, dob)
+    yield from (f"pm:{pair}|{iso[5:7]}" for pair in first_pairs)
+    yield from (f"pd:{pair}|{iso[8:]}" for pair in first_pairs)
+    yield from _date_pair_terms(other_pairs, iso)
+    if len(variants) > 1 and variants[1].year == dob.year:  # the day/month swap
+        swapped = variants[1].isoformat()
+        yield from (f"ym:{pair}|{swapped[:7]}" for pair in first_pairs + other_pairs)
+        yield from (f"n:{key}|{swapped}" for key in word_keys)
+    if out:
+        yield from _place_terms(given, family, out)
+        yield from (f"do:{day.isoformat()}|{out}" for day in variants[4:])
         yield from (f"po:{pair}|{out}" for reading in readings for pair in reading)

@@ -16,7 +16,8 @@ from handlers.vocabulary import Signpost
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.register import name_counts
-from store.register.terms import Identity, index_terms
+from store.register.terms import TERMS_VERSION, Identity, index_terms
+from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 
@@ -27,7 +28,7 @@ CHUNK = 500
 # Children written per executemany round by the bulk path.
 BULK_CHUNK = 5000
 # A batch probe's IN list: well under SQLite's (32,766) and asyncpg's (32,767) bound parameters.
-BATCH_TERMS = 8000
+BATCH_TERMS = 12000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,47 @@ def terms_for(keys: KeyRing, identity: Identity) -> set[int]:
     terms = set(index_terms(identity))
     terms.add(retention_term(identity.date_of_birth))
     return {keys.blind(term) for term in terms}
+
+
+TERMS_META = "index_terms_version"
+"""Meta key: the ``store.register.terms.TERMS_VERSION`` the stored child_terms were written under."""
+
+
+async def terms_version(session: AsyncSession) -> str | None:
+    return (await session.execute(select(Meta.value).where(Meta.key == TERMS_META))).scalar()
+
+
+async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
+    """Rewrite every active child's blind terms from its decrypted identity, chunk by chunk, and
+    record the terms version. For a store indexed under an older set of term kinds (a child found
+    only by terms it does not hold yet is not found at all). Returns the children re-indexed."""
+    rebuilt, last = 0, -1
+    while True:
+        refs = list(
+            (
+                await session.execute(
+                    select(Child.ref).where(Child.ref > last, Child.state == "active").order_by(Child.ref).limit(CHUNK)
+                )
+            ).scalars()
+        )
+        if not refs:
+            break
+        found = await load_identities(session, keys, refs)
+        await session.execute(delete(ChildTerm).where(ChildTerm.child_ref.in_(list(found))))
+        rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
+        await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
+        rebuilt, last = rebuilt + len(found), refs[-1]
+    await session.merge(Meta(key=TERMS_META, value=TERMS_VERSION))
+    return rebuilt
+
+
+async def ensure_terms_current(session: AsyncSession, keys: KeyRing) -> int | None:
+    """Before children are written: rebuild the stored terms if they were written under another
+    ``TERMS_VERSION`` (so an update moves the terms the child really holds). Returns the children
+    re-indexed, or None when the terms were current."""
+    if await terms_version(session) == TERMS_VERSION:
+        return None
+    return await rebuild_terms(session, keys)
 
 
 def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:

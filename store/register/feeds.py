@@ -325,6 +325,8 @@ async def import_feeds(
     kinds.sort(key=lambda item: ORDER.index(item[0]))
     async with db.write() as session:
         await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
+        if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
+            await children.ensure_terms_current(session, keys)  # terms of an older index version
         for kind, rows, name in kinds:
             await _apply(session, keys, kind, name, rows, report, now)
         if report.problems:

@@ -24,11 +24,20 @@ term         content                                survives
 yd:``        two of year / month / day              swapped given/family names
 ``do:``      full date of birth + outward postcode  both names changed or misspelt
 ``po:``      both name keys + outward postcode      no date of birth given
+``ii:``      given and family initials (either      both names misspelt past their keys
+             order) + full date of birth
+``fy:``      family key + given initial + year      a name key wrong AND day and month wrong
+``fm:``      family key + given initial + month     a name key wrong AND the year wrong
+             and day
+``pm: pd:``  both name keys + month, or + day       two fields of the date wrong
+``no:``      one name key + outward postcode        no date of birth and the other name wrong
 ===========  =====================================  ==========================================
 
 Date-of-birth mistakes (day/month swapped, one digit wrong, year ±1) are expanded on the
-query side only, so the index stays at about seven terms a child (``MAX_INDEX_TERMS``
-caps children with many aliases).
+query side only, so the index stays at about fourteen terms a child (``MAX_INDEX_TERMS``
+caps children with many aliases). ``TERMS_VERSION`` names this set of term kinds: a store
+whose terms were written under another version must rebuild them
+(``store.register.children.rebuild_terms``; the feed import does it first).
 
 Name frequency: the register's counts of children per first given name and family name
 (``count_keys``; the store keeps them by blind index) let scoring weigh an exact name
@@ -48,8 +57,11 @@ import jellyfish
 
 from store.register.nicknames import NAME_ROOTS, roots_of
 
-MAX_INDEX_TERMS: Final = 12
-"""Hard cap on index terms a child (a typical child has 7; each alias adds one or two)."""
+MAX_INDEX_TERMS: Final = 20
+"""Hard cap on index terms a child (a typical child has 14; each alias adds one or two)."""
+
+TERMS_VERSION: Final = "2"
+"""The set of term kinds ``index_terms`` writes (1: n, ym, md, yd, do, po; 2: adds ii, fy, fm, pm, pd, no)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,12 @@ def canonical_given_key(name: str) -> str:
 # ---------------------------------------------------------------------------- terms
 
 
+def initials_key(left: str, right: str) -> str:
+    """Two names' first letters in a fixed order, so the term survives swapped names."""
+    pair = sorted((left[:1], right[:1]))
+    return "".join(pair)
+
+
 def _split_full_name(full: str) -> tuple[str, str]:
     words = normalise_name(full).split()
     if len(words) < 2:
@@ -161,6 +179,19 @@ def _name_terms(given: str, family: str, dob: date, out: str, full: bool) -> Ite
     yield f"yd:{pair}|{iso[:4]}{iso[7:]}"
     if out:
         yield f"po:{pair}|{out}"
+    yield f"ii:{initials_key(first, family)}|{iso}"
+    yield f"fy:{phonetic_key(family)}|{first[0]}|{iso[:4]}"
+    yield f"fm:{phonetic_key(family)}|{first[0]}|{iso[5:]}"
+    yield f"pm:{pair}|{iso[5:7]}"
+    yield f"pd:{pair}|{iso[8:]}"
+
+
+def _place_terms(given: str, family: str, out: str) -> Iterator[str]:
+    first = given.split()[0] if given else ""
+    keys = [phonetic_key(first)] if first else []
+    keys += [phonetic_key(part) for part in family.split()]
+    for key in dict.fromkeys(keys):
+        yield f"no:{key}|{out}"
 
 
 def index_terms(identity: Identity) -> frozenset[str]:
@@ -168,8 +199,11 @@ def index_terms(identity: Identity) -> frozenset[str]:
     dob = identity.date_of_birth
     out = outward_code(identity.postcode)
     terms: list[str] = [f"do:{dob.isoformat()}|{out}"] if out else []
-    for number, (given, family) in enumerate(names_of(identity)):
+    names = names_of(identity)
+    for number, (given, family) in enumerate(names):
         terms.extend(_name_terms(given, family, dob, out, full=number == 0))
+        if number == 0 and out:
+            terms.extend(_place_terms(given, family, out))
     return frozenset(first_unique(terms, MAX_INDEX_TERMS))
 
 

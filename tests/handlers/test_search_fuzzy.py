@@ -89,6 +89,8 @@ async def test_look_alike_twins_ask_for_more_detail_and_name_no_child(signpost: 
         "Zebedee Quartermain 01/01/2012",  # a stranger
         "Harriet Thornton 05/08/2018 M1 2AB",  # an unregistered sister at the same address
         "Amelia Thornton 14/10/2019",  # a namesake born on quite another day
+        "Harriet Thornton 03/04/2014 M1 2AB",  # an unregistered twin: another name, same day and address
+        "Amalya Thornton 03/05/2014 M1 2AB",  # a garbled given name AND another date at her address
     ],
 )
 async def test_a_child_who_is_not_registered_is_no_match(signpost: Signpost, text: str) -> None:
@@ -97,6 +99,53 @@ async def test_a_child_who_is_not_registered_is_no_match(signpost: Signpost, tex
     reply = await say(signpost, "P002", text)
     assert reply.outcome in (Outcome.NO_MATCH, Outcome.AMBIGUOUS), text
     assert reply.child_ref is None and reply.signposts == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X 03/04/2014 M1 2AB",
+        "Zzyzx 03/04/2014 M1 2AB",
+        "A 03/04/2014 M1 2AB",  # her initial alone: 26 guesses would find any child
+        "Zed Qwerty 03/04/2014 M1 2AB",
+        "Qwerty Zed 03/04/2014 M1 2AB",
+        "X 30/06/2012 CF10 1AA",
+        "Zzyzx 09/05/2013 SW9 8HP",  # the twins' birthday and address
+    ],
+)
+async def test_a_name_that_disagrees_is_never_accepted(signpost: Signpost, text: str) -> None:
+    """A birthday and a postcode do not find a child: when neither name agrees (as typed, swapped
+    or as an alias) the answer is a plain no match, not even "more than one record could match"."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", text)
+    assert reply.outcome is Outcome.NO_MATCH, (text, reply.text)
+    assert reply.child_ref is None and reply.signposts == () and reply.buttons == ()
+
+
+@pytest.mark.parametrize("text", ["Amalya Thornton 03/04/2014 M1 2AB", "Amaliya Thornton 03/04/2014 M1 2AB"])
+async def test_a_badly_garbled_given_name_with_her_surname_birthday_and_address_finds_her(
+    signpost: Signpost, text: str
+) -> None:
+    """Family name, date of birth and full postcode agree and the given name is a garbled form of
+    hers (not another name): the sibling rule no longer turns her away."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", text)
+    assert reply.outcome is Outcome.ANSWERED, (text, reply.text)
+    assert reply.child_ref == spaced(AMELIA)
+
+
+async def test_an_ambiguous_answer_asks_for_the_detail_the_query_lacks(signpost: Signpost) -> None:
+    """Twins Jack and Jake: the answer asks for what the practitioner left out (the postcode, all the
+    given names), never for what they already gave, and says nothing about either twin."""
+    await setup(signpost)
+    without = await say(signpost, "P002", "Jak Lockwood 09/05/2013")
+    assert without.outcome is Outcome.AMBIGUOUS
+    assert "the postcode" in without.text and "given names" in without.text
+    with_postcode = await say(signpost, "P002", "Jak Lockwood 09/05/2013 SW9 8HP")
+    assert with_postcode.outcome is Outcome.AMBIGUOUS
+    assert "postcode" not in with_postcode.text and "given names" in with_postcode.text
+    for reply in (without, with_postcode):
+        assert not any(word in reply.text for word in ("Jack", "Jake", "SW9", "999", "2013"))
 
 
 async def test_a_stranger_is_no_match(signpost: Signpost) -> None:
@@ -116,14 +165,18 @@ async def test_an_archived_child_is_never_a_candidate(signpost: Signpost) -> Non
 
 
 async def test_a_stricter_accept_threshold_turns_a_match_into_ambiguous(signpost: Signpost) -> None:
-    """The decision follows ctx.policy.match: the same query matches, then asks for more, then finds nobody."""
+    """The decision follows ctx.policy.match (in bits): the same query matches, then asks for more,
+    then finds nobody, as the thresholds pass its weight."""
     await setup(signpost)
     text = "Amelia Thornton 03/04/2019"  # right names, a date far from hers: a plausible but weak match
-    signpost.ctx.policy.match = MatchPolicy(accept=0.9, margin=0.05, consider=0.5)
+    async with signpost.ctx.db.read() as session:
+        query = Query("Amelia", "Thornton", date(2019, 4, 3))
+        weight = (await find_child(signpost.ctx, session, query, signpost.ctx.clock.now())).ranked[0][1]
+    signpost.ctx.policy.match = MatchPolicy(accept=weight - 1, margin=0.0, consider=weight - 2)
     assert (await say(signpost, "P002", text)).child_ref == spaced(AMELIA)
-    signpost.ctx.policy.match = MatchPolicy(accept=0.999999, margin=0.05, consider=0.5)
+    signpost.ctx.policy.match = MatchPolicy(accept=weight + 1, margin=0.0, consider=weight - 2)
     assert (await say(signpost, "P002", text)).outcome is Outcome.AMBIGUOUS
-    signpost.ctx.policy.match = MatchPolicy(accept=0.999999, margin=0.05, consider=0.999999)
+    signpost.ctx.policy.match = MatchPolicy(accept=weight + 1, margin=0.0, consider=weight + 1)
     assert (await say(signpost, "P002", text)).outcome is Outcome.NO_MATCH
 
 

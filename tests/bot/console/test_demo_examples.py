@@ -1,0 +1,48 @@
+"""Every example the console's greeting prints answers as the greeting says it will, on the demo
+store that `signpost seed-demo` makes (the same synthetic register, the same defaults)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from bot.app import Signpost
+from bot.console.console import DEFAULT_AS, Console
+from handlers.vocabulary import Outcome
+from store.register.feeds import Feed, import_feeds
+from store.register.synthetic import SyntheticRegister, feeds_text
+from store.tables.lifecycle import Meta
+from tests.factories import ready, say
+
+DEMO_CHILDREN = 3000  # seed-demo's default
+EXPECTED = {
+    "by reference": Outcome.ANSWERED,
+    "by name and date of birth": Outcome.ANSWERED,
+    "a shielded child": Outcome.SHIELDED,
+}
+EXAMPLE = re.compile(r"^\s+(?P<command>\S.*?)\s+\((?P<label>[^)]*)\)$")
+
+
+async def seed_demo(app: Signpost) -> None:
+    """What `signpost seed-demo` writes: the synthetic feeds, and how many children were asked for."""
+    register = SyntheticRegister(children=DEMO_CHILDREN)
+    feeds = [Feed(name, text) for name, text in feeds_text(register).items()]
+    await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
+    async with app.ctx.db.write() as session:
+        await session.merge(Meta(key="demo_children", value=str(DEMO_CHILDREN)))
+
+
+async def test_every_printed_demo_example_answers_as_the_console_says(signpost: Signpost) -> None:
+    """The greeting's reference, name-and-date and shielded examples, typed as printed by the
+    practitioner the console acts as: signposts, signposts, and the shielded notice."""
+    await seed_demo(signpost)
+    out = io.StringIO()
+    await Console(signpost, DEFAULT_AS, io.StringIO(), out).greet()
+    printed = [match for line in out.getvalue().splitlines() if (match := EXAMPLE.match(line))]
+    assert sorted(match["label"] for match in printed) == sorted(EXPECTED), out.getvalue()
+    await ready(signpost, DEFAULT_AS)
+    for match in printed:
+        reply = await say(signpost, DEFAULT_AS, match["command"])
+        assert reply.outcome is EXPECTED[match["label"]], (match["label"], reply.text)
+        if reply.outcome is Outcome.ANSWERED:
+            assert reply.child_ref is not None and reply.signposts
