@@ -43,11 +43,16 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
     """help and usage need to know every command, so they are built from the full list."""
 
     async def show_help(ctx: Context, req: Request, session: AsyncSession) -> Result:
-        return Result(Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor)), terms="")
+        return Result(
+            Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor), lines_are_commands=True), terms=""
+        )
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
         text = "Sorry, I didn't understand that. You can send:"
-        return Result(Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor)), detail="usage")
+        return Result(
+            Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor), lines_are_commands=True),
+            detail="usage",
+        )
 
     return (
         Spec(

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -201,6 +202,8 @@ class SlackFrontEnd:
         self.bolt.command(SLASH_COMMAND)(self._on_command)
         for action_id in sorted(ACTION_IDS):
             self.bolt.action(action_id)(self._on_action)
+        # A link button opens its page in the browser; Slack still sends the click, which is only acked.
+        self.bolt.action(re.compile(f"^{render.OPEN_LINK}"))(self._on_link)
         self.bolt.view(render.CODE_CALLBACK)(self._on_code)
         self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
         listeners = {"app_home_opened": self._on_home}
@@ -287,6 +290,9 @@ class SlackFrontEnd:
         await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
 
     # ---- buttons --------------------------------------------------------------------------------
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        await ack()
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext

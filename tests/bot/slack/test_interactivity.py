@@ -313,8 +313,10 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     assert posted.body["response_type"] == "ephemeral" and not app.fake.of("views.open")
     shown = json.dumps(posted.body["blocks"])
     assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
-    [link] = re.findall(r"https?://[^\s\"\\]+/enrol/[A-Za-z0-9_-]+", shown)
-    [(block_id, enter)] = buttons_in(posted.body["blocks"])
+    [(_, open_page), (block_id, enter)] = buttons_in(posted.body["blocks"])
+    assert open_page["text"]["text"] == "Set up authenticator" and posted.body["text"].startswith("Open this link")
+    link = open_page["url"]
+    assert re.fullmatch(r"https?://[^\s\"\\]+/enrol/[A-Za-z0-9_-]+", link)
     assert enter["action_id"] == "enter_code"
     click = app.slack.block_action_from_message(NURSE, enter, block_id)
     await app.slack.interactive(click)

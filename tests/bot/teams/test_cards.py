@@ -303,7 +303,9 @@ async def test_enrolling_in_teams_shows_the_link_and_the_code_input_and_the_firs
         assert reply.card is not None
         shown = texts_of(reply.card)
         assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
-        [link] = re.findall(r"https?://\S+/enrol/[A-Za-z0-9_-]+", shown)
+        [open_page] = [a for a in reply.card.get("actions", []) if a["type"] == "Action.OpenUrl"]
+        link = open_page["url"]
+        assert open_page["title"] == "Set up authenticator" and re.fullmatch(r"https?://\S+/enrol/[A-Za-z0-9_-]+", link)
         page = await teams.client.post(urlparse(link).path)  # the page's Show my QR code button
         assert page.status == 200
         text = await page.text()
