@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from bot import policy_pages
 from bot.app import Signpost
 from bot.config import Settings
 from handlers.operator import audit
@@ -34,6 +35,7 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     app[SETTINGS_KEY] = settings
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/audit/checkpoint", audit_checkpoint)
+    policy_pages.add_routes(app, signpost, settings)  # the privacy and terms links every app package names
     for add in adders:
         add(app, signpost, settings)
     return app

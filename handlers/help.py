@@ -31,11 +31,11 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
 
 
 def menu(specs: Sequence[Spec]) -> list[tuple[str, str]]:
-    """(keyword, summary) of every command a person sends by name, those for everyone first
-    (a front end's command menu)."""
-    everyone_first = sorted(
-        (s for s in specs if s.keyword and s.summary), key=lambda s: s.role not in (None, Role.PRACTITIONER)
-    )
+    """(command word, what it does) of every command a person sends by name, for a front end's
+    command menu: those for everyone first, then duty managers'; admins' commands are left out (a
+    platform's menu is the same for every user, and admins have ``help``)."""
+    listed = [s for s in specs if s.keyword and s.summary and s.role is not Role.ADMIN]
+    everyone_first = sorted(listed, key=lambda s: s.role not in (None, Role.PRACTITIONER))
     return [(spec.name, spec.summary) for spec in everyone_first]
 
 

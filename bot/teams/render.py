@@ -115,6 +115,7 @@ def challenge_elements(challenge: Challenge) -> tuple[list[Element], Element]:
             "id": CODE_INPUT,
             "label": "Authenticator code",
             "placeholder": "6-digit code",
+            "style": "tel",  # a number pad on phones
             "maxLength": 10,
             "isRequired": True,
             "errorMessage": "Please enter the code from your authenticator app.",

@@ -236,6 +236,7 @@ async def test_totp_challenge_is_a_card_with_one_code_input(
     card = await challenge_card(teams, connector)
     inputs = [e for e in card["body"] if e["type"].startswith("Input.")]
     assert [(i["type"], i["id"]) for i in inputs] == [("Input.Text", "code")]
+    assert inputs[0]["style"] == "tel"  # phones show a number pad for the code
     send = only_action(card, "code")
     assert send["type"] == "Action.Execute"
     assert set(send["data"]) == {"signpost", "verb", "challenge_id"}
