@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Outcome, Reply, Role, format_ref
@@ -43,7 +44,7 @@ async def pending_request_count(session: AsyncSession, actor: Actor) -> int:
 
 def lookup_line(refs: str, at: datetime) -> str:
     shown = ", ".join(format_ref(ref) for ref in refs.split()) or "(no reference)"
-    return f"• {shown} — {at:%d/%m/%Y %H:%M} UTC"
+    return f"• {shown} — {uk_time(at)}"
 
 
 async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -362,7 +362,7 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
     [published] = slack_app.fake.of("views.publish")
     assert published.body["user_id"] == user.user_id and published.body["view"]["type"] == "home"
     text = json.dumps(published.body["view"])
-    assert "999 000 0018" in text and "02/11/2026 09:00 UTC" in text
+    assert "999 000 0018" in text and "02/11/2026 09:00 GMT" in text
     assert "Requests waiting for your decision: 0" in text
     for private in ("Amy", "Jones", "Carter", "03/04/2014", "M1 2AB"):
         assert private not in text
