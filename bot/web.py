@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from bot import policy_pages
 from bot.app import Signpost
 from bot.config import Settings
+from bot.metrics import metrics_page
 from handlers.operator import audit
 
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
@@ -18,6 +20,31 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+READY_TIMEOUT = 2.0  # seconds for the database to answer /readyz
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: the database answers and the audit writer is not failing (no answer
+    is given without its audit event, so a failing writer means nothing can be answered)."""
+    ctx = request.app[SIGNPOST_KEY].ctx
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await ctx.db.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the type only, never a message with data
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+    checks["audit"] = ctx.audit.problem or "ok"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return web.json_response(body, status=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text for this process (no personal data in any label)."""
+    return await metrics_page(request.app[SIGNPOST_KEY].metrics)
 
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
@@ -33,7 +60,9 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     app = web.Application(client_max_size=1024 * 1024)
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz)  # cheap: the process answers
+    app.router.add_get("/readyz", readyz)  # the database and the audit writer
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/audit/checkpoint", audit_checkpoint)
     policy_pages.add_routes(app, signpost, settings)  # the privacy and terms links every app package names
     for add in adders:

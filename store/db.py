@@ -121,6 +121,11 @@ class Database:
             await conn.run_sync(_upgrade)
             await conn.commit()
 
+    async def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
