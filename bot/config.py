@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="SIGNPOST_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="SIGNPOST_PUBLIC_URL")
     log_format: str = Field("auto", alias="SIGNPOST_LOG_FORMAT")
+    # 0: start-up does not migrate (several replicas: run `signpost db upgrade` once, apart), and
+    # refuses to start on a database behind this version.
+    migrate_on_start: bool = Field(True, alias="SIGNPOST_MIGRATE_ON_START")
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
