@@ -17,6 +17,7 @@ shows inline (``response_action: errors``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -174,6 +175,11 @@ class SlackDeliverer:
 class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
+    # Socket Mode, while Slack cannot be reached: wait 1 s, 2 s, 4 s … at most a minute between tries.
+    socket_retry_first = 1.0
+    socket_retry_max = 60.0
+    socket_attempt_timeout = 10.0
+
     def __init__(self, signpost: Signpost, settings: Settings, client: AsyncWebClient | None = None) -> None:
         if settings.slack_signing_secret is None:
             raise SettingsError("SLACK_SIGNING_SECRET is needed: every Slack request is verified with it")
@@ -184,6 +190,7 @@ class SlackFrontEnd:
         self.deliverer = SlackDeliverer(self.client)
         self.followups = Followups()
         self.socket_mode: AsyncSocketModeHandler | None = None
+        self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.bolt = AsyncApp(
@@ -223,10 +230,48 @@ class SlackFrontEnd:
             self.socket_mode = AsyncSocketModeHandler(
                 self.bolt, app_token=self.settings.slack_app_token.get_secret_value(), web_client=self.client
             )
-            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
-            log.info("slack_socket_mode_connected")
+            # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
+            # signal stops the server even while Slack cannot be reached.
+            self._socket_task = asyncio.create_task(self._connect_socket_mode(), name="slack-socket-mode")
+
+    async def _connect_socket_mode(self) -> None:
+        """Ask Slack for a WebSocket URL until it answers, backing off (one log line per failed
+        attempt, no traceback), then connect. The SDK's own connect would retry forever, logging a
+        traceback every few seconds, so it is only called once Slack has answered."""
+        assert self.socket_mode is not None and self.settings.slack_app_token is not None
+        token = self.settings.slack_app_token.get_secret_value()
+        delay = self.socket_retry_first
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.socket_attempt_timeout):
+                    opened = await self.client.apps_connections_open(app_token=token)
+                url = opened.get("url")
+                if not isinstance(url, str):
+                    raise ValueError("no url in apps.connections.open")
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unreachable, refused, rate limited, a bad token: try again later
+                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+                log.warning(
+                    "slack_socket_mode_unreachable",
+                    attempt=attempt,
+                    error=reason or type(exc).__name__,
+                    retry_in_s=round(delay, 1),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.socket_retry_max)
+        self.socket_mode.client.wss_uri = url
+        await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
+        log.info("slack_socket_mode_connected", attempts=attempt)
 
     async def on_cleanup(self, app: web.Application) -> None:
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._socket_task
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
         try:
