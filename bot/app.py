@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.metrics import PrometheusRecorder
 from handlers.clock import Clock, SystemClock
 from handlers.commands import all_specs
 from handlers.context import Context, Policy
 from handlers.dispatch.chain import policy_chain
 from handlers.dispatch.dispatcher import Dispatcher
+from handlers.metrics import CountedNotices
 from handlers.misuse.monitor import MisuseMonitor
 from handlers.stepup import flow as stepup
 from handlers.stepup.flow import StepUpPolicy
@@ -31,6 +33,11 @@ class Signpost:
     ctx: Context
     dispatcher: Dispatcher
 
+    @property
+    def metrics(self) -> PrometheusRecorder:
+        assert isinstance(self.ctx.metrics, PrometheusRecorder)  # build() wires one
+        return self.ctx.metrics
+
     async def close(self) -> None:
         await self.ctx.audit.close()
         await self.ctx.db.close()
@@ -45,20 +52,24 @@ def build(
     base_url: str = DEFAULT_BASE_URL,
     stepup_policy: StepUpPolicy | None = None,
     signer: Signer | None = None,
+    metrics: PrometheusRecorder | None = None,
 ) -> Signpost:
     """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links);
     ``signer`` signs audit checkpoints (by default with the key file's signing seed)."""
+    metrics = metrics or PrometheusRecorder()
     ctx = Context(
         db=db,
         keys=keys,
         clock=clock or SystemClock(),
         audit=AuditLog(db),
         sealer=TermSealer(db, keys),
-        notices=NoticeStore(),
+        notices=CountedNotices(NoticeStore(), metrics),
         signer=signer or Signer(keys),
         policy=policy or Policy(),
         grants=GrantTable(),
+        metrics=metrics,
     )
+    ctx.audit.on_batch(metrics.audit_batch)
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
     stepup_policy = stepup_policy or StepUpPolicy()
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Admission control (bot/admission.py): requests in flight before "busy", and the SIGTERM drain.
     max_in_flight: int = Field(default_factory=default_limit, alias="SIGNPOST_MAX_IN_FLIGHT", ge=1)
     drain_seconds: float = Field(25.0, alias="SIGNPOST_DRAIN_SECONDS", ge=0)
+    # 0: start-up does not migrate (several replicas: run `signpost db upgrade` once, apart), and
+    # refuses to start on a database behind this version.
+    migrate_on_start: bool = Field(True, alias="SIGNPOST_MIGRATE_ON_START")
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")

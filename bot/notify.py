@@ -87,6 +87,7 @@ class Outbox:
             if outcome == "delivered":
                 await outbox.delivered(session, notice_id, now)
                 report.delivered += 1
+                self.ctx.metrics.notices("delivered")
             elif outcome == "absent":
                 await outbox.release(session, notice_id)
                 report.waiting += 1
@@ -97,6 +98,7 @@ class Outbox:
                         log.warning("notice_recipient_unreachable", notice_id=notice_id, kind=notice.kind)
                 else:
                     report.retried += 1
+                self.ctx.metrics.notices("failed")
                 await outbox.retry_later(session, notice_id, attempts, now, outcome)
 
     async def _send(self, notice_id: int, notice: Notice, identities: list[Principal]) -> str:

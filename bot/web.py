@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot import policy_pages
 from bot.admission import Admission
 from bot.app import Signpost
 from bot.config import Settings
+from bot.metrics import metrics_page
 from handlers.operator import audit
 
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
@@ -25,6 +28,31 @@ async def healthz(request: web.Request) -> web.Response:
     if request.app[ADMISSION_KEY].draining:
         return web.json_response({"status": "draining"}, status=503)
     return web.json_response({"status": "ok"})
+
+
+READY_TIMEOUT = 2.0  # seconds for the database to answer /readyz
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: the database answers and the audit writer is not failing (no answer
+    is given without its audit event, so a failing writer means nothing can be answered)."""
+    ctx = request.app[SIGNPOST_KEY].ctx
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await ctx.db.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the type only, never a message with data
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+    checks["audit"] = ctx.audit.problem or "ok"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return web.json_response(body, status=200 if ready else 503, headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text for this process (no personal data in any label)."""
+    return await metrics_page(request.app[SIGNPOST_KEY].metrics)
 
 
 async def audit_checkpoint(request: web.Request) -> web.Response:
@@ -52,8 +80,11 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     app[SETTINGS_KEY] = settings
     app[ADMISSION_KEY] = Admission(settings.max_in_flight)
     app[ANSWERS_BUSY_KEY] = set()
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz)  # cheap: the process answers
+    app.router.add_get("/readyz", readyz)  # the database and the audit writer
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/audit/checkpoint", audit_checkpoint)
+    policy_pages.add_routes(app, signpost, settings)  # the privacy and terms links every app package names
     for add in adders:
         add(app, signpost, settings)
     return app

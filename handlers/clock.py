@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+UK = ZoneInfo("Europe/London")  # people read times in UK local time
+
+
+def uk_time(moment: datetime) -> str:
+    """A UTC instant as a person in the UK reads it, with the zone that makes it unambiguous:
+    ``02/11/2026 09:00 GMT``, ``01/07/2026 10:00 BST`` (the repeated hour in October included).
+
+    Stored times are UTC; a naive one (SQLite returns them so) is read as UTC.
+    """
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone(UK)
+    return f"{local:%d/%m/%Y %H:%M} {local.tzname()}"
 
 
 class Clock(Protocol):

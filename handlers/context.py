@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import Clock
 from handlers.matching.decide import MatchPolicy
+from handlers.metrics import NoRecorder, Recorder
 from handlers.vocabulary import Actor, Notice
 from store.audit.log import AuditLog, TermSealer
 from store.audit.signing import Signer
@@ -76,3 +77,4 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     grants: GrantChecker = field(default_factory=NoGrants)
     population: Population = field(default_factory=Population)
+    metrics: Recorder = field(default_factory=NoRecorder)  # what /metrics counts (bot/metrics.py)

@@ -31,11 +31,11 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
 
 
 def menu(specs: Sequence[Spec]) -> list[tuple[str, str]]:
-    """(keyword, summary) of every command a person sends by name, those for everyone first
-    (a front end's command menu)."""
-    everyone_first = sorted(
-        (s for s in specs if s.keyword and s.summary), key=lambda s: s.role not in (None, Role.PRACTITIONER)
-    )
+    """(command word, what it does) of every command a person sends by name, for a front end's
+    command menu: those for everyone first, then duty managers'; admins' commands are left out (a
+    platform's menu is the same for every user, and admins have ``help``)."""
+    listed = [s for s in specs if s.keyword and s.summary and s.role is not Role.ADMIN]
+    everyone_first = sorted(listed, key=lambda s: s.role not in (None, Role.PRACTITIONER))
     return [(spec.name, spec.summary) for spec in everyone_first]
 
 
@@ -43,11 +43,16 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
     """help and usage need to know every command, so they are built from the full list."""
 
     async def show_help(ctx: Context, req: Request, session: AsyncSession) -> Result:
-        return Result(Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor)), terms="")
+        return Result(
+            Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor), lines_are_commands=True), terms=""
+        )
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
         text = "Sorry, I didn't understand that. You can send:"
-        return Result(Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor)), detail="usage")
+        return Result(
+            Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor), lines_are_commands=True),
+            detail="usage",
+        )
 
     return (
         Spec(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_number
@@ -17,7 +17,6 @@ from store.tables.audit import AuditEvent
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 50
-DISPLAY_ZONE = ZoneInfo("Europe/London")  # practitioners read UK local time
 USAGE = "history [N]"
 
 OUTCOME_WORDS = {
@@ -48,7 +47,7 @@ def history_line(at: datetime, action: str, outcome: str, subject_refs: str) -> 
     """One row: local time · reference (or a dash) · how it was asked · outcome."""
     refs = subject_refs.split()
     shown = format_ref(refs[0]) if outcome in REVEALED and len(refs) == 1 else "—"
-    when = utc(at).astimezone(DISPLAY_ZONE).strftime("%d/%m/%Y %H:%M")
+    when = uk_time(utc(at))
     how = "by reference" if action == Action.LOOKUP else "by name and date of birth"
     return f"{when} · {shown} · {how} · {OUTCOME_WORDS.get(outcome, outcome)}"
 

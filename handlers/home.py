@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import decision_buttons
+from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Button, Outcome, Reply, Role, format_ref
@@ -91,7 +92,7 @@ def _labelled(request_id: str) -> tuple[Button, ...]:
 
 def lookup_line(refs: str, at: datetime) -> str:
     shown = ", ".join(format_ref(ref) for ref in refs.split()) or "(no reference)"
-    return f"• {shown} — {at:%d/%m/%Y %H:%M} UTC"
+    return f"• {shown} — {uk_time(at)}"
 
 
 async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -186,6 +186,14 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A web page the person opens (e.g. their one-time enrolment page): a link button, never bare text."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Challenge:
     """Ask for a step-up code; the parked command runs when a valid code arrives."""
 
@@ -196,7 +204,11 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the person sees, privately. ``text`` is plain text (front ends may style it)."""
+    """What the person sees, privately. ``text`` is plain text (front ends may style it).
+
+    A command the person can send is written after ``send:`` (``send: enrol``) or quoted after
+    ``Send`` (``Send 'pending'``), so each front end can show it the way its platform types commands.
+    """
 
     outcome: Outcome
     text: str
@@ -204,7 +216,11 @@ class Reply:
     signposts: tuple[Signpost, ...] = ()
     buttons: tuple[Button, ...] = ()
     challenge: Challenge | None = None
-    lines: tuple[str, ...] = ()  # extra rows (history, pending requests, enrolment link …)
+    lines: tuple[str, ...] = ()  # extra rows (history, pending requests …)
+    links: tuple[Link, ...] = ()  # pages to open (the enrolment link): shown as link buttons
+    # Each line starts with something the person can send (help): a front end shows it the way its
+    # platform types commands (``/signpost enrol`` in Slack, ``enrol`` elsewhere).
+    lines_are_commands: bool = False
     enrolment_uri: str | None = None  # otpauth URI with the seed: set ONLY for the local console
 
 

@@ -6,11 +6,14 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
@@ -121,6 +124,11 @@ class Database:
             await conn.run_sync(_upgrade)
             await conn.commit()
 
+    async def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
@@ -152,6 +160,51 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "heads")
+
+
+def _applied(connection: Connection) -> tuple[str, ...]:
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One migration: its id, what it follows, and the first line of its description."""
+
+    id: str
+    follows: tuple[str, ...]
+    title: str
+
+
+def revisions() -> list[Revision]:
+    """Every migration Signpost ships, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    found = []
+    for rev in script.walk_revisions():
+        down = rev.down_revision
+        follows = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        title = rev.doc.strip().splitlines()[0] if rev.doc and rev.doc.strip() else ""
+        found.append(Revision(rev.revision, follows, title))
+    return list(reversed(found))
+
+
+def shipped_heads() -> tuple[str, ...]:
+    """The revisions this Signpost needs the database at."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
+async def applied_heads(db: Database) -> tuple[str, ...]:
+    """The revisions the database is at (empty: never migrated)."""
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_applied)
+
+
+async def schema_behind(db: Database) -> str | None:
+    """One line saying how the database is behind this Signpost, or None when it is up to date."""
+    applied, needed = await applied_heads(db), shipped_heads()
+    if applied == needed:
+        return None
+    at = ", ".join(applied) or "no revision (empty)"
+    return f"the database is at {at}; this Signpost needs {', '.join(needed)}: run `signpost db upgrade`"
 
 
 def dialect_insert(session: AsyncSession) -> Any:

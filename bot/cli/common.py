@@ -15,7 +15,7 @@ from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
 from store.audit.signing import Signer
-from store.db import Database
+from store.db import Database, schema_behind
 from store.keys.crypto import KeyRing
 
 
@@ -48,9 +48,14 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
     keys = KeyRing.load_or_create(settings.key_file)
     signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
     try:
-        db = await Database.open(settings.database_url)
+        db = await Database.open(settings.database_url, migrate=settings.migrate_on_start)
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    if not settings.migrate_on_start:
+        behind = await schema_behind(db)
+        if behind is not None:
+            await db.close()
+            raise CommandFailed(behind)
     app = build(db, keys, base_url=settings.base_url, signer=signer)
     try:
         yield app

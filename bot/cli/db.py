@@ -1,4 +1,9 @@
-"""Database sub-commands: `signpost db grant-runtime ROLE` (PostgreSQL)."""
+"""Database sub-commands: `signpost db upgrade | current | history` (Alembic underneath) and
+`signpost db grant-runtime ROLE` (PostgreSQL).
+
+With several replicas, run `signpost db upgrade` once per release (a deploy job), and start the
+replicas with SIGNPOST_MIGRATE_ON_START=0: they then refuse to start on a database that is behind.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,32 @@ import argparse
 from typing import Any
 
 from bot.cli.common import CommandFailed, opened
+from bot.config import load_settings
+from store.db import Database, applied_heads, revisions, shipped_heads
 from store.roles import RoleRefused, grant_runtime
 
 
 def add_commands(sub: Any) -> None:
-    db = sub.add_parser("db", help="database roles (PostgreSQL)")
+    db = sub.add_parser("db", help="database migrations and roles")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="STEP")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        help="apply every migration this Signpost ships (run once per release, apart from start-up)",
+        description="Apply every migration this Signpost ships. Example: signpost db upgrade",
+    )
+    upgrade.set_defaults(func=upgrade_command)
+    current = db_sub.add_parser(
+        "current",
+        help="the revision the database is at; exit status 1 when it is behind this Signpost",
+        description="Show the database's revision. Example: signpost db current",
+    )
+    current.set_defaults(func=current_command)
+    history = db_sub.add_parser(
+        "history",
+        help="every migration this Signpost ships, oldest first, marking those applied",
+        description="List the migrations. Example: signpost db history",
+    )
+    history.set_defaults(func=history_command)
     grant = db_sub.add_parser(
         "grant-runtime",
         help="as the migration role: migrate, then create/grant the runtime role (owns nothing, audit append-only)",
@@ -29,4 +54,66 @@ async def grant_runtime_command(args: argparse.Namespace) -> int:
     for statement in statements:
         print(statement + ";")
     print(f"{args.role} may now run Signpost; it owns nothing, so it cannot switch off the audit's triggers.")
+    return 0
+
+
+def _connect() -> Database:
+    return Database.connect(load_settings().database_url)
+
+
+async def upgrade_command(args: argparse.Namespace) -> int:
+    db = _connect()
+    try:
+        before = await applied_heads(db)
+        await db.migrate()
+        after = await applied_heads(db)
+    except OSError as exc:
+        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        await db.close()
+    if before == after:
+        print(f"The database is already up to date, at {', '.join(after)}.")
+    else:
+        print(f"Upgraded the database from {', '.join(before) or 'empty'} to {', '.join(after)}.")
+    return 0
+
+
+async def current_command(args: argparse.Namespace) -> int:
+    db = _connect()
+    try:
+        applied = await applied_heads(db)
+    except OSError as exc:
+        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        await db.close()
+    needed = shipped_heads()
+    if applied == needed:
+        print(f"{', '.join(applied)} (up to date)")
+        return 0
+    print(
+        f"{', '.join(applied) or 'empty'} (behind: this Signpost needs {', '.join(needed)}; run: signpost db upgrade)"
+    )
+    return 1
+
+
+async def history_command(args: argparse.Namespace) -> int:
+    db = _connect()
+    try:
+        applied = set(await applied_heads(db))
+    except OSError as exc:
+        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        await db.close()
+    shipped = sorted(revisions(), key=lambda r: r.id)
+    follows = {r.id: r.follows for r in shipped}
+    done: set[str] = set()
+    todo = list(applied)
+    while todo:  # every revision an applied head follows from is applied too (features branch off 0001)
+        rev = todo.pop()
+        if rev not in done:
+            done.add(rev)
+            todo.extend(follows.get(rev, ()))
+    for revision in shipped:
+        mark = "applied" if revision.id in done else "pending"
+        print(f"{revision.id:<18} {mark:<8} {revision.title}")
     return 0

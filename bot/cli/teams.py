@@ -11,6 +11,8 @@ from bot.cli.common import CommandFailed
 from bot.config import load_settings
 from bot.teams.package import AppDetails, PackageError, package
 from handlers.commands import all_specs
+from handlers.stepup import flow as stepup
+from handlers.vocabulary import Command, Reply
 
 
 def add_commands(sub: Any) -> None:
@@ -63,9 +65,15 @@ def details_from(args: argparse.Namespace) -> AppDetails:
     )
 
 
+async def _never_resumed(command: Command) -> Reply:
+    """Packaging only reads the commands' names and summaries; nothing is ever dispatched."""
+    raise RuntimeError("packaging dispatches no command")
+
+
 async def package_command(args: argparse.Namespace) -> int:
     try:
-        data = package(details_from(args), all_specs())
+        details = details_from(args)
+        data = package(details, all_specs(*stepup.make_specs(_never_resumed, details.website_url)))
     except PackageError as exc:
         raise CommandFailed(f"cannot build the Teams package: {exc}") from None
     try:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from handlers.clock import Clock
+from handlers.clock import Clock, uk_time
 
 ENV = "SIGNPOST_DEV_CLOCK"
 _STEP = re.compile(r"^\+(\d{1,4})([mhd])$")
@@ -52,4 +52,4 @@ def clock_command(clock: Clock, text: str) -> str:
     if match is None:
         return USAGE
     clock.offset += timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return f"Dev clock moved forward: it is now {clock.now():%d/%m/%Y %H:%M} UTC."
+    return f"Dev clock moved forward: it is now {uk_time(clock.now())}."

@@ -38,6 +38,7 @@ def render(reply: Reply) -> str:
     for post in reply.signposts:
         lines.extend(signpost_lines(post))
     lines.extend(reply.lines)
+    lines.extend(f"{link.label}: {link.url}" for link in reply.links)
     for button in reply.buttons:
         hint = f" <{button.input.name}>" if button.input else ""
         lines.append(f"  [{button.label}] type: {button.command}{hint}")

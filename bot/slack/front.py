@@ -22,9 +22,11 @@ shows inline (``response_action: errors``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -200,6 +202,11 @@ class SlackDeliverer:
 class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
+    # Socket Mode, while Slack cannot be reached: wait 1 s, 2 s, 4 s … at most a minute between tries.
+    socket_retry_first = 1.0
+    socket_retry_max = 60.0
+    socket_attempt_timeout = 10.0
+
     def __init__(
         self,
         signpost: Signpost,
@@ -218,6 +225,7 @@ class SlackFrontEnd:
         self.followups = Followups()
         self.admission = admission or Admission(settings.max_in_flight)
         self.socket_mode: AsyncSocketModeHandler | None = None
+        self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.bolt = AsyncApp(
@@ -236,6 +244,8 @@ class SlackFrontEnd:
         self.bolt.command(SLASH_COMMAND)(self._on_command)
         for action_id in sorted(ACTION_IDS):
             self.bolt.action(action_id)(self._on_action)
+        # A link button opens its page in the browser; Slack still sends the click, which is only acked.
+        self.bolt.action(re.compile(f"^{render.OPEN_LINK}"))(self._on_link)
         self.bolt.view(render.CODE_CALLBACK)(self._on_code)
         self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
         listeners = {"app_home_opened": self._on_home}
@@ -275,10 +285,48 @@ class SlackFrontEnd:
             self.socket_mode = AsyncSocketModeHandler(
                 self.bolt, app_token=self.settings.slack_app_token.get_secret_value(), web_client=self.client
             )
-            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
-            log.info("slack_socket_mode_connected")
+            # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
+            # signal stops the server even while Slack cannot be reached.
+            self._socket_task = asyncio.create_task(self._connect_socket_mode(), name="slack-socket-mode")
+
+    async def _connect_socket_mode(self) -> None:
+        """Ask Slack for a WebSocket URL until it answers, backing off (one log line per failed
+        attempt, no traceback), then connect. The SDK's own connect would retry forever, logging a
+        traceback every few seconds, so it is only called once Slack has answered."""
+        assert self.socket_mode is not None and self.settings.slack_app_token is not None
+        token = self.settings.slack_app_token.get_secret_value()
+        delay = self.socket_retry_first
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.socket_attempt_timeout):
+                    opened = await self.client.apps_connections_open(app_token=token)
+                url = opened.get("url")
+                if not isinstance(url, str):
+                    raise ValueError("no url in apps.connections.open")
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unreachable, refused, rate limited, a bad token: try again later
+                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+                log.warning(
+                    "slack_socket_mode_unreachable",
+                    attempt=attempt,
+                    error=reason or type(exc).__name__,
+                    retry_in_s=round(delay, 1),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.socket_retry_max)
+        self.socket_mode.client.wss_uri = url
+        await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
+        log.info("slack_socket_mode_connected", attempts=attempt)
 
     async def on_cleanup(self, app: web.Application) -> None:
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._socket_task
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]  # Bolt leaves it unannotated
         # `signpost run` has drained already (SIGNPOST_DRAIN_SECONDS); this is for embedded use.
@@ -369,6 +417,9 @@ class SlackFrontEnd:
         return (str(name)[:200] if name else None), (str(email)[:254] if email else None)
 
     # ---- buttons --------------------------------------------------------------------------------
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        await ack()
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext

@@ -7,10 +7,21 @@ with ``<`` or ``&`` in a feed cannot turn into a mention or a link.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.vocabulary import Button, Challenge, Input, Notice, Reply, Signpost
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    DividerBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from handlers.vocabulary import Button, Challenge, Input, Link, Notice, Reply, Signpost
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -22,6 +33,8 @@ CODE_ACTION = "code"
 INPUT_BLOCK = "input"
 INPUT_ACTION = "value"
 ENTER_CODE = "enter_code"  # fallback button that opens the code modal when no modal could be opened
+OPEN_LINK = "open_link"  # a link button (the enrolment page): Slack opens the URL, the click is only acked
+SLASH = "/signpost"  # how a Slack user types a command (manifest.yml's slash command)
 
 TITLE = "Signpost"
 MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
@@ -46,7 +59,62 @@ def _cut(text: str, limit: int) -> str:
 
 
 def section(markdown: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(markdown, MAX_SECTION)}}
+    return SectionBlock(text=MarkdownTextObject(text=_cut(markdown, MAX_SECTION))).to_dict()
+
+
+# "send: enrol", "send: register YOUR_PRACTITIONER_ID", "Send 'pending'" (vocabulary.Reply's convention).
+_HINT = re.compile(r"\b([Ss]end)(?::\s+([a-z][a-z_]*(?: [A-Z][A-Z0-9_]*)?)\b|\s+'([a-z][a-z_ ]*)')")
+
+
+def slash(command: str) -> str:
+    """A command as a Slack user types it, as inline code: `/signpost enrol`."""
+    return f"`{SLASH} {command}`"
+
+
+def commands(text: str) -> str:
+    """Neutral command hints ("send: enrol") as Slack users type them ("send `/signpost enrol`")."""
+    return _HINT.sub(lambda m: f"{m[1]} {slash(m[2] or m[3])}", text)
+
+
+def text_of(text: str) -> str:
+    """Handler text for mrkdwn: escaped, with its command hints in Slack's form."""
+    return commands(escape(text))
+
+
+def command_line(line: str) -> str:
+    """A help line ("• enrol: set up …", "• 943 476 5919 (a reference number)") with its command
+    shown as typed in Slack."""
+    body = line.removeprefix("• ")
+    cuts = [i for i in (body.find(": "), body.find(" (")) if i > 0]
+    if not cuts:
+        return escape(line)
+    at = min(cuts)
+    return f"• {slash(escape(body[:at]))}{escape(body[at:])}"
+
+
+def lines_of(reply: Reply) -> str:
+    if reply.lines_are_commands:
+        return "\n".join(command_line(line) for line in reply.lines)
+    return "\n".join(text_of(line) for line in reply.lines)
+
+
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
+def phone_link(phone: str) -> str:
+    """A tappable phone number (``tel:``) when it looks like one, else the escaped text."""
+    if not _PHONE.match(phone.strip()):
+        return escape(phone)
+    digits = re.sub(r"[^0-9+]", "", phone)
+    return f"<tel:{digits}|{escape(phone.strip())}>"
+
+
+def email_link(email: str) -> str:
+    """A tappable email address (``mailto:``) when it looks like one, else the escaped text."""
+    if not _EMAIL.match(email.strip()):
+        return escape(email)
+    return f"<mailto:{email.strip()}|{escape(email.strip())}>"
 
 
 def ordered(posts: tuple[Signpost, ...]) -> list[Signpost]:
@@ -61,7 +129,7 @@ def signpost_block(post: Signpost) -> Block:
     lines = (
         f"*{escape(post.practitioner_name)}* — {escape(post.role)}, {escape(post.organisation)}{lead}",
         f"{escape(post.service)} · since {post.started:%d/%m/%Y} · {status}",
-        f"{escape(post.phone)} · {escape(post.email)}",
+        f"{phone_link(post.phone)} · {email_link(post.email)}",
     )
     return section("\n".join(lines))
 
@@ -109,16 +177,50 @@ def decode_button(value: str) -> ButtonValue:
     return ButtonValue(doc["c"], Input(**raw))
 
 
+# Decisions are confirmed before they are sent (Block Kit's confirm dialog): a mis-tap cannot
+# approve access to a child's signposts.
+CONFIRM = {
+    "approve": ConfirmObject(
+        title="Approve this request?",
+        text="The requester will see this child's signposts, and the decision is recorded under your name.",
+        confirm="Approve",
+        deny="Cancel",
+    ),
+    "deny": ConfirmObject(
+        title="Deny this request?",
+        text="The requester will be told it was denied, and the decision is recorded under your name.",
+        confirm="Deny",
+        deny="Cancel",
+        style="danger",
+    ),
+}
+
+
 def button_element(button: Button) -> Block:
-    element: Block = {
-        "type": "button",
-        "action_id": button.action_id,
-        "text": plain(button.label, MAX_LABEL),
-        "value": encode_button(button),
-    }
-    if button.style in ("primary", "danger"):
-        element["style"] = button.style
-    return element
+    element = ButtonElement(
+        action_id=button.action_id,
+        text=PlainTextObject(text=_cut(button.label, MAX_LABEL), emoji=False),
+        value=encode_button(button),
+        style=button.style if button.style in ("primary", "danger") else None,
+        confirm=CONFIRM.get(button.action_id),
+    )
+    return element.to_dict()
+
+
+def link_blocks(links: tuple[Link, ...]) -> list[Block]:
+    """Pages to open, as link buttons (Slack opens the URL; the click itself is only acknowledged)."""
+    if not links:
+        return []
+    elements = [
+        ButtonElement(
+            action_id=f"{OPEN_LINK}_{i}" if i else OPEN_LINK,
+            text=PlainTextObject(text=_cut(link.label, MAX_LABEL), emoji=False),
+            url=link.url,
+            style="primary",
+        )
+        for i, link in enumerate(links[:25])
+    ]
+    return [ActionsBlock(block_id="links", elements=elements).to_dict()]
 
 
 def action_blocks(buttons: tuple[Button, ...]) -> list[Block]:
@@ -135,14 +237,18 @@ def action_blocks(buttons: tuple[Button, ...]) -> list[Block]:
 
 
 def reply_blocks(reply: Reply, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[Block]:
-    """The reply's text, a section per signpost, extra lines, then its buttons."""
-    blocks: list[Block] = [section(escape(reply.text))]
-    tail = action_blocks(reply.buttons)
+    """The reply's text, a section per signpost (each after a divider), extra lines, links, then
+    its buttons."""
+    blocks: list[Block] = [section(text_of(reply.text))]
+    tail = link_blocks(reply.links) + action_blocks(reply.buttons)
     if reply.lines:
-        tail.insert(0, section("\n".join(escape(line) for line in reply.lines)))
+        tail.insert(0, section(lines_of(reply)))
+    if reply.signposts and tail:
+        tail.insert(0, DividerBlock().to_dict())
     posts = ordered(reply.signposts)
-    room = limit - len(blocks) - len(tail) - 1
-    blocks.extend(signpost_block(post) for post in posts[:room])
+    room = (limit - len(blocks) - len(tail) - 2) // 2  # a divider and a section each, and the "more" line
+    for post in posts[:room]:
+        blocks.extend((DividerBlock().to_dict(), signpost_block(post)))
     if len(posts) > room:
         blocks.append(section(f"{len(posts) - room} more involvements are not shown here."))
     return blocks + tail
@@ -150,7 +256,7 @@ def reply_blocks(reply: Reply, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[Block
 
 def message(reply: Reply) -> dict[str, Any]:
     """A private message body (ephemeral or response_url): blocks plus the plain-text fallback."""
-    return {"text": _cut(reply.text, MAX_SECTION), "blocks": reply_blocks(reply)}
+    return {"text": _cut(commands(reply.text), MAX_SECTION), "blocks": reply_blocks(reply)}
 
 
 def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict[str, Any]:
@@ -160,12 +266,13 @@ def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict
     """
     lead: list[Block] = []
     if reply is not None:
-        lead.append(section(escape(reply.text)))
+        lead.append(section(text_of(reply.text)))
         if reply.lines:
-            lead.append(section("\n".join(escape(line) for line in reply.lines)))
-    prompt = escape(challenge.prompt)
+            lead.append(section(lines_of(reply)))
+        lead.extend(link_blocks(reply.links))
+    prompt = text_of(challenge.prompt)
     if challenge.error:
-        prompt = f"{escape(challenge.error)}\n{prompt}"
+        prompt = f"{text_of(challenge.error)}\n{prompt}"
     button = {
         "type": "button",
         "action_id": ENTER_CODE,
@@ -175,8 +282,11 @@ def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict
         ],
         "style": "primary",
     }
+    # The notification (and screen-reader) text is what the message is about: the reply's own text
+    # (enrol's "Open this link …"), the code prompt only when there is nothing else.
+    notification = reply.text if reply is not None else challenge.prompt
     return {
-        "text": _cut(challenge.prompt, MAX_SECTION),
+        "text": _cut(notification, MAX_SECTION),
         "blocks": [*lead, section(prompt), {"type": "actions", "block_id": "code-actions", "elements": [button]}],
     }
 
@@ -202,9 +312,9 @@ def result_modal(reply: Reply) -> View:
 
 def challenge_modal(challenge: Challenge) -> View:
     """One input for the step-up code; the metadata carries only the opaque challenge id."""
-    blocks: list[Block] = [section(escape(challenge.prompt))]
+    blocks: list[Block] = [section(text_of(challenge.prompt))]
     if challenge.error:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(challenge.error)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text_of(challenge.error)}]})
     blocks.append(
         {
             "type": "input",
@@ -261,7 +371,7 @@ def home_view(reply: Reply) -> View:
     """The App Home tab from the home command's reply."""
     blocks: list[Block] = [{"type": "header", "text": plain(reply.text, 150)}]
     if reply.lines:
-        blocks.append(section("\n".join(escape(line) for line in reply.lines)))
+        blocks.append(section(lines_of(reply)))
     blocks.extend(action_blocks(reply.buttons)[: MAX_VIEW_BLOCKS - len(blocks) - 1])  # Approve / Deny
     blocks.append(
         {
@@ -279,5 +389,5 @@ def home_view(reply: Reply) -> View:
 
 def notice_message(notice: Notice) -> dict[str, Any]:
     """A DM notice: its text and buttons only (notices never carry child data)."""
-    blocks = [section(escape(notice.text)), *action_blocks(notice.buttons)]
-    return {"text": _cut(notice.text, MAX_SECTION), "blocks": blocks}
+    blocks = [section(text_of(notice.text)), *action_blocks(notice.buttons)]
+    return {"text": _cut(commands(notice.text), MAX_SECTION), "blocks": blocks}

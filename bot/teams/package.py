@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.dispatch.spec import Spec
-from handlers.help import EXAMPLES, menu
+from handlers.help import menu
 
 MANIFEST_VERSION = "1.17"
 SCHEMA = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
@@ -65,14 +65,17 @@ class AppDetails:
         return self.app_id or str(uuid.uuid5(APP_NAMESPACE, self.bot_id))
 
 
+# The menu's help entry also says how to search, which has no command word of its own.
+HELP_DESCRIPTION = "What you can ask. To search, send a reference number, or a name and date of birth"
+
+
 def command_list(specs: Sequence[Spec]) -> list[dict[str, str]]:
-    """The grammar as Teams' command menu: the two search forms, then keyword commands."""
+    """Teams' command menu: each entry's title is the word a person sends, its description what it
+    does (``help`` first, since it also says how to search)."""
     commands = []
-    for example in EXAMPLES:
-        title, _, what = example.partition(" (")
-        commands.append({"title": title[:32], "description": what.rstrip(")")[:128]})
-    for name, summary in menu(specs):
-        commands.append({"title": name[:32], "description": summary[:128]})
+    for name, summary in sorted(menu(specs), key=lambda item: item[0] != "help"):
+        description = HELP_DESCRIPTION if name == "help" else summary[:1].upper() + summary[1:]
+        commands.append({"title": name[:32], "description": description[:128]})
     return commands[:MAX_COMMANDS]
 
 

@@ -115,6 +115,7 @@ def challenge_elements(challenge: Challenge) -> tuple[list[Element], Element]:
             "id": CODE_INPUT,
             "label": "Authenticator code",
             "placeholder": "6-digit code",
+            "style": "tel",  # a number pad on phones
             "maxLength": 10,
             "isRequired": True,
             "errorMessage": "Please enter the code from your authenticator app.",
@@ -130,7 +131,8 @@ def render_reply(reply: Reply) -> Card:
         body.append(text_block(f"Reference {reply.child_ref}", isSubtle=True, spacing="none"))
     body.extend(signpost_container(post) for post in reply.signposts)
     body.extend(text_block(line, spacing="small") for line in reply.lines)
-    actions = [button_action(button) for button in reply.buttons]
+    actions = [{"type": "Action.OpenUrl", "title": link.label, "url": link.url} for link in reply.links]
+    actions.extend(button_action(button) for button in reply.buttons)
     if reply.challenge is not None:
         extra, send = challenge_elements(reply.challenge)
         body.extend(extra)

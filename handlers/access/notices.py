@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.clock import uk_time
 from handlers.privacy import mentions_identity
 from handlers.vocabulary import Button, Input, Notice, Role, format_ref
 from store.keys.crypto import KeyRing
@@ -21,7 +22,7 @@ from store.register import children
 
 
 def when(moment: datetime) -> str:
-    return f"{store.utc(moment):%d/%m/%Y %H:%M} UTC"
+    return uk_time(store.utc(moment))
 
 
 def decision_buttons(request_id: str) -> tuple[Button, ...]:

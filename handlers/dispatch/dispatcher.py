@@ -19,6 +19,7 @@ from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
 from handlers.grammar import Parsed, UsageError, parse
+from handlers.metrics import record_command
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
 from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.delivery import deliveries
@@ -82,12 +83,14 @@ class Dispatcher:
         except AuditWriteFailed:
             bound.error("audit_write_failed", action=spec.action)
             reply, outcome_detail = Reply(Outcome.FAILED, AUDIT_FAILED_TEXT), "audit failed"
+        elapsed = time.perf_counter() - started
+        record_command(self.ctx.metrics, spec.action, reply.outcome, elapsed)
         bound.info(
             "command",
             action=spec.action,
             outcome=reply.outcome.value,
             detail=outcome_detail,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(elapsed * 1000, 2),
         )
         return reply
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.stepup import totp
-from handlers.vocabulary import Action, Actor, Challenge, Command, Notice, Outcome, Platform, Reply, Role
+from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
@@ -88,6 +88,7 @@ ENROL_CHAT = (
     "Open this link within 10 minutes to set up your authenticator app. It works once and shows a "
     "QR code to scan. Then answer the code prompt."
 )
+ENROL_LINK_LABEL = "Set up authenticator"
 ENROL_CONSOLE = (
     "Scan the QR code above with your authenticator app (or add the secret by hand), then enter "
     "the 6-digit code it shows."
@@ -352,7 +353,7 @@ class EnrolCommand:
             return Result(reply, detail="enrolment started")
         token = await credentials.issue_token(session, pid, req.now, self.policy.link_ttl)
         link = f"{self.base_url}/enrol/{token}"
-        reply = Reply(Outcome.DONE, ENROL_CHAT, lines=(link,), challenge=challenge)
+        reply = Reply(Outcome.DONE, ENROL_CHAT, links=(Link(ENROL_LINK_LABEL, link),), challenge=challenge)
         return Result(reply, detail="enrolment started")
 
     async def _park(self, ctx: Context, session: AsyncSession, req: Request, pid: str) -> str:

@@ -333,6 +333,21 @@ class AuditLog:
         self._listeners: list[CommitListener] = []
         self._committed: asyncio.Queue[list[AuditRecord]] = asyncio.Queue(maxsize=LISTENER_BACKLOG)
         self._listener_task: asyncio.Task[None] | None = None
+        self._batch_sizes: Callable[[int], None] | None = None
+        self._last_batch_failed = False
+
+    def on_batch(self, observe: Callable[[int], None]) -> None:
+        """Call ``observe`` with the size of every committed batch (metrics), in the writer's task."""
+        self._batch_sizes = observe
+
+    @property
+    def problem(self) -> str | None:
+        """Why the writer cannot take events now (for /readyz), or None. It starts on first use."""
+        if self._task is not None and self._task.done():
+            return "the audit writer has stopped"
+        if self._last_batch_failed:
+            return "the audit writer's last batch failed"
+        return None
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener`` with every batch of events after it is durable."""
@@ -362,6 +377,7 @@ class AuditLog:
                     records = [record for (record, _, _), keep in zip(batch, kept, strict=True) if keep]
                     seqs = iter(await append(session, records))
             except Exception as exc:
+                self._last_batch_failed = True
                 log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
                 for _, _, future in batch:
                     if not future.done():
@@ -374,6 +390,9 @@ class AuditLog:
                     future.set_result(next(seqs))
                 else:
                     future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
+            self._last_batch_failed = False
+            if self._batch_sizes is not None:
+                self._batch_sizes(len(batch))
             if records:
                 self._hand_to_listeners(records)
 

@@ -65,8 +65,8 @@ async def server(app: Signpost) -> AsyncIterator[str]:
 async def enrol_link(app: Signpost, server: str, who: Principal = SLACK) -> tuple[str, Reply]:
     """Send enrol from chat; the link's path on the test server, and the reply."""
     reply = await say(app, who, "enrol")
-    assert reply.outcome is Outcome.DONE and len(reply.lines) == 1
-    return server + urlsplit(reply.lines[0]).path, reply
+    assert reply.outcome is Outcome.DONE and len(reply.links) == 1
+    return server + urlsplit(reply.links[0].url).path, reply
 
 
 async def fetch(url: str, **headers: str) -> tuple[int, str, dict[str, str]]:

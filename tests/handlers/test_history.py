@@ -31,9 +31,9 @@ async def test_history_lists_own_lookups_newest_first(signpost: Signpost, clock:
     assert reply.outcome is Outcome.INFO
     assert reply.text.startswith("Your last 3 lookups, newest first")
     assert reply.lines == (
-        "02/11/2026 09:10 · 999 000 0026 · by name and date of birth · signposts shown",
-        "02/11/2026 09:05 · — · by name and date of birth · no match",
-        "02/11/2026 09:00 · 999 000 0018 · by reference · signposts shown",
+        "02/11/2026 09:10 GMT · 999 000 0026 · by name and date of birth · signposts shown",
+        "02/11/2026 09:05 GMT · — · by name and date of birth · no match",
+        "02/11/2026 09:00 GMT · 999 000 0018 · by reference · signposts shown",
     )
 
 
@@ -43,7 +43,7 @@ async def test_history_never_shows_search_terms_or_unshown_candidates(signpost: 
     await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
     reply = await say_fresh(signpost, "P001", "history")
     shown = " ".join((reply.text, *reply.lines))
-    assert reply.lines == ("02/11/2026 09:00 · — · by name and date of birth · more detail asked for",)
+    assert reply.lines == ("02/11/2026 09:00 GMT · — · by name and date of birth · more detail asked for",)
     for secret in ("Lily", "Brown", "20/01/2019", TWIN_A, TWIN_B, "999 000 0034", "999 000 0042"):
         assert secret not in shown
 
@@ -53,7 +53,7 @@ async def test_history_shows_a_shielded_reference_it_already_gave(signpost: Sign
     await load_standard(signpost)
     await say_fresh(signpost, "S001", SHIELDED)
     reply = await say_fresh(signpost, "S001", "history")
-    assert reply.lines == ("02/11/2026 09:00 · 999 000 0050 · by reference · shielded record",)
+    assert reply.lines == ("02/11/2026 09:00 GMT · 999 000 0050 · by reference · shielded record",)
 
 
 async def test_history_count_is_honoured_and_checked(signpost: Signpost) -> None:

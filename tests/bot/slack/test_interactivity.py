@@ -314,8 +314,10 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     assert posted.body["response_type"] == "ephemeral" and not app.fake.of("views.open")
     shown = json.dumps(posted.body["blocks"])
     assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
-    [link] = re.findall(r"https?://[^\s\"\\]+/enrol/[A-Za-z0-9_-]+", shown)
-    [(block_id, enter)] = buttons_in(posted.body["blocks"])
+    [(_, open_page), (block_id, enter)] = buttons_in(posted.body["blocks"])
+    assert open_page["text"]["text"] == "Set up authenticator" and posted.body["text"].startswith("Open this link")
+    link = open_page["url"]
+    assert re.fullmatch(r"https?://[^\s\"\\]+/enrol/[A-Za-z0-9_-]+", link)
     assert enter["action_id"] == "enter_code"
     click = app.slack.block_action_from_message(NURSE, enter, block_id)
     await app.slack.interactive(click)
@@ -361,7 +363,7 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
     [published] = slack_app.fake.of("views.publish")
     assert published.body["user_id"] == user.user_id and published.body["view"]["type"] == "home"
     text = json.dumps(published.body["view"])
-    assert "999 000 0018" in text and "02/11/2026 09:00 UTC" in text
+    assert "999 000 0018" in text and "02/11/2026 09:00 GMT" in text
     assert "Requests waiting for your decision: 0" in text
     for private in ("Amy", "Jones", "Carter", "03/04/2014", "M1 2AB"):
         assert private not in text

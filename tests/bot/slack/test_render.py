@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date
 
 from bot.slack import render
-from handlers.vocabulary import Button, Challenge, Input, Notice, Outcome, Reply, Signpost
+from handlers.vocabulary import Button, Challenge, Input, Link, Notice, Outcome, Reply, Signpost
 
 CURRENT = Signpost(
     "Priya Shah",
@@ -25,7 +25,7 @@ ENDED = replace(CURRENT, practitioner_name="Tom Reed", ended=date(2024, 7, 20))
 
 def test_a_section_per_signpost_lead_first_then_current_then_ended() -> None:
     reply = Reply(Outcome.ANSWERED, "Signposts", signposts=(ENDED, CURRENT, LEAD))
-    sections = [b["text"]["text"] for b in render.reply_blocks(reply)[1:]]
+    sections = [b["text"]["text"] for b in render.reply_blocks(reply)[1:] if b["type"] == "section"]
     assert [s.split("*")[1] for s in sections] == ["Sam Carter", "Priya Shah", "Tom Reed"]
     assert "Lead professional" in sections[0] and "Lead professional" not in sections[1]
     assert "*Ended* 20/07/2024" in sections[2] and "current" in sections[1]
@@ -66,19 +66,84 @@ def test_code_modal_has_one_input_and_only_the_challenge_id_as_metadata() -> Non
     assert len(view["title"]["text"]) <= 24 and len(view["submit"]["text"]) <= 24
 
 
-def test_code_prompt_without_a_modal_keeps_the_replys_text_and_lines_before_the_enter_code_button() -> None:
-    """A challenge answered as a message (enrol's) still shows what the reply says: the set-up link."""
+def test_enrolment_message_opens_its_link_from_a_button_and_notifies_with_its_own_text() -> None:
+    """enrol's answer as a message: its text, a link button to the set-up page (no bare URL), then
+    the Enter code button; the notification text is "Open this link …", not the code prompt."""
     link = "https://signpost.example/enrol/AbCdEfGhIjKlMnOpQrStUv"
     reply = Reply(
-        Outcome.DONE, "Open this link to set up.", lines=(link,), challenge=Challenge("opaque-id", "Enter the code.")
+        Outcome.DONE,
+        "Open this link to set up.",
+        links=(Link("Set up authenticator", link),),
+        challenge=Challenge("opaque-id", "Enter the code."),
     )
     assert reply.challenge is not None
     body = render.challenge_fallback(reply.challenge, reply)
+    assert body["text"] == "Open this link to set up."
     sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
-    assert sections == ["Open this link to set up.", link, "Enter the code."]
-    [actions] = [b for b in body["blocks"] if b["type"] == "actions"]
+    assert sections == ["Open this link to set up.", "Enter the code."]
+    assert link not in json.dumps(sections)
+    [links, actions] = [b for b in body["blocks"] if b["type"] == "actions"]
+    [open_page] = links["elements"]
+    assert open_page == {
+        "type": "button",
+        "action_id": render.OPEN_LINK,
+        "text": {"type": "plain_text", "text": "Set up authenticator", "emoji": False},
+        "url": link,
+        "style": "primary",
+    }
     [button] = actions["elements"]
     assert button["action_id"] == render.ENTER_CODE and json.loads(button["value"])["id"] == "opaque-id"
+
+
+def test_command_hints_read_as_a_slack_user_types_them() -> None:
+    """ "send: enrol" becomes send `/signpost enrol` in Slack; help lines start with the slash command."""
+    reply = Reply(Outcome.REFUSED, "You haven't set one up yet. Send: enrol")
+    assert render.reply_blocks(reply)[0]["text"]["text"] == "You haven't set one up yet. Send `/signpost enrol`"
+    assert render.message(reply)["text"] == "You haven't set one up yet. Send `/signpost enrol`"
+    notice = Notice("DM1", "request", "Access request 12 is waiting. Send 'pending' to read the purpose given.")
+    assert "Send `/signpost pending` to read" in render.notice_message(notice)["blocks"][0]["text"]["text"]
+    refused = Reply(Outcome.REFUSED, "Or send: register YOUR_PRACTITIONER_ID")
+    assert render.section(render.text_of(refused.text))["text"]["text"] == (
+        "Or send `/signpost register YOUR_PRACTITIONER_ID`"
+    )
+    help_reply = Reply(
+        Outcome.INFO,
+        "Signpost tells you who else is working with a child.",
+        lines=(
+            "• 943 476 5919 (a reference number)",
+            "• enrol: set up the authenticator app",
+            "• help: what you can ask",
+        ),
+        lines_are_commands=True,
+    )
+    assert render.reply_blocks(help_reply)[1]["text"]["text"].splitlines() == [
+        "• `/signpost 943 476 5919` (a reference number)",
+        "• `/signpost enrol`: set up the authenticator app",
+        "• `/signpost help`: what you can ask",
+    ]
+
+
+def test_phone_numbers_and_emails_are_tappable_and_signposts_are_divided() -> None:
+    reply = Reply(Outcome.ANSWERED, "Signposts", signposts=(CURRENT, ENDED), buttons=(Button("x", "X", "x"),))
+    blocks = render.reply_blocks(reply)
+    assert [b["type"] for b in blocks] == ["section", "divider", "section", "divider", "section", "divider", "actions"]
+    contact = blocks[2]["text"]["text"].splitlines()[-1]
+    assert contact == "<tel:01614960002|0161 496 0002> · <mailto:priya.shah@nhs.example|priya.shah@nhs.example>"
+    odd = replace(CURRENT, phone="ask reception <x>", email="not an email|<!here>")
+    assert render.signpost_block(odd)["text"]["text"].splitlines()[-1] == (
+        "ask reception &lt;x&gt; · not an email|&lt;!here&gt;"
+    )
+
+
+def test_approve_and_deny_ask_for_confirmation_before_they_are_sent() -> None:
+    blocks = render.action_blocks(
+        (Button("approve", "Approve", "approve 1", "primary"), Button("deny", "Deny", "deny 1", "danger"))
+    )
+    approve, deny = blocks[0]["elements"]
+    assert approve["confirm"]["title"]["text"] == "Approve this request?"
+    assert approve["confirm"]["confirm"]["text"] == "Approve" and approve["confirm"]["deny"]["text"] == "Cancel"
+    assert deny["confirm"]["style"] == "danger" and deny["confirm"]["confirm"]["text"] == "Deny"
+    assert "confirm" not in render.button_element(Button("request_access", "Request access", "request 1"))
 
 
 def test_input_modal_collects_the_buttons_input_with_its_limits() -> None:

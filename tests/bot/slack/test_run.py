@@ -273,3 +273,46 @@ async def test_work_still_unanswered_at_the_drain_limit_is_reported_and_the_exit
     assert incomplete["unfinished"] == 3
     [unfinished] = [line for line in lines if line["event"] == "slack_tasks_unfinished"]
     assert unfinished["count"] == 3
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+async def test_socket_mode_without_slack_serves_health_at_once_backs_off_quietly_and_stops_on_the_first_signal(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Socket Mode configured but Slack unreachable (nothing listens at its API URL): /healthz is served
+    at once, each failed attempt is one log line (no traceback), and one SIGTERM or Ctrl-C stops it."""
+    port, nowhere = free_port(), free_port()
+    env = {
+        **base_env(tmp_path),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": "xapp-1-test",
+        "SIGNPOST_SLACK_API_URL": f"http://127.0.0.1:{nowhere}/api/",
+        "SIGNPOST_PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", process)
+        await asyncio.sleep(5)  # an attempt at once, one after a 1 s wait, the next after 2 s more
+        process.send_signal(stop)
+        out, err = await asyncio.wait_for(process.communicate(), 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    text = out.decode() + err.decode()
+    attempts = [line for line in text.splitlines() if "slack_socket_mode_unreachable" in line]
+    assert 2 <= len(attempts) <= 4, text[-3000:]
+    assert '"attempt": 1' in attempts[0] and '"retry_in_s": 1.0' in attempts[0]
+    assert '"attempt": 2' in attempts[1] and '"retry_in_s": 2.0' in attempts[1]
+    assert "Traceback" not in text and "xapp-1-test" not in text

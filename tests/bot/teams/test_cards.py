@@ -237,6 +237,7 @@ async def test_totp_challenge_is_a_card_with_one_code_input(
     card = await challenge_card(teams, connector)
     inputs = [e for e in card["body"] if e["type"].startswith("Input.")]
     assert [(i["type"], i["id"]) for i in inputs] == [("Input.Text", "code")]
+    assert inputs[0]["style"] == "tel"  # phones show a number pad for the code
     send = only_action(card, "code")
     assert send["type"] == "Action.Execute"
     assert set(send["data"]) == {"signpost", "verb", "challenge_id"}
@@ -304,7 +305,9 @@ async def test_enrolling_in_teams_shows_the_link_and_the_code_input_and_the_firs
         assert reply.card is not None
         shown = texts_of(reply.card)
         assert "Open this link within 10 minutes" in shown and stepup.PROMPT_PENDING in shown
-        [link] = re.findall(r"https?://\S+/enrol/[A-Za-z0-9_-]+", shown)
+        [open_page] = [a for a in reply.card.get("actions", []) if a["type"] == "Action.OpenUrl"]
+        link = open_page["url"]
+        assert open_page["title"] == "Set up authenticator" and re.fullmatch(r"https?://\S+/enrol/[A-Za-z0-9_-]+", link)
         page = await teams.client.post(urlparse(link).path)  # the page's Show my QR code button
         assert page.status == 200
         text = await page.text()

@@ -18,6 +18,8 @@ import structlog
 from bot.cli.main import main
 from handlers.commands import all_specs
 from handlers.grammar import parse
+from handlers.stepup import flow as stepup
+from handlers.vocabulary import Command, Reply
 
 SCHEMA = json.loads((Path(__file__).parent / "teams_manifest_schema.json").read_text())
 BOT_ID = "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10"
@@ -101,18 +103,26 @@ def test_the_app_id_is_stable_for_a_bot(tmp_path: Path) -> None:
     assert ids[0] == ids[1]
 
 
-def test_command_list_mirrors_the_grammar(tmp_path: Path) -> None:
-    """The menu's examples parse as a lookup and a search; every keyword command with a summary is listed."""
+async def never_resumed(command: Command) -> Reply:
+    raise AssertionError("nothing is dispatched")
+
+
+def test_command_list_is_the_words_people_send_with_what_each_does(tmp_path: Path) -> None:
+    """Each menu entry's title is a command word (no example data), its description what it does:
+    help first (it also says how to search), enrol included, admin-only commands left out."""
     with build(tmp_path, "--bot-id", BOT_ID, "--website-url", "https://signpost.example") as archive:
         manifest = json.loads(archive.read("manifest.json"))
     [commands] = [c["commands"] for c in manifest["bots"][0]["commandLists"]]
-    specs = all_specs()
+    specs = all_specs(*stepup.make_specs(never_resumed, "https://signpost.example"))
     keywords = frozenset(s.name for s in specs if s.keyword)
-    kinds = [parse(c["title"], keywords).name for c in commands]
-    assert kinds[:2] == ["lookup", "search"]
-    listed = {c["title"] for c in commands[2:]}
-    wanted = [s.name for s in specs if s.keyword and s.summary]
-    assert listed == set(wanted[: len(commands) - 2]) and "help" in listed
+    titles = [c["title"] for c in commands]
+    assert all(parse(title, keywords).name == title for title in titles)
+    assert titles[0] == "help" and "enrol" in titles and "history" in titles and "pending" in titles
+    assert "unlink" not in titles and "decommission" not in titles
+    assert not any(ch.isdigit() for title in titles for ch in title)
+    by_title = {c["title"]: c["description"] for c in commands}
+    assert by_title["enrol"] == "Set up the authenticator app Signpost asks codes from"
+    assert "reference number" in by_title["help"] and "date of birth" in by_title["help"]
 
 
 def test_icons_have_the_sizes_and_colours_teams_requires(tmp_path: Path) -> None:

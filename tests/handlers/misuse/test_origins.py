@@ -76,8 +76,11 @@ async def events(app: Signpost, action: Action) -> list[AuditEvent]:
 async def enrol_through_the_page(app: Signpost, who: Principal, server: str) -> None:
     """Send enrol from Slack, open the link in a browser, confirm in Slack with the page's secret."""
     reply = await say(app, who, "enrol")
-    assert reply.challenge is not None and len(reply.lines) == 1, reply
-    async with aiohttp.ClientSession() as http, http.get(server + urlsplit(reply.lines[0]).path) as page:
+    assert reply.challenge is not None and len(reply.links) == 1, reply
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(server + urlsplit(reply.links[0].url).path) as page,
+    ):  # the page's button
         assert page.status == 200
         text = await page.text()
     start = text.index('<code id="secret">') + len('<code id="secret">')

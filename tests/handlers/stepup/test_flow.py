@@ -437,8 +437,14 @@ async def test_chat_enrolment_gives_a_link_and_never_the_seed(app: Signpost) -> 
     reply = await say(app, slack, "enrol")
     assert reply.outcome is Outcome.DONE and reply.enrolment_uri is None
     assert reply.challenge is not None and reply.challenge.prompt == stepup.PROMPT_PENDING
-    (link,) = reply.lines
-    assert link.startswith("http://127.0.0.1:3000/enrol/") and len(link.rsplit("/", 1)[1]) >= 40
+    assert not reply.lines
+    (enrol_link,) = reply.links
+    link = enrol_link.url
+    assert (
+        enrol_link.label == stepup.ENROL_LINK_LABEL
+        and link.startswith("http://127.0.0.1:3000/enrol/")
+        and len(link.rsplit("/", 1)[1]) >= 40
+    )
     assert "secret" not in repr(reply).lower() and "otpauth" not in repr(reply)
 
 

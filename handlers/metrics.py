@@ -1,0 +1,69 @@
+"""What Signpost counts, as a small recorder passed in the Context (no globals).
+
+Handlers and the dispatcher record through ``Recorder``; bot/metrics.py implements it with
+prometheus-client and serves ``/metrics``. Labels are only our own words (an action, an outcome, a
+notice state): never a person, a reference, a tenant or anything typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Action, Notice, Outcome
+
+if TYPE_CHECKING:
+    from handlers.context import NoticeSink
+
+# A code that did not step the person up: wrong, reused, malformed, or the credential locked/disabled.
+STEPUP_FAILED = frozenset({Outcome.CHALLENGED, Outcome.INVALID, Outcome.LOCKED, Outcome.REFUSED})
+
+
+class Recorder(Protocol):
+    def command(self, action: str, outcome: str, seconds: float) -> None:
+        """One answered command: its action, how it ended, and how long it took."""
+
+    def audit_batch(self, size: int) -> None:
+        """One group commit of the audit writer, of ``size`` events."""
+
+    def stepup_failure(self) -> None:
+        """A step-up code that was not accepted."""
+
+    def notices(self, state: str, count: int = 1) -> None:
+        """Notices ``queued``, ``delivered`` or ``failed`` (an attempt to be retried)."""
+
+
+class NoRecorder:
+    """Counts nothing (the default, for tools that serve no /metrics)."""
+
+    def command(self, action: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def audit_batch(self, size: int) -> None:
+        pass
+
+    def stepup_failure(self) -> None:
+        pass
+
+    def notices(self, state: str, count: int = 1) -> None:
+        pass
+
+
+def record_command(recorder: Recorder, action: Action, outcome: Outcome, seconds: float) -> None:
+    recorder.command(action.value, outcome.value, seconds)
+    if action is Action.CODE and outcome in STEPUP_FAILED:
+        recorder.stepup_failure()
+
+
+class CountedNotices:
+    """The notice outbox, counting what is queued (a NoticeSink around another)."""
+
+    def __init__(self, inner: NoticeSink, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+
+    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
+        await self.inner.enqueue(session, notices, now)
+        self.recorder.notices("queued", len(notices))
