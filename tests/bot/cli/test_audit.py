@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from store.people import lead
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import AMY, BEN, load_standard
@@ -30,8 +31,11 @@ async def busy(signpost: Signpost, clock: FakeClock) -> Signpost:
 
     The trail (12 events): day one, each enrols (enrol, code) then looks up (seq 1-6); day two their
     codes have lapsed, so each lookup is challenged, the code answered, and the lookup runs (the
-    resumed lookup, then the code event that carried it: seq 7-12)."""
+    resumed lookup, then the code event that carried it: seq 7-12). Lead-professional notices are
+    off in this authority, so the trail holds only what the two practitioners did."""
     await load_standard(signpost)
+    async with signpost.ctx.db.write() as session:
+        await lead.set_setting(session, "Northshire", lead.LeadNotices.OFF)
     await say_fresh(signpost, "P001", AMY)
     await say_fresh(signpost, "P002", BEN)
     clock.advance(days=1)
