@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers store tests benchmarks
 	$(BIN)/mypy
+
+## fuzz: the hostile-input suite at full size (>= 10,000 inputs on SQLite and PostgreSQL), counts at the end
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	SIGNPOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/hostile -q -p no:logging -W ignore::hypothesis.errors.HypothesisWarning
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000

@@ -45,9 +45,20 @@ CATEGORIES = (ACCEPTED_WRONGLY, SERVER_ERROR, TRACEBACK, LEAK, UNANSWERED, UNAUD
 _NAMES = ("Amy", "Amelia", "Jones", "Smith", "Ben", "Okafor", "Lily", "Brown", "Mia", "Stone", "Noah", "Wells")
 _BIRTHS = ((2014, 4, 3), (2016, 9, 12), (2019, 1, 20), (2015, 6, 30), (2020, 2, 29))
 _POSTCODES = ("M1 2AB", "M4 5CD", "M8 1AA", "S1 4ZZ")
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def _date_spellings(y: int, m: int, d: int) -> list[str]:
@@ -185,7 +196,9 @@ class Check:
         for category, why in self.problems:
             TALLY.record(category, f"{self.kind}: {why} <- {self.shown}")
         if self.problems and not FUZZING:
-            raise AssertionError(f"{self.kind} input {self.shown}: " + "; ".join(f"[{c}] {w}" for c, w in self.problems))
+            raise AssertionError(
+                f"{self.kind} input {self.shown}: " + "; ".join(f"[{c}] {w}" for c, w in self.problems)
+            )
         if self.problems:
             FAILED_IN_TEST.extend(self.problems)
 

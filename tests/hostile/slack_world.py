@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import ClientResponse
 from sqlalchemy import func, select
 
+from bot.app import Signpost
 from store.tables.audit import AuditEvent
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers
@@ -32,13 +33,13 @@ async def populate(app: SlackHarness) -> SlackHarness:
     return app
 
 
-async def last_seq(app: SlackHarness) -> int:
-    async with app.signpost.ctx.db.read() as session:
+async def last_seq(signpost: Signpost) -> int:
+    async with signpost.ctx.db.read() as session:
         return int((await session.execute(select(func.coalesce(func.max(AuditEvent.seq), 0)))).scalar_one())
 
 
-async def events_since(app: SlackHarness, seq: int) -> list[AuditEvent]:
-    async with app.signpost.ctx.db.read() as session:
+async def events_since(signpost: Signpost, seq: int) -> list[AuditEvent]:
+    async with signpost.ctx.db.read() as session:
         stmt = select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)
         return list((await session.execute(stmt)).scalars())
 
@@ -54,12 +55,14 @@ class Sent:
 
 
 async def send_raw(app: SlackHarness, logs: LogTap, body: bytes, headers: dict[str, str]) -> Sent:
-    seq, mark = await last_seq(app), len(app.fake.calls)
+    seq, mark = await last_seq(app.signpost), len(app.fake.calls)
     logs.new()
     response = await app.slack.client.post("/slack/events", data=body, headers=headers)
     await response.read()
     await app.front.idle()
-    return Sent(response, response.status, await events_since(app, seq), outbound(app, mark), logs.new(), len(body))
+    return Sent(
+        response, response.status, await events_since(app.signpost, seq), outbound(app, mark), logs.new(), len(body)
+    )
 
 
 def outbound(app: SlackHarness, mark: int) -> list[Any]:
@@ -89,7 +92,9 @@ def check_answered_once(check: Check, sent: Sent, user: SlackUser, response_path
         return None
     check.status(sent.status, {200}, "a signed command", otherwise=UNANSWERED)
     answers = [
-        c for c in sent.calls if (c.method == "response_url" and c.path.endswith(response_path)) or c.method == "views.update"
+        c
+        for c in sent.calls
+        if (c.method == "response_url" and c.path.endswith(response_path)) or c.method == "views.update"
     ]
     check.expect(len(answers) == 1, UNANSWERED, f"{len(answers)} answers ({[c.method for c in sent.calls]})")
     own = [e for e in sent.events if e.user_id == user.user_id]

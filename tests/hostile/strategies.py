@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (look-alike characters are the point of this file)
 """Hypothesis strategies for hostile input: text no person should send, and requests no platform would."""
 
 from __future__ import annotations
@@ -164,9 +165,9 @@ unusual_numbers = st.one_of(
         st.integers(1, 12),
         st.integers(1, 999),
     ).map(lambda t: f"{t[0]} {t[1]:02d}/{t[2]:02d}/{t[3]:04d}"),
-    st.tuples(st.sampled_from(("Zed Quill", "Ora Vane")), st.text(st.sampled_from(UNICODE_DIGITS + "/"), max_size=10)).map(
-        " ".join
-    ),
+    st.tuples(
+        st.sampled_from(("Zed Quill", "Ora Vane")), st.text(st.sampled_from(UNICODE_DIGITS + "/"), max_size=10)
+    ).map(" ".join),
 )
 
 # -- Slack request pieces -------------------------------------------------------------------------

@@ -68,8 +68,18 @@ def unauthentic_headers(draw: st.DrawFn, body: bytes) -> dict[str, str]:
     text = body.decode("utf-8", "replace")
     if how == "none":
         return {"Content-Type": ctype}
-    ts = now - draw(st.integers(301, 10**8)) if how == "stale" else now + draw(st.integers(301, 10**8)) if how == "future" else now
-    secret = draw(st.text(min_size=1, max_size=30).filter(lambda s: s != SIGNING_SECRET)) if how == "other-secret" else SIGNING_SECRET
+    ts = (
+        now - draw(st.integers(301, 10**8))
+        if how == "stale"
+        else now + draw(st.integers(301, 10**8))
+        if how == "future"
+        else now
+    )
+    secret = (
+        draw(st.text(min_size=1, max_size=30).filter(lambda s: s != SIGNING_SECRET))
+        if how == "other-secret"
+        else SIGNING_SECRET
+    )
     signed = text + "x" if how == "other-body" else text
     headers = signed_headers(signed, content_type=ctype, timestamp=ts, secret=secret)
     if how == "no-signature":
