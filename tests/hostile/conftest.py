@@ -46,14 +46,16 @@ def logs() -> Iterator[LogTap]:
         yield tap
 
 
-@pytest.fixture(autouse=True)
-def no_problems_when_fuzzing() -> Iterator[None]:
-    """Under ``make fuzz`` examples record their problems instead of stopping; the test fails here."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Under ``make fuzz`` examples record their problems instead of stopping; the test fails here,
+    once every example has run."""
     FAILED_IN_TEST.clear()
-    yield
-    if FAILED_IN_TEST:
+    outcome = yield
+    if FAILED_IN_TEST and outcome.excinfo is None:  # type: ignore[attr-defined]
         found = sorted({c for c, _ in FAILED_IN_TEST})
-        pytest.fail(f"{len(FAILED_IN_TEST)} problem(s) across the examples: {', '.join(found)}", pytrace=False)
+        problem = AssertionError(f"{len(FAILED_IN_TEST)} problem(s) across the examples: {', '.join(found)}")
+        outcome.force_exception(problem)  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

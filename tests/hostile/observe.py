@@ -100,10 +100,10 @@ class Tally:
     problems: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[str]] = field(default_factory=dict)
 
-    def record(self, category: str, detail: str) -> None:
+    def record(self, kind: str, category: str, detail: str) -> None:
         self.problems[category] += 1
-        kept = self.samples.setdefault(category, [])
-        if len(kept) < 3:
+        kept = self.samples.setdefault(f"{kind} {category}", [])
+        if len(kept) < 2:
             kept.append(detail[:300])
 
     def lines(self) -> list[str]:
@@ -111,8 +111,8 @@ class Tally:
         out = [f"hostile inputs sent: {total}" + (f" (fuzz: {FUZZ_EXAMPLES} examples per property)" if FUZZING else "")]
         out += [f"  {kind}: {n}" for kind, n in sorted(self.sent.items())]
         out.append("problems: " + ", ".join(f"{c} {self.problems[c]}" for c in CATEGORIES))
-        for category, kept in self.samples.items():
-            out += [f"  e.g. {category}: {s}" for s in kept]
+        for key, kept in sorted(self.samples.items()):
+            out += [f"  e.g. {key}: {s}" for s in kept]
         return out
 
 
@@ -194,7 +194,7 @@ class Check:
         """Count this input; raise in CI mode so Hypothesis shrinks it, record it when fuzzing."""
         TALLY.sent[self.kind] += 1
         for category, why in self.problems:
-            TALLY.record(category, f"{self.kind}: {why} <- {self.shown}")
+            TALLY.record(self.kind, category, f"{why} <- {self.shown}")
         if self.problems and not FUZZING:
             raise AssertionError(
                 f"{self.kind} input {self.shown}: " + "; ".join(f"[{c}] {w}" for c, w in self.problems)

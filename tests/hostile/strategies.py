@@ -149,10 +149,17 @@ hostile_text = st.one_of(free_text, keyword_command()).filter(_no_identity)
 
 # -- the known defects' triggers, each for its own property -----------------------------------------
 
-payload_text = st.tuples(
-    st.sampled_from(("request 999 000 2231 check the {} of the referral", "help {}", "{}", "deny 1 {} please")),
-    st.sampled_from(("payload", "PAYLOAD", "payload=[]", '{"payload": 1}', "payloads")),
-).map(lambda t: t[0].format(t[1]))
+payload_text = (
+    st.tuples(
+        st.sampled_from(
+            ("request 999 000 2231 check the {} of the referral", "help {}", "{}", "deny 1 {} please", "history {}")
+        ),
+        st.sampled_from(("payload", "PAYLOAD", "payload=[]", '{"payload": 1}', "payloads", "payload=null")),
+        st.lists(token, max_size=3).map(" ".join),
+    )
+    .map(lambda t: f"{t[0].format(t[1])} {t[2]}".strip())
+    .filter(_no_identity)
+)
 
 unusual_numbers = st.one_of(
     st.tuples(

@@ -94,7 +94,9 @@ async def test_requests_without_a_valid_signature_are_refused_and_change_nothing
     body = data.draw(bodies(world), label="body")
     headers = data.draw(unauthentic_headers(body), label="headers")
     check = Check("slack-unsigned", shown((headers, body)))
-    nothing_happened(check, await send_raw(world, logs, body, headers), "an unauthenticated request")
+    # Slack's SSL check is answered 200 unsigned, as Bolt does; nothing else may be.
+    allowed = {200, *range(400, 500)} if body == b"ssl_check=1" else range(400, 500)
+    nothing_happened(check, await send_raw(world, logs, body, headers), "an unauthenticated request", allowed)
     check.settle()
 
 
@@ -116,7 +118,8 @@ async def test_malformed_signature_headers_are_refused_with_4xx_and_no_traceback
     headers["X-Slack-Signature"] = (
         data.draw(hs.bad_signatures, label="signature") if bad != "timestamp" else good["X-Slack-Signature"]
     )
-    headers = {k: v.replace("\r", "").replace("\n", "") for k, v in headers.items()}
+    # What an HTTP client can put in a header at all (no control characters).
+    headers = {k: "".join(ch for ch in v if ch >= " " and ch != "\x7f") for k, v in headers.items()}
     check = Check("slack-malformed-headers", shown((headers, body)))
     nothing_happened(check, await send_raw(world, logs, body, headers), "malformed signature headers")
     check.settle()
