@@ -183,9 +183,12 @@ class Check:
             self.fail(LEAK, f"{leaked!r} in a log line: {_first_line_with(text, (leaked,))}")
 
     def outbound(self, documents: list[Any], *, own_text: str = "") -> None:
-        """Nothing sent to Slack or Teams carries an identity value (unless the sender typed it)."""
+        """Nothing sent to Slack or Teams carries a traceback, or an identity value (unless the
+        sender typed it)."""
         for doc in documents:
             text = doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False)
+            if "Traceback" in text or 'File \\"' in text:
+                self.fail(TRACEBACK, f"a traceback sent out: {text[:200]}")
             leaked = identity_in(text)
             if leaked and leaked not in own_text:
                 self.fail(LEAK, f"{leaked!r} sent out: {text[:200]}")
