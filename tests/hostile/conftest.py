@@ -54,8 +54,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     if FAILED_IN_TEST and outcome.excinfo is None:  # type: ignore[attr-defined]
         found = sorted({c for c, _ in FAILED_IN_TEST})
-        problem = AssertionError(f"{len(FAILED_IN_TEST)} problem(s) across the examples: {', '.join(found)}")
-        outcome.force_exception(problem)  # type: ignore[attr-defined]
+        message = f"{len(FAILED_IN_TEST)} problem(s) across the examples: {', '.join(found)} (see the counts below)"
+        outcome.force_exception(pytest.fail.Exception(message, pytrace=False))  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
