@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP)
 	$(BIN)/mypy || status=1; \
 	if [ $$status -ne 0 ]; then echo "lint: the gates found something (above); fix it before the tests run" >&2; fi; \
 	exit $$status
+
+## fuzz: the hostile-input suite at full size (>= 10,000 inputs on SQLite and PostgreSQL), counts at the end
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	SIGNPOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/hostile -q -p no:logging -W ignore::hypothesis.errors.HypothesisWarning
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000

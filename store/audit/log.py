@@ -262,7 +262,13 @@ async def _create_period_key(
 
 
 def _row(record: AuditRecord) -> dict[str, object]:
-    row = {k: v for k, v in asdict(record).items() if k != "subject_refs"}
+    # Text that reached us unverified (a refused request's claimed tenant) may hold NUL, which
+    # PostgreSQL cannot store: it is recorded as U+FFFD on every backend, so the chain is the same.
+    row = {
+        k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+        for k, v in asdict(record).items()
+        if k != "subject_refs"
+    }
     # Stored (and hashed) in UTC: SQLite keeps wall-clock time without its zone.
     row["at"] = audit_chain.utc(record.at)
     row["subject_refs"] = " ".join(str(ref) for ref in record.subject_refs)

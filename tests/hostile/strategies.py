@@ -1,0 +1,232 @@
+# ruff: noqa: RUF001  (look-alike characters are the point of this file)
+"""Hypothesis strategies for hostile input: text no person should send, and requests no platform would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tests.hostile.observe import identity_in
+
+# Characters that have broken parsers elsewhere: superscripts and other non-ASCII digits (str.isdigit
+# accepts them, int() does not), full-width forms, controls, bidi overrides and isolates, zero-width,
+# combining marks, non-breaking and odd spaces, quotes, Slack's and Teams' markup characters.
+SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+OTHER_DIGITS = "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩०१२३४५६७८९①②③⑴"
+UNICODE_DIGITS = SUPERSCRIPT_DIGITS + OTHER_DIGITS
+CONTROLS = "".join(chr(c) for c in (*range(0x00, 0x20), 0x7F, 0x85))
+BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+SPACES = "\u00a0\u2007\u202f\u3000\u2028\u2029\t\r\n"
+MARKUP = "<>&*_~`|@!#$%^{}[]()\\/'\";:,.?=+-"
+SNIPPETS = (
+    "%s",
+    "%d",
+    "%n",
+    "{0}",
+    "{}",
+    "{!r}",
+    "{0.__class__}",
+    "' OR 1=1 --",
+    '" OR ""="',
+    "'; DROP TABLE audit_events; --",
+    "%",
+    "_",
+    "%_%",
+    "\\",
+    "\\x00",
+    "NULL",
+    "None",
+    "undefined",
+    "NaN",
+    "-1",
+    "0",
+    "1e309",
+    "99999999999999999999999999",
+    "<@U0ADMIN>",
+    "<!channel>",
+    "<#C0001|general>",
+    "<https://evil.example|click>",
+    "[click](https://evil.example)",
+    "<at>Signpost</at>",
+    "<script>alert(1)</script>",
+    "&amp;&lt;&gt;",
+    "${jndi:ldap://x}",
+    "../../etc/passwd",
+    "\u202eevil",
+    "Ω≈ç√∫",
+    "👩‍👩‍👧‍👦",
+    "Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǧ̗͚̚o̙̔ͮ̇͐̇",
+    "R1",
+    "P001",
+    "999 000 0018",
+    "9990000018",
+    "9\u200b990000018",
+)
+ALPHABET = st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from(UNICODE_DIGITS + CONTROLS + BIDI + INVISIBLE + SPACES + MARKUP),
+)
+
+
+def _no_identity(text: str) -> bool:
+    return identity_in(text) is None
+
+
+token = st.one_of(
+    st.text(ALPHABET, min_size=1, max_size=12),
+    st.sampled_from(SNIPPETS),
+    st.integers(-(10**20), 10**20).map(str),
+)
+
+
+def long_text(piece: st.SearchStrategy[str] = token) -> st.SearchStrategy[str]:
+    """A 300,000-character text made of a repeated hostile piece."""
+    return piece.filter(bool).map(lambda p: (p * (300_000 // len(p) + 1))[:300_000])
+
+
+free_text = st.one_of(
+    st.text(ALPHABET, max_size=80),
+    st.lists(token, max_size=8).map(" ".join),
+).filter(_no_identity)
+
+# Every keyword command (handlers/help.py lists them for people; the Specs define them).
+KEYWORDS = (
+    "help",
+    "home",
+    "history",
+    "enrol",
+    "code",
+    "register",
+    "request",
+    "approve",
+    "deny",
+    "pending",
+    "unlink",
+    "decommission",
+)
+# Argument counts each command does not take (junk arguments, so a right count could not succeed either).
+WRONG_ARITY: dict[str, tuple[int, ...]] = {
+    "home": (1, 2, 3),
+    "history": (2, 3, 4),
+    "enrol": (1, 2),
+    "code": (0, 2, 3),
+    "register": (0, 2, 3),
+    "request": (0, 1),
+    "approve": (0, 3, 4),
+    "deny": (0,),
+    "pending": (1, 2),
+    "unlink": (0, 3, 4),
+    "decommission": (0, 4, 5),
+}
+# Commands that change something: with junk arguments they must never report it done.
+WRITES = frozenset({"register", "request", "approve", "deny", "unlink", "decommission", "code"})
+
+
+def _case(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from((word, word.upper(), word.capitalize()))
+
+
+@st.composite
+def keyword_command(draw: st.DrawFn, words: st.SearchStrategy[str] = token) -> str:
+    keyword = draw(st.sampled_from(KEYWORDS).flatmap(_case))
+    args = draw(st.lists(words, max_size=5))
+    return " ".join([keyword, *args])
+
+
+@st.composite
+def wrong_arity(draw: st.DrawFn) -> tuple[str, str]:
+    keyword = draw(st.sampled_from(sorted(WRONG_ARITY)))
+    n = draw(st.sampled_from(WRONG_ARITY[keyword]))
+    junk = st.text(st.characters(codec="ascii", categories=["L", "P", "S"]), min_size=1, max_size=8)
+    args = draw(st.lists(junk.filter(lambda t: not t.isdigit()), min_size=n, max_size=n))
+    return keyword, " ".join([draw(_case(keyword)), *args])
+
+
+hostile_text = st.one_of(free_text, keyword_command()).filter(_no_identity)
+
+# -- the known defects' triggers, each for its own property -----------------------------------------
+
+payload_text = (
+    st.tuples(
+        st.sampled_from(
+            ("request 999 000 2231 check the {} of the referral", "help {}", "{}", "deny 1 {} please", "history {}")
+        ),
+        st.sampled_from(("payload", "PAYLOAD", "payload=[]", '{"payload": 1}', "payloads", "payload=null")),
+        st.lists(token, max_size=3).map(" ".join),
+    )
+    .map(lambda t: f"{t[0].format(t[1])} {t[2]}".strip())
+    .filter(_no_identity)
+)
+
+unusual_numbers = st.one_of(
+    st.tuples(
+        st.sampled_from(("history", "approve", "deny", "approve 1", "history 1")),
+        st.text(st.sampled_from(UNICODE_DIGITS), min_size=1, max_size=4),
+    ).map(" ".join),
+    st.tuples(
+        st.sampled_from(("Zed Quill", "Ora Vane")),
+        st.integers(1, 28),
+        st.integers(1, 12),
+        st.integers(1, 999),
+    ).map(lambda t: f"{t[0]} {t[1]:02d}/{t[2]:02d}/{t[3]:04d}"),
+    st.tuples(
+        st.sampled_from(("Zed Quill", "Ora Vane")), st.text(st.sampled_from(UNICODE_DIGITS + "/"), max_size=10)
+    ).map(" ".join),
+)
+
+# -- Slack request pieces -------------------------------------------------------------------------
+
+bad_timestamps = st.one_of(
+    st.sampled_from(("abc", "", " ", "1.7e9", "NaN", "inf", "-1", "0x10", "١٧٠٠٠٠٠٠٠٠", "99999999999999999999999")),
+    st.text(ALPHABET, max_size=20).filter(lambda t: not t.isascii() or not t.strip().isdigit()),
+)
+bad_signatures = st.one_of(
+    st.sampled_from(("", "v0=", "v0=zz", "v1=00", "v0=é" + "0" * 63, "v0=" + "0" * 64)),
+    st.text(ALPHABET, max_size=80),
+)
+content_types = st.sampled_from(
+    (
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded; charset=latin-1",
+        "",
+        "ßß/ßß",
+    )
+)
+json_junk: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(ALPHABET, max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+junk_bodies = st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from(
+        (
+            b"payload=[]",
+            b"payload=null",
+            b"payload=%7B",
+            b"payload=%FF%FE",
+            b"payload=" + b"%5B" * 5000,
+            b"\xff\xfe\x00",
+            b"{",
+            b'{"type": "event_callback", "event": ',
+            _nested(100_000).encode(),
+            b"command=/signpost&text=%FF&user_id=",
+            b"ssl_check=1",
+            b"type=url_verification&challenge=x",
+        )
+    ),
+    json_junk.map(lambda doc: json.dumps(doc).encode()),
+    json_junk.map(lambda doc: b"payload=" + json.dumps(doc).encode()),
+)
