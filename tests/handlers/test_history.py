@@ -74,7 +74,7 @@ async def test_history_with_a_superscript_or_foreign_digit_count_gets_usage_help
     for bad in ("history \u00b2", "history \u0663", "history 1\u00b2", "history \uff13"):
         reply = await say_fresh(signpost, "P001", bad)
         assert reply.outcome is Outcome.INVALID, bad
-        assert "give a number of lookups from 1 to 50" in reply.text
+        assert "Give a number of lookups from 1 to 50" in reply.text
         assert "went wrong" not in reply.text
 
 

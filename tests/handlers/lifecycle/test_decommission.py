@@ -74,7 +74,7 @@ async def leave_stepup_and_access_traces(app: Signpost) -> None:
     slack_p002 = Principal(Platform.SLACK, "T1", "U-P002")
     async with app.ctx.db.write() as session:
         await practitioners.link_identity(session, slack_p002, "P002", app.ctx.clock.now())
-    assert (await say(app, slack_p002, "enrol")).lines  # a one-time link; P002 does not finish
+    assert (await say(app, slack_p002, "enrol")).links  # a one-time link; P002 does not finish
     assert (await say(app, slack_p002, AMY)).outcome is Outcome.CHALLENGED  # parked, text sealed
     stranger = Principal(Platform.SLACK, "T1", "U-NEW")
     assert (await say(app, stranger, "register P003")).outcome is Outcome.DONE

@@ -61,10 +61,12 @@ async def server(app: Signpost) -> AsyncIterator[str]:
 
 
 async def told(app: Signpost) -> list[tuple[str, str]]:
-    """(recipient, kind) of every notice queued, once the live misuse checks have caught up."""
+    """(recipient, kind) of every notice queued, once the live misuse checks have caught up; the lead
+    professional's "your child was looked up" notice is a feature of its own, not an alert."""
     await app.ctx.audit.settle()
     async with app.ctx.db.read() as session:
-        return [(n.recipient_id, n.kind) for n in (await session.execute(select(Notice))).scalars()]
+        found = (await session.execute(select(Notice))).scalars()
+        return [(n.recipient_id, n.kind) for n in found if n.kind != "lead_informed"]
 
 
 async def events(app: Signpost, action: Action) -> list[AuditEvent]:

@@ -123,8 +123,10 @@ async def events(app: Signpost, action: str) -> list[AuditEvent]:
 
 
 async def notices(app: Signpost) -> list[NoticeRow]:
+    """Step-up's notices (a lead professional told of a lookup is another feature's)."""
     async with app.ctx.db.read() as session:
-        return list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+        found = (await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars()
+        return [n for n in found if n.kind != "lead_informed"]
 
 
 async def challenged_lookup(app: Signpost, who: str = "P002") -> Reply:
