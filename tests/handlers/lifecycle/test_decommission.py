@@ -362,6 +362,8 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")  # terms of no single child: a month key
     await leave_stepup_and_access_traces(signpost)
+    relayed = await say_fresh(signpost, "P003", f"message {SHIELDED} please call me about a school referral")
+    assert relayed.outcome is Outcome.DONE, relayed.text  # a blind-relay message, sealed under the child's key
     now = clock.now()
     slack_ad01 = Principal(Platform.SLACK, "T1", "U-AD01")
     teams_ad02 = Principal(Platform.TEAMS, "tenant-1", "aad-ad02")
