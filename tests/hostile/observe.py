@@ -83,10 +83,14 @@ IDENTITY_VALUES: tuple[str, ...] = (
 IDENTITY = re.compile(r"(?<![\w/.-])(?:" + "|".join(re.escape(v) for v in IDENTITY_VALUES) + r")(?![\w/-]|\.\d)")
 
 
+# The search's worked example, as help and usage texts spell it (fixed text, never read from the register).
+WORKED_EXAMPLE = "Amy Jones 03/04/2014 M1 2AB"
+
+
 def identity_in(text: str) -> str | None:
     # The help text's worked example happens to be a child of the synthetic register: it is fixed
     # text, not something read from the register, so it is not a leak.
-    for example in EXAMPLES:
+    for example in (*EXAMPLES, WORKED_EXAMPLE):
         text = text.replace(example, "")
     found = IDENTITY.search(text)
     return found.group(0) if found else None

@@ -16,7 +16,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import birthday, dobs_turning
 from store.lifecycle import retention as lifecycle
-from store.people import access
+from store.people import access, relay
 from store.register import children
 from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
@@ -196,6 +196,7 @@ async def test_every_table_with_a_child_column_loses_the_destroyed_childs_rows(s
             )
             assert request is not None
             await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))
+            await relay.create(session, int(ref), "Northshire", "P002", ["DM01"], "duty_manager", b"sealed", now)
 
     async def rows_of(ref: str) -> dict[str, int]:
         async with signpost.ctx.db.read() as session:
