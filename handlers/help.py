@@ -35,8 +35,16 @@ def menu(specs: Sequence[Spec]) -> list[tuple[str, str]]:
     command menu: those for everyone first, then duty managers'; admins' commands are left out (a
     platform's menu is the same for every user, and admins have ``help``)."""
     listed = [s for s in specs if s.keyword and s.summary and s.role is not Role.ADMIN]
-    everyone_first = sorted(listed, key=lambda s: s.role not in (None, Role.PRACTITIONER))
+    everyone_first = sorted(listed, key=lambda s: (s.role not in (None, Role.PRACTITIONER), _rank(s.name)))
     return [(spec.name, spec.summary) for spec in everyone_first]
+
+
+# What people send most, first: a platform's menu may show only the first few (Teams: ten).
+MENU_ORDER = ("help", "enrol", "history", "request", "message", "reply", "register", "pending", "approve", "deny")
+
+
+def _rank(name: str) -> int:
+    return MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER)
 
 
 def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:

@@ -30,6 +30,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "decommission destroy": ("signpost decommission destroy",),
     "teams package": ("signpost teams package --out signpost-teams.zip --website-url https://signpost.example.org",),
     "report transparency": ("signpost report transparency --month 2026-11 --format html > transparency.html",),
+    "db upgrade": ("signpost db upgrade   # once per release, before starting the replicas",),
+    "db current": ("signpost db current || echo 'the database is behind this release'",),
+    "db history": ("signpost db history",),
     "db grant-runtime": (
         "SIGNPOST_DATABASE_URL=postgresql+asyncpg://signpost_owner@db/signpost \\",
         "  signpost db grant-runtime signpost_app",

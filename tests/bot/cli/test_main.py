@@ -137,7 +137,8 @@ def test_audit_export_is_json_lines(cli: Cli, tmp_path: Path) -> None:
     cli("console", "--as", "P002", stdin=f"999 000 0018\n{code}\nhelp\n")
     result = cli("audit", "export")
     events = [json.loads(line) for line in result.out.splitlines()]
-    commands = [(e["action"], e["outcome"]) for e in events if e["actor_id"] == "P002"]
+    # P002's own commands (Signpost telling the child's lead professional is an event of its own)
+    commands = [(e["action"], e["outcome"]) for e in events if e["actor_id"] == "P002" and e["platform"] == "console"]
     assert commands == [("lookup", "challenged"), ("lookup", "answered"), ("code", "answered"), ("help", "info")]
     assert all(e["actor_id"] in ("P002", None) for e in events)  # the rest is the scheduler's own work
     assert all("terms" not in e for e in events)

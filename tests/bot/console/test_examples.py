@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from bot.app import Signpost
 from handlers.operator import register
 from store.register.synthetic import DemoExamples
@@ -69,11 +67,6 @@ async def test_every_demo_id_in_the_readme_and_greeting_can_be_acted_as(signpost
     assert "There is no practitioner" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="matching answers 'more than one record could match' for the demo's own child (issue #17 item 6; "
-    "the matching work makes it match: remove this mark then)",
-)
 async def test_demo_demographic_example_finds_its_child(signpost: Signpost) -> None:
     """The greeting's (and README's) name-and-date example answers with that child's signposts.
 
