@@ -18,9 +18,10 @@ from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.vocabulary import Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
-from store.keys.crypto import KeyRing
+from store.keys.crypto import DecryptionError, KeyRing
 from store.lifecycle import decommission
 from store.people import conversations, practitioners
+from store.register import children
 from store.tables import Personal, tables_holding
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.delivery import Notice as NoticeRow
@@ -34,6 +35,7 @@ from store.tables.people import (
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 from tests.factories import AMY, SHIELDED, console, say
 from tests.stepup_helpers import ensure_enrolled, say_fresh
+from tests.store.keys.test_backup import _open_or_none, restored
 from tests.store.lifecycle.lifecycle_data import MARKER, at, load
 
 ADMINS = ("AD01", "AD02")
@@ -413,3 +415,35 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
     assert stored is not None and stored.certificate is not None
     assert json.loads(stored.certificate) == cert and decommission.verify(json.loads(stored.certificate), published)
     assert "purge" in stored.steps_done
+
+
+async def test_a_backup_taken_before_decommissioning_opens_nothing_afterwards(
+    signpost: Signpost, clock: FakeClock, tmp_path: Path, db_url: str
+) -> None:
+    """A backup taken just before destruction, restored beside the key file as it is afterwards:
+    no child's identity decrypts and no search's sealed terms open (the key file lost every KEK)."""
+    await load(signpost)
+    await retention_tick(signpost.ctx, clock.now())
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")  # terms of no single child
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    taken = tmp_path / "before-decommissioning.backup"
+    await backup(signpost.ctx.db, taken)
+    async with signpost.ctx.db.read() as session:
+        refs = list((await session.execute(select(Child.ref))).scalars())
+        sealed_terms = (await session.execute(select(func.count()).where(AuditEvent.terms.is_not(None)))).scalar_one()
+    assert refs and sealed_terms
+    clock.set(at(date(2026, 11, 3)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is not None
+    keys_after = signpost.ctx.keys  # the key file as it is now
+    async with restored(db_url, taken) as old, old.read() as session:
+        try:
+            found = await children.load_identities(session, keys_after, refs)
+        except (DecryptionError, KeyError):
+            found = {}
+        assert found == {}
+        sealer = type(signpost.ctx.sealer)(old, keys_after)
+        events = (await session.execute(select(AuditEvent).where(AuditEvent.terms.is_not(None)))).scalars().all()
+        assert len(events) == sealed_terms
+        assert [await _open_or_none(sealer, session, e) for e in events] == [None] * len(events)
+    assert MARKER.encode() not in taken.read_bytes()
