@@ -9,6 +9,18 @@ from zoneinfo import ZoneInfo
 UK = ZoneInfo("Europe/London")  # people read times in UK local time
 
 
+def waited(since: datetime, now: datetime) -> str:
+    """How long something has waited, to the minute: "4 min", "2 h 5 min", "1 d 3 h"."""
+    start = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    end = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    minutes = max(0, int((end - start) // timedelta(minutes=1)))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
 def uk_time(moment: datetime) -> str:
     """A UTC instant as a person in the UK reads it, with the zone that makes it unambiguous:
     ``02/11/2026 09:00 GMT``, ``01/07/2026 10:00 BST`` (the repeated hour in October included).

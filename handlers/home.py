@@ -7,13 +7,13 @@ a fresh code, shows that) and never a child's name; deciding still needs a fresh
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import decision_buttons
-from handlers.clock import uk_time
+from handlers.clock import uk_time, waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Button, Outcome, Reply, Role, format_ref
@@ -41,16 +41,6 @@ async def recent_lookups(
         .limit(limit)
     )
     return [(refs, at) for refs, at in result]
-
-
-def waited(since: datetime, now: datetime) -> str:
-    """How long something has waited, to the minute: "4 min", "2 h 5 min", "1 d 3 h"."""
-    minutes = max(0, int((access.utc(now) - access.utc(since)) // timedelta(minutes=1)))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
 
 
 async def _who(session: AsyncSession, practitioner_id: str) -> str:

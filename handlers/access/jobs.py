@@ -10,12 +10,20 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access.notices import escalation_targets, grant_expired_notice, request_expired_notice, request_notices
+from handlers.access.notices import (
+    escalation_targets,
+    grant_expired_notice,
+    request_expired_notice,
+    request_notices,
+    requester_text,
+)
 from handlers.access.requests import POLICY
+from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
 from store.audit.log import AuditRecord, append, origin_event
 from store.people import access as store
+from store.people import practitioners
 from store.tables.people import AccessRequest
 
 BATCH = 100
@@ -58,7 +66,9 @@ async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now
         return False
     detail = f"request {row.id} level {level} to {'admins' if not more else 'duty manager'}"
     await append(session, [system_event(Action.REQUEST_ESCALATED, row.child_ref, detail, now)])
-    await ctx.notices.enqueue(session, request_notices(row.id, row.child_ref, recipients, level), now)
+    who = requester_text(await practitioners.get_actor(session, row.requester_id), row.requester_id)
+    notices = request_notices(row.id, row.child_ref, recipients, level, who, waited(row.created_at, now))
+    await ctx.notices.enqueue(session, notices, now)
     return True
 
 

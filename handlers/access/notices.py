@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import uk_time
 from handlers.privacy import mentions_identity
-from handlers.vocabulary import Button, Input, Notice, Role, format_ref
+from handlers.vocabulary import Actor, Button, Input, Notice, Role, format_ref
 from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people.practitioners import Holders, holders
@@ -58,16 +58,33 @@ async def escalation_targets(
     return Holders((), None), False
 
 
-def request_notices(request_id: int, ref: int, recipients: Iterable[str], level: int) -> list[Notice]:
+def requester_text(requester: Actor | None, requester_id: str) -> str:
+    """Who asked, as a duty manager needs to know them: name, role, organisation and authority."""
+    if requester is None:
+        return f"{requester_id} (no longer in the register)"
+    return f"{requester.name}, {requester.role}, {requester.organisation} ({requester.local_authority})"
+
+
+def request_notices(
+    request_id: int,
+    ref: int,
+    recipients: Iterable[str],
+    level: int,
+    who: str = "",
+    waited_for: str = "",
+) -> list[Notice]:
+    """``who``: requester_text() of the person asking; ``waited_for``: how long it has waited (escalations)."""
+    by = f" from {who}" if who else ""
     if level == 0:
         text = (
-            f"Access request {request_id} for shielded record {format_ref(ref)} needs a decision. "
+            f"Access request {request_id} for shielded record {format_ref(ref)}{by} needs a decision. "
             "Send 'pending' to read the purpose given."
         )
     else:
+        still = f" after {waited_for}" if waited_for else ""
         text = (
-            f"Escalated: access request {request_id} for shielded record {format_ref(ref)} is still waiting "
-            "for a decision. Send 'pending' to read the purpose given."
+            f"Escalated: access request {request_id} for shielded record {format_ref(ref)}{by} is still waiting "
+            f"for a decision{still}. Send 'pending' to read the purpose given."
         )
     return [
         Notice(

@@ -22,9 +22,11 @@ from handlers.access.notices import (
     escalation_targets,
     mentions_child,
     request_notices,
+    requester_text,
     when,
 )
 from handlers.access.registration import may_decide
+from handlers.clock import waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
@@ -43,6 +45,7 @@ from handlers.vocabulary import (
     sentence,
 )
 from store.people import access as store
+from store.people import practitioners
 from store.register import children
 from store.tables.people import ChatIdentity
 
@@ -161,7 +164,8 @@ async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la:
     new = store.NewRequest(requester, ref, la, sealed, key)
     escalate_at = req.now + POLICY.escalate_after if more else None
     request_id = await store.open_request(session, new, req.now, POLICY.request_lifetime, escalate_at)
-    await ctx.notices.enqueue(session, request_notices(request_id, ref, recipients, 0), req.now)
+    who = requester_text(req.actor, requester)
+    await ctx.notices.enqueue(session, request_notices(request_id, ref, recipients, 0, who), req.now)
     text = SENT_TO[recipients.role].format(id=request_id, ref=format_ref(ref))
     return Result(Reply(Outcome.DONE, text), subjects=(ref,), terms=purpose, detail=f"request {request_id}")
 
@@ -256,9 +260,10 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     ids: list[str] = []
     for row in rows:
         purpose = await ctx.sealer.open(session, row.reason, row.reason_key) if row.reason and row.reason_key else None
+        who = requester_text(await practitioners.get_actor(session, row.requester_id), row.requester_id)
         lines.append(
-            f"• {row.id}: {format_ref(row.child_ref)} from {row.requester_id}, asked {when(row.created_at)}; "
-            f"purpose: {purpose or '(not readable)'}"
+            f"• {row.id}: {format_ref(row.child_ref)} from {who}, asked {when(row.created_at)}, "
+            f"waiting {waited(row.created_at, req.now)}; purpose: {purpose or '(not readable)'}"
         )
         ids.append(str(row.id))
     registrations = await store.pending_registrations(session, actor.local_authority) if scope else []

@@ -221,7 +221,10 @@ async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_we
     [opened] = fake_slack.of("conversations.open")
     assert opened.body["users"] == "U0DUTY"
     [posted] = fake_slack.of("chat.postMessage")
-    assert "Access request 1 for shielded record 999 000 0050 needs a decision" in posted.body["text"]
+    assert (
+        "Access request 1 for shielded record 999 000 0050 from Priya Shah, School nurse, "
+        "Northshire School Health (Northshire) needs a decision" in posted.body["text"]
+    )
     actions = [e for b in posted.body["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [e["action_id"] for e in actions] == ["approve", "deny"]
     for word in ("Mia", "Stone", "30/06/2015", "2015-06-30", "S1 4ZZ"):

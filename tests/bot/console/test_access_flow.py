@@ -69,10 +69,12 @@ EXPECTED_IN_ORDER = [
     "Now acting as DM01.",
     "Only a duty manager for the child's local authority can decide request 1.",
     "Now acting as DM02.",
-    "[notice] Access request 1 for shielded record 999 000 0050 needs a decision.",
+    "[notice] Access request 1 for shielded record 999 000 0050 from Priya Shah, School nurse, "
+    "Northshire School Health (Northshire) needs a decision.",
     "  [Approve] type: approve 1",
     "1 request waiting for a decision:",
-    "purpose: section 47 enquiry",
+    "from Priya Shah, School nurse, Northshire School Health (Northshire), asked ",
+    " min; purpose: section 47 enquiry",  # how long it has waited
     "Request 1 approved: P002 can see the signposts for 999 000 0050",
     "Now acting as P002.",
     "[notice] Access request 1 was approved",

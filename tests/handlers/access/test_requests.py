@@ -108,6 +108,24 @@ async def test_request_notice_goes_to_the_first_duty_manager_with_approve_and_de
     assert deny.input is not None and deny.input.name == "reason" and not deny.input.required
 
 
+async def test_duty_managers_see_who_asked_and_how_long_it_has_waited(app: Signpost, clock: FakeClock) -> None:
+    """The notice, an escalation and `pending` name the requester (name, role, organisation, authority),
+    and the escalation and `pending` say how long the request has waited: nobody decides blind."""
+    await request_access(app, "P002", SHIELDED)
+    who = "Priya Shah, School nurse, Northshire School Health (Northshire)"
+    [first] = await notices(app)
+    assert f"from {who} needs a decision" in first.text
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    escalated = [n for n in await notices(app) if n.text.startswith("Escalated")]
+    assert len(escalated) == 1 and f"from {who} is still waiting for a decision after 30 min" in escalated[0].text
+    clock.advance(minutes=95)
+    pending = await decide(app, "DM03", "pending", "")
+    assert pending.outcome is Outcome.INFO
+    [line] = [line for line in pending.lines if line.startswith("• 1:")]
+    assert f"from {who}, asked " in line and "waiting 2 h 5 min; purpose: " in line
+
+
 async def test_nobody_approves_their_own_request(app: Signpost) -> None:
     """A duty manager asking for access cannot decide it; the next one on the list can."""
     await request_access(app, "DM02", SHIELDED)
