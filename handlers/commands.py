@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import help as help_commands
-from handlers import history, home, search
+from handlers import history, home, lead_setting, search
 from handlers.access import relay
 from handlers.access import requests as access
 from handlers.dispatch.spec import Spec
@@ -17,6 +17,7 @@ def all_specs(*built: Spec) -> tuple[Spec, ...]:
         *home.SPECS,
         *access.SPECS,
         *relay.SPECS,
+        *lead_setting.SPECS,
         *history.SPECS,
         *lifecycle.SPECS,
         *built,

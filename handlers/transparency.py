@@ -194,7 +194,7 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
             "relayed to the lead professional of a shielded child (counted in the sender's authority).",
             (
                 tally.row("Lead professionals informed", _events(actions, Action.LEAD_PROFESSIONAL_INFORMED)),
-                tally.row("Relay messages sent", _events(actions, Action.RELAY_MESSAGE)),
+                tally.row("Relay messages and answers sent", _events(actions, Action.RELAY_MESSAGE, Outcome.DONE)),
             ),
         ),
         _children_section(tally, retention),

@@ -76,6 +76,7 @@ class Action(StrEnum):
     KEYS_ROTATE = "keys_rotate"
     IMPORT = "import"
     SEED_DEMO = "seed_demo"
+    LEAD_NOTICES = "lead_notices"  # an admin set who is told when an authority's child is looked up
     LEAD_PROFESSIONAL_INFORMED = "lead_professional_informed"  # issue 18: the lead professional was told
     RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
     RELAY_READ = "relay_read"  # issue 18: a relayed message (or its answer) read by its sender or recipient

@@ -12,7 +12,7 @@ from store.audit.sar import subject_access
 from store.people import lead
 from store.tables.register import Child
 from tests.access_helpers import audit_events, decide, load_access, notices, request_access, search_as
-from tests.factories import AMY, SHIELDED
+from tests.factories import AMY, SHIELDED, say
 
 PRIYA_LOOKED_UP_AMY = (
     "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
@@ -129,3 +129,21 @@ async def test_the_setting_defaults_to_the_lead_professional_and_is_kept_per_aut
     async with app.ctx.db.read() as session:
         assert await lead.setting(session, "Southvale") is lead.LeadNotices.OFF
         assert await lead.setting(session, "Northshire") is lead.LeadNotices.LEAD
+
+
+async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: Signpost) -> None:
+    """`lead-notices Northshire off` (an admin): the next lookup tells nobody; the setting is shown on
+    asking, audited, refused to a duty manager, and an unknown authority is answered kindly."""
+    assert (await say(app, "AD01", "lead-notices Northshire")).text.startswith("Northshire: lead")
+    changed = await say(app, "AD01", "lead-notices Northshire off")
+    assert changed.outcome is Outcome.DONE and "nobody is told" in changed.text
+    assert (await search_as(app, "P002", AMY)).outcome is Outcome.ANSWERED
+    assert await informed(app) == []
+    refused = await say(app, "DM02", "lead-notices Northshire all")
+    assert refused.outcome is Outcome.REFUSED
+    unknown = await say(app, "AD01", "lead-notices Atlantis all")
+    assert unknown.outcome is Outcome.INVALID and "no local authority called Atlantis" in unknown.text
+    bad = await say(app, "AD01", "lead-notices Northshire sometimes")
+    assert bad.outcome is Outcome.INVALID and "off, lead or all" in bad.text
+    events = [e for e in await audit_events(app) if e.action == Action.LEAD_NOTICES]
+    assert [(e.outcome, e.detail) for e in events][:2] == [("info", "Northshire lead"), ("done", "Northshire off")]
