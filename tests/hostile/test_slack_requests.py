@@ -76,7 +76,7 @@ def unauthentic_headers(draw: st.DrawFn, body: bytes) -> dict[str, str]:
         else now
     )
     secret = (
-        draw(st.text(min_size=1, max_size=30).filter(lambda s: s != SIGNING_SECRET))
+        draw(st.text(min_size=1, max_size=30).filter(lambda s: s.strip() and s != SIGNING_SECRET))
         if how == "other-secret"
         else SIGNING_SECRET
     )
