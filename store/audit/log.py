@@ -440,25 +440,8 @@ class AuditLog:
             self._committed.task_done()
 
 
-EXPORT_FIELDS = (
-    "seq",
-    "at",
-    "actor_id",
-    "platform",
-    "tenant",
-    "user_id",
-    "actor_role",
-    "actor_org",
-    "actor_la",
-    "channel",
-    "action",
-    "outcome",
-    "subject_refs",
-    "result_count",
-    "correlation_id",
-    "detail",
-    "terms_key",
-)
+# Every column but the sealed query terms, in the chain's own order (one list: chain.CANONICAL_FIELDS).
+EXPORT_FIELDS = tuple(name for name in audit_chain.CANONICAL_FIELDS if name != "terms")
 
 
 @dataclass(frozen=True, slots=True)
