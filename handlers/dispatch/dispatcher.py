@@ -162,23 +162,12 @@ class Dispatcher:
 
         The principal is what the request claimed, unverified; ``detail`` is fixed text, never input.
         """
-        principal = command.principal
-        record = AuditRecord(
-            at=self.ctx.clock.now(),
-            actor_id=None,
-            platform=principal.platform.value,
-            tenant=principal.tenant,
-            user_id=principal.user_id,
-            actor_role=None,
-            actor_org=None,
-            actor_la=None,
-            channel=command.channel,
-            action=Action.UNTRUSTED_SOURCE.value,
-            outcome=Outcome.REFUSED.value,
-            subject_refs=(),
-            result_count=0,
-            correlation_id=command.correlation_id,
-            detail=detail,
+        record = chat_event(
+            command,
+            None,
+            Action.UNTRUSTED_SOURCE,
+            Result(Reply(Outcome.REFUSED, ""), detail=detail),
+            self.ctx.clock.now(),
         )
         await self.ctx.audit.record(record)
         log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
@@ -222,26 +211,40 @@ class Dispatcher:
         # writer: ``session`` holds the write transaction, so a month key is made inside it.
         born = spec.born_in(terms, now.date()) if (terms and spec.born_in) else None
         sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer, born=born)
-        principal = command.principal
-        return AuditRecord(
-            at=now,
-            actor_id=actor.practitioner_id if actor else None,
-            platform=principal.platform.value,
-            tenant=principal.tenant,
-            user_id=principal.user_id,
-            actor_role=actor.role if actor else None,
-            actor_org=actor.organisation if actor else None,
-            actor_la=actor.local_authority if actor else None,
-            channel=command.channel,
-            action=spec.action.value,
-            outcome=result.reply.outcome.value,
-            subject_refs=result.subjects,
-            result_count=result.result_count,
-            correlation_id=command.correlation_id,
-            detail=result.detail,
-            terms=sealed,
-            terms_key=terms_key,
-        )
+        return chat_event(command, actor, spec.action, result, now, sealed, terms_key)
+
+
+def chat_event(
+    command: Command,
+    actor: Actor | None,
+    action: Action,
+    result: Result,
+    now: datetime,
+    terms: bytes | None = None,
+    terms_key: str | None = None,
+) -> AuditRecord:
+    """The audit event of a chat command (the origin factory's counterpart for chat users): who asked,
+    by their platform ids and the register's record of them, what they asked and how it ended."""
+    principal = command.principal
+    return AuditRecord(
+        at=now,
+        actor_id=actor.practitioner_id if actor else None,
+        platform=principal.platform.value,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        actor_role=actor.role if actor else None,
+        actor_org=actor.organisation if actor else None,
+        actor_la=actor.local_authority if actor else None,
+        channel=command.channel,
+        action=action.value,
+        outcome=result.reply.outcome.value,
+        subject_refs=result.subjects,
+        result_count=result.result_count,
+        correlation_id=command.correlation_id,
+        detail=result.detail,
+        terms=terms,
+        terms_key=terms_key,
+    )
 
 
 def joined(session: AsyncSession) -> WriteApart:
