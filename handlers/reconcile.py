@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -132,14 +132,21 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
 
 
 async def reconcile(
-    ctx: Context, session: AsyncSession, queries: Sequence[Query], top: int, now: datetime
+    ctx: Context,
+    session: AsyncSession,
+    queries: Sequence[Query],
+    top: int,
+    now: datetime,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[LineAnswer]:
-    """Each row's decision and ranked candidates, chunk by chunk."""
+    """Each row's decision and ranked candidates, chunk by chunk (``on_progress``: rows done after each)."""
     model = MatchModel(population=await ctx.population.get(session, now))
     answers: list[LineAnswer] = []
     for start in range(0, len(queries), ROWS_PER_CHUNK):
         chunk = queries[start : start + ROWS_PER_CHUNK]
         answers.extend(await _reconcile_chunk(ctx, session, chunk, start + 1, top, model))
+        if on_progress is not None:
+            on_progress(len(chunk))
     return answers
 
 
@@ -183,16 +190,24 @@ def _answer(
 # ---------------------------------------------------------------------------- the use case
 
 
-async def run_batch(ctx: Context, admin_id: str, roster: Roster, top: int, correlation_id: str) -> list[LineAnswer]:
+async def run_batch(
+    ctx: Context,
+    admin_id: str,
+    roster: Roster,
+    top: int,
+    correlation_id: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[LineAnswer]:
     """Check the operator is an active admin, match every row, and make ONE audit event durable
-    before anything is returned (fail closed: no audit, no answers)."""
+    before anything is returned (fail closed: no audit, no answers). ``on_progress`` is told how
+    many more rows are matched, chunk by chunk."""
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         actor = await practitioners.get_actor(session, admin_id)
         if actor is None or actor.status != "active" or not actor.has(Role.ADMIN):
             await _audit(ctx, session, admin_id, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
             raise BatchRefused("only an active admin can run a batch match: check --as")
-        answers = await reconcile(ctx, session, roster.queries, top, now)
+        answers = await reconcile(ctx, session, roster.queries, top, now, on_progress)
         subjects = tuple(sorted({r.ref for answer in answers for r in answer.candidates}))
         counts = {kind: sum(a.decision is kind for a in answers) for kind in DecisionKind}
         detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in counts.items())

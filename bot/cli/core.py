@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import serve
 from bot.cli.common import CommandFailed, opened, operator_account
+from bot.cli.progress import progress
 from bot.console import console
 from handlers.operator import register
 from handlers.vocabulary import plural
@@ -62,7 +63,15 @@ def add_commands(sub: Any) -> None:
 
 async def seed_demo(args: argparse.Namespace) -> int:
     async with opened() as app:
-        seeded = await register.seed_demo(app.ctx, operator_account(), args.children, if_empty=args.if_empty)
+        with progress("Seeding demo data", unit="row") as bar:
+            seeded = await register.seed_demo(
+                app.ctx,
+                operator_account(),
+                args.children,
+                if_empty=args.if_empty,
+                on_progress=bar.advance,
+                on_total=bar.set_total,
+            )
     if not seeded.seeded:
         print(f"The store already holds {seeded.existing} children; not seeding.")
         return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import CommandFailed, day, opened, operator_account, read_text_file
+from bot.cli.progress import BYTES, progress
 from handlers.operator import lifecycle
 
 
@@ -66,21 +67,34 @@ async def retention_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             report = await lifecycle.retention_preview(app.ctx, args.as_of)
         else:
-            report = await lifecycle.retention_run(app.ctx, operator_account())
+            due = await lifecycle.retention_due(app.ctx)
+            with (
+                progress("Retention: days", due.days, unit="day") as days,
+                progress("Retention: sealing in", due.keys, unit="key") as sealing,
+            ):
+                report = await lifecycle.retention_run(
+                    app.ctx, operator_account(), on_day=days.advance, on_sealed=sealing.advance
+                )
     print(report.summary())
     return 0
 
 
 async def backup_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        size = await lifecycle.backup_to(app.ctx, operator_account(), args.file)
+        with progress("Writing the backup", unit=BYTES) as bar:
+            size = await lifecycle.backup_to(
+                app.ctx, operator_account(), args.file, on_progress=bar.advance, on_total=bar.set_total
+            )
     print(f"Backup written to {args.file} ({size} bytes). It holds wrapped keys only: keep the key file apart from it.")
     return 0
 
 
 async def rotate_command(args: argparse.Namespace) -> int:
     async with opened() as app:
-        report = await lifecycle.rotate_keys(app.ctx, operator_account())
+        with progress("Re-wrapping keys", unit="key") as bar:
+            report = await lifecycle.rotate_keys(
+                app.ctx, operator_account(), on_progress=bar.advance, on_total=bar.set_total
+            )
     counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
     print(f"Keys rotated to generation {report.new_generation}; re-wrapped {counts}. Restart every running replica.")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.cli.common import CommandFailed, opened
+from bot.cli.progress import progress
 from handlers.operator.register import match_roll
 from handlers.reconcile import DEFAULT_TOP, LineAnswer, RosterRejected
 from handlers.vocabulary import format_ref, plural
@@ -54,7 +55,17 @@ async def match_command(args: argparse.Namespace) -> int:
     text = _read(args.file)
     async with opened() as app:
         try:
-            answers = await match_roll(app.ctx, args.as_id, args.file.name, text, args.top, uuid.uuid4().hex)
+            with progress("Matching rows", unit="row") as bar:
+                answers = await match_roll(
+                    app.ctx,
+                    args.as_id,
+                    args.file.name,
+                    text,
+                    args.top,
+                    uuid.uuid4().hex,
+                    on_progress=bar.advance,
+                    on_total=bar.set_total,
+                )
         except RosterRejected as rejected:
             for problem in rejected.problems:
                 print(problem, file=sys.stderr)

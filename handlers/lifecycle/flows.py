@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -161,11 +162,21 @@ SPECS = (replace(_DECOMMISSION, subcommands={"status": _AFTER_SWITCH_OFF, "certi
 
 
 async def retention_tick(
-    ctx: Context, now: datetime, *, max_days: int = 31, origin: Origin = Origin.SCHEDULER, who: str = ""
+    ctx: Context,
+    now: datetime,
+    *,
+    max_days: int = 31,
+    origin: Origin = Origin.SCHEDULER,
+    who: str = "",
+    on_day: Callable[[int], None] | None = None,
+    on_sealed: Callable[[int], None] | None = None,
 ) -> RetentionReport:
     """The daily retention work (safe to call often and from every replica); audited as ``origin``
-    (the scheduler, or the operator ``who`` at the terminal) when it did any work."""
-    report = await lifecycle.run(ctx.db, ctx.keys, now, max_days=max_days, compaction=False)
+    (the scheduler, or the operator ``who`` at the terminal) when it did any work. ``on_day`` and
+    ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
+    report = await lifecycle.run(
+        ctx.db, ctx.keys, now, max_days=max_days, compaction=False, on_day=on_day, on_sealed=on_sealed
+    )
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
         async with ctx.db.write() as session:

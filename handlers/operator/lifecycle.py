@@ -9,6 +9,7 @@ local account.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,18 +26,36 @@ from store.keys.rotation import RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
-from store.lifecycle.retention import RetentionReport
+from store.lifecycle.retention import Due, RetentionReport
 
 BY = "operator"  # how schedules, cancellations and admins' notices name an operator at the terminal
 MAX_DAYS = 366  # days of retention one tick catches up; a run repeats until none are pending
+Counter = Callable[[int], None]  # told a count: a total, or how many more items are done
 
 
-async def retention_run(ctx: Context, who: str) -> RetentionReport:
-    """Process every day since the last run, then seal in and compact; audited even when idle."""
-    report = await flows.retention_tick(ctx, ctx.clock.now(), max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who)
+async def retention_due(ctx: Context) -> Due:
+    """How many days a run would process and how many data keys it would seal in (for progress)."""
+    return await lifecycle.due(ctx.db, ctx.clock.now().date())
+
+
+async def retention_run(
+    ctx: Context, who: str, *, on_day: Counter | None = None, on_sealed: Counter | None = None
+) -> RetentionReport:
+    """Process every day since the last run, then seal in and compact; audited even when idle.
+
+    ``on_day`` is told of each day processed, ``on_sealed`` of more data keys sealed in (see
+    ``retention_due`` for how many of each to expect)."""
+
+    async def tick() -> RetentionReport:
+        now = ctx.clock.now()
+        return await flows.retention_tick(
+            ctx, now, max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who, on_day=on_day, on_sealed=on_sealed
+        )
+
+    report = await tick()
     worked = report.did_work
     while report.pending_days:
-        report = await flows.retention_tick(ctx, ctx.clock.now(), max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who)
+        report = await tick()
         worked = worked or report.did_work
     if not worked:  # a tick audits only the work it did; the operator's run is audited regardless
         await record(ctx, terminal_event(Action.RETENTION, ctx.clock.now(), who, detail="nothing due"))
@@ -52,10 +71,15 @@ async def retention_preview(ctx: Context, as_of: date | None) -> RetentionReport
     return await lifecycle.preview(ctx.db, ctx.keys, today, as_of)
 
 
-async def backup_to(ctx: Context, who: str, target: Path) -> int:
-    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes."""
+async def backup_to(
+    ctx: Context, who: str, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
+) -> int:
+    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes.
+
+    ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
+    """
     try:
-        size = await backup(ctx.db, target)
+        size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total)
     except BackupFailed as exc:
         await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED))
         raise Refused(str(exc)) from None
@@ -63,10 +87,15 @@ async def backup_to(ctx: Context, who: str, target: Path) -> int:
     return size
 
 
-async def rotate_keys(ctx: Context, who: str) -> RotationReport:
-    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed."""
+async def rotate_keys(
+    ctx: Context, who: str, *, on_progress: Counter | None = None, on_total: Counter | None = None
+) -> RotationReport:
+    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed.
+
+    ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
+    """
     try:
-        report = await rotate(ctx.db, ctx.keys, ctx.clock.now().date())
+        report = await rotate(ctx.db, ctx.keys, ctx.clock.now().date(), on_progress=on_progress, on_total=on_total)
     except RotationFailed as exc:
         await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED))
         raise Refused(str(exc)) from None

@@ -103,8 +103,20 @@ class Seeded:
     marked: bool = True  # a disposable demo store (the dev clock may run on it)
 
 
-async def seed_demo(ctx: Context, who: str, children: int, *, if_empty: bool) -> Seeded:
-    """Load the deterministic synthetic register (idempotent), and remember its size for the console."""
+async def seed_demo(
+    ctx: Context,
+    who: str,
+    children: int,
+    *,
+    if_empty: bool,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Seeded:
+    """Load the deterministic synthetic register (idempotent), and remember its size for the console.
+
+    ``on_total`` is told how many feed rows the demo data has, ``on_progress`` how many more are
+    imported (all at once when the import has committed: the feed import reports no finer steps).
+    """
     async with ctx.db.read() as session:
         existing = await demo.count_children(session)
     if existing and if_empty:
@@ -112,6 +124,9 @@ async def seed_demo(ctx: Context, who: str, children: int, *, if_empty: bool) ->
         await record(ctx, terminal_event(Action.SEED_DEMO, ctx.clock.now(), who, detail=detail))
         return Seeded(False, existing)
     feeds = [Feed(name, text) for name, text in feeds_text(SyntheticRegister(children=children)).items()]
+    rows = sum(feed.text.count("\n") - 1 for feed in feeds)  # one line per row, after the header
+    if on_total is not None:
+        on_total(rows)
     # Only a store that held nothing before seeding (or was already a demo store) is disposable.
     disposable = await disposable_store.may_mark(ctx.db)
 
@@ -119,6 +134,8 @@ async def seed_demo(ctx: Context, who: str, children: int, *, if_empty: bool) ->
         await demo.remember_size(session, children)
 
     report = await _import(ctx, who, Action.SEED_DEMO, feeds, extra=f"children={children}; ", also=remember)
+    if on_progress is not None:
+        on_progress(rows)
     if disposable:
         await disposable_store.mark_disposable(ctx.db, ctx.clock.now().isoformat())
     return Seeded(True, existing, dict(report.changed), marked=disposable)
@@ -137,18 +154,30 @@ async def demo_examples(ctx: Context) -> DemoExamples | None:
 
 
 async def match_roll(
-    ctx: Context, admin_id: str, name: str, text: str, top: int, correlation_id: str
+    ctx: Context,
+    admin_id: str,
+    name: str,
+    text: str,
+    top: int,
+    correlation_id: str,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> list[LineAnswer]:
     """Reconcile a roll against the register as ``admin_id`` (one batch event, also when refused).
 
-    Raises ``RosterRejected`` (the roll cannot be read: every problem) or ``Refused``.
+    Raises ``RosterRejected`` (the roll cannot be read: every problem) or ``Refused``. Once the
+    roll is read, ``on_total`` is told its number of rows and ``on_progress`` how many more are
+    matched.
     """
     try:
         roster = read_roster(name, text)
     except RosterRejected as rejected:
         await audit_rejected(ctx, admin_id, len(rejected.problems), correlation_id)
         raise
+    if on_total is not None:
+        on_total(len(roster.queries))
     try:
-        return await run_batch(ctx, admin_id, roster, top, correlation_id)
+        return await run_batch(ctx, admin_id, roster, top, correlation_id, on_progress)
     except BatchRefused as refused:
         raise Refused(str(refused)) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -27,8 +28,19 @@ class BackupFailed(Exception):
     """The backup was not written; the message is one line for the operator."""
 
 
-async def backup(db: Database, target: Path) -> int:
-    """Write a backup of the store to ``target`` (which must not exist); returns its size in bytes."""
+async def backup(
+    db: Database,
+    target: Path,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> int:
+    """Write a backup of the store to ``target`` (which must not exist); returns its size in bytes.
+
+    ``on_total`` is told the size the backup is expected to reach (the database's used size: an
+    estimate, told the real size at the end), and ``on_progress`` how many more bytes have been
+    written, every ``WATCH_EVERY`` seconds while the copy runs.
+    """
     if target.exists():
         raise BackupFailed(f"{target} already exists: choose a new file name")
     if not target.parent.is_dir():
@@ -39,6 +51,10 @@ async def backup(db: Database, target: Path) -> int:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
     except FileExistsError:
         raise BackupFailed(f"{target} already exists: choose a new file name") from None
+    if on_total is not None:
+        on_total(await _expected_size(db))
+    watcher = _Watcher(target, on_progress)
+    watching = asyncio.create_task(watcher.run()) if on_progress is not None else None
     try:
         if db.dialect == "sqlite":
             async with db.engine.connect() as conn:
@@ -48,8 +64,51 @@ async def backup(db: Database, target: Path) -> int:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+    finally:
+        if watching is not None:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
     make_private(target)
-    return target.stat().st_size
+    size = target.stat().st_size
+    if on_total is not None:
+        on_total(size)
+    watcher.look()
+    return size
+
+
+WATCH_EVERY = 0.25  # seconds between looks at the backup's size while it is written
+
+
+class _Watcher:
+    """Tells ``on_progress`` how many more bytes the backup file holds than at the last look."""
+
+    def __init__(self, target: Path, on_progress: Callable[[int], None] | None) -> None:
+        self.target, self.on_progress, self.seen = target, on_progress, 0
+
+    def look(self) -> None:
+        try:
+            size = self.target.stat().st_size
+        except OSError:
+            return
+        if size > self.seen and self.on_progress is not None:
+            self.on_progress(size - self.seen)
+            self.seen = size
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            self.look()
+
+
+async def _expected_size(db: Database) -> int:
+    """About how big a backup will be: the pages in use (SQLite), the database's size (PostgreSQL)."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            pages = (await conn.exec_driver_sql("PRAGMA page_count")).scalar_one()
+            free = (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar_one()
+            size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar_one()
+            return int((pages - free) * size)
+        return int((await conn.exec_driver_sql("SELECT pg_database_size(current_database())")).scalar_one())
 
 
 async def _pg_dump(db: Database, target: Path) -> None:

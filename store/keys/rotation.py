@@ -102,9 +102,19 @@ def _new_id(old: str, gen: int) -> str:
 
 
 async def rotate(
-    db: Database, ring: KeyRing, today: date, tables: tuple[WrappedKeys, ...] = WRAPPED_KEY_TABLES
+    db: Database,
+    ring: KeyRing,
+    today: date,
+    tables: tuple[WrappedKeys, ...] = WRAPPED_KEY_TABLES,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RotationReport:
-    """Add the next key generation, re-wrap every registered table, then remove older generations."""
+    """Add the next key generation, re-wrap every registered table, then remove older generations.
+
+    ``on_total`` is told how many wrapped keys are to be re-wrapped (one count, before any is), and
+    ``on_progress`` how many more are done after each batch (counts only).
+    """
     with keychain.editing(ring) as fresh:
         old = generation(fresh)
         new = old + 1
@@ -115,8 +125,10 @@ async def rotate(
                 keychain.add_chain(fresh, state.chain, new, state.cutoff)
     keychain.install(ring, today)
     report = RotationReport(old, new)
+    if on_total is not None:
+        on_total(await _left(db, ring, tables, new))
     for spec in tables:
-        report.rewrapped[spec.table.name] = await _rewrap_table(db, ring, spec, new)
+        report.rewrapped[spec.table.name] = await _rewrap_table(db, ring, spec, new, on_progress)
     await _verify(db, ring, tables, new)
     with keychain.editing(ring) as fresh:
         for entry in list(fresh.keks):
@@ -133,7 +145,22 @@ def _entry_gen(entry: str) -> int:
     return int(entry.split(":")[1])  # "~<chain>:<gen>:<cutoff>"
 
 
-async def _rewrap_table(db: Database, ring: KeyRing, spec: WrappedKeys, gen: int) -> int:
+async def _left(db: Database, ring: KeyRing, tables: tuple[WrappedKeys, ...], gen: int) -> int:
+    """Wrapped keys not yet under generation ``gen``, in every table."""
+    async with db.read() as session:
+        total = 0
+        for spec in tables:
+            total += (
+                await session.execute(
+                    select(func.count()).select_from(spec.table).where(~_in_generation(spec, ring, gen))
+                )
+            ).scalar_one()
+    return total
+
+
+async def _rewrap_table(
+    db: Database, ring: KeyRing, spec: WrappedKeys, gen: int, on_progress: Callable[[int], None] | None = None
+) -> int:
     table = spec.table
     pk = [c.name for c in table.primary_key.columns]
     kek_col = table.c[spec.kek_id]
@@ -159,6 +186,8 @@ async def _rewrap_table(db: Database, ring: KeyRing, spec: WrappedKeys, gen: int
             params = [_rewrapped(ring, spec, row, pk, gen) for row in rows]
             await session.execute(stmt, params)
             done += len(params)
+        if on_progress is not None:  # after the batch's commit
+            on_progress(len(params))
 
 
 def _rewrapped(ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int) -> dict[str, Any]:

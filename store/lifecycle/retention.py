@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ from store.tables.lifecycle import RetentionState
 from store.tables.register import Child, ChildKey, ChildTerm
 
 log = structlog.get_logger("signpost.retention")
+Counter = Callable[[int], None]  # told how many more items are done (progress; counts only)
 STATE_KEY = "daily"
 CHUNK = 500
 # Seal-in decrypts in the event loop: batches of 100 (each ending in a database round trip) keep
@@ -221,9 +222,11 @@ async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: dat
 
 
 async def _seal_in_children(
-    db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int
+    db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int, on_sealed: Counter | None = None
 ) -> tuple[int, int, int]:
-    """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed)."""
+    """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed).
+
+    ``on_sealed`` is told how many more keys were looked at after each transaction."""
     totals = [0, 0, 0]
     cursor = -1
     while totals[0] + totals[2] < limit:
@@ -244,6 +247,8 @@ async def _seal_in_children(
             for start in range(0, len(refs), SEAL_CHUNK):
                 done = await _seal_in_batch(session, keys, refs[start : start + SEAL_CHUNK], as_of, now)
                 totals = [t + d for t, d in zip(totals, done, strict=True)]
+        if on_sealed is not None:
+            on_sealed(len(refs))
     return totals[0], totals[1], totals[2]
 
 
@@ -358,9 +363,15 @@ async def run(
     max_days: int = 31,
     seal_limit: int = 100_000,
     compaction: bool = True,
+    on_day: Counter | None = None,
+    on_sealed: Counter | None = None,
 ) -> RetentionReport:
     """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
-    compact (unless the caller will, after writing its own last rows)."""
+    compact (unless the caller will, after writing its own last rows).
+
+    ``on_day`` is told of each day processed (1 at a time) and ``on_sealed`` how many more data
+    keys seal-in has looked at; ``due`` says how many of each there are.
+    """
     today = now.date()
     keychain.reload(keys)
     report = RetentionReport()
@@ -377,10 +388,12 @@ async def run(
         report.first_day = report.first_day or day
         report.last_day = day
         day += timedelta(days=1)
+        if on_day is not None:
+            on_day(1)
     async with db.read() as session:
         processed = await last_day(session) or today
     report.pending_days = max(0, (today - processed).days)
-    sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit)
+    sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit, on_sealed)
     report.sealed_in, report.archived, report.destroyed = (
         sealed,
         report.archived + archived,
@@ -420,6 +433,25 @@ async def _drop_cohort_term_keys(db: Database, keys: KeyRing, old_cutoff: int, n
     async with db.write() as session:
         for start in range(0, len(names), CHUNK):
             await session.execute(delete(AuditTermKey).where(AuditTermKey.period.in_(names[start : start + CHUNK])))
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """How much a run would work through: days to process, data keys to seal in (for progress)."""
+
+    days: int
+    keys: int
+
+
+async def due(db: Database, today: date) -> Due:
+    """Cheap counts of a run's work (one read; another replica may take some of it meanwhile)."""
+    async with db.read() as session:
+        done = await last_day(session)
+        keys = (
+            await session.execute(select(func.count()).select_from(ChildKey).where(not_(ChildKey.kek_id.like("d%"))))
+        ).scalar_one()
+    days = 1 if done is None else max(0, (today - done).days)  # a first run starts with today
+    return Due(days, int(keys))
 
 
 # -- dry run -----------------------------------------------------------------------------------
