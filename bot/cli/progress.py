@@ -165,7 +165,9 @@ class _Rate(ProgressColumn):
     """Items (or bytes) per second, in the task's unit."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.finished_speed or task.speed  # rich's recent rate, once it has two samples
+        if speed is None and task.elapsed and task.completed:
+            speed = task.completed / task.elapsed  # else the average so far
         if speed is None:
             return Text("")
         unit = str(task.fields.get("unit", ""))

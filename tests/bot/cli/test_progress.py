@@ -1,0 +1,127 @@
+"""Progress on long work as an operator sees it: plain lines on stderr when stderr is a pipe or a
+file (counts, every tenth, a final line), a bar when it is a terminal; stdout stays the answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from rich.filesize import decimal
+
+from store.register.synthetic import HEADERS, SyntheticRegister
+from tests.bot.cli.conftest import Cli, Run
+
+CHILDREN = 2500  # more than two batches of key rotation (1000 keys each)
+ELAPSED = r"in \d+(\.\d)? s$|in \d+ min \d+ s$"
+
+
+def progress_lines(run: Run, label: str) -> list[str]:
+    return [line for line in run.err.splitlines() if line.startswith(label + ":")]
+
+
+def final(run: Run, label: str) -> str:
+    """The one line that ends ``label``'s progress: the count and how long it took."""
+    lines = progress_lines(run, label)
+    assert lines, run.err
+    assert re.search(ELAPSED, lines[-1]), lines[-1]
+    return re.sub(ELAPSED, "in …", lines[-1])
+
+
+def seeded(cli: Cli, children: int = CHILDREN) -> Run:
+    run = cli("seed-demo", "--children", str(children))
+    assert run.code == 0, run.err
+    return run
+
+
+def roll(tmp_path: Path, rows: int) -> tuple[Path, list[str]]:
+    """A roll of the first demo children, their references left out; and the names it holds."""
+    register = SyntheticRegister(children=CHILDREN)
+    picked = [row for _, row in zip(range(rows), register.children(), strict=False)]
+    buffer = io.StringIO()
+    buffer.write(HEADERS["children.csv"] + "\n")
+    csv.writer(buffer, lineterminator="\n").writerows([["", *row[1:]] for _, row in picked])
+    path = tmp_path / "roll.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path, [name for _, row in picked for name in row[1:3]]
+
+
+def test_long_commands_report_progress_on_stderr_in_plain_lines(cli: Cli, tmp_path: Path) -> None:
+    """Seed, retention, key rotation, backup and match each end with a line of count and time; the
+    longer ones say every tenth on the way; nothing of it on stdout, and no name anywhere."""
+    seed = seeded(cli)
+    written = sum(int(n) for n in re.findall(r"(\d+) (?:practitioners|children|involvements)", seed.out))
+    assert final(seed, "Seeding demo data") == f"Seeding demo data: {written:,} rows in …"
+    assert "Seeding" not in seed.out
+
+    retention = cli("retention", "run")
+    assert retention.code == 0, retention.err
+    assert final(retention, "Retention: days") == "Retention: days: 1 day in …"
+    # An import wraps each child's key under its birth-date cohort already: nothing to seal in.
+    assert progress_lines(retention, "Retention: sealing in") == ["Retention: sealing in: nothing to do"]
+    assert retention.out.startswith("Retention (") and "sealing" not in retention.out
+
+    rotate = cli("keys", "rotate")
+    assert rotate.code == 0, rotate.err
+    keys = sum(int(n) for n in re.findall(r": (\d+)", rotate.out))
+    assert keys >= CHILDREN
+    rewrapping = " ".join(progress_lines(rotate, "Re-wrapping keys"))
+    assert f"Re-wrapping keys: 1,000/{keys:,} keys (" in rewrapping
+    assert f"Re-wrapping keys: 2,000/{keys:,} keys (" in rewrapping
+    assert final(rotate, "Re-wrapping keys") == f"Re-wrapping keys: {keys:,} keys in …"
+
+    backup = cli("backup", str(tmp_path / "store.backup"))
+    assert backup.code == 0, backup.err
+    size = int(re.findall(r"\((\d+) bytes\)", backup.out)[0])
+    assert final(backup, "Writing the backup") == f"Writing the backup: {decimal(size)} in …"
+
+    path, names = roll(tmp_path, 12)
+    match = cli("match", str(path), "--as", SyntheticRegister(children=CHILDREN).examples().admin_id)
+    assert match.code == 0, match.err
+    assert final(match, "Matching rows") == "Matching rows: 12 rows in …"
+    assert match.out.startswith("line,decision,rank,candidate_ref,confidence\n")
+    assert "Matching" not in match.out
+    progress = "\n".join(
+        line for run in (seed, retention, rotate, backup, match) for line in run.err.splitlines() if ": " in line
+    )
+    assert not [name for name in names if name in progress]
+
+
+def test_a_refused_roll_shows_no_progress_and_its_problems_last(cli: Cli, tmp_path: Path) -> None:
+    """Nothing was matched, so no progress line: the problems and their count are what is said."""
+    seeded(cli, 100)
+    bad = tmp_path / "roll.csv"
+    bad.write_text(f"{HEADERS['children.csv']}\n,Amy,Jones,,2014-13-03,,,,\n", encoding="utf-8")
+    run = cli("match", str(bad), "--as", SyntheticRegister(children=100).examples().admin_id)
+    assert run.code == 1
+    assert not progress_lines(run, "Matching rows")
+    assert run.said.splitlines()[-1] == "Nothing was matched: 1 problem above."
+
+
+class Terminal(io.StringIO):
+    """What a terminal receives (rich decides by ``isatty``, as for a real one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_progress_is_a_bar_with_count_and_rate(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr a terminal: a rich bar (drawn with ━), the count of the total and a rate per second;
+    no plain lines; stdout unchanged."""
+    seeded(cli, 100)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", "120")
+    rotate = cli("keys", "rotate")
+    assert rotate.code == 0, screen.getvalue()
+    keys = sum(int(n) for n in re.findall(r": (\d+)", rotate.out))
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # colours and cursor moves
+    assert "Re-wrapping keys" in shown and "━" in shown
+    assert f"{keys:,}/{keys:,}" in shown and "100%" in shown and "keys/s" in shown
+    assert "Re-wrapping keys: " not in shown  # the plain lines are for pipes and files
+    assert rotate.out.startswith("Keys rotated to generation 2;")
