@@ -122,12 +122,18 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def click_key(tenant: str, body: dict[str, Any], action: dict[str, Any]) -> str:
-    """The same button in the same message (or modal) is one action, however often it is clicked."""
+def click_key(principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> str:
+    """The same button in the same message (or modal) clicked by the same person is one action,
+    however often it is clicked. A message's ts is unique in its channel only, and one button (the
+    relay's Read) goes to two people, so the channel and the clicker are part of the key."""
     container = body.get("container") or {}
     where = container.get("message_ts") or container.get("view_id") or body.get("trigger_id", "")
+    channel = container.get("channel_id") or ""
     value = hashlib.sha256(str(action.get("value", "")).encode()).hexdigest()[:16]
-    return f"slack:click:{tenant}:{where}:{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
+    return (
+        f"slack:click:{principal.tenant}:{principal.user_id}:{channel}:{where}:"
+        f"{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
+    )
 
 
 def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
@@ -456,7 +462,7 @@ class SlackFrontEnd:
             value.command,
             new_id(),
             channel="button",
-            idempotency_key=click_key(principal.tenant, body, action),
+            idempotency_key=click_key(principal, body, action),
         )
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
