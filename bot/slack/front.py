@@ -467,16 +467,21 @@ class SlackFrontEnd:
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
+        # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
+        # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
+        # text never stays in the DM's history.
+        changes = self.dispatcher.writes(value.command)
         if self.dispatcher.may_need_code(value.command):
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
                 await self.show_in_view(opened, reply, placeholder=True)
-                await self._settle_message(principal, response_url, reply)
+                if changes:
+                    await self._settle_message(principal, response_url, reply)
                 return
         reply = await self.dispatcher.handle(command)
         if response_url:
-            await self.show_in_message(response_url, reply, replace=reply.challenge is None)
+            await self.show_in_message(response_url, reply, replace=changes and reply.challenge is None)
 
     async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
         """A button Signpost did not make (or no longer understands): say so, kindly, privately."""

@@ -134,6 +134,8 @@ async def test_blind_relay_round_trip_in_slack_reveals_neither_the_recipient_nor
     shown = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
     assert "Priya Shah, School nurse, Northshire School Health (0161 496 0002" in shown
     assert MARKER in shown
+    # A reading leaves the notice (and its buttons) as it was: the text is never written into the DM.
+    assert [c for c in calls_since(slack_app, mark) if c.method in ("response_url", "chat.postMessage")] == []
 
     # 6. Reply through Signpost from the DM: a modal opened with the click's trigger id, then the answer.
     mark = len(slack_app.fake.calls)
@@ -174,6 +176,10 @@ async def test_blind_relay_round_trip_in_slack_reveals_neither_the_recipient_nor
     to_nurse += calls_since(slack_app, mark)
     status = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
     assert f"You wrote: {MARKER}" in status and "Status: answered" in status and ANSWER in status
+    assert [c for c in calls_since(slack_app, mark) if c.method in ("response_url", "chat.postMessage")] == []
+    # The message and the answer were only ever shown in modals: in no DM, message or response URL.
+    texts = ("zebrafinch", "kingfisher")
+    assert not [c.method for c in slack_app.fake.calls if c.method != "views.update" and any(t in c.raw for t in texts)]
 
     sender_saw = raw(to_nurse)
     assert not [word for word in LEAD_IDENTITY if word in sender_saw], "the sender never learns who answered"
