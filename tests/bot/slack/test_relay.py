@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import update
+
 from bot.notify import Outbox
+from store.tables.register import Child
 from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, buttons_in, slack_events
-from tests.factories import AMY, SHIELDED
+from tests.factories import AMY, NO_INVOLVEMENTS, SHIELDED
 from tests.fakes.slack_api import Call
 
 NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: finds the shielded child, has no grant
 LEAD = SlackUser("U0LEAD")  # S001, Lee Hart: the shielded child's lead professional
 SOCIAL = SlackUser("U0SOCIAL")  # P001, Sam Carter: Amy's lead professional
+JO = SlackUser("U0JO")  # DM02, Jo Bell: a Southvale duty manager
+RAY = SlackUser("U0RAY")  # DM03, Ray Lowe: the other Southvale duty manager
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -40,7 +45,8 @@ def calls_since(app: SlackHarness, mark: int) -> list[Call]:
 
 
 def raw(calls: list[Call]) -> str:
-    return " ".join(c.raw for c in calls)
+    """What the calls carried, as text (non-ASCII kept as written)."""
+    return " ".join(json.dumps(c.body, ensure_ascii=False) for c in calls)
 
 
 async def deliver(app: SlackHarness) -> int:
@@ -216,3 +222,55 @@ async def test_the_lead_professional_is_told_of_a_slack_lookup_by_direct_message
     await slack_app.slack.command(nurse, AMY)
     await slack_app.front.idle()
     assert await deliver(slack_app) == 0
+
+
+async def test_with_no_lead_professional_the_duty_managers_get_it_in_slack_and_review_the_traffic(
+    slack_app: SlackHarness,
+) -> None:
+    """A shielded child with no lead professional: both of its authority's duty managers get the DM;
+    the first answers by typing, the second's Reply is told it was already answered; the sender is
+    never told who; `/signpost relays` shows the duty manager counts and parties, never contents."""
+    await load_access(slack_app.signpost)
+    async with slack_app.signpost.ctx.db.write() as session:
+        await session.execute(update(Child).where(Child.ref == int(NO_INVOLVEMENTS)).values(shielded=True))
+    nurse = await slack_app.link("P002", NURSE)
+    jo = await slack_app.link("DM02", JO)
+    ray = await slack_app.link("DM03", RAY)
+
+    await slack_app.slack.command(nurse, f"message 999 000 0069 {MARKER}")
+    await slack_app.front.idle()
+    sent = raw(slack_app.fake.of("views.update"))
+    assert "Message 1 about 999 000 0069 delivered to the professional responsible for this child" in sent
+    mark = len(slack_app.fake.calls)
+    assert await deliver(slack_app) == 2
+    for manager in (jo, ray):
+        [notice] = dm_to(slack_app, calls_since(slack_app, mark), manager)
+        assert "999 000 0069, a child of your authority with no lead professional (message 1)" in notice.body["text"]
+    [ray_notice] = dm_to(slack_app, calls_since(slack_app, mark), ray)
+
+    await slack_app.slack.command(jo, f"reply 1 {ANSWER}")
+    await slack_app.front.idle()
+    assert "Your answer to message 1 was passed on" in raw(slack_app.fake.of("views.update")[-1:])
+    reply_block, reply = button(ray_notice.body["blocks"], "relay_reply")
+    click = slack_app.slack.block_action_from_message(ray, reply, reply_block, channel_id=ray_notice.body["channel"])
+    await slack_app.slack.interactive(click)
+    await slack_app.front.idle()
+    [modal] = [c for c in slack_app.fake.of("views.open") if c.body["trigger_id"] == click["trigger_id"]]
+    late = await submit_input(slack_app, ray, modal.body["view"], "V300", "I can help too")
+    assert "Message 1 has already been answered through Signpost" in late
+
+    mark = len(slack_app.fake.calls)
+    assert await deliver(slack_app) == 1
+    [told] = dm_to(slack_app, calls_since(slack_app, mark), nurse)
+    assert told.body["text"].startswith("Your message 1 about 999 000 0069 was answered.")
+    nurse_saw = raw([*slack_app.fake.of("views.update")[:1], told])
+    managers = ("DM02", "DM03", "Jo", "Bell", "Ray", "Lowe", "Duty manager", "Southvale Children", "0113 496 01")
+    assert not [word for word in managers if word in nurse_saw]
+
+    mark = len(slack_app.fake.calls)
+    await slack_app.slack.command(jo, "relays")
+    await slack_app.front.idle()
+    traffic = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
+    assert "1 relay message in the last 30 days" in traffic
+    assert "999 000 0069: P002 → duty manager DM02, DM03: 1 sent, 1 answered" in traffic
+    assert "zebrafinch" not in traffic and "kingfisher" not in traffic
