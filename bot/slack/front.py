@@ -122,12 +122,18 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def click_key(tenant: str, body: dict[str, Any], action: dict[str, Any]) -> str:
-    """The same button in the same message (or modal) is one action, however often it is clicked."""
+def click_key(principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> str:
+    """The same button in the same message (or modal) clicked by the same person is one action,
+    however often it is clicked. A message's ts is unique in its channel only, and one button (the
+    relay's Read) goes to two people, so the channel and the clicker are part of the key."""
     container = body.get("container") or {}
     where = container.get("message_ts") or container.get("view_id") or body.get("trigger_id", "")
+    channel = container.get("channel_id") or ""
     value = hashlib.sha256(str(action.get("value", "")).encode()).hexdigest()[:16]
-    return f"slack:click:{tenant}:{where}:{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
+    return (
+        f"slack:click:{principal.tenant}:{principal.user_id}:{channel}:{where}:"
+        f"{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
+    )
 
 
 def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
@@ -456,21 +462,26 @@ class SlackFrontEnd:
             value.command,
             new_id(),
             channel="button",
-            idempotency_key=click_key(principal.tenant, body, action),
+            idempotency_key=click_key(principal, body, action),
         )
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
+        # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
+        # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
+        # text never stays in the DM's history.
+        changes = self.dispatcher.writes(value.command)
         if self.dispatcher.may_need_code(value.command):
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
                 await self.show_in_view(opened, reply, placeholder=True)
-                await self._settle_message(principal, response_url, reply)
+                if changes:
+                    await self._settle_message(principal, response_url, reply)
                 return
         reply = await self.dispatcher.handle(command)
         if response_url:
-            await self.show_in_message(response_url, reply, replace=reply.challenge is None)
+            await self.show_in_message(response_url, reply, replace=changes and reply.challenge is None)
 
     async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
         """A button Signpost did not make (or no longer understands): say so, kindly, privately."""

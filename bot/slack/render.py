@@ -63,7 +63,8 @@ def section(markdown: str) -> Block:
 
 
 # "send: enrol", "send: register YOUR_PRACTITIONER_ID", "Send 'pending'" (vocabulary.Reply's convention).
-_HINT = re.compile(r"\b([Ss]end)(?::\s+([a-z][a-z_]*(?: [A-Z][A-Z0-9_]*)?)\b|\s+'([a-z][a-z_ ]*)')")
+# A quoted command may carry a number ("Send 'relay 7'", a relayed message).
+_HINT = re.compile(r"\b([Ss]end)(?::\s+([a-z][a-z_]*(?: [A-Z][A-Z0-9_]*)?)\b|\s+'([a-z][a-z_]*(?: [a-z0-9_]+)*)')")
 
 
 def slash(command: str) -> str:

@@ -67,6 +67,15 @@ class Dispatcher:
         spec, _ = self.resolve(text)
         return spec.stepup is not StepUp.NONE
 
+    def writes(self, text: str) -> bool:
+        """Whether this text asks for a change (a decision, a request, a message), not just a reading.
+
+        A front end replaces a clicked notice with the outcome of a change; a reading (a relayed
+        message shown with ``relay 7``) is shown privately and leaves the notice as it was.
+        """
+        spec, _ = self.resolve(text)
+        return spec.writes
+
     def wants_profile(self, text: str) -> bool:
         """Whether the front end should look up and pass the account's display name and email."""
         spec, _ = self.resolve(text)

@@ -90,7 +90,13 @@ class SignedSlack:
         return await self.post(body, "application/x-www-form-urlencoded")
 
     def block_action_from_message(
-        self, user: SlackUser, button: dict[str, Any], block_id: str, *, message_ts: str = "1700000000.000100"
+        self,
+        user: SlackUser,
+        button: dict[str, Any],
+        block_id: str,
+        *,
+        message_ts: str = "1700000000.000100",
+        channel_id: str = "D0001",
     ) -> dict[str, Any]:
         """What Slack sends when ``button`` (an element we rendered) is clicked in a message."""
         return {
@@ -101,12 +107,12 @@ class SignedSlack:
             "container": {
                 "type": "message",
                 "message_ts": message_ts,
-                "channel_id": "D0001",
+                "channel_id": channel_id,
                 "is_ephemeral": False,
             },
             "trigger_id": self.trigger(),
             "team": {"id": user.team_id, "domain": "test"},
-            "channel": {"id": "D0001", "name": "directmessage"},
+            "channel": {"id": channel_id, "name": "directmessage"},
             "response_url": self.fake.response_url(f"act{next(self._n)}"),
             "actions": [
                 {

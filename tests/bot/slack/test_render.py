@@ -102,6 +102,11 @@ def test_command_hints_read_as_a_slack_user_types_them() -> None:
     assert render.message(reply)["text"] == "You haven't set one up yet. Send `/signpost enrol`"
     notice = Notice("DM1", "request", "Access request 12 is waiting. Send 'pending' to read the purpose given.")
     assert "Send `/signpost pending` to read" in render.notice_message(notice)["blocks"][0]["text"]["text"]
+    relayed = Notice("S1", "relay_answered", "Your message 7 was answered. Send 'relay 7' to read the answer.")
+    assert (
+        render.notice_message(relayed)["text"]
+        == "Your message 7 was answered. Send `/signpost relay 7` to read the answer."
+    )
     refused = Reply(Outcome.REFUSED, "Or send: register YOUR_PRACTITIONER_ID")
     assert render.section(render.text_of(refused.text))["text"]["text"] == (
         "Or send `/signpost register YOUR_PRACTITIONER_ID`"

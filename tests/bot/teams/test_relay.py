@@ -1,0 +1,198 @@
+"""Issue 18 through the real Teams front end: the blind relay round trip and the lead-professional notice.
+
+Activities are posted to Signpost's aiohttp app; cards come back in invoke responses or are sent to
+the recording fake connector; notices go out through the real outbox and the Teams deliverer into
+each person's stored 1:1 conversation. Assertions are on the cards each person is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.app import Signpost
+from bot.notify import Outbox
+from bot.teams.front import TEAMS_KEY
+from tests.bot.teams.teams_support import (
+    PRIYA,
+    TeamsApp,
+    TeamsUser,
+    actions_of,
+    invoke,
+    link,
+    message,
+    submit,
+    teams_events,
+    texts_of,
+)
+from tests.factories import AMY, SHIELDED
+from tests.fakes.teams_connector import FakeConnector, Sent
+from tests.stepup_helpers import enrol_and_step_up
+
+LEE = TeamsUser("29:1lee", "aad-0031-lee", "Lee Hart")  # S001: the shielded child's lead professional
+SAM = TeamsUser("29:1sam", "aad-0001-sam", "Sam Carter")  # P001: Amy's lead professional
+
+MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
+ANSWER = "happy to talk kingfisher, ring after 3pm"
+# Everything that would tell the sender who received (and answered) the message.
+LEAD_IDENTITY = ("S001", "Lee", "Hart", "Health visitor", "Southvale NHS Trust", "0113 496 0001", "lee.hart", LEE.aad)
+# Every identity field of the shielded child (Mia Stone, born 30/06/2015, S1 4ZZ), in the spellings shown.
+CHILD_IDENTITY = ("Mia", "Stone", "2015-06-30", "30/06/2015", "S1 4ZZ", "S14ZZ")
+AMY_IDENTITY = ("Amy", "Jones", "Amelia", "Smith", "2014-04-03", "03/04/2014", "M1 2AB", "M12AB")
+PRIYA_LOOKED_UP_AMY = (
+    "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
+    "looked up 999 000 0018, a child you are lead professional for."
+)
+
+
+@pytest.fixture
+async def lee(loaded: Signpost) -> TeamsUser:
+    await link(loaded, LEE, "S001")
+    await enrol_and_step_up(loaded, "S001")
+    return LEE
+
+
+def only_action(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    [action] = [a for a in actions_of(card) if a.get("verb") == verb]
+    return action
+
+
+async def invoke_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
+    """Post an adaptiveCard/action invoke; the card Teams puts in place of the clicked one."""
+    response = await teams.post(body)
+    assert response.status == 200
+    doc = await response.json()
+    assert doc["statusCode"] == 200 and doc["type"] == "application/vnd.microsoft.card.adaptive"
+    card: dict[str, Any] = doc["value"]
+    return card
+
+
+async def deliver(teams: TeamsApp, signpost: Signpost) -> int:
+    """One pass of the real outbox through the Teams deliverer (what the scheduler runs)."""
+    report = await Outbox(signpost.ctx, [teams.web[TEAMS_KEY].deliverer]).deliver_due()
+    return report.delivered
+
+
+def card_in(sent: Sent) -> dict[str, Any]:
+    assert sent.card is not None
+    return sent.card
+
+
+def everything(cards: list[dict[str, Any]]) -> str:
+    return " ".join(str(c) for c in cards)
+
+
+async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor_the_child(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """Priya finds the shielded child and sends a message from the card's Send a message form; the
+    lead professional's proactive card offers Read and Reply; they read Priya's contact and answer
+    through the relay; Priya is told 'delivered', then gets a card that it was answered, and reads
+    it. Nothing Priya is shown names who received it; nothing sent to Teams identifies the child."""
+    await teams.post(message(lee, "help", connector.url))  # Lee has talked to the bot: a 1:1 chat exists
+    priya_saw: list[dict[str, Any]] = []
+
+    # 1. The lookup: the shielded card, with Send a message as a form (input, then Action.Execute).
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    shielded = card_in(connector.messages_in(PRIYA.personal_conversation)[-1])
+    priya_saw.append(shielded)
+    [form] = [a for a in shielded["actions"] if a["type"] == "Action.ShowCard" and a["title"] == "Send a message"]
+    [box] = [e for e in form["card"]["body"] if e["type"] == "Input.Text"]
+    assert box["id"] == "message" and box["isRequired"] is True and "no name, date of birth" in box["label"]
+    send = only_action(shielded, "relay_message")
+    assert send["type"] == "Action.Execute" and send["data"]["button"]["command"] == f"message {int(SHIELDED)}"
+
+    # 2. Send: the sender is told it was delivered, and nothing about to whom.
+    delivered = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    priya_saw.append(delivered)
+    assert "Message 1 about 999 000 0050 delivered to the professional responsible for this child" in texts_of(
+        delivered
+    )
+
+    # 3. The outbox: Lee's proactive card says what came, with Read and a Reply form; never the text.
+    connector.sent.clear()
+    assert await deliver(teams, loaded) == 1
+    [proactive] = connector.messages_in(lee.personal_conversation)
+    assert connector.messages_in(PRIYA.personal_conversation) == []
+    notice = card_in(proactive)
+    assert texts_of(notice).startswith(
+        "A practitioner sent you a message through Signpost about shielded record 999 000 0050, "
+        "a child you are lead professional for (message 1). Send 'relay 1' to read it"
+    )
+    assert "zebrafinch" not in str(notice)
+    assert [a["title"] for a in notice["actions"]] == ["Read", "Reply through Signpost"]
+
+    # 4. Read: Lee sees the message and Priya's contact details.
+    read = await invoke_card(teams, invoke(lee, only_action(notice, "relay_read"), connector.url))
+    assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(read)
+    assert f"Message: {MARKER}" in texts_of(read)
+
+    # 5. Reply through Signpost, from the notice card's form.
+    reply = only_action(notice, "relay_reply")
+    passed_on = await invoke_card(teams, invoke(lee, reply, connector.url, {"message": ANSWER}))
+    assert "Your answer to message 1 was passed on" in texts_of(passed_on)
+
+    # 6. The outbox again: Priya's card says only that it was answered.
+    connector.sent.clear()
+    assert await deliver(teams, loaded) == 1
+    [told_sent] = connector.messages_in(PRIYA.personal_conversation)
+    assert connector.messages_in(lee.personal_conversation) == []
+    told = card_in(told_sent)
+    priya_saw.append(told)
+    assert texts_of(told).splitlines()[0] == (
+        "Your message 1 about 999 000 0050 was answered. Send 'relay 1' to read the answer."
+    )
+    assert [a["title"] for a in told["actions"]] == ["Read"]
+
+    # 7. Priya reads the answer (an older client: Action.Submit, the card updated in place).
+    read_answer = only_action(told, "relay_read")
+    await teams.post(submit(PRIYA, read_answer["fallback"], connector.url, "activity-told"))
+    [update] = connector.updates()
+    status = card_in(update)
+    priya_saw.append(status)
+    assert f"You wrote: {MARKER}" in texts_of(status)
+    assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in texts_of(status).splitlines())
+
+    sender_saw = everything(priya_saw)
+    assert not [word for word in LEAD_IDENTITY if word in sender_saw], "the sender never learns who answered"
+    outbound = " ".join(str(s.body) for s in connector.sent) + everything([delivered, read, passed_on, status])
+    assert not [word for word in CHILD_IDENTITY if word.casefold() in (outbound + sender_saw).casefold()]
+    assert [(e.action, e.user_id, e.channel) for e in await teams_events(loaded) if e.action != "help"] == [
+        ("lookup", PRIYA.aad, "direct"),
+        ("relay_message", PRIYA.aad, "button"),
+        ("relay_read", LEE.aad, "button"),
+        ("relay_message", LEE.aad, "button"),
+        ("relay_read", PRIYA.aad, "button"),
+    ]
+
+
+async def test_the_lead_professional_is_told_of_a_teams_lookup_by_a_proactive_card(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Priya looks up Amy in Teams; Sam (Amy's lead professional) gets a card in his 1:1 chat saying who
+    looked and how to reach them, with no identity field of Amy."""
+    await link(loaded, SAM, "P001")
+    await teams.post(message(SAM, "help", connector.url))
+    await teams.post(message(PRIYA, AMY, connector.url))
+    assert "Sam Carter" in texts_of(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]))
+    connector.sent.clear()
+    assert await deliver(teams, loaded) == 1
+    [sent] = connector.sent
+    assert sent.conversation_id == SAM.personal_conversation
+    notice = card_in(sent)
+    assert texts_of(notice) == PRIYA_LOOKED_UP_AMY and "actions" not in notice
+    assert not [word for word in AMY_IDENTITY if word.casefold() in str(sent.body).casefold()]
+
+
+async def test_a_relay_message_naming_the_child_is_refused_on_the_card(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """The identity filter answers on the card: nothing is relayed and Lee is sent nothing."""
+    await teams.post(message(lee, "help", connector.url))
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    refused = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": "about Mia, born 30/06/2015"}))
+    assert texts_of(refused).startswith("Signpost cannot pass this on: it names the child")
+    connector.sent.clear()
+    assert await deliver(teams, loaded) == 0 and connector.sent == []
