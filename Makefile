@@ -17,10 +17,12 @@ run: $(STAMP)
 	$(BIN)/signpost seed-demo --if-empty
 	$(BIN)/signpost run
 
-## test: install what the tests need, hold the gates (lint), then run the whole suite on SQLite and PostgreSQL
+## test: install what the tests need, hold the gates (lint), then run the whole suite on SQLite and PostgreSQL,
+## one worker per core (pytest-xdist; every test has databases of its own, so workers never collide)
+TEST_WORKERS ?= auto
 test: lint
 	$(BIN)/python -m tests.prepare
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## lint: ruff's checks, ruff's formatting and strict mypy, on the source, the tests and the benchmarks; any finding fails
 CODE := bot handlers store tests benchmarks
