@@ -38,6 +38,7 @@ import aiohttp
 from sqlalchemy import text
 
 from benchmarks.core import drop_postgres, fresh_postgres
+from benchmarks.e2e import profile
 from benchmarks.e2e.load import BOT_TOKEN, SIGNING_SECRET, Sent, Shot, Shots, closed_loop, open_loop
 from benchmarks.e2e.register import Register, build_register, enrol_askers, load_generator
 from bot.app import build
@@ -226,11 +227,13 @@ async def phase(
     rate: float,
     drain_s: float,
     on_answer: bool = False,
+    profile_to: Path | None = None,
 ) -> Phase:
     bases = [s.base for s in servers]
     cpu_before = sum(cpu_seconds(s.pid) for s in servers)
     started = time.monotonic()
     wait_url = f"{fake.server.base}/_wait" if on_answer else None
+    spy = await profile.record(servers[0].pid, seconds, profile_to) if profile_to is not None else None
     if closed:
         sent = await closed_loop(session, bases, shots, connections, seconds, wait_url)
     else:
@@ -239,6 +242,8 @@ async def phase(
     result = Phase(name, sent, started, sending)
     result.delivered = await fake.drain(sent, drain_s)
     result.cpu_s = sum(cpu_seconds(s.pid) for s in servers) - cpu_before
+    if spy is not None:
+        await spy.wait()
     return result
 
 
@@ -292,6 +297,7 @@ class Config:
     replicas: int
     phases: dict[str, Phase] = field(default_factory=dict)
     rss_mb: list[float] = field(default_factory=list)
+    profile: list[tuple[str, float]] = field(default_factory=list)
     methods: dict[str, int] = field(default_factory=dict)
     in_ack: int = 0
 
@@ -348,6 +354,7 @@ async def measure_signpost(
             shots.keyed(refs, users(CLOSED, args.connections)),
             closed=True,
             on_answer=True,
+            profile_to=workdir / f"profile-{index}.txt" if args.profile else None,
             **common,
         )
         config.phases["keyed"] = await phase(
@@ -363,6 +370,9 @@ async def measure_signpost(
             **common,
         )
         config.rss_mb = [rss_mb(s.pid) for s in servers]
+        sampled = workdir / f"profile-{index}.txt"
+        if args.profile and sampled.exists():
+            config.profile = profile.breakdown(sampled.read_text())
         await fake.poll()
         config.methods = {
             k: v - methods_before.get(k, 0) for k, v in fake.methods.items() if v - methods_before.get(k, 0)
@@ -521,8 +531,11 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
     closed = [c.phases["closed"] for c in configs]
     n = args.connections
     row(
-        f"Slack requests acknowledged, {n} connections each sending on the ack (busy answers)",
-        [f"{fmt_rate(len(p.acknowledged) / p.sending_s)} ({p.busy():,} busy)" for p in flood],
+        f"Slack requests acknowledged, {n} connections each sending on the ack (of which answered busy)",
+        [
+            f"{fmt_rate(sum(s.status == 200 for s in p.sent) / p.sending_s)} ({fmt_rate(p.busy() / p.sending_s)})"
+            for p in flood
+        ],
     )
     row(
         "… keyed enquiries of that flood answered (reply delivered, audit durable), incl. draining",
@@ -562,6 +575,11 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
             for c in configs
         ],
     )
+    if any(c.profile for c in configs):
+        row(
+            "where the bot's time goes (py-spy, GIL samples, first replica, closed loop)",
+            [", ".join(f"{label} {share:.0%}" for label, share in c.profile) or "-" for c in configs],
+        )
     lines = [f"| measure ({children:,} children, one run) | " + " | ".join(columns) + " |"]
     lines.append("|---|" + "---|" * len(columns))
     lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
@@ -634,6 +652,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="info", help="of the signpost processes")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave benchmarks/README.md alone")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the closed keyed phase")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
