@@ -7,8 +7,9 @@ benchmark counts: the request it belongs to, what kind of reply it is, and when 
 
 The request id travels in what Slack itself would echo: the first field of the ``trigger_id``
 (``views.open``), the path of the ``response_url``, and for ``views.update`` the view id this fake
-handed out when that view was opened. ``GET /_records?since=N`` returns them from the N-th on;
-``GET /_wait/RID`` waits until request RID's answer has arrived (a closed loop on the answer).
+handed out when that view was opened; ``chat.postEphemeral`` names only its user.
+``GET /_records?since=N`` returns the records from the N-th on; ``GET /_wait/RID?user=U`` waits
+until request RID's answer (or an ephemeral answer to U) has arrived: a closed loop on the answer.
 It answers every call ``ok`` with the few fields Bolt and Signpost read (as tests/fakes/slack_api.py).
 """
 
@@ -49,24 +50,39 @@ class Recorder:
         self.methods: Counter[str] = Counter()
         self.view_owner: dict[str, str] = {}
         self.answered: set[str] = set()
-        self.waiters: dict[str, asyncio.Event] = {}
+        self.ephemeral: Counter[str] = Counter()  # answers by chat.postEphemeral, per user
+        self.claimed: Counter[str] = Counter()  # … of which a waiter has taken
+        self.changed = asyncio.Condition()
         self._ids = itertools.count(1)
 
     def record(self, method: str, rid: str, kind: str) -> None:
         self.records.append((method, rid, time.monotonic(), kind))
-        if kind == "answer" and rid:
+        if kind == "answer" and rid.startswith("@"):
+            self.ephemeral[rid[1:]] += 1
+        elif kind == "answer" and rid:
             self.answered.add(rid)
-            waiter = self.waiters.pop(rid, None)
-            if waiter is not None:
-                waiter.set()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
 
     async def wait(self, request: web.Request) -> web.Response:
-        """Long poll: answers once request ``rid``'s answer has arrived (or after ``timeout`` s)."""
-        rid = request.match_info["rid"]
-        if rid not in self.answered:
-            waiter = self.waiters.setdefault(rid, asyncio.Event())
+        """Long poll: answers once request ``rid``'s answer has arrived, or an ephemeral message
+        to its ``user`` that no other waiter took (or after ``timeout`` seconds)."""
+        rid, user = request.match_info["rid"], request.query.get("user", "")
+
+        def arrived() -> bool:
+            if rid in self.answered:
+                return True
+            if user and self.ephemeral[user] > self.claimed[user]:
+                self.claimed[user] += 1
+                return True
+            return False
+
+        async with self.changed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), float(request.query.get("timeout", "30")))
+                await asyncio.wait_for(self.changed.wait_for(arrived), float(request.query.get("timeout", "30")))
         return web.json_response({"answered": rid in self.answered})
 
     async def api(self, request: web.Request) -> web.Response:
@@ -90,7 +106,12 @@ class Recorder:
             self.record(method, rid, kind_of(view))
             answer["view"] = {"id": view_id, "hash": f"h{n}"}
         elif method in ("chat.postEphemeral", "chat.postMessage"):
-            self.record(method, "", kind_of(body))
+            # An ephemeral answer names its user, not its request: told apart by user (the load
+            # generator matches them to that user's requests in order). A message is a notice.
+            if method == "chat.postEphemeral":
+                self.record(method, "@" + str(body.get("user", "")), kind_of(body))
+            else:
+                self.record(method, "", "notice")
             answer.update(channel="D00000", ts=f"1700000000.{n:06d}", message_ts=f"1700000000.{n:06d}")
         elif method == "conversations.open":
             answer["channel"] = {"id": f"D{n:05d}"}

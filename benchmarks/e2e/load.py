@@ -145,7 +145,8 @@ async def closed_loop(
             done = await send(session, target(bases, shot), shot)
             sent.append(done)
             if wait_url is not None and done.ack in ("empty", "placeholder"):
-                async with session.get(f"{wait_url}/{shot.rid}", params={"timeout": "30"}) as response:
+                params = {"timeout": "30", "user": shot.user}
+                async with session.get(f"{wait_url}/{shot.rid}", params=params) as response:
                     await response.read()
 
     await asyncio.gather(*(sender() for _ in range(connections)))

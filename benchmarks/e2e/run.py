@@ -176,33 +176,42 @@ class Phase:
 class FakeSlack:
     """The load generator's view of the recording fake: answers delivered, by request id."""
 
-    def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
-        self.server = server
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base = base
         self.session = session
         self.seen = 0
         self.answers: dict[str, float] = {}
-        self.unattributed = 0  # chat.postEphemeral carries no request id
+        self.ephemeral: dict[str, list[float]] = {}  # chat.postEphemeral answers by user, oldest first
         self.methods: dict[str, int] = {}
 
     async def poll(self) -> None:
-        async with self.session.get(f"{self.server.base}/_records", params={"since": str(self.seen)}) as response:
+        async with self.session.get(f"{self.base}/_records", params={"since": str(self.seen)}) as response:
             doc = await response.json()
         self.methods = doc["methods"]
         for _method, rid, at, kind in doc["records"]:
             self.seen += 1
             if kind != "answer":
                 continue
-            if not rid:
-                self.unattributed += 1
-            elif rid not in self.answers:
+            if rid.startswith("@"):
+                self.ephemeral.setdefault(rid[1:], []).append(at)
+            elif rid and rid not in self.answers:
                 self.answers[rid] = at
+
+    def attribute(self, waiting: Sequence[Sent]) -> None:
+        """Give each user's ephemeral answers to that user's unanswered requests, in send order."""
+        for s in sorted(waiting, key=lambda s: s.t_send):
+            times = self.ephemeral.get(s.shot.user)
+            if times and s.shot.rid not in self.answers:
+                self.answers[s.shot.rid] = times.pop(0)
 
     async def drain(self, sent: Sequence[Sent], limit_s: float, stall_s: float = 5.0) -> dict[str, float]:
         """Wait until every acknowledged request's answer arrived, or nothing new came for ``stall_s``."""
-        waiting = {s.shot.rid for s in sent if s.status == 200 and s.ack in ("empty", "placeholder")}
+        pending = [s for s in sent if s.status == 200 and s.ack in ("empty", "placeholder")]
+        waiting = {s.shot.rid for s in pending}
         deadline, last_progress, last_count = time.monotonic() + limit_s, time.monotonic(), -1
         while time.monotonic() < deadline:
             await self.poll()
+            self.attribute(pending)
             count = sum(rid in self.answers for rid in waiting)
             if count == len(waiting):
                 break
@@ -232,7 +241,7 @@ async def phase(
     bases = [s.base for s in servers]
     cpu_before = sum(cpu_seconds(s.pid) for s in servers)
     started = time.monotonic()
-    wait_url = f"{fake.server.base}/_wait" if on_answer else None
+    wait_url = f"{fake.base}/_wait" if on_answer else None
     spy = await profile.record(servers[0].pid, seconds, profile_to) if profile_to is not None else None
     if closed:
         sent = await closed_loop(session, bases, shots, connections, seconds, wait_url)
@@ -467,7 +476,7 @@ async def run(args: argparse.Namespace) -> Measured:
             servers_running([fake_server, ceiling_server]),
             aiohttp.ClientSession(connector=connector) as session,
         ):
-            fake = FakeSlack(fake_server, session)
+            fake = FakeSlack(fake_server.base, session)
             ceiling = await phase(
                 "ceiling",
                 fake,
@@ -568,10 +577,10 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
         row(f"{name}, {args.rate:g}/s offered (open loop): p50 / p99", values)
     row("bot process RSS after load", [" + ".join(f"{mb:.0f}" for mb in c.rss_mb) + " MB" for c in configs])
     row(
-        "how answers arrived",
+        "Slack Web API calls (lead notices: conversations.open + chat.postMessage); answers in the ack",
         [
             ", ".join(f"{k} {v:,}" for k, v in sorted(c.methods.items()) if k != "auth.test")
-            + f", in the ack {c.in_ack:,}"
+            + f"; {c.in_ack:,} in the ack"
             for c in configs
         ],
     )
@@ -585,7 +594,7 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
     lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
     table = "\n".join(lines)
     built = (
-        "register built through the bulk path (store.register.children.insert_new, plain involvement inserts): "
+        "Register built through the bulk path (store.register.children.insert_new, plain involvement inserts): "
         f"{children:,} children, {involvements:,} involvements in {built_s:.0f} s "
         f"({children / built_s:,.0f} children/s)"
     )

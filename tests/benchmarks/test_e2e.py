@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from benchmarks.e2e.fake_slack import Recorder
 from benchmarks.e2e.load import Sent, Shot
-from benchmarks.e2e.run import END, START, Phase, parse, record, report, run, settle
+from benchmarks.e2e.run import END, START, FakeSlack, Phase, parse, record, report, run, settle
+from bot.admission import BUSY_TEXT
+from bot.slack.render import challenge_modal, placeholder_modal, result_modal
+from handlers.vocabulary import Challenge, Outcome, Reply
 from tests.databases import postgres_url
 
 
@@ -62,3 +70,37 @@ async def test_a_tiny_run_accounts_for_every_request_and_writes_the_table(backen
     record(result, readme)  # a second run of the same kind replaces the first
     text = readme.read_text()
     assert text.count(START) == 1 and text.count(END) == 1 and text.count(table) == 1
+
+
+async def test_the_fake_tells_answers_from_placeholders_busy_and_code_prompts_and_finds_their_request() -> None:
+    runner = web.AppRunner(Recorder().application())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        client = AsyncWebClient(token="xoxb-bench", base_url=f"{base}/api/")
+        opened = await client.views_open(trigger_id="11.1700000000.bench11", view=placeholder_modal())
+        await client.views_update(view_id=opened["view"]["id"], view=result_modal(Reply(Outcome.ANSWERED, "Found.")))
+        await client.views_open(trigger_id="12.1700000000.bench12", view=placeholder_modal())  # never updated
+        await client.views_open(trigger_id="13.1700000000.bench13", view=challenge_modal(Challenge("c1", "Code?")))
+        await client.chat_postEphemeral(channel="C0001", user="UBENCH0001", text="Found.")
+        await client.chat_postMessage(channel="D0001", text="A notice, not an answer.")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/response/14", json={"text": BUSY_TEXT}) as response:
+                assert response.status == 200
+            async with session.post(f"{base}/response/15", json={"text": "Found.", "response_type": "ephemeral"}):
+                pass
+            async with session.get(f"{base}/_wait/16", params={"user": "UBENCH0001", "timeout": "5"}) as response:
+                assert response.status == 200  # the ephemeral answer to that user ends the wait
+            fake = FakeSlack(base, session)
+            await fake.poll()
+            users = {rid: "UBENCH0001" if rid == 16 else "UBENCH0002" for rid in range(11, 17)}
+            pending = [Sent(shot(str(rid), user, None), rid, rid, 200, "empty") for rid, user in users.items()]
+            fake.attribute(pending)
+        # 11 updated with its answer, 15 answered at its response_url, 16 by the ephemeral message
+        # (the one request of that user); 12 only ever saw "Checking…", 13 a code prompt, 14 "busy".
+        assert sorted(fake.answers) == ["11", "15", "16"]
+        assert fake.methods["chat.postMessage"] == 1
+    finally:
+        await runner.cleanup()
