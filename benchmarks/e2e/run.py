@@ -43,6 +43,7 @@ from benchmarks.e2e.load import BOT_TOKEN, SIGNING_SECRET, Sent, Shot, Shots, cl
 from benchmarks.e2e.register import Register, build_register, enrol_askers, load_generator
 from bot.app import build
 from handlers.clock import SystemClock
+from handlers.vocabulary import LOOKUP_ACTIONS
 from store.db import Database
 from store.keys.crypto import KeyRing
 
@@ -257,13 +258,14 @@ async def phase(
 
 
 async def audited(url: str) -> list[tuple[str, str]]:
-    """(Slack user, subject references) of every audit event of a Slack request."""
+    """(Slack user, subject references) of every audit event of an enquiry (a lookup or a search)
+    made from Slack; not of what followed it (a lead professional's notice has its own event)."""
+    actions = ", ".join(f"'{action.value}'" for action in sorted(LOOKUP_ACTIONS))
+    query = f"SELECT user_id, subject_refs FROM audit_events WHERE platform = 'slack' AND action IN ({actions})"
     db = await Database.open(url, migrate=False)
     try:
         async with db.read() as session:
-            rows = await session.execute(
-                text("SELECT user_id, subject_refs FROM audit_events WHERE platform = 'slack' ORDER BY seq")
-            )
+            rows = await session.execute(text(query + " ORDER BY seq"))
             return [(str(user), str(refs or "")) for user, refs in rows]
     finally:
         await db.close()
