@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -506,6 +507,12 @@ async def run(args: argparse.Namespace) -> Measured:
                     f"delivered {len(ph.delivered)}, answered {len(ph.answered)}, cpu {ph.cpu_s:.1f} s",
                     file=sys.stderr,
                 )
+    except BaseException:
+        print(f"the processes' logs are kept in {workdir}", file=sys.stderr)
+        raise
+    else:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     finally:
         if postgres:
             await drop_postgres(args.postgres, url)
@@ -663,6 +670,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="info", help="of the signpost processes")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave benchmarks/README.md alone")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (database, logs, profile)")
     parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the closed keyed phase")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
