@@ -640,7 +640,7 @@ def record(result: dict[str, object], readme: Path) -> None:
         doc = doc.rstrip("\n") + f"\n\n{START}\n{END}\n"
     head, rest = doc.split(START, 1)
     body, tail = rest.split(END, 1)
-    blocks = [b for b in re.split(r"\n(?=### )", body.strip("\n")) if b.strip()]
+    blocks = [b.strip("\n") for b in re.split(r"\n(?=### )", body.strip("\n")) if b.strip()]
     blocks = [b for b in blocks if b.splitlines()[0] != heading] + [block.strip("\n")]
     readme.write_text(head + START + "\n" + "\n\n".join(blocks) + "\n" + END + tail)
 
