@@ -16,7 +16,17 @@ from handlers.access.notices import decision_buttons
 from handlers.clock import uk_time, waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
-from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Button, Outcome, Reply, Role, format_ref
+from handlers.vocabulary import (
+    LOOKUP_ACTIONS,
+    Action,
+    Actor,
+    Button,
+    Outcome,
+    Reply,
+    Role,
+    format_ref,
+    platform_name,
+)
 from store.people import access, practitioners
 from store.tables.audit import AuditEvent
 
@@ -65,7 +75,7 @@ async def waiting_for(session: AsyncSession, actor: Actor, now: datetime) -> tup
         if reg.practitioner_id == actor.practitioner_id:
             continue
         lines.append(
-            f"• Registration R{reg.id}: a {reg.platform} account asks to act as {reg.practitioner_id}; "
+            f"• Registration R{reg.id}: a {platform_name(reg.platform)} account asks to act as {reg.practitioner_id}; "
             f"waiting {waited(reg.created_at, now)}"
         )
         buttons.extend(_labelled(f"R{reg.id}"))
