@@ -92,6 +92,7 @@ async def test_metrics_count_commands_latency_audit_batches_stepup_failures_and_
     for n in range(3):
         await signpost.dispatcher.handle(Command(STRANGER, "help", f"h{n}"))
     await signpost.dispatcher.handle(Command(STRANGER, "code", "c1", code="123456", challenge_id="x"))
+    await signpost.dispatcher.refuse_unheard(Command(STRANGER, "help", "u1"), "tenant not allowed")
     now = signpost.ctx.clock.now()
     async with signpost.ctx.db.write() as session:
         await signpost.ctx.notices.enqueue(session, [Notice("P001", "test", "A test notice.", dedupe_key="k1")], now)
@@ -105,11 +106,12 @@ async def test_metrics_count_commands_latency_audit_batches_stepup_failures_and_
     status, content_type, text = await get(server + "/metrics")
     assert status == 200 and content_type.startswith("text/plain")
     assert value(text, 'signpost_commands_total{action="help",outcome="info"}') == 3
+    assert value(text, 'signpost_commands_total{action="untrusted_source",outcome="refused"}') == 1
     assert value(text, 'signpost_command_seconds_count{action="help"}') == 3
     assert value(text, 'signpost_command_seconds_bucket{action="help",le="+Inf"}') == 3
-    assert value(text, "signpost_audit_batch_size_sum") == 4  # every command's event, in some batches
+    assert value(text, "signpost_audit_batch_size_sum") == 5  # every command's event, in some batches
     assert value(text, "signpost_audit_batch_size_count") >= 1
-    assert value(text, "signpost_audit_lag_seconds_count") == 4  # each event's wait to be durable
+    assert value(text, "signpost_audit_lag_seconds_count") == 5  # each event's wait to be durable
     assert value(text, "signpost_audit_waiting") == 0
     assert value(text, "signpost_stepup_failures_total") == 1  # the code from someone with no credential
     assert value(text, 'signpost_notices_total{state="queued"}') == 1
