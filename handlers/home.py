@@ -32,7 +32,8 @@ from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
 HOME_TEXT = "Your Signpost"
-NONE_YET = "No lookups yet. Try /signpost followed by a reference number, or a name and date of birth."
+# Neutral, as every reply is: Slack's App Home adds its own "/signpost help" hint.
+NONE_YET = "No lookups yet. Look a child up by reference number, or by name and date of birth."
 WAITING_SHOWN = 10  # requests listed with their buttons; ``pending`` lists the rest
 
 

@@ -34,6 +34,8 @@ def problems_in(text: str) -> list[str]:
         found.append("1 with a plural noun")
     if LOWER_PLATFORM.search(text):
         found.append("a platform spelt in lower case")
+    if "/signpost" in text:
+        found.append("Slack's slash command in a reply every front end shows (Slack adds it)")
     return found
 
 
