@@ -185,3 +185,23 @@ async def test_metrics_count_scheduled_task_runs_by_task_and_result(
     assert value(text, 'signpost_scheduler_runs_total{result="ok",task="export_checkpoint"}') == 0
     assert value(text, 'signpost_scheduler_task_seconds_count{task="expire_grants"}') == 2
     assert value(text, 'signpost_scheduler_task_seconds_count{task="export_checkpoint"}') == 1
+
+
+async def test_a_stopped_audit_writer_makes_readyz_503_until_the_next_command_starts_it_again(
+    signpost: Signpost, server: str
+) -> None:
+    """Something cancels the audit writer's task (the task itself, found by its name, as any code in
+    the process could): /readyz is 503 saying it stopped; the next command starts a new writer, is
+    answered and audited, and /readyz is 200 again."""
+    await signpost.dispatcher.handle(Command(STRANGER, "help", "h1"))
+    [writer] = [task for task in asyncio.all_tasks() if task.get_name() == "audit-writer"]
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    status, _, body = await get(server + "/readyz")
+    assert status == 503 and '"audit": "the audit writer has stopped"' in body
+    assert (await get(server + "/healthz"))[0] == 200
+    reply = await signpost.dispatcher.handle(Command(STRANGER, "help", "h2"))
+    assert reply.outcome is Outcome.INFO
+    status, _, body = await get(server + "/readyz")
+    assert status == 200 and '"audit": "ok"' in body
