@@ -57,11 +57,12 @@ def build(
     """Wire one Signpost. ``base_url`` is where browsers reach this server (enrolment links);
     ``signer`` signs audit checkpoints (by default with the key file's signing seed)."""
     metrics = metrics or PrometheusRecorder()
+    clock = clock or SystemClock()
     ctx = Context(
         db=db,
         keys=keys,
-        clock=clock or SystemClock(),
-        audit=AuditLog(db),
+        clock=clock,
+        audit=AuditLog(db, clock.now),
         sealer=TermSealer(db, keys),
         notices=CountedNotices(NoticeStore(), metrics),
         signer=signer or Signer(keys),
@@ -70,6 +71,7 @@ def build(
         metrics=metrics,
     )
     ctx.audit.on_batch(metrics.audit_batch)
+    metrics.watch_audit(lambda: ctx.audit.waiting)
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
     stepup_policy = stepup_policy or StepUpPolicy()
 

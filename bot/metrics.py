@@ -1,18 +1,22 @@
 """``/metrics``: Prometheus text from a registry of this process's own (no global registry).
 
-Commands by action and outcome, command latency, audit group-commit sizes, step-up failures and
-notices queued/delivered/failed. Every label value is one of Signpost's own words (``Action``,
-``Outcome``, a notice state), so no personal data can reach a label.
+Commands by action and outcome, command latency, audit group-commit sizes and lag, step-up
+failures, notices queued/delivered/failed and scheduled task runs. Every label value is one of
+Signpost's own words (``Action``, ``Outcome``, a notice state, a scheduled task's fixed name, ``ok`` or
+``failed``), so no personal data can reach a label.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 NOTICE_STATES = ("queued", "delivered", "failed")
+TASK_RESULTS = ("ok", "failed")
 
 
 class PrometheusRecorder:
@@ -36,17 +40,41 @@ class PrometheusRecorder:
         self._batches = Histogram(
             "signpost_audit_batch_size", "Events per audit group commit", buckets=BATCH_BUCKETS, registry=self.registry
         )
+        self._lag = Histogram(
+            "signpost_audit_lag_seconds",
+            "Time from an event being handed to the audit writer to its being durable",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._waiting = Gauge(
+            "signpost_audit_waiting", "Events handed to the audit writer and not yet durable", registry=self.registry
+        )
         self._stepup = Counter("signpost_stepup_failures", "Step-up codes not accepted", registry=self.registry)
         self._notices = Counter("signpost_notices", "Notices by state", ["state"], registry=self.registry)
         for state in NOTICE_STATES:
             self._notices.labels(state=state)  # shown as 0 before the first one
+        self._task_runs = Counter(
+            "signpost_scheduler_runs",
+            "Scheduled task runs, by task and result",
+            ["task", "result"],
+            registry=self.registry,
+        )
+        self._task_seconds = Histogram(
+            "signpost_scheduler_task_seconds",
+            "Time a scheduled task's run took",
+            ["task"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def command(self, action: str, outcome: str, seconds: float) -> None:
         self._commands.labels(action=action, outcome=outcome).inc()
         self._latency.labels(action=action).observe(seconds)
 
-    def audit_batch(self, size: int) -> None:
+    def audit_batch(self, size: int, lags: Sequence[float]) -> None:
         self._batches.observe(size)
+        for lag in lags:
+            self._lag.observe(lag)
 
     def stepup_failure(self) -> None:
         self._stepup.inc()
@@ -54,6 +82,21 @@ class PrometheusRecorder:
     def notices(self, state: str, count: int = 1) -> None:
         if state in NOTICE_STATES and count > 0:
             self._notices.labels(state=state).inc(count)
+
+    def task_run(self, task: str, result: str, seconds: float) -> None:
+        if result in TASK_RESULTS:
+            self._task_runs.labels(task=task, result=result).inc()
+            self._task_seconds.labels(task=task).observe(seconds)
+
+    def tasks(self, names: Sequence[str]) -> None:
+        """Show every task's runs as 0 before its first, so a task that never runs is seen."""
+        for name in names:
+            for result in TASK_RESULTS:
+                self._task_runs.labels(task=name, result=result)
+
+    def watch_audit(self, waiting: Callable[[], int]) -> None:
+        """Read the audit writer's ``waiting`` count at every scrape."""
+        self._waiting.set_function(waiting)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

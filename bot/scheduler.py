@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ class Scheduler:
         self.tasks = list(tasks)
         self.worker = worker or worker_name()
         self._local_due: dict[str, datetime] = {}  # saves a database round trip per tick
+        ctx.metrics.tasks([task.name for task in self.tasks])
 
     async def run_due(self, now: datetime | None = None) -> list[str]:
         """Run every task that is due now and not taken by another replica; returns their names."""
@@ -62,12 +64,16 @@ class Scheduler:
                 claimed = await schedule.claim_run(session, task.name, self.worker, now, task.interval)
             if not claimed:
                 continue
+            started = time.perf_counter()
             try:
                 await task.run(self.ctx, now)
                 ran.append(task.name)
+                result = "ok"
             except Exception as exc:
                 # Logged without traceback text (it could quote data); the next run tries again.
                 log.error("scheduled_task_failed", task=task.name, error=type(exc).__name__)
+                result = "failed"
+            self.ctx.metrics.task_run(task.name, result, time.perf_counter() - started)
         return ran
 
     async def run_forever(self, tick: float = 1.0) -> None:

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
+from handlers.clock import uk_time
 from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, Figure, Report, ReportError, Section, build
 
 CSV_SUPPRESSED = "<5"
@@ -149,7 +150,7 @@ def page(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Signpost transparency report: {_e(when)}</title><style>{STYLE}</style></head><body><main>"
         f'<h1>Signpost transparency report</h1><p id="period"><strong>{_e(when)}</strong> '
-        f"(1 to {last_day.day} {report.start:%B %Y}, UTC; made {report.generated_at:%Y-%m-%d %H:%M} UTC)</p>"
+        f"(1 to {last_day.day} {report.start:%B %Y}, UTC; made {_e(uk_time(report.generated_at))})</p>"
         "<p>What Signpost was used for, counted from its audit log, for every local authority together and for "
         "each one. No names, references or other personal details are published. To stop anyone being picked "
         f"out, any count from 1 to 4 is shown as <strong>{_e(SUPPRESSED_TEXT)}</strong>; 0 means none.</p>"

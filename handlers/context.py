@@ -35,7 +35,9 @@ class NoGrants:
 class NoticeSink(Protocol):
     """Stores notices (in the caller's transaction) for delivery through people's front ends."""
 
-    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None: ...
+    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> int:
+        """Store ``notices``; returns how many were new (a repeated dedupe key is not)."""
+        ...
 
 
 class Population:

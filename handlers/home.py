@@ -16,13 +16,24 @@ from handlers.access.notices import decision_buttons
 from handlers.clock import uk_time, waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
-from handlers.vocabulary import LOOKUP_ACTIONS, Action, Actor, Button, Outcome, Reply, Role, format_ref
+from handlers.vocabulary import (
+    LOOKUP_ACTIONS,
+    Action,
+    Actor,
+    Button,
+    Outcome,
+    Reply,
+    Role,
+    format_ref,
+    platform_name,
+)
 from store.people import access, practitioners
 from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
 HOME_TEXT = "Your Signpost"
-NONE_YET = "No lookups yet. Try /signpost followed by a reference number, or a name and date of birth."
+# Neutral, as every reply is: Slack's App Home adds its own "/signpost help" hint.
+NONE_YET = "No lookups yet. Look a child up by reference number, or by name and date of birth."
 WAITING_SHOWN = 10  # requests listed with their buttons; ``pending`` lists the rest
 
 
@@ -65,7 +76,7 @@ async def waiting_for(session: AsyncSession, actor: Actor, now: datetime) -> tup
         if reg.practitioner_id == actor.practitioner_id:
             continue
         lines.append(
-            f"• Registration R{reg.id}: a {reg.platform} account asks to act as {reg.practitioner_id}; "
+            f"• Registration R{reg.id}: a {platform_name(reg.platform)} account asks to act as {reg.practitioner_id}; "
             f"waiting {waited(reg.created_at, now)}"
         )
         buttons.extend(_labelled(f"R{reg.id}"))

@@ -1,18 +1,21 @@
 """What Signpost counts, as a small recorder passed in the Context (no globals).
 
-Handlers and the dispatcher record through ``Recorder``; bot/metrics.py implements it with
-prometheus-client and serves ``/metrics``. Labels are only our own words (an action, an outcome, a
-notice state): never a person, a reference, a tenant or anything typed.
+Handlers, the dispatcher, the audit writer and the scheduler record through ``Recorder``;
+bot/metrics.py implements it with prometheus-client and serves ``/metrics``. Labels are only our own
+words (an action, an outcome, a notice state, a scheduled task's name, a result): never a person, a
+reference, a tenant or anything typed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Notice, Outcome
+from store.db import after_commit
 
 if TYPE_CHECKING:
     from handlers.context import NoticeSink
@@ -25,14 +28,21 @@ class Recorder(Protocol):
     def command(self, action: str, outcome: str, seconds: float) -> None:
         """One answered command: its action, how it ended, and how long it took."""
 
-    def audit_batch(self, size: int) -> None:
-        """One group commit of the audit writer, of ``size`` events."""
+    def audit_batch(self, size: int, lags: Sequence[float]) -> None:
+        """One group commit of the audit writer, of ``size`` events; ``lags`` holds each event's
+        seconds from being handed to the writer to being durable."""
 
     def stepup_failure(self) -> None:
         """A step-up code that was not accepted."""
 
     def notices(self, state: str, count: int = 1) -> None:
         """Notices ``queued``, ``delivered`` or ``failed`` (an attempt to be retried)."""
+
+    def task_run(self, task: str, result: str, seconds: float) -> None:
+        """One run of a scheduled task (its fixed name), ``ok`` or ``failed``, and how long it took."""
+
+    def tasks(self, names: Sequence[str]) -> None:
+        """The scheduled tasks this process runs (shown with no runs before their first)."""
 
 
 class NoRecorder:
@@ -41,13 +51,19 @@ class NoRecorder:
     def command(self, action: str, outcome: str, seconds: float) -> None:
         pass
 
-    def audit_batch(self, size: int) -> None:
+    def audit_batch(self, size: int, lags: Sequence[float]) -> None:
         pass
 
     def stepup_failure(self) -> None:
         pass
 
     def notices(self, state: str, count: int = 1) -> None:
+        pass
+
+    def task_run(self, task: str, result: str, seconds: float) -> None:
+        pass
+
+    def tasks(self, names: Sequence[str]) -> None:
         pass
 
 
@@ -58,12 +74,15 @@ def record_command(recorder: Recorder, action: Action, outcome: Outcome, seconds
 
 
 class CountedNotices:
-    """The notice outbox, counting what is queued (a NoticeSink around another)."""
+    """The notice outbox, counting what is queued (a NoticeSink around another): the new notices,
+    once the transaction storing them commits (not a repeat its dedupe key refused, nor a rollback)."""
 
     def __init__(self, inner: NoticeSink, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
 
-    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
-        await self.inner.enqueue(session, notices, now)
-        self.recorder.notices("queued", len(notices))
+    async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> int:
+        stored = await self.inner.enqueue(session, notices, now)
+        if stored:
+            after_commit(session, lambda: self.recorder.notices("queued", stored))
+        return stored

@@ -200,7 +200,9 @@ class Challenge:
 
     challenge_id: str
     prompt: str
-    error: str | None = None  # shown inline after a wrong code
+    # After a refused code: what went wrong. It is also the reply's text, so a front end shows it
+    # once — as the reply's text, or beside the code input where the reply's text is not shown.
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

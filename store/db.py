@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +205,16 @@ async def schema_behind(db: Database) -> str | None:
         return None
     at = ", ".join(applied) or "no revision (empty)"
     return f"the database is at {at}; this Signpost needs {', '.join(needed)}: run `signpost db upgrade`"
+
+
+def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
+    """Call ``then`` once the caller's transaction commits (never, if it rolls back): what it
+    reports is then true of the database."""
+
+    def committed(_session: Any) -> None:
+        then()
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
 def dialect_insert(session: AsyncSession) -> Any:

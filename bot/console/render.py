@@ -33,8 +33,7 @@ def signpost_lines(post: Signpost) -> list[str]:
 
 def render(reply: Reply) -> str:
     challenge = reply.challenge
-    # A refused code: its error says what went wrong, so the generic "Code not accepted." goes.
-    lines = [challenge.error if challenge is not None and challenge.error else reply.text]
+    lines = [reply.text]  # after a refused code, the error itself (Challenge.error)
     for post in reply.signposts:
         lines.extend(signpost_lines(post))
     lines.extend(reply.lines)

@@ -272,7 +272,7 @@ def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict
             lead.append(section(lines_of(reply)))
         lead.extend(link_blocks(reply.links))
     prompt = text_of(challenge.prompt)
-    if challenge.error:
+    if challenge.error and reply is None:  # else the reply's text is the error, shown above
         prompt = f"{text_of(challenge.error)}\n{prompt}"
     button = {
         "type": "button",

@@ -107,8 +107,7 @@ def button_action(button: Button, error: str | None = None) -> Element:
 
 def challenge_elements(challenge: Challenge) -> tuple[list[Element], Element]:
     """One private code input and the action that sends it with the challenge id."""
-    body = [text_block(challenge.error, color="attention")] if challenge.error else []
-    body.append(text_block(challenge.prompt))
+    body = [text_block(challenge.prompt)]  # a refused code's error is the reply's text, above
     body.append(
         {
             "type": "Input.Text",
@@ -126,7 +125,10 @@ def challenge_elements(challenge: Challenge) -> tuple[list[Element], Element]:
 
 def render_reply(reply: Reply) -> Card:
     """The whole reply as one card (so an invoke response can replace a card with it)."""
-    body = [text_block(reply.text, weight="bolder" if reply.signposts else "default")]
+    if reply.challenge is not None and reply.challenge.error:
+        body = [text_block(reply.text, color="attention")]  # the one line on what went wrong
+    else:
+        body = [text_block(reply.text, weight="bolder" if reply.signposts else "default")]
     if reply.child_ref:
         body.append(text_block(f"Reference {reply.child_ref}", isSubtle=True, spacing="none"))
     body.extend(signpost_container(post) for post in reply.signposts)

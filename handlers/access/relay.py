@@ -22,7 +22,7 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.privacy import mentions_identity
 from handlers.refs import InvalidReference
-from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref
+from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref, sentence
 from store.people import lead, relay
 from store.people.practitioners import holders
 from store.register import children
@@ -99,7 +99,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     try:
         ref, text = split_reference(req.args)
     except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{exc}."), detail="bad check digit")
+        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
     text = _text_of(text)
     if len(text) < MIN_TEXT:
         raise UsageError("please write your purpose and how to reach you")

@@ -170,7 +170,9 @@ class Dispatcher:
         """Audit a request its front end refused before any handler saw it (untrusted channel or tenant).
 
         The principal is what the request claimed, unverified; ``detail`` is fixed text, never input.
+        Counted in the metrics like any answered command (action ``untrusted_source``, refused).
         """
+        started = time.perf_counter()
         record = chat_event(
             command,
             None,
@@ -179,6 +181,7 @@ class Dispatcher:
             self.ctx.clock.now(),
         )
         await self.ctx.audit.record(record)
+        record_command(self.ctx.metrics, Action.UNTRUSTED_SOURCE, Outcome.REFUSED, time.perf_counter() - started)
         log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
 
     async def _chain(

@@ -250,8 +250,10 @@ class CodeCommand:
     def _retry(self, challenge_id: str | None, prompt: str, error: str, detail: str) -> Result:
         if challenge_id is None:
             return Result(Reply(Outcome.INVALID, error), detail=detail)
+        # The error is the reply's one line (no generic "Code not accepted." before it); the
+        # challenge carries it too, for a front end that shows it beside the code input instead.
         challenge = Challenge(challenge_id, prompt, error=error)
-        return Result(Reply(Outcome.CHALLENGED, "Code not accepted.", challenge=challenge), detail=detail)
+        return Result(Reply(Outcome.CHALLENGED, error, challenge=challenge), detail=detail)
 
     def _failed(
         self,

@@ -19,7 +19,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import structlog
 from sqlalchemy import Select, insert, select
@@ -37,6 +38,9 @@ from store.tables.register import ChildKey
 log = structlog.get_logger("signpost.audit")
 MAX_BATCH = 512
 LISTENER_BACKLOG = 1024  # committed batches waiting for listeners before some are dropped
+# A batch whose oldest event has waited this long without becoming durable: the writer is stuck
+# (a lock held elsewhere, a stalled disk) and /readyz says so.
+STUCK_AFTER = timedelta(seconds=10)
 
 
 class AuditWriteFailed(Exception):
@@ -307,17 +311,33 @@ def _seq_of(row: dict[str, object]) -> int:
 
 
 CommitListener = Callable[[Sequence[AuditRecord]], Awaitable[None]]
+# Told of every committed batch: its size, and each event's lag in seconds (queued → durable).
+BatchObserver = Callable[[int, Sequence[float]], None]
 
 
-async def _claim_batch(session: AsyncSession, batch: Sequence[tuple[AuditRecord, str | None, object]]) -> list[bool]:
+class _Waiting(NamedTuple):
+    """An event handed to the writer: the caller awaits ``future``; ``queued`` starts its lag."""
+
+    record: AuditRecord
+    claim: str | None
+    future: asyncio.Future[int]
+    queued: datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _claim_batch(session: AsyncSession, batch: Sequence[_Waiting]) -> list[bool]:
     """Claim the batch's delivery ids in its transaction; whether each entry's event is to be written.
 
     An entry without a claim is always written; of entries sharing one new id, only the first.
     """
-    keys = [claim for _, claim, _ in batch if claim is not None]
-    fresh = await deliveries.claim_many(session, keys, batch[0][0].at) if keys else set()
+    keys = [entry.claim for entry in batch if entry.claim is not None]
+    fresh = await deliveries.claim_many(session, keys, batch[0].record.at) if keys else set()
     kept = []
-    for _, claim, _ in batch:
+    for entry in batch:
+        claim = entry.claim
         kept.append(claim is None or claim in fresh)
         if claim is not None:
             fresh.discard(claim)
@@ -330,30 +350,48 @@ class AuditLog:
     Listeners (misuse detection) hear about each committed batch from a second task, so that
     however long they take, they never delay the next commit; if they fall far behind, batches are
     dropped for them (and logged) — the periodic sweep looks at the same events again.
+
+    ``now`` is the clock an event's lag is measured on (the process clock, so tests can move it).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, now: Callable[[], datetime] = _utc_now) -> None:
         self._db = db
-        self._queue: asyncio.Queue[tuple[AuditRecord, str | None, asyncio.Future[int]]] = asyncio.Queue()
+        self._now = now
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CommitListener] = []
         self._committed: asyncio.Queue[list[AuditRecord]] = asyncio.Queue(maxsize=LISTENER_BACKLOG)
         self._listener_task: asyncio.Task[None] | None = None
-        self._batch_sizes: Callable[[int], None] | None = None
+        self._observe: BatchObserver | None = None
         self._last_batch_failed = False
+        # Events handed to the writer and not yet durable (or failed), in the order queued: when.
+        self._unwritten: dict[asyncio.Future[int], datetime] = {}
 
-    def on_batch(self, observe: Callable[[int], None]) -> None:
-        """Call ``observe`` with the size of every committed batch (metrics), in the writer's task."""
-        self._batch_sizes = observe
+    def on_batch(self, observe: BatchObserver) -> None:
+        """Call ``observe`` with the size of every committed batch and each of its events' lag
+        (seconds from being queued to being durable), in the writer's task (metrics)."""
+        self._observe = observe
 
     @property
     def problem(self) -> str | None:
-        """Why the writer cannot take events now (for /readyz), or None. It starts on first use."""
+        """Why the writer cannot take events now (for /readyz), or None. It starts on first use.
+
+        Stopped (its task ended), failing (its last batch could not be written) or stuck (an event
+        has waited longer than ``STUCK_AFTER`` to be written).
+        """
         if self._task is not None and self._task.done():
             return "the audit writer has stopped"
         if self._last_batch_failed:
             return "the audit writer's last batch failed"
+        oldest = next(iter(self._unwritten.values()), None)
+        if oldest is not None and self._now() - oldest > STUCK_AFTER:
+            return f"the audit writer is stuck: an event has waited over {STUCK_AFTER.seconds} s to be written"
         return None
+
+    @property
+    def waiting(self) -> int:
+        """Events handed to the writer and not yet durable (metrics)."""
+        return len(self._unwritten)
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener`` with every batch of events after it is durable."""
@@ -369,8 +407,12 @@ class AuditLog:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put((record, claim, future))
-        return await future
+        queued = self._unwritten[future] = self._now()
+        try:
+            await self._queue.put(_Waiting(record, claim, future, queued))
+            return await future
+        finally:
+            del self._unwritten[future]
 
     async def _run(self) -> None:
         while True:
@@ -380,25 +422,30 @@ class AuditLog:
             try:
                 async with self._db.write() as session:
                     kept = await _claim_batch(session, batch)
-                    records = [record for (record, _, _), keep in zip(batch, kept, strict=True) if keep]
+                    records = [entry.record for entry, keep in zip(batch, kept, strict=True) if keep]
                     seqs = iter(await append(session, records))
             except Exception as exc:
                 self._last_batch_failed = True
                 log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(AuditWriteFailed("the audit record could not be written"))
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(AuditWriteFailed("the audit record could not be written"))
                 continue
-            for (_, _, future), keep in zip(batch, kept, strict=True):
-                if future.done():
+            durable = self._now()
+            for entry, keep in zip(batch, kept, strict=True):
+                if entry.future.done():
                     continue
                 if keep:
-                    future.set_result(next(seqs))
+                    entry.future.set_result(next(seqs))
                 else:
-                    future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
+                    entry.future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
             self._last_batch_failed = False
-            if self._batch_sizes is not None:
-                self._batch_sizes(len(batch))
+            if self._observe is not None:
+                lags = [max(0.0, (durable - entry.queued).total_seconds()) for entry in batch]
+                try:
+                    self._observe(len(batch), lags)
+                except Exception:  # counting must never stop the writer
+                    log.exception("audit_observer_failed")
             if records:
                 self._hand_to_listeners(records)
 

@@ -28,9 +28,10 @@ def decode(row: NoticeRow) -> Notice:
 class NoticeStore:
     """The notice outbox. ``enqueue`` joins the caller's transaction; a dedupe key makes it idempotent."""
 
-    async def enqueue(self, session: AsyncSession, notices: Sequence[Notice], now: datetime) -> None:
+    async def enqueue(self, session: AsyncSession, notices: Sequence[Notice], now: datetime) -> int:
+        """Store ``notices``; how many were new (one whose dedupe key is already stored is not)."""
         if not notices:
-            return
+            return 0
         rows = [
             {
                 "recipient_id": n.recipient_id,
@@ -44,7 +45,7 @@ class NoticeStore:
             for n in notices
         ]
         stmt = dialect_insert(session)(NoticeRow).on_conflict_do_nothing(index_elements=[NoticeRow.dedupe_key])
-        await session.execute(stmt, rows)
+        return len((await session.execute(stmt.returning(NoticeRow.id), rows)).all())
 
 
 EMAIL_KIND = "email"

@@ -57,7 +57,7 @@ PURGE_GRACE = timedelta(hours=1)  # the purge waits at most this long for the ce
 REACHING_ADMINS: frozenset[str] = frozenset(("practitioners", "chat_identities", "teams_conversations", "notices"))
 WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
 
-NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[None]]
+NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[object]]
 
 
 class ScheduleError(ValueError):

@@ -409,7 +409,7 @@ async def run(
         destroyed=report.destroyed,
         sealed_in=report.sealed_in,
         pending_days=report.pending_days,
-        compaction=report.compaction or "skipped",
+        compaction=report.compaction or "deferred",  # the caller compacts after its own writes
     )
     return report
 
@@ -502,7 +502,9 @@ async def compact_after_run(db: Database, report: RetentionReport, *, wait: floa
     """Compact after a run's last write; record (and log) in ``report`` whether it is pending."""
     result = await compact_checked(db, AFFECTED_TABLES, wait=COMPACTION_WAIT if wait is None else wait)
     report.compaction, report.compaction_pending = result.detail, not result.done
-    if not result.done:
+    if result.done:
+        log.info("retention_compacted", compaction=result.detail)
+    else:
         log.warning("retention_compaction_pending", compaction=result.detail)
 
 
@@ -542,7 +544,7 @@ async def compact_checked(db: Database, tables: Sequence[str], *, full: bool = F
         await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, 2.0)
     if not done:
-        detail += f"; pending after {attempts} attempt(s): a reader holds an old snapshot"
+        detail += f"; pending after {plural(attempts, 'attempt')}: a reader holds an old snapshot"
     return Compaction(done, detail)
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -113,3 +114,14 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
     ):
         status, text, _ = await get(server + bad)
         assert status == 400 and "<script>" not in text
+
+
+async def test_the_page_says_when_it_was_made_in_uk_time(server: str, signpost: Signpost) -> None:
+    """A person reads the time the report was made as UK local time, with its zone (issue 17 item 11);
+    the month it counts is named as the UTC month it is."""
+    status, page, _ = await get(server + "/transparency")
+    assert status == 200
+    assert "(1 to 31 October 2026, UTC; made 02/11/2026 09:00 GMT)" in page
+    signpost.ctx.clock.set(datetime(2026, 7, 1, 9, 30, tzinfo=UTC))  # type: ignore[attr-defined]
+    status, page, _ = await get(server + "/transparency?month=2026-06")
+    assert status == 200 and "(1 to 30 June 2026, UTC; made 01/07/2026 10:30 BST)" in page

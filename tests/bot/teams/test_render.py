@@ -62,10 +62,13 @@ def test_action_data_reads_back_to_the_same_button_and_command() -> None:
 
 
 def test_challenge_renders_one_code_input_and_the_error() -> None:
-    card = render_reply(Reply(Outcome.CHALLENGED, "", challenge=Challenge("ch-9", "Enter your code", "Wrong code")))
+    """After a refused code the reply's text is the error (handlers/stepup/flow.py): shown once, first."""
+    challenge = Challenge("ch-9", "Enter your code", "Wrong code")
+    card = render_reply(Reply(Outcome.CHALLENGED, "Wrong code", challenge=challenge))
     inputs = [e for e in card["body"] if e["type"] == "Input.Text"]
     assert [i["id"] for i in inputs] == ["code"]
-    assert "Wrong code" in texts_of(card)
+    assert texts_of(card).split("\n")[:2] == ["Wrong code", "Enter your code"]
+    assert texts_of(card).count("Wrong code") == 1
     [send] = card["actions"]
     action = read_action({**send["data"], "code": " 123456 "})
     assert action is not None and (action.verb, action.challenge_id, action.code) == (

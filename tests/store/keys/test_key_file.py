@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from store.keys import keychain
 from store.keys.crypto import KeyRing
 
 
@@ -41,3 +44,20 @@ def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monke
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]
     assert not Path(tmp).exists()
+
+
+def test_every_file_the_key_file_leaves_beside_it_is_ignored_by_git(tmp_path: Path) -> None:
+    """``make run`` leaves no untracked file (issue 17 item 14): the key file, its lock and a half-written
+    replacement are named in .gitignore, checked by git itself against what an edit really creates."""
+    root = Path(__file__).resolve().parents[3]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    ring = KeyRing.generate(tmp_path / "signpost.key")
+    ring.save()
+    with keychain.editing(ring):
+        pass
+    made = sorted(path.name for path in tmp_path.iterdir())
+    assert "signpost.key.lock" in made
+    for name in {*made, "signpost.key.tmp"}:
+        checked = subprocess.run(["git", "check-ignore", "--no-index", "-q", name], cwd=root, check=False)
+        assert checked.returncode == 0, f"{name} is not in .gitignore"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
 from handlers.vocabulary import Action, Origin, Outcome
@@ -332,9 +334,15 @@ async def test_audit_term_keys_older_than_24_months_are_destroyed(signpost: Sign
 
 
 async def test_storage_is_compacted_after_a_run(signpost: Signpost) -> None:
-    """After a run SQLite's WAL is checkpointed and truncated; PostgreSQL vacuums the affected tables."""
+    """After a run SQLite's WAL is checkpointed and truncated; PostgreSQL vacuums the affected tables.
+    The log says so: the run's line says compaction comes after its writes, and a second line says
+    what compaction did (never an empty ``compaction=``)."""
     await load(signpost)
-    report = await retention_on(signpost, NOV_2)
+    with capture_logs() as logs:
+        report = await retention_on(signpost, NOV_2)
+    [run] = [entry for entry in logs if entry["event"] == "retention_run"]
+    [compacted] = [entry for entry in logs if entry["event"] == "retention_compacted"]
+    assert run["compaction"] == "deferred" and compacted["compaction"] == report.compaction != ""
     if signpost.ctx.db.dialect == "sqlite":
         assert report.compaction.startswith("sqlite wal_checkpoint busy=0")
         path = str(signpost.ctx.db.engine.url.database) + "-wal"
@@ -379,6 +387,7 @@ async def test_compaction_held_up_by_a_reader_is_reported_pending_and_retried(
         report = await retention_on(signpost, NOV_3)
         assert report.destroyed == 1
         assert report.compaction_pending, report.compaction
+        assert re.search(r"; pending after (1 attempt|(?!1 )\d+ attempts): ", report.compaction), report.compaction
         assert "compaction is pending" in report.summary()
         if db.dialect == "sqlite":
             assert wrapped in _sqlite_bytes(db)  # the report is truthful: the bytes are still there
