@@ -279,7 +279,12 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 
 
 _FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
-"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)."""
+"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)..."""
+_FULL_NAME_GIVEN: Final = frozenset({"exact_all", "exact", "nickname", "middle"})
+_FULL_NAME_FAMILY: Final = frozenset({"exact", "part"})
+"""... unless the date is only two digits out and both names agree in full (the given name as
+registered, a nickname or a middle name; the family name or one of its parts): two slips in a
+date are commoner than a namesake on a nearby day, and the weight still has to carry it."""
 _WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
 _FAR_DATE: Final = frozenset({"disagree", "partial", "two_digits"})
 
@@ -295,6 +300,10 @@ class Standing(StrEnum):
     FAR_DATE = "far_date"
     """The date of birth given disagrees beyond the common slips (two digits or more, two of day,
     month and year wrong): a namesake or a relative as often as this child. Never accepted."""
+    TWO_SLIPS = "two_slips"
+    """Both names agree in full, the date of birth is two digits out: the child, unless another
+    candidate of the same family was born on the date given (then the query names a sibling or
+    twin with this child's name)."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
@@ -423,7 +432,8 @@ def assess(
         same_day = names.given == "garbled" and dob_level == "exact"
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
     elif dob_level in _FAR_DATE_LEVELS:
-        standing = Standing.FAR_DATE
+        full = names.given in _FULL_NAME_GIVEN and names.family in _FULL_NAME_FAMILY
+        standing = Standing.TWO_SLIPS if full and dob_level == "two_digits" else Standing.FAR_DATE
     else:
         standing = Standing.OPEN
     return Assessment(bits, standing)
