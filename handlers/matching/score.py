@@ -183,7 +183,9 @@ def _prepare(query: Query) -> _Readings:
     return _Readings(tuple(readings), query.date_of_birth, code, outward_code(code), sex)
 
 
-def _given_level(query: tuple[str, ...], child: list[str]) -> str:
+def _given_level(query: tuple[str, ...], child: list[str], unknown: bool = False) -> str:
+    """The comparison level of the given names. ``unknown``: the asked first given name is no
+    registered child's and no known name (so a slip for a name, not a brother's or twin's name)."""
     if not query or not child:
         return "missing"
     asked, first = query[0], child[0]
@@ -204,7 +206,9 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
-    if _garbled(asked, first, similarity):
+    if _garbled(asked, first, similarity) or (
+        unknown and asked[0] == first[0] and OSA.distance(asked, first, score_cutoff=2) <= 2
+    ):
         return "garbled"
     return "fuzzy" if similarity >= 0.8 else "disagree"
 
@@ -346,7 +350,7 @@ def _name_and_place(
         child_given = given.split()
         penalty = weights.alias if number else 0.0
         for asked_given, asked_family, swapped in readings.orientations:
-            given_level = _given_level(asked_given, child_given)
+            given_level = _given_level(asked_given, child_given, _unknown_name(asked_given, counts))
             family_level = _family_level(asked_family, family)
             agrees = agrees or given_level in _GIVEN_AGREES or family_level in _ALIKE
             weight = _given_weight(given_level, child_given, weights, counts)
@@ -368,6 +372,12 @@ def _name_and_place(
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
     return _NameReading(best.weight, best.given, best.family, agrees)
+
+
+def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool:
+    """No registered child bears this first given name and it is no known name: a misspelling.
+    Only said when the register's counts are at hand (empty counts say nothing)."""
+    return bool(counts) and bool(given) and given[0] not in NAME_ROOTS and not counts.get(given_count_key(given[0]))
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
