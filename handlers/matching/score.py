@@ -377,7 +377,9 @@ def _name_and_place(
 def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool:
     """No registered child bears this first given name and it is no known name: a misspelling.
     Only said when the register's counts are at hand (empty counts say nothing)."""
-    return bool(counts) and bool(given) and given[0] not in NAME_ROOTS and not counts.get(given_count_key(given[0]))
+    if not counts or not given:
+        return False
+    return given[0] not in NAME_ROOTS and not counts.get(given_count_key(given[0]))
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
