@@ -78,6 +78,7 @@ DOB_MU: Final[MuTable] = {
 POSTCODE_MU: Final[MuTable] = {
     "full": (0.70, 0.00001),
     "outward": (0.16, 0.0004),
+    "outward_given": (0.88, 0.0004),
     "area": (0.04, 0.012),
     "disagree": (0.10, 0.988),
 }
@@ -269,7 +270,9 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
     if readings.postcode == code:
         return "full"
     if readings.outward and readings.outward == outward_code(code):
-        return "outward"
+        # Only the outward code given: agreeing on it is all that could agree (m as for a full
+        # postcode agreeing in full or in part), not a full postcode that half agrees.
+        return "outward_given" if readings.postcode == readings.outward else "outward"
     area = "".join(c for c in readings.postcode[:2] if c.isalpha())
     return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
 
