@@ -85,6 +85,14 @@ POSTCODE_MU: Final[MuTable] = {
 SEX_MU: Final[MuTable] = {"agree": (0.98, 0.5), "disagree": (0.02, 0.5)}
 
 
+LevelTable = tuple[tuple[str, tuple[float, float]], ...]
+"""A :data:`MuTable` frozen, as a :class:`MatchModel` holds it (models are hashable)."""
+
+
+def frozen(table: MuTable) -> LevelTable:
+    return tuple(sorted(table.items()))
+
+
 def _log_weights(table: MuTable) -> dict[str, float]:
     weights = {level: math.log(m / u) for level, (m, u) in table.items()}
     weights["missing"] = 0.0
@@ -98,11 +106,13 @@ class MatchModel:
 
     population: int = 11_000_000
     present: float = 0.9
-    given: MuTable | None = None
-    family: MuTable | None = None
-    dob: MuTable | None = None
-    postcode: MuTable | None = None
-    sex: MuTable | None = None
+    given: LevelTable | None = None
+    family: LevelTable | None = None
+    dob: LevelTable | None = None
+    postcode: LevelTable | None = None
+    sex: LevelTable | None = None
+    """Comparison tables (:func:`frozen`); None: the module's (``GIVEN_MU`` …). Estimated ones
+    come from ``benchmarks.matching.estimate`` (u from random pairs of the register, m by EM)."""
     swap_penalty: float = math.log(0.5)
     alias_penalty: float = math.log(0.8)
     sibling_penalty: float = -6.0
@@ -138,18 +148,20 @@ class _Weights:
 @lru_cache(maxsize=16)
 def _weights(model: MatchModel) -> _Weights:
     prior = math.log(model.present / ((1 - model.present) * model.population))
+    given = dict(model.given) if model.given else GIVEN_MU
+    family = dict(model.family) if model.family else FAMILY_MU
     return _Weights(
-        _log_weights(model.given or GIVEN_MU),
-        _log_weights(model.family or FAMILY_MU),
-        _log_weights(model.dob or DOB_MU),
-        _log_weights(model.postcode or POSTCODE_MU),
-        _log_weights(model.sex or SEX_MU),
+        _log_weights(given),
+        _log_weights(family),
+        _log_weights(dict(model.dob) if model.dob else DOB_MU),
+        _log_weights(dict(model.postcode) if model.postcode else POSTCODE_MU),
+        _log_weights(dict(model.sex) if model.sex else SEX_MU),
         prior,
         model.swap_penalty,
         model.alias_penalty,
         model.sibling_penalty,
-        (model.given or GIVEN_MU)["exact"][0],
-        (model.family or FAMILY_MU)["exact"][0],
+        given["exact"][0],
+        family["exact"][0],
         model.population,
         model.name_u_floor,
         model.name_boost_cap,
@@ -420,6 +432,19 @@ def _weigh(
     if readings.sex and held_sex:
         total += weights.sex["agree" if readings.sex == held_sex else "disagree"]
     return total, names, dob_level
+
+
+def comparison_levels(query: Query, identity: Identity, counts: NameCounts | None = None) -> dict[str, str]:
+    """Each field's comparison level for the names as typed (what parameter estimation counts)."""
+    readings = _prepare(query)
+    given, family, _ = readings.orientations[0]
+    held_given, held_family = names_of(identity)[0] if names_of(identity) else ("", "")
+    return {
+        "given": _given_level(given, held_given.split(), _unknown_name(given, counts)),
+        "family": _family_level(family, held_family),
+        "dob": _dob_level(readings.dob, identity.date_of_birth),
+        "postcode": _postcode_level(readings, identity.postcode),
+    }
 
 
 def match_weight(
