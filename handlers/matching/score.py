@@ -54,7 +54,7 @@ GIVEN_MU: Final[MuTable] = {
     "typo": (0.05, 0.0012),
     "phonetic": (0.02, 0.002),
     "fuzzy": (0.01, 0.01),
-    "garbled": (0.02, 0.03),
+    "garbled": (0.02, 0.0008),
     "initial": (0.005, 0.06),
     "disagree": (0.02, 0.88),
 }
@@ -196,9 +196,11 @@ def _prepare(query: Query) -> _Readings:
     return _Readings(tuple(readings), query.date_of_birth, code, outward_code(code), sex)
 
 
-def _given_level(query: tuple[str, ...], child: list[str], unknown: bool = False) -> str:
-    """The comparison level of the given names. ``unknown``: the asked first given name is no
-    registered child's and no known name (so a slip for a name, not a brother's or twin's name)."""
+def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None = None) -> str:
+    """The comparison level of the given names. ``unknown``: True when the asked first given name
+    is no registered child's and no known name (so a slip for a name, not a brother's or twin's
+    name), False when a registered child bears it (so two slips away is another name), None when
+    the register's counts are not at hand."""
     if not query or not child:
         return "missing"
     asked, first = query[0], child[0]
@@ -219,7 +221,7 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool = False
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
-    if _garbled(asked, first, similarity) or (
+    if (unknown is not False and _garbled(asked, first, similarity)) or (
         unknown and asked[0] == first[0] and OSA.distance(asked, first, score_cutoff=2) <= 2
     ):
         return "garbled"
@@ -389,12 +391,15 @@ def _name_and_place(
     return _NameReading(best.weight, best.given, best.family, agrees)
 
 
-def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool:
-    """No registered child bears this first given name and it is no known name: a misspelling.
-    Only said when the register's counts are at hand (empty counts say nothing)."""
+def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | None:
+    """True: no registered child bears this first given name and it is no known name (a
+    misspelling); False: a registered child bears it (a name); None: the register's counts are not
+    at hand (empty counts say nothing)."""
     if not counts or not given:
+        return None
+    if counts.get(given_count_key(given[0])):
         return False
-    return given[0] not in NAME_ROOTS and not counts.get(given_count_key(given[0]))
+    return given[0] not in NAME_ROOTS
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
