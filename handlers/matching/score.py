@@ -217,6 +217,10 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     similarity = JaroWinkler.similarity(asked, first)
     if asked in NAME_ROOTS and first in NAME_ROOTS:
         return "fuzzy"  # two different real names that sound alike: Jack and Jake
+    if unknown is False and asked[0] != first[0] and phonetic_key(asked) != phonetic_key(first):
+        # Two registered names with other first letters (Holly and Molly, Ava and Eva): another
+        # child's name, not a slip (slips seldom hit the first letter).
+        return "fuzzy" if similarity >= 0.8 else "disagree"
     if similarity >= 0.9 or OSA.distance(asked, first, score_cutoff=1) <= 1:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):

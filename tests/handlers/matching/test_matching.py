@@ -337,3 +337,16 @@ def test_a_registered_name_two_slips_away_is_another_child() -> None:
         Query("Marilde", "Brook", MATILDA.date_of_birth, "BS3 4DE"), [("matilda", MATILDA)], REGIONAL, counts=COUNTS
     )
     assert decision.kind is not DecisionKind.MATCH
+
+
+EVA = Identity("Eva", "Wells", (), date(2012, 10, 31), "F", "GL19 4ZT")
+
+
+def test_a_registered_name_with_another_first_letter_is_another_child() -> None:
+    """Ava for Eva, same family, birthday and address: when registered children are called Ava it is
+    another child's name (an unregistered twin), never accepted; when nobody is, a slip for Eva."""
+    query = Query("Ava", "Wells", EVA.date_of_birth, "GL19 4ZT")
+    twin = choose(query, [("eva", EVA)], REGIONAL, counts={"g:EVA": 30, "g:AVA": 40, "f:WELLS": 20})
+    assert twin.kind is not DecisionKind.MATCH
+    slip = choose(query, [("eva", EVA)], REGIONAL, counts={"g:EVA": 30, "f:WELLS": 20})
+    assert slip.kind is DecisionKind.MATCH and slip.best == "eva"
