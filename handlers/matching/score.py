@@ -304,12 +304,13 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 
 
 _FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
-"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)..."""
+"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`), unless the date is only two
+digits out and both names agree in full (:attr:`Standing.TWO_SLIPS`)."""
 _FULL_NAME_GIVEN: Final = frozenset({"exact_all", "exact", "nickname", "middle"})
 _FULL_NAME_FAMILY: Final = frozenset({"exact", "part"})
-"""... unless the date is only two digits out and both names agree in full (the given name as
-registered, a nickname or a middle name; the family name or one of its parts): two slips in a
-date are commoner than a namesake on a nearby day, and the weight still has to carry it."""
+"""Names that agree in full: the given name as registered, a nickname or a middle name; the family
+name or one of its parts. Two slips in a date are commoner than a namesake on a nearby day (the
+weight still has to carry it)."""
 _WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
 _FAR_DATE: Final = frozenset({"disagree", "partial", "two_digits"})
 
