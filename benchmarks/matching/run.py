@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from benchmarks.matching.generate import Child, Generator, Labelled
 from handlers.matching.decide import DecisionKind, MatchPolicy, choose, decide, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
-from handlers.matching.terms import query_terms
+from handlers.matching.terms import Query, query_terms
 from store.register.terms import count_keys, index_terms
 
 KEY = b"benchmark-only-blind-index-key"
@@ -266,6 +266,33 @@ def report(
     print()
 
 
+def _estimated(
+    args: argparse.Namespace, register: Sequence[Child], index: BlindIndex, counts: dict[str, int] | None
+) -> MatchModel:
+    """m/u estimated on this register and on unlabelled queries of another seed than those scored."""
+    import random
+
+    from benchmarks.matching.estimate import estimated_model, print_tables
+
+    training = [item.query for item in Generator(args.seed + 1).queries(list(register), args.queries)]
+
+    def candidates(query: Query) -> list[Child]:
+        return [register[n] for n in index.candidates(query_terms(query))]
+
+    model, tables, lam = estimated_model(
+        args.children,
+        register,
+        training,
+        candidates,
+        counts,
+        random.Random(args.seed),
+        name_u_floor=args.name_u_floor,
+        name_boost_cap=args.name_boost_cap,
+    )
+    print_tables(tables, lam)
+    return model
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--children", type=int, default=100_000)
@@ -278,6 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-name-frequency", action="store_true", help="score without the register's name counts")
     parser.add_argument("--name-u-floor", type=float, default=MatchModel().name_u_floor)
     parser.add_argument("--name-boost-cap", type=float, default=MatchModel().name_boost_cap, help="natural log")
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="score with m/u estimated on this register (u: random pairs; m: EM on queries of seed + 1)",
+    )
     args = parser.parse_args(argv)
     generator = Generator(args.seed)
     started = time.perf_counter()
@@ -288,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = MatchModel(population=args.children, name_u_floor=args.name_u_floor, name_boost_cap=args.name_boost_cap)
     policy = MatchPolicy(args.accept, args.margin, args.consider)
     counts = None if args.no_name_frequency else name_counts(register)
+    if args.estimate:
+        model = _estimated(args, register, index, counts)
     frequency = "off" if counts is None else f"on (u floor {args.name_u_floor:g}, boost cap {args.name_boost_cap:.2f})"
     print(f"name frequency: {frequency}\n")
     gc.collect()

@@ -81,9 +81,9 @@ def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy(
     return Decision(DecisionKind.AMBIGUOUS, None, ranked)
 
 
-def _household(identity: Identity) -> tuple[str, object]:
+def _home(identity: Identity) -> tuple[str, str]:
     family = normalise_name(identity.family_name)
-    return phonetic_key(family) if family else "", identity.date_of_birth
+    return phonetic_key(family) if family else "", normalise_postcode(identity.postcode)
 
 
 def choose(
@@ -100,20 +100,27 @@ def choose(
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
-      weight, unless another candidate shares that family name and date (a registered twin).
+      weight, unless another candidate shares that family name, postcode and date (a registered
+      twin).
+    - Both names in full with a date two digits out: accepted on its weight, unless another
+      candidate of that family name at that postcode was born on the date given.
     """
     assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
-    days: dict[tuple[str, object], int] = {}
+    days: dict[tuple[tuple[str, str], object], int] = {}
     for _, identity, _ in assessed:
-        days[_household(identity)] = days.get(_household(identity), 0) + 1
+        day = (_home(identity), identity.date_of_birth)
+        days[day] = days.get(day, 0) + 1
+    born_that_day = {_home(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found in assessed:
         bits = found.bits
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
-        elif found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE) or (
-            found.standing is Standing.SAME_DAY_GARBLED and days[_household(identity)] > 1
+        elif (
+            found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE)
+            or (found.standing is Standing.SAME_DAY_GARBLED and days[_home(identity), identity.date_of_birth] > 1)
+            or (found.standing is Standing.TWO_SLIPS and _home(identity) in born_that_day)
         ):
             bits = min(bits, below_accept)
         scored.append((ref, bits))

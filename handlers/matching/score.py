@@ -54,7 +54,7 @@ GIVEN_MU: Final[MuTable] = {
     "typo": (0.05, 0.0012),
     "phonetic": (0.02, 0.002),
     "fuzzy": (0.01, 0.01),
-    "garbled": (0.02, 0.03),
+    "garbled": (0.02, 0.0008),
     "initial": (0.005, 0.06),
     "disagree": (0.02, 0.88),
 }
@@ -78,10 +78,19 @@ DOB_MU: Final[MuTable] = {
 POSTCODE_MU: Final[MuTable] = {
     "full": (0.70, 0.00001),
     "outward": (0.16, 0.0004),
+    "outward_given": (0.88, 0.0004),
     "area": (0.04, 0.012),
     "disagree": (0.10, 0.988),
 }
 SEX_MU: Final[MuTable] = {"agree": (0.98, 0.5), "disagree": (0.02, 0.5)}
+
+
+LevelTable = tuple[tuple[str, tuple[float, float]], ...]
+"""A :data:`MuTable` frozen, as a :class:`MatchModel` holds it (models are hashable)."""
+
+
+def frozen(table: MuTable) -> LevelTable:
+    return tuple(sorted(table.items()))
 
 
 def _log_weights(table: MuTable) -> dict[str, float]:
@@ -97,11 +106,13 @@ class MatchModel:
 
     population: int = 11_000_000
     present: float = 0.9
-    given: MuTable | None = None
-    family: MuTable | None = None
-    dob: MuTable | None = None
-    postcode: MuTable | None = None
-    sex: MuTable | None = None
+    given: LevelTable | None = None
+    family: LevelTable | None = None
+    dob: LevelTable | None = None
+    postcode: LevelTable | None = None
+    sex: LevelTable | None = None
+    """Comparison tables (:func:`frozen`); None: the module's (``GIVEN_MU`` …). Estimated ones
+    come from ``benchmarks.matching.estimate`` (u from random pairs of the register, m by EM)."""
     swap_penalty: float = math.log(0.5)
     alias_penalty: float = math.log(0.8)
     sibling_penalty: float = -6.0
@@ -137,18 +148,20 @@ class _Weights:
 @lru_cache(maxsize=16)
 def _weights(model: MatchModel) -> _Weights:
     prior = math.log(model.present / ((1 - model.present) * model.population))
+    given = dict(model.given) if model.given else GIVEN_MU
+    family = dict(model.family) if model.family else FAMILY_MU
     return _Weights(
-        _log_weights(model.given or GIVEN_MU),
-        _log_weights(model.family or FAMILY_MU),
-        _log_weights(model.dob or DOB_MU),
-        _log_weights(model.postcode or POSTCODE_MU),
-        _log_weights(model.sex or SEX_MU),
+        _log_weights(given),
+        _log_weights(family),
+        _log_weights(dict(model.dob) if model.dob else DOB_MU),
+        _log_weights(dict(model.postcode) if model.postcode else POSTCODE_MU),
+        _log_weights(dict(model.sex) if model.sex else SEX_MU),
         prior,
         model.swap_penalty,
         model.alias_penalty,
         model.sibling_penalty,
-        (model.given or GIVEN_MU)["exact"][0],
-        (model.family or FAMILY_MU)["exact"][0],
+        given["exact"][0],
+        family["exact"][0],
         model.population,
         model.name_u_floor,
         model.name_boost_cap,
@@ -183,7 +196,11 @@ def _prepare(query: Query) -> _Readings:
     return _Readings(tuple(readings), query.date_of_birth, code, outward_code(code), sex)
 
 
-def _given_level(query: tuple[str, ...], child: list[str]) -> str:
+def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None = None) -> str:
+    """The comparison level of the given names. ``unknown``: True when the asked first given name
+    is no registered child's and no known name (so a slip for a name, not a brother's or twin's
+    name), False when a registered child bears it (so two slips away is another name), None when
+    the register's counts are not at hand."""
     if not query or not child:
         return "missing"
     asked, first = query[0], child[0]
@@ -200,11 +217,17 @@ def _given_level(query: tuple[str, ...], child: list[str]) -> str:
     similarity = JaroWinkler.similarity(asked, first)
     if asked in NAME_ROOTS and first in NAME_ROOTS:
         return "fuzzy"  # two different real names that sound alike: Jack and Jake
+    if unknown is False and asked[0] != first[0] and phonetic_key(asked) != phonetic_key(first):
+        # Two registered names with other first letters (Holly and Molly, Ava and Eva): another
+        # child's name, not a slip (slips seldom hit the first letter).
+        return "fuzzy" if similarity >= 0.8 else "disagree"
     if similarity >= 0.9 or OSA.distance(asked, first, score_cutoff=1) <= 1:
         return "typo"
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(first):
         return "phonetic"
-    if _garbled(asked, first, similarity):
+    if (unknown is not False and _garbled(asked, first, similarity)) or (
+        unknown and asked[0] == first[0] and OSA.distance(asked, first, score_cutoff=2) <= 2
+    ):
         return "garbled"
     return "fuzzy" if similarity >= 0.8 else "disagree"
 
@@ -265,7 +288,9 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
     if readings.postcode == code:
         return "full"
     if readings.outward and readings.outward == outward_code(code):
-        return "outward"
+        # Only the outward code given: agreeing on it is all that could agree (m as for a full
+        # postcode agreeing in full or in part), not a full postcode that half agrees.
+        return "outward_given" if readings.postcode == readings.outward else "outward"
     area = "".join(c for c in readings.postcode[:2] if c.isalpha())
     return "area" if area and code.startswith(area) and not code[len(area)].isalpha() else "disagree"
 
@@ -279,7 +304,13 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 
 
 _FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
-"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`)."""
+"""Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`), unless the date is only two
+digits out and both names agree in full (:attr:`Standing.TWO_SLIPS`)."""
+_FULL_NAME_GIVEN: Final = frozenset({"exact_all", "exact", "nickname", "middle"})
+_FULL_NAME_FAMILY: Final = frozenset({"exact", "part"})
+"""Names that agree in full: the given name as registered, a nickname or a middle name; the family
+name or one of its parts. Two slips in a date are commoner than a namesake on a nearby day (the
+weight still has to carry it)."""
 _WEAK: Final = frozenset({"typo", "phonetic", "prefix", "initial", "missing"})
 _FAR_DATE: Final = frozenset({"disagree", "partial", "two_digits"})
 
@@ -295,6 +326,10 @@ class Standing(StrEnum):
     FAR_DATE = "far_date"
     """The date of birth given disagrees beyond the common slips (two digits or more, two of day,
     month and year wrong): a namesake or a relative as often as this child. Never accepted."""
+    TWO_SLIPS = "two_slips"
+    """Both names agree in full, the date of birth is two digits out: the child, unless another
+    candidate of the same family was born on the date given (then the query names a sibling or
+    twin with this child's name)."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
@@ -337,7 +372,7 @@ def _name_and_place(
         child_given = given.split()
         penalty = weights.alias if number else 0.0
         for asked_given, asked_family, swapped in readings.orientations:
-            given_level = _given_level(asked_given, child_given)
+            given_level = _given_level(asked_given, child_given, _unknown_name(asked_given, counts))
             family_level = _family_level(asked_family, family)
             agrees = agrees or given_level in _GIVEN_AGREES or family_level in _ALIKE
             weight = _given_weight(given_level, child_given, weights, counts)
@@ -359,6 +394,17 @@ def _name_and_place(
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
     return _NameReading(best.weight, best.given, best.family, agrees)
+
+
+def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | None:
+    """True: no registered child bears this first given name and it is no known name (a
+    misspelling); False: a registered child bears it (a name); None: the register's counts are not
+    at hand (empty counts say nothing)."""
+    if not counts or not given:
+        return None
+    if counts.get(given_count_key(given[0])):
+        return False
+    return given[0] not in NAME_ROOTS
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
@@ -398,6 +444,19 @@ def _weigh(
     return total, names, dob_level
 
 
+def comparison_levels(query: Query, identity: Identity, counts: NameCounts | None = None) -> dict[str, str]:
+    """Each field's comparison level for the names as typed (what parameter estimation counts)."""
+    readings = _prepare(query)
+    given, family, _ = readings.orientations[0]
+    held_given, held_family = names_of(identity)[0] if names_of(identity) else ("", "")
+    return {
+        "given": _given_level(given, held_given.split(), _unknown_name(given, counts)),
+        "family": _family_level(family, held_family),
+        "dob": _dob_level(readings.dob, identity.date_of_birth),
+        "postcode": _postcode_level(readings, identity.postcode),
+    }
+
+
 def match_weight(
     query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
 ) -> float:
@@ -423,7 +482,8 @@ def assess(
         same_day = names.given == "garbled" and dob_level == "exact"
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
     elif dob_level in _FAR_DATE_LEVELS:
-        standing = Standing.FAR_DATE
+        full = names.given in _FULL_NAME_GIVEN and names.family in _FULL_NAME_FAMILY
+        standing = Standing.TWO_SLIPS if full and dob_level == "two_digits" else Standing.FAR_DATE
     else:
         standing = Standing.OPEN
     return Assessment(bits, standing)

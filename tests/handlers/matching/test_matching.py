@@ -292,3 +292,61 @@ def test_names_and_full_postcode_do_not_outweigh_a_birthday_that_disagrees() -> 
         Query("Amy", "Jones", date(2016, 11, 25), "M1 2AB"),
     ):
         assert choose(query, [("amy", AMY)], REGIONAL, counts=rare).kind is not DecisionKind.MATCH
+
+
+OLIVIA = Identity("Olivia", "Brook", (), date(2015, 3, 14), "F", "BS3 4DE")
+OLIVIA_SISTER = Identity("Freya", "Brook", (), date(2015, 8, 19), "F", "BS3 4DE")
+COUNTS = {"g:OLIVIA": 40, "g:FREYA": 30, "g:MATILDA": 12, "g:MARILDE": 2, "f:BROOK": 25}
+
+
+def test_both_names_with_a_date_two_digits_out_is_her() -> None:
+    """Olivia Brook at her full postcode, her birthday 2015-03-14 typed with two digits wrong
+    (2015-08-19): both names agree in full, so the date's two slips do not forbid her."""
+    query = Query("Olivia", "Brook", date(2015, 8, 19), "BS3 4DE")
+    decision = choose(query, [("olivia", OLIVIA)], REGIONAL, counts=COUNTS)
+    assert decision.kind is DecisionKind.MATCH and decision.best == "olivia"
+
+
+def test_her_name_on_the_day_a_sibling_was_born_is_never_her() -> None:
+    """The same two-digit slip, but her registered sister at that address was born on the date
+    given: the query may name an unregistered twin of the sister called Olivia, so never accepted."""
+    query = Query("Olivia", "Brook", date(2015, 8, 19), "BS3 4DE")
+    decision = choose(query, [("olivia", OLIVIA), ("freya", OLIVIA_SISTER)], REGIONAL, counts=COUNTS)
+    assert decision.kind is not DecisionKind.MATCH
+
+
+IVY = Identity("Ivy", "Brook", (), date(2016, 8, 19), "F", "BS3 4DE")
+
+
+def test_a_garbled_name_nobody_bears_is_her_misspelt() -> None:
+    """ "Iwx" is no registered child's name and no known name, two slips from Ivy with the same
+    first letter: her name garbled, on her birthday at her address."""
+    query = Query("Iwx", "Brook", IVY.date_of_birth, "BS3 4DE")
+    decision = choose(query, [("ivy", IVY)], REGIONAL, counts={**COUNTS, "g:IVY": 20})
+    assert decision.kind is DecisionKind.MATCH and decision.best == "ivy"
+    without_counts = choose(query, [("ivy", IVY)], REGIONAL)  # who bears it unknown: never accepted
+    assert without_counts.kind is not DecisionKind.MATCH
+    bears = choose(query, [("ivy", IVY)], REGIONAL, counts={**COUNTS, "g:IVY": 20, "g:IWX": 1})
+    assert bears.kind is not DecisionKind.MATCH  # a registered child is called Iwx: another name
+
+
+def test_a_registered_name_two_slips_away_is_another_child() -> None:
+    """ "Marilde" is borne by registered children: a sister's or twin's name, not two slips for
+    Matilda, so never accepted on her birthday at her address."""
+    decision = choose(
+        Query("Marilde", "Brook", MATILDA.date_of_birth, "BS3 4DE"), [("matilda", MATILDA)], REGIONAL, counts=COUNTS
+    )
+    assert decision.kind is not DecisionKind.MATCH
+
+
+EVA = Identity("Eva", "Wells", (), date(2012, 10, 31), "F", "GL19 4ZT")
+
+
+def test_a_registered_name_with_another_first_letter_is_another_child() -> None:
+    """Ava for Eva, same family, birthday and address: when registered children are called Ava it is
+    another child's name (an unregistered twin), never accepted; when nobody is, a slip for Eva."""
+    query = Query("Ava", "Wells", EVA.date_of_birth, "GL19 4ZT")
+    twin = choose(query, [("eva", EVA)], REGIONAL, counts={"g:EVA": 30, "g:AVA": 40, "f:WELLS": 20})
+    assert twin.kind is not DecisionKind.MATCH
+    slip = choose(query, [("eva", EVA)], REGIONAL, counts={"g:EVA": 30, "f:WELLS": 20})
+    assert slip.kind is DecisionKind.MATCH and slip.best == "eva"
