@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import LargeBinary, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
@@ -118,7 +118,7 @@ async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
         found = await load_identities(session, keys, refs)
         await session.execute(delete(ChildTerm).where(ChildTerm.child_ref.in_(list(found))))
         rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
-        await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
+        await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
         rebuilt, last = rebuilt + len(found), refs[-1]
     await session.merge(Meta(key=TERMS_META, value=TERMS_VERSION))
     return rebuilt
@@ -205,13 +205,13 @@ async def _insert_new(
         child_keys.append((row.ref, kek_id, wrapped))
         child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
-    await _copy_rows(session, Child.__table__, columns, children)
-    await _copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
-    await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
+    await copy_rows(session, Child.__table__, columns, children)
+    await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
+    await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
     await name_counts.adjust(session, keys, [row.identity for row in rows])
 
 
-async def _copy_rows(
+async def copy_rows(
     session: AsyncSession, table: Any, columns: tuple[str, ...], rows: Sequence[tuple[object, ...]]
 ) -> None:
     """Rows straight to the driver, in the session's transaction: PostgreSQL's COPY, or SQLite's
@@ -219,7 +219,11 @@ async def _copy_rows(
     ten rows a child has; the columns' own bind processors still convert each value."""
     connection = await session.connection()
     dialect = connection.dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    # Bytes go to both drivers as they are: LargeBinary's processor would only copy each value.
+    processors = [
+        None if isinstance(table.c[name].type, LargeBinary) else table.c[name].type.bind_processor(dialect)
+        for name in columns
+    ]
     if any(processors):
         rows = [
             tuple(value if convert is None else convert(value) for value, convert in zip(row, processors, strict=True))
@@ -429,3 +433,8 @@ async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
     ]
     posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
     return posts
+
+
+async def any_stored(session: AsyncSession) -> bool:
+    """Whether the register holds any child at all (in any state)."""
+    return (await session.execute(select(Child.ref).limit(1))).first() is not None
