@@ -172,7 +172,7 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
-        await _insert_new(session, keys, new_rows, macs, now)
+        await _insert_new(session, keys, new_rows, now)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
     return Upserted(len(new_rows), len(changed), past)
@@ -185,30 +185,85 @@ def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
     return kek_id
 
 
-async def _insert_new(
-    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
+@dataclass(frozen=True, slots=True)
+class SealedChild:
+    """A new child's CPU-heavy part: its fresh data key, sealed identity, row MAC and blind terms.
+
+    Needs only the index key, so it can be made in another process (``seal_children``); the data
+    key is wrapped under its cohort key by the caller, and no key-encryption key leaves it.
+    """
+
+    ref: int
+    data_key: bytes
+    identity: bytes
+    row_mac: bytes
+    terms: tuple[int, ...]
+
+
+def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedChild], dict[int, int]]:
+    """Seal and index new children; also their names' blind count keys (term -> children)."""
+    sealed: list[SealedChild] = []
+    for row in rows:
+        data_key = new_data_key()
+        aad = child_aad(row.ref)
+        sealed.append(
+            SealedChild(
+                row.ref,
+                data_key,
+                seal(data_key, encode_identity(row.identity).encode(), aad),
+                row_mac(keys, row.canonical()),
+                tuple(terms_for(keys, row.identity)),
+            )
+        )
+    return sealed, dict(name_counts.delta(keys, [row.identity for row in rows]))
+
+
+async def _insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> None:
+    sealed, counts = seal_children(keys, rows)
+    await insert_sealed(session, keys, rows, sealed, counts, now)
+
+
+_SEALER: list[KeyRing] = []
+"""In a sealing worker process only: a ring holding just the index key (``start_sealer``)."""
+
+
+def start_sealer(index_key: bytes) -> None:
+    """ProcessPoolExecutor initializer: the worker gets the index key, and no other key."""
+    _SEALER[:] = [KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")]
+
+
+def seal_in_sealer(rows: Sequence[ChildRow]) -> tuple[list[SealedChild], dict[int, int]]:
+    """``seal_children`` in a worker started by ``start_sealer``."""
+    return seal_children(_SEALER[0], rows)
+
+
+async def insert_sealed(
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    sealed: Sequence[SealedChild],
+    counts: Mapping[int, int],
+    now: datetime,
 ) -> None:
+    """Write new children sealed by ``seal_children`` (the same rows, in the same order)."""
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
     today = now.date()
-    for row in rows:
-        data_key = new_data_key()
-        aad = child_aad(row.ref)
+    for row, one in zip(rows, sealed, strict=True):
         # Under the birth-date cohort key from the start: destroying that key (at 24) shreds the
         # child in every backup, including one taken before retention ever ran.
         kek_id = _cohort_key(keys, row, today)
-        wrapped = keychain.wrap_under(keys, kek_id, data_key, aad)
-        sealed = seal(data_key, encode_identity(row.identity).encode(), aad)
+        wrapped = keychain.wrap_under(keys, kek_id, one.data_key, child_aad(row.ref))
         state = initial_state(row.identity.date_of_birth, today)
-        children.append((row.ref, row.local_authority, row.shielded, state, sealed, macs[row.ref], now))
+        children.append((row.ref, row.local_authority, row.shielded, state, one.identity, one.row_mac, now))
         child_keys.append((row.ref, kek_id, wrapped))
-        child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
+        child_terms.extend((term, row.ref) for term in one.terms)
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
     await copy_rows(session, Child.__table__, columns, children)
     await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
     await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
-    await name_counts.adjust(session, keys, [row.identity for row in rows])
+    await name_counts.add(session, counts)
 
 
 async def copy_rows(
@@ -247,8 +302,7 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     for start in range(0, len(rows), BULK_CHUNK):
-        batch = rows[start : start + BULK_CHUNK]
-        await _insert_new(session, keys, batch, {row.ref: row_mac(keys, row.canonical()) for row in batch}, now)
+        await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
 
 

@@ -7,10 +7,15 @@ if any row in any file is bad the whole transaction is rolled back and every pro
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,6 +39,9 @@ from store.register.refs import is_valid
 from store.register.terms import Identity
 from store.tables.register import LocalAuthority
 
+PARALLEL_AFTER = 20_000
+"""Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
+Sealed = tuple[list[children.SealedChild], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 
 
@@ -369,6 +377,7 @@ async def import_feeds(
     before_commit: BeforeCommit | None = None,
     on_progress: Progress | None = None,
     chunk: int = children.BULK_CHUNK,
+    sealers: int | None = None,
 ) -> ImportReport:
     """Validate and apply feeds in one transaction; raise FeedRejected (nothing applied) on any problem.
 
@@ -376,6 +385,9 @@ async def import_feeds(
     are. ``before_commit`` runs last in the import's transaction when every row was good (its audit
     event, say), so that the import and what it records commit together or not at all.
     ``on_progress`` is called after each ``chunk`` of children with the children processed so far.
+    New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
+    a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
+    only; the data keys are wrapped and every row written here, in the one transaction.
     """
     report = ImportReport()
     order = {feed.name: index for index, feed in enumerate(feeds)}
@@ -391,7 +403,8 @@ async def import_feeds(
             await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
             if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
                 await children.ensure_terms_current(session, keys)  # terms of an older index version
-            run = _Run(session, keys, report, now, on_progress, chunk)
+            run = _Run(session, keys, report, now, on_progress, chunk, sealers)
+            files.callback(run.close)
             for kind, feed, rows in kinds:
                 if kind is FeedKind.PRACTITIONERS:
                     await run.practitioners(feed.name, rows)
@@ -399,6 +412,7 @@ async def import_feeds(
                     await run.children(feed, rows)
                 else:
                     await run.involvements(feed.name, rows)
+            run.close()
             if report.problems:
                 # In file order, then line order: checks that run after a file is read (repeats,
                 # unknown references) report alongside the rows' own problems.
@@ -421,9 +435,17 @@ class _Run:
         now: datetime,
         progress: Progress | None,
         chunk: int,
+        sealers: int | None,
     ) -> None:
         self.session, self.keys, self.report, self.now, self.progress = session, keys, report, now, progress
         self.chunk = chunk
+        self.sealers = (os.cpu_count() or 1) if sealers is None else sealers
+        if self.sealers == 1 and sealers is None:
+            self.sealers = 0  # one core: sealing in this process is as fast
+        self.parallel_after = PARALLEL_AFTER if sealers is None else 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[Sealed], int]] = deque()
+        self.children_seen = 0
         self.authorities: set[str] = set()
         self.staged = False
         self.children_done = 0
@@ -479,6 +501,7 @@ class _Run:
             report.rows[kind.value] += 1
             checker = _RowChecker(feed.name, line, row, report.problems)
             parsed = _child(checker, today)
+            self.children_seen += 1
             value = (row.get("child_ref") or "").replace(" ", "").strip()
             if is_valid(value):
                 report.named_children.add(int(value))
@@ -492,6 +515,7 @@ class _Run:
                 await self._write_children(batch, first_load)
                 batch = []
         await self._write_children(batch, first_load)
+        await self.drain()
         if repeats:
             firsts = _first_lines(feed, {ref for _, ref in repeats}, today)
             for line, ref in repeats:
@@ -505,19 +529,59 @@ class _Run:
         report = self.report
         await self._authorities({row.local_authority for row in batch})
         if first_load:  # nothing stored before this import: every good row is new
-            written = await children.insert_new(self.session, self.keys, batch, self.now)
-            report.changed[FeedKind.CHILDREN.value] += written
             today = self.now.date()
             past = tuple(row.ref for row in batch if keychain.due_for_destruction(row.identity.date_of_birth, today))
+            kept = [row for row in batch if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
+            pool = self._pool()
+            if pool is None:
+                sealed = children.seal_children(self.keys, kept)
+                await self._write_sealed(kept, sealed, len(batch))
+            else:
+                loop = asyncio.get_running_loop()
+                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, kept), len(batch)))
+                while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
+                    await self._write_sealed(*await self._next_sealed())
         else:
             done = await children.upsert(self.session, self.keys, batch, self.now)
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             past = done.past_retention
             if past:
                 await retention.destroy(self.session, self.keys, past, self.now)  # a record held before
+            self._done(len(batch))
         report.past_retention += len(past)
         report._not_stored.update(past)
-        self.children_done += len(batch)
+
+    def _pool(self) -> ProcessPoolExecutor | None:
+        """Sealing workers, once a feed is big enough to repay starting them (``sealers`` processes)."""
+        if self.pool is None and self.sealers > 0 and self.children_seen >= self.parallel_after:
+            self.pool = ProcessPoolExecutor(
+                self.sealers,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with driver threads
+                initializer=children.start_sealer,
+                initargs=(self.keys.index_key,),
+            )
+        return self.pool
+
+    async def _next_sealed(self) -> tuple[list[ChildRow], Sealed, int]:
+        rows, future, count = self.sealing.popleft()
+        return rows, await future, count
+
+    async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
+        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now)
+        self.report.changed[FeedKind.CHILDREN.value] += len(rows)
+        self._done(count)
+
+    async def drain(self) -> None:
+        while self.sealing:
+            await self._write_sealed(*await self._next_sealed())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def _done(self, count: int) -> None:
+        self.children_done += count
         if self.progress is not None:
             self.progress(self.children_done)
 

@@ -8,12 +8,15 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Signpost
+from store.register import children
 from store.register.feeds import Feed, import_feeds
 from store.register.national import FIRST_SERIAL, NationalRegister, write_feeds
 from store.register.refs import is_valid
+from store.register.terms import index_terms
 from store.tables.register import Child, Involvement
 
 
@@ -74,17 +77,30 @@ def test_involvements_are_about_two_a_child_with_practitioners_of_the_childs_aut
         assert authority_of[pid] == child_authority[ref]
 
 
-async def test_the_feeds_import_as_written(signpost: Signpost, tmp_path: Path) -> None:
-    """`signpost import` takes the generated files as they are (streamed from disk), every row good."""
+@pytest.mark.parametrize("sealers", [0, 2])
+async def test_the_feeds_import_as_written(signpost: Signpost, tmp_path: Path, sealers: int) -> None:
+    """`signpost import` takes the generated files as they are (streamed from disk), every row good,
+    whether children are sealed in the importing process or by worker processes: each child's
+    identity opens with its own key and it is found by its blind terms."""
     written = write_feeds(NationalRegister(300), tmp_path)
     feeds = [Feed.from_path(path) for path in written.files]
-    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now())
+    now = signpost.ctx.clock.now()
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, now, chunk=50, sealers=sealers)
     assert report.rows == {
         "practitioners": written.practitioners,
         "children": 300,
         "involvements": written.involvements,
     }
+    last = rows(tmp_path / "children.csv")[-1]
     async with signpost.ctx.db.read() as session:
         assert (await session.execute(select(func.count()).select_from(Child))).scalar_one() == 300
         stored = (await session.execute(select(func.count()).select_from(Involvement))).scalar_one()
         assert stored == written.involvements
+        identity = (await children.load_identities(session, signpost.ctx.keys, [int(last[0])]))[int(last[0])]
+        found = await children.candidates(session, signpost.ctx.keys, index_terms(identity))
+    assert (identity.given_names, identity.family_name, identity.date_of_birth.isoformat()) == (
+        last[1],
+        last[2],
+        last[4],
+    )
+    assert int(last[0]) in found
