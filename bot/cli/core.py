@@ -28,6 +28,7 @@ kind is recognised from the header, so files may be given in any order:
 Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
 importing the same rows again changes nothing. If any row of any file is bad, nothing is written
 and every problem is listed on stderr as FILE:LINE: FIELD: PROBLEM (no personal data quoted).
+Files are read row by row, so memory stays bounded whatever their size.
 
 exit status:
   0  imported; rows read and new or changed, per kind, on stdout
