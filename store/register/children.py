@@ -232,9 +232,37 @@ def start_sealer(index_key: bytes) -> None:
     _SEALER[:] = [KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")]
 
 
-def seal_in_sealer(rows: Sequence[ChildRow]) -> tuple[list[SealedChild], dict[int, int]]:
-    """``seal_children`` in a worker started by ``start_sealer``."""
-    return seal_children(_SEALER[0], rows)
+FlatChild = tuple[int, str, str, tuple[str, ...], date, str | None, str | None, str, bool]
+FlatSealed = tuple[int, bytes, bytes, bytes, tuple[int, ...]]
+
+
+def flatten(rows: Sequence[ChildRow]) -> list[FlatChild]:
+    """Rows as plain tuples for a worker: pickling slotted dataclasses costs the sender more than the work."""
+    return [
+        (
+            r.ref,
+            r.identity.given_names,
+            r.identity.family_name,
+            r.identity.aliases,
+            r.identity.date_of_birth,
+            r.identity.sex,
+            r.identity.postcode,
+            r.local_authority,
+            r.shielded,
+        )
+        for r in rows
+    ]
+
+
+def seal_in_sealer(flat: Sequence[FlatChild]) -> tuple[list[FlatSealed], dict[int, int]]:
+    """``seal_children`` in a worker started by ``start_sealer``, plain tuples in and out."""
+    rows = [ChildRow(f[0], Identity(f[1], f[2], f[3], f[4], f[5], f[6]), f[7], f[8]) for f in flat]
+    sealed, counts = seal_children(_SEALER[0], rows)
+    return [(one.ref, one.data_key, one.identity, one.row_mac, one.terms) for one in sealed], counts
+
+
+def unflatten(sealed: Sequence[FlatSealed]) -> list[SealedChild]:
+    return [SealedChild(*one) for one in sealed]
 
 
 async def insert_sealed(

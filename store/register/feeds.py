@@ -42,6 +42,7 @@ from store.tables.register import LocalAuthority
 PARALLEL_AFTER = 20_000
 """Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
+FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 
 
@@ -444,7 +445,7 @@ class _Run:
             self.sealers = 0  # one core: sealing in this process is as fast
         self.parallel_after = PARALLEL_AFTER if sealers is None else 0
         self.pool: ProcessPoolExecutor | None = None
-        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[Sealed], int]] = deque()
+        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[FlatSealed], int]] = deque()
         self.children_seen = 0
         self.authorities: set[str] = set()
         self.staged = False
@@ -538,7 +539,8 @@ class _Run:
                 await self._write_sealed(kept, sealed, len(batch))
             else:
                 loop = asyncio.get_running_loop()
-                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, kept), len(batch)))
+                flat = children.flatten(kept)
+                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, flat), len(batch)))
                 while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
                     await self._write_sealed(*await self._next_sealed())
         else:
@@ -564,7 +566,8 @@ class _Run:
 
     async def _next_sealed(self) -> tuple[list[ChildRow], Sealed, int]:
         rows, future, count = self.sealing.popleft()
-        return rows, await future, count
+        sealed, counts = await future
+        return rows, (children.unflatten(sealed), counts), count
 
     async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
         await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now)
