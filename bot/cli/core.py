@@ -29,6 +29,7 @@ kind is recognised from the header, so files may be given in any order:
 Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
 importing the same rows again changes nothing. If any row of any file is bad, nothing is written
 and every problem is listed on stderr as FILE:LINE: FIELD: PROBLEM (no personal data quoted).
+Files are read row by row, so memory stays bounded whatever their size.
 
 exit status:
   0  imported; rows read and new or changed, per kind, on stdout
@@ -82,18 +83,20 @@ async def seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: Path) -> tuple[str, bytes]:
+def _readable(path: Path) -> None:
     try:
-        return path.name, path.read_bytes()
+        with path.open("rb"):
+            pass
     except OSError as exc:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
 
 
 async def import_command(args: argparse.Namespace) -> int:
-    files = [_read(path) for path in args.files]
+    for path in args.files:  # every file readable before the store is opened
+        _readable(path)
     async with opened() as app:
         try:
-            imported = await register.import_files(app.ctx, operator_account(), files)
+            imported = await register.import_paths(app.ctx, operator_account(), args.files)
         except register.ImportRefused as refused:
             for problem in refused.problems:
                 print(problem, file=sys.stderr)

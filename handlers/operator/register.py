@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,6 +63,7 @@ async def _import(
     *,
     extra: str = "",
     also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import in one transaction that also holds ``also``'s writes and the DONE event."""
     names = [feed.name for feed in feeds]
@@ -75,7 +77,7 @@ async def _import(
         await append(session, [terminal_event(action, now, who, result_count=changed, detail=detail)])
 
     try:
-        report = await import_feeds(ctx.db, ctx.keys, feeds, now, before_commit=audited)
+        report = await import_feeds(ctx.db, ctx.keys, feeds, now, before_commit=audited, on_progress=on_progress)
     except FeedRejected as rejected:
         detail = extra + _detail(rejected.report, names, Outcome.INVALID)
         await record(ctx, terminal_event(action, ctx.clock.now(), who, outcome=Outcome.INVALID, detail=detail))
@@ -90,6 +92,16 @@ async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, bytes]
     A file that is not UTF-8 is one of the problems (its first bad line), like any bad row.
     """
     report = await _import(ctx, who, Action.IMPORT, [Feed.from_bytes(name, data) for name, data in files])
+    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
+
+
+async def import_paths(
+    ctx: Context, who: str, paths: Sequence[Path], on_progress: Callable[[int], None] | None = None
+) -> Imported:
+    """Import feed CSV files, read row by row (bounded memory at any size), all or nothing; raise
+    ``ImportRefused``. ``on_progress`` hears the children processed so far, after each chunk."""
+    feeds = [Feed.from_path(path) for path in paths]
+    report = await _import(ctx, who, Action.IMPORT, feeds, on_progress=on_progress)
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 
 

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -149,7 +148,7 @@ class KeyRing:
 
     def blind(self, term: str) -> int:
         """A keyed 64-bit blind index value (signed, to fit BIGINT) for a normalised term."""
-        digest = hmac.new(self.index_key, term.encode("utf-8"), hashlib.sha256).digest()
+        digest = hmac.digest(self.index_key, term.encode("utf-8"), "sha256")  # one-shot: OpenSSL's C path
         return int.from_bytes(digest[:8], "big", signed=True)
 
     # -- signing ---------------------------------------------------------------------------------
@@ -179,4 +178,4 @@ def new_data_key() -> bytes:
 
 def row_mac(keys: KeyRing, canonical: str) -> bytes:
     """A keyed fingerprint of a feed row, so re-importing an unchanged row is a no-op."""
-    return hmac.new(keys.index_key, b"row:" + canonical.encode("utf-8"), hashlib.sha256).digest()[:16]
+    return hmac.digest(keys.index_key, b"row:" + canonical.encode("utf-8"), "sha256")[:16]

@@ -170,6 +170,11 @@ async def existing_ids(session: AsyncSession, ids: Sequence[str]) -> set[str]:
     return found
 
 
+async def all_ids(session: AsyncSession) -> set[str]:
+    """Every practitioner id held (practitioners number in the hundreds of thousands at most)."""
+    return set((await session.execute(select(Practitioner.id))).scalars())
+
+
 async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None:
     p = await session.get(Practitioner, practitioner_id)
     return None if p is None else _actor(p)

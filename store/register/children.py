@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import LargeBinary, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
@@ -118,7 +118,7 @@ async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
         found = await load_identities(session, keys, refs)
         await session.execute(delete(ChildTerm).where(ChildTerm.child_ref.in_(list(found))))
         rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
-        await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
+        await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
         rebuilt, last = rebuilt + len(found), refs[-1]
     await session.merge(Meta(key=TERMS_META, value=TERMS_VERSION))
     return rebuilt
@@ -172,7 +172,7 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
-        await _insert_new(session, keys, new_rows, macs, now)
+        await _insert_new(session, keys, new_rows, now)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
     return Upserted(len(new_rows), len(changed), past)
@@ -185,33 +185,116 @@ def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
     return kek_id
 
 
-async def _insert_new(
-    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], macs: dict[int, bytes], now: datetime
+@dataclass(frozen=True, slots=True)
+class SealedChild:
+    """A new child's CPU-heavy part: its fresh data key, sealed identity, row MAC and blind terms.
+
+    Needs only the index key, so it can be made in another process (``seal_children``); the data
+    key is wrapped under its cohort key by the caller, and no key-encryption key leaves it.
+    """
+
+    ref: int
+    data_key: bytes
+    identity: bytes
+    row_mac: bytes
+    terms: tuple[int, ...]
+
+
+def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedChild], dict[int, int]]:
+    """Seal and index new children; also their names' blind count keys (term -> children)."""
+    sealed: list[SealedChild] = []
+    for row in rows:
+        data_key = new_data_key()
+        aad = child_aad(row.ref)
+        sealed.append(
+            SealedChild(
+                row.ref,
+                data_key,
+                seal(data_key, encode_identity(row.identity).encode(), aad),
+                row_mac(keys, row.canonical()),
+                tuple(terms_for(keys, row.identity)),
+            )
+        )
+    return sealed, dict(name_counts.delta(keys, [row.identity for row in rows]))
+
+
+async def _insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> None:
+    sealed, counts = seal_children(keys, rows)
+    await insert_sealed(session, keys, rows, sealed, counts, now)
+
+
+_SEALER: list[KeyRing] = []
+"""In a sealing worker process only: a ring holding just the index key (``start_sealer``)."""
+
+
+def start_sealer(index_key: bytes) -> None:
+    """ProcessPoolExecutor initializer: the worker gets the index key, and no other key."""
+    _SEALER[:] = [KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")]
+
+
+FlatChild = tuple[int, str, str, tuple[str, ...], date, str | None, str | None, str, bool]
+FlatSealed = tuple[int, bytes, bytes, bytes, tuple[int, ...]]
+
+
+def flatten(rows: Sequence[ChildRow]) -> list[FlatChild]:
+    """Rows as plain tuples for a worker: pickling slotted dataclasses costs the sender more than the work."""
+    return [
+        (
+            r.ref,
+            r.identity.given_names,
+            r.identity.family_name,
+            r.identity.aliases,
+            r.identity.date_of_birth,
+            r.identity.sex,
+            r.identity.postcode,
+            r.local_authority,
+            r.shielded,
+        )
+        for r in rows
+    ]
+
+
+def seal_in_sealer(flat: Sequence[FlatChild]) -> tuple[list[FlatSealed], dict[int, int]]:
+    """``seal_children`` in a worker started by ``start_sealer``, plain tuples in and out."""
+    rows = [ChildRow(f[0], Identity(f[1], f[2], f[3], f[4], f[5], f[6]), f[7], f[8]) for f in flat]
+    sealed, counts = seal_children(_SEALER[0], rows)
+    return [(one.ref, one.data_key, one.identity, one.row_mac, one.terms) for one in sealed], counts
+
+
+def unflatten(sealed: Sequence[FlatSealed]) -> list[SealedChild]:
+    return [SealedChild(*one) for one in sealed]
+
+
+async def insert_sealed(
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    sealed: Sequence[SealedChild],
+    counts: Mapping[int, int],
+    now: datetime,
 ) -> None:
+    """Write new children sealed by ``seal_children`` (the same rows, in the same order)."""
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
     today = now.date()
-    for row in rows:
-        data_key = new_data_key()
-        aad = child_aad(row.ref)
+    for row, one in zip(rows, sealed, strict=True):
         # Under the birth-date cohort key from the start: destroying that key (at 24) shreds the
         # child in every backup, including one taken before retention ever ran.
         kek_id = _cohort_key(keys, row, today)
-        wrapped = keychain.wrap_under(keys, kek_id, data_key, aad)
-        sealed = seal(data_key, encode_identity(row.identity).encode(), aad)
+        wrapped = keychain.wrap_under(keys, kek_id, one.data_key, child_aad(row.ref))
         state = initial_state(row.identity.date_of_birth, today)
-        children.append((row.ref, row.local_authority, row.shielded, state, sealed, macs[row.ref], now))
+        children.append((row.ref, row.local_authority, row.shielded, state, one.identity, one.row_mac, now))
         child_keys.append((row.ref, kek_id, wrapped))
-        child_terms.extend((term, row.ref) for term in terms_for(keys, row.identity))
+        child_terms.extend((term, row.ref) for term in one.terms)
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
-    await _copy_rows(session, Child.__table__, columns, children)
-    await _copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
-    await _copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
-    await name_counts.adjust(session, keys, [row.identity for row in rows])
+    await copy_rows(session, Child.__table__, columns, children)
+    await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
+    await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
+    await name_counts.add(session, counts)
 
 
-async def _copy_rows(
+async def copy_rows(
     session: AsyncSession, table: Any, columns: tuple[str, ...], rows: Sequence[tuple[object, ...]]
 ) -> None:
     """Rows straight to the driver, in the session's transaction: PostgreSQL's COPY, or SQLite's
@@ -219,7 +302,11 @@ async def _copy_rows(
     ten rows a child has; the columns' own bind processors still convert each value."""
     connection = await session.connection()
     dialect = connection.dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    # Bytes go to both drivers as they are: LargeBinary's processor would only copy each value.
+    processors = [
+        None if isinstance(table.c[name].type, LargeBinary) else table.c[name].type.bind_processor(dialect)
+        for name in columns
+    ]
     if any(processors):
         rows = [
             tuple(value if convert is None else convert(value) for value, convert in zip(row, processors, strict=True))
@@ -243,8 +330,7 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     for start in range(0, len(rows), BULK_CHUNK):
-        batch = rows[start : start + BULK_CHUNK]
-        await _insert_new(session, keys, batch, {row.ref: row_mac(keys, row.canonical()) for row in batch}, now)
+        await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
 
 
@@ -429,3 +515,8 @@ async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
     ]
     posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
     return posts
+
+
+async def any_stored(session: AsyncSession) -> bool:
+    """Whether the register holds any child at all (in any state)."""
+    return (await session.execute(select(Child.ref).limit(1))).first() is not None

@@ -7,21 +7,28 @@ if any row in any file is bad the whole transaction is rolled back and every pro
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
 from store.db import Database, dialect_insert
+from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.lifecycle import demo, retention
 from store.people import practitioners
@@ -30,9 +37,12 @@ from store.register import children
 from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.terms import Identity
-from store.tables.register import Child, LocalAuthority
+from store.tables.register import LocalAuthority
 
-BATCH = 2000
+PARALLEL_AFTER = 20_000
+"""Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
+Sealed = tuple[list[children.SealedChild], dict[int, int]]
+FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 
 
@@ -99,7 +109,7 @@ class ImportReport:
     _not_stored: set[int] = field(default_factory=set, repr=False)
     # Children and practitioners this import names, bad rows included: a reference to one of them
     # is not "unknown" (the row itself is reported), so every problem shows in one pass.
-    named_children: set[int] = field(default_factory=set, repr=False)
+    named_children: RefSet = field(default_factory=lambda: RefSet(), repr=False)
     named_practitioners: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -127,19 +137,22 @@ class FeedRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """One CSV source: a name for messages and its text.
+    """One CSV source: a name for messages, and its text or the file it is read from.
 
-    ``bad_line`` is the first line that was not UTF-8 (``from_bytes``): the import reports it as a
-    problem, and checks the rest of the file as well so that one pass shows every problem.
+    A feed made ``from_path`` is streamed line by line (bounded memory at any size); one made from
+    text or ``from_bytes`` is held whole. ``bad_line`` is the first line that was not UTF-8
+    (``from_bytes``; a streamed file finds it as it reads): the import reports it as a problem,
+    and checks the rest of the file as well so that one pass shows every problem.
     """
 
     name: str
-    text: str
+    text: str = ""
     bad_line: int | None = None
+    path: Path | None = None
 
     @classmethod
     def from_path(cls, path: Path) -> Feed:
-        return cls.from_bytes(path.name, path.read_bytes())
+        return cls(path.name, path=path)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> Feed:
@@ -148,6 +161,60 @@ class Feed:
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             return cls(name, data.decode("utf-8-sig", errors="replace"), bad_line=line)
+
+    @contextmanager
+    def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
+        """The feed's text lines; a line that is not UTF-8 is a problem (the first one only)."""
+        if self.path is None:
+            if self.bad_line is not None:
+                problems.append(RowProblem(self.name, self.bad_line, "file", NOT_UTF8))
+            yield iter(io.StringIO(self.text))
+            return
+        with self.path.open("rb") as handle:
+            yield _decoded(self.name, handle, problems)
+
+
+def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    bad = False
+    for number, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace")
+            if not bad:
+                bad = True
+                problems.append(RowProblem(name, number, "file", NOT_UTF8))
+        yield line
+
+
+class RefSet:
+    """A set of child references in bounded memory: one bit per nine-digit serial (a valid
+    reference's check digit follows from its first nine), in 128 KiB pages made when first used.
+    Eleven million consecutive references take about 1.6 MB; a Python set of them, over 600 MB."""
+
+    PAGE_BITS = 1 << 20
+
+    def __init__(self) -> None:
+        self._pages: dict[int, bytearray] = {}
+
+    def add(self, ref: int) -> bool:
+        """Add ``ref``; whether it was new."""
+        page, bit = divmod(ref // 10, self.PAGE_BITS)
+        bits = self._pages.get(page)
+        if bits is None:
+            bits = self._pages[page] = bytearray(self.PAGE_BITS // 8)
+        byte, mask = bit >> 3, 1 << (bit & 7)
+        if bits[byte] & mask:
+            return False
+        bits[byte] |= mask
+        return True
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, int):
+            return False
+        page, bit = divmod(ref // 10, self.PAGE_BITS)
+        bits = self._pages.get(page)
+        return bits is not None and bool(bits[bit >> 3] & (1 << (bit & 7)))
 
 
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
@@ -273,15 +340,15 @@ def _involvement(c: _RowChecker) -> InvolvementRow | None:
     return None if c.bad else row
 
 
-def _rows(feed: Feed, problems: list[RowProblem]) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
-    if feed.bad_line is not None:
-        problems.append(RowProblem(feed.name, feed.bad_line, "file", NOT_UTF8))
-    reader = csv.reader(io.StringIO(feed.text))
+def _rows(
+    name: str, lines: Iterator[str], problems: list[RowProblem]
+) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
+    reader = csv.reader(lines)
     header = next(reader, None)
     kind = detect_kind(header) if header else None
     if kind is None:
         expected = " or ".join(",".join(h) for h in HEADERS.values())
-        problems.append(RowProblem(feed.name, 1, "header", f"not a known feed; expected one of: {expected}"))
+        problems.append(RowProblem(name, 1, "header", f"not a known feed; expected one of: {expected}"))
         return None, iter(())
     columns = [h.strip().lower() for h in header or ()]
 
@@ -291,9 +358,7 @@ def _rows(feed: Feed, problems: list[RowProblem]) -> tuple[FeedKind | None, Iter
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(columns):
-                problems.append(
-                    RowProblem(feed.name, line, "row", f"has {len(values)} fields, expected {len(columns)}")
-                )
+                problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(columns)}"))
                 continue
             yield line, dict(zip(columns, values, strict=True))
 
@@ -301,6 +366,7 @@ def _rows(feed: Feed, problems: list[RowProblem]) -> tuple[FeedKind | None, Iter
 
 
 BeforeCommit = Callable[[AsyncSession, "ImportReport"], Awaitable[None]]
+Progress = Callable[[int], None]
 
 
 async def import_feeds(
@@ -310,129 +376,287 @@ async def import_feeds(
     now: datetime,
     *,
     before_commit: BeforeCommit | None = None,
+    on_progress: Progress | None = None,
+    chunk: int = children.BULK_CHUNK,
+    sealers: int | None = None,
 ) -> ImportReport:
     """Validate and apply feeds in one transaction; raise FeedRejected (nothing applied) on any problem.
 
-    ``before_commit`` runs last in the import's transaction when every row was good (its audit
+    Feeds are read row by row and written in chunks, so memory stays bounded however large they
+    are. ``before_commit`` runs last in the import's transaction when every row was good (its audit
     event, say), so that the import and what it records commit together or not at all.
+    ``on_progress`` is called after each ``chunk`` of children with the children processed so far.
+    New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
+    a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
+    only; the data keys are wrapped and every row written here, in the one transaction.
     """
     report = ImportReport()
-    kinds: list[tuple[FeedKind, Iterator[tuple[int, dict[str, str]]], str]] = []
-    for feed in feeds:
-        kind, rows = _rows(feed, report.problems)
-        if kind is not None:
-            kinds.append((kind, rows, feed.name))
-    kinds.sort(key=lambda item: ORDER.index(item[0]))
-    async with db.write() as session:
-        await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
-        if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
-            await children.ensure_terms_current(session, keys)  # terms of an older index version
-        for kind, rows, name in kinds:
-            await _apply(session, keys, kind, name, rows, report, now)
-        if report.problems:
-            raise FeedRejected(report)  # rolls the whole transaction back
-        if before_commit is not None:
-            await before_commit(session, report)
+    order = {feed.name: index for index, feed in enumerate(feeds)}
+    with ExitStack() as files:
+        kinds: list[tuple[FeedKind, Feed, Iterator[tuple[int, dict[str, str]]]]] = []
+        for feed in feeds:
+            kind, rows = _rows(feed.name, files.enter_context(feed.lines(report.problems)), report.problems)
+            if kind is not None:
+                kinds.append((kind, feed, rows))
+        kinds.sort(key=lambda item: ORDER.index(item[0]))
+        async with db.write() as session:
+            await _bulk_pragmas(session)
+            await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
+            if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
+                await children.ensure_terms_current(session, keys)  # terms of an older index version
+            run = _Run(session, keys, report, now, on_progress, chunk, sealers)
+            files.callback(run.close)
+            for kind, feed, rows in kinds:
+                if kind is FeedKind.PRACTITIONERS:
+                    await run.practitioners(feed.name, rows)
+                elif kind is FeedKind.CHILDREN:
+                    await run.children(feed, rows)
+                else:
+                    await run.involvements(feed.name, rows)
+            run.close()
+            if report.problems:
+                # In file order, then line order: checks that run after a file is read (repeats,
+                # unknown references) report alongside the rows' own problems.
+                report.problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
+                raise FeedRejected(report)  # rolls the whole transaction back
+            await run.apply_involvements()
+            if before_commit is not None:
+                await before_commit(session, report)
     return report
 
 
-async def _apply(
-    session: Any,
-    keys: KeyRing,
-    kind: FeedKind,
-    name: str,
-    rows: Iterator[tuple[int, dict[str, str]]],
-    report: ImportReport,
-    now: datetime,
-) -> None:
-    seen: dict[object, int] = {}
-    batch: list[tuple[int, Any]] = []
-    unchecked: list[tuple[int, int, str]] = []  # (line, child_ref, practitioner_id) of bad rows
-    report.rows.setdefault(kind.value, 0)
-    report.changed.setdefault(kind.value, 0)
-    for line, row in rows:
-        report.rows[kind.value] += 1
-        checker = _RowChecker(name, line, row, report.problems)
-        parsed: Any
-        if kind is FeedKind.PRACTITIONERS:
+class _Run:
+    """One import's state: what it has named and written so far, in bounded memory."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        keys: KeyRing,
+        report: ImportReport,
+        now: datetime,
+        progress: Progress | None,
+        chunk: int,
+        sealers: int | None,
+    ) -> None:
+        self.session, self.keys, self.report, self.now, self.progress = session, keys, report, now, progress
+        self.chunk = chunk
+        self.sealers = (os.cpu_count() or 1) if sealers is None else sealers
+        if self.sealers == 1 and sealers is None:
+            self.sealers = 0  # one core: sealing in this process is as fast
+        self.parallel_after = PARALLEL_AFTER if sealers is None else 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[FlatSealed], int]] = deque()
+        self.children_seen = 0
+        self.authorities: set[str] = set()
+        self.staged = False
+        self.children_done = 0
+
+    def _start(self, kind: FeedKind) -> None:
+        self.report.rows.setdefault(kind.value, 0)
+        self.report.changed.setdefault(kind.value, 0)
+
+    async def _authorities(self, names: set[str]) -> None:
+        if names - self.authorities:
+            await ensure_authorities(self.session, names - self.authorities, self.now)
+            self.authorities |= names
+
+    async def practitioners(self, name: str, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
+        """Practitioners are few (hundreds of thousands at most): checked for repeats in memory."""
+        kind, report = FeedKind.PRACTITIONERS, self.report
+        self._start(kind)
+        seen: dict[str, int] = {}
+        batch: list[PractitionerRow] = []
+        for line, row in rows:
+            report.rows[kind.value] += 1
+            checker = _RowChecker(name, line, row, report.problems)
             parsed = _practitioner(checker)
-        elif kind is FeedKind.CHILDREN:
-            parsed = _child(checker, now.date())
+            report.named_practitioners.add((row.get("practitioner_id") or "").strip())
+            if parsed is None:
+                continue
+            if parsed.id in seen:
+                checker.fail(HEADERS[kind][0], f"repeats the row on line {seen[parsed.id]}")
+                continue
+            seen[parsed.id] = line
+            batch.append(parsed)
+            if len(batch) >= self.chunk:
+                await self._write_practitioners(batch)
+                batch = []
+        await self._write_practitioners(batch)
+
+    async def _write_practitioners(self, batch: list[PractitionerRow]) -> None:
+        if batch:
+            await self._authorities({row.local_authority for row in batch})
+            changed = await practitioners.upsert_practitioners(self.session, batch, self.now)
+            self.report.changed[FeedKind.PRACTITIONERS.value] += changed
+
+    async def children(self, feed: Feed, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
+        """Children are checked for repeats by a bitset of references; a repeat's first line is
+        found by reading the file again, only when there is one."""
+        kind, report, today = FeedKind.CHILDREN, self.report, self.now.date()
+        self._start(kind)
+        first_load = not await children.any_stored(self.session)
+        seen = RefSet()
+        repeats: list[tuple[int, int]] = []  # (line, ref)
+        batch: list[ChildRow] = []
+        for line, row in rows:
+            report.rows[kind.value] += 1
+            checker = _RowChecker(feed.name, line, row, report.problems)
+            parsed = _child(checker, today)
+            self.children_seen += 1
+            value = (row.get("child_ref") or "").replace(" ", "").strip()
+            if is_valid(value):
+                report.named_children.add(int(value))
+            if parsed is None:
+                continue
+            if not seen.add(parsed.ref):
+                repeats.append((line, parsed.ref))
+                continue
+            batch.append(parsed)
+            if len(batch) >= self.chunk:
+                await self._write_children(batch, first_load)
+                batch = []
+        await self._write_children(batch, first_load)
+        await self.drain()
+        if repeats:
+            firsts = _first_lines(feed, {ref for _, ref in repeats}, today)
+            for line, ref in repeats:
+                report.problems.append(
+                    RowProblem(feed.name, line, HEADERS[kind][0], f"repeats the row on line {firsts[ref]}")
+                )
+
+    async def _write_children(self, batch: list[ChildRow], first_load: bool) -> None:
+        if not batch:
+            return
+        report = self.report
+        await self._authorities({row.local_authority for row in batch})
+        if first_load:  # nothing stored before this import: every good row is new
+            today = self.now.date()
+            past = tuple(row.ref for row in batch if keychain.due_for_destruction(row.identity.date_of_birth, today))
+            kept = [row for row in batch if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
+            pool = self._pool()
+            if pool is None:
+                sealed = children.seal_children(self.keys, kept)
+                await self._write_sealed(kept, sealed, len(batch))
+            else:
+                loop = asyncio.get_running_loop()
+                flat = children.flatten(kept)
+                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, flat), len(batch)))
+                while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
+                    await self._write_sealed(*await self._next_sealed())
         else:
+            done = await children.upsert(self.session, self.keys, batch, self.now)
+            report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
+            past = done.past_retention
+            if past:
+                await retention.destroy(self.session, self.keys, past, self.now)  # a record held before
+            self._done(len(batch))
+        report.past_retention += len(past)
+        report._not_stored.update(past)
+
+    def _pool(self) -> ProcessPoolExecutor | None:
+        """Sealing workers, once a feed is big enough to repay starting them (``sealers`` processes)."""
+        if self.pool is None and self.sealers > 0 and self.children_seen >= self.parallel_after:
+            self.pool = ProcessPoolExecutor(
+                self.sealers,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with driver threads
+                initializer=children.start_sealer,
+                initargs=(self.keys.index_key,),
+            )
+        return self.pool
+
+    async def _next_sealed(self) -> tuple[list[ChildRow], Sealed, int]:
+        rows, future, count = self.sealing.popleft()
+        sealed, counts = await future
+        return rows, (children.unflatten(sealed), counts), count
+
+    async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
+        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now)
+        self.report.changed[FeedKind.CHILDREN.value] += len(rows)
+        self._done(count)
+
+    async def drain(self) -> None:
+        while self.sealing:
+            await self._write_sealed(*await self._next_sealed())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def _done(self, count: int) -> None:
+        self.children_done += count
+        if self.progress is not None:
+            self.progress(self.children_done)
+
+    async def involvements(self, name: str, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
+        """Involvements are staged (COPY on PostgreSQL), then checked for repeats and unknown
+        children in SQL, and applied in one statement once every feed is known to be good."""
+        kind, report = FeedKind.INVOLVEMENTS, self.report
+        self._start(kind)
+        if not self.staged:
+            await _stage_create(self.session)
+            self.staged = True
+        known = report.named_practitioners | await practitioners.all_ids(self.session)
+        batch: list[tuple[object, ...]] = []
+        for line, row in rows:
+            report.rows[kind.value] += 1
+            checker = _RowChecker(name, line, row, report.problems)
             parsed = _involvement(checker)
-        _name(report, kind, row)
-        if parsed is None:
-            if kind is FeedKind.INVOLVEMENTS:
-                unchecked.append((line, *_references(name, line, row)))
-            continue
-        key = _identity_key(kind, parsed)
-        if key in seen:
-            checker.fail(HEADERS[kind][0], f"repeats the row on line {seen[key]}")
-            continue
-        seen[key] = line
-        batch.append((line, parsed))
-        if len(batch) >= BATCH:
-            await _write(session, keys, kind, name, batch, report, now)
-            batch = []
-    if batch:
-        await _write(session, keys, kind, name, batch, report, now)
-    if unchecked:  # bad rows' references too, so that a second run finds nothing new
-        await _check_references(session, name, unchecked, report)
+            if parsed is None:  # its references are still checked, so a second run finds nothing new
+                ref, pid = _references(name, line, row)
+                values: tuple[object, ...] = (None, None, None, None, False)
+            else:
+                ref, pid = parsed.child_ref, parsed.practitioner_id
+                if ref in report._not_stored:
+                    report.past_retention_involvements += 1
+                    continue
+                values = (parsed.service, parsed.started, parsed.ended, parsed.lead_professional, True)
+            if pid and pid not in known:
+                report.problems.append(RowProblem(name, line, "practitioner_id", "no practitioner with this id"))
+            check = bool(ref) and ref not in report.named_children  # else this import's children feed has it
+            if parsed is not None or check:
+                batch.append((name, line, ref, pid, *values, check))
+            if len(batch) >= self.chunk * 4:  # a few rows each
+                await children.copy_rows(self.session, STAGE, STAGE_COLUMNS, batch)
+                batch = []
+        if batch:
+            await children.copy_rows(self.session, STAGE, STAGE_COLUMNS, batch)
+        await self._check_staged(name)
+
+    async def _check_staged(self, name: str) -> None:
+        """Repeated rows and references to children that are neither stored nor named by this import."""
+        report = self.report
+        for line, first in await _stage_repeats(self.session, name):
+            report.problems.append(RowProblem(name, line, "child_ref", f"repeats the row on line {first}"))
+        for line, ref in await _stage_unknown_children(self.session, name):
+            if ref not in report.named_children:
+                report.problems.append(RowProblem(name, line, "child_ref", "no child with this reference"))
+
+    async def apply_involvements(self) -> None:
+        if self.staged:
+            changed = await _stage_apply(self.session)
+            self.report.changed[FeedKind.INVOLVEMENTS.value] += changed
+            await self.session.execute(text(f"DROP TABLE {STAGE.name}"))
 
 
-def _name(report: ImportReport, kind: FeedKind, row: dict[str, str]) -> None:
-    """Remember the child or practitioner a row names, whether or not the row is good."""
-    if kind is FeedKind.PRACTITIONERS:
-        report.named_practitioners.add((row.get("practitioner_id") or "").strip())
-    elif kind is FeedKind.CHILDREN:
-        value = (row.get("child_ref") or "").replace(" ", "").strip()
-        if is_valid(value):
-            report.named_children.add(int(value))
+def _first_lines(feed: Feed, refs: set[int], today: date) -> dict[int, int]:
+    """The first good row of each of these children in the feed (read again; only for repeats)."""
+    firsts: dict[int, int] = {}
+    ignored: list[RowProblem] = []
+    with feed.lines(ignored) as lines:
+        _, rows = _rows(feed.name, lines, ignored)
+        for line, row in rows:
+            value = (row.get("child_ref") or "").replace(" ", "").strip()
+            ref = int(value) if is_valid(value) else 0
+            if ref in refs and ref not in firsts and _child(_RowChecker(feed.name, line, row, ignored), today):
+                firsts[ref] = line
+    return firsts
 
 
 def _references(name: str, line: int, row: dict[str, str]) -> tuple[int, str]:
     """The child and practitioner a bad involvement row names (its own problems are already reported)."""
     checker = _RowChecker(name, line, row, [])
     return checker.reference("child_ref"), checker.text("practitioner_id", max_len=64)
-
-
-def _identity_key(kind: FeedKind, parsed: Any) -> object:
-    if kind is FeedKind.PRACTITIONERS:
-        return parsed.id
-    if kind is FeedKind.CHILDREN:
-        return parsed.ref
-    return (parsed.child_ref, parsed.practitioner_id, parsed.service, parsed.started)
-
-
-async def _write(
-    session: Any,
-    keys: KeyRing,
-    kind: FeedKind,
-    name: str,
-    batch: list[tuple[int, Any]],
-    report: ImportReport,
-    now: datetime,
-) -> None:
-    rows = [parsed for _, parsed in batch]
-    if kind is not FeedKind.INVOLVEMENTS:
-        await ensure_authorities(session, {row.local_authority for row in rows}, now)
-    if kind is FeedKind.PRACTITIONERS:
-        report.changed[kind.value] += await practitioners.upsert_practitioners(session, rows, now)
-    elif kind is FeedKind.CHILDREN:
-        done = await children.upsert(session, keys, rows, now)
-        report.changed[kind.value] += done.inserted + done.updated
-        if done.past_retention:
-            report.past_retention += len(done.past_retention)
-            report._not_stored.update(done.past_retention)
-            await retention.destroy(session, keys, done.past_retention, now)  # a record held before
-    else:
-        kept = [(line, row) for line, row in batch if row.child_ref not in report._not_stored]
-        report.past_retention_involvements += len(batch) - len(kept)
-        ok = await _check_references(
-            session, name, [(line, r.child_ref, r.practitioner_id) for line, r in kept], report
-        )
-        good = [row for line, row in kept if line in ok]
-        report.changed[kind.value] += await practitioners.upsert_involvements(session, good)
 
 
 async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:
@@ -442,27 +666,74 @@ async def ensure_authorities(session: Any, names: set[str], now: datetime) -> No
         await session.execute(stmt, [{"name": name, "first_seen": now} for name in sorted(names)])
 
 
-async def _check_references(
-    session: Any, name: str, named: list[tuple[int, int, str]], report: ImportReport
-) -> set[int]:
-    """Involvements must name a child and a practitioner that exist once this import is applied.
+# Involvement rows on their way in: a temporary table of this session, gone at commit or rollback.
+STAGE = Table(
+    "import_involvements",
+    MetaData(),
+    Column("feed", String(200)),
+    Column("line", BigInteger),
+    Column("child_ref", BigInteger),
+    Column("practitioner_id", String(64)),
+    Column("service", String(200)),
+    Column("started", Date),
+    Column("ended", Date),
+    Column("lead_professional", Boolean),
+    Column("good", Boolean),
+    Column("check_child", Boolean),
+    prefixes=["TEMPORARY"],
+)
+STAGE_COLUMNS = tuple(column.name for column in STAGE.columns)
+_KEY = "child_ref, practitioner_id, service, started"
 
-    ``named`` is (line, child_ref, practitioner_id); returns the lines whose child and practitioner
-    are stored (the rows that may be written). A reference to a bad row of this import is not
-    reported again, nor is a bad or empty field (0 or ""): those rows' own problems say why.
-    """
-    refs = sorted({ref for _, ref, _ in named if ref})
-    stored_children: set[int] = set()
-    for start in range(0, len(refs), children.CHUNK):
-        result = await session.execute(select(Child.ref).where(Child.ref.in_(refs[start : start + children.CHUNK])))
-        stored_children.update(result.scalars())
-    stored_people = set(await practitioners.existing_ids(session, sorted({pid for _, _, pid in named if pid})))
-    ok: set[int] = set()
-    for line, ref, pid in named:
-        if ref and ref not in stored_children and ref not in report.named_children:
-            report.problems.append(RowProblem(name, line, "child_ref", "no child with this reference"))
-        if pid and pid not in stored_people and pid not in report.named_practitioners:
-            report.problems.append(RowProblem(name, line, "practitioner_id", "no practitioner with this id"))
-        if ref in stored_children and pid in stored_people:
-            ok.add(line)
-    return ok
+
+async def _stage_create(session: AsyncSession) -> None:
+    await session.execute(text(f"DROP TABLE IF EXISTS {STAGE.name}"))
+    await session.run_sync(lambda sync: STAGE.create(sync.connection()))
+
+
+async def _stage_repeats(session: AsyncSession, name: str) -> list[tuple[int, int]]:
+    """(line, first line) of every good row whose key an earlier good row of this feed holds."""
+    result = await session.execute(
+        text(
+            f"SELECT line, first FROM (SELECT line, MIN(line) OVER (PARTITION BY {_KEY}) AS first "
+            f"FROM {STAGE.name} WHERE good AND feed = :feed) AS staged WHERE line <> first"
+        ),
+        {"feed": name},
+    )
+    return [(int(line), int(first)) for line, first in result]
+
+
+async def _stage_unknown_children(session: AsyncSession, name: str) -> list[tuple[int, int]]:
+    result = await session.execute(
+        text(
+            f"SELECT line, child_ref FROM {STAGE.name} AS s WHERE feed = :feed AND check_child "
+            "AND NOT EXISTS (SELECT 1 FROM children AS c WHERE c.ref = s.child_ref)"
+        ),
+        {"feed": name},
+    )
+    return [(int(line), int(ref)) for line, ref in result]
+
+
+async def _bulk_pragmas(session: AsyncSession) -> None:
+    """SQLite: a page cache large enough for the index b-trees a national load grows (256 MB at
+    most, used only as pages are touched); the journal and sync settings stay as they are, so
+    the import is as durable as any other write."""
+    if (await session.connection()).dialect.name == "sqlite":
+        await session.execute(text("PRAGMA cache_size = -262144"))
+
+
+async def _stage_apply(session: AsyncSession) -> int:
+    """Insert new involvements and update changed ones in one statement; the rows it changed."""
+    postgres = (await session.connection()).dialect.name == "postgresql"
+    differs = "IS DISTINCT FROM" if postgres else "IS NOT"
+    result = await session.execute(
+        text(
+            f"INSERT INTO involvements ({_KEY}, ended, lead_professional) "
+            f"SELECT {_KEY}, ended, lead_professional FROM {STAGE.name} WHERE good "
+            f"ON CONFLICT ({_KEY}) DO UPDATE SET ended = excluded.ended, "
+            "lead_professional = excluded.lead_professional "
+            f"WHERE involvements.ended {differs} excluded.ended "
+            f"OR involvements.lead_professional {differs} excluded.lead_professional"
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

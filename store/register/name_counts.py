@@ -9,7 +9,7 @@ names are not subtracted, so a count can only be too high, which weakens a match
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -25,16 +25,26 @@ COMPLETE = 0
 """The term that marks the counts as complete (a keyed HMAC is 0 with probability 2**-64)."""
 
 
+def delta(keys: KeyRing, added: Iterable[Identity], removed: Iterable[Identity] = ()) -> Counter[int]:
+    """How the counts move when ``added`` children are counted in and ``removed`` ones out."""
+    moved: Counter[int] = Counter()
+    for identity in added:
+        moved.update(keys.blind(key) for key in count_keys(identity))
+    for identity in removed:
+        moved.subtract(keys.blind(key) for key in count_keys(identity))
+    return moved
+
+
 async def adjust(
     session: AsyncSession, keys: KeyRing, added: Iterable[Identity], removed: Iterable[Identity] = ()
 ) -> None:
     """Count ``added`` children's names in and ``removed`` ones out, in the caller's transaction."""
-    delta: Counter[int] = Counter()
-    for identity in added:
-        delta.update(keys.blind(key) for key in count_keys(identity))
-    for identity in removed:
-        delta.subtract(keys.blind(key) for key in count_keys(identity))
-    rows = [{"term": term, "children": n} for term, n in sorted(delta.items()) if n]
+    await add(session, delta(keys, added, removed))
+
+
+async def add(session: AsyncSession, moved: Mapping[int, int]) -> None:
+    """Apply a ``delta`` (blind count key -> change) in the caller's transaction."""
+    rows = [{"term": term, "children": n} for term, n in sorted(moved.items()) if n]
     insert = dialect_insert(session)
     for start in range(0, len(rows), CHUNK):
         statement = insert(NameCount).values(rows[start : start + CHUNK])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -186,3 +187,50 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         amy = await children.find(session, int(AMY))
         assert amy is not None and amy.state == "destroyed"
         assert await children.load_identities(session, signpost.ctx.keys, [int(AMY)]) == {}
+
+
+async def test_a_feed_larger_than_a_chunk_streams_and_a_bad_last_row_still_rolls_everything_back(
+    signpost: Signpost, tmp_path: Path
+) -> None:
+    """Files read from disk in chunks of two rows: the chunks before the bad last row were written
+    in the transaction, progress was heard after each, and the bad row undoes them all."""
+    for name, text in (("practitioners.csv", PRACTITIONERS), ("involvements.csv", INVOLVEMENTS)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "children.csv").write_text(CHILDREN + "9990000077,Zed,Last,,2015-01-01,F,,Northshire,maybe\n")
+    heard: list[int] = []
+    feeds = [Feed.from_path(tmp_path / name) for name in ("practitioners.csv", "children.csv", "involvements.csv")]
+    with pytest.raises(FeedRejected) as caught:
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now(), on_progress=heard.append, chunk=2
+        )
+    assert [str(p) for p in caught.value.report.problems] == ["children.csv:8: shielded: must be true or false"]
+    assert heard == [2, 4, 6]  # the last chunk (the bad row) wrote nothing
+    assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+    (tmp_path / "children.csv").write_text(CHILDREN)
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now(), chunk=2)
+    assert report.changed == {"practitioners": 6, "children": 6, "involvements": 5}
+    again = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now(), chunk=2)
+    assert again.changed == {"practitioners": 0, "children": 0, "involvements": 0}
+
+
+async def test_repeats_in_different_chunks_name_the_first_line(signpost: Signpost) -> None:
+    """A repeated child or involvement is found however far apart the rows are (not only within a chunk)."""
+    repeated_children = CHILDREN + f"{AMY},Amy,Jones,,2014-04-03,F,M1 2AB,Northshire,false\n"
+    repeated_involvements = INVOLVEMENTS + f"{AMY},P001,Children's social care,2025-01-10,2025-06-01,false\n"
+    with pytest.raises(FeedRejected) as caught:
+        await import_feeds(
+            signpost.ctx.db,
+            signpost.ctx.keys,
+            [
+                Feed("practitioners.csv", PRACTITIONERS),
+                Feed("children.csv", repeated_children),
+                Feed("involvements.csv", repeated_involvements),
+            ],
+            signpost.ctx.clock.now(),
+            chunk=2,
+        )
+    assert [str(p) for p in caught.value.report.problems] == [
+        "children.csv:8: child_ref: repeats the row on line 2",
+        "involvements.csv:7: child_ref: repeats the row on line 2",
+    ]
+    assert (await counts(signpost))["children"] == 0

@@ -1,0 +1,106 @@
+"""The synthetic national register: valid references, the same files for the same seed, names as
+skewed as real ones, households, and feeds that `signpost import` takes as they are."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Signpost
+from store.register import children
+from store.register.feeds import Feed, import_feeds
+from store.register.national import FIRST_SERIAL, NationalRegister, write_feeds
+from store.register.refs import is_valid
+from store.register.terms import index_terms
+from store.tables.register import Child, Involvement
+
+
+def rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))[1:]
+
+
+def test_every_reference_is_a_valid_distinct_ten_digit_number(tmp_path: Path) -> None:
+    """Modulus-11 references from serial 100 000 000: ten digits, unique, and room for 800 million more."""
+    written = write_feeds(NationalRegister(3000), tmp_path)
+    refs = [row[0] for row in rows(tmp_path / "children.csv")]
+    assert len(refs) == written.children == 3000
+    assert all(is_valid(ref) for ref in refs)
+    assert len(set(refs)) == len(refs)
+    assert int(refs[0]) // 10 >= FIRST_SERIAL
+    assert {ref for ref, *_ in rows(tmp_path / "involvements.csv")} <= set(refs)
+
+
+def test_the_same_seed_gives_the_same_files_and_another_seed_does_not(tmp_path: Path) -> None:
+    """Deterministic: a benchmark run can be repeated byte for byte."""
+    for folder, seed in (("a", 7), ("b", 7), ("c", 8)):
+        write_feeds(NationalRegister(500, seed=seed), tmp_path / folder)
+    for name in ("practitioners.csv", "children.csv", "involvements.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "children.csv").read_bytes() != (tmp_path / "c" / "children.csv").read_bytes()
+
+
+def test_names_are_many_and_skewed_like_real_ones(tmp_path: Path) -> None:
+    """Zipf-like: the commonest family name is about 1-3 % of children, the median one far rarer,
+    and thousands of names occur (a demographic search is not ambiguous by construction)."""
+    write_feeds(NationalRegister(20000), tmp_path)
+    children = rows(tmp_path / "children.csv")
+    family = Counter(row[2] for row in children)
+    given = Counter(row[1].split()[0] for row in children)
+    for counts in (family, given):
+        top = counts.most_common(1)[0][1]
+        assert 0.005 * len(children) < top < 0.05 * len(children)
+        assert top >= 10 * statistics.median(counts.values())
+        assert len(counts) > 1000
+
+
+def test_siblings_share_family_name_and_postcode(tmp_path: Path) -> None:
+    """Households: about half the children have a sibling at the same address with the same family name."""
+    write_feeds(NationalRegister(5000), tmp_path)
+    households = Counter((row[2], row[6], row[7]) for row in rows(tmp_path / "children.csv"))
+    with_sibling = sum(n for n in households.values() if n > 1)
+    assert 0.35 * 5000 < with_sibling < 0.8 * 5000
+
+
+def test_involvements_are_about_two_a_child_with_practitioners_of_the_childs_authority(tmp_path: Path) -> None:
+    """1.9 to 2.7 involvements a child on average, none naming a practitioner the feed lacks."""
+    written = write_feeds(NationalRegister(5000), tmp_path)
+    assert 1.9 <= written.involvements / written.children <= 2.7
+    authority_of = {row[0]: row[5] for row in rows(tmp_path / "practitioners.csv")}
+    child_authority = {row[0]: row[7] for row in rows(tmp_path / "children.csv")}
+    for ref, pid, *_ in rows(tmp_path / "involvements.csv"):
+        assert authority_of[pid] == child_authority[ref]
+
+
+@pytest.mark.parametrize("sealers", [0, 2])
+async def test_the_feeds_import_as_written(signpost: Signpost, tmp_path: Path, sealers: int) -> None:
+    """`signpost import` takes the generated files as they are (streamed from disk), every row good,
+    whether children are sealed in the importing process or by worker processes: each child's
+    identity opens with its own key and it is found by its blind terms."""
+    written = write_feeds(NationalRegister(300), tmp_path)
+    feeds = [Feed.from_path(path) for path in written.files]
+    now = signpost.ctx.clock.now()
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, now, chunk=50, sealers=sealers)
+    assert report.rows == {
+        "practitioners": written.practitioners,
+        "children": 300,
+        "involvements": written.involvements,
+    }
+    last = rows(tmp_path / "children.csv")[-1]
+    async with signpost.ctx.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Child))).scalar_one() == 300
+        stored = (await session.execute(select(func.count()).select_from(Involvement))).scalar_one()
+        assert stored == written.involvements
+        identity = (await children.load_identities(session, signpost.ctx.keys, [int(last[0])]))[int(last[0])]
+        found = await children.candidates(session, signpost.ctx.keys, index_terms(identity))
+    assert (identity.given_names, identity.family_name, identity.date_of_birth.isoformat()) == (
+        last[1],
+        last[2],
+        last[4],
+    )
+    assert int(last[0]) in found
