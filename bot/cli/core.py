@@ -64,7 +64,7 @@ def add_commands(sub: Any) -> None:
 
 async def seed_demo(args: argparse.Namespace) -> int:
     async with opened() as app:
-        with progress("Seeding demo data", unit="row") as bar:
+        with progress("Seeding demo data", unit="child") as bar:
             seeded = await register.seed_demo(
                 app.ctx,
                 operator_account(),
@@ -96,7 +96,10 @@ async def import_command(args: argparse.Namespace) -> int:
         _readable(path)
     async with opened() as app:
         try:
-            imported = await register.import_paths(app.ctx, operator_account(), args.files)
+            with progress("Importing", unit="child") as bar:
+                imported = await register.import_paths(
+                    app.ctx, operator_account(), args.files, on_progress=bar.advance, on_total=bar.set_total
+                )
         except register.ImportRefused as refused:
             for problem in refused.problems:
                 print(problem, file=sys.stderr)

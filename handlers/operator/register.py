@@ -8,6 +8,7 @@ feeds are refused, written after the import's transaction rolled back, so nothin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from handlers.vocabulary import Action, Outcome, plural
 from store.audit.log import append
 from store.lifecycle import demo as disposable_store
 from store.register import demo
-from store.register.feeds import Feed, FeedRejected, ImportReport, import_feeds
+from store.register.feeds import Feed, FeedRejected, ImportReport, children_rows, import_feeds
 from store.register.synthetic import DemoExamples, SyntheticRegister, feeds_text
 
 
@@ -96,10 +97,17 @@ async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, bytes]
 
 
 async def import_paths(
-    ctx: Context, who: str, paths: Sequence[Path], on_progress: Callable[[int], None] | None = None
+    ctx: Context,
+    who: str,
+    paths: Sequence[Path],
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> Imported:
     """Import feed CSV files, read row by row (bounded memory at any size), all or nothing; raise
-    ``ImportRefused``. ``on_progress`` hears the children processed so far, after each chunk."""
+    ``ImportRefused``. ``on_total`` is told how many children rows the files hold, ``on_progress``
+    how many more children were processed, after each chunk."""
+    if on_total is not None:
+        on_total(await asyncio.to_thread(children_rows, paths))
     feeds = [Feed.from_path(path) for path in paths]
     report = await _import(ctx, who, Action.IMPORT, feeds, on_progress=on_progress)
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
@@ -126,8 +134,8 @@ async def seed_demo(
 ) -> Seeded:
     """Load the deterministic synthetic register (idempotent), and remember its size for the console.
 
-    ``on_total`` is told how many feed rows the demo data has, ``on_progress`` how many more are
-    imported (all at once when the import has committed: the feed import reports no finer steps).
+    ``on_total`` is told how many children the demo data has, ``on_progress`` how many more were
+    imported, after each chunk.
     """
     async with ctx.db.read() as session:
         existing = await demo.count_children(session)
@@ -136,18 +144,17 @@ async def seed_demo(
         await record(ctx, terminal_event(Action.SEED_DEMO, ctx.clock.now(), who, detail=detail))
         return Seeded(False, existing)
     feeds = [Feed(name, text) for name, text in feeds_text(SyntheticRegister(children=children)).items()]
-    rows = sum(feed.text.count("\n") - 1 for feed in feeds)  # one line per row, after the header
     if on_total is not None:
-        on_total(rows)
+        on_total(children)
     # Only a store that held nothing before seeding (or was already a demo store) is disposable.
     disposable = await disposable_store.may_mark(ctx.db)
 
     async def remember(session: AsyncSession) -> None:
         await demo.remember_size(session, children)
 
-    report = await _import(ctx, who, Action.SEED_DEMO, feeds, extra=f"children={children}; ", also=remember)
-    if on_progress is not None:
-        on_progress(rows)
+    report = await _import(
+        ctx, who, Action.SEED_DEMO, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress
+    )
     if disposable:
         await disposable_store.mark_disposable(ctx.db, ctx.clock.now().isoformat())
     return Seeded(True, existing, dict(report.changed), marked=disposable)

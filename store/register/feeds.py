@@ -121,10 +121,31 @@ class ImportReport:
         if not self.past_retention:
             return []
         return [
-            f"{self.past_retention} child row(s) not stored: 24 or over on the import date, so due for "
-            f"destruction (any record already held was destroyed); {self.past_retention_involvements} "
-            "involvement row(s) for them skipped."
+            f"{plural(self.past_retention, 'child row')} not stored: 24 or over on the import date, so due for "
+            f"destruction (any record already held was destroyed); "
+            f"{plural(self.past_retention_involvements, 'involvement row')} for them skipped."
         ]
+
+
+def children_rows(paths: Sequence[Path]) -> int:
+    """How many rows the children feeds among ``paths`` hold: a cheap count (newlines, read in
+    blocks) for a progress total. Files that cannot be read or are not children feeds count 0;
+    the import itself reports their problems."""
+    total = 0
+    for path in paths:
+        try:
+            with path.open("rb") as handle:
+                header = handle.readline().decode("utf-8", errors="replace")
+                if detect_kind(next(csv.reader([header]), [])) is not FeedKind.CHILDREN:
+                    continue
+                last = b"\n"
+                while block := handle.read(1 << 20):
+                    total += block.count(b"\n")
+                    last = block[-1:]
+                total += last != b"\n"  # a last row without its newline
+        except OSError:
+            continue
+    return total
 
 
 class FeedRejected(Exception):
@@ -385,7 +406,7 @@ async def import_feeds(
     Feeds are read row by row and written in chunks, so memory stays bounded however large they
     are. ``before_commit`` runs last in the import's transaction when every row was good (its audit
     event, say), so that the import and what it records commit together or not at all.
-    ``on_progress`` is called after each ``chunk`` of children with the children processed so far.
+    ``on_progress`` is called after each ``chunk`` of children with how many more were processed.
     New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
     a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
     only; the data keys are wrapped and every row written here, in the one transaction.
@@ -586,7 +607,7 @@ class _Run:
     def _done(self, count: int) -> None:
         self.children_done += count
         if self.progress is not None:
-            self.progress(self.children_done)
+            self.progress(count)
 
     async def involvements(self, name: str, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
         """Involvements are staged (COPY on PostgreSQL), then checked for repeats and unknown

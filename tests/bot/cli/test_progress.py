@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.filesize import decimal
 
-from store.register.synthetic import HEADERS, SyntheticRegister
+from store.register.synthetic import HEADERS, SyntheticRegister, feeds_text
 from tests.bot.cli.conftest import Cli, Run
 
 CHILDREN = 2500  # more than two batches of key rotation (1000 keys each)
@@ -53,8 +53,7 @@ def test_long_commands_report_progress_on_stderr_in_plain_lines(cli: Cli, tmp_pa
     """Seed, retention, key rotation, backup and match each end with a line of count and time; the
     longer ones say every tenth on the way; nothing of it on stdout, and no name anywhere."""
     seed = seeded(cli)
-    written = sum(int(n) for n in re.findall(r"(\d+) (?:practitioners|children|involvements)", seed.out))
-    assert final(seed, "Seeding demo data") == f"Seeding demo data: {written:,} rows in …"
+    assert final(seed, "Seeding demo data") == f"Seeding demo data: {CHILDREN:,} children in …"
     assert "Seeding" not in seed.out
 
     retention = cli("retention", "run")
@@ -88,6 +87,20 @@ def test_long_commands_report_progress_on_stderr_in_plain_lines(cli: Cli, tmp_pa
         line for run in (seed, retention, rotate, backup, match) for line in run.err.splitlines() if ": " in line
     )
     assert not [name for name in names if name in progress]
+
+
+def test_an_import_counts_its_children_against_the_files_total(cli: Cli, tmp_path: Path) -> None:
+    """`signpost import` knows the children feed's size before it starts (a cheap line count), says
+    how far it got, and ends with the count and time; the summary alone is on stdout."""
+    paths = []
+    for name, text in feeds_text(SyntheticRegister(children=CHILDREN)).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    run = cli("import", *paths)
+    assert run.code == 0, run.err
+    assert final(run, "Importing") == f"Importing: {CHILDREN:,} children in …"
+    assert all(f"/{CHILDREN:,} children" in line for line in progress_lines(run, "Importing")[:-1])
+    assert "Importing" not in run.out and f"children: {CHILDREN} rows read" in run.out
 
 
 def test_a_refused_roll_shows_no_progress_and_its_problems_last(cli: Cli, tmp_path: Path) -> None:
