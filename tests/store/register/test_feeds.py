@@ -176,6 +176,9 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
     assert (report.past_retention, report.past_retention_involvements) == (1, 1)
     assert report.changed == {"children": 0, "involvements": 0}
     assert report.notes() and not any(word in " ".join(report.notes()) for word in ("Zoe", "Oldfield", "2001", old))
+    assert report.notes()[0].startswith("1 child row not stored: 24 or over") and report.notes()[0].endswith(
+        "1 involvement row for them skipped."
+    )
     async with signpost.ctx.db.read() as session:
         assert await children.find(session, int(old)) is None
     corrected = CHILDREN.replace("2014-04-03", "2000-04-03")  # Amy's date of birth corrected: now 26
