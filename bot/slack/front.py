@@ -457,20 +457,21 @@ class SlackFrontEnd:
         if value.input is not None:
             await self._collect_input(principal, trigger, value, view_id, response_url)
             return
+        # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
+        # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
+        # text never stays in the DM's history. Only a change is made once per click: the button of a
+        # reading stays, and pressing it again must read again, not answer "Already received".
+        changes = self.dispatcher.writes(value.command)
         command = Command(
             principal,
             value.command,
             new_id(),
             channel="button",
-            idempotency_key=click_key(principal, body, action),
+            idempotency_key=click_key(principal, body, action) if changes else None,
         )
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
-        # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
-        # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
-        # text never stays in the DM's history.
-        changes = self.dispatcher.writes(value.command)
         if self.dispatcher.may_need_code(value.command):
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:

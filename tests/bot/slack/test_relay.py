@@ -183,6 +183,17 @@ async def test_blind_relay_round_trip_in_slack_reveals_neither_the_recipient_nor
     status = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
     assert f"You wrote: {MARKER}" in status and "Status: answered" in status and ANSWER in status
     assert [c for c in calls_since(slack_app, mark) if c.method in ("response_url", "chat.postMessage")] == []
+
+    # 9. The same Read button again (the modal was closed): a reading is read again, never "Already received".
+    mark = len(slack_app.fake.calls)
+    again = slack_app.slack.block_action_from_message(
+        nurse, read, read_block, message_ts=SAME_TS, channel_id=told.body["channel"]
+    )
+    await slack_app.slack.interactive(again)
+    await slack_app.front.idle()
+    to_nurse += calls_since(slack_app, mark)
+    status = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
+    assert ANSWER in status and "Already received" not in status
     # The message and the answer were only ever shown in modals: in no DM, message or response URL.
     texts = ("zebrafinch", "kingfisher")
     assert not [c.method for c in slack_app.fake.calls if c.method != "views.update" and any(t in c.raw for t in texts)]
@@ -197,6 +208,7 @@ async def test_blind_relay_round_trip_in_slack_reveals_neither_the_recipient_nor
         ("relay_message", NURSE.user_id, "modal"),
         ("relay_read", LEAD.user_id, "button"),
         ("relay_message", LEAD.user_id, "modal"),
+        ("relay_read", NURSE.user_id, "button"),
         ("relay_read", NURSE.user_id, "button"),
     ]
 
