@@ -122,18 +122,32 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def click_key(principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> str:
+READ_AGAIN_AFTER = 10  # seconds: clicks on a reading's button within one such window are one reading
+
+
+def click_key(principal: Principal, body: dict[str, Any], action: dict[str, Any], *, reading: bool = False) -> str:
     """The same button in the same message (or modal) clicked by the same person is one action,
     however often it is clicked. A message's ts is unique in its channel only, and one button (the
-    relay's Read) goes to two people, so the channel and the clicker are part of the key."""
+    relay's Read) goes to two people, so the channel and the clicker are part of the key.
+
+    A reading's button stays on its message, so it is one action per click window
+    (``READ_AGAIN_AFTER``, from the click's ``action_ts``): a double click reads once, a press a
+    minute later reads again. Without a usable ``action_ts`` each click is its own."""
     container = body.get("container") or {}
     where = container.get("message_ts") or container.get("view_id") or body.get("trigger_id", "")
     channel = container.get("channel_id") or ""
     value = hashlib.sha256(str(action.get("value", "")).encode()).hexdigest()[:16]
-    return (
+    key = (
         f"slack:click:{principal.tenant}:{principal.user_id}:{channel}:{where}:"
         f"{action.get('block_id', '')}:{action.get('action_id', '')}:{value}"
     )
+    if not reading:
+        return key
+    try:
+        window = f"w{int(float(str(action.get('action_ts'))) // READ_AGAIN_AFTER)}"
+    except ValueError:
+        window = "t" + hashlib.sha256(str(body.get("trigger_id", "")).encode()).hexdigest()[:16]
+    return f"{key}:{window}"
 
 
 def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
@@ -459,15 +473,15 @@ class SlackFrontEnd:
             return
         # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
         # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
-        # text never stays in the DM's history. Only a change is made once per click: the button of a
-        # reading stays, and pressing it again must read again, not answer "Already received".
+        # text never stays in the DM's history. Its button stays, so pressing it again later reads
+        # again (see click_key), where a change is made once however often it is clicked.
         changes = self.dispatcher.writes(value.command)
         command = Command(
             principal,
             value.command,
             new_id(),
             channel="button",
-            idempotency_key=click_key(principal, body, action) if changes else None,
+            idempotency_key=click_key(principal, body, action, reading=not changes),
         )
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))

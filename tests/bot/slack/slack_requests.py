@@ -97,8 +97,10 @@ class SignedSlack:
         *,
         message_ts: str = "1700000000.000100",
         channel_id: str = "D0001",
+        clicked_at: int = 1700000000,
     ) -> dict[str, Any]:
-        """What Slack sends when ``button`` (an element we rendered) is clicked in a message."""
+        """What Slack sends when ``button`` (an element we rendered) is clicked in a message
+        (``clicked_at``: the second of the click, in its ``action_ts``)."""
         return {
             "type": "block_actions",
             "user": {"id": user.user_id, "username": "someone", "team_id": user.team_id},
@@ -121,7 +123,7 @@ class SignedSlack:
                     "text": button["text"],
                     "value": button["value"],
                     "type": "button",
-                    "action_ts": f"1700000000.{next(self._n):06d}",
+                    "action_ts": f"{clicked_at}.{next(self._n):06d}",
                 }
             ],
         }

@@ -184,10 +184,10 @@ async def test_blind_relay_round_trip_in_slack_reveals_neither_the_recipient_nor
     assert f"You wrote: {MARKER}" in status and "Status: answered" in status and ANSWER in status
     assert [c for c in calls_since(slack_app, mark) if c.method in ("response_url", "chat.postMessage")] == []
 
-    # 9. The same Read button again (the modal was closed): a reading is read again, never "Already received".
+    # 9. The same Read button a minute later (the modal was closed): it reads again, never "Already received".
     mark = len(slack_app.fake.calls)
     again = slack_app.slack.block_action_from_message(
-        nurse, read, read_block, message_ts=SAME_TS, channel_id=told.body["channel"]
+        nurse, read, read_block, message_ts=SAME_TS, channel_id=told.body["channel"], clicked_at=1700000060
     )
     await slack_app.slack.interactive(again)
     await slack_app.front.idle()
