@@ -51,11 +51,11 @@ async def backup(
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
     except FileExistsError:
         raise BackupFailed(f"{target} already exists: choose a new file name") from None
-    if on_total is not None:
-        on_total(await _expected_size(db))
     watcher = _Watcher(target, on_progress)
     watching = asyncio.create_task(watcher.run()) if on_progress is not None else None
     try:
+        if on_total is not None:  # inside: a failure here leaves no empty file behind either
+            on_total(await _expected_size(db))
         if db.dialect == "sqlite":
             async with db.engine.connect() as conn:
                 await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(target),)))
