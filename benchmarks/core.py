@@ -2,6 +2,7 @@
 demographic enquiries through the handler layer (dispatch, policy chain, audit with group commit).
 
     python -m benchmarks.core --children 100000 [--postgres URL] [--queries 2000] [--concurrency 32]
+        [--only keyed|demographic]
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def drop_postgres(base_url: str, url: str) -> None:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="signpost-bench-"))
     url = await fresh_postgres(args.postgres) if args.postgres else f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    db = await Database.open(url)
+    db = await Database.open(url, pool_size=args.concurrency)  # as `signpost run` sizes it to its in-flight bound
     keys = KeyRing.generate()
     app = build(db, keys, SystemClock())
     register = SyntheticRegister(children=args.children, practitioners_per_authority=200)
@@ -102,7 +103,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             return await ask(text)
 
     results: dict[str, object] = {}
-    for label, texts in (("keyed", keyed), ("demographic", demographic)):
+    kinds = (("keyed", keyed), ("demographic", demographic))
+    for label, texts in [(k, t) for k, t in kinds if args.only in (None, k)]:
         for text in texts[:50]:  # warm caches and pools
             await ask(text)
         latencies, outcomes = [], []
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", metavar="URL", help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--only", choices=("keyed", "demographic"), help="time one kind of enquiry only")
     args = parser.parse_args()
     configure("json", level=logging.WARNING)  # one log line per command would drown the numbers
     print(json.dumps(asyncio.run(run(args)), indent=2))
