@@ -105,11 +105,19 @@ class Database:
             db_file = sqlite_path(url)
             if db_file is not None:
                 make_private(db_file, create=True)  # created 0600 before SQLite first opens it
-            engine = create_async_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
+            # LIFO: a quiet server keeps reusing its most recent connection, whose page cache is warm.
+            engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=4, pool_use_lifo=True, hide_parameters=True
+            )
             _configure_sqlite(engine, db_file)
         else:
             engine = create_async_engine(
-                url, pool_size=min(pool_size, PG_POOL_MAX), max_overflow=8, pool_pre_ping=False, hide_parameters=True
+                url,
+                pool_size=min(pool_size, PG_POOL_MAX),
+                max_overflow=8,
+                pool_use_lifo=True,
+                pool_pre_ping=False,
+                hide_parameters=True,
             )
         return cls(engine)
 
