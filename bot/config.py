@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, alias="SIGNPOST_SLACK_API_URL")
+    # Seconds a search may take (its audit event durable) to be answered in the slash command's own
+    # ack; later answers go to a modal. Slack waits 3 s for the ack. 0: always the modal.
+    slack_answer_budget: float = Field(1.5, alias="SIGNPOST_SLACK_ANSWER_BUDGET", ge=0, le=2.5)
 
     # Microsoft Teams: the Azure bot registration, in the Agents SDK's own variable names.
     teams_client_id: str | None = Field(None, alias="CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")

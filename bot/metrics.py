@@ -1,17 +1,22 @@
 """``/metrics``: Prometheus text from a registry of this process's own (no global registry).
 
 Commands by action and outcome, command latency, audit group-commit sizes and lag, step-up
-failures, notices queued/delivered/failed and scheduled task runs. Every label value is one of
-Signpost's own words (``Action``, ``Outcome``, a notice state, a scheduled task's fixed name, ``ok`` or
-``failed``), so no personal data can reach a label.
+failures, notices queued/delivered/failed, scheduled task runs, and admission (work in flight,
+its bound, requests told "busy"). Every label value is one of Signpost's own words (``Action``,
+``Outcome``, a notice state, a scheduled task's fixed name, ``ok`` or ``failed``), so no personal
+data can reach a label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.admission import Admission
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -66,6 +71,7 @@ class PrometheusRecorder:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._admission: AdmissionCollector | None = None
 
     def command(self, action: str, outcome: str, seconds: float) -> None:
         self._commands.labels(action=action, outcome=outcome).inc()
@@ -98,8 +104,29 @@ class PrometheusRecorder:
         """Read the audit writer's ``waiting`` count at every scrape."""
         self._waiting.set_function(waiting)
 
+    def watch(self, admission: Admission) -> None:
+        """Report the server's admission state (bot/admission.py) with every scrape (the latest
+        server's, when one process builds several)."""
+        if self._admission is None:
+            self._admission = AdmissionCollector(admission)
+            self.registry.register(self._admission)
+        self._admission.admission = admission
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class AdmissionCollector(Collector):
+    """Work in flight, its bound, and requests refused "busy" (above the bound or while draining)."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        a = self.admission
+        yield GaugeMetricFamily("signpost_in_flight", "Requests acknowledged and not yet answered", value=a.in_flight)
+        yield GaugeMetricFamily("signpost_in_flight_limit", "SIGNPOST_MAX_IN_FLIGHT", value=a.limit)
+        yield CounterMetricFamily("signpost_busy_refused", 'Requests told "busy, please try again"', value=a.refused)
 
 
 async def metrics_page(recorder: PrometheusRecorder) -> web.Response:

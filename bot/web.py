@@ -79,6 +79,7 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings
     app[ADMISSION_KEY] = Admission(settings.max_in_flight)
+    signpost.metrics.watch(app[ADMISSION_KEY])
     app[ANSWERS_BUSY_KEY] = set()
     app.router.add_get("/healthz", healthz)  # cheap: the process answers
     app.router.add_get("/readyz", readyz)  # the database and the audit writer

@@ -36,15 +36,20 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
     return f"lead:{day}:{ref}:{pair}"
 
 
-async def inform(ctx: Context, req: Request, record: ChildRecord) -> int:
+async def inform(ctx: Context, req: Request, record: ChildRecord, session: AsyncSession) -> int:
     """Tell the child's lead professional (or current practitioners) who found them; returns how many.
 
     Runs after the signposts were read: a read-only lookup writes the notices and their audit event
-    in a short write transaction of their own (``Request.write``).
+    in a short write transaction of their own (``Request.write``). Whether anyone is to be told is
+    read first in the lookup's own ``session``: most lookups tell nobody new (no lead professional,
+    the authority turned it off, or told today already), and then no write transaction (on SQLite,
+    the one write lock) is taken at all. The write transaction reads it all again.
     """
     looker = req.actor
     assert looker is not None
     ref = record.ref
+    if not await _anyone_new(session, looker.practitioner_id, record, req.now.date().isoformat()):
+        return 0
 
     async def work(session: AsyncSession) -> int:
         who = await store.setting(session, record.local_authority)
@@ -78,3 +83,13 @@ async def inform(ctx: Context, req: Request, record: ChildRecord) -> int:
         return len(notices)
 
     return await req.write(work)
+
+
+async def _anyone_new(session: AsyncSession, looker_id: str, record: ChildRecord, day: str) -> bool:
+    """Whether this lookup would tell anyone who has not been told today (a read, no lock)."""
+    who = await store.setting(session, record.local_authority)
+    found = await store.recipients(session, record.ref, who, excluding=(looker_id,))
+    if not found:
+        return False
+    keyed = {dedupe_key(looker_id, r.practitioner_id, record.ref, day) for r in found}
+    return bool(keyed - await store.queued(session, keyed))

@@ -72,22 +72,27 @@ def send_message_button(ref: int) -> Button:
 async def answer_for(
     ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request
 ) -> Result:
-    """Signposts for one matched child, or the shielded notice when no grant covers it."""
-    record = await children.find(session, ref)
-    if record is None or record.state != "active":
+    """Signposts for one matched child, or the shielded notice when no grant covers it.
+
+    One read for the child, its wrapped data key (the audit terms are sealed under it) and its
+    signposts; a shielded child's signposts are read only once a grant is found.
+    """
+    found = await children.enquire(session, ref)
+    if found is None or found.record.state != "active":
         # Archived and destroyed children say nothing about themselves to ordinary searches.
         return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms)
+    record, key = found.record, found.key
     if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
         reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))
-        return Result(reply, subjects=(ref,), terms=now_terms)
-    posts = tuple(await children.signposts(session, ref))
+        return Result(reply, subjects=(ref,), terms=now_terms, subject_key=key)
+    posts = tuple(await children.signposts(session, ref) if record.shielded else found.signposts)
     if posts:
         text = f"Signposts for {format_ref(ref)}: {len(posts)} involvement{'s' if len(posts) != 1 else ''}."
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
-    await lead.inform(ctx, req, record)  # the lead professional is told who looked (handlers/lead.py)
-    return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms)
+    await lead.inform(ctx, req, record, session)  # the lead professional is told who looked (handlers/lead.py)
+    return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key)
 
 
 async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:

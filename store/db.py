@@ -23,6 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "signpost_write"
 PRIVATE_MODE = 0o600  # the store holds practitioners' contact details: owner only, like the key file
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+PG_POOL_MAX = 32  # pooled PostgreSQL connections per process, whatever the bound on work in flight
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -93,22 +94,36 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 8) -> Database:
-        """The engine hides SQL parameters in error messages: tracebacks are logged, data is not."""
+        """The engine hides SQL parameters in error messages: tracebacks are logged, data is not.
+
+        ``pool_size``: the connections kept open; a server passes its bound on work in flight
+        (``SIGNPOST_MAX_IN_FLIGHT``), so that work admitted never waits for, or opens and closes, a
+        connection of its own (a new SQLite connection is a thread and six PRAGMAs). PostgreSQL
+        keeps at most ``PG_POOL_MAX`` per process: replicas share the server's connection limit.
+        """
         if url.startswith("sqlite"):
             db_file = sqlite_path(url)
             if db_file is not None:
                 make_private(db_file, create=True)  # created 0600 before SQLite first opens it
-            engine = create_async_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
+            # LIFO: a quiet server keeps reusing its most recent connection, whose page cache is warm.
+            engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=4, pool_use_lifo=True, hide_parameters=True
+            )
             _configure_sqlite(engine, db_file)
         else:
             engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=8, pool_pre_ping=False, hide_parameters=True
+                url,
+                pool_size=min(pool_size, PG_POOL_MAX),
+                max_overflow=8,
+                pool_use_lifo=True,
+                pool_pre_ping=False,
+                hide_parameters=True,
             )
         return cls(engine)
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> Database:
-        db = cls.connect(url)
+    async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> Database:
+        db = cls.connect(url, pool_size=pool_size)
         if migrate:
             await db.migrate()
         if db.dialect == "postgresql":

@@ -48,7 +48,9 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
     keys = KeyRing.load_or_create(settings.key_file)
     signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
     try:
-        db = await Database.open(settings.database_url, migrate=settings.migrate_on_start)
+        db = await Database.open(
+            settings.database_url, migrate=settings.migrate_on_start, pool_size=settings.max_in_flight
+        )
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
     if not settings.migrate_on_start:

@@ -64,7 +64,7 @@ def add_commands(sub: Any) -> None:
 
 async def seed_demo(args: argparse.Namespace) -> int:
     async with opened() as app:
-        with progress("Seeding demo data", unit="child") as bar:
+        with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
             seeded = await register.seed_demo(
                 app.ctx,
                 operator_account(),
@@ -96,7 +96,7 @@ async def import_command(args: argparse.Namespace) -> int:
         _readable(path)
     async with opened() as app:
         try:
-            with progress("Importing", unit="child") as bar:
+            with progress("Importing", unit="child", end_at_total=False) as bar:
                 imported = await register.import_paths(
                     app.ctx, operator_account(), args.files, on_progress=bar.advance, on_total=bar.set_total
                 )

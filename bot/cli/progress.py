@@ -116,9 +116,10 @@ class Bar:
 class _PlainBar(Bar):
     """Lines for a log or a pipe: every tenth of the total (or every PLAIN_EVERY seconds), and the end."""
 
-    def __init__(self, label: str, total: int | None, unit: str, out: TextIO) -> None:
+    def __init__(self, label: str, total: int | None, unit: str, out: TextIO, *, end_at_total: bool = True) -> None:
         super().__init__(label, total, unit)
         self._out = out
+        self._end_at_total = end_at_total
         self._tenth = 0
         self._last = self.started
         self._closed = False
@@ -131,7 +132,7 @@ class _PlainBar(Bar):
             return
         now = time.monotonic()
         tenth = min(10, self.done * 10 // self.total) if self.total else 0
-        if self.unit != BYTES and self.total and self.done >= self.total:
+        if self._end_at_total and self.unit != BYTES and self.total and self.done >= self.total:
             self._finish(False)  # all done: said now, not when a later phase ends (a size is an estimate)
             return
         if tenth > self._tenth or (self.done and now - self._last >= PLAIN_EVERY):
@@ -245,13 +246,25 @@ def _is_terminal(stream: TextIO) -> bool:
 
 @contextmanager
 def progress(
-    label: str, total: int | None = None, unit: str = "item", *, stream: TextIO | None = None
+    label: str,
+    total: int | None = None,
+    unit: str = "item",
+    *,
+    stream: TextIO | None = None,
+    end_at_total: bool = True,
 ) -> Iterator[Bar]:
     """Show how far ``label``'s work has got on ``stream`` (stderr): a bar on a terminal, plain
-    lines elsewhere. ``unit`` is a singular noun (``row``, ``key``, ``child``) or ``"byte"``."""
+    lines elsewhere. ``unit`` is a singular noun (``row``, ``key``, ``child``) or ``"byte"``.
+
+    ``end_at_total=False``: the final line waits for the work to end, for work that can still be
+    refused after its count is reached (an import checks involvements after its children)."""
     out = stream if stream is not None else sys.stderr
     terminal = _is_terminal(out)
-    bar: Bar = _RichBar(label, total, unit, _open_display(out)) if terminal else _PlainBar(label, total, unit, out)
+    bar: Bar = (
+        _RichBar(label, total, unit, _open_display(out))
+        if terminal
+        else _PlainBar(label, total, unit, out, end_at_total=end_at_total)
+    )
     if total == 0 and unit != BYTES and isinstance(bar, _PlainBar):
         bar._finish(False)  # said at once: a later phase may end first
     failed = True

@@ -3,20 +3,23 @@
 HTTP mode: Bolt's ``AsyncApp`` answers ``POST /slack/events`` on the project's one aiohttp
 application, with request verification always on (HMAC signature and the 5-minute window).
 Socket Mode: when ``SLACK_APP_TOKEN`` is set, the same ``AsyncApp`` also takes requests over
-Slack's WebSocket. Either way each request is acknowledged first (an empty ack, well under Slack's
-3 seconds); the work then runs as a task: ``views.open`` with the trigger id comes before any
-database work, and answers are private (``response_url`` with ``response_type: ephemeral``, or a
-modal). Direct messages carry notices only (``SlackDeliverer``).
+Slack's WebSocket. Answers are private: an ephemeral message (in the ack itself, or through
+``response_url``) or a modal. Direct messages carry notices only (``SlackDeliverer``).
+
+A search (a slash command that may need a step-up code) is answered in the slash command's own
+ack, as an ephemeral message with no Web API call at all, when its audit event is durable within
+``SIGNPOST_SLACK_ANSWER_BUDGET`` (1.5 s; Slack waits 3 s). When it needs a code, the code modal is
+opened with the trigger id; when it is late, the ack is empty and the answer goes on into a modal
+(a placeholder, then ``views.update``). Any other command is acknowledged empty at once and
+answered through ``response_url``.
 
 Admission control (bot/admission.py): above ``SIGNPOST_MAX_IN_FLIGHT`` requests in flight, or once
 the server is stopping, a slash command is answered in its ack with a private "busy, try again"
 and nothing is started; a click gets the same message, a modal submission shows it inline. Every
 acknowledged request is held until its answer is sent, so a SIGTERM drains it.
 
-A command that may need a step-up code (the dispatcher says so from the text alone, without the
-database) opens a placeholder modal at once and the modal is updated with the answer
-or with the code input. A view submission is answered within Slack's window, so that a wrong code
-shows inline (``response_action: errors``).
+A view submission is answered within Slack's window, so that a wrong code shows inline
+(``response_action: errors``).
 """
 
 from __future__ import annotations
@@ -244,6 +247,7 @@ class SlackFrontEnd:
         self.deliverer = SlackDeliverer(self.client)
         self.followups = Followups()
         self.admission = admission or Admission(settings.max_in_flight)
+        self.answer_budget = settings.slack_answer_budget
         self.socket_mode: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -391,19 +395,28 @@ class SlackFrontEnd:
         if not self.admission.admit("slack_command"):
             await ack(text=BUSY_TEXT, response_type="ephemeral")  # nothing acknowledged that cannot be done
             return
-        await ack()
         principal = principal_of(context)
         if principal is None:
+            await ack()
             log.warning("slack_request_without_identity", kind="command")
             return
         retried = bool(request.headers.get("x-slack-retry-num"))
-        self.spawn(self._slash(principal, body, retried))
-
-    async def _slash(self, principal: Principal, body: dict[str, Any], retried: bool) -> None:
         text = unescape(str(body.get("text") or ""))
+        if not self.dispatcher.may_need_code(text):
+            await ack()
+            self.spawn(self._slash(principal, body, text, retried))
+            return
+        # A search: answered in the ack when its audit event is durable within the budget.
+        self.admission.hold()
+        try:
+            await self._answer_in_ack(ack, principal, body, text, retried)
+        finally:
+            self.admission.release()
+
+    async def _command(self, principal: Principal, body: dict[str, Any], text: str) -> Command:
         trigger = body.get("trigger_id")
         name, email = await self.profile(principal) if self.dispatcher.wants_profile(text) else (None, None)
-        command = Command(
+        return Command(
             principal,
             text,
             new_id(),
@@ -412,14 +425,64 @@ class SlackFrontEnd:
             display_name=name,
             email=email,
         )
+
+    async def _answer_in_ack(
+        self, ack: AsyncAck, principal: Principal, body: dict[str, Any], text: str, retried: bool
+    ) -> None:
+        """The answer in the slash command's own HTTP response (an ephemeral message, no Web API
+        call at all) when it is ready, its audit event durable, within ``SIGNPOST_SLACK_ANSWER_BUDGET``.
+
+        A code prompt opens the code modal with the trigger id (a modal is the only private place
+        for a code); an answer that is late goes on in the background into a modal, as before.
+        """
+        command = await self._command(principal, body, text)
+        work = asyncio.ensure_future(self.dispatcher.handle(command))
+        done: set[asyncio.Future[Reply]] = set()
+        if self.answer_budget > 0:
+            done, _ = await asyncio.wait({work}, timeout=self.answer_budget)
+        if not done:
+            await ack()
+            self.spawn(self._answer_later(command, body, retried, work))
+            return
+        reply = work.result()
+        if reply is DUPLICATE:
+            await ack()  # a redelivery: the first delivery's answer stands, nothing new is shown
+            return
+        if reply.challenge is None:
+            await ack(response_type="ephemeral", **render.message(reply))
+            return
+        await ack()
+        self.spawn(self._ask_for_code(body, reply, retried))
+
+    async def _ask_for_code(self, body: dict[str, Any], reply: Reply, retried: bool) -> None:
+        """The code modal, opened straight away with the trigger id (or, when that cannot be, the
+        ephemeral message with its Enter code button)."""
+        assert reply.challenge is not None
+        trigger = body.get("trigger_id")
+        if trigger and not retried and await self.open_view(str(trigger), render.challenge_modal(reply.challenge)):
+            return
+        await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
+
+    async def _slash(self, principal: Principal, body: dict[str, Any], text: str, retried: bool) -> None:
+        await self._answer_later(await self._command(principal, body, text), body, retried, None)
+
+    async def _answer_later(
+        self, command: Command, body: dict[str, Any], retried: bool, work: Awaitable[Reply] | None
+    ) -> None:
+        """After an empty ack: a command that may need a code in a modal (a placeholder first,
+        opened with the trigger id before any database work), anything else in a private message."""
+
+        async def reply() -> Reply:
+            return await work if work is not None else await self.dispatcher.handle(command)
+
+        trigger = body.get("trigger_id")
         # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
-        if trigger and not retried and self.dispatcher.may_need_code(text):
+        if trigger and not retried and self.dispatcher.may_need_code(command.text):
             view_id = await self.open_view(str(trigger), render.placeholder_modal())
             if view_id is not None:
-                await self.show_in_view(view_id, await self.dispatcher.handle(command), placeholder=True)
+                await self.show_in_view(view_id, await reply(), placeholder=True)
                 return
-        reply = await self.dispatcher.handle(command)
-        await self.show_in_message(str(body.get("response_url", "")), reply, replace=False)
+        await self.show_in_message(str(body.get("response_url", "")), await reply(), replace=False)
 
     async def profile(self, principal: Principal) -> tuple[str | None, str | None]:
         """The account's display name and email as Slack reports them (users.info), or (None, None).

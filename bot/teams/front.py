@@ -57,6 +57,7 @@ from microsoft_agents.hosting.core.authorization import AuthTypes
 from pydantic import ValidationError
 from yarl import URL
 
+from bot.admission import BUSY_TEXT, Admission, default_limit
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
@@ -73,8 +74,8 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
-from bot.web import RouteAdder
-from handlers.vocabulary import Command, Notice, Platform, Principal, Reply
+from bot.web import ADMISSION_KEY, RouteAdder
+from handlers.vocabulary import Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
@@ -170,7 +171,7 @@ def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = 
                 "teams_anonymous_mode",
                 message="Teams requests are NOT authenticated (SIGNPOST_TEAMS_ANONYMOUS=1): local development only",
             )
-        front = TeamsFrontEnd(signpost, setup, token_source)
+        front = TeamsFrontEnd(signpost, setup, token_source, admission=app[ADMISSION_KEY])
         app[TEAMS_KEY] = front
         app.router.add_post(MESSAGES_PATH, front.handle)
 
@@ -396,9 +397,17 @@ def _text_of(activity: Activity) -> str:
 class TeamsFrontEnd:
     """The adapter, the authentication of incoming requests, and private delivery."""
 
-    def __init__(self, signpost: Signpost, setup: TeamsSetup, token_source: TokenSource | None = None) -> None:
+    def __init__(
+        self,
+        signpost: Signpost,
+        setup: TeamsSetup,
+        token_source: TokenSource | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         self.signpost = signpost
         self.setup = setup
+        # The server's one bound on work in flight (bot/admission.py), shared with Slack.
+        self.admission = admission or Admission(default_limit())
         self.clients = RestChannelServiceClientFactory(_connections(setup, token_source))
         self.adapter = CloudAdapter(channel_service_client_factory=self.clients)
         self.adapter.on_turn_error = self._on_turn_error  # the SDK's default sends the exception text
@@ -576,7 +585,15 @@ class TeamsFrontEnd:
         await self.send_to(reference, card_activity(card))
 
     async def dispatch(self, command: Command) -> Reply:
-        return await self.signpost.dispatcher.handle(command)
+        """The command's answer; above the bound on work in flight, "busy, try again" instead (in
+        the same private place an answer would go), and nothing is run or audited for it."""
+        if not self.admission.admit("teams"):
+            return BUSY
+        self.admission.hold()
+        try:
+            return await self.signpost.dispatcher.handle(command)
+        finally:
+            self.admission.release()
 
     async def act(self, asker: Asker, action: CardAction | None, click_id: str | None) -> Card:
         """A click on one of our cards → its command → the card that replaces the clicked one."""
@@ -702,4 +719,5 @@ class TeamsDeliverer:
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
 
 
+BUSY = Reply(Outcome.INFO, BUSY_TEXT)
 TEAMS_KEY = web.AppKey("teams", TeamsFrontEnd)

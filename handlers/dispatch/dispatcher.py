@@ -222,7 +222,9 @@ class Dispatcher:
         terms = result.terms if (with_terms and spec.audit_terms) else ""
         # writer: ``session`` holds the write transaction, so a month key is made inside it.
         born = spec.born_in(terms, now.date()) if (terms and spec.born_in) else None
-        sealed, terms_key = await self.ctx.sealer.seal(session, terms, result.subjects, now, writer=writer, born=born)
+        sealed, terms_key = await self.ctx.sealer.seal(
+            session, terms, result.subjects, now, writer=writer, born=born, known=result.subject_key
+        )
         return chat_event(command, actor, spec.action, result, now, sealed, terms_key)
 
 

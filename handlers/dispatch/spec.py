@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
+from store.keys.crypto import WrappedKey
 
 T = TypeVar("T")
 
@@ -62,6 +63,9 @@ class Result:
     result_count: int = 0
     terms: str = ""  # sealed into the audit event, never stored plain
     detail: str = ""  # short, never personal data
+    # The one subject's wrapped data key when the handler read it already: the audit terms are
+    # sealed under it without reading it again.
+    subject_key: WrappedKey | None = None
 
 
 Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]

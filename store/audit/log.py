@@ -31,7 +31,7 @@ from store.audit import chain as audit_chain
 from store.db import Database, dialect_insert
 from store.delivery import deliveries
 from store.keys import keychain
-from store.keys.crypto import DecryptionError, KeyRing, child_aad, new_data_key, open_sealed, seal
+from store.keys.crypto import DecryptionError, KeyRing, WrappedKey, child_aad, new_data_key, open_sealed, seal
 from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
 from store.tables.register import ChildKey
 
@@ -144,12 +144,14 @@ class TermSealer:
         *,
         writer: bool = False,
         born: date | None = None,
+        known: WrappedKey | None = None,
     ) -> tuple[bytes | None, str | None]:
         """Seal ``terms`` (see the class); returns (sealed, terms_key).
 
         ``writer``: ``session`` is a write transaction (``Database.write``). A missing month or
         cohort key is then made in it: a second write transaction would wait for this one's lock
-        on SQLite.
+        on SQLite. ``known``: the one subject's wrapped data key as the command already read it
+        (a keyed enquiry reads it with the child), so it is not read again.
         """
         if not terms:
             return None, None
@@ -157,11 +159,16 @@ class TermSealer:
         cohort = self._cohort(born, at)
         if len(subject_refs) == 1:
             ref = subject_refs[0]
-            row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
-            ).first()
-            if row is not None and (cohort is None or row.kek_id == cohort):
-                data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
+            stored: tuple[str, bytes] | None = None
+            if known is not None and known.ref == ref:
+                stored = (known.kek_id, known.wrapped)
+            else:
+                row = (
+                    await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
+                ).first()
+                stored = None if row is None else (row.kek_id, row.wrapped)
+            if stored is not None and (cohort is None or stored[0] == cohort):
+                data_key = self._keys.unwrap(stored[0], stored[1], child_aad(ref))
                 return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
         if cohort is not None:
             name = cohort_period(cohort)

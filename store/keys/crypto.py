@@ -55,6 +55,15 @@ def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
         raise DecryptionError("ciphertext did not authenticate") from None
 
 
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """A child's data key as stored (``child_keys``): still wrapped under its cohort key."""
+
+    ref: int
+    kek_id: str
+    wrapped: bytes
+
+
 def child_aad(child_ref: int) -> bytes:
     return b"signpost:child:%d" % child_ref
 

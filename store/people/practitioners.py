@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,20 @@ def parse_roles(text: str) -> frozenset[Role]:
     return frozenset(Role(part.strip()) for part in text.split(";") if part.strip())
 
 
-def _actor(p: Practitioner) -> Actor:
+# What an Actor is made of: read as columns (no ORM object) on every command's path.
+ACTOR_COLUMNS = (
+    Practitioner.id,
+    Practitioner.given_name,
+    Practitioner.family_name,
+    Practitioner.role,
+    Practitioner.organisation,
+    Practitioner.local_authority,
+    Practitioner.roles,
+    Practitioner.status,
+)
+
+
+def _actor(p: Any) -> Actor:
     return Actor(
         practitioner_id=p.id,
         name=f"{p.given_name} {p.family_name}",
@@ -176,7 +190,7 @@ async def all_ids(session: AsyncSession) -> set[str]:
 
 
 async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None:
-    p = await session.get(Practitioner, practitioner_id)
+    p = (await session.execute(select(*ACTOR_COLUMNS).where(Practitioner.id == practitioner_id))).first()
     return None if p is None else _actor(p)
 
 
@@ -195,7 +209,7 @@ async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
     if principal.platform is Platform.CONSOLE:
         return await get_actor(session, principal.user_id)
     result = await session.execute(
-        select(Practitioner)
+        select(*ACTOR_COLUMNS)
         .join(ChatIdentity, ChatIdentity.practitioner_id == Practitioner.id)
         .where(
             ChatIdentity.platform == principal.platform.value,
@@ -203,7 +217,7 @@ async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
             ChatIdentity.user_id == principal.user_id,
         )
     )
-    p = result.scalar_one_or_none()
+    p = result.one_or_none()
     return None if p is None else _actor(p)
 
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Table, delete, func, insert, select, update
+from sqlalchemy import LargeBinary, Table, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
 from store.keys import keychain
-from store.keys.crypto import KeyRing, child_aad, new_data_key, open_sealed, row_mac, seal
+from store.keys.crypto import KeyRing, WrappedKey, child_aad, new_data_key, open_sealed, row_mac, seal
 from store.register import name_counts
 from store.register.terms import TERMS_VERSION, Identity, index_terms
 from store.tables.lifecycle import Meta
@@ -52,6 +52,16 @@ class ChildRecord:
     local_authority: str
     shielded: bool
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enquiry:
+    """One keyed enquiry's read: the child, its wrapped data key (for sealing the audit terms),
+    and its signposts: read only for an active child that is not shielded."""
+
+    record: ChildRecord
+    key: WrappedKey | None
+    signposts: list[Signpost]
 
 
 def encode_identity(identity: Identity) -> str:
@@ -481,40 +491,81 @@ async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[i
     return out
 
 
+SIGNPOST_COLUMNS = (
+    Practitioner.given_name,
+    Practitioner.family_name,
+    Practitioner.role,
+    Practitioner.organisation,
+    Practitioner.phone,
+    Practitioner.email,
+    Involvement.service,
+    Involvement.started,
+    Involvement.ended,
+    Involvement.lead_professional,
+)
+
+
+def _signpost(r: Any) -> Signpost:
+    return Signpost(
+        practitioner_name=f"{r.given_name} {r.family_name}",
+        role=r.role,
+        organisation=r.organisation,
+        service=r.service,
+        phone=r.phone,
+        email=r.email,
+        lead_professional=r.lead_professional,
+        started=r.started,
+        ended=r.ended,
+    )
+
+
+def _ordered(posts: list[Signpost]) -> list[Signpost]:
+    posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
+    return posts
+
+
 async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
     """The child's involvements as signposts: lead professional first, then current, then newest."""
     result = await session.execute(
-        select(
-            Practitioner.given_name,
-            Practitioner.family_name,
-            Practitioner.role,
-            Practitioner.organisation,
-            Practitioner.phone,
-            Practitioner.email,
-            Involvement.service,
-            Involvement.started,
-            Involvement.ended,
-            Involvement.lead_professional,
-        )
+        select(*SIGNPOST_COLUMNS)
         .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
         .where(Involvement.child_ref == ref)
     )
-    posts = [
-        Signpost(
-            practitioner_name=f"{r.given_name} {r.family_name}",
-            role=r.role,
-            organisation=r.organisation,
-            service=r.service,
-            phone=r.phone,
-            email=r.email,
-            lead_professional=r.lead_professional,
-            started=r.started,
-            ended=r.ended,
+    return _ordered([_signpost(r) for r in result])
+
+
+async def enquire(session: AsyncSession, ref: int) -> Enquiry | None:
+    """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
+    and, for an active child that is not shielded, its signposts (ordered as ``signposts``).
+
+    A shielded child's signposts are not read here: only a grant lets them be read (``signposts``).
+    """
+    readable = and_(Involvement.child_ref == Child.ref, Child.state == "active", Child.shielded.is_(False))
+    result = await session.execute(
+        select(
+            Child.ref,
+            Child.local_authority,
+            Child.shielded,
+            Child.state,
+            ChildKey.kek_id,
+            ChildKey.wrapped,
+            Involvement.child_ref.label("involved"),
+            *SIGNPOST_COLUMNS,
         )
-        for r in result
-    ]
-    posts.sort(key=lambda s: (not s.lead_professional, not s.current, -s.started.toordinal()))
-    return posts
+        .select_from(Child)
+        .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
+        .outerjoin(Involvement, readable)
+        .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
+        .where(Child.ref == ref)
+    )
+    rows = result.all()
+    if not rows:
+        return None
+    first = rows[0]
+    record = ChildRecord(first.ref, first.local_authority, first.shielded, first.state)
+    key = None if first.kek_id is None else WrappedKey(first.ref, first.kek_id, first.wrapped)
+    posts = _ordered([_signpost(r) for r in rows if r.involved is not None])
+    return Enquiry(record, key, posts)
 
 
 async def any_stored(session: AsyncSession) -> bool:

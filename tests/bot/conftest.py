@@ -85,6 +85,14 @@ async def slack_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterat
 
 
 @pytest.fixture
+async def modal_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """The answer budget at 0: every search goes the way a late one does (an empty ack, then a
+    placeholder modal updated with the answer), without waiting on any clock."""
+    async with serving(signpost, fake_slack, SIGNPOST_SLACK_ANSWER_BUDGET=0) as harness:
+        yield harness
+
+
+@pytest.fixture
 async def scripted_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
     """The real dispatcher and policy chain, with scripted stand-ins for the commands other features
     build (the step-up code, access requests and decisions), so the Slack plumbing they will use is

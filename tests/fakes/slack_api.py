@@ -52,6 +52,10 @@ class FakeSlackApi:
     def response_url(self, name: str = "r1") -> str:
         return f"http://{self.host}:{self.port}/response/{name}"
 
+    def outbound(self) -> list[Call]:
+        """Every call but Bolt's own ``auth.test`` (its check of the bot token: no user data)."""
+        return [c for c in self.calls if c.method != "auth.test"]
+
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 

@@ -3,6 +3,7 @@ linked and stepped-up users (a practitioner, a duty manager, an administrator) a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from aiohttp import ClientResponse
 from sqlalchemy import func, select
 
 from bot.app import Signpost
+from bot.slack.render import CODE_CALLBACK
 from store.tables.audit import AuditEvent
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers
@@ -50,6 +52,7 @@ class Sent:
     status: int
     events: list[AuditEvent]
     calls: list[Any]  # what reached the fake Slack API while the request was handled (not Bolt's auth.test)
+    ack: str  # the HTTP response's body: an answer when Signpost answered in the ack
     log: str
     size: int  # bytes in the request body
 
@@ -58,11 +61,10 @@ async def send_raw(app: SlackHarness, logs: LogTap, body: bytes, headers: dict[s
     seq, mark = await last_seq(app.signpost), len(app.fake.calls)
     logs.new()
     response = await app.slack.client.post("/slack/events", data=body, headers=headers)
-    await response.read()
+    ack = (await response.read()).decode(errors="replace")
     await app.front.idle()
-    return Sent(
-        response, response.status, await events_since(app.signpost, seq), outbound(app, mark), logs.new(), len(body)
-    )
+    events = await events_since(app.signpost, seq)
+    return Sent(response, response.status, events, outbound(app, mark), ack, logs.new(), len(body))
 
 
 def outbound(app: SlackHarness, mark: int) -> list[Any]:
@@ -79,6 +81,13 @@ async def send_command(app: SlackHarness, logs: LogTap, user: SlackUser, text: s
     return sent, fields["response_url"].split("/", 3)[-1]
 
 
+def ack_body(ack: str) -> Any:
+    try:
+        return json.loads(ack)
+    except ValueError:
+        return {"raw": ack}
+
+
 def check_answered_once(check: Check, sent: Sent, user: SlackUser, response_path: str, text: str) -> AuditEvent | None:
     """A command from a signed request: 200, one answer to its sender, one audit event of theirs.
 
@@ -92,20 +101,24 @@ def check_answered_once(check: Check, sent: Sent, user: SlackUser, response_path
         return None
     check.status(sent.status, {200}, "a signed command", otherwise=UNANSWERED)
     answers = [
-        c
+        c.raw
         for c in sent.calls
-        if (c.method == "response_url" and c.path.endswith(response_path)) or c.method == "views.update"
+        if (c.method == "response_url" and c.path.endswith(response_path))
+        or c.method == "views.update"
+        or (c.method == "views.open" and c.body.get("view", {}).get("callback_id") == CODE_CALLBACK)
     ]
+    if sent.ack:  # answered in the slash command's own ack
+        answers.append(sent.ack)
     check.expect(len(answers) == 1, UNANSWERED, f"{len(answers)} answers ({[c.method for c in sent.calls]})")
     own = [e for e in sent.events if e.user_id == user.user_id]
     check.expect(len(own) == 1, UNAUDITED, f"{len(own)} audit events ({[(e.action, e.outcome) for e in own]})")
     check.expect(
-        not any(e.outcome == "failed" for e in own) and "went wrong" not in " ".join(c.raw for c in answers),
+        not any(e.outcome == "failed" for e in own) and "went wrong" not in " ".join(answers),
         CRASHED,
         "answered 'something went wrong'",
     )
     check.logs(sent.log)
-    check.outbound([c.body for c in sent.calls], own_text=text)
+    check.outbound([c.body for c in sent.calls] + ([ack_body(sent.ack)] if sent.ack else []), own_text=text)
     for event in own:
         if found := identity_in(event.detail or ""):
             check.fail(LEAK, f"{found!r} in an audit detail")

@@ -54,19 +54,23 @@ async def test_notice_is_a_direct_message_with_its_text_and_buttons(slack_app: S
 
 
 async def test_no_personal_data_in_any_chat_post_message_body(slack_app: SlackHarness) -> None:
-    """Lookups answer privately (modal/response_url); DMs carry notices only, never child data."""
+    """Lookups answer privately (an ephemeral ack, a modal or response_url); DMs carry notices only,
+    never child data."""
     await load_standard(slack_app.signpost)
     nurse = await slack_app.link("P002", NURSE)
     duty = await slack_app.link("DM01", DUTY)
+    acks = []
     for text in (AMY, BEN, "Amy Jones 03/04/2014", SHIELDED, "help"):
-        await slack_app.slack.command(nurse, text)
+        acks.append(await (await slack_app.slack.command(nurse, text)).text())
     await slack_app.front.idle()
     await slack_app.front.deliverer.deliver(to(duty), NOTICE)
     posts = slack_app.fake.of("chat.postMessage")
     assert len(posts) == 1
     leaked = {value for value in personal_values() for post in posts if value in post.raw}
     assert leaked == set()
-    assert "Sam Carter" in json.dumps([c.body for c in slack_app.fake.of("views.update")])  # answered privately
+    assert "Sam Carter" in acks[0]  # answered privately, in the ack
+    answers = [json.loads(ack) for ack in acks if ack]
+    assert answers and all(answer["response_type"] == "ephemeral" for answer in answers)
     assert all(c.body.get("response_type") != "in_channel" for c in slack_app.fake.calls)
 
 
@@ -90,27 +94,27 @@ async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
 
 
 async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(
-    slack_app: SlackHarness,
+    modal_app: SlackHarness,
 ) -> None:
-    """views.update fails: the lookup's audit event is durable anyway; the log names the method only."""
-    await load_standard(slack_app.signpost)
-    user = await slack_app.link("P002", NURSE)
-    slack_app.fake.fail("views.update", "view_not_found")
+    """views.update fails (a late answer): the lookup's audit event is durable anyway; the log names the method only."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    modal_app.fake.fail("views.update", "view_not_found")
     with structlog.testing.capture_logs() as logs:
-        await slack_app.slack.command(user, AMY)
-        await slack_app.front.idle()
+        await modal_app.slack.command(user, AMY)
+        await modal_app.front.idle()
     failures = [e for e in logs if e["event"] == "slack_api_failed"]
     assert [(e["method"], e["error"]) for e in failures] == [("views.update", "view_not_found")]
     rendered = json.dumps(logs, default=str)
     assert not {value for value in personal_values() if value in rendered}
-    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("lookup", "answered")]
+    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
 
 
-async def test_rate_limited_reply_is_retried_and_delivered(slack_app: SlackHarness) -> None:
-    await load_standard(slack_app.signpost)
-    user = await slack_app.link("P002", NURSE)
-    slack_app.fake.rate_limit("views.update", retry_after=0)
-    await slack_app.slack.command(user, AMY)
-    await slack_app.front.idle()
-    updates = slack_app.fake.of("views.update")
+async def test_rate_limited_reply_is_retried_and_delivered(modal_app: SlackHarness) -> None:
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    modal_app.fake.rate_limit("views.update", retry_after=0)
+    await modal_app.slack.command(user, AMY)
+    await modal_app.front.idle()
+    updates = modal_app.fake.of("views.update")
     assert len(updates) == 2 and "Sam Carter" in updates[1].raw

@@ -234,8 +234,9 @@ async def test_a_slash_command_mentioning_payload_is_answered_and_audited(
         await slack_app.front.idle()
     assert response.status == 200
     assert_no_traceback(logs, caplog)
+    in_ack = [await response.text()] if await response.text() else []  # a request is answered in its ack
     answers = slack_app.fake.of("response_url") + slack_app.fake.of("views.update")
-    assert len(answers) == 1
+    assert len(answers) + len(in_ack) == 1
     events = await slack_events(slack_app.signpost)
     assert len(events) == 1 and events[0].user_id == "U0NURSE"
 

@@ -49,34 +49,53 @@ async def test_help_is_acknowledged_empty_and_answered_privately_through_respons
     )
 
 
-async def test_reference_opens_a_placeholder_modal_then_shows_signposts_lead_first_ended_marked(
+def sections_of(blocks: list[dict[str, object]]) -> list[str]:
+    return [str(b["text"]["text"]) for b in blocks if b["type"] == "section"]  # type: ignore[index]
+
+
+async def test_reference_is_answered_in_the_ack_itself_lead_first_ended_marked_with_no_web_api_call(
     slack_app: SlackHarness,
 ) -> None:
-    """A lookup opens a modal with the trigger id before any answer, then fills it with the signposts."""
+    """A stepped-up lookup: the signposts are the slash command's own HTTP response, an ephemeral
+    message; Slack's Web API hears nothing (no views.open, no response_url) and the audit event is
+    already durable when the answer leaves."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
     response = await slack_app.slack.command(user, AMY)
     assert response.status == 200
-    await slack_app.front.idle()
-    [opened] = slack_app.fake.of("views.open")
-    assert "Checking" in all_text(opened.body["view"])
-    assert "Carter" not in all_text(opened.body["view"])
-    [updated] = slack_app.fake.of("views.update")
-    assert updated.body["view_id"] == opened.answer["view"]["id"]
-    sections = [b["text"]["text"] for b in updated.body["view"]["blocks"] if b["type"] == "section"]
+    answer = await response.json()
+    [event] = await slack_events(slack_app.signpost)  # durable before the ack was sent
+    assert (event.action, event.outcome, event.actor_id, event.channel) == ("lookup", "answered", "P002", "channel")
+    assert answer["response_type"] == "ephemeral"
+    sections = sections_of(answer["blocks"])
     assert sections[0].startswith("Signposts for 999 000 0018")
     assert sections[1].startswith("*Sam Carter*") and "Lead professional" in sections[1]
     tom = next(s for s in sections if "Tom Reed" in s)
     assert "*Ended* 20/07/2024" in tom
-    assert "0161 496 0002" in all_text(updated.body)
-    assert not slack_app.fake.of("response_url") and not slack_app.fake.of("chat.postMessage")
-    [event] = await slack_events(slack_app.signpost)
-    assert (event.action, event.outcome, event.actor_id, event.channel) == (
-        "lookup",
-        "answered",
-        "P002",
-        "channel",
-    )
+    assert "0161 496 0002" in all_text(answer)
+    assert AMY not in all_text(answer).replace("999 000 0018", "")  # nothing echoed but the reference typed
+    await slack_app.front.idle()
+    assert slack_app.fake.outbound() == []
+    assert len(await slack_events(slack_app.signpost)) == 1
+
+
+async def test_a_late_answer_goes_to_a_placeholder_modal_then_views_update(modal_app: SlackHarness) -> None:
+    """Past the answer budget (here 0 s, so always): an empty ack, a placeholder modal opened with
+    the trigger id, then the signposts in it; nothing in a message."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    response = await modal_app.slack.command(user, AMY)
+    assert (response.status, await response.text()) == (200, "")
+    await modal_app.front.idle()
+    [opened] = modal_app.fake.of("views.open")
+    assert "Checking" in all_text(opened.body["view"])
+    assert "Carter" not in all_text(opened.body["view"])
+    [updated] = modal_app.fake.of("views.update")
+    assert updated.body["view_id"] == opened.answer["view"]["id"]
+    assert sections_of(updated.body["view"]["blocks"])[1].startswith("*Sam Carter*")
+    assert not modal_app.fake.of("response_url") and not modal_app.fake.of("chat.postMessage")
+    [event] = await slack_events(modal_app.signpost)
+    assert (event.action, event.outcome) == ("lookup", "answered")
 
 
 async def test_bad_signature_is_refused_with_401_and_nothing_happens(slack_app: SlackHarness) -> None:
@@ -110,10 +129,12 @@ async def test_missing_signature_headers_are_refused_with_401(slack_app: SlackHa
 
 async def test_unlinked_user_gets_the_polite_refusal_with_how_to_register(slack_app: SlackHarness) -> None:
     await load_standard(slack_app.signpost)
-    await slack_app.slack.command(STRANGER, AMY)
+    response = await slack_app.slack.command(STRANGER, AMY)
     await slack_app.front.idle()
-    [updated] = slack_app.fake.of("views.update")
-    text = all_text(updated.body["view"])
+    assert slack_app.fake.outbound() == []
+    answer = await response.json()
+    assert answer["response_type"] == "ephemeral"
+    text = all_text(answer)
     assert "not registered with Signpost" in text and "register YOUR_PRACTITIONER_ID" in text
     assert NOT_REGISTERED.startswith("You're not registered")
     assert "Amy" not in text and "Carter" not in text
@@ -148,9 +169,9 @@ async def test_retried_command_delivery_has_one_effect_and_one_audit_event(slack
     )
     await slack_app.front.idle()
     assert (first.status, again.status) == (200, 200)
-    assert len(slack_app.fake.of("views.open")) == 1
-    assert len(slack_app.fake.of("views.update")) == 1
-    assert slack_app.fake.of("response_url") == []
+    assert "Sam Carter" in await first.text()
+    assert await again.text() == ""  # the retry shows nothing new: the first answer stands
+    assert slack_app.fake.outbound() == []
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]
 
 
@@ -189,18 +210,18 @@ async def test_a_request_whose_audit_write_failed_is_answered_on_redelivery_not_
 
 
 async def test_when_the_modal_cannot_open_the_answer_comes_as_an_ephemeral_message(
-    slack_app: SlackHarness,
+    modal_app: SlackHarness,
 ) -> None:
-    """views.open refused (e.g. an expired trigger): still private, through the response_url."""
-    await load_standard(slack_app.signpost)
-    user = await slack_app.link("P002", NURSE)
-    slack_app.fake.fail("views.open", "expired_trigger_id")
-    await slack_app.slack.command(user, AMY)
-    await slack_app.front.idle()
-    assert slack_app.fake.of("views.update") == []
-    [posted] = slack_app.fake.of("response_url")
+    """A late answer, and views.open refused (e.g. an expired trigger): still private, through the response_url."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    modal_app.fake.fail("views.open", "expired_trigger_id")
+    await modal_app.slack.command(user, AMY)
+    await modal_app.front.idle()
+    assert modal_app.fake.of("views.update") == []
+    [posted] = modal_app.fake.of("response_url")
     assert posted.body["response_type"] == "ephemeral" and "Sam Carter" in all_text(posted.body["blocks"])
-    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup"]
+    assert [e.action for e in await slack_events(modal_app.signpost)] == ["lookup"]
 
 
 async def test_a_registration_shows_the_duty_manager_who_slack_says_the_account_is(slack_app: SlackHarness) -> None:

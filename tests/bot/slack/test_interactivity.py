@@ -65,13 +65,12 @@ async def stale_nurse(app: SlackHarness) -> pyotp.TOTP:
 
 async def open_code_modal(app: SlackHarness, user: SlackUser, text: str = AMY) -> dict[str, Any]:
     """`/signpost <reference>` when a fresh code is needed: the code modal Slack ends up showing."""
-    await app.slack.command(user, text)
+    response = await app.slack.command(user, text)
+    assert (response.status, await response.text()) == (200, "")  # a code is needed: an empty ack
     await app.front.idle()
-    [opened] = app.fake.of("views.open")
-    assert "Checking" in json.dumps(opened.body["view"])  # the placeholder came first
-    [updated] = app.fake.of("views.update")
-    assert updated.body["view_id"] == opened.answer["view"]["id"]
-    view: dict[str, Any] = updated.body["view"]
+    [opened] = app.fake.of("views.open")  # the code modal at once, with the trigger id
+    assert app.fake.of("views.update") == []  # no placeholder to update first
+    view: dict[str, Any] = opened.body["view"]
     return view
 
 
@@ -158,34 +157,34 @@ async def test_slow_submission_is_acknowledged_with_a_placeholder_and_updated_la
 
 
 async def test_shielded_answer_request_access_collects_the_reason_in_a_modal_then_sends_it_once(
-    slack_app: SlackHarness,
+    modal_app: SlackHarness,
 ) -> None:
-    """Request access (a button with an input) pushes a reason modal; a double submit acts once."""
-    await load_access(slack_app.signpost)
-    user = await slack_app.link("P001", SOCIAL_WORKER)
-    await slack_app.slack.command(user, SHIELDED)
-    await slack_app.front.idle()
-    [result] = slack_app.fake.of("views.update")
+    """Request access (a button with an input) in a modal pushes a reason modal; a double submit acts once."""
+    await load_access(modal_app.signpost)
+    user = await modal_app.link("P001", SOCIAL_WORKER)
+    await modal_app.slack.command(user, SHIELDED)
+    await modal_app.front.idle()
+    [result] = modal_app.fake.of("views.update")
     assert "shielded" in json.dumps(result.body["view"])
     offered = buttons_in(result.body["view"]["blocks"])
     assert [b["action_id"] for _, b in offered] == ["request_access", "relay_message"]  # issue 18: Send a message
     [(block_id, button)] = [(block, b) for block, b in offered if b["action_id"] == "request_access"]
-    click = slack_app.slack.block_action_from_view(user, button, block_id, result.body["view_id"])
-    assert (await slack_app.slack.interactive(click)).status == 200
-    await slack_app.front.idle()
-    [pushed] = slack_app.fake.of("views.push")
+    click = modal_app.slack.block_action_from_view(user, button, block_id, result.body["view_id"])
+    assert (await modal_app.slack.interactive(click)).status == 200
+    await modal_app.front.idle()
+    [pushed] = modal_app.fake.of("views.push")
     modal = pushed.body["view"]
     assert modal["callback_id"] == "signpost_input" and pushed.body["trigger_id"] == click["trigger_id"]
     assert json.loads(modal["private_metadata"])["c"] == f"request {SHIELDED}"
-    submission = slack_app.slack.view_submission(user, modal, "V555", {"input": {"value": "Section 47 enquiry"}})
-    first = await body_of(await slack_app.slack.interactive(submission))
-    second = await body_of(await slack_app.slack.interactive(submission))
+    submission = modal_app.slack.view_submission(user, modal, "V555", {"input": {"value": "Section 47 enquiry"}})
+    first = await body_of(await modal_app.slack.interactive(submission))
+    second = await body_of(await modal_app.slack.interactive(submission))
     assert first["response_action"] == "update"
     assert "Access request 1 for 999 000 0050 sent to a duty manager" in json.dumps(first["view"])
     assert second == {}  # the modal just closes: the first submission's answer stands
-    assert [e.action for e in await slack_events(slack_app.signpost)] == ["lookup", "request_access"]
+    assert [e.action for e in await slack_events(modal_app.signpost)] == ["lookup", "request_access"]
     # One request, so Southvale's first duty manager is asked once.
-    assert [n.recipient_id for n in await notices(slack_app.signpost) if n.kind == "access_request"] == ["DM02"]
+    assert [n.recipient_id for n in await notices(modal_app.signpost) if n.kind == "access_request"] == ["DM02"]
 
 
 async def deliver_notice(app: SlackHarness, user: SlackUser, notice: Notice) -> dict[str, Any]:
@@ -337,10 +336,10 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     assert code not in json.dumps([c.body for c in app.fake.calls])
     await app.front.idle()
     app.fake.calls.clear()
-    await app.slack.command(NURSE, AMY)
+    answered = await app.slack.command(NURSE, AMY)
+    assert "Sam Carter" in await answered.text()  # stepped up: answered in the ack itself
     await app.front.idle()
-    [answered] = app.fake.of("views.update")
-    assert "Sam Carter" in json.dumps(answered.body["view"])
+    assert app.fake.outbound() == []
 
 
 async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_count_for_duty_managers(

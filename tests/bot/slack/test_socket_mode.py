@@ -93,6 +93,26 @@ async def test_socket_mode_slash_command_is_acked_on_the_envelope_and_answered_p
     )
 
 
+async def test_socket_mode_lookup_is_answered_in_the_envelope_ack_with_no_web_api_call(
+    slack_app: SlackHarness,
+) -> None:
+    """Over Socket Mode a stepped-up lookup is answered in the envelope's own ack, ephemeral."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    payload = slack_app.slack.command_body(user, AMY)
+    async with socket_for(slack_app) as socket:
+        await deliver(
+            socket,
+            {"envelope_id": "env-3", "type": "slash_commands", "accepts_response_payload": True, "payload": payload},
+        )
+        await slack_app.front.idle()
+    [sent] = socket.sent
+    assert sent["envelope_id"] == "env-3" and sent["payload"]["response_type"] == "ephemeral"
+    assert "Sam Carter" in json.dumps(sent["payload"]["blocks"])
+    assert slack_app.fake.outbound() == []
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("lookup", "answered")]
+
+
 async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope_ack(
     slack_app: SlackHarness,
 ) -> None:
@@ -102,7 +122,7 @@ async def test_socket_mode_view_submission_carries_inline_errors_in_the_envelope
     later(slack_app.signpost, minutes=31)  # the code is stale: the lookup asks for a new one
     await slack_app.slack.command(NURSE, AMY)
     await slack_app.front.idle()
-    [code_view] = slack_app.fake.of("views.update")
+    [code_view] = slack_app.fake.of("views.open")  # the code modal, opened at once
     modal = code_view.body["view"]
     wrong = another_code(code_for(slack_app.signpost, totp))
     payload = slack_app.slack.view_submission(NURSE, modal, "V1", {"code": {"code": wrong}})
