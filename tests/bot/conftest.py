@@ -85,6 +85,13 @@ async def slack_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterat
 
 
 @pytest.fixture
+async def fast_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """The default app (searches answered in the ack), for modules whose ``slack_app`` is another."""
+    async with serving(signpost, fake_slack) as harness:
+        yield harness
+
+
+@pytest.fixture
 async def modal_app(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
     """The answer budget at 0: every search goes the way a late one does (an empty ack, then a
     placeholder modal updated with the answer), without waiting on any clock."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from bot.notify import Outbox
@@ -38,6 +39,13 @@ PRIYA_LOOKED_UP_AMY = (
     "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
     "looked up 999 000 0018, a child you are lead professional for."
 )
+
+
+@pytest.fixture
+def slack_app(modal_app: SlackHarness) -> SlackHarness:
+    """The round trips here take the modal path (an answer later than the ack's budget), where the
+    relay's buttons live in modals; the answer-in-the-ack path is the last test's."""
+    return modal_app
 
 
 def calls_since(app: SlackHarness, mark: int) -> list[Call]:
@@ -286,3 +294,29 @@ async def test_with_no_lead_professional_the_duty_managers_get_it_in_slack_and_r
     assert "1 relay message in the last 30 days" in traffic
     assert "999 000 0069: P002 → duty manager DM02, DM03: 1 sent, 1 answered" in traffic
     assert "zebrafinch" not in traffic and "kingfisher" not in traffic
+
+
+async def test_send_a_message_from_a_shielded_answer_in_the_ack_opens_the_message_modal(
+    fast_app: SlackHarness,
+) -> None:
+    """The usual path: the shielded answer is the slash command's own ephemeral ack, with Send a
+    message; its click (from that ephemeral message) opens the message modal with the click's
+    trigger id, and the submission is delivered without saying to whom."""
+    await load_access(fast_app.signpost)
+    nurse = await fast_app.link("P002", NURSE)
+    response = await fast_app.slack.command(nurse, SHIELDED)
+    answer = await response.json()
+    assert answer["response_type"] == "ephemeral" and "shielded" in json.dumps(answer)
+    block_id, send = button(answer["blocks"], "relay_message")
+    click = fast_app.slack.block_action_from_message(nurse, send, block_id, channel_id="C0001")
+    click["container"]["is_ephemeral"] = True
+    assert (await fast_app.slack.interactive(click)).status == 200
+    await fast_app.front.idle()
+    [opened] = fast_app.fake.of("views.open")
+    assert opened.body["trigger_id"] == click["trigger_id"]
+    assert json.loads(opened.body["view"]["private_metadata"])["c"] == f"message {SHIELDED}"
+    delivered = await submit_input(fast_app, nurse, opened.body["view"], "V300", MARKER)
+    assert "delivered to the professional responsible for this child" in delivered
+    assert not [word for word in LEAD_IDENTITY if word in delivered]
+    everything = raw(fast_app.fake.calls) + json.dumps(answer)
+    assert not [word for word in CHILD_IDENTITY if word.casefold() in everything.casefold()]
