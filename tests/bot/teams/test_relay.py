@@ -22,7 +22,7 @@ from tests.bot.teams.teams_support import (
     invoke,
     link,
     message,
-    submit,
+    task_fetch,
     teams_events,
     texts_of,
 )
@@ -68,6 +68,26 @@ async def invoke_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
+def dialog_button(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    """The card's button that opens a Teams dialog for this verb (an Action.Submit with task/fetch)."""
+    [action] = [a for a in actions_of(card) if a["type"] == "Action.Submit" and a["data"].get("verb") == verb]
+    assert action["data"]["msteams"] == {"type": "task/fetch"}
+    return action
+
+
+async def dialog_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
+    """Post a task/fetch (or task/submit) invoke; the card Teams shows in the dialog it opens."""
+    response = await teams.post(body)
+    assert response.status == 200
+    doc = await response.json()
+    assert doc["task"]["type"] == "continue" and doc["task"]["value"]["title"] == "Signpost"
+    attachment = doc["task"]["value"]["card"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card: dict[str, Any] = attachment["content"]
+    assert not [a for a in actions_of(card) if a["type"] == "Action.Execute"], "a dialog's buttons are Submits"
+    return card
+
+
 async def deliver(teams: TeamsApp, signpost: Signpost) -> int:
     """One pass of the real outbox through the Teams deliverer (what the scheduler runs)."""
     report = await Outbox(signpost.ctx, [teams.web[TEAMS_KEY].deliverer]).deliver_due()
@@ -87,9 +107,11 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
 ) -> None:
     """Priya finds the shielded child and sends a message from the card's Send a message form; the
-    lead professional's proactive card offers Read and Reply; they read Priya's contact and answer
-    through the relay; Priya is told 'delivered', then gets a card that it was answered, and reads
-    it. Nothing Priya is shown names who received it; nothing sent to Teams identifies the child."""
+    lead professional's proactive card offers Read and Reply; they read Priya's contact in a dialog and
+    answer through the relay; Priya is told 'delivered', then gets a card that it was answered, and reads
+    it in a dialog. What is read is never put into a card in the chat (the notice is not updated), so
+    it dies with the child's key. Nothing Priya is shown names who received it; nothing sent to Teams
+    identifies the child."""
     await teams.post(message(lee, "help", connector.url))  # Lee has talked to the bot: a 1:1 chat exists
     priya_saw: list[dict[str, Any]] = []
 
@@ -123,10 +145,14 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     assert "zebrafinch" not in str(notice)
     assert [a["title"] for a in notice["actions"]] == ["Read", "Reply through Signpost"]
 
-    # 4. Read: Lee sees the message and Priya's contact details.
-    read = await invoke_card(teams, invoke(lee, only_action(notice, "relay_read"), connector.url))
+    # 4. Read opens a dialog: Lee sees the message and Priya's contact details there, with a Reply form;
+    #    the notice card in the chat is left as it was (no update, no new message).
+    connector.sent.clear()
+    read = await dialog_card(teams, task_fetch(lee, dialog_button(notice, "relay_read"), connector.url))
     assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(read)
     assert f"Message: {MARKER}" in texts_of(read)
+    assert [a["title"] for a in actions_of(read)] == ["Reply through Signpost", "Send"]
+    assert connector.sent == [], "nothing read is sent into the chat, and the notice is not updated"
 
     # 5. Reply through Signpost, from the notice card's form.
     reply = only_action(notice, "relay_reply")
@@ -145,11 +171,10 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     )
     assert [a["title"] for a in told["actions"]] == ["Read"]
 
-    # 7. Priya reads the answer (an older client: Action.Submit, the card updated in place).
-    read_answer = only_action(told, "relay_read")
-    await teams.post(submit(PRIYA, read_answer["fallback"], connector.url, "activity-told"))
-    [update] = connector.updates()
-    status = card_in(update)
+    # 7. Priya reads the answer in a dialog; her notice is left as it was.
+    connector.sent.clear()
+    status = await dialog_card(teams, task_fetch(PRIYA, dialog_button(told, "relay_read"), connector.url))
+    assert connector.sent == [] and connector.updates() == []
     priya_saw.append(status)
     assert f"You wrote: {MARKER}" in texts_of(status)
     assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in texts_of(status).splitlines())
