@@ -22,6 +22,7 @@ from tests.bot.teams.teams_support import (
     invoke,
     link,
     message,
+    submit,
     task_fetch,
     teams_events,
     texts_of,
@@ -221,3 +222,32 @@ async def test_a_relay_message_naming_the_child_is_refused_on_the_card(
     assert texts_of(refused).startswith("Signpost cannot pass this on: it names the child")
     connector.sent.clear()
     assert await deliver(teams, loaded) == 0 and connector.sent == []
+
+
+async def test_read_on_a_card_sent_before_readings_opened_dialogs_never_puts_the_message_in_the_chat(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """A notice delivered earlier has Read as Action.Execute (or its Submit fallback on an older client).
+    Clicking it replaces the card with one whose button opens the dialog: the message is not shown on
+    the card, and nothing is read (no relay_read event) until the dialog is opened."""
+    await teams.post(message(lee, "help", connector.url))
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await deliver(teams, loaded)
+    read_now = dialog_button(card_in(connector.messages_in(lee.personal_conversation)[-1]), "relay_read")
+    earlier = {k: v for k, v in read_now["data"].items() if k != "msteams"}  # as render.execute made it
+
+    replaced = await invoke_card(teams, invoke(lee, {"verb": "relay_read", "data": earlier}, connector.url))
+    connector.sent.clear()
+    await teams.post(submit(lee, {"data": earlier}, connector.url, "activity-notice"))
+    [update] = connector.updates()
+    for card in (replaced, card_in(update)):
+        assert "zebrafinch" not in str(card) and "Priya" not in str(card)
+        assert texts_of(card).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
+        assert dialog_button(card, "relay_read")["data"] == read_now["data"]
+    assert "relay_read" not in [e.action for e in await teams_events(loaded)]
+
+    read = await dialog_card(teams, task_fetch(lee, dialog_button(replaced, "relay_read"), connector.url))
+    assert f"Message: {MARKER}" in texts_of(read)
+    assert [e.action for e in await teams_events(loaded)].count("relay_read") == 1
