@@ -20,6 +20,7 @@ from tests.bot.teams.teams_support import (
     TeamsUser,
     actions_of,
     invoke,
+    later,
     link,
     message,
     submit,
@@ -29,7 +30,7 @@ from tests.bot.teams.teams_support import (
 )
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector, Sent
-from tests.stepup_helpers import enrol_and_step_up
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 LEE = TeamsUser("29:1lee", "aad-0031-lee", "Lee Hart")  # S001: the shielded child's lead professional
 SAM = TeamsUser("29:1sam", "aad-0001-sam", "Sam Carter")  # P001: Amy's lead professional
@@ -50,7 +51,7 @@ PRIYA_LOOKED_UP_AMY = (
 @pytest.fixture
 async def lee(loaded: Signpost) -> TeamsUser:
     await link(loaded, LEE, "S001")
-    await enrol_and_step_up(loaded, "S001")
+    await ensure_enrolled(loaded, "S001")
     return LEE
 
 
@@ -251,3 +252,39 @@ async def test_read_on_a_card_sent_before_readings_opened_dialogs_never_puts_the
     read = await dialog_card(teams, task_fetch(lee, dialog_button(replaced, "relay_read"), connector.url))
     assert f"Message: {MARKER}" in texts_of(read)
     assert [e.action for e in await teams_events(loaded)].count("relay_read") == 1
+
+
+async def test_a_stale_code_is_asked_for_in_the_dialog_and_a_reply_sent_from_it(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """Read with a stale step-up: the dialog asks for the code (Submit → task/submit), then shows the
+    message there; Reply from the dialog's form is passed on and answered in the dialog. Nothing is
+    sent into the chat and the notice is never updated."""
+    totp = await ensure_enrolled(loaded, "S001")
+    await teams.post(message(lee, "help", connector.url))
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await deliver(teams, loaded)
+    notice = card_in(connector.messages_in(lee.personal_conversation)[-1])
+    later(loaded, minutes=31)
+    connector.sent.clear()
+
+    asked = await dialog_card(teams, task_fetch(lee, dialog_button(notice, "relay_read"), connector.url))
+    assert MARKER not in str(asked)
+    [code] = [a for a in actions_of(asked) if a.get("data", {}).get("verb") == "code"]
+    read = await dialog_card(teams, task_fetch(lee, code, connector.url, {"code": code_now(loaded, totp)}))
+    assert f"Message: {MARKER}" in texts_of(read)
+
+    [answer] = [a for a in actions_of(read) if a.get("data", {}).get("verb") == "relay_reply"]
+    passed_on = await dialog_card(teams, task_fetch(lee, answer, connector.url, {"message": ANSWER}))
+    assert "Your answer to message 1 was passed on" in texts_of(passed_on)
+    assert connector.sent == []
+    lee_events = [(e.action, e.outcome) for e in await teams_events(loaded) if e.user_id == LEE.aad]
+    # The challenged reading, the reading itself once the code is good (before the code's own event), the answer.
+    assert [(a, o) for a, o in lee_events if a != "help"] == [
+        ("relay_read", "challenged"),
+        ("relay_read", "info"),
+        ("code", "info"),
+        ("relay_message", "done"),
+    ]
