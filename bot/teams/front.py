@@ -2,8 +2,10 @@
 
 The only module importing the Microsoft 365 Agents SDK. It translates Teams activities into
 ``Command``s and ``Reply``s into Adaptive Cards (bot/render_teams.py), and nothing else: every
-decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot;
-in a team or group chat the bot answers there only that it has replied privately.
+decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
+or in a dialog only the clicker sees: a notice's reading (a relayed message's Read) opens one, so
+what is read never stays in a card in the chat's history (it is sealed under the child's key and
+must die with it). In a team or group chat the bot answers there only that it has replied privately.
 
 Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
 other routes of the shared application are unaffected. Anonymous mode exists for local
@@ -79,7 +81,7 @@ from bot.teams.render import (
     render_text,
 )
 from bot.web import RouteAdder
-from handlers.vocabulary import Command, Notice, Platform, Principal, Reply
+from handlers.vocabulary import Button, Command, Notice, Platform, Principal, Reply
 from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
@@ -596,15 +598,13 @@ class TeamsFrontEnd:
     async def dispatch(self, command: Command) -> Reply:
         return await self.signpost.dispatcher.handle(command)
 
-    def reads(self, action: CardAction | None) -> bool:
-        """Whether a click asks only for a reading (a relayed message's Read), which is shown in a
-        dialog and never in a card that stays in the chat (see render.render_notice)."""
-        return (
-            action is not None
-            and action.button is not None
-            and action.button.input is None
-            and not self.signpost.dispatcher.writes(action.button.command)
-        )
+    def reading(self, action: CardAction | None) -> Button | None:
+        """The button, when a click asks only for a reading (a relayed message's Read): shown in a
+        dialog, never in a card that stays in the chat (see render.render_notice)."""
+        button = action.button if action is not None else None
+        if button is None or button.input is not None or self.signpost.dispatcher.writes(button.command):
+            return None
+        return button
 
     async def act(self, asker: Asker, action: CardAction | None, click_id: str | None) -> Card:
         """A click on one of our cards → its command → the card that answers it."""
@@ -682,9 +682,9 @@ class SignpostTeamsBot(ActivityHandler):
         """
         activity = turn_context.activity
         action = read_action(value)
-        if self.front.reads(action):
-            assert action is not None and action.button is not None
-            card = render_launcher(action.button)
+        reading = self.front.reading(action)
+        if reading is not None:
+            card = render_launcher(reading)
         else:
             card = await self.front.act(asker, action, activity.id)
         if asker.personal and activity.reply_to_id:
@@ -708,9 +708,9 @@ class SignpostTeamsBot(ActivityHandler):
         if asker is None:
             return card_response(render_text(NO_IDENTITY))
         action = read_action(invoke_value.action.data)
-        if self.front.reads(action):  # a reading's button on a card sent before readings opened dialogs
-            assert action is not None and action.button is not None
-            return card_response(render_launcher(action.button))
+        reading = self.front.reading(action)
+        if reading is not None:  # a reading's button on a card sent before readings opened dialogs
+            return card_response(render_launcher(reading))
         card = await self.front.act(asker, action, turn_context.activity.id)
         if asker.personal:
             return card_response(card)
