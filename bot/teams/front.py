@@ -2,8 +2,10 @@
 
 The only module importing the Microsoft 365 Agents SDK. It translates Teams activities into
 ``Command``s and ``Reply``s into Adaptive Cards (bot/render_teams.py), and nothing else: every
-decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot;
-in a team or group chat the bot answers there only that it has replied privately.
+decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
+or in a dialog only the clicker sees: a notice's reading (a relayed message's Read) opens one, so
+what is read never stays in a card in the chat's history (it is sealed under the child's key and
+must die with it). In a team or group chat the bot answers there only that it has replied privately.
 
 Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
 other routes of the shared application are unaffected. Anonymous mode exists for local
@@ -39,6 +41,7 @@ from microsoft_agents.activity import (
     InvokeResponse,
     TurnContextProtocol,
 )
+from microsoft_agents.activity.teams import TaskModuleContinueResponse, TaskModuleTaskInfo
 from microsoft_agents.authentication.msal import MsalAuth
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
@@ -64,18 +67,22 @@ from bot.delivery import DeliveryFailed
 from bot.teams.render import (
     CARD_CONTENT_TYPE,
     CODE_VERB,
+    DIALOG_TITLE,
+    TASK_FETCH,
     Card,
     CardAction,
     command_text,
+    for_dialog,
     missing_input,
     read_action,
+    render_launcher,
     render_notice,
     render_reply,
     render_retry,
     render_text,
 )
 from bot.web import ADMISSION_KEY, RouteAdder
-from handlers.vocabulary import Command, Notice, Outcome, Platform, Principal, Reply
+from handlers.vocabulary import Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
@@ -388,6 +395,19 @@ def card_response(card: Card) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
 
+TASK_SUBMIT = "task/submit"  # a Submit inside a dialog
+DIALOG_INVOKES = frozenset({TASK_FETCH, TASK_SUBMIT})
+
+
+def dialog_response(card: Card) -> InvokeResponse:
+    """An invoke answer that shows this card in a Teams dialog (the clicked card is left as it was)."""
+    attachment = Attachment(content_type=CARD_CONTENT_TYPE, content=for_dialog(card))
+    task = TaskModuleContinueResponse(type="continue", value=TaskModuleTaskInfo(title=DIALOG_TITLE, card=attachment))
+    # {"task": {"type": "continue", "value": TaskInfo}}; the SDK's TaskModuleResponse types its task
+    # as the base class, which would drop the value.
+    return InvokeResponse(status=200, body={"task": task.model_dump(mode="json", by_alias=True, exclude_none=True)})
+
+
 def _text_of(activity: Activity) -> str:
     """The message text without the bot's @mention (Teams puts it in the text)."""
     activity.remove_recipient_mention()
@@ -595,8 +615,16 @@ class TeamsFrontEnd:
         finally:
             self.admission.release()
 
+    def reading(self, action: CardAction | None) -> Button | None:
+        """The button, when a click asks only for a reading (a relayed message's Read): shown in a
+        dialog, never in a card that stays in the chat (see render.render_notice)."""
+        button = action.button if action is not None else None
+        if button is None or button.input is not None or self.signpost.dispatcher.writes(button.command):
+            return None
+        return button
+
     async def act(self, asker: Asker, action: CardAction | None, click_id: str | None) -> Card:
-        """A click on one of our cards → its command → the card that replaces the clicked one."""
+        """A click on one of our cards → its command → the card that answers it."""
         if action is None:
             return render_text(NOT_OURS)
         correlation = uuid.uuid4().hex
@@ -625,10 +653,12 @@ class TeamsFrontEnd:
         card = render_text(ERROR_TEXT.format(ref=ref))
         try:
             if context.activity.type == ActivityTypes.invoke:
-                body = card_response(card).model_dump(mode="json", by_alias=True, exclude_none=True)
-                await context.send_activity(
-                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
-                )
+                if context.activity.name in DIALOG_INVOKES:
+                    answer = dialog_response(card)
+                else:
+                    body = card_response(card).model_dump(mode="json", by_alias=True, exclude_none=True)
+                    answer = InvokeResponse(status=200, body=body)
+                await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=answer))
             else:
                 await context.send_activity(card_activity(card))
         except Exception:
@@ -662,9 +692,18 @@ class SignpostTeamsBot(ActivityHandler):
     async def _submitted(
         self, turn_context: TurnContextProtocol[Activity], asker: Asker, value: dict[str, Any]
     ) -> None:
-        """Action.Submit from an older client: the same action; the card is updated in place."""
+        """Action.Submit from an older client: the same action; the card is updated in place.
+
+        A reading's button on a card sent before readings opened dialogs is replaced by one that
+        opens the dialog: what is read never goes into a card in the chat.
+        """
         activity = turn_context.activity
-        card = await self.front.act(asker, read_action(value), activity.id)
+        action = read_action(value)
+        reading = self.front.reading(action)
+        if reading is not None:
+            card = render_launcher(reading)
+        else:
+            card = await self.front.act(asker, action, activity.id)
         if asker.personal and activity.reply_to_id:
             update = card_activity(card)
             update.id = activity.reply_to_id
@@ -685,11 +724,28 @@ class SignpostTeamsBot(ActivityHandler):
         asker = Asker.of(turn_context.activity)
         if asker is None:
             return card_response(render_text(NO_IDENTITY))
-        card = await self.front.act(asker, read_action(invoke_value.action.data), turn_context.activity.id)
+        action = read_action(invoke_value.action.data)
+        reading = self.front.reading(action)
+        if reading is not None:  # a reading's button on a card sent before readings opened dialogs
+            return card_response(render_launcher(reading))
+        card = await self.front.act(asker, action, turn_context.activity.id)
         if asker.personal:
             return card_response(card)
         await self.front.send_private(asker, card)
         return card_response(render_text(SENT_PRIVATELY))
+
+    async def on_invoke_activity(self, turn_context: TurnContextProtocol[Activity]) -> InvokeResponse | None:
+        """Dialogs (``task/fetch`` from a reading's button, ``task/submit`` from a Submit inside the
+        dialog) are answered in the dialog; every other invoke as the SDK does."""
+        activity = turn_context.activity
+        if activity.name not in DIALOG_INVOKES:
+            return await super().on_invoke_activity(turn_context)
+        asker = Asker.of(activity)
+        if asker is None:
+            return dialog_response(render_text(NO_IDENTITY))
+        data = activity.value.get("data") if isinstance(activity.value, dict) else None
+        # Shown only to the person who clicked, in the dialog, whatever the conversation.
+        return dialog_response(await self.front.act(asker, read_action(data), activity.id))
 
     async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""
@@ -713,7 +769,8 @@ class TeamsDeliverer:
         if reference is None:
             raise DeliveryFailed("this person has not talked to the Signpost bot in Teams yet")
         try:
-            await self.front.send_to(reference, card_activity(render_notice(notice)))
+            notice_card = render_notice(notice, self.front.signpost.dispatcher.writes)
+            await self.front.send_to(reference, card_activity(notice_card))
         except Exception as exc:
             log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__)
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None

@@ -1,13 +1,18 @@
 """Adaptive Cards from the platform-neutral Reply and Notice, and card actions back into commands.
 
-Plain dictionaries only: this module does not import the Agents SDK (bot/teams.py does). Buttons
-become ``Action.Execute`` with a verb (a button that needs input opens it with ``Action.ShowCard``
-first); each carries an ``Action.Submit`` fallback with the same data, so older clients that
-answer with a message ``value`` instead of an ``adaptiveCard/action`` invoke work too.
+Plain dictionaries only: this module does not import the Agents SDK (bot/teams/front.py does).
+Buttons become ``Action.Execute`` with a verb (a button that needs input opens it with
+``Action.ShowCard`` first); each carries an ``Action.Submit`` fallback with the same data, so older
+clients that answer with a message ``value`` instead of an ``adaptiveCard/action`` invoke work too.
+
+A notice's reading button (Read on a relayed message: a command that changes nothing) is instead an
+``Action.Submit`` that opens a Teams dialog (``task/fetch``): what is read is shown only in the
+dialog, never in a card that stays in the chat's history, and the notice is left as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +24,9 @@ VERSION = "1.4"  # Action.Execute needs 1.4; Teams renders up to 1.5
 CODE_INPUT = "code"
 CODE_VERB = "code"
 MARK = "signpost"  # every action's data carries this key, so foreign submits are recognised
+TASK_FETCH = "task/fetch"  # the invoke a dialog button sends; the dialog's own Submit sends task/submit
+DIALOG_TITLE = "Signpost"
+LAUNCHER_TEXT = "Signpost shows this in a private window, so it is not kept in this chat. Press the button to open it."
 
 Card = dict[str, Any]
 Element = dict[str, Any]
@@ -76,6 +84,16 @@ def execute(title: str, verb: str, data: dict[str, Any], style: str | None = Non
     if style in ("positive", "destructive"):
         action["style"] = style
     action["fallback"] = {"type": "Action.Submit", "title": title, "data": payload}
+    return action
+
+
+def dialog_button(button: Button) -> Element:
+    """A button that opens a Teams dialog (``task/fetch``) showing the command's answer there."""
+    payload = {"msteams": {"type": TASK_FETCH}, MARK: 1, "verb": button.action_id, "button": asdict(button)}
+    action: Element = {"type": "Action.Submit", "title": button.label, "data": payload}
+    style = _style(button)
+    if style in ("positive", "destructive"):
+        action["style"] = style
     return action
 
 
@@ -142,8 +160,34 @@ def render_reply(reply: Reply) -> Card:
     return card(body, actions)
 
 
-def render_notice(notice: Notice) -> Card:
-    return card([text_block(notice.text)], [button_action(b) for b in notice.buttons])
+def render_notice(notice: Notice, writes: Callable[[str], bool]) -> Card:
+    """A notice card. ``writes`` (the dispatcher's) tells a change from a reading: a change's button
+    answers on the card, a reading's opens a dialog so the notice stays as it was."""
+    actions = [
+        dialog_button(b) if b.input is None and not writes(b.command) else button_action(b) for b in notice.buttons
+    ]
+    return card([text_block(notice.text)], actions)
+
+
+def render_launcher(button: Button) -> Card:
+    """In place of an older card's reading button: the same button, now opening a dialog."""
+    return card([text_block(LAUNCHER_TEXT)], [dialog_button(button)])
+
+
+def for_dialog(doc: Card) -> Card:
+    """A card to show in a dialog: Action.Execute becomes its Action.Submit fallback (inside a
+    dialog a Submit is sent to the bot as ``task/submit``), in Action.ShowCard forms too."""
+
+    def action(a: Element) -> Element:
+        if a.get("type") == "Action.Execute" and isinstance(a.get("fallback"), dict):
+            return {**a["fallback"], **({"style": a["style"]} if "style" in a else {})}
+        if a.get("type") == "Action.ShowCard":
+            return {**a, "card": for_dialog(a["card"])}
+        return a
+
+    if "actions" not in doc:
+        return doc
+    return {**doc, "actions": [action(a) for a in doc["actions"]]}
 
 
 def render_text(text: str) -> Card:

@@ -119,6 +119,23 @@ def invoke(
     return doc
 
 
+def task_fetch(
+    user: TeamsUser, action: dict[str, Any], service_url: str, inputs: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What Teams sends when an Action.Submit carrying ``msteams: {type: task/fetch}`` is clicked
+    (a button opening a dialog), or, as ``task/submit``, when a Submit inside the dialog is."""
+    assert action["type"] == "Action.Submit"
+    name = "task/fetch" if action["data"].get("msteams") == {"type": "task/fetch"} else "task/submit"
+    doc = _base(user, service_url, personal(user))
+    doc.update(
+        type="invoke",
+        name=name,
+        replyToId="activity-card",
+        value={"data": {**action["data"], **(inputs or {})}, "context": {"theme": "default"}},
+    )
+    return doc
+
+
 def submit(
     user: TeamsUser,
     action: dict[str, Any],

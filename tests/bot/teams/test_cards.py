@@ -58,7 +58,11 @@ TOM = TeamsUser("29:1tom", "aad-0003-tom", "Tom Reed")  # linked to P003 by the 
 
 @dataclass
 class StandIns:
-    """Recording stand-ins for approve and deny: they keep what reached them, and decide once."""
+    """Recording stand-ins for approve and deny: they keep what reached them, and decide once.
+
+    They declare ``writes`` as the real decisions do: a front end answers a change on the clicked
+    card, and opens a dialog only for a reading.
+    """
 
     seen: list[Command] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)
@@ -76,8 +80,8 @@ class StandIns:
 
     def specs(self) -> list[Spec]:
         return [
-            Spec("approve", Action.APPROVE, self.decide("approved"), role=Role.DUTY_MANAGER),
-            Spec("deny", Action.DENY, self.decide("denied"), role=Role.DUTY_MANAGER),
+            Spec("approve", Action.APPROVE, self.decide("approved"), role=Role.DUTY_MANAGER, writes=True),
+            Spec("deny", Action.DENY, self.decide("denied"), role=Role.DUTY_MANAGER, writes=True),
         ]
 
 

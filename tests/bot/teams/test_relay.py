@@ -20,15 +20,17 @@ from tests.bot.teams.teams_support import (
     TeamsUser,
     actions_of,
     invoke,
+    later,
     link,
     message,
     submit,
+    task_fetch,
     teams_events,
     texts_of,
 )
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector, Sent
-from tests.stepup_helpers import enrol_and_step_up
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 LEE = TeamsUser("29:1lee", "aad-0031-lee", "Lee Hart")  # S001: the shielded child's lead professional
 SAM = TeamsUser("29:1sam", "aad-0001-sam", "Sam Carter")  # P001: Amy's lead professional
@@ -49,7 +51,7 @@ PRIYA_LOOKED_UP_AMY = (
 @pytest.fixture
 async def lee(loaded: Signpost) -> TeamsUser:
     await link(loaded, LEE, "S001")
-    await enrol_and_step_up(loaded, "S001")
+    await ensure_enrolled(loaded, "S001")
     return LEE
 
 
@@ -65,6 +67,26 @@ async def invoke_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
     doc = await response.json()
     assert doc["statusCode"] == 200 and doc["type"] == "application/vnd.microsoft.card.adaptive"
     card: dict[str, Any] = doc["value"]
+    return card
+
+
+def dialog_button(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    """The card's button that opens a Teams dialog for this verb (an Action.Submit with task/fetch)."""
+    [action] = [a for a in actions_of(card) if a["type"] == "Action.Submit" and a["data"].get("verb") == verb]
+    assert action["data"]["msteams"] == {"type": "task/fetch"}
+    return action
+
+
+async def dialog_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
+    """Post a task/fetch (or task/submit) invoke; the card Teams shows in the dialog it opens."""
+    response = await teams.post(body)
+    assert response.status == 200
+    doc = await response.json()
+    assert doc["task"]["type"] == "continue" and doc["task"]["value"]["title"] == "Signpost"
+    attachment = doc["task"]["value"]["card"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card: dict[str, Any] = attachment["content"]
+    assert not [a for a in actions_of(card) if a["type"] == "Action.Execute"], "a dialog's buttons are Submits"
     return card
 
 
@@ -87,9 +109,11 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
 ) -> None:
     """Priya finds the shielded child and sends a message from the card's Send a message form; the
-    lead professional's proactive card offers Read and Reply; they read Priya's contact and answer
-    through the relay; Priya is told 'delivered', then gets a card that it was answered, and reads
-    it. Nothing Priya is shown names who received it; nothing sent to Teams identifies the child."""
+    lead professional's proactive card offers Read and Reply; they read Priya's contact in a dialog and
+    answer through the relay; Priya is told 'delivered', then gets a card that it was answered, and reads
+    it in a dialog. What is read is never put into a card in the chat (the notice is not updated), so
+    it dies with the child's key. Nothing Priya is shown names who received it; nothing sent to Teams
+    identifies the child."""
     await teams.post(message(lee, "help", connector.url))  # Lee has talked to the bot: a 1:1 chat exists
     priya_saw: list[dict[str, Any]] = []
 
@@ -123,10 +147,14 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     assert "zebrafinch" not in str(notice)
     assert [a["title"] for a in notice["actions"]] == ["Read", "Reply through Signpost"]
 
-    # 4. Read: Lee sees the message and Priya's contact details.
-    read = await invoke_card(teams, invoke(lee, only_action(notice, "relay_read"), connector.url))
+    # 4. Read opens a dialog: Lee sees the message and Priya's contact details there, with a Reply form;
+    #    the notice card in the chat is left as it was (no update, no new message).
+    connector.sent.clear()
+    read = await dialog_card(teams, task_fetch(lee, dialog_button(notice, "relay_read"), connector.url))
     assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(read)
     assert f"Message: {MARKER}" in texts_of(read)
+    assert [a["title"] for a in actions_of(read)] == ["Reply through Signpost", "Send"]
+    assert connector.sent == [], "nothing read is sent into the chat, and the notice is not updated"
 
     # 5. Reply through Signpost, from the notice card's form.
     reply = only_action(notice, "relay_reply")
@@ -145,11 +173,10 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     )
     assert [a["title"] for a in told["actions"]] == ["Read"]
 
-    # 7. Priya reads the answer (an older client: Action.Submit, the card updated in place).
-    read_answer = only_action(told, "relay_read")
-    await teams.post(submit(PRIYA, read_answer["fallback"], connector.url, "activity-told"))
-    [update] = connector.updates()
-    status = card_in(update)
+    # 7. Priya reads the answer in a dialog; her notice is left as it was.
+    connector.sent.clear()
+    status = await dialog_card(teams, task_fetch(PRIYA, dialog_button(told, "relay_read"), connector.url))
+    assert connector.sent == [] and connector.updates() == []
     priya_saw.append(status)
     assert f"You wrote: {MARKER}" in texts_of(status)
     assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in texts_of(status).splitlines())
@@ -196,3 +223,68 @@ async def test_a_relay_message_naming_the_child_is_refused_on_the_card(
     assert texts_of(refused).startswith("Signpost cannot pass this on: it names the child")
     connector.sent.clear()
     assert await deliver(teams, loaded) == 0 and connector.sent == []
+
+
+async def test_read_on_a_card_sent_before_readings_opened_dialogs_never_puts_the_message_in_the_chat(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """A notice delivered earlier has Read as Action.Execute (or its Submit fallback on an older client).
+    Clicking it replaces the card with one whose button opens the dialog: the message is not shown on
+    the card, and nothing is read (no relay_read event) until the dialog is opened."""
+    await teams.post(message(lee, "help", connector.url))
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await deliver(teams, loaded)
+    read_now = dialog_button(card_in(connector.messages_in(lee.personal_conversation)[-1]), "relay_read")
+    earlier = {k: v for k, v in read_now["data"].items() if k != "msteams"}  # as render.execute made it
+
+    replaced = await invoke_card(teams, invoke(lee, {"verb": "relay_read", "data": earlier}, connector.url))
+    connector.sent.clear()
+    await teams.post(submit(lee, {"data": earlier}, connector.url, "activity-notice"))
+    [update] = connector.updates()
+    for card in (replaced, card_in(update)):
+        assert "zebrafinch" not in str(card) and "Priya" not in str(card)
+        assert texts_of(card).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
+        assert dialog_button(card, "relay_read")["data"] == read_now["data"]
+    assert "relay_read" not in [e.action for e in await teams_events(loaded)]
+
+    read = await dialog_card(teams, task_fetch(lee, dialog_button(replaced, "relay_read"), connector.url))
+    assert f"Message: {MARKER}" in texts_of(read)
+    assert [e.action for e in await teams_events(loaded)].count("relay_read") == 1
+
+
+async def test_a_stale_code_is_asked_for_in_the_dialog_and_a_reply_sent_from_it(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """Read with a stale step-up: the dialog asks for the code (Submit → task/submit), then shows the
+    message there; Reply from the dialog's form is passed on and answered in the dialog. Nothing is
+    sent into the chat and the notice is never updated."""
+    totp = await ensure_enrolled(loaded, "S001")
+    await teams.post(message(lee, "help", connector.url))
+    await teams.post(message(PRIYA, SHIELDED, connector.url))
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await deliver(teams, loaded)
+    notice = card_in(connector.messages_in(lee.personal_conversation)[-1])
+    later(loaded, minutes=31)
+    connector.sent.clear()
+
+    asked = await dialog_card(teams, task_fetch(lee, dialog_button(notice, "relay_read"), connector.url))
+    assert MARKER not in str(asked)
+    [code] = [a for a in actions_of(asked) if a.get("data", {}).get("verb") == "code"]
+    read = await dialog_card(teams, task_fetch(lee, code, connector.url, {"code": code_now(loaded, totp)}))
+    assert f"Message: {MARKER}" in texts_of(read)
+
+    [answer] = [a for a in actions_of(read) if a.get("data", {}).get("verb") == "relay_reply"]
+    passed_on = await dialog_card(teams, task_fetch(lee, answer, connector.url, {"message": ANSWER}))
+    assert "Your answer to message 1 was passed on" in texts_of(passed_on)
+    assert connector.sent == []
+    lee_events = [(e.action, e.outcome) for e in await teams_events(loaded) if e.user_id == LEE.aad]
+    # The challenged reading, the reading itself once the code is good (before the code's own event), the answer.
+    assert [(a, o) for a, o in lee_events if a != "help"] == [
+        ("relay_read", "challenged"),
+        ("relay_read", "info"),
+        ("code", "info"),
+        ("relay_message", "done"),
+    ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.teams.render import command_text, missing_input, read_action, render_notice, render_reply, render_text
+from bot.teams.render import (
+    command_text,
+    for_dialog,
+    missing_input,
+    read_action,
+    render_notice,
+    render_reply,
+    render_text,
+)
 from handlers.vocabulary import Button, Challenge, Input, Notice, Outcome, Reply, Signpost
 from tests.bot.teams.teams_support import actions_of, texts_of
 
@@ -41,8 +49,19 @@ def test_signposts_render_as_one_container_each_with_contacts() -> None:
     assert "ended 20/07/2024" in second and "lead professional" not in second
 
 
+def every_command_writes(command: str) -> bool:
+    return True
+
+
+def only_relay_reads(command: str) -> bool:
+    """What the dispatcher says of these commands: ``relay 7`` is a reading, the rest are changes."""
+    return not command.startswith("relay ")
+
+
 def test_buttons_without_input_are_execute_with_a_submit_fallback() -> None:
-    card = render_notice(Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),)))
+    card = render_notice(
+        Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),)), every_command_writes
+    )
     [action] = card["actions"]
     assert action["type"] == "Action.Execute" and action["verb"] == "approve" and action["style"] == "positive"
     assert action["fallback"] == {"type": "Action.Submit", "title": "Approve", "data": action["data"]}
@@ -94,8 +113,37 @@ def test_reply_and_notice_text_is_never_read_as_markdown() -> None:
     """What people typed can be in any reply or notice line: it goes into TextRuns, not TextBlocks."""
     typed = "[click here](https://evil.example/x) _now_ ![img](https://evil.example/i.png)"
     reply = Reply(Outcome.DONE, f"Request 4 denied. Reason: {typed}", lines=(typed,), child_ref=typed)
-    for doc in (render_reply(reply), render_notice(Notice("P002", "denied", typed)), render_text(typed)):
+    notice = render_notice(Notice("P002", "denied", typed), every_command_writes)
+    for doc in (render_reply(reply), notice, render_text(typed)):
         blocks = [e for e in doc["body"] if "text" in e or "inlines" in e]
         assert blocks and all(b["type"] == "RichTextBlock" for b in blocks)
         assert any(typed in r["text"] for b in blocks for r in b["inlines"])
         assert "'TextBlock'" not in str(doc)
+
+
+def test_a_notice_reading_button_opens_a_dialog_and_reads_back_to_the_same_button() -> None:
+    """Read (a command that changes nothing) is an Action.Submit with task/fetch: Teams opens a dialog
+    and the notice card is not replaced; a change's button on the same notice still answers on the card."""
+    read = Button("relay_read", "Read", "relay 7", "primary")
+    reply = Button("relay_reply", "Reply through Signpost", "reply 7", input=Input("message", "Your answer"))
+    card = render_notice(Notice("S001", "relay", "A message is waiting", (read, reply)), only_relay_reads)
+    first, second = card["actions"]
+    assert first["type"] == "Action.Submit" and first["title"] == "Read" and first["style"] == "positive"
+    assert first["data"]["msteams"] == {"type": "task/fetch"} and "fallback" not in first
+    action = read_action(first["data"])
+    assert action is not None and action.button == read and command_text(action) == "relay 7"
+    assert second["type"] == "Action.ShowCard"
+    [send] = second["card"]["actions"]
+    assert send["type"] == "Action.Execute" and send["verb"] == "relay_reply"
+
+
+def test_a_card_shown_in_a_dialog_has_submit_buttons_only() -> None:
+    """Inside a dialog a Submit reaches the bot as task/submit: Execute buttons become their fallback."""
+    reply = Button("relay_reply", "Reply through Signpost", "reply 7", input=Input("message", "Your answer"))
+    challenge = Challenge("ch-9", "Enter your code")
+    card = for_dialog(render_reply(Reply(Outcome.CHALLENGED, "Code", buttons=(reply,), challenge=challenge)))
+    actions = actions_of(card)
+    assert [a["type"] for a in actions] == ["Action.ShowCard", "Action.Submit", "Action.Submit"]
+    assert read_action({**actions[1]["data"], "message": "ok"}) is not None
+    code = read_action({**actions[2]["data"], "code": "123456"})
+    assert code is not None and (code.verb, code.challenge_id, code.code) == ("code", "ch-9", "123456")

@@ -232,3 +232,40 @@ def test_service_url_comparison_is_exact() -> None:
     assert not same(signed, "https://smba.trafficmanager.net/amer/")
     assert not same(signed, "https://smba.trafficmanager.net.attacker.example/uk/")
     assert not same(signed, None) and not same(None, signed) and not same(signed, json.dumps([signed]))
+
+
+FOREIGN_DIALOG_DATA: dict[str, Any] = {
+    "no data": {},
+    "data not an object": {"data": "relay 1"},
+    "not ours": {"data": {"msteams": {"type": "task/fetch"}, "verb": "relay_read"}},
+    "no such message": {
+        "data": {"signpost": 1, "verb": "relay_read", "button": {"action_id": "relay_read", "command": "relay 9999"}}
+    },
+    "garbled command": {
+        "data": {"signpost": 1, "verb": "relay_read", "button": {"action_id": "relay_read", "command": IDENTITY}}
+    },
+}
+
+
+@pytest.mark.parametrize("name", ["task/fetch", "task/submit"])
+@pytest.mark.parametrize("value", FOREIGN_DIALOG_DATA.values(), ids=FOREIGN_DIALOG_DATA.keys())
+async def test_a_dialog_invoke_with_foreign_data_gets_a_kind_dialog_and_nothing_in_the_chat(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: dict[str, Any],
+) -> None:
+    """A dialog is answered in the dialog, whatever its data: never a 5xx, never a card in the chat."""
+    activity = invoke(PRIYA, {"verb": "relay_read", "data": {}}, connector.url)
+    activity.update(name=name, value=value)
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    doc = await response.json()
+    assert doc["task"]["type"] == "continue"
+    card = doc["task"]["value"]["card"]["content"]
+    assert card["type"] == "AdaptiveCard" and "Sorry, something went wrong" not in json.dumps(card)
+    assert connector.sent == []
+    assert_clean_logs(logged, caplog)
