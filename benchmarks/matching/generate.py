@@ -6,6 +6,12 @@ surnames and aliases. Each query starts from one child and applies a corruption 
 practitioner or a school roll really produces; absent-child queries describe children
 who are not on the register, including the hard ones: an unregistered sibling, an
 unregistered twin, a namesake born on another day.
+
+``split_siblings`` places that share of brothers, sisters and twins (every child of a
+household but its first) at another postcode, as children placed apart in care or living
+in split households are, and asks about that share of unregistered siblings and twins at
+another postcode than the registered child's. It is 0 by default, and then the register and
+queries are exactly those of earlier runs with the same seed.
 """
 
 from __future__ import annotations
@@ -160,9 +166,15 @@ class Labelled:
 
 
 class Generator:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, split_siblings: float = 0.0) -> None:
         self.rng = random.Random(seed)
         self.names = NameSource(self.rng)
+        self.split_siblings = split_siblings
+
+    def _apart(self) -> bool:
+        """Whether this brother, sister or twin lives at another postcode (draws nothing when the
+        share is 0, so the default stream is unchanged)."""
+        return self.split_siblings > 0 and self.rng.random() < self.split_siblings
 
     # ------------------------------------------------------------------ register
 
@@ -197,10 +209,12 @@ class Generator:
         children: list[Identity] = []
         for _ in range(size):
             used = frozenset(child.given_names.split()[0] for child in children)
-            children.append(self._person(family, postcode, self._dob(), used))
-        if self.rng.random() < 0.03:  # twins: same day, same household
+            home = self.names.postcode() if children and self._apart() else postcode
+            children.append(self._person(family, home, self._dob(), used))
+        if self.rng.random() < 0.03:  # twins: same day, same household (or placed apart)
             used = frozenset(child.given_names.split()[0] for child in children)
-            children.append(self._person(family, postcode, children[0].date_of_birth, used))
+            home = self.names.postcode() if self._apart() else postcode
+            children.append(self._person(family, home, children[0].date_of_birth, used))
         return children
 
     def register(self, size: int) -> list[Child]:
@@ -439,11 +453,11 @@ class Generator:
         if kind == "stranger":
             person = outsider
         elif kind == "sibling":
-            person = replace(outsider, family_name=base.family_name, postcode=base.postcode)
+            home = outsider.postcode if self._apart() else base.postcode
+            person = replace(outsider, family_name=base.family_name, postcode=home)
         elif kind == "twin":
-            person = replace(
-                outsider, family_name=base.family_name, postcode=base.postcode, date_of_birth=base.date_of_birth
-            )
+            home = outsider.postcode if self._apart() else base.postcode
+            person = replace(outsider, family_name=base.family_name, postcode=home, date_of_birth=base.date_of_birth)
         else:
             person = replace(outsider, given_names=base.given_names, family_name=base.family_name)
         q = Query(person.given_names, person.family_name, person.date_of_birth, person.postcode, person.sex)

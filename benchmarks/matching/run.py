@@ -274,7 +274,9 @@ def _estimated(
 
     from benchmarks.matching.estimate import estimated_model, print_tables
 
-    training = [item.query for item in Generator(args.seed + 1).queries(list(register), args.queries)]
+    training = [
+        item.query for item in Generator(args.seed + 1, args.split_siblings).queries(list(register), args.queries)
+    ]
 
     def candidates(query: Query) -> list[Child]:
         return [register[n] for n in index.candidates(query_terms(query))]
@@ -310,8 +312,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="score with m/u estimated on this register (u: random pairs; m: EM on queries of seed + 1)",
     )
+    parser.add_argument(
+        "--split-siblings",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="place this share (0-1) of siblings and twins, registered or not, at another postcode (e.g. 0.1)",
+    )
     args = parser.parse_args(argv)
-    generator = Generator(args.seed)
+    if not 0.0 <= args.split_siblings <= 1.0:
+        parser.error("--split-siblings is a share between 0 and 1")
+    generator = Generator(args.seed, args.split_siblings)
     started = time.perf_counter()
     register = generator.register(args.children)
     index = BlindIndex(register)

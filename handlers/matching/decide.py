@@ -81,9 +81,12 @@ def decide(scored: Sequence[tuple[T, float]], policy: MatchPolicy = MatchPolicy(
     return Decision(DecisionKind.AMBIGUOUS, None, ranked)
 
 
-def _home(identity: Identity) -> tuple[str, str]:
+def _family(identity: Identity) -> str:
+    """The family a candidate belongs to, for the twin and sibling guards: its family name's
+    sound-alike key. Never the postcode: brothers, sisters and twins placed apart in care or in
+    split households live at different addresses, and they are this service's children."""
     family = normalise_name(identity.family_name)
-    return phonetic_key(family) if family else "", normalise_postcode(identity.postcode)
+    return phonetic_key(family) if family else ""
 
 
 def choose(
@@ -100,17 +103,17 @@ def choose(
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
-      weight, unless another candidate shares that family name, postcode and date (a registered
-      twin).
+      weight, unless another candidate shares that family name and date, wherever it lives (a
+      registered twin, perhaps placed apart).
     - Both names in full with a date two digits out: accepted on its weight, unless another
-      candidate of that family name at that postcode was born on the date given.
+      candidate of that family name, wherever it lives, was born on the date given.
     """
     assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
-    days: dict[tuple[tuple[str, str], object], int] = {}
+    days: dict[tuple[str, object], int] = {}
     for _, identity, _ in assessed:
-        day = (_home(identity), identity.date_of_birth)
+        day = (_family(identity), identity.date_of_birth)
         days[day] = days.get(day, 0) + 1
-    born_that_day = {_home(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
+    born_that_day = {_family(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found in assessed:
@@ -119,8 +122,8 @@ def choose(
             bits = min(bits, policy.consider - 1.0)
         elif (
             found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE)
-            or (found.standing is Standing.SAME_DAY_GARBLED and days[_home(identity), identity.date_of_birth] > 1)
-            or (found.standing is Standing.TWO_SLIPS and _home(identity) in born_that_day)
+            or (found.standing is Standing.SAME_DAY_GARBLED and days[_family(identity), identity.date_of_birth] > 1)
+            or (found.standing is Standing.TWO_SLIPS and _family(identity) in born_that_day)
         ):
             bits = min(bits, below_accept)
         scored.append((ref, bits))

@@ -350,3 +350,62 @@ def test_a_registered_name_with_another_first_letter_is_another_child() -> None:
     assert twin.kind is not DecisionKind.MATCH
     slip = choose(query, [("eva", EVA)], REGIONAL, counts={"g:EVA": 30, "f:WELLS": 20})
     assert slip.kind is DecisionKind.MATCH and slip.best == "eva"
+
+
+# Brothers, sisters and twins placed apart (in care, in split households) live at different
+# postcodes: the twin and sibling guards are the family name and the date of birth, never the address.
+MATILDA_APART = Identity("Matilda", "Brook", (), date(2016, 8, 19), "F", "BS3 4DE")
+FLORENCE_APART = Identity("Florence", "Brook", (), date(2016, 8, 19), "F", "LS6 3QT")
+OLIVIA_APART = Identity("Olivia", "Brook", (), date(2015, 3, 14), "F", "BS3 4DE")
+FREYA_APART = Identity("Freya", "Brook", (), date(2015, 8, 19), "F", "NE4 7YH")
+APART = {"matilda": MATILDA_APART, "florence": FLORENCE_APART, "olivia": OLIVIA_APART, "freya": FREYA_APART}
+APART_COUNTS = {**COUNTS, "g:FLORENCE": 15}
+
+
+def search_apart(query: Query, counts: dict[str, int] | None) -> Decision[str]:
+    """Probe an in-memory blind index of the children placed apart, as :func:`search` does: the
+    twin or sibling at the other postcode has to be among the candidates for the guard to see it."""
+    index: dict[str, set[str]] = defaultdict(set)
+    for ref, identity in APART.items():
+        for term in index_terms(identity):
+            index[term].add(ref)
+    candidates = set().union(*(index.get(term, set()) for term in query_terms(query)))
+    return choose(query, [(ref, APART[ref]) for ref in sorted(candidates)], REGIONAL, counts=counts)
+
+
+def _never_a_child(decision: Decision[str]) -> None:
+    assert decision.kind in (DecisionKind.AMBIGUOUS, DecisionKind.NO_MATCH), decision.ranked
+    assert decision.best is None
+
+
+@pytest.mark.parametrize("counts", [None, APART_COUNTS], ids=["without name counts", "with name counts"])
+@pytest.mark.parametrize("postcode", ["BS3 4DE", "LS6 3QT", "BS3", "LS6", None])
+@pytest.mark.parametrize("garbled", ["Mtaildx", "Flroencx"])
+def test_a_garbled_given_name_with_a_twin_placed_apart_is_never_accepted(
+    garbled: str, postcode: str | None, counts: dict[str, int] | None
+) -> None:
+    """Twins Matilda (BS3 4DE) and Florence (LS6 3QT) Brook, placed apart. A garbled given name
+    with their family name and birthday could be either, whichever address is given: neither twin
+    is chosen, not even the one whose name it resembles and whose postcode it gives."""
+    _never_a_child(search_apart(Query(garbled, "Brook", date(2016, 8, 19), postcode), counts))
+
+
+@pytest.mark.parametrize("postcode", ["BS3 4DE", "LS6 3QT", "NE4 7YH", "BS3", None])
+def test_her_name_on_the_day_a_sibling_placed_apart_was_born_is_never_her(postcode: str | None) -> None:
+    """Olivia Brook (BS3 4DE, 2015-03-14) and her sister Freya (NE4 7YH, 2015-08-19), placed apart.
+    "Olivia Brook 2015-08-19" is Olivia's birthday two digits out, but the day Freya was born: it may
+    name an unregistered twin of Freya's called Olivia, so never accepted, whatever the postcode."""
+    _never_a_child(search_apart(Query("Olivia", "Brook", date(2015, 8, 19), postcode), APART_COUNTS))
+
+
+def test_children_placed_apart_are_still_found_on_their_own_details() -> None:
+    """The guards ask for more only when the evidence could be either child: each twin's own given
+    name, and Olivia's own birthday, still find the one right child."""
+    for query, expected in (
+        (Query("Matilda", "Brook", date(2016, 8, 19), "BS3 4DE"), "matilda"),
+        (Query("Florence", "Brook", date(2016, 8, 19), "LS6 3QT"), "florence"),
+        (Query("Olivia", "Brook", date(2015, 3, 14), "BS3 4DE"), "olivia"),
+        (Query("Freya", "Brook", date(2015, 8, 19), "NE4 7YH"), "freya"),
+    ):
+        decision = search_apart(query, APART_COUNTS)
+        assert decision.kind is DecisionKind.MATCH and decision.best == expected, decision.ranked
