@@ -225,6 +225,12 @@ class Reply:
     # platform types commands (``/signpost enrol`` in Slack, ``enrol`` elsewhere).
     lines_are_commands: bool = False
     enrolment_uri: str | None = None  # otpauth URI with the seed: set ONLY for the local console
+    # Set when what this reply shows must not persist in a chat's history (a relayed message is sealed
+    # under the child's key and must die with it): the command that shows it again. The dispatcher
+    # sets it from ``Spec.transient``. A front end whose chat keeps what the bot posts (Teams) shows
+    # such a reply only in a private window, and posts in its place a button that opens one with this
+    # command; Slack's answers are ephemeral or modal, and never replace a message with it.
+    transient: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

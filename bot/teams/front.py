@@ -3,9 +3,11 @@
 The only module importing the Microsoft 365 Agents SDK. It translates Teams activities into
 ``Command``s and ``Reply``s into Adaptive Cards (bot/render_teams.py), and nothing else: every
 decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
-or in a dialog only the clicker sees: a notice's reading (a relayed message's Read) opens one, so
-what is read never stays in a card in the chat's history (it is sealed under the child's key and
-must die with it). In a team or group chat the bot answers there only that it has replied privately.
+or in a dialog only the clicker sees. What must not persist in a chat's history (``Spec.transient``:
+a relayed message, sealed under the child's key, must die with it) is shown only in a dialog: its
+buttons open one, and the command typed in the chat (``relay 7``) is not run there but answered with
+a card whose button opens the dialog with that command. So a reading is audited once, when the
+dialog shows it. In a team or group chat the bot answers there only that it has replied privately.
 
 Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
 other routes of the shared application are unaffected. Anonymous mode exists for local
@@ -73,8 +75,10 @@ from bot.teams.render import (
     CardAction,
     command_text,
     for_dialog,
+    launcher_button,
     missing_input,
     read_action,
+    render_in_chat,
     render_launcher,
     render_notice,
     render_reply,
@@ -616,15 +620,16 @@ class TeamsFrontEnd:
             self.admission.release()
 
     def reading(self, action: CardAction | None) -> Button | None:
-        """The button, when a click asks only for a reading (a relayed message's Read): shown in a
-        dialog, never in a card that stays in the chat (see render.render_notice)."""
+        """The button, when a click in the chat asks for what must not stay there (a relayed
+        message's Read, ``Spec.transient``): shown in a dialog, never in a card in the chat."""
         button = action.button if action is not None else None
-        if button is None or button.input is not None or self.signpost.dispatcher.writes(button.command):
+        if button is None or button.input is not None or not self.signpost.dispatcher.transient(button.command):
             return None
         return button
 
-    async def act(self, asker: Asker, action: CardAction | None, click_id: str | None) -> Card:
-        """A click on one of our cards → its command → the card that answers it."""
+    async def act(self, asker: Asker, action: CardAction | None, click_id: str | None, *, dialog: bool) -> Card:
+        """A click on one of our cards → its command → the card that answers it: in a dialog, or for
+        the chat (where a transient answer becomes a launcher, ``render.render_in_chat``)."""
         if action is None:
             return render_text(NOT_OURS)
         correlation = uuid.uuid4().hex
@@ -644,7 +649,8 @@ class TeamsFrontEnd:
             command = Command(
                 asker.principal, command_text(action), correlation, channel="button", idempotency_key=click_id
             )
-        return render_reply(await self.dispatch(command))
+        reply = await self.dispatch(command)
+        return render_reply(reply) if dialog else render_in_chat(reply)
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         """Log with a reference; the person gets a generic line, never the exception."""
@@ -684,10 +690,15 @@ class SignpostTeamsBot(ActivityHandler):
         if isinstance(activity.value, dict) and not text:
             await self._submitted(turn_context, asker, activity.value)
             return
+        if self.front.signpost.dispatcher.transient(text):
+            # Typed in the chat, whose history Teams keeps: not run here (nothing is read or audited
+            # yet) but offered as a button that runs it in a dialog, audited once when it is shown.
+            await self._answer(turn_context, asker, render_launcher(launcher_button(text)))
+            return
         channel = "direct" if asker.personal else "channel"
         command = Command(asker.principal, text, uuid.uuid4().hex, channel=channel, display_name=asker.display_name)
         reply = await self.front.dispatch(command)
-        await self._answer(turn_context, asker, render_reply(reply))
+        await self._answer(turn_context, asker, render_in_chat(reply))
 
     async def _submitted(
         self, turn_context: TurnContextProtocol[Activity], asker: Asker, value: dict[str, Any]
@@ -703,7 +714,7 @@ class SignpostTeamsBot(ActivityHandler):
         if reading is not None:
             card = render_launcher(reading)
         else:
-            card = await self.front.act(asker, action, activity.id)
+            card = await self.front.act(asker, action, activity.id, dialog=False)
         if asker.personal and activity.reply_to_id:
             update = card_activity(card)
             update.id = activity.reply_to_id
@@ -728,7 +739,7 @@ class SignpostTeamsBot(ActivityHandler):
         reading = self.front.reading(action)
         if reading is not None:  # a reading's button on a card sent before readings opened dialogs
             return card_response(render_launcher(reading))
-        card = await self.front.act(asker, action, turn_context.activity.id)
+        card = await self.front.act(asker, action, turn_context.activity.id, dialog=False)
         if asker.personal:
             return card_response(card)
         await self.front.send_private(asker, card)
@@ -745,7 +756,7 @@ class SignpostTeamsBot(ActivityHandler):
             return dialog_response(render_text(NO_IDENTITY))
         data = activity.value.get("data") if isinstance(activity.value, dict) else None
         # Shown only to the person who clicked, in the dialog, whatever the conversation.
-        return dialog_response(await self.front.act(asker, read_action(data), activity.id))
+        return dialog_response(await self.front.act(asker, read_action(data), activity.id, dialog=True))
 
     async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""
@@ -769,7 +780,7 @@ class TeamsDeliverer:
         if reference is None:
             raise DeliveryFailed("this person has not talked to the Signpost bot in Teams yet")
         try:
-            notice_card = render_notice(notice, self.front.signpost.dispatcher.writes)
+            notice_card = render_notice(notice, self.front.signpost.dispatcher.transient)
             await self.front.send_to(reference, card_activity(notice_card))
         except Exception as exc:
             log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__)

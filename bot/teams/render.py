@@ -5,9 +5,11 @@ Buttons become ``Action.Execute`` with a verb (a button that needs input opens i
 ``Action.ShowCard`` first); each carries an ``Action.Submit`` fallback with the same data, so older
 clients that answer with a message ``value`` instead of an ``adaptiveCard/action`` invoke work too.
 
-A notice's reading button (Read on a relayed message: a command that changes nothing) is instead an
-``Action.Submit`` that opens a Teams dialog (``task/fetch``): what is read is shown only in the
-dialog, never in a card that stays in the chat's history, and the notice is left as it was.
+A button whose command is transient (``Spec.transient``: Read on a relayed message) is instead an
+``Action.Submit`` that opens a Teams dialog (``task/fetch``): what it shows is shown only in the
+dialog, never in a card that stays in the chat's history, and the notice is left as it was. A
+transient reply that reaches the chat any other way is replaced by a launcher: a short card whose
+one button opens the dialog with the same command (``render_in_chat``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ MARK = "signpost"  # every action's data carries this key, so foreign submits ar
 TASK_FETCH = "task/fetch"  # the invoke a dialog button sends; the dialog's own Submit sends task/submit
 DIALOG_TITLE = "Signpost"
 LAUNCHER_TEXT = "Signpost shows this in a private window, so it is not kept in this chat. Press the button to open it."
+OPEN_VERB = "open"  # the launcher's button for a transient command typed in the chat
 
 Card = dict[str, Any]
 Element = dict[str, Any]
@@ -160,18 +163,31 @@ def render_reply(reply: Reply) -> Card:
     return card(body, actions)
 
 
-def render_notice(notice: Notice, writes: Callable[[str], bool]) -> Card:
-    """A notice card. ``writes`` (the dispatcher's) tells a change from a reading: a change's button
-    answers on the card, a reading's opens a dialog so the notice stays as it was."""
+def render_notice(notice: Notice, transient: Callable[[str], bool]) -> Card:
+    """A notice card. ``transient`` (the dispatcher's) tells which buttons show what must not stay
+    in the chat: theirs open a dialog (and the notice stays as it was); the others answer on the card."""
     actions = [
-        dialog_button(b) if b.input is None and not writes(b.command) else button_action(b) for b in notice.buttons
+        dialog_button(b) if b.input is None and transient(b.command) else button_action(b) for b in notice.buttons
     ]
     return card([text_block(notice.text)], actions)
 
 
 def render_launcher(button: Button) -> Card:
-    """In place of an older card's reading button: the same button, now opening a dialog."""
+    """In place of what must not stay in the chat: a button that opens it in a dialog."""
     return card([text_block(LAUNCHER_TEXT)], [dialog_button(button)])
+
+
+def launcher_button(command: str) -> Button:
+    """The launcher's button for a transient command typed (or resumed) in the chat."""
+    return Button(OPEN_VERB, "Open", command, style="primary")
+
+
+def render_in_chat(reply: Reply) -> Card:
+    """A reply as a card to post into the chat (or to replace a card there with): a transient one
+    (``Reply.transient``) becomes a launcher, so its text never stays in the chat's history."""
+    if reply.transient is not None:
+        return render_launcher(launcher_button(reply.transient))
+    return render_reply(reply)
 
 
 def for_dialog(doc: Card) -> Card:

@@ -281,6 +281,7 @@ SPECS = (
         usage=READ_USAGE,
         stepup=StepUp.FRESH,
         audit_terms=False,
+        transient=True,  # the message, its answer and the sender's contact never stay in a chat
     ),
     Spec(
         name="relays",

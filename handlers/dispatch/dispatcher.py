@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -76,6 +76,15 @@ class Dispatcher:
         spec, _ = self.resolve(text)
         return spec.writes
 
+    def transient(self, text: str) -> bool:
+        """Whether this text's answer must not persist in a chat's history (``Spec.transient``).
+
+        From the text alone: a front end whose chat keeps what the bot posts (Teams) then runs it
+        only where nothing is kept (a dialog), so it is audited when it is shown, not when offered.
+        """
+        spec, _ = self.resolve(text)
+        return spec.transient
+
     def wants_profile(self, text: str) -> bool:
         """Whether the front end should look up and pass the account's display name and email."""
         spec, _ = self.resolve(text)
@@ -92,6 +101,10 @@ class Dispatcher:
         except AuditWriteFailed:
             bound.error("audit_write_failed", action=spec.action)
             reply, outcome_detail = Reply(Outcome.FAILED, AUDIT_FAILED_TEXT), "audit failed"
+        if spec.transient and reply is not DUPLICATE and reply.transient is None:
+            # The one place a transient command's reply is marked; a resumed one (after ``code``)
+            # keeps its mark through the code command's reply.
+            reply = replace(reply, transient=command.text)
         elapsed = time.perf_counter() - started
         record_command(self.ctx.metrics, spec.action, reply.outcome, elapsed)
         bound.info(

@@ -93,6 +93,10 @@ class Spec:
     # to the duty manager who decides a registration; never used to authorize anything).
     wants_profile: bool = False
     audit_terms: bool = True  # False: the text holds nothing worth sealing (or something secret)
+    # True: what it answers must not persist in a chat's history (a relayed message, sealed under the
+    # child's key, dies with the child). Its replies carry ``Reply.transient``; a front end whose chat
+    # keeps the bot's messages does not run it from the chat, but offers a button that opens it privately.
+    transient: bool = False
     # The date of birth the command's text carries, if any: its audit terms are then sealed under
     # that date's birth-date key and die with the children born that day.
     born_in: Callable[[str, date], date | None] | None = None

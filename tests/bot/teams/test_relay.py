@@ -14,7 +14,10 @@ import pytest
 from bot.app import Signpost
 from bot.notify import Outbox
 from bot.teams.front import TEAMS_KEY
+from bot.teams.render import render_reply
+from handlers.vocabulary import Command
 from tests.bot.teams.teams_support import (
+    CHANNEL_CONVERSATION,
     PRIYA,
     TeamsApp,
     TeamsUser,
@@ -22,12 +25,14 @@ from tests.bot.teams.teams_support import (
     invoke,
     later,
     link,
+    mention,
     message,
     submit,
     task_fetch,
     teams_events,
     texts_of,
 )
+from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector, Sent
 from tests.stepup_helpers import code_now, ensure_enrolled
@@ -77,9 +82,9 @@ def dialog_button(card: dict[str, Any], verb: str) -> dict[str, Any]:
     return action
 
 
-async def dialog_card(teams: TeamsApp, body: dict[str, Any]) -> dict[str, Any]:
+async def dialog_card(teams: TeamsApp, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Post a task/fetch (or task/submit) invoke; the card Teams shows in the dialog it opens."""
-    response = await teams.post(body)
+    response = await teams.post(body, headers)
     assert response.status == 200
     doc = await response.json()
     assert doc["task"]["type"] == "continue" and doc["task"]["value"]["title"] == "Signpost"
@@ -288,3 +293,99 @@ async def test_a_stale_code_is_asked_for_in_the_dialog_and_a_reply_sent_from_it(
         ("code", "info"),
         ("relay_message", "done"),
     ]
+
+
+ACCEPTED = 202  # a message activity is answered through the connector, not in the response
+PRIYA_CONTACT = ("Priya", "Shah", "0161 496 0002", "priya.shah", "Northshire School Health")
+
+
+def bearer(signer: Signer, connector: FakeConnector) -> dict[str, str]:
+    """A locally minted Bot Framework token, verified by the real validator against the fake JWKS."""
+    return {"Authorization": f"Bearer {signer.token(connector.url)}"}
+
+
+async def relay_one(teams: TeamsApp, connector: FakeConnector, signpost: Signpost, headers: dict[str, str]) -> None:
+    """Lee has a 1:1 chat; Priya finds the shielded child and sends message 1, delivered to Lee."""
+    assert (await teams.post(message(LEE, "help", connector.url), headers)).status == ACCEPTED
+    assert (await teams.post(message(PRIYA, SHIELDED, connector.url), headers)).status == ACCEPTED
+    send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
+    response = await teams.post(invoke(PRIYA, send, connector.url, {"message": MARKER}), headers)
+    assert response.status == 200
+    assert await deliver(teams, signpost) == 1
+
+
+async def readings(signpost: Signpost) -> list[tuple[str, str, str]]:
+    return [(e.user_id, e.outcome, e.channel) for e in await teams_events(signpost) if e.action == "relay_read"]
+
+
+async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audited_when_shown(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """Lee types `relay 1` in the 1:1 chat (the notice says to). Teams keeps what the bot posts there,
+    so the message and Priya's contact are not sent into the chat: Lee gets a card saying it is shown
+    in a private window, whose Open button (task/fetch with the same command) shows them in a dialog.
+    The typed command reads nothing and is not audited; each opening of the dialog is one reading."""
+    await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
+    connector.sent.clear()
+
+    typed = await teams_secured.post(message(lee, "relay 1", connector.url), bearer(signer, connector))
+    assert typed.status == ACCEPTED
+    [sent] = connector.sent
+    assert sent.conversation_id == lee.personal_conversation
+    launcher = card_in(sent)
+    assert texts_of(launcher).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
+    assert MARKER not in str(sent.body) and "zebrafinch" not in str(sent.body)
+    assert not [word for word in PRIYA_CONTACT if word in str(sent.body)], "no sender contact in the chat"
+    assert await readings(loaded) == [], "offering the button is not a reading"
+
+    open_ = dialog_button(launcher, "open")
+    assert open_["title"] == "Open" and open_["data"]["button"]["command"] == "relay 1"
+    for n in (1, 2):
+        shown = await dialog_card(teams_secured, task_fetch(lee, open_, connector.url), bearer(signer, connector))
+        assert f"Message: {MARKER}" in texts_of(shown)
+        assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(shown)
+        assert await readings(loaded) == [(LEE.aad, "info", "button")] * n, "each reading audited once"
+    assert connector.sent == [sent], "nothing read is sent into the chat"
+
+
+async def test_the_sender_typing_relay_in_a_team_channel_gets_the_launcher_privately(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """Priya @mentions the bot with `relay 1` in a team channel: the channel is told only that she was
+    answered privately; her 1:1 chat gets the launcher (never her message), and the dialog shows it."""
+    await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
+    connector.sent.clear()
+    response = await teams_secured.post(mention(PRIYA, "relay 1", connector.url), bearer(signer, connector))
+    assert response.status == ACCEPTED
+    assert [s.text for s in connector.messages_in(CHANNEL_CONVERSATION)] == ["I've sent you the answer privately."]
+    [private] = connector.messages_in(PRIYA.personal_conversation)
+    assert "zebrafinch" not in " ".join(str(s.body) for s in connector.sent)
+    opened = task_fetch(PRIYA, dialog_button(card_in(private), "open"), connector.url)
+    shown = await dialog_card(teams_secured, opened, bearer(signer, connector))
+    assert f"You wrote: {MARKER}" in texts_of(shown) and "Status: delivered" in texts_of(shown)
+    assert await readings(loaded) == [(PRIYA.aad, "info", "button")]
+
+
+async def test_a_code_sent_from_an_older_chat_card_for_a_reading_puts_no_text_in_the_chat(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """A code card for `relay 1` left in the chat from before readings moved into dialogs: its code
+    resumes the reading, whose reply is marked transient (Reply.transient), so the card is replaced by
+    the launcher, not the message. (The resumed reading ran, so it is audited; the dialog is another.)"""
+    totp = await ensure_enrolled(loaded, "S001")
+    await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
+    later(loaded, minutes=31)
+    asked = await loaded.dispatcher.handle(Command(LEE.principal, "relay 1", "corr-old-card", channel="direct"))
+    assert asked.challenge is not None and asked.transient == "relay 1"
+    [code] = [a for a in actions_of(render_reply(asked)) if a.get("verb") == "code"]  # the card as it was posted
+
+    response = await teams_secured.post(
+        invoke(lee, code, connector.url, {"code": code_now(loaded, totp)}), bearer(signer, connector)
+    )
+    assert response.status == 200
+    replaced = (await response.json())["value"]
+    assert MARKER not in str(replaced) and "Priya" not in str(replaced)
+    assert texts_of(replaced).startswith("Signpost shows this in a private window")
+    opened = task_fetch(lee, dialog_button(replaced, "open"), connector.url)
+    shown = await dialog_card(teams_secured, opened, bearer(signer, connector))
+    assert f"Message: {MARKER}" in texts_of(shown)

@@ -9,6 +9,7 @@ from bot.teams.render import (
     for_dialog,
     missing_input,
     read_action,
+    render_in_chat,
     render_notice,
     render_reply,
     render_text,
@@ -49,18 +50,18 @@ def test_signposts_render_as_one_container_each_with_contacts() -> None:
     assert "ended 20/07/2024" in second and "lead professional" not in second
 
 
-def every_command_writes(command: str) -> bool:
-    return True
+def nothing_transient(command: str) -> bool:
+    return False
 
 
 def only_relay_reads(command: str) -> bool:
-    """What the dispatcher says of these commands: ``relay 7`` is a reading, the rest are changes."""
-    return not command.startswith("relay ")
+    """What the dispatcher says of these commands: ``relay 7``'s answer must not stay in the chat."""
+    return command.startswith("relay ")
 
 
 def test_buttons_without_input_are_execute_with_a_submit_fallback() -> None:
     card = render_notice(
-        Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),)), every_command_writes
+        Notice("DM01", "k", "Decide", (Button("approve", "Approve", "approve 7", "primary"),)), nothing_transient
     )
     [action] = card["actions"]
     assert action["type"] == "Action.Execute" and action["verb"] == "approve" and action["style"] == "positive"
@@ -113,7 +114,7 @@ def test_reply_and_notice_text_is_never_read_as_markdown() -> None:
     """What people typed can be in any reply or notice line: it goes into TextRuns, not TextBlocks."""
     typed = "[click here](https://evil.example/x) _now_ ![img](https://evil.example/i.png)"
     reply = Reply(Outcome.DONE, f"Request 4 denied. Reason: {typed}", lines=(typed,), child_ref=typed)
-    notice = render_notice(Notice("P002", "denied", typed), every_command_writes)
+    notice = render_notice(Notice("P002", "denied", typed), nothing_transient)
     for doc in (render_reply(reply), notice, render_text(typed)):
         blocks = [e for e in doc["body"] if "text" in e or "inlines" in e]
         assert blocks and all(b["type"] == "RichTextBlock" for b in blocks)
@@ -122,8 +123,9 @@ def test_reply_and_notice_text_is_never_read_as_markdown() -> None:
 
 
 def test_a_notice_reading_button_opens_a_dialog_and_reads_back_to_the_same_button() -> None:
-    """Read (a command that changes nothing) is an Action.Submit with task/fetch: Teams opens a dialog
-    and the notice card is not replaced; a change's button on the same notice still answers on the card."""
+    """Read (a transient command: what it shows must not stay in the chat) is an Action.Submit with
+    task/fetch: Teams opens a dialog and the notice card is not replaced; a change's button on the same
+    notice still answers on the card."""
     read = Button("relay_read", "Read", "relay 7", "primary")
     reply = Button("relay_reply", "Reply through Signpost", "reply 7", input=Input("message", "Your answer"))
     card = render_notice(Notice("S001", "relay", "A message is waiting", (read, reply)), only_relay_reads)
@@ -147,3 +149,20 @@ def test_a_card_shown_in_a_dialog_has_submit_buttons_only() -> None:
     assert read_action({**actions[1]["data"], "message": "ok"}) is not None
     code = read_action({**actions[2]["data"], "code": "123456"})
     assert code is not None and (code.verb, code.challenge_id, code.code) == ("code", "ch-9", "123456")
+
+
+def test_a_transient_reply_for_the_chat_is_a_launcher_without_its_text() -> None:
+    """A reply marked transient (Reply.transient: the command that shows it again) is never put into a
+    card for the chat: the card says it is shown privately, and its one button opens a dialog that
+    sends the same command. The same reply in a dialog is shown as it is."""
+    reply = Reply(Outcome.INFO, "Message 7 about …", lines=("Message: zebrafinch",), transient="relay 7")
+    chat = render_in_chat(reply)
+    assert "zebrafinch" not in str(chat) and "Message 7" not in str(chat)
+    assert texts_of(chat).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
+    [open_] = chat["actions"]
+    assert open_["type"] == "Action.Submit" and open_["data"]["msteams"] == {"type": "task/fetch"}
+    action = read_action(open_["data"])
+    assert action is not None and command_text(action) == "relay 7" and action.button is not None
+    assert action.button.input is None
+    assert "Message: zebrafinch" in texts_of(render_reply(reply))
+    assert render_in_chat(Reply(Outcome.INFO, "Plain")) == render_reply(Reply(Outcome.INFO, "Plain"))
