@@ -745,9 +745,14 @@ class SlackFrontEnd:
         await self._call("views.update", self.client.views_update(view_id=view_id, view=view))
 
     async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool) -> None:
-        """A private message through the request's response_url: ephemeral, never in_channel."""
+        """A private message through the request's response_url: ephemeral, never in_channel.
+
+        A transient reply (``Reply.transient``: a relayed message) never replaces the message it
+        answers, which may be a notice kept in the DM's history: it is a new ephemeral message.
+        """
         if reply is DUPLICATE or not response_url:
             return
+        replace = replace and reply.transient is None
         if not inbound.is_slack_hook(response_url, self.settings.slack_api_url):
             log.warning("slack_response_url_refused")  # not Slack's: never posted to, never logged
             return

@@ -6,7 +6,8 @@ duty managers of the child's authority, without telling the sender who received 
 must not identify the child (``handlers.privacy``); it and any reply are sealed under the child's
 data key, so they die with the child. The sender is told only "delivered" and, if the recipient
 answers through the relay, "answered" with the answer. Notices carry no message text: each side
-reads it with ``relay ID``, so the outbox never holds it in plain.
+reads it with ``relay ID``, so the outbox never holds it in plain. ``relay ID`` is transient
+(``Spec.transient``): front ends never leave what it shows in a chat's history.
 """
 
 from __future__ import annotations

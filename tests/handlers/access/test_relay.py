@@ -168,3 +168,21 @@ async def test_duty_managers_see_traffic_for_their_authority_without_contents(ap
     assert other.outcome is Outcome.INFO and other.lines == ()
     refused = await fresh_say(app, "P003", "relays")
     assert refused.outcome is Outcome.REFUSED
+
+
+async def test_only_a_reading_is_marked_as_not_to_stay_in_a_chat(app: Signpost) -> None:
+    """``relay ID`` (Spec.transient) answers with Reply.transient set to the command that shows it again,
+    for the recipient and the sender alike; sending, answering and anything else are not marked."""
+    sent = await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    read = await fresh_say(app, "S001", "relay 1")
+    answered = await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    status = await fresh_say(app, "P002", "relay 1")
+    assert f"Message: {MARKER}" in read.lines and read.transient == "relay 1"
+    assert any(ANSWER in line for line in status.lines) and status.transient == "relay 1"
+    assert sent.transient is None and answered.transient is None
+    assert (await search_as(app, "P002", SHIELDED)).transient is None
+    dispatcher = app.dispatcher
+    assert dispatcher.transient("relay 1") and dispatcher.transient("RELAY 7")
+    assert not [
+        t for t in ("message 1 hello there", "reply 1 ok", "relays", "help", SHIELDED) if dispatcher.transient(t)
+    ]
