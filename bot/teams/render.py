@@ -165,11 +165,17 @@ def render_reply(reply: Reply) -> Card:
 
 def render_notice(notice: Notice, transient: Callable[[str], bool]) -> Card:
     """A notice card. ``transient`` (the dispatcher's) tells which buttons show what must not stay
-    in the chat: theirs open a dialog (and the notice stays as it was); the others answer on the card."""
-    actions = [
-        dialog_button(b) if b.input is None and transient(b.command) else button_action(b) for b in notice.buttons
-    ]
-    return card([text_block(notice.text)], actions)
+    in the chat: theirs open a dialog (and the notice stays as it was), and the notice's hint to send
+    their command ("Send 'relay 7' to read it") says to press them instead; the others answer on the card."""
+    text, actions = notice.text, []
+    for b in notice.buttons:
+        if b.input is None and transient(b.command):
+            # Typed in the chat it would only bring a button to press: say to press this one.
+            text = text.replace(f"Send '{b.command}' to", f"Press {b.label} to")
+            actions.append(dialog_button(b))
+        else:
+            actions.append(button_action(b))
+    return card([text_block(text)], actions)
 
 
 def render_launcher(button: Button) -> Card:

@@ -147,7 +147,7 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     notice = card_in(proactive)
     assert texts_of(notice).startswith(
         "A practitioner sent you a message through Signpost about shielded record 999 000 0050, "
-        "a child you are lead professional for (message 1). Send 'relay 1' to read it"
+        "a child you are lead professional for (message 1). Press Read to read it"
     )
     assert "zebrafinch" not in str(notice)
     assert [a["title"] for a in notice["actions"]] == ["Read", "Reply through Signpost"]
@@ -174,7 +174,7 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     told = card_in(told_sent)
     priya_saw.append(told)
     assert texts_of(told).splitlines()[0] == (
-        "Your message 1 about 999 000 0050 was answered. Send 'relay 1' to read the answer."
+        "Your message 1 about 999 000 0050 was answered. Press Read to read the answer."
     )
     assert [a["title"] for a in told["actions"]] == ["Read"]
 

@@ -128,7 +128,9 @@ def test_a_notice_reading_button_opens_a_dialog_and_reads_back_to_the_same_butto
     notice still answers on the card."""
     read = Button("relay_read", "Read", "relay 7", "primary")
     reply = Button("relay_reply", "Reply through Signpost", "reply 7", input=Input("message", "Your answer"))
-    card = render_notice(Notice("S001", "relay", "A message is waiting", (read, reply)), only_relay_reads)
+    text = "A message is waiting. Send 'relay 7' to read it, or send 'relays' for counts."
+    card = render_notice(Notice("S001", "relay", text, (read, reply)), only_relay_reads)
+    assert texts_of(card).startswith("A message is waiting. Press Read to read it, or send 'relays' for counts.")
     first, second = card["actions"]
     assert first["type"] == "Action.Submit" and first["title"] == "Read" and first["style"] == "positive"
     assert first["data"]["msteams"] == {"type": "task/fetch"} and "fallback" not in first
