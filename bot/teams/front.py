@@ -5,9 +5,10 @@ The only module importing the Microsoft 365 Agents SDK. It translates Teams acti
 decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
 or in a dialog only the clicker sees. What must not persist in a chat's history (``Spec.transient``:
 a relayed message, sealed under the child's key, must die with it) is shown only in a dialog: its
-buttons open one, and the command typed in the chat (``relay 7``) is not run there but answered with
-a card whose button opens the dialog with that command. So a reading is audited once, when the
-dialog shows it. In a team or group chat the bot answers there only that it has replied privately.
+buttons open one, and the command typed in the chat (``relay 7``) is run and audited like any
+command, but its reply (marked ``Reply.transient``) reaches the chat only as a card whose button
+opens the dialog with that command (``render.render_in_chat``); each opening is a reading of its own.
+In a team or group chat the bot answers there only that it has replied privately.
 
 Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
 other routes of the shared application are unaffected. Anonymous mode exists for local
@@ -75,7 +76,6 @@ from bot.teams.render import (
     CardAction,
     command_text,
     for_dialog,
-    launcher_button,
     missing_input,
     read_action,
     render_in_chat,
@@ -689,11 +689,6 @@ class SignpostTeamsBot(ActivityHandler):
         text = _text_of(activity)
         if isinstance(activity.value, dict) and not text:
             await self._submitted(turn_context, asker, activity.value)
-            return
-        if self.front.signpost.dispatcher.transient(text):
-            # Typed in the chat, whose history Teams keeps: not run here (nothing is read or audited
-            # yet) but offered as a button that runs it in a dialog, audited once when it is shown.
-            await self._answer(turn_context, asker, render_launcher(launcher_button(text)))
             return
         channel = "direct" if asker.personal else "channel"
         command = Command(asker.principal, text, uuid.uuid4().hex, channel=channel, display_name=asker.display_name)

@@ -324,7 +324,8 @@ async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audit
     """Lee types `relay 1` in the 1:1 chat (the notice says to). Teams keeps what the bot posts there,
     so the message and Priya's contact are not sent into the chat: Lee gets a card saying it is shown
     in a private window, whose Open button (task/fetch with the same command) shows them in a dialog.
-    The typed command reads nothing and is not audited; each opening of the dialog is one reading."""
+    The typed command is audited like every command (its answer went to the button, not the chat);
+    each opening of the dialog is one more reading."""
     await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
     connector.sent.clear()
 
@@ -336,7 +337,8 @@ async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audit
     assert texts_of(launcher).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
     assert MARKER not in str(sent.body) and "zebrafinch" not in str(sent.body)
     assert not [word for word in PRIYA_CONTACT if word in str(sent.body)], "no sender contact in the chat"
-    assert await readings(loaded) == [], "offering the button is not a reading"
+    typed_event = await readings(loaded)
+    assert [(user, channel) for user, _, channel in typed_event] == [(LEE.aad, "direct")], "every command audited"
 
     open_ = dialog_button(launcher, "open")
     assert open_["title"] == "Open" and open_["data"]["button"]["command"] == "relay 1"
@@ -344,7 +346,7 @@ async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audit
         shown = await dialog_card(teams_secured, task_fetch(lee, open_, connector.url), bearer(signer, connector))
         assert f"Message: {MARKER}" in texts_of(shown)
         assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(shown)
-        assert await readings(loaded) == [(LEE.aad, "info", "button")] * n, "each reading audited once"
+        assert await readings(loaded) == typed_event + [(LEE.aad, "info", "button")] * n, "each reading audited once"
     assert connector.sent == [sent], "nothing read is sent into the chat"
 
 
@@ -363,7 +365,10 @@ async def test_the_sender_typing_relay_in_a_team_channel_gets_the_launcher_priva
     opened = task_fetch(PRIYA, dialog_button(card_in(private), "open"), connector.url)
     shown = await dialog_card(teams_secured, opened, bearer(signer, connector))
     assert f"You wrote: {MARKER}" in texts_of(shown) and "Status: delivered" in texts_of(shown)
-    assert await readings(loaded) == [(PRIYA.aad, "info", "button")]
+    assert [(user, channel) for user, _, channel in await readings(loaded)] == [
+        (PRIYA.aad, "channel"),  # the typed command, audited; its answer went privately, as a button
+        (PRIYA.aad, "button"),
+    ]
 
 
 async def test_a_code_sent_from_an_older_chat_card_for_a_reading_puts_no_text_in_the_chat(
