@@ -290,21 +290,25 @@ class SlackFrontEnd:
             raw = await request.read()
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
-            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
-            bolt_request.body = body
-            bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except inbound.Refused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except web.HTTPRequestEntityTooLarge:
             log.warning("slack_request_refused", status=413, reason="too_large")
             return web.json_response({"error": "invalid request"}, status=413)
+        except Exception as exc:  # a body we could not read
+            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
+            return web.json_response({"error": "invalid request"}, status=400)
+        busy = self.busy_answer(body)  # before anything of Bolt's is built
+        if busy is not None:
+            return busy
+        try:
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+            bolt_request.body = body
+            bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except Exception as exc:  # Bolt's reading of a verified body we took for well formed
             log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
             return web.json_response({"error": "invalid request"}, status=400)
-        busy = self.busy_answer(body)
-        if busy is not None:
-            return busy
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
