@@ -475,6 +475,8 @@ async def run(args: argparse.Namespace) -> Measured:
             "SIGNPOST_SLACK_API_URL": api_url,
             "SIGNPOST_MIGRATE_ON_START": "0",  # migrated once above, as replicas are deployed
         }
+        if args.max_in_flight is not None:
+            signpost_env["SIGNPOST_MAX_IN_FLIGHT"] = str(args.max_in_flight)
         rids = iter(range(1, 1 << 62))
         shots = Shots(fake_server.base, rids)
         refs = cycle(register.refs)
@@ -672,6 +674,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=10.0, help="each load phase")
     parser.add_argument("--connections", type=int, default=16, help="closed loop")
+    parser.add_argument("--max-in-flight", type=int, help="SIGNPOST_MAX_IN_FLIGHT of each replica (default its own)")
     parser.add_argument(
         "--flood-connections",
         type=int,
