@@ -356,7 +356,13 @@ async def measure_signpost(
             **common | {"seconds": 2.0},
         )
         config.phases["flood"] = await phase(
-            "flood", fake, session, servers, shots.keyed(refs, users(FLOOD, args.connections)), closed=True, **common
+            "flood",
+            fake,
+            session,
+            servers,
+            shots.keyed(refs, users(FLOOD, args.flood_connections)),
+            closed=True,
+            **common | {"connections": args.flood_connections},
         )
         config.phases["closed"] = await phase(
             "closed",
@@ -393,14 +399,14 @@ async def measure_signpost(
     return config
 
 
-def askers(index: int, connections: int) -> list[int]:
+def askers(index: int, connections: int, flood: int) -> list[int]:
     base = index * 1000
     return [
         *(base + WARM + i for i in range(4)),
         *(base + CLOSED + i for i in range(connections)),
         *(base + OPEN_KEYED + i for i in range(4)),
         *(base + OPEN_DEMOGRAPHIC + i for i in range(4)),
-        *(base + FLOOD + i for i in range(connections)),
+        *(base + FLOOD + i for i in range(flood)),
     ]
 
 
@@ -444,7 +450,7 @@ async def run(args: argparse.Namespace) -> Measured:
             file=sys.stderr,
         )
         for index, _ in enumerate(args.replicas):
-            await enrol_askers(app, askers(index, args.connections), now)
+            await enrol_askers(app, askers(index, args.connections, args.flood_connections), now)
         await app.close()
 
         env = base_env(workdir)
@@ -469,6 +475,8 @@ async def run(args: argparse.Namespace) -> Measured:
             "SIGNPOST_SLACK_API_URL": api_url,
             "SIGNPOST_MIGRATE_ON_START": "0",  # migrated once above, as replicas are deployed
         }
+        if args.max_in_flight is not None:
+            signpost_env["SIGNPOST_MAX_IN_FLIGHT"] = str(args.max_in_flight)
         rids = iter(range(1, 1 << 62))
         shots = Shots(fake_server.base, rids)
         refs = cycle(register.refs)
@@ -549,7 +557,8 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
     closed = [c.phases["closed"] for c in configs]
     n = args.connections
     row(
-        f"Slack requests acknowledged, {n} connections each sending on the ack (of which answered busy)",
+        f"Slack requests acknowledged, {args.flood_connections} connections each sending on the ack "
+        "(of which answered busy)",
         [
             f"{fmt_rate(sum(s.status == 200 for s in p.sent) / p.sending_s)} ({fmt_rate(p.busy() / p.sending_s)})"
             for p in flood
@@ -665,6 +674,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=10.0, help="each load phase")
     parser.add_argument("--connections", type=int, default=16, help="closed loop")
+    parser.add_argument("--max-in-flight", type=int, help="SIGNPOST_MAX_IN_FLIGHT of each replica (default its own)")
+    parser.add_argument(
+        "--flood-connections",
+        type=int,
+        default=128,
+        help="the flood: each sends on the ack; answers come in the ack, so it takes more connections than the "
+        "in-flight bound (64 on 2 cores) to overload",
+    )
     parser.add_argument("--rate", type=float, default=50.0, help="open loop, requests a second")
     parser.add_argument("--drain", type=float, default=180.0, help="longest wait for a phase's backlog")
     parser.add_argument("--log-level", default="info", help="of the signpost processes")
@@ -673,6 +690,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the working folder (database, logs, profile)")
     parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the closed keyed phase")
     args = parser.parse_args(argv)
+    if not 1 <= args.flood_connections <= 1000 - FLOOD:
+        parser.error(f"--flood-connections: 1 to {1000 - FLOOD} (each replica's askers are numbered within 1,000)")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

@@ -15,8 +15,10 @@ answered through ``response_url``.
 
 Admission control (bot/admission.py): above ``SIGNPOST_MAX_IN_FLIGHT`` requests in flight, or once
 the server is stopping, a slash command is answered in its ack with a private "busy, try again"
-and nothing is started; a click gets the same message, a modal submission shows it inline. Every
-acknowledged request is held until its answer is sent, so a SIGTERM drains it.
+and nothing is started; a click gets the same message, a modal submission shows it inline. Commands
+and submissions are refused straight after the signature check, before Bolt, so that a refusal
+costs next to nothing under a flood. Every acknowledged request is held until its answer is sent,
+so a SIGTERM drains it.
 
 A view submission is answered within Slack's window, so that a wrong code shows inline
 (``response_action: errors``).
@@ -288,19 +290,46 @@ class SlackFrontEnd:
             raw = await request.read()
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
-            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
-            bolt_request.body = body
-            bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except inbound.Refused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except web.HTTPRequestEntityTooLarge:
             log.warning("slack_request_refused", status=413, reason="too_large")
             return web.json_response({"error": "invalid request"}, status=413)
+        except Exception as exc:  # a body we could not read
+            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
+            return web.json_response({"error": "invalid request"}, status=400)
+        busy = self.busy_answer(body)  # before anything of Bolt's is built
+        if busy is not None:
+            return busy
+        try:
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+            bolt_request.body = body
+            bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except Exception as exc:  # Bolt's reading of a verified body we took for well formed
             log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
             return web.json_response({"error": "invalid request"}, status=400)
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
+        """Slack's "busy" answer for a verified slash command or modal submission above the
+        in-flight bound (or while draining), given here without Bolt's pipeline (its second
+        signature check, authorisation, routing, ack plumbing): under a flood almost every request
+        is refused, and a refusal must cost next to nothing, or the refusals starve the work that
+        was admitted. None when the request may go on to Bolt (whose listeners ask again, so a
+        request admitted here and refused there still gets the same answer). Clicks and events
+        go on to Bolt: their busy answers need its context, and they do not come in floods."""
+        if body.get("command") == SLASH_COMMAND:
+            if self.admission.admit("slack_command"):
+                return None
+            return web.json_response(BUSY_ACK)
+        view = body.get("view")
+        if body.get("type") == "view_submission" and isinstance(view, dict):
+            block = BUSY_BLOCKS.get(str(view.get("callback_id")))
+            if block is None or self.admission.admit("slack_view"):
+                return None
+            return web.json_response({"response_action": "errors", "errors": {block: BUSY_TEXT}})
+        return None
 
     async def on_startup(self, app: web.Application) -> None:
         self._session = aiohttp.ClientSession()
@@ -782,6 +811,8 @@ class SlackFrontEnd:
 
 
 BUSY = Reply(Outcome.INFO, BUSY_TEXT)
+BUSY_ACK = {"text": BUSY_TEXT, "response_type": "ephemeral"}  # a slash command's private "busy" ack
+BUSY_BLOCKS = {render.CODE_CALLBACK: render.CODE_BLOCK, render.INPUT_CALLBACK: render.INPUT_BLOCK}
 
 SLACK_KEY = web.AppKey("slack", SlackFrontEnd)
 

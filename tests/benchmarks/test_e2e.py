@@ -44,7 +44,20 @@ def test_an_answer_counts_only_once_delivered_and_audited_and_each_event_vouches
 
 
 async def test_a_tiny_run_accounts_for_every_request_and_writes_the_table(backend: str, tmp_path: Path) -> None:
-    small = ["--children", "200", "--seconds", "1", "--connections", "4", "--rate", "20", "--drain", "60"]
+    small = [
+        "--children",
+        "200",
+        "--seconds",
+        "1",
+        "--connections",
+        "4",
+        "--flood-connections",
+        "8",
+        "--rate",
+        "20",
+        "--drain",
+        "60",
+    ]
     args = parse([*small, "--backend", backend, "--postgres", postgres_url(), "--no-readme"])
     measured = await run(args)
     assert measured.register.children == 200 and measured.register.involvements >= 200

@@ -4,13 +4,16 @@ and nothing is started, answered or audited for that request."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 
 from bot.admission import BUSY_TEXT
 from bot.app import Signpost
+from bot.slack import render
+from bot.slack.inbound import FORM
 from tests.bot.conftest import SlackHarness, serving
-from tests.bot.slack.slack_requests import SlackUser, slack_events
+from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -62,3 +65,36 @@ async def test_health_turns_503_and_new_commands_are_told_busy_once_draining(sla
     await slack_app.front.idle()
     assert slack_app.fake.of("response_url") == []
     assert await slack_events(slack_app.signpost) == []
+
+
+async def test_while_refusing_a_forged_command_is_401_and_a_code_submission_is_told_busy_inline(
+    slack_app: SlackHarness,
+) -> None:
+    """Refusals come before Bolt but never before the signature: above the bound, an unsigned or
+    wrongly signed command is still a 401 (no "busy" for a forger); a signed code submission
+    shows "busy" inline on the code field. Nothing is answered or audited, two refusals counted."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    assert await slack_app.front.admission.drain(0) == 0
+    client = slack_app.slack.client
+    body = urlencode(slack_app.slack.command_body(user, "help"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    unsigned = await client.post("/slack/events", data=body.encode(), headers=form)
+    forged = await client.post(
+        "/slack/events", data=body.encode(), headers=signed_headers(body, content_type=FORM, secret="not-the-secret")
+    )
+    assert (unsigned.status, forged.status) == (401, 401)
+    assert BUSY_TEXT not in await unsigned.text() + await forged.text()
+
+    refused = await slack_app.slack.command(user, "help")
+    assert await refused.json() == {"text": BUSY_TEXT, "response_type": "ephemeral"}
+    modal = {"type": "modal", "callback_id": render.CODE_CALLBACK, "private_metadata": "challenge-1"}
+    values = {render.CODE_BLOCK: {render.CODE_ACTION: "123456"}}
+    submitted = await slack_app.slack.interactive(slack_app.slack.view_submission(user, modal, "V0001", values))
+    assert submitted.status == 200
+    assert await submitted.json() == {"response_action": "errors", "errors": {render.CODE_BLOCK: BUSY_TEXT}}
+
+    await slack_app.front.idle()
+    assert slack_app.fake.of("response_url") == []
+    assert await slack_events(slack_app.signpost) == []
+    assert slack_app.front.admission.refused == 2
