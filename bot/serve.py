@@ -7,6 +7,8 @@ Mode too when SLACK_APP_TOKEN is set). The server listens on SIGNPOST_HOST:SIGNP
 On SIGTERM (or SIGINT) the server stops admitting work (Slack is told "busy", other requests get
 503, /healthz turns 503) and drains what it acknowledged, for up to SIGNPOST_DRAIN_SECONDS; then
 it says how many requests were left unanswered and exits 1 if any were, 0 if none.
+
+`--workers N` (bot/supervise.py) runs N such servers on one port, on PostgreSQL.
 """
 
 from __future__ import annotations

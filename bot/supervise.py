@@ -59,8 +59,9 @@ def refusal(settings: Settings, workers: int, has_front_ends: bool) -> str | Non
         return "--workers applies to the HTTP front ends; the console is one process (no Slack or Teams is configured)"
     if settings.slack_app_token is not None:
         return (
-            "--workers needs Slack's HTTP mode: Socket Mode holds one connection per app, so run it "
-            "as one process (unset SLACK_APP_TOKEN to serve /slack/events from several workers)"
+            "--workers needs Slack's HTTP mode: Socket Mode events come over Signpost's own connection to "
+            "Slack, not the shared port, so run it as one process (or unset SLACK_APP_TOKEN to serve "
+            "/slack/events from several workers)"
         )
     if settings.database_url.startswith("sqlite"):
         return (
