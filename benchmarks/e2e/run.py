@@ -395,7 +395,7 @@ async def measure_signpost(
             closed=False,
             **common,
         )
-        config.rss_mb = [rss_mb(pid) for s in servers for pid in s.pids[1 if args.workers else 0 :]]
+        config.rss_mb = [rss_mb(pid) for s in servers for pid in s.pids[1 if args.workers and replicas > 1 else 0 :]]
         sampled = workdir / f"profile-{index}.txt"
         if args.profile and sampled.exists():
             config.profile = profile.breakdown(sampled.read_text())
