@@ -7,6 +7,8 @@ Mode too when SLACK_APP_TOKEN is set). The server listens on SIGNPOST_HOST:SIGNP
 On SIGTERM (or SIGINT) the server stops admitting work (Slack is told "busy", other requests get
 503, /healthz turns 503) and drains what it acknowledged, for up to SIGNPOST_DRAIN_SECONDS; then
 it says how many requests were left unanswered and exits 1 if any were, 0 if none.
+
+`--workers N` (bot/supervise.py) runs N such servers on one port, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import signal
 import structlog
 from aiohttp import web
 
-from bot import enrol_page, transparency_page
+from bot import enrol_page, supervise, transparency_page
 from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
@@ -57,15 +59,25 @@ def settings_for(args: argparse.Namespace) -> Settings:
 async def run_command(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     adders = front_ends(settings)
+    workers: int = getattr(args, "workers", 1)
+    supervise.refuse(settings, workers, has_front_ends=bool(adders))
     if not adders:
         return await console.console_command(args)
+    if workers > 1:
+        return await supervise.supervise(settings, workers)
+    worker_index = getattr(args, "worker_index", None)
+    if worker_index is not None:
+        structlog.contextvars.bind_contextvars(worker=worker_index)
     # The enrolment page and the transparency report are served with the chat front ends;
     # the scheduler last: it uses their deliverers.
-    return await serve(settings, [*adders, enrol_page.add_routes, transparency_page.add_routes, add_scheduler])
+    adders = [*adders, enrol_page.add_routes, transparency_page.add_routes, add_scheduler]
+    return await serve(settings, adders, reuse_port=worker_index is not None)
 
 
-async def serve(settings: Settings, adders: list[RouteAdder]) -> int:
+async def serve(settings: Settings, adders: list[RouteAdder], *, reuse_port: bool = False) -> int:
     """Serve until SIGINT or SIGTERM, then drain in-flight work and close the store.
+
+    ``reuse_port``: listen with SO_REUSEPORT, beside the other workers of `signpost run --workers N`.
 
     Returns 0 when every acknowledged request was answered, 1 when the drain limit left some undone.
     """
@@ -79,7 +91,7 @@ async def serve(settings: Settings, adders: list[RouteAdder]) -> int:
         unfinished = 0
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.host, settings.port)
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
             try:
                 await site.start()
             except OSError as exc:

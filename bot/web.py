@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
@@ -24,10 +25,11 @@ ANSWERS_BUSY_KEY = web.AppKey("answers_busy", set[str])
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 while serving; 503 once draining, so a load balancer sends new requests elsewhere."""
+    """200 while serving; 503 once draining, so a load balancer sends new requests elsewhere.
+    The process id says which worker of `signpost run --workers N` answered."""
     if request.app[ADMISSION_KEY].draining:
-        return web.json_response({"status": "draining"}, status=503)
-    return web.json_response({"status": "ok"})
+        return web.json_response({"status": "draining", "pid": os.getpid()}, status=503)
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 READY_TIMEOUT = 2.0  # seconds for the database to answer /readyz

@@ -90,6 +90,15 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def pids(self) -> list[int]:
+        """The process and its children: the workers of `signpost run --workers N`."""
+        children: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                children += [int(pid) for pid in (task / "children").read_text().split()]
+        return [self.pid, *children]
+
 
 async def start(name: str, args: Sequence[str], env: dict[str, str], workdir: Path, port: int) -> Server:
     log = (workdir / f"{name}.log").open("wb")
@@ -241,10 +250,10 @@ async def phase(
     profile_to: Path | None = None,
 ) -> Phase:
     bases = [s.base for s in servers]
-    cpu_before = sum(cpu_seconds(s.pid) for s in servers)
+    cpu_before = sum(cpu_seconds(pid) for s in servers for pid in s.pids)
     started = time.monotonic()
     wait_url = f"{fake.base}/_wait" if on_answer else None
-    spy = await profile.record(servers[0].pid, seconds, profile_to) if profile_to is not None else None
+    spy = await profile.record(servers[0].pids[-1], seconds, profile_to) if profile_to is not None else None
     if closed:
         sent = await closed_loop(session, bases, shots, connections, seconds, wait_url)
     else:
@@ -252,7 +261,7 @@ async def phase(
     sending = time.monotonic() - started
     result = Phase(name, sent, started, sending)
     result.delivered = await fake.drain(sent, drain_s)
-    result.cpu_s = sum(cpu_seconds(s.pid) for s in servers) - cpu_before
+    result.cpu_s = sum(cpu_seconds(pid) for s in servers for pid in s.pids) - cpu_before
     if spy is not None:
         await spy.wait()
     return result
@@ -328,16 +337,21 @@ async def measure_signpost(
 ) -> Config:
     config = Config(replicas)
     base = index * 1000
-    servers = [
-        await start(
-            f"signpost-{index}-{n}",
-            ["-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env,
-            workdir,
-            port,
-        )
-        for n, port in ((n, free_port()) for n in range(replicas))
-    ]
+    if args.workers:  # the replicas as one `signpost run --workers N` on one port (SO_REUSEPORT)
+        port = free_port()
+        run = ["-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port), "--workers", str(replicas)]
+        servers = [await start(f"signpost-{index}", run, env, workdir, port)]
+    else:
+        servers = [
+            await start(
+                f"signpost-{index}-{n}",
+                ["-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                workdir,
+                port,
+            )
+            for n, port in ((n, free_port()) for n in range(replicas))
+        ]
     methods_before = dict(fake.methods)
     async with servers_running(servers):
 
@@ -387,7 +401,7 @@ async def measure_signpost(
             closed=False,
             **common,
         )
-        config.rss_mb = [rss_mb(s.pid) for s in servers]
+        config.rss_mb = [rss_mb(pid) for s in servers for pid in s.pids[1 if args.workers and replicas > 1 else 0 :]]
         sampled = workdir / f"profile-{index}.txt"
         if args.profile and sampled.exists():
             config.profile = profile.breakdown(sampled.read_text())
@@ -543,7 +557,8 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
     backend = "PostgreSQL" if args.backend == "postgres" else "SQLite"
     ceiling_rate = sum(s.ack == "answer" for s in ceiling.sent) / ceiling.sending_s
     ceiling_cpu = ceiling.cpu_s / max(1, len(ceiling.sent)) * 1000
-    columns = [f"{backend}, {c.replicas} replica{'s' if c.replicas > 1 else ''}" for c in configs]
+    unit = "worker" if args.workers else "replica"
+    columns = [f"{backend}, {c.replicas} {unit}{'s' if c.replicas > 1 else ''}" for c in configs]
     rows: list[tuple[str, list[str]]] = []
 
     def row(name: str, values: Iterator[str] | list[str]) -> None:
@@ -669,6 +684,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--children", type=int, default=100_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--replicas", type=parse_replicas, default=[1], help="e.g. 1, 2 or 1,2 (one register)")
+    parser.add_argument(
+        "--workers", action="store_true", help="run N replicas as one `signpost run --workers N` on one port"
+    )
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, metavar="URL", help="server for a fresh database")
     parser.add_argument("--generator", default="benchmarks.e2e.register:matching_identities", metavar="MOD:FUNC")
     parser.add_argument("--seed", type=int, default=15)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot import serve
+from bot import serve, supervise
 from bot.cli.common import CommandFailed, opened, operator_account
 from bot.cli.progress import progress
 from bot.console import console
@@ -42,6 +42,19 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--host", help="listen address (default SIGNPOST_HOST or 127.0.0.1)")
     run.add_argument("--port", type=int, help="listen port (default SIGNPOST_PORT or 3000)")
     run.add_argument("--as", dest="as_id", help="console identity when no chat front end is configured")
+    run.add_argument(
+        "--workers",
+        type=supervise.parse_workers,
+        default=1,
+        metavar="N",
+        help=(
+            "worker processes sharing the port (SO_REUSEPORT), or auto for one per CPU (default 1). "
+            "Above 1: Slack HTTP mode and Teams only, on PostgreSQL; the store is migrated once first, "
+            "SIGTERM drains every worker, and if a worker dies the rest are stopped and the exit status is "
+            "non-zero, for the service manager to restart"
+        ),
+    )
+    run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     run.set_defaults(func=serve.run_command)
 
     con = sub.add_parser("console", help="the terminal front end (scriptable: one message per line on stdin)")

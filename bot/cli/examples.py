@@ -4,7 +4,10 @@ sub-command has one, and that each names a real command)."""
 from __future__ import annotations
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
-    "run": ("signpost run --host 127.0.0.1 --port 3000",),
+    "run": (
+        "signpost run --host 127.0.0.1 --port 3000",
+        "signpost run --host 0.0.0.0 --port 3000 --workers auto   # PostgreSQL, Slack HTTP mode or Teams",
+    ),
     "console": (
         "signpost console --as NS-DM01",
         "printf 'help\\n' | signpost console   # scripted: one message a line",

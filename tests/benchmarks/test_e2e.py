@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -117,3 +118,16 @@ async def test_the_fake_tells_answers_from_placeholders_busy_and_code_prompts_an
         assert fake.methods["chat.postMessage"] == 1
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.postgres_only
+async def test_a_tiny_run_with_two_workers_on_one_port_answers_everything_and_counts_both(backend: str) -> None:
+    small = ["--children", "200", "--seconds", "1", "--connections", "4", "--rate", "20", "--drain", "60"]
+    two = ["--replicas", "2", "--workers", "--no-readme"]
+    args = parse([*small, *two, "--backend", backend, "--postgres", postgres_url()])
+    measured = await run(args)
+    [config] = measured.configs
+    closed = config.phases["closed"]
+    assert closed.sent and len(closed.answered) == len(closed.sent)
+    assert len(config.rss_mb) == 2 and all(mb > 0 for mb in config.rss_mb)  # both workers, not the supervisor
+    assert "PostgreSQL, 2 workers" in str(report(args, measured)["table"])

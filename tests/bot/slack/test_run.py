@@ -222,8 +222,8 @@ async def wait_draining(session: aiohttp.ClientSession, base: str) -> None:
     raise AssertionError("the server never started draining")
 
 
-async def help_events(tmp_path: Path) -> int:
-    db = Database.connect(base_env(tmp_path)["SIGNPOST_DATABASE_URL"])
+async def help_events(tmp_path: Path, url: str | None = None) -> int:
+    db = Database.connect(url or base_env(tmp_path)["SIGNPOST_DATABASE_URL"])
     try:
         async with db.read() as session:
             found = await session.execute(select(AuditEvent).where(AuditEvent.action == "help"))
