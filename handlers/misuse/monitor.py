@@ -292,13 +292,20 @@ async def evaluate(
     ctx: Context, policy: MisusePolicy, actor_id: str, rules: Iterable[str], now: datetime
 ) -> list[Finding]:
     """Run the named rules for one practitioner and raise an alert for each that fires (once per window)."""
+    keys = {rule: alert_key(policy, rule, actor_id, now) for rule in rules}
     async with ctx.db.read() as session:
+        # A rule that already fired in this window would only be refused by ``claim``: skip its counts.
+        raised = await misuse.claimed(session, list(keys.values()))
+        if raised >= set(keys.values()):
+            return []
         actor = await practitioners.get_actor(session, actor_id)
         if actor is None:
             return []
         check = Check(session, ctx.sealer, policy, actor, now)
         findings = []
-        for rule in rules:
+        for rule, key in keys.items():
+            if key in raised:
+                continue
             summary = await RULES[rule](check)
             if summary is not None:
                 findings.append(Finding(rule, actor_id, summary))
@@ -318,10 +325,15 @@ def alert_text(actor: Actor, finding: Finding) -> str:
     )
 
 
+def alert_key(policy: MisusePolicy, rule: str, actor_id: str, now: datetime) -> str:
+    """The claim that makes an alert once per rule, practitioner and window (``now``'s bucket of it)."""
+    bucket = int(utc(now).timestamp() // policy.window(rule).total_seconds())
+    return "misuse:" + _digest(f"{rule}|{actor_id}|{bucket}", 40)
+
+
 async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime) -> bool:
     """Notify the duty managers and audit the alert, unless this rule already fired in this window."""
-    bucket = int(utc(now).timestamp() // policy.window(finding.rule).total_seconds())
-    key = "misuse:" + _digest(f"{finding.rule}|{finding.actor_id}|{bucket}", 40)
+    key = alert_key(policy, finding.rule, finding.actor_id, now)
     async with ctx.db.write() as session:
         if not await misuse.claim(session, key, finding.rule, finding.actor_id, now):
             return False
@@ -378,9 +390,41 @@ class MisuseMonitor:
 async def sweep(ctx: Context, now: datetime, policy: MisusePolicy | None = None) -> list[Finding]:
     """For the scheduler: every rule for every practitioner active lately; returns the alerts raised."""
     policy = policy or MisusePolicy()
+    starts = misuse.SweepStarts(
+        active=now - policy.sweep_lookback,
+        failed=now - policy.probing_window,
+        searches=now - policy.sweep_window,
+        lookups=now - policy.after_hours_window,
+        shielded=now - policy.shielded_window,
+        lockouts=now - policy.lockout_window,
+        platforms=now - policy.platform_window,
+    )
     async with ctx.db.read() as session:
-        actors = await misuse.active_actors(session, now - policy.sweep_lookback, now)
+        actors = await misuse.sweep_counts(session, starts, now)
     raised: list[Finding] = []
-    for actor_id in actors:
-        raised += await evaluate(ctx, policy, actor_id, RULES, now)
+    for actor_id, counts in actors.items():
+        rules = [rule for rule in RULES if could_fire(rule, counts, policy)]
+        if rules:
+            raised += await evaluate(ctx, policy, actor_id, rules, now)
     return raised
+
+
+def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> bool:
+    """False only when the rule cannot fire: the events it counts are fewer than it needs.
+
+    Each bound counts the rule's own events over the rule's own window, so it is never below what
+    the rule counts; a rule counting distinct children is bounded only where an event names one.
+    """
+    p = policy
+    match rule:
+        case "probing":
+            return counts.failed >= p.probing_min
+        case "sweeps":
+            return counts.searches >= p.sweep_run
+        case "after_hours":
+            return counts.lookups >= p.after_hours_min
+        case "shielded_probing":
+            return counts.shielded > 0 or p.shielded_min <= 0
+        case "credential":
+            return counts.lockouts >= p.lockout_min or counts.platforms >= 2
+    return True  # enumeration and out of area count distinct children: always checked

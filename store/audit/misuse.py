@@ -3,9 +3,10 @@ each fires once across replicas) and the indexed counts the rules ask for."""
 
 from __future__ import annotations
 
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
@@ -23,6 +24,14 @@ async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str
         .returning(MisuseAlert.dedupe_key)
     )
     return result.first() is not None
+
+
+async def claimed(session: AsyncSession, dedupe_keys: list[str]) -> set[str]:
+    """Which of these alerts were already raised (by any replica): one query for a practitioner's rules."""
+    if not dedupe_keys:
+        return set()
+    result = await session.execute(select(MisuseAlert.dedupe_key).where(MisuseAlert.dedupe_key.in_(dedupe_keys)))
+    return set(result.scalars())
 
 
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
@@ -185,11 +194,57 @@ async def chat_platforms(session: AsyncSession, actor_id: str, start: datetime, 
     return set(result.scalars())
 
 
-async def active_actors(session: AsyncSession, start: datetime, end: datetime) -> list[str]:
-    """Practitioners with any event in [start, end] (through the index on ``at``)."""
+@dataclass(frozen=True, slots=True)
+class SweepStarts:
+    """Where each of the sweep's cheap counts starts (each ends at the sweep's ``now``)."""
+
+    active: datetime  # the sweep looks at practitioners with any event since this
+    failed: datetime  # no-match and ambiguous lookups (probing)
+    searches: datetime  # name-and-date searches that reached the register (sweeps)
+    lookups: datetime  # lookups that reached the register (after hours)
+    shielded: datetime  # shielded hits (shielded probing)
+    lockouts: datetime  # step-up lockouts (credential)
+    platforms: datetime  # chat platforms used (credential)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepCounts:
+    """One practitioner's events per count of ``SweepStarts``: upper bounds a rule needs to reach."""
+
+    failed: int
+    searches: int
+    lookups: int
+    shielded: int
+    lockouts: int
+    platforms: int
+
+
+async def sweep_counts(session: AsyncSession, starts: SweepStarts, end: datetime) -> dict[str, SweepCounts]:
+    """Per practitioner active since ``starts.active``: the counts, in one grouped read through ``at``."""
+    ev = AuditEvent
+    lookup = and_(ev.action.in_(LOOKUP_ACTIONS), ev.outcome.in_(REACHED_OUTCOMES))
+    chat = _from_chat()
+
+    def n(since: datetime, *cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((and_(ev.at >= since, *cond), 1), else_=0))
+
+    earliest: datetime = min(astuple(starts))
     result = await session.execute(
-        select(AuditEvent.actor_id)
-        .where(AuditEvent.at >= start, AuditEvent.at <= end, AuditEvent.actor_id.is_not(None))
-        .distinct()
+        select(
+            ev.actor_id,
+            n(starts.active),
+            n(starts.failed, lookup, ev.outcome.in_((Outcome.NO_MATCH, Outcome.AMBIGUOUS))),
+            n(starts.searches, ev.action == Action.SEARCH, ev.outcome.in_(REACHED_OUTCOMES)),
+            n(starts.lookups, lookup),
+            n(starts.shielded, lookup, ev.outcome == Outcome.SHIELDED),
+            n(starts.lockouts, chat, ev.action == Action.CODE, ev.outcome == Outcome.LOCKED),
+            func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
+        )
+        .where(ev.at >= earliest, ev.at <= end, ev.actor_id.is_not(None))
+        .group_by(ev.actor_id)
     )
-    return [a for a in result.scalars() if a is not None]
+    return {
+        actor: SweepCounts(*(int(v or 0) for v in counts))
+        for actor, active, *counts in result
+        if actor is not None and active
+    }
