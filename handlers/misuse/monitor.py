@@ -384,8 +384,21 @@ class MisuseMonitor:
     async def after_commit(self, records: Sequence[AuditRecord]) -> None:
         if len(self._claimed) > 50_000:  # old windows' keys: never asked for again
             self._claimed.clear()
-        for actor_id, (rules, now) in self._due(records).items():
-            await evaluate(self.ctx, self.policy, actor_id, rules, now, self._claimed)
+        due = self._due(records)
+        if not due:
+            return
+        # One read bounds every rule's count for the batch's actors, over every actor's windows.
+        moments = [now for _, now in due.values()]
+        async with self.ctx.db.read() as session:
+            bounds = await misuse.sweep_counts(
+                session, sweep_starts(self.policy, min(moments)), max(moments), list(due)
+            )
+        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0)
+        for actor_id, (rules, now) in due.items():
+            counts = bounds.get(actor_id, none)
+            possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]
+            if possible:
+                await evaluate(self.ctx, self.policy, actor_id, possible, now, self._claimed)
 
     def _due(self, records: Sequence[AuditRecord]) -> dict[str, tuple[set[str], datetime]]:
         """Per actor: the rules their new events could trip (not checked within ``recheck``), and as of when.
@@ -412,7 +425,19 @@ class MisuseMonitor:
 async def sweep(ctx: Context, now: datetime, policy: MisusePolicy | None = None) -> list[Finding]:
     """For the scheduler: every rule for every practitioner active lately; returns the alerts raised."""
     policy = policy or MisusePolicy()
-    starts = misuse.SweepStarts(
+    async with ctx.db.read() as session:
+        actors = await misuse.sweep_counts(session, sweep_starts(policy, now), now)
+    raised: list[Finding] = []
+    for actor_id, counts in actors.items():
+        rules = [rule for rule in RULES if could_fire(rule, counts, policy)]
+        if rules:
+            raised += await evaluate(ctx, policy, actor_id, rules, now)
+    return raised
+
+
+def sweep_starts(policy: MisusePolicy, now: datetime) -> misuse.SweepStarts:
+    """Each bound's window, ending at ``now``: the rule's own."""
+    return misuse.SweepStarts(
         active=now - policy.sweep_lookback,
         failed=now - policy.probing_window,
         searches=now - policy.sweep_window,
@@ -421,14 +446,6 @@ async def sweep(ctx: Context, now: datetime, policy: MisusePolicy | None = None)
         lockouts=now - policy.lockout_window,
         platforms=now - policy.platform_window,
     )
-    async with ctx.db.read() as session:
-        actors = await misuse.sweep_counts(session, starts, now)
-    raised: list[Finding] = []
-    for actor_id, counts in actors.items():
-        rules = [rule for rule in RULES if could_fire(rule, counts, policy)]
-        if rules:
-            raised += await evaluate(ctx, policy, actor_id, rules, now)
-    return raised
 
 
 def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> bool:

@@ -3,6 +3,7 @@ each fires once across replicas) and the indexed counts the rules ask for."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
@@ -219,8 +220,11 @@ class SweepCounts:
     platforms: int
 
 
-async def sweep_counts(session: AsyncSession, starts: SweepStarts, end: datetime) -> dict[str, SweepCounts]:
-    """Per practitioner active since ``starts.active``: the counts, in one grouped read through ``at``."""
+async def sweep_counts(
+    session: AsyncSession, starts: SweepStarts, end: datetime, actors: Sequence[str] | None = None
+) -> dict[str, SweepCounts]:
+    """Per practitioner active since ``starts.active`` (of ``actors``, if given): the counts, in one
+    grouped read through ``at`` (or ``actor_id, at``)."""
     ev = AuditEvent
     lookup = and_(ev.action.in_(LOOKUP_ACTIONS), ev.outcome.in_(REACHED_OUTCOMES))
     chat = _from_chat()
@@ -240,7 +244,7 @@ async def sweep_counts(session: AsyncSession, starts: SweepStarts, end: datetime
             n(starts.lockouts, chat, ev.action == Action.CODE, ev.outcome == Outcome.LOCKED),
             func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
         )
-        .where(ev.at >= earliest, ev.at <= end, ev.actor_id.is_not(None))
+        .where(ev.at >= earliest, ev.at <= end, ev.actor_id.is_not(None) if actors is None else ev.actor_id.in_(actors))
         .group_by(ev.actor_id)
     )
     return {
