@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
 from store.db import dialect_insert
@@ -220,6 +221,13 @@ class SweepCounts:
     platforms: int
 
 
+def _active(start: datetime, end: datetime) -> Select[str | None]:
+    """Practitioners with any event in [start, end] (through the index on ``at``): only their
+    longer windows are read, never everyone's."""
+    recent = aliased(AuditEvent)
+    return select(recent.actor_id).where(recent.at >= start, recent.at <= end, recent.actor_id.is_not(None)).distinct()
+
+
 async def sweep_counts(
     session: AsyncSession, starts: SweepStarts, end: datetime, actors: Sequence[str] | None = None
 ) -> dict[str, SweepCounts]:
@@ -244,7 +252,9 @@ async def sweep_counts(
             n(starts.lockouts, chat, ev.action == Action.CODE, ev.outcome == Outcome.LOCKED),
             func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
         )
-        .where(ev.at >= earliest, ev.at <= end, ev.actor_id.is_not(None) if actors is None else ev.actor_id.in_(actors))
+        .where(
+            ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)
+        )
         .group_by(ev.actor_id)
     )
     return {
