@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Tabl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
-from store.db import Database, dialect_insert
+from store.db import Database, dialect_insert, mark_bulk_cache
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.lifecycle import demo, retention
@@ -738,9 +738,12 @@ async def _stage_unknown_children(session: AsyncSession, name: str) -> list[tupl
 async def _bulk_pragmas(session: AsyncSession) -> None:
     """SQLite: a page cache large enough for the index b-trees a national load grows (256 MB at
     most, used only as pages are touched); the journal and sync settings stay as they are, so
-    the import is as durable as any other write."""
-    if (await session.connection()).dialect.name == "sqlite":
+    the import is as durable as any other write. The connection goes back to the serving cache
+    size when it returns to the pool (``store.db.mark_bulk_cache``)."""
+    conn = await session.connection()
+    if conn.dialect.name == "sqlite":
         await session.execute(text("PRAGMA cache_size = -262144"))
+        mark_bulk_cache(conn)  # the serving size again when it returns to the pool
 
 
 async def _stage_apply(session: AsyncSession) -> int:
