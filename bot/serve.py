@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 
 import structlog
@@ -85,6 +86,29 @@ async def serve(settings: Settings, adders: list[RouteAdder], *, reuse_port: boo
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # A worker outlives no supervisor: if it is gone (killed outright), drain and stop as on SIGTERM.
+    orphaned = asyncio.create_task(_supervisor_gone(os.getppid(), stop)) if reuse_port else None
+    try:
+        return await _serve(settings, adders, stop, reuse_port=reuse_port)
+    finally:
+        if orphaned is not None:
+            orphaned.cancel()
+            await asyncio.gather(orphaned, return_exceptions=True)
+
+
+SUPERVISOR_CHECK_SECONDS = 1.0
+
+
+async def _supervisor_gone(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once this worker's supervisor has exited (the worker was re-parented)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(SUPERVISOR_CHECK_SECONDS)
+    log.warning("supervisor_gone")
+    stop.set()
+
+
+async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Event, *, reuse_port: bool) -> int:
+    loop = asyncio.get_running_loop()
     async with opened(settings) as signpost:
         app = create_app(signpost, settings, adders)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)

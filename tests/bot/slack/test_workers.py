@@ -4,6 +4,7 @@ sharing one loopback port, real signed Slack requests, a shared PostgreSQL store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -37,10 +38,19 @@ async def run_signpost(env: dict[str, str], cwd: Path, *args: str) -> asyncio.su
         *args,
         cwd=cwd,
         env=env,
+        start_new_session=True,  # its own process group: a failing test kills the workers with it
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def kill_all(process: asyncio.subprocess.Process) -> None:
+    """After a failure: the supervisor and every worker (its process group), so that no worker keeps
+    the pipes open and ``wait`` returns."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.wait_for(process.wait(), 30)
 
 
 def alive(pid: int) -> bool:
@@ -55,13 +65,15 @@ async def pids_answering(base: str, want: int) -> set[int]:
     """The process ids /healthz reports over fresh connections, until ``want`` different ones answer."""
     seen: set[int] = set()
     connector = aiohttp.TCPConnector(force_close=True)  # a new connection, so the kernel picks again
+    # A worker may still be starting when the first answers (a loaded machine): keep asking, for
+    # up to a generous deadline rather than a count of tries.
+    deadline = asyncio.get_running_loop().time() + 120
     async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(500):
+        while len(seen) < want and asyncio.get_running_loop().time() < deadline:
             async with session.get(f"{base}/healthz") as response:
                 assert response.status == 200
                 seen.add((await response.json())["pid"])
-            if len(seen) >= want:
-                break
+            await asyncio.sleep(0.02)
     return seen
 
 
@@ -89,8 +101,7 @@ async def test_two_workers_share_the_port_both_answer_and_one_sigterm_drains_the
         _, err = await asyncio.wait_for(process.communicate(), 60)
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            await kill_all(process)
     log = err.decode()
     assert process.returncode == 0, log[-3000:]
     assert not any(alive(pid) for pid in workers)
@@ -117,14 +128,42 @@ async def test_a_worker_that_dies_stops_the_rest_and_the_exit_status_says_so(
         _, err = await asyncio.wait_for(process.communicate(), 60)
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            await kill_all(process)
     assert process.returncode == 1
     assert not alive(second)
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     [died] = [line for line in lines if line["event"] == "worker_exited"]
     assert died["pid"] == first and died["exit_code"] == -signal.SIGKILL
     assert len([line for line in lines if line["event"] == "drained"]) == 1  # the survivor, drained
+
+
+@pytest.mark.postgres_only
+async def test_workers_stop_when_their_supervisor_is_killed_outright(
+    tmp_path: Path, fake_slack: FakeSlackApi, db_url: str
+) -> None:
+    """A supervisor killed with SIGKILL cannot forward a signal: its workers notice they were
+    orphaned, drain and exit on their own, so nothing keeps serving (or holding the port) unwatched."""
+    port = free_port()
+    env = slack_env(tmp_path, fake_slack, SIGNPOST_DATABASE_URL=db_url)
+    process = await run_signpost(env, tmp_path, "--port", str(port), "--workers", "2")
+    base = f"http://127.0.0.1:{port}"
+    workers: set[int] = set()
+    try:
+        await wait_healthy(base, process)
+        workers = await pids_answering(base, 2)
+        process.kill()  # the supervisor alone
+        await asyncio.wait_for(process.wait(), 60)  # the workers' pipes close as they exit
+        for _ in range(600):
+            if not any(alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if process.returncode is None:
+            await kill_all(process)
 
 
 @pytest.mark.parametrize(
