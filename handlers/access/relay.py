@@ -37,7 +37,7 @@ MESSAGE_USAGE = (
     "message REFERENCE TEXT, e.g. message 999 000 0050 section 47 enquiry; please call me on 0161 496 0002 "
     "(your purpose and how to reach you; never the child's name, date of birth or postcode)"
 )
-READ_USAGE = "relay ID, e.g. relay 7: read a relayed message (or the answer to yours)"
+READ_USAGE = "relay ID, e.g. relay 7"
 REPLY_USAGE = "reply ID TEXT, e.g. reply 7 please call me this afternoon (no child's name, date of birth or postcode)"
 TRAFFIC_USAGE = f"relays: relay traffic about your authority's children in the last {TRAFFIC_DAYS} days"
 
