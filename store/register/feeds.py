@@ -688,6 +688,8 @@ async def ensure_authorities(session: Any, names: set[str], now: datetime) -> No
 
 
 # Involvement rows on their way in: a temporary table of this session, gone at commit or rollback.
+# It is on its own MetaData, outside store/tables, on purpose: it never persists, so retention,
+# decommissioning and key rotation (which derive their tables from that registry) must not see it.
 STAGE = Table(
     "import_involvements",
     MetaData(),
