@@ -16,7 +16,7 @@ from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
-from store.register import children, name_counts
+from store.register import children
 from store.register.children import Candidate
 from store.register.terms import NameCounts
 
@@ -118,18 +118,20 @@ def judge(
 
 
 async def find_child(ctx: Context, session: AsyncSession, query: Query, now: datetime) -> Decision[int]:
-    """Candidates through the blind index (one probe), decrypted, scored and decided.
+    """Candidates through the blind index, decrypted, scored and decided: one statement reads the
+    ranked candidates with their sealed identities and keys and the query's name counts
+    (``children.find_candidates``).
 
     A query with no selective term (a name alone, say) is not probed at all: no match.
     """
     terms = query_terms(query)
     if not terms:
         return Decision(DecisionKind.NO_MATCH, None, ())
-    refs = await children.candidates(session, ctx.keys, terms, ctx.policy.candidate_limit)
-    found = await children.load_candidates(session, ctx.keys, refs)
-    counts = await name_counts.lookup(session, ctx.keys, query_count_keys(query)) if found else {}
+    probe = await children.find_candidates(
+        session, ctx.keys, terms, query_count_keys(query), ctx.policy.candidate_limit
+    )
     model = MatchModel(population=await ctx.population.get(session, now))
-    return judge(query, refs, found, model, ctx.policy.match, counts)
+    return judge(query, probe.refs, probe.found, model, ctx.policy.match, probe.counts)
 
 
 async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:

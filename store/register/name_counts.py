@@ -60,19 +60,32 @@ async def lookup(session: AsyncSession, keys: KeyRing, names: Iterable[str]) -> 
     Empty when the counts are not complete (a store that held children before counting began):
     scoring then uses the average name weights.
     """
-    blinded = {keys.blind(name): name for name in set(names)}
-    found: dict[str, int] = {}
-    complete = False
-    terms = [COMPLETE, *sorted(blinded)]
+    named = blinded(keys, names)
+    terms = [COMPLETE, *sorted(named)]
+    rows: list[tuple[int, int]] = []
     for start in range(0, len(terms), CHUNK):
         result = await session.execute(
             select(NameCount.term, NameCount.children).where(NameCount.term.in_(terms[start : start + CHUNK]))
         )
-        for term, count in result:
-            if term == COMPLETE:
-                complete = True
-            elif count > 0:
-                found[blinded[term]] = count
+        rows.extend((term, count) for term, count in result)
+    return counted(named, rows)
+
+
+def blinded(keys: KeyRing, names: Iterable[str]) -> dict[int, str]:
+    """Count keys by their blind term (what ``name_counts.term`` holds)."""
+    return {keys.blind(name): name for name in set(names)}
+
+
+def counted(named: Mapping[int, str], rows: Iterable[tuple[int, int]]) -> NameCounts:
+    """The counts read for ``named`` (blind term -> count key) from ``(term, children)`` rows,
+    ``COMPLETE`` among them: empty unless the counts are complete, unknown names left out."""
+    found: dict[str, int] = {}
+    complete = False
+    for term, count in rows:
+        if term == COMPLETE:
+            complete = True
+        elif count > 0 and term in named:
+            found[named[term]] = count
     return found if complete else {}
 
 
