@@ -19,7 +19,7 @@ import importlib
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import cast
@@ -28,6 +28,8 @@ from sqlalchemy import insert, text
 
 from benchmarks.core import step_up
 from bot.app import Signpost
+from handlers.grammar import UsageError, parse_demographic
+from handlers.matching.terms import Query
 from handlers.vocabulary import Platform, Principal, Role
 from store.keys import keychain
 from store.people import practitioners
@@ -68,7 +70,7 @@ class Register:
     involvements: int = 0
     generate_load_s: float = 0.0
     refs: list[int] = field(default_factory=list)  # every active child's reference, shuffled
-    demographic: list[str] = field(default_factory=list)  # "Given Family DD/MM/YYYY POSTCODE" of a sample
+    demographic: list[str] = field(default_factory=list)  # typed searches about a sample (``typed_searches``)
 
 
 def asker_id(n: int) -> str:
@@ -123,6 +125,7 @@ async def build_register(
             await practitioners.link_identity(session, principal, f"BENCH-W{n:05d}", now)
     register = Register()
     sample_every = max(1, size // demographic_sample)
+    sampled: list[Identity] = []
     identities = iter(generate(size, seed))
     refs = references(900_000_000)
     while True:
@@ -140,12 +143,8 @@ async def build_register(
             if children.initial_state(row.identity.date_of_birth, now.date()) != "active":
                 continue  # stored archived (18 or over): ordinary enquiries do not find it, so not asked
             register.refs.append(row.ref)
-            if (register.children + i) % sample_every == 0 and row.identity.postcode:
-                ident = row.identity
-                given = ident.given_names.split()[0]
-                register.demographic.append(
-                    f"{given} {ident.family_name} {ident.date_of_birth:%d/%m/%Y} {ident.postcode}"
-                )
+            if (register.children + i) % sample_every == 0:
+                sampled.append(row.identity)
         register.children += stored
         register.involvements += len(links)
     if db.dialect == "postgresql":
@@ -153,8 +152,63 @@ async def build_register(
             await session.execute(text("ANALYZE"))
     register.generate_load_s = time.perf_counter() - started
     rng.shuffle(register.refs)
-    rng.shuffle(register.demographic)
+    register.demographic = typed_searches(sampled, seed, now.date())
     return register
+
+
+def typed_searches(children: Sequence[Identity], seed: int, today: date) -> list[str]:
+    """What practitioners type when they search by name, one text per sampled child.
+
+    The matching benchmark's corruptions (``benchmarks.matching.generate``), as its labelled queries
+    make them: 80 % describe the sampled child with one or two realistic mistakes (typos, phonetic
+    and keyboard slips, nicknames, swapped names, a new surname, a wrong digit or year of the date,
+    a moved house; the postcode full, outward only or missing), 20 % a child who is not registered
+    (a stranger, an unregistered sibling or twin, a namesake), so searches meet the candidates,
+    ambiguity and "no record" answers real ones do. Only what the chat accepts is kept: a date of
+    birth and at least one name (``parse_demographic``); the rest would be usage errors, not searches.
+    """
+    from benchmarks.matching.generate import Child, Generator
+
+    generator = Generator(seed + 1)
+    register = [Child(identity, n) for n, identity in enumerate(children)]
+    texts: list[str] = []
+    for labelled in generator.queries(register, len(register)):
+        text = search_text(labelled.query)
+        if text is None:
+            continue
+        try:
+            parse_demographic(text, today)
+        except UsageError:
+            continue
+        texts.append(text)
+    return texts
+
+
+def search_text(query: Query) -> str | None:
+    """A query as typed in chat: names, date of birth (DD/MM/YYYY), postcode if any."""
+    if query.date_of_birth is None:
+        return None
+    words = [*query.given_names.split(), *query.family_name.split(), f"{query.date_of_birth:%d/%m/%Y}"]
+    return " ".join([*words, *(query.postcode or "").split()])
+
+
+async def warm_term_keys(app: Signpost, now: datetime) -> int:
+    """Make the audit-term key of every birth date a stored child can have, as a register that has
+    been searched for a while holds them: a search's terms are sealed under its date of birth's key
+    (``store.audit.log.TermSealer``), and the first search naming a date makes that key in a write
+    transaction of its own. On a fresh database about one search in five paid for that (a cold-start
+    cost, not a search's); returns the keys made."""
+    today = now.date()
+    first = date(today.year - keychain.DESTROY_AT_AGE - 1, 1, 1)
+    made = 0
+    async with app.ctx.db.write() as session:
+        day = first
+        while day <= today:
+            if not keychain.due_for_destruction(day, today):
+                await app.ctx.sealer.seal(session, "warm", (), now, writer=True, born=day)
+                made += 1
+            day += timedelta(days=1)
+    return made
 
 
 async def enrol_askers(app: Signpost, users: Iterable[int], now: datetime) -> None:
