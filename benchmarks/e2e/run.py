@@ -629,6 +629,13 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
                 f"({len(p.answered)} of {len(p.sent)} answered)"
             )
         row(f"{name}, {args.rate:g}/s offered (open loop): p50 / p99", values)
+    row(
+        f"CPU per answered search, {args.rate:g}/s offered (all replicas, incl. refusals and draining)",
+        [
+            f"{p.cpu_s / len(p.answered) * 1000:.2f} ms" if p.answered else "-"
+            for p in (c.phases["demographic"] for c in configs)
+        ],
+    )
     row("bot process RSS after load", [" + ".join(f"{mb:.0f}" for mb in c.rss_mb) + " MB" for c in configs])
     row(
         "Slack Web API calls (lead notices: conversations.open + chat.postMessage); answers in the ack",

@@ -511,9 +511,9 @@ async def find_candidates(
     nothing is compiled per search. Returns no candidates for no terms.
     """
     blinded = sorted({keys.blind(term) for term in terms})
-    named = name_counts.blinded(keys, names)
     if not blinded:
         return Probe([], {}, {})
+    named = name_counts.blinded(keys, names)
     connection = await session.connection()
     dialect = connection.dialect.name
     counted = [name_counts.COMPLETE, *sorted(named)]
