@@ -355,6 +355,7 @@ async def measure_signpost(
 ) -> Config:
     config = Config(replicas)
     base = index * 1000
+    sample_to = workdir / f"profile-{index}.txt" if args.profile else None
     if args.workers:  # the replicas as one `signpost run --workers N` on one port (SO_REUSEPORT)
         port = free_port()
         run = ["-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port), "--workers", str(replicas)]
@@ -404,7 +405,7 @@ async def measure_signpost(
             shots.keyed(refs, users(CLOSED, args.connections)),
             closed=True,
             on_answer=True,
-            profile_to=workdir / f"profile-{index}.txt" if args.profile else None,
+            profile_to=sample_to if args.profile_phase == "closed" else None,
             **common,
         )
         await quiesce(servers)
@@ -419,6 +420,7 @@ async def measure_signpost(
             servers,
             shots.demographic(demographic, users(OPEN_DEMOGRAPHIC, DEMOGRAPHIC_ASKERS)),
             closed=False,
+            profile_to=sample_to if args.profile_phase == "demographic" else None,
             **common,
         )
         config.rss_mb = [rss_mb(pid) for s in servers for pid in s.pids[1 if args.workers and replicas > 1 else 0 :]]
@@ -647,7 +649,8 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
     )
     if any(c.profile for c in configs):
         row(
-            "where the bot's time goes (py-spy, GIL samples, first replica, closed loop)",
+            "where the bot's time goes (py-spy, GIL samples, first replica, "
+            f"{'closed loop' if args.profile_phase == 'closed' else f'searches at {args.rate:g}/s'})",
             [", ".join(f"{label} {share:.0%}" for label, share in c.profile) or "-" for c in configs],
         )
     lines = [f"| measure ({children:,} children, one run) | " + " | ".join(columns) + " |"]
@@ -735,6 +738,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (database, logs, profile)")
     parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the closed keyed phase")
+    parser.add_argument(
+        "--profile-phase", choices=("closed", "demographic"), default="closed", help="the phase --profile samples"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.flood_connections <= 1000 - FLOOD:
         parser.error(f"--flood-connections: 1 to {1000 - FLOOD} (each replica's askers are numbered within 1,000)")
