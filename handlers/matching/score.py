@@ -505,8 +505,10 @@ def assess(
 
 
 def _as_registered(names: _NameReading) -> bool:
-    """Both names exactly as registered, as typed (not swapped, not an alias, not a nickname)."""
-    return names.plain and names.given in ("exact", "exact_all") and names.family == "exact"
+    """Both names as registered, as typed (not swapped, not an alias, not a nickname): the given
+    name exactly, the family name exactly or with one slip (a brother's or sister's family name is
+    the same, so a slip in it points to no relative; a slip in a given name may be a sibling's name)."""
+    return names.plain and names.given in ("exact", "exact_all") and names.family in ("exact", "typo")
 
 
 def score(

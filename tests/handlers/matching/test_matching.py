@@ -293,10 +293,9 @@ RARE = {"g:AMY": 20, "f:JONES": 3}  # rare names: agreeing on them weighs the mo
         Query("Amy", "Jones", date(2016, 11, 25), "M1"),  # only the outward code
         Query("Amy", "Jones", date(2016, 11, 25), None),  # no postcode
         Query("Amt", "Jones", date(2016, 11, 25), "M1 2AB"),  # a typo in the given name
-        Query("Amy", "Jnoes", date(2016, 11, 25), "M1 2AB"),  # a typo in the family name
         Query("Louise", "Jones", date(2016, 11, 25), "M1 2AB"),  # her middle name
     ],
-    ids=["swapped", "outward code", "no postcode", "given typo", "family typo", "middle name"],
+    ids=["swapped", "outward code", "no postcode", "given typo", "middle name"],
 )
 def test_names_and_a_postcode_do_not_outweigh_a_birthday_that_disagrees(query: Query) -> None:
     """A completely different birthday with names that are not exactly hers as typed, or without her
@@ -305,11 +304,14 @@ def test_names_and_a_postcode_do_not_outweigh_a_birthday_that_disagrees(query: Q
     assert choose(query, [("amy", AMY)], REGIONAL, counts=RARE).kind is not DecisionKind.MATCH
 
 
-def test_her_exact_names_at_her_full_postcode_outweigh_a_mistyped_birthday() -> None:
-    """Both names exactly as registered, as typed, at her full postcode, the date wholly wrong (the
-    corruption a record-linkage generator makes most after typos): another child of that given and
-    family name at the same full postcode is far rarer than a mis-written date, so she is chosen."""
-    decision = choose(Query("Amy", "Jones", date(2016, 11, 25), "M1 2AB"), [("amy", AMY)], REGIONAL, counts=RARE)
+@pytest.mark.parametrize("family", ["Jones", "Jnoes"], ids=["exact", "one slip in the family name"])
+def test_her_names_at_her_full_postcode_outweigh_a_mistyped_birthday(family: str) -> None:
+    """Her given name exactly and her family name as registered (or one slip from it, which points
+    to no relative: a brother's or sister's family name is the same), as typed, at her full
+    postcode, the date wholly wrong (the corruption a record-linkage generator makes most after
+    typos): another child of that name at the same full postcode is far rarer than a mis-written
+    date, so she is chosen."""
+    decision = choose(Query("Amy", family, date(2016, 11, 25), "M1 2AB"), [("amy", AMY)], REGIONAL, counts=RARE)
     assert decision.kind is DecisionKind.MATCH and decision.best == "amy"
 
 
