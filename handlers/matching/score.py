@@ -286,7 +286,8 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
     if not readings.postcode or not code:
         return "missing"
     if readings.postcode == code:
-        return "full"
+        # A register holding only a child's outward code agrees on no more than the outward code.
+        return "outward_given" if code == outward_code(code) else "full"
     if readings.outward and readings.outward == outward_code(code):
         # Only the outward code given: agreeing on it is all that could agree (m as for a full
         # postcode agreeing in full or in part), not a full postcode that half agrees.

@@ -20,7 +20,7 @@ from handlers.matching.decide import (
     details_to_add,
     shared_posterior,
 )
-from handlers.matching.score import MatchModel, score
+from handlers.matching.score import MatchModel, match_weight, score
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from store.register.terms import Identity, index_terms
 
@@ -313,6 +313,17 @@ def test_her_names_at_her_full_postcode_outweigh_a_mistyped_birthday(family: str
     date, so she is chosen."""
     decision = choose(Query("Amy", family, date(2016, 11, 25), "M1 2AB"), [("amy", AMY)], REGIONAL, counts=RARE)
     assert decision.kind is DecisionKind.MATCH and decision.best == "amy"
+
+
+def test_a_registered_outward_code_alone_agrees_only_as_an_outward_code() -> None:
+    """A child registered with only the outward code of her postcode: a query giving the same
+    outward code agrees on that much, not on a full postcode (which would weigh ~5 bits more and
+    let her names outweigh a date that disagrees)."""
+    partial = Identity("Amy", "Jones", (), date(2014, 4, 3), "F", "M1")
+    asked = Query("Amy", "Jones", date(2014, 4, 3), "M1")
+    assert match_weight(asked, partial) == match_weight(asked, AMY)
+    far = Query("Amy", "Jones", date(2016, 11, 25), "M1")
+    assert choose(far, [("amy", partial)], REGIONAL, counts=RARE).kind is not DecisionKind.MATCH
 
 
 def test_her_exact_names_in_a_household_with_a_registered_brother_are_never_her() -> None:
