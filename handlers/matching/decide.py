@@ -118,9 +118,10 @@ def choose(
         days[day] = days.get(day, 0) + 1
     born_that_day = {_family(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
     homes: dict[tuple[str, str], int] = {}
-    for _, identity, _ in assessed:
-        home = (_family(identity), normalise_postcode(identity.postcode))
-        homes[home] = homes.get(home, 0) + 1
+    if any(found.standing is Standing.HOME_FAR_DATE for _, _, found in assessed):
+        for _, identity, _ in assessed:
+            home = (_family(identity), normalise_postcode(identity.postcode))
+            homes[home] = homes.get(home, 0) + 1
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found in assessed:
