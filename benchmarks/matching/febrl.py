@@ -1,6 +1,6 @@
 """Matching on data nobody here wrote: the FEBRL data sets, as children.
 
-    python -m benchmarks.matching.febrl [--cache DIR] [--absent 0.15] [--pad 100000] [--store 2000]
+    python -m benchmarks.matching.febrl [--cache DIR] [--absent 0.15] [--pad 100000] [--store 2000] [--export DIR]
 
 FEBRL (the Freely Extensible Biomedical Record Linkage project's generator; Christen, ANU) made
 synthetic people and then duplicates of them with a standard corruption generator: typos, OCR and
@@ -32,7 +32,8 @@ How the data become a register and queries:
 
 Scored through the same engine as ``benchmarks.matching.run`` (in-memory blind index, HMACs,
 ``choose``), and with ``--store N`` also N queries through the store (``handlers.search.find_child``
-on SQLite, like ``benchmarks.matching.db``). Prints markdown.
+on SQLite, like ``benchmarks.matching.db``). ``--export DIR`` writes the same register and queries
+as ``benchmarks.matching.export`` does, for ``splink_baseline.py``. Prints markdown.
 """
 
 from __future__ import annotations
@@ -319,6 +320,28 @@ def misses(outcomes: Sequence[Outcome], labelled: Sequence[Labelled], register: 
         )
 
 
+def export(built: Built, folder: Path) -> None:
+    """The register and queries as ``benchmarks.matching.export`` writes them, for the Splink baseline."""
+    from benchmarks.matching.export import COLUMNS, _first
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "register.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for number, child in enumerate(built.register):
+            who = child.identity
+            row = (_first(who.given_names), normalise_name(who.family_name), str(who.date_of_birth), who.postcode or "")
+            writer.writerow((f"r{number}", *row))
+    with (folder / "queries.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow((*COLUMNS, "label", "kind"))
+        for number, item in enumerate(built.labelled):
+            q = item.query
+            dob = str(q.date_of_birth) if q.date_of_birth else ""
+            row = (_first(q.given_names), normalise_name(q.family_name), dob, q.postcode or "")
+            writer.writerow((f"q{number}", *row, "" if item.child is None else f"r{item.child}", item.kind))
+
+
 # ---------------------------------------------------------------------------- through the store
 
 
@@ -371,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="full",
         help="map each AU postcode to a full UK postcode (outward code from its first 3 digits) or an outward code",
     )
+    parser.add_argument("--export", type=Path, help="also write register.csv and queries.csv here (for Splink)")
     parser.add_argument("--store", type=int, default=0, help="also run this many queries through the store")
     parser.add_argument("--misses", type=int, default=0, help="print this many misses (synthetic people)")
     parser.add_argument("--accept", type=float, default=MatchPolicy().accept)
@@ -378,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     built = build(febrl_csvs(args.cache), args.today, args.absent, args.seed, args.pad, args.postcodes == "outward")
+    if args.export:
+        export(built, args.export)
     index = BlindIndex(built.register)
     counts = name_counts(built.register)
     model = MatchModel(population=len(built.register))
