@@ -105,11 +105,12 @@ def choose(
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
-    - Both names in full with a date two digits out, or both names exactly as registered at the
-      full postcode with a date further out: accepted on its weight, unless another candidate of
-      that family name, wherever it lives, was born on the date given. The latter also not when a
-      brother or sister is registered at that address (a household with children born on other
-      days, where the query may name an unregistered one: the date is all that tells them apart).
+    - Both names in full with a date two digits out, or both names as registered (the family name
+      perhaps with a typo) at the full postcode with a date further out: accepted on its weight,
+      unless another candidate of that family name, wherever it lives, was born on the date given.
+      The latter also not when a brother or sister is registered at that address (a household with
+      children born on other days, where the query may name an unregistered one: the date is all
+      that tells them apart).
     """
     assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
     days: dict[tuple[str, object], int] = {}

@@ -332,13 +332,14 @@ class Standing(StrEnum):
     candidate of the same family was born on the date given (then the query names a sibling or
     twin with this child's name)."""
     HOME_FAR_DATE = "home_far_date"
-    """Both names exactly as registered (not swapped, not an alias) and the full postcode agree,
-    the date of birth is far off: the child with its date mis-written (a record-linkage
-    corruption generator's commonest uncorrected mistake), unless another candidate of the same
-    family was born on the date given, as for :attr:`TWO_SLIPS`, or another candidate of the same
-    family lives at that postcode (a household: the query may name an unregistered brother or
-    sister, and the date is all that tells them apart). Another child of the same given and family
-    name at the same full postcode is what it risks; the weight has to carry it."""
+    """The given name exactly and the family name as registered or a typo of it, as typed (not
+    swapped, not an alias), and the full postcode agree; the date of birth is far off: the child
+    with its date mis-written (a record-linkage corruption generator's commonest uncorrected
+    mistake), unless another candidate of the same family was born on the date given, as for
+    :attr:`TWO_SLIPS`, or another candidate of the same family lives at that postcode (a
+    household: the query may name an unregistered brother or sister, and the date is all that
+    tells them apart). Another child of that name at the same full postcode is what it risks; the
+    weight has to carry it."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
