@@ -20,7 +20,7 @@ from handlers.matching.decide import (
     details_to_add,
     shared_posterior,
 )
-from handlers.matching.score import MatchModel, match_weight, score
+from handlers.matching.score import MatchModel, assess, match_weight, score
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from store.register.terms import Identity, index_terms
 
@@ -310,9 +310,18 @@ def test_her_names_at_her_full_postcode_outweigh_a_mistyped_birthday(family: str
     to no relative: a brother's or sister's family name is the same), as typed, at her full
     postcode, the date wholly wrong (the corruption a record-linkage generator makes most after
     typos): another child of that name at the same full postcode is far rarer than a mis-written
-    date, so she is chosen."""
-    decision = choose(Query("Amy", family, date(2016, 11, 25), "M1 2AB"), [("amy", AMY)], REGIONAL, counts=RARE)
+    date, so she is chosen (in a register of 100,000, where the slip still leaves 14 bits)."""
+    local = MatchModel(population=100_000)
+    decision = choose(Query("Amy", family, date(2016, 11, 25), "M1 2AB"), [("amy", AMY)], local, counts=RARE)
     assert decision.kind is DecisionKind.MATCH and decision.best == "amy"
+
+
+def test_a_date_that_disagrees_needs_more_than_the_usual_weight() -> None:
+    """The same slip in a register of a million leaves 11 bits: enough for a date that agrees
+    (accept is 10), not for one that disagrees (``far_date_extra``: 12), so she is only offered."""
+    query = Query("Amy", "Jnoes", date(2016, 11, 25), "M1 2AB")
+    assert 10.0 < assess(query, AMY, REGIONAL, RARE).bits < 12.0
+    assert choose(query, [("amy", AMY)], REGIONAL, counts=RARE).kind is DecisionKind.AMBIGUOUS
 
 
 def test_a_registered_outward_code_alone_agrees_only_as_an_outward_code() -> None:
