@@ -61,31 +61,31 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-async def load(app: Signpost, register: Sequence[Child]) -> tuple[list[int], float]:
+async def load(app: Signpost, register: Sequence[Child], now: datetime = NOW) -> tuple[list[int], float]:
     """Write the register through the bulk path; returns the references and children/s."""
     refs = references(900_000_000)
     rows = [ChildRow(next(refs), child.identity, "Benchshire", False) for child in register]
     started = time.perf_counter()
     async with app.ctx.db.write() as session:  # children name their authority (a foreign key)
-        session.add(LocalAuthority(name="Benchshire", first_seen=NOW))
+        session.add(LocalAuthority(name="Benchshire", first_seen=now))
     for start in range(0, len(rows), LOAD_CHUNK * 10):
         async with app.ctx.db.write() as session:
-            await children.insert_new(session, app.ctx.keys, rows[start : start + LOAD_CHUNK * 10], NOW)
+            await children.insert_new(session, app.ctx.keys, rows[start : start + LOAD_CHUNK * 10], now)
     async with app.ctx.db.write() as session:
         admin = PractitionerRow(
             "BENCH-AD", "Bench", "Admin", "Admin", "Bench", "Benchshire", "0", "a@b.example", frozenset({Role.ADMIN})
         )
-        await practitioners.upsert_practitioners(session, [admin], NOW)
+        await practitioners.upsert_practitioners(session, [admin], now)
     if app.ctx.db.dialect == "postgresql":
         async with app.ctx.db.write() as session:
             await session.execute(text("ANALYZE"))
     return [row.ref for row in rows], len(rows) / (time.perf_counter() - started)
 
 
-async def ask(app: Signpost, labelled: Labelled, truth: int | None) -> tuple[Outcome, float]:
+async def ask(app: Signpost, labelled: Labelled, truth: int | None, now: datetime = NOW) -> tuple[Outcome, float]:
     started = time.perf_counter()
     async with app.ctx.db.read() as session:
-        decision = await find_child(app.ctx, session, labelled.query, NOW)
+        decision = await find_child(app.ctx, session, labelled.query, now)
     seconds = time.perf_counter() - started
     ranked = decision.ranked
     top = [ref for ref, _ in ranked[:5]]

@@ -43,6 +43,12 @@ class MatchPolicy:
     accept: float = 10.0
     margin: float = 8.0
     consider: float = 0.0
+    far_date_extra: float = 2.0
+    """Bits above ``accept`` that names and a full postcode must reach to outweigh a date of birth
+    that disagrees (:attr:`~handlers.matching.score.Standing.HOME_FAR_DATE`): the date is the field
+    that tells same-named children apart, so without it the rest must say four times as much. On
+    FEBRL, whose postcodes are suburbs, an absent child reached 10.4 bits on a namesake at its
+    postcode; the right children so accepted weigh 10.2 to 30."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +111,12 @@ def choose(
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
-    - Both names in full with a date two digits out: accepted on its weight, unless another
-      candidate of that family name, wherever it lives, was born on the date given.
+    - Both names in full with a date two digits out, or both names as registered (the family name
+      perhaps with a typo) at the full postcode with a date further out: accepted on its weight,
+      unless another candidate of that family name, wherever it lives, was born on the date given.
+      The latter only ``far_date_extra`` bits above ``accept``, and not when a brother or sister is
+      registered at that address (a household with children born on other days, where the query
+      may name an unregistered one: the date is all that tells them apart).
     """
     assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
     days: dict[tuple[str, object], int] = {}
@@ -114,6 +124,11 @@ def choose(
         day = (_family(identity), identity.date_of_birth)
         days[day] = days.get(day, 0) + 1
     born_that_day = {_family(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
+    homes: dict[tuple[str, str], int] = {}
+    if any(found.standing is Standing.HOME_FAR_DATE for _, _, found in assessed):
+        for _, identity, _ in assessed:
+            home = (_family(identity), normalise_postcode(identity.postcode))
+            homes[home] = homes.get(home, 0) + 1
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found in assessed:
@@ -123,7 +138,14 @@ def choose(
         elif (
             found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE)
             or (found.standing is Standing.SAME_DAY_GARBLED and days[_family(identity), identity.date_of_birth] > 1)
-            or (found.standing is Standing.TWO_SLIPS and _family(identity) in born_that_day)
+            or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and _family(identity) in born_that_day)
+            or (
+                found.standing is Standing.HOME_FAR_DATE
+                and (
+                    homes[_family(identity), normalise_postcode(identity.postcode)] > 1
+                    or bits < policy.accept + policy.far_date_extra
+                )
+            )
         ):
             bits = min(bits, below_accept)
         scored.append((ref, bits))

@@ -286,7 +286,8 @@ def _postcode_level(readings: _Readings, held: str | None) -> str:
     if not readings.postcode or not code:
         return "missing"
     if readings.postcode == code:
-        return "full"
+        # A register holding only a child's outward code agrees on no more than the outward code.
+        return "outward_given" if code == outward_code(code) else "full"
     if readings.outward and readings.outward == outward_code(code):
         # Only the outward code given: agreeing on it is all that could agree (m as for a full
         # postcode agreeing in full or in part), not a full postcode that half agrees.
@@ -330,6 +331,15 @@ class Standing(StrEnum):
     """Both names agree in full, the date of birth is two digits out: the child, unless another
     candidate of the same family was born on the date given (then the query names a sibling or
     twin with this child's name)."""
+    HOME_FAR_DATE = "home_far_date"
+    """The given name exactly and the family name as registered or a typo of it, as typed (not
+    swapped, not an alias), and the full postcode agree; the date of birth is far off: the child
+    with its date mis-written (a record-linkage corruption generator's commonest uncorrected
+    mistake), unless another candidate of the same family was born on the date given, as for
+    :attr:`TWO_SLIPS`, or another candidate of the same family lives at that postcode (a
+    household: the query may name an unregistered brother or sister, and the date is all that
+    tells them apart). Another child of that name at the same full postcode is what it risks; the
+    weight has to carry it."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
@@ -352,6 +362,8 @@ class _NameReading:
     given: str
     family: str
     agrees: bool
+    plain: bool = False
+    """The best reading is the names as typed against the registered name (no swap, no alias)."""
 
 
 def _name_and_place(
@@ -371,7 +383,7 @@ def _name_and_place(
     for number, (given, family) in enumerate(names_of(identity)):
         child_given = given.split()
         penalty = weights.alias if number else 0.0
-        for asked_given, asked_family, swapped in readings.orientations:
+        for reading, (asked_given, asked_family, swapped) in enumerate(readings.orientations):
             given_level = _given_level(asked_given, child_given, _unknown_name(asked_given, counts))
             family_level = _family_level(asked_family, family)
             agrees = agrees or given_level in _GIVEN_AGREES or family_level in _ALIKE
@@ -390,10 +402,10 @@ def _name_and_place(
             else:
                 weight += place
             if weight > best.weight:
-                best = _NameReading(weight, given_level, family_level, False)
+                best = _NameReading(weight, given_level, family_level, False, number == 0 and reading == 0)
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
-    return _NameReading(best.weight, best.given, best.family, agrees)
+    return _NameReading(best.weight, best.given, best.family, agrees, best.plain)
 
 
 def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | None:
@@ -483,10 +495,22 @@ def assess(
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
     elif dob_level in _FAR_DATE_LEVELS:
         full = names.given in _FULL_NAME_GIVEN and names.family in _FULL_NAME_FAMILY
-        standing = Standing.TWO_SLIPS if full and dob_level == "two_digits" else Standing.FAR_DATE
+        if full and dob_level == "two_digits":
+            standing = Standing.TWO_SLIPS
+        elif _as_registered(names) and _postcode_level(_prepare(query), identity.postcode) == "full":
+            standing = Standing.HOME_FAR_DATE
+        else:
+            standing = Standing.FAR_DATE
     else:
         standing = Standing.OPEN
     return Assessment(bits, standing)
+
+
+def _as_registered(names: _NameReading) -> bool:
+    """Both names as registered, as typed (not swapped, not an alias, not a nickname): the given
+    name exactly, the family name exactly or with one slip (a brother's or sister's family name is
+    the same, so a slip in it points to no relative; a slip in a given name may be a sibling's name)."""
+    return names.plain and names.given in ("exact", "exact_all") and names.family in ("exact", "typo")
 
 
 def score(
