@@ -85,7 +85,19 @@ class Contact:
 
 
 async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None:
-    p = await session.get(Practitioner, practitioner_id)
+    """Columns, not an ORM object: read on the hot path of every lookup that tells someone."""
+    p = (
+        await session.execute(
+            select(
+                Practitioner.given_name,
+                Practitioner.family_name,
+                Practitioner.role,
+                Practitioner.organisation,
+                Practitioner.phone,
+                Practitioner.email,
+            ).where(Practitioner.id == practitioner_id)
+        )
+    ).first()
     if p is None:
         return None
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
