@@ -318,7 +318,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         {"seq": seq, "child_ref": ref} for seq, r in zip(seqs, records, strict=True) for ref in set(r.subject_refs)
     ]
     if subjects:
-        await session.execute(insert(AuditSubject), subjects)
+        await session.execute(insert(cast(Table, AuditSubject.__table__)), subjects)
     return seqs
 
 
