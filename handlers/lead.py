@@ -51,8 +51,7 @@ async def inform(ctx: Context, req: Request, record: ChildRecord, session: Async
     assert looker is not None
     ref = record.ref
     day = req.now.date().isoformat()
-    who = await store.setting(session, record.local_authority)
-    found = await store.recipients(session, ref, who, excluding=(looker.practitioner_id,))
+    who, found = await store.told_of(session, ref, record.local_authority, excluding=(looker.practitioner_id,))
     if not found:
         return None
     keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in found}

@@ -96,6 +96,25 @@ async def recipients(
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
+_TOLD = _CURRENT.add_columns(select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery())
+
+
+async def told_of(
+    session: AsyncSession, ref: int, authority: str, excluding: Collection[str] = ()
+) -> tuple[LeadNotices, list[Recipient]]:
+    """``setting`` and ``recipients`` in one statement: a lookup's first question, asked of every
+    child found (the setting comes with each current involvement; with none, nobody is told)."""
+    rows = (await session.execute(_TOLD, {"ref": ref, "key": _key(authority)})).all()
+    value = rows[0][2] if rows else None
+    who = LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
+    leads: dict[str, bool] = {}
+    for pid, lead, _ in rows:
+        if who is LeadNotices.OFF or pid in excluding or (who is LeadNotices.LEAD and not lead):
+            continue
+        leads[pid] = leads.get(pid, False) or bool(lead)
+    return who, [Recipient(pid, leads[pid]) for pid in sorted(leads)]
+
+
 @dataclass(frozen=True, slots=True)
 class Contact:
     """A practitioner's contact signpost: how a colleague reaches them, nothing more."""
