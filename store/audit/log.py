@@ -296,6 +296,8 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         return []
     head = await audit_chain.lock_head(session)
     rows = [_row(r) for r in records]
+    # Core's insert (the table, not the ORM entity): the ORM's bulk path runs one row a statement.
+    events = cast(Table, AuditEvent.__table__)  # declared by the ORM: a Table
     if session.get_bind().dialect.name == "sqlite":
         # SQLite cannot hand back a multi-row insert's keys in order (SQLAlchemy has no sentinel
         # for it there), so RETURNING would insert one row per statement. The write lock is held,
@@ -303,11 +305,9 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         # one), taken first and inserted in one statement; checked against the head below.
         last = (await session.execute(select(func.max(AuditEvent.seq)))).scalar()
         seqs = [(last or 0) + 1 + i for i in range(len(rows))]
-        # Core's insert (the table, not the ORM entity): the ORM's bulk path runs row by row here.
-        events = cast(Table, AuditEvent.__table__)  # declared by the ORM: a Table
         await session.execute(insert(events), [{**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
     else:
-        result = await session.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
+        result = await session.execute(insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows)
         seqs = list(result.scalars())
     chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)
     if _seq_of(chained[0]) <= head.last_seq:
