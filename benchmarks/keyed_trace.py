@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -143,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "by_statement": per,
         }
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         if args.postgres:
             await drop_postgres(args.postgres, url)
 
