@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
 CLAIM_HOLD = timedelta(minutes=2)
+CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
+DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
@@ -59,47 +62,67 @@ class Outbox:
         self.deliverers = {d.platform: d for d in deliverers}
         self.worker = worker or worker_name()
 
-    async def deliver_due(self, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
-        """One pass over the due notices; returns what happened to them."""
+    async def deliver_due(self, now: datetime | None = None, limit: int = DUE_LIMIT) -> DeliveryReport:
+        """One pass over the due notices (at most ``limit``); returns what happened to them.
+
+        In chunks of ``CLAIM_CHUNK``: one write transaction claims a chunk, its notices are sent,
+        and one more records how each went; so a notice costs a few statements, not two write
+        transactions of its own (one looked-up child tells its lead: a notice per enquiry). As
+        before, a crash after a send and before its record re-sends that notice once the claim's
+        hold has run out (never loses it); a chunk whose sends outlast half the hold stops and
+        lets the rest go, so no other replica takes over a claim while this one still sends.
+        """
         now = now or self.ctx.clock.now()
         report = DeliveryReport()
         async with self.ctx.db.read() as session:
             due = await notices.pending(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
-        for notice_id, notice in due:
-            await self._one(notice_id, notice, people.get(notice.recipient_id, []), now, report)
+        for start in range(0, len(due), CLAIM_CHUNK):
+            chunk = due[start : start + CLAIM_CHUNK]
+            await self._chunk(chunk, people, now, report)
         return report
 
-    async def _one(
+    async def _chunk(
         self,
-        notice_id: int,
-        notice: Notice,
-        identities: list[Principal],
+        chunk: Sequence[tuple[int, Notice]],
+        people: dict[str, list[Principal]],
         now: datetime,
         report: DeliveryReport,
     ) -> None:
         async with self.ctx.db.write() as session:
-            attempts = await outbox.claim(session, notice_id, self.worker, now, CLAIM_HOLD)
-        if attempts is None:
-            return  # another worker has it, or it was just delivered
-        outcome = await self._send(notice_id, notice, identities)
+            attempts = await outbox.claim_many(
+                session, [notice_id for notice_id, _ in chunk], self.worker, now, CLAIM_HOLD
+            )
+        claimed = time.monotonic()
+        outcomes: list[tuple[int, Notice, int, str]] = []
+        for notice_id, notice in chunk:
+            if notice_id not in attempts:
+                continue  # another worker has it, or it was just delivered
+            if time.monotonic() - claimed > CLAIM_HOLD.total_seconds() / 2:
+                outcomes.append((notice_id, notice, attempts[notice_id], "unsent"))
+                continue
+            outcome = await self._send(notice_id, notice, people.get(notice.recipient_id, []))
+            outcomes.append((notice_id, notice, attempts[notice_id], outcome))
         async with self.ctx.db.write() as session:
-            if outcome == "delivered":
-                await outbox.delivered(session, notice_id, now)
-                report.delivered += 1
-                self.ctx.metrics.notices("delivered")
-            elif outcome == "absent":
-                await outbox.release(session, notice_id)
-                report.waiting += 1
-            else:
+            sent = [notice_id for notice_id, _, _, outcome in outcomes if outcome == "delivered"]
+            await outbox.delivered_many(session, sent, now)
+            report.delivered += len(sent)
+            if sent:
+                self.ctx.metrics.notices("delivered", len(sent))
+            let_go = [notice_id for notice_id, _, _, outcome in outcomes if outcome in {"absent", "unsent"}]
+            await outbox.release_many(session, let_go)
+            report.waiting += sum(1 for *_, outcome in outcomes if outcome == "absent")
+            for notice_id, notice, tried, outcome in outcomes:
+                if outcome in {"delivered", "absent", "unsent"}:
+                    continue
                 if outcome == NO_PLATFORM:
                     report.unreachable += 1
-                    if attempts == 0:  # report once, not at every retry
+                    if tried == 0:  # report once, not at every retry
                         log.warning("notice_recipient_unreachable", notice_id=notice_id, kind=notice.kind)
                 else:
                     report.retried += 1
                 self.ctx.metrics.notices("failed")
-                await outbox.retry_later(session, notice_id, attempts, now, outcome)
+                await outbox.retry_later(session, notice_id, tried, now, outcome)
 
     async def _send(self, notice_id: int, notice: Notice, identities: list[Principal]) -> str:
         """'delivered', 'absent', NO_PLATFORM, or the (non-personal) reason of a failure."""

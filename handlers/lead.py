@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Request
 from handlers.vocabulary import Action, Notice, Origin, format_ref
-from store.audit.log import append, origin_event
+from store.audit.log import AlsoWrite, AuditRecord, origin_event
 from store.people import lead as store
 from store.register.children import ChildRecord
 
@@ -36,60 +36,52 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
     return f"lead:{day}:{ref}:{pair}"
 
 
-async def inform(ctx: Context, req: Request, record: ChildRecord, session: AsyncSession) -> int:
-    """Tell the child's lead professional (or current practitioners) who found them; returns how many.
+async def inform(ctx: Context, req: Request, record: ChildRecord, session: AsyncSession) -> AlsoWrite | None:
+    """Who is to be told that ``req``'s actor found this child, and how: the notices (and their
+    event) to write with the lookup's own audit event, or None when nobody new is to be told.
 
-    Runs after the signposts were read: a read-only lookup writes the notices and their audit event
-    in a short write transaction of their own (``Request.write``). Whether anyone is to be told is
-    read first in the lookup's own ``session``: most lookups tell nobody new (no lead professional,
-    the authority turned it off, or told today already), and then no write transaction (on SQLite,
-    the one write lock) is taken at all. The write transaction reads it all again.
+    Everything is read in the lookup's own ``session`` (most lookups tell nobody new: no lead
+    professional, the authority turned it off, or told today already); the notices are written by
+    the audit writer in the transaction that makes the lookup's event durable (``Result.also``),
+    so a lookup takes no write transaction of its own (on SQLite, the one write lock) and the
+    notice stands or falls with the event. The outbox's unique dedupe key keeps it to one notice
+    per looker, child, recipient and day when two lookups race; the event counts what was new.
     """
     looker = req.actor
     assert looker is not None
     ref = record.ref
-    if not await _anyone_new(session, looker.practitioner_id, record, req.now.date().isoformat()):
-        return 0
+    day = req.now.date().isoformat()
+    who, found = await store.told_of(session, ref, record.local_authority, excluding=(looker.practitioner_id,))
+    if not found:
+        return None
+    keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in found}
+    sent = await store.queued(session, keyed)
+    fresh = {key: r for key, r in keyed.items() if key not in sent}
+    contact = await store.contact(session, looker.practitioner_id) if fresh else None
+    if contact is None:
+        return None
+    notices = [
+        Notice(r.practitioner_id, NOTICE_KIND, notice_text(contact, ref, r.lead), dedupe_key=key)
+        for key, r in fresh.items()
+    ]
+    as_lead = {key for key, r in fresh.items() if r.lead}
 
-    async def work(session: AsyncSession) -> int:
-        who = await store.setting(session, record.local_authority)
-        found = await store.recipients(session, ref, who, excluding=(looker.practitioner_id,))
-        if not found:
-            return 0
-        day = req.now.date().isoformat()
-        keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in found}
-        sent = await store.queued(session, keyed)
-        fresh = {key: r for key, r in keyed.items() if key not in sent}
-        contact = await store.contact(session, looker.practitioner_id)
-        if not fresh or contact is None:
-            return 0
-        notices = [
-            Notice(r.practitioner_id, NOTICE_KIND, notice_text(contact, ref, r.lead), dedupe_key=key)
-            for key, r in fresh.items()
-        ]
-        await ctx.notices.enqueue(session, notices, req.now)
-        leads = sum(1 for r in fresh.values() if r.lead)
+    async def write(session: AsyncSession) -> list[AuditRecord]:
+        # One at a time when there are several (the authority's "all"), to count exactly which were new.
+        stored = [n for n in notices if await ctx.notices.enqueue(session, [n], req.now)]
+        if not stored:
+            return []
+        leads = sum(1 for n in stored if n.dedupe_key in as_lead)
         event = origin_event(
             Origin.SCHEDULER,  # Signpost itself tells them; the looker is the actor it tells about
             Action.LEAD_PROFESSIONAL_INFORMED,
             req.now,
             actor=looker,
             subjects=(ref,),
-            result_count=len(notices),
-            detail=f"{leads} lead, {len(notices) - leads} other ({who.value})",
+            result_count=len(stored),
+            detail=f"{leads} lead, {len(stored) - leads} other ({who.value})",
             correlation_id=req.command.correlation_id,
         )
-        await append(session, [event])
-        return len(notices)
+        return [event]
 
-    return await req.write(work)
-
-
-async def _anyone_new(session: AsyncSession, looker_id: str, record: ChildRecord, day: str) -> bool:
-    """Whether this lookup would tell anyone who has not been told today (a read, no lock)."""
-    who = await store.setting(session, record.local_authority)
-    found = await store.recipients(session, record.ref, who, excluding=(looker_id,))
-    if not found:
-        return False
-    keyed = {dedupe_key(looker_id, r.practitioner_id, record.ref, day) for r in found}
-    return bool(keyed - await store.queued(session, keyed))
+    return write

@@ -91,8 +91,8 @@ async def answer_for(
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
-    await lead.inform(ctx, req, record, session)  # the lead professional is told who looked (handlers/lead.py)
-    return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key)
+    told = await lead.inform(ctx, req, record, session)  # the lead professional is told who looked (handlers/lead.py)
+    return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key, also=told)
 
 
 async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:

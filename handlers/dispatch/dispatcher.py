@@ -145,7 +145,8 @@ class Dispatcher:
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
-                    await append(session, [record])
+                    also = await result.also(session) if result.also is not None else ()
+                    await append(session, [*also, record])
                 return result.reply, result.detail
             async with self.ctx.db.read() as session:
                 if key and await deliveries.seen(session, key):
@@ -163,7 +164,7 @@ class Dispatcher:
             async with self.ctx.db.read() as session:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
         # The claim commits in the event's transaction: never "seen" without the event.
-        await self.ctx.audit.record(record, claim=claim)
+        await self.ctx.audit.record(record, claim=claim, also=result.also)
         return result.reply, result.detail
 
     def _apart(self, session: AsyncSession) -> WriteApart:

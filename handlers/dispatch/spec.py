@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
+from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
 
 T = TypeVar("T")
@@ -66,6 +67,10 @@ class Result:
     # The one subject's wrapped data key when the handler read it already: the audit terms are
     # sealed under it without reading it again.
     subject_key: WrappedKey | None = None
+    # What the command also writes, committed with its audit event (the lead professional's notice
+    # and its event): in the audit writer's batch for a read-only command, in its own transaction
+    # for a writing one. Never written for a duplicate delivery.
+    also: AlsoWrite | None = None
 
 
 Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]

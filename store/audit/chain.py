@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit.signing import Signer, origin_of
@@ -113,11 +113,22 @@ class Head:
     head_hash: bytes
 
 
+# Every audit batch runs these: built once, in Core (no ORM object for the head, nothing for the
+# session to keep in step, no statement built per call).
+_HEAD, _ENTRIES = AuditChainHead.__table__, AuditChainEntry.__table__
+_LOCK_HEAD = (
+    select(_HEAD.c.size, _HEAD.c.last_seq, _HEAD.c.head_hash).where(_HEAD.c.id == bindparam("id")).with_for_update()
+)
+_MOVE_HEAD = (
+    update(cast(Table, _HEAD))
+    .where(_HEAD.c.id == bindparam("head_id"))
+    .values(size=bindparam("size"), last_seq=bindparam("last_seq"), head_hash=bindparam("head_hash"))
+)
+
+
 async def lock_head(session: AsyncSession) -> Head:
     """Take the chain head for this transaction (row lock on PostgreSQL; SQLite's write lock is held)."""
-    row = (
-        await session.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update())
-    ).scalar_one()
+    row = (await session.execute(_LOCK_HEAD, {"id": HEAD_ID})).one()
     return Head(row.size, row.last_seq, row.head_hash)
 
 
@@ -133,13 +144,10 @@ async def extend(session: AsyncSession, head: Head, events: Sequence[Mapping[str
         prev_seq = seq
     if not entries:
         return head
-    await session.execute(insert(AuditChainEntry), entries)
+    await session.execute(insert(cast(Table, _ENTRIES)), entries)
     new = Head(head.size + len(entries), prev_seq, current)
-    await session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == HEAD_ID)
-        .values(size=new.size, last_seq=new.last_seq, head_hash=new.head_hash)
-    )
+    moved = {"head_id": HEAD_ID, "size": new.size, "last_seq": new.last_seq, "head_hash": new.head_hash}
+    await session.execute(_MOVE_HEAD, moved)
     return new
 
 

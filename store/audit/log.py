@@ -20,10 +20,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import structlog
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Origin, Outcome
@@ -296,8 +296,19 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         return []
     head = await audit_chain.lock_head(session)
     rows = [_row(r) for r in records]
-    result = await session.execute(insert(AuditEvent).returning(AuditEvent.seq, sort_by_parameter_order=True), rows)
-    seqs = list(result.scalars())
+    # Core's insert (the table, not the ORM entity): the ORM's bulk path runs one row a statement.
+    events = cast(Table, AuditEvent.__table__)  # declared by the ORM: a Table
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot hand back a multi-row insert's keys in order (SQLAlchemy has no sentinel
+        # for it there), so RETURNING would insert one row per statement. The write lock is held,
+        # so the numbers are the ones SQLite would give (a rowid table: the largest so far, plus
+        # one), taken first and inserted in one statement; checked against the head below.
+        last = (await session.execute(select(func.max(AuditEvent.seq)))).scalar()
+        seqs = [(last or 0) + 1 + i for i in range(len(rows))]
+        await session.execute(insert(events), [{**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
+    else:
+        result = await session.execute(insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows)
+        seqs = list(result.scalars())
     chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)
     if _seq_of(chained[0]) <= head.last_seq:
         # Sequence numbers went backwards (a reset sequence?): refuse rather than fork the chain.
@@ -307,7 +318,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         {"seq": seq, "child_ref": ref} for seq, r in zip(seqs, records, strict=True) for ref in set(r.subject_refs)
     ]
     if subjects:
-        await session.execute(insert(AuditSubject), subjects)
+        await session.execute(insert(cast(Table, AuditSubject.__table__)), subjects)
     return seqs
 
 
@@ -318,6 +329,11 @@ def _seq_of(row: dict[str, object]) -> int:
 
 
 CommitListener = Callable[[Sequence[AuditRecord]], Awaitable[None]]
+# What a read-only command also writes with its event, in the audit writer's batch transaction (the
+# notices it sends, say): it runs there and returns the events it adds, chained just before the
+# command's own. So the command takes no write transaction of its own (on SQLite the one write
+# lock), and what it wrote is durable exactly when its event is: together, before it answers.
+AlsoWrite = Callable[[AsyncSession], Awaitable[Sequence[AuditRecord]]]
 # Told of every committed batch: its size, and each event's lag in seconds (queued → durable).
 BatchObserver = Callable[[int, Sequence[float]], None]
 
@@ -329,6 +345,7 @@ class _Waiting(NamedTuple):
     claim: str | None
     future: asyncio.Future[int]
     queued: datetime
+    also: AlsoWrite | None = None
 
 
 def _utc_now() -> datetime:
@@ -349,6 +366,23 @@ async def _claim_batch(session: AsyncSession, batch: Sequence[_Waiting]) -> list
         if claim is not None:
             fresh.discard(claim)
     return kept
+
+
+async def _with_also(
+    session: AsyncSession, batch: Sequence[_Waiting], kept: Sequence[bool]
+) -> tuple[list[AuditRecord], list[int]]:
+    """The batch's events in chain order (each kept entry's ``also`` events, then its own), and
+    where each kept entry's own event is in that list."""
+    written: list[AuditRecord] = []
+    own: list[int] = []
+    for entry, keep in zip(batch, kept, strict=True):
+        if not keep:
+            continue
+        if entry.also is not None:
+            written.extend(await entry.also(session))
+        own.append(len(written))
+        written.append(entry.record)
+    return written, own
 
 
 class AuditLog:
@@ -404,19 +438,21 @@ class AuditLog:
         """Call ``listener`` with every batch of events after it is durable."""
         self._listeners.append(listener)
 
-    async def record(self, record: AuditRecord, *, claim: str | None = None) -> int:
+    async def record(self, record: AuditRecord, *, claim: str | None = None, also: AlsoWrite | None = None) -> int:
         """Write one event durably (batched with concurrent ones); returns its sequence number.
 
         ``claim``: the request's delivery id, claimed in the same transaction as the event. If it
         was already taken (the same delivery answered elsewhere), the event is not written and
         ``deliveries.AlreadyClaimed`` is raised: the request was acted on and audited once already.
+        ``also``: written in the same transaction, just before the event (never for a claim that
+        was taken already); if it fails, the batch fails and nothing of it is written.
         """
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         queued = self._unwritten[future] = self._now()
         try:
-            await self._queue.put(_Waiting(record, claim, future, queued))
+            await self._queue.put(_Waiting(record, claim, future, queued, also))
             return await future
         finally:
             del self._unwritten[future]
@@ -429,8 +465,8 @@ class AuditLog:
             try:
                 async with self._db.write() as session:
                     kept = await _claim_batch(session, batch)
-                    records = [entry.record for entry, keep in zip(batch, kept, strict=True) if keep]
-                    seqs = iter(await append(session, records))
+                    written, own = await _with_also(session, batch, kept)
+                    seqs = await append(session, written)
             except Exception as exc:
                 self._last_batch_failed = True
                 log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
@@ -439,11 +475,14 @@ class AuditLog:
                         entry.future.set_exception(AuditWriteFailed("the audit record could not be written"))
                 continue
             durable = self._now()
+            records = [written[i] for i in own]  # the entries' own events, in the batch's order
+            places = iter(own)
             for entry, keep in zip(batch, kept, strict=True):
+                seq = seqs[next(places)] if keep else 0
                 if entry.future.done():
                     continue
                 if keep:
-                    entry.future.set_result(next(seqs))
+                    entry.future.set_result(seq)
                 else:
                     entry.future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
             self._last_batch_failed = False

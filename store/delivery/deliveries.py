@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
@@ -27,6 +27,9 @@ KEY_LENGTH = 200
 # How long a delivery id is remembered. Slack and Teams stop retrying within minutes; a week also
 # covers a second click on an old message (its effect is then "already decided", not a repeat).
 KEEP = timedelta(days=7)
+
+
+_DELIVERIES = Delivery.__table__
 
 
 class AlreadyClaimed(Exception):
@@ -45,10 +48,11 @@ async def claim_many(session: AsyncSession, keys: Sequence[str], now: datetime) 
     unique = list(dict.fromkeys(stored_key(k) for k in keys))
     if not unique:
         return set()
-    stmt = (
-        dialect_insert(session)(Delivery).on_conflict_do_nothing(index_elements=[Delivery.key]).returning(Delivery.key)
-    )
-    result = await session.execute(stmt, [{"key": k, "seen_at": now} for k in unique])
+    # Core's insert of every key as one statement (the ORM's bulk path would go row by row).
+    rows = [{"key": k, "seen_at": now} for k in unique]
+    stmt = dialect_insert(session)(_DELIVERIES).values(rows)
+    stmt = stmt.on_conflict_do_nothing(index_elements=[_DELIVERIES.c.key]).returning(_DELIVERIES.c.key)
+    result = await session.execute(stmt)
     fresh = set(result.scalars())
     return {k for k in keys if stored_key(k) in fresh}
 
@@ -58,9 +62,14 @@ async def claim(session: AsyncSession, key: str, now: datetime) -> bool:
     return key in await claim_many(session, [key], now)
 
 
+# Built once, in Core: every read-only command asks this (a statement built per call, through the
+# ORM, costs about as much again as running it).
+_SEEN = select(_DELIVERIES.c.key).where(_DELIVERIES.c.key == bindparam("key"))
+
+
 async def seen(session: AsyncSession, key: str) -> bool:
     """Whether this key was claimed already (a read: the claim itself is made with the event)."""
-    found = await session.execute(select(Delivery.key).where(Delivery.key == stored_key(key)))
+    found = await session.execute(_SEEN, {"key": stored_key(key)})
     return found.first() is not None
 
 

@@ -44,8 +44,10 @@ class NoticeStore:
             }
             for n in notices
         ]
-        stmt = dialect_insert(session)(NoticeRow).on_conflict_do_nothing(index_elements=[NoticeRow.dedupe_key])
-        return len((await session.execute(stmt.returning(NoticeRow.id), rows)).all())
+        # Core's insert of the rows as one statement (the ORM's bulk path would go row by row).
+        table = NoticeRow.__table__
+        stmt = dialect_insert(session)(table).values(rows).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        return len((await session.execute(stmt.returning(table.c.id))).all())
 
 
 EMAIL_KIND = "email"

@@ -44,6 +44,33 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     return int(row.attempts)
 
 
+async def claim_many(
+    session: AsyncSession, notice_ids: Sequence[int], worker: str, now: datetime, hold: timedelta
+) -> dict[int, int]:
+    """``claim`` for several notices at once: each one claimed here, by its attempt count.
+
+    Two statements whatever the number: the claims (new, or taking over those whose time ran
+    out), then the attempt counts of those not delivered meanwhile.
+    """
+    if not notice_ids:
+        return {}
+    claims = NoticeClaim.__table__  # Core's insert: the ORM's bulk path would go row by row
+    rows = [{"notice_id": i, "claimed_by": worker, "claimed_until": now + hold} for i in notice_ids]
+    stmt = dialect_insert(session)(claims).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[claims.c.notice_id],
+        set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
+        where=claims.c.claimed_until <= now,
+    ).returning(claims.c.notice_id)
+    taken = list((await session.execute(stmt)).scalars())
+    if not taken:
+        return {}
+    found = await session.execute(
+        select(NoticeRow.id, NoticeRow.attempts).where(NoticeRow.id.in_(taken), NoticeRow.delivered_at.is_(None))
+    )
+    return {int(row.id): int(row.attempts) for row in found}
+
+
 async def release(session: AsyncSession, notice_id: int) -> None:
     await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id == notice_id))
 
@@ -74,6 +101,24 @@ async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> Non
         .execution_options(synchronize_session=False)
     )
     await release(session, notice_id)
+
+
+async def delivered_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime) -> None:
+    """``delivered`` for several notices at once (two statements)."""
+    if not notice_ids:
+        return
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id.in_(notice_ids))
+        .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    await release_many(session, notice_ids)
+
+
+async def release_many(session: AsyncSession, notice_ids: Sequence[int]) -> None:
+    if notice_ids:
+        await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id.in_(notice_ids)))
 
 
 async def identities(

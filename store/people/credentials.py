@@ -16,8 +16,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
+    bindparam,
     case,
     delete,
     func,
@@ -61,7 +63,8 @@ class CredentialState:
         return self.locked_until is not None and self.locked_until > now
 
 
-def _state(row: TotpCredential) -> CredentialState:
+def _state(row: Any) -> CredentialState:
+    """From a credential row or its columns."""
     return CredentialState(
         practitioner_id=row.practitioner_id,
         state=row.state,
@@ -76,8 +79,18 @@ def seed_aad(practitioner_id: str) -> bytes:
     return b"signpost:totp-seed:" + practitioner_id.encode("utf-8")
 
 
+_CREDENTIALS = TotpCredential.__table__
+# Every step-up check reads this: built once, in Core, and always fresh from the database.
+_GET = select(
+    *(
+        _CREDENTIALS.c[name]
+        for name in ("practitioner_id", "state", "last_step", "failures", "locked_until", "stepped_up_at")
+    )
+).where(_CREDENTIALS.c.practitioner_id == bindparam("id"))
+
+
 async def get(session: AsyncSession, practitioner_id: str) -> CredentialState | None:
-    row = await session.get(TotpCredential, practitioner_id, populate_existing=True)
+    row = (await session.execute(_GET, {"id": practitioner_id})).first()
     return None if row is None else _state(row)
 
 

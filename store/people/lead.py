@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.tables.delivery import Notice as NoticeRow
@@ -33,9 +33,42 @@ def _key(authority: str) -> str:
     return (_SETTING_KEY + authority)[:64]
 
 
+# The reads of every lookup that finds a child, built once in Core (the ORM's per-call build costs
+# about as much again as running them).
+_META, _INVOLVEMENTS, _PEOPLE, _NOTICES = (
+    Meta.__table__,
+    Involvement.__table__,
+    Practitioner.__table__,
+    NoticeRow.__table__,
+)
+_SETTING = select(_META.c.value).where(_META.c.key == bindparam("key"))
+_CURRENT = (
+    select(_INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional)
+    .join(_PEOPLE, _PEOPLE.c.id == _INVOLVEMENTS.c.practitioner_id)
+    .where(
+        _INVOLVEMENTS.c.child_ref == bindparam("ref"),
+        _INVOLVEMENTS.c.ended.is_(None),
+        _PEOPLE.c.status == "active",
+    )
+)
+_RECIPIENTS = {
+    LeadNotices.ALL: _CURRENT,
+    LeadNotices.LEAD: _CURRENT.where(_INVOLVEMENTS.c.lead_professional.is_(True)),
+}
+_CONTACT = select(
+    _PEOPLE.c.given_name,
+    _PEOPLE.c.family_name,
+    _PEOPLE.c.role,
+    _PEOPLE.c.organisation,
+    _PEOPLE.c.phone,
+    _PEOPLE.c.email,
+).where(_PEOPLE.c.id == bindparam("id"))
+_QUEUED = select(_NOTICES.c.dedupe_key).where(_NOTICES.c.dedupe_key.in_(bindparam("keys", expanding=True)))
+
+
 async def setting(session: AsyncSession, authority: str) -> LeadNotices:
     """The authority's setting (the default, lead professional only, until one is set)."""
-    value = (await session.execute(select(Meta.value).where(Meta.key == _key(authority)))).scalar()
+    value = (await session.execute(_SETTING, {"key": _key(authority)})).scalar()
     return LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
 
 
@@ -56,18 +89,30 @@ async def recipients(
     """The active practitioners with a current involvement (lead only, or all) with the child, by id."""
     if who is LeadNotices.OFF:
         return []
-    stmt = (
-        select(Involvement.practitioner_id, Involvement.lead_professional)
-        .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
-        .where(Involvement.child_ref == ref, Involvement.ended.is_(None), Practitioner.status == "active")
-    )
-    if who is LeadNotices.LEAD:
-        stmt = stmt.where(Involvement.lead_professional.is_(True))
     leads: dict[str, bool] = {}
-    for pid, lead in await session.execute(stmt):
+    for pid, lead in await session.execute(_RECIPIENTS[who], {"ref": ref}):
         if pid not in excluding:
             leads[pid] = leads.get(pid, False) or bool(lead)
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
+
+
+_TOLD = _CURRENT.add_columns(select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery())
+
+
+async def told_of(
+    session: AsyncSession, ref: int, authority: str, excluding: Collection[str] = ()
+) -> tuple[LeadNotices, list[Recipient]]:
+    """``setting`` and ``recipients`` in one statement: a lookup's first question, asked of every
+    child found (the setting comes with each current involvement; with none, nobody is told)."""
+    rows = (await session.execute(_TOLD, {"ref": ref, "key": _key(authority)})).all()
+    value = rows[0][2] if rows else None
+    who = LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
+    leads: dict[str, bool] = {}
+    for pid, lead, _ in rows:
+        if who is LeadNotices.OFF or pid in excluding or (who is LeadNotices.LEAD and not lead):
+            continue
+        leads[pid] = leads.get(pid, False) or bool(lead)
+    return who, [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +130,8 @@ class Contact:
 
 
 async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None:
-    p = await session.get(Practitioner, practitioner_id)
+    """Columns, not an ORM object: read on the hot path of every lookup that tells someone."""
+    p = (await session.execute(_CONTACT, {"id": practitioner_id})).first()
     if p is None:
         return None
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
@@ -95,5 +141,5 @@ async def queued(session: AsyncSession, dedupe_keys: Collection[str]) -> set[str
     """Which of these notice dedupe keys are already in the outbox (sent or waiting)."""
     if not dedupe_keys:
         return set()
-    result = await session.execute(select(NoticeRow.dedupe_key).where(NoticeRow.dedupe_key.in_(list(dedupe_keys))))
+    result = await session.execute(_QUEUED, {"keys": list(dedupe_keys)})
     return {key for key in result.scalars() if key is not None}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Platform, Principal, Role
@@ -208,17 +208,23 @@ async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
     """
     if principal.platform is Platform.CONSOLE:
         return await get_actor(session, principal.user_id)
-    result = await session.execute(
-        select(*ACTOR_COLUMNS)
-        .join(ChatIdentity, ChatIdentity.practitioner_id == Practitioner.id)
-        .where(
-            ChatIdentity.platform == principal.platform.value,
-            ChatIdentity.tenant == principal.tenant,
-            ChatIdentity.user_id == principal.user_id,
-        )
-    )
-    p = result.one_or_none()
+    found = {"platform": principal.platform.value, "tenant": principal.tenant, "user_id": principal.user_id}
+    p = (await session.execute(_RESOLVE, found)).one_or_none()
     return None if p is None else _actor(p)
+
+
+# Every chat command asks this first: built once, in Core (the ORM's per-call build costs about as
+# much again as running it).
+_PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__
+_RESOLVE = (
+    select(*(_PEOPLE.c[column.key] for column in ACTOR_COLUMNS))
+    .join(_IDENTITIES, _IDENTITIES.c.practitioner_id == _PEOPLE.c.id)
+    .where(
+        _IDENTITIES.c.platform == bindparam("platform"),
+        _IDENTITIES.c.tenant == bindparam("tenant"),
+        _IDENTITIES.c.user_id == bindparam("user_id"),
+    )
+)
 
 
 async def link_identity(session: AsyncSession, principal: Principal, practitioner_id: str, now: datetime) -> None:
