@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import event, select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
 from bot.console.notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
-from bot.notify import Outbox
+from bot.notify import CLAIM_CHUNK, Outbox
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
@@ -169,6 +169,30 @@ async def test_two_replicas_deliver_every_notice_exactly_once(app: Signpost, sec
     reports = await asyncio.gather(*(box.deliver_due() for box in boxes))
     assert sum(r.delivered for r in reports) == 20
     assert sorted(n.text for _, n in sent) == sorted(f"notice {i}" for i in range(20))
+
+
+async def test_a_pass_claims_and_records_notices_in_chunks_not_two_writes_a_notice(app: Signpost) -> None:
+    """120 due notices: every one delivered once, with a handful of write statements per chunk of
+    ``CLAIM_CHUNK`` (claim, record), not a claim and a record transaction for each notice (issue 15:
+    one looked-up child tells its lead, so a notice per enquiry)."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"c{i}") for i in range(120)])
+    writes: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            writes.append(statement)
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = await Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)]).deliver_due()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert report.delivered == 120 and len(sent) == 120
+    chunks = -(-120 // CLAIM_CHUNK)
+    assert len(writes) <= 4 * chunks, writes  # before: two write transactions a notice (240+)
 
 
 async def test_the_scheduler_runs_a_task_once_per_interval_across_replicas(
