@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
@@ -147,3 +149,32 @@ async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: 
     assert bad.outcome is Outcome.INVALID and "off, lead or all" in bad.text
     events = [e for e in await audit_events(app) if e.action == Action.LEAD_NOTICES]
     assert [(e.outcome, e.detail) for e in events][:2] == [("info", "Northshire lead"), ("done", "Northshire off")]
+
+
+async def test_telling_the_lead_is_written_with_the_lookups_own_audit_event(app: Signpost) -> None:
+    """A lookup that tells the lead professional writes in one transaction: the notice, its event and
+    the lookup's own event together, made durable before the answer (issue 15: the notice had a
+    write transaction of its own, SQLite's one write lock, on nearly every lookup)."""
+    await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told; Amy's audit keys exist
+    await search_as(app, "P002", SHIELDED)  # Priya steps up; a shielded child's lead is not told
+    committed: list[bool] = []
+
+    def wrote(conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            conn.info["signpost_test_wrote"] = True
+
+    def commit(conn: Any) -> None:
+        committed.append(conn.info.pop("signpost_test_wrote", False))
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", wrote)
+    event.listen(engine, "commit", commit)
+    try:
+        reply = await say(app, "P002", AMY)
+    finally:
+        event.remove(engine, "before_cursor_execute", wrote)
+        event.remove(engine, "commit", commit)
+    assert reply.outcome is Outcome.ANSWERED
+    assert await informed(app) == ["P001"]
+    assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1
+    assert committed.count(True) == 1, committed
