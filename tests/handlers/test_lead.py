@@ -153,15 +153,19 @@ async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: 
 
 async def test_telling_the_lead_is_written_with_the_lookups_own_audit_event(app: Signpost) -> None:
     """A lookup that tells the lead professional writes in one transaction: the notice, its event and
-    the lookup's own event together, made durable before the answer (issue 15: the notice had a
-    write transaction of its own, SQLite's one write lock, on nearly every lookup)."""
+    the lookup's own event together, in one insert, made durable before the answer (issue 15: the
+    notice had a write transaction of its own, SQLite's one write lock, on nearly every lookup, and
+    each event an insert of its own)."""
     await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told; Amy's audit keys exist
     await search_as(app, "P002", SHIELDED)  # Priya steps up; a shielded child's lead is not told
     committed: list[bool] = []
+    event_inserts: list[str] = []
 
     def wrote(conn: Any, _cursor: object, statement: str, *_: object) -> None:
         if statement.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
             conn.info["signpost_test_wrote"] = True
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            event_inserts.append(statement)
 
     def commit(conn: Any) -> None:
         committed.append(conn.info.pop("signpost_test_wrote", False))
@@ -178,3 +182,4 @@ async def test_telling_the_lead_is_written_with_the_lookups_own_audit_event(app:
     assert await informed(app) == ["P001"]
     assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1
     assert committed.count(True) == 1, committed
+    assert len(event_inserts) == 1, "the two events in one insert"
