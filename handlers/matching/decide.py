@@ -111,9 +111,10 @@ def choose(
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
-    - Both names in full with a date two digits out, or both names as registered (the family name
-      perhaps with a typo) at the full postcode with a date further out: accepted on its weight,
-      unless another candidate of that family name, wherever it lives, was born on the date given.
+    - Both names in full (or as registered, the family name perhaps with a typo) with a date two
+      digits out, or both names as registered at the full postcode with a date further out:
+      accepted on its weight, unless another candidate of that family name, wherever it lives, was
+      born on the date given.
       The latter only ``far_date_extra`` bits above ``accept``, and not when a brother or sister is
       registered at that address (a household with children born on other days, where the query
       may name an unregistered one: the date is all that tells them apart).

@@ -306,7 +306,7 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 
 _FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
 """Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`), unless the date is only two
-digits out and both names agree in full (:attr:`Standing.TWO_SLIPS`)."""
+digits out and both names agree in full or as registered (:attr:`Standing.TWO_SLIPS`)."""
 _FULL_NAME_GIVEN: Final = frozenset({"exact_all", "exact", "nickname", "middle"})
 _FULL_NAME_FAMILY: Final = frozenset({"exact", "part"})
 """Names that agree in full: the given name as registered, a nickname or a middle name; the family
@@ -328,9 +328,10 @@ class Standing(StrEnum):
     """The date of birth given disagrees beyond the common slips (two digits or more, two of day,
     month and year wrong): a namesake or a relative as often as this child. Never accepted."""
     TWO_SLIPS = "two_slips"
-    """Both names agree in full, the date of birth is two digits out: the child, unless another
-    candidate of the same family was born on the date given (then the query names a sibling or
-    twin with this child's name)."""
+    """Both names agree in full, or as registered with one slip in the family name (a brother's or
+    sister's family name is the same, so that slip points to no relative), the date of birth is two
+    digits out: the child, unless another candidate of the same family was born on the date given
+    (then the query names a sibling or twin with this child's name)."""
     HOME_FAR_DATE = "home_far_date"
     """The given name exactly and the family name as registered or a typo of it, as typed (not
     swapped, not an alias), and the full postcode agree; the date of birth is far off: the child
@@ -495,7 +496,7 @@ def assess(
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
     elif dob_level in _FAR_DATE_LEVELS:
         full = names.given in _FULL_NAME_GIVEN and names.family in _FULL_NAME_FAMILY
-        if full and dob_level == "two_digits":
+        if dob_level == "two_digits" and (full or _as_registered(names)):
             standing = Standing.TWO_SLIPS
         elif _as_registered(names) and _postcode_level(_prepare(query), identity.postcode) == "full":
             standing = Standing.HOME_FAR_DATE

@@ -469,3 +469,40 @@ def test_children_placed_apart_are_still_found_on_their_own_details() -> None:
     ):
         decision = search_apart(query, APART_COUNTS)
         assert decision.kind is DecisionKind.MATCH and decision.best == expected, decision.ranked
+
+
+@pytest.mark.parametrize("postcode", ["BS3 4DE", "BS3"], ids=["full postcode", "outward code"])
+def test_both_names_with_a_slip_in_the_family_name_and_a_date_two_digits_out_is_her(postcode: str) -> None:
+    """ "Olivia Brok" at her postcode, her birthday two digits out: her given name exactly and her
+    family name with one slip (a brother's or sister's family name would be the same, so the slip
+    points to no relative) are her names as registered, and the date's two slips do not forbid her
+    (before: any slip in the family name made the date forbid acceptance, whatever the weight)."""
+    query = Query("Olivia", "Brok", date(2015, 8, 19), postcode)
+    decision = choose(query, [("olivia", OLIVIA)], REGIONAL, counts=COUNTS)
+    assert decision.kind is DecisionKind.MATCH and decision.best == "olivia", decision.ranked
+
+
+@pytest.mark.parametrize("postcode", ["BS3 4DE", "NE4 7YH", "BS3", None])
+def test_a_slip_in_the_family_name_on_the_day_a_sibling_was_born_is_never_her(postcode: str | None) -> None:
+    """The same slips, but her sister Freya, placed apart, was born on the date given: it may name an
+    unregistered twin of Freya's, so never accepted, whatever the postcode."""
+    _never_a_child(search_apart(Query("Olivia", "Brok", date(2015, 8, 19), postcode), APART_COUNTS))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        Query("Olivai", "Brook", date(2015, 8, 19), "BS3 4DE"),  # a slip in the given name: maybe a sibling's name
+        Query("Brok", "Olivia", date(2015, 8, 19), "BS3 4DE"),  # swapped
+        Query("Olivia", "Bruke", date(2015, 8, 19), "BS3 4DE"),  # the family name only sounds alike
+        Query("Olivia", "Brok", date(2019, 8, 11), "BS3 4DE"),  # the date further out than two digits
+    ],
+    ids=["given slip", "swapped", "family sounds alike", "date further out"],
+)
+def test_other_slips_with_a_date_two_digits_out_still_forbid_her(query: Query) -> None:
+    """Only her names as registered (the family name with at most one slip) let a date two digits out
+    through: a given-name slip, swapped names, a family name that only sounds alike, or a date
+    further out still never choose her at her outward code (the full postcode aside, where a wholly
+    wrong date has its own rule)."""
+    asked = Query(query.given_names, query.family_name, query.date_of_birth, "BS3")
+    assert choose(asked, [("olivia", OLIVIA)], REGIONAL, counts=COUNTS).kind is not DecisionKind.MATCH
