@@ -164,6 +164,9 @@ def details_to_add(query: Query) -> tuple[str, ...]:
         wanted.append("the postcode")
     elif code == outward_code(code):
         wanted.append("the full postcode")
-    if len(normalise_name(query.given_names).split()) < 2:
+    given = normalise_name(query.given_names).split()
+    if not given:
+        wanted.append("the child's given name")  # one name typed: read as the family name
+    elif len(given) < 2:
         wanted.append("all of the child's given names")
     return tuple(wanted)

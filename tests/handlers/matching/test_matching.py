@@ -283,6 +283,13 @@ def test_details_to_add_are_what_the_query_lacks() -> None:
     assert details_to_add(Query("Amy Louise", "Jones", date(2014, 4, 3), "M1 2AB")) == ()
 
 
+def test_a_query_without_a_given_name_is_asked_for_the_given_name() -> None:
+    """ "Jones 03/04/2014" (one name typed, read as the family name): the detail that would separate
+    a family's children is the given name itself, not "all of" the given names they never gave."""
+    assert details_to_add(Query("", "Jones", date(2014, 4, 3), "M1 2AB")) == ("the child's given name",)
+    assert details_to_add(Query("", "Jones", date(2014, 4, 3))) == ("the postcode", "the child's given name")
+
+
 RARE = {"g:AMY": 20, "f:JONES": 3}  # rare names: agreeing on them weighs the most
 
 
