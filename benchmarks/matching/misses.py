@@ -1,0 +1,140 @@
+"""Read the present children answered "more than one record could match", one by one.
+
+    python -m benchmarks.matching.misses --children 100000 [--kind dob_digit] [--show 20]
+
+Same register, queries and scoring as ``benchmarks.matching.run`` (same seed, same options). For
+each present query whose answer is ambiguous it says why the right child was not accepted:
+
+- ``not first``: another candidate weighs more;
+- ``guard <standing>``: the right child's own weight reaches the accept threshold, but what its
+  names and date allow (its :class:`~handlers.matching.score.Standing` and the guard on it) keeps it
+  below;
+- ``weight``: the right child's own weight is under the accept threshold;
+- ``margin``: it is first and heavy enough, but the others together are within the margin.
+
+It prints a count per class and reason, then up to ``--show`` examples per class: the query, the
+right child, and the first three candidates with their weight (bits, before → after the guards)
+and standing. Everything is synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from benchmarks.matching.generate import Child, Generator, Labelled
+from benchmarks.matching.run import BlindIndex, name_counts
+from handlers.matching.decide import DecisionKind, MatchPolicy, choose
+from handlers.matching.score import MatchModel, assess, comparison_levels, query_count_keys
+from handlers.matching.terms import Query, query_terms
+from store.register.terms import Identity, normalise_name, phonetic_key
+
+
+def _family(identity: Identity) -> str:
+    """The family key the twin and sibling guards compare (``handlers.matching.decide``)."""
+    family = normalise_name(identity.family_name)
+    return phonetic_key(family) if family else ""
+
+
+def _show(identity: Identity) -> str:
+    aliases = f" aka {'/'.join(identity.aliases)}" if identity.aliases else ""
+    return (
+        f"{identity.given_names} | {identity.family_name} | {identity.date_of_birth} | "
+        f"{identity.postcode} | {identity.sex}{aliases}"
+    )
+
+
+def _query(query: Query) -> str:
+    return f"{query.given_names} | {query.family_name} | {query.date_of_birth} | {query.postcode} | {query.sex}"
+
+
+def classify(
+    labelled: Labelled,
+    register: Sequence[Child],
+    index: BlindIndex,
+    model: MatchModel,
+    policy: MatchPolicy,
+    counts: dict[str, int] | None,
+) -> tuple[str, list[str]] | None:
+    """Why a present query was not accepted (None when it was, or when it is not ambiguous)."""
+    query = labelled.query
+    found = sorted(index.candidates(query_terms(query)))
+    wanted = {key: counts[key] for key in query_count_keys(query) if key in counts} if counts else None
+    decision = choose(query, [(n, register[n].identity) for n in found], model, policy, wanted)
+    if decision.kind is not DecisionKind.AMBIGUOUS or labelled.child is None:
+        return None
+    ranked = decision.ranked
+    raw = {n: assess(query, register[n].identity, model, wanted) for n, _ in ranked[:3]}
+    true_raw = assess(query, register[labelled.child].identity, model, wanted)
+    if ranked[0][0] != labelled.child:
+        reason = "not first"
+    elif true_raw.bits < policy.accept:
+        reason = "weight"
+    elif ranked[0][1] < policy.accept:
+        reason = f"guard {true_raw.standing}"
+    else:
+        reason = "margin"
+    lines = [f"  query: {_query(query)}", f"  child: {_show(register[labelled.child].identity)}"]
+    levels = comparison_levels(query, register[labelled.child].identity, wanted)
+    lines.append(f"  child levels: {levels}; raw {true_raw.bits:.1f} bits, {true_raw.standing}")
+    for n, bits in ranked[:3]:
+        mark = "*" if n == labelled.child else " "
+        same = " same household" if register[n].household == register[labelled.child].household else ""
+        lines.append(
+            f"  {mark} {raw[n].bits:6.1f} -> {bits:6.1f}  {raw[n].standing:<17} {_show(register[n].identity)}{same}"
+        )
+    if len(ranked) > 3:
+        lines.append(f"    ... {len(ranked) - 3} more")
+    if reason.startswith("guard"):
+        child = register[labelled.child]
+        for n in found:
+            other = register[n].identity
+            related = n != labelled.child and _family(other) == _family(child.identity)
+            if related and (other.date_of_birth in (query.date_of_birth, child.identity.date_of_birth)):
+                lines.append(f"    same family, born on the date given or the child's: {_show(other)}")
+    return reason, lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--children", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--split-siblings", type=float, default=0.0)
+    parser.add_argument("--kind", action="append", help="only this class (two mistakes: 'two'); repeatable")
+    parser.add_argument("--show", type=int, default=15, help="examples per class")
+    args = parser.parse_args(argv)
+    generator = Generator(args.seed, args.split_siblings)
+    register = generator.register(args.children)
+    index = BlindIndex(register)
+    labelled = generator.queries(register, args.queries)
+    model = MatchModel(population=args.children)
+    policy = MatchPolicy()
+    counts = name_counts(register)
+    reasons: Counter[tuple[str, str]] = Counter()
+    examples: dict[str, list[list[str]]] = defaultdict(list)
+    for item in labelled:
+        kind = "two" if "+" in item.kind else item.kind
+        if item.child is None or (args.kind and kind not in args.kind):
+            continue
+        found = classify(item, register, index, model, policy, counts)
+        if found is None:
+            continue
+        reason, lines = found
+        reasons[kind, reason] += 1
+        if len(examples[kind]) < args.show:
+            examples[kind].append([f"[{item.kind}] {reason}", *lines])
+    print("| class | reason | ambiguous |\n|---|---|---|")
+    for (kind, reason), n in sorted(reasons.items()):
+        print(f"| {kind} | {reason} | {n} |")
+    for kind, shown in sorted(examples.items()):
+        print(f"\n## {kind}\n")
+        for lines in shown:
+            print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
