@@ -2,7 +2,10 @@
 folder already holds them) and time `signpost import` on them in a fresh store, in its own
 process, measuring wall time and peak RSS (the importer and its sealing workers, each).
 
-    python -m benchmarks.national_import --children 1000000 [--postgres URL] [--feeds DIR]
+    python -m benchmarks.national_import --children 1000000 [--postgres URL] [--feeds DIR] [--keep DIR]
+
+``--keep DIR`` keeps the SQLite store and its key file in DIR (``signpost.db``, ``signpost.key``)
+for benchmarks that search the imported register (``benchmarks.national_search``).
 
 Prints JSON: children, involvements, seconds, children a second, peak RSS of the importing
 process and of the largest sealing worker (MB), the machine's load average before and after.
@@ -53,9 +56,13 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=100_000)
     parser.add_argument("--postgres", help="PostgreSQL URL of a database to create a fresh one beside")
     parser.add_argument("--feeds", type=Path, default=Path(tempfile.gettempdir()), help="where feeds are kept")
+    parser.add_argument("--keep", type=Path, help="keep the SQLite store and key file in this folder")
     args = parser.parse_args()
     folder = feeds_for(args.children, args.feeds)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = str(args.keep) if args.keep else temporary
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, SIGNPOST_KEY_FILE=str(Path(scratch) / "signpost.key"))
         if args.postgres:
             env["SIGNPOST_DATABASE_URL"] = asyncio.run(fresh_postgres(args.postgres, f"national_{args.children}"))

@@ -51,14 +51,14 @@ async def inform(ctx: Context, req: Request, record: ChildRecord, session: Async
     assert looker is not None
     ref = record.ref
     day = req.now.date().isoformat()
-    who, found = await store.told_of(session, ref, record.local_authority, excluding=(looker.practitioner_id,))
-    if not found:
+    told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id)
+    contact, who = told.looker, told.setting
+    if not told.recipients or contact is None:
         return None
-    keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in found}
+    keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in told.recipients}
     sent = await store.queued(session, keyed)
     fresh = {key: r for key, r in keyed.items() if key not in sent}
-    contact = await store.contact(session, looker.practitioner_id) if fresh else None
-    if contact is None:
+    if not fresh:
         return None
     notices = [
         Notice(r.practitioner_id, NOTICE_KIND, notice_text(contact, ref, r.lead), dedupe_key=key)

@@ -207,21 +207,54 @@ class Followups:
 
 
 class SlackDeliverer:
-    """Notices as direct messages from the bot: the notice's text and buttons, nothing else."""
+    """Notices as direct messages from the bot: the notice's text and buttons, nothing else.
+
+    A person's direct-message channel with the bot does not change, so it is remembered (the most
+    recent ``channels_kept`` people): a notice to someone already written to is one Web API call,
+    not two (``conversations.open`` then ``chat.postMessage``). A channel Slack no longer knows is
+    forgotten and opened again, once.
+    """
 
     platform = Platform.SLACK
+    channels_kept = 10_000
+    _GONE = frozenset({"channel_not_found", "is_archived"})
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._channels: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def deliver(self, to: Principal, notice: Notice) -> None:
+        message = render.notice_message(notice)
+        person = (to.tenant, to.user_id)
         try:
+            known = self._channels.get(person)
+            if known is not None and await self._post_to_known(person, known, message):
+                return
             opened = await self.client.conversations_open(users=to.user_id)
             channel = opened["channel"]["id"]
-            await self.client.chat_postMessage(channel=channel, **render.notice_message(notice))
+            await self.client.chat_postMessage(channel=channel, **message)
+            self._remember(person, channel)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack_notice_failed", kind=notice.kind, error=failure_reason(exc))
             raise DeliveryFailed(f"Slack did not take the notice ({failure_reason(exc)})") from None
+
+    async def _post_to_known(self, person: tuple[str, str], channel: str, message: dict[str, Any]) -> bool:
+        """Post to a remembered channel; False (and forgotten) when Slack no longer knows it."""
+        try:
+            await self.client.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in self._GONE:
+                raise
+            self._channels.pop(person, None)
+            return False
+        self._channels.move_to_end(person)
+        return True
+
+    def _remember(self, person: tuple[str, str], channel: str) -> None:
+        self._channels[person] = channel
+        self._channels.move_to_end(person)
+        while len(self._channels) > self.channels_kept:
+            self._channels.popitem(last=False)
 
 
 class SlackFrontEnd:

@@ -57,8 +57,7 @@ async def switch_off_gate(ctx: Context, spec: Spec, req: Request, session: Async
     """
     if spec.after_switch_off and spec.stepup is StepUp.NONE:
         return None  # runs either way, and no later gate would stop it
-    row = await decommission.current(session)
-    if row is None or not decommission.is_switched_off(row.switch_off, req.now.date()):
+    if not decommission.is_switched_off(await decommission.switch_off_date(session), req.now.date()):
         return None
     if spec.after_switch_off:
         return ADMIT

@@ -94,8 +94,20 @@ def _d(day: date) -> str:
 # -- schedule ----------------------------------------------------------------------------------
 
 
+# Built once: every command asks it (the switch-off gate), and building it per call cost more than running it.
+_CURRENT = select(Decommission).where(Decommission.live == "live")
+
+
 async def current(session: AsyncSession) -> Decommission | None:
-    return (await session.execute(select(Decommission).where(Decommission.live == "live"))).scalar_one_or_none()
+    return (await session.execute(_CURRENT)).scalar_one_or_none()
+
+
+_SWITCH_OFF = select(Decommission.switch_off).where(Decommission.live == "live")
+
+
+async def switch_off_date(session: AsyncSession) -> date | None:
+    """The live schedule's switch-off date, or None: a column, not an ORM object (every command's gate)."""
+    return (await session.execute(_SWITCH_OFF)).scalar_one_or_none()
 
 
 async def status(session: AsyncSession) -> Status | None:

@@ -96,23 +96,53 @@ async def recipients(
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
-_TOLD = _CURRENT.add_columns(select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery())
+_LOOKER = _PEOPLE.alias("looker")
+_TOLD = (
+    _CURRENT.add_columns(
+        select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery(),
+        _LOOKER.c.given_name,
+        _LOOKER.c.family_name,
+        _LOOKER.c.role,
+        _LOOKER.c.organisation,
+        _LOOKER.c.phone,
+        _LOOKER.c.email,
+    )
+    # The looker's contact comes with each row (an outer join on the looker's id alone): the
+    # notice's text, read here rather than in a statement of its own.
+    .outerjoin(_LOOKER, _LOOKER.c.id == bindparam("looker"))
+)
 
 
-async def told_of(
-    session: AsyncSession, ref: int, authority: str, excluding: Collection[str] = ()
-) -> tuple[LeadNotices, list[Recipient]]:
-    """``setting`` and ``recipients`` in one statement: a lookup's first question, asked of every
-    child found (the setting comes with each current involvement; with none, nobody is told)."""
-    rows = (await session.execute(_TOLD, {"ref": ref, "key": _key(authority)})).all()
-    value = rows[0][2] if rows else None
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Who is to be told of a lookup, and what they are told about the looker."""
+
+    setting: LeadNotices
+    recipients: list[Recipient]
+    looker: Contact | None
+
+
+async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) -> Told:
+    """``setting``, ``recipients`` (never the looker) and the looker's ``contact``, in one statement:
+    a lookup's first question, asked of every child found (with no current involvement, nobody is
+    told and nothing else is read)."""
+    rows = (await session.execute(_TOLD, {"ref": ref, "key": _key(authority), "looker": looker})).all()
+    if not rows:
+        return Told(DEFAULT, [], None)
+    first = rows[0]
+    value = first[2]
     who = LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
     leads: dict[str, bool] = {}
-    for pid, lead, _ in rows:
-        if who is LeadNotices.OFF or pid in excluding or (who is LeadNotices.LEAD and not lead):
+    for pid, lead, *_ in rows:
+        if who is LeadNotices.OFF or pid == looker or (who is LeadNotices.LEAD and not lead):
             continue
         leads[pid] = leads.get(pid, False) or bool(lead)
-    return who, [Recipient(pid, leads[pid]) for pid in sorted(leads)]
+    contact = None
+    if first.given_name is not None:
+        contact = Contact(
+            f"{first.given_name} {first.family_name}", first.role, first.organisation, first.phone, first.email
+        )
+    return Told(who, [Recipient(pid, leads[pid]) for pid in sorted(leads)], contact)
 
 
 @dataclass(frozen=True, slots=True)

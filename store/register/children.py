@@ -10,7 +10,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Table, and_, delete, func, insert, select, update
+from sqlalchemy import LargeBinary, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
@@ -620,30 +620,35 @@ async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
     return _ordered([_signpost(r) for r in result])
 
 
+# Built once, in Core terms: the statement behind every keyed enquiry. Building it per call (three
+# outer joins, sixteen columns) cost more CPU than running it: 0.6-1.2 ms against ~0.15 ms.
+_READABLE = and_(Involvement.child_ref == Child.ref, Child.state == "active", Child.shielded.is_(False))
+_ENQUIRE = (
+    select(
+        Child.ref,
+        Child.local_authority,
+        Child.shielded,
+        Child.state,
+        ChildKey.kek_id,
+        ChildKey.wrapped,
+        Involvement.child_ref.label("involved"),
+        *SIGNPOST_COLUMNS,
+    )
+    .select_from(Child)
+    .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
+    .outerjoin(Involvement, _READABLE)
+    .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
+    .where(Child.ref == bindparam("ref"))
+)
+
+
 async def enquire(session: AsyncSession, ref: int) -> Enquiry | None:
     """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
     and, for an active child that is not shielded, its signposts (ordered as ``signposts``).
 
     A shielded child's signposts are not read here: only a grant lets them be read (``signposts``).
     """
-    readable = and_(Involvement.child_ref == Child.ref, Child.state == "active", Child.shielded.is_(False))
-    result = await session.execute(
-        select(
-            Child.ref,
-            Child.local_authority,
-            Child.shielded,
-            Child.state,
-            ChildKey.kek_id,
-            ChildKey.wrapped,
-            Involvement.child_ref.label("involved"),
-            *SIGNPOST_COLUMNS,
-        )
-        .select_from(Child)
-        .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
-        .outerjoin(Involvement, readable)
-        .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
-        .where(Child.ref == ref)
-    )
+    result = await session.execute(_ENQUIRE, {"ref": ref})
     rows = result.all()
     if not rows:
         return None

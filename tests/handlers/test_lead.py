@@ -183,3 +183,32 @@ async def test_telling_the_lead_is_written_with_the_lookups_own_audit_event(app:
     assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1
     assert committed.count(True) == 1, committed
     assert len(event_inserts) == 1, "the two events in one insert"
+
+
+async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(app: Signpost) -> None:
+    """A lookup that tells the lead reads the setting, the recipients and the looker's contact
+    signpost in one statement (issue 15: the contact was a statement of its own on every such
+    lookup), and the notice still names the looker by their contact signpost."""
+    await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
+    await search_as(app, "P002", SHIELDED)  # Priya steps up
+    reads: list[str] = []
+
+    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        words = statement.split()
+        if words and words[0].upper() == "SELECT" and " practitioners" in statement.lower():
+            reads.append(" ".join(words))
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        reply = await say(app, "P002", AMY)
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    assert reply.outcome is Outcome.ANSWERED
+    assert await informed(app) == ["P001"]
+    [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
+    assert notice.text == PRIYA_LOOKED_UP_AMY
+    told = [s for s in reads if "meta" in s.lower()]
+    assert len(told) == 1, reads
+    looker_alone = [s for s in reads if s.lower().startswith("select practitioners.given_name")]
+    assert looker_alone == [], reads

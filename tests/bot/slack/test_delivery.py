@@ -53,6 +53,43 @@ async def test_notice_is_a_direct_message_with_its_text_and_buttons(slack_app: S
     assert [e["action_id"] for b in actions for e in b["elements"]] == ["approve", "deny"]
 
 
+async def test_a_second_notice_to_the_same_person_reuses_their_direct_message_channel(slack_app: SlackHarness) -> None:
+    """One Web API call a notice once the person has been written to: their DM channel is kept."""
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    await slack_app.front.deliverer.deliver(to(NURSE), NOTICE)
+    opened = slack_app.fake.of("conversations.open")
+    assert [o.body["users"] for o in opened] == [DUTY.user_id, NURSE.user_id]
+    posts = slack_app.fake.of("chat.postMessage")
+    duty_channel, nurse_channel = (o.answer["channel"]["id"] for o in opened)
+    assert [p.body["channel"] for p in posts] == [duty_channel, duty_channel, nurse_channel]
+
+
+async def test_a_kept_channel_slack_no_longer_knows_is_opened_again_and_the_notice_delivered(
+    slack_app: SlackHarness,
+) -> None:
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    slack_app.fake.fail("chat.postMessage", "channel_not_found")
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    first, again = slack_app.fake.of("conversations.open")
+    posts = slack_app.fake.of("chat.postMessage")
+    assert [p.answer["ok"] for p in posts] == [True, False, True]
+    assert posts[1].body["channel"] == first.answer["channel"]["id"]
+    assert posts[2].body["channel"] == again.answer["channel"]["id"]
+    assert posts[2].body["text"] == NOTICE.text
+
+
+async def test_a_kept_channel_that_fails_otherwise_fails_the_delivery_without_reopening(
+    slack_app: SlackHarness,
+) -> None:
+    """Only a channel Slack says is gone is opened again; any other refusal is the outbox's to retry."""
+    await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    slack_app.fake.fail("chat.postMessage", "internal_error")
+    with pytest.raises(DeliveryFailed):
+        await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    assert len(slack_app.fake.of("conversations.open")) == 1
+
+
 async def test_no_personal_data_in_any_chat_post_message_body(slack_app: SlackHarness) -> None:
     """Lookups answer privately (an ephemeral ack, a modal or response_url); DMs carry notices only,
     never child data."""

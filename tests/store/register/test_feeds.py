@@ -237,3 +237,23 @@ async def test_repeats_in_different_chunks_name_the_first_line(signpost: Signpos
         "involvements.csv:7: child_ref: repeats the row on line 2",
     ]
     assert (await counts(signpost))["children"] == 0
+
+
+async def test_references_with_digits_that_are_not_ascii_are_reported_not_raised(signpost: Signpost) -> None:
+    """ "²".isdigit() is true and int("²") fails: such a reference in any feed is a reported row
+    (children, involvements), never an error in the middle of the import."""
+    superscript = "99900000\u00b28"  # SUPERSCRIPT TWO
+    arabic_indic = AMY.translate({ord(d): 0x0660 + int(d) for d in "0123456789"})  # Amy's, in other digits
+    children_feed = f"{CHILDREN_HEADER}\n{superscript},Amy,Jones,,2014-04-03,F,M1 2AB,Northshire,false\n"
+    involvements = f"{INVOLVEMENTS_HEADER}\n{arabic_indic},P001,School nursing,2024-09-01,,false\n"
+    with pytest.raises(FeedRejected) as caught:
+        await run(
+            signpost,
+            Feed("practitioners.csv", PRACTITIONERS),
+            Feed("children.csv", children_feed),
+            Feed("involvements.csv", involvements),
+        )
+    problems = [(p.file, p.line, p.field) for p in caught.value.report.problems]
+    assert ("children.csv", 2, "child_ref") in problems
+    assert ("involvements.csv", 2, "child_ref") in problems
+    assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
