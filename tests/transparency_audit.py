@@ -24,7 +24,8 @@ OCT = datetime(2026, 10, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the FakeClock's start: October is the last complete month
 
 # Six more teachers in Northshire, so some practitioner counts reach 5 and are published as numbers.
-TEACHERS = [f"T0{i}" for i in range(1, 7)]
+# Not "T01": every report carries the time it was made, and "…T01:…" is one in an hour of each night.
+TEACHERS = [f"TCH0{i}" for i in range(1, 7)]
 EXTRA = "".join(
     f"{pid},Tess{i},Lane{i},Teacher,Hill Primary School,Northshire,0161 496 01{i:02d},t{i}@hill.example,practitioner\n"
     for i, pid in enumerate(TEACHERS, start=1)
