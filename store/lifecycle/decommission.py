@@ -95,14 +95,15 @@ def _d(day: date) -> str:
 
 
 # Built once: every command asks it (the switch-off gate), and building it per call cost more than running it.
-_CURRENT = select(Decommission).where(Decommission.live == "live")
+_LIVE = Decommission.live == "live"
+_CURRENT = select(Decommission).where(_LIVE)
 
 
 async def current(session: AsyncSession) -> Decommission | None:
     return (await session.execute(_CURRENT)).scalar_one_or_none()
 
 
-_SWITCH_OFF = select(Decommission.switch_off).where(Decommission.live == "live")
+_SWITCH_OFF = select(Decommission.switch_off).where(_LIVE)
 
 
 async def switch_off_date(session: AsyncSession) -> date | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,11 +138,7 @@ async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) 
         if who is LeadNotices.OFF or pid == looker or (who is LeadNotices.LEAD and not lead):
             continue
         leads[pid] = leads.get(pid, False) or bool(lead)
-    contact = None
-    if first.given_name is not None:
-        contact = Contact(
-            f"{first.given_name} {first.family_name}", first.role, first.organisation, first.phone, first.email
-        )
+    contact = None if first.given_name is None else _contact(first)
     return Told(who, [Recipient(pid, leads[pid]) for pid in sorted(leads)], contact)
 
 
@@ -164,6 +161,11 @@ async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None
     p = (await session.execute(_CONTACT, {"id": practitioner_id})).first()
     if p is None:
         return None
+    return _contact(p)
+
+
+def _contact(p: Any) -> Contact:
+    """A contact signpost from a row with the contact columns (``_CONTACT``'s, or the looker's in ``_TOLD``)."""
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
 
 
