@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
+from store.prepared import Prepared
 from store.tables.delivery import Delivery
 
 log = structlog.get_logger("signpost.deliveries")
@@ -48,11 +49,12 @@ async def claim_many(session: AsyncSession, keys: Sequence[str], now: datetime) 
     unique = list(dict.fromkeys(stored_key(k) for k in keys))
     if not unique:
         return set()
-    # Core's insert of every key as one statement (the ORM's bulk path would go row by row).
+    # Core's insert with the keys as executemany parameters: one multi-row statement, compiled
+    # once (``.values(rows)`` has no cache key and was compiled afresh on every call).
     rows = [{"key": k, "seen_at": now} for k in unique]
-    stmt = dialect_insert(session)(_DELIVERIES).values(rows)
+    stmt = dialect_insert(session)(_DELIVERIES)
     stmt = stmt.on_conflict_do_nothing(index_elements=[_DELIVERIES.c.key]).returning(_DELIVERIES.c.key)
-    result = await session.execute(stmt)
+    result = await session.execute(stmt, rows)
     fresh = set(result.scalars())
     return {k for k in keys if stored_key(k) in fresh}
 
@@ -64,13 +66,12 @@ async def claim(session: AsyncSession, key: str, now: datetime) -> bool:
 
 # Built once, in Core: every read-only command asks this (a statement built per call, through the
 # ORM, costs about as much again as running it).
-_SEEN = select(_DELIVERIES.c.key).where(_DELIVERIES.c.key == bindparam("key"))
+_SEEN = Prepared(select(_DELIVERIES.c.key).where(_DELIVERIES.c.key == bindparam("key")))
 
 
 async def seen(session: AsyncSession, key: str) -> bool:
     """Whether this key was claimed already (a read: the claim itself is made with the event)."""
-    found = await session.execute(_SEEN, {"key": stored_key(key)})
-    return found.first() is not None
+    return await _SEEN.first(session, {"key": stored_key(key)}) is not None
 
 
 async def release(session: AsyncSession, key: str) -> None:

@@ -44,10 +44,12 @@ class NoticeStore:
             }
             for n in notices
         ]
-        # Core's insert of the rows as one statement (the ORM's bulk path would go row by row).
+        # Core's insert with the rows as executemany parameters: SQLAlchemy sends them as one
+        # multi-row statement ("insertmanyvalues") and compiles it once. ``.values(rows)`` would be
+        # a statement with no cache key, compiled afresh on every lookup that tells a lead.
         table = NoticeRow.__table__
-        stmt = dialect_insert(session)(table).values(rows).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-        return len((await session.execute(stmt.returning(table.c.id))).all())
+        stmt = dialect_insert(session)(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        return len((await session.execute(stmt.returning(table.c.id), rows)).all())
 
 
 EMAIL_KIND = "email"

@@ -54,15 +54,17 @@ async def claim_many(
     """
     if not notice_ids:
         return {}
-    claims = NoticeClaim.__table__  # Core's insert: the ORM's bulk path would go row by row
+    # Core's insert with the rows as executemany parameters: one multi-row statement, compiled
+    # once (``.values(rows)`` has no cache key and was compiled afresh on every call).
+    claims = NoticeClaim.__table__
     rows = [{"notice_id": i, "claimed_by": worker, "claimed_until": now + hold} for i in notice_ids]
-    stmt = dialect_insert(session)(claims).values(rows)
+    stmt = dialect_insert(session)(claims)
     stmt = stmt.on_conflict_do_update(
         index_elements=[claims.c.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
         where=claims.c.claimed_until <= now,
     ).returning(claims.c.notice_id)
-    taken = list((await session.execute(stmt)).scalars())
+    taken = list((await session.execute(stmt, rows)).scalars())
     if not taken:
         return {}
     found = await session.execute(
