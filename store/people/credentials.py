@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import REACHED_OUTCOMES, Principal
 from store.keys.crypto import KeyRing
+from store.prepared import Prepared
 from store.tables.audit import AuditEvent
 from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
 
@@ -81,16 +82,18 @@ def seed_aad(practitioner_id: str) -> bytes:
 
 _CREDENTIALS = TotpCredential.__table__
 # Every step-up check reads this: built once, in Core, and always fresh from the database.
-_GET = select(
-    *(
-        _CREDENTIALS.c[name]
-        for name in ("practitioner_id", "state", "last_step", "failures", "locked_until", "stepped_up_at")
-    )
-).where(_CREDENTIALS.c.practitioner_id == bindparam("id"))
+_GET = Prepared(
+    select(
+        *(
+            _CREDENTIALS.c[name]
+            for name in ("practitioner_id", "state", "last_step", "failures", "locked_until", "stepped_up_at")
+        )
+    ).where(_CREDENTIALS.c.practitioner_id == bindparam("id"))
+)
 
 
 async def get(session: AsyncSession, practitioner_id: str) -> CredentialState | None:
-    row = (await session.execute(_GET, {"id": practitioner_id})).first()
+    row = await _GET.first(session, {"id": practitioner_id})
     return None if row is None else _state(row)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.prepared import Prepared
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
@@ -98,7 +99,7 @@ async def recipients(
 
 
 _LOOKER = _PEOPLE.alias("looker")
-_TOLD = (
+_TOLD = Prepared(
     _CURRENT.add_columns(
         select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery(),
         _LOOKER.c.given_name,
@@ -127,7 +128,7 @@ async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) 
     """``setting``, ``recipients`` (never the looker) and the looker's ``contact``, in one statement:
     a lookup's first question, asked of every child found (with no current involvement, nobody is
     told and nothing else is read)."""
-    rows = (await session.execute(_TOLD, {"ref": ref, "key": _key(authority), "looker": looker})).all()
+    rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority), "looker": looker})
     if not rows:
         return Told(DEFAULT, [], None)
     first = rows[0]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Platform, Principal, Role
 from store.db import dialect_insert
+from store.prepared import Prepared
 from store.tables.people import ChatIdentity, Practitioner
 from store.tables.register import Involvement
 
@@ -209,14 +210,14 @@ async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
     if principal.platform is Platform.CONSOLE:
         return await get_actor(session, principal.user_id)
     found = {"platform": principal.platform.value, "tenant": principal.tenant, "user_id": principal.user_id}
-    p = (await session.execute(_RESOLVE, found)).one_or_none()
+    p = await _RESOLVE.first(session, found)
     return None if p is None else _actor(p)
 
 
 # Every chat command asks this first: built once, in Core (the ORM's per-call build costs about as
 # much again as running it).
 _PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__
-_RESOLVE = (
+_RESOLVE = Prepared(
     select(*(_PEOPLE.c[column.key] for column in ACTOR_COLUMNS))
     .join(_IDENTITIES, _IDENTITIES.c.practitioner_id == _PEOPLE.c.id)
     .where(

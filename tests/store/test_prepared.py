@@ -1,0 +1,151 @@
+"""Hot-path reads compiled once and run on the driver (issue 15): ``store.prepared.Prepared``.
+
+They replace ``session.execute`` for the reads every command makes, so on both backends they must
+give exactly what SQLAlchemy gives (values converted by the same types: dates, times, booleans,
+bytes, big integers), run inside the session's own transaction, show every statement to engine
+listeners, and surface a driver's error as SQLAlchemy's own, with no parameter in its text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, select, text
+from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.exc import DBAPIError
+
+from bot.app import Signpost
+from handlers.vocabulary import Outcome
+from store.db import Database
+from store.prepared import Prepared
+from store.tables.people import Practitioner
+from store.tables.register import Child, Involvement, LocalAuthority
+from tests.access_helpers import load_access, search_as
+from tests.factories import AMY
+
+COMPILED_AGAIN = (CacheStats.CACHE_MISS, CacheStats.NO_CACHE_KEY, CacheStats.NO_DIALECT_SUPPORT)
+WHEN = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
+
+_ROWS = Prepared(
+    select(
+        Child.ref,
+        Child.shielded,
+        Child.identity,
+        Child.updated_at,
+        Involvement.started,
+        Involvement.ended,
+        Involvement.lead_professional,
+    )
+    .outerjoin(Involvement, Involvement.child_ref == Child.ref)
+    .where(Child.local_authority == bindparam("authority"), Child.state == "active")
+    .order_by(Child.ref, Involvement.started)
+)
+
+
+async def _register(db: Database) -> None:
+    async with db.write() as session:
+        session.add(LocalAuthority(name="Northshire", first_seen=WHEN))
+        await session.flush()
+        session.add(
+            Practitioner(id="P001", given_name="Ann", family_name="Lee", role="Nurse", organisation="NHS",
+                         local_authority="Northshire", phone="0", email="a@example.org", roles="practitioner",
+                         status="active", updated_at=WHEN)
+        )  # fmt: skip
+        session.add_all(
+            [
+                Child(ref=9_990_000_016, local_authority="Northshire", shielded=True, state="active",
+                      identity=b"\x00sealed\xff", row_mac=None, updated_at=WHEN),
+                Child(ref=42, local_authority="Northshire", shielded=False, state="active",
+                      identity=None, row_mac=None, updated_at=WHEN),
+                Child(ref=43, local_authority="Northshire", shielded=False, state="destroyed",
+                      identity=None, row_mac=None, updated_at=WHEN),
+            ]
+        )  # fmt: skip
+        await session.flush()
+        session.add(
+            Involvement(child_ref=9_990_000_016, practitioner_id="P001", service="School nursing",
+                        started=date(2020, 2, 29), ended=None, lead_professional=True)
+        )  # fmt: skip
+
+
+async def test_rows_and_values_are_what_sqlalchemy_gives(db: Database) -> None:
+    await _register(db)
+    async with db.read() as session:
+        ours = await _ROWS.all(session, {"authority": "Northshire"})
+        theirs = (await session.execute(_ROWS.statement, {"authority": "Northshire"})).all()
+    assert [tuple(row) for row in ours] == [tuple(row) for row in theirs]
+    assert [tuple(row) for row in ours] == [
+        (42, False, None, WHEN, None, None, None),
+        (9_990_000_016, True, b"\x00sealed\xff", WHEN, date(2020, 2, 29), None, True),
+    ]
+    assert ours[1].updated_at == WHEN and ours[1].lead_professional is True and ours[0].shielded is False
+    async with db.read() as session:
+        assert await _ROWS.all(session, {"authority": "Southshire"}) == []
+        assert await _ROWS.first(session, {"authority": "Southshire"}) is None
+
+
+async def test_it_reads_inside_the_sessions_own_transaction(db: Database) -> None:
+    async with db.write() as session:
+        session.add(LocalAuthority(name="Northshire", first_seen=WHEN))
+        await session.flush()
+        assert await _ROWS.all(session, {"authority": "Northshire"}) == []
+        session.add(Child(ref=7, local_authority="Northshire", shielded=False, state="active", updated_at=WHEN))
+        await session.flush()
+        # Uncommitted, so visible only on this transaction's own connection.
+        assert [row.ref for row in await _ROWS.all(session, {"authority": "Northshire"})] == [7]
+        await session.rollback()
+    async with db.read() as session:
+        assert await _ROWS.all(session, {"authority": "Northshire"}) == []
+
+
+async def test_engine_listeners_see_each_statement(db: Database) -> None:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with db.read() as session:
+            await _ROWS.all(session, {"authority": "Northshire"})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [s for s in seen if "children.shielded" in s], seen
+
+
+async def test_a_driver_error_is_sqlalchemys_shows_no_parameter_and_the_pool_goes_on(db: Database) -> None:
+    broken = Prepared(select(Child.ref).where(Child.ref == bindparam("ref"), text("no_such_column = 1")))
+    with pytest.raises(DBAPIError) as raised:
+        async with db.read() as session:
+            await broken.all(session, {"ref": 9_990_000_016})
+    assert "9990000016" not in str(raised.value)
+    async with db.read() as session:
+        assert await _ROWS.all(session, {"authority": "Northshire"}) == []
+
+
+async def test_a_keyed_enquiry_compiles_nothing_once_warm(signpost: Signpost) -> None:
+    """Every statement of a keyed enquiry is compiled once: a prepared read, or one from
+    SQLAlchemy's compiled cache. A statement with no cache key (``insert().values(rows)`` was
+    one: the lead's notice) would be compiled afresh on every lookup."""
+    await load_access(signpost)
+    assert (await search_as(signpost, "P002", AMY)).outcome is Outcome.ANSWERED  # warm: compiles
+    await signpost.ctx.audit.settle()  # and the audit listeners (the misuse rules) have run
+    compiled: list[tuple[str, str]] = []
+
+    def record(_conn: Any, _cursor: object, statement: str, _params: object, context: Any, *_: object) -> None:
+        hit = getattr(context, "cache_hit", None)
+        if getattr(context, "compiled", None) is not None and hit in COMPILED_AGAIN:
+            compiled.append((str(hit), " ".join(statement.split())[:120]))
+
+    engine = signpost.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = await search_as(signpost, "P003", AMY)  # another looker: the lead is told again
+        await signpost.ctx.audit.settle()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reply.outcome is Outcome.ANSWERED
+    assert compiled == [], compiled
