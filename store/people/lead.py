@@ -65,6 +65,7 @@ _CONTACT = select(
     _PEOPLE.c.phone,
     _PEOPLE.c.email,
 ).where(_PEOPLE.c.id == bindparam("id"))
+_QUEUED_ONE = Prepared(select(_NOTICES.c.dedupe_key).where(_NOTICES.c.dedupe_key == bindparam("key")))
 _QUEUED = select(_NOTICES.c.dedupe_key).where(_NOTICES.c.dedupe_key.in_(bindparam("keys", expanding=True)))
 
 
@@ -174,5 +175,8 @@ async def queued(session: AsyncSession, dedupe_keys: Collection[str]) -> set[str
     """Which of these notice dedupe keys are already in the outbox (sent or waiting)."""
     if not dedupe_keys:
         return set()
+    if len(dedupe_keys) == 1:  # the usual case (the lead alone): a prepared read
+        [key] = dedupe_keys
+        return {key} if await _QUEUED_ONE.first(session, {"key": key}) is not None else set()
     result = await session.execute(_QUEUED, {"keys": list(dedupe_keys)})
     return {key for key in result.scalars() if key is not None}
