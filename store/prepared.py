@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -61,9 +61,7 @@ class Prepared:
         return found
 
     async def all(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> list[Any]:
-        connection = await session.connection()
-        sync = connection.sync_connection
-        assert sync is not None
+        sync, adapted = await _on(session)
         dialect = sync.dialect
         plan = self.compiled(dialect)
         values = plan.defaults if not params else {**plan.defaults, **params}
@@ -73,7 +71,6 @@ class Prepared:
         )
         if sync._has_events or sync.engine._has_events:
             sync.dispatch.before_cursor_execute(sync, None, plan.sql, bound, None, False)
-        adapted: Any = (await connection.get_raw_connection()).dbapi_connection
         try:
             if dialect.name == "sqlite":
                 async with adapted._execute_mutex:
@@ -102,6 +99,25 @@ class Prepared:
     async def first(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> Any | None:
         rows = await self.all(session, params)
         return rows[0] if rows else None
+
+
+_ON = "store.prepared.connection"
+"""``session.info`` key: the transaction the session is in, its connection and the driver's."""
+
+
+async def _on(session: AsyncSession) -> tuple[Connection, Any]:
+    """The session's connection for its current transaction (begun if need be), and the adapted
+    driver connection under it: looked up once a transaction, not twice a statement (each lookup
+    is a greenlet switch into SQLAlchemy)."""
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get(_ON)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1], known[2]
+    sync = (await session.connection()).sync_connection
+    assert sync is not None
+    adapted = sync.connection.dbapi_connection
+    session.info[_ON] = (session.sync_session.get_transaction(), sync, adapted)
+    return sync, adapted
 
 
 def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
@@ -97,6 +98,21 @@ async def test_it_reads_inside_the_sessions_own_transaction(db: Database) -> Non
         assert [row.ref for row in await _ROWS.all(session, {"authority": "Northshire"})] == [7]
         await session.rollback()
     async with db.read() as session:
+        assert await _ROWS.all(session, {"authority": "Northshire"}) == []
+
+
+async def test_one_session_across_transactions_reads_each_ones_own(db: Database) -> None:
+    """The connection is looked up once a transaction: a session's next transaction (maybe on
+    another pooled connection) must not read through the last one's."""
+    async with db.write() as session:
+        session.add(LocalAuthority(name="Northshire", first_seen=WHEN))
+    async with AsyncSession(db.engine) as session:
+        assert await _ROWS.all(session, {"authority": "Northshire"}) == []
+        await session.commit()
+        session.add(Child(ref=8, local_authority="Northshire", shielded=False, state="active", updated_at=WHEN))
+        await session.flush()
+        assert [row.ref for row in await _ROWS.all(session, {"authority": "Northshire"})] == [8]
+        await session.rollback()
         assert await _ROWS.all(session, {"authority": "Northshire"}) == []
 
 
