@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Insert, Select
 
 from store.db import _run_sqlite
 
@@ -42,7 +42,8 @@ class _Compiled:
 
 
 class Prepared:
-    """A Core SELECT (bound parameters by name, no expanding IN) for the hot path.
+    """A Core statement that returns rows (a SELECT, or an INSERT … RETURNING), with bound
+    parameters by name and no expanding IN, for the hot path.
 
     ``await prepared.all(session, {"ref": 1})`` gives the rows as named tuples, as
     ``(await session.execute(statement, params)).all()`` would.
@@ -50,7 +51,7 @@ class Prepared:
 
     __slots__ = ("_compiled", "statement")
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -61,6 +62,8 @@ class Prepared:
         return found
 
     async def all(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> list[Any]:
+        if session.autoflush and not session.sync_session._is_clean():
+            await session.flush()  # as SQLAlchemy would before a statement: pending rows are read too
         sync, adapted = await _on(session)
         dialect = sync.dialect
         plan = self.compiled(dialect)
@@ -120,7 +123,7 @@ async def _on(session: AsyncSession) -> tuple[Connection, Any]:
     return sync, adapted
 
 
-def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:
+def _compile(statement: Select[*tuple[Any, ...]] | Insert, dialect: Dialect) -> _Compiled:
     compiled: Any = statement.compile(dialect=dialect)
     names: Sequence[str] = compiled.positiontup or ()
     binds = compiled._bind_processors

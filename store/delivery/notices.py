@@ -6,12 +6,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Button, Input, Notice
 from store.db import dialect_insert
+from store.prepared import Prepared
 from store.tables.delivery import Notice as NoticeRow
 
 
@@ -23,6 +26,17 @@ def decode(row: NoticeRow) -> Notice:
     doc = json.loads(row.body)
     buttons = tuple(Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"])
     return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key)
+
+
+def _enqueue_one(insert: Any) -> Prepared:
+    """One notice, unless its dedupe key is stored already: the new row's id, or no row."""
+    table = NoticeRow.__table__
+    columns = ("recipient_id", "kind", "body", "dedupe_key", "created_at", "not_before", "attempts")
+    statement = insert(table).values({name: bindparam(name) for name in columns})
+    return Prepared(statement.on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id))
+
+
+_ENQUEUE_ONE = {"sqlite": _enqueue_one(sqlite.insert), "postgresql": _enqueue_one(postgresql.insert)}
 
 
 class NoticeStore:
@@ -44,6 +58,8 @@ class NoticeStore:
             }
             for n in notices
         ]
+        if len(rows) == 1:  # the usual case (one lead told): a prepared insert
+            return len(await _ENQUEUE_ONE[session.get_bind().dialect.name].all(session, rows[0]))
         # Core's insert with the rows as executemany parameters: SQLAlchemy sends them as one
         # multi-row statement ("insertmanyvalues") and compiles it once. ``.values(rows)`` would be
         # a statement with no cache key, compiled afresh on every lookup that tells a lead.

@@ -18,9 +18,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome
+from handlers.vocabulary import Notice, Outcome
 from store.db import Database
+from store.delivery.notices import NoticeStore, pending
 from store.prepared import Prepared
+from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement, LocalAuthority
 from tests.access_helpers import load_access, search_as
@@ -165,3 +167,28 @@ async def test_a_keyed_enquiry_compiles_nothing_once_warm(signpost: Signpost) ->
         event.remove(engine, "before_cursor_execute", record)
     assert reply.outcome is Outcome.ANSWERED
     assert compiled == [], compiled
+
+
+async def test_a_notice_is_stored_once_by_its_dedupe_key_and_read_back_whole(db: Database) -> None:
+    """The lead's notice goes in by a prepared INSERT … RETURNING: a repeat of its dedupe key is
+    refused (no row), and what was stored reads back exactly (text, time, attempts)."""
+    store = NoticeStore()
+    notice = Notice("P001", "lead_informed", "Someone looked up 999 000 0018.", dedupe_key="lead:P002:P001:1")
+    async with db.write() as session:
+        assert await store.enqueue(session, [notice], WHEN) == 1
+        assert await store.enqueue(session, [notice], WHEN) == 0
+    async with db.write() as session:
+        assert await store.enqueue(session, [notice], WHEN) == 0
+        [(stored_id, stored)] = await pending(session, WHEN)
+    assert stored == notice and stored_id > 0
+    async with db.read() as session:
+        row = (await session.execute(select(NoticeRow.created_at, NoticeRow.attempts))).one()
+    assert tuple(row) == (WHEN, 0)
+
+
+async def test_rows_added_but_not_flushed_are_read_as_sqlalchemy_would(db: Database) -> None:
+    async with db.write() as session:
+        session.add(LocalAuthority(name="Northshire", first_seen=WHEN))
+        await session.flush()
+        session.add(Child(ref=9, local_authority="Northshire", shielded=False, state="active", updated_at=WHEN))
+        assert [row.ref for row in await _ROWS.all(session, {"authority": "Northshire"})] == [9]
