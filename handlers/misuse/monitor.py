@@ -445,6 +445,8 @@ def sweep_starts(policy: MisusePolicy, now: datetime) -> misuse.SweepStarts:
         shielded=now - policy.shielded_window,
         lockouts=now - policy.lockout_window,
         platforms=now - policy.platform_window,
+        children=now - policy.enumeration_window,
+        out_of_area=now - policy.out_of_area_window,
     )
 
 
@@ -452,7 +454,8 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
     """False only when the rule cannot fire: the events it counts are fewer than it needs.
 
     Each bound counts the rule's own events over the rule's own window, so it is never below what
-    the rule counts; a rule counting distinct children is bounded only where an event names one.
+    the rule counts; a rule counting distinct children is bounded by the children its events
+    name, each counted once an event (an ordinary practitioner's lookup costs no rule a read).
     """
     p = policy
     match rule:
@@ -466,4 +469,8 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
             return counts.shielded > 0 or p.shielded_min <= 0
         case "credential":
             return counts.lockouts >= p.lockout_min or counts.platforms >= 2
-    return True  # enumeration and out of area count distinct children: always checked
+        case "enumeration":
+            return counts.children > p.enumeration_ceiling
+        case "out_of_area":
+            return counts.out_of_area >= p.out_of_area_min
+    return True

@@ -207,6 +207,8 @@ class SweepStarts:
     shielded: datetime  # shielded hits (shielded probing)
     lockouts: datetime  # step-up lockouts (credential)
     platforms: datetime  # chat platforms used (credential)
+    children: datetime  # children named by lookups that reached the register (enumeration)
+    out_of_area: datetime  # children named by lookups answered or shielded (out of area)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +221,8 @@ class SweepCounts:
     shielded: int
     lockouts: int
     platforms: int
+    children: int = 0  # children named, counted once an event (so never fewer than the distinct ones)
+    out_of_area: int = 0
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
@@ -240,6 +244,16 @@ async def sweep_counts(
     def n(since: datetime, *cond: ColumnElement[bool]) -> ColumnElement[int]:
         return func.sum(case((and_(ev.at >= since, *cond), 1), else_=0))
 
+    # The children an event names, from its space-separated references: a bound on the distinct
+    # children the enumeration and out-of-area rules count, without reading audit_subjects.
+    named = case(
+        (ev.subject_refs == "", 0),
+        else_=func.length(ev.subject_refs) - func.length(func.replace(ev.subject_refs, " ", "")) + 1,
+    )
+
+    def kids(since: datetime, *cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((and_(ev.at >= since, *cond), named), else_=0))
+
     earliest: datetime = min(astuple(starts))
     result = await session.execute(
         select(
@@ -251,6 +265,8 @@ async def sweep_counts(
             n(starts.shielded, lookup, ev.outcome == Outcome.SHIELDED),
             n(starts.lockouts, chat, ev.action == Action.CODE, ev.outcome == Outcome.LOCKED),
             func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
+            kids(starts.children, lookup),
+            kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
@@ -255,4 +256,40 @@ async def test_a_challenged_lookup_and_its_resumed_run_count_once(
         )
     assert outcomes == ["challenged", "answered"] * 2  # the pattern this test is about did happen
     await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
+
+
+async def test_an_ordinary_lookup_costs_the_monitor_one_grouped_read(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Every lookup reaches the live monitor; for a practitioner far below every rule's threshold
+    it reads the one grouped count and no rule's own query (issue 15: the enumeration and
+    out-of-area rules counted distinct children after every such lookup)."""
+    slack = Principal(Platform.SLACK, "T1", WHO)  # chat, where the live monitor listens (not the terminal)
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(9))
+    await ensure_enrolled(signpost, WHO)  # at the terminal, long before: not "two platforms at once"
+    clock.set(at_uk(10))
+    kids = world.in_area("Southvale")[:3]  # out of their area, but too few to matter
+    await say_fresh(signpost, slack, str(kids[0].ref))
+    await signpost.ctx.audit.settle()
+    reads: list[str] = []
+
+    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "audit_" in statement:
+            reads.append(" ".join(statement.split())[:120])
+
+    engine = signpost.ctx.db.engine.sync_engine
+    for kid in kids[1:]:
+        clock.advance(seconds=45)  # past the monitor's recheck: each lookup is checked again
+        event.listen(engine, "before_cursor_execute", read)
+        try:
+            assert (await say_fresh(signpost, slack, str(kid.ref))).outcome is Outcome.ANSWERED
+            await signpost.ctx.audit.settle()
+        finally:
+            event.remove(engine, "before_cursor_execute", read)
+    assert any("sum(CASE" in s for s in reads), reads  # the monitor did look
+    distinct = [s for s in reads if "count(distinct(audit_subjects" in s]
+    assert distinct == [], reads
     assert await alerts(signpost) == []
