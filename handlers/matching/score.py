@@ -18,6 +18,7 @@ an exact name agreement weighs by the name's rarity instead of the table's avera
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -271,8 +272,8 @@ def _dob_level(asked: date | None, held: date) -> str:
         return "swap"
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
-    left, right = asked.isoformat().replace("-", ""), held.isoformat().replace("-", "")  # zero-padded
-    wrong = sum(a != b for a, b in zip(left, right, strict=True))
+    # Digits that differ, dashes included (they never differ): both zero-padded, always ten characters.
+    wrong = sum(map(operator.ne, asked.isoformat(), held.isoformat()))
     if wrong == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
