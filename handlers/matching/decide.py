@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from handlers.matching.score import MatchModel, Standing, assess
+from handlers.matching.score import Assessor, MatchModel, Standing
 from handlers.matching.terms import Query
 from store.register.terms import Identity, NameCounts, normalise_name, normalise_postcode, outward_code, phonetic_key
 
@@ -119,31 +119,33 @@ def choose(
       registered at that address (a household with children born on other days, where the query
       may name an unregistered one: the date is all that tells them apart).
     """
-    assessed = [(ref, identity, assess(query, identity, model, counts)) for ref, identity in candidates]
+    weigh = Assessor(query, model, counts)  # the query's side worked out once, not once a candidate
+    # Each candidate weighed, with its family (``_family``) worked out once for the guards below.
+    assessed = [(ref, identity, weigh(identity), _family(identity)) for ref, identity in candidates]
     days: dict[tuple[str, object], int] = {}
-    for _, identity, _ in assessed:
-        day = (_family(identity), identity.date_of_birth)
+    for _, identity, _, family in assessed:
+        day = (family, identity.date_of_birth)
         days[day] = days.get(day, 0) + 1
-    born_that_day = {_family(identity) for _, identity, _ in assessed if identity.date_of_birth == query.date_of_birth}
+    born_that_day = {family for _, identity, _, family in assessed if identity.date_of_birth == query.date_of_birth}
     homes: dict[tuple[str, str], int] = {}
-    if any(found.standing is Standing.HOME_FAR_DATE for _, _, found in assessed):
-        for _, identity, _ in assessed:
-            home = (_family(identity), normalise_postcode(identity.postcode))
+    if any(found.standing is Standing.HOME_FAR_DATE for _, _, found, _ in assessed):
+        for _, identity, _, family in assessed:
+            home = (family, normalise_postcode(identity.postcode))
             homes[home] = homes.get(home, 0) + 1
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
-    for ref, identity, found in assessed:
+    for ref, identity, found, family in assessed:
         bits = found.bits
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
         elif (
             found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE)
-            or (found.standing is Standing.SAME_DAY_GARBLED and days[_family(identity), identity.date_of_birth] > 1)
-            or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and _family(identity) in born_that_day)
+            or (found.standing is Standing.SAME_DAY_GARBLED and days[family, identity.date_of_birth] > 1)
+            or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and family in born_that_day)
             or (
                 found.standing is Standing.HOME_FAR_DATE
                 and (
-                    homes[_family(identity), normalise_postcode(identity.postcode)] > 1
+                    homes[family, normalise_postcode(identity.postcode)] > 1
                     or bits < policy.accept + policy.far_date_extra
                 )
             )

@@ -18,6 +18,7 @@ an exact name agreement weighs by the name's rarity instead of the table's avera
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -271,8 +272,8 @@ def _dob_level(asked: date | None, held: date) -> str:
         return "swap"
     if asked.month == held.month and asked.day == held.day and abs(asked.year - held.year) == 1:
         return "year"
-    left, right = asked.isoformat().replace("-", ""), held.isoformat().replace("-", "")  # zero-padded
-    wrong = sum(a != b for a, b in zip(left, right, strict=True))
+    # Digits that differ, dashes included (they never differ): both zero-padded, always ten characters.
+    wrong = sum(map(operator.ne, asked.isoformat(), held.isoformat()))
     if wrong == 1:
         return "digit"
     agree = (asked.year == held.year) + (asked.month == held.month) + (asked.day == held.day)
@@ -368,7 +369,12 @@ class _NameReading:
 
 
 def _name_and_place(
-    readings: _Readings, identity: Identity, weights: _Weights, counts: NameCounts | None, dob_level: str
+    readings: _Readings,
+    identity: Identity,
+    weights: _Weights,
+    counts: NameCounts | None,
+    dob_level: str,
+    unknown: tuple[bool | None, ...] | None = None,
 ) -> _NameReading:
     """The best reading of the names (as typed, swapped, or an alias) with the postcode.
 
@@ -381,11 +387,13 @@ def _name_and_place(
     far_date = dob_level in _FAR_DATE
     best = _NameReading(-math.inf, "missing", "missing", False)
     agrees = False
+    if unknown is None:
+        unknown = _unknown_names(readings, counts)
     for number, (given, family) in enumerate(names_of(identity)):
         child_given = given.split()
         penalty = weights.alias if number else 0.0
         for reading, (asked_given, asked_family, swapped) in enumerate(readings.orientations):
-            given_level = _given_level(asked_given, child_given, _unknown_name(asked_given, counts))
+            given_level = _given_level(asked_given, child_given, unknown[reading])
             family_level = _family_level(asked_family, family)
             agrees = agrees or given_level in _GIVEN_AGREES or family_level in _ALIKE
             weight = _given_weight(given_level, child_given, weights, counts)
@@ -407,6 +415,11 @@ def _name_and_place(
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
     return _NameReading(best.weight, best.given, best.family, agrees, best.plain)
+
+
+def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:
+    """``_unknown_name`` of each reading's given names (the same for every candidate of a query)."""
+    return tuple(_unknown_name(given, counts) for given, _, _ in readings.orientations)
 
 
 def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | None:
@@ -446,10 +459,18 @@ def _frequency_weight(m: float, count: int | None, fallback: float, weights: _We
 def _weigh(
     query: Query, identity: Identity, model: MatchModel, counts: NameCounts | None
 ) -> tuple[float, _NameReading, str]:
-    readings = _prepare(query)
-    weights = _weights(model)
+    return _weigh_prepared(_prepare(query), _weights(model), identity, counts)
+
+
+def _weigh_prepared(
+    readings: _Readings,
+    weights: _Weights,
+    identity: Identity,
+    counts: NameCounts | None,
+    unknown: tuple[bool | None, ...] | None = None,
+) -> tuple[float, _NameReading, str]:
     dob_level = _dob_level(readings.dob, identity.date_of_birth)
-    names = _name_and_place(readings, identity, weights, counts, dob_level)
+    names = _name_and_place(readings, identity, weights, counts, dob_level, unknown)
     total = names.weight + weights.dob[dob_level]
     held_sex = (identity.sex or "").strip().upper()[:1]
     if readings.sex and held_sex:
@@ -487,8 +508,35 @@ def assess(
 ) -> Assessment:
     """The log2 posterior odds that ``query`` describes ``identity`` (the match weight plus the
     prior of one child in ``model.population``), and what the names allow (:class:`Standing`)."""
-    total, names, dob_level = _weigh(query, identity, model, counts)
-    bits = (total + _weights(model).prior) / math.log(2)
+    return Assessor(query, model, counts)(identity)
+
+
+class Assessor:
+    """:func:`assess` for one query against many candidates: what depends on the query, the model
+    and the counts alone (its readings, the weights, whether each reading's given name is a
+    registered one) is worked out once, not once a candidate. The same result as ``assess``."""
+
+    __slots__ = ("_counts", "_readings", "_unknown", "_weights")
+
+    def __init__(self, query: Query, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None) -> None:
+        self._readings = _prepare(query)
+        self._weights = _weights(model)
+        self._counts = counts
+        self._unknown = _unknown_names(self._readings, counts)
+
+    def __call__(self, identity: Identity) -> Assessment:
+        return _assess(self._readings, self._weights, identity, self._counts, self._unknown)
+
+
+def _assess(
+    readings: _Readings,
+    weights: _Weights,
+    identity: Identity,
+    counts: NameCounts | None,
+    unknown: tuple[bool | None, ...],
+) -> Assessment:
+    total, names, dob_level = _weigh_prepared(readings, weights, identity, counts, unknown)
+    bits = (total + weights.prior) / math.log(2)
     if not names.agrees:
         standing = Standing.NAMES_DISAGREE
     elif names.family in _ALIKE and names.given in _UNLIKE:
@@ -498,7 +546,7 @@ def assess(
         full = names.given in _FULL_NAME_GIVEN and names.family in _FULL_NAME_FAMILY
         if dob_level == "two_digits" and (full or _as_registered(names)):
             standing = Standing.TWO_SLIPS
-        elif _as_registered(names) and _postcode_level(_prepare(query), identity.postcode) == "full":
+        elif _as_registered(names) and _postcode_level(readings, identity.postcode) == "full":
             standing = Standing.HOME_FAR_DATE
         else:
             standing = Standing.FAR_DATE

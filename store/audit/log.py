@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, cast
 
 import structlog
-from sqlalchemy import Select, Table, func, insert, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Origin, Outcome
@@ -114,6 +114,11 @@ def origin_event(
     )
 
 
+# Built once, in Core (the ORM's per-call build costs about as much as running the statement).
+_CHILD_KEYS = cast(Table, ChildKey.__table__)
+_CHILD_KEY = select(_CHILD_KEYS.c.kek_id, _CHILD_KEYS.c.wrapped).where(_CHILD_KEYS.c.child_ref == bindparam("ref"))
+
+
 def _period_aad(period: str) -> bytes:
     return b"signpost:audit-terms:" + period.encode()
 
@@ -163,9 +168,7 @@ class TermSealer:
             if known is not None and known.ref == ref:
                 stored = (known.kek_id, known.wrapped)
             else:
-                row = (
-                    await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
-                ).first()
+                row = (await session.execute(_CHILD_KEY, {"ref": ref})).first()
                 stored = None if row is None else (row.kek_id, row.wrapped)
             if stored is not None and (cohort is None or stored[0] == cohort):
                 data_key = self._keys.unwrap(stored[0], stored[1], child_aad(ref))
@@ -218,18 +221,16 @@ class TermSealer:
         kind, _, name = terms_key.partition(":")
         if kind == "child":
             ref = int(name)
-            row = (
-                await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == ref))
-            ).first()
+            row = (await session.execute(_CHILD_KEY, {"ref": ref})).first()
             if row is None:
                 return None
             data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
             return open_sealed(data_key, sealed, b"audit-terms:" + child_aad(ref)).decode()
-        key_row = (await session.execute(select(AuditTermKey).where(AuditTermKey.period == name))).scalar_one_or_none()
+        key_row = await _stored_period_key(session, name)
         if key_row is None:
             return None
         try:
-            key = self._keys.unwrap(key_row.kek_id, key_row.wrapped, _period_aad(name))
+            key = self._keys.unwrap(key_row[0], key_row[1], _period_aad(name))
         except DecryptionError:
             if kind == "cohort":
                 return None  # the birth-date key is destroyed (its row goes at the next retention run)
@@ -243,10 +244,15 @@ def cohort_period(cohort_kek_id: str) -> str:
     return "d" + cohort_kek_id[2:]
 
 
+# Built once, in Core: every search naming a date of birth reads its cohort's key (never cached,
+# see ``TermSealer._period_key``); the ORM's per-call build cost about as much as running it.
+_TERM_KEYS = cast(Table, AuditTermKey.__table__)
+_PERIOD_KEY = select(_TERM_KEYS.c.kek_id, _TERM_KEYS.c.wrapped).where(_TERM_KEYS.c.period == bindparam("period"))
+
+
 async def _stored_period_key(session: AsyncSession, period: str) -> tuple[str, bytes] | None:
     """The month's wrapped key as (kek_id, wrapped), if there is one."""
-    found = select(AuditTermKey.kek_id, AuditTermKey.wrapped).where(AuditTermKey.period == period)
-    row = (await session.execute(found)).first()
+    row = (await session.execute(_PERIOD_KEY, {"period": period})).first()
     return None if row is None else (row.kek_id, row.wrapped)
 
 
@@ -286,6 +292,9 @@ def _row(record: AuditRecord) -> dict[str, object]:
     return row
 
 
+_LAST_SEQ = select(func.max(cast(Table, AuditEvent.__table__).c.seq))  # built once: every SQLite batch asks it
+
+
 async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[int]:
     """Insert and chain events (and their subjects) in the caller's transaction; returns their seqs.
 
@@ -303,7 +312,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         # for it there), so RETURNING would insert one row per statement. The write lock is held,
         # so the numbers are the ones SQLite would give (a rowid table: the largest so far, plus
         # one), taken first and inserted in one statement; checked against the head below.
-        last = (await session.execute(select(func.max(AuditEvent.seq)))).scalar()
+        last = (await session.execute(_LAST_SEQ)).scalar()
         seqs = [(last or 0) + 1 + i for i in range(len(rows))]
         await session.execute(insert(events), [{**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
     else:

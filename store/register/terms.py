@@ -79,11 +79,20 @@ class Identity:
 # ---------------------------------------------------------------------------- normalising
 
 
+# ASCII text needs no folding (NFKD leaves it as it is, and no ASCII character is combining): its
+# apostrophes go, every other character that is not a letter becomes a space, in one C call.
+_ASCII_NAME = str.maketrans({chr(c): None if chr(c) == "'" else " " for c in range(128) if not chr(c).isalpha()})
+
+
 def normalise_name(text: str) -> str:
     """Upper-case letters only, accents folded, words separated by one space.
 
     Apostrophes are dropped (O'Neill → ONEILL); hyphens separate words (Smith-Jones).
+    Scoring normalises every candidate's names: ASCII names (nearly all) take a table
+    translation with the same result as the general path.
     """
+    if text.isascii():
+        return " ".join(text.translate(_ASCII_NAME).upper().split())
     folded = unicodedata.normalize("NFKD", text).replace("'", "").replace("\u2019", "")
     letters = "".join(c if c.isalpha() else " " for c in folded if not unicodedata.combining(c))
     return " ".join(letters.upper().split())
