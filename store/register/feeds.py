@@ -440,6 +440,7 @@ async def import_feeds(
                 # unknown references) report alongside the rows' own problems.
                 report.problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
                 raise FeedRejected(report)  # rolls the whole transaction back
+            await run.merge_terms()
             await run.apply_involvements()
             if before_commit is not None:
                 await before_commit(session, report)
@@ -471,6 +472,9 @@ class _Run:
         self.authorities: set[str] = set()
         self.staged = False
         self.children_done = 0
+        # New children's blind terms: staged on SQLite and merged in index order at the end
+        # (``children.TERMS_STAGE``); PostgreSQL's COPY writes them to child_terms directly.
+        self.terms_to: Table | None = None
 
     def _start(self, kind: FeedKind) -> None:
         self.report.rows.setdefault(kind.value, 0)
@@ -545,10 +549,26 @@ class _Run:
                     RowProblem(feed.name, line, HEADERS[kind][0], f"repeats the row on line {firsts[ref]}")
                 )
 
+    async def _terms_to(self) -> Table:
+        if self.terms_to is None:
+            if (await self.session.connection()).dialect.name == "sqlite":
+                await children.stage_terms(self.session)
+                self.terms_to = children.TERMS_STAGE
+            else:
+                self.terms_to = children.TERMS_TABLE
+        return self.terms_to
+
+    async def merge_terms(self) -> None:
+        """The staged terms into child_terms, sorted (once every feed is known to be good)."""
+        if self.terms_to is children.TERMS_STAGE:
+            await children.merge_staged_terms(self.session)
+            self.terms_to = None
+
     async def _write_children(self, batch: list[ChildRow], first_load: bool) -> None:
         if not batch:
             return
         report = self.report
+        terms_to = await self._terms_to()
         await self._authorities({row.local_authority for row in batch})
         if first_load:  # nothing stored before this import: every good row is new
             today = self.now.date()
@@ -565,7 +585,7 @@ class _Run:
                 while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
                     await self._write_sealed(*await self._next_sealed())
         else:
-            done = await children.upsert(self.session, self.keys, batch, self.now)
+            done = await children.upsert(self.session, self.keys, batch, self.now, terms_to=terms_to)
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             past = done.past_retention
             if past:
@@ -591,7 +611,8 @@ class _Run:
         return rows, (children.unflatten(sealed), counts), count
 
     async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
-        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now)
+        terms_to = await self._terms_to()
+        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now, terms_to=terms_to)
         self.report.changed[FeedKind.CHILDREN.value] += len(rows)
         self._done(count)
 
