@@ -197,14 +197,21 @@ def initial_state(dob: date, today: date) -> str:
 
 
 async def upsert(
-    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime, *, terms_to: Table = TERMS_TABLE
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    now: datetime,
+    *,
+    terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
 ) -> Upserted:
     """Insert new children and update changed ones; unchanged rows are left alone.
 
     A child already due for destruction (24 or over on ``now``'s date) is never stored: the row is
     left out and its reference returned in ``past_retention`` (the caller destroys any existing
     record of it). One query per chunk to find existing rows, never one per row. New children's
-    blind terms go to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite).
+    blind terms go to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite), and their name
+    counts are added to ``counts_into`` when given (the caller writes them) instead of the table.
     """
     today = now.date()
     past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
@@ -218,7 +225,7 @@ async def upsert(
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
-        await _insert_new(session, keys, new_rows, now, terms_to)
+        await _insert_new(session, keys, new_rows, now, terms_to, counts_into)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
     return Upserted(len(new_rows), len(changed), past)
@@ -265,10 +272,15 @@ def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedC
 
 
 async def _insert_new(
-    session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime, terms_to: Table = TERMS_TABLE
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    now: datetime,
+    terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
 ) -> None:
     sealed, counts = seal_children(keys, rows)
-    await insert_sealed(session, keys, rows, sealed, counts, now, terms_to=terms_to)
+    await insert_sealed(session, keys, rows, sealed, counts, now, terms_to=terms_to, counts_into=counts_into)
 
 
 _SEALER: list[KeyRing] = []
@@ -322,9 +334,13 @@ async def insert_sealed(
     now: datetime,
     *,
     terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
 ) -> None:
     """Write new children sealed by ``seal_children`` (the same rows, in the same order); their
-    blind terms to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite)."""
+    blind terms to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite). Their name counts
+    are added to ``counts_into`` when given, for the caller to write once (an import: a few
+    hundred upserts a chunk, compiled each time, cost more than the children's own rows), else
+    written here."""
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
@@ -342,7 +358,10 @@ async def insert_sealed(
     await copy_rows(session, Child.__table__, columns, children)
     await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
     await copy_rows(session, terms_to, ("term", "child_ref"), child_terms)
-    await name_counts.add(session, counts)
+    if counts_into is None:
+        await name_counts.add(session, counts)
+    else:
+        counts_into.update(counts)
 
 
 async def stage_terms(session: AsyncSession) -> None:

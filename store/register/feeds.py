@@ -13,7 +13,7 @@ import io
 import multiprocessing
 import os
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -33,12 +33,14 @@ from store.keys.crypto import KeyRing
 from store.lifecycle import demo, retention
 from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
-from store.register import children
+from store.register import children, name_counts
 from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.terms import Identity
 from store.tables.register import LocalAuthority
 
+NAME_COUNTS_HELD = 200_000
+"""Name counts an import holds in memory before writing them (each a few dozen bytes)."""
 PARALLEL_AFTER = 20_000
 """Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
@@ -475,6 +477,9 @@ class _Run:
         # New children's blind terms: staged on SQLite and merged in index order at the end
         # (``children.TERMS_STAGE``); PostgreSQL's COPY writes them to child_terms directly.
         self.terms_to: Table | None = None
+        # New children's name counts (blind name key -> children), written at the end or when
+        # this many names are held: a national register has tens of thousands of names.
+        self.name_counts: Counter[int] = Counter()
 
     def _start(self, kind: FeedKind) -> None:
         self.report.rows.setdefault(kind.value, 0)
@@ -559,10 +564,17 @@ class _Run:
         return self.terms_to
 
     async def merge_terms(self) -> None:
-        """The staged terms into child_terms, sorted (once every feed is known to be good)."""
+        """The staged terms into child_terms, sorted, and the name counts held (once every feed
+        is known to be good)."""
         if self.terms_to is children.TERMS_STAGE:
             await children.merge_staged_terms(self.session)
             self.terms_to = None
+        await self._write_name_counts(0)
+
+    async def _write_name_counts(self, above: int = NAME_COUNTS_HELD) -> None:
+        if len(self.name_counts) > above:
+            await name_counts.add(self.session, self.name_counts)
+            self.name_counts.clear()
 
     async def _write_children(self, batch: list[ChildRow], first_load: bool) -> None:
         if not batch:
@@ -585,7 +597,10 @@ class _Run:
                 while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
                     await self._write_sealed(*await self._next_sealed())
         else:
-            done = await children.upsert(self.session, self.keys, batch, self.now, terms_to=terms_to)
+            done = await children.upsert(
+                self.session, self.keys, batch, self.now, terms_to=terms_to, counts_into=self.name_counts
+            )
+            await self._write_name_counts()
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             past = done.past_retention
             if past:
@@ -611,8 +626,11 @@ class _Run:
         return rows, (children.unflatten(sealed), counts), count
 
     async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
-        terms_to = await self._terms_to()
-        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now, terms_to=terms_to)
+        terms_to, counts = await self._terms_to(), self.name_counts
+        await children.insert_sealed(
+            self.session, self.keys, rows, sealed[0], sealed[1], self.now, terms_to=terms_to, counts_into=counts
+        )
+        await self._write_name_counts()
         self.report.changed[FeedKind.CHILDREN.value] += len(rows)
         self._done(count)
 
