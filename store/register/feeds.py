@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ from store.register import children, name_counts
 from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.terms import Identity
-from store.tables.register import LocalAuthority
+from store.tables.register import Involvement, LocalAuthority
 
 NAME_COUNTS_HELD = 200_000
 """Name counts an import holds in memory before writing them (each a few dozen bytes)."""
@@ -787,10 +787,22 @@ async def _bulk_pragmas(session: AsyncSession) -> None:
         mark_bulk_cache(conn)  # the serving size again when it returns to the pool
 
 
+# Involvements by practitioner: its keys follow the feed's children, so each row lands beside a
+# random practitioner's; past the page cache (a national register's ~25 M involvements) every
+# insert touches a random page. A first load on SQLite builds it after the rows instead (sorted,
+# once), in the import's transaction: DDL is transactional there, so a failure leaves it as it was.
+PRACTITIONER_INDEX = next(
+    i for i in cast(Table, Involvement.__table__).indexes if i.name == "ix_involvements_practitioner_id"
+)
+
+
 async def _stage_apply(session: AsyncSession) -> int:
     """Insert new involvements and update changed ones in one statement; the rows it changed."""
     postgres = (await session.connection()).dialect.name == "postgresql"
     differs = "IS DISTINCT FROM" if postgres else "IS NOT"
+    rebuild = not postgres and (await session.execute(text("SELECT 1 FROM involvements LIMIT 1"))).first() is None
+    if rebuild:
+        await session.execute(text(f"DROP INDEX {PRACTITIONER_INDEX.name}"))
     result = await session.execute(
         text(
             f"INSERT INTO involvements ({_KEY}, ended, lead_professional) "
@@ -801,4 +813,6 @@ async def _stage_apply(session: AsyncSession) -> int:
             f"OR involvements.lead_professional {differs} excluded.lead_professional"
         )
     )
+    if rebuild:
+        await session.run_sync(lambda sync: PRACTITIONER_INDEX.create(sync.connection()))
     return int(result.rowcount)  # type: ignore[attr-defined]

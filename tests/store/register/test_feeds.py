@@ -320,3 +320,40 @@ async def test_references_with_digits_that_are_not_ascii_are_reported_not_raised
     assert ("children.csv", 2, "child_ref") in problems
     assert ("involvements.csv", 2, "child_ref") in problems
     assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+
+
+@pytest.mark.sqlite_only
+async def test_a_first_load_builds_the_practitioner_index_after_its_rows_and_a_failure_keeps_it(
+    signpost: Signpost,
+) -> None:
+    """Into an empty involvements table (SQLite) the by-practitioner index is dropped and built
+    again after the rows, in the import's transaction: a failure after the drop rolls it back
+    with everything else, and a good import leaves it exactly as the migration made it."""
+
+    async def index_sql() -> list[str]:
+        async with signpost.ctx.db.read() as session:
+            found = await session.execute(
+                sql("SELECT sql FROM sqlite_master WHERE name = 'ix_involvements_practitioner_id'")
+            )
+            return list(found.scalars())
+
+    made = await index_sql()
+    assert made == ["CREATE INDEX ix_involvements_practitioner_id ON involvements (practitioner_id)"]
+
+    async def fail(_session: AsyncSession, _report: object) -> None:
+        raise RuntimeError("stopped after the involvements were applied")
+
+    with pytest.raises(RuntimeError):
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, standard_feeds(), signpost.ctx.clock.now(), before_commit=fail
+        )
+    assert await index_sql() == made
+    assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+    await load_standard(signpost)
+    assert await index_sql() == made
+    assert (await counts(signpost))["involvements"] == 5
+    async with signpost.ctx.db.read() as session:
+        plan = await session.execute(
+            sql("EXPLAIN QUERY PLAN SELECT child_ref FROM involvements WHERE practitioner_id = 'P001'")
+        )
+        assert "ix_involvements_practitioner_id" in " ".join(str(row[-1]) for row in plan)
