@@ -10,7 +10,21 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    LargeBinary,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
@@ -24,6 +38,24 @@ from store.tables.people import Practitioner
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 
 TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
+
+# New children's blind terms on their way in during an import on SQLite: a temporary table of the
+# importing connection, without an index, so it is appended to in feed order. The terms are random
+# 64-bit keys: written straight into child_terms (a B-tree on (term, child_ref)) each insert lands
+# on a random page, and once the index outgrows the page cache (past about a million children)
+# every chunk rewrites pages all over it. ``merge_staged_terms`` inserts them once, in index order,
+# at the end of the import's transaction. A TEMP table lives in SQLite's temporary database (a file
+# unlinked as it is opened, or memory), never in the store file: its creation rolls back with the
+# import, ``merge_staged_terms`` drops it before the commit, and a crash leaves nothing behind.
+# On its own MetaData like the involvements stage, so that retention, decommissioning and key
+# rotation (which derive their tables from store/tables) never see it.
+TERMS_STAGE = Table(
+    "import_terms",
+    MetaData(),
+    Column("term", BigInteger),
+    Column("child_ref", BigInteger),
+    prefixes=["TEMPORARY"],
+)
 
 # Bound the IN lists we send, for SQLite's variable limit and PostgreSQL's plan cache alike.
 CHUNK = 500
@@ -165,12 +197,22 @@ def initial_state(dob: date, today: date) -> str:
     return "archived" if keychain.birthday(dob, keychain.ARCHIVE_AT_AGE) <= today else "active"
 
 
-async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> Upserted:
+async def upsert(
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    now: datetime,
+    *,
+    terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
+) -> Upserted:
     """Insert new children and update changed ones; unchanged rows are left alone.
 
     A child already due for destruction (24 or over on ``now``'s date) is never stored: the row is
     left out and its reference returned in ``past_retention`` (the caller destroys any existing
-    record of it). One query per chunk to find existing rows, never one per row.
+    record of it). One query per chunk to find existing rows, never one per row. New children's
+    blind terms go to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite), and their name
+    counts are added to ``counts_into`` when given (the caller writes them) instead of the table.
     """
     today = now.date()
     past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
@@ -184,7 +226,7 @@ async def upsert(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow],
     new_rows = [row for row in rows if row.ref not in existing]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
-        await _insert_new(session, keys, new_rows, now)
+        await _insert_new(session, keys, new_rows, now, terms_to, counts_into)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
     return Upserted(len(new_rows), len(changed), past)
@@ -230,9 +272,16 @@ def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedC
     return sealed, dict(name_counts.delta(keys, [row.identity for row in rows]))
 
 
-async def _insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow], now: datetime) -> None:
+async def _insert_new(
+    session: AsyncSession,
+    keys: KeyRing,
+    rows: Sequence[ChildRow],
+    now: datetime,
+    terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
+) -> None:
     sealed, counts = seal_children(keys, rows)
-    await insert_sealed(session, keys, rows, sealed, counts, now)
+    await insert_sealed(session, keys, rows, sealed, counts, now, terms_to=terms_to, counts_into=counts_into)
 
 
 _SEALER: list[KeyRing] = []
@@ -284,8 +333,15 @@ async def insert_sealed(
     sealed: Sequence[SealedChild],
     counts: Mapping[int, int],
     now: datetime,
+    *,
+    terms_to: Table = TERMS_TABLE,
+    counts_into: Counter[int] | None = None,
 ) -> None:
-    """Write new children sealed by ``seal_children`` (the same rows, in the same order)."""
+    """Write new children sealed by ``seal_children`` (the same rows, in the same order); their
+    blind terms to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite). Their name counts
+    are added to ``counts_into`` when given, for the caller to write once (an import: a few
+    hundred upserts a chunk, compiled each time, cost more than the children's own rows), else
+    written here."""
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
@@ -302,8 +358,34 @@ async def insert_sealed(
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
     await copy_rows(session, Child.__table__, columns, children)
     await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
-    await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), child_terms)
-    await name_counts.add(session, counts)
+    await copy_rows(session, terms_to, ("term", "child_ref"), child_terms)
+    if counts_into is None:
+        await name_counts.add(session, counts)
+    else:
+        counts_into.update(counts)
+
+
+async def stage_terms(session: AsyncSession) -> None:
+    """Create ``TERMS_STAGE`` empty in the session's transaction (its creation rolls back with it)."""
+    await session.execute(text(f"DROP TABLE IF EXISTS {TERMS_STAGE.name}"))
+    await session.run_sync(lambda sync: TERMS_STAGE.create(sync.connection()))
+
+
+async def merge_staged_terms(session: AsyncSession) -> int:
+    """Insert the staged terms into child_terms in index order, and drop the stage; the terms merged.
+
+    Sorted, the inserts walk the B-tree once from one end to the other (appending to it when it was
+    empty) instead of landing on random pages; SQLite's sorter spills to temporary files past its
+    memory budget, so memory stays bounded however many terms there are. Correct whatever
+    child_terms already holds: it is the same set of rows, only written in another order."""
+    result = await session.execute(
+        text(
+            f"INSERT INTO {TERMS_TABLE.name} (term, child_ref) "
+            f"SELECT term, child_ref FROM {TERMS_STAGE.name} ORDER BY term, child_ref"
+        )
+    )
+    await session.execute(text(f"DROP TABLE {TERMS_STAGE.name}"))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def copy_rows(

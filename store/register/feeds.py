@@ -13,7 +13,7 @@ import io
 import multiprocessing
 import os
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,12 +33,14 @@ from store.keys.crypto import KeyRing
 from store.lifecycle import demo, retention
 from store.people import practitioners
 from store.people.practitioners import InvolvementRow, PractitionerRow
-from store.register import children
+from store.register import children, name_counts
 from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.terms import Identity
-from store.tables.register import LocalAuthority
+from store.tables.register import Involvement, LocalAuthority
 
+NAME_COUNTS_HELD = 200_000
+"""Name counts an import holds in memory before writing them (each a few dozen bytes)."""
 PARALLEL_AFTER = 20_000
 """Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
@@ -440,6 +442,7 @@ async def import_feeds(
                 # unknown references) report alongside the rows' own problems.
                 report.problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line))
                 raise FeedRejected(report)  # rolls the whole transaction back
+            await run.merge_terms()
             await run.apply_involvements()
             if before_commit is not None:
                 await before_commit(session, report)
@@ -471,6 +474,12 @@ class _Run:
         self.authorities: set[str] = set()
         self.staged = False
         self.children_done = 0
+        # New children's blind terms: staged on SQLite and merged in index order at the end
+        # (``children.TERMS_STAGE``); PostgreSQL's COPY writes them to child_terms directly.
+        self.terms_to: Table | None = None
+        # New children's name counts (blind name key -> children), written at the end or when
+        # this many names are held: a national register has tens of thousands of names.
+        self.name_counts: Counter[int] = Counter()
 
     def _start(self, kind: FeedKind) -> None:
         self.report.rows.setdefault(kind.value, 0)
@@ -545,10 +554,33 @@ class _Run:
                     RowProblem(feed.name, line, HEADERS[kind][0], f"repeats the row on line {firsts[ref]}")
                 )
 
+    async def _terms_to(self) -> Table:
+        if self.terms_to is None:
+            if (await self.session.connection()).dialect.name == "sqlite":
+                await children.stage_terms(self.session)
+                self.terms_to = children.TERMS_STAGE
+            else:
+                self.terms_to = children.TERMS_TABLE
+        return self.terms_to
+
+    async def merge_terms(self) -> None:
+        """The staged terms into child_terms, sorted, and the name counts held (once every feed
+        is known to be good)."""
+        if self.terms_to is children.TERMS_STAGE:
+            await children.merge_staged_terms(self.session)
+            self.terms_to = None
+        await self._write_name_counts(0)
+
+    async def _write_name_counts(self, above: int = NAME_COUNTS_HELD) -> None:
+        if len(self.name_counts) > above:
+            await name_counts.add(self.session, self.name_counts)
+            self.name_counts.clear()
+
     async def _write_children(self, batch: list[ChildRow], first_load: bool) -> None:
         if not batch:
             return
         report = self.report
+        terms_to = await self._terms_to()
         await self._authorities({row.local_authority for row in batch})
         if first_load:  # nothing stored before this import: every good row is new
             today = self.now.date()
@@ -565,7 +597,10 @@ class _Run:
                 while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
                     await self._write_sealed(*await self._next_sealed())
         else:
-            done = await children.upsert(self.session, self.keys, batch, self.now)
+            done = await children.upsert(
+                self.session, self.keys, batch, self.now, terms_to=terms_to, counts_into=self.name_counts
+            )
+            await self._write_name_counts()
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             past = done.past_retention
             if past:
@@ -591,7 +626,11 @@ class _Run:
         return rows, (children.unflatten(sealed), counts), count
 
     async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
-        await children.insert_sealed(self.session, self.keys, rows, sealed[0], sealed[1], self.now)
+        terms_to, counts = await self._terms_to(), self.name_counts
+        await children.insert_sealed(
+            self.session, self.keys, rows, sealed[0], sealed[1], self.now, terms_to=terms_to, counts_into=counts
+        )
+        await self._write_name_counts()
         self.report.changed[FeedKind.CHILDREN.value] += len(rows)
         self._done(count)
 
@@ -748,10 +787,22 @@ async def _bulk_pragmas(session: AsyncSession) -> None:
         mark_bulk_cache(conn)  # the serving size again when it returns to the pool
 
 
+# Involvements by practitioner: its keys follow the feed's children, so each row lands beside a
+# random practitioner's; past the page cache (a national register's ~25 M involvements) every
+# insert touches a random page. A first load on SQLite builds it after the rows instead (sorted,
+# once), in the import's transaction: DDL is transactional there, so a failure leaves it as it was.
+PRACTITIONER_INDEX = next(
+    i for i in cast(Table, Involvement.__table__).indexes if i.name == "ix_involvements_practitioner_id"
+)
+
+
 async def _stage_apply(session: AsyncSession) -> int:
     """Insert new involvements and update changed ones in one statement; the rows it changed."""
     postgres = (await session.connection()).dialect.name == "postgresql"
     differs = "IS DISTINCT FROM" if postgres else "IS NOT"
+    rebuild = not postgres and (await session.execute(text("SELECT 1 FROM involvements LIMIT 1"))).first() is None
+    if rebuild:
+        await session.execute(text(f"DROP INDEX {PRACTITIONER_INDEX.name}"))
     result = await session.execute(
         text(
             f"INSERT INTO involvements ({_KEY}, ended, lead_professional) "
@@ -762,4 +813,6 @@ async def _stage_apply(session: AsyncSession) -> int:
             f"OR involvements.lead_professional {differs} excluded.lead_professional"
         )
     )
+    if rebuild:
+        await session.run_sync(lambda sync: PRACTITIONER_INDEX.create(sync.connection()))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from store.register import children
@@ -74,6 +76,67 @@ async def test_changed_rows_are_updated_in_place(signpost: Signpost) -> None:
         held = set((await session.execute(select(ChildTerm.term).where(ChildTerm.child_ref == int(AMY)))).scalars())
     assert gone and not (gone & held)
     assert held == children.terms_for(signpost.ctx.keys, new)
+
+
+async def test_an_import_into_a_register_that_holds_children_indexes_old_and_new_alike(signpost: Signpost) -> None:
+    """New children's blind terms are staged and merged into child_terms in index order at the end
+    of the import (SQLite): merged into an index that already holds a register, every child, old
+    and new, holds exactly its own terms and is found by search."""
+    await load_standard(signpost)
+    before = await counts(signpost)
+    zara = Identity("Zara", "Quinn", ("Zee Quinn",), date(2017, 5, 6), "F", "M2 3EF")
+    added = CHILDREN + "9990000107,Zara,Quinn,Zee Quinn,2017-05-06,F,M2 3EF,Northshire,false\n"
+    now = signpost.ctx.clock.now()
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", added)], now)
+    assert report.changed == {"children": 1}
+    zara_terms = children.terms_for(signpost.ctx.keys, zara)
+    assert await counts(signpost) == {**before, "children": 7, "child_terms": before["child_terms"] + len(zara_terms)}
+    from tests.stepup_helpers import say_fresh
+
+    assert (await say_fresh(signpost, "P001", "Zara Quinn 06/05/2017")).child_ref == "999 000 0107"
+    assert (await say_fresh(signpost, "P001", "Amy Jones 03/04/2014")).child_ref == "999 000 0018"
+    amy = Identity("Amy", "Jones", ("Amelia Jones", "Amy Smith"), date(2014, 4, 3), "F", "M1 2AB")
+    async with signpost.ctx.db.read() as session:
+        for ref, identity in ((9990000107, zara), (int(AMY), amy)):
+            held = set((await session.execute(select(ChildTerm.term).where(ChildTerm.child_ref == ref))).scalars())
+            assert held == children.terms_for(signpost.ctx.keys, identity)
+
+
+@pytest.mark.sqlite_only
+async def test_staged_terms_are_merged_and_dropped_before_the_commit_and_roll_back_with_a_failure(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terms stage is a TEMP table of the importing connection (never in the store file): by
+    the time the import commits it is merged and gone, and an import that fails leaves neither
+    staged rows nor terms behind."""
+    temp_tables: list[list[str]] = []
+    staged: list[int] = []
+    merge = children.merge_staged_terms
+
+    async def counting_merge(session: AsyncSession) -> int:
+        staged.append((await session.execute(sql("SELECT count(*) FROM import_terms"))).scalar_one())
+        return await merge(session)
+
+    monkeypatch.setattr(children, "merge_staged_terms", counting_merge)
+
+    async def before_commit(session: AsyncSession, _report: object) -> None:
+        names = await session.execute(sql("SELECT name FROM sqlite_temp_master WHERE type = 'table'"))
+        temp_tables.append(list(names.scalars()))
+
+    await import_feeds(
+        signpost.ctx.db, signpost.ctx.keys, standard_feeds(), signpost.ctx.clock.now(), before_commit=before_commit
+    )
+    assert temp_tables == [[]]
+    assert staged == [(await counts(signpost))["child_terms"]] and staged[0] > 0  # every term went through the stage
+
+    # One connection, seen before and after its rollback.
+    async with signpost.ctx.db.engine.connect() as conn, AsyncSession(bind=conn) as session:
+        await children.stage_terms(session)
+        await children.copy_rows(session, children.TERMS_STAGE, ("term", "child_ref"), [(1, int(AMY))])
+        assert (await session.execute(sql("SELECT count(*) FROM import_terms"))).scalar_one() == 1
+        await session.rollback()
+        names = await session.execute(sql("SELECT name FROM sqlite_temp_master WHERE type = 'table'"))
+        assert list(names.scalars()) == []
 
 
 BAD_CHILDREN = f"""{CHILDREN_HEADER}
@@ -257,3 +320,40 @@ async def test_references_with_digits_that_are_not_ascii_are_reported_not_raised
     assert ("children.csv", 2, "child_ref") in problems
     assert ("involvements.csv", 2, "child_ref") in problems
     assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+
+
+@pytest.mark.sqlite_only
+async def test_a_first_load_builds_the_practitioner_index_after_its_rows_and_a_failure_keeps_it(
+    signpost: Signpost,
+) -> None:
+    """Into an empty involvements table (SQLite) the by-practitioner index is dropped and built
+    again after the rows, in the import's transaction: a failure after the drop rolls it back
+    with everything else, and a good import leaves it exactly as the migration made it."""
+
+    async def index_sql() -> list[str]:
+        async with signpost.ctx.db.read() as session:
+            found = await session.execute(
+                sql("SELECT sql FROM sqlite_master WHERE name = 'ix_involvements_practitioner_id'")
+            )
+            return list(found.scalars())
+
+    made = await index_sql()
+    assert made == ["CREATE INDEX ix_involvements_practitioner_id ON involvements (practitioner_id)"]
+
+    async def fail(_session: AsyncSession, _report: object) -> None:
+        raise RuntimeError("stopped after the involvements were applied")
+
+    with pytest.raises(RuntimeError):
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, standard_feeds(), signpost.ctx.clock.now(), before_commit=fail
+        )
+    assert await index_sql() == made
+    assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
+    await load_standard(signpost)
+    assert await index_sql() == made
+    assert (await counts(signpost))["involvements"] == 5
+    async with signpost.ctx.db.read() as session:
+        plan = await session.execute(
+            sql("EXPLAIN QUERY PLAN SELECT child_ref FROM involvements WHERE practitioner_id = 'P001'")
+        )
+        assert "ix_involvements_practitioner_id" in " ".join(str(row[-1]) for row in plan)
