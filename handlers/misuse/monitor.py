@@ -393,7 +393,7 @@ class MisuseMonitor:
             bounds = await misuse.sweep_counts(
                 session, sweep_starts(self.policy, min(moments)), max(moments), list(due)
             )
-        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0)
+        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0)
         for actor_id, (rules, now) in due.items():
             counts = bounds.get(actor_id, none)
             possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]

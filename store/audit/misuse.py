@@ -221,8 +221,8 @@ class SweepCounts:
     shielded: int
     lockouts: int
     platforms: int
-    children: int = 0  # children named, counted once an event (so never fewer than the distinct ones)
-    out_of_area: int = 0
+    children: int  # children named, counted once an event (so never fewer than the distinct ones)
+    out_of_area: int
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
