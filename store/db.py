@@ -133,13 +133,20 @@ def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int)
         mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN"
         # On the DBAPI cursor, not through exec_driver_sql: every transaction begins here, and
         # SQLAlchemy's execution context around a BEGIN cost more than the BEGIN (issue 15).
-        if conn._has_events or conn.engine._has_events:
-            conn.dispatch.before_cursor_execute(conn, None, mode, (), None, False)
+        tell_listeners(conn, mode, ())
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(mode)
         finally:
             cursor.close()
+
+
+def tell_listeners(conn: Connection, statement: str, parameters: Any) -> None:
+    """Tell the engine's ``before_cursor_execute`` listeners (statement counts, traces) of a
+    statement sent to the driver past SQLAlchemy's execution context (a BEGIN, a prepared read),
+    as SQLAlchemy would have told them; there is no execution context to give them."""
+    if conn._has_events or conn.engine._has_events:
+        conn.dispatch.before_cursor_execute(conn, None, statement, parameters, None, False)
 
 
 class _Ran(NamedTuple):
@@ -151,7 +158,7 @@ class _Ran(NamedTuple):
     rows: list[Any]
 
 
-def _run_sqlite(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Ran:
+def run_sqlite(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Ran:
     cursor = connection.cursor()
     try:
         if many:
@@ -207,7 +214,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     async def _go(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             conn = self._connection
-            self._ran = await conn._execute(_run_sqlite, conn._conn, operation, parameters, many)
+            self._ran = await conn._execute(run_sqlite, conn._conn, operation, parameters, many)
             self._rows = deque(self._ran.rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
@@ -390,7 +397,10 @@ def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
     event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
+DIALECT_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+"""Each dialect's INSERT, which knows ON CONFLICT, by dialect name (statements built once per dialect)."""
+
+
 def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL support it)."""
-    bind = session.get_bind()
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return DIALECT_INSERTS[session.get_bind().dialect.name]

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert, Select
 
-from store.db import _run_sqlite
+from store.db import run_sqlite, tell_listeners
 
 Processor = Callable[[Any], Any] | None
 
@@ -72,13 +72,12 @@ class Prepared:
             values[name] if convert is None else convert(values[name])
             for name, convert in zip(plan.names, plan.binds, strict=True)
         )
-        if sync._has_events or sync.engine._has_events:
-            sync.dispatch.before_cursor_execute(sync, None, plan.sql, bound, None, False)
+        tell_listeners(sync, plan.sql, bound)
         try:
             if dialect.name == "sqlite":
                 async with adapted._execute_mutex:
                     driver = adapted._connection
-                    rows = (await driver._execute(_run_sqlite, driver._conn, plan.sql, bound, False)).rows
+                    rows = (await driver._execute(run_sqlite, driver._conn, plan.sql, bound, False)).rows
             else:
                 async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
                     if adapted._transaction is None:
