@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Button, Input, Notice
-from store.db import dialect_insert
+from store.db import DIALECT_INSERTS, dialect_insert
 from store.prepared import Prepared
 from store.tables.delivery import Notice as NoticeRow
 
@@ -36,7 +35,7 @@ def _enqueue_one(insert: Any) -> Prepared:
     return Prepared(statement.on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id))
 
 
-_ENQUEUE_ONE = {"sqlite": _enqueue_one(sqlite.insert), "postgresql": _enqueue_one(postgresql.insert)}
+_ENQUEUE_ONE = {dialect: _enqueue_one(insert) for dialect, insert in DIALECT_INSERTS.items()}
 
 
 class NoticeStore:
