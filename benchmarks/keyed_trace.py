@@ -52,6 +52,31 @@ class CountingDeliverer:
         self.delivered += 1
 
 
+def per_unit(
+    unit: str, counts: Counter[str], cpu: dict[str, float], total: float, per_round: list[float], done: int
+) -> dict[str, Any]:
+    """CPU, statements and transactions per ``unit`` (an answer, a search), from the phase-keyed
+    statement ``counts`` ("phase|shape") and CPU seconds; shared by the trace benchmarks."""
+    per: dict[str, dict[str, float]] = {}
+    for key, n in sorted(counts.items()):
+        name, _, what = key.partition("|")
+        per.setdefault(name, {})[what] = round(n / max(done, 1), 2)
+    return {
+        f"cpu_ms_per_{unit}": {k: round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()},
+        f"cpu_ms_per_{unit}_total": round(total * 1000 / max(done, 1), 2),
+        f"cpu_ms_per_{unit}_by_round": {
+            "least": round(min(per_round), 2),
+            "median": round(sorted(per_round)[len(per_round) // 2], 2),
+            "rounds": len(per_round),
+        },
+        f"statements_per_{unit}": {
+            name: round(sum(v for k, v in stmts.items() if k != "(transaction)"), 2) for name, stmts in per.items()
+        },
+        f"transactions_per_{unit}": {name: stmts.get("(transaction)", 0.0) for name, stmts in per.items()},
+        "by_statement": per,
+    }
+
+
 def shape(statement: str) -> str:
     """A statement's kind and first table, e.g. 'SELECT children', 'INSERT audit_events'."""
     words = statement.split()
@@ -134,28 +159,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "outbox": t3 - t2,
         }
         answered = outcomes[Outcome.ANSWERED.value]
-        per: dict[str, dict[str, float]] = {}
-        for key, n in sorted(counts.items()):
-            name, _, what = key.partition("|")
-            per.setdefault(name, {})[what] = round(n / max(answered, 1), 2)
         await app.close()
         return {
             "backend": db.dialect,
             "answered": answered,
             "outcomes": dict(outcomes),
             "notices_delivered": deliverer.delivered,
-            "cpu_ms_per_answer": {k: round(v * 1000 / max(answered, 1), 2) for k, v in cpu.items()},
-            "cpu_ms_per_answer_total": round((t3 - t0) * 1000 / max(answered, 1), 2),
-            "cpu_ms_per_answer_by_round": {
-                "least": round(min(per_round), 2),
-                "median": round(sorted(per_round)[len(per_round) // 2], 2),
-                "rounds": len(per_round),
-            },
-            "statements_per_answer": {
-                name: round(sum(v for k, v in stmts.items() if k != "(transaction)"), 2) for name, stmts in per.items()
-            },
-            "transactions_per_answer": {name: stmts.get("(transaction)", 0.0) for name, stmts in per.items()},
-            "by_statement": per,
+            **per_unit("answer", counts, cpu, t3 - t0, per_round, answered),
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -37,7 +37,7 @@ from sqlalchemy.sql import elements
 
 from benchmarks.core import drop_postgres, fresh_postgres
 from benchmarks.e2e.register import TEAM, build_register, enrol_askers, load_generator, slack_user, warm_term_keys
-from benchmarks.keyed_trace import CountingDeliverer, shape
+from benchmarks.keyed_trace import CountingDeliverer, per_unit, shape
 from bot.app import build
 from bot.logging import configure
 from bot.notify import Outbox
@@ -153,10 +153,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "outbox": t3 - t2,
         }
         done = answered()
-        per: dict[str, dict[str, float]] = {}
-        for key, n in sorted(counts.items()):
-            name, _, what = key.partition("|")
-            per.setdefault(name, {})[what] = round(n / max(done, 1), 2)
         await app.close()
         return {
             "backend": db.dialect,
@@ -164,19 +160,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "answered": done,
             "outcomes": dict(outcomes),
             "notices_delivered": deliverer.delivered,
-            "cpu_ms_per_search": {k: round(v * 1000 / max(done, 1), 2) for k, v in cpu.items()},
-            "cpu_ms_per_search_total": round((t3 - t0) * 1000 / max(done, 1), 2),
-            "cpu_ms_per_search_by_round": {
-                "least": round(min(per_round), 2),
-                "median": round(sorted(per_round)[len(per_round) // 2], 2),
-                "rounds": len(per_round),
-            },
-            "statements_per_search": {
-                name: round(sum(v for k, v in stmts.items() if k != "(transaction)"), 2) for name, stmts in per.items()
-            },
-            "transactions_per_search": {name: stmts.get("(transaction)", 0.0) for name, stmts in per.items()},
+            **per_unit("search", counts, cpu, t3 - t0, per_round, done),
             "uncached_compiles": {"total": uncached.count, "by_statement": dict(uncached.kinds)},
-            "by_statement": per,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
