@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import serve, supervise
 from bot.cli.common import CommandFailed, opened, operator_account
-from bot.cli.progress import progress
+from bot.cli.progress import progress, steps
 from bot.console import console
 from handlers.operator import register
 from handlers.vocabulary import plural
@@ -109,9 +109,20 @@ async def import_command(args: argparse.Namespace) -> int:
         _readable(path)
     async with opened() as app:
         try:
-            with progress("Importing", unit="child", end_at_total=False) as bar:
+            with (
+                progress("Importing", unit="child", end_at_total=False) as bar,
+                progress("Importing involvements", unit="row") as involvements,
+                steps("Importing") as step,
+            ):
                 imported = await register.import_paths(
-                    app.ctx, operator_account(), args.files, on_progress=bar.advance, on_total=bar.set_total
+                    app.ctx,
+                    operator_account(),
+                    args.files,
+                    on_progress=bar.advance,
+                    on_total=bar.set_total,
+                    on_involvements=involvements.advance,
+                    on_involvements_total=involvements.set_total,
+                    on_step=step.begin,
                 )
         except register.ImportRefused as refused:
             for problem in refused.problems:

@@ -10,8 +10,9 @@ The convention for the layers below (store/ and handlers/ import neither rich no
 function takes
 
 - ``on_progress: Callable[[int], None] | None = None``, called with how many MORE items are done
-  (an increment, typically once per batch; never a running total), and, where the total is cheap
-  to know,
+  (an increment, typically once per batch; never a running total) — and with 0 when its phase
+  begins, if that is well after the command began, so that rates and time left count from there —
+  and, where the total is cheap to know,
 - ``on_total: Callable[[int], None] | None = None``, called (once, or again if the estimate
   changes) with how many items there are in all; ``bar.set_total`` accepts it at any point.
 
@@ -20,6 +21,11 @@ never a name, reference or anything read from a row, so progress holds no person
 with phases of different units takes one pair per phase (``on_day``, ``on_sealed``…), and the
 command opens one ``progress`` per phase (they may be open at once: on a terminal they share one
 display).
+
+Some work has steps that run as one statement each and have nothing to count (an import's index
+build, say): ``steps`` shows each as it begins and how long it took, and the layer below takes
+``on_step: Callable[[str], None]``, called with a fixed step name (never anything read from a row)
+as each begins.
 
 Where it goes: always stderr, so stdout stays the command's answer (CSV, JSON, the summary) for
 scripts and tests. On a terminal, a rich bar with the count, rate and time left. Anywhere else
@@ -93,8 +99,15 @@ class Bar:
         self.started = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
+        if n == 0 and self.done == 0:  # the work of this phase begins now (after an earlier phase)
+            self.started = time.monotonic()
+            self._began()
+            return
         self.done += n
         self._changed()
+
+    def _began(self) -> None:
+        pass
 
     def set_total(self, total: int) -> None:
         self.total = total
@@ -162,10 +175,15 @@ class _PlainBar(Bar):
             self._say(f"{self.label}: stopped after {_amount(self.done, self.unit)} ({elapsed})")
 
 
+STEP = "step"  # the unit of a step's task on a terminal: no count and no rate shown
+
+
 class _Rate(ProgressColumn):
     """Items (or bytes) per second, in the task's unit."""
 
     def render(self, task: Task) -> Text:
+        if task.fields.get("unit") == STEP:
+            return Text("")
         speed = task.finished_speed or task.speed  # rich's recent rate, once it has two samples
         if speed is None and task.elapsed and task.completed:
             speed = task.completed / task.elapsed  # else the average so far
@@ -180,6 +198,8 @@ class _Count(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         unit = str(task.fields.get("unit", ""))
+        if unit == STEP:
+            return Text("")
         if unit == BYTES:
             size = decimal(int(task.completed))
             return Text(size if task.total is None else f"{size}/{decimal(int(task.total))}", style="progress.download")
@@ -196,6 +216,9 @@ class _RichBar(Bar):
 
     def _changed(self) -> None:
         self._display.update(self._task, completed=self.done, total=self.total)
+
+    def _began(self) -> None:
+        self._display.reset(self._task, total=self.total)
 
     def _finish(self, failed: bool) -> None:
         if not failed and self.total is None:  # a pulsing bar ends full
@@ -275,3 +298,55 @@ def progress(
         bar._finish(failed)
         if isinstance(bar, _RichBar):
             _close_display()
+
+
+class Steps:
+    """Steps without a count, one after another: ``begin(name)`` ends the one before (timed) and
+    shows the next; the last ends when the ``steps`` block does."""
+
+    def __init__(self, label: str, out: TextIO) -> None:
+        self._label = label
+        self._out = out
+        self._display = _open_display(out) if _is_terminal(out) else None
+        self._name = ""
+        self._task: TaskID | None = None
+        self._started = 0.0
+
+    def begin(self, name: str) -> None:
+        self._end(failed=False)
+        self._name, self._started = name, time.monotonic()
+        if self._display is not None:
+            self._task = self._display.add_task(f"{self._label}: {name}", total=None, unit=STEP)
+        else:
+            print(f"{self._label}: {name}", file=self._out, flush=True)
+
+    def _end(self, failed: bool) -> None:
+        if not self._name:
+            return
+        took = _duration(time.monotonic() - self._started)
+        if self._display is not None and self._task is not None:
+            if not failed:
+                self._display.update(self._task, total=1, completed=1)
+            self._display.stop_task(self._task)
+        else:
+            end = f"stopped after {took}" if failed else f"done in {took}"
+            print(f"{self._label}: {self._name}: {end}", file=self._out, flush=True)
+        self._name, self._task = "", None
+
+    def _close(self, failed: bool) -> None:
+        self._end(failed)
+        if self._display is not None:
+            _close_display()
+
+
+@contextmanager
+def steps(label: str, *, stream: TextIO | None = None) -> Iterator[Steps]:
+    """Show ``label``'s count-less steps on ``stream`` (stderr) as they begin and end: a pulsing
+    bar each on a terminal, a line as each begins and one with its time as it ends elsewhere."""
+    shown = Steps(label, stream if stream is not None else sys.stderr)
+    failed = True
+    try:
+        yield shown
+        failed = False
+    finally:
+        shown._close(failed)

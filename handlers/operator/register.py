@@ -22,7 +22,7 @@ from handlers.vocabulary import Action, Outcome, plural
 from store.audit.log import append
 from store.lifecycle import demo as disposable_store
 from store.register import demo
-from store.register.feeds import Feed, FeedRejected, ImportReport, children_rows, import_feeds
+from store.register.feeds import Feed, FeedKind, FeedRejected, ImportReport, Progress, Step, feed_rows, import_feeds
 from store.register.synthetic import DemoExamples, SyntheticRegister, feeds_text
 
 
@@ -64,7 +64,9 @@ async def _import(
     *,
     extra: str = "",
     also: Callable[[AsyncSession], Awaitable[None]] | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Progress | None = None,
+    on_involvements: Progress | None = None,
+    on_step: Step | None = None,
 ) -> ImportReport:
     """Import in one transaction that also holds ``also``'s writes and the DONE event."""
     names = [feed.name for feed in feeds]
@@ -78,7 +80,16 @@ async def _import(
         await append(session, [terminal_event(action, now, who, result_count=changed, detail=detail)])
 
     try:
-        report = await import_feeds(ctx.db, ctx.keys, feeds, now, before_commit=audited, on_progress=on_progress)
+        report = await import_feeds(
+            ctx.db,
+            ctx.keys,
+            feeds,
+            now,
+            before_commit=audited,
+            on_progress=on_progress,
+            on_involvements=on_involvements,
+            on_step=on_step,
+        )
     except FeedRejected as rejected:
         detail = extra + _detail(rejected.report, names, Outcome.INVALID)
         await record(ctx, terminal_event(action, ctx.clock.now(), who, outcome=Outcome.INVALID, detail=detail))
@@ -100,16 +111,25 @@ async def import_paths(
     ctx: Context,
     who: str,
     paths: Sequence[Path],
-    on_progress: Callable[[int], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
+    on_progress: Progress | None = None,
+    on_total: Progress | None = None,
+    *,
+    on_involvements: Progress | None = None,
+    on_involvements_total: Progress | None = None,
+    on_step: Step | None = None,
 ) -> Imported:
     """Import feed CSV files, read row by row (bounded memory at any size), all or nothing; raise
     ``ImportRefused``. ``on_total`` is told how many children rows the files hold, ``on_progress``
-    how many more children were processed, after each chunk."""
-    if on_total is not None:
-        on_total(await asyncio.to_thread(children_rows, paths))
+    how many more children were processed, after each chunk; ``on_involvements_total`` and
+    ``on_involvements`` the same for involvement rows; ``on_step`` each step that has no count
+    (``ImportStep``) as it begins."""
+    for count, kind in ((on_total, FeedKind.CHILDREN), (on_involvements_total, FeedKind.INVOLVEMENTS)):
+        if count is not None:
+            count(await asyncio.to_thread(feed_rows, paths, kind))
     feeds = [Feed.from_path(path) for path in paths]
-    report = await _import(ctx, who, Action.IMPORT, feeds, on_progress=on_progress)
+    report = await _import(
+        ctx, who, Action.IMPORT, feeds, on_progress=on_progress, on_involvements=on_involvements, on_step=on_step
+    )
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 
 

@@ -129,16 +129,16 @@ class ImportReport:
         ]
 
 
-def children_rows(paths: Sequence[Path]) -> int:
-    """How many rows the children feeds among ``paths`` hold: a cheap count (newlines, read in
-    blocks) for a progress total. Files that cannot be read or are not children feeds count 0;
-    the import itself reports their problems."""
+def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
+    """How many rows the ``kind`` feeds among ``paths`` hold: a cheap count (newlines, read in
+    blocks) for a progress total. Files that cannot be read or are other feeds count 0; the import
+    itself reports their problems."""
     total = 0
     for path in paths:
         try:
             with path.open("rb") as handle:
                 header = handle.readline().decode("utf-8", errors="replace")
-                if detect_kind(next(csv.reader([header]), [])) is not FeedKind.CHILDREN:
+                if detect_kind(next(csv.reader([header]), [])) is not kind:
                     continue
                 last = b"\n"
                 while block := handle.read(1 << 20):
@@ -390,6 +390,18 @@ def _rows(
 
 BeforeCommit = Callable[[AsyncSession, "ImportReport"], Awaitable[None]]
 Progress = Callable[[int], None]
+Step = Callable[[str], None]
+
+
+class ImportStep(StrEnum):
+    """The steps of an import that run as one statement each, so have no count to show: told to
+    ``on_step`` as each begins (a step ends when the next begins, or the import returns). At
+    national scale each takes minutes; without them the operator would see nothing for that long."""
+
+    CHECKING = "checking involvements for repeats and unknown references"
+    INDEXING = "building the search index"
+    LINKING = "recording the involvements"
+    COMMITTING = "committing"
 
 
 async def import_feeds(
@@ -400,6 +412,8 @@ async def import_feeds(
     *,
     before_commit: BeforeCommit | None = None,
     on_progress: Progress | None = None,
+    on_involvements: Progress | None = None,
+    on_step: Step | None = None,
     chunk: int = children.BULK_CHUNK,
     sealers: int | None = None,
 ) -> ImportReport:
@@ -408,7 +422,9 @@ async def import_feeds(
     Feeds are read row by row and written in chunks, so memory stays bounded however large they
     are. ``before_commit`` runs last in the import's transaction when every row was good (its audit
     event, say), so that the import and what it records commit together or not at all.
-    ``on_progress`` is called after each ``chunk`` of children with how many more were processed.
+    ``on_progress`` is called after each ``chunk`` of children with how many more were processed,
+    ``on_involvements`` after each batch of involvement rows read, and ``on_step`` with each
+    ``ImportStep`` as it begins (counts and fixed names only: nothing read from a row).
     New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
     a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
     only; the data keys are wrapped and every row written here, in the one transaction.
@@ -427,7 +443,8 @@ async def import_feeds(
             await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
             if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
                 await children.ensure_terms_current(session, keys)  # terms of an older index version
-            run = _Run(session, keys, report, now, on_progress, chunk, sealers)
+            step = on_step or (lambda _: None)
+            run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers)
             files.callback(run.close)
             for kind, feed, rows in kinds:
                 if kind is FeedKind.PRACTITIONERS:
@@ -446,6 +463,7 @@ async def import_feeds(
             await run.apply_involvements()
             if before_commit is not None:
                 await before_commit(session, report)
+            step(ImportStep.COMMITTING)
     return report
 
 
@@ -459,10 +477,13 @@ class _Run:
         report: ImportReport,
         now: datetime,
         progress: Progress | None,
+        involvements_read: Progress | None,
+        step: Step,
         chunk: int,
         sealers: int | None,
     ) -> None:
         self.session, self.keys, self.report, self.now, self.progress = session, keys, report, now, progress
+        self.involvements_read, self.step = involvements_read, step
         self.chunk = chunk
         self.sealers = (os.cpu_count() or 1) if sealers is None else sealers
         if self.sealers == 1 and sealers is None:
@@ -567,6 +588,7 @@ class _Run:
         """The staged terms into child_terms, sorted, and the name counts held (once every feed
         is known to be good)."""
         if self.terms_to is children.TERMS_STAGE:
+            self.step(ImportStep.INDEXING)
             await children.merge_staged_terms(self.session)
             self.terms_to = None
         await self._write_name_counts(0)
@@ -658,6 +680,9 @@ class _Run:
             self.staged = True
         known = report.named_practitioners | await practitioners.all_ids(self.session)
         batch: list[tuple[object, ...]] = []
+        read = report.rows[kind.value]
+        if self.involvements_read is not None:
+            self.involvements_read(0)  # they begin now: rates count from here
         for line, row in rows:
             report.rows[kind.value] += 1
             checker = _RowChecker(name, line, row, report.problems)
@@ -677,11 +702,17 @@ class _Run:
             if parsed is not None or check:
                 batch.append((name, line, ref, pid, *values, check))
             if len(batch) >= self.chunk * 4:  # a few rows each
-                await children.copy_rows(self.session, STAGE, STAGE_COLUMNS, batch)
-                batch = []
+                await self._stage(batch, report.rows[kind.value] - read)
+                read, batch = report.rows[kind.value], []
+        await self._stage(batch, report.rows[kind.value] - read)
+        self.step(ImportStep.CHECKING)
+        await self._check_staged(name)
+
+    async def _stage(self, batch: list[tuple[object, ...]], read: int) -> None:
         if batch:
             await children.copy_rows(self.session, STAGE, STAGE_COLUMNS, batch)
-        await self._check_staged(name)
+        if read and self.involvements_read is not None:
+            self.involvements_read(read)
 
     async def _check_staged(self, name: str) -> None:
         """Repeated rows and references to children that are neither stored nor named by this import."""
@@ -694,6 +725,7 @@ class _Run:
 
     async def apply_involvements(self) -> None:
         if self.staged:
+            self.step(ImportStep.LINKING)
             changed = await _stage_apply(self.session)
             self.report.changed[FeedKind.INVOLVEMENTS.value] += changed
             await self.session.execute(text(f"DROP TABLE {STAGE.name}"))

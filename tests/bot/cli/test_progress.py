@@ -89,18 +89,64 @@ def test_long_commands_report_progress_on_stderr_in_plain_lines(cli: Cli, tmp_pa
     assert not [name for name in names if name in progress]
 
 
-def test_an_import_counts_its_children_against_the_files_total(cli: Cli, tmp_path: Path) -> None:
-    """`signpost import` knows the children feed's size before it starts (a cheap line count), says
-    how far it got, and ends with the count and time; the summary alone is on stdout."""
+STEPS = (
+    "checking involvements for repeats and unknown references",
+    "building the search index",
+    "recording the involvements",
+    "committing",
+)
+
+
+def feed_paths(tmp_path: Path, children: int = CHILDREN) -> tuple[list[str], int]:
+    """The synthetic register's three feeds as files; and how many involvement rows they hold."""
     paths = []
-    for name, text in feeds_text(SyntheticRegister(children=CHILDREN)).items():
+    for name, text in feeds_text(SyntheticRegister(children=children)).items():
         (tmp_path / name).write_text(text, encoding="utf-8")
         paths.append(str(tmp_path / name))
+    involvements = len((tmp_path / "involvements.csv").read_text(encoding="utf-8").splitlines()) - 1
+    return paths, involvements
+
+
+def test_an_import_counts_its_children_against_the_files_total(cli: Cli, tmp_path: Path, db_url: str) -> None:
+    """`signpost import` knows the feeds' sizes before it starts (a cheap line count), says how far
+    it got through the children and then the involvements, names each step that has nothing to
+    count as it begins and how long it took (at national scale each takes minutes), and ends with
+    the count and time; the summary alone is on stdout."""
+    paths, involvements = feed_paths(tmp_path)
     run = cli("import", *paths)
     assert run.code == 0, run.err
     assert final(run, "Importing") == f"Importing: {CHILDREN:,} children in …"
-    assert all(f"/{CHILDREN:,} children" in line for line in progress_lines(run, "Importing")[:-1])
+    counts = [line for line in progress_lines(run, "Importing") if "children" in line]
+    assert counts[-1] == progress_lines(run, "Importing")[-1]
+    assert all(f"/{CHILDREN:,} children" in line for line in counts[:-1])
+    assert final(run, "Importing involvements") == f"Importing involvements: {involvements:,} rows in …"
+    assert all(f"/{involvements:,} rows" in line for line in progress_lines(run, "Importing involvements")[:-1])
+    # PostgreSQL's COPY writes the search index as the children go in: no step of its own there.
+    steps = [step for step in STEPS if db_url.startswith("sqlite") or step != "building the search index"]
+    said = [line for line in progress_lines(run, "Importing") if "children" not in line]
+    assert said[0::2] == [f"Importing: {step}" for step in steps]
+    assert [re.sub(ELAPSED, "in …", line) for line in said[1::2]] == [f"Importing: {step}: done in …" for step in steps]
+    assert run.err.index("Importing involvements: ") < run.err.index(f"Importing: {STEPS[0]}")
     assert "Importing" not in run.out and f"children: {CHILDREN} rows read" in run.out
+
+
+def test_a_refused_import_says_where_it_stopped_and_commits_nothing(cli: Cli, tmp_path: Path) -> None:
+    """An involvement naming a child nobody registered is found by the checking step: that step is
+    said to have stopped, no later step begins, and the problem is the last thing said."""
+    paths, _ = feed_paths(tmp_path, 40)
+    involvements = tmp_path / "involvements.csv"
+    lines = involvements.read_text(encoding="utf-8").splitlines()
+    first = lines[1].split(",")
+    lines.append(",".join(["1000000001", *first[1:]]))  # a valid reference no feed names
+    involvements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = cli("import", *paths)
+    assert run.code == 1
+    steps = [line for line in progress_lines(run, "Importing") if "children" not in line]
+    assert steps[0] == f"Importing: {STEPS[0]}"
+    assert re.fullmatch(rf"Importing: {STEPS[0]}: stopped after \d+(\.\d)? s", steps[1]), steps
+    assert len(steps) == 2
+    assert run.said.splitlines()[-1] == "Nothing was imported: 1 problem above."
+    assert "no child with this reference" in run.said
 
 
 def test_a_refused_roll_shows_no_progress_and_its_problems_last(cli: Cli, tmp_path: Path) -> None:
@@ -138,3 +184,18 @@ def test_on_a_terminal_progress_is_a_bar_with_count_and_rate(
     assert f"{keys:,}/{keys:,}" in shown and "100%" in shown and "keys/s" in shown
     assert "Re-wrapping keys: " not in shown  # the plain lines are for pipes and files
     assert rotate.out.startswith("Keys rotated to generation 2;")
+
+
+def test_on_a_terminal_an_imports_steps_are_bars_too(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The involvements have a bar with their count; each step without a count a bar of its own,
+    ended full; no plain lines."""
+    paths, involvements = feed_paths(tmp_path, 100)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", "160")
+    run = cli("import", *paths)
+    assert run.code == 0, screen.getvalue()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert f"{involvements:,}/{involvements:,}" in shown and "rows/s" in shown
+    assert all(f"Importing: {step}" in shown for step in STEPS if step != "building the search index")
+    assert ": done in" not in shown  # the plain lines are for pipes and files
