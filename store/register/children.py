@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -289,8 +293,27 @@ _SEALER: list[KeyRing] = []
 
 
 def start_sealer(index_key: bytes) -> None:
-    """ProcessPoolExecutor initializer: the worker gets the index key, and no other key."""
+    """ProcessPoolExecutor initializer: the worker gets the index key, and no other key; and it
+    ends when the importer does, however the importer ends (``_end_with_parent``)."""
     _SEALER[:] = [KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")]
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """Exit as soon as the process that started this one is gone.
+
+    A pool's workers wait on a queue whose writing end they hold themselves, so an importer killed
+    outright (SIGKILL, the OOM killer) would leave them waiting for ever, holding the index key.
+    The parent's sentinel (a pipe only the parent holds open) reads as ready when it dies."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)  # nothing of the import is here to save: the importer's transaction is gone
+
+    threading.Thread(target=watch, name="end-with-importer", daemon=True).start()
 
 
 FlatChild = tuple[int, str, str, tuple[str, ...], date, str | None, str | None, str, bool]

@@ -3,8 +3,14 @@ skewed as real ones, households, and feeds that `signpost import` takes as they 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +24,8 @@ from store.register.national import FIRST_SERIAL, NationalRegister, write_feeds
 from store.register.refs import is_valid
 from store.register.terms import index_terms
 from store.tables.register import Child, Involvement
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def rows(path: Path) -> list[list[str]]:
@@ -104,3 +112,65 @@ async def test_the_feeds_import_as_written(signpost: Signpost, tmp_path: Path, s
         last[4],
     )
     assert int(last[0]) in found
+
+
+IMPORTER = """
+import asyncio, multiprocessing, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from store.db import Database
+from store.keys.crypto import KeyRing
+from store.register.feeds import Feed, import_feeds
+from store.register.national import NationalRegister, write_feeds
+
+
+async def main(folder: Path) -> None:
+    keys = KeyRing.generate(folder / "import.key")
+    db = await Database.open(f"sqlite+aiosqlite:///{folder}/import.db")
+    written = write_feeds(NationalRegister(300), folder)
+
+    def sealed(_: int) -> None:  # the first chunk is back from the workers: name them, then hang
+        print(" ".join(str(worker.pid) for worker in multiprocessing.active_children()), flush=True)
+        time.sleep(600)
+
+    feeds = [Feed.from_path(path) for path in written.files]
+    await import_feeds(db, keys, feeds, datetime.now(UTC), chunk=50, sealers=2, on_progress=sealed)
+
+
+asyncio.run(main(Path(sys.argv[1])))
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whichever process adopted it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_an_importer_killed_outright_takes_its_sealing_workers_with_it(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) gives the importer no chance to stop its pool: the workers, which
+    hold the blind-index key, must notice on their own and end, not wait for ever on their queue.
+    (Processes and pipes, not the database, are what is tested: one backend is enough.)"""
+    importer = subprocess.Popen(
+        [sys.executable, "-c", IMPORTER, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    workers: list[int] = []
+    try:
+        assert importer.stdout is not None
+        workers = [int(pid) for pid in importer.stdout.readline().split()]
+        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        importer.kill()
+        importer.wait()
+        deadline = time.monotonic() + 60  # they go at once; the margin is for a loaded machine
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _running(pid)], "sealing workers outlived their importer"
+    finally:
+        importer.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
