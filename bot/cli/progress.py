@@ -140,6 +140,9 @@ class _PlainBar(Bar):
     def _say(self, line: str) -> None:
         print(line, file=self._out, flush=True)
 
+    def _began(self) -> None:
+        self._last = self.started
+
     def _changed(self) -> None:
         if self._closed:
             return
