@@ -1,6 +1,8 @@
 """Read the present children answered "more than one record could match", one by one.
 
     python -m benchmarks.matching.misses --children 100000 [--kind dob_digit] [--show 20]
+    python -m benchmarks.matching.misses --children 100000 --absent
+    python -m benchmarks.matching.misses --children 100000 --not-first
 
 Same register, queries and scoring as ``benchmarks.matching.run`` (same seed, same options). For
 each present query whose answer is ambiguous it says why the right child was not accepted:
@@ -14,7 +16,13 @@ each present query whose answer is ambiguous it says why the right child was not
 
 It prints a count per class and reason, then up to ``--show`` examples per class: the query, the
 right child, and the first three candidates with their weight (bits, before → after the guards)
-and standing. Everything is synthetic.
+and standing.
+
+``--absent`` reads the absent children that were accepted instead: the query, the child accepted,
+the comparison levels of the reading the scorer took and each part's weight, and the runner-up.
+``--not-first`` reads the present children that are candidates but not ranked first (what top-1
+misses, whatever the answer was), with the same detail for the right child and the one above it.
+Everything is synthetic.
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ from collections.abc import Sequence
 
 from benchmarks.matching.generate import Child, Generator, Labelled
 from benchmarks.matching.run import BlindIndex, name_counts
-from handlers.matching.decide import DecisionKind, MatchPolicy, choose
-from handlers.matching.score import MatchModel, assess, comparison_levels, query_count_keys
+from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose
+from handlers.matching.score import MatchModel, assess, comparison_levels, explain, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from store.register.terms import Identity, normalise_name, phonetic_key
 
@@ -97,6 +105,63 @@ def classify(
     return reason, lines
 
 
+def _explained(query: Query, identity: Identity, model: MatchModel, counts: dict[str, int] | None) -> str:
+    why = explain(query, identity, model, counts)
+    typed = "as typed" if why.as_typed else "swapped/alias"
+    return (
+        f"given {why.given}, family {why.family} ({typed}), dob {why.dob}, postcode {why.postcode}: "
+        f"names+place {why.names_and_place_bits:.1f} + dob {why.dob_bits:.1f} + sex {why.sex_bits:.1f} "
+        f"+ prior {why.prior_bits:.1f} "
+        f"= {why.assessment.bits:.1f} bits, {why.assessment.standing}"
+    )
+
+
+def _decided(
+    query: Query, register: Sequence[Child], index: BlindIndex, model: MatchModel, counts: dict[str, int] | None
+) -> tuple[list[int], dict[str, int] | None, Decision[int]]:
+    found = sorted(index.candidates(query_terms(query)))
+    wanted = {key: counts[key] for key in query_count_keys(query) if key in counts} if counts else None
+    return found, wanted, choose(query, [(n, register[n].identity) for n in found], model, MatchPolicy(), wanted)
+
+
+def read_absent(
+    labelled: Labelled, register: Sequence[Child], index: BlindIndex, model: MatchModel, counts: dict[str, int] | None
+) -> list[str] | None:
+    """An absent child accepted as a registered one: the query, the child and the runner-up, explained."""
+    query = labelled.query
+    found, wanted, decision = _decided(query, register, index, model, counts)
+    if labelled.child is not None or decision.best is None:
+        return None
+    lines = [f"[{labelled.kind}] {len(found)} candidates", f"  query:    {_query(query)}"]
+    for place, (n, bits) in enumerate(decision.ranked[:2]):
+        label = "accepted" if place == 0 else "runner-up"
+        lines.append(f"  {label}: {_show(register[n].identity)} -> {bits:.1f} bits")
+        lines.append(f"            {_explained(query, register[n].identity, model, wanted)}")
+    return lines
+
+
+def read_not_first(
+    labelled: Labelled, register: Sequence[Child], index: BlindIndex, model: MatchModel, counts: dict[str, int] | None
+) -> list[str] | None:
+    """A present child found but ranked below another: both, explained."""
+    query = labelled.query
+    found, wanted, decision = _decided(query, register, index, model, counts)
+    if labelled.child is None or labelled.child not in found or decision.ranked[0][0] == labelled.child:
+        return None
+    child = register[labelled.child]
+    first = decision.ranked[0][0]
+    rank = [n for n, _ in decision.ranked].index(labelled.child) + 1
+    same = " (same household)" if register[first].household == child.household else ""
+    return [
+        f"[{labelled.kind}] {decision.kind}, right child ranked {rank} of {len(found)}",
+        f"  query: {_query(query)}",
+        f"  child: {_show(child.identity)}",
+        f"         {_explained(query, child.identity, model, wanted)}",
+        f"  first: {_show(register[first].identity)}{same}",
+        f"         {_explained(query, register[first].identity, model, wanted)}",
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--children", type=int, default=100_000)
@@ -105,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split-siblings", type=float, default=0.0)
     parser.add_argument("--kind", action="append", help="only this class (two mistakes: 'two'); repeatable")
     parser.add_argument("--show", type=int, default=15, help="examples per class")
+    parser.add_argument("--absent", action="store_true", help="read the absent children accepted instead")
+    parser.add_argument("--not-first", action="store_true", help="read the present children not ranked first instead")
     args = parser.parse_args(argv)
     generator = Generator(args.seed, args.split_siblings)
     register = generator.register(args.children)
@@ -113,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = MatchModel(population=args.children)
     policy = MatchPolicy()
     counts = name_counts(register)
+    if args.absent or args.not_first:
+        read = read_absent if args.absent else read_not_first
+        shown = [lines for item in labelled if (lines := read(item, register, index, model, counts))]
+        print(f"{len(shown)} queries\n")
+        print("\n\n".join("\n".join(lines) for lines in shown))
+        return 0
     reasons: Counter[tuple[str, str]] = Counter()
     examples: dict[str, list[list[str]]] = defaultdict(list)
     for item in labelled:

@@ -491,6 +491,45 @@ def comparison_levels(query: Query, identity: Identity, counts: NameCounts | Non
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a candidate weighs what it weighs: the comparison levels of the reading the scorer took
+    (names as typed, swapped or an alias), and each part's weight in bits. For reading misses."""
+
+    given: str
+    family: str
+    dob: str
+    postcode: str
+    as_typed: bool
+    names_and_place_bits: float
+    dob_bits: float
+    sex_bits: float
+    prior_bits: float
+    assessment: Assessment
+    """The sum of the bits above, and what the names and date allow."""
+
+
+def explain(
+    query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
+) -> Explanation:
+    """:func:`assess`, with the levels and weights it was made of."""
+    readings, weights = _prepare(query), _weights(model)
+    total, names, dob_level = _weigh_prepared(readings, weights, identity, counts)
+    bits = 1 / math.log(2)
+    return Explanation(
+        names.given,
+        names.family,
+        dob_level,
+        _postcode_level(readings, identity.postcode),
+        names.plain,
+        names.weight * bits,
+        weights.dob[dob_level] * bits,
+        (total - names.weight - weights.dob[dob_level]) * bits,
+        weights.prior * bits,
+        assess(query, identity, model, counts),
+    )
+
+
 def match_weight(
     query: Query, identity: Identity, model: MatchModel = DEFAULT_MODEL, counts: NameCounts | None = None
 ) -> float:

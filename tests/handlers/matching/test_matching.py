@@ -20,7 +20,7 @@ from handlers.matching.decide import (
     details_to_add,
     shared_posterior,
 )
-from handlers.matching.score import MatchModel, assess, match_weight, score
+from handlers.matching.score import MatchModel, assess, explain, match_weight, score
 from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
 from store.register.terms import Identity, index_terms
 
@@ -513,3 +513,18 @@ def test_other_slips_with_a_date_two_digits_out_still_forbid_her(query: Query) -
     wrong date has its own rule)."""
     asked = Query(query.given_names, query.family_name, query.date_of_birth, "BS3")
     assert choose(asked, [("olivia", OLIVIA)], REGIONAL, counts=COUNTS).kind is not DecisionKind.MATCH
+
+
+@pytest.mark.parametrize(
+    "query",
+    [Query("Amy", "Jones", date(2014, 4, 8), "M1", "F"), Query("Jones", "Amy", date(2014, 4, 3), None, "M")],
+    ids=["as typed", "swapped, the wrong sex"],
+)
+def test_an_explanation_adds_up_to_the_weight_it_explains(query: Query) -> None:
+    """What a misses report prints for a candidate (the levels of the reading taken and each part's
+    bits) adds up to the weight the decision used, so a reader can trust it."""
+    why = explain(query, AMY, REGIONAL)
+    parts = why.names_and_place_bits + why.dob_bits + why.sex_bits + why.prior_bits
+    assert parts == pytest.approx(why.assessment.bits) and why.assessment == assess(query, AMY, REGIONAL)
+    assert why.as_typed is (query.given_names == "Amy")
+    assert (why.given, why.family) == ("exact", "exact")
