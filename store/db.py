@@ -231,6 +231,23 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _OneHopCursor
 
+    def rollback(self) -> None:
+        # A session's close rolls its transaction back, then the pool's reset-on-return rolls
+        # back again: a second trip to aiosqlite's thread, a quarter of a one-read transaction's
+        # (issue 15). With no transaction open, pysqlite's rollback does nothing, so it is not
+        # sent. (Read here, not on the thread: nothing else runs on this connection meanwhile.)
+        if self._open():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._open():  # as rollback: with no transaction open, pysqlite's commit does nothing
+            super().commit()
+
+    def _open(self) -> bool:
+        """Whether the SQLite connection is in a transaction (or closed: then the adapter says so)."""
+        inner = self._connection._connection
+        return inner is None or inner.in_transaction
+
 
 def _one_hop_fits(dbapi_connection: Any) -> bool:
     """Whether this connection is the SQLAlchemy and aiosqlite the one-hop cursor was written
