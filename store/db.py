@@ -404,12 +404,26 @@ async def schema_behind(db: Database) -> str | None:
     return f"the database is at {at}; this Signpost needs {', '.join(needed)}: run `signpost db upgrade`"
 
 
+_AFTER_COMMIT = "store.db.after_commit"
+"""``session.info`` key: what to call when the session's transaction commits, in order."""
+
+
 def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
     """Call ``then`` once the caller's transaction commits (never, if it rolls back): what it
-    reports is then true of the database."""
+    reports is then true of the database.
+
+    One listener a session until it commits, however many callers ask: the audit writer's batch
+    asks once for every lead notice in it, and adding a listener costs more than the call.
+    """
+    waiting: list[Callable[[], None]] | None = session.info.get(_AFTER_COMMIT)
+    if waiting is not None:
+        waiting.append(then)
+        return
+    session.info[_AFTER_COMMIT] = [then]
 
     def committed(_session: Any) -> None:
-        then()
+        for call in session.info.pop(_AFTER_COMMIT, ()):
+            call()
 
     event.listen(session.sync_session, "after_commit", committed, once=True)
 

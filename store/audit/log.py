@@ -18,7 +18,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, cast
 
@@ -278,13 +278,17 @@ async def _create_period_key(
     return stored
 
 
+# Read by name, not by ``asdict``, which deep-copies every value (all immutable here): about 47 µs
+# an event against 4 (issue 15; a keyed enquiry writes two events when it tells the lead).
+_RECORD_FIELDS = tuple(field.name for field in fields(AuditRecord) if field.name != "subject_refs")
+
+
 def _row(record: AuditRecord) -> dict[str, object]:
     # Text that reached us unverified (a refused request's claimed tenant) may hold NUL, which
     # PostgreSQL cannot store: it is recorded as U+FFFD on every backend, so the chain is the same.
     row = {
         k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v
-        for k, v in asdict(record).items()
-        if k != "subject_refs"
+        for k, v in ((name, getattr(record, name)) for name in _RECORD_FIELDS)
     }
     # Stored (and hashed) in UTC: SQLite keeps wall-clock time without its zone.
     row["at"] = audit_chain.utc(record.at)
