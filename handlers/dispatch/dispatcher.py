@@ -21,7 +21,7 @@ from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteAp
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
-from store.audit.log import AuditRecord, AuditWriteFailed, append
+from store.audit.log import AuditRecord, AuditWriteFailed, append, write_also
 from store.delivery import deliveries
 from store.people import standing
 
@@ -146,7 +146,7 @@ class Dispatcher:
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
-                    also = await result.also(session) if result.also is not None else ()
+                    [also] = await write_also(session, self.ctx.notices, [result.also])
                     await append(session, [*also, record])
                 return result.reply, result.detail
             async with self.ctx.db.read() as session:
