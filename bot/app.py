@@ -58,13 +58,14 @@ def build(
     ``signer`` signs audit checkpoints (by default with the key file's signing seed)."""
     metrics = metrics or PrometheusRecorder()
     clock = clock or SystemClock()
+    notices = CountedNotices(NoticeStore(), metrics)
     ctx = Context(
         db=db,
         keys=keys,
         clock=clock,
-        audit=AuditLog(db, clock.now),
+        audit=AuditLog(db, clock.now, notices),
         sealer=TermSealer(db, keys),
-        notices=CountedNotices(NoticeStore(), metrics),
+        notices=notices,
         signer=signer or Signer(keys),
         policy=policy or Policy(),
         grants=GrantTable(),

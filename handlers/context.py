@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -37,6 +38,10 @@ class NoticeSink(Protocol):
 
     async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> int:
         """Store ``notices``; returns how many were new (a repeated dedupe key is not)."""
+        ...
+
+    async def enqueue_new(self, session: AsyncSession, dated: Sequence[tuple[Notice, datetime]]) -> set[str]:
+        """Store notices (each with a dedupe key) queued at their own times; the keys of the new ones."""
         ...
 
 

@@ -11,14 +11,18 @@ grant) shielded children never get this far (``handlers.search.answer_for``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request
-from handlers.vocabulary import Action, Notice, Origin, format_ref
+from handlers.vocabulary import Action, Actor, Notice, Origin, format_ref
 from store.audit.log import AlsoWrite, AuditRecord, origin_event
 from store.people import lead as store
+from store.people.lead import LeadNotices
 from store.register.children import ChildRecord
 
 NOTICE_KIND = "lead_informed"
@@ -38,14 +42,16 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
 
 async def inform(ctx: Context, req: Request, record: ChildRecord, session: AsyncSession) -> AlsoWrite | None:
     """Who is to be told that ``req``'s actor found this child, and how: the notices (and their
-    event) to write with the lookup's own audit event, or None when nobody new is to be told.
+    event) to write with the lookup's own audit event, or None when nobody is to be told.
 
-    Everything is read in the lookup's own ``session`` (most lookups tell nobody new: no lead
-    professional, the authority turned it off, or told today already); the notices are written by
-    the audit writer in the transaction that makes the lookup's event durable (``Result.also``),
-    so a lookup takes no write transaction of its own (on SQLite, the one write lock) and the
-    notice stands or falls with the event. The outbox's unique dedupe key keeps it to one notice
-    per looker, child, recipient and day when two lookups race; the event counts what was new.
+    Who is read in the lookup's own ``session`` (most lookups have nobody to tell: no lead
+    professional, or the authority turned it off); the notices are written by the audit writer in
+    the transaction that makes the lookup's event durable (``Result.also``), with the other
+    lookups' of its batch in one statement, so a lookup takes no write transaction of its own (on
+    SQLite, the one write lock) and the notice stands or falls with the event. The outbox's
+    unique dedupe key keeps it to one notice per looker, child, recipient and day (told today
+    already, or two lookups racing): the event counts only what was new, and there is none when
+    nothing was.
     """
     looker = req.actor
     assert looker is not None
@@ -55,33 +61,40 @@ async def inform(ctx: Context, req: Request, record: ChildRecord, session: Async
     contact, who = told.looker, told.setting
     if not told.recipients or contact is None:
         return None
-    keyed = {dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day): r for r in told.recipients}
-    sent = await store.queued(session, keyed)
-    fresh = {key: r for key, r in keyed.items() if key not in sent}
-    if not fresh:
-        return None
     notices = [
         Notice(r.practitioner_id, NOTICE_KIND, notice_text(contact, ref, r.lead), dedupe_key=key)
-        for key, r in fresh.items()
+        for r in told.recipients
+        for key in (dedupe_key(looker.practitioner_id, r.practitioner_id, ref, day),)
     ]
-    as_lead = {key for key, r in fresh.items() if r.lead}
+    as_lead = frozenset(n.dedupe_key for n, r in zip(notices, told.recipients, strict=True) if r.lead)
+    return _Told(tuple((n, req.now) for n in notices), as_lead, looker, ref, req.now, req.command.correlation_id, who)
 
-    async def write(session: AsyncSession) -> list[AuditRecord]:
-        # One at a time when there are several (the authority's "all"), to count exactly which were new.
-        stored = [n for n in notices if await ctx.notices.enqueue(session, [n], req.now)]
-        if not stored:
+
+@dataclass(frozen=True, slots=True)
+class _Told:
+    """The lead's (or every current practitioner's) notices of one lookup, and the event saying
+    how many were new (``store.audit.log.AlsoWrite``)."""
+
+    notices: tuple[tuple[Notice, datetime], ...]
+    as_lead: frozenset[str | None]  # the dedupe keys of the notices to lead professionals
+    looker: Actor
+    ref: int
+    now: datetime
+    correlation_id: str  # the lookup's
+    who: LeadNotices
+
+    def events(self, new: Collection[str]) -> list[AuditRecord]:
+        if not new:
             return []
-        leads = sum(1 for n in stored if n.dedupe_key in as_lead)
+        leads = sum(1 for key in new if key in self.as_lead)
         event = origin_event(
             Origin.SCHEDULER,  # Signpost itself tells them; the looker is the actor it tells about
             Action.LEAD_PROFESSIONAL_INFORMED,
-            req.now,
-            actor=looker,
-            subjects=(ref,),
-            result_count=len(stored),
-            detail=f"{leads} lead, {len(stored) - leads} other ({who.value})",
-            correlation_id=req.command.correlation_id,
+            self.now,
+            actor=self.looker,
+            subjects=(self.ref,),
+            result_count=len(new),
+            detail=f"{leads} lead, {len(new) - leads} other ({self.who.value})",
+            correlation_id=self.correlation_id,
         )
         return [event]
-
-    return write

@@ -83,6 +83,14 @@ class CountedNotices:
 
     async def enqueue(self, session: AsyncSession, notices: list[Notice], now: datetime) -> int:
         stored = await self.inner.enqueue(session, notices, now)
+        self._count(session, stored)
+        return stored
+
+    async def enqueue_new(self, session: AsyncSession, dated: Sequence[tuple[Notice, datetime]]) -> set[str]:
+        stored = await self.inner.enqueue_new(session, dated)
+        self._count(session, len(stored))
+        return stored
+
+    def _count(self, session: AsyncSession, stored: int) -> None:
         if stored:
             after_commit(session, lambda: self.recorder.notices("queued", stored))
-        return stored

@@ -231,6 +231,23 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _OneHopCursor
 
+    def rollback(self) -> None:
+        # A session's close rolls its transaction back, then the pool's reset-on-return rolls
+        # back again: a second trip to aiosqlite's thread, a quarter of a one-read transaction's
+        # (issue 15). With no transaction open, pysqlite's rollback does nothing, so it is not
+        # sent. (Read here, not on the thread: nothing else runs on this connection meanwhile.)
+        if self._open():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._open():  # as rollback: with no transaction open, pysqlite's commit does nothing
+            super().commit()
+
+    def _open(self) -> bool:
+        """Whether the SQLite connection is in a transaction (or closed: then the adapter says so)."""
+        inner = self._connection._connection
+        return inner is None or inner.in_transaction
+
 
 def _one_hop_fits(dbapi_connection: Any) -> bool:
     """Whether this connection is the SQLAlchemy and aiosqlite the one-hop cursor was written
@@ -387,12 +404,26 @@ async def schema_behind(db: Database) -> str | None:
     return f"the database is at {at}; this Signpost needs {', '.join(needed)}: run `signpost db upgrade`"
 
 
+_AFTER_COMMIT = "store.db.after_commit"
+"""``session.info`` key: what to call when the session's transaction commits, in order."""
+
+
 def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
     """Call ``then`` once the caller's transaction commits (never, if it rolls back): what it
-    reports is then true of the database."""
+    reports is then true of the database.
+
+    One listener a session until it commits, however many callers ask: the audit writer's batch
+    asks once for every lead notice in it, and adding a listener costs more than the call.
+    """
+    waiting: list[Callable[[], None]] | None = session.info.get(_AFTER_COMMIT)
+    if waiting is not None:
+        waiting.append(then)
+        return
+    session.info[_AFTER_COMMIT] = [then]
 
     def committed(_session: Any) -> None:
-        then()
+        for call in session.info.pop(_AFTER_COMMIT, ()):
+            call()
 
     event.listen(session.sync_session, "after_commit", committed, once=True)
 

@@ -21,9 +21,9 @@ from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteAp
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
-from store.audit.log import AuditRecord, AuditWriteFailed, append
+from store.audit.log import AuditRecord, AuditWriteFailed, append, write_also
 from store.delivery import deliveries
-from store.people import practitioners
+from store.people import standing
 
 log = structlog.get_logger("signpost.dispatch")
 T = TypeVar("T")
@@ -141,17 +141,19 @@ class Dispatcher:
                     # Claimed in the command's transaction: the claim and the change stand or fall together.
                     if key and not await deliveries.claim(session, key, now):
                         return DUPLICATE, "duplicate"
-                    result, actor = await self._chain(spec, command, parsed, now, session, joined(session))
+                    asking = await standing.read(session, command.principal)
+                    result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
-                    also = await result.also(session) if result.also is not None else ()
+                    [also] = await write_also(session, self.ctx.notices, [result.also])
                     await append(session, [*also, record])
                 return result.reply, result.detail
             async with self.ctx.db.read() as session:
-                if key and await deliveries.seen(session, key):
+                asking = await standing.read(session, command.principal, key)
+                if asking.seen:
                     return DUPLICATE, "duplicate"
-                result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session))
+                result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
                 record = await self._record(session, spec, command, actor, result, now)
             if result.reply.outcome is Outcome.CHALLENGED:
                 claim = None  # only asked for a code: the same click may act once the person has one
@@ -206,9 +208,10 @@ class Dispatcher:
         now: datetime,
         session: AsyncSession,
         write: WriteApart,
+        asking: standing.Standing,
     ) -> tuple[Result, Actor | None]:
-        actor = await practitioners.resolve(session, command.principal)
-        req = Request(command, actor, parsed.args, now, write)
+        actor = asking.actor
+        req = Request(command, asking, parsed.args, now, write)
         for gate in self.gates:
             verdict = await gate(self.ctx, spec, req, session)
             if verdict is ADMIT:

@@ -19,6 +19,7 @@ from handlers.context import Context
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
 from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
+from store.people.standing import Standing
 
 T = TypeVar("T")
 
@@ -45,7 +46,9 @@ class WriteApart(Protocol):
 @dataclass(frozen=True, slots=True)
 class Request:
     command: Command
-    actor: Actor | None
+    # Who is asking, their step-up credential and the switch-off date, read in one statement in
+    # the command's transaction before any gate runs (``store.people.standing``); never cached.
+    standing: Standing
     args: str
     now: datetime
     # The dispatcher owns the command's session. A gate or handler that must write while the
@@ -53,6 +56,10 @@ class Request:
     # here: a writing command's own transaction is joined; otherwise the dispatcher hands its read
     # connection back to the pool first and opens a short write transaction.
     write: WriteApart
+
+    @property
+    def actor(self) -> Actor | None:
+        return self.standing.actor
 
 
 @dataclass(frozen=True, slots=True)

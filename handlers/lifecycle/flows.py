@@ -52,12 +52,12 @@ async def switch_off_gate(ctx: Context, spec: Spec, req: Request, session: Async
     be opened, so asking for a code would lock the admins out of both for good. Neither holds
     personal data; the certificate also reaches every admin as a notice.
 
-    One indexed read of a one-row table per command; no cache, so every replica switches off at
-    the same moment and a cancellation is seen at once.
+    The date is read for every command, with the asker's standing (``Request.standing``); no
+    cache, so every replica switches off at the same moment and a cancellation is seen at once.
     """
     if spec.after_switch_off and spec.stepup is StepUp.NONE:
         return None  # runs either way, and no later gate would stop it
-    if not decommission.is_switched_off(await decommission.switch_off_date(session), req.now.date()):
+    if not decommission.is_switched_off(req.standing.switch_off, req.now.date()):
         return None
     if spec.after_switch_off:
         return ADMIT

@@ -147,8 +147,7 @@ class StepUpGate:
     async def __call__(self, ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
         if spec.stepup is StepUp.NONE or req.actor is None:
             return None
-        pid = req.actor.practitioner_id
-        cred = await credentials.get(session, pid)
+        cred = req.standing.credential  # read with the actor, in this command's transaction
         stop = blocked(cred, req.now)
         if stop is not None or cred is None:
             return stop

@@ -66,7 +66,10 @@ async def claim(session: AsyncSession, key: str, now: datetime) -> bool:
 
 # Built once, in Core: every read-only command asks this (a statement built per call, through the
 # ORM, costs about as much again as running it).
-_SEEN = Prepared(select(_DELIVERIES.c.key).where(_DELIVERIES.c.key == bindparam("key")))
+# ``key``: a stored key (``stored_key``). Read-only commands ask it with the asker's standing
+# (``store.people.standing``), in the statement that reads who is asking.
+SEEN = select(_DELIVERIES.c.key).where(_DELIVERIES.c.key == bindparam("key"))
+_SEEN = Prepared(SEEN)
 
 
 async def seen(session: AsyncSession, key: str) -> bool:

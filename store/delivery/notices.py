@@ -38,25 +38,46 @@ def _enqueue_one(insert: Any) -> Prepared:
 _ENQUEUE_ONE = {dialect: _enqueue_one(insert) for dialect, insert in DIALECT_INSERTS.items()}
 
 
+def _enqueue_many(insert: Any) -> Any:
+    """Notices as executemany parameters, those whose dedupe key is stored already left out: the
+    new ones' keys back (one multi-row statement, "insertmanyvalues", compiled once)."""
+    table = NoticeRow.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.dedupe_key)
+
+
+_ENQUEUE_MANY = {dialect: _enqueue_many(insert) for dialect, insert in DIALECT_INSERTS.items()}
+
+
+def _row(notice: Notice, now: datetime) -> dict[str, Any]:
+    return {
+        "recipient_id": notice.recipient_id,
+        "kind": notice.kind,
+        "body": encode(notice),
+        "dedupe_key": notice.dedupe_key,
+        "created_at": now,
+        "not_before": now,
+        "attempts": 0,
+    }
+
+
 class NoticeStore:
     """The notice outbox. ``enqueue`` joins the caller's transaction; a dedupe key makes it idempotent."""
+
+    async def enqueue_new(self, session: AsyncSession, dated: Sequence[tuple[Notice, datetime]]) -> set[str]:
+        """Store notices, each queued at its own time, in one statement; the dedupe keys of those
+        that were new. Each must have a dedupe key (by which it is told apart)."""
+        if not dated:
+            return set()
+        assert all(notice.dedupe_key for notice, _ in dated)
+        rows = [_row(notice, at) for notice, at in dated]
+        statement = _ENQUEUE_MANY[session.get_bind().dialect.name]
+        return set((await session.execute(statement, rows)).scalars())
 
     async def enqueue(self, session: AsyncSession, notices: Sequence[Notice], now: datetime) -> int:
         """Store ``notices``; how many were new (one whose dedupe key is already stored is not)."""
         if not notices:
             return 0
-        rows = [
-            {
-                "recipient_id": n.recipient_id,
-                "kind": n.kind,
-                "body": encode(n),
-                "dedupe_key": n.dedupe_key,
-                "created_at": now,
-                "not_before": now,
-                "attempts": 0,
-            }
-            for n in notices
-        ]
+        rows = [_row(n, now) for n in notices]
         if len(rows) == 1:  # the usual case (one lead told): a prepared insert
             return len(await _ENQUEUE_ONE[session.get_bind().dialect.name].all(session, rows[0]))
         # Core's insert with the rows as executemany parameters: SQLAlchemy sends them as one

@@ -38,7 +38,6 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.lifecycle.retention import compact
 from store.people.practitioners import holders
-from store.prepared import Prepared
 from store.tables import Personal, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
@@ -104,13 +103,9 @@ async def current(session: AsyncSession) -> Decommission | None:
     return (await session.execute(_CURRENT)).scalar_one_or_none()
 
 
-_SWITCH_OFF = Prepared(select(Decommission.switch_off).where(_LIVE))
-
-
-async def switch_off_date(session: AsyncSession) -> date | None:
-    """The live schedule's switch-off date, or None: a column, not an ORM object (every command's gate)."""
-    row = await _SWITCH_OFF.first(session)
-    return None if row is None else row[0]
+# The live schedule's switch-off date (no row: none scheduled). Every command's gate asks it, with
+# the asker's standing in one statement (``store.people.standing``).
+SWITCH_OFF = select(Decommission.switch_off).where(_LIVE)
 
 
 async def status(session: AsyncSession) -> Status | None:

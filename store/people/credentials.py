@@ -64,8 +64,8 @@ class CredentialState:
         return self.locked_until is not None and self.locked_until > now
 
 
-def _state(row: Any) -> CredentialState:
-    """From a credential row or its columns."""
+def state_of(row: Any) -> CredentialState:
+    """From a credential row, or a row holding ``CREDENTIAL_COLUMNS``."""
     return CredentialState(
         practitioner_id=row.practitioner_id,
         state=row.state,
@@ -81,20 +81,19 @@ def seed_aad(practitioner_id: str) -> bytes:
 
 
 _CREDENTIALS = TotpCredential.__table__
-# Every step-up check reads this: built once, in Core, and always fresh from the database.
-_GET = Prepared(
-    select(
-        *(
-            _CREDENTIALS.c[name]
-            for name in ("practitioner_id", "state", "last_step", "failures", "locked_until", "stepped_up_at")
-        )
-    ).where(_CREDENTIALS.c.practitioner_id == bindparam("id"))
+# The step-up state (never the seed): what ``state_of`` reads.
+CREDENTIAL_COLUMNS = tuple(
+    _CREDENTIALS.c[name]
+    for name in ("practitioner_id", "state", "last_step", "failures", "locked_until", "stepped_up_at")
 )
+# Built once, in Core, and always fresh from the database. (The step-up gate reads the asker's
+# credential with their standing: ``store.people.standing``.)
+_GET = Prepared(select(*CREDENTIAL_COLUMNS).where(_CREDENTIALS.c.practitioner_id == bindparam("id")))
 
 
 async def get(session: AsyncSession, practitioner_id: str) -> CredentialState | None:
     row = await _GET.first(session, {"id": practitioner_id})
-    return None if row is None else _state(row)
+    return None if row is None else state_of(row)
 
 
 async def load_seed(session: AsyncSession, keys: KeyRing, practitioner_id: str) -> bytes | None:

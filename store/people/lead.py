@@ -12,7 +12,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.prepared import Prepared
-from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
 from store.tables.register import Involvement
@@ -37,12 +36,7 @@ def _key(authority: str) -> str:
 
 # The reads of every lookup that finds a child, built once in Core (the ORM's per-call build costs
 # about as much again as running them).
-_META, _INVOLVEMENTS, _PEOPLE, _NOTICES = (
-    Meta.__table__,
-    Involvement.__table__,
-    Practitioner.__table__,
-    NoticeRow.__table__,
-)
+_META, _INVOLVEMENTS, _PEOPLE = Meta.__table__, Involvement.__table__, Practitioner.__table__
 _SETTING = select(_META.c.value).where(_META.c.key == bindparam("key"))
 _CURRENT = (
     select(_INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional)
@@ -65,8 +59,6 @@ _CONTACT = select(
     _PEOPLE.c.phone,
     _PEOPLE.c.email,
 ).where(_PEOPLE.c.id == bindparam("id"))
-_QUEUED_ONE = Prepared(select(_NOTICES.c.dedupe_key).where(_NOTICES.c.dedupe_key == bindparam("key")))
-_QUEUED = select(_NOTICES.c.dedupe_key).where(_NOTICES.c.dedupe_key.in_(bindparam("keys", expanding=True)))
 
 
 async def setting(session: AsyncSession, authority: str) -> LeadNotices:
@@ -169,14 +161,3 @@ async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None
 def _contact(p: Any) -> Contact:
     """A contact signpost from a row with the contact columns (``_CONTACT``'s, or the looker's in ``_TOLD``)."""
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
-
-
-async def queued(session: AsyncSession, dedupe_keys: Collection[str]) -> set[str]:
-    """Which of these notice dedupe keys are already in the outbox (sent or waiting)."""
-    if not dedupe_keys:
-        return set()
-    if len(dedupe_keys) == 1:  # the usual case (the lead alone): a prepared read
-        [key] = dedupe_keys
-        return {key} if await _QUEUED_ONE.first(session, {"key": key}) is not None else set()
-    result = await session.execute(_QUEUED, {"keys": list(dedupe_keys)})
-    return {key for key in result.scalars() if key is not None}

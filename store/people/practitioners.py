@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Actor, Platform, Principal, Role
+from handlers.vocabulary import Actor, Principal, Role
 from store.db import dialect_insert
-from store.prepared import Prepared
 from store.tables.people import ChatIdentity, Practitioner
 from store.tables.register import Involvement
 
@@ -59,7 +58,8 @@ ACTOR_COLUMNS = (
 )
 
 
-def _actor(p: Any) -> Actor:
+def actor_of(p: Any) -> Actor:
+    """An Actor from a row holding ``ACTOR_COLUMNS``."""
     return Actor(
         practitioner_id=p.id,
         name=f"{p.given_name} {p.family_name}",
@@ -192,40 +192,13 @@ async def all_ids(session: AsyncSession) -> set[str]:
 
 async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None:
     p = (await session.execute(select(*ACTOR_COLUMNS).where(Practitioner.id == practitioner_id))).first()
-    return None if p is None else _actor(p)
+    return None if p is None else actor_of(p)
 
 
 async def recorded_email(session: AsyncSession, practitioner_id: str) -> str | None:
     """The practitioner's secure email as the register records it (for their own notices only)."""
     p = await session.get(Practitioner, practitioner_id)
     return None if p is None else p.email
-
-
-async def resolve(session: AsyncSession, principal: Principal) -> Actor | None:
-    """The practitioner behind a chat identity, or None when it is not linked.
-
-    The console is a local terminal run by someone who already holds the database and key file,
-    so its user id *is* the practitioner id.
-    """
-    if principal.platform is Platform.CONSOLE:
-        return await get_actor(session, principal.user_id)
-    found = {"platform": principal.platform.value, "tenant": principal.tenant, "user_id": principal.user_id}
-    p = await _RESOLVE.first(session, found)
-    return None if p is None else _actor(p)
-
-
-# Every chat command asks this first: built once, in Core (the ORM's per-call build costs about as
-# much again as running it).
-_PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__
-_RESOLVE = Prepared(
-    select(*(_PEOPLE.c[column.key] for column in ACTOR_COLUMNS))
-    .join(_IDENTITIES, _IDENTITIES.c.practitioner_id == _PEOPLE.c.id)
-    .where(
-        _IDENTITIES.c.platform == bindparam("platform"),
-        _IDENTITIES.c.tenant == bindparam("tenant"),
-        _IDENTITIES.c.user_id == bindparam("user_id"),
-    )
-)
 
 
 async def link_identity(session: AsyncSession, principal: Principal, practitioner_id: str, now: datetime) -> None:

@@ -212,3 +212,29 @@ async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(ap
     assert len(told) == 1, reads
     looker_alone = [s for s in reads if s.lower().startswith("select practitioners.given_name")]
     assert looker_alone == [], reads
+
+
+async def test_a_lookup_reads_nothing_of_the_outbox_and_still_tells_once_a_day(app: Signpost) -> None:
+    """Whether the lead was told today is the notice's own unique key, met when the audit writer
+    stores it with the lookup's event (issue 15: it was a read of the outbox on every lookup that
+    had someone to tell); a second lookup the same day stores nothing and writes no informed event."""
+    await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
+    await search_as(app, "P002", SHIELDED)  # Priya steps up
+    outbox_reads: list[str] = []
+
+    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        words = statement.split()
+        if words and words[0].upper() == "SELECT" and " notices" in statement.lower():
+            outbox_reads.append(" ".join(words))
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        first = await say(app, "P002", AMY)
+        again = await say(app, "P002", AMY)
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    assert first.outcome is again.outcome is Outcome.ANSWERED
+    assert outbox_reads == []
+    assert await informed(app) == ["P001"]
+    assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1

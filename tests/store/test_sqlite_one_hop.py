@@ -5,6 +5,8 @@ SQLAlchemy's own exceptions (which the store's callers catch), with the connecti
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -47,3 +49,40 @@ async def test_driver_errors_surface_as_sqlalchemys_and_the_connection_goes_on(d
             await conn.exec_driver_sql("SELECT nothing FROM nowhere")
         await conn.rollback()
         assert (await conn.exec_driver_sql("SELECT count(*) FROM hop2")).scalar_one() == 1
+
+
+async def test_a_one_read_transaction_is_three_trips_to_the_drivers_thread(db: Database) -> None:
+    """BEGIN, the read, the rollback: the pool's reset after the session's own rollback finds no
+    transaction open and sends nothing (it was a fourth trip, a quarter of the transaction's)."""
+    trips: list[str] = []
+    async with db.read() as session:
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    run = driver._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await run(fn, *args, **kwargs)
+
+    driver._execute = counted  # this pooled connection only (the pool hands the same one back)
+    try:
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        async with db.write() as session:
+            await session.execute(text("SELECT 1"))
+    finally:
+        driver._execute = run
+    assert trips == ["run_sqlite", "run_sqlite", "rollback", "run_sqlite", "run_sqlite", "commit"], trips
+
+
+async def test_a_transaction_ended_is_not_ended_twice_and_an_open_one_is(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql("CREATE TABLE hop3 (k INTEGER PRIMARY KEY)")
+        await conn.commit()
+    async with db.write() as session:
+        await session.execute(text("INSERT INTO hop3 (k) VALUES (1)"))
+    async with db.engine.connect() as conn:
+        await conn.begin()
+        await conn.exec_driver_sql("INSERT INTO hop3 (k) VALUES (2)")
+        await conn.rollback()  # an open transaction: rolled back on the driver
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM hop3")).scalar_one() == 1
