@@ -111,7 +111,7 @@ async def import_command(args: argparse.Namespace) -> int:
         try:
             with (
                 progress("Importing", unit="child", end_at_total=False) as bar,
-                progress("Importing involvements", unit="row") as involvements,
+                progress("Reading involvements", unit="row") as involvements,
                 steps("Importing") as step,
             ):
                 imported = await register.import_paths(

@@ -119,14 +119,14 @@ def test_an_import_counts_its_children_against_the_files_total(cli: Cli, tmp_pat
     counts = [line for line in progress_lines(run, "Importing") if "children" in line]
     assert counts[-1] == progress_lines(run, "Importing")[-1]
     assert all(f"/{CHILDREN:,} children" in line for line in counts[:-1])
-    assert final(run, "Importing involvements") == f"Importing involvements: {involvements:,} rows in …"
-    assert all(f"/{involvements:,} rows" in line for line in progress_lines(run, "Importing involvements")[:-1])
+    assert final(run, "Reading involvements") == f"Reading involvements: {involvements:,} rows in …"
+    assert all(f"/{involvements:,} rows" in line for line in progress_lines(run, "Reading involvements")[:-1])
     # PostgreSQL's COPY writes the search index as the children go in: no step of its own there.
     steps = [step for step in STEPS if db_url.startswith("sqlite") or step != "building the search index"]
     said = [line for line in progress_lines(run, "Importing") if "children" not in line]
     assert said[0::2] == [f"Importing: {step}" for step in steps]
     assert [re.sub(ELAPSED, "in …", line) for line in said[1::2]] == [f"Importing: {step}: done in …" for step in steps]
-    assert run.err.index("Importing involvements: ") < run.err.index(f"Importing: {STEPS[0]}")
+    assert run.err.index("Reading involvements: ") < run.err.index(f"Importing: {STEPS[0]}")
     assert "Importing" not in run.out and f"children: {CHILDREN} rows read" in run.out
 
 
