@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 
@@ -45,14 +47,102 @@ def to_file(path: Path, level: str | int = logging.INFO) -> None:
     _install(logging.FileHandler(path, encoding="utf-8"), False, level_number(level))
 
 
+# A traceback says where and what, never with what: each frame's file, line, function and source
+# line, and the exception's type, but no frame's local variables (they hold what a practitioner
+# typed, a child's identity, the key ring itself) and no message from another library's exception
+# (a driver or the standard library echoes the value it choked on: "invalid literal for int():
+# 'Amy'"). Signpost's own exceptions keep their messages, which never carry personal data.
+OWN_MODULES = ("bot.", "handlers.", "store.")
+WITHHELD = "(message withheld: another library's error may quote what it was given)"
+MAX_FRAMES = 50
+
+
+def _exception(exc_info: object) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and isinstance(exc_info[1], BaseException):
+        return exc_info[1]
+    if exc_info is True:
+        return sys.exc_info()[1]
+    return None
+
+
+def _chain(error: BaseException) -> Iterator[tuple[BaseException, bool]]:
+    """The exception, then what caused it or what it arose in handling (``is_cause``), as Python
+    prints them (outermost first), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    is_cause = False
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current, is_cause
+        if current.__cause__ is not None:
+            current, is_cause = current.__cause__, True
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, is_cause = current.__context__, False
+        else:
+            current = None
+
+
+def _message(error: BaseException) -> str:
+    if type(error).__module__.startswith(OWN_MODULES):
+        return str(error)
+    return WITHHELD if str(error) else ""
+
+
+def safe_traceback(error: BaseException) -> list[dict[str, Any]]:
+    """``error`` and its chain as plain data, with nothing a frame or another library held."""
+    stack = []
+    for one, is_cause in _chain(error):
+        kind = type(one)
+        frames = traceback.extract_tb(one.__traceback__)[-MAX_FRAMES:]
+        stack.append(
+            {
+                "exc_type": f"{kind.__module__}.{kind.__qualname__}",
+                "exc_value": _message(one),
+                "is_cause": is_cause,
+                "frames": [
+                    {"filename": f.filename, "lineno": f.lineno, "name": f.name, "line": f.line or ""} for f in frames
+                ],
+            }
+        )
+    return stack
+
+
+def _as_text(stack: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for one in reversed(stack):  # the root cause first, as Python prints a chain
+        lines.append("Traceback (most recent call last):")
+        for frame in one["frames"]:
+            lines.append(f'  File "{frame["filename"]}", line {frame["lineno"]}, in {frame["name"]}')
+            if frame["line"]:
+                lines.append(f"    {frame['line']}")
+        value = f": {one['exc_value']}" if one["exc_value"] else ""
+        lines.append(f"{one['exc_type']}{value}")
+    return "\n".join(lines)
+
+
+def _tracebacks(as_text: bool) -> structlog.types.Processor:
+    """The processor that turns ``exc_info`` into ``exception``: data for JSON, text for a terminal."""
+
+    def render(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+        exc_info = event.pop("exc_info", None)
+        error = _exception(exc_info)
+        if error is not None:
+            stack = safe_traceback(error)
+            event["exception"] = _as_text(stack) if as_text else stack
+        return event
+
+    return render
+
+
 def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     renderer: structlog.types.Processor
     if use_console:
-        renderer = structlog.dev.ConsoleRenderer(colors=True)
-        extra: list[structlog.types.Processor] = []
+        renderer = structlog.dev.ConsoleRenderer(colors=True, exception_formatter=structlog.dev.plain_traceback)
     else:
         renderer = structlog.processors.JSONRenderer()
-        extra = [structlog.processors.dict_tracebacks]
+    extra = [_tracebacks(as_text=use_console)]
     handler.set_name(_SIGNPOST_HANDLER)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -77,10 +77,11 @@ def child_aad(child_ref: int) -> bytes:
 class KeyRing:
     """Every secret Signpost holds outside its database."""
 
-    keks: dict[str, bytes]
+    # The secrets never show in a repr (a log line, a traceback, a debugger's summary).
+    keks: dict[str, bytes] = field(repr=False)
     current_kek_id: str
-    index_key: bytes
-    signing_seed: bytes
+    index_key: bytes = field(repr=False)
+    signing_seed: bytes = field(repr=False)
     path: Path | None = None
     # The checkpoint key's public half, kept when decommissioning destroys the seed (or when the seed
     # moves to a signing key file of its own) so that the audit stays verifiable: not a secret.

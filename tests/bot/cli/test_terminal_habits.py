@@ -18,6 +18,9 @@ import structlog
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
 from bot.logging import configure
+from store.keys.crypto import KeyRing
+from store.people import standing
+from store.register.synthetic import SyntheticRegister
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER
@@ -81,8 +84,46 @@ def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
     records = [json.loads(line) for line in lines]
     assert len(records) == 2
     assert records[0]["event"] == "socket_failed" and records[0]["logger"] == "slack_sdk.socket_mode"
-    assert records[0]["exception"][0]["exc_type"] == "RuntimeError"
+    assert records[0]["exception"][0]["exc_type"] == "builtins.RuntimeError"
     assert records[1]["event"] == "ours" and records[1]["n"] == 1
+
+
+TYPED = "Ava Price 05/01/2014 NS1 3LY"
+
+
+def _fails_quoting_the_search(*_: object) -> None:
+    int(TYPED)  # a library's error that quotes the value it was given, as drivers' and int()'s do
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_failed_command_logs_where_it_failed_not_what_was_typed_nor_any_key(
+    cli: Cli, keys: KeyRing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A command that fails deep inside is logged with its traceback — files, lines, functions, the
+    exception's type — but no frame's local variables (the search typed, the key ring) and not the
+    message of another library's error, which quoted the search; the practitioner gets the
+    reference. (Before: every frame's locals, the data keys and index key included.)"""
+    seeded = cli("seed-demo", "--children", "300")
+    assert seeded.code == 0, seeded.err
+    monkeypatch.setattr(standing, "read", _fails_quoting_the_search)
+    examples = SyntheticRegister(children=300).examples()
+    run = cli("console", "--as", examples.practitioner_id, stdin=f"{TYPED}\nquit\n")
+    assert "Sorry, something went wrong on our side. It has been logged with reference" in run.out
+    with pytest.raises(ValueError) as raised:
+        _fails_quoting_the_search()
+    stream = io.StringIO()
+    configure(fmt, "info", stream=stream)
+    try:
+        structlog.get_logger("signpost.test").error("failed", exc_info=raised.value)
+    finally:
+        structlog.reset_defaults()
+    for log in ((tmp_path / "signpost.log").read_text(encoding="utf-8"), stream.getvalue()):
+        for secret in (*TYPED.split(), keys.index_key.hex()[:16], repr(keys.index_key)[2:20]):
+            assert secret not in log
+        assert "_fails_quoting_the_search" in log and "builtins.ValueError" in log
+        assert "message withheld" in log
+    failed = [json.loads(line) for line in (tmp_path / "signpost.log").read_text().splitlines()]
+    assert [line["event"] for line in failed if "exception" in line] == ["command_failed"]
 
 
 def test_log_level_setting_hides_info_lines(cli: Cli) -> None:
@@ -143,6 +184,9 @@ def test_a_bad_date_says_both_forms(cli: Cli) -> None:
     assert run.code == 2 and "use DD/MM/YYYY or YYYY-MM-DD" in run.err
 
 
+PROGRESS = ("Importing:", "Reading involvements:")  # an import's progress lines
+
+
 def said(err: str) -> list[str]:
     """stderr without log lines (JSON): what the command itself told the operator."""
     return [line for line in err.splitlines() if not line.startswith("{")]
@@ -156,7 +200,7 @@ def test_feed_problems_are_all_reported_in_one_pass(cli: Cli, tmp_path: Path) ->
     bad.write_text(f"{INVOLVEMENTS_HEADER}\n9990000018,NOPE,Education,not-a-date,,false\n", encoding="utf-8")
     run = cli("import", *paths)
     assert run.code == 1
-    progress = [line for line in said(run.err) if line.startswith("Importing:")]
+    progress = [line for line in said(run.err) if line.startswith(PROGRESS)]
     assert progress[-1].startswith("Importing: stopped after 6 children")  # how far it got, never "done"
     assert said(run.err)[len(progress) :] == [
         "involvements.csv:2: started: is not a date in YYYY-MM-DD form",
@@ -172,7 +216,7 @@ def test_a_latin1_feed_is_a_problem_with_its_first_bad_line(cli: Cli, tmp_path: 
     latin.write_bytes(f"{CHILDREN_HEADER}\n9990000018,Zoë,Jones,,2014-04-03,F,,Northshire,false\n".encode("latin-1"))
     run = cli("import", *paths)
     assert run.code == 1
-    problems = [line for line in said(run.err) if not line.startswith("Importing:")]
+    problems = [line for line in said(run.err) if not line.startswith(PROGRESS)]
     assert problems[0].startswith("children.csv:2: file: is not UTF-8 text")
     assert said(run.err)[-1].startswith("Nothing was imported:")
 

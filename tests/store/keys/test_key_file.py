@@ -61,3 +61,12 @@ def test_every_file_the_key_file_leaves_beside_it_is_ignored_by_git(tmp_path: Pa
     for name in {*made, "signpost.key.tmp"}:
         checked = subprocess.run(["git", "check-ignore", "--no-index", "-q", name], cwd=root, check=False)
         assert checked.returncode == 0, f"{name} is not in .gitignore"
+
+
+def test_a_key_rings_repr_shows_none_of_its_secrets(tmp_path: Path) -> None:
+    """A repr is what a traceback, a log line or a debugger shows: the generation and the file, no key."""
+    ring = KeyRing.generate(tmp_path / "signpost.key")
+    shown = repr(ring)
+    assert "current_kek_id='k1'" in shown and "signpost.key" in shown
+    for secret in (*ring.keks.values(), ring.index_key, ring.signing_seed):
+        assert repr(secret)[2:12] not in shown and secret.hex()[:12] not in shown
