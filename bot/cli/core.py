@@ -72,6 +72,12 @@ def add_commands(sub: Any) -> None:
         description=IMPORT_DESCRIPTION,
     )
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="feed CSV files, in any order")
+    imp.add_argument(
+        "--destroy-redated",
+        action="store_true",
+        help="a row that changes a held child's date of birth to one 24 or more years ago destroys their "
+        "record (without this, such a row is a problem and nothing is imported: destruction cannot be undone)",
+    )
     imp.set_defaults(func=import_command)
 
 
@@ -123,6 +129,7 @@ async def import_command(args: argparse.Namespace) -> int:
                     on_involvements=involvements.advance,
                     on_involvements_total=involvements.set_total,
                     on_step=step.begin,
+                    destroy_redated=args.destroy_redated,
                 )
         except register.ImportRefused as refused:
             for problem in refused.problems:

@@ -67,6 +67,7 @@ async def _import(
     on_progress: Progress | None = None,
     on_involvements: Progress | None = None,
     on_step: Step | None = None,
+    destroy_redated: bool = False,
 ) -> ImportReport:
     """Import in one transaction that also holds ``also``'s writes and the DONE event."""
     names = [feed.name for feed in feeds]
@@ -89,6 +90,7 @@ async def _import(
             on_progress=on_progress,
             on_involvements=on_involvements,
             on_step=on_step,
+            destroy_redated=destroy_redated,
         )
     except FeedRejected as rejected:
         detail = extra + _detail(rejected.report, names, Outcome.INVALID)
@@ -117,18 +119,27 @@ async def import_paths(
     on_involvements: Progress | None = None,
     on_involvements_total: Progress | None = None,
     on_step: Step | None = None,
+    destroy_redated: bool = False,
 ) -> Imported:
     """Import feed CSV files, read row by row (bounded memory at any size), all or nothing; raise
     ``ImportRefused``. ``on_total`` is told how many children rows the files hold, ``on_progress``
     how many more children were processed, after each chunk; ``on_involvements_total`` and
     ``on_involvements`` the same for involvement rows; ``on_step`` each step that has no count
-    (``ImportStep``) as it begins."""
+    (``ImportStep``) as it begins. ``destroy_redated``: a row changing a held child's date of birth
+    to one 24 or more years ago destroys the record, instead of being a problem."""
     for count, kind in ((on_total, FeedKind.CHILDREN), (on_involvements_total, FeedKind.INVOLVEMENTS)):
         if count is not None:
             count(await asyncio.to_thread(feed_rows, paths, kind))
     feeds = [Feed.from_path(path) for path in paths]
     report = await _import(
-        ctx, who, Action.IMPORT, feeds, on_progress=on_progress, on_involvements=on_involvements, on_step=on_step
+        ctx,
+        who,
+        Action.IMPORT,
+        feeds,
+        on_progress=on_progress,
+        on_involvements=on_involvements,
+        on_step=on_step,
+        destroy_redated=destroy_redated,
     )
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 

@@ -666,6 +666,14 @@ async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[i
     return out
 
 
+async def redated(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow]) -> set[int]:
+    """The children among ``rows`` held now (not destroyed) under another date of birth than the row's."""
+    if not rows:
+        return set()
+    held = await load_identities(session, keys, [row.ref for row in rows])
+    return {row.ref for row in rows if row.ref in held and held[row.ref].date_of_birth != row.identity.date_of_birth}
+
+
 async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:
     """Decrypt the identities of these children (skipping any whose key is destroyed)."""
     out: dict[int, Identity] = {}

@@ -388,6 +388,11 @@ def _rows(
     return kind, rows()
 
 
+REDATED = (
+    "changes the date of birth of a child already held to one 24 or more years ago, which would "
+    "destroy their record for good: check the date (a child reaching 24 is destroyed by retention)"
+)
+
 BeforeCommit = Callable[[AsyncSession, "ImportReport"], Awaitable[None]]
 Progress = Callable[[int], None]
 Step = Callable[[str], None]
@@ -414,6 +419,7 @@ async def import_feeds(
     on_progress: Progress | None = None,
     on_involvements: Progress | None = None,
     on_step: Step | None = None,
+    destroy_redated: bool = False,
     chunk: int = children.BULK_CHUNK,
     sealers: int | None = None,
 ) -> ImportReport:
@@ -425,6 +431,9 @@ async def import_feeds(
     ``on_progress`` is called after each ``chunk`` of children with how many more were processed,
     ``on_involvements`` after each batch of involvement rows read, and ``on_step`` with each
     ``ImportStep`` as it begins (counts and fixed names only: nothing read from a row).
+    A row that changes a held child's date of birth to one 24 or more years ago is a problem
+    (``REDATED``), unless ``destroy_redated``: then it destroys the record, as any row of a child
+    24 or over does.
     New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
     a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
     only; the data keys are wrapped and every row written here, in the one transaction.
@@ -445,6 +454,7 @@ async def import_feeds(
                 await children.ensure_terms_current(session, keys)  # terms of an older index version
             step = on_step or (lambda _: None)
             run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers)
+            run.destroy_redated = destroy_redated
             files.callback(run.close)
             for kind, feed, rows in kinds:
                 if kind is FeedKind.PRACTITIONERS:
@@ -495,6 +505,8 @@ class _Run:
         self.authorities: set[str] = set()
         self.staged = False
         self.children_done = 0
+        self.redated: set[int] = set()  # held children a row would destroy by a changed date of birth
+        self.destroy_redated = False  # destroy them as asked (else each is a problem)
         # New children's blind terms: staged on SQLite and merged in index order at the end
         # (``children.TERMS_STAGE``); PostgreSQL's COPY writes them to child_terms directly.
         self.terms_to: Table | None = None
@@ -568,12 +580,15 @@ class _Run:
                 batch = []
         await self._write_children(batch, first_load)
         await self.drain()
-        if repeats:
-            firsts = _first_lines(feed, {ref for _, ref in repeats}, today)
+        if repeats or self.redated:
+            firsts = _first_lines(feed, {ref for _, ref in repeats} | self.redated, today)
             for line, ref in repeats:
                 report.problems.append(
                     RowProblem(feed.name, line, HEADERS[kind][0], f"repeats the row on line {firsts[ref]}")
                 )
+            for ref in sorted(self.redated, key=firsts.__getitem__):
+                report.problems.append(RowProblem(feed.name, firsts[ref], "date_of_birth", REDATED))
+            self.redated.clear()
 
     async def _terms_to(self) -> Table:
         if self.terms_to is None:
@@ -625,6 +640,14 @@ class _Run:
             await self._write_name_counts()
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             past = done.past_retention
+            if past and not self.destroy_redated:
+                # A held child's date of birth changed to one 24 or more years ago is far likelier a
+                # slip in the feed than a record due for destruction, and destruction cannot be
+                # undone: the row is a problem (nothing is imported). Unchanged, retention is due.
+                due = set(past)
+                redated = await children.redated(self.session, self.keys, [r for r in batch if r.ref in due])
+                self.redated |= redated
+                past = tuple(ref for ref in past if ref not in redated)
             if past:
                 await retention.destroy(self.session, self.keys, past, self.now)  # a record held before
             self._done(len(batch))

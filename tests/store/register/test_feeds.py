@@ -246,13 +246,43 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         assert await children.find(session, int(old)) is None
     corrected = CHILDREN.replace("2014-04-03", "2000-04-03")  # Amy's date of birth corrected: now 26
     report = await import_feeds(
-        signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", corrected)], signpost.ctx.clock.now()
+        signpost.ctx.db,
+        signpost.ctx.keys,
+        [Feed("children.csv", corrected)],
+        signpost.ctx.clock.now(),
+        destroy_redated=True,  # as `signpost import --destroy-redated`: the operator checked the date
     )
     assert report.past_retention == 1
     async with signpost.ctx.db.read() as session:
         amy = await children.find(session, int(AMY))
         assert amy is not None and amy.state == "destroyed"
         assert await children.load_identities(session, signpost.ctx.keys, [int(AMY)]) == {}
+
+
+async def test_a_slip_that_would_make_a_held_child_24_destroys_nothing_and_is_a_problem(signpost: Signpost) -> None:
+    """One mistyped year (2014 → 1990) must not destroy a safeguarding record for good: the row is
+    reported with its file, line and field, naming nobody, and nothing of the import is applied —
+    the other rows' changes neither; Amy is still found, with her involvements and her own date."""
+    await load_standard(signpost)
+    before = await counts(signpost)
+    lines = CHILDREN.splitlines()
+    amy_line = next(n for n, line in enumerate(lines, start=1) if line.startswith(AMY))
+    slipped = CHILDREN.replace("2014-04-03", "1990-04-03").replace("Okafor", "Okafor-Reid")  # and another change
+    with pytest.raises(FeedRejected) as rejected:
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", slipped)], signpost.ctx.clock.now()
+        )
+    [problem] = rejected.value.report.problems
+    assert (problem.file, problem.line, problem.field) == ("children.csv", amy_line, "date_of_birth")
+    assert "would destroy their record for good" in str(problem)
+    assert not any(word in str(problem) for word in ("Amy", "Jones", "1990", "2014", AMY))
+    async with signpost.ctx.db.read() as session:
+        amy = await children.find(session, int(AMY))
+        assert amy is not None and amy.state != "destroyed"
+        held = await children.load_identities(session, signpost.ctx.keys, [int(AMY)])
+        assert held[int(AMY)].date_of_birth == date(2014, 4, 3)
+        assert (await session.execute(select(func.count()).where(Child.identity.is_(None)))).scalar_one() == 0
+    assert await counts(signpost) == before  # her involvements and index terms are all still there
 
 
 async def test_a_feed_larger_than_a_chunk_streams_and_a_bad_last_row_still_rolls_everything_back(
