@@ -194,6 +194,7 @@ class Upserted:
     inserted: int
     updated: int
     past_retention: tuple[int, ...]
+    destroyed: int  # rows naming a child whose record was destroyed: a feed never brings one back
 
 
 def initial_state(dob: date, today: date) -> str:
@@ -224,16 +225,21 @@ async def upsert(
         rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
     macs = {row.ref: row_mac(keys, row.canonical()) for row in rows}
     existing: dict[int, bytes | None] = {}
+    destroyed: set[int] = set()
     for chunk in _chunks([row.ref for row in rows]):
-        result = await session.execute(select(Child.ref, Child.row_mac).where(Child.ref.in_(chunk)))
-        existing.update({ref: mac for ref, mac in result})
-    new_rows = [row for row in rows if row.ref not in existing]
+        result = await session.execute(select(Child.ref, Child.row_mac, Child.state).where(Child.ref.in_(chunk)))
+        for ref, mac, state in result:
+            if state == "destroyed":
+                destroyed.add(ref)
+            else:
+                existing[ref] = mac
+    new_rows = [row for row in rows if row.ref not in existing and row.ref not in destroyed]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
         await _insert_new(session, keys, new_rows, now, terms_to, counts_into)
     for row in changed:
         await _update_one(session, keys, row, macs[row.ref], now)
-    return Upserted(len(new_rows), len(changed), past)
+    return Upserted(len(new_rows), len(changed), past, len(destroyed))
 
 
 def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:

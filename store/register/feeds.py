@@ -109,6 +109,10 @@ class ImportReport:
     past_retention: int = 0
     past_retention_involvements: int = 0
     _not_stored: set[int] = field(default_factory=set, repr=False)
+    # Rows naming children whose records were destroyed (at 24, or by decommissioning): nothing of
+    # them is stored again, neither the child nor an involvement.
+    destroyed: int = 0
+    destroyed_involvements: int = 0
     # Children and practitioners this import names, bad rows included: a reference to one of them
     # is not "unknown" (the row itself is reported), so every problem shows in one pass.
     named_children: RefSet = field(default_factory=lambda: RefSet(), repr=False)
@@ -120,13 +124,19 @@ class ImportReport:
 
     def notes(self) -> list[str]:
         """Lines for the operator beyond the per-feed counts (no personal data)."""
-        if not self.past_retention:
-            return []
-        return [
-            f"{plural(self.past_retention, 'child row')} not stored: 24 or over on the import date, so due for "
-            f"destruction (any record already held was destroyed); "
-            f"{plural(self.past_retention_involvements, 'involvement row')} for them skipped."
-        ]
+        notes = []
+        if self.past_retention:
+            notes.append(
+                f"{plural(self.past_retention, 'child row')} not stored: 24 or over on the import date, so due for "
+                f"destruction (any record already held was destroyed); "
+                f"{plural(self.past_retention_involvements, 'involvement row')} for them skipped."
+            )
+        if self.destroyed or self.destroyed_involvements:
+            notes.append(
+                f"{plural(self.destroyed, 'child row')} and {plural(self.destroyed_involvements, 'involvement row')} "
+                "name children whose records were destroyed: not stored (a destroyed record is never brought back)."
+            )
+        return notes
 
 
 def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
@@ -639,6 +649,7 @@ class _Run:
             )
             await self._write_name_counts()
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
+            report.destroyed += done.destroyed
             past = done.past_retention
             if past and not self.destroy_redated:
                 # A held child's date of birth changed to one 24 or more years ago is far likelier a
@@ -749,6 +760,7 @@ class _Run:
     async def apply_involvements(self) -> None:
         if self.staged:
             self.step(ImportStep.LINKING)
+            self.report.destroyed_involvements += await _stage_of_destroyed(self.session)
             changed = await _stage_apply(self.session)
             self.report.changed[FeedKind.INVOLVEMENTS.value] += changed
             await self.session.execute(text(f"DROP TABLE {STAGE.name}"))
@@ -831,6 +843,15 @@ async def _stage_unknown_children(session: AsyncSession, name: str) -> list[tupl
     return [(int(line), int(ref)) for line, ref in result]
 
 
+_OF_DESTROYED = f"EXISTS (SELECT 1 FROM children AS c WHERE c.ref = {STAGE.name}.child_ref AND c.state = 'destroyed')"
+
+
+async def _stage_of_destroyed(session: AsyncSession) -> int:
+    """How many good staged rows name a child whose record was destroyed (``_stage_apply`` skips them)."""
+    result = await session.execute(text(f"SELECT COUNT(*) FROM {STAGE.name} WHERE good AND {_OF_DESTROYED}"))
+    return int(result.scalar_one())
+
+
 async def _bulk_pragmas(session: AsyncSession) -> None:
     """SQLite: a page cache large enough for the index b-trees a national load grows (256 MB at
     most, used only as pages are touched); the journal and sync settings stay as they are, so
@@ -861,7 +882,7 @@ async def _stage_apply(session: AsyncSession) -> int:
     result = await session.execute(
         text(
             f"INSERT INTO involvements ({_KEY}, ended, lead_professional) "
-            f"SELECT {_KEY}, ended, lead_professional FROM {STAGE.name} WHERE good "
+            f"SELECT {_KEY}, ended, lead_professional FROM {STAGE.name} WHERE good AND NOT {_OF_DESTROYED} "
             f"ON CONFLICT ({_KEY}) DO UPDATE SET ended = excluded.ended, "
             "lead_professional = excluded.lead_professional "
             f"WHERE involvements.ended {differs} excluded.ended "

@@ -257,6 +257,26 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         amy = await children.find(session, int(AMY))
         assert amy is not None and amy.state == "destroyed"
         assert await children.load_identities(session, signpost.ctx.keys, [int(AMY)]) == {}
+    # The feed as it was before: a destroyed record is not brought back, nor said to have changed,
+    # and none of her involvements is stored again.
+    amy_involvements = sum(1 for line in INVOLVEMENTS.splitlines() if line.startswith(AMY))
+    report = await import_feeds(
+        signpost.ctx.db,
+        signpost.ctx.keys,
+        [Feed("children.csv", CHILDREN), Feed("involvements.csv", INVOLVEMENTS)],
+        signpost.ctx.clock.now(),
+    )
+    assert report.changed == {"children": 0, "involvements": 0}
+    assert (report.destroyed, report.destroyed_involvements) == (1, amy_involvements) and amy_involvements
+    assert report.notes() == [
+        f"1 child row and {amy_involvements} involvement row{'s' if amy_involvements > 1 else ''} name children "
+        "whose records were destroyed: not stored (a destroyed record is never brought back)."
+    ]
+    async with signpost.ctx.db.read() as session:
+        amy = await children.find(session, int(AMY))
+        assert amy is not None and amy.state == "destroyed"
+        held = select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(AMY))
+        assert (await session.execute(held)).scalar_one() == 0
 
 
 async def test_a_slip_that_would_make_a_held_child_24_destroys_nothing_and_is_a_problem(signpost: Signpost) -> None:
