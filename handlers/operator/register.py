@@ -173,6 +173,8 @@ async def seed_demo(
     if existing and if_empty:
         detail = f"skipped: the store already holds {existing} children"
         await record(ctx, terminal_event(Action.SEED_DEMO, ctx.clock.now(), who, detail=detail))
+        if on_total is not None:
+            on_total(0)  # nothing to seed (not "0 children in 0.0 s")
         return Seeded(False, existing)
     feeds = [Feed(name, text) for name, text in feeds_text(SyntheticRegister(children=children)).items()]
     if on_total is not None:

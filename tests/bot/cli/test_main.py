@@ -150,6 +150,9 @@ def test_seed_demo_is_idempotent_and_prints_working_examples(cli: Cli) -> None:
     assert first.code == 0, first.err
     second = cli("seed-demo", "--children", "400", "--if-empty")
     assert "not seeding" in second.out
+    assert [line for line in second.err.splitlines() if line.startswith("Seeding")] == [
+        "Seeding demo data: nothing to do"
+    ]
     greeting = cli("console", stdin="")
     examples = [line.split("(")[0].strip() for line in greeting.out.splitlines() if line.startswith("  ")][:3]
     assert len(examples) == 3
