@@ -8,7 +8,7 @@ import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.app import Signpost, build
@@ -16,6 +16,7 @@ from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
 from store.audit.signing import Signer
 from store.db import Database, schema_behind
+from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 
 
@@ -45,24 +46,36 @@ def read_text_file(path: Path) -> tuple[str, str]:
 async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
     """A migrated store and a dispatcher, closed afterwards."""
     settings = settings or load_settings()
-    keys = KeyRing.load_or_create(settings.key_file)
-    signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
     try:
         db = await Database.open(
             settings.database_url, migrate=settings.migrate_on_start, pool_size=settings.max_in_flight
         )
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
-    if not settings.migrate_on_start:
-        behind = await schema_behind(db)
-        if behind is not None:
-            await db.close()
-            raise CommandFailed(behind)
+    try:
+        keys = await _keys_for(db, settings)
+        signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
+    except BaseException:
+        await db.close()
+        raise
     app = build(db, keys, base_url=settings.base_url, signer=signer)
     try:
         yield app
     finally:
         await app.close()
+
+
+async def _keys_for(db: Database, settings: Settings) -> KeyRing:
+    """The key file, once the store is known to be at this version's schema and to be its store:
+    a missing key file is created only for a store holding nothing sealed (store/keys/binding.py)."""
+    if not settings.migrate_on_start:
+        behind = await schema_behind(db)
+        if behind is not None:
+            raise CommandFailed(behind)
+    try:
+        return await open_key_file(db, settings.key_file, datetime.now(UTC).date())
+    except KeyFileRefused as refused:
+        raise CommandFailed(f"SIGNPOST_KEY_FILE {settings.key_file} {refused}") from None
 
 
 def day(text: str) -> date:

@@ -107,11 +107,19 @@ class KeyRing:
 
     @classmethod
     def load_or_create(cls, path: Path) -> KeyRing:
-        """Load the key file, creating it (mode 0600) on first use."""
+        """Load the key file, creating it (mode 0600) on first use.
+
+        Only for a store that holds nothing sealed yet: ``store.keys.binding.open_key_file`` decides.
+        """
         if not path.exists():
             ring = cls.generate(path)
             ring.save()
             return ring
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> KeyRing:
+        """Load the key file; a missing one is an error (never silently replaced)."""
         try:
             doc = json.loads(path.read_text("utf-8"))
             return cls(

@@ -149,6 +149,24 @@ def _g(gen: int) -> str:
     return _B36[gen % 36]
 
 
+def generation_of(kek: str, near: int) -> int | None:
+    """The key generation a stored KEK id belongs to (None: not an id Signpost writes). A derived id
+    keeps the generation modulo 36 only: the generation nearest ``near`` with that remainder."""
+    if kek[:1] == "k" and kek[1:].isdigit():
+        return int(kek[1:])
+    if is_derived(kek) and len(kek) > 1 and kek[1] in _B36:
+        remainder = _B36.index(kek[1])
+        below = near - (near - remainder) % 36
+        return min((g for g in (below, below + 36) if g >= 1), key=lambda g: abs(g - near), default=None)
+    return None
+
+
+def generations(ring: KeyRing) -> set[int]:
+    """The key generations the key file holds (master KEKs and chains)."""
+    held = {int(k[1:]) for k in ring.keks if k[:1] == "k" and k[1:].isdigit()}
+    return held | {s.gen for s in states(ring)}
+
+
 def kek_id(ring: KeyRing, chain: Chain, gen: int, slot: int) -> str:
     if chain is Chain.DAY:
         return f"d{_g(gen)}{_cohort_tag(ring.index_key, slot)}"
@@ -283,7 +301,7 @@ def editing(ring: KeyRing) -> Iterator[KeyRing]:
     lock_path = Path(str(ring.path) + ".lock")
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fresh = KeyRing.load_or_create(ring.path)
+        fresh = KeyRing.load(ring.path)
         fresh.keks = {k: v for k, v in fresh.keks.items() if not is_derived(k)}
         yield fresh
         fresh.save()
@@ -298,7 +316,7 @@ def reload(ring: KeyRing) -> None:
     """Take chain states and KEKs from the key file (another process may have changed them)."""
     if ring.path is None:
         return
-    fresh = KeyRing.load_or_create(ring.path)
+    fresh = KeyRing.load(ring.path)
     for entry in [k for k in ring.keks if k.startswith("~") and k not in fresh.keks]:
         del ring.keks[entry]
     ring.keks.update({k: v for k, v in fresh.keks.items() if k.startswith("~")})

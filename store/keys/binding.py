@@ -1,0 +1,167 @@
+"""Which key file belongs to this store: checked once, when a process opens the store.
+
+A key file that does not belong to the store (or none at all, so that a new one would be made)
+cannot open anything sealed in it; left unchecked, the process starts and its first lookup fails
+with a decryption error. So the store keeps a **fingerprint** of its key file's identity in
+``meta``: an HMAC of a fixed label under the blind-index key. It is no key and reveals nothing
+about the keys (a keyed hash of a constant), and it survives ``signpost keys rotate``, which
+replaces every key-encryption key but keeps the index key (the blind indexes depend on it).
+
+- A missing key file is created only for a store that holds nothing sealed yet (no wrapped key,
+  no child, no fingerprint): a fresh store, as ``make run`` makes.
+- The fingerprint is recorded by the first key file that opens the store (for a store written
+  before it existed: once one of its wrapped keys is seen to be this file's), and compared on
+  every open after that.
+- A backup restored beside a key file rotated since needs a generation the file no longer holds:
+  one wrapped key a table tells which generation the store is under.
+- A key file emptied by decommissioning holds no key: it is accepted only by a store that holds no
+  wrapped key any more (decommissioning deletes them first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.db import Database, dialect_insert
+from store.keys import keychain
+from store.keys.crypto import DecryptionError, KeyRing
+from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys
+from store.tables.lifecycle import Meta
+from store.tables.register import Child
+
+FINGERPRINT = "key_file_fingerprint"
+"""Meta key: the fingerprint of the key file this store belongs to (hex)."""
+# A NUL never occurs in a normalised search term, so no blind-index value is this HMAC.
+_LABEL = b"\x00signpost:key-file-identity:v1"
+
+
+class KeyFileRefused(Exception):
+    """This key file cannot open this store; the message is one line for the operator."""
+
+
+MISSING = (
+    "does not exist, but this store was sealed under another key file and a new one cannot open it: "
+    "restore the key file that belongs to this store (nothing was created)"
+)
+NOT_OURS = "does not belong to this store (it was sealed under another key file): use the key file kept with it"
+
+
+def fingerprint(ring: KeyRing) -> str:
+    """The key file's identity as the store records it: a keyed hash of a constant, never a key."""
+    return hmac.new(ring.index_key, _LABEL, hashlib.sha256).hexdigest()
+
+
+async def open_key_file(db: Database, path: Path, today: date) -> KeyRing:
+    """The key file at ``path``, checked against the store (created only for a fresh store)."""
+    if not path.exists():
+        async with db.read() as session:
+            if await _holds_sealed(session):
+                raise KeyFileRefused(MISSING)
+    ring = KeyRing.load_or_create(path)
+    await bind(db, ring, today)
+    return ring
+
+
+async def bind(db: Database, ring: KeyRing, today: date) -> None:
+    """Refuse a key file that is not this store's, or that lacks the generation the store is under;
+    record the fingerprint when the store has none yet."""
+    async with db.read() as session:
+        recorded = await _recorded(session)
+        if keychain.decommissioned(ring) and not ring.index_key:
+            if await _holds_wrapped(session):
+                raise KeyFileRefused(NOT_OURS)
+            return
+        if recorded is not None and not hmac.compare_digest(recorded, fingerprint(ring)):
+            raise KeyFileRefused(NOT_OURS)
+        probes = await _probes(session)
+    _check_generation(ring, probes)
+    if recorded is None:
+        _prove(ring, probes, today)
+        await _record(db, ring)
+
+
+async def _recorded(session: AsyncSession) -> str | None:
+    return (await session.execute(select(Meta.value).where(Meta.key == FINGERPRINT))).scalar()
+
+
+async def _holds_wrapped(session: AsyncSession) -> bool:
+    for spec in WRAPPED_KEY_TABLES:
+        if (await session.execute(select(spec.table.c[spec.kek_id]).limit(1))).first() is not None:
+            return True
+    return False
+
+
+async def _holds_sealed(session: AsyncSession) -> bool:
+    """Whether anything in the store was sealed under a key file (so only that one can open it)."""
+    if await _recorded(session) is not None or await _holds_wrapped(session):
+        return True
+    return (await session.execute(select(Child.ref).limit(1))).first() is not None
+
+
+async def _probes(session: AsyncSession) -> list[tuple[WrappedKeys, dict[str, Any]]]:
+    """One wrapped key of each table that holds any (a rotation moves them all, so one tells)."""
+    found = []
+    for spec in WRAPPED_KEY_TABLES:
+        kek = spec.table.c[spec.kek_id]
+        row = (await session.execute(select(spec.table).where(kek.is_not(None)).limit(1))).mappings().first()
+        if row is not None:
+            found.append((spec, dict(row)))
+    return found
+
+
+def _check_generation(ring: KeyRing, probes: list[tuple[WrappedKeys, dict[str, Any]]]) -> None:
+    held = keychain.generations(ring)
+    current = keychain.generation(ring)
+    for spec, row in probes:
+        needed = keychain.generation_of(str(row[spec.kek_id]), current)
+        if needed is None or needed in held:
+            continue
+        if needed < current:
+            raise KeyFileRefused(
+                f"is at key generation {current}; this store needs key generation {needed}, which the key file "
+                "no longer holds: restore the key file kept with this backup"
+            )
+        raise KeyFileRefused(
+            f"is at key generation {current}; this store needs key generation {needed}, which the key file "
+            "does not hold yet: use the key file as it was after that rotation"
+        )
+
+
+def _prove(ring: KeyRing, probes: list[tuple[WrappedKeys, dict[str, Any]]], today: date) -> None:
+    """Before recording a fingerprint for a store that predates it: its wrapped keys must be this
+    key file's. A key held here must open; a birth-date cohort's id carries a keyed hash of its
+    day, which only this file's index key reproduces (even once that day's key is destroyed)."""
+    keychain.install(ring, today)  # derive only: a key file that is not this store's is left as it was
+    for spec, row in probes:
+        kek = str(row[spec.kek_id])
+        if kek in ring.keks:
+            try:
+                ring.unwrap(kek, row[spec.wrapped], spec.aad(row))
+            except DecryptionError:
+                raise KeyFileRefused(NOT_OURS) from None
+        elif kek[:1] == "d" and not _cohort_of_this_file(ring, kek, today):
+            raise KeyFileRefused(NOT_OURS)
+
+
+def _cohort_of_this_file(ring: KeyRing, kek: str, today: date) -> bool:
+    last = keychain.horizon(keychain.Chain.DAY, today)
+    return any(keychain.kek_id(ring, keychain.Chain.DAY, 0, slot)[2:] == kek[2:] for slot in range(last + 1))
+
+
+async def _record(db: Database, ring: KeyRing) -> None:
+    """Record the fingerprint once; two processes opening a fresh store at once agree or one is refused."""
+    async with db.write() as session:
+        insert = dialect_insert(session)
+        await session.execute(
+            insert(Meta).values(key=FINGERPRINT, value=fingerprint(ring)).on_conflict_do_nothing(index_elements=["key"])
+        )
+        recorded = await _recorded(session)
+    if recorded is None or not hmac.compare_digest(recorded, fingerprint(ring)):
+        raise KeyFileRefused(NOT_OURS)

@@ -1,0 +1,167 @@
+"""Only the key file a store was sealed under opens it: a missing, wrong or out-of-date key file
+stops `signpost` at start with one line naming SIGNPOST_KEY_FILE (store/keys/binding.py), and a
+fresh store still gets its key file made on first use."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyotp
+from sqlalchemy import delete, select
+
+from store.db import Database
+from store.keys.binding import FINGERPRINT, fingerprint
+from store.keys.crypto import KeyRing
+from store.register.feeds import Feed, import_feeds
+from store.tables.lifecycle import Meta
+from tests.bot.cli.conftest import Cli, Run
+from tests.bot.cli.test_main import write_feeds
+from tests.bot.console.test_stepup import secret_from
+from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.store.keys.test_backup import restored
+
+LOOKUP = "999 000 0018"
+FOUND = "Signposts for 999 000 0018: 3 involvements."
+
+
+def imported(cli: Cli, tmp_path: Path) -> None:
+    result = cli("import", *write_feeds(tmp_path))
+    assert result.code == 0, result.err
+
+
+def looks_up(cli: Cli) -> Run:
+    """A practitioner's keyed enquiry in the console, enrolled first."""
+    return cli("console", "--as", "P002", stdin=f"{LOOKUP}\n{enrol(cli)}\n:quit\n")
+
+
+def refused_in_one_line(run: Run, *words: str) -> None:
+    assert run.code == 2, run.err
+    assert len(run.said.splitlines()) == 1, run.said
+    assert run.said.startswith("signpost: SIGNPOST_KEY_FILE "), run.said
+    for word in words:
+        assert word in run.said, run.said
+
+
+def other_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "other.key"
+    KeyRing.generate(path).save()
+    return path
+
+
+async def recorded_fingerprint(db_url: str) -> str | None:
+    db = Database.connect(db_url)
+    try:
+        async with db.read() as session:
+            return (await session.execute(select(Meta.value).where(Meta.key == FINGERPRINT))).scalar()
+    finally:
+        await db.close()
+
+
+def test_a_missing_key_file_for_a_store_holding_children_stops_and_creates_nothing(cli: Cli, tmp_path: Path) -> None:
+    """The newcomer's case: a new SIGNPOST_KEY_FILE path for a store holding children. Exit 2, one
+    line naming the setting and saying why, and no key file made (the old code made one, exit 0)."""
+    imported(cli, tmp_path)
+    new = tmp_path / "new" / "signpost.key"
+    new.parent.mkdir()
+    run = cli("retention", "run", "--dry-run", env={"SIGNPOST_KEY_FILE": str(new)})
+    refused_in_one_line(run, str(new), "sealed under another key file", "a new one cannot open it")
+    assert list(new.parent.iterdir()) == []
+
+
+async def test_a_missing_key_file_is_refused_for_a_store_written_before_fingerprints(
+    cli: Cli, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """A store holding children and no fingerprint (written by an older Signpost): a missing key
+    file is refused too, and none is created."""
+    db = await Database.open(db_url)
+    feeds = [Feed("p.csv", PRACTITIONERS), Feed("c.csv", CHILDREN), Feed("i.csv", INVOLVEMENTS)]
+    try:
+        await import_feeds(db, keys, feeds, datetime.now(UTC))
+    finally:
+        await db.close()
+    new = tmp_path / "new.key"
+    run = await cli.run("retention", "run", "--dry-run", env={"SIGNPOST_KEY_FILE": str(new)})
+    refused_in_one_line(run, "sealed under another key file")
+    assert not new.exists()
+
+
+def test_another_key_file_is_refused_at_start(cli: Cli, tmp_path: Path) -> None:
+    """A store opened with a key file of another store: refused before the console starts, in one line
+    (the old code started, and the first lookup answered "something went wrong")."""
+    imported(cli, tmp_path)
+    other = other_key_file(tmp_path)
+    run = cli("console", "--as", "P002", stdin=f"{LOOKUP}\n:quit\n", env={"SIGNPOST_KEY_FILE": str(other)})
+    refused_in_one_line(run, str(other), "does not belong to this store")
+    assert "went wrong" not in run.out
+
+
+async def test_another_key_file_is_refused_by_a_store_written_before_fingerprints(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """A store that records no fingerprint yet: the first key file to open it must open its wrapped
+    keys, so another store's key file is refused (and not recorded as this store's)."""
+    await asyncio.to_thread(imported, cli, tmp_path)
+    db = Database.connect(db_url)
+    async with db.write() as session:
+        await session.execute(delete(Meta).where(Meta.key == FINGERPRINT))  # as an older Signpost left it
+    await db.close()
+    run = await cli.run("retention", "run", "--dry-run", env={"SIGNPOST_KEY_FILE": str(other_key_file(tmp_path))})
+    refused_in_one_line(run, "does not belong to this store")
+    assert await recorded_fingerprint(db_url) is None
+    assert (await cli.run("retention", "run", "--dry-run")).code == 0  # its own key file still opens it
+
+
+async def test_a_fresh_store_gets_its_key_file_and_works(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """A fresh store and no key file (`make run` on a fresh clone): the key file is made (0600), the
+    store records its fingerprint (a keyed hash, no key), and import and a lookup work."""
+    key = tmp_path / "fresh.key"
+    env = {"SIGNPOST_KEY_FILE": str(key)}
+    assert (await cli.run("import", *write_feeds(tmp_path), env=env)).code == 0
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    ring = KeyRing.load_or_create(key)  # it exists: loads
+    recorded = await recorded_fingerprint(db_url)
+    assert recorded == fingerprint(ring)
+    assert all(recorded != secret.hex() for secret in (ring.index_key, ring.signing_seed, *ring.keks.values()))
+    code = await asyncio.to_thread(enrol, cli, env)
+    run = await cli.run("console", "--as", "P002", stdin=f"{LOOKUP}\n{code}\n:quit\n", env=env)
+    assert run.code == 0, run.err
+    assert FOUND in run.out
+
+
+def enrol(cli: Cli, env: dict[str, str] | None = None) -> str:
+    """Enrol P002's authenticator at the terminal (as an admin would); its current code."""
+    enrolled = cli("totp", "enrol", "P002", env=env)
+    assert enrolled.code == 0, enrolled.err
+    return pyotp.TOTP(secret_from(enrolled.out)).now()
+
+
+def test_after_keys_rotate_the_store_still_opens_and_still_knows_its_key_file(cli: Cli, tmp_path: Path) -> None:
+    """`keys rotate` changes every key-encryption key but not the key file's identity: after it, a
+    restarted console finds the child, and another store's key file is still refused."""
+    imported(cli, tmp_path)
+    assert cli("keys", "rotate").code == 0
+    run = looks_up(cli)
+    assert run.code == 0, run.err
+    assert FOUND in run.out
+    other = cli("retention", "run", "--dry-run", env={"SIGNPOST_KEY_FILE": str(other_key_file(tmp_path))})
+    refused_in_one_line(other, "does not belong to this store")
+
+
+async def test_a_backup_from_before_a_rotation_names_the_generation_it_needs(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """A backup taken before `keys rotate`, restored beside the rotated key file: refused at start in
+    one line saying which key generation it needs and to restore the key file kept with the backup."""
+    await asyncio.to_thread(imported, cli, tmp_path)
+    backup_file = tmp_path / "before-rotation.backup"
+    assert (await cli.run("backup", str(backup_file))).code == 0
+    assert (await cli.run("keys", "rotate")).code == 0
+    async with restored(db_url, backup_file) as old:
+        url = old.engine.url.render_as_string(hide_password=False)
+        run = await cli.run("retention", "run", "--dry-run", env={"SIGNPOST_DATABASE_URL": url})
+    refused_in_one_line(
+        run, "this store needs key generation 1, which the key file no longer holds", "restore the key file kept"
+    )
