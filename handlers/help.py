@@ -13,9 +13,11 @@ from handlers.vocabulary import Action, Actor, Outcome, Reply, Role
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
 )
+# Children of the demo register (`signpost seed-demo`), so that each example answers as described
+# there; tests/bot/console/test_help_examples.py holds them to it.
 EXAMPLES = (
-    "943 476 5919 (a reference number)",
-    "Amy Jones 03/04/2014 M1 2AB (name, date of birth, optional postcode)",
+    "999 000 1006 (a reference number)",
+    "Ava Price 05/01/2014 NS1 3LY (name, date of birth, optional postcode)",
 )
 
 

@@ -34,7 +34,7 @@ MAX_TEXT = 1000
 TRAFFIC_DAYS = 30
 
 MESSAGE_USAGE = (
-    "message REFERENCE TEXT, e.g. message 999 000 0050 section 47 enquiry; please call me on 0161 496 0002 "
+    "message REFERENCE TEXT, e.g. message 999 000 1146 section 47 enquiry; please call me on 0161 496 0002 "
     "(your purpose and how to reach you; never the child's name, date of birth or postcode)"
 )
 READ_USAGE = "relay ID, e.g. relay 7"
