@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome
+from handlers.vocabulary import Outcome, Platform, Principal
 from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, ready, say
 
 
@@ -153,9 +153,9 @@ async def test_gibberish_gets_usage_help(signpost: Signpost) -> None:
 
 
 async def test_unknown_user_is_refused_politely(signpost: Signpost) -> None:
-    """An identity linked to nobody gets a refusal with how to register, and no result."""
+    """A chat identity linked to nobody gets a refusal with how to register, and no result."""
     await setup(signpost)
-    reply = await say(signpost, "NOBODY", BEN)
+    reply = await say(signpost, Principal(Platform.SLACK, "T1", "U-NOBODY"), BEN)
     assert reply.outcome is Outcome.REFUSED
     assert "register" in reply.text and reply.signposts == ()
 
