@@ -26,7 +26,7 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
     for spec in specs:
         if not spec.keyword or not spec.summary:
             continue
-        if spec.role is not None and (actor is None or not actor.has(spec.role)):
+        if spec.role is not None and (actor is None or not actor.may(spec.role)):
             continue
         lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
     return tuple(lines)
