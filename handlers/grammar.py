@@ -49,6 +49,33 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
     return Parsed("usage", cleaned)
 
 
+# Words of a question or a greeting, so that "who is this child" or "thank you" is not read as a name.
+_NOT_NAME_WORDS = """a about an and any are can child could do find for from have hello hi how i is it me my
+no of please search show tell thank thanks that the there this to what where which who why with yes you"""
+_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+
+
+def looks_like_a_name(text: str) -> bool:
+    """Two to four name-shaped words, perhaps with a postcode after them: a search by name whose
+    date of birth was left out (``parse`` sends it to usage, which says so)."""
+    words = text.split()
+    names = words
+    for _ in range(2):
+        if len(names) > 2 and any(ch in _ASCII_DIGITS for ch in names[-1]):
+            names = names[:-1]
+    postcode = words[len(names) :]
+    return (
+        2 <= len(names) <= 4
+        and all(_is_name(name) and name.lower() not in _NOT_NAMES for name in names)
+        and all(_POSTCODE_PART.match(part) for part in postcode)
+    )
+
+
+def _is_name(token: str) -> bool:
+    """Letters, hyphens and apostrophes only (not "M1²": ``_NAME`` alone lets superscripts by)."""
+    return _NAME.match(token) is not None and all(ch.isalpha() or ch in "'\u2019-" for ch in token)
+
+
 def _has_bad_date(text: str) -> bool:
     return any(pattern.match(token) for token in text.split(" ") for pattern, _ in _DATE_PATTERNS)
 
@@ -94,7 +121,7 @@ def parse_demographic(text: str, today: date) -> Query:
             if not _POSTCODE_PART.match(token):
                 raise UsageError("that doesn't look like a postcode")
             postcode.append(token.upper())
-        elif _NAME.match(token) and all(ch.isalpha() or ch in "'\u2019-" for ch in token):  # not "M1²"
+        elif _is_name(token):
             names.append(token)
         else:
             raise UsageError("names may contain letters, hyphens and apostrophes only")

@@ -8,14 +8,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
+from handlers.grammar import looks_like_a_name
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
 )
+# Children of the demo register (`signpost seed-demo`), so that each example answers as described
+# there; tests/bot/console/test_help_examples.py holds them to it.
+BY_REFERENCE = "999 000 1006"
+BY_NAME = "Ava Price 05/01/2014 NS1 3LY"
 EXAMPLES = (
-    "943 476 5919 (a reference number)",
-    "Amy Jones 03/04/2014 M1 2AB (name, date of birth, optional postcode)",
+    f"{BY_REFERENCE} (a reference number)",
+    f"{BY_NAME} (name, date of birth, optional postcode)",
+)
+# Never repeats the name typed: nothing personal goes back that the answer does not need.
+NAME_WITHOUT_DATE = (
+    "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps too. "
+    f"For example: {BY_NAME}. Or search by reference number, e.g. {BY_REFERENCE}."
 )
 
 
@@ -24,7 +34,7 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
     for spec in specs:
         if not spec.keyword or not spec.summary:
             continue
-        if spec.role is not None and (actor is None or not actor.has(spec.role)):
+        if spec.role is not None and (actor is None or not actor.may(spec.role)):
             continue
         lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
     return tuple(lines)
@@ -56,6 +66,8 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
         )
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
+        if looks_like_a_name(req.args):
+            return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
         text = "Sorry, I didn't understand that. You can send:"
         return Result(
             Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor), lines_are_commands=True),

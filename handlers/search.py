@@ -41,8 +41,8 @@ SHIELDED = (
     "manager. Use Request access and give the purpose, or Send a message: Signpost passes it on to "
     "the professional responsible without telling you who they are."
 )
-LOOKUP_USAGE = "Search by reference number, e.g. 943 476 5919 (10 digits)."
-SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Amy Jones 03/04/2014 M1 2AB."
+LOOKUP_USAGE = "Search by reference number, e.g. 999 000 1006 (10 digits)."
+SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Ava Price 05/01/2014 NS1 3LY."
 
 
 def request_access_button(ref: int) -> Button:

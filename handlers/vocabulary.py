@@ -259,6 +259,19 @@ class Actor:
     def has(self, role: Role) -> bool:
         return role in self.roles
 
+    def may(self, role: Role) -> bool:
+        """May use a command that needs ``role``: admins stand in for duty managers (escalated
+        requests reach them with Approve/Deny; ``relays`` shows them every authority)."""
+        return self.has(role) or (role is Role.DUTY_MANAGER and self.has(Role.ADMIN))
+
+
+# Who may use a command needing each role (Actor.may), for the role gate's refusal.
+MAY_USE = {
+    Role.PRACTITIONER: "a practitioner",
+    Role.DUTY_MANAGER: "a duty manager or an admin",
+    Role.ADMIN: "an admin",
+}
+
 
 def format_ref(ref: int | str) -> str:
     """10-digit reference in the familiar 3-3-4 grouping."""

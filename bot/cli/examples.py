@@ -22,7 +22,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "audit export": ("signpost audit export --since 01/11/2026 --format csv > audit.csv",),
     "audit verify": ("signpost audit verify --checkpoint checkpoint-2026-11-01.txt",),
     "audit checkpoint": ("signpost audit checkpoint > checkpoint-$(date +%F).txt",),
-    "audit sar": ("signpost audit sar '943 476 5919' --format json",),
+    "audit sar": ("signpost audit sar '999 000 1006' --format json",),
     "retention run": ("signpost retention run --dry-run --as-of 01/12/2026",),
     "backup": ("signpost backup /var/backups/signpost-$(date +%F).db",),
     "keys rotate": ("signpost keys rotate   # then restart every running replica",),

@@ -47,11 +47,12 @@ META_HELP = (
 
 
 class Console:
-    def __init__(self, app: Signpost, as_id: str, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(self, app: Signpost, as_id: str, stdin: TextIO, stdout: TextIO, stderr: TextIO | None = None) -> None:
         self.app = app
-        self.as_id = as_id
+        self.as_id = as_id.strip().upper()  # as ':as' reads it
         self.stdin = stdin
         self.stdout = stdout
+        self.stderr = stderr or stdout
         self.interactive = stdin.isatty()
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
@@ -104,7 +105,27 @@ class Console:
         await self.scheduler.run_due()
         await self.outbox.deliver_due()
 
+    async def unknown_start(self) -> str | None:
+        """Why the console cannot start as ``as_id`` (not in the register), or None when it can.
+
+        Checked as ``:as`` checks, so that nobody is greeted as someone Signpost then refuses."""
+        if await people.practitioner(self.app.ctx, self.as_id) is not None:
+            return None
+        examples = await demo_examples(self.app.ctx)
+        if examples is not None:
+            ids = f"{examples.practitioner_id}, {examples.duty_manager_id} or {examples.admin_id}"
+            return f"There is no practitioner {self.as_id} in the register. Start with --as ID: on the demo data {ids}."
+        return (
+            f"There is no practitioner {self.as_id} in the register (the demo data is not loaded here). "
+            "Start with --as and a practitioner_id from your practitioners feed, or load the demo data into an "
+            "empty store: signpost seed-demo --if-empty."
+        )
+
     async def run(self) -> int:
+        refused = await self.unknown_start()
+        if refused is not None:
+            self.stderr.write(refused + "\n")
+            return 2
         await self.greet()
         await self.catch_up()
         background = self.scheduler.start(tick=2.0) if self.interactive else None
@@ -188,4 +209,4 @@ async def console_command(args: argparse.Namespace) -> int:
                 return 2
             app.ctx.clock = devclock.DevClock(app.ctx.clock)
             print(f"{devclock.ENV}=1: development clock, ':clock +25h' moves time forward.", file=sys.stderr)
-        return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout).run()
+        return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout, sys.stderr).run()

@@ -22,7 +22,7 @@ from store.people import access as store
 from store.people import practitioners
 from store.tables.people import ChatIdentity, RegistrationRequest
 
-REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register P001 (your id in the practitioner register)"
+REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register NS-P0001 (your id in the practitioner register)"
 NOT_IN_REGISTER = (
     "That id is not an active practitioner in the Signpost register. Please check it with your duty manager."
 )

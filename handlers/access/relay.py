@@ -34,12 +34,15 @@ MAX_TEXT = 1000
 TRAFFIC_DAYS = 30
 
 MESSAGE_USAGE = (
-    "message REFERENCE TEXT, e.g. message 999 000 0050 section 47 enquiry; please call me on 0161 496 0002 "
+    "message REFERENCE TEXT, e.g. message 999 000 1146 section 47 enquiry; please call me on 0161 496 0002 "
     "(your purpose and how to reach you; never the child's name, date of birth or postcode)"
 )
 READ_USAGE = "relay ID, e.g. relay 7"
 REPLY_USAGE = "reply ID TEXT, e.g. reply 7 please call me this afternoon (no child's name, date of birth or postcode)"
-TRAFFIC_USAGE = f"relays: relay traffic about your authority's children in the last {TRAFFIC_DAYS} days"
+TRAFFIC_SUMMARY = (
+    f"relay traffic about your authority's children in the last {TRAFFIC_DAYS} days "
+    "(counts and parties; an admin sees every authority)"
+)
 
 NO_RECORD = "No record found for that reference. Check the digits."
 IDENTITY_REFUSED = (
@@ -288,8 +291,8 @@ SPECS = (
         name="relays",
         action=Action.RELAY_TRAFFIC,
         run=traffic,
-        summary="relay traffic about your authority's children (counts and parties)",
-        usage=TRAFFIC_USAGE,
+        summary=TRAFFIC_SUMMARY,
+        usage="relays",  # help shows "relays: <summary>"; the usage says no more than the name
         role=Role.DUTY_MANAGER,
         stepup=StepUp.FRESH,
         audit_terms=False,

@@ -64,7 +64,7 @@ class AccessPolicy:
 
 POLICY = AccessPolicy()
 
-REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 0050 section 47 enquiry (the purpose is required)"
+REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required)"
 APPROVE_USAGE = (
     "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
     "(1h to 7d); approve R4 for a registration"
@@ -73,7 +73,7 @@ DENY_USAGE = (
     "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "
     "requester, so leave out the child's name, date of birth and postcode)"
 )
-UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink P001 slack (every platform when none is given)"
+UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink NS-P0001 slack (every platform when none is given)"
 # What the requester is told, by who the request really went to.
 SENT_TO = {
     Role.DUTY_MANAGER: (

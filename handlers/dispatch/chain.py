@@ -23,7 +23,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
-from handlers.vocabulary import Actor, Role
+from handlers.vocabulary import MAY_USE, Platform
 
 
 class Gate(Protocol):
@@ -36,27 +36,27 @@ NOT_REGISTERED = (
     "You're not registered with Signpost yet. Ask your duty manager to approve you, "
     "or send: register YOUR_PRACTITIONER_ID"
 )
+# The console has no chat account to register: it acts as an id from the register.
+NOT_IN_REGISTER_CONSOLE = "There is no practitioner {id} in the register. Use ':as PRACTITIONER_ID' with an id that is."
 
 
 async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
     if spec.audience is Audience.ANYONE:
         return None
     if req.actor is None:
+        principal = req.command.principal
+        if principal.platform is Platform.CONSOLE:
+            return refusal(NOT_IN_REGISTER_CONSOLE.format(id=principal.user_id), "unknown identity")
         return refusal(NOT_REGISTERED, "unknown identity")
     if req.actor.status != "active":
         return refusal("Your Signpost access is not active. Please contact your duty manager.", "inactive")
     return None
 
 
-def satisfies(actor: Actor, role: Role) -> bool:
-    """Admins stand in for duty managers: escalated requests reach them with Approve/Deny."""
-    return actor.has(role) or (role is Role.DUTY_MANAGER and actor.has(Role.ADMIN))
-
-
 async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None or req.actor is None or satisfies(req.actor, spec.role):
+    if spec.role is None or req.actor is None or req.actor.may(spec.role):
         return None
-    return refusal(f"Only a {spec.role.replace('_', ' ')} can use '{spec.name}'.", f"needs {spec.role}")
+    return refusal(f"Only {MAY_USE[spec.role]} can use '{spec.name}'.", f"needs {spec.role}")
 
 
 # Who is asking and what they may do: enough for a Dispatcher with no feature gates (tests, tools).

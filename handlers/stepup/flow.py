@@ -22,12 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.stepup import totp
-from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role
+from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
 
 Resume = Callable[[Command], Awaitable[Reply]]
+
+
+def spoken(span: timedelta) -> str:
+    """A policy period as a person says it: "30 minutes", "12 hours", "1 hour"."""
+    minutes = int(span // timedelta(minutes=1))
+    return plural(minutes // 60, "hour") if minutes % 60 == 0 else plural(minutes, "minute")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +80,10 @@ NO_CODE = (
     "Codes go only into the private code prompt Signpost shows you, never into a message. "
     "Send your request again and answer the prompt."
 )
+# A code keeps you fresh for ``idle`` after each use, ``absolute`` at most; decisions want a newer one.
 ENROLLED = (
-    "You're set up. Signpost will ask for a code the first time you search each day, after "
-    "30 minutes without one, and before every decision."
+    "You're set up. Signpost will ask for a code again after {idle} without using it, {absolute} after "
+    "your last code at the latest, and before a decision when your last code is more than {approval} old."
 )
 STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
 STEPPED_UP = "Code accepted: you can search for the next 30 minutes."
@@ -274,6 +281,11 @@ class CodeCommand:
         error = WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
 
+    def enrolled_text(self) -> str:
+        """What a newly enrolled person is told about when codes are asked for, from this policy."""
+        p = self.policy
+        return ENROLLED.format(idle=spoken(p.idle), absolute=spoken(p.absolute), approval=spoken(p.approval))
+
     async def _continue(self, command: Command, parked: credentials.Parked | None, was_pending: bool) -> Result:
         if parked is not None and parked.spec_name is not None and not parked.expired:
             resumed = Command(
@@ -285,7 +297,7 @@ class CodeCommand:
             )
             return Result(await self.resume(resumed), detail="code ok; resumed")
         if was_pending:
-            return Result(Reply(Outcome.DONE, ENROLLED), detail="code ok; enrolled")
+            return Result(Reply(Outcome.DONE, self.enrolled_text()), detail="code ok; enrolled")
         if command.challenge_id is None:
             return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
         if parked is None or parked.expired:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -205,3 +207,12 @@ async def test_a_stopped_audit_writer_makes_readyz_503_until_the_next_command_st
     assert reply.outcome is Outcome.INFO
     status, _, body = await get(server + "/readyz")
     assert status == 200 and '"audit": "ok"' in body
+
+
+async def test_healthz_answers_the_body_the_readme_gives_wherever_it_gives_one(server: str) -> None:
+    """Every body the README shows for /healthz is the one served: status ok and this process's id."""
+    status, _, body = await get(server + "/healthz")
+    assert status == 200 and json.loads(body) == {"status": "ok", "pid": os.getpid()}
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    shown = re.findall(r"/healthz` answers `(\{[^`]*\})`", readme)
+    assert len(shown) == 2 and set(shown) == {'{"status": "ok", "pid": …}'}, shown

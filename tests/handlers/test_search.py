@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome
+from handlers.vocabulary import Outcome, Platform, Principal
 from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, ready, say
 
 
@@ -153,9 +153,9 @@ async def test_gibberish_gets_usage_help(signpost: Signpost) -> None:
 
 
 async def test_unknown_user_is_refused_politely(signpost: Signpost) -> None:
-    """An identity linked to nobody gets a refusal with how to register, and no result."""
+    """A chat identity linked to nobody gets a refusal with how to register, and no result."""
     await setup(signpost)
-    reply = await say(signpost, "NOBODY", BEN)
+    reply = await say(signpost, Principal(Platform.SLACK, "T1", "U-NOBODY"), BEN)
     assert reply.outcome is Outcome.REFUSED
     assert "register" in reply.text and reply.signposts == ()
 
@@ -164,3 +164,17 @@ async def test_help_works_for_anyone(signpost: Signpost) -> None:
     """help needs no registration and shows examples."""
     reply = await say(signpost, "NOBODY", "help")
     assert reply.outcome is Outcome.INFO and reply.lines
+
+
+async def test_a_name_without_a_date_is_asked_kindly_for_the_date_of_birth(signpost: Signpost) -> None:
+    """ "Ava Price" alone (or with a postcode) is told a search by name needs the date of birth, with
+    an example, instead of "didn't understand" and the whole help; the name typed is not echoed."""
+    await setup(signpost)
+    for text in ("Amy Jones", "amy jones M1 2AB"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID and reply.lines == (), text
+        assert reply.text == (
+            "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps "
+            "too. For example: Ava Price 05/01/2014 NS1 3LY. Or search by reference number, e.g. 999 000 1006."
+        )
+    assert "didn't understand" in (await say(signpost, "P002", "what about that child?")).text

@@ -136,6 +136,7 @@ def test_log_level_setting_hides_info_lines(cli: Cli) -> None:
 
 def test_the_console_logs_to_a_private_file_not_the_conversation(cli: Cli, tmp_path: Path) -> None:
     """`signpost console` prints only the conversation; its log lines go to ./signpost.log, mode 0600."""
+    assert cli("import", *write_feeds(tmp_path)).code == 0  # someone to act as
     run = cli("console", "--as", "P002", stdin="help\nquit\n")
     assert run.code == 0, run.err
     assert "correlation_id" not in run.out and "correlation_id" not in run.err

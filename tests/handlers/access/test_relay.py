@@ -13,7 +13,7 @@ from store.db import sqlite_path
 from store.tables.people import RelayMessage
 from store.tables.register import Child, ChildKey
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, request_access, search_as
-from tests.factories import NO_INVOLVEMENTS, SHIELDED
+from tests.factories import NO_INVOLVEMENTS, SHIELDED, say
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -185,4 +185,13 @@ async def test_only_a_reading_is_marked_as_not_to_stay_in_a_chat(app: Signpost) 
     assert dispatcher.transient("relay 1") and dispatcher.transient("RELAY 7")
     assert not [
         t for t in ("message 1 hello there", "reply 1 ok", "relays", "help", SHIELDED) if dispatcher.transient(t)
+    ]
+
+
+async def test_help_says_what_relays_shows_once(app: Signpost) -> None:
+    """A duty manager's help gives relays one line that says its period and scope once."""
+    lines = (await say(app, "DM01", "help")).lines
+    assert [line for line in lines if line.startswith("• relays")] == [
+        "• relays: relay traffic about your authority's children in the last 30 days "
+        "(counts and parties; an admin sees every authority)"
     ]

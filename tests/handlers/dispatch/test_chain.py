@@ -100,3 +100,26 @@ async def test_may_need_code_is_true_for_a_lookup_and_false_for_help(signpost: S
     assert (await say(signpost, "P001", "help")).challenge is None
     assert dispatcher.may_need_code("approve 3") is True  # decisions need a fresh code
     assert dispatcher.may_need_code("what is this") is False  # not understood: usage, no code
+
+
+async def test_the_role_refusal_names_everyone_who_may_with_the_right_article(signpost: Signpost) -> None:
+    """A practitioner is told "Only an admin can use 'lead-notices'" and, since admins stand in for
+    duty managers, "Only a duty manager or an admin can use 'relays'"."""
+    await load_standard(signpost)
+    admin_only = await say(signpost, "P001", "lead-notices Northshire")
+    assert admin_only.outcome is Outcome.REFUSED and admin_only.text == "Only an admin can use 'lead-notices'."
+    managers = await say(signpost, "P001", "relays")
+    assert managers.outcome is Outcome.REFUSED
+    assert managers.text == "Only a duty manager or an admin can use 'relays'."
+
+
+async def test_help_lists_for_an_admin_the_duty_managers_commands_the_role_gate_lets_them_use(
+    signpost: Signpost,
+) -> None:
+    """An admin's help lists relays, pending, approve and deny (the role gate admits them); a
+    practitioner's lists none of them."""
+    await load_standard(signpost)
+    listed = {line.split()[1].rstrip(":") for line in (await say(signpost, "AD01", "help")).lines}
+    assert {"relays", "pending", "approve", "deny", "lead-notices"} <= listed
+    ordinary = {line.split()[1].rstrip(":") for line in (await say(signpost, "P001", "help")).lines}
+    assert not {"relays", "pending", "approve", "deny", "lead-notices"} & ordinary

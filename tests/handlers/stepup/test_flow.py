@@ -25,7 +25,7 @@ from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import ParkedCommand
 from tests.factories import AMY, load_standard, say
-from tests.stepup_helpers import code_now, enrol_and_step_up
+from tests.stepup_helpers import code_now, enrol_and_step_up, totp_from
 
 # -- RFC 6238 and the verifier (pure) ---------------------------------------------------------------
 
@@ -470,3 +470,16 @@ async def test_operator_enrolment_is_confirmed_by_the_first_code(app: Signpost) 
     async with app.ctx.db.read() as session:
         state = await credentials.get(session, "P001")
     assert state is not None and state.state == "active"
+
+
+async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: Signpost) -> None:
+    """The enrolment reply gives the policy's real periods: 30 minutes idle, 12 hours at most, and a
+    code under 5 minutes old for a decision (not "the first time you search each day")."""
+    enrolled = await say(app, "P002", "enrol")
+    assert enrolled.challenge is not None
+    done = await answer(app, "P002", enrolled, code_now(app, totp_from(enrolled)))
+    assert done.outcome is Outcome.DONE
+    assert done.text == (
+        "You're set up. Signpost will ask for a code again after 30 minutes without using it, 12 hours after "
+        "your last code at the latest, and before a decision when your last code is more than 5 minutes old."
+    )

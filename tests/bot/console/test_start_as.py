@@ -1,0 +1,61 @@
+"""The console starts only as someone in the register, and says in one line what to do instead;
+a console identity Signpost does not know is never told to `register` (the console cannot)."""
+
+from __future__ import annotations
+
+import io
+
+from bot.app import Signpost
+from bot.console.console import DEFAULT_AS, Console
+from handlers.operator import register
+from handlers.vocabulary import Outcome
+from tests.factories import load_standard, say
+
+
+async def start(app: Signpost, as_id: str) -> tuple[int, str, str]:
+    """Start the console as ``as_id`` with one search piped in: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = await Console(app, as_id, io.StringIO("999 000 1006\n"), out, err).run()
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_an_unknown_as_id_is_refused_in_one_line_naming_the_demo_people(signpost: Signpost) -> None:
+    """`signpost console --as NOBODY` on the demo store: no greeting "acting as NOBODY", no advice
+    to register, one line naming the ids that work."""
+    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    code, out, err = await start(signpost, "NOBODY")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "There is no practitioner NOBODY in the register. Start with --as ID: on the demo data "
+        "NS-P0001, NS-DM01 or ADMIN-01."
+    ]
+
+
+async def test_as_reads_the_id_whatever_its_case_as_the_colon_as_command_does(signpost: Signpost) -> None:
+    """`--as ns-dm01` starts as NS-DM01."""
+    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    code, out, err = await start(signpost, "ns-dm01")
+    assert code == 0 and err == "" and "acting as NS-DM01" in out
+
+
+async def test_the_default_id_on_a_store_without_the_demo_says_to_choose_one(signpost: Signpost) -> None:
+    """Plain `signpost console` on a store with no NS-P0001 says to start with --as."""
+    await load_standard(signpost)
+    code, out, err = await start(signpost, DEFAULT_AS)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"There is no practitioner {DEFAULT_AS} in the register (the demo data is not loaded here). Start with "
+        "--as and a practitioner_id from your practitioners feed, or load the demo data into an empty store: "
+        "signpost seed-demo --if-empty."
+    ]
+
+
+async def test_an_unknown_console_identity_is_told_to_use_colon_as_not_register(signpost: Signpost) -> None:
+    """The refusal for a console id not in the register points at ':as', which the console has,
+    not at `register`, which the console answers with "use ':as'"."""
+    await load_standard(signpost)
+    reply = await say(signpost, "NOBODY", "999 000 1006")
+    assert reply.outcome is Outcome.REFUSED
+    assert reply.text == (
+        "There is no practitioner NOBODY in the register. Use ':as PRACTITIONER_ID' with an id that is."
+    )
