@@ -127,6 +127,7 @@ from store.register.national import NationalRegister, write_feeds
 
 async def main(folder: Path) -> None:
     keys = KeyRing.generate(folder / "import.key")
+    keys.save()
     db = await Database.open(f"sqlite+aiosqlite:///{folder}/import.db")
     written = write_feeds(NationalRegister(300), folder)
 
@@ -162,7 +163,8 @@ def test_an_importer_killed_outright_takes_its_sealing_workers_with_it(tmp_path:
     try:
         assert importer.stdout is not None
         workers = [int(pid) for pid in importer.stdout.readline().split()]
-        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        # One or both (a pool spawns its workers as work arrives): each must go with the importer.
+        assert 1 <= len(workers) <= 2 and all(_running(pid) for pid in workers)
         importer.kill()
         importer.wait()
         deadline = time.monotonic() + 60  # they go at once; the margin is for a loaded machine
