@@ -40,7 +40,8 @@ def import_feeds(environ: dict[str, str], tmp_path: Path) -> None:
 
 
 def dev_console(environ: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
-    session = signpost(["console", "--as", "P001"], {**environ, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, MOVE)
+    # The demo's practitioner: the dev clock is refused (or not) before the console checks who it is.
+    session = signpost(["console", "--as", "NS-P0001"], {**environ, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, MOVE)
     return session.returncode, session.stdout, session.stderr
 
 

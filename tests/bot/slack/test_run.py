@@ -142,13 +142,18 @@ async def test_run_with_only_slack_settings_answers_a_signed_help_on_loopback(
 
 
 async def test_run_without_chat_settings_is_the_console(tmp_path: Path) -> None:
+    """No Slack or Teams settings: `signpost run` is the console, as whoever --as names."""
+    seed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "seed-demo", "--children", "60", cwd=tmp_path, env=base_env(tmp_path)
+    )
+    assert await asyncio.wait_for(seed.wait(), 120) == 0
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "run",
         "--as",
-        "NOBODY",
+        "NS-P0001",  # the demo's practitioner: the console starts only as someone in the register
         cwd=tmp_path,
         env=base_env(tmp_path),
         stdin=asyncio.subprocess.PIPE,
