@@ -463,8 +463,7 @@ async def import_feeds(
             if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
                 await children.ensure_terms_current(session, keys)  # terms of an older index version
             step = on_step or (lambda _: None)
-            run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers)
-            run.destroy_redated = destroy_redated
+            run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers, destroy_redated)
             files.callback(run.close)
             for kind, feed, rows in kinds:
                 if kind is FeedKind.PRACTITIONERS:
@@ -501,6 +500,7 @@ class _Run:
         step: Step,
         chunk: int,
         sealers: int | None,
+        destroy_redated: bool,
     ) -> None:
         self.session, self.keys, self.report, self.now, self.progress = session, keys, report, now, progress
         self.involvements_read, self.step = involvements_read, step
@@ -516,7 +516,7 @@ class _Run:
         self.staged = False
         self.children_done = 0
         self.redated: set[int] = set()  # held children a row would destroy by a changed date of birth
-        self.destroy_redated = False  # destroy them as asked (else each is a problem)
+        self.destroy_redated = destroy_redated  # destroy them as asked (else each is a problem)
         # New children's blind terms: staged on SQLite and merged in index order at the end
         # (``children.TERMS_STAGE``); PostgreSQL's COPY writes them to child_terms directly.
         self.terms_to: Table | None = None
