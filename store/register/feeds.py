@@ -296,7 +296,9 @@ class _RowChecker:
     def reference(self, name: str) -> int:
         value = self.text(name).replace(" ", "")
         if value and not is_valid(value):
-            self.fail(name, "is not a valid 10-digit reference (check digit fails)")
+            ten_digits = len(value) == 10 and value.isascii() and value.isdigit()
+            why = "check digit fails" if ten_digits else "not ten digits"
+            self.fail(name, f"is not a valid 10-digit reference ({why})")
             return 0
         return int(value) if value else 0
 
