@@ -113,8 +113,9 @@ class KeyRing:
         """
         if not path.exists():
             ring = cls.generate(path)
-            ring.save()
-            return ring
+            if ring._write(replace=False):
+                return ring
+            # Another process opening the same fresh store made it first: both use that one.
         return cls.load(path)
 
     @classmethod
@@ -134,6 +135,12 @@ class KeyRing:
             raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
 
     def save(self) -> None:
+        """Write the key file, replacing the one there."""
+        self._write(replace=True)
+
+    def _write(self, *, replace: bool) -> bool:
+        """Write the key file durably; with ``replace`` false, only if none exists yet (False when
+        one does: the link that publishes it fails rather than overwrite another process's file)."""
         if self.path is None:
             raise KeyFileError("this key ring has no file")
         doc = {
@@ -146,15 +153,24 @@ class KeyRing:
         }
         # Durable replace: the new file's bytes reach the disk before the rename, and the rename
         # reaches the disk before we return, so a power loss cannot bring back a destroyed key.
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp = self.path.with_suffix(f"{self.path.suffix}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(doc, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        if replace:
+            os.replace(tmp, self.path)
+        else:
+            try:
+                os.link(tmp, self.path)  # atomic, and never over an existing file
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink()
         fsync_directory(self.path.parent)
+        return True
 
     # -- data keys -------------------------------------------------------------------------------
 
