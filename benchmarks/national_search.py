@@ -31,12 +31,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import open_signpost
+from bot.app import build
 from bot.logging import configure
 from handlers.matching.decide import DecisionKind
 from handlers.matching.terms import Query
 from handlers.search import find_child
-from store.keys.crypto import KeyRing
+from store.db import Database
+from store.keys.binding import open_key_file
 from store.register import children
 from store.register.national import NationalRegister
 
@@ -114,8 +115,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     asked = [Asked(kind, query, int(row["child_ref"])) for row in rows for kind, query in typed(row, rng)]
     asked += [Asked("stranger", query, None) for query in strangers(args.queries // 4, born_after, args.seed + 7)]
     rng.shuffle(asked)
-    keys = KeyRing.load_or_create(args.store / "signpost.key")
-    app = await open_signpost(f"sqlite+aiosqlite:///{args.store / 'signpost.db'}", keys)
+    db = await Database.open(f"sqlite+aiosqlite:///{args.store / 'signpost.db'}")
+    try:  # the key file the import made, checked against the store as every command checks it
+        keys = await open_key_file(db, args.store / "signpost.key", now.date())
+    except BaseException:
+        await db.close()
+        raise
+    app = build(db, keys)
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
     walls: list[float] = []
     cpus: list[float] = []
