@@ -146,7 +146,8 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     handler.set_name(_SIGNPOST_HANDLER)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=SHARED,
+            # A library's record carries no fields but these two, which bot.web's filter sets.
+            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason"))],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *extra, renderer],
         )
     )

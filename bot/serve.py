@@ -27,7 +27,7 @@ from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
 from bot.scheduler import add_scheduler
-from bot.web import ADMISSION_KEY, RouteAdder, create_app
+from bot.web import ADMISSION_KEY, KEEPALIVE_SECONDS, SLOW_KEY, RouteAdder, create_app
 
 log = structlog.get_logger("signpost.serve")
 
@@ -111,8 +111,9 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
     loop = asyncio.get_running_loop()
     async with opened(settings) as signpost:
         app = create_app(signpost, settings, adders)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
         unfinished = 0
+        sweeper: asyncio.Task[None] | None = None
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
@@ -123,6 +124,7 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
                     f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}"
                 ) from None
             log.info("listening", host=settings.host, port=settings.port, front_ends=len(adders))
+            sweeper = asyncio.create_task(app[SLOW_KEY].run(runner), name="slow-connections")
             await stop.wait()
             log.info("stopping")
             # Still listening while draining: new requests are answered "busy" (or 503), not dropped.
@@ -132,6 +134,9 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
             else:
                 log.info("drained", refused=app[ADMISSION_KEY].refused)
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                await asyncio.gather(sweeper, return_exceptions=True)
             await runner.cleanup()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(ValueError, RuntimeError):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Sequence
 
+import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from bot import policy_pages
 from bot.admission import Admission
@@ -16,12 +20,128 @@ from bot.config import Settings
 from bot.metrics import metrics_page
 from handlers.operator import audit
 
+log = structlog.get_logger("signpost.web")
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
 SIGNPOST_KEY = web.AppKey("signpost", Signpost)
 SETTINGS_KEY = web.AppKey("settings", Settings)
 ADMISSION_KEY = web.AppKey("admission", Admission)
 # Paths whose handlers answer "busy" in the platform's own terms while draining (not a bare 503).
 ANSWERS_BUSY_KEY = web.AppKey("answers_busy", set[str])
+
+
+MAX_BODY = 1024 * 1024  # bytes: Slack's and Teams' requests are a few kilobytes
+BODY_SECONDS = 10.0  # for a whole request body: a client that sends slower holds nothing for long
+KEEPALIVE_SECONDS = 75.0  # an idle kept-alive connection is closed after this
+
+
+class BodyRefused(Exception):
+    """A request body not taken: ``status`` to answer, ``reason`` a fixed code for the one log line."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, or BodyRefused: over ``MAX_BODY`` once decompressed (413), not all
+    sent within ``BODY_SECONDS`` (408), or not readable as sent (400: a broken chunked or compressed
+    stream). The one home for reading a body, so every front end refuses alike."""
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyRefused(413, "too_large") from None
+    except TimeoutError:
+        raise BodyRefused(408, "body_too_slow") from None
+    except (RequestPayloadError, HttpProcessingError):
+        raise BodyRefused(400, "unreadable_body") from None
+
+
+def _client_caused(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (HttpProcessingError, RequestPayloadError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class HttpClientErrors(logging.Filter):
+    """aiohttp's server on a request it cannot parse (a control byte in a header, two lengths, a
+    broken compressed body) logs an error with the parser's traceback, and its message quotes the
+    bytes it choked on. Such a request is the client's fault: one warning line, the error's type
+    only. The rest of a body already refused, met again as aiohttp drains it after the answer, was
+    logged by the handler that refused it and is not logged twice. Anything else passes as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        error = exc_info[1] if exc_info else None
+        if error is None or not _client_caused(error):
+            return True
+        if str(record.msg).startswith("Unhandled exception"):
+            return False
+        record.msg, record.args, record.exc_info, record.exc_text = "http_request_refused", (), None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.status, record.reason = 400, type(error).__name__
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Install ``HttpClientErrors`` on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, HttpClientErrors) for f in server.filters):
+        server.addFilter(HttpClientErrors())
+
+
+HEADER_SECONDS = 10.0  # from a connection opening to its first request's headers complete
+SWEEP_SECONDS = 1.0
+
+
+class SlowConnections:
+    """Closes a connection that has not completed its first request's headers within
+    ``HEADER_SECONDS`` of opening (a client trickling its headers, or sending none, would hold a
+    connection, a file descriptor and buffers for ever: aiohttp sets no deadline before the first
+    request). Later requests on a kept-alive connection fall under ``KEEPALIVE_SECONDS`` and a body
+    under ``BODY_SECONDS``. One log line a sweep that closed any, with the count."""
+
+    def __init__(self, header_seconds: float = HEADER_SECONDS, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.header_seconds = header_seconds
+        self.sweep_seconds = sweep_seconds
+        self._opened: dict[RequestHandler, float] = {}
+        self._started: set[RequestHandler] = set()
+        self.closed = 0
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._started.add(request.protocol)
+        return await handler(request)
+
+    def sweep(self, server: web.Server, now: float) -> int:
+        """Close the connections past their header deadline; how many were closed."""
+        live = server.connections
+        self._opened = {conn: self._opened.get(conn, now) for conn in live}
+        self._started &= set(live)
+        late = [c for c, at in self._opened.items() if c not in self._started and now - at >= self.header_seconds]
+        for conn in late:
+            conn.force_close()
+            del self._opened[conn]
+        return len(late)
+
+    async def run(self, runner: web.BaseRunner) -> None:
+        """Sweep ``runner``'s connections until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            if runner.server is None:
+                continue
+            closed = self.sweep(runner.server, loop.time())
+            if closed:
+                self.closed += closed
+                log.warning("slow_connections_closed", count=closed, limit_seconds=self.header_seconds)
+
+
+SLOW_KEY = web.AppKey("slow_connections", SlowConnections)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -77,7 +197,10 @@ async def refuse_while_draining(request: web.Request, handler: Handler) -> web.S
 
 
 def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdder] = ()) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[refuse_while_draining])
+    quiet_client_errors()
+    slow = SlowConnections()
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining])
+    app[SLOW_KEY] = slow
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings
     app[ADMISSION_KEY] = Admission(settings.max_in_flight)

@@ -62,7 +62,7 @@ from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed
 from bot.slack import inbound, render
-from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.vocabulary import Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 
@@ -164,6 +164,25 @@ def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
 
 
 FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or input token)
+
+
+class _UnhandledWithoutBody(logging.Filter):
+    """Bolt's warning for a request no listener takes copies fields of the body (callback ids,
+    button values, what was typed into a suggestion box) and a page of listener code: one fixed
+    line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Unhandled request"):
+            record.msg, record.args = "slack_request_unhandled", ()
+        return True
+
+
+def bolt_logger() -> logging.Logger:
+    """The logger Bolt is given, with its "unhandled request" warning made safe (installed once)."""
+    logger = logging.getLogger("signpost.slack.bolt")
+    if not any(isinstance(f, _UnhandledWithoutBody) for f in logger.filters):
+        logger.addFilter(_UnhandledWithoutBody())
+    return logger
 
 
 class Followups:
@@ -293,7 +312,7 @@ class SlackFrontEnd:
             client=self.client,
             # Listeners ack first and hand the work to a task; Bolt answers as soon as they return.
             process_before_response=True,
-            logger=logging.getLogger("signpost.slack.bolt"),
+            logger=bolt_logger(),
         )
         self._register()
 
@@ -320,18 +339,12 @@ class SlackFrontEnd:
         from the text) is replaced by ours (which goes by the content type).
         """
         try:
-            raw = await request.read()
+            raw = await read_body(request)
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
-        except inbound.Refused as refused:
+        except (inbound.Refused, BodyRefused) as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             return web.json_response({"error": "invalid request"}, status=refused.status)
-        except web.HTTPRequestEntityTooLarge:
-            log.warning("slack_request_refused", status=413, reason="too_large")
-            return web.json_response({"error": "invalid request"}, status=413)
-        except Exception as exc:  # a body we could not read
-            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
-            return web.json_response({"error": "invalid request"}, status=400)
         busy = self.busy_answer(body)  # before anything of Bolt's is built
         if busy is not None:
             return busy
@@ -342,7 +355,12 @@ class SlackFrontEnd:
         except Exception as exc:  # Bolt's reading of a verified body we took for well formed
             log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
             return web.json_response({"error": "invalid request"}, status=400)
-        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+        try:
+            answer = await self.bolt.async_dispatch(bolt_request)
+        except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
+            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
+            return web.json_response({"error": "invalid request"}, status=400)
+        return await to_aiohttp_response(answer)
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
         """Slack's "busy" answer for a verified slash command or modal submission above the

@@ -140,9 +140,31 @@ _IDS: dict[str, tuple[type, ...]] = {
 }
 
 
+# What each kind of payload must hold, because Bolt's routing reads it without asking first
+# (``body["view"]["type"]`` for every view submission, ``action["action_id"]`` for every click).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "block_actions": ("actions",),
+    "view_submission": ("view",),
+    "view_closed": ("view",),
+    "event_callback": ("event",),
+    "shortcut": ("callback_id",),
+    "message_action": ("callback_id",),
+    "interactive_message": ("callback_id",),
+    "dialog_submission": ("callback_id",),
+    "dialog_cancellation": ("callback_id",),
+    "workflow_step_edit": ("callback_id",),
+    "block_suggestion": ("action_id",),
+}
+_REQUIRED_VIEW = ("id", "callback_id", "type")
+_REQUIRED_ACTION = ("action_id",)
+_REQUIRED_EVENT = ("type",)
+
+
 def check_shape(body: dict[str, Any]) -> None:
-    """Refused(400) when a field Bolt or Signpost reads has the wrong type."""
+    """Refused(400) when a field Bolt or Signpost reads has the wrong type, or a field Bolt's
+    routing reads for this kind of payload is missing."""
     _fields(body, _TOP)
+    _present(body, _REQUIRED.get(body.get("type"), ()))  # type: ignore[arg-type]
     for key in ("user", "team", "enterprise", "channel", "container"):
         if isinstance(body.get(key), dict):
             _fields(body[key], _IDS)
@@ -152,14 +174,22 @@ def check_shape(body: dict[str, Any]) -> None:
             raise Refused(400, "bad_shape")
         for action in actions:
             _fields(action, _ACTION)
+            _present(action, _REQUIRED_ACTION)
     if "view" in body:
         _fields(body["view"], _VIEW)
+        _present(body["view"], _REQUIRED_VIEW)
     if "event" in body:
         _fields(body["event"], _EVENT)
+        _present(body["event"], _REQUIRED_EVENT)
     for authorization in body.get("authorizations") or ():
         if not isinstance(authorization, dict):
             raise Refused(400, "bad_shape")
         _fields(authorization, _IDS)
+
+
+def _present(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
+    if any(key not in doc for key in keys):
+        raise Refused(400, "missing_field")
 
 
 def _fields(doc: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:

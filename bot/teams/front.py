@@ -85,7 +85,7 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
-from bot.web import ADMISSION_KEY, RouteAdder
+from bot.web import ADMISSION_KEY, BodyRefused, RouteAdder, read_body
 from handlers.vocabulary import Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
@@ -449,7 +449,11 @@ class TeamsFrontEnd:
         identity = await self.authenticate(request)
         if identity is None:
             return web.json_response({"error": "unauthorized"}, status=401)
-        body = await self._activity_body(request)
+        try:
+            body = await self._activity_body(request)
+        except BodyRefused as unread:
+            log.warning("teams_activity_invalid", problems=[f"body:{unread.reason}"])
+            return web.json_response({"error": "bad activity"}, status=unread.status)
         if body is None:
             return web.json_response({"error": "bad activity"}, status=400)
         if not self.setup.anonymous:
@@ -468,8 +472,9 @@ class TeamsFrontEnd:
 
     async def _activity_body(self, request: web.Request) -> dict[str, Any] | None:
         """The body if it is a well-formed activity the SDK can run, else None (logged, no values)."""
+        raw = await read_body(request)  # BodyRefused: the caller answers with its status
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except (ValueError, RecursionError):  # bad JSON or UTF-8 (UnicodeDecodeError is a ValueError)
             log.warning("teams_activity_invalid", problems=["body:json_invalid"])
             return None

@@ -227,14 +227,36 @@ class CardAction:
     code: str | None = None
 
 
+# A button comes back from the Teams client inside the click: every field is checked for its
+# type before it is used (a modified client sent max_length "x", and the click failed unaudited).
+_BUTTON_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "action_id": str,
+    "label": str,
+    "command": str,
+    "style": (str, type(None)),
+    "input": (dict, type(None)),
+}
+_INPUT_FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "label": str, "required": bool, "max_length": int}
+MAX_INPUT_LENGTH = 5000
+
+
+def _typed(doc: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> bool:
+    """Only ``fields``, each of its type (True is not a number here)."""
+    return all(
+        key in fields and isinstance(value, fields[key]) and not (isinstance(value, bool) and fields[key] is int)
+        for key, value in doc.items()
+    )
+
+
 def _button(doc: Any) -> Button | None:
-    if not isinstance(doc, dict) or not isinstance(doc.get("command"), str):
+    if not isinstance(doc, dict) or not isinstance(doc.get("command"), str) or not _typed(doc, _BUTTON_FIELDS):
         return None
     spec = doc.get("input")
+    if spec is not None and not (_typed(spec, _INPUT_FIELDS) and 0 < spec.get("max_length", 1) <= MAX_INPUT_LENGTH):
+        return None
     try:
-        field = Input(**spec) if isinstance(spec, dict) else None
-        return Button(**{**doc, "input": field})
-    except TypeError:
+        return Button(**{**doc, "input": Input(**spec) if spec is not None else None})
+    except TypeError:  # a field missing
         return None
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 # The front-end fixtures live beside the tests they were written for; the suite reuses them.
-from tests.bot.conftest import connector, fake_slack, loaded, slack_app  # noqa: F401
+from tests.bot.conftest import connector, fake_slack, loaded, slack_app, teams  # noqa: F401
 from tests.bot.teams.conftest import secured, signer, teams_secured  # noqa: F401
 from tests.hostile.observe import FAILED_IN_TEST, FUZZ_EXAMPLES, FUZZING, TALLY, LogTap, tapped_logs
 

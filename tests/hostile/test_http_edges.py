@@ -1,0 +1,228 @@
+"""Requests that break at the edges of HTTP and of Slack's and Teams' payloads, found by a hostile
+review: a signed payload missing a field Bolt's routing reads, a body that cannot be decompressed,
+bytes aiohttp's parser refuses, a client that never finishes its headers or its body, a Teams click
+carrying a button of the wrong types, and a Slack payload no listener takes.
+
+Each gets a 4xx (or, for a click, a kind answer) and exactly one log line, never a 500, never a
+traceback, and never a value from the request in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot import web as signpost_web
+from bot.web import SLOW_KEY
+from tests.bot.conftest import SlackHarness
+from tests.bot.slack.slack_requests import signed_headers
+from tests.bot.teams.teams_support import DANA, TeamsApp, invoke
+from tests.bot.teams.teams_tokens import Signer
+from tests.fakes.teams_connector import FakeConnector
+from tests.hostile.observe import LogTap, identity_in
+from tests.hostile.slack_world import MANAGER, populate, send_raw
+
+FORM = "application/x-www-form-urlencoded"
+CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in requests, to show that none of it is logged
+
+
+@pytest.fixture
+async def world(slack_app: SlackHarness) -> AsyncIterator[SlackHarness]:
+    yield await populate(slack_app)
+
+
+def json_lines(log: str) -> list[str]:
+    """Production's log lines (the tap also copies each stdlib record as plain text)."""
+    return [line for line in log.splitlines() if line.startswith("{")]
+
+
+def one_quiet_line(log: str, event: str) -> None:
+    lines = json_lines(log)
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["event"] == event
+    assert '"exception"' not in log and "Traceback" not in log
+    assert identity_in(log) is None
+
+
+async def send_payload(world: SlackHarness, logs: LogTap, payload: dict[str, Any]) -> Any:
+    body = urlencode({"payload": json.dumps(payload)})
+    return await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+
+
+async def test_a_signed_view_submission_without_its_view_type_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap
+) -> None:
+    """Bolt reads ``view["type"]`` of every submission: without it Bolt raised, twice, and answered 500."""
+    payload = {
+        "type": "view_submission",
+        "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
+        "team": {"id": MANAGER.team_id},
+        "view": {"id": "V1", "callback_id": "signpost_code", "private_metadata": CHILD},
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
+async def test_a_signed_click_without_an_action_id_is_refused_in_one_line(world: SlackHarness, logs: LogTap) -> None:
+    button = {"action_id": "approve", "text": {"type": "plain_text", "text": "x"}, "value": json.dumps({"c": CHILD})}
+    payload = world.slack.block_action_from_message(MANAGER, button, "b1")
+    del payload["actions"][0]["action_id"]
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
+async def test_a_payload_no_listener_takes_is_logged_without_its_values(world: SlackHarness, logs: LogTap) -> None:
+    """Bolt's own warning copied the callback id (here a child's identity) and a page of code."""
+    payload = {
+        "type": "shortcut",
+        "callback_id": CHILD,
+        "trigger_id": "1.2.3",
+        "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
+        "team": {"id": MANAGER.team_id},
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 404 and not sent.events
+    one_quiet_line(sent.log, "slack_request_unhandled")
+    assert "Amy" not in sent.log
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+async def test_a_body_that_cannot_be_decompressed_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, encoding: str
+) -> None:
+    """aiohttp raised reading it, and raised again draining it after the answer, with tracebacks."""
+    body = b"\x1f\x8b\x08\x00" + CHILD.encode() if encoding == "gzip" else CHILD.encode()
+    headers = {**signed_headers(body.decode("latin-1"), content_type=FORM), "Content-Encoding": encoding}
+    sent = await send_raw(world, logs, body, headers)
+    await asyncio.sleep(0.05)  # aiohttp drains the rest of the body after the answer
+    sent_log = sent.log + logs.new()
+    assert sent.status == 400 and not sent.events
+    one_quiet_line(sent_log, "slack_request_refused")
+
+
+def port_of(world: SlackHarness) -> int:
+    port = world.slack.client.port
+    assert port is not None
+    return port
+
+
+async def raw_exchange(port: int, data: bytes, wait: float = 5.0) -> bytes:
+    """Bytes written on a fresh connection; what came back before the server closed it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), wait)
+    finally:
+        writer.close()
+
+
+UNPARSABLE = {
+    "a control byte in a header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Child: Amy\x01Jones 03/04/2014\r\n\r\n",
+    "a length and chunked": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two lengths": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
+    "a request line over 8 KB": b"GET /enrol/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNPARSABLE))
+async def test_bytes_the_http_parser_refuses_get_400_and_one_warning(
+    world: SlackHarness, logs: LogTap, name: str
+) -> None:
+    """aiohttp logged each as an error with the parser's traceback (its message quoting the bytes)."""
+    logs.new()
+    answer = await raw_exchange(port_of(world), UNPARSABLE[name])
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    await asyncio.sleep(0.05)
+    one_quiet_line(logs.new(), "http_request_refused")
+
+
+async def test_a_client_that_never_finishes_its_headers_is_disconnected(world: SlackHarness, logs: LogTap) -> None:
+    """aiohttp sets no deadline before a connection's first request: 200 such connections were all
+    still open after 110 s. The server's sweep closes them (a short deadline here)."""
+    slow = world.slack.client.app[SLOW_KEY]
+    slow.header_seconds, slow.sweep_seconds = 0.5, 0.05
+    runner = world.slack.client.server.runner
+    sweeper = asyncio.create_task(slow.run(runner))
+    try:
+        logs.new()
+        port = port_of(world)
+        trickle = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        answers = await asyncio.gather(*(raw_exchange(port, trickle, 30) for _ in range(3)))
+        assert answers == [b"", b"", b""]  # closed, without an answer
+        # A prompt request on the same server is answered as usual.
+        healthy = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert healthy.startswith(b"HTTP/1.1 200")
+    finally:
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+    lines = [json.loads(line) for line in json_lines(logs.new())]
+    assert {line["event"] for line in lines} == {"slow_connections_closed"}
+    assert sum(line["count"] for line in lines) == 3
+
+
+async def test_a_body_not_sent_in_time_gets_408_in_one_line(
+    world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+    )
+    logs.new()
+    answer = await raw_exchange(port_of(world), head, 15)
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 408 Request Timeout")
+    one_quiet_line(logs.new(), "slack_request_refused")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "reason", "label": "Reason", "required": False, "max_length": "x"},
+        {"name": "reason", "label": "Reason", "max_length": None},
+        {"name": "reason", "label": "Reason", "max_length": True},
+        {"name": "reason", "label": "Reason", "max_length": 10**30},
+        {"name": ["reason"], "label": "Reason"},
+    ],
+)
+async def test_a_teams_click_whose_button_has_the_wrong_types_is_answered_kindly(
+    teams: TeamsApp, connector: FakeConnector, logs: LogTap, spec: dict[str, Any]
+) -> None:
+    """The button rides back in the click from the Teams client: a modified client's max_length
+    "x" failed the turn with a traceback ("Sorry, something went wrong")."""
+    button = {"action_id": "deny", "label": "Deny", "command": "deny 1", "input": copy.deepcopy(spec)}
+    data = {"signpost": 1, "verb": "deny", "button": button, "reason": CHILD}
+    logs.new()
+    response = await teams.post(invoke(DANA, {"verb": "deny", "data": data}, connector.url))
+    shown = await response.text()
+    log = logs.new()
+    assert response.status == 200
+    assert "went wrong" not in shown and "teams_turn_failed" not in log
+    assert '"exception"' not in log and identity_in(log) is None
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, encoding: str
+) -> None:
+    """With a valid token, a deflate body that would not inflate was a 500 with two tracebacks."""
+    body = b"\x1f\x8b\x08\x00" + CHILD.encode() if encoding == "gzip" else CHILD.encode()
+    headers = {
+        "Authorization": f"Bearer {signer.token(connector.url)}",
+        "Content-Type": "application/json",
+        "Content-Encoding": encoding,
+    }
+    logs.new()
+    response = await teams_secured.client.post("/api/messages", data=body, headers=headers)
+    await asyncio.sleep(0.05)  # aiohttp drains the rest of the body after the answer
+    assert response.status == 400
+    one_quiet_line(logs.new(), "teams_activity_invalid")
