@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec
+from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.vocabulary import Action, Outcome, Reply, Role
 from store.people import lead as store
@@ -53,6 +53,7 @@ SPECS = (
         usage=USAGE,
         role=Role.ADMIN,
         writes=True,
+        stepup=StepUp.FRESH,  # it widens or narrows who is told of every lookup in an authority
         audit_terms=False,
     ),
 )

@@ -14,7 +14,7 @@ from store.audit.sar import subject_access
 from store.people import lead
 from store.tables.register import Child
 from tests.access_helpers import audit_events, decide, load_access, notices, request_access, search_as
-from tests.factories import AMY, SHIELDED, say
+from tests.factories import AMY, SHIELDED, ready, say
 
 PRIYA_LOOKED_UP_AMY = (
     "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
@@ -136,6 +136,7 @@ async def test_the_setting_defaults_to_the_lead_professional_and_is_kept_per_aut
 async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: Signpost) -> None:
     """`lead-notices Northshire off` (an admin): the next lookup tells nobody; the setting is shown on
     asking, audited, refused to a duty manager, and an unknown authority is answered kindly."""
+    await ready(app, "AD01")  # a fresh code: the setting changes what every lookup tells
     assert (await say(app, "AD01", "lead-notices Northshire")).text.startswith("Northshire: lead")
     changed = await say(app, "AD01", "lead-notices Northshire off")
     assert changed.outcome is Outcome.DONE and "nobody is told" in changed.text

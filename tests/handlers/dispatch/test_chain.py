@@ -123,3 +123,25 @@ async def test_help_lists_for_an_admin_the_duty_managers_commands_the_role_gate_
     assert {"relays", "pending", "approve", "deny", "lead-notices"} <= listed
     ordinary = {line.split()[1].rstrip(":") for line in (await say(signpost, "P001", "help")).lines}
     assert not {"relays", "pending", "approve", "deny", "lead-notices"} & ordinary
+
+
+def test_every_command_for_a_duty_manager_or_an_admin_asks_for_a_code() -> None:
+    """A hijacked chat account of a manager or an admin changes nothing without the authenticator:
+    `lead-notices` (who is told of every lookup in an authority) asked for no code."""
+    from handlers.commands import all_specs
+    from handlers.vocabulary import Role
+
+    unguarded = [s.name for s in all_specs() if s.role in (Role.DUTY_MANAGER, Role.ADMIN) and s.stepup is StepUp.NONE]
+    assert unguarded == []
+
+
+async def test_an_admin_without_a_fresh_code_is_asked_for_one_before_changing_lead_notices(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    await load_standard(signpost)
+    await ensure_enrolled(signpost, "AD01")
+    clock.advance(hours=13)  # past the longest a code stays fresh
+    asked = await say(signpost, "AD01", "lead-notices Northshire off")
+    assert asked.outcome is Outcome.CHALLENGED
+    shown = await say(signpost, "AD01", "lead-notices Northshire")
+    assert shown.outcome is Outcome.CHALLENGED  # nothing of the setting either, until the code
