@@ -318,7 +318,11 @@ async def test_socket_mode_without_slack_serves_health_at_once_backs_off_quietly
         return [line.decode() for line in seen if b"slack_socket_mode_unreachable" in line]
 
     try:
-        await wait_healthy(f"http://127.0.0.1:{port}", process)  # served while Slack is unreachable
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}", process)  # served while Slack is unreachable
+        except AssertionError as failed:  # its output went to the readers: show it
+            await asyncio.gather(*readers)
+            raise AssertionError(f"{failed}\n{b''.join(seen).decode(errors='replace')[-3000:]}") from None
         for _ in range(1200):  # two failed attempts logged (an attempt at once, one after 1 s): no fixed sleep
             if len(attempts()) >= 2:
                 break
