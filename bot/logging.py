@@ -18,6 +18,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from bot.config import SettingsError
+
 _SIGNPOST_HANDLER = "signpost"  # the root handler this module installs (replaced on reconfiguration)
 
 SHARED: list[structlog.types.Processor] = [
@@ -42,7 +44,10 @@ def configure(fmt: str = "auto", level: str | int = logging.INFO, stream: TextIO
 
 def to_file(path: Path, level: str | int = logging.INFO) -> None:
     """Send every log line to ``path`` as JSON (created mode 0600; it is appended to)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as exc:  # a missing folder, a directory, no permission: one line, not a traceback
+        raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
     os.close(fd)
     _install(logging.FileHandler(path, encoding="utf-8"), False, level_number(level))
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import opened, operator_account, read_text_file
+from bot.cli.common import CommandFailed, opened, opened_database, operator_account, read_text_file
 from handlers.grammar import parse_date
 from handlers.operator import audit
 from handlers.refs import InvalidReference, parse_reference
@@ -101,18 +101,31 @@ async def audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+CHECKPOINT_FILES = ("checkpoint-*.note", "checkpoint-*.txt")  # as exported, and as the README saves one
+
+
 def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
     files: list[Path] = []
     for path in paths:
-        files += sorted(path.glob("checkpoint-*.note")) if path.is_dir() else [path]
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted({f for pattern in CHECKPOINT_FILES for f in path.glob(pattern)})
+        if not found:  # checking nothing must not read as "checked"
+            raise CommandFailed(f"{path} holds no checkpoint file ({' or '.join(CHECKPOINT_FILES)})")
+        files += found
     return [read_text_file(path) for path in files]
 
 
 async def audit_verify(args: argparse.Namespace) -> int:
     supplied = _checkpoint_files(args.checkpoint)
     public_key = read_text_file(args.public_key) if args.public_key is not None else None
-    async with opened() as app:
-        verdict = await audit.verify_chain(app.ctx, supplied, public_key)
+    if public_key is not None:  # the auditor's check needs the store and the published key only
+        async with opened_database() as db:
+            verdict = await audit.verify_published(db, supplied, public_key)
+    else:
+        async with opened() as app:
+            verdict = await audit.verify_chain(app.ctx, supplied, None)
     if verdict.finding is not None:
         found = verdict.finding
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")

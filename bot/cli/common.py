@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
@@ -46,12 +48,7 @@ def read_text_file(path: Path) -> tuple[str, str]:
 async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
     """A migrated store and a dispatcher, closed afterwards."""
     settings = settings or load_settings()
-    try:
-        db = await Database.open(
-            settings.database_url, migrate=settings.migrate_on_start, pool_size=settings.max_in_flight
-        )
-    except OSError as exc:
-        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    db = await _open_database(settings, migrate=settings.migrate_on_start)
     try:
         keys = await _keys_for(db, settings)
         signer = Signer(keys, settings.signing_key_file)  # None: the key file's own signing seed
@@ -63,6 +60,38 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
         yield app
     finally:
         await app.close()
+
+
+async def _open_database(settings: Settings, *, migrate: bool) -> Database:
+    """The store, or CommandFailed in one line (the driver's own message may quote the URL)."""
+    db: Database | None = None
+    try:
+        db = await Database.open(settings.database_url, migrate=migrate, pool_size=settings.max_in_flight)
+        if not migrate:
+            await db.ping()  # an unreachable store is said here, not on the first command
+        return db
+    except OSError as exc:
+        failed = f"cannot open the database: {exc.strerror or type(exc).__name__}"
+    except DBAPIError as exc:
+        failed = f"cannot open the database ({type(exc.orig).__name__}): check SIGNPOST_DATABASE_URL and its folder"
+    if db is not None:
+        await db.close()
+    raise CommandFailed(failed)
+
+
+@asynccontextmanager
+async def opened_database(settings: Settings | None = None) -> AsyncIterator[Database]:
+    """The store alone, at this version's schema and not changed by opening it, for a command that
+    needs no key: no key file is read, made or checked (an auditor verifying a copy elsewhere)."""
+    settings = settings or load_settings()
+    db = await _open_database(settings, migrate=False)
+    try:
+        behind = await schema_behind(db)
+        if behind is not None:
+            raise CommandFailed(behind)
+        yield db
+    finally:
+        await db.close()
 
 
 async def _keys_for(db: Database, settings: Settings) -> KeyRing:

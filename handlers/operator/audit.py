@@ -23,6 +23,7 @@ from store.audit.log import EventFilter
 from store.audit.sar import SarReport
 from store.audit.signing import PublicKeyError, SigningKeyGone, parse_public_key, public_line
 from store.audit.verify import Verdict, verify
+from store.db import Database
 
 EXPORT_FIELDS = audit_log.EXPORT_FIELDS
 to_json_line = audit_log.to_json_line
@@ -78,14 +79,28 @@ async def verify_chain(
 
     Signatures are checked with ``public_key`` (source, text) — the key published earlier: what an
     auditor should use — or else with the public key held here."""
+    if public_key is not None:
+        return await verify_published(ctx.db, checkpoints, public_key)
+    return await verify(ctx.db, _local_public(ctx), _notes(checkpoints))
+
+
+async def verify_published(
+    db: Database, checkpoints: Sequence[tuple[str, str]], public_key: tuple[str, str]
+) -> Verdict:
+    """The auditor's check: the chain against checkpoints kept outside, signatures against the key
+    published earlier. Nothing of the key file is needed, so it runs on a copy, elsewhere, by
+    someone who holds no secret of this Signpost."""
+    return await verify(db, published_key(*public_key), _notes(checkpoints))
+
+
+def _notes(checkpoints: Sequence[tuple[str, str]]) -> list[audit_chain.Checkpoint]:
     supplied = []
     for source, text in checkpoints:
         try:
             supplied.append(audit_chain.parse_note(text))
         except audit_chain.CheckpointError as exc:
             raise Refused(f"{source}: {exc}") from None
-    public = published_key(*public_key) if public_key is not None else _local_public(ctx)
-    return await verify(ctx.db, public, supplied)
+    return supplied
 
 
 def public_key_line(ctx: Context) -> str:

@@ -205,3 +205,47 @@ async def test_auditor_check_with_a_folder_of_exported_checkpoints_and_the_publi
     run = await signpost_cli.run("audit", "verify", "--checkpoint", str(shipped), "--public-key", str(published))
     assert run.code == 1
     assert run.out.startswith("FAILED at seq 11: truncated")
+
+
+async def test_the_auditor_verifies_elsewhere_with_no_key_file_at_all(
+    busy: Signpost, signpost_cli: Cli, tmp_path: Path
+) -> None:
+    """The README: it "needs no secret … on another machine". With a key file path where nothing
+    is, the check ran the key-file binding and refused; now no key file is read or made."""
+    published = tmp_path / "signpost.pub"
+    published.write_text((await signpost_cli.run("audit", "checkpoint", "--public-key")).out)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "checkpoint-2026-12-02.txt").write_text((await signpost_cli.run("audit", "checkpoint")).out)
+    nowhere = tmp_path / "no.key"
+    env = {"SIGNPOST_KEY_FILE": str(nowhere)}
+    run = await signpost_cli.run(
+        "audit", "verify", "--checkpoint", str(shipped), "--public-key", str(published), env=env
+    )
+    assert run.code == 0, run.err
+    assert run.out.startswith("OK: ") and "checkpoints agree" in run.out
+    assert not nowhere.exists()
+
+
+async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
+    busy: Signpost, signpost_cli: Cli, tmp_path: Path
+) -> None:
+    """An empty folder (or one of files named otherwise) said "OK … checkpoints agree": the stored ones."""
+    empty = tmp_path / "shipped"
+    empty.mkdir()
+    (empty / "notes.md").write_text("not a checkpoint\n")
+    run = await signpost_cli.run("audit", "verify", "--checkpoint", str(empty))
+    assert run.code == 2
+    assert run.err.strip() == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
+
+
+def test_a_database_in_a_folder_that_does_not_exist_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    """SQLite's "unable to open database file" came out as a 190-line SQLAlchemy traceback."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'signpost.db'}"
+    for args in (("audit", "verify"), ("audit", "verify", "--public-key", str(tmp_path / "signpost.pub"))):
+        (tmp_path / "signpost.pub").write_text("x ed25519 AAAA\n")
+        run = cli(*args, env={"SIGNPOST_DATABASE_URL": url})
+        assert run.code == 2
+        assert run.err.strip().splitlines() == [
+            "signpost: cannot open the database (OperationalError): check SIGNPOST_DATABASE_URL and its folder"
+        ]

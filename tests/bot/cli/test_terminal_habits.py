@@ -230,3 +230,37 @@ def test_one_row_is_one_row(cli: Cli, tmp_path: Path) -> None:
     run = cli("import", str(tmp_path / "children.csv"))
     assert run.code == 0, run.err
     assert "children: 1 row read, 1 new or changed" in run.out
+
+
+@pytest.mark.parametrize("where", ["missing", "a folder"])
+def test_a_log_file_that_cannot_be_written_is_one_line(cli: Cli, tmp_path: Path, where: str) -> None:
+    """SIGNPOST_LOG_FILE in a folder that does not exist, or naming a folder, was a traceback."""
+    path = tmp_path / "nowhere" / "signpost.log" if where == "missing" else tmp_path
+    run = cli("console", stdin=":quit\n", env={"SIGNPOST_LOG_FILE": str(path)})
+    assert run.code == 2
+    why = "No such file or directory" if where == "missing" else "Is a directory"
+    assert said(run.err) == [f"signpost: SIGNPOST_LOG_FILE {path}: cannot write it ({why})"]
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(cli: Cli, tmp_path: Path) -> None:
+    """`signpost audit export | head -1`: the reader went away, and Python printed a BrokenPipeError
+    traceback. Now nothing is said and the status is the shell's for SIGPIPE."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before anything is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "audit", "verify"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr.decode()
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
