@@ -173,8 +173,19 @@ async def retention_tick(
     """The daily retention work (safe to call often and from every replica); audited as ``origin``
     (the scheduler, or the operator ``who`` at the terminal) when it did any work. ``on_day`` and
     ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
+
+    async def audit_step(session: AsyncSession, detail: str) -> None:
+        await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
+
     report = await lifecycle.run(
-        ctx.db, ctx.keys, now, max_days=max_days, compaction=False, on_day=on_day, on_sealed=on_sealed
+        ctx.db,
+        ctx.keys,
+        now,
+        max_days=max_days,
+        compaction=False,
+        on_day=on_day,
+        on_sealed=on_sealed,
+        audit_step=audit_step,
     )
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
@@ -184,7 +195,9 @@ async def retention_tick(
                 for pid in await holders(session, Role.ADMIN)
             ]
             await ctx.notices.enqueue(session, notices, now)
-            detail = f"archived {report.archived} destroyed {report.destroyed} sealed {report.sealed_in}"
+            # The run's totals, in a form the transparency report does not add up: each step that
+            # archived or destroyed wrote its own event with its counts (audit_step above).
+            detail = f"run totals: archived={report.archived} destroyed={report.destroyed} sealed={report.sealed_in}"
             await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
     await lifecycle.compact_after_run(ctx.db, report)  # last: after every write
     if report.compaction_pending:  # destroyed bytes may still be in the files: say so, once a day

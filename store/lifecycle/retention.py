@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -56,6 +56,8 @@ from store.tables.register import Child, ChildKey, ChildTerm
 
 log = structlog.get_logger("signpost.retention")
 Counter = Callable[[int], None]  # told how many more items are done (progress; counts only)
+# Writes the audit event of a step (counts only, never a reference) in the step's own transaction.
+AuditStep = Callable[[AsyncSession, str], Awaitable[None]]
 STATE_KEY = "daily"
 CHUNK = 500
 # Seal-in decrypts in the event loop: batches of 100 (each ending in a database round trip) keep
@@ -222,7 +224,13 @@ async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: dat
 
 
 async def _seal_in_children(
-    db: Database, keys: KeyRing, as_of: date, now: datetime, limit: int, on_sealed: Counter | None = None
+    db: Database,
+    keys: KeyRing,
+    as_of: date,
+    now: datetime,
+    limit: int,
+    on_sealed: Counter | None = None,
+    audit_step: AuditStep | None = None,
 ) -> tuple[int, int, int]:
     """Move master-wrapped child keys under their cohort key; returns (sealed, archived, destroyed).
 
@@ -244,9 +252,13 @@ async def _seal_in_children(
             if not refs:
                 break
             cursor = refs[-1]
+            changed = [0, 0]
             for start in range(0, len(refs), SEAL_CHUNK):
                 done = await _seal_in_batch(session, keys, refs[start : start + SEAL_CHUNK], as_of, now)
                 totals = [t + d for t, d in zip(totals, done, strict=True)]
+                changed = [changed[0] + done[1], changed[1] + done[2]]
+            if audit_step is not None and any(changed):
+                await audit_step(session, f"seal-in: archived {changed[0]} destroyed {changed[1]}")
         if on_sealed is not None:
             on_sealed(len(refs))
     return totals[0], totals[1], totals[2]
@@ -365,9 +377,13 @@ async def run(
     compaction: bool = True,
     on_day: Counter | None = None,
     on_sealed: Counter | None = None,
+    audit_step: AuditStep | None = None,
 ) -> RetentionReport:
     """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
     compact (unless the caller will, after writing its own last rows).
+
+    ``audit_step`` writes the audit event of each transaction that archived or destroyed any
+    record, in that transaction: a run killed part way leaves no record changed unaudited.
 
     ``on_day`` is told of each day processed (1 at a time) and ``on_sealed`` how many more data
     keys seal-in has looked at; ``due`` says how many of each there are.
@@ -384,7 +400,11 @@ async def run(
         async with db.write() as session:
             if not await _claim_day(session, day, now):
                 break  # another replica has this day
+            before = (report.archived, report.destroyed)
             await _process_day(session, keys, day, now, report)
+            changed = (report.archived - before[0], report.destroyed - before[1])
+            if audit_step is not None and any(changed):
+                await audit_step(session, f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}")
         report.first_day = report.first_day or day
         report.last_day = day
         day += timedelta(days=1)
@@ -393,7 +413,7 @@ async def run(
     async with db.read() as session:
         processed = await last_day(session) or today
     report.pending_days = max(0, (today - processed).days)
-    sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit, on_sealed)
+    sealed, archived, destroyed = await _seal_in_children(db, keys, processed, now, seal_limit, on_sealed, audit_step)
     report.sealed_in, report.archived, report.destroyed = (
         sealed,
         report.archived + archived,

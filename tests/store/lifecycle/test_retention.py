@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
+from handlers import transparency
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append, origin_event
 from store.db import Database
@@ -408,3 +409,37 @@ def _sqlite_bytes(db: Database) -> bytes:
 
     path = str(db.engine.url.database)
     return b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
+
+
+class StepRefused(Exception):
+    pass
+
+
+async def test_a_step_that_destroys_commits_only_with_its_own_audit_event(signpost: Signpost) -> None:
+    """A run killed part way (kill -9 after a day's commit) left thousands of children destroyed
+    with no audit event: the run's one event was written after every step. Each step that archives
+    or destroys now writes its event in its own transaction, so a step whose event is not written
+    is not applied either."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    signpost.ctx.clock.set(at(NOV_3))  # type: ignore[attr-defined]
+
+    async def refused(session: object, detail: str) -> None:
+        raise StepRefused(detail)
+
+    with pytest.raises(StepRefused, match=r"^day 2026-11-03: archived 1 destroyed 1$"):
+        await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), audit_step=refused)
+    assert await state_of(signpost, TURNS_24) == "archived"  # the step rolled back with its event
+    assert await state_of(signpost, TURNS_18) == "active"
+
+    await retention_on(signpost, NOV_3)
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    async with signpost.ctx.db.read() as session:
+        details = (
+            await session.execute(select(AuditEvent.detail).where(AuditEvent.action == Action.RETENTION.value))
+        ).scalars()
+        details_seen = list(details)
+    assert "day 2026-11-03: archived 1 destroyed 1" in details_seen
+    # The transparency report adds up these events: each record once, the run's totals not again.
+    found = [transparency._RETENTION.search(d) for d in details_seen]
+    assert sum(int(f.group(2)) for f in found if f) == 1
