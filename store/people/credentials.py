@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import REACHED_OUTCOMES, Principal
+from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.tables.audit import AuditEvent
@@ -295,6 +296,17 @@ def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
     return f"signpost:parked:{challenge_id}:{principal}".encode()
 
 
+def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime) -> tuple[str, bytes]:
+    """What was typed, sealed under this month's key: it is destroyed with the audit log's own
+    sealed query terms (store/keys/keychain.py, 24 months on), where the master key lives until a
+    rotation, so a backup taken while a command waited for its code kept what was typed for good.
+    The master key only where no month key is held (a ring without its chains)."""
+    month = keychain.month_key(keys, f"{now:%Y-%m}")
+    if month is None:
+        return keys.wrap(text.encode("utf-8"), aad)
+    return month, keychain.wrap_under(keys, month, text.encode("utf-8"), aad)
+
+
 async def park(
     session: AsyncSession,
     keys: KeyRing,
@@ -312,7 +324,7 @@ async def park(
     await session.execute(delete(ParkedCommand).where(ParkedCommand.expires_at < now))
     challenge_id = secrets.token_urlsafe(24)
     aad = _parked_aad(challenge_id, principal)
-    kek_id, sealed = keys.wrap(text.encode("utf-8"), aad) if text else (None, None)
+    kek_id, sealed = _seal_parked(keys, text, aad, now) if text else (None, None)
     session.add(
         ParkedCommand(
             challenge_id=challenge_id,

@@ -188,8 +188,9 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     fresh = current_key_material(keys, NOV_2)
     async with signpost.ctx.db.read() as session:
         assert all(k.startswith("d2") for k in (await session.execute(select(ChildKey.kek_id))).scalars())
-        for model in (TotpCredential, ParkedCommand):
-            assert set((await session.execute(select(model.kek_id))).scalars()) == {"k2"}
+        assert set((await session.execute(select(TotpCredential.kek_id))).scalars()) == {"k2"}
+        parked_keys = list((await session.execute(select(ParkedCommand.kek_id))).scalars())
+        assert len(parked_keys) == 1 and parked_keys[0].startswith("m2")  # the month's key, new generation
         assert (await children.load_identities(session, fresh, [int(AMY)]))[int(AMY)].family_name == "Jones"
         event = (
             (

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from bot.app import Signpost
 from handlers.stepup import totp
 from handlers.vocabulary import Platform, Principal
+from store.keys import keychain
 from store.keys.crypto import DecryptionError
 from store.people import credentials
 from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
@@ -185,3 +186,32 @@ async def test_failures_lock_every_fifth_and_disable_at_the_hundredth(app: Signp
     assert seen[99] is not None and seen[99].newly_disabled and seen[99].state == "disabled"
     assert seen[4] is not None and seen[4].locked_until == now + timedelta(minutes=15)
     assert seen[100] is None  # a disabled credential counts nothing more
+
+
+async def test_a_parked_command_is_sealed_under_the_months_key_and_goes_with_it(app: Signpost) -> None:
+    """A backup taken while a command waits for its code held what was typed under the master key,
+    readable with the key file until a rotation. It is under the month's key, which retention
+    destroys with the audit log's own sealed query terms: then the backup's copy opens no more."""
+    now = app.ctx.clock.now()
+    keys = app.ctx.keys
+    keychain.ensure_chains(keys, now.date())
+    async with app.ctx.db.write() as session:
+        challenge = await credentials.park(
+            session,
+            keys,
+            principal=P1,
+            practitioner_id="P001",
+            spec_name="search",
+            channel="direct",
+            text="Amy Jones 03/04/2014",
+            now=now,
+            ttl=timedelta(minutes=10),
+        )
+    async with app.ctx.db.read() as session:
+        kek_id = (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
+    month = f"{now:%Y-%m}"
+    assert kek_id == keychain.month_key(keys, month)
+    keychain.puncture(keys, keychain.Chain.MONTH, keychain.month_slot(month) + 1, now.date())
+    async with app.ctx.db.write() as session:
+        with pytest.raises(DecryptionError):
+            await credentials.claim(session, keys, challenge, P1, now)
