@@ -47,7 +47,7 @@ from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
-from store.register import children
+from store.register import children, name_counts
 from store.register.children import retention_term
 from store.tables import Personal, child_rows, tables_holding
 from store.tables.audit import AuditTermKey
@@ -191,6 +191,7 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
         identities = await children.load_identities(session, keys, chunk)
+        await name_counts.forget(session, keys, identities.values())
         pairs = [{"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)]
         if pairs:
             terms = CHILD_TERMS.c

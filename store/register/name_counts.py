@@ -2,8 +2,9 @@
 
 Kept by blind index like ``child_terms`` (a keyed HMAC of the normalised name, never the name):
 the store can say "this name is borne by 3 children" without knowing which name it is. Counts
-grow when children are imported and move when a child's name changes; a destroyed child's
-names are not subtracted, so a count can only be too high, which weakens a match (the safe way).
+grow when children are imported, move when a child's name changes, and shrink when a child is
+destroyed (``forget``): a name no child bears any more has no row, so the live store cannot confirm
+that a destroyed child's rare name was ever on the register.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ async def adjust(
 ) -> None:
     """Count ``added`` children's names in and ``removed`` ones out, in the caller's transaction."""
     await add(session, delta(keys, added, removed))
+
+
+async def forget(session: AsyncSession, keys: KeyRing, destroyed: Iterable[Identity]) -> None:
+    """Count destroyed children's names out, in the caller's transaction, and drop every count
+    that reaches nothing."""
+    moved = delta(keys, (), destroyed)
+    if not moved:
+        return
+    await add(session, moved)
+    terms = sorted(moved)
+    for start in range(0, len(terms), CHUNK):
+        chunk = terms[start : start + CHUNK]
+        await session.execute(delete(NameCount).where(NameCount.term.in_(chunk), NameCount.children <= 0))
 
 
 async def add(session: AsyncSession, moved: Mapping[int, int]) -> None:

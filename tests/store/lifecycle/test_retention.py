@@ -21,11 +21,12 @@ from store.keys.keychain import birthday, dobs_turning
 from store.lifecycle import retention as lifecycle
 from store.people import access, relay
 from store.register import children
+from store.register.terms import count_keys
 from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest
-from store.tables.register import Child, ChildKey, ChildTerm, Involvement
+from store.tables.register import Child, ChildKey, ChildTerm, Involvement, NameCount
 from tests.factories import AMY
 from tests.stepup_helpers import say_fresh
 from tests.store.lifecycle.lifecycle_data import (
@@ -443,3 +444,28 @@ async def test_a_step_that_destroys_commits_only_with_its_own_audit_event(signpo
     # The transparency report adds up these events: each record once, the run's totals not again.
     found = [transparency._RETENTION.search(d) for d in details_seen]
     assert sum(int(f.group(2)) for f in found if f) == 1
+
+
+async def test_a_destroyed_childs_names_leave_the_name_counts(signpost: Signpost) -> None:
+    """The counts kept a destroyed child's rare family name at 1, so with the index key anyone
+    could confirm it had been on the register. Destruction counts the names out, and a name no
+    child bears any more has no row; a name others still bear keeps their count."""
+    await load(signpost)
+    keys = signpost.ctx.keys
+    async with signpost.ctx.db.read() as session:
+        identity = (await children.load_identities(session, keys, [int(TURNS_24)]))[int(TURNS_24)]
+    given, family = (keys.blind(key) for key in count_keys(identity))
+
+    async def counts() -> dict[int, int]:
+        async with signpost.ctx.db.read() as session:
+            rows = await session.execute(select(NameCount.term, NameCount.children))
+            return {term: n for term, n in rows.tuples() if term in (family, given)}
+
+    assert identity.family_name == MARKER
+    await retention_on(signpost, NOV_2)
+    before = await counts()
+    assert before[family] == 1
+    await retention_on(signpost, NOV_3)
+    after = await counts()
+    assert family not in after
+    assert after.get(given, 0) == before[given] - 1
