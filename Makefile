@@ -43,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000
 
 clean:
-	rm -rf $(VENV) signpost.db signpost.db-wal signpost.db-shm signpost.key.lock signpost.log
+	rm -rf $(VENV) signpost.db signpost.db-wal signpost.db-shm signpost.key signpost.key.lock signpost.log

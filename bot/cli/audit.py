@@ -85,6 +85,8 @@ def child_ref(text: str) -> int:
 
 
 async def audit_export(args: argparse.Namespace) -> int:
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise CommandFailed("--since must be before --until (--until is exclusive): nothing could match")
     async with opened() as app:
         events = await audit.export(
             app.ctx, operator_account(), since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child

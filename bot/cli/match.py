@@ -29,7 +29,7 @@ def add_commands(sub: Any) -> None:
     match.add_argument("file", type=Path, metavar="FILE.csv")
     match.add_argument(
         "--top",
-        type=_positive,
+        type=top_count,
         default=DEFAULT_TOP,
         metavar="K",
         help=f"candidates listed per row, best first (default {DEFAULT_TOP})",
@@ -44,10 +44,10 @@ def add_commands(sub: Any) -> None:
     match.set_defaults(func=match_command)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
+def top_count(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else 0
     if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("K must be between 1 and 100")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of candidates from 1 to 100")
     return value
 
 

@@ -169,12 +169,14 @@ FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or
 class _UnhandledWithoutBody(logging.Filter):
     """Bolt's warning for a request no listener takes copies fields of the body (callback ids,
     button values, what was typed into a suggestion box) and a page of listener code: one fixed
-    line instead."""
+    line instead. Its start-up warning that the client's token wins over SLACK_BOT_TOKEN (the same
+    token: the client is built from it) is dropped: it said nothing at every start."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("Unhandled request"):
+        message = str(record.msg)
+        if message.startswith("Unhandled request"):
             record.msg, record.args = "slack_request_unhandled", ()
-        return True
+        return not message.startswith("As you gave `client` as well")
 
 
 def bolt_logger() -> logging.Logger:

@@ -145,6 +145,9 @@ async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_
     assert run.code == 2 and "'yesterday' is not a date (DD/MM/YYYY or YYYY-MM-DD)" in run.err
     run = await signpost_cli.run("audit", "export", "--child", "1234567890")
     assert run.code == 2 and "reference number is not valid" in run.err
+    run = await signpost_cli.run("audit", "export", "--since", "02/12/2026", "--until", "01/12/2026")
+    assert run.code == 2 and run.out == ""
+    assert run.err.strip() == "signpost: --since must be before --until (--until is exclusive): nothing could match"
 
 
 async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:

@@ -264,3 +264,10 @@ def test_output_cut_short_by_its_reader_ends_quietly(cli: Cli, tmp_path: Path) -
         os.close(write_end)
     assert done.returncode == 141, done.stderr.decode()
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
+
+
+def test_a_bad_top_count_names_the_option_not_a_function(cli: Cli, tmp_path: Path) -> None:
+    run = cli("match", str(tmp_path / "rows.csv"), "--as", "AD01", "--top", "abc")
+    assert run.code == 2
+    assert "argument --top: 'abc' is not a number of candidates from 1 to 100" in run.err
+    assert "_positive" not in run.err and "top_count" not in run.err

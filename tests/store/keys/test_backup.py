@@ -190,7 +190,7 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
         assert all(k.startswith("d2") for k in (await session.execute(select(ChildKey.kek_id))).scalars())
         assert set((await session.execute(select(TotpCredential.kek_id))).scalars()) == {"k2"}
         parked_keys = list((await session.execute(select(ParkedCommand.kek_id))).scalars())
-        assert len(parked_keys) == 1 and parked_keys[0].startswith("m2")  # the month's key, new generation
+        assert len(parked_keys) == 1 and str(parked_keys[0]).startswith("m2")  # the month's key, new generation
         assert (await children.load_identities(session, fresh, [int(AMY)]))[int(AMY)].family_name == "Jones"
         event = (
             (
