@@ -37,6 +37,7 @@ QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
 HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"
+NO_CODE = "No code entered, so nothing was sent."
 META_HELP = (
     "In this console also:",
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
@@ -54,6 +55,8 @@ class Console:
         self.stdout = stdout
         self.stderr = stderr or stdout
         self.interactive = stdin.isatty()
+        # A line typed at the code prompt that was not a code: the next input, as if typed at the prompt.
+        self.typed_ahead: str | None = None
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
         self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say)])
@@ -135,9 +138,14 @@ class Console:
             if background is not None:
                 background.cancel()
 
+    async def next_line(self) -> str | None:
+        """The next input: a line already typed at the code prompt, else one read at the prompt."""
+        line, self.typed_ahead = self.typed_ahead, None
+        return line if line is not None else await self.read(f"{self.as_id}> ")
+
     async def loop(self) -> int:
         while True:
-            line = await self.read(f"{self.as_id}> ")
+            line = await self.next_line()
             if line is None:
                 return 0
             text = line.strip()
@@ -185,8 +193,10 @@ class Console:
             code = await self.read("Code: ", secret=True)
             if code is None:
                 return False
-            if not code.strip():
-                self.say("No code entered, so nothing was sent.")
+            if not code.strip() or not_a_code(code):
+                # Sending "quit" or "enrol" as a code would count as a wrong code (and be audited as one).
+                self.say(NO_CODE)
+                self.typed_ahead = code.strip() or None
                 return True
             reply = await self.send("code", code=code.strip(), challenge_id=reply.challenge.challenge_id)
             self.show(reply)
@@ -197,6 +207,14 @@ class Console:
             # Only the local console gets the seed: it draws the QR code right here.
             self.say(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()))
         self.say(render(reply))
+
+
+def not_a_code(line: str) -> bool:
+    """Whether a line typed at the code prompt is plainly something else: a meta-command or a message
+    (it holds a letter or starts with ':'). Anything else goes as a code, so that 5 or 7 digits get
+    Signpost's own answer and count as Signpost counts them."""
+    text = line.strip()
+    return text.startswith(":") or text.lower() in HELP or any(char.isalpha() for char in text)
 
 
 async def console_command(args: argparse.Namespace) -> int:
