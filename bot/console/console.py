@@ -2,7 +2,8 @@
 
 Meta-commands (the console's own, never sent to Signpost nor audited): ``:as PRACTITIONER_ID``
 switches identity (to rehearse multi-person flows; only a practitioner in the register),
-``quit``/``exit``/``:quit`` leave, ``clear`` clears the screen, ``?``/``:help`` are ``help``;
+``quit``/``exit``/``:quit`` leave (Ctrl-C too, with status 130), ``clear`` clears the screen,
+``?``/``:help`` are ``help``;
 ``:clock +25h`` moves time forward only when started with SIGNPOST_DEV_CLOCK=1 (devclock.py).
 Notices for the current identity are printed after each turn (notices.py). The log goes to a file
 (SIGNPOST_LOG_FILE), never into the conversation.
@@ -24,6 +25,7 @@ from bot.config import load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import render
+from bot.console.terminal import in_daemon_thread, modes_kept
 from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
@@ -43,7 +45,7 @@ META_HELP = (
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
     "  clear                 clear the screen",
     "  ? or :help            this help",
-    "  quit or exit          leave (Ctrl-D too)",
+    "  quit or exit          leave (Ctrl-D or Ctrl-C too)",
 )
 
 
@@ -71,10 +73,10 @@ class Console:
         if self.interactive:
             reader = (lambda: getpass.getpass(prompt)) if secret else (lambda: input(prompt))
             try:
-                return await asyncio.to_thread(reader)
+                return await in_daemon_thread(reader)
             except EOFError:
                 return None
-        line = await asyncio.to_thread(self.stdin.readline)
+        line = await in_daemon_thread(self.stdin.readline)
         return None if line == "" else line.rstrip("\n")
 
     def principal(self) -> Principal:
@@ -129,6 +131,16 @@ class Console:
         if refused is not None:
             self.stderr.write(refused + "\n")
             return 2
+        with modes_kept(self.stdin):
+            try:
+                return await self.session()
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.run cancels the console's task and main() answers 130; the store closes
+                # on the way out, and no thread reading the terminal holds up the exit (terminal.py).
+                self.say(("\n" if self.interactive else "") + "Bye.")
+                raise
+
+    async def session(self) -> int:
         await self.greet()
         await self.catch_up()
         background = self.scheduler.start(tick=2.0) if self.interactive else None
