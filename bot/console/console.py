@@ -2,7 +2,8 @@
 
 Meta-commands (the console's own, never sent to Signpost nor audited): ``:as PRACTITIONER_ID``
 switches identity (to rehearse multi-person flows; only a practitioner in the register),
-``quit``/``exit``/``:quit`` leave, ``clear`` clears the screen, ``?``/``:help`` are ``help``;
+``quit``/``exit``/``:quit`` leave (Ctrl-C too, with status 130), ``clear`` clears the screen,
+``?``/``:help`` are ``help``;
 ``:clock +25h`` moves time forward only when started with SIGNPOST_DEV_CLOCK=1 (devclock.py).
 Notices for the current identity are printed after each turn (notices.py). The log goes to a file
 (SIGNPOST_LOG_FILE), never into the conversation.
@@ -24,6 +25,7 @@ from bot.config import load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import render
+from bot.console.terminal import in_daemon_thread, modes_kept
 from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
@@ -37,12 +39,13 @@ QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
 HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"
+NO_CODE = "No code entered, so nothing was sent."
 META_HELP = (
     "In this console also:",
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
     "  clear                 clear the screen",
     "  ? or :help            this help",
-    "  quit or exit          leave (Ctrl-D too)",
+    "  quit or exit          leave (Ctrl-D or Ctrl-C too)",
 )
 
 
@@ -54,6 +57,8 @@ class Console:
         self.stdout = stdout
         self.stderr = stderr or stdout
         self.interactive = stdin.isatty()
+        # A line typed at the code prompt that was not a code: the next input, as if typed at the prompt.
+        self.typed_ahead: str | None = None
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
         self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say)])
@@ -68,10 +73,10 @@ class Console:
         if self.interactive:
             reader = (lambda: getpass.getpass(prompt)) if secret else (lambda: input(prompt))
             try:
-                return await asyncio.to_thread(reader)
+                return await in_daemon_thread(reader)
             except EOFError:
                 return None
-        line = await asyncio.to_thread(self.stdin.readline)
+        line = await in_daemon_thread(self.stdin.readline)
         return None if line == "" else line.rstrip("\n")
 
     def principal(self) -> Principal:
@@ -126,6 +131,16 @@ class Console:
         if refused is not None:
             self.stderr.write(refused + "\n")
             return 2
+        with modes_kept(self.stdin):
+            try:
+                return await self.session()
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.run cancels the console's task and main() answers 130; the store closes
+                # on the way out, and no thread reading the terminal holds up the exit (terminal.py).
+                self.say(("\n" if self.interactive else "") + "Bye.")
+                raise
+
+    async def session(self) -> int:
         await self.greet()
         await self.catch_up()
         background = self.scheduler.start(tick=2.0) if self.interactive else None
@@ -135,9 +150,14 @@ class Console:
             if background is not None:
                 background.cancel()
 
+    async def next_line(self) -> str | None:
+        """The next input: a line already typed at the code prompt, else one read at the prompt."""
+        line, self.typed_ahead = self.typed_ahead, None
+        return line if line is not None else await self.read(f"{self.as_id}> ")
+
     async def loop(self) -> int:
         while True:
-            line = await self.read(f"{self.as_id}> ")
+            line = await self.next_line()
             if line is None:
                 return 0
             text = line.strip()
@@ -185,8 +205,10 @@ class Console:
             code = await self.read("Code: ", secret=True)
             if code is None:
                 return False
-            if not code.strip():
-                self.say("No code entered, so nothing was sent.")
+            if not code.strip() or not_a_code(code):
+                # Sending "quit" or "enrol" as a code would count as a wrong code (and be audited as one).
+                self.say(NO_CODE)
+                self.typed_ahead = code.strip() or None
                 return True
             reply = await self.send("code", code=code.strip(), challenge_id=reply.challenge.challenge_id)
             self.show(reply)
@@ -197,6 +219,14 @@ class Console:
             # Only the local console gets the seed: it draws the QR code right here.
             self.say(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()))
         self.say(render(reply))
+
+
+def not_a_code(line: str) -> bool:
+    """Whether a line typed at the code prompt is plainly something else: a meta-command or a message
+    (it holds a letter or starts with ':'). Anything else goes as a code, so that 5 or 7 digits get
+    Signpost's own answer and count as Signpost counts them."""
+    text = line.strip()
+    return text.startswith(":") or text.lower() in HELP or any(char.isalpha() for char in text)
 
 
 async def console_command(args: argparse.Namespace) -> int:

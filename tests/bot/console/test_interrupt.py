@@ -1,0 +1,186 @@
+"""Ctrl-C ends the console at once, says so, and exits with status 130: at the prompt on a real
+(pseudo-)terminal, at the code prompt, and when a pipe that stays open feeds it. The real `signpost`
+process of this checkout, waited on by what it prints (never by sleeping), with generous timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import termios
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from bot.app import Signpost
+from store.keys.crypto import KeyRing
+from tests.factories import load_standard
+
+ROOT = Path(__file__).resolve().parents[3]  # this checkout, not whichever one is installed
+PATIENCE = 60.0  # seconds: long enough for a loaded machine; the old console never ended at all
+# `signpost console --as P002`, with SIGINT handled as at an interactive shell (a test runner may have
+# been started with it ignored) and, on a terminal, that terminal as its controlling terminal, so
+# that Ctrl-C typed there reaches it as it does at a real terminal.
+LAUNCH = (
+    "import fcntl, os, runpy, signal, sys, termios\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "if os.isatty(0):\n"
+    "    fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "sys.argv = ['signpost', 'console', '--as', 'P002']\n"
+    "runpy.run_module('bot', run_name='__main__')\n"
+)
+
+
+@pytest.fixture
+async def env(signpost: Signpost, db_url: str, keys: KeyRing) -> Mapping[str, str]:
+    """Settings for a `signpost` process on this test's store, running this checkout's code."""
+    await load_standard(signpost)
+    assert keys.path is not None
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+        "SIGNPOST_DATABASE_URL": db_url,
+        "SIGNPOST_KEY_FILE": str(keys.path),
+        "SIGNPOST_LOG_FORMAT": "json",
+    }
+
+
+class Terminal:
+    """`signpost console` on a pseudo-terminal of its own: keys typed in, the screen read back."""
+
+    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+        self.master, slave = pty.openpty()
+        self.stderr = cwd / "stderr.txt"
+        with self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", LAUNCH],
+                stdin=slave,
+                stdout=slave,
+                stderr=err,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        os.close(slave)  # the process holds the only copy: reading the master ends when it exits
+        self.screen = b""
+
+    def expect(self, text: str) -> None:
+        """Read the screen until ``text`` is on it; fail with the screen if it never comes."""
+        while text.encode() not in self.screen:
+            ready, _, _ = select.select([self.master], [], [], PATIENCE)
+            chunk = self._read() if ready else b""
+            if not chunk:
+                raise AssertionError(f"{text!r} never appeared:\n{self.screen.decode(errors='replace')}")
+            self.screen += chunk
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def finish(self) -> int:
+        """The exit status, once the process ends by itself (killed after PATIENCE seconds)."""
+        try:
+            status = self.process.wait(timeout=PATIENCE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"still running after Ctrl-C:\n{self.screen.decode(errors='replace')}") from None
+        while chunk := self._read():  # the rest of what it printed
+            self.screen += chunk
+        return status
+
+    def modes(self) -> int:
+        """The terminal's local modes (ECHO, ICANON…) as the process left them."""
+        return int(termios.tcgetattr(self.master)[3])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+    def _read(self) -> bytes:
+        try:
+            return os.read(self.master, 4096)
+        except OSError:  # EIO: the terminal's other side has closed (Linux)
+            return b""
+
+
+async def test_ctrl_c_at_the_prompt_ends_the_console_at_once(env: Mapping[str, str], tmp_path: Path) -> None:
+    """Ctrl-C at `P002> ` ends the console without waiting for Enter: a new line, "Bye.", status 130,
+    the terminal's echo and line editing back as they were, and no traceback."""
+    terminal = Terminal(env, tmp_path)
+    try:
+        await asyncio.to_thread(terminal.expect, "P002> ")
+        terminal.type("\x03")
+        status = await asyncio.to_thread(terminal.finish)
+        modes = terminal.modes()
+    finally:
+        terminal.close()
+    assert status == 130
+    assert re.search(r"P002> (\^C)?\r\nBye\.\r\n\Z", terminal.screen.decode())  # ^C: if the terminal echoes it
+    assert modes & termios.ECHO and modes & termios.ICANON
+    assert "Traceback" not in terminal.stderr.read_text("utf-8")
+
+
+async def test_ctrl_c_at_the_code_prompt_ends_the_console_and_sends_no_code(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """Ctrl-C at the hidden `Code: ` prompt ends the console too, with echo back on, and nothing is
+    sent as a code."""
+    terminal = Terminal(env, tmp_path)
+    try:
+        await asyncio.to_thread(terminal.expect, "P002> ")
+        terminal.type("enrol\r")
+        await asyncio.to_thread(terminal.expect, "Code: ")
+        terminal.type("\x03")
+        status = await asyncio.to_thread(terminal.finish)
+        modes = terminal.modes()
+    finally:
+        terminal.close()
+    assert status == 130
+    assert re.search(r"Code: (\^C)?\r\nBye\.\r\n\Z", terminal.screen.decode())
+    assert modes & termios.ECHO and modes & termios.ICANON
+    assert '"action": "code"' not in (tmp_path / "signpost.log").read_text("utf-8")
+
+
+async def test_sigint_ends_a_piped_console_waiting_for_a_code(env: Mapping[str, str], tmp_path: Path) -> None:
+    """SIGINT to a scripted console waiting for a code on a pipe that stays open ends it with "Bye."
+    and status 130. (The code is read straight after the challenge is printed, so the console is
+    surely waiting on its input when the signal comes.)"""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        LAUNCH,
+        env=dict(env),
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    try:
+        process.stdin.write(b"enrol\n")
+        await process.stdin.drain()
+        seen: list[str] = []
+        while not seen or "to finish setting it up" not in seen[-1]:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=PATIENCE)
+            assert line, "output ended early:\n" + "\n".join(seen)
+            seen.append(line.decode().rstrip("\n"))
+        process.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(process.stdout.read(), timeout=PATIENCE)  # stdin stays open
+        await asyncio.wait_for(process.wait(), timeout=PATIENCE)
+        err = await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 130
+    assert rest.decode().splitlines() == ["Bye."]
+    assert "Traceback" not in err.decode()
+    assert '"action": "code"' not in (tmp_path / "signpost.log").read_text("utf-8")
