@@ -1,5 +1,7 @@
 """Is this text about the child? The one filter for free text that leaves Signpost (a denial reason,
-a relayed message): it must not carry the child's name, date of birth or postcode in any spelling.
+a relayed message): it must not carry the child's name, date of birth or postcode in any spelling
+it can tell: a name in any case or accent, spelt out letter by letter, or (six letters or more)
+with one letter added, dropped or changed.
 
 The text and the identity are both folded the same way (accents and case dropped, other scripts'
 digits read as digits) before they are compared, and a date of birth is recognised however it is
@@ -60,8 +62,32 @@ def _name_words(identity: Identity) -> set[str]:
     return words
 
 
+# Letters spelt out one by one ("A.r.t.h.u.r", "a r t h u r", "S-M-I-T-H"): joined back into a word.
+_SPELT = re.compile(r"(?<![a-z0-9])[a-z](?:[^a-z0-9\n]{1,2}[a-z](?![a-z]))+")
+MIN_LONG_NAME = 6  # a name this long is also caught with one letter added, dropped or changed
+
+
 def _mentions_name(folded: str, identity: Identity) -> bool:
-    return not _name_words(identity).isdisjoint(re.findall(r"[a-z]+", folded))
+    names = _name_words(identity)
+    words = re.findall(r"[a-z]+", folded)
+    for run in _SPELT.findall(folded):  # "a r t h u r" is one word; "a.r.t.h.u.r h.a.l.l" two
+        words += [re.sub(r"[^a-z]", "", part) for part in (run, *run.split())]
+    if not names.isdisjoint(words):
+        return True
+    long_names = [name for name in names if len(name) >= MIN_LONG_NAME]
+    return any(_one_edit(word, name) for word in words for name in long_names if abs(len(word) - len(name)) <= 1)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter added, dropped or changed ("Arthurr", "Arhtur" is two)."""
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
 
 
 def _mentions_postcode(folded: str, postcode: str | None) -> bool:

@@ -45,6 +45,11 @@ CHILD = Identity(
         "lives at ns13ly",
         "NS1 3LY",
         "ns1-3ly",
+        "Z.o.e is known",  # spelt out
+        "about O B R I E N",
+        "the s-m-i-t-h family",
+        "Obrienn family",  # one letter added to a long name
+        "Z.o.e O.b.r.i.e.n please call",
     ],
 )
 def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
@@ -63,6 +68,9 @@ def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
         "an annual review",  # "ann" inside a word is not the name Ann
         "NS1 area team",
         "",
+        "a b c of safeguarding",  # letters spelt out that make no name
+        "the family is known to CAMHS",
+        "brightons team",  # six letters one away from nothing here
     ],
 )
 def test_ordinary_reasons_pass(text: str) -> None:
