@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import EMPTY_DICT
 
@@ -260,6 +261,16 @@ def _one_hop_fits(dbapi_connection: Any) -> bool:
         and callable(getattr(inner, "_execute", None))
         and isinstance(getattr(inner, "_conn", None), sqlite3.Connection)
     )
+
+
+def cannot_open(exc: BaseException) -> str | None:
+    """One line for the operator when ``exc`` is the driver failing to open the store (a SQLite
+    file in a folder that does not exist, say), else None. The driver's own message may quote the
+    URL, so only its type is named."""
+    if isinstance(exc, DBAPIError):
+        kind = type(exc.orig).__name__
+        return f"cannot open the database ({kind}): check SIGNPOST_DATABASE_URL and its folder"
+    return None
 
 
 class Database:

@@ -11,13 +11,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
-
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
 from store.audit.signing import Signer
-from store.db import Database, schema_behind
+from store.db import Database, cannot_open, schema_behind
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 
@@ -72,8 +70,11 @@ async def _open_database(settings: Settings, *, migrate: bool) -> Database:
         return db
     except OSError as exc:
         failed = f"cannot open the database: {exc.strerror or type(exc).__name__}"
-    except DBAPIError as exc:
-        failed = f"cannot open the database ({type(exc.orig).__name__}): check SIGNPOST_DATABASE_URL and its folder"
+    except Exception as exc:
+        said = cannot_open(exc)
+        if said is None:
+            raise
+        failed = said
     if db is not None:
         await db.close()
     raise CommandFailed(failed)
