@@ -18,6 +18,7 @@ development only, must be asked for explicitly, and is logged loudly.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
 import logging
@@ -85,7 +86,7 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
-from bot.web import ADMISSION_KEY, BodyRefused, RouteAdder, read_body
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, read_body
 from handlers.vocabulary import Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
@@ -185,6 +186,7 @@ def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = 
         front = TeamsFrontEnd(signpost, setup, token_source, admission=app[ADMISSION_KEY])
         app[TEAMS_KEY] = front
         app.router.add_post(MESSAGES_PATH, front.handle)
+        app[ANSWERS_BUSY_KEY].add(MESSAGES_PATH)  # while draining, a command is told "busy" in Teams, not 503
 
     return add
 
@@ -608,6 +610,14 @@ class TeamsFrontEnd:
         async with self.signpost.ctx.db.write() as session:
             await conversations.save(session, principal.tenant, principal.user_id, doc, self.signpost.ctx.clock.now())
 
+    async def remember_quietly(self, principal: Principal, reference: ConversationReference) -> None:
+        """``remember``, whose failure (a busy store) is logged and does not stop the command: the
+        command is what must be answered and audited; the chat is stored at the next message."""
+        try:
+            await self.remember(principal, reference)
+        except Exception as exc:
+            log.warning("teams_conversation_not_stored", error=type(exc).__name__)
+
     async def send_private(self, asker: Asker, card: Card) -> None:
         """Into the person's 1:1 chat: the stored one, or a newly opened one."""
         reference = await self.reference_for(asker.principal) or await self.open_personal(asker)
@@ -676,6 +686,31 @@ class TeamsFrontEnd:
             log.warning("teams_error_reply_failed", ref=ref)
 
 
+def _key(kind: str, *parts: str) -> str:
+    """A delivery key of fixed length: Teams' conversation ids are long, and a parked command keeps
+    its key in a column of 128 characters."""
+    return f"teams:{kind}:" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
+
+
+def delivery_key(asker: Asker, activity: Activity) -> str | None:
+    """One delivery of one activity (Teams sends it again when the answer is slow): its id, which
+    is unique within its conversation."""
+    if not activity.id or activity.conversation is None:
+        return None
+    return _key("activity", asker.principal.tenant, activity.conversation.id, activity.id)
+
+
+def click_key(asker: Asker, activity: Activity, action: CardAction | None) -> str | None:
+    """The same button on the same card clicked by the same person is one action, however often
+    it is clicked (each click is an activity of its own, so its id would count every click); as
+    Slack's ``click_key``. Without the card's id, each delivery is its own."""
+    if action is None or not activity.reply_to_id or activity.conversation is None:
+        return delivery_key(asker, activity)
+    button = action.button.command if action.button is not None else ""
+    who = asker.principal
+    return _key("click", who.tenant, who.user_id, activity.conversation.id, activity.reply_to_id, action.verb, button)
+
+
 class SignpostTeamsBot(ActivityHandler):
     """Activity → Command → Reply → card. Translation only."""
 
@@ -690,13 +725,20 @@ class SignpostTeamsBot(ActivityHandler):
             await turn_context.send_activity(card_activity(render_text(NO_IDENTITY)))
             return
         if asker.personal:
-            await self.front.remember(asker.principal, asker.reference(activity.conversation.id))
+            await self.front.remember_quietly(asker.principal, asker.reference(activity.conversation.id))
         text = _text_of(activity)
         if isinstance(activity.value, dict) and not text:
             await self._submitted(turn_context, asker, activity.value)
             return
         channel = "direct" if asker.personal else "channel"
-        command = Command(asker.principal, text, uuid.uuid4().hex, channel=channel, display_name=asker.display_name)
+        command = Command(
+            asker.principal,
+            text,
+            uuid.uuid4().hex,
+            channel=channel,
+            display_name=asker.display_name,
+            idempotency_key=delivery_key(asker, activity),  # Teams sends a message again when answered slowly
+        )
         reply = await self.front.dispatch(command)
         await self._answer(turn_context, asker, render_in_chat(reply))
 
@@ -714,7 +756,7 @@ class SignpostTeamsBot(ActivityHandler):
         if reading is not None:
             card = render_launcher(reading)
         else:
-            card = await self.front.act(asker, action, activity.id, dialog=False)
+            card = await self.front.act(asker, action, click_key(asker, activity, action), dialog=False)
         if asker.personal and activity.reply_to_id:
             update = card_activity(card)
             update.id = activity.reply_to_id
@@ -739,7 +781,7 @@ class SignpostTeamsBot(ActivityHandler):
         reading = self.front.reading(action)
         if reading is not None:  # a reading's button on a card sent before readings opened dialogs
             return card_response(render_launcher(reading))
-        card = await self.front.act(asker, action, turn_context.activity.id, dialog=False)
+        card = await self.front.act(asker, action, click_key(asker, turn_context.activity, action), dialog=False)
         if asker.personal:
             return card_response(card)
         await self.front.send_private(asker, card)
@@ -756,7 +798,9 @@ class SignpostTeamsBot(ActivityHandler):
             return dialog_response(render_text(NO_IDENTITY))
         data = activity.value.get("data") if isinstance(activity.value, dict) else None
         # Shown only to the person who clicked, in the dialog, whatever the conversation.
-        return dialog_response(await self.front.act(asker, read_action(data), activity.id, dialog=True))
+        return dialog_response(
+            await self.front.act(asker, read_action(data), delivery_key(asker, activity), dialog=True)
+        )
 
     async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""

@@ -381,10 +381,9 @@ async def test_approve_replaces_the_card_and_a_second_click_changes_nothing(
     assert "Already received" in texts_of(again) and "already approved" in texts_of(late)
     assert stand_ins.decisions == {"42": "approved"}
     clicks = [c for c in stand_ins.seen if c.text.startswith(("approve", "deny"))]
-    assert [(c.text, c.channel, c.idempotency_key) for c in clicks] == [
-        ("approve 42", "button", "click-A"),
-        ("deny 42", "button", "click-B"),
-    ]
+    assert [(c.text, c.channel) for c in clicks] == [("approve 42", "button"), ("deny 42", "button")]
+    keys = [str(c.idempotency_key) for c in clicks]  # one per button on the card, whatever the activity
+    assert all(key.startswith("teams:click:") for key in keys) and len(set(keys)) == 2
     events = await audit_events(staged)
     assert [(e.action, e.channel) for e in events[-2:]] == [("approve", "button"), ("deny", "button")]
 
@@ -450,7 +449,8 @@ async def test_access_request_approved_in_teams_with_real_commands(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """Request access by button → the duty manager's notice card → Approve → decision shown, once:
-    a redelivered click acts once, and a later click shows that it was already decided."""
+    a redelivered click and a second click on the same button (a double click: each click is an
+    activity of its own) act once and are audited once, as in Slack."""
     card, _ = await southvale_request(teams, connector, loaded)
     approve = only_action(card, "approve")
     first = await invoke_card(teams, invoke(DANA, approve, connector.url, activity_id="click-1"))
@@ -458,10 +458,10 @@ async def test_access_request_approved_in_teams_with_real_commands(
     second = await invoke_card(teams, invoke(DANA, approve, connector.url, activity_id="click-2"))
     assert texts_of(first).startswith("Request 1 approved: P002 can see the signposts for 999 000 0050")
     assert "Already received" in texts_of(again)
-    assert "Request 1 was already approved by DM02. Nothing changed." in texts_of(second)
+    assert "Already received" in texts_of(second)
     assert actions_of(first) == actions_of(again) == actions_of(second) == []
     decisions = [(e.action, e.outcome, e.channel) for e in await teams_events(loaded) if e.action == "approve"]
-    assert decisions == [("approve", "done", "button"), ("approve", "refused", "button")]
+    assert decisions == [("approve", "done", "button")]
     # Now PRIYA sees the signposts (her code from the fixture is still fresh).
     connector.sent.clear()
     await teams.post(message(PRIYA, SHIELDED, connector.url))
