@@ -64,7 +64,7 @@ from bot.delivery import DeliveryFailed
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
-from handlers.vocabulary import Challenge, Command, Notice, Outcome, Platform, Principal, Reply
+from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 
 log = structlog.get_logger("signpost.slack")
 
@@ -611,6 +611,7 @@ class SlackFrontEnd:
             value = render.decode_button(str(action.get("value", "")))
         except ValueError:
             log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
+            await self._audit_unreadable(principal, "unreadable button")
             await self._unknown_button(view_id, response_url)
             return
         if value.input is not None:
@@ -643,6 +644,14 @@ class SlackFrontEnd:
         if response_url:
             await self.show_in_message(response_url, reply, replace=changes and reply.challenge is None)
 
+    async def _audit_unreadable(self, principal: Principal, detail: str) -> None:
+        """A signed click from a known person whose button cannot be read is still audited (as
+        ``usage``, invalid), with none of what it carried."""
+        command = Command(principal, "", uuid.uuid4().hex, channel="button")
+        await self.dispatcher.refuse_unheard(
+            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
+        )
+
     async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
         """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
         reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
@@ -666,6 +675,7 @@ class SlackFrontEnd:
             challenge = Challenge(str(doc["id"]), str(doc.get("prompt") or CODE_PROMPT))
         except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("slack_bad_code_button")
+            await self._audit_unreadable(principal, "unreadable code button")
             return
         if response_url:  # the clicker's own: a code submitted by anyone else never finds it
             self.followups.put(principal, challenge.challenge_id, response_url)

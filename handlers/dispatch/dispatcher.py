@@ -182,23 +182,25 @@ class Dispatcher:
 
         return write
 
-    async def refuse_unheard(self, command: Command, detail: str) -> None:
-        """Audit a request its front end refused before any handler saw it (untrusted channel or tenant).
-
-        The principal is what the request claimed, unverified; ``detail`` is fixed text, never input.
-        Counted in the metrics like any answered command (action ``untrusted_source``, refused).
-        """
+    async def refuse_unheard(
+        self,
+        command: Command,
+        detail: str,
+        *,
+        action: Action = Action.UNTRUSTED_SOURCE,
+        outcome: Outcome = Outcome.REFUSED,
+        logged: bool = True,
+    ) -> None:
+        """Audit a request its front end refused before any handler saw it: an untrusted channel or
+        tenant (the principal is what the request claimed, unverified), or a signed click whose
+        button cannot be read (``usage``, invalid). ``detail`` is fixed text, never input, and the
+        command's text is not recorded. Counted in the metrics like any answered command."""
         started = time.perf_counter()
-        record = chat_event(
-            command,
-            None,
-            Action.UNTRUSTED_SOURCE,
-            Result(Reply(Outcome.REFUSED, ""), detail=detail),
-            self.ctx.clock.now(),
-        )
+        record = chat_event(command, None, action, Result(Reply(outcome, ""), detail=detail), self.ctx.clock.now())
         await self.ctx.audit.record(record)
-        record_command(self.ctx.metrics, Action.UNTRUSTED_SOURCE, Outcome.REFUSED, time.perf_counter() - started)
-        log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
+        record_command(self.ctx.metrics, action, outcome, time.perf_counter() - started)
+        if logged:  # else the front end has logged it, in its own terms
+            log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
 
     async def _chain(
         self,

@@ -426,4 +426,6 @@ async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_trace
     [answer] = slack_app.fake.of("response_url")
     assert answer.body["response_type"] == "ephemeral" and answer.body["replace_original"] is False
     assert "don't recognise that button" in answer.body["text"]
-    assert await slack_events(slack_app.signpost) == []
+    # A signed click by a known person is audited, as usage and invalid, with none of what it carried.
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable button")
