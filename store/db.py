@@ -318,7 +318,11 @@ class Database:
     async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> Database:
         db = cls.connect(url, pool_size=pool_size)
         if migrate:
-            await db.migrate()
+            try:
+                await db.migrate()
+            except BaseException:  # a store that cannot be opened: its engine is let go, not left
+                await db.close()
+                raise
         if db.dialect == "postgresql":
             from store.roles import warn_if_audit_rewritable  # roles needs the tables; db must not
 

@@ -242,10 +242,6 @@ async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
     assert run.err.strip() == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
 
 
-# aiosqlite's worker thread for the connection that could not open answers after the command's
-# event loop has closed; pytest reports that thread's error as a warning. The command's own output
-# is what is tested here.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_database_in_a_folder_that_does_not_exist_is_one_line(cli: Cli, tmp_path: Path) -> None:
     """SQLite's "unable to open database file" came out as a 190-line SQLAlchemy traceback."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'signpost.db'}"
