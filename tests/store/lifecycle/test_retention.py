@@ -459,7 +459,7 @@ async def test_a_destroyed_childs_names_leave_the_name_counts(signpost: Signpost
     async def counts() -> dict[int, int]:
         async with signpost.ctx.db.read() as session:
             rows = await session.execute(select(NameCount.term, NameCount.children))
-            return {term: n for term, n in rows.tuples() if term in (family, given)}
+            return {term: n for term, n in rows.all() if term in (family, given)}
 
     assert identity.family_name == MARKER
     await retention_on(signpost, NOV_2)

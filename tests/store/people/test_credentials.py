@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -115,11 +115,10 @@ async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
         assert await credentials.redeem_token(session, old, now) is None
 
 
-async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: Signpost) -> None:
-    """Ciphertext at rest; a claim takes it out, so a second claim (or a stranger's) gets nothing."""
-    now = app.ctx.clock.now()
+async def park_a_search(app: Signpost, now: datetime) -> str:
+    """P1's search for Amy, parked until a code arrives; its challenge id."""
     async with app.ctx.db.write() as session:
-        challenge = await credentials.park(
+        return await credentials.park(
             session,
             app.ctx.keys,
             principal=P1,
@@ -130,6 +129,12 @@ async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: 
             now=now,
             ttl=timedelta(minutes=10),
         )
+
+
+async def test_parked_command_is_sealed_claimed_once_and_only_by_its_owner(app: Signpost) -> None:
+    """Ciphertext at rest; a claim takes it out, so a second claim (or a stranger's) gets nothing."""
+    now = app.ctx.clock.now()
+    challenge = await park_a_search(app, now)
     async with app.ctx.db.read() as session:
         raw = (await session.execute(select(ParkedCommand.text))).scalar_one()
     assert raw is not None and b"Amy" not in raw
@@ -195,18 +200,7 @@ async def test_a_parked_command_is_sealed_under_the_months_key_and_goes_with_it(
     now = app.ctx.clock.now()
     keys = app.ctx.keys
     keychain.ensure_chains(keys, now.date())
-    async with app.ctx.db.write() as session:
-        challenge = await credentials.park(
-            session,
-            keys,
-            principal=P1,
-            practitioner_id="P001",
-            spec_name="search",
-            channel="direct",
-            text="Amy Jones 03/04/2014",
-            now=now,
-            ttl=timedelta(minutes=10),
-        )
+    challenge = await park_a_search(app, now)
     async with app.ctx.db.read() as session:
         kek_id = (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
     month = f"{now:%Y-%m}"
