@@ -46,10 +46,11 @@ def to_file(path: Path, level: str | int = logging.INFO) -> None:
     """Send every log line to ``path`` as JSON (created mode 0600; it is appended to)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+        handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:  # a missing folder, a directory, no permission: one line, not a traceback
         raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
-    os.close(fd)
-    _install(logging.FileHandler(path, encoding="utf-8"), False, level_number(level))
+    _install(handler, False, level_number(level))
 
 
 # A traceback says where and what, never with what: each frame's file, line, function and source

@@ -56,6 +56,24 @@ def make_private(path: Path, *, create: bool = False) -> None:
         pass
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite_or_empty(path: Path) -> bool:
+    """Whether ``path`` is missing, an empty file or a SQLite database: a store Signpost may make
+    private. A mistyped SIGNPOST_DATABASE_URL naming any other file, or a folder, is left as it is
+    (it made /etc/passwd 0600), and SQLite's refusal to open it is what the operator is told."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    with path.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    return head in (b"", SQLITE_HEADER)
+
+
 def _make_store_private(db_file: Path) -> None:
     make_private(db_file)
     for suffix in SQLITE_SIDE_FILES:
@@ -292,16 +310,12 @@ class Database:
         """
         if url.startswith("sqlite"):
             db_file = sqlite_path(url)
-            if db_file is not None:
+            if db_file is not None and is_sqlite_or_empty(db_file):
                 make_private(db_file, create=True)  # created 0600 before SQLite first opens it
             # LIFO: a quiet server keeps reusing its most recent connection, whose page cache is warm.
-            engine = create_async_engine(
-                url,
-                pool_size=pool_size,
-                max_overflow=SQLITE_MAX_OVERFLOW,
-                pool_use_lifo=True,
-                hide_parameters=True,
-            )
+            # An in-memory database has one connection (SQLAlchemy's own pool for it takes no size).
+            pooled = {"pool_size": pool_size, "max_overflow": SQLITE_MAX_OVERFLOW, "pool_use_lifo": True}
+            engine = create_async_engine(url, hide_parameters=True, **(pooled if db_file is not None else {}))
             _configure_sqlite(engine, db_file, sqlite_cache_kib(pool_size))
         else:
             engine = create_async_engine(

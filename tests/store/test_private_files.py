@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Signpost
-from store.db import Database
+from store.db import Database, cannot_open, schema_behind
 from store.keys.backup import backup
 from store.tables.lifecycle import Meta
 from tests.factories import say
@@ -76,3 +76,32 @@ async def test_backup_file_is_owner_only(signpost: Signpost, tmp_path: Path) -> 
     size = await backup(signpost.ctx.db, target)
     assert size > 0
     assert mode(target) == 0o600
+
+
+@pytest.mark.parametrize("kind", ["a text file", "a folder"])
+async def test_a_database_url_naming_something_else_changes_nothing_there(tmp_path: Path, kind: str) -> None:
+    """A mistyped SIGNPOST_DATABASE_URL (sqlite:////etc/passwd) made that file, or a folder, 0600:
+    only a missing path, an empty file or a SQLite database is made private. SQLite then refuses
+    to open it, and nothing else happens."""
+    target = tmp_path / "passwd"
+    if kind == "a folder":
+        target.mkdir()
+    else:
+        target.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    target.chmod(0o755 if kind == "a folder" else 0o644)
+    before = target.read_bytes() if kind == "a text file" else b""
+    with pytest.raises(Exception) as refused:
+        await Database.open(f"sqlite+aiosqlite:///{target}")
+    assert cannot_open(refused.value) is not None
+    assert stat.S_IMODE(target.stat().st_mode) == (0o755 if kind == "a folder" else 0o644)
+    if kind == "a text file":
+        assert target.read_bytes() == before
+
+
+async def test_an_in_memory_store_opens() -> None:
+    """sqlite:///:memory: was a TypeError (a pool size its pool does not take)."""
+    db = await Database.open("sqlite+aiosqlite:///:memory:")
+    try:
+        assert await schema_behind(db) is None
+    finally:
+        await db.close()
