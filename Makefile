@@ -43,4 +43,5 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000
 
 clean:
-	rm -rf $(VENV) signpost.db signpost.db-wal signpost.db-shm signpost.key signpost.key.lock signpost.log
+	rm -rf $(VENV) signpost.egg-info signpost.db signpost.db-wal signpost.db-shm signpost.db-journal signpost.key.lock signpost.log
+	@if [ -e signpost.key ]; then echo "signpost.key kept: it may belong to a store elsewhere (SIGNPOST_DATABASE_URL); delete it yourself if it was the demo's"; fi

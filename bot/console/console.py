@@ -175,6 +175,9 @@ class Console:
                 await self.switch(text)
             elif word.startswith(":clock"):
                 self.say(devclock.clock_command(self.app.ctx.clock, text))
+            elif word.startswith(":"):  # a console command mistyped: the console's own, never sent
+                self.say(f"{text.split()[0]} is not a console command.")
+                self.say("\n".join(META_HELP))
             elif not await self.exchange(text):
                 return 0
             if word == "help":

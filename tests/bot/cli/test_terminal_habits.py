@@ -271,3 +271,14 @@ def test_a_bad_top_count_names_the_option_not_a_function(cli: Cli, tmp_path: Pat
     assert run.code == 2
     assert "argument --top: 'abc' is not a number of candidates from 1 to 100" in run.err
     assert "_positive" not in run.err and "top_count" not in run.err
+
+
+def test_dated_examples_in_help_are_not_yet_past() -> None:
+    """`retention run --dry-run --as-of 01/12/2026` was printed by --help and refused on 02/12/2026."""
+    from datetime import date
+
+    today = date.today()
+    for texts in EXAMPLES.values():
+        for text in texts:
+            for day, month, year in re.findall(r"--(?:as-of|switch-off|destroy-by) (\d\d)/(\d\d)/(\d{4})", text):
+                assert date(int(year), int(month), int(day)) >= today, text

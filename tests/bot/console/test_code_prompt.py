@@ -64,3 +64,13 @@ async def test_code_shaped_lines_still_go_as_codes(signpost: Signpost) -> None:
     assert out.count(NO_CODE) == 1  # the empty line at the end
     codes = [detail for action, detail in await audited(signpost) if action == "code"]
     assert len(codes) == 4 and codes.count("code malformed") == 2
+
+
+async def test_a_mistyped_console_command_is_not_sent_to_signpost(signpost: Signpost) -> None:
+    """`:ass NS-DM01` (or `:foo`) went to Signpost as a message and was audited as `usage`: the
+    README says the console's commands are its own. It is answered by the console, with its list."""
+    await load_standard(signpost)
+    out = await session(signpost, [":ass DM01", ":foo"], as_id="P002")
+    assert ":ass is not a console command." in out and ":foo is not a console command." in out
+    assert "act as another practitioner" in out
+    assert await audited(signpost) == []
