@@ -181,8 +181,13 @@ def _answer(
     own = {key: counts[key] for key in query_count_keys(query) if key in counts}
     decision = judge(query, refs, found, model, ctx.policy.match, own)
     shares = shared_posterior(decision.ranked)
+    # Only candidates the chat would weigh at all (``consider``): a roll row matched to one child
+    # listed four unrelated ones at 0.0000 too, each audited as a subject of the batch.
+    floor = ctx.policy.match.consider
     ranked = tuple(
-        Ranked(ref, share, found[ref].shielded) for (ref, _), share in zip(decision.ranked[:top], shares, strict=False)
+        Ranked(ref, share, found[ref].shielded)
+        for (ref, weight), share in zip(decision.ranked[:top], shares, strict=False)
+        if weight >= floor
     )
     return LineAnswer(line, decision.kind, ranked)
 

@@ -68,6 +68,11 @@ ACTION_WORDS = {
 ACTION_PURPOSES = {
     "lead_professional_informed": "telling the child's lead professional who looked the record up",
 }
+# Where an action's outcome means something else than a lookup's: a batch match shows the service
+# each candidate's reference and a confidence, never contact details.
+ACTION_OUTCOME_WORDS = {
+    ("match_batch", "answered"): "reference listed as a candidate (no contact details)",
+}
 OUTCOME_WORDS = {
     "answered": "contact details shown",
     "no_match": "nothing shown",
@@ -97,7 +102,7 @@ class SarEntry:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
         action = ACTION_WORDS.get(self.action, self.action)
-        outcome = OUTCOME_WORDS.get(self.outcome, self.outcome)
+        outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome)) or OUTCOME_WORDS.get(self.outcome, self.outcome)
         return f"{when}  {who}\n    {action}; {outcome}; purpose: {self.purpose}"
 
 

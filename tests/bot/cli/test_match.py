@@ -158,3 +158,18 @@ async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost:
     assert len(answers) == 300 and [a.line for a in answers] == list(range(1, 301))
     assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
     assert len(seen) == 3
+
+
+def test_a_matched_row_lists_no_candidate_the_chat_would_not_weigh(cli: Cli, tmp_path: Path) -> None:
+    """On the demo data, `--top 5` and the console's example row (matched to one child) listed four
+    unrelated children at 0.0000 too, each recorded as a subject of the batch in the audit. Only
+    candidates at or above the chat's `consider` weight are listed and audited."""
+    assert cli("seed-demo").code == 0
+    (tmp_path / "roll.csv").write_text(roll_csv([("Ava", "Price", "2014-01-05", "NS1 3LY")]), encoding="utf-8")
+    result = cli("match", str(tmp_path / "roll.csv"), "--top", "5", "--as", "ADMIN-01")
+    assert result.code == 0, result.err
+    rows = list(csv.reader(io.StringIO(result.out)))[1:]
+    assert rows[0][1:4] == ["match", "1", "9990001049"]
+    assert len(rows) < 5  # the namesake the chat weighs too may follow; no unrelated child does
+    [event] = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert sorted(str(event["subject_refs"]).split()) == sorted(row[3] for row in rows)  # exactly those listed

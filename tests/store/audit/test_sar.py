@@ -172,3 +172,6 @@ async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: 
         ("sar", "Signpost operations", "administrator at the terminal", OPERATOR_PURPOSE, "terminal user ops"),
     ]
     assert "unregistered" not in sar.to_text() and "matched against a list of children" in sar.to_text()
+    # A batch match shows the service a reference and a confidence: never "contact details shown".
+    [batch] = [line for line in sar.to_text().splitlines() if "batch match" in line and ";" in line]
+    assert "contact details shown" not in batch and "reference listed as a candidate" in batch
