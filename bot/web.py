@@ -19,6 +19,7 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.metrics import metrics_page
 from handlers.operator import audit
+from handlers.vocabulary import sentence
 
 log = structlog.get_logger("signpost.web")
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
@@ -182,7 +183,9 @@ async def audit_checkpoint(request: web.Request) -> web.Response:
     (public like a transparency log's: a size and a hash, no personal data)."""
     note = await audit.fresh_checkpoint_note(request.app[SIGNPOST_KEY].ctx)
     if note is None:
-        return web.Response(status=410, text="The signing key has been destroyed (decommissioned).\n")
+        signer = request.app[SIGNPOST_KEY].ctx.signer
+        status = 410 if signer.destroyed else 503  # gone for good, or only not configured here
+        return web.Response(status=status, text=sentence(signer.unavailable) + ".\n")
     return web.Response(text=note, content_type="text/plain", headers={"Cache-Control": "no-store"})
 
 

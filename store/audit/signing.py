@@ -116,10 +116,25 @@ class Signer:
     def can_sign(self) -> bool:
         return bool(self._current_seed)
 
+    @property
+    def destroyed(self) -> bool:
+        """No seed, and none anywhere: decommissioning destroyed it (not merely moved out of the key file)."""
+        return not self._current_seed and (self.path is not None or keychain.decommissioned(self._ring))
+
+    @property
+    def unavailable(self) -> str:
+        """Why nothing can be signed here, in one line (when ``can_sign`` is false)."""
+        if self.destroyed:
+            return "the signing key has been destroyed (decommissioned): nothing more can be signed"
+        return (
+            "the signing key is not in the key file: it was moved to a signing key file of its own, "
+            "so set SIGNPOST_SIGNING_KEY_FILE to that file"
+        )
+
     def sign(self, data: bytes) -> bytes:
         seed = self._current_seed
         if not seed:
-            raise SigningKeyGone("the signing key has been destroyed (decommissioned): nothing more can be signed")
+            raise SigningKeyGone(self.unavailable)
         return Ed25519PrivateKey.from_private_bytes(seed).sign(data)
 
     def destroy(self) -> None:

@@ -23,7 +23,7 @@ from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.operator import audit
 from store.audit.chain import parse_note
-from store.audit.signing import Signer, public_line
+from store.audit.signing import Signer, SigningKeyGone, public_line
 from store.audit.verify import Problem, Verdict
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -200,5 +200,10 @@ async def test_the_signing_key_can_live_apart_from_the_data_keys(
         assert parse_note(note).signed_by(published)
         again = Signer(KeyRing.load_or_create(keys.path), signing_file)  # type: ignore[arg-type]
         assert again.public == published  # loaded, not moved twice
+        # Started later without SIGNPOST_SIGNING_KEY_FILE: it said "destroyed (decommissioned)".
+        forgotten = Signer(KeyRing.load_or_create(keys.path))  # type: ignore[arg-type]
+        assert not forgotten.can_sign and not forgotten.destroyed
+        with pytest.raises(SigningKeyGone, match="moved to a signing key file of its own"):
+            forgotten.sign(b"x")
     finally:
         await app.ctx.audit.close()
