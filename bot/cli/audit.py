@@ -39,7 +39,7 @@ def add_commands(sub: Any) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="also check against a checkpoint kept outside (repeatable; a folder: every checkpoint-*.note in it)",
+        help="also check against a checkpoint kept outside (repeatable; a folder: its checkpoint-*.note and .txt)",
     )
     check.add_argument(
         "--public-key",
@@ -103,7 +103,7 @@ async def audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
-CHECKPOINT_FILES = ("checkpoint-*.note", "checkpoint-*.txt")  # as exported, and as the README saves one
+CHECKPOINT_FILES = ("checkpoint-*.note", "checkpoint-*.txt")  # as exported, and as saved by hand
 
 
 def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
