@@ -109,7 +109,7 @@ async def _supervisor_gone(parent: int, stop: asyncio.Event) -> None:
 
 async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Event, *, reuse_port: bool) -> int:
     loop = asyncio.get_running_loop()
-    async with opened(settings) as signpost:
+    async with opened(settings, create=True) as signpost:
         app = create_app(signpost, settings, adders)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
         unfinished = 0

@@ -73,7 +73,7 @@ def refusal(settings: Settings, workers: int, has_front_ends: bool) -> str | Non
 
 async def supervise(settings: Settings, workers: int) -> int:
     """Prepare the store once, run ``workers`` workers until a signal or a worker's exit; the exit code."""
-    async with opened(settings):  # the key file and the schema, once, before any worker starts
+    async with opened(settings, create=True):  # the key file and the schema, once, before any worker starts
         pass
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -281,6 +281,25 @@ def _one_hop_fits(dbapi_connection: Any) -> bool:
     )
 
 
+def no_store_at(url: str) -> str | None:
+    """One line when ``url`` names a SQLite file that does not exist yet (or is empty): opening it
+    would make a new, empty store, and a command reading one (an audit export, a verification)
+    would then answer as if the register were empty. None for a store that exists, and for
+    PostgreSQL (a database that does not exist cannot be connected to)."""
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > 0:
+            return None
+    except FileNotFoundError:
+        pass
+    return (
+        f"there is no store at {path}: check SIGNPOST_DATABASE_URL "
+        "(signpost import, signpost seed-demo or signpost db upgrade make a new one)"
+    )
+
+
 def cannot_open(exc: BaseException) -> str | None:
     """One line for the operator when ``exc`` is the driver failing to open the store (a SQLite
     file in a folder that does not exist, say), else None. The driver's own message may quote the

@@ -15,7 +15,7 @@ from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
 from store.audit.signing import Signer
-from store.db import Database, cannot_open, schema_behind
+from store.db import Database, cannot_open, no_store_at, schema_behind
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 
@@ -43,9 +43,13 @@ def read_text_file(path: Path) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
-    """A migrated store and a dispatcher, closed afterwards."""
+async def opened(settings: Settings | None = None, *, create: bool = False) -> AsyncIterator[Signpost]:
+    """A migrated store and a dispatcher, closed afterwards. Only a command that may make a new
+    store (``create``: importing, seeding, serving) opens a SQLite file that is not there yet: for
+    any other, a mistyped SIGNPOST_DATABASE_URL is one line, not a new empty register."""
     settings = settings or load_settings()
+    if not create:
+        _refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=settings.migrate_on_start)
     try:
         keys = await _keys_for(db, settings)
@@ -58,6 +62,12 @@ async def opened(settings: Settings | None = None) -> AsyncIterator[Signpost]:
         yield app
     finally:
         await app.close()
+
+
+def _refuse_a_missing_store(settings: Settings) -> None:
+    missing = no_store_at(settings.database_url)
+    if missing is not None:
+        raise CommandFailed(missing)
 
 
 async def _open_database(settings: Settings, *, migrate: bool) -> Database:
@@ -85,6 +95,7 @@ async def opened_database(settings: Settings | None = None) -> AsyncIterator[Dat
     """The store alone, at this version's schema and not changed by opening it, for a command that
     needs no key: no key file is read, made or checked (an auditor verifying a copy elsewhere)."""
     settings = settings or load_settings()
+    _refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=False)
     try:
         behind = await schema_behind(db)

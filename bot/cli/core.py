@@ -82,7 +82,7 @@ def add_commands(sub: Any) -> None:
 
 
 async def seed_demo(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with opened(create=True) as app:
         with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
             seeded = await register.seed_demo(
                 app.ctx,
@@ -113,7 +113,7 @@ def _readable(path: Path) -> None:
 async def import_command(args: argparse.Namespace) -> int:
     for path in args.files:  # every file readable before the store is opened
         _readable(path)
-    async with opened() as app:
+    async with opened(create=True) as app:
         try:
             with (
                 progress("Importing", unit="child", end_at_total=False) as bar,

@@ -235,7 +235,7 @@ def not_a_code(line: str) -> bool:
 async def console_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
-    async with opened(settings) as app:
+    async with opened(settings, create=True) as app:
         if devclock.enabled(os.environ):
             if not await is_disposable_demo(app.ctx):
                 print(devclock.NOT_DEMO, file=sys.stderr)

@@ -242,9 +242,13 @@ async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
     assert run.err.strip() == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
 
 
-def test_a_database_in_a_folder_that_does_not_exist_is_one_line(cli: Cli, tmp_path: Path) -> None:
-    """SQLite's "unable to open database file" came out as a 190-line SQLAlchemy traceback."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'signpost.db'}"
+def test_a_database_sqlite_cannot_open_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    """SQLite's "unable to open database file" came out as a 190-line SQLAlchemy traceback (a store
+    in a folder that does not exist; now refused before opening, as every missing store is). Here
+    the path names a folder, which SQLite cannot open either."""
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    url = f"sqlite+aiosqlite:///{folder}"
     for args in (("audit", "verify"), ("audit", "verify", "--public-key", str(tmp_path / "signpost.pub"))):
         (tmp_path / "signpost.pub").write_text("x ed25519 AAAA\n")
         run = cli(*args, env={"SIGNPOST_DATABASE_URL": url})
@@ -252,3 +256,6 @@ def test_a_database_in_a_folder_that_does_not_exist_is_one_line(cli: Cli, tmp_pa
         assert run.err.strip().splitlines() == [
             "signpost: cannot open the database (OperationalError): check SIGNPOST_DATABASE_URL and its folder"
         ]
+        missing = cli(*args, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"})
+        assert missing.code == 2 and len(missing.err.strip().splitlines()) == 1
+        assert "there is no store at" in missing.err

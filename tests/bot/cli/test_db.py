@@ -51,10 +51,15 @@ def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say
     assert history[0].startswith("0001_core") and "Core tables" in history[0]
 
 
-def test_with_migrate_on_start_off_a_behind_database_is_refused_in_one_line(cli: Cli, empty: None) -> None:
+def test_with_migrate_on_start_off_a_behind_database_is_refused_in_one_line(
+    cli: Cli, empty: None, backend: str
+) -> None:
     refused = cli("audit", "verify", env={"SIGNPOST_MIGRATE_ON_START": "0"})
     assert refused.code != 0
-    assert "the database is at no revision (empty)" in refused.err and "run `signpost db upgrade`" in refused.err
+    if backend == "sqlite":  # no file yet: no store to be behind
+        assert "there is no store at" in refused.err and "signpost db upgrade" in refused.err
+    else:
+        assert "the database is at no revision (empty)" in refused.err and "run `signpost db upgrade`" in refused.err
     assert "Traceback" not in refused.err
     assert cli("db", "upgrade").code == 0
     assert cli("db", "current", env={"SIGNPOST_MIGRATE_ON_START": "0"}).code == 0

@@ -282,3 +282,17 @@ def test_dated_examples_in_help_are_not_yet_past() -> None:
         for text in texts:
             for day, month, year in re.findall(r"--(?:as-of|switch-off|destroy-by) (\d\d)/(\d\d)/(\d{4})", text):
                 assert date(int(year), int(month), int(day)) >= today, text
+
+
+@pytest.mark.parametrize("args", [("audit", "export"), ("decommission", "status"), ("practitioner", "list")])
+def test_a_mistyped_store_path_is_one_line_and_makes_no_store(cli: Cli, tmp_path: Path, args: tuple[str, ...]) -> None:
+    """A typo in SIGNPOST_DATABASE_URL made and migrated a new, empty store, and `audit export`
+    then printed an empty log (exit 0): an auditor saw nothing where there was something."""
+    typo = tmp_path / "signpsot.db"
+    run = cli(*args, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{typo}"})
+    assert run.code == 2 and run.out == ""
+    assert said(run.err) == [
+        f"signpost: there is no store at {typo}: check SIGNPOST_DATABASE_URL "
+        "(signpost import, signpost seed-demo or signpost db upgrade make a new one)"
+    ]
+    assert not typo.exists()
