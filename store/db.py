@@ -281,11 +281,10 @@ def _one_hop_fits(dbapi_connection: Any) -> bool:
     )
 
 
-def no_store_at(url: str) -> str | None:
-    """One line when ``url`` names a SQLite file that does not exist yet (or is empty): opening it
-    would make a new, empty store, and a command reading one (an audit export, a verification)
-    would then answer as if the register were empty. None for a store that exists, and for
-    PostgreSQL (a database that does not exist cannot be connected to)."""
+def missing_store_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (or is empty): opening it would
+    make a new, empty store. None for a store that exists, an in-memory one, and PostgreSQL (a
+    database that does not exist cannot be connected to)."""
     path = sqlite_path(url) if url.startswith("sqlite") else None
     if path is None:
         return None
@@ -294,20 +293,13 @@ def no_store_at(url: str) -> str | None:
             return None
     except FileNotFoundError:
         pass
-    return (
-        f"there is no store at {path}: check SIGNPOST_DATABASE_URL "
-        "(signpost import, signpost seed-demo or signpost db upgrade make a new one)"
-    )
+    return path
 
 
-def cannot_open(exc: BaseException) -> str | None:
-    """One line for the operator when ``exc`` is the driver failing to open the store (a SQLite
-    file in a folder that does not exist, say), else None. The driver's own message may quote the
-    URL, so only its type is named."""
-    if isinstance(exc, DBAPIError):
-        kind = type(exc.orig).__name__
-        return f"cannot open the database ({kind}): check SIGNPOST_DATABASE_URL and its folder"
-    return None
+def driver_failure(exc: BaseException) -> str | None:
+    """The driver's error type when ``exc`` is the driver failing (a SQLite file that cannot be
+    opened, say), else None. Only the type: the driver's own message may quote the URL."""
+    return type(exc.orig).__name__ if isinstance(exc, DBAPIError) else None
 
 
 class Database:

@@ -15,7 +15,7 @@ from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
 from store.audit.signing import Signer
-from store.db import Database, cannot_open, no_store_at, schema_behind
+from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 
@@ -49,7 +49,7 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
     any other, a mistyped SIGNPOST_DATABASE_URL is one line, not a new empty register."""
     settings = settings or load_settings()
     if not create:
-        _refuse_a_missing_store(settings)
+        refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=settings.migrate_on_start)
     try:
         keys = await _keys_for(db, settings)
@@ -64,30 +64,44 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
         await app.close()
 
 
-def _refuse_a_missing_store(settings: Settings) -> None:
-    missing = no_store_at(settings.database_url)
-    if missing is not None:
-        raise CommandFailed(missing)
+def refuse_a_missing_store(settings: Settings) -> None:
+    """CommandFailed when SIGNPOST_DATABASE_URL names a SQLite file that is not there: a typo must
+    not be taken for an empty register."""
+    path = missing_store_file(settings.database_url)
+    if path is not None:
+        raise CommandFailed(
+            f"there is no store at {path}: check SIGNPOST_DATABASE_URL "
+            "(signpost import, signpost seed-demo or signpost db upgrade make a new one)"
+        )
+
+
+@asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """The one home for a store that cannot be reached or opened: one line, never a traceback
+    (the driver's own message may quote the URL, so only its type is named)."""
+    try:
+        yield
+    except OSError as exc:
+        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:
+        kind = driver_failure(exc)
+        if kind is None:
+            raise
+        raise CommandFailed(f"cannot open the database ({kind}): check SIGNPOST_DATABASE_URL and its folder") from None
 
 
 async def _open_database(settings: Settings, *, migrate: bool) -> Database:
-    """The store, or CommandFailed in one line (the driver's own message may quote the URL)."""
-    db: Database | None = None
-    try:
+    """The store, opened (and migrated when ``migrate``), or CommandFailed in one line."""
+    async with store_errors():
         db = await Database.open(settings.database_url, migrate=migrate, pool_size=settings.max_in_flight)
-        if not migrate:
-            await db.ping()  # an unreachable store is said here, not on the first command
-        return db
-    except OSError as exc:
-        failed = f"cannot open the database: {exc.strerror or type(exc).__name__}"
-    except Exception as exc:
-        said = cannot_open(exc)
-        if said is None:
+    if not migrate:
+        try:
+            async with store_errors():
+                await db.ping()  # an unreachable store is said here, not on the first command
+        except CommandFailed:
+            await db.close()
             raise
-        failed = said
-    if db is not None:
-        await db.close()
-    raise CommandFailed(failed)
+    return db
 
 
 @asynccontextmanager
@@ -95,7 +109,7 @@ async def opened_database(settings: Settings | None = None) -> AsyncIterator[Dat
     """The store alone, at this version's schema and not changed by opening it, for a command that
     needs no key: no key file is read, made or checked (an auditor verifying a copy elsewhere)."""
     settings = settings or load_settings()
-    _refuse_a_missing_store(settings)
+    refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=False)
     try:
         behind = await schema_behind(db)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, opened, store_errors
 from bot.config import load_settings
 from store.db import Database, applied_heads, revisions, shipped_heads
 from store.roles import RoleRefused, grant_runtime
@@ -64,11 +64,10 @@ def _connect() -> Database:
 async def upgrade_command(args: argparse.Namespace) -> int:
     db = _connect()
     try:
-        before = await applied_heads(db)
-        await db.migrate()
-        after = await applied_heads(db)
-    except OSError as exc:
-        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+        async with store_errors():
+            before = await applied_heads(db)
+            await db.migrate()
+            after = await applied_heads(db)
     finally:
         await db.close()
     if before == after:
@@ -81,9 +80,8 @@ async def upgrade_command(args: argparse.Namespace) -> int:
 async def current_command(args: argparse.Namespace) -> int:
     db = _connect()
     try:
-        applied = await applied_heads(db)
-    except OSError as exc:
-        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+        async with store_errors():
+            applied = await applied_heads(db)
     finally:
         await db.close()
     needed = shipped_heads()
@@ -99,9 +97,8 @@ async def current_command(args: argparse.Namespace) -> int:
 async def history_command(args: argparse.Namespace) -> int:
     db = _connect()
     try:
-        applied = set(await applied_heads(db))
-    except OSError as exc:
-        raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
+        async with store_errors():
+            applied = set(await applied_heads(db))
     finally:
         await db.close()
     shipped = sorted(revisions(), key=lambda r: r.id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Signpost
-from store.db import Database, cannot_open, schema_behind
+from store.db import Database, driver_failure, schema_behind
 from store.keys.backup import backup
 from store.tables.lifecycle import Meta
 from tests.factories import say
@@ -92,7 +92,7 @@ async def test_a_database_url_naming_something_else_changes_nothing_there(tmp_pa
     before = target.read_bytes() if kind == "a text file" else b""
     with pytest.raises(Exception) as refused:
         await Database.open(f"sqlite+aiosqlite:///{target}")
-    assert cannot_open(refused.value) is not None
+    assert driver_failure(refused.value) is not None
     assert stat.S_IMODE(target.stat().st_mode) == (0o755 if kind == "a folder" else 0o644)
     if kind == "a text file":
         assert target.read_bytes() == before

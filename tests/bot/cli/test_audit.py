@@ -259,3 +259,9 @@ def test_a_database_sqlite_cannot_open_is_one_line(cli: Cli, tmp_path: Path) -> 
         missing = cli(*args, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"})
         assert missing.code == 2 and len(missing.err.strip().splitlines()) == 1
         assert "there is no store at" in missing.err
+    for step in ("current", "history", "upgrade"):  # `signpost db` opens the store its own way: the same one line
+        run = cli("db", step, env={"SIGNPOST_DATABASE_URL": url})
+        assert run.code == 2
+        assert run.err.strip().splitlines() == [
+            "signpost: cannot open the database (OperationalError): check SIGNPOST_DATABASE_URL and its folder"
+        ]
