@@ -111,17 +111,24 @@ class Terminal:
             return b""
 
 
+async def interrupted(env: Mapping[str, str], cwd: Path, *steps: tuple[str, str]) -> tuple[Terminal, int, int]:
+    """The console on a terminal, each step's keys typed once its text is on the screen (the last
+    ends it); the terminal, the exit status and the modes it left."""
+    terminal = Terminal(env, cwd)
+    try:
+        for shown, keys in steps:
+            await asyncio.to_thread(terminal.expect, shown)
+            terminal.type(keys)
+        status = await asyncio.to_thread(terminal.finish)
+        return terminal, status, terminal.modes()
+    finally:
+        terminal.close()
+
+
 async def test_ctrl_c_at_the_prompt_ends_the_console_at_once(env: Mapping[str, str], tmp_path: Path) -> None:
     """Ctrl-C at `P002> ` ends the console without waiting for Enter: a new line, "Bye.", status 130,
     the terminal's echo and line editing back as they were, and no traceback."""
-    terminal = Terminal(env, tmp_path)
-    try:
-        await asyncio.to_thread(terminal.expect, "P002> ")
-        terminal.type("\x03")
-        status = await asyncio.to_thread(terminal.finish)
-        modes = terminal.modes()
-    finally:
-        terminal.close()
+    terminal, status, modes = await interrupted(env, tmp_path, ("P002> ", "\x03"))
     assert status == 130
     assert re.search(r"P002> (\^C)?\r\nBye\.\r\n\Z", terminal.screen.decode())  # ^C: if the terminal echoes it
     assert modes & termios.ECHO and modes & termios.ICANON
@@ -133,16 +140,7 @@ async def test_ctrl_c_at_the_code_prompt_ends_the_console_and_sends_no_code(
 ) -> None:
     """Ctrl-C at the hidden `Code: ` prompt ends the console too, with echo back on, and nothing is
     sent as a code."""
-    terminal = Terminal(env, tmp_path)
-    try:
-        await asyncio.to_thread(terminal.expect, "P002> ")
-        terminal.type("enrol\r")
-        await asyncio.to_thread(terminal.expect, "Code: ")
-        terminal.type("\x03")
-        status = await asyncio.to_thread(terminal.finish)
-        modes = terminal.modes()
-    finally:
-        terminal.close()
+    terminal, status, modes = await interrupted(env, tmp_path, ("P002> ", "enrol\r"), ("Code: ", "\x03"))
     assert status == 130
     assert re.search(r"Code: (\^C)?\r\nBye\.\r\n\Z", terminal.screen.decode())
     assert modes & termios.ECHO and modes & termios.ICANON
