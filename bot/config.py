@@ -139,8 +139,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"bad setting: {problems}") from None
-    if not settings.key_file.parent.is_dir():
-        raise SettingsError(f"SIGNPOST_KEY_FILE: the folder {settings.key_file.parent} does not exist")
     return settings
 
 

@@ -48,6 +48,7 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
     store (``create``: importing, seeding, serving) opens a SQLite file that is not there yet: for
     any other, a mistyped SIGNPOST_DATABASE_URL is one line, not a new empty register."""
     settings = settings or load_settings()
+    refuse_a_missing_key_folder(settings)
     if not create:
         refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=settings.migrate_on_start)
@@ -62,6 +63,14 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
         yield app
     finally:
         await app.close()
+
+
+def refuse_a_missing_key_folder(settings: Settings) -> None:
+    """CommandFailed when SIGNPOST_KEY_FILE names a folder that is not there, before any store is
+    opened or made. Only commands that read the key ask: an auditor's `audit verify --public-key`
+    on another machine has no key file, nor a folder for one."""
+    if not settings.key_file.parent.is_dir():
+        raise CommandFailed(f"SIGNPOST_KEY_FILE: the folder {settings.key_file.parent} does not exist")
 
 
 def refuse_a_missing_store(settings: Settings) -> None:

@@ -220,14 +220,16 @@ async def test_the_auditor_verifies_elsewhere_with_no_key_file_at_all(
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     (shipped / "checkpoint-2026-12-02.txt").write_text((await signpost_cli.run("audit", "checkpoint")).out)
-    nowhere = tmp_path / "no.key"
-    env = {"SIGNPOST_KEY_FILE": str(nowhere)}
-    run = await signpost_cli.run(
-        "audit", "verify", "--checkpoint", str(shipped), "--public-key", str(published), env=env
-    )
-    assert run.code == 0, run.err
-    assert run.out.startswith("OK: ") and "checkpoints agree" in run.out
-    assert not nowhere.exists()
+    # A key file where nothing is, and one in a folder this machine does not have (the first was
+    # refused by the key-file binding, the second by the settings, before the check ran at all).
+    for nowhere in (tmp_path / "no.key", tmp_path / "no-folder" / "signpost.key"):
+        env = {"SIGNPOST_KEY_FILE": str(nowhere)}
+        run = await signpost_cli.run(
+            "audit", "verify", "--checkpoint", str(shipped), "--public-key", str(published), env=env
+        )
+        assert run.code == 0, run.err
+        assert run.out.startswith("OK: ") and "checkpoints agree" in run.out
+        assert not nowhere.exists()
 
 
 async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
