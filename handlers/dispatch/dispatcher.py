@@ -91,7 +91,9 @@ class Dispatcher:
         return spec.wants_profile
 
     async def handle(self, command: Command) -> Reply:
-        """Answer one command; exactly one audit event is durable before this returns."""
+        """Answer one command; exactly one audit event is durable before this returns. A delivery
+        seen before has its first one: a duplicate (``DUPLICATE``), or a challenged one asked again
+        while its code is awaited (the same prompt, ``Result.repeat``)."""
         started = time.perf_counter()
         bound = log.bind(correlation_id=command.correlation_id, platform=command.principal.platform.value)
         now = self.ctx.clock.now()
@@ -145,6 +147,8 @@ class Dispatcher:
                     result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
                     if key and result.reply.outcome is Outcome.CHALLENGED:
                         await deliveries.release(session, key)
+                    if result.repeat:
+                        return result.reply, result.detail  # its first event stands for it
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
                     [also] = await write_also(session, self.ctx.notices, [result.also])
                     await append(session, [*also, record])
@@ -154,6 +158,8 @@ class Dispatcher:
                 if asking.seen:
                     return DUPLICATE, "duplicate"
                 result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
+                if result.repeat:
+                    return result.reply, result.detail  # its first event stands for it
                 record = await self._record(session, spec, command, actor, result, now)
             if result.reply.outcome is Outcome.CHALLENGED:
                 claim = None  # only asked for a code: the same click may act once the person has one

@@ -78,6 +78,9 @@ class Result:
     # and its event): in the audit writer's batch for a read-only command, in its own transaction
     # for a writing one. Never written for a duplicate delivery.
     also: AlsoWrite | None = None
+    # The same delivery or click again while its code is awaited: the same prompt is shown again,
+    # and the first one's audit event stands for both (as a second click on one button is one action).
+    repeat: bool = False
 
 
 Handler = Callable[[Context, Request, AsyncSession], Awaitable[Result]]

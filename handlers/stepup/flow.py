@@ -181,13 +181,21 @@ class StepUpGate:
                 idempotency_key=command.idempotency_key,
             )
 
-        # A writing command parks in its own transaction; a reading one in a short write
-        # transaction the dispatcher opens once it has handed its read connection back.
-        challenge_id = await req.write(park)
         if cred.state == PENDING:
             text, prompt = PENDING_TEXT, PROMPT_PENDING
         else:
             text, prompt = CHALLENGE_TEXT, PROMPT_APPROVAL if spec.stepup is StepUp.APPROVAL else PROMPT
+        key = command.idempotency_key
+        if key is not None:
+            # A double click, or a delivery the platform sent again, while its code is awaited:
+            # the same prompt again, not a second parked command nor a second audit event.
+            waiting = await credentials.waiting(session, cred.practitioner_id, command.principal, key, req.now)
+            if waiting is not None:
+                again = Reply(Outcome.CHALLENGED, text, challenge=Challenge(waiting, prompt))
+                return Result(again, detail="stepup required; asked again", repeat=True)
+        # A writing command parks in its own transaction; a reading one in a short write
+        # transaction the dispatcher opens once it has handed its read connection back.
+        challenge_id = await req.write(park)
         reply = Reply(Outcome.CHALLENGED, text, challenge=Challenge(challenge_id, prompt))
         # The query is sealed into the audit event like any other (misuse shows even without a code).
         return Result(reply, terms=req.args, detail="stepup required")

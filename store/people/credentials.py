@@ -345,6 +345,28 @@ async def park(
     return challenge_id
 
 
+async def waiting(
+    session: AsyncSession, practitioner_id: str, principal: Principal, idempotency_key: str, now: datetime
+) -> str | None:
+    """The challenge id of this delivery or click when it is parked already and its code is still
+    awaited (the same button clicked again, the same request delivered again), else None."""
+    p = ParkedCommand
+    found = await session.execute(
+        select(p.challenge_id)
+        .where(
+            p.practitioner_id == practitioner_id,  # indexed; a person has a handful parked at most
+            p.platform == principal.platform.value,
+            p.tenant == principal.tenant,
+            p.user_id == principal.user_id,
+            p.idempotency_key == idempotency_key,
+            p.expires_at > now,
+        )
+        .order_by(p.created_at.desc())
+        .limit(1)
+    )
+    return found.scalar()
+
+
 async def is_parked(session: AsyncSession, challenge_id: str, principal: Principal) -> bool:
     p = ParkedCommand
     found = await session.execute(select(p.challenge_id).where(*_belongs(challenge_id, principal)))

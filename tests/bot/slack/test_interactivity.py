@@ -280,6 +280,37 @@ async def test_code_gated_button_opens_the_code_modal_then_replaces_the_clicked_
     ]
 
 
+async def test_a_code_gated_button_clicked_again_before_the_code_asks_once_and_decides_once(
+    slack_app: SlackHarness,
+) -> None:
+    """Approve clicked, the code modal closed, Approve clicked again: the same code prompt (the
+    same parked command) shows again, and one "challenged" event stands for both clicks. Before,
+    each click parked the command again and was audited again."""
+    notice, totp = await access_request_notice(slack_app)
+    posted = await deliver_notice(slack_app, DUTY, notice)
+    [(block_id, approve), _deny] = buttons_in(posted["blocks"])
+    later(slack_app.signpost, minutes=6)  # decisions need a code less than 5 minutes old
+    for _ in range(2):
+        click = slack_app.slack.block_action_from_message(DUTY, approve, block_id, message_ts="1700000000.000777")
+        await slack_app.slack.interactive(click)
+        await slack_app.front.idle()
+    code_views = [u.body["view"] for u in slack_app.fake.of("views.update")]
+    assert [v["callback_id"] for v in code_views] == ["signpost_code", "signpost_code"]
+    assert code_views[0]["private_metadata"] == code_views[1]["private_metadata"]
+    code = code_for(slack_app.signpost, totp)
+    submission = slack_app.slack.view_submission(DUTY, code_views[1], "V2", {"code": {"code": code}})
+    answer = await body_of(await slack_app.slack.interactive(submission))
+    assert "Request 1 approved" in json.dumps(answer["view"])
+    await slack_app.front.idle()
+    events = await slack_events(slack_app.signpost)
+    assert [(e.action, e.outcome) for e in events] == [("approve", "challenged"), ("approve", "done"), ("code", "done")]
+    # The same button once more, now decided: nothing new happens and nothing more is recorded.
+    again = slack_app.slack.block_action_from_message(DUTY, approve, block_id, message_ts="1700000000.000777")
+    await slack_app.slack.interactive(again)
+    await slack_app.front.idle()
+    assert len(await slack_events(slack_app.signpost)) == 3
+
+
 @pytest.fixture
 async def slack_with_enrol_page(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
     """The one aiohttp app with the Slack front end and the enrolment page, on loopback."""

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
+from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.dispatch.spec import StepUp
 from handlers.stepup import flow as stepup
 from handlers.stepup import totp
@@ -232,6 +233,30 @@ async def test_resubmitting_your_own_accepted_code_never_locks_or_alarms(app: Si
         cred = await credentials.get(session, "P002")
     assert cred is not None and cred.failures == 0 and cred.locked_until is None
     assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_a_search_delivered_again_while_its_code_is_awaited_is_asked_once(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Teams or Slack sends the same search again (or a button is clicked twice) before the code:
+    the same prompt, one parked command and one audit event; once the code is in, the search runs
+    once, and the same delivery after it is "already received"."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    before = len(await events(app, "lookup"))
+    delivery = "teams:activity:one-delivery"
+    first = await say(app, "P002", AMY, idempotency_key=delivery)
+    again = await say(app, "P002", AMY, idempotency_key=delivery)
+    assert first.outcome is again.outcome is Outcome.CHALLENGED
+    assert first.challenge is not None and again.challenge is not None
+    assert again.challenge.challenge_id == first.challenge.challenge_id
+    async with app.ctx.db.read() as session:
+        parked = (await session.execute(select(ParkedCommand).where(ParkedCommand.idempotency_key == delivery))).all()
+    assert len(parked) == 1
+    assert [e.outcome for e in (await events(app, "lookup"))[before:]] == ["challenged"]
+    assert (await answer(app, "P002", again, code_now(app, authenticator))).outcome is Outcome.ANSWERED
+    assert (await say(app, "P002", AMY, idempotency_key=delivery)).text == DUPLICATE.text
+    assert [e.outcome for e in (await events(app, "lookup"))[before:]] == ["challenged", "answered"]
 
 
 async def test_a_replayed_good_code_after_four_wrong_ones_does_not_lock(strict: Signpost, clock: FakeClock) -> None:
