@@ -142,6 +142,24 @@ def _tracebacks(as_text: bool) -> structlog.types.Processor:
     return render
 
 
+# Loggers whose debug (and info) records may quote what they carry: never below warning.
+LIBRARIES = (
+    "slack_sdk",
+    "slack_bolt",
+    "aiohttp.access",
+    "aiohttp.client",
+    "asyncio",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "botbuilder",
+    "botframework",
+    "msrest",
+    "urllib3",
+)
+
+
 def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     renderer: structlog.types.Processor
     if use_console:
@@ -163,9 +181,11 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    # Libraries speak at warning and above unless debug is asked for (the Slack SDK logs every call).
-    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "asyncio", "sqlalchemy", "alembic"):
-        logging.getLogger(noisy).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+    # Libraries speak at warning and above, at every level, debug included: at debug the Slack SDK
+    # logs each call's whole body (an enrolment link, response URLs, a profile's name and email),
+    # aiosqlite each statement's parameters and SQLAlchemy each row it reads.
+    for noisy in LIBRARIES:
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),

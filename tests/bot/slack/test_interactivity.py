@@ -8,6 +8,7 @@ isolates the front end's claim path for one.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import bot.slack.front
 from bot import enrol_page
 from bot.app import Signpost
+from bot.logging import configure
 from bot.slack.front import SLACK_KEY, add_slack
 from bot.web import create_app
 from handlers.dispatch.dispatcher import DUPLICATE
@@ -327,6 +329,32 @@ def secret_on(page: str) -> str:
     """The base32 secret the enrolment page shows under its QR code."""
     start = page.index('<code id="secret">') + len('<code id="secret">')
     return page[start : page.index("</code>", start)].replace(" ", "")
+
+
+async def test_at_debug_the_slack_sdk_logs_no_enrolment_link_nor_response_url(
+    slack_with_enrol_page: SlackHarness,
+) -> None:
+    """SIGNPOST_LOG_LEVEL=debug turned the Slack SDK's debug on, which logs each call's whole body:
+    the one-time enrolment link (whose page shows the authenticator's secret) and the response URL
+    went into the log. Signpost's own debug events still come out."""
+    app = slack_with_enrol_page
+    await load_standard(app.signpost)
+    await link_identity(app.signpost, "P002", NURSE)
+    stream = io.StringIO()
+    configure("json", "debug", stream=stream)
+    try:
+        await app.slack.command(NURSE, "enrol")
+        await app.front.idle()
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    [posted] = app.fake.of("response_url")
+    [(_, open_page), _enter] = buttons_in(posted.body["blocks"])
+    token = urlparse(open_page["url"]).path.rsplit("/", 1)[-1]
+    logged = stream.getvalue()
+    assert '"event": "command"' in logged  # Signpost's own lines are there
+    assert token not in logged and posted.path not in logged
+    assert not [line for line in logged.splitlines() if '"logger": "slack_sdk' in line]
 
 
 async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_opens_the_code_modal(
