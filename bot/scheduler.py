@@ -30,6 +30,7 @@ from handlers.misuse import monitor as misuse
 from handlers.operator import audit as operator_audit
 from store.audit import chain as audit_chain
 from store.delivery import deliveries, schedule
+from store.people import credentials
 
 log = structlog.get_logger("signpost.scheduler")
 TaskFn = Callable[[Context, datetime], Awaitable[object]]
@@ -106,6 +107,7 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
         Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
         Task("prune_deliveries", timedelta(hours=1), prune_deliveries),
+        Task("drop_expired_parked", timedelta(minutes=1), drop_expired_parked),
     ]
     if checkpoint_dir is not None:
         tasks.append(Task("export_checkpoint", EXPORT_EVERY, export_checkpoint_to(checkpoint_dir)))
@@ -135,6 +137,11 @@ def export_checkpoint_to(folder: Path) -> TaskFn:
 async def prune_deliveries(ctx: Context, now: datetime) -> object:
     """Forget delivery and click ids once no platform would retry them (``deliveries.KEEP``)."""
     return await deliveries.forget_old(ctx.db, now)
+
+
+async def drop_expired_parked(ctx: Context, now: datetime) -> object:
+    """Delete commands whose code never came once their time is up, not at the next park."""
+    return await credentials.forget_expired_parked(ctx.db, now)
 
 
 SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)

@@ -166,6 +166,8 @@ class StepUpGate:
         self, ctx: Context, spec: Spec, req: Request, session: AsyncSession, cred: CredentialState
     ) -> Result:
         command = req.command
+        # The date of birth the command names, as its audit event's terms are sealed by it.
+        born = spec.born_in(req.args, req.now.date()) if (req.args and spec.born_in) else None
 
         async def park(w: AsyncSession) -> str:
             return await credentials.park(
@@ -179,6 +181,7 @@ class StepUpGate:
                 now=req.now,
                 ttl=self.policy.challenge_ttl,
                 idempotency_key=command.idempotency_key,
+                born=born,
             )
 
         if cred.state == PENDING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import REACHED_OUTCOMES, Principal
+from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
@@ -296,11 +297,17 @@ def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
     return f"signpost:parked:{challenge_id}:{principal}".encode()
 
 
-def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime) -> tuple[str, bytes]:
-    """What was typed, sealed under this month's key: it is destroyed with the audit log's own
-    sealed query terms (store/keys/keychain.py, 24 months on), where the master key lives until a
-    rotation, so a backup taken while a command waited for its code kept what was typed for good.
-    The master key only where no month key is held (a ring without its chains)."""
+def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date | None) -> tuple[str, bytes]:
+    """What was typed, sealed as the audit log seals the same terms (store/audit/log.TermSealer):
+    a search naming a date of birth under that date's cohort key, destroyed with every child born
+    that day at 24 (under the month's key, a backup taken while the search waited for its code kept
+    a destroyed child's name, date and postcode readable for two years); anything else under this
+    month's key, destroyed with the audit log's month-sealed terms 24 months on. The master key only
+    where no month key is held (a ring without its chains)."""
+    if born is not None and not keychain.due_for_destruction(born, now.date()):
+        cohort = keychain.key_for(keys, keychain.Chain.DAY, keychain.day_slot(born))
+        if cohort is not None:
+            return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
     month = keychain.month_key(keys, f"{now:%Y-%m}")
     if month is None:
         return keys.wrap(text.encode("utf-8"), aad)
@@ -319,12 +326,14 @@ async def park(
     now: datetime,
     ttl: timedelta,
     idempotency_key: str | None = None,
+    born: date | None = None,
 ) -> str:
-    """Store a command until a code arrives; returns its opaque challenge id."""
-    await session.execute(delete(ParkedCommand).where(ParkedCommand.expires_at < now))
+    """Store a command until a code arrives; returns its opaque challenge id. ``born``: the date
+    of birth the command names, whose cohort key seals it (``_seal_parked``)."""
+    await drop_expired(session, now)
     challenge_id = secrets.token_urlsafe(24)
     aad = _parked_aad(challenge_id, principal)
-    kek_id, sealed = _seal_parked(keys, text, aad, now) if text else (None, None)
+    kek_id, sealed = _seal_parked(keys, text, aad, now, born) if text else (None, None)
     session.add(
         ParkedCommand(
             challenge_id=challenge_id,
@@ -343,6 +352,19 @@ async def park(
     )
     await session.flush()
     return challenge_id
+
+
+async def drop_expired(session: AsyncSession, now: datetime) -> int:
+    """Delete parked commands whose code never came (each park does it, and so does the scheduler
+    every minute: what was typed is not kept past its time); returns how many."""
+    result = await session.execute(delete(ParkedCommand).where(ParkedCommand.expires_at < now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult has rowcount
+
+
+async def forget_expired_parked(db: Database, now: datetime) -> int:
+    """The scheduler's minute task: ``drop_expired`` in a write transaction of its own."""
+    async with db.write() as session:
+        return await drop_expired(session, now)
 
 
 async def waiting(

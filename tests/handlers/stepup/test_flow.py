@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyotp
 import pytest
@@ -20,6 +20,7 @@ from handlers.stepup import totp
 from handlers.stepup.flow import StepUpPolicy
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from store.db import Database
+from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.people import credentials, practitioners
 from store.tables.audit import AuditEvent
@@ -257,6 +258,22 @@ async def test_a_search_delivered_again_while_its_code_is_awaited_is_asked_once(
     assert (await answer(app, "P002", again, code_now(app, authenticator))).outcome is Outcome.ANSWERED
     assert (await say(app, "P002", AMY, idempotency_key=delivery)).text == DUPLICATE.text
     assert [e.outcome for e in (await events(app, "lookup"))[before:]] == ["challenged", "answered"]
+
+
+async def test_a_search_waiting_for_its_code_is_sealed_under_its_birth_dates_key(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """What a challenged name search typed waits sealed as its audit terms are: under the cohort
+    key of the date of birth it names (destroyed with that day's children), not the month's."""
+    await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    reply = await say(app, "P002", "Amy Jones 03/04/2014")
+    assert reply.outcome is Outcome.CHALLENGED
+    async with app.ctx.db.read() as session:
+        [kek_id] = (await session.execute(select(ParkedCommand.kek_id))).scalars().all()
+    assert kek_id == keychain.key_for(app.ctx.keys, keychain.Chain.DAY, keychain.day_slot(date(2014, 4, 3)))
+    [event] = (await events(app, "search"))[-1:]
+    assert event.outcome == "challenged" and str(event.terms_key).startswith("cohort:")
 
 
 async def test_a_replayed_good_code_after_four_wrong_ones_does_not_lock(strict: Signpost, clock: FakeClock) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -191,6 +191,40 @@ async def test_failures_lock_every_fifth_and_disable_at_the_hundredth(app: Signp
     assert seen[99] is not None and seen[99].newly_disabled and seen[99].state == "disabled"
     assert seen[4] is not None and seen[4].locked_until == now + timedelta(minutes=15)
     assert seen[100] is None  # a disabled credential counts nothing more
+
+
+async def test_a_parked_search_naming_a_date_of_birth_is_destroyed_with_that_days_children(app: Signpost) -> None:
+    """A search waiting for its code, a backup taken meanwhile, the child destroyed at 24: under
+    the month's key the backup's copy still opened with the key file (two years). It is sealed
+    under the birth date's cohort key, as the search's audit terms are, and dies with it. An
+    expired one is deleted by the scheduler's minute task, not only at the next park."""
+    now = app.ctx.clock.now()
+    keys = app.ctx.keys
+    keychain.ensure_chains(keys, now.date())
+    born = date(2014, 4, 3)
+    async with app.ctx.db.write() as session:
+        challenge = await credentials.park(
+            session,
+            keys,
+            principal=P1,
+            practitioner_id="P001",
+            spec_name="search",
+            channel="direct",
+            text="Amy Jones 03/04/2014",
+            now=now,
+            ttl=timedelta(minutes=10),
+            born=born,
+        )
+    async with app.ctx.db.read() as session:
+        kek_id = (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
+    assert kek_id == keychain.key_for(keys, keychain.Chain.DAY, keychain.day_slot(born))
+    keychain.puncture(keys, keychain.Chain.DAY, keychain.day_slot(born) + 1, now.date())
+    async with app.ctx.db.write() as session:
+        with pytest.raises(DecryptionError):
+            await credentials.claim(session, keys, challenge, P1, now)
+    await park_a_search(app, now)
+    assert await credentials.forget_expired_parked(app.ctx.db, now + timedelta(minutes=9)) == 0
+    assert await credentials.forget_expired_parked(app.ctx.db, now + timedelta(minutes=11)) == 1
 
 
 async def test_a_parked_command_is_sealed_under_the_months_key_and_goes_with_it(app: Signpost) -> None:
