@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
+
 from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
 from bot.cli.common import CommandFailed, example
@@ -19,6 +21,8 @@ from bot.logging import configure
 from handlers.operator.common import Refused
 from handlers.vocabulary import sentence
 from store.keys.crypto import KeyFileError
+
+log = structlog.get_logger("signpost.cli")
 
 COMMAND_GROUPS = (
     core,
@@ -111,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python flushes stdout again at exit; point it at nothing so that flush cannot fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
+    except Exception as exc:  # a bug or a library's surprise: one line, and the log
+        # Python's own report would print the library's message, which may quote the value it was
+        # given (a row of a feed, what was typed); the log line's traceback withholds it.
+        log.error("command_crashed", exc_info=exc)
+        print(f"signpost: stopped by an unexpected error ({type(exc).__name__}); the log says where", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+import bot.cli.report
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
 from bot.logging import configure
@@ -124,6 +125,28 @@ def test_a_failed_command_logs_where_it_failed_not_what_was_typed_nor_any_key(
         assert "message withheld" in log
     failed = [json.loads(line) for line in (tmp_path / "signpost.log").read_text().splitlines()]
     assert [line["event"] for line in failed if "exception" in line] == ["command_failed"]
+
+
+def test_an_unexpected_error_is_one_line_and_a_log_line_that_quotes_nothing(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library error no command expects (a csv field over the module's limit, a driver refusing
+    a byte) printed Python's traceback with the library's message, which quotes the value it was
+    given. Now: exit 1, one line naming the error's type, and the log's traceback withholds it."""
+    assert cli("seed-demo", "--children", "50").code == 0
+
+    async def fails(*_: object) -> None:
+        _fails_quoting_the_search()
+
+    monkeypatch.setattr(bot.cli.report, "build", fails)
+    run = cli("report", "transparency")
+    assert run.code == 1
+    printed = [line for line in run.err.splitlines() if not line.startswith("{")]
+    assert printed == ["signpost: stopped by an unexpected error (ValueError); the log says where"]
+    [crashed] = [json.loads(line) for line in run.err.splitlines() if '"command_crashed"' in line]
+    assert crashed["exception"][-1]["exc_type"] == "builtins.ValueError"
+    for word in TYPED.split():
+        assert word not in run.err
 
 
 def test_log_level_setting_hides_info_lines(cli: Cli) -> None:
