@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -58,7 +59,7 @@ _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
 def looks_like_a_name(text: str) -> bool:
     """Two to four name-shaped words, perhaps with a postcode after them: a search by name whose
     date of birth was left out (``parse`` sends it to usage, which says so)."""
-    words = text.split()
+    words = as_name_text(text).split()
     names = words
     for _ in range(2):
         if len(names) > 2 and any(ch in _ASCII_DIGITS for ch in names[-1]):
@@ -106,8 +107,20 @@ def parse_date(token: str) -> date | None:
     return None
 
 
+# What people type for an apostrophe in a name (a left quote, a modifier letter, a backtick, an
+# acute accent, a prime), read as the right single quote that ``_NAME`` allows.
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2018\u02bc\u0060\u00b4\u2032", "\u2019"))
+
+
+def as_name_text(text: str) -> str:
+    """Typed names as one spelling: composed (NFC: "Zoë" pasted from a Mac or a PDF comes as "Zoe"
+    and a combining diaeresis, which ``_NAME`` refused) and with one kind of apostrophe."""
+    return unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+
+
 def parse_demographic(text: str, today: date) -> Query:
     """'Amy Jones 03/04/2014 M1 2AB' → names, date of birth (UK order) and optional postcode."""
+    text = as_name_text(text)
     names: list[str] = []
     postcode: list[str] = []
     dob: date | None = None

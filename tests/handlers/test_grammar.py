@@ -47,6 +47,16 @@ def test_hyphens_and_apostrophes_are_name_characters() -> None:
     assert query.family_name == "O'Brien-Smith"
 
 
+def test_decomposed_letters_and_other_apostrophes_are_the_same_names() -> None:
+    """"Zoë" pasted as "Zoe" + a combining diaeresis (macOS, PDFs) was refused as not a name, and so
+    were O\u2018Brien and O`Brien; they read as typed in composed form with the usual apostrophe."""
+    composed = parse_demographic("Zoë O’Brien 06/05/2014", date(2026, 1, 1))
+    for typed in ("Zoe\u0308 O’Brien 06/05/2014", "Zoë O\u2018Brien 06/05/2014", "Zoë O`Brien 06/05/2014"):
+        query = parse_demographic(typed, date(2026, 1, 1))
+        assert (query.given_names, query.family_name) == (composed.given_names, composed.family_name)
+    assert parse_demographic("Văn An Nguye\u0302\u0303n 01/02/2015", date(2026, 1, 1)).family_name == "Nguyễn"
+
+
 @pytest.mark.parametrize("text", ["Amy Jones", "03/04/2014", "Amy Jones 30/02/2014", "Amy <script> 03/04/2014"])
 def test_incomplete_or_odd_demographic_text_is_a_usage_error(text: str) -> None:
     """Missing date, missing name, impossible date and odd characters raise a kind UsageError."""
