@@ -24,7 +24,7 @@ from bot.cli.common import opened
 from bot.config import load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
-from bot.console.render import render
+from bot.console.render import plain, render
 from bot.console.terminal import in_daemon_thread, modes_kept
 from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
@@ -65,7 +65,9 @@ class Console:
         self.scheduler = Scheduler(app.ctx, standard_tasks(self.outbox))
 
     def say(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        """Everything the console prints goes through here, inert for the terminal (``plain``): a
+        typed ``:x`` or ``:as`` line is echoed, and an escape sequence in it must not be obeyed."""
+        self.stdout.write(plain(text) + "\n")
         self.stdout.flush()
 
     async def read(self, prompt: str, *, secret: bool = False) -> str | None:
@@ -129,7 +131,7 @@ class Console:
     async def run(self) -> int:
         refused = await self.unknown_start()
         if refused is not None:
-            self.stderr.write(refused + "\n")
+            self.stderr.write(plain(refused) + "\n")
             return 2
         with modes_kept(self.stdin):
             try:

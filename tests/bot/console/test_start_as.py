@@ -59,3 +59,18 @@ async def test_an_unknown_console_identity_is_told_to_use_colon_as_not_register(
     assert reply.text == (
         "There is no practitioner NOBODY in the register. Use ':as PRACTITIONER_ID' with an id that is."
     )
+
+
+async def test_what_the_console_echoes_of_a_typed_line_is_inert_for_the_terminal(signpost: Signpost) -> None:
+    """`:x` and `:as` lines are echoed ("… is not a console command", "There is no practitioner …")
+    and `--as` in the refusal: an escape sequence in them (a piped script clearing the screen,
+    setting the title or planting a hyperlink) was written raw. It is shown as escapes."""
+    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    typed = [":x\x1b[2J\x1b]0;title\x07", ":as \x1b]8;;https://evil.example\x07P001"]
+    out = io.StringIO()
+    assert await Console(signpost, "NS-P0001", io.StringIO("".join(f"{t}\n" for t in typed)), out).run() == 0
+    shown = out.getvalue()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert ":x\\x1b[2J\\x1b]0;title\\x07 is not a console command." in shown
+    code, _, err = await start(signpost, "\x1b[2JNOBODY")
+    assert code == 2 and "\x1b" not in err and "\\x1b[2JNOBODY" in err
