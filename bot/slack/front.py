@@ -834,7 +834,12 @@ class SlackFrontEnd:
         if reply is DUPLICATE and not placeholder:
             return
         view = render.challenge_modal(reply.challenge) if reply.challenge else render.result_modal(reply)
-        await self._call("views.update", self.client.views_update(view_id=view_id, view=view))
+        if await self._call("views.update", self.client.views_update(view_id=view_id, view=view)) is not None:
+            return
+        # Refused (a view Slack will not take) or lost: the person would be left on "Checking…" for
+        # ever. Say so in the same modal, once; the command's audit event stands either way.
+        fallback = render.result_modal(NOT_SHOWN)
+        await self._call("views.update", self.client.views_update(view_id=view_id, view=fallback))
 
     async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool) -> None:
         """A private message through the request's response_url: ephemeral, never in_channel.
@@ -874,6 +879,11 @@ class SlackFrontEnd:
 
 
 BUSY = Reply(Outcome.INFO, BUSY_TEXT)
+NOT_SHOWN = Reply(
+    Outcome.FAILED,
+    "Signpost has your answer but Slack would not show it in this window. Please ask again; if this "
+    "happens again, tell your service desk.",
+)
 BUSY_ACK = {"text": BUSY_TEXT, "response_type": "ephemeral"}  # a slash command's private "busy" ack
 BUSY_BLOCKS = {render.CODE_CALLBACK: render.CODE_BLOCK, render.INPUT_CALLBACK: render.INPUT_BLOCK}
 

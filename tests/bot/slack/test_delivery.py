@@ -147,6 +147,20 @@ async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record
     assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
 
 
+async def test_an_answer_slack_refuses_to_show_leaves_a_message_not_checking_for_ever(modal_app: SlackHarness) -> None:
+    """views.update refused (invalid_arguments: a view Slack will not take): the modal said
+    "Checking…" for ever. It now says the answer could not be shown here and to ask again."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    modal_app.fake.fail("views.update", "invalid_arguments")
+    await modal_app.slack.command(user, AMY)
+    await modal_app.front.idle()
+    refused, shown = modal_app.fake.of("views.update")
+    assert "Sam Carter" in refused.raw
+    assert "would not show it in this window" in shown.raw and "Sam Carter" not in shown.raw
+    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
+
+
 async def test_rate_limited_reply_is_retried_and_delivered(modal_app: SlackHarness) -> None:
     await load_standard(modal_app.signpost)
     user = await modal_app.link("P002", NURSE)
