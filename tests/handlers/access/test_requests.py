@@ -191,31 +191,24 @@ async def test_requester_is_told_privately_of_approval_and_of_denial_with_the_re
 async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> None:
     """The reason is sent as a notice, so it may not carry the child's name, birth date or postcode."""
     await request_access(app, "P002", SHIELDED)
-    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ", "STONE family"):
+    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
     async with app.ctx.db.read() as session:
         row = await store.get_request(session, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
+    refusals = [e for e in await audit_events(app, "deny")]
+    assert [(e.outcome, e.detail, e.subject_refs) for e in refusals] == [
+        ("invalid", "identity refused: reason for request 1", SHIELDED)
+    ] * 3
 
 
 async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(app: Signpost) -> None:
-    """Month names, ordinals, 2-digit years, any separator, accents, joined postcodes: none goes out."""
+    """Month names, ordinals, accents: none goes out, and the refusal says what to leave out (every
+    spelling the filter knows is in tests/handlers/test_privacy.py; refusals are limited to 3 a day)."""
     await request_access(app, "P002", SHIELDED)
-    for reason in (
-        "born 30 June 2015",
-        "dob 30/06/15",
-        "30th of June 2015",
-        "June 30, 2015",
-        "dob 30 Jun",
-        "born 30.6.15",
-        "born 2015 06 30",
-        "dob 30062015",
-        "post code s14zz",
-        "MÍA is known",
-        "a sibling of Stóne",
-    ):
+    for reason in ("30th of June 2015", "post code s14zz", "a sibling of Stóne"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
         assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
@@ -223,10 +216,29 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
         row = await store.get_request(session, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
-    fine = await decide(app, "DM02", "deny", 1, "please ask the lead professional after 30 July")
+    fine = await decide(app, "DM03", "deny", 1, "please ask the lead professional after 30 July")
     assert fine.outcome is Outcome.DONE
     [denied] = await notices(app, "P002")
     assert "please ask the lead professional after 30 July" in denied.text
+
+
+async def test_after_three_refused_reasons_any_reason_gets_the_same_answer_and_deny_without_one_works(
+    app: Signpost,
+) -> None:
+    """A duty manager cannot use the reason filter as an oracle: after 3 refusals about the child in
+    24 hours a right guess and a wrong one are answered alike, unread; denying without a reason still works."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
+        assert (await decide(app, "DM02", "deny", 1, reason)).outcome is Outcome.INVALID
+    right = await decide(app, "DM02", "deny", 1, "sibling of Stone")
+    wrong = await decide(app, "DM02", "deny", 1, "sibling of Price")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text)
+    assert right.outcome is Outcome.REFUSED and "deny it without a reason: deny 1" in right.text
+    assert await notices(app, "P002") == []
+    denied = await decide(app, "DM02", "deny", 1)
+    assert denied.outcome is Outcome.DONE
+    [told] = await notices(app, "P002")
+    assert "No reason was given" in told.text
 
 
 async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
