@@ -63,7 +63,15 @@ class AccessPolicy:
 
 POLICY = AccessPolicy()
 
-REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required)"
+REQUEST_USAGE = (
+    "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required; it is "
+    "shown to the duty manager who decides, so leave out the child's name, date of birth and postcode)"
+)
+# A purpose or denial reason that names the child: what to leave out, and why.
+PURPOSE_REFUSED = (
+    "The purpose is shown to the duty manager who decides and kept for the family's subject-access report, so "
+    f"please {screening.LEAVE_OUT}, and send it again: the reference is enough."
+)
 REASON_REFUSED = f"The reason is sent to the requester, so please {screening.LEAVE_OUT}, and send it again."
 APPROVE_USAGE = (
     "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
@@ -153,6 +161,11 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     if waiting is not None:
         text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"request {waiting.id} waiting")
+    spent = screening.spent_text(ref, "Please contact your duty manager, or ask again tomorrow.")
+    refused = f"{PURPOSE_REFUSED}\n\n{REQUEST_USAGE}"
+    refusal = await screening.screen(ctx, req, session, ref, purpose, what="purpose", refused=refused, spent=spent)
+    if refusal is not None:
+        return refusal
     return await _open(ctx, req, session, ref, record.local_authority, purpose)
 
 
