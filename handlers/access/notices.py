@@ -2,7 +2,7 @@
 
 A notice leaves Signpost through a chat platform, so it carries only request ids and child
 references: never a name, date of birth or postcode (a free-text denial reason is checked for the
-child's identity before it is accepted, see ``handlers.privacy.mentions_identity``).
+child's identity before it is accepted, see ``handlers.access.screening``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import uk_time
-from handlers.privacy import mentions_identity
 from handlers.vocabulary import Actor, Button, Input, Notice, Role, format_ref
-from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people.practitioners import Holders, holders
-from store.register import children
 
 
 def when(moment: datetime) -> str:
@@ -123,9 +120,3 @@ def request_expired_notice(request_id: int, requester: str, ref: int) -> Notice:
 def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) -> Notice:
     text = f"Your access to {format_ref(ref)} (request {request_id}) has ended. Searches show it as shielded again."
     return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")
-
-
-async def mentions_child(session: AsyncSession, keys: KeyRing, ref: int, text: str) -> bool:
-    """Whether free text names the child, or gives their date of birth or postcode (in any spelling)."""
-    identity = (await children.load_identities(session, keys, [ref])).get(ref)
-    return identity is not None and bool(text) and mentions_identity(text, identity)

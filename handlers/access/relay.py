@@ -3,7 +3,8 @@
 A practitioner who finds a shielded record without a grant may send a short message (their purpose
 and how to reach them). Signpost passes it to the child's lead professional, or with none to the
 duty managers of the child's authority, without telling the sender who received it. The text
-must not identify the child (``handlers.privacy``); it and any reply are sealed under the child's
+must not identify the child (``handlers.access.screening``: a refused message counts toward the
+sender's 3 a day, and the limit is checked before the text is read); it and any reply are sealed under the child's
 data key, so they die with the child. The sender is told only "delivered" and, if the recipient
 answers through the relay, "answered" with the answer. Notices carry no message text: each side
 reads it with ``relay ID``, so the outbox never holds it in plain. ``relay ID`` is transient
@@ -16,19 +17,21 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import screening
 from handlers.access.notices import when
 from handlers.access.requests import split_reference
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
-from handlers.privacy import mentions_identity
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref, sentence
 from store.people import lead, relay
 from store.people.practitioners import holders
 from store.register import children
 
-PER_DAY = 3  # messages one sender may send about one child in any 24 hours
+# Messages one sender may send about one child in any 24 hours, those refused for naming the child
+# included: the same number as every practitioner's daily refusals about a child.
+PER_DAY = screening.PER_DAY
 MIN_TEXT = 10
 MAX_TEXT = 1000
 TRAFFIC_DAYS = 30
@@ -47,7 +50,16 @@ TRAFFIC_SUMMARY = (
 NO_RECORD = "No record found for that reference. Check the digits."
 IDENTITY_REFUSED = (
     "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
+    "The reference is enough; please send it again without them (a message Signpost cannot pass on "
+    f"counts toward the {PER_DAY} a day)."
+)
+ANSWER_REFUSED = (
+    "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
     "The reference is enough; please send it again without them."
+)
+RATE_LIMITED = (
+    "You have sent {per_day} messages about {ref} in the last 24 hours, counting any Signpost could not pass on: "
+    "the most it relays. This one was not read or passed on. Please wait for an answer, or request access."
 )
 NOT_YOURS = "There is no relayed message {id} for you."
 DELIVERED = (
@@ -76,11 +88,6 @@ def _id(args: str) -> tuple[int, str]:
     if not first.isdigit():
         raise UsageError("please give the message number, e.g. 7")
     return int(first), rest.strip()
-
-
-async def _refuse_identity(session: AsyncSession, ctx: Context, ref: int, text: str) -> bool:
-    identity = (await children.load_identities(session, ctx.keys, [ref])).get(ref)
-    return identity is not None and mentions_identity(text, identity)
 
 
 async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
@@ -119,14 +126,20 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if await ctx.grants.has_grant(session, actor, ref, req.now):
         text_ = f"You have access to {format_ref(ref)}: search for it and contact the practitioners directly."
         return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="grant in force")
-    if await _refuse_identity(session, ctx, ref, text):
-        return Result(Reply(Outcome.INVALID, IDENTITY_REFUSED), subjects=subjects, detail="identity in message")
-    if await relay.sent_since(session, actor.practitioner_id, ref, req.now - timedelta(hours=24)) >= PER_DAY:
-        text_ = (
-            f"You have sent {PER_DAY} messages about {format_ref(ref)} in the last 24 hours, the most Signpost "
-            "relays. Please wait for an answer, or request access."
-        )
-        return Result(Reply(Outcome.REFUSED, text_), subjects=subjects, detail="relay rate limit")
+    refusal = await screening.screen(
+        ctx,
+        req,
+        session,
+        ref,
+        text,
+        what="message",
+        refused=IDENTITY_REFUSED,
+        spent=RATE_LIMITED.format(per_day=PER_DAY, ref=format_ref(ref)),
+        spent_detail="relay rate limit",
+        counted=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
+    )
+    if refusal is not None:
+        return refusal
     recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id)
     if not recipients:
         return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=format_ref(ref))), subjects=subjects, detail="nobody")
@@ -175,14 +188,21 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("please write your answer")
     if len(text) > MAX_TEXT:
         raise UsageError(f"please keep the answer under {MAX_TEXT} characters")
-    if await _refuse_identity(session, ctx, found.child_ref, text):
-        return Result(Reply(Outcome.INVALID, IDENTITY_REFUSED), subjects=subjects, detail="identity in reply")
+    if found.replied_at is not None:  # before the text is read: an answered message is no oracle
+        return _already_answered(relay_id, subjects)
+    spent = screening.spent_text(
+        found.child_ref, f"You can still reach the sender directly: 'relay {relay_id}' shows how."
+    )
+    refusal = await screening.screen(
+        ctx, req, session, found.child_ref, text, what="reply", refused=ANSWER_REFUSED, spent=spent
+    )
+    if refusal is not None:
+        return refusal
     sealed = await relay.seal_for_child(session, ctx.keys, found.child_ref, text, "reply")
     if sealed is None:
         return Result(Reply(Outcome.INVALID, NO_RECORD), subjects=subjects, detail="no child key")
     if not await relay.answer(session, relay_id, actor.practitioner_id, sealed, req.now):
-        text_ = f"Message {relay_id} has already been answered through Signpost."
-        return Result(Reply(Outcome.REFUSED, text_), subjects=subjects, detail=f"relay {relay_id} already answered")
+        return _already_answered(relay_id, subjects)
     ref = format_ref(found.child_ref)
     notice = Notice(
         found.sender_id,
@@ -194,6 +214,11 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     await ctx.notices.enqueue(session, [notice], req.now)
     text_ = f"Your answer to message {relay_id} was passed on. The sender is not told who you are, unless you said."
     return Result(Reply(Outcome.DONE, text_), subjects=subjects, detail=f"relay {relay_id} answered")
+
+
+def _already_answered(relay_id: int, subjects: tuple[int, ...]) -> Result:
+    text = f"Message {relay_id} has already been answered through Signpost."
+    return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"relay {relay_id} already answered")
 
 
 async def _open(ctx: Context, session: AsyncSession, found: relay.Relay, sealed: bytes | None, part: str) -> str:

@@ -14,13 +14,12 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access import registration
+from handlers.access import registration, screening
 from handlers.access.notices import (
     approved_notice,
     decision_buttons,
     denied_notice,
     escalation_targets,
-    mentions_child,
     request_notices,
     requester_text,
     when,
@@ -64,7 +63,16 @@ class AccessPolicy:
 
 POLICY = AccessPolicy()
 
-REQUEST_USAGE = "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required)"
+REQUEST_USAGE = (
+    "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required; it is "
+    "shown to the duty manager who decides, so leave out the child's name, date of birth and postcode)"
+)
+# A purpose or denial reason that names the child: what to leave out, and why.
+PURPOSE_REFUSED = (
+    "The purpose is shown to the duty manager who decides and kept for the family's subject-access report, so "
+    f"please {screening.LEAVE_OUT}, and send it again: the reference is enough."
+)
+REASON_REFUSED = f"The reason is sent to the requester, so please {screening.LEAVE_OUT}, and send it again."
 APPROVE_USAGE = (
     "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
     "(1h to 7d); approve R4 for a registration"
@@ -153,6 +161,11 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     if waiting is not None:
         text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"request {waiting.id} waiting")
+    spent = screening.spent_text(ref, "Please contact your duty manager, or ask again tomorrow.")
+    refused = f"{PURPOSE_REFUSED}\n\n{REQUEST_USAGE}"
+    refusal = await screening.screen(ctx, req, session, ref, purpose, what="purpose", refused=refused, spent=spent)
+    if refusal is not None:
+        return refusal
     return await _open(ctx, req, session, ref, record.local_authority, purpose)
 
 
@@ -207,14 +220,20 @@ async def _decide(
     if row.requester_id == actor.practitioner_id:
         text = "Nobody can decide their own access request. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request")
-    if reason and await mentions_child(session, ctx.keys, row.child_ref, reason):
-        text = (
-            "The reason is sent to the requester, so please leave out the child's name, date of birth "
-            "and postcode, and send it again."
+    if reason:
+        spent = screening.spent_text(row.child_ref, f"You can still deny it without a reason: deny {request_id}.")
+        refusal = await screening.screen(
+            ctx,
+            req,
+            session,
+            row.child_ref,
+            reason,
+            what=f"reason for request {request_id}",
+            refused=REASON_REFUSED,
+            spent=spent,
         )
-        return Result(
-            Reply(Outcome.INVALID, text), subjects=subjects, detail=f"request {request_id} identity in reason"
-        )
+        if refusal is not None:
+            return refusal
     if not await store.decide_request(session, request_id, state, actor.practitioner_id, req.now):
         return await _too_late(session, request_id, subjects, req)
     if state == store.APPROVED:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from bot.app import Signpost
-from handlers.access.relay import GONE, IDENTITY_REFUSED
+from handlers.access.relay import ANSWER_REFUSED, GONE, IDENTITY_REFUSED, RATE_LIMITED
 from handlers.clock import FakeClock
 from handlers.vocabulary import Action, Outcome
 from store.db import sqlite_path
@@ -97,7 +97,7 @@ async def test_a_message_that_identifies_the_child_is_refused(app: Signpost, sli
 async def test_an_answer_that_identifies_the_child_is_refused(app: Signpost) -> None:
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
     reply = await fresh_say(app, "S001", "reply 1 yes, Mia is known to us")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, ANSWER_REFUSED)
     assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
 
 
@@ -110,6 +110,75 @@ async def test_three_messages_a_day_per_sender_and_child(app: Signpost, clock: F
     clock.advance(hours=25)  # step-up codes moved the clock on a little between the three
     assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} next day")).outcome is Outcome.DONE
     assert len(await relays(app)) == 5
+
+
+LIMITED = RATE_LIMITED.format(per_day=3, ref="999 000 0050")
+RIGHT_GUESS = f"{MARKER} re Mia Stone"  # the shielded child's name: the filter would refuse it
+WRONG_GUESS = f"{MARKER} re Ava Price"
+
+
+async def test_once_the_limit_is_reached_every_message_gets_the_limit_text_whatever_it_says(app: Signpost) -> None:
+    """The review's oracle: after 3 messages a guess at the child's name and a wrong guess were answered
+    differently. The limit is now checked before the text is read, so both get the same answer."""
+    for n in range(3):
+        assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} {n}")).outcome is Outcome.DONE
+    right = await fresh_say(app, "P002", f"message {SHIELDED} {RIGHT_GUESS}")
+    wrong = await fresh_say(app, "P002", f"message {SHIELDED} {WRONG_GUESS}")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text) == (Outcome.REFUSED, LIMITED)
+    assert len(await relays(app)) == 3
+
+
+async def test_a_message_refused_for_naming_the_child_counts_toward_the_three_a_day(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Refusals are no free guesses: three of them use up the day, after which even a clean message, a
+    right guess and a wrong one are all answered with the limit text; each refusal is audited as one."""
+    for slip in ("about Mia", "born 30/06/2015", "postcode S1 4ZZ"):
+        refused = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
+        assert (refused.outcome, refused.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+    for sent in (MARKER, RIGHT_GUESS, WRONG_GUESS):
+        after = await fresh_say(app, "P002", f"message {SHIELDED} {sent}")
+        assert (after.outcome, after.text) == (Outcome.REFUSED, LIMITED), sent
+    assert await relays(app) == []
+    events = await audit_events(app, Action.RELAY_MESSAGE.value)
+    assert [(e.outcome, e.detail, e.subject_refs) for e in events] == [
+        *[("invalid", "identity refused: message", SHIELDED)] * 3,
+        *[("refused", "relay rate limit", SHIELDED)] * 3,
+    ]
+    clock.advance(hours=25)
+    assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")).outcome is Outcome.DONE
+
+
+async def test_refused_and_delivered_messages_share_the_limit(app: Signpost) -> None:
+    await fresh_say(app, "P002", f"message {SHIELDED} {RIGHT_GUESS}")
+    for n in range(2):
+        assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} {n}")).outcome is Outcome.DONE
+    last = await fresh_say(app, "P002", f"message {SHIELDED} {WRONG_GUESS}")
+    assert (last.outcome, last.text) == (Outcome.REFUSED, LIMITED)
+    other = await fresh_say(app, "P003", f"message {SHIELDED} {MARKER}")
+    assert other.outcome is Outcome.DONE, "one sender's refusals do not limit another"
+
+
+async def test_an_answered_message_is_not_screened_again(app: Signpost) -> None:
+    """A second answer is told 'already answered' before its text is read: an answered message is no oracle."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    right = await fresh_say(app, "S001", "reply 1 yes, Mia is known to us")
+    wrong = await fresh_say(app, "S001", "reply 1 yes, Ava is known to us")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text)
+    assert right.outcome is Outcome.REFUSED and "already been answered" in right.text
+
+
+async def test_a_recipients_refused_answers_are_bounded_too(app: Signpost) -> None:
+    """Three refused answers about one child, then any answer gets the same refusal, unread."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    for slip in ("Mia is known", "born 30.06.2015", "lives in S14ZZ"):
+        assert (await fresh_say(app, "S001", f"reply 1 {slip}")).outcome is Outcome.INVALID
+    right = await fresh_say(app, "S001", "reply 1 Mia Stone is known to us")
+    wrong = await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text)
+    assert right.outcome is Outcome.REFUSED and "'relay 1'" in right.text
+    assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
 
 
 async def test_the_text_is_sealed_at_rest(app: Signpost, db_url: str) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
+from handlers.access.requests import REQUEST_USAGE
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome
 from store.db import Database
@@ -191,31 +192,24 @@ async def test_requester_is_told_privately_of_approval_and_of_denial_with_the_re
 async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> None:
     """The reason is sent as a notice, so it may not carry the child's name, birth date or postcode."""
     await request_access(app, "P002", SHIELDED)
-    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ", "STONE family"):
+    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
     async with app.ctx.db.read() as session:
         row = await store.get_request(session, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
+    refusals = [e for e in await audit_events(app, "deny")]
+    assert [(e.outcome, e.detail, e.subject_refs) for e in refusals] == [
+        ("invalid", "identity refused: reason for request 1", SHIELDED)
+    ] * 3
 
 
 async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(app: Signpost) -> None:
-    """Month names, ordinals, 2-digit years, any separator, accents, joined postcodes: none goes out."""
+    """Month names, ordinals, accents: none goes out, and the refusal says what to leave out (every
+    spelling the filter knows is in tests/handlers/test_privacy.py; refusals are limited to 3 a day)."""
     await request_access(app, "P002", SHIELDED)
-    for reason in (
-        "born 30 June 2015",
-        "dob 30/06/15",
-        "30th of June 2015",
-        "June 30, 2015",
-        "dob 30 Jun",
-        "born 30.6.15",
-        "born 2015 06 30",
-        "dob 30062015",
-        "post code s14zz",
-        "MÍA is known",
-        "a sibling of Stóne",
-    ):
+    for reason in ("30th of June 2015", "post code s14zz", "a sibling of Stóne"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
         assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
@@ -223,10 +217,83 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
         row = await store.get_request(session, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
-    fine = await decide(app, "DM02", "deny", 1, "please ask the lead professional after 30 July")
+    fine = await decide(app, "DM03", "deny", 1, "please ask the lead professional after 30 July")
     assert fine.outcome is Outcome.DONE
     [denied] = await notices(app, "P002")
     assert "please ask the lead professional after 30 July" in denied.text
+
+
+async def test_after_three_refused_reasons_any_reason_gets_the_same_answer_and_deny_without_one_works(
+    app: Signpost,
+) -> None:
+    """A duty manager cannot use the reason filter as an oracle: after 3 refusals about the child in
+    24 hours a right guess and a wrong one are answered alike, unread; denying without a reason still works."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
+        assert (await decide(app, "DM02", "deny", 1, reason)).outcome is Outcome.INVALID
+    right = await decide(app, "DM02", "deny", 1, "sibling of Stone")
+    wrong = await decide(app, "DM02", "deny", 1, "sibling of Price")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text)
+    assert right.outcome is Outcome.REFUSED and "deny it without a reason: deny 1" in right.text
+    assert await notices(app, "P002") == []
+    denied = await decide(app, "DM02", "deny", 1)
+    assert denied.outcome is Outcome.DONE
+    [told] = await notices(app, "P002")
+    assert "No reason was given" in told.text
+
+
+async def test_a_purpose_naming_the_child_is_refused_kindly_and_kept_nowhere(app: Signpost) -> None:
+    """The purpose is shown to duty managers and quoted in subject-access reports, so a purpose that
+    names the child is refused with what to leave out: no request, no notice, no sealed terms."""
+    for slip in ("re Mia Stone", "dob 30.06.2015", "lives at S1 4ZZ"):
+        reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry {slip}")
+        assert reply.outcome is Outcome.INVALID, slip
+        assert "please leave out the child's name, date of birth and postcode" in reply.text
+        assert reply.text.endswith(REQUEST_USAGE)
+    async with app.ctx.db.read() as session:
+        assert (await session.execute(select(AccessRequest))).scalars().all() == []
+    assert await notices(app) == []
+    events = await audit_events(app, "request_access")
+    assert [(e.outcome, e.detail, e.subject_refs, e.terms) for e in events] == [
+        ("invalid", "identity refused: purpose", SHIELDED, None)
+    ] * 3
+
+
+async def test_after_three_refused_purposes_any_purpose_gets_the_same_answer(app: Signpost, clock: FakeClock) -> None:
+    """Bounded like the relay: a 4th purpose about the child that day is refused unread, right guess or not."""
+    for slip in ("re Mia", "dob 30/06/2015", "at S14ZZ"):
+        assert (await request_access(app, "P002", SHIELDED, f"section 47 {slip}")).outcome is Outcome.INVALID
+    right = await request_access(app, "P002", SHIELDED, "section 47 re Stone family")
+    wrong = await request_access(app, "P002", SHIELDED, "section 47 re Price family")
+    clean = await request_access(app, "P002", SHIELDED, "section 47 enquiry")
+    assert (right.outcome, right.text) == (wrong.outcome, wrong.text) == (clean.outcome, clean.text)
+    assert right.outcome is Outcome.REFUSED and "contact your duty manager" in right.text
+    assert await notices(app) == []
+    clock.advance(hours=25)
+    assert (await request_access(app, "P002", SHIELDED, "section 47 enquiry")).outcome is Outcome.DONE
+
+
+async def test_refusals_about_one_child_are_counted_across_commands(app: Signpost) -> None:
+    """Two refused relay messages and one refused purpose use up the day's checks for every command."""
+    for slip in ("re Mia", "dob 30/06/2015"):
+        assert (await fresh_say(app, "P002", f"message {SHIELDED} s47, call 0161 496 0002 {slip}")).outcome is (
+            Outcome.INVALID
+        )
+    assert (await request_access(app, "P002", SHIELDED, "s47 at S1 4ZZ")).outcome is Outcome.INVALID
+    request = await request_access(app, "P002", SHIELDED, "section 47 enquiry")
+    message = await fresh_say(app, "P002", f"message {SHIELDED} section 47, please call me on 0161 496 0002")
+    assert (request.outcome, message.outcome) == (Outcome.REFUSED, Outcome.REFUSED)
+    other_child = await request_access(app, "P002", AMY, "section 47 enquiry")
+    assert other_child.outcome is Outcome.INFO, "an open record is not shielded: only its own answer"
+
+
+async def test_concurrent_guesses_cannot_be_screened_past_the_limit(app: Signpost, second: Signpost) -> None:
+    """Eight guesses at once through two replicas: exactly three are screened (the practitioner's row is
+    held while the count stands, until the refusal's event is written), the rest get the limit's answer."""
+    await request_access(app, "P002", AMY, "step up first")  # fresh for step-up, nothing counted
+    guesses = [f"request {SHIELDED} section 47 re Mia {n}" for n in range(8)]
+    replies = await asyncio.gather(*(say((app, second)[n % 2], "P002", text) for n, text in enumerate(guesses)))
+    assert sorted(r.outcome.value for r in replies) == ["invalid"] * 3 + ["refused"] * 5, replies
 
 
 async def test_pending_lists_own_authority_requests_with_their_purpose(app: Signpost) -> None:
@@ -287,13 +354,14 @@ async def test_every_decision_and_refusal_is_audited_exactly_once(app: Signpost)
     # Everyone sets up their authenticator (and steps up) first, as they would before their first
     # search; the clock then stands still, so every code stays fresh (decisions: under 5 minutes)
     # and each command below adds exactly its own event, with no challenge or code event between.
-    for who in ("P002", "DM01", "DM02", "DM03"):
+    for who in ("P002", "P003", "DM01", "DM02", "DM03"):
         await ensure_enrolled(app, who)
     steps = [
         ("P002", f"request {SHIELDED} child protection", "request_access", "done", SHIELDED),
         ("DM01", "approve 1", "approve", "refused", SHIELDED),
         ("P002", "approve 1", "approve", "refused", ""),  # refused by role: before the request is read
         ("DM02", "deny 1 Mia", "deny", "invalid", SHIELDED),
+        ("P003", f"request {SHIELDED} re Mia", "request_access", "invalid", SHIELDED),
         ("DM02", "approve 1", "approve", "done", SHIELDED),
         ("DM03", "deny 1", "deny", "refused", SHIELDED),
     ]
@@ -380,7 +448,9 @@ async def test_grant_expiry_is_marked_audited_and_told_once(app: Signpost, clock
 
 async def test_no_child_identity_in_any_notice_body(app: Signpost, clock: FakeClock) -> None:
     """Requests, escalations, decisions and expiries: only ids and references leave as notices."""
-    await request_access(app, "P002", SHIELDED, "Mia Stone 30/06/2015 S1 4ZZ needs checking")
+    slipped = await request_access(app, "P002", SHIELDED, "Mia Stone 30/06/2015 S1 4ZZ needs checking")
+    assert slipped.outcome is Outcome.INVALID, "a purpose naming the child is refused before any notice"
+    await request_access(app, "P002", SHIELDED, "section 47 enquiry")
     await request_access(app, "P003", SHIELDED, "child protection")
     clock.advance(minutes=30)
     await access_jobs.escalate_requests(app.ctx, clock.now())

@@ -1,0 +1,47 @@
+"""Free text refused for naming a child, counted from the audit.
+
+A refusal of a relayed message, an answer, an access request's purpose or a denial reason because
+it names the child (``handlers.access.screening``) is its command's own audit event, whose detail
+starts with ``IDENTITY_REFUSED``. Counting those events (one practitioner's, indexed by
+``(actor_id, at)``, about one child) needs no table of its own and keeps no refused text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.tables.audit import AuditEvent, AuditSubject
+from store.tables.people import Practitioner
+
+IDENTITY_REFUSED = "identity refused"  # how the detail of every such event starts
+
+
+def refused_detail(what: str) -> str:
+    """The audit detail of a refusal: ``identity refused: purpose`` (``what`` is fixed text, never input)."""
+    return f"{IDENTITY_REFUSED}: {what}"
+
+
+async def hold_practitioner(session: AsyncSession, practitioner_id: str) -> None:
+    """Lock the practitioner's row until this transaction ends, so that two of their commands at once
+    cannot both count before either's event is written. PostgreSQL only: SQLite runs one writing
+    transaction at a time (BEGIN IMMEDIATE), and SQLAlchemy leaves FOR UPDATE out there."""
+    await session.execute(select(Practitioner.id).where(Practitioner.id == practitioner_id).with_for_update())
+
+
+async def identity_refusals(session: AsyncSession, actor_id: str, ref: int, since: datetime) -> int:
+    """How many of this practitioner's texts about this child were refused for naming it since ``since``."""
+    stmt = (
+        select(func.count())
+        .select_from(AuditEvent)
+        .join(AuditSubject, AuditSubject.seq == AuditEvent.seq)
+        .where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= since,
+            AuditEvent.detail.startswith(IDENTITY_REFUSED, autoescape=True),
+            AuditSubject.child_ref == ref,
+        )
+    )
+    return int((await session.execute(stmt)).scalar_one())
