@@ -48,7 +48,7 @@ def test_hyphens_and_apostrophes_are_name_characters() -> None:
 
 
 def test_decomposed_letters_and_other_apostrophes_are_the_same_names() -> None:
-    """"Zoë" pasted as "Zoe" + a combining diaeresis (macOS, PDFs) was refused as not a name, and so
+    """ "Zoë" pasted as "Zoe" + a combining diaeresis (macOS, PDFs) was refused as not a name, and so
     were O\u2018Brien and O`Brien; they read as typed in composed form with the usual apostrophe."""
     composed = parse_demographic("Zoë O’Brien 06/05/2014", date(2026, 1, 1))
     for typed in ("Zoe\u0308 O’Brien 06/05/2014", "Zoë O\u2018Brien 06/05/2014", "Zoë O`Brien 06/05/2014"):
