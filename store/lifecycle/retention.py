@@ -1,7 +1,9 @@
 """Retention: archive at 18, destroy at 24 (crypto-shredding), and compact storage afterwards.
 
 A run works day by day from the day after the last one it finished, so days missed while nothing
-ran are caught up (at most ``max_days`` per call; the next call goes on). Each day is claimed with
+ran are caught up (at most ``max_days`` per call; the next call goes on). A store's first run
+starts with the earliest day a held child was written (``first_day``): an import sets each
+child's state as of its own day, so every birthday after it is still to act on. Each day is claimed with
 a compare-and-set on ``retention_state.last_day`` in the same transaction as its changes, so two
 replicas never process a day twice and a crash leaves the day for the next run.
 
@@ -134,17 +136,40 @@ async def last_day(session: AsyncSession) -> date | None:
     ).scalar_one_or_none()
 
 
+async def first_day(session: AsyncSession, today: date) -> date:
+    """The first day a store's first run must process: the earliest day any held child's state was
+    set on (an import stores a child archived or not as of that day, and never one already 24).
+
+    Every birthday since then may not have been acted on: a first run that started with today left
+    the children who turned 18 in between active for good, and those who turned 24 to be destroyed
+    unaudited when the chain was punctured past them. Never before the first import, so a store
+    imported years after its children's births does not walk through those years. One scan of the
+    children, once: afterwards ``retention_state`` says where runs have got to.
+    """
+    earliest = (
+        await session.execute(select(func.min(Child.updated_at)).where(Child.state != "destroyed"))
+    ).scalar_one_or_none()
+    return today if earliest is None else min(today, earliest.date())
+
+
 async def _ensure_state(db: Database, today: date, now: datetime) -> date:
-    """The last processed day; the first run ever starts with today (seal-in covers the past)."""
+    """The last processed day; a first run starts with ``first_day``."""
     async with db.write() as session:
-        await session.execute(
-            dialect_insert(session)(RetentionState)
-            .values(name=STATE_KEY, last_day=today - timedelta(days=1), updated_at=now)
-            .on_conflict_do_nothing(index_elements=[RetentionState.name])
-        )
+        if await last_day(session) is None:
+            start = await first_day(session, today)
+            await session.execute(
+                dialect_insert(session)(RetentionState)
+                .values(name=STATE_KEY, last_day=start - timedelta(days=1), updated_at=now)
+                .on_conflict_do_nothing(index_elements=[RetentionState.name])
+            )
         found = await last_day(session)
     assert found is not None
     return found
+
+
+async def _done_or_first(session: AsyncSession, today: date) -> date:
+    """The last processed day, or the day before a first run would start (reads only)."""
+    return await last_day(session) or await first_day(session, today) - timedelta(days=1)
 
 
 async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
@@ -467,12 +492,11 @@ class Due:
 async def due(db: Database, today: date) -> Due:
     """Cheap counts of a run's work (one read; another replica may take some of it meanwhile)."""
     async with db.read() as session:
-        done = await last_day(session)
+        done = await _done_or_first(session, today)
         keys = (
             await session.execute(select(func.count()).select_from(ChildKey).where(not_(ChildKey.kek_id.like("d%"))))
         ).scalar_one()
-    days = 1 if done is None else max(0, (today - done).days)  # a first run starts with today
-    return Due(days, int(keys))
+    return Due(max(0, (today - done).days), int(keys))
 
 
 # -- dry run -----------------------------------------------------------------------------------
@@ -484,8 +508,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
     archive_refs: set[int] = set()
     destroy_refs: set[int] = set()
     async with db.read() as session:
-        done = await last_day(session) or today - timedelta(days=1)
-        day = done + timedelta(days=1)
+        day = await _done_or_first(session, today) + timedelta(days=1)
         if day <= as_of:
             report.first_day, report.last_day = day, as_of
         while day <= as_of:

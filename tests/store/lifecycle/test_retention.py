@@ -469,3 +469,44 @@ async def test_a_destroyed_childs_names_leave_the_name_counts(signpost: Signpost
     after = await counts()
     assert family not in after
     assert after.get(given, 0) == before[given] - 1
+
+
+async def _retention_details(app: Signpost) -> list[str]:
+    async with app.ctx.db.read() as session:
+        rows = await session.execute(select(AuditEvent.detail).where(AuditEvent.action == Action.RETENTION.value))
+        return [detail or "" for detail in rows.scalars()]
+
+
+def _counted(details: list[str]) -> tuple[int, int]:
+    """(archived, destroyed) as the transparency report adds them up from the audit events."""
+    found = [m for m in (transparency._RETENTION.search(d) for d in details) if m]
+    return sum(int(m.group(1)) for m in found), sum(int(m.group(2)) for m in found)
+
+
+async def test_a_first_run_days_after_the_import_works_through_every_day_since(signpost: Signpost) -> None:
+    """The first run ever started with its own day: a child who turned 18 between the import and
+    that run was never archived (still found by ordinary searches), and one who turned 24 was
+    destroyed by the chain's puncture with no audit event and no count. It starts with the day
+    of the import, each day audited and counted, and the dry run and progress say so beforehand."""
+    await load(signpost)  # 2 November 2026; no retention run follows
+    five = date(2026, 11, 5)
+    signpost.ctx.clock.set(at(five))  # type: ignore[attr-defined]
+    preview = await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, five, five)
+    assert (preview.first_day, preview.archived, preview.destroyed) == (NOV_2, 1, 1)
+    assert (await lifecycle.due(signpost.ctx.db, five)).days == 4
+    report = await retention_on(signpost, five)
+    assert (report.first_day, report.last_day, report.archived, report.destroyed) == (NOV_2, five, 1, 1)
+    assert await state_of(signpost, TURNS_18) == "archived"
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    details = await _retention_details(signpost)
+    assert "day 2026-11-03: archived 1 destroyed 1" in details
+    assert _counted(details) == (1, 1)
+    async with signpost.ctx.db.read() as session:
+        bodies = (await session.execute(select(NoticeRow.body).where(NoticeRow.kind == "retention"))).scalars().all()
+    assert bodies and all("1 record was archived at 18, 1 was destroyed at 24" in body for body in bodies)
+
+
+async def test_a_first_run_on_an_empty_store_starts_with_its_own_day(signpost: Signpost) -> None:
+    """With no child held there is no earlier day that matters: the first run is today's alone."""
+    report = await retention_on(signpost, NOV_3)
+    assert (report.first_day, report.last_day) == (NOV_3, NOV_3)
