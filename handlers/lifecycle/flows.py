@@ -174,9 +174,6 @@ async def retention_tick(
     (the scheduler, or the operator ``who`` at the terminal) when it did any work. ``on_day`` and
     ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
 
-    async def audit_step(session: AsyncSession, detail: str) -> None:
-        await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
-
     report = await lifecycle.run(
         ctx.db,
         ctx.keys,
@@ -185,7 +182,7 @@ async def retention_tick(
         compaction=False,
         on_day=on_day,
         on_sealed=on_sealed,
-        audit_step=audit_step,
+        audit_step=_retention_step(origin, now, who),
     )
     if report.did_work:
         run_id = uuid.uuid4().hex[:12]
@@ -208,6 +205,25 @@ async def retention_tick(
             ]
             await ctx.notices.enqueue(session, pending, now)
     return report
+
+
+async def finish_retention_puncture(
+    ctx: Context, now: datetime, *, origin: Origin = Origin.SCHEDULER, who: str = ""
+) -> int:
+    """For a process starting up: destroy the birth-date keys that a retention run killed after a
+    day's commit left in the key file (its children destroyed and audited, yet a backup taken before
+    still opened with it). Processes no new day; returns how many children it destroyed on the way,
+    each audited as ``origin``. Every retention run does this first too."""
+    return await lifecycle.finish_puncture(ctx.db, ctx.keys, now, audit_step=_retention_step(origin, now, who))
+
+
+def _retention_step(origin: Origin, now: datetime, who: str) -> lifecycle.AuditStep:
+    """The audit event of one retention step that archived or destroyed (counts only), in its transaction."""
+
+    async def audit_step(session: AsyncSession, detail: str) -> None:
+        await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
+
+    return audit_step
 
 
 async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -221,17 +221,27 @@ def horizon(chain: Chain, today: date) -> int:
     return month_slot(today.strftime("%Y-%m")) + HORIZON_MONTHS
 
 
-def install(ring: KeyRing, today: date) -> None:
+def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None) -> None:
     """Put every derivable cohort and month key (cutoff … horizon) into the in-memory ring.
 
     Deterministic, so every replica derives the same keys; keys below a cutoff another process
     punctured are dropped here too. No await inside: the swap is atomic for the event loop.
+    ``reuse``: keys derived before (a puncture's), taken instead of deriving a chain again when
+    they hold its cutoff's key and every later one (a chain's keys from a slot on depend only on
+    its state there); a key below the cutoff is never taken.
     """
     derived: dict[str, bytes] = {}
     for chain_state in states(ring):
+        ids = [
+            kek_id(ring, chain_state.chain, chain_state.gen, slot)
+            for slot in range(chain_state.cutoff, horizon(chain_state.chain, today) + 1)
+        ]
+        if reuse and ids and reuse.get(ids[0]) == _kek(chain_state.state) and all(i in reuse for i in ids):
+            derived.update((i, reuse[i]) for i in ids)
+            continue
         value = chain_state.state
-        for slot in range(chain_state.cutoff, horizon(chain_state.chain, today) + 1):
-            derived[kek_id(ring, chain_state.chain, chain_state.gen, slot)] = _kek(value)
+        for kid in ids:
+            derived[kid] = _kek(value)
             value = _step(value)
     kept = {k: v for k, v in ring.keks.items() if not is_derived(k)}
     ring.keks.clear()
@@ -359,6 +369,7 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
     if all(s.cutoff >= cutoff for s in states(ring) if s.chain is chain):
         return 0  # nothing below the cutoff is held here (no need to take the key-file lock)
     destroyed = 0
+    held = {k: v for k, v in ring.keks.items() if is_derived(k)}  # a retention run punctures daily
     with editing(ring) as fresh:
         for old in states(fresh):
             if old.chain is chain and old.cutoff < cutoff:
@@ -366,7 +377,7 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
                 new = advance(old, cutoff)
                 fresh.keks[new.entry_id] = new.state
                 destroyed = max(destroyed, cutoff - old.cutoff)
-    install(ring, today)
+    install(ring, today, reuse=held)
     return destroyed
 
 

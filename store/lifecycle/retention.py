@@ -1,9 +1,11 @@
 """Retention: archive at 18, destroy at 24 (crypto-shredding), and compact storage afterwards.
 
 A run works day by day from the day after the last one it finished, so days missed while nothing
-ran are caught up (at most ``max_days`` per call; the next call goes on). Each day is claimed with
-a compare-and-set on ``retention_state.last_day`` in the same transaction as its changes, so two
-replicas never process a day twice and a crash leaves the day for the next run.
+ran are caught up (at most ``max_days`` per call; the next call goes on). A store's first run
+starts with the earliest day a held child was written (``first_day``): an import sets each
+child's state as of its own day, so every birthday after it is still to act on. Each day is
+claimed with a compare-and-set on ``retention_state.last_day`` in the same transaction as its
+changes, so two replicas never process a day twice and a crash leaves the day for the next run.
 
 For day D the children turning 18 are found through the blind index (the term
 ``retention_term(dob)`` for each date of birth whose 18th birthday is D, see
@@ -11,13 +13,21 @@ For day D the children turning 18 are found through the blind index (the term
 index terms (recomputed from the decrypted identity *before* the key goes), every row of a table
 declaring a child column (``store.tables.child_rows``: involvements, access requests and grants,
 the wrapped data key) deleted, identity set to NULL, state "destroyed". Audit query terms sealed
-under the child's key die with it.
+under the child's key die with it. In the same transaction any child still under a birth-date key
+the day is about to destroy whom the blind index did not find is destroyed too (or moved under its
+own cohort when it is not 24): every record changed is counted and audited with its day.
 
-Then **seal-in** moves data keys still under the master KEK (new imports) under their birth-date
-cohort key, archiving or destroying on the way any child imported already past 18 or 24; month
-keys for audit terms likewise. Finally the key chains are punctured: the birth-date keys of every
-cohort destroyed so far, and the month keys older than ``AUDIT_TERM_MONTHS``, stop existing — in
-the key file, and so for every backup of the store.
+Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
+of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
+before the commit (a crash would leave undestroyed children whose key is gone, their index rows
+then impossible to recompute), and never later than needed: a run killed between the commit and
+the key file's write leaves a lagging puncture, which the next run (or ``finish_puncture``, for a
+process starting) finishes before anything else.
+
+Then **seal-in** moves data keys still under the master KEK (stores written before issue 13)
+under their birth-date cohort key, archiving or destroying on the way any child imported already
+past 18 or 24; month keys for audit terms likewise, and the month chain is punctured past
+``AUDIT_TERM_MONTHS``.
 """
 
 from __future__ import annotations
@@ -134,17 +144,40 @@ async def last_day(session: AsyncSession) -> date | None:
     ).scalar_one_or_none()
 
 
+async def first_day(session: AsyncSession, today: date) -> date:
+    """The first day a store's first run must process: the earliest day any held child's state was
+    set on (an import stores a child archived or not as of that day, and never one already 24).
+
+    Every birthday since then may not have been acted on: a first run that started with today left
+    the children who turned 18 in between active for good, and those who turned 24 to be destroyed
+    unaudited when the chain was punctured past them. Never before the first import, so a store
+    imported years after its children's births does not walk through those years. One scan of the
+    children, once: afterwards ``retention_state`` says where runs have got to.
+    """
+    earliest = (
+        await session.execute(select(func.min(Child.updated_at)).where(Child.state != "destroyed"))
+    ).scalar_one_or_none()
+    return today if earliest is None else min(today, earliest.date())
+
+
 async def _ensure_state(db: Database, today: date, now: datetime) -> date:
-    """The last processed day; the first run ever starts with today (seal-in covers the past)."""
+    """The last processed day; a first run starts with ``first_day``."""
     async with db.write() as session:
-        await session.execute(
-            dialect_insert(session)(RetentionState)
-            .values(name=STATE_KEY, last_day=today - timedelta(days=1), updated_at=now)
-            .on_conflict_do_nothing(index_elements=[RetentionState.name])
-        )
+        if await last_day(session) is None:
+            start = await first_day(session, today)
+            await session.execute(
+                dialect_insert(session)(RetentionState)
+                .values(name=STATE_KEY, last_day=start - timedelta(days=1), updated_at=now)
+                .on_conflict_do_nothing(index_elements=[RetentionState.name])
+            )
         found = await last_day(session)
     assert found is not None
     return found
+
+
+async def _done_or_first(session: AsyncSession, today: date) -> date:
+    """The last processed day, or the day before a first run would start (reads only)."""
+    return await last_day(session) or await first_day(session, today) - timedelta(days=1)
 
 
 async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
@@ -316,29 +349,57 @@ async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence
     return len(params)
 
 
-async def _stragglers(db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int, as_of: date, now: datetime) -> int:
-    """Children still under a cohort key about to be destroyed (their date of birth was corrected
-    by a feed since seal-in): destroy them if they really are past 24, else move them."""
+async def _stragglers(session: AsyncSession, keys: KeyRing, old_cutoff: int, new_cutoff: int, now: datetime) -> int:
+    """Children still under a cohort key about to be destroyed that their day did not find (a
+    blind-index row missing, a date of birth corrected since seal-in): destroy those really past 24,
+    move the others under their own cohort. Returns how many were destroyed (the caller counts and
+    audits them in this transaction)."""
     gen = keychain.generation(keys)
     ids = [keychain.kek_id(keys, Chain.DAY, g, s) for g in (gen, gen - 1) for s in range(old_cutoff, new_cutoff)]
-    moved = 0
-    async with db.write() as session:
-        for start in range(0, len(ids), CHUNK):
-            refs = list(
-                (
-                    await session.execute(
-                        select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK]))
-                    )
-                ).scalars()
-            )
-            identities = await children.load_identities(session, keys, refs)
-            cutoff = keychain.slot_day(new_cutoff)
-            past = [r for r, i in identities.items() if i.date_of_birth < cutoff]
-            await destroy(session, keys, past, now)
-            moved += await _rewrap_children(
-                session, keys, [(r, i.date_of_birth) for r, i in identities.items() if r not in past]
-            )
-    return moved
+    cutoff = keychain.slot_day(new_cutoff)
+    destroyed = 0
+    for start in range(0, len(ids), CHUNK):
+        refs = list(
+            (
+                await session.execute(select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK])))
+            ).scalars()
+        )
+        identities = await children.load_identities(session, keys, refs)
+        past = [r for r, i in identities.items() if i.date_of_birth < cutoff]
+        destroyed += (await destroy(session, keys, past, now))[0]
+        await _rewrap_children(session, keys, [(r, i.date_of_birth) for r, i in identities.items() if r not in past])
+    return destroyed
+
+
+async def _before_puncture(session: AsyncSession, keys: KeyRing, through: date, now: datetime) -> int:
+    """In the transaction that makes ``through`` processed: what puncturing the day chain through it
+    needs done first (stragglers destroyed or moved, the cohorts' audit-terms keys deleted).
+    Returns how many children were destroyed."""
+    old, new = keychain.cutoff_of(keys, Chain.DAY), _day_cutoff(through)
+    if old is None or old >= new:
+        return 0
+    destroyed = await _stragglers(session, keys, old, new, now)
+    await _drop_cohort_term_keys(session, keys, old, new)
+    return destroyed
+
+
+async def _drop_cohort_term_keys(session: AsyncSession, keys: KeyRing, old_cutoff: int, new_cutoff: int) -> None:
+    """Delete the audit-terms keys of the cohorts about to be destroyed (their KEK goes with the
+    puncture that follows the commit, so this is tidiness and compaction, not the destruction itself)."""
+    names = ["d" + keychain.kek_id(keys, Chain.DAY, 0, slot)[2:] for slot in range(old_cutoff, new_cutoff)]
+    for start in range(0, len(names), CHUNK):
+        await session.execute(delete(AuditTermKey).where(AuditTermKey.period.in_(names[start : start + CHUNK])))
+
+
+def _day_cutoff(through: date) -> int:
+    """The day chain's cutoff once every day up to ``through`` is processed: the first cohort kept."""
+    return keychain.day_slot(keychain.first_retained_dob(through))
+
+
+def _puncture_days(keys: KeyRing, through: date, today: date, report: RetentionReport) -> None:
+    """Destroy the birth-date keys of every cohort 24 by ``through``, whose children are destroyed
+    in committed transactions: only ever called after the commit that made ``through`` processed."""
+    report.cohort_days_destroyed += keychain.puncture(keys, Chain.DAY, _day_cutoff(through), today)
 
 
 # -- audit-term month keys ---------------------------------------------------------------------------
@@ -390,12 +451,13 @@ async def run(
     keys seal-in has looked at; ``due`` says how many of each there are.
     """
     today = now.date()
-    keychain.reload(keys)
     report = RetentionReport()
-    if keychain.decommissioned(keys):
+    if not _chains_ready(keys, today):
         return report  # after decommissioning there is nothing left to keep or destroy
-    keychain.ensure_chains(keys, today)
     done = await _ensure_state(db, today, now)
+    # A run stopped between a day's commit and its puncture (kill -9) left that day's cohort keys
+    # in the key file, though the audit says its children are destroyed: finish that first.
+    await _finish_puncture(db, keys, done, today, now, report, audit_step)
     day = done + timedelta(days=1)
     while day <= today and (report.first_day is None or (day - report.first_day).days < max_days):
         async with db.write() as session:
@@ -403,9 +465,13 @@ async def run(
                 break  # another replica has this day
             before = (report.archived, report.destroyed)
             await _process_day(session, keys, day, now, report)
+            report.destroyed += await _before_puncture(session, keys, day, now)
             changed = (report.archived - before[0], report.destroyed - before[1])
             if audit_step is not None and any(changed):
                 await audit_step(session, f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}")
+        # Right after the commit: the day's children are destroyed for good, so their cohort keys
+        # go now, not after seal-in (a backup taken before stayed readable until the run's end).
+        _puncture_days(keys, day, today, report)
         report.first_day = report.first_day or day
         report.last_day = day
         day += timedelta(days=1)
@@ -421,7 +487,7 @@ async def run(
         report.destroyed + destroyed,
     )
     report.period_keys_destroyed = await _seal_in_periods(db, keys, processed)
-    await _puncture(db, keys, processed, today, now, report)
+    await _finish_puncture(db, keys, processed, today, now, report, audit_step)  # days other replicas did
     if compaction:
         await compact_after_run(db, report)
     log.info(
@@ -435,25 +501,49 @@ async def run(
     return report
 
 
-async def _puncture(
-    db: Database, keys: KeyRing, processed: date, today: date, now: datetime, report: RetentionReport
+def _chains_ready(keys: KeyRing, today: date) -> bool:
+    """Take the key file as it is now and derive today's keys; False once decommissioned."""
+    keychain.reload(keys)
+    if keychain.decommissioned(keys):
+        return False
+    keychain.ensure_chains(keys, today)
+    return True
+
+
+async def finish_puncture(db: Database, keys: KeyRing, now: datetime, *, audit_step: AuditStep | None = None) -> int:
+    """Destroy the birth-date keys a stopped run left behind: every cohort 24 by the last processed
+    day (and the month keys past retention). For a process starting up; processes no new day.
+    Returns how many children it destroyed on the way (stragglers, audited through ``audit_step``)."""
+    today = now.date()
+    report = RetentionReport()
+    if not _chains_ready(keys, today):
+        return 0
+    async with db.read() as session:
+        done = await last_day(session)
+    if done is not None:
+        await _finish_puncture(db, keys, done, today, now, report, audit_step)
+    return report.destroyed
+
+
+async def _finish_puncture(
+    db: Database,
+    keys: KeyRing,
+    through: date,
+    today: date,
+    now: datetime,
+    report: RetentionReport,
+    audit_step: AuditStep | None,
 ) -> None:
-    new_day_cutoff = keychain.day_slot(keychain.first_retained_dob(processed))
-    old_day_cutoff = keychain.cutoff_of(keys, Chain.DAY)
-    if old_day_cutoff is not None and old_day_cutoff < new_day_cutoff:
-        await _stragglers(db, keys, old_day_cutoff, new_day_cutoff, processed, now)
-        report.cohort_days_destroyed = keychain.puncture(keys, Chain.DAY, new_day_cutoff, today)
-        await _drop_cohort_term_keys(db, keys, old_day_cutoff, new_day_cutoff)
-    keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(processed), today)
-
-
-async def _drop_cohort_term_keys(db: Database, keys: KeyRing, old_cutoff: int, new_cutoff: int) -> None:
-    """Delete the audit-terms keys of the cohorts just destroyed (their KEK is gone already, so
-    this is tidiness and compaction, not the destruction itself)."""
-    names = ["d" + keychain.kek_id(keys, Chain.DAY, 0, slot)[2:] for slot in range(old_cutoff, new_cutoff)]
-    async with db.write() as session:
-        for start in range(0, len(names), CHUNK):
-            await session.execute(delete(AuditTermKey).where(AuditTermKey.period.in_(names[start : start + CHUNK])))
+    """Puncture both chains through the processed day ``through`` where they lag behind it."""
+    old = keychain.cutoff_of(keys, Chain.DAY)
+    if old is not None and old < _day_cutoff(through):
+        async with db.write() as session:
+            destroyed = await _before_puncture(session, keys, through, now)
+            if audit_step is not None and destroyed:
+                await audit_step(session, f"cohorts to {through:%Y-%m-%d}: archived 0 destroyed {destroyed}")
+        report.destroyed += destroyed
+        _puncture_days(keys, through, today, report)
+    keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(through), today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,12 +557,11 @@ class Due:
 async def due(db: Database, today: date) -> Due:
     """Cheap counts of a run's work (one read; another replica may take some of it meanwhile)."""
     async with db.read() as session:
-        done = await last_day(session)
+        done = await _done_or_first(session, today)
         keys = (
             await session.execute(select(func.count()).select_from(ChildKey).where(not_(ChildKey.kek_id.like("d%"))))
         ).scalar_one()
-    days = 1 if done is None else max(0, (today - done).days)  # a first run starts with today
-    return Due(days, int(keys))
+    return Due(max(0, (today - done).days), int(keys))
 
 
 # -- dry run -----------------------------------------------------------------------------------
@@ -484,8 +573,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
     archive_refs: set[int] = set()
     destroy_refs: set[int] = set()
     async with db.read() as session:
-        done = await last_day(session) or today - timedelta(days=1)
-        day = done + timedelta(days=1)
+        day = await _done_or_first(session, today) + timedelta(days=1)
         if day <= as_of:
             report.first_day, report.last_day = day, as_of
         while day <= as_of:

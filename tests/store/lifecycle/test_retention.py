@@ -7,20 +7,22 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
 from handlers import transparency
+from handlers.lifecycle.flows import finish_retention_puncture
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append, origin_event
 from store.db import Database
 from store.keys import keychain
-from store.keys.crypto import KeyRing, child_aad
+from store.keys.crypto import DecryptionError, KeyRing, child_aad
 from store.keys.keychain import birthday, dobs_turning
 from store.lifecycle import retention as lifecycle
 from store.people import access, relay
 from store.register import children
+from store.register.children import retention_term
 from store.register.terms import count_keys
 from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
@@ -469,3 +471,149 @@ async def test_a_destroyed_childs_names_leave_the_name_counts(signpost: Signpost
     after = await counts()
     assert family not in after
     assert after.get(given, 0) == before[given] - 1
+
+
+async def _retention_details(app: Signpost) -> list[str]:
+    async with app.ctx.db.read() as session:
+        rows = await session.execute(select(AuditEvent.detail).where(AuditEvent.action == Action.RETENTION.value))
+        return [detail or "" for detail in rows.scalars()]
+
+
+def _counted(details: list[str]) -> tuple[int, int]:
+    """(archived, destroyed) as the transparency report adds them up from the audit events."""
+    found = [m for m in (transparency._RETENTION.search(d) for d in details) if m]
+    return sum(int(m.group(1)) for m in found), sum(int(m.group(2)) for m in found)
+
+
+async def test_a_first_run_days_after_the_import_works_through_every_day_since(signpost: Signpost) -> None:
+    """The first run ever started with its own day: a child who turned 18 between the import and
+    that run was never archived (still found by ordinary searches), and one who turned 24 was
+    destroyed by the chain's puncture with no audit event and no count. It starts with the day
+    of the import, each day audited and counted, and the dry run and progress say so beforehand."""
+    await load(signpost)  # 2 November 2026; no retention run follows
+    five = date(2026, 11, 5)
+    signpost.ctx.clock.set(at(five))  # type: ignore[attr-defined]
+    preview = await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, five, five)
+    assert (preview.first_day, preview.archived, preview.destroyed) == (NOV_2, 1, 1)
+    assert (await lifecycle.due(signpost.ctx.db, five)).days == 4
+    report = await retention_on(signpost, five)
+    assert (report.first_day, report.last_day, report.archived, report.destroyed) == (NOV_2, five, 1, 1)
+    assert await state_of(signpost, TURNS_18) == "archived"
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    details = await _retention_details(signpost)
+    assert "day 2026-11-03: archived 1 destroyed 1" in details
+    assert _counted(details) == (1, 1)
+    async with signpost.ctx.db.read() as session:
+        bodies = (await session.execute(select(NoticeRow.body).where(NoticeRow.kind == "retention"))).scalars().all()
+    assert bodies and all("1 record was archived at 18, 1 was destroyed at 24" in body for body in bodies)
+
+
+async def test_a_first_run_on_an_empty_store_starts_with_its_own_day(signpost: Signpost) -> None:
+    """With no child held there is no earlier day that matters: the first run is today's alone."""
+    report = await retention_on(signpost, NOV_3)
+    assert (report.first_day, report.last_day) == (NOV_3, NOV_3)
+
+
+async def test_a_child_its_day_missed_is_destroyed_with_its_cohort_counted_and_audited(signpost: Signpost) -> None:
+    """A child still under a cohort key about to be destroyed that its day did not find (here its
+    blind-index row for retention is lost) was destroyed at the puncture with no audit event and
+    no count. It is destroyed in the day's transaction, audited and counted with the day."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    lost = signpost.ctx.keys.blind(retention_term(date(2002, 11, 3)))
+    async with signpost.ctx.db.write() as session:
+        await session.execute(delete(ChildTerm).where(ChildTerm.term == lost, ChildTerm.child_ref == int(TURNS_24)))
+    report = await retention_on(signpost, NOV_3)
+    assert (report.archived, report.destroyed) == (1, 1)
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    details = await _retention_details(signpost)
+    assert "day 2026-11-03: archived 1 destroyed 1" in details
+    assert _counted(details) == (1, 1)
+
+
+class Killed(Exception):
+    """A process killed at this point (kill -9): nothing after it runs."""
+
+
+async def _wrapped_key(app: Signpost, ref: str) -> tuple[str, bytes]:
+    async with app.ctx.db.read() as session:
+        row = (
+            await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == int(ref)))
+        ).one()
+    return row.kek_id, row.wrapped
+
+
+def _opens_with_key_file(app: Signpost, ref: str, wrapped: tuple[str, bytes], today: date) -> bool:
+    """Whether a backup holding this wrapped key opens the child with the key file as it is on disk."""
+    assert app.ctx.keys.path is not None
+    on_disk = KeyRing.load(app.ctx.keys.path)
+    keychain.install(on_disk, today)
+    try:
+        on_disk.unwrap(wrapped[0], wrapped[1], child_aad(int(ref)))
+    except DecryptionError:
+        return False
+    return True
+
+
+async def test_a_run_stopped_after_a_days_commit_has_destroyed_that_days_cohort_key(signpost: Signpost) -> None:
+    """The cohort keys went only at the end of a run, after seal-in: a run killed after a day's
+    commit left its children destroyed and audited, while a backup taken before still opened them
+    with the current key file. The key goes right after the day's commit."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup = await _wrapped_key(signpost, TURNS_24)
+    assert _opens_with_key_file(signpost, TURNS_24, backup, NOV_3)
+
+    def killed(days: int) -> None:
+        raise Killed
+
+    signpost.ctx.clock.set(at(NOV_3))  # type: ignore[attr-defined]
+    with pytest.raises(Killed):
+        await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), on_day=killed)
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    assert not _opens_with_key_file(signpost, TURNS_24, backup, NOV_3)
+
+
+async def test_a_puncture_a_stopped_run_left_undone_is_finished_when_the_next_starts(signpost: Signpost) -> None:
+    """Killed between a day's commit and the key file's write, a run leaves the key file with the
+    destroyed cohort's key. The next run (or a process starting: ``finish_puncture``) destroys it
+    before anything else, and after every run the chain's cutoff is past every destroyed cohort."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup = await _wrapped_key(signpost, TURNS_24)
+    keys = signpost.ctx.keys
+    assert keys.path is not None
+    before = keys.path.read_bytes()
+    await retention_on(signpost, NOV_3)
+    keys.path.write_bytes(before)  # the key file as a kill -9 before the puncture leaves it
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    assert _opens_with_key_file(signpost, TURNS_24, backup, NOV_3)
+
+    assert await finish_retention_puncture(signpost.ctx, at(NOV_3)) == 0  # as a process starting up
+    assert not _opens_with_key_file(signpost, TURNS_24, backup, NOV_3)
+
+    keys.path.write_bytes(before)
+    signpost.ctx.clock.set(at(date(2026, 11, 4)))  # type: ignore[attr-defined]
+
+    def killed(days: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):  # the next run is killed too, after its first day
+        await lifecycle.run(signpost.ctx.db, keys, signpost.ctx.clock.now(), on_day=killed)
+    assert not _opens_with_key_file(signpost, TURNS_24, backup, date(2026, 11, 4))
+    keychain.reload(keys)
+    cutoff = keychain.cutoff_of(keys, keychain.Chain.DAY)
+    assert cutoff is not None and keychain.slot_day(cutoff) > date(2002, 11, 4)  # through the 4th's cohort
+
+
+def test_a_puncture_keeps_in_memory_exactly_the_keys_a_fresh_derivation_gives(keys: KeyRing) -> None:
+    """A run punctures after every day, so a puncture reuses the keys it held instead of deriving
+    the chain again: what it keeps must be what the key file now derives, and nothing below the cutoff."""
+    keychain.ensure_chains(keys, NOV_2)
+    cutoff = keychain.cutoff_of(keys, keychain.Chain.DAY)
+    assert cutoff is not None and keys.path is not None
+    gone = keychain.kek_id(keys, keychain.Chain.DAY, keychain.generation(keys), cutoff)
+    assert keychain.puncture(keys, keychain.Chain.DAY, cutoff + 2, NOV_2) == 2
+    fresh = KeyRing.load(keys.path)
+    keychain.install(fresh, NOV_2)
+    assert keys.keks == fresh.keks and gone not in keys.keks
