@@ -29,7 +29,7 @@ from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem
+from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem, unreadable
 from store.register.terms import NameCounts
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -83,13 +83,24 @@ def read_roster(name: str, text: str) -> Roster:
     """
     problems: list[RowProblem] = []
     reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise RosterRejected([unreadable(name, 1, exc)]) from None
     expected = HEADERS[FeedKind.CHILDREN]
     if set(header) != set(expected) or len(header) != len(expected):
         problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
         raise RosterRejected(problems)
     queries: list[Query] = []
-    for values in reader:
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
+            problems.append(unreadable(name, start, exc))
+            break
         if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
             continue
         line = reader.line_num

@@ -58,8 +58,35 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def cut_markdown(markdown: str, limit: int = MAX_SECTION) -> str:
+    """``_cut`` for escaped text: never inside an entity (``&g`` of a cut ``&gt;``)."""
+    if len(markdown) <= limit:
+        return markdown
+    return _PARTIAL_ENTITY.sub("", markdown[: limit - 1]) + "…"
+
+
+def escape_within(text: str, limit: int) -> str:
+    """``text`` escaped, cut so the escaped text takes at most ``limit`` characters (with its "…")."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept, room = [], limit - 1
+    for char in text:
+        room -= len(escape(char))
+        if room < 0:
+            break
+        kept.append(escape(char))
+    return "".join(kept) + "…"
+
+
 def section(markdown: str) -> Block:
-    return SectionBlock(text=MarkdownTextObject(text=_cut(markdown, MAX_SECTION))).to_dict()
+    """A mrkdwn section, ``verbatim``: Slack does not turn bare URLs, #channels or @names in it into
+    links or mentions (store text is escaped; this covers what escaping leaves plain)."""
+    text = MarkdownTextObject(text=cut_markdown(markdown), verbatim=True)
+    return SectionBlock(text=text).to_dict()
 
 
 # "send: enrol", "send: register YOUR_PRACTITIONER_ID", "Send 'pending'" (vocabulary.Reply's convention).
@@ -123,14 +150,37 @@ def ordered(posts: tuple[Signpost, ...]) -> list[Signpost]:
     return sorted(posts, key=lambda p: (not p.lead_professional, not p.current))
 
 
+MAX_CONTACT = 1400  # the phone and email line (a feed's longest, 20 and 254 characters, takes under 600)
+
+
+def fitted(texts: tuple[str, ...], room: int) -> list[str]:
+    """Each text escaped, all of them together in ``room`` characters: the shorter ones whole, the
+    longer ones sharing what is left (so one long field does not push the others out)."""
+    escaped = [escape(text) for text in texts]
+    out = list(escaped)
+    for n, i in enumerate(sorted(range(len(texts)), key=lambda i: len(escaped[i]))):
+        out[i] = escape_within(texts[i], room // (len(texts) - n))
+        room -= len(out[i])
+    return out
+
+
 def signpost_block(post: Signpost) -> Block:
-    """One practitioner's signpost as a section: who, for what, since when, how to reach them."""
+    """One practitioner's signpost as a section: who, for what, since when, how to reach them.
+
+    Each field is cut before it is shown (never inside an entity or a link), so that however long
+    or heavily escaped the feed's text, the section keeps its contact line."""
     lead = "  ★ *Lead professional*" if post.lead_professional else ""
     status = "current" if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
+    contact = f"{phone_link(post.phone)} · {email_link(post.email)}"
+    if len(contact) > MAX_CONTACT:
+        contact = f"{escape_within(post.phone, 100)} · {escape_within(post.email, MAX_CONTACT - 103)}"
+    frame = f"** — , {lead}\n · since {post.started:%d/%m/%Y} · {status}\n{contact}"
+    fields = (post.practitioner_name, post.role, post.organisation, post.service)
+    name, role, organisation, service = fitted(fields, MAX_SECTION - len(frame))
     lines = (
-        f"*{escape(post.practitioner_name)}* — {escape(post.role)}, {escape(post.organisation)}{lead}",
-        f"{escape(post.service)} · since {post.started:%d/%m/%Y} · {status}",
-        f"{phone_link(post.phone)} · {email_link(post.email)}",
+        f"*{name}* — {role}, {organisation}{lead}",
+        f"{service} · since {post.started:%d/%m/%Y} · {status}",
+        contact,
     )
     return section("\n".join(lines))
 
@@ -255,9 +305,16 @@ def reply_blocks(reply: Reply, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[Block
     return blocks + tail
 
 
+def notification(text: str) -> str:
+    """A message's top-level ``text`` (the notification, and what screen readers say): Slack reads
+    it as mrkdwn like a section's, so it is escaped the same way (a name with ``<!channel>`` in a
+    notice must not ping a channel)."""
+    return cut_markdown(text_of(text))
+
+
 def message(reply: Reply) -> dict[str, Any]:
     """A private message body (ephemeral or response_url): blocks plus the plain-text fallback."""
-    return {"text": _cut(commands(reply.text), MAX_SECTION), "blocks": reply_blocks(reply)}
+    return {"text": notification(reply.text), "blocks": reply_blocks(reply)}
 
 
 def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict[str, Any]:
@@ -285,9 +342,9 @@ def challenge_fallback(challenge: Challenge, reply: Reply | None = None) -> dict
     }
     # The notification (and screen-reader) text is what the message is about: the reply's own text
     # (enrol's "Open this link …"), the code prompt only when there is nothing else.
-    notification = reply.text if reply is not None else challenge.prompt
+    about = reply.text if reply is not None else challenge.prompt
     return {
-        "text": _cut(notification, MAX_SECTION),
+        "text": notification(about),
         "blocks": [*lead, section(prompt), {"type": "actions", "block_id": "code-actions", "elements": [button]}],
     }
 
@@ -391,4 +448,4 @@ def home_view(reply: Reply) -> View:
 def notice_message(notice: Notice) -> dict[str, Any]:
     """A DM notice: its text and buttons only (notices never carry child data)."""
     blocks = [section(text_of(notice.text)), *action_blocks(notice.buttons)]
-    return {"text": _cut(commands(notice.text), MAX_SECTION), "blocks": blocks}
+    return {"text": notification(notice.text), "blocks": blocks}

@@ -14,6 +14,7 @@ one button opens the dialog with the same command (``render_in_chat``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,11 @@ TASK_FETCH = "task/fetch"  # the invoke a dialog button sends; the dialog's own 
 DIALOG_TITLE = "Signpost"
 LAUNCHER_TEXT = "Signpost shows this in a private window, so it is not kept in this chat. Press the button to open it."
 OPEN_VERB = "open"  # the launcher's button for a transient command typed in the chat
+# Teams refuses an activity over about 28 KB (413 MessageSizeTooBig), and the whole turn fails. A
+# card is kept to this size as JSON with every non-ASCII character escaped (an upper bound for any
+# serialisation), which leaves the rest for the activity's envelope; the signposts that do not fit
+# are counted on a line of their own, as in Slack.
+MAX_CARD_BYTES = 20_000
 
 Card = dict[str, Any]
 Element = dict[str, Any]
@@ -58,14 +64,19 @@ def card(body: list[Element], actions: list[Element] | None = None) -> Card:
     return doc
 
 
+def fact(title: str, value: str) -> Element:
+    """A labelled line, read as plain text: a FactSet's value is read as markdown by Teams, so a
+    feed's ``[Call now](https://…)`` in a service or an email would become a link."""
+    return {
+        "type": "RichTextBlock",
+        "spacing": "none",
+        "inlines": [{"type": "TextRun", "text": f"{title}: ", "weight": "bolder"}, {"type": "TextRun", "text": value}],
+    }
+
+
 def signpost_container(post: Signpost) -> Element:
     """One practitioner's contact details, as a container of its own."""
     status = "current" if post.current else f"ended {post.ended:%d/%m/%Y}"
-    facts = [
-        {"title": "Service", "value": f"{post.service} (since {post.started:%d/%m/%Y}, {status})"},
-        {"title": "Phone", "value": post.phone},
-        {"title": "Email", "value": post.email},
-    ]
     heading = post.practitioner_name + (" ★ lead professional" if post.lead_professional else "")
     return {
         "type": "Container",
@@ -75,9 +86,38 @@ def signpost_container(post: Signpost) -> Element:
         "items": [
             text_block(heading, weight="bolder"),
             text_block(f"{post.role}, {post.organisation}", isSubtle=True, spacing="none"),
-            {"type": "FactSet", "facts": facts},
+            fact("Service", f"{post.service} (since {post.started:%d/%m/%Y}, {status})"),
+            fact("Phone", post.phone),
+            fact("Email", post.email),
         ],
     }
+
+
+def size(doc: Card | Element) -> int:
+    """A card's (or element's) size as JSON with every non-ASCII character escaped: no
+    serialisation of it is larger."""
+    return len(json.dumps(doc))
+
+
+def more_line(count: int) -> Element:
+    return text_block(f"{count} more involvements are not shown here.", spacing="small")
+
+
+def with_signposts(head: list[Element], posts: tuple[Signpost, ...], doc: Card) -> Card:
+    """``doc`` with a container per signpost after ``head`` (its first body elements), as many as
+    keep the card under ``MAX_CARD_BYTES``, and a line counting the rest. Posts come in the order
+    the store gives them (the lead professional first), so those left out are the least pressing."""
+    room = MAX_CARD_BYTES - size(doc) - size(more_line(len(posts))) - 2  # its comma and one more
+    shown: list[Element] = []
+    for post in posts:
+        container = signpost_container(post)
+        room -= size(container) + 2  # ", " before it
+        if room < 0:
+            break
+        shown.append(container)
+    if len(shown) < len(posts):
+        shown.append(more_line(len(posts) - len(shown)))
+    return {**doc, "body": [*head, *shown, *doc["body"][len(head) :]]}
 
 
 def execute(title: str, verb: str, data: dict[str, Any], style: str | None = None) -> Element:
@@ -152,7 +192,7 @@ def render_reply(reply: Reply) -> Card:
         body = [text_block(reply.text, weight="bolder" if reply.signposts else "default")]
     if reply.child_ref:
         body.append(text_block(f"Reference {reply.child_ref}", isSubtle=True, spacing="none"))
-    body.extend(signpost_container(post) for post in reply.signposts)
+    head = len(body)
     body.extend(text_block(line, spacing="small") for line in reply.lines)
     actions = [{"type": "Action.OpenUrl", "title": link.label, "url": link.url} for link in reply.links]
     actions.extend(button_action(button) for button in reply.buttons)
@@ -160,7 +200,8 @@ def render_reply(reply: Reply) -> Card:
         extra, send = challenge_elements(reply.challenge)
         body.extend(extra)
         actions.append(send)
-    return card(body, actions)
+    doc = card(body, actions)
+    return with_signposts(body[:head], reply.signposts, doc) if reply.signposts else doc
 
 
 def render_notice(notice: Notice, transient: Callable[[str], bool]) -> Card:

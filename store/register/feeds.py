@@ -13,6 +13,7 @@ import io
 import multiprocessing
 import os
 import re
+import unicodedata
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -83,7 +84,15 @@ ORDER = (FeedKind.PRACTITIONERS, FeedKind.CHILDREN, FeedKind.INVOLVEMENTS)
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?(\s*\d[A-Z]{2})?$")
 PHONE = re.compile(r"^\+?[\d ()-]{6,20}$")
-EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+# An address and nothing else: ``[a@b.example](https://…)`` or ``a@b.example <!here>`` in a feed
+# would be shown to every practitioner who finds the child (Slack links this same shape as mailto:).
+EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# Characters no feed text may hold: controls (NUL, which PostgreSQL cannot store, newlines and tabs,
+# which forge extra lines or quotes in a chat), format characters (bidi overrides that reorder what
+# is shown, zero-width spaces), line and paragraph separators, and lone surrogates. Zero-width
+# (non-)joiners are format characters that some names need (Persian, Indic scripts): they stay.
+UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+JOINERS = frozenset({"\u200c", "\u200d"})
 SEXES = {"F", "M", "X", "U"}
 BOOLEANS = {"true": True, "false": False}
 
@@ -155,7 +164,7 @@ def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
                     total += block.count(b"\n")
                     last = block[-1:]
                 total += last != b"\n"  # a last row without its newline
-        except OSError:
+        except (OSError, csv.Error):  # unreadable, or a header the csv module refuses: the import says why
             continue
     return total
 
@@ -270,7 +279,12 @@ class _RowChecker:
         self.problems.append(RowProblem(self.file, self.line, name, problem))
 
     def text(self, name: str, *, required: bool = True, max_len: int = 200) -> str:
+        """The field, stripped; a problem when it is empty (and required), too long, or holds a
+        character that is not shown as itself (``shows_as_itself``): then "" (nothing more checked)."""
         value = (self.row.get(name) or "").strip()
+        if not shows_as_itself(value):
+            self.fail(name, "holds a character that is not shown as text (a line break, tab, NUL or direction mark)")
+            return ""
         if required and not value:
             self.fail(name, "is empty")
         elif len(value) > max_len:
@@ -301,6 +315,13 @@ class _RowChecker:
             self.fail(name, f"is not a valid 10-digit reference ({why})")
             return 0
         return int(value) if value else 0
+
+
+def shows_as_itself(value: str) -> bool:
+    """Whether every character of ``value`` is shown as itself on one line (see ``UNSHOWABLE``)."""
+    if value.isprintable():  # at C speed, for nearly every field of a national load: none of them
+        return True
+    return all(unicodedata.category(c) not in UNSHOWABLE or c in JOINERS for c in value)
 
 
 def _raise() -> date:
@@ -379,7 +400,11 @@ def _rows(
     name: str, lines: Iterator[str], problems: list[RowProblem]
 ) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
     reader = csv.reader(lines)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        problems.append(unreadable(name, 1, exc))
+        return None, iter(())
     kind = detect_kind(header) if header else None
     if kind is None:
         expected = " or ".join(",".join(h) for h in HEADERS.values())
@@ -388,8 +413,16 @@ def _rows(
     columns = [h.strip().lower() for h in header or ()]
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for values in reader:
-            line = reader.line_num
+        while True:
+            start = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # the rest of the file cannot be read as rows: one problem, and stop
+                problems.append(unreadable(name, start, exc))
+                return
+            line = start  # where the row begins (a quoted field may run over several lines)
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(columns):
@@ -398,6 +431,12 @@ def _rows(
             yield line, dict(zip(columns, values, strict=True))
 
     return kind, rows()
+
+
+def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
+    """A row the csv module cannot read (a field over its 131,072-character limit, say): its
+    message names the kind of fault, never the row's text."""
+    return RowProblem(name, line, "row", f"cannot be read as CSV ({exc}); nothing after it was read")
 
 
 REDATED = (

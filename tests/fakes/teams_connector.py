@@ -48,6 +48,9 @@ class FakeConnector:
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     fail_sends: bool = False  # every activity post is refused (503)
     fail_next: int = 0  # this many posts (activities or creations) are refused, then they succeed
+    # Bot Framework refuses an activity larger than this (Teams' message limit, about 28 KB) with
+    # 413 MessageSizeTooBig; measured as the bytes the bot sent.
+    max_activity_bytes: int = 28 * 1024
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
 
@@ -97,6 +100,8 @@ class FakeConnector:
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         self._record(request, body)
+        if len(await request.read()) > self.max_activity_bytes:
+            return web.json_response({"error": {"code": "MessageSizeTooBig"}}, status=413)
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.json_response({"error": {"code": "ServiceError"}}, status=503)

@@ -1,0 +1,146 @@
+"""`signpost import` and `signpost match` refuse feed text that would not be shown as itself, and a
+row the csv module cannot read, as one problem line each (file:line: field: problem): never a
+traceback, never the value, and nothing imported."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.bot.cli.conftest import Cli
+from tests.factories import (
+    AMY,
+    CHILDREN,
+    CHILDREN_HEADER,
+    INVOLVEMENTS,
+    INVOLVEMENTS_HEADER,
+    PRACTITIONERS,
+    PRACTITIONERS_HEADER,
+)
+
+PERSON = "P009,{given},Hale,Nurse,Northshire NHS,{authority},0161 496 0009,{email},practitioner"
+FORGED = "Sam\n> quoted\n\u202eevil"
+
+
+def person(given: str = "Ann", authority: str = "Northshire", email: str = "ann.hale@nhs.example") -> str:
+    return PERSON.format(given=given, authority=authority, email=email)
+
+
+def write(tmp: Path, name: str, text: str) -> Path:
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(cli: Cli, *paths: Path) -> list[str]:
+    """The problem lines an import printed; it must have imported nothing (exit status 1)."""
+    result = cli("import", *map(str, paths))
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err
+    lines = result.said.splitlines()
+    assert lines[-1].startswith("Nothing was imported:")
+    return [line for line in lines if re.match(r"[\w.]+:\d+: ", line)]  # not the progress lines
+
+
+def quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize(
+    ("email", "why"),
+    [
+        ("[priya.shah@nhs.example](https://evil.example/phish)", "markdown link"),
+        ("priya.shah@nhs.example <!here>", "mention after it"),
+        ("priya|shah@nhs.example", "pipe"),
+        ("<priya.shah@nhs.example>", "angle brackets"),
+    ],
+)
+def test_an_email_that_is_not_only_an_address_is_refused(cli: Cli, tmp_path: Path, email: str, why: str) -> None:
+    """Only ``local@domain.tld`` is an email: a value that would be a link or a mention is a problem."""
+    feed = write(tmp_path, "practitioners.csv", f"{PRACTITIONERS_HEADER}\n{person(email=quoted(email))}\n")
+    assert problems(cli, feed) == ["practitioners.csv:2: email: is not an email address"], why
+
+
+def test_line_breaks_bidi_marks_and_nul_in_feed_text_are_problems_never_quoted(cli: Cli, tmp_path: Path) -> None:
+    """A name forging extra lines, a direction override, a NUL in an authority or a service (which
+    PostgreSQL cannot store): each a problem naming the field, none written, none quoted."""
+    people = write(
+        tmp_path,
+        "practitioners.csv",
+        f"{PRACTITIONERS_HEADER}\n{person(given=quoted(FORGED))}\n"
+        + PERSON.replace("P009", "P010").format(given="Al", authority="North\x00shire", email="al@n.example")
+        + "\n"
+        + PERSON.replace("P009", "P011").format(given="Bo\u2028b", authority="Northshire", email="bo@n.example")
+        + "\n",
+    )
+    kids = write(
+        tmp_path, "children.csv", f"{CHILDREN_HEADER}\n{AMY},Amy,Jo\u200bnes,,2014-04-03,F,,North\u202eshire,false\n"
+    )
+    links = write(tmp_path, "involvements.csv", f"{INVOLVEMENTS_HEADER}\n{AMY},P009,Care\x00,2024-01-01,,false\n")
+    said = problems(cli, people, kids, links)
+    assert said == [
+        "practitioners.csv:2: given_name: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+        "practitioners.csv:5: local_authority: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+        "practitioners.csv:6: given_name: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+        "children.csv:2: family_name: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+        "children.csv:2: local_authority: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+        "involvements.csv:2: service: holds a character that is not shown as text "
+        "(a line break, tab, NUL or direction mark)",
+    ]
+    assert "quoted" not in "\n".join(said) and "evil" not in "\n".join(said)
+
+
+def test_a_nul_in_an_unknown_practitioner_id_is_a_problem_not_a_database_error(cli: Cli, tmp_path: Path) -> None:
+    """A bad involvement row is still staged for its references: a NUL there never reaches the database."""
+    links = write(tmp_path, "involvements.csv", f"{INVOLVEMENTS_HEADER}\n9990000026,P\x0001,Care,2024-01-01,,x\n")
+    said = problems(cli, links)
+    assert "involvements.csv:2: practitioner_id: holds a character that is not shown as text" in said[0]
+
+
+def test_names_in_any_script_with_joiners_and_other_spaces_are_imported(cli: Cli, tmp_path: Path) -> None:
+    """Letters, accents, a no-break space and the zero-width non-joiner Persian names use are text."""
+    people = PRACTITIONERS + person(given="Zoë\u00a0Mehr\u200cnaz") + "\n"
+    files = [write(tmp_path, name, text) for name, text in (("p.csv", people), ("c.csv", CHILDREN))]
+    result = cli("import", *map(str, files), str(write(tmp_path, "i.csv", INVOLVEMENTS)))
+    assert result.code == 0, result.err
+
+
+def test_a_field_past_the_csv_limit_is_one_problem_with_its_line(cli: Cli, tmp_path: Path) -> None:
+    """The csv module refuses a field over 131,072 characters: one line naming the file and row,
+    not a traceback, and nothing imported from any file."""
+    huge = PERSON.replace("P009", "P012").format(given="x" * 140_000, authority="Northshire", email="x@n.example")
+    people = write(tmp_path, "practitioners.csv", f"{PRACTITIONERS}{huge}\n{person()}\n")
+    said = problems(cli, people, write(tmp_path, "children.csv", CHILDREN))
+    assert said == [
+        "practitioners.csv:8: row: cannot be read as CSV (field larger than field limit (131072)); "
+        "nothing after it was read"
+    ]
+    assert cli("console", "--as", "P002", stdin="").code == 2  # nothing was imported: P002 is unknown
+
+
+def test_a_header_past_the_csv_limit_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    feed = write(tmp_path, "children.csv", "x" * 140_000 + "\n")
+    [said] = problems(cli, feed)
+    assert said.startswith("children.csv:1: row: cannot be read as CSV (field larger than field limit")
+
+
+def test_a_roll_past_the_csv_limit_is_one_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
+    """`signpost match`: the same refusal, exit status 1, no CSV out."""
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files)).code == 0
+    roll = write(tmp_path, "roll.csv", f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n,{'x' * 140_000},B,,,,,,\n")
+    result = cli("match", str(roll), "--as", "AD01")
+    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    lines = result.said.splitlines()
+    assert (
+        "roll.csv:3: row: cannot be read as CSV (field larger than field limit (131072)); nothing after it was read"
+        in lines
+    )
+    assert lines[-1] == "Nothing was matched: 1 problem above."
