@@ -230,13 +230,16 @@ async def after_hours(c: Check) -> str | None:
 
 
 async def shielded_probing(c: Check) -> str | None:
-    """Repeatedly reaching shielded records without requesting access to them."""
+    """Repeatedly reaching shielded records that are not theirs, with no access request or relay message."""
     p = c.policy
     count = await misuse.shielded_without_request(c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now)
     if count < p.shielded_min:
         return None
     hours = int(p.shielded_window.total_seconds() // 3600)
-    return f"{count} shielded records reached in the last {hours} hours without an access request"
+    return (
+        f"{count} shielded records, none with an involvement of theirs, reached in the last {hours} hours "
+        "without an access request or a relay message"
+    )
 
 
 async def credential(c: Check) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,9 +45,26 @@ async def claimed(session: AsyncSession, dedupe_keys: list[str]) -> set[str]:
 REQUEST_ACTIONS = (Action.REQUEST_ACCESS, "request", "access_request")  # and earlier spellings
 
 
+def _states_a_purpose() -> ColumnElement[bool]:
+    """An event in which the actor said why they want a shielded child: an access request (whatever
+    came of it), or a relay message passed on to the child's lead (the shielded answer offers
+    both). A relay message refused (a name in it, the rate limit) passed nothing on."""
+    relayed = and_(AuditEvent.action == Action.RELAY_MESSAGE, AuditEvent.outcome == Outcome.DONE)
+    return or_(AuditEvent.action.in_(REQUEST_ACTIONS), relayed)
+
+
 def _from_chat() -> ColumnElement[bool]:
     """Events a chat user sent: not one of the origins (terminal, scheduler, enrolment page, batch)."""
     return AuditEvent.platform.not_in(sorted(ORIGINS))
+
+
+def _involved(actor_id: str) -> ColumnElement[bool]:
+    """The subject is a child the actor works or worked with: looking them up is their own work."""
+    return (
+        select(Involvement.id)
+        .where(Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id)
+        .exists()
+    )
 
 
 def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
@@ -127,16 +144,13 @@ async def out_of_area_children(
 ) -> int:
     """Distinct children outside the actor's authority, none involving them, whose records they saw."""
     seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))).subquery()
-    involved = select(Involvement.id).where(
-        Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id
-    )
     result = await session.execute(
         select(func.count(func.distinct(AuditSubject.child_ref)))
         .join(Child, Child.ref == AuditSubject.child_ref)
         .where(
             AuditSubject.seq.in_(select(seqs.c.seq)),
             Child.local_authority != local_authority,
-            ~involved.exists(),
+            ~_involved(actor_id),
         )
     )
     return int(result.scalar_one())
@@ -156,16 +170,17 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
 
 
 async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
-    """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
+    """Distinct shielded children an actor reached in [start, end] with no stated purpose: never
+    involved with them, never requesting access to them, never sending their lead a relay message."""
     hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == Outcome.SHIELDED).subquery()
-    requested = (
+    stated = (
         select(AuditSubject.child_ref)
         .join(AuditEvent, AuditEvent.seq == AuditSubject.seq)
-        .where(AuditEvent.actor_id == actor_id, AuditEvent.action.in_(REQUEST_ACTIONS))
+        .where(AuditEvent.actor_id == actor_id, _states_a_purpose())
     )
     result = await session.execute(
         select(func.count(func.distinct(AuditSubject.child_ref))).where(
-            AuditSubject.seq.in_(select(hits.c.seq)), AuditSubject.child_ref.not_in(requested)
+            AuditSubject.seq.in_(select(hits.c.seq)), AuditSubject.child_ref.not_in(stated), ~_involved(actor_id)
         )
     )
     return int(result.scalar_one())

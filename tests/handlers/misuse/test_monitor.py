@@ -152,10 +152,10 @@ async def test_shielded_probing_fires_without_access_requests(
     signpost: Signpost, clock: FakeClock, world: World
 ) -> None:
     clock.set(at_uk(10))
-    shielded = [k for k in world.kids.values() if k.shielded]
+    shielded = shielded_kids(world, own=False)  # none of them theirs
     assert len(shielded) >= 3
-    for kid in shielded[:3]:
-        await say_fresh(signpost, WHO, str(kid.ref))
+    for ref in shielded[:3]:
+        await say_fresh(signpost, WHO, str(ref))
         clock.advance(minutes=30)
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
@@ -292,4 +292,48 @@ async def test_an_ordinary_lookup_costs_the_monitor_one_grouped_read(
     assert any("sum(CASE" in s for s in reads), reads  # the monitor did look
     distinct = [s for s in reads if "count(distinct(audit_subjects" in s]
     assert distinct == [], reads
+    assert await alerts(signpost) == []
+
+
+# -- shielded probing: a stated purpose, or their own work, is not probing ----------------------------
+
+
+def shielded_kids(world: World, *, own: bool) -> list[int]:
+    """Shielded children WHO works with (``own``), or does not."""
+    person = next(p for p in world.people if p.pid == WHO)
+    return [k.ref for k in world.kids.values() if k.shielded and (k.ref in person.own) == own]
+
+
+async def test_shielded_children_they_work_with_are_not_shielded_probing(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner reaching the shielded children they are involved with (a lead professional
+    looking up their own) is doing their job: only the others count towards the three."""
+    own, others = shielded_kids(world, own=True), shielded_kids(world, own=False)
+    assert len(own) == 2 and len(others) >= 3
+    clock.set(at_uk(10))
+    for ref in [*own, others[0]]:
+        assert (await say_fresh(signpost, WHO, str(ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=30)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
+    for ref in others[1:3]:  # three shielded children who are not theirs: the rule still fires
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=30)
+    await assert_alerted(signpost, world, "shielded_probing", "3 shielded records")
+
+
+async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """The shielded answer offers Send a message beside Request access: a practitioner who sends the
+    child's lead a message about each of three shielded children has said why, and is not alerted."""
+    clock.set(at_uk(10))
+    for ref in shielded_kids(world, own=False)[:3]:
+        assert (await say_fresh(signpost, WHO, str(ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=5)
+        sent = await say_fresh(signpost, WHO, f"message {ref} section 47 enquiry; please call me on 0161 496 0002")
+        assert sent.outcome is Outcome.DONE, sent
+        clock.advance(minutes=25)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
     assert await alerts(signpost) == []
