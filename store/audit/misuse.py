@@ -1,9 +1,10 @@
-"""Misuse detection's store: alerts already raised (one row per rule, practitioner and window, so
-each fires once across replicas) and the indexed counts the rules ask for."""
+"""Misuse detection's store: alerts already raised (one row per alert; each rule's alerts about a
+practitioner form a chain, each keyed by the one before it, so two replicas raising the same alert
+claim the same key and one wins) and the indexed counts the rules ask for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
@@ -12,28 +13,43 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
+from store.audit.chain import utc
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.register import Child, Involvement
 
 
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """The latest alert of one rule about one practitioner."""
+
+    dedupe_key: str
+    raised_at: datetime
+
+
 async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str, now: datetime) -> bool:
-    """Record an alert; False when this (rule, actor, window) was already raised, by any replica."""
+    """Record an alert; False when this key was already claimed, by any replica (a racing claim
+    waits for the other's transaction, then finds its row)."""
     result = await session.execute(
         dialect_insert(session)(MisuseAlert)
-        .values(dedupe_key=dedupe_key, rule=rule, actor_id=actor_id, raised_at=now)
+        .values(dedupe_key=dedupe_key, rule=rule, actor_id=actor_id, raised_at=utc(now))  # SQLite keeps no offset
         .on_conflict_do_nothing(index_elements=[MisuseAlert.dedupe_key])
         .returning(MisuseAlert.dedupe_key)
     )
     return result.first() is not None
 
 
-async def claimed(session: AsyncSession, dedupe_keys: list[str]) -> set[str]:
-    """Which of these alerts were already raised (by any replica): one query for a practitioner's rules."""
-    if not dedupe_keys:
-        return set()
-    result = await session.execute(select(MisuseAlert.dedupe_key).where(MisuseAlert.dedupe_key.in_(dedupe_keys)))
-    return set(result.scalars())
+async def last_raised(session: AsyncSession, actor_id: str, rules: Collection[str]) -> dict[str, Raised]:
+    """Per rule, the latest alert about this practitioner (by any replica): one read through the
+    index on ``actor_id`` (a practitioner has few alerts, or none)."""
+    if not rules:
+        return {}
+    result = await session.execute(
+        select(MisuseAlert.rule, MisuseAlert.dedupe_key, MisuseAlert.raised_at)
+        .where(MisuseAlert.actor_id == actor_id, MisuseAlert.rule.in_(sorted(rules)))
+        .order_by(MisuseAlert.raised_at, MisuseAlert.dedupe_key)
+    )
+    return {rule: Raised(key, utc(at)) for rule, key, at in result}  # the last of each rule stays
 
 
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------

@@ -6,19 +6,22 @@ once (only outcomes that reached the register count)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import datetime, time
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
+from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.audit import AuditEvent
@@ -337,3 +340,55 @@ async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
         clock.advance(minutes=25)
     await sweep(signpost.ctx, signpost.ctx.clock.now())
     assert await alerts(signpost) == []
+
+
+# -- one episode, one alert ------------------------------------------------------------------------------
+
+
+async def test_an_episode_across_a_window_boundary_alerts_once_and_a_new_one_alerts_again(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Three shielded lookups late at night alert once per rule; a command and a sweep just past
+    midnight UTC (where a fixed window's bucket ends) find no new lookup and raise nothing. Once the
+    after-hours window has passed since its alert, three more late lookups are a new episode."""
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, history_days(DAY, 14), [person])
+    clock.set(at_uk(23, 40))  # UK time is UTC in November
+    for ref in shielded_kids(world, own=False)[:3]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=3)
+    await signpost.ctx.audit.settle()
+    episode = sorted(await alert_events(signpost))
+    assert episode == [f"after_hours: {WHO}", f"shielded_probing: {WHO}"]
+    clock.set(at_uk(23, 46) + timedelta(minutes=15))  # 00:01 the next day
+    await say_fresh(signpost, WHO, "help")
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert sorted(await alert_events(signpost)) == episode
+    assert len(await alerts(signpost)) == 2 * len(MANAGERS)
+    clock.set(at_uk(23, 46) + timedelta(hours=2, minutes=10))  # the after-hours alert is 2h10 old
+    for ref in [r for r in person.own if not world.kids[r].shielded][:3]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=3)
+    await signpost.ctx.audit.settle()
+    assert sorted(await alert_events(signpost)) == sorted([*episode, f"after_hours: {WHO}"])
+
+
+@pytest.fixture
+async def second(db_url: str, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    """Another replica: its own engine and monitor on the same database."""
+    other = build(Database.connect(db_url), keys, clock)
+    yield other
+    await other.close()
+
+
+async def test_two_replicas_sweeping_at_once_raise_an_alert_once(
+    signpost: Signpost, second: Signpost, world: World
+) -> None:
+    """Both replicas find the same lockouts at the same moment (or a second apart): one alert."""
+    for hour in (9, 13):
+        await audit_code_event(signpost, world, hour, Outcome.LOCKED, "code wrong; locked")
+    raised = await asyncio.gather(
+        sweep(signpost.ctx, at_uk(13, 1)), sweep(second.ctx, at_uk(13, 1) + timedelta(seconds=1))
+    )
+    assert [(f.rule, f.actor_id) for found in raised for f in found] == [("credential", WHO)]
+    await assert_alerted(signpost, world, "credential", "step-up code lockouts")
