@@ -253,8 +253,9 @@ async def credential(c: Check) -> str | None:
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
-    # Chat platforms only: the enrolment page, a batch match or the terminal is no second session.
-    used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now)
+    # Chat platforms only: the enrolment page, a batch match or the terminal is no second session;
+    # nor is a chat account a duty manager has just linked to them, in its first window.
+    used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now, p.platform_window)
     if len(used) >= 2:
         minutes = int(p.platform_window.total_seconds() // 60)
         return f"their identity was used from {' and '.join(sorted(used))} within {minutes} minutes"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Actio
 from store.audit.chain import utc
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
+from store.tables.people import ChatIdentity
 from store.tables.register import Child, Involvement
 
 
@@ -217,14 +218,29 @@ async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: d
     return int(result.scalar_one())
 
 
-async def chat_platforms(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> set[str]:
-    """The chat platforms an actor's events in [start, end] came from (events with an origin excluded)."""
+async def chat_platforms(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime, settling: timedelta = timedelta(0)
+) -> set[str]:
+    """The chat platforms an actor's events in [start, end] came from (events with an origin
+    excluded), leaving out a chat account's events in its first ``settling`` after it was linked
+    to them: a duty manager has just approved it, so its first use is no second session."""
+    last = func.max(AuditEvent.at)
+    linked = ChatIdentity.linked_at
     result = await session.execute(
-        select(AuditEvent.platform)
+        select(AuditEvent.platform, last, linked)
+        .outerjoin(
+            ChatIdentity,
+            and_(
+                ChatIdentity.platform == AuditEvent.platform,
+                ChatIdentity.tenant == AuditEvent.tenant,
+                ChatIdentity.user_id == AuditEvent.user_id,
+                ChatIdentity.practitioner_id == actor_id,
+            ),
+        )
         .where(AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _from_chat())
-        .distinct()
+        .group_by(AuditEvent.platform, AuditEvent.tenant, AuditEvent.user_id, linked)
     )
-    return set(result.scalars())
+    return {platform for platform, at, since in result if since is None or utc(at) >= utc(since) + settling}
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,3 +392,29 @@ async def test_two_replicas_sweeping_at_once_raise_an_alert_once(
     )
     assert [(f.rule, f.actor_id) for found in raised for f in found] == [("credential", WHO)]
     await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+
+
+async def test_a_chat_account_just_approved_is_no_second_session(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner working in Slack registers their Teams account and a duty manager approves it:
+    using both in the next minutes is onboarding, not a shared login. Once the account has been
+    linked for the platform window, using both within it alerts as before."""
+    slack, teams = Principal(Platform.SLACK, "T1", "U-slack"), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(10))
+    await say(signpost, slack, "help")
+    assert (await say(signpost, teams, f"register {WHO}")).outcome is Outcome.DONE
+    clock.advance(minutes=1)
+    assert (await say_fresh(signpost, "NS-DM01", "approve R1")).outcome is Outcome.DONE
+    for principal in (teams, slack, teams):
+        clock.advance(minutes=2)
+        assert (await say(signpost, principal, "help")).outcome is Outcome.INFO
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert await alerts(signpost) == []
+    clock.advance(minutes=10)
+    await say(signpost, slack, "help")
+    clock.advance(minutes=2)
+    await say(signpost, teams, "help")
+    await assert_alerted(signpost, world, "credential", "slack and teams")
