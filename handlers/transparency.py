@@ -160,6 +160,8 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
     seen = {c.authority for c in actions} | {r.authority for r in (*active, *registered)} | set(alert_las.values())
     authorities = tuple(sorted({*known, *(la for la in seen if la)}))
     tally = _Tally(authorities)
+    approved, denied = _decisions(actions, about_a_child=True)
+    linked, not_linked = _decisions(actions, about_a_child=False)
     sections = (
         tally.roles(
             "practitioners_registered",
@@ -181,10 +183,17 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
             "Decided by duty managers (counted in the duty manager's authority). Requests nobody decided in time "
             "expire; those are counted nationally only.",
             (
-                tally.row("Approved", _events(actions, Action.APPROVE, Outcome.DONE)),
-                tally.row("Denied", _events(actions, Action.DENY, Outcome.DONE)),
+                tally.row("Approved", approved),
+                tally.row("Denied", denied),
                 tally.national_row("Expired undecided", _total(actions, Action.REQUEST_EXPIRED)),
             ),
+        ),
+        Section(
+            "registrations",
+            "Chat accounts linked to practitioners",
+            "Requests to link a Slack or Teams account to a practitioner on the register, decided by duty managers "
+            "(counted in the duty manager's authority).",
+            (tally.row("Approved", linked), tally.row("Denied", not_linked)),
         ),
         _alerts_section(tally, alert_rules, alert_las),
         Section(
@@ -227,14 +236,31 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
 
 
 def _events(
-    rows: Sequence[counts.ActionCount], action: Action, outcome: Outcome | None = None
+    rows: Sequence[counts.ActionCount],
+    action: Action,
+    outcome: Outcome | None = None,
+    about_a_child: bool | None = None,
 ) -> dict[str | None, int]:
-    """Events of one action (and outcome) by authority; None collects events with no authority."""
+    """Events of one action (and outcome, and naming a child or not) by authority; None collects
+    events with no authority."""
     found: dict[str | None, int] = defaultdict(int)
     for row in rows:
-        if row.action == action.value and (outcome is None or row.outcome == outcome.value):
+        if (
+            row.action == action.value
+            and (outcome is None or row.outcome == outcome.value)
+            and (about_a_child is None or row.about_a_child == about_a_child)
+        ):
             found[row.authority] += row.count
     return found
+
+
+def _decisions(
+    rows: Sequence[counts.ActionCount], *, about_a_child: bool
+) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    """(approved, denied) that took effect: of access requests (which name the child) or of
+    registrations (which name none); both are ``approve`` and ``deny`` commands."""
+    approved = _events(rows, Action.APPROVE, Outcome.DONE, about_a_child)
+    return approved, _events(rows, Action.DENY, Outcome.DONE, about_a_child)
 
 
 def _total(rows: Sequence[counts.ActionCount], action: Action) -> int:

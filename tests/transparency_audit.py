@@ -59,7 +59,9 @@ PERSONAL = (
 )
 
 
-def chat(pid: str, action: Action, outcome: Outcome, at: datetime, detail: str = "") -> AuditRecord:
+def chat(
+    pid: str, action: Action, outcome: Outcome, at: datetime, detail: str = "", subjects: tuple[int, ...] = ()
+) -> AuditRecord:
     role, la = ROLES[pid]
     return AuditRecord(
         at=at,
@@ -73,7 +75,7 @@ def chat(pid: str, action: Action, outcome: Outcome, at: datetime, detail: str =
         channel="direct",
         action=action.value,
         outcome=outcome.value,
-        subject_refs=(9990000018,) if outcome is Outcome.ANSWERED else (),
+        subject_refs=(9990000018,) if outcome is Outcome.ANSWERED else subjects,
         result_count=1,
         correlation_id=uuid.uuid4().hex,
         detail=detail,
@@ -109,9 +111,16 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     records += [chat(t, Action.SEARCH, Outcome.ANSWERED, day) for t in TEACHERS]
     records.append(chat("S001", Action.SEARCH, Outcome.AMBIGUOUS, day))
     # Access requests decided by Northshire's duty manager: 6 approved, 1 denied; 5 expired undecided.
-    records += [chat("DM01", Action.APPROVE, Outcome.DONE, day) for _ in range(6)]
-    records.append(chat("DM01", Action.DENY, Outcome.DONE, day))
-    records.append(chat("DM01", Action.APPROVE, Outcome.REFUSED, day))  # not a decision
+    # A decision on an access request names the child; one on a registration names none.
+    shielded = (9990000050,)
+    records += [
+        chat("DM01", Action.APPROVE, Outcome.DONE, day, f"request {i} grant {i} 24h", shielded) for i in range(6)
+    ]
+    records.append(chat("DM01", Action.DENY, Outcome.DONE, day, "request 6 denied", shielded))
+    records.append(chat("DM01", Action.APPROVE, Outcome.REFUSED, day, "request 6 already denied", shielded))
+    # Registrations decided by the same duty manager: 5 approved, 2 denied. Not access requests.
+    records += [chat("DM01", Action.APPROVE, Outcome.DONE, day, f"registration R{i}") for i in range(1, 6)]
+    records += [chat("DM01", Action.DENY, Outcome.DONE, day, f"registration R{i}") for i in range(6, 8)]
     records += [
         origin_event(Origin.SCHEDULER, Action.REQUEST_EXPIRED, day, subjects=(9990000050,), detail=f"request {i}")
         for i in range(5)

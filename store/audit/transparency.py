@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform
@@ -32,6 +32,7 @@ class ActionCount:
     action: str
     outcome: str
     count: int
+    about_a_child: bool = False  # the events name a child: e.g. a decision on an access request, not a registration
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +65,18 @@ async def authorities(session: AsyncSession) -> list[str]:
 async def action_counts(
     session: AsyncSession, start: datetime, end: datetime, actions: Collection[str]
 ) -> list[ActionCount]:
-    """Events in ``[start, end)`` of these actions, grouped by authority, action and outcome."""
+    """Events in ``[start, end)`` of these actions, grouped by authority, action, outcome and whether
+    they name a child (an approval of an access request does; of a registration, none)."""
+    named = case((AuditEvent.subject_refs == "", 0), else_=1).label("names_a_child")  # grouped by its name
     stmt = (
-        select(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, func.count())
+        select(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, named, func.count())
         .where(_in(start, end), AuditEvent.action.in_(sorted(actions)))
-        .group_by(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome)
+        .group_by(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, named)
     )
-    return [ActionCount(la, action, outcome, int(n)) for la, action, outcome, n in await session.execute(stmt)]
+    return [
+        ActionCount(la, action, outcome, int(n), bool(child))
+        for la, action, outcome, child, n in await session.execute(stmt)
+    ]
 
 
 async def detail_counts(session: AsyncSession, start: datetime, end: datetime, action: str) -> list[tuple[str, int]]:
