@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.app import Signpost
-from handlers.vocabulary import Action, Origin, Outcome
+from handlers.vocabulary import Action, Actor, Origin, Outcome
 from store.audit import chain as audit_chain
 from store.audit.log import AuditRecord, append, origin_event
 from store.register.feeds import Feed, import_feeds
@@ -129,8 +129,15 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     alert = "signpost-misuse-monitor"
     records += [origin_event(Origin.SCHEDULER, Action.ALERT, day, who=alert, detail="enumeration: P001")] * 5
     records.append(origin_event(Origin.SCHEDULER, Action.ALERT, day, who=alert, detail="after_hours: S001"))
-    # Lead professionals told: 12 from Northshire lookups; no relay messages.
-    records += [chat("P002", Action.LEAD_PROFESSIONAL_INFORMED, Outcome.DONE, day) for _ in range(12)]
+    # Lead professionals told about Northshire lookups, one event a lookup as handlers.lead writes it:
+    # 10 lookups told one lead each, one (an authority telling everyone) two leads and a colleague:
+    # 12 leads and 1 other practitioner. No relay messages.
+    looker = Actor("P002", "Priya Shah", "School nurse", "Northshire School Health", "Northshire", frozenset())
+    told = [("1 lead, 0 other (lead)", 1)] * 10 + [("2 lead, 1 other (all)", 3)]
+    records += [
+        origin_event(Origin.SCHEDULER, Action.LEAD_PROFESSIONAL_INFORMED, day, actor=looker, result_count=n, detail=d)
+        for d, n in told
+    ]
     # Retention: 7 archived, 4 destroyed (suppressed) over two runs. Subject-access reports: 2 (suppressed).
     records.append(origin_event(Origin.SCHEDULER, Action.RETENTION, day, detail="archived 3 destroyed 4 sealed 0"))
     records.append(origin_event(Origin.SCHEDULER, Action.RETENTION, day, detail="archived 4 destroyed 0 sealed 0"))

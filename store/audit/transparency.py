@@ -36,6 +36,14 @@ class ActionCount:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailCount:
+    authority: str | None  # the actor's local authority; None for events no practitioner sent
+    detail: str
+    events: int
+    results: int  # their ``result_count``s summed
+
+
+@dataclass(frozen=True, slots=True)
 class RoleCount:
     authority: str | None  # None: the national figure (distinct people across every authority)
     role: str
@@ -87,6 +95,21 @@ async def detail_counts(session: AsyncSession, start: datetime, end: datetime, a
         .group_by(AuditEvent.detail)
     )
     return [(detail or "", int(n)) for detail, n in await session.execute(stmt)]
+
+
+async def detail_counts_by_authority(
+    session: AsyncSession, start: datetime, end: datetime, action: str
+) -> list[DetailCount]:
+    """Events of one action in ``[start, end)``, grouped by authority and detail: how many, and
+    their result counts summed (e.g. lead professionals told: "2 lead, 1 other (all)")."""
+    stmt = (
+        select(AuditEvent.actor_la, AuditEvent.detail, func.count(), func.sum(AuditEvent.result_count))
+        .where(_in(start, end), AuditEvent.action == action)
+        .group_by(AuditEvent.actor_la, AuditEvent.detail)
+    )
+    return [
+        DetailCount(la, detail or "", int(n), int(told or 0)) for la, detail, n, told in await session.execute(stmt)
+    ]
 
 
 async def active_by_role(session: AsyncSession, start: datetime, end: datetime) -> list[RoleCount]:

@@ -72,6 +72,7 @@ async def test_report_counts_the_known_october_audit_per_authority_and_suppresse
         ("misuse_alerts", "After hours"): {NATIONAL: LESS, N: 0, S: LESS},
         ("misuse_alerts", "Probing"): {NATIONAL: 0, N: 0, S: 0},
         ("contacts", "Lead professionals informed"): {NATIONAL: 12, N: 12, S: 0},
+        ("contacts", "Other practitioners informed"): {NATIONAL: LESS, N: LESS, S: 0},
         ("contacts", "Relay messages and answers sent"): {NATIONAL: 0, N: 0, S: 0},
         ("children", "Archived"): {NATIONAL: 7, N: None, S: None},
         ("children", "Destroyed"): {NATIONAL: LESS, N: None, S: None},
