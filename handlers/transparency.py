@@ -31,6 +31,7 @@ NATIONAL = "All authorities"
 ALL_ROLES = "All roles"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _RETENTION = re.compile(r"\barchived (\d+) destroyed (\d+)\b")
+_TOLD = re.compile(r"^(\d+) lead, (\d+) other\b")  # handlers.lead: one event per lookup, counting who was told
 
 LOOKUP_OUTCOMES = (
     (Outcome.ANSWERED, "Answered (contact details shown)"),
@@ -44,7 +45,6 @@ REPORTED_ACTIONS = (
     Action.APPROVE,
     Action.DENY,
     Action.REQUEST_EXPIRED,
-    Action.LEAD_PROFESSIONAL_INFORMED,
     Action.RELAY_MESSAGE,
     Action.SAR,
 )
@@ -152,14 +152,19 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
         actions = await counts.action_counts(session, start, end, {a.value for a in REPORTED_ACTIONS})
         alerts = await counts.detail_counts(session, start, end, Action.ALERT.value)
         retention = await counts.detail_counts(session, start, end, Action.RETENTION.value)
+        told = await counts.detail_counts_by_authority(session, start, end, Action.LEAD_PROFESSIONAL_INFORMED.value)
         active = await counts.active_by_role(session, start, end)
         registered = await counts.registered_by_role(session)
         alert_rules = [_split_alert(detail, n) for detail, n in alerts]
         alert_las = await counts.authorities_of(session, (pid for _, pid, _ in alert_rules if pid))
         chain = await counts.chain_at(session, end)
-    seen = {c.authority for c in actions} | {r.authority for r in (*active, *registered)} | set(alert_las.values())
+    seen = {c.authority for c in actions} | {t.authority for t in told} | {r.authority for r in (*active, *registered)}
+    seen |= set(alert_las.values())
     authorities = tuple(sorted({*known, *(la for la in seen if la)}))
     tally = _Tally(authorities)
+    approved, denied = _decisions(actions, about_a_child=True)
+    linked, not_linked = _decisions(actions, about_a_child=False)
+    leads, others = _told(told)
     sections = (
         tally.roles(
             "practitioners_registered",
@@ -181,19 +186,29 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
             "Decided by duty managers (counted in the duty manager's authority). Requests nobody decided in time "
             "expire; those are counted nationally only.",
             (
-                tally.row("Approved", _events(actions, Action.APPROVE, Outcome.DONE)),
-                tally.row("Denied", _events(actions, Action.DENY, Outcome.DONE)),
+                tally.row("Approved", approved),
+                tally.row("Denied", denied),
                 tally.national_row("Expired undecided", _total(actions, Action.REQUEST_EXPIRED)),
             ),
+        ),
+        Section(
+            "registrations",
+            "Chat accounts linked to practitioners",
+            "Requests to link a Slack or Teams account to a practitioner on the register, decided by duty managers "
+            "(counted in the duty manager's authority).",
+            (tally.row("Approved", linked), tally.row("Denied", not_linked)),
         ),
         _alerts_section(tally, alert_rules, alert_las),
         Section(
             "contacts",
             "Lead professionals told and messages relayed",
-            "Notices sent to a child's lead professional when another practitioner found the child, and messages "
-            "relayed to the lead professional of a shielded child (counted in the sender's authority).",
+            "Notices sent to a child's lead professional (and, where the child's authority asks, to everyone "
+            "currently working with the child) when another practitioner found the child, counted once for each "
+            "person told; and messages relayed to the lead professional of a shielded child (counted in the "
+            "sender's authority).",
             (
-                tally.row("Lead professionals informed", _events(actions, Action.LEAD_PROFESSIONAL_INFORMED)),
+                tally.row("Lead professionals informed", leads),
+                tally.row("Other practitioners informed", others),
                 tally.row("Relay messages and answers sent", _events(actions, Action.RELAY_MESSAGE, Outcome.DONE)),
             ),
         ),
@@ -227,14 +242,31 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
 
 
 def _events(
-    rows: Sequence[counts.ActionCount], action: Action, outcome: Outcome | None = None
+    rows: Sequence[counts.ActionCount],
+    action: Action,
+    outcome: Outcome | None = None,
+    about_a_child: bool | None = None,
 ) -> dict[str | None, int]:
-    """Events of one action (and outcome) by authority; None collects events with no authority."""
+    """Events of one action (and outcome, and naming a child or not) by authority; None collects
+    events with no authority."""
     found: dict[str | None, int] = defaultdict(int)
     for row in rows:
-        if row.action == action.value and (outcome is None or row.outcome == outcome.value):
+        if (
+            row.action == action.value
+            and (outcome is None or row.outcome == outcome.value)
+            and (about_a_child is None or row.about_a_child == about_a_child)
+        ):
             found[row.authority] += row.count
     return found
+
+
+def _decisions(
+    rows: Sequence[counts.ActionCount], *, about_a_child: bool
+) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    """(approved, denied) that took effect: of access requests (which name the child) or of
+    registrations (which name none); both are ``approve`` and ``deny`` commands."""
+    approved = _events(rows, Action.APPROVE, Outcome.DONE, about_a_child)
+    return approved, _events(rows, Action.DENY, Outcome.DONE, about_a_child)
 
 
 def _total(rows: Sequence[counts.ActionCount], action: Action) -> int:
@@ -271,6 +303,21 @@ class _Tally:
         return Section(
             key, title, note, tuple(self.row(label, _events(rows, action, o)) for o, label in LOOKUP_OUTCOMES)
         )
+
+
+def _told(rows: Iterable[counts.DetailCount]) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    """(lead professionals, other practitioners) told, by the looker's authority: each event is one
+    lookup and says how many of each it told (an event without that says only its result count)."""
+    leads: dict[str | None, int] = defaultdict(int)
+    others: dict[str | None, int] = defaultdict(int)
+    for row in rows:
+        found = _TOLD.match(row.detail)
+        if found is None:
+            leads[row.authority] += row.results
+        else:
+            leads[row.authority] += int(found.group(1)) * row.events
+            others[row.authority] += int(found.group(2)) * row.events
+    return leads, others
 
 
 def _split_alert(detail: str, n: int) -> tuple[str, str, int]:

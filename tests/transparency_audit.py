@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.app import Signpost
-from handlers.vocabulary import Action, Origin, Outcome
+from handlers.vocabulary import Action, Actor, Origin, Outcome
 from store.audit import chain as audit_chain
 from store.audit.log import AuditRecord, append, origin_event
 from store.register.feeds import Feed, import_feeds
@@ -59,7 +59,9 @@ PERSONAL = (
 )
 
 
-def chat(pid: str, action: Action, outcome: Outcome, at: datetime, detail: str = "") -> AuditRecord:
+def chat(
+    pid: str, action: Action, outcome: Outcome, at: datetime, detail: str = "", subjects: tuple[int, ...] = ()
+) -> AuditRecord:
     role, la = ROLES[pid]
     return AuditRecord(
         at=at,
@@ -73,7 +75,7 @@ def chat(pid: str, action: Action, outcome: Outcome, at: datetime, detail: str =
         channel="direct",
         action=action.value,
         outcome=outcome.value,
-        subject_refs=(9990000018,) if outcome is Outcome.ANSWERED else (),
+        subject_refs=(9990000018,) if outcome is Outcome.ANSWERED else subjects,
         result_count=1,
         correlation_id=uuid.uuid4().hex,
         detail=detail,
@@ -109,9 +111,16 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     records += [chat(t, Action.SEARCH, Outcome.ANSWERED, day) for t in TEACHERS]
     records.append(chat("S001", Action.SEARCH, Outcome.AMBIGUOUS, day))
     # Access requests decided by Northshire's duty manager: 6 approved, 1 denied; 5 expired undecided.
-    records += [chat("DM01", Action.APPROVE, Outcome.DONE, day) for _ in range(6)]
-    records.append(chat("DM01", Action.DENY, Outcome.DONE, day))
-    records.append(chat("DM01", Action.APPROVE, Outcome.REFUSED, day))  # not a decision
+    # A decision on an access request names the child; one on a registration names none.
+    shielded = (9990000050,)
+    records += [
+        chat("DM01", Action.APPROVE, Outcome.DONE, day, f"request {i} grant {i} 24h", shielded) for i in range(6)
+    ]
+    records.append(chat("DM01", Action.DENY, Outcome.DONE, day, "request 6 denied", shielded))
+    records.append(chat("DM01", Action.APPROVE, Outcome.REFUSED, day, "request 6 already denied", shielded))
+    # Registrations decided by the same duty manager: 5 approved, 2 denied. Not access requests.
+    records += [chat("DM01", Action.APPROVE, Outcome.DONE, day, f"registration R{i}") for i in range(1, 6)]
+    records += [chat("DM01", Action.DENY, Outcome.DONE, day, f"registration R{i}") for i in range(6, 8)]
     records += [
         origin_event(Origin.SCHEDULER, Action.REQUEST_EXPIRED, day, subjects=(9990000050,), detail=f"request {i}")
         for i in range(5)
@@ -120,8 +129,15 @@ async def write_known_audit(app: Signpost) -> KnownAudit:
     alert = "signpost-misuse-monitor"
     records += [origin_event(Origin.SCHEDULER, Action.ALERT, day, who=alert, detail="enumeration: P001")] * 5
     records.append(origin_event(Origin.SCHEDULER, Action.ALERT, day, who=alert, detail="after_hours: S001"))
-    # Lead professionals told: 12 from Northshire lookups; no relay messages.
-    records += [chat("P002", Action.LEAD_PROFESSIONAL_INFORMED, Outcome.DONE, day) for _ in range(12)]
+    # Lead professionals told about Northshire lookups, one event a lookup as handlers.lead writes it:
+    # 10 lookups told one lead each, one (an authority telling everyone) two leads and a colleague:
+    # 12 leads and 1 other practitioner. No relay messages.
+    looker = Actor("P002", "Priya Shah", "School nurse", "Northshire School Health", "Northshire", frozenset())
+    told = [("1 lead, 0 other (lead)", 1)] * 10 + [("2 lead, 1 other (all)", 3)]
+    records += [
+        origin_event(Origin.SCHEDULER, Action.LEAD_PROFESSIONAL_INFORMED, day, actor=looker, result_count=n, detail=d)
+        for d, n in told
+    ]
     # Retention: 7 archived, 4 destroyed (suppressed) over two runs. Subject-access reports: 2 (suppressed).
     records.append(origin_event(Origin.SCHEDULER, Action.RETENTION, day, detail="archived 3 destroyed 4 sealed 0"))
     records.append(origin_event(Origin.SCHEDULER, Action.RETENTION, day, detail="archived 4 destroyed 0 sealed 0"))

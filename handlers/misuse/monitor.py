@@ -8,9 +8,13 @@ every rule for every practitioner active lately, catching events written inside 
 transactions (step-up lockouts, access requests) and anything the live path skipped.
 
 Each rule asks a few counts of the audit log through the (actor_id, at) index; none scans it.
-An alert is raised once per rule, practitioner and window (a claimed row, so also across
-replicas): a notice to the practitioner's duty managers (admins when the authority has none) and
-an audit event of its own (action "alert"). Alerts describe counts and times only, never a child.
+An alert is raised at most once per rule and practitioner in the rule's window: while the last
+alert of that rule about them is younger than the window, the rule is not counted again (a pattern
+that straddles midnight is one episode, not two); once it is older, the rule's window holds only
+events after it, so a new alert is about a new episode. Each alert claims a row keyed by the one
+before it, so replicas racing to raise the same alert claim the same key and one wins. An alert is
+a notice to the practitioner's duty managers (admins when the authority has none) and an audit
+event of its own (action "alert"). Alerts describe counts and times only, never a child.
 """
 
 from __future__ import annotations
@@ -230,13 +234,16 @@ async def after_hours(c: Check) -> str | None:
 
 
 async def shielded_probing(c: Check) -> str | None:
-    """Repeatedly reaching shielded records without requesting access to them."""
+    """Repeatedly reaching shielded records that are not theirs, with no access request or relay message."""
     p = c.policy
     count = await misuse.shielded_without_request(c.session, c.actor.practitioner_id, c.since(p.shielded_window), c.now)
     if count < p.shielded_min:
         return None
     hours = int(p.shielded_window.total_seconds() // 3600)
-    return f"{count} shielded records reached in the last {hours} hours without an access request"
+    return (
+        f"{count} shielded records, none with an involvement of theirs, reached in the last {hours} hours "
+        "without an access request or a relay message"
+    )
 
 
 async def credential(c: Check) -> str | None:
@@ -246,8 +253,9 @@ async def credential(c: Check) -> str | None:
     if lockouts >= p.lockout_min:
         hours = int(p.lockout_window.total_seconds() // 3600)
         return f"{lockouts} step-up code lockouts in the last {hours} hours"
-    # Chat platforms only: the enrolment page, a batch match or the terminal is no second session.
-    used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now)
+    # Chat platforms only: the enrolment page, a batch match or the terminal is no second session;
+    # nor is a chat account a duty manager has just linked to them, in its first window.
+    used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now, p.platform_window)
     if len(used) >= 2:
         minutes = int(p.platform_window.total_seconds() // 60)
         return f"their identity was used from {' and '.join(sorted(used))} within {minutes} minutes"
@@ -294,41 +302,48 @@ async def evaluate(
     actor_id: str,
     rules: Iterable[str],
     now: datetime,
-    claimed: set[str] | None = None,
+    known: dict[tuple[str, str], datetime] | None = None,
 ) -> list[Finding]:
-    """Run the named rules for one practitioner and raise an alert for each that fires (once per window).
+    """Run the named rules for one practitioner and raise an alert for each that fires, unless the
+    same rule's last alert about them is younger than its window (``covered``).
 
-    A rule that already fired in this window would only be refused by ``claim``: its counts are
-    skipped. Which fired is asked of the database (any replica's alerts), or, given ``claimed``,
-    taken from that set of alert keys known to be claimed (claims are never withdrawn), which
-    this adds to: the live path asks nothing more of the database when no alert was raised.
+    A covered rule's counts are skipped. When each rule last fired is asked of the database (any
+    replica's alerts), or, given ``known``, taken from that map of (practitioner, rule) to the
+    latest alert seen (alerts are never withdrawn), which this keeps up to date: the live path
+    asks nothing more of the database when no alert was raised.
     """
-    keys = {rule: alert_key(policy, rule, actor_id, now) for rule in rules}
+    rules = list(rules)
     async with ctx.db.read() as session:
-        if claimed is None:
-            raised = await misuse.claimed(session, list(keys.values()))
+        if known is None:
+            last = {rule: r.raised_at for rule, r in (await misuse.last_raised(session, actor_id, rules)).items()}
         else:
-            raised = claimed & set(keys.values())
-        if raised >= set(keys.values()):
+            last = {rule: known[(actor_id, rule)] for rule in rules if (actor_id, rule) in known}
+        due = [rule for rule in rules if not covered(policy, rule, last.get(rule), now)]
+        if not due:
             return []
         actor = await practitioners.get_actor(session, actor_id)
         if actor is None:
             return []
         check = Check(session, ctx.sealer, policy, actor, now)
         findings = []
-        for rule, key in keys.items():
-            if key in raised:
-                continue
+        for rule in due:
             summary = await RULES[rule](check)
             if summary is not None:
                 findings.append(Finding(rule, actor_id, summary))
     alerted = []
     for finding in findings:
-        if await raise_alert(ctx, policy, actor, finding, now):
+        raised, latest = await raise_alert(ctx, policy, actor, finding, now)
+        if raised:
             alerted.append(finding)
-        if claimed is not None:
-            claimed.add(keys[finding.rule])  # ours now, or already another's
+        if known is not None:
+            known[(actor_id, finding.rule)] = latest  # ours now, or another's that covers it
     return alerted
+
+
+def covered(policy: MisusePolicy, rule: str, last: datetime | None, now: datetime) -> bool:
+    """True while the rule's last alert about this practitioner (at ``last``) is within its window
+    of ``now``: the events the rule would count overlap the ones that alert was about."""
+    return last is not None and utc(last) >= utc(now) - policy.window(rule)
 
 
 def _digest(text: str, size: int) -> str:
@@ -344,18 +359,28 @@ def alert_text(actor: Actor, finding: Finding) -> str:
     )
 
 
-def alert_key(policy: MisusePolicy, rule: str, actor_id: str, now: datetime) -> str:
-    """The claim that makes an alert once per rule, practitioner and window (``now``'s bucket of it)."""
-    bucket = int(utc(now).timestamp() // policy.window(rule).total_seconds())
-    return "misuse:" + _digest(f"{rule}|{actor_id}|{bucket}", 40)
+def alert_key(rule: str, actor_id: str, previous: misuse.Raised | None) -> str:
+    """The claim that makes an alert once per episode: the successor of this rule's last alert about
+    the practitioner, so every replica raising the same alert claims the same key."""
+    after = previous.dedupe_key if previous else ""
+    return "misuse:" + _digest(f"{rule}|{actor_id}|after|{after}", 40)
 
 
-async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime) -> bool:
-    """Notify the duty managers and audit the alert, unless this rule already fired in this window."""
-    key = alert_key(policy, finding.rule, finding.actor_id, now)
+async def raise_alert(
+    ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime
+) -> tuple[bool, datetime]:
+    """Notify the duty managers and audit the alert, unless an alert of this rule about them is
+    still within its window. Returns whether this raised it, and when the alert covering the rule
+    now was raised (this one, or another replica's)."""
+    rule, who = finding.rule, finding.actor_id
     async with ctx.db.write() as session:
-        if not await misuse.claim(session, key, finding.rule, finding.actor_id, now):
-            return False
+        previous = (await misuse.last_raised(session, who, [rule])).get(rule)
+        if previous is not None and covered(policy, rule, previous.raised_at, now):
+            return False, previous.raised_at
+        key = alert_key(rule, who, previous)
+        if not await misuse.claim(session, key, rule, who, now):  # another replica, just now
+            other = (await misuse.last_raised(session, who, [rule])).get(rule)
+            return False, other.raised_at if other else utc(now)
         recipients = await practitioners.holders(
             session, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
         )
@@ -363,8 +388,8 @@ async def raise_alert(ctx: Context, policy: MisusePolicy, actor: Actor, finding:
         notices = [Notice(r, NOTICE_KIND, text, dedupe_key=f"{key}:{_digest(r, 16)}") for r in recipients]
         await ctx.notices.enqueue(session, notices, now)
         await append(session, [_alert_record(finding, len(recipients), now)])
-    log.warning("misuse_alert", rule=finding.rule, actor_id=finding.actor_id, recipients=len(recipients))
-    return True
+    log.warning("misuse_alert", rule=rule, actor_id=who, recipients=len(recipients))
+    return True, utc(now)
 
 
 def _alert_record(finding: Finding, recipients: int, now: datetime) -> AuditRecord:
@@ -379,11 +404,12 @@ class MisuseMonitor:
     ctx: Context
     policy: MisusePolicy = field(default_factory=MisusePolicy)
     _checked: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    _claimed: set[str] = field(default_factory=set)  # alert keys seen claimed: rules not worth counting again
+    # (practitioner, rule): the latest alert seen, whoever raised it; a rule it covers is not counted
+    _raised: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     async def after_commit(self, records: Sequence[AuditRecord]) -> None:
-        if len(self._claimed) > 50_000:  # old windows' keys: never asked for again
-            self._claimed.clear()
+        if len(self._raised) > 50_000:  # mostly old alerts: forgetting one costs a read, not an alert
+            self._raised.clear()
         due = self._due(records)
         if not due:
             return
@@ -398,7 +424,7 @@ class MisuseMonitor:
             counts = bounds.get(actor_id, none)
             possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]
             if possible:
-                await evaluate(self.ctx, self.policy, actor_id, possible, now, self._claimed)
+                await evaluate(self.ctx, self.policy, actor_id, possible, now, self._raised)
 
     def _due(self, records: Sequence[AuditRecord]) -> dict[str, tuple[set[str], datetime]]:
         """Per actor: the rules their new events could trip (not checked within ``recheck``), and as of when.

@@ -1,39 +1,56 @@
-"""Misuse detection's store: alerts already raised (one row per rule, practitioner and window, so
-each fires once across replicas) and the indexed counts the rules ask for."""
+"""Misuse detection's store: alerts already raised (one row per alert; each rule's alerts about a
+practitioner form a chain, each keyed by the one before it, so two replicas raising the same alert
+claim the same key and one wins) and the indexed counts the rules ask for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
+from store.audit.chain import utc
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
+from store.tables.people import ChatIdentity
 from store.tables.register import Child, Involvement
 
 
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """The latest alert of one rule about one practitioner."""
+
+    dedupe_key: str
+    raised_at: datetime
+
+
 async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str, now: datetime) -> bool:
-    """Record an alert; False when this (rule, actor, window) was already raised, by any replica."""
+    """Record an alert; False when this key was already claimed, by any replica (a racing claim
+    waits for the other's transaction, then finds its row)."""
     result = await session.execute(
         dialect_insert(session)(MisuseAlert)
-        .values(dedupe_key=dedupe_key, rule=rule, actor_id=actor_id, raised_at=now)
+        .values(dedupe_key=dedupe_key, rule=rule, actor_id=actor_id, raised_at=utc(now))  # SQLite keeps no offset
         .on_conflict_do_nothing(index_elements=[MisuseAlert.dedupe_key])
         .returning(MisuseAlert.dedupe_key)
     )
     return result.first() is not None
 
 
-async def claimed(session: AsyncSession, dedupe_keys: list[str]) -> set[str]:
-    """Which of these alerts were already raised (by any replica): one query for a practitioner's rules."""
-    if not dedupe_keys:
-        return set()
-    result = await session.execute(select(MisuseAlert.dedupe_key).where(MisuseAlert.dedupe_key.in_(dedupe_keys)))
-    return set(result.scalars())
+async def last_raised(session: AsyncSession, actor_id: str, rules: Collection[str]) -> dict[str, Raised]:
+    """Per rule, the latest alert about this practitioner (by any replica): one read through the
+    index on ``actor_id`` (a practitioner has few alerts, or none)."""
+    if not rules:
+        return {}
+    result = await session.execute(
+        select(MisuseAlert.rule, MisuseAlert.dedupe_key, MisuseAlert.raised_at)
+        .where(MisuseAlert.actor_id == actor_id, MisuseAlert.rule.in_(sorted(rules)))
+        .order_by(MisuseAlert.raised_at, MisuseAlert.dedupe_key)
+    )
+    return {rule: Raised(key, utc(at)) for rule, key, at in result}  # the last of each rule stays
 
 
 # -- the counts the rules need: each one indexed by (actor_id, at) on audit_events -------------------
@@ -45,9 +62,26 @@ async def claimed(session: AsyncSession, dedupe_keys: list[str]) -> set[str]:
 REQUEST_ACTIONS = (Action.REQUEST_ACCESS, "request", "access_request")  # and earlier spellings
 
 
+def _states_a_purpose() -> ColumnElement[bool]:
+    """An event in which the actor said why they want a shielded child: an access request (whatever
+    came of it), or a relay message passed on to the child's lead (the shielded answer offers
+    both). A relay message refused (a name in it, the rate limit) passed nothing on."""
+    relayed = and_(AuditEvent.action == Action.RELAY_MESSAGE, AuditEvent.outcome == Outcome.DONE)
+    return or_(AuditEvent.action.in_(REQUEST_ACTIONS), relayed)
+
+
 def _from_chat() -> ColumnElement[bool]:
     """Events a chat user sent: not one of the origins (terminal, scheduler, enrolment page, batch)."""
     return AuditEvent.platform.not_in(sorted(ORIGINS))
+
+
+def _involved(actor_id: str) -> ColumnElement[bool]:
+    """The subject is a child the actor works or worked with: looking them up is their own work."""
+    return (
+        select(Involvement.id)
+        .where(Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id)
+        .exists()
+    )
 
 
 def _lookups(actor_id: str, start: datetime, end: datetime) -> Select[int]:
@@ -127,16 +161,13 @@ async def out_of_area_children(
 ) -> int:
     """Distinct children outside the actor's authority, none involving them, whose records they saw."""
     seqs = _lookups(actor_id, start, end).where(AuditEvent.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))).subquery()
-    involved = select(Involvement.id).where(
-        Involvement.child_ref == AuditSubject.child_ref, Involvement.practitioner_id == actor_id
-    )
     result = await session.execute(
         select(func.count(func.distinct(AuditSubject.child_ref)))
         .join(Child, Child.ref == AuditSubject.child_ref)
         .where(
             AuditSubject.seq.in_(select(seqs.c.seq)),
             Child.local_authority != local_authority,
-            ~involved.exists(),
+            ~_involved(actor_id),
         )
     )
     return int(result.scalar_one())
@@ -156,16 +187,17 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
 
 
 async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
-    """Distinct shielded children an actor reached in [start, end] without ever requesting access to them."""
+    """Distinct shielded children an actor reached in [start, end] with no stated purpose: never
+    involved with them, never requesting access to them, never sending their lead a relay message."""
     hits = _lookups(actor_id, start, end).where(AuditEvent.outcome == Outcome.SHIELDED).subquery()
-    requested = (
+    stated = (
         select(AuditSubject.child_ref)
         .join(AuditEvent, AuditEvent.seq == AuditSubject.seq)
-        .where(AuditEvent.actor_id == actor_id, AuditEvent.action.in_(REQUEST_ACTIONS))
+        .where(AuditEvent.actor_id == actor_id, _states_a_purpose())
     )
     result = await session.execute(
         select(func.count(func.distinct(AuditSubject.child_ref))).where(
-            AuditSubject.seq.in_(select(hits.c.seq)), AuditSubject.child_ref.not_in(requested)
+            AuditSubject.seq.in_(select(hits.c.seq)), AuditSubject.child_ref.not_in(stated), ~_involved(actor_id)
         )
     )
     return int(result.scalar_one())
@@ -186,14 +218,29 @@ async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: d
     return int(result.scalar_one())
 
 
-async def chat_platforms(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> set[str]:
-    """The chat platforms an actor's events in [start, end] came from (events with an origin excluded)."""
+async def chat_platforms(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime, settling: timedelta = timedelta(0)
+) -> set[str]:
+    """The chat platforms an actor's events in [start, end] came from (events with an origin
+    excluded), leaving out a chat account's events in its first ``settling`` after it was linked
+    to them: a duty manager has just approved it, so its first use is no second session."""
+    last = func.max(AuditEvent.at)
+    linked = ChatIdentity.linked_at
     result = await session.execute(
-        select(AuditEvent.platform)
+        select(AuditEvent.platform, last, linked)
+        .outerjoin(
+            ChatIdentity,
+            and_(
+                ChatIdentity.platform == AuditEvent.platform,
+                ChatIdentity.tenant == AuditEvent.tenant,
+                ChatIdentity.user_id == AuditEvent.user_id,
+                ChatIdentity.practitioner_id == actor_id,
+            ),
+        )
         .where(AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _from_chat())
-        .distinct()
+        .group_by(AuditEvent.platform, AuditEvent.tenant, AuditEvent.user_id, linked)
     )
-    return set(result.scalars())
+    return {platform for platform, at, since in result if since is None or utc(at) >= utc(since) + settling}
 
 
 @dataclass(frozen=True, slots=True)

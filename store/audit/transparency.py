@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform
@@ -32,6 +32,15 @@ class ActionCount:
     action: str
     outcome: str
     count: int
+    about_a_child: bool = False  # the events name a child: e.g. a decision on an access request, not a registration
+
+
+@dataclass(frozen=True, slots=True)
+class DetailCount:
+    authority: str | None  # the actor's local authority; None for events no practitioner sent
+    detail: str
+    events: int
+    results: int  # their ``result_count``s summed
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +73,18 @@ async def authorities(session: AsyncSession) -> list[str]:
 async def action_counts(
     session: AsyncSession, start: datetime, end: datetime, actions: Collection[str]
 ) -> list[ActionCount]:
-    """Events in ``[start, end)`` of these actions, grouped by authority, action and outcome."""
+    """Events in ``[start, end)`` of these actions, grouped by authority, action, outcome and whether
+    they name a child (an approval of an access request does; of a registration, none)."""
+    named = case((AuditEvent.subject_refs == "", 0), else_=1).label("names_a_child")  # grouped by its name
     stmt = (
-        select(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, func.count())
+        select(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, named, func.count())
         .where(_in(start, end), AuditEvent.action.in_(sorted(actions)))
-        .group_by(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome)
+        .group_by(AuditEvent.actor_la, AuditEvent.action, AuditEvent.outcome, named)
     )
-    return [ActionCount(la, action, outcome, int(n)) for la, action, outcome, n in await session.execute(stmt)]
+    return [
+        ActionCount(la, action, outcome, int(n), bool(child))
+        for la, action, outcome, child, n in await session.execute(stmt)
+    ]
 
 
 async def detail_counts(session: AsyncSession, start: datetime, end: datetime, action: str) -> list[tuple[str, int]]:
@@ -81,6 +95,21 @@ async def detail_counts(session: AsyncSession, start: datetime, end: datetime, a
         .group_by(AuditEvent.detail)
     )
     return [(detail or "", int(n)) for detail, n in await session.execute(stmt)]
+
+
+async def detail_counts_by_authority(
+    session: AsyncSession, start: datetime, end: datetime, action: str
+) -> list[DetailCount]:
+    """Events of one action in ``[start, end)``, grouped by authority and detail: how many, and
+    their result counts summed (e.g. lead professionals told: "2 lead, 1 other (all)")."""
+    stmt = (
+        select(AuditEvent.actor_la, AuditEvent.detail, func.count(), func.sum(AuditEvent.result_count))
+        .where(_in(start, end), AuditEvent.action == action)
+        .group_by(AuditEvent.actor_la, AuditEvent.detail)
+    )
+    return [
+        DetailCount(la, detail or "", int(n), int(told or 0)) for la, detail, n, told in await session.execute(stmt)
+    ]
 
 
 async def active_by_role(session: AsyncSession, start: datetime, end: datetime) -> list[RoleCount]:

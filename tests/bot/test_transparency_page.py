@@ -71,7 +71,7 @@ async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_num
 
     assert scripts == 0
     assert "October 2026" in text and "fewer than 5" in text
-    assert len(charts) == 9 and all(c["role"] == "img" and c["width"] > 300 and c["height"] > 20 for c in charts)
+    assert len(charts) == 10 and all(c["role"] == "img" and c["width"] > 300 and c["height"] > 20 for c in charts)
     keyed = next(c for c in charts if c["id"] == "chart-lookups_keyed")
     assert keyed["title"] == "Lookups by reference, all authorities, October 2026"
     assert keyed["label"] == (

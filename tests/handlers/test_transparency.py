@@ -16,11 +16,11 @@ from bot.app import Signpost
 from bot.transparency_page import page, to_csv, to_json
 from handlers.clock import FakeClock
 from handlers.transparency import NATIONAL, Figure, Report, ReportError, build, month_range
-from handlers.vocabulary import Action, Outcome
+from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import append
 from store.tables.audit import AuditChainEntry, AuditEvent
 from tests.factories import AMY, say
-from tests.stepup_helpers import ensure_enrolled
+from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.transparency_audit import MONTH, NOW, OCT, PERSONAL, chat, load_people, write_known_audit
 
 N, S = "Northshire", "Southvale"
@@ -66,10 +66,13 @@ async def test_report_counts_the_known_october_audit_per_authority_and_suppresse
         ("access_requests", "Approved"): {NATIONAL: 6, N: 6, S: 0},
         ("access_requests", "Denied"): {NATIONAL: LESS, N: LESS, S: 0},
         ("access_requests", "Expired undecided"): {NATIONAL: 5, N: None, S: None},
+        ("registrations", "Approved"): {NATIONAL: 5, N: 5, S: 0},
+        ("registrations", "Denied"): {NATIONAL: LESS, N: LESS, S: 0},
         ("misuse_alerts", "Enumeration"): {NATIONAL: 5, N: 5, S: 0},
         ("misuse_alerts", "After hours"): {NATIONAL: LESS, N: 0, S: LESS},
         ("misuse_alerts", "Probing"): {NATIONAL: 0, N: 0, S: 0},
         ("contacts", "Lead professionals informed"): {NATIONAL: 12, N: 12, S: 0},
+        ("contacts", "Other practitioners informed"): {NATIONAL: LESS, N: LESS, S: 0},
         ("contacts", "Relay messages and answers sent"): {NATIONAL: 0, N: 0, S: 0},
         ("children", "Archived"): {NATIONAL: 7, N: None, S: None},
         ("children", "Destroyed"): {NATIONAL: LESS, N: None, S: None},
@@ -152,6 +155,24 @@ async def test_real_lookups_through_the_dispatcher_are_counted_in_the_lookers_au
         assert reply.outcome is Outcome.ANSWERED
     report = await build(signpost.ctx.db, NOW, MONTH)
     assert published(report, "lookups_keyed", "Answered (contact details shown)") == {NATIONAL: 5, N: 5, S: 0}
+
+
+async def test_registration_decisions_are_not_counted_as_access_request_decisions(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Three chat accounts registered through the dispatcher, two approved and one denied by DM01, and
+    no shielded record asked for: no access request was decided, and the registrations show as such."""
+    await load_people(signpost)
+    clock.set(OCT + timedelta(days=3))
+    for n, pid in enumerate(("P001", "P002", "TCH01"), start=1):
+        asked = await say(signpost, Principal(Platform.SLACK, "T1", f"U-new-{n}"), f"register {pid}")
+        assert asked.outcome is Outcome.DONE, asked
+    for decision in ("approve R1", "approve R2", "deny R3 not theirs"):
+        assert (await say_fresh(signpost, "DM01", decision)).outcome is Outcome.DONE, decision
+    report = await build(signpost.ctx.db, NOW, MONTH)
+    for measure in ("Approved", "Denied"):
+        assert published(report, "access_requests", measure) == {NATIONAL: 0, N: 0, S: 0}, measure
+        assert published(report, "registrations", measure) == {NATIONAL: LESS, N: LESS, S: 0}, measure
 
 
 async def test_report_runs_a_fixed_number_of_grouped_queries_however_long_the_audit(known: Signpost) -> None:

@@ -6,19 +6,22 @@ once (only outcomes that reached the register count)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import datetime, time
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
+from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.audit import AuditEvent
@@ -152,10 +155,10 @@ async def test_shielded_probing_fires_without_access_requests(
     signpost: Signpost, clock: FakeClock, world: World
 ) -> None:
     clock.set(at_uk(10))
-    shielded = [k for k in world.kids.values() if k.shielded]
+    shielded = shielded_kids(world, own=False)  # none of them theirs
     assert len(shielded) >= 3
-    for kid in shielded[:3]:
-        await say_fresh(signpost, WHO, str(kid.ref))
+    for ref in shielded[:3]:
+        await say_fresh(signpost, WHO, str(ref))
         clock.advance(minutes=30)
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
@@ -293,3 +296,125 @@ async def test_an_ordinary_lookup_costs_the_monitor_one_grouped_read(
     distinct = [s for s in reads if "count(distinct(audit_subjects" in s]
     assert distinct == [], reads
     assert await alerts(signpost) == []
+
+
+# -- shielded probing: a stated purpose, or their own work, is not probing ----------------------------
+
+
+def shielded_kids(world: World, *, own: bool) -> list[int]:
+    """Shielded children WHO works with (``own``), or does not."""
+    person = next(p for p in world.people if p.pid == WHO)
+    return [k.ref for k in world.kids.values() if k.shielded and (k.ref in person.own) == own]
+
+
+async def test_shielded_children_they_work_with_are_not_shielded_probing(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner reaching the shielded children they are involved with (a lead professional
+    looking up their own) is doing their job: only the others count towards the three."""
+    own, others = shielded_kids(world, own=True), shielded_kids(world, own=False)
+    assert len(own) == 2 and len(others) >= 3
+    clock.set(at_uk(10))
+    for ref in [*own, others[0]]:
+        assert (await say_fresh(signpost, WHO, str(ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=30)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
+    for ref in others[1:3]:  # three shielded children who are not theirs: the rule still fires
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=30)
+    await assert_alerted(signpost, world, "shielded_probing", "3 shielded records")
+
+
+async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """The shielded answer offers Send a message beside Request access: a practitioner who sends the
+    child's lead a message about each of three shielded children has said why, and is not alerted."""
+    clock.set(at_uk(10))
+    for ref in shielded_kids(world, own=False)[:3]:
+        assert (await say_fresh(signpost, WHO, str(ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=5)
+        sent = await say_fresh(signpost, WHO, f"message {ref} section 47 enquiry; please call me on 0161 496 0002")
+        assert sent.outcome is Outcome.DONE, sent
+        clock.advance(minutes=25)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
+
+
+# -- one episode, one alert ------------------------------------------------------------------------------
+
+
+async def test_an_episode_across_a_window_boundary_alerts_once_and_a_new_one_alerts_again(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Three shielded lookups late at night alert once per rule; a command and a sweep just past
+    midnight UTC (where a fixed window's bucket ends) find no new lookup and raise nothing. Once the
+    after-hours window has passed since its alert, three more late lookups are a new episode."""
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, history_days(DAY, 14), [person])
+    clock.set(at_uk(23, 40))  # UK time is UTC in November
+    for ref in shielded_kids(world, own=False)[:3]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=3)
+    await signpost.ctx.audit.settle()
+    episode = sorted(await alert_events(signpost))
+    assert episode == [f"after_hours: {WHO}", f"shielded_probing: {WHO}"]
+    clock.set(at_uk(23, 46) + timedelta(minutes=15))  # 00:01 the next day
+    await say_fresh(signpost, WHO, "help")
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert sorted(await alert_events(signpost)) == episode
+    assert len(await alerts(signpost)) == 2 * len(MANAGERS)
+    clock.set(at_uk(23, 46) + timedelta(hours=2, minutes=10))  # the after-hours alert is 2h10 old
+    for ref in [r for r in person.own if not world.kids[r].shielded][:3]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=3)
+    await signpost.ctx.audit.settle()
+    assert sorted(await alert_events(signpost)) == sorted([*episode, f"after_hours: {WHO}"])
+
+
+@pytest.fixture
+async def second(db_url: str, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    """Another replica: its own engine and monitor on the same database."""
+    other = build(Database.connect(db_url), keys, clock)
+    yield other
+    await other.close()
+
+
+async def test_two_replicas_sweeping_at_once_raise_an_alert_once(
+    signpost: Signpost, second: Signpost, world: World
+) -> None:
+    """Both replicas find the same lockouts at the same moment (or a second apart): one alert."""
+    for hour in (9, 13):
+        await audit_code_event(signpost, world, hour, Outcome.LOCKED, "code wrong; locked")
+    raised = await asyncio.gather(
+        sweep(signpost.ctx, at_uk(13, 1)), sweep(second.ctx, at_uk(13, 1) + timedelta(seconds=1))
+    )
+    assert [(f.rule, f.actor_id) for found in raised for f in found] == [("credential", WHO)]
+    await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+
+
+async def test_a_chat_account_just_approved_is_no_second_session(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner working in Slack registers their Teams account and a duty manager approves it:
+    using both in the next minutes is onboarding, not a shared login. Once the account has been
+    linked for the platform window, using both within it alerts as before."""
+    slack, teams = Principal(Platform.SLACK, "T1", "U-slack"), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(10))
+    await say(signpost, slack, "help")
+    assert (await say(signpost, teams, f"register {WHO}")).outcome is Outcome.DONE
+    clock.advance(minutes=1)
+    assert (await say_fresh(signpost, "NS-DM01", "approve R1")).outcome is Outcome.DONE
+    for principal in (teams, slack, teams):
+        clock.advance(minutes=2)
+        assert (await say(signpost, principal, "help")).outcome is Outcome.INFO
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert await alerts(signpost) == []
+    clock.advance(minutes=10)
+    await say(signpost, slack, "help")
+    clock.advance(minutes=2)
+    await say(signpost, teams, "help")
+    await assert_alerted(signpost, world, "credential", "slack and teams")

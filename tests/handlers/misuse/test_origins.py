@@ -10,7 +10,7 @@ command runs, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -43,8 +43,8 @@ ALEX = Principal(Platform.SLACK, "T1", "U-alex")  # AD01, the service admin
 async def app(signpost: Signpost) -> Signpost:
     await load_standard(signpost)
     async with signpost.ctx.db.write() as session:
-        for principal, pid in ((SAM, "P001"), (ALEX, "AD01")):
-            await practitioners.link_identity(session, principal, pid, signpost.ctx.clock.now())
+        for principal, pid in ((SAM, "P001"), (ALEX, "AD01")):  # linked long ago: not an account just approved
+            await practitioners.link_identity(session, principal, pid, signpost.ctx.clock.now() - timedelta(days=30))
     return signpost
 
 
