@@ -21,6 +21,7 @@ import structlog
 
 from bot.delivery import Deliverer, DeliveryFailed
 from handlers.context import Context
+from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Principal
 from store.delivery import notices, outbox
 
@@ -47,6 +48,7 @@ class DeliveryReport:
     retried: int = 0  # a platform failed: due again after backoff
     unreachable: int = 0  # linked on no platform we can reach
     waiting: int = 0  # not present right now (console)
+    dropped: int = 0  # not sent on purpose: the recipient is no longer active
 
 
 def worker_name() -> str:
@@ -101,7 +103,10 @@ class Outbox:
             if time.monotonic() - claimed > CLAIM_HOLD.total_seconds() / 2:
                 outcomes.append((notice_id, notice, attempts[notice_id], "unsent"))
                 continue
-            outcome = await self._send(notice_id, notice, people.get(notice.recipient_id, []))
+            if notice.recipient_id not in people:  # inactive, or no longer in the register
+                outcomes.append((notice_id, notice, attempts[notice_id], NOT_ACTIVE))
+                continue
+            outcome = await self._send(notice_id, notice, people[notice.recipient_id])
             outcomes.append((notice_id, notice, attempts[notice_id], outcome))
         async with self.ctx.db.write() as session:
             sent = [notice_id for notice_id, _, _, outcome in outcomes if outcome == "delivered"]
@@ -112,8 +117,13 @@ class Outbox:
             let_go = [notice_id for notice_id, _, _, outcome in outcomes if outcome in {"absent", "unsent"}]
             await outbox.release_many(session, let_go)
             report.waiting += sum(1 for *_, outcome in outcomes if outcome == "absent")
+            dropped = [(i, n) for i, n, _, outcome in outcomes if outcome == NOT_ACTIVE]
+            if dropped:
+                await drop_for_inactive(self.ctx.notices, session, dropped, now)
+                report.dropped += len(dropped)
+                self.ctx.metrics.notices("dropped", len(dropped))
             for notice_id, notice, tried, outcome in outcomes:
-                if outcome in {"delivered", "absent", "unsent"}:
+                if outcome in {"delivered", "absent", "unsent", NOT_ACTIVE}:
                     continue
                 if outcome == NO_PLATFORM:
                     report.unreachable += 1

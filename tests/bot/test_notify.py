@@ -311,3 +311,75 @@ async def test_the_server_runs_the_scheduler_and_delivers_notices_by_slack(
         assert isinstance(web_app[SCHEDULER_KEY], Scheduler)
     finally:
         await client.close()
+
+
+async def _set_status(app: Signpost, practitioner_id: str, status: str) -> None:
+    async with app.ctx.db.write() as session:
+        await practitioners.set_status(session, practitioner_id, status)
+
+
+async def _rows(app: Signpost) -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+
+
+async def test_an_access_request_for_a_manager_made_inactive_goes_to_the_next_not_to_them(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """DM02 is told of a request, then made inactive before it is sent: nothing reaches DM02's
+    Slack; the notice is recorded as not sent, with a reason naming nobody, and the request goes to
+    the next duty manager of the child's authority (DM03), once."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DM02"), "DM02")
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DM03"), "DM03")
+    await request_access(app, "P002", SHIELDED)
+    await _set_status(app, "DM02", "inactive")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+
+    first = await box.deliver_due()
+    assert (first.delivered, first.dropped) == (0, 1)
+    second = await box.deliver_due()
+    assert second.delivered == 1
+    assert (await box.deliver_due()).delivered == 0, "told once"
+    assert [c.body["users"] for c in fake_slack.of("conversations.open")] == ["U0DM03"]
+    [posted] = fake_slack.of("chat.postMessage")
+    assert "Access request 1 for shielded record 999 000 0050" in posted.body["text"]
+    dm02, dm03 = await _rows(app)
+    assert (dm02.recipient_id, dm02.delivered_at, dm02.last_error) == ("DM02", None, "not sent: recipient not active")
+    assert dm02.dropped_at is not None
+    assert (dm03.recipient_id, dm03.dedupe_key, dm03.delivered_at is not None) == ("DM03", "access:1:0:DM03", True)
+
+
+async def test_a_registration_whose_only_manager_was_made_inactive_goes_to_the_admins(app: Signpost) -> None:
+    """Northshire's one duty manager (DM01) is made inactive while P003's registration waits to
+    be sent: the admins are asked instead, as they would be had DM01 been inactive at the start."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "UDM01"), "DM01")
+    await _link(app, Principal(Platform.SLACK, "T1", "UAD01"), "AD01")
+    await say(app, Principal(Platform.SLACK, "T1", "UNEW"), "register P003")
+    await _set_status(app, "DM01", "inactive")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+
+    assert (await box.deliver_due()).dropped == 1
+    assert (await box.deliver_due()).delivered == 1
+    assert [(to.user_id, n.kind, n.dedupe_key) for to, n in sent] == [
+        ("UAD01", "registration_request", "registration:1:AD01")
+    ]
+    assert "asks to act as practitioner P003" in sent[0][1].text
+
+
+async def test_a_notice_about_themselves_is_not_sent_to_someone_inactive_nor_to_anyone_else(app: Signpost) -> None:
+    """A decision, an expiry: concerns its recipient alone. Made inactive, they are not told, and
+    nobody is told in their place."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, Notice("P001", "access_approved", "Access request 7 was approved.", dedupe_key="n1"))
+    await _set_status(app, "P001", "inactive")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    with capture_logs() as logs:
+        assert (await box.deliver_due()).dropped == 1
+    assert (await box.deliver_due()).dropped == 0, "recorded once, not tried again"
+    assert sent == []
+    [row] = await _rows(app)
+    assert row.dropped_at is not None and row.last_error == "not sent: recipient not active"
+    [entry] = [e for e in logs if e["event"] == "notice_dropped"]
+    assert set(entry) == {"event", "log_level", "notice_id", "kind", "reason", "stand_ins"}, "ids only"
