@@ -2,9 +2,12 @@
 
 Each due notice is claimed in the database first (store/outbox.py), so several replicas can run
 this at once without sending anything twice. A notice is delivered when any of the recipient's
-identities takes it; if a platform fails it is retried later with backoff; a person linked on no
-platform this process can reach is reported in the admin log (ids only, never personal data) and
-kept, so a later link or another replica can still deliver it. Nothing is lost.
+identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
+that took it recorded so that a retry goes to the others only); if a platform fails it is retried
+later with backoff; a person linked on no platform this process can reach is reported in the admin
+log (ids only, never personal data) and kept, so a later link or another replica can still deliver
+it. Only active practitioners are told: a notice for anyone else is dropped, recorded as such, and
+a request it carried goes to whoever decides in their place (handlers/stand_in.py).
 """
 
 from __future__ import annotations
@@ -51,6 +54,22 @@ class DeliveryReport:
     dropped: int = 0  # not sent on purpose: the recipient is no longer active
 
 
+@dataclass
+class Attempt:
+    """One claimed notice in a pass: what happened to it, and (for a notice every account must
+    see) the platforms that had taken it before (``told``) and have now (``reached``)."""
+
+    notice_id: int
+    notice: Notice
+    tried: int  # attempts before this one
+    told: frozenset[str]
+    outcome: str = "unsent"
+    reached: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.reached = self.told
+
+
 def worker_name() -> str:
     """Which process holds a claim (for operators reading the claims table)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
@@ -79,15 +98,17 @@ class Outbox:
         async with self.ctx.db.read() as session:
             due = await notices.pending(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
+            told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
             chunk = due[start : start + CLAIM_CHUNK]
-            await self._chunk(chunk, people, now, report)
+            await self._chunk(chunk, people, told, now, report)
         return report
 
     async def _chunk(
         self,
         chunk: Sequence[tuple[int, Notice]],
         people: dict[str, list[Principal]],
+        told: dict[int, frozenset[str]],
         now: datetime,
         report: DeliveryReport,
     ) -> None:
@@ -96,56 +117,70 @@ class Outbox:
                 session, [notice_id for notice_id, _ in chunk], self.worker, now, CLAIM_HOLD
             )
         claimed = time.monotonic()
-        outcomes: list[tuple[int, Notice, int, str]] = []
+        outcomes: list[Attempt] = []
         for notice_id, notice in chunk:
             if notice_id not in attempts:
                 continue  # another worker has it, or it was just delivered
+            attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
+            outcomes.append(attempt)
             if time.monotonic() - claimed > CLAIM_HOLD.total_seconds() / 2:
-                outcomes.append((notice_id, notice, attempts[notice_id], "unsent"))
-                continue
-            if notice.recipient_id not in people:  # inactive, or no longer in the register
-                outcomes.append((notice_id, notice, attempts[notice_id], NOT_ACTIVE))
-                continue
-            outcome = await self._send(notice_id, notice, people[notice.recipient_id])
-            outcomes.append((notice_id, notice, attempts[notice_id], outcome))
+                attempt.outcome = "unsent"
+            elif notice.recipient_id not in people:  # inactive, or no longer in the register
+                attempt.outcome = NOT_ACTIVE
+            else:
+                await self._send(attempt, people[notice.recipient_id])
+        await self._record(outcomes, now, report)
+
+    async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
+        """How each attempt went, in the one transaction that releases the chunk's claims."""
         async with self.ctx.db.write() as session:
-            sent = [notice_id for notice_id, _, _, outcome in outcomes if outcome == "delivered"]
+            sent = [a.notice_id for a in outcomes if a.outcome == "delivered"]
             await outbox.delivered_many(session, sent, now)
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            let_go = [notice_id for notice_id, _, _, outcome in outcomes if outcome in {"absent", "unsent"}]
-            await outbox.release_many(session, let_go)
-            report.waiting += sum(1 for *_, outcome in outcomes if outcome == "absent")
-            dropped = [(i, n) for i, n, _, outcome in outcomes if outcome == NOT_ACTIVE]
+            await outbox.release_many(session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent"}])
+            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
+            dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
-            for notice_id, notice, tried, outcome in outcomes:
-                if outcome in {"delivered", "absent", "unsent", NOT_ACTIVE}:
+            for a in outcomes:
+                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE}:
                     continue
-                if outcome == NO_PLATFORM:
+                if a.outcome == NO_PLATFORM:
                     report.unreachable += 1
-                    if tried == 0:  # report once, not at every retry
-                        log.warning("notice_recipient_unreachable", notice_id=notice_id, kind=notice.kind)
+                    if a.tried == 0:  # report once, not at every retry
+                        log.warning("notice_recipient_unreachable", notice_id=a.notice_id, kind=a.notice.kind)
                 else:
                     report.retried += 1
                 self.ctx.metrics.notices("failed")
-                await outbox.retry_later(session, notice_id, tried, now, outcome)
+                reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
+                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached)
 
-    async def _send(self, notice_id: int, notice: Notice, identities: list[Principal]) -> str:
-        """'delivered', 'absent', NO_PLATFORM, or the (non-personal) reason of a failure."""
+    async def _send(self, attempt: Attempt, identities: list[Principal]) -> None:
+        """Try the notice on the person's identities; sets the attempt's outcome ('delivered',
+        'absent', NO_PLATFORM, or a failure's non-personal reason) and, for a notice every account
+        must see, the platforms that have taken it (those are not sent it again)."""
+        notice = attempt.notice
+        every = notice.kind in EVERY_ACCOUNT
+        if every:
+            identities = [p for p in identities if p.platform.value not in attempt.told]
+            if not identities and attempt.told:
+                attempt.outcome = "delivered"  # every account still linked has it
+                return
         if not identities:
-            return NO_PLATFORM
+            attempt.outcome = NO_PLATFORM
+            return
         failure = ""
-        reached = False
         for principal in identities:
             try:
                 await self.deliverers[principal.platform].deliver(principal, notice)
-                if notice.kind not in EVERY_ACCOUNT:
-                    return "delivered"
-                reached = True
+                if not every:
+                    attempt.outcome = "delivered"
+                    return
+                attempt.reached |= {principal.platform.value}
             except NotPresent:
                 continue
             except DeliveryFailed as exc:
@@ -154,11 +189,14 @@ class Outbox:
                 # No traceback: an exception's text might quote the notice or a platform payload.
                 log.error(
                     "notice_deliverer_error",
-                    notice_id=notice_id,
+                    notice_id=attempt.notice_id,
                     platform=principal.platform.value,
                     error=type(exc).__name__,
                 )
                 failure = f"{principal.platform}: {type(exc).__name__}"
-        if reached:
-            return "delivered"
-        return failure or "absent"
+        if failure:
+            attempt.outcome = failure  # retried later, on the accounts that did not take it
+        elif attempt.reached != attempt.told:
+            attempt.outcome = "delivered"
+        else:
+            attempt.outcome = "absent"

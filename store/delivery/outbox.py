@@ -83,14 +83,17 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(attempts, 16)), LONGEST_RETRY)
 
 
-async def retry_later(session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str) -> datetime:
-    """Count a failed attempt and push the notice back; returns when it is due again."""
+async def retry_later(
+    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str, reached: str | None = None
+) -> datetime:
+    """Count a failed attempt and push the notice back; returns when it is due again. ``reached``:
+    the platforms that have taken it now (a notice every account must see), when that changed."""
     due = now + backoff(attempts)
+    values: dict[str, object] = {"attempts": attempts + 1, "not_before": due, "last_error": error[:200]}
+    if reached is not None:
+        values["reached"] = reached
     await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id == notice_id)
-        .values(attempts=attempts + 1, not_before=due, last_error=error[:200])
-        .execution_options(synchronize_session=False)
+        update(NoticeRow).where(NoticeRow.id == notice_id).values(values).execution_options(synchronize_session=False)
     )
     await release(session, notice_id)
     return due
@@ -149,6 +152,19 @@ async def identities(
         for row in result.scalars():
             found[row.practitioner_id].append(Principal(Platform(row.platform), row.tenant, row.user_id))
     return found
+
+
+async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The platforms that have taken each of these notices so far (only notices every account must
+    see record them), for those that have any."""
+    if not notice_ids:
+        return {}
+    result = await session.execute(
+        select(NoticeRow.id, NoticeRow.reached).where(
+            NoticeRow.id.in_(list(notice_ids)), NoticeRow.reached.is_not(None)
+        )
+    )
+    return {int(row.id): frozenset(filter(None, row.reached.split(","))) for row in result}
 
 
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:

@@ -383,3 +383,26 @@ async def test_a_notice_about_themselves_is_not_sent_to_someone_inactive_nor_to_
     assert row.dropped_at is not None and row.last_error == "not sent: recipient not active"
     [entry] = [e for e in logs if e["event"] == "notice_dropped"]
     assert set(entry) == {"event", "log_level", "notice_id", "kind", "reason", "stand_ins"}, "ids only"
+
+
+async def test_a_new_link_notice_is_retried_on_the_account_that_failed_and_not_resent_to_the_other(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """ "An account was linked to your id" must reach every linked account: Slack fails once and
+    Teams takes it, so it stays due for Slack alone; Teams is not told twice."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=1), FakePlatform(Platform.TEAMS, sent)])
+    await _enqueue(app, Notice("P001", "registration_approved", "A Slack account was linked", dedupe_key="r1"))
+
+    first = await box.deliver_due()
+    assert (first.delivered, first.retried) == (0, 1)
+    row = await _row(app)
+    assert (row.delivered_at, row.reached, row.last_error) == (None, "teams", "slack: DeliveryFailed")
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 1
+    clock.advance(hours=2)
+    assert (await box.deliver_due()).delivered == 0
+    assert sorted(to.platform.value for to, _ in sent) == ["slack", "teams"], "each account told once"
+    assert (await _row(app)).delivered_at is not None
