@@ -54,6 +54,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -84,11 +87,32 @@ INPUT_PREFIX = "input:"  # follow-ups of input modals, beside those of challenge
 UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command instead, e.g. `/signpost help`."
 
 
+RETRY_AFTER_MOST = 5  # seconds: a longer Retry-After fails the call now (a notice is retried later)
+
+
+class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """Waits out a rate limit as Slack asks only when the wait is short: a longer ``Retry-After``
+    fails the call at once, so no notice send outlasts its claim waiting (the outbox backs off)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waits = [v for k, vs in response.headers.items() if k.lower() == "retry-after" for v in vs]
+        return all(v.strip().isdigit() and int(v) <= RETRY_AFTER_MOST for v in waits)
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
-    """Retry dropped connections once, and rate limits as Slack asks (``Retry-After``)."""
+    """Retry dropped connections once, and short rate limits as Slack asks (``Retry-After``)."""
     return [
         AsyncConnectionErrorRetryHandler(),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ShortRateLimitRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
     ]
 
 
