@@ -12,12 +12,13 @@ a request it carried goes to whoever decides in their place (handlers/stand_in.p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -25,14 +26,22 @@ import structlog
 from bot.delivery import Deliverer, DeliveryFailed
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
-from handlers.vocabulary import Notice, Principal
+from handlers.vocabulary import Notice, Platform, Principal
 from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
 CLAIM_HOLD = timedelta(minutes=2)
+# A pass sends for at most this long (no send outlasts it either), then leaves the rest due for the
+# next: the scheduler's other tasks (grant expiry, escalation, the misuse sweep, checkpoints) wait
+# for a pass, so a platform that hangs must not hold them for minutes.
+PASS_BUDGET = timedelta(seconds=30)
+# After this many failures in a row on one platform in a pass, its remaining notices are pushed back
+# (backoff) untried: an outage costs a few timed-out sends a pass, not one for every due notice.
+FAILING_AFTER = 5
 CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
+NOT_TRIED = "not tried, failing in this pass"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -75,13 +84,43 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
 
 
-class Outbox:
-    """Delivers due notices through one Deliverer per platform."""
+@dataclass
+class Pass:
+    """One pass's time limits (on the Outbox's timer) and each platform's failures in a row."""
 
-    def __init__(self, ctx: Context, deliverers: Sequence[Deliverer], worker: str | None = None) -> None:
+    ends: float  # no send goes on after this (PASS_BUDGET)
+    failures: dict[Platform, int] = field(default_factory=dict)
+
+    def failing(self, platform: Platform) -> bool:
+        return self.failures.get(platform, 0) >= FAILING_AFTER
+
+    def count(self, platform: Platform, failed: bool) -> None:
+        self.failures[platform] = self.failures.get(platform, 0) + 1 if failed else 0
+
+
+class Outbox:
+    """Delivers due notices through one Deliverer per platform.
+
+    ``timer`` (seconds, monotonic) measures how long sends take against the claim's hold and the
+    pass's budget; tests give a fake one.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        deliverers: Sequence[Deliverer],
+        worker: str | None = None,
+        *,
+        hold: timedelta = CLAIM_HOLD,
+        budget: timedelta = PASS_BUDGET,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ctx = ctx
         self.deliverers = {d.platform: d for d in deliverers}
         self.worker = worker or worker_name()
+        self.hold = hold
+        self.budget = budget
+        self.timer = timer
 
     async def deliver_due(self, now: datetime | None = None, limit: int = DUE_LIMIT) -> DeliveryReport:
         """One pass over the due notices (at most ``limit``); returns what happened to them.
@@ -90,18 +129,23 @@ class Outbox:
         and one more records how each went; so a notice costs a few statements, not two write
         transactions of its own (one looked-up child tells its lead: a notice per enquiry). As
         before, a crash after a send and before its record re-sends that notice once the claim's
-        hold has run out (never loses it); a chunk whose sends outlast half the hold stops and
-        lets the rest go, so no other replica takes over a claim while this one still sends.
+        hold has run out (never loses it). Every send ends (or is abandoned, as a failure) within
+        half the hold from its chunk's claim, so no other replica takes over a claim while this one
+        still sends; and within the pass's budget, after which no chunk is claimed and no send
+        begins (the rest stay due for the next pass).
         """
         now = now or self.ctx.clock.now()
         report = DeliveryReport()
+        run = Pass(self.timer() + self.budget.total_seconds())
         async with self.ctx.db.read() as session:
             due = await notices.pending(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
+            if self.timer() >= run.ends:
+                break  # left unclaimed, due for the next pass
             chunk = due[start : start + CLAIM_CHUNK]
-            await self._chunk(chunk, people, told, now, report)
+            await self._chunk(chunk, people, told, now, report, run)
         return report
 
     async def _chunk(
@@ -111,24 +155,26 @@ class Outbox:
         told: dict[int, frozenset[str]],
         now: datetime,
         report: DeliveryReport,
+        run: Pass,
     ) -> None:
         async with self.ctx.db.write() as session:
             attempts = await outbox.claim_many(
-                session, [notice_id for notice_id, _ in chunk], self.worker, now, CLAIM_HOLD
+                session, [notice_id for notice_id, _ in chunk], self.worker, now, self.hold
             )
-        claimed = time.monotonic()
+        # Half the hold is left for recording, and for replicas' clocks that disagree a little.
+        ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
         outcomes: list[Attempt] = []
         for notice_id, notice in chunk:
             if notice_id not in attempts:
                 continue  # another worker has it, or it was just delivered
             attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
             outcomes.append(attempt)
-            if time.monotonic() - claimed > CLAIM_HOLD.total_seconds() / 2:
+            if self.timer() >= ends:
                 attempt.outcome = "unsent"
             elif notice.recipient_id not in people:  # inactive, or no longer in the register
                 attempt.outcome = NOT_ACTIVE
             else:
-                await self._send(attempt, people[notice.recipient_id])
+                await self._send(attempt, people[notice.recipient_id], ends, run)
         await self._record(outcomes, now, report)
 
     async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
@@ -159,10 +205,11 @@ class Outbox:
                 reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
                 await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached)
 
-    async def _send(self, attempt: Attempt, identities: list[Principal]) -> None:
-        """Try the notice on the person's identities; sets the attempt's outcome ('delivered',
-        'absent', NO_PLATFORM, or a failure's non-personal reason) and, for a notice every account
-        must see, the platforms that have taken it (those are not sent it again)."""
+    async def _send(self, attempt: Attempt, identities: list[Principal], ends: float, run: Pass) -> None:
+        """Try the notice on the person's identities, each send abandoned at ``ends``; sets the
+        attempt's outcome ('delivered', 'absent', NO_PLATFORM, or a failure's non-personal reason)
+        and, for a notice every account must see, the platforms that have taken it (those are not
+        sent it again). A platform failing in this pass is not tried: a failure, retried later."""
         notice = attempt.notice
         every = notice.kind in EVERY_ACCOUNT
         if every:
@@ -175,25 +222,36 @@ class Outbox:
             return
         failure = ""
         for principal in identities:
+            platform = principal.platform
+            if run.failing(platform):
+                failure = f"{platform}: {NOT_TRIED}"
+                continue
             try:
-                await self.deliverers[principal.platform].deliver(principal, notice)
+                async with asyncio.timeout(max(ends - self.timer(), 0)):
+                    await self.deliverers[platform].deliver(principal, notice)
+                run.count(platform, failed=False)
                 if not every:
                     attempt.outcome = "delivered"
                     return
                 attempt.reached |= {principal.platform.value}
             except NotPresent:
                 continue
+            except TimeoutError:  # it may have arrived: "may arrive twice, never not at all"
+                failure = f"{platform}: timed out"
+                run.count(platform, failed=True)
             except DeliveryFailed as exc:
-                failure = f"{principal.platform}: {type(exc).__name__}"
+                failure = f"{platform}: {type(exc).__name__}"
+                run.count(platform, failed=True)
             except Exception as exc:  # a bug in one deliverer must not stop the others
                 # No traceback: an exception's text might quote the notice or a platform payload.
                 log.error(
                     "notice_deliverer_error",
                     notice_id=attempt.notice_id,
-                    platform=principal.platform.value,
+                    platform=platform.value,
                     error=type(exc).__name__,
                 )
-                failure = f"{principal.platform}: {type(exc).__name__}"
+                failure = f"{platform}: {type(exc).__name__}"
+                run.count(platform, failed=True)
         if failure:
             attempt.outcome = failure  # retried later, on the accounts that did not take it
         elif attempt.reached != attempt.told:

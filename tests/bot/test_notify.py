@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.app import Signpost, build
 from bot.console.notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
-from bot.notify import CLAIM_CHUNK, Outbox
+from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
@@ -26,6 +26,7 @@ from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.delivery import NoticeClaim
 from tests.access_helpers import load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
@@ -406,3 +407,101 @@ async def test_a_new_link_notice_is_retried_on_the_account_that_failed_and_not_r
     assert (await box.deliver_due()).delivered == 0
     assert sorted(to.platform.value for to, _ in sent) == ["slack", "teams"], "each account told once"
     assert (await _row(app)).delivered_at is not None
+
+
+class FakeTimer:
+    """The outbox's monotonic timer, moved by hand (sends take no real time to measure)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class SlowPlatform(FakePlatform):
+    """Each send takes ``cost`` seconds of the fake timer."""
+
+    def __init__(self, platform: Platform, sent: list[tuple[Principal, Notice]], timer: FakeTimer, cost: float):
+        super().__init__(platform, sent)
+        self.timer, self.cost = timer, cost
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.timer.seconds += self.cost
+        await super().deliver(to, notice)
+
+
+class CountingPlatform(FakePlatform):
+    """Counts the sends it is asked for (and fails those ``failures`` says)."""
+
+    calls = 0
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.calls += 1
+        await super().deliver(to, notice)
+
+
+async def _claims(app: Signpost) -> list[int]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeClaim.notice_id))).scalars())
+
+
+async def test_a_send_that_hangs_is_abandoned_within_the_claim_and_recorded_as_failed(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Slack holds the call: the send is given up at half the claim's hold, recorded as a failure
+    and its claim let go, so no other replica takes over a notice this one still sends; it goes
+    out later, once."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    fake_slack.hold("conversations.open")
+    deliverer = SlackDeliverer(web_client(slack_settings(fake_slack)))
+    box = Outbox(app.ctx, [deliverer], hold=timedelta(seconds=1), timer=FakeTimer())
+    async with asyncio.timeout(30):  # a guard only: before, the pass waited as long as Slack held it
+        report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (0, 1)
+    row = await _row(app)
+    assert (row.delivered_at, row.attempts, row.last_error) == (None, 1, "slack: timed out")
+    assert await _claims(app) == [], "let go, not left to run out"
+
+    fake_slack.release("conversations.open")
+    clock.advance(seconds=30)
+    assert (await Outbox(app.ctx, [deliverer]).deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 1
+
+
+async def test_a_pass_stops_at_its_budget_and_leaves_the_rest_due_unclaimed(app: Signpost) -> None:
+    """Sends that take a second each, a 10-second budget: ten go out, the other 110 are neither
+    tried nor counted as attempts nor left claimed, and the next pass carries on."""
+    sent: list[tuple[Principal, Notice]] = []
+    timer = FakeTimer()
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"b{i}") for i in range(120)])
+    box = Outbox(app.ctx, [SlowPlatform(Platform.SLACK, sent, timer, 1.0)], budget=timedelta(seconds=10), timer=timer)
+
+    assert (await box.deliver_due()).delivered == 10
+    rows = await _rows(app)
+    assert sum(r.delivered_at is not None for r in rows) == 10
+    assert all(r.attempts == 0 for r in rows if r.delivered_at is None)
+    assert await _claims(app) == []
+    assert (await box.deliver_due()).delivered == 10
+    assert [n.text for _, n in sent] == [f"notice {i}" for i in range(20)]
+
+
+async def test_a_failing_platform_is_tried_a_few_times_a_pass_not_once_per_due_notice(app: Signpost) -> None:
+    """Slack is down: after ``FAILING_AFTER`` failures in a row the pass pushes Slack's remaining
+    notices back (backoff) untried, and still delivers those that go by Teams."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-2"), "P002")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"s{i}") for i in range(120)])
+    await _enqueue(app, Notice("P002", "test", "by Teams", dedupe_key="t1"))
+    slack = CountingPlatform(Platform.SLACK, sent, failures=10_000)
+    report = await Outbox(app.ctx, [slack, FakePlatform(Platform.TEAMS, sent)]).deliver_due()
+
+    assert slack.calls == FAILING_AFTER  # before: 120
+    assert (report.retried, report.delivered) == (120, 1)
+    assert [n.text for _, n in sent] == ["by Teams"]
+    rows = [r for r in await _rows(app) if r.recipient_id == "P001"]
+    assert {r.last_error for r in rows[FAILING_AFTER:]} == {"slack: not tried, failing in this pass"}
+    assert all(r.attempts == 1 and r.delivered_at is None for r in rows), "pushed back with backoff"
