@@ -5,9 +5,10 @@ this at once without sending anything twice. A notice is delivered when any of t
 identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
 that took it recorded so that a retry goes to the others only); if a platform fails it is retried
 later with backoff; a person linked on no platform this process can reach is reported in the admin
-log (ids only, never personal data) and kept, so a later link or another replica can still deliver
-it. Only active practitioners are told: a notice for anyone else is dropped, recorded as such, and
-a request it carried goes to whoever decides in their place (handlers/stand_in.py).
+log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
+another replica can still deliver it. Only active practitioners are told: a notice for anyone
+else is dropped, recorded as such, and a request it carried goes to whoever decides in their place
+(handlers/stand_in.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
 NOT_TRIED = "not tried, failing in this pass"
+# A notice that still finds its recipient linked on no platform this long after it was queued is
+# dropped (recorded): none is of use a week late (a grant lasts 7 days at most, a request 24 hours),
+# and one kept would go out months later, out of the blue, the day they link again.
+UNREACHABLE_FOR = timedelta(days=7)
+STALE = "not sent: no linked platform for 7 days"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -192,8 +198,16 @@ class Outbox:
                 await drop_for_inactive(self.ctx.notices, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
+            unreachable = [a.notice_id for a in outcomes if a.outcome == NO_PLATFORM]
+            stale = set(await outbox.drop_older(session, unreachable, now - UNREACHABLE_FOR, now, STALE))
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE}:
+                if a.notice_id in stale:
+                    a.outcome = STALE
+                    log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=STALE)
+            report.dropped += len(stale)
+            self.ctx.metrics.notices("dropped", len(stale))
+            for a in outcomes:
+                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE}:
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

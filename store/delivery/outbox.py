@@ -167,6 +167,24 @@ async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int,
     return {int(row.id): frozenset(filter(None, row.reached.split(","))) for row in result}
 
 
+async def drop_older(
+    session: AsyncSession, notice_ids: Sequence[int], created_before: datetime, now: datetime, reason: str
+) -> list[int]:
+    """``dropped_many`` for those of these notices queued before ``created_before``; their ids."""
+    if not notice_ids:
+        return []
+    result = await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id.in_(list(notice_ids)), NoticeRow.created_at < created_before)
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
+        .returning(NoticeRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    old = sorted(int(notice_id) for notice_id in result.scalars())
+    await release_many(session, old)
+    return old
+
+
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
     """Close notices without sending them, on purpose; ``reason`` must name no person's data."""
     if not notice_ids:

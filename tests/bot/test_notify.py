@@ -27,7 +27,7 @@ from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
-from tests.access_helpers import load_access, request_access
+from tests.access_helpers import fresh_say, load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
@@ -505,3 +505,30 @@ async def test_a_failing_platform_is_tried_a_few_times_a_pass_not_once_per_due_n
     rows = [r for r in await _rows(app) if r.recipient_id == "P001"]
     assert {r.last_error for r in rows[FAILING_AFTER:]} == {"slack: not tried, failing in this pass"}
     assert all(r.attempts == 1 and r.delivered_at is None for r in rows), "pushed back with backoff"
+
+
+async def test_a_notice_with_no_linked_platform_for_a_week_is_dropped_not_sent_months_later(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """An admin unlinks P003 everywhere; "you were unlinked" then has nowhere to go. Retried for a
+    week, it is then dropped (recorded, with a reason naming nobody), so when P003 links again
+    months later they are not told of it out of the blue."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
+    reply = await fresh_say(app, "AD01", "unlink P003")
+    assert reply.outcome is Outcome.DONE
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    assert (await box.deliver_due()).unreachable == 1
+    clock.advance(days=6, hours=23)
+    assert (await box.deliver_due()).unreachable == 1, "kept a while, for a link soon after"
+    clock.advance(hours=2)
+    with capture_logs() as logs:
+        assert (await box.deliver_due()).dropped == 1
+    [row] = [r for r in await _rows(app) if r.kind == "unlinked"]
+    assert row.dropped_at is not None and row.last_error == "not sent: no linked platform for 7 days"
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [("notice_dropped", "unlinked")]
+
+    clock.advance(days=90)
+    await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
+    assert (await box.deliver_due()).delivered == 0
+    assert sent == []
