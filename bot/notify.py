@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bot.delivery import Deliverer, DeliveryFailed
+from bot.delivery import Deliverer, DeliveryFailed, PersonUnreachable
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
@@ -253,6 +253,8 @@ class Outbox:
             except TimeoutError:  # it may have arrived: "may arrive twice, never not at all"
                 failure = f"{platform}: timed out"
                 run.count(platform, failed=True)
+            except PersonUnreachable as exc:  # the platform answered: not counted against it
+                failure = f"{platform}: {type(exc).__name__}"
             except DeliveryFailed as exc:
                 failure = f"{platform}: {type(exc).__name__}"
                 run.count(platform, failed=True)

@@ -63,7 +63,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
-from bot.delivery import DeliveryFailed
+from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
@@ -263,6 +263,8 @@ class SlackDeliverer:
     platform = Platform.SLACK
     channels_kept = 10_000
     _GONE = frozenset({"channel_not_found", "is_archived"})
+    # Slack answered about this one person (the platform itself is up: bot/notify.py tells them apart).
+    _PERSON = frozenset({"user_not_found", "user_not_visible", "user_disabled", "cannot_dm_bot", *_GONE})
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
@@ -281,7 +283,8 @@ class SlackDeliverer:
             self._remember(person, channel)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack_notice_failed", kind=notice.kind, error=failure_reason(exc))
-            raise DeliveryFailed(f"Slack did not take the notice ({failure_reason(exc)})") from None
+            failed = PersonUnreachable if failure_reason(exc) in self._PERSON else DeliveryFailed
+            raise failed(f"Slack did not take the notice ({failure_reason(exc)})") from None
 
     async def _post_to_known(self, person: tuple[str, str], channel: str, message: dict[str, Any]) -> bool:
         """Post to a remembered channel; False (and forgotten) when Slack no longer knows it."""

@@ -563,3 +563,20 @@ async def test_a_delivery_pass_that_hangs_does_not_hold_up_the_other_tasks(app: 
     clock.advance(seconds=5)
     assert await scheduler.run_due() == ["deliver_notices"]
     await scheduler.settle()
+
+
+async def test_people_slack_cannot_reach_do_not_make_the_platform_look_down(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """Six accounts Slack no longer knows, one after another, then one it does: Slack answered
+    each time, so it is not taken for down and the seventh is delivered in the same pass."""
+    people = ["P001", "P002", "P003", "DM01", "DM02", "DM03", "AD01"]
+    for n, pid in enumerate(people):
+        await _link(app, Principal(Platform.SLACK, "T0001", f"U{n}"), pid)
+    await _enqueue(app, *[Notice(pid, "test", f"notice {n}", dedupe_key=f"p{n}") for n, pid in enumerate(people)])
+    fake_slack.fail("conversations.open", "user_not_found", times=FAILING_AFTER + 1)
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    report = await box.deliver_due()
+    assert (report.retried, report.delivered) == (FAILING_AFTER + 1, 1)
+    [posted] = fake_slack.of("chat.postMessage")
+    assert posted.body["text"].startswith("notice 6")
