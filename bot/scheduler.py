@@ -5,9 +5,10 @@ A task is (name, interval, async fn(ctx, now)). Replicas share each task's next 
 database (store/schedule.py): one claims a due run, the others find it not due. The tasks claim
 their own rows too, so even two runs that overlap change and tell everything once.
 
-The tasks run one after another, except a task marked ``apart`` (notice delivery, which waits on
-chat platforms): it runs beside the others, one run at a time in this process, so a platform that
-hangs delays neither grant expiry nor escalation, the misuse sweep or the checkpoints.
+The tasks run one after another, except, in the server (``run_forever``), a task marked ``apart``
+(notice delivery, which waits on chat platforms): it runs beside the others, one run at a time in
+this process, so a platform that hangs delays neither grant expiry nor escalation, the misuse sweep
+or the checkpoints. Called directly (the console, tests), ``run_due`` runs every task in turn.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class Scheduler:
         self._apart: dict[str, asyncio.Task[bool]] = {}  # the runs of ``apart`` tasks going on
         ctx.metrics.tasks([task.name for task in self.tasks])
 
-    async def run_due(self, now: datetime | None = None) -> list[str]:
-        """Run every task that is due now and not taken by another replica; returns their names
-        (an ``apart`` task's when its run has started)."""
+    async def run_due(self, now: datetime | None = None, *, background: bool = False) -> list[str]:
+        """Run every task that is due now and not taken by another replica; returns their names.
+        With ``background``, an ``apart`` task's run is started beside the others (its name is
+        returned once started), and not started again while it goes on."""
         now = now or self.ctx.clock.now()
         ran = []
         for task in self.tasks:
@@ -74,7 +76,7 @@ class Scheduler:
                 claimed = await schedule.claim_run(session, task.name, self.worker, now, task.interval)
             if not claimed:
                 continue
-            if task.apart:
+            if task.apart and background:
                 self._apart[task.name] = asyncio.get_running_loop().create_task(
                     self._run(task, now), name=f"scheduler:{task.name}"
                 )
@@ -108,7 +110,7 @@ class Scheduler:
     async def run_forever(self, tick: float = 1.0) -> None:
         try:
             while True:
-                await self.run_due()
+                await self.run_due(background=True)
                 await asyncio.sleep(tick)
         finally:
             await self._stop_apart()  # a pass cut short re-sends at most (its claims run out)
