@@ -12,6 +12,11 @@ class DeliveryFailed(Exception):
     """The platform did not take the notice; it stays in the outbox and is retried later."""
 
 
+class PersonUnreachable(DeliveryFailed):
+    """The platform answered, but cannot reach this person there (an unknown or deactivated
+    account, no conversation with the bot yet): it says nothing about the platform being down."""
+
+
 class Deliverer(Protocol):
     platform: Platform
 

@@ -20,7 +20,7 @@ from bot.admission import Admission
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-NOTICE_STATES = ("queued", "delivered", "failed")
+NOTICE_STATES = ("queued", "delivered", "failed", "dropped")
 TASK_RESULTS = ("ok", "failed")
 
 

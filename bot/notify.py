@@ -2,33 +2,52 @@
 
 Each due notice is claimed in the database first (store/outbox.py), so several replicas can run
 this at once without sending anything twice. A notice is delivered when any of the recipient's
-identities takes it; if a platform fails it is retried later with backoff; a person linked on no
-platform this process can reach is reported in the admin log (ids only, never personal data) and
-kept, so a later link or another replica can still deliver it. Nothing is lost.
+identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
+that took it recorded so that a retry goes to the others only); if a platform fails it is retried
+later with backoff; a person linked on no platform this process can reach is reported in the admin
+log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
+another replica can still deliver it. Only active practitioners are told: a notice for anyone
+else is dropped, recorded as such, and a request it carried goes to whoever decides in their place
+(handlers/stand_in.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
-from bot.delivery import Deliverer, DeliveryFailed
+from bot.delivery import Deliverer, DeliveryFailed, PersonUnreachable
 from handlers.context import Context
-from handlers.vocabulary import Notice, Principal
+from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
+from handlers.vocabulary import Notice, Platform, Principal
 from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
 CLAIM_HOLD = timedelta(minutes=2)
+# A pass sends for at most this long (no send outlasts it either), then leaves the rest due for the
+# next: the scheduler's other tasks (grant expiry, escalation, the misuse sweep, checkpoints) wait
+# for a pass, so a platform that hangs must not hold them for minutes.
+PASS_BUDGET = timedelta(seconds=30)
+# After this many failures in a row on one platform in a pass, its remaining notices are pushed back
+# (backoff) untried: an outage costs a few timed-out sends a pass, not one for every due notice.
+FAILING_AFTER = 5
 CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
+NOT_TRIED = "not tried, failing in this pass"
+# A notice that still finds its recipient linked on no platform this long after it was queued is
+# dropped (recorded): none is of use a week late (a grant lasts 7 days at most, a request 24 hours),
+# and one kept would go out months later, out of the blue, the day they link again.
+UNREACHABLE_FOR = timedelta(days=7)
+STALE = "not sent: no linked platform for 7 days"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -47,6 +66,23 @@ class DeliveryReport:
     retried: int = 0  # a platform failed: due again after backoff
     unreachable: int = 0  # linked on no platform we can reach
     waiting: int = 0  # not present right now (console)
+    dropped: int = 0  # not sent on purpose: the recipient is no longer active
+
+
+@dataclass
+class Attempt:
+    """One claimed notice in a pass: what happened to it, and (for a notice every account must
+    see) the platforms that had taken it before (``told``) and have now (``reached``)."""
+
+    notice_id: int
+    notice: Notice
+    tried: int  # attempts before this one
+    told: frozenset[str]
+    outcome: str = "unsent"
+    reached: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.reached = self.told
 
 
 def worker_name() -> str:
@@ -54,13 +90,43 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:64]
 
 
-class Outbox:
-    """Delivers due notices through one Deliverer per platform."""
+@dataclass
+class Pass:
+    """One pass's time limits (on the Outbox's timer) and each platform's failures in a row."""
 
-    def __init__(self, ctx: Context, deliverers: Sequence[Deliverer], worker: str | None = None) -> None:
+    ends: float  # no send goes on after this (PASS_BUDGET)
+    failures: dict[Platform, int] = field(default_factory=dict)
+
+    def failing(self, platform: Platform) -> bool:
+        return self.failures.get(platform, 0) >= FAILING_AFTER
+
+    def count(self, platform: Platform, failed: bool) -> None:
+        self.failures[platform] = self.failures.get(platform, 0) + 1 if failed else 0
+
+
+class Outbox:
+    """Delivers due notices through one Deliverer per platform.
+
+    ``timer`` (seconds, monotonic) measures how long sends take against the claim's hold and the
+    pass's budget; tests give a fake one.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        deliverers: Sequence[Deliverer],
+        worker: str | None = None,
+        *,
+        hold: timedelta = CLAIM_HOLD,
+        budget: timedelta = PASS_BUDGET,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ctx = ctx
         self.deliverers = {d.platform: d for d in deliverers}
         self.worker = worker or worker_name()
+        self.hold = hold
+        self.budget = budget
+        self.timer = timer
 
     async def deliver_due(self, now: datetime | None = None, limit: int = DUE_LIMIT) -> DeliveryReport:
         """One pass over the due notices (at most ``limit``); returns what happened to them.
@@ -69,86 +135,142 @@ class Outbox:
         and one more records how each went; so a notice costs a few statements, not two write
         transactions of its own (one looked-up child tells its lead: a notice per enquiry). As
         before, a crash after a send and before its record re-sends that notice once the claim's
-        hold has run out (never loses it); a chunk whose sends outlast half the hold stops and
-        lets the rest go, so no other replica takes over a claim while this one still sends.
+        hold has run out (never loses it). Every send ends (or is abandoned, as a failure) within
+        half the hold from its chunk's claim, so no other replica takes over a claim while this one
+        still sends; and within the pass's budget, after which no chunk is claimed and no send
+        begins (the rest stay due for the next pass).
         """
         now = now or self.ctx.clock.now()
         report = DeliveryReport()
+        run = Pass(self.timer() + self.budget.total_seconds())
         async with self.ctx.db.read() as session:
             due = await notices.pending(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
+            told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
+            if self.timer() >= run.ends:
+                break  # left unclaimed, due for the next pass
             chunk = due[start : start + CLAIM_CHUNK]
-            await self._chunk(chunk, people, now, report)
+            await self._chunk(chunk, people, told, now, report, run)
         return report
 
     async def _chunk(
         self,
         chunk: Sequence[tuple[int, Notice]],
         people: dict[str, list[Principal]],
+        told: dict[int, frozenset[str]],
         now: datetime,
         report: DeliveryReport,
+        run: Pass,
     ) -> None:
         async with self.ctx.db.write() as session:
             attempts = await outbox.claim_many(
-                session, [notice_id for notice_id, _ in chunk], self.worker, now, CLAIM_HOLD
+                session, [notice_id for notice_id, _ in chunk], self.worker, now, self.hold
             )
-        claimed = time.monotonic()
-        outcomes: list[tuple[int, Notice, int, str]] = []
+        # Half the hold is left for recording, and for replicas' clocks that disagree a little.
+        ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
+        outcomes: list[Attempt] = []
         for notice_id, notice in chunk:
             if notice_id not in attempts:
                 continue  # another worker has it, or it was just delivered
-            if time.monotonic() - claimed > CLAIM_HOLD.total_seconds() / 2:
-                outcomes.append((notice_id, notice, attempts[notice_id], "unsent"))
-                continue
-            outcome = await self._send(notice_id, notice, people.get(notice.recipient_id, []))
-            outcomes.append((notice_id, notice, attempts[notice_id], outcome))
+            attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
+            outcomes.append(attempt)
+            if self.timer() >= ends:
+                attempt.outcome = "unsent"
+            elif notice.recipient_id not in people:  # inactive, or no longer in the register
+                attempt.outcome = NOT_ACTIVE
+            else:
+                await self._send(attempt, people[notice.recipient_id], ends, run)
+        await self._record(outcomes, now, report)
+
+    async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
+        """How each attempt went, in the one transaction that releases the chunk's claims."""
         async with self.ctx.db.write() as session:
-            sent = [notice_id for notice_id, _, _, outcome in outcomes if outcome == "delivered"]
+            sent = [a.notice_id for a in outcomes if a.outcome == "delivered"]
             await outbox.delivered_many(session, sent, now)
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            let_go = [notice_id for notice_id, _, _, outcome in outcomes if outcome in {"absent", "unsent"}]
-            await outbox.release_many(session, let_go)
-            report.waiting += sum(1 for *_, outcome in outcomes if outcome == "absent")
-            for notice_id, notice, tried, outcome in outcomes:
-                if outcome in {"delivered", "absent", "unsent"}:
+            await outbox.release_many(session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent"}])
+            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
+            dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
+            if dropped:
+                await drop_for_inactive(self.ctx.notices, session, dropped, now)
+                report.dropped += len(dropped)
+                self.ctx.metrics.notices("dropped", len(dropped))
+            unreachable = [a.notice_id for a in outcomes if a.outcome == NO_PLATFORM]
+            stale = set(await outbox.drop_older(session, unreachable, now - UNREACHABLE_FOR, now, STALE))
+            for a in outcomes:
+                if a.notice_id in stale:
+                    a.outcome = STALE
+                    log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=STALE)
+            report.dropped += len(stale)
+            self.ctx.metrics.notices("dropped", len(stale))
+            for a in outcomes:
+                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE}:
                     continue
-                if outcome == NO_PLATFORM:
+                if a.outcome == NO_PLATFORM:
                     report.unreachable += 1
-                    if tried == 0:  # report once, not at every retry
-                        log.warning("notice_recipient_unreachable", notice_id=notice_id, kind=notice.kind)
+                    if a.tried == 0:  # report once, not at every retry
+                        log.warning("notice_recipient_unreachable", notice_id=a.notice_id, kind=a.notice.kind)
                 else:
                     report.retried += 1
                 self.ctx.metrics.notices("failed")
-                await outbox.retry_later(session, notice_id, tried, now, outcome)
+                reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
+                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached)
 
-    async def _send(self, notice_id: int, notice: Notice, identities: list[Principal]) -> str:
-        """'delivered', 'absent', NO_PLATFORM, or the (non-personal) reason of a failure."""
+    async def _send(self, attempt: Attempt, identities: list[Principal], ends: float, run: Pass) -> None:
+        """Try the notice on the person's identities, each send abandoned at ``ends``; sets the
+        attempt's outcome ('delivered', 'absent', NO_PLATFORM, or a failure's non-personal reason)
+        and, for a notice every account must see, the platforms that have taken it (those are not
+        sent it again). A platform failing in this pass is not tried: a failure, retried later."""
+        notice = attempt.notice
+        every = notice.kind in EVERY_ACCOUNT
+        if every:
+            identities = [p for p in identities if p.platform.value not in attempt.told]
+            if not identities and attempt.told:
+                attempt.outcome = "delivered"  # every account still linked has it
+                return
         if not identities:
-            return NO_PLATFORM
+            attempt.outcome = NO_PLATFORM
+            return
         failure = ""
-        reached = False
         for principal in identities:
+            platform = principal.platform
+            if run.failing(platform):
+                failure = f"{platform}: {NOT_TRIED}"
+                continue
             try:
-                await self.deliverers[principal.platform].deliver(principal, notice)
-                if notice.kind not in EVERY_ACCOUNT:
-                    return "delivered"
-                reached = True
+                async with asyncio.timeout(max(ends - self.timer(), 0)):
+                    await self.deliverers[platform].deliver(principal, notice)
+                run.count(platform, failed=False)
+                if not every:
+                    attempt.outcome = "delivered"
+                    return
+                attempt.reached |= {principal.platform.value}
             except NotPresent:
                 continue
+            except TimeoutError:  # it may have arrived: "may arrive twice, never not at all"
+                failure = f"{platform}: timed out"
+                run.count(platform, failed=True)
+            except PersonUnreachable as exc:  # the platform answered: not counted against it
+                failure = f"{platform}: {type(exc).__name__}"
             except DeliveryFailed as exc:
-                failure = f"{principal.platform}: {type(exc).__name__}"
+                failure = f"{platform}: {type(exc).__name__}"
+                run.count(platform, failed=True)
             except Exception as exc:  # a bug in one deliverer must not stop the others
                 # No traceback: an exception's text might quote the notice or a platform payload.
                 log.error(
                     "notice_deliverer_error",
-                    notice_id=notice_id,
-                    platform=principal.platform.value,
+                    notice_id=attempt.notice_id,
+                    platform=platform.value,
                     error=type(exc).__name__,
                 )
-                failure = f"{principal.platform}: {type(exc).__name__}"
-        if reached:
-            return "delivered"
-        return failure or "absent"
+                failure = f"{platform}: {type(exc).__name__}"
+                run.count(platform, failed=True)
+        if failure:
+            attempt.outcome = failure  # retried later, on the accounts that did not take it
+        elif attempt.reached != attempt.told:
+            attempt.outcome = "delivered"
+        else:
+            attempt.outcome = "absent"

@@ -4,6 +4,11 @@ notice delivery (and whatever later features register).
 A task is (name, interval, async fn(ctx, now)). Replicas share each task's next run time in the
 database (store/schedule.py): one claims a due run, the others find it not due. The tasks claim
 their own rows too, so even two runs that overlap change and tell everything once.
+
+The tasks run one after another, except, in the server (``run_forever``), a task marked ``apart``
+(notice delivery, which waits on chat platforms): it runs beside the others, one run at a time in
+this process, so a platform that hangs delays neither grant expiry nor escalation, the misuse sweep
+or the checkpoints. Called directly (the console, tests), ``run_due`` runs every task in turn.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Task:
     name: str
     interval: timedelta
     run: TaskFn
+    apart: bool = False  # runs beside the others (its next run waits for this one to end)
 
 
 class Scheduler:
@@ -51,36 +57,64 @@ class Scheduler:
         self.tasks = list(tasks)
         self.worker = worker or worker_name()
         self._local_due: dict[str, datetime] = {}  # saves a database round trip per tick
+        self._apart: dict[str, asyncio.Task[bool]] = {}  # the runs of ``apart`` tasks going on
         ctx.metrics.tasks([task.name for task in self.tasks])
 
-    async def run_due(self, now: datetime | None = None) -> list[str]:
-        """Run every task that is due now and not taken by another replica; returns their names."""
+    async def run_due(self, now: datetime | None = None, *, background: bool = False) -> list[str]:
+        """Run every task that is due now and not taken by another replica; returns their names.
+        With ``background``, an ``apart`` task's run is started beside the others (its name is
+        returned once started), and not started again while it goes on."""
         now = now or self.ctx.clock.now()
         ran = []
         for task in self.tasks:
             if now < self._local_due.get(task.name, now):
                 continue
+            going = self._apart.get(task.name)
+            if going is not None and not going.done():
+                continue  # its last run goes on: not claimed, so another replica may take this one
             self._local_due[task.name] = now + task.interval
             async with self.ctx.db.write() as session:
                 claimed = await schedule.claim_run(session, task.name, self.worker, now, task.interval)
             if not claimed:
                 continue
-            started = time.perf_counter()
-            try:
-                await task.run(self.ctx, now)
+            if task.apart and background:
+                self._apart[task.name] = asyncio.get_running_loop().create_task(
+                    self._run(task, now), name=f"scheduler:{task.name}"
+                )
                 ran.append(task.name)
-                result = "ok"
-            except Exception as exc:
-                # Logged without traceback text (it could quote data); the next run tries again.
-                log.error("scheduled_task_failed", task=task.name, error=type(exc).__name__)
-                result = "failed"
-            self.ctx.metrics.task_run(task.name, result, time.perf_counter() - started)
+            elif await self._run(task, now):
+                ran.append(task.name)
         return ran
 
+    async def _run(self, task: Task, now: datetime) -> bool:
+        """One run of a task, timed and counted; whether it succeeded."""
+        started = time.perf_counter()
+        try:
+            await task.run(self.ctx, now)
+            result = "ok"
+        except Exception as exc:
+            # Logged without traceback text (it could quote data); the next run tries again.
+            log.error("scheduled_task_failed", task=task.name, error=type(exc).__name__)
+            result = "failed"
+        self.ctx.metrics.task_run(task.name, result, time.perf_counter() - started)
+        return result == "ok"
+
+    async def settle(self) -> None:
+        """Wait for the runs of ``apart`` tasks going on (tests; a stop cancels them instead)."""
+        await asyncio.gather(*self._apart.values())
+
+    async def _stop_apart(self) -> None:
+        for going in self._apart.values():
+            going.cancel()
+        await asyncio.gather(*self._apart.values(), return_exceptions=True)
+
     async def run_forever(self, tick: float = 1.0) -> None:
-        while True:
-            await self.run_due()
-            await asyncio.sleep(tick)
+        try:
+            while True:
+                await self.run_due(background=True)
+                await asyncio.sleep(tick)
+        finally:
+            await self._stop_apart()  # a pass cut short re-sends at most (its claims run out)
 
     def start(self, tick: float = 1.0) -> asyncio.Task[None]:
         """Run in the background of the current event loop (cancel the task to stop)."""
@@ -101,7 +135,7 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
         Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants),
         Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests),
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
-        Task("deliver_notices", timedelta(seconds=5), deliver_notices(box)),
+        Task("deliver_notices", timedelta(seconds=5), deliver_notices(box), apart=True),
         Task("retention", timedelta(hours=1), lifecycle.retention_tick),
         Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),

@@ -36,7 +36,8 @@ class Recorder(Protocol):
         """A step-up code that was not accepted."""
 
     def notices(self, state: str, count: int = 1) -> None:
-        """Notices ``queued``, ``delivered`` or ``failed`` (an attempt to be retried)."""
+        """Notices ``queued``, ``delivered``, ``failed`` (an attempt to be retried) or ``dropped``
+        (not sent on purpose: the recipient is no longer active)."""
 
     def task_run(self, task: str, result: str, seconds: float) -> None:
         """One run of a scheduled task (its fixed name), ``ok`` or ``failed``, and how long it took."""

@@ -54,13 +54,16 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
-from bot.delivery import DeliveryFailed
+from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
@@ -84,11 +87,32 @@ INPUT_PREFIX = "input:"  # follow-ups of input modals, beside those of challenge
 UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command instead, e.g. `/signpost help`."
 
 
+RETRY_AFTER_MOST = 5  # seconds: a longer Retry-After fails the call now (a notice is retried later)
+
+
+class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """Waits out a rate limit as Slack asks only when the wait is short: a longer ``Retry-After``
+    fails the call at once, so no notice send outlasts its claim waiting (the outbox backs off)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waits = [v for k, vs in response.headers.items() if k.lower() == "retry-after" for v in vs]
+        return all(v.strip().isdigit() and int(v) <= RETRY_AFTER_MOST for v in waits)
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
-    """Retry dropped connections once, and rate limits as Slack asks (``Retry-After``)."""
+    """Retry dropped connections once, and short rate limits as Slack asks (``Retry-After``)."""
     return [
         AsyncConnectionErrorRetryHandler(),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ShortRateLimitRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
     ]
 
 
@@ -239,6 +263,8 @@ class SlackDeliverer:
     platform = Platform.SLACK
     channels_kept = 10_000
     _GONE = frozenset({"channel_not_found", "is_archived"})
+    # Slack answered about this one person (the platform itself is up: bot/notify.py tells them apart).
+    _PERSON = frozenset({"user_not_found", "user_not_visible", "user_disabled", "cannot_dm_bot", *_GONE})
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
@@ -257,7 +283,8 @@ class SlackDeliverer:
             self._remember(person, channel)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack_notice_failed", kind=notice.kind, error=failure_reason(exc))
-            raise DeliveryFailed(f"Slack did not take the notice ({failure_reason(exc)})") from None
+            failed = PersonUnreachable if failure_reason(exc) in self._PERSON else DeliveryFailed
+            raise failed(f"Slack did not take the notice ({failure_reason(exc)})") from None
 
     async def _post_to_known(self, person: tuple[str, str], channel: str, message: dict[str, Any]) -> bool:
         """Post to a remembered channel; False (and forgotten) when Slack no longer knows it."""

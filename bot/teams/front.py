@@ -67,7 +67,7 @@ from yarl import URL
 from bot.admission import BUSY_TEXT, Admission, default_limit
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
-from bot.delivery import DeliveryFailed
+from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.teams.render import (
     CARD_CONTENT_TYPE,
     CODE_VERB,
@@ -819,10 +819,10 @@ class TeamsDeliverer:
 
     async def deliver(self, to: Principal, notice: Notice) -> None:
         if to.platform is not Platform.TEAMS:
-            raise DeliveryFailed("not a Teams identity")
+            raise PersonUnreachable("not a Teams identity")
         reference = await self.front.reference_for(to)
         if reference is None:
-            raise DeliveryFailed("this person has not talked to the Signpost bot in Teams yet")
+            raise PersonUnreachable("this person has not talked to the Signpost bot in Teams yet")
         try:
             notice_card = render_notice(notice, self.front.signpost.dispatcher.transient)
             await self.front.send_to(reference, card_activity(notice_card))

@@ -97,7 +97,7 @@ async def pending_email(session: AsyncSession, limit: int = 100) -> list[tuple[i
     """Email notices not yet sent, oldest first (the mailer looks up each recipient's recorded email)."""
     result = await session.execute(
         select(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.kind == EMAIL_KIND)
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND)
         .order_by(NoticeRow.id)
         .limit(limit)
     )
@@ -107,7 +107,12 @@ async def pending_email(session: AsyncSession, limit: int = 100) -> list[tuple[i
 async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
     result = await session.execute(
         select(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.not_before <= now, NoticeRow.kind != EMAIL_KIND)
+        .where(
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_(None),
+            NoticeRow.not_before <= now,
+            NoticeRow.kind != EMAIL_KIND,
+        )
         .order_by(NoticeRow.id)
         .limit(limit)
     )

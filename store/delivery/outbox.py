@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
+from store.people.access import ACTIVE
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
-from store.tables.people import ChatIdentity
+from store.tables.people import ChatIdentity, Practitioner
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
@@ -82,14 +83,17 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(attempts, 16)), LONGEST_RETRY)
 
 
-async def retry_later(session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str) -> datetime:
-    """Count a failed attempt and push the notice back; returns when it is due again."""
+async def retry_later(
+    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str, reached: str | None = None
+) -> datetime:
+    """Count a failed attempt and push the notice back; returns when it is due again. ``reached``:
+    the platforms that have taken it now (a notice every account must see), when that changed."""
     due = now + backoff(attempts)
+    values: dict[str, object] = {"attempts": attempts + 1, "not_before": due, "last_error": error[:200]}
+    if reached is not None:
+        values["reached"] = reached
     await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id == notice_id)
-        .values(attempts=attempts + 1, not_before=due, last_error=error[:200])
-        .execution_options(synchronize_session=False)
+        update(NoticeRow).where(NoticeRow.id == notice_id).values(values).execution_options(synchronize_session=False)
     )
     await release(session, notice_id)
     return due
@@ -126,18 +130,69 @@ async def release_many(session: AsyncSession, notice_ids: Sequence[int]) -> None
 async def identities(
     session: AsyncSession, practitioner_ids: Sequence[str], platforms: Sequence[Platform]
 ) -> dict[str, list[Principal]]:
-    """Each practitioner's linked identities on the given platforms (console: the id itself)."""
-    found: dict[str, list[Principal]] = {pid: [] for pid in practitioner_ids}
+    """Each active practitioner's linked identities on the given platforms (console: the id itself).
+
+    A practitioner who is not active (or no longer in the register) is left out of the answer
+    altogether, so that nobody who must not be told is told: their notices are dropped, not sent.
+    """
+    if not practitioner_ids:
+        return {}
+    active = await session.execute(
+        select(Practitioner.id).where(Practitioner.id.in_(list(practitioner_ids)), Practitioner.status == ACTIVE)
+    )
+    found: dict[str, list[Principal]] = {pid: [] for pid in sorted(active.scalars())}
     if Platform.CONSOLE in platforms:
-        for pid in practitioner_ids:
+        for pid in found:
             found[pid].append(Principal(Platform.CONSOLE, "local", pid))
     chat = [p.value for p in platforms if p is not Platform.CONSOLE]
-    if chat and practitioner_ids:
+    if chat and found:
         result = await session.execute(
-            select(ChatIdentity).where(
-                ChatIdentity.practitioner_id.in_(list(practitioner_ids)), ChatIdentity.platform.in_(chat)
-            )
+            select(ChatIdentity).where(ChatIdentity.practitioner_id.in_(list(found)), ChatIdentity.platform.in_(chat))
         )
         for row in result.scalars():
             found[row.practitioner_id].append(Principal(Platform(row.platform), row.tenant, row.user_id))
     return found
+
+
+async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The platforms that have taken each of these notices so far (only notices every account must
+    see record them), for those that have any."""
+    if not notice_ids:
+        return {}
+    result = await session.execute(
+        select(NoticeRow.id, NoticeRow.reached).where(
+            NoticeRow.id.in_(list(notice_ids)), NoticeRow.reached.is_not(None)
+        )
+    )
+    return {int(row.id): frozenset(filter(None, row.reached.split(","))) for row in result}
+
+
+async def drop_older(
+    session: AsyncSession, notice_ids: Sequence[int], created_before: datetime, now: datetime, reason: str
+) -> list[int]:
+    """``dropped_many`` for those of these notices queued before ``created_before``; their ids."""
+    if not notice_ids:
+        return []
+    result = await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id.in_(list(notice_ids)), NoticeRow.created_at < created_before)
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
+        .returning(NoticeRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    old = sorted(int(notice_id) for notice_id in result.scalars())
+    await release_many(session, old)
+    return old
+
+
+async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
+    """Close notices without sending them, on purpose; ``reason`` must name no person's data."""
+    if not notice_ids:
+        return
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id.in_(notice_ids))
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
+        .execution_options(synchronize_session=False)
+    )
+    await release_many(session, notice_ids)

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.app import Signpost, build
 from bot.console.notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
-from bot.notify import CLAIM_CHUNK, Outbox
+from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
@@ -26,7 +26,8 @@ from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
-from tests.access_helpers import load_access, request_access
+from store.tables.delivery import NoticeClaim
+from tests.access_helpers import fresh_say, load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
@@ -311,3 +312,271 @@ async def test_the_server_runs_the_scheduler_and_delivers_notices_by_slack(
         assert isinstance(web_app[SCHEDULER_KEY], Scheduler)
     finally:
         await client.close()
+
+
+async def _set_status(app: Signpost, practitioner_id: str, status: str) -> None:
+    async with app.ctx.db.write() as session:
+        await practitioners.set_status(session, practitioner_id, status)
+
+
+async def _rows(app: Signpost) -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+
+
+async def test_an_access_request_for_a_manager_made_inactive_goes_to_the_next_not_to_them(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """DM02 is told of a request, then made inactive before it is sent: nothing reaches DM02's
+    Slack; the notice is recorded as not sent, with a reason naming nobody, and the request goes to
+    the next duty manager of the child's authority (DM03), once."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DM02"), "DM02")
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DM03"), "DM03")
+    await request_access(app, "P002", SHIELDED)
+    await _set_status(app, "DM02", "inactive")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+
+    first = await box.deliver_due()
+    assert (first.delivered, first.dropped) == (0, 1)
+    second = await box.deliver_due()
+    assert second.delivered == 1
+    assert (await box.deliver_due()).delivered == 0, "told once"
+    assert [c.body["users"] for c in fake_slack.of("conversations.open")] == ["U0DM03"]
+    [posted] = fake_slack.of("chat.postMessage")
+    assert "Access request 1 for shielded record 999 000 0050" in posted.body["text"]
+    dm02, dm03 = await _rows(app)
+    assert (dm02.recipient_id, dm02.delivered_at, dm02.last_error) == ("DM02", None, "not sent: recipient not active")
+    assert dm02.dropped_at is not None
+    assert (dm03.recipient_id, dm03.dedupe_key, dm03.delivered_at is not None) == ("DM03", "access:1:0:DM03", True)
+
+
+async def test_a_registration_whose_only_manager_was_made_inactive_goes_to_the_admins(app: Signpost) -> None:
+    """Northshire's one duty manager (DM01) is made inactive while P003's registration waits to
+    be sent: the admins are asked instead, as they would be had DM01 been inactive at the start."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "UDM01"), "DM01")
+    await _link(app, Principal(Platform.SLACK, "T1", "UAD01"), "AD01")
+    await say(app, Principal(Platform.SLACK, "T1", "UNEW"), "register P003")
+    await _set_status(app, "DM01", "inactive")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+
+    assert (await box.deliver_due()).dropped == 1
+    assert (await box.deliver_due()).delivered == 1
+    assert [(to.user_id, n.kind, n.dedupe_key) for to, n in sent] == [
+        ("UAD01", "registration_request", "registration:1:AD01")
+    ]
+    assert "asks to act as practitioner P003" in sent[0][1].text
+
+
+async def test_a_notice_about_themselves_is_not_sent_to_someone_inactive_nor_to_anyone_else(app: Signpost) -> None:
+    """A decision, an expiry: concerns its recipient alone. Made inactive, they are not told, and
+    nobody is told in their place."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, Notice("P001", "access_approved", "Access request 7 was approved.", dedupe_key="n1"))
+    await _set_status(app, "P001", "inactive")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    with capture_logs() as logs:
+        assert (await box.deliver_due()).dropped == 1
+    assert (await box.deliver_due()).dropped == 0, "recorded once, not tried again"
+    assert sent == []
+    [row] = await _rows(app)
+    assert row.dropped_at is not None and row.last_error == "not sent: recipient not active"
+    [entry] = [e for e in logs if e["event"] == "notice_dropped"]
+    assert set(entry) == {"event", "log_level", "notice_id", "kind", "reason", "stand_ins"}, "ids only"
+
+
+async def test_a_new_link_notice_is_retried_on_the_account_that_failed_and_not_resent_to_the_other(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """ "An account was linked to your id" must reach every linked account: Slack fails once and
+    Teams takes it, so it stays due for Slack alone; Teams is not told twice."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=1), FakePlatform(Platform.TEAMS, sent)])
+    await _enqueue(app, Notice("P001", "registration_approved", "A Slack account was linked", dedupe_key="r1"))
+
+    first = await box.deliver_due()
+    assert (first.delivered, first.retried) == (0, 1)
+    row = await _row(app)
+    assert (row.delivered_at, row.reached, row.last_error) == (None, "teams", "slack: DeliveryFailed")
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 1
+    clock.advance(hours=2)
+    assert (await box.deliver_due()).delivered == 0
+    assert sorted(to.platform.value for to, _ in sent) == ["slack", "teams"], "each account told once"
+    assert (await _row(app)).delivered_at is not None
+
+
+class FakeTimer:
+    """The outbox's monotonic timer, moved by hand (sends take no real time to measure)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class SlowPlatform(FakePlatform):
+    """Each send takes ``cost`` seconds of the fake timer."""
+
+    def __init__(self, platform: Platform, sent: list[tuple[Principal, Notice]], timer: FakeTimer, cost: float):
+        super().__init__(platform, sent)
+        self.timer, self.cost = timer, cost
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.timer.seconds += self.cost
+        await super().deliver(to, notice)
+
+
+class CountingPlatform(FakePlatform):
+    """Counts the sends it is asked for (and fails those ``failures`` says)."""
+
+    calls = 0
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.calls += 1
+        await super().deliver(to, notice)
+
+
+async def _claims(app: Signpost) -> list[int]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeClaim.notice_id))).scalars())
+
+
+async def test_a_send_that_hangs_is_abandoned_within_the_claim_and_recorded_as_failed(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Slack holds the call: the send is given up at half the claim's hold, recorded as a failure
+    and its claim let go, so no other replica takes over a notice this one still sends; it goes
+    out later, once."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0DUTY"), "DM02")
+    await request_access(app, "P002", SHIELDED)
+    fake_slack.hold("conversations.open")
+    deliverer = SlackDeliverer(web_client(slack_settings(fake_slack)))
+    box = Outbox(app.ctx, [deliverer], hold=timedelta(seconds=1), timer=FakeTimer())
+    async with asyncio.timeout(30):  # a guard only: before, the pass waited as long as Slack held it
+        report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (0, 1)
+    row = await _row(app)
+    assert (row.delivered_at, row.attempts, row.last_error) == (None, 1, "slack: timed out")
+    assert await _claims(app) == [], "let go, not left to run out"
+
+    fake_slack.release("conversations.open")
+    clock.advance(seconds=30)
+    assert (await Outbox(app.ctx, [deliverer]).deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 1
+
+
+async def test_a_pass_stops_at_its_budget_and_leaves_the_rest_due_unclaimed(app: Signpost) -> None:
+    """Sends that take a second each, a 10-second budget: ten go out, the other 110 are neither
+    tried nor counted as attempts nor left claimed, and the next pass carries on."""
+    sent: list[tuple[Principal, Notice]] = []
+    timer = FakeTimer()
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"b{i}") for i in range(120)])
+    box = Outbox(app.ctx, [SlowPlatform(Platform.SLACK, sent, timer, 1.0)], budget=timedelta(seconds=10), timer=timer)
+
+    assert (await box.deliver_due()).delivered == 10
+    rows = await _rows(app)
+    assert sum(r.delivered_at is not None for r in rows) == 10
+    assert all(r.attempts == 0 for r in rows if r.delivered_at is None)
+    assert await _claims(app) == []
+    assert (await box.deliver_due()).delivered == 10
+    assert [n.text for _, n in sent] == [f"notice {i}" for i in range(20)]
+
+
+async def test_a_failing_platform_is_tried_a_few_times_a_pass_not_once_per_due_notice(app: Signpost) -> None:
+    """Slack is down: after ``FAILING_AFTER`` failures in a row the pass pushes Slack's remaining
+    notices back (backoff) untried, and still delivers those that go by Teams."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-2"), "P002")
+    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"s{i}") for i in range(120)])
+    await _enqueue(app, Notice("P002", "test", "by Teams", dedupe_key="t1"))
+    slack = CountingPlatform(Platform.SLACK, sent, failures=10_000)
+    report = await Outbox(app.ctx, [slack, FakePlatform(Platform.TEAMS, sent)]).deliver_due()
+
+    assert slack.calls == FAILING_AFTER  # before: 120
+    assert (report.retried, report.delivered) == (120, 1)
+    assert [n.text for _, n in sent] == ["by Teams"]
+    rows = [r for r in await _rows(app) if r.recipient_id == "P001"]
+    assert {r.last_error for r in rows[FAILING_AFTER:]} == {"slack: not tried, failing in this pass"}
+    assert all(r.attempts == 1 and r.delivered_at is None for r in rows), "pushed back with backoff"
+
+
+async def test_a_notice_with_no_linked_platform_for_a_week_is_dropped_not_sent_months_later(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """An admin unlinks P003 everywhere; "you were unlinked" then has nowhere to go. Retried for a
+    week, it is then dropped (recorded, with a reason naming nobody), so when P003 links again
+    months later they are not told of it out of the blue."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
+    reply = await fresh_say(app, "AD01", "unlink P003")
+    assert reply.outcome is Outcome.DONE
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    assert (await box.deliver_due()).unreachable == 1
+    clock.advance(days=6, hours=23)
+    assert (await box.deliver_due()).unreachable == 1, "kept a while, for a link soon after"
+    clock.advance(hours=2)
+    with capture_logs() as logs:
+        assert (await box.deliver_due()).dropped == 1
+    [row] = [r for r in await _rows(app) if r.kind == "unlinked"]
+    assert row.dropped_at is not None and row.last_error == "not sent: no linked platform for 7 days"
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [("notice_dropped", "unlinked")]
+
+    clock.advance(days=90)
+    await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
+    assert (await box.deliver_due()).delivered == 0
+    assert sent == []
+
+
+async def test_a_delivery_pass_that_hangs_does_not_hold_up_the_other_tasks(app: Signpost, clock: FakeClock) -> None:
+    """In the server, delivery runs apart: while a pass waits on a platform, the one-minute tasks
+    keep their schedule, and no second pass starts beside the first in this process."""
+    ran: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hanging_pass(ctx: Context, now: datetime) -> None:
+        started.set()
+        await release.wait()
+        ran.append("deliver")
+
+    async def expire(ctx: Context, now: datetime) -> None:
+        ran.append("expire")
+
+    tasks = [
+        Task("deliver_notices", timedelta(seconds=5), hanging_pass, apart=True),
+        Task("expire_grants", timedelta(minutes=1), expire),
+    ]
+    scheduler = Scheduler(app.ctx, tasks)
+    assert await scheduler.run_due(background=True) == ["deliver_notices", "expire_grants"]
+    await started.wait()
+    clock.advance(minutes=1)
+    assert await scheduler.run_due(background=True) == ["expire_grants"], "the pass still going is not started again"
+    release.set()
+    await scheduler.settle()
+    assert ran == ["expire", "expire", "deliver"]
+    clock.advance(seconds=5)
+    assert await scheduler.run_due(background=True) == ["deliver_notices"]
+    await scheduler.settle()
+
+
+async def test_people_slack_cannot_reach_do_not_make_the_platform_look_down(
+    app: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """Six accounts Slack no longer knows, one after another, then one it does: Slack answered
+    each time, so it is not taken for down and the seventh is delivered in the same pass."""
+    people = ["P001", "P002", "P003", "DM01", "DM02", "DM03", "AD01"]
+    for n, pid in enumerate(people):
+        await _link(app, Principal(Platform.SLACK, "T0001", f"U{n}"), pid)
+    await _enqueue(app, *[Notice(pid, "test", f"notice {n}", dedupe_key=f"p{n}") for n, pid in enumerate(people)])
+    fake_slack.fail("conversations.open", "user_not_found", times=FAILING_AFTER + 1)
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    report = await box.deliver_due()
+    assert (report.retried, report.delivered) == (FAILING_AFTER + 1, 1)
+    [posted] = fake_slack.of("chat.postMessage")
+    assert posted.body["text"].startswith("notice 6")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -116,6 +117,17 @@ async def test_rate_limited_post_is_retried_after_retry_after(slack_app: SlackHa
     await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
     posts = slack_app.fake.of("chat.postMessage")
     assert len(posts) == 2 and posts[0].answer["error"] == "ratelimited" and posts[1].answer["ok"] is True
+
+
+async def test_a_long_retry_after_fails_the_notice_at_once_instead_of_waiting_it_out(slack_app: SlackHarness) -> None:
+    """Slack asks for an hour: the send fails now (the outbox retries it with backoff) rather than
+    waiting inside the notice's two-minute claim, where another replica would send it again."""
+    slack_app.fake.rate_limit("chat.postMessage", retry_after=3600)
+    async with asyncio.timeout(30):  # a guard only: before, this waited an hour, three times
+        with pytest.raises(DeliveryFailed, match="ratelimited"):
+            await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    [post] = slack_app.fake.of("chat.postMessage")
+    assert post.answer["error"] == "ratelimited"
 
 
 async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
