@@ -22,7 +22,7 @@ from handlers.operator.common import Refused, record, terminal_event
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append
 from store.keys.backup import BackupFailed, backup
-from store.keys.rotation import RotationFailed, RotationReport, rotate
+from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
@@ -90,16 +90,28 @@ async def backup_to(
 async def rotate_keys(
     ctx: Context, who: str, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> RotationReport:
-    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed.
+    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed (or a rotation
+    cut short finished). Audited "started" before the key file or any row changes, then its outcome.
 
     ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
     """
+    detail = ""  # "generation N" once planned (RotationFailed only comes after that)
+
+    async def starting(plan: Plan) -> None:
+        nonlocal detail
+        detail = f"generation {plan.generation}"
+        said = f"finishing {detail} (a rotation cut short)" if plan.finishing else detail
+        await record(
+            ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=said)
+        )
+
+    today = ctx.clock.now().date()
     try:
-        report = await rotate(ctx.db, ctx.keys, ctx.clock.now().date(), on_progress=on_progress, on_total=on_total)
+        report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)
     except RotationFailed as exc:
-        await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        failed = terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=detail)
+        await record(ctx, failed)
         raise Refused(str(exc)) from None
-    detail = f"generation {report.new_generation}"
     await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, detail=detail))
     return report
 

@@ -108,7 +108,8 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         "totp_reset",
         "unlink",
         "retention",
-        "keys_rotate",
+        "keys_rotate",  # started
+        "keys_rotate",  # done
         "backup",
         "export",
         "sar",
