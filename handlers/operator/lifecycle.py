@@ -74,16 +74,20 @@ async def retention_preview(ctx: Context, as_of: date | None) -> RetentionReport
 async def backup_to(
     ctx: Context, who: str, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> int:
-    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes.
+    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. Audited
+    "started" (the file's name only, never its folder) before anything is copied, then its outcome:
+    a backup cut short leaves the started event and no file of that name.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
+    name = target.name
+    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=name))
     try:
         size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total)
     except BackupFailed as exc:
-        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=name))
         raise Refused(str(exc)) from None
-    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{size} bytes"))
+    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{name}: {size} bytes"))
     return size
 
 

@@ -5,6 +5,17 @@ the backup's name."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -13,10 +24,14 @@ from handlers.operator import lifecycle
 from handlers.operator.common import Refused
 from store.db import Database
 from store.keys import rotation
+from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
 from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
 from store.tables.register import ChildKey
+from tests.bot.cli.conftest import Cli
 from tests.store.lifecycle.lifecycle_data import load
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Killed(BaseException):
@@ -81,3 +96,145 @@ async def test_a_rotation_that_fails_is_audited_started_then_failed(signpost: Si
     with pytest.raises(Refused, match="could not be opened"):
         await lifecycle.rotate_keys(signpost.ctx, "ops")
     assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2"), ("failed", "generation 2")]
+
+
+# -- backup --------------------------------------------------------------------------------------
+
+_KILLED_WHILE_COPYING = """
+import os, signal, sys
+from pathlib import Path
+import store.keys.backup
+from bot.cli.main import main
+
+
+def copy_half_then_die(sync, sql, params):
+    Path(params[0]).write_bytes(b"SQLite format 3\\0" + b"\\1" * 4096)  # part of the copy
+    Path(params[0] + "-journal").write_bytes(b"\\0" * 512)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+store.keys.backup.raw_sqlite = copy_half_then_die
+main(["backup", sys.argv[1]])
+"""
+
+
+def _beside(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.sqlite_only
+async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_that_looks_like_a_backup(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`signpost backup` killed (SIGKILL) part-way through the copy, as a real process: the audit
+    already holds 'started' with the file's name; no file has the backup's name; the next backup
+    into that folder removes the partial copy and its journal, and is audited started then done."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    died = subprocess.run([sys.executable, "-c", _KILLED_WHILE_COPYING, str(target)], cwd=ROOT, check=False)
+    assert died.returncode == -signal.SIGKILL
+    assert await events(db, "backup") == [("started", "nightly.db")]
+    assert not target.exists()
+    assert _beside(folder) == ["nightly.db.signpost-partial", "nightly.db.signpost-partial-journal"]
+    again = await cli.run("backup", str(target))
+    assert again.code == 0, again.err
+    assert _beside(folder) == ["nightly.db"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    size = target.stat().st_size
+    assert await events(db, "backup") == [
+        ("started", "nightly.db"),
+        ("started", "nightly.db"),
+        ("done", f"nightly.db: {size} bytes"),
+    ]
+
+
+async def test_a_backup_being_written_is_left_alone_by_another(signpost: Signpost, tmp_path: Path) -> None:
+    """A partial copy whose backup is still running (its lock held) is not another run's leftover:
+    a second backup into the folder leaves it, and one to the same name is refused."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "a.backup"
+    running = folder / ("a.backup" + PARTIAL)
+    fd = os.open(running, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert await backup(signpost.ctx.db, folder / "b.backup") > 0
+        assert running.exists()
+        with pytest.raises(BackupFailed, match="being written"):
+            await backup(signpost.ctx.db, target)
+    finally:
+        os.close(fd)
+    assert remove_partials(folder) == ["a.backup" + PARTIAL]
+    assert _beside(folder) == ["b.backup"]
+
+
+def _children_of(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``: their ids and command names (from /proc)."""
+    found = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if int(rest[1]) == pid:
+            found[int(stat_file.parent.name)] = name
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is not)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+
+
+def _wait_for(what: str, condition: Callable[[], object], timeout: float = 120) -> None:
+    """Poll until ``condition`` holds: the test waits for an event, never a guessed duration."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.postgres_only
+async def test_a_postgres_backup_killed_once_pg_dump_runs_takes_pg_dump_with_it(
+    cli: Cli, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """`signpost backup` (the real executable) killed -9 while its pg_dump runs (held by a table lock,
+    so it cannot finish first): pg_dump dies with it instead of writing a whole, unaudited dump;
+    'started' is in the audit; nothing has the backup's name, and the next backup clears the partial."""
+    target = tmp_path / "x.dump"
+    holder = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("LOCK TABLE involvements IN ACCESS EXCLUSIVE MODE")  # pg_dump waits for it
+        signpost = subprocess.Popen(
+            [str(Path(sys.executable).with_name("signpost")), "backup", str(target)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for("pg_dump to start", lambda: "pg_dump" in _children_of(signpost.pid).values())
+            (dump,) = [pid for pid, name in _children_of(signpost.pid).items() if name == "pg_dump"]
+            signpost.kill()
+            assert signpost.wait() == -signal.SIGKILL
+            _wait_for("pg_dump to die with signpost", lambda: not _alive(dump))
+        finally:
+            signpost.kill()
+            signpost.wait()
+        await lock.rollback()
+    finally:
+        await holder.close()
+    assert await events(db, "backup") == [("started", "x.dump")]
+    assert not target.exists()
+    again = await cli.run("backup", str(target))
+    assert again.code == 0, again.err
+    assert _beside(tmp_path) == [n for n in _beside(tmp_path) if not n.endswith(PARTIAL)]
+    assert [e[0] for e in await events(db, "backup")] == ["started", "started", "done"]

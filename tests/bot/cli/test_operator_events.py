@@ -110,7 +110,8 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         "retention",
         "keys_rotate",  # started
         "keys_rotate",  # done
-        "backup",
+        "backup",  # started
+        "backup",  # done
         "export",
         "sar",
         "decommission",
