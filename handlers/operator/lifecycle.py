@@ -191,10 +191,20 @@ async def decommission_destroy(ctx: Context, who: str) -> str:
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
+        await _refused_destroy(ctx, who, "before switch-off")
         raise Refused("destruction comes after the switch-off date: schedule one, or wait for it")
     if row.state == "destroyed":
+        await _refused_destroy(ctx, who, f"schedule {row.id}: already destroyed")
         raise Refused("everything has already been destroyed: see `signpost decommission certificate`")
     cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=who)
     if cert is None:
+        # Another process holds the lease, or one that died did (until LEASE after its last step).
+        await _refused_destroy(ctx, who, f"schedule {row.id}: claimed by another process")
         raise Refused("another Signpost process is destroying the data right now; check the status shortly")
     return decommission.certificate_text(cert)
+
+
+async def _refused_destroy(ctx: Context, who: str, why: str) -> None:
+    """An operator's ``decommission destroy`` that did nothing is audited too (outcome refused)."""
+    refused = terminal_event(Action.DECOMMISSION_DESTROY, ctx.clock.now(), who, outcome=Outcome.REFUSED, detail=why)
+    await record(ctx, refused)

@@ -117,7 +117,8 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         "decommission",
         "decommission",
         "decommission",
-        "decommission_destroy",
+        "decommission_destroy",  # started
+        "decommission_destroy",  # done
     ]
     for event in found:
         assert_terminal(event)
