@@ -29,6 +29,7 @@ from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
 from store.tables.register import ChildKey
 from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_main import write_feeds
 from tests.store.lifecycle.lifecycle_data import load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -98,6 +99,59 @@ async def test_a_rotation_that_fails_is_audited_started_then_failed(signpost: Si
     assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2"), ("failed", "generation 2")]
 
 
+_KILLED_AFTER_THE_FIRST_BATCH = """
+import os, signal, sys
+import store.keys.rotation as rotation
+from bot.cli.main import main
+
+rotation.BATCH = 2
+rewrap = rotation._rewrap_table
+
+
+async def first_batch_then_die(db, ring, spec, gen, on_progress=None):
+    if spec.table.name != "child_keys":
+        return await rewrap(db, ring, spec, gen, on_progress)
+    def die(done):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 once the first batch is committed
+    return await rewrap(db, ring, spec, gen, die)
+
+
+rotation._rewrap_table = first_batch_then_die
+main(["keys", "rotate"])
+"""
+
+
+async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and_the_rerun_finishes(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The review's case as a real process: `signpost keys rotate` killed (SIGKILL) once its first
+    batch of child keys is committed under generation 2. 'started generation 2' is already in the
+    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_FIRST_BATCH], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert await events(db, "keys_rotate") == [("started", "generation 2")]
+    assert generations_on_disk(keys) == {"k1", "k2"}
+    async with db.read() as session:
+        under = [kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()]
+    assert under.count("d2") == 2 and under.count("d1") > 0
+
+    again = await cli.run("keys", "rotate")
+    assert again.code == 0, again.err
+    assert "rotation to generation 2 that was cut short is finished" in again.out
+    assert await events(db, "keys_rotate") == [
+        ("started", "generation 2"),
+        ("started", "finishing generation 2 (a rotation cut short)"),
+        ("done", "generation 2"),
+    ]
+    assert generations_on_disk(keys) == {"k2"}
+
+
+def _pythonpath() -> dict[str, str]:
+    """The environment for ``python -c``: the test's settings, and this checkout importable."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
 # -- backup --------------------------------------------------------------------------------------
 
 _KILLED_WHILE_COPYING = """
@@ -132,7 +186,7 @@ async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_tha
     folder = tmp_path / "backups"
     folder.mkdir()
     target = folder / "nightly.db"
-    died = subprocess.run([sys.executable, "-c", _KILLED_WHILE_COPYING, str(target)], cwd=ROOT, check=False)
+    died = subprocess.run([sys.executable, "-c", _KILLED_WHILE_COPYING, str(target)], cwd=tmp_path, env=_pythonpath())
     assert died.returncode == -signal.SIGKILL
     assert await events(db, "backup") == [("started", "nightly.db")]
     assert not target.exists()
