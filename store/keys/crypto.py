@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -267,10 +268,15 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
 
 
 def remove_leftovers(path: Path) -> None:
-    """Overwrite and remove every ``<path>*.tmp`` beside ``path`` (a crash's half-written copies,
-    including the per-process names older versions used). Call only under ``key_file_lock``."""
+    """Overwrite and remove what a crash left while writing the key file: ``<path>.tmp``, and the
+    ``<path>.<pid>.tmp`` older versions wrote. Only those names: a signing key file named after the
+    key file (``signpost.key.signing``) writes its own ``.tmp`` outside this lock. Call only under
+    ``key_file_lock``."""
     removed = False
-    for leftover in path.parent.glob(f"{glob.escape(path.name)}*.tmp"):
+    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}.*tmp"):
+        if not ours.fullmatch(leftover.name):
+            continue
         try:
             # Not through a link, nor over the key file itself (a crash between link and unlink).
             if not leftover.is_symlink() and not _same_file(leftover, path):

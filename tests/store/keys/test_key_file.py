@@ -165,13 +165,17 @@ def test_the_next_key_file_edit_removes_a_crashs_copy(tmp_path: Path) -> None:
 
 def test_a_leftover_name_of_the_key_file_itself_is_unlinked_never_overwritten(tmp_path: Path) -> None:
     """A crash between publishing a new key file (a hard link) and unlinking its temporary name
-    leaves a second name of the key file itself: it is unlinked, and the key file keeps its bytes."""
+    leaves a second name of the key file itself: it is unlinked, and the key file keeps its bytes.
+    A signing key file named after the key file is written outside the key file's lock: its
+    temporary file is not the key file's to remove."""
     path = tmp_path / "signpost.key"
     KeyRing.generate(path).save()
     before = path.read_bytes()
     os.link(path, tmp_path / "signpost.key.tmp")
+    (tmp_path / "signpost.key.signing.tmp").write_text("being written by Signer.destroy")
     assert KeyRing.load_or_create(path).keks
-    assert _beside(path) == ["signpost.key", "signpost.key.lock"] and path.read_bytes() == before
+    assert _beside(path) == ["signpost.key", "signpost.key.lock", "signpost.key.signing.tmp"]
+    assert path.read_bytes() == before
 
 
 def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails(
