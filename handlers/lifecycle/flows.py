@@ -234,8 +234,8 @@ async def destroy_now(
 
     Audited "started" in the transaction that claims the work (saying which steps an earlier
     attempt finished, when this one resumes it), so the certificate's audit summary covers who
-    began it; "done" in the transaction that marks it complete, after the certificate is signed.
-    A run cut short leaves "started" without "done"."""
+    began it; "done" in the transaction that signs the certificate, whose final chain head then
+    covers it too. A run cut short leaves "started" without "done"."""
 
     async def audit_started(session: AsyncSession, earlier: str) -> None:
         detail = f"schedule {schedule_id}" + (f", resuming after {earlier}" if earlier else "")

@@ -263,7 +263,8 @@ async def run_destruction(
 
     The certificate is signed last; then the signing seed is destroyed too (its public key stays,
     so the audit chain and the certificate remain verifiable). ``audit_done`` is awaited in the
-    transaction that marks the destruction complete (after the certificate is signed)."""
+    transaction that signs the certificate, before its audit summary is taken: the certificate's
+    final chain head covers the event that says destruction is done."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
@@ -273,8 +274,11 @@ async def run_destruction(
     for number, step in enumerate(STEPS, start=1):
         if step in done:
             continue
-        counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
-        await _finish_step(db, enqueue, schedule_id, step, number, counts, now, audit_done)
+        if step == "certificate":
+            counts = await _step_certificate(db, keys, signer, schedule_id, now, audit_done)
+        else:
+            counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
+        await _finish_step(db, enqueue, schedule_id, step, number, counts, now)
         if step == "keys":
             _wipe_key_file(keys, keep_signing=True)
     _wipe_key_file(keys, keep_signing=False)  # the certificate is signed: the signing seed goes too
@@ -330,7 +334,6 @@ async def _finish_step(
     number: int,
     counts: dict[str, int],
     now: datetime,
-    audit_done: AuditStep | None = None,
 ) -> None:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
@@ -343,8 +346,6 @@ async def _finish_step(
         row.lease_until = now + LEASE
         if step == "certificate":
             row.state, row.completed_at = "destroyed", now
-            if audit_done is not None:
-                await audit_done(session, row.steps_done)
         text = _step_text(step, number, counts, row)
         await enqueue(session, to_admins(await holders(session, Role.ADMIN), schedule_id, f"step:{step}", text), now)
     log.info("decommission_step", step=step, **counts)
@@ -442,11 +443,13 @@ async def _step_compact(db: Database, keys: KeyRing, signer: Signer, schedule_id
 
 
 async def _step_certificate(
-    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime
+    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime, audit_done: AuditStep | None = None
 ) -> dict[str, int]:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
+        if audit_done is not None:  # first, so that the summary's final chain head covers it
+            await audit_done(session, row.steps_done)
         audit = await audit_summary(session)
         body = {
             "service": "signpost",
