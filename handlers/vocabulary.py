@@ -136,6 +136,9 @@ class Outcome(StrEnum):
     CHALLENGED = "challenged"  # step-up code needed first
     LOCKED = "locked"  # a wrong code paused code entry: a step-up lockout (refused, and counted as one)
     DONE = "done"  # a non-search command did what was asked
+    # Long operator work (a backup, a key rotation, destruction) has begun: recorded durably before
+    # anything changes, and followed by its "done" or "failed" event (none: it was cut short).
+    STARTED = "started"
     INFO = "info"  # help, history and other read-only information
     SWITCHED_OFF = "switched_off"
 

@@ -96,7 +96,12 @@ async def rotate_command(args: argparse.Namespace) -> int:
                 app.ctx, operator_account(), on_progress=bar.advance, on_total=bar.set_total
             )
     counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
-    print(f"Keys rotated to generation {report.new_generation}; re-wrapped {counts}. Restart every running replica.")
+    done = (
+        f"The rotation to generation {report.new_generation} that was cut short is finished"
+        if report.finishing
+        else f"Keys rotated to generation {report.new_generation}"
+    )
+    print(f"{done}; re-wrapped {counts}. Restart every running replica.")
     return 0
 
 

@@ -246,11 +246,26 @@ async def destroy_now(
     origin: Origin = Origin.SCHEDULER,
     who: str = "",
 ) -> dict[str, Any] | None:
-    """Destroy everything (after switch-off); None when another process holds the work. The audit
-    event goes first, so that the certificate's audit summary (with the final chain head) covers it."""
-    if not await decommission.claim(ctx.db, schedule_id, now):
-        return None
-    async with ctx.db.write() as session:
-        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=f"schedule {schedule_id}")
+    """Destroy everything (after switch-off); None when another process holds the work.
+
+    Audited "started" in the transaction that claims the work (saying which steps an earlier
+    attempt finished, when this one resumes it), so the certificate's audit summary covers who
+    began it; "done" in the transaction that signs the certificate, whose final chain head then
+    covers it too. A run cut short leaves "started" without "done"."""
+
+    async def audit_started(session: AsyncSession, earlier: str) -> None:
+        detail = f"schedule {schedule_id}" + (f", resuming after {earlier}" if earlier else "")
+        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, outcome=Outcome.STARTED, detail=detail)
         await append(session, [event])
-    return await decommission.run_destruction(ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, schedule_id, now)
+
+    async def audit_done(session: AsyncSession, steps: str) -> None:
+        detail = f"schedule {schedule_id}"
+        await append(
+            session, [origin_event(origin, Action.DECOMMISSION_DESTROY, ctx.clock.now(), who=who, detail=detail)]
+        )
+
+    if not await decommission.claim(ctx.db, schedule_id, now, audit_started):
+        return None
+    return await decommission.run_destruction(
+        ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, schedule_id, now, audit_done
+    )

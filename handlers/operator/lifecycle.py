@@ -22,7 +22,7 @@ from handlers.operator.common import Refused, record, terminal_event
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append
 from store.keys.backup import BackupFailed, backup
-from store.keys.rotation import RotationFailed, RotationReport, rotate
+from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
@@ -74,32 +74,48 @@ async def retention_preview(ctx: Context, as_of: date | None) -> RetentionReport
 async def backup_to(
     ctx: Context, who: str, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> int:
-    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes.
+    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. Audited
+    "started" (the file's name only, never its folder) before anything is copied, then its outcome:
+    a backup cut short leaves the started event and no file of that name.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
+    name = target.name
+    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=name))
     try:
         size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total)
     except BackupFailed as exc:
-        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=name))
         raise Refused(str(exc)) from None
-    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{size} bytes"))
+    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{name}: {size} bytes"))
     return size
 
 
 async def rotate_keys(
     ctx: Context, who: str, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> RotationReport:
-    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed.
+    """New key-encryption keys; every wrapped key re-wrapped; the old keys removed (or a rotation
+    cut short finished). Audited "started" before the key file or any row changes, then its outcome.
 
     ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
     """
+    detail = ""  # "generation N" once planned (RotationFailed only comes after that)
+
+    async def starting(plan: Plan) -> None:
+        nonlocal detail
+        detail = f"generation {plan.generation}"
+        said = f"finishing {detail} (a rotation cut short)" if plan.finishing else detail
+        await record(
+            ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=said)
+        )
+
+    today = ctx.clock.now().date()
     try:
-        report = await rotate(ctx.db, ctx.keys, ctx.clock.now().date(), on_progress=on_progress, on_total=on_total)
+        report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)
     except RotationFailed as exc:
-        await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED))
+        failed = terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=detail)
+        await record(ctx, failed)
         raise Refused(str(exc)) from None
-    detail = f"generation {report.new_generation}"
     await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, detail=detail))
     return report
 
@@ -175,10 +191,20 @@ async def decommission_destroy(ctx: Context, who: str) -> str:
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
+        await _refused_destroy(ctx, who, "before switch-off")
         raise Refused("destruction comes after the switch-off date: schedule one, or wait for it")
     if row.state == "destroyed":
+        await _refused_destroy(ctx, who, f"schedule {row.id}: already destroyed")
         raise Refused("everything has already been destroyed: see `signpost decommission certificate`")
     cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=who)
     if cert is None:
+        # Another process holds the lease, or one that died did (until LEASE after its last step).
+        await _refused_destroy(ctx, who, f"schedule {row.id}: claimed by another process")
         raise Refused("another Signpost process is destroying the data right now; check the status shortly")
     return decommission.certificate_text(cert)
+
+
+async def _refused_destroy(ctx: Context, who: str, why: str) -> None:
+    """An operator's ``decommission destroy`` that did nothing is audited too (outcome refused)."""
+    refused = terminal_event(Action.DECOMMISSION_DESTROY, ctx.clock.now(), who, outcome=Outcome.REFUSED, detail=why)
+    await record(ctx, refused)

@@ -15,14 +15,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from store.keys import keychain
-from store.keys.crypto import KeyFileError, KeyRing, fsync_directory, public_of
+from store.keys.crypto import KeyFileError, KeyRing, public_of, write_private
 
 
 class SigningKeyGone(Exception):
@@ -152,12 +151,4 @@ def _write(path: Path, seed: bytes, public: bytes) -> None:
         "signing_seed": base64.b64encode(seed).decode("ascii"),
         "public_key": base64.b64encode(public).decode("ascii"),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    fsync_directory(path.parent)
+    write_private(path, json.dumps(doc))

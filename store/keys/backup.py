@@ -13,19 +13,27 @@ a backup was taken cannot be decrypted from that backup with any later key file.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import fcntl
 import os
 import shutil
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from store.db import PRIVATE_MODE, Database, make_private
+from store.keys.crypto import fsync_directory
 from store.lifecycle.retention import raw_sqlite
 
 
 class BackupFailed(Exception):
     """The backup was not written; the message is one line for the operator."""
+
+
+PARTIAL = ".signpost-partial"  # a backup being written is named FILE.signpost-partial until it is whole
 
 
 async def backup(
@@ -37,43 +45,115 @@ async def backup(
 ) -> int:
     """Write a backup of the store to ``target`` (which must not exist); returns its size in bytes.
 
-    ``on_total`` is told the size the backup is expected to reach (the database's used size: an
-    estimate, told the real size at the end), and ``on_progress`` how many more bytes have been
-    written, every ``WATCH_EVERY`` seconds while the copy runs.
+    The copy is written as ``FILE.signpost-partial`` and takes its name only once whole, so a copy
+    cut short (kill -9, a full disk) never looks like a backup; what such a run left in the folder
+    is removed by the next backup there. ``on_total`` is told the size the backup is expected to
+    reach (the database's used size: an estimate, told the real size at the end), and
+    ``on_progress`` how many more bytes have been written, every ``WATCH_EVERY`` seconds.
     """
     if target.exists():
         raise BackupFailed(f"{target} already exists: choose a new file name")
     if not target.parent.is_dir():
         raise BackupFailed(f"the folder {target.parent} does not exist")
+    remove_partials(target.parent)
+    partial = target.with_name(target.name + PARTIAL)
     # Created empty and 0600 first (VACUUM INTO and pg_dump both write into an empty file and keep
-    # its mode): a backup holds practitioners' contact details, so only the owner may read it.
+    # its mode): a backup holds practitioners' contact details, so only the owner may read it. Held
+    # locked while it is written, so that another run's ``remove_partials`` leaves it alone.
     try:
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
     except FileExistsError:
-        raise BackupFailed(f"{target} already exists: choose a new file name") from None
-    watcher = _Watcher(target, on_progress)
+        raise BackupFailed(f"another backup to {target} is being written") from None
+    watcher = _Watcher(partial, on_progress)
     watching = asyncio.create_task(watcher.run()) if on_progress is not None else None
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _same_file(fd, partial):  # another run's remove_partials took it before our lock
+            raise BackupFailed(f"another backup into {target.parent} interfered: run this one again")
         if on_total is not None:  # inside: a failure here leaves no empty file behind either
             on_total(await _expected_size(db))
         if db.dialect == "sqlite":
             async with db.engine.connect() as conn:
-                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(target),)))
+                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(partial),)))
         else:
-            await _pg_dump(db, target)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+            await _pg_dump(db, partial)
+        make_private(partial)
+        _publish(partial, target)
     finally:
+        _remove(partial)
+        os.close(fd)
         if watching is not None:
             watching.cancel()
             await asyncio.gather(watching, return_exceptions=True)
-    make_private(target)
     size = target.stat().st_size
     if on_total is not None:
         on_total(size)
+    watcher.target = target
     watcher.look()
     return size
+
+
+def _publish(partial: Path, target: Path) -> None:
+    """Give the whole copy its name durably, never over an existing file."""
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    try:
+        os.link(partial, target)  # atomic, and refuses an existing name
+    except FileExistsError:
+        raise BackupFailed(f"{target} already exists: choose a new file name") from None
+    except OSError:  # a filesystem without hard links: a rename, after one more look
+        if target.exists():
+            raise BackupFailed(f"{target} already exists: choose a new file name") from None
+        os.rename(partial, target)
+    fsync_directory(target.parent)
+
+
+def remove_partials(folder: Path) -> list[str]:
+    """Remove what backups cut short left in ``folder`` (a partial copy and SQLite's journal for it),
+    leaving those a running backup still holds; returns the names removed."""
+    removed = []
+    for partial in sorted(folder.glob(f"*{PARTIAL}")):
+        if _remove_unless_held(partial):
+            removed.append(partial.name)
+    for journal in sorted(folder.glob(f"*{PARTIAL}-journal")):
+        if not journal.with_name(journal.name.removesuffix("-journal")).exists():
+            journal.unlink(missing_ok=True)
+            removed.append(journal.name)
+    return removed
+
+
+def _remove_unless_held(partial: Path) -> bool:
+    """Remove a partial copy (and its journal) unless a running backup holds its lock, which dies
+    with its process, kill -9 included. Removed while holding the lock ourselves, so that a backup
+    starting at that moment finds its file gone (``_same_file``) rather than writing into it."""
+    try:
+        fd = os.open(partial, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    try:
+        _remove(partial)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(f"{path}-journal").unlink(missing_ok=True)
 
 
 WATCH_EVERY = 0.25  # seconds between looks at the backup's size while it is written
@@ -134,10 +214,39 @@ async def _pg_dump(db: Database, target: Path) -> None:
         if value is not None:
             args += [flag, str(value)]
     proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_dies_with(os.getpid()),
     )
-    _, err = await proc.communicate()
+    try:
+        _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # cancelled (Ctrl-C, a deadline): pg_dump must not carry on alone
+            proc.kill()
+            await proc.wait()
     if proc.returncode != 0:
-        target.unlink(missing_ok=True)
         first = (err.decode(errors="replace").strip().splitlines() or ["unknown error"])[0]
         raise BackupFailed(f"pg_dump failed: {first[:200]}")
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """Run in the child between fork and exec: the kernel kills it (SIGKILL) when signpost dies,
+    however it dies (a kill -9 included), so pg_dump never finishes a backup nobody audits. The
+    libc function is looked up before the fork, so the child only calls it. Linux only; elsewhere
+    the ``finally`` above covers a cancellation, not a kill -9."""
+    if _LIBC is None:
+        return None
+    prctl = _LIBC.prctl
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # signpost died before the line above: do not start at all
+            os._exit(1)
+
+    return arm

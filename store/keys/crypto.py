@@ -10,11 +10,16 @@
 from __future__ import annotations
 
 import base64
+import fcntl
+import glob
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,13 +115,14 @@ class KeyRing:
         """Load the key file, creating it (mode 0600) on first use.
 
         Only for a store that holds nothing sealed yet: ``store.keys.binding.open_key_file`` decides.
+        Under the key file's lock, so that a copy a crash left half-written is removed at start-up.
         """
-        if not path.exists():
-            ring = cls.generate(path)
-            if ring._write(replace=False):
-                return ring
-            # Another process opening the same fresh store made it first: both use that one.
-        return cls.load(path)
+        with key_file_lock(path):
+            if not path.exists():
+                ring = cls.generate(path)
+                if ring._write(replace=False):
+                    return ring
+            return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
@@ -135,7 +141,7 @@ class KeyRing:
             raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
 
     def save(self) -> None:
-        """Write the key file, replacing the one there."""
+        """Write the key file, replacing the one there (the caller holds ``key_file_lock``)."""
         self._write(replace=True)
 
     def _write(self, *, replace: bool) -> bool:
@@ -151,26 +157,7 @@ class KeyRing:
             "signing_seed": _b64(self.signing_seed),
             "signing_public": _b64(public_of(self.signing_seed) if self.signing_seed else self.signing_public),
         }
-        # Durable replace: the new file's bytes reach the disk before the rename, and the rename
-        # reaches the disk before we return, so a power loss cannot bring back a destroyed key.
-        tmp = self.path.with_suffix(f"{self.path.suffix}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        if replace:
-            os.replace(tmp, self.path)
-        else:
-            try:
-                os.link(tmp, self.path)  # atomic, and never over an existing file
-            except FileExistsError:
-                return False
-            finally:
-                tmp.unlink()
-        fsync_directory(self.path.parent)
-        return True
+        return write_private(self.path, json.dumps(doc), replace=replace)
 
     # -- data keys -------------------------------------------------------------------------------
 
@@ -228,6 +215,93 @@ def fsync_directory(folder: Path) -> None:
     """Make a rename or creation in ``folder`` durable (its directory entry reaches the disk)."""
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def key_file_lock(path: Path) -> Iterator[None]:
+    """Hold the key file's exclusive lock (``<key file>.lock``; not re-entrant: take it once).
+
+    Every write of the key file happens under it, through one fixed temporary name. So whoever takes
+    the lock first removes what a crash left there: a ``<key file>*.tmp`` is a full copy of the key
+    file as it was, which later punctures would never reach (a backup plus that copy would open
+    every child destroyed since)."""
+    with open(Path(f"{path}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        remove_leftovers(path)
+        yield
+
+
+def temporary_name(path: Path) -> Path:
+    """The one name a new key file (or signing key file) is written under before it takes its place."""
+    return path.with_name(f"{path.name}.tmp")
+
+
+def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
+    """Write ``text`` to ``path`` (mode 0600) durably, by way of ``temporary_name(path)``; with
+    ``replace`` false only if ``path`` does not exist yet (returns False when it does).
+
+    The new file's bytes reach the disk before the rename, and the rename reaches the disk before
+    this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
+    afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
+    tmp = temporary_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and never over an existing file
+            except FileExistsError:
+                return False
+    finally:
+        tmp.unlink(missing_ok=True)  # after link: a second name of the key file itself, never overwritten
+    fsync_directory(path.parent)
+    return True
+
+
+def remove_leftovers(path: Path) -> None:
+    """Overwrite and remove what a crash left while writing the key file: ``<path>.tmp``, and the
+    ``<path>.<pid>.tmp`` older versions wrote. Only those names: a signing key file named after the
+    key file (``signpost.key.signing``) writes its own ``.tmp`` outside this lock. Call only under
+    ``key_file_lock``."""
+    removed = False
+    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}.*tmp"):
+        if not ours.fullmatch(leftover.name):
+            continue
+        try:
+            # Not through a link, nor over the key file itself (a crash between link and unlink).
+            if not leftover.is_symlink() and not _same_file(leftover, path):
+                _overwrite(leftover)
+            leftover.unlink()
+        except FileNotFoundError:
+            continue
+        removed = True
+    if removed:
+        fsync_directory(path.parent)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except FileNotFoundError:
+        return False
+
+
+def _overwrite(leftover: Path) -> None:
+    """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do)."""
+    fd = os.open(leftover, os.O_WRONLY)
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, b"\0" * size)
         os.fsync(fd)
     finally:
         os.close(fd)

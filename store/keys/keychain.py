@@ -30,7 +30,6 @@ Chain states live in the key file's KEK map as ``~<chain>:<gen>:<cutoff>`` entri
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import hmac
@@ -40,9 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from pathlib import Path
 
-from store.keys.crypto import KeyRing, seal
+from store.keys.crypto import KeyRing, key_file_lock, seal
 
 DAY_EPOCH = date(1900, 1, 1)
 HORIZON_DAYS = 400  # keys derived ahead of today, so a long-running replica can read new children
@@ -308,9 +306,7 @@ def editing(ring: KeyRing) -> Iterator[KeyRing]:
     if ring.path is None:
         yield ring  # an in-memory ring (tests, tools): nothing to lock or save
         return
-    lock_path = Path(str(ring.path) + ".lock")
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with key_file_lock(ring.path):
         fresh = KeyRing.load(ring.path)
         fresh.keks = {k: v for k, v in fresh.keks.items() if not is_derived(k)}
         yield fresh

@@ -16,7 +16,7 @@ do, they fail closed on rows they can no longer unwrap).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -89,6 +89,29 @@ class RotationReport:
     old_generation: int
     new_generation: int
     rewrapped: dict[str, int] = field(default_factory=dict)
+    finishing: bool = False  # the key file already held this generation: a rotation cut short is finished
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What ``rotate`` is about to do, told to its ``starting`` callback before the key file changes."""
+
+    generation: int
+    finishing: bool  # a rotation to ``generation`` was cut short (the key file holds it and older ones)
+
+
+def plan(ring: KeyRing) -> Plan:
+    """The generation a rotation moves to, from the key file as it is on disk now. A key file holding
+    more than one generation is a rotation cut short (a crash, a failure): it is finished, not
+    followed by yet another generation."""
+    return _plan_of(KeyRing.load(ring.path) if ring.path is not None else ring)
+
+
+def _plan_of(held: KeyRing) -> Plan:
+    current = generation(held)
+    if keychain.generations(held) - {current}:
+        return Plan(current, finishing=True)
+    return Plan(current + 1, finishing=False)
 
 
 def _in_generation(spec: WrappedKeys, ring: KeyRing, gen: int) -> ColumnElement[bool]:
@@ -107,24 +130,33 @@ async def rotate(
     today: date,
     tables: tuple[WrappedKeys, ...] = WRAPPED_KEY_TABLES,
     *,
+    starting: Callable[[Plan], Awaitable[None]] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> RotationReport:
-    """Add the next key generation, re-wrap every registered table, then remove older generations.
+    """Add the next key generation, re-wrap every registered table, then remove older generations;
+    or, when a rotation was cut short, finish it (see ``plan``).
 
-    ``on_total`` is told how many wrapped keys are to be re-wrapped (one count, before any is), and
-    ``on_progress`` how many more are done after each batch (counts only).
+    ``starting`` is awaited with the plan before the key file or any row changes (the caller makes
+    its audit event durable there). ``on_total`` is told how many wrapped keys are to be re-wrapped
+    (one count, before any is), and ``on_progress`` how many more are done after each batch.
     """
+    intended = plan(ring)
+    if starting is not None:
+        await starting(intended)
+    new = intended.generation
     with keychain.editing(ring) as fresh:
-        old = generation(fresh)
-        new = old + 1
-        fresh.keks[f"k{new}"] = secrets.token_bytes(32)
-        fresh.current_kek_id = f"k{new}"
-        for state in keychain.states(fresh):
-            if state.gen == old:
-                keychain.add_chain(fresh, state.chain, new, state.cutoff)
+        if _plan_of(fresh) != intended:
+            raise RotationFailed("the key file changed meanwhile (another rotation?): nothing was changed")
+        old = min(keychain.generations(fresh), default=new - 1)
+        if not intended.finishing:
+            fresh.keks[f"k{new}"] = secrets.token_bytes(32)
+            fresh.current_kek_id = f"k{new}"
+            for state in keychain.states(fresh):
+                if state.gen == old:
+                    keychain.add_chain(fresh, state.chain, new, state.cutoff)
     keychain.install(ring, today)
-    report = RotationReport(old, new)
+    report = RotationReport(old, new, finishing=intended.finishing)
     if on_total is not None:
         on_total(await _left(db, ring, tables, new))
     for spec in tables:

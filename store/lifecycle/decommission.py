@@ -219,8 +219,14 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
 # -- destruction -------------------------------------------------------------------------------
 
 
-async def claim(db: Database, schedule_id: int, now: datetime) -> bool:
-    """Take the destruction lease (after switch-off); False when another process holds it."""
+AuditStep = Callable[[AsyncSession, str], Awaitable[None]]  # records an audit event in the step's transaction
+
+
+async def claim(db: Database, schedule_id: int, now: datetime, audit: AuditStep | None = None) -> bool:
+    """Take the destruction lease (after switch-off); False when another process holds it.
+
+    ``audit`` is awaited in the claiming transaction with the steps an earlier attempt finished
+    (comma-separated, empty for none): the claim and its audit event are durable together or not at all."""
     async with db.write() as session:
         result = await session.execute(
             update(Decommission)
@@ -234,7 +240,14 @@ async def claim(db: Database, schedule_id: int, now: datetime) -> bool:
             )
             .values(state="destroying", lease_until=now + LEASE)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        if audit is not None:
+            done = (
+                await session.execute(select(Decommission.steps_done).where(Decommission.id == schedule_id))
+            ).scalar_one()
+            await audit(session, done)
+        return True
 
 
 async def run_destruction(
@@ -244,11 +257,14 @@ async def run_destruction(
     enqueue: NoticeEnqueue,
     schedule_id: int,
     now: datetime,
+    audit_done: AuditStep | None = None,
 ) -> dict[str, Any]:
     """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate.
 
     The certificate is signed last; then the signing seed is destroyed too (its public key stays,
-    so the audit chain and the certificate remain verifiable)."""
+    so the audit chain and the certificate remain verifiable). ``audit_done`` is awaited in the
+    transaction that signs the certificate, before its audit summary is taken: the certificate's
+    final chain head covers the event that says destruction is done."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
@@ -258,7 +274,10 @@ async def run_destruction(
     for number, step in enumerate(STEPS, start=1):
         if step in done:
             continue
-        counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
+        if step == "certificate":
+            counts = await _step_certificate(db, keys, signer, schedule_id, now, audit_done)
+        else:
+            counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
         await _finish_step(db, enqueue, schedule_id, step, number, counts, now)
         if step == "keys":
             _wipe_key_file(keys, keep_signing=True)
@@ -424,11 +443,13 @@ async def _step_compact(db: Database, keys: KeyRing, signer: Signer, schedule_id
 
 
 async def _step_certificate(
-    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime
+    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime, audit_done: AuditStep | None = None
 ) -> dict[str, int]:
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
+        if audit_done is not None:  # first, so that the summary's final chain head covers it
+            await audit_done(session, row.steps_done)
         audit = await audit_summary(session)
         body = {
             "service": "signpost",

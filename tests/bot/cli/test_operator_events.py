@@ -108,14 +108,17 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         "totp_reset",
         "unlink",
         "retention",
-        "keys_rotate",
-        "backup",
+        "keys_rotate",  # started
+        "keys_rotate",  # done
+        "backup",  # started
+        "backup",  # done
         "export",
         "sar",
         "decommission",
         "decommission",
         "decommission",
-        "decommission_destroy",
+        "decommission_destroy",  # started
+        "decommission_destroy",  # done
     ]
     for event in found:
         assert_terminal(event)

@@ -15,6 +15,8 @@ from bot.app import Signpost, build
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
+from handlers.operator import lifecycle as operator
+from handlers.operator.common import Refused
 from handlers.vocabulary import Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
@@ -447,3 +449,65 @@ async def test_a_backup_taken_before_decommissioning_opens_nothing_afterwards(
         assert len(events) == sealed_terms
         assert [await _open_or_none(sealer, session, e) for e in events] == [None] * len(events)
     assert MARKER.encode() not in taken.read_bytes()
+
+
+class Killed(BaseException):
+    """The process dying at this point: nothing of ours catches it (as nothing runs after a kill -9)."""
+
+
+async def destroy_events(app: Signpost) -> list[tuple[str, str]]:
+    async with app.ctx.db.read() as session:
+        found = await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail)
+            .where(AuditEvent.action == "decommission_destroy")
+            .order_by(AuditEvent.seq)
+        )
+        return [(str(outcome), str(detail)) for outcome, detail in found.all()]
+
+
+async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_refusal_is_audited(
+    signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`decommission destroy` killed after its first step leaves 'started', never 'done'; a retry
+    while the dead run's lease holds is refused and audited; after the lease the retry resumes
+    (audited as resuming after the keys step) and only then 'done'. A destroy before switch-off,
+    or after completion, is refused and audited too."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    with pytest.raises(Refused, match="after the switch-off date"):
+        await operator.decommission_destroy(signpost.ctx, "ops")
+    clock.set(at(date(2026, 11, 12)))
+    row = await decommission_row(signpost)
+    assert row is not None
+    sid = f"schedule {row.id}"
+
+    def killed(*args: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setitem(decommission._STEP_FUNCTIONS, "data", killed)
+        with pytest.raises(Killed):
+            await operator.decommission_destroy(signpost.ctx, "ops")
+    assert await destroy_events(signpost) == [("refused", "before switch-off"), ("started", sid)]
+    after_crash = await decommission_row(signpost)
+    assert after_crash is not None and (after_crash.state, after_crash.steps_done) == ("destroying", "keys")
+
+    clock.advance(minutes=5)  # the dead run's lease still holds
+    with pytest.raises(Refused, match="another Signpost process"):
+        await operator.decommission_destroy(signpost.ctx, "ops")
+    clock.advance(minutes=15)
+    assert "decommissioning complete" in await operator.decommission_destroy(signpost.ctx, "ops")
+    async with signpost.ctx.db.read() as session:
+        last = (await session.execute(select(func.max(AuditEvent.seq)))).scalar_one()
+    certified = await operator.decommission_certificate(signpost.ctx)
+    assert certified["certificate"]["audit"]["last_seq"] == last  # the 'done' event is covered too
+    with pytest.raises(Refused, match="already been destroyed"):
+        await operator.decommission_destroy(signpost.ctx, "ops")
+    assert await destroy_events(signpost) == [
+        ("refused", "before switch-off"),
+        ("started", sid),
+        ("refused", f"{sid}: claimed by another process"),
+        ("started", f"{sid}, resuming after keys"),
+        ("done", sid),
+        ("refused", f"{sid}: already destroyed"),
+    ]

@@ -6,8 +6,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monke
     ring.current_kek_id = "k2"
     ring.save()
 
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.tmp"
     assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path))]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]
@@ -60,7 +62,7 @@ def test_every_file_the_key_file_leaves_beside_it_is_ignored_by_git(tmp_path: Pa
         pass
     made = sorted(path.name for path in tmp_path.iterdir())
     assert "signpost.key.lock" in made
-    for name in {*made, f"signpost.key.{os.getpid()}.tmp"}:
+    for name in {*made, "signpost.key.tmp", "signpost.key.4242.tmp"}:  # and older versions' name
         checked = subprocess.run(["git", "check-ignore", "--no-index", "-q", name], cwd=root, check=False)
         assert checked.returncode == 0, f"{name} is not in .gitignore"
 
@@ -96,4 +98,101 @@ def test_processes_creating_a_fresh_key_file_at_once_all_get_the_one_on_disk(tmp
     for worker in workers:
         worker.join(timeout=60)
     assert set(got) == {KeyRing.load(path).index_key}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["signpost.key"]  # no half-written file left
+    # no half-written file left; the lock stays (an empty file, reused by every later edit)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signpost.key", "signpost.key.lock"]
+
+
+# -- forensic review: a crash while the key file is written leaves no copy of it behind ---------------
+
+_KILLED_BEFORE_THE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from store.keys import keychain
+from store.keys.crypto import KeyRing
+
+ring = KeyRing.load(Path(sys.argv[1]))
+os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 just before the rename
+with keychain.editing(ring) as fresh:
+    del fresh.keks[fresh.current_kek_id]  # as retention destroying a key
+"""
+
+
+def _crash_while_saving(path: Path) -> None:
+    """A real process killed (SIGKILL) with the new key file written and flushed, not yet renamed."""
+    root = Path(__file__).resolve().parents[3]
+    died = subprocess.run([sys.executable, "-c", _KILLED_BEFORE_THE_RENAME, str(path)], cwd=root, check=False)
+    assert died.returncode == -signal.SIGKILL
+
+
+def _beside(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_key_file_copy_left_by_a_crash_is_overwritten_and_removed_when_the_key_file_is_next_opened(
+    tmp_path: Path,
+) -> None:
+    """Killed just before the rename, an edit leaves its temporary copy (0600, every key as it was):
+    the next start-up (``load_or_create``, under the lock) overwrites and removes it, and the copy
+    older versions named by process id too; the key file itself is untouched."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    before = path.read_bytes()
+    old_style = tmp_path / "signpost.key.31337.tmp"
+    shutil.copyfile(path, old_style)
+    _crash_while_saving(path)
+    assert "signpost.key.tmp" in _beside(path)  # what the crash left: a full copy of the key file
+    kept = os.open(tmp_path / "signpost.key.tmp", os.O_RDONLY)  # as a backup agent holding it open
+    try:
+        KeyRing.load_or_create(path)
+        assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+        assert os.read(kept, 4096).strip(b"\0") == b""  # its bytes were overwritten before the unlink
+    finally:
+        os.close(kept)
+    assert path.read_bytes() == before
+
+
+def test_the_next_key_file_edit_removes_a_crashs_copy(tmp_path: Path) -> None:
+    """A running process's next edit of the key file (a retention puncture, a rotation,
+    decommissioning) removes the copy a crashed process left, before it writes its own."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    _crash_while_saving(path)
+    with keychain.editing(ring):
+        assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+
+def test_a_leftover_name_of_the_key_file_itself_is_unlinked_never_overwritten(tmp_path: Path) -> None:
+    """A crash between publishing a new key file (a hard link) and unlinking its temporary name
+    leaves a second name of the key file itself: it is unlinked, and the key file keeps its bytes.
+    A signing key file named after the key file is written outside the key file's lock: its
+    temporary file is not the key file's to remove."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    before = path.read_bytes()
+    os.link(path, tmp_path / "signpost.key.tmp")
+    (tmp_path / "signpost.key.signing.tmp").write_text("being written by Signer.destroy")
+    assert KeyRing.load_or_create(path).keks
+    assert _beside(path) == ["signpost.key", "signpost.key.lock", "signpost.key.signing.tmp"]
+    assert path.read_bytes() == before
+
+
+def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A normal save leaves only the key file; a save whose rename fails leaves no copy either."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    with keychain.editing(ring):
+        pass
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+    def failing_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        ring.save()
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]

@@ -1,0 +1,294 @@
+"""Operator work cut short (kill -9, a failure part-way) leaves its audit trace, and nothing half done
+that looks whole: a key rotation is audited before it changes anything and a rerun finishes it; a
+backup is audited before it starts, its pg_dump dies with signpost, and a partial copy never takes
+the backup's name."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+
+from bot.app import Signpost
+from handlers.operator import lifecycle
+from handlers.operator.common import Refused
+from store.db import Database
+from store.keys import rotation
+from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
+from store.keys.crypto import KeyRing
+from store.tables.audit import AuditEvent
+from store.tables.register import ChildKey
+from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_main import write_feeds
+from tests.store.lifecycle.lifecycle_data import load
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Killed(BaseException):
+    """The process dying at this point: nothing of ours catches it (as nothing runs after a kill -9)."""
+
+
+async def events(db: Database, action: str) -> list[tuple[str, str]]:
+    async with db.read() as session:
+        found = await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        )
+        return [(str(outcome), str(detail)) for outcome, detail in found.all()]
+
+
+def generations_on_disk(keys: KeyRing) -> set[str]:
+    assert keys.path is not None
+    return {k for k in KeyRing.load(keys.path).keks if k.startswith("k")}
+
+
+# -- keys rotate ---------------------------------------------------------------------------------
+
+
+async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_rerun_finishes_it(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its first batch (key file k1+k2, some rows under generation 2), the rotation has
+    already written 'started generation 2'. The rerun says it is finishing generation 2 (not
+    starting a third), re-wraps the rest, removes k1 and records generation 2 done."""
+    await load(signpost)
+    monkeypatch.setattr(rotation, "BATCH", 3)
+
+    def die_after_the_first_batch(done: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        await lifecycle.rotate_keys(signpost.ctx, "ops", on_progress=die_after_the_first_batch)
+    assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2")]
+    assert generations_on_disk(signpost.ctx.keys) == {"k1", "k2"}
+    async with signpost.ctx.db.read() as session:
+        under = [kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()]
+    assert under.count("d2") == 3 and under.count("d1") > 0  # half applied, as the review found it
+
+    report = await lifecycle.rotate_keys(signpost.ctx, "ops")
+    assert report.finishing and report.new_generation == 2
+    assert await events(signpost.ctx.db, "keys_rotate") == [
+        ("started", "generation 2"),
+        ("started", "finishing generation 2 (a rotation cut short)"),
+        ("done", "generation 2"),
+    ]
+    assert generations_on_disk(signpost.ctx.keys) == {"k2"}
+    async with signpost.ctx.db.read() as session:
+        assert {kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()} == {"d2"}
+
+
+async def test_a_rotation_that_fails_is_audited_started_then_failed(signpost: Signpost) -> None:
+    """A wrapped key no KEK opens: 'started generation 2', then 'failed generation 2'; the operator
+    is told why."""
+    await load(signpost)
+    async with signpost.ctx.db.write() as session:
+        row = (await session.execute(select(ChildKey).limit(1))).scalar_one()
+        row.wrapped = b"\0" * 60
+    with pytest.raises(Refused, match="could not be opened"):
+        await lifecycle.rotate_keys(signpost.ctx, "ops")
+    assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2"), ("failed", "generation 2")]
+
+
+_KILLED_AFTER_THE_FIRST_BATCH = """
+import os, signal, sys
+import store.keys.rotation as rotation
+from bot.cli.main import main
+
+rotation.BATCH = 2
+rewrap = rotation._rewrap_table
+
+
+async def first_batch_then_die(db, ring, spec, gen, on_progress=None):
+    if spec.table.name != "child_keys":
+        return await rewrap(db, ring, spec, gen, on_progress)
+    def die(done):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 once the first batch is committed
+    return await rewrap(db, ring, spec, gen, die)
+
+
+rotation._rewrap_table = first_batch_then_die
+main(["keys", "rotate"])
+"""
+
+
+async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and_the_rerun_finishes(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The review's case as a real process: `signpost keys rotate` killed (SIGKILL) once its first
+    batch of child keys is committed under generation 2. 'started generation 2' is already in the
+    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_FIRST_BATCH], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert await events(db, "keys_rotate") == [("started", "generation 2")]
+    assert generations_on_disk(keys) == {"k1", "k2"}
+    async with db.read() as session:
+        under = [kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()]
+    assert under.count("d2") == 2 and under.count("d1") > 0
+
+    again = await cli.run("keys", "rotate")
+    assert again.code == 0, again.err
+    assert "rotation to generation 2 that was cut short is finished" in again.out
+    assert await events(db, "keys_rotate") == [
+        ("started", "generation 2"),
+        ("started", "finishing generation 2 (a rotation cut short)"),
+        ("done", "generation 2"),
+    ]
+    assert generations_on_disk(keys) == {"k2"}
+
+
+def _pythonpath() -> dict[str, str]:
+    """The environment for ``python -c``: the test's settings, and this checkout importable."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+# -- backup --------------------------------------------------------------------------------------
+
+_KILLED_WHILE_COPYING = """
+import os, signal, sys
+from pathlib import Path
+import store.keys.backup
+from bot.cli.main import main
+
+
+def copy_half_then_die(sync, sql, params):
+    Path(params[0]).write_bytes(b"SQLite format 3\\0" + b"\\1" * 4096)  # part of the copy
+    Path(params[0] + "-journal").write_bytes(b"\\0" * 512)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+store.keys.backup.raw_sqlite = copy_half_then_die
+main(["backup", sys.argv[1]])
+"""
+
+
+def _beside(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.sqlite_only
+async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_that_looks_like_a_backup(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`signpost backup` killed (SIGKILL) part-way through the copy, as a real process: the audit
+    already holds 'started' with the file's name; no file has the backup's name; the next backup
+    into that folder removes the partial copy and its journal, and is audited started then done."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    died = subprocess.run([sys.executable, "-c", _KILLED_WHILE_COPYING, str(target)], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert await events(db, "backup") == [("started", "nightly.db")]
+    assert not target.exists()
+    assert _beside(folder) == ["nightly.db.signpost-partial", "nightly.db.signpost-partial-journal"]
+    again = await cli.run("backup", str(target))
+    assert again.code == 0, again.err
+    assert _beside(folder) == ["nightly.db"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    size = target.stat().st_size
+    assert await events(db, "backup") == [
+        ("started", "nightly.db"),
+        ("started", "nightly.db"),
+        ("done", f"nightly.db: {size} bytes"),
+    ]
+
+
+async def test_a_backup_being_written_is_left_alone_by_another(signpost: Signpost, tmp_path: Path) -> None:
+    """A partial copy whose backup is still running (its lock held) is not another run's leftover:
+    a second backup into the folder leaves it, and one to the same name is refused."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "a.backup"
+    running = folder / ("a.backup" + PARTIAL)
+    fd = os.open(running, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert await backup(signpost.ctx.db, folder / "b.backup") > 0
+        assert running.exists()
+        with pytest.raises(BackupFailed, match="being written"):
+            await backup(signpost.ctx.db, target)
+    finally:
+        os.close(fd)
+    assert remove_partials(folder) == ["a.backup" + PARTIAL]
+    assert _beside(folder) == ["b.backup"]
+
+
+def _children_of(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``: their ids and command names (from /proc)."""
+    found = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if int(rest[1]) == pid:
+            found[int(stat_file.parent.name)] = name
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is not)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+
+
+def _wait_for(what: str, condition: Callable[[], object], timeout: float = 120) -> None:
+    """Poll until ``condition`` holds: the test waits for an event, never a guessed duration."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.postgres_only
+async def test_a_postgres_backup_killed_once_pg_dump_runs_takes_pg_dump_with_it(
+    cli: Cli, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """`signpost backup` (the real executable) killed -9 while its pg_dump runs (held by a table lock,
+    so it cannot finish first): pg_dump dies with it instead of writing a whole, unaudited dump;
+    'started' is in the audit; nothing has the backup's name, and the next backup clears the partial."""
+    target = tmp_path / "x.dump"
+    holder = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("LOCK TABLE involvements IN ACCESS EXCLUSIVE MODE")  # pg_dump waits for it
+        signpost = subprocess.Popen(
+            [str(Path(sys.executable).with_name("signpost")), "backup", str(target)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for("pg_dump to start", lambda: "pg_dump" in _children_of(signpost.pid).values())
+            (dump,) = [pid for pid, name in _children_of(signpost.pid).items() if name == "pg_dump"]
+            signpost.kill()
+            assert signpost.wait() == -signal.SIGKILL
+            _wait_for("pg_dump to die with signpost", lambda: not _alive(dump))
+        finally:
+            signpost.kill()
+            signpost.wait()
+        await lock.rollback()
+    finally:
+        await holder.close()
+    assert await events(db, "backup") == [("started", "x.dump")]
+    assert not target.exists()
+    again = await cli.run("backup", str(target))
+    assert again.code == 0, again.err
+    assert _beside(tmp_path) == [n for n in _beside(tmp_path) if not n.endswith(PARTIAL)]
+    assert [e[0] for e in await events(db, "backup")] == ["started", "started", "done"]
