@@ -115,8 +115,8 @@ async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
         assert await credentials.redeem_token(session, old, now) is None
 
 
-async def park_a_search(app: Signpost, now: datetime) -> str:
-    """P1's search for Amy, parked until a code arrives; its challenge id."""
+async def park_a_search(app: Signpost, now: datetime, born: date | None = None) -> str:
+    """P1's search for Amy, parked until a code arrives (``born``: the date it names); its challenge id."""
     async with app.ctx.db.write() as session:
         return await credentials.park(
             session,
@@ -128,6 +128,7 @@ async def park_a_search(app: Signpost, now: datetime) -> str:
             text="Amy Jones 03/04/2014",
             now=now,
             ttl=timedelta(minutes=10),
+            born=born,
         )
 
 
@@ -202,19 +203,7 @@ async def test_a_parked_search_naming_a_date_of_birth_is_destroyed_with_that_day
     keys = app.ctx.keys
     keychain.ensure_chains(keys, now.date())
     born = date(2014, 4, 3)
-    async with app.ctx.db.write() as session:
-        challenge = await credentials.park(
-            session,
-            keys,
-            principal=P1,
-            practitioner_id="P001",
-            spec_name="search",
-            channel="direct",
-            text="Amy Jones 03/04/2014",
-            now=now,
-            ttl=timedelta(minutes=10),
-            born=born,
-        )
+    challenge = await park_a_search(app, now, born)
     async with app.ctx.db.read() as session:
         kek_id = (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
     assert kek_id == keychain.key_for(keys, keychain.Chain.DAY, keychain.day_slot(born))
