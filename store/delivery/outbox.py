@@ -38,10 +38,12 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     if (await session.execute(stmt)).first() is None:
         return None
     row = (
-        await session.execute(select(NoticeRow.attempts, NoticeRow.delivered_at).where(NoticeRow.id == notice_id))
+        await session.execute(
+            select(NoticeRow.attempts, NoticeRow.delivered_at, NoticeRow.dropped_at).where(NoticeRow.id == notice_id)
+        )
     ).first()
-    if row is None or row.delivered_at is not None:
-        return None  # delivered by someone else whose claim had just run out
+    if row is None or row.delivered_at is not None or row.dropped_at is not None:
+        return None  # delivered, or dropped, by someone else whose claim had just run out
     return int(row.attempts)
 
 
@@ -69,7 +71,12 @@ async def claim_many(
     if not taken:
         return {}
     found = await session.execute(
-        select(NoticeRow.id, NoticeRow.attempts).where(NoticeRow.id.in_(taken), NoticeRow.delivered_at.is_(None))
+        select(NoticeRow.id, NoticeRow.attempts).where(
+            # Not delivered nor dropped meanwhile (another replica read it as pending before either).
+            NoticeRow.id.in_(taken),
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_(None),
+        )
     )
     return {int(row.id): int(row.attempts) for row in found}
 
@@ -102,7 +109,7 @@ async def retry_later(
 async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
     await session.execute(
         update(NoticeRow)
-        .where(NoticeRow.id == notice_id)
+        .where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None))
         .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )
@@ -115,7 +122,7 @@ async def delivered_many(session: AsyncSession, notice_ids: Sequence[int], now: 
         return
     await session.execute(
         update(NoticeRow)
-        .where(NoticeRow.id.in_(notice_ids))
+        .where(NoticeRow.id.in_(notice_ids), NoticeRow.dropped_at.is_(None))
         .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )

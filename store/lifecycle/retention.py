@@ -161,10 +161,15 @@ async def first_day(session: AsyncSession, today: date) -> date:
 
 
 async def _ensure_state(db: Database, today: date, now: datetime) -> date:
-    """The last processed day; a first run starts with ``first_day``."""
+    """The last processed day; a first run starts with ``first_day``, found in a read first: it
+    reads every child once, which must not hold SQLite's write lock (every audit write waits on it)."""
+    async with db.read() as session:
+        found = await last_day(session)
+        if found is not None:
+            return found
+        start = await first_day(session, today)
     async with db.write() as session:
-        if await last_day(session) is None:
-            start = await first_day(session, today)
+        if await last_day(session) is None:  # another process may have begun meanwhile
             await session.execute(
                 dialect_insert(session)(RetentionState)
                 .values(name=STATE_KEY, last_day=start - timedelta(days=1), updated_at=now)
