@@ -154,6 +154,7 @@ LIBRARIES = (
     "asyncpg",
     "alembic",
     "botbuilder",
+    "microsoft_agents",
     "botframework",
     "msrest",
     "urllib3",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, store_errors
+from bot.cli.common import CommandFailed, opened, refuse_a_missing_store, store_errors
 from bot.config import load_settings
 from store.db import Database, applied_heads, revisions, shipped_heads
 from store.roles import RoleRefused, grant_runtime
@@ -57,12 +57,17 @@ async def grant_runtime_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect() -> Database:
-    return Database.connect(load_settings().database_url)
+def _connect(*, create: bool = False) -> Database:
+    """The store at SIGNPOST_DATABASE_URL. Only ``db upgrade`` may make one: ``current`` and
+    ``history`` on a mistyped path say there is no store there, as every other command does."""
+    settings = load_settings()
+    if not create:
+        refuse_a_missing_store(settings)
+    return Database.connect(settings.database_url)
 
 
 async def upgrade_command(args: argparse.Namespace) -> int:
-    db = _connect()
+    db = _connect(create=True)
     try:
         async with store_errors():
             before = await applied_heads(db)

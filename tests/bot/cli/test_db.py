@@ -30,7 +30,15 @@ def empty(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cl
         asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
-def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say_so(cli: Cli, empty: None) -> None:
+def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say_so(
+    cli: Cli, empty: None, backend: str
+) -> None:
+    if backend == "sqlite":  # no file yet is no store yet: only `db upgrade` makes one
+        assert "there is no store at" in cli("db", "current").err
+        assert "there is no store at" in cli("db", "history").err
+        assert cli("db", "upgrade").code == 0
+        assert cli("db", "current").out.strip().endswith("(up to date)")
+        return
     behind = cli("db", "current")
     assert behind.code == 1 and behind.out.startswith("empty (behind: this Signpost needs 0002_stepup")
     assert "run: signpost db upgrade" in behind.out
@@ -63,3 +71,14 @@ def test_with_migrate_on_start_off_a_behind_database_is_refused_in_one_line(
     assert "Traceback" not in refused.err
     assert cli("db", "upgrade").code == 0
     assert cli("db", "current", env={"SIGNPOST_MIGRATE_ON_START": "0"}).code == 0
+
+
+def test_current_and_history_on_a_sqlite_path_with_no_store_say_so_and_make_none(cli: Cli, tmp_path: Path) -> None:
+    """`db current` and `db history` on a mistyped path created an empty store there (and said it
+    was behind); like every command but import, seed-demo, run, console and `db upgrade`, they say
+    there is no store."""
+    missing = tmp_path / "typo.db"
+    for step in ("current", "history"):
+        run = cli("db", step, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"})
+        assert run.code == 2 and "there is no store at" in run.err, run.err
+    assert not missing.exists()
