@@ -141,6 +141,28 @@ async def test_a_new_link_is_told_on_every_linked_account_not_just_the_first(app
     assert told == [("slack", "registration_approved"), ("slack", "test"), ("teams", "registration_approved")]
 
 
+async def test_a_notice_for_one_account_goes_there_alone_linked_or_not_while_its_practitioner_is_active(
+    app: Signpost,
+) -> None:
+    """Addressed to a Teams account no longer linked (its user id holds a colon): sent there, not to
+    the practitioner's linked accounts; not sent at all once the practitioner is inactive."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-2"), "P002")
+    gone = Principal(Platform.TEAMS, "tenant", "29:aad-1")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    await _enqueue(
+        app,
+        Notice("P001", "registration_replaced", "no longer linked", dedupe_key="r1", account=gone),
+        Notice("P002", "registration_replaced", "no longer linked", dedupe_key="r2", account=gone),
+    )
+    await _set_status(app, "P002", "inactive")
+
+    report = await box.deliver_due()
+    assert (report.delivered, report.dropped) == (1, 1)
+    assert [(to, n.recipient_id, n.account) for to, n in sent] == [(gone, "P001", gone)]
+
+
 async def test_a_person_on_no_platform_is_reported_once_in_the_admin_log_and_kept(
     app: Signpost, clock: FakeClock
 ) -> None:
