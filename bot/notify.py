@@ -3,7 +3,8 @@
 Each due notice is claimed in the database first (store/outbox.py), so several replicas can run
 this at once without sending anything twice. A notice is delivered when any of the recipient's
 identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
-that took it recorded so that a retry goes to the others only); if a platform fails it is retried
+that took it recorded so that a retry goes to the others only; one addressed to a single account,
+``Notice.account``: when that account has, linked or not); if a platform fails it is retried
 later with backoff; a person linked on no platform this process can reach is reported in the admin
 log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
 another replica can still deliver it. Only active practitioners are told: a notice for anyone
@@ -180,8 +181,15 @@ class Outbox:
             elif notice.recipient_id not in people:  # inactive, or no longer in the register
                 attempt.outcome = NOT_ACTIVE
             else:
-                await self._send(attempt, people[notice.recipient_id], ends, run)
+                await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
         await self._record(outcomes, now, report)
+
+    def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:
+        """Where a notice goes: the one account it is addressed to, if any, whether or not it is
+        still linked (on a platform this process reaches); otherwise the recipient's linked ones."""
+        if notice.account is None:
+            return linked
+        return [notice.account] if notice.account.platform in self.deliverers else []
 
     async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
         """How each attempt went, in the one transaction that releases the chunk's claims."""

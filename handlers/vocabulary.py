@@ -238,13 +238,19 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A message to one person outside a conversation. Never child identity: refs and ids only."""
+    """A message to one person outside a conversation. Never child identity: refs and ids only.
+
+    ``account``: the one chat account to tell, linked or not (an account that has just lost its
+    link is told so); otherwise every account linked to the recipient, or the first that answers.
+    Either way only while the recipient is an active practitioner.
+    """
 
     recipient_id: str
     kind: str
     text: str
     buttons: tuple[Button, ...] = ()
     dedupe_key: str | None = None
+    account: Principal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Until a duty manager of the practitioner's local authority approves, the identity is not linked
 and can do nothing but register. A practitioner holds at most one identity per platform:
-approving a new one replaces the old link (so re-linking always needs a fresh approval).
+approving a new one replaces the old link (so re-linking always needs a fresh approval), and the
+account replaced is told so itself (it is no longer among the practitioner's links).
 """
 
 from __future__ import annotations
@@ -160,24 +161,30 @@ async def decide(
 
 
 async def _link(ctx: Context, req: Request, session: AsyncSession, row: RegistrationRequest) -> Result:
-    await session.execute(
-        delete(ChatIdentity).where(
-            ChatIdentity.practitioner_id == row.practitioner_id, ChatIdentity.platform == row.platform
-        )
+    replaced = await session.execute(
+        delete(ChatIdentity)
+        .where(ChatIdentity.practitioner_id == row.practitioner_id, ChatIdentity.platform == row.platform)
+        .returning(ChatIdentity.tenant, ChatIdentity.user_id)
     )
     principal = Principal(Platform(row.platform), row.tenant, row.user_id)
+    old = [Principal(principal.platform, r.tenant, r.user_id) for r in replaced]
     await practitioners.link_identity(session, principal, row.practitioner_id, req.now)
+    approved = (
+        f"(registration R{row.id}, approved by {req.actor.practitioner_id if req.actor else 'a duty manager'} "
+        f"at {when(req.now)})"
+    )
     text = (
         f"A {platform_name(row.platform)} account was linked to your Signpost practitioner id {row.practitioner_id} "
-        f"(registration R{row.id}, approved by {req.actor.practitioner_id if req.actor else 'a duty manager'} "
-        f"at {when(req.now)}). If this was not you, tell your duty manager at once."
+        f"{approved}. If this was not you, tell your duty manager at once."
     )
     key = f"registration:{row.id}:decided"
     # Every contact on record: the chat identities through the outbox, and the recorded secure email
-    # (an "email" notice the operator's mailer sends), so a link nobody asked for does not go unseen.
+    # (an "email" notice the operator's mailer sends), so a link nobody asked for does not go unseen;
+    # and the account the new one replaces, which is no longer linked and so not among them.
     told = [
         Notice(row.practitioner_id, "registration_approved", text, dedupe_key=key),
         Notice(row.practitioner_id, EMAIL_KIND, text, dedupe_key=f"{key}:email"),
+        *(_replaced_notice(row, account, approved) for account in old if account != principal),
     ]
     await ctx.notices.enqueue(session, told, req.now)
     reply = Reply(
@@ -185,6 +192,19 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
         f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.",
     )
     return Result(reply, detail=f"registration R{row.id}")
+
+
+def _replaced_notice(row: RegistrationRequest, account: Principal, approved: str) -> Notice:
+    """For the account that lost its link to the new one, addressed to it alone (its owner may be
+    the one who did not ask for this, and no longer reached through the practitioner's links)."""
+    name = platform_name(row.platform)
+    text = (
+        f"Your {name} account is no longer linked to Signpost practitioner id {row.practitioner_id}: another "
+        f"{name} account was linked in its place {approved}. If you did not ask for this, tell your duty manager "
+        "at once."
+    )
+    key = f"registration:{row.id}:replaced"
+    return Notice(row.practitioner_id, "registration_replaced", text, dedupe_key=key, account=account)
 
 
 SPECS = (

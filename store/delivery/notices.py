@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Button, Input, Notice
+from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.prepared import Prepared
 from store.tables.delivery import Notice as NoticeRow
@@ -24,13 +24,22 @@ def encode(notice: Notice) -> str:
 def decode(row: NoticeRow) -> Notice:
     doc = json.loads(row.body)
     buttons = tuple(Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"])
-    return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key)
+    return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key, _account(row.account))
+
+
+def _account(stored: str | None) -> Principal | None:
+    """The chat account a notice is addressed to, as ``str(Principal)`` stored it (a Teams user
+    id may hold a colon: it is last)."""
+    if stored is None:
+        return None
+    platform, tenant, user_id = stored.split(":", 2)
+    return Principal(Platform(platform), tenant, user_id)
 
 
 def _enqueue_one(insert: Any) -> Prepared:
     """One notice, unless its dedupe key is stored already: the new row's id, or no row."""
     table = NoticeRow.__table__
-    columns = ("recipient_id", "kind", "body", "dedupe_key", "created_at", "not_before", "attempts")
+    columns = ("recipient_id", "kind", "body", "dedupe_key", "created_at", "not_before", "attempts", "account")
     statement = insert(table).values({name: bindparam(name) for name in columns})
     return Prepared(statement.on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id))
 
@@ -57,6 +66,7 @@ def _row(notice: Notice, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "not_before": now,
         "attempts": 0,
+        "account": None if notice.account is None else str(notice.account),
     }
 
 

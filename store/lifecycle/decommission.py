@@ -431,7 +431,7 @@ async def _step_data(db: Database, keys: KeyRing, signer: Signer, schedule_id: i
             await session.execute(
                 update(NoticeRow)
                 .where(NoticeRow.body != WIPED_BODY)
-                .values(body=WIPED_BODY, delivered_at=func.coalesce(NoticeRow.delivered_at, now))
+                .values(body=WIPED_BODY, account=None, delivered_at=func.coalesce(NoticeRow.delivered_at, now))
             )
         )
     return counts

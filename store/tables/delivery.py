@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 KEY_LENGTH = 200
+ACCOUNT_LENGTH = 300  # platform, tenant and user id, as chat_identities holds them
 
 
 class Notice(Base):
@@ -40,6 +41,9 @@ class Notice(Base):
     # A notice every linked account must see: the platforms that took it so far ("slack,teams"),
     # so that a retry goes to the others only. A person has at most one identity per platform.
     reached: Mapped[str | None] = mapped_column(String(64))
+    # A notice for one chat account only, linked or not ("slack:T1:U1"): one that has lost its link
+    # is told so. None: every account linked to the recipient.
+    account: Mapped[str | None] = mapped_column(String(ACCOUNT_LENGTH))
 
 
 class ScheduledTask(Base):

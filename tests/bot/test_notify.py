@@ -27,7 +27,7 @@ from store.keys.crypto import KeyRing
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
-from tests.access_helpers import fresh_say, load_access, request_access
+from tests.access_helpers import decide, fresh_say, load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
@@ -139,6 +139,62 @@ async def test_a_new_link_is_told_on_every_linked_account_not_just_the_first(app
     assert (await box.deliver_due()).delivered == 2
     told = sorted((to.platform.value, n.kind) for to, n in sent)
     assert told == [("slack", "registration_approved"), ("slack", "test"), ("teams", "registration_approved")]
+
+
+def _dms(fake_slack: FakeSlackApi) -> list[tuple[str, str]]:
+    """Each direct message Slack was asked to post: (the user whose DM it went to, its text)."""
+    users = {c.answer["channel"]["id"]: c.body["users"] for c in fake_slack.of("conversations.open")}
+    return [(users[c.body["channel"]], c.body["text"]) for c in fake_slack.of("chat.postMessage")]
+
+
+async def test_an_account_replaced_by_a_new_link_is_told_once_in_its_own_dm(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """R1 links UNEW to P001 in place of UOLD, through the dispatcher: UOLD, no longer linked, is told so
+    in its own DM (the real owner, if an intruder's account took their place), UNEW that it was linked;
+    a later pass sends neither again."""
+    old, new = Principal(Platform.SLACK, "T1", "UOLD"), Principal(Platform.SLACK, "T9", "UNEW")
+    await _link(app, old, "P001")
+    assert (await say(app, new, "register P001")).outcome is Outcome.DONE
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.DONE
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+
+    await box.deliver_due()
+    clock.advance(hours=2)
+    await box.deliver_due()
+    sent = _dms(fake_slack)
+    assert sorted(user for user, _ in sent) == ["UNEW", "UOLD"], "each told once"
+    [(_, replaced)] = [(user, text) for user, text in sent if user == "UOLD"]
+    assert replaced.startswith(
+        "Your Slack account is no longer linked to Signpost practitioner id P001: another Slack account "
+        "was linked in its place (registration R1, approved by DM01 at "
+    )
+    assert replaced.endswith("If you did not ask for this, tell your duty manager at once.")
+    assert "UNEW" not in replaced and "T9" not in replaced, "ids of the practitioner and the request only"
+    [(_, linked)] = [(user, text) for user, text in sent if user == "UNEW"]
+    assert linked.startswith("A Slack account was linked to your Signpost practitioner id P001")
+
+
+async def test_a_notice_for_one_account_goes_there_alone_linked_or_not_while_its_practitioner_is_active(
+    app: Signpost,
+) -> None:
+    """Addressed to a Teams account no longer linked (its user id holds a colon): sent there, not to
+    the practitioner's linked accounts; not sent at all once the practitioner is inactive."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-2"), "P002")
+    gone = Principal(Platform.TEAMS, "tenant", "29:aad-1")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    await _enqueue(
+        app,
+        Notice("P001", "registration_replaced", "no longer linked", dedupe_key="r1", account=gone),
+        Notice("P002", "registration_replaced", "no longer linked", dedupe_key="r2", account=gone),
+    )
+    await _set_status(app, "P002", "inactive")
+
+    report = await box.deliver_due()
+    assert (report.delivered, report.dropped) == (1, 1)
+    assert [(to, n.recipient_id, n.account) for to, n in sent] == [(gone, "P001", gone)]
 
 
 async def test_a_person_on_no_platform_is_reported_once_in_the_admin_log_and_kept(

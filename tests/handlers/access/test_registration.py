@@ -133,6 +133,9 @@ async def test_relinking_needs_a_new_approval_and_replaces_the_old_link(app: Sig
     await decide(app, "DM01", "approve", "R2")
     assert (await search_linked(app, OTHER_SLACK_USER, "P001", AMY)).outcome is Outcome.ANSWERED
     assert (await search_linked(app, SLACK_USER, "P001", AMY)).outcome is Outcome.REFUSED
+    told = [(n.kind, n.account) for n in await notices(app, "P001")]
+    assert told[-3:] == [("registration_approved", None), ("email", None), ("registration_replaced", SLACK_USER)]
+    assert ("registration_replaced", SLACK_USER) not in told[:-3], "only when an account is replaced"
 
 
 async def test_duty_manager_of_another_authority_cannot_decide_a_registration(app: Signpost) -> None:
