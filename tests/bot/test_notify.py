@@ -296,7 +296,7 @@ async def test_access_notices_reach_slack_as_direct_messages_through_the_fake_we
     """A request's notice goes to the duty manager's Slack DM with Approve/Deny, and no child identity."""
     duty = Principal(Platform.SLACK, "T0001", "U0DUTY")
     await _link(app, duty, "DM02")
-    await request_access(app, "P002", SHIELDED, "Mia Stone needs checking")
+    await request_access(app, "P002", SHIELDED, "section 47 enquiry")  # a purpose naming her is refused
     box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
     assert (await box.deliver_due()).delivered == 1
     [opened] = fake_slack.of("conversations.open")
