@@ -62,7 +62,7 @@ ACTION_WORDS = {
     "export": "exported the audit",
     "match_batch": "matched against a list of children the service sent (batch match)",
     "lead_professional_informed": "lead professional informed (told who looked this record up)",
-    "relay_message": "sent a message through Signpost's relay (contents not shown here)",
+    "relay_message": "a message through Signpost's relay (contents not shown here)",
 }
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
 ACTION_PURPOSES = {
@@ -72,7 +72,11 @@ ACTION_PURPOSES = {
 # each candidate's reference and a confidence, never contact details.
 ACTION_OUTCOME_WORDS = {
     ("match_batch", "answered"): "reference listed as a candidate (no contact details)",
+    # A relay message is sent only when it is "done": refused, not understood or answered otherwise
+    # (the writer had access already, say), nothing reached anyone.
+    ("relay_message", "done"): "sent",
 }
+NOT_SENT = {"relay_message"}
 OUTCOME_WORDS = {
     "answered": "contact details shown",
     "no_match": "nothing shown",
@@ -81,6 +85,12 @@ OUTCOME_WORDS = {
     "refused": "refused",
     "done": "done",
     "failed": "failed, nothing shown",
+    "invalid": "not understood, nothing shown",
+    "challenged": "a code was asked for first, nothing shown",
+    "locked": "refused (code entry paused), nothing shown",
+    "info": "information given, nothing of the record shown",
+    "started": "started",
+    "switched_off": "refused (the service is switched off)",
 }
 
 
@@ -102,7 +112,10 @@ class SarEntry:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
         action = ACTION_WORDS.get(self.action, self.action)
-        outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome)) or OUTCOME_WORDS.get(self.outcome, self.outcome)
+        outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome))
+        if outcome is None and self.action in NOT_SENT:
+            outcome = "not sent"
+        outcome = outcome or OUTCOME_WORDS.get(self.outcome, self.outcome)
         return f"{when}  {who}\n    {action}; {outcome}; purpose: {self.purpose}"
 
 

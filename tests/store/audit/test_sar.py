@@ -175,3 +175,16 @@ async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: 
     # A batch match shows the service a reference and a confidence: never "contact details shown".
     [batch] = [line for line in sar.to_text().splitlines() if "batch match" in line and ";" in line]
     assert "contact details shown" not in batch and "reference listed as a candidate" in batch
+
+
+async def test_a_relay_message_is_reported_sent_only_when_it_was(signpost: Signpost) -> None:
+    """A message that was refused (it named the child) was reported "sent a message through
+    Signpost's relay" like one that was delivered: the report says which reached anyone."""
+    await load_access(signpost)
+    sent = await say_fresh(signpost, "P002", f"message {SHIELDED} section 47 enquiry, please call me")
+    assert sent.outcome is Outcome.DONE
+    refused = await say_fresh(signpost, "P002", f"message {SHIELDED} about Mia Stone, please call me")
+    assert refused.outcome is not Outcome.DONE
+    lines = [line for line in (await report(signpost, SHIELDED)).to_text().splitlines() if "relay" in line]
+    assert [line.split(";")[1].strip() for line in lines] == ["sent", "not sent"]
+    assert all(line.strip().startswith("a message through Signpost's relay") for line in lines)
