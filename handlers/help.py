@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
-from handlers.grammar import looks_like_a_name
+from handlers.grammar import looks_like_a_name, near_miss
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role
 
 INTRO = (
@@ -28,32 +27,6 @@ NAME_WITHOUT_DATE = (
     "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps too. "
     f"For example: {BY_NAME}. Or search by reference number, e.g. {BY_REFERENCE}."
 )
-
-
-_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
-_SHORT_YEAR = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?![\d/.-])")
-_MONTH_WORD = re.compile(
-    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})[a-z]*\.?,?\s+\d{{4}}\b|\b(?:{_MONTHS})[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
-    re.IGNORECASE,
-)
-_LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
-
-
-def near_miss(text: str) -> str | None:
-    """What to fix when ``text`` nearly was a reference or held a date of birth in another form; None
-    when it was neither. Never repeats what was typed (only how many digits it had)."""
-    compact = "".join(text.split()).replace("-", "")
-    if any(ch.isdecimal() and not ch.isascii() for ch in text):
-        return "Please type numbers with the ordinary digits 0-9."
-    if compact.isascii() and compact.isdigit() and 7 <= len(compact) <= 13 and len(compact) != 10:
-        return f"A child's reference has 10 digits; that had {len(compact)}."
-    if _LOOKALIKE_REF.fullmatch(compact) and not compact.isdigit() and sum(c.isdigit() for c in compact) >= 7:
-        return "A child's reference is 10 digits: check for a letter O or I typed where a 0 or 1 should be."
-    if _SHORT_YEAR.search(text):
-        return "Please write the date of birth with the full year: DD/MM/YYYY."
-    if _MONTH_WORD.search(text):
-        return "Please write the date of birth in numbers: DD/MM/YYYY."
-    return None
 
 
 def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
