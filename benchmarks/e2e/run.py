@@ -237,18 +237,23 @@ class FakeSlack:
         return {rid: self.answers[rid] for rid in waiting if rid in self.answers}
 
 
-async def quiesce(servers: Sequence[Server], limit_s: float = 30.0, idle_share: float = 0.05) -> float:
-    """Wait until the bot processes are idle (under ``idle_share`` of a core over half a second) or
+async def quiesce(
+    servers: Sequence[Server], limit_s: float = 60.0, idle_share: float = 0.05, window_s: float = 6.0
+) -> float:
+    """Wait until the bot processes are idle (under ``idle_share`` of a core over ``window_s``) or
     ``limit_s`` passed, so an open-loop phase does not start on the last phase's afterwork (lead
-    notices still being delivered, misuse alerts): returns the seconds waited."""
+    notices still being delivered, misuse alerts): returns the seconds waited. The window is longer
+    than the interval of notice delivery (5 s), so a backlog delivered a pass at a time is seen."""
     started = time.monotonic()
-    before = sum(cpu_seconds(pid) for s in servers for pid in s.pids)
+    samples = [(started, sum(cpu_seconds(pid) for s in servers for pid in s.pids))]
     while time.monotonic() - started < limit_s:
         await asyncio.sleep(0.5)
-        now = sum(cpu_seconds(pid) for s in servers for pid in s.pids)
-        if now - before < idle_share * 0.5:
+        samples.append((time.monotonic(), sum(cpu_seconds(pid) for s in servers for pid in s.pids)))
+        while len(samples) > 2 and samples[-1][0] - samples[1][0] >= window_s:
+            samples.pop(0)  # keep the newest samples that still span the window
+        (t0, c0), (t1, c1) = samples[0], samples[-1]
+        if t1 - t0 >= window_s and c1 - c0 < idle_share * (t1 - t0):
             break
-        before = now
     return time.monotonic() - started
 
 
