@@ -20,6 +20,7 @@ from bot.app import Signpost
 from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import DecryptionError, child_aad, open_sealed
+from store.lifecycle import retention
 from store.people import relay
 from store.register import children
 from store.register.feeds import Feed, ImportReport, import_feeds
@@ -198,3 +199,25 @@ async def test_an_import_that_rekeys_or_destroys_leaves_no_old_row_version(signp
         assert await children.load_identities(session, app.ctx.keys, [AMY_REF]) == {}
     await assert_gone(app.ctx.db, "child_keys", second_key)
     await assert_gone(app.ctx.db, "children", second_identity)
+
+
+async def test_compaction_held_up_by_a_reader_is_reported_in_the_import_notes(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another connection holds an old snapshot, the import's compaction cannot finish: the
+    import still commits, and its notes say compaction is pending (nobody named)."""
+    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.6)  # bounded wait, kept short for the test
+    app, db = signpost, signpost.ctx.db
+    await load(app)
+    reader = await db.engine.connect()
+    try:
+        if db.dialect == "postgresql":
+            reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.begin()
+        await reader.execute(select(ChildKey.child_ref).limit(1))  # the snapshot is taken
+        report = await import_children(app, corrected("2000-01-01"), destroy_redated=True)
+    finally:
+        await reader.close()
+    assert report.past_retention == 1 and report.compaction_pending, report.compaction
+    assert retention.COMPACTION_PENDING in report.notes()
+    assert not any(word in " ".join(report.notes()) for word in ("Amie", "Jonas", "2000", AMY))
