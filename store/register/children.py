@@ -38,7 +38,7 @@ from store.prepared import Prepared
 from store.register import name_counts
 from store.register.terms import TERMS_VERSION, Identity, NameCounts, index_terms
 from store.tables.lifecycle import Meta
-from store.tables.people import Practitioner
+from store.tables.people import AccessRequest, Practitioner, RelayMessage
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 
 TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
@@ -195,6 +195,7 @@ class Upserted:
     updated: int
     past_retention: tuple[int, ...]
     destroyed: int  # rows naming a child whose record was destroyed: a feed never brings one back
+    rekeyed: int = 0  # children moved to a fresh data key by a corrected date of birth (``rekey``)
 
 
 def initial_state(dob: date, today: date) -> str:
@@ -237,9 +238,10 @@ async def upsert(
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
     if new_rows:
         await _insert_new(session, keys, new_rows, now, terms_to, counts_into)
+    rekeyed = 0
     for row in changed:
-        await _update_one(session, keys, row, macs[row.ref], now)
-    return Upserted(len(new_rows), len(changed), past, len(destroyed))
+        rekeyed += await _update_one(session, keys, row, macs[row.ref], now)
+    return Upserted(len(new_rows), len(changed), past, len(destroyed), rekeyed)
 
 
 def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
@@ -457,26 +459,34 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     return len(rows)
 
 
-async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> None:
-    """Re-seal a changed child with its existing data key and move its index terms."""
+async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: bytes, now: datetime) -> bool:
+    """Re-seal a changed child and move its index terms; whether it was given a fresh data key.
+
+    A corrected date of birth moves the child to another cohort, and so to a fresh data key
+    (``rekey``): the old key stays wrapped under the old cohort's key in every backup taken
+    before, and that cohort is punctured only when the wrongly recorded date turns 24, so nothing
+    written from now on may open with it."""
     loaded = await load_identities(session, keys, [row.ref])
     data_key = await data_key_for(session, keys, row.ref)
     old_terms = terms_for(keys, loaded[row.ref]) if row.ref in loaded else set()
     new_terms = terms_for(keys, row.identity)
     if data_key is None:  # destroyed children are not brought back by a feed
-        return
+        return False
     for term in old_terms - new_terms:
         await session.execute(delete(ChildTerm).where(ChildTerm.term == term, ChildTerm.child_ref == row.ref))
     if new_terms - old_terms:
         await session.execute(insert(TERMS_TABLE), [{"term": t, "child_ref": row.ref} for t in new_terms - old_terms])
     await name_counts.adjust(session, keys, [row.identity], [loaded[row.ref]] if row.ref in loaded else [])
-    # A corrected date of birth moves the data key to the new cohort's key at once.
     kek_id = _cohort_key(keys, row, now.date())
-    await session.execute(
-        update(ChildKey)
-        .where(ChildKey.child_ref == row.ref)
-        .values(kek_id=kek_id, wrapped=keychain.wrap_under(keys, kek_id, data_key, child_aad(row.ref)))
-    )
+    redated = row.ref not in loaded or loaded[row.ref].date_of_birth != row.identity.date_of_birth
+    if redated:
+        data_key = await rekey(session, keys, row.ref, data_key, kek_id)
+    else:  # the same cohort: re-wrapped only (a key still under the master KEK moves under it)
+        await session.execute(
+            update(ChildKey)
+            .where(ChildKey.child_ref == row.ref)
+            .values(kek_id=kek_id, wrapped=keychain.wrap_under(keys, kek_id, data_key, child_aad(row.ref)))
+        )
     values: dict[str, object] = {
         "local_authority": row.local_authority,
         "shielded": row.shielded,
@@ -487,6 +497,66 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
     if initial_state(row.identity.date_of_birth, now.date()) == "archived":
         values["state"] = "archived"  # a corrected date of birth can make the child an adult
     await session.execute(update(Child).where(Child.ref == row.ref).values(**values))
+    return redated
+
+
+# What is sealed under a child's data key besides its identity, with the associated data each is
+# sealed with (as store.audit.log.TermSealer seals terms about one child, and store.people.relay
+# seals relay messages): ``rekey`` opens each with the old key and seals it again under the new.
+def _terms_aad(ref: int) -> bytes:
+    return b"audit-terms:" + child_aad(ref)
+
+
+def _relay_aad(ref: int, part: str) -> bytes:
+    return child_aad(ref) + b":relay:" + part.encode()
+
+
+async def rekey(session: AsyncSession, keys: KeyRing, ref: int, old_key: bytes, kek_id: str) -> bytes:
+    """Give a child a fresh data key wrapped under ``kek_id``; returns it (the caller seals the
+    identity under it). Everything the old key sealed that can be re-sealed is, in the caller's
+    transaction: the purposes of access requests and blind relay messages and replies. The old
+    row versions stay in the database files until compaction (the import compacts after it).
+
+    Audit events' sealed terms cannot be: they are hashed into the tamper-evident audit chain, so
+    rewriting them would break every later checkpoint. Those sealed before the correction stay
+    under the old key, which from now on is held only by backups taken before: in the store they
+    no longer open (a subject-access report says their purpose is no longer readable), and with
+    such a backup they open until the old cohort is punctured, as they did before the correction.
+    Terms sealed from now on are under the new key (``TermSealer`` reads the child's key as it is).
+    """
+    aad = child_aad(ref)
+    new_key = new_data_key()
+    await session.execute(
+        update(ChildKey)
+        .where(ChildKey.child_ref == ref)
+        .values(kek_id=kek_id, wrapped=keychain.wrap_under(keys, kek_id, new_key, aad))
+    )
+    reasons = await session.execute(
+        select(AccessRequest.id, AccessRequest.reason).where(
+            AccessRequest.child_ref == ref,
+            AccessRequest.reason_key == f"child:{ref}",
+            AccessRequest.reason.is_not(None),
+        )
+    )
+    for request_id, reason in reasons.all():
+        assert reason is not None  # selected so
+        moved = _reseal(old_key, new_key, reason, _terms_aad(ref))
+        await session.execute(update(AccessRequest).where(AccessRequest.id == request_id).values(reason=moved))
+    relays = await session.execute(
+        select(RelayMessage.id, RelayMessage.text, RelayMessage.reply).where(RelayMessage.child_ref == ref)
+    )
+    for relay_id, message, reply in relays.all():
+        values = {"text": _reseal(old_key, new_key, message, _relay_aad(ref, "message"))}
+        if reply is not None:
+            values["reply"] = _reseal(old_key, new_key, reply, _relay_aad(ref, "reply"))
+        await session.execute(update(RelayMessage).where(RelayMessage.id == relay_id).values(**values))
+    return new_key
+
+
+def _reseal(old_key: bytes, new_key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """``sealed`` sealed again under ``new_key``. Fails (the import rolls back) when it does not
+    open with ``old_key``: kept as it is, it would be left under a key the store no longer holds."""
+    return seal(new_key, open_sealed(old_key, sealed, aad), aad)
 
 
 async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes | None:

@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, cast
 
+import structlog
 from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,7 @@ from store.register.refs import is_valid
 from store.register.terms import Identity
 from store.tables.register import Involvement, LocalAuthority
 
+log = structlog.get_logger("signpost.import")
 NAME_COUNTS_HELD = 200_000
 """Name counts an import holds in memory before writing them (each a few dozen bytes)."""
 PARALLEL_AFTER = 20_000
@@ -122,6 +124,11 @@ class ImportReport:
     # them is stored again, neither the child nor an involvement.
     destroyed: int = 0
     destroyed_involvements: int = 0
+    # Children this import destroyed or moved to a fresh data key (a corrected date of birth): the
+    # old row versions hold what must die with them, so the import compacts after its commit.
+    shredded: int = 0
+    compaction: str = ""  # what that compaction did ("" when nothing needed it)
+    compaction_pending: bool = False  # a reader held an old snapshot: the bytes may still be there
     # Children and practitioners this import names, bad rows included: a reference to one of them
     # is not "unknown" (the row itself is reported), so every problem shows in one pass.
     named_children: RefSet = field(default_factory=lambda: RefSet(), repr=False)
@@ -145,6 +152,8 @@ class ImportReport:
                 f"{plural(self.destroyed, 'child row')} and {plural(self.destroyed_involvements, 'involvement row')} "
                 "name children whose records were destroyed: not stored (a destroyed record is never brought back)."
             )
+        if self.compaction_pending:
+            notes.append(retention.COMPACTION_PENDING)
         return notes
 
 
@@ -524,7 +533,21 @@ async def import_feeds(
             if before_commit is not None:
                 await before_commit(session, report)
             step(ImportStep.COMMITTING)
+    if report.shredded:
+        await _compact(db, report)  # after the commit: the old row versions are dead only now
     return report
+
+
+async def _compact(db: Database, report: ImportReport) -> None:
+    """Compact as retention does after destroying (``retention.compact_checked``): the destroyed
+    children's rows, and the rows re-sealed under a fresh data key, leave their old versions (the
+    old wrapped key, identity and purposes) in PostgreSQL's heap and SQLite's WAL until then."""
+    result = await retention.compact_checked(db, retention.AFFECTED_TABLES, wait=retention.COMPACTION_WAIT)
+    report.compaction, report.compaction_pending = result.detail, not result.done
+    if result.done:
+        log.info("import_compacted", compaction=result.detail)
+    else:
+        log.warning("import_compaction_pending", compaction=result.detail)
 
 
 class _Run:
@@ -691,6 +714,7 @@ class _Run:
             await self._write_name_counts()
             report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
             report.destroyed += done.destroyed
+            report.shredded += done.rekeyed
             past = done.past_retention
             if past and not self.destroy_redated:
                 # A held child's date of birth changed to one 24 or more years ago is far likelier a
@@ -701,7 +725,8 @@ class _Run:
                 self.redated |= redated
                 past = tuple(ref for ref in past if ref not in redated)
             if past:
-                await retention.destroy(self.session, self.keys, past, self.now)  # a record held before
+                destroyed, _ = await retention.destroy(self.session, self.keys, past, self.now)  # held before
+                report.shredded += destroyed
             self._done(len(batch))
         report.past_retention += len(past)
         report._not_stored.update(past)
