@@ -32,7 +32,16 @@ from store.db import Database, dialect_insert
 from store.delivery import deliveries
 from store.delivery.notices import NoticeStore
 from store.keys import keychain
-from store.keys.crypto import DecryptionError, KeyRing, WrappedKey, child_aad, new_data_key, open_sealed, seal
+from store.keys.crypto import (
+    DecryptionError,
+    KeyRing,
+    WrappedKey,
+    child_aad,
+    child_terms_aad,
+    new_data_key,
+    open_sealed,
+    seal,
+)
 from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
 from store.tables.register import ChildKey
 
@@ -173,7 +182,7 @@ class TermSealer:
                 stored = None if row is None else (row.kek_id, row.wrapped)
             if stored is not None and (cohort is None or stored[0] == cohort):
                 data_key = self._keys.unwrap(stored[0], stored[1], child_aad(ref))
-                return seal(data_key, payload, b"audit-terms:" + child_aad(ref)), f"child:{ref}"
+                return seal(data_key, payload, child_terms_aad(ref)), f"child:{ref}"
         if cohort is not None:
             name = cohort_period(cohort)
             key = await self._period_key(session, name, writer, cohort, cache=False)
@@ -226,7 +235,7 @@ class TermSealer:
             if row is None:
                 return None
             data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
-            return open_sealed(data_key, sealed, b"audit-terms:" + child_aad(ref)).decode()
+            return open_sealed(data_key, sealed, child_terms_aad(ref)).decode()
         key_row = await _stored_period_key(session, name)
         if key_row is None:
             return None

@@ -78,6 +78,16 @@ def child_aad(child_ref: int) -> bytes:
     return b"signpost:child:%d" % child_ref
 
 
+def child_terms_aad(child_ref: int) -> bytes:
+    """Associated data of audit terms and access purposes sealed under a child's data key."""
+    return b"audit-terms:" + child_aad(child_ref)
+
+
+def relay_aad(child_ref: int, part: str) -> bytes:
+    """Associated data of a blind relay's ``part`` ("message" or "reply") sealed under a child's data key."""
+    return child_aad(child_ref) + b":relay:" + part.encode()
+
+
 @dataclass
 class KeyRing:
     """Every secret Signpost holds outside its database."""

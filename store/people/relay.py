@@ -9,19 +9,15 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.keys.crypto import DecryptionError, KeyRing, child_aad, open_sealed, seal
+from store.keys.crypto import DecryptionError, KeyRing, open_sealed, relay_aad, seal
 from store.register.children import data_key_for
 from store.tables.people import RelayMessage
-
-
-def _aad(ref: int, part: str) -> bytes:
-    return child_aad(ref) + b":relay:" + part.encode()
 
 
 async def seal_for_child(session: AsyncSession, keys: KeyRing, ref: int, text: str, part: str) -> bytes | None:
     """``text`` sealed under the child's data key (None once that key is gone)."""
     data_key = await data_key_for(session, keys, ref)
-    return None if data_key is None else seal(data_key, text.encode(), _aad(ref, part))
+    return None if data_key is None else seal(data_key, text.encode(), relay_aad(ref, part))
 
 
 async def open_for_child(session: AsyncSession, keys: KeyRing, ref: int, sealed: bytes, part: str) -> str | None:
@@ -30,7 +26,7 @@ async def open_for_child(session: AsyncSession, keys: KeyRing, ref: int, sealed:
     if data_key is None:
         return None
     try:
-        return open_sealed(data_key, sealed, _aad(ref, part)).decode()
+        return open_sealed(data_key, sealed, relay_aad(ref, part)).decode()
     except DecryptionError:
         return None
 

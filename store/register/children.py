@@ -33,7 +33,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
 from store.keys import keychain
-from store.keys.crypto import KeyRing, WrappedKey, child_aad, new_data_key, open_sealed, row_mac, seal
+from store.keys.crypto import (
+    KeyRing,
+    WrappedKey,
+    child_aad,
+    child_terms_aad,
+    new_data_key,
+    open_sealed,
+    relay_aad,
+    row_mac,
+    seal,
+)
 from store.prepared import Prepared
 from store.register import name_counts
 from store.register.terms import TERMS_VERSION, Identity, NameCounts, index_terms
@@ -500,17 +510,6 @@ async def _update_one(session: AsyncSession, keys: KeyRing, row: ChildRow, mac: 
     return redated
 
 
-# What is sealed under a child's data key besides its identity, with the associated data each is
-# sealed with (as store.audit.log.TermSealer seals terms about one child, and store.people.relay
-# seals relay messages): ``rekey`` opens each with the old key and seals it again under the new.
-def _terms_aad(ref: int) -> bytes:
-    return b"audit-terms:" + child_aad(ref)
-
-
-def _relay_aad(ref: int, part: str) -> bytes:
-    return child_aad(ref) + b":relay:" + part.encode()
-
-
 async def rekey(session: AsyncSession, keys: KeyRing, ref: int, old_key: bytes, kek_id: str) -> bytes:
     """Give a child a fresh data key wrapped under ``kek_id``; returns it (the caller seals the
     identity under it). Everything the old key sealed that can be re-sealed is, in the caller's
@@ -540,15 +539,15 @@ async def rekey(session: AsyncSession, keys: KeyRing, ref: int, old_key: bytes, 
     )
     for request_id, reason in reasons.all():
         assert reason is not None  # selected so
-        moved = _reseal(old_key, new_key, reason, _terms_aad(ref))
+        moved = _reseal(old_key, new_key, reason, child_terms_aad(ref))
         await session.execute(update(AccessRequest).where(AccessRequest.id == request_id).values(reason=moved))
     relays = await session.execute(
         select(RelayMessage.id, RelayMessage.text, RelayMessage.reply).where(RelayMessage.child_ref == ref)
     )
     for relay_id, message, reply in relays.all():
-        values = {"text": _reseal(old_key, new_key, message, _relay_aad(ref, "message"))}
+        values = {"text": _reseal(old_key, new_key, message, relay_aad(ref, "message"))}
         if reply is not None:
-            values["reply"] = _reseal(old_key, new_key, reply, _relay_aad(ref, "reply"))
+            values["reply"] = _reseal(old_key, new_key, reply, relay_aad(ref, "reply"))
         await session.execute(update(RelayMessage).where(RelayMessage.id == relay_id).values(**values))
     return new_key
 
