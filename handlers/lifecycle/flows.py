@@ -8,19 +8,22 @@ is claimed in the database); the scheduler calls them, and so do the ``signpost`
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict
 from handlers.grammar import UsageError, parse_date
-from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role
+from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
+from store.delivery.notices import post
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
@@ -174,6 +177,7 @@ async def retention_tick(
     (the scheduler, or the operator ``who`` at the terminal) when it did any work. ``on_day`` and
     ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
 
+    news = RetentionNews(ctx, origin, now, who)
     report = await lifecycle.run(
         ctx.db,
         ctx.keys,
@@ -182,18 +186,13 @@ async def retention_tick(
         compaction=False,
         on_day=on_day,
         on_sealed=on_sealed,
-        audit_step=_retention_step(origin, now, who),
+        audit_step=news.step,
     )
     if report.did_work:
-        run_id = uuid.uuid4().hex[:12]
         async with ctx.db.write() as session:
-            notices = [
-                Notice(pid, "retention", report.summary(), dedupe_key=f"retention:{run_id}:{pid}")
-                for pid in await holders(session, Role.ADMIN)
-            ]
-            await ctx.notices.enqueue(session, notices, now)
+            await news.tell(session, report.summary())
             # The run's totals, in a form the transparency report does not add up: each step that
-            # archived or destroyed wrote its own event with its counts (audit_step above).
+            # archived or destroyed wrote its own event with its counts (news.step above).
             detail = f"run totals: archived={report.archived} destroyed={report.destroyed} sealed={report.sealed_in}"
             await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
     await lifecycle.compact_after_run(ctx.db, report)  # last: after every write
@@ -214,16 +213,68 @@ async def finish_retention_puncture(
     day's commit left in the key file (its children destroyed and audited, yet a backup taken before
     still opened with it). Processes no new day; returns how many children it destroyed on the way,
     each audited as ``origin``. Every retention run does this first too."""
-    return await lifecycle.finish_puncture(ctx.db, ctx.keys, now, audit_step=_retention_step(origin, now, who))
+    news = RetentionNews(ctx, origin, now, who)
+    destroyed = await lifecycle.finish_puncture(ctx.db, ctx.keys, now, audit_step=news.step)
+    if destroyed:
+        async with ctx.db.write() as session:
+            await news.tell(session, RetentionReport(destroyed=destroyed).summary())
+    return destroyed
 
 
-def _retention_step(origin: Origin, now: datetime, who: str) -> lifecycle.AuditStep:
-    """The audit event of one retention step that archived or destroyed (counts only), in its transaction."""
+UNTOLD_AFTER = timedelta(minutes=10)
+"""How long a retention run's notice is held after its last committed step. The run's summary
+replaces it within seconds; a run killed part way never does, and this is how long its admins wait
+to be told what it did before it died."""
+_STEP_COUNTS = re.compile(r"archived (\d+) destroyed (\d+)")  # in every retention step's audit detail
 
-    async def audit_step(session: AsyncSession, detail: str) -> None:
-        await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
 
-    return audit_step
+class RetentionNews:
+    """What one retention run tells the admins: a single notice each, true at every commit.
+
+    Each step that archived or destroyed records writes its audit event and rewrites the run's
+    notice with the totals so far, held ``UNTOLD_AFTER`` past the step, in the step's own
+    transaction; the end of the run rewrites it with its summary, due at once. So admins get one
+    notice per run, and a run killed after any commit (kill -9 between two days, or before the
+    summary) has already queued what it did: nothing has to remember to send it afterwards.
+    """
+
+    def __init__(self, ctx: Context, origin: Origin, now: datetime, who: str) -> None:
+        self.ctx, self.origin, self.now, self.who = ctx, origin, now, who
+        self.run_id = uuid.uuid4().hex[:12]
+        self.archived = self.destroyed = 0
+        self.sent: dict[str, int] = {}  # per admin, notices of this run already out of reach (delivered)
+
+    async def step(self, session: AsyncSession, detail: str) -> None:
+        """The audit event of one step that archived or destroyed (counts only), and the news so far."""
+        await append(session, [origin_event(self.origin, Action.RETENTION, self.now, who=self.who, detail=detail)])
+        found = _STEP_COUNTS.search(detail)
+        if found is not None:
+            self.archived += int(found[1])
+            self.destroyed += int(found[2])
+        so_far = (
+            f"A retention run that began {uk_time(self.now)} has not finished: so far "
+            f"{plural(self.archived, 'record')} archived at 18 and {self.destroyed} destroyed at 24 "
+            "(each step is in the audit log). If it was stopped, the next run carries on where it left off."
+        )
+        await self._post(session, so_far, self.ctx.clock.now() + UNTOLD_AFTER)
+
+    async def tell(self, session: AsyncSession, text: str) -> None:
+        """The run's summary, due now, in place of the news so far (in the caller's transaction)."""
+        await self._post(session, text, self.now)
+
+    async def _post(self, session: AsyncSession, text: str, due: datetime) -> None:
+        admins = list(await holders(session, Role.ADMIN))
+        while admins:
+            found = [Notice(pid, "retention", text, dedupe_key=self._key(pid)) for pid in admins]
+            stored = await post(session, found, self.now, due)
+            # Delivered already (the run stalled past UNTOLD_AFTER): the rest is news of its own.
+            admins = [n.recipient_id for n in found if n.dedupe_key not in stored]
+            for pid in admins:
+                self.sent[pid] = self.sent.get(pid, 0) + 1
+
+    def _key(self, pid: str) -> str:
+        sent = self.sent.get(pid, 0)
+        return f"retention:{self.run_id}:{pid}" + (f":{sent}" if sent else "")
 
 
 async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | None:

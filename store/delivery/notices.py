@@ -98,6 +98,35 @@ class NoticeStore:
         return len((await session.execute(stmt.returning(table.c.id), rows)).all())
 
 
+def _post(insert: Any) -> Any:
+    """Notices as executemany parameters; one whose dedupe key is stored and still pending takes
+    the new text and time, one already delivered or dropped is left alone: the keys of those stored."""
+    table = NoticeRow.__table__
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.dedupe_key],
+        set_={"body": statement.excluded.body, "not_before": statement.excluded.not_before},
+        where=table.c.delivered_at.is_(None) & table.c.dropped_at.is_(None),
+    ).returning(table.c.dedupe_key)
+
+
+_POST = {dialect: _post(insert) for dialect, insert in DIALECT_INSERTS.items()}
+
+
+async def post(session: AsyncSession, notices: Sequence[Notice], now: datetime, not_before: datetime) -> set[str]:
+    """Store notices (each with a dedupe key) due at ``not_before``, or rewrite those still
+    pending under the same keys; the keys stored. A key missing from the answer names a notice
+    already delivered or dropped: its new text needs a key of its own.
+
+    For news that grows while work goes on: each step rewrites one held notice in its own
+    transaction, so whatever has committed is told even if the work dies before it can say so."""
+    if not notices:
+        return set()
+    assert all(notice.dedupe_key for notice in notices)
+    rows = [{**_row(notice, now), "not_before": not_before} for notice in notices]
+    return set((await session.execute(_POST[session.get_bind().dialect.name], rows)).scalars())
+
+
 EMAIL_KIND = "email"
 """Notices of this kind go to the recipient's recorded secure email, not to chat: the chat outbox
 leaves them for the operator's mailer (``pending_email``), which marks each delivered once sent."""

@@ -8,8 +8,9 @@ lease and records each finished step, so a crash resumes where it stopped.
 What is destroyed is derived from the tables' classification (store/tables), never listed by
 hand: the "keys" step empties every table declaring wrapped keys; the "data" step every table of
 children's or people's data, except the admins' means of being reached (their practitioner row,
-blanked, their chat links and Teams conversations, and the notices outbox) so that the signed
-certificate reaches them; the **purge** deletes every row left in any child or person table once
+blanked, their chat links and Teams conversations, and the notices outbox: every notice blanked
+but the admins' own news, which is still delivered) so that each step's notice and the signed
+certificate reach them; the **purge** deletes every row left in any child or person table once
 every admin's certificate notice is delivered, or ``PURGE_GRACE`` after completion at the latest
 (the certificate itself stays in ``decommissions``, for ``signpost decommission certificate``).
 """
@@ -27,7 +28,7 @@ from typing import Any
 import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Notice, Role
@@ -56,6 +57,11 @@ PURGE_GRACE = timedelta(hours=1)  # the purge waits at most this long for the ce
 # deletes the rest): each is handled by name in _step_data.
 REACHING_ADMINS: frozenset[str] = frozenset(("practitioners", "chat_identities", "teams_conversations", "notices"))
 WIPED_BODY = json.dumps({"text": "(removed at decommissioning)", "buttons": []})
+# Notices the "data" step leaves deliverable: the admins' own news of retention and of this
+# decommissioning (its dates and steps), whose text is counts, dates and staff ids only, never a
+# child's or a person's details. Admins are told after each step, even one right before this one.
+STILL_TOLD: frozenset[str] = frozenset(("decommission", "retention"))
+NOT_SENT = "not sent: destroyed at decommissioning"  # last_error of a notice the data step drops
 
 NoticeEnqueue = Callable[[AsyncSession, list[Notice], datetime], Awaitable[object]]
 
@@ -427,14 +433,25 @@ async def _step_data(db: Database, keys: KeyRing, signer: Signer, schedule_id: i
             )
         )
         counts["practitioners"] = deleted + blanked
-        counts["notices"] = _n(
-            await session.execute(
-                update(NoticeRow)
-                .where(NoticeRow.body != WIPED_BODY)
-                .values(body=WIPED_BODY, account=None, delivered_at=func.coalesce(NoticeRow.delivered_at, now))
-            )
-        )
+        counts["notices"] = await _close_notices(session, ids, now)
     return counts
+
+
+async def _close_notices(session: AsyncSession, admins: list[str], now: datetime) -> int:
+    """Blank every notice's text, which may be personal (a lead's notice, an access request), and
+    drop those not sent, saying why: never marked delivered, as nobody was told. Only the admins'
+    own news (``STILL_TOLD``) stays as it is, to be delivered; the purge deletes every notice."""
+    still_told = and_(NoticeRow.kind.in_(STILL_TOLD), NoticeRow.recipient_id.in_(admins))
+    pending = and_(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
+    dropped = await session.execute(
+        update(NoticeRow)
+        .where(pending, not_(still_told))
+        .values(body=WIPED_BODY, account=None, dropped_at=now, last_error=NOT_SENT)
+    )
+    closed = await session.execute(
+        update(NoticeRow).where(not_(pending), NoticeRow.body != WIPED_BODY).values(body=WIPED_BODY, account=None)
+    )
+    return _n(dropped) + _n(closed)
 
 
 async def _step_compact(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
