@@ -8,7 +8,6 @@ is claimed in the database); the scheduler calls them, and so do the ``signpost`
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -225,7 +224,6 @@ UNTOLD_AFTER = timedelta(minutes=10)
 """How long a retention run's notice is held after its last committed step. The run's summary
 replaces it within seconds; a run killed part way never does, and this is how long its admins wait
 to be told what it did before it died."""
-_STEP_COUNTS = re.compile(r"archived (\d+) destroyed (\d+)")  # in every retention step's audit detail
 
 
 class RetentionNews:
@@ -244,13 +242,11 @@ class RetentionNews:
         self.archived = self.destroyed = 0
         self.sent: dict[str, int] = {}  # per admin, notices of this run already out of reach (delivered)
 
-    async def step(self, session: AsyncSession, detail: str) -> None:
+    async def step(self, session: AsyncSession, detail: str, archived: int, destroyed: int) -> None:
         """The audit event of one step that archived or destroyed (counts only), and the news so far."""
         await append(session, [origin_event(self.origin, Action.RETENTION, self.now, who=self.who, detail=detail)])
-        found = _STEP_COUNTS.search(detail)
-        if found is not None:
-            self.archived += int(found[1])
-            self.destroyed += int(found[2])
+        self.archived += archived
+        self.destroyed += destroyed
         so_far = (
             f"A retention run that began {uk_time(self.now)} has not finished: so far "
             f"{plural(self.archived, 'record')} archived at 18 and {self.destroyed} destroyed at 24 "

@@ -67,7 +67,8 @@ from store.tables.register import Child, ChildKey, ChildTerm
 log = structlog.get_logger("signpost.retention")
 Counter = Callable[[int], None]  # told how many more items are done (progress; counts only)
 # Writes the audit event of a step (counts only, never a reference) in the step's own transaction.
-AuditStep = Callable[[AsyncSession, str], Awaitable[None]]
+AuditStep = Callable[[AsyncSession, str, int, int], Awaitable[None]]
+"""Writes the audit event of one step: (session, detail, archived, destroyed), in its transaction."""
 STATE_KEY = "daily"
 CHUNK = 500
 # Seal-in decrypts in the event loop: batches of 100 (each ending in a database round trip) keep
@@ -297,7 +298,7 @@ async def _seal_in_children(
                 totals = [t + d for t, d in zip(totals, done, strict=True)]
                 changed = [changed[0] + done[1], changed[1] + done[2]]
             if audit_step is not None and any(changed):
-                await audit_step(session, f"seal-in: archived {changed[0]} destroyed {changed[1]}")
+                await audit_step(session, f"seal-in: archived {changed[0]} destroyed {changed[1]}", *changed)
         if on_sealed is not None:
             on_sealed(len(refs))
     return totals[0], totals[1], totals[2]
@@ -473,7 +474,7 @@ async def run(
             report.destroyed += await _before_puncture(session, keys, day, now)
             changed = (report.archived - before[0], report.destroyed - before[1])
             if audit_step is not None and any(changed):
-                await audit_step(session, f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}")
+                await audit_step(session, f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}", *changed)
         # Right after the commit: the day's children are destroyed for good, so their cohort keys
         # go now, not after seal-in (a backup taken before stayed readable until the run's end).
         _puncture_days(keys, day, today, report)
@@ -545,7 +546,8 @@ async def _finish_puncture(
         async with db.write() as session:
             destroyed = await _before_puncture(session, keys, through, now)
             if audit_step is not None and destroyed:
-                await audit_step(session, f"cohorts to {through:%Y-%m-%d}: archived 0 destroyed {destroyed}")
+                detail = f"cohorts to {through:%Y-%m-%d}: archived 0 destroyed {destroyed}"
+                await audit_step(session, detail, 0, destroyed)
         report.destroyed += destroyed
         _puncture_days(keys, through, today, report)
     keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(through), today)

@@ -142,7 +142,7 @@ async def test_news_already_delivered_is_followed_by_the_summary(signpost: Signp
     await load(signpost)
     news = RetentionNews(signpost.ctx, Origin.SCHEDULER, clock.now(), "")
     async with signpost.ctx.db.write() as session:
-        await news.step(session, "day 2026-11-02: archived 2 destroyed 0")
+        await news.step(session, "day 2026-11-02: archived 2 destroyed 0", 2, 0)
     platform = ConsolePlatform()
     box = Outbox(signpost.ctx, [platform])
     await box.deliver_due(clock.now() + UNTOLD_AFTER)

@@ -427,7 +427,7 @@ async def test_a_step_that_destroys_commits_only_with_its_own_audit_event(signpo
     await retention_on(signpost, NOV_2)
     signpost.ctx.clock.set(at(NOV_3))  # type: ignore[attr-defined]
 
-    async def refused(session: object, detail: str) -> None:
+    async def refused(session: object, detail: str, archived: int, destroyed: int) -> None:
         raise StepRefused(detail)
 
     with pytest.raises(StepRefused, match=r"^day 2026-11-03: archived 1 destroyed 1$"):
