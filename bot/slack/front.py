@@ -129,8 +129,8 @@ def web_client(settings: Settings) -> AsyncWebClient:
 def principal_of(context: AsyncBoltContext) -> Principal | None:
     """The asker by Slack's stable ids: (slack, enterprise or team, user). Never a display name."""
     tenant = context.enterprise_id or context.team_id
-    if not tenant or not context.user_id:
-        return None
+    if not tenant or not context.user_id or not inbound.is_id(tenant) or not inbound.is_id(context.user_id):
+        return None  # over HTTP refused before this (inbound.check_identity); Socket Mode is not
     return Principal(Platform.SLACK, tenant, context.user_id)
 
 
