@@ -17,12 +17,15 @@ import re
 
 import pyotp
 import segno
+import structlog
 from aiohttp import web
 
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
 from handlers.stepup import enrolment, totp
+
+log = structlog.get_logger("signpost.enrol_page")
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 # Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).
@@ -155,7 +158,10 @@ def enrolment_body(uri: str, practitioner_id: str) -> str:
     )
 
 
-def _gone() -> web.Response:
+def _gone(reason: str) -> web.Response:
+    """The dead-link page, the same whatever the reason; the log line says which (a fixed reason,
+    never the token: the token is the capability)."""
+    log.warning("enrol_page_refused", status=410, reason=reason)
     return _page("Link not valid", f"<p>{GONE}</p>", 410)
 
 
@@ -166,21 +172,21 @@ async def enrol_page(request: web.Request) -> web.Response:
         return _page("Signpost enrolment", f"<p>{PREVIEW}</p>", 200)
     token = request.match_info["token"]
     if not TOKEN.match(token):
-        return _gone()
+        return _gone("malformed_token")
     app = request.app[SIGNPOST_KEY]
     live = await enrolment.link_is_live(app.ctx, token)
-    return _page("Set up your authenticator app", READY, 200) if live else _gone()
+    return _page("Set up your authenticator app", READY, 200) if live else _gone("link_not_live")
 
 
 async def reveal_page(request: web.Request) -> web.Response:
     """POST (the button): spend the token and show the QR code and secret, once."""
     token = request.match_info["token"]
     if not TOKEN.match(token):
-        return _gone()
+        return _gone("malformed_token")
     app = request.app[SIGNPOST_KEY]
     revealed = await enrolment.reveal(app.ctx, token)
     if revealed is None:
-        return _gone()
+        return _gone("link_not_live")
     pid, seed = revealed
     return _page("Set up your authenticator app", enrolment_body(totp.provisioning_uri(seed, pid), pid), 200)
 

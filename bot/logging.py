@@ -142,7 +142,8 @@ def _tracebacks(as_text: bool) -> structlog.types.Processor:
     return render
 
 
-# Loggers whose debug (and info) records may quote what they carry: never below warning.
+# Loggers whose debug (and info) records may quote what they carry: never below warning. The
+# logger the Slack front end gives Bolt is ``slack_bolt.signpost``, held by ``slack_bolt`` here.
 LIBRARIES = (
     "slack_sdk",
     "slack_bolt",
@@ -159,6 +160,10 @@ LIBRARIES = (
     "msrest",
     "urllib3",
 )
+# Loggers capped higher still: their warnings say only what Signpost logs itself, in its own terms.
+# The Agents SDK's token validator warns of a wrong audience, issuer or tenant, and the Teams front
+# end logs the same rejection (``teams_request_rejected``): one line per forged request, not two.
+QUIETER = {"microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator": logging.ERROR}
 
 
 def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
@@ -187,6 +192,8 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     # aiosqlite each statement's parameters and SQLAlchemy each row it reads.
     for noisy in LIBRARIES:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for quieter, floor in QUIETER.items():
+        logging.getLogger(quieter).setLevel(max(level, floor))
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -16,6 +16,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from bot.app import Signpost
@@ -23,6 +24,8 @@ from bot.config import Settings
 from bot.web import SIGNPOST_KEY
 from handlers.clock import uk_time
 from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, Figure, Report, ReportError, Section, build
+
+log = structlog.get_logger("signpost.transparency")
 
 CSV_SUPPRESSED = "<5"
 HEADERS = {
@@ -249,7 +252,8 @@ async def _report(request: web.Request) -> Report:
     signpost = request.app[SIGNPOST_KEY]
     try:
         return await build(signpost.ctx.db, signpost.ctx.clock.now(), request.query.get("month"))
-    except ReportError as exc:
+    except ReportError as exc:  # the reader is told why; the log says only that (never what was asked)
+        log.warning("transparency_request_refused", status=400, reason="bad_month")
         raise web.HTTPBadRequest(text=f"{exc}.\n", headers=HEADERS) from None
 
 

@@ -189,6 +189,21 @@ async def audit_checkpoint(request: web.Request) -> web.Response:
     return web.Response(text=note, content_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
+# The router's own refusals: no handler of ours runs, so nobody else logs them.
+UNROUTED = {404: "no_such_route", 405: "method_not_allowed"}
+
+
+@web.middleware
+async def log_unrouted(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request the router refuses (no such path, or a method the path does not take: a PUT or
+    HEAD to the enrolment page) is one log line, a fixed reason and no path (a path may carry a
+    token). Refusals by a route's handler are that handler's to log."""
+    refused = getattr(request.match_info, "http_exception", None)
+    if isinstance(refused, web.HTTPException):
+        log.warning("http_request_refused", status=refused.status, reason=UNROUTED.get(refused.status, "unrouted"))
+    return await handler(request)
+
+
 @web.middleware
 async def refuse_while_draining(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Once the server is stopping, a new request is refused with 503 (Retry-After) unless its
@@ -202,7 +217,7 @@ async def refuse_while_draining(request: web.Request, handler: Handler) -> web.S
 def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdder] = ()) -> web.Application:
     quiet_client_errors()
     slow = SlowConnections()
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
     app[SLOW_KEY] = slow
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings

@@ -129,8 +129,8 @@ def web_client(settings: Settings) -> AsyncWebClient:
 def principal_of(context: AsyncBoltContext) -> Principal | None:
     """The asker by Slack's stable ids: (slack, enterprise or team, user). Never a display name."""
     tenant = context.enterprise_id or context.team_id
-    if not tenant or not context.user_id:
-        return None
+    if not tenant or not context.user_id or not inbound.is_id(tenant) or not inbound.is_id(context.user_id):
+        return None  # over HTTP refused before this (inbound.check_identity); Socket Mode is not
     return Principal(Platform.SLACK, tenant, context.user_id)
 
 
@@ -203,9 +203,16 @@ class _UnhandledWithoutBody(logging.Filter):
         return not message.startswith("As you gave `client` as well")
 
 
+# Bolt's logger, and the app name it names each listener's logger after ("<name>:<function>"):
+# under ``slack_bolt``, so bot/logging.py's cap on libraries holds them all at warning. At debug
+# Bolt logs every answer's whole body ("Responding with status: 200 body: …"), a search's result
+# with the child's name and date of birth in it; under our own ``signpost.`` it was not capped.
+BOLT_LOGGER = "slack_bolt.signpost"
+
+
 def bolt_logger() -> logging.Logger:
     """The logger Bolt is given, with its "unhandled request" warning made safe (installed once)."""
-    logger = logging.getLogger("signpost.slack.bolt")
+    logger = logging.getLogger(BOLT_LOGGER)
     if not any(isinstance(f, _UnhandledWithoutBody) for f in logger.filters):
         logger.addFilter(_UnhandledWithoutBody())
     return logger
@@ -336,7 +343,7 @@ class SlackFrontEnd:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.bolt = AsyncApp(
-            name="signpost",
+            name=BOLT_LOGGER,
             signing_secret=self._signing_secret,
             client=self.client,
             # Listeners ack first and hand the work to a task; Bolt answers as soon as they return.

@@ -71,6 +71,7 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
     else:
         raise Refused(415, "unsupported_content_type")
     check_shape(body)
+    check_identity(body)
     return text, body
 
 
@@ -185,6 +186,53 @@ def check_shape(body: dict[str, Any]) -> None:
         if not isinstance(authorization, dict):
             raise Refused(400, "bad_shape")
         _fields(authorization, _IDS)
+
+
+# Where Bolt finds who is asking (slack_bolt/request/internals.py's extract_*_id) and Signpost
+# takes the principal from: the form's or envelope's ids, and the user, team and enterprise (as a
+# string, or an object with ids), the view's team, the event's user and each authorization.
+_ID_FIELDS = ("user_id", "team_id", "enterprise_id")
+_ID_HOLDERS = ("user", "team", "enterprise")
+MAX_ID = 128  # the audit log's column for a tenant or user id
+
+
+def check_identity(body: dict[str, Any]) -> None:
+    """Refused(400) when an id Slack sets (a user, team or enterprise) is empty, overlong, or holds
+    a space or a control character (a NUL, a newline): ids are Slack's, never text a person
+    typed, so a malformed one is a malformed request, refused before anything is dispatched. A
+    slash command must name its user and team."""
+    if "command" in body and not all(isinstance(body.get(key), str) for key in ("user_id", "team_id")):
+        raise Refused(400, "missing_identity")
+    for name, value in _identities(body):
+        if value is None or (value == "" and "enterprise" in name):
+            continue  # an enterprise is named only on Enterprise Grid
+        if not isinstance(value, str) or not is_id(value):
+            raise Refused(400, "bad_identity")
+
+
+def is_id(value: str) -> bool:
+    """A Slack id as Slack sets one: some printable text, no space, no longer than we keep."""
+    return 0 < len(value) <= MAX_ID and value.isprintable() and not any(c.isspace() for c in value)
+
+
+def _identities(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = [(key, body.get(key)) for key in _ID_FIELDS]
+    holders: list[tuple[str, Any]] = [(key, body.get(key)) for key in _ID_HOLDERS]
+    event = body.get("event")
+    if isinstance(event, dict):
+        holders.append(("user", event.get("user")))
+    for name, holder in holders:
+        if isinstance(holder, str):
+            found.append((name, holder))
+        elif isinstance(holder, dict):
+            found.append((f"{name}.id", holder.get("id")))
+            found.extend((key, holder.get(key)) for key in _ID_FIELDS)
+    view = body.get("view")
+    if isinstance(view, dict):
+        found.extend((key, view.get(key)) for key in ("team_id", "app_installed_team_id"))
+    for authorization in body.get("authorizations") or ():
+        found.extend((key, authorization.get(key)) for key in _ID_FIELDS)
+    return found
 
 
 def _present(doc: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -87,7 +87,7 @@ from bot.teams.render import (
     render_text,
 )
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, read_body
-from handlers.vocabulary import Button, Command, Notice, Outcome, Platform, Principal, Reply
+from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
@@ -322,7 +322,7 @@ def _invoke_value_well_formed(activity: Activity) -> bool:
         return True
     if not isinstance(activity.value, dict):
         return False
-    if activity.name != "adaptiveCard/action":
+    if activity.name != CARD_ACTION:
         return True
     try:
         value = AdaptiveCardInvokeValue(**activity.value)
@@ -403,6 +403,35 @@ def card_response(card: Card) -> AdaptiveCardInvokeResponse:
 
 TASK_SUBMIT = "task/submit"  # a Submit inside a dialog
 DIALOG_INVOKES = frozenset({TASK_FETCH, TASK_SUBMIT})
+CARD_ACTION = "adaptiveCard/action"  # Action.Execute
+# Invokes Teams may send that Signpost has no use for (no tab, configuration page, message
+# extension or sign-in): logged by name. Any other name is logged as "other", never as sent.
+UNUSED_INVOKES = frozenset(
+    {
+        "config/fetch",
+        "config/submit",
+        "composeExtension/query",
+        "composeExtension/queryLink",
+        "composeExtension/anonymousQueryLink",
+        "composeExtension/querySettingUrl",
+        "composeExtension/setting",
+        "composeExtension/selectItem",
+        "composeExtension/submitAction",
+        "composeExtension/fetchTask",
+        "composeExtension/onCardButtonClicked",
+        "signin/verifyState",
+        "signin/tokenExchange",
+        "signin/failure",
+        "healthCheck",
+        "tab/fetch",
+        "tab/submit",
+        "fileConsent/invoke",
+        "actionableMessage/executeAction",
+        "message/submitAction",
+        "handoff/action",
+        "application/search",
+    }
+)
 
 
 def dialog_response(card: Card) -> InvokeResponse:
@@ -646,6 +675,8 @@ class TeamsFrontEnd:
         """A click on one of our cards → its command → the card that answers it: in a dialog, or for
         the chat (where a transient answer becomes a launcher, ``render.render_in_chat``)."""
         if action is None:
+            log.warning("teams_unknown_button")
+            await self._audit_unreadable(asker.principal)
             return render_text(NOT_OURS)
         correlation = uuid.uuid4().hex
         if action.verb == CODE_VERB:
@@ -666,6 +697,15 @@ class TeamsFrontEnd:
             )
         reply = await self.dispatch(command)
         return render_reply(reply) if dialog else render_in_chat(reply)
+
+    async def _audit_unreadable(self, principal: Principal) -> None:
+        """A click from an identified person whose action data Signpost cannot read (not its own,
+        or no longer understood) is still audited, as Slack's is: ``usage``, invalid, with none of
+        what it carried."""
+        command = Command(principal, "", uuid.uuid4().hex, channel="button")
+        await self.signpost.dispatcher.refuse_unheard(
+            command, "unreadable button", action=Action.USAGE, outcome=Outcome.INVALID, logged=False
+        )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         """Log with a reference; the person gets a generic line, never the exception."""
@@ -776,6 +816,7 @@ class SignpostTeamsBot(ActivityHandler):
     ) -> AdaptiveCardInvokeResponse:
         asker = Asker.of(turn_context.activity)
         if asker is None:
+            log.warning("teams_unidentified_click")
             return card_response(render_text(NO_IDENTITY))
         action = read_action(invoke_value.action.data)
         reading = self.front.reading(action)
@@ -789,12 +830,19 @@ class SignpostTeamsBot(ActivityHandler):
 
     async def on_invoke_activity(self, turn_context: TurnContextProtocol[Activity]) -> InvokeResponse | None:
         """Dialogs (``task/fetch`` from a reading's button, ``task/submit`` from a Submit inside the
-        dialog) are answered in the dialog; every other invoke as the SDK does."""
+        dialog) are answered in the dialog, card actions as the SDK routes them
+        (``on_adaptive_card_invoke``). Any other invoke is answered 200 with nothing in it, in one
+        log line: the SDK's answer is 501, a server error for a well-formed request."""
         activity = turn_context.activity
-        if activity.name not in DIALOG_INVOKES:
+        if activity.name == CARD_ACTION:
             return await super().on_invoke_activity(turn_context)
+        if activity.name not in DIALOG_INVOKES:
+            name = activity.name if activity.name in UNUSED_INVOKES else "other"
+            log.warning("teams_invoke_unused", name=name)
+            return InvokeResponse(status=200)
         asker = Asker.of(activity)
         if asker is None:
+            log.warning("teams_unidentified_click")
             return dialog_response(render_text(NO_IDENTITY))
         data = activity.value.get("data") if isinstance(activity.value, dict) else None
         # Shown only to the person who clicked, in the dialog, whatever the conversation.

@@ -1,4 +1,4 @@
-"""manifest.yml and bot/slack.py agree: every command, event and action id has a handler and
+"""manifest.yml and bot/slack/front.py agree: every command, event and action id has a handler and
 every handler is declared; the manifest asks for the minimal scopes only."""
 
 from __future__ import annotations
@@ -53,6 +53,22 @@ def test_manifest_slash_commands_are_exactly_the_handled_ones(manifest: dict[str
     commands = manifest["features"]["slash_commands"]
     assert {c["command"] for c in commands} == {SLASH_COMMAND}
     assert all(c["usage_hint"] and c["url"].endswith(EVENTS_PATH) for c in commands)
+
+
+def test_the_usage_hint_shows_the_demo_examples_the_readme_gives(manifest: dict[str, Any]) -> None:
+    """The hint's examples are the demo child's (README, console), not another invented identity."""
+    [command] = manifest["features"]["slash_commands"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    examples = [part.strip() for part in command["usage_hint"].split("|")]
+    assert examples == ["999 000 1006", "Ava Price 05/01/2014 NS1 3LY", "help"]
+    assert all(f"`{example}`" in readme for example in examples[:2])
+
+
+def test_the_manifest_names_files_that_exist() -> None:
+    """Its header says which test and module keep it in step: both must be real paths."""
+    header = (ROOT / "manifest.yml").read_text(encoding="utf-8").split("\n_metadata", 1)[0]
+    named = [word.rstrip(".,") for word in header.split() if word.rstrip(".,").endswith(".py")]
+    assert named and all((ROOT / path).is_file() for path in named), named
 
 
 def test_manifest_events_are_exactly_the_handled_ones(manifest: dict[str, Any]) -> None:

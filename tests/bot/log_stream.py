@@ -1,0 +1,48 @@
+"""Signpost's real log output, as the process writes it, for a test: ``bot.logging.configure`` at a
+given level onto a string. Every line takes that one path (structlog's events and the standard
+library's records from aiohttp, Bolt, the Agents SDK), with the library caps applied, so what is
+read back is what an operator's log would hold."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from bot.logging import configure
+
+
+class LogStream:
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line written so far, parsed (each is one JSON object)."""
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+    def events(self) -> list[str]:
+        return [str(line.get("event")) for line in self.lines()]
+
+    def clear(self) -> None:
+        self.stream.seek(0)
+        self.stream.truncate()
+
+
+@contextmanager
+def logged_at(level: str) -> Iterator[LogStream]:
+    """JSON log lines at ``level`` (``SIGNPOST_LOG_LEVEL``) for the block, then back to info."""
+    log = LogStream()
+    configure("json", level, stream=log.stream)
+    try:
+        yield log
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())

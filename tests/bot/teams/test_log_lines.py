@@ -1,0 +1,112 @@
+"""What the log holds for Teams requests Signpost does not act on: one line each, whatever the
+reason, through the real log path (bot.logging.configure) with real signed activities.
+
+Unused invokes are answered 200 (the SDK answered 501), an unreadable card action is audited as
+Slack's is, ignored activity types write a line at most, and a forged token is one line (the
+SDK's validator said it too)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from bot.app import Signpost
+from tests.bot.log_stream import logged_at
+from tests.bot.teams.teams_support import (
+    PRIYA,
+    STRANGER,
+    TeamsApp,
+    _base,
+    invoke,
+    personal,
+    teams_events,
+    texts_of,
+)
+from tests.bot.teams.teams_tokens import Signer
+from tests.fakes.teams_connector import FakeConnector
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unused_invoke(name: str, value: dict[str, Any], service_url: str) -> dict[str, Any]:
+    doc = _base(PRIYA, service_url, personal(PRIYA))
+    doc.update(type="invoke", name=name, value=value)
+    return doc
+
+
+UNUSED: dict[str, dict[str, Any]] = {
+    "config/fetch": {"data": {}, "context": {"theme": "default"}},
+    "composeExtension/query": {"commandId": "search", "parameters": [{"name": "q", "value": "Amy Jones"}]},
+    "signin/verifyState": {"state": "123456"},
+    "healthCheck": {},
+    "someone/elses": {"x": "Amy Jones 03/04/2014"},
+}
+
+
+@pytest.mark.parametrize("name", list(UNUSED))
+async def test_an_invoke_signpost_does_not_use_is_answered_200_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, name: str
+) -> None:
+    """The SDK answered these 501 with nothing logged: a server error for a well-formed,
+    authenticated request. Nothing is sent, run or audited; the line names the invoke only when
+    it is one Teams defines, and none of what it carried."""
+    body = unused_invoke(name, UNUSED[name], connector.url)
+    with logged_at("info") as log:
+        response = await teams_secured.post(body, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    [line] = log.lines()
+    assert line["event"] == "teams_invoke_unused"
+    assert line["name"] == (name if name != "someone/elses" else "other")
+    assert "Amy" not in log.text and "123456" not in log.text
+    assert connector.sent == [] and await teams_events(loaded) == []
+
+
+@pytest.mark.parametrize(
+    "action",
+    [{"verb": "junk", "data": {}}, {"verb": "approve", "data": {"x": 1}}],
+    ids=["junk", "foreign data"],
+)
+async def test_an_unreadable_card_action_is_answered_audited_and_logged_once(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, action: dict[str, Any]
+) -> None:
+    """As Slack's unreadable button: a ``usage`` event, invalid, for the person who clicked, with
+    none of what the action carried; one log line."""
+    with logged_at("info") as log:
+        response = await teams_secured.post(invoke(PRIYA, action, connector.url), bearer(signer.token(connector.url)))
+    assert response.status == 200
+    card = (await response.json())["value"]
+    assert "no longer available" in texts_of(card)
+    assert log.events() == ["teams_unknown_button"]
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.user_id, event.channel) == ("usage", "invalid", PRIYA.aad, "button")
+
+
+async def test_an_unreadable_action_from_someone_not_linked_is_audited_too(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Identified by Teams but not registered: still one audit event and one line."""
+    with logged_at("info") as log:
+        junk = invoke(STRANGER, {"verb": "junk", "data": {}}, connector.url)
+        response = await teams_secured.post(junk, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    assert log.events() == ["teams_unknown_button"]
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.user_id) == ("usage", "invalid", STRANGER.aad)
+
+
+@pytest.mark.parametrize("kind", ["typing", "event", "messageReaction", "somethingNew"])
+async def test_an_activity_type_signpost_ignores_is_2xx_in_one_line_at_most(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, kind: str
+) -> None:
+    doc = {**_base(PRIYA, connector.url, personal(PRIYA)), "type": kind, "id": uuid.uuid4().hex}
+    if kind == "event":
+        doc["name"] = "application/vnd.microsoft.meetingStart"
+    with logged_at("debug") as log:
+        response = await teams_secured.post(doc, bearer(signer.token(connector.url)))
+    assert 200 <= response.status < 300
+    assert len(log.lines()) <= 1, log.text
+    assert connector.sent == [] and await teams_events(loaded) == []
