@@ -16,7 +16,13 @@ _DATE_PATTERNS = (
     (re.compile(r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$"), ("d", "m", "y")),
     (re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$"), ("y", "m", "d")),
 )
-_NUMBER = re.compile(r"^[0-9]{1,12}$")
+# Leading zeros, then at most as many digits as MAX_ID has: ``int`` is never asked to read a number
+# it could not bound (past 4,300 digits it raises) and the value is checked before any query sees it.
+_NUMBER = re.compile(r"0*([0-9]{1,19})")
+MAX_ID = 2**63 - 1
+"""The largest id a person may type (a relay message, a request): a 64-bit integer, the widest column
+of either database. A larger number reached the driver, which refused it, and the person was told
+that something went wrong."""
 EARLIEST_YEAR = 1900
 """No date Signpost is asked about (a child's birth, a switch-off) comes before this year."""
 LATEST_YEAR = 2199
@@ -108,14 +114,16 @@ def near_miss(text: str) -> str | None:
 
 
 def parse_number(text: str, low: int, high: int) -> int | None:
-    """A whole number written in ASCII digits, within ``low``..``high``; None for anything else.
+    """A whole number written in ASCII digits, within ``low``..``high`` (``high`` at most
+    ``MAX_ID``); None for anything else.
 
-    The one way commands read a number a person typed: never ``str.isdigit`` (true for "²")."""
-    text = text.strip()
-    if not _NUMBER.match(text):
+    The one way commands read a number a person typed: never ``str.isdigit`` (true for "²"), never
+    ``int`` on the text itself (it reads "²" as an error, " 7" and "7_0" as numbers)."""
+    match = _NUMBER.fullmatch(text.strip())
+    if match is None:
         return None
-    value = int(text)
-    return value if low <= value <= high else None
+    value = int(match.group(1))
+    return value if low <= value <= min(high, MAX_ID) else None
 
 
 def parse_date(token: str) -> date | None:

@@ -28,7 +28,7 @@ from handlers.access.registration import may_decide
 from handlers.clock import waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError
+from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import (
@@ -98,7 +98,6 @@ SENT_TO = {
     ),
 }
 _DURATION = re.compile(r"^([0-9]{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
-_ID = re.compile(r"^(R?)([0-9]{1,12})$", re.IGNORECASE)
 
 
 def split_reference(args: str) -> tuple[int, str]:
@@ -131,10 +130,11 @@ def parse_duration(text: str) -> timedelta:
 def parse_id(args: str) -> tuple[str, int, str]:
     """'R4 rest' → ('R', 4, 'rest'); '12 3d' → ('', 12, '3d')."""
     first, _, rest = args.strip().partition(" ")
-    match = _ID.match(first)
-    if match is None:
+    kind = "R" if first[:1] in ("R", "r") else ""
+    request_id = parse_number(first[len(kind) :], 1, MAX_ID)
+    if request_id is None:
         raise UsageError("please give the request id, e.g. 12 (or R4 for a registration)")
-    return match.group(1).upper(), int(match.group(2)), rest.strip()
+    return kind, request_id, rest.strip()
 
 
 async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from handlers.grammar import UsageError, parse, parse_demographic
+from handlers.grammar import MAX_ID, UsageError, parse, parse_demographic, parse_number
 from handlers.refs import looks_like_reference, parse_reference
 from store.register.refs import check_digit, is_valid
 
@@ -71,3 +71,28 @@ def test_reference_check_digit() -> None:
     assert looks_like_reference("943 476 5919") and not looks_like_reference("943 476 591")
     with pytest.raises(ValueError):
         parse_reference("943 476 5918")
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("7", 7),
+        (" 7 ", 7),
+        ("007", 7),
+        ("9223372036854775807", MAX_ID),
+        ("000000000000000000000009223372036854775807", MAX_ID),
+        ("9223372036854775808", None),
+        ("9" * 5000, None),
+        ("0", None),
+        ("-1", None),
+        ("+1", None),
+        ("1_000", None),
+        ("\u00b2", None),
+        ("\uff17", None),
+        ("7\n", 7),
+        ("", None),
+    ],
+)
+def test_parse_number_reads_ascii_digits_up_to_the_largest_id(typed: str, read: int | None) -> None:
+    """ASCII digits only, 1..MAX_ID however many leading zeros; a caller's bound above MAX_ID is MAX_ID."""
+    assert parse_number(typed, 1, 2**80) == read
