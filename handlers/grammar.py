@@ -42,7 +42,12 @@ class Parsed:
 
 
 def parse(text: str, keywords: frozenset[str]) -> Parsed:
-    """Keyword commands first; then a reference number; then a name with a date of birth."""
+    """Keyword commands first; then a reference number; then a name with a date of birth.
+
+    Text holding a character that does not show as itself (``hides_characters``) is none of these:
+    it goes to usage, whatever its first word, before any command reads it."""
+    if hides_characters(text):
+        return Parsed("usage", text)
     cleaned = " ".join(text.replace("\u00a0", " ").split())
     if not cleaned:
         return Parsed("help", "")
@@ -54,6 +59,33 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
     if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
         return Parsed("search", cleaned)
     return Parsed("usage", cleaned)
+
+
+# Line breaks and tabs are spaces here: a Slack or Teams message, or a reason typed into a form, may
+# hold them (``parse`` reads every run of whitespace as one space).
+_SPACES = frozenset("\t\n\r\u2028\u2029")
+# As in a feed's names (``store.register.feeds.JOINERS``): Persian and Indic names need them, emoji
+# sequences hold them, and the screening of free text (``handlers.privacy.fold``) reads past them.
+_JOINERS = frozenset("\u200c\u200d")
+_HIDDEN = frozenset({"Cc", "Cf", "Cs"})
+
+
+def hides_characters(text: str) -> bool:
+    """Whether ``text`` holds a character that does not show as itself: a control character (C0 but
+    tab and line breaks, DEL, C1), a format character (bidi overrides, embeddings, isolates and marks,
+    which reorder what a reader sees; zero-width spaces, the soft hyphen and the byte-order mark,
+    which split a word or a number invisibly), or half of a surrogate pair (no character at all,
+    and one no database or log line can encode). No person means to send one; a command holding
+    one is answered with help, never read."""
+    if text.isprintable():  # at C speed: nearly every text
+        return False
+    return any(unicodedata.category(ch) in _HIDDEN and ch not in _SPACES and ch not in _JOINERS for ch in text)
+
+
+HIDDEN_HINT = (
+    "That text holds a control character or an invisible formatting mark (they often come with pasted "
+    "text): please type it again."
+)
 
 
 # Words of a question or a greeting, so that "who is this child" or "thank you" is not read as a name.
@@ -99,6 +131,8 @@ _LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
 def near_miss(text: str) -> str | None:
     """What to fix when ``text`` nearly was a reference or held a date of birth in another form; None
     when it was neither. Never repeats what was typed (only how many digits it had)."""
+    if hides_characters(text):
+        return HIDDEN_HINT
     compact = "".join(text.split()).replace("-", "")
     if any(ch.isdecimal() and not ch.isascii() for ch in text):
         return "Please type numbers with the ordinary digits 0-9."

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from bot.cli.main import parser
 from tests.bot.cli.conftest import Cli
@@ -132,6 +133,23 @@ def test_bad_settings_give_one_clear_line(cli: Cli) -> None:
     assert result.code == 2
     assert result.err.startswith("signpost: bad setting: SIGNPOST_DATABASE_URL")
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("command", ["console", "run"])
+@pytest.mark.parametrize("as_id", ["NS-P0001\x1b[2J", "\u202eNS-P0001", "NS-P0001\udcff"])
+def test_as_with_a_hidden_character_is_refused_in_one_line_before_a_store_is_made(
+    cli: Cli, tmp_path: Path, command: str, as_id: str
+) -> None:
+    """`signpost console --as ID` and `signpost run --as ID` (no chat front end: the console) with a
+    control character, a bidi override or undecodable argv bytes (a lone surrogate): one line, exit
+    status 2, the id not echoed, and no store made for it."""
+    store = tmp_path / "never.db"
+    result = cli(command, "--as", as_id, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}"})
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "signpost: --as: that practitioner id holds a control character or an invisible formatting mark\n"
+    )
+    assert not store.exists()
 
 
 def test_audit_export_is_json_lines(cli: Cli, tmp_path: Path) -> None:
