@@ -160,6 +160,20 @@ def parse_number(text: str, low: int, high: int) -> int | None:
     return value if low <= value <= min(high, MAX_ID) else None
 
 
+PRACTITIONER_ID_LENGTH = 64
+"""The longest practitioner id (the register's column, and a feed's limit)."""
+
+
+def parse_practitioner_id(text: str) -> str | None:
+    """A practitioner id as typed: one word of at most ``PRACTITIONER_ID_LENGTH`` characters, read in
+    upper case as the register keeps it; None for anything else (so it is never looked up, nor said
+    back to the person, at any length)."""
+    word = text.strip()
+    if not word or len(word) > PRACTITIONER_ID_LENGTH or any(ch.isspace() for ch in word):
+        return None
+    return word.upper()
+
+
 def parse_date(token: str) -> date | None:
     """DD/MM/YYYY (or . or -) or YYYY-MM-DD in ASCII digits, a real day in a sane year; else None."""
     for pattern, order in _DATE_PATTERNS:

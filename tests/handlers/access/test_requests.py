@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
-from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE
+from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome
 from store.db import Database
@@ -591,3 +591,15 @@ async def test_the_largest_request_id_is_looked_up(app: Signpost, typed: str, an
     """2**63 - 1 fits both databases' id columns, so it is looked up (it was refused past 12 digits)."""
     reply = await fresh_say(app, "DM02", typed)
     assert (reply.outcome, reply.text) == (Outcome.INVALID, answer)
+
+
+@pytest.mark.parametrize("typed", ["P" * 65, "P" * 10_000])
+async def test_unlink_of_an_id_longer_than_any_practitioner_s_is_its_usage_not_said_back(
+    app: Signpost, typed: str
+) -> None:
+    """`unlink` answered "PPPP… has no linked account there." with all 10,000 letters; an id longer
+    than the register's 64 characters is now the usage, and nothing typed is repeated."""
+    reply = await fresh_say(app, "AD01", f"unlink {typed} slack")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, f"Please give the practitioner id.\n\n{UNLINK_USAGE}")
+    event = (await audit_events(app, "unlink"))[-1]
+    assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "usage")
