@@ -9,9 +9,11 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.admission import default_limit
+from store.db import url_problem
 
 
 class SettingsError(Exception):
@@ -60,9 +62,10 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    def _usable_url(cls, value: str) -> str:
+        problem = url_problem(value)  # names the part that is wrong, never the URL (it may hold a password)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("log_format")
@@ -137,9 +140,16 @@ def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_problem(err)}" for err in exc.errors())
         raise SettingsError(f"bad setting: {problems}") from None
     return settings
+
+
+def _problem(error: ErrorDetails) -> str:
+    """A validator's own words ("the port must be …"), without pydantic's "Value error, " before them;
+    pydantic's words for its own checks ("Input should be a valid integer")."""
+    raised = error.get("ctx", {}).get("error")
+    return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
 
 
 def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -16,7 +16,13 @@ _DATE_PATTERNS = (
     (re.compile(r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$"), ("d", "m", "y")),
     (re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$"), ("y", "m", "d")),
 )
-_NUMBER = re.compile(r"^[0-9]{1,12}$")
+# Leading zeros, then at most as many digits as MAX_ID has: ``int`` is never asked to read a number
+# it could not bound (past 4,300 digits it raises) and the value is checked before any query sees it.
+_NUMBER = re.compile(r"0*([0-9]{1,19})")
+MAX_ID = 2**63 - 1
+"""The largest id a person may type (a relay message, a request): a 64-bit integer, the widest column
+of either database. A larger number reached the driver, which refused it, and the person was told
+that something went wrong."""
 EARLIEST_YEAR = 1900
 """No date Signpost is asked about (a child's birth, a switch-off) comes before this year."""
 LATEST_YEAR = 2199
@@ -36,7 +42,12 @@ class Parsed:
 
 
 def parse(text: str, keywords: frozenset[str]) -> Parsed:
-    """Keyword commands first; then a reference number; then a name with a date of birth."""
+    """Keyword commands first; then a reference number; then a name with a date of birth.
+
+    Text holding a character that does not show as itself (``hides_characters``) is none of these:
+    it goes to usage, whatever its first word, before any command reads it."""
+    if hides_characters(text):
+        return Parsed("usage", text)
     cleaned = " ".join(text.replace("\u00a0", " ").split())
     if not cleaned:
         return Parsed("help", "")
@@ -48,6 +59,33 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
     if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
         return Parsed("search", cleaned)
     return Parsed("usage", cleaned)
+
+
+# Line breaks and tabs are spaces here: a Slack or Teams message, or a reason typed into a form, may
+# hold them (``parse`` reads every run of whitespace as one space).
+_SPACES = frozenset("\t\n\r\u2028\u2029")
+# As in a feed's names (``store.register.feeds.JOINERS``): Persian and Indic names need them, emoji
+# sequences hold them, and the screening of free text (``handlers.privacy.fold``) reads past them.
+_JOINERS = frozenset("\u200c\u200d")
+_HIDDEN = frozenset({"Cc", "Cf", "Cs"})
+
+
+def hides_characters(text: str) -> bool:
+    """Whether ``text`` holds a character that does not show as itself: a control character (C0 but
+    tab and line breaks, DEL, C1), a format character (bidi overrides, embeddings, isolates and marks,
+    which reorder what a reader sees; zero-width spaces, the soft hyphen and the byte-order mark,
+    which split a word or a number invisibly), or half of a surrogate pair (no character at all,
+    and one no database or log line can encode). No person means to send one; a command holding
+    one is answered with help, never read."""
+    if text.isprintable():  # at C speed: nearly every text
+        return False
+    return any(unicodedata.category(ch) in _HIDDEN and ch not in _SPACES and ch not in _JOINERS for ch in text)
+
+
+HIDDEN_HINT = (
+    "That text holds a control character or an invisible formatting mark (they often come with pasted "
+    "text): please type it again."
+)
 
 
 # Words of a question or a greeting, so that "who is this child" or "thank you" is not read as a name.
@@ -93,6 +131,8 @@ _LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
 def near_miss(text: str) -> str | None:
     """What to fix when ``text`` nearly was a reference or held a date of birth in another form; None
     when it was neither. Never repeats what was typed (only how many digits it had)."""
+    if hides_characters(text):
+        return HIDDEN_HINT
     compact = "".join(text.split()).replace("-", "")
     if any(ch.isdecimal() and not ch.isascii() for ch in text):
         return "Please type numbers with the ordinary digits 0-9."
@@ -108,14 +148,30 @@ def near_miss(text: str) -> str | None:
 
 
 def parse_number(text: str, low: int, high: int) -> int | None:
-    """A whole number written in ASCII digits, within ``low``..``high``; None for anything else.
+    """A whole number written in ASCII digits, within ``low``..``high`` (``high`` at most
+    ``MAX_ID``); None for anything else.
 
-    The one way commands read a number a person typed: never ``str.isdigit`` (true for "²")."""
-    text = text.strip()
-    if not _NUMBER.match(text):
+    The one way commands read a number a person typed: never ``str.isdigit`` (true for "²"), never
+    ``int`` on the text itself (it reads "²" as an error, " 7" and "7_0" as numbers)."""
+    match = _NUMBER.fullmatch(text.strip())
+    if match is None:
         return None
-    value = int(text)
-    return value if low <= value <= high else None
+    value = int(match.group(1))
+    return value if low <= value <= min(high, MAX_ID) else None
+
+
+PRACTITIONER_ID_LENGTH = 64
+"""The longest practitioner id (the register's column, and a feed's limit)."""
+
+
+def parse_practitioner_id(text: str) -> str | None:
+    """A practitioner id as typed: one word of at most ``PRACTITIONER_ID_LENGTH`` characters, read in
+    upper case as the register keeps it; None for anything else (so it is never looked up, nor said
+    back to the person, at any length)."""
+    word = text.strip()
+    if not word or len(word) > PRACTITIONER_ID_LENGTH or any(ch.isspace() for ch in word):
+        return None
+    return word.upper()
 
 
 def parse_date(token: str) -> date | None:

@@ -66,9 +66,9 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
         )
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
-        if looks_like_a_name(req.args):
+        hint = near_miss(req.args)  # first: text with a hidden character is never read as a name
+        if hint is None and looks_like_a_name(req.args):
             return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
-        hint = near_miss(req.args)
         text = f"Sorry, I didn't understand that. {hint + ' ' if hint else ''}You can send:"
         return Result(
             Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor), lines_are_commands=True),

@@ -17,6 +17,7 @@ from store.people import lead as store
 from store.tables.register import LocalAuthority
 
 USAGE = "lead-notices AUTHORITY [off|lead|all]   e.g. lead-notices Northshire all"
+NO_SUCH_AUTHORITY = "There is no local authority by that name in the register."
 MEANING = {
     store.LeadNotices.OFF: "nobody is told",
     store.LeadNotices.LEAD: "the child's lead professional is told",
@@ -31,7 +32,8 @@ async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Res
     authority, value = words[0], (words[1].lower() if len(words) == 2 else None)
     known = (await session.execute(select(LocalAuthority.name).where(LocalAuthority.name == authority))).scalar()
     if known is None:
-        return Result(Reply(Outcome.INVALID, f"There is no local authority called {authority} in the register."))
+        # Not said back: it may be anything, at any length (only a known authority's name is shown).
+        return Result(Reply(Outcome.INVALID, NO_SUCH_AUTHORITY), detail="no such authority")
     if value is None:
         current = await store.setting(session, authority)
         text = f"{authority}: {current.value} — when a child is looked up, {MEANING[current]}."

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sqlite3
 import stat
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import EMPTY_DICT
 
@@ -30,6 +31,112 @@ WRITE_OPTION = "signpost_write"
 PRIVATE_MODE = 0o600  # the store holds practitioners' contact details: owner only, like the key file
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 PG_POOL_MAX = 32  # pooled PostgreSQL connections per process, whatever the bound on work in flight
+
+
+DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+URL_FORMS = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB"
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_COUNT = re.compile(r"[0-9]+")
+_SSL_MODES = frozenset(
+    {"disable", "allow", "prefer", "require", "verify-ca", "verify-full", "verify_ca", "verify_full"}
+)
+_SESSION_ATTRS = frozenset({"any", "primary", "standby", "read-write", "read-only", "prefer-standby"})
+
+
+def _any_text(value: str) -> bool:
+    return True
+
+
+# The query options each driver takes from the URL, and what a value must look like (truthy: fits).
+# Anything else reached the driver as a keyword it did not know or a value of a type it did not
+# take, and stopped Signpost with a traceback (asyncpg: TypeError), or was dropped with a warning
+# (pysqlite). asyncpg's timeout, statement_cache_size and max_cached_statement_* are not here:
+# SQLAlchemy hands them over as text, which asyncpg cannot use.
+QUERY_OPTIONS: dict[str, dict[str, Callable[[str], object]]] = {
+    "sqlite+aiosqlite": {"timeout": _NUMBER.fullmatch},
+    "postgresql+asyncpg": {
+        "ssl": _SSL_MODES.__contains__,
+        "command_timeout": _NUMBER.fullmatch,
+        "prepared_statement_cache_size": _COUNT.fullmatch,
+        "target_session_attrs": _SESSION_ATTRS.__contains__,
+        "host": _any_text,  # a Unix socket's folder, or HOST:PORT once for each host of several
+        "passfile": _any_text,
+        "krbsrvname": _any_text,
+        "gsslib": frozenset({"gssapi", "sspi"}).__contains__,
+    },
+}
+_REPEATABLE = frozenset({"host"})
+_HINTS = {"sslmode": " (asyncpg's is ssl, e.g. ssl=require)"}
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a database URL, in words for SIGNPOST_DATABASE_URL; None when Signpost can
+    use it. Says which part is wrong and never quotes the URL: it may hold a password."""
+    if not url.isprintable():
+        return "holds a control character or an invisible formatting mark"
+    if url != url.strip():
+        return "starts or ends with a space"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return f"is not a database URL: expected {URL_FORMS}"
+    if scheme not in DRIVERS:
+        return f"the driver must be sqlite+aiosqlite or postgresql+asyncpg ({URL_FORMS})"
+    port = _port_problem(rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2])
+    if port:
+        return port
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"cannot be read as a URL: expected {URL_FORMS}"
+    if scheme == "sqlite+aiosqlite" and (parsed.username or parsed.password or parsed.host or parsed.port):
+        return "a SQLite URL has no user, password, host or port: sqlite+aiosqlite:///PATH"
+    if parsed.host and "@" in parsed.host:
+        return "the host holds an @: write an @ in the user or password as %40"
+    return _query_problem(scheme, parsed.query) or _connect_args_problem(parsed)
+
+
+def _port_problem(host_and_port: str) -> str | None:
+    """The port after the host (an IPv6 address in brackets), when one is given and is not 1-65535."""
+    if host_and_port.startswith("["):
+        end = host_and_port.find("]")
+        if end < 0:
+            return "the host is an IPv6 address without its closing ]"
+        after = host_and_port[end + 1 :]
+        if after and not after.startswith(":"):
+            return "the host is malformed: an IPv6 address in brackets, then :PORT"
+        port = after[1:] if after else None
+    else:
+        _, colon, port_text = host_and_port.partition(":")
+        port = port_text if colon else None
+    if port is None:
+        return None
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+def _query_problem(driver: str, query: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    known = QUERY_OPTIONS[driver]
+    for name, given in query.items():
+        if name not in known:
+            names = ", ".join(sorted(known))
+            return f"{driver} takes no query option {name}{_HINTS.get(name, '')}; it takes {names}"
+        values = given if isinstance(given, tuple) else (given,)
+        if len(values) > 1 and name not in _REPEATABLE:
+            return f"the query option {name} is given more than once"
+        if not all(known[name](value) for value in values):
+            return f"the query option {name} has a value {driver} cannot use"
+    return None
+
+
+def _connect_args_problem(parsed: URL) -> str | None:
+    """What the dialect itself refuses when it turns the URL into connection arguments (it opens no
+    connection): a multi-host list with a host or port missing, say."""
+    try:
+        parsed.get_dialect()().create_connect_args(parsed)
+    except (ArgumentError, ValueError, TypeError):
+        return "the hosts and ports cannot be read: HOST:PORT for each host"
+    return None
 
 
 def sqlite_path(url: str) -> Path | None:

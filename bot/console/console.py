@@ -20,7 +20,7 @@ import uuid
 from typing import TextIO
 
 from bot.app import Signpost
-from bot.cli.common import opened
+from bot.cli.common import CommandFailed, opened
 from bot.config import load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
@@ -30,9 +30,10 @@ from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
+from handlers.grammar import hides_characters
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
-from handlers.vocabulary import Command, Platform, Principal, Reply
+from handlers.vocabulary import Command, Platform, Principal, Reply, sentence
 
 DEFAULT_AS = "NS-P0001"
 QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
@@ -40,6 +41,7 @@ HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"
 NO_CODE = "No code entered, so nothing was sent."
+HIDDEN_ID = "that practitioner id holds a control character or an invisible formatting mark"
 META_HELP = (
     "In this console also:",
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
@@ -192,6 +194,9 @@ class Console:
         if not who:
             self.say("Usage: :as PRACTITIONER_ID, e.g. :as NS-DM01")
             return
+        if hides_characters(who):  # never looked up: a lone surrogate cannot even be encoded for the query
+            self.say(f"{sentence(HIDDEN_ID)}, so still acting as {self.as_id}.")
+            return
         if await people.practitioner(self.app.ctx, who) is None:
             self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
             examples = await demo_examples(self.app.ctx)
@@ -235,6 +240,9 @@ def not_a_code(line: str) -> bool:
 
 
 async def console_command(args: argparse.Namespace) -> int:
+    as_id: str = args.as_id or DEFAULT_AS
+    if hides_characters(as_id):  # before a store is opened (or made) for an id nobody can have
+        raise CommandFailed(f"--as: {HIDDEN_ID}")
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
     async with opened(settings, create=True) as app:
@@ -244,4 +252,4 @@ async def console_command(args: argparse.Namespace) -> int:
                 return 2
             app.ctx.clock = devclock.DevClock(app.ctx.clock)
             print(f"{devclock.ENV}=1: development clock, ':clock +25h' moves time forward.", file=sys.stderr)
-        return await Console(app, args.as_id or DEFAULT_AS, sys.stdin, sys.stdout, sys.stderr).run()
+        return await Console(app, as_id, sys.stdin, sys.stdout, sys.stderr).run()

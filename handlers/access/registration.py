@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.access.notices import decision_buttons, when
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
-from handlers.grammar import UsageError
+from handlers.grammar import UsageError, parse_practitioner_id
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
 from store.delivery.notices import EMAIL_KIND
 from store.people import access as store
@@ -84,8 +84,8 @@ def registration_notices(
 
 async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Open a registration request for the calling identity (anyone may ask; a duty manager decides)."""
-    wanted = req.args.strip()
-    if not wanted or " " in wanted:
+    wanted = parse_practitioner_id(req.args)
+    if wanted is None:
         raise UsageError("please give your practitioner id")
     principal = req.command.principal
     if principal.platform is Platform.CONSOLE:
@@ -98,7 +98,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if waiting is not None:
         text = f"Your registration request R{waiting.id} is waiting for a duty manager. You'll be told here."
         return Result(Reply(Outcome.INFO, text), detail=f"registration R{waiting.id} waiting")
-    target = await practitioners.get_actor(session, wanted.upper())
+    target = await practitioners.get_actor(session, wanted)
     if target is None or target.status != store.ACTIVE:
         return Result(Reply(Outcome.INVALID, NOT_IN_REGISTER), detail="not in register")
     request_id = await store.open_registration(

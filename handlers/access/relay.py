@@ -22,7 +22,7 @@ from handlers.access.notices import when
 from handlers.access.requests import split_reference
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError
+from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref, sentence
 from store.people import lead, relay
@@ -85,9 +85,10 @@ def reply_button(relay_id: int) -> Button:
 
 def _id(args: str) -> tuple[int, str]:
     first, _, rest = args.strip().partition(" ")
-    if not first.isdigit():
+    relay_id = parse_number(first, 1, MAX_ID)
+    if relay_id is None:
         raise UsageError("please give the message number, e.g. 7")
-    return int(first), rest.strip()
+    return relay_id, rest.strip()
 
 
 async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:

@@ -28,7 +28,7 @@ from handlers.access.registration import may_decide
 from handlers.clock import waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
-from handlers.grammar import UsageError
+from handlers.grammar import MAX_ID, UsageError, parse_number, parse_practitioner_id
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import (
@@ -98,7 +98,6 @@ SENT_TO = {
     ),
 }
 _DURATION = re.compile(r"^([0-9]{1,3})\s*(d|day|days|h|hr|hrs|hour|hours)?$")
-_ID = re.compile(r"^(R?)([0-9]{1,12})$", re.IGNORECASE)
 
 
 def split_reference(args: str) -> tuple[int, str]:
@@ -131,10 +130,11 @@ def parse_duration(text: str) -> timedelta:
 def parse_id(args: str) -> tuple[str, int, str]:
     """'R4 rest' → ('R', 4, 'rest'); '12 3d' → ('', 12, '3d')."""
     first, _, rest = args.strip().partition(" ")
-    match = _ID.match(first)
-    if match is None:
+    kind = "R" if first[:1] in ("R", "r") else ""
+    request_id = parse_number(first[len(kind) :], 1, MAX_ID)
+    if request_id is None:
         raise UsageError("please give the request id, e.g. 12 (or R4 for a registration)")
-    return match.group(1).upper(), int(match.group(2)), rest.strip()
+    return kind, request_id, rest.strip()
 
 
 async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -307,20 +307,21 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Admin: remove a practitioner's chat links (on one platform, or all)."""
-    target, _, platform = req.args.strip().partition(" ")
-    if not target:
+    typed, _, platform = req.args.strip().partition(" ")
+    target = parse_practitioner_id(typed)
+    if target is None:
         raise UsageError("please give the practitioner id")
     platform = platform.strip().lower()
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
-    count = await unlink_identities(session, target.upper(), platform or None)
+    count = await unlink_identities(session, target, platform or None)
     if count == 0:
-        return Result(Reply(Outcome.INFO, f"{target.upper()} has no linked account there."), detail="nothing linked")
+        return Result(Reply(Outcome.INFO, f"{target} has no linked account there."), detail="nothing linked")
     where = platform_name(platform) if platform else "every platform"
-    notice = Notice(target.upper(), "unlinked", f"An admin removed your Signpost link on {where}.")
+    notice = Notice(target, "unlinked", f"An admin removed your Signpost link on {where}.")
     await ctx.notices.enqueue(session, [notice], req.now)
     return Result(
-        Reply(Outcome.DONE, f"Unlinked {target.upper()} on {where} ({plural(count, 'account')})."),
+        Reply(Outcome.DONE, f"Unlinked {target} on {where} ({plural(count, 'account')})."),
         detail=f"unlinked {count}",
     )
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from handlers.grammar import UsageError, parse, parse_demographic
+from handlers.grammar import MAX_ID, Parsed, UsageError, hides_characters, parse, parse_demographic, parse_number
 from handlers.refs import looks_like_reference, parse_reference
 from store.register.refs import check_digit, is_valid
 
@@ -71,3 +71,66 @@ def test_reference_check_digit() -> None:
     assert looks_like_reference("943 476 5919") and not looks_like_reference("943 476 591")
     with pytest.raises(ValueError):
         parse_reference("943 476 5918")
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("7", 7),
+        (" 7 ", 7),
+        ("007", 7),
+        ("9223372036854775807", MAX_ID),
+        ("000000000000000000000009223372036854775807", MAX_ID),
+        ("9223372036854775808", None),
+        ("9" * 5000, None),
+        ("0", None),
+        ("-1", None),
+        ("+1", None),
+        ("1_000", None),
+        ("\u00b2", None),
+        ("\uff17", None),
+        ("7\n", 7),
+        ("", None),
+    ],
+)
+def test_parse_number_reads_ascii_digits_up_to_the_largest_id(typed: str, read: int | None) -> None:
+    """ASCII digits only, 1..MAX_ID however many leading zeros; a caller's bound above MAX_ID is MAX_ID."""
+    assert parse_number(typed, 1, 2**80) == read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "help\x00",
+        "help\x1b",
+        "help\x0b",
+        "help\x0c",
+        "help\x1c",
+        "help\x7f",
+        "help\x85",
+        "help\x9f",
+        "help\u202e",
+        "help\u2066",
+        "help\u200e",
+        "help\u061c",
+        "help\u200b",
+        "help\u2060",
+        "help\ufeff",
+        "help\u00ad",
+        "help\ud800",
+        "help\udcff",
+        "help\U000e0001",
+    ],
+)
+def test_text_with_a_hidden_character_is_usage_whatever_its_first_word(text: str) -> None:
+    """Controls (C0 but tab and line breaks, DEL, C1), format characters and lone surrogates: usage,
+    with the text as typed for the hint (never cleaned first: ``split`` drops \\x1c-\\x1f and \\x85)."""
+    assert hides_characters(text)
+    assert parse(text, KEYWORDS) == Parsed("usage", text)
+
+
+@pytest.mark.parametrize(
+    "text", ["help", "help\tme", "help\nme", "help\r\nme", "help\u2028me", "Zoë\u200d", "a\u00a0b"]
+)
+def test_tabs_line_breaks_joiners_and_spaces_are_not_hidden(text: str) -> None:
+    assert not hides_characters(text)

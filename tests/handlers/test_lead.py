@@ -145,7 +145,10 @@ async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: 
     refused = await say(app, "DM02", "lead-notices Northshire all")
     assert refused.outcome is Outcome.REFUSED
     unknown = await say(app, "AD01", "lead-notices Atlantis all")
-    assert unknown.outcome is Outcome.INVALID and "no local authority called Atlantis" in unknown.text
+    assert (unknown.outcome, unknown.text) == (
+        Outcome.INVALID,
+        "There is no local authority by that name in the register.",
+    )
     bad = await say(app, "AD01", "lead-notices Northshire sometimes")
     assert bad.outcome is Outcome.INVALID and "off, lead or all" in bad.text
     events = [e for e in await audit_events(app) if e.action == Action.LEAD_NOTICES]
@@ -239,3 +242,14 @@ async def test_a_lookup_reads_nothing_of_the_outbox_and_still_tells_once_a_day(a
     assert outbox_reads == []
     assert await informed(app) == ["P001"]
     assert len(await audit_events(app, Action.LEAD_PROFESSIONAL_INFORMED.value)) == 1
+
+
+async def test_an_unknown_authority_is_not_said_back_at_any_length(app: Signpost) -> None:
+    """`lead-notices` with 10,000 letters for the authority answered "There is no local authority
+    called NNNN…" with all of them: an unknown authority is now answered without repeating it."""
+    await ready(app, "AD01")
+    typed = "N" * 10_000
+    reply = await say(app, "AD01", f"lead-notices {typed} off")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no local authority by that name in the register.")
+    event = (await audit_events(app, Action.LEAD_NOTICES.value))[-1]
+    assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "no such authority")

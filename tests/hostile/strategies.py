@@ -106,6 +106,11 @@ KEYWORDS = (
     "pending",
     "unlink",
     "decommission",
+    "relay",
+    "reply",
+    "message",
+    "relays",
+    "lead-notices",
 )
 # Argument counts each command does not take (junk arguments, so a right count could not succeed either).
 WRONG_ARITY: dict[str, tuple[int, ...]] = {
@@ -120,9 +125,16 @@ WRONG_ARITY: dict[str, tuple[int, ...]] = {
     "pending": (1, 2),
     "unlink": (0, 3, 4),
     "decommission": (0, 4, 5),
+    "relay": (0, 2),
+    "reply": (0, 1),
+    "message": (0, 1),
+    "relays": (1, 2),
+    "lead-notices": (0, 3),
 }
 # Commands that change something: with junk arguments they must never report it done.
-WRITES = frozenset({"register", "request", "approve", "deny", "unlink", "decommission", "code"})
+WRITES = frozenset(
+    {"register", "request", "approve", "deny", "unlink", "decommission", "code", "reply", "message", "lead-notices"}
+)
 
 
 def _case(word: str) -> st.SearchStrategy[str]:
@@ -176,6 +188,71 @@ unusual_numbers = st.one_of(
         st.sampled_from(("Zed Quill", "Ora Vane")), st.text(st.sampled_from(UNICODE_DIGITS + "/"), max_size=10)
     ).map(" ".join),
 )
+
+# Numbers no id, count, duration or date can hold: past 2**63 - 1 (the widest id column), past int()'s
+# 4,300 digits, signed, in other notations, in other scripts' digits.
+MAX_ID = 2**63 - 1
+huge_number = st.one_of(
+    st.integers(MAX_ID + 1, 10**40).map(str),
+    st.integers(-(10**20), 0).map(str),
+    st.sampled_from(
+        (
+            str(MAX_ID),
+            str(MAX_ID + 1),
+            str(2**64),
+            "9" * 5000,
+            "0" * 40 + "7",
+            "1e309",
+            "0x10",
+            "1_000",
+            "+7",
+            "-0",
+        )
+    ),
+    st.text(st.sampled_from(UNICODE_DIGITS), min_size=1, max_size=25),
+)
+# Every place a command reads a number a person typed, with {} for the number.
+NUMERIC_SLOTS = (
+    "relay {}",
+    "reply {} thanks, please ring me",
+    "approve {}",
+    "approve R{}",
+    "approve 1 {}d",
+    "approve 1 {}h",
+    "deny {} please ask the lead professional first",
+    "deny R{}",
+    "history {}",
+    "request {} section 47 enquiry",
+    "message {} please call me on 0161 496 0002",
+    "decommission schedule {}/01/2030",
+    "decommission schedule 01/01/{}",
+    "Zed Quill {}/01/2014",
+    "Zed Quill 01/{}/2014",
+    "Zed Quill 01/01/{}",
+    "Zed Quill {}-01-01",
+    "{}",
+)
+numbers_in_every_slot = st.tuples(st.sampled_from(NUMERIC_SLOTS), huge_number).map(lambda t: t[0].format(t[1]))
+
+# Characters that do not show as themselves (handlers.grammar.hides_characters): controls but tab and
+# line breaks, DEL, C1, bidi, zero-width and other format characters. Lone surrogates can only arrive
+# escaped in JSON (Teams, Slack's interactive payloads), never in a form-encoded slash command.
+HIDDEN = "".join(ch for ch in CONTROLS if ch not in "\t\n\r") + "\x7f\x9b" + BIDI + "\u200b\u2060\ufeff\u00ad\U000e0041"
+LONE_SURROGATES = "\ud800\udbff\udc00\udfff"
+
+
+@st.composite
+def hidden_command(draw: st.DrawFn, hidden: str = HIDDEN) -> str:
+    """A command (any keyword, a reference, a search) with one hidden character somewhere in it."""
+    text = draw(
+        st.one_of(
+            keyword_command(st.sampled_from(("1", "R1", "999 000 0018", "section 47 enquiry", "slack", "3d"))),
+            st.sampled_from(("999 000 0018", "Zed Quill 01/01/2014", "help", "relay 1", "reply 1 ring me please")),
+        )
+    )
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(st.sampled_from(hidden)) + text[at:]
+
 
 # -- Slack request pieces -------------------------------------------------------------------------
 

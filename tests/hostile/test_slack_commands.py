@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from store.tables.audit import AuditEvent
@@ -14,7 +14,16 @@ from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.hostile import strategies as hs
 from tests.hostile.observe import ACCEPTED_WRONGLY, Check, LogTap, shown
-from tests.hostile.slack_world import LINKED, STRANGER, check_answered_once, populate, send_command
+from tests.hostile.slack_world import (
+    ADMIN,
+    LINKED,
+    MANAGER,
+    NURSE,
+    STRANGER,
+    check_answered_once,
+    populate,
+    send_command,
+)
 
 # Commands anyone may send: everything else from someone not registered must be refused.
 FOR_ANYONE = frozenset({"help", "usage", "register"})
@@ -82,3 +91,44 @@ async def test_unusual_digits_and_early_birth_years_get_usage_help_not_a_crash(
 ) -> None:
     """Defect 3: ``history ²`` and a birth year below 1000 answered "something went wrong"."""
     (await one_command(world, logs, user, text, "slack-command-digits"))[0].settle()
+
+
+# -- numbers and hidden characters (the grammar's two hardenings): every slot, every command --------
+
+
+@example(user=NURSE, text="relay 99999999999999999999")
+@example(user=NURSE, text="reply 9223372036854775808 thanks, please ring me")
+@example(user=MANAGER, text="approve R" + "9" * 5000)
+@example(user=NURSE, text="Zed Quill 31/02/2015")
+@example(user=NURSE, text="Zed Quill 29/02/2015")
+@example(user=NURSE, text="Zed Quill 01/01/0000")
+@example(user=NURSE, text="Zed Quill 01/01/9999")
+@example(user=ADMIN, text="decommission schedule 01/01/9999")
+@given(user=st.sampled_from(LINKED), text=hs.numbers_in_every_slot)
+async def test_numbers_no_slot_can_hold_are_answered_never_crashed_nor_done(
+    world: SlackHarness, logs: LogTap, user: SlackUser, text: str
+) -> None:
+    """Past 2**63 - 1 (a relay id reached the database, which refused it: "something went wrong"),
+    past int()'s 4,300 digits, signed, other notations, other scripts' digits, impossible and far
+    dates, in every place a command reads a number: answered and audited once, never done."""
+    check, event = await one_command(world, logs, user, text, "slack-command-numbers")
+    check.expect(event is None or event.outcome != "done", ACCEPTED_WRONGLY, f"{text[:80]!r} was done")
+    check.settle()
+
+
+@example(user=NURSE, text="request 999 000 0050 section 47\x00 enquiry")
+@example(user=NURSE, text="message 999 000 0050 call me \u202e2000 694 1610 no")
+@example(user=MANAGER, text="deny 1 please ask the\u200b lead professional")
+@example(user=NURSE, text="relay 1\x1f")
+@given(user=st.sampled_from((*LINKED, STRANGER)), text=hs.hidden_command())
+async def test_a_hidden_character_in_any_command_gets_usage_help(
+    world: SlackHarness, logs: LogTap, user: SlackUser, text: str
+) -> None:
+    """A control character (but tab and line breaks), a bidi mark or a zero-width or other format
+    character anywhere in any command: the command is not read, the answer is usage help."""
+    check, event = await one_command(world, logs, user, text, "slack-command-hidden")
+    if event is not None:
+        check.expect(
+            (event.action, event.outcome) == ("usage", "invalid"), ACCEPTED_WRONGLY, f"{event.action}/{event.outcome}"
+        )
+    check.settle()

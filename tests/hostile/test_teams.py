@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -216,6 +216,36 @@ async def test_hostile_texts_with_a_valid_token_are_answered_and_audited_exactly
     own = [e for e in events if e.user_id == user.aad]
     check.expect(len(own) == 1, UNAUDITED, f"{len(own)} audit events")
     check.expect(not any(e.outcome == "failed" for e in own), CRASHED, "answered 'something went wrong'")
+    check.logs(log)
+    check.outbound([s.body for s in sent], own_text=text)
+    check.settle()
+
+
+@example(user=PRIYA, text="request 999 000 0050 section 47 enquiry \ud800")
+@example(user=DANA, text="deny 1 please ask the lead\udfff professional")
+@given(user=st.sampled_from((PRIYA, DANA)), text=hs.hidden_command(hs.HIDDEN + hs.LONE_SURROGATES))
+async def test_a_hidden_character_or_lone_surrogate_in_a_teams_message_gets_usage_help(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logs: LogTap,
+    user: TeamsUser,
+    text: str,
+) -> None:
+    """JSON carries what a form cannot: a lone surrogate (``\\ud800``) decodes to half a character,
+    which no database or log line can encode (an access request's purpose holding one answered
+    "something went wrong"). Like any hidden character it makes the text usage help, unread."""
+    check = Check("teams-command-hidden", shown((user.aad, text)))
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, message(user, text, connector.url), signer.token(connector.url)
+    )
+    check.status(status, {200, 201, 202}, "a signed message", otherwise=UNANSWERED)
+    replies = [s for s in sent if s.conversation_id == user.personal_conversation]
+    check.expect(len(replies) == 1, UNANSWERED, f"{len(replies)} replies")
+    own = [(e.action, e.outcome) for e in events if e.user_id == user.aad]
+    check.expect(len(own) == 1, UNAUDITED, f"{len(own)} audit events")
+    check.expect(own == [("usage", "invalid")], ACCEPTED_WRONGLY, f"{own}")
     check.logs(log)
     check.outbound([s.body for s in sent], own_text=text)
     check.settle()

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from bot.cli.main import parser
+from store.db import url_problem
 from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
@@ -132,6 +134,65 @@ def test_bad_settings_give_one_clear_line(cli: Cli) -> None:
     assert result.code == 2
     assert result.err.startswith("signpost: bad setting: SIGNPOST_DATABASE_URL")
     assert "Traceback" not in result.err
+
+
+BAD_URLS = [
+    (
+        "postgresql+asyncpg://signpost:s3cretpw@db.example:notaport/signpost",
+        "the port must be a number from 1 to 65535",
+    ),
+    ("postgresql+asyncpg://signpost:s3cretpw@[::1/signpost", "the host is an IPv6 address without its closing ]"),
+    ("postgresql+asyncpg://signpost:s3cretpw@db.example/signpost?sslmode=require", "takes no query option sslmode"),
+    ("postgresql+asyncpg://signpost:s3cretpw@db.example/signpost?timeout=abc", "takes no query option timeout"),
+    ("sqlite+aiosqlite://db.example/signpost.db", "a SQLite URL has no user, password, host or port"),
+    ("mssql+pyodbc://signpost:s3cretpw@db.example/signpost", "the driver must be sqlite+aiosqlite or postgresql"),
+]
+COMMANDS_USING_THE_STORE = [
+    ("run",),
+    ("console",),
+    ("import", "children.csv"),
+    ("seed-demo",),
+    ("audit", "verify"),
+    ("db", "upgrade"),
+    ("retention", "run", "--dry-run"),
+    ("backup", "copy.db"),
+    ("keys", "rotate"),
+    ("practitioner", "list"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_USING_THE_STORE, ids=" ".join)
+@pytest.mark.parametrize(("url", "problem"), BAD_URLS)
+def test_a_bad_database_url_is_a_bad_setting_in_one_line_for_every_command(
+    cli: Cli, command: tuple[str, ...], url: str, problem: str
+) -> None:
+    """An unparseable port or host, an unknown query option or a driver SQLAlchemy does not have stopped
+    `signpost run` and `signpost import` with "stopped by an unexpected error (ValueError)" or
+    (TypeError), after a SQLAlchemy traceback in the log. Every command now refuses the setting
+    before anything runs: one line naming the part that is wrong, exit status 2, and neither the
+    password nor the host nor the URL quoted."""
+    result = cli(*command, env={"SIGNPOST_DATABASE_URL": url})
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"signpost: bad setting: SIGNPOST_DATABASE_URL: {url_problem(url)}\n"
+    assert problem in result.err
+    assert "s3cretpw" not in result.err and "db.example" not in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("command", ["console", "run"])
+@pytest.mark.parametrize("as_id", ["NS-P0001\x1b[2J", "\u202eNS-P0001", "NS-P0001\udcff"])
+def test_as_with_a_hidden_character_is_refused_in_one_line_before_a_store_is_made(
+    cli: Cli, tmp_path: Path, command: str, as_id: str
+) -> None:
+    """`signpost console --as ID` and `signpost run --as ID` (no chat front end: the console) with a
+    control character, a bidi override or undecodable argv bytes (a lone surrogate): one line, exit
+    status 2, the id not echoed, and no store made for it."""
+    store = tmp_path / "never.db"
+    result = cli(command, "--as", as_id, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}"})
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "signpost: --as: that practitioner id holds a control character or an invisible formatting mark\n"
+    )
+    assert not store.exists()
 
 
 def test_audit_export_is_json_lines(cli: Cli, tmp_path: Path) -> None:

@@ -74,3 +74,19 @@ async def test_what_the_console_echoes_of_a_typed_line_is_inert_for_the_terminal
     assert ":x\\x1b[2J\\x1b]0;title\\x07 is not a console command." in shown
     code, _, err = await start(signpost, "\x1b[2JNOBODY")
     assert code == 2 and "\x1b" not in err and "\\x1b[2JNOBODY" in err
+
+
+async def test_colon_as_refuses_an_id_with_a_hidden_character_in_one_line(signpost: Signpost) -> None:
+    """`:as` with a control character, a bidi override or a lone surrogate (undecodable bytes on a
+    piped stdin) says so in one line and keeps the identity: the id is never looked up (a lone
+    surrogate cannot be encoded for the query) nor echoed."""
+    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    typed = [":as NS-DM01\x00", ":as \u202eNS-DM01", ":as NS-DM01\udcff", "999 000 1006"]
+    out = io.StringIO()
+    assert await Console(signpost, "NS-P0001", io.StringIO("".join(f"{t}\n" for t in typed)), out).run() == 0
+    refusal = (
+        "That practitioner id holds a control character or an invisible formatting mark, so still acting as NS-P0001."
+    )
+    shown = out.getvalue()
+    assert shown.count(refusal) == 3
+    assert "Now acting as" not in shown and "There is no practitioner" not in shown

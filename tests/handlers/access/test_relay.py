@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from bot.app import Signpost
-from handlers.access.relay import ANSWER_REFUSED, GONE, IDENTITY_REFUSED, RATE_LIMITED
+from handlers.access.relay import ANSWER_REFUSED, GONE, IDENTITY_REFUSED, RATE_LIMITED, READ_USAGE, REPLY_USAGE
 from handlers.clock import FakeClock
 from handlers.vocabulary import Action, Outcome
 from store.db import sqlite_path
 from store.tables.people import RelayMessage
 from store.tables.register import Child, ChildKey
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, request_access, search_as
+from tests.bot.log_stream import logged_at
 from tests.factories import NO_INVOLVEMENTS, SHIELDED, say
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
@@ -264,3 +265,38 @@ async def test_help_says_what_relays_shows_once(app: Signpost) -> None:
         "• relays: relay traffic about your authority's children in the last 30 days "
         "(counts and parties; an admin sees every authority)"
     ]
+
+
+NOT_A_MESSAGE_NUMBER = "Please give the message number, e.g. 7."
+
+
+@pytest.mark.parametrize(
+    ("typed", "usage", "action"),
+    [
+        ("relay 9223372036854775808", READ_USAGE, Action.RELAY_READ),  # MAX_ID + 1
+        ("relay 99999999999999999999", READ_USAGE, Action.RELAY_READ),
+        ("relay " + "9" * 5000, READ_USAGE, Action.RELAY_READ),  # past int()'s 4,300 digits
+        ("relay \u00b2", READ_USAGE, Action.RELAY_READ),  # "²".isdigit() is true; int("²") raised
+        ("reply 9223372036854775808 happy to talk, ring after 3pm", REPLY_USAGE, Action.RELAY_MESSAGE),
+        ("reply \u00b2 happy to talk, ring after 3pm", REPLY_USAGE, Action.RELAY_MESSAGE),
+    ],
+)
+async def test_a_message_number_no_database_can_hold_gets_the_usage_not_an_error(
+    app: Signpost, typed: str, usage: str, action: Action
+) -> None:
+    """A relay id over 2**63 - 1 reached the driver (SQLite: "Python int too large to convert",
+    asyncpg: out of int64 range) and the person was told something went wrong; "²" passed
+    ``isdigit`` and ``int`` raised. Now the strict number parser answers with the command's usage,
+    audited once, and nothing is logged but the command's own line."""
+    with logged_at("info") as log:
+        reply = await fresh_say(app, "P002", typed)
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, f"{NOT_A_MESSAGE_NUMBER}\n\n{usage}")
+    [event] = [e for e in await audit_events(app, action.value) if e.actor_id == "P002"]
+    assert (event.outcome, event.detail) == ("invalid", "usage")
+    assert "command_failed" not in log.events() and "Traceback" not in log.text
+
+
+async def test_the_largest_message_number_is_looked_up_and_found_to_be_nobody_s(app: Signpost) -> None:
+    """2**63 - 1 itself fits both databases' id columns: it is looked up, not refused."""
+    reply = await fresh_say(app, "P002", "relay 9223372036854775807")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no relayed message 9223372036854775807 for you.")

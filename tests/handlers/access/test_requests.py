@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
-from handlers.access.requests import REQUEST_USAGE
+from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome
 from store.db import Database
@@ -554,3 +554,52 @@ async def test_two_replicas_running_the_jobs_at_once_change_and_tell_everything_
         "DM02",
         "DM03",
     ]
+
+
+NOT_A_REQUEST_ID = "Please give the request id, e.g. 12 (or R4 for a registration)."
+
+
+@pytest.mark.parametrize(
+    ("typed", "usage"),
+    [
+        ("approve 9223372036854775808", APPROVE_USAGE),
+        ("approve R9223372036854775808", APPROVE_USAGE),
+        ("approve " + "9" * 5000 + " 3d", APPROVE_USAGE),
+        ("deny 9223372036854775808 please ask the lead professional first", DENY_USAGE),
+        ("deny r" + "1" * 40, DENY_USAGE),
+        ("deny \u00b9\u00b2", DENY_USAGE),
+        ("approve R", APPROVE_USAGE),
+    ],
+)
+async def test_a_request_id_no_database_can_hold_gets_the_usage(app: Signpost, typed: str, usage: str) -> None:
+    """Access and registration request ids are read by the one strict number parser, up to 2**63 - 1:
+    anything larger is the command's usage, audited once, never a database error."""
+    reply = await fresh_say(app, "DM02", typed)
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, f"{NOT_A_REQUEST_ID}\n\n{usage}")
+    event = (await audit_events(app, typed.split()[0]))[-1]
+    assert (event.actor_id, event.outcome, event.detail) == ("DM02", "invalid", "usage")
+
+
+@pytest.mark.parametrize(
+    ("typed", "answer"),
+    [
+        ("approve 9223372036854775807", "There is no access request 9223372036854775807."),
+        ("deny 0009223372036854775807 no", "There is no access request 9223372036854775807."),
+    ],
+)
+async def test_the_largest_request_id_is_looked_up(app: Signpost, typed: str, answer: str) -> None:
+    """2**63 - 1 fits both databases' id columns, so it is looked up (it was refused past 12 digits)."""
+    reply = await fresh_say(app, "DM02", typed)
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, answer)
+
+
+@pytest.mark.parametrize("typed", ["P" * 65, "P" * 10_000])
+async def test_unlink_of_an_id_longer_than_any_practitioner_s_is_its_usage_not_said_back(
+    app: Signpost, typed: str
+) -> None:
+    """`unlink` answered "PPPP… has no linked account there." with all 10,000 letters; an id longer
+    than the register's 64 characters is now the usage, and nothing typed is repeated."""
+    reply = await fresh_say(app, "AD01", f"unlink {typed} slack")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, f"Please give the practitioner id.\n\n{UNLINK_USAGE}")
+    event = (await audit_events(app, "unlink"))[-1]
+    assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "usage")
