@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 
 import structlog
 from sqlalchemy import event as orm_event
@@ -38,29 +37,6 @@ class Failed(Refused):
     the operator is told why, and the command is audited as failed."""
 
     outcome = Outcome.FAILED
-
-
-def terminal_event(
-    action: Action,
-    at: datetime,
-    who: str,
-    *,
-    outcome: Outcome = Outcome.DONE,
-    subjects: tuple[int, ...] = (),
-    result_count: int = 0,
-    detail: str = "",
-) -> AuditRecord:
-    """The audit event of an operator command: origin terminal, ``who`` the local account."""
-    return origin_event(
-        Origin.TERMINAL,
-        action,
-        at,
-        who=who,
-        outcome=outcome,
-        subjects=subjects,
-        result_count=result_count,
-        detail=detail,
-    )
 
 
 async def record(ctx: Context, event: AuditRecord) -> None:
