@@ -217,7 +217,8 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
             "subject_access",
             "Subject-access reports produced",
             "Reports of who looked at a child's record, produced for the child or their family. Counted nationally.",
-            (tally.national_row("Reports produced", _total(actions, Action.SAR)),),
+            # Produced: a refused or failed report (audited too, as every operator command is) was not.
+            (tally.national_row("Reports produced", _total(actions, Action.SAR, Outcome.DONE)),),
         ),
     )
     return Report(
@@ -269,8 +270,8 @@ def _decisions(
     return approved, _events(rows, Action.DENY, Outcome.DONE, about_a_child)
 
 
-def _total(rows: Sequence[counts.ActionCount], action: Action) -> int:
-    return sum(_events(rows, action).values())
+def _total(rows: Sequence[counts.ActionCount], action: Action, outcome: Outcome | None = None) -> int:
+    return sum(_events(rows, action, outcome).values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,13 @@ class Action(StrEnum):
     KEYS_ROTATE = "keys_rotate"
     IMPORT = "import"
     SEED_DEMO = "seed_demo"
+    # Operator commands at the terminal that had no event of their own (each has exactly one outcome)
+    RETENTION_RUN = "retention_run"  # `signpost retention run`: its steps are `retention` events, as the scheduler's
+    PRACTITIONER_LIST = "practitioner_list"
+    AUDIT_VERIFY = "audit_verify"
+    AUDIT_CHECKPOINT = "audit_checkpoint"
+    TRANSPARENCY_REPORT = "transparency_report"
+    GRANT_RUNTIME = "grant_runtime"
     LEAD_NOTICES = "lead_notices"  # an admin set who is told when an authority's child is looked up
     LEAD_PROFESSIONAL_INFORMED = "lead_professional_informed"  # issue 18: the lead professional was told
     RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
@@ -136,8 +143,9 @@ class Outcome(StrEnum):
     CHALLENGED = "challenged"  # step-up code needed first
     LOCKED = "locked"  # a wrong code paused code entry: a step-up lockout (refused, and counted as one)
     DONE = "done"  # a non-search command did what was asked
-    # Long operator work (a backup, a key rotation, destruction) has begun: recorded durably before
-    # anything changes, and followed by its "done" or "failed" event (none: it was cut short).
+    # Long operator work (an import, a seed, a retention run, a backup, a key rotation, destruction)
+    # has begun: recorded durably before anything changes, and followed by its outcome event (none:
+    # it was cut short).
     STARTED = "started"
     INFO = "info"  # help, history and other read-only information
     SWITCHED_OFF = "switched_off"

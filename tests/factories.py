@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Sequence
 
 from bot.app import Signpost
-from handlers.vocabulary import Command, Platform, Principal, Reply
+from handlers.operator import register
+from handlers.operator.common import audited
+from handlers.vocabulary import Action, Command, Platform, Principal, Reply
 from store.register.feeds import Feed, ImportReport, import_feeds
 
 PRACTITIONERS_HEADER = "practitioner_id,given_name,family_name,role,organisation,local_authority,phone,email,roles"
@@ -59,6 +61,12 @@ def standard_feeds() -> list[Feed]:
 
 async def load_standard(app: Signpost) -> ImportReport:
     return await import_feeds(app.ctx.db, app.ctx.keys, standard_feeds(), app.ctx.clock.now())
+
+
+async def seed_demo(app: Signpost, children: int = 3000) -> register.Seeded:
+    """What `signpost seed-demo` does (its use case, inside its audit): the demo data, ``children`` big."""
+    async with audited(app.ctx, "tester", Action.SEED_DEMO) as audit:
+        return await register.seed_demo(app.ctx, audit, children, if_empty=False)
 
 
 def console(user: str) -> Principal:

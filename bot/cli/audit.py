@@ -1,4 +1,5 @@
-"""`signpost audit …`: export, verify, checkpoint, sar. Exports and reports are themselves audited."""
+"""`signpost audit …`: export, verify, checkpoint, sar. Each is itself audited, but for the
+auditor's `audit verify --public-key`, which reads a copy of the store and changes nothing."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, opened_database, operator_account, read_text_file
+from bot.cli.common import CommandFailed, opened_database, operating, read_text_file
 from handlers.grammar import parse_date
 from handlers.operator import audit
 from handlers.refs import InvalidReference, parse_reference
-from handlers.vocabulary import plural
+from handlers.vocabulary import Action, plural
 
 
 def add_commands(sub: Any) -> None:
@@ -46,7 +47,8 @@ def add_commands(sub: Any) -> None:
         type=Path,
         metavar="KEYFILE",
         help="check signatures with this published key (as `audit checkpoint --public-key` printed it), "
-        "not the one on this host",
+        "not the one on this host. This check needs no key file and changes nothing, so it works on a copy "
+        "elsewhere; it is the one audit command that writes no audit event (without it, the check is audited)",
     )
     check.set_defaults(func=audit_verify)
 
@@ -85,11 +87,9 @@ def child_ref(text: str) -> int:
 
 
 async def audit_export(args: argparse.Namespace) -> int:
-    if args.since is not None and args.until is not None and args.since >= args.until:
-        raise CommandFailed("--since must be before --until (--until is exclusive): nothing could match")
-    async with opened() as app:
+    async with operating(Action.EXPORT) as (app, audited):
         events = await audit.export(
-            app.ctx, operator_account(), since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
+            app.ctx, audited, since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
         )
         writer = None
         if args.format == "csv":
@@ -114,20 +114,22 @@ def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
             continue
         found = sorted({f for pattern in CHECKPOINT_FILES for f in path.glob(pattern)})
         if not found:  # checking nothing must not read as "checked"
-            raise CommandFailed(f"{path} holds no checkpoint file ({' or '.join(CHECKPOINT_FILES)})")
+            raise CommandFailed(
+                f"{path} holds no checkpoint file ({' or '.join(CHECKPOINT_FILES)})", reason="no checkpoint file"
+            )
         files += found
     return [read_text_file(path) for path in files]
 
 
 async def audit_verify(args: argparse.Namespace) -> int:
-    supplied = _checkpoint_files(args.checkpoint)
-    public_key = read_text_file(args.public_key) if args.public_key is not None else None
-    if public_key is not None:  # the auditor's check needs the store and the published key only
+    if args.public_key is not None:  # the auditor's check needs the store and the published key only
+        supplied = _checkpoint_files(args.checkpoint)
+        public_key = read_text_file(args.public_key)
         async with opened_database() as db:
             verdict = await audit.verify_published(db, supplied, public_key)
     else:
-        async with opened() as app:
-            verdict = await audit.verify_chain(app.ctx, supplied, None)
+        async with operating(Action.AUDIT_VERIFY) as (app, audited):
+            verdict = await audit.verify_chain(app.ctx, audited, _checkpoint_files(args.checkpoint))
     if verdict.finding is not None:
         found = verdict.finding
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")
@@ -145,17 +147,17 @@ async def audit_verify(args: argparse.Namespace) -> int:
 
 
 async def audit_checkpoint(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with operating(Action.AUDIT_CHECKPOINT) as (app, audited):
         if args.public_key:
-            print(audit.public_key_line(app.ctx))
-            return 0
-        note = await audit.checkpoint_note(app.ctx)
-    sys.stdout.write(note)
+            text = await audit.public_key_line(app.ctx, audited) + "\n"
+        else:
+            text = await audit.checkpoint_note(app.ctx, audited)
+    sys.stdout.write(text)
     return 0
 
 
 async def audit_sar(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        report = await audit.subject_access(app.ctx, operator_account(), args.child, with_names=args.with_names)
+    async with operating(Action.SAR) as (app, audited):
+        report = await audit.subject_access(app.ctx, audited, args.child, with_names=args.with_names)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_text())
     return 0

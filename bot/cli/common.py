@@ -1,5 +1,5 @@
-"""Helpers shared by the sub-commands: open the store with settings, name the operator, and fail
-with one clear line."""
+"""Helpers shared by the sub-commands: open the store with settings and the command's audit, name
+the operator, and fail with one clear line."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from pathlib import Path
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
+from handlers.operator.common import Audit, Refused, audited
+from handlers.vocabulary import Action, Origin
 from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 
 
-class CommandFailed(Exception):
-    """A sub-command cannot go on; the message is shown to the operator as one line."""
+class CommandFailed(Refused):
+    """A sub-command cannot go on; the message is shown to the operator as one line (inside
+    ``operating``, the command is audited as refused, without the message: it may name a path)."""
 
 
 def operator_account() -> str:
@@ -37,9 +40,9 @@ def read_text_file(path: Path) -> tuple[str, str]:
     try:
         return str(path), path.read_text("utf-8")
     except OSError as exc:
-        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
     except UnicodeDecodeError as exc:
-        raise CommandFailed(f"{path}: {exc}") from None
+        raise CommandFailed(f"{path}: {exc}", reason="a file is not UTF-8") from None
 
 
 @asynccontextmanager
@@ -63,6 +66,20 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
         yield app
     finally:
         await app.close()
+
+
+@asynccontextmanager
+async def operating(
+    action: Action, *, create: bool = False, who: str | None = None, origin: Origin = Origin.TERMINAL
+) -> AsyncIterator[tuple[Signpost, Audit]]:
+    """The store, and the command's audit (``handlers.operator.common.audited``): every operator
+    command that opens the store runs inside this, its checks included, so that it writes exactly
+    one outcome event — done, refused or failed. ``who`` defaults to the local account."""
+    async with (
+        opened(create=create) as app,
+        audited(app.ctx, who or operator_account(), action, origin=origin) as audit,
+    ):
+        yield app, audit
 
 
 def refuse_a_missing_key_folder(settings: Settings) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from bot import serve, supervise
-from bot.cli.common import CommandFailed, opened, operator_account
+from bot.cli.common import CommandFailed, operating
 from bot.cli.progress import progress, steps
 from bot.console import console
 from handlers.operator import register
-from handlers.vocabulary import plural
+from handlers.vocabulary import Action, plural
 
 IMPORT_DESCRIPTION = """\
 Import feed CSVs into the register, all or nothing. Each file is UTF-8 CSV with a header row; its
@@ -82,11 +82,11 @@ def add_commands(sub: Any) -> None:
 
 
 async def seed_demo(args: argparse.Namespace) -> int:
-    async with opened(create=True) as app:
+    async with operating(Action.SEED_DEMO, create=True) as (app, audit):
         with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
             seeded = await register.seed_demo(
                 app.ctx,
-                operator_account(),
+                audit,
                 args.children,
                 if_empty=args.if_empty,
                 on_progress=bar.advance,
@@ -107,14 +107,14 @@ def _readable(path: Path) -> None:
         with path.open("rb"):
             pass
     except OSError as exc:
-        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
 
 
 async def import_command(args: argparse.Namespace) -> int:
-    for path in args.files:  # every file readable before the store is opened
-        _readable(path)
-    async with opened(create=True) as app:
-        try:
+    try:
+        async with operating(Action.IMPORT, create=True) as (app, audit):
+            for path in args.files:  # every file readable before the import begins
+                _readable(path)
             with (
                 progress("Importing", unit="child", end_at_total=False) as bar,
                 progress("Reading involvements", unit="row") as involvements,
@@ -122,7 +122,7 @@ async def import_command(args: argparse.Namespace) -> int:
             ):
                 imported = await register.import_paths(
                     app.ctx,
-                    operator_account(),
+                    audit,
                     args.files,
                     on_progress=bar.advance,
                     on_total=bar.set_total,
@@ -131,11 +131,11 @@ async def import_command(args: argparse.Namespace) -> int:
                     on_step=step.begin,
                     destroy_redated=args.destroy_redated,
                 )
-        except register.ImportRefused as refused:
-            for problem in refused.problems:
-                print(problem, file=sys.stderr)
-            print(f"Nothing was imported: {plural(len(refused.problems), 'problem')} above.", file=sys.stderr)
-            return 1
+    except register.ImportRefused as refused:
+        for problem in refused.problems:
+            print(problem, file=sys.stderr)
+        print(f"Nothing was imported: {plural(len(refused.problems), 'problem')} above.", file=sys.stderr)
+        return 1
     for kind, rows in imported.rows.items():
         print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0)} new or changed")
     for note in imported.notes:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened, refuse_a_missing_store, store_errors
+from bot.cli.common import CommandFailed, operating, refuse_a_missing_store, store_errors
 from bot.config import load_settings
+from handlers.vocabulary import Action
 from store.db import Database, applied_heads, revisions, shipped_heads
 from store.roles import RoleRefused, grant_runtime
 
@@ -46,11 +47,12 @@ def add_commands(sub: Any) -> None:
 
 
 async def grant_runtime_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with operating(Action.GRANT_RUNTIME) as (app, audit):
         try:
             statements = await grant_runtime(app.ctx.db, args.role)
         except RoleRefused as refused:
-            raise CommandFailed(str(refused)) from None
+            raise CommandFailed(str(refused), reason="role refused") from None
+        await audit.done(f"role {args.role}")
     for statement in statements:
         print(statement + ";")
     print(f"{args.role} may now run Signpost; it owns nothing, so it cannot switch off the audit's triggers.")

@@ -1,7 +1,8 @@
 """Lifecycle sub-commands: retention run, backup, keys rotate, decommission.
 
-These run as the operator who holds the key file; each change is audited with the terminal origin
-and the local account (handlers/operator/lifecycle.py).
+These run as the operator who holds the key file; each is audited with the terminal origin and the
+local account (handlers/operator/lifecycle.py), but for `decommission certificate --verify`, which
+checks a file against a published key without the store.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, day, opened, operator_account, read_text_file
+from bot.cli.common import CommandFailed, day, operating, read_text_file
 from bot.cli.progress import BYTES, progress
 from handlers.operator import lifecycle
+from handlers.vocabulary import Action
 
 
 def add_commands(sub: Any) -> None:
@@ -48,7 +50,11 @@ def add_commands(sub: Any) -> None:
     cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON), or check one")
     cert.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
     cert.add_argument(
-        "--verify", type=Path, metavar="FILE", help="check this certificate's signature (needs --public-key)"
+        "--verify",
+        type=Path,
+        metavar="FILE",
+        help="check this certificate's signature (needs --public-key); needs no store and changes nothing, "
+        "so it is not audited",
     )
     cert.add_argument(
         "--public-key",
@@ -61,40 +67,34 @@ def add_commands(sub: Any) -> None:
 
 
 async def retention_command(args: argparse.Namespace) -> int:
-    if args.as_of is not None and not args.dry_run:
-        raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)")
-    async with opened() as app:
+    async with operating(Action.RETENTION_RUN) as (app, audit):
+        if args.as_of is not None and not args.dry_run:
+            raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)", reason="--as-of")
         if args.dry_run:
-            report = await lifecycle.retention_preview(app.ctx, args.as_of)
+            report = await lifecycle.retention_preview(app.ctx, audit, args.as_of)
         else:
             due = await lifecycle.retention_due(app.ctx)
             with (
                 progress("Retention: days", due.days, unit="day") as days,
                 progress("Retention: sealing in", due.keys, unit="key") as sealing,
             ):
-                report = await lifecycle.retention_run(
-                    app.ctx, operator_account(), on_day=days.advance, on_sealed=sealing.advance
-                )
+                report = await lifecycle.retention_run(app.ctx, audit, on_day=days.advance, on_sealed=sealing.advance)
     print(report.summary())
     return 0
 
 
 async def backup_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with operating(Action.BACKUP) as (app, audit):
         with progress("Writing the backup", unit=BYTES) as bar:
-            size = await lifecycle.backup_to(
-                app.ctx, operator_account(), args.file, on_progress=bar.advance, on_total=bar.set_total
-            )
+            size = await lifecycle.backup_to(app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total)
     print(f"Backup written to {args.file} ({size} bytes). It holds wrapped keys only: keep the key file apart from it.")
     return 0
 
 
 async def rotate_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with operating(Action.KEYS_ROTATE) as (app, audit):
         with progress("Re-wrapping keys", unit="key") as bar:
-            report = await lifecycle.rotate_keys(
-                app.ctx, operator_account(), on_progress=bar.advance, on_total=bar.set_total
-            )
+            report = await lifecycle.rotate_keys(app.ctx, audit, on_progress=bar.advance, on_total=bar.set_total)
     counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
     done = (
         f"The rotation to generation {report.new_generation} that was cut short is finished"
@@ -106,21 +106,22 @@ async def rotate_command(args: argparse.Namespace) -> int:
 
 
 async def schedule_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        row = await lifecycle.decommission_schedule(app.ctx, operator_account(), args.switch_off, args.destroy_by)
+    async with operating(Action.DECOMMISSION) as (app, audit):
+        row = await lifecycle.decommission_schedule(app.ctx, audit, args.switch_off, args.destroy_by)
     print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
     return 0
 
 
 async def status_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        print(await lifecycle.decommission_status(app.ctx))
+    async with operating(Action.DECOMMISSION) as (app, audit):
+        status = await lifecycle.decommission_status(app.ctx, audit)
+    print(status)
     return 0
 
 
 async def cancel_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        await lifecycle.decommission_cancel(app.ctx, operator_account())
+    async with operating(Action.DECOMMISSION) as (app, audit):
+        await lifecycle.decommission_cancel(app.ctx, audit)
     print("Decommissioning cancelled. Admins notified.")
     return 0
 
@@ -136,8 +137,8 @@ async def certificate_command(args: argparse.Namespace) -> int:
         print(f"VALID: signed by the published key in {args.public_key}.")
         print(check.text)
         return 0
-    async with opened() as app:
-        document = await lifecycle.decommission_certificate(app.ctx)
+    async with operating(Action.DECOMMISSION) as (app, audit):
+        document = await lifecycle.decommission_certificate(app.ctx, audit)
     text = json.dumps(document, indent=2, sort_keys=True)
     if args.out is not None:
         args.out.write_text(text + "\n", "utf-8")
@@ -148,7 +149,7 @@ async def certificate_command(args: argparse.Namespace) -> int:
 
 
 async def destroy_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        certificate = await lifecycle.decommission_destroy(app.ctx, operator_account())
+    async with operating(Action.DECOMMISSION_DESTROY) as (app, audit):
+        certificate = await lifecycle.decommission_destroy(app.ctx, audit)
     print(certificate)
     return 0

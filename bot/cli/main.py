@@ -86,8 +86,9 @@ def parser() -> argparse.ArgumentParser:
         prog="signpost",
         description=(
             "Signpost: who else is working, or has worked, with this child? Contact signposts only, "
-            "after a step-up check; every query audited. Settings come from the environment or .env: "
-            "SIGNPOST_DATABASE_URL, SIGNPOST_KEY_FILE, and SLACK_* / CONNECTIONS__* for the chat front ends."
+            "after a step-up check; every query audited, and every command below that opens the store. Settings "
+            "come from the environment or .env: SIGNPOST_DATABASE_URL, SIGNPOST_KEY_FILE, and SLACK_* / "
+            "CONNECTIONS__* for the chat front ends."
         ),
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")

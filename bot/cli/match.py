@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, operating
 from bot.cli.progress import progress
 from handlers.operator.register import match_roll
 from handlers.reconcile import DEFAULT_TOP, LineAnswer, RosterRejected
-from handlers.vocabulary import format_ref, plural
+from handlers.vocabulary import Action, Origin, format_ref, plural
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
@@ -52,13 +52,13 @@ def top_count(text: str) -> int:
 
 
 async def match_command(args: argparse.Namespace) -> int:
-    text = _read(args.file)
-    async with opened() as app:
-        try:
+    try:
+        async with operating(Action.MATCH_BATCH, who=args.as_id, origin=Origin.BATCH) as (app, audit):
+            text = _read(args.file)
             with progress("Matching rows", unit="row") as bar:
                 answers = await match_roll(
                     app.ctx,
-                    args.as_id,
+                    audit,
                     args.file.name,
                     text,
                     args.top,
@@ -66,11 +66,11 @@ async def match_command(args: argparse.Namespace) -> int:
                     on_progress=bar.advance,
                     on_total=bar.set_total,
                 )
-        except RosterRejected as rejected:
-            for problem in rejected.problems:
-                print(problem, file=sys.stderr)
-            print(f"Nothing was matched: {plural(len(rejected.problems), 'problem')} above.", file=sys.stderr)
-            return 1
+    except RosterRejected as rejected:
+        for problem in rejected.problems:
+            print(problem, file=sys.stderr)
+        print(f"Nothing was matched: {plural(len(rejected.problems), 'problem')} above.", file=sys.stderr)
+        return 1
     write_csv(answers, sys.stdout)
     return 0
 
@@ -79,9 +79,9 @@ def _read(path: Path) -> str:
     try:
         return path.read_text("utf-8-sig")
     except OSError as exc:
-        raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="the roll cannot be read") from None
     except UnicodeDecodeError:
-        raise CommandFailed(f"{path} is not UTF-8 text") from None
+        raise CommandFailed(f"{path} is not UTF-8 text", reason="the roll is not UTF-8") from None
 
 
 def write_csv(answers: Sequence[LineAnswer], out: TextIO) -> None:

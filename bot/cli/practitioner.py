@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import opened, operator_account
+from bot.cli.common import operating
 from handlers.operator import people
+from handlers.vocabulary import Action
 
 PLATFORMS = ("slack", "teams")
 
@@ -20,23 +21,25 @@ def add_commands(sub: Any) -> None:
     unlink.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
     unlink.add_argument("--platform", choices=PLATFORMS, help="only this platform (default: every platform)")
     unlink.set_defaults(func=unlink_command)
-    listing = group_sub.add_parser("list", help="practitioners with linked chat identities (ids and roles only)")
+    listing = group_sub.add_parser(
+        "list", help="practitioners with linked chat identities (ids and roles only; audited)"
+    )
     listing.add_argument("--authority", help="only this local authority")
     listing.set_defaults(func=list_command)
 
 
 async def unlink_command(args: argparse.Namespace) -> int:
     target = args.practitioner_id.strip().upper()
-    async with opened() as app:
-        count = await people.unlink(app.ctx, operator_account(), target, args.platform)
+    async with operating(Action.UNLINK) as (app, audit):
+        count = await people.unlink(app.ctx, audit, target, args.platform)
     where = args.platform or "every platform"
     print(f"Unlinked {target} on {where}: {count} identit{'y' if count == 1 else 'ies'} removed.")
     return 0
 
 
 async def list_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        links = await people.linked(app.ctx, args.authority)
+    async with operating(Action.PRACTITIONER_LIST) as (app, audit):
+        links = await people.linked(app.ctx, audit, args.authority)
     if not links:
         print("No practitioner has a linked chat identity.")
     for link in links:

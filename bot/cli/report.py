@@ -1,7 +1,8 @@
 """`signpost report transparency`: the public transparency report on stdout (HTML, CSV or JSON).
 
 The same report as the /transparency page, for publishing elsewhere or checking before it goes out.
-It holds no personal data (counts from 1 to 4 are suppressed), so producing it is not audited.
+It holds no personal data (counts from 1 to 4 are suppressed); producing it here is audited, as
+every operator command is.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, operating
 from bot.transparency_page import RENDERERS
 from handlers.transparency import ReportError, build
+from handlers.vocabulary import Action
 
 
 def add_commands(sub: Any) -> None:
@@ -30,10 +32,11 @@ def add_commands(sub: Any) -> None:
 
 
 async def transparency_report(args: argparse.Namespace) -> int:
-    async with opened() as app:
+    async with operating(Action.TRANSPARENCY_REPORT) as (app, audit):
         try:
             report = await build(app.ctx.db, app.ctx.clock.now(), args.month)
         except ReportError as exc:
-            raise CommandFailed(str(exc)) from None
+            raise CommandFailed(str(exc), reason="not a month it can report") from None
+        await audit.done(f"{report.month} {args.format}")
     sys.stdout.write(RENDERERS[args.format](report))
     return 0

@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli.common import opened, operator_account
+from bot.cli.common import operating
 from bot.enrol_page import terminal_enrolment
 from handlers.operator import people
+from handlers.vocabulary import Action
 
 
 def add_commands(sub: Any) -> None:
@@ -29,8 +30,8 @@ def add_commands(sub: Any) -> None:
 
 
 async def enrol_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        enrolment = await people.totp_enrol(app.ctx, operator_account(), args.practitioner_id, replace=args.replace)
+    async with operating(Action.TOTP_ENROL) as (app, audit):
+        enrolment = await people.totp_enrol(app.ctx, audit, args.practitioner_id, replace=args.replace)
     print(terminal_enrolment(enrolment.uri, colour=sys.stdout.isatty()))
     print(
         f"Give this to {enrolment.practitioner_id} privately. It becomes active when they enter their first "
@@ -40,8 +41,8 @@ async def enrol_command(args: argparse.Namespace) -> int:
 
 
 async def reset_command(args: argparse.Namespace) -> int:
-    async with opened() as app:
-        reset = await people.totp_reset(app.ctx, operator_account(), args.practitioner_id)
+    async with operating(Action.TOTP_RESET) as (app, audit):
+        reset = await people.totp_reset(app.ctx, audit, args.practitioner_id)
     if reset.existed:
         print(f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one.")
     else:

@@ -1,10 +1,10 @@
 """Reading the audit log from the terminal: export, verify, checkpoint, subject access; and the
 checkpoints that leave the host (a folder the scheduler writes, the HTTP endpoint a monitor polls).
 
-An export and a subject access report disclose what the log holds, so each is audited — before
-anything is produced (fail closed: no event, no output). Verifying and checkpointing only read
-the chain and sign its head; they write no event, so that checking the log never changes it.
-Verifying needs only the public key, so it works after decommissioning destroyed every secret.
+Each command is audited through its ``Audit`` (``handlers.operator.common.audited``), and what
+discloses the log is audited before anything is produced (fail closed: no event, no output).
+Only the auditor's check against a published key (``verify_published``) writes nothing: it needs
+no secret, runs on a copy elsewhere, and must work on a store it may not change.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from handlers.context import Context
-from handlers.operator.common import Refused, record, terminal_event
-from handlers.vocabulary import Action
+from handlers.operator.common import Audit, Refused
+from handlers.vocabulary import plural
 from store.audit import chain as audit_chain
 from store.audit import log as audit_log
 from store.audit import sar
@@ -41,7 +41,7 @@ def _filter_detail(where: EventFilter) -> str:
 
 async def export(
     ctx: Context,
-    who: str,
+    audit: Audit,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -49,11 +49,13 @@ async def export(
     child_ref: int | None = None,
 ) -> AsyncIterator[dict[str, object]]:
     """Audit the export, then the matching events in sequence order (sealed terms never included)."""
+    if since is not None and until is not None and since >= until:
+        raise Refused(
+            "--since must be before --until (--until is exclusive): nothing could match", reason="empty range"
+        )
     where = EventFilter(since=since, until=until, actor_id=actor_id, child_ref=child_ref)
-    subjects = (child_ref,) if child_ref else ()
-    await record(
-        ctx, terminal_event(Action.EXPORT, ctx.clock.now(), who, subjects=subjects, detail=_filter_detail(where))
-    )
+    audit.subjects = (child_ref,) if child_ref else ()
+    await audit.done(_filter_detail(where))
     return audit_log.iter_events(ctx.db, where)
 
 
@@ -62,26 +64,26 @@ def published_key(source: str, text: str) -> bytes:
     try:
         return parse_public_key(text)
     except PublicKeyError as exc:
-        raise Refused(f"{source}: {exc}") from None
+        raise Refused(f"{source}: {exc}", reason="not a public key") from None
 
 
 def _local_public(ctx: Context) -> bytes:
     try:
         return ctx.signer.public
     except SigningKeyGone as exc:
-        raise Refused(f"{exc} (--public-key FILE)") from None
+        raise Refused(f"{exc} (--public-key FILE)", reason="signing key destroyed") from None
 
 
-async def verify_chain(
-    ctx: Context, checkpoints: Sequence[tuple[str, str]] = (), public_key: tuple[str, str] | None = None
-) -> Verdict:
-    """Re-walk the hash chain, also against checkpoints kept outside, each given as (source, text).
-
-    Signatures are checked with ``public_key`` (source, text) — the key published earlier: what an
-    auditor should use — or else with the public key held here."""
-    if public_key is not None:
-        return await verify_published(ctx.db, checkpoints, public_key)
-    return await verify(ctx.db, _local_public(ctx), _notes(checkpoints))
+async def verify_chain(ctx: Context, audit: Audit, checkpoints: Sequence[tuple[str, str]] = ()) -> Verdict:
+    """Re-walk the hash chain, also against checkpoints kept outside, each given as (source, text),
+    with the public key held here; the verdict is audited before it is shown. (An auditor's check
+    uses the key published earlier: ``verify_published``.)"""
+    verdict = await verify(ctx.db, _local_public(ctx), _notes(checkpoints))
+    audit.result_count = verdict.count
+    found = verdict.finding
+    agreed = f"{plural(verdict.checkpoints, 'checkpoint')} compared"
+    await audit.done(f"intact, {agreed}" if found is None else f"altered: {found.problem} at seq {found.seq}, {agreed}")
+    return verdict
 
 
 async def verify_published(
@@ -99,21 +101,24 @@ def _notes(checkpoints: Sequence[tuple[str, str]]) -> list[audit_chain.Checkpoin
         try:
             supplied.append(audit_chain.parse_note(text))
         except audit_chain.CheckpointError as exc:
-            raise Refused(f"{source}: {exc}") from None
+            raise Refused(f"{source}: {exc}", reason="bad checkpoint") from None
     return supplied
 
 
-def public_key_line(ctx: Context) -> str:
+async def public_key_line(ctx: Context, audit: Audit) -> str:
     """The public key that verifies checkpoints, as ``origin ed25519 base64`` (also after decommissioning)."""
-    return public_line(_local_public(ctx))
+    line = public_line(_local_public(ctx))
+    await audit.done("public key")
+    return line
 
 
-async def checkpoint_note(ctx: Context) -> str:
+async def checkpoint_note(ctx: Context, audit: Audit) -> str:
     """Sign a checkpoint of the chain now (and store it); the note to keep elsewhere."""
     try:
         made = await audit_chain.make_checkpoint(ctx.db, ctx.signer, ctx.clock.now())
     except SigningKeyGone as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc), reason="signing key destroyed") from None
+    await audit.done(f"checkpoint at size {made.size}")
     return made.to_note(ctx.signer.public)
 
 
@@ -134,8 +139,10 @@ async def export_checkpoint(ctx: Context, folder: Path) -> Path | None:
     return audit_chain.export_note(folder, made, ctx.signer.public)
 
 
-async def subject_access(ctx: Context, who: str, child_ref: int, *, with_names: bool) -> SarReport:
-    """Who (organisation, role; names if asked) touched a child, when — audited first."""
-    detail = "with names" if with_names else "organisations and roles"
-    await record(ctx, terminal_event(Action.SAR, ctx.clock.now(), who, subjects=(child_ref,), detail=detail))
-    return await sar.subject_access(ctx.db, ctx.sealer, child_ref, ctx.clock.now(), with_names=with_names)
+async def subject_access(ctx: Context, audit: Audit, child_ref: int, *, with_names: bool) -> SarReport:
+    """Who (organisation, role; names if asked) touched a child, when — audited before it is shown."""
+    audit.subjects = (child_ref,)
+    audit.detail = "with names" if with_names else "organisations and roles"
+    report = await sar.subject_access(ctx.db, ctx.sealer, child_ref, ctx.clock.now(), with_names=with_names)
+    await audit.done()
+    return report

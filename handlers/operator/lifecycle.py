@@ -1,9 +1,10 @@
 """The data lifecycle from the terminal: retention, backup, key rotation, decommissioning.
 
-Changes are audited with ``Origin.TERMINAL``; the periodic work they share with the scheduler
-(retention, destruction) is the same use case in ``handlers.lifecycle.flows``, told its origin.
-Schedules and notices name the actor ``operator`` (what admins read); the audit event names the
-local account.
+Each command is audited through its ``Audit`` (``handlers.operator.common.audited``); the periodic
+work they share with the scheduler (retention, destruction) is the same use case in
+``handlers.lifecycle.flows``, told its origin, whose steps write their own events as the
+scheduler's do. Schedules and notices name the actor ``operator`` (what admins read); the audit
+event names the local account.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
-from handlers.operator.common import Refused, record, terminal_event
-from handlers.vocabulary import Action, Origin, Outcome
-from store.audit.log import append
+from handlers.operator.common import Audit, Failed, Refused
+from handlers.vocabulary import Origin
 from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
@@ -39,9 +39,10 @@ async def retention_due(ctx: Context) -> Due:
 
 
 async def retention_run(
-    ctx: Context, who: str, *, on_day: Counter | None = None, on_sealed: Counter | None = None
+    ctx: Context, audit: Audit, *, on_day: Counter | None = None, on_sealed: Counter | None = None
 ) -> RetentionReport:
-    """Process every day since the last run, then seal in and compact; audited even when idle.
+    """Process every day since the last run, then seal in and compact: ``started`` first, each step
+    that archived or destroyed audited as the scheduler's are, then the run's totals as its outcome.
 
     ``on_day`` is told of each day processed, ``on_sealed`` of more data keys sealed in (see
     ``retention_due`` for how many of each to expect)."""
@@ -49,30 +50,37 @@ async def retention_run(
     async def tick() -> RetentionReport:
         now = ctx.clock.now()
         return await flows.retention_tick(
-            ctx, now, max_days=MAX_DAYS, origin=Origin.TERMINAL, who=who, on_day=on_day, on_sealed=on_sealed
+            ctx, now, max_days=MAX_DAYS, origin=Origin.TERMINAL, who=audit.who, on_day=on_day, on_sealed=on_sealed
         )
 
+    await audit.started()
     report = await tick()
-    worked = report.did_work
+    reports = [report]
     while report.pending_days:
         report = await tick()
-        worked = worked or report.did_work
-    if not worked:  # a tick audits only the work it did; the operator's run is audited regardless
-        await record(ctx, terminal_event(Action.RETENTION, ctx.clock.now(), who, detail="nothing due"))
+        reports.append(report)
+    worked = any(r.did_work for r in reports)
+    archived, destroyed = sum(r.archived for r in reports), sum(r.destroyed for r in reports)
+    totals = f"archived {archived}, destroyed {destroyed}, sealed in {sum(r.sealed_in for r in reports)}"
+    audit.result_count = archived + destroyed
+    await audit.done(totals if worked else "nothing due")
     return report
 
 
-async def retention_preview(ctx: Context, as_of: date | None) -> RetentionReport:
-    """What a run on ``as_of`` (default today) would do; changes nothing, so writes no event."""
+async def retention_preview(ctx: Context, audit: Audit, as_of: date | None) -> RetentionReport:
+    """What a run on ``as_of`` (default today) would do; changes nothing, and is audited as a read."""
     today = ctx.clock.now().date()
     as_of = as_of or today
+    audit.detail = "dry run"
     if as_of < today:
-        raise Refused("--as-of must be today or later")
-    return await lifecycle.preview(ctx.db, ctx.keys, today, as_of)
+        raise Refused("--as-of must be today or later", reason="--as-of in the past")
+    report = await lifecycle.preview(ctx.db, ctx.keys, today, as_of)
+    await audit.done(f"dry run as of {as_of.isoformat()}")
+    return report
 
 
 async def backup_to(
-    ctx: Context, who: str, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
+    ctx: Context, audit: Audit, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> int:
     """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. Audited
     "started" (the file's name only, never its folder) before anything is copied, then its outcome:
@@ -80,43 +88,35 @@ async def backup_to(
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
-    name = target.name
-    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=name))
+    audit.detail = target.name
+    await audit.started()
     try:
         size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total)
     except BackupFailed as exc:
-        await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=name))
-        raise Refused(str(exc)) from None
-    await record(ctx, terminal_event(Action.BACKUP, ctx.clock.now(), who, detail=f"{name}: {size} bytes"))
+        raise Failed(str(exc)) from None
+    await audit.done(f"{target.name}: {size} bytes")
     return size
 
 
 async def rotate_keys(
-    ctx: Context, who: str, *, on_progress: Counter | None = None, on_total: Counter | None = None
+    ctx: Context, audit: Audit, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> RotationReport:
     """New key-encryption keys; every wrapped key re-wrapped; the old keys removed (or a rotation
     cut short finished). Audited "started" before the key file or any row changes, then its outcome.
 
     ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
     """
-    detail = ""  # "generation N" once planned (RotationFailed only comes after that)
 
     async def starting(plan: Plan) -> None:
-        nonlocal detail
-        detail = f"generation {plan.generation}"
-        said = f"finishing {detail} (a rotation cut short)" if plan.finishing else detail
-        await record(
-            ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.STARTED, detail=said)
-        )
+        audit.detail = f"generation {plan.generation}"  # what the outcome names too
+        await audit.started(f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail)
 
     today = ctx.clock.now().date()
     try:
         report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)
     except RotationFailed as exc:
-        failed = terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, outcome=Outcome.FAILED, detail=detail)
-        await record(ctx, failed)
-        raise Refused(str(exc)) from None
-    await record(ctx, terminal_event(Action.KEYS_ROTATE, ctx.clock.now(), who, detail=detail))
+        raise Failed(str(exc)) from None
+    await audit.done()
     return report
 
 
@@ -126,42 +126,49 @@ class Scheduled:
     destroy_by: date
 
 
-async def decommission_schedule(ctx: Context, who: str, switch_off: date, destroy_by: date | None) -> Scheduled:
+async def decommission_schedule(ctx: Context, audit: Audit, switch_off: date, destroy_by: date | None) -> Scheduled:
     """Set the switch-off date and tell every admin, with its audit event, in one transaction."""
     now = ctx.clock.now()
+    audit.detail = "schedule"
     try:
         async with ctx.db.write() as session:
             row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now)
-            event = terminal_event(Action.DECOMMISSION, now, who, detail=f"scheduled {row.id}")
-            await append(session, [event])
+            await audit.done_in(session, f"scheduled {row.id}")
     except ScheduleError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc), reason=str(exc)) from None  # our own wording about dates
     return Scheduled(row.switch_off, row.destroy_by)
 
 
-async def decommission_cancel(ctx: Context, who: str) -> None:
+async def decommission_cancel(ctx: Context, audit: Audit) -> None:
     """Cancel before the switch-off date and tell every admin."""
     now = ctx.clock.now()
+    audit.detail = "cancel"
     try:
         async with ctx.db.write() as session:
             row = await flows.cancel_with_notices(ctx, session, BY, now)
-            await append(session, [terminal_event(Action.DECOMMISSION, now, who, detail=f"cancelled {row.id}")])
+            await audit.done_in(session, f"cancelled {row.id}")
     except ScheduleError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc), reason=str(exc)) from None
 
 
-async def decommission_status(ctx: Context) -> str:
+async def decommission_status(ctx: Context, audit: Audit) -> str:
     async with ctx.db.read() as session:
-        return await flows.status_text(session, ctx.clock.now().date())
+        text = await flows.status_text(session, ctx.clock.now().date())
+    await audit.done("status")
+    return text
 
 
-async def decommission_certificate(ctx: Context) -> dict[str, Any]:
+async def decommission_certificate(ctx: Context, audit: Audit) -> dict[str, Any]:
     """The signed destruction certificate, once destruction has completed."""
+    audit.detail = "certificate"
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or row.certificate is None:
-        raise Refused("there is no destruction certificate yet: it is produced when destruction completes")
+        raise Refused(
+            "there is no destruction certificate yet: it is produced when destruction completes", reason="none yet"
+        )
     document: dict[str, Any] = json.loads(row.certificate)
+    await audit.done()
     return document
 
 
@@ -185,26 +192,28 @@ def verify_certificate(certificate: tuple[str, str], public_key: tuple[str, str]
     return CertificateCheck(decommission.verify(document, key), described)
 
 
-async def decommission_destroy(ctx: Context, who: str) -> str:
-    """After switch-off: destroy everything now; the certificate, as text."""
+async def decommission_destroy(ctx: Context, audit: Audit) -> str:
+    """After switch-off: destroy everything now; the certificate, as text. The run's ``started``
+    and ``done`` events are the destruction's own (shared with the scheduler); a refusal or a
+    failure is this command's."""
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
-        await _refused_destroy(ctx, who, "before switch-off")
-        raise Refused("destruction comes after the switch-off date: schedule one, or wait for it")
+        raise Refused(
+            "destruction comes after the switch-off date: schedule one, or wait for it", reason="before switch-off"
+        )
+    audit.detail = f"schedule {row.id}"
     if row.state == "destroyed":
-        await _refused_destroy(ctx, who, f"schedule {row.id}: already destroyed")
-        raise Refused("everything has already been destroyed: see `signpost decommission certificate`")
-    cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=who)
+        raise Refused(
+            "everything has already been destroyed: see `signpost decommission certificate`", reason="already destroyed"
+        )
+    cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=audit.who)
     if cert is None:
         # Another process holds the lease, or one that died did (until LEASE after its last step).
-        await _refused_destroy(ctx, who, f"schedule {row.id}: claimed by another process")
-        raise Refused("another Signpost process is destroying the data right now; check the status shortly")
+        raise Refused(
+            "another Signpost process is destroying the data right now; check the status shortly",
+            reason="claimed by another process",
+        )
+    audit.recorded()
     return decommission.certificate_text(cert)
-
-
-async def _refused_destroy(ctx: Context, who: str, why: str) -> None:
-    """An operator's ``decommission destroy`` that did nothing is audited too (outcome refused)."""
-    refused = terminal_event(Action.DECOMMISSION_DESTROY, ctx.clock.now(), who, outcome=Outcome.REFUSED, detail=why)
-    await record(ctx, refused)

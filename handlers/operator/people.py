@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.requests import unlink_identities
 from handlers.context import Context
-from handlers.operator.common import Refused, terminal_event
+from handlers.operator.common import Audit, Refused
 from handlers.stepup import totp
-from handlers.vocabulary import Action, Actor, Notice
-from store.audit.log import append
+from handlers.vocabulary import Actor, Notice
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE
 from store.people.practitioners import LinkedIdentity
@@ -26,7 +25,7 @@ RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To se
 async def _actor(session: AsyncSession, practitioner_id: str) -> Actor:
     actor = await practitioners.get_actor(session, practitioner_id)
     if actor is None:
-        raise Refused(f"no practitioner with id {practitioner_id}")
+        raise Refused(f"no practitioner with id {practitioner_id}", reason="no such practitioner")
     return actor
 
 
@@ -38,21 +37,22 @@ class Enrolment:
     uri: str
 
 
-async def totp_enrol(ctx: Context, who: str, practitioner_id: str, *, replace: bool) -> Enrolment:
+async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replace: bool) -> Enrolment:
     """Issue a new authenticator secret; active after the practitioner's first good code."""
     now = ctx.clock.now()
     seed = totp.new_seed()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
         existing = await credentials.get(session, actor.practitioner_id)
+        audit.detail = f"for {actor.practitioner_id}"
         if existing is not None and existing.state == ACTIVE and not replace:
             raise Refused(
                 f"{actor.practitioner_id} already has a working authenticator; "
-                "add --replace to issue a new one (the old one stops working)"
+                "add --replace to issue a new one (the old one stops working)",
+                reason="already enrolled, no --replace",
             )
         await credentials.enrol(session, ctx.keys, actor.practitioner_id, seed, now)
-        detail = f"enrolment started for {actor.practitioner_id}"
-        await append(session, [terminal_event(Action.TOTP_ENROL, now, who, detail=detail)])
+        await audit.done_in(session, f"enrolment started for {actor.practitioner_id}")
     return Enrolment(actor.practitioner_id, totp.provisioning_uri(seed, actor.practitioner_id))
 
 
@@ -62,37 +62,39 @@ class Reset:
     existed: bool
 
 
-async def totp_reset(ctx: Context, who: str, practitioner_id: str) -> Reset:
+async def totp_reset(ctx: Context, audit: Audit, practitioner_id: str) -> Reset:
     """Remove a credential (lost phone, locked, disabled) and tell the practitioner to enrol again."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
         existed = await credentials.reset(session, actor.practitioner_id)
         detail = f"{'credential removed' if existed else 'nothing to reset'} for {actor.practitioner_id}"
-        await append(session, [terminal_event(Action.TOTP_RESET, now, who, detail=detail)])
+        await audit.done_in(session, detail)
         if existed:
             notice = Notice(actor.practitioner_id, "stepup_reset", RESET_NOTICE)
             await ctx.notices.enqueue(session, [notice], now)
     return Reset(actor.practitioner_id, existed)
 
 
-async def unlink(ctx: Context, who: str, practitioner_id: str, platform: str | None) -> int:
+async def unlink(ctx: Context, audit: Audit, practitioner_id: str, platform: str | None) -> int:
     """Remove a practitioner's chat links (on one platform, or all); how many were removed."""
     target = practitioner_id.strip().upper()
-    now = ctx.clock.now()
     async with ctx.db.write() as session:
         if await practitioners.get_actor(session, target) is None:
-            raise Refused(f"no practitioner {target} in the register")
+            raise Refused(f"no practitioner {target} in the register", reason="no such practitioner")
         count = await unlink_identities(session, target, platform)
-        detail = f"{target} {platform or 'all'} {count}"
-        await append(session, [terminal_event(Action.UNLINK, now, who, detail=detail)])
+        await audit.done_in(session, f"{target} {platform or 'all'} {count}")
     return count
 
 
-async def linked(ctx: Context, authority: str | None) -> list[LinkedIdentity]:
-    """Practitioners with chat links (ids, authorities, roles and platforms only)."""
+async def linked(ctx: Context, audit: Audit, authority: str | None) -> list[LinkedIdentity]:
+    """Practitioners with chat links (ids, authorities, roles and platforms only); audited before
+    they are shown."""
     async with ctx.db.read() as session:
-        return await practitioners.linked_identities(session, authority)
+        found = await practitioners.linked_identities(session, authority)
+    audit.result_count = len(found)
+    await audit.done(f"authority {authority}" if authority else "every authority")
+    return found
 
 
 async def practitioner(ctx: Context, practitioner_id: str) -> Actor | None:

@@ -1,9 +1,11 @@
 """Filling and reconciling the register from the terminal: import feeds, seed the demo, match a roll.
 
-An import (and a seed, which is an import of synthetic feeds) writes exactly one audit event: who,
-the file names (never their contents), rows read and changed per kind, and the outcome — DONE in
-the import's own transaction, so both commit or neither; INVALID with the problem count when the
-feeds are refused, written after the import's transaction rolled back, so nothing is imported.
+An import (and a seed, which is an import of synthetic feeds) is audited through the command's
+``Audit``: ``started`` (the file names, never their contents, and whether ``--destroy-redated``
+was given) before anything changes, then one outcome: ``done`` in the import's own transaction,
+so both commit or neither, with rows read and changed per kind and the children past retention
+or already destroyed; ``invalid`` with the problem count when the feeds are refused, or
+``failed`` — each written after the import's transaction rolled back, so nothing is imported.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.operator.common import Refused, record, terminal_event
+from handlers.operator.common import Audit, Refused
 from handlers.reconcile import BatchRefused, LineAnswer, RosterRejected, audit_rejected, read_roster, run_batch
-from handlers.vocabulary import Action, Outcome, plural
-from store.audit.log import append
+from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
 from store.register import demo
 from store.register.feeds import Feed, FeedKind, FeedRejected, ImportReport, Progress, Step, feed_rows, import_feeds
@@ -35,8 +36,10 @@ class Imported:
     notes: tuple[str, ...] = ()  # lines beyond the counts (children skipped past retention), no personal data
 
 
-class ImportRefused(Exception):
+class ImportRefused(Refused):
     """Nothing was imported; ``problems`` are one line each (file:line: field: problem)."""
+
+    outcome = Outcome.INVALID
 
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__(f"{plural(len(problems), 'problem')}; nothing was imported")
@@ -50,16 +53,20 @@ def _counts(report: ImportReport) -> str:
     return " ".join(f"{kind}={report.rows[kind]}/{report.changed.get(kind, 0)}" for kind in kinds) + " (read/changed)"
 
 
-def _detail(report: ImportReport, names: Sequence[str], outcome: Outcome) -> str:
+def _detail(report: ImportReport, names: Sequence[str], destroy_redated: bool) -> str:
     # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
-    problems = f"{plural(len(report.problems), 'problem')}; " if outcome is Outcome.INVALID else ""
-    return f"{problems}{_counts(report)}; files {', '.join(names)}"
+    problems = f"{plural(len(report.problems), 'problem')}; " if report.problems else ""
+    kept_out = f"past retention {report.past_retention}, already destroyed {report.destroyed}"
+    return f"{problems}{_counts(report)}; {kept_out}; {_asked(names, destroy_redated)}"
+
+
+def _asked(names: Sequence[str], destroy_redated: bool) -> str:
+    return f"destroy-redated {'yes' if destroy_redated else 'no'}; files {', '.join(names)}"
 
 
 async def _import(
     ctx: Context,
-    who: str,
-    action: Action,
+    audit: Audit,
     feeds: Sequence[Feed],
     *,
     extra: str = "",
@@ -69,49 +76,48 @@ async def _import(
     on_step: Step | None = None,
     destroy_redated: bool = False,
 ) -> ImportReport:
-    """Import in one transaction that also holds ``also``'s writes and the DONE event."""
+    """Import in one transaction that also holds ``also``'s writes and the outcome event."""
     names = [feed.name for feed in feeds]
-    now = ctx.clock.now()
+    audit.detail = extra + _asked(names, destroy_redated)
+    await audit.started()
 
-    async def audited(session: AsyncSession, report: ImportReport) -> None:
+    async def outcome(session: AsyncSession, report: ImportReport) -> None:
         if also is not None:
             await also(session)
         changed = sum(report.changed.values())
-        detail = extra + _detail(report, names, Outcome.DONE)
-        await append(session, [terminal_event(action, now, who, result_count=changed, detail=detail)])
+        await audit.done_in(session, extra + _detail(report, names, destroy_redated), result_count=changed)
 
     try:
         report = await import_feeds(
             ctx.db,
             ctx.keys,
             feeds,
-            now,
-            before_commit=audited,
+            ctx.clock.now(),
+            before_commit=outcome,
             on_progress=on_progress,
             on_involvements=on_involvements,
             on_step=on_step,
             destroy_redated=destroy_redated,
         )
     except FeedRejected as rejected:
-        detail = extra + _detail(rejected.report, names, Outcome.INVALID)
-        await record(ctx, terminal_event(action, ctx.clock.now(), who, outcome=Outcome.INVALID, detail=detail))
+        audit.detail = extra + _detail(rejected.report, names, destroy_redated)
         raise ImportRefused([str(problem) for problem in rejected.report.problems]) from None
     ctx.population.forget()
     return report
 
 
-async def import_files(ctx: Context, who: str, files: Sequence[tuple[str, bytes]]) -> Imported:
+async def import_files(ctx: Context, audit: Audit, files: Sequence[tuple[str, bytes]]) -> Imported:
     """Import feed CSVs given as (file name, contents), all or nothing; raise ``ImportRefused``.
 
     A file that is not UTF-8 is one of the problems (its first bad line), like any bad row.
     """
-    report = await _import(ctx, who, Action.IMPORT, [Feed.from_bytes(name, data) for name, data in files])
+    report = await _import(ctx, audit, [Feed.from_bytes(name, data) for name, data in files])
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
 
 
 async def import_paths(
     ctx: Context,
-    who: str,
+    audit: Audit,
     paths: Sequence[Path],
     on_progress: Progress | None = None,
     on_total: Progress | None = None,
@@ -133,8 +139,7 @@ async def import_paths(
     feeds = [Feed.from_path(path) for path in paths]
     report = await _import(
         ctx,
-        who,
-        Action.IMPORT,
+        audit,
         feeds,
         on_progress=on_progress,
         on_involvements=on_involvements,
@@ -142,6 +147,9 @@ async def import_paths(
         destroy_redated=destroy_redated,
     )
     return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
+
+
+MAX_DEMO_CHILDREN = 11_000_000  # the national register's size
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +164,7 @@ class Seeded:
 
 async def seed_demo(
     ctx: Context,
-    who: str,
+    audit: Audit,
     children: int,
     *,
     if_empty: bool,
@@ -168,11 +176,12 @@ async def seed_demo(
     ``on_total`` is told how many children the demo data has, ``on_progress`` how many more were
     imported, after each chunk.
     """
+    if not 1 <= children <= MAX_DEMO_CHILDREN:
+        raise Refused(f"--children must be from 1 to {MAX_DEMO_CHILDREN:,}", reason="bad --children")
     async with ctx.db.read() as session:
         existing = await demo.count_children(session)
     if existing and if_empty:
-        detail = f"skipped: the store already holds {existing} children"
-        await record(ctx, terminal_event(Action.SEED_DEMO, ctx.clock.now(), who, detail=detail))
+        await audit.done(f"skipped: the store already holds {existing} children")
         if on_total is not None:
             on_total(0)  # nothing to seed (not "0 children in 0.0 s")
         return Seeded(False, existing)
@@ -185,9 +194,7 @@ async def seed_demo(
     async def remember(session: AsyncSession) -> None:
         await demo.remember_size(session, children)
 
-    report = await _import(
-        ctx, who, Action.SEED_DEMO, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress
-    )
+    report = await _import(ctx, audit, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress)
     if disposable:
         await disposable_store.mark_disposable(ctx.db, ctx.clock.now().isoformat())
     return Seeded(True, existing, dict(report.changed), marked=disposable)
@@ -207,7 +214,7 @@ async def demo_examples(ctx: Context) -> DemoExamples | None:
 
 async def match_roll(
     ctx: Context,
-    admin_id: str,
+    audit: Audit,
     name: str,
     text: str,
     top: int,
@@ -216,7 +223,8 @@ async def match_roll(
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> list[LineAnswer]:
-    """Reconcile a roll against the register as ``admin_id`` (one batch event, also when refused).
+    """Reconcile a roll against the register as the admin ``audit.who`` (one batch event, also when
+    refused: the batch's own, with its sealed terms, written by ``handlers.reconcile``).
 
     Raises ``RosterRejected`` (the roll cannot be read: every problem) or ``Refused``. Once the
     roll is read, ``on_total`` is told its number of rows and ``on_progress`` how many more are
@@ -225,11 +233,15 @@ async def match_roll(
     try:
         roster = read_roster(name, text)
     except RosterRejected as rejected:
-        await audit_rejected(ctx, admin_id, len(rejected.problems), correlation_id)
+        await audit_rejected(ctx, audit.who, len(rejected.problems), correlation_id)
+        audit.recorded()
         raise
     if on_total is not None:
         on_total(len(roster.queries))
     try:
-        return await run_batch(ctx, admin_id, roster, top, correlation_id, on_progress)
+        answers = await run_batch(ctx, audit.who, roster, top, correlation_id, on_progress)
     except BatchRefused as refused:
+        audit.recorded()
         raise Refused(str(refused)) from None
+    audit.recorded()
+    return answers

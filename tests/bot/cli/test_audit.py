@@ -67,12 +67,12 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpos
     assert (await signpost_cli.run("audit", "verify", "--checkpoint", str(kept))).code == 0
 
     await unprotect(busy.ctx.db)
-    await run_sql(
+    await run_sql(  # the last chat event, and the two commands' own events after it
         busy.ctx.db,
         "DELETE FROM audit_checkpoints",
-        "DELETE FROM audit_chain WHERE seq = 12",
-        "DELETE FROM audit_subjects WHERE seq = 12",
-        "DELETE FROM audit_events WHERE seq = 12",
+        "DELETE FROM audit_chain WHERE seq >= 12",
+        "DELETE FROM audit_subjects WHERE seq >= 12",
+        "DELETE FROM audit_events WHERE seq >= 12",
     )
     await rechain(busy.ctx.db)
     run = await signpost_cli.run("audit", "verify", "--checkpoint", str(kept))
@@ -147,7 +147,7 @@ async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_
     assert run.code == 2 and "reference number is not valid" in run.err
     run = await signpost_cli.run("audit", "export", "--since", "02/12/2026", "--until", "01/12/2026")
     assert run.code == 2 and run.out == ""
-    assert run.err.strip() == "signpost: --since must be before --until (--until is exclusive): nothing could match"
+    assert run.said == "signpost: --since must be before --until (--until is exclusive): nothing could match"
 
 
 async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
@@ -204,7 +204,7 @@ async def test_auditor_check_with_a_folder_of_exported_checkpoints_and_the_publi
         "DELETE FROM audit_events WHERE seq > 10",
     )
     await rechain(busy.ctx.db)
-    assert (await signpost_cli.run("audit", "verify")).code == 0
+    assert (await signpost_cli.run("audit", "verify", "--public-key", str(published))).code == 0
     run = await signpost_cli.run("audit", "verify", "--checkpoint", str(shipped), "--public-key", str(published))
     assert run.code == 1
     assert run.out.startswith("FAILED at seq 11: truncated")
@@ -241,7 +241,7 @@ async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
     (empty / "notes.md").write_text("not a checkpoint\n")
     run = await signpost_cli.run("audit", "verify", "--checkpoint", str(empty))
     assert run.code == 2
-    assert run.err.strip() == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
+    assert run.said == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
 
 
 def test_a_database_sqlite_cannot_open_is_one_line(cli: Cli, tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.operator import lifecycle
-from handlers.operator.common import Refused
+from handlers.operator.common import Refused, audited
+from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import rotation
 from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
@@ -55,6 +56,12 @@ def generations_on_disk(keys: KeyRing) -> set[str]:
 # -- keys rotate ---------------------------------------------------------------------------------
 
 
+async def rotate(signpost: Signpost, on_progress: Callable[[int], None] | None = None) -> rotation.RotationReport:
+    """`signpost keys rotate` as the command line runs it: the use case inside its audit."""
+    async with audited(signpost.ctx, "ops", Action.KEYS_ROTATE) as audit:
+        return await lifecycle.rotate_keys(signpost.ctx, audit, on_progress=on_progress)
+
+
 async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_rerun_finishes_it(
     signpost: Signpost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,14 +75,14 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
         raise Killed
 
     with pytest.raises(Killed):
-        await lifecycle.rotate_keys(signpost.ctx, "ops", on_progress=die_after_the_first_batch)
+        await rotate(signpost, on_progress=die_after_the_first_batch)
     assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2")]
     assert generations_on_disk(signpost.ctx.keys) == {"k1", "k2"}
     async with signpost.ctx.db.read() as session:
         under = [kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()]
     assert under.count("d2") == 3 and under.count("d1") > 0  # half applied, as the review found it
 
-    report = await lifecycle.rotate_keys(signpost.ctx, "ops")
+    report = await rotate(signpost)
     assert report.finishing and report.new_generation == 2
     assert await events(signpost.ctx.db, "keys_rotate") == [
         ("started", "generation 2"),
@@ -95,7 +102,7 @@ async def test_a_rotation_that_fails_is_audited_started_then_failed(signpost: Si
         row = (await session.execute(select(ChildKey).limit(1))).scalar_one()
         row.wrapped = b"\0" * 60
     with pytest.raises(Refused, match="could not be opened"):
-        await lifecycle.rotate_keys(signpost.ctx, "ops")
+        await rotate(signpost)
     assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2"), ("failed", "generation 2")]
 
 

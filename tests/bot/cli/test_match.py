@@ -78,7 +78,8 @@ def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(cli: Cli, tmp
 
 
 def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tmp_path: Path) -> None:
-    """Every bad row is named (file:line: field: problem), exit status 1, no CSV, no answered event."""
+    """Every bad row is named (file:line: field: problem), exit status 1, no CSV, no answered event;
+    each try is audited (a roll that cannot be opened as refused)."""
     setup_store(cli, tmp_path)
     bad = tmp_path / "roll.csv"
     bad.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-13-03,,,,\n,Ben,Okafor,,2016-09-12,Q,M4,,\n,too,few\n")
@@ -93,9 +94,9 @@ def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tm
     wrong = cli("match", str(tmp_path / "wrong.csv"), "--as", "AD01")
     assert wrong.code == 1 and "header" in wrong.err
     missing = cli("match", str(tmp_path / "absent.csv"), "--as", "AD01")
-    assert missing.code == 2 and missing.err.startswith("signpost: cannot read")
+    assert missing.code == 2 and missing.said.startswith("signpost: cannot read")
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
-    assert [e["outcome"] for e in events] == ["invalid", "invalid"]
+    assert [e["outcome"] for e in events] == ["invalid", "invalid", "refused"]
     assert all(e["result_count"] == 0 for e in events)
 
 

@@ -163,7 +163,8 @@ def test_request_approve_search_expire_in_one_console_session(env: dict[str, str
     # The scheduler's retention runs and the export's own audit event are not part of this story.
     trail = [(e["action"], e["outcome"], e["actor_id"]) for e in events if e["action"] not in ("retention", "export")]
     assert trail == [
-        ("import", "done", None),  # the operator loaded the feeds
+        ("import", "started", None),  # the operator loaded the feeds
+        ("import", "done", None),
         ("totp_enrol", "done", None),
         ("totp_enrol", "done", None),
         ("totp_enrol", "done", None),
@@ -229,5 +230,8 @@ def test_operator_unlinks_a_practitioner_from_the_command_line(
     assert after.stdout.strip() == "No practitioner has a linked chat identity."
     events = [json.loads(line) for line in signpost(["audit", "export"], env, tmp_path).stdout.splitlines()]
     assert [(e["action"], e["platform"], e["detail"]) for e in events if e["action"] not in ("export", "import")] == [
-        ("unlink", "terminal", "P001 slack 1")
+        ("practitioner_list", "terminal", "every authority"),
+        ("unlink", "terminal", "no such practitioner"),  # the id typed is not repeated
+        ("unlink", "terminal", "P001 slack 1"),
+        ("practitioner_list", "terminal", "every authority"),
     ]

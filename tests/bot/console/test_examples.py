@@ -13,13 +13,14 @@ from bot.app import Signpost
 from handlers.operator import register
 from store.register.synthetic import DemoExamples
 from tests.bot.console.console_session import session
+from tests.factories import seed_demo
 from tests.stepup_helpers import enrol_and_step_up
 
 README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
 
 
 async def seeded(app: Signpost) -> DemoExamples:
-    await register.seed_demo(app.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(app)
     examples = await register.demo_examples(app.ctx)
     assert examples is not None
     await enrol_and_step_up(app, examples.practitioner_id)

@@ -10,9 +10,8 @@ import re
 
 from bot.app import Signpost
 from handlers import help as help_commands
-from handlers.operator import register
 from handlers.vocabulary import Outcome, Platform, Principal, Role
-from tests.factories import say
+from tests.factories import say, seed_demo
 from tests.stepup_helpers import ensure_enrolled
 
 # "… e.g. request 999 000 1146 section 47 enquiry (the purpose is required)": the command after
@@ -34,7 +33,7 @@ def printed_examples(app: Signpost) -> list[tuple[Role | None, str]]:
 async def test_every_help_and_usage_example_finds_its_record_on_the_demo_data(signpost: Signpost) -> None:
     """Each example, sent by a demo person allowed to send it, is not told "No record found" (or
     its kin), and help's two searches answer with signposts."""
-    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(signpost)
     as_role = {None: "NS-P0001", Role.PRACTITIONER: "NS-P0001", Role.DUTY_MANAGER: "NS-DM01", Role.ADMIN: "ADMIN-01"}
     for who in set(as_role.values()):
         await ensure_enrolled(signpost, who)

@@ -7,9 +7,8 @@ import io
 
 from bot.app import Signpost
 from bot.console.console import DEFAULT_AS, Console
-from handlers.operator import register
 from handlers.vocabulary import Outcome
-from tests.factories import load_standard, say
+from tests.factories import load_standard, say, seed_demo
 
 
 async def start(app: Signpost, as_id: str) -> tuple[int, str, str]:
@@ -22,7 +21,7 @@ async def start(app: Signpost, as_id: str) -> tuple[int, str, str]:
 async def test_an_unknown_as_id_is_refused_in_one_line_naming_the_demo_people(signpost: Signpost) -> None:
     """`signpost console --as NOBODY` on the demo store: no greeting "acting as NOBODY", no advice
     to register, one line naming the ids that work."""
-    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(signpost)
     code, out, err = await start(signpost, "NOBODY")
     assert code == 2 and out == ""
     assert err.splitlines() == [
@@ -33,7 +32,7 @@ async def test_an_unknown_as_id_is_refused_in_one_line_naming_the_demo_people(si
 
 async def test_as_reads_the_id_whatever_its_case_as_the_colon_as_command_does(signpost: Signpost) -> None:
     """`--as ns-dm01` starts as NS-DM01."""
-    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(signpost)
     code, out, err = await start(signpost, "ns-dm01")
     assert code == 0 and err == "" and "acting as NS-DM01" in out
 
@@ -65,7 +64,7 @@ async def test_what_the_console_echoes_of_a_typed_line_is_inert_for_the_terminal
     """`:x` and `:as` lines are echoed ("… is not a console command", "There is no practitioner …")
     and `--as` in the refusal: an escape sequence in them (a piped script clearing the screen,
     setting the title or planting a hyperlink) was written raw. It is shown as escapes."""
-    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(signpost)
     typed = [":x\x1b[2J\x1b]0;title\x07", ":as \x1b]8;;https://evil.example\x07P001"]
     out = io.StringIO()
     assert await Console(signpost, "NS-P0001", io.StringIO("".join(f"{t}\n" for t in typed)), out).run() == 0

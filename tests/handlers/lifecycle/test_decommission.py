@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -16,8 +17,8 @@ from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
-from handlers.operator.common import Refused
-from handlers.vocabulary import Notice, Outcome, Platform, Principal
+from handlers.operator.common import Refused, audited
+from handlers.vocabulary import Action, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import DecryptionError, KeyRing
@@ -465,6 +466,18 @@ async def destroy_events(app: Signpost) -> list[tuple[str, str]]:
         return [(str(outcome), str(detail)) for outcome, detail in found.all()]
 
 
+async def destroy(signpost: Signpost) -> str:
+    """`signpost decommission destroy` as the command line runs it: the use case inside its audit."""
+    async with audited(signpost.ctx, "ops", Action.DECOMMISSION_DESTROY) as audit:
+        return await operator.decommission_destroy(signpost.ctx, audit)
+
+
+async def certificate(signpost: Signpost) -> dict[str, Any]:
+    """`signpost decommission certificate`, inside its audit."""
+    async with audited(signpost.ctx, "ops", Action.DECOMMISSION) as audit:
+        return await operator.decommission_certificate(signpost.ctx, audit)
+
+
 async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_refusal_is_audited(
     signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -475,7 +488,7 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
     await load(signpost)
     await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
     with pytest.raises(Refused, match="after the switch-off date"):
-        await operator.decommission_destroy(signpost.ctx, "ops")
+        await destroy(signpost)
     clock.set(at(date(2026, 11, 12)))
     row = await decommission_row(signpost)
     assert row is not None
@@ -487,27 +500,27 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
     with monkeypatch.context() as patch:
         patch.setitem(decommission._STEP_FUNCTIONS, "data", killed)
         with pytest.raises(Killed):
-            await operator.decommission_destroy(signpost.ctx, "ops")
+            await destroy(signpost)
     assert await destroy_events(signpost) == [("refused", "before switch-off"), ("started", sid)]
     after_crash = await decommission_row(signpost)
     assert after_crash is not None and (after_crash.state, after_crash.steps_done) == ("destroying", "keys")
 
     clock.advance(minutes=5)  # the dead run's lease still holds
     with pytest.raises(Refused, match="another Signpost process"):
-        await operator.decommission_destroy(signpost.ctx, "ops")
+        await destroy(signpost)
     clock.advance(minutes=15)
-    assert "decommissioning complete" in await operator.decommission_destroy(signpost.ctx, "ops")
+    assert "decommissioning complete" in await destroy(signpost)
     async with signpost.ctx.db.read() as session:
         last = (await session.execute(select(func.max(AuditEvent.seq)))).scalar_one()
-    certified = await operator.decommission_certificate(signpost.ctx)
+    certified = await certificate(signpost)
     assert certified["certificate"]["audit"]["last_seq"] == last  # the 'done' event is covered too
     with pytest.raises(Refused, match="already been destroyed"):
-        await operator.decommission_destroy(signpost.ctx, "ops")
+        await destroy(signpost)
     assert await destroy_events(signpost) == [
         ("refused", "before switch-off"),
         ("started", sid),
-        ("refused", f"{sid}: claimed by another process"),
+        ("refused", f"{sid}; claimed by another process"),
         ("started", f"{sid}, resuming after keys"),
         ("done", sid),
-        ("refused", f"{sid}: already destroyed"),
+        ("refused", f"{sid}; already destroyed"),
     ]

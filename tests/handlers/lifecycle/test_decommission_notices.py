@@ -13,11 +13,10 @@ from sqlalchemy import select
 from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.clock import FakeClock
-from handlers.operator import lifecycle as operator
 from handlers.vocabulary import Notice, Platform, Principal
 from store.lifecycle import decommission
 from store.tables.delivery import Notice as NoticeRow
-from tests.handlers.lifecycle.test_decommission import Killed, schedule
+from tests.handlers.lifecycle.test_decommission import Killed, destroy, schedule
 from tests.store.lifecycle.lifecycle_data import MARKER, at, load, retention_on
 
 ADMINS = ["AD01", "AD02"]
@@ -78,7 +77,7 @@ async def test_each_step_notice_is_delivered_and_no_unsent_notice_is_marked_deli
 
         patch.setitem(decommission._STEP_FUNCTIONS, "compact", killed)
         with pytest.raises(Killed):
-            await operator.decommission_destroy(signpost.ctx, "ops")
+            await destroy(signpost)
 
     found = await rows(signpost)
     for admin in ADMINS:
@@ -104,7 +103,7 @@ async def test_each_step_notice_is_delivered_and_no_unsent_notice_is_marked_deli
     assert all(to.user_id in ADMINS and MARKER not in n.text for to, n in box_platform.sent)
 
     clock.advance(minutes=20)  # the stopped run's lease has run out: a retry resumes
-    assert "decommissioning complete" in await operator.decommission_destroy(signpost.ctx, "ops")
+    assert "decommissioning complete" in await destroy(signpost)
     await box.deliver_due(clock.now())
     steps = {
         (to.user_id, str(n.dedupe_key).split(":")[3]) for to, n in box_platform.sent if ":step:" in str(n.dedupe_key)
