@@ -164,7 +164,7 @@ async def reconcile(
 async def _reconcile_chunk(
     ctx: Context, session: AsyncSession, queries: Sequence[Query], first_line: int, top: int, model: MatchModel
 ) -> list[LineAnswer]:
-    blinded = [sorted({ctx.keys.blind(term) for term in query_terms(q)}) for q in queries]
+    blinded = [children.probes(ctx.keys, query_terms(q)) for q in queries]
     holders = await children.term_holders(session, [term for terms in blinded for term in terms], children.BATCH_TERMS)
     limit = ctx.policy.candidate_limit
     refs = [children.rank_holders(terms, holders, limit) for terms in blinded]

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import structlog
+
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
 from handlers.grammar import parse_date
@@ -20,6 +22,9 @@ from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
+from store.register import children
+
+log = structlog.get_logger("signpost.cli")
 
 
 class CommandFailed(Refused):
@@ -63,6 +68,8 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
         raise
     app = build(db, keys, base_url=settings.base_url, signer=signer)
     try:
+        if settings.migrate_on_start:  # the process that brings the store to this version's schema
+            await _index_up_to_date(app)
         yield app
     finally:
         await app.close()
@@ -80,6 +87,14 @@ async def operating(
         audited(app.ctx, who or operator_account(), action, origin=origin) as audit,
     ):
         yield app, audit
+
+
+async def _index_up_to_date(app: Signpost) -> None:
+    """The blind index rebuilt when it was written under another version (store/register/terms.py),
+    before anything is searched: counts only in the log."""
+    rebuilt = await children.bring_terms_up_to_date(app.ctx.db, app.ctx.keys, app.ctx.clock.now().date())
+    if rebuilt is not None:
+        log.info("index_terms_rebuilt", children=rebuilt)
 
 
 def refuse_a_missing_key_folder(settings: Settings) -> None:

@@ -4,7 +4,8 @@
 - Each child has its own data key (AES-256-GCM) with the child reference bound in as associated
   data; destroying that wrapped key destroys the child's identity in every copy of the store.
 - Blind indexes are keyed HMACs (64 bits kept) of normalised terms, so the store can find a child
-  without holding any plain identity field.
+  without holding any plain identity field: a child's index terms under its birth day's or birth
+  year's term key (``store.keys.term_keys``), name counts and row fingerprints under the index key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -102,6 +105,8 @@ class KeyRing:
     # moves to a signing key file of its own) so that the audit stays verifiable: not a secret.
     signing_public: bytes = b""
     _index_cache: dict[str, int] = field(default_factory=dict, repr=False)
+    # Blind-index term keys derived from the key file's term chain (``keychain.install``); never saved.
+    term_keys: TermKeys = field(default_factory=TermKeys.none, repr=False, compare=False)
     # HMAC-SHA256 under ``index_key`` with its two padded key blocks hashed once (``_blinder``).
     _blind_pads: tuple[bytes, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -18,6 +18,11 @@ Since issue 13 a child's data key is wrapped under its cohort key **when it is w
 and a month's audit-term key under its month key when it is made, so no backup ever holds a
 master-wrapped child key; seal-in remains for stores written before that.
 
+Blind-index term keys come from a third chain, ``term``, kept in step with the day chain (see
+``store.keys.term_keys``): a child's index terms are keyed under its birth day's or birth year's
+term key, so puncturing the day chain makes an old backup's terms of the destroyed cohorts
+untestable too. Its keys are never KEKs: ``install`` derives them into ``KeyRing.term_keys``.
+
 KEK ids as stored in ``*.kek_id`` columns (String(16)):
     ``k<gen>``               the master KEK (TOTP seeds; keys written before issue 13 not yet sealed in)
     ``d<g><14 hex>``         a birth-date cohort key; the hex is a keyed hash of the day, so the
@@ -40,6 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
+from store.keys import term_keys
 from store.keys.crypto import KeyRing, key_file_lock, seal
 
 DAY_EPOCH = date(1900, 1, 1)
@@ -54,6 +60,12 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 class Chain(StrEnum):
     DAY = "day"
     MONTH = "month"
+    TERM = "term"  # blind-index term keys: day slots, punctured with DAY, carried unchanged by rotation
+
+
+PUNCTURED_WITH = {Chain.DAY: (Chain.DAY, Chain.TERM), Chain.MONTH: (Chain.MONTH,), Chain.TERM: (Chain.DAY, Chain.TERM)}
+"""The chains one puncture advances together, in one write of the key file: a birth day's term key
+never outlives its cohort key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +226,7 @@ def states(ring: KeyRing) -> list[ChainState]:
 
 
 def horizon(chain: Chain, today: date) -> int:
-    if chain is Chain.DAY:
+    if chain is not Chain.MONTH:
         return day_slot(today) + HORIZON_DAYS
     return month_slot(today.strftime("%Y-%m")) + HORIZON_MONTHS
 
@@ -230,6 +242,8 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     """
     derived: dict[str, bytes] = {}
     for chain_state in states(ring):
+        if chain_state.chain is Chain.TERM:
+            continue  # not KEKs: derived below, into ring.term_keys
         ids = [
             kek_id(ring, chain_state.chain, chain_state.gen, slot)
             for slot in range(chain_state.cutoff, horizon(chain_state.chain, today) + 1)
@@ -245,6 +259,32 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     ring.keks.clear()
     ring.keks.update(kept)
     ring.keks.update(derived)
+    ring.term_keys = _term_keys(ring, today)
+
+
+def _term_keys(ring: KeyRing, today: date) -> term_keys.TermKeys:
+    """The term keys the key file holds: from the term chain, never below the day chain's cutoff
+    (a day whose cohort key is destroyed has no term key, whatever a lagging term chain says)."""
+    held = [s for s in states(ring) if s.chain is Chain.TERM]
+    day_cutoff = cutoff_of(ring, Chain.DAY)
+    if not held or day_cutoff is None:
+        return term_keys.TermKeys.none()
+    chain_state = advance(max(held, key=lambda s: s.cutoff), day_cutoff)
+    first, last_day = slot_day(chain_state.cutoff), horizon(Chain.DAY, today)
+    before = ring.term_keys
+    if before.days.get(first) == term_keys.day_key(chain_state.state) and slot_day(last_day) in before.days:
+        return before.since(first, today)  # a puncture of the chain these came from: nothing to derive
+    days: dict[date, bytes] = {}
+    years: dict[int, bytes] = {}
+    value = chain_state.state
+    for slot in range(chain_state.cutoff, day_slot(date(slot_day(last_day).year, 12, 31)) + 1):
+        day = slot_day(slot)
+        if slot <= last_day:
+            days[day] = term_keys.day_key(value)
+        if (day.month, day.day) == (12, 31):
+            years[day.year] = term_keys.year_key(value)
+        value = _step(value)
+    return term_keys.TermKeys(days, years, today)
 
 
 def wrap_under(ring: KeyRing, kek: str, data_key: bytes, aad: bytes) -> bytes:
@@ -286,6 +326,14 @@ def cohort_key(ring: KeyRing, dob: date, today: date) -> str | None:
         if kid is None:
             raise NoCohortKey("no birth-date key can be derived: has the store been decommissioned?")
     return kid
+
+
+def hold_term_keys(ring: KeyRing, today: date) -> None:
+    """Before children are indexed on ``today``: the term keys derived for it (creating the chains on
+    first use, as ``cohort_key`` does), unless they were derived for this day or a later one."""
+    as_of = ring.term_keys.as_of
+    if as_of is None or as_of < today:
+        ensure_chains(ring, today)
 
 
 def month_key(ring: KeyRing, period: str) -> str | None:
@@ -347,12 +395,18 @@ def _create_missing(ring: KeyRing, today: date) -> None:
             if decommissioned(fresh):
                 return  # another process destroyed the keys meanwhile
             have = {s.chain for s in states(fresh) if s.gen == generation(fresh)}
-            for chain in set(Chain) - have:
-                add_chain(fresh, chain, generation(fresh), initial_cutoff(chain, today))
+            for chain in sorted(set(Chain) - have, key=list(Chain).index):  # the day chain before the term chain
+                add_chain(fresh, chain, generation(fresh), initial_cutoff(chain, today, fresh))
 
 
-def initial_cutoff(chain: Chain, today: date) -> int:
-    return day_slot(first_retained_dob(today)) if chain is Chain.DAY else month_cutoff(today)
+def initial_cutoff(chain: Chain, today: date, ring: KeyRing | None = None) -> int:
+    """Where a new chain starts. A term chain added to a key file that has a day chain already (a
+    store written before term keys) starts at that chain's cutoff: the cohorts retention has not
+    reached yet still hold children, whose terms need keys."""
+    if chain is Chain.MONTH:
+        return month_cutoff(today)
+    held = cutoff_of(ring, Chain.DAY) if ring is not None and chain is Chain.TERM else None
+    return held if held is not None else day_slot(first_retained_dob(today))
 
 
 def add_chain(ring: KeyRing, chain: Chain, gen: int, cutoff: int) -> None:
@@ -360,19 +414,32 @@ def add_chain(ring: KeyRing, chain: Chain, gen: int, cutoff: int) -> None:
     ring.keks[new.entry_id] = new.state
 
 
+def next_generation(ring: KeyRing, old: ChainState, gen: int) -> None:
+    """Give generation ``gen`` its own copy of ``old``'s chain: a fresh random chain, except the term
+    chain, carried as it is (stored terms stay findable; like the index key, rotation does not
+    change blind-index keys)."""
+    if old.chain is Chain.TERM:
+        ring.keks[replace(old, gen=gen).entry_id] = old.state
+    else:
+        add_chain(ring, old.chain, gen, old.cutoff)
+
+
 def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
-    """Destroy every key of ``chain`` below ``cutoff`` (all generations); returns slots destroyed."""
-    if all(s.cutoff >= cutoff for s in states(ring) if s.chain is chain):
+    """Destroy every key of ``chain`` below ``cutoff`` (all generations), and of the chains punctured
+    with it (``PUNCTURED_WITH``: the day chain's term keys); returns the slots of ``chain`` destroyed."""
+    together = PUNCTURED_WITH[chain]
+    if all(s.cutoff >= cutoff for s in states(ring) if s.chain in together):
         return 0  # nothing below the cutoff is held here (no need to take the key-file lock)
     destroyed = 0
     held = {k: v for k, v in ring.keks.items() if is_derived(k)}  # a retention run punctures daily
     with editing(ring) as fresh:
         for old in states(fresh):
-            if old.chain is chain and old.cutoff < cutoff:
+            if old.chain in together and old.cutoff < cutoff:
                 del fresh.keks[old.entry_id]
                 new = advance(old, cutoff)
                 fresh.keks[new.entry_id] = new.state
-                destroyed = max(destroyed, cutoff - old.cutoff)
+                if old.chain is chain:
+                    destroyed = max(destroyed, cutoff - old.cutoff)
     install(ring, today, reuse=held)
     return destroyed
 

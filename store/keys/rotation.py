@@ -8,7 +8,9 @@ cover it. Rows must be wrapped with ``KeyRing.wrap(data_key, aad)`` so that
 ``KeyRing.unwrap(kek_id, wrapped, aad)`` opens them.
 
 Rotation replaces the master KEK *and* the birth-date and month key chains (store/keychain.py):
-the new generation starts at the same cutoffs, so nothing destroyed comes back. Other Signpost
+the new generation starts at the same cutoffs, so nothing destroyed comes back. The term chain
+(blind-index keys, store/keys/term_keys.py) is carried into the new generation as it is, as the
+index key is kept: the stored index stays valid without being rebuilt. Other Signpost
 processes hold keys in memory: stop them for a rotation, or restart them right after (until they
 do, they fail closed on rows they can no longer unwrap).
 """
@@ -154,7 +156,7 @@ async def rotate(
             fresh.current_kek_id = f"k{new}"
             for state in keychain.states(fresh):
                 if state.gen == old:
-                    keychain.add_chain(fresh, state.chain, new, state.cutoff)
+                    keychain.next_generation(fresh, state, new)
     keychain.install(ring, today)
     report = RotationReport(old, new, finishing=intended.finishing)
     if on_total is not None:

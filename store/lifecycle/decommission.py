@@ -37,6 +37,7 @@ from store.audit.signing import Signer
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
+from store.keys.term_keys import TermKeys
 from store.lifecycle.retention import compact
 from store.people.practitioners import holders
 from store.tables import Personal, tables_holding, wrapped_key_tables
@@ -390,6 +391,7 @@ def _wipe_key_file(keys: KeyRing, *, keep_signing: bool) -> None:
         if not keep_signing:
             fresh.signing_seed = b""
     keys.keks.clear()
+    keys.term_keys = TermKeys.none()
 
 
 def personal_tables() -> list[Table]:

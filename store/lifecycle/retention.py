@@ -200,7 +200,7 @@ async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
 
 async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]) -> list[int]:
     """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only)."""
-    terms = [keys.blind(retention_term(dob)) for dob in keychain.dobs_turning(day, years)]
+    terms = children.probes(keys, [retention_term(dob) for dob in keychain.dobs_turning(day, years)])
     if not terms:
         return []
     result = await session.execute(

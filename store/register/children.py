@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
+from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import (
     KeyRing,
@@ -44,9 +45,10 @@ from store.keys.crypto import (
     row_mac,
     seal,
 )
+from store.keys.term_keys import TermKeys
 from store.prepared import Prepared
 from store.register import name_counts
-from store.register.terms import TERMS_VERSION, Identity, NameCounts, index_terms
+from store.register.terms import FULL_DATE_KINDS, TERMS_VERSION, Identity, NameCounts, index_terms, keyed_by, term_kind
 from store.tables.lifecycle import Meta
 from store.tables.people import AccessRequest, Practitioner, RelayMessage
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
@@ -145,9 +147,32 @@ def retention_term(dob: date) -> str:
 
 
 def terms_for(keys: KeyRing, identity: Identity) -> set[int]:
+    """The child's blind index terms: full-date terms under its birth day's term key, the others
+    under its birth year's (store/keys/term_keys.py). ``NoTermKey`` when its cohort is destroyed."""
+    held, dob = keys.term_keys, identity.date_of_birth
+    day, year = held.for_day(dob), held.for_year(dob.year)
     terms = set(index_terms(identity))
-    terms.add(retention_term(identity.date_of_birth))
-    return {keys.blind(term) for term in terms}
+    terms.add(retention_term(dob))
+    return {held.blind(day if term_kind(term) in FULL_DATE_KINDS else year, term) for term in terms}
+
+
+def probes(keys: KeyRing, terms: Iterable[str]) -> list[int]:
+    """A query's terms as the blind values to look up: each under the key a child holding it has
+    it under (``terms.keyed_by``): its date's day key, its year's key, or, for a term without a
+    year, every key of a birth year an ordinary search can find. A key not held (a destroyed
+    cohort) is not probed: no child holds a term under it."""
+    held = keys.term_keys
+    years = [held.years[year] for year in held.search_years(keychain.ARCHIVE_AT_AGE)]
+    out: set[int] = set()
+    for term in terms:
+        scope = keyed_by(term)
+        if scope is None:
+            out.update(held.blind(key, term) for key in years)
+            continue
+        key = held.days.get(scope) if isinstance(scope, date) else held.years.get(scope)
+        if key is not None:
+            out.add(held.blind(key, term))
+    return sorted(out)
 
 
 TERMS_META = "index_terms_version"
@@ -159,22 +184,28 @@ async def terms_version(session: AsyncSession) -> str | None:
 
 
 async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
-    """Rewrite every active child's blind terms from its decrypted identity, chunk by chunk, and
-    record the terms version. For a store indexed under an older set of term kinds (a child found
-    only by terms it does not hold yet is not found at all). Returns the children re-indexed."""
+    """Rewrite the whole blind index from the decrypted identities, in the caller's transaction,
+    and record the terms version: every row goes first (terms of another version, under keys no
+    longer used, and any a destroyed child left), then every child that is not destroyed (archived
+    ones too: retention finds them by their ``dob:`` term) is indexed again, chunk by chunk. For a
+    store indexed under another set of term kinds or keys (a child found only by terms it does not
+    hold yet is not found at all). Returns the children re-indexed."""
+    await session.execute(delete(ChildTerm))
     rebuilt, last = 0, -1
     while True:
         refs = list(
             (
                 await session.execute(
-                    select(Child.ref).where(Child.ref > last, Child.state == "active").order_by(Child.ref).limit(CHUNK)
+                    select(Child.ref)
+                    .where(Child.ref > last, Child.state != "destroyed")
+                    .order_by(Child.ref)
+                    .limit(CHUNK)
                 )
             ).scalars()
         )
         if not refs:
             break
         found = await load_identities(session, keys, refs)
-        await session.execute(delete(ChildTerm).where(ChildTerm.child_ref.in_(list(found))))
         rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
         await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
         rebuilt, last = rebuilt + len(found), refs[-1]
@@ -182,13 +213,34 @@ async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
     return rebuilt
 
 
-async def ensure_terms_current(session: AsyncSession, keys: KeyRing) -> int | None:
-    """Before children are written: rebuild the stored terms if they were written under another
-    ``TERMS_VERSION`` (so an update moves the terms the child really holds). Returns the children
-    re-indexed, or None when the terms were current."""
+async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date) -> int | None:
+    """Rebuild the stored terms if they were written under another ``TERMS_VERSION``: at start-up
+    (``bring_terms_up_to_date``) and before children are written (so an update moves the terms the
+    child really holds). Returns the children re-indexed, or None when the terms were current."""
     if await terms_version(session) == TERMS_VERSION:
         return None
+    keychain.hold_term_keys(keys, today)
     return await rebuild_terms(session, keys)
+
+
+async def bring_terms_up_to_date(db: Database, keys: KeyRing, today: date) -> int | None:
+    """For a process starting on a store (the one that migrates it): its blind index rebuilt, in one
+    write transaction, if it was written under another ``TERMS_VERSION`` (searches would find no
+    child until then). Two processes starting at once rebuild it once: the second, holding the
+    write lock after the first commits, finds the version current."""
+    async with db.read() as session:
+        if await terms_version(session) == TERMS_VERSION:
+            return None
+    async with db.write() as session:
+        await _lock_terms(session)
+        return await ensure_terms_current(session, keys, today)
+
+
+async def _lock_terms(session: AsyncSession) -> None:
+    """PostgreSQL: hold the blind index against another rebuild until this transaction ends (SQLite's
+    write transactions are serial already). Readers are not held up."""
+    if (await session.connection()).dialect.name == "postgresql":
+        await session.execute(text(f"LOCK TABLE {TERMS_TABLE.name} IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
@@ -231,6 +283,7 @@ async def upsert(
     counts are added to ``counts_into`` when given (the caller writes them) instead of the table.
     """
     today = now.date()
+    keychain.hold_term_keys(keys, today)
     past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
     if past:
         rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
@@ -265,8 +318,9 @@ def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
 class SealedChild:
     """A new child's CPU-heavy part: its fresh data key, sealed identity, row MAC and blind terms.
 
-    Needs only the index key, so it can be made in another process (``seal_children``); the data
-    key is wrapped under its cohort key by the caller, and no key-encryption key leaves it.
+    Needs only the index key and the term keys, so it can be made in another process
+    (``seal_children``); the data key is wrapped under its cohort key by the caller, and no
+    key-encryption key leaves it.
     """
 
     ref: int
@@ -307,13 +361,21 @@ async def _insert_new(
 
 
 _SEALER: list[KeyRing] = []
-"""In a sealing worker process only: a ring holding just the index key (``start_sealer``)."""
+"""In a sealing worker process only: a ring holding just the index and term keys (``start_sealer``)."""
 
 
-def start_sealer(index_key: bytes) -> None:
-    """ProcessPoolExecutor initializer: the worker gets the index key, and no other key; and it
-    ends when the importer does, however the importer ends (``_end_with_parent``)."""
-    _SEALER[:] = [KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")]
+def sealer_keys(keys: KeyRing) -> tuple[bytes, dict[date, bytes], dict[int, bytes]]:
+    """What a sealing worker is given (``start_sealer``'s arguments): the index key and the derived
+    term keys, never a key-encryption key nor a chain state."""
+    return keys.index_key, dict(keys.term_keys.days), dict(keys.term_keys.years)
+
+
+def start_sealer(index_key: bytes, days: dict[date, bytes], years: dict[int, bytes]) -> None:
+    """ProcessPoolExecutor initializer: the worker gets the index key and the term keys, and no
+    other key; and it ends when the importer does, however the importer ends (``_end_with_parent``)."""
+    ring = KeyRing(keks={}, current_kek_id="", index_key=index_key, signing_seed=b"")
+    ring.term_keys = TermKeys(days, years, None)
+    _SEALER[:] = [ring]
     _end_with_parent()
 
 
@@ -464,6 +526,7 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     over are left out (never stored); the count returned is of children written.
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
+    keychain.hold_term_keys(keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
@@ -594,7 +657,7 @@ async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str],
     One ``IN`` probe: a query has at most ``handlers.matching.terms.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
     The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
     """
-    blinded = sorted({keys.blind(term) for term in terms})
+    blinded = probes(keys, terms)
     if not blinded:
         return []
     holders = await term_holders(session, blinded)
@@ -691,7 +754,7 @@ async def find_candidates(
     statement is sent as plain SQL with an IN list of a fixed length (PostgreSQL: one array), so
     nothing is compiled per search. Returns no candidates for no terms.
     """
-    blinded = sorted({keys.blind(term) for term in terms})
+    blinded = probes(keys, terms)
     if not blinded:
         return Probe([], {}, {})
     named = name_counts.blinded(keys, names)

@@ -496,7 +496,7 @@ async def import_feeds(
     24 or over does.
     New children are sealed and indexed by ``sealers`` worker processes (default: one a core, once
     a children feed passes ``PARALLEL_AFTER`` rows; 0: in this process), which hold the index key
-    only; the data keys are wrapped and every row written here, in the one transaction.
+    and the term keys only; the data keys are wrapped and every row written here, in the one transaction.
     """
     report = ImportReport()
     order = {feed.name: index for index, feed in enumerate(feeds)}
@@ -511,7 +511,8 @@ async def import_feeds(
             await _bulk_pragmas(session)
             await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
             if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
-                await children.ensure_terms_current(session, keys)  # terms of an older index version
+                keychain.hold_term_keys(keys, now.date())  # before sealing workers are given them
+                await children.ensure_terms_current(session, keys, now.date())  # terms of another index version
             step = on_step or (lambda _: None)
             run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers, destroy_redated)
             files.callback(run.close)
@@ -738,7 +739,7 @@ class _Run:
                 self.sealers,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with driver threads
                 initializer=children.start_sealer,
-                initargs=(self.keys.index_key,),
+                initargs=children.sealer_keys(self.keys),
             )
         return self.pool
 

@@ -35,9 +35,13 @@ yd:``        two of year / month / day              swapped given/family names
 
 Date-of-birth mistakes (day/month swapped, one digit wrong, year ±1) are expanded on the
 query side only, so the index stays at about fourteen terms a child (``MAX_INDEX_TERMS``
-caps children with many aliases). ``TERMS_VERSION`` names this set of term kinds: a store
-whose terms were written under another version must rebuild them
-(``store.register.children.rebuild_terms``; the feed import does it first).
+caps children with many aliases). ``TERMS_VERSION`` names this set of term kinds and their
+keying: a store whose terms were written under another version must rebuild them
+(``store.register.children.rebuild_terms``: at start-up and before a children import).
+
+Keys: a term holding the full date of birth (``FULL_DATE_KINDS``) is keyed under the birth day's
+term key, any other under the birth year's (``keyed_by`` says which a query's term needs), so
+that destroying a cohort's keys makes an old backup's terms of its children untestable.
 
 Name frequency: the register's counts of children per first given name and family name
 (``count_keys``; the store keeps them by blind index) let scoring weigh an exact name
@@ -60,8 +64,13 @@ from store.register.nicknames import NAME_ROOTS, roots_of
 MAX_INDEX_TERMS: Final = 20
 """Hard cap on index terms a child (a typical child has 14; each alias adds one or two)."""
 
-TERMS_VERSION: Final = "2"
-"""The set of term kinds ``index_terms`` writes (1: n, ym, md, yd, do, po; 2: adds ii, fy, fm, pm, pd, no)."""
+TERMS_VERSION: Final = "3"
+"""The set of term kinds ``index_terms`` writes and how they are keyed (1: n, ym, md, yd, do, po;
+2: adds ii, fy, fm, pm, pd, no; 3: the same kinds, keyed by birth day or year, ``keyed_by``)."""
+
+FULL_DATE_KINDS: Final = frozenset({"n", "ii", "do", "dob"})
+"""Term kinds holding the full date of birth (``dob:`` is retention's, ``store.register.children``):
+keyed under the birth day's term key; every other kind under the birth year's (store/keys/term_keys.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +223,24 @@ def index_terms(identity: Identity) -> frozenset[str]:
         if number == 0 and out:
             terms.extend(_place_terms(given, family, out))
     return frozenset(first_unique(terms, MAX_INDEX_TERMS))
+
+
+def term_kind(term: str) -> str:
+    return term[: term.index(":")]
+
+
+def keyed_by(term: str) -> date | int | None:
+    """What chooses the key a term is probed under: the full date of birth it holds (that day's key),
+    the birth year it holds (that year's key), or None for a term that holds no year (``md: fm: pm:
+    pd: po: no:``), which a child holds under its own birth year's key, unknown to a query."""
+    kind = term_kind(term)
+    if kind in FULL_DATE_KINDS:
+        return date.fromisoformat(term[3:13] if kind == "do" else term[-10:])
+    if kind in ("ym", "yd"):  # "|YYYY-MM" and "|YYYY-DD"
+        return int(term[-7:-3])
+    if kind == "fy":
+        return int(term[-4:])
+    return None
 
 
 def first_unique(terms: Iterable[str], limit: int) -> list[str]:

@@ -1,20 +1,66 @@
-"""A store indexed under an older set of term kinds is re-indexed by the next children import."""
+"""A store indexed under an older version of its terms (kinds or keys) is re-indexed: at start-up
+(``children.bring_terms_up_to_date``, which `signpost` runs when it migrates) and before a children import."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, insert, select
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
+from store.db import Database
+from store.keys.crypto import KeyRing
 from store.register import children
+from store.register.children import retention_term
 from store.register.feeds import Feed, import_feeds
-from store.register.terms import TERMS_VERSION
+from store.register.terms import TERMS_VERSION, index_terms
 from store.tables.lifecycle import Meta
-from store.tables.register import ChildTerm
+from store.tables.register import Child, ChildTerm
 from tests.factories import ready, say
-from tests.fuzzy_register import AMELIA, FUZZY_CHILDREN, load_fuzzy
+from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, load_fuzzy
 
 TWO_MISTAKES = "Amrlia Tgornton 03/04/2014"  # both names mistyped past their sound-alike keys: initials + date
+AMELIA_SHOWN = f"{AMELIA[:3]} {AMELIA[3:6]} {AMELIA[6:]}"
+
+
+async def write_version_2_index(db: Database, keys: KeyRing) -> set[int]:
+    """The blind index as version 2 wrote it (every term under the one index key), in place of the
+    current one; returns the values written."""
+    async with db.write() as session:
+        refs = list((await session.execute(select(Child.ref).where(Child.state != "destroyed"))).scalars())
+        identities = await children.load_identities(session, keys, refs)
+        rows = {
+            (keys.blind(term), ref)
+            for ref, identity in identities.items()
+            for term in {*index_terms(identity), retention_term(identity.date_of_birth)}
+        }
+        await session.execute(delete(ChildTerm))
+        await session.execute(insert(ChildTerm), [{"term": term, "child_ref": ref} for term, ref in rows])
+        await session.merge(Meta(key=children.TERMS_META, value="2"))
+    return {term for term, _ in rows}
+
+
+async def test_start_up_rebuilds_an_index_written_under_the_one_index_key(signpost: Signpost) -> None:
+    """An index of version 2 (terms under the index key): searches find nobody; brought up to date as a
+    process starting does it, every child that is not destroyed (archived ones too, for retention) is
+    re-indexed under its term keys, no old value is left, the version is recorded; then she is found.
+    A second start finds it current and does nothing."""
+    await load_fuzzy(signpost)
+    await ready(signpost, "P002")
+    old = await write_version_2_index(signpost.ctx.db, signpost.ctx.keys)
+    assert (await say(signpost, "P002", TWO_MISTAKES)).outcome is Outcome.NO_MATCH
+    today = signpost.ctx.clock.now().date()
+    rebuilt = await children.bring_terms_up_to_date(signpost.ctx.db, signpost.ctx.keys, today)
+    async with signpost.ctx.db.read() as session:
+        assert rebuilt == await session.scalar(select(func.count()).where(Child.state != "destroyed"))
+        held = set((await session.execute(select(ChildTerm.term))).scalars())
+        assert held and not held & old
+        assert await children.terms_version(session) == TERMS_VERSION
+        archived = await children.load_identities(session, signpost.ctx.keys, [int(ARCHIVED)])
+        dob_term = children.probes(signpost.ctx.keys, [retention_term(archived[int(ARCHIVED)].date_of_birth)])
+        assert dob_term[0] in held
+    reply = await say(signpost, "P002", TWO_MISTAKES)
+    assert reply.outcome is Outcome.ANSWERED and reply.child_ref == AMELIA_SHOWN
+    assert await children.bring_terms_up_to_date(signpost.ctx.db, signpost.ctx.keys, today) is None
 
 
 async def test_an_import_rebuilds_terms_written_under_an_older_version(signpost: Signpost) -> None:
@@ -33,4 +79,4 @@ async def test_an_import_rebuilds_terms_written_under_an_older_version(signpost:
     async with signpost.ctx.db.read() as session:
         assert await children.terms_version(session) == TERMS_VERSION
     reply = await say(signpost, "P002", TWO_MISTAKES)
-    assert reply.outcome is Outcome.ANSWERED and reply.child_ref == f"{AMELIA[:3]} {AMELIA[3:6]} {AMELIA[6:]}"
+    assert reply.outcome is Outcome.ANSWERED and reply.child_ref == AMELIA_SHOWN

@@ -1,0 +1,45 @@
+"""`signpost` on a store whose blind index an older version wrote: the process that migrates the store
+rebuilds the index before it answers anything, so searches go on finding its children."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from store.db import Database
+from store.keys import keychain
+from store.keys.crypto import KeyRing
+from store.register import children
+from store.register.terms import TERMS_VERSION
+from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_match import EXPECTED_DECISIONS, ROLL, roll_csv, setup_store
+from tests.fuzzy_register import FUZZY_CHILDREN
+from tests.store.register.test_terms_rebuild import write_version_2_index
+
+
+async def test_a_store_indexed_by_an_older_version_is_rebuilt_at_start_and_still_answers(
+    cli: Cli, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """Imported, then its index put back as version 2 wrote it (every term under the index key): the
+    next `signpost match` logs the rebuild (a count only) and decides every row as before."""
+    await asyncio.to_thread(setup_store, cli, tmp_path)  # the command runs its own event loop
+    db = await Database.open(db_url)
+    try:
+        keychain.ensure_chains(keys, datetime.now(UTC).date())
+        await write_version_2_index(db, keys)
+        (tmp_path / "roll.csv").write_text(roll_csv(ROLL), encoding="utf-8")
+        result = await cli.run("match", str(tmp_path / "roll.csv"), "--top", "3", "--as", "AD01")
+        assert result.code == 0, result.err
+        decisions = {row[0]: row[1] for row in list(csv.reader(io.StringIO(result.out)))[1:]}
+        assert [decisions[str(line)] for line in range(1, len(ROLL) + 1)] == EXPECTED_DECISIONS
+        logged = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+        rebuilt = [e["children"] for e in logged if e.get("event") == "index_terms_rebuilt"]
+        assert len(rebuilt) == 1 and rebuilt[0] == FUZZY_CHILDREN.count("\n") - 1  # every row but the header
+        async with db.read() as session:
+            assert await children.terms_version(session) == TERMS_VERSION
+    finally:
+        await db.close()
