@@ -79,7 +79,7 @@ async def test_colon_as_refuses_an_id_with_a_hidden_character_in_one_line(signpo
     """`:as` with a control character, a bidi override or a lone surrogate (undecodable bytes on a
     piped stdin) says so in one line and keeps the identity: the id is never looked up (a lone
     surrogate cannot be encoded for the query) nor echoed."""
-    await register.seed_demo(signpost.ctx, "tester", 3000, if_empty=False)
+    await seed_demo(signpost)
     typed = [":as NS-DM01\x00", ":as \u202eNS-DM01", ":as NS-DM01\udcff", "999 000 1006"]
     out = io.StringIO()
     assert await Console(signpost, "NS-P0001", io.StringIO("".join(f"{t}\n" for t in typed)), out).run() == 0
