@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from datetime import date
 
+from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlock
+
 from bot.slack import render
 from handlers.vocabulary import Button, Challenge, Input, Link, Notice, Outcome, Reply, Signpost
 
@@ -29,6 +31,18 @@ def test_a_section_per_signpost_lead_first_then_current_then_ended() -> None:
     assert [s.split("*")[1] for s in sections] == ["Sam Carter", "Priya Shah", "Tom Reed"]
     assert "Lead professional" in sections[0] and "Lead professional" not in sections[1]
     assert "*Ended* 20/07/2024" in sections[2] and "current" in sections[1]
+
+
+def test_sections_and_dividers_are_the_block_kit_slack_sdk_would_send() -> None:
+    """Sections and dividers are written as dicts: the JSON Slack gets is byte for byte what
+    slack_sdk's models gave, for short, escaped and over-long text (cut to Slack's limit)."""
+    for text in ("Signposts for 999 000 1006: 2 involvements.", "&lt;!channel&gt; &amp;", "é" * 4000, "a&gt;" * 900):
+        ours = render.section(text)
+        theirs = SectionBlock(text=MarkdownTextObject(text=render.cut_markdown(text), verbatim=True)).to_dict()
+        assert json.dumps(ours) == json.dumps(theirs) and len(ours["text"]["text"]) <= 3000
+    assert json.dumps(render.divider()) == json.dumps(DividerBlock().to_dict())
+    blocks = render.reply_blocks(Reply(Outcome.ANSWERED, "Signposts", signposts=(CURRENT, LEAD)))
+    assert [b["type"] for b in blocks] == ["section", "divider", "section", "divider", "section"]
 
 
 def test_store_text_is_escaped_so_it_cannot_mention_or_link() -> None:
