@@ -152,7 +152,7 @@ async def decommission_cancel(ctx: Context, who: str) -> None:
 
 async def decommission_status(ctx: Context) -> str:
     async with ctx.db.read() as session:
-        return await flows.status_text(session, ctx.clock.now().date())
+        return await flows.status_text(ctx, session, ctx.clock.now().date())
 
 
 async def decommission_certificate(ctx: Context) -> dict[str, Any]:
@@ -193,6 +193,9 @@ async def decommission_destroy(ctx: Context, who: str) -> str:
     if row is None or not decommission.is_switched_off(row.switch_off, now.date()):
         await _refused_destroy(ctx, who, "before switch-off")
         raise Refused("destruction comes after the switch-off date: schedule one, or wait for it")
+    finished = await flows.finish_destruction(ctx, now, origin=Origin.TERMINAL, who=who)  # a run cut short
+    if finished is not None:
+        return finished
     if row.state == "destroyed":
         await _refused_destroy(ctx, who, f"schedule {row.id}: already destroyed")
         raise Refused("everything has already been destroyed: see `signpost decommission certificate`")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import Signpost, build
+from bot.config import load_settings
 from bot.notify import Outbox
+from bot.scheduler import add_scheduler
+from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
@@ -511,3 +516,74 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
         ("done", sid),
         ("refused", f"{sid}: already destroyed"),
     ]
+
+
+async def destroyed_with_the_seed_left(app: Signpost, clock: FakeClock) -> bytes:
+    """A completed destruction whose signing seed is back in the key file: what a run killed after
+    it recorded completion, before the seed went, left (as earlier versions did). Returns the seed."""
+    await load(app)
+    seed = app.ctx.keys.signing_seed
+    await schedule(app, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    assert await decommission_tick(app.ctx, clock.now()) is not None
+    path = app.ctx.keys.path
+    assert path is not None and seed
+    document = json.loads(path.read_text("utf-8"))
+    document["signing_seed"] = base64.b64encode(seed).decode()
+    path.write_text(json.dumps(document), "utf-8")
+    return seed
+
+
+def seed_on_disk(app: Signpost) -> str:
+    assert app.ctx.keys.path is not None
+    return str(json.loads(app.ctx.keys.path.read_text("utf-8"))["signing_seed"])
+
+
+async def test_a_destroyed_store_with_its_signing_seed_left_is_finished_by_the_next_tick_and_says_so(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """State destroyed, seed still in the key file: status says destruction is not finished and
+    names the seed; the next tick destroys it (the public key stays) and audits what it destroyed;
+    then status says all is destroyed, and a later tick does nothing more."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    status = await operator.decommission_status(signpost.ctx)
+    assert "NOT finished" in status and "signing seed (key file)" in status
+    clock.advance(minutes=10)
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert seed_on_disk(signpost) == "" and KeyRing.load(signpost.ctx.keys.path).signing_public  # type: ignore[arg-type]
+    assert "all personal data has been destroyed" in await operator.decommission_status(signpost.ctx)
+    row = await decommission_row(signpost)
+    assert row is not None
+    finished = [e for e in await destroy_events(signpost) if "finished" in e[1]]
+    assert finished == [
+        ("done", f"schedule {row.id}: finished, destroyed what was left after the certificate: signing seed (key file)")
+    ]
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert len([e for e in await destroy_events(signpost) if "finished" in e[1]]) == 1
+
+
+async def test_decommission_destroy_finishes_a_destroyed_store_with_its_signing_seed_left(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """`signpost decommission destroy` on that store destroys the seed and says so (not "already
+    destroyed"); run again, it is refused as all is done."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    said = await operator.decommission_destroy(signpost.ctx, "ops")
+    assert said.startswith("Destroyed what a destruction cut short left: signing seed (key file).")
+    assert seed_on_disk(signpost) == ""
+    with pytest.raises(Refused, match="already been destroyed"):
+        await operator.decommission_destroy(signpost.ctx, "ops")
+
+
+async def test_a_server_starting_finishes_a_destroyed_store_with_its_signing_seed_left(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A server starting up destroys the seed before it serves, whatever the scheduler's next run."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    client = TestClient(TestServer(create_app(signpost, load_settings(), [add_scheduler]), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert seed_on_disk(signpost) == ""
+    finally:
+        await client.close()
+    assert [e for e in await destroy_events(signpost) if "finished" in e[1]]
