@@ -39,7 +39,7 @@ from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database
 from store.keys import keychain
-from store.keys.crypto import KeyRing, remove_leftovers, temporary_name
+from store.keys.crypto import KeyRing, remove_leftovers
 from store.lifecycle.retention import compact
 from store.people.practitioners import holders
 from store.tables import Personal, tables_holding, wrapped_key_tables
@@ -347,8 +347,7 @@ def leftovers(path: Path) -> list[Path]:
     """Copies a write cut short left beside ``path``: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the
     names older versions wrote), as ``remove_leftovers`` removes them."""
     ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
-    found = [p for p in path.parent.glob(f"{glob.escape(path.name)}.*tmp") if ours.fullmatch(p.name)]
-    return sorted({*found, *([temporary_name(path)] if temporary_name(path).exists() else [])})
+    return sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*tmp") if ours.fullmatch(p.name))
 
 
 def destroy_key_material(keys: KeyRing, signer: Signer) -> None:
@@ -601,6 +600,8 @@ async def finish_certified(
     left = key_material_left(keys, signer)
     if left:
         destroy_key_material(keys, signer)
+    else:
+        _forget(keys, signer)  # another process destroyed the files: this one keeps no copy in memory
     if state != "destroyed":
         async with db.write() as session:
             row = await session.get(Decommission, schedule_id, with_for_update=True)  # one finisher records it
@@ -609,6 +610,15 @@ async def finish_certified(
                 step = Step(db, keys, signer, enqueue, schedule_id, now)
                 await _record_step(session, step, "certificate", len(STEPS), {})
     return left
+
+
+def _forget(keys: KeyRing, signer: Signer) -> None:
+    """Drop this process's copies of the destroyed secrets (the public key stays)."""
+    keys.keks.clear()
+    keys.current_kek_id = ""
+    keys.index_key = b""
+    keys.signing_seed = b""
+    signer.destroy()
 
 
 _STEP_FUNCTIONS: dict[str, Callable[[Step, int], Awaitable[None]]] = {

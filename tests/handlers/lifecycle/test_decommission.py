@@ -587,3 +587,21 @@ async def test_a_server_starting_finishes_a_destroyed_store_with_its_signing_see
     finally:
         await client.close()
     assert [e for e in await destroy_events(signpost) if "finished" in e[1]]
+
+
+async def test_a_replica_started_before_destruction_keeps_no_key_in_memory_after_its_next_tick(
+    signpost: Signpost, db_url: str, clock: FakeClock
+) -> None:
+    """Another replica loaded the keys before destruction; once it ran, that replica's next tick
+    drops its copies: it can sign nothing more (no checkpoint) and holds no KEK."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
+    try:
+        assert other.ctx.signer.can_sign
+        clock.set(at(date(2026, 11, 3)))
+        assert await decommission_tick(signpost.ctx, clock.now()) is not None
+        assert await decommission_tick(other.ctx, clock.now()) is None
+        assert not other.ctx.signer.can_sign and other.ctx.keys.keks == {} and other.ctx.keys.index_key == b""
+    finally:
+        await other.close()
