@@ -196,6 +196,9 @@ def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) 
     tasks: list[asyncio.Task[None]] = []
 
     async def start(app: web.Application) -> None:
+        # Before anything else: a destruction killed after its certificate was signed has left key
+        # material (the signing seed) that nothing should use; it goes now, not at the next tick.
+        await lifecycle.finish_destruction(signpost.ctx, signpost.ctx.clock.now())
         box = Outbox(signpost.ctx, deliverers_on(app))
         tasks_run = standard_tasks(box, settings.checkpoint_dir)
         app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, tasks_run)

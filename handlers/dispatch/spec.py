@@ -72,7 +72,8 @@ class Result:
     terms: str = ""  # sealed into the audit event, never stored plain
     detail: str = ""  # short, never personal data
     # The one subject's wrapped data key when the handler read it already: the audit terms are
-    # sealed under it without reading it again.
+    # sealed under it without reading it again. Without a subject: the child the terms name but the
+    # reply did not show (an archived child's lookup), whose key seals them all the same.
     subject_key: WrappedKey | None = None
     # What the command also writes, committed with its audit event (the lead professional's notice
     # and its event): in the audit writer's batch for a read-only command, in its own transaction

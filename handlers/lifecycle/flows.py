@@ -82,7 +82,7 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
                 text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
                 return Result(Reply(Outcome.DONE, text), detail="cancelled")
             case "status":
-                return Result(Reply(Outcome.INFO, await status_text(session, req.now.date())), detail="status")
+                return Result(Reply(Outcome.INFO, await status_text(ctx, session, req.now.date())), detail="status")
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
     except ScheduleError as exc:
@@ -132,9 +132,13 @@ async def cancel_with_notices(ctx: Context, session: AsyncSession, by: str, now:
     return row
 
 
-async def status_text(session: AsyncSession, today: date) -> str:
+async def status_text(ctx: Context, session: AsyncSession, today: date) -> str:
+    """The schedule's status; once destroyed, whether key material is still on this host."""
     found = await decommission.status(session)
-    return "No decommissioning is scheduled." if found is None else found.describe(today)
+    if found is None:
+        return "No decommissioning is scheduled."
+    left = decommission.key_material_left(ctx.keys, ctx.signer) if found.state == "destroyed" else []
+    return found.describe(today, left)
 
 
 async def certificate_text(session: AsyncSession) -> str:
@@ -274,15 +278,44 @@ class RetentionNews:
 
 
 async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | None:
-    """Warnings, switch-off, from the destroy-by date destruction, then the purge. Returns a new certificate."""
+    """Warnings, switch-off, from the destroy-by date destruction, then the purge. Returns a new certificate.
+
+    Once the certificate is signed, each tick first finishes what a run killed after signing left
+    (``finish_destruction``)."""
     async with ctx.db.write() as session:
         row = await decommission.timeline(session, ctx.notices.enqueue, now)
-    if row is not None and row.state == "destroyed":
+    if row is not None and row.certificate is not None:
+        await finish_destruction(ctx, now)
         await decommission.purge_if_due(ctx.db, row.id, now)  # once the certificate has reached the admins
         return None
-    if row is None or row.state == "cancelled" or now.date() < row.destroy_by:
+    if row is None or row.state in ("cancelled", "destroyed") or now.date() < row.destroy_by:
         return None
     return await destroy_now(ctx, now, row.id)
+
+
+async def finish_destruction(
+    ctx: Context, now: datetime, *, origin: Origin = Origin.SCHEDULER, who: str = ""
+) -> str | None:
+    """Finish a destruction whose certificate is signed: destroy every key material still on this
+    host (a run killed after signing left the signing seed, say) and record it complete. The
+    scheduler's tick, ``signpost decommission destroy`` and a server starting up call it; needs no
+    lease. Audited as ``origin`` when anything was left. Returns what it says it did (None: no
+    certificate yet, or nothing left to do)."""
+    async with ctx.db.read() as session:
+        row = await decommission.current(session)
+    if row is None or row.certificate is None:
+        return None
+    state = row.state
+    left = await decommission.finish_certified(ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, row.id, now)
+    if not left and state == "destroyed":
+        return None
+    if left:
+        detail = f"schedule {row.id}: finished, destroyed what was left after the certificate: {', '.join(left)}"
+        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=detail)
+        async with ctx.db.write() as session:
+            await append(session, [event])
+    said = f"Destroyed what a destruction cut short left: {', '.join(left)}. " if left else ""
+    return said + decommission.certificate_text(json.loads(row.certificate))
 
 
 async def destroy_now(

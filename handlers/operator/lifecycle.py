@@ -153,7 +153,7 @@ async def decommission_cancel(ctx: Context, audit: Audit) -> None:
 
 async def decommission_status(ctx: Context, audit: Audit) -> str:
     async with ctx.db.read() as session:
-        text = await flows.status_text(session, ctx.clock.now().date())
+        text = await flows.status_text(ctx, session, ctx.clock.now().date())
     await audit.done("status")
     return text
 
@@ -204,6 +204,10 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
             "destruction comes after the switch-off date: schedule one, or wait for it", reason="before switch-off"
         )
     audit.detail = f"schedule {row.id}"
+    finished = await flows.finish_destruction(ctx, now, origin=Origin.TERMINAL, who=audit.who)  # a run cut short
+    if finished is not None:
+        audit.recorded()
+        return finished
     if row.state == "destroyed":
         raise Refused(
             "everything has already been destroyed: see `signpost decommission certificate`", reason="already destroyed"

@@ -136,12 +136,18 @@ def _period_aad(period: str) -> bytes:
 class TermSealer:
     """Seals query terms so that they die with the person they describe.
 
-    - A search carrying a date of birth (``born``): under that date's birth-date cohort key (a
-      row of ``audit_term_keys`` named ``d<cohort tag>``, wrapped under the cohort KEK), so the
+    - A search carrying a date of birth whose cohort is already destroyed (24 or over, or its
+      key punctured): not kept at all. The event says so (``terms_key`` ``WITHHELD``, no terms):
+      under the month's key, as before, the typed name, date and postcode of someone whose records
+      are destroyed stayed readable for two years.
+    - A search carrying any other date of birth (``born``): under that date's birth-date cohort key
+      (a row of ``audit_term_keys`` named ``d<cohort tag>``, wrapped under the cohort KEK), so the
       terms die when children born that day are destroyed at 24, whatever the search found
       (archived, ambiguous, several candidates, no match). When the one child it found has its
       data key under that same cohort, the child's key is used (it dies no later).
-    - Otherwise terms about one child: under that child's data key.
+    - Otherwise terms about one child: under that child's data key. That is the one subject's, or
+      ``known`` without a subject: a child the command names but did not show (a keyed lookup of
+      an archived child, answered "no record"), whose terms then die with it.
     - Otherwise (no date, no single child): under the month's key, kept ``AUDIT_TERM_MONTHS``.
     """
 
@@ -170,10 +176,13 @@ class TermSealer:
         """
         if not terms:
             return None, None
+        if born is not None and cohort_destroyed(self._keys, born, at.date()):
+            return None, WITHHELD
         payload = terms.encode("utf-8")
         cohort = self._cohort(born, at)
-        if len(subject_refs) == 1:
-            ref = subject_refs[0]
+        named = subject_refs[0] if len(subject_refs) == 1 else known.ref if known and not subject_refs else None
+        if named is not None:
+            ref = named
             stored: tuple[str, bytes] | None = None
             if known is not None and known.ref == ref:
                 stored = (known.kek_id, known.wrapped)
@@ -227,8 +236,10 @@ class TermSealer:
         return key
 
     async def open(self, session: AsyncSession, sealed: bytes, terms_key: str) -> str | None:
-        """Decrypt sealed terms, or None when their key has been destroyed."""
+        """Decrypt sealed terms, or None when their key has been destroyed (or they were withheld)."""
         kind, _, name = terms_key.partition(":")
+        if terms_key == WITHHELD:
+            return None
         if kind == "child":
             ref = int(name)
             row = (await session.execute(_CHILD_KEY, {"ref": ref})).first()
@@ -246,6 +257,20 @@ class TermSealer:
                 return None  # the birth-date key is destroyed (its row goes at the next retention run)
             raise
         return open_sealed(key, sealed, _period_aad(name)).decode()
+
+
+WITHHELD = "withheld:cohort destroyed"
+"""The ``terms_key`` of an event whose terms were not kept: they named a date of birth whose cohort
+is destroyed (``TermSealer.seal``). Its ``terms`` are empty; nothing can ever open them."""
+
+
+def cohort_destroyed(ring: KeyRing, born: date, today: date) -> bool:
+    """Whether the children born on ``born`` are destroyed by ``today`` (24 or over), or that day's
+    birth-date key is already gone (a retention run punctured it ahead of ``today``)."""
+    if keychain.due_for_destruction(born, today):
+        return True
+    cutoff = keychain.cutoff_of(ring, keychain.Chain.DAY)
+    return cutoff is not None and keychain.day_slot(born) < cutoff
 
 
 def cohort_period(cohort_kek_id: str) -> str:

@@ -140,11 +140,15 @@ async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: d
 async def recent_searches(
     session: AsyncSession, actor_id: str, start: datetime, end: datetime, limit: int
 ) -> list[tuple[bytes | None, str | None]]:
-    """The sealed terms of an actor's last ``limit`` demographic searches in [start, end], oldest first."""
+    """The sealed terms of an actor's last ``limit`` demographic searches in [start, end], oldest first.
+
+    Searches whose terms were withheld (they named a destroyed cohort: nothing to read) are passed
+    over, so that slipping such searches between the steps of a sweep does not hide it."""
     result = await session.execute(
         select(AuditEvent.terms, AuditEvent.terms_key)
         .where(
             AuditEvent.actor_id == actor_id,
+            AuditEvent.terms.is_not(None),
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action == Action.SEARCH,

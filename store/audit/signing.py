@@ -136,10 +136,21 @@ class Signer:
             raise SigningKeyGone(self.unavailable)
         return Ed25519PrivateKey.from_private_bytes(seed).sign(data)
 
+    def seed_on_disk(self) -> bool:
+        """Whether the signing key file holds a seed now, as read from it (not as loaded): another
+        process, or a run killed part way, may have left it. An unreadable file counts as one."""
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            return bool(json.loads(self.path.read_text("utf-8"))["signing_seed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return True
+
     def destroy(self) -> None:
         """Destroy the seed in a signing key file of its own, keeping the public key (the key file's
-        seed is destroyed with the key file's other secrets)."""
-        if self.path is not None and self._seed:
+        seed is destroyed with the key file's other secrets); idempotent, and from the file as it
+        is now, not only as this process loaded it."""
+        if self.path is not None and (self._seed or self.seed_on_disk()):
             _write(self.path, b"", self._public)
             self._seed = b""
 

@@ -18,11 +18,14 @@ every admin's certificate notice is delivered, or ``PURGE_GRACE`` after completi
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -36,7 +39,7 @@ from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database
 from store.keys import keychain
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, remove_leftovers
 from store.keys.term_keys import TermKeys
 from store.lifecycle.retention import compact
 from store.people.practitioners import holders
@@ -79,7 +82,14 @@ class Status:
     destroy_by: date
     steps_done: tuple[str, ...]
 
-    def describe(self, today: date) -> str:
+    def describe(self, today: date, left: Sequence[str] = ()) -> str:
+        """What admins are told; ``left``: key material still on this host (``key_material_left``)."""
+        if self.state == "destroyed" and left:
+            return (
+                f"Signpost was switched off on {_d(self.switch_off)}; its personal data has been deleted, but "
+                f"destruction is NOT finished: still on this host: {', '.join(left)}. The next decommission "
+                "run destroys it, or now: `signpost decommission destroy`."
+            )
         if self.state == "destroyed":
             return f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
         if today >= self.switch_off:
@@ -268,34 +278,93 @@ async def run_destruction(
 ) -> dict[str, Any]:
     """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate.
 
-    The certificate is signed last; then the signing seed is destroyed too (its public key stays,
-    so the audit chain and the certificate remain verifiable). ``audit_done`` is awaited in the
-    transaction that signs the certificate, before its audit summary is taken: the certificate's
-    final chain head covers the event that says destruction is done."""
+    Each step is recorded, and its notice queued, only once its effect is durable, in the
+    transaction that deletes its rows: a run killed part way redoes the step whole (the key file's
+    wipe too), and never tells the admins of a step not done. The certificate is signed last; then
+    the signing seed is destroyed too (its public key stays, so the audit chain and the certificate
+    remain verifiable), and only then is the destruction recorded complete (``finish_certified``).
+    ``audit_done`` is awaited in the transaction that signs the certificate, before its audit
+    summary is taken: the certificate's final chain head covers the event that says it is done."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None
         done = set(row.steps_done.split(","))
     if "keys" in done:
-        _wipe_key_file(keys, keep_signing=True)  # idempotent: a crash may have come between the two
-    for number, step in enumerate(STEPS, start=1):
-        if step in done:
-            continue
-        if step == "certificate":
-            counts = await _step_certificate(db, keys, signer, schedule_id, now, audit_done)
-        else:
-            counts = await _STEP_FUNCTIONS[step](db, keys, signer, schedule_id, now)
-        await _finish_step(db, enqueue, schedule_id, step, number, counts, now)
-        if step == "keys":
-            _wipe_key_file(keys, keep_signing=True)
-    _wipe_key_file(keys, keep_signing=False)  # the certificate is signed: the signing seed goes too
-    signer.destroy()  # and from a signing key file of its own
+        _wipe_key_file(keys)  # idempotent: a run before this order recorded the step before its wipe
+    step = Step(db, keys, signer, enqueue, schedule_id, now, audit_done)
+    for number, name in enumerate(STEPS, start=1):
+        if name not in done:
+            await _STEP_FUNCTIONS[name](step, number)
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         assert row is not None and row.certificate is not None
         cert: dict[str, Any] = json.loads(row.certificate)
     await purge_if_due(db, schedule_id, now)  # at once when there is no admin to tell
     return cert
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What every destruction step works with."""
+
+    db: Database
+    keys: KeyRing
+    signer: Signer
+    enqueue: NoticeEnqueue
+    schedule_id: int
+    now: datetime
+    audit_done: AuditStep | None = None
+
+
+# -- key material ------------------------------------------------------------------------------
+
+
+def key_material_left(keys: KeyRing, signer: Signer) -> list[str]:
+    """What secret key material is still on this host, as the files say (not this process's memory):
+    the key file's KEKs, chain states, index key or signing seed, a signing key file's seed, and a
+    copy a write cut short left beside either file (``<file>.tmp``). Empty once all is destroyed."""
+    left: list[str] = []
+    if keys.path is not None:
+        disk = KeyRing.load(keys.path)
+        if any(not k.startswith("~") for k in disk.keks) or disk.current_kek_id:
+            left.append("key-encryption keys (key file)")
+        if any(k.startswith("~") for k in disk.keks):
+            left.append("birth-date and month key chains (key file)")
+        if disk.index_key:
+            left.append("blind-index key (key file)")
+        if disk.signing_seed:
+            left.append("signing seed (key file)")
+        left += [f"leftover copy {p.name}" for p in leftovers(keys.path)]
+    elif keys.keks or keys.index_key or keys.signing_seed:
+        left.append("keys held in memory")
+    if signer.path is not None:
+        if signer.seed_on_disk():
+            left.append("signing seed (signing key file)")
+        left += [f"leftover copy {p.name}" for p in leftovers(signer.path)]
+    return left
+
+
+def leftovers(path: Path) -> list[Path]:
+    """Copies a write cut short left beside ``path``: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the
+    names older versions wrote), as ``remove_leftovers`` removes them."""
+    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
+    return sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*tmp") if ours.fullmatch(p.name))
+
+
+def destroy_key_material(keys: KeyRing, signer: Signer) -> None:
+    """Every secret in the key file and the signing key file destroyed, and the copies a write cut
+    short left beside them (idempotent): under the key file's lock, which also guards the signing
+    key file's writes (``Signer``), and which removes the key file's own leftovers first."""
+    with keychain.editing(keys) as fresh:
+        fresh.keks.clear()
+        fresh.current_kek_id = ""
+        fresh.index_key = b""
+        fresh.signing_seed = b""
+        signer.destroy()  # a signing key file of its own: its seed goes, its public key stays
+        if signer.path is not None:
+            remove_leftovers(signer.path)
+    keys.keks.clear()
+    keys.term_keys = TermKeys.none()
 
 
 def _certificate_notices(schedule_id: int) -> Any:
@@ -333,29 +402,30 @@ async def purge_if_due(db: Database, schedule_id: int, now: datetime) -> dict[st
     return counts
 
 
-async def _finish_step(
-    db: Database,
-    enqueue: NoticeEnqueue,
-    schedule_id: int,
-    step: str,
+async def _record_step(
+    session: AsyncSession,
+    step: Step,
+    name: str,
     number: int,
     counts: dict[str, int],
-    now: datetime,
+    told: dict[str, int] | None = None,
 ) -> None:
-    async with db.write() as session:
-        row = await session.get(Decommission, schedule_id)
-        assert row is not None
-        merged = json.loads(row.counts)
-        for table, n in counts.items():  # a table emptied by two steps counts the rows of both
-            merged[table] = merged.get(table, 0) + n
-        row.counts = json.dumps(merged, sort_keys=True)
-        row.steps_done = ",".join(s for s in STEPS if s in {*row.steps_done.split(","), step})
-        row.lease_until = now + LEASE
-        if step == "certificate":
-            row.state, row.completed_at = "destroyed", now
-        text = _step_text(step, number, counts, row)
-        await enqueue(session, to_admins(await holders(session, Role.ADMIN), schedule_id, f"step:{step}", text), now)
-    log.info("decommission_step", step=step, **counts)
+    """Record a step done and queue its notice, in the transaction that made its effect durable
+    (``told``: the counts the notice gives, when more than those added here)."""
+    row = await session.get(Decommission, step.schedule_id)
+    assert row is not None
+    merged = json.loads(row.counts)
+    for table, n in counts.items():  # a table emptied by two steps counts the rows of both
+        merged[table] = merged.get(table, 0) + n
+    row.counts = json.dumps(merged, sort_keys=True)
+    row.steps_done = ",".join(s for s in STEPS if s in {*row.steps_done.split(","), name})
+    row.lease_until = step.now + LEASE
+    if name == "certificate":
+        row.state, row.completed_at = "destroyed", step.now
+    text = _step_text(name, number, told if told is not None else counts, row)
+    admins = await holders(session, Role.ADMIN)
+    await step.enqueue(session, to_admins(admins, step.schedule_id, f"step:{name}", text), step.now)
+    log.info("decommission_step", step=name, **counts)
 
 
 def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission) -> str:
@@ -366,30 +436,51 @@ def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission
     return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
 
 
-async def _step_keys(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
-    counts = {
-        "key_encryption_keys": sum(1 for k in _stored_keks(keys) if not k.startswith("~")),
-        "key_chains": sum(1 for k in _stored_keks(keys) if k.startswith("~")),
-    }
-    async with db.write() as session:
-        for table, _, _ in wrapped_key_tables():
-            counts[table.name] = int((await session.execute(delete(table))).rowcount)  # type: ignore[attr-defined]
-    return counts
+KEY_COUNTS = ("key_encryption_keys", "key_chains")  # counted from the key file, before its wipe
+
+
+async def _step_keys(step: Step, number: int) -> None:
+    """Every wrapped key deleted and the key file's KEKs, chains and index key destroyed, then the
+    step recorded, all before one commit: killed before it, the rows come back and a rerun deletes
+    (and counts) them again and wipes the key file again."""
+    await _count_keks(step)
+    async with step.db.write() as session:
+        counts = {table.name: _n(await session.execute(delete(table))) for table, _, _ in wrapped_key_tables()}
+        _wipe_key_file(step.keys)  # durable (fsync) before the step is recorded
+        row = await session.get(Decommission, step.schedule_id)
+        assert row is not None
+        held = json.loads(row.counts)
+        await _record_step(session, step, "keys", number, counts, {**{k: held.get(k, 0) for k in KEY_COUNTS}, **counts})
+
+
+async def _count_keks(step: Step) -> None:
+    """The KEKs and chain states the key file holds, kept with the schedule while it still holds
+    them (a run killed after the wipe counts them from here, not from an emptied file)."""
+    stored = _stored_keks(step.keys)
+    if not stored:
+        return
+    async with step.db.write() as session:
+        row = await session.get(Decommission, step.schedule_id)
+        assert row is not None
+        counts = json.loads(row.counts)
+        counts["key_encryption_keys"] = sum(1 for k in stored if not k.startswith("~"))
+        counts["key_chains"] = sum(1 for k in stored if k.startswith("~"))
+        row.counts = json.dumps(counts, sort_keys=True)
 
 
 def _stored_keks(keys: KeyRing) -> list[str]:
-    keychain.reload(keys)
-    return [k for k in keys.keks if not keychain.is_derived(k)]
+    if keys.path is None:
+        return [k for k in keys.keks if not keychain.is_derived(k)]
+    return [k for k in KeyRing.load(keys.path).keks if not keychain.is_derived(k)]
 
 
-def _wipe_key_file(keys: KeyRing, *, keep_signing: bool) -> None:
-    """Every KEK, chain state and the index key gone from the key file (and from this process)."""
+def _wipe_key_file(keys: KeyRing) -> None:
+    """Every KEK, chain state and the index key gone from the key file (and from this process);
+    the signing seed stays, to sign the certificate."""
     with keychain.editing(keys) as fresh:
         fresh.keks.clear()
         fresh.current_kek_id = ""
         fresh.index_key = b""
-        if not keep_signing:
-            fresh.signing_seed = b""
     keys.keks.clear()
     keys.term_keys = TermKeys.none()
 
@@ -403,9 +494,11 @@ def _n(result: Any) -> int:
     return int(result.rowcount)
 
 
-async def _step_data(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
+async def _step_data(step: Step, number: int) -> None:
+    """Deleted and recorded in one transaction: a rerun never finds the rows gone and counts none."""
     counts: dict[str, int] = {}
-    async with db.write() as session:
+    now = step.now
+    async with step.db.write() as session:
         # Children whose identity this destroys (those retention destroyed before leave a reference
         # only: its row goes too, but is not counted again).
         living = select(func.count()).select_from(Child).where(Child.state != "destroyed")
@@ -436,7 +529,7 @@ async def _step_data(db: Database, keys: KeyRing, signer: Signer, schedule_id: i
         )
         counts["practitioners"] = deleted + blanked
         counts["notices"] = await _close_notices(session, ids, now)
-    return counts
+        await _record_step(session, step, "data", number, counts)
 
 
 async def _close_notices(session: AsyncSession, admins: list[str], now: datetime) -> int:
@@ -456,41 +549,83 @@ async def _close_notices(session: AsyncSession, admins: list[str], now: datetime
     return _n(dropped) + _n(closed)
 
 
-async def _step_compact(db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime) -> dict[str, int]:
-    await compact(db, [t.name for t in personal_tables()], full=True)
-    return {}
+async def _step_compact(step: Step, number: int) -> None:
+    await compact(step.db, [t.name for t in personal_tables()], full=True)
+    async with step.db.write() as session:
+        await _record_step(session, step, "compact", number, {})
 
 
-async def _step_certificate(
-    db: Database, keys: KeyRing, signer: Signer, schedule_id: int, now: datetime, audit_done: AuditStep | None = None
-) -> dict[str, int]:
-    async with db.write() as session:
-        row = await session.get(Decommission, schedule_id)
+async def _step_certificate(step: Step, number: int) -> None:
+    """Sign and store the certificate (once: a rerun finds it stored), then ``finish_certified``."""
+    async with step.db.write() as session:
+        row = await session.get(Decommission, step.schedule_id)
         assert row is not None
-        if audit_done is not None:  # first, so that the summary's final chain head covers it
-            await audit_done(session, row.steps_done)
-        audit = await audit_summary(session)
-        body = {
-            "service": "signpost",
-            "decommission_id": row.id,
-            "switch_off": row.switch_off.isoformat(),
-            "destroy_by": row.destroy_by.isoformat(),
-            "completed_at": now.isoformat(),
-            "destroyed": json.loads(row.counts),
-            # Emptied by the purge once this certificate has reached the admins (or PURGE_GRACE later).
-            "purged_after_delivery": sorted(t.name for t in personal_tables()),
-            "audit": audit,
-            # Informative only: verify against the key published beforehand, never this copy.
-            "public_key": base64.b64encode(signer.public).decode(),
-        }
-        signature = signer.sign(canonical(body))
-        row.certificate = json.dumps(
-            {"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True
-        )
-    return {}
+        if row.certificate is None:
+            await _sign_certificate(session, step, row)
+    await finish_certified(step.db, step.keys, step.signer, step.enqueue, step.schedule_id, step.now)
 
 
-_STEP_FUNCTIONS = {
+async def _sign_certificate(session: AsyncSession, step: Step, row: Decommission) -> None:
+    if step.audit_done is not None:  # first, so that the summary's final chain head covers it
+        await step.audit_done(session, row.steps_done)
+    audit = await audit_summary(session)
+    body = {
+        "service": "signpost",
+        "decommission_id": row.id,
+        "switch_off": row.switch_off.isoformat(),
+        "destroy_by": row.destroy_by.isoformat(),
+        "completed_at": step.now.isoformat(),
+        "destroyed": json.loads(row.counts),
+        # Emptied by the purge once this certificate has reached the admins (or PURGE_GRACE later).
+        "purged_after_delivery": sorted(t.name for t in personal_tables()),
+        "audit": audit,
+        # Informative only: verify against the key published beforehand, never this copy.
+        "public_key": base64.b64encode(step.signer.public).decode(),
+    }
+    signature = step.signer.sign(canonical(body))
+    row.certificate = json.dumps(
+        {"certificate": body, "signature": base64.b64encode(signature).decode()}, sort_keys=True
+    )
+
+
+async def finish_certified(
+    db: Database, keys: KeyRing, signer: Signer, enqueue: NoticeEnqueue, schedule_id: int, now: datetime
+) -> list[str] | None:
+    """Once the certificate is signed: destroy every key material still here, then record the
+    destruction complete and send the certificate (once, whoever gets here first). Safe to run
+    from any process at any time, without the lease: nothing is left to sign. Returns what key
+    material was still here (empty: none), or None when there is no certificate yet."""
+    async with db.read() as session:
+        row = await session.get(Decommission, schedule_id)
+        if row is None or row.certificate is None:
+            return None
+        state = row.state
+    left = key_material_left(keys, signer)
+    if left:
+        destroy_key_material(keys, signer)
+    else:
+        _forget(keys, signer)  # another process destroyed the files: this one keeps no copy in memory
+    if state != "destroyed":
+        async with db.write() as session:
+            row = await session.get(Decommission, schedule_id, with_for_update=True)  # one finisher records it
+            assert row is not None
+            if row.state != "destroyed":
+                step = Step(db, keys, signer, enqueue, schedule_id, now)
+                await _record_step(session, step, "certificate", len(STEPS), {})
+    return left
+
+
+def _forget(keys: KeyRing, signer: Signer) -> None:
+    """Drop this process's copies of the destroyed secrets (the public key stays)."""
+    keys.keks.clear()
+    keys.current_kek_id = ""
+    keys.index_key = b""
+    keys.signing_seed = b""
+    keys.term_keys = TermKeys.none()
+    signer.destroy()
+
+
+_STEP_FUNCTIONS: dict[str, Callable[[Step, int], Awaitable[None]]] = {
     "keys": _step_keys,
     "data": _step_data,
     "compact": _step_compact,

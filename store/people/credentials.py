@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import REACHED_OUTCOMES, Principal
+from store.audit.log import cohort_destroyed
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
@@ -303,15 +304,28 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
     that day at 24 (under the month's key, a backup taken while the search waited for its code kept
     a destroyed child's name, date and postcode readable for two years); anything else under this
     month's key, destroyed with the audit log's month-sealed terms 24 months on. The master key only
-    where no month key is held (a ring without its chains)."""
-    if born is not None and not keychain.due_for_destruction(born, now.date()):
-        cohort = keychain.key_for(keys, keychain.Chain.DAY, keychain.day_slot(born))
-        if cohort is not None:
-            return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
+    where no month key is held (a ring without its chains).
+
+    A date whose cohort is destroyed already has no key: the audit log keeps no such terms, but the
+    command must still run when its code comes (on any replica), so it is sealed under the key
+    retention destroys next but one (``_soon_destroyed``): within two days, never two years."""
+    cohort = None
+    if born is not None:
+        slot = _soon_destroyed(keys) if cohort_destroyed(keys, born, now.date()) else keychain.day_slot(born)
+        cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
+    if cohort is not None:
+        return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
     month = keychain.month_key(keys, f"{now:%Y-%m}")
     if month is None:
         return keys.wrap(text.encode("utf-8"), aad)
     return month, keychain.wrap_under(keys, month, text.encode("utf-8"), aad)
+
+
+def _soon_destroyed(keys: KeyRing) -> int | None:
+    """The day-chain slot retention punctures the day after tomorrow: the oldest cohort key held is
+    destroyed tomorrow, perhaps while a command waits for its code; the next one a day later."""
+    cutoff = keychain.cutoff_of(keys, keychain.Chain.DAY)
+    return None if cutoff is None else cutoff + 1
 
 
 async def park(

@@ -40,7 +40,8 @@ class AuditEvent(Base):
     correlation_id: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(String(200), default="")  # never personal data
     terms: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed query terms
-    terms_key: Mapped[str | None] = mapped_column(String(32))  # "child:<ref>" or "period:<YYYY-MM>"
+    # "child:<ref>", "cohort:<d tag>", "period:<YYYY-MM>", or "withheld:cohort destroyed" (no terms kept)
+    terms_key: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditSubject(Base):

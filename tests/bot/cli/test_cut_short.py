@@ -6,28 +6,35 @@ the backup's name."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import select
 
-from bot.app import Signpost
+from bot.app import Signpost, build
+from handlers.clock import FakeClock
 from handlers.operator import lifecycle
 from handlers.operator.common import Refused, audited
 from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import rotation
 from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, temporary_name
+from store.lifecycle import decommission
 from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice
 from store.tables.register import ChildKey
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
@@ -299,3 +306,121 @@ async def test_a_postgres_backup_killed_once_pg_dump_runs_takes_pg_dump_with_it(
     assert again.code == 0, again.err
     assert _beside(tmp_path) == [n for n in _beside(tmp_path) if not n.endswith(PARTIAL)]
     assert [e[0] for e in await events(db, "backup")] == ["started", "started", "done"]
+
+
+# -- decommission destroy ------------------------------------------------------------------------
+
+STRACE = shutil.which("strace")
+needs_strace = pytest.mark.skipif(STRACE is None, reason="kills the real process at a chosen rename() with strace")
+
+
+def _destroy_killed_at_rename(of: Path, nth: int, env: dict[str, str] | None = None) -> int:
+    """`signpost decommission destroy` as a real process, killed -9 as it is about to put the
+    ``nth`` new version of the file ``of`` in its place (its rename(), by strace's fault injection,
+    as the forensic review did it): the new version is written but not yet the file. Returns its
+    exit status."""
+    assert STRACE is not None
+    tmp = str(temporary_name(of))
+    run = [STRACE, "-f", "-qq", "-P", tmp, "-e", "trace=rename", "-e", f"inject=rename:signal=SIGKILL:when={nth}"]
+    signpost = [str(Path(sys.executable).with_name("signpost")), "decommission", "destroy"]
+    done = subprocess.run([*run, "-o", "/dev/null", *signpost], env={**os.environ, **(env or {})}, capture_output=True)
+    return done.returncode
+
+
+def _on_disk(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return document
+
+
+async def _switched_off_today(cli: Cli, tmp_path: Path) -> None:
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    today = datetime.now(UTC).date().isoformat()
+    assert (await cli.run("decommission", "schedule", "--switch-off", today)).code == 0
+
+
+async def _told_admins(db: Database) -> list[str]:
+    """The text of every decommissioning notice queued for the admins, in order."""
+    async with db.read() as session:
+        found = await session.execute(select(Notice.body).where(Notice.kind == "decommission").order_by(Notice.id))
+        return [json.loads(body)["text"] for body in found.scalars()]
+
+
+@needs_strace
+async def test_a_destroy_killed_before_the_signing_seed_went_is_finished_by_the_next_destroy(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The review's F1: `decommission destroy` killed -9 as it writes the key file for the last time
+    (the certificate signed, the signing seed still in the key file). Status does not say all is
+    destroyed; the next `decommission destroy` destroys the seed and the half-written copy beside
+    the key file, says so and audits it; then status says destroyed and nothing can be signed."""
+    assert keys.path is not None
+    await _switched_off_today(cli, tmp_path)
+    assert _destroy_killed_at_rename(keys.path, 2) == -signal.SIGKILL
+    left = _on_disk(keys.path)
+    assert left["signing_seed"] and left["keks"] == {} and left["index_key"] == ""  # where the review killed it
+    status = await cli.run("decommission", "status")
+    assert "has been destroyed" not in status.out and "steps done: keys, data, compact" in status.out
+
+    again = await cli.run("decommission", "destroy")
+    assert again.code == 0, again.err
+    assert "Destroyed what a destruction cut short left: signing seed (key file)" in again.out
+    assert "decommissioning complete" in again.out
+    assert _on_disk(keys.path)["signing_seed"] == "" and _on_disk(keys.path)["signing_public"]
+    assert sorted(p.name for p in tmp_path.glob(f"{keys.path.name}*")) == [keys.path.name, f"{keys.path.name}.lock"]
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    assert (await cli.run("audit", "checkpoint")).code != 0  # nothing can be signed any more
+    [(outcome, finished)] = [e for e in await events(db, "decommission_destroy") if "finished" in e[1]]
+    assert outcome == "done" and "signing seed (key file)" in finished
+    assert (await cli.run("decommission", "destroy")).code != 0  # and then it is refused: all is done
+    assert sum("decommissioning complete" in text for text in await _told_admins(db)) == 1
+
+
+@needs_strace
+async def test_a_destroy_killed_before_the_signing_key_file_lost_its_seed_is_finished_by_the_next_destroy(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """F1 with a signing key file of its own: killed -9 as it writes that file (the key file already
+    emptied). The next `decommission destroy` empties it and removes its `.tmp` copy; the public key stays."""
+    signing = tmp_path / "sign.key"
+    env = {"SIGNPOST_SIGNING_KEY_FILE": str(signing)}
+    await _switched_off_today(cli, tmp_path)
+    assert (await cli.run("audit", "checkpoint", "--public-key", env=env)).code == 0  # the seed moves there
+    assert _destroy_killed_at_rename(signing, 1, env) == -signal.SIGKILL
+    assert _on_disk(signing)["signing_seed"] and (tmp_path / "sign.key.tmp").exists()
+    status = await cli.run("decommission", "status", env=env)
+    assert "all personal data has been destroyed" not in status.out
+
+    again = await cli.run("decommission", "destroy", env=env)
+    assert again.code == 0, again.err
+    assert "signing seed (signing key file), leftover copy sign.key.tmp" in again.out
+    assert _on_disk(signing)["signing_seed"] == "" and _on_disk(signing)["public_key"]
+    assert not (tmp_path / "sign.key.tmp").exists()
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status", env=env)).out
+    assert (await cli.run("audit", "checkpoint", env=env)).code != 0
+
+
+@needs_strace
+async def test_a_destroy_killed_before_the_key_file_was_wiped_never_told_admins_the_keys_were_destroyed(
+    cli: Cli, db: Database, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The review's F4: killed -9 as step 1 writes the emptied key file. Step 1 is not recorded, and
+    no admin is told "keys destroyed", while the key file still holds every key; the rerun after
+    the dead run's lease wipes it, and only then tells them, with the keys it counted before."""
+    assert keys.path is not None
+    await _switched_off_today(cli, tmp_path)
+    assert _destroy_killed_at_rename(keys.path, 1) == -signal.SIGKILL
+    assert _on_disk(keys.path)["keks"] and _on_disk(keys.path)["index_key"]  # the kill came before the wipe
+    assert not [text for text in await _told_admins(db) if "step 1 of 4" in text]
+    assert "steps done: none yet" in (await cli.run("decommission", "status")).out
+
+    later = FakeClock(datetime.now(UTC) + decommission.LEASE + timedelta(minutes=1))
+    app = build(Database.connect(db_url), KeyRing.load(keys.path), later)
+    try:
+        async with audited(app.ctx, "ops", Action.DECOMMISSION_DESTROY) as audit:
+            said = await lifecycle.decommission_destroy(app.ctx, audit)
+        assert "decommissioning complete" in said
+    finally:
+        await app.close()
+    assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""
+    [step_1] = [text for text in await _told_admins(db) if "step 1 of 4" in text]
+    assert "keys destroyed" in step_1 and "key_encryption_keys: 1" in step_1 and "key_chains: 3" in step_1

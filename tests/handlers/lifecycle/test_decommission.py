@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections import Counter
 from datetime import date
@@ -10,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import Signpost, build
+from bot.config import load_settings
 from bot.notify import Outbox
+from bot.scheduler import add_scheduler
+from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
@@ -472,6 +477,12 @@ async def destroy(signpost: Signpost) -> str:
         return await operator.decommission_destroy(signpost.ctx, audit)
 
 
+async def status(signpost: Signpost) -> str:
+    """`signpost decommission status` as the command line runs it."""
+    async with audited(signpost.ctx, "ops", Action.DECOMMISSION) as audit:
+        return await operator.decommission_status(signpost.ctx, audit)
+
+
 async def certificate(signpost: Signpost) -> dict[str, Any]:
     """`signpost decommission certificate`, inside its audit."""
     async with audited(signpost.ctx, "ops", Action.DECOMMISSION) as audit:
@@ -524,3 +535,92 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
         ("done", sid),
         ("refused", f"{sid}; already destroyed"),
     ]
+
+
+async def destroyed_with_the_seed_left(app: Signpost, clock: FakeClock) -> bytes:
+    """A completed destruction whose signing seed is back in the key file: what a run killed after
+    it recorded completion, before the seed went, left (as earlier versions did). Returns the seed."""
+    await load(app)
+    seed = app.ctx.keys.signing_seed
+    await schedule(app, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    assert await decommission_tick(app.ctx, clock.now()) is not None
+    path = app.ctx.keys.path
+    assert path is not None and seed
+    document = json.loads(path.read_text("utf-8"))
+    document["signing_seed"] = base64.b64encode(seed).decode()
+    path.write_text(json.dumps(document), "utf-8")
+    return seed
+
+
+def seed_on_disk(app: Signpost) -> str:
+    assert app.ctx.keys.path is not None
+    return str(json.loads(app.ctx.keys.path.read_text("utf-8"))["signing_seed"])
+
+
+async def test_a_destroyed_store_with_its_signing_seed_left_is_finished_by_the_next_tick_and_says_so(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """State destroyed, seed still in the key file: status says destruction is not finished and
+    names the seed; the next tick destroys it (the public key stays) and audits what it destroyed;
+    then status says all is destroyed, and a later tick does nothing more."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    said = await status(signpost)
+    assert "NOT finished" in said and "signing seed (key file)" in said
+    clock.advance(minutes=10)
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert seed_on_disk(signpost) == "" and KeyRing.load(signpost.ctx.keys.path).signing_public  # type: ignore[arg-type]
+    assert "all personal data has been destroyed" in await status(signpost)
+    row = await decommission_row(signpost)
+    assert row is not None
+    finished = [e for e in await destroy_events(signpost) if "finished" in e[1]]
+    assert finished == [
+        ("done", f"schedule {row.id}: finished, destroyed what was left after the certificate: signing seed (key file)")
+    ]
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    assert len([e for e in await destroy_events(signpost) if "finished" in e[1]]) == 1
+
+
+async def test_decommission_destroy_finishes_a_destroyed_store_with_its_signing_seed_left(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """`signpost decommission destroy` on that store destroys the seed and says so (not "already
+    destroyed"); run again, it is refused as all is done."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    said = await destroy(signpost)
+    assert said.startswith("Destroyed what a destruction cut short left: signing seed (key file).")
+    assert seed_on_disk(signpost) == ""
+    with pytest.raises(Refused, match="already been destroyed"):
+        await destroy(signpost)
+
+
+async def test_a_server_starting_finishes_a_destroyed_store_with_its_signing_seed_left(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A server starting up destroys the seed before it serves, whatever the scheduler's next run."""
+    await destroyed_with_the_seed_left(signpost, clock)
+    client = TestClient(TestServer(create_app(signpost, load_settings(), [add_scheduler]), host="127.0.0.1"))
+    await client.start_server()
+    try:  # checked while it runs: closing cancels its scheduler's work, perhaps mid-transaction
+        assert seed_on_disk(signpost) == ""
+        assert [e for e in await destroy_events(signpost) if "finished" in e[1]]
+    finally:
+        await client.close()
+
+
+async def test_a_replica_started_before_destruction_keeps_no_key_in_memory_after_its_next_tick(
+    signpost: Signpost, db_url: str, clock: FakeClock
+) -> None:
+    """Another replica loaded the keys before destruction; once it ran, that replica's next tick
+    drops its copies: it can sign nothing more (no checkpoint) and holds no KEK."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
+    try:
+        assert other.ctx.signer.can_sign
+        clock.set(at(date(2026, 11, 3)))
+        assert await decommission_tick(signpost.ctx, clock.now()) is not None
+        assert await decommission_tick(other.ctx, clock.now()) is None
+        assert not other.ctx.signer.can_sign and other.ctx.keys.keks == {} and other.ctx.keys.index_key == b""
+    finally:
+        await other.close()

@@ -124,6 +124,20 @@ async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, cloc
     await assert_alerted(signpost, world, "sweeps", "walking alphabetically")
 
 
+async def test_a_sweep_with_searches_of_destroyed_dates_between_its_steps_still_fires(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Searches naming a destroyed cohort keep no terms; slipped between a sweep's steps they do not hide it."""
+    clock.set(at_uk(10))
+    walk = sorted(world.in_area("Northshire"), key=lambda k: (k.family, k.given))[:40:5]
+    for kid in walk:
+        await say_fresh(signpost, WHO, f"{kid.given} {kid.family} {kid.dob:%d/%m/%Y}")
+        clock.advance(minutes=1)
+        await say_fresh(signpost, WHO, "Ann Old 01/01/1990")
+        clock.advance(minutes=1)
+    await assert_alerted(signpost, world, "sweeps", "walking alphabetically")
+
+
 async def test_sweep_through_dates_of_birth_fires(signpost: Signpost, clock: FakeClock, world: World) -> None:
     clock.set(at_uk(10))
     for day in range(1, 9):

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
-from store.audit.log import TermSealer
+from store.audit.log import WITHHELD, TermSealer
 from store.keys import keychain
 from store.keys.crypto import KeyRing
-from store.tables.audit import AuditEvent, AuditTermKey
-from tests.factories import AMY, BEN
-from tests.stepup_helpers import say_fresh
-from tests.store.lifecycle.lifecycle_data import MARKER, at, load, retention_on
+from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
+from store.tables.delivery import Notice
+from store.tables.people import ParkedCommand
+from tests.factories import AMY, BEN, say
+from tests.stepup_helpers import code_now, say_fresh, totp_from
+from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, at, load, retention_on
 
 NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
 TARA_DOB = date(2002, 11, 3)  # TURNS_24: archived on 2 November 2026, destroyed on the 3rd
@@ -86,3 +88,73 @@ async def test_terms_with_a_date_die_on_every_path(signpost: Signpost) -> None:
     ring = key_file_now(signpost, NOV_3)
     assert [await opens(signpost, ring, s, k) for s, k in doomed] == [None, None, None]
     assert [await opens(signpost, ring, s, k) for s, k in kept] == ["Amy Jones 03/04/2014"] * 4
+
+
+async def last_event(app: Signpost, action: str) -> AuditEvent:
+    async with app.ctx.db.read() as session:
+        found = await session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq))
+        return found.scalars().all()[-1]
+
+
+async def test_a_search_naming_a_destroyed_childs_date_keeps_none_of_its_terms(signpost: Signpost) -> None:
+    """A search made after the child's destruction (its name, date of birth and postcode typed
+    again): its event keeps no terms and says they were withheld as that cohort is destroyed; no
+    event's terms open to the name with the key file (under the month's key they did, for two years)."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    reply = await say_fresh(signpost, "P001", f"{SEARCH} M2 3CD")
+    assert reply.outcome is Outcome.NO_MATCH
+    event = await last_event(signpost, "search")
+    assert (event.terms, event.terms_key, event.outcome) == (None, WITHHELD, "no_match")
+    ring = key_file_now(signpost, NOV_3)
+    async with signpost.ctx.db.read() as session:
+        sealed = (await session.execute(select(AuditEvent).where(AuditEvent.terms.is_not(None)))).scalars().all()
+    for other in sealed:
+        assert other.terms is not None and other.terms_key is not None
+        assert MARKER not in (await opens(signpost, ring, other.terms, other.terms_key) or "")
+
+
+async def test_a_parked_search_naming_a_destroyed_childs_date_is_sealed_under_a_key_gone_within_two_days(
+    signpost: Signpost,
+) -> None:
+    """The same search waiting for its code (the practitioner enrols first): its text is sealed under
+    a birth-date key the key file no longer holds two days on (not the month's, kept two years); the
+    code still runs it, and its event keeps no terms."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    await retention_on(signpost, NOV_3)
+    enrolled = await say(signpost, "P002", "enrol")
+    parked = await say(signpost, "P002", SEARCH)
+    assert parked.outcome is Outcome.CHALLENGED and parked.challenge is not None
+    async with signpost.ctx.db.read() as session:
+        (kek_id,) = (
+            (await session.execute(select(ParkedCommand.kek_id).where(ParkedCommand.text.is_not(None)))).scalars().all()
+        )
+    assert kek_id is not None and kek_id in key_file_now(signpost, NOV_3).keks
+    code = code_now(signpost, totp_from(enrolled))
+    resumed = await say(signpost, "P002", "code", code=code, challenge_id=parked.challenge.challenge_id)
+    assert resumed.outcome is Outcome.NO_MATCH, resumed
+    assert (await last_event(signpost, "search")).terms_key == WITHHELD
+    await retention_on(signpost, date(2026, 11, 5))
+    assert kek_id not in key_file_now(signpost, date(2026, 11, 5)).keks
+
+
+async def test_a_lookup_of_an_archived_child_has_terms_that_die_with_it_and_tells_nobody(signpost: Signpost) -> None:
+    """A lookup by reference of an archived child ("no record"): its terms are sealed under the
+    child's key, so they open until the child is destroyed and not after; the child is not made a
+    subject of the event, and nobody (its lead professional) is told."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    async with signpost.ctx.db.read() as session:
+        notices_before = (await session.execute(select(func.count()).select_from(Notice))).scalar_one()
+    reply = await say_fresh(signpost, "P002", TURNS_24)
+    assert reply.outcome is Outcome.NO_MATCH
+    event = await last_event(signpost, "lookup")
+    assert event.terms is not None and event.terms_key == f"child:{int(TURNS_24)}"
+    async with signpost.ctx.db.read() as session:
+        assert (await session.execute(select(AuditSubject).where(AuditSubject.seq == event.seq))).first() is None
+        assert (await session.execute(select(func.count()).select_from(Notice))).scalar_one() == notices_before
+    assert await opens(signpost, signpost.ctx.keys, event.terms, event.terms_key) == TURNS_24
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    assert await opens(signpost, key_file_now(signpost, NOV_3), event.terms, event.terms_key) is None
