@@ -59,12 +59,11 @@ async def retention_run(
     while report.pending_days:
         report = await tick()
         reports.append(report)
-    worked = any(r.did_work for r in reports)
-    archived, destroyed = sum(r.archived for r in reports), sum(r.destroyed for r in reports)
-    totals = f"archived {archived}, destroyed {destroyed}, sealed in {sum(r.sealed_in for r in reports)}"
-    audit.result_count = archived + destroyed
-    await audit.done(totals if worked else "nothing due")
-    return report
+    whole = lifecycle.combined(reports)  # what the operator is shown: every pass, not the last
+    totals = f"archived {whole.archived}, destroyed {whole.destroyed}, sealed in {whole.sealed_in}"
+    audit.result_count = whole.archived + whole.destroyed
+    await audit.done(totals if whole.did_work else "nothing due")
+    return whole
 
 
 async def retention_preview(ctx: Context, audit: Audit, as_of: date | None) -> RetentionReport:

@@ -136,6 +136,29 @@ class RetentionReport:
         return text + (" " + COMPACTION_PENDING if self.compaction_pending else "")
 
 
+def combined(reports: Sequence[RetentionReport]) -> RetentionReport:
+    """One run's report from the passes it took (a long catch-up runs in bounded passes): its days
+    from the first pass's first to the last pass's last, every count added up, and the last pass's
+    word on what is still pending and on compaction."""
+    if not reports:
+        return RetentionReport()
+    last = reports[-1]
+    days = [r for r in reports if r.first_day is not None]
+    return RetentionReport(
+        first_day=days[0].first_day if days else None,
+        last_day=days[-1].last_day if days else None,
+        archived=sum(r.archived for r in reports),
+        destroyed=sum(r.destroyed for r in reports),
+        sealed_in=sum(r.sealed_in for r in reports),
+        period_keys_destroyed=sum(r.period_keys_destroyed for r in reports),
+        cohort_days_destroyed=sum(r.cohort_days_destroyed for r in reports),
+        pending_days=last.pending_days,
+        dry_run=last.dry_run,
+        compaction=last.compaction,
+        compaction_pending=last.compaction_pending,
+    )
+
+
 # -- state -------------------------------------------------------------------------------------
 
 
