@@ -101,7 +101,7 @@ async def rotate_command(args: argparse.Namespace) -> int:
         if report.finishing
         else f"Keys rotated to generation {report.new_generation}"
     )
-    print(f"{done}; re-wrapped {counts}. Restart every running replica.")
+    print(f"{done}; re-wrapped {counts or 'nothing more'}. Restart every running replica.")
     return 0
 
 

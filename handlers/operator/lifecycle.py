@@ -10,23 +10,28 @@ event names the local account.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
-from handlers.vocabulary import Origin
+from handlers.vocabulary import Action, Origin, Outcome
+from store.keys import rotation
 from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
 from store.lifecycle.retention import Due, RetentionReport
+from store.tables.audit import AuditEvent
 
 BY = "operator"  # how schedules, cancellations and admins' notices name an operator at the terminal
 MAX_DAYS = 366  # days of retention one tick catches up; a run repeats until none are pending
@@ -110,6 +115,11 @@ async def rotate_keys(
         audit.detail = f"generation {plan.generation}"  # what the outcome names too
         await audit.started(f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail)
 
+    unrecorded = await _rotation_done_unrecorded(ctx)
+    if unrecorded is not None:  # killed after its last step, before its outcome: not rotated again
+        audit.detail = f"generation {unrecorded}"
+        await audit.done(f"generation {unrecorded}: a rotation cut short after its last step, recorded finished")
+        return RotationReport(unrecorded - 1, unrecorded, finishing=True)
     today = ctx.clock.now().date()
     try:
         report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)
@@ -117,6 +127,25 @@ async def rotate_keys(
         raise Failed(str(exc)) from None
     await audit.done()
     return report
+
+
+async def _rotation_done_unrecorded(ctx: Context) -> int | None:
+    """The generation of the last rotation, when its last step is on disk but the audit holds only
+    its ``started`` (a process killed between the key file's last write and the outcome)."""
+    async with ctx.db.read() as session:
+        last = (
+            await session.execute(
+                select(AuditEvent.outcome, AuditEvent.detail)
+                .where(AuditEvent.action == Action.KEYS_ROTATE.value)
+                .order_by(AuditEvent.seq.desc())
+                .limit(1)
+            )
+        ).first()
+    if last is None or last.outcome != Outcome.STARTED.value:
+        return None
+    named = re.search(r"generation (\d+)", last.detail or "")
+    at = await rotation.finished_at(ctx.db, ctx.keys)
+    return at if named is not None and at is not None and int(named.group(1)) == at else None
 
 
 @dataclass(frozen=True, slots=True)

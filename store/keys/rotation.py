@@ -126,6 +126,17 @@ def _new_id(old: str, gen: int) -> str:
     return keychain.same_family(old, gen) if keychain.is_derived(old) else f"k{gen}"
 
 
+async def finished_at(db: Database, ring: KeyRing) -> int | None:
+    """The generation the key file on disk is wholly at, when nothing is left to re-wrap into it:
+    a rotation to it ran to its last step (``None`` while one is cut short, or keys lag)."""
+    held = KeyRing.load(ring.path) if ring.path is not None else ring
+    at = _plan_of(held)
+    if at.finishing:
+        return None
+    current = at.generation - 1
+    return current if await _left(db, held, WRAPPED_KEY_TABLES, current) == 0 else None
+
+
 async def rotate(
     db: Database,
     ring: KeyRing,

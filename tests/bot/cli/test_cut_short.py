@@ -101,6 +101,33 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
         assert {kek[:2] for kek in (await session.execute(select(ChildKey.kek_id))).scalars()} == {"d2"}
 
 
+async def test_a_rotation_killed_after_its_last_step_is_recorded_finished_not_rotated_again(
+    signpost: Signpost,
+) -> None:
+    """Killed after the key file's last write (generation 1 removed, every row under 2) but before
+    its outcome: the audit held only 'started generation 2', and a rerun began generation 3, so
+    generation 2's outcome was never recorded (crash-forensics review). The rerun records it
+    finished and changes nothing."""
+    await load(signpost)
+    with pytest.raises(Killed):
+        async with audited(signpost.ctx, "ops", Action.KEYS_ROTATE) as audit:
+            await audit.started("generation 2")
+            await rotation.rotate(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now().date())
+            raise Killed
+    assert await events(signpost.ctx.db, "keys_rotate") == [("started", "generation 2")]
+    assert generations_on_disk(signpost.ctx.keys) == {"k2"}
+
+    report = await rotate(signpost)
+    assert report.finishing and report.new_generation == 2
+    assert await events(signpost.ctx.db, "keys_rotate") == [
+        ("started", "generation 2"),
+        ("done", "generation 2: a rotation cut short after its last step, recorded finished"),
+    ]
+    assert generations_on_disk(signpost.ctx.keys) == {"k2"}
+    report = await rotate(signpost)  # an ordinary rotation afterwards moves on
+    assert not report.finishing and report.new_generation == 3
+
+
 async def test_a_rotation_that_fails_is_audited_started_then_failed(signpost: Signpost) -> None:
     """A wrapped key no KEK opens: 'started generation 2', then 'failed generation 2'; the operator
     is told why."""
