@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 from handlers.context import Context
+from handlers.lifecycle import flows
 from handlers.operator.common import Audit, Refused
-from handlers.vocabulary import plural
+from handlers.vocabulary import Origin, plural
 from store.audit import chain as audit_chain
 from store.audit import log as audit_log
 from store.audit import sar
@@ -113,7 +114,10 @@ async def public_key_line(ctx: Context, audit: Audit) -> str:
 
 
 async def checkpoint_note(ctx: Context, audit: Audit) -> str:
-    """Sign a checkpoint of the chain now (and store it); the note to keep elsewhere."""
+    """Sign a checkpoint of the chain now (and store it); the note to keep elsewhere. A
+    decommissioning cut short after its certificate is finished first (its signing seed must not
+    sign again), so this is then refused."""
+    await flows.finish_destruction(ctx, ctx.clock.now(), origin=Origin.TERMINAL, who=audit.who)
     try:
         made = await audit_chain.make_checkpoint(ctx.db, ctx.signer, ctx.clock.now())
     except SigningKeyGone as exc:

@@ -403,6 +403,24 @@ async def test_a_destroy_killed_before_the_signing_seed_went_is_finished_by_the_
 
 
 @needs_strace
+async def test_an_audit_checkpoint_after_a_destroy_killed_before_the_seed_went_signs_nothing(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """In that window an operator's `audit checkpoint` signed with the seed the destruction had left.
+    It now finishes the destruction first (the seed goes, audited) and is refused."""
+    assert keys.path is not None
+    await _switched_off_today(cli, tmp_path)
+    assert _destroy_killed_at_rename(keys.path, 2) == -signal.SIGKILL
+    assert _on_disk(keys.path)["signing_seed"]
+    signed = await cli.run("audit", "checkpoint")
+    assert signed.code != 0 and "BEGIN" not in signed.out
+    assert _on_disk(keys.path)["signing_seed"] == ""
+    [(outcome, finished)] = [e for e in await events(db, "decommission_destroy") if "finished" in e[1]]
+    assert outcome == "done" and "signing seed (key file)" in finished
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+
+
+@needs_strace
 async def test_a_destroy_killed_before_the_signing_key_file_lost_its_seed_is_finished_by_the_next_destroy(
     cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
 ) -> None:
