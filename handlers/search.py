@@ -82,8 +82,11 @@ async def answer_for(
         # Archived and destroyed children say nothing about themselves to ordinary searches. An
         # archived child's terms are sealed under its own key (not a subject: no lead notice, no
         # count), so they die with it at 24 rather than live on under the month's key.
+        # A destroyed child's reference keeps no terms at all (under the month's key it would be
+        # readable for two years after the child was destroyed).
         key = None if found is None else found.key
-        return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms, subject_key=key)
+        gone = found is not None and found.record.state == "destroyed"
+        return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms, subject_key=key, withhold_terms=gone)
     record, key = found.record, found.key
     if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
         reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))

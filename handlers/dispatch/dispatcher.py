@@ -248,7 +248,14 @@ class Dispatcher:
         # writer: ``session`` holds the write transaction, so a month key is made inside it.
         born = spec.born_in(terms, now.date()) if (terms and spec.born_in) else None
         sealed, terms_key = await self.ctx.sealer.seal(
-            session, terms, result.subjects, now, writer=writer, born=born, known=result.subject_key
+            session,
+            terms,
+            result.subjects,
+            now,
+            writer=writer,
+            born=born,
+            known=result.subject_key,
+            withhold=result.withhold_terms,
         )
         return chat_event(command, actor, spec.action, result, now, sealed, terms_key)
 

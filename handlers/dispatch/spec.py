@@ -75,6 +75,9 @@ class Result:
     # sealed under it without reading it again. Without a subject: the child the terms name but the
     # reply did not show (an archived child's lookup), whose key seals them all the same.
     subject_key: WrappedKey | None = None
+    # The terms name a child already destroyed (a lookup of its reference): none are kept, as for a
+    # search naming a destroyed cohort (store/audit/log.py, ``WITHHELD``).
+    withhold_terms: bool = False
     # What the command also writes, committed with its audit event (the lead professional's notice
     # and its event): in the audit writer's batch for a read-only command, in its own transaction
     # for a writing one. Never written for a duplicate delivery.

@@ -166,17 +166,19 @@ class TermSealer:
         writer: bool = False,
         born: date | None = None,
         known: WrappedKey | None = None,
+        withhold: bool = False,
     ) -> tuple[bytes | None, str | None]:
         """Seal ``terms`` (see the class); returns (sealed, terms_key).
 
         ``writer``: ``session`` is a write transaction (``Database.write``). A missing month or
         cohort key is then made in it: a second write transaction would wait for this one's lock
         on SQLite. ``known``: the one subject's wrapped data key as the command already read it
-        (a keyed enquiry reads it with the child), so it is not read again.
+        (a keyed enquiry reads it with the child), so it is not read again. ``withhold``: the terms
+        name a child already destroyed (its reference): none are kept.
         """
         if not terms:
             return None, None
-        if born is not None and cohort_destroyed(self._keys, born, at.date()):
+        if withhold or (born is not None and cohort_destroyed(self._keys, born, at.date())):
             return None, WITHHELD
         payload = terms.encode("utf-8")
         cohort = self._cohort(born, at)

@@ -158,3 +158,20 @@ async def test_a_lookup_of_an_archived_child_has_terms_that_die_with_it_and_tell
     assert await opens(signpost, signpost.ctx.keys, event.terms, event.terms_key) == TURNS_24
     assert (await retention_on(signpost, NOV_3)).destroyed == 1
     assert await opens(signpost, key_file_now(signpost, NOV_3), event.terms, event.terms_key) is None
+
+
+async def test_a_lookup_of_a_destroyed_child_keeps_none_of_its_terms(signpost: Signpost) -> None:
+    """A lookup by reference made after the child's destruction ("no record"): its event keeps no
+    terms and says they were withheld; under the month's key the reference stayed readable with
+    the key file for two years after the child was destroyed (crash-forensics review)."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    reply = await say_fresh(signpost, "P002", TURNS_24)
+    assert reply.outcome is Outcome.NO_MATCH
+    event = await last_event(signpost, "lookup")
+    assert (event.terms, event.terms_key, event.outcome) == (None, WITHHELD, "no_match")
+    unknown = await say_fresh(signpost, "P002", "999 000 0000")  # never registered: kept as before
+    assert unknown.outcome in (Outcome.NO_MATCH, Outcome.INVALID)
+    other = await last_event(signpost, "lookup")
+    assert other.seq != event.seq and other.terms_key != WITHHELD
