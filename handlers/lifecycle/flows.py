@@ -212,10 +212,11 @@ async def retention_tick(
 async def finish_retention_puncture(
     ctx: Context, now: datetime, *, origin: Origin = Origin.SCHEDULER, who: str = ""
 ) -> int:
-    """For a process starting up: destroy the birth-date keys that a retention run killed after a
-    day's commit left in the key file (its children destroyed and audited, yet a backup taken before
-    still opened with it). Processes no new day; returns how many children it destroyed on the way,
-    each audited as ``origin``. Every retention run does this first too."""
+    """Destroy the birth-date keys that a retention run killed after a day's commit left in the key
+    file (its children destroyed and audited, yet a backup taken before still opened with it),
+    without processing a new day; returns how many children it destroyed on the way, each audited
+    as ``origin``. Every retention run (the scheduler's hourly tick, `signpost retention run`) does
+    this first; a process starting up does not, so the window lasts until the next tick."""
     news = RetentionNews(ctx, origin, now, who)
     destroyed = await lifecycle.finish_puncture(ctx.db, ctx.keys, now, audit_step=news.step)
     if destroyed:

@@ -21,8 +21,8 @@ Right after the day's commit the day chain is **punctured** through that day: th
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
 before the commit (a crash would leave undestroyed children whose key is gone, their index rows
 then impossible to recompute), and never later than needed: a run killed between the commit and
-the key file's write leaves a lagging puncture, which the next run (or ``finish_puncture``, for a
-process starting) finishes before anything else.
+the key file's write leaves a lagging puncture, which the next run (the scheduler's hourly tick
+or `signpost retention run`) finishes before anything else.
 
 Then **seal-in** moves data keys still under the master KEK (stores written before issue 13)
 under their birth-date cohort key, archiving or destroying on the way any child imported already
@@ -541,7 +541,8 @@ def _chains_ready(keys: KeyRing, today: date) -> bool:
 
 async def finish_puncture(db: Database, keys: KeyRing, now: datetime, *, audit_step: AuditStep | None = None) -> int:
     """Destroy the birth-date keys a stopped run left behind: every cohort 24 by the last processed
-    day (and the month keys past retention). For a process starting up; processes no new day.
+    day (and the month keys past retention), without processing a new day (every run does this
+    first).
     Returns how many children it destroyed on the way (stragglers, audited through ``audit_step``)."""
     today = now.date()
     report = RetentionReport()
