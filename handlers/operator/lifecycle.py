@@ -17,13 +17,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
 from handlers.vocabulary import Action, Origin, Outcome
+from store.audit import log as audit_log
 from store.keys import rotation
 from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
@@ -31,7 +30,6 @@ from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import ScheduleError
 from store.lifecycle.retention import Due, RetentionReport
-from store.tables.audit import AuditEvent
 
 BY = "operator"  # how schedules, cancellations and admins' notices name an operator at the terminal
 MAX_DAYS = 366  # days of retention one tick catches up; a run repeats until none are pending
@@ -112,13 +110,13 @@ async def rotate_keys(
     """
 
     async def starting(plan: Plan) -> None:
-        audit.detail = f"generation {plan.generation}"  # what the outcome names too
+        audit.detail = _rotation_detail(plan.generation)  # what the outcome names too
         await audit.started(f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail)
 
     unrecorded = await _rotation_done_unrecorded(ctx)
     if unrecorded is not None:  # killed after its last step, before its outcome: not rotated again
-        audit.detail = f"generation {unrecorded}"
-        await audit.done(f"generation {unrecorded}: a rotation cut short after its last step, recorded finished")
+        audit.detail = _rotation_detail(unrecorded)
+        await audit.done(f"{audit.detail}: a rotation cut short after its last step, recorded finished")
         return RotationReport(unrecorded - 1, unrecorded, finishing=True)
     today = ctx.clock.now().date()
     try:
@@ -133,19 +131,20 @@ async def _rotation_done_unrecorded(ctx: Context) -> int | None:
     """The generation of the last rotation, when its last step is on disk but the audit holds only
     its ``started`` (a process killed between the key file's last write and the outcome)."""
     async with ctx.db.read() as session:
-        last = (
-            await session.execute(
-                select(AuditEvent.outcome, AuditEvent.detail)
-                .where(AuditEvent.action == Action.KEYS_ROTATE.value)
-                .order_by(AuditEvent.seq.desc())
-                .limit(1)
-            )
-        ).first()
-    if last is None or last.outcome != Outcome.STARTED.value:
+        last = await audit_log.last_of(session, Action.KEYS_ROTATE)
+    if last is None or last[0] is not Outcome.STARTED:
         return None
-    named = re.search(r"generation (\d+)", last.detail or "")
+    named = _ROTATION_DETAIL.search(last[1])
     at = await rotation.finished_at(ctx.db, ctx.keys)
     return at if named is not None and at is not None and int(named.group(1)) == at else None
+
+
+# A rotation's events name its generation in these words, and a rerun reads it back from them.
+_ROTATION_DETAIL = re.compile(r"generation (\d+)")
+
+
+def _rotation_detail(generation: int) -> str:
+    return f"generation {generation}"
 
 
 @dataclass(frozen=True, slots=True)

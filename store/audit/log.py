@@ -631,6 +631,20 @@ class AuditLog:
 EXPORT_FIELDS = tuple(name for name in audit_chain.CANONICAL_FIELDS if name != "terms")
 
 
+async def last_of(session: AsyncSession, action: Action) -> tuple[Outcome, str] | None:
+    """The outcome and detail of the latest event of ``action`` (an operator's command cut short
+    shows as a ``started`` with nothing after it), or None when there is none."""
+    row = (
+        await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail)
+            .where(AuditEvent.action == action.value)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (Outcome(row.outcome), row.detail or "")
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events an export wants; every bound is optional and ``until`` is exclusive."""
