@@ -35,6 +35,17 @@ def _dsn(url: str, database: str | None = None) -> str:
     return dsn
 
 
+async def drop_role(url: str, role: str) -> None:
+    """Drop a PostgreSQL role a test made (``grant-runtime``), with what it owns and its grants."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            await conn.execute(f'DROP OWNED BY "{role}"')
+            await conn.execute(f'DROP ROLE "{role}"')
+    finally:
+        await conn.close()
+
+
 def with_database(url: str, database: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + database
 

@@ -15,6 +15,7 @@ from handlers.clock import FakeClock
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.roles import RoleRefused, grant_runtime
+from tests.databases import drop_role
 from tests.factories import load_standard, say
 
 pytestmark = pytest.mark.postgres_only
@@ -35,13 +36,7 @@ async def runtime_role(db_url: str) -> AsyncIterator[str]:
     """A fresh role name; dropped (with its grants) afterwards."""
     role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
     yield role
-    conn = await asyncpg.connect(dsn(db_url))
-    try:
-        if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            await conn.execute(f'DROP OWNED BY "{role}"')
-            await conn.execute(f'DROP ROLE "{role}"')
-    finally:
-        await conn.close()
+    await drop_role(db_url, role)
 
 
 def rewrite_warnings(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -37,6 +36,7 @@ from store.register.feeds import ImportStep
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
+from tests.databases import drop_role
 from tests.factories import AMY, CHILDREN_HEADER, PRACTITIONERS
 
 TODAY = date.today()
@@ -330,17 +330,7 @@ def fresh_role(db_url: str) -> Iterator[str]:
     """A role name no one has; dropped (with its grants) afterwards."""
     role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
     yield role
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-        try:
-            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-                await conn.execute(f'DROP OWNED BY "{role}"')
-                await conn.execute(f'DROP ROLE "{role}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop_role(db_url, role))
 
 
 @pytest.mark.postgres_only
