@@ -20,6 +20,7 @@ from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin
 from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
+from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
 from store.keys.crypto import KeyRing
 from store.register import children
@@ -68,8 +69,11 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
         raise
     app = build(db, keys, base_url=settings.base_url, signer=signer)
     try:
-        if settings.migrate_on_start:  # the process that brings the store to this version's schema
-            await _index_up_to_date(app)
+        # Every process, not only the one that migrates: the index is data under the key file's
+        # term keys (which `signpost db upgrade` does not hold), and a replica started with
+        # SIGNPOST_MIGRATE_ON_START=0 on an index of another version would find no child. Once:
+        # the first to start rebuilds it under a lock; the rest find it current in one read.
+        await _index_up_to_date(app)
         yield app
     finally:
         await app.close()
@@ -91,7 +95,11 @@ async def operating(
 
 async def _index_up_to_date(app: Signpost) -> None:
     """The blind index rebuilt when it was written under another version (store/register/terms.py),
-    before anything is searched: counts only in the log."""
+    before anything is searched: counts only in the log. Not once decommissioning has destroyed
+    the keys: there is nothing left to index, and a rebuild that cannot open the identities would
+    stop every command, the one that finishes the destruction included."""
+    if keychain.decommissioned(app.ctx.keys):
+        return
     rebuilt = await children.bring_terms_up_to_date(app.ctx.db, app.ctx.keys, app.ctx.clock.now().date())
     if rebuilt is not None:
         log.info("index_terms_rebuilt", children=rebuilt)

@@ -217,10 +217,16 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
     """Rebuild the stored terms if they were written under another ``TERMS_VERSION``: at start-up
     (``bring_terms_up_to_date``) and before children are written (so an update moves the terms the
     child really holds). Returns the children re-indexed, or None when the terms were current."""
-    if await terms_version(session) == TERMS_VERSION:
-        return None
+    stored = await terms_version(session)
+    if stored == TERMS_VERSION or _newer(stored):
+        return None  # never back down: an older Signpost's import on a newer index leaves it be
     keychain.hold_term_keys(keys, today)
     return await rebuild_terms(session, keys)
+
+
+def _newer(stored: str | None) -> bool:
+    """Whether ``stored`` names a later terms version than this code's (versions are counted up)."""
+    return stored is not None and stored.isdigit() and int(stored) > int(TERMS_VERSION)
 
 
 async def bring_terms_up_to_date(db: Database, keys: KeyRing, today: date) -> int | None:
@@ -229,7 +235,8 @@ async def bring_terms_up_to_date(db: Database, keys: KeyRing, today: date) -> in
     child until then). Two processes starting at once rebuild it once: the second, holding the
     write lock after the first commits, finds the version current."""
     async with db.read() as session:
-        if await terms_version(session) == TERMS_VERSION:
+        stored = await terms_version(session)
+        if stored == TERMS_VERSION or _newer(stored):
             return None
     async with db.write() as session:
         await _lock_terms(session)

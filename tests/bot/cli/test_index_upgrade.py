@@ -10,6 +10,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
@@ -21,18 +23,29 @@ from tests.fuzzy_register import FUZZY_CHILDREN
 from tests.store.register.test_terms_rebuild import write_version_2_index
 
 
+@pytest.mark.parametrize("migrate_on_start", ["1", "0"])
 async def test_a_store_indexed_by_an_older_version_is_rebuilt_at_start_and_still_answers(
-    cli: Cli, db_url: str, keys: KeyRing, tmp_path: Path
+    cli: Cli, db_url: str, keys: KeyRing, tmp_path: Path, migrate_on_start: str
 ) -> None:
     """Imported, then its index put back as version 2 wrote it (every term under the index key): the
-    next `signpost match` logs the rebuild (a count only) and decides every row as before."""
+    next `signpost match` logs the rebuild (a count only) and decides every row as before — also in
+    a replica started with SIGNPOST_MIGRATE_ON_START=0 (the schema migrated apart, by `signpost db
+    upgrade`, which holds no key to index with), which found no child at all."""
     await asyncio.to_thread(setup_store, cli, tmp_path)  # the command runs its own event loop
     db = await Database.open(db_url)
     try:
         keychain.ensure_chains(keys, datetime.now(UTC).date())
         await write_version_2_index(db, keys)
         (tmp_path / "roll.csv").write_text(roll_csv(ROLL), encoding="utf-8")
-        result = await cli.run("match", str(tmp_path / "roll.csv"), "--top", "3", "--as", "AD01")
+        result = await cli.run(
+            "match",
+            str(tmp_path / "roll.csv"),
+            "--top",
+            "3",
+            "--as",
+            "AD01",
+            env={"SIGNPOST_MIGRATE_ON_START": migrate_on_start},
+        )
         assert result.code == 0, result.err
         decisions = {row[0]: row[1] for row in list(csv.reader(io.StringIO(result.out)))[1:]}
         assert [decisions[str(line)] for line in range(1, len(ROLL) + 1)] == EXPECTED_DECISIONS

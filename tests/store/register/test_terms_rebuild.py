@@ -80,3 +80,22 @@ async def test_an_import_rebuilds_terms_written_under_an_older_version(signpost:
         assert await children.terms_version(session) == TERMS_VERSION
     reply = await say(signpost, "P002", TWO_MISTAKES)
     assert reply.outcome is Outcome.ANSWERED and reply.child_ref == AMELIA_SHOWN
+
+
+async def test_an_index_a_newer_version_wrote_is_never_rebuilt_back(signpost: Signpost) -> None:
+    """The version a newer Signpost recorded: neither a start nor an import of this version rebuilds
+    the index under its own (older) terms, which would leave the newer replicas finding nobody."""
+    await load_fuzzy(signpost)
+    await ready(signpost, "P002")
+    newer = str(int(TERMS_VERSION) + 1)
+    async with signpost.ctx.db.write() as session:
+        await session.merge(Meta(key=children.TERMS_META, value=newer))
+        before = set((await session.execute(select(ChildTerm.term))).scalars())
+    today = signpost.ctx.clock.now().date()
+    assert await children.bring_terms_up_to_date(signpost.ctx.db, signpost.ctx.keys, today) is None
+    await import_feeds(
+        signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", FUZZY_CHILDREN)], signpost.ctx.clock.now()
+    )
+    async with signpost.ctx.db.read() as session:
+        assert await children.terms_version(session) == newer
+        assert set((await session.execute(select(ChildTerm.term))).scalars()) == before
