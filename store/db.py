@@ -66,6 +66,7 @@ QUERY_OPTIONS: dict[str, dict[str, Callable[[str], object]]] = {
     },
 }
 _REPEATABLE = frozenset({"host"})
+_OPTION_NAME = re.compile(r"[a-z_]{1,40}")  # how options are named: lower case, no digits
 _HINTS = {"sslmode": " (asyncpg's is ssl, e.g. ssl=require)"}
 
 
@@ -120,7 +121,9 @@ def _query_problem(driver: str, query: Mapping[str, str | tuple[str, ...]]) -> s
     for name, given in query.items():
         if name not in known:
             names = ", ".join(sorted(known))
-            return f"{driver} takes no query option {name}{_HINTS.get(name, '')}; it takes {names}"
+            # Named back only when it reads as an option's name: the URL may hold a secret anywhere.
+            said = f"query option {name}" if _OPTION_NAME.fullmatch(name) else "such query option"
+            return f"{driver} takes no {said}{_HINTS.get(name, '')}; it takes {names}"
         values = given if isinstance(given, tuple) else (given,)
         if len(values) > 1 and name not in _REPEATABLE:
             return f"the query option {name} is given more than once"

@@ -57,3 +57,10 @@ def test_a_url_signpost_cannot_use_is_named_by_its_wrong_part_and_never_quoted(u
 )
 def test_a_url_signpost_can_use_has_no_problem(url: str) -> None:
     assert url_problem(url) is None
+
+
+def test_an_unknown_option_is_named_back_only_when_it_reads_as_an_option_name() -> None:
+    """A query option's name is said back (`mode`), but not text that may be a secret pasted in the
+    wrong place (digits, mixed case, a long run): the URL is never quoted, in part or whole."""
+    problem = url_problem("postgresql+asyncpg://u@db.example/signpost?Tr0ub4dor3=1")
+    assert problem is not None and "Tr0ub4dor3" not in problem and "takes no such query option" in problem
