@@ -271,8 +271,9 @@ def cohort_destroyed(ring: KeyRing, born: date, today: date) -> bool:
     birth-date key is already gone (a retention run punctured it ahead of ``today``)."""
     if keychain.due_for_destruction(born, today):
         return True
-    cutoff = keychain.cutoff_of(ring, keychain.Chain.DAY)
-    return cutoff is not None and keychain.day_slot(born) < cutoff
+    slot = keychain.day_slot(born)
+    # A key at hand is not destroyed: the common case (every dated search) skips the cutoff's scan.
+    return keychain.key_for(ring, keychain.Chain.DAY, slot) is None and keychain.punctured(ring, slot)
 
 
 def cohort_period(cohort_kek_id: str) -> str:

@@ -318,8 +318,7 @@ def cohort_key(ring: KeyRing, dob: date, today: date) -> str | None:
     slot = day_slot(dob)
     kid = key_for(ring, Chain.DAY, slot)
     if kid is None:
-        cutoff = cutoff_of(ring, Chain.DAY)
-        if cutoff is not None and slot < cutoff:
+        if punctured(ring, slot):
             return None  # punctured already (retention ran ahead of ``today``)
         ensure_chains(ring, today)
         kid = key_for(ring, Chain.DAY, slot)
@@ -442,6 +441,13 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
                     destroyed = max(destroyed, cutoff - old.cutoff)
     install(ring, today, reuse=held)
     return destroyed
+
+
+def punctured(ring: KeyRing, slot: int) -> bool:
+    """Whether the day chain has been punctured past ``slot`` (its birth-date key destroyed). Asked
+    only when the key is not at hand: finding the cutoff reads every chain state."""
+    cutoff = cutoff_of(ring, Chain.DAY)
+    return cutoff is not None and slot < cutoff
 
 
 def cutoff_of(ring: KeyRing, chain: Chain) -> int | None:
