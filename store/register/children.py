@@ -661,7 +661,9 @@ async def count_active(session: AsyncSession) -> int:
 async def candidates(session: AsyncSession, keys: KeyRing, terms: Iterable[str], limit: int = 200) -> list[int]:
     """Active children holding any of the terms, those holding most first, at most ``limit``.
 
-    One ``IN`` probe: a query has at most ``handlers.matching.terms.MAX_QUERY_TERMS`` terms (≤ ``CHUNK``).
+    A query has at most ``handlers.matching.terms.MAX_QUERY_TERMS`` terms, but each term without a
+    year is probed under every searchable birth year's key (``probes``: about 20 each), so a search
+    makes up to a few hundred probes, one ``IN`` query per ``CHUNK`` of them (usually one).
     The order and the cap are :func:`rank_holders`', exactly as batch reconciliation ranks.
     """
     blinded = probes(keys, terms)
