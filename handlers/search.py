@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import lead
+from handlers.access import screening
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_demographic
@@ -64,7 +65,7 @@ def send_message_button(ref: int) -> Button:
         input=Input(
             name="message",
             label="Your purpose and how to reach you (no name, date of birth or postcode of the child)",
-            max_length=1000,
+            max_length=screening.MAX_TEXT,
         ),
     )
 

@@ -33,7 +33,6 @@ from store.register import children
 # included: the same number as every practitioner's daily refusals about a child.
 PER_DAY = screening.PER_DAY
 MIN_TEXT = 10
-MAX_TEXT = 1000
 TRAFFIC_DAYS = 30
 
 MESSAGE_USAGE = (
@@ -79,7 +78,11 @@ def reply_button(relay_id: int) -> Button:
         "relay_reply",
         "Reply through Signpost",
         f"reply {relay_id}",
-        input=Input(name="message", label="Your answer (no child's name, date of birth or postcode)", max_length=1000),
+        input=Input(
+            name="message",
+            label="Your answer (no child's name, date of birth or postcode)",
+            max_length=screening.MAX_TEXT,
+        ),
     )
 
 
@@ -115,8 +118,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     text = _text_of(text)
     if len(text) < MIN_TEXT:
         raise UsageError("please write your purpose and how to reach you")
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"please keep the message under {MAX_TEXT} characters")
+    screening.within_limit(text, "message")
     record = await children.find(session, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
@@ -187,8 +189,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     subjects = (found.child_ref,)
     if len(text) < 2:
         raise UsageError("please write your answer")
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"please keep the answer under {MAX_TEXT} characters")
+    screening.within_limit(text, "answer")
     if found.replied_at is not None:  # before the text is read: an answered message is no oracle
         return _already_answered(relay_id, subjects)
     spent = screening.spent_text(

@@ -147,6 +147,7 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
     if len(purpose) < POLICY.min_reason:
         raise UsageError("please say why you need these signposts (the purpose is required)")
+    screening.within_limit(purpose, "purpose")
     record = await children.find(session, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
@@ -194,6 +195,7 @@ async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
     kind, request_id, reason = parse_id(req.args)
+    screening.within_limit(reason, "reason")
     if kind == "R":
         return await registration.decide(ctx, req, session, request_id, approve=False, reason=reason)
     return await _decide(ctx, req, session, request_id, store.DENIED, POLICY.grant_default, reason)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result
+from handlers.grammar import UsageError
 from handlers.privacy import mentions_identity
 from handlers.vocabulary import Outcome, Reply, format_ref
 from store.audit.refusals import hold_practitioner, identity_refusals, refused_detail
@@ -29,6 +30,16 @@ from store.register import children
 PER_DAY = 3  # refusals one practitioner may have about one child in any 24 hours
 WINDOW = timedelta(hours=24)
 LEAVE_OUT = "leave out the child's name, date of birth and postcode"
+# The most free text Signpost keeps or passes on in one piece (a purpose, a reason, a message, an
+# answer), typed in chat or into a form (the forms' inputs carry the same limit).
+MAX_TEXT = 1000
+
+
+def within_limit(text: str, what: str) -> str:
+    """``text`` when it is short enough to keep; usage help naming ``what`` (fixed text) otherwise."""
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"please keep the {what} under {MAX_TEXT:,} characters")
+    return text
 
 
 def spent_text(ref: int, then: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
 from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
+from handlers.access.screening import MAX_TEXT
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome
 from store.db import Database
@@ -73,6 +74,28 @@ async def test_request_needs_a_purpose(app: Signpost) -> None:
     reply = await request_access(app, "P002", SHIELDED, purpose="")
     assert reply.outcome is Outcome.INVALID and "purpose" in reply.text
     assert await notices(app) == []
+
+
+async def test_a_purpose_or_reason_too_long_to_keep_is_refused_with_help_and_changes_nothing(app: Signpost) -> None:
+    """Free text that would be kept (sealed, shown to a duty manager, sent to the requester) has the
+    forms' limit in chat too: over it, the sender is told the limit and nothing is opened or decided."""
+    long = "section 47 enquiry " * 60  # 1,140 characters
+    assert len(long.strip()) > MAX_TEXT
+    too_long = await request_access(app, "P002", SHIELDED, purpose=long)
+    assert too_long.outcome is Outcome.INVALID and f"under {MAX_TEXT:,} characters" in too_long.text
+    assert await notices(app) == [] and await _requests(app) == []
+
+    await request_access(app, "P002", SHIELDED)
+    denied = await decide(app, "DM02", "deny", 1, "please ask the lead first " * 45)
+    assert denied.outcome is Outcome.INVALID and "reason" in denied.text and f"{MAX_TEXT:,}" in denied.text
+    assert [row.state for row in await _requests(app)] == [store.PENDING]
+    at_limit = await decide(app, "DM02", "deny", 1, "x" * MAX_TEXT)
+    assert at_limit.outcome is Outcome.DONE
+
+
+async def _requests(app: Signpost) -> list[AccessRequest]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(AccessRequest).order_by(AccessRequest.id))).scalars())
 
 
 async def test_request_accepts_a_spaced_reference_and_the_button_form(app: Signpost) -> None:
