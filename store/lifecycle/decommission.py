@@ -52,6 +52,9 @@ from store.tables.register import Child
 
 log = structlog.get_logger("signpost.decommission")
 DEFAULT_DESTROY_DAYS = 60
+# How far ahead a switch-off may be planned: a date further off is a slip (2199 for 2019) or a plan
+# nobody can stand behind; the 30/7/1-day warnings would not start for decades.
+MAX_NOTICE = timedelta(days=5 * 365 + 1)
 MILESTONES = (30, 7, 1)  # days before switch-off
 LEASE = timedelta(minutes=15)
 STEPS = ("keys", "data", "compact", "certificate")
@@ -144,6 +147,8 @@ async def schedule(
     destroy_by = destroy_by or switch_off + timedelta(days=DEFAULT_DESTROY_DAYS)
     if switch_off < today:
         raise ScheduleError("the switch-off date is in the past")
+    if switch_off > today + MAX_NOTICE:
+        raise ScheduleError("the switch-off date is more than 5 years away: schedule it nearer the time")
     if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):
         raise ScheduleError(
             f"the destroy-by date must be after the switch-off and at most {DEFAULT_DESTROY_DAYS} days later"

@@ -125,6 +125,7 @@ async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpos
     ("text", "problem"),
     [
         ("decommission schedule 01/11/2026", "in the past"),
+        ("decommission schedule 31/12/2199", "more than 5 years away"),
         ("decommission schedule 15/12/2026 20/02/2027", "at most 60 days"),
         ("decommission schedule 15/12/2026 14/12/2026", "after the switch-off"),
         ("decommission schedule 31/02/2027", "not a real date"),
