@@ -23,7 +23,7 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
 from handlers.clock import uk_time
-from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, Figure, Report, ReportError, Section, build
+from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, WITHHELD_TEXT, Figure, Report, ReportError, Section, build
 
 log = structlog.get_logger("signpost.transparency")
 
@@ -156,7 +156,9 @@ def page(report: Report) -> str:
         f"(1 to {last_day.day} {report.start:%B %Y}, UTC; made {_e(uk_time(report.generated_at))})</p>"
         "<p>What Signpost was used for, counted from its audit log, for every local authority together and for "
         "each one. No names, references or other personal details are published. To stop anyone being picked "
-        f"out, any count from 1 to 4 is shown as <strong>{_e(SUPPRESSED_TEXT)}</strong>; 0 means none.</p>"
+        f"out, any count from 1 to 4 is shown as <strong>{_e(SUPPRESSED_TEXT)}</strong>, and where a total would "
+        f"let a reader work such a count out by subtraction, one more figure is shown as "
+        f"<strong>{_e(WITHHELD_TEXT)}</strong>; 0 means none.</p>"
         f'<nav aria-label="Report months and downloads">{"".join(nav)}</nav>'
         f"{''.join(sections)}{chain_block(report)}</main></body></html>"
     )
@@ -166,6 +168,8 @@ def page(report: Report) -> str:
 
 
 def _csv_value(figure: Figure) -> str:
+    if figure.withheld:
+        return WITHHELD_TEXT
     return CSV_SUPPRESSED if figure.count is None else str(figure.count)
 
 
@@ -195,7 +199,7 @@ def to_csv(report: Report) -> str:
 def _json_figure(figure: Figure | None) -> dict[str, Any] | None:
     if figure is None:
         return None
-    return {"count": figure.count, "suppressed": figure.suppressed}
+    return {"count": figure.count, "suppressed": figure.suppressed, "withheld": figure.withheld}
 
 
 def to_json(report: Report) -> str:
@@ -205,7 +209,9 @@ def to_json(report: Report) -> str:
         "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
         "generated_at": report.generated_at.isoformat(),
         "suppression": (
-            'Counts from 1 to 4 are published as {"count": null, "suppressed": true}. '
+            'Counts from 1 to 4 are published as {"count": null, "suppressed": true, "withheld": false}; a count '
+            'of 5 or more that would give one of them away by subtraction from a total as {"count": null, '
+            '"suppressed": true, "withheld": true}. '
             "An authority's figure is null where the event is counted nationally only."
         ),
         "authorities": list(report.authorities),

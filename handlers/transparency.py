@@ -27,6 +27,8 @@ from store.db import Database
 
 SUPPRESS_BELOW = 5  # counts 1 .. SUPPRESS_BELOW-1 are shown as "fewer than 5"
 SUPPRESSED_TEXT = f"fewer than {SUPPRESS_BELOW}"
+# A count of 5 or more hidden because, shown, it would let a reader work out a small one from a total.
+WITHHELD_TEXT = "withheld"
 NATIONAL = "All authorities"
 ALL_ROLES = "All roles"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -59,6 +61,7 @@ class Figure:
     """One published count: the number, or None when it was from 1 to 4 (suppressed)."""
 
     count: int | None
+    withheld: bool = False  # hidden though 5 or more: it would give a small figure away (``protect``)
 
     @classmethod
     def of(cls, n: int) -> Figure:
@@ -70,6 +73,8 @@ class Figure:
 
     @property
     def text(self) -> str:
+        if self.withheld:
+            return WITHHELD_TEXT
         return SUPPRESSED_TEXT if self.count is None else f"{self.count:,}"
 
 
@@ -120,8 +125,9 @@ class Report:
 
     @property
     def next_month(self) -> str | None:
-        """The following month, or None when this one has not finished."""
-        return _shift(self.start, 1).strftime("%Y-%m") if self.complete else None
+        """The following month, or None until it has finished (a running month is not published)."""
+        following = _shift(self.start, 1)
+        return following.strftime("%Y-%m") if _shift(following, 1) <= self.generated_at else None
 
 
 def _shift(month_start: datetime, months: int) -> datetime:
@@ -129,8 +135,12 @@ def _shift(month_start: datetime, months: int) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
-def month_range(month: str | None, now: datetime) -> tuple[datetime, datetime]:
-    """``[start, end)`` of a YYYY-MM month in UTC; by default the last complete month."""
+def month_range(month: str | None, now: datetime, *, so_far: bool = False) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a YYYY-MM month in UTC; by default the last complete month.
+
+    The running month only with ``so_far`` (an admin checking at the terminal): published, its
+    figures would change as the month goes on, and two copies a few minutes apart would show, by
+    difference, that someone in an authority had just looked a child up, or was refused."""
     this_month = datetime(utc(now).year, utc(now).month, 1, tzinfo=UTC)
     if month is None:
         start = _shift(this_month, -1)
@@ -141,12 +151,15 @@ def month_range(month: str | None, now: datetime) -> tuple[datetime, datetime]:
         start = datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
         if start > this_month:
             raise ReportError(f"{start:%Y-%m} has not begun yet")
+        if start == this_month and not so_far:
+            raise ReportError(f"{start:%Y-%m} is not over yet: its report is published on {_shift(start, 1):%d/%m/%Y}")
     return start, _shift(start, 1)
 
 
-async def build(db: Database, now: datetime, month: str | None = None) -> Report:
-    """The report for ``month`` (YYYY-MM; default the last complete month), small numbers suppressed."""
-    start, end = month_range(month, now)
+async def build(db: Database, now: datetime, month: str | None = None, *, so_far: bool = False) -> Report:
+    """The report for ``month`` (YYYY-MM; default the last complete month), small numbers suppressed;
+    the running month only ``so_far`` (``month_range``)."""
+    start, end = month_range(month, now, so_far=so_far)
     async with db.read() as session:
         known = await counts.authorities(session)
         actions = await counts.action_counts(session, start, end, {a.value for a in REPORTED_ACTIONS})
@@ -228,7 +241,7 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
         complete=utc(now) >= end,
         generated_at=utc(now),
         authorities=authorities,
-        sections=sections,
+        sections=tuple(protect(section) for section in sections),
         chain=ChainSummary(
             size=chain.size,
             head=chain.head_hash.hex() if chain.head_hash else "",
@@ -237,6 +250,50 @@ async def build(db: Database, now: datetime, month: str | None = None) -> Report
             checkpoint_at=chain.checkpoint_at.strftime("%Y-%m-%dT%H:%M:%SZ") if chain.checkpoint_at else "",
         ),
     )
+
+
+# -- protecting small numbers from subtraction --------------------------------------------------------
+
+
+def protect(section: Section) -> Section:
+    """Complementary suppression: no small figure can be worked out from a total.
+
+    A section's figures add up: each row's national figure is its authorities' figures (and events
+    with no authority), and in a roles section the "All roles" row is the roles above it, in every
+    column. Where a total is shown and exactly one of its parts is hidden, the part is the total less
+    the others ("9 answered nationally, 7 in Northshire" gives Southvale's "fewer than 5" away as 2).
+    So the smallest other part above 0 is withheld too (or, with none, the total), until no shown
+    total has exactly one hidden part. Two hidden parts leave a reader only a range."""
+    grid = [[row.national, *row.by_authority] for row in section.rows]
+    sums: list[tuple[tuple[int, int], list[tuple[int, int]]]] = [
+        ((r, 0), [(r, c) for c in range(1, len(cells))]) for r, cells in enumerate(grid)
+    ]
+    if section.rows and section.rows[-1].label == ALL_ROLES:
+        last = len(grid) - 1
+        sums += [((last, c), [(r, c) for r in range(last)]) for c in range(len(grid[last]))]
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in sums:
+            shown_total = grid[total[0]][total[1]]
+            present = [p for p in parts if grid[p[0]][p[1]] is not None]
+            if shown_total is None or shown_total.suppressed or not present:
+                continue
+            hidden = [p for p in present if _cell(grid, p).suppressed]
+            if len(hidden) != 1:
+                continue
+            others = [p for p in present if not _cell(grid, p).suppressed and _cell(grid, p).count]
+            r, c = min(others, key=lambda p: (_cell(grid, p).count or 0, p)) if others else total
+            grid[r][c] = Figure(None, withheld=True)
+            changed = True
+    rows = tuple(Row(row.label, _cell(grid, (r, 0)), tuple(grid[r][1:])) for r, row in enumerate(section.rows))
+    return Section(section.key, section.title, section.note, rows)
+
+
+def _cell(grid: list[list[Figure | None]], at: tuple[int, int]) -> Figure:
+    found = grid[at[0]][at[1]]
+    assert found is not None
+    return found
 
 
 # -- assembling ------------------------------------------------------------------------------------

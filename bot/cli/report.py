@@ -24,7 +24,12 @@ def add_commands(sub: Any) -> None:
         "transparency",
         help="the monthly transparency report, no personal data, small numbers suppressed (stdout)",
     )
-    transparency.add_argument("--month", metavar="YYYY-MM", help="the month (default: the last complete month)")
+    transparency.add_argument(
+        "--month",
+        metavar="YYYY-MM",
+        help="the month (default: the last complete month; the running month is shown here, marked so far, "
+        "but not published on the page until it is over)",
+    )
     transparency.add_argument(
         "--format", choices=tuple(RENDERERS), default="csv", help="csv (default), html (the page) or json"
     )
@@ -34,7 +39,7 @@ def add_commands(sub: Any) -> None:
 async def transparency_report(args: argparse.Namespace) -> int:
     async with operating(Action.TRANSPARENCY_REPORT) as (app, audit):
         try:
-            report = await build(app.ctx.db, app.ctx.clock.now(), args.month)
+            report = await build(app.ctx.db, app.ctx.clock.now(), args.month, so_far=True)  # admins may check it
         except ReportError as exc:
             raise CommandFailed(str(exc), reason="not a month it can report") from None
         await audit.done(f"{report.month} {args.format}")

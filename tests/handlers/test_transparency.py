@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,18 @@ from sqlalchemy import event, func, select
 from bot.app import Signpost
 from bot.transparency_page import page, to_csv, to_json
 from handlers.clock import FakeClock
-from handlers.transparency import NATIONAL, Figure, Report, ReportError, build, month_range
+from handlers.transparency import (
+    ALL_ROLES,
+    NATIONAL,
+    Figure,
+    Report,
+    ReportError,
+    Row,
+    Section,
+    build,
+    month_range,
+    protect,
+)
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import append
 from store.tables.audit import AuditChainEntry, AuditEvent
@@ -40,6 +52,7 @@ def published(report: Report, section: str, measure: str) -> dict[str, int | str
 
 
 LESS = "fewer than 5"
+WITHHELD = "withheld"
 
 
 @pytest.fixture
@@ -56,8 +69,11 @@ async def test_report_counts_the_known_october_audit_per_authority_and_suppresse
     September and November, refused lookups and refused approvals are not counted."""
     report = await build(known.ctx.db, NOW, MONTH)
     assert report.month == MONTH and report.complete and report.authorities == (N, S)
+    assert report.next_month is None  # November is still running: no link to a report not yet published
+    assert (await build(known.ctx.db, NOW, "2026-09")).next_month == MONTH
     expect = {
-        ("lookups_keyed", "Answered (contact details shown)"): {NATIONAL: 9, N: 7, S: LESS},
+        # 9 nationally less 7 in Northshire would give Southvale's "fewer than 5" away: Northshire is withheld.
+        ("lookups_keyed", "Answered (contact details shown)"): {NATIONAL: 9, N: WITHHELD, S: LESS},
         ("lookups_keyed", "No match"): {NATIONAL: LESS, N: LESS, S: 0},
         ("lookups_keyed", "More than one possible match"): {NATIONAL: 0, N: 0, S: 0},
         ("lookups_keyed", "Shielded (nothing shown)"): {NATIONAL: 5, N: 5, S: 0},
@@ -80,11 +96,11 @@ async def test_report_counts_the_known_october_audit_per_authority_and_suppresse
         # Registered: the register now (11 in Northshire including the admin; 1 in Southvale).
         ("practitioners_registered", "Teacher"): {NATIONAL: 7, N: 7, S: 0},
         ("practitioners_registered", "Health visitor"): {NATIONAL: LESS, N: 0, S: LESS},
-        ("practitioners_registered", "All roles"): {NATIONAL: 12, N: 11, S: LESS},
+        ("practitioners_registered", "All roles"): {NATIONAL: 12, N: WITHHELD, S: LESS},
         # Active: distinct people with a chat command in October (P003 only asked for help, on the 31st).
         ("practitioners_active", "Teacher"): {NATIONAL: 7, N: 7, S: 0},
         ("practitioners_active", "Social worker"): {NATIONAL: LESS, N: LESS, S: 0},
-        ("practitioners_active", "All roles"): {NATIONAL: 11, N: 10, S: LESS},
+        ("practitioners_active", "All roles"): {NATIONAL: 11, N: WITHHELD, S: LESS},
     }
     for (section, measure), want in expect.items():
         assert published(report, section, measure) == want, (section, measure)
@@ -130,8 +146,14 @@ async def test_nothing_personal_in_the_page_the_csv_or_the_json(known: Signpost)
     parsed = json.loads(data)
     keyed = next(s for s in parsed["sections"] if s["key"] == "lookups_keyed")
     answered = keyed["rows"][0]
-    assert answered["national"] == {"count": 9, "suppressed": False}
-    assert answered["authorities"][S] == {"count": None, "suppressed": True}
+    assert answered["national"] == {"count": 9, "suppressed": False, "withheld": False}
+    assert answered["authorities"][S] == {"count": None, "suppressed": True, "withheld": False}
+    assert answered["authorities"][N] == {"count": None, "suppressed": True, "withheld": True}
+    keyed_answered = {
+        r["area"]: r["value"] for r in rows if r["section"] == "lookups_keyed" and r["measure"] == answered["measure"]
+    }
+    assert keyed_answered == {NATIONAL: "9", N: "withheld", S: "<5"}
+    assert "withheld" in html
     counts = [
         cell["count"]
         for s in parsed["sections"]
@@ -201,15 +223,65 @@ def test_months_default_to_the_last_complete_one_and_bad_or_future_months_are_re
     """No month: last month. A malformed month or one not begun is refused with a one-line reason."""
     start, end = month_range(None, NOW)
     assert (start.isoformat(), end.isoformat()) == ("2026-10-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00")
-    assert month_range("2026-12", NOW + timedelta(days=40))[1].year == 2027
-    for bad, why in (("2026-13", "not a month"), ("Oct 2026", "not a month"), ("2026-12", "has not begun")):
+    assert month_range("2026-12", NOW + timedelta(days=70))[1].year == 2027
+    for bad, why in (
+        ("2026-13", "not a month"),
+        ("Oct 2026", "not a month"),
+        ("2026-12", "has not begun"),
+        ("2026-11", "not over yet: its report is published on 01/12/2026"),
+    ):
         with pytest.raises(ReportError, match=why):
             month_range(bad, NOW)
 
 
 async def test_the_running_month_is_marked_so_far(known: Signpost) -> None:
-    """The current month can be asked for; it says it is not complete and offers no next month."""
-    report = await build(known.ctx.db, NOW, "2026-11")
+    """The current month can be asked for so far (an admin at the terminal), never by default: it says
+    it is not complete and offers no next month."""
+    with pytest.raises(ReportError, match="not over yet"):
+        await build(known.ctx.db, NOW, "2026-11")
+    report = await build(known.ctx.db, NOW, "2026-11", so_far=True)
     assert not report.complete and report.next_month is None
     assert "so far" in page(report)
     assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 10
+
+
+def test_no_small_figure_can_be_worked_out_by_subtraction_from_a_total() -> None:
+    """On 3,000 random tables (1-5 authorities, some events with no authority, with and without an
+    "All roles" row): every figure shown is the true one, none is from 1 to 4, a withheld one is 5 or
+    more, and no shown total has exactly one hidden part (two leave a reader only a range)."""
+    rng = random.Random(16)
+    withheld = 0
+    for _ in range(3000):
+        authorities = rng.randint(1, 5)
+        raw = [
+            [rng.choice((0, 0, 1, 2, 3, 4, 5, 7, 12, 30)) for _ in range(authorities)] for _ in range(rng.randint(1, 5))
+        ]
+        grid = [[sum(cells) + rng.choice((0, 0, 0, 3)), *cells] for cells in raw]
+        labels = [f"measure {i}" for i in range(len(grid))]
+        if rng.random() < 0.5:
+            grid.append([sum(column) for column in zip(*grid, strict=True)])
+            labels.append(ALL_ROLES)
+        section = Section(
+            "k",
+            "t",
+            "n",
+            tuple(
+                Row(label, Figure.of(r[0]), tuple(Figure.of(c) for c in r[1:]))
+                for label, r in zip(labels, grid, strict=True)
+            ),
+        )
+        shown = [[row.national, *row.by_authority] for row in protect(section).rows]
+        for true_row, shown_row in zip(grid, shown, strict=True):
+            for true, figure in zip(true_row, shown_row, strict=True):
+                assert figure is not None
+                assert figure.count in (None, true) and figure.count not in (1, 2, 3, 4)
+                assert not figure.withheld or true >= 5
+                withheld += figure.withheld
+        sums = [(row[0], row[1:]) for row in shown]
+        if labels[-1] == ALL_ROLES:
+            sums += [(shown[-1][c], [row[c] for row in shown[:-1]]) for c in range(len(shown[-1]))]
+        for total, parts in sums:
+            assert total is not None
+            if not total.suppressed:
+                assert sum(1 for part in parts if part is not None and part.suppressed) != 1, (grid, shown)
+    assert withheld > 100  # the tables did put it to work

@@ -55,7 +55,8 @@ async def test_transparency_report_prints_october_as_csv_json_and_html(
     assert code == 0, err
     data = json.loads(out)
     approved = next(s for s in data["sections"] if s["key"] == "access_requests")["rows"][0]
-    assert approved["measure"] == "Approved" and approved["national"] == {"count": 6, "suppressed": False}
+    assert approved["measure"] == "Approved"
+    assert approved["national"] == {"count": 6, "suppressed": False, "withheld": False}
 
     code, page, err = await run(
         db_url, keys, tmp_path, "report", "transparency", "--month", "2026-10", "--format", "html"
