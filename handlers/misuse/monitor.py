@@ -42,7 +42,7 @@ from handlers.vocabulary import (
     Role,
     is_origin,
 )
-from store.audit import misuse
+from store.audit import misuse, refusals
 from store.audit.chain import utc
 from store.audit.log import AuditRecord, TermSealer, append, origin_event
 from store.keys.crypto import DecryptionError
@@ -87,6 +87,9 @@ class MisusePolicy:
     shielded_window: timedelta = timedelta(hours=24)
     shielded_min: int = 3  # distinct shielded records reached without an access request
 
+    identity_window: timedelta = timedelta(hours=24)
+    identity_min: int = 4  # texts refused for naming the child; 3 a child at most, so several children
+
     lockout_window: timedelta = timedelta(hours=24)
     lockout_min: int = 2  # step-up lockouts: ``code`` events audited with the outcome ``locked``
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
@@ -99,6 +102,7 @@ class MisusePolicy:
             "out_of_area": self.out_of_area_window,
             "after_hours": self.after_hours_window,
             "shielded_probing": self.shielded_window,
+            "identity_guessing": self.identity_window,
             "credential": self.platform_window,
         }[rule]
 
@@ -246,6 +250,25 @@ async def shielded_probing(c: Check) -> str | None:
     )
 
 
+async def identity_guessing(c: Check) -> str | None:
+    """Texts about children (purposes, reasons, messages) refused again and again for naming them.
+
+    Each refusal answers a guess ("is this the child's name, date of birth, postcode?"), so the
+    screening allows ``handlers.access.screening.PER_DAY`` about one child a day; more than that in a
+    day across children is someone testing what they know about several children."""
+    p = c.policy
+    texts, kids = await refusals.identity_refusals_since(
+        c.session, c.actor.practitioner_id, c.since(p.identity_window), c.now + timedelta(microseconds=1)
+    )
+    if texts < p.identity_min:
+        return None
+    hours = int(p.identity_window.total_seconds() // 3600)
+    return (
+        f"{texts} texts about {kids} children refused in the last {hours} hours for naming the child "
+        "or giving their date of birth or postcode"
+    )
+
+
 async def credential(c: Check) -> str | None:
     """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
     p, who = c.policy, c.actor.practitioner_id
@@ -269,6 +292,7 @@ RULES: dict[str, Rule] = {
     "out_of_area": out_of_area,
     "after_hours": after_hours,
     "shielded_probing": shielded_probing,
+    "identity_guessing": identity_guessing,
     "credential": credential,
 }
 
@@ -278,6 +302,8 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     if record.actor_id is None or is_origin(record.platform):
         return set()  # the rules are about chat sessions: an origin event (page, batch, terminal) is none
     rules = {"credential"}
+    if record.detail.startswith(refusals.IDENTITY_REFUSED):  # when it reaches the live path at all
+        rules.add("identity_guessing")
     # A challenged lookup has not reached the register yet: checking on it would mark the rules
     # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
     if record.action in LOOKUP_ACTIONS and record.outcome in REACHED_OUTCOMES:
@@ -419,7 +445,7 @@ class MisuseMonitor:
             bounds = await misuse.sweep_counts(
                 session, sweep_starts(self.policy, min(moments)), max(moments), list(due)
             )
-        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0)
+        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0, 0)
         for actor_id, (rules, now) in due.items():
             counts = bounds.get(actor_id, none)
             possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]
@@ -473,6 +499,7 @@ def sweep_starts(policy: MisusePolicy, now: datetime) -> misuse.SweepStarts:
         platforms=now - policy.platform_window,
         children=now - policy.enumeration_window,
         out_of_area=now - policy.out_of_area_window,
+        refused=now - policy.identity_window,
     )
 
 
@@ -499,4 +526,6 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
             return counts.children > p.enumeration_ceiling
         case "out_of_area":
             return counts.out_of_area >= p.out_of_area_min
+        case "identity_guessing":
+            return counts.refused >= p.identity_min
     return True

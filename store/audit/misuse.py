@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
 from store.audit.chain import utc
+from store.audit.refusals import IDENTITY_REFUSED
 from store.db import dialect_insert
 from store.tables.audit import AuditEvent, AuditSubject, MisuseAlert
 from store.tables.people import ChatIdentity
@@ -260,6 +261,7 @@ class SweepStarts:
     platforms: datetime  # chat platforms used (credential)
     children: datetime  # children named by lookups that reached the register (enumeration)
     out_of_area: datetime  # children named by lookups answered or shielded (out of area)
+    refused: datetime  # texts refused for naming a child (identity guessing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +276,7 @@ class SweepCounts:
     platforms: int
     children: int  # children named, counted once an event (so never fewer than the distinct ones)
     out_of_area: int
+    refused: int
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
@@ -318,6 +321,7 @@ async def sweep_counts(
             func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
             kids(starts.children, lookup),
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
+            n(starts.refused, ev.detail.startswith(IDENTITY_REFUSED, autoescape=True)),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

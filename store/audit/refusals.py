@@ -45,3 +45,23 @@ async def identity_refusals(session: AsyncSession, actor_id: str, ref: int, sinc
         )
     )
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def identity_refusals_since(
+    session: AsyncSession, actor_id: str, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """(texts refused for naming a child, distinct children they were about) of one practitioner's in
+    ``[since, until)``: the misuse rule ``identity_guessing`` (through the ``(actor_id, at)`` index)."""
+    stmt = (
+        select(func.count(func.distinct(AuditEvent.seq)), func.count(func.distinct(AuditSubject.child_ref)))
+        .select_from(AuditEvent)
+        .join(AuditSubject, AuditSubject.seq == AuditEvent.seq)
+        .where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= since,
+            AuditEvent.at < until,
+            AuditEvent.detail.startswith(IDENTITY_REFUSED, autoescape=True),
+        )
+    )
+    texts, children = (await session.execute(stmt)).one()
+    return int(texts), int(children)

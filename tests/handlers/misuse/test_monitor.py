@@ -340,6 +340,32 @@ async def test_shielded_children_they_work_with_are_not_shielded_probing(
     await assert_alerted(signpost, world, "shielded_probing", "3 shielded records")
 
 
+async def test_texts_refused_again_and_again_for_naming_children_fire_identity_guessing(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Each refusal of a purpose that names the child answers a guess about it: three in a day are
+    a slip or two; a fourth, about another child, alerts the duty managers (counts only). A refusal
+    is written in its command's own transaction (it holds the practitioner's row while it counts), so
+    the periodic sweep finds them, as it finds step-up lockouts."""
+    first, second = (world.kids[ref] for ref in shielded_kids(world, own=False)[:2])
+    clock.set(at_uk(10))
+    guesses = [
+        (first, f"{first.given} {first.family} needs a visit"),
+        (first, f"born {first.dob:%d/%m/%Y}, section 47 enquiry"),
+        (second, f"living at {second.postcode}, school admission"),
+    ]
+    for kid, purpose in guesses:
+        reply = await say_fresh(signpost, WHO, f"request {kid.ref} {purpose}")
+        assert reply.outcome is Outcome.INVALID and "leave out" in reply.text
+        clock.advance(minutes=5)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    assert await alerts(signpost) == []
+    reply = await say_fresh(signpost, WHO, f"request {second.ref} {second.given} {second.family} is at risk")
+    assert reply.outcome is Outcome.INVALID
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    await assert_alerted(signpost, world, "identity_guessing", "4 texts about 2 children refused")
+
+
 async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
     signpost: Signpost, clock: FakeClock, world: World
 ) -> None:
