@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import registration, screening
@@ -26,7 +26,7 @@ from handlers.access.notices import (
 )
 from handlers.access.registration import may_decide
 from handlers.clock import waited
-from handlers.context import Context
+from handlers.context import Context, NoticeSink
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import MAX_ID, UsageError, parse_number, parse_practitioner_id
 from handlers.refs import InvalidReference, parse_reference
@@ -36,6 +36,7 @@ from handlers.vocabulary import (
     Notice,
     Outcome,
     Platform,
+    Principal,
     Reply,
     Role,
     format_ref,
@@ -316,16 +317,47 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     platform = platform.strip().lower()
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
-    count = await unlink_identities(session, target, platform or None)
+    count = await unlink_and_tell(ctx.notices, session, target, platform or None, req.now)
     if count == 0:
         return Result(Reply(Outcome.INFO, f"{target} has no linked account there."), detail="nothing linked")
     where = platform_name(platform) if platform else "every platform"
-    notice = Notice(target, "unlinked", f"An admin removed your Signpost link on {where}.")
-    await ctx.notices.enqueue(session, [notice], req.now)
     return Result(
         Reply(Outcome.DONE, f"Unlinked {target} on {where} ({plural(count, 'account')})."),
         detail=f"unlinked {count}",
     )
+
+
+async def unlink_and_tell(
+    notices: NoticeSink, session: AsyncSession, practitioner_id: str, platform: str | None, now: datetime
+) -> int:
+    """Remove a practitioner's chat links (on one platform, or all) and tell, in the same transaction,
+    each account that lost its link, addressed to it alone (it no longer reaches the practitioner,
+    and its holder may not be the one who asked for this), and the practitioner through any links
+    left. The one way links are removed by an admin, in chat or at the terminal. Returns how many."""
+    found = await session.execute(
+        select(ChatIdentity.platform, ChatIdentity.tenant, ChatIdentity.user_id).where(
+            ChatIdentity.practitioner_id == practitioner_id,
+            *([ChatIdentity.platform == platform] if platform is not None else []),
+        )
+    )
+    accounts = [Principal(Platform(p), tenant, user) for p, tenant, user in found]
+    count = await unlink_identities(session, practitioner_id, platform)
+    if not count:
+        return 0
+    where = platform_name(platform) if platform else "every platform"
+    told = [
+        Notice(
+            practitioner_id,
+            "unlinked_account",
+            f"This {platform_name(account.platform.value)} account is no longer linked to Signpost practitioner id "
+            f"{practitioner_id}: an admin removed the link. If you did not expect this, tell your duty manager.",
+            account=account,
+        )
+        for account in accounts
+    ]
+    told.append(Notice(practitioner_id, "unlinked", f"An admin removed your Signpost link on {where}."))
+    await notices.enqueue(session, told, now)
+    return count
 
 
 async def unlink_identities(session: AsyncSession, practitioner_id: str, platform: str | None) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access.requests import unlink_identities
+from handlers.access.requests import unlink_and_tell
 from handlers.context import Context
 from handlers.operator.common import Audit, Refused
 from handlers.stepup import totp
@@ -82,7 +82,7 @@ async def unlink(ctx: Context, audit: Audit, practitioner_id: str, platform: str
     async with ctx.db.write() as session:
         if await practitioners.get_actor(session, target) is None:
             raise Refused(f"no practitioner {target} in the register", reason="no such practitioner")
-        count = await unlink_identities(session, target, platform)
+        count = await unlink_and_tell(ctx.notices, session, target, platform, ctx.clock.now())
         await audit.done_in(session, f"{target} {platform or 'all'} {count}")
     return count
 

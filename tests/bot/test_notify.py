@@ -21,7 +21,9 @@ from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.context import Context
-from handlers.vocabulary import Button, Notice, Outcome, Platform, Principal
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.vocabulary import Action, Button, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.people import practitioners
@@ -563,6 +565,38 @@ async def test_a_failing_platform_is_tried_a_few_times_a_pass_not_once_per_due_n
     assert all(r.attempts == 1 and r.delivered_at is None for r in rows), "pushed back with backoff"
 
 
+@pytest.mark.parametrize("where", ["chat", "terminal"])
+async def test_an_account_unlinked_by_an_admin_is_told_so_itself(app: Signpost, where: str) -> None:
+    """An admin removes P003's Slack link, in chat or at the terminal (one way for both): that Slack
+    account is told, addressed to it alone (it no longer reaches P003 through a link, and its holder
+    may not be the one who asked), and P003 is told on the Teams account still linked. The Teams
+    account is not told it lost a link it still has."""
+    slack, teams = Principal(Platform.SLACK, "T1", "U3"), Principal(Platform.TEAMS, "tenant-1", "29:u3")
+    await _link(app, slack, "P003")
+    await _link(app, teams, "P003")
+    if where == "chat":
+        assert (await fresh_say(app, "AD01", "unlink P003 slack")).outcome is Outcome.DONE
+    else:
+        async with audited(app.ctx, "operator", Action.UNLINK) as audit:
+            assert await people.unlink(app.ctx, audit, "P003", "slack") == 1
+    sent: list[tuple[Principal, Notice]] = []
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    assert (await box.deliver_due()).delivered == 2
+    told = {(to, notice.kind, notice.text) for to, notice in sent}
+    assert len(sent) == 2 and told == (
+        {
+            (
+                slack,
+                "unlinked_account",
+                "This Slack account is no longer linked to Signpost practitioner id P003: an admin removed the "
+                "link. If you did not expect this, tell your duty manager.",
+            ),
+            (teams, "unlinked", "An admin removed your Signpost link on Slack."),
+        }
+    )
+    assert (await box.deliver_due()).delivered == 0, "told once"
+
+
 async def test_a_notice_with_no_linked_platform_for_a_week_is_dropped_not_sent_months_later(
     app: Signpost, clock: FakeClock
 ) -> None:
@@ -587,7 +621,7 @@ async def test_a_notice_with_no_linked_platform_for_a_week_is_dropped_not_sent_m
     clock.advance(days=90)
     await _link(app, Principal(Platform.SLACK, "T1", "U3"), "P003")
     assert (await box.deliver_due()).delivered == 0
-    assert sent == []
+    assert [notice.kind for _, notice in sent] == ["unlinked_account"], "only the unlinked account, at once"
 
 
 async def test_a_delivery_pass_that_hangs_does_not_hold_up_the_other_tasks(app: Signpost, clock: FakeClock) -> None:

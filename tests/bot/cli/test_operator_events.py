@@ -151,7 +151,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Setup(FEEDS),
             Step(("NOPE",), "refused"),
-            Step(("P001",), "failed", (operator_people, "unlink_identities")),
+            Step(("P001",), "failed", (operator_people, "unlink_and_tell")),
             Step(("P001",), "done"),
         ],
     ),
