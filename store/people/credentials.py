@@ -285,13 +285,16 @@ async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str 
 
 @dataclass(frozen=True, slots=True)
 class Parked:
-    """A claimed parked command. ``spec_name`` None: it only confirmed an enrolment."""
+    """A claimed parked command. ``spec_name`` None: it only confirmed an enrolment. ``lost``: what
+    was typed can no longer be read, as retention destroyed its key while it waited (``text`` is
+    empty then); it must be sent again, not run as nothing."""
 
     spec_name: str | None
     channel: str
     text: str
     idempotency_key: str | None
     expired: bool
+    lost: bool = False
 
 
 def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
@@ -308,7 +311,11 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
 
     A date whose cohort is destroyed already has no key: the audit log keeps no such terms, but the
     command must still run when its code comes (on any replica), so it is sealed under the key
-    retention destroys next but one (``_soon_destroyed``): within two days, never two years."""
+    retention destroys next but one (``_soon_destroyed``): within two days, never two years.
+
+    A key can still go while its command waits (a child who turns 24 at midnight): ``claim`` says
+    the command is lost then. With no day chain to take a slot from (a ring without its chains), it
+    is sealed as a command naming no date is."""
     cohort = None
     if born is not None:
         slot = _soon_destroyed(keys) if cohort_destroyed(keys, born, now.date()) else keychain.day_slot(born)
@@ -422,7 +429,8 @@ def _belongs(challenge_id: str, principal: Principal) -> tuple[ColumnElement[boo
 async def claim(
     session: AsyncSession, keys: KeyRing, challenge_id: str, principal: Principal, now: datetime
 ) -> Parked | None:
-    """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent."""
+    """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent.
+    Its key destroyed while it waited (``_seal_parked``): taken out all the same, and ``lost``."""
     p = ParkedCommand
     result = await session.execute(
         delete(p)
@@ -433,7 +441,11 @@ async def claim(
     if row is None:
         return None
     spec_name, channel, idempotency_key, kek_id, sealed, expires_at = row
-    aad = _parked_aad(challenge_id, principal)
-    text = "" if sealed is None or kek_id is None else keys.unwrap(kek_id, sealed, aad).decode("utf-8")
     expiry = aware(expires_at)
-    return Parked(spec_name, channel, text, idempotency_key, expired=expiry is None or expiry <= now)
+    expired = expiry is None or expiry <= now
+    if sealed is None or kek_id is None:
+        return Parked(spec_name, channel, "", idempotency_key, expired)
+    if kek_id not in keys.keks:  # destroyed; a key held that fails to open it still raises (tampering)
+        return Parked(spec_name, channel, "", idempotency_key, expired, lost=True)
+    text = keys.unwrap(kek_id, sealed, _parked_aad(challenge_id, principal)).decode("utf-8")
+    return Parked(spec_name, channel, text, idempotency_key, expired)
