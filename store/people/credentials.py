@@ -318,7 +318,8 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
     is sealed as a command naming no date is."""
     cohort = None
     if born is not None:
-        slot = _soon_destroyed(keys) if cohort_destroyed(keys, born, now.date()) else keychain.day_slot(born)
+        today = now.date()
+        slot = _soon_destroyed(keys, today) if cohort_destroyed(keys, born, today) else keychain.day_slot(born)
         cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
     if cohort is not None:
         return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
@@ -328,11 +329,16 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
     return month, keychain.wrap_under(keys, month, text.encode("utf-8"), aad)
 
 
-def _soon_destroyed(keys: KeyRing) -> int | None:
-    """The day-chain slot retention punctures the day after tomorrow: the oldest cohort key held is
-    destroyed tomorrow, perhaps while a command waits for its code; the next one a day later."""
+def _soon_destroyed(keys: KeyRing, today: date) -> int | None:
+    """The day-chain slot retention punctures the day after tomorrow: the cohort turning 24
+    tomorrow is destroyed then, perhaps while a command waits for its code; the next one a day
+    later. Counted from ``today``, not from the key file's cutoff: after days without a run the
+    cutoff lags, and the run that catches up destroys every cohort up to today's at once.
+    None when there is no day chain."""
     cutoff = keychain.cutoff_of(keys, keychain.Chain.DAY)
-    return None if cutoff is None else cutoff + 1
+    if cutoff is None:
+        return None
+    return max(cutoff, keychain.day_slot(keychain.first_retained_dob(today))) + 1
 
 
 async def park(

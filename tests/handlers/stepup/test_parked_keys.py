@@ -116,6 +116,24 @@ async def test_a_search_parked_while_enrolling_whose_key_goes_is_asked_for_again
     assert again.outcome is Outcome.NO_MATCH, again
 
 
+async def test_a_parked_search_survives_retention_catching_up_several_days(signpost: Signpost) -> None:
+    """The service was down from the 4th to the 6th; at 08:58 on the 6th a search naming a child
+    destroyed on the 3rd waits for its code while the first run since catches up the 4th, 5th and
+    6th at once. Its key is one that run does not reach (today's next but one, not the lagging key
+    file's), so the code runs the search, which finds nobody and keeps none of its terms."""
+    totp = await after_the_3rds_run(signpost)
+    set_clock(signpost, datetime(2026, 11, 6, 8, 58, tzinfo=UTC))
+    challenge_id, kek_id = await park(signpost, DESTROYED_SEARCH)
+    set_clock(signpost, datetime(2026, 11, 6, 9, 0, tzinfo=UTC))
+    report = await retention_tick(signpost.ctx, signpost.ctx.clock.now())
+    assert (report.first_day, report.last_day) == (date(2026, 11, 4), date(2026, 11, 6))
+    assert kek_id in signpost.ctx.keys.keks
+    reply = await answer(signpost, totp, challenge_id)
+    assert reply.outcome is Outcome.NO_MATCH, reply
+    await retention_on(signpost, date(2026, 11, 8))
+    assert kek_id not in signpost.ctx.keys.keks  # gone with the 8th's run: two days on, not two years
+
+
 async def test_a_parked_search_catch_up_destroys_the_key_of_is_asked_for_again(signpost: Signpost) -> None:
     """Should the key go anyway (a catch-up run past it), the same kind answer as at midnight."""
     totp = await after_the_3rds_run(signpost)

@@ -240,6 +240,23 @@ async def parked_kek_id(app: Signpost) -> str | None:
         return (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
 
 
+async def test_a_parked_search_naming_a_destroyed_date_outlives_a_run_catching_up_to_today(app: Signpost) -> None:
+    """Five days without a retention run: the key file's cutoff lags. A search naming a date whose
+    children are destroyed is sealed under the key today's run leaves for the day after tomorrow,
+    not the lagging file's next but one, which the run that catches up destroys at once."""
+    keys = app.ctx.keys
+    later = app.ctx.clock.now() + timedelta(days=5)
+    lagging = keychain.cutoff_of(keys, keychain.Chain.DAY)
+    challenge = await park_a_search(app, later, born=date(1990, 1, 1))
+    tomorrows = keychain.day_slot(keychain.first_retained_dob(later.date()))
+    assert lagging is not None and lagging + 1 < tomorrows
+    assert await parked_kek_id(app) == keychain.key_for(keys, keychain.Chain.DAY, tomorrows + 1)
+    keychain.puncture(keys, keychain.Chain.DAY, tomorrows, later.date())  # the catch-up, through today
+    async with app.ctx.db.write() as session:
+        parked = await credentials.claim(session, keys, challenge, P1, later)
+    assert parked is not None and parked.text == "Amy Jones 03/04/2014" and not parked.lost
+
+
 async def test_a_parked_search_naming_a_destroyed_date_with_no_day_chain_is_kept_and_runs(app: Signpost) -> None:
     """A ring without its chains (no slot to seal under, ``_soon_destroyed`` is None): what was typed
     is sealed under the master key, as everything such a ring holds is, and the code still runs it."""
