@@ -96,8 +96,9 @@ async def operating(
 async def _index_up_to_date(app: Signpost) -> None:
     """The blind index rebuilt when it was written under another version (store/register/terms.py),
     before anything is searched: counts only in the log. Not once decommissioning has destroyed
-    the keys: there is nothing left to index, and a rebuild that cannot open the identities would
-    stop every command, the one that finishes the destruction included."""
+    the keys: there is nothing left to index, and a rebuild (which opens no identity then) would
+    delete the index unaudited from any command, `decommission status` included, before the data
+    step deletes and counts it for the notices and the certificate."""
     if keychain.decommissioned(app.ctx.keys):
         return
     rebuilt = await children.bring_terms_up_to_date(app.ctx.db, app.ctx.keys, app.ctx.clock.now().date())

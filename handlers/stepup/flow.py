@@ -86,6 +86,12 @@ ENROLLED = (
     "your last code at the latest, and before a decision when your last code is more than {approval} old."
 )
 STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
+# Its key went while it waited (store/people/credentials.claim): said, never run as an empty search.
+LOST = (
+    "Your request could not be kept while it waited for the code (Signpost's daily deletion of old "
+    "records ran meanwhile), so it has not run: please send it again."
+)
+REQUEST_LOST = f"Code accepted. {LOST}"
 STEPPED_UP = "Code accepted: you can search for the next 30 minutes."
 ALREADY_ENROLLED = (
     "You already have an authenticator app set up. If you've lost it or changed phone, ask your "
@@ -298,6 +304,9 @@ class CodeCommand:
         return ENROLLED.format(idle=spoken(p.idle), absolute=spoken(p.absolute), approval=spoken(p.approval))
 
     async def _continue(self, command: Command, parked: credentials.Parked | None, was_pending: bool) -> Result:
+        if parked is not None and parked.lost and not parked.expired:
+            said = f"{self.enrolled_text()} {LOST}" if was_pending else REQUEST_LOST
+            return Result(Reply(Outcome.DONE, said), detail="code ok; request lost")
         if parked is not None and parked.spec_name is not None and not parked.expired:
             resumed = Command(
                 principal=command.principal,

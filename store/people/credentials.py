@@ -285,13 +285,16 @@ async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str 
 
 @dataclass(frozen=True, slots=True)
 class Parked:
-    """A claimed parked command. ``spec_name`` None: it only confirmed an enrolment."""
+    """A claimed parked command. ``spec_name`` None: it only confirmed an enrolment. ``lost``: what
+    was typed can no longer be read, as retention destroyed its key while it waited (``text`` is
+    empty then); it must be sent again, not run as nothing."""
 
     spec_name: str | None
     channel: str
     text: str
     idempotency_key: str | None
     expired: bool
+    lost: bool = False
 
 
 def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
@@ -308,10 +311,15 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
 
     A date whose cohort is destroyed already has no key: the audit log keeps no such terms, but the
     command must still run when its code comes (on any replica), so it is sealed under the key
-    retention destroys next but one (``_soon_destroyed``): within two days, never two years."""
+    retention destroys next but one (``_soon_destroyed``): within two days, never two years.
+
+    A key can still go while its command waits (a child who turns 24 at midnight): ``claim`` says
+    the command is lost then. With no day chain to take a slot from (a ring without its chains), it
+    is sealed as a command naming no date is."""
     cohort = None
     if born is not None:
-        slot = _soon_destroyed(keys) if cohort_destroyed(keys, born, now.date()) else keychain.day_slot(born)
+        today = now.date()
+        slot = _soon_destroyed(keys, today) if cohort_destroyed(keys, born, today) else keychain.day_slot(born)
         cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
     if cohort is not None:
         return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
@@ -321,11 +329,16 @@ def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date
     return month, keychain.wrap_under(keys, month, text.encode("utf-8"), aad)
 
 
-def _soon_destroyed(keys: KeyRing) -> int | None:
-    """The day-chain slot retention punctures the day after tomorrow: the oldest cohort key held is
-    destroyed tomorrow, perhaps while a command waits for its code; the next one a day later."""
+def _soon_destroyed(keys: KeyRing, today: date) -> int | None:
+    """The day-chain slot retention punctures the day after tomorrow: the cohort turning 24
+    tomorrow is destroyed then, perhaps while a command waits for its code; the next one a day
+    later. Counted from ``today``, not from the key file's cutoff: after days without a run the
+    cutoff lags, and the run that catches up destroys every cohort up to today's at once.
+    None when there is no day chain."""
     cutoff = keychain.cutoff_of(keys, keychain.Chain.DAY)
-    return None if cutoff is None else cutoff + 1
+    if cutoff is None:
+        return None
+    return max(cutoff, keychain.day_slot(keychain.first_retained_dob(today))) + 1
 
 
 async def park(
@@ -422,7 +435,8 @@ def _belongs(challenge_id: str, principal: Principal) -> tuple[ColumnElement[boo
 async def claim(
     session: AsyncSession, keys: KeyRing, challenge_id: str, principal: Principal, now: datetime
 ) -> Parked | None:
-    """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent."""
+    """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent.
+    Its key destroyed while it waited (``_seal_parked``): taken out all the same, and ``lost``."""
     p = ParkedCommand
     result = await session.execute(
         delete(p)
@@ -433,7 +447,11 @@ async def claim(
     if row is None:
         return None
     spec_name, channel, idempotency_key, kek_id, sealed, expires_at = row
-    aad = _parked_aad(challenge_id, principal)
-    text = "" if sealed is None or kek_id is None else keys.unwrap(kek_id, sealed, aad).decode("utf-8")
     expiry = aware(expires_at)
-    return Parked(spec_name, channel, text, idempotency_key, expired=expiry is None or expiry <= now)
+    expired = expiry is None or expiry <= now
+    if sealed is None or kek_id is None:
+        return Parked(spec_name, channel, "", idempotency_key, expired)
+    if kek_id not in keys.keks:  # destroyed; a key held that fails to open it still raises (tampering)
+        return Parked(spec_name, channel, "", idempotency_key, expired, lost=True)
+    text = keys.unwrap(kek_id, sealed, _parked_aad(challenge_id, principal)).decode("utf-8")
+    return Parked(spec_name, channel, text, idempotency_key, expired)

@@ -359,7 +359,7 @@ def _on_disk(path: Path) -> dict[str, Any]:
     return document
 
 
-async def _switched_off_today(cli: Cli, tmp_path: Path) -> None:
+async def switched_off_today(cli: Cli, tmp_path: Path) -> None:
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
     today = datetime.now(UTC).date().isoformat()
     assert (await cli.run("decommission", "schedule", "--switch-off", today)).code == 0
@@ -381,7 +381,7 @@ async def test_a_destroy_killed_before_the_signing_seed_went_is_finished_by_the_
     destroyed; the next `decommission destroy` destroys the seed and the half-written copy beside
     the key file, says so and audits it; then status says destroyed and nothing can be signed."""
     assert keys.path is not None
-    await _switched_off_today(cli, tmp_path)
+    await switched_off_today(cli, tmp_path)
     assert _destroy_killed_at_rename(keys.path, 2) == -signal.SIGKILL
     left = _on_disk(keys.path)
     assert left["signing_seed"] and left["keks"] == {} and left["index_key"] == ""  # where the review killed it
@@ -409,7 +409,7 @@ async def test_an_audit_checkpoint_after_a_destroy_killed_before_the_seed_went_s
     """In that window an operator's `audit checkpoint` signed with the seed the destruction had left.
     It now finishes the destruction first (the seed goes, audited) and is refused."""
     assert keys.path is not None
-    await _switched_off_today(cli, tmp_path)
+    await switched_off_today(cli, tmp_path)
     assert _destroy_killed_at_rename(keys.path, 2) == -signal.SIGKILL
     assert _on_disk(keys.path)["signing_seed"]
     signed = await cli.run("audit", "checkpoint")
@@ -428,7 +428,7 @@ async def test_a_destroy_killed_before_the_signing_key_file_lost_its_seed_is_fin
     emptied). The next `decommission destroy` empties it and removes its `.tmp` copy; the public key stays."""
     signing = tmp_path / "sign.key"
     env = {"SIGNPOST_SIGNING_KEY_FILE": str(signing)}
-    await _switched_off_today(cli, tmp_path)
+    await switched_off_today(cli, tmp_path)
     assert (await cli.run("audit", "checkpoint", "--public-key", env=env)).code == 0  # the seed moves there
     assert _destroy_killed_at_rename(signing, 1, env) == -signal.SIGKILL
     assert _on_disk(signing)["signing_seed"] and (tmp_path / "sign.key.tmp").exists()
@@ -452,7 +452,7 @@ async def test_a_destroy_killed_before_the_key_file_was_wiped_never_told_admins_
     no admin is told "keys destroyed", while the key file still holds every key; the rerun after
     the dead run's lease wipes it, and only then tells them, with the keys it counted before."""
     assert keys.path is not None
-    await _switched_off_today(cli, tmp_path)
+    await switched_off_today(cli, tmp_path)
     assert _destroy_killed_at_rename(keys.path, 1) == -signal.SIGKILL
     assert _on_disk(keys.path)["keks"] and _on_disk(keys.path)["index_key"]  # the kill came before the wipe
     assert not [text for text in await _told_admins(db) if "step 1 of 4" in text]

@@ -7,17 +7,26 @@ import asyncio
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, update
 
+from bot.app import build
+from handlers.operator import lifecycle as operator
+from handlers.operator.common import audited
+from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
+from store.lifecycle import decommission
 from store.register import children
 from store.register.terms import TERMS_VERSION
+from store.tables.lifecycle import Decommission, Meta
+from store.tables.register import ChildTerm
 from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_cut_short import switched_off_today
 from tests.bot.cli.test_match import EXPECTED_DECISIONS, ROLL, roll_csv, setup_store
 from tests.fuzzy_register import FUZZY_CHILDREN
 from tests.store.register.test_terms_rebuild import write_version_2_index
@@ -56,3 +65,65 @@ async def test_a_store_indexed_by_an_older_version_is_rebuilt_at_start_and_still
             assert await children.terms_version(session) == TERMS_VERSION
     finally:
         await db.close()
+
+
+class Killed(BaseException):
+    """The process dying at this point: nothing of ours catches it (as nothing runs after a kill -9)."""
+
+
+async def _destroy_killed_after_the_keys(db_url: str, keys: KeyRing, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`decommission destroy` killed once its first step destroyed the keys (key file and wrapped
+    keys), before its second deleted the data: the children and their index are still there."""
+
+    async def killed(*args: object) -> None:
+        raise Killed
+
+    assert keys.path is not None
+    app = build(Database.connect(db_url), KeyRing.load(keys.path))
+    try:
+        with monkeypatch.context() as patch:
+            patch.setitem(decommission._STEP_FUNCTIONS, "data", killed)
+            with pytest.raises(Killed):
+                async with audited(app.ctx, "ops", Action.DECOMMISSION_DESTROY) as audit:
+                    await operator.decommission_destroy(app.ctx, audit)
+    finally:
+        await app.close()
+
+
+async def _index(db: Database) -> tuple[int, str | None]:
+    """How many blind-index rows the store holds, and the terms version it records for them."""
+    async with db.read() as session:
+        rows = await session.scalar(select(func.count()).select_from(ChildTerm))
+        return rows or 0, await children.terms_version(session)
+
+
+async def test_a_store_whose_keys_decommissioning_destroyed_is_not_reindexed_and_its_destruction_finishes(
+    cli: Cli, db: Database, keys: KeyRing, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A destruction cut short after its keys step, on a store whose index an older version wrote. No
+    rebuild is tried at start (it could open no identity): `decommission status` changes nothing and
+    says how far destruction got, and `decommission destroy` (the dead run's lease run out) finishes
+    it, its data step counting the index it deletes. A rebuild had deleted that index unaudited first,
+    and the destruction's notices and certificate counted none of it."""
+    await switched_off_today(cli, tmp_path)
+    await _destroy_killed_after_the_keys(db_url, keys, monkeypatch)
+    assert keys.path is not None and keychain.decommissioned(KeyRing.load(keys.path))
+    async with db.write() as session:
+        await session.merge(Meta(key=children.TERMS_META, value="2"))
+        await session.execute(update(Decommission).values(lease_until=datetime.now(UTC) - timedelta(minutes=1)))
+    terms, _ = await _index(db)
+    assert terms > 0
+
+    status = await cli.run("decommission", "status")
+    assert status.code == 0, status.err
+    assert "steps done: keys" in status.out and "has been destroyed" not in status.out
+    assert await _index(db) == (terms, "2")
+    finished = await cli.run("decommission", "destroy")
+    assert finished.code == 0, finished.err
+    assert "decommissioning complete" in finished.out
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    async with db.read() as session:
+        row = (await session.execute(select(Decommission))).scalar_one()
+    assert json.loads(row.counts)[ChildTerm.__tablename__] == terms
+    logged = [json.loads(line) for line in (status.err + finished.err).splitlines() if line.startswith("{")]
+    assert "index_terms_rebuilt" not in {e.get("event") for e in logged}

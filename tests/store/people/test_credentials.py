@@ -12,7 +12,7 @@ from bot.app import Signpost
 from handlers.stepup import totp
 from handlers.vocabulary import Platform, Principal
 from store.keys import keychain
-from store.keys.crypto import DecryptionError
+from store.keys.crypto import DecryptionError, KeyRing
 from store.people import credentials
 from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
 from tests.factories import load_standard
@@ -115,12 +115,13 @@ async def test_re_enrolment_kills_earlier_links(app: Signpost) -> None:
         assert await credentials.redeem_token(session, old, now) is None
 
 
-async def park_a_search(app: Signpost, now: datetime, born: date | None = None) -> str:
-    """P1's search for Amy, parked until a code arrives (``born``: the date it names); its challenge id."""
+async def park_a_search(app: Signpost, now: datetime, born: date | None = None, keys: KeyRing | None = None) -> str:
+    """P1's search for Amy, parked until a code arrives (``born``: the date it names; ``keys``: a
+    ring other than the app's); its challenge id."""
     async with app.ctx.db.write() as session:
         return await credentials.park(
             session,
-            app.ctx.keys,
+            keys or app.ctx.keys,
             principal=P1,
             practitioner_id="P001",
             spec_name="search",
@@ -209,8 +210,8 @@ async def test_a_parked_search_naming_a_date_of_birth_is_destroyed_with_that_day
     assert kek_id == keychain.key_for(keys, keychain.Chain.DAY, keychain.day_slot(born))
     keychain.puncture(keys, keychain.Chain.DAY, keychain.day_slot(born) + 1, now.date())
     async with app.ctx.db.write() as session:
-        with pytest.raises(DecryptionError):
-            await credentials.claim(session, keys, challenge, P1, now)
+        lost = await credentials.claim(session, keys, challenge, P1, now)
+    assert lost is not None and lost.lost and lost.text == "" and not lost.expired
     await park_a_search(app, now)
     assert await credentials.forget_expired_parked(app.ctx.db, now + timedelta(minutes=9)) == 0
     assert await credentials.forget_expired_parked(app.ctx.db, now + timedelta(minutes=11)) == 1
@@ -230,5 +231,53 @@ async def test_a_parked_command_is_sealed_under_the_months_key_and_goes_with_it(
     assert kek_id == keychain.month_key(keys, month)
     keychain.puncture(keys, keychain.Chain.MONTH, keychain.month_slot(month) + 1, now.date())
     async with app.ctx.db.write() as session:
+        lost = await credentials.claim(session, keys, challenge, P1, now)
+    assert lost is not None and lost.lost and lost.text == ""
+
+
+async def parked_kek_id(app: Signpost) -> str | None:
+    async with app.ctx.db.read() as session:
+        return (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
+
+
+async def test_a_parked_search_naming_a_destroyed_date_outlives_a_run_catching_up_to_today(app: Signpost) -> None:
+    """Five days without a retention run: the key file's cutoff lags. A search naming a date whose
+    children are destroyed is sealed under the key today's run leaves for the day after tomorrow,
+    not the lagging file's next but one, which the run that catches up destroys at once."""
+    keys = app.ctx.keys
+    later = app.ctx.clock.now() + timedelta(days=5)
+    lagging = keychain.cutoff_of(keys, keychain.Chain.DAY)
+    challenge = await park_a_search(app, later, born=date(1990, 1, 1))
+    tomorrows = keychain.day_slot(keychain.first_retained_dob(later.date()))
+    assert lagging is not None and lagging + 1 < tomorrows
+    assert await parked_kek_id(app) == keychain.key_for(keys, keychain.Chain.DAY, tomorrows + 1)
+    keychain.puncture(keys, keychain.Chain.DAY, tomorrows, later.date())  # the catch-up, through today
+    async with app.ctx.db.write() as session:
+        parked = await credentials.claim(session, keys, challenge, P1, later)
+    assert parked is not None and parked.text == "Amy Jones 03/04/2014" and not parked.lost
+
+
+async def test_a_parked_search_naming_a_destroyed_date_with_no_day_chain_is_kept_and_runs(app: Signpost) -> None:
+    """A ring without its chains (no slot to seal under, ``_soon_destroyed`` is None): what was typed
+    is sealed under the master key, as everything such a ring holds is, and the code still runs it."""
+    bare = KeyRing.generate()
+    now = app.ctx.clock.now()
+    challenge = await park_a_search(app, now, born=date(1990, 1, 1), keys=bare)
+    assert await parked_kek_id(app) == bare.current_kek_id
+    async with app.ctx.db.write() as session:
+        parked = await credentials.claim(session, bare, challenge, P1, now)
+    assert parked is not None and parked.text == "Amy Jones 03/04/2014" and not parked.lost
+
+
+async def test_a_parked_command_that_does_not_open_under_a_key_held_fails_closed(app: Signpost) -> None:
+    """Only a destroyed key makes a parked command lost: one whose ciphertext fails to open under a
+    key still held (moved onto another challenge) raises, as any tampering does."""
+    now = app.ctx.clock.now()
+    first = await park_a_search(app, now)
+    second = await park_a_search(app, now)
+    async with app.ctx.db.write() as session:
+        sealed = (await session.execute(select(ParkedCommand.text).where(ParkedCommand.challenge_id == first))).scalar()
+        await session.execute(update(ParkedCommand).where(ParkedCommand.challenge_id == second).values(text=sealed))
+    async with app.ctx.db.write() as session:
         with pytest.raises(DecryptionError):
-            await credentials.claim(session, keys, challenge, P1, now)
+            await credentials.claim(session, app.ctx.keys, second, P1, now)
