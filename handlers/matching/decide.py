@@ -139,7 +139,7 @@ def choose(
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
         elif (
-            found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE)
+            found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME)
             or (found.standing is Standing.SAME_DAY_GARBLED and days[family, identity.date_of_birth] > 1)
             or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and family in born_that_day)
             or (

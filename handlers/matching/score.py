@@ -345,6 +345,11 @@ class Standing(StrEnum):
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date): likelier
     a brother, sister or twin than this child. Never accepted."""
+    UNKNOWN_SURNAME = "unknown_surname"
+    """The given name agrees; the family name is unlike the child's and no registered child bears it.
+    A new surname (a step-parent's, an adopter's) is a surname people bear, and a misspelling of the
+    child's resembles it: this is neither, and a given name with a birthday and an address does not
+    find a child. Never accepted."""
     NAMES_DISAGREE = "names_disagree"
     """Neither name agrees in any reading (as typed, swapped, or an alias). Never accepted, never
     offered as "more than one could match": a birthday and a postcode do not find a child."""
@@ -366,6 +371,8 @@ class _NameReading:
     agrees: bool
     plain: bool = False
     """The best reading is the names as typed against the registered name (no swap, no alias)."""
+    asked_family: str = ""
+    """The family name the best reading takes from the query."""
 
 
 def _name_and_place(
@@ -411,10 +418,12 @@ def _name_and_place(
             else:
                 weight += place
             if weight > best.weight:
-                best = _NameReading(weight, given_level, family_level, False, number == 0 and reading == 0)
+                best = _NameReading(
+                    weight, given_level, family_level, False, number == 0 and reading == 0, asked_family
+                )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
-    return _NameReading(best.weight, best.given, best.family, agrees, best.plain)
+    return _NameReading(best.weight, best.given, best.family, agrees, best.plain, best.asked_family)
 
 
 def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:
@@ -578,6 +587,8 @@ def _assess(
     bits = (total + weights.prior) / math.log(2)
     if not names.agrees:
         standing = Standing.NAMES_DISAGREE
+    elif names.family == "disagree" and _unregistered_family(names.asked_family, counts):
+        standing = Standing.UNKNOWN_SURNAME
     elif names.family in _ALIKE and names.given in _UNLIKE:
         same_day = names.given == "garbled" and dob_level == "exact"
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
@@ -592,6 +603,11 @@ def _assess(
     else:
         standing = Standing.OPEN
     return Assessment(bits, standing)
+
+
+def _unregistered_family(family: str, counts: NameCounts | None) -> bool:
+    """Whether no registered child bears ``family`` (False when the register's counts are not at hand)."""
+    return bool(counts) and bool(family) and not (counts or {}).get(family_count_key(family))
 
 
 def _as_registered(names: _NameReading) -> bool:

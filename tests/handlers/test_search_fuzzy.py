@@ -122,6 +122,29 @@ async def test_a_name_that_disagrees_is_never_accepted(signpost: Signpost, text:
     assert reply.child_ref is None and reply.signposts == () and reply.buttons == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "answered"),
+    [
+        ("Amelia Wright 03/04/2014 M1 2AB", True),  # a surname registered children bear: a step-parent's, say
+        ("Amelia O'Neill 03/04/2014 M1 2AB", True),
+        ("Amelia Qwerty 03/04/2014 M1 2AB", False),  # a word no registered child bears, unlike hers
+        ("Amelia Okonkwo 03/04/2014 M1 2AB", False),
+    ],
+)
+async def test_a_new_surname_is_one_that_children_bear_not_any_word(
+    signpost: Signpost, text: str, answered: bool
+) -> None:
+    """Her given name, birthday and full postcode with another family name: a new surname (a
+    step-parent's or an adopter's) is a surname, one registered children bear, and finds her; a word
+    nobody on the register bears, unlike hers, is a name that does not agree: never accepted."""
+    await setup(signpost)
+    reply = await say(signpost, "P002", text)
+    if answered:
+        assert reply.outcome is Outcome.ANSWERED and reply.child_ref == spaced(AMELIA), (text, reply.text)
+    else:
+        assert reply.outcome is not Outcome.ANSWERED and reply.child_ref is None and reply.signposts == (), text
+
+
 @pytest.mark.parametrize("text", ["Amalya Thornton 03/04/2014 M1 2AB", "Amaliya Thornton 03/04/2014 M1 2AB"])
 async def test_a_badly_garbled_given_name_with_her_surname_birthday_and_address_finds_her(
     signpost: Signpost, text: str
