@@ -8,8 +8,8 @@ that took it recorded so that a retry goes to the others only; one addressed to 
 later with backoff; a person linked on no platform this process can reach is reported in the admin
 log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
 another replica can still deliver it. Only active practitioners are told: a notice for anyone
-else is dropped, recorded as such, and a request it carried goes to whoever decides in their place
-(handlers/stand_in.py).
+else is dropped, recorded as such, and a request or a warning about a practitioner it carried goes
+to whoever is told in their place (handlers/stand_in.py).
 """
 
 from __future__ import annotations

@@ -1,19 +1,35 @@
 """Who is told instead when a notice's recipient is no longer active.
 
-A request waiting for a decision must still reach someone who can decide it. An access request
-or a registration addressed to someone who has since been made inactive goes, with the same text
-and buttons, to whoever the same query chooses now: ``escalation_targets`` at the notice's level
-for an access request (the next duty manager of the child's authority, then the admins), and
-``holders(duty_manager, authority)`` for a registration, as when it was opened. Those already told
-are not told again (the stand-in's dedupe key is the one the request itself would have used for
-them). A request decided, expired or escalated since has nobody to tell instead. Any other notice
-(a decision, an expiry, a relay) concerns its recipient alone: it is not sent to anyone.
+Two sorts of notice must still reach someone when the person they were addressed to has been made
+inactive between queueing and delivery; each goes, with the same text and buttons, to whoever the
+same query that chose its recipients chooses now, never to anyone already told (a stand-in's dedupe
+key is the one the notice itself would have used for them, and the outbox never stores a key twice):
+
+- A request waiting for a decision must reach someone who can decide it: an access request goes to
+  ``escalation_targets`` at the notice's level (the next duty manager of the child's authority, then
+  the admins), a registration to ``holders(duty_manager, authority)``, as when it was opened. One
+  decided, expired or escalated since has nobody to tell instead.
+- A warning about a practitioner must reach someone who can act on it: a misuse alert
+  (``misuse_alert``) and a step-up lockout (``stepup_locked``, ``stepup_disabled``) go to
+  ``holders(duty_manager, their authority, excluding them)`` (the admins when the authority has no
+  other active duty manager). Otherwise an authority whose only duty manager left would hear of
+  neither possible misuse nor a locked-out, perhaps compromised, account. The practitioner concerned
+  is read from the alert's claim row (by its key) or from the lockout's key; one who has left the
+  register is warned about to the admins.
+
+Any other notice (a decision, an expiry, a lead told of a search) concerns its recipient alone: it
+is not sent to anyone. So is a relayed message (``relay_message``) to a shielded child's lead
+professional: who may read it is the relay row's list of recipients, chosen when it was sent (the
+lead, or with none the authority's duty managers), and a stand-in would have to widen who may read a
+message about a shielded child; that is a decision about the relay, not about delivering a notice,
+and is left to the relay (handlers/access/relay.py). Where the relay went to several duty managers,
+the others still have it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import structlog
@@ -21,10 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import escalation_targets
 from handlers.context import NoticeSink
+from handlers.misuse.monitor import NOTICE_KIND as MISUSE_ALERT
+from handlers.misuse.monitor import copy_key
 from handlers.vocabulary import Notice, Role
+from store.audit import misuse
 from store.delivery import outbox
 from store.people import access
-from store.people.practitioners import holders
+from store.people.practitioners import get_actor, holders
 
 log = structlog.get_logger("signpost.notify")
 NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names nobody
@@ -32,13 +51,23 @@ NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names n
 # The dedupe keys request_notices and registration_notices give each recipient's copy.
 ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):[^:]+")
 REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):[^:]+")
+# raise_alert's: the alert's claim key and a digest of the recipient.
+MISUSE_KEY = re.compile(r"(?P<alert>misuse:[0-9a-f]{40}):[0-9a-f]{16}")
+# managers_notices', less its last part (the recipient's id): the kind, the practitioner concerned
+# (any id without whitespace, colons included: read back from the fixed-form tail), the failures and
+# the end of the lock (None once disabled).
+LOCKOUT_KEY = re.compile(
+    r"(?P<kind>stepup_locked|stepup_disabled):(?P<practitioner>\S+):\d+:"
+    r"(?:None|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?)"
+)
 
 
 async def drop_for_inactive(
     notices: NoticeSink, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
 ) -> None:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
-    transaction, the stand-ins of any that carry a request still waiting for a decision."""
+    transaction, the stand-ins of any that carry a request still waiting for a decision or a warning
+    about a practitioner."""
     await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
     for notice_id, notice in dropped:
         told = await notices.enqueue(session, await stand_ins(session, notice), now)
@@ -52,6 +81,10 @@ async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
         return await _access_request(session, notice, int(found["request"]), int(found["level"]))
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
         return await _registration(session, notice, int(found["request"]))
+    if notice.kind == MISUSE_ALERT and (found := MISUSE_KEY.fullmatch(key)):
+        return await _misuse_alert(session, notice, found["alert"])
+    if (found := _lockout(notice)) is not None:
+        return await _lockout_notice(session, notice, found)
     return []
 
 
@@ -62,7 +95,7 @@ async def _access_request(session: AsyncSession, notice: Notice, request_id: int
     recipients, _ = await escalation_targets(session, row.local_authority, level, row.requester_id)
     if not recipients:  # past the end of a list that has shrunk: the admins, as at its last level
         recipients = await holders(session, Role.ADMIN, excluding=(row.requester_id,))
-    return _readdressed(notice, recipients, f"access:{request_id}:{level}")
+    return _readdressed(notice, recipients, _after(f"access:{request_id}:{level}"))
 
 
 async def _registration(session: AsyncSession, notice: Notice, request_id: int) -> list[Notice]:
@@ -70,12 +103,46 @@ async def _registration(session: AsyncSession, notice: Notice, request_id: int) 
     if row is None or row.state != access.PENDING:
         return []
     managers = await holders(session, Role.DUTY_MANAGER, row.local_authority, excluding=(row.practitioner_id,))
-    return _readdressed(notice, managers, f"registration:{request_id}")
+    return _readdressed(notice, managers, _after(f"registration:{request_id}"))
 
 
-def _readdressed(notice: Notice, recipients: Iterable[str], key_prefix: str) -> list[Notice]:
+async def _misuse_alert(session: AsyncSession, notice: Notice, alert: str) -> list[Notice]:
+    concerned = await misuse.raised_about(session, alert)
+    if concerned is None:
+        return []  # no alert was claimed by that key: nothing Signpost raised
+    managers = await _warned_about(session, concerned)
+    return _readdressed(notice, managers, lambda pid: copy_key(alert, pid))
+
+
+def _lockout(notice: Notice) -> re.Match[str] | None:
+    """The key a lockout notice shares with its other recipients' copies, if ``notice`` is one."""
+    key, own = notice.dedupe_key or "", f":{notice.recipient_id}"
+    found = LOCKOUT_KEY.fullmatch(key.removesuffix(own)) if key.endswith(own) else None
+    return found if found is not None and found["kind"] == notice.kind else None
+
+
+async def _lockout_notice(session: AsyncSession, notice: Notice, lockout: re.Match[str]) -> list[Notice]:
+    managers = await _warned_about(session, lockout["practitioner"])
+    return _readdressed(notice, managers, _after(lockout[0]))
+
+
+async def _warned_about(session: AsyncSession, practitioner_id: str) -> Iterable[str]:
+    """Who is warned about a practitioner: their authority's duty managers but them, or the admins;
+    the admins alone for one no longer in the register (their authority is unknown)."""
+    actor = await get_actor(session, practitioner_id)
+    if actor is None:
+        return await holders(session, Role.ADMIN, excluding=(practitioner_id,))
+    return await holders(session, Role.DUTY_MANAGER, actor.local_authority, excluding=(practitioner_id,))
+
+
+def _after(key_prefix: str) -> Callable[[str], str]:
+    """The dedupe key of each recipient's copy: the notice's own key, then their id."""
+    return lambda pid: f"{key_prefix}:{pid}"
+
+
+def _readdressed(notice: Notice, recipients: Iterable[str], key_for: Callable[[str], str]) -> list[Notice]:
     return [
-        Notice(pid, notice.kind, notice.text, notice.buttons, f"{key_prefix}:{pid}")
+        Notice(pid, notice.kind, notice.text, notice.buttons, key_for(pid))
         for pid in recipients
         if pid != notice.recipient_id
     ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyotp
 
 from bot.app import Signpost
+from handlers.clock import FakeClock
 from handlers.vocabulary import Outcome, Principal, Reply
-from tests.factories import say
+from tests.factories import AMY, say
 
 
 def totp_from(reply: Reply) -> pyotp.TOTP:
@@ -46,6 +49,26 @@ def _enrolled(app: Signpost) -> dict[str, pyotp.TOTP]:
 def _used_steps(app: Signpost, practitioner_id: str) -> set[int]:
     steps: dict[str, set[int]] = vars(app).setdefault("_test_used_steps", {})
     return steps.setdefault(practitioner_id, set())
+
+
+def wrong_code(app: Signpost, authenticator: pyotp.TOTP) -> str:
+    """A code the authenticator does not show now, nor a step either side."""
+    now = app.ctx.clock.now()
+    valid = {authenticator.at(now + timedelta(seconds=delta)) for delta in (-30, 0, 30)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+async def five_wrong_codes(app: Signpost, clock: FakeClock, who: str) -> Reply:
+    """Enrol, let the step-up go stale, then answer a search's challenge wrongly five times (a lockout)."""
+    authenticator = await enrol_and_step_up(app, who)
+    clock.advance(minutes=31)
+    challenged = await say(app, who, AMY)
+    assert challenged.challenge is not None, challenged
+    for _ in range(5):
+        reply = await say(
+            app, who, "code", code=wrong_code(app, authenticator), challenge_id=challenged.challenge.challenge_id
+        )
+    return reply
 
 
 async def ensure_enrolled(app: Signpost, practitioner_id: str) -> pyotp.TOTP:

@@ -392,6 +392,12 @@ def alert_key(rule: str, actor_id: str, previous: misuse.Raised | None) -> str:
     return "misuse:" + _digest(f"{rule}|{actor_id}|after|{after}", 40)
 
 
+def copy_key(key: str, recipient_id: str) -> str:
+    """The dedupe key of one recipient's copy of the alert claimed as ``key`` (also the key a
+    stand-in told in a recipient's place is given: handlers/stand_in.py)."""
+    return f"{key}:{_digest(recipient_id, 16)}"
+
+
 async def raise_alert(
     ctx: Context, policy: MisusePolicy, actor: Actor, finding: Finding, now: datetime
 ) -> tuple[bool, datetime]:
@@ -411,7 +417,7 @@ async def raise_alert(
             session, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
         )
         text = alert_text(actor, finding)
-        notices = [Notice(r, NOTICE_KIND, text, dedupe_key=f"{key}:{_digest(r, 16)}") for r in recipients]
+        notices = [Notice(r, NOTICE_KIND, text, dedupe_key=copy_key(key, r)) for r in recipients]
         await ctx.notices.enqueue(session, notices, now)
         await append(session, [_alert_record(finding, len(recipients), now)])
     log.warning("misuse_alert", rule=rule, actor_id=who, recipients=len(recipients))

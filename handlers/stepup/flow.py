@@ -355,6 +355,8 @@ def managers_notices(
             f"{failure.failures} wrong codes in a row. If that wasn't them, someone else may be "
             "using their chat account."
         )
+    # handlers/stand_in.py reads the practitioner back from this key (LOCKOUT_KEY) to warn someone
+    # else when a recipient has left: keep the two in step.
     key = f"{kind}:{actor.practitioner_id}:{failure.failures}:{failure.locked_until}"
     return [Notice(recipient_id=m, kind=kind, text=text, dedupe_key=f"{key}:{m}") for m in managers]
 

@@ -41,6 +41,12 @@ async def claim(session: AsyncSession, dedupe_key: str, rule: str, actor_id: str
     return result.first() is not None
 
 
+async def raised_about(session: AsyncSession, dedupe_key: str) -> str | None:
+    """The practitioner the alert claimed as ``dedupe_key`` is about (None if no such alert)."""
+    found = select(MisuseAlert.actor_id).where(MisuseAlert.dedupe_key == dedupe_key)
+    return (await session.execute(found)).scalar_one_or_none()
+
+
 async def last_raised(session: AsyncSession, actor_id: str, rules: Collection[str]) -> dict[str, Raised]:
     """Per rule, the latest alert about this practitioner (by any replica): one read through the
     index on ``actor_id`` (a practitioner has few alerts, or none)."""

@@ -7,18 +7,15 @@ the admins instead, and each reply names who really got it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pyotp
 import pytest
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
-from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from handlers.vocabulary import Outcome, Platform, Principal
 from store.people import practitioners
 from tests.access_helpers import decide, notices, request_access
-from tests.factories import AMY, SHIELDED, load_standard, say
-from tests.stepup_helpers import enrol_and_step_up
+from tests.factories import SHIELDED, load_standard, say
+from tests.stepup_helpers import five_wrong_codes
 
 SLACK_USER = Principal(Platform.SLACK, "T0001", "U0042")
 
@@ -27,25 +24,6 @@ SLACK_USER = Principal(Platform.SLACK, "T0001", "U0042")
 async def app(signpost: Signpost) -> Signpost:
     await load_standard(signpost)
     return signpost
-
-
-def wrong_code(app: Signpost, authenticator: pyotp.TOTP) -> str:
-    now = app.ctx.clock.now()
-    valid = {authenticator.at(now + timedelta(seconds=delta)) for delta in (-30, 0, 30)}
-    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
-
-
-async def five_wrong_codes(app: Signpost, clock: FakeClock, who: str) -> Reply:
-    """Enrol, let the step-up go stale, then answer the search's challenge wrongly five times."""
-    authenticator = await enrol_and_step_up(app, who)
-    clock.advance(minutes=31)
-    challenged = await say(app, who, AMY)
-    assert challenged.challenge is not None, challenged
-    for _ in range(5):
-        reply = await say(
-            app, who, "code", code=wrong_code(app, authenticator), challenge_id=challenged.challenge.challenge_id
-        )
-    return reply
 
 
 async def stepup_notices(app: Signpost) -> list[tuple[str, str]]:
