@@ -15,7 +15,8 @@ replaces every key-encryption key but keeps the index key (the blind indexes dep
 - A backup restored beside a key file rotated since needs a generation the file no longer holds:
   one wrapped key a table tells which generation the store is under.
 - A key file emptied by decommissioning holds no key: it is accepted only by a store that holds no
-  wrapped key any more (decommissioning deletes them first).
+  wrapped key any more. Decommissioning commits their deletion before it empties the key file, so
+  a destruction killed in between is still opened, and finished, by its own key file (full or empty).
 """
 
 from __future__ import annotations

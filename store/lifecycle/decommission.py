@@ -283,9 +283,10 @@ async def run_destruction(
 ) -> dict[str, Any]:
     """Run the destruction steps not yet done (the caller holds the ``claim``); returns the certificate.
 
-    Each step is recorded, and its notice queued, only once its effect is durable, in the
-    transaction that deletes its rows: a run killed part way redoes the step whole (the key file's
-    wipe too), and never tells the admins of a step not done. The certificate is signed last; then
+    Each step is recorded, and its notice queued, only once its effect is durable (in the
+    transaction that deletes its rows; for the keys step, the one after the key file's wipe): a run
+    killed part way redoes the step whole (the key file's wipe too), and never tells the admins of
+    a step not done. The certificate is signed last; then
     the signing seed is destroyed too (its public key stays, so the audit chain and the certificate
     remain verifiable), and only then is the destruction recorded complete (``finish_certified``).
     ``audit_done`` is awaited in the transaction that signs the certificate, before its audit
@@ -415,8 +416,8 @@ async def _record_step(
     counts: dict[str, int],
     told: dict[str, int] | None = None,
 ) -> None:
-    """Record a step done and queue its notice, in the transaction that made its effect durable
-    (``told``: the counts the notice gives, when more than those added here)."""
+    """Record a step done and queue its notice, in the transaction that made its effect durable or
+    after it (``told``: the counts the notice gives, when more than those added here)."""
     row = await session.get(Decommission, step.schedule_id)
     assert row is not None
     merged = json.loads(row.counts)
@@ -445,17 +446,36 @@ KEY_COUNTS = ("key_encryption_keys", "key_chains")  # counted from the key file,
 
 
 async def _step_keys(step: Step, number: int) -> None:
-    """Every wrapped key deleted and the key file's KEKs, chains and index key destroyed, then the
-    step recorded, all before one commit: killed before it, the rows come back and a rerun deletes
-    (and counts) them again and wipes the key file again."""
+    """The store forgets every wrapped key (committed), then the key file's KEKs, chains and index
+    key are wiped (fsync), then the step is recorded and its notice queued: in that order, so that a
+    key file is never emptied while the store still holds keys only it opened (such a store refuses
+    every key file: store/keys/binding.py), and no admin is told of keys still on disk. Killed
+    between any two, the key file left opens nothing in the store, and a rerun deletes what is left
+    (nothing), wipes the key file again and records the step with what the first run counted."""
     await _count_keks(step)
+    await _forget_wrapped_keys(step)
+    _wipe_key_file(step.keys)
     async with step.db.write() as session:
-        counts = {table.name: _n(await session.execute(delete(table))) for table, _, _ in wrapped_key_tables()}
-        _wipe_key_file(step.keys)  # durable (fsync) before the step is recorded
         row = await session.get(Decommission, step.schedule_id)
         assert row is not None
         held = json.loads(row.counts)
-        await _record_step(session, step, "keys", number, counts, {**{k: held.get(k, 0) for k in KEY_COUNTS}, **counts})
+        told = {k: held.get(k, 0) for k in (*KEY_COUNTS, *(table.name for table, _, _ in wrapped_key_tables()))}
+        await _record_step(session, step, "keys", number, {}, told)
+
+
+async def _forget_wrapped_keys(step: Step) -> None:
+    """Every wrapped key deleted, and counted with the schedule, in one transaction (a rerun adds
+    the none it finds to what an earlier run deleted)."""
+    async with step.db.write() as session:
+        deleted = {table.name: _n(await session.execute(delete(table))) for table, _, _ in wrapped_key_tables()}
+        row = await session.get(Decommission, step.schedule_id)
+        assert row is not None
+        counts = json.loads(row.counts)
+        for table, n in deleted.items():
+            counts[table] = counts.get(table, 0) + n
+        row.counts = json.dumps(counts, sort_keys=True)
+        row.lease_until = step.now + LEASE
+    log.info("decommission_wrapped_keys_deleted", **deleted)
 
 
 async def _count_keks(step: Step) -> None:

@@ -21,22 +21,27 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
+from handlers.lifecycle.flows import decommission_tick
 from handlers.operator import lifecycle
 from handlers.operator.common import Refused, audited
 from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import rotation
 from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
+from store.keys.binding import open_key_file
 from store.keys.crypto import KeyRing, temporary_name
 from store.lifecycle import decommission
+from store.tables import wrapped_key_tables
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice
+from store.tables.lifecycle import Decommission
 from store.tables.register import ChildKey
 from tests.bot.cli.conftest import Cli
+from tests.bot.cli.test_key_file import other_key_file, refused_in_one_line
 from tests.bot.cli.test_main import write_feeds
 from tests.store.lifecycle.lifecycle_data import load
 
@@ -469,3 +474,129 @@ async def test_a_destroy_killed_before_the_key_file_was_wiped_never_told_admins_
     assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""
     [step_1] = [text for text in await _told_admins(db) if "step 1 of 4" in text]
     assert "keys destroyed" in step_1 and "key_encryption_keys: 1" in step_1 and "key_chains: 3" in step_1
+
+
+# -- decommission destroy killed at the key file's wipe ----------------------------------------
+
+_KILLED_AT_THE_KEY_FILE_WIPE = """
+import os, signal, sys
+from store.lifecycle import decommission
+from bot.cli.main import main
+
+wipe = decommission._wipe_key_file
+
+
+def wipe_then_die(keys):
+    if sys.argv[1] == "after":
+        wipe(keys)  # on disk (fsync) before the kill
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+decommission._wipe_key_file = wipe_then_die
+main(["decommission", "destroy"])
+"""
+
+# Step 1 killed -9 just before its wipe of the key file, and just after it (the review's case).
+at_the_key_file_wipe = pytest.mark.parametrize(
+    "killed", ["before", "after"], ids=lambda when: f"killed-{when}-the-wipe"
+)
+
+
+async def wrapped_keys_held(db: Database) -> dict[str, int]:
+    """The rows of every table of wrapped keys (from the tables' classification)."""
+    async with db.read() as session:
+        return {
+            table.name: (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            for table, _, _ in wrapped_key_tables()
+        }
+
+
+async def destroy_killed_at_the_key_file_wipe(cli: Cli, db: Database, keys: KeyRing, killed: str) -> dict[str, int]:
+    """A real `decommission destroy` killed -9 at that point; the wrapped keys the store held before.
+    The store has forgotten them durably either way; the key file is emptied only after the wipe."""
+    assert keys.path is not None
+    held = await wrapped_keys_held(db)
+    assert held["child_keys"] > 0  # the checks on the counts below can fail
+    script = [sys.executable, "-c", _KILLED_AT_THE_KEY_FILE_WIPE, killed]
+    died = subprocess.run(script, cwd=keys.path.parent, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert sum((await wrapped_keys_held(db)).values()) == 0  # nothing the key file opened is left in the store
+    on_disk = _on_disk(keys.path)
+    assert bool(on_disk["keks"]) == bool(on_disk["index_key"]) == (killed == "before")
+    return held
+
+
+async def lease_run_out(db: Database) -> None:
+    """Where the dead run's lease has run out (as 15 minutes after the kill): any process may resume."""
+    async with db.write() as session:
+        await session.execute(update(Decommission).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+def destroyed_as_counted(certificate: dict[str, Any], held: dict[str, int]) -> None:
+    """The certificate counts the wrapped keys the killed run deleted, and the key file's keys."""
+    destroyed = certificate["certificate"]["destroyed"]
+    assert {table: destroyed[table] for table in held} == held
+    assert destroyed["key_encryption_keys"] == 1 and destroyed["key_chains"] == 3
+
+
+@at_the_key_file_wipe
+async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_next_destroy(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path, killed: str
+) -> None:
+    """Step 1 of `decommission destroy` killed -9 just before or just after it wipes the key file.
+    The store forgot its wrapped keys first (committed), so the key file left, full or emptied,
+    opens nothing personal yet still opens the store: status answers and does not say destroyed, no
+    admin is told "keys destroyed", another store's key file is still refused. The next destroy
+    finishes; the certificate and step 1's notice count what the killed run deleted, and the audit
+    shows the dead run started and the next one done. (Killed after the wipe, the old code rolled
+    the wrapped keys back, and from then on every command was refused: "does not belong".)"""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    held = await destroy_killed_at_the_key_file_wipe(cli, db, keys, killed)
+    status = await cli.run("decommission", "status")
+    assert status.code == 0, status.err
+    assert "has been destroyed" not in status.out and "steps done: none yet" in status.out
+    assert not [text for text in await _told_admins(db) if "step 1 of 4" in text]
+    other = await cli.run("decommission", "status", env={"SIGNPOST_KEY_FILE": str(other_key_file(tmp_path))})
+    refused_in_one_line(other, "does not belong to this store")
+
+    await lease_run_out(db)
+    again = await cli.run("decommission", "destroy")
+    assert again.code == 0, again.err
+    assert "decommissioning complete" in again.out
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    left = _on_disk(keys.path)
+    assert left["keks"] == {} and left["index_key"] == "" and left["signing_seed"] == ""
+    certificate = await cli.run("decommission", "certificate")
+    destroyed_as_counted(json.loads(certificate.out), held)
+    [step_1] = [text for text in await _told_admins(db) if "step 1 of 4" in text]
+    assert "keys destroyed" in step_1 and f"child_keys: {held['child_keys']}" in step_1
+    assert "key_encryption_keys: 1" in step_1 and "key_chains: 3" in step_1
+    [schedule_id] = {detail for _, detail in await events(db, "decommission_destroy")}
+    assert await events(db, "decommission_destroy") == [("started", schedule_id)] * 2 + [("done", schedule_id)]
+
+
+@at_the_key_file_wipe
+async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_the_destroy_by_date(
+    cli: Cli, db: Database, db_url: str, keys: KeyRing, tmp_path: Path, killed: str
+) -> None:
+    """The same crash left to the scheduler: a server opening the store with the key file left
+    (checked as at every start, store/keys/binding.py) is not refused, and its tick at the destroy-by
+    date finishes the destruction, counting what the killed run deleted."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    held = await destroy_killed_at_the_key_file_wipe(cli, db, keys, killed)
+    async with db.read() as session:
+        row = await decommission.current(session)
+    assert row is not None
+    later = FakeClock(datetime.combine(row.destroy_by, datetime.min.time(), UTC) + timedelta(hours=9))
+    store = Database.connect(db_url)
+    app = build(store, await open_key_file(store, keys.path, later.now().date()), later)
+    try:
+        certificate = await decommission_tick(app.ctx, later.now())
+    finally:
+        await app.close()
+    assert certificate is not None
+    destroyed_as_counted(certificate, held)
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""

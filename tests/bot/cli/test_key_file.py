@@ -5,6 +5,7 @@ fresh store still gets its key file made on first use."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +113,21 @@ async def test_another_key_file_is_refused_by_a_store_written_before_fingerprint
     refused_in_one_line(run, "does not belong to this store")
     assert await recorded_fingerprint(db_url) is None
     assert (await cli.run("retention", "run", "--dry-run")).code == 0  # its own key file still opens it
+
+
+def test_an_emptied_key_file_is_refused_by_a_store_not_being_decommissioned(cli: Cli, tmp_path: Path) -> None:
+    """A key file as decommissioning leaves it (no KEK, no index key), given to a store that holds
+    wrapped keys and is not being decommissioned: refused like any other store's key file. Only a
+    store that has forgotten every wrapped key (decommissioning does so before it empties its key
+    file) accepts one."""
+    imported(cli, tmp_path)
+    emptied = tmp_path / "emptied.key"
+    emptied.write_text(
+        json.dumps({"version": 1, "current_kek": "", "keks": {}, "index_key": "", "signing_seed": ""}), "utf-8"
+    )
+    run = cli("decommission", "status", env={"SIGNPOST_KEY_FILE": str(emptied)})
+    refused_in_one_line(run, str(emptied), "does not belong to this store")
+    assert cli("decommission", "status").code == 0  # its own key file still opens it
 
 
 async def test_a_fresh_store_gets_its_key_file_and_works(cli: Cli, db_url: str, tmp_path: Path) -> None:
