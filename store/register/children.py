@@ -576,10 +576,13 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
 
     Each child is still sealed under its own data key and indexed by its blind terms, exactly as
     ``upsert`` does; a reference that already exists fails the caller's transaction. Children 24 or
-    over are left out (never stored); the count returned is of children written.
+    over are left out (never stored); the count returned is of children written. Like an import,
+    it first brings the index to this version (``ensure_terms_current``): on a first load, that
+    records the version its terms are written under, which every reader checks.
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     keychain.hold_term_keys(keys, now.date())
+    await ensure_terms_current(session, keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
