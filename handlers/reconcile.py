@@ -72,6 +72,12 @@ class BatchRefused(Exception):
     """The operator may not run a batch match (unknown, inactive, or not an admin)."""
 
 
+class BatchFailed(Exception):
+    """The batch could not be matched on our side, and nothing was answered: the register's blind
+    index is not of this code's version (``children.IndexNotCurrent``), so every row would have
+    read "no match". Audited as failed; the message holds versions only."""
+
+
 # ---------------------------------------------------------------------------- reading the roll
 
 
@@ -223,11 +229,19 @@ async def run_batch(
         if actor is None or actor.status != "active" or not actor.has(Role.ADMIN):
             await _audit(ctx, session, admin_id, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
             raise BatchRefused("only an active admin can run a batch match: check --as")
-        answers = await reconcile(ctx, session, roster.queries, top, now, on_progress)
+        terms = f"{roster.name} sha256={roster.digest}"
+        try:
+            answers = await reconcile(ctx, session, roster.queries, top, now, on_progress)
+        except children.IndexNotCurrent as exc:
+            why = "index not current"
+            await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
+            raise BatchFailed(
+                f"nothing was matched: {exc} (Signpost is being updated); "
+                "run the match again once every replica runs the same version"
+            ) from None
         subjects = tuple(sorted({r.ref for answer in answers for r in answer.candidates}))
         counts = {kind: sum(a.decision is kind for a in answers) for kind in DecisionKind}
         detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in counts.items())
-        terms = f"{roster.name} sha256={roster.digest}"
         rows = len(answers)
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
     return answers

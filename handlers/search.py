@@ -23,6 +23,10 @@ from store.register.terms import NameCounts
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
 NO_MATCH = "No record matches those details. Check the spelling and the date of birth, or search by reference number."
+UPDATING = (
+    "Signpost is being updated, so it cannot search by name and date of birth just now. "
+    "Please try again in a few minutes, or search by reference number."
+)
 AMBIGUOUS = "More than one record could match, so none is shown."
 AMBIGUOUS_ADD = "Please add more detail: {details}."
 AMBIGUOUS_ALL_GIVEN = "Please check the date of birth and the spelling of the names, or search by reference number."
@@ -144,7 +148,12 @@ async def find_child(ctx: Context, session: AsyncSession, query: Query, now: dat
 async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert req.actor is not None
     query = parse_demographic(req.args, req.now.date())
-    decision = await find_child(ctx, session, query, req.now)
+    try:
+        decision = await find_child(ctx, session, query, req.now)
+    except children.IndexNotCurrent:
+        # Never "no record" from an index this code cannot read: people may work with this child.
+        # Audited with its terms like any search; the log line is the store's (versions only).
+        return Result(Reply(Outcome.FAILED, UPDATING), terms=req.args, detail="index not current")
     if decision.kind is DecisionKind.MATCH and decision.best is not None:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:

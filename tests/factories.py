@@ -9,7 +9,14 @@ from bot.app import Signpost
 from handlers.operator import register
 from handlers.operator.common import audited
 from handlers.vocabulary import Action, Command, Platform, Principal, Reply
+from store.db import Database
+from store.register import children
 from store.register.feeds import Feed, ImportReport, import_feeds
+from store.register.terms import TERMS_VERSION
+from store.tables.lifecycle import Meta
+
+NEWER_INDEX = str(int(TERMS_VERSION) + 1)
+"""The terms version a newer Signpost records when it rebuilds the blind index (a rolling upgrade)."""
 
 PRACTITIONERS_HEADER = "practitioner_id,given_name,family_name,role,organisation,local_authority,phone,email,roles"
 CHILDREN_HEADER = "child_ref,given_names,family_name,aliases,date_of_birth,sex,postcode,local_authority,shielded"
@@ -61,6 +68,12 @@ def standard_feeds() -> list[Feed]:
 
 async def load_standard(app: Signpost) -> ImportReport:
     return await import_feeds(app.ctx.db, app.ctx.keys, standard_feeds(), app.ctx.clock.now())
+
+
+async def record_index_version(db: Database, version: str) -> None:
+    """Record ``version`` as the blind index's, as a Signpost of that version does when it rebuilds it."""
+    async with db.write() as session:
+        await session.merge(Meta(key=children.TERMS_META, value=version))
 
 
 async def seed_demo(app: Signpost, children: int = 3000) -> register.Seeded:

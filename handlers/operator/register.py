@@ -18,8 +18,16 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.operator.common import Audit, Refused
-from handlers.reconcile import BatchRefused, LineAnswer, RosterRejected, audit_rejected, read_roster, run_batch
+from handlers.operator.common import Audit, Failed, Refused
+from handlers.reconcile import (
+    BatchFailed,
+    BatchRefused,
+    LineAnswer,
+    RosterRejected,
+    audit_rejected,
+    read_roster,
+    run_batch,
+)
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
 from store.register import demo
@@ -226,9 +234,9 @@ async def match_roll(
     """Reconcile a roll against the register as the admin ``audit.who`` (one batch event, also when
     refused: the batch's own, with its sealed terms, written by ``handlers.reconcile``).
 
-    Raises ``RosterRejected`` (the roll cannot be read: every problem) or ``Refused``. Once the
-    roll is read, ``on_total`` is told its number of rows and ``on_progress`` how many more are
-    matched.
+    Raises ``RosterRejected`` (the roll cannot be read: every problem), ``Refused``, or ``Failed``
+    (the search index is not this version's: nothing matched). Once the roll is read, ``on_total``
+    is told its number of rows and ``on_progress`` how many more are matched.
     """
     try:
         roster = read_roster(name, text)
@@ -243,5 +251,8 @@ async def match_roll(
     except BatchRefused as refused:
         audit.recorded()
         raise Refused(str(refused)) from None
+    except BatchFailed as failed:
+        audit.recorded()
+        raise Failed(str(failed)) from None
     audit.recorded()
     return answers

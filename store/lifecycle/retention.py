@@ -222,17 +222,21 @@ async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
 
 
 async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]) -> list[int]:
-    """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only)."""
+    """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only).
+
+    ``children.IndexNotCurrent`` when the index is not of this code's version: it would find nobody,
+    and a day recorded done on that answer would never archive or destroy its children."""
     terms = children.probes(keys, [retention_term(dob) for dob in keychain.dobs_turning(day, years)])
-    if not terms:
-        return []
-    result = await session.execute(
-        select(ChildTerm.child_ref)
-        .join(Child, Child.ref == ChildTerm.child_ref)
-        .where(ChildTerm.term.in_(terms), Child.state.in_(states))
-        .distinct()
-    )
-    return sorted(result.scalars())
+    async with children.reading_index(session):  # also with nothing to probe: "nobody" is this version's answer
+        if not terms:
+            return []
+        result = await session.execute(
+            select(ChildTerm.child_ref)
+            .join(Child, Child.ref == ChildTerm.child_ref)
+            .where(ChildTerm.term.in_(terms), Child.state.in_(states))
+            .distinct()
+        )
+        return sorted(result.scalars())
 
 
 async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> int:
@@ -478,11 +482,19 @@ async def run(
 
     ``on_day`` is told of each day processed (1 at a time) and ``on_sealed`` how many more data
     keys seal-in has looked at; ``due`` says how many of each there are.
+
+    ``children.IndexNotCurrent`` when the blind index is not of this code's version: nothing of
+    the day it was found in is applied, and that day stays due.
     """
     today = now.date()
     report = RetentionReport()
     if not _chains_ready(keys, today):
         return report  # after decommissioning there is nothing left to keep or destroy
+    async with db.read() as session:
+        # Before anything changes (each day's ``turning`` checks again, in its transaction): the
+        # days are found through the blind index, and destruction deletes a child's terms as this
+        # version writes them. A newer index stops the run; its days stay due for the newer code.
+        await children.require_current_index(session)
     done = await _ensure_state(db, today, now)
     # A run stopped between a day's commit and its puncture (kill -9) left that day's cohort keys
     # in the key file, though the audit says its children are destroyed: finish that first.

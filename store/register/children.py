@@ -8,12 +8,14 @@ import multiprocessing.connection
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -52,6 +54,8 @@ from store.register.terms import FULL_DATE_KINDS, TERMS_VERSION, Identity, NameC
 from store.tables.lifecycle import Meta
 from store.tables.people import AccessRequest, Practitioner, RelayMessage
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
+
+log = structlog.get_logger("signpost.register")
 
 TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not the ORM's per-row path
 
@@ -181,6 +185,48 @@ TERMS_META = "index_terms_version"
 
 async def terms_version(session: AsyncSession) -> str | None:
     return (await session.execute(select(Meta.value).where(Meta.key == TERMS_META))).scalar()
+
+
+class IndexNotCurrent(Exception):
+    """The blind index was written under another ``TERMS_VERSION`` than this code probes: a search
+    would find nobody (or not the child it should), so nothing is answered from it. In a rolling
+    upgrade, a process still on older code meets the index a newer one has just rebuilt; it
+    refuses until it is replaced. The message holds versions only."""
+
+    def __init__(self, stored: str | None) -> None:
+        self.stored = stored
+        super().__init__(
+            f"the search index is version {stored or 'unrecorded'} and this Signpost reads version {TERMS_VERSION}"
+        )
+
+
+async def require_current_index(session: AsyncSession) -> None:
+    """IndexNotCurrent unless the stored blind index is the version this code reads (one primary-key read)."""
+    await _judge_index(session, await terms_version(session))
+
+
+async def _judge_index(session: AsyncSession, stored: str | None) -> None:
+    """The one rule every reader of the blind index goes through (``require_current_index``,
+    ``reading_index``, ``find_candidates``): the version recorded must be this code's. None is
+    taken as current only while the index is empty (a store no process has indexed yet): nothing
+    can be missed there; with terms, it is an index written before versions were recorded."""
+    if stored == TERMS_VERSION:
+        return
+    if stored is None and (await session.execute(select(ChildTerm.term).limit(1))).first() is None:
+        return
+    log.warning("index_not_current", stored=stored, reads=TERMS_VERSION)
+    raise IndexNotCurrent(stored)
+
+
+@asynccontextmanager
+async def reading_index(session: AsyncSession) -> AsyncIterator[None]:
+    """Read the blind index inside this, in one transaction: IndexNotCurrent unless it is this
+    code's version both before and after. A rebuild rewrites the terms and records its version in
+    one commit, but PostgreSQL reads each statement at its own snapshot: one committed between the
+    first check and the read would otherwise go unseen."""
+    await require_current_index(session)
+    yield
+    await require_current_index(session)
 
 
 async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
@@ -530,10 +576,13 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
 
     Each child is still sealed under its own data key and indexed by its blind terms, exactly as
     ``upsert`` does; a reference that already exists fails the caller's transaction. Children 24 or
-    over are left out (never stored); the count returned is of children written.
+    over are left out (never stored); the count returned is of children written. Like an import,
+    it first brings the index to this version (``ensure_terms_current``): on a first load, that
+    records the version its terms are written under, which every reader checks.
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     keychain.hold_term_keys(keys, now.date())
+    await ensure_terms_current(session, keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
@@ -677,16 +726,18 @@ async def term_holders(session: AsyncSession, blinded: Sequence[int], chunk_size
     """For each blind term, the active children holding it: one ``IN`` query per ``chunk_size`` terms.
 
     Archived and destroyed children are never candidates, so they are filtered here.
+    IndexNotCurrent when the index is not of this code's version (``reading_index``).
     """
     holders: dict[int, list[int]] = {}
-    for chunk in _chunks(sorted(set(blinded)), chunk_size):
-        result = await session.execute(
-            select(ChildTerm.term, ChildTerm.child_ref)
-            .join(Child, Child.ref == ChildTerm.child_ref)
-            .where(ChildTerm.term.in_(chunk), Child.state == "active")
-        )
-        for term, ref in result:
-            holders.setdefault(term, []).append(ref)
+    async with reading_index(session):
+        for chunk in _chunks(sorted(set(blinded)), chunk_size):
+            result = await session.execute(
+                select(ChildTerm.term, ChildTerm.child_ref)
+                .join(Child, Child.ref == ChildTerm.child_ref)
+                .where(ChildTerm.term.in_(chunk), Child.state == "active")
+            )
+            for term, ref in result:
+                holders.setdefault(term, []).append(ref)
     return holders
 
 
@@ -728,12 +779,18 @@ def _padded(values: Sequence[int], floor: int = 16) -> list[int]:
     return [*values, *([values[0]] * (size - len(values)))]
 
 
+# The rows of the search's one statement, by their first column.
+_RANKED, _COUNTED, _VERSION = 0, 1, 2
+
+
 @lru_cache(maxsize=32)
 def _probe_sql(dialect: str, terms: int, names: int) -> str:
     """The search's one statement: the top ``limit`` active children by blind terms held (ties by
     reference), each with its sealed identity and wrapped data key, then the name counts asked
-    for. The key is an outer join, so a child without one still takes its place in the ranking,
-    exactly as ``candidates`` then ``load_candidates`` would leave it out after ranking."""
+    for, then the index's recorded version (``TERMS_META``, a primary-key read: the terms read
+    and the version they were written under come from one snapshot). The key is an outer join,
+    so a child without one still takes its place in the ranking, exactly as ``candidates`` then
+    ``load_candidates`` would leave it out after ranking."""
     if dialect == "postgresql":
         term_in, limit, name_in = "= ANY($1::bigint[])", "$2", "= ANY($3::bigint[])"
     else:
@@ -741,14 +798,15 @@ def _probe_sql(dialect: str, terms: int, names: int) -> str:
         limit = "?"
         name_in = f"IN ({', '.join('?' for _ in range(names))})"
     return (
-        "SELECT 0 AS kind, ranked.* FROM ("
+        f"SELECT {_RANKED} AS kind, ranked.* FROM ("
         "SELECT c.ref, r.hits, c.identity, c.shielded, k.kek_id, k.wrapped"
         f" FROM (SELECT child_ref, count(*) AS hits FROM child_terms WHERE term {term_in} GROUP BY child_ref) AS r"
         " JOIN children AS c ON c.ref = r.child_ref"
         " LEFT OUTER JOIN child_keys AS k ON k.child_ref = c.ref"
         f" WHERE c.state = 'active' ORDER BY r.hits DESC, c.ref LIMIT {limit}"
         ") AS ranked"
-        f" UNION ALL SELECT 1, term, children, NULL, NULL, NULL, NULL FROM name_counts WHERE term {name_in}"
+        f" UNION ALL SELECT {_COUNTED}, term, children, NULL, NULL, NULL, NULL FROM name_counts WHERE term {name_in}"
+        f" UNION ALL SELECT {_VERSION}, 0, 0, NULL, NULL, value, NULL FROM meta WHERE key = '{TERMS_META}'"
     )
 
 
@@ -762,6 +820,8 @@ async def find_candidates(
     is done by the database instead of loading every holder of every probed term, and the
     statement is sent as plain SQL with an IN list of a fixed length (PostgreSQL: one array), so
     nothing is compiled per search. Returns no candidates for no terms.
+    IndexNotCurrent when the terms were written under another version than this code probes
+    (read in the same statement: no second round trip).
     """
     blinded = probes(keys, terms)
     if not blinded:
@@ -780,12 +840,16 @@ async def find_candidates(
         sql = _probe_sql(dialect, len(probed), len(asked))
     ranked: list[tuple[int, int, bytes | None, bool, str | None, bytes | None]] = []
     counts: list[tuple[int, int]] = []
+    stored: str | None = None
     rows: Sequence[tuple[Any, ...]] = (await connection.exec_driver_sql(sql, params)).all()
     for kind, ref, hits, sealed, shielded, kek_id, wrapped in rows:
-        if kind:
+        if kind == _RANKED:
+            ranked.append((ref, hits, sealed, shielded, kek_id, wrapped))
+        elif kind == _COUNTED:
             counts.append((ref, hits))
         else:
-            ranked.append((ref, hits, sealed, shielded, kek_id, wrapped))
+            stored = kek_id
+    await _judge_index(session, stored)  # before anything is decrypted or answered from these rows
     ranked.sort(key=lambda row: (-row[1], row[0]))  # the order rank_holders gives, whatever the database's
     found: dict[int, Candidate] = {}
     for ref, _, sealed, shielded, kek_id, wrapped in ranked:

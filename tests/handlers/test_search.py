@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from structlog.testing import capture_logs
+
 from bot.app import Signpost
+from handlers.search import NO_MATCH, UPDATING
 from handlers.vocabulary import Outcome, Platform, Principal
-from tests.factories import AMY, BEN, NO_INVOLVEMENTS, SHIELDED, load_standard, ready, say
+from store.register.terms import TERMS_VERSION
+from store.tables.audit import AuditEvent
+from tests.factories import (
+    AMY,
+    BEN,
+    NEWER_INDEX,
+    NO_INVOLVEMENTS,
+    SHIELDED,
+    load_standard,
+    ready,
+    record_index_version,
+    say,
+)
 
 
 async def setup(app: Signpost, who: str = "P002") -> None:
@@ -66,6 +82,30 @@ async def test_name_and_date_of_birth_find_the_child(signpost: Signpost) -> None
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.ANSWERED, text
         assert reply.child_ref == "999 000 0018"
+
+
+async def test_a_search_on_an_index_a_newer_version_wrote_says_signpost_is_being_updated(signpost: Signpost) -> None:
+    """Mid rolling upgrade (a newer Signpost has rebuilt the blind index; this one still runs the
+    older code): a search by name and date of birth is told Signpost is being updated, never that
+    no record matches; it is audited with its sealed terms, and logged with versions only. Once the
+    index is this code's version again, the same search finds the child."""
+    await setup(signpost)
+    await record_index_version(signpost.ctx.db, NEWER_INDEX)
+    with capture_logs() as logged:
+        reply = await say(signpost, "P002", "Amy Jones 03/04/2014")
+    assert reply.outcome is Outcome.FAILED and reply.text == UPDATING
+    assert NO_MATCH not in reply.text and reply.child_ref is None and not reply.signposts
+    async with signpost.ctx.db.read() as session:
+        event = (await session.execute(select(AuditEvent).where(AuditEvent.action == "search"))).scalar_one()
+    assert (event.outcome, event.detail, event.subject_refs) == ("failed", "index not current", "")
+    assert event.terms is not None  # what was asked, sealed: the enquiry stays on the record
+    warned = [entry for entry in logged if entry["event"] == "index_not_current"]
+    assert warned == [
+        {"event": "index_not_current", "stored": NEWER_INDEX, "reads": TERMS_VERSION, "log_level": "warning"}
+    ]
+    await record_index_version(signpost.ctx.db, TERMS_VERSION)
+    found = await say(signpost, "P002", "Amy Jones 03/04/2014")
+    assert found.outcome is Outcome.ANSWERED and found.child_ref == "999 000 0018"
 
 
 async def test_an_alias_finds_the_child(signpost: Signpost) -> None:

@@ -1,5 +1,6 @@
-"""`signpost` on a store whose blind index an older version wrote: the process that migrates the store
-rebuilds the index before it answers anything, so searches go on finding its children."""
+"""`signpost` on a store whose blind index another version wrote: the process that migrates the store
+rebuilds an older index before it answers anything, so searches go on finding its children; one a
+newer version wrote is left be, and the older code refuses to answer from it."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
-from store.lifecycle import decommission
+from store.lifecycle import decommission, retention
 from store.register import children
 from store.register.terms import TERMS_VERSION
 from store.tables.lifecycle import Decommission, Meta
 from store.tables.register import ChildTerm
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_cut_short import switched_off_today
-from tests.bot.cli.test_match import EXPECTED_DECISIONS, ROLL, roll_csv, setup_store
+from tests.bot.cli.test_match import EXPECTED_DECISIONS, ROLL, audit_events, roll_csv, setup_store
+from tests.factories import NEWER_INDEX, record_index_version
 from tests.fuzzy_register import FUZZY_CHILDREN
 from tests.store.register.test_terms_rebuild import write_version_2_index
 
@@ -127,3 +129,43 @@ async def test_a_store_whose_keys_decommissioning_destroyed_is_not_reindexed_and
     assert json.loads(row.counts)[ChildTerm.__tablename__] == terms
     logged = [json.loads(line) for line in (status.err + finished.err).splitlines() if line.startswith("{")]
     assert "index_terms_rebuilt" not in {e.get("event") for e in logged}
+
+
+async def test_match_and_retention_on_an_index_a_newer_version_wrote_refuse_in_one_line(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """Mid rolling upgrade, `signpost match` of the older code would answer every row "no match"
+    from an index a newer Signpost rebuilt (a start leaves a newer index be): it says in one line
+    that nothing was matched and why (versions only), exits non-zero, writes no CSV, and is audited
+    as one failed batch. `signpost retention run` stops the same way, its day still due."""
+    await asyncio.to_thread(setup_store, cli, tmp_path)
+    db = await Database.open(db_url)
+    try:
+        await record_index_version(db, NEWER_INDEX)
+    finally:
+        await db.close()
+    (tmp_path / "roll.csv").write_text(roll_csv(ROLL), encoding="utf-8")
+    matched = await cli.run("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert matched.code != 0 and matched.out == ""
+    assert matched.said == (
+        f"signpost: nothing was matched: the search index is version {NEWER_INDEX} and this Signpost reads "
+        f"version {TERMS_VERSION} (Signpost is being updated); run the match again once every replica runs "
+        "the same version"
+    )
+    logged = [json.loads(line) for line in matched.err.splitlines() if line.startswith("{")]
+    assert [(e["stored"], e["reads"]) for e in logged if e["event"] == "index_not_current"] == [
+        (NEWER_INDEX, TERMS_VERSION)
+    ]
+    batches = [e for e in await asyncio.to_thread(audit_events, cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["detail"], e["result_count"]) for e in batches] == [("failed", "index not current", 0)]
+    due = await cli.run("retention", "run")
+    stopped = due.said.splitlines()[-1]  # after its progress lines
+    assert due.code != 0 and stopped.startswith("signpost: retention stopped: the search index is version")
+    assert stopped.endswith("the days not done stay due for the next run")
+    db = await Database.open(db_url)
+    try:
+        assert (await retention.due(db, datetime.now(UTC).date())).days == 1  # today's, never run
+    finally:
+        await db.close()
+    runs = [e for e in await asyncio.to_thread(audit_events, cli) if e["action"] == "retention_run"]
+    assert [e["outcome"] for e in runs] == ["started", "failed"]

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
@@ -23,13 +24,14 @@ from store.lifecycle import retention as lifecycle
 from store.people import access, relay
 from store.register import children
 from store.register.children import retention_term
-from store.register.terms import count_keys
+from store.register.terms import TERMS_VERSION, count_keys
 from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Meta
 from store.tables.people import AccessGrant, AccessRequest
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement, NameCount
-from tests.factories import AMY
+from tests.factories import AMY, NEWER_INDEX, record_index_version
 from tests.stepup_helpers import say_fresh
 from tests.store.lifecycle.lifecycle_data import (
     AFTER_LEAP,
@@ -617,3 +619,45 @@ def test_a_puncture_keeps_in_memory_exactly_the_keys_a_fresh_derivation_gives(ke
     fresh = KeyRing.load(keys.path)
     keychain.install(fresh, NOV_2)
     assert keys.keks == fresh.keks and gone not in keys.keks
+
+
+async def test_a_run_facing_an_index_a_newer_version_wrote_changes_nothing_and_leaves_the_day_due(
+    signpost: Signpost,
+) -> None:
+    """Mid rolling upgrade (a newer Signpost has rebuilt the blind index, this one runs the older
+    code): the run would find nobody turning 18 or 24 through it and record the day done, so they
+    would never be archived or destroyed. It stops instead, every row as it was and the day still
+    due; once the index is this code's version, the same run does the day's work."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    await record_index_version(signpost.ctx.db, NEWER_INDEX)
+    before = await snapshot(signpost.ctx.db)
+    with pytest.raises(children.IndexNotCurrent):
+        await retention_on(signpost, NOV_3)
+    assert await snapshot(signpost.ctx.db) == before
+    assert (await lifecycle.due(signpost.ctx.db, NOV_3)).days == 1
+    await record_index_version(signpost.ctx.db, TERMS_VERSION)
+    report = await retention_on(signpost, NOV_3)
+    assert (report.archived, report.destroyed) == (1, 1)
+    assert (await state_of(signpost, TURNS_18), await state_of(signpost, TURNS_24)) == ("archived", "destroyed")
+    assert (await lifecycle.due(signpost.ctx.db, NOV_3)).days == 0
+
+
+async def test_an_index_a_newer_version_rebuilds_mid_run_stops_the_run_at_the_next_day(signpost: Signpost) -> None:
+    """The index is rebuilt by a newer Signpost while a run works through missed days (here in the
+    first day's own commit): that day's work stands; the next day, read through the index in its own
+    transaction, is neither applied nor recorded done, and a dry run cannot read it either."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    nov_4 = date(2026, 11, 4)
+
+    async def a_newer_signpost_rebuilds(session: AsyncSession, detail: str, archived: int, destroyed: int) -> None:
+        await session.merge(Meta(key=children.TERMS_META, value=NEWER_INDEX))
+
+    with pytest.raises(children.IndexNotCurrent):
+        await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, at(nov_4), audit_step=a_newer_signpost_rebuilds)
+    async with signpost.ctx.db.read() as session:
+        assert await lifecycle.last_day(session) == NOV_3
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    with pytest.raises(children.IndexNotCurrent):
+        await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, nov_4, nov_4)

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, func, insert, select
 
 from bot.app import Signpost
+from handlers.grammar import parse_demographic
+from handlers.matching.terms import query_terms
+from handlers.search import UPDATING
 from handlers.vocabulary import Outcome
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -15,7 +19,7 @@ from store.register.feeds import Feed, import_feeds
 from store.register.terms import TERMS_VERSION, index_terms
 from store.tables.lifecycle import Meta
 from store.tables.register import Child, ChildTerm
-from tests.factories import ready, say
+from tests.factories import NEWER_INDEX, ready, record_index_version, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, load_fuzzy
 
 TWO_MISTAKES = "Amrlia Tgornton 03/04/2014"  # both names mistyped past their sound-alike keys: initials + date
@@ -40,14 +44,15 @@ async def write_version_2_index(db: Database, keys: KeyRing) -> set[int]:
 
 
 async def test_start_up_rebuilds_an_index_written_under_the_one_index_key(signpost: Signpost) -> None:
-    """An index of version 2 (terms under the index key): searches find nobody; brought up to date as a
-    process starting does it, every child that is not destroyed (archived ones too, for retention) is
-    re-indexed under its term keys, no old value is left, the version is recorded; then she is found.
-    A second start finds it current and does nothing."""
+    """An index of version 2 (terms under the index key): a search cannot read it and says Signpost
+    is being updated (never that no record matches); brought up to date as a process starting does
+    it, every child that is not destroyed (archived ones too, for retention) is re-indexed under its
+    term keys, no old value is left, the version is recorded; then she is found. A second start
+    finds it current and does nothing."""
     await load_fuzzy(signpost)
     await ready(signpost, "P002")
     old = await write_version_2_index(signpost.ctx.db, signpost.ctx.keys)
-    assert (await say(signpost, "P002", TWO_MISTAKES)).outcome is Outcome.NO_MATCH
+    assert (await say(signpost, "P002", TWO_MISTAKES)).text == UPDATING
     today = signpost.ctx.clock.now().date()
     rebuilt = await children.bring_terms_up_to_date(signpost.ctx.db, signpost.ctx.keys, today)
     async with signpost.ctx.db.read() as session:
@@ -64,15 +69,16 @@ async def test_start_up_rebuilds_an_index_written_under_the_one_index_key(signpo
 
 
 async def test_an_import_rebuilds_terms_written_under_an_older_version(signpost: Signpost) -> None:
-    """Terms missing (as on a store indexed before the current term kinds): the child cannot be found;
-    the next children import rebuilds every child's terms and records the version; then she is."""
+    """Terms missing and no version recorded (as on a store indexed before versions were): a search
+    says Signpost is being updated; the next children import rebuilds every child's terms and
+    records the version; then she is found."""
     await load_fuzzy(signpost)
     await ready(signpost, "P002")
     assert (await say(signpost, "P002", TWO_MISTAKES)).child_ref is not None
     async with signpost.ctx.db.write() as session:
         await session.execute(delete(ChildTerm).where(ChildTerm.child_ref == int(AMELIA)))
         await session.execute(delete(Meta).where(Meta.key == children.TERMS_META))
-    assert (await say(signpost, "P002", TWO_MISTAKES)).outcome is Outcome.NO_MATCH
+    assert (await say(signpost, "P002", TWO_MISTAKES)).text == UPDATING
     await import_feeds(
         signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", FUZZY_CHILDREN)], signpost.ctx.clock.now()
     )
@@ -99,3 +105,26 @@ async def test_an_index_a_newer_version_wrote_is_never_rebuilt_back(signpost: Si
     async with signpost.ctx.db.read() as session:
         assert await children.terms_version(session) == newer
         assert set((await session.execute(select(ChildTerm.term))).scalars()) == before
+
+
+async def test_the_index_is_read_only_under_the_version_this_code_reads(signpost: Signpost) -> None:
+    """The one rule every reader of the blind index goes through: the recorded version must be this
+    code's. None recorded passes only while no term is stored (nothing can be missed); with terms,
+    an older, a newer or no recorded version is refused, by the batch probe (``candidates``) too."""
+    db, keys = signpost.ctx.db, signpost.ctx.keys
+    async with db.read() as session:
+        await children.require_current_index(session)  # a new store: nothing indexed, nothing recorded
+    await load_fuzzy(signpost)
+    async with db.write() as session:
+        await session.execute(delete(Meta).where(Meta.key == children.TERMS_META))
+    amelia = query_terms(parse_demographic(TWO_MISTAKES, signpost.ctx.clock.now().date()))
+    for stored in (None, "2", NEWER_INDEX):
+        if stored is not None:
+            await record_index_version(db, stored)
+        async with db.read() as session:
+            with pytest.raises(children.IndexNotCurrent) as refused:
+                await children.candidates(session, keys, amelia)
+        assert refused.value.stored == stored
+    await record_index_version(db, TERMS_VERSION)
+    async with db.read() as session:
+        assert int(AMELIA) in await children.candidates(session, keys, amelia)
