@@ -37,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import escalation_targets
 from handlers.context import NoticeSink
-from handlers.misuse.monitor import NOTICE_KIND as MISUSE_ALERT
-from handlers.misuse.monitor import copy_key
+from handlers.misuse.monitor import alert_of, copy_key
+from handlers.stepup.flow import lockout_of
 from handlers.vocabulary import Notice, Role
 from store.audit import misuse
 from store.delivery import outbox
@@ -51,15 +51,6 @@ NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names n
 # The dedupe keys request_notices and registration_notices give each recipient's copy.
 ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):[^:]+")
 REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):[^:]+")
-# raise_alert's: the alert's claim key and a digest of the recipient.
-MISUSE_KEY = re.compile(r"(?P<alert>misuse:[0-9a-f]{40}):[0-9a-f]{16}")
-# managers_notices', less its last part (the recipient's id): the kind, the practitioner concerned
-# (any id without whitespace, colons included: read back from the fixed-form tail), the failures and
-# the end of the lock (None once disabled).
-LOCKOUT_KEY = re.compile(
-    r"(?P<kind>stepup_locked|stepup_disabled):(?P<practitioner>\S+):\d+:"
-    r"(?:None|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?)"
-)
 
 
 async def drop_for_inactive(
@@ -81,10 +72,11 @@ async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
         return await _access_request(session, notice, int(found["request"]), int(found["level"]))
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
         return await _registration(session, notice, int(found["request"]))
-    if notice.kind == MISUSE_ALERT and (found := MISUSE_KEY.fullmatch(key)):
-        return await _misuse_alert(session, notice, found["alert"])
-    if (found := _lockout(notice)) is not None:
-        return await _lockout_notice(session, notice, found)
+    if (alert := alert_of(notice)) is not None:
+        return await _misuse_alert(session, notice, alert)
+    if (lockout := lockout_of(notice)) is not None:
+        shared, practitioner_id = lockout
+        return _readdressed(notice, await _warned_about(session, practitioner_id), _after(shared))
     return []
 
 
@@ -112,18 +104,6 @@ async def _misuse_alert(session: AsyncSession, notice: Notice, alert: str) -> li
         return []  # no alert was claimed by that key: nothing Signpost raised
     managers = await _warned_about(session, concerned)
     return _readdressed(notice, managers, lambda pid: copy_key(alert, pid))
-
-
-def _lockout(notice: Notice) -> re.Match[str] | None:
-    """The key a lockout notice shares with its other recipients' copies, if ``notice`` is one."""
-    key, own = notice.dedupe_key or "", f":{notice.recipient_id}"
-    found = LOCKOUT_KEY.fullmatch(key.removesuffix(own)) if key.endswith(own) else None
-    return found if found is not None and found["kind"] == notice.kind else None
-
-
-async def _lockout_notice(session: AsyncSession, notice: Notice, lockout: re.Match[str]) -> list[Notice]:
-    managers = await _warned_about(session, lockout["practitioner"])
-    return _readdressed(notice, managers, _after(lockout[0]))
 
 
 async def _warned_about(session: AsyncSession, practitioner_id: str) -> Iterable[str]:

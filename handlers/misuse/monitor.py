@@ -20,6 +20,7 @@ event of its own (action "alert"). Alerts describe counts and times only, never 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -396,6 +397,16 @@ def copy_key(key: str, recipient_id: str) -> str:
     """The dedupe key of one recipient's copy of the alert claimed as ``key`` (also the key a
     stand-in told in a recipient's place is given: handlers/stand_in.py)."""
     return f"{key}:{_digest(recipient_id, 16)}"
+
+
+_COPY_KEY = re.compile(r"(?P<alert>misuse:[0-9a-f]{40}):[0-9a-f]{16}")
+
+
+def alert_of(notice: Notice) -> str | None:
+    """The claim key of the alert ``notice`` is one recipient's copy of (``copy_key`` read back), or
+    None for any other notice."""
+    found = _COPY_KEY.fullmatch(notice.dedupe_key or "") if notice.kind == NOTICE_KIND else None
+    return found["alert"] if found is not None else None
 
 
 async def raise_alert(

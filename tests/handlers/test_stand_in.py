@@ -19,8 +19,8 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
-from handlers.stand_in import LOCKOUT_KEY, NOT_ACTIVE
-from handlers.stepup.flow import StepUpPolicy, managers_notices
+from handlers.stand_in import NOT_ACTIVE
+from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
 from handlers.vocabulary import Actor, Notice, Platform, Principal
 from store.people import practitioners
 from store.people.credentials import Failure
