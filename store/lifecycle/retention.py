@@ -555,12 +555,14 @@ async def finish_puncture(db: Database, keys: KeyRing, now: datetime, *, audit_s
     """Destroy the birth-date keys a stopped run left behind: every cohort 24 by the last processed
     day (and the month keys past retention), without processing a new day (every run does this
     first).
-    Returns how many children it destroyed on the way (stragglers, audited through ``audit_step``)."""
+    Returns how many children it destroyed on the way (stragglers, audited through ``audit_step``).
+    ``children.IndexNotCurrent`` (nothing changed) when the blind index is not of this code's version."""
     today = now.date()
     report = RetentionReport()
     if not _chains_ready(keys, today):
         return 0
     async with db.read() as session:
+        await children.require_current_index(session)  # as ``run``: destruction reads the index
         done = await last_day(session)
     if done is not None:
         await _finish_puncture(db, keys, done, today, now, report, audit_step)

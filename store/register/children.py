@@ -7,6 +7,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+import time
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -214,8 +216,31 @@ async def _judge_index(session: AsyncSession, stored: str | None) -> None:
         return
     if stored is None and (await session.execute(select(ChildTerm.term).limit(1))).first() is None:
         return
-    log.warning("index_not_current", stored=stored, reads=TERMS_VERSION)
+    _warn_not_current(session, stored)
     raise IndexNotCurrent(stored)
+
+
+NOT_CURRENT_EVERY = 60.0
+"""Seconds between two ``index_not_current`` log lines of one process and store: a rolling upgrade
+refuses every search until the old replicas are replaced (minutes at 50 searches a second), and a
+line each would bury the log; each later line says how many were refused since the last."""
+
+_not_current: weakref.WeakKeyDictionary[Any, tuple[float, int]] = weakref.WeakKeyDictionary()
+"""By engine: when its last ``index_not_current`` line was written, and refusals since then."""
+
+
+def _warn_not_current(session: AsyncSession, stored: str | None) -> None:
+    """One warning line a minute (``NOT_CURRENT_EVERY``) for a store whose index this code cannot
+    read, with the versions only; the first refusal is always logged."""
+    engine = session.sync_session.get_bind()
+    now = time.monotonic()
+    last = _not_current.get(engine)
+    if last is not None and now - last[0] < NOT_CURRENT_EVERY:
+        _not_current[engine] = (last[0], last[1] + 1)
+        return
+    _not_current[engine] = (now, 0)
+    since = {} if last is None else {"refused_since_last": last[1] + 1}
+    log.warning("index_not_current", stored=stored, reads=TERMS_VERSION, **since)
 
 
 @asynccontextmanager

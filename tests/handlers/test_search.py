@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from handlers.search import NO_MATCH, UPDATING
 from handlers.vocabulary import Outcome, Platform, Principal
+from store.register import children
 from store.register.terms import TERMS_VERSION
 from store.tables.audit import AuditEvent
 from tests.factories import (
@@ -106,6 +108,32 @@ async def test_a_search_on_an_index_a_newer_version_wrote_says_signpost_is_being
     await record_index_version(signpost.ctx.db, TERMS_VERSION)
     found = await say(signpost, "P002", "Amy Jones 03/04/2014")
     assert found.outcome is Outcome.ANSWERED and found.child_ref == "999 000 0018"
+
+
+async def test_searches_refused_during_an_upgrade_log_one_line_a_minute_with_the_count(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rolling upgrade refuses every search until the old replicas are replaced: the log says so
+    once, then once a minute with how many were refused since, not a line a search."""
+    await setup(signpost)
+    await record_index_version(signpost.ctx.db, NEWER_INDEX)
+    with capture_logs() as logged:
+        for _ in range(5):
+            assert (await say(signpost, "P002", "Amy Jones 03/04/2014")).text == UPDATING
+    assert [entry["event"] for entry in logged].count("index_not_current") == 1
+    monkeypatch.setattr(children, "NOT_CURRENT_EVERY", 0.0)  # the minute has passed
+    with capture_logs() as logged:
+        assert (await say(signpost, "P002", "Amy Jones 03/04/2014")).text == UPDATING
+    warned = [entry for entry in logged if entry["event"] == "index_not_current"]
+    assert warned == [
+        {
+            "event": "index_not_current",
+            "stored": NEWER_INDEX,
+            "reads": TERMS_VERSION,
+            "refused_since_last": 5,
+            "log_level": "warning",
+        }
+    ]
 
 
 async def test_an_alias_finds_the_child(signpost: Signpost) -> None:

@@ -169,3 +169,19 @@ async def test_match_and_retention_on_an_index_a_newer_version_wrote_refuse_in_o
         await db.close()
     runs = [e for e in await asyncio.to_thread(audit_events, cli) if e["action"] == "retention_run"]
     assert [e["outcome"] for e in runs] == ["started", "failed"]
+
+
+async def test_a_store_with_no_child_yet_records_the_index_version_without_a_log_line(cli: Cli, db_url: str) -> None:
+    """A new store has nothing to re-index: its first command records the version and logs no
+    "rebuilt" line (an operator reading it would look for a rebuild that never happened)."""
+    assert (await cli.run("db", "upgrade")).code == 0
+    first = await cli.run("practitioner", "list")
+    assert first.code == 0, first.err
+    logged = [json.loads(line) for line in first.err.splitlines() if line.startswith("{")]
+    assert "index_terms_rebuilt" not in {e.get("event") for e in logged}
+    db = await Database.open(db_url)
+    try:
+        async with db.read() as session:
+            assert await children.terms_version(session) == TERMS_VERSION
+    finally:
+        await db.close()

@@ -643,6 +643,30 @@ async def test_a_run_facing_an_index_a_newer_version_wrote_changes_nothing_and_l
     assert (await lifecycle.due(signpost.ctx.db, NOV_3)).days == 0
 
 
+async def test_finishing_a_cut_short_puncture_on_an_index_a_newer_version_wrote_changes_nothing(
+    signpost: Signpost,
+) -> None:
+    """The puncture a killed run left behind is finished as ``run`` is: through the blind index
+    (stragglers of the cohort are found by it), so on a newer index it stops too, the key file and
+    every row as they were, and the newer code (or this one, once current) finishes it."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup = await _wrapped_key(signpost, TURNS_24)
+    keys = signpost.ctx.keys
+    assert keys.path is not None
+    before = keys.path.read_bytes()
+    await retention_on(signpost, NOV_3)
+    keys.path.write_bytes(before)  # the key file as a kill -9 before the puncture leaves it
+    await record_index_version(signpost.ctx.db, NEWER_INDEX)
+    rows = await snapshot(signpost.ctx.db)
+    with pytest.raises(children.IndexNotCurrent):
+        await finish_retention_puncture(signpost.ctx, at(NOV_3))
+    assert keys.path.read_bytes() == before and await snapshot(signpost.ctx.db) == rows
+    await record_index_version(signpost.ctx.db, TERMS_VERSION)
+    assert await finish_retention_puncture(signpost.ctx, at(NOV_3)) == 0
+    assert not _opens_with_key_file(signpost, TURNS_24, backup, NOV_3)
+
+
 async def test_an_index_a_newer_version_rebuilds_mid_run_stops_the_run_at_the_next_day(signpost: Signpost) -> None:
     """The index is rebuilt by a newer Signpost while a run works through missed days (here in the
     first day's own commit): that day's work stands; the next day, read through the index in its own
