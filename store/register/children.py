@@ -295,6 +295,16 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
     return await rebuild_terms(session, keys)
 
 
+async def ready_for_terms(session: AsyncSession, keys: KeyRing, today: date) -> None:
+    """Before children's blind terms are written (an import, a first load), in its transaction: the
+    index brought to this version when an older one wrote it (``ensure_terms_current``), and
+    ``IndexNotCurrent`` when a newer one did. This code's terms in a newer index would be found by
+    nobody (the newer code probes its own kinds under its own keys) and never moved, since the
+    version recorded stays the newer one: every child written would be unfindable by name."""
+    await ensure_terms_current(session, keys, today)
+    await require_current_index(session)
+
+
 def _newer(stored: str | None) -> bool:
     """Whether ``stored`` names a later terms version than this code's (versions are counted up)."""
     return stored is not None and stored.isdigit() and int(stored) > int(TERMS_VERSION)
@@ -602,12 +612,13 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     Each child is still sealed under its own data key and indexed by its blind terms, exactly as
     ``upsert`` does; a reference that already exists fails the caller's transaction. Children 24 or
     over are left out (never stored); the count returned is of children written. Like an import,
-    it first brings the index to this version (``ensure_terms_current``): on a first load, that
-    records the version its terms are written under, which every reader checks.
+    it first brings the index to this version (``ready_for_terms``; ``IndexNotCurrent`` on a newer
+    one): on a first load, that records the version its terms are written under, which every
+    reader checks.
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     keychain.hold_term_keys(keys, now.date())
-    await ensure_terms_current(session, keys, now.date())
+    await ready_for_terms(session, keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
