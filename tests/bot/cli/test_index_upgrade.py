@@ -213,7 +213,7 @@ async def test_an_import_on_an_index_a_newer_version_wrote_is_refused_in_one_lin
     outcomes = [
         (e["outcome"], e["detail"]) for e in await asyncio.to_thread(audit_events, cli) if e["action"] == "import"
     ]
-    assert outcomes[-1][0] == "failed" and "index not current" in outcomes[-1][1]
+    assert outcomes[-1][0] == "failed" and "index not current" in str(outcomes[-1][1])
     db = await Database.open(db_url)
     try:
         async with db.read() as session:
