@@ -50,6 +50,7 @@ from store.keys.crypto import (
     seal,
 )
 from store.keys.term_keys import TermKeys
+from store.people import lead
 from store.prepared import Prepared
 from store.register import name_counts
 from store.register.terms import FULL_DATE_KINDS, TERMS_VERSION, Identity, NameCounts, index_terms, keyed_by, term_kind
@@ -118,6 +119,7 @@ class Enquiry:
     record: ChildRecord
     key: WrappedKey | None
     signposts: list[Signpost]
+    told: lead.Told | None = None  # who hears of the lookup (``store.people.lead``): read with the signposts
 
 
 def encode_identity(identity: Identity) -> str:
@@ -994,29 +996,47 @@ _ENQUIRE = Prepared(
         ChildKey.wrapped,
         Involvement.child_ref.label("involved"),
         *SIGNPOST_COLUMNS,
+        # Who is told of the lookup (``lead.told_of``, in this read rather than one of its own):
+        # each involvement's practitioner and status, the authority's setting, the looker's contact.
+        Practitioner.id.label("practitioner_id"),
+        Practitioner.status.label("practitioner_status"),
+        lead.setting_of(Child.local_authority).label("told_setting"),
+        *lead.LOOKER_COLUMNS,
     )
     .select_from(Child)
     .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
     .outerjoin(Involvement, _READABLE)
     .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
+    .outerjoin(lead.LOOKER, lead.LOOKER.c.id == bindparam("looker"))
     .where(Child.ref == bindparam("ref"))
 )
 
 
-async def enquire(session: AsyncSession, ref: int) -> Enquiry | None:
+async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry | None:
     """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
-    and, for an active child that is not shielded, its signposts (ordered as ``signposts``).
+    and, for an active child that is not shielded, its signposts (ordered as ``signposts``) and who
+    is told that ``looker`` (a practitioner id) looked it up (``Enquiry.told``).
 
-    A shielded child's signposts are not read here: only a grant lets them be read (``signposts``).
+    A shielded child's signposts are not read here: only a grant lets them be read (``signposts``);
+    nor, then, who is told (``lead.told_of`` reads it once the grant is found).
     """
-    rows = await _ENQUIRE.all(session, {"ref": ref})
+    rows = await _ENQUIRE.all(session, {"ref": ref, "looker": looker})
     if not rows:
         return None
     first = rows[0]
     record = ChildRecord(first.ref, first.local_authority, first.shielded, first.state)
     key = None if first.kek_id is None else WrappedKey(first.ref, first.kek_id, first.wrapped)
-    posts = _ordered([_signpost(r) for r in rows if r.involved is not None])
-    return Enquiry(record, key, posts)
+    involved = [r for r in rows if r.involved is not None]
+    posts = _ordered([_signpost(r) for r in involved])
+    told = None
+    if record.state == "active" and not record.shielded:  # the rows hold every involvement
+        current = [
+            (r.practitioner_id, r.lead_professional)
+            for r in involved
+            if r.ended is None and r.practitioner_status == "active"
+        ]
+        told = lead.told_from(first.told_setting, current, looker, first)
+    return Enquiry(record, key, posts, told)
 
 
 async def any_stored(session: AsyncSession) -> bool:
