@@ -7,7 +7,8 @@ What the e2e benchmark's closed loop makes the bot do, without HTTP: stepped-up 
 for children by reference through the real dispatcher (each child's lead professional is told, as
 in the e2e register), the audit writer's listeners (the misuse monitor) run, and the notice outbox
 delivers the lead-professional notices through a deliverer that only counts. Every SQL statement
-is counted by phase (``before_cursor_execute``), with transactions (BEGIN) and CPU time, so a
+is counted by phase (``before_cursor_execute``), with transactions (BEGIN), CPU time and, on SQLite,
+hand-offs to aiosqlite's thread (each a thread wake-up and an event-loop wake-up), so a
 change to the hot path can be weighed without the e2e run's shared-machine noise.
 """
 
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiosqlite.core
 from sqlalchemy import event
 
 from benchmarks.core import drop_postgres, fresh_postgres
@@ -115,6 +117,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         def _begin(conn: Any) -> None:
             counts[f"{phase[0]}|(transaction)"] += 1
 
+        trips: Counter[str] = Counter()  # hand-offs to aiosqlite's thread (SQLite): a wake-up each way
+        handed: Any = aiosqlite.core.Connection._execute
+
+        async def _trip(self: Any, fn: Any, *a: Any, **k: Any) -> Any:
+            trips[phase[0]] += 1
+            return await handed(self, fn, *a, **k)
+
+        aiosqlite.core.Connection._execute = _trip  # type: ignore[method-assign]
+
         refs = iter(register.refs)
         queue: asyncio.Queue[int] = asyncio.Queue()
         outcomes: Counter[str] = Counter()
@@ -159,6 +170,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "outbox": t3 - t2,
         }
         answered = outcomes[Outcome.ANSWERED.value]
+        aiosqlite.core.Connection._execute = handed  # type: ignore[method-assign]
         await app.close()
         return {
             "backend": db.dialect,
@@ -166,6 +178,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "outcomes": dict(outcomes),
             "notices_delivered": deliverer.delivered,
             **per_unit("answer", counts, cpu, t3 - t0, per_round, answered),
+            "driver_trips_per_answer": {name: round(n / max(answered, 1), 2) for name, n in sorted(trips.items())},
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

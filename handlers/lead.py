@@ -62,9 +62,9 @@ async def inform(
     day = req.now.date().isoformat()
     if told is None:  # not read with the child (a shielded child, once a grant is found)
         told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id)
-    contact, who = told.looker, told.setting
-    if not told.recipients or contact is None:
+    if not told.recipients:
         return None
+    contact, who = store.contact_of(looker), told.setting
     notices = [
         Notice(r.practitioner_id, NOTICE_KIND, notice_text(contact, ref, r.lead), dedupe_key=key)
         for r in told.recipients

@@ -17,6 +17,7 @@ from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
+from store.people.standing import Ahead
 from store.register import children
 from store.register.children import Candidate
 from store.register.terms import NameCounts
@@ -116,6 +117,15 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return await answer_for(ctx, session, req.actor, ref, req.args, req)
 
 
+def _enquiry_ahead(args: str) -> Ahead | None:
+    """A lookup's one read, made with the asker's standing (``Spec.read_ahead``); none for a
+    reference that does not parse (the handler answers that without reading)."""
+    try:
+        return children.enquiry_read(parse_reference(args))
+    except InvalidReference:
+        return None
+
+
 def judge(
     query: Query,
     refs: Sequence[int],
@@ -176,6 +186,7 @@ SPECS = (
         name="lookup",
         action=Action.LOOKUP,
         run=lookup,
+        read_ahead=_enquiry_ahead,
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
         stepup=StepUp.FRESH,

@@ -272,6 +272,8 @@ class Actor:
     local_authority: str
     roles: frozenset[Role]
     status: str = "active"
+    phone: str = ""  # with the fields above, their contact signpost (what a lead professional is told)
+    email: str = ""
 
     def has(self, role: Role) -> bool:
         return role in self.roles

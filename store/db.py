@@ -302,6 +302,19 @@ def run_sqlite(connection: sqlite3.Connection, operation: str, parameters: Any, 
         cursor.close()
 
 
+def run_sqlite_many(connection: sqlite3.Connection, statements: list[tuple[str, Any]]) -> list[list[Any]]:
+    """Several reads in one trip to aiosqlite's thread (``store.prepared.all_of``): each one's rows."""
+    found = []
+    for operation, parameters in statements:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(operation, parameters)
+            found.append(cursor.fetchall() if cursor.description else [])
+        finally:
+            cursor.close()
+    return found
+
+
 class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """SQLAlchemy's aiosqlite cursor, in one trip to aiosqlite's thread a statement, not four.
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert, Select
 
-from store.db import run_sqlite, tell_listeners
+from store.db import run_sqlite_many, tell_listeners
 
 Processor = Callable[[Any], Any] | None
 
@@ -62,45 +62,94 @@ class Prepared:
         return found
 
     async def all(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> list[Any]:
-        if session.autoflush and not session.sync_session._is_clean():
-            await session.flush()  # as SQLAlchemy would before a statement: pending rows are read too
-        sync, adapted = await _on(session)
-        dialect = sync.dialect
-        plan = self.compiled(dialect)
-        values = plan.defaults if not params else {**plan.defaults, **params}
-        bound = tuple(
-            values[name] if convert is None else convert(values[name])
-            for name, convert in zip(plan.names, plan.binds, strict=True)
-        )
-        tell_listeners(sync, plan.sql, bound)
-        try:
-            if dialect.name == "sqlite":
-                async with adapted._execute_mutex:
-                    driver = adapted._connection
-                    rows = (await driver._execute(run_sqlite, driver._conn, plan.sql, bound, False)).rows
-            else:
-                async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
-                    if adapted._transaction is None:
-                        await adapted._start_transaction()
-                    try:
-                        asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
-                        ready, _ = await adapted._prepare(plan.sql, asof)
-                        rows = await ready.fetch(*bound)
-                    except Exception as error:  # asyncpg's own: as the adapter's DBAPI error
-                        adapted._handle_exception(error)
-        except dialect.loaded_dbapi.Error as error:
-            raise exc.DBAPIError.instance(
-                plan.sql, bound, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-            ) from error
-        make, results = plan.row, plan.results
-        return [
-            make(*(value if convert is None else convert(value) for value, convert in zip(row, results, strict=True)))
-            for row in rows
-        ]
+        ahead = _taken(session, self, params)
+        if ahead is not None:
+            return ahead
+        [rows] = await all_of(session, [(self, params)])
+        return rows
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> Any | None:
         rows = await self.all(session, params)
         return rows[0] if rows else None
+
+
+async def all_of(session: AsyncSession, reads: Sequence[tuple[Prepared, Mapping[str, Any] | None]]) -> list[list[Any]]:
+    """Each statement's rows (as ``Prepared.all``), in the session's transaction, in order: on SQLite
+    all of them in one trip to aiosqlite's thread; on PostgreSQL one after the other."""
+    if session.autoflush and not session.sync_session._is_clean():
+        await session.flush()  # as SQLAlchemy would before a statement: pending rows are read too
+    sync, adapted = await _on(session)
+    dialect = sync.dialect
+    plans = [(prepared.compiled(dialect), params) for prepared, params in reads]
+    statements = [(plan.sql, _bound(plan, params)) for plan, params in plans]
+    for sql, bound in statements:
+        tell_listeners(sync, sql, bound)
+    try:
+        if dialect.name == "sqlite":
+            async with adapted._execute_mutex:
+                driver = adapted._connection
+                found = await driver._execute(run_sqlite_many, driver._conn, statements)
+        else:
+            found = []
+            async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
+                if adapted._transaction is None:
+                    await adapted._start_transaction()
+                try:
+                    asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
+                    for sql, bound in statements:
+                        ready, _ = await adapted._prepare(sql, asof)
+                        found.append(await ready.fetch(*bound))
+                except Exception as error:  # asyncpg's own: as the adapter's DBAPI error
+                    adapted._handle_exception(error)
+    except dialect.loaded_dbapi.Error as error:
+        sql = "; ".join(sql for sql, _ in statements)
+        raise exc.DBAPIError.instance(
+            sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        ) from error
+    return [_rows(plan, rows) for (plan, _), rows in zip(plans, found, strict=True)]
+
+
+def _bound(plan: _Compiled, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    values = plan.defaults if not params else {**plan.defaults, **params}
+    return tuple(
+        values[name] if convert is None else convert(values[name])
+        for name, convert in zip(plan.names, plan.binds, strict=True)
+    )
+
+
+def _rows(plan: _Compiled, rows: Sequence[Any]) -> list[Any]:
+    make, results = plan.row, plan.results
+    return [
+        make(*(value if convert is None else convert(value) for value, convert in zip(row, results, strict=True)))
+        for row in rows
+    ]
+
+
+_Key = tuple["Prepared", tuple[tuple[str, Any], ...]]
+_AHEAD = "store.prepared.ahead"
+"""``session.info`` key: rows read ahead in this transaction (``read_ahead``), not yet taken."""
+
+
+def read_ahead(session: AsyncSession, prepared: Prepared, params: Mapping[str, Any] | None, rows: list[Any]) -> None:
+    """Keep ``rows``, read by ``all_of`` with another statement in one round trip, for the
+    ``prepared.all(session, params)`` that the command makes later in the same transaction: it
+    takes them instead of reading again (once; any other transaction reads afresh)."""
+    transaction = session.sync_session.get_transaction()
+    kept: tuple[Any, dict[_Key, list[Any]]] | None = session.info.get(_AHEAD)
+    if kept is None or kept[0] is not transaction:
+        kept = session.info[_AHEAD] = (transaction, {})
+    kept[1][(prepared, _params_key(params))] = rows
+
+
+def _taken(session: AsyncSession, prepared: Prepared, params: Mapping[str, Any] | None) -> list[Any] | None:
+    kept: tuple[Any, dict[_Key, list[Any]]] | None = session.info.get(_AHEAD)
+    if kept is None or not kept[1] or kept[0] is not session.sync_session.get_transaction():
+        return None
+    return kept[1].pop((prepared, _params_key(params)), None)
+
+
+def _params_key(params: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items())) if params else ()
 
 
 _ON = "store.prepared.connection"

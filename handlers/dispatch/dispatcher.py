@@ -154,7 +154,8 @@ class Dispatcher:
                     await append(session, [*also, record])
                 return result.reply, result.detail
             async with self.ctx.db.read() as session:
-                asking = await standing.read(session, command.principal, key)
+                ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
+                asking = await standing.read(session, command.principal, key, ahead)
                 if asking.seen:
                     return DUPLICATE, "duplicate"
                 result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)

@@ -19,7 +19,7 @@ from handlers.context import Context
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
 from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
-from store.people.standing import Standing
+from store.people.standing import Ahead, Standing
 
 T = TypeVar("T")
 
@@ -119,6 +119,9 @@ class Spec:
     # The date of birth the command's text carries, if any: its audit terms are then sealed under
     # that date's birth-date key and die with the children born that day.
     born_in: Callable[[str, date], date | None] | None = None
+    # The read its handler will make, from the arguments alone (None: none known): made with the
+    # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
+    read_ahead: Callable[[str], Ahead | None] | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
 

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, String, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from handlers.vocabulary import Actor
 from store.prepared import Prepared
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
@@ -92,15 +93,6 @@ async def recipients(
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
-LOOKER = _PEOPLE.alias("looker")
-"""The practitioner who looked, outer-joined on ``LOOKER.c.id == :looker`` alone to a lookup's read:
-their contact comes with each row (the notice's text), not in a statement of its own."""
-LOOKER_COLUMNS = tuple(
-    LOOKER.c[name].label(f"looker_{name}")
-    for name in ("given_name", "family_name", "role", "organisation", "phone", "email")
-)
-
-
 def setting_of(authority: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[str | None]:
     """An authority's setting as a column of a larger read (``children.enquire``): its meta row,
     keyed in SQL exactly as ``_key`` keys it (the prefix and the name, cut at 64 characters)."""
@@ -110,43 +102,41 @@ def setting_of(authority: ColumnElement[str] | InstrumentedAttribute[str]) -> Co
 
 _TOLD = Prepared(
     _CURRENT.add_columns(
-        select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery().label("setting"),
-        *LOOKER_COLUMNS,
-    ).outerjoin(LOOKER, LOOKER.c.id == bindparam("looker"))
+        select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery().label("setting")
+    )
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Told:
-    """Who is to be told of a lookup, and what they are told about the looker."""
+    """Who is to be told of a lookup (what they are told of the looker is the looker's own contact
+    signpost, ``contact_of``: read with the looker's standing, not here)."""
 
     setting: LeadNotices
     recipients: list[Recipient]
-    looker: Contact | None
 
 
 async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) -> Told:
-    """``setting``, ``recipients`` (never the looker) and the looker's ``contact``, in one statement:
-    a lookup's first question, asked of every child found (with no current involvement, nobody is
-    told and nothing else is read)."""
-    rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority), "looker": looker})
+    """``setting`` and ``recipients`` (never the ``looker``, a practitioner id), in one statement: a
+    lookup's first question, asked of every child found once a grant lets a shielded child's lead be
+    told (an unshielded child's read brings it, ``children.enquire``)."""
+    rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority)})
     if not rows:
-        return Told(DEFAULT, [], None)
-    return told_from(rows[0].setting, [(r.practitioner_id, r.lead_professional) for r in rows], looker, rows[0])
+        return Told(DEFAULT, [])
+    return told_from(rows[0].setting, [(r.practitioner_id, r.lead_professional) for r in rows], looker)
 
 
-def told_from(setting: str | None, current: Iterable[tuple[str, bool]], looker: str, row: Any) -> Told:
-    """Who is told, from the authority's stored ``setting``, the ``current`` involvements (active
-    practitioner, not ended: id and lead flag) and a ``row`` holding ``LOOKER_COLUMNS``: the one
-    rule for ``told_of`` and for a keyed enquiry that read them with the child (``children.enquire``)."""
+def told_from(setting: str | None, current: Iterable[tuple[str, bool]], looker: str) -> Told:
+    """Who is told, from the authority's stored ``setting`` and the ``current`` involvements (active
+    practitioner, not ended: id and lead flag), never the ``looker``: the one rule for ``told_of``
+    and for a keyed enquiry that read them with the child (``children.enquire``)."""
     who = LeadNotices(setting) if setting is not None and setting in LeadNotices._value2member_map_ else DEFAULT
     leads: dict[str, bool] = {}
     for pid, lead in current:
         if who is LeadNotices.OFF or pid == looker or (who is LeadNotices.LEAD and not lead):
             continue
         leads[pid] = leads.get(pid, False) or bool(lead)
-    contact = None if row.looker_given_name is None else _looker_contact(row)
-    return Told(who, [Recipient(pid, leads[pid]) for pid in sorted(leads)], contact)
+    return Told(who, [Recipient(pid, leads[pid]) for pid in sorted(leads)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +166,6 @@ def _contact(p: Any) -> Contact:
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
 
 
-def _looker_contact(p: Any) -> Contact:
-    """The looker's contact signpost from a row holding ``LOOKER_COLUMNS``."""
-    name = f"{p.looker_given_name} {p.looker_family_name}"
-    return Contact(name, p.looker_role, p.looker_organisation, p.looker_phone, p.looker_email)
+def contact_of(actor: Actor) -> Contact:
+    """A practitioner's contact signpost from their standing (``practitioners.ACTOR_COLUMNS``)."""
+    return Contact(actor.name, actor.role, actor.organisation, actor.phone, actor.email)

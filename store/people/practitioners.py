@@ -55,6 +55,8 @@ ACTOR_COLUMNS = (
     Practitioner.local_authority,
     Practitioner.roles,
     Practitioner.status,
+    Practitioner.phone,
+    Practitioner.email,
 )
 
 
@@ -68,6 +70,8 @@ def actor_of(p: Any) -> Actor:
         local_authority=p.local_authority,
         roles=parse_roles(p.roles),
         status=p.status,
+        phone=p.phone,
+        email=p.email,
     )
 
 

@@ -15,6 +15,7 @@ only reads them together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,7 +28,7 @@ from store.delivery import deliveries
 from store.lifecycle import decommission
 from store.people.credentials import CREDENTIAL_COLUMNS, CredentialState, state_of
 from store.people.practitioners import ACTOR_COLUMNS, actor_of
-from store.prepared import Prepared
+from store.prepared import Prepared, all_of, read_ahead
 from store.tables.people import ChatIdentity, Practitioner
 
 
@@ -76,15 +77,28 @@ _BY_IDENTITY = _standing(
 _BY_ID = _standing((_PEOPLE, _PEOPLE.c.id == bindparam("user_id")))
 
 
-async def read(session: AsyncSession, principal: Principal, delivery: str | None = None) -> Standing:
+Ahead = tuple[Prepared, Mapping[str, Any]]
+"""A read the command will make once admitted (``Spec.read_ahead``): a statement and its parameters."""
+
+
+async def read(
+    session: AsyncSession, principal: Principal, delivery: str | None = None, ahead: Ahead | None = None
+) -> Standing:
     """The standing of whoever sent a command as ``principal``; ``delivery``: its idempotency key,
-    to learn whether it was answered before (``Standing.seen``)."""
+    to learn whether it was answered before (``Standing.seen``). ``ahead``: a read the command's
+    handler will make in this transaction, made with this one in one round trip and kept for it
+    (``store.prepared.read_ahead``); nothing of it is used unless the command is admitted."""
     key = None if delivery is None else deliveries.stored_key(delivery)
     if principal.platform is Platform.CONSOLE:
-        row = await _BY_ID.first(session, {"user_id": principal.user_id, "key": key})
+        asking, params = _BY_ID, {"user_id": principal.user_id, "key": key}
     else:
         found = {"platform": principal.platform.value, "tenant": principal.tenant, "user_id": principal.user_id}
-        row = await _BY_IDENTITY.first(session, {**found, "key": key})
+        asking, params = _BY_IDENTITY, {**found, "key": key}
+    if ahead is None:
+        row = await asking.first(session, params)
+    else:
+        [[row], rows] = await all_of(session, [(asking, params), ahead])
+        read_ahead(session, *ahead, rows)
     assert row is not None  # the one row of ``_ASKING``
     actor = None if row.id is None else actor_of(row)
     credential = None if row.practitioner_id is None else state_of(row)

@@ -997,19 +997,23 @@ _ENQUIRE = Prepared(
         Involvement.child_ref.label("involved"),
         *SIGNPOST_COLUMNS,
         # Who is told of the lookup (``lead.told_of``, in this read rather than one of its own):
-        # each involvement's practitioner and status, the authority's setting, the looker's contact.
+        # each involvement's practitioner and status, and the authority's setting.
         Practitioner.id.label("practitioner_id"),
         Practitioner.status.label("practitioner_status"),
         lead.setting_of(Child.local_authority).label("told_setting"),
-        *lead.LOOKER_COLUMNS,
     )
     .select_from(Child)
     .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
     .outerjoin(Involvement, _READABLE)
     .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
-    .outerjoin(lead.LOOKER, lead.LOOKER.c.id == bindparam("looker"))
     .where(Child.ref == bindparam("ref"))
 )
+
+
+def enquiry_read(ref: int) -> tuple[Prepared, dict[str, Any]]:
+    """``enquire``'s one statement and its parameters, for a command to read ahead with its asker's
+    standing (``store.people.standing.read``): ``enquire`` then takes its rows without a read."""
+    return _ENQUIRE, {"ref": ref}
 
 
 async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry | None:
@@ -1020,7 +1024,8 @@ async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry 
     A shielded child's signposts are not read here: only a grant lets them be read (``signposts``);
     nor, then, who is told (``lead.told_of`` reads it once the grant is found).
     """
-    rows = await _ENQUIRE.all(session, {"ref": ref, "looker": looker})
+    statement, params = enquiry_read(ref)  # its rows already read, when a command read them ahead
+    rows = await statement.all(session, params)
     if not rows:
         return None
     first = rows[0]
@@ -1035,7 +1040,7 @@ async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry 
             for r in involved
             if r.ended is None and r.practitioner_status == "active"
         ]
-        told = lead.told_from(first.told_setting, current, looker, first)
+        told = lead.told_from(first.told_setting, current, looker)
     return Enquiry(record, key, posts, told)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import aiosqlite.core
 import pytest
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.engine.interfaces import CacheStats
@@ -21,7 +22,7 @@ from bot.app import Signpost
 from handlers.vocabulary import Notice, Outcome
 from store.db import Database
 from store.delivery.notices import NoticeStore, pending
-from store.prepared import Prepared
+from store.prepared import Prepared, all_of, read_ahead
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement, LocalAuthority
@@ -192,3 +193,97 @@ async def test_rows_added_but_not_flushed_are_read_as_sqlalchemy_would(db: Datab
         await session.flush()
         session.add(Child(ref=9, local_authority="Northshire", shielded=False, state="active", updated_at=WHEN))
         assert [row.ref for row in await _ROWS.all(session, {"authority": "Northshire"})] == [9]
+
+
+_ONE = Prepared(select(Child.ref, Child.state).where(Child.ref == bindparam("ref")))
+
+
+async def test_reads_together_give_each_ones_rows_as_alone(db: Database) -> None:
+    """``all_of``: several statements in one round trip give each what ``all`` gives alone, in order."""
+    await _register(db)
+    async with db.read() as session:
+        together = await all_of(
+            session, [(_ROWS, {"authority": "Northshire"}), (_ONE, {"ref": 43}), (_ONE, {"ref": 5})]
+        )
+        alone = [
+            await _ROWS.all(session, {"authority": "Northshire"}),
+            await _ONE.all(session, {"ref": 43}),
+            await _ONE.all(session, {"ref": 5}),
+        ]
+    assert together == alone and [tuple(row) for row in together[1]] == [(43, "destroyed")] and together[2] == []
+    with pytest.raises(DBAPIError) as raised:
+        async with db.read() as session:
+            broken = Prepared(select(Child.ref).where(Child.ref == bindparam("ref"), text("no_such_column = 1")))
+            await all_of(session, [(_ONE, {"ref": 43}), (broken, {"ref": 9_990_000_016})])
+    assert "9990000016" not in str(raised.value)
+
+
+async def test_rows_read_ahead_are_taken_once_in_their_own_transaction_only(db: Database) -> None:
+    """Rows read ahead (``read_ahead``) stand in for the same statement with the same parameters,
+    once, in the transaction that read them; any other read, or a later transaction, reads afresh."""
+    await _register(db)
+    async with AsyncSession(db.engine) as session:
+        [rows] = await all_of(session, [(_ONE, {"ref": 42})])
+        read_ahead(session, _ONE, {"ref": 42}, rows)
+        statements: list[str] = []
+
+        def record(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            assert [tuple(row) for row in await _ONE.all(session, {"ref": 42})] == [(42, "active")]
+            assert statements == []  # taken, not read
+            assert [tuple(row) for row in await _ONE.all(session, {"ref": 42})] == [(42, "active")]
+            assert len(statements) == 1  # once only
+            read_ahead(session, _ONE, {"ref": 43}, [])
+            assert [tuple(row) for row in await _ONE.all(session, {"ref": 43})] == []
+            assert len(statements) == 1  # no row is an answer too
+            read_ahead(session, _ONE, {"ref": 42}, rows)
+            await session.rollback()  # another transaction: what this one read ahead is not its
+            assert [tuple(row) for row in await _ONE.all(session, {"ref": 42})] == [(42, "active")]
+            assert len(statements) >= 2
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_keyed_lookup_reads_its_child_with_the_askers_standing_in_one_trip(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: the asker's standing (identity, step-up, switch-off, delivery seen) and the child,
+    its key, its signposts and who is told are read in one round trip; on SQLite, one hand-off to
+    aiosqlite's thread besides the transaction's BEGIN (a hand-off is a thread wake-up each way)."""
+    await load_access(signpost)
+    assert (await search_as(signpost, "P002", AMY)).outcome is Outcome.ANSWERED  # stepped up, warm
+    await signpost.ctx.audit.settle()
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        if statement.split(None, 1)[0].upper() in {"SELECT", "BEGIN"}:
+            reads.append(" ".join(statement.split()).lower())
+
+    trips: list[str] = []
+    if signpost.ctx.db.dialect == "sqlite":
+        handed: Any = aiosqlite.core.Connection._execute
+
+        async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            trips.append(getattr(fn, "__name__", "?"))
+            return await handed(self, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+    engine = signpost.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = await search_as(signpost, "P003", AMY)  # the lead is told of Tom's lookup
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        await signpost.ctx.audit.settle()
+    assert reply.outcome is Outcome.ANSWERED and len(reply.signposts) > 0
+    first_reads = reads[: reads.index(next(r for r in reads if " children" in r)) + 1]
+    assert [r for r in first_reads if r.startswith("select")][-2:] == [
+        next(r for r in first_reads if "practitioners" in r and "children" not in r),
+        next(r for r in first_reads if " children" in r),
+    ]
+    assert sum(" children" in r and " involvements" in r for r in reads) == 1  # read once, never again
+    if trips:
+        assert trips[:2] == ["run_sqlite", "run_sqlite_many"], trips  # BEGIN; standing and child together
