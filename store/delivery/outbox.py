@@ -156,6 +156,17 @@ async def identities(
     return found
 
 
+async def addresses(session: AsyncSession, practitioner_ids: Sequence[str]) -> dict[str, str]:
+    """Each active practitioner's recorded secure email ("" if none is recorded), for the e-mail
+    notices; as in ``identities``, one who is not active (or no longer in the register) is left out,
+    so that their notices are dropped, not sent."""
+    active = await active_among(session, practitioner_ids)
+    if not active:
+        return {}
+    result = await session.execute(select(Practitioner.id, Practitioner.email).where(Practitioner.id.in_(list(active))))
+    return {pid: email or "" for pid, email in result}
+
+
 async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, frozenset[str]]:
     """The platforms that have taken each of these notices so far (only notices every account must
     see record them), for those that have any."""
