@@ -1,6 +1,6 @@
 """Who is told instead when a notice's recipient is no longer active.
 
-Three sorts of notice must still reach someone when the person they were addressed to has been made
+Four sorts of notice must still reach someone when the person they were addressed to has been made
 inactive between queueing and delivery; each goes, with the same text and buttons, to whoever the
 same query that chose its recipients chooses now, never to anyone already told (a stand-in's dedupe
 key is the one the notice itself would have used for them, and the outbox never stores a key twice):
@@ -17,6 +17,12 @@ key is the one the notice itself would have used for them, and the outbox never 
   is read from the alert's claim row (by its key) or from the lockout's key; one who has left the
   register is warned about to the admins.
 
+- News for the admins must reach the admins there are: a retention or decommissioning notice
+  (``retention``, ``decommission``), queued for every active admin, goes to any active admin who
+  does not have it yet (one appointed since, in place of one who left), keyed as theirs would have
+  been; the admins who had it keep their one copy. Otherwise an admin replaced between the queueing
+  and the sending would leave nobody told that storage awaits compaction or the service is to be
+  switched off, or holding its destruction certificate.
 - A message relayed blind about a shielded child (``relay_message``) must reach someone who can
   answer it, or its sender must learn that it did not: who may read it is the relay row's list of
   recipients, so the relay decides (``handlers.access.relay.hand_on``). Once none of its recipients
@@ -58,6 +64,9 @@ NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names n
 ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):[^:]+")
 REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):[^:]+")
 RELAY_KEY = re.compile(r"relay:(?P<relay>\d+):.+")
+# News every active admin is sent, each copy keyed "...:{their id}" (a retention run's later news,
+# keyed "...:{id}:{n}", goes to the admins there are then anyway).
+FOR_ADMINS = frozenset({"retention", "decommission"})
 
 
 async def drop_for_inactive(
@@ -79,6 +88,9 @@ async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
         return await _access_request(session, notice, int(found["request"]), int(found["level"]))
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
         return await _registration(session, notice, int(found["request"]))
+    if notice.kind in FOR_ADMINS and key.endswith(f":{notice.recipient_id}"):
+        admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
+        return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
     if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
         return await relay.hand_on(session, int(found["relay"]))
     if (alert := alert_of(notice)) is not None:

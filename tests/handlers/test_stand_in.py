@@ -14,7 +14,7 @@ is the only admin.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -23,6 +23,7 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.clock import FakeClock
+from handlers.lifecycle.flows import schedule_with_notices
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
 from handlers.stand_in import NOT_ACTIVE
 from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
@@ -278,3 +279,27 @@ async def test_a_relay_to_several_duty_managers_stays_with_those_still_active(ap
     assert [n.kind for user, n in recorder.sent if user in {"AD01", "P002"}] == []
     row = await _relay_row(app)
     assert (row.recipients, row.recipient_role) == ("DM02;DM03;DM04", "duty_manager")
+
+
+AD02 = f"""{PRACTITIONERS_HEADER}
+AD02,Jay,Park,Service admin,Signpost Operations,Northshire,0161 496 0201,jay.park@signpost.example,admin
+"""
+
+
+async def test_decommissioning_news_for_an_admin_who_left_goes_to_the_admin_appointed_since(app: Signpost) -> None:
+    """Switch-off is scheduled and the only admin, AD01, told; AD01 leaves and AD02 is appointed before
+    it is sent: AD02 gets the same notice, once, keyed as theirs would have been."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        await schedule_with_notices(app.ctx, session, now.date() + timedelta(days=40), None, "AD01", now)
+    await _set_status(app, "inactive", "AD01")
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", AD02)], now)
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, Principal(Platform.SLACK, "T1", "AD02"), "AD02", now)
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    [(user, notice)] = [(user, n) for user, n in recorder.sent if n.kind == "decommission"]
+    assert user == "AD02" and notice.text.startswith("Signpost is scheduled to be switched off on ")
+    assert notice.dedupe_key == "decommission:1:scheduled:AD02"
