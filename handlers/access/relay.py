@@ -8,7 +8,9 @@ sender's 3 a day, and the limit is checked before the text is read); it and any 
 data key, so they die with the child. The sender is told only "delivered" and, if the recipient
 answers through the relay, "answered" with the answer. Notices carry no message text: each side
 reads it with ``relay ID``, so the outbox never holds it in plain. ``relay ID`` is transient
-(``Spec.transient``): front ends never leave what it shows in a chat's history.
+(``Spec.transient``): front ends never leave what it shows in a chat's history. A message none of
+whose recipients can take it any more is handed on by the same rule (``hand_on``, called by
+handlers/stand_in.py when the outbox drops a recipient's notice), or its sender told it was not.
 """
 
 from __future__ import annotations
