@@ -61,8 +61,9 @@ log = structlog.get_logger("signpost.notify")
 NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names nobody
 
 # The dedupe keys request_notices, registration_notices and relay_notices give each recipient's copy.
-ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):[^:]+")
-REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):[^:]+")
+# The recipient's id is the rest, whatever it holds (an id may hold colons).
+ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):.+")
+REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):.+")
 RELAY_KEY = re.compile(r"relay:(?P<relay>\d+):.+")
 # News every active admin is sent, each copy keyed "...:{their id}" (a retention run's later news,
 # keyed "...:{id}:{n}", goes to the admins there are then anyway).

@@ -21,11 +21,12 @@ from sqlalchemy import select, update
 
 from bot.app import Signpost
 from bot.notify import Outbox
+from handlers.access.notices import request_notices
 from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import schedule_with_notices
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
-from handlers.stand_in import NOT_ACTIVE
+from handlers.stand_in import ACCESS_KEY, NOT_ACTIVE
 from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
 from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal
 from store.people import practitioners
@@ -303,3 +304,12 @@ async def test_decommissioning_news_for_an_admin_who_left_goes_to_the_admin_appo
     [(user, notice)] = [(user, n) for user, n in recorder.sent if n.kind == "decommission"]
     assert user == "AD02" and notice.text.startswith("Signpost is scheduled to be switched off on ")
     assert notice.dedupe_key == "decommission:1:scheduled:AD02"
+
+
+@pytest.mark.parametrize("manager", ["DM02", "SV:DM:02"])
+def test_the_request_is_read_back_from_the_key_of_any_managers_copy(manager: str) -> None:
+    """The key an access request gives each duty manager's copy names the request and its level, even
+    for a manager whose id holds colons: such a copy, dropped, still finds a stand-in."""
+    [copy] = request_notices(12, int(SHIELDED), [manager], 1)
+    found = ACCESS_KEY.fullmatch(copy.dedupe_key or "")
+    assert found is not None and (found["request"], found["level"]) == ("12", "1")
