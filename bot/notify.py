@@ -8,8 +8,9 @@ that took it recorded so that a retry goes to the others only; one addressed to 
 later with backoff; a person linked on no platform this process can reach is reported in the admin
 log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
 another replica can still deliver it. Only active practitioners are told: a notice for anyone
-else is dropped, recorded as such, and a request or a warning about a practitioner it carried goes
-to whoever is told in their place (handlers/stand_in.py).
+else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
+it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
+same rule (``emails_due``), for the operator's mailer that sends them.
 """
 
 from __future__ import annotations
@@ -282,3 +283,46 @@ class Outbox:
             attempt.outcome = "delivered"
         else:
             attempt.outcome = "absent"
+
+
+NO_ADDRESS = "not sent: no recorded email"  # recorded in last_error: names nobody
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """An e-mail notice to send now, with its recipient's recorded secure email."""
+
+    notice_id: int
+    address: str
+    notice: Notice
+
+
+async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100) -> list[Email]:
+    """The e-mail notices (``notices.EMAIL_KIND``) for the operator's mailer to send now, oldest first,
+    each with the address to send it to; the mailer calls ``email_sent`` once it has.
+
+    The same rule as the chat outbox, in the same transaction: a notice whose recipient is no longer
+    active is closed unsent (recorded, with whatever it carried handed on, handlers/stand_in.py), and
+    one for a practitioner with no recorded email is closed as such: neither is returned.
+    """
+    now = now or ctx.clock.now()
+    async with ctx.db.write() as session:
+        due = await notices.pending_email(session, limit)
+        found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
+        gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
+        if gone:
+            await drop_for_inactive(ctx.notices, session, gone, now)
+        blank = [(notice_id, n) for notice_id, n in due if found.get(n.recipient_id) == ""]
+        await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
+        for notice_id, n in blank:
+            log.info("notice_dropped", notice_id=notice_id, kind=n.kind, reason=NO_ADDRESS)
+    if gone or blank:
+        ctx.metrics.notices("dropped", len(gone) + len(blank))
+    return [Email(notice_id, found[n.recipient_id], n) for notice_id, n in due if found.get(n.recipient_id)]
+
+
+async def email_sent(ctx: Context, notice_id: int, now: datetime | None = None) -> None:
+    """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed)."""
+    async with ctx.db.write() as session:
+        await outbox.delivered(session, notice_id, now or ctx.clock.now())
+    ctx.metrics.notices("delivered")

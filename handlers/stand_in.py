@@ -1,6 +1,6 @@
 """Who is told instead when a notice's recipient is no longer active.
 
-Two sorts of notice must still reach someone when the person they were addressed to has been made
+Four sorts of notice must still reach someone when the person they were addressed to has been made
 inactive between queueing and delivery; each goes, with the same text and buttons, to whoever the
 same query that chose its recipients chooses now, never to anyone already told (a stand-in's dedupe
 key is the one the notice itself would have used for them, and the outbox never stores a key twice):
@@ -17,13 +17,24 @@ key is the one the notice itself would have used for them, and the outbox never 
   is read from the alert's claim row (by its key) or from the lockout's key; one who has left the
   register is warned about to the admins.
 
-Any other notice (a decision, an expiry, a lead told of a search) concerns its recipient alone: it
-is not sent to anyone. So is a relayed message (``relay_message``) to a shielded child's lead
-professional: who may read it is the relay row's list of recipients, chosen when it was sent (the
-lead, or with none the authority's duty managers), and a stand-in would have to widen who may read a
-message about a shielded child; that is a decision about the relay, not about delivering a notice,
-and is left to the relay (handlers/access/relay.py). Where the relay went to several duty managers,
-the others still have it.
+- News for the admins must reach the admins there are: a retention or decommissioning notice
+  (``retention``, ``decommission``), queued for every active admin, goes to any active admin who
+  does not have it yet (one appointed since, in place of one who left), keyed as theirs would have
+  been; the admins who had it keep their one copy. Otherwise an admin replaced between the queueing
+  and the sending would leave nobody told that storage awaits compaction or the service is to be
+  switched off, or holding its destruction certificate.
+- A message relayed blind about a shielded child (``relay_message``) must reach someone who can
+  answer it, or its sender must learn that it did not: who may read it is the relay row's list of
+  recipients, so the relay decides (``handlers.access.relay.hand_on``). Once none of its recipients
+  is active and it is unanswered, the relay's own rule chooses again, as if it were sent now (the
+  child's lead professional, or the authority's duty managers, then the admins): they become its
+  recipients in place of those who never had it, so nobody outside that rule may read it. With
+  nobody to choose, it is closed undelivered and the sender is told (``relay_undelivered``) to
+  contact their own duty manager; never who it went to, nor the child's authority. While another
+  recipient is active (several duty managers), they still have it and nothing changes.
+
+Any other notice (a decision, an expiry, a lead told of a search, a relay's answer) concerns its
+recipient alone: it is not sent to anyone.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import relay
 from handlers.access.notices import escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
@@ -48,17 +60,22 @@ from store.people.practitioners import get_actor, holders
 log = structlog.get_logger("signpost.notify")
 NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names nobody
 
-# The dedupe keys request_notices and registration_notices give each recipient's copy.
-ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):[^:]+")
-REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):[^:]+")
+# The dedupe keys request_notices, registration_notices and relay_notices give each recipient's copy.
+# The recipient's id is the rest, whatever it holds (an id may hold colons).
+ACCESS_KEY = re.compile(r"access:(?P<request>\d+):(?P<level>\d+):.+")
+REGISTRATION_KEY = re.compile(r"registration:(?P<request>\d+):.+")
+RELAY_KEY = re.compile(r"relay:(?P<relay>\d+):.+")
+# News every active admin is sent, each copy keyed "...:{their id}" (a retention run's later news,
+# keyed "...:{id}:{n}", goes to the admins there are then anyway).
+FOR_ADMINS = frozenset({"retention", "decommission"})
 
 
 async def drop_for_inactive(
     notices: NoticeSink, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
 ) -> None:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
-    transaction, the stand-ins of any that carry a request still waiting for a decision or a warning
-    about a practitioner."""
+    transaction, the stand-ins of any that carry a request still waiting for a decision, a warning
+    about a practitioner or a relayed message nobody active has (or its sender's "not delivered")."""
     await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
     for notice_id, notice in dropped:
         told = await notices.enqueue(session, await stand_ins(session, notice), now)
@@ -72,6 +89,11 @@ async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
         return await _access_request(session, notice, int(found["request"]), int(found["level"]))
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
         return await _registration(session, notice, int(found["request"]))
+    if notice.kind in FOR_ADMINS and key.endswith(f":{notice.recipient_id}"):
+        admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
+        return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
+    if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
+        return await relay.hand_on(session, int(found["relay"]))
     if (alert := alert_of(notice)) is not None:
         return await _misuse_alert(session, notice, alert)
     if (lockout := lockout_of(notice)) is not None:

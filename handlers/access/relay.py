@@ -8,11 +8,14 @@ sender's 3 a day, and the limit is checked before the text is read); it and any 
 data key, so they die with the child. The sender is told only "delivered" and, if the recipient
 answers through the relay, "answered" with the answer. Notices carry no message text: each side
 reads it with ``relay ID``, so the outbox never holds it in plain. ``relay ID`` is transient
-(``Spec.transient``): front ends never leave what it shows in a chat's history.
+(``Spec.transient``): front ends never leave what it shows in a chat's history. A message none of
+whose recipients can take it any more is handed on by the same rule (``hand_on``, called by
+handlers/stand_in.py when the outbox drops a recipient's notice), or its sender told it was not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +29,7 @@ from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref, sentence
 from store.people import lead, relay
-from store.people.practitioners import holders
+from store.people.practitioners import active_among, holders
 from store.register import children
 
 # Messages one sender may send about one child in any 24 hours, those refused for naming the child
@@ -67,6 +70,11 @@ DELIVERED = (
 )
 NOBODY = "Signpost has nobody to pass a message about {ref} to yet. Please contact your duty manager or request access."
 GONE = "(no longer readable: the child's record has been destroyed)"
+UNDELIVERED_NOTICE = (
+    "Your message {id} about {ref} could not be delivered: the professional it was passed to is no longer "
+    "available, and Signpost has nobody else to pass it to. Please contact your duty manager or request access."
+)
+UNDELIVERED = "not delivered: the professional it was passed to is no longer available, and nobody else could take it"
 
 
 def read_button(relay_id: int) -> Button:
@@ -105,6 +113,48 @@ async def _recipients(session: AsyncSession, ref: int, authority: str, sender: s
 
 def _text_of(args: str) -> str:
     return " ".join(args.split())
+
+
+# Why a recipient has the message, by how ``_recipients`` chose them.
+WHY = {
+    "lead": "a child you are lead professional for",
+    "duty_manager": "a child of your authority with no lead professional",
+    "admin": "a child whose authority has no lead professional or duty manager to take it",
+}
+
+
+def relay_notices(relay_id: int, ref: int, recipients: Sequence[str], role: str) -> list[Notice]:
+    """Each recipient's notice that a message waits for them: the reference and the relay's id only."""
+    if not recipients:
+        return []
+    text = (
+        f"A practitioner sent you a message through Signpost about shielded record {format_ref(ref)}, {WHY[role]} "
+        f"(message {relay_id}). Send 'relay {relay_id}' to read it and the sender's contact details; you can "
+        "answer through Signpost, contact them directly, or leave it. They are not told who you are."
+    )
+    buttons = (read_button(relay_id), reply_button(relay_id))
+    return [Notice(pid, "relay_message", text, buttons, f"relay:{relay_id}:{pid}") for pid in recipients]
+
+
+async def hand_on(session: AsyncSession, relay_id: int) -> list[Notice]:
+    """The notices for a relay none of whose recipients is active any more (the outbox dropped a
+    recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses now, the
+    child's lead professional or the authority's duty managers (then the admins), who become its
+    only recipients (they may read and answer it; nobody who never had it keeps it); with nobody,
+    it is closed undelivered and the sender is told so. Nothing while a recipient is still active
+    (they have it), or once it is answered or gone with the child's record."""
+    found = await relay.get(session, relay_id)
+    if found is None or found.replied_at is not None or not found.recipients:
+        return []
+    if await active_among(session, found.recipients):
+        return []
+    recipients, role = await _recipients(session, found.child_ref, found.local_authority, found.sender_id)
+    if not await relay.readdress(session, relay_id, found.recipients, recipients, role):
+        return []  # another worker handed it on first
+    if recipients:
+        return relay_notices(relay_id, found.child_ref, recipients, role)
+    text = UNDELIVERED_NOTICE.format(id=relay_id, ref=format_ref(found.child_ref))
+    return [Notice(found.sender_id, "relay_undelivered", text, dedupe_key=f"relay:{relay_id}:undelivered")]
 
 
 async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -152,27 +202,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id = await relay.create(
         session, ref, record.local_authority, actor.practitioner_id, recipients, role, sealed, req.now
     )
-    why = (
-        "a child you are lead professional for"
-        if role == "lead"
-        else "a child of your authority with no lead professional"
-    )
-    notice_text = (
-        f"A practitioner sent you a message through Signpost about shielded record {format_ref(ref)}, {why} "
-        f"(message {relay_id}). Send 'relay {relay_id}' to read it and the sender's contact details; you can "
-        "answer through Signpost, contact them directly, or leave it. They are not told who you are."
-    )
-    notices = [
-        Notice(
-            pid,
-            "relay_message",
-            notice_text,
-            (read_button(relay_id), reply_button(relay_id)),
-            f"relay:{relay_id}:{pid}",
-        )
-        for pid in recipients
-    ]
-    await ctx.notices.enqueue(session, notices, req.now)
+    await ctx.notices.enqueue(session, relay_notices(relay_id, ref, recipients, role), req.now)
     reply = Reply(Outcome.DONE, DELIVERED.format(id=relay_id, ref=format_ref(ref)))
     return Result(reply, subjects=subjects, result_count=len(recipients), detail=f"relay {relay_id} to {role}")
 
@@ -243,7 +273,10 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     text = await _open(ctx, session, found, found.text, "message")
     answer_text = await _open(ctx, session, found, found.reply, "reply")
     if me == found.sender_id:
-        status = f"answered {when(found.replied_at)}: {answer_text}" if found.replied_at is not None else "delivered"
+        if found.replied_at is not None:
+            status = f"answered {when(found.replied_at)}: {answer_text}"
+        else:
+            status = "delivered" if found.recipients else UNDELIVERED
         mine = (f"You wrote: {text}", f"Status: {status}")
         reply = Reply(Outcome.INFO, f"Your message {relay_id} about {ref}, sent {when(found.created_at)}.", lines=mine)
         return Result(reply, subjects=subjects, detail=f"relay {relay_id} read by sender")
@@ -267,9 +300,7 @@ async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if not rows:
         return Result(Reply(Outcome.INFO, f"No relay messages in the last {TRAFFIC_DAYS} days."), detail="none")
     lines = tuple(
-        f"• {format_ref(t.child_ref)}: {t.sender_id} → {t.recipient_role.replace('_', ' ')} "
-        f"{t.recipients.replace(';', ', ')}: {t.messages} sent, {t.answered} answered"
-        for t in rows
+        f"• {format_ref(t.child_ref)}: {t.sender_id} → {_to(t)}: {t.messages} sent, {t.answered} answered" for t in rows
     )
     total = sum(t.messages for t in rows)
     head = (
@@ -281,6 +312,12 @@ async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
         result_count=total,
         detail=f"{len(rows)} rows",
     )
+
+
+def _to(t: relay.Traffic) -> str:
+    if not t.recipients:
+        return "nobody (not delivered)"
+    return f"{t.recipient_role.replace('_', ' ')} {t.recipients.replace(';', ', ')}"
 
 
 SPECS = (

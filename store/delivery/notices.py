@@ -129,11 +129,13 @@ async def post(session: AsyncSession, notices: Sequence[Notice], now: datetime, 
 
 EMAIL_KIND = "email"
 """Notices of this kind go to the recipient's recorded secure email, not to chat: the chat outbox
-leaves them for the operator's mailer (``pending_email``), which marks each delivered once sent."""
+leaves them for the operator's mailer, which takes them from ``bot.notify.emails_due`` (each with its
+active recipient's recorded address) and records each sent with ``bot.notify.email_sent``."""
 
 
 async def pending_email(session: AsyncSession, limit: int = 100) -> list[tuple[int, Notice]]:
-    """Email notices not yet sent, oldest first (the mailer looks up each recipient's recorded email)."""
+    """Email notices not yet sent, oldest first, whoever they are for: a mailer takes them through
+    ``bot.notify.emails_due``, which leaves out (and closes) those whose recipient is not active."""
     result = await session.execute(
         select(NoticeRow)
         .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND)
@@ -159,4 +161,6 @@ async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> lis
 
 
 async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
-    await session.execute(update(NoticeRow).where(NoticeRow.id == notice_id).values(delivered_at=now))
+    await session.execute(
+        update(NoticeRow).where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None)).values(delivered_at=now)
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
-from store.people.access import ACTIVE
+from store.people.practitioners import active_among
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from store.tables.people import ChatIdentity, Practitioner
@@ -142,12 +142,7 @@ async def identities(
     A practitioner who is not active (or no longer in the register) is left out of the answer
     altogether, so that nobody who must not be told is told: their notices are dropped, not sent.
     """
-    if not practitioner_ids:
-        return {}
-    active = await session.execute(
-        select(Practitioner.id).where(Practitioner.id.in_(list(practitioner_ids)), Practitioner.status == ACTIVE)
-    )
-    found: dict[str, list[Principal]] = {pid: [] for pid in sorted(active.scalars())}
+    found: dict[str, list[Principal]] = {pid: [] for pid in sorted(await active_among(session, practitioner_ids))}
     if Platform.CONSOLE in platforms:
         for pid in found:
             found[pid].append(Principal(Platform.CONSOLE, "local", pid))
@@ -159,6 +154,17 @@ async def identities(
         for row in result.scalars():
             found[row.practitioner_id].append(Principal(Platform(row.platform), row.tenant, row.user_id))
     return found
+
+
+async def addresses(session: AsyncSession, practitioner_ids: Sequence[str]) -> dict[str, str]:
+    """Each active practitioner's recorded secure email ("" if none is recorded), for the e-mail
+    notices; as in ``identities``, one who is not active (or no longer in the register) is left out,
+    so that their notices are dropped, not sent."""
+    active = await active_among(session, practitioner_ids)
+    if not active:
+        return {}
+    result = await session.execute(select(Practitioner.id, Practitioner.email).where(Practitioner.id.in_(list(active))))
+    return {pid: email or "" for pid, email in result}
 
 
 async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, frozenset[str]]:

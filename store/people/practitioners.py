@@ -199,6 +199,17 @@ async def get_actor(session: AsyncSession, practitioner_id: str) -> Actor | None
     return None if p is None else actor_of(p)
 
 
+async def active_among(session: AsyncSession, ids: Collection[str]) -> set[str]:
+    """Those of ``ids`` who are active practitioners now: the one test of "may still be told" at
+    delivery (a notice for anyone else is not sent; see handlers/stand_in.py)."""
+    if not ids:
+        return set()
+    found = await session.execute(
+        select(Practitioner.id).where(Practitioner.id.in_(list(ids)), Practitioner.status == "active")
+    )
+    return set(found.scalars())
+
+
 async def recorded_email(session: AsyncSession, practitioner_id: str) -> str | None:
     """The practitioner's secure email as the register records it (for their own notices only)."""
     p = await session.get(Practitioner, practitioner_id)

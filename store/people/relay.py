@@ -94,8 +94,24 @@ async def create(
 
 
 async def get(session: AsyncSession, relay_id: int) -> Relay | None:
-    row = await session.get(RelayMessage, relay_id)
+    # Read afresh, not from the session's identity map: ``readdress`` may have changed it since.
+    row = await session.get(RelayMessage, relay_id, populate_existing=True)
     return None if row is None else _relay(row)
+
+
+async def readdress(
+    session: AsyncSession, relay_id: int, was: Sequence[str], recipients: Sequence[str], recipient_role: str
+) -> bool:
+    """Make ``recipients`` (chosen as ``recipient_role``) the only ones who may read and answer an
+    unanswered relay, unless its recipients are no longer ``was`` (another worker readdressed it
+    first): whether this did. No recipients (role "none"): nobody may, it was not delivered."""
+    result = await session.execute(
+        update(RelayMessage)
+        .where(RelayMessage.id == relay_id, RelayMessage.recipients == ";".join(was), RelayMessage.reply.is_(None))
+        .values(recipients=";".join(recipients), recipient_role=recipient_role)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult at runtime
 
 
 async def answer(session: AsyncSession, relay_id: int, by: str, sealed: bytes, now: datetime) -> bool:

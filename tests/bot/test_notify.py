@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.app import Signpost, build
 from bot.console.notices import ConsoleDeliverer
 from bot.delivery import DeliveryFailed
-from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox
+from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox, email_sent, emails_due
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
@@ -23,6 +23,7 @@ from handlers.clock import FakeClock
 from handlers.context import Context
 from handlers.operator import people
 from handlers.operator.common import audited
+from handlers.stand_in import NOT_ACTIVE
 from handlers.vocabulary import Action, Button, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -442,6 +443,32 @@ async def test_a_notice_about_themselves_is_not_sent_to_someone_inactive_nor_to_
     assert row.dropped_at is not None and row.last_error == "not sent: recipient not active"
     [entry] = [e for e in logs if e["event"] == "notice_dropped"]
     assert set(entry) == {"event", "log_level", "notice_id", "kind", "reason", "stand_ins"}, "ids only"
+
+
+async def test_the_mailer_gets_an_email_notice_only_while_its_recipient_is_active(app: Signpost) -> None:
+    """A registration's "your id was linked" e-mail is handed to the operator's mailer with the recorded
+    address, once; one whose recipient was made inactive before the mailer ran is not handed over at
+    all, but recorded not sent (a reason naming nobody), and nobody else is sent it."""
+    slack = Principal(Platform.SLACK, "T1", "UNEW")
+    await say(app, slack, "register P001")
+    await say(app, Principal(Platform.SLACK, "T1", "UOTHER"), "register P003")
+    await decide(app, "DM01", "approve", "R1")
+    await decide(app, "DM01", "approve", "R2")
+    await _set_status(app, "P003", "inactive")
+
+    with capture_logs() as logs:
+        due = await emails_due(app.ctx)
+
+    assert [(e.address, e.notice.recipient_id, e.notice.kind) for e in due] == [
+        ("sam.carter@northshire.example", "P001", "email")
+    ]
+    assert "A Slack account was linked to your Signpost practitioner id P001" in due[0].notice.text
+    [p003] = [r for r in await _rows(app) if r.kind == "email" and r.recipient_id == "P003"]
+    assert (p003.delivered_at, p003.dropped_at is not None, p003.last_error) == (None, True, NOT_ACTIVE)
+    assert [e["notice_id"] for e in logs if e["event"] == "notice_dropped"] == [p003.id]
+    await email_sent(app.ctx, due[0].notice_id)
+    assert await emails_due(app.ctx) == [], "sent once; the dropped one is not offered again"
+    assert [r.recipient_id for r in await _rows(app) if r.kind == "email"] == ["P001", "P003"]
 
 
 async def test_a_new_link_notice_is_retried_on_the_account_that_failed_and_not_resent_to_the_other(

@@ -1,8 +1,12 @@
-"""A warning about a practitioner whose duty manager has left reaches someone else, through the outbox.
+"""A warning about a practitioner whose duty manager has left, or a relayed message whose recipient
+has, reaches someone else through the outbox.
 
 A misuse alert or a step-up lockout queued for a duty manager made inactive before it is sent goes,
 with the same text, to whoever would be told now: the authority's other active duty managers, or
-the admins when there are none. Nobody already told is told again, and nothing is sent twice.
+the admins when there are none. Nobody already told is told again, and nothing is sent twice. A
+relayed message about a shielded child whose only recipient was made inactive before it was sent
+goes to whoever the relay would choose now, who may then read and answer it; with nobody, its sender
+is told it was not delivered.
 
 Southvale has three duty managers here (DM02, DM03 and DM04); Northshire has one (DM01), and AD01
 is the only admin.
@@ -10,24 +14,29 @@ is the only admin.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Signpost
 from bot.notify import Outbox
+from handlers.access.notices import request_notices
+from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.clock import FakeClock
+from handlers.lifecycle.flows import schedule_with_notices
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
-from handlers.stand_in import NOT_ACTIVE
+from handlers.stand_in import ACCESS_KEY, NOT_ACTIVE
 from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
-from handlers.vocabulary import Actor, Notice, Platform, Principal
+from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal
 from store.people import practitioners
 from store.people.credentials import Failure
 from store.register.feeds import Feed, import_feeds
 from store.tables.delivery import Notice as NoticeRow
-from tests.access_helpers import load_access, notices
-from tests.factories import PRACTITIONERS_HEADER
+from store.tables.people import RelayMessage
+from store.tables.register import Child
+from tests.access_helpers import fresh_say, load_access, notices
+from tests.factories import NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
 from tests.stepup_helpers import five_wrong_codes
 
 _SOUTHVALE_DM = "Duty manager,Southvale Children's Services,Southvale"
@@ -58,7 +67,7 @@ async def app(signpost: Signpost) -> Signpost:
     now = signpost.ctx.clock.now()
     await import_feeds(signpost.ctx.db, signpost.ctx.keys, [Feed("practitioners.csv", DM04)], now)
     async with signpost.ctx.db.write() as session:
-        for pid in ("DM01", "DM02", "DM03", "DM04", "AD01"):
+        for pid in ("DM01", "DM02", "DM03", "DM04", "AD01", "P002"):
             await practitioners.link_identity(session, Principal(Platform.SLACK, "T1", pid), pid, now)
     return signpost
 
@@ -183,3 +192,124 @@ def test_the_practitioner_is_read_back_from_any_lockout_key(
     assert key.endswith(":DM:02")
     found = LOCKOUT_KEY.fullmatch(key.removesuffix(":DM:02"))
     assert found is not None and (found["kind"], found["practitioner"]) == (notice.kind, practitioner_id)
+
+
+MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
+LEAD = ("S001", "Lee", "Hart", "Health visit", "Southvale NHS Trust", "0113 496 0001", "lee.hart")
+
+
+def _relayed(recorder: Recorder) -> list[tuple[str, str, tuple[str, ...]]]:
+    return sorted(
+        (user, n.text, tuple(b.command for b in n.buttons)) for user, n in recorder.sent if n.kind == "relay_message"
+    )
+
+
+async def _relay_row(app: Signpost) -> RelayMessage:
+    async with app.ctx.db.read() as session:
+        return (await session.execute(select(RelayMessage))).scalar_one()
+
+
+async def test_a_relay_whose_lead_was_made_inactive_goes_to_the_duty_managers_who_can_read_and_answer_it(
+    app: Signpost,
+) -> None:
+    """P002 writes about a shielded child; its lead professional, S001, leaves before the notice is
+    sent. Southvale's duty managers get it as if it were sent now, read it and answer; the sender is
+    told "answered", as ever, and never who had it. S001's notice is recorded dropped."""
+    sent = await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    assert sent.outcome is Outcome.DONE and "delivered" in sent.text
+    await _set_status(app, "inactive", "S001")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    text = (
+        "A practitioner sent you a message through Signpost about shielded record 999 000 0050, a child of your "
+        "authority with no lead professional (message 1). Send 'relay 1' to read it and the sender's contact "
+        "details; you can answer through Signpost, contact them directly, or leave it. They are not told who you are."
+    )
+    assert _relayed(recorder) == [(dm, text, ("relay 1", "reply 1")) for dm in ("DM02", "DM03", "DM04")]
+    [lead] = [n for n in await notices(app, "S001") if n.kind == "relay_message"]
+    async with app.ctx.db.read() as session:
+        row = (await session.execute(select(NoticeRow).where(NoticeRow.dedupe_key == lead.dedupe_key))).scalar_one()
+    assert (row.delivered_at, row.last_error) == (None, NOT_ACTIVE)
+    read = await fresh_say(app, "DM03", "relay 1")
+    assert read.outcome is Outcome.INFO and f"Message: {MARKER}" in read.lines
+    answered = await fresh_say(app, "DM03", "reply 1 happy to talk, ring after 3pm")
+    assert answered.outcome is Outcome.DONE
+    status = await fresh_say(app, "P002", "relay 1")
+    assert any(line.startswith("Status: answered") for line in status.lines)
+    traffic = await fresh_say(app, "DM02", "relays")
+    assert traffic.lines == ("• 999 000 0050: P002 → duty manager DM02, DM03, DM04: 1 sent, 1 answered",)
+    to_sender = [n.kind for user, n in recorder.sent if user == "P002"]
+    assert to_sender == [], "the sender is told nothing of the hand-on"
+    await _set_status(app, "active", "S001")
+    assert (await fresh_say(app, "S001", "relay 1")).outcome is Outcome.INVALID, "who never had it keeps nothing"
+
+
+async def test_a_relay_nobody_can_take_any_more_tells_its_sender_it_was_not_delivered(app: Signpost) -> None:
+    """The lead professional, every Southvale duty manager and the only admin leave before the notice
+    is sent: the sender is told it was not delivered and to ask their own duty manager, with the
+    reference only (neither who it went to nor the child's authority), and 'relay 1' says so too."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await _set_status(app, "inactive", "S001", "DM02", "DM03", "DM04", "AD01")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    told = [(user, n.kind, n.text) for user, n in recorder.sent]
+    assert told == [("P002", "relay_undelivered", UNDELIVERED_NOTICE.format(id=1, ref="999 000 0050"))]
+    assert not any(word in told[0][2] for word in (*LEAD, "Southvale", "Mia", "Stone"))
+    status = await fresh_say(app, "P002", "relay 1")
+    assert f"Status: {UNDELIVERED}" in status.lines
+    row = await _relay_row(app)
+    assert (row.recipients, row.recipient_role) == ("", "none")
+
+
+async def test_a_relay_to_several_duty_managers_stays_with_those_still_active(app: Signpost) -> None:
+    """A shielded child with no lead: the message goes to Southvale's duty managers; DM02 leaves before
+    it is sent. DM03 and DM04 still have it: nobody else is told, nothing changes who may read it."""
+    async with app.ctx.db.write() as session:
+        await session.execute(update(Child).where(Child.ref == int(NO_INVOLVEMENTS)).values(shielded=True))
+    await fresh_say(app, "P002", f"message {NO_INVOLVEMENTS} {MARKER}")
+    await _set_status(app, "inactive", "DM02")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    assert [user for user, _, _ in _relayed(recorder)] == ["DM03", "DM04"]
+    assert [n.kind for user, n in recorder.sent if user in {"AD01", "P002"}] == []
+    row = await _relay_row(app)
+    assert (row.recipients, row.recipient_role) == ("DM02;DM03;DM04", "duty_manager")
+
+
+AD02 = f"""{PRACTITIONERS_HEADER}
+AD02,Jay,Park,Service admin,Signpost Operations,Northshire,0161 496 0201,jay.park@signpost.example,admin
+"""
+
+
+async def test_decommissioning_news_for_an_admin_who_left_goes_to_the_admin_appointed_since(app: Signpost) -> None:
+    """Switch-off is scheduled and the only admin, AD01, told; AD01 leaves and AD02 is appointed before
+    it is sent: AD02 gets the same notice, once, keyed as theirs would have been."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        await schedule_with_notices(app.ctx, session, now.date() + timedelta(days=40), None, "AD01", now)
+    await _set_status(app, "inactive", "AD01")
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("practitioners.csv", AD02)], now)
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, Principal(Platform.SLACK, "T1", "AD02"), "AD02", now)
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    [(user, notice)] = [(user, n) for user, n in recorder.sent if n.kind == "decommission"]
+    assert user == "AD02" and notice.text.startswith("Signpost is scheduled to be switched off on ")
+    assert notice.dedupe_key == "decommission:1:scheduled:AD02"
+
+
+@pytest.mark.parametrize("manager", ["DM02", "SV:DM:02"])
+def test_the_request_is_read_back_from_the_key_of_any_managers_copy(manager: str) -> None:
+    """The key an access request gives each duty manager's copy names the request and its level, even
+    for a manager whose id holds colons: such a copy, dropped, still finds a stand-in."""
+    [copy] = request_notices(12, int(SHIELDED), [manager], 1)
+    found = ACCESS_KEY.fullmatch(copy.dedupe_key or "")
+    assert found is not None and (found["request"], found["level"]) == ("12", "1")
