@@ -78,11 +78,11 @@ async def drop_for_inactive(
     about a practitioner or a relayed message nobody active has (or its sender's "not delivered")."""
     await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
     for notice_id, notice in dropped:
-        told = await notices.enqueue(session, await stand_ins(session, notice), now)
+        told = await notices.enqueue(session, await stand_ins(session, notice, now), now)
         log.info("notice_dropped", notice_id=notice_id, kind=notice.kind, reason=NOT_ACTIVE, stand_ins=told)
 
 
-async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
+async def stand_ins(session: AsyncSession, notice: Notice, now: datetime) -> list[Notice]:
     """Copies of ``notice`` for whoever decides in its inactive recipient's place (none if nobody should)."""
     key = notice.dedupe_key or ""
     if notice.kind == "access_request" and (found := ACCESS_KEY.fullmatch(key)):
@@ -93,7 +93,7 @@ async def stand_ins(session: AsyncSession, notice: Notice) -> list[Notice]:
         admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
         return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
     if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
-        return await relay.hand_on(session, int(found["relay"]))
+        return await relay.hand_on(session, int(found["relay"]), now)
     if (alert := alert_of(notice)) is not None:
         return await _misuse_alert(session, notice, alert)
     if (lockout := lockout_of(notice)) is not None:

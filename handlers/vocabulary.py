@@ -88,6 +88,7 @@ class Action(StrEnum):
     RELAY_MESSAGE = "relay_message"  # issue 18: a message relayed blind about a shielded child
     RELAY_READ = "relay_read"  # issue 18: a relayed message (or its answer) read by its sender or recipient
     RELAY_TRAFFIC = "relay_traffic"  # issue 18: a duty manager reviewed relay traffic (counts, no contents)
+    RELAY_HANDED_ON = "relay_handed_on"  # a relayed message none of whose recipients could take it, passed on (or not)
     UNTRUSTED_SOURCE = "untrusted_source"  # a front end refused a request's channel or tenant
 
 

@@ -16,7 +16,7 @@ handlers/stand_in.py when the outbox drops a recipient's notice), or its sender 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +27,8 @@ from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
-from handlers.vocabulary import Action, Button, Input, Notice, Outcome, Reply, Role, format_ref, sentence
+from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref, sentence
+from store.audit.log import append, origin_event
 from store.people import lead, relay
 from store.people.practitioners import active_among, holders
 from store.register import children
@@ -136,13 +137,15 @@ def relay_notices(relay_id: int, ref: int, recipients: Sequence[str], role: str)
     return [Notice(pid, "relay_message", text, buttons, f"relay:{relay_id}:{pid}") for pid in recipients]
 
 
-async def hand_on(session: AsyncSession, relay_id: int) -> list[Notice]:
+async def hand_on(session: AsyncSession, relay_id: int, now: datetime) -> list[Notice]:
     """The notices for a relay none of whose recipients is active any more (the outbox dropped a
     recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses now, the
     child's lead professional or the authority's duty managers (then the admins), who become its
     only recipients (they may read and answer it; nobody who never had it keeps it); with nobody,
     it is closed undelivered and the sender is told so. Nothing while a recipient is still active
-    (they have it), or once it is answered or gone with the child's record."""
+    (they have it), or once it is answered or gone with the child's record. Audited in the same
+    transaction (``relay_handed_on``, the child its subject; ids and counts only): it changes who
+    may read a message about a shielded child."""
     found = await relay.get(session, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
@@ -151,6 +154,16 @@ async def hand_on(session: AsyncSession, relay_id: int) -> list[Notice]:
     recipients, role = await _recipients(session, found.child_ref, found.local_authority, found.sender_id)
     if not await relay.readdress(session, relay_id, found.recipients, recipients, role):
         return []  # another worker handed it on first
+    handed = origin_event(
+        Origin.SCHEDULER,  # Signpost itself passes it on, at delivery
+        Action.RELAY_HANDED_ON,
+        now,
+        outcome=Outcome.DONE if recipients else Outcome.FAILED,
+        subjects=(found.child_ref,),
+        result_count=len(recipients),
+        detail=f"relay {relay_id} to {role if recipients else 'nobody: sender told'}",
+    )
+    await append(session, [handed])
     if recipients:
         return relay_notices(relay_id, found.child_ref, recipients, role)
     text = UNDELIVERED_NOTICE.format(id=relay_id, ref=format_ref(found.child_ref))

@@ -63,6 +63,7 @@ ACTION_WORDS = {
     "match_batch": "matched against a list of children the service sent (batch match)",
     "lead_professional_informed": "lead professional informed (told who looked this record up)",
     "relay_message": "a message through Signpost's relay (contents not shown here)",
+    "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
 }
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
 ACTION_PURPOSES = {

@@ -28,14 +28,14 @@ from handlers.lifecycle.flows import schedule_with_notices
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
 from handlers.stand_in import ACCESS_KEY, NOT_ACTIVE
 from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
-from handlers.vocabulary import Actor, Notice, Outcome, Platform, Principal
+from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal
 from store.people import practitioners
 from store.people.credentials import Failure
 from store.register.feeds import Feed, import_feeds
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
-from tests.access_helpers import fresh_say, load_access, notices
+from tests.access_helpers import audit_events, fresh_say, load_access, notices
 from tests.factories import NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
 from tests.stepup_helpers import five_wrong_codes
 
@@ -242,6 +242,13 @@ async def test_a_relay_whose_lead_was_made_inactive_goes_to_the_duty_managers_wh
     assert traffic.lines == ("• 999 000 0050: P002 → duty manager DM02, DM03, DM04: 1 sent, 1 answered",)
     to_sender = [n.kind for user, n in recorder.sent if user == "P002"]
     assert to_sender == [], "the sender is told nothing of the hand-on"
+    [handed] = await audit_events(app, Action.RELAY_HANDED_ON.value)  # who may read it changed: audited
+    assert (handed.outcome, handed.subject_refs, handed.result_count, handed.detail) == (
+        "done",
+        SHIELDED,
+        3,
+        "relay 1 to duty_manager",
+    )
     await _set_status(app, "active", "S001")
     assert (await fresh_say(app, "S001", "relay 1")).outcome is Outcome.INVALID, "who never had it keeps nothing"
 
@@ -263,6 +270,12 @@ async def test_a_relay_nobody_can_take_any_more_tells_its_sender_it_was_not_deli
     assert f"Status: {UNDELIVERED}" in status.lines
     row = await _relay_row(app)
     assert (row.recipients, row.recipient_role) == ("", "none")
+    [handed] = await audit_events(app, Action.RELAY_HANDED_ON.value)
+    assert (handed.outcome, handed.subject_refs, handed.detail) == (
+        "failed",
+        SHIELDED,
+        "relay 1 to nobody: sender told",
+    )
 
 
 async def test_a_relay_to_several_duty_managers_stays_with_those_still_active(app: Signpost) -> None:
