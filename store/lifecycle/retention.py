@@ -93,8 +93,11 @@ CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 # alone, so destruction deletes its rows by (term, child_ref) pairs recomputed from the identity.
 CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows() if t is not CHILD_TERMS)
 
-# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data.
-AFFECTED_TABLES: tuple[str, ...] = tuple(t.name for t in tables_holding(Personal.CHILD))
+# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, and
+# every other table destruction deletes rows of (notices naming a child).
+AFFECTED_TABLES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(t.name for t in tables_holding(Personal.CHILD)), *(t.name for t, _ in child_rows())])
+)
 
 
 @dataclass
@@ -252,7 +255,8 @@ async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> 
 
 
 async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime) -> tuple[int, set[str]]:
-    """Crypto-shred children: terms, per-child rows, wrapped key, identity. Returns (count, KEK ids)."""
+    """Crypto-shred children: terms, per-child rows (notices naming them among them), wrapped key,
+    identity. Returns (count, KEK ids)."""
     count, kek_ids = 0, set[str]()
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
