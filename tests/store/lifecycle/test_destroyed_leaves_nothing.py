@@ -4,22 +4,27 @@ who worked with it or what was asked about it (forensic review, "destroyed means
 Its row keeps the reference and the state "destroyed" only; the audit keeps its events (pseudonymous
 ids, sealed terms). Found by the review: notices carrying the child's reference (who looked it up and
 who its lead professional was, who asked to see a shielded record and why it was refused, who a
-relayed message went to) stayed for good.
+relayed message went to) stayed for good; the row said it had been shielded; and the row was dated
+by the run that archived or destroyed it, which a daily run does on the 18th and 24th birthdays.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.app import Signpost
 from store.keys.backup import backup
+from store.lifecycle.retention import DESTROYED_AT
 from store.register.feeds import Feed, import_feeds
 from store.tables.base import Base
 from store.tables.delivery import Notice
+from store.tables.register import Child
 from tests.access_helpers import decide, fresh_say, load_access, request_access, search_as
 from tests.factories import AMY, CHILDREN_HEADER, SHIELDED
+from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, load, retention_on
 
 DENIAL = "please ask the health visitor first"
 FORMATTED = {AMY: "999 000 0018", SHIELDED: "999 000 0050"}
@@ -78,3 +83,30 @@ async def test_notices_naming_a_destroyed_child_go_with_it(signpost: Signpost, t
     await backup(signpost.ctx.db, after)
     data = after.read_bytes()
     assert [n for n in (*FORMATTED.values(), DENIAL) if n.encode() in data] == []
+
+
+async def test_a_destroyed_or_archived_childs_row_does_not_date_its_birthday(signpost: Signpost) -> None:
+    """A daily run archives a child on its 18th birthday and destroys it on its 24th: the row is not
+    dated by that run (its date of birth in clear, with its reference, in every backup); a destroyed
+    row keeps no shielded flag either."""
+    await load(signpost)
+    await retention_on(signpost, date(2026, 11, 2))
+    async with signpost.ctx.db.read() as session:
+        imported = (await session.execute(select(Child.updated_at).where(Child.ref == int(TURNS_18)))).scalar_one()
+    report = await retention_on(signpost, date(2026, 11, 3))  # TURNS_18 turns 18, TURNS_24 turns 24
+    assert (report.archived, report.destroyed) == (1, 1)
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [REDATED], signpost.ctx.clock.now(), destroy_redated=True)
+    async with signpost.ctx.db.read() as session:
+        rows = {
+            ref: (state, shielded, updated_at)
+            for ref, state, shielded, updated_at in (
+                await session.execute(
+                    select(Child.ref, Child.state, Child.shielded, Child.updated_at).where(
+                        Child.ref.in_([int(TURNS_18), int(TURNS_24), int(SHIELDED)])
+                    )
+                )
+            ).all()
+        }
+    assert rows[int(TURNS_18)] == ("archived", False, imported)
+    assert rows[int(TURNS_24)] == ("destroyed", False, DESTROYED_AT)
+    assert rows[int(SHIELDED)] == ("destroyed", False, DESTROYED_AT)  # it was shielded
