@@ -296,6 +296,7 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
     """Rebuild the stored terms if they were written under another ``TERMS_VERSION``: at start-up
     (``bring_terms_up_to_date``) and before children are written (so an update moves the terms the
     child really holds). Returns the children re-indexed, or None when the terms were current."""
+    await name_counts.ensure_current(session, keys, today)  # counts keyed as this code reads them
     stored = await terms_version(session)
     if stored == TERMS_VERSION or _newer(stored):
         return None  # never back down: an older Signpost's import on a newer index leaves it be
@@ -315,7 +316,8 @@ async def bring_terms_up_to_date(db: Database, keys: KeyRing, today: date) -> in
     write lock after the first commits, finds the version current."""
     async with db.read() as session:
         stored = await terms_version(session)
-        if stored == TERMS_VERSION or _newer(stored):
+        counted = await session.execute(select(Meta.value).where(Meta.key == name_counts.KEYED_META))
+        if (stored == TERMS_VERSION or _newer(stored)) and counted.scalar() == name_counts.KEYED_BY:
             return None
     async with db.write() as session:
         await _lock_terms(session)
