@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import dialect_insert
@@ -130,12 +130,22 @@ KEYED_BY = "birth year"
 async def ensure_current(session: AsyncSession, keys: KeyRing, today: date) -> int | None:
     """Recount the names, in the caller's transaction, when the counts are not keyed as this code
     keys them (a store counted under the index key); the children counted, or None when current."""
-    if (await session.execute(select(Meta.value).where(Meta.key == KEYED_META))).scalar() == KEYED_BY:
+    if await _keyed(session):
         return None
+    if (await session.connection()).dialect.name == "postgresql":
+        # Two processes recounting at once (an import and a start-up) would add their counts up:
+        # the second waits here for the first to commit, then finds the counts current.
+        await session.execute(text(f"LOCK TABLE {NameCount.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+        if await _keyed(session):
+            return None
     keychain.hold_term_keys(keys, today)
     recounted = await rebuild(session, keys)
     await session.merge(Meta(key=KEYED_META, value=KEYED_BY))
     return recounted
+
+
+async def _keyed(session: AsyncSession) -> bool:
+    return (await session.execute(select(Meta.value).where(Meta.key == KEYED_META))).scalar() == KEYED_BY
 
 
 async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
