@@ -40,11 +40,14 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
     return f"lead:{day}:{ref}:{pair}"
 
 
-async def inform(ctx: Context, req: Request, record: ChildRecord, session: AsyncSession) -> AlsoWrite | None:
+async def inform(
+    ctx: Context, req: Request, record: ChildRecord, session: AsyncSession, told: store.Told | None = None
+) -> AlsoWrite | None:
     """Who is to be told that ``req``'s actor found this child, and how: the notices (and their
     event) to write with the lookup's own audit event, or None when nobody is to be told.
 
-    Who is read in the lookup's own ``session`` (most lookups have nobody to tell: no lead
+    Who is read in the lookup's own ``session``, or was read with the child (``told``: the keyed
+    enquiry's one statement, ``children.enquire``; most lookups have nobody to tell: no lead
     professional, or the authority turned it off); the notices are written by the audit writer in
     the transaction that makes the lookup's event durable (``Result.also``), with the other
     lookups' of its batch in one statement, so a lookup takes no write transaction of its own (on
@@ -57,7 +60,8 @@ async def inform(ctx: Context, req: Request, record: ChildRecord, session: Async
     assert looker is not None
     ref = record.ref
     day = req.now.date().isoformat()
-    told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id)
+    if told is None:  # not read with the child (a shielded child, once a grant is found)
+        told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id)
     contact, who = told.looker, told.setting
     if not told.recipients or contact is None:
         return None

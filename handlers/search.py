@@ -79,10 +79,11 @@ async def answer_for(
 ) -> Result:
     """Signposts for one matched child, or the shielded notice when no grant covers it.
 
-    One read for the child, its wrapped data key (the audit terms are sealed under it) and its
-    signposts; a shielded child's signposts are read only once a grant is found.
+    One read for the child, its wrapped data key (the audit terms are sealed under it), its
+    signposts and who is told of the lookup; a shielded child's signposts (and who is told) are
+    read only once a grant is found.
     """
-    found = await children.enquire(session, ref)
+    found = await children.enquire(session, ref, actor.practitioner_id)
     if found is None or found.record.state != "active":
         # Archived and destroyed children say nothing about themselves to ordinary searches. An
         # archived child's terms are sealed under its own key (not a subject: no lead notice, no
@@ -102,7 +103,7 @@ async def answer_for(
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
-    told = await lead.inform(ctx, req, record, session)  # the lead professional is told who looked (handlers/lead.py)
+    told = await lead.inform(ctx, req, record, session, found.told)  # the lead is told who looked (handlers/lead.py)
     return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key, also=told)
 
 

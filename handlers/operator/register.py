@@ -30,7 +30,7 @@ from handlers.reconcile import (
 )
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
-from store.register import demo
+from store.register import children, demo
 from store.register.feeds import Feed, FeedKind, FeedRejected, ImportReport, Progress, Step, feed_rows, import_feeds
 from store.register.synthetic import DemoExamples, SyntheticRegister, feeds_text
 
@@ -110,6 +110,13 @@ async def _import(
     except FeedRejected as rejected:
         audit.detail = extra + _detail(rejected.report, names, destroy_redated)
         raise ImportRefused([str(problem) for problem in rejected.report.problems]) from None
+    except children.IndexNotCurrent as exc:
+        # Mid rolling upgrade: this (older) code's terms in the newer index would leave every child
+        # it writes unfindable by name. Nothing is written; the newer Signpost imports the feeds.
+        raise Failed(
+            f"nothing was imported: {exc} (Signpost is being updated); run the import with the newer Signpost",
+            reason="index not current",
+        ) from None
     ctx.population.forget()
     return report
 

@@ -3,13 +3,14 @@ practitioners, and the looker's contact signpost (issue 18, part 1)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, String, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from store.prepared import Prepared
 from store.tables.lifecycle import Meta
@@ -91,20 +92,27 @@ async def recipients(
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
-_LOOKER = _PEOPLE.alias("looker")
+LOOKER = _PEOPLE.alias("looker")
+"""The practitioner who looked, outer-joined on ``LOOKER.c.id == :looker`` alone to a lookup's read:
+their contact comes with each row (the notice's text), not in a statement of its own."""
+LOOKER_COLUMNS = tuple(
+    LOOKER.c[name].label(f"looker_{name}")
+    for name in ("given_name", "family_name", "role", "organisation", "phone", "email")
+)
+
+
+def setting_of(authority: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[str | None]:
+    """An authority's setting as a column of a larger read (``children.enquire``): its meta row,
+    keyed in SQL exactly as ``_key`` keys it (the prefix and the name, cut at 64 characters)."""
+    key = func.substr(literal(_SETTING_KEY, String).concat(authority), 1, 64)
+    return select(_META.c.value).where(_META.c.key == key).scalar_subquery()
+
+
 _TOLD = Prepared(
     _CURRENT.add_columns(
-        select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery(),
-        _LOOKER.c.given_name,
-        _LOOKER.c.family_name,
-        _LOOKER.c.role,
-        _LOOKER.c.organisation,
-        _LOOKER.c.phone,
-        _LOOKER.c.email,
-    )
-    # The looker's contact comes with each row (an outer join on the looker's id alone): the
-    # notice's text, read here rather than in a statement of its own.
-    .outerjoin(_LOOKER, _LOOKER.c.id == bindparam("looker"))
+        select(_META.c.value).where(_META.c.key == bindparam("key")).scalar_subquery().label("setting"),
+        *LOOKER_COLUMNS,
+    ).outerjoin(LOOKER, LOOKER.c.id == bindparam("looker"))
 )
 
 
@@ -124,15 +132,20 @@ async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) 
     rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority), "looker": looker})
     if not rows:
         return Told(DEFAULT, [], None)
-    first = rows[0]
-    value = first[2]
-    who = LeadNotices(value) if value is not None and value in LeadNotices._value2member_map_ else DEFAULT
+    return told_from(rows[0].setting, [(r.practitioner_id, r.lead_professional) for r in rows], looker, rows[0])
+
+
+def told_from(setting: str | None, current: Iterable[tuple[str, bool]], looker: str, row: Any) -> Told:
+    """Who is told, from the authority's stored ``setting``, the ``current`` involvements (active
+    practitioner, not ended: id and lead flag) and a ``row`` holding ``LOOKER_COLUMNS``: the one
+    rule for ``told_of`` and for a keyed enquiry that read them with the child (``children.enquire``)."""
+    who = LeadNotices(setting) if setting is not None and setting in LeadNotices._value2member_map_ else DEFAULT
     leads: dict[str, bool] = {}
-    for pid, lead, *_ in rows:
+    for pid, lead in current:
         if who is LeadNotices.OFF or pid == looker or (who is LeadNotices.LEAD and not lead):
             continue
         leads[pid] = leads.get(pid, False) or bool(lead)
-    contact = None if first.given_name is None else _contact(first)
+    contact = None if row.looker_given_name is None else _looker_contact(row)
     return Told(who, [Recipient(pid, leads[pid]) for pid in sorted(leads)], contact)
 
 
@@ -159,5 +172,11 @@ async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None
 
 
 def _contact(p: Any) -> Contact:
-    """A contact signpost from a row with the contact columns (``_CONTACT``'s, or the looker's in ``_TOLD``)."""
+    """A contact signpost from a row with the contact columns (``_CONTACT``'s)."""
     return Contact(f"{p.given_name} {p.family_name}", p.role, p.organisation, p.phone, p.email)
+
+
+def _looker_contact(p: Any) -> Contact:
+    """The looker's contact signpost from a row holding ``LOOKER_COLUMNS``."""
+    name = f"{p.looker_given_name} {p.looker_family_name}"
+    return Contact(name, p.looker_role, p.looker_organisation, p.looker_phone, p.looker_email)

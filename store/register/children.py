@@ -51,6 +51,7 @@ from store.keys.crypto import (
     seal,
 )
 from store.keys.term_keys import TermKeys
+from store.people import lead
 from store.prepared import Prepared
 from store.register import name_counts
 from store.register.terms import FULL_DATE_KINDS, TERMS_VERSION, Identity, NameCounts, index_terms, keyed_by, term_kind
@@ -119,6 +120,7 @@ class Enquiry:
     record: ChildRecord
     key: WrappedKey | None
     signposts: list[Signpost]
+    told: lead.Told | None = None  # who hears of the lookup (``store.people.lead``): read with the signposts
 
 
 def encode_identity(identity: Identity) -> str:
@@ -302,6 +304,16 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
         return None  # never back down: an older Signpost's import on a newer index leaves it be
     keychain.hold_term_keys(keys, today)
     return await rebuild_terms(session, keys)
+
+
+async def ready_for_terms(session: AsyncSession, keys: KeyRing, today: date) -> None:
+    """Before children's blind terms are written (an import, a first load), in its transaction: the
+    index brought to this version when an older one wrote it (``ensure_terms_current``), and
+    ``IndexNotCurrent`` when a newer one did. This code's terms in a newer index would be found by
+    nobody (the newer code probes its own kinds under its own keys) and never moved, since the
+    version recorded stays the newer one: every child written would be unfindable by name."""
+    await ensure_terms_current(session, keys, today)
+    await require_current_index(session)
 
 
 def _newer(stored: str | None) -> bool:
@@ -621,12 +633,13 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     Each child is still sealed under its own data key and indexed by its blind terms, exactly as
     ``upsert`` does; a reference that already exists fails the caller's transaction. Children 24 or
     over are left out (never stored); the count returned is of children written. Like an import,
-    it first brings the index to this version (``ensure_terms_current``): on a first load, that
-    records the version its terms are written under, which every reader checks.
+    it first brings the index to this version (``ready_for_terms``; ``IndexNotCurrent`` on a newer
+    one): on a first load, that records the version its terms are written under, which every
+    reader checks.
     """
     rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     keychain.hold_term_keys(keys, now.date())
-    await ensure_terms_current(session, keys, now.date())
+    await ready_for_terms(session, keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)
     return len(rows)
@@ -1002,29 +1015,47 @@ _ENQUIRE = Prepared(
         ChildKey.wrapped,
         Involvement.child_ref.label("involved"),
         *SIGNPOST_COLUMNS,
+        # Who is told of the lookup (``lead.told_of``, in this read rather than one of its own):
+        # each involvement's practitioner and status, the authority's setting, the looker's contact.
+        Practitioner.id.label("practitioner_id"),
+        Practitioner.status.label("practitioner_status"),
+        lead.setting_of(Child.local_authority).label("told_setting"),
+        *lead.LOOKER_COLUMNS,
     )
     .select_from(Child)
     .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
     .outerjoin(Involvement, _READABLE)
     .outerjoin(Practitioner, Practitioner.id == Involvement.practitioner_id)
+    .outerjoin(lead.LOOKER, lead.LOOKER.c.id == bindparam("looker"))
     .where(Child.ref == bindparam("ref"))
 )
 
 
-async def enquire(session: AsyncSession, ref: int) -> Enquiry | None:
+async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry | None:
     """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
-    and, for an active child that is not shielded, its signposts (ordered as ``signposts``).
+    and, for an active child that is not shielded, its signposts (ordered as ``signposts``) and who
+    is told that ``looker`` (a practitioner id) looked it up (``Enquiry.told``).
 
-    A shielded child's signposts are not read here: only a grant lets them be read (``signposts``).
+    A shielded child's signposts are not read here: only a grant lets them be read (``signposts``);
+    nor, then, who is told (``lead.told_of`` reads it once the grant is found).
     """
-    rows = await _ENQUIRE.all(session, {"ref": ref})
+    rows = await _ENQUIRE.all(session, {"ref": ref, "looker": looker})
     if not rows:
         return None
     first = rows[0]
     record = ChildRecord(first.ref, first.local_authority, first.shielded, first.state)
     key = None if first.kek_id is None else WrappedKey(first.ref, first.kek_id, first.wrapped)
-    posts = _ordered([_signpost(r) for r in rows if r.involved is not None])
-    return Enquiry(record, key, posts)
+    involved = [r for r in rows if r.involved is not None]
+    posts = _ordered([_signpost(r) for r in involved])
+    told = None
+    if record.state == "active" and not record.shielded:  # the rows hold every involvement
+        current = [
+            (r.practitioner_id, r.lead_professional)
+            for r in involved
+            if r.ended is None and r.practitioner_status == "active"
+        ]
+        told = lead.told_from(first.told_setting, current, looker, first)
+    return Enquiry(record, key, posts, told)
 
 
 async def any_stored(session: AsyncSession) -> bool:

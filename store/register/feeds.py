@@ -512,7 +512,7 @@ async def import_feeds(
             await demo.unmark(session)  # imported data may be real: no more dev clock (seed-demo re-marks)
             if any(kind is FeedKind.CHILDREN for kind, _, _ in kinds):
                 keychain.hold_term_keys(keys, now.date())  # before sealing workers are given them
-                await children.ensure_terms_current(session, keys, now.date())  # terms of another index version
+                await children.ready_for_terms(session, keys, now.date())  # an older index rebuilt; a newer refused
             step = on_step or (lambda _: None)
             run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers, destroy_redated)
             files.callback(run.close)

@@ -12,7 +12,7 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Action, Outcome
 from store.audit.sar import subject_access
 from store.people import lead
-from store.tables.register import Child
+from store.tables.register import Child, LocalAuthority
 from tests.access_helpers import audit_events, decide, load_access, notices, request_access, search_as
 from tests.factories import AMY, SHIELDED, ready, say
 
@@ -216,6 +216,51 @@ async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(ap
     assert len(told) == 1, reads
     looker_alone = [s for s in reads if s.lower().startswith("select practitioners.given_name")]
     assert looker_alone == [], reads
+
+
+async def test_a_keyed_lookup_reads_the_child_its_signposts_and_who_is_told_in_one_statement(app: Signpost) -> None:
+    """Issue 15 (one round trip for the keyed enquiry): who is told — the authority's setting, the
+    current practitioners, the looker's contact — comes in the statement that reads the child and its
+    signposts; no statement of its own reads them."""
+    await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
+    await search_as(app, "P002", SHIELDED)  # Priya steps up
+    reads: list[str] = []
+
+    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        words = statement.split()
+        if words and words[0].upper() == "SELECT":
+            reads.append(" ".join(words).lower())
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", read)
+    try:
+        reply = await say(app, "P002", AMY)
+    finally:
+        event.remove(engine, "before_cursor_execute", read)
+    assert reply.outcome is Outcome.ANSWERED
+    [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
+    assert (notice.recipient_id, notice.text) == ("P001", PRIYA_LOOKED_UP_AMY)
+    involvements = [s for s in reads if " involvements" in s and "audit" not in s]  # not the misuse rules' reads
+    assert len(involvements) == 1 and " children" in involvements[0] and "meta" in involvements[0], reads
+
+
+@pytest.mark.parametrize("setting", list(lead.LeadNotices))
+async def test_an_authority_whose_name_fills_the_column_keeps_its_setting_for_lookups(
+    app: Signpost, setting: lead.LeadNotices
+) -> None:
+    """The setting read with the child is keyed in SQL as ``lead.setting`` keys it in Python (the
+    prefix and the name, cut at 64 characters), for a name of 64 characters, not all of them ASCII."""
+    name = ("Ynys Môn a Chyngor Sir Ddinbych — Awdurdod Lleol Enghreifftiol " + "x" * 64)[:64]
+    async with app.ctx.db.write() as session:
+        session.add(LocalAuthority(name=name, first_seen=app.ctx.clock.now()))
+        await session.flush()
+        await session.execute(update(Child).where(Child.ref == int(AMY)).values(local_authority=name))
+    await set_setting(app, name, setting)
+    async with app.ctx.db.read() as session:
+        assert await lead.setting(session, name) is setting
+    await search_as(app, "P003", AMY)  # Tom Reed, whose own involvement has ended
+    expected = {lead.LeadNotices.OFF: [], lead.LeadNotices.LEAD: ["P001"], lead.LeadNotices.ALL: ["P001", "P002"]}
+    assert sorted(await informed(app)) == expected[setting]
 
 
 async def test_a_lookup_reads_nothing_of_the_outbox_and_still_tells_once_a_day(app: Signpost) -> None:

@@ -25,7 +25,7 @@ from store.lifecycle import decommission, retention
 from store.register import children
 from store.register.terms import TERMS_VERSION
 from store.tables.lifecycle import Decommission, Meta
-from store.tables.register import ChildTerm
+from store.tables.register import Child, ChildTerm
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_cut_short import switched_off_today
 from tests.bot.cli.test_match import EXPECTED_DECISIONS, ROLL, audit_events, roll_csv, setup_store
@@ -183,5 +183,41 @@ async def test_a_store_with_no_child_yet_records_the_index_version_without_a_log
     try:
         async with db.read() as session:
             assert await children.terms_version(session) == TERMS_VERSION
+    finally:
+        await db.close()
+
+
+async def test_an_import_on_an_index_a_newer_version_wrote_is_refused_in_one_line_and_writes_nothing(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """Mid rolling upgrade, an operator runs `signpost import` with the older Signpost: its terms in
+    the newer index would leave every child it adds unfindable by name, for good (the version stays
+    the newer one, so nothing rebuilds them). Refused in one line, exit non-zero, audited failed,
+    nothing imported; the newer Signpost imports the same file."""
+    await asyncio.to_thread(setup_store, cli, tmp_path)
+    db = await Database.open(db_url)
+    try:
+        await record_index_version(db, NEWER_INDEX)
+        async with db.read() as session:
+            held = (await session.execute(select(func.count()).select_from(Child))).scalar_one()
+    finally:
+        await db.close()
+    feed = tmp_path / "children.csv"
+    feed.write_text(FUZZY_CHILDREN, encoding="utf-8")
+    imported = await cli.run("import", str(feed))
+    assert imported.code != 0
+    assert imported.said.splitlines()[-1] == (
+        f"signpost: nothing was imported: the search index is version {NEWER_INDEX} and this Signpost reads "
+        f"version {TERMS_VERSION} (Signpost is being updated); run the import with the newer Signpost"
+    )
+    outcomes = [
+        (e["outcome"], e["detail"]) for e in await asyncio.to_thread(audit_events, cli) if e["action"] == "import"
+    ]
+    assert outcomes[-1][0] == "failed" and "index not current" in str(outcomes[-1][1])
+    db = await Database.open(db_url)
+    try:
+        async with db.read() as session:
+            assert (await session.execute(select(func.count()).select_from(Child))).scalar_one() == held
+            assert await children.terms_version(session) == NEWER_INDEX
     finally:
         await db.close()

@@ -16,6 +16,7 @@ from store.keys.crypto import KeyRing
 from store.register import children
 from store.register.children import retention_term
 from store.register.feeds import Feed, import_feeds
+from store.register.refs import make_reference
 from store.register.terms import TERMS_VERSION, index_terms
 from store.tables.lifecycle import Meta
 from store.tables.register import Child, ChildTerm
@@ -90,7 +91,9 @@ async def test_an_import_rebuilds_terms_written_under_an_older_version(signpost:
 
 async def test_an_index_a_newer_version_wrote_is_never_rebuilt_back(signpost: Signpost) -> None:
     """The version a newer Signpost recorded: neither a start nor an import of this version rebuilds
-    the index under its own (older) terms, which would leave the newer replicas finding nobody."""
+    the index under its own (older) terms, which would leave the newer replicas finding nobody; nor
+    does the import write its own terms into it (every child it wrote would be found by nobody, and
+    nothing would ever move them): it is refused, nothing written."""
     await load_fuzzy(signpost)
     await ready(signpost, "P002")
     newer = str(int(TERMS_VERSION) + 1)
@@ -99,12 +102,15 @@ async def test_an_index_a_newer_version_wrote_is_never_rebuilt_back(signpost: Si
         before = set((await session.execute(select(ChildTerm.term))).scalars())
     today = signpost.ctx.clock.now().date()
     assert await children.bring_terms_up_to_date(signpost.ctx.db, signpost.ctx.keys, today) is None
-    await import_feeds(
-        signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", FUZZY_CHILDREN)], signpost.ctx.clock.now()
-    )
+    more = FUZZY_CHILDREN + f"{make_reference(999_300_001)},Zara,Quill,,2015-02-03,F,M1 2AB,Northshire,false\n"
+    async with signpost.ctx.db.read() as session:
+        held = (await session.execute(select(func.count()).select_from(Child))).scalar_one()
+    with pytest.raises(children.IndexNotCurrent):
+        await import_feeds(signpost.ctx.db, signpost.ctx.keys, [Feed("children.csv", more)], signpost.ctx.clock.now())
     async with signpost.ctx.db.read() as session:
         assert await children.terms_version(session) == newer
         assert set((await session.execute(select(ChildTerm.term))).scalars()) == before
+        assert (await session.execute(select(func.count()).select_from(Child))).scalar_one() == held
 
 
 async def test_the_index_is_read_only_under_the_version_this_code_reads(signpost: Signpost) -> None:
