@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -15,6 +16,7 @@ from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.prepared import Prepared
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.people import AccessGrant, AccessRequest, RelayMessage
 
 
 def encode(notice: Notice) -> str:
@@ -36,10 +38,52 @@ def _account(stored: str | None) -> Principal | None:
     return Principal(Platform(platform), tenant, user_id)
 
 
+# The notices that carry a child's reference, by their dedupe key (handlers/lead.py,
+# handlers/access/notices.py, handlers/access/relay.py, and stand-ins' copies, which keep the key's
+# front): a lookup's notice names the child itself; an access request's, a grant's and a relayed
+# message's name the row that names it.
+_LEAD_KEY = re.compile(r"lead:[^:]*:(?P<ref>[0-9]+):.*")
+_ROW_KEY = re.compile(r"(?P<family>access|grant|relay):(?P<id>[0-9]+)(:.*)?")
+_ROW_FAMILIES: dict[str, Any] = {"access": AccessRequest, "grant": AccessGrant, "relay": RelayMessage}
+
+
+async def children_named(session: AsyncSession, notices: Sequence[Notice]) -> dict[str, int]:
+    """The child each notice names, by dedupe key (a notice naming none is not in it).
+
+    Stored with the notice (``notices.child_ref``), so that destroying the child deletes every
+    notice that carries its reference, told who looked it up, who asked to see it and why it was
+    refused, or who it was a lead professional for (``store.tables.child_rows``). A lookup's notice
+    needs no query; the others one per family of rows."""
+    found: dict[str, int] = {}
+    ids: dict[str, dict[int, list[str]]] = {}
+    for notice in notices:
+        key = notice.dedupe_key or ""
+        if (lead := _LEAD_KEY.fullmatch(key)) is not None:
+            found[key] = int(lead["ref"])
+        elif (row := _ROW_KEY.fullmatch(key)) is not None:
+            ids.setdefault(row["family"], {}).setdefault(int(row["id"]), []).append(key)
+    for family, keyed in ids.items():
+        table = _ROW_FAMILIES[family]
+        rows = await session.execute(select(table.id, table.child_ref).where(table.id.in_(sorted(keyed))))
+        for row_id, ref in rows.all():
+            found.update((key, ref) for key in keyed[row_id])
+    return found
+
+
 def _enqueue_one(insert: Any) -> Prepared:
     """One notice, unless its dedupe key is stored already: the new row's id, or no row."""
     table = NoticeRow.__table__
-    columns = ("recipient_id", "kind", "body", "dedupe_key", "created_at", "not_before", "attempts", "account")
+    columns = (
+        "recipient_id",
+        "kind",
+        "body",
+        "dedupe_key",
+        "created_at",
+        "not_before",
+        "attempts",
+        "account",
+        "child_ref",
+    )
     statement = insert(table).values({name: bindparam(name) for name in columns})
     return Prepared(statement.on_conflict_do_nothing(index_elements=[table.c.dedupe_key]).returning(table.c.id))
 
@@ -57,7 +101,7 @@ def _enqueue_many(insert: Any) -> Any:
 _ENQUEUE_MANY = {dialect: _enqueue_many(insert) for dialect, insert in DIALECT_INSERTS.items()}
 
 
-def _row(notice: Notice, now: datetime) -> dict[str, Any]:
+def _row(notice: Notice, now: datetime, named: dict[str, int]) -> dict[str, Any]:
     return {
         "recipient_id": notice.recipient_id,
         "kind": notice.kind,
@@ -67,6 +111,7 @@ def _row(notice: Notice, now: datetime) -> dict[str, Any]:
         "not_before": now,
         "attempts": 0,
         "account": None if notice.account is None else str(notice.account),
+        "child_ref": named.get(notice.dedupe_key or ""),
     }
 
 
@@ -79,7 +124,8 @@ class NoticeStore:
         if not dated:
             return set()
         assert all(notice.dedupe_key for notice, _ in dated)
-        rows = [_row(notice, at) for notice, at in dated]
+        named = await children_named(session, [notice for notice, _ in dated])
+        rows = [_row(notice, at, named) for notice, at in dated]
         statement = _ENQUEUE_MANY[session.get_bind().dialect.name]
         return set((await session.execute(statement, rows)).scalars())
 
@@ -87,7 +133,8 @@ class NoticeStore:
         """Store ``notices``; how many were new (one whose dedupe key is already stored is not)."""
         if not notices:
             return 0
-        rows = [_row(n, now) for n in notices]
+        named = await children_named(session, notices)
+        rows = [_row(n, now, named) for n in notices]
         if len(rows) == 1:  # the usual case (one lead told): a prepared insert
             return len(await _ENQUEUE_ONE[session.get_bind().dialect.name].all(session, rows[0]))
         # Core's insert with the rows as executemany parameters: SQLAlchemy sends them as one
@@ -123,7 +170,8 @@ async def post(session: AsyncSession, notices: Sequence[Notice], now: datetime, 
     if not notices:
         return set()
     assert all(notice.dedupe_key for notice in notices)
-    rows = [{**_row(notice, now), "not_before": not_before} for notice in notices]
+    named = await children_named(session, notices)
+    rows = [{**_row(notice, now, named), "not_before": not_before} for notice in notices]
     return set((await session.execute(_POST[session.get_bind().dialect.name], rows)).scalars())
 
 

@@ -326,6 +326,17 @@ def new_data_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def row_mac(keys: KeyRing, canonical: str) -> bytes:
-    """A keyed fingerprint of a feed row, so re-importing an unchanged row is a no-op."""
-    return hmac.digest(keys.index_key, b"row:" + canonical.encode("utf-8"), "sha256")[:16]
+def row_mac(key: bytes, canonical: str) -> bytes:
+    """A keyed fingerprint of a feed row, so re-importing an unchanged row is a no-op.
+
+    The row holds the whole identity with the date of birth, so ``key`` is the child's birth-day
+    term key (``store.register.children.feed_row_mac``): a backup's fingerprint cannot be tested
+    against a guessed row once that cohort is destroyed. Stores written before were keyed under the
+    index key, which lives until decommissioning (``legacy_row_mac``)."""
+    return hmac.digest(key, b"row:" + canonical.encode("utf-8"), "sha256")[:16]
+
+
+def legacy_row_mac(keys: KeyRing, canonical: str) -> bytes:
+    """The fingerprint as stores written before the birth-day key held it (under the index key):
+    recognised so that an unchanged row is not rewritten, only re-fingerprinted."""
+    return row_mac(keys.index_key, canonical)

@@ -37,7 +37,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -93,8 +93,17 @@ CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 # alone, so destruction deletes its rows by (term, child_ref) pairs recomputed from the identity.
 CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows() if t is not CHILD_TERMS)
 
-# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data.
-AFFECTED_TABLES: tuple[str, ...] = tuple(t.name for t in tables_holding(Personal.CHILD))
+# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, and
+# every other table destruction deletes rows of (notices naming a child).
+AFFECTED_TABLES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(t.name for t in tables_holding(Personal.CHILD)), *(t.name for t, _ in child_rows())])
+)
+
+# What a destroyed child's row keeps: its reference and state, and nothing that says when it was
+# born or what it was. The time of the run that destroyed it would give its date of birth (a daily
+# run destroys a child on its 24th birthday), so the row is dated this fixed time instead; and a
+# destroyed record was never shielded as far as anyone can tell from it.
+DESTROYED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -240,19 +249,22 @@ async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, s
 
 
 async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> int:
+    """Archive children (no ordinary search finds them). ``updated_at`` is left as the import set
+    it: dated by a daily run, the row would say in clear that the child turned 18 that day."""
     count = 0
     for start in range(0, len(refs), CHUNK):
         result = await session.execute(
             update(Child)
             .where(Child.ref.in_(refs[start : start + CHUNK]), Child.state == "active")
-            .values(state="archived", updated_at=now)
+            .values(state="archived")
         )
         count += result.rowcount  # type: ignore[attr-defined]
     return count
 
 
 async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now: datetime) -> tuple[int, set[str]]:
-    """Crypto-shred children: terms, per-child rows, wrapped key, identity. Returns (count, KEK ids)."""
+    """Crypto-shred children: terms, per-child rows (notices naming them among them), wrapped key,
+    identity; the row keeps its reference and nothing else (``DESTROYED_AT``). Returns (count, KEK ids)."""
     count, kek_ids = 0, set[str]()
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
@@ -271,7 +283,7 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
         result = await session.execute(
             update(Child)
             .where(Child.ref.in_(chunk), Child.state != "destroyed")
-            .values(identity=None, row_mac=None, state="destroyed", updated_at=now)
+            .values(identity=None, row_mac=None, shielded=False, state="destroyed", updated_at=DESTROYED_AT)
         )
         count += result.rowcount  # type: ignore[attr-defined]
     return count, kek_ids

@@ -43,6 +43,7 @@ from store.keys.crypto import (
     WrappedKey,
     child_aad,
     child_terms_aad,
+    legacy_row_mac,
     new_data_key,
     open_sealed,
     relay_aad,
@@ -147,6 +148,13 @@ def decode_identity(raw: bytes) -> Identity:
         sex=doc["s"],
         postcode=doc["p"],
     )
+
+
+def feed_row_mac(keys: KeyRing, row: ChildRow) -> bytes:
+    """The fingerprint of a feed row (``crypto.row_mac``), under its birth day's term key: it holds
+    the full date of birth with the names, so it dies with the cohort as the full-date terms do.
+    ``NoTermKey`` when the cohort is destroyed (such a row is never stored)."""
+    return row_mac(keys.term_keys.for_day(row.identity.date_of_birth), row.canonical())
 
 
 def retention_term(dob: date) -> str:
@@ -290,6 +298,7 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
     """Rebuild the stored terms if they were written under another ``TERMS_VERSION``: at start-up
     (``bring_terms_up_to_date``) and before children are written (so an update moves the terms the
     child really holds). Returns the children re-indexed, or None when the terms were current."""
+    await name_counts.ensure_current(session, keys, today)  # counts keyed as this code reads them
     stored = await terms_version(session)
     if stored == TERMS_VERSION or _newer(stored):
         return None  # never back down: an older Signpost's import on a newer index leaves it be
@@ -319,7 +328,8 @@ async def bring_terms_up_to_date(db: Database, keys: KeyRing, today: date) -> in
     write lock after the first commits, finds the version current."""
     async with db.read() as session:
         stored = await terms_version(session)
-        if stored == TERMS_VERSION or _newer(stored):
+        counted = await session.execute(select(Meta.value).where(Meta.key == name_counts.KEYED_META))
+        if (stored == TERMS_VERSION or _newer(stored)) and counted.scalar() == name_counts.KEYED_BY:
             return None
     async with db.write() as session:
         await _lock_terms(session)
@@ -377,7 +387,7 @@ async def upsert(
     past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
     if past:
         rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
-    macs = {row.ref: row_mac(keys, row.canonical()) for row in rows}
+    macs = {row.ref: feed_row_mac(keys, row) for row in rows}
     existing: dict[int, bytes | None] = {}
     destroyed: set[int] = set()
     for chunk in _chunks([row.ref for row in rows]):
@@ -389,6 +399,15 @@ async def upsert(
                 existing[ref] = mac
     new_rows = [row for row in rows if row.ref not in existing and row.ref not in destroyed]
     changed = [row for row in rows if row.ref in existing and existing[row.ref] != macs[row.ref]]
+    # A row fingerprinted under the index key by an older version, unchanged: re-fingerprinted only.
+    same = {row.ref for row in changed if existing[row.ref] == legacy_row_mac(keys, row.canonical())}
+    if same:
+        table = cast(Table, Child.__table__)
+        await (await session.connection()).execute(
+            update(table).where(table.c.ref == bindparam("r")).values(row_mac=bindparam("m")),
+            [{"r": ref, "m": macs[ref]} for ref in sorted(same)],
+        )
+        changed = [row for row in changed if row.ref not in same]
     if new_rows:
         await _insert_new(session, keys, new_rows, now, terms_to, counts_into)
     rekeyed = 0
@@ -431,7 +450,7 @@ def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedC
                 row.ref,
                 data_key,
                 seal(data_key, encode_identity(row.identity).encode(), aad),
-                row_mac(keys, row.canonical()),
+                feed_row_mac(keys, row),
                 tuple(terms_for(keys, row.identity)),
             )
         )

@@ -5,20 +5,30 @@ the store can say "this name is borne by 3 children" without knowing which name 
 grow when children are imported, move when a child's name changes, and shrink when a child is
 destroyed (``forget``): a name no child bears any more has no row, so the live store cannot confirm
 that a destroyed child's rare name was ever on the register.
+
+Each child is counted under its **birth year's** term key (``store.keys.term_keys``), and a name's
+count is the sum over every birth year held. Under the index key, which lives until
+decommissioning, a backup taken before a destruction, compared with the store (or a backup) after,
+gave back the names of the children destroyed in between (the counts that went down, tried against
+a list of names) for good; a year's key goes once every cohort of that year is destroyed.
+``ensure_current`` recounts a store counted under the index key (``KEYED_META``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import dialect_insert
+from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.register.terms import Identity, NameCounts, count_keys
+from store.tables.lifecycle import Meta
 from store.tables.register import Child, NameCount
 
 CHUNK = 500
@@ -30,10 +40,17 @@ def delta(keys: KeyRing, added: Iterable[Identity], removed: Iterable[Identity] 
     """How the counts move when ``added`` children are counted in and ``removed`` ones out."""
     moved: Counter[int] = Counter()
     for identity in added:
-        moved.update(keys.blind(key) for key in count_keys(identity))
+        moved.update(_terms(keys, identity))
     for identity in removed:
-        moved.subtract(keys.blind(key) for key in count_keys(identity))
+        moved.subtract(_terms(keys, identity))
     return moved
+
+
+def _terms(keys: KeyRing, identity: Identity) -> list[int]:
+    """The blind terms a child is counted under: its count keys under its birth year's term key."""
+    held = keys.term_keys
+    year = held.for_year(identity.date_of_birth.year)
+    return [held.blind(year, key) for key in count_keys(identity)]
 
 
 async def adjust(
@@ -86,8 +103,10 @@ async def lookup(session: AsyncSession, keys: KeyRing, names: Iterable[str]) -> 
 
 
 def blinded(keys: KeyRing, names: Iterable[str]) -> dict[int, str]:
-    """Count keys by their blind term (what ``name_counts.term`` holds)."""
-    return {keys.blind(name): name for name in set(names)}
+    """Count keys by their blind terms (what ``name_counts.term`` holds): each under every birth
+    year's term key held, since a name's children may be born in any of them."""
+    held = keys.term_keys
+    return {held.blind(year, name): name for name in set(names) for year in held.years.values()}
 
 
 def counted(named: Mapping[int, str], rows: Iterable[tuple[int, int]]) -> NameCounts:
@@ -99,12 +118,39 @@ def counted(named: Mapping[int, str], rows: Iterable[tuple[int, int]]) -> NameCo
         if term == COMPLETE:
             complete = True
         elif count > 0 and term in named:
-            found[named[term]] = count
+            found[named[term]] = found.get(named[term], 0) + count  # one row per birth year
     return found if complete else {}
 
 
+KEYED_META = "name_counts_keyed_by"
+"""Meta key: what the stored name counts are keyed under (``KEYED_BY``; absent: the index key)."""
+KEYED_BY = "birth year"
+
+
+async def ensure_current(session: AsyncSession, keys: KeyRing, today: date) -> int | None:
+    """Recount the names, in the caller's transaction, when the counts are not keyed as this code
+    keys them (a store counted under the index key); the children counted, or None when current."""
+    if await _keyed(session):
+        return None
+    if (await session.connection()).dialect.name == "postgresql":
+        # Two processes recounting at once (an import and a start-up) would add their counts up:
+        # the second waits here for the first to commit, then finds the counts current.
+        await session.execute(text(f"LOCK TABLE {NameCount.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+        if await _keyed(session):
+            return None
+    keychain.hold_term_keys(keys, today)
+    recounted = await rebuild(session, keys)
+    await session.merge(Meta(key=KEYED_META, value=KEYED_BY))
+    return recounted
+
+
+async def _keyed(session: AsyncSession) -> bool:
+    return (await session.execute(select(Meta.value).where(Meta.key == KEYED_META))).scalar() == KEYED_BY
+
+
 async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
-    """Recount every active child's names (decrypting in chunks) and mark the counts complete.
+    """Recount the names of every child held (active or archived, as an import counts them;
+    decrypting in chunks) and mark the counts complete.
 
     For a store that held children before this table existed; returns the children counted.
     """
@@ -116,14 +162,17 @@ async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
         refs = list(
             (
                 await session.execute(
-                    select(Child.ref).where(Child.ref > last, Child.state == "active").order_by(Child.ref).limit(CHUNK)
+                    select(Child.ref)
+                    .where(Child.ref > last, Child.state != "destroyed")
+                    .order_by(Child.ref)
+                    .limit(CHUNK)
                 )
             ).scalars()
         )
         if not refs:
             break
-        found = await children.load_candidates(session, keys, refs)
-        await adjust(session, keys, [candidate.identity for candidate in found.values()])
+        found = await children.load_identities(session, keys, refs)
+        await adjust(session, keys, list(found.values()))
         counted, last = counted + len(found), refs[-1]
     await session.execute(insert_row(session, COMPLETE, 1))
     return counted

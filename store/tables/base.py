@@ -57,8 +57,9 @@ def holds(
     """A table's classification, for ``__table_args__`` (stored as ``Table.info``).
 
     ``child_column``: the column naming the child each row belongs to (rows retention deletes per
-    child). ``wrapped_key``: the (KEK id, wrapped bytes) columns of a table of keys or seals made
-    with ``KeyRing.wrap``: key rotation re-wraps them, decommissioning's first step deletes them.
+    child): on a 'child' table, or a 'person' table some of whose rows name a child (notices).
+    ``wrapped_key``: the (KEK id, wrapped bytes) columns of a table of keys or seals made with
+    ``KeyRing.wrap``: key rotation re-wraps them, decommissioning's first step deletes them.
     """
     info: dict[str, Any] = {"personal": personal.value}
     if child_column is not None:

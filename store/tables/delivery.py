@@ -25,7 +25,11 @@ class Notice(Base):
     """A message to a person, stored first so that none is lost if a front end is down."""
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_pending", "delivered_at", "not_before"), holds(Personal.PERSON))
+    __table_args__ = (
+        Index("ix_notices_pending", "delivered_at", "not_before"),
+        # A notice naming a child (a lookup, an access request, a relayed message) is deleted with it.
+        holds(Personal.PERSON, child_column="child_ref"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     recipient_id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -44,6 +48,9 @@ class Notice(Base):
     # A notice for one chat account only, linked or not ("slack:T1:U1"): one that has lost its link
     # is told so. None: every account linked to the recipient.
     account: Mapped[str | None] = mapped_column(String(ACCOUNT_LENGTH))
+    # The child whose reference the notice carries (``store.delivery.notices.children_named``), so
+    # that destroying the child deletes it; None for a notice about no child.
+    child_ref: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class ScheduledTask(Base):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from bot.app import Signpost
-from store.register import name_counts
+from store.register import children, name_counts
 from store.register.feeds import Feed, import_feeds
+from store.tables.lifecycle import Meta
 from store.tables.register import NameCount
 from tests.factories import BEN, CHILDREN, load_standard
 
@@ -25,7 +26,8 @@ async def test_import_counts_children_per_name_without_storing_any_name(signpost
     assert await counts(signpost) == {"g:LILY": 2, "f:BROWN": 2, "g:AMY": 1, "f:JONES": 1, "g:BEN": 1, "f:OKAFOR": 1}
     async with signpost.ctx.db.read() as session:
         terms = set((await session.execute(select(NameCount.term))).scalars())
-    assert signpost.ctx.keys.blind("f:BROWN") in terms and all(isinstance(t, int) for t in terms)
+    held = signpost.ctx.keys.term_keys  # the twins were born in 2019: counted under that year's key
+    assert held.blind(held.for_year(2019), "f:BROWN") in terms and all(isinstance(t, int) for t in terms)
 
 
 async def test_a_changed_name_moves_its_count(signpost: Signpost) -> None:
@@ -47,3 +49,21 @@ async def test_incomplete_counts_are_not_used_until_rebuilt(signpost: Signpost) 
         counted = await name_counts.rebuild(session, signpost.ctx.keys)
     assert counted == 6
     assert (await counts(signpost))["f:BROWN"] == 2
+
+
+async def test_counts_under_the_index_key_are_recounted_when_a_process_starts(signpost: Signpost) -> None:
+    """A store counted by an older version (under the index key, no record of how it is keyed): the
+    first process to start recounts it under birth-year keys; no index-keyed count is left."""
+    await load_standard(signpost)
+    keys = signpost.ctx.keys
+    legacy = {keys.blind(key): n for key, n in {"g:LILY": 2, "f:BROWN": 2, "g:AMY": 1, "f:JONES": 1}.items()}
+    async with signpost.ctx.db.write() as session:
+        await session.execute(delete(NameCount).where(NameCount.term != name_counts.COMPLETE))
+        await name_counts.add(session, legacy)
+        await session.execute(delete(Meta).where(Meta.key == name_counts.KEYED_META))
+    assert await counts(signpost) == {}  # read under the birth-year keys: nothing found
+    await children.bring_terms_up_to_date(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    assert (await counts(signpost))["f:BROWN"] == 2
+    async with signpost.ctx.db.read() as session:
+        terms = set((await session.execute(select(NameCount.term))).scalars())
+    assert not terms & set(legacy)

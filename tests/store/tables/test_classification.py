@@ -21,8 +21,8 @@ def classification_problems(metadata: MetaData) -> list[str]:
         if kind not in KNOWN:
             problems.append(f"{table.name}: personal={kind!r}, expected one of {sorted(KNOWN)}")
         child = table.info.get("child_column")
-        if child is not None and (child not in table.c or kind != Personal.CHILD):
-            problems.append(f"{table.name}: child_column {child!r} must be a column of a 'child' table")
+        if child is not None and (child not in table.c or kind not in (Personal.CHILD, Personal.PERSON)):
+            problems.append(f"{table.name}: child_column {child!r} must be a column of a 'child' or 'person' table")
         for column in table.info.get("wrapped_key", ()):
             if column not in table.c:
                 problems.append(f"{table.name}: wrapped_key column {column!r} does not exist")
@@ -91,10 +91,11 @@ def test_lists_are_derived_from_the_classification() -> None:
         "access_requests",
         "access_grants",
         "relay_messages",
+        "notices",  # those naming a child (a lookup, an access request, a relayed message)
     }
     # child_terms goes by (term, child_ref) pairs, recomputed from the identity: no index on child_ref alone.
     assert {t.name for t, _ in retention.CHILD_ROWS} == per_child - {"child_terms"}
-    assert set(retention.AFFECTED_TABLES) == {t.name for t in tables_holding(Personal.CHILD)}
+    assert set(retention.AFFECTED_TABLES) == {t.name for t in tables_holding(Personal.CHILD)} | per_child
     emptied = {t.name for t in decommission.personal_tables()}
     assert emptied == {t.name for t in Base.metadata.sorted_tables if t.info["personal"] in ("child", "person")}
 
