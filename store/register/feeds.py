@@ -269,11 +269,40 @@ class RefSet:
 
 
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
+    """The feed a header names: each of its columns once, in any order. A column named twice is
+    no feed: which of its two values a row meant (``shielded`` true or false?) cannot be known."""
     columns = tuple(h.strip().lower() for h in header)
+    if len(set(columns)) != len(columns):
+        return None
     for kind, expected in HEADERS.items():
         if set(columns) == set(expected):
             return kind
     return None
+
+
+KNOWN_COLUMNS = frozenset(column for columns in HEADERS.values() for column in columns)
+
+
+def repeated_columns(header: Sequence[str]) -> list[str]:
+    """The feed columns a header names more than once, in header order. Only Signpost's own
+    column names: a data row taken for a header (its first line lost) is never quoted back."""
+    counts = Counter(h.strip().lower() for h in header)
+    return [column for column, count in counts.items() if count > 1 and column in KNOWN_COLUMNS]
+
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_day(value: str) -> date | None:
+    """A date written YYYY-MM-DD in ASCII digits, or None. ``date.fromisoformat`` alone also takes
+    other ISO 8601 forms of the same length (``2015-W05-1``, a week date), which a feed must not
+    carry: the README and every problem line promise YYYY-MM-DD."""
+    if not ISO_DAY.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 class _RowChecker:
@@ -304,11 +333,10 @@ class _RowChecker:
         value = self.text(name, required=required)
         if not value:
             return None
-        try:
-            return date.fromisoformat(value) if len(value) == 10 else _raise()
-        except ValueError:
+        day = iso_day(value)
+        if day is None:
             self.fail(name, "is not a date in YYYY-MM-DD form")
-            return None
+        return day
 
     def boolean(self, name: str) -> bool:
         value = self.text(name).lower()
@@ -331,10 +359,6 @@ def shows_as_itself(value: str) -> bool:
     if value.isprintable():  # at C speed, for nearly every field of a national load: none of them
         return True
     return all(unicodedata.category(c) not in UNSHOWABLE or c in JOINERS for c in value)
-
-
-def _raise() -> date:
-    raise ValueError
 
 
 def _short(value: str) -> str:
@@ -415,6 +439,11 @@ def _rows(
         problems.append(unreadable(name, 1, exc))
         return None, iter(())
     kind = detect_kind(header) if header else None
+    repeated = repeated_columns(header or ())
+    if kind is None and repeated:
+        twice = f"names a column more than once ({', '.join(repeated)}): name each column once"
+        problems.append(RowProblem(name, 1, "header", twice))
+        return None, iter(())
     if kind is None:
         expected = " or ".join(",".join(h) for h in HEADERS.values())
         problems.append(RowProblem(name, 1, "header", f"not a known feed; expected one of: {expected}"))
