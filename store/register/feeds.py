@@ -49,6 +49,12 @@ PARALLEL_AFTER = 20_000
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
 FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
+# The longest line read: past any row the csv module can read (nine fields of at most 131,072
+# characters, four bytes each), so a line this long is no row. Without it a file with no line
+# break (lines ending in a carriage return alone, a binary file, /dev/zero) was read whole as one
+# line: the import's memory grew with the file until it failed (MemoryError) or was killed.
+LINE_LIMIT = 1 << 23
+CR_ONLY = "lines ending in a carriage return alone: save the file with Windows (CRLF) or Unix (LF) line endings"
 
 
 class FeedKind(StrEnum):
@@ -165,7 +171,7 @@ def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
     for path in paths:
         try:
             with path.open("rb") as handle:
-                header = handle.readline().decode("utf-8", errors="replace")
+                header = handle.readline(LINE_LIMIT).decode("utf-8", errors="replace")
                 if detect_kind(next(csv.reader([header]), [])) is not kind:
                     continue
                 last = b"\n"
@@ -226,8 +232,16 @@ class Feed:
 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    """The file's lines, decoded; a line over ``LINE_LIMIT`` bytes is one problem and ends the file
+    (read in bounded memory, however long the line)."""
     bad = False
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(iter(lambda: handle.readline(LINE_LIMIT), b""), start=1):
+        if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
+            why = CR_ONLY if b"\r" in raw else f"no line break in {LINE_LIMIT >> 20} MB"
+            problems.append(
+                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
+            )
+            return
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
@@ -433,11 +447,14 @@ def _rows(
     name: str, lines: Iterator[str], problems: list[RowProblem]
 ) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
     reader = csv.reader(lines)
+    before = len(problems)
     try:
         header = next(reader, None)
     except csv.Error as exc:
         problems.append(unreadable(name, 1, exc))
         return None, iter(())
+    if header is None and any(p.file == name and p.field == "row" for p in problems[before:]):
+        return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
     kind = detect_kind(header) if header else None
     repeated = repeated_columns(header or ())
     if kind is None and repeated:
@@ -473,8 +490,10 @@ def _rows(
 
 def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
     """A row the csv module cannot read (a field over its 131,072-character limit, say): its
-    message names the kind of fault, never the row's text."""
-    return RowProblem(name, line, "row", f"cannot be read as CSV ({exc}); nothing after it was read")
+    message names the kind of fault, never the row's text. Its advice for a carriage return alone
+    ("open the file in universal-newline mode") is for programmers: an operator is told what to do."""
+    why = CR_ONLY if "new-line character seen in unquoted field" in str(exc) else str(exc)
+    return RowProblem(name, line, "row", f"cannot be read as CSV ({why}); nothing after it was read")
 
 
 REDATED = (
