@@ -29,7 +29,7 @@ from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem, unreadable
+from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
 from store.register.terms import NameCounts
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -128,10 +128,7 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
     dob_text = row["date_of_birth"].strip()
     dob: date | None = None
     if dob_text:
-        try:
-            dob = date.fromisoformat(dob_text) if len(dob_text) == 10 else None
-        except ValueError:
-            dob = None
+        dob = iso_day(dob_text)
         if dob is None:
             problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
     sex = row["sex"].strip().upper()

@@ -85,6 +85,10 @@ RATE_LIMIT_RETRIES = 3
 CODE_PROMPT = "Enter the 6-digit code from your authenticator app."
 INPUT_PREFIX = "input:"  # follow-ups of input modals, beside those of challenges
 UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command instead, e.g. `/signpost help`."
+UNKNOWN_FORM = (
+    "Sorry, I can't read that form (it may be from before Signpost was updated), so nothing was sent. "
+    "Please type the command instead, e.g. `/signpost help`."
+)
 
 
 RETRY_AFTER_MOST = 5  # seconds: a longer Retry-After fails the call now (a notice is retried later)
@@ -746,6 +750,7 @@ class SlackFrontEnd:
     ) -> None:
         principal = principal_of(context)
         if principal is None:
+            log.warning("slack_request_without_identity", kind="view")
             await ack()
             return
         challenge_id = str(view.get("private_metadata") or "")
@@ -762,15 +767,25 @@ class SlackFrontEnd:
         principal = principal_of(context)
         try:
             metadata = json.loads(str(view.get("private_metadata") or ""))
-            base = str(metadata["c"])
+            base = metadata["c"] if isinstance(metadata["c"], str) else ""  # never str(None) or a list's text
             token = metadata.get("f")
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             base, token = "", None
-        if principal is None or not base:
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="view")
             await ack()
             return
         if not self.admission.admit("slack_view"):
             await ack(response_action="errors", errors={render.INPUT_BLOCK: BUSY_TEXT})
+            return
+        if not base:  # a form Signpost did not make (or an older version made): audited, answered
+            log.warning("slack_unknown_form")
+            self.admission.hold()
+            try:
+                await self._audit_unreadable(principal, "unreadable form")
+            finally:
+                self.admission.release()
+            await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
             return
         text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
         command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")

@@ -25,16 +25,20 @@ from store.audit.sar import SarReport
 from store.audit.signing import PublicKeyError, SigningKeyGone, parse_public_key, public_line
 from store.audit.verify import Verdict, verify
 from store.db import Database
+from store.people import practitioners
 
 EXPORT_FIELDS = audit_log.EXPORT_FIELDS
 to_json_line = audit_log.to_json_line
 
 
-def _filter_detail(where: EventFilter) -> str:
+def _filter_detail(where: EventFilter, actor_known: bool) -> str:
+    """The export's filter, for its audit event. An actor id is named only when it is in the
+    register: anything else typed there (a child's name, by a slip) is never kept in the audit,
+    which nothing destroys."""
     parts = [
         f"since {where.since.isoformat()}" if where.since else "",
         f"until {where.until.isoformat()}" if where.until else "",
-        f"actor {where.actor_id}" if where.actor_id else "",
+        (f"actor {where.actor_id}" if actor_known else "an actor not in the register") if where.actor_id else "",
         "one child" if where.child_ref else "",
     ]
     return ", ".join(p for p in parts if p) or "everything"
@@ -56,7 +60,11 @@ async def export(
         )
     where = EventFilter(since=since, until=until, actor_id=actor_id, child_ref=child_ref)
     audit.subjects = (child_ref,) if child_ref else ()
-    await audit.done(_filter_detail(where))
+    actor_known = False
+    if actor_id:
+        async with ctx.db.read() as session:
+            actor_known = bool(await practitioners.existing_ids(session, [actor_id]))
+    await audit.done(_filter_detail(where, actor_known))
     return audit_log.iter_events(ctx.db, where)
 
 

@@ -49,6 +49,12 @@ PARALLEL_AFTER = 20_000
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
 FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
+# The longest line read: past any row the csv module can read (nine fields of at most 131,072
+# characters, four bytes each), so a line this long is no row. Without it a file with no line
+# break (lines ending in a carriage return alone, a binary file, /dev/zero) was read whole as one
+# line: the import's memory grew with the file until it failed (MemoryError) or was killed.
+LINE_LIMIT = 1 << 23
+CR_ONLY = "lines ending in a carriage return alone: save the file with Windows (CRLF) or Unix (LF) line endings"
 
 
 class FeedKind(StrEnum):
@@ -165,7 +171,7 @@ def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
     for path in paths:
         try:
             with path.open("rb") as handle:
-                header = handle.readline().decode("utf-8", errors="replace")
+                header = handle.readline(LINE_LIMIT).decode("utf-8", errors="replace")
                 if detect_kind(next(csv.reader([header]), [])) is not kind:
                     continue
                 last = b"\n"
@@ -226,8 +232,16 @@ class Feed:
 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    """The file's lines, decoded; a line over ``LINE_LIMIT`` bytes is one problem and ends the file
+    (read in bounded memory, however long the line)."""
     bad = False
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(iter(lambda: handle.readline(LINE_LIMIT), b""), start=1):
+        if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
+            why = CR_ONLY if b"\r" in raw else f"no line break in {LINE_LIMIT >> 20} MB"
+            problems.append(
+                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
+            )
+            return
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
@@ -269,11 +283,40 @@ class RefSet:
 
 
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
+    """The feed a header names: each of its columns once, in any order. A column named twice is
+    no feed: which of its two values a row meant (``shielded`` true or false?) cannot be known."""
     columns = tuple(h.strip().lower() for h in header)
+    if len(set(columns)) != len(columns):
+        return None
     for kind, expected in HEADERS.items():
         if set(columns) == set(expected):
             return kind
     return None
+
+
+KNOWN_COLUMNS = frozenset(column for columns in HEADERS.values() for column in columns)
+
+
+def repeated_columns(header: Sequence[str]) -> list[str]:
+    """The feed columns a header names more than once, in header order. Only Signpost's own
+    column names: a data row taken for a header (its first line lost) is never quoted back."""
+    counts = Counter(h.strip().lower() for h in header)
+    return [column for column, count in counts.items() if count > 1 and column in KNOWN_COLUMNS]
+
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_day(value: str) -> date | None:
+    """A date written YYYY-MM-DD in ASCII digits, or None. ``date.fromisoformat`` alone also takes
+    other ISO 8601 forms of the same length (``2015-W05-1``, a week date), which a feed must not
+    carry: the README and every problem line promise YYYY-MM-DD."""
+    if not ISO_DAY.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 class _RowChecker:
@@ -304,11 +347,10 @@ class _RowChecker:
         value = self.text(name, required=required)
         if not value:
             return None
-        try:
-            return date.fromisoformat(value) if len(value) == 10 else _raise()
-        except ValueError:
+        day = iso_day(value)
+        if day is None:
             self.fail(name, "is not a date in YYYY-MM-DD form")
-            return None
+        return day
 
     def boolean(self, name: str) -> bool:
         value = self.text(name).lower()
@@ -331,10 +373,6 @@ def shows_as_itself(value: str) -> bool:
     if value.isprintable():  # at C speed, for nearly every field of a national load: none of them
         return True
     return all(unicodedata.category(c) not in UNSHOWABLE or c in JOINERS for c in value)
-
-
-def _raise() -> date:
-    raise ValueError
 
 
 def _short(value: str) -> str:
@@ -409,12 +447,20 @@ def _rows(
     name: str, lines: Iterator[str], problems: list[RowProblem]
 ) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
     reader = csv.reader(lines)
+    before = len(problems)
     try:
         header = next(reader, None)
     except csv.Error as exc:
         problems.append(unreadable(name, 1, exc))
         return None, iter(())
+    if header is None and any(p.file == name and p.field == "row" for p in problems[before:]):
+        return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
     kind = detect_kind(header) if header else None
+    repeated = repeated_columns(header or ())
+    if kind is None and repeated:
+        twice = f"names a column more than once ({', '.join(repeated)}): name each column once"
+        problems.append(RowProblem(name, 1, "header", twice))
+        return None, iter(())
     if kind is None:
         expected = " or ".join(",".join(h) for h in HEADERS.values())
         problems.append(RowProblem(name, 1, "header", f"not a known feed; expected one of: {expected}"))
@@ -444,8 +490,10 @@ def _rows(
 
 def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
     """A row the csv module cannot read (a field over its 131,072-character limit, say): its
-    message names the kind of fault, never the row's text."""
-    return RowProblem(name, line, "row", f"cannot be read as CSV ({exc}); nothing after it was read")
+    message names the kind of fault, never the row's text. Its advice for a carriage return alone
+    ("open the file in universal-newline mode") is for programmers: an operator is told what to do."""
+    why = CR_ONLY if "new-line character seen in unquoted field" in str(exc) else str(exc)
+    return RowProblem(name, line, "row", f"cannot be read as CSV ({why}); nothing after it was read")
 
 
 REDATED = (

@@ -226,3 +226,35 @@ async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_li
     await asyncio.sleep(0.05)  # aiohttp drains the rest of the body after the answer
     assert response.status == 400
     one_quiet_line(logs.new(), "teams_activity_invalid")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [CHILD, json.dumps({"c": ""}), json.dumps({"f": "x"}), "[]", json.dumps({"c": None}), ""],
+    ids=["not json", "empty command", "no command", "a list", "null command", "none"],
+)
+async def test_a_signed_form_signpost_cannot_read_is_audited_answered_and_logged_once(
+    world: SlackHarness, logs: LogTap, metadata: str
+) -> None:
+    """A submitted input modal whose private_metadata Signpost cannot read (a form it did not make,
+    or one an older version made before an upgrade) was acknowledged with nothing: the modal shut,
+    what was typed was lost without a word, and there was no audit event and no log line."""
+    payload = {
+        "type": "view_submission",
+        "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
+        "team": {"id": MANAGER.team_id},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "signpost_input",
+            "private_metadata": metadata,
+            "state": {"values": {"input": {"value": {"type": "plain_text_input", "value": CHILD}}}},
+        },
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 200 and not sent.calls
+    assert "can't read that form" in json.loads(sent.ack)["view"]["blocks"][0]["text"]["text"]
+    [event] = sent.events
+    assert (event.action, event.outcome, event.user_id) == ("usage", "invalid", MANAGER.user_id)
+    one_quiet_line(sent.log, "slack_unknown_form")
+    assert "Amy" not in sent.log

@@ -178,6 +178,24 @@ async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cl
     assert (await signpost_cli.run("audit", "verify")).code == 0
 
 
+async def test_an_actor_filter_not_in_the_register_is_not_kept_in_the_audit(busy: Signpost, signpost_cli: Cli) -> None:
+    """The export's event named its actor filter as typed: a child's name and date of birth typed
+    there by a slip stayed in the append-only audit for good (nothing destroys it), and showed in
+    every later export. An id in the register is still named."""
+    run = await signpost_cli.run("audit", "export", "--actor", "Amy Jones 03/04/2014")
+    assert run.code == 0 and run.out == ""
+    await signpost_cli.run("audit", "export", "--actor", "P002")
+    async with busy.ctx.db.read() as session:
+        details = (
+            await session.execute(
+                select(AuditEvent.detail).where(AuditEvent.action == "export").order_by(AuditEvent.seq)
+            )
+        ).scalars()
+        assert list(details) == ["an actor not in the register", "actor P002"]
+    everything = (await signpost_cli.run("audit", "export")).out
+    assert "Amy" not in everything and "03/04/2014" not in everything
+
+
 async def test_help_lists_the_audit_commands(signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "--help")
     for name in ("export", "verify", "checkpoint", "sar"):

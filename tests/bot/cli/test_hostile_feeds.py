@@ -5,6 +5,7 @@ traceback, never the value, and nothing imported."""
 from __future__ import annotations
 
 import re
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.factories import (
     INVOLVEMENTS_HEADER,
     PRACTITIONERS,
     PRACTITIONERS_HEADER,
+    SHIELDED,
 )
 
 PERSON = "P009,{given},Hale,Nurse,Northshire NHS,{authority},0161 496 0009,{email},practitioner"
@@ -144,3 +146,78 @@ def test_a_roll_past_the_csv_limit_is_one_problem_and_nothing_is_matched(cli: Cl
         in lines
     )
     assert lines[-1] == "Nothing was matched: 1 problem above."
+
+
+def test_a_header_naming_a_column_twice_is_refused_never_read_as_its_last_value(cli: Cli, tmp_path: Path) -> None:
+    """A children feed whose header names `shielded` twice (true, then false) was imported with the
+    last value: the shielded child came out unshielded and its signposts showed to any search.
+    Which of the two a supplier meant cannot be known, so the header is a problem and nothing is imported."""
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files), str(write(tmp_path, "i.csv", INVOLVEMENTS))).code == 0
+    header = f"{CHILDREN_HEADER},shielded"
+    twice = write(tmp_path, "again.csv", f"{header}\n{SHIELDED},Mia,Stone,,2015-06-30,F,S1 4ZZ,Southvale,true,false\n")
+    said = problems(cli, twice)
+    assert said == ["again.csv:1: header: names a column more than once (shielded): name each column once"]
+
+
+def test_a_data_row_taken_for_a_header_is_never_quoted_back(cli: Cli, tmp_path: Path) -> None:
+    """A file whose header line was lost: its first row repeats values (the two dates), but the
+    problem names only Signpost's own column names, never the row's text."""
+    headless = write(tmp_path, "c.csv", f"{AMY},Amy,Jones,,2014-04-03,2014-04-03,M1 2AB,Northshire,false\n")
+    [said] = problems(cli, headless)
+    assert said.startswith("c.csv:1: header: not a known feed") and "2014" not in said and "Amy" not in said
+
+
+@pytest.mark.parametrize("day", ["2015-W05-1", "2015-W05", "2015-06-3\u0663"])
+def test_a_date_in_another_iso_form_of_the_same_length_is_a_problem(cli: Cli, tmp_path: Path, day: str) -> None:
+    """`date.fromisoformat` takes an ISO week date (`2015-W05-1` is 26 January 2015), and the
+    length check let it through: a feed promised YYYY-MM-DD took it as a date of birth."""
+    row = f"{SHIELDED},Mia,Stone,,{day},F,S1 4ZZ,Southvale,true"
+    said = problems(cli, write(tmp_path, "c.csv", f"{CHILDREN_HEADER}\n{row}\n"))
+    assert said == ["c.csv:2: date_of_birth: is not a date in YYYY-MM-DD form"]
+    link = f"{SHIELDED},S001,Health visiting,{day},,true"
+    said = problems(cli, write(tmp_path, "i.csv", f"{INVOLVEMENTS_HEADER}\n{link}\n"))
+    assert "i.csv:2: started: is not a date in YYYY-MM-DD form" in said
+
+
+def test_a_roll_with_a_week_date_is_a_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files)).code == 0
+    roll = write(tmp_path, "roll.csv", f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-W14-4,,,,\n")
+    result = cli("match", str(roll), "--as", "AD01")
+    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in result.err
+
+
+def test_a_feed_with_carriage_returns_alone_is_one_problem_that_says_what_to_do(cli: Cli, tmp_path: Path) -> None:
+    """The csv module's words for it were advice to a programmer ("open the file in universal-newline mode")."""
+    rows = CHILDREN.replace("\n", "\r")
+    said = problems(cli, write(tmp_path, "c.csv", rows))
+    assert said == [
+        "c.csv:1: row: cannot be read as CSV (lines ending in a carriage return alone: save the file with "
+        "Windows (CRLF) or Unix (LF) line endings); nothing after it was read"
+    ]
+
+
+@pytest.mark.parametrize("ending", [b"\r", b""], ids=["carriage returns", "no line break at all"])
+def test_a_file_without_line_breaks_is_read_in_bounded_memory(cli: Cli, tmp_path: Path, ending: bytes) -> None:
+    """An import promises bounded memory however large its feeds. A 64 MB file without a line
+    break was read whole as one line (twice: counted, then parsed) and decoded: several times its
+    size in memory, so a national feed saved with carriage returns alone, or a binary file, failed
+    with MemoryError or was killed. Now a line stops at 8 MB, one problem, and nothing is imported."""
+    row = (f"{AMY},Amy,Jones,,2014-04-03,F,M1 2AB,Northshire,false".encode() + ending) or b"x" * 64
+    big = tmp_path / "children.csv"
+    with big.open("wb") as out:
+        out.write(CHILDREN_HEADER.encode() + (ending or b"\n"))
+        block = row * (1 << 20 // len(row) + 1)
+        for _ in range(64 * (1 << 20) // len(block) + 1):
+            out.write(block)
+    tracemalloc.start()
+    try:
+        said = problems(cli, big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(said) == 1 and said[0].startswith("children.csv:")
+    assert "cannot be read as CSV" in said[0] and "nothing after it was read" in said[0]
+    assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB feed"
