@@ -31,7 +31,7 @@ SUPPRESSED_TEXT = f"fewer than {SUPPRESS_BELOW}"
 WITHHELD_TEXT = "withheld"
 NATIONAL = "All authorities"
 ALL_ROLES = "All roles"
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits: a year in full-width digits is not a month
 _RETENTION = re.compile(r"\barchived (\d+) destroyed (\d+)\b")
 _TOLD = re.compile(r"^(\d+) lead, (\d+) other\b")  # handlers.lead: one event per lookup, counting who was told
 

@@ -90,8 +90,10 @@ HEADERS: dict[FeedKind, tuple[str, ...]] = {
 }
 ORDER = (FeedKind.PRACTITIONERS, FeedKind.CHILDREN, FeedKind.INVOLVEMENTS)
 
-POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?(\s*\d[A-Z]{2})?$")
-PHONE = re.compile(r"^\+?[\d ()-]{6,20}$")
+# ASCII digits only (``re.ASCII``): ``\d`` alone takes full-width and other scripts' digits, which
+# no UK postcode or phone number holds.
+POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?(\s*\d[A-Z]{2})?$", re.ASCII)
+PHONE = re.compile(r"^\+?[\d ()-]{6,20}$", re.ASCII)
 # An address and nothing else: ``[a@b.example](https://…)`` or ``a@b.example <!here>`` in a feed
 # would be shown to every practitioner who finds the child (Slack links this same shape as mailto:).
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")

@@ -227,6 +227,7 @@ def test_months_default_to_the_last_complete_one_and_bad_or_future_months_are_re
     for bad, why in (
         ("2026-13", "not a month"),
         ("Oct 2026", "not a month"),
+        ("\uff12\uff10\uff12\uff16-10", "not a month"),  # 2026 in full-width digits: "\\d" took them
         ("2026-12", "has not begun"),
         ("2026-11", "not over yet: its report is published on 01/12/2026"),
     ):

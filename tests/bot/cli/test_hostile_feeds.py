@@ -180,6 +180,14 @@ def test_a_date_in_another_iso_form_of_the_same_length_is_a_problem(cli: Cli, tm
     assert "i.csv:2: started: is not a date in YYYY-MM-DD form" in said
 
 
+def test_a_postcode_or_phone_in_full_width_digits_is_a_problem(cli: Cli, tmp_path: Path) -> None:
+    """Python's ``\\d`` takes any script's digits: "S1 4ZZ" with a full-width 1 was accepted as a UK
+    postcode (and a phone number in full-width digits would be shown to practitioners as a signpost)."""
+    row = f"{SHIELDED},Mia,Stone,,2016-05-05,F,S\uff11 4ZZ,Southvale,true"
+    said = problems(cli, write(tmp_path, "c.csv", f"{CHILDREN_HEADER}\n{row}\n"))
+    assert said == ["c.csv:2: postcode: is not a UK postcode"]
+
+
 def test_a_roll_with_a_week_date_is_a_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
     files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
     assert cli("import", *map(str, files)).code == 0
