@@ -9,7 +9,7 @@ from sqlalchemy import event, update
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
-from handlers.vocabulary import Action, Outcome
+from handlers.vocabulary import Action, Outcome, Reply
 from store.audit.sar import subject_access
 from store.people import lead
 from store.tables.register import Child, LocalAuthority
@@ -189,39 +189,9 @@ async def test_telling_the_lead_is_written_with_the_lookups_own_audit_event(app:
     assert len(event_inserts) == 1, "the two events in one insert"
 
 
-async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(app: Signpost) -> None:
-    """A lookup that tells the lead reads the setting, the recipients and the looker's contact
-    signpost in one statement (issue 15: the contact was a statement of its own on every such
-    lookup), and the notice still names the looker by their contact signpost."""
-    await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
-    await search_as(app, "P002", SHIELDED)  # Priya steps up
-    reads: list[str] = []
-
-    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
-        words = statement.split()
-        if words and words[0].upper() == "SELECT" and " practitioners" in statement.lower():
-            reads.append(" ".join(words))
-
-    engine = app.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", read)
-    try:
-        reply = await say(app, "P002", AMY)
-    finally:
-        event.remove(engine, "before_cursor_execute", read)
-    assert reply.outcome is Outcome.ANSWERED
-    assert await informed(app) == ["P001"]
-    [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
-    assert notice.text == PRIYA_LOOKED_UP_AMY
-    told = [s for s in reads if "meta" in s.lower()]
-    assert len(told) == 1, reads
-    looker_alone = [s for s in reads if s.lower().startswith("select practitioners.given_name")]
-    assert looker_alone == [], reads
-
-
-async def test_a_keyed_lookup_reads_the_child_its_signposts_and_who_is_told_in_one_statement(app: Signpost) -> None:
-    """Issue 15 (one round trip for the keyed enquiry): who is told — the authority's setting, the
-    current practitioners, the looker's contact — comes in the statement that reads the child and its
-    signposts; no statement of its own reads them."""
+async def _priyas_lookup_of_amy(app: Signpost) -> tuple[Reply, list[str]]:
+    """Priya's keyed lookup of Amy, once the lead's own lookup and Priya's step-up are behind her,
+    and every SELECT it ran (one line each, lower case)."""
     await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
     await search_as(app, "P002", SHIELDED)  # Priya steps up
     reads: list[str] = []
@@ -237,6 +207,30 @@ async def test_a_keyed_lookup_reads_the_child_its_signposts_and_who_is_told_in_o
         reply = await say(app, "P002", AMY)
     finally:
         event.remove(engine, "before_cursor_execute", read)
+    return reply, reads
+
+
+async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(app: Signpost) -> None:
+    """A lookup that tells the lead reads the setting, the recipients and the looker's contact
+    signpost in one statement (issue 15: the contact was a statement of its own on every such
+    lookup), and the notice still names the looker by their contact signpost."""
+    reply, selects = await _priyas_lookup_of_amy(app)
+    reads = [s for s in selects if " practitioners" in s]
+    assert reply.outcome is Outcome.ANSWERED
+    assert await informed(app) == ["P001"]
+    [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
+    assert notice.text == PRIYA_LOOKED_UP_AMY
+    told = [s for s in reads if "meta" in s]
+    assert len(told) == 1, reads
+    looker_alone = [s for s in reads if s.startswith("select practitioners.given_name")]
+    assert looker_alone == [], reads
+
+
+async def test_a_keyed_lookup_reads_the_child_its_signposts_and_who_is_told_in_one_statement(app: Signpost) -> None:
+    """Issue 15 (one round trip for the keyed enquiry): who is told — the authority's setting and the
+    current practitioners — comes in the statement that reads the child and its signposts (the
+    looker's contact comes with their standing); no statement of its own reads them."""
+    reply, reads = await _priyas_lookup_of_amy(app)
     assert reply.outcome is Outcome.ANSWERED
     [notice] = [n for n in await notices(app) if n.kind == "lead_informed"]
     assert (notice.recipient_id, notice.text) == ("P001", PRIYA_LOOKED_UP_AMY)
