@@ -202,15 +202,9 @@ async def warm_term_keys(app: Signpost, now: datetime) -> int:
     cost, not a search's); returns the keys made."""
     today = now.date()
     first = date(today.year - keychain.DESTROY_AT_AGE - 1, 1, 1)
-    made = 0
+    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
     async with app.ctx.db.write() as session:
-        day = first
-        while day <= today:
-            if not keychain.due_for_destruction(day, today):
-                await app.ctx.sealer.seal(session, "warm", (), now, writer=True, born=day)
-                made += 1
-            day += timedelta(days=1)
-    return made
+        return await app.ctx.sealer.make_cohort_keys(session, days, now)
 
 
 async def enrol_askers(app: Signpost, users: Iterable[int], now: datetime) -> None:

@@ -413,11 +413,11 @@ async def measure_signpost(
             profile_to=sample_to if args.profile_phase == "closed" else None,
             **common,
         )
-        await quiesce(servers)
+        await quiesce(servers, window_s=args.quiet_window)
         config.phases["keyed"] = await phase(
             "keyed", fake, session, servers, shots.keyed(refs, users(OPEN_KEYED, 4)), closed=False, **common
         )
-        await quiesce(servers)
+        await quiesce(servers, window_s=args.quiet_window)
         config.phases["demographic"] = await phase(
             "demographic",
             fake,
@@ -738,6 +738,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=50.0, help="open loop, requests a second")
     parser.add_argument("--drain", type=float, default=180.0, help="longest wait for a phase's backlog")
+    parser.add_argument(
+        "--quiet-window",
+        type=float,
+        default=6.0,
+        metavar="SECONDS",
+        help="before each open-loop phase, wait until the bots were idle this long (longer than the 5 s between "
+        "notice deliveries, so a backlog delivered a pass at a time is seen)",
+    )
     parser.add_argument("--log-level", default="info", help="of the signpost processes")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave benchmarks/README.md alone")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")

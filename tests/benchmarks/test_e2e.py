@@ -58,6 +58,8 @@ async def test_a_tiny_run_accounts_for_every_request_and_writes_the_table(backen
         "20",
         "--drain",
         "60",
+        "--quiet-window",
+        "1",
     ]
     args = parse([*small, "--backend", backend, "--postgres", postgres_url(), "--no-readme"])
     measured = await run(args)
@@ -122,7 +124,10 @@ async def test_the_fake_tells_answers_from_placeholders_busy_and_code_prompts_an
 
 @pytest.mark.postgres_only
 async def test_a_tiny_run_with_two_workers_on_one_port_answers_everything_and_counts_both(backend: str) -> None:
-    small = ["--children", "200", "--seconds", "1", "--connections", "4", "--rate", "20", "--drain", "60"]
+    small = [
+        *("--children", "200", "--seconds", "1", "--connections", "4", "--rate", "20"),
+        *("--drain", "60", "--quiet-window", "1"),
+    ]
     two = ["--replicas", "2", "--workers", "--no-readme"]
     args = parse([*small, *two, "--backend", backend, "--postgres", postgres_url()])
     measured = await run(args)

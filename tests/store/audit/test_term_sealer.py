@@ -9,7 +9,7 @@ own held SQLite's write lock, so the first such command of a month waited 30 s a
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -108,3 +108,23 @@ async def test_a_month_key_made_in_a_rolled_back_transaction_is_never_used(app: 
     assert sealed is not None and key is not None
     async with app.ctx.db.read() as session:
         assert await sealer.open(session, sealed, key) == "kept"
+
+
+async def test_cohort_keys_made_ahead_are_the_ones_searches_then_seal_under(app: Signpost) -> None:
+    """``make_cohort_keys`` makes each birth day's terms key once (a second call makes none, a day
+    whose cohort is destroyed gets none), and a search naming one of those days seals under the key
+    made ahead rather than making another."""
+    sealer: TermSealer = app.ctx.sealer
+    days = [date(2015, 6, d) for d in range(1, 29)] + [date(1990, 1, 1)]  # the last: 24 long ago
+    async with app.ctx.db.write() as session:
+        assert await sealer.make_cohort_keys(session, days, FRESH_MONTH) == 28
+    async with app.ctx.db.write() as session:
+        assert await sealer.make_cohort_keys(session, days[:3], FRESH_MONTH) == 0
+    async with app.ctx.db.read() as session:
+        before = len((await session.execute(select(AuditTermKey))).all())
+    async with app.ctx.db.write() as session:
+        sealed, key = await sealer.seal(session, "Amy 14/06/2015", (), FRESH_MONTH, writer=True, born=date(2015, 6, 14))
+    assert sealed is not None and key is not None and key.startswith("cohort:")
+    async with app.ctx.db.read() as session:
+        assert len((await session.execute(select(AuditTermKey))).all()) == before
+        assert await sealer.open(session, sealed, key) == "Amy 14/06/2015"
