@@ -1,8 +1,8 @@
 """Filling and reconciling the register from the terminal: import feeds, seed the demo, match a roll.
 
 An import (and a seed, which is an import of synthetic feeds) is audited through the command's
-``Audit``: ``started`` (the file names, never their contents, and whether ``--destroy-redated``
-was given) before anything changes, then one outcome: ``done`` in the import's own transaction,
+``Audit``: ``started`` (how many files and their sizes, never their names or contents, and whether
+``--destroy-redated`` was given) before anything changes, then one outcome: ``done`` in the import's own transaction,
 so both commit or neither, with rows read and changed per kind and the children past retention
 or already destroyed; ``invalid`` with the problem count when the feeds are refused, or
 ``failed`` — each written after the import's transaction rolled back, so nothing is imported.
@@ -61,15 +61,31 @@ def _counts(report: ImportReport) -> str:
     return " ".join(f"{kind}={report.rows[kind]}/{report.changed.get(kind, 0)}" for kind in kinds) + " (read/changed)"
 
 
-def _detail(report: ImportReport, names: Sequence[str], destroy_redated: bool) -> str:
+def _detail(report: ImportReport, files: str, destroy_redated: bool) -> str:
     # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
     problems = f"{plural(len(report.problems), 'problem')}; " if report.problems else ""
     kept_out = f"past retention {report.past_retention}, already destroyed {report.destroyed}"
-    return f"{problems}{_counts(report)}; {kept_out}; {_asked(names, destroy_redated)}"
+    return f"{problems}{_counts(report)}; {kept_out}; {_asked(files, destroy_redated)}"
 
 
-def _asked(names: Sequence[str], destroy_redated: bool) -> str:
-    return f"destroy-redated {'yes' if destroy_redated else 'no'}; files {', '.join(names)}"
+def _asked(files: str, destroy_redated: bool) -> str:
+    return f"destroy-redated {'yes' if destroy_redated else 'no'}; {files}"
+
+
+def _files(feeds: Sequence[Feed]) -> str:
+    """The files by count and size, never by name: an append-only audit cannot forget a name, and
+    an operator may name a file after the child it is about ("amy-jones-2014.csv")."""
+    sizes = [_size(feed) for feed in feeds]
+    return f"{plural(len(feeds), 'file')} of {', '.join('?' if n is None else f'{n:,}' for n in sizes)} bytes"
+
+
+def _size(feed: Feed) -> int | None:
+    if feed.path is None:
+        return len(feed.text.encode("utf-8"))
+    try:
+        return feed.path.stat().st_size
+    except OSError:
+        return None
 
 
 async def _import(
@@ -85,15 +101,15 @@ async def _import(
     destroy_redated: bool = False,
 ) -> ImportReport:
     """Import in one transaction that also holds ``also``'s writes and the outcome event."""
-    names = [feed.name for feed in feeds]
-    audit.detail = extra + _asked(names, destroy_redated)
+    files = _files(feeds)
+    audit.detail = extra + _asked(files, destroy_redated)
     await audit.started()
 
     async def outcome(session: AsyncSession, report: ImportReport) -> None:
         if also is not None:
             await also(session)
         changed = sum(report.changed.values())
-        await audit.done_in(session, extra + _detail(report, names, destroy_redated), result_count=changed)
+        await audit.done_in(session, extra + _detail(report, files, destroy_redated), result_count=changed)
 
     try:
         report = await import_feeds(
@@ -108,7 +124,7 @@ async def _import(
             destroy_redated=destroy_redated,
         )
     except FeedRejected as rejected:
-        audit.detail = extra + _detail(rejected.report, names, destroy_redated)
+        audit.detail = extra + _detail(rejected.report, files, destroy_redated)
         raise ImportRefused([str(problem) for problem in rejected.report.problems]) from None
     except children.IndexNotCurrent as exc:
         # Mid rolling upgrade: this (older) code's terms in the newer index would leave every child

@@ -365,16 +365,17 @@ async def test_the_auditors_checks_with_a_published_key_write_nothing_and_say_so
 async def test_an_import_is_audited_started_then_done_with_files_counts_and_the_destroy_flag(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:
-    """`started` (the file names, never their contents, and whether --destroy-redated was given)
-    before anything changes, then one `done` with rows read and changed per kind, the children past
-    retention or already destroyed, and the rows changed as its count."""
-    run = await cli.run("import", *write_feeds(tmp_path), "--destroy-redated")
+    """`started` (how many files and their sizes, never their names or contents, and whether
+    --destroy-redated was given) before anything changes, then one `done` with rows read and changed
+    per kind, the children past retention or already destroyed, and the rows changed as its count."""
+    paths = write_feeds(tmp_path)
+    run = await cli.run("import", *paths, "--destroy-redated")
     assert run.code == 0, run.err
     started, done = await events(db, "import")
     for event in (started, done):
         assert_terminal(event)
         assert "Amy" not in event.detail and "Jones" not in event.detail
-    files = "files practitioners.csv, children.csv, involvements.csv"
+    files = f"3 files of {', '.join(f'{Path(path).stat().st_size:,}' for path in paths)} bytes"
     assert (started.outcome, started.detail) == ("started", f"destroy-redated yes; {files}")
     assert started.seq < done.seq and done.outcome == "done" and done.result_count == 17
     assert done.detail == (
@@ -409,10 +410,29 @@ async def test_a_refused_import_writes_started_then_invalid_and_imports_nothing(
     started, refused = await events(db, "import")
     assert_terminal(refused)
     assert (started.outcome, refused.outcome, refused.result_count) == ("started", "invalid", 0)
-    assert refused.detail.startswith("3 problems; ") and "files practitioners.csv, children.csv" in refused.detail
+    sizes = ", ".join(f"{(tmp_path / name).stat().st_size:,}" for name in ("practitioners.csv", "children.csv"))
+    assert refused.detail.startswith("3 problems; ") and f"; 2 files of {sizes} bytes" in refused.detail
+    assert started.detail == f"destroy-redated no; 2 files of {sizes} bytes"  # never their names
     async with db.read() as session:
         assert await demo.count_children(session) == 0
         assert await practitioners.get_actor(session, "P001") is None
+
+
+async def test_an_import_of_files_named_after_a_child_keeps_no_name_in_the_audit(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """The audit is append-only: a file name typed at the terminal ("amy-jones-03-04-2014.csv") would
+    stay in it for good, so the import's events give the files' count and sizes instead."""
+    named = []
+    for path in map(Path, write_feeds(tmp_path)):
+        named.append(path.rename(path.with_name(f"amy-jones-03-04-2014-{path.name}")))
+    run = await cli.run("import", *map(str, named))
+    assert run.code == 0, run.err
+    started, done = await events(db, "import")
+    assert (started.outcome, done.outcome) == ("started", "done")
+    for event in (started, done):
+        assert "amy" not in event.detail.lower() and "2014" not in event.detail, event.detail
+        assert event.detail.endswith(f"3 files of {', '.join(f'{p.stat().st_size:,}' for p in named)} bytes")
 
 
 async def test_an_import_that_fails_part_way_writes_failed_and_no_records(
@@ -430,7 +450,8 @@ async def test_an_import_that_fails_part_way_writes_failed_and_no_records(
     assert run.code == 1 and SECRET not in run.err
     started, failed = await events(db, "import")
     assert (started.outcome, failed.outcome) == ("started", "failed")
-    assert failed.detail == "destroy-redated no; files practitioners.csv, children.csv, involvements.csv; Broken"
+    sizes = ", ".join(f"{Path(path).stat().st_size:,}" for path in write_feeds(tmp_path))
+    assert failed.detail == f"destroy-redated no; 3 files of {sizes} bytes; Broken"
     async with db.read() as session:
         assert await demo.count_children(session) == 0
         assert await practitioners.get_actor(session, "P001") is None
