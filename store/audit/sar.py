@@ -61,7 +61,9 @@ ACTION_WORDS = {
     "sar": "produced a subject access report",
     "export": "exported the audit",
     "match_batch": "matched against a list of children the service sent (batch match)",
-    "lead_professional_informed": "lead professional informed (told who looked this record up)",
+    # Written when the notice is queued, in the lookup's transaction: a notice whose recipient has left
+    # before it goes is dropped, not sent, so the entry says queued, not told.
+    "lead_professional_informed": "notice to the lead professional queued (who looked this record up)",
     "relay_message": "a message through Signpost's relay (contents not shown here)",
     "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
 }

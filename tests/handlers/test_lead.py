@@ -55,7 +55,7 @@ async def test_the_notice_is_its_own_audit_event_with_the_lookers_authority_and_
     assert (event.actor_id, event.actor_la, event.subject_refs, event.result_count) == ("P002", "Northshire", AMY, 1)
     report = await subject_access(app.ctx.db, app.ctx.sealer, int(AMY), app.ctx.clock.now())
     text = report.to_text()
-    assert "lead professional informed" in text
+    assert "notice to the lead professional queued" in text
     assert "Priya" not in text, "names only when asked for"
 
 
