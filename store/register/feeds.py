@@ -15,17 +15,17 @@ import os
 import re
 import unicodedata
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, text
+from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
@@ -141,6 +141,8 @@ class ImportReport:
     # is not "unknown" (the row itself is reported), so every problem shows in one pass.
     named_children: RefSet = field(default_factory=lambda: RefSet(), repr=False)
     named_practitioners: set[str] = field(default_factory=set, repr=False)
+    # Authority names read as one already registered, spelt otherwise (typed -> registered).
+    respelt: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -159,6 +161,11 @@ class ImportReport:
             notes.append(
                 f"{plural(self.destroyed, 'child row')} and {plural(self.destroyed_involvements, 'involvement row')} "
                 "name children whose records were destroyed: not stored (a destroyed record is never brought back)."
+            )
+        for typed, registered in sorted(self.respelt.items()):
+            notes.append(
+                f"Local authority {typed!r} taken as {registered!r}, already registered "
+                "(names that differ only in letter case, spaces or punctuation are one authority)."
             )
         if self.compaction_pending:
             notes.append(retention.COMPACTION_PENDING)
@@ -628,6 +635,7 @@ class _Run:
         self.sealing: deque[tuple[list[ChildRow], asyncio.Future[FlatSealed], int]] = deque()
         self.children_seen = 0
         self.authorities: set[str] = set()
+        self.spellings: dict[str, str] | None = None  # authority_key -> the name registered
         self.staged = False
         self.children_done = 0
         self.redated: set[int] = set()  # held children a row would destroy by a changed date of birth
@@ -643,10 +651,31 @@ class _Run:
         self.report.rows.setdefault(kind.value, 0)
         self.report.changed.setdefault(kind.value, 0)
 
-    async def _authorities(self, names: set[str]) -> None:
-        if names - self.authorities:
-            await ensure_authorities(self.session, names - self.authorities, self.now)
-            self.authorities |= names
+    async def _authorities(self, names: set[str]) -> dict[str, str]:
+        """Record the authorities these rows name; returns the names to be read as an authority
+        spelt otherwise, already registered or named earlier in this import ("northshire" for
+        "Northshire"). A new spelling became a new authority, whose children had no duty manager,
+        lead-notice setting or access grants of the one meant."""
+        if self.spellings is None:
+            rows = await self.session.execute(
+                select(LocalAuthority.name).order_by(LocalAuthority.first_seen, LocalAuthority.name)
+            )
+            self.spellings = {}
+            for name in rows.scalars():
+                self.spellings.setdefault(authority_key(name), name)
+        respelt: dict[str, str] = {}
+        new: set[str] = set()
+        for name in names - self.authorities:
+            registered = self.spellings.setdefault(authority_key(name), name)
+            if registered == name:
+                new.add(name)
+            else:
+                respelt[name] = registered
+        if new:
+            await ensure_authorities(self.session, new, self.now)
+        self.authorities |= new
+        self.report.respelt.update(respelt)
+        return respelt
 
     async def practitioners(self, name: str, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
         """Practitioners are few (hundreds of thousands at most): checked for repeats in memory."""
@@ -673,7 +702,9 @@ class _Run:
 
     async def _write_practitioners(self, batch: list[PractitionerRow]) -> None:
         if batch:
-            await self._authorities({row.local_authority for row in batch})
+            respelt = await self._authorities({row.local_authority for row in batch})
+            if respelt:
+                batch = [_as_registered(row, respelt) for row in batch]
             changed = await practitioners.upsert_practitioners(self.session, batch, self.now)
             self.report.changed[FeedKind.PRACTITIONERS.value] += changed
 
@@ -743,7 +774,9 @@ class _Run:
             return
         report = self.report
         terms_to = await self._terms_to()
-        await self._authorities({row.local_authority for row in batch})
+        respelt = await self._authorities({row.local_authority for row in batch})
+        if respelt:
+            batch = [_as_registered(row, respelt) for row in batch]
         if first_load:  # nothing stored before this import: every good row is new
             today = self.now.date()
             past = tuple(row.ref for row in batch if keychain.due_for_destruction(row.identity.date_of_birth, today))
@@ -901,6 +934,20 @@ def _references(name: str, line: int, row: dict[str, str]) -> tuple[int, str]:
     """The child and practitioner a bad involvement row names (its own problems are already reported)."""
     checker = _RowChecker(name, line, row, [])
     return checker.reference("child_ref"), checker.text("practitioner_id", max_len=64)
+
+
+def authority_key(name: str) -> str:
+    """What makes two spellings of a local authority's name one authority: its letters and digits,
+    case-folded ("Stoke-on-Trent", "stoke on trent" and "STOKE ON TRENT" are one)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+_Row = TypeVar("_Row", ChildRow, PractitionerRow)
+
+
+def _as_registered(row: _Row, respelt: Mapping[str, str]) -> _Row:
+    registered = respelt.get(row.local_authority)
+    return row if registered is None else replace(row, local_authority=registered)
 
 
 async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:

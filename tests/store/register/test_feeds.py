@@ -225,6 +225,36 @@ async def test_local_authorities_named_in_feeds_are_recorded_once(signpost: Sign
     assert names == ["Northshire", "Southvale"]
 
 
+async def test_an_authority_spelt_otherwise_is_the_one_registered_not_a_new_one(signpost: Signpost) -> None:
+    """ "northshire" and "NORTH-SHIRE" in a later feed are Northshire: a new spelling became a new
+    authority, whose children had no duty manager, lead-notice setting or grants of the one meant.
+    The operator is told which spelling was taken for which."""
+    await load_standard(signpost)
+    new_child = "9990000204"
+    report = await import_feeds(
+        signpost.ctx.db,
+        signpost.ctx.keys,
+        [
+            Feed("children.csv", f"{CHILDREN_HEADER}\n{new_child},Zoe,Hart,,2015-05-05,F,M2 3CD,northshire,false\n"),
+            Feed(
+                "practitioners.csv",
+                f"{PRACTITIONERS_HEADER}\nP009,Kim,Lowe,Teacher,Hill Primary School,NORTH-SHIRE,0161 496 0009,"
+                "kim.lowe@hill.example,practitioner\n",
+            ),
+        ],
+        signpost.ctx.clock.now(),
+    )
+    assert report.ok and report.changed == {"children": 1, "practitioners": 1}
+    assert report.respelt == {"northshire": "Northshire", "NORTH-SHIRE": "Northshire"}
+    assert any("'northshire' taken as 'Northshire'" in note for note in report.notes())
+    async with signpost.ctx.db.read() as session:
+        names = (await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars().all()
+        held = await children.find(session, int(new_child))
+        kim = await session.scalar(select(Practitioner.local_authority).where(Practitioner.id == "P009"))
+    assert names == ["Northshire", "Southvale"]
+    assert held is not None and held.local_authority == "Northshire" and kim == "Northshire"
+
+
 async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(signpost: Signpost) -> None:
     """A row for a child already 24 on the import date is skipped (with its involvements), the
     import still succeeds and says how many, naming nobody; a child already held whose corrected
