@@ -209,7 +209,7 @@ def _id_block(index_key: bytes, chain: Chain, g: str, block: int) -> tuple[str, 
 @functools.lru_cache(maxsize=65536)
 def _cohort_tag(index_key: bytes, slot: int) -> str:
     """A keyed hash of the day, so that a KEK id never shows a date of birth (pure, so memoised)."""
-    return hmac.new(index_key, b"cohort:%d" % slot, hashlib.sha256).hexdigest()[:14]
+    return hmac.digest(index_key, b"cohort:%d" % slot, "sha256").hex()[:14]  # hmac.new's, in one C call
 
 
 _DERIVED = ("d", "m")
@@ -302,13 +302,14 @@ def _term_keys(ring: KeyRing, today: date) -> term_keys.TermKeys:
     days: dict[date, bytes] = {}
     years: dict[int, bytes] = {}
     value = chain_state.state
+    day, one = slot_day(chain_state.cutoff), timedelta(days=1)
     for slot in range(chain_state.cutoff, day_slot(date(slot_day(last_day).year, 12, 31)) + 1):
-        day = slot_day(slot)
         if slot <= last_day:
             days[day] = term_keys.day_key(value)
-        if (day.month, day.day) == (12, 31):
+        if day.month == 12 and day.day == 31:
             years[day.year] = term_keys.year_key(value)
         value = _step(value)
+        day += one
     return term_keys.TermKeys(days, years, today)
 
 
