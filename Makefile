@@ -18,11 +18,13 @@ run: $(STAMP)
 	$(BIN)/signpost run
 
 ## test: install what the tests need, hold the gates (lint), then run the whole suite on SQLite and PostgreSQL,
-## one worker per core (pytest-xdist; every test has databases of its own, so workers never collide)
-TEST_WORKERS ?= auto
+## one worker per core and one more (pytest-xdist; every test has databases of its own, so workers never collide):
+## much of the suite waits on subprocesses, PostgreSQL and sockets, so on 2 cores 3 workers took 15 min where
+## 2 took 20; work-stealing keeps the long tests from ending the run on one worker
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: lint
 	$(BIN)/python -m tests.prepare
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## lint: ruff's checks, ruff's formatting and strict mypy, on the source, the tests and the benchmarks; any finding fails
 CODE := bot handlers store tests benchmarks
