@@ -456,7 +456,7 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
     if all(s.cutoff >= cutoff for s in states(ring) if s.chain in together):
         return 0  # nothing below the cutoff is held here (no need to take the key-file lock)
     destroyed = 0
-    held = dict(ring.keks)  # a retention run punctures daily; ``install`` takes only derived ids from it
+    held = {k: v for k, v in ring.keks.items() if k[:1] in _DERIVED}  # is_derived, inline: punctured daily
     with editing(ring) as fresh:
         for old in states(fresh):
             if old.chain in together and old.cutoff < cutoff:
