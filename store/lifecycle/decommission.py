@@ -379,8 +379,9 @@ def _certificate_notices(schedule_id: int) -> Any:
 
 async def purge_if_due(db: Database, schedule_id: int, now: datetime) -> dict[str, int] | None:
     """The last deletion: every row left in a child or person table (the admins' rows, chat links,
-    Teams conversations, the notices), once every admin's certificate notice has been delivered or
-    ``PURGE_GRACE`` after completion. Returns the counts, or None when not (or no longer) due."""
+    Teams conversations, the notices), once every admin's certificate notice has been delivered (or
+    dropped: it will never go) or ``PURGE_GRACE`` after completion. Returns the counts, or None when
+    not (or no longer) due."""
     async with db.write() as session:
         row = await session.get(Decommission, schedule_id)
         if row is None or row.state != "destroyed" or PURGE in row.steps_done.split(","):
@@ -389,7 +390,15 @@ async def purge_if_due(db: Database, schedule_id: int, now: datetime) -> dict[st
             await session.execute(
                 select(func.count())
                 .select_from(NoticeRow)
-                .where(and_(_certificate_notices(schedule_id), NoticeRow.delivered_at.is_(None)))
+                # A notice dropped (its admin has no way to be reached, or left) will never go: it is
+                # not waited for, as one still to be delivered is.
+                .where(
+                    and_(
+                        _certificate_notices(schedule_id),
+                        NoticeRow.delivered_at.is_(None),
+                        NoticeRow.dropped_at.is_(None),
+                    )
+                )
             )
         ).scalar_one()
         completed = row.completed_at and row.completed_at.replace(tzinfo=row.completed_at.tzinfo or UTC)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import Signpost, build
 from bot.config import load_settings
@@ -424,6 +424,26 @@ async def test_full_decommissioning_leaves_no_row_of_any_child_or_person_table(
     assert stored is not None and stored.certificate is not None
     assert json.loads(stored.certificate) == cert and decommission.verify(json.loads(stored.certificate), published)
     assert "purge" in stored.steps_done
+
+
+async def test_certificate_notices_dropped_rather_than_delivered_are_not_waited_for(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A certificate notice the outbox dropped (its admin can no longer be reached) will never be
+    delivered: the purge runs at the next tick, not an hour later."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    clock.set(at(date(2026, 11, 20)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is not None
+    async with signpost.ctx.db.write() as session:
+        certificate = NoticeRow.dedupe_key.like("decommission:%:step:certificate:%")
+        dropped = await session.execute(update(NoticeRow).where(certificate).values(dropped_at=clock.now()))
+        assert dropped.rowcount >= 1  # type: ignore[attr-defined]
+    assert await decommission_tick(signpost.ctx, clock.now()) is None
+    async with signpost.ctx.db.read() as session:
+        stored = await decommission.current(session)
+    assert stored is not None and "purge" in stored.steps_done
+    assert sum((await rows_left(signpost)).values()) == 0
 
 
 async def test_a_backup_taken_before_decommissioning_opens_nothing_afterwards(
