@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, Run
 from tests.factories import (
     AMY,
     CHILDREN,
@@ -127,6 +127,16 @@ def test_a_field_past_the_csv_limit_is_one_problem_with_its_line(cli: Cli, tmp_p
     assert cli("console", "--as", "P002", stdin="").code == 2  # nothing was imported: P002 is unknown
 
 
+def refused_roll(cli: Cli, tmp_path: Path, rows: str) -> Run:
+    """`signpost match` of a roll with ``rows`` against the imported register: refused (exit 1, no
+    CSV out, no traceback); the run, for what it said."""
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files)).code == 0
+    result = cli("match", str(write(tmp_path, "roll.csv", f"{CHILDREN_HEADER}\n{rows}")), "--as", "AD01")
+    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    return result
+
+
 def test_a_header_past_the_csv_limit_is_one_problem(cli: Cli, tmp_path: Path) -> None:
     feed = write(tmp_path, "children.csv", "x" * 140_000 + "\n")
     [said] = problems(cli, feed)
@@ -135,11 +145,7 @@ def test_a_header_past_the_csv_limit_is_one_problem(cli: Cli, tmp_path: Path) ->
 
 def test_a_roll_past_the_csv_limit_is_one_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
     """`signpost match`: the same refusal, exit status 1, no CSV out."""
-    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
-    assert cli("import", *map(str, files)).code == 0
-    roll = write(tmp_path, "roll.csv", f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n,{'x' * 140_000},B,,,,,,\n")
-    result = cli("match", str(roll), "--as", "AD01")
-    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    result = refused_roll(cli, tmp_path, f",Amy,Jones,,2014-04-03,,,,\n,{'x' * 140_000},B,,,,,,\n")
     lines = result.said.splitlines()
     assert (
         "roll.csv:3: row: cannot be read as CSV (field larger than field limit (131072)); nothing after it was read"
@@ -189,11 +195,7 @@ def test_a_postcode_or_phone_in_full_width_digits_is_a_problem(cli: Cli, tmp_pat
 
 
 def test_a_roll_with_a_week_date_is_a_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
-    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
-    assert cli("import", *map(str, files)).code == 0
-    roll = write(tmp_path, "roll.csv", f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-W14-4,,,,\n")
-    result = cli("match", str(roll), "--as", "AD01")
-    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    result = refused_roll(cli, tmp_path, ",Amy,Jones,,2014-W14-4,,,,\n")
     assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in result.err
 
 
