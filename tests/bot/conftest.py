@@ -3,9 +3,11 @@ Signpost's real aiohttp app with each front end on a loopback test server."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,6 +15,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from bot.config import Settings, load_settings
+from bot.slack import render
 from bot.slack.front import SLACK_KEY, SlackFrontEnd, add_slack
 from bot.web import create_app
 from handlers.commands import all_specs
@@ -60,6 +63,23 @@ class SlackHarness:
             await practitioners.link_identity(session, principal, practitioner_id, self.signpost.ctx.clock.now())
         await enrol_and_step_up(self.signpost, practitioner_id)
         return user
+
+    async def shown_after(self, submission: dict[str, Any]) -> dict[str, Any]:
+        """Submit a modal; what the user then sees: the ack's ``response_action`` (its body), with
+        the view the late answer updated it to when the ack had to show "Checking…" (the front end
+        answers within SUBMIT_DEADLINE, else updates the modal afterwards: on a loaded machine the
+        answer may come either way, and the user sees the same)."""
+        response = await self.slack.interactive(submission)
+        assert response.status == 200
+        text = await response.text()
+        answer: dict[str, Any] = json.loads(text) if text else {}
+        view = answer.get("view")
+        if answer.get("response_action") == "update" and json.dumps(view) == json.dumps(render.placeholder_modal()):
+            await self.front.idle()
+            view_id = submission["view"]["id"]
+            [*_, late] = [c for c in self.fake.of("views.update") if c.body.get("view_id") == view_id]
+            answer = {**answer, "view": late.body["view"]}
+        return answer
 
     async def audit(self) -> list[AuditEvent]:
         async with self.signpost.ctx.db.read() as session:

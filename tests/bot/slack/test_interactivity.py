@@ -112,7 +112,7 @@ async def test_wrong_code_is_shown_inline_and_the_right_code_shows_the_answer(
     answer = await body_of(await slack_app.slack.interactive(wrong))
     assert answer == {"response_action": "errors", "errors": {"code": stepup.WRONG.format(left=4, ies="ies")}}
     right = slack_app.slack.view_submission(NURSE, view, "V9", {"code": {"code": spaced(good)}})
-    answer = await body_of(await slack_app.slack.interactive(right))
+    answer = await slack_app.shown_after(right)
     assert answer["response_action"] == "update"
     assert "Sam Carter" in json.dumps(answer["view"]) and "Lead professional" in json.dumps(answer["view"])
     # The parked lookup runs once the code is good, with its own audit event (sharing the code's
@@ -133,7 +133,7 @@ async def test_step_up_codes_never_reach_logs_or_the_audit_trail(slack_app: Slac
     code = code_for(slack_app.signpost, totp)
     with structlog.testing.capture_logs() as logs:
         submission = slack_app.slack.view_submission(NURSE, view, "V9", {"code": {"code": code}})
-        answer = await body_of(await slack_app.slack.interactive(submission))
+        answer = await slack_app.shown_after(submission)
         await slack_app.front.idle()
     assert "Sam Carter" in json.dumps(answer)  # the code was taken
     assert code not in json.dumps(logs, default=str)
@@ -179,7 +179,7 @@ async def test_shielded_answer_request_access_collects_the_reason_in_a_modal_the
     assert modal["callback_id"] == "signpost_input" and pushed.body["trigger_id"] == click["trigger_id"]
     assert json.loads(modal["private_metadata"])["c"] == f"request {SHIELDED}"
     submission = modal_app.slack.view_submission(user, modal, "V555", {"input": {"value": "Section 47 enquiry"}})
-    first = await body_of(await modal_app.slack.interactive(submission))
+    first = await modal_app.shown_after(submission)
     second = await body_of(await modal_app.slack.interactive(submission))
     assert first["response_action"] == "update"
     assert "Access request 1 for 999 000 0050 sent to a duty manager" in json.dumps(first["view"])
@@ -268,7 +268,7 @@ async def test_code_gated_button_opens_the_code_modal_then_replaces_the_clicked_
     assert slack_app.fake.of("response_url") == []  # not decided yet: the buttons stay
     code = code_for(slack_app.signpost, totp)
     submission = slack_app.slack.view_submission(DUTY, code_view.body["view"], "V1", {"code": {"code": code}})
-    answer = await body_of(await slack_app.slack.interactive(submission))
+    answer = await slack_app.shown_after(submission)
     assert "Request 1 approved" in json.dumps(answer["view"])
     await slack_app.front.idle()
     [replaced] = slack_app.fake.of("response_url")
@@ -301,7 +301,7 @@ async def test_a_code_gated_button_clicked_again_before_the_code_asks_once_and_d
     assert code_views[0]["private_metadata"] == code_views[1]["private_metadata"]
     code = code_for(slack_app.signpost, totp)
     submission = slack_app.slack.view_submission(DUTY, code_views[1], "V2", {"code": {"code": code}})
-    answer = await body_of(await slack_app.slack.interactive(submission))
+    answer = await slack_app.shown_after(submission)
     assert "Request 1 approved" in json.dumps(answer["view"])
     await slack_app.front.idle()
     events = await slack_events(slack_app.signpost)
@@ -390,7 +390,7 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     totp = pyotp.TOTP(secret_on(await page.text()))
     code = code_for(app.signpost, totp)
     submission = app.slack.view_submission(NURSE, opened.body["view"], "V3", {"code": {"code": code}})
-    answer = await body_of(await app.slack.interactive(submission))
+    answer = await app.shown_after(submission)
     assert answer["response_action"] == "update" and "You're set up" in json.dumps(answer["view"])
     assert code not in json.dumps([c.body for c in app.fake.calls])
     await app.front.idle()

@@ -78,10 +78,7 @@ def button(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str,
 
 async def submit_input(app: SlackHarness, user: SlackUser, modal: dict[str, Any], view_id: str, text: str) -> str:
     """Submit an input modal; the modal Slack shows next (response_action update), as JSON text."""
-    submission = app.slack.view_submission(user, modal, view_id, {"input": {"value": text}})
-    response = await app.slack.interactive(submission)
-    assert response.status == 200
-    answer = json.loads(await response.text())
+    answer = await app.shown_after(app.slack.view_submission(user, modal, view_id, {"input": {"value": text}}))
     assert answer["response_action"] == "update"
     await app.front.idle()
     return json.dumps(answer["view"])
