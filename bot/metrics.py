@@ -1,10 +1,10 @@
 """``/metrics``: Prometheus text from a registry of this process's own (no global registry).
 
 Commands by action and outcome, command latency, audit group-commit sizes and lag, step-up
-failures, notices queued/delivered/failed, scheduled task runs, and admission (work in flight,
-its bound, requests told "busy"). Every label value is one of Signpost's own words (``Action``,
-``Outcome``, a notice state, a scheduled task's fixed name, ``ok`` or ``failed``), so no personal
-data can reach a label.
+failures, notices queued/delivered/failed, scheduled task runs, admission (work in flight,
+its bound, requests told "busy"), and the cycle collector's pauses (bot/heap.py). Every label
+value is one of Signpost's own words (``Action``, ``Outcome``, a notice state, a scheduled task's
+fixed name, ``ok`` or ``failed``, a collector generation), so no personal data can reach a label.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.admission import Admission
+from bot.heap import GENERATIONS, PAUSE_BUCKETS, PauseTally
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -72,6 +73,8 @@ class PrometheusRecorder:
             registry=self.registry,
         )
         self._admission: AdmissionCollector | None = None
+        self.gc = PauseTally()
+        self.registry.register(GcCollector(self.gc))
 
     def command(self, action: str, outcome: str, seconds: float) -> None:
         self._commands.labels(action=action, outcome=outcome).inc()
@@ -127,6 +130,33 @@ class AdmissionCollector(Collector):
         yield GaugeMetricFamily("signpost_in_flight", "Requests acknowledged and not yet answered", value=a.in_flight)
         yield GaugeMetricFamily("signpost_in_flight_limit", "SIGNPOST_MAX_IN_FLIGHT", value=a.limit)
         yield CounterMetricFamily("signpost_busy_refused", 'Requests told "busy, please try again"', value=a.refused)
+
+
+class GcCollector(Collector):
+    """Python's cycle collections: how long each held the process, by generation, and how many
+    start-up objects are frozen out of them (bot/heap.py). Read from plain counts at each scrape."""
+
+    def __init__(self, tally: PauseTally) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
+        pauses = HistogramMetricFamily(
+            "signpost_gc_pause_seconds",
+            "Time each cycle collection held the process (the event loop waits), by generation",
+            labels=["generation"],
+        )
+        for generation in GENERATIONS:
+            counts, running, buckets = self.tally.counts[generation], 0, []
+            for bound, count in zip([*map(str, PAUSE_BUCKETS), "+Inf"], counts, strict=True):
+                running += count
+                buckets.append((bound, running))
+            pauses.add_metric([str(generation)], buckets, self.tally.sums[generation])
+        yield pauses
+        yield GaugeMetricFamily(
+            "signpost_gc_frozen_objects",
+            "Start-up objects frozen out of cycle collections when the server began to listen",
+            value=self.tally.frozen,
+        )
 
 
 async def metrics_page(recorder: PrometheusRecorder) -> web.Response:

@@ -22,7 +22,7 @@ import signal
 import structlog
 from aiohttp import web
 
-from bot import enrol_page, supervise, transparency_page
+from bot import enrol_page, heap, supervise, transparency_page
 from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
@@ -115,6 +115,9 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
         unfinished = 0
         sweeper: asyncio.Task[None] | None = None
         await runner.setup()
+        # Everything start-up made lives as long as the process: frozen out of the cycle collector's
+        # full collections, which would otherwise hold every request while they walk it (bot/heap.py).
+        signpost.metrics.gc.frozen = heap.freeze_start_up()
         try:
             site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
             try:
@@ -123,12 +126,19 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
                 raise CommandFailed(
                     f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}"
                 ) from None
-            log.info("listening", host=settings.host, port=settings.port, front_ends=len(adders))
+            log.info(
+                "listening",
+                host=settings.host,
+                port=settings.port,
+                front_ends=len(adders),
+                frozen_objects=signpost.metrics.gc.frozen,
+            )
             sweeper = asyncio.create_task(app[SLOW_KEY].run(runner), name="slow-connections")
-            await stop.wait()
-            log.info("stopping")
-            # Still listening while draining: new requests are answered "busy" (or 503), not dropped.
-            unfinished = await app[ADMISSION_KEY].drain(settings.drain_seconds)
+            with heap.pauses_measured(signpost.metrics.gc.record):
+                await stop.wait()
+                log.info("stopping")
+                # Still listening while draining: new requests are answered "busy" (or 503), not dropped.
+                unfinished = await app[ADMISSION_KEY].drain(settings.drain_seconds)
             if unfinished:
                 log.error("drain_incomplete", unfinished=unfinished, limit_seconds=settings.drain_seconds)
             else:
