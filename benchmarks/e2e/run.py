@@ -83,6 +83,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def full_collections(session: aiohttp.ClientSession, server: Server) -> tuple[int, int, float]:
+    """The server's full (generation 2) cycle collections so far, from its /metrics: how many, how
+    many held it over 20 ms, and their total pause in seconds (one worker's, with --workers)."""
+    async with session.get(f"{server.base}/metrics") as response:
+        text = await response.text()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("signpost_gc_pause_seconds") and 'generation="2"' in line:
+            values[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    count = values.get('signpost_gc_pause_seconds_count{generation="2"}', 0.0)
+    within = values.get('signpost_gc_pause_seconds_bucket{generation="2",le="0.02"}', 0.0)
+    return int(count), int(count - within), values.get('signpost_gc_pause_seconds_sum{generation="2"}', 0.0)
+
+
 @dataclass
 class Server:
     name: str
@@ -344,6 +358,7 @@ class Config:
     profile: list[tuple[str, float]] = field(default_factory=list)
     methods: dict[str, int] = field(default_factory=dict)
     in_ack: int = 0
+    full_collections: list[tuple[int, int, float]] = field(default_factory=list)  # count, over 20 ms, seconds
 
 
 async def measure_signpost(
@@ -429,6 +444,7 @@ async def measure_signpost(
             **common,
         )
         config.rss_mb = [rss_mb(pid) for s in servers for pid in s.pids[1 if args.workers and replicas > 1 else 0 :]]
+        config.full_collections = [await full_collections(session, s) for s in servers]
         sampled = workdir / f"profile-{index}.txt"
         if args.profile and sampled.exists():
             config.profile = profile.breakdown(sampled.read_text())
@@ -644,6 +660,14 @@ def report(args: argparse.Namespace, measured: Measured) -> dict[str, object]:
         ],
     )
     row("bot process RSS after load", [" + ".join(f"{mb:.0f}" for mb in c.rss_mb) + " MB" for c in configs])
+    row(
+        "full cycle collections in the bot over the run (from /metrics): how many, how many held it over 20 ms, "
+        "their total",
+        [
+            " + ".join(f"{n}, {slow} over 20 ms, {total * 1000:.0f} ms" for n, slow, total in c.full_collections)
+            for c in configs
+        ],
+    )
     row(
         "Slack Web API calls (lead notices: conversations.open + chat.postMessage); answers in the ack",
         [

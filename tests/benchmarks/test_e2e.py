@@ -75,6 +75,8 @@ async def test_a_tiny_run_accounts_for_every_request_and_writes_the_table(backen
         assert len(phase.sent) == len(phase.acknowledged) + phase.busy(), name
         assert all(ms > 0 for ms in phase.latencies_ms()), name
     assert closed.cpu_s > 0 and all(mb > 0 for mb in config.rss_mb)
+    [(collections, slow, paused)] = config.full_collections  # read from the bot's /metrics
+    assert collections >= slow >= 0 and paused >= 0 and (paused > 0) == (collections > 0)
     assert config.methods.get("views.update", 0) + config.in_ack >= len(closed.answered)
 
     result = report(args, measured)
