@@ -268,16 +268,18 @@ def read_frame(text: str) -> dict[str, Any]:
 def check_envelope(frame: dict[str, Any]) -> None:
     """Refused(400) unless the frame is the connection's own message, or an envelope with an id, of a
     type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields strings)."""
-    if frame.get("type") in LINK_MESSAGES:
+    kind = frame.get("type")
+    kind = kind if isinstance(kind, str) else None  # a list or an object cannot be looked up in a set
+    if kind in LINK_MESSAGES:
         return
     if envelope_id(frame) is None:
         raise Refused(400, "bad_envelope_id")
-    if frame.get("type") not in ENVELOPE_TYPES:
+    if kind not in ENVELOPE_TYPES:
         raise Refused(400, "unknown_envelope_type")
     payload = frame.get("payload")
     if not isinstance(payload, dict):
         raise Refused(400, "payload_not_an_object")
-    if frame["type"] == "slash_commands":
+    if kind == "slash_commands":
         _present(payload, ("command",))
         _fields(payload, _COMMAND)
     check_shape(payload)

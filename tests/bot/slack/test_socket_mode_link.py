@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app import Signpost
+from bot.slack import inbound
 from bot.slack.front import UNREADABLE_COMMAND
 from tests.bot.conftest import SlackHarness, serving
 from tests.bot.log_stream import LogStream, logged_at
 from tests.bot.slack.slack_requests import SlackUser, slack_events
 from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi
+from tests.hostile.strategies import json_junk
 
 APP_TOKEN = "xapp-1-test-not-a-real-one"
 NURSE = SlackUser("U0NURSE")
@@ -78,6 +82,11 @@ MALFORMED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]], 
     ),
     "unknown-type": (
         lambda app: envelope({"text": "Amy Jones 03/04/2014"}, kind="mystery"),
+        [ACK],
+        "unknown_envelope_type",
+    ),
+    "type-a-list": (
+        lambda app: json.dumps({"envelope_id": "env-1", "type": ["slash_commands"], "payload": {"text": "Amy"}}),
         [ACK],
         "unknown_envelope_type",
     ),
@@ -174,3 +183,24 @@ async def test_slacks_hello_and_a_well_formed_command_over_the_link_log_no_refus
         [posted] = fake_slack.of("response_url")
         assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
         assert refusals(log) == [] and "Traceback" not in log.text
+
+
+KINDS = st.sampled_from(["slash_commands", "interactive", "events_api", "hello", "disconnect"])
+FIELDS = st.sampled_from(["type", "command", "text", "user_id", "team_id", "user", "team", "event", "actions", "view"])
+
+
+@given(
+    frame=st.fixed_dictionaries(
+        {},
+        optional={
+            "envelope_id": st.one_of(st.just("env-1"), json_junk),
+            "type": st.one_of(KINDS, json_junk),
+            "accepts_response_payload": json_junk,
+            "payload": st.one_of(json_junk, st.dictionaries(FIELDS, json_junk)),
+        },
+    )
+)
+def test_reading_any_json_envelope_takes_it_or_refuses_it_and_never_raises_anything_else(frame: dict[str, Any]) -> None:
+    """An exception other than a refusal would escape into the SDK's loop, which logs it with a traceback."""
+    with suppress(inbound.Refused):
+        inbound.check_envelope(inbound.read_frame(json.dumps(frame)))
