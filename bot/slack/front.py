@@ -355,7 +355,7 @@ class SocketModeLink(SocketModeClient):
     payload was not an object (so Slack delivered it again)."""
 
     def __init__(self, app_token: str, logger: logging.Logger, web_client: AsyncWebClient) -> None:
-        super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # Bolt's
+        super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
         self._listening: set[asyncio.Future[None]] = set()
 
     async def process_message(self) -> None:
