@@ -24,7 +24,11 @@ def add_commands(sub: Any) -> None:
     run = ret_sub.add_parser("run", help="process every day since the last run, then seal in and compact")
     run.add_argument("--dry-run", action="store_true", help="report what would happen; change nothing")
     run.add_argument(
-        "--as-of", type=day, metavar="DATE", help="with --dry-run: as if run on DATE (DD/MM/YYYY or YYYY-MM-DD)"
+        "--as-of",
+        type=day,
+        metavar="DATE",
+        help="with --dry-run: as if run on DATE (DD/MM/YYYY or YYYY-MM-DD), from today up to "
+        f"{lifecycle.PREVIEW_YEARS} years ahead",
     )
     run.set_defaults(func=retention_command)
 

@@ -22,6 +22,11 @@ so a SIGTERM drains it.
 
 A view submission is answered within Slack's window, so that a wrong code shows inline
 (``response_action: errors``).
+
+Over Socket Mode each frame is read as an HTTP body is (``inbound.check_envelope``) before Bolt sees
+it. A frame not taken is acked if it has an envelope id (else Slack delivers it again), a slash
+command's ack telling its sender kindly that it could not be read, and logged as one line with a
+reason: never a traceback, never what it carried.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -57,6 +63,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -88,6 +97,10 @@ UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command 
 UNKNOWN_FORM = (
     "Sorry, I can't read that form (it may be from before Signpost was updated), so nothing was sent. "
     "Please type the command instead, e.g. `/signpost help`."
+)
+
+UNREADABLE_COMMAND = (
+    "Sorry, I couldn't read that command, so nothing was done. Please try again, e.g. `/signpost help`."
 )
 
 
@@ -316,6 +329,78 @@ class SlackDeliverer:
             self._channels.popitem(last=False)
 
 
+async def refuse_envelope(
+    client: AsyncBaseSocketModeClient, reason: str, envelope_id: str | None, *, command: bool
+) -> None:
+    """A Socket Mode envelope not taken: acked when it has an id (a slash command's ack answers its
+    sender kindly, privately), so that Slack does not deliver it again; one log line, the reason."""
+    acked = False
+    if envelope_id is not None:
+        ack: dict[str, Any] = {"envelope_id": envelope_id}
+        if command:
+            ack["payload"] = {"response_type": "ephemeral", "text": UNREADABLE_COMMAND}
+        try:
+            await client.send_socket_mode_response(ack)
+            acked = True
+        except (aiohttp.ClientError, ConnectionError):
+            pass  # the connection went: Slack will deliver it again, to be refused again
+    log.warning("slack_envelope_refused", reason=reason, acked=acked)
+
+
+class SocketModeLink(SocketModeClient):
+    """slack_sdk's aiohttp Socket Mode client, reading each frame as ``inbound`` reads an HTTP body.
+
+    The SDK's own reading logged a traceback for a frame that was not JSON, dropped a frame without
+    an envelope id or payload without a word, and never acked an envelope of an unknown type or whose
+    payload was not an object (so Slack delivered it again)."""
+
+    def __init__(self, app_token: str, logger: logging.Logger, web_client: AsyncWebClient) -> None:
+        super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
+        self._listening: set[asyncio.Future[None]] = set()
+
+    async def process_message(self) -> None:
+        raw = await self.message_queue.get()
+        if raw is None:
+            return
+        try:
+            frame = inbound.read_frame(raw)
+        except inbound.Refused as refused:
+            log.warning("slack_envelope_refused", reason=refused.reason, acked=False)
+            return
+        try:
+            inbound.check_envelope(frame)
+        except inbound.Refused as refused:
+            command = frame.get("type") == "slash_commands" and frame.get("accepts_response_payload") is True
+            await refuse_envelope(self, refused.reason, inbound.envelope_id(frame), command=command)
+            return
+        # Each envelope in its own task, as the SDK does, held until done (the loop keeps weak references).
+        listening = asyncio.ensure_future(self.run_message_listeners(frame, raw))
+        self._listening.add(listening)
+        listening.add_done_callback(self._listening.discard)
+
+
+class SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler on a ``SocketModeLink``; an envelope whose reading fails in Bolt
+    (a shape the checks did not foresee) is refused as one the link would not take."""
+
+    def __init__(self, app: AsyncApp, app_token: str, web_client: AsyncWebClient) -> None:
+        # Not Bolt's __init__: it opens an aiohttp session for an SDK client this one replaces.
+        self.app = app
+        self.app_token = app_token
+        self.client = SocketModeLink(app_token=app_token, logger=app.logger, web_client=web_client)
+        self.client.socket_mode_request_listeners.append(self.handle)
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        start = time.time()
+        try:
+            answer = await run_async_bolt_app(self.app, req)
+        except Exception as exc:  # Bolt's reading of an envelope we took for well formed
+            command = req.type == "slash_commands" and req.accepts_response_payload
+            await refuse_envelope(client, type(exc).__name__, req.envelope_id, command=command)
+            return
+        await send_async_response(client, req, answer, start)
+
+
 class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
@@ -342,7 +427,7 @@ class SlackFrontEnd:
         self.followups = Followups()
         self.admission = admission or Admission(settings.max_in_flight)
         self.answer_budget = settings.slack_answer_budget
-        self.socket_mode: AsyncSocketModeHandler | None = None
+        self.socket_mode: SocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -426,8 +511,8 @@ class SlackFrontEnd:
         self._session = aiohttp.ClientSession()
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
-            self.socket_mode = AsyncSocketModeHandler(
-                self.bolt, app_token=self.settings.slack_app_token.get_secret_value(), web_client=self.client
+            self.socket_mode = SocketModeHandler(
+                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client
             )
             # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
             # signal stops the server even while Slack cannot be reached.

@@ -9,6 +9,10 @@ type, never by what the text happens to contain (Bolt's ``"payload" in body`` gu
 slash command mentioning the word). The shapes Bolt's routing and our listeners read are checked
 too, so a signed but malformed body is a 400, never a crash.
 
+What comes in over Socket Mode's WebSocket is read the same way (``read_frame``, ``check_envelope``):
+a frame that is not a JSON object, an envelope without an id, of a type Slack does not send, or whose
+payload fails the checks a body over HTTP must pass, is refused before Bolt sees it.
+
 Nothing here logs, and no refusal reason carries a header value or any of the body.
 """
 
@@ -244,6 +248,48 @@ def _fields(doc: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:
     for key, allowed in types.items():
         if key in doc and not isinstance(doc[key], allowed):
             raise Refused(400, "bad_shape")
+
+
+# Socket Mode: the connection's own messages carry no envelope id and are the SDK's to act on;
+# every other frame is an envelope of one of these types, to be acked by its id.
+LINK_MESSAGES = frozenset({"hello", "disconnect"})
+ENVELOPE_TYPES = frozenset({"slash_commands", "interactive", "events_api"})
+# A slash command's fields are strings in Slack's form over HTTP; over Socket Mode they are JSON.
+_COMMAND: dict[str, tuple[type, ...]] = {
+    key: (str,) for key in ("command", "text", "channel_id", "channel_name", "response_url", "trigger_id")
+}
+
+
+def read_frame(text: str) -> dict[str, Any]:
+    """A Socket Mode frame as Slack sends one: a JSON object (Refused 400 otherwise)."""
+    return _json(text)
+
+
+def check_envelope(frame: dict[str, Any]) -> None:
+    """Refused(400) unless the frame is the connection's own message, or an envelope with an id, of a
+    type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields strings)."""
+    kind = frame.get("type")
+    kind = kind if isinstance(kind, str) else None  # a list or an object cannot be looked up in a set
+    if kind in LINK_MESSAGES:
+        return
+    if envelope_id(frame) is None:
+        raise Refused(400, "bad_envelope_id")
+    if kind not in ENVELOPE_TYPES:
+        raise Refused(400, "unknown_envelope_type")
+    payload = frame.get("payload")
+    if not isinstance(payload, dict):
+        raise Refused(400, "payload_not_an_object")
+    if kind == "slash_commands":
+        _present(payload, ("command",))
+        _fields(payload, _COMMAND)
+    check_shape(payload)
+    check_identity(payload)
+
+
+def envelope_id(frame: dict[str, Any]) -> str | None:
+    """The id to ack an envelope by, when it has one that reads as Slack's."""
+    value = frame.get("envelope_id")
+    return value if isinstance(value, str) and is_id(value) else None
 
 
 def is_slack_hook(url: object, api_base: str | None = None) -> bool:

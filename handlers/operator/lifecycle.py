@@ -24,7 +24,7 @@ from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit import log as audit_log
-from store.keys import rotation
+from store.keys import keychain, rotation
 from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
@@ -72,13 +72,33 @@ async def retention_run(
     return whole
 
 
+# How far ahead a dry run may look: a record is destroyed six years after it is archived (24 - 18),
+# so seven years shows every record archived in the coming year through to its destruction. A
+# preview reads the register once for every day up to --as-of: the horizon bounds it (a date
+# centuries ahead ran for hours).
+PREVIEW_YEARS = keychain.DESTROY_AT_AGE - keychain.ARCHIVE_AT_AGE + 1
+
+
+def preview_limit(today: date) -> date:
+    """The last day a dry run may be ``--as-of`` (29 February's anniversary is 1 March)."""
+    return keychain.birthday(today, PREVIEW_YEARS)
+
+
 async def retention_preview(ctx: Context, audit: Audit, as_of: date | None) -> RetentionReport:
-    """What a run on ``as_of`` (default today) would do; changes nothing, and is audited as a read."""
+    """What a run on ``as_of`` (default today, at most ``PREVIEW_YEARS`` ahead) would do; changes
+    nothing, and is audited as a read."""
     today = ctx.clock.now().date()
     as_of = as_of or today
     audit.detail = "dry run"
     if as_of < today:
         raise Refused("--as-of must be today or later", reason="--as-of in the past")
+    limit = preview_limit(today)
+    if as_of > limit:
+        raise Refused(
+            f"--as-of can be at most {PREVIEW_YEARS} years ahead, {limit:%d/%m/%Y} at the latest: that shows "
+            "every record archived in the coming year through to its destruction. Please choose an earlier date.",
+            reason="--as-of too far ahead",
+        )
     with _index_current("nothing previewed"):
         report = await lifecycle.preview(ctx.db, ctx.keys, today, as_of)
     await audit.done(f"dry run as of {as_of.isoformat()}")

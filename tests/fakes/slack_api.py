@@ -2,19 +2,23 @@
 127.0.0.1. Each call's method and body are recorded; every call is answered ``ok`` (with the few
 fields Bolt and Signpost read), unless a test asks for a rate limit or an error first. A test can
 also hold every call of a method at the door (``hold``) until it lets them through (``release``):
-held calls are listed in ``waiting`` and are recorded in ``calls`` only once answered."""
+held calls are listed in ``waiting`` and are recorded in ``calls`` only once answered.
+
+Socket Mode too: ``apps.connections.open`` answers with the fake's own WebSocket URL, where the app
+connects as it would to Slack's; a test sends frames down it (``send_frame``) and reads what the app
+sent back (``frames_back``: the envelope acks)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 BOT_USER = "UBOT0001"
 TEAM = "T0001"
@@ -44,6 +48,9 @@ class FakeSlackApi:
     _held: dict[str, asyncio.Event] = field(default_factory=dict)
     # users.info answers by user id: what Slack would report for that account (synthetic only).
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Socket Mode: the app's WebSocket connections, and every frame it sent back (parsed).
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    frames_back: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -51,6 +58,10 @@ class FakeSlackApi:
 
     def response_url(self, name: str = "r1") -> str:
         return f"http://{self.host}:{self.port}/response/{name}"
+
+    @property
+    def socket_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/link"
 
     def outbound(self) -> list[Call]:
         """Every call but Bolt's own ``auth.test`` (its check of the bot token: no user data)."""
@@ -77,6 +88,17 @@ class FakeSlackApi:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: len(self.of(method)) >= count), timeout)
         return self.of(method)
+
+    async def wait_until(self, ready: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``ready()`` holds (checked whenever a call, a connection or a frame comes in)."""
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(ready), timeout)
+
+    async def send_frame(self, text: str) -> None:
+        """One text frame to the app, down its (latest) Socket Mode connection."""
+        await self.wait_until(lambda: bool(self.sockets))
+        await self.sockets[-1].send_str(text)
 
     def hold(self, method: str) -> None:
         """Keep calls of ``method`` waiting (unanswered) until ``release``."""
@@ -130,6 +152,8 @@ class FakeSlackApi:
             }
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"view": {"id": f"V{n:05d}", "hash": f"h{n}"}}
+        if method == "apps.connections.open":
+            return {"url": self.socket_url}
         if method == "users.info":
             user = str(body.get("user", ""))
             return {"user": self.profiles.get(user, {"id": user, "profile": {}})}
@@ -145,11 +169,28 @@ class FakeSlackApi:
         await self._record(call)
         return web.Response(text="ok")
 
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        """Slack's end of a Socket Mode connection: frames the app sends back are recorded."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await self._note(self.sockets, socket)
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                await self._note(self.frames_back, json.loads(frame.data))
+        return socket
+
+    async def _note(self, into: list[Any], item: Any) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            into.append(item)
+            self._changed.notify_all()
+
     def application(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # users.info and other reads are GETs
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/link", self._link)
         return app
 
 
@@ -185,4 +226,6 @@ async def running_fake_slack() -> AsyncIterator[FakeSlackApi]:
     finally:
         for gate in fake._held.values():  # a test that ends holding calls must not wait out aiohttp's 60 s
             gate.set()
+        for socket in fake.sockets:
+            await socket.close()
         await runner.cleanup()

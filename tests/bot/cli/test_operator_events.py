@@ -190,6 +190,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
             Setup(FEEDS),
             Step(("--as-of", SOON), "refused"),
             Step(("--dry-run", "--as-of", "2000-01-01"), "refused"),
+            Step(("--dry-run", "--as-of", "31/12/2199"), "refused"),
             fails(flows, "retention_tick"),
             Step((), "done"),
             Step(("--dry-run",), "done"),

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from bot.slack.front import SocketModeHandler
 from handlers.stepup import flow as stepup
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import (
@@ -45,12 +45,11 @@ class RecordingSocketModeClient(SocketModeClient):
 
 @asynccontextmanager
 async def socket_for(app: SlackHarness) -> AsyncIterator[RecordingSocketModeClient]:
-    """Bolt's Socket Mode handler for the app under test, fed by a recording client."""
-    handler = AsyncSocketModeHandler(app.front.bolt, app_token="xapp-test", web_client=app.front.client)
+    """The front end's Socket Mode handler for the app under test, fed by a recording client."""
+    handler = SocketModeHandler(app.front.bolt, "xapp-test", app.front.client)
     client = RecordingSocketModeClient(app_token="xapp-test", web_client=app.front.client)
     client.sent = []
-    # Bolt's handler names the aiohttp client, the list the base class it derives from: the same object.
-    client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
+    client.socket_mode_request_listeners.append(handler.handle)
     try:
         yield client
     finally:

@@ -1,0 +1,206 @@
+"""Socket Mode over a real WebSocket: Signpost asks the fake Slack for a URL (``apps.connections.open``),
+connects to it on 127.0.0.1 and reads the frames sent down it, as it would Slack's.
+
+Whatever a frame holds, Signpost does not crash, log a traceback or log what the frame carried (it may
+hold a child's name and date of birth): one log line with a reason. An envelope with an id is acked, so
+Slack does not deliver it again, and a slash command that cannot be read is answered kindly in its ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.app import Signpost
+from bot.slack import inbound
+from bot.slack.front import UNREADABLE_COMMAND
+from tests.bot.conftest import SlackHarness, serving
+from tests.bot.log_stream import LogStream, logged_at
+from tests.bot.slack.slack_requests import SlackUser, slack_events
+from tests.factories import load_standard
+from tests.fakes.slack_api import FakeSlackApi
+from tests.hostile.strategies import json_junk
+
+APP_TOKEN = "xapp-1-test-not-a-real-one"
+NURSE = SlackUser("U0NURSE")
+# What a malformed frame carries in these tests: none of it may reach a log line.
+CARRIED = ("Amy", "Jones", "03/04/2014", "M1 2AB", APP_TOKEN)
+
+
+@asynccontextmanager
+async def linked(signpost: Signpost, fake: FakeSlackApi) -> AsyncIterator[SlackHarness]:
+    """The app with Socket Mode on, connected to the fake's WebSocket."""
+    async with serving(signpost, fake, SLACK_APP_TOKEN=APP_TOKEN) as app:
+        await fake.wait_until(lambda: bool(fake.sockets))
+        yield app
+
+
+async def settle(ready: Callable[[], bool], app: SlackHarness) -> None:
+    """Wait (at most 5 s) until ``ready()`` holds, then for the work it started."""
+    for _ in range(500):
+        if ready():
+            break
+        await asyncio.sleep(0.01)
+    await app.front.idle()
+
+
+def command(app: SlackHarness, text: str, **changes: Any) -> dict[str, Any]:
+    """A slash command payload as Slack sends it over Socket Mode; ``None`` in ``changes`` drops a field."""
+    payload: dict[str, Any] = {**app.slack.command_body(NURSE, text), **changes}
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def envelope(payload: Any, envelope_id: str = "env-1", kind: str = "slash_commands") -> str:
+    return json.dumps({"envelope_id": envelope_id, "type": kind, "accepts_response_payload": True, "payload": payload})
+
+
+ACK = {"envelope_id": "env-1"}
+ANSWERED = {"envelope_id": "env-1", "payload": {"response_type": "ephemeral", "text": UNREADABLE_COMMAND}}
+
+# (what is sent, what Slack gets back, the one log line's reason)
+MALFORMED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]], str]] = {
+    "not-json": (lambda app: '{"envelope_id": "env-1", "payload": Amy Jones 03/04/2014', [], "bad_json"),
+    "plain-text": (lambda app: "Amy Jones 03/04/2014 M1 2AB", [], "bad_json"),
+    "json-not-an-object": (lambda app: '["env-1", "Amy Jones 03/04/2014"]', [], "not_an_object"),
+    "no-envelope-id": (
+        lambda app: json.dumps({"type": "slash_commands", "payload": command(app, "Amy Jones 03/04/2014")}),
+        [],
+        "bad_envelope_id",
+    ),
+    "payload-a-list": (lambda app: envelope(["Amy Jones", "03/04/2014"]), [ANSWERED], "payload_not_an_object"),
+    "payload-missing": (
+        lambda app: json.dumps({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True}),
+        [ANSWERED],
+        "payload_not_an_object",
+    ),
+    "unknown-type": (
+        lambda app: envelope({"text": "Amy Jones 03/04/2014"}, kind="mystery"),
+        [ACK],
+        "unknown_envelope_type",
+    ),
+    "type-a-list": (
+        lambda app: json.dumps({"envelope_id": "env-1", "type": ["slash_commands"], "payload": {"text": "Amy"}}),
+        [ACK],
+        "unknown_envelope_type",
+    ),
+    "command-without-user": (
+        lambda app: envelope(command(app, "Amy Jones 03/04/2014", user_id=None)),
+        [ANSWERED],
+        "missing_identity",
+    ),
+    "command-without-command": (
+        lambda app: envelope(command(app, "Amy Jones 03/04/2014", command=None)),
+        [ANSWERED],
+        "missing_field",
+    ),
+    "command-text-a-list": (
+        lambda app: envelope(command(app, ["Amy Jones", "03/04/2014"])),  # type: ignore[arg-type]
+        [ANSWERED],
+        "bad_shape",
+    ),
+    "command-user-a-number": (
+        lambda app: envelope(command(app, "Amy Jones 03/04/2014", user_id=5)),
+        [ANSWERED],
+        "missing_identity",
+    ),
+    "event-without-event": (
+        lambda app: envelope({"type": "event_callback", "team_id": "T0001", "text": "Amy"}, kind="events_api"),
+        [ACK],
+        "missing_field",
+    ),
+    # Passes the checks a body over HTTP must pass, but Bolt cannot build its request from it.
+    "bolt-cannot-read": (
+        lambda app: envelope(
+            {
+                "type": "block_actions",
+                "actions": [{"action_id": "approve", "value": "Amy Jones 03/04/2014"}],
+                "user": {"id": NURSE.user_id},
+                "team": {"id": NURSE.team_id},
+                "response_urls": 5,
+            },
+            kind="interactive",
+        ),
+        [ACK],
+        "TypeError",
+    ),
+}
+
+
+def refusals(log: LogStream) -> list[dict[str, Any]]:
+    return [line for line in log.lines() if line["event"] == "slack_envelope_refused"]
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_a_malformed_socket_mode_frame_is_acked_when_it_can_be_with_one_log_line_and_nothing_it_carried(
+    signpost: Signpost, fake_slack: FakeSlackApi, case: str
+) -> None:
+    """Each malformed frame: acked if it has an envelope id (a command it could not read answered
+    kindly, in the ack), exactly one log line with a reason and no traceback, nothing of what it
+    carried logged, nothing dispatched or audited, and the link still serves the next envelope."""
+    await load_standard(signpost)
+    frame, answer, reason = MALFORMED[case]
+    async with linked(signpost, fake_slack) as app:
+        with logged_at("info") as log:
+            await fake_slack.send_frame(frame(app))
+            await settle(lambda: len(fake_slack.frames_back) >= len(answer) and bool(log.lines()), app)
+            lines = log.lines()
+            text = log.text
+        assert fake_slack.frames_back == answer
+        assert [(line["event"], line.get("reason")) for line in lines] == [("slack_envelope_refused", reason)], text
+        assert "Traceback" not in text and "exception" not in text
+        for carried in CARRIED:
+            assert carried not in text, carried
+        assert [c.method for c in fake_slack.outbound()] == ["apps.connections.open"]
+        assert await slack_events(signpost) == []
+        # The connection is still read: a well-formed command after it is answered as usual.
+        await app.link("P002", NURSE)
+        await fake_slack.send_frame(envelope(command(app, "help"), envelope_id="env-2"))
+        await settle(lambda: len(fake_slack.frames_back) > len(answer), app)
+        assert fake_slack.frames_back[len(answer) :] == [{"envelope_id": "env-2"}]
+        assert [e.action for e in await slack_events(signpost)] == ["help"]
+
+
+async def test_slacks_hello_and_a_well_formed_command_over_the_link_log_no_refusal(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """The frames Slack sends without an envelope id (``hello``) are not refusals, and a command is
+    acked on its envelope and answered privately, as over HTTP."""
+    await load_standard(signpost)
+    async with linked(signpost, fake_slack) as app:
+        await app.link("P002", NURSE)
+        with logged_at("info") as log:
+            await fake_slack.send_frame(json.dumps({"type": "hello", "num_connections": 1}))
+            await fake_slack.send_frame(envelope(command(app, "help")))
+            await settle(lambda: bool(fake_slack.frames_back) and bool(fake_slack.of("response_url")), app)
+        assert fake_slack.frames_back == [ACK]
+        [posted] = fake_slack.of("response_url")
+        assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
+        assert refusals(log) == [] and "Traceback" not in log.text
+
+
+KINDS = st.sampled_from(["slash_commands", "interactive", "events_api", "hello", "disconnect"])
+FIELDS = st.sampled_from(["type", "command", "text", "user_id", "team_id", "user", "team", "event", "actions", "view"])
+
+
+@given(
+    frame=st.fixed_dictionaries(
+        {},
+        optional={
+            "envelope_id": st.one_of(st.just("env-1"), json_junk),
+            "type": st.one_of(KINDS, json_junk),
+            "accepts_response_payload": json_junk,
+            "payload": st.one_of(json_junk, st.dictionaries(FIELDS, json_junk)),
+        },
+    )
+)
+def test_reading_any_json_envelope_takes_it_or_refuses_it_and_never_raises_anything_else(frame: dict[str, Any]) -> None:
+    """An exception other than a refusal would escape into the SDK's loop, which logs it with a traceback."""
+    with suppress(inbound.Refused):
+        inbound.check_envelope(inbound.read_frame(json.dumps(frame)))
