@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Button, Input, Notice, Platform, Principal
@@ -212,3 +212,93 @@ async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -
     await session.execute(
         update(NoticeRow).where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None)).values(delivered_at=now)
     )
+
+
+# -- pruning -----------------------------------------------------------------------------------
+
+KEEP_CLOSED = timedelta(days=30)
+"""How long a notice is kept once delivered or dropped. By then nothing it was about can still be
+acted on (a request lives 24 hours, a grant 7 days at most, a notice waits 7 days for a link), and
+an operator has had a month to look into a complaint about its delivery (its attempts, last error
+and times); what happened stays in the audit log. After that the copy only lengthens how long a
+backup holds a reference beside a looker's contact."""
+
+PRUNED_BODY = json.dumps({"text": "", "buttons": []})
+"""What a pruned notice that must keep its dedupe key is left with instead of its text."""
+
+
+def dies_with_its_day(dedupe_key: str | None) -> bool:
+    """Whether a closed notice can go altogether, key and all, once ``KEEP_CLOSED`` has passed.
+
+    A notice without a key was never deduplicated. A lookup's key names its day (``lead:<day>:…``,
+    ``handlers.lead.dedupe_key``), so no later lookup can raise it again, and a lookup's notice has
+    no stand-in (``handlers.stand_in``). Every other key is long-lived: a decommissioning's
+    "switched off" is raised on every tick until destruction, a stand-in is keyed as its recipient's
+    own copy would have been, whenever it is made. Its row stays, emptied (``PRUNED_BODY``), so
+    that the outbox still refuses the key: pruning never sends a notice twice."""
+    return dedupe_key is None or _LEAD_KEY.fullmatch(dedupe_key) is not None
+
+
+def closed_between(start: datetime | None, end: datetime) -> ColumnElement[bool]:
+    """Notices delivered or dropped in [``start``, ``end``) (no lower bound without ``start``),
+    through ``ix_notices_pending`` (``delivered_at`` first) and ``ix_notices_dropped_at``."""
+    delivered, dropped = NoticeRow.delivered_at < end, NoticeRow.dropped_at < end
+    if start is not None:
+        delivered &= NoticeRow.delivered_at >= start
+        dropped &= NoticeRow.dropped_at >= start
+    return or_(delivered, dropped)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """One batch of ``prune_closed``: how many rows went, how many were emptied to their key, and
+    the last id it looked at (None: there were no more)."""
+
+    deleted: int
+    emptied: int
+    last_id: int | None
+
+
+async def prune_closed(
+    session: AsyncSession, start: datetime | None, end: datetime, after_id: int, limit: int
+) -> Pruned:
+    """Prune up to ``limit`` notices closed in [``start``, ``end``) whose id is above ``after_id``:
+    those that ``dies_with_its_day`` are deleted, the others keep only their key and bookkeeping
+    (text and chat account gone). Three statements whatever the number; deleted bytes are zeroed
+    by SQLite's secure_delete and vacuumed by retention's compaction."""
+    found = (
+        await session.execute(
+            select(NoticeRow.id, NoticeRow.dedupe_key)
+            .where(closed_between(start, end), NoticeRow.id > after_id)
+            .order_by(NoticeRow.id)
+            .limit(limit)
+        )
+    ).all()
+    gone = [int(row.id) for row in found if dies_with_its_day(row.dedupe_key)]
+    kept = [int(row.id) for row in found if not dies_with_its_day(row.dedupe_key)]
+    deleted = emptied = 0
+    if gone:
+        deleted = _count(await session.execute(delete(NoticeRow).where(NoticeRow.id.in_(gone))))
+    if kept:
+        emptied = _count(
+            await session.execute(
+                update(NoticeRow)
+                .where(NoticeRow.id.in_(kept), NoticeRow.body != PRUNED_BODY)
+                .values(body=PRUNED_BODY, account=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return Pruned(deleted, emptied, int(found[-1].id) if len(found) == limit else None)
+
+
+async def count_closed(session: AsyncSession, start: datetime | None, end: datetime) -> int:
+    """How many notices were closed in [``start``, ``end``) (a dry run's count of what would go)."""
+    return int(
+        (
+            await session.execute(select(func.count()).select_from(NoticeRow).where(closed_between(start, end)))
+        ).scalar_one()
+    )
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)
