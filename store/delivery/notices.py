@@ -241,7 +241,10 @@ def dies_with_its_day(dedupe_key: str | None) -> bool:
 
 def closed_between(start: datetime | None, end: datetime) -> ColumnElement[bool]:
     """Notices delivered or dropped in [``start``, ``end``) (no lower bound without ``start``),
-    through ``ix_notices_pending`` (``delivered_at`` first) and ``ix_notices_dropped_at``."""
+    through ``ix_notices_pending`` (``delivered_at`` first) and ``ix_notices_dropped_at``.
+
+    Asked with both bounds and no LIMIT: SQLite then searches both indexes (a "multi-index OR");
+    with ``ORDER BY id LIMIT`` it walked the primary key instead, the whole table past the range."""
     delivered, dropped = NoticeRow.delivered_at < end, NoticeRow.dropped_at < end
     if start is not None:
         delivered &= NoticeRow.delivered_at >= start
@@ -249,33 +252,40 @@ def closed_between(start: datetime | None, end: datetime) -> ColumnElement[bool]
     return or_(delivered, dropped)
 
 
+async def closed_in(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[int, str | None]]:
+    """The id and dedupe key of every notice closed in [``start``, ``end``), by id."""
+    found = select(NoticeRow.id, NoticeRow.dedupe_key).where(closed_between(start, end)).order_by(NoticeRow.id)
+    return [(int(row.id), row.dedupe_key) for row in await session.execute(found)]
+
+
+async def first_closed(session: AsyncSession, start: datetime | None, end: datetime) -> datetime | None:
+    """When the first notice closed in [``start``, ``end``) was closed (None: none was): two
+    index lookups, so that a prune steps over days when none was."""
+    firsts = []
+    for column in (NoticeRow.delivered_at, NoticeRow.dropped_at):
+        window = column < end if start is None else (column >= start) & (column < end)
+        firsts.append((await session.execute(select(func.min(column)).where(window))).scalar_one_or_none())
+    return min((moment for moment in firsts if moment is not None), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Pruned:
-    """One batch of ``prune_closed``: how many rows went, how many were emptied to their key, and
-    the last id it looked at (None: there were no more)."""
+    """What ``prune`` did: rows deleted, and rows emptied down to their dedupe key."""
 
-    deleted: int
-    emptied: int
-    last_id: int | None
+    deleted: int = 0
+    emptied: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.deleted + other.deleted, self.emptied + other.emptied)
 
 
-async def prune_closed(
-    session: AsyncSession, start: datetime | None, end: datetime, after_id: int, limit: int
-) -> Pruned:
-    """Prune up to ``limit`` notices closed in [``start``, ``end``) whose id is above ``after_id``:
-    those that ``dies_with_its_day`` are deleted, the others keep only their key and bookkeeping
-    (text and chat account gone). Three statements whatever the number; deleted bytes are zeroed
-    by SQLite's secure_delete and vacuumed by retention's compaction."""
-    found = (
-        await session.execute(
-            select(NoticeRow.id, NoticeRow.dedupe_key)
-            .where(closed_between(start, end), NoticeRow.id > after_id)
-            .order_by(NoticeRow.id)
-            .limit(limit)
-        )
-    ).all()
-    gone = [int(row.id) for row in found if dies_with_its_day(row.dedupe_key)]
-    kept = [int(row.id) for row in found if not dies_with_its_day(row.dedupe_key)]
+async def prune(session: AsyncSession, closed: Sequence[tuple[int, str | None]]) -> Pruned:
+    """Prune these closed notices (id and dedupe key, as ``closed_in`` gives them): those that
+    ``dies_with_its_day`` are deleted, the others keep their key and bookkeeping, their text and
+    chat account gone. Two statements whatever the number; the deleted bytes are zeroed by
+    SQLite's secure_delete and vacuumed by retention's compaction."""
+    gone = [notice_id for notice_id, key in closed if dies_with_its_day(key)]
+    kept = [notice_id for notice_id, key in closed if not dies_with_its_day(key)]
     deleted = emptied = 0
     if gone:
         deleted = _count(await session.execute(delete(NoticeRow).where(NoticeRow.id.in_(gone))))
@@ -288,16 +298,13 @@ async def prune_closed(
                 .execution_options(synchronize_session=False)
             )
         )
-    return Pruned(deleted, emptied, int(found[-1].id) if len(found) == limit else None)
+    return Pruned(deleted, emptied)
 
 
 async def count_closed(session: AsyncSession, start: datetime | None, end: datetime) -> int:
     """How many notices were closed in [``start``, ``end``) (a dry run's count of what would go)."""
-    return int(
-        (
-            await session.execute(select(func.count()).select_from(NoticeRow).where(closed_between(start, end)))
-        ).scalar_one()
-    )
+    found = select(func.count()).select_from(NoticeRow).where(closed_between(start, end))
+    return int((await session.execute(found)).scalar_one())
 
 
 def _count(result: Any) -> int:

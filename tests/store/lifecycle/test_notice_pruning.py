@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.vocabulary import Action, Notice, Outcome
-from store.delivery import outbox
+from store.delivery import notices, outbox
 from store.delivery.notices import EMAIL_KIND, PRUNED_BODY
 from store.keys.backup import backup
 from store.lifecycle import notices as closed_notices
@@ -188,3 +190,33 @@ async def test_a_dry_run_counts_the_notices_a_run_would_prune_and_prunes_none(
     assert ahead.notices_pruned == 2 and "2 notices closed over 30 days ago would be pruned." in ahead.summary()
     assert (await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, today, today)).notices_pruned == 0
     assert len(await stored(signpost)) == 2
+
+
+@pytest.mark.sqlite_only
+async def test_the_prune_finds_closed_notices_through_their_indexes(signpost: Signpost) -> None:
+    """The statements that find a day's closed notices and the next day with any search
+    ix_notices_pending and ix_notices_dropped_at, never the table: asked with ``ORDER BY id LIMIT``,
+    SQLite walked the primary key past the day, to the end of the table, on every run."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    engine = signpost.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with signpost.ctx.db.read() as session:
+            await notices.closed_in(session, at(DAY_0), at(DAY_0 + timedelta(days=1)))
+            await notices.first_closed(session, at(DAY_0), at(DAY_0 + timedelta(days=1)))
+            await notices.first_closed(session, None, at(DAY_0))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) == 5
+    async with signpost.ctx.db.read() as session:
+        connection = await session.connection()
+        for statement, parameters in seen:
+            plan = " ".join(
+                str(row[-1]) for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert "ix_notices_" in plan and "PRIMARY KEY" not in plan and "SCAN" not in plan, plan
