@@ -533,10 +533,10 @@ SHIPPED_HEADS = (
     "0007_teams",
     "0008_name_counts",
     "0018_relay",
-    "0019_notice_dropped",
     "0020_notice_reached",
     "0021_notice_account",
     "0022_notice_child",
+    "0023_notice_dropped_index",
 )
 
 

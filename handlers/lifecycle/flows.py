@@ -196,7 +196,10 @@ async def retention_tick(
             await news.tell(session, report.summary())
             # The run's totals, in a form the transparency report does not add up: each step that
             # archived or destroyed wrote its own event with its counts (news.step above).
-            detail = f"run totals: archived={report.archived} destroyed={report.destroyed} sealed={report.sealed_in}"
+            detail = (
+                f"run totals: archived={report.archived} destroyed={report.destroyed} sealed={report.sealed_in} "
+                f"notices_pruned={report.notices_pruned}"
+            )
             await append(session, [origin_event(origin, Action.RETENTION, now, who=who, detail=detail)])
     await lifecycle.compact_after_run(ctx.db, report)  # last: after every write
     if report.compaction_pending:  # destroyed bytes may still be in the files: say so, once a day

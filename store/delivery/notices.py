@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Button, Input, Notice, Platform, Principal
@@ -212,3 +212,100 @@ async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -
     await session.execute(
         update(NoticeRow).where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None)).values(delivered_at=now)
     )
+
+
+# -- pruning -----------------------------------------------------------------------------------
+
+KEEP_CLOSED = timedelta(days=30)
+"""How long a notice is kept once delivered or dropped. By then nothing it was about can still be
+acted on (a request lives 24 hours, a grant 7 days at most, a notice waits 7 days for a link), and
+an operator has had a month to look into a complaint about its delivery (its attempts, last error
+and times); what happened stays in the audit log. After that the copy only lengthens how long a
+backup holds a reference beside a looker's contact."""
+
+PRUNED_BODY = json.dumps({"text": "", "buttons": []})
+"""What a pruned notice that must keep its dedupe key is left with instead of its text."""
+
+
+def dies_with_its_day(dedupe_key: str | None) -> bool:
+    """Whether a closed notice can go altogether, key and all, once ``KEEP_CLOSED`` has passed.
+
+    A notice without a key was never deduplicated. A lookup's key names its day (``lead:<day>:…``,
+    ``handlers.lead.dedupe_key``), so no later lookup can raise it again, and a lookup's notice has
+    no stand-in (``handlers.stand_in``). Every other key is long-lived: a decommissioning's
+    "switched off" is raised on every tick until destruction, a stand-in is keyed as its recipient's
+    own copy would have been, whenever it is made. Its row stays, emptied (``PRUNED_BODY``), so
+    that the outbox still refuses the key: pruning never sends a notice twice."""
+    return dedupe_key is None or _LEAD_KEY.fullmatch(dedupe_key) is not None
+
+
+def closed_between(start: datetime | None, end: datetime) -> ColumnElement[bool]:
+    """Notices delivered or dropped in [``start``, ``end``) (no lower bound without ``start``),
+    through ``ix_notices_pending`` (``delivered_at`` first) and ``ix_notices_dropped_at``.
+
+    Asked with both bounds and no LIMIT: SQLite then searches both indexes (a "multi-index OR");
+    with ``ORDER BY id LIMIT`` it walked the primary key instead, the whole table past the range."""
+    delivered, dropped = NoticeRow.delivered_at < end, NoticeRow.dropped_at < end
+    if start is not None:
+        delivered &= NoticeRow.delivered_at >= start
+        dropped &= NoticeRow.dropped_at >= start
+    return or_(delivered, dropped)
+
+
+async def closed_in(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[int, str | None]]:
+    """The id and dedupe key of every notice closed in [``start``, ``end``), by id."""
+    found = select(NoticeRow.id, NoticeRow.dedupe_key).where(closed_between(start, end)).order_by(NoticeRow.id)
+    return [(int(row.id), row.dedupe_key) for row in await session.execute(found)]
+
+
+async def first_closed(session: AsyncSession, start: datetime | None, end: datetime) -> datetime | None:
+    """When the first notice closed in [``start``, ``end``) was closed (None: none was): two
+    index lookups, so that a prune steps over days when none was."""
+    firsts = []
+    for column in (NoticeRow.delivered_at, NoticeRow.dropped_at):
+        window = column < end if start is None else (column >= start) & (column < end)
+        firsts.append((await session.execute(select(func.min(column)).where(window))).scalar_one_or_none())
+    return min((moment for moment in firsts if moment is not None), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What ``prune`` did: rows deleted, and rows emptied down to their dedupe key."""
+
+    deleted: int = 0
+    emptied: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.deleted + other.deleted, self.emptied + other.emptied)
+
+
+async def prune(session: AsyncSession, closed: Sequence[tuple[int, str | None]]) -> Pruned:
+    """Prune these closed notices (id and dedupe key, as ``closed_in`` gives them): those that
+    ``dies_with_its_day`` are deleted, the others keep their key and bookkeeping, their text and
+    chat account gone. Two statements whatever the number; the deleted bytes are zeroed by
+    SQLite's secure_delete and vacuumed by retention's compaction."""
+    gone = [notice_id for notice_id, key in closed if dies_with_its_day(key)]
+    kept = [notice_id for notice_id, key in closed if not dies_with_its_day(key)]
+    deleted = emptied = 0
+    if gone:
+        deleted = _count(await session.execute(delete(NoticeRow).where(NoticeRow.id.in_(gone))))
+    if kept:
+        emptied = _count(
+            await session.execute(
+                update(NoticeRow)
+                .where(NoticeRow.id.in_(kept), NoticeRow.body != PRUNED_BODY)
+                .values(body=PRUNED_BODY, account=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return Pruned(deleted, emptied)
+
+
+async def count_closed(session: AsyncSession, start: datetime | None, end: datetime) -> int:
+    """How many notices were closed in [``start``, ``end``) (a dry run's count of what would go)."""
+    found = select(func.count()).select_from(NoticeRow).where(closed_between(start, end))
+    return int((await session.execute(found)).scalar_one())
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)

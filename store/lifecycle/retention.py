@@ -28,6 +28,9 @@ Then **seal-in** moves data keys still under the master KEK (stores written befo
 under their birth-date cohort key, archiving or destroying on the way any child imported already
 past 18 or 24; month keys for audit terms likewise, and the month chain is punctured past
 ``AUDIT_TERM_MONTHS``.
+
+Last, notices delivered or dropped 30 days before are **pruned** (``store.lifecycle.notices``), so
+that neither the store nor a later backup keeps them: counted in the report and its audited totals.
 """
 
 from __future__ import annotations
@@ -54,9 +57,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import plural
 from store.db import Database, dialect_insert
+from store.delivery.notices import KEEP_CLOSED
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
+from store.lifecycle import notices as closed_notices
 from store.register import children, name_counts
 from store.register.children import retention_term
 from store.tables import Personal, child_rows, tables_holding
@@ -116,6 +121,7 @@ class RetentionReport:
     period_keys_destroyed: int = 0
     cohort_days_destroyed: int = 0
     pending_days: int = 0  # days still to catch up after this call
+    notices_pruned: int = 0  # closed notices deleted, or emptied to their dedupe key
     dry_run: bool = False
     compaction: str = ""
     # True when compaction could not finish (a reader held an old snapshot): destroyed bytes may
@@ -124,7 +130,14 @@ class RetentionReport:
 
     @property
     def did_work(self) -> bool:
-        return bool(self.first_day or self.archived or self.destroyed or self.sealed_in or self.period_keys_destroyed)
+        return bool(
+            self.first_day
+            or self.archived
+            or self.destroyed
+            or self.sealed_in
+            or self.period_keys_destroyed
+            or self.notices_pruned
+        )
 
     def summary(self) -> str:
         days = (
@@ -142,6 +155,9 @@ class RetentionReport:
             f"{self.destroyed} {were(self.destroyed)} destroyed at 24; "
             f"{plural(keys, 'expired audit-term key')} {were(keys)} destroyed."
         )
+        if self.notices_pruned:
+            pruned = self.notices_pruned
+            text += f" {plural(pruned, 'notice')} closed over {KEEP_CLOSED.days} days ago {were(pruned)} pruned."
         return text + (" " + COMPACTION_PENDING if self.compaction_pending else "")
 
 
@@ -161,6 +177,7 @@ def combined(reports: Sequence[RetentionReport]) -> RetentionReport:
         sealed_in=sum(r.sealed_in for r in reports),
         period_keys_destroyed=sum(r.period_keys_destroyed for r in reports),
         cohort_days_destroyed=sum(r.cohort_days_destroyed for r in reports),
+        notices_pruned=sum(r.notices_pruned for r in reports),
         pending_days=last.pending_days,
         dry_run=last.dry_run,
         compaction=last.compaction,
@@ -541,6 +558,7 @@ async def run(
     )
     report.period_keys_destroyed = await _seal_in_periods(db, keys, processed)
     await _finish_puncture(db, keys, processed, today, now, report, audit_step)  # days other replicas did
+    report.notices_pruned = await closed_notices.prune(db, now)  # before compaction, which covers them
     if compaction:
         await compact_after_run(db, report)
     log.info(
@@ -548,6 +566,7 @@ async def run(
         archived=report.archived,
         destroyed=report.destroyed,
         sealed_in=report.sealed_in,
+        notices_pruned=report.notices_pruned,
         pending_days=report.pending_days,
         compaction=report.compaction or "deferred",  # the caller compacts after its own writes
     )
@@ -654,6 +673,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
             )
         ).scalar_one()
         active_refs = await children.find_many(session, sorted(archive_refs))
+        report.notices_pruned = await closed_notices.would_prune(session, as_of)
     report.archived = len(
         {r for r in archive_refs if r in active_refs and active_refs[r].state == "active"} - destroy_refs
     )

@@ -41,7 +41,8 @@ class Notice(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
     # Not sent, on purpose (the recipient is no longer active, …): why is in last_error, no personal data.
-    dropped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Indexed, as ``delivered_at`` is (``ix_notices_pending``): retention prunes closed notices by them.
+    dropped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     # A notice every linked account must see: the platforms that took it so far ("slack,teams"),
     # so that a retry goes to the others only. A person has at most one identity per platform.
     reached: Mapped[str | None] = mapped_column(String(64))
