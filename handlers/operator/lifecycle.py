@@ -67,6 +67,8 @@ async def retention_run(
             reports.append(report)
     whole = lifecycle.combined(reports)  # what the operator is shown: every pass, not the last
     totals = f"archived {whole.archived}, destroyed {whole.destroyed}, sealed in {whole.sealed_in}"
+    if whole.notices_pruned:
+        totals += f", notices pruned {whole.notices_pruned}"
     audit.result_count = whole.archived + whole.destroyed
     await audit.done(totals if whole.did_work else "nothing due")
     return whole

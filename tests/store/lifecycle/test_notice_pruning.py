@@ -14,6 +14,8 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
+from handlers.operator import lifecycle as operator
+from handlers.operator.common import audited
 from handlers.vocabulary import Action, Notice, Outcome
 from store.delivery import notices, outbox
 from store.delivery.notices import EMAIL_KIND, PRUNED_BODY
@@ -96,6 +98,27 @@ async def test_the_daily_run_prunes_notices_closed_30_days_ago_and_keeps_open_an
         ).scalars()
         totals = [str(d) for d in details if str(d).startswith("run totals:")]
     assert totals and totals[-1].endswith(f"notices_pruned={report.notices_pruned}")
+
+
+async def test_an_operators_retention_run_says_how_many_notices_it_pruned_in_its_audited_outcome(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """`signpost retention run`'s own audit event (what an auditor reads for the operator's run) gives
+    the pruned count beside the other totals."""
+    clock.set(at(DAY_0))
+    await load_access(signpost)
+    await enqueue(signpost, Notice("AD01", "info", f"keyless {MARKER}"), Notice("AD02", "info", f"two {MARKER}"))
+    await Outbox(signpost.ctx, [ConsolePlatform()]).deliver_due(clock.now())
+    clock.set(at(DAY_0 + timedelta(days=31)))
+    async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
+        report = await operator.retention_run(signpost.ctx, audit)
+    assert report.notices_pruned == 2
+    async with signpost.ctx.db.read() as session:
+        rows = await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail).where(AuditEvent.action == Action.RETENTION_RUN.value)
+        )
+        outcome, detail = rows.all()[-1]
+    assert str(outcome) == "done" and str(detail).endswith(", notices pruned 2")
 
 
 async def test_a_pruned_switch_off_notice_is_not_sent_again_by_the_ticks_that_raise_it(
