@@ -6,6 +6,11 @@ take for the same fields (``handlers.search.judge`` on the same ranked candidate
 ``top`` candidates with their share of the posterior. Speed for a 100,000-row roll: the rows are
 worked in chunks, each chunk's blind-index probes go out as one ``IN`` query and its candidates
 are decrypted with one query per ``children.CHUNK`` references.
+
+Memory is bounded at any roll size (a national roll of millions of rows): the roll is streamed
+twice, first to check every row (a bad roll is refused whole, before anything is matched), then
+chunk by chunk to match, and the answers are spooled to an unnamed temporary file that is read
+only once the batch's audit event is durable.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Sequence
+import itertools
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +43,7 @@ from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
+from store.register.feeds import HEADERS, LINE_LIMIT, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
 from store.register.terms import NameCounts
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -38,12 +52,59 @@ DEFAULT_TOP = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Roster:
-    """A validated roll: one query per data row, numbered from 1, and a digest of the file."""
+class Roll:
+    """Where a roll is read from, as often as asked: a name for messages, and its text (held
+    whole: small rolls, tests) or the file it is streamed from, line by line."""
 
     name: str
-    queries: tuple[Query, ...]
+    text: str = ""
+    path: Path | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> Roll:
+        return cls(path.name, path=path)
+
+    @contextmanager
+    def lines(self) -> Iterator[Iterator[str]]:
+        """The roll's text lines (a line past ``LINE_LIMIT`` characters comes in pieces); a file
+        that cannot be opened or is not UTF-8 raises ``RollUnreadable``."""
+        if self.path is None:
+            yield iter(io.StringIO(self.text))
+            return
+        try:  # universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read
+            handle = self.path.open(encoding="utf-8-sig")
+        except OSError as exc:
+            raise RollUnreadable(f"cannot read {self.path}: {exc.strerror}", "the roll cannot be read") from None
+        with handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                # Read twice (checked, then matched): a pipe would be empty the second time.
+                raise RollUnreadable(
+                    f"{self.path} is not a file (a pipe?): save the roll to a file and match that",
+                    "the roll is not a file",
+                )
+            yield _decoded(self.path, handle)
+
+
+def _decoded(path: Path, handle: TextIO) -> Iterator[str]:
+    try:
+        yield from iter(lambda: handle.readline(LINE_LIMIT), "")
+    except UnicodeDecodeError:
+        raise RollUnreadable(f"{path} is not UTF-8 text", "the roll is not UTF-8") from None
+    except OSError as exc:
+        raise RollUnreadable(f"cannot read {path}: {exc.strerror}", "the roll cannot be read") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A validated roll: where to read it again, its number of data rows, and a digest of its text."""
+
+    roll: Roll
+    rows: int
     digest: str
+
+    @property
+    def name(self) -> str:
+        return self.roll.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +129,19 @@ class RosterRejected(Exception):
         self.problems = list(problems)
 
 
+class RollUnreadable(Exception):
+    """The roll's file cannot be opened or decoded: one line for the operator (it names the
+    path), and a ``reason`` for the audit that does not."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RollChanged(Exception):
+    """The roll read for matching is not the roll that was checked (written to meanwhile)."""
+
+
 class BatchRefused(Exception):
     """The operator may not run a batch match (unknown, inactive, or not an admin)."""
 
@@ -75,38 +149,84 @@ class BatchRefused(Exception):
 class BatchFailed(Exception):
     """The batch could not be matched on our side, and nothing was answered: the register's blind
     index is not of this code's version (``children.IndexNotCurrent``), so every row would have
-    read "no match". Audited as failed; the message holds versions only."""
+    read "no match", or the roll changed between its check and its matching. Audited as failed;
+    the message holds versions only."""
 
 
 # ---------------------------------------------------------------------------- reading the roll
 
 
-def read_roster(name: str, text: str) -> Roster:
-    """Parse and check a roll; raise ``RosterRejected`` listing every problem.
+def read_roster(roll: Roll) -> Roster:
+    """Check every row of a roll, streaming it; raise ``RosterRejected`` listing every problem
+    (``RollUnreadable`` when the file cannot be read as text at all).
 
     Every identity field may be empty; the child_ref, local_authority and shielded columns are
     not used. Empty lines are skipped and not counted.
     """
     problems: list[RowProblem] = []
-    reader = csv.reader(io.StringIO(text))
+    digest = hashlib.sha256()
+    with roll.lines() as lines:
+        rows = sum(1 for _ in _queries(roll.name, _hashed(roll.name, lines, digest, problems), problems))
+    if problems:
+        raise RosterRejected(problems)
+    if not rows:
+        raise RosterRejected([RowProblem(roll.name, 1, "file", "has no data rows")])
+    return Roster(roll, rows, digest.hexdigest())
+
+
+def _chunks(roster: Roster) -> Iterator[list[Query]]:
+    """The roster's queries, read afresh from its roll, ``ROWS_PER_CHUNK`` at a time; after the
+    last, ``RollChanged`` unless the text read is the text checked."""
+    problems: list[RowProblem] = []
+    digest = hashlib.sha256()
+    rows = 0
+    try:
+        with roster.roll.lines() as lines:
+            queries = _queries(roster.name, _hashed(roster.name, lines, digest, problems), problems)
+            while chunk := list(itertools.islice(queries, ROWS_PER_CHUNK)):
+                rows += len(chunk)
+                yield chunk
+    except RollUnreadable:  # it was readable when checked
+        raise RollChanged() from None
+    if problems or rows != roster.rows or digest.hexdigest() != roster.digest:
+        raise RollChanged()
+
+
+def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: list[RowProblem]) -> Iterator[str]:
+    """The lines, each added to ``digest``; a line past ``LINE_LIMIT`` is no row (the csv module
+    could not read it either): one problem, and the rest is not read."""
+    for number, line in enumerate(lines, start=1):
+        if len(line) >= LINE_LIMIT and not line.endswith("\n"):
+            why = f"no line break in {LINE_LIMIT >> 20} M characters"
+            problems.append(
+                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
+            )
+            return
+        digest.update(line.encode("utf-8"))
+        yield line
+
+
+def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[Query]:
+    """Each good data row's query, in order; each problem appended to ``problems`` as it is met."""
+    reader = csv.reader(lines)
     try:
         header = [h.strip().lower() for h in next(reader, [])]
     except csv.Error as exc:
-        raise RosterRejected([unreadable(name, 1, exc)]) from None
+        problems.append(unreadable(name, 1, exc))
+        return
     expected = HEADERS[FeedKind.CHILDREN]
     if set(header) != set(expected) or len(header) != len(expected):
         problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
-        raise RosterRejected(problems)
-    queries: list[Query] = []
+        return
     while True:
         start = reader.line_num + 1
         try:
             values = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
             problems.append(unreadable(name, start, exc))
-            break
+            return
         if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
             continue
         line = reader.line_num
@@ -115,12 +235,7 @@ def read_roster(name: str, text: str) -> Roster:
             continue
         query = _query(name, line, dict(zip(header, values, strict=True)), problems)
         if query is not None:
-            queries.append(query)
-    if problems:
-        raise RosterRejected(problems)
-    if not queries:
-        raise RosterRejected([RowProblem(name, 1, "file", "has no data rows")])
-    return Roster(name, tuple(queries), hashlib.sha256(text.encode("utf-8")).hexdigest())
+            yield query
 
 
 def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:
@@ -145,23 +260,65 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
 # ---------------------------------------------------------------------------- matching
 
 
+class Answers:
+    """A batch's answers in line order, spooled as they are made to an unnamed temporary file
+    (memory bounded at any roll size; it holds references and decisions, never a name), with the
+    tallies its one audit event records. ``run_batch`` returns it once that event is durable:
+    only then is it read (iterated). Close it when done (``with``)."""
+
+    def __init__(self) -> None:
+        # Open for the object's life (closed by ``close``), not a block's: SIM115 does not apply.
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.rows = 0
+        self.counts = dict.fromkeys(DecisionKind, 0)
+        self.subjects: set[int] = set()  # every candidate listed: at most the register, whatever the roll
+
+    def add(self, answers: Iterable[LineAnswer]) -> None:
+        for answer in answers:
+            candidates = [[c.ref, c.confidence, c.shielded] for c in answer.candidates]
+            self._spool.write(json.dumps([answer.line, answer.decision.value, candidates]) + "\n")
+            self.rows += 1
+            self.counts[answer.decision] += 1
+            self.subjects.update(c.ref for c in answer.candidates)
+
+    def __iter__(self) -> Iterator[LineAnswer]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for spooled in self._spool:
+            line, decision, candidates = json.loads(spooled)
+            ranked = tuple(Ranked(ref, confidence, shielded) for ref, confidence, shielded in candidates)
+            yield LineAnswer(line, DecisionKind(decision), ranked)
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> Answers:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 async def reconcile(
     ctx: Context,
     session: AsyncSession,
-    queries: Sequence[Query],
+    chunks: Iterable[Sequence[Query]],
     top: int,
     now: datetime,
+    answers: Answers,
     on_progress: Callable[[int], None] | None = None,
-) -> list[LineAnswer]:
-    """Each row's decision and ranked candidates, chunk by chunk (``on_progress``: rows done after each)."""
+) -> None:
+    """Each row's decision and ranked candidates, chunk by chunk, into ``answers``
+    (``on_progress``: rows done after each)."""
     model = MatchModel(population=await ctx.population.get(session, now))
-    answers: list[LineAnswer] = []
-    for start in range(0, len(queries), ROWS_PER_CHUNK):
-        chunk = queries[start : start + ROWS_PER_CHUNK]
-        answers.extend(await _reconcile_chunk(ctx, session, chunk, start + 1, top, model))
+    if on_progress is not None:
+        on_progress(0)  # matching begins now, after the roll was checked: rates count from here
+    for chunk in chunks:
+        answers.add(await _reconcile_chunk(ctx, session, chunk, answers.rows + 1, top, model))
         if on_progress is not None:
             on_progress(len(chunk))
-    return answers
 
 
 async def _reconcile_chunk(
@@ -216,10 +373,28 @@ async def run_batch(
     top: int,
     correlation_id: str,
     on_progress: Callable[[int], None] | None = None,
-) -> list[LineAnswer]:
+) -> Answers:
     """Check the operator is an active admin, match every row, and make ONE audit event durable
-    before anything is returned (fail closed: no audit, no answers). ``on_progress`` is told how
+    before any answer is returned (fail closed: no audit, no answers). ``on_progress`` is told how
     many more rows are matched, chunk by chunk."""
+    answers = Answers()
+    try:
+        await _run_batch(ctx, admin_id, roster, top, correlation_id, answers, on_progress)
+    except BaseException:
+        answers.close()
+        raise
+    return answers
+
+
+async def _run_batch(
+    ctx: Context,
+    admin_id: str,
+    roster: Roster,
+    top: int,
+    correlation_id: str,
+    answers: Answers,
+    on_progress: Callable[[int], None] | None,
+) -> None:
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         actor = await practitioners.get_actor(session, admin_id)
@@ -228,7 +403,7 @@ async def run_batch(
             raise BatchRefused("only an active admin can run a batch match: check --as")
         terms = f"{roster.name} sha256={roster.digest}"
         try:
-            answers = await reconcile(ctx, session, roster.queries, top, now, on_progress)
+            await reconcile(ctx, session, _chunks(roster), top, now, answers, on_progress)
         except children.IndexNotCurrent as exc:
             why = "index not current"
             await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
@@ -236,12 +411,17 @@ async def run_batch(
                 f"nothing was matched: {exc} (Signpost is being updated); "
                 "run the match again once every replica runs the same version"
             ) from None
-        subjects = tuple(sorted({r.ref for answer in answers for r in answer.candidates}))
-        counts = {kind: sum(a.decision is kind for a in answers) for kind in DecisionKind}
-        detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in counts.items())
-        rows = len(answers)
+        except RollChanged:
+            why = "roll changed"
+            await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
+            raise BatchFailed(
+                f"nothing was matched: {roster.name} changed while it was being matched; "
+                "match it again once it is written in full"
+            ) from None
+        subjects = tuple(sorted(answers.subjects))
+        detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in answers.counts.items())
+        rows = answers.rows
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
-    return answers
 
 
 async def audit_rejected(ctx: Context, admin_id: str, problems: int, correlation_id: str) -> None:

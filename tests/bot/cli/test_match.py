@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.app import Signpost
 from bot.cli.match import write_csv
-from handlers.reconcile import read_roster, run_batch
+from handlers.reconcile import Roll, read_roster, run_batch
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from store.tables.register import Child
@@ -131,8 +131,9 @@ async def test_batch_decisions_equal_the_chat_search_and_skip_archived_children(
     async with signpost.ctx.db.write() as session:
         await session.execute(update(Child).where(Child.ref == int(ARCHIVED)).values(state="archived"))
     rows = [*ROLL, ("Zachary", "Fairweather", "2008-03-17", "YO1 7HH"), ("Robert", "Patel", "2010-12-07", "")]
-    roster = read_roster("roll.csv", roll_csv(rows))
-    answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-1")
+    roster = read_roster(Roll("roll.csv", roll_csv(rows)))
+    with await run_batch(signpost.ctx, "AD01", roster, 5, "corr-1") as spooled:
+        answers = list(spooled)
     for answer, row in zip(answers, rows, strict=True):
         chat = await say(signpost, "P002", chat_text(*row))
         assert answer.decision.value == CHAT_DECISION[chat.outcome], row
@@ -153,9 +154,12 @@ async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost:
     from tests.handlers.test_search_fuzzy import statements_on_child_terms
 
     await load_fuzzy(signpost)
-    roster = read_roster("roll.csv", roll_csv(ROLL * 60))
-    with statements_on_child_terms(signpost) as seen:
-        answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2")
+    roster = read_roster(Roll("roll.csv", roll_csv(ROLL * 60)))
+    with (
+        statements_on_child_terms(signpost) as seen,
+        await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2") as spooled,
+    ):
+        answers = list(spooled)
     assert len(answers) == 300 and [a.line for a in answers] == list(range(1, 301))
     assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
     assert len(seen) == 3
