@@ -3,9 +3,12 @@ audit event; and the batch use case, decision for decision equal to chat."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -178,3 +181,42 @@ def test_a_matched_row_lists_no_candidate_the_chat_would_not_weigh(cli: Cli, tmp
     assert len(rows) < 5  # the namesake the chat weighs too may follow; no unrelated child does
     [event] = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert sorted(str(event["subject_refs"]).split()) == sorted(row[3] for row in rows)  # exactly those listed
+
+
+def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path: Path) -> None:
+    """The roll is streamed, but still checked in full before a row is matched: 500 good rows and
+    one bad last row write no CSV, and the batch is audited invalid, as a short bad roll is."""
+    setup_store(cli, tmp_path)
+    text = roll_csv(ROLL * 100) + ",Amy,Jones,,2014-13-03,,,,\n"
+    (tmp_path / "roll.csv").write_text(text, encoding="utf-8")
+    result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert result.code == 1 and result.out == ""
+    assert result.said.splitlines() == [
+        "roll.csv:502: date_of_birth: is not a date in YYYY-MM-DD form",
+        "Nothing was matched: 1 problem above.",
+    ]
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("invalid", 0)]
+
+
+def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    """A roll is read twice (checked, then matched) and a pipe cannot be: it is refused, saying
+    what to do, audited as refused, and nothing is matched."""
+    setup_store(cli, tmp_path)
+    pipe = tmp_path / "roll.csv"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), pipe.open("w", encoding="utf-8") as out:
+            out.write(roll_csv(ROLL))
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        result = cli("match", str(pipe), "--as", "AD01")
+    finally:
+        writer.join(timeout=10)
+    assert result.code == 2 and result.out == ""
+    assert result.said == f"signpost: {pipe} is not a file (a pipe?): save the roll to a file and match that"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
