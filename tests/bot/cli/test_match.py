@@ -220,3 +220,16 @@ def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path) -> 
     assert result.said == f"signpost: {pipe} is not a file (a pipe?): save the roll to a file and match that"
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
+
+
+def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_path: Path) -> None:
+    """Read as a stream, a byte that is not UTF-8 is met only after thousands of good rows: the
+    roll is still refused in one line, as when it was decoded whole, audited refused, no CSV."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_bytes(roll_csv(ROLL * 2000).encode("utf-8") + b",Am\xe9lie,Thornton,,2014-04-03,,,,\n")
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 2 and result.out == ""
+    assert result.said == f"signpost: {path} is not UTF-8 text"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
