@@ -8,103 +8,36 @@ worked in chunks, each chunk's blind-index probes go out as one ``IN`` query and
 are decrypted with one query per ``children.CHUNK`` references.
 
 Memory is bounded at any roll size (a national roll of millions of rows): the roll is streamed
-twice, first to check every row (a bad roll is refused whole, before anything is matched), then
-chunk by chunk to match, and the answers are spooled to an unnamed temporary file that is read
-only once the batch's audit event is durable.
+(``handlers.roll``: checked in full first, so a bad roll is refused whole before anything is
+matched, then read again chunk by chunk to match), and the answers are spooled to an unnamed
+temporary file that is read only once the batch's audit event is durable.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import itertools
 import json
-import os
-import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from types import TracebackType
-from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.matching.decide import DecisionKind, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
-from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
+from handlers.matching.terms import Query, query_terms
+from handlers.roll import RollChanged, Roster, chunks
 from handlers.search import judge
 from handlers.vocabulary import Action, Actor, Origin, Outcome, Role, plural
 from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.feeds import HEADERS, LINE_LIMIT, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
 from store.register.terms import NameCounts
 
-# A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
-ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
 DEFAULT_TOP = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Roll:
-    """Where a roll is read from, as often as asked: a name for messages, and its text (held
-    whole: small rolls, tests) or the file it is streamed from, line by line."""
-
-    name: str
-    text: str = ""
-    path: Path | None = None
-
-    @classmethod
-    def from_path(cls, path: Path) -> Roll:
-        return cls(path.name, path=path)
-
-    @contextmanager
-    def lines(self) -> Iterator[Iterator[str]]:
-        """The roll's text lines (a line past ``LINE_LIMIT`` characters comes in pieces); a file
-        that cannot be opened or is not UTF-8 raises ``RollUnreadable``."""
-        if self.path is None:
-            yield iter(io.StringIO(self.text))
-            return
-        try:  # universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read
-            handle = self.path.open(encoding="utf-8-sig")
-        except OSError as exc:
-            raise RollUnreadable(f"cannot read {self.path}: {exc.strerror}", "the roll cannot be read") from None
-        with handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                # Read twice (checked, then matched): a pipe would be empty the second time.
-                raise RollUnreadable(
-                    f"{self.path} is not a file (a pipe?): save the roll to a file and match that",
-                    "the roll is not a file",
-                )
-            yield _decoded(self.path, handle)
-
-
-def _decoded(path: Path, handle: TextIO) -> Iterator[str]:
-    try:
-        yield from iter(lambda: handle.readline(LINE_LIMIT), "")
-    except UnicodeDecodeError:
-        raise RollUnreadable(f"{path} is not UTF-8 text", "the roll is not UTF-8") from None
-    except OSError as exc:
-        raise RollUnreadable(f"cannot read {path}: {exc.strerror}", "the roll cannot be read") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Roster:
-    """A validated roll: where to read it again, its number of data rows, and a digest of its text."""
-
-    roll: Roll
-    rows: int
-    digest: str
-
-    @property
-    def name(self) -> str:
-        return self.roll.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,27 +54,6 @@ class LineAnswer:
     candidates: tuple[Ranked, ...]  # best first, at most ``top``
 
 
-class RosterRejected(Exception):
-    """The file is not a roll we can read; ``problems`` says why, row by row. Nothing was matched."""
-
-    def __init__(self, problems: Sequence[RowProblem]) -> None:
-        super().__init__(f"{plural(len(problems), 'problem')}; nothing was matched")
-        self.problems = list(problems)
-
-
-class RollUnreadable(Exception):
-    """The roll's file cannot be opened or decoded: one line for the operator (it names the
-    path), and a ``reason`` for the audit that does not."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class RollChanged(Exception):
-    """The roll read for matching is not the roll that was checked (written to meanwhile)."""
-
-
 class BatchRefused(Exception):
     """The operator may not run a batch match (unknown, inactive, or not an admin)."""
 
@@ -150,111 +62,7 @@ class BatchFailed(Exception):
     """The batch could not be matched on our side, and nothing was answered: the register's blind
     index is not of this code's version (``children.IndexNotCurrent``), so every row would have
     read "no match", or the roll changed between its check and its matching. Audited as failed;
-    the message holds versions only."""
-
-
-# ---------------------------------------------------------------------------- reading the roll
-
-
-def read_roster(roll: Roll) -> Roster:
-    """Check every row of a roll, streaming it; raise ``RosterRejected`` listing every problem
-    (``RollUnreadable`` when the file cannot be read as text at all).
-
-    Every identity field may be empty; the child_ref, local_authority and shielded columns are
-    not used. Empty lines are skipped and not counted.
-    """
-    problems: list[RowProblem] = []
-    digest = hashlib.sha256()
-    with roll.lines() as lines:
-        rows = sum(1 for _ in _queries(roll.name, _hashed(roll.name, lines, digest, problems), problems))
-    if problems:
-        raise RosterRejected(problems)
-    if not rows:
-        raise RosterRejected([RowProblem(roll.name, 1, "file", "has no data rows")])
-    return Roster(roll, rows, digest.hexdigest())
-
-
-def _chunks(roster: Roster) -> Iterator[list[Query]]:
-    """The roster's queries, read afresh from its roll, ``ROWS_PER_CHUNK`` at a time; after the
-    last, ``RollChanged`` unless the text read is the text checked."""
-    problems: list[RowProblem] = []
-    digest = hashlib.sha256()
-    rows = 0
-    try:
-        with roster.roll.lines() as lines:
-            queries = _queries(roster.name, _hashed(roster.name, lines, digest, problems), problems)
-            while chunk := list(itertools.islice(queries, ROWS_PER_CHUNK)):
-                rows += len(chunk)
-                yield chunk
-    except RollUnreadable:  # it was readable when checked
-        raise RollChanged() from None
-    if problems or rows != roster.rows or digest.hexdigest() != roster.digest:
-        raise RollChanged()
-
-
-def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: list[RowProblem]) -> Iterator[str]:
-    """The lines, each added to ``digest``; a line past ``LINE_LIMIT`` is no row (the csv module
-    could not read it either): one problem, and the rest is not read."""
-    for number, line in enumerate(lines, start=1):
-        if len(line) >= LINE_LIMIT and not line.endswith("\n"):
-            why = f"no line break in {LINE_LIMIT >> 20} M characters"
-            problems.append(
-                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
-            )
-            return
-        digest.update(line.encode("utf-8"))
-        yield line
-
-
-def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[Query]:
-    """Each good data row's query, in order; each problem appended to ``problems`` as it is met."""
-    reader = csv.reader(lines)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        problems.append(unreadable(name, 1, exc))
-        return
-    expected = HEADERS[FeedKind.CHILDREN]
-    if set(header) != set(expected) or len(header) != len(expected):
-        problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
-        return
-    while True:
-        start = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
-            problems.append(unreadable(name, start, exc))
-            return
-        if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
-            continue
-        line = reader.line_num
-        if len(values) != len(header):
-            problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(header)}"))
-            continue
-        query = _query(name, line, dict(zip(header, values, strict=True)), problems)
-        if query is not None:
-            yield query
-
-
-def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:
-    before = len(problems)
-    dob_text = row["date_of_birth"].strip()
-    dob: date | None = None
-    if dob_text:
-        dob = iso_day(dob_text)
-        if dob is None:
-            problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
-    sex = row["sex"].strip().upper()
-    if sex and sex not in SEXES:
-        problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
-    postcode = " ".join(row["postcode"].upper().split())
-    if postcode and not POSTCODE.match(postcode):
-        problems.append(RowProblem(name, line, "postcode", "is not a UK postcode or outward code"))
-    if len(problems) > before:
-        return None
-    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode or None, sex or None)
+    the message holds versions and the roll's file name only."""
 
 
 # ---------------------------------------------------------------------------- matching
@@ -403,7 +211,7 @@ async def _run_batch(
             raise BatchRefused("only an active admin can run a batch match: check --as")
         terms = f"{roster.name} sha256={roster.digest}"
         try:
-            await reconcile(ctx, session, _chunks(roster), top, now, answers, on_progress)
+            await reconcile(ctx, session, chunks(roster), top, now, answers, on_progress)
         except children.IndexNotCurrent as exc:
             why = "index not current"
             await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)

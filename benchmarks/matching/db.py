@@ -39,7 +39,8 @@ from bot.logging import configure
 from handlers.clock import FakeClock
 from handlers.matching.decide import MatchPolicy, shared_posterior
 from handlers.matching.terms import Query, query_terms
-from handlers.reconcile import Roll, read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.search import find_child
 from handlers.vocabulary import Role
 from store.db import Database

@@ -13,7 +13,8 @@ from typing import Any, TextIO
 from bot.cli.common import operating
 from bot.cli.progress import progress
 from handlers.operator.register import match_roll
-from handlers.reconcile import DEFAULT_TOP, LineAnswer, Roll, RosterRejected
+from handlers.reconcile import DEFAULT_TOP, LineAnswer
+from handlers.roll import Roll, RosterRejected
 from handlers.vocabulary import Action, Origin, format_ref, plural
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")

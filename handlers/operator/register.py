@@ -19,17 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.operator.common import Audit, Failed, Refused
-from handlers.reconcile import (
-    Answers,
-    BatchFailed,
-    BatchRefused,
-    Roll,
-    RollUnreadable,
-    RosterRejected,
-    audit_rejected,
-    read_roster,
-    run_batch,
-)
+from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejected, run_batch
+from handlers.roll import Roll, RollUnreadable, RosterRejected, read_roster
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
 from store.register import children, demo

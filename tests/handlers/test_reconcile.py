@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
-from handlers.reconcile import ROWS_PER_CHUNK, BatchFailed, Roll, read_roster, run_batch
+from handlers.reconcile import BatchFailed, run_batch
+from handlers.roll import ROWS_PER_CHUNK, Roll, read_roster
 from store.tables.audit import AuditEvent
 from tests.bot.cli.test_match import ROLL, roll_csv
 from tests.factories import CHILDREN_HEADER

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from bot.app import Signpost
 from bot.cli.match import write_csv
-from handlers.reconcile import Roll, read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from store.tables.register import Child

@@ -25,7 +25,8 @@ from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
-from handlers.reconcile import Roll, read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import ORIGINS, Action, Origin, Outcome, Platform, Principal, is_origin
 from store.audit.log import ORIGIN_TENANT, origin_event
 from store.people import practitioners

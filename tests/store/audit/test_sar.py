@@ -10,7 +10,8 @@ import json
 from bot.app import Signpost
 from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
-from handlers.reconcile import Roll, read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
 from store.audit.sar import ACTION_PURPOSES, NO_PURPOSE, OPERATOR_PURPOSE, subject_access
