@@ -6,44 +6,38 @@ take for the same fields (``handlers.search.judge`` on the same ranked candidate
 ``top`` candidates with their share of the posterior. Speed for a 100,000-row roll: the rows are
 worked in chunks, each chunk's blind-index probes go out as one ``IN`` query and its candidates
 are decrypted with one query per ``children.CHUNK`` references.
+
+Memory is bounded at any roll size (a national roll of millions of rows): the roll is streamed
+(``handlers.roll``: checked in full first, so a bad roll is refused whole before anything is
+matched, then read again chunk by chunk to match), and the answers are spooled to an unnamed
+temporary file that is read only once the batch's audit event is durable.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-from collections.abc import Callable, Sequence
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
+from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.matching.decide import DecisionKind, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
-from handlers.matching.terms import MAX_QUERY_TERMS, Query, query_terms
+from handlers.matching.terms import Query, query_terms
+from handlers.roll import RollChanged, Roster, chunks
 from handlers.search import judge
 from handlers.vocabulary import Action, Actor, Origin, Outcome, Role, plural
 from store.audit.log import origin_event
 from store.people import practitioners
 from store.register import children, name_counts
 from store.register.children import Candidate
-from store.register.feeds import HEADERS, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
 from store.register.terms import NameCounts
 
-# A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
-ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
 DEFAULT_TOP = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Roster:
-    """A validated roll: one query per data row, numbered from 1, and a digest of the file."""
-
-    name: str
-    queries: tuple[Query, ...]
-    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +54,6 @@ class LineAnswer:
     candidates: tuple[Ranked, ...]  # best first, at most ``top``
 
 
-class RosterRejected(Exception):
-    """The file is not a roll we can read; ``problems`` says why, row by row. Nothing was matched."""
-
-    def __init__(self, problems: Sequence[RowProblem]) -> None:
-        super().__init__(f"{plural(len(problems), 'problem')}; nothing was matched")
-        self.problems = list(problems)
-
-
 class BatchRefused(Exception):
     """The operator may not run a batch match (unknown, inactive, or not an admin)."""
 
@@ -75,93 +61,72 @@ class BatchRefused(Exception):
 class BatchFailed(Exception):
     """The batch could not be matched on our side, and nothing was answered: the register's blind
     index is not of this code's version (``children.IndexNotCurrent``), so every row would have
-    read "no match". Audited as failed; the message holds versions only."""
-
-
-# ---------------------------------------------------------------------------- reading the roll
-
-
-def read_roster(name: str, text: str) -> Roster:
-    """Parse and check a roll; raise ``RosterRejected`` listing every problem.
-
-    Every identity field may be empty; the child_ref, local_authority and shielded columns are
-    not used. Empty lines are skipped and not counted.
-    """
-    problems: list[RowProblem] = []
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        raise RosterRejected([unreadable(name, 1, exc)]) from None
-    expected = HEADERS[FeedKind.CHILDREN]
-    if set(header) != set(expected) or len(header) != len(expected):
-        problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
-        raise RosterRejected(problems)
-    queries: list[Query] = []
-    while True:
-        start = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
-            problems.append(unreadable(name, start, exc))
-            break
-        if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
-            continue
-        line = reader.line_num
-        if len(values) != len(header):
-            problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(header)}"))
-            continue
-        query = _query(name, line, dict(zip(header, values, strict=True)), problems)
-        if query is not None:
-            queries.append(query)
-    if problems:
-        raise RosterRejected(problems)
-    if not queries:
-        raise RosterRejected([RowProblem(name, 1, "file", "has no data rows")])
-    return Roster(name, tuple(queries), hashlib.sha256(text.encode("utf-8")).hexdigest())
-
-
-def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:
-    before = len(problems)
-    dob_text = row["date_of_birth"].strip()
-    dob: date | None = None
-    if dob_text:
-        dob = iso_day(dob_text)
-        if dob is None:
-            problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
-    sex = row["sex"].strip().upper()
-    if sex and sex not in SEXES:
-        problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
-    postcode = " ".join(row["postcode"].upper().split())
-    if postcode and not POSTCODE.match(postcode):
-        problems.append(RowProblem(name, line, "postcode", "is not a UK postcode or outward code"))
-    if len(problems) > before:
-        return None
-    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode or None, sex or None)
+    read "no match", or the roll changed between its check and its matching. Audited as failed;
+    the message holds versions and the roll's file name only."""
 
 
 # ---------------------------------------------------------------------------- matching
 
 
+class Answers:
+    """A batch's answers in line order, spooled as they are made to an unnamed temporary file
+    (memory bounded at any roll size; it holds references and decisions, never a name), with the
+    tallies its one audit event records. ``run_batch`` returns it once that event is durable:
+    only then is it read (iterated). Close it when done (``with``)."""
+
+    def __init__(self) -> None:
+        # Open for the object's life (closed by ``close``), not a block's: SIM115 does not apply.
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.rows = 0
+        self.counts = dict.fromkeys(DecisionKind, 0)
+        self.subjects: set[int] = set()  # every candidate listed: at most the register, whatever the roll
+
+    def add(self, answers: Iterable[LineAnswer]) -> None:
+        for answer in answers:
+            candidates = [[c.ref, c.confidence, c.shielded] for c in answer.candidates]
+            self._spool.write(json.dumps([answer.line, answer.decision.value, candidates]) + "\n")
+            self.rows += 1
+            self.counts[answer.decision] += 1
+            self.subjects.update(c.ref for c in answer.candidates)
+
+    def __iter__(self) -> Iterator[LineAnswer]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for spooled in self._spool:
+            line, decision, candidates = json.loads(spooled)
+            ranked = tuple(Ranked(ref, confidence, shielded) for ref, confidence, shielded in candidates)
+            yield LineAnswer(line, DecisionKind(decision), ranked)
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> Answers:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 async def reconcile(
     ctx: Context,
     session: AsyncSession,
-    queries: Sequence[Query],
+    chunks: Iterable[Sequence[Query]],
     top: int,
     now: datetime,
+    answers: Answers,
     on_progress: Callable[[int], None] | None = None,
-) -> list[LineAnswer]:
-    """Each row's decision and ranked candidates, chunk by chunk (``on_progress``: rows done after each)."""
+) -> None:
+    """Each row's decision and ranked candidates, chunk by chunk, into ``answers``
+    (``on_progress``: rows done after each)."""
     model = MatchModel(population=await ctx.population.get(session, now))
-    answers: list[LineAnswer] = []
-    for start in range(0, len(queries), ROWS_PER_CHUNK):
-        chunk = queries[start : start + ROWS_PER_CHUNK]
-        answers.extend(await _reconcile_chunk(ctx, session, chunk, start + 1, top, model))
+    if on_progress is not None:
+        on_progress(0)  # matching begins now, after the roll was checked: rates count from here
+    for chunk in chunks:
+        answers.add(await _reconcile_chunk(ctx, session, chunk, answers.rows + 1, top, model))
         if on_progress is not None:
             on_progress(len(chunk))
-    return answers
 
 
 async def _reconcile_chunk(
@@ -216,10 +181,28 @@ async def run_batch(
     top: int,
     correlation_id: str,
     on_progress: Callable[[int], None] | None = None,
-) -> list[LineAnswer]:
+) -> Answers:
     """Check the operator is an active admin, match every row, and make ONE audit event durable
-    before anything is returned (fail closed: no audit, no answers). ``on_progress`` is told how
+    before any answer is returned (fail closed: no audit, no answers). ``on_progress`` is told how
     many more rows are matched, chunk by chunk."""
+    answers = Answers()
+    try:
+        await _run_batch(ctx, admin_id, roster, top, correlation_id, answers, on_progress)
+    except BaseException:
+        answers.close()
+        raise
+    return answers
+
+
+async def _run_batch(
+    ctx: Context,
+    admin_id: str,
+    roster: Roster,
+    top: int,
+    correlation_id: str,
+    answers: Answers,
+    on_progress: Callable[[int], None] | None,
+) -> None:
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         actor = await practitioners.get_actor(session, admin_id)
@@ -228,7 +211,7 @@ async def run_batch(
             raise BatchRefused("only an active admin can run a batch match: check --as")
         terms = f"{roster.name} sha256={roster.digest}"
         try:
-            answers = await reconcile(ctx, session, roster.queries, top, now, on_progress)
+            await reconcile(ctx, session, chunks(roster), top, now, answers, on_progress)
         except children.IndexNotCurrent as exc:
             why = "index not current"
             await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
@@ -236,12 +219,17 @@ async def run_batch(
                 f"nothing was matched: {exc} (Signpost is being updated); "
                 "run the match again once every replica runs the same version"
             ) from None
-        subjects = tuple(sorted({r.ref for answer in answers for r in answer.candidates}))
-        counts = {kind: sum(a.decision is kind for a in answers) for kind in DecisionKind}
-        detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in counts.items())
-        rows = len(answers)
+        except RollChanged:
+            why = "roll changed"
+            await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
+            raise BatchFailed(
+                f"nothing was matched: {roster.name} changed while it was being matched; "
+                "match it again once it is written in full"
+            ) from None
+        subjects = tuple(sorted(answers.subjects))
+        detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in answers.counts.items())
+        rows = answers.rows
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
-    return answers
 
 
 async def audit_rejected(ctx: Context, admin_id: str, problems: int, correlation_id: str) -> None:

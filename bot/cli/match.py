@@ -6,14 +6,15 @@ import argparse
 import csv
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.cli.common import CommandFailed, operating
+from bot.cli.common import operating
 from bot.cli.progress import progress
 from handlers.operator.register import match_roll
-from handlers.reconcile import DEFAULT_TOP, LineAnswer, RosterRejected
+from handlers.reconcile import DEFAULT_TOP, LineAnswer
+from handlers.roll import Roll, RosterRejected
 from handlers.vocabulary import Action, Origin, format_ref, plural
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
@@ -54,13 +55,11 @@ def top_count(text: str) -> int:
 async def match_command(args: argparse.Namespace) -> int:
     try:
         async with operating(Action.MATCH_BATCH, who=args.as_id, origin=Origin.BATCH) as (app, audit):
-            text = _read(args.file)
             with progress("Matching rows", unit="row") as bar:
                 answers = await match_roll(
                     app.ctx,
                     audit,
-                    args.file.name,
-                    text,
+                    Roll.from_path(args.file),
                     args.top,
                     uuid.uuid4().hex,
                     on_progress=bar.advance,
@@ -71,20 +70,12 @@ async def match_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"Nothing was matched: {plural(len(rejected.problems), 'problem')} above.", file=sys.stderr)
         return 1
-    write_csv(answers, sys.stdout)
+    with answers:  # the batch's audit event is durable: its answers may be shown
+        write_csv(answers, sys.stdout)
     return 0
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text("utf-8-sig")
-    except OSError as exc:
-        raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="the roll cannot be read") from None
-    except UnicodeDecodeError:
-        raise CommandFailed(f"{path} is not UTF-8 text", reason="the roll is not UTF-8") from None
-
-
-def write_csv(answers: Sequence[LineAnswer], out: TextIO) -> None:
+def write_csv(answers: Iterable[LineAnswer], out: TextIO) -> None:
     """One row per candidate (rank 1..K, best first); one row with empty candidate fields when none.
 
     A shielded child's reference is not shown (as in chat): its rows say ``shielded`` instead.

@@ -19,15 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.operator.common import Audit, Failed, Refused
-from handlers.reconcile import (
-    BatchFailed,
-    BatchRefused,
-    LineAnswer,
-    RosterRejected,
-    audit_rejected,
-    read_roster,
-    run_batch,
-)
+from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejected, run_batch
+from handlers.roll import Roll, RollUnreadable, RosterRejected, read_roster
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
 from store.register import children, demo
@@ -246,29 +239,33 @@ async def demo_examples(ctx: Context) -> DemoExamples | None:
 async def match_roll(
     ctx: Context,
     audit: Audit,
-    name: str,
-    text: str,
+    roll: Roll,
     top: int,
     correlation_id: str,
     *,
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-) -> list[LineAnswer]:
+) -> Answers:
     """Reconcile a roll against the register as the admin ``audit.who`` (one batch event, also when
-    refused: the batch's own, with its sealed terms, written by ``handlers.reconcile``).
+    refused: the batch's own, with its sealed terms, written by ``handlers.reconcile``). The roll
+    is streamed (checked in full first, then matched), so memory is bounded at any size.
 
-    Raises ``RosterRejected`` (the roll cannot be read: every problem), ``Refused``, or ``Failed``
-    (the search index is not this version's: nothing matched). Once the roll is read, ``on_total``
-    is told its number of rows and ``on_progress`` how many more are matched.
+    Raises ``RosterRejected`` (the roll cannot be read: every problem), ``Refused`` (also when its
+    file cannot be opened or is not UTF-8), or ``Failed`` (the search index is not this version's,
+    or the roll changed while it was matched: nothing matched). Once the roll is checked,
+    ``on_total`` is told its number of rows and ``on_progress`` how many more are matched. The
+    answers are the caller's to close.
     """
     try:
-        roster = read_roster(name, text)
+        roster = await asyncio.to_thread(read_roster, roll)
+    except RollUnreadable as unreadable:
+        raise Refused(str(unreadable), reason=unreadable.reason) from None
     except RosterRejected as rejected:
         await audit_rejected(ctx, audit.who, len(rejected.problems), correlation_id)
         audit.recorded()
         raise
     if on_total is not None:
-        on_total(len(roster.queries))
+        on_total(roster.rows)
     try:
         answers = await run_batch(ctx, audit.who, roster, top, correlation_id, on_progress)
     except BatchRefused as refused:

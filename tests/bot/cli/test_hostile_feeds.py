@@ -231,3 +231,27 @@ def test_a_file_without_line_breaks_is_read_in_bounded_memory(cli: Cli, tmp_path
     assert len(said) == 1 and said[0].startswith("children.csv:")
     assert "cannot be read as CSV" in said[0] and "nothing after it was read" in said[0]
     assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB feed"
+
+
+def test_a_roll_without_line_breaks_is_refused_in_bounded_memory(cli: Cli, tmp_path: Path) -> None:
+    """`signpost match` read its roll whole: a 64 MB roll without a line break took several times
+    its size in memory. Now a line stops at 8 M characters: one problem, nothing matched."""
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files)).code == 0
+    roll = tmp_path / "roll.csv"
+    with roll.open("wb") as out:
+        out.write(CHILDREN_HEADER.encode() + b"\n")
+        for _ in range(64):
+            out.write(b"x" * (1 << 20))
+    tracemalloc.start()
+    try:
+        result = cli("match", str(roll), "--as", "AD01")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.code == 1 and result.out == "" and "Traceback" not in result.err
+    assert result.said.splitlines() == [
+        "roll.csv:2: row: cannot be read as CSV (no line break in 8 M characters); nothing after it was read",
+        "Nothing was matched: 1 problem above.",
+    ]
+    assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB roll"

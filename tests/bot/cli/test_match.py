@@ -3,16 +3,20 @@ audit event; and the batch use case, decision for decision equal to chat."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from bot.app import Signpost
 from bot.cli.match import write_csv
-from handlers.reconcile import read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from store.tables.register import Child
@@ -131,8 +135,9 @@ async def test_batch_decisions_equal_the_chat_search_and_skip_archived_children(
     async with signpost.ctx.db.write() as session:
         await session.execute(update(Child).where(Child.ref == int(ARCHIVED)).values(state="archived"))
     rows = [*ROLL, ("Zachary", "Fairweather", "2008-03-17", "YO1 7HH"), ("Robert", "Patel", "2010-12-07", "")]
-    roster = read_roster("roll.csv", roll_csv(rows))
-    answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-1")
+    roster = read_roster(Roll("roll.csv", roll_csv(rows)))
+    with await run_batch(signpost.ctx, "AD01", roster, 5, "corr-1") as spooled:
+        answers = list(spooled)
     for answer, row in zip(answers, rows, strict=True):
         chat = await say(signpost, "P002", chat_text(*row))
         assert answer.decision.value == CHAT_DECISION[chat.outcome], row
@@ -153,9 +158,12 @@ async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost:
     from tests.handlers.test_search_fuzzy import statements_on_child_terms
 
     await load_fuzzy(signpost)
-    roster = read_roster("roll.csv", roll_csv(ROLL * 60))
-    with statements_on_child_terms(signpost) as seen:
-        answers = await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2")
+    roster = read_roster(Roll("roll.csv", roll_csv(ROLL * 60)))
+    with (
+        statements_on_child_terms(signpost) as seen,
+        await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2") as spooled,
+    ):
+        answers = list(spooled)
     assert len(answers) == 300 and [a.line for a in answers] == list(range(1, 301))
     assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
     assert len(seen) == 3
@@ -174,3 +182,55 @@ def test_a_matched_row_lists_no_candidate_the_chat_would_not_weigh(cli: Cli, tmp
     assert len(rows) < 5  # the namesake the chat weighs too may follow; no unrelated child does
     [event] = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert sorted(str(event["subject_refs"]).split()) == sorted(row[3] for row in rows)  # exactly those listed
+
+
+def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path: Path) -> None:
+    """The roll is streamed, but still checked in full before a row is matched: 500 good rows and
+    one bad last row write no CSV, and the batch is audited invalid, as a short bad roll is."""
+    setup_store(cli, tmp_path)
+    text = roll_csv(ROLL * 100) + ",Amy,Jones,,2014-13-03,,,,\n"
+    (tmp_path / "roll.csv").write_text(text, encoding="utf-8")
+    result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert result.code == 1 and result.out == ""
+    assert result.said.splitlines() == [
+        "roll.csv:502: date_of_birth: is not a date in YYYY-MM-DD form",
+        "Nothing was matched: 1 problem above.",
+    ]
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("invalid", 0)]
+
+
+def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    """A roll is read twice (checked, then matched) and a pipe cannot be: it is refused, saying
+    what to do, audited as refused, and nothing is matched."""
+    setup_store(cli, tmp_path)
+    pipe = tmp_path / "roll.csv"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), pipe.open("w", encoding="utf-8") as out:
+            out.write(roll_csv(ROLL))
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        result = cli("match", str(pipe), "--as", "AD01")
+    finally:
+        writer.join(timeout=10)
+    assert result.code == 2 and result.out == ""
+    assert result.said == f"signpost: {pipe} is not a file (a pipe?): save the roll to a file and match that"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
+
+
+def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_path: Path) -> None:
+    """Read as a stream, a byte that is not UTF-8 is met only after thousands of good rows: the
+    roll is still refused in one line, as when it was decoded whole, audited refused, no CSV."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_bytes(roll_csv(ROLL * 2000).encode("utf-8") + b",Am\xe9lie,Thornton,,2014-04-03,,,,\n")
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 2 and result.out == ""
+    assert result.said == f"signpost: {path} is not UTF-8 text"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]

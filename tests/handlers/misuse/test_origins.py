@@ -25,7 +25,8 @@ from bot.config import load_settings
 from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
-from handlers.reconcile import read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import ORIGINS, Action, Origin, Outcome, Platform, Principal, is_origin
 from store.audit.log import ORIGIN_TENANT, origin_event
 from store.people import practitioners
@@ -120,8 +121,8 @@ async def test_an_admin_who_matches_a_roll_after_a_slack_lookup_raises_no_alert(
     assert (await say(app, ALEX, AMY)).outcome is Outcome.ANSWERED
     clock.advance(minutes=2)
     roll = f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n"
-    answers = await run_batch(app.ctx, "AD01", read_roster("roll.csv", roll), 5, "corr-roll")
-    assert [a.decision.value for a in answers] == ["match"]
+    with await run_batch(app.ctx, "AD01", read_roster(Roll("roll.csv", roll)), 5, "corr-roll") as answers:
+        assert [a.decision.value for a in answers] == ["match"]
 
     assert await sweep(app.ctx, clock.now()) == []
     assert await told(app) == []

@@ -10,7 +10,8 @@ import json
 from bot.app import Signpost
 from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
-from handlers.reconcile import read_roster, run_batch
+from handlers.reconcile import run_batch
+from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
 from store.audit.sar import ACTION_PURPOSES, NO_PURPOSE, OPERATOR_PURPOSE, subject_access
@@ -142,7 +143,7 @@ async def test_events_no_chat_user_sent_say_who_acted_by_their_origin(signpost: 
     clock.advance(hours=2)
     assert await access_jobs.expire_grants(signpost.ctx, signpost.ctx.clock.now()) == 1
     roll = f"{CHILDREN_HEADER}\n,Mia,Stone,,2015-06-30,,,,\n"
-    await run_batch(signpost.ctx, "AD01", read_roster("roll.csv", roll), 1, "corr-roll")
+    (await run_batch(signpost.ctx, "AD01", read_roster(Roll("roll.csv", roll)), 1, "corr-roll")).close()
     now, child = signpost.ctx.clock.now(), (int(SHIELDED),)
     legacy = AuditRecord(now, None, "cli", "local", "ops", None, None, None, "terminal", "sar", "done", child, 0, "c1")
     terminal = origin_event(Origin.TERMINAL, Action.SAR, now, who="ops", subjects=child)

@@ -1,0 +1,208 @@
+"""Reading a roll for ``signpost match`` (rows in the children feed format) as a stream, in
+bounded memory at any size: ``read_roster`` checks every row (a bad roll is refused whole, every
+problem listed, before anything is matched), then ``chunks`` reads it again, chunk by chunk, for
+matching — and says when the text it read is not the text that was checked."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from handlers.matching.terms import MAX_QUERY_TERMS, Query
+from handlers.vocabulary import plural
+from store.register import children
+from store.register.feeds import HEADERS, LINE_LIMIT, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
+
+# A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
+ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
+
+
+@dataclass(frozen=True, slots=True)
+class Roll:
+    """Where a roll is read from, as often as asked: a name for messages, and its text (held
+    whole: small rolls, tests) or the file it is streamed from, line by line."""
+
+    name: str
+    text: str = ""
+    path: Path | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> Roll:
+        return cls(path.name, path=path)
+
+    @contextmanager
+    def lines(self) -> Iterator[Iterator[str]]:
+        """The roll's text lines (a line past ``LINE_LIMIT`` characters comes in pieces); a file
+        that cannot be opened or is not UTF-8 raises ``RollUnreadable``."""
+        if self.path is None:
+            yield iter(io.StringIO(self.text))
+            return
+        try:  # universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read
+            handle = self.path.open(encoding="utf-8-sig")
+        except OSError as exc:
+            raise RollUnreadable(f"cannot read {self.path}: {exc.strerror}", "the roll cannot be read") from None
+        with handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                # Read twice (checked, then matched): a pipe would be empty the second time.
+                raise RollUnreadable(
+                    f"{self.path} is not a file (a pipe?): save the roll to a file and match that",
+                    "the roll is not a file",
+                )
+            yield _decoded(self.path, handle)
+
+
+def _decoded(path: Path, handle: TextIO) -> Iterator[str]:
+    try:
+        yield from iter(lambda: handle.readline(LINE_LIMIT), "")
+    except UnicodeDecodeError:
+        raise RollUnreadable(f"{path} is not UTF-8 text", "the roll is not UTF-8") from None
+    except OSError as exc:
+        raise RollUnreadable(f"cannot read {path}: {exc.strerror}", "the roll cannot be read") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A validated roll: where to read it again, its number of data rows, and a digest of its text."""
+
+    roll: Roll
+    rows: int
+    digest: str
+
+    @property
+    def name(self) -> str:
+        return self.roll.name
+
+
+class RosterRejected(Exception):
+    """The file is not a roll we can read; ``problems`` says why, row by row. Nothing was matched."""
+
+    def __init__(self, problems: Sequence[RowProblem]) -> None:
+        super().__init__(f"{plural(len(problems), 'problem')}; nothing was matched")
+        self.problems = list(problems)
+
+
+class RollUnreadable(Exception):
+    """The roll's file cannot be opened or decoded: one line for the operator (it names the
+    path), and a ``reason`` for the audit that does not."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RollChanged(Exception):
+    """The roll read for matching is not the roll that was checked (written to meanwhile)."""
+
+
+# ---------------------------------------------------------------------------- reading the roll
+
+
+def read_roster(roll: Roll) -> Roster:
+    """Check every row of a roll, streaming it; raise ``RosterRejected`` listing every problem
+    (``RollUnreadable`` when the file cannot be read as text at all).
+
+    Every identity field may be empty; the child_ref, local_authority and shielded columns are
+    not used. Empty lines are skipped and not counted.
+    """
+    problems: list[RowProblem] = []
+    digest = hashlib.sha256()
+    with roll.lines() as lines:
+        rows = sum(1 for _ in _queries(roll.name, _hashed(roll.name, lines, digest, problems), problems))
+    if problems:
+        raise RosterRejected(problems)
+    if not rows:
+        raise RosterRejected([RowProblem(roll.name, 1, "file", "has no data rows")])
+    return Roster(roll, rows, digest.hexdigest())
+
+
+def chunks(roster: Roster) -> Iterator[list[Query]]:
+    """The roster's queries, read afresh from its roll, ``ROWS_PER_CHUNK`` at a time; after the
+    last, ``RollChanged`` unless the text read is the text checked."""
+    problems: list[RowProblem] = []
+    digest = hashlib.sha256()
+    rows = 0
+    try:
+        with roster.roll.lines() as lines:
+            queries = _queries(roster.name, _hashed(roster.name, lines, digest, problems), problems)
+            while chunk := list(itertools.islice(queries, ROWS_PER_CHUNK)):
+                rows += len(chunk)
+                yield chunk
+    except RollUnreadable:  # it was readable when checked
+        raise RollChanged() from None
+    if problems or rows != roster.rows or digest.hexdigest() != roster.digest:
+        raise RollChanged()
+
+
+def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: list[RowProblem]) -> Iterator[str]:
+    """The lines, each added to ``digest``; a line past ``LINE_LIMIT`` is no row (the csv module
+    could not read it either): one problem, and the rest is not read."""
+    for number, line in enumerate(lines, start=1):
+        if len(line) >= LINE_LIMIT and not line.endswith("\n"):
+            why = f"no line break in {LINE_LIMIT >> 20} M characters"
+            problems.append(
+                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
+            )
+            return
+        digest.update(line.encode("utf-8"))
+        yield line
+
+
+def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[Query]:
+    """Each good data row's query, in order; each problem appended to ``problems`` as it is met."""
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        problems.append(unreadable(name, 1, exc))
+        return
+    expected = HEADERS[FeedKind.CHILDREN]
+    if set(header) != set(expected) or len(header) != len(expected):
+        problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
+        return
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
+            problems.append(unreadable(name, start, exc))
+            return
+        if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
+            continue
+        line = reader.line_num
+        if len(values) != len(header):
+            problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(header)}"))
+            continue
+        query = _query(name, line, dict(zip(header, values, strict=True)), problems)
+        if query is not None:
+            yield query
+
+
+def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:
+    before = len(problems)
+    dob_text = row["date_of_birth"].strip()
+    dob: date | None = None
+    if dob_text:
+        dob = iso_day(dob_text)
+        if dob is None:
+            problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
+    sex = row["sex"].strip().upper()
+    if sex and sex not in SEXES:
+        problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
+    postcode = " ".join(row["postcode"].upper().split())
+    if postcode and not POSTCODE.match(postcode):
+        problems.append(RowProblem(name, line, "postcode", "is not a UK postcode or outward code"))
+    if len(problems) > before:
+        return None
+    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode or None, sex or None)
