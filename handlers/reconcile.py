@@ -212,24 +212,26 @@ async def _run_batch(
         terms = f"{roster.name} sha256={roster.digest}"
         try:
             await reconcile(ctx, session, chunks(roster), top, now, answers, on_progress)
-        except children.IndexNotCurrent as exc:
-            why = "index not current"
+        except (children.IndexNotCurrent, RollChanged) as exc:
+            why, told = _unmatched(exc, roster.name)
             await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
-            raise BatchFailed(
-                f"nothing was matched: {exc} (Signpost is being updated); "
-                "run the match again once every replica runs the same version"
-            ) from None
-        except RollChanged:
-            why = "roll changed"
-            await _audit(ctx, session, admin_id, actor, Outcome.FAILED, 0, (), why, terms, correlation_id)
-            raise BatchFailed(
-                f"nothing was matched: {roster.name} changed while it was being matched; "
-                "match it again once it is written in full"
-            ) from None
+            raise BatchFailed(told) from None
         subjects = tuple(sorted(answers.subjects))
         detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in answers.counts.items())
         rows = answers.rows
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
+
+
+def _unmatched(exc: Exception, roll: str) -> tuple[str, str]:
+    """Why a batch stopped before anything was matched: the audit's reason and the operator's line."""
+    if isinstance(exc, RollChanged):
+        return "roll changed", (
+            f"nothing was matched: {roll} changed while it was being matched; match it again once it is written in full"
+        )
+    return "index not current", (
+        f"nothing was matched: {exc} (Signpost is being updated); "
+        "run the match again once every replica runs the same version"
+    )
 
 
 async def audit_rejected(ctx: Context, admin_id: str, problems: int, correlation_id: str) -> None:

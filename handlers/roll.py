@@ -21,7 +21,17 @@ from typing import TextIO
 from handlers.matching.terms import MAX_QUERY_TERMS, Query
 from handlers.vocabulary import plural
 from store.register import children
-from store.register.feeds import HEADERS, LINE_LIMIT, POSTCODE, SEXES, FeedKind, RowProblem, iso_day, unreadable
+from store.register.feeds import (
+    HEADERS,
+    LINE_LIMIT,
+    POSTCODE,
+    SEXES,
+    FeedKind,
+    RowProblem,
+    csv_rows,
+    iso_day,
+    unreadable,
+)
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
 ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
@@ -169,15 +179,7 @@ def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Ite
     if set(header) != set(expected) or len(header) != len(expected):
         problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
         return
-    while True:
-        start = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # the rest cannot be read as rows: one problem, and nothing more read
-            problems.append(unreadable(name, start, exc))
-            return
+    for _, values in csv_rows(reader, name, problems):
         if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
             continue
         line = reader.line_num

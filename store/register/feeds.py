@@ -477,16 +477,7 @@ def _rows(
     columns = [h.strip().lower() for h in header or ()]
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        while True:
-            start = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:  # the rest of the file cannot be read as rows: one problem, and stop
-                problems.append(unreadable(name, start, exc))
-                return
-            line = start  # where the row begins (a quoted field may run over several lines)
+        for line, values in csv_rows(reader, name, problems):  # line: where the row begins
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(columns):
@@ -495,6 +486,22 @@ def _rows(
             yield line, dict(zip(columns, values, strict=True))
 
     return kind, rows()
+
+
+def csv_rows(reader: Any, name: str, problems: list[RowProblem]) -> Iterator[tuple[int, list[str]]]:
+    """Each row ``reader`` (a ``csv.reader``) reads, with the line it begins on (a quoted field may
+    run over several lines). A row the csv module cannot read is one problem, and nothing after it
+    is read."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(unreadable(name, start, exc))
+            return
+        yield start, values
 
 
 def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
