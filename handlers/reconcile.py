@@ -15,6 +15,7 @@ temporary file that is read only once the batch's audit event is durable.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -119,11 +120,13 @@ async def reconcile(
     on_progress: Callable[[int], None] | None = None,
 ) -> None:
     """Each row's decision and ranked candidates, chunk by chunk, into ``answers``
-    (``on_progress``: rows done after each)."""
+    (``on_progress``: rows done after each). Each chunk is read from the roll in a worker thread, as
+    its check was (``match_roll``): a file's reads never hold the event loop."""
     model = MatchModel(population=await ctx.population.get(session, now))
     if on_progress is not None:
         on_progress(0)  # matching begins now, after the roll was checked: rates count from here
-    for chunk in chunks:
+    unread = iter(chunks)
+    while (chunk := await asyncio.to_thread(next, unread, None)) is not None:
         answers.add(await _reconcile_chunk(ctx, session, chunk, answers.rows + 1, top, model))
         if on_progress is not None:
             on_progress(len(chunk))
