@@ -27,7 +27,12 @@ def add_commands(sub: Any) -> None:
         help="match a roll (children feed format; child_ref and any identity field may be empty) against "
         "the register: CSV line,decision,rank,candidate_ref,confidence on stdout; audited as one batch event",
     )
-    match.add_argument("file", type=Path, metavar="FILE.csv")
+    match.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.csv",
+        help="the roll: a file, read twice (checked whole, then matched), not a pipe",
+    )
     match.add_argument(
         "--top",
         type=top_count,
