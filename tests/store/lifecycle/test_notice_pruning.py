@@ -243,3 +243,30 @@ async def test_the_prune_finds_closed_notices_through_their_indexes(signpost: Si
                 str(row[-1]) for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             )
             assert "ix_notices_" in plan and "PRIMARY KEY" not in plan and "SCAN" not in plan, plan
+
+
+async def test_a_busy_day_is_read_in_windows_of_bounded_size_and_pruned_whole(
+    signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's closed notices are never read all at once past ``read_at_once``: the day is cut into
+    shorter windows until each holds that many at most, and every notice of the day is pruned."""
+    await load_access(signpost)
+    for hour in range(7):
+        clock.set(at(DAY_0) + timedelta(hours=hour))
+        await enqueue(signpost, *(Notice("AD01", "info", f"h{hour} n{n} {MARKER}") for n in range(hour % 3 + 1)))
+        await Outbox(signpost.ctx, [ConsolePlatform()]).deliver_due(clock.now())
+    assert len(await stored(signpost)) == 13
+    reads: list[int] = []
+    real_closed_in = notices.closed_in
+
+    async def counted(*args: Any) -> list[tuple[int, str | None]]:
+        found = await real_closed_in(*args)
+        reads.append(len(found))
+        return found
+
+    monkeypatch.setattr(notices, "closed_in", counted)
+    pruned = await closed_notices.prune(signpost.ctx.db, at(DAY_0 + timedelta(days=31)), chunk=2, read_at_once=3)
+    assert pruned == 13 and await stored(signpost) == []
+    assert sum(reads) == 13 and max(reads) <= 3 and len(reads) >= 5, reads
+    async with signpost.ctx.db.read() as session:
+        assert await closed_notices.pruned_before(session) == DAY_0 + timedelta(days=1)
