@@ -3,6 +3,10 @@ sub-command has one, and that each names a real command)."""
 
 from __future__ import annotations
 
+from datetime import date
+
+_NEXT_YEAR = date.today().year + 1  # dated examples stay ahead of the clock: a past switch-off is refused
+
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "run": (
         "signpost run --host 127.0.0.1 --port 3000",
@@ -23,10 +27,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "audit verify": ("signpost audit verify --checkpoint checkpoint-2026-11-01.note",),
     "audit checkpoint": ("signpost audit checkpoint > checkpoint-$(date +%F).note",),
     "audit sar": ("signpost audit sar '999 000 1006' --format json",),
-    "retention run": ("signpost retention run --dry-run --as-of 01/12/2030",),
+    "retention run": (f"signpost retention run --dry-run --as-of 01/12/{_NEXT_YEAR}",),
     "backup": ("signpost backup /var/backups/signpost-$(date +%F).db",),
     "keys rotate": ("signpost keys rotate   # then restart every running replica",),
-    "decommission schedule": ("signpost decommission schedule --switch-off 31/03/2030 --destroy-by 30/05/2030",),
+    "decommission schedule": (
+        f"signpost decommission schedule --switch-off 31/03/{_NEXT_YEAR} --destroy-by 30/05/{_NEXT_YEAR}",
+    ),
     "decommission status": ("signpost decommission status",),
     "decommission cancel": ("signpost decommission cancel",),
     "decommission certificate": ("signpost decommission certificate --out certificate.json",),
