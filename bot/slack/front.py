@@ -334,17 +334,21 @@ async def refuse_envelope(
 ) -> None:
     """A Socket Mode envelope not taken: acked when it has an id (a slash command's ack answers its
     sender kindly, privately), so that Slack does not deliver it again; one log line, the reason."""
-    acked = False
-    if envelope_id is not None:
-        ack: dict[str, Any] = {"envelope_id": envelope_id}
-        if command:
-            ack["payload"] = {"response_type": "ephemeral", "text": UNREADABLE_COMMAND}
-        try:
-            await client.send_socket_mode_response(ack)
-            acked = True
-        except (aiohttp.ClientError, ConnectionError):
-            pass  # the connection went: Slack will deliver it again, to be refused again
+    acked = envelope_id is not None and await acknowledge(client, envelope_id, command=command)
     log.warning("slack_envelope_refused", reason=reason, acked=acked)
+
+
+async def acknowledge(client: AsyncBaseSocketModeClient, envelope_id: str, *, command: bool) -> bool:
+    """Ack an envelope nothing else will answer (a command with a kind private line); False when
+    the connection went (Slack will deliver it again, to be refused again)."""
+    ack: dict[str, Any] = {"envelope_id": envelope_id}
+    if command:
+        ack["payload"] = {"response_type": "ephemeral", "text": UNREADABLE_COMMAND}
+    try:
+        await client.send_socket_mode_response(ack)
+    except (aiohttp.ClientError, ConnectionError):
+        return False
+    return True
 
 
 class SocketModeLink(SocketModeClient):
@@ -398,7 +402,22 @@ class SocketModeHandler(AsyncSocketModeHandler):
             command = req.type == "slash_commands" and req.accepts_response_payload
             await refuse_envelope(client, type(exc).__name__, req.envelope_id, command=command)
             return
+        if answer.status != 200:
+            await self._not_answered(client, req, answer.status)
+            return
         await send_async_response(client, req, answer, start)
+
+    @staticmethod
+    async def _not_answered(client: AsyncBaseSocketModeClient, req: SocketModeRequest, status: int) -> None:
+        """An envelope Bolt did not answer (404: no listener takes it; Bolt has logged
+        ``slack_request_unhandled``) is acked all the same: over Socket Mode an envelope not acked is
+        delivered again, and a command's sender would wait for nothing. Bolt's own handler logged it
+        at info with the body it answered and left it unacked."""
+        command = req.type == "slash_commands" and req.accepts_response_payload
+        if status == 404:
+            await acknowledge(client, req.envelope_id, command=command)
+        else:
+            await refuse_envelope(client, f"status_{status}", req.envelope_id, command=command)
 
 
 class SlackFrontEnd:

@@ -185,6 +185,59 @@ async def test_slacks_hello_and_a_well_formed_command_over_the_link_log_no_refus
         assert refusals(log) == [] and "Traceback" not in log.text
 
 
+# Well formed, but nothing in Signpost listens for them: (the envelope, what Slack gets back).
+UNHANDLED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]]]] = {
+    "another-command": (lambda app: envelope(command(app, "Amy Jones 03/04/2014", command="/elsewhere")), [ANSWERED]),
+    "an-unknown-button": (
+        lambda app: envelope(
+            {
+                "type": "block_actions",
+                "actions": [{"action_id": "mystery", "block_id": "b", "value": "Amy Jones 03/04/2014"}],
+                "user": {"id": NURSE.user_id},
+                "team": {"id": NURSE.team_id},
+                "trigger_id": "t-1",
+            },
+            kind="interactive",
+        ),
+        [ACK],
+    ),
+    "an-event-not-subscribed": (
+        lambda app: envelope(
+            {
+                "type": "event_callback",
+                "team_id": NURSE.team_id,
+                "event": {"type": "reaction_added", "user": NURSE.user_id, "reaction": "Amy"},
+            },
+            kind="events_api",
+        ),
+        [ACK],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNHANDLED))
+async def test_a_well_formed_envelope_no_listener_takes_is_acked_with_one_log_line(
+    signpost: Signpost, fake_slack: FakeSlackApi, case: str
+) -> None:
+    """Bolt answers an envelope no listener takes with a 404, and its own Socket Mode handler then
+    never acked it (Slack delivered it again, and a command's sender waited for nothing). It is
+    acked, a command kindly and privately; one log line (Bolt's, without the body); nothing audited."""
+    await load_standard(signpost)
+    frame, answer = UNHANDLED[case]
+    async with linked(signpost, fake_slack) as app:
+        with logged_at("info") as log:
+            await fake_slack.send_frame(frame(app))
+            await settle(lambda: len(fake_slack.frames_back) >= len(answer) and bool(log.lines()), app)
+            lines = log.lines()
+            text = log.text
+        assert fake_slack.frames_back == answer
+        assert [line["event"] for line in lines] == ["slack_request_unhandled"], text
+        assert "Traceback" not in text
+        for carried in CARRIED:
+            assert carried not in text, carried
+        assert await slack_events(signpost) == []
+
+
 KINDS = st.sampled_from(["slash_commands", "interactive", "events_api", "hello", "disconnect"])
 FIELDS = st.sampled_from(["type", "command", "text", "user_id", "team_id", "user", "team", "event", "actions", "view"])
 
