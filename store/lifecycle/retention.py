@@ -643,28 +643,31 @@ async def due(db: Database, today: date) -> Due:
 # -- dry run -----------------------------------------------------------------------------------
 
 
+PREVIEW_DATES = 500  # dates of birth counted in one statement of a dry run
+
+
 async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> RetentionReport:
-    """What a run on ``as_of`` would do, changing nothing (reads only)."""
+    """What a run on ``as_of`` would do, changing nothing (reads only).
+
+    Counted, never listed: years ahead of a national register that is millions of children, and a
+    list of their references (then their records) took memory in proportion. A child sealed under
+    its cohort key is counted through the blind index, ``PREVIEW_DATES`` dates of birth a statement
+    (a handful of statements for seven years; one a day before); one whose key the run would seal
+    in first is decrypted, ``CHUNK`` at a time, as the run would. Like the run, which works through
+    the days in order, a child turning 18 and then 24 within the span counts as archived and as
+    destroyed."""
     report = RetentionReport(dry_run=True)
-    archive_refs: set[int] = set()
-    destroy_refs: set[int] = set()
     async with db.read() as session:
-        day = await _done_or_first(session, today) + timedelta(days=1)
-        if day <= as_of:
-            report.first_day, report.last_day = day, as_of
-        while day <= as_of:
-            archive_refs.update(await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]))
-            destroy_refs.update(await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"]))
-            day += timedelta(days=1)
-        pending = list(
-            (await session.execute(select(ChildKey.child_ref).where(not_(ChildKey.kek_id.like("d%"))))).scalars()
-        )
-        identities = await children.load_identities(session, keys, pending)
-        cutoff = keychain.first_retained_dob(as_of)
-        destroy_refs.update(r for r, i in identities.items() if i.date_of_birth < cutoff)
-        archive_refs.update(
-            r for r, i in identities.items() if keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
-        )
+        first = await _done_or_first(session, today) + timedelta(days=1)
+        if first <= as_of:
+            report.first_day, report.last_day = first, as_of
+        archive, destroy = _birth_dates_due(first, as_of)
+        async with children.reading_index(session):
+            report.archived = await _count_sealed_born(session, keys, archive, ["active"])
+            report.destroyed = await _count_sealed_born(session, keys, destroy, ["active", "archived"])
+        archived, destroyed = await _count_unsealed_due(session, keys, as_of)
+        report.archived += archived
+        report.destroyed += destroyed
         report.period_keys_destroyed = (
             await session.execute(
                 select(func.count())
@@ -672,13 +675,69 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
                 .where(AuditTermKey.period < keychain.slot_period(keychain.month_cutoff(as_of)))
             )
         ).scalar_one()
-        active_refs = await children.find_many(session, sorted(archive_refs))
         report.notices_pruned = await closed_notices.would_prune(session, as_of)
-    report.archived = len(
-        {r for r in archive_refs if r in active_refs and active_refs[r].state == "active"} - destroy_refs
-    )
-    report.destroyed = len(destroy_refs)
     return report
+
+
+def _birth_dates_due(first: date, last: date) -> tuple[list[date], list[date]]:
+    """The dates of birth of the children the days ``first`` to ``last`` archive (turning 18) and
+    destroy (turning 24), as ``_process_day`` finds them day by day."""
+    archive: list[date] = []
+    destroy: list[date] = []
+    day = first
+    while day <= last:
+        archive += keychain.dobs_turning(day, ARCHIVE_AT_AGE)
+        destroy += keychain.dobs_turning(day, DESTROY_AT_AGE)
+        day += timedelta(days=1)
+    return archive, destroy
+
+
+async def _count_sealed_born(session: AsyncSession, keys: KeyRing, dobs: Sequence[date], states: Sequence[str]) -> int:
+    """How many children in ``states`` whose keys are under a cohort key were born on one of
+    ``dobs`` (the blind index only: one retention term a child, so the batches' counts add up)."""
+    total = 0
+    for start in range(0, len(dobs), PREVIEW_DATES):
+        terms = children.probes(keys, [retention_term(dob) for dob in dobs[start : start + PREVIEW_DATES]])
+        if not terms:
+            continue
+        counted = (
+            select(func.count(ChildTerm.child_ref.distinct()))
+            .join(Child, Child.ref == ChildTerm.child_ref)
+            .join(ChildKey, ChildKey.child_ref == ChildTerm.child_ref)
+            .where(ChildTerm.term.in_(terms), Child.state.in_(states), ChildKey.kek_id.like("d%"))
+        )
+        total += int((await session.execute(counted)).scalar_one())
+    return total
+
+
+async def _count_unsealed_due(session: AsyncSession, keys: KeyRing, as_of: date) -> tuple[int, int]:
+    """(archived, destroyed) among children whose keys a run on ``as_of`` seals in first
+    (``_seal_in_batch``): past 24 by then destroyed, else archived if active and 18 by then."""
+    cutoff = keychain.first_retained_dob(as_of)
+    archived = destroyed = 0
+    cursor = -1
+    while True:
+        rows = (
+            await session.execute(
+                select(ChildKey.child_ref, Child.state)
+                .join(Child, Child.ref == ChildKey.child_ref)
+                .where(not_(ChildKey.kek_id.like("d%")), ChildKey.child_ref > cursor)
+                .order_by(ChildKey.child_ref)
+                .limit(CHUNK)
+            )
+        ).all()
+        if not rows:
+            return archived, destroyed
+        cursor = rows[-1][0]
+        identities = await children.load_identities(session, keys, [ref for ref, _ in rows])
+        for ref, state in rows:
+            identity = identities.get(ref)
+            if identity is None:
+                continue
+            if identity.date_of_birth < cutoff:
+                destroyed += 1
+            elif state == "active" and keychain.birthday(identity.date_of_birth, ARCHIVE_AT_AGE) <= as_of:
+                archived += 1
 
 
 # -- compaction --------------------------------------------------------------------------------
