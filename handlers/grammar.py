@@ -82,6 +82,16 @@ def hides_characters(text: str) -> bool:
     return any(unicodedata.category(ch) in _HIDDEN and ch not in _SPACES and ch not in _JOINERS for ch in text)
 
 
+_EDGE_SPACES = " \t\n\r\u00a0"
+
+
+def trim(text: str) -> str:
+    """``text`` without the spaces at its ends, never a character that does not show as itself:
+    ``str.strip()`` takes controls (\\x0b, \\x0c, \\x1c-\\x1f, \\x85) for spaces, and "\\x0chelp"
+    trimmed so was read as help instead of being answered with usage (``hides_characters``)."""
+    return text.strip(_EDGE_SPACES)
+
+
 HIDDEN_HINT = (
     "That text holds a control character or an invisible formatting mark (they often come with pasted "
     "text): please type it again."

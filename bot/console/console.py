@@ -30,7 +30,7 @@ from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
-from handlers.grammar import hides_characters
+from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Command, Platform, Principal, Reply, sentence
@@ -164,7 +164,7 @@ class Console:
             line = await self.next_line()
             if line is None:
                 return 0
-            text = line.strip()
+            text = trim(line)
             if not text:
                 continue
             word = text.lower()

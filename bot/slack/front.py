@@ -76,6 +76,7 @@ from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
+from handlers.grammar import trim
 from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 
 log = structlog.get_logger("signpost.slack")
@@ -891,7 +892,7 @@ class SlackFrontEnd:
                 self.admission.release()
             await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
             return
-        text = f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}".strip()
+        text = trim(f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}")
         command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
         message_url = self.followups.pop(principal, INPUT_PREFIX + token) if isinstance(token, str) else None
         await self._submit(ack, command, view, message_url, None)

@@ -87,6 +87,7 @@ from bot.teams.render import (
     render_text,
 )
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, read_body
+from handlers.grammar import hides_characters, trim
 from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
 
@@ -444,9 +445,16 @@ def dialog_response(card: Card) -> InvokeResponse:
 
 
 def _text_of(activity: Activity) -> str:
-    """The message text without the bot's @mention (Teams puts it in the text)."""
+    """The message text without the bot's @mention (Teams puts it in the text). A character that
+    does not show as itself anywhere in what was sent stays in the text, so that the grammar answers
+    it with help (``handlers.grammar.hides_characters``): the SDK strips the text after removing the
+    mention, and would drop one at either end."""
+    sent = html.unescape(activity.text or "")
     activity.remove_recipient_mention()
-    return html.unescape(activity.text or "").strip()
+    text = trim(html.unescape(activity.text or ""))
+    if hides_characters(sent) and not hides_characters(text):
+        return sent
+    return text
 
 
 class TeamsFrontEnd:

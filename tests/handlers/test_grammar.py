@@ -6,7 +6,16 @@ from datetime import date
 
 import pytest
 
-from handlers.grammar import MAX_ID, Parsed, UsageError, hides_characters, parse, parse_demographic, parse_number
+from handlers.grammar import (
+    MAX_ID,
+    Parsed,
+    UsageError,
+    hides_characters,
+    parse,
+    parse_demographic,
+    parse_number,
+    trim,
+)
 from handlers.refs import looks_like_reference, parse_reference
 from store.register.refs import check_digit, is_valid
 
@@ -134,3 +143,12 @@ def test_text_with_a_hidden_character_is_usage_whatever_its_first_word(text: str
 )
 def test_tabs_line_breaks_joiners_and_spaces_are_not_hidden(text: str) -> None:
     assert not hides_characters(text)
+
+
+@pytest.mark.parametrize("text", ["\x0chelp", "help\x0b", "\x1chistory", "relay 1\x85", "\x1f999 000 0018"])
+def test_trimming_a_message_keeps_a_hidden_character_at_either_end(text: str) -> None:
+    """The front ends trim what was sent with ``trim``, not ``str.strip``, which takes these
+    controls for spaces: "\\x0chelp" trimmed that way was read as help, not answered with usage."""
+    assert trim(f"  {text}\n") == text
+    assert parse(trim(text), KEYWORDS) == Parsed("usage", text)
+    assert trim(" \t help \r\n\u00a0") == "help"

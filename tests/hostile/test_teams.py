@@ -223,6 +223,9 @@ async def test_hostile_texts_with_a_valid_token_are_answered_and_audited_exactly
 
 @example(user=PRIYA, text="request 999 000 0050 section 47 enquiry \ud800")
 @example(user=DANA, text="deny 1 please ask the lead\udfff professional")
+@example(user=DANA, text="\x0chelp")  # str.strip() took these controls for spaces: read as help and home
+@example(user=PRIYA, text="Home 3d\x0b")
+@example(user=PRIYA, text="\x1crelay 1\x85")
 @given(user=st.sampled_from((PRIYA, DANA)), text=hs.hidden_command(hs.HIDDEN + hs.LONE_SURROGATES))
 async def test_a_hidden_character_or_lone_surrogate_in_a_teams_message_gets_usage_help(
     teams_secured: TeamsApp,

@@ -20,6 +20,7 @@ import bot.cli.report
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
 from bot.logging import configure
+from handlers.grammar import HIDDEN_HINT
 from store.keys.crypto import KeyRing
 from store.people import standing
 from store.register.synthetic import SyntheticRegister
@@ -323,3 +324,12 @@ def test_a_mistyped_store_path_is_one_line_and_makes_no_store(cli: Cli, tmp_path
         "(signpost import, signpost seed-demo or signpost db upgrade make a new one)"
     ]
     assert not typo.exists()
+
+
+def test_a_hidden_character_at_the_end_of_a_console_line_gets_help_not_the_command(cli: Cli) -> None:
+    """The console trimmed each line with str.strip(), which takes a form feed for a space: a pasted
+    "\\x0chelp" ran help. Like any text holding a hidden character it gets usage help."""
+    assert cli("seed-demo", "--children", "300").code == 0
+    examples = SyntheticRegister(children=300).examples()
+    run = cli("console", "--as", examples.practitioner_id, stdin="\x0chelp\nquit\n")
+    assert HIDDEN_HINT in run.out and "who else is working" not in run.out
