@@ -10,7 +10,10 @@ doubled, with day and month of birth swapped (when that is a date). Strangers co
 generator with another seed (realistic names, not registered: any match is a false one). Each
 search runs ``handlers.search.find_child`` in its own read session (the chat search without the
 dispatcher, as ``benchmarks.matching.db``), one at a time; each keyed enquiry runs
-``children.enquire``. Prints JSON: outcomes per kind, and wall and CPU time a query, p50 and p99.
+``children.enquire``. Prints JSON: outcomes per kind, and wall and CPU time a query, p50 and p99;
+the candidates a search weighed (decrypted and scored), and the CPU of the searches whose
+candidates reached the cap (``candidate_limit``) apart from the others: a search's cost grows with
+its candidates, so this says whether a p99 is theirs.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
     walls: list[float] = []
     cpus: list[float] = []
+    weighed: list[int] = []  # candidates a search decrypted and scored
+    cap = app.ctx.policy.candidate_limit
     try:
         for item in asked[: args.warm]:  # the first reads of a cold file are the disk's, not the code's
             async with app.ctx.db.read() as session:
@@ -135,6 +140,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 decision = await find_child(app.ctx, session, item.query, now)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
+            weighed.append(len(decision.ranked))
             if decision.kind is DecisionKind.MATCH:
                 right = decision.best == item.truth
                 outcomes[item.kind]["right child" if right else "wrong child" if item.truth else "false match"] += 1
@@ -170,6 +176,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "strangers_falsely_matched": outcomes["stranger"]["false match"],
         "search_wall": summary(walls),
         "search_cpu": summary(cpus),
+        "candidates": {
+            "p50": percentile(weighed, 0.5),
+            "p99": percentile(weighed, 0.99),
+            "mean": round(statistics.fmean(weighed), 1) if weighed else 0.0,
+            "at_cap_pct": round(100 * sum(n >= cap for n in weighed) / max(len(weighed), 1), 2),
+        },
+        "search_cpu_at_cap": summary([t for t, n in zip(cpus, weighed, strict=True) if n >= cap]),
+        "search_cpu_below_cap": summary([t for t, n in zip(cpus, weighed, strict=True) if n < cap]),
         "keyed_enquire_wall": summary(keyed),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -140,14 +140,9 @@ def encode_identity(identity: Identity) -> str:
 
 def decode_identity(raw: bytes) -> Identity:
     doc = json.loads(raw)
-    return Identity(
-        given_names=doc["g"],
-        family_name=doc["f"],
-        aliases=tuple(doc["a"]),
-        date_of_birth=date.fromisoformat(doc["d"]),
-        sex=doc["s"],
-        postcode=doc["p"],
-    )
+    # By position, in Identity's field order: a search decodes every candidate (up to 200), and
+    # keywords took a frozen dataclass 7.7-8.6 µs a child against 4.5-5.7 µs (1 M store's blobs).
+    return Identity(doc["g"], doc["f"], tuple(doc["a"]), date.fromisoformat(doc["d"]), doc["s"], doc["p"])
 
 
 def feed_row_mac(keys: KeyRing, row: ChildRow) -> bytes:

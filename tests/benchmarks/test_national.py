@@ -31,3 +31,11 @@ def test_a_kept_import_is_searched_as_typed_and_strangers_are_not_matched(tmp_pa
     present = found["present"]
     assert isinstance(present, dict) and present["wrong_child"] == 0
     assert found["searches"] == sum(n for kind in by_kind.values() for what, n in kind.items() if what != "candidate")
+    # How many candidates each search weighed, and the CPU of those at the cap apart from the rest.
+    weighed = found["candidates"]
+    assert isinstance(weighed, dict)
+    assert 1 <= weighed["p50"] <= weighed["p99"] <= 200  # every exact search weighs its child at least
+    assert 0 <= weighed["at_cap_pct"] <= 100
+    below = found["search_cpu_below_cap"]
+    assert isinstance(below, dict) and below["p50_ms"] > 0 and "p99_ms" in below
+    assert isinstance(found["search_cpu_at_cap"], dict)
