@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from itertools import repeat
 from typing import Any, cast
 
 import structlog
@@ -25,7 +24,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Table,
-    Text,
     and_,
     bindparam,
     delete,
@@ -74,14 +72,12 @@ TERMS_TABLE = cast(Table, ChildTerm.__table__)  # Core table: executemany, not t
 # unlinked as it is opened, or memory), never in the store file: its creation rolls back with the
 # import, ``merge_staged_terms`` drops it before the commit, and a crash leaves nothing behind.
 # On its own MetaData like the involvements stage, so that retention, decommissioning and key
-# rotation (which derive their tables from store/tables) never see it. One row a child, its terms
-# a JSON array that the merge unpacks (``json_each``): binding ~15 rows a child through the driver
-# cost more than the rest of the child's writes together.
+# rotation (which derive their tables from store/tables) never see it.
 TERMS_STAGE = Table(
     "import_terms",
     MetaData(),
+    Column("term", BigInteger),
     Column("child_ref", BigInteger),
-    Column("terms", Text),
     prefixes=["TEMPORARY"],
 )
 
@@ -421,11 +417,7 @@ async def upsert(
 
 
 def _cohort_key(keys: KeyRing, row: ChildRow, today: date) -> str:
-    return _cohort_key_of(keys, row.identity.date_of_birth, today)
-
-
-def _cohort_key_of(keys: KeyRing, dob: date, today: date) -> str:
-    kek_id = keychain.cohort_key(keys, dob, today)
+    kek_id = keychain.cohort_key(keys, row.identity.date_of_birth, today)
     if kek_id is None:  # callers leave such rows out; never fall back to the master key
         raise ValueError("a child due for destruction cannot be stored")
     return kek_id
@@ -433,8 +425,7 @@ def _cohort_key_of(keys: KeyRing, dob: date, today: date) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SealedChild:
-    """A new child as written: its row's plain columns, and its CPU-heavy part: its fresh data
-    key, sealed identity, row MAC and blind terms.
+    """A new child's CPU-heavy part: its fresh data key, sealed identity, row MAC and blind terms.
 
     Needs only the index key and the term keys, so it can be made in another process
     (``seal_children``); the data key is wrapped under its cohort key by the caller, and no
@@ -442,9 +433,6 @@ class SealedChild:
     """
 
     ref: int
-    local_authority: str
-    shielded: bool
-    date_of_birth: date  # for its cohort key and its state (the identity itself is sealed)
     data_key: bytes
     identity: bytes
     row_mac: bytes
@@ -456,14 +444,12 @@ def seal_children(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[SealedC
     sealed: list[SealedChild] = []
     for row in rows:
         data_key = new_data_key()
+        aad = child_aad(row.ref)
         sealed.append(
             SealedChild(
                 row.ref,
-                row.local_authority,
-                row.shielded,
-                row.identity.date_of_birth,
                 data_key,
-                seal(data_key, encode_identity(row.identity).encode(), child_aad(row.ref)),
+                seal(data_key, encode_identity(row.identity).encode(), aad),
                 feed_row_mac(keys, row),
                 tuple(terms_for(keys, row.identity)),
             )
@@ -480,7 +466,7 @@ async def _insert_new(
     counts_into: Counter[int] | None = None,
 ) -> None:
     sealed, counts = seal_children(keys, rows)
-    await insert_sealed(session, keys, sealed, counts, now, terms_to=terms_to, counts_into=counts_into)
+    await insert_sealed(session, keys, rows, sealed, counts, now, terms_to=terms_to, counts_into=counts_into)
 
 
 _SEALER: list[KeyRing] = []
@@ -519,23 +505,33 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="end-with-importer", daemon=True).start()
 
 
-FlatSealed = tuple[int, str, bool, date, bytes, bytes, bytes, tuple[int, ...]]
-"""A ``SealedChild`` as a plain tuple, its fields in order: pickling slotted dataclasses costs the
-sender more than the work."""
+FlatChild = tuple[int, str, str, tuple[str, ...], date, str | None, str | None, str, bool]
+FlatSealed = tuple[int, bytes, bytes, bytes, tuple[int, ...]]
 
 
-def seal_flat(keys: KeyRing, rows: Sequence[ChildRow]) -> tuple[list[FlatSealed], dict[int, int]]:
-    """``seal_children``, its results as plain tuples (``FlatSealed``) to pass between processes."""
-    sealed, counts = seal_children(keys, rows)
+def flatten(rows: Sequence[ChildRow]) -> list[FlatChild]:
+    """Rows as plain tuples for a worker: pickling slotted dataclasses costs the sender more than the work."""
     return [
-        (o.ref, o.local_authority, o.shielded, o.date_of_birth, o.data_key, o.identity, o.row_mac, o.terms)
-        for o in sealed
-    ], counts
+        (
+            r.ref,
+            r.identity.given_names,
+            r.identity.family_name,
+            r.identity.aliases,
+            r.identity.date_of_birth,
+            r.identity.sex,
+            r.identity.postcode,
+            r.local_authority,
+            r.shielded,
+        )
+        for r in rows
+    ]
 
 
-def seal_in_sealer(rows: Sequence[ChildRow]) -> tuple[list[FlatSealed], dict[int, int]]:
-    """``seal_flat`` in a worker started by ``start_sealer``, under the keys it was given."""
-    return seal_flat(_SEALER[0], rows)
+def seal_in_sealer(flat: Sequence[FlatChild]) -> tuple[list[FlatSealed], dict[int, int]]:
+    """``seal_children`` in a worker started by ``start_sealer``, plain tuples in and out."""
+    rows = [ChildRow(f[0], Identity(f[1], f[2], f[3], f[4], f[5], f[6]), f[7], f[8]) for f in flat]
+    sealed, counts = seal_children(_SEALER[0], rows)
+    return [(one.ref, one.data_key, one.identity, one.row_mac, one.terms) for one in sealed], counts
 
 
 def unflatten(sealed: Sequence[FlatSealed]) -> list[SealedChild]:
@@ -545,6 +541,7 @@ def unflatten(sealed: Sequence[FlatSealed]) -> list[SealedChild]:
 async def insert_sealed(
     session: AsyncSession,
     keys: KeyRing,
+    rows: Sequence[ChildRow],
     sealed: Sequence[SealedChild],
     counts: Mapping[int, int],
     now: datetime,
@@ -552,31 +549,28 @@ async def insert_sealed(
     terms_to: Table = TERMS_TABLE,
     counts_into: Counter[int] | None = None,
 ) -> None:
-    """Write new children sealed by ``seal_children``; their blind terms to ``terms_to``
-    (``TERMS_STAGE`` during an import on SQLite). Their name counts are added to ``counts_into``
-    when given, for the caller to write once (an import: a few hundred upserts a chunk, compiled
-    each time, cost more than the children's own rows), else written here."""
+    """Write new children sealed by ``seal_children`` (the same rows, in the same order); their
+    blind terms to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite). Their name counts
+    are added to ``counts_into`` when given, for the caller to write once (an import: a few
+    hundred upserts a chunk, compiled each time, cost more than the children's own rows), else
+    written here."""
     children: list[tuple[object, ...]] = []
     child_keys: list[tuple[object, ...]] = []
     child_terms: list[tuple[object, ...]] = []
-    staged = terms_to is TERMS_STAGE
     today = now.date()
-    for one in sealed:
+    for row, one in zip(rows, sealed, strict=True):
         # Under the birth-date cohort key from the start: destroying that key (at 24) shreds the
         # child in every backup, including one taken before retention ever ran.
-        kek_id = _cohort_key_of(keys, one.date_of_birth, today)
-        wrapped = keychain.wrap_under(keys, kek_id, one.data_key, child_aad(one.ref))
-        state = initial_state(one.date_of_birth, today)
-        children.append((one.ref, one.local_authority, one.shielded, state, one.identity, one.row_mac, now))
-        child_keys.append((one.ref, kek_id, wrapped))
-        if staged:
-            child_terms.append((one.ref, json.dumps(one.terms)))
-        else:
-            child_terms.extend(zip(one.terms, repeat(one.ref)))
+        kek_id = _cohort_key(keys, row, today)
+        wrapped = keychain.wrap_under(keys, kek_id, one.data_key, child_aad(row.ref))
+        state = initial_state(row.identity.date_of_birth, today)
+        children.append((row.ref, row.local_authority, row.shielded, state, one.identity, one.row_mac, now))
+        child_keys.append((row.ref, kek_id, wrapped))
+        child_terms.extend((term, row.ref) for term in one.terms)
     columns = ("ref", "local_authority", "shielded", "state", "identity", "row_mac", "updated_at")
     await copy_rows(session, Child.__table__, columns, children)
     await copy_rows(session, ChildKey.__table__, ("child_ref", "kek_id", "wrapped"), child_keys)
-    await copy_rows(session, terms_to, ("child_ref", "terms") if staged else ("term", "child_ref"), child_terms)
+    await copy_rows(session, terms_to, ("term", "child_ref"), child_terms)
     if counts_into is None:
         await name_counts.add(session, counts)
     else:
@@ -599,8 +593,7 @@ async def merge_staged_terms(session: AsyncSession) -> int:
     result = await session.execute(
         text(
             f"INSERT INTO {TERMS_TABLE.name} (term, child_ref) "
-            f"SELECT term.value, staged.child_ref FROM {TERMS_STAGE.name} AS staged, json_each(staged.terms) AS term "
-            "ORDER BY 1, 2"
+            f"SELECT term, child_ref FROM {TERMS_STAGE.name} ORDER BY term, child_ref"
         )
     )
     await session.execute(text(f"DROP TABLE {TERMS_STAGE.name}"))

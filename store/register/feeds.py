@@ -21,7 +21,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -47,6 +46,8 @@ NAME_COUNTS_HELD = 200_000
 """Name counts an import holds in memory before writing them (each a few dozen bytes)."""
 PARALLEL_AFTER = 20_000
 """Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
+Sealed = tuple[list[children.SealedChild], dict[int, int]]
+FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 # The longest line read: past any row the csv module can read (nine fields of at most 131,072
 # characters, four bytes each), so a line this long is no row. Without it a file with no line
@@ -451,67 +452,6 @@ def _involvement(c: _RowChecker) -> InvolvementRow | None:
     return None if c.bad else row
 
 
-ReadRows = Sequence[tuple[int, dict[str, str]]]
-"""Rows of a feed as read, each with the line it begins on."""
-ChildLine = tuple[int, int, bool]
-"""A good row of the children feed: its line, its child's reference, and whether it is kept (not
-24 or over on the import date; only a kept row is sealed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedChildren:
-    """A chunk of the children feed checked, and its kept rows sealed (``check_and_seal``).
-
-    Plain values only (lists, tuples, ``children.FlatSealed``), so it passes between processes
-    cheaply: made by a sealing worker, it is everything the importer needs to write the chunk."""
-
-    problems: list[RowProblem]
-    named: list[int]  # every valid reference the rows name, bad rows included (``ImportReport.named_children``)
-    good: list[ChildLine]  # in feed order
-    authorities: set[str]  # the local authorities the good rows name
-    sealed: list[children.FlatSealed]  # the kept rows, in the order of ``good``
-    counts: dict[int, int]  # their names' blind count keys (``children.seal_children``)
-
-
-def check_children(
-    name: str, rows: ReadRows, today: date
-) -> tuple[list[RowProblem], list[int], list[tuple[int, ChildRow]]]:
-    """Check rows of the children feed (with the lines they begin on): their problems, every valid
-    reference they name (bad rows too: an involvement naming one is not "unknown"), and each good
-    row with its line."""
-    problems: list[RowProblem] = []
-    named: list[int] = []
-    good: list[tuple[int, ChildRow]] = []
-    for line, row in rows:
-        parsed = _child(_RowChecker(name, line, row, problems), today)
-        value = (row.get("child_ref") or "").replace(" ", "").strip()
-        if is_valid(value):
-            named.append(int(value))
-        if parsed is not None:
-            good.append((line, parsed))
-    return problems, named, good
-
-
-Sealer = Callable[[Sequence[ChildRow]], tuple[list[children.FlatSealed], dict[int, int]]]
-
-
-def check_and_seal(name: str, rows: ReadRows, today: date, sealer: Sealer) -> CheckedChildren:
-    """``check_children``, then the good rows not due for destruction sealed by ``sealer``: what a
-    first load writes of a chunk (a row repeated elsewhere in the feed is sealed too, and left out
-    by the importer, which alone sees the whole feed; such an import is refused)."""
-    problems, named, good = check_children(name, rows, today)
-    lines = [(line, row.ref, not keychain.due_for_destruction(row.identity.date_of_birth, today)) for line, row in good]
-    kept = [row for (_, row), (_, _, keep) in zip(good, lines, strict=True) if keep]
-    sealed, counts = sealer(kept)
-    return CheckedChildren(problems, named, lines, {row.local_authority for _, row in good}, sealed, counts)
-
-
-def check_and_seal_in_sealer(name: str, rows: ReadRows, today: date) -> CheckedChildren:
-    """``check_and_seal`` in a sealing worker (``children.start_sealer``), under the keys it holds:
-    the importer only reads the feed's lines and writes what comes back."""
-    return check_and_seal(name, rows, today, children.seal_in_sealer)
-
-
 def _rows(
     name: str, lines: Iterator[str], problems: list[RowProblem]
 ) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
@@ -699,10 +639,8 @@ class _Run:
             self.sealers = 0  # one core: sealing in this process is as fast
         self.parallel_after = PARALLEL_AFTER if sealers is None else 0
         self.pool: ProcessPoolExecutor | None = None
-        self.sealing: deque[asyncio.Future[CheckedChildren]] = deque()
+        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[FlatSealed], int]] = deque()
         self.children_seen = 0
-        self.seen = RefSet()  # the children feed's good rows, for repeats
-        self.repeats: list[tuple[int, int]] = []  # (line, ref)
         self.authorities: set[str] = set()
         self.spellings: dict[str, str] | None = None  # authority_key -> the name registered
         self.staged = False
@@ -779,23 +717,32 @@ class _Run:
 
     async def children(self, feed: Feed, rows: Iterator[tuple[int, dict[str, str]]]) -> None:
         """Children are checked for repeats by a bitset of references; a repeat's first line is
-        found by reading the file again, only when there is one. On a first load, each chunk of
-        rows is checked and sealed by a worker process (``check_and_seal_in_sealer``) once the
-        feed is big enough: this process reads lines and writes."""
+        found by reading the file again, only when there is one."""
         kind, report, today = FeedKind.CHILDREN, self.report, self.now.date()
         self._start(kind)
         first_load = not await children.any_stored(self.session)
-        batch: list[tuple[int, dict[str, str]]] = []
+        seen = RefSet()
+        repeats: list[tuple[int, int]] = []  # (line, ref)
+        batch: list[ChildRow] = []
         for line, row in rows:
             report.rows[kind.value] += 1
+            checker = _RowChecker(feed.name, line, row, report.problems)
+            parsed = _child(checker, today)
             self.children_seen += 1
-            batch.append((line, row))
+            value = (row.get("child_ref") or "").replace(" ", "").strip()
+            if is_valid(value):
+                report.named_children.add(int(value))
+            if parsed is None:
+                continue
+            if not seen.add(parsed.ref):
+                repeats.append((line, parsed.ref))
+                continue
+            batch.append(parsed)
             if len(batch) >= self.chunk:
-                await self._check_children(feed.name, batch, first_load)
+                await self._write_children(batch, first_load)
                 batch = []
-        await self._check_children(feed.name, batch, first_load)
+        await self._write_children(batch, first_load)
         await self.drain()
-        repeats, self.repeats = self.repeats, []
         if repeats or self.redated:
             firsts = _first_lines(feed, {ref for _, ref in repeats} | self.redated, today)
             for line, ref in repeats:
@@ -805,36 +752,6 @@ class _Run:
             for ref in sorted(self.redated, key=firsts.__getitem__):
                 report.problems.append(RowProblem(feed.name, firsts[ref], "date_of_birth", REDATED))
             self.redated.clear()
-
-    def _first(self, line: int, ref: int) -> bool:
-        """Whether this good row is its child's first in the feed (else it is a repeat, a problem)."""
-        if self.seen.add(ref):
-            return True
-        self.repeats.append((line, ref))
-        return False
-
-    def _named(self, problems: list[RowProblem], named: list[int]) -> None:
-        self.report.problems.extend(problems)
-        for ref in named:
-            self.report.named_children.add(ref)
-
-    async def _check_children(self, name: str, batch: list[tuple[int, dict[str, str]]], first_load: bool) -> None:
-        if not batch:
-            return
-        today = self.now.date()
-        if not first_load:  # children may be held: each row is compared with what is stored
-            problems, named, good = check_children(name, batch, today)
-            self._named(problems, named)
-            await self._upsert_children([row for line, row in good if self._first(line, row.ref)])
-            return
-        pool = self._pool()
-        if pool is None:
-            await self._write_checked(check_and_seal(name, batch, today, partial(children.seal_flat, self.keys)))
-            return
-        loop = asyncio.get_running_loop()
-        self.sealing.append(loop.run_in_executor(pool, check_and_seal_in_sealer, name, batch, today))
-        while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
-            await self._write_checked(await self.sealing.popleft())
 
     async def _terms_to(self) -> Table:
         if self.terms_to is None:
@@ -859,37 +776,7 @@ class _Run:
             await name_counts.add(self.session, self.name_counts)
             self.name_counts.clear()
 
-    async def _write_checked(self, checked: CheckedChildren) -> None:
-        """Write a first load's checked chunk: its new children, and the count of those not stored."""
-        report = self.report
-        self._named(checked.problems, checked.named)
-        sealed = iter(children.unflatten(checked.sealed))
-        new: list[children.SealedChild] = []
-        past: list[int] = []
-        for line, ref, kept in checked.good:
-            one = next(sealed) if kept else None
-            if not self._first(line, ref):
-                continue
-            if one is None:
-                past.append(ref)
-            else:
-                new.append(one)
-        if not new and not past:
-            return
-        respelt = await self._authorities(checked.authorities)
-        if respelt:
-            new = [_as_registered(one, respelt) for one in new]
-        terms_to, counts = await self._terms_to(), self.name_counts
-        await children.insert_sealed(
-            self.session, self.keys, new, checked.counts, self.now, terms_to=terms_to, counts_into=counts
-        )
-        await self._write_name_counts()
-        report.changed[FeedKind.CHILDREN.value] += len(new)
-        report.past_retention += len(past)
-        report._not_stored.update(past)
-        self._done(len(new) + len(past))
-
-    async def _upsert_children(self, batch: list[ChildRow]) -> None:
+    async def _write_children(self, batch: list[ChildRow], first_load: bool) -> None:
         if not batch:
             return
         report = self.report
@@ -897,26 +784,41 @@ class _Run:
         respelt = await self._authorities({row.local_authority for row in batch})
         if respelt:
             batch = [_as_registered(row, respelt) for row in batch]
-        done = await children.upsert(
-            self.session, self.keys, batch, self.now, terms_to=terms_to, counts_into=self.name_counts
-        )
-        await self._write_name_counts()
-        report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
-        report.destroyed += done.destroyed
-        report.shredded += done.rekeyed
-        past = done.past_retention
-        if past and not self.destroy_redated:
-            # A held child's date of birth changed to one 24 or more years ago is far likelier a
-            # slip in the feed than a record due for destruction, and destruction cannot be
-            # undone: the row is a problem (nothing is imported). Unchanged, retention is due.
-            due = set(past)
-            redated = await children.redated(self.session, self.keys, [r for r in batch if r.ref in due])
-            self.redated |= redated
-            past = tuple(ref for ref in past if ref not in redated)
-        if past:
-            destroyed, _ = await retention.destroy(self.session, self.keys, past, self.now)  # held before
-            report.shredded += destroyed
-        self._done(len(batch))
+        if first_load:  # nothing stored before this import: every good row is new
+            today = self.now.date()
+            past = tuple(row.ref for row in batch if keychain.due_for_destruction(row.identity.date_of_birth, today))
+            kept = [row for row in batch if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
+            pool = self._pool()
+            if pool is None:
+                sealed = children.seal_children(self.keys, kept)
+                await self._write_sealed(kept, sealed, len(batch))
+            else:
+                loop = asyncio.get_running_loop()
+                flat = children.flatten(kept)
+                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, flat), len(batch)))
+                while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
+                    await self._write_sealed(*await self._next_sealed())
+        else:
+            done = await children.upsert(
+                self.session, self.keys, batch, self.now, terms_to=terms_to, counts_into=self.name_counts
+            )
+            await self._write_name_counts()
+            report.changed[FeedKind.CHILDREN.value] += done.inserted + done.updated
+            report.destroyed += done.destroyed
+            report.shredded += done.rekeyed
+            past = done.past_retention
+            if past and not self.destroy_redated:
+                # A held child's date of birth changed to one 24 or more years ago is far likelier a
+                # slip in the feed than a record due for destruction, and destruction cannot be
+                # undone: the row is a problem (nothing is imported). Unchanged, retention is due.
+                due = set(past)
+                redated = await children.redated(self.session, self.keys, [r for r in batch if r.ref in due])
+                self.redated |= redated
+                past = tuple(ref for ref in past if ref not in redated)
+            if past:
+                destroyed, _ = await retention.destroy(self.session, self.keys, past, self.now)  # held before
+                report.shredded += destroyed
+            self._done(len(batch))
         report.past_retention += len(past)
         report._not_stored.update(past)
 
@@ -931,9 +833,23 @@ class _Run:
             )
         return self.pool
 
+    async def _next_sealed(self) -> tuple[list[ChildRow], Sealed, int]:
+        rows, future, count = self.sealing.popleft()
+        sealed, counts = await future
+        return rows, (children.unflatten(sealed), counts), count
+
+    async def _write_sealed(self, rows: list[ChildRow], sealed: Sealed, count: int) -> None:
+        terms_to, counts = await self._terms_to(), self.name_counts
+        await children.insert_sealed(
+            self.session, self.keys, rows, sealed[0], sealed[1], self.now, terms_to=terms_to, counts_into=counts
+        )
+        await self._write_name_counts()
+        self.report.changed[FeedKind.CHILDREN.value] += len(rows)
+        self._done(count)
+
     async def drain(self) -> None:
         while self.sealing:
-            await self._write_checked(await self.sealing.popleft())
+            await self._write_sealed(*await self._next_sealed())
 
     def close(self) -> None:
         if self.pool is not None:
@@ -1033,7 +949,7 @@ def authority_key(name: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
 
 
-_Row = TypeVar("_Row", ChildRow, PractitionerRow, children.SealedChild)
+_Row = TypeVar("_Row", ChildRow, PractitionerRow)
 
 
 def _as_registered(row: _Row, respelt: Mapping[str, str]) -> _Row:
