@@ -130,10 +130,10 @@ def _spoil(path: Path, lines: dict[int, tuple[int, str]]) -> None:
 async def test_problems_found_while_sealing_are_each_reported_with_their_line_and_nothing_is_written(
     signpost: Signpost, tmp_path: Path, sealers: int
 ) -> None:
-    """Children's rows are checked where they are sealed (by worker processes, past the first
-    chunks): every problem in every chunk is still reported, in line order, with the line it is
-    on and no value from the row, a repeat names its first line, and nothing is imported. (The
-    child whose reference the repeat took is then unknown to its involvements: more problems.)"""
+    """Whether children are sealed by worker processes or in the importer, every problem in every
+    chunk is reported, in line order, with the line it is on and no value from the row, a repeat
+    names its first line, and nothing is imported. (The child whose reference the repeat took is
+    then unknown to its involvements: more problems.)"""
     written = write_feeds(NationalRegister(300), tmp_path)
     children_csv = tmp_path / "children.csv"
     first = rows(children_csv)[0]  # on line 2
