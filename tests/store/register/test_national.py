@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import multiprocessing
 import os
 import signal
 import statistics
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from sqlalchemy import func, select
 
 from bot.app import Signpost
 from store.register import children
-from store.register.feeds import Feed, import_feeds
+from store.register.feeds import Feed, FeedRejected, import_feeds
 from store.register.national import FIRST_SERIAL, NationalRegister, write_feeds
 from store.register.refs import is_valid
 from store.register.terms import index_terms
@@ -114,6 +116,68 @@ async def test_the_feeds_import_as_written(signpost: Signpost, tmp_path: Path, s
     assert int(last[0]) in found
 
 
+def _spoil(path: Path, lines: dict[int, tuple[int, str]]) -> None:
+    """Set one field of some rows of a feed (line number -> (column, value)); line 1 is the header."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        table = list(csv.reader(handle))
+    for line, (column, value) in lines.items():
+        table[line - 1][column] = value
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(table)
+
+
+@pytest.mark.parametrize("sealers", [0, 2])
+async def test_problems_found_while_sealing_are_each_reported_with_their_line_and_nothing_is_written(
+    signpost: Signpost, tmp_path: Path, sealers: int
+) -> None:
+    """Whether children are sealed by worker processes or in the importer, every problem in every
+    chunk is reported, in line order, with the line it is on and no value from the row, a repeat
+    names its first line, and nothing is imported. (The child whose reference the repeat took is
+    then unknown to its involvements: more problems.)"""
+    written = write_feeds(NationalRegister(300), tmp_path)
+    children_csv = tmp_path / "children.csv"
+    first = rows(children_csv)[0]  # on line 2
+    _spoil(children_csv, {7: (8, "maybe"), 120: (4, "2015-02-30"), 121: (6, "NOT A CODE"), 250: (0, first[0])})
+    feeds = [Feed.from_path(path) for path in written.files]
+    with pytest.raises(FeedRejected) as caught:
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now(), chunk=50, sealers=sealers
+        )
+    problems = [str(problem) for problem in caught.value.report.problems if problem.file == "children.csv"]
+    assert problems == [
+        "children.csv:7: shielded: must be true or false",
+        "children.csv:120: date_of_birth: is not a date in YYYY-MM-DD form",
+        "children.csv:121: postcode: is not a UK postcode",
+        "children.csv:250: child_ref: repeats the row on line 2",
+    ]
+    async with signpost.ctx.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Child))).scalar_one() == 0
+
+
+async def test_a_sealing_worker_that_dies_fails_the_import_and_nothing_is_written(
+    signpost: Signpost, tmp_path: Path
+) -> None:
+    """A worker killed mid-import (the OOM killer, say) breaks its pool: the import fails with that
+    error, its transaction rolls back with nothing of it written, and the same feeds import again."""
+    written = write_feeds(NationalRegister(300), tmp_path)
+    feeds = [Feed.from_path(path) for path in written.files]
+    now = signpost.ctx.clock.now()
+
+    def kill_the_workers(_: int) -> None:
+        for worker in multiprocessing.active_children():
+            os.kill(worker.pid or 0, signal.SIGKILL)
+
+    with pytest.raises(BrokenProcessPool):
+        await import_feeds(
+            signpost.ctx.db, signpost.ctx.keys, feeds, now, chunk=50, sealers=2, on_progress=kill_the_workers
+        )
+    async with signpost.ctx.db.read() as session:
+        for table in (Child, Involvement):
+            assert (await session.execute(select(func.count()).select_from(table))).scalar_one() == 0
+    report = await import_feeds(signpost.ctx.db, signpost.ctx.keys, feeds, now, chunk=50, sealers=2)
+    assert report.changed["children"] == 300
+
+
 IMPORTER = """
 import asyncio, multiprocessing, sys, time
 from datetime import UTC, datetime
@@ -121,7 +185,7 @@ from pathlib import Path
 
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.register.feeds import Feed, import_feeds
+from store.register.feeds import Feed, FeedRejected, import_feeds
 from store.register.national import NationalRegister, write_feeds
 
 
