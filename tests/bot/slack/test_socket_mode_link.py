@@ -133,6 +133,17 @@ MALFORMED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]], 
 }
 
 
+async def sent_and_logged(
+    app: SlackHarness, fake_slack: FakeSlackApi, frame: str, acks: int
+) -> tuple[list[dict[str, Any]], str]:
+    """Send one frame down the link; once ``acks`` frames came back and a line was logged, the
+    lines logged at info and above and their text."""
+    with logged_at("info") as log:
+        await fake_slack.send_frame(frame)
+        await settle(lambda: len(fake_slack.frames_back) >= acks and bool(log.lines()), app)
+        return log.lines(), log.text
+
+
 def refusals(log: LogStream) -> list[dict[str, Any]]:
     return [line for line in log.lines() if line["event"] == "slack_envelope_refused"]
 
@@ -147,11 +158,7 @@ async def test_a_malformed_socket_mode_frame_is_acked_when_it_can_be_with_one_lo
     await load_standard(signpost)
     frame, answer, reason = MALFORMED[case]
     async with linked(signpost, fake_slack) as app:
-        with logged_at("info") as log:
-            await fake_slack.send_frame(frame(app))
-            await settle(lambda: len(fake_slack.frames_back) >= len(answer) and bool(log.lines()), app)
-            lines = log.lines()
-            text = log.text
+        lines, text = await sent_and_logged(app, fake_slack, frame(app), len(answer))
         assert fake_slack.frames_back == answer
         assert [(line["event"], line.get("reason")) for line in lines] == [("slack_envelope_refused", reason)], text
         assert "Traceback" not in text and "exception" not in text
@@ -225,11 +232,7 @@ async def test_a_well_formed_envelope_no_listener_takes_is_acked_with_one_log_li
     await load_standard(signpost)
     frame, answer = UNHANDLED[case]
     async with linked(signpost, fake_slack) as app:
-        with logged_at("info") as log:
-            await fake_slack.send_frame(frame(app))
-            await settle(lambda: len(fake_slack.frames_back) >= len(answer) and bool(log.lines()), app)
-            lines = log.lines()
-            text = log.text
+        lines, text = await sent_and_logged(app, fake_slack, frame(app), len(answer))
         assert fake_slack.frames_back == answer
         assert [line["event"] for line in lines] == ["slack_request_unhandled"], text
         assert "Traceback" not in text
