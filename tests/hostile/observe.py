@@ -104,11 +104,14 @@ class Tally:
     problems: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[str]] = field(default_factory=dict)
 
-    def record(self, kind: str, category: str, detail: str) -> None:
+    def record(self, kind: str, category: str, why: str, shown: str) -> None:
+        """Count a problem and keep a few samples: the input whole (``shown`` is bounded already)
+        and the start of why, so that a rare one can be sent again (a cut after 300 characters
+        of a logged traceback kept none of the input)."""
         self.problems[category] += 1
         kept = self.samples.setdefault(f"{kind} {category}", [])
         if len(kept) < 2:
-            kept.append(detail[:300])
+            kept.append(f"{why[:200]} <- {shown}")
 
     def lines(self) -> list[str]:
         total = sum(self.sent.values())
@@ -201,7 +204,7 @@ class Check:
         """Count this input; raise in CI mode so Hypothesis shrinks it, record it when fuzzing."""
         TALLY.sent[self.kind] += 1
         for category, why in self.problems:
-            TALLY.record(self.kind, category, f"{why} <- {self.shown}")
+            TALLY.record(self.kind, category, why, self.shown)
         if self.problems and not FUZZING:
             raise AssertionError(
                 f"{self.kind} input {self.shown}: " + "; ".join(f"[{c}] {w}" for c, w in self.problems)
