@@ -53,7 +53,7 @@ async def test_a_refused_page_request_is_one_line_with_a_fixed_reason_and_nothin
     assert response.status == status
     [line] = log.lines()
     assert (line["event"], line["status"], line["reason"], line["level"]) == (event, status, reason, "warning")
-    assert "Zq8" not in log.text and "9999" not in log.text
+    assert "Zq8" not in log.written and "9999" not in log.written
 
 
 async def test_a_page_that_is_served_writes_no_refusal(pages: TestClient) -> None:  # type: ignore[type-arg]

@@ -61,7 +61,7 @@ async def test_an_invoke_signpost_does_not_use_is_answered_200_in_one_line(
     [line] = log.lines()
     assert line["event"] == "teams_invoke_unused"
     assert line["name"] == (name if name != "someone/elses" else "other")
-    assert "Amy" not in log.text and "123456" not in log.text
+    assert "Amy" not in log.written and "123456" not in log.written
     assert connector.sent == [] and await teams_events(loaded) == []
 
 
