@@ -365,16 +365,21 @@ async def _seal_in_batch(
 ) -> tuple[int, int, int]:
     identities = await children.load_identities(session, keys, refs)
     cutoff = keychain.first_retained_dob(as_of)
-    past = [ref for ref, ident in identities.items() if ident.date_of_birth < cutoff]
+    fates = {ref: _seal_in_fate(ident.date_of_birth, cutoff, as_of) for ref, ident in identities.items()}
+    past = [ref for ref, fate in fates.items() if fate == "destroy"]
     destroyed = (await destroy(session, keys, past, now))[0]
-    adults = [
-        r
-        for r, i in identities.items()
-        if r not in past and keychain.birthday(i.date_of_birth, ARCHIVE_AT_AGE) <= as_of
-    ]
-    archived = await archive(session, adults, now)
+    archived = await archive(session, [ref for ref, fate in fates.items() if fate == "archive"], now)
     moves = [(ref, ident.date_of_birth) for ref, ident in identities.items() if ref not in past]
     return await _rewrap_children(session, keys, moves), archived, destroyed
+
+
+def _seal_in_fate(dob: date, cutoff: date, as_of: date) -> str | None:
+    """What sealing in a child's key on ``as_of`` does to it first: "destroy" when born before the
+    day chain's ``cutoff`` (24 by then), "archive" when 18 by then (``archive`` leaves all but the
+    active), None otherwise. The dry run counts by the same rule (``_count_unsealed_due``)."""
+    if dob < cutoff:
+        return "destroy"
+    return "archive" if keychain.birthday(dob, ARCHIVE_AT_AGE) <= as_of else None
 
 
 async def _rewrap_children(session: AsyncSession, keys: KeyRing, moves: Sequence[tuple[int, date]]) -> int:
@@ -652,7 +657,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
     Counted, never listed: years ahead of a national register that is millions of children, and a
     list of their references (then their records) took memory in proportion. A child sealed under
     its cohort key is counted through the blind index, ``PREVIEW_DATES`` dates of birth a statement
-    (a handful of statements for seven years; one a day before); one whose key the run would seal
+    (a handful of statements for seven years, where it read two a day); one whose key the run would seal
     in first is decrypted, ``CHUNK`` at a time, as the run would. Like the run, which works through
     the days in order, a child turning 18 and then 24 within the span counts as archived and as
     destroyed."""
@@ -734,10 +739,9 @@ async def _count_unsealed_due(session: AsyncSession, keys: KeyRing, as_of: date)
             identity = identities.get(ref)
             if identity is None:
                 continue
-            if identity.date_of_birth < cutoff:
-                destroyed += 1
-            elif state == "active" and keychain.birthday(identity.date_of_birth, ARCHIVE_AT_AGE) <= as_of:
-                archived += 1
+            fate = _seal_in_fate(identity.date_of_birth, cutoff, as_of)
+            destroyed += fate == "destroy"
+            archived += fate == "archive" and state == "active"
 
 
 # -- compaction --------------------------------------------------------------------------------
