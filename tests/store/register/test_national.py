@@ -165,7 +165,8 @@ async def test_a_sealing_worker_that_dies_fails_the_import_and_nothing_is_writte
 
     def kill_the_workers(_: int) -> None:
         for worker in multiprocessing.active_children():
-            os.kill(worker.pid or 0, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # gone between the listing and the kill
+                os.kill(worker.pid or 0, signal.SIGKILL)
 
     with pytest.raises(BrokenProcessPool):
         await import_feeds(
