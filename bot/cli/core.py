@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bot import serve, supervise
+from bot import serve
 from bot.cli.common import CommandFailed, operating
 from bot.cli.progress import progress, steps
 from bot.console import console
@@ -44,7 +45,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--as", dest="as_id", help="console identity when no chat front end is configured")
     run.add_argument(
         "--workers",
-        type=supervise.parse_workers,
+        type=parse_workers,
         default=1,
         metavar="N",
         help=(
@@ -79,6 +80,19 @@ def add_commands(sub: Any) -> None:
         "record (without this, such a row is a problem and nothing is imported: destruction cannot be undone)",
     )
     imp.set_defaults(func=import_command)
+
+
+def parse_workers(text: str) -> int:
+    """``--workers``: a count from 1 up, or ``auto`` (one per CPU this process may use)."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: use 1, 2, … or auto")
+    return value
 
 
 async def seed_demo(args: argparse.Namespace) -> int:

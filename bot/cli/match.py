@@ -13,12 +13,13 @@ from typing import Any, TextIO
 from bot.cli.common import operating
 from bot.cli.progress import progress
 from handlers.operator.register import match_roll
-from handlers.reconcile import DEFAULT_TOP, LineAnswer
+from handlers.reconcile import LineAnswer
 from handlers.roll import Roll, RosterRejected
 from handlers.vocabulary import Action, Origin, format_ref, plural
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
+DEFAULT_TOP = 5  # candidates listed per row when --top is not given
 
 
 def add_commands(sub: Any) -> None:
