@@ -20,7 +20,6 @@ process, so more processes would queue on SQLite's write lock instead of adding 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -36,19 +35,6 @@ log = structlog.get_logger("signpost.supervise")
 
 # Beyond the workers' own drain limit, how long to wait for them to exit before killing them.
 EXIT_GRACE_SECONDS = 15.0
-
-
-def parse_workers(text: str) -> int:
-    """``--workers``: a count from 1 up, or ``auto`` (one per CPU this process may use)."""
-    if text.strip().lower() == "auto":
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: use 1, 2, … or auto")
-    return value
 
 
 def refusal(settings: Settings, workers: int, has_front_ends: bool) -> str | None:

@@ -38,8 +38,6 @@ from store.register import children, name_counts
 from store.register.children import Candidate
 from store.register.terms import NameCounts
 
-DEFAULT_TOP = 5
-
 
 @dataclass(frozen=True, slots=True)
 class Ranked:

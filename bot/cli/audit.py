@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, opened_database, operating, read_text_file
-from handlers.grammar import parse_date
-from handlers.operator import audit
-from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, plural
+
+# The store, the app and the audit use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 
 def add_commands(sub: Any) -> None:
@@ -67,6 +66,8 @@ def add_commands(sub: Any) -> None:
 
 def moment(text: str) -> datetime:
     """A date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) from the command line; naive is UTC."""
+    from handlers.grammar import parse_date
+
     typed = parse_date(text.strip())
     if typed is not None:
         return datetime(typed.year, typed.month, typed.day, tzinfo=UTC)
@@ -80,6 +81,8 @@ def moment(text: str) -> datetime:
 
 
 def child_ref(text: str) -> int:
+    from handlers.refs import InvalidReference, parse_reference
+
     try:
         return parse_reference(text)
     except InvalidReference as exc:
@@ -87,6 +90,9 @@ def child_ref(text: str) -> int:
 
 
 async def audit_export(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import audit
+
     async with operating(Action.EXPORT) as (app, audited):
         events = await audit.export(
             app.ctx, audited, since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
@@ -107,6 +113,8 @@ CHECKPOINT_FILES = ("checkpoint-*.note", "checkpoint-*.txt")  # as exported, and
 
 
 def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
+    from bot.cli.common import CommandFailed, read_text_file
+
     files: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -122,6 +130,9 @@ def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
 
 
 async def audit_verify(args: argparse.Namespace) -> int:
+    from bot.cli.common import opened_database, operating, read_text_file
+    from handlers.operator import audit
+
     if args.public_key is not None:  # the auditor's check needs the store and the published key only
         supplied = _checkpoint_files(args.checkpoint)
         public_key = read_text_file(args.public_key)
@@ -147,6 +158,9 @@ async def audit_verify(args: argparse.Namespace) -> int:
 
 
 async def audit_checkpoint(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import audit
+
     async with operating(Action.AUDIT_CHECKPOINT) as (app, audited):
         if args.public_key:
             text = await audit.public_key_line(app.ctx, audited) + "\n"
@@ -157,6 +171,9 @@ async def audit_checkpoint(args: argparse.Namespace) -> int:
 
 
 async def audit_sar(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import audit
+
     async with operating(Action.SAR) as (app, audited):
         report = await audit.subject_access(app.ctx, audited, args.child, with_names=args.with_names)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_text())

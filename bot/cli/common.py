@@ -1,21 +1,20 @@
-"""Helpers shared by the sub-commands: open the store with settings and the command's audit, name
-the operator, and fail with one clear line."""
+"""Helpers shared by the sub-commands as they run: open the store with settings and the command's
+audit, name the operator, and fail with one clear line. This module brings in the store and the
+app, so the commands import it when they run; building the parser needs only bot/cli/arguments.py."""
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from bot.app import Signpost, build
 from bot.config import Settings, load_settings
-from handlers.grammar import parse_date
 from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin
 from store.audit.signing import Signer
@@ -181,16 +180,3 @@ async def _keys_for(db: Database, settings: Settings) -> KeyRing:
         return await open_key_file(db, settings.key_file, datetime.now(UTC).date())
     except KeyFileRefused as refused:
         raise CommandFailed(f"SIGNPOST_KEY_FILE {settings.key_file} {refused}") from None
-
-
-def day(text: str) -> date:
-    """A date typed on the command line: DD/MM/YYYY (as in chat) or YYYY-MM-DD."""
-    value = parse_date(text.strip())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use DD/MM/YYYY or YYYY-MM-DD")
-    return value
-
-
-def example(*lines: str) -> str:
-    """An argparse epilog: the example commands under a heading, shown as typed."""
-    return "example:\n" + "\n".join(f"  {line}" for line in lines)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bot import serve, supervise
-from bot.cli.common import CommandFailed, operating
-from bot.cli.progress import progress, steps
-from bot.console import console
-from handlers.operator import register
 from handlers.vocabulary import Action, plural
+
+# The store, the app and the front ends are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 IMPORT_DESCRIPTION = """\
 Import feed CSVs into the register, all or nothing. Each file is UTF-8 CSV with a header row; its
@@ -44,7 +43,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--as", dest="as_id", help="console identity when no chat front end is configured")
     run.add_argument(
         "--workers",
-        type=supervise.parse_workers,
+        type=parse_workers,
         default=1,
         metavar="N",
         help=(
@@ -55,11 +54,11 @@ def add_commands(sub: Any) -> None:
         ),
     )
     run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
-    run.set_defaults(func=serve.run_command)
+    run.set_defaults(func=run_command)
 
     con = sub.add_parser("console", help="the terminal front end (scriptable: one message per line on stdin)")
     con.add_argument("--as", dest="as_id", help="practitioner id to act as (default: the demo practitioner)")
-    con.set_defaults(func=console.console_command)
+    con.set_defaults(func=console_command)
 
     seed = sub.add_parser("seed-demo", help="load the deterministic synthetic demo data (idempotent)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the store already holds children")
@@ -81,7 +80,36 @@ def add_commands(sub: Any) -> None:
     imp.set_defaults(func=import_command)
 
 
+def parse_workers(text: str) -> int:
+    """``--workers``: a count from 1 up, or ``auto`` (one per CPU this process may use)."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: use 1, 2, … or auto")
+    return value
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    from bot import serve  # the web app and every front end
+
+    return await serve.run_command(args)
+
+
+async def console_command(args: argparse.Namespace) -> int:
+    from bot.console import console
+
+    return await console.console_command(args)
+
+
 async def seed_demo(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.cli.progress import progress
+    from handlers.operator import register
+
     async with operating(Action.SEED_DEMO, create=True) as (app, audit):
         with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
             seeded = await register.seed_demo(
@@ -103,6 +131,8 @@ async def seed_demo(args: argparse.Namespace) -> int:
 
 
 def _readable(path: Path) -> None:
+    from bot.cli.common import CommandFailed
+
     try:
         with path.open("rb"):
             pass
@@ -111,6 +141,10 @@ def _readable(path: Path) -> None:
 
 
 async def import_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.cli.progress import progress, steps
+    from handlers.operator import register
+
     try:
         async with operating(Action.IMPORT, create=True) as (app, audit):
             for path in args.files:  # every file readable before the import begins

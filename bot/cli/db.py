@@ -8,13 +8,15 @@ replicas with SIGNPOST_MIGRATE_ON_START=0: they then refuse to start on a databa
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CommandFailed, operating, refuse_a_missing_store, store_errors
-from bot.config import load_settings
 from handlers.vocabulary import Action
-from store.db import Database, applied_heads, revisions, shipped_heads
-from store.roles import RoleRefused, grant_runtime
+
+if TYPE_CHECKING:
+    from store.db import Database
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 
 def add_commands(sub: Any) -> None:
@@ -47,6 +49,9 @@ def add_commands(sub: Any) -> None:
 
 
 async def grant_runtime_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import CommandFailed, operating
+    from store.roles import RoleRefused, grant_runtime
+
     async with operating(Action.GRANT_RUNTIME) as (app, audit):
         try:
             statements = await grant_runtime(app.ctx.db, args.role)
@@ -62,6 +67,10 @@ async def grant_runtime_command(args: argparse.Namespace) -> int:
 def _connect(*, create: bool = False) -> Database:
     """The store at SIGNPOST_DATABASE_URL. Only ``db upgrade`` may make one: ``current`` and
     ``history`` on a mistyped path say there is no store there, as every other command does."""
+    from bot.cli.common import refuse_a_missing_store
+    from bot.config import load_settings
+    from store.db import Database
+
     settings = load_settings()
     if not create:
         refuse_a_missing_store(settings)
@@ -69,6 +78,9 @@ def _connect(*, create: bool = False) -> Database:
 
 
 async def upgrade_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import store_errors
+    from store.db import applied_heads
+
     db = _connect(create=True)
     try:
         async with store_errors():
@@ -85,6 +97,9 @@ async def upgrade_command(args: argparse.Namespace) -> int:
 
 
 async def current_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import store_errors
+    from store.db import applied_heads, shipped_heads
+
     db = _connect()
     try:
         async with store_errors():
@@ -102,6 +117,9 @@ async def current_command(args: argparse.Namespace) -> int:
 
 
 async def history_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import store_errors
+    from store.db import applied_heads, revisions
+
     db = _connect()
     try:
         async with store_errors():

@@ -12,10 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CommandFailed, day, operating, read_text_file
-from bot.cli.progress import BYTES, progress
-from handlers.operator import lifecycle
+from bot.cli.arguments import day
 from handlers.vocabulary import Action
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
+
+# How far ahead a dry run may look: handlers.operator.lifecycle.PREVIEW_YEARS, which enforces it
+# (the ages it is made of are the store's); named here for the help, and held equal by a test.
+PREVIEW_YEARS = 7
 
 
 def add_commands(sub: Any) -> None:
@@ -28,7 +33,7 @@ def add_commands(sub: Any) -> None:
         type=day,
         metavar="DATE",
         help="with --dry-run: as if run on DATE (DD/MM/YYYY or YYYY-MM-DD), from today up to "
-        f"{lifecycle.PREVIEW_YEARS} years ahead",
+        f"{PREVIEW_YEARS} years ahead",
     )
     run.set_defaults(func=retention_command)
 
@@ -71,6 +76,10 @@ def add_commands(sub: Any) -> None:
 
 
 async def retention_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import CommandFailed, operating
+    from bot.cli.progress import progress
+    from handlers.operator import lifecycle
+
     async with operating(Action.RETENTION_RUN) as (app, audit):
         if args.as_of is not None and not args.dry_run:
             raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)", reason="--as-of")
@@ -88,6 +97,10 @@ async def retention_command(args: argparse.Namespace) -> int:
 
 
 async def backup_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.cli.progress import BYTES, progress
+    from handlers.operator import lifecycle
+
     async with operating(Action.BACKUP) as (app, audit):
         with progress("Writing the backup", unit=BYTES) as bar:
             size = await lifecycle.backup_to(app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total)
@@ -96,6 +109,10 @@ async def backup_command(args: argparse.Namespace) -> int:
 
 
 async def rotate_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.cli.progress import progress
+    from handlers.operator import lifecycle
+
     async with operating(Action.KEYS_ROTATE) as (app, audit):
         with progress("Re-wrapping keys", unit="key") as bar:
             report = await lifecycle.rotate_keys(app.ctx, audit, on_progress=bar.advance, on_total=bar.set_total)
@@ -110,6 +127,9 @@ async def rotate_command(args: argparse.Namespace) -> int:
 
 
 async def schedule_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import lifecycle
+
     async with operating(Action.DECOMMISSION) as (app, audit):
         row = await lifecycle.decommission_schedule(app.ctx, audit, args.switch_off, args.destroy_by)
     print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
@@ -117,6 +137,9 @@ async def schedule_command(args: argparse.Namespace) -> int:
 
 
 async def status_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import lifecycle
+
     async with operating(Action.DECOMMISSION) as (app, audit):
         status = await lifecycle.decommission_status(app.ctx, audit)
     print(status)
@@ -124,6 +147,9 @@ async def status_command(args: argparse.Namespace) -> int:
 
 
 async def cancel_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import lifecycle
+
     async with operating(Action.DECOMMISSION) as (app, audit):
         await lifecycle.decommission_cancel(app.ctx, audit)
     print("Decommissioning cancelled. Admins notified.")
@@ -131,6 +157,9 @@ async def cancel_command(args: argparse.Namespace) -> int:
 
 
 async def certificate_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import CommandFailed, operating, read_text_file
+    from handlers.operator import lifecycle
+
     if args.verify is not None or args.public_key is not None:
         if args.verify is None or args.public_key is None:
             raise CommandFailed("--verify FILE needs --public-key KEYFILE (the key published before), and vice versa")
@@ -153,6 +182,9 @@ async def certificate_command(args: argparse.Namespace) -> int:
 
 
 async def destroy_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import lifecycle
+
     async with operating(Action.DECOMMISSION_DESTROY) as (app, audit):
         certificate = await lifecycle.decommission_destroy(app.ctx, audit)
     print(certificate)

@@ -1,28 +1,23 @@
 """The `signpost` command: wiring only. Each feature adds its sub-commands from bot/cli/; they call
-the use cases in handlers/operator/ and print what those return."""
+the use cases in handlers/operator/ and print what those return.
+
+Building the parser imports nothing heavy (no store, SQLAlchemy, aiohttp or front end: a test
+holds this), so that `signpost --help` and a usage error answer at once; settings, logging and
+the store are imported once the arguments are parsed, and each command imports what it runs."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
-from bot.cli.common import CommandFailed, example
+from bot.cli.arguments import example
 from bot.cli.examples import EXAMPLES
-from bot.config import SettingsError, environment_warnings, load_settings
-from bot.logging import configure
-from handlers.operator.common import Refused
 from handlers.vocabulary import sentence
-from store.keys.crypto import KeyFileError
-
-log = structlog.get_logger("signpost.cli")
 
 COMMAND_GROUPS = (
     core,
@@ -100,6 +95,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Only now: `--help` and a usage error have exited above without settings, logging or the store.
+    import asyncio
+
+    import structlog
+
+    from bot.cli.common import CommandFailed
+    from bot.config import SettingsError, environment_warnings, load_settings
+    from bot.logging import configure
+    from handlers.operator.common import Refused
+    from store.keys.crypto import KeyFileError
+
     for warning in environment_warnings():
         print(f"signpost: {warning}", file=sys.stderr)
     try:
@@ -119,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug or a library's surprise: one line, and the log
         # Python's own report would print the library's message, which may quote the value it was
         # given (a row of a feed, what was typed); the log line's traceback withholds it.
-        log.error("command_crashed", exc_info=exc)
+        structlog.get_logger("signpost.cli").error("command_crashed", exc_info=exc)
         print(f"signpost: stopped by an unexpected error ({type(exc).__name__}); the log says where", file=sys.stderr)
         return 1
 

@@ -8,17 +8,19 @@ import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.cli.common import operating
-from bot.cli.progress import progress
-from handlers.operator.register import match_roll
-from handlers.reconcile import DEFAULT_TOP, LineAnswer
-from handlers.roll import Roll, RosterRejected
 from handlers.vocabulary import Action, Origin, format_ref, plural
+
+if TYPE_CHECKING:
+    from handlers.reconcile import LineAnswer
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
+DEFAULT_TOP = 5  # candidates listed per row when --top is not given
 
 
 def add_commands(sub: Any) -> None:
@@ -58,6 +60,11 @@ def top_count(text: str) -> int:
 
 
 async def match_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.cli.progress import progress
+    from handlers.operator.register import match_roll
+    from handlers.roll import Roll, RosterRejected
+
     try:
         async with operating(Action.MATCH_BATCH, who=args.as_id, origin=Origin.BATCH) as (app, audit):
             with progress("Matching rows", unit="row") as bar:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import operating
-from handlers.operator import people
 from handlers.vocabulary import Action
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 PLATFORMS = ("slack", "teams")
 
@@ -29,6 +30,9 @@ def add_commands(sub: Any) -> None:
 
 
 async def unlink_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import people
+
     target = args.practitioner_id.strip().upper()
     async with operating(Action.UNLINK) as (app, audit):
         count = await people.unlink(app.ctx, audit, target, args.platform)
@@ -38,6 +42,9 @@ async def unlink_command(args: argparse.Namespace) -> int:
 
 
 async def list_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import people
+
     async with operating(Action.PRACTITIONER_LIST) as (app, audit):
         links = await people.linked(app.ctx, audit, args.authority)
     if not links:

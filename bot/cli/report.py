@@ -11,10 +11,14 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli.common import CommandFailed, operating
-from bot.transparency_page import RENDERERS
-from handlers.transparency import ReportError, build
 from handlers.vocabulary import Action
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
+
+# The formats bot.transparency_page.RENDERERS writes, in its order (a test holds them equal): named
+# here for the parser's choices, which importing the page (the web app with it) would slow down.
+FORMATS = ("html", "csv", "json")
 
 
 def add_commands(sub: Any) -> None:
@@ -30,13 +34,15 @@ def add_commands(sub: Any) -> None:
         help="the month (default: the last complete month; the running month is shown here, marked so far, "
         "but not published on the page until it is over)",
     )
-    transparency.add_argument(
-        "--format", choices=tuple(RENDERERS), default="csv", help="csv (default), html (the page) or json"
-    )
+    transparency.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), html (the page) or json")
     transparency.set_defaults(func=transparency_report)
 
 
 async def transparency_report(args: argparse.Namespace) -> int:
+    from bot.cli.common import CommandFailed, operating
+    from bot.transparency_page import RENDERERS
+    from handlers.transparency import ReportError, build
+
     async with operating(Action.TRANSPARENCY_REPORT) as (app, audit):
         try:
             report = await build(app.ctx.db, app.ctx.clock.now(), args.month, so_far=True)  # admins may check it

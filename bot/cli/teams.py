@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CommandFailed
-from bot.config import load_settings
-from bot.teams.package import AppDetails, PackageError, package
-from handlers.commands import all_specs
-from handlers.stepup import flow as stepup
 from handlers.vocabulary import Command, Reply
+
+if TYPE_CHECKING:
+    from bot.teams.package import AppDetails
+
+# Settings, the package builder and the command list are imported by the command as it runs, not
+# here: building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 
 def add_commands(sub: Any) -> None:
@@ -40,6 +40,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _signpost_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("signpost")
     except PackageNotFoundError:
@@ -47,6 +49,10 @@ def _signpost_version() -> str:
 
 
 def details_from(args: argparse.Namespace) -> AppDetails:
+    from bot.cli.common import CommandFailed
+    from bot.config import load_settings
+    from bot.teams.package import AppDetails
+
     settings = load_settings()
     bot_id = args.bot_id or settings.teams_client_id
     if not bot_id:
@@ -71,6 +77,11 @@ async def _never_resumed(command: Command) -> Reply:
 
 
 async def package_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import CommandFailed
+    from bot.teams.package import PackageError, package
+    from handlers.commands import all_specs
+    from handlers.stepup import flow as stepup
+
     try:
         details = details_from(args)
         data = package(details, all_specs(*stepup.make_specs(_never_resumed, details.website_url)))

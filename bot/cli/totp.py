@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli.common import operating
-from bot.enrol_page import terminal_enrolment
-from handlers.operator import people
 from handlers.vocabulary import Action
+
+# The store, the app and the use cases are imported by the commands as they run, not here:
+# building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
 
 def add_commands(sub: Any) -> None:
@@ -30,6 +30,10 @@ def add_commands(sub: Any) -> None:
 
 
 async def enrol_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from bot.enrol_page import terminal_enrolment
+    from handlers.operator import people
+
     async with operating(Action.TOTP_ENROL) as (app, audit):
         enrolment = await people.totp_enrol(app.ctx, audit, args.practitioner_id, replace=args.replace)
     print(terminal_enrolment(enrolment.uri, colour=sys.stdout.isatty()))
@@ -41,6 +45,9 @@ async def enrol_command(args: argparse.Namespace) -> int:
 
 
 async def reset_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import people
+
     async with operating(Action.TOTP_RESET) as (app, audit):
         reset = await people.totp_reset(app.ctx, audit, args.practitioner_id)
     if reset.existed:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import report as report_command
 from bot.cli.common import opened, operator_account
 from bot.cli.main import commands, parser
+from handlers import transparency
 from handlers.lifecycle import flows
 from handlers.operator import audit as operator_audit
 from handlers.operator import lifecycle as operator_lifecycle
@@ -247,7 +247,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
     ),
     "report transparency": (
         "transparency_report",
-        [Step(("--month", "2999-01"), "refused"), fails(report_command, "build"), Step((), "done")],
+        [Step(("--month", "2999-01"), "refused"), fails(transparency, "build"), Step((), "done")],
     ),
     "db grant-runtime": ("grant_runtime", [Step(("Not-A-Role",), "refused")]),  # done: PostgreSQL, below
 }

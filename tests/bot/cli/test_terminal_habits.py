@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import structlog
 
-import bot.cli.report
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
 from bot.logging import configure
+from handlers import transparency
 from handlers.grammar import HIDDEN_HINT
 from store.keys.crypto import KeyRing
 from store.people import standing
@@ -140,7 +140,7 @@ def test_an_unexpected_error_is_one_line_and_a_log_line_that_quotes_nothing(
     async def fails(*_: object, **__: object) -> None:
         _fails_quoting_the_search()
 
-    monkeypatch.setattr(bot.cli.report, "build", fails)
+    monkeypatch.setattr(transparency, "build", fails)
     run = cli("report", "transparency")
     assert run.code == 1
     printed = [line for line in run.err.splitlines() if not line.startswith("{")]

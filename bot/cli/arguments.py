@@ -1,0 +1,24 @@
+"""What building the `signpost` parser needs from the commands' shared helpers: the argument types
+and the help's layout. It imports nothing heavy (no store, no SQLAlchemy, no front end), so that
+`signpost --help` and a usage error answer at once; what a command needs when it runs, it imports
+then (bot/cli/common.py)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+
+def day(text: str) -> date:
+    """A date typed on the command line: DD/MM/YYYY (as in chat) or YYYY-MM-DD."""
+    from handlers.grammar import parse_date  # the date grammar, only once a date is given
+
+    value = parse_date(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use DD/MM/YYYY or YYYY-MM-DD")
+    return value
+
+
+def example(*lines: str) -> str:
+    """An argparse epilog: the example commands under a heading, shown as typed."""
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
