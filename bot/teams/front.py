@@ -337,6 +337,54 @@ def _tenant_well_formed(data: Any) -> bool:
     return tenant is _NO_TENANT or isinstance(tenant, str)
 
 
+# What would change the connector's URL if an id holding it were put into the path as it is (the
+# SDK does not quote the ids it puts there): another path, a query, a fragment, an escape.
+_URL_SPECIAL = frozenset("/\\?#%")
+
+
+def _plain_id(value: str | None) -> bool:
+    """An id as Teams makes them, or none: no control character (PostgreSQL cannot keep a NUL)."""
+    return value is None or value.isprintable()
+
+
+def _routable(value: str | None) -> bool:
+    """An id the SDK can put into the connector's URL as it is: one path segment, or none."""
+    return value is None or (_plain_id(value) and value not in (".", "..") and not _URL_SPECIAL & set(value))
+
+
+def _mentions_readable(activity: Activity) -> bool:
+    """Each mention says what to take out of the text: its text, or the name of whom it mentions
+    (with neither, the SDK's ``remove_mention_text`` fails inside the turn)."""
+    try:
+        mentions = activity.get_mentions()
+    except Exception:
+        return False
+    return all(m.text is not None or m.mentioned is None or isinstance(m.mentioned.name, str) for m in mentions)
+
+
+def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
+    """Why an activity the SDK's model takes cannot be answered (a field and a problem, never a
+    value); empty when it can. Each of these failed inside the turn, with a traceback, or sent the
+    answer to a URL the connector does not have."""
+    conversation, sender, bot = activity.conversation, activity.from_property, activity.recipient
+    checks = (
+        ("type", "missing", isinstance(activity.type, str) and bool(activity.type)),
+        ("conversation", "missing", conversation is not None and bool(conversation.id)),
+        ("from", "missing", sender is not None),
+        ("recipient", "missing", bot is not None and bool(bot.id)),  # the bot's account, in every answer
+        ("serviceUrl", "missing", bool(activity.service_url)),
+        ("value", "unreadable", _invoke_value_well_formed(activity)),
+        ("channelData", "unreadable", _tenant_well_formed(body.get("channelData"))),
+        ("entities", "unreadable", _mentions_readable(activity)),
+        ("id", "unroutable", _routable(activity.id)),
+        ("replyToId", "unroutable", _routable(activity.reply_to_id)),
+        ("conversation", "unroutable", conversation is None or _routable(conversation.id)),
+        ("from", "control_character", sender is None or (_plain_id(sender.id) and _plain_id(sender.aad_object_id))),
+        ("recipient", "control_character", bot is None or _plain_id(bot.id)),
+    )
+    return [f"{name}:{problem}" for name, problem, ok in checks if not ok]
+
+
 def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
     """Every tenant an activity names (conversation and channel data); {None} when it names none."""
     conversation = body.get("conversation")
@@ -367,7 +415,8 @@ class Asker:
             return None
         named = _channel_data_tenant(activity.channel_data)
         tenant = conversation.tenant_id or (named if isinstance(named, str) else None)
-        if not tenant or not activity.service_url or activity.recipient is None:
+        bot = activity.recipient
+        if not tenant or not activity.service_url or bot is None or not bot.id:
             return None
         return cls(
             principal=Principal(Platform.TEAMS, tenant, sender.aad_object_id),
@@ -376,7 +425,8 @@ class Asker:
             personal=conversation.conversation_type == "personal",
             channel_id=str(activity.channel_id or "msteams"),
             service_url=activity.service_url,
-            bot=ChannelAccount(id=activity.recipient.id, name=activity.recipient.name),
+            # Its name is optional in an activity, but None is not a name: give none rather than None.
+            bot=ChannelAccount(id=bot.id) if bot.name is None else ChannelAccount(id=bot.id, name=bot.name),
             display_name=sender.name if isinstance(sender.name, str) else None,
         )
 
@@ -528,21 +578,9 @@ class TeamsFrontEnd:
         except Exception as exc:  # pydantic validators may raise anything; never a 500
             log.warning("teams_activity_invalid", problems=[f"?:{type(exc).__name__}"])
             return None
-        missing = [
-            name
-            for name, ok in (
-                ("type", isinstance(activity.type, str) and activity.type),
-                ("conversation", activity.conversation is not None and activity.conversation.id),
-                ("from", activity.from_property is not None),
-                ("recipient", activity.recipient is not None),
-                ("serviceUrl", activity.service_url),
-                ("value", _invoke_value_well_formed(activity)),
-                ("channelData", _tenant_well_formed(body.get("channelData"))),
-            )
-            if not ok
-        ]
-        if missing:
-            log.warning("teams_activity_invalid", problems=[f"{m}:missing" for m in missing])
+        problems = _unanswerable(activity, body)
+        if problems:
+            log.warning("teams_activity_invalid", problems=problems)
             return None
         return body
 

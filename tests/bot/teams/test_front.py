@@ -167,3 +167,18 @@ async def test_a_registration_shows_the_duty_manager_the_name_teams_reports(
     assert "The register records P002 as: Priya Shah, School nurse, Northshire School Health" in notice.text
     [event] = [e for e in await teams_events(loaded) if e.action == "register"]
     assert (event.actor_id, event.user_id) == (None, STRANGER.aad)
+
+
+async def test_a_bot_account_without_a_display_name_is_answered_and_audited_once(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The recipient's name is optional in an activity: copying it as None into the bot's account
+    failed the turn (a pydantic ValidationError), so the command was never run nor audited."""
+    activity = message(PRIYA, AMY, connector.url)
+    activity["recipient"] = {"id": BOT_ID}
+    response = await teams.post(activity)
+    assert response.status == 202
+    [reply] = connector.sent
+    assert reply.conversation_id == PRIYA.personal_conversation and reply.card is not None
+    assert "something went wrong" not in texts_of(reply.card)
+    assert [(e.action, e.user_id) for e in await teams_events(loaded)] == [("lookup", PRIYA.aad)]
