@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import web
+from aiohttp import ClientResponseError, web
 from jwt import PyJWK, PyJWKClient
 from microsoft_agents.activity import (
     Activity,
@@ -95,14 +95,25 @@ log = structlog.get_logger("signpost.teams")
 
 
 class _NoInputValues(logging.Filter):
-    """Drops the SDK's own log of an invalid activity: pydantic's text quotes the input values
-    (a child's name pasted into a field would reach the log). We log the problem without them."""
+    """Drops the SDK's own lines that quote what an activity carried (a child's name pasted into a
+    field would reach the log): pydantic's text of an invalid activity quotes its values, and the
+    connector client's line on a refused call quotes the URL it built from the conversation's and
+    the activity's ids. We log the problem without them."""
+
+    def __init__(self, *starts: str) -> None:
+        super().__init__()
+        self._starts = starts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Validation error for Activity")
+        return not str(record.msg).startswith(self._starts)
 
 
-logging.getLogger("microsoft_agents.activity.activity").addFilter(_NoInputValues())
+logging.getLogger("microsoft_agents.activity.activity").addFilter(_NoInputValues("Validation error for Activity"))
+# Each client passes its own logger to the SDK's connector/_utils.py:_handle_request_error.
+for _client in ("client.connector_client", "client.user_token", "client.agent_sign_in", "mcs.mcs_connector_client"):
+    logging.getLogger(f"microsoft_agents.hosting.core.connector.{_client}").addFilter(
+        _NoInputValues("Error accessing '", "Bad request for '")
+    )
 
 MESSAGES_PATH = "/api/messages"
 SENT_PRIVATELY = "I've sent you the answer privately."
@@ -754,9 +765,20 @@ class TeamsFrontEnd:
         )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
-        """Log with a reference; the person gets a generic line, never the exception."""
+        """Log with a reference; the person gets a generic line, never the exception.
+
+        The connector refusing an answer for its conversation (one it does not know, or the bot is
+        not in) is not a fault of Signpost's: one warning with the status, no traceback, and no
+        apology sent where the answer was just refused (an invoke's goes back in the response)."""
         ref = uuid.uuid4().hex[:8]
-        log.error("teams_turn_failed", ref=ref, error=type(error).__name__, exc_info=error)
+        if _refused_by_connector(error):
+            log.warning("teams_reply_refused", ref=ref, **_connector_status(error))
+            if context.activity.type != ActivityTypes.invoke:
+                return
+        else:
+            log.error(
+                "teams_turn_failed", ref=ref, error=type(error).__name__, **_connector_status(error), exc_info=error
+            )
         card = render_text(ERROR_TEXT.format(ref=ref))
         try:
             if context.activity.type == ActivityTypes.invoke:
@@ -770,6 +792,22 @@ class TeamsFrontEnd:
                 await context.send_activity(card_activity(card))
         except Exception:
             log.warning("teams_error_reply_failed", ref=ref)
+
+
+# What the connector answers for a conversation it does not know (404) or that the bot is not in
+# (403). Any other refusal may be Signpost's own doing (a 400 for a malformed answer, 413 for one too
+# large) or passing (429), and keeps its traceback.
+CONVERSATION_REFUSED = frozenset({403, 404})
+
+
+def _refused_by_connector(error: BaseException) -> bool:
+    return isinstance(error, ClientResponseError) and error.status in CONVERSATION_REFUSED
+
+
+def _connector_status(error: BaseException) -> dict[str, int]:
+    """The status the connector answered, for our log line (the SDK's own line, which quoted the
+    ids in the URL, is dropped: ``_NoInputValues``); nothing for any other error."""
+    return {"status": error.status} if isinstance(error, ClientResponseError) else {}
 
 
 def _key(kind: str, *parts: str) -> str:
@@ -921,7 +959,7 @@ class TeamsDeliverer:
             notice_card = render_notice(notice, self.front.signpost.dispatcher.transient)
             await self.front.send_to(reference, card_activity(notice_card))
         except Exception as exc:
-            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__)
+            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc))
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
 
 
