@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import web
+from aiohttp import ClientResponseError, web
 from jwt import PyJWK, PyJWKClient
 from microsoft_agents.activity import (
     Activity,
@@ -95,14 +95,25 @@ log = structlog.get_logger("signpost.teams")
 
 
 class _NoInputValues(logging.Filter):
-    """Drops the SDK's own log of an invalid activity: pydantic's text quotes the input values
-    (a child's name pasted into a field would reach the log). We log the problem without them."""
+    """Drops the SDK's own lines that quote what an activity carried (a child's name pasted into a
+    field would reach the log): pydantic's text of an invalid activity quotes its values, and the
+    connector client's line on a refused call quotes the URL it built from the conversation's and
+    the activity's ids. We log the problem without them."""
+
+    def __init__(self, *starts: str) -> None:
+        super().__init__()
+        self._starts = starts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Validation error for Activity")
+        return not str(record.msg).startswith(self._starts)
 
 
-logging.getLogger("microsoft_agents.activity.activity").addFilter(_NoInputValues())
+logging.getLogger("microsoft_agents.activity.activity").addFilter(_NoInputValues("Validation error for Activity"))
+# Each client passes its own logger to the SDK's connector/_utils.py:_handle_request_error.
+for _client in ("client.connector_client", "client.user_token", "client.agent_sign_in", "mcs.mcs_connector_client"):
+    logging.getLogger(f"microsoft_agents.hosting.core.connector.{_client}").addFilter(
+        _NoInputValues("Error accessing '", "Bad request for '")
+    )
 
 MESSAGES_PATH = "/api/messages"
 SENT_PRIVATELY = "I've sent you the answer privately."
@@ -337,6 +348,54 @@ def _tenant_well_formed(data: Any) -> bool:
     return tenant is _NO_TENANT or isinstance(tenant, str)
 
 
+# What would change the connector's URL if an id holding it were put into the path as it is (the
+# SDK does not quote the ids it puts there): another path, a query, a fragment, an escape.
+_URL_SPECIAL = frozenset("/\\?#%")
+
+
+def _plain_id(value: str | None) -> bool:
+    """An id as Teams makes them, or none: no control character (PostgreSQL cannot keep a NUL)."""
+    return value is None or value.isprintable()
+
+
+def _routable(value: str | None) -> bool:
+    """An id the SDK can put into the connector's URL as it is: one path segment, or none."""
+    return value is None or (_plain_id(value) and value not in (".", "..") and not _URL_SPECIAL & set(value))
+
+
+def _mentions_readable(activity: Activity) -> bool:
+    """Each mention says what to take out of the text: its text, or the name of whom it mentions
+    (with neither, the SDK's ``remove_mention_text`` fails inside the turn)."""
+    try:
+        mentions = activity.get_mentions()
+    except Exception:
+        return False
+    return all(m.text is not None or m.mentioned is None or isinstance(m.mentioned.name, str) for m in mentions)
+
+
+def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
+    """Why an activity the SDK's model takes cannot be answered (a field and a problem, never a
+    value); empty when it can. Each of these failed inside the turn, with a traceback, or sent the
+    answer to a URL the connector does not have."""
+    conversation, sender, bot = activity.conversation, activity.from_property, activity.recipient
+    checks = (
+        ("type", "missing", isinstance(activity.type, str) and bool(activity.type)),
+        ("conversation", "missing", conversation is not None and bool(conversation.id)),
+        ("from", "missing", sender is not None),
+        ("recipient", "missing", bot is not None and bool(bot.id)),  # the bot's account, in every answer
+        ("serviceUrl", "missing", bool(activity.service_url)),
+        ("value", "unreadable", _invoke_value_well_formed(activity)),
+        ("channelData", "unreadable", _tenant_well_formed(body.get("channelData"))),
+        ("entities", "unreadable", _mentions_readable(activity)),
+        ("id", "unroutable", _routable(activity.id)),
+        ("replyToId", "unroutable", _routable(activity.reply_to_id)),
+        ("conversation", "unroutable", conversation is None or _routable(conversation.id)),
+        ("from", "control_character", sender is None or (_plain_id(sender.id) and _plain_id(sender.aad_object_id))),
+        ("recipient", "control_character", bot is None or _plain_id(bot.id)),
+    )
+    return [f"{name}:{problem}" for name, problem, ok in checks if not ok]
+
+
 def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
     """Every tenant an activity names (conversation and channel data); {None} when it names none."""
     conversation = body.get("conversation")
@@ -367,7 +426,8 @@ class Asker:
             return None
         named = _channel_data_tenant(activity.channel_data)
         tenant = conversation.tenant_id or (named if isinstance(named, str) else None)
-        if not tenant or not activity.service_url or activity.recipient is None:
+        bot = activity.recipient
+        if not tenant or not activity.service_url or bot is None or not bot.id:
             return None
         return cls(
             principal=Principal(Platform.TEAMS, tenant, sender.aad_object_id),
@@ -376,7 +436,8 @@ class Asker:
             personal=conversation.conversation_type == "personal",
             channel_id=str(activity.channel_id or "msteams"),
             service_url=activity.service_url,
-            bot=ChannelAccount(id=activity.recipient.id, name=activity.recipient.name),
+            # Its name is optional in an activity, but None is not a name: give none rather than None.
+            bot=ChannelAccount(id=bot.id) if bot.name is None else ChannelAccount(id=bot.id, name=bot.name),
             display_name=sender.name if isinstance(sender.name, str) else None,
         )
 
@@ -528,21 +589,9 @@ class TeamsFrontEnd:
         except Exception as exc:  # pydantic validators may raise anything; never a 500
             log.warning("teams_activity_invalid", problems=[f"?:{type(exc).__name__}"])
             return None
-        missing = [
-            name
-            for name, ok in (
-                ("type", isinstance(activity.type, str) and activity.type),
-                ("conversation", activity.conversation is not None and activity.conversation.id),
-                ("from", activity.from_property is not None),
-                ("recipient", activity.recipient is not None),
-                ("serviceUrl", activity.service_url),
-                ("value", _invoke_value_well_formed(activity)),
-                ("channelData", _tenant_well_formed(body.get("channelData"))),
-            )
-            if not ok
-        ]
-        if missing:
-            log.warning("teams_activity_invalid", problems=[f"{m}:missing" for m in missing])
+        problems = _unanswerable(activity, body)
+        if problems:
+            log.warning("teams_activity_invalid", problems=problems)
             return None
         return body
 
@@ -716,9 +765,20 @@ class TeamsFrontEnd:
         )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
-        """Log with a reference; the person gets a generic line, never the exception."""
+        """Log with a reference; the person gets a generic line, never the exception.
+
+        The connector refusing an answer for its conversation (one it does not know, or the bot is
+        not in) is not a fault of Signpost's: one warning with the status, no traceback, and no
+        apology sent where the answer was just refused (an invoke's goes back in the response)."""
         ref = uuid.uuid4().hex[:8]
-        log.error("teams_turn_failed", ref=ref, error=type(error).__name__, exc_info=error)
+        if _refused_by_connector(error):
+            log.warning("teams_reply_refused", ref=ref, **_connector_status(error))
+            if context.activity.type != ActivityTypes.invoke:
+                return
+        else:
+            log.error(
+                "teams_turn_failed", ref=ref, error=type(error).__name__, **_connector_status(error), exc_info=error
+            )
         card = render_text(ERROR_TEXT.format(ref=ref))
         try:
             if context.activity.type == ActivityTypes.invoke:
@@ -732,6 +792,22 @@ class TeamsFrontEnd:
                 await context.send_activity(card_activity(card))
         except Exception:
             log.warning("teams_error_reply_failed", ref=ref)
+
+
+# What the connector answers for a conversation it does not know (404) or that the bot is not in
+# (403). Any other refusal may be Signpost's own doing (a 400 for a malformed answer, 413 for one too
+# large) or passing (429), and keeps its traceback.
+CONVERSATION_REFUSED = frozenset({403, 404})
+
+
+def _refused_by_connector(error: BaseException) -> bool:
+    return isinstance(error, ClientResponseError) and error.status in CONVERSATION_REFUSED
+
+
+def _connector_status(error: BaseException) -> dict[str, int]:
+    """The status the connector answered, for our log line (the SDK's own line, which quoted the
+    ids in the URL, is dropped: ``_NoInputValues``); nothing for any other error."""
+    return {"status": error.status} if isinstance(error, ClientResponseError) else {}
 
 
 def _key(kind: str, *parts: str) -> str:
@@ -883,7 +959,7 @@ class TeamsDeliverer:
             notice_card = render_notice(notice, self.front.signpost.dispatcher.transient)
             await self.front.send_to(reference, card_activity(notice_card))
         except Exception as exc:
-            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__)
+            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc))
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
 
 

@@ -48,6 +48,9 @@ class FakeConnector:
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     fail_sends: bool = False  # every activity post is refused (503)
     fail_next: int = 0  # this many posts (activities or creations) are refused, then they succeed
+    # Conversations this connector does not know: a post or update into one is answered 404, as
+    # Bot Framework answers a conversation the bot is not in (or that no longer exists).
+    unknown_conversations: set[str] = field(default_factory=set)
     # Bot Framework refuses an activity larger than this (Teams' message limit, about 28 KB) with
     # 413 MessageSizeTooBig; measured as the bytes the bot sent.
     max_activity_bytes: int = 28 * 1024
@@ -100,6 +103,8 @@ class FakeConnector:
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         self._record(request, body)
+        if request.match_info["cid"] in self.unknown_conversations:
+            return web.json_response({"error": {"code": "ConversationNotFound"}}, status=404)
         if len(await request.read()) > self.max_activity_bytes:
             return web.json_response({"error": {"code": "MessageSizeTooBig"}}, status=413)
         if self.fail_next > 0:

@@ -278,6 +278,13 @@ def _mutations() -> st.SearchStrategy[tuple[str, Any]]:
     return st.tuples(field, value)
 
 
+# Found by a fuzz run (--hypothesis-seed=7): without text, the activity passed the check and its
+# turn failed with a traceback. A recipient with no id failed copying it (a ValidationError); an id
+# or replyToId holding a "/" was put into the connector's URL as it was, which answered 404 for a
+# path it does not have (a ClientResponseError, and the SDK's log line quoting the id).
+@example(user=PRIYA, changes=[("text", None), ("recipient", {"x": CHILD})], drop=[])
+@example(user=PRIYA, changes=[("text", None), ("id", CHILD)], drop=[])
+@example(user=DANA, changes=[("text", None), ("value", {"x": CHILD}), ("replyToId", CHILD)], drop=[])
 @given(
     user=st.sampled_from((PRIYA, DANA)),
     changes=st.lists(_mutations(), min_size=1, max_size=4),

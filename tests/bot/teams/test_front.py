@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 
@@ -10,6 +11,7 @@ from bot.app import Signpost
 from bot.teams.front import ERROR_TEXT
 from store.tables.people import TeamsConversation
 from tests.access_helpers import notices
+from tests.bot.log_stream import LogStream, logged_at
 from tests.bot.teams.teams_support import (
     BOT_ID,
     CHANNEL_CONVERSATION,
@@ -17,6 +19,7 @@ from tests.bot.teams.teams_support import (
     STRANGER,
     TeamsApp,
     actions_of,
+    invoke,
     mention,
     message,
     teams_events,
@@ -167,3 +170,64 @@ async def test_a_registration_shows_the_duty_manager_the_name_teams_reports(
     assert "The register records P002 as: Priya Shah, School nurse, Northshire School Health" in notice.text
     [event] = [e for e in await teams_events(loaded) if e.action == "register"]
     assert (event.actor_id, event.user_id) == (None, STRANGER.aad)
+
+
+async def test_a_bot_account_without_a_display_name_is_answered_and_audited_once(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The recipient's name is optional in an activity: copying it as None into the bot's account
+    failed the turn (a pydantic ValidationError), so the command was never run nor audited."""
+    activity = message(PRIYA, AMY, connector.url)
+    activity["recipient"] = {"id": BOT_ID}
+    response = await teams.post(activity)
+    assert response.status == 202
+    [reply] = connector.sent
+    assert reply.conversation_id == PRIYA.personal_conversation and reply.card is not None
+    assert "something went wrong" not in texts_of(reply.card)
+    assert [(e.action, e.user_id) for e in await teams_events(loaded)] == [("lookup", PRIYA.aad)]
+
+
+def refusals(log: LogStream) -> list[dict[str, Any]]:
+    """The connector's refusals logged, once no line is an error or holds a traceback."""
+    lines = log.lines()
+    assert not [line for line in lines if line["level"] == "error" or "exception" in line], log.text
+    return [line for line in lines if line["event"] == "teams_reply_refused"]
+
+
+async def test_a_reply_the_connector_refuses_is_one_warning_with_its_status(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Teams' connector answering 4xx for a conversation it does not know is not Signpost's fault:
+    the command is audited once, the refusal is one warning with the status and no traceback, no
+    apology is sent into the conversation that refused, and no id of the activity is logged (the
+    SDK's own line quoted the conversation and the activity)."""
+    connector.unknown_conversations.add(PRIYA.personal_conversation)
+    activity = message(PRIYA, AMY, connector.url)
+    with logged_at("info") as log:
+        response = await teams.post(activity)
+    assert response.status == 202
+    assert len(connector.sent) == 1  # the refused answer, and nothing after it
+    assert [e.action for e in await teams_events(loaded)] == ["lookup"]
+    [line] = refusals(log)
+    assert line["status"] == 404
+    assert PRIYA.personal_conversation not in log.text and activity["id"] not in log.text
+
+
+async def test_a_click_whose_private_answer_the_connector_refuses_gets_the_generic_card(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """An invoke's answer goes back in the HTTP response, not through the connector: when the
+    private chat is refused (4xx) the click still gets the generic card, and the log one warning."""
+    await teams.post(message(PRIYA, "help", connector.url))  # the 1:1 chat is stored
+    connector.unknown_conversations.add(PRIYA.personal_conversation)
+    body = invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url)
+    body["conversation"] = {"id": CHANNEL_CONVERSATION, "conversationType": "channel", "tenantId": PRIYA.tenant}
+    with logged_at("info") as log:
+        response = await teams.post(body)
+    assert response.status == 200
+    doc = await response.json()
+    text = texts_of(doc["value"])
+    assert re.fullmatch(re.escape(ERROR_TEXT).replace(re.escape("{ref}"), "[0-9a-f]{8}"), text), text
+    [line] = refusals(log)
+    assert line["status"] == 404 and line["ref"] in text
+    assert PRIYA.personal_conversation not in log.text

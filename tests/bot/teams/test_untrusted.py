@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from store.delivery.notices import pending
-from tests.bot.teams.teams_support import PRIYA, TeamsApp, TeamsUser, invoke, message, teams_events
+from tests.bot.teams.teams_support import BOT_ID, PRIYA, TeamsApp, TeamsUser, invoke, message, teams_events
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
@@ -47,6 +47,17 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "attachments is a string": _set("attachments", IDENTITY),
     "conversation is missing": lambda doc: {k: v for k, v in doc.items() if k != "conversation"},
     "channelData tenant is a list": _set("channelData", {"tenant": [IDENTITY]}),
+    # Past the SDK's model, but not an activity Signpost can answer: these failed inside the turn
+    # (a traceback, and the connector's refusal quoting the id in the SDK's log line).
+    "recipient without an id": _set("recipient", {"x": IDENTITY}),
+    "id that is a URL path": _set("id", IDENTITY),
+    "id that climbs the URL": _set("id", "../../a:1other/activities/x"),
+    "replyToId with a query": _set("replyToId", "x?" + IDENTITY),
+    "conversation id that is a URL path": lambda doc: {**doc, "conversation": {**doc["conversation"], "id": IDENTITY}},
+    "aadObjectId with a NUL": lambda doc: {**doc, "from": {**doc["from"], "aadObjectId": "aad\x00" + IDENTITY}},
+    "a mention of the bot with no text or name": _set(
+        "entities", [{"type": "mention", "mentioned": {"id": BOT_ID}, "x": IDENTITY}]
+    ),
 }
 
 
