@@ -48,6 +48,19 @@ def front_ends(settings: Settings) -> list[RouteAdder]:
     return adders
 
 
+def warn_without_public_url(settings: Settings) -> None:
+    """A chat front end without ``SIGNPOST_PUBLIC_URL`` sends enrolment links to this server's own
+    listening address, which people's browsers cannot open: say so once, at start."""
+    if settings.public_url is None:
+        log.warning(
+            "public_url_unset",
+            message=(
+                f"SIGNPOST_PUBLIC_URL is not set: enrolment links will point at {settings.base_url}, "
+                "which only this machine can open; set it to the https address people reach Signpost at"
+            ),
+        )
+
+
 def settings_for(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if getattr(args, "host", None):
@@ -64,9 +77,11 @@ async def run_command(args: argparse.Namespace) -> int:
     supervise.refuse(settings, workers, has_front_ends=bool(adders))
     if not adders:
         return await console.console_command(args)
+    worker_index = getattr(args, "worker_index", None)
+    if worker_index is None:  # once, from the process the operator started
+        warn_without_public_url(settings)
     if workers > 1:
         return await supervise.supervise(settings, workers)
-    worker_index = getattr(args, "worker_index", None)
     if worker_index is not None:
         structlog.contextvars.bind_contextvars(worker=worker_index)
     # The enrolment page and the transparency report are served with the chat front ends;

@@ -138,7 +138,13 @@ async def test_run_with_only_slack_settings_answers_a_signed_help_on_loopback(
     [posted] = await fake_slack.wait_for("response_url")
     assert posted.body["response_type"] == "ephemeral" and "who else is working" in posted.body["text"]
     process.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(process.wait(), 30) == 0
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    # Without SIGNPOST_PUBLIC_URL, enrolment links would point at the loopback address: said once.
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    [unset] = [line for line in lines if line["event"] == "public_url_unset"]
+    assert unset["level"] == "warning"
+    assert "SIGNPOST_PUBLIC_URL" in unset["message"] and base in unset["message"]
 
 
 async def test_run_without_chat_settings_is_the_console(tmp_path: Path) -> None:
@@ -240,7 +246,7 @@ async def help_events(tmp_path: Path, url: str | None = None) -> int:
 async def test_sigterm_drains_every_acknowledged_command_then_exits_0(tmp_path: Path, fake_slack: FakeSlackApi) -> None:
     """Acknowledged means answered: five commands in flight at SIGTERM are all answered and audited;
     a command arriving while draining is told "busy" rather than acknowledged and dropped."""
-    base, process = await start_slack_server(tmp_path, fake_slack)
+    base, process = await start_slack_server(tmp_path, fake_slack, SIGNPOST_PUBLIC_URL="https://signpost.example")
     fake_slack.hold("response_url")
     async with aiohttp.ClientSession() as session:
         for i in range(5):
@@ -257,6 +263,7 @@ async def test_sigterm_drains_every_acknowledged_command_then_exits_0(tmp_path: 
     assert answered == [f"/response/drain{i}" for i in range(5)]
     assert await help_events(tmp_path) == 5
     assert '"drained"' in err.decode() and "slack_tasks_unfinished" not in err.decode()
+    assert "public_url_unset" not in err.decode()  # set: enrolment links go to it
 
 
 async def test_work_still_unanswered_at_the_drain_limit_is_reported_and_the_exit_code_says_so(
