@@ -69,8 +69,9 @@ class Admission:
 
     async def drain(self, seconds: float) -> int:
         """Refuse new work, wait up to ``seconds`` for work in flight; returns how much is unfinished."""
-        self.draining = True
-        log.info("draining", in_flight=self.in_flight, limit_seconds=seconds)
+        if not self.draining:  # said once: a front end's own clean-up drains again, after the server
+            self.draining = True
+            log.info("draining", in_flight=self.in_flight, limit_seconds=seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=seconds)
         return self.in_flight

@@ -264,6 +264,8 @@ async def test_sigterm_drains_every_acknowledged_command_then_exits_0(tmp_path: 
     assert await help_events(tmp_path) == 5
     assert '"drained"' in err.decode() and "slack_tasks_unfinished" not in err.decode()
     assert "public_url_unset" not in err.decode()  # set: enrolment links go to it
+    events = [json.loads(line)["event"] for line in err.decode().splitlines() if line.startswith("{")]
+    assert [e for e in events if e in ("stopping", "draining", "drained")] == ["stopping", "draining", "drained"]
 
 
 async def test_work_still_unanswered_at_the_drain_limit_is_reported_and_the_exit_code_says_so(
