@@ -100,7 +100,8 @@ class Console:
                 (examples.demographic, "by name and date of birth"),
                 (examples.shielded, "a shielded child"),
             ):
-                self.say(f"  {command:<34} ({what})")
+                if command:  # a small demo store (seed-demo --children N) may hold no child for one
+                    self.say(f"  {command:<34} ({what})")
             self.say("Demo people to act as (:as ID):")
             for who, what in (
                 (examples.practitioner_id, "a practitioner"),
