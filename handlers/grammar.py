@@ -136,6 +136,11 @@ _MONTH_WORD = re.compile(
     re.IGNORECASE,
 )
 _LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
+_ODD_YEAR = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{3}|\d{5,})(?![\d/.-])")
+CODE_WITHOUT_ASKING = (
+    "That looks like an authenticator code, but none was asked for just now: send your search again "
+    "and give the code when Signpost asks for it."
+)
 
 
 def near_miss(text: str) -> str | None:
@@ -146,12 +151,16 @@ def near_miss(text: str) -> str | None:
     compact = "".join(text.split()).replace("-", "")
     if any(ch.isdecimal() and not ch.isascii() for ch in text):
         return "Please type numbers with the ordinary digits 0-9."
+    if compact.isascii() and compact.isdigit() and len(compact) == 6:  # typed where no code is waiting
+        return CODE_WITHOUT_ASKING
     if compact.isascii() and compact.isdigit() and 7 <= len(compact) <= 13 and len(compact) != 10:
         return f"A child's reference has 10 digits; that had {len(compact)}."
     if _LOOKALIKE_REF.fullmatch(compact) and not compact.isdigit() and sum(c.isdigit() for c in compact) >= 7:
         return "A child's reference is 10 digits: check for a letter O or I typed where a 0 or 1 should be."
     if _SHORT_YEAR.search(text):
         return "Please write the date of birth with the full year: DD/MM/YYYY."
+    if _ODD_YEAR.search(text):
+        return "Please write the date of birth as DD/MM/YYYY, with a four-digit year."
     if _MONTH_WORD.search(text):
         return "Please write the date of birth in numbers: DD/MM/YYYY."
     return None

@@ -16,6 +16,10 @@ HINTS = [
     ("999 000 l006", "check for a letter O or I typed where a 0 or 1 should be"),
     ("\uff19\uff19\uff19 \uff10\uff10\uff10 \uff11\uff10\uff10\uff16", "ordinary digits 0-9"),
     ("Ava Price 05/01/14", "with the full year: DD/MM/YYYY"),
+    ("Ava Price 05/01/20140", "with a four-digit year"),
+    ("Ava Price 05/01/201 NS1 3LY", "with a four-digit year"),
+    ("123456", "looks like an authenticator code, but none was asked for"),
+    ("123 456", "looks like an authenticator code, but none was asked for"),
     ("Ava Price 5 Jan 2014", "in numbers: DD/MM/YYYY"),
     ("Ava Price January 5th, 2014 NS1 3LY", "in numbers: DD/MM/YYYY"),
 ]
@@ -33,6 +37,8 @@ async def test_a_near_miss_says_what_to_fix_and_repeats_nothing_typed(
     for word in typed.split():
         if word.isalpha() and len(word) > 3:
             assert word not in reply.text
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    assert len(digits) < 5 or digits not in "".join(ch for ch in reply.text if ch.isdigit())
 
 
 @pytest.mark.parametrize("typed", ["what can you do", "thanks", "1234", "call 0161 496 0002"])
