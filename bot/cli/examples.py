@@ -40,7 +40,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "teams package": ("signpost teams package --out signpost-teams.zip --website-url https://signpost.example.org",),
     "report transparency": ("signpost report transparency --month 2026-11 --format html > transparency.html",),
     "db upgrade": ("signpost db upgrade   # once per release, before starting the replicas",),
-    "db current": ("signpost db current || echo 'the database is behind this release'",),
+    "db current": ("signpost db current; [ $? -eq 1 ] && echo 'the database is behind this release'",),
     "db history": ("signpost db history",),
     "db grant-runtime": (
         "SIGNPOST_DATABASE_URL=postgresql+asyncpg://signpost_owner@db/signpost \\",
