@@ -16,7 +16,7 @@ from handlers.vocabulary import Action, Outcome, Reply, Role
 from store.people import lead as store
 from store.tables.register import LocalAuthority
 
-USAGE = "lead-notices AUTHORITY [off|lead|all]   e.g. lead-notices Northshire all"
+USAGE = "lead-notices AUTHORITY [off|lead|all], e.g. lead-notices Northshire all"
 NO_SUCH_AUTHORITY = "There is no local authority by that name in the register."
 MEANING = {
     store.LeadNotices.OFF: "nobody is told",
