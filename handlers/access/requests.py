@@ -319,7 +319,8 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("the platform is Slack or Teams")
     count = await unlink_and_tell(ctx.notices, session, target, platform or None, req.now)
     if count == 0:
-        return Result(Reply(Outcome.INFO, f"{target} has no linked account there."), detail="nothing linked")
+        where = f"on {platform_name(platform)}" if platform else "on any platform"
+        return Result(Reply(Outcome.INFO, f"{target} has no linked account {where}."), detail="nothing linked")
     where = platform_name(platform) if platform else "every platform"
     return Result(
         Reply(Outcome.DONE, f"Unlinked {target} on {where} ({plural(count, 'account')})."),

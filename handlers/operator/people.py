@@ -25,7 +25,7 @@ RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To se
 async def _actor(session: AsyncSession, practitioner_id: str) -> Actor:
     actor = await practitioners.get_actor(session, practitioner_id)
     if actor is None:
-        raise Refused(f"no practitioner with id {practitioner_id}", reason="no such practitioner")
+        raise Refused(f"no practitioner {practitioner_id} in the register", reason="no such practitioner")
     return actor
 
 

@@ -166,4 +166,4 @@ async def test_operator_commands_refuse_an_unknown_practitioner(env: Mapping[str
     """A mistyped id is one clear line and exit status 2, and nothing is written."""
     for action in ("enrol", "reset"):
         status, out, err = await run(env, tmp_path, "totp", action, "NOPE")
-        assert status == 2 and "no practitioner with id NOPE" in err and "█" not in out
+        assert status == 2 and "no practitioner NOPE in the register" in err and "█" not in out

@@ -417,6 +417,11 @@ async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) 
     done = await fresh_say(app, "AD01", "unlink P001 slack")
     assert done.outcome is Outcome.DONE
     assert (await say(app, slack, f"request {SHIELDED} x-check")).outcome is Outcome.REFUSED
+    # Nothing left to unlink: the answer says where it looked ("there" named no place without a platform).
+    again = await fresh_say(app, "AD01", "unlink P001")
+    assert (again.outcome, again.text) == (Outcome.INFO, "P001 has no linked account on any platform.")
+    again = await fresh_say(app, "AD01", "unlink P001 teams")
+    assert (again.outcome, again.text) == (Outcome.INFO, "P001 has no linked account on Teams.")
 
 
 async def test_undecided_request_escalates_down_the_list_then_to_admins_then_expires(
