@@ -55,6 +55,9 @@ NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and impo
 # line: the import's memory grew with the file until it failed (MemoryError) or was killed.
 LINE_LIMIT = 1 << 23
 CR_ONLY = "lines ending in a carriage return alone: save the file with Windows (CRLF) or Unix (LF) line endings"
+NOT_SHOWN = (
+    "holds a character that is not shown as text (a line break, tab, NUL, direction mark or zero-width character)"
+)
 
 
 class FeedKind(StrEnum):
@@ -344,7 +347,7 @@ class _RowChecker:
         character that is not shown as itself (``shows_as_itself``): then "" (nothing more checked)."""
         value = (self.row.get(name) or "").strip()
         if not shows_as_itself(value):
-            self.fail(name, "holds a character that is not shown as text (a line break, tab, NUL or direction mark)")
+            self.fail(name, NOT_SHOWN)
             return ""
         if required and not value:
             self.fail(name, "is empty")

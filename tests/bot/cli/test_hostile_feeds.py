@@ -84,17 +84,17 @@ def test_line_breaks_bidi_marks_and_nul_in_feed_text_are_problems_never_quoted(c
     said = problems(cli, people, kids, links)
     assert said == [
         "practitioners.csv:2: given_name: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
         "practitioners.csv:5: local_authority: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
         "practitioners.csv:6: given_name: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
         "children.csv:2: family_name: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
         "children.csv:2: local_authority: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
         "involvements.csv:2: service: holds a character that is not shown as text "
-        "(a line break, tab, NUL or direction mark)",
+        "(a line break, tab, NUL, direction mark or zero-width character)",
     ]
     assert "quoted" not in "\n".join(said) and "evil" not in "\n".join(said)
 
