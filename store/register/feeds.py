@@ -130,6 +130,7 @@ class ImportReport:
     # already held is destroyed. Only counts are kept, never who.
     past_retention: int = 0
     past_retention_involvements: int = 0
+    past_retention_held: int = 0  # of those, records this import found held and destroyed
     _not_stored: set[int] = field(default_factory=set, repr=False)
     # Rows naming children whose records were destroyed (at 24, or by decommissioning): nothing of
     # them is stored again, neither the child nor an involvement.
@@ -157,7 +158,7 @@ class ImportReport:
         if self.past_retention:
             notes.append(
                 f"{plural(self.past_retention, 'child row')} not stored: 24 or over on the import date, so due for "
-                f"destruction (any record already held was destroyed); "
+                f"destruction ({plural(self.past_retention_held, 'record')} already held destroyed by this import); "
                 f"{plural(self.past_retention_involvements, 'involvement row')} for them skipped."
             )
         if self.destroyed or self.destroyed_involvements:
@@ -821,6 +822,7 @@ class _Run:
             if past:
                 destroyed, _ = await retention.destroy(self.session, self.keys, past, self.now)  # held before
                 report.shredded += destroyed
+                report.past_retention_held += destroyed
             self._done(len(batch))
         report.past_retention += len(past)
         report._not_stored.update(past)

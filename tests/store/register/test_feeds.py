@@ -270,7 +270,7 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
     assert report.changed == {"children": 0, "involvements": 0}
     assert report.notes() and not any(word in " ".join(report.notes()) for word in ("Zoe", "Oldfield", "2001", old))
     assert report.notes()[0].startswith("1 child row not stored: 24 or over") and report.notes()[0].endswith(
-        "1 involvement row for them skipped."
+        "(0 records already held destroyed by this import); 1 involvement row for them skipped."
     )
     async with signpost.ctx.db.read() as session:
         assert await children.find(session, int(old)) is None
@@ -283,6 +283,7 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         destroy_redated=True,  # as `signpost import --destroy-redated`: the operator checked the date
     )
     assert report.past_retention == 1
+    assert "(1 record already held destroyed by this import)" in report.notes()[0]  # said plainly
     async with signpost.ctx.db.read() as session:
         amy = await children.find(session, int(AMY))
         assert amy is not None and amy.state == "destroyed"
