@@ -28,6 +28,9 @@ from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, WITHHELD_TEXT, Figu
 log = structlog.get_logger("signpost.transparency")
 
 CSV_SUPPRESSED = "<5"
+# The month column of a running month's CSV (an admin checking it at the terminal, never the public
+# download): in every row, so a reader of any row or extract sees it and a program reading YYYY-MM fails.
+CSV_SO_FAR = "{month} (so far)"
 HEADERS = {
     "Cache-Control": "public, max-age=300",
     "X-Content-Type-Options": "nosniff",
@@ -174,16 +177,18 @@ def _csv_value(figure: Figure) -> str:
 
 
 def to_csv(report: Report) -> str:
-    """Long format: one line per month, section, measure and area; counts 1-4 are "<5"."""
+    """Long format: one line per month, section, measure and area; counts 1-4 are "<5". A month not
+    over yet reads "YYYY-MM (so far)" in every row; a complete month's file is unchanged by that."""
+    month = report.month if report.complete else CSV_SO_FAR.format(month=report.month)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["month", "section", "measure", "area", "value"])
     for section in report.sections:
         for row in section.rows:
-            writer.writerow([report.month, section.key, row.label, NATIONAL, _csv_value(row.national)])
+            writer.writerow([month, section.key, row.label, NATIONAL, _csv_value(row.national)])
             for area, figure in zip(report.authorities, row.by_authority, strict=True):
                 if figure is not None:
-                    writer.writerow([report.month, section.key, row.label, area, _csv_value(figure)])
+                    writer.writerow([month, section.key, row.label, area, _csv_value(figure)])
     c = report.chain
     for measure, value in (
         ("events in the chain at month end", c.size),
@@ -192,7 +197,7 @@ def to_csv(report: Report) -> str:
         ("last checkpoint: head (SHA-256, hex)", c.checkpoint_head),
         ("last checkpoint: signed at (UTC)", c.checkpoint_at),
     ):
-        writer.writerow([report.month, "audit_chain", measure, NATIONAL, value])
+        writer.writerow([month, "audit_chain", measure, NATIONAL, value])
     return out.getvalue()
 
 

@@ -31,8 +31,9 @@ def add_commands(sub: Any) -> None:
     transparency.add_argument(
         "--month",
         metavar="YYYY-MM",
-        help="the month (default: the last complete month; the running month is shown here, marked so far, "
-        "but not published on the page until it is over)",
+        help="the month (default: the last complete month). The running month can be asked for here, to check, "
+        'not to publish: it is marked so far (every CSV row\'s month reads "YYYY-MM (so far)"), and the page '
+        "does not publish it until it is over",
     )
     transparency.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), html (the page) or json")
     transparency.set_defaults(func=transparency_report)

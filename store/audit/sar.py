@@ -4,7 +4,8 @@ Each entry says when, which organisation and role (the person's name only when a
 was done, the outcome, and the purpose. Signpost asks for a purpose only when a practitioner
 requests access to a shielded record, so the purpose of an entry is the reason given in that
 practitioner's latest access request for this child at or before it (read from the request's
-sealed audit terms); ordinary enquiries have no recorded purpose and say so.
+sealed audit terms); ordinary enquiries have no recorded purpose and say so. A request that was
+refused (its purpose named the child, say) kept no purpose: it says so, never borrowing another's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from store.tables.audit import AuditEvent, AuditSubject
 from store.tables.people import Practitioner
 
 REQUEST_ACTIONS = frozenset({"request_access", "request", "access_request"})
+REFUSED_OUTCOMES = frozenset({"invalid", "refused"})
 NO_PURPOSE = "not asked (ordinary enquiry)"
+# An access request whose purpose was not kept: refused (it named the child, or the day's checks of
+# this person's texts about the child were used up), or answered without a request being made.
+REQUEST_REFUSED = "not kept (the request was refused)"
+REQUEST_NOT_MADE = "not kept (no request was made)"
 OPERATOR_PURPOSE = "operating Signpost (e.g. answering a subject access request)"
 PURPOSE_GONE = "recorded, but no longer readable (its key has been destroyed)"
 _LEADING_REF = re.compile(r"^\s*[\d ]{10,14}\s*")
@@ -78,6 +84,8 @@ ACTION_OUTCOME_WORDS = {
     # A relay message is sent only when it is "done": refused, not understood or answered otherwise
     # (the writer had access already, say), nothing reached anyone.
     ("relay_message", "done"): "sent",
+    # A request that names a child is refused only for its purpose (screening): it was understood.
+    **{(action, "invalid"): "refused, nothing shown" for action in REQUEST_ACTIONS},
 }
 NOT_SENT = {"relay_message"}
 OUTCOME_WORDS = {
@@ -213,8 +221,13 @@ async def _purposes(session: AsyncSession, sealer: TermSealer, rows: Sequence[_R
         if row.action in REQUEST_ACTIONS and row.terms is not None:
             # Only a request that carried a purpose (not "already waiting" or "already granted").
             latest[row.actor_id] = await _reason(session, sealer, row)
+        elif row.action in REQUEST_ACTIONS and row.outcome in REFUSED_OUTCOMES:
+            purposes[row.seq] = REQUEST_REFUSED  # its own purpose was refused: not an earlier one's
+            continue
         if row.actor_id in latest:
             purposes[row.seq] = latest[row.actor_id]
+        elif row.action in REQUEST_ACTIONS:
+            purposes[row.seq] = REQUEST_NOT_MADE
     return purposes
 
 

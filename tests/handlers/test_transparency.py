@@ -246,6 +246,24 @@ async def test_the_running_month_is_marked_so_far(known: Signpost) -> None:
     assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 10
 
 
+async def test_the_running_months_csv_says_so_far_in_every_row_and_a_complete_months_does_not(
+    known: Signpost,
+) -> None:
+    """The CSV is the file most likely to be published: each row of the running month reads
+    "2026-11 (so far)", so an extract of it still says so and a program expecting YYYY-MM stops; a
+    complete month's file keeps its plain month and the same header (published copies stay comparable)."""
+    running = to_csv(await build(known.ctx.db, NOW, "2026-11", so_far=True))
+    header, *rows = list(csv.reader(io.StringIO(running)))
+    assert header == ["month", "section", "measure", "area", "value"]
+    assert rows and {row[0] for row in rows} == {"2026-11 (so far)"}
+    assert running.splitlines()[1].startswith("2026-11 (so far),practitioners_registered,")
+
+    october = to_csv(await build(known.ctx.db, NOW, MONTH))
+    header, *rows = list(csv.reader(io.StringIO(october)))
+    assert header == ["month", "section", "measure", "area", "value"]
+    assert {row[0] for row in rows} == {MONTH} and "so far" not in october
+
+
 def test_no_small_figure_can_be_worked_out_by_subtraction_from_a_total() -> None:
     """On 3,000 random tables (1-5 authorities, some events with no authority, with and without an
     "All roles" row): every figure shown is the true one, none is from 1 to 4, a withheld one is 5 or

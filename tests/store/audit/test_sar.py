@@ -14,7 +14,14 @@ from handlers.reconcile import run_batch
 from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
-from store.audit.sar import ACTION_PURPOSES, NO_PURPOSE, OPERATOR_PURPOSE, subject_access
+from store.audit.sar import (
+    ACTION_PURPOSES,
+    NO_PURPOSE,
+    OPERATOR_PURPOSE,
+    REQUEST_NOT_MADE,
+    REQUEST_REFUSED,
+    subject_access,
+)
 from tests.access_helpers import decide, load_access, request_access
 from tests.factories import AMY, BEN, CHILDREN_HEADER, NO_INVOLVEMENTS, SHIELDED, load_standard
 from tests.stepup_helpers import say_fresh
@@ -114,6 +121,49 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
         ("Health visitor", "lookup", "answered", purpose),
     ]
     assert "requested access (purpose given)" in sar.to_text()
+
+
+async def test_a_refused_access_request_says_so_and_never_shows_its_purpose(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A request whose purpose named the child is refused and its purpose is not kept: the report says
+    the request was refused (not "ordinary enquiry", and not an earlier request's purpose), in text and
+    JSON, and the refused words appear nowhere. The requester's later entries keep the purpose they
+    gave in the request that went through."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "S001", SHIELDED, "visit Mia Stone at home")).outcome is Outcome.INVALID
+    clock.advance(minutes=1)
+    purpose = "Joint home visit with police tomorrow"
+    assert (await request_access(signpost, "S001", SHIELDED, purpose)).outcome is Outcome.DONE
+    assert (await decide(signpost, "DM02", "deny", 1)).outcome is Outcome.DONE
+    clock.advance(minutes=1)
+    again = await request_access(signpost, "S001", SHIELDED, "to check on Mia after school")
+    assert again.outcome is Outcome.INVALID
+
+    sar = await report(signpost, SHIELDED)
+
+    requests = [(e.outcome, e.purpose) for e in sar.entries if e.action == "request_access"]
+    assert requests == [("invalid", REQUEST_REFUSED), ("done", purpose), ("invalid", REQUEST_REFUSED)]
+    text, doc = sar.to_text(), json.loads(sar.to_json())
+    refused = [line.strip() for line in text.splitlines() if line.endswith("purpose: " + REQUEST_REFUSED)]
+    assert refused == [f"requested access (purpose given); refused, nothing shown; purpose: {REQUEST_REFUSED}"] * 2
+    assert [e["purpose"] for e in doc["entries"] if e["action"] == "request_access"] == [
+        REQUEST_REFUSED,
+        purpose,
+        REQUEST_REFUSED,
+    ]
+    for said in ("Mia", "Stone", "after school", "at home"):
+        assert said not in text and said not in sar.to_json(), said
+
+
+async def test_a_request_for_a_record_that_is_not_shielded_is_no_ordinary_enquiry(signpost: Signpost) -> None:
+    """Asking for access to a record that is not shielded makes no request and keeps no purpose: the
+    report says so, rather than calling it an ordinary enquiry."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "P002", AMY, "section 47 enquiry")).outcome is Outcome.INFO
+    sar = await report(signpost, AMY)
+    assert [(e.action, e.outcome, e.purpose) for e in sar.entries] == [("request_access", "info", REQUEST_NOT_MADE)]
+    assert "section 47" not in sar.to_text()
 
 
 async def test_a_child_nobody_looked_up(signpost: Signpost) -> None:
