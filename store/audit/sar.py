@@ -74,8 +74,11 @@ ACTION_WORDS = {
     "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
 }
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
+DECIDING = "deciding another practitioner's request for access (duty manager)"
 ACTION_PURPOSES = {
     "lead_professional_informed": "telling the child's lead professional who looked the record up",
+    "approve": DECIDING,
+    "deny": DECIDING,
 }
 # Where an action's outcome means something else than a lookup's: a batch match shows the service
 # each candidate's reference and a confidence, never contact details.

@@ -16,6 +16,7 @@ from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import AuditRecord, append, origin_event
 from store.audit.sar import (
     ACTION_PURPOSES,
+    DECIDING,
     NO_PURPOSE,
     OPERATOR_PURPOSE,
     REQUEST_NOT_MADE,
@@ -117,7 +118,7 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
         ("Health visitor", "lookup", "shielded", NO_PURPOSE),
         ("Health visitor", "request_access", "done", purpose),
         ("Health visitor", "request_access", "info", purpose),
-        ("Duty manager", "approve", "done", NO_PURPOSE),
+        ("Duty manager", "approve", "done", DECIDING),  # a decision, not an enquiry of their own
         ("Health visitor", "lookup", "answered", purpose),
     ]
     assert "requested access (purpose given)" in sar.to_text()
