@@ -418,10 +418,34 @@ def missing_store_file(url: str) -> Path | None:
     return path
 
 
+# A PostgreSQL server refusing a session, by SQLSTATE: the part of SIGNPOST_DATABASE_URL to check.
+# The part, not its value: the server's own message quotes the names, and a URL may hold a password.
+PG_REFUSALS = {
+    "3D000": "the database named in SIGNPOST_DATABASE_URL does not exist",
+    "28000": "the role named in SIGNPOST_DATABASE_URL does not exist or may not connect from here",
+    "28P01": "the password of the role named in SIGNPOST_DATABASE_URL was refused",
+    "42501": "the role named in SIGNPOST_DATABASE_URL lacks a privilege on that database (permission denied)",
+    "53300": "the server has no connection free (too many connections): try again, or raise max_connections",
+    "57P03": "the server is not accepting connections yet (starting up, shutting down or in recovery)",
+}
+
+
 def driver_failure(exc: BaseException) -> str | None:
-    """The driver's error type when ``exc`` is the driver failing (a SQLite file that cannot be
-    opened, say), else None. Only the type: the driver's own message may quote the URL."""
-    return type(exc.orig).__name__ if isinstance(exc, DBAPIError) else None
+    """The one line for the operator when ``exc`` is the driver failing to open the store, else
+    None: for PostgreSQL the part of the URL that the server refused (``PG_REFUSALS``), for SQLite
+    (a file that cannot be opened, say) the error's type and where to look. Never the driver's
+    own message, which may quote the URL."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    refusal = PG_REFUSALS.get(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if refusal is not None:
+        return f"cannot open the database: {refusal}"
+    if isinstance(exc.orig, sqlite3.Error):
+        return f"cannot open the database ({type(exc.orig).__name__}): check SIGNPOST_DATABASE_URL and its folder"
+    # SQLAlchemy's asyncpg adapter wraps the driver's exception in one named "Error": name the driver's.
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    driver = cause if isinstance(cause, Exception) else exc.orig
+    return f"cannot open the database ({type(driver).__name__}): check SIGNPOST_DATABASE_URL"
 
 
 class Database:

@@ -127,16 +127,17 @@ def refuse_a_missing_store(settings: Settings) -> None:
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
     """The one home for a store that cannot be reached or opened: one line, never a traceback
-    (the driver's own message may quote the URL, so only its type is named)."""
+    (``store.db.driver_failure``: the part of the URL that is wrong, never the driver's message,
+    which may quote the URL)."""
     try:
         yield
     except OSError as exc:
         raise CommandFailed(f"cannot open the database: {exc.strerror or type(exc).__name__}") from None
     except Exception as exc:
-        kind = driver_failure(exc)
-        if kind is None:
+        said = driver_failure(exc)
+        if said is None:
             raise
-        raise CommandFailed(f"cannot open the database ({kind}): check SIGNPOST_DATABASE_URL and its folder") from None
+        raise CommandFailed(said) from None
 
 
 async def _open_database(settings: Settings, *, migrate: bool) -> Database:

@@ -205,7 +205,7 @@ async def retention_tick(
     if report.compaction_pending:  # destroyed bytes may still be in the files: say so, once a day
         async with ctx.db.write() as session:
             pending = [
-                Notice(pid, "retention", lifecycle.COMPACTION_PENDING, dedupe_key=f"compaction:{now:%Y-%m-%d}:{pid}")
+                Notice(pid, "retention", report.compaction_pending, dedupe_key=f"compaction:{now:%Y-%m-%d}:{pid}")
                 for pid in await holders(session, Role.ADMIN)
             ]
             await ctx.notices.enqueue(session, pending, now)

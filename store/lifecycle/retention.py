@@ -51,6 +51,7 @@ from sqlalchemy import (
     func,
     not_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,6 +85,12 @@ COMPACTION_PENDING = (
     "Storage compaction is pending: another connection held the database open, so destroyed records "
     "may still be recoverable from the database files until it completes. The next retention run "
     "tries again; close long-running readers (reports, backups, shells) if this persists."
+)
+COMPACTION_NOT_PERMITTED = (
+    "Storage compaction was not done: the role in SIGNPOST_DATABASE_URL may not vacuum Signpost's tables "
+    "(PostgreSQL lets only their owner, or from version 17 a role granted MAINTAIN), so destroyed records "
+    "may still be recoverable from the database files. Run `signpost retention run` as the owner role "
+    "(the one that runs `signpost db upgrade`): it compacts at once."
 )
 # Compaction waits at most this long (seconds, over retries) for readers holding old snapshots.
 COMPACTION_WAIT = 10.0
@@ -124,9 +131,9 @@ class RetentionReport:
     notices_pruned: int = 0  # closed notices deleted, or emptied to their dedupe key
     dry_run: bool = False
     compaction: str = ""
-    # True when compaction could not finish (a reader held an old snapshot): destroyed bytes may
-    # still be in the database files until a later run compacts; the summary says so.
-    compaction_pending: bool = False
+    # Why compaction could not finish, for the operator ("" when it did: see ``Compaction.why``):
+    # destroyed bytes may still be in the database files until a later run compacts.
+    compaction_pending: str = ""
 
     @property
     def did_work(self) -> bool:
@@ -158,7 +165,7 @@ class RetentionReport:
         if self.notices_pruned:
             pruned = self.notices_pruned
             text += f" {plural(pruned, 'notice')} closed over {KEEP_CLOSED.days} days ago {were(pruned)} pruned."
-        return text + (" " + COMPACTION_PENDING if self.compaction_pending else "")
+        return text + (" " + self.compaction_pending if self.compaction_pending else "")
 
 
 def combined(reports: Sequence[RetentionReport]) -> RetentionReport:
@@ -750,7 +757,7 @@ async def _count_unsealed_due(session: AsyncSession, keys: KeyRing, as_of: date)
 async def compact_after_run(db: Database, report: RetentionReport, *, wait: float | None = None) -> None:
     """Compact after a run's last write; record (and log) in ``report`` whether it is pending."""
     result = await compact_checked(db, AFFECTED_TABLES, wait=COMPACTION_WAIT if wait is None else wait)
-    report.compaction, report.compaction_pending = result.detail, not result.done
+    report.compaction, report.compaction_pending = result.detail, result.why
     if result.done:
         log.info("retention_compacted", compaction=result.detail)
     else:
@@ -759,10 +766,12 @@ async def compact_after_run(db: Database, report: RetentionReport, *, wait: floa
 
 @dataclass(frozen=True, slots=True)
 class Compaction:
-    """What compaction achieved: ``done`` only when no destroyed byte can remain in the files."""
+    """What compaction achieved: ``done`` only when no destroyed byte can remain in the files;
+    ``why`` it is not, for the operator (``COMPACTION_PENDING``, ``COMPACTION_NOT_PERMITTED``)."""
 
     done: bool
     detail: str
+    why: str = ""
 
 
 async def compact(db: Database, tables: Sequence[str], *, full: bool = False, wait: float | None = None) -> str:
@@ -779,7 +788,15 @@ async def compact_checked(db: Database, tables: Sequence[str], *, full: bool = F
     stops PostgreSQL's VACUUM from removing dead row versions. So each is retried with backoff for
     at most ``wait`` seconds; if readers still hold on, the result says so (``done`` False) and the
     next retention run tries again.
+
+    A PostgreSQL role that may not vacuum the tables is told so at once, without retries: its
+    VACUUM would skip them with a warning, and waiting cannot change that.
     """
+    if db.dialect == "postgresql":
+        barred = await _pg_not_vacuumable(db, tables)
+        if barred:
+            detail = f"postgresql vacuum not permitted: the connected role may not vacuum {plural(barred, 'table')}"
+            return Compaction(False, detail, COMPACTION_NOT_PERMITTED)
     deadline = time.monotonic() + wait
     pause, attempts = 0.05, 0
     while True:
@@ -794,7 +811,27 @@ async def compact_checked(db: Database, tables: Sequence[str], *, full: bool = F
         pause = min(pause * 2, 2.0)
     if not done:
         detail += f"; pending after {plural(attempts, 'attempt')}: a reader holds an old snapshot"
-    return Compaction(done, detail)
+    return Compaction(done, detail, "" if done else COMPACTION_PENDING)
+
+
+async def _pg_not_vacuumable(db: Database, tables: Sequence[str]) -> int:
+    """How many of ``tables`` the connected role may not VACUUM (PostgreSQL skips those with a
+    warning, not an error): up to 16 only a superuser, the table's owner (or a role with its
+    privileges) and the database's owner may; from 17 a role holding MAINTAIN on the table (which
+    an owner and the pg_maintain role hold) and the database's owner."""
+    async with db.engine.connect() as conn:
+        version = int((await conn.exec_driver_sql("SHOW server_version_num")).scalar_one())
+        may = "has_table_privilege(c.oid, 'MAINTAIN')" if version >= 170000 else "pg_has_role(c.relowner, 'USAGE')"
+        barred = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_class c WHERE c.relname = ANY(:tables) "
+                "AND c.relnamespace = current_schema()::regnamespace "
+                f"AND NOT ({may} OR pg_has_role((SELECT datdba FROM pg_database "
+                "WHERE datname = current_database()), 'USAGE'))"
+            ),
+            {"tables": list(tables)},
+        )
+        return int(barred.scalar_one())
 
 
 async def _sqlite_compact(db: Database, tables: Sequence[str], full: bool, wait: float) -> tuple[bool, str]:

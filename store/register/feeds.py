@@ -140,7 +140,7 @@ class ImportReport:
     # old row versions hold what must die with them, so the import compacts after its commit.
     shredded: int = 0
     compaction: str = ""  # what that compaction did ("" when nothing needed it)
-    compaction_pending: bool = False  # a reader held an old snapshot: the bytes may still be there
+    compaction_pending: str = ""  # why compaction did not finish: the bytes may still be there
     # Children and practitioners this import names, bad rows included: a reference to one of them
     # is not "unknown" (the row itself is reported), so every problem shows in one pass.
     named_children: RefSet = field(default_factory=lambda: RefSet(), repr=False)
@@ -172,7 +172,7 @@ class ImportReport:
                 "(names that differ only in letter case, spaces or punctuation are one authority)."
             )
         if self.compaction_pending:
-            notes.append(retention.COMPACTION_PENDING)
+            notes.append(self.compaction_pending)
         return notes
 
 
@@ -612,7 +612,7 @@ async def _compact(db: Database, report: ImportReport) -> None:
     children's rows, and the rows re-sealed under a fresh data key, leave their old versions (the
     old wrapped key, identity and purposes) in PostgreSQL's heap and SQLite's WAL until then."""
     result = await retention.compact_checked(db, retention.AFFECTED_TABLES, wait=retention.COMPACTION_WAIT)
-    report.compaction, report.compaction_pending = result.detail, not result.done
+    report.compaction, report.compaction_pending = result.detail, result.why
     if result.done:
         log.info("import_compacted", compaction=result.detail)
     else:

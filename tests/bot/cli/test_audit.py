@@ -285,3 +285,32 @@ def test_a_database_sqlite_cannot_open_is_one_line(cli: Cli, tmp_path: Path) -> 
         assert run.err.strip().splitlines() == [
             "signpost: cannot open the database (OperationalError): check SIGNPOST_DATABASE_URL and its folder"
         ]
+
+
+@pytest.mark.postgres_only
+def test_a_postgresql_database_or_role_refused_is_named_by_its_part(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """A database that does not exist, or a role the server does not know, said "cannot open the
+    database (Error): check SIGNPOST_DATABASE_URL and its folder": no part named, and a folder
+    that PostgreSQL does not have. Now the line names the part of the URL that is wrong, the
+    same wherever the store is opened (`signpost run` included), and quotes nothing from it."""
+    (tmp_path / "signpost.pub").write_text("x ed25519 AAAA\n")
+    server, database = db_url.rsplit("/", 1)
+    scheme, host = server.split("://", 1)
+    host = host.split("@", 1)[1]
+    wrong = {
+        "the database named in SIGNPOST_DATABASE_URL does not exist": f"{server}/{database}_nosuchdb",
+        "the role named in SIGNPOST_DATABASE_URL does not exist or may not connect from here": (
+            f"{scheme}://nosuchuser_pgfix@{host}/{database}"
+        ),
+    }
+    for part, url in wrong.items():
+        for args in (
+            ("practitioner", "list"),
+            ("audit", "verify", "--public-key", "signpost.pub"),
+            ("db", "current"),
+            ("run",),
+        ):
+            run = cli(*args, env={"SIGNPOST_DATABASE_URL": url})
+            assert run.code == 2, (args, run.err)
+            assert run.said == f"signpost: cannot open the database: {part}", args
+            assert "nosuch" not in run.err and "127.0.0.1" not in run.err, args

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +26,7 @@ from store.keys.keychain import birthday
 from store.lifecycle import decommission
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
+from tests.databases import drop_role
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
 from tests.store.lifecycle.lifecycle_data import snapshot
 
@@ -140,6 +143,79 @@ def test_retention_run_reports_counts(key_file: Path, capsys: pytest.CaptureFixt
     the run archives and destroys nobody."""
     assert main(["retention", "run"]) == 0
     assert "0 records were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
+
+
+@pytest.fixture
+def runtime_role(db_url: str) -> Iterator[str]:
+    """A fresh role name; dropped (with its grants) afterwards."""
+    role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
+    yield role
+    asyncio.run(drop_role(db_url, role))
+
+
+@pytest.mark.postgres_only
+def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
+    key_file: Path,
+    db_url: str,
+    runtime_role: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the role `db grant-runtime` makes, the run retried for 10 seconds and then blamed "another
+    connection held the database open": on PostgreSQL 16 and older only a table's owner may vacuum
+    it (VACUUM skips the others with a warning). Now it says at once that the role may not, and how
+    to compact; the run's own work is done and audited, and its exit status is 1, not success. On
+    17 and later grant-runtime grants MAINTAIN, and the runtime role compacts."""
+    assert main(["db", "grant-runtime", runtime_role]) == 0
+    version, dead = asyncio.run(_dead_rows_as_owner(db_url))
+    assert dead  # compaction has something to do
+    scheme, rest = db_url.split("://", 1)
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{runtime_role}@{rest.split('@', 1)[1]}")
+    capsys.readouterr()
+    code = main(["retention", "run"])
+    out, err = capsys.readouterr()
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    (compaction,) = [e for e in logs if e["event"].startswith("retention_compact")]
+    if version >= 170000:
+        assert (code, compaction["event"]) == (0, "retention_compacted"), out
+        assert "compaction" not in out
+        return
+    assert code == 1
+    assert out.strip().endswith(
+        "Storage compaction was not done: the role in SIGNPOST_DATABASE_URL may not vacuum Signpost's tables "
+        "(PostgreSQL lets only their owner, or from version 17 a role granted MAINTAIN), so destroyed records "
+        "may still be recoverable from the database files. Run `signpost retention run` as the owner role "
+        "(the one that runs `signpost db upgrade`): it compacts at once."
+    ), out
+    assert "another connection" not in out
+    assert (compaction["event"], compaction["level"]) == ("retention_compaction_pending", "warning")
+    assert compaction["compaction"] == "postgresql vacuum not permitted: the connected role may not vacuum 10 tables"
+    assert runtime_role not in err
+    told = asyncio.run(_retention_notices(db_url))  # the admins are told the same, not "another connection"
+    assert any("Storage compaction was not done: " in b for b in told), told
+    assert not any("another connection" in b for b in told), told
+
+
+async def _retention_notices(db_url: str) -> list[str]:
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return [r["body"] for r in await conn.fetch("SELECT body FROM notices WHERE kind = 'retention'")]
+    finally:
+        await conn.close()
+
+
+async def _dead_rows_as_owner(db_url: str) -> tuple[int, int]:
+    """(server_version_num, dead row versions in the children table) after the owner rewrote every
+    child row in place (what the run's archiving would leave), counted once that connection ends."""
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        version = int(await conn.fetchval("SHOW server_version_num"))
+        await conn.execute("UPDATE children SET state = state")
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        dead = await conn.fetchval("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'children'")
+    finally:
+        await conn.close()
+    return version, int(dead)
 
 
 def test_backup_writes_a_new_file_and_never_overwrites(
