@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import Signpost
+from bot.teams.front import SENT_PRIVATELY
 from store.tables.audit import AuditEvent
 from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, TeamsUser, message
 from tests.bot.teams.teams_tokens import CLIENT_ID, ISSUER, Signer
@@ -318,6 +319,81 @@ async def test_malformed_activities_with_a_valid_token_are_4xx_with_no_value_log
         # The SDK took it (a signed activity from a linked user on msteams in our tenant, with odd
         # extra fields): at most one answer, and that answer carries no identity from the fields.
         check.expect(len(sent) <= 1, UNANSWERED, f"{len(sent)} calls to the connector")
+        check.logs(log)
+        check.outbound([s.body for s in sent])
+    else:
+        refused(check, status, set(range(400, 500)), events, sent, log, audited_ok=True)
+    check.settle()
+
+
+# Fields inside the accounts and the conversation (the property above replaces whole fields): the
+# class of a recipient with no id, an id with a "/" in it, a NUL in an AAD object id.
+_INNER = (
+    ("from", "id"),
+    ("from", "aadObjectId"),
+    ("from", "name"),
+    ("from", "role"),
+    ("recipient", "id"),
+    ("recipient", "name"),
+    ("conversation", "id"),
+    ("conversation", "tenantId"),
+    ("conversation", "conversationType"),
+    ("conversation", "isGroup"),
+    ("channelData", "tenant"),
+)
+_ODD_IDS = ("", " ", "/", "a/b", "..", ".", "%2F", "?x=1", "#top", "\\", "a\x00b", "\u202e", CHILD)
+
+
+@given(
+    user=st.sampled_from((PRIYA, DANA)),
+    changes=st.lists(
+        st.tuples(
+            st.sampled_from(_INNER),
+            st.one_of(
+                st.sampled_from(_ODD_IDS),
+                st.just({"x": CHILD}),
+                st.just([CHILD]),
+                st.integers(),
+                st.none(),
+                hs.json_junk,
+            ),
+            st.booleans(),  # True: the key is removed instead
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+async def test_odd_inner_fields_with_a_valid_token_are_refused_or_answered_once(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logs: LogTap,
+    user: TeamsUser,
+    changes: list[tuple[tuple[str, str], Any, bool]],
+) -> None:
+    """A well-formed "help" whose accounts or conversation carry odd ids, wrong types or missing
+    keys: refused 4xx, or answered at most once and audited at most once; never a 5xx, a
+    traceback, or a value in a log line or an answer."""
+    activity: dict[str, Any] = message(user, "help", connector.url)
+    for (outer, inner), value, remove in changes:
+        part = activity.get(outer)
+        part = dict(part) if isinstance(part, dict) else {}
+        if remove:
+            part.pop(inner, None)
+        else:
+            part[inner] = value
+        activity[outer] = part
+    check = Check("teams-inner-fields", shown(activity, 400))
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
+    )
+    if status in (200, 201, 202):
+        # Outside a 1:1 chat (a conversation type other than "personal", or none) the answer goes
+        # to the person's 1:1 chat and the conversation is told so: that pointer is no answer.
+        answers = [x for x in sent if SENT_PRIVATELY not in json.dumps(x.body)]
+        check.expect(len(answers) <= 1, UNANSWERED, f"{len(answers)} answers sent to the connector")
+        check.expect(len(events) <= 1, UNAUDITED, f"{len(events)} audit events")
         check.logs(log)
         check.outbound([s.body for s in sent])
     else:
