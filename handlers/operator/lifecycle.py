@@ -29,7 +29,7 @@ from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
-from store.lifecycle.decommission import ScheduleError
+from store.lifecycle.decommission import CompactionNotDone, ScheduleError
 from store.lifecycle.retention import Due, RetentionReport
 from store.register import children
 
@@ -278,7 +278,10 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
         raise Refused(
             "everything has already been destroyed: see `signpost decommission certificate`", reason="already destroyed"
         )
-    cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=audit.who)
+    try:
+        cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=audit.who)
+    except CompactionNotDone as stopped:  # the steps before it are kept; a rerun carries on
+        raise Failed(str(stopped), reason="compaction not done") from None
     if cert is None:
         # Another process holds the lease, or one that died did (until LEASE after its last step).
         raise Refused(

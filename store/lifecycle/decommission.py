@@ -41,7 +41,8 @@ from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing, remove_leftovers
 from store.keys.term_keys import TermKeys
-from store.lifecycle.retention import compact
+from store.lifecycle import retention
+from store.lifecycle.retention import COMPACTION_NOT_PERMITTED, Compaction, compact_checked
 from store.people.practitioners import holders
 from store.tables import Personal, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditEvent
@@ -77,6 +78,29 @@ class ScheduleError(ValueError):
     """The request cannot be carried out; the message says why, kindly."""
 
 
+class CompactionNotDone(Exception):
+    """Destruction stopped before the certificate: the compact step could not be done (the role
+    may not vacuum the tables, or a reader held an old snapshot). The steps before it stay done and
+    the lease is released, so the next run (``signpost decommission destroy``, the scheduler's
+    tick) carries on from compaction at once. The message is one line for the operator."""
+
+
+# Why the compact step was not done, for the operator: who can do it, and when.
+NOT_COMPACTED = (
+    "Destruction stopped before the certificate: storage compaction was not done, so deleted records "
+    "may still be recoverable from the database files. "
+)
+NOT_PERMITTED_TODO = (
+    "The role in SIGNPOST_DATABASE_URL may not vacuum Signpost's tables (PostgreSQL lets only their owner, "
+    "or from version 17 a role granted MAINTAIN): run `signpost decommission destroy` again as the owner role "
+    "(the one that runs `signpost db upgrade`); it carries on from compaction."
+)
+PENDING_TODO = (
+    "Another connection held the database open: close long-running readers (reports, backups, shells) and run "
+    "`signpost decommission destroy` again; it carries on from compaction."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     id: int
@@ -96,9 +120,15 @@ class Status:
         if self.state == "destroyed":
             return f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
         if today >= self.switch_off:
+            uncompacted = (
+                "; storage is not compacted yet, so deleted records may still be recoverable from the database "
+                "files until `signpost decommission destroy` completes"
+                if "data" in self.steps_done and "compact" not in self.steps_done
+                else ""
+            )
             return (
                 f"Signpost was switched off on {_d(self.switch_off)}. Personal data will be destroyed by "
-                f"{_d(self.destroy_by)} (steps done: {', '.join(self.steps_done) or 'none yet'})."
+                f"{_d(self.destroy_by)} (steps done: {', '.join(self.steps_done) or 'none yet'}{uncompacted})."
             )
         days = (self.switch_off - today).days
         return (
@@ -257,7 +287,9 @@ async def claim(db: Database, schedule_id: int, now: datetime, audit: AuditStep 
                 Decommission.switch_off <= now.date(),
                 or_(
                     Decommission.state.in_(("scheduled", "switched_off")),
-                    (Decommission.state == "destroying") & (Decommission.lease_until < now),
+                    # No lease: a run that stopped released it (``_release``).
+                    (Decommission.state == "destroying")
+                    & or_(Decommission.lease_until.is_(None), Decommission.lease_until < now),
                 ),
             )
             .values(state="destroying", lease_until=now + LEASE)
@@ -412,8 +444,12 @@ async def purge_if_due(db: Database, schedule_id: int, now: datetime) -> dict[st
         if not claimed.rowcount:  # type: ignore[attr-defined]
             return None  # another replica purged
         counts = {table.name: _n(await session.execute(delete(table))) for table in personal_tables()}
-    await compact(db, [t.name for t in personal_tables()], full=True)
     log.info("decommission_purge", undelivered=undelivered, **counts)
+    # Best effort, never claimed done: the purge deletes only what the data step kept to reach the
+    # admins (blanked rows, chat links, wiped notices). A compaction not done here is logged with why.
+    result = await _compact(db)
+    if not result.done:
+        log.warning("decommission_purge_compaction_pending", compaction=result.detail)
     return counts
 
 
@@ -584,9 +620,30 @@ async def _close_notices(session: AsyncSession, admins: list[str], now: datetime
 
 
 async def _step_compact(step: Step, number: int) -> None:
-    await compact(step.db, [t.name for t in personal_tables()], full=True)
+    """Recorded only once compaction is done: the certificate must not claim what did not happen."""
+    result = await _compact(step.db)
+    if not result.done:
+        log.warning("decommission_compaction_not_done", compaction=result.detail)
+        await _release(step)
+        todo = NOT_PERMITTED_TODO if result.why == COMPACTION_NOT_PERMITTED else PENDING_TODO
+        raise CompactionNotDone(NOT_COMPACTED + todo)
     async with step.db.write() as session:
         await _record_step(session, step, "compact", number, {})
+
+
+async def _compact(db: Database) -> Compaction:
+    """VACUUM FULL (SQLite: VACUUM) of every personal table, and whether it was done."""
+    return await compact_checked(db, [t.name for t in personal_tables()], full=True, wait=retention.COMPACTION_WAIT)
+
+
+async def _release(step: Step) -> None:
+    """Give up the lease of a run that stopped, so the next one need not wait ``LEASE`` for it."""
+    async with step.db.write() as session:
+        await session.execute(
+            update(Decommission)
+            .where(Decommission.id == step.schedule_id, Decommission.state == "destroying")
+            .values(lease_until=None)
+        )
 
 
 async def _step_certificate(step: Step, number: int) -> None:

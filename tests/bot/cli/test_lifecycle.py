@@ -196,6 +196,70 @@ def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     assert not any("another connection" in b for b in told), told
 
 
+@pytest.mark.postgres_only
+def test_destroy_as_the_runtime_role_stops_before_the_certificate_and_the_owner_finishes_it(
+    key_file: Path,
+    db_url: str,
+    runtime_role: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the role `db grant-runtime` makes (PostgreSQL 16 and older: it may not VACUUM the tables),
+    the compact step was recorded done and the certificate signed although no VACUUM FULL ran, so
+    the blanked practitioners' old row versions stayed in the files. Now destroy stops before the
+    certificate in one line saying why and what to do, exit 2, audited failed; keys and data stay
+    done. Run again as the owner, it carries on from compaction and the certificate is issued."""
+    assert main(["db", "grant-runtime", runtime_role]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    owner_url = db_url
+    scheme, rest = db_url.split("://", 1)
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{runtime_role}@{rest.split('@', 1)[1]}")
+    capsys.readouterr()
+    code = main(["decommission", "destroy"])
+    out, err = capsys.readouterr()
+    version, steps, certificate, outcomes = asyncio.run(_destruction_state(owner_url))
+    if version >= 170000:  # grant-runtime grants MAINTAIN: the runtime role compacts
+        assert code == 0 and "decommissioning complete" in out, err
+        assert certificate is not None and steps == "keys,data,compact,certificate"
+        return
+    assert (code, out) == (2, ""), err
+    [line] = [said for said in err.splitlines() if not said.startswith("{")]  # log lines are JSON
+    assert line == (
+        "signpost: Destruction stopped before the certificate: storage compaction was not done, so deleted "
+        "records may still be recoverable from the database files. The role in SIGNPOST_DATABASE_URL may not "
+        "vacuum Signpost's tables (PostgreSQL lets only their owner, or from version 17 a role granted "
+        "MAINTAIN): run `signpost decommission destroy` again as the owner role (the one that runs "
+        "`signpost db upgrade`); it carries on from compaction."
+    ), err
+    assert "Traceback" not in err
+    assert (steps, certificate) == ("keys,data", None)
+    assert outcomes[-2:] == [("started", "schedule 1"), ("failed", "schedule 1; compaction not done")], outcomes
+    assert main(["decommission", "status"]) == 0
+    assert "steps done: keys, data; storage is not compacted yet" in capsys.readouterr().out
+
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", owner_url)
+    assert main(["decommission", "destroy"]) == 0  # at once: the stopped run released its lease
+    assert "decommissioning complete" in capsys.readouterr().out
+    version, steps, certificate, outcomes = asyncio.run(_destruction_state(owner_url))
+    assert steps.startswith("keys,data,compact,certificate") and certificate is not None
+    assert ("started", "schedule 1, resuming after keys,data") in outcomes
+
+
+async def _destruction_state(db_url: str) -> tuple[int, str, str | None, list[tuple[str, str]]]:
+    """(server_version_num, steps done, the certificate, destroy events' (outcome, detail) in order)."""
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        version = int(await conn.fetchval("SHOW server_version_num"))
+        row = await conn.fetchrow("SELECT steps_done, certificate FROM decommissions")
+        events = await conn.fetch(
+            "SELECT outcome, detail FROM audit_events WHERE action = 'decommission_destroy' ORDER BY seq"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return version, row["steps_done"], row["certificate"], [(e["outcome"], e["detail"]) for e in events]
+
+
 async def _retention_notices(db_url: str) -> list[str]:
     conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sqlite3
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -22,12 +23,12 @@ from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
-from handlers.operator.common import Refused, audited
+from handlers.operator.common import Failed, Refused, audited
 from handlers.vocabulary import Action, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import DecryptionError, KeyRing
-from store.lifecycle import decommission
+from store.lifecycle import decommission, retention
 from store.people import conversations, practitioners
 from store.register import children
 from store.tables import Personal, tables_holding
@@ -556,6 +557,38 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
         ("done", sid),
         ("refused", f"{sid}; already destroyed"),
     ]
+
+
+@pytest.mark.sqlite_only
+async def test_a_reader_holding_an_old_snapshot_stops_destruction_before_the_certificate(
+    signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader's open snapshot keeps SQLite's checkpoint from overwriting the deleted pages, yet the
+    compact step was recorded and the certificate signed. Now `destroy` fails in one line saying
+    compaction was not done and what to do, audited failed, with keys and data kept done and no
+    certificate; once the reader is gone, `destroy` carries on at once (the lease was released)."""
+    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    reader = sqlite3.connect(str(signpost.ctx.db.engine.url.database))
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM practitioners").fetchone()  # holds its snapshot
+        with pytest.raises(Failed) as stopped:
+            await destroy(signpost)
+    finally:
+        reader.close()
+    said = str(stopped.value)
+    assert "\n" not in said and said.startswith("Destruction stopped before the certificate: storage compaction")
+    assert "Another connection held the database open" in said and "`signpost decommission destroy` again" in said
+    row = await decommission_row(signpost)
+    assert row is not None and (row.steps_done, row.certificate) == ("keys,data", None)
+    sid = f"schedule {row.id}"
+    assert await destroy_events(signpost) == [("started", sid), ("failed", f"{sid}; compaction not done")]
+    assert "storage is not compacted yet" in await status(signpost)
+    assert "decommissioning complete" in await destroy(signpost)
+    assert (await destroy_events(signpost))[-2:] == [("started", f"{sid}, resuming after keys,data"), ("done", sid)]
 
 
 async def destroyed_with_the_seed_left(app: Signpost, clock: FakeClock) -> bytes:
