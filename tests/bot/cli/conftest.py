@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import structlog
 
 from bot.cli.main import main
 from store.keys.crypto import KeyRing
+from tests.databases import drop_role
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,11 @@ def cli(
     monkeypatch.setenv("SIGNPOST_LOG_FORMAT", "json")
     yield Cli(capsys, monkeypatch)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def runtime_role(db_url: str) -> Iterator[str]:
+    """A role name no one has (for `signpost db grant-runtime`); dropped, with its grants, afterwards."""
+    role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
+    yield role
+    asyncio.run(drop_role(db_url, role))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +25,6 @@ from store.keys.keychain import birthday
 from store.lifecycle import decommission
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
-from tests.databases import drop_role
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
 from tests.store.lifecycle.lifecycle_data import snapshot
 
@@ -143,14 +141,6 @@ def test_retention_run_reports_counts(key_file: Path, capsys: pytest.CaptureFixt
     the run archives and destroys nobody."""
     assert main(["retention", "run"]) == 0
     assert "0 records were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
-
-
-@pytest.fixture
-def runtime_role(db_url: str) -> Iterator[str]:
-    """A fresh role name; dropped (with its grants) afterwards."""
-    role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
-    yield role
-    asyncio.run(drop_role(db_url, role))
 
 
 @pytest.mark.postgres_only

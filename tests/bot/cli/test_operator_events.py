@@ -6,9 +6,6 @@ terminal origin with the local account as who — and long work that changes rec
 from __future__ import annotations
 
 import argparse
-import asyncio
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +33,6 @@ from store.register.feeds import ImportStep
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
-from tests.databases import drop_role
 from tests.factories import AMY, CHILDREN_HEADER, PRACTITIONERS
 
 TODAY = date.today()
@@ -326,22 +322,14 @@ async def test_each_command_writes_exactly_one_outcome_event_each_time_it_runs(
             assert event.detail.endswith("Broken"), event.detail
 
 
-@pytest.fixture
-def fresh_role(db_url: str) -> Iterator[str]:
-    """A role name no one has; dropped (with its grants) afterwards."""
-    role = f"signpost_rt_{uuid.uuid4().hex[:10]}"
-    yield role
-    asyncio.run(drop_role(db_url, role))
-
-
 @pytest.mark.postgres_only
-async def test_grant_runtime_done_is_audited_once(cli: Cli, db: Database, fresh_role: str) -> None:
+async def test_grant_runtime_done_is_audited_once(cli: Cli, db: Database, runtime_role: str) -> None:
     """The one command that can only succeed on PostgreSQL: its success is one done event, naming the role."""
-    run = await cli.run("db", "grant-runtime", fresh_role)
+    run = await cli.run("db", "grant-runtime", runtime_role)
     assert run.code == 0, run.err
     (event,) = await events(db, "grant_runtime")
     assert_terminal(event)
-    assert (event.outcome, event.detail) == ("done", f"role {fresh_role}")
+    assert (event.outcome, event.detail) == ("done", f"role {runtime_role}")
 
 
 async def test_the_auditors_checks_with_a_published_key_write_nothing_and_say_so(
