@@ -294,7 +294,31 @@ async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | Non
         return None
     if row is None or row.state in ("cancelled", "destroyed") or now.date() < row.destroy_by:
         return None
-    return await destroy_now(ctx, now, row.id)
+    try:
+        return await destroy_now(ctx, now, row.id)
+    except decommission.CompactionNotDone as stopped:
+        await _destruction_stalled(ctx, now, row.id, str(stopped))
+        return None
+
+
+async def _destruction_stalled(ctx: Context, now: datetime, schedule_id: int, why: str) -> None:
+    """The tick's destruction stopped before the certificate (compaction not done): audited failed,
+    as the command's is, and the admins told why and what to do, once a day while it lasts (the
+    tick tries again every 10 minutes; nobody reads the scheduler's log)."""
+    event = origin_event(
+        Origin.SCHEDULER,
+        Action.DECOMMISSION_DESTROY,
+        now,
+        outcome=Outcome.FAILED,
+        detail=f"schedule {schedule_id}; compaction not done",
+    )
+    async with ctx.db.write() as session:
+        await append(session, [event])
+        told = [
+            Notice(pid, "decommission", why, dedupe_key=f"decommission:{schedule_id}:stalled:{now:%Y-%m-%d}:{pid}")
+            for pid in await holders(session, Role.ADMIN)
+        ]
+        await ctx.notices.enqueue(session, told, now)
 
 
 async def finish_destruction(

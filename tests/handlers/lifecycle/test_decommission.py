@@ -591,6 +591,44 @@ async def test_a_reader_holding_an_old_snapshot_stops_destruction_before_the_cer
     assert (await destroy_events(signpost))[-2:] == [("started", f"{sid}, resuming after keys,data"), ("done", sid)]
 
 
+@pytest.mark.sqlite_only
+async def test_the_tick_stopped_before_the_certificate_is_audited_and_tells_the_admins_once_a_day(
+    signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the destroy-by date the scheduler's tick destroys; when its compaction is not done it
+    stopped silently (one log line every 10 minutes). Now each such tick is audited failed, and
+    every admin is told why and what to do, once a day; the next tick after the reader has gone
+    finishes."""
+    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    reader = sqlite3.connect(str(signpost.ctx.db.engine.url.database))
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM practitioners").fetchone()  # holds its snapshot
+        assert await decommission_tick(signpost.ctx, clock.now()) is None
+        clock.advance(minutes=10)
+        assert await decommission_tick(signpost.ctx, clock.now()) is None
+    finally:
+        reader.close()
+    row = await decommission_row(signpost)
+    assert row is not None and (row.steps_done, row.certificate) == ("keys,data", None)
+    sid = f"schedule {row.id}"
+    failed = ("failed", f"{sid}; compaction not done")
+    assert (await destroy_events(signpost))[-4:] == [
+        ("started", sid),
+        failed,
+        ("started", f"{sid}, resuming after keys,data"),
+        failed,
+    ]
+    stalled = [n for n in await notices(signpost) if n.dedupe_key and ":stalled:" in n.dedupe_key]
+    assert sorted(n.recipient_id for n in stalled) == sorted(ADMINS)  # once each, not once a tick
+    assert all("storage compaction was not done" in n.body for n in stalled)
+    clock.advance(minutes=10)
+    assert await decommission_tick(signpost.ctx, clock.now()) is not None  # the certificate
+
+
 async def destroyed_with_the_seed_left(app: Signpost, clock: FakeClock) -> bytes:
     """A completed destruction whose signing seed is back in the key file: what a run killed after
     it recorded completion, before the seed went, left (as earlier versions did). Returns the seed."""
