@@ -559,6 +559,21 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
     ]
 
 
+async def switched_off_with_a_reader(
+    app: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> sqlite3.Connection:
+    """A store switched off today, and an open SQLite reader holding its snapshot (so compaction
+    cannot finish); the caller closes it."""
+    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
+    await load(app)
+    await schedule(app, "decommission schedule 02/11/2026 03/11/2026")
+    clock.set(at(date(2026, 11, 3)))
+    reader = sqlite3.connect(str(app.ctx.db.engine.url.database))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM practitioners").fetchone()  # holds its snapshot
+    return reader
+
+
 @pytest.mark.sqlite_only
 async def test_a_reader_holding_an_old_snapshot_stops_destruction_before_the_certificate(
     signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
@@ -567,14 +582,8 @@ async def test_a_reader_holding_an_old_snapshot_stops_destruction_before_the_cer
     compact step was recorded and the certificate signed. Now `destroy` fails in one line saying
     compaction was not done and what to do, audited failed, with keys and data kept done and no
     certificate; once the reader is gone, `destroy` carries on at once (the lease was released)."""
-    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
-    await load(signpost)
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
-    clock.set(at(date(2026, 11, 3)))
-    reader = sqlite3.connect(str(signpost.ctx.db.engine.url.database))
+    reader = await switched_off_with_a_reader(signpost, clock, monkeypatch)
     try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM practitioners").fetchone()  # holds its snapshot
         with pytest.raises(Failed) as stopped:
             await destroy(signpost)
     finally:
@@ -599,14 +608,8 @@ async def test_the_tick_stopped_before_the_certificate_is_audited_and_tells_the_
     stopped silently (one log line every 10 minutes). Now each such tick is audited failed, and
     every admin is told why and what to do, once a day; the next tick after the reader has gone
     finishes."""
-    monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
-    await load(signpost)
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
-    clock.set(at(date(2026, 11, 3)))
-    reader = sqlite3.connect(str(signpost.ctx.db.engine.url.database))
+    reader = await switched_off_with_a_reader(signpost, clock, monkeypatch)
     try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM practitioners").fetchone()  # holds its snapshot
         assert await decommission_tick(signpost.ctx, clock.now()) is None
         clock.advance(minutes=10)
         assert await decommission_tick(signpost.ctx, clock.now()) is None
