@@ -18,7 +18,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError, parse_practitioner_id
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
-from store.delivery.notices import EMAIL_KIND
+from store.delivery.notices import EMAIL_KIND, drop_decided
 from store.people import access as store
 from store.people import practitioners
 from store.tables.people import ChatIdentity, RegistrationRequest
@@ -146,6 +146,7 @@ async def decide(
         by = f" by {now_row.decided_by}" if now_row and now_row.decided_by else ""
         text = f"Registration R{request_id} was already {done}{by}. Nothing changed."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} already {done}")
+    await drop_decided(session, "registration_request", f"registration:{request_id}:", req.now)
     if approve:
         return await _link(ctx, req, session, row)
     text = f"Registration R{request_id} for the {platform_name(row.platform)} account was denied."

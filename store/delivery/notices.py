@@ -208,6 +208,27 @@ async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> lis
     return [(row.id, decode(row)) for row in result.scalars()]
 
 
+DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody
+
+
+async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime) -> int:
+    """The undelivered notices of ``kind`` asking for a decision that has now been made (their
+    dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded as such, so that no
+    duty manager is asked, after it, to decide what someone already has. Read through
+    ``ix_notices_pending`` (undelivered notices only). Returns how many."""
+    result = await session.execute(
+        update(NoticeRow)
+        .where(
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_(None),
+            NoticeRow.kind == kind,
+            NoticeRow.dedupe_key.startswith(keys_from, autoescape=True),
+        )
+        .values(dropped_at=now, last_error=DECIDED)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
 async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
     await session.execute(
         update(NoticeRow).where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None)).values(delivered_at=now)

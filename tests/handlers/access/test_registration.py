@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from store.delivery import notices as store_notices
+from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import audit_events, decide, load_access, notices, search_as
 from tests.factories import AMY, say
 from tests.stepup_helpers import ensure_enrolled
@@ -55,6 +57,11 @@ async def test_registration_approved_links_the_identity(app: Signpost) -> None:
 
     approved = await decide(app, "DM01", "approve", "R1")
     assert approved.outcome is Outcome.DONE
+    # Decided before the notice went out (read with `pending`): it is not sent, asking for it again.
+    async with app.ctx.db.read() as session:
+        [asking] = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "registration_request"))).scalars()
+    assert asking.delivered_at is None and asking.dropped_at is not None
+    assert asking.last_error == store_notices.DECIDED
     reply = await search_linked(app, SLACK_USER, "P001", AMY)
     assert reply.outcome is Outcome.ANSWERED and reply.signposts
     assert [n.kind for n in await notices(app, "P001")] == ["registration_approved", "email"]

@@ -16,8 +16,10 @@ from handlers.access.screening import MAX_TEXT
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome
 from store.db import Database
+from store.delivery.notices import DECIDED
 from store.keys.crypto import KeyRing
 from store.people import access as store
+from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest
 from tests.access_helpers import (
     audit_count,
@@ -422,6 +424,25 @@ async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) 
     assert (again.outcome, again.text) == (Outcome.INFO, "P001 has no linked account on any platform.")
     again = await fresh_say(app, "AD01", "unlink P001 teams")
     assert (again.outcome, again.text) == (Outcome.INFO, "P001 has no linked account on Teams.")
+
+
+async def test_a_decided_request_s_undelivered_notices_are_dropped_and_nobody_else_is_asked(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A request escalated to a second duty manager, then decided by the first (who read it with
+    `pending`) before either notice went out: the notices asking for a decision were still
+    delivered, with Approve / Deny, for a request nobody could decide any more. Now they are
+    dropped, recorded as decided; the requester's answer still goes."""
+    await request_access(app, "P002", SHIELDED)
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    assert (await decide(app, "DM02", "approve", "1")).outcome is Outcome.DONE
+    async with app.ctx.db.read() as session:
+        rows = list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+    asking = [(r.recipient_id, r.dropped_at is not None, r.last_error) for r in rows if r.kind == "access_request"]
+    assert asking == [("DM02", True, DECIDED), ("DM03", True, DECIDED)]
+    told = [r for r in rows if r.kind == "access_approved"]
+    assert [(r.recipient_id, r.dropped_at) for r in told] == [("P002", None)]
 
 
 async def test_undecided_request_escalates_down_the_list_then_to_admins_then_expires(
