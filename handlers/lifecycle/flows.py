@@ -314,11 +314,10 @@ async def _destruction_stalled(ctx: Context, now: datetime, schedule_id: int, wh
     )
     async with ctx.db.write() as session:
         await append(session, [event])
-        told = [
-            Notice(pid, "decommission", why, dedupe_key=f"decommission:{schedule_id}:stalled:{now:%Y-%m-%d}:{pid}")
-            for pid in await holders(session, Role.ADMIN)
-        ]
-        await ctx.notices.enqueue(session, told, now)
+        admins = await holders(session, Role.ADMIN)
+        await ctx.notices.enqueue(
+            session, decommission.to_admins(admins, schedule_id, f"stalled:{now:%Y-%m-%d}", why), now
+        )
 
 
 async def finish_destruction(
