@@ -774,12 +774,7 @@ class Compaction:
     why: str = ""
 
 
-async def compact(db: Database, tables: Sequence[str], *, full: bool = False, wait: float | None = None) -> str:
-    """Compact (see ``compact_checked``); returns the one-line detail."""
-    return (await compact_checked(db, tables, full=full, wait=COMPACTION_WAIT if wait is None else wait)).detail
-
-
-async def compact_checked(db: Database, tables: Sequence[str], *, full: bool = False, wait: float = 10.0) -> Compaction:
+async def compact_checked(db: Database, tables: Sequence[str], *, wait: float, full: bool = False) -> Compaction:
     """Make deleted bytes go away: SQLite checkpoints and truncates the WAL (secure_delete has
     already zeroed freed cells); PostgreSQL vacuums the tables (outside a transaction).
 
