@@ -26,7 +26,13 @@ PREVIEW_YEARS = 7
 def add_commands(sub: Any) -> None:
     ret = sub.add_parser("retention", help="archive records at 18 and destroy them at 24 (also runs daily)")
     ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="RETENTION_COMMAND")
-    run = ret_sub.add_parser("run", help="process every day since the last run, then seal in and compact")
+    run = ret_sub.add_parser(
+        "run",
+        help="process every day since the last run, then seal in and compact",
+        description="Process every day since the last run, then seal in and compact.\nExit status 1 when "
+        "compaction could not finish: what was due is archived and destroyed, and the last line\nsays why "
+        "the files may still hold it and what to do.",
+    )
     run.add_argument("--dry-run", action="store_true", help="report what would happen; change nothing")
     run.add_argument(
         "--as-of",
@@ -72,7 +78,12 @@ def add_commands(sub: Any) -> None:
         help="the key published before (`signpost audit checkpoint --public-key` > KEYFILE)",
     )
     cert.set_defaults(func=certificate_command)
-    dec_sub.add_parser("destroy", help="after switch-off: destroy everything now").set_defaults(func=destroy_command)
+    dec_sub.add_parser(
+        "destroy",
+        help="after switch-off: destroy everything now",
+        description="After switch-off: destroy everything now.\nWhen storage compaction cannot be done, it "
+        "stops before the certificate (exit status 2) and says why;\nrun it again and it carries on from there.",
+    ).set_defaults(func=destroy_command)
 
 
 async def retention_command(args: argparse.Namespace) -> int:
