@@ -143,6 +143,12 @@ def test_retention_run_reports_counts(key_file: Path, capsys: pytest.CaptureFixt
     assert "0 records were archived at 18, 0 were destroyed at 24" in capsys.readouterr().out
 
 
+def connect_as(role: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands from here on connect as ``role`` (no password: the test server trusts loopback)."""
+    scheme, rest = db_url.split("://", 1)
+    monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{role}@{rest.split('@', 1)[1]}")
+
+
 @pytest.mark.postgres_only
 def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     key_file: Path,
@@ -159,8 +165,7 @@ def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     assert main(["db", "grant-runtime", runtime_role]) == 0
     version, dead = asyncio.run(_dead_rows_as_owner(db_url))
     assert dead  # compaction has something to do
-    scheme, rest = db_url.split("://", 1)
-    monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{runtime_role}@{rest.split('@', 1)[1]}")
+    connect_as(runtime_role, db_url, monkeypatch)
     capsys.readouterr()
     code = main(["retention", "run"])
     out, err = capsys.readouterr()
@@ -202,8 +207,7 @@ def test_destroy_as_the_runtime_role_stops_before_the_certificate_and_the_owner_
     assert main(["db", "grant-runtime", runtime_role]) == 0
     assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
     owner_url = db_url
-    scheme, rest = db_url.split("://", 1)
-    monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{runtime_role}@{rest.split('@', 1)[1]}")
+    connect_as(runtime_role, db_url, monkeypatch)
     capsys.readouterr()
     code = main(["decommission", "destroy"])
     out, err = capsys.readouterr()
