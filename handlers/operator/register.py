@@ -25,6 +25,7 @@ from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
 from store.register import children, demo
 from store.register.feeds import Feed, FeedKind, FeedRejected, ImportReport, Progress, Step, feed_rows, import_feeds
+from store.register.sealers import SealerDied
 from store.register.synthetic import DemoExamples, SyntheticRegister, feeds_text
 
 
@@ -125,6 +126,11 @@ async def _import(
         raise Failed(
             f"nothing was imported: {exc} (Signpost is being updated); run the import with the newer Signpost",
             reason="index not current",
+        ) from None
+    except SealerDied as died:  # killed, or out of memory: the transaction rolled back
+        raise Failed(
+            f"nothing was imported: {died} (killed, or the machine ran out of memory); run the import again",
+            reason="sealing worker died",
         ) from None
     ctx.population.forget()
     return report

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import multiprocessing
 import os
 import re
 import unicodedata
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -38,6 +36,7 @@ from store.people.practitioners import InvolvementRow, PractitionerRow
 from store.register import children, name_counts
 from store.register.children import ChildRow
 from store.register.refs import is_valid
+from store.register.sealers import Sealers
 from store.register.terms import Identity
 from store.tables.register import Involvement, LocalAuthority
 
@@ -48,6 +47,7 @@ PARALLEL_AFTER = 20_000
 """Children a feed must reach before sealing moves to worker processes (starting them costs ~1 s)."""
 Sealed = tuple[list[children.SealedChild], dict[int, int]]
 FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
+SealerPool = Sealers[Sequence[children.FlatChild], FlatSealed]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
 # The longest line read: past any row the csv module can read (nine fields of at most 131,072
 # characters, four bytes each), so a line this long is no row. Without it a file with no line
@@ -642,8 +642,8 @@ class _Run:
         if self.sealers == 1 and sealers is None:
             self.sealers = 0  # one core: sealing in this process is as fast
         self.parallel_after = PARALLEL_AFTER if sealers is None else 0
-        self.pool: ProcessPoolExecutor | None = None
-        self.sealing: deque[tuple[list[ChildRow], asyncio.Future[FlatSealed], int]] = deque()
+        self.pool: SealerPool | None = None
+        self.sealing: deque[tuple[list[ChildRow], asyncio.Task[FlatSealed], int]] = deque()
         self.children_seen = 0
         self.authorities: set[str] = set()
         self.spellings: dict[str, str] | None = None  # authority_key -> the name registered
@@ -797,9 +797,7 @@ class _Run:
                 sealed = children.seal_children(self.keys, kept)
                 await self._write_sealed(kept, sealed, len(batch))
             else:
-                loop = asyncio.get_running_loop()
-                flat = children.flatten(kept)
-                self.sealing.append((kept, loop.run_in_executor(pool, children.seal_in_sealer, flat), len(batch)))
+                self.sealing.append((kept, asyncio.ensure_future(pool.run(children.flatten(kept))), len(batch)))
                 while len(self.sealing) > self.sealers:  # keep every worker busy, and no more in memory
                     await self._write_sealed(*await self._next_sealed())
         else:
@@ -827,14 +825,11 @@ class _Run:
         report.past_retention += len(past)
         report._not_stored.update(past)
 
-    def _pool(self) -> ProcessPoolExecutor | None:
+    def _pool(self) -> SealerPool | None:
         """Sealing workers, once a feed is big enough to repay starting them (``sealers`` processes)."""
         if self.pool is None and self.sealers > 0 and self.children_seen >= self.parallel_after:
-            self.pool = ProcessPoolExecutor(
-                self.sealers,
-                mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with driver threads
-                initializer=children.start_sealer,
-                initargs=children.sealer_keys(self.keys),
+            self.pool = Sealers(
+                self.sealers, children.seal_in_sealer, children.start_sealer, children.sealer_keys(self.keys)
             )
         return self.pool
 
@@ -857,8 +852,14 @@ class _Run:
             await self._write_sealed(*await self._next_sealed())
 
     def close(self) -> None:
+        """Stop the sealing workers; work still in flight (an import that failed) is dropped."""
+        for _, task, _ in self.sealing:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the failure that ended the import is already raised
+            task.cancel()
+        self.sealing.clear()
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.close()
             self.pool = None
 
     def _done(self, count: int) -> None:
