@@ -117,6 +117,10 @@ for _client in ("client.connector_client", "client.user_token", "client.agent_si
 
 MESSAGES_PATH = "/api/messages"
 SENT_PRIVATELY = "I've sent you the answer privately."
+NO_PRIVATE_CHAT = (
+    "I could not open a private chat with you, so nothing is shown here. Add the Signpost app for"
+    " yourself in Teams (Apps, then Signpost, then Add) and ask again."
+)
 NO_IDENTITY = "Signpost could not identify your Microsoft 365 account, so it cannot answer. Please try again."
 NOT_OURS = "That button is no longer available. Send help to see what you can ask."
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
@@ -420,6 +424,18 @@ class Asker:
     display_name: str | None = None  # as Teams reports it; never used to authorize, never logged
 
     @classmethod
+    def reaching(cls, principal: Principal, reference: ConversationReference) -> Asker:
+        """The person a stored 1:1 chat reaches, to ask Teams for their chat again."""
+        return cls(
+            principal=principal,
+            teams_user_id=reference.user.id if reference.user is not None else "",
+            personal=True,
+            channel_id=str(reference.channel_id or MSTEAMS),
+            service_url=reference.service_url or "",
+            bot=reference.agent if reference.agent is not None else ChannelAccount(id=""),
+        )
+
+    @classmethod
     def of(cls, activity: Activity) -> Asker | None:
         sender, conversation = activity.from_property, activity.conversation
         if sender is None or not sender.aad_object_id or not sender.id or conversation is None:
@@ -704,10 +720,50 @@ class TeamsFrontEnd:
         except Exception as exc:
             log.warning("teams_conversation_not_stored", error=type(exc).__name__)
 
+    async def forget(self, principal: Principal) -> None:
+        async with self.signpost.ctx.db.write() as session:
+            await conversations.forget(session, principal.tenant, principal.user_id)
+
     async def send_private(self, asker: Asker, card: Card) -> None:
-        """Into the person's 1:1 chat: the stored one, or a newly opened one."""
-        reference = await self.reference_for(asker.principal) or await self.open_personal(asker)
-        await self.send_to(reference, card_activity(card))
+        """Into the person's 1:1 chat: the stored one, or a newly opened one (``send_personal``)."""
+        reference = await self.reference_for(asker.principal)
+        if reference is None:
+            try:
+                reference = await self.open_personal(asker)
+            except Exception as exc:
+                if not _refused_by_connector(exc):
+                    raise
+                log.warning("teams_chat_gone", **_connector_status(exc))
+                raise ChatGone from None
+            await self.send_to(reference, card_activity(card))
+            return
+        await self.send_personal(asker.principal, reference, card, asker)
+
+    async def send_personal(
+        self, principal: Principal, reference: ConversationReference, card: Card, asker: Asker | None = None
+    ) -> None:
+        """Into the person's stored 1:1 chat. A chat the connector no longer knows (404) or no
+        longer lets the bot into (403) is asked for once more (Teams gives the person's chat while
+        the app is installed for them; a moved chat or service URL is stored anew). Refused again:
+        the stored chat is forgotten and ``ChatGone`` raised, so nothing retries into it, and the
+        person is reachable again when they next message the bot or add the app."""
+        try:
+            await self.send_to(reference, card_activity(card))
+            return
+        except Exception as exc:
+            if not _refused_by_connector(exc):
+                raise
+            first = _connector_status(exc)
+        try:
+            reopened = await self.open_personal(asker or Asker.reaching(principal, reference))
+            await self.send_to(reopened, card_activity(card))
+        except Exception as exc:
+            if not _refused_by_connector(exc):
+                raise
+            await self.forget(principal)
+            log.warning("teams_chat_gone", status=first.get("status"), again=_connector_status(exc).get("status"))
+            raise ChatGone from None
+        log.info("teams_chat_reopened", status=first.get("status"))
 
     async def dispatch(self, command: Command) -> Reply:
         """The command's answer; above the bound on work in flight, "busy, try again" instead (in
@@ -798,6 +854,11 @@ class TeamsFrontEnd:
 # (403). Any other refusal may be Signpost's own doing (a 400 for a malformed answer, 413 for one too
 # large) or passing (429), and keeps its traceback.
 CONVERSATION_REFUSED = frozenset({403, 404})
+
+
+class ChatGone(Exception):
+    """Teams refused the person's 1:1 chat with the bot, stored or asked for afresh: the app is not
+    installed for them (removed, or blocked by their admin). Logged where it is found."""
 
 
 def _refused_by_connector(error: BaseException) -> bool:
@@ -892,7 +953,11 @@ class SignpostTeamsBot(ActivityHandler):
         if asker.personal:
             await turn_context.send_activity(card_activity(card))
             return
-        await self.front.send_private(asker, card)
+        try:
+            await self.front.send_private(asker, card)
+        except ChatGone:
+            await turn_context.send_activity(card_activity(render_text(NO_PRIVATE_CHAT)))
+            return
         await turn_context.send_activity(SENT_PRIVATELY)
 
     async def on_adaptive_card_invoke(
@@ -909,7 +974,10 @@ class SignpostTeamsBot(ActivityHandler):
         card = await self.front.act(asker, action, click_key(asker, turn_context.activity, action), dialog=False)
         if asker.personal:
             return card_response(card)
-        await self.front.send_private(asker, card)
+        try:
+            await self.front.send_private(asker, card)
+        except ChatGone:
+            return card_response(render_text(NO_PRIVATE_CHAT))
         return card_response(render_text(SENT_PRIVATELY))
 
     async def on_invoke_activity(self, turn_context: TurnContextProtocol[Activity]) -> InvokeResponse | None:
@@ -957,7 +1025,9 @@ class TeamsDeliverer:
             raise PersonUnreachable("this person has not talked to the Signpost bot in Teams yet")
         try:
             notice_card = render_notice(notice, self.front.signpost.dispatcher.transient)
-            await self.front.send_to(reference, card_activity(notice_card))
+            await self.front.send_personal(to, reference, notice_card)
+        except ChatGone:
+            raise PersonUnreachable("Teams refused this person's chat with the bot (the app removed?)") from None
         except Exception as exc:
             log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc))
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None

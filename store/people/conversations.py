@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import dialect_insert
@@ -48,3 +48,11 @@ async def save(session: AsyncSession, tenant: str, user_id: str, reference: dict
         set_={"reference": stmt.excluded.reference, "updated_at": stmt.excluded.updated_at},
     )
     await session.execute(stmt)
+
+
+async def forget(session: AsyncSession, tenant: str, user_id: str) -> None:
+    """Drop this person's reference: Teams refused it (the app removed for them); the next message
+    or installation stores a new one."""
+    await session.execute(
+        delete(TeamsConversation).where(TeamsConversation.tenant == tenant, TeamsConversation.user_id == user_id)
+    )

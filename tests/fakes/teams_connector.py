@@ -51,6 +51,9 @@ class FakeConnector:
     # Conversations this connector does not know: a post or update into one is answered 404, as
     # Bot Framework answers a conversation the bot is not in (or that no longer exists).
     unknown_conversations: set[str] = field(default_factory=set)
+    # Opening a 1:1 chat is refused (403), as Teams refuses it for a person who has not added the
+    # app (or has removed it, or whose admin blocked it).
+    refuse_creations: bool = False
     # Bot Framework refuses an activity larger than this (Teams' message limit, about 28 KB) with
     # 413 MessageSizeTooBig; measured as the bytes the bot sent.
     max_activity_bytes: int = 28 * 1024
@@ -95,6 +98,8 @@ class FakeConnector:
     async def _create(self, request: web.Request) -> web.Response:
         body = await request.json()
         self._record(request, body)
+        if self.refuse_creations:
+            return web.json_response({"error": {"code": "Forbidden", "message": "not installed"}}, status=403)
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.json_response({"error": {"code": "ServiceError"}}, status=503)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Signpost
-from bot.teams.front import ERROR_TEXT
+from bot.teams.front import ERROR_TEXT, NO_PRIVATE_CHAT, TEAMS_KEY
 from store.tables.people import TeamsConversation
 from tests.access_helpers import notices
 from tests.bot.log_stream import LogStream, logged_at
@@ -213,21 +213,56 @@ async def test_a_reply_the_connector_refuses_is_one_warning_with_its_status(
     assert PRIYA.personal_conversation not in log.text and activity["id"] not in log.text
 
 
-async def test_a_click_whose_private_answer_the_connector_refuses_gets_the_generic_card(
+async def test_a_click_in_a_channel_whose_private_chat_teams_refuses_is_told_so_in_its_answer(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """An invoke's answer goes back in the HTTP response, not through the connector: when the
-    private chat is refused (4xx) the click still gets the generic card, and the log one warning."""
+    stored 1:1 chat is refused (404) and so is a new one (403), the click's answer says how to get
+    answers privately, the stored chat is forgotten, and the log has one warning without ids."""
     await teams.post(message(PRIYA, "help", connector.url))  # the 1:1 chat is stored
     connector.unknown_conversations.add(PRIYA.personal_conversation)
+    connector.refuse_creations = True
     body = invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url)
     body["conversation"] = {"id": CHANNEL_CONVERSATION, "conversationType": "channel", "tenantId": PRIYA.tenant}
     with logged_at("info") as log:
         response = await teams.post(body)
     assert response.status == 200
     doc = await response.json()
-    text = texts_of(doc["value"])
-    assert re.fullmatch(re.escape(ERROR_TEXT).replace(re.escape("{ref}"), "[0-9a-f]{8}"), text), text
-    [line] = refusals(log)
-    assert line["status"] == 404 and line["ref"] in text
-    assert PRIYA.personal_conversation not in log.text
+    assert texts_of(doc["value"]) == NO_PRIVATE_CHAT
+    [line] = [line for line in log.lines() if line["event"] == "teams_chat_gone"]
+    assert (line["status"], line["again"]) == (404, 403)
+    assert refusals(log) == [] and PRIYA.personal_conversation not in log.text
+    assert await teams.web[TEAMS_KEY].reference_for(PRIYA.principal) is None
+
+
+async def test_a_channel_question_from_someone_teams_will_not_chat_with_privately_is_told_so_in_the_channel(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Teams refuses a 1:1 chat with a person who has not added the app: the channel is told how to
+    get answers privately, and nothing of the answer is shown there. The question is still audited."""
+    connector.refuse_creations = True
+    with logged_at("info") as log:
+        response = await teams.post(mention(PRIYA, AMY, connector.url))
+    assert response.status == 202
+    [said] = connector.messages_in(CHANNEL_CONVERSATION)
+    assert said.card is not None and texts_of(said.card) == NO_PRIVATE_CHAT
+    assert len(connector.creations()) == 1  # asked for, refused
+    assert [s for s in connector.sent if s.conversation_id not in ("", CHANNEL_CONVERSATION)] == []
+    assert [e.action for e in await teams_events(loaded)] == ["lookup"]
+    ours = [line for line in log.lines() if str(line.get("logger", "")).startswith("signpost")]
+    assert [line["event"] for line in ours if line["level"] != "info"] == ["teams_chat_gone"]
+    assert "Sam Carter" not in log.text
+
+
+async def test_a_channel_question_whose_stored_chat_is_refused_goes_to_the_chat_teams_gives_again(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A channel question from someone whose stored 1:1 chat Teams no longer knows goes to the
+    chat Teams gives again, and the channel hears that it was sent privately."""
+    await teams.post(message(PRIYA, "help", connector.url))
+    connector.unknown_conversations.add(PRIYA.personal_conversation)
+    connector.sent.clear()
+    await teams.post(mention(PRIYA, AMY, connector.url))
+    [private] = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
+    assert private.card is not None and "Sam Carter" in texts_of(private.card)
+    assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == ["I've sent you the answer privately."]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from bot.app import Signpost, build
-from bot.delivery import DeliveryFailed
+from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.teams.front import TEAMS_KEY, teams_deliverer
 from handlers.clock import FakeClock
 from handlers.vocabulary import Button, Notice
 from store.db import Database
 from store.keys.crypto import KeyRing
+from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, message, settings, texts_of
 from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer, credentials, fake_entra
 from tests.fakes.teams_connector import FakeConnector
@@ -81,3 +82,50 @@ async def test_notice_refused_by_teams_is_a_delivery_failure(teams: TeamsApp, co
 async def test_teams_deliverer_is_none_when_teams_is_off(loaded: Signpost) -> None:
     """No Teams configuration, no Teams deliverer."""
     assert teams_deliverer(loaded, settings(SIGNPOST_TEAMS_ANONYMOUS=False)) is None
+
+
+async def test_a_notice_into_a_chat_teams_no_longer_knows_goes_into_the_chat_teams_gives_again(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A stored 1:1 chat the connector answers 404 for (moved, or the app added again) is asked for
+    afresh once; the notice goes there, and that chat is stored for the next notice."""
+    await teams.post(message(DANA, "help", connector.url))
+    connector.unknown_conversations.add(DANA.personal_conversation)
+    connector.sent.clear()
+    deliverer = teams.web[TEAMS_KEY].deliverer
+    await deliverer.deliver(DANA.principal, NOTICE)
+    [created] = connector.creations()
+    assert created.body["members"] == [{"id": DANA.teams_id}] and created.body["tenantId"] == DANA.tenant
+    [delivered] = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
+    assert delivered.card is not None and NOTICE.text in texts_of(delivered.card)
+    front = teams.web[TEAMS_KEY]
+    stored = await front.reference_for(DANA.principal)
+    assert stored is not None and stored.conversation.id == delivered.conversation_id
+    connector.sent.clear()
+    await deliverer.deliver(DANA.principal, NOTICE)
+    assert [s.conversation_id for s in connector.sent] == [delivered.conversation_id]
+
+
+async def test_a_person_whose_chat_teams_refuses_outright_is_unreachable_and_not_retried_there(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The stored chat refused and a new one refused too (the app removed for them): the notice is
+    PersonUnreachable (not a failure of Teams, so not counted against it), the stored chat is
+    forgotten, the log says so once without an id, and the next notice calls nobody."""
+    await teams.post(message(DANA, "help", connector.url))
+    connector.unknown_conversations.add(DANA.personal_conversation)
+    connector.refuse_creations = True
+    connector.sent.clear()
+    deliverer = teams.web[TEAMS_KEY].deliverer
+    with logged_at("info") as log, pytest.raises(PersonUnreachable, match="app removed"):
+        await deliverer.deliver(DANA.principal, NOTICE)
+    [gone] = [line for line in log.lines() if line["event"] == "teams_chat_gone"]
+    assert (gone["status"], gone["again"]) == (404, 403)
+    assert DANA.personal_conversation not in log.text and DANA.aad not in log.text and NOTICE.text not in log.text
+    assert await teams.web[TEAMS_KEY].reference_for(DANA.principal) is None
+    connector.sent.clear()
+    with pytest.raises(PersonUnreachable):
+        await deliverer.deliver(DANA.principal, NOTICE)
+    assert connector.sent == []
+    await teams.post(message(DANA, "help", connector.url))  # she adds the app again and says hello
+    assert await teams.web[TEAMS_KEY].reference_for(DANA.principal) is not None
