@@ -33,7 +33,9 @@ Files are read row by row, so memory stays bounded whatever their size.
 exit status:
   0  imported; rows read and new or changed, per kind, on stdout
   1  nothing imported: the problems are listed on stderr
-  2  a file could not be read, or a setting is wrong (one line on stderr)"""
+  2  a file could not be read, or a setting is wrong (one line on stderr)
+  3  imported, but it destroyed records and storage compaction did not finish, so they may still
+     be recoverable from the database files: the last line on stdout says why and what to do"""
 
 
 def add_commands(sub: Any) -> None:
@@ -174,4 +176,4 @@ async def import_command(args: argparse.Namespace) -> int:
         print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0)} new or changed")
     for note in imported.notes:
         print(note)
-    return 0
+    return 3 if imported.compaction_pending else 0

@@ -36,6 +36,7 @@ class Imported:
     rows: dict[str, int]
     changed: dict[str, int]
     notes: tuple[str, ...] = ()  # lines beyond the counts (children skipped past retention), no personal data
+    compaction_pending: bool = False  # records destroyed, and the files may still hold them (the last note says why)
 
 
 class ImportRefused(Refused):
@@ -142,7 +143,7 @@ async def import_files(ctx: Context, audit: Audit, files: Sequence[tuple[str, by
     A file that is not UTF-8 is one of the problems (its first bad line), like any bad row.
     """
     report = await _import(ctx, audit, [Feed.from_bytes(name, data) for name, data in files])
-    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
+    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()), bool(report.compaction_pending))
 
 
 async def import_paths(
@@ -176,7 +177,7 @@ async def import_paths(
         on_step=on_step,
         destroy_redated=destroy_redated,
     )
-    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()))
+    return Imported(dict(report.rows), dict(report.changed), tuple(report.notes()), bool(report.compaction_pending))
 
 
 MAX_DEMO_CHILDREN = 11_000_000  # the national register's size
