@@ -9,7 +9,6 @@ A suppressed count is drawn as no bar at all (a short bar would give its size aw
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -19,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from bot import spreadsheet
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
@@ -181,7 +181,7 @@ def to_csv(report: Report) -> str:
     over yet reads "YYYY-MM (so far)" in every row; a complete month's file is unchanged by that."""
     month = report.month if report.complete else CSV_SO_FAR.format(month=report.month)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = spreadsheet.Writer(out)  # an authority's name comes from a feed: never a formula
     writer.writerow(["month", "section", "measure", "area", "value"])
     for section in report.sections:
         for row in section.rows:

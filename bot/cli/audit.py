@@ -4,7 +4,6 @@ auditor's `audit verify --public-key`, which reads a copy of the store and chang
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +89,7 @@ def child_ref(text: str) -> int:
 
 
 async def audit_export(args: argparse.Namespace) -> int:
+    from bot import spreadsheet
     from bot.cli.common import operating
     from handlers.operator import audit
 
@@ -99,7 +99,7 @@ async def audit_export(args: argparse.Namespace) -> int:
         )
         writer = None
         if args.format == "csv":
-            writer = csv.DictWriter(sys.stdout, fieldnames=audit.EXPORT_FIELDS, lineterminator="\n")
+            writer = spreadsheet.DictWriter(sys.stdout, audit.EXPORT_FIELDS)
             writer.writeheader()
         async for event in events:
             if writer is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import uuid
 from collections.abc import Iterable
@@ -92,7 +91,9 @@ def write_csv(answers: Iterable[LineAnswer], out: TextIO) -> None:
 
     A shielded child's reference is not shown (as in chat): its rows say ``shielded`` instead.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    from bot import spreadsheet
+
+    writer = spreadsheet.Writer(out)
     writer.writerow(HEADER)
     for answer in answers:
         if not answer.candidates:

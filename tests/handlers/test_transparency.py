@@ -5,6 +5,7 @@ by a fixed handful of grouped queries however long the audit is."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import random
@@ -244,6 +245,19 @@ async def test_the_running_month_is_marked_so_far(known: Signpost) -> None:
     assert not report.complete and report.next_month is None
     assert "so far" in page(report)
     assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 10
+
+
+async def test_an_authority_named_like_a_formula_is_text_in_the_csv(known: Signpost) -> None:
+    """An authority's name comes from a feed; the public CSV must not hand a spreadsheet a formula
+    (CSV injection): a name beginning =, +, - or @ is written with a leading apostrophe, the page
+    and the JSON show it as it is."""
+    report = await build(known.ctx.db, NOW, MONTH)
+    named = dataclasses.replace(report, authorities=('=HYPERLINK("http://127.0.0.1/","open")', "@Southvale"))
+    rows = list(csv.DictReader(io.StringIO(to_csv(named))))
+    areas = {row["area"] for row in rows}
+    assert {'\'=HYPERLINK("http://127.0.0.1/","open")', "'@Southvale"} <= areas
+    assert not [area for area in areas if area.startswith(("=", "+", "-", "@"))]
+    assert json.loads(to_json(named))["authorities"][0].startswith("=HYPERLINK")
 
 
 async def test_the_running_months_csv_says_so_far_in_every_row_and_a_complete_months_does_not(

