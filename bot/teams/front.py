@@ -1006,7 +1006,7 @@ class SignpostTeamsBot(ActivityHandler):
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""
         asker = Asker.of(turn_context.activity)
         if asker is not None and asker.personal:
-            await self.front.remember(asker.principal, asker.reference(turn_context.activity.conversation.id))
+            await self.front.remember_quietly(asker.principal, asker.reference(turn_context.activity.conversation.id))
 
 
 class TeamsDeliverer:

@@ -3,7 +3,10 @@ another) Signpost process can still reach the person privately."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import text
 
 from bot.app import Signpost, build
 from bot.delivery import DeliveryFailed, PersonUnreachable
@@ -13,7 +16,7 @@ from handlers.vocabulary import Button, Notice
 from store.db import Database
 from store.keys.crypto import KeyRing
 from tests.bot.log_stream import logged_at
-from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, message, settings, texts_of
+from tests.bot.teams.teams_support import BOT_ID, DANA, PRIYA, TeamsApp, TeamsUser, message, settings, texts_of
 from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer, credentials, fake_entra
 from tests.fakes.teams_connector import FakeConnector
 
@@ -129,3 +132,43 @@ async def test_a_person_whose_chat_teams_refuses_outright_is_unreachable_and_not
     assert connector.sent == []
     await teams.post(message(DANA, "help", connector.url))  # she adds the app again and says hello
     assert await teams.web[TEAMS_KEY].reference_for(DANA.principal) is not None
+
+
+def installed(user: TeamsUser, service_url: str) -> dict[str, Any]:
+    """What Teams sends when someone adds the app for themselves: the bot joins their 1:1 chat."""
+    doc = message(user, "", service_url)
+    del doc["text"]
+    doc.update(type="conversationUpdate", membersAdded=[{"id": BOT_ID}])
+    return doc
+
+
+async def test_adding_the_app_stores_the_chat_so_notices_reach_someone_who_never_wrote(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Installing the app in personal scope is enough: the chat is stored, nothing is said into it,
+    and a notice then goes there."""
+    response = await teams.post(installed(DANA, connector.url))
+    assert response.status in (200, 202)
+    assert connector.sent == []
+    await teams.web[TEAMS_KEY].deliverer.deliver(DANA.principal, NOTICE)
+    [sent] = connector.sent
+    assert sent.conversation_id == DANA.personal_conversation
+
+
+async def test_a_chat_the_store_cannot_keep_is_one_warning_and_the_person_is_still_answered(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Storing the chat is a side matter: when the store will not take it, the installation is not
+    answered with an apology and a message is still answered (and audited); each is one warning."""
+    async with loaded.ctx.db.write() as session:
+        await session.execute(text("DROP TABLE teams_conversations"))
+    with logged_at("info") as log:
+        added = await teams.post(installed(DANA, connector.url))
+        asked = await teams.post(message(PRIYA, "help", connector.url))
+    assert added.status in (200, 202) and asked.status == 202
+    [answer] = connector.sent
+    assert answer.conversation_id == PRIYA.personal_conversation and answer.card is not None
+    assert "contact details only" in texts_of(answer.card)
+    lines = [line for line in log.lines() if str(line.get("logger", "")).startswith("signpost")]
+    assert [line["event"] for line in lines if line["level"] != "info"] == ["teams_conversation_not_stored"] * 2
+    assert not [line for line in lines if "exception" in line]
