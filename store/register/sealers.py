@@ -14,6 +14,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -36,20 +37,32 @@ class SealerDied(RuntimeError):
 
 
 class _Worker:
-    def __init__(self, process: BaseProcess, pipe: multiprocessing.connection.Connection) -> None:
+    def __init__(
+        self, process: BaseProcess, pipe: multiprocessing.connection.Connection, initargs: tuple[Any, ...]
+    ) -> None:
         self.process, self.pipe = process, pipe
         self.sending, self.receiving = asyncio.Lock(), asyncio.Lock()
         self.owed = 0  # tasks sent and not yet answered
+        self.initargs: tuple[Any, ...] | None = initargs  # sent ahead of its first task
+
+    def send(self, task: Any) -> None:
+        """In a thread, holding ``sending``: the start-up arguments first, once, then the task."""
+        if self.initargs is not None:
+            self.pipe.send(self.initargs)
+            self.initargs = None
+        self.pipe.send(task)
 
 
 def _serve(
-    pipe: multiprocessing.connection.Connection,
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
-    work: Callable[[Any], Any],
+    pipe: multiprocessing.connection.Connection, initializer: Callable[..., None], work: Callable[[Any], Any]
 ) -> None:
-    """A worker's life: ``initializer(*initargs)``, then ``work`` on each task in order until the
-    pool closes its end of the pipe (or sends ``None``)."""
+    """A worker's life: ``initializer(*initargs)`` with the first message, then ``work`` on each
+    task in order until the pool closes its end of the pipe (or sends ``None``). Ctrl-C is the
+    importer's to handle (it ends its workers: ``Sealers.close``), so SIGINT stays ignored here."""
+    try:
+        initargs = pipe.recv()
+    except EOFError:  # closed before any work came
+        return
     initializer(*initargs)
     while True:
         try:
@@ -100,18 +113,28 @@ class Sealers(Generic[_In, _Out]):
         context = multiprocessing.get_context("spawn")  # no fork of a process with driver threads
         self._workers: list[_Worker] = []
         self._turn = 0
+        # Ctrl-C reaches every process of the terminal's group. A worker that died of it while
+        # starting, given the term keys as its start-up arguments (more than a pipe holds), left
+        # this process writing them to nobody for ever. Now they go through the worker's own pipe
+        # with its first task, so starting it writes only a few kilobytes and never waits for it;
+        # and it is started while SIGINT is ignored, so it ignores Ctrl-C for good (an ignored
+        # signal stays ignored across exec, and Python then installs no handler). A Ctrl-C in the
+        # milliseconds of the fork and exec is lost; the next one stops the import.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for _ in range(count):
                 mine, theirs = context.Pipe(duplex=True)
                 process = context.Process(
-                    target=_serve, args=(theirs, initializer, initargs, work), name="signpost-sealer", daemon=True
+                    target=_serve, args=(theirs, initializer, work), name="signpost-sealer", daemon=True
                 )
                 process.start()
                 theirs.close()  # only the worker holds its end: when it dies, this pipe ends
-                self._workers.append(_Worker(process, mine))
+                self._workers.append(_Worker(process, mine, initargs))
         except BaseException:
             self.close()
             raise
+        finally:
+            signal.signal(signal.SIGINT, handler)
 
     @property
     def pids(self) -> list[int]:
@@ -123,7 +146,7 @@ class Sealers(Generic[_In, _Out]):
         worker.owed += 1
         try:
             async with worker.sending:
-                await asyncio.to_thread(self._exchange, worker, worker.pipe.send, task)
+                await asyncio.to_thread(self._exchange, worker, worker.send, task)
             async with worker.receiving:  # queued before any later task's: answers come in order
                 ok, value = await asyncio.to_thread(self._exchange, worker, worker.pipe.recv)
         finally:
