@@ -15,6 +15,7 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -59,6 +60,7 @@ def _serve(
     """A worker's life: ``initializer(*initargs)`` with the first message, then ``work`` on each
     task in order until the pool closes its end of the pipe (or sends ``None``). Ctrl-C is the
     importer's to handle (it ends its workers: ``Sealers.close``), so SIGINT stays ignored here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already, when started from the main thread
     try:
         initargs = pipe.recv()
     except EOFError:  # closed before any work came
@@ -120,7 +122,9 @@ class Sealers(Generic[_In, _Out]):
         # and it is started while SIGINT is ignored, so it ignores Ctrl-C for good (an ignored
         # signal stays ignored across exec, and Python then installs no handler). A Ctrl-C in the
         # milliseconds of the fork and exec is lost; the next one stops the import.
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # (Only the main thread may set a handler: an event loop run elsewhere leaves it be.)
+        main = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             for _ in range(count):
                 mine, theirs = context.Pipe(duplex=True)
@@ -134,7 +138,8 @@ class Sealers(Generic[_In, _Out]):
             self.close()
             raise
         finally:
-            signal.signal(signal.SIGINT, handler)
+            if main:
+                signal.signal(signal.SIGINT, handler)
 
     @property
     def pids(self) -> list[int]:

@@ -5,6 +5,7 @@ ever (CPython's ProcessPoolExecutor waits for the rest of a half-written reply).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import multiprocessing
 import multiprocessing.connection
@@ -104,3 +105,18 @@ async def test_an_idle_pool_closes_without_killing_its_workers() -> None:
     processes = [p for p in multiprocessing.active_children() if p.pid in sealers.pids]
     sealers.close()
     assert [p.exitcode for p in processes] == [0, 0]
+
+
+def test_a_pool_started_outside_the_main_thread_works() -> None:
+    """Only the main thread may change a signal's handler: a pool started by an event loop in
+    another thread leaves the handler be, and still works."""
+
+    async def squares() -> list[int]:
+        sealers = pool(square)
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(sealers.run(n) for n in range(4))), HANG_GUARD)
+        finally:
+            sealers.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
+        assert elsewhere.submit(asyncio.run, squares()).result(timeout=HANG_GUARD) == [0, 1, 4, 9]
