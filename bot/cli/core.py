@@ -143,6 +143,8 @@ def _readable(path: Path) -> None:
 
 
 async def import_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.cli.common import operating
     from bot.cli.progress import progress, steps
     from handlers.operator import register
@@ -172,6 +174,9 @@ async def import_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"Nothing was imported: {plural(len(refused.problems), 'problem')} above.", file=sys.stderr)
         return 1
+    except asyncio.CancelledError:  # Ctrl-C: the transaction is rolled back
+        print("Nothing was imported: stopped before the end (an import is all or nothing).", file=sys.stderr)
+        raise
     for kind, rows in imported.rows.items():
         print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0)} new or changed")
     for note in imported.notes:

@@ -76,6 +76,7 @@ def test_ctrl_c_as_the_sealing_workers_start_stops_the_import_cleanly(tmp_path: 
     said = err.decode()
     assert importer.returncode == 130, said[-2000:]
     assert "Traceback" not in said and "KeyboardInterrupt" not in said, said[-2000:]
+    assert said.rstrip().endswith("Nothing was imported: stopped before the end (an import is all or nothing).")
     deadline = time.monotonic() + ENDS_WITHIN
     while [pid for pid in workers if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
         time.sleep(0.05)
