@@ -59,6 +59,11 @@ def add_commands(sub: Any) -> None:
     sched.add_argument(
         "--destroy-by", type=day, metavar="DATE", help="DD/MM/YYYY or YYYY-MM-DD (default: 60 days after switch-off)"
     )
+    sched.add_argument(
+        "--at-once",
+        action="store_true",
+        help="confirm a switch-off today: it takes effect at once and cannot be cancelled (a later date needs no flag)",
+    )
     sched.set_defaults(func=schedule_command)
     dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(func=status_command)
     dec_sub.add_parser("cancel", help="cancel before the switch-off date").set_defaults(func=cancel_command)
@@ -144,7 +149,9 @@ async def schedule_command(args: argparse.Namespace) -> int:
     from handlers.operator import lifecycle
 
     async with operating(Action.DECOMMISSION) as (app, audit):
-        row = await lifecycle.decommission_schedule(app.ctx, audit, args.switch_off, args.destroy_by)
+        row = await lifecycle.decommission_schedule(
+            app.ctx, audit, args.switch_off, args.destroy_by, at_once=args.at_once
+        )
     print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
     return 0
 

@@ -35,7 +35,7 @@ SWITCHED_OFF = (
     "destroyed as announced."
 )
 DECOMMISSION_USAGE = (
-    "decommission schedule DD/MM/YYYY [DESTROY_BY] · decommission status · "
+    "decommission schedule DD/MM/YYYY [DESTROY_BY] [at once] · decommission status · "
     "decommission cancel · decommission certificate"
 )
 
@@ -75,8 +75,12 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
     try:
         match sub.lower():
             case "schedule":
-                switch_off, destroy_by = _dates(rest)
-                return await _schedule(ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now)
+                words = rest.split()
+                at_once = [word.lower() for word in words[-2:]] == ["at", "once"]
+                switch_off, destroy_by = _dates(" ".join(words[:-2] if at_once else words))
+                return await _schedule(
+                    ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now, at_once=at_once
+                )
             case "cancel":
                 row = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
                 text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
@@ -86,7 +90,8 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
     except ScheduleError as exc:
-        return Result(Reply(Outcome.INVALID, f"Sorry, {exc}."), detail="rejected")
+        confirm = ". To switch off today regardless, add: at once" if str(exc) == decommission.SWITCH_OFF_TODAY else ""
+        return Result(Reply(Outcome.INVALID, f"Sorry, {exc}{confirm}."), detail="rejected")
     raise UsageError("please say what to do")
 
 
@@ -101,9 +106,16 @@ def _dates(text: str) -> tuple[date, date | None]:
 
 
 async def _schedule(
-    ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+    ctx: Context,
+    session: AsyncSession,
+    switch_off: date,
+    destroy_by: date | None,
+    by: str,
+    now: datetime,
+    *,
+    at_once: bool,
 ) -> Result:
-    row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now)
+    row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now, at_once=at_once)
     text = (
         f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
         f"{row.destroy_by:%d/%m/%Y}. Every admin has been told."
@@ -112,10 +124,17 @@ async def _schedule(
 
 
 async def schedule_with_notices(
-    ctx: Context, session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+    ctx: Context,
+    session: AsyncSession,
+    switch_off: date,
+    destroy_by: date | None,
+    by: str,
+    now: datetime,
+    *,
+    at_once: bool = False,
 ) -> Decommission:
-    """Schedule and tell every admin, in the caller's transaction."""
-    row = await decommission.schedule(session, switch_off, destroy_by, by, now)
+    """Schedule and tell every admin, in the caller's transaction (``at_once``: today allowed)."""
+    row = await decommission.schedule(session, switch_off, destroy_by, by, now, at_once=at_once)
     notices = decommission.to_admins(
         await holders(session, Role.ADMIN), row.id, "scheduled", decommission.scheduled_text(row)
     )

@@ -29,7 +29,7 @@ from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
-from store.lifecycle.decommission import CompactionNotDone, ScheduleError
+from store.lifecycle.decommission import SWITCH_OFF_TODAY, CompactionNotDone, ScheduleError
 from store.lifecycle.retention import Due, RetentionReport
 from store.register import children
 
@@ -192,16 +192,20 @@ class Scheduled:
     destroy_by: date
 
 
-async def decommission_schedule(ctx: Context, audit: Audit, switch_off: date, destroy_by: date | None) -> Scheduled:
-    """Set the switch-off date and tell every admin, with its audit event, in one transaction."""
+async def decommission_schedule(
+    ctx: Context, audit: Audit, switch_off: date, destroy_by: date | None, *, at_once: bool = False
+) -> Scheduled:
+    """Set the switch-off date and tell every admin, with its audit event, in one transaction;
+    ``at_once`` confirms a switch-off today (otherwise refused)."""
     now = ctx.clock.now()
-    audit.detail = "schedule"
+    audit.detail = "schedule at once" if at_once else "schedule"
     try:
         async with ctx.db.write() as session:
-            row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now)
+            row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now, at_once=at_once)
             await audit.done_in(session, f"scheduled {row.id}")
     except ScheduleError as exc:
-        raise Refused(str(exc), reason=str(exc)) from None  # our own wording about dates
+        message = f"{exc}; to switch off today, add --at-once" if str(exc) == SWITCH_OFF_TODAY else str(exc)
+        raise Refused(message, reason=str(exc)) from None  # our own wording about dates
     return Scheduled(row.switch_off, row.destroy_by)
 
 

@@ -169,14 +169,29 @@ def is_switched_off(switch_off: date | None, today: date) -> bool:
     return switch_off is not None and today >= switch_off
 
 
+SWITCH_OFF_TODAY = (
+    "a switch-off today would take effect at once, and a switch-off cannot be cancelled once it has begun: "
+    "choose tomorrow or later (admins are warned 30, 7 and 1 day before)"
+)
+
+
 async def schedule(
-    session: AsyncSession, switch_off: date, destroy_by: date | None, by: str, now: datetime
+    session: AsyncSession,
+    switch_off: date,
+    destroy_by: date | None,
+    by: str,
+    now: datetime,
+    *,
+    at_once: bool = False,
 ) -> Decommission:
-    """Schedule the switch-off (and the destruction, by default 60 days later)."""
+    """Schedule the switch-off (and the destruction, by default 60 days later). A switch-off today
+    starts at once and for good: only with ``at_once``, an operator's explicit confirmation."""
     today = now.date()
     destroy_by = destroy_by or switch_off + timedelta(days=DEFAULT_DESTROY_DAYS)
     if switch_off < today:
         raise ScheduleError("the switch-off date is in the past")
+    if switch_off == today and not at_once:
+        raise ScheduleError(SWITCH_OFF_TODAY)
     if switch_off > today + MAX_NOTICE:
         raise ScheduleError("the switch-off date is more than 5 years away: schedule it nearer the time")
     if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):

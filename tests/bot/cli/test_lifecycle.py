@@ -149,6 +149,16 @@ def connect_as(role: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{role}@{rest.split('@', 1)[1]}")
 
 
+def test_a_switch_off_today_is_refused_without_at_once(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Today's date would switch Signpost off at once, and a switch-off cannot be cancelled once
+    begun: refused in one line naming --at-once, status 2, nothing scheduled."""
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 2
+    [line] = [said for said in capsys.readouterr().err.splitlines() if not said.startswith("{")]
+    assert line.startswith("signpost: a switch-off today would take effect at once") and "add --at-once" in line
+    assert main(["decommission", "status"]) == 0
+    assert capsys.readouterr().out == "No decommissioning is scheduled.\n"
+
+
 @pytest.mark.postgres_only
 def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     key_file: Path,
@@ -240,7 +250,7 @@ def test_destroy_as_the_runtime_role_stops_before_the_certificate_and_the_owner_
     certificate in one line saying why and what to do, exit 2, audited failed; keys and data stay
     done. Run again as the owner, it carries on from compaction and the certificate is issued."""
     assert main(["db", "grant-runtime", runtime_role]) == 0
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
     owner_url = db_url
     connect_as(runtime_role, db_url, monkeypatch)
     capsys.readouterr()
@@ -362,7 +372,7 @@ def test_decommission_destroy_then_certificate_verifies(
     assert "after the switch-off date" in capsys.readouterr().err
     assert main(["decommission", "cancel"]) == 0
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     assert "decommissioning complete" in capsys.readouterr().out
     out = tmp_path / "certificate.json"
@@ -390,7 +400,7 @@ def test_after_decommissioning_audit_verify_works_from_the_published_key(
     `audit checkpoint --public-key` still prints the same key."""
     assert main(["audit", "checkpoint"]) == 0
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     capsys.readouterr()
     on_disk = json.loads(key_file.read_text())
@@ -412,7 +422,7 @@ def test_certificate_verifies_only_against_the_published_key_and_carries_the_cha
     `decommission certificate --verify FILE --public-key KEYFILE` accepts the real certificate, and
     refuses one whose counts were edited and re-signed by a fresh key embedded in it."""
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 0
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     capsys.readouterr()
     assert main(["audit", "verify", "--public-key", str(published)]) == 0  # the auditor's check: no event

@@ -224,7 +224,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Setup(FEEDS),
             Step((), "refused"),
-            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat())),
+            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once")),
             Setup(("decommission", "destroy")),
             Step(("--out", "{tmp}/certificate.json"), "failed", (decommission_store, "current")),
             Step(("--out", "{tmp}/certificate.json"), "done"),
@@ -235,7 +235,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Setup(FEEDS),
             Step((), "refused"),
-            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat())),
+            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once")),
             fails(flows, "destroy_now"),
             Step((), "done"),
             Step((), "refused"),
@@ -495,7 +495,7 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         ("audit", "sar", AMY),
         ("decommission", "schedule", "--switch-off", SOON),
         ("decommission", "cancel"),
-        ("decommission", "schedule", "--switch-off", TODAY.isoformat()),
+        ("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"),
         ("decommission", "destroy"),
     ]
     for command in commands_run:

@@ -131,6 +131,9 @@ async def test_admin_schedules_in_chat_and_every_admin_is_told(signpost: Signpos
         ("decommission schedule 15/12/2026 14/12/2026", "after the switch-off"),
         ("decommission schedule 31/02/2027", "not a real date"),
         ("decommission schedule", "switch-off date"),
+        # Today would switch Signpost off at once, for good: only with "at once" (below).
+        ("decommission schedule 02/11/2026", "would take effect at once"),
+        ("decommission schedule 02/11/2026 20/12/2026", "To switch off today regardless, add: at once"),
         ("decommission explode", "say what to do"),
     ],
 )
@@ -140,6 +143,18 @@ async def test_bad_schedules_are_refused_kindly(signpost: Signpost, text: str, p
     reply = await say_fresh(signpost, "AD01", text)
     assert reply.outcome is Outcome.INVALID and problem in reply.text
     assert await decommission_row(signpost) is None
+
+
+async def test_a_switch_off_today_needs_at_once_and_then_takes_effect_at_once(signpost: Signpost) -> None:
+    """Scheduling today's date, which cannot be cancelled once begun, asks for "at once"; with it,
+    searches are refused from that moment and the answer says so."""
+    await load(signpost)
+    refused = await say_fresh(signpost, "AD01", "decommission schedule 02/11/2026")
+    assert refused.outcome is Outcome.INVALID and await decommission_row(signpost) is None
+    assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
+    done = await say_fresh(signpost, "AD01", "decommission schedule 02/11/2026 At Once")
+    assert done.outcome is Outcome.DONE and "switch-off 02/11/2026" in done.text
+    assert (await say(signpost, "P001", AMY)).outcome is Outcome.SWITCHED_OFF
 
 
 async def test_from_switch_off_every_search_is_refused_and_audited(signpost: Signpost, clock: FakeClock) -> None:
@@ -284,7 +299,7 @@ async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: F
     """Changing any count in the certificate breaks its Ed25519 signature."""
     await load(signpost)
     published = signpost.ctx.signer.public  # the key published before decommissioning
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     clock.set(at(date(2026, 11, 3)))
     cert = await decommission_tick(signpost.ctx, clock.now())
     assert cert is not None and decommission.verify(cert, published)
@@ -295,7 +310,7 @@ async def test_tampered_certificate_does_not_verify(signpost: Signpost, clock: F
 async def test_two_runners_destroy_once(signpost: Signpost, db_url: str, clock: FakeClock) -> None:
     """Two processes reaching the destroy-by date together produce one destruction and one certificate."""
     await load(signpost)
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     clock.set(at(date(2026, 11, 3)))
     other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
     try:
@@ -316,7 +331,7 @@ async def test_nothing_personal_survives_in_files_after_decommissioning(
     database files (SQLite file and WAL) or in a backup taken afterwards."""
     await load(signpost)
     await retention_tick(signpost.ctx, clock.now())
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     async with signpost.ctx.db.read() as session:
         wrapped = list((await session.execute(select(ChildKey.wrapped))).scalars())
         seeds = list((await session.execute(select(TotpCredential.seed))).scalars())
@@ -345,7 +360,7 @@ async def test_retention_and_notices_stop_after_destruction(signpost: Signpost, 
     """Once destroyed, later ticks create no keys, touch nothing, and send nothing new; a day on,
     the purge has taken the undelivered certificate notices and the admins' chat links too."""
     await load(signpost)
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     clock.set(at(date(2026, 11, 3)))
     await decommission_tick(signpost.ctx, clock.now())
     assert await notices(signpost)  # the certificate notices wait for delivery (nothing delivers here)
@@ -456,7 +471,7 @@ async def test_a_backup_taken_before_decommissioning_opens_nothing_afterwards(
     await retention_tick(signpost.ctx, clock.now())
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     await say_fresh(signpost, "P001", "Zed Nobody 01/01/2015")  # terms of no single child
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     taken = tmp_path / "before-decommissioning.backup"
     await backup(signpost.ctx.db, taken)
     async with signpost.ctx.db.read() as session:
@@ -566,7 +581,7 @@ async def switched_off_with_a_reader(
     cannot finish); the caller closes it."""
     monkeypatch.setattr(retention, "COMPACTION_WAIT", 0.2)  # the reader never lets go: do not wait 10 s
     await load(app)
-    await schedule(app, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(app, "decommission schedule 02/11/2026 03/11/2026 at once")
     clock.set(at(date(2026, 11, 3)))
     reader = sqlite3.connect(str(app.ctx.db.engine.url.database))
     reader.execute("BEGIN")
@@ -637,7 +652,7 @@ async def destroyed_with_the_seed_left(app: Signpost, clock: FakeClock) -> bytes
     it recorded completion, before the seed went, left (as earlier versions did). Returns the seed."""
     await load(app)
     seed = app.ctx.keys.signing_seed
-    await schedule(app, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(app, "decommission schedule 02/11/2026 03/11/2026 at once")
     clock.set(at(date(2026, 11, 3)))
     assert await decommission_tick(app.ctx, clock.now()) is not None
     path = app.ctx.keys.path
@@ -709,7 +724,7 @@ async def test_a_replica_started_before_destruction_keeps_no_key_in_memory_after
     """Another replica loaded the keys before destruction; once it ran, that replica's next tick
     drops its copies: it can sign nothing more (no checkpoint) and holds no KEK."""
     await load(signpost)
-    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026")
+    await schedule(signpost, "decommission schedule 02/11/2026 03/11/2026 at once")
     other = build(Database.connect(db_url), KeyRing.load_or_create(signpost.ctx.keys.path), clock)  # type: ignore[arg-type]
     try:
         assert other.ctx.signer.can_sign
