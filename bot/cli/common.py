@@ -106,11 +106,14 @@ async def _index_up_to_date(app: Signpost) -> None:
 
 
 def refuse_a_missing_key_folder(settings: Settings) -> None:
-    """CommandFailed when SIGNPOST_KEY_FILE names a folder that is not there, before any store is
-    opened or made. Only commands that read the key ask: an auditor's `audit verify --public-key`
-    on another machine has no key file, nor a folder for one."""
+    """CommandFailed when SIGNPOST_KEY_FILE (or SIGNPOST_SIGNING_KEY_FILE) names a folder that is
+    not there, before any store is opened or made. Only commands that read the key ask: an
+    auditor's `audit verify --public-key` on another machine has no key file, nor a folder for one."""
     if not settings.key_file.parent.is_dir():
         raise CommandFailed(f"SIGNPOST_KEY_FILE: the folder {settings.key_file.parent} does not exist")
+    signing = settings.signing_key_file  # the audit signing key, kept apart (None: in the key file)
+    if signing is not None and not signing.parent.is_dir():
+        raise CommandFailed(f"SIGNPOST_SIGNING_KEY_FILE: the folder {signing.parent} does not exist")
 
 
 def refuse_a_missing_store(settings: Settings) -> None:

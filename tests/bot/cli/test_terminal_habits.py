@@ -70,6 +70,15 @@ def test_a_key_file_in_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path) ->
     assert said(run.err) == [f"signpost: SIGNPOST_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"]
 
 
+@pytest.mark.parametrize("command", [("audit", "checkpoint"), ("audit", "verify"), ("decommission", "status")])
+def test_a_signing_key_file_in_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path, command: tuple[str, ...]) -> None:
+    """SIGNPOST_SIGNING_KEY_FILE in a folder that does not exist: exit 2, one line naming the
+    setting, no traceback (it was "stopped by an unexpected error (FileNotFoundError)")."""
+    run = cli(*command, env={"SIGNPOST_SIGNING_KEY_FILE": str(tmp_path / "nowhere" / "signing.key")})
+    assert run.code == 2, run.err
+    assert said(run.err) == [f"signpost: SIGNPOST_SIGNING_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"]
+
+
 def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
     """A standard-library logger's error (the Slack SDK's, say) with a traceback is one JSON line, and
     structlog's own events share the stream: nothing in plain text."""
