@@ -44,7 +44,7 @@ async def chained(signpost: Signpost) -> AsyncIterator[Signpost]:
 async def switch_off_today(app: Signpost) -> None:
     now = app.ctx.clock.now()
     async with app.ctx.db.write() as session:
-        await decommission.schedule(session, now.date(), None, "AD01", now)
+        await decommission.schedule(session, now.date(), None, "AD01", now, at_once=True)
 
 
 async def test_after_switch_off_only_commands_declaring_it_run_and_without_a_code(
