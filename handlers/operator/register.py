@@ -216,11 +216,19 @@ async def seed_demo(
         if on_total is not None:
             on_total(0)  # nothing to seed (not "0 children in 0.0 s")
         return Seeded(False, existing)
+    # Only a store that held nothing before seeding (or was already a demo store) is disposable.
+    disposable = await disposable_store.may_mark(ctx.db)
+    if not disposable and await disposable_store.holds_a_register(ctx.db):
+        # Synthetic children and practitioners mixed into an imported (perhaps real) register could
+        # be found, and told of: refused. (Audit events alone, say, only keep the store unmarked.)
+        raise Refused(
+            "this store holds imported data, so demo data is not added to it: seed a new store "
+            "(point SIGNPOST_DATABASE_URL at a new file or database)",
+            reason="store holds imported data",
+        )
     feeds = [Feed(name, text) for name, text in feeds_text(SyntheticRegister(children=children)).items()]
     if on_total is not None:
         on_total(children)
-    # Only a store that held nothing before seeding (or was already a demo store) is disposable.
-    disposable = await disposable_store.may_mark(ctx.db)
 
     async def remember(session: AsyncSession) -> None:
         await demo.remember_size(session, children)

@@ -8,12 +8,14 @@ that held anything before seeding is never marked, and a real import removes the
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database
 from store.tables.base import Base
 from store.tables.lifecycle import Meta
+from store.tables.people import Practitioner
+from store.tables.register import Child, Involvement
 
 DISPOSABLE = "disposable_demo"
 # Rows every store has from the moment it is migrated, which say nothing about use.
@@ -27,6 +29,15 @@ async def holds_anything(session: AsyncSession) -> bool:
             continue
         if (await session.execute(select(func.count()).select_from(table))).scalar_one():
             return True
+    return False
+
+
+async def holds_a_register(db: Database) -> bool:
+    """True when any child, practitioner or involvement is stored (what a feed import writes)."""
+    async with db.read() as session:
+        for table in (Child, Practitioner, Involvement):
+            if (await session.execute(select(literal(1)).select_from(table).limit(1))).first() is not None:
+                return True
     return False
 
 

@@ -6,11 +6,16 @@ on any other store the console refuses to start with SIGNPOST_DEV_CLOCK=1, in on
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from store.db import Database
+from store.tables.people import Practitioner
+from store.tables.register import Child
 from tests.bot.console.test_access_flow import signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
@@ -69,10 +74,29 @@ def test_dev_clock_accepted_on_a_store_seeded_from_nothing(empty_store: dict[str
     assert "Dev clock moved forward" in dev_console(empty_store, tmp_path)[1]
 
 
-def test_seed_demo_does_not_mark_a_store_that_held_data(empty_store: dict[str, str], tmp_path: Path) -> None:
-    """Seeding demo data into a store that already held data says so and leaves the dev clock refused."""
+async def _register_size(db_url: str) -> tuple[int, int]:
+    db = Database.connect(db_url)
+    try:
+        async with db.read() as session:
+            tables = (Child, Practitioner)
+            counts = [(await session.execute(select(func.count()).select_from(t))).scalar_one() for t in tables]
+    finally:
+        await db.close()
+    return counts[0], counts[1]
+
+
+def test_seed_demo_refuses_a_store_that_holds_imported_data(empty_store: dict[str, str], tmp_path: Path) -> None:
+    """Synthetic children and practitioners are not mixed into an imported (perhaps real) register:
+    seed-demo is refused in one line (exit 2), nothing is added, and the dev clock stays refused.
+    With --if-empty (what `make run` uses) it is skipped, as before."""
     import_feeds(empty_store, tmp_path)
-    assert "not marked as a disposable demo store" in run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    before = asyncio.run(_register_size(empty_store["SIGNPOST_DATABASE_URL"]))
+    refused = signpost(["seed-demo", "--children", "60"], empty_store, tmp_path)
+    assert refused.returncode == 2 and refused.stdout == ""
+    [line] = [said for said in refused.stderr.splitlines() if not said.startswith("{")]
+    assert line.startswith("signpost: this store holds imported data, so demo data is not added to it")
+    assert asyncio.run(_register_size(empty_store["SIGNPOST_DATABASE_URL"])) == before
+    assert "not seeding" in run(empty_store, tmp_path, "seed-demo", "--if-empty", "--children", "60")
     assert_refused(*dev_console(empty_store, tmp_path))
 
 
