@@ -367,7 +367,7 @@ def _on_disk(path: Path) -> dict[str, Any]:
 async def switched_off_today(cli: Cli, tmp_path: Path) -> None:
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
     today = datetime.now(UTC).date().isoformat()
-    assert (await cli.run("decommission", "schedule", "--switch-off", today)).code == 0
+    assert (await cli.run("decommission", "schedule", "--switch-off", today, "--at-once")).code == 0
 
 
 async def _told_admins(db: Database) -> list[str]:
