@@ -90,7 +90,8 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
     except ScheduleError as exc:
-        confirm = ". To switch off today regardless, add: at once" if str(exc) == decommission.SWITCH_OFF_TODAY else ""
+        today = isinstance(exc, decommission.SwitchOffToday)
+        confirm = ". To switch off today regardless, add: at once" if today else ""
         return Result(Reply(Outcome.INVALID, f"Sorry, {exc}{confirm}."), detail="rejected")
     raise UsageError("please say what to do")
 

@@ -29,7 +29,7 @@ from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
-from store.lifecycle.decommission import SWITCH_OFF_TODAY, CompactionNotDone, ScheduleError
+from store.lifecycle.decommission import CompactionNotDone, ScheduleError, SwitchOffToday
 from store.lifecycle.retention import Due, RetentionReport
 from store.register import children
 
@@ -204,7 +204,7 @@ async def decommission_schedule(
             row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now, at_once=at_once)
             await audit.done_in(session, f"scheduled {row.id}")
     except ScheduleError as exc:
-        message = f"{exc}; to switch off today, add --at-once" if str(exc) == SWITCH_OFF_TODAY else str(exc)
+        message = f"{exc}; to switch off today, add --at-once" if isinstance(exc, SwitchOffToday) else str(exc)
         raise Refused(message, reason=str(exc)) from None  # our own wording about dates
     return Scheduled(row.switch_off, row.destroy_by)
 

@@ -169,6 +169,10 @@ def is_switched_off(switch_off: date | None, today: date) -> bool:
     return switch_off is not None and today >= switch_off
 
 
+class SwitchOffToday(ScheduleError):
+    """Today's date without ``at_once``: each front end names its own way to confirm."""
+
+
 SWITCH_OFF_TODAY = (
     "a switch-off today would take effect at once, and a switch-off cannot be cancelled once it has begun: "
     "choose tomorrow or later (admins are warned 30, 7 and 1 day before)"
@@ -191,7 +195,7 @@ async def schedule(
     if switch_off < today:
         raise ScheduleError("the switch-off date is in the past")
     if switch_off == today and not at_once:
-        raise ScheduleError(SWITCH_OFF_TODAY)
+        raise SwitchOffToday(SWITCH_OFF_TODAY)
     if switch_off > today + MAX_NOTICE:
         raise ScheduleError("the switch-off date is more than 5 years away: schedule it nearer the time")
     if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):
