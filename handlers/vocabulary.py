@@ -59,6 +59,8 @@ class Action(StrEnum):
     APPROVE = "approve"
     DENY = "deny"
     UNLINK = "unlink"
+    PRACTITIONER_LEAVE = "practitioner_leave"  # an admin recorded that a practitioner has left
+    PRACTITIONER_RETURN = "practitioner_return"  # an admin made a practitioner who had left active again
     DECOMMISSION = "decommission"
     DECOMMISSION_DESTROY = "decommission_destroy"
     ALERT = "alert"
@@ -171,10 +173,21 @@ class Signpost:
     lead_professional: bool
     started: date
     ended: date | None = None
+    in_post: bool = True  # False once the practitioner has left (``signpost practitioner leave``)
 
     @property
     def current(self) -> bool:
         return self.ended is None
+
+    @property
+    def contact(self) -> tuple[str, str] | None:
+        """Phone and email, or None when the practitioner has left: their own contact details no
+        longer reach anyone, and the front ends say ``LEFT_POST`` instead."""
+        return (self.phone, self.email) if self.in_post else None
+
+
+# What a signpost shows in place of a leaver's phone and email (every front end says the same).
+LEFT_POST = "No longer in this post: contact the organisation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "totp reset": ("signpost totp reset NS-P0001",),
     "practitioner list": ("signpost practitioner list --authority Northshire",),
     "practitioner unlink": ("signpost practitioner unlink NS-P0001 --platform slack",),
+    "practitioner leave": ("signpost practitioner leave NS-P0001",),
+    "practitioner return": ("signpost practitioner return NS-P0001   # then: signpost totp enrol NS-P0001",),
     "audit export": ("signpost audit export --since 01/11/2026 --format csv > audit.csv",),
     "audit verify": ("signpost audit verify --checkpoint checkpoint-2026-11-01.note",),
     "audit checkpoint": ("signpost audit checkpoint > checkpoint-$(date +%F).note",),

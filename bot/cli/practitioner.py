@@ -1,4 +1,4 @@
-"""`signpost practitioner ...`: operators list and unlink practitioners' chat identities."""
+"""`signpost practitioner ...`: operators list and unlink chat identities, and record leavers and returns."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ PLATFORMS = ("slack", "teams")
 
 
 def add_commands(sub: Any) -> None:
-    group = sub.add_parser("practitioner", help="list practitioners' chat links, or unlink one")
+    group = sub.add_parser(
+        "practitioner", help="list practitioners' chat links, unlink one, record a leaver or a return"
+    )
     group_sub = group.add_subparsers(dest="practitioner_command", required=True, metavar="PRACTITIONER_COMMAND")
     unlink = group_sub.add_parser(
         "unlink", help="remove a practitioner's chat link (audited); re-linking needs approval"
@@ -22,6 +24,18 @@ def add_commands(sub: Any) -> None:
     unlink.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
     unlink.add_argument("--platform", choices=PLATFORMS, help="only this platform (default: every platform)")
     unlink.set_defaults(func=unlink_command)
+    leave = group_sub.add_parser(
+        "leave",
+        help="record that a practitioner has left (audited): their commands are refused, their "
+        "signposts say they are no longer in post, their authenticator is removed",
+    )
+    leave.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    leave.set_defaults(func=leave_command)
+    back = group_sub.add_parser(
+        "return", help="make a practitioner who had left active again (audited); they enrol a new authenticator"
+    )
+    back.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    back.set_defaults(func=return_command)
     listing = group_sub.add_parser(
         "list", help="practitioners with linked chat identities (ids and roles only; audited)"
     )
@@ -51,4 +65,36 @@ async def list_command(args: argparse.Namespace) -> int:
         print("No practitioner has a linked chat identity.")
     for link in links:
         print(f"{link.practitioner_id}\t{link.local_authority}\t{link.roles}\t{link.platform}")
+    return 0
+
+
+async def leave_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import people
+
+    async with operating(Action.PRACTITIONER_LEAVE) as (app, audit):
+        standing = await people.leave(app.ctx, audit, args.practitioner_id)
+    who = standing.practitioner_id
+    if not standing.changed:
+        print(f"{who} had already left: nothing changed.")
+        return 0
+    print(
+        f"{who} has left: their commands are refused, their signposts say they are no longer in post"
+        f"{', and their authenticator is removed' if standing.authenticator_removed else ''}. "
+        f"To undo: signpost practitioner return {who}"
+    )
+    return 0
+
+
+async def return_command(args: argparse.Namespace) -> int:
+    from bot.cli.common import operating
+    from handlers.operator import people
+
+    async with operating(Action.PRACTITIONER_RETURN) as (app, audit):
+        standing = await people.come_back(app.ctx, audit, args.practitioner_id)
+    who = standing.practitioner_id
+    if not standing.changed:
+        print(f"{who} is active already: nothing changed.")
+        return 0
+    print(f"{who} is active again. Before they see results, enrol an authenticator: signpost totp enrol {who}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from handlers.vocabulary import Reply, Signpost
+from handlers.vocabulary import LEFT_POST, Reply, Signpost
 
 
 def plain(text: str) -> str:
@@ -27,7 +27,7 @@ def signpost_lines(post: Signpost) -> list[str]:
     return [
         f"  {post.practitioner_name} — {post.role}, {post.organisation}{lead}",
         f"    {post.service}: since {post.started:%d/%m/%Y}, {status}",
-        f"    {post.phone} · {post.email}",
+        f"    {post.phone} · {post.email}" if post.contact else f"    {LEFT_POST}",
     ]
 
 

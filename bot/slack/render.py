@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
-from handlers.vocabulary import Button, Challenge, Input, Link, Notice, Reply, Signpost
+from handlers.vocabulary import LEFT_POST, Button, Challenge, Input, Link, Notice, Reply, Signpost
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -177,7 +177,7 @@ def signpost_block(post: Signpost) -> Block:
     or heavily escaped the feed's text, the section keeps its contact line."""
     lead = "  ★ *Lead professional*" if post.lead_professional else ""
     status = "current" if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
-    contact = f"{phone_link(post.phone)} · {email_link(post.email)}"
+    contact = f"{phone_link(post.phone)} · {email_link(post.email)}" if post.contact else f"_{LEFT_POST}_"
     if len(contact) > MAX_CONTACT:
         contact = f"{escape_within(post.phone, 100)} · {escape_within(post.email, MAX_CONTACT - 103)}"
     frame = f"** — , {lead}\n · since {post.started:%d/%m/%Y} · {status}\n{contact}"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from handlers.vocabulary import Button, Challenge, Input, Notice, Reply, Signpost
+from handlers.vocabulary import LEFT_POST, Button, Challenge, Input, Notice, Reply, Signpost
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -87,8 +87,11 @@ def signpost_container(post: Signpost) -> Element:
             text_block(heading, weight="bolder"),
             text_block(f"{post.role}, {post.organisation}", isSubtle=True, spacing="none"),
             fact("Service", f"{post.service} (since {post.started:%d/%m/%Y}, {status})"),
-            fact("Phone", post.phone),
-            fact("Email", post.email),
+            *(
+                (fact("Phone", post.phone), fact("Email", post.email))
+                if post.contact
+                else (text_block(LEFT_POST, isSubtle=True, spacing="none"),)
+            ),
         ],
     }
 

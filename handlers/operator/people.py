@@ -17,7 +17,7 @@ from handlers.stepup import totp
 from handlers.vocabulary import Actor, Notice
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE
-from store.people.practitioners import LinkedIdentity
+from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIdentity
 
 RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To see results again, send: enrol"
 
@@ -85,6 +85,50 @@ async def unlink(ctx: Context, audit: Audit, practitioner_id: str, platform: str
         count = await unlink_and_tell(ctx.notices, session, target, platform, ctx.clock.now())
         await audit.done_in(session, f"{target} {platform or 'all'} {count}")
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A practitioner's standing after ``leave`` or ``come_back``; ``changed`` is False when it
+    already was so (the command is safe to repeat)."""
+
+    practitioner_id: str
+    changed: bool
+    authenticator_removed: bool = False
+
+
+async def leave(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
+    """Record that a practitioner has left. From the commit on, every command of theirs is refused
+    ("not active"; the dispatch chain), no notice is delivered to them (their waiting decisions and
+    warnings go to stand-ins; handlers/stand_in.py), they are told of no lookups, and their
+    signposts keep the role, organisation and service but say they are no longer in post instead of
+    giving their phone and email. Their authenticator is removed, so a returner enrols again; their
+    chat links stay, so their account is answered "not active" rather than offered registration."""
+    target = practitioner_id.strip().upper()
+    async with ctx.db.write() as session:
+        actor = await _actor(session, target)
+        if actor.status != ACTIVE_STATUS:
+            await audit.done_in(session, f"{actor.practitioner_id} had already left")
+            return Standing(actor.practitioner_id, changed=False)
+        await practitioners.set_status(session, actor.practitioner_id, INACTIVE_STATUS)
+        removed = await credentials.reset(session, actor.practitioner_id)
+        authenticator = "authenticator removed" if removed else "no authenticator"
+        await audit.done_in(session, f"{actor.practitioner_id} left; {authenticator}")
+    return Standing(actor.practitioner_id, changed=True, authenticator_removed=removed)
+
+
+async def come_back(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
+    """Make a practitioner who had left active again (with the roles the register holds). They have
+    no authenticator until an admin enrols them (``signpost totp enrol``)."""
+    target = practitioner_id.strip().upper()
+    async with ctx.db.write() as session:
+        actor = await _actor(session, target)
+        if actor.status == ACTIVE_STATUS:
+            await audit.done_in(session, f"{actor.practitioner_id} was already active")
+            return Standing(actor.practitioner_id, changed=False)
+        await practitioners.set_status(session, actor.practitioner_id, ACTIVE_STATUS)
+        await audit.done_in(session, f"{actor.practitioner_id} active again")
+    return Standing(actor.practitioner_id, changed=True)
 
 
 async def linked(ctx: Context, audit: Audit, authority: str | None) -> list[LinkedIdentity]:

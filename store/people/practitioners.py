@@ -16,6 +16,7 @@ from store.tables.people import ChatIdentity, Practitioner
 from store.tables.register import Involvement
 
 CHUNK = 500
+ACTIVE_STATUS, INACTIVE_STATUS = "active", "inactive"  # a practitioner's standing (``Practitioner.status``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ async def upsert_practitioners(session: AsyncSession, rows: Sequence[Practitione
             "phone": r.phone,
             "email": r.email,
             "roles": ";".join(sorted(r.roles)),
-            "status": "active",
+            "status": ACTIVE_STATUS,
             "updated_at": now,
         }
         for r in changes
@@ -107,7 +108,9 @@ async def upsert_practitioners(session: AsyncSession, rows: Sequence[Practitione
     stmt = dialect_insert(session)(Practitioner.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Practitioner.id],
-        set_={c: stmt.excluded[c] for c in values[0] if c != "id"},
+        # A new practitioner is active; a feed never changes one's standing: a leaver still listed by
+        # a lagging feed stays gone (only ``signpost practitioner return`` brings them back).
+        set_={c: stmt.excluded[c] for c in values[0] if c not in ("id", "status")},
     )
     await session.execute(stmt, values)
     return len(changes)
@@ -123,7 +126,6 @@ def _row_tuple(p: Practitioner) -> tuple[object, ...]:
         p.phone,
         p.email,
         ";".join(sorted(parse_roles(p.roles))),
-        p.status,
     )
 
 
@@ -137,7 +139,6 @@ def _feed_tuple(r: PractitionerRow) -> tuple[object, ...]:
         r.phone,
         r.email,
         ";".join(sorted(r.roles)),
-        "active",
     )
 
 
@@ -205,7 +206,7 @@ async def active_among(session: AsyncSession, ids: Collection[str]) -> set[str]:
     if not ids:
         return set()
     found = await session.execute(
-        select(Practitioner.id).where(Practitioner.id.in_(list(ids)), Practitioner.status == "active")
+        select(Practitioner.id).where(Practitioner.id.in_(list(ids)), Practitioner.status == ACTIVE_STATUS)
     )
     return set(found.scalars())
 
@@ -275,7 +276,7 @@ async def _holding(
     # The LIKE only narrows the scan (admins are a handful among 330,000 practitioners); the
     # decision is the exact role after splitting the ';' list, so no role matches inside another.
     query = select(Practitioner.id, Practitioner.roles).where(
-        Practitioner.status == "active", Practitioner.roles.contains(role.value, autoescape=True)
+        Practitioner.status == ACTIVE_STATUS, Practitioner.roles.contains(role.value, autoescape=True)
     )
     if authority is not None:
         query = query.where(Practitioner.local_authority == authority)

@@ -965,20 +965,23 @@ SIGNPOST_COLUMNS = (
     Involvement.started,
     Involvement.ended,
     Involvement.lead_professional,
+    Practitioner.status.label("practitioner_status"),
 )
 
 
 def _signpost(r: Any) -> Signpost:
+    in_post = r.practitioner_status == "active"  # a leaver's own phone and email reach nobody now
     return Signpost(
         practitioner_name=f"{r.given_name} {r.family_name}",
         role=r.role,
         organisation=r.organisation,
         service=r.service,
-        phone=r.phone,
-        email=r.email,
+        phone=r.phone if in_post else "",
+        email=r.email if in_post else "",
         lead_professional=r.lead_professional,
         started=r.started,
         ended=r.ended,
+        in_post=in_post,
     )
 
 
@@ -1011,9 +1014,8 @@ _ENQUIRE = Prepared(
         Involvement.child_ref.label("involved"),
         *SIGNPOST_COLUMNS,
         # Who is told of the lookup (``lead.told_of``, in this read rather than one of its own):
-        # each involvement's practitioner and status, and the authority's setting.
+        # each involvement's practitioner (their status is a signpost column) and the authority's setting.
         Practitioner.id.label("practitioner_id"),
-        Practitioner.status.label("practitioner_status"),
         lead.setting_of(Child.local_authority).label("told_setting"),
     )
     .select_from(Child)

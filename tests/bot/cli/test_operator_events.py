@@ -151,6 +151,25 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
             Step(("P001",), "done"),
         ],
     ),
+    "practitioner leave": (
+        "practitioner_leave",
+        [
+            Setup(FEEDS),
+            Step(("NOPE",), "refused"),
+            Step(("P001",), "failed", (credentials, "reset")),
+            Step(("P001",), "done"),
+        ],
+    ),
+    "practitioner return": (
+        "practitioner_return",
+        [
+            Setup(FEEDS),
+            Setup(("practitioner", "leave", "P001")),
+            Step(("NOPE",), "refused"),
+            Step(("P001",), "failed", (practitioners, "set_status")),
+            Step(("P001",), "done"),
+        ],
+    ),
     "practitioner list": (
         "practitioner_list",
         [

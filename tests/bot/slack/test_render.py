@@ -194,3 +194,14 @@ def test_decode_button_refuses_anything_that_is_not_ours() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {bad!r}")
+
+
+def test_a_leaver_s_signpost_says_they_are_no_longer_in_post_instead_of_a_contact() -> None:
+    """As the store gives it (no phone, no email, not in post): who, for what and when stay."""
+    gone = replace(LEAD, phone="", email="", in_post=False)
+    text = render.signpost_block(gone)["text"]["text"]
+    assert text.splitlines() == [
+        "*Sam Carter* — School nurse, Northshire School Health  ★ *Lead professional*",
+        "School nursing · since 01/09/2024 · current",
+        "_No longer in this post: contact the organisation_",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from bot.teams.render import (
@@ -168,3 +169,12 @@ def test_a_transient_reply_for_the_chat_is_a_launcher_without_its_text() -> None
     assert action.button.input is None
     assert "Message: zebrafinch" in texts_of(render_reply(reply))
     assert render_in_chat(Reply(Outcome.INFO, "Plain")) == render_reply(Reply(Outcome.INFO, "Plain"))
+
+
+def test_a_leaver_s_signpost_says_they_are_no_longer_in_post_instead_of_a_contact() -> None:
+    gone = replace(POST, phone="", email="", in_post=False)
+    card = render_reply(Reply(Outcome.ANSWERED, "Signposts: 1", child_ref="999 000 0018", signposts=(gone,)))
+    [container] = [e for e in card["body"] if e["type"] == "Container"]
+    texts = texts_of(container)
+    assert "Sam Carter ★ lead professional" in texts and "No longer in this post: contact the organisation" in texts
+    assert "Phone" not in texts and "Email" not in texts
