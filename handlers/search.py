@@ -28,13 +28,18 @@ UPDATING = (
     "Signpost is being updated, so it cannot search by name and date of birth just now. "
     "Please try again in a few minutes, or search by reference number."
 )
-AMBIGUOUS = "More than one record could match, so none is shown."
+# One answer, word for word, whether one record might be the child (on evidence under the accept
+# threshold, or one a twin or sibling guard holds back) or several might: telling the two apart
+# would let anyone probe the register (vary a detail until "one" turns up, and a child with
+# roughly these details is known to exist alone). It is true in both cases and names no record.
+AMBIGUOUS = "Signpost could not be sure which child you mean, so no record is shown."
 AMBIGUOUS_ADD = "Please add more detail: {details}."
 AMBIGUOUS_ALL_GIVEN = "Please check the date of birth and the spelling of the names, or search by reference number."
 
 
 def ambiguous_text(query: Query) -> str:
-    """The ambiguous answer, asking for what the query lacks (nothing about the candidates)."""
+    """The ambiguous answer, asking for what the query lacks: nothing about the candidates, not even
+    how many there are (one weak candidate and several get the same words)."""
     details = details_to_add(query)
     if not details:
         return f"{AMBIGUOUS} {AMBIGUOUS_ALL_GIVEN}"
