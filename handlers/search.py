@@ -17,6 +17,7 @@ from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
+from store.audit.log import CANDIDATES_AT_MOST
 from store.people.standing import Ahead
 from store.register import children
 from store.register.children import Candidate
@@ -174,7 +175,13 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
-        return Result(Reply(Outcome.AMBIGUOUS, ambiguous_text(query)), subjects=close, terms=req.args)
+        # Every child that made the answer "could not be sure" (the heaviest few, weak ones too) is
+        # recorded as a possible match, so its subject access report shows the search; as a tag
+        # that dies with the child's key, never its reference (store/audit/log.py, candidate_tag).
+        possible = [ref for ref, p in decision.ranked if p >= ctx.policy.match.consider][:CANDIDATES_AT_MOST]
+        candidates = await ctx.sealer.candidate_tags(session, possible)
+        reply = Reply(Outcome.AMBIGUOUS, ambiguous_text(query))
+        return Result(reply, subjects=close, terms=req.args, candidates=candidates)
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 
