@@ -17,6 +17,7 @@ from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
 from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
+from store.audit.log import CANDIDATES_AT_MOST
 from store.people.standing import Ahead
 from store.register import children
 from store.register.children import Candidate
@@ -28,13 +29,18 @@ UPDATING = (
     "Signpost is being updated, so it cannot search by name and date of birth just now. "
     "Please try again in a few minutes, or search by reference number."
 )
-AMBIGUOUS = "More than one record could match, so none is shown."
+# One answer, word for word, whether one record might be the child (on evidence under the accept
+# threshold, or one a twin or sibling guard holds back) or several might: telling the two apart
+# would let anyone probe the register (vary a detail until "one" turns up, and a child with
+# roughly these details is known to exist alone). It is true in both cases and names no record.
+AMBIGUOUS = "Signpost could not be sure which child you mean, so no record is shown."
 AMBIGUOUS_ADD = "Please add more detail: {details}."
 AMBIGUOUS_ALL_GIVEN = "Please check the date of birth and the spelling of the names, or search by reference number."
 
 
 def ambiguous_text(query: Query) -> str:
-    """The ambiguous answer, asking for what the query lacks (nothing about the candidates)."""
+    """The ambiguous answer, asking for what the query lacks: nothing about the candidates, not even
+    how many there are (one weak candidate and several get the same words)."""
     details = details_to_add(query)
     if not details:
         return f"{AMBIGUOUS} {AMBIGUOUS_ALL_GIVEN}"
@@ -169,7 +175,13 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
-        return Result(Reply(Outcome.AMBIGUOUS, ambiguous_text(query)), subjects=close, terms=req.args)
+        # Every child that made the answer "could not be sure" (the heaviest few, weak ones too) is
+        # recorded as a possible match, so its subject access report shows the search; as a tag
+        # that dies with the child's key, never its reference (store/audit/log.py, candidate_tag).
+        possible = [ref for ref, p in decision.ranked if p >= ctx.policy.match.consider][:CANDIDATES_AT_MOST]
+        candidates = await ctx.sealer.candidate_tags(session, possible)
+        reply = Reply(Outcome.AMBIGUOUS, ambiguous_text(query))
+        return Result(reply, subjects=close, terms=req.args, candidates=candidates)
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 

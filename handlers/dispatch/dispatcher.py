@@ -21,7 +21,7 @@ from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteAp
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
-from store.audit.log import AuditRecord, AuditWriteFailed, append, write_also
+from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
 from store.delivery import deliveries
 from store.people import standing
 
@@ -288,7 +288,7 @@ def chat_event(
         subject_refs=result.subjects,
         result_count=result.result_count,
         correlation_id=command.correlation_id,
-        detail=result.detail,
+        detail=result.detail or candidates_detail(result.candidates),
         terms=terms,
         terms_key=terms_key,
     )

@@ -105,7 +105,7 @@ def choose(
     """Weigh each candidate (in the order given; ties keep it), apply what the names allow, decide.
 
     - Names that disagree (neither agrees in any reading): below ``consider``: never a match,
-      never "more than one could match".
+      never "could not be sure which child you mean".
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
     - A badly garbled given name with the family name and exact date of birth: accepted on its

@@ -58,7 +58,11 @@ async def export(
         raise Refused(
             "--since must be before --until (--until is exclusive): nothing could match", reason="empty range"
         )
-    where = EventFilter(since=since, until=until, actor_id=actor_id, child_ref=child_ref)
+    tag = None
+    if child_ref:  # the searches that had the child as a possible match too, while its key lives
+        async with ctx.db.read() as session:
+            tag = await ctx.sealer.candidate_tag(session, child_ref)
+    where = EventFilter(since=since, until=until, actor_id=actor_id, child_ref=child_ref, candidate_tag=tag)
     audit.subjects = (child_ref,) if child_ref else ()
     actor_known = False
     if actor_id:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
@@ -23,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
 import structlog
-from sqlalchemy import Select, Table, bindparam, func, insert, select
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Notice, Origin, Outcome
@@ -131,6 +133,45 @@ _CHILD_KEY = select(_CHILD_KEYS.c.kek_id, _CHILD_KEYS.c.wrapped).where(_CHILD_KE
 
 def _period_aad(period: str) -> bytes:
     return b"signpost:audit-terms:" + period.encode()
+
+
+# -- possible matches: the candidates of a search answered "could not be sure" -----------------------
+
+CANDIDATES_AT_MOST = 5
+"""How many of an ambiguous search's candidates (heaviest first) its event records."""
+CANDIDATES_PREFIX = "possible matches: "
+"""How an ambiguous search's event ``detail`` starts when it records candidates, then their tags."""
+_CANDIDATE_LABEL = b"signpost:audit-candidate:"
+
+
+def candidate_tag(data_key: bytes, ref: int) -> str:
+    """A child's pseudonymous tag as a search's possible match: HMAC-SHA256 under the child's own
+    data key (domain-separated from everything else that key does), 64 bits in hex.
+
+    Not the reference, as an answered search's subject is: a child whose data key is destroyed
+    (at 24, or a correction that destroys it) leaves tags nothing can compute again, so neither
+    the store, the audit export nor a backup taken after can say the child was ever a candidate,
+    while the event (and its place in the hash chain) stays whole. The same child always gets the
+    same tag (a subject access report finds its events by it); a new data key (``children.rekey``,
+    after a corrected date of birth) starts a new tag, and earlier events are then no longer
+    found for it, as their sealed terms no longer open."""
+    return hmac.new(data_key, _CANDIDATE_LABEL + child_aad(ref), hashlib.sha256).hexdigest()[:16]
+
+
+def possible_match(tag: str) -> ColumnElement[bool]:
+    """The events of searches that had the child of ``tag`` as a possible match (read from their
+    details: no index, for reports and exports about one child, which are rare)."""
+    return and_(
+        AuditEvent.action == Action.SEARCH.value,
+        AuditEvent.outcome == Outcome.AMBIGUOUS.value,
+        AuditEvent.detail.startswith(CANDIDATES_PREFIX, autoescape=True),
+        AuditEvent.detail.contains(tag, autoescape=True),
+    )
+
+
+def candidates_detail(tags: Sequence[str]) -> str:
+    """An ambiguous search event's ``detail``: its candidates' tags, sorted (not in rank order), or ""."""
+    return CANDIDATES_PREFIX + " ".join(sorted(tags)) if tags else ""
 
 
 class TermSealer:
@@ -269,6 +310,31 @@ class TermSealer:
             # still roll back.
             self._period_keys[period] = key
         return key
+
+    async def candidate_tags(self, session: AsyncSession, refs: Sequence[int]) -> tuple[str, ...]:
+        """The ``candidate_tag`` of each of ``refs`` (at most ``CANDIDATES_AT_MOST``) whose data key
+        is held, in one read; a child whose key is gone (destroyed) has none."""
+        refs = list(dict.fromkeys(refs))[:CANDIDATES_AT_MOST]
+        if not refs:
+            return ()
+        rows = await session.execute(
+            select(_CHILD_KEYS.c.child_ref, _CHILD_KEYS.c.kek_id, _CHILD_KEYS.c.wrapped).where(
+                _CHILD_KEYS.c.child_ref.in_(refs)
+            )
+        )
+        tags = []
+        for ref, kek_id, wrapped in rows.all():
+            try:
+                data_key = self._keys.unwrap(kek_id, wrapped, child_aad(ref))
+            except DecryptionError:  # its cohort's key is punctured: destroyed, whatever the row says
+                continue
+            tags.append(candidate_tag(data_key, ref))
+        return tuple(tags)
+
+    async def candidate_tag(self, session: AsyncSession, ref: int) -> str | None:
+        """One child's tag as a possible match (a subject access report), or None once its key is gone."""
+        tags = await self.candidate_tags(session, (ref,))
+        return tags[0] if tags else None
 
     async def open(self, session: AsyncSession, sealed: bytes, terms_key: str) -> str | None:
         """Decrypt sealed terms, or None when their key has been destroyed (or they were withheld)."""
@@ -688,6 +754,8 @@ class EventFilter:
     until: datetime | None = None
     actor_id: str | None = None
     child_ref: int | None = None
+    # The child's ``candidate_tag`` (``TermSealer.candidate_tag``): its possible matches too.
+    candidate_tag: str | None = None
 
     def apply(self, query: Select[AuditEvent]) -> Select[AuditEvent]:
         if self.since is not None:
@@ -697,9 +765,8 @@ class EventFilter:
         if self.actor_id is not None:
             query = query.where(AuditEvent.actor_id == self.actor_id)
         if self.child_ref is not None:
-            query = query.where(
-                AuditEvent.seq.in_(select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref))
-            )
+            named = AuditEvent.seq.in_(select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref))
+            query = query.where(named if self.candidate_tag is None else or_(named, possible_match(self.candidate_tag)))
         return query
 
 

@@ -6,6 +6,12 @@ requests access to a shielded record, so the purpose of an entry is the reason g
 practitioner's latest access request for this child at or before it (read from the request's
 sealed audit terms); ordinary enquiries have no recorded purpose and say so. A request that was
 refused (its purpose named the child, say) kept no purpose: it says so, never borrowing another's.
+
+A search answered "could not be sure which child you mean" records its possible matches (the
+heaviest few, weak ones too) as tags that only the child's own data key computes
+(``store.audit.log.candidate_tag``): the report finds them by the child's tag and says "a possible
+match, not answered". Once the child is destroyed nothing computes the tag again, so those
+searches are in no report and nothing else says the child was a candidate.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Origin, format_ref, is_origin
 from store.audit.chain import utc
-from store.audit.log import TermSealer
+from store.audit.log import TermSealer, possible_match
 from store.db import Database
 from store.keys.crypto import DecryptionError
 from store.tables.audit import AuditEvent, AuditSubject
@@ -53,6 +59,7 @@ ORIGIN_PURPOSES = {
 # Events written before origins existed spelt them by hand; the audit log keeps them for ever.
 LEGACY_ORIGINS = {"cli": Origin.TERMINAL, "system": Origin.SCHEDULER, "web": Origin.ENROLMENT_PAGE}
 
+POSSIBLE_MATCH = "a possible match, not answered (nothing shown; more detail asked for)"
 ACTION_WORDS = {
     "lookup": "looked up by reference",
     "search": "found by name and date of birth",
@@ -73,6 +80,8 @@ ACTION_WORDS = {
     "relay_message": "a message through Signpost's relay (contents not shown here)",
     "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
 }
+# Where the outcome changes what was done: a search that found no one child did not find this one.
+ACTION_WORDS_BY_OUTCOME = {("search", "ambiguous"): "searched for by name and date of birth"}
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
 DECIDING = "deciding another practitioner's request for access (duty manager)"
 ACTION_PURPOSES = {
@@ -87,6 +96,9 @@ ACTION_OUTCOME_WORDS = {
     # A relay message is sent only when it is "done": refused, not understood or answered otherwise
     # (the writer had access already, say), nothing reached anyone.
     ("relay_message", "done"): "sent",
+    # A search that could not tell which child was meant: this child was one of its possible
+    # matches (or the only one, on evidence too weak to answer), and nothing was shown.
+    ("search", "ambiguous"): POSSIBLE_MATCH,
     # A request that names a child is refused only for its purpose (screening): it was understood.
     **{(action, "invalid"): "refused, nothing shown" for action in REQUEST_ACTIONS},
 }
@@ -125,7 +137,7 @@ class SarEntry:
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
-        action = ACTION_WORDS.get(self.action, self.action)
+        action = ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, self.action)
         outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome))
         if outcome is None and self.action in NOT_SENT:
             outcome = "not sent"
@@ -187,14 +199,17 @@ async def subject_access(
 ) -> SarReport:
     """The report for one child: every audit event that returned or touched them, oldest first."""
     async with db.read() as session:
-        rows = await _events(session, child_ref)
+        tag = await sealer.candidate_tag(session, child_ref)  # None once the child's key is destroyed
+        rows = await _events(session, child_ref, tag)
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
     entries = tuple(_entry(row, purposes.get(row.seq, _default_purpose(row)), names, with_names) for row in rows)
     return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
 
 
-async def _events(session: AsyncSession, child_ref: int) -> list[_Row]:
+async def _events(session: AsyncSession, child_ref: int, tag: str | None) -> list[_Row]:
+    """The events naming the child as a subject, and (with its ``tag``) the searches that had it as
+    a possible match (``possible_match``), once each, oldest first."""
     fields = [getattr(AuditEvent, name) for name in _Row.__dataclass_fields__]
     result = await session.execute(
         select(*fields)
@@ -202,7 +217,11 @@ async def _events(session: AsyncSession, child_ref: int) -> list[_Row]:
         .where(AuditSubject.child_ref == child_ref)
         .order_by(AuditEvent.seq)
     )
-    return [_Row(*row) for row in result]
+    rows = {row.seq: _Row(*row) for row in result}
+    if tag is not None:
+        for row in await session.execute(select(*fields).where(possible_match(tag))):
+            rows.setdefault(row.seq, _Row(*row))
+    return [rows[seq] for seq in sorted(rows)]
 
 
 async def _names(session: AsyncSession, ids: set[str]) -> dict[str, str]:

@@ -14,9 +14,10 @@ from bot.app import Signpost
 from handlers.clock import FakeClock
 from store.audit.log import AuditRecord, append
 from store.people import lead
+from store.register.feeds import Feed, import_feeds
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
-from tests.factories import AMY, BEN, load_standard
+from tests.factories import AMY, BEN, CHILDREN_HEADER, load_standard
 from tests.stepup_helpers import say_fresh
 from tests.store.audit.tamper import rechain, run_sql, unprotect
 
@@ -356,3 +357,34 @@ def test_a_postgresql_database_or_role_refused_is_named_by_its_part(cli: Cli, db
             assert run.code == 2, (args, run.err)
             assert run.said == f"signpost: cannot open the database: {part}", args
             assert "nosuch" not in run.err and "127.0.0.1" not in run.err, args
+
+
+async def test_a_possible_match_is_in_the_childs_export_and_sar_until_it_is_destroyed(
+    signpost: Signpost, signpost_cli: Cli
+) -> None:
+    """A brother's name on Ben's date: Ben is the search's one (weak) candidate. `audit export
+    --child` and `audit sar` for Ben show the search, as a possible match not answered; once Ben is
+    destroyed neither does, the chain still verifies, and the whole export never names him."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P003", "Sam Okafor 12/09/2016")
+
+    def searches(run: Run) -> list[tuple[str, str, str]]:
+        assert run.code == 0, run.err
+        lines = map(json.loads, run.out.splitlines())
+        return [(e["actor_id"], e["outcome"], e["subject_refs"]) for e in lines if e["action"] == "search"]
+
+    assert searches(await signpost_cli.run("audit", "export", "--child", BEN)) == [("P003", "ambiguous", "")]
+    sar = await signpost_cli.run("audit", "sar", BEN)
+    assert "Teacher, Hill Primary School (Northshire)" in sar.out
+    assert "searched for by name and date of birth; a possible match, not answered" in sar.out
+
+    redated = Feed("children.csv", f"{CHILDREN_HEADER}\n{BEN},Ben,Okafor,,2000-09-12,M,M4 5CD,Northshire,false\n")
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [redated], signpost.ctx.clock.now(), destroy_redated=True)
+
+    assert searches(await signpost_cli.run("audit", "export", "--child", BEN)) == []
+    gone = await signpost_cli.run("audit", "sar", BEN)
+    assert gone.code == 0 and "searched for" not in gone.out and "Teacher" not in gone.out
+    everything = await signpost_cli.run("audit", "export")
+    assert searches(everything) == [("P003", "ambiguous", "")]
+    assert BEN not in "\n".join(e for e in everything.out.splitlines() if '"search"' in e)
+    assert (await signpost_cli.run("audit", "verify")).code == 0

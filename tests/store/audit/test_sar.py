@@ -7,22 +7,38 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from bot.app import Signpost
 from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
 from handlers.reconcile import run_batch
 from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Action, Origin, Outcome
-from store.audit.log import AuditRecord, append, origin_event
+from store.audit.log import (
+    CANDIDATES_AT_MOST,
+    CANDIDATES_PREFIX,
+    AuditRecord,
+    append,
+    iter_events,
+    origin_event,
+    to_json_line,
+)
 from store.audit.sar import (
     ACTION_PURPOSES,
     DECIDING,
     NO_PURPOSE,
     OPERATOR_PURPOSE,
+    POSSIBLE_MATCH,
     REQUEST_NOT_MADE,
     REQUEST_REFUSED,
     subject_access,
 )
+from store.register.feeds import Feed, import_feeds
+from store.register.refs import references
+from store.tables.audit import AuditEvent
+from store.tables.base import Base
+from store.tables.register import Child
 from tests.access_helpers import decide, load_access, request_access
 from tests.factories import AMY, BEN, CHILDREN_HEADER, NO_INVOLVEMENTS, SHIELDED, load_standard
 from tests.stepup_helpers import say_fresh
@@ -85,12 +101,94 @@ async def test_names_only_when_asked(signpost: Signpost) -> None:
 
 
 async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Signpost) -> None:
-    """The family sees that a search considered their child even though nothing was shown."""
+    """The family sees that a search considered their child even though nothing was shown: each
+    twin's report has the search once (a subject and a possible match both), as a possible match."""
     await load_standard(signpost)
     await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
-    sar = await report(signpost, "9990000034")
-    assert [(e.action, e.outcome) for e in sar.entries] == [("search", "ambiguous")]
-    assert "nothing shown (more detail asked for)" in sar.to_text()
+    for twin in ("9990000034", "9990000042"):
+        sar = await report(signpost, twin)
+        assert [(e.action, e.outcome) for e in sar.entries] == [("search", "ambiguous")]
+        assert "searched for by name and date of birth; " + POSSIBLE_MATCH in sar.to_text()
+
+
+async def events_of(app: Signpost, outcome: str) -> list[AuditEvent]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(AuditEvent).where(AuditEvent.outcome == outcome))).scalars())
+
+
+async def test_a_weak_only_candidate_is_in_its_report_as_a_possible_match(signpost: Signpost) -> None:
+    """A brother's name on Ben's date of birth: Ben is the one candidate, held back by the sibling
+    guard, and the search is answered "could not be sure". Ben's report shows it as a possible match,
+    not answered (today's subjects carry only candidates strong enough to accept); Amy's does not.
+    The event records Ben as a tag, never his reference, and names him as no subject."""
+    await load_standard(signpost)
+    reply = await say_fresh(signpost, "P003", "Sam Okafor 12/09/2016")
+    assert reply.outcome is Outcome.AMBIGUOUS
+
+    sar = await report(signpost, BEN)
+    assert [(e.role, e.action, e.outcome, e.purpose) for e in sar.entries] == [
+        ("Teacher", "search", "ambiguous", NO_PURPOSE)
+    ]
+    assert "searched for by name and date of birth; " + POSSIBLE_MATCH in sar.to_text()
+    assert json.loads(sar.to_json())["entries"][0]["outcome"] == "ambiguous"
+    assert (await report(signpost, AMY)).entries == ()
+
+    (event,) = await events_of(signpost, "ambiguous")
+    async with signpost.ctx.db.read() as session:
+        tag = await signpost.ctx.sealer.candidate_tag(session, int(BEN))
+    assert event.detail == CANDIDATES_PREFIX + str(tag) and event.subject_refs == ""
+    assert BEN not in repr([to_json_line(e) async for e in iter_events(signpost.ctx.db)])
+
+
+async def test_a_search_with_several_candidates_records_at_most_five(signpost: Signpost) -> None:
+    """Seven same-named children born the same day: the search records five possible matches, the
+    five heaviest; the others' reports do not show it."""
+    await load_standard(signpost)
+    refs = [str(ref) for ref, _ in zip(references(999000100), range(7), strict=False)]
+    rows = "".join(f"{ref},Ruby,Hale,,2017-05-0{1 + n % 2},F,M{n} 1AA,Northshire,false\n" for n, ref in enumerate(refs))
+    ruby = Feed("children.csv", f"{CHILDREN_HEADER}\n{rows}")
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [ruby], signpost.ctx.clock.now())
+    assert (await say_fresh(signpost, "P001", "Ruby Hale 01/05/2017")).outcome is Outcome.AMBIGUOUS
+    (event,) = await events_of(signpost, "ambiguous")
+    assert len(event.detail.removeprefix(CANDIDATES_PREFIX).split()) == CANDIDATES_AT_MOST
+    listed = [ref for ref in refs if (await report(signpost, ref)).entries]
+    assert len(listed) == CANDIDATES_AT_MOST
+    assert set(refs[::2]) <= set(listed)  # the four born on the day asked come first
+
+
+async def test_a_destroyed_candidate_is_in_no_report_export_or_row(signpost: Signpost) -> None:
+    """Ben was a possible match, then is destroyed (a corrected date of birth puts him past 24). His
+    report no longer shows the search, the audit export never named him, no row of any table but
+    his own (reference and "destroyed") names him, and the tag the event keeps can no longer be
+    computed by anyone: nothing readable says he was ever a candidate."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P003", "Sam Okafor 12/09/2016")
+    assert [e.outcome for e in (await report(signpost, BEN)).entries] == ["ambiguous"]
+    (event,) = await events_of(signpost, "ambiguous")
+    async with signpost.ctx.db.read() as session:
+        tag = await signpost.ctx.sealer.candidate_tag(session, int(BEN))
+    assert tag is not None and tag in event.detail
+
+    redated = Feed("children.csv", f"{CHILDREN_HEADER}\n{BEN},Ben,Okafor,,2000-09-12,M,M4 5CD,Northshire,false\n")
+    done = await import_feeds(
+        signpost.ctx.db, signpost.ctx.keys, [redated], signpost.ctx.clock.now(), destroy_redated=True
+    )
+    assert done.past_retention == 1
+
+    assert (await report(signpost, BEN)).entries == ()
+    async with signpost.ctx.db.read() as session:
+        assert await signpost.ctx.sealer.candidate_tag(session, int(BEN)) is None
+        named = []
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                if BEN in repr(tuple(row)) and table.name != "children":
+                    named.append(table.name)
+        assert named == []
+        kept = (await session.execute(select(Child.state).where(Child.ref == int(BEN)))).scalar_one()
+    assert kept == "destroyed"
+    (still,) = await events_of(signpost, "ambiguous")
+    assert still.detail == event.detail  # the event is whole (and chained); its tag points nowhere
+    assert BEN not in repr([to_json_line(e) async for e in iter_events(signpost.ctx.db)])
 
 
 async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost, clock: FakeClock) -> None:
