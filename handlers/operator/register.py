@@ -58,9 +58,14 @@ def _counts(report: ImportReport) -> str:
 
 def _detail(report: ImportReport, files: str, destroy_redated: bool) -> str:
     # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
-    problems = f"{plural(len(report.problems), 'problem')}; " if report.problems else ""
+    if report.problems:
+        # Refused: what the rows before the bad one wrote was rolled back with them, so every
+        # count of rows changed is 0 whatever the report counted on the way.
+        refused = ImportReport(rows=report.rows, changed=dict.fromkeys(report.rows, 0))
+        problems = plural(len(report.problems), "problem")
+        return f"{problems}; nothing changed: {_counts(refused)}; {_asked(files, destroy_redated)}"
     kept_out = f"past retention {report.past_retention}, already destroyed {report.destroyed}"
-    return f"{problems}{_counts(report)}; {kept_out}; {_asked(files, destroy_redated)}"
+    return f"{_counts(report)}; {kept_out}; {_asked(files, destroy_redated)}"
 
 
 def _asked(files: str, destroy_redated: bool) -> str:
