@@ -150,13 +150,14 @@ PROBLEMS_SHOWN = 100
 or a national feed in the wrong order) would otherwise print millions of lines."""
 
 
-def print_refused(problems: Sequence[str]) -> None:
+def print_refused(problems: Sequence[str], total: int) -> None:
+    """The problems in file and line order, the first ``PROBLEMS_SHOWN``, then how many more."""
     for problem in problems[:PROBLEMS_SHOWN]:
         print(problem, file=sys.stderr)
-    count = plural(len(problems), "problem")
-    if len(problems) > PROBLEMS_SHOWN:
-        print(f"… and {plural(len(problems) - PROBLEMS_SHOWN, 'more problem')}.", file=sys.stderr)
-        print(f"Nothing was imported: {count} (the first {PROBLEMS_SHOWN} above).", file=sys.stderr)
+    count = plural(total, "problem")
+    if total > PROBLEMS_SHOWN:
+        print(f"… and {plural(total - PROBLEMS_SHOWN, 'more problem')}.", file=sys.stderr)
+        print(f"Nothing was imported: {count} ({PROBLEMS_SHOWN} shown above).", file=sys.stderr)
     else:
         print(f"Nothing was imported: {count} above.", file=sys.stderr)
 
@@ -189,7 +190,7 @@ async def import_command(args: argparse.Namespace) -> int:
                     destroy_redated=args.destroy_redated,
                 )
     except register.ImportRefused as refused:
-        print_refused(refused.problems)
+        print_refused(refused.problems, refused.total)
         return 1
     except asyncio.CancelledError:  # Ctrl-C: the transaction is rolled back
         print("Nothing was imported: stopped before the end (an import is all or nothing).", file=sys.stderr)

@@ -122,9 +122,32 @@ class RowProblem:
         return f"{where}: {self.field}: {self.problem}"
 
 
+class Problems(list[RowProblem]):
+    """An import's problems: the first ``KEPT`` found, and a count of the rest. A national feed
+    with one systematic fault (every date in another form) has a problem a row: eleven million of
+    them held, and each again as a line to print, took gigabytes."""
+
+    KEPT = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, problem: RowProblem) -> None:
+        if len(self) < self.KEPT:
+            super().append(problem)
+        else:
+            self.dropped += 1
+
+    @property
+    def total(self) -> int:
+        """Every problem found, kept or not."""
+        return len(self) + self.dropped
+
+
 @dataclass
 class ImportReport:
-    problems: list[RowProblem] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
     rows: dict[str, int] = field(default_factory=dict)  # kind -> rows read
     changed: dict[str, int] = field(default_factory=dict)  # kind -> rows inserted or updated
     # Children 24 or over on the import date are never stored (nor their involvements): a record
@@ -202,7 +225,7 @@ class FeedRejected(Exception):
     """The import applied nothing; ``report.problems`` says why, row by row."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__(f"{plural(len(report.problems), 'problem')}; nothing was imported")
+        super().__init__(f"{plural(report.problems.total, 'problem')}; nothing was imported")
         self.report = report
 
 

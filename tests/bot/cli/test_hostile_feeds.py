@@ -296,4 +296,4 @@ def test_a_long_list_of_problems_is_cut_with_a_count(cli: Cli, tmp_path: Path) -
     lines = [line for line in result.said.splitlines() if not line.startswith(("Importing", "Reading"))]
     assert lines[0] == "copy.csv:2: child_ref: repeats the row at children.csv:2"
     assert lines[99] == "copy.csv:101: child_ref: repeats the row at children.csv:101"
-    assert lines[100:] == ["… and 50 more problems.", "Nothing was imported: 150 problems (the first 100 above)."]
+    assert lines[100:] == ["… and 50 more problems.", "Nothing was imported: 150 problems (100 shown above)."]

@@ -568,3 +568,16 @@ async def test_an_involvement_starting_after_today_is_a_problem(signpost: Signpo
     links = f"{INVOLVEMENTS_HEADER}\n{AMY},P001,Care,{tomorrow},,false\n{AMY},P002,Care,{today},{tomorrow},false\n"
     said = await refused(signpost, *standard_feeds()[:2], Feed("i.csv", links))
     assert said == ["i.csv:2: started: is in the future"]
+
+
+async def test_problems_past_ten_thousand_are_counted_not_held(signpost: Signpost) -> None:
+    """A feed bad in every row (a systematic fault): the first 10,000 problems are kept, the rest
+    counted, so a national feed's eleven million bad rows do not take gigabytes to report."""
+    rows = "".join(f"{AMY},P001,Care {n},2024-01-01,,maybe\n" for n in range(10_050))
+    await load_standard(signpost)
+    with pytest.raises(FeedRejected) as caught:
+        await run(signpost, Feed("i.csv", INVOLVEMENTS_HEADER + "\n" + rows))
+    problems = caught.value.report.problems
+    assert (len(problems), problems.total) == (10_000, 10_050)
+    assert str(problems[-1]) == "i.csv:10001: lead_professional: must be true or false"
+    assert str(caught.value) == "10050 problems; nothing was imported"
