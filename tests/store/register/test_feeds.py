@@ -581,3 +581,45 @@ async def test_problems_past_ten_thousand_are_counted_not_held(signpost: Signpos
     assert (len(problems), problems.total) == (10_000, 10_050)
     assert str(problems[-1]) == "i.csv:10001: lead_professional: must be true or false"
     assert str(caught.value) == "10050 problems; nothing was imported"
+
+
+def swapped(header: str, one: str, other: str) -> str:
+    columns = header.split(",")
+    i, j = columns.index(one), columns.index(other)
+    columns[i], columns[j] = columns[j], columns[i]
+    return ",".join(columns)
+
+
+@pytest.mark.parametrize(
+    ("feeds", "hint"),
+    [
+        (
+            [
+                Feed(
+                    "c.csv", swapped(CHILDREN_HEADER, "given_names", "date_of_birth") + CHILDREN[CHILDREN.index("\n") :]
+                )
+            ],
+            "c.csv:1: header: the rows' date_of_birth values are under given_names: "
+            "is the header in the order of the rows' columns?",
+        ),
+        (
+            [
+                Feed("p.csv", PRACTITIONERS),
+                Feed(
+                    "i.csv",
+                    swapped(INVOLVEMENTS_HEADER, "service", "started") + INVOLVEMENTS[INVOLVEMENTS.index("\n") :],
+                ),
+            ],
+            "i.csv:1: header: the rows' started values are under service: "
+            "is the header in the order of the rows' columns?",
+        ),
+    ],
+    ids=["children", "involvements"],
+)
+async def test_children_and_involvements_in_another_order_than_their_header_are_told_so(
+    signpost: Signpost, feeds: list[Feed], hint: str
+) -> None:
+    """The header hint, once a file, for the other feeds; never a date of birth or a name."""
+    said = await refused(signpost, *feeds)
+    assert said[0] == hint and sum("header" in line for line in said) == 1
+    assert not any(value in "\n".join(said) for value in ("Amy", "Jones", "2014-04-03", "Education"))
