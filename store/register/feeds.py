@@ -681,6 +681,7 @@ async def import_feeds(
                     await run.children(feed, rows)
                 else:
                     await run.involvements(feed.name, rows)
+            await run.check_repeats()
             run.close()
             if report.problems:
                 # In file order, then line order: checks that run after a file is read (repeats,
@@ -1075,15 +1076,20 @@ class _Run:
             self.involvements_read(read)
 
     async def _check_staged(self, index: int) -> None:
-        """Repeated rows (of this file, or an earlier involvements file) and references to children
-        that are neither stored nor named by this import."""
+        """References to children that are neither stored nor named by this import."""
         report, name = self.report, self.involvement_feeds[index]
-        for line, first_feed, first_line in await _stage_repeats(self.session, index):
-            problem = repeat_of(name, self.involvement_feeds[first_feed], first_line)
-            report.problems.append(RowProblem(name, line, "child_ref", problem))
         for line, ref in await _stage_unknown_children(self.session, index):
             if ref not in report.named_children:
                 report.problems.append(RowProblem(name, line, "child_ref", "no child with this reference"))
+
+    async def check_repeats(self) -> None:
+        """Involvement rows repeating an earlier row's key, in their file or an earlier one: once,
+        over every involvements file staged (a national register's in one pass, however split)."""
+        if self.staged:
+            files = self.involvement_feeds
+            for feed, line, first_feed, first_line in await _stage_repeats(self.session):
+                problem = repeat_of(files[feed], files[first_feed], first_line)
+                self.report.problems.append(RowProblem(files[feed], line, "child_ref", problem))
 
     async def apply_involvements(self) -> None:
         if self.staged:
@@ -1177,20 +1183,19 @@ async def _stage_create(session: AsyncSession) -> None:
 _PLACE = "feed * 1099511627776 + line"
 
 
-async def _stage_repeats(session: AsyncSession, feed: int) -> list[tuple[int, int, int]]:
-    """(line, first feed, first line) of every good row of ``feed`` whose key an earlier good row
-    holds, in this feed or one staged before it. PostgreSQL's upsert refuses a key twice in one
-    statement, and SQLite's kept the last: a repeat across files is a problem like one within."""
+async def _stage_repeats(session: AsyncSession) -> list[tuple[int, int, int, int]]:
+    """(feed, line, first feed, first line) of every good row whose key an earlier good row holds,
+    in its feed or one staged before it. PostgreSQL's upsert refuses a key twice in one statement,
+    and SQLite's kept the last: a repeat across files is a problem like one within."""
     result = await session.execute(
         text(
-            f"SELECT line, first FROM (SELECT feed, line, {_PLACE} AS place, "
+            f"SELECT feed, line, first FROM (SELECT feed, line, {_PLACE} AS place, "
             f"MIN({_PLACE}) OVER (PARTITION BY {_KEY}) AS first FROM {STAGE.name} WHERE good) AS staged "
-            "WHERE feed = :feed AND place <> first"
-        ),
-        {"feed": feed},
+            "WHERE place <> first"
+        )
     )
-    places = [(int(line), divmod(int(first), 1 << 40)) for line, first in result]
-    return [(line, first_feed, first_line) for line, (first_feed, first_line) in places]
+    places = [(int(feed), int(line), divmod(int(first), 1 << 40)) for feed, line, first in result]
+    return [(feed, line, first_feed, first_line) for feed, line, (first_feed, first_line) in places]
 
 
 async def _stage_unknown_children(session: AsyncSession, feed: int) -> list[tuple[int, int]]:
