@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ kind is recognised from the header, so files may be given in any order:
                  (dates YYYY-MM-DD; ended empty while current; lead_professional true or false)
 
 Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
-importing the same rows again changes nothing. If any row of any file is bad, nothing is written
-and every problem is listed on stderr as FILE:LINE: FIELD: PROBLEM (no personal data quoted).
-Files are read row by row, so memory stays bounded whatever their size.
+importing the same rows again changes nothing; a row repeating another's key, in its file or
+another file of the import, is a problem. An involvement cannot start after today. If any row of
+any file is bad, nothing is written and the problems are listed on stderr as FILE:LINE: FIELD:
+PROBLEM (no personal data quoted; the first 100, then how many more). Files are read row by row,
+so memory stays bounded whatever their size.
 
 exit status:
   0  imported; rows read and new or changed, per kind, on stdout
@@ -142,6 +145,23 @@ def _readable(path: Path) -> None:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
 
 
+PROBLEMS_SHOWN = 100
+"""The problem lines a refused import prints: a file whose every row is bad (a copy of another,
+or a national feed in the wrong order) would otherwise print millions of lines."""
+
+
+def print_refused(problems: Sequence[str], total: int) -> None:
+    """The problems in file and line order, the first ``PROBLEMS_SHOWN``, then how many more."""
+    for problem in problems[:PROBLEMS_SHOWN]:
+        print(problem, file=sys.stderr)
+    count = plural(total, "problem")
+    if total > PROBLEMS_SHOWN:
+        print(f"… and {plural(total - PROBLEMS_SHOWN, 'more problem')}.", file=sys.stderr)
+        print(f"Nothing was imported: {count} ({PROBLEMS_SHOWN} shown above).", file=sys.stderr)
+    else:
+        print(f"Nothing was imported: {count} above.", file=sys.stderr)
+
+
 async def import_command(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -170,9 +190,7 @@ async def import_command(args: argparse.Namespace) -> int:
                     destroy_redated=args.destroy_redated,
                 )
     except register.ImportRefused as refused:
-        for problem in refused.problems:
-            print(problem, file=sys.stderr)
-        print(f"Nothing was imported: {plural(len(refused.problems), 'problem')} above.", file=sys.stderr)
+        print_refused(refused.problems, refused.total)
         return 1
     except asyncio.CancelledError:  # Ctrl-C: the transaction is rolled back
         print("Nothing was imported: stopped before the end (an import is all or nothing).", file=sys.stderr)

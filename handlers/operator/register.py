@@ -40,12 +40,14 @@ class Imported:
 
 
 class ImportRefused(Refused):
-    """Nothing was imported; ``problems`` are one line each (file:line: field: problem)."""
+    """Nothing was imported; ``problems`` are one line each (file:line: field: problem): the first
+    found of ``total`` (``feeds.Problems.KEPT`` at most)."""
 
     outcome = Outcome.INVALID
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__(f"{plural(len(problems), 'problem')}; nothing was imported")
+    def __init__(self, problems: Sequence[str], total: int | None = None) -> None:
+        self.total = len(problems) if total is None else total
+        super().__init__(f"{plural(self.total, 'problem')}; nothing was imported")
         self.problems = list(problems)
 
 
@@ -58,9 +60,14 @@ def _counts(report: ImportReport) -> str:
 
 def _detail(report: ImportReport, files: str, destroy_redated: bool) -> str:
     # Counts first: the detail is cut at 200 characters, and a long file list should lose its tail.
-    problems = f"{plural(len(report.problems), 'problem')}; " if report.problems else ""
+    if report.problems:
+        # Refused: what the rows before the bad one wrote was rolled back with them, so every
+        # count of rows changed is 0 whatever the report counted on the way.
+        refused = ImportReport(rows=report.rows, changed=dict.fromkeys(report.rows, 0))
+        problems = plural(report.problems.total, "problem")
+        return f"{problems}; nothing changed: {_counts(refused)}; {_asked(files, destroy_redated)}"
     kept_out = f"past retention {report.past_retention}, already destroyed {report.destroyed}"
-    return f"{problems}{_counts(report)}; {kept_out}; {_asked(files, destroy_redated)}"
+    return f"{_counts(report)}; {kept_out}; {_asked(files, destroy_redated)}"
 
 
 def _asked(files: str, destroy_redated: bool) -> str:
@@ -120,7 +127,8 @@ async def _import(
         )
     except FeedRejected as rejected:
         audit.detail = extra + _detail(rejected.report, files, destroy_redated)
-        raise ImportRefused([str(problem) for problem in rejected.report.problems]) from None
+        problems = rejected.report.problems
+        raise ImportRefused([str(problem) for problem in problems], problems.total) from None
     except children.IndexNotCurrent as exc:
         # Mid rolling upgrade: this (older) code's terms in the newer index would leave every child
         # it writes unfindable by name. Nothing is written; the newer Signpost imports the feeds.

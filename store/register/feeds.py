@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import BigInteger, Boolean, Column, Date, MetaData, String, Table, select, text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
@@ -118,12 +118,36 @@ class RowProblem:
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.problem}"
+        where = f"{self.file}:{self.line}" if self.line else self.file  # line 0: the file as a whole
+        return f"{where}: {self.field}: {self.problem}"
+
+
+class Problems(list[RowProblem]):
+    """An import's problems: the first ``KEPT`` found, and a count of the rest. A national feed
+    with one systematic fault (every date in another form) has a problem a row: eleven million of
+    them held, and each again as a line to print, took gigabytes."""
+
+    KEPT = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, problem: RowProblem) -> None:
+        if len(self) < self.KEPT:
+            super().append(problem)
+        else:
+            self.dropped += 1
+
+    @property
+    def total(self) -> int:
+        """Every problem found, kept or not."""
+        return len(self) + self.dropped
 
 
 @dataclass
 class ImportReport:
-    problems: list[RowProblem] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
     rows: dict[str, int] = field(default_factory=dict)  # kind -> rows read
     changed: dict[str, int] = field(default_factory=dict)  # kind -> rows inserted or updated
     # Children 24 or over on the import date are never stored (nor their involvements): a record
@@ -201,7 +225,7 @@ class FeedRejected(Exception):
     """The import applied nothing; ``report.problems`` says why, row by row."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__(f"{plural(len(report.problems), 'problem')}; nothing was imported")
+        super().__init__(f"{plural(report.problems.total, 'problem')}; nothing was imported")
         self.report = report
 
 
@@ -310,6 +334,29 @@ def detect_kind(header: Sequence[str]) -> FeedKind | None:
 KNOWN_COLUMNS = frozenset(column for columns in HEADERS.values() for column in columns)
 
 
+def unknown_header(header: Sequence[str]) -> str:
+    """Why a header is no feed's. One that names at least half of a feed's columns is that feed's
+    with columns unknown or missing: they are named (header text, cut short and shown as text).
+    Anything else may be a data row taken for a header (its first line lost): it is never quoted,
+    and the feeds' headers are shown instead."""
+    columns = [h.strip().lower() for h in header]
+    kind = max(HEADERS, key=lambda k: len(set(HEADERS[k]) & set(columns)))
+    expected = HEADERS[kind]
+    if 2 * len(set(expected) & set(columns)) < len(expected):
+        return "not a known feed; expected one of: " + " or ".join(",".join(h) for h in HEADERS.values())
+    unknown = [_column(c) for c in columns if c not in expected]
+    missing = [c for c in expected if c not in columns]
+    why = [f"unknown {', '.join(unknown)}"] if unknown else []
+    why += [f"missing {', '.join(missing)}"] if missing else []
+    return f"not a known feed: {'; '.join(why)}"
+
+
+def _column(name: str) -> str:
+    """A header's column name as a problem line may show it: short, and only characters shown as text."""
+    shown = "".join(c if shows_as_itself(c) else "?" for c in name)
+    return "(an empty name)" if not shown else shown if len(shown) <= 32 else shown[:32] + "…"
+
+
 def repeated_columns(header: Sequence[str]) -> list[str]:
     """The feed columns a header names more than once, in header order. Only Signpost's own
     column names: a data row taken for a header (its first line lost) is never quoted back."""
@@ -338,14 +385,17 @@ class _RowChecker:
     def __init__(self, file: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> None:
         self.file, self.line, self.row, self.problems = file, line, row, problems
         self.bad = False
+        self.failed: list[str] = []  # the fields with a problem, in the order found
 
     def fail(self, name: str, problem: str) -> None:
         self.bad = True
+        self.failed.append(name)
         self.problems.append(RowProblem(self.file, self.line, name, problem))
 
     def text(self, name: str, *, required: bool = True, max_len: int = 200) -> str:
         """The field, stripped; a problem when it is empty (and required), too long, or holds a
-        character that is not shown as itself (``shows_as_itself``): then "" (nothing more checked)."""
+        character that is not shown as itself (``shows_as_itself``): then "" (nothing more checked,
+        and nothing of it written anywhere: a staging table's column holds ``max_len`` at most)."""
         value = (self.row.get(name) or "").strip()
         if not shows_as_itself(value):
             self.fail(name, NOT_SHOWN)
@@ -354,6 +404,7 @@ class _RowChecker:
             self.fail(name, "is empty")
         elif len(value) > max_len:
             self.fail(name, f"is longer than {max_len} characters")
+            return ""
         return value
 
     def day(self, name: str, *, required: bool = True) -> date | None:
@@ -362,7 +413,8 @@ class _RowChecker:
             return None
         day = iso_day(value)
         if day is None:
-            self.fail(name, "is not a date in YYYY-MM-DD form")
+            # 2019-02-30 is in the form; saying it is not sent the supplier looking at the wrong thing
+            self.fail(name, "is not a real date" if ISO_DAY.fullmatch(value) else "is not a date in YYYY-MM-DD form")
         return day
 
     def boolean(self, name: str) -> bool:
@@ -388,19 +440,55 @@ def shows_as_itself(value: str) -> bool:
     return all(unicodedata.category(c) not in UNSHOWABLE or c in JOINERS for c in value)
 
 
-def _short(value: str) -> str:
-    """Quote at most a few characters of a bad value (feeds carry personal data)."""
-    return value if len(value) <= 12 else value[:12] + "…"
+ROLE_NAMES = frozenset(role.value for role in Role)
+
+
+def _roles(text: str) -> set[Role] | None:
+    """The roles a ``roles`` field names, or None when any part is not a role."""
+    parts = [part.strip() for part in text.split(";") if part.strip()]
+    return {Role(part) for part in parts} if all(part in ROLE_NAMES for part in parts) else None
+
+
+def _is_date(value: str) -> bool:
+    return iso_day(value) is not None
+
+
+# Columns whose values have a shape no other column's have: a row holding one under another
+# column's name says the header is in another order than its rows.
+SHAPES: dict[str, Callable[[str], bool]] = {
+    "roles": lambda value: bool(_roles(value)),
+    "email": lambda value: EMAIL.match(value) is not None,
+    "child_ref": lambda value: is_valid(value.replace(" ", "")),
+    "date_of_birth": _is_date,
+    "started": _is_date,
+    "ended": _is_date,
+    "postcode": lambda value: POSTCODE.match(" ".join(value.upper().split())) is not None,
+    "shielded": lambda value: value.lower() in BOOLEANS,
+    "lead_professional": lambda value: value.lower() in BOOLEANS,
+}
+
+
+def misplaced(row: Mapping[str, str], failed: Sequence[str]) -> tuple[str, str] | None:
+    """(column, other) when a value of ``column`` failed its check and ``other`` holds one of that
+    shape instead (and ``other``'s own value is not of its shape): the rows' columns are in another
+    order than the header's. Column names only: a value is never returned."""
+    for column in failed:
+        shape = SHAPES.get(column)
+        if shape is None or not (row.get(column) or "").strip():
+            continue
+        for other, raw in row.items():
+            value = raw.strip()
+            if other != column and value and shape(value) and not (other in SHAPES and SHAPES[other](value)):
+                return column, other
+    return None
 
 
 def _practitioner(c: _RowChecker) -> PractitionerRow | None:
-    roles_text = c.text("roles")
-    roles: set[Role] = set()
-    for part in filter(None, (p.strip() for p in roles_text.split(";"))):
-        try:
-            roles.add(Role(part))
-        except ValueError:
-            c.fail("roles", f"'{_short(part)}' is not one of practitioner, duty_manager, admin")
+    roles = _roles(c.text("roles"))
+    if roles is None:
+        # Never the value: a header in another order than its rows put given names here.
+        c.fail("roles", "holds a role that is not one of practitioner, duty_manager, admin")
+        roles = set()
     phone, email = c.text("phone"), c.text("email", max_len=254)
     if phone and not PHONE.match(phone):
         c.fail("phone", "is not a phone number")
@@ -440,10 +528,12 @@ def _child(c: _RowChecker, today: date) -> ChildRow | None:
     return ChildRow(ref=ref, identity=identity, local_authority=row_la, shielded=shielded)
 
 
-def _involvement(c: _RowChecker) -> InvolvementRow | None:
+def _involvement(c: _RowChecker, today: date) -> InvolvementRow | None:
     ref = c.reference("child_ref")
     started, ended = c.day("started"), c.day("ended", required=False)
-    if started and ended and ended < started:
+    if started and started > today:  # an end may be planned; a start tomorrow is a slip
+        c.fail("started", "is in the future")
+    elif started and ended and ended < started:
         c.fail("ended", "is before started")
     row = InvolvementRow(
         child_ref=ref,
@@ -475,8 +565,7 @@ def _rows(
         problems.append(RowProblem(name, 1, "header", twice))
         return None, iter(())
     if kind is None:
-        expected = " or ".join(",".join(h) for h in HEADERS.values())
-        problems.append(RowProblem(name, 1, "header", f"not a known feed; expected one of: {expected}"))
+        problems.append(RowProblem(name, 1, "header", unknown_header(header or ())))
         return None, iter(())
     columns = [h.strip().lower() for h in header or ()]
 
@@ -567,6 +656,7 @@ async def import_feeds(
     and the term keys only; the data keys are wrapped and every row written here, in the one transaction.
     """
     report = ImportReport()
+    feeds = named_apart(feeds, report.problems)
     order = {feed.name: index for index, feed in enumerate(feeds)}
     with ExitStack() as files:
         kinds: list[tuple[FeedKind, Feed, Iterator[tuple[int, dict[str, str]]]]] = []
@@ -591,6 +681,7 @@ async def import_feeds(
                     await run.children(feed, rows)
                 else:
                     await run.involvements(feed.name, rows)
+            await run.check_repeats()
             run.close()
             if report.problems:
                 # In file order, then line order: checks that run after a file is read (repeats,
@@ -605,6 +696,51 @@ async def import_feeds(
     if report.shredded:
         await _compact(db, report)  # after the commit: the old row versions are dead only now
     return report
+
+
+NAME_SHOWN = 60
+"""The longest file name a problem line shows whole; a longer one keeps its start and end."""
+
+
+def shown_name(name: str) -> str:
+    """A file name as problem lines show it: characters that are not shown as text (a line break,
+    a direction override, bytes that are not UTF-8) as ``?``, and a long name cut in the middle."""
+    name = "".join(c if shows_as_itself(c) else "?" for c in name) or "?"
+    return name if len(name) <= NAME_SHOWN else f"{name[: NAME_SHOWN - 21]}…{name[-20:]}"
+
+
+def named_apart(feeds: Sequence[Feed], problems: list[RowProblem]) -> list[Feed]:
+    """The feeds to read, each under a name of its own for problem lines. A file given twice is one
+    problem (every row of its second reading would repeat the first's) and is read once; two files
+    of one name in different folders are named by their paths as given."""
+    read: list[Feed] = []
+    files: set[tuple[int, int]] = set()
+    for feed in feeds:
+        if feed.path is not None:
+            try:
+                stat = feed.path.stat()
+            except OSError:  # reading it says why
+                stat = None
+            if stat is not None and (stat.st_dev, stat.st_ino) in files:
+                problems.append(
+                    RowProblem(shown_name(feed.name), 0, "file", "is given more than once: give each file once")
+                )
+                continue
+            if stat is not None:
+                files.add((stat.st_dev, stat.st_ino))
+        read.append(feed)
+    names = Counter(shown_name(feed.name) for feed in read)
+    apart: list[Feed] = []
+    taken: set[str] = set()
+    for number, feed in enumerate(read, start=1):
+        name = shown_name(feed.name)
+        if names[name] > 1 and feed.path is not None:
+            name = shown_name(str(feed.path))
+        if name in taken:
+            name = f"{name} (file {number})"
+        taken.add(name)
+        apart.append(replace(feed, name=name))
+    return apart
 
 
 async def _compact(db: Database, report: ImportReport) -> None:
@@ -657,6 +793,21 @@ class _Run:
         # New children's name counts (blind name key -> children), written at the end or when
         # this many names are held: a national register has tens of thousands of names.
         self.name_counts: Counter[int] = Counter()
+        # Repeats across files are repeats: where each practitioner and child was first (children
+        # by a bitset, their first file and line found by reading the files again when needed).
+        self.practitioner_lines: dict[str, tuple[str, int]] = {}
+        self.children_refs = RefSet()
+        self.children_feeds: list[Feed] = []
+        self.involvement_feeds: list[str] = []  # staged rows name their feed by its index here
+        self.hinted: set[str] = set()  # files already told their header may be in another order
+
+    def _hint(self, name: str, checker: _RowChecker) -> None:
+        """A bad row whose values look misplaced: one header problem for its file, column names only."""
+        if name not in self.hinted and (found := misplaced(checker.row, checker.failed)) is not None:
+            self.hinted.add(name)
+            column, other = found
+            why = f"the rows' {column} values are under {other}: is the header in the order of the rows' columns?"
+            self.report.problems.append(RowProblem(name, 1, "header", why))
 
     def _start(self, kind: FeedKind) -> None:
         self.report.rows.setdefault(kind.value, 0)
@@ -692,7 +843,7 @@ class _Run:
         """Practitioners are few (hundreds of thousands at most): checked for repeats in memory."""
         kind, report = FeedKind.PRACTITIONERS, self.report
         self._start(kind)
-        seen: dict[str, int] = {}
+        seen = self.practitioner_lines
         batch: list[PractitionerRow] = []
         for line, row in rows:
             report.rows[kind.value] += 1
@@ -700,11 +851,12 @@ class _Run:
             parsed = _practitioner(checker)
             report.named_practitioners.add((row.get("practitioner_id") or "").strip())
             if parsed is None:
+                self._hint(name, checker)
                 continue
             if parsed.id in seen:
-                checker.fail(HEADERS[kind][0], f"repeats the row on line {seen[parsed.id]}")
+                checker.fail(HEADERS[kind][0], repeat_of(name, *seen[parsed.id]))
                 continue
-            seen[parsed.id] = line
+            seen[parsed.id] = (name, line)
             batch.append(parsed)
             if len(batch) >= self.chunk:
                 await self._write_practitioners(batch)
@@ -725,7 +877,8 @@ class _Run:
         kind, report, today = FeedKind.CHILDREN, self.report, self.now.date()
         self._start(kind)
         first_load = not await children.any_stored(self.session)
-        seen = RefSet()
+        seen = self.children_refs
+        self.children_feeds.append(feed)
         repeats: list[tuple[int, int]] = []  # (line, ref)
         batch: list[ChildRow] = []
         for line, row in rows:
@@ -737,6 +890,7 @@ class _Run:
             if is_valid(value):
                 report.named_children.add(int(value))
             if parsed is None:
+                self._hint(feed.name, checker)
                 continue
             if not seen.add(parsed.ref):
                 repeats.append((line, parsed.ref))
@@ -747,14 +901,21 @@ class _Run:
                 batch = []
         await self._write_children(batch, first_load)
         await self.drain()
-        if repeats or self.redated:
-            firsts = _first_lines(feed, {ref for _, ref in repeats} | self.redated, today)
+        if repeats:
+            wanted, firsts = {ref for _, ref in repeats}, dict[int, tuple[str, int]]()
+            for earlier in self.children_feeds:  # the first row of each is in this file or an earlier one
+                if wanted <= firsts.keys():
+                    break
+                found = _first_lines(earlier, wanted - firsts.keys(), today)
+                firsts.update((ref, (earlier.name, line)) for ref, line in found.items())
             for line, ref in repeats:
                 report.problems.append(
-                    RowProblem(feed.name, line, HEADERS[kind][0], f"repeats the row on line {firsts[ref]}")
+                    RowProblem(feed.name, line, HEADERS[kind][0], repeat_of(feed.name, *firsts[ref]))
                 )
-            for ref in sorted(self.redated, key=firsts.__getitem__):
-                report.problems.append(RowProblem(feed.name, firsts[ref], "date_of_birth", REDATED))
+        if self.redated:  # rows written from this file
+            lines = _first_lines(feed, self.redated, today)
+            for ref in sorted(self.redated, key=lines.__getitem__):
+                report.problems.append(RowProblem(feed.name, lines[ref], "date_of_birth", REDATED))
             self.redated.clear()
 
     async def _terms_to(self) -> Table:
@@ -876,6 +1037,8 @@ class _Run:
             await _stage_create(self.session)
             self.staged = True
         known = report.named_practitioners | await practitioners.all_ids(self.session)
+        index, today = len(self.involvement_feeds), self.now.date()
+        self.involvement_feeds.append(name)
         batch: list[tuple[object, ...]] = []
         read = report.rows[kind.value]
         if self.involvements_read is not None:
@@ -883,8 +1046,9 @@ class _Run:
         for line, row in rows:
             report.rows[kind.value] += 1
             checker = _RowChecker(name, line, row, report.problems)
-            parsed = _involvement(checker)
+            parsed = _involvement(checker, today)
             if parsed is None:  # its references are still checked, so a second run finds nothing new
+                self._hint(name, checker)
                 ref, pid = _references(name, line, row)
                 values: tuple[object, ...] = (None, None, None, None, False)
             else:
@@ -897,13 +1061,13 @@ class _Run:
                 report.problems.append(RowProblem(name, line, "practitioner_id", "no practitioner with this id"))
             check = bool(ref) and ref not in report.named_children  # else this import's children feed has it
             if parsed is not None or check:
-                batch.append((name, line, ref, pid, *values, check))
+                batch.append((index, line, ref, pid, *values, check))
             if len(batch) >= self.chunk * 4:  # a few rows each
                 await self._stage(batch, report.rows[kind.value] - read)
                 read, batch = report.rows[kind.value], []
         await self._stage(batch, report.rows[kind.value] - read)
         self.step(ImportStep.CHECKING)
-        await self._check_staged(name)
+        await self._check_staged(index)
 
     async def _stage(self, batch: list[tuple[object, ...]], read: int) -> None:
         if batch:
@@ -911,14 +1075,21 @@ class _Run:
         if read and self.involvements_read is not None:
             self.involvements_read(read)
 
-    async def _check_staged(self, name: str) -> None:
-        """Repeated rows and references to children that are neither stored nor named by this import."""
-        report = self.report
-        for line, first in await _stage_repeats(self.session, name):
-            report.problems.append(RowProblem(name, line, "child_ref", f"repeats the row on line {first}"))
-        for line, ref in await _stage_unknown_children(self.session, name):
+    async def _check_staged(self, index: int) -> None:
+        """References to children that are neither stored nor named by this import."""
+        report, name = self.report, self.involvement_feeds[index]
+        for line, ref in await _stage_unknown_children(self.session, index):
             if ref not in report.named_children:
                 report.problems.append(RowProblem(name, line, "child_ref", "no child with this reference"))
+
+    async def check_repeats(self) -> None:
+        """Involvement rows repeating an earlier row's key, in their file or an earlier one: once,
+        over every involvements file staged (a national register's in one pass, however split)."""
+        if self.staged:
+            files = self.involvement_feeds
+            for feed, line, first_feed, first_line in await _stage_repeats(self.session):
+                problem = repeat_of(files[feed], files[first_feed], first_line)
+                self.report.problems.append(RowProblem(files[feed], line, "child_ref", problem))
 
     async def apply_involvements(self) -> None:
         if self.staged:
@@ -927,6 +1098,15 @@ class _Run:
             changed = await _stage_apply(self.session)
             self.report.changed[FeedKind.INVOLVEMENTS.value] += changed
             await self.session.execute(text(f"DROP TABLE {STAGE.name}"))
+
+
+def repeat_of(name: str, first_file: str, first_line: int) -> str:
+    """The problem of a row whose key an earlier row had, in this file or another of the import."""
+    return (
+        f"repeats the row on line {first_line}"
+        if first_file == name
+        else f"repeats the row at {first_file}:{first_line}"
+    )
 
 
 def _first_lines(feed: Feed, refs: set[int], today: date) -> dict[int, int]:
@@ -976,7 +1156,7 @@ async def ensure_authorities(session: Any, names: set[str], now: datetime) -> No
 STAGE = Table(
     "import_involvements",
     MetaData(),
-    Column("feed", String(200)),
+    Column("feed", Integer),  # the file's index among this import's involvements files (any name fits)
     Column("line", BigInteger),
     Column("child_ref", BigInteger),
     Column("practitioner_id", String(64)),
@@ -997,25 +1177,34 @@ async def _stage_create(session: AsyncSession) -> None:
     await session.run_sync(lambda sync: STAGE.create(sync.connection()))
 
 
-async def _stage_repeats(session: AsyncSession, name: str) -> list[tuple[int, int]]:
-    """(line, first line) of every good row whose key an earlier good row of this feed holds."""
+# A row's place in the import as one number, ordered as the files were read and their lines
+# (lines stay far below 2^40: a file of 8 MB lines would need 8 EB), so that one MIN finds the
+# first of each key across files as cheaply as within one.
+_PLACE = "feed * 1099511627776 + line"
+
+
+async def _stage_repeats(session: AsyncSession) -> list[tuple[int, int, int, int]]:
+    """(feed, line, first feed, first line) of every good row whose key an earlier good row holds,
+    in its feed or one staged before it. PostgreSQL's upsert refuses a key twice in one statement,
+    and SQLite's kept the last: a repeat across files is a problem like one within."""
     result = await session.execute(
         text(
-            f"SELECT line, first FROM (SELECT line, MIN(line) OVER (PARTITION BY {_KEY}) AS first "
-            f"FROM {STAGE.name} WHERE good AND feed = :feed) AS staged WHERE line <> first"
-        ),
-        {"feed": name},
+            f"SELECT feed, line, first FROM (SELECT feed, line, {_PLACE} AS place, "
+            f"MIN({_PLACE}) OVER (PARTITION BY {_KEY}) AS first FROM {STAGE.name} WHERE good) AS staged "
+            "WHERE place <> first"
+        )
     )
-    return [(int(line), int(first)) for line, first in result]
+    places = [(int(feed), int(line), divmod(int(first), 1 << 40)) for feed, line, first in result]
+    return [(feed, line, first_feed, first_line) for feed, line, (first_feed, first_line) in places]
 
 
-async def _stage_unknown_children(session: AsyncSession, name: str) -> list[tuple[int, int]]:
+async def _stage_unknown_children(session: AsyncSession, feed: int) -> list[tuple[int, int]]:
     result = await session.execute(
         text(
             f"SELECT line, child_ref FROM {STAGE.name} AS s WHERE feed = :feed AND check_child "
             "AND NOT EXISTS (SELECT 1 FROM children AS c WHERE c.ref = s.child_ref)"
         ),
-        {"feed": name},
+        {"feed": feed},
     )
     return [(int(line), int(ref)) for line, ref in result]
 

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
@@ -307,3 +310,219 @@ junk_bodies = st.one_of(
     json_junk.map(lambda doc: json.dumps(doc).encode()),
     json_junk.map(lambda doc: b"payload=" + json.dumps(doc).encode()),
 )
+
+
+# -- feed files for `signpost import` ---------------------------------------------------------------
+# A small synthetic register whose identity values are the ones observe.py watches for (names,
+# dates of birth, postcodes), so that any of them echoed by an import's problems or logs is a leak.
+FEED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "practitioners": (
+        "practitioner_id",
+        "given_name",
+        "family_name",
+        "role",
+        "organisation",
+        "local_authority",
+        "phone",
+        "email",
+        "roles",
+    ),
+    "children": (
+        "child_ref",
+        "given_names",
+        "family_name",
+        "aliases",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "local_authority",
+        "shielded",
+    ),
+    "involvements": ("child_ref", "practitioner_id", "service", "started", "ended", "lead_professional"),
+}
+FEED_ROWS: dict[str, tuple[tuple[str, ...], ...]] = {
+    kind: tuple(tuple(row.split(",")) for row in rows)
+    for kind, rows in {
+        "practitioners": (
+            "H001,Noah,Wells,Nurse,Northshire NHS,Northshire,0161 496 0101,h1@nhs.example,practitioner",
+            "H002,Mia,Stone,Teacher,Hill School,Northshire,0161 496 0102,h2@hill.example,practitioner",
+            "H003,Ben,Okafor,Manager,Southvale CS,Southvale,0113 496 0103,h3@sv.example,duty_manager;practitioner",
+        ),
+        "children": (
+            "9990000018,Amy,Jones,Amelia Jones;Amy Smith,2014-04-03,F,M1 2AB,Northshire,false",
+            "9990000026,Ben,Okafor,,2016-09-12,M,M4 5CD,Northshire,false",
+            "9990000034,Lily,Brown,,2019-01-20,F,M8 1AA,Southvale,true",
+        ),
+        "involvements": (
+            "9990000018,H001,School nursing,2024-09-01,,true",
+            "9990000018,H002,Education,2022-09-01,2024-07-20,false",
+            "9990000026,H002,Education,2023-09-01,,false",
+            "9990000034,H003,Health visiting,2020-01-01,,true",
+        ),
+    }.items()
+}
+# Column names a header may be given instead of its own: near misses, case, spaces, junk.
+JUNK_COLUMNS = ("notes", "Start Date", "", " ", "ROLE", "role ", "child ref", "x\u202e", "given_name2", "dob", "é")
+
+
+def _with_hidden(draw: st.DrawFn, value: str) -> str:
+    at = draw(st.integers(0, len(value)))
+    return value[:at] + draw(st.sampled_from(HIDDEN + SPACES + "\ufeff")) + value[at:]
+
+
+@st.composite
+def feed_value(draw: st.DrawFn, value: str) -> str:
+    """A hostile replacement for one field's ``value``: too long, hidden characters, junk, dates
+    that are no dates or in the future, huge references, or nothing."""
+    way = draw(st.integers(0, 5))
+    if way == 0:
+        return "x" * draw(st.sampled_from((65, 201, 255, 2001, 140_000)))
+    if way == 1:
+        return value.upper()
+    if way == 2:
+        return draw(st.sampled_from(("", " ", "2019-02-30", "2014-13-01", "2099-01-01", "9" * 5000, "+ 44", "a;b")))
+    if way == 3:
+        return draw(st.sampled_from(SNIPPETS).filter(_no_identity))
+    if way == 4:
+        return draw(st.text(ALPHABET, max_size=30).filter(_no_identity))
+    return _with_hidden(draw, value)
+
+
+# Valid or hostile file names: long (up to the 255 bytes a Linux name may have), any script,
+# spaces, quotes, a line break or direction override, bytes that are not UTF-8, a leading dash.
+file_names = st.one_of(
+    st.sampled_from(("feed.csv", "-dash.csv", "with space.csv", "quote'\".csv", "new\nline.csv", "\u202egnp.csv")),
+    st.sampled_from(("café-ünïcødé.csv", "名前.csv", "😀.csv", "bad\udcff.csv", "tab\t.csv")),
+    st.integers(150, 240).map(lambda n: "long-" + "y" * n + ".csv"),
+    st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=40).map(
+        lambda t: t + ".csv"
+    ),
+).filter(lambda name: _no_identity(name) and len(name.encode("utf-8", "surrogateescape")) <= 250)
+
+
+@dataclass
+class FeedFile:
+    """One feed file as it will be written: a header, rows, and how its bytes are spelt."""
+
+    kind: str
+    header: list[str]
+    rows: list[list[str]]
+    bom: bool = False
+    crlf: bool = False
+    blank_lines: bool = False
+    not_utf8: bool = False
+    empty: bool = False
+
+    def data(self) -> bytes:
+        if self.empty:
+            return b""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n" if self.crlf else "\n")
+        writer.writerow(self.header)
+        for row in self.rows:
+            writer.writerow(row)
+            if self.blank_lines:
+                out.write("\r\n" if self.crlf else "\n")
+        data = ("\ufeff" if self.bom else "").encode() + out.getvalue().encode("utf-8")
+        if self.not_utf8:
+            end = data.find(b"\n") + 1
+            data = data[:end] + b"\xff\xfe" + data[end:]
+        return data
+
+
+@dataclass
+class FeedImport:
+    """The files of one `signpost import` (name, bytes), the order they are given in (a file may be
+    given twice), whether every change made to the synthetic feeds keeps them good (so the import
+    must succeed), and what was done to them."""
+
+    files: list[tuple[str, bytes]]
+    given: list[int]
+    good: bool
+    changes: list[str]
+
+    def __repr__(self) -> str:  # what a failing example shows: the changes and the names, not 140 kB of rows
+        return f"FeedImport(changes={self.changes}, names={[n for n, _ in self.files]!r}, given={self.given})"
+
+
+# Changes that keep feeds good: columns in another order (rows too), rows split over two files, a
+# byte-order mark, Windows line endings, blank lines, a file with its header alone.
+GOOD_CHANGES = ("reorder", "split", "bom", "crlf", "blank_lines", "header_only_file")
+BAD_CHANGES = (
+    "shuffle_header",
+    "rename_column",
+    "drop_column",
+    "extra_column",
+    "repeat_column",
+    "field",
+    "field",
+    "repeat_row",
+    "copy_row_to_new_file",
+    "give_twice",
+    "empty_file",
+    "not_utf8",
+    "ragged",
+)
+
+
+def _change(draw: st.DrawFn, files: list[FeedFile], change: str) -> None:
+    feed = draw(st.sampled_from(files))
+    width = len(feed.header)
+    column = draw(st.integers(0, width - 1))
+    if change == "reorder":
+        order = draw(st.permutations(range(width)))
+        feed.header = [feed.header[i] for i in order]
+        feed.rows = [[row[i] for i in order] for row in feed.rows]
+    elif change == "shuffle_header":
+        order = draw(st.permutations(range(width)).filter(lambda o: [feed.header[i] for i in o] != feed.header))
+        feed.header = [feed.header[i] for i in order]
+    elif change in ("split", "copy_row_to_new_file", "header_only_file"):
+        at = draw(st.integers(0, len(feed.rows)))
+        rows = [] if change == "header_only_file" else feed.rows[at:]
+        if change == "split":
+            feed.rows = feed.rows[:at]
+        elif change == "copy_row_to_new_file" and not rows:
+            rows = feed.rows[-1:]
+        files.append(FeedFile(feed.kind, list(feed.header), [list(row) for row in rows]))
+    elif change in ("bom", "crlf", "blank_lines", "not_utf8", "empty"):
+        setattr(feed, change, True)
+    elif change == "empty_file":
+        feed.empty = True
+    elif change == "rename_column":
+        feed.header[column] = draw(st.sampled_from(JUNK_COLUMNS))
+    elif change == "drop_column":
+        feed.header.pop(column)
+        for row in feed.rows:
+            row.pop(column)
+    elif change in ("extra_column", "repeat_column"):
+        feed.header.append(draw(st.sampled_from(JUNK_COLUMNS)) if change == "extra_column" else feed.header[column])
+        for row in feed.rows:
+            row.append("x")
+    elif change == "field" and feed.rows:
+        row = draw(st.sampled_from(feed.rows))
+        row[column] = draw(feed_value(row[column]))
+    elif change == "repeat_row" and feed.rows:
+        feed.rows.append(list(draw(st.sampled_from(feed.rows))))
+    elif change == "ragged" and feed.rows:
+        row = draw(st.sampled_from(feed.rows))
+        row[:] = row[:-1] if draw(st.booleans()) else [*row, "x"]
+
+
+@st.composite
+def feed_import(draw: st.DrawFn) -> FeedImport:
+    """The three synthetic feeds, in any order, each change drawn applied to one of the files."""
+    kinds = draw(st.permutations(sorted(FEED_COLUMNS)))
+    files = [FeedFile(kind, list(FEED_COLUMNS[kind]), [list(row) for row in FEED_ROWS[kind]]) for kind in kinds]
+    changes = draw(st.lists(st.sampled_from(GOOD_CHANGES + BAD_CHANGES), max_size=3))
+    twice = False
+    for change in changes:
+        if change == "give_twice":
+            twice = True
+        else:
+            _change(draw, files, change)
+    names = draw(st.lists(file_names, min_size=len(files), max_size=len(files), unique_by=str.casefold))
+    given = list(range(len(files)))
+    if twice:
+        given.insert(draw(st.integers(0, len(given))), draw(st.sampled_from(given)))
+    good = all(change in GOOD_CHANGES for change in changes)
+    return FeedImport([(name, feed.data()) for name, feed in zip(names, files, strict=True)], given, good, changes)

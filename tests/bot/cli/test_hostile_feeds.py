@@ -9,7 +9,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from store.db import Database
+from store.register.refs import check_digit
+from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import (
     AMY,
@@ -255,3 +259,41 @@ def test_a_roll_without_line_breaks_is_refused_in_bounded_memory(cli: Cli, tmp_p
         "Nothing was matched: 1 problem above.",
     ]
     assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB roll"
+
+
+async def test_a_refused_import_is_audited_as_changing_nothing(cli: Cli, db: Database, tmp_path: Path) -> None:
+    """Rows written before the bad last one are rolled back: the audit's outcome said "children=7/6"
+    (six changed) for an import that changed nothing."""
+    kids = write(tmp_path, "children.csv", CHILDREN + "9990000077,Zed,Last,,2015-01-01,F,,Northshire,maybe\n")
+    result = await cli.run("import", str(write(tmp_path, "practitioners.csv", PRACTITIONERS)), str(kids))
+    assert result.code == 1
+    async with db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == "import").order_by(AuditEvent.seq.desc()).limit(1)
+        event = (await session.execute(query)).scalar_one()
+    assert event.outcome == "invalid" and event.result_count == 0
+    assert event.detail.startswith("1 problem; nothing changed: children=7/0 practitioners=6/0 (read/changed);")
+
+
+def test_the_same_file_given_twice_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """Not one repeat per row: the file is named once as given twice, and nothing is imported."""
+    kids = write(tmp_path, "children.csv", CHILDREN)
+    result = cli("import", str(write(tmp_path, "practitioners.csv", PRACTITIONERS)), str(kids), str(kids))
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.said.splitlines()[-2:] == [
+        "children.csv: file: is given more than once: give each file once",
+        "Nothing was imported: 1 problem above.",
+    ]
+
+
+def test_a_long_list_of_problems_is_cut_with_a_count(cli: Cli, tmp_path: Path) -> None:
+    """A copy of a children file under another name repeats every row: the problems shown stop at
+    100, and the last line says how many there were in all."""
+    refs = [f"{s}{d}" for s in range(999000100, 999000400) if (d := check_digit(str(s))) is not None][:150]
+    rows = "".join(f"{ref},A,B,,2015-01-01,F,,Northshire,false\n" for ref in refs)
+    first = write(tmp_path, "children.csv", CHILDREN_HEADER + "\n" + rows)
+    result = cli("import", str(first), str(write(tmp_path, "copy.csv", CHILDREN_HEADER + "\n" + rows)))
+    assert result.code == 1 and "Traceback" not in result.err
+    lines = [line for line in result.said.splitlines() if not line.startswith(("Importing", "Reading"))]
+    assert lines[0] == "copy.csv:2: child_ref: repeats the row at children.csv:2"
+    assert lines[99] == "copy.csv:101: child_ref: repeats the row at children.csv:101"
+    assert lines[100:] == ["… and 50 more problems.", "Nothing was imported: 150 problems (100 shown above)."]

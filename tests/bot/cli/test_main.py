@@ -112,7 +112,7 @@ def test_failing_import_applies_nothing_and_reports_every_bad_row(cli: Cli, tmp_
     assert "children.csv:2: child_ref: is not a valid 10-digit reference (check digit fails)" in lines
     assert "children.csv:4: child_ref: is not a valid 10-digit reference (not ten digits)" in lines
     assert "children.csv:3: given_names: is empty" in lines
-    assert "children.csv:3: date_of_birth: is not a date in YYYY-MM-DD form" in lines
+    assert "children.csv:3: date_of_birth: is not a real date" in lines  # 13th month
     assert lines[-1] == "Nothing was imported: 4 problems above."
     exported = cli("console", "--as", "P002", stdin="999 000 0026\n")
     assert exported.code == 2  # not even the practitioners exist, so the console does not start
