@@ -3,9 +3,13 @@ setting, naming it and what it expects, never pydantic's dump and never the valu
 
 from __future__ import annotations
 
+import itertools
+import re
+from pathlib import Path
+
 import pytest
 
-from bot.config import SettingsError, load_settings
+from bot.config import OTHER_NAMES, Settings, SettingsError, load_settings
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -76,3 +80,24 @@ def test_a_settings_error_never_quotes_the_value_given() -> None:
         load_settings(SIGNPOST_PORT="xoxb-0000-pasted-token", SIGNPOST_LOG_LEVEL="xoxb-0000-pasted-token")
     assert "xoxb" not in str(refused.value)
     assert str(refused.value).count("\n") == 1
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def settings_table() -> list[str]:
+    """Every variable named in the first column of README.md's table under "### Settings"."""
+    lines = README.read_text("utf-8").split("\n### Settings\n", 1)[1].splitlines()
+    rows = [line for line in itertools.dropwhile(lambda line: not line.startswith("|"), lines)]
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), rows))[2:]  # header and rule
+    assert rows, "no settings table under ### Settings"
+    return [name for row in rows for name in re.findall(r"`([A-Z_][A-Z0-9_]*)`", row.split("|")[1])]
+
+
+def test_the_readme_settings_table_names_every_setting_signpost_reads_and_no_other() -> None:
+    """A newcomer following the README found SIGNPOST_DEV_CLOCK and the SIGNPOST_TEAMS_* settings
+    missing from its table: the table and the settings model are now held equal, both ways."""
+    named = settings_table()
+    assert len(named) == len(set(named)), "a setting is listed twice"
+    read = {field.alias for field in Settings.model_fields.values() if field.alias} | OTHER_NAMES
+    assert set(named) == read, (sorted(read - set(named)), sorted(set(named) - read))
