@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -17,7 +19,8 @@ from store.db import url_problem
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line for the operator."""
+    """A setting is missing or malformed; the message is one line for the operator (one line per
+    bad setting when several are)."""
 
 
 class Settings(BaseSettings):
@@ -67,6 +70,16 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ValueError(problem)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        problem = public_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.rstrip("/")
 
     @field_validator("log_format")
     @classmethod
@@ -135,21 +148,74 @@ def unknown_names(environ: Mapping[str, str]) -> list[str]:
     return lines
 
 
+LOOPBACK_NAMES = frozenset({"localhost"})
+PUBLIC_URL_EXPECTED = (
+    "must be an absolute https:// URL such as https://signpost.example.org (http:// only for localhost)"
+)
+
+
+def public_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be where people's browsers reach Signpost (it goes into enrolment
+    links), or None. Plain http only for this machine itself: a code's set-up page travels in it."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        return PUBLIC_URL_EXPECTED
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or value != value.strip():
+        return PUBLIC_URL_EXPECTED
+    if parts.scheme == "http" and not is_loopback(host):
+        return "must use https:// (http:// only for localhost)"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn validation failures into one clear line per bad setting."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_problem(err)}" for err in exc.errors())
-        raise SettingsError(f"bad setting: {problems}") from None
+        lines = [f"bad setting: {'.'.join(str(p) for p in err['loc'])}: {_problem(err)}" for err in exc.errors()]
+        raise SettingsError("\n".join(lines)) from None
     return settings
+
+
+# What is expected, in the operator's words, for pydantic's own checks. Never the value given:
+# a setting may be a secret, and pydantic's own message may quote it.
+_EXPECTED = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false (1 or 0)",
+    "greater_than_equal": "must be at least {ge:g}",
+    "greater_than": "must be more than {gt:g}",
+    "less_than_equal": "must be at most {le:g}",
+    "less_than": "must be less than {lt:g}",
+    "string_type": "must be text",
+    "path_type": "must be a file or folder path",
+}
 
 
 def _problem(error: ErrorDetails) -> str:
     """A validator's own words ("the port must be …"), without pydantic's "Value error, " before them;
-    pydantic's words for its own checks ("Input should be a valid integer")."""
-    raised = error.get("ctx", {}).get("error")
-    return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
+    for pydantic's own checks, what is expected ("must be a whole number")."""
+    context = error.get("ctx", {})
+    raised = context.get("error")
+    if error["type"] == "value_error" and raised is not None:
+        return str(raised)
+    expected = _EXPECTED.get(error["type"])
+    if expected is None:
+        return "is not a value this setting can take"
+    return expected.format(**{k: v for k, v in context.items() if isinstance(v, int | float)})
 
 
 def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:

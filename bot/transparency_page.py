@@ -141,7 +141,7 @@ def page(report: Report) -> str:
     month = month_title(report)
     last_day = report.end - timedelta(days=1)
     when = f"{month}, so far (the month is not over)" if not report.complete else month
-    nav = [f'<a href="/transparency?month={report.previous_month}">Previous month</a>']
+    nav = [f'<a href="/transparency?month={report.previous_month}">Previous month</a>'] if report.previous_month else []
     if report.next_month:
         nav.append(f'<a href="/transparency?month={report.next_month}">Next month</a>')
     nav.append(f'<a href="/transparency.csv?month={report.month}" download>Download CSV</a>')

@@ -53,7 +53,8 @@ REPORTED_ACTIONS = (
 
 
 class ReportError(ValueError):
-    """The month asked for is malformed or has not begun (the message says which, in one line)."""
+    """The month asked for is malformed, has not begun, or is a month before the audit's first event
+    (the message says which, in one line, and for the last the months there are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +119,13 @@ class Report:
     authorities: tuple[str, ...]
     sections: tuple[Section, ...]
     chain: ChainSummary
+    first_month: str | None = None  # YYYY-MM of the audit's oldest event; None when it is empty
 
     @property
-    def previous_month(self) -> str:
-        return _shift(self.start, -1).strftime("%Y-%m")
+    def previous_month(self) -> str | None:
+        """The month before, or None when the audit holds nothing that early (it would be refused)."""
+        previous = _shift(self.start, -1).strftime("%Y-%m")
+        return None if self.first_month is None or previous < self.first_month else previous
 
     @property
     def next_month(self) -> str | None:
@@ -146,7 +150,7 @@ def month_range(month: str | None, now: datetime, *, so_far: bool = False) -> tu
         start = _shift(this_month, -1)
     else:
         found = _MONTH.match(month.strip())
-        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
             raise ReportError("that is not a month (expected YYYY-MM, e.g. 2026-10)")
         start = datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
         if start > this_month:
@@ -156,11 +160,35 @@ def month_range(month: str | None, now: datetime, *, so_far: bool = False) -> tu
     return start, _shift(start, 1)
 
 
+def refuse_before_the_audit(start: datetime, first: datetime | None, now: datetime, *, so_far: bool) -> None:
+    """A well-formed month before the audit's oldest event (1999-01) has no figures: say so, with
+    the months that have (the running one only ``so_far``), rather than publish zeros for it."""
+    this_month = datetime(utc(now).year, utc(now).month, 1, tzinfo=UTC)
+    begins = this_month if first is None else datetime(first.year, first.month, 1, tzinfo=UTC)
+    if start >= begins:
+        return
+    last = this_month if so_far else _shift(this_month, -1)
+    if last < begins:
+        raise ReportError(
+            f"{start:%Y-%m} is before Signpost's audit begins ({begins:%Y-%m}); no month since is over yet: "
+            f"the first report is published on {_shift(begins, 1):%d/%m/%Y}"
+        )
+    running = " so far" if so_far and last == this_month else ""
+    raise ReportError(
+        f"{start:%Y-%m} is before Signpost's audit begins: "
+        f"there are reports for {begins:%Y-%m} to {last:%Y-%m}{running}"
+    )
+
+
 async def build(db: Database, now: datetime, month: str | None = None, *, so_far: bool = False) -> Report:
     """The report for ``month`` (YYYY-MM; default the last complete month), small numbers suppressed;
     the running month only ``so_far`` (``month_range``)."""
     start, end = month_range(month, now, so_far=so_far)
     async with db.read() as session:
+        chain = await counts.chain_at(session, end)  # first: it says where the audit begins
+        first = chain.first_at
+        if month is not None:
+            refuse_before_the_audit(start, first, now, so_far=so_far)
         known = await counts.authorities(session)
         actions = await counts.action_counts(session, start, end, {a.value for a in REPORTED_ACTIONS})
         alerts = await counts.detail_counts(session, start, end, Action.ALERT.value)
@@ -170,7 +198,6 @@ async def build(db: Database, now: datetime, month: str | None = None, *, so_far
         registered = await counts.registered_by_role(session)
         alert_rules = [_split_alert(detail, n) for detail, n in alerts]
         alert_las = await counts.authorities_of(session, (pid for _, pid, _ in alert_rules if pid))
-        chain = await counts.chain_at(session, end)
     seen = {c.authority for c in actions} | {t.authority for t in told} | {r.authority for r in (*active, *registered)}
     seen |= set(alert_las.values())
     authorities = tuple(sorted({*known, *(la for la in seen if la)}))
@@ -240,6 +267,7 @@ async def build(db: Database, now: datetime, month: str | None = None, *, so_far
         end=end,
         complete=utc(now) >= end,
         generated_at=utc(now),
+        first_month=None if first is None else first.strftime("%Y-%m"),
         authorities=authorities,
         sections=tuple(protect(section) for section in sections),
         chain=ChainSummary(

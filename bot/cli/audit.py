@@ -94,18 +94,22 @@ async def audit_export(args: argparse.Namespace) -> int:
     from handlers.operator import audit
 
     async with operating(Action.EXPORT) as (app, audited):
-        events = await audit.export(
+        found = await audit.export(
             app.ctx, audited, since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
         )
         writer = None
         if args.format == "csv":
             writer = spreadsheet.DictWriter(sys.stdout, audit.EXPORT_FIELDS)
-            writer.writeheader()
-        async for event in events:
+            writer.writeheader()  # nothing found is still a CSV: its header alone
+        written = 0
+        async for event in found.events:
+            written += 1
             if writer is not None:
                 writer.writerow(event)
             else:
                 sys.stdout.write(audit.to_json_line(event) + "\n")
+    if not written:  # an answer, not a failure (exit 0, as an empty `practitioner list`): said on stderr
+        print(f"signpost: {found.nothing_found(args.actor)}", file=sys.stderr)
     return 0
 
 

@@ -56,7 +56,7 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
     store (``create``: importing, seeding, serving) opens a SQLite file that is not there yet: for
     any other, a mistyped SIGNPOST_DATABASE_URL is one line, not a new empty register."""
     settings = settings or load_settings()
-    refuse_a_missing_key_folder(settings)
+    refuse_a_missing_folder(settings)
     if not create:
         refuse_a_missing_store(settings)
     db = await _open_database(settings, migrate=settings.migrate_on_start)
@@ -105,15 +105,20 @@ async def _index_up_to_date(app: Signpost) -> None:
         log.info("index_terms_rebuilt", children=rebuilt)
 
 
-def refuse_a_missing_key_folder(settings: Settings) -> None:
-    """CommandFailed when SIGNPOST_KEY_FILE (or SIGNPOST_SIGNING_KEY_FILE) names a folder that is
-    not there, before any store is opened or made. Only commands that read the key ask: an
-    auditor's `audit verify --public-key` on another machine has no key file, nor a folder for one."""
-    if not settings.key_file.parent.is_dir():
-        raise CommandFailed(f"SIGNPOST_KEY_FILE: the folder {settings.key_file.parent} does not exist")
-    signing = settings.signing_key_file  # the audit signing key, kept apart (None: in the key file)
-    if signing is not None and not signing.parent.is_dir():
-        raise CommandFailed(f"SIGNPOST_SIGNING_KEY_FILE: the folder {signing.parent} does not exist")
+def refuse_a_missing_folder(settings: Settings) -> None:
+    """CommandFailed when a path setting names a place whose folder is not there, before any store
+    is opened or made: a typo must be said, not made into new folders (or a key file nobody will
+    find). The key files' folders, and the folder SIGNPOST_CHECKPOINT_DIR would be made in (the
+    scheduler makes the checkpoint folder itself, but never its parents). Only commands that read
+    the key ask: an auditor's `audit verify --public-key` on another machine has none of these."""
+    places = {
+        "SIGNPOST_KEY_FILE": settings.key_file,
+        "SIGNPOST_SIGNING_KEY_FILE": settings.signing_key_file,  # kept apart (None: in the key file)
+        "SIGNPOST_CHECKPOINT_DIR": settings.checkpoint_dir,  # None: no checkpoint files written
+    }
+    for name, path in places.items():
+        if path is not None and not path.parent.is_dir():
+            raise CommandFailed(f"{name}: the folder {path.parent} does not exist")
 
 
 def refuse_a_missing_store(settings: Settings) -> None:

@@ -3,17 +3,22 @@
 
 With several replicas, run `signpost db upgrade` once per release (a deploy job), and start the
 replicas with SIGNPOST_MIGRATE_ON_START=0: they then refuse to start on a database that is behind.
+
+Each feature's migration follows 0001_core, not the one before it, so Alembic sees a head per
+feature branch (a dozen): by design. What an operator reads is counted in migrations instead: how
+many of those this Signpost ships are applied, the newest, and which are missing.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from handlers.vocabulary import Action
 
 if TYPE_CHECKING:
-    from store.db import Database
+    from store.db import Database, Revision
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
 # building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
@@ -77,9 +82,46 @@ def _connect(*, create: bool = False) -> Database:
     return Database.connect(settings.database_url)
 
 
+def applied_ids(heads: Iterable[str], shipped: list[Revision]) -> set[str]:
+    """Every migration applied: the heads the database records and all they follow from."""
+    follows = {r.id: r.follows for r in shipped}
+    done: set[str] = set()
+    todo = list(heads)
+    while todo:  # every revision an applied head follows from is applied too (features branch off 0001)
+        rev = todo.pop()
+        if rev not in done:
+            done.add(rev)
+            todo.extend(follows.get(rev, ()))
+    return done
+
+
+def state_line(heads: Iterable[str], shipped: list[Revision]) -> tuple[bool, str]:
+    """Whether the database is up to date with this Signpost, and one line saying so for an operator."""
+    heads = list(heads)
+    known = {r.id for r in shipped}
+    unknown = sorted(h for h in heads if h not in known)
+    if unknown:
+        return False, (
+            f"ahead: the database has migrations this Signpost does not ship ({', '.join(unknown)}): "
+            "a newer Signpost upgraded it; run that version"
+        )
+    done = applied_ids(heads, shipped)
+    missing = [r.id for r in shipped if r.id not in done]
+    count = f"{len(done)} of {len(shipped)} migrations applied"
+    if not missing:
+        newest = max(done)
+        return True, (
+            f"up to date: {count}, newest {newest} "
+            f"({len(heads)} Alembic heads: each feature's migration branches from 0001_core, by design)"
+        )
+    if not done:
+        return False, f"empty: {count}; run: signpost db upgrade"
+    return False, f"behind: {count}; missing {', '.join(missing)}; run: signpost db upgrade"
+
+
 async def upgrade_command(args: argparse.Namespace) -> int:
     from bot.cli.common import store_errors
-    from store.db import applied_heads
+    from store.db import applied_heads, revisions
 
     db = _connect(create=True)
     try:
@@ -89,16 +131,20 @@ async def upgrade_command(args: argparse.Namespace) -> int:
             after = await applied_heads(db)
     finally:
         await db.close()
-    if before == after:
-        print(f"The database is already up to date, at {', '.join(after)}.")
+    shipped = revisions()
+    added = sorted(applied_ids(after, shipped) - applied_ids(before, shipped))
+    _, state = state_line(after, shipped)
+    if not added:
+        print(f"Nothing to apply: {state}")
     else:
-        print(f"Upgraded the database from {', '.join(before) or 'empty'} to {', '.join(after)}.")
+        which = f" ({', '.join(added)})" if len(added) <= 3 else ""  # a new store's dozen: the count says it
+        print(f"Applied {len(added)} migration{'s' if len(added) != 1 else ''}{which}; {state}")
     return 0
 
 
 async def current_command(args: argparse.Namespace) -> int:
     from bot.cli.common import store_errors
-    from store.db import applied_heads, shipped_heads
+    from store.db import applied_heads, revisions
 
     db = _connect()
     try:
@@ -106,14 +152,9 @@ async def current_command(args: argparse.Namespace) -> int:
             applied = await applied_heads(db)
     finally:
         await db.close()
-    needed = shipped_heads()
-    if applied == needed:
-        print(f"{', '.join(applied)} (up to date)")
-        return 0
-    print(
-        f"{', '.join(applied) or 'empty'} (behind: this Signpost needs {', '.join(needed)}; run: signpost db upgrade)"
-    )
-    return 1
+    current, line = state_line(applied, revisions())
+    print(line)
+    return 0 if current else 1
 
 
 async def history_command(args: argparse.Namespace) -> int:
@@ -127,14 +168,7 @@ async def history_command(args: argparse.Namespace) -> int:
     finally:
         await db.close()
     shipped = sorted(revisions(), key=lambda r: r.id)
-    follows = {r.id: r.follows for r in shipped}
-    done: set[str] = set()
-    todo = list(applied)
-    while todo:  # every revision an applied head follows from is applied too (features branch off 0001)
-        rev = todo.pop()
-        if rev not in done:
-            done.add(rev)
-            todo.extend(follows.get(rev, ()))
+    done = applied_ids(applied, shipped)
     for revision in shipped:
         mark = "applied" if revision.id in done else "pending"
         print(f"{revision.id:<18} {mark:<8} {revision.title}")

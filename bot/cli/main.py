@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = asyncio.run(args.func(args))
         return result
     except (SettingsError, KeyFileError, CommandFailed, Refused) as exc:
-        print(f"signpost: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several bad settings: one line each
+            print(f"signpost: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

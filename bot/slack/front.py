@@ -50,6 +50,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
@@ -103,6 +105,13 @@ UNKNOWN_FORM = (
 UNREADABLE_COMMAND = (
     "Sorry, I couldn't read that command, so nothing was done. Please try again, e.g. `/signpost help`."
 )
+SLACK_UNREACHABLE = (
+    "Sorry, Signpost cannot reach Slack right now, so it cannot finish this here. Please try again in a few minutes."
+)
+OUTAGE_HOLD = 30.0  # seconds: after a failed call, Slack is taken as down this long (answers go in the ack)
+AUTH_TEST_TIMEOUT = 1.0  # seconds: Bolt's look-up of the bot's own ids never eats Slack's 3 s
+# Slack's own error codes for its trouble (as opposed to ours: a bad trigger, a missing scope).
+_OUTAGE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
 RETRY_AFTER_MOST = 5  # seconds: a longer Retry-After fails the call now (a notice is retried later)
@@ -156,8 +165,85 @@ def failure_reason(exc: BaseException) -> str:
     """Slack's error code or the exception's type: never a payload or a message body."""
     if isinstance(exc, SlackApiError):
         data = exc.response.data
-        return str(data.get("error", "slack_api_error")) if isinstance(data, dict) else "slack_api_error"
+        error = data.get("error") if isinstance(data, dict) else None
+        return str(error) if error else f"http_{exc.response.status_code}"
     return type(exc).__name__
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure that says Slack (or the way to it) is down, not that one call was wrong."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        return status >= 500 or failure_reason(exc) in _OUTAGE_ERRORS
+    return isinstance(exc, (aiohttp.ClientError, TimeoutError))
+
+
+class SlackHealth:
+    """Whether Slack's Web API answered lately. A failed call marks it down for ``OUTAGE_HOLD``
+    seconds (then it is tried again); a call that succeeds marks it up at once."""
+
+    def __init__(self, hold: float = OUTAGE_HOLD) -> None:
+        self._hold = hold
+        self._down_until = 0.0
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def failed(self, exc: BaseException) -> None:
+        if is_outage(exc):
+            self._down_until = time.monotonic() + self._hold
+
+    def answered(self) -> None:
+        self._down_until = 0.0
+
+
+class BotAuthorize(AsyncAuthorize):
+    """Bolt's single-workspace authorization without its failure modes. Bolt asks Slack
+    (``auth.test``) for the bot's own ids before any listener runs; while Slack cannot be reached
+    it answered every command with HTTP 500 (a connection error) or a wrong "reinstall this app"
+    text (an error status), and nothing was audited. The request's signature has already proved it
+    came from Slack for this app: the ids are a convenience, looked up once it answers (within
+    ``AUTH_TEST_TIMEOUT``), and the request goes on without them until then."""
+
+    def __init__(self, client: AsyncWebClient, health: SlackHealth) -> None:
+        self.client = client
+        self.health = health
+        self._me: dict[str, Any] | None = None
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
+        me = self._me if self._me is not None or self.health.down else await self._ask()
+        me = me or {}
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_id=me.get("bot_id"),
+            bot_user_id=me.get("user_id"),
+            bot_token=self.client.token,
+        )
+
+    async def _ask(self) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(AUTH_TEST_TIMEOUT):
+                found = await self.client.auth_test()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            self.health.failed(exc)
+            log.warning("slack_api_failed", method="auth.test", error=failure_reason(exc))
+            return None
+        self.health.answered()
+        self._me = dict(found.data) if isinstance(found.data, dict) else {}
+        return self._me
 
 
 def new_id() -> str:
@@ -211,14 +297,15 @@ FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or
 class _UnhandledWithoutBody(logging.Filter):
     """Bolt's warning for a request no listener takes copies fields of the body (callback ids,
     button values, what was typed into a suggestion box) and a page of listener code: one fixed
-    line instead. Its start-up warning that the client's token wins over SLACK_BOT_TOKEN (the same
-    token: the client is built from it) is dropped: it said nothing at every start."""
+    line instead. Its start-up warnings that the client's token wins over SLACK_BOT_TOKEN, or that
+    ``authorize`` does (the same token: both are built from it) are dropped: they said nothing at
+    every start."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
         if message.startswith("Unhandled request"):
             record.msg, record.args = "slack_request_unhandled", ()
-        return not message.startswith("As you gave `client` as well")
+        return not message.startswith(("As you gave `client` as well", "As `installation_store` or `authorize`"))
 
 
 # Bolt's logger, and the app name it names each listener's logger after ("<name>:<function>"):
@@ -443,6 +530,7 @@ class SlackFrontEnd:
         self.settings = settings
         self._signing_secret = settings.slack_signing_secret.get_secret_value()
         self.client = client or web_client(settings)
+        self.health = SlackHealth()
         self.deliverer = SlackDeliverer(self.client)
         self.followups = Followups()
         self.admission = admission or Admission(settings.max_in_flight)
@@ -455,6 +543,7 @@ class SlackFrontEnd:
             name=BOLT_LOGGER,
             signing_secret=self._signing_secret,
             client=self.client,
+            authorize=BotAuthorize(self.client, self.health),
             # Listeners ack first and hand the work to a task; Bolt answers as soon as they return.
             process_before_response=True,
             logger=bolt_logger(),
@@ -627,14 +716,17 @@ class SlackFrontEnd:
             return
         retried = bool(request.headers.get("x-slack-retry-num"))
         text = unescape(str(body.get("text") or ""))
-        if not self.dispatcher.may_need_code(text):
+        # While Slack's Web API is down, a modal or a response_url post would reach no one: every
+        # command is answered in its ack (which needs no Web API), or told kindly to try again.
+        outage = self.health.down
+        if not outage and not self.dispatcher.may_need_code(text):
             await ack()
             self.spawn(self._slash(principal, body, text, retried))
             return
         # A search: answered in the ack when its audit event is durable within the budget.
         self.admission.hold()
         try:
-            await self._answer_in_ack(ack, principal, body, text, retried)
+            await self._answer_in_ack(ack, principal, body, text, retried, outage=outage)
         finally:
             self.admission.release()
 
@@ -652,19 +744,31 @@ class SlackFrontEnd:
         )
 
     async def _answer_in_ack(
-        self, ack: AsyncAck, principal: Principal, body: dict[str, Any], text: str, retried: bool
+        self,
+        ack: AsyncAck,
+        principal: Principal,
+        body: dict[str, Any],
+        text: str,
+        retried: bool,
+        *,
+        outage: bool = False,
     ) -> None:
         """The answer in the slash command's own HTTP response (an ephemeral message, no Web API
         call at all) when it is ready, its audit event durable, within ``SIGNPOST_SLACK_ANSWER_BUDGET``.
 
         A code prompt opens the code modal with the trigger id (a modal is the only private place
         for a code); an answer that is late goes on in the background into a modal, as before.
+        During an outage neither can reach anyone: the ack says so (the command is audited as ever).
         """
         command = await self._command(principal, body, text)
         work = asyncio.ensure_future(self.dispatcher.handle(command))
         done: set[asyncio.Future[Reply]] = set()
         if self.answer_budget > 0:
             done, _ = await asyncio.wait({work}, timeout=self.answer_budget)
+        if not done and outage:
+            await ack(text=SLACK_UNREACHABLE, response_type="ephemeral")
+            self.spawn(self._finish_unshown(work))
+            return
         if not done:
             await ack()
             self.spawn(self._answer_later(command, body, retried, work))
@@ -676,8 +780,16 @@ class SlackFrontEnd:
         if reply.challenge is None:
             await ack(response_type="ephemeral", **render.message(reply))
             return
+        if outage:
+            await ack(text=SLACK_UNREACHABLE, response_type="ephemeral")
+            return
         await ack()
         self.spawn(self._ask_for_code(body, reply, retried))
+
+    @staticmethod
+    async def _finish_unshown(work: Awaitable[Reply]) -> None:
+        """A late answer during an outage: finished (and audited), shown to no one."""
+        await work
 
     async def _ask_for_code(self, body: dict[str, Any], reply: Reply, retried: bool) -> None:
         """The code modal, opened straight away with the trigger id (or, when that cannot be, the
@@ -713,7 +825,10 @@ class SlackFrontEnd:
         """The account's display name and email as Slack reports them (users.info), or (None, None).
 
         Shown to the duty manager deciding a registration; never logged, never used to authorize.
+        Not asked while Slack is down: the registration goes on without them.
         """
+        if self.health.down:
+            return None, None
         found = await self._call("users.info", self.client.users_info(user=principal.user_id))
         user = found.get("user") if found else None
         if not isinstance(user, dict):
@@ -1016,8 +1131,11 @@ class SlackFrontEnd:
         try:
             result = await hook.send_dict(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self.health.failed(exc)
             log.warning("slack_response_failed", error=failure_reason(exc))
             return
+        if result.status_code >= 500:
+            self.health.failed(TimeoutError())  # Slack's trouble, not this message's
         if result.status_code != 200:
             log.warning("slack_response_failed", status=result.status_code)
 
@@ -1026,8 +1144,10 @@ class SlackFrontEnd:
         try:
             response = await call
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            self.health.failed(exc)
             log.warning("slack_api_failed", method=method, error=failure_reason(exc))
             return None
+        self.health.answered()
         data: dict[str, Any] = response.data
         return data
 

@@ -10,6 +10,7 @@ no secret, runs on a copy elsewhere, and must work on a store it may not change.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +30,23 @@ from store.people import practitioners
 
 EXPORT_FIELDS = audit_log.EXPORT_FIELDS
 to_json_line = audit_log.to_json_line
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """The events an export found (read as they are written out), and what its filter was."""
+
+    events: AsyncIterator[dict[str, object]]
+    actor_known: bool  # the --actor filter names a practitioner in the register
+
+    def nothing_found(self, actor_id: str | None) -> str:
+        """What to tell the operator when no event matched: the actor's id only when it is one
+        (anything else typed there may be a child's name, and is not repeated)."""
+        if actor_id and self.actor_known:
+            return f"no audit events for actor {actor_id}"
+        if actor_id:
+            return "no audit events for that actor: it is not a practitioner id in the register"
+        return "no audit events match"
 
 
 def _filter_detail(where: EventFilter, actor_known: bool) -> str:
@@ -52,7 +70,7 @@ async def export(
     until: datetime | None = None,
     actor_id: str | None = None,
     child_ref: int | None = None,
-) -> AsyncIterator[dict[str, object]]:
+) -> Export:
     """Audit the export, then the matching events in sequence order (sealed terms never included)."""
     if since is not None and until is not None and since >= until:
         raise Refused(
@@ -69,7 +87,7 @@ async def export(
         async with ctx.db.read() as session:
             actor_known = bool(await practitioners.existing_ids(session, [actor_id]))
     await audit.done(_filter_detail(where, actor_known))
-    return audit_log.iter_events(ctx.db, where)
+    return Export(audit_log.iter_events(ctx.db, where), actor_known)
 
 
 def published_key(source: str, text: str) -> bytes:

@@ -59,6 +59,7 @@ class ChainAt:
     checkpoint_size: int | None
     checkpoint_head: bytes | None
     checkpoint_at: datetime | None
+    first_at: datetime | None = None  # the oldest event still in the audit (None: empty): where reports begin
 
 
 def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
@@ -154,16 +155,19 @@ async def chain_at(session: AsyncSession, end: datetime) -> ChainAt:
 
     The last event is found backwards along the ``at`` index. The chain's size there is counted over
     whichever side of it is shorter (the entries up to it, or the current size less those after it),
-    so a recent month's report counts a month of entries, not the whole log.
+    so a recent month's report counts a month of entries, not the whole log. The oldest event's time
+    comes in the same statement (the first entry of the ``at`` index).
     """
-    last_seq = (
-        await session.execute(
-            select(AuditEvent.seq)
-            .where(AuditEvent.at < end)
-            .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).scalar()
+    last = (
+        select(AuditEvent.seq)
+        .where(AuditEvent.at < end)
+        .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    oldest = select(func.min(AuditEvent.at)).scalar_subquery()
+    last_seq, first = (await session.execute(select(last, oldest))).one()
+    first_at = None if first is None else utc(first)
     size, head = 0, None
     if last_seq is not None:
         head = (
@@ -185,5 +189,5 @@ async def chain_at(session: AsyncSession, end: datetime) -> ChainAt:
         )
     ).scalar_one_or_none()
     if checkpoint is None:
-        return ChainAt(size, head, None, None, None)
-    return ChainAt(size, head, checkpoint.size, checkpoint.head_hash, utc(checkpoint.at))
+        return ChainAt(size, head, None, None, None, first_at)
+    return ChainAt(size, head, checkpoint.size, checkpoint.head_hash, utc(checkpoint.at), first_at)

@@ -115,6 +115,17 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
         status, text, _ = await get(server + bad)
         assert status == 400 and "<script>" not in text
 
+    # A month before the audit began has no report; the first month's page offers none before it.
+    status, text, _ = await get(server + "/transparency?month=1999-01")
+    assert (status, text) == (
+        400,
+        "1999-01 is before Signpost's audit begins: there are reports for 2026-09 to 2026-10.\n",
+    )
+    status, first, _ = await get(server + "/transparency?month=2026-09")
+    assert status == 200 and "Previous month" not in first and "?month=2026-08" not in first
+    status, october, _ = await get(server + "/transparency?month=2026-10")
+    assert status == 200 and '<a href="/transparency?month=2026-09">Previous month</a>' in october
+
     # The running month is not published until it is over: copies made minutes apart would show,
     # by difference, when someone in an authority had just looked a child up.
     for running in (
@@ -132,6 +143,7 @@ async def test_the_page_says_when_it_was_made_in_uk_time(server: str, signpost: 
     status, page, _ = await get(server + "/transparency")
     assert status == 200
     assert "(1 to 31 October 2026, UTC; made 02/11/2026 09:00 GMT)" in page
-    signpost.ctx.clock.set(datetime(2026, 7, 1, 9, 30, tzinfo=UTC))  # type: ignore[attr-defined]
-    status, page, _ = await get(server + "/transparency?month=2026-06")
-    assert status == 200 and "(1 to 30 June 2026, UTC; made 01/07/2026 10:30 BST)" in page
+    # A summer month after the audit began (a month before it has no report: see the test below).
+    signpost.ctx.clock.set(datetime(2027, 7, 1, 9, 30, tzinfo=UTC))  # type: ignore[attr-defined]
+    status, page, _ = await get(server + "/transparency?month=2027-06")
+    assert status == 200 and "(1 to 30 June 2027, UTC; made 01/07/2027 10:30 BST)" in page

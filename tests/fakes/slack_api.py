@@ -1,6 +1,7 @@
 """A recording fake of Slack's Web API (and of response_url webhooks): a real aiohttp server on
 127.0.0.1. Each call's method and body are recorded; every call is answered ``ok`` (with the few
-fields Bolt and Signpost read), unless a test asks for a rate limit or an error first. A test can
+fields Bolt and Signpost read), unless a test asks for a rate limit or an error first, or puts the
+whole fake ``down`` (an outage: every call and webhook post answered HTTP 500). A test can
 also hold every call of a method at the door (``hold``) until it lets them through (``release``):
 held calls are listed in ``waiting`` and are recorded in ``calls`` only once answered.
 
@@ -51,6 +52,8 @@ class FakeSlackApi:
     # Socket Mode: the app's WebSocket connections, and every frame it sent back (parsed).
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     frames_back: list[dict[str, Any]] = field(default_factory=list)
+    # An outage: every call and response_url post is answered HTTP 500 (recorded, answer {"status": 500}).
+    down: bool = False
 
     @property
     def api_url(self) -> str:
@@ -135,10 +138,17 @@ class FakeSlackApi:
         method = request.match_info["method"]
         body = await _body(request)
         await self._door(Call(method, body, request.path))
+        if self.down:
+            return await self._outage(Call(method, body, request.path))
         queued = self._failures.get(method)
         status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method, body)}, {})
         await self._record(Call(method, body, request.path, doc))
         return web.json_response(doc, status=status, headers=headers)
+
+    async def _outage(self, call: Call) -> web.Response:
+        call.answer = {"status": 500}
+        await self._record(call)
+        return web.Response(status=500, text="Internal Server Error")
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         n = next(self._ids)
@@ -166,6 +176,8 @@ class FakeSlackApi:
     async def _response_url(self, request: web.Request) -> web.Response:
         call = Call("response_url", await _body(request), request.path)
         await self._door(call)
+        if self.down:
+            return await self._outage(call)
         await self._record(call)
         return web.Response(text="ok")
 

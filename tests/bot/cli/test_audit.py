@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from handlers.operator.audit import EXPORT_FIELDS
 from store.audit.log import AuditRecord, append
 from store.people import lead
 from store.register.feeds import Feed, import_feeds
@@ -388,3 +389,32 @@ async def test_a_possible_match_is_in_the_childs_export_and_sar_until_it_is_dest
     assert searches(everything) == [("P003", "ambiguous", "")]
     assert BEN not in "\n".join(e for e in everything.out.splitlines() if '"search"' in e)
     assert (await signpost_cli.run("audit", "verify")).code == 0
+
+
+async def test_an_export_that_finds_nothing_says_so_on_stderr_and_still_writes_a_valid_file(
+    busy: Signpost, signpost_cli: Cli
+) -> None:
+    """`audit export --actor NOBODY` printed nothing at all, as if it had hung or failed silently.
+    Nothing found is an answer (exit 0, as an empty `practitioner list`): one line on stderr, and
+    stdout stays a valid file (a CSV's header alone), so a script's output is still readable."""
+    async with busy.ctx.db.write() as session:  # DM01 is in the register and has done nothing
+        assert not (await session.execute(select(AuditEvent).where(AuditEvent.actor_id == "DM01"))).first()
+    run = await signpost_cli.run("audit", "export", "--actor", "DM01", "--format", "csv")
+    assert (run.code, run.said) == (0, "signpost: no audit events for actor DM01")
+    assert list(csv.reader(io.StringIO(run.out))) == [list(EXPORT_FIELDS)]
+    run = await signpost_cli.run("audit", "export", "--actor", "DM01")
+    assert (run.code, run.out, run.said) == (0, "", "signpost: no audit events for actor DM01")
+
+
+async def test_an_export_for_an_actor_not_in_the_register_says_so_without_repeating_what_was_typed(
+    busy: Signpost, signpost_cli: Cli
+) -> None:
+    """An --actor that is no practitioner id may be a child's name typed by a slip: not echoed."""
+    for typed in ("NOBODY", "Amy Jones 03/04/2014"):
+        run = await signpost_cli.run("audit", "export", "--actor", typed)
+        assert (run.code, run.out) == (0, "")
+        assert run.said == "signpost: no audit events for that actor: it is not a practitioner id in the register"
+    run = await signpost_cli.run("audit", "export", "--since", "01/01/2030")
+    assert (run.code, run.out, run.said) == (0, "", "signpost: no audit events match")
+    run = await signpost_cli.run("audit", "export", "--actor", "P001")
+    assert run.code == 0 and run.out and run.said == ""

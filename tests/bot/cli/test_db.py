@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 import store
+from store.db import Database, revisions
 from tests.bot.cli.conftest import Cli
 from tests.databases import _admin, postgres_url, with_database
+from tests.store.audit.tamper import run_sql
 
 
 @pytest.fixture
@@ -37,26 +39,67 @@ def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say
         assert "there is no store at" in cli("db", "current").err
         assert "there is no store at" in cli("db", "history").err
         assert cli("db", "upgrade").code == 0
-        assert cli("db", "current").out.strip().endswith("(up to date)")
+        assert cli("db", "current").out.startswith(f"up to date: {SHIPPED} of {SHIPPED} migrations applied")
         return
     behind = cli("db", "current")
-    assert behind.code == 1 and behind.out.startswith("empty (behind: this Signpost needs 0002_stepup")
-    assert "run: signpost db upgrade" in behind.out
+    assert (behind.code, behind.out) == (1, f"empty: 0 of {SHIPPED} migrations applied; run: signpost db upgrade\n")
     pending = cli("db", "history")
     assert pending.code == 0
     assert pending.out.splitlines()[0].split()[:2] == ["0001_core", "pending"]
 
     upgraded = cli("db", "upgrade")
-    assert upgraded.code == 0 and upgraded.out.startswith("Upgraded the database from empty to 0002_stepup")
+    assert upgraded.code == 0 and upgraded.out.startswith(f"Applied {SHIPPED} migrations; up to date: ")
     again = cli("db", "upgrade")
-    assert again.code == 0 and again.out.startswith("The database is already up to date, at 0002_stepup")
+    assert again.code == 0 and again.out.startswith("Nothing to apply: up to date: ")
 
     current = cli("db", "current")
-    assert current.code == 0 and current.out.strip().endswith("(up to date)") and "0008_name_counts" in current.out
+    assert current.code == 0 and current.out.startswith(f"up to date: {SHIPPED} of {SHIPPED} migrations applied")
     history = cli("db", "history").out.splitlines()
-    migrations = sorted((Path(store.__file__).parent / "migrations" / "versions").glob("0*.py"))
-    assert len(history) == len(migrations) and all(line.split()[1] == "applied" for line in history)
+    assert len(history) == SHIPPED and all(line.split()[1] == "applied" for line in history)
     assert history[0].startswith("0001_core") and "Core tables" in history[0]
+
+
+MIGRATIONS = sorted((Path(store.__file__).parent / "migrations" / "versions").glob("0*.py"))
+SHIPPED = len(MIGRATIONS)
+NEWEST = MIGRATIONS[-1].stem
+
+
+async def set_applied(db_url: str, old: str, new: str) -> None:
+    """Rewrite one head Alembic records (a database a release behind, or one a newer release migrated)."""
+    db = Database.connect(db_url)
+    try:
+        await run_sql(db, "UPDATE alembic_version SET version_num = :new WHERE version_num = :old", old=old, new=new)
+    finally:
+        await db.close()
+
+
+def test_current_says_up_to_date_in_one_line_and_why_there_are_a_dozen_heads(cli: Cli) -> None:
+    """`db current` printed twelve revision ids and "(up to date)": an operator could not tell
+    whether twelve heads meant trouble. Now: one line, counted in migrations, the newest named,
+    and the heads said to be by design."""
+    current = cli("db", "current")
+    assert current.code == 0
+    [line] = current.out.splitlines()
+    assert line.startswith(f"up to date: {SHIPPED} of {SHIPPED} migrations applied, newest {NEWEST} (")
+    assert "branches from 0001_core, by design" in line
+
+
+async def test_current_names_the_migrations_a_database_is_missing_and_one_from_a_newer_release(
+    cli: Cli, db_url: str
+) -> None:
+    """A database a release behind: exit 1, the missing migration named, and what to run. One a
+    newer Signpost migrated: exit 1, said as such (upgrading with this one cannot help)."""
+    [newest] = [r for r in revisions() if r.id == NEWEST]
+    await set_applied(db_url, NEWEST, newest.follows[0])  # as if its release's `db upgrade` had not run
+    behind = await cli.run("db", "current")
+    assert (behind.code, behind.out) == (
+        1,
+        f"behind: {SHIPPED - 1} of {SHIPPED} migrations applied; missing {NEWEST}; run: signpost db upgrade\n",
+    )
+    await set_applied(db_url, newest.follows[0], "0099_from_a_newer_release")
+    ahead = await cli.run("db", "current")
+    assert ahead.code == 1
+    assert ahead.out.startswith("ahead: the database has migrations this Signpost does not ship (0099_from_a_newer")
 
 
 def test_with_migrate_on_start_off_a_behind_database_is_refused_in_one_line(

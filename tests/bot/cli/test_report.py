@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import Signpost
@@ -78,3 +79,24 @@ async def test_a_month_not_begun_is_refused_in_one_line(
     assert said == ["signpost: 2999-01 has not begun yet"]
     code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "last")
     assert code == 2 and "is not a month (expected YYYY-MM" in err
+
+
+async def test_a_well_formed_month_before_the_audit_is_told_apart_from_a_malformed_one(
+    signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """`--month 1999-01` was "not a month", as `--month 2024-13` is: now it is a month before the
+    audit begins, with the months there are reports for (here up to the running one, so far)."""
+    await load_people(signpost)
+    await write_known_audit(signpost)  # begins with September 2026
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "1999-01")
+    assert (code, out) == (2, "")
+    said = [line for line in err.splitlines() if not line.startswith("{")]
+    assert said == [
+        f"signpost: 1999-01 is before Signpost's audit begins: there are reports for 2026-09 to {this_month} so far"
+    ]
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "2024-13")
+    assert (code, out) == (2, "")
+    assert [line for line in err.splitlines() if not line.startswith("{")] == [
+        "signpost: that is not a month (expected YYYY-MM, e.g. 2026-10)"
+    ]

@@ -79,6 +79,25 @@ def test_a_signing_key_file_in_a_missing_folder_is_one_line(cli: Cli, tmp_path: 
     assert said(run.err) == [f"signpost: SIGNPOST_SIGNING_KEY_FILE: the folder {tmp_path / 'nowhere'} does not exist"]
 
 
+@pytest.mark.parametrize("command", [("audit", "checkpoint"), ("decommission", "status")])  # `run` opens the same way
+def test_a_checkpoint_folder_under_a_missing_folder_is_one_line_and_makes_none(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """SIGNPOST_CHECKPOINT_DIR with a typo in its parent: the server made every missing folder
+    (mkdir -p) and wrote checkpoints where nobody shipped them. Now refused as a key file's is."""
+    typo = tmp_path / "chekpoints-typo" / "signpost"
+    run = cli(*command, env={"SIGNPOST_CHECKPOINT_DIR": str(typo)})
+    assert run.code == 2, run.err
+    assert said(run.err) == [f"signpost: SIGNPOST_CHECKPOINT_DIR: the folder {typo.parent} does not exist"]
+    assert not typo.parent.exists()
+
+
+def test_a_checkpoint_folder_whose_parent_exists_is_taken(cli: Cli, tmp_path: Path) -> None:
+    """The checkpoint folder itself may be new (the scheduler makes it); only its parent must be there."""
+    run = cli("decommission", "status", env={"SIGNPOST_CHECKPOINT_DIR": str(tmp_path / "checkpoints")})
+    assert run.code == 0, run.err
+
+
 def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
     """A standard-library logger's error (the Slack SDK's, say) with a traceback is one JSON line, and
     structlog's own events share the stream: nothing in plain text."""

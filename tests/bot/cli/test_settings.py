@@ -1,0 +1,103 @@
+"""Bad settings as the operator meets them: `signpost` refuses to start with one kind line per bad
+setting, naming it and what it expects, never pydantic's dump and never the value given."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import OTHER_NAMES, Settings, SettingsError, load_settings
+from tests.bot.cli.conftest import Cli
+
+NOT_HTTPS = [
+    "signpost.example.org",  # no scheme: pasted without https://
+    "/enrol",  # a path, not a URL
+    "ftp://signpost.example.org",
+    "https://",  # no host
+    "https://signpost.example.org?x=1",
+    "https://signpost.example.org:port/",
+    "http://signpost.example.org",  # plain http off this machine: set-up links would travel in clear
+]
+
+
+@pytest.mark.parametrize("url", NOT_HTTPS)
+def test_a_public_url_that_is_not_absolute_https_is_refused_in_one_line(cli: Cli, url: str) -> None:
+    """SIGNPOST_PUBLIC_URL goes into every enrolment link: anything but an absolute https:// URL
+    (http:// only for localhost) was taken as it was, and the links led nowhere."""
+    result = cli("practitioner", "list", env={"SIGNPOST_PUBLIC_URL": url})
+    assert (result.code, result.out) == (2, "")
+    [line] = result.err.splitlines()
+    assert line.startswith("signpost: bad setting: SIGNPOST_PUBLIC_URL: must ")
+    assert "https://" in line and "localhost" in line
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("https://signpost.example.org/", "https://signpost.example.org"),
+        ("https://gateway.example.org/signpost", "https://gateway.example.org/signpost"),
+        ("http://localhost:3000", "http://localhost:3000"),
+        ("http://127.0.0.1:3000/", "http://127.0.0.1:3000"),
+        ("http://[::1]:3000", "http://[::1]:3000"),
+        ("", "http://127.0.0.1:3000"),  # empty: unset, the server's own address
+    ],
+)
+def test_an_absolute_https_or_loopback_http_public_url_is_taken(url: str, base: str) -> None:
+    assert load_settings(SIGNPOST_PUBLIC_URL=url).base_url == base
+
+
+def test_several_bad_settings_give_one_kind_line_each_naming_what_is_expected(cli: Cli) -> None:
+    """Every bad setting was crammed into one "bad setting: …; …" line in pydantic's words
+    ("Input should be greater than or equal to 1"); now a line each, in the operator's."""
+    env = {
+        "SIGNPOST_PORT": "zz9-port",
+        "SIGNPOST_MAX_IN_FLIGHT": "0",
+        "SIGNPOST_DRAIN_SECONDS": "-1",
+        "SIGNPOST_MIGRATE_ON_START": "zz9-maybe",
+        "SIGNPOST_SLACK_ANSWER_BUDGET": "9",
+        "SIGNPOST_TEAMS_ANONYMOUS": "zz9-secretish",
+    }
+    result = cli("practitioner", "list", env=env)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == [
+        "signpost: bad setting: SIGNPOST_PORT: must be a whole number",
+        "signpost: bad setting: SIGNPOST_MAX_IN_FLIGHT: must be at least 1",
+        "signpost: bad setting: SIGNPOST_DRAIN_SECONDS: must be at least 0",
+        "signpost: bad setting: SIGNPOST_MIGRATE_ON_START: must be true or false (1 or 0)",
+        "signpost: bad setting: SIGNPOST_SLACK_ANSWER_BUDGET: must be at most 2.5",
+        "signpost: bad setting: SIGNPOST_TEAMS_ANONYMOUS: must be true or false (1 or 0)",
+    ]
+    assert "zz9" not in result.err and "Input should" not in result.err and "pydantic" not in result.err
+
+
+def test_a_settings_error_never_quotes_the_value_given() -> None:
+    """A value pasted into the wrong setting may be a secret (a token in SIGNPOST_PORT)."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(SIGNPOST_PORT="xoxb-0000-pasted-token", SIGNPOST_LOG_LEVEL="xoxb-0000-pasted-token")
+    assert "xoxb" not in str(refused.value)
+    assert str(refused.value).count("\n") == 1
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def settings_table() -> list[str]:
+    """Every variable named in the first column of README.md's table under "### Settings"."""
+    lines = README.read_text("utf-8").split("\n### Settings\n", 1)[1].splitlines()
+    rows = [line for line in itertools.dropwhile(lambda line: not line.startswith("|"), lines)]
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), rows))[2:]  # header and rule
+    assert rows, "no settings table under ### Settings"
+    return [name for row in rows for name in re.findall(r"`([A-Z_][A-Z0-9_]*)`", row.split("|")[1])]
+
+
+def test_the_readme_settings_table_names_every_setting_signpost_reads_and_no_other() -> None:
+    """A newcomer following the README found SIGNPOST_DEV_CLOCK and the SIGNPOST_TEAMS_* settings
+    missing from its table: the table and the settings model are now held equal, both ways."""
+    named = settings_table()
+    assert len(named) == len(set(named)), "a setting is listed twice"
+    read = {field.alias for field in Settings.model_fields.values() if field.alias} | OTHER_NAMES
+    assert set(named) == read, (sorted(read - set(named)), sorted(set(named) - read))
