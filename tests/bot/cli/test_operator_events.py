@@ -546,3 +546,21 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         assert_terminal(event)
     assert found[3].detail == "credential removed for P002" and found[4].detail == "P001 all 0"
     assert found[7].detail.startswith("archived 0, destroyed 0, sealed in ")
+
+
+async def test_unlinking_someone_with_no_linked_account_says_nothing_changed(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`practitioner unlink P001 --platform slack` with nothing linked said "Unlinked P001 on slack:
+    0 identities removed", as if something had been done: it says nothing changed (and is still
+    audited done, with its count)."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    on_slack = await cli.run("practitioner", "unlink", "P001", "--platform", "slack")
+    assert on_slack.code == 0, on_slack.err
+    assert on_slack.out == "P001 has no linked account on Slack: nothing changed.\n"
+    anywhere = await cli.run("practitioner", "unlink", "p001")
+    assert anywhere.out == "P001 has no linked account on any platform: nothing changed.\n"
+    assert [(e.outcome, e.detail) for e in await events(db, "unlink")] == [
+        ("done", "P001 slack 0"),
+        ("done", "P001 all 0"),
+    ]
