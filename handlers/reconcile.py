@@ -2,8 +2,9 @@
 
 An admin runs it from the terminal (no chat step-up: they already hold the store and its key
 file), and it is audited as ONE event. Each row gets exactly the decision the chat search would
-take for the same fields (``handlers.search.judge`` on the same ranked candidates), and up to
-``top`` candidates with their share of the posterior. Speed for a 100,000-row roll: the rows are
+take for the same fields (``handlers.search.judge`` on the same ranked candidates): a match lists
+its one child; an ambiguous row up to ``top`` plausible candidates with their share of the
+posterior; no match, none. Only the children listed are the event's subjects. Speed for a 100,000-row roll: the rows are
 worked in chunks, each chunk's blind-index probes go out as one ``IN`` query and its candidates
 are decrypted with one query per ``children.CHUNK`` references.
 
@@ -29,7 +30,7 @@ from handlers.context import Context
 from handlers.matching.decide import DecisionKind, shared_posterior
 from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
-from handlers.roll import RollChanged, Roster, chunks
+from handlers.roll import RollChanged, RollRow, Roster, chunks
 from handlers.search import judge
 from handlers.vocabulary import Action, Actor, Origin, Outcome, Role, plural
 from store.audit.log import origin_event
@@ -46,11 +47,16 @@ class Ranked:
     shielded: bool
 
 
+# An ambiguous row's candidate is listed only with at least this share of the row's probability:
+# one shown as 0.0000 was never a plausible answer, and listing it discloses a child for nothing.
+MIN_SHARE = 0.0001
+
+
 @dataclass(frozen=True, slots=True)
 class LineAnswer:
-    line: int
+    line: int  # the row's line in the roll's file (the header is line 1), as its problems say
     decision: DecisionKind
-    candidates: tuple[Ranked, ...]  # best first, at most ``top``
+    candidates: tuple[Ranked, ...]  # a match: its child; ambiguous: at most ``top``, best first
 
 
 class BatchRefused(Exception):
@@ -111,7 +117,7 @@ class Answers:
 async def reconcile(
     ctx: Context,
     session: AsyncSession,
-    chunks: Iterable[Sequence[Query]],
+    chunks: Iterable[Sequence[RollRow]],
     top: int,
     now: datetime,
     answers: Answers,
@@ -125,14 +131,15 @@ async def reconcile(
         on_progress(0)  # matching begins now, after the roll was checked: rates count from here
     unread = iter(chunks)
     while (chunk := await asyncio.to_thread(next, unread, None)) is not None:
-        answers.add(await _reconcile_chunk(ctx, session, chunk, answers.rows + 1, top, model))
+        answers.add(await _reconcile_chunk(ctx, session, chunk, top, model))
         if on_progress is not None:
             on_progress(len(chunk))
 
 
 async def _reconcile_chunk(
-    ctx: Context, session: AsyncSession, queries: Sequence[Query], first_line: int, top: int, model: MatchModel
+    ctx: Context, session: AsyncSession, rows: Sequence[RollRow], top: int, model: MatchModel
 ) -> list[LineAnswer]:
+    queries = [row.query for row in rows]
     blinded = [children.probes(ctx.keys, query_terms(q)) for q in queries]
     holders = await children.term_holders(session, [term for terms in blinded for term in terms], children.BATCH_TERMS)
     limit = ctx.policy.candidate_limit
@@ -142,8 +149,8 @@ async def _reconcile_chunk(
     wanted = {key for query, row_refs in pairs if row_refs for key in query_count_keys(query)}
     counts = await name_counts.lookup(session, ctx.keys, wanted) if wanted else {}
     return [
-        _answer(first_line + number, query, row_refs, found, model, ctx, top, counts)
-        for number, (query, row_refs) in enumerate(zip(queries, refs, strict=True))
+        _answer(row.line, row.query, row_refs, found, model, ctx, top, counts)
+        for row, row_refs in zip(rows, refs, strict=True)
     ]
 
 
@@ -161,13 +168,15 @@ def _answer(
     own = {key: counts[key] for key in query_count_keys(query) if key in counts}
     decision = judge(query, refs, found, model, ctx.policy.match, own)
     shares = shared_posterior(decision.ranked)
-    # Only candidates the chat would weigh at all (``consider``): a roll row matched to one child
-    # listed four unrelated ones at 0.0000 too, each audited as a subject of the batch.
+    # A match is its one child, as in chat: a matched row listed other children below it (at
+    # 0.0000), each audited as a subject of the batch. An ambiguous row lists the candidates the
+    # chat weighs at all (``consider``) that hold a share worth showing; no match lists none.
+    wanted = 1 if decision.kind is DecisionKind.MATCH else top
     floor = ctx.policy.match.consider
     ranked = tuple(
         Ranked(ref, share, found[ref].shielded)
-        for (ref, weight), share in zip(decision.ranked[:top], shares, strict=False)
-        if weight >= floor
+        for (ref, weight), share in zip(decision.ranked[:wanted], shares, strict=False)
+        if weight >= floor and share >= MIN_SHARE
     )
     return LineAnswer(line, decision.kind, ranked)
 
@@ -206,10 +215,7 @@ async def _run_batch(
 ) -> None:
     now = ctx.clock.now()
     async with ctx.db.read() as session:
-        actor = await practitioners.get_actor(session, admin_id)
-        if actor is None or actor.status != "active" or not actor.has(Role.ADMIN):
-            await _audit(ctx, session, admin_id, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
-            raise BatchRefused("only an active admin can run a batch match: check --as")
+        actor = await _admin(ctx, session, admin_id, correlation_id)
         terms = f"{roster.name} sha256={roster.digest}"
         try:
             await reconcile(ctx, session, chunks(roster), top, now, answers, on_progress)
@@ -221,6 +227,21 @@ async def _run_batch(
         detail = f"top={top} " + " ".join(f"{kind.value}={n}" for kind, n in answers.counts.items())
         rows = answers.rows
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
+
+
+async def require_admin(ctx: Context, admin_id: str, correlation_id: str) -> None:
+    """Refuse (audited, as the batch's one event) anyone but an active admin: before the roll is
+    opened, so someone who may not match learns nothing of it, and its problems are not audited."""
+    async with ctx.db.read() as session:
+        await _admin(ctx, session, admin_id, correlation_id)
+
+
+async def _admin(ctx: Context, session: AsyncSession, admin_id: str, correlation_id: str) -> Actor:
+    actor = await practitioners.get_actor(session, admin_id)
+    if actor is None or actor.status != "active" or not actor.has(Role.ADMIN):
+        await _audit(ctx, session, admin_id, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
+        raise BatchRefused("only an active admin can run a batch match: check --as")
+    return actor
 
 
 def _unmatched(exc: Exception, roll: str) -> tuple[str, str]:

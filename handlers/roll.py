@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from handlers.matching.terms import MAX_QUERY_TERMS, Query
 from handlers.vocabulary import plural
@@ -93,6 +93,14 @@ class Roster:
         return self.roll.name
 
 
+class RollRow(NamedTuple):
+    """A good data row of a roll: the file line it begins on (as its problems and an import's
+    name it: the header is line 1, and empty lines count) and its query."""
+
+    line: int
+    query: Query
+
+
 class RosterRejected(Exception):
     """The file is not a roll we can read; ``problems`` says why, row by row. Nothing was matched."""
 
@@ -135,9 +143,10 @@ def read_roster(roll: Roll) -> Roster:
     return Roster(roll, rows, digest.hexdigest())
 
 
-def chunks(roster: Roster) -> Iterator[list[Query]]:
-    """The roster's queries, read afresh from its roll, ``ROWS_PER_CHUNK`` at a time; after the
-    last, ``RollChanged`` unless the text read is the text checked."""
+def chunks(roster: Roster) -> Iterator[list[RollRow]]:
+    """The roster's rows (each query with its file line), read afresh from its roll,
+    ``ROWS_PER_CHUNK`` at a time; after the last, ``RollChanged`` unless the text read is the text
+    checked."""
     problems: list[RowProblem] = []
     digest = hashlib.sha256()
     rows = 0
@@ -167,8 +176,8 @@ def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: li
         yield line
 
 
-def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[Query]:
-    """Each good data row's query, in order; each problem appended to ``problems`` as it is met."""
+def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[RollRow]:
+    """Each good data row, in order; each problem appended to ``problems`` as it is met."""
     reader = csv.reader(lines)
     try:
         header = [h.strip().lower() for h in next(reader, [])]
@@ -179,16 +188,15 @@ def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Ite
     if set(header) != set(expected) or len(header) != len(expected):
         problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
         return
-    for _, values in csv_rows(reader, name, problems):
+    for line, values in csv_rows(reader, name, problems):
         if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
             continue
-        line = reader.line_num
         if len(values) != len(header):
             problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(header)}"))
             continue
         query = _query(name, line, dict(zip(header, values, strict=True)), problems)
         if query is not None:
-            yield query
+            yield RollRow(line, query)
 
 
 def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:

@@ -44,7 +44,12 @@ def add_commands(sub: Any) -> None:
     run.set_defaults(func=retention_command)
 
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
-    bak.add_argument("file", type=Path, metavar="FILE", help="a new file (SQLite copy, or pg_dump custom format)")
+    bak.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="a new file in a folder that exists (SQLite copy, or pg_dump custom format)",
+    )
     bak.set_defaults(func=backup_command)
 
     keys = sub.add_parser("keys", help="manage the key file")

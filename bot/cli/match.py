@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 
 HEADER = ("line", "decision", "rank", "candidate_ref", "confidence")
 SHIELDED_REF = "shielded"
-DEFAULT_TOP = 5  # candidates listed per row when --top is not given
+DEFAULT_TOP = 5  # candidates listed for an ambiguous row when --top is not given
 
 
 def add_commands(sub: Any) -> None:
     match = sub.add_parser(
         "match",
         help="match a roll (children feed format; child_ref and any identity field may be empty) against "
-        "the register: CSV line,decision,rank,candidate_ref,confidence on stdout; audited as one batch event",
+        "the register: CSV line,decision,rank,candidate_ref,confidence on stdout, line being the row's line "
+        "in FILE.csv (the header is line 1), as a problem names it; audited as one batch event",
     )
     match.add_argument(
         "file",
@@ -39,7 +40,8 @@ def add_commands(sub: Any) -> None:
         type=top_count,
         default=DEFAULT_TOP,
         metavar="K",
-        help=f"candidates listed per row, best first (default {DEFAULT_TOP})",
+        help="candidates listed for an ambiguous row, best first, only those with a confidence of at least "
+        f"0.0001 (default {DEFAULT_TOP}); a match lists only its child, no match none",
     )
     match.add_argument(
         "--as",
@@ -87,7 +89,8 @@ async def match_command(args: argparse.Namespace) -> int:
 
 
 def write_csv(answers: Iterable[LineAnswer], out: TextIO) -> None:
-    """One row per candidate (rank 1..K, best first); one row with empty candidate fields when none.
+    """One row per candidate (rank 1..K, best first; a match has one); one row with empty candidate
+    fields when none. ``line`` is the row's line in the roll's file.
 
     A shielded child's reference is not shown (as in chat): its rows say ``shielded`` instead.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from handlers.vocabulary import Action
+from handlers.vocabulary import Action, platform_name
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
 # building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
@@ -50,6 +50,10 @@ async def unlink_command(args: argparse.Namespace) -> int:
     target = args.practitioner_id.strip().upper()
     async with operating(Action.UNLINK) as (app, audit):
         count = await people.unlink(app.ctx, audit, target, args.platform)
+    if count == 0:  # "0 identities removed" read as if something had been done
+        where = platform_name(args.platform) if args.platform else "any platform"
+        print(f"{target} has no linked account on {where}: nothing changed.")
+        return 0
     where = args.platform or "every platform"
     print(f"Unlinked {target} on {where}: {count} identit{'y' if count == 1 else 'ies'} removed.")
     return 0

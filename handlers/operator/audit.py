@@ -174,9 +174,11 @@ async def export_checkpoint(ctx: Context, folder: Path) -> Path | None:
 
 
 async def subject_access(ctx: Context, audit: Audit, child_ref: int, *, with_names: bool) -> SarReport:
-    """Who (organisation, role; names if asked) touched a child, when — audited before it is shown."""
+    """Who (organisation, role; names if asked) touched a child, when — audited before it is shown.
+    The reference is the event's subject even when no child holds it (yet): a child imported under
+    it later finds in their own report that a report about their reference was produced."""
     audit.subjects = (child_ref,)
     audit.detail = "with names" if with_names else "organisations and roles"
     report = await sar.subject_access(ctx.db, ctx.sealer, child_ref, ctx.clock.now(), with_names=with_names)
-    await audit.done()
+    await audit.done(audit.detail if report.in_register else f"{audit.detail}; not in the register")
     return report

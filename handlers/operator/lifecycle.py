@@ -10,6 +10,7 @@ event names the local account.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit import log as audit_log
+from store.db import sqlite_path
 from store.keys import keychain, rotation
 from store.keys.backup import BackupFailed, backup
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
@@ -123,12 +125,14 @@ def _index_current(stopped: str) -> Iterator[None]:
 async def backup_to(
     ctx: Context, audit: Audit, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> int:
-    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. Audited
-    "started" (the file's name only, never its folder) before anything is copied, then its outcome:
-    a backup cut short leaves the started event and no file of that name.
+    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. A file that
+    exists (the store's own included) or a folder that does not is refused before anything starts.
+    Audited "started" (the file's name only, never its folder) before anything is copied, then its
+    outcome: a backup cut short leaves the started event and no file of that name.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
+    _check_backup_target(ctx, target)
     audit.detail = target.name
     await audit.started()
     try:
@@ -137,6 +141,18 @@ async def backup_to(
         raise Failed(str(exc)) from None
     await audit.done(f"{target.name}: {size} bytes")
     return size
+
+
+def _check_backup_target(ctx: Context, target: Path) -> None:
+    """Refuse a target a backup cannot be written to, in one line (audited by its kind, never the
+    path). ``backup`` checks again as it writes: a file may appear meanwhile."""
+    live = sqlite_path(str(ctx.db.engine.url)) if ctx.db.dialect == "sqlite" else None
+    if live is not None and target.exists() and live.exists() and os.path.samefile(target, live):
+        raise Refused(f"{target} is Signpost's own database: back up to a new file", reason="the live database")
+    if target.exists() or target.is_symlink():
+        raise Refused(f"{target} already exists: choose a new file name", reason="file exists")
+    if not target.parent.is_dir():
+        raise Refused(f"the folder {target.parent} does not exist", reason="no such folder")
 
 
 async def rotate_keys(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.operator.common import Audit, Failed, Refused
-from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejected, run_batch
+from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejected, require_admin, run_batch
 from handlers.roll import Roll, RollUnreadable, RosterRejected, read_roster
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
@@ -277,8 +277,14 @@ async def match_roll(
     file cannot be opened or is not UTF-8), or ``Failed`` (the search index is not this version's,
     or the roll changed while it was matched: nothing matched). Once the roll is checked,
     ``on_total`` is told its number of rows and ``on_progress`` how many more are matched. The
-    answers are the caller's to close.
+    answers are the caller's to close. Anyone but an active admin is refused before the roll is
+    opened.
     """
+    try:
+        await require_admin(ctx, audit.who, correlation_id)
+    except BatchRefused as refused:
+        audit.recorded()
+        raise Refused(str(refused)) from None
     try:
         roster = await asyncio.to_thread(read_roster, roll)
     except RollUnreadable as unreadable:

@@ -25,13 +25,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Origin, format_ref, is_origin
+from handlers.vocabulary import Action, Origin, format_ref, is_origin
 from store.audit.chain import utc
 from store.audit.log import TermSealer, possible_match
 from store.db import Database
 from store.keys.crypto import DecryptionError
 from store.tables.audit import AuditEvent, AuditSubject
 from store.tables.people import Practitioner
+from store.tables.register import Child
 
 REQUEST_ACTIONS = frozenset({"request_access", "request", "access_request"})
 REFUSED_OUTCOMES = frozenset({"invalid", "refused"})
@@ -60,7 +61,9 @@ ORIGIN_PURPOSES = {
 LEGACY_ORIGINS = {"cli": Origin.TERMINAL, "system": Origin.SCHEDULER, "web": Origin.ENROLMENT_PAGE}
 
 POSSIBLE_MATCH = "a possible match, not answered (nothing shown; more detail asked for)"
-ACTION_WORDS = {
+# Every action a child's report can hold, in words a family reads: each ``Action`` is either here
+# or in ``NEVER_ABOUT_A_CHILD`` (tests/store/audit/test_sar.py holds a new one to that choice).
+ACTION_WORDS: dict[str, str] = {
     "lookup": "looked up by reference",
     "search": "found by name and date of birth",
     "request_access": "requested access (purpose given)",
@@ -71,7 +74,9 @@ ACTION_WORDS = {
     "request_expired": "access request expired undecided",
     "approve": "approved an access request",
     "deny": "denied an access request",
-    "sar": "produced a subject access report",
+    # Also when it was asked for before a child with this reference was in the register: it was
+    # produced about this reference all the same, and the family may know it was asked for.
+    "sar": "a subject access report about this reference was produced (a list like this one)",
     "export": "exported the audit",
     "match_batch": "matched against a list of children the service sent (batch match)",
     # Written when the notice is queued, in the lookup's transaction: a notice whose recipient has left
@@ -79,9 +84,55 @@ ACTION_WORDS = {
     "lead_professional_informed": "notice to the lead professional queued (who looked this record up)",
     "relay_message": "a message through Signpost's relay (contents not shown here)",
     "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
+    "relay_read": "a message relayed through Signpost about this record read by its writer or recipient",
+    "relay_traffic": "counted in a duty manager's review of relayed messages (counts and who, no contents)",
+    "pending": "listed among access requests waiting for a decision (seen by a duty manager)",
 }
+# Actions whose events never name a child (help, enrolment, operator housekeeping): no words needed.
+NEVER_ABOUT_A_CHILD = frozenset(
+    {
+        Action.USAGE,
+        Action.HELP,
+        Action.HOME,
+        Action.HISTORY,
+        Action.ENROL,
+        Action.CODE,
+        Action.REGISTER,
+        Action.UNLINK,
+        Action.PRACTITIONER_LEAVE,
+        Action.PRACTITIONER_RETURN,
+        Action.DECOMMISSION,
+        Action.DECOMMISSION_DESTROY,
+        Action.ALERT,
+        Action.RETENTION,
+        Action.ENROL_PAGE,
+        Action.TOTP_ENROL,
+        Action.TOTP_RESET,
+        Action.BACKUP,
+        Action.KEYS_ROTATE,
+        Action.IMPORT,
+        Action.SEED_DEMO,
+        Action.RETENTION_RUN,
+        Action.PRACTITIONER_LIST,
+        Action.AUDIT_VERIFY,
+        Action.AUDIT_CHECKPOINT,
+        Action.TRANSPARENCY_REPORT,
+        Action.GRANT_RUNTIME,
+        Action.LEAD_NOTICES,
+        Action.UNTRUSTED_SOURCE,
+    }
+)
+UNWORDED = "something else Signpost recorded about this record"  # never reached: see NEVER_ABOUT_A_CHILD
+# A decision refused (the request already decided or expired, not theirs to decide, its reason
+# screened out) changed nothing: "denied an access request; refused" read as if access was denied.
+DECIDE_ACTIONS = ("approve", "deny")
+TRIED_TO_DECIDE = "tried to decide an access request"
+NOTHING_DECIDED = "nothing changed (no decision was made)"
 # Where the outcome changes what was done: a search that found no one child did not find this one.
-ACTION_WORDS_BY_OUTCOME = {("search", "ambiguous"): "searched for by name and date of birth"}
+ACTION_WORDS_BY_OUTCOME = {
+    ("search", "ambiguous"): "searched for by name and date of birth",
+    **{(action, outcome): TRIED_TO_DECIDE for action in DECIDE_ACTIONS for outcome in REFUSED_OUTCOMES},
+}
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
 DECIDING = "deciding another practitioner's request for access (duty manager)"
 ACTION_PURPOSES = {
@@ -93,6 +144,9 @@ ACTION_PURPOSES = {
 # each candidate's reference and a confidence, never contact details.
 ACTION_OUTCOME_WORDS = {
     ("match_batch", "answered"): "reference listed as a candidate (no contact details)",
+    ("sar", "done"): "it shows who reached the record and when, nothing else of it",
+    ("pending", "info"): "reference and the purpose given shown, nothing else of the record",
+    **{(action, outcome): NOTHING_DECIDED for action in DECIDE_ACTIONS for outcome in REFUSED_OUTCOMES},
     # A relay message is sent only when it is "done": refused, not understood or answered otherwise
     # (the writer had access already, say), nothing reached anyone.
     ("relay_message", "done"): "sent",
@@ -137,7 +191,7 @@ class SarEntry:
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
-        action = ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, self.action)
+        action = ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, UNWORDED)
         outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome))
         if outcome is None and self.action in NOT_SENT:
             outcome = "not sent"
@@ -151,6 +205,7 @@ class SarReport:
     produced_at: str
     with_names: bool
     entries: tuple[SarEntry, ...]
+    in_register: bool = True  # False: no child has this reference (mistyped, or not imported)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -158,6 +213,7 @@ class SarReport:
                 "child_ref": self.child_ref,
                 "produced_at": self.produced_at,
                 "with_names": self.with_names,
+                "in_register": self.in_register,
                 "entries": [asdict(e) for e in self.entries],
             },
             indent=2,
@@ -172,7 +228,12 @@ class SarReport:
             "what was done, what was shown, and the purpose given.",
             "",
         ]
-        if not self.entries:
+        if not self.in_register:
+            head.append(f"No child with reference {self.child_ref} is in the register: check the reference.")
+            if not self.entries:
+                return "\n".join([*head, "No event in the audit log mentions this reference."]) + "\n"
+            head.extend(["Events in the audit log that mention this reference:", ""])
+        elif not self.entries:
             return "\n".join([*head, "No one has looked up this record."]) + "\n"
         body = [e.line() for e in self.entries]
         return "\n".join([*head, *body, "", f"{len(self.entries)} entries."]) + "\n"
@@ -203,8 +264,9 @@ async def subject_access(
         rows = await _events(session, child_ref, tag)
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
+        held = await session.scalar(select(Child.ref).where(Child.ref == child_ref))
     entries = tuple(_entry(row, purposes.get(row.seq, _default_purpose(row)), names, with_names) for row in rows)
-    return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries)
+    return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries, held is not None)
 
 
 async def _events(session: AsyncSession, child_ref: int, tag: str | None) -> list[_Row]:

@@ -16,6 +16,7 @@ from handlers.operator.audit import EXPORT_FIELDS
 from store.audit.log import AuditRecord, append
 from store.people import lead
 from store.register.feeds import Feed, import_feeds
+from store.register.refs import make_reference
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import AMY, BEN, CHILDREN_HEADER, load_standard
@@ -418,3 +419,29 @@ async def test_an_export_for_an_actor_not_in_the_register_says_so_without_repeat
     assert (run.code, run.out, run.said) == (0, "", "signpost: no audit events match")
     run = await signpost_cli.run("audit", "export", "--actor", "P001")
     assert run.code == 0 and run.out and run.said == ""
+
+
+async def test_a_report_for_a_reference_not_in_the_register_and_later_in_its_childs_report(
+    signpost: Signpost, signpost_cli: Cli
+) -> None:
+    """`audit sar` for a reference no child holds said "No one has looked up this record": it says
+    the reference is not in the register (audited so). A child imported under it later finds that
+    report in their own, in words that say what it was: a report about this reference."""
+    await load_standard(signpost)
+    absent = str(make_reference(999_000_900))
+    first = await signpost_cli.run("audit", "sar", absent)
+    assert first.code == 0, first.err
+    assert "No child with reference 999 000 9007 is in the register: check the reference." in first.out
+    assert "No event in the audit log mentions this reference." in first.out and "No one has" not in first.out
+    async with signpost.ctx.db.read() as session:
+        found = await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "sar"))
+        assert list(found.scalars()) == ["organisations and roles; not in the register"]
+    child = Feed("children.csv", f"{CHILDREN_HEADER}\n{absent},Noor,Ahmed,,2015-02-02,F,M1 2AB,Northshire,false\n")
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [child], signpost.ctx.clock.now())
+    later = await signpost_cli.run("audit", "sar", absent)
+    assert "not in the register" not in later.out
+    [entry] = [line.strip() for line in later.out.splitlines() if "; purpose:" in line]
+    assert entry.startswith(
+        "a subject access report about this reference was produced (a list like this one); "
+        "it shows who reached the record and when, nothing else of it; purpose: operating Signpost"
+    )

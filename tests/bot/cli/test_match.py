@@ -18,11 +18,12 @@ from bot.cli.match import write_csv
 from handlers.reconcile import run_batch
 from handlers.roll import Roll, read_roster
 from handlers.vocabulary import Outcome
+from store.register.refs import make_reference
 from store.tables.audit import AuditEvent
 from store.tables.register import Child
 from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
-from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, load_fuzzy
+from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, filler_children, load_fuzzy
 from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
 
 # given_names, family_name, date_of_birth, postcode: each row also typed into chat by the test.
@@ -64,14 +65,14 @@ def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(cli: Cli, tmp
     by_line: dict[int, list[list[str]]] = {}
     for row in rows[1:]:
         by_line.setdefault(int(row[0]), []).append(row)
-    assert sorted(by_line) == [1, 2, 3, 4, 5]
-    assert [by_line[n][0][1] for n in range(1, 6)] == EXPECTED_DECISIONS
-    assert by_line[1][0][2:4] == ["1", AMELIA] and float(by_line[1][0][4]) > 0.999
-    assert by_line[2][0][3] == ROBERT and by_line[5][0][3] == KYLE
-    twins = by_line[3]
+    assert sorted(by_line) == [2, 3, 4, 5, 6]  # the file's lines: the header is line 1
+    assert [by_line[n][0][1] for n in range(2, 7)] == EXPECTED_DECISIONS
+    assert by_line[2] == [["2", "match", "1", AMELIA, "1.0000"]]
+    assert by_line[3][0][3] == ROBERT and by_line[6][0][3] == KYLE
+    twins = by_line[4]
     assert [r[2] for r in twins] == ["1", "2"] and {r[3] for r in twins} == {JACK, JAKE}
     assert float(twins[0][4]) >= float(twins[1][4])
-    assert by_line[4] == [["4", "no_match", "", "", ""]]
+    assert by_line[5] == [["5", "no_match", "", "", ""]]
     assert all(len(rows_) <= 3 for rows_ in by_line.values())
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert len(events) == 1
@@ -164,24 +165,104 @@ async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost:
         await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2") as spooled,
     ):
         answers = list(spooled)
-    assert len(answers) == 300 and [a.line for a in answers] == list(range(1, 301))
+    assert len(answers) == 300 and [a.line for a in answers] == list(range(2, 302))
     assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
     assert len(seen) == 3
 
 
-def test_a_matched_row_lists_no_candidate_the_chat_would_not_weigh(cli: Cli, tmp_path: Path) -> None:
-    """On the demo data, `--top 5` and the console's example row (matched to one child) listed four
-    unrelated children at 0.0000 too, each recorded as a subject of the batch in the audit. Only
-    candidates at or above the chat's `consider` weight are listed and audited."""
+def test_a_matched_row_lists_only_its_child(cli: Cli, tmp_path: Path) -> None:
+    """On the demo data, `--top 5` and the console's example row (matched to one child) listed
+    another child below it at 0.0000, recorded as a subject of the batch in the audit. A match
+    lists its one child, as the chat answers it, and only that child is audited."""
     assert cli("seed-demo").code == 0
     (tmp_path / "roll.csv").write_text(roll_csv([("Ava", "Price", "2014-01-05", "NS1 3LY")]), encoding="utf-8")
     result = cli("match", str(tmp_path / "roll.csv"), "--top", "5", "--as", "ADMIN-01")
     assert result.code == 0, result.err
-    rows = list(csv.reader(io.StringIO(result.out)))[1:]
-    assert rows[0][1:4] == ["match", "1", "9990001049"]
-    assert len(rows) < 5  # the namesake the chat weighs too may follow; no unrelated child does
+    assert list(csv.reader(io.StringIO(result.out)))[1:] == [["2", "match", "1", "9990001049", "1.0000"]]
     [event] = [e for e in audit_events(cli) if e["action"] == "match_batch"]
-    assert sorted(str(event["subject_refs"]).split()) == sorted(row[3] for row in rows)  # exactly those listed
+    assert event["subject_refs"] == "9990001049"
+
+
+# Jack Lockwood's twin, a Jack Lockwood born four years before, a brother born a day later, a
+# Jack Lockwood born in September, and a Lockwod (a typo) on Jack's date: weak candidates for him.
+LOCKWOODS = [
+    ("Jack", "Lockwood", "2013-05-09", "SW9 8HP"),
+    ("Jake", "Lockwood", "2013-05-09", "SW9 8HP"),
+    ("Jack", "Lockwood", "2009-01-20", "LS6 3QT"),
+    ("Jacob", "Lockwood", "2013-05-10", "SW9 8HP"),
+    ("Jack", "Lockwood", "2013-09-05", "M1 2AB"),
+    ("Jack", "Lockwod", "2013-05-09", ""),
+]
+
+
+def lockwood_store(cli: Cli, tmp: Path) -> list[str]:
+    """The Lockwoods among made-up fillers; their references, in LOCKWOODS' order."""
+    refs = [str(make_reference(999_100_000 + number * 7)) for number in range(len(LOCKWOODS))]
+    kids = "".join(
+        f"{ref},{given},{family},,{dob},M,{postcode},Northshire,false\n"
+        for ref, (given, family, dob, postcode) in zip(refs, LOCKWOODS, strict=True)
+    )
+    (tmp / "p.csv").write_text(PRACTITIONERS, encoding="utf-8")
+    (tmp / "c.csv").write_text(f"{CHILDREN_HEADER}\n{kids}{filler_children()}", encoding="utf-8")
+    imported = cli("import", str(tmp / "p.csv"), str(tmp / "c.csv"))
+    assert imported.code == 0, imported.err
+    return refs
+
+
+def test_an_ambiguous_row_lists_only_plausible_candidates_and_a_match_only_its_child(cli: Cli, tmp_path: Path) -> None:
+    """Jack Lockwood on his date is ambiguous (his twin, a typo'd namesake on that date): the
+    candidates listed each hold at least 0.0001 of the row's probability (one at 0.0000 was listed,
+    and audited); with his postcode he is matched, and that row lists him alone (three other
+    children followed him at 0.0000). The batch's subjects are exactly the children listed."""
+    refs = lockwood_store(cli, tmp_path)
+    rows = [("Jack", "Lockwood", "2013-05-09", ""), ("Jack", "Lockwood", "2013-05-09", "SW9 8HP")]
+    (tmp_path / "roll.csv").write_text(roll_csv(rows), encoding="utf-8")
+    result = cli("match", str(tmp_path / "roll.csv"), "--top", "5", "--as", "AD01")
+    assert result.code == 0, result.err
+    listed = list(csv.reader(io.StringIO(result.out)))[1:]
+    ambiguous = [row for row in listed if row[0] == "2"]
+    assert {row[1] for row in ambiguous} == {"ambiguous"} and len(ambiguous) >= 2
+    assert all(float(row[4]) >= 0.0001 for row in ambiguous), ambiguous
+    assert [row for row in listed if row[0] == "3"] == [["3", "match", "1", refs[0], "1.0000"]]
+    [event] = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert sorted(str(event["subject_refs"]).split()) == sorted({row[3] for row in listed})
+    narrow = cli("match", str(tmp_path / "roll.csv"), "--top", "1", "--as", "AD01")
+    assert [row[:3] for row in list(csv.reader(io.StringIO(narrow.out)))[1:]] == [
+        ["2", "ambiguous", "1"],
+        ["3", "match", "1"],
+    ]
+
+
+def test_the_line_column_is_the_files_line_as_a_problem_names_it(cli: Cli, tmp_path: Path) -> None:
+    """Problems named the file's line (roll.csv:5) and the CSV counted data rows from 1: after the
+    header and an empty line, the row on line 4 is line 4 in both."""
+    setup_store(cli, tmp_path)
+    good = f"{CHILDREN_HEADER}\n,Amelia,Thornton,,2014-04-03,,,,\n\n,Zebedee,Quartermain,,2012-01-01,,,,\n"
+    path = tmp_path / "roll.csv"
+    path.write_text(good.replace("2012-01-01", "2012-13-01"), encoding="utf-8")
+    bad = cli("match", str(path), "--as", "AD01")
+    assert bad.code == 1 and bad.said.splitlines()[0] == "roll.csv:4: date_of_birth: is not a date in YYYY-MM-DD form"
+    path.write_text(good, encoding="utf-8")
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert [row[:2] for row in list(csv.reader(io.StringIO(result.out)))[1:]] == [["2", "match"], ["4", "no_match"]]
+    helped = " ".join(cli("match", "--help").out.split())
+    assert "line in FILE.csv (the header is line 1)" in helped
+
+
+def test_someone_not_an_admin_is_refused_before_the_roll_is_read(cli: Cli, tmp_path: Path) -> None:
+    """A practitioner's batch with a bad roll was read and checked, its problems printed and the
+    batch audited invalid, before the role was refused: now the role is refused first (one line,
+    audited refused), whatever the roll holds, and even when there is no roll."""
+    setup_store(cli, tmp_path)
+    bad = tmp_path / "roll.csv"
+    bad.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-13-03,,,,\n", encoding="utf-8")
+    for roll in (bad, tmp_path / "absent.csv"):
+        result = cli("match", str(roll), "--as", "P001")
+        assert result.code == 2 and result.out == ""
+        assert result.said == "signpost: only an active admin can run a batch match: check --as"
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["actor_id"], e["detail"]) for e in events] == [("refused", "P001", "needs admin")] * 2
 
 
 def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path: Path) -> None:

@@ -66,8 +66,9 @@ def test_a_large_roll_is_matched_in_the_memory_of_a_small_one(tmp_path: Path) ->
         peaks[rows] = peak_rss_mb(argv, env, tmp_path, tmp_path / f"answers-{rows}.csv")
     with (tmp_path / f"answers-{LARGE}.csv").open(encoding="utf-8") as answers:
         lines = answers.readlines()
-    assert len(lines) == LARGE + 1 and lines[-1].startswith(f"{LARGE},match,1,")
-    assert lines[AMY_EVERY - 1] == f"{AMY_EVERY - 1},no_match,,,\n"
+    # The line column is the file's line: the header is line 1, so data row n is line n + 1.
+    assert len(lines) == LARGE + 1 and lines[-1].startswith(f"{LARGE + 1},match,1,")
+    assert lines[AMY_EVERY - 1] == f"{AMY_EVERY},no_match,,,\n"
     growth = peaks[LARGE] - peaks[SMALL]
     assert growth < GROWTH_LIMIT_MB, (
         f"peak RSS {peaks[SMALL]:.0f} MB for {SMALL:,} rows, {peaks[LARGE]:.0f} MB for {LARGE:,}"

@@ -25,7 +25,7 @@ from handlers.operator.common import audited
 from handlers.vocabulary import Action
 from store.audit import chain as audit_chain
 from store.audit import sar
-from store.db import Database
+from store.db import Database, sqlite_path
 from store.lifecycle import decommission as decommission_store
 from store.people import credentials, practitioners
 from store.register import demo, feeds
@@ -216,7 +216,8 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Step(("{tmp}/store.backup",), "failed", (operator_lifecycle, "backup")),
             Step(("{tmp}/store.backup",), "done"),
-            Step(("{tmp}/store.backup",), "failed"),  # it is there now: a backup never overwrites
+            Step(("{tmp}/store.backup",), "refused"),  # it is there now: a backup never overwrites
+            Step(("{tmp}/no-such-folder/store.backup",), "refused"),
         ],
     ),
     "keys rotate": ("keys_rotate", [Setup(FEEDS), fails(operator_lifecycle, "rotate"), Step((), "done")]),
@@ -546,3 +547,43 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         assert_terminal(event)
     assert found[3].detail == "credential removed for P002" and found[4].detail == "P001 all 0"
     assert found[7].detail.startswith("archived 0, destroyed 0, sealed in ")
+
+
+async def test_unlinking_someone_with_no_linked_account_says_nothing_changed(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`practitioner unlink P001 --platform slack` with nothing linked said "Unlinked P001 on slack:
+    0 identities removed", as if something had been done: it says nothing changed (and is still
+    audited done, with its count)."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    on_slack = await cli.run("practitioner", "unlink", "P001", "--platform", "slack")
+    assert on_slack.code == 0, on_slack.err
+    assert on_slack.out == "P001 has no linked account on Slack: nothing changed.\n"
+    anywhere = await cli.run("practitioner", "unlink", "p001")
+    assert anywhere.out == "P001 has no linked account on any platform: nothing changed.\n"
+    assert [(e.outcome, e.detail) for e in await events(db, "unlink")] == [
+        ("done", "P001 slack 0"),
+        ("done", "P001 all 0"),
+    ]
+
+
+async def test_a_backup_to_a_file_it_cannot_write_is_refused_before_it_starts(
+    cli: Cli, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """A backup to a file that exists, into a folder that does not, or onto the store's own
+    database file was audited `started`, then `failed`: the README calls bad arguments `refused`.
+    Each is now refused in one line, audited `refused` with its kind alone (no path), no `started`."""
+    taken = tmp_path / "taken.backup"
+    taken.write_text("an earlier backup", encoding="utf-8")
+    tries = [
+        (taken, f"{taken} already exists: choose a new file name", "file exists"),
+        (tmp_path / "gone" / "new.backup", f"the folder {tmp_path / 'gone'} does not exist", "no such folder"),
+    ]
+    live = sqlite_path(db_url) if db_url.startswith("sqlite") else None
+    if live is not None:
+        tries.append((live, f"{live} is Signpost's own database: back up to a new file", "the live database"))
+    for target, said, _ in tries:
+        run = await cli.run("backup", str(target))
+        assert (run.code, run.out, run.said) == (2, "", f"signpost: {said}")
+    assert [(e.outcome, e.detail) for e in await events(db, "backup")] == [("refused", kind) for _, _, kind in tries]
+    assert taken.read_text(encoding="utf-8") == "an earlier backup"
