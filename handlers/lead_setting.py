@@ -1,7 +1,8 @@
 """`lead-notices AUTHORITY [off|lead|all]`: who is told when a child of the authority is looked up.
 
 An admin sets it per local authority (default: the lead professional); without a value it says the
-current setting. Audited like every command; the change and its event commit together.
+current setting. The authority is read in any case and spacing ("west vale", ``handlers.authorities``).
+Audited like every command; the change and its event commit together.
 """
 
 from __future__ import annotations
