@@ -9,6 +9,8 @@ from datetime import date
 
 from handlers.matching.terms import Query
 from handlers.refs import looks_like_reference
+from store.register.feeds import POSTCODE
+from store.register.terms import normalise_postcode, outward_code
 
 # ASCII digits only: ``\d`` and ``str.isdigit`` also accept other scripts' digits and superscripts
 # ("²"), which ``int`` then refuses or reads as a number nobody typed on purpose.
@@ -27,7 +29,6 @@ EARLIEST_YEAR = 1900
 """No date Signpost is asked about (a child's birth, a switch-off) comes before this year."""
 LATEST_YEAR = 2199
 _ASCII_DIGITS = frozenset("0123456789")
-_POSTCODE_PART = re.compile(r"^[A-Za-z0-9]{1,4}$")
 _NAME = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
 
 
@@ -116,8 +117,25 @@ def looks_like_a_name(text: str) -> bool:
     return (
         2 <= len(names) <= 4
         and all(_is_name(name) and name.lower() not in _NOT_NAMES for name in names)
-        and all(_POSTCODE_PART.match(part) for part in postcode)
+        and (not postcode or parse_postcode(" ".join(postcode)) is not None)
     )
+
+
+NOT_A_POSTCODE = "that doesn't look like a postcode: type it as on a letter, e.g. NS1 3LY (or NS13LY)"
+
+
+def parse_postcode(text: str) -> str | None:
+    """A UK postcode, or its outward code alone, as people type it (any case, with or without the
+    space, "ns13ly"), in its canonical form ("NS1 3LY"); None for anything else.
+
+    Built on the register's own reading (``store.register.terms.normalise_postcode`` and
+    ``outward_code``, which matching compares by, and the feeds' ``POSTCODE`` pattern), so what a
+    person types and what a feed holds are read alike."""
+    code = normalise_postcode(text)
+    if not POSTCODE.match(code):
+        return None
+    outward = outward_code(code)
+    return code if outward == code else f"{outward} {code[len(outward) :]}"
 
 
 def _is_name(token: str) -> bool:
@@ -232,9 +250,7 @@ def parse_demographic(text: str, today: date) -> Query:
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
             raise UsageError("that date of birth is not a real date: please use DD/MM/YYYY")
         elif any(ch in _ASCII_DIGITS for ch in token):
-            if not _POSTCODE_PART.match(token):
-                raise UsageError("that doesn't look like a postcode")
-            postcode.append(token.upper())
+            postcode.append(token)
         elif _is_name(token):
             names.append(token)
         else:
@@ -245,11 +261,7 @@ def parse_demographic(text: str, today: date) -> Query:
         raise UsageError("that date of birth is in the future")
     if not names:
         raise UsageError("please include the child's name with the date of birth")
-    if len(postcode) > 2:
-        raise UsageError("that doesn't look like a postcode")
-    return Query(
-        given_names=" ".join(names[:-1]),
-        family_name=names[-1],
-        date_of_birth=dob,
-        postcode=" ".join(postcode) or None,
-    )
+    canonical = parse_postcode(" ".join(postcode)) if postcode else None
+    if postcode and canonical is None:
+        raise UsageError(NOT_A_POSTCODE)
+    return Query(given_names=" ".join(names[:-1]), family_name=names[-1], date_of_birth=dob, postcode=canonical)

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import looks_like_a_name, near_miss
-from handlers.vocabulary import Action, Actor, Outcome, Reply, Role
+from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
+from store.lifecycle import decommission
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
@@ -29,15 +30,42 @@ NAME_WITHOUT_DATE = (
 )
 
 
-def help_lines(specs: Sequence[Spec], actor: Actor | None) -> tuple[str, ...]:
-    lines = [f"• {example}" for example in EXAMPLES]
+SWITCHED_OFF_INTRO = (
+    "Signpost has been switched off: it no longer answers searches or requests, and its personal data is "
+    "being destroyed as announced."
+)
+STILL_ANSWERED = "still answered now that Signpost is switched off"
+
+
+def may_send(spec: Spec, actor: Actor | None) -> bool:
+    """Whether the identity and role gates let ``actor`` (None: not registered) send this command."""
+    if spec.audience is Audience.REGISTERED and (actor is None or actor.status != "active"):
+        return False
+    return spec.role is None or (actor is not None and actor.may(spec.role))
+
+
+def may_search(actor: Actor | None) -> bool:
+    """Whether ``actor`` may search for a child (by reference, or by name and date of birth)."""
+    return actor is not None and actor.status == "active" and actor.may(Role.PRACTITIONER)
+
+
+def help_lines(specs: Sequence[Spec], actor: Actor | None, switched_off: bool = False) -> tuple[str, ...]:
+    """What ``actor`` may send, one line each: the searches (for those who may search) and every
+    command the policy chain would let them use; once Signpost is switched off, only what still
+    answers (``Spec.after_switch_off``, of a command or of its sub-commands)."""
+    lines = [f"• {example}" for example in EXAMPLES] if may_search(actor) and not switched_off else []
     for spec in specs:
-        if not spec.keyword or not spec.summary:
+        if not spec.keyword or not spec.summary or not may_send(spec, actor):
             continue
-        if spec.role is not None and (actor is None or not actor.may(spec.role)):
-            continue
-        lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
+        if not switched_off or spec.after_switch_off:
+            lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
+        elif still := [f"{spec.name} {word}" for word, sub in spec.subcommands.items() if sub.after_switch_off]:
+            lines.append(f"• {' · '.join(still)}: {STILL_ANSWERED}")
     return tuple(lines)
+
+
+def _switched_off(req: Request) -> bool:
+    return decommission.is_switched_off(req.standing.switch_off, req.now.date())
 
 
 def menu(specs: Sequence[Spec]) -> list[tuple[str, str]]:
@@ -61,19 +89,20 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
     """help and usage need to know every command, so they are built from the full list."""
 
     async def show_help(ctx: Context, req: Request, session: AsyncSession) -> Result:
-        return Result(
-            Reply(Outcome.INFO, INTRO, lines=help_lines(all_specs, req.actor), lines_are_commands=True), terms=""
-        )
+        off = _switched_off(req)
+        lines = help_lines(all_specs, req.actor, off)
+        return Result(Reply(Outcome.INFO, SWITCHED_OFF_INTRO if off else INTRO, lines=lines, lines_are_commands=True))
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
         hint = near_miss(req.args)  # first: text with a hidden character is never read as a name
         if hint is None and looks_like_a_name(req.args):
+            if req.actor is not None and req.actor.status == "active" and not may_search(req.actor):
+                text = only_who_may(Role.PRACTITIONER, "search", Action.SEARCH)
+                return Result(Reply(Outcome.REFUSED, text), detail=f"needs {Role.PRACTITIONER}")
             return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
         text = f"Sorry, I didn't understand that. {hint + ' ' if hint else ''}You can send:"
-        return Result(
-            Reply(Outcome.INVALID, text, lines=help_lines(all_specs, req.actor), lines_are_commands=True),
-            detail="usage",
-        )
+        lines = help_lines(all_specs, req.actor, _switched_off(req))
+        return Result(Reply(Outcome.INVALID, text, lines=lines, lines_are_commands=True), detail="usage")
 
     return (
         Spec(

@@ -1,23 +1,22 @@
 """`lead-notices AUTHORITY [off|lead|all]`: who is told when a child of the authority is looked up.
 
 An admin sets it per local authority (default: the lead professional); without a value it says the
-current setting. Audited like every command; the change and its event commit together.
+current setting. The authority is read in any case and spacing ("west vale", ``handlers.authorities``).
+Audited like every command; the change and its event commit together.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import authorities
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError
 from handlers.vocabulary import Action, Outcome, Reply, Role
 from store.people import lead as store
-from store.tables.register import LocalAuthority
 
 USAGE = "lead-notices AUTHORITY [off|lead|all], e.g. lead-notices Northshire all"
-NO_SUCH_AUTHORITY = "There is no local authority by that name in the register."
 MEANING = {
     store.LeadNotices.OFF: "nobody is told",
     store.LeadNotices.LEAD: "the child's lead professional is told",
@@ -27,19 +26,22 @@ MEANING = {
 
 async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Result:
     words = req.args.split()
-    if not words or len(words) > 2:
+    if not words:
         raise UsageError("Name the local authority, and optionally off, lead or all")
-    authority, value = words[0], (words[1].lower() if len(words) == 2 else None)
-    known = (await session.execute(select(LocalAuthority.name).where(LocalAuthority.name == authority))).scalar()
-    if known is None:
-        # Not said back: it may be anything, at any length (only a known authority's name is shown).
-        return Result(Reply(Outcome.INVALID, NO_SUCH_AUTHORITY), detail="no such authority")
+    *named, last = words
+    value = last.lower() if named and last.lower() in store.LeadNotices._value2member_map_ else None
+    names = await authorities.known(session)
+    # The authority's name may have spaces ("West Vale"): all the words but a setting after them.
+    authority = authorities.find(names, " ".join(named if value else words))
+    if authority is None:
+        if named and authorities.find(names, " ".join(named)) is not None:
+            raise UsageError("The setting is off, lead or all")  # "Northshire sometimes"
+        # Not said back: it may be anything, at any length (only the known authorities' names are shown).
+        return Result(Reply(Outcome.INVALID, authorities.unknown(names)), detail="no such authority")
     if value is None:
         current = await store.setting(session, authority)
         text = f"{authority}: {current.value} — when a child is looked up, {MEANING[current]}."
         return Result(Reply(Outcome.INFO, text), detail=f"{authority} {current.value}")
-    if value not in store.LeadNotices._value2member_map_:
-        raise UsageError("The setting is off, lead or all")
     chosen = store.LeadNotices(value)
     await store.set_setting(session, authority, chosen)
     text = f"{authority} is now {chosen.value}: when a child is looked up, {MEANING[chosen]}."

@@ -18,13 +18,13 @@ from datetime import date
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
+from handlers.grammar import parse_postcode
 from handlers.matching.terms import MAX_QUERY_TERMS, Query
 from handlers.vocabulary import plural
 from store.register import children
 from store.register.feeds import (
     HEADERS,
     LINE_LIMIT,
-    POSTCODE,
     SEXES,
     FeedKind,
     RowProblem,
@@ -210,9 +210,10 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
     sex = row["sex"].strip().upper()
     if sex and sex not in SEXES:
         problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
-    postcode = " ".join(row["postcode"].upper().split())
-    if postcode and not POSTCODE.match(postcode):
+    typed = row["postcode"].strip()
+    postcode = parse_postcode(typed) if typed else None  # as a search in chat reads it: "ns13ly" is "NS1 3LY"
+    if typed and postcode is None:
         problems.append(RowProblem(name, line, "postcode", "is not a UK postcode or outward code"))
     if len(problems) > before:
         return None
-    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode or None, sex or None)
+    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode, sex or None)

@@ -304,6 +304,15 @@ MAY_USE = {
     Role.DUTY_MANAGER: "a duty manager or an admin",
     Role.ADMIN: "an admin",
 }
+# What a command nobody sends by its name does (a search is typed as a reference or a name and date).
+_DOES = {Action.LOOKUP: "search for a child", Action.SEARCH: "search for a child"}
+
+
+def only_who_may(role: Role, name: str, action: Action) -> str:
+    """The answer to someone whose roles do not allow a command: who may ("Only a practitioner can
+    search for a child.", "Only an admin can use 'lead-notices'.")."""
+    does = _DOES.get(action) or f"use '{name}'"
+    return f"Only {MAY_USE[role]} can {does}."
 
 
 def format_ref(ref: int | str) -> str:

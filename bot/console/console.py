@@ -31,6 +31,7 @@ from bot.logging import to_file
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
+from handlers.help import may_search
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Command, Platform, Principal, Reply, sentence
@@ -94,14 +95,16 @@ class Console:
         self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or quit.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
-            self.say("Try these on the demo data:")
-            for command, what in (
-                (examples.keyed, "by reference"),
-                (examples.demographic, "by name and date of birth"),
-                (examples.shielded, "a shielded child"),
-            ):
-                if command:  # a small demo store (seed-demo --children N) may hold no child for one
-                    self.say(f"  {command:<34} ({what})")
+            # Searches only to someone who may search: an admin was offered them, then refused each.
+            if may_search(await people.practitioner(self.app.ctx, self.as_id)):
+                self.say("Try these on the demo data:")
+                for command, what in (
+                    (examples.keyed, "by reference"),
+                    (examples.demographic, "by name and date of birth"),
+                    (examples.shielded, "a shielded child"),
+                ):
+                    if command:  # a small demo store (seed-demo --children N) may hold no child for one
+                        self.say(f"  {command:<34} ({what})")
             self.say("Demo people to act as (:as ID):")
             for who, what in (
                 (examples.practitioner_id, "a practitioner"),

@@ -23,7 +23,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
-from handlers.vocabulary import MAY_USE, Platform
+from handlers.vocabulary import Platform, only_who_may
 
 
 class Gate(Protocol):
@@ -56,7 +56,7 @@ async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSe
 async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
     if spec.role is None or req.actor is None or req.actor.may(spec.role):
         return None
-    return refusal(f"Only {MAY_USE[spec.role]} can use '{spec.name}'.", f"needs {spec.role}")
+    return refusal(only_who_may(spec.role, spec.name, spec.action), f"needs {spec.role}")
 
 
 # Who is asking and what they may do: enough for a Dispatcher with no feature gates (tests, tools).

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import authorities
 from handlers.access.requests import unlink_and_tell
 from handlers.context import Context
 from handlers.operator.common import Audit, Refused
@@ -132,9 +133,15 @@ async def come_back(ctx: Context, audit: Audit, practitioner_id: str) -> Standin
 
 
 async def linked(ctx: Context, audit: Audit, authority: str | None) -> list[LinkedIdentity]:
-    """Practitioners with chat links (ids, authorities, roles and platforms only); audited before
-    they are shown."""
+    """Practitioners with chat links (ids, authorities, roles and platforms only), of every
+    authority or of the one ``authority`` names (in any case and spacing); audited before they are
+    shown. An authority the register does not hold is refused, naming those it does."""
     async with ctx.db.read() as session:
+        if authority is not None:
+            try:
+                authority = await authorities.resolve(session, authority)
+            except authorities.UnknownAuthority as unknown:
+                raise Refused(str(unknown), reason="no such authority") from None
         found = await practitioners.linked_identities(session, authority)
     audit.result_count = len(found)
     await audit.done(f"authority {authority}" if authority else "every authority")

@@ -20,6 +20,10 @@ PRIYA_LOOKED_UP_AMY = (
     "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
     "looked up 999 000 0018, a child you are lead professional for."
 )
+UNKNOWN_AUTHORITY = (
+    "There is no local authority by that name in the register. "
+    "The local authorities in the register are: Northshire, Southvale."
+)
 AMY_IDENTITY = ("Amy", "Jones", "Amelia", "Smith", "2014", "03/04", "M1 2AB", "M12AB")
 
 
@@ -145,10 +149,7 @@ async def test_an_admin_sets_who_is_told_per_authority_and_nobody_else_can(app: 
     refused = await say(app, "DM02", "lead-notices Northshire all")
     assert refused.outcome is Outcome.REFUSED
     unknown = await say(app, "AD01", "lead-notices Atlantis all")
-    assert (unknown.outcome, unknown.text) == (
-        Outcome.INVALID,
-        "There is no local authority by that name in the register.",
-    )
+    assert (unknown.outcome, unknown.text) == (Outcome.INVALID, UNKNOWN_AUTHORITY)
     bad = await say(app, "AD01", "lead-notices Northshire sometimes")
     assert bad.outcome is Outcome.INVALID and "off, lead or all" in bad.text
     events = [e for e in await audit_events(app) if e.action == Action.LEAD_NOTICES]
@@ -289,6 +290,6 @@ async def test_an_unknown_authority_is_not_said_back_at_any_length(app: Signpost
     await ready(app, "AD01")
     typed = "N" * 10_000
     reply = await say(app, "AD01", f"lead-notices {typed} off")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no local authority by that name in the register.")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, UNKNOWN_AUTHORITY)
     event = (await audit_events(app, Action.LEAD_NOTICES.value))[-1]
     assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "no such authority")

@@ -57,3 +57,15 @@ async def test_every_printed_demo_example_answers_as_the_console_says(signpost: 
         assert reply.outcome is EXPECTED[match["label"]], (match["label"], reply.text)
         if reply.outcome is Outcome.ANSWERED:
             assert reply.child_ref is not None and reply.signposts
+
+
+async def test_the_greeting_shows_searches_only_to_someone_who_may_search(signpost: Signpost) -> None:
+    """Started as the demo admin (not a practitioner), the console offered searches that Signpost then
+    refused; it now shows the demo people to act as, and the searches only to a practitioner."""
+    await seed_demo(signpost, 10)
+    examples = SyntheticRegister(children=10).examples()
+    for who, searches in ((examples.admin_id, False), (examples.practitioner_id, True)):
+        out = io.StringIO()
+        await Console(signpost, who, io.StringIO(), out).greet()
+        assert ("Try these on the demo data:" in out.getvalue()) is searches, (who, out.getvalue())
+        assert "Demo people to act as (:as ID):" in out.getvalue()

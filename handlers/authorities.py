@@ -1,0 +1,57 @@
+"""A local authority's name as an admin or operator types it, read as the register's: any case and
+any spacing or punctuation ("northshire", "North Shire", "WESTVALE" for "West Vale"), by the key the
+feeds' import already reads spellings of one authority by (``store.register.feeds.authority_key``).
+
+Every command that takes an authority reads it here. Authority names are not personal data: an
+unknown one is answered with the names the register holds (up to ``SHOWN``), never with what was typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.register.feeds import authority_key
+from store.tables.register import LocalAuthority
+
+SHOWN = 10
+NO_SUCH_AUTHORITY = "There is no local authority by that name in the register."
+# The longest name the register keeps (``LocalAuthority.name``): far longer text is no authority's name.
+_LONGEST = 64
+
+
+class UnknownAuthority(LookupError):
+    """No authority in the register goes by the name typed; the message says which do."""
+
+
+async def known(session: AsyncSession) -> list[str]:
+    """The register's authorities, by name."""
+    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+
+
+def find(names: Sequence[str], typed: str) -> str | None:
+    """The registered name among ``names`` that ``typed`` spells, or None."""
+    if len(typed) > 4 * _LONGEST:  # spaces and punctuation aside, no longer than a name it could be
+        return None
+    key = authority_key(typed)
+    return next((name for name in names if key and authority_key(name) == key), None)
+
+
+def unknown(names: Sequence[str]) -> str:
+    """The kind answer to a name no authority has: the names there are (the first ``SHOWN``)."""
+    if not names:
+        return f"{NO_SUCH_AUTHORITY} It holds none yet: import the feeds first."
+    shown = ", ".join(names[:SHOWN])
+    more = f", and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return f"{NO_SUCH_AUTHORITY} The local authorities in the register are: {shown}{more}."
+
+
+async def resolve(session: AsyncSession, typed: str) -> str:
+    """The registered name of the authority ``typed`` names; ``UnknownAuthority`` when none."""
+    names = await known(session)
+    found = find(names, typed)
+    if found is None:
+        raise UnknownAuthority(unknown(names))
+    return found

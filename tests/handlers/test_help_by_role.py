@@ -1,0 +1,84 @@
+"""`help` lists what the asker may use: a practitioner's searches and commands, a duty manager's
+decisions, an admin's settings; someone not registered only what needs no registration; once
+Signpost is switched off, only what still answers. A command the asker may not use is answered
+with who can (e.g. "Only a practitioner can search for a child."), not with an internal name."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Signpost
+from handlers.vocabulary import Outcome, Reply
+from tests.factories import AMY, load_standard, say
+from tests.stepup_helpers import say_fresh
+
+SEARCH_EXAMPLES = ("• 999 000 1006", "• Ava Price")
+ONLY_PRACTITIONERS = "Only a practitioner can search for a child."
+
+
+def commands(reply: Reply) -> list[str]:
+    """The first word of each help line ("• pending: …" → "pending"; an example → its first word)."""
+    return [line.split()[1].rstrip(":") for line in reply.lines]
+
+
+def shows_search_examples(reply: Reply) -> bool:
+    return any(line.startswith(SEARCH_EXAMPLES) for line in reply.lines)
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_standard(signpost)
+    return signpost
+
+
+async def test_a_practitioner_and_a_duty_manager_who_practises_are_shown_how_to_search(app: Signpost) -> None:
+    for who in ("P001", "DM01"):
+        assert shows_search_examples(await say(app, who, "help")), who
+
+
+async def test_an_admin_who_is_not_a_practitioner_is_shown_no_searches(app: Signpost) -> None:
+    """AD01 (admin only) was shown how to search, then refused every search."""
+    reply = await say(app, "AD01", "help")
+    assert not shows_search_examples(reply), reply.lines
+    assert {"lead-notices", "decommission", "pending", "enrol"} <= set(commands(reply))
+    assert not {"request", "message", "history"} & set(commands(reply)), reply.lines
+
+
+async def test_someone_not_registered_is_shown_only_what_needs_no_registration(app: Signpost) -> None:
+    """Not searches, nor enrol (refused until registered): how to register."""
+    reply = await say(app, "NOBODY", "help")
+    assert reply.outcome is Outcome.INFO
+    assert commands(reply) == ["register"], reply.lines
+    assert "didn't understand" in (usage := await say(app, "NOBODY", "what now")).text
+    assert commands(usage) == ["register"], usage.lines
+
+
+@pytest.mark.parametrize("text", ["Amy Jones 03/04/2014", AMY, "Amy Jones"])
+async def test_a_search_by_someone_who_may_not_search_says_who_may(app: Signpost, text: str) -> None:
+    """ "Only a practitioner can use 'search'" named a command nobody types; a name without a date
+    was told how to search by name."""
+    reply = await say(app, "AD01", text)
+    assert (reply.outcome, reply.text) == (Outcome.REFUSED, ONLY_PRACTITIONERS), text
+
+
+async def test_a_keyword_command_refused_by_role_still_names_it(app: Signpost) -> None:
+    reply = await say(app, "P001", "pending")
+    assert (reply.outcome, reply.text) == (Outcome.REFUSED, "Only a duty manager or an admin can use 'pending'.")
+
+
+async def test_after_switch_off_help_lists_only_what_still_answers(app: Signpost) -> None:
+    """Searches, enrol, register, requests were listed after switch-off, and each was refused."""
+    today = app.ctx.clock.now().strftime("%d/%m/%Y")
+    done = await say_fresh(app, "AD01", f"decommission schedule {today} at once")
+    assert done.outcome is Outcome.DONE, done.text
+    for who in ("P001", "DM01", "NOBODY"):
+        reply = await say(app, who, "help")
+        assert reply.outcome is Outcome.INFO and reply.lines == (), (who, reply.lines)
+        assert "switched off" in reply.text, reply.text
+    admin = await say(app, "AD01", "help")
+    assert admin.lines == (
+        "• decommission status · decommission certificate: still answered now that Signpost is switched off",
+    )
+    for line in admin.lines:  # each still answers
+        for command in line[2:].split(":", 1)[0].split(" · "):
+            assert (await say(app, "AD01", command)).outcome is Outcome.INFO, command
