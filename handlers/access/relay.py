@@ -51,18 +51,10 @@ TRAFFIC_SUMMARY = (
 )
 
 NO_RECORD = "No record found for that reference. Check the digits."
+# A message or answer that names the child (each refusal then says how many tries are left today).
 IDENTITY_REFUSED = (
     "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
-    "The reference is enough; please send it again without them (a message Signpost cannot pass on "
-    f"counts toward the {PER_DAY} a day)."
-)
-ANSWER_REFUSED = (
-    "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
     "The reference is enough; please send it again without them."
-)
-RATE_LIMITED = (
-    "You have sent {per_day} messages about {ref} in the last 24 hours, counting any Signpost could not pass on: "
-    "the most it relays. This one was not read or passed on. Please wait for an answer, or request access."
 )
 NOT_YOURS = "There is no relayed message {id} for you."
 DELIVERED = (
@@ -200,9 +192,9 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         text,
         what="message",
         refused=IDENTITY_REFUSED,
-        spent=RATE_LIMITED.format(per_day=PER_DAY, ref=format_ref(ref)),
+        then="Please wait for an answer, or contact your duty manager.",
         spent_detail="relay rate limit",
-        counted=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
+        relayed=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
     )
     if refusal is not None:
         return refusal
@@ -235,11 +227,15 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     screening.within_limit(text, "answer")
     if found.replied_at is not None:  # before the text is read: an answered message is no oracle
         return _already_answered(relay_id, subjects)
-    spent = screening.spent_text(
-        found.child_ref, f"You can still reach the sender directly: 'relay {relay_id}' shows how."
-    )
     refusal = await screening.screen(
-        ctx, req, session, found.child_ref, text, what="reply", refused=ANSWER_REFUSED, spent=spent
+        ctx,
+        req,
+        session,
+        found.child_ref,
+        text,
+        what="reply",
+        refused=IDENTITY_REFUSED,
+        then=f"You can still reach the sender directly: 'relay {relay_id}' shows how.",
     )
     if refusal is not None:
         return refusal
