@@ -36,7 +36,8 @@ from store.register import children
 # Messages one sender may send about one child in any 24 hours, those refused for naming the child
 # included: the same number as every practitioner's daily refusals about a child.
 PER_DAY = screening.PER_DAY
-MIN_TEXT = 10
+MIN_TEXT = 10  # a message: a purpose and how to reach the sender
+MIN_ANSWER = 2
 TRAFFIC_DAYS = 30
 
 MESSAGE_USAGE = (
@@ -172,7 +173,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
     text = _text_of(text)
     if len(text) < MIN_TEXT:
-        raise UsageError("please write your purpose and how to reach you")
+        raise UsageError(f"please write your purpose and how to reach you, in at least {MIN_TEXT} characters")
     screening.within_limit(text, "message")
     record = await children.find(session, ref)
     if record is None or record.state != "active":
@@ -222,8 +223,8 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if found is None or actor.practitioner_id not in found.recipients:
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
     subjects = (found.child_ref,)
-    if len(text) < 2:
-        raise UsageError("please write your answer")
+    if len(text) < MIN_ANSWER:
+        raise UsageError(f"please write your answer, in at least {MIN_ANSWER} characters")
     screening.within_limit(text, "answer")
     if found.replied_at is not None:  # before the text is read: an answered message is no oracle
         return _already_answered(relay_id, subjects)

@@ -147,8 +147,12 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         ref, purpose = split_reference(req.args)
     except InvalidReference as exc:
         return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+    if not purpose:
+        raise UsageError(
+            f"please say why you need these signposts: a purpose of at least {POLICY.min_reason} characters"
+        )
     if len(purpose) < POLICY.min_reason:
-        raise UsageError("please say why you need these signposts (the purpose is required)")
+        raise UsageError(f"the purpose is too short: please write at least {POLICY.min_reason} characters")
     screening.within_limit(purpose, "purpose")
     record = await children.find(session, ref)
     if record is None or record.state != "active":

@@ -40,7 +40,7 @@ MAX_TEXT = 1000
 def within_limit(text: str, what: str) -> str:
     """``text`` when it is short enough to keep; usage help naming ``what`` (fixed text) otherwise."""
     if len(text) > MAX_TEXT:
-        raise UsageError(f"please keep the {what} under {MAX_TEXT:,} characters")
+        raise UsageError(f"please keep the {what} to at most {MAX_TEXT:,} characters")
     return text
 
 

@@ -8,7 +8,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
-from handlers.access.requests import REQUEST_USAGE
+from handlers.access.requests import POLICY, REQUEST_USAGE
+from handlers.access.screening import MAX_TEXT
 from handlers.vocabulary import Outcome, Reply
 from tests.access_helpers import decide, fresh_say, load_access, notices, request_access
 from tests.factories import SHIELDED
@@ -114,3 +115,31 @@ async def test_refused_reasons_and_answers_say_how_many_tries_are_left(app: Sign
     answer = await fresh_say(app, "S001", "reply 1 yes, Mia is known to us")
     assert answer.outcome is Outcome.INVALID and "2 more tries today" in answer.text
     says_nothing_of_the_child(answer)
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (f"request {REF} test", f"at least {POLICY.min_reason} characters"),
+        (f"request {REF}", f"at least {POLICY.min_reason} characters"),
+        (f"message {REF} call me", "at least 10 characters"),
+        (f"message {REF}", "at least 10 characters"),
+        ("reply 1 y", "at least 2 characters"),
+    ],
+)
+async def test_a_text_too_short_says_the_minimum(app: Signpost, typed: str, said: str) -> None:
+    """'request … test' gave a purpose: the answer says how long one must be, not that none was given."""
+    await fresh_say(app, "P003", f"message {SHIELDED} {CALL_ME}")
+    reply = await fresh_say(app, "S001" if typed.startswith("reply") else "P002", typed)
+    assert reply.outcome is Outcome.INVALID and said in reply.text, reply.text
+    if typed == f"request {REF} test":
+        said_first = reply.text.split("\n\n")[0]  # before the usage, which says the purpose is required
+        assert "required" not in said_first and "too short" in said_first, "a purpose was given"
+
+
+async def test_a_text_too_long_says_the_maximum_it_may_have(app: Signpost) -> None:
+    """The limit is inclusive: the answer says 'at most', and a text of exactly that length is taken."""
+    too_long = await request_access(app, "P002", SHIELDED, "x" * (MAX_TEXT + 1))
+    assert too_long.outcome is Outcome.INVALID and f"at most {MAX_TEXT:,} characters" in too_long.text
+    at_limit = await request_access(app, "P002", SHIELDED, "x" * MAX_TEXT)
+    assert at_limit.outcome is Outcome.DONE
