@@ -58,8 +58,8 @@ class Tally:
         return self.refused + self.relayed
 
 
-# Why the limit exists and when it lifts, said with every refusal and with the hold itself. The
-# count is over a rolling 24 hours: a refusal stops counting 24 hours after it was made.
+# When the hold lifts, said with every refusal and with the hold itself. The count is over a rolling
+# 24 hours: a refusal stops counting 24 hours after it was made.
 HOLD = "Signpost reads none of your texts about it until the first of them is 24 hours old"
 
 
