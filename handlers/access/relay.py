@@ -36,7 +36,8 @@ from store.register import children
 # Messages one sender may send about one child in any 24 hours, those refused for naming the child
 # included: the same number as every practitioner's daily refusals about a child.
 PER_DAY = screening.PER_DAY
-MIN_TEXT = 10
+MIN_TEXT = 10  # a message: a purpose and how to reach the sender
+MIN_ANSWER = 2
 TRAFFIC_DAYS = 30
 
 MESSAGE_USAGE = (
@@ -51,18 +52,10 @@ TRAFFIC_SUMMARY = (
 )
 
 NO_RECORD = "No record found for that reference. Check the digits."
+# A message or answer that names the child (each refusal then says how many tries are left today).
 IDENTITY_REFUSED = (
     "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
-    "The reference is enough; please send it again without them (a message Signpost cannot pass on "
-    f"counts toward the {PER_DAY} a day)."
-)
-ANSWER_REFUSED = (
-    "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
     "The reference is enough; please send it again without them."
-)
-RATE_LIMITED = (
-    "You have sent {per_day} messages about {ref} in the last 24 hours, counting any Signpost could not pass on: "
-    "the most it relays. This one was not read or passed on. Please wait for an answer, or request access."
 )
 NOT_YOURS = "There is no relayed message {id} for you."
 DELIVERED = (
@@ -180,7 +173,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
     text = _text_of(text)
     if len(text) < MIN_TEXT:
-        raise UsageError("please write your purpose and how to reach you")
+        raise UsageError(f"please write your purpose and how to reach you, in at least {MIN_TEXT} characters")
     screening.within_limit(text, "message")
     record = await children.find(session, ref)
     if record is None or record.state != "active":
@@ -200,9 +193,9 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         text,
         what="message",
         refused=IDENTITY_REFUSED,
-        spent=RATE_LIMITED.format(per_day=PER_DAY, ref=format_ref(ref)),
+        then="Please wait for an answer, or contact your duty manager.",
         spent_detail="relay rate limit",
-        counted=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
+        relayed=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
     )
     if refusal is not None:
         return refusal
@@ -230,16 +223,20 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if found is None or actor.practitioner_id not in found.recipients:
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
     subjects = (found.child_ref,)
-    if len(text) < 2:
-        raise UsageError("please write your answer")
+    if len(text) < MIN_ANSWER:
+        raise UsageError(f"please write your answer, in at least {MIN_ANSWER} characters")
     screening.within_limit(text, "answer")
     if found.replied_at is not None:  # before the text is read: an answered message is no oracle
         return _already_answered(relay_id, subjects)
-    spent = screening.spent_text(
-        found.child_ref, f"You can still reach the sender directly: 'relay {relay_id}' shows how."
-    )
     refusal = await screening.screen(
-        ctx, req, session, found.child_ref, text, what="reply", refused=ANSWER_REFUSED, spent=spent
+        ctx,
+        req,
+        session,
+        found.child_ref,
+        text,
+        what="reply",
+        refused=IDENTITY_REFUSED,
+        then=f"You can still reach the sender directly: 'relay {relay_id}' shows how.",
     )
     if refusal is not None:
         return refusal

@@ -147,8 +147,12 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         ref, purpose = split_reference(req.args)
     except InvalidReference as exc:
         return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+    if not purpose:
+        raise UsageError(
+            f"please say why you need these signposts: a purpose of at least {POLICY.min_reason} characters"
+        )
     if len(purpose) < POLICY.min_reason:
-        raise UsageError("please say why you need these signposts (the purpose is required)")
+        raise UsageError(f"the purpose is too short: please write at least {POLICY.min_reason} characters")
     screening.within_limit(purpose, "purpose")
     record = await children.find(session, ref)
     if record is None or record.state != "active":
@@ -164,9 +168,17 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     if waiting is not None:
         text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"request {waiting.id} waiting")
-    spent = screening.spent_text(ref, "Please contact your duty manager, or ask again tomorrow.")
-    refused = f"{PURPOSE_REFUSED}\n\n{REQUEST_USAGE}"
-    refusal = await screening.screen(ctx, req, session, ref, purpose, what="purpose", refused=refused, spent=spent)
+    refusal = await screening.screen(
+        ctx,
+        req,
+        session,
+        ref,
+        purpose,
+        what="purpose",
+        refused=PURPOSE_REFUSED,
+        usage=REQUEST_USAGE,
+        then="Please contact your duty manager.",
+    )
     if refusal is not None:
         return refusal
     return await _open(ctx, req, session, ref, record.local_authority, purpose)
@@ -225,7 +237,6 @@ async def _decide(
         text = "Nobody can decide their own access request. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request")
     if reason:
-        spent = screening.spent_text(row.child_ref, f"You can still deny it without a reason: deny {request_id}.")
         refusal = await screening.screen(
             ctx,
             req,
@@ -234,7 +245,7 @@ async def _decide(
             reason,
             what=f"reason for request {request_id}",
             refused=REASON_REFUSED,
-            spent=spent,
+            then=f"You can still deny it without a reason: deny {request_id}.",
         )
         if refusal is not None:
             return refusal

@@ -8,12 +8,14 @@ a child they may not be allowed to identify. Refusals are therefore bounded: eac
 practitioner has had ``PER_DAY`` refusals about one child in 24 hours, every further text of theirs
 about that child is turned away with the same answer, without being read. The count is taken
 before the text is looked at, so the answer to a text never depends on it once the day's checks
-are used up.
+are used up. Every refusal says how many tries are left before that hold, and the hold says what
+was counted (texts refused, messages relayed), never more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +24,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Request, Result
 from handlers.grammar import UsageError
 from handlers.privacy import mentions_identity
-from handlers.vocabulary import Outcome, Reply, format_ref
+from handlers.vocabulary import Outcome, Reply, format_ref, plural
 from store.audit.refusals import hold_practitioner, identity_refusals, refused_detail
 from store.keys.crypto import KeyRing
 from store.register import children
@@ -38,16 +40,74 @@ MAX_TEXT = 1000
 def within_limit(text: str, what: str) -> str:
     """``text`` when it is short enough to keep; usage help naming ``what`` (fixed text) otherwise."""
     if len(text) > MAX_TEXT:
-        raise UsageError(f"please keep the {what} under {MAX_TEXT:,} characters")
+        raise UsageError(f"please keep the {what} to at most {MAX_TEXT:,} characters")
     return text
 
 
-def spent_text(ref: int, then: str) -> str:
-    """The answer once the day's refusals are used up: the same whatever the text."""
+@dataclass(frozen=True)
+class Tally:
+    """What counts against one person's daily limit about one child, in the last 24 hours: their
+    texts refused for naming the child (every command's), and what else the command counts (the
+    messages relayed, for ``message``)."""
+
+    refused: int
+    relayed: int = 0
+
+    @property
+    def used(self) -> int:
+        return self.refused + self.relayed
+
+
+# When the hold lifts, said with every refusal and with the hold itself. The count is over a rolling
+# 24 hours: a refusal stops counting 24 hours after it was made.
+HOLD = "Signpost reads none of your texts about it until the first of them is 24 hours old"
+
+
+def tries_text(after: Tally, relay: bool) -> str:
+    """The end of a refusal: how many tries are left before the hold, counting this refusal.
+
+    ``relay``: the command also counts the messages relayed (``message``), so its own limit is named
+    where it is what comes first."""
+    left = PER_DAY - after.used
+    if relay and after.relayed:
+        why = (
+            f"Signpost takes {PER_DAY} messages from you about one record in 24 hours, counting those it "
+            "refused (and any refused request about it)"
+        )
+        if left <= 0:
+            return f"That was the last try today: {why}."
+        return f"{plural(left, 'more try', 'more tries')} today: {why}."
+    if left <= 0:
+        return (
+            f"That was the last try today: {PER_DAY} of your texts about this record have been refused "
+            f"within 24 hours, so {HOLD}."
+        )
     return (
-        f"Signpost has refused {PER_DAY} texts from you about {format_ref(ref)} in the last 24 hours because they "
-        "named the child or gave their date of birth or postcode, the most it checks in a day, so this one was "
-        f"not read or passed on. {then}"
+        f"{plural(left, 'more try', 'more tries')} today: once {PER_DAY} of your texts about one record "
+        f"(requests, messages, reasons or answers) have been refused within 24 hours, {HOLD}."
+    )
+
+
+def held_text(ref: int, tally: Tally, then: str) -> str:
+    """The answer once the day's limit is reached: the same whatever the text, and only what
+    happened (how many texts were refused, how many messages relayed)."""
+    if tally.refused >= PER_DAY or not tally.relayed:
+        return (
+            f"{tally.refused} of your texts about {format_ref(ref)} "
+            f"{'was' if tally.refused == 1 else 'were'} refused in the last 24 hours because they named the "
+            f"child or gave their date of birth or postcode, so {HOLD}: this one was not read or passed on. {then}"
+        )
+    relayed = f"Signpost has relayed {plural(tally.relayed, 'message')} from you about {format_ref(ref)}"
+    if not tally.refused:
+        return (
+            f"{relayed} in the last 24 hours, the most it relays about one record in a day. This one was not "
+            "read or passed on. Please wait for an answer, or request access."
+        )
+    return (
+        f"{relayed} in the last 24 hours and refused {tally.refused} of your texts "
+        f"about it for naming the child or giving their date of birth or postcode: {tally.used} in all, the "
+        "most it takes about one record in a day. This one was not read or passed on. Please wait for an "
+        "answer, or request access."
     )
 
 
@@ -55,10 +115,6 @@ async def names_child(session: AsyncSession, keys: KeyRing, ref: int, text: str)
     """Whether free text names the child, or gives their date of birth or postcode (in any spelling)."""
     identity = (await children.load_identities(session, keys, [ref])).get(ref)
     return identity is not None and bool(text) and mentions_identity(text, identity)
-
-
-async def _nothing_else() -> int:
-    return 0
 
 
 async def screen(
@@ -70,24 +126,31 @@ async def screen(
     *,
     what: str,
     refused: str,
-    spent: str,
+    then: str,
+    usage: str = "",
     spent_detail: str = "",
-    counted: Callable[[], Awaitable[int]] = _nothing_else,
+    relayed: Callable[[], Awaitable[int]] | None = None,
 ) -> Result | None:
     """None when ``text`` may go on; otherwise the answer to give.
 
-    ``spent`` (refused) when ``counted()`` (what else the command counts against the same daily
-    limit, e.g. messages already relayed) plus this person's refusals about the child in 24 hours
-    reach ``PER_DAY``, whatever the text; else ``refused`` (invalid) when the text names the child.
-    ``what`` names the text in the audit detail (fixed text, never input).
+    Refused (``held_text``, ending with ``then``: what the person can still do) when this person's
+    refusals about the child in 24 hours, plus ``relayed()`` (the messages relayed, for a command
+    that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid
+    when the text names the child: ``refused``, how many tries are left, then ``usage``. ``what``
+    names the text in the audit detail (fixed text, never input). Neither answer repeats the text.
     """
     actor = req.actor
     assert actor is not None
     await hold_practitioner(session, actor.practitioner_id)  # the count stands until this event is written
-    used = await counted() + await identity_refusals(session, actor.practitioner_id, ref, req.now - WINDOW)
-    if used >= PER_DAY:
+    count = await identity_refusals(session, actor.practitioner_id, ref, req.now - WINDOW)
+    tally = Tally(count, await relayed() if relayed is not None else 0)
+    if tally.used >= PER_DAY:
         detail = spent_detail or f"identity checks used up: {what}"
-        return Result(Reply(Outcome.REFUSED, spent), subjects=(ref,), detail=detail)
+        return Result(Reply(Outcome.REFUSED, held_text(ref, tally, then)), subjects=(ref,), detail=detail)
     if await names_child(session, ctx.keys, ref, text):
-        return Result(Reply(Outcome.INVALID, refused), subjects=(ref,), detail=refused_detail(what))
+        after = Tally(tally.refused + 1, tally.relayed)
+        answer = f"{refused} {tries_text(after, relay=relayed is not None)}"
+        if usage:
+            answer = f"{answer}\n\n{usage}"
+        return Result(Reply(Outcome.INVALID, answer), subjects=(ref,), detail=refused_detail(what))
     return None

@@ -232,10 +232,14 @@ async def after_hours(c: Check) -> str | None:
     unusual = sorted(utc(t).astimezone(zone) for t in outside if utc(t).astimezone(zone).hour not in usual)
     if len(unusual) < p.after_hours_min:
         return None
-    return (
-        f"{len(unusual)} lookups between {unusual[0]:%H:%M} and {unusual[-1]:%H:%M} (UK time), "
-        "outside their usual working hours"
-    )
+    return f"{len(unusual)} lookups {_span(unusual[0], unusual[-1])} (UK time), outside their usual working hours"
+
+
+def _span(first: datetime, last: datetime) -> str:
+    """When lookups happened, to the minute: "between 23:10 and 23:40", or "within a minute at 03:38"
+    when both ends fall in one minute ("between 03:38 and 03:38" reads as a mistake)."""
+    start, end = f"{first:%H:%M}", f"{last:%H:%M}"
+    return f"within a minute at {start}" if start == end else f"between {start} and {end}"
 
 
 async def shielded_probing(c: Check) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from bot.app import Signpost
-from handlers.access.relay import ANSWER_REFUSED, GONE, IDENTITY_REFUSED, RATE_LIMITED, READ_USAGE, REPLY_USAGE
+from handlers.access.relay import GONE, IDENTITY_REFUSED, READ_USAGE, REPLY_USAGE
 from handlers.clock import FakeClock
 from handlers.vocabulary import Action, Outcome
 from store.db import sqlite_path
@@ -91,14 +91,14 @@ async def test_before_an_answer_the_sender_sees_delivered_only(app: Signpost) ->
 )
 async def test_a_message_that_identifies_the_child_is_refused(app: Signpost, slip: str) -> None:
     reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED)
     assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
 
 
 async def test_an_answer_that_identifies_the_child_is_refused(app: Signpost) -> None:
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
     reply = await fresh_say(app, "S001", "reply 1 yes, Mia is known to us")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, ANSWER_REFUSED)
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED)
     assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
 
 
@@ -113,7 +113,16 @@ async def test_three_messages_a_day_per_sender_and_child(app: Signpost, clock: F
     assert len(await relays(app)) == 5
 
 
-LIMITED = RATE_LIMITED.format(per_day=3, ref="999 000 0050")
+LIMITED = (
+    "Signpost has relayed 3 messages from you about 999 000 0050 in the last 24 hours, the most it relays about "
+    "one record in a day. This one was not read or passed on. Please wait for an answer, or request access."
+)
+# Once three texts about the child were refused: what happened, and that requests are held too.
+REFUSED_THREE = (
+    "3 of your texts about 999 000 0050 were refused in the last 24 hours because they named the child or gave "
+    "their date of birth or postcode, so Signpost reads none of your texts about it until the first of them is "
+    "24 hours old: this one was not read or passed on. Please wait for an answer, or contact your duty manager."
+)
 RIGHT_GUESS = f"{MARKER} re Mia Stone"  # the shielded child's name: the filter would refuse it
 WRONG_GUESS = f"{MARKER} re Ava Price"
 
@@ -136,10 +145,10 @@ async def test_a_message_refused_for_naming_the_child_counts_toward_the_three_a_
     right guess and a wrong one are all answered with the limit text; each refusal is audited as one."""
     for slip in ("about Mia", "born 30/06/2015", "postcode S1 4ZZ"):
         refused = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
-        assert (refused.outcome, refused.text) == (Outcome.INVALID, IDENTITY_REFUSED)
+        assert refused.outcome is Outcome.INVALID and refused.text.startswith(IDENTITY_REFUSED)
     for sent in (MARKER, RIGHT_GUESS, WRONG_GUESS):
         after = await fresh_say(app, "P002", f"message {SHIELDED} {sent}")
-        assert (after.outcome, after.text) == (Outcome.REFUSED, LIMITED), sent
+        assert (after.outcome, after.text) == (Outcome.REFUSED, REFUSED_THREE), sent
     assert await relays(app) == []
     events = await audit_events(app, Action.RELAY_MESSAGE.value)
     assert [(e.outcome, e.detail, e.subject_refs) for e in events] == [
@@ -155,7 +164,8 @@ async def test_refused_and_delivered_messages_share_the_limit(app: Signpost) -> 
     for n in range(2):
         assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} {n}")).outcome is Outcome.DONE
     last = await fresh_say(app, "P002", f"message {SHIELDED} {WRONG_GUESS}")
-    assert (last.outcome, last.text) == (Outcome.REFUSED, LIMITED)
+    assert last.outcome is Outcome.REFUSED
+    assert "relayed 2 messages from you about 999 000 0050 in the last 24 hours and refused 1 of your" in last.text
     other = await fresh_say(app, "P003", f"message {SHIELDED} {MARKER}")
     assert other.outcome is Outcome.DONE, "one sender's refusals do not limit another"
 

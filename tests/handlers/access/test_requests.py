@@ -84,7 +84,7 @@ async def test_a_purpose_or_reason_too_long_to_keep_is_refused_with_help_and_cha
     long = "section 47 enquiry " * 60  # 1,140 characters
     assert len(long.strip()) > MAX_TEXT
     too_long = await request_access(app, "P002", SHIELDED, purpose=long)
-    assert too_long.outcome is Outcome.INVALID and f"under {MAX_TEXT:,} characters" in too_long.text
+    assert too_long.outcome is Outcome.INVALID and f"at most {MAX_TEXT:,} characters" in too_long.text
     assert await notices(app) == [] and await _requests(app) == []
 
     await request_access(app, "P002", SHIELDED)

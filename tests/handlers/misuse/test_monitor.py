@@ -162,7 +162,24 @@ async def test_after_hours_lookups_fire_for_a_day_worker(signpost: Signpost, clo
     for ref in person.own[:3]:
         await say_fresh(signpost, WHO, str(ref))
         clock.advance(minutes=15)
-    await assert_alerted(signpost, world, "after_hours", "outside their usual working hours")
+    await assert_alerted(signpost, world, "after_hours", "3 lookups between 23:10 and 23:40 (UK time)")
+
+
+async def test_after_hours_lookups_in_one_minute_say_so_not_between_a_time_and_itself(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Lookups whose first and last fall in the same minute read "within a minute at 03:38", never
+    "between 03:38 and 03:38"."""
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, history_days(DAY, 14), [person])
+    clock.set(at_uk(3, 20))
+    await ensure_enrolled(signpost, WHO)  # stepped up before: no code moves the clock past the minute
+    clock.set(at_uk(3, 38))
+    for ref in person.own[:4]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(seconds=5)
+    await sweep(signpost.ctx, at_uk(3, 39))  # the live check ran at the first lookup, then waits 30 s
+    await assert_alerted(signpost, world, "after_hours", "4 lookups within a minute at 03:38 (UK time)")
 
 
 async def test_shielded_probing_fires_without_access_requests(
