@@ -82,4 +82,4 @@ def test_a_rolls_postcode_without_its_space_is_read_in_the_canonical_form() -> N
     rows = ",Ava,Price,,2014-01-05,F,ns13ly,,\n,Ava,Price,,2014-01-05,F,sw1a1aa,,\n"
     roster = read_roster(Roll("roll.csv", f"{CHILDREN_HEADER}\n{rows}"))
     [queries] = list(chunks(roster))
-    assert [q.postcode for q in queries] == ["NS1 3LY", "SW1A 1AA"]
+    assert [row.query.postcode for row in queries] == ["NS1 3LY", "SW1A 1AA"]
