@@ -63,7 +63,7 @@ def request_access_button(ref: int) -> Button:
         label="Request access",
         command=f"request {ref}",
         style="primary",
-        input=Input(name="reason", label="Purpose: why do you need these signposts?"),
+        input=Input(name="purpose", label="Purpose: why do you need these signposts?"),
     )
 
 
@@ -74,7 +74,7 @@ def send_message_button(ref: int) -> Button:
         label="Send a message",
         command=f"message {ref}",
         input=Input(
-            name="message",
+            name="text",
             label="Your purpose and how to reach you (no name, date of birth or postcode of the child)",
             max_length=screening.MAX_TEXT,
         ),

@@ -199,6 +199,12 @@ class Input:
     required: bool = True
     max_length: int = 500
 
+    @property
+    def placeholder(self) -> str:
+        """How a text-only surface shows it after the command, as the usage texts name it:
+        ``PURPOSE``, or ``[REASON]`` when it may be left out."""
+        return self.name.upper() if self.required else f"[{self.name.upper()}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Button:

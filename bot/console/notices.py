@@ -16,7 +16,7 @@ from handlers.vocabulary import Notice, Platform, Principal
 def render_notice(notice: Notice) -> str:
     lines = [f"[notice] {notice.text}"]
     for button in notice.buttons:
-        hint = f" <{button.input.name}>" if button.input else ""
+        hint = f" {button.input.placeholder}" if button.input else ""
         lines.append(f"  [{button.label}] type: {button.command}{hint}")
     return plain("\n".join(lines))
 

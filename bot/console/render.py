@@ -39,7 +39,7 @@ def render(reply: Reply) -> str:
     lines.extend(reply.lines)
     lines.extend(f"{link.label}: {link.url}" for link in reply.links)
     for button in reply.buttons:
-        hint = f" <{button.input.name}>" if button.input else ""
+        hint = f" {button.input.placeholder}" if button.input else ""
         lines.append(f"  [{button.label}] type: {button.command}{hint}")
     if challenge is not None:
         lines.append(challenge.prompt)

@@ -81,7 +81,7 @@ def reply_button(relay_id: int) -> Button:
         "Reply through Signpost",
         f"reply {relay_id}",
         input=Input(
-            name="message",
+            name="text",
             label="Your answer (no child's name, date of birth or postcode)",
             max_length=screening.MAX_TEXT,
         ),

@@ -44,7 +44,7 @@ async def test_blind_relay_round_trip_at_the_console(app: Signpost) -> None:
         "[notice] A practitioner sent you a message through Signpost about shielded record 999 000 0050, "
         "a child you are lead professional for (message 1)."
     ) in lee
-    assert "[Read] type: relay 1" in lee and "[Reply through Signpost] type: reply 1 <message>" in lee
+    assert "[Read] type: relay 1" in lee and "[Reply through Signpost] type: reply 1 TEXT" in lee
     assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in lee
     assert f"Message: {MARKER}" in lee
     assert "Your answer to message 1 was passed on" in lee

@@ -148,7 +148,7 @@ async def test_clicking_a_button_dispatches_its_command_with_the_input_and_click
     send = only_action(connector.sent[0].card, "request_access")
     before = len(await audit_events(staged))
     card = await invoke_card(
-        teams_staged, invoke(PRIYA, send, connector.url, {"reason": "Strategy meeting tomorrow"}, "click-1")
+        teams_staged, invoke(PRIYA, send, connector.url, {"purpose": "Strategy meeting tomorrow"}, "click-1")
     )
     events = await audit_events(staged)
     assert len(events) == before + 1
@@ -166,7 +166,7 @@ async def test_a_missing_required_input_is_asked_for_again_without_dispatching(
     assert connector.sent[0].card is not None
     send = only_action(connector.sent[0].card, "request_access")
     before = len(await audit_events(staged))
-    card = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"reason": "   "}))
+    card = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"purpose": "   "}))
     assert "Please fill in: Purpose" in texts_of(card)
     assert only_action(card, "request_access")["data"] == send["data"]
     assert len(await audit_events(staged)) == before
@@ -434,7 +434,7 @@ async def southvale_request(
     shielded = connector.messages_in(PRIYA.personal_conversation)[-1].card
     assert shielded is not None
     send = only_action(shielded, "request_access")
-    sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"reason": reason}))
+    sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"purpose": reason}))
     assert "Access request 1 for 999 000 0050 sent to a duty manager" in texts_of(sent)
     async with loaded.ctx.db.read() as session:
         waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]

@@ -128,12 +128,12 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
     priya_saw.append(shielded)
     [form] = [a for a in shielded["actions"] if a["type"] == "Action.ShowCard" and a["title"] == "Send a message"]
     [box] = [e for e in form["card"]["body"] if e["type"] == "Input.Text"]
-    assert box["id"] == "message" and box["isRequired"] is True and "no name, date of birth" in box["label"]
+    assert box["id"] == "text" and box["isRequired"] is True and "no name, date of birth" in box["label"]
     send = only_action(shielded, "relay_message")
     assert send["type"] == "Action.Execute" and send["data"]["button"]["command"] == f"message {int(SHIELDED)}"
 
     # 2. Send: the sender is told it was delivered, and nothing about to whom.
-    delivered = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    delivered = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": MARKER}))
     priya_saw.append(delivered)
     assert "Message 1 about 999 000 0050 delivered to the professional responsible for this child" in texts_of(
         delivered
@@ -163,7 +163,7 @@ async def test_blind_relay_round_trip_in_teams_reveals_neither_the_recipient_nor
 
     # 5. Reply through Signpost, from the notice card's form.
     reply = only_action(notice, "relay_reply")
-    passed_on = await invoke_card(teams, invoke(lee, reply, connector.url, {"message": ANSWER}))
+    passed_on = await invoke_card(teams, invoke(lee, reply, connector.url, {"text": ANSWER}))
     assert "Your answer to message 1 was passed on" in texts_of(passed_on)
 
     # 6. The outbox again: Priya's card says only that it was answered.
@@ -224,7 +224,7 @@ async def test_a_relay_message_naming_the_child_is_refused_on_the_card(
     await teams.post(message(lee, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
-    refused = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": "about Mia, born 30/06/2015"}))
+    refused = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": "about Mia, born 30/06/2015"}))
     assert texts_of(refused).startswith("Signpost cannot pass this on: it names the child")
     connector.sent.clear()
     assert await deliver(teams, loaded) == 0 and connector.sent == []
@@ -239,7 +239,7 @@ async def test_read_on_a_card_sent_before_readings_opened_dialogs_never_puts_the
     await teams.post(message(lee, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
-    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": MARKER}))
     await deliver(teams, loaded)
     read_now = dialog_button(card_in(connector.messages_in(lee.personal_conversation)[-1]), "relay_read")
     earlier = {k: v for k, v in read_now["data"].items() if k != "msteams"}  # as render.execute made it
@@ -269,7 +269,7 @@ async def test_a_stale_code_is_asked_for_in_the_dialog_and_a_reply_sent_from_it(
     await teams.post(message(lee, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
-    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"message": MARKER}))
+    await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": MARKER}))
     await deliver(teams, loaded)
     notice = card_in(connector.messages_in(lee.personal_conversation)[-1])
     later(loaded, minutes=31)
@@ -282,7 +282,7 @@ async def test_a_stale_code_is_asked_for_in_the_dialog_and_a_reply_sent_from_it(
     assert f"Message: {MARKER}" in texts_of(read)
 
     [answer] = [a for a in actions_of(read) if a.get("data", {}).get("verb") == "relay_reply"]
-    passed_on = await dialog_card(teams, task_fetch(lee, answer, connector.url, {"message": ANSWER}))
+    passed_on = await dialog_card(teams, task_fetch(lee, answer, connector.url, {"text": ANSWER}))
     assert "Your answer to message 1 was passed on" in texts_of(passed_on)
     assert connector.sent == []
     lee_events = [(e.action, e.outcome) for e in await teams_events(loaded) if e.user_id == LEE.aad]
@@ -309,7 +309,7 @@ async def relay_one(teams: TeamsApp, connector: FakeConnector, signpost: Signpos
     assert (await teams.post(message(LEE, "help", connector.url), headers)).status == ACCEPTED
     assert (await teams.post(message(PRIYA, SHIELDED, connector.url), headers)).status == ACCEPTED
     send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
-    response = await teams.post(invoke(PRIYA, send, connector.url, {"message": MARKER}), headers)
+    response = await teams.post(invoke(PRIYA, send, connector.url, {"text": MARKER}), headers)
     assert response.status == 200
     assert await deliver(teams, signpost) == 1
 
