@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from handlers.vocabulary import Action, platform_name
+
+if TYPE_CHECKING:  # types only: nothing heavy is imported to build the parser
+    from handlers.context import Context
+    from handlers.operator.common import Audit
+    from handlers.operator.people import Standing
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
 # building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
@@ -73,32 +79,47 @@ async def list_command(args: argparse.Namespace) -> int:
 
 
 async def leave_command(args: argparse.Namespace) -> int:
-    from bot.cli.common import operating
     from handlers.operator import people
 
-    async with operating(Action.PRACTITIONER_LEAVE) as (app, audit):
-        standing = await people.leave(app.ctx, audit, args.practitioner_id)
-    who = standing.practitioner_id
-    if not standing.changed:
-        print(f"{who} had already left: nothing changed.")
-        return 0
-    print(
-        f"{who} has left: their commands are refused, their signposts say they are no longer in post"
-        f"{', and their authenticator is removed' if standing.authenticator_removed else ''}. "
-        f"To undo: signpost practitioner return {who}"
+    return await _standing(
+        Action.PRACTITIONER_LEAVE,
+        people.leave,
+        args.practitioner_id,
+        lambda who, standing: (
+            f"{who} has left: their commands are refused, their signposts say they are no longer in "
+            f"post{', and their authenticator is removed' if standing.authenticator_removed else ''}. "
+            f"To undo: signpost practitioner return {who}"
+        ),
+        "{who} had already left: nothing changed.",
     )
-    return 0
 
 
 async def return_command(args: argparse.Namespace) -> int:
-    from bot.cli.common import operating
     from handlers.operator import people
 
-    async with operating(Action.PRACTITIONER_RETURN) as (app, audit):
-        standing = await people.come_back(app.ctx, audit, args.practitioner_id)
+    return await _standing(
+        Action.PRACTITIONER_RETURN,
+        people.come_back,
+        args.practitioner_id,
+        lambda who, _: (
+            f"{who} is active again. Before they see results, enrol an authenticator: signpost totp enrol {who}"
+        ),
+        "{who} is active already: nothing changed.",
+    )
+
+
+async def _standing(
+    action: Action,
+    change: Callable[[Context, Audit, str], Awaitable[Standing]],
+    practitioner_id: str,
+    changed: Callable[[str, Standing], str],
+    unchanged: str,
+) -> int:
+    """``leave`` or ``return``: the change, audited, and what it did (or that it had been done)."""
+    from bot.cli.common import operating
+
+    async with operating(action) as (app, audit):
+        standing = await change(app.ctx, audit, practitioner_id)
     who = standing.practitioner_id
-    if not standing.changed:
-        print(f"{who} is active already: nothing changed.")
-        return 0
-    print(f"{who} is active again. Before they see results, enrol an authenticator: signpost totp enrol {who}")
+    print(changed(who, standing) if standing.changed else unchanged.format(who=who))
     return 0

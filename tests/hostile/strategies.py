@@ -11,6 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from store.register.feeds import HEADERS
 from tests.hostile.observe import identity_in
 
 # Characters that have broken parsers elsewhere: superscripts and other non-ASCII digits (str.isdigit
@@ -315,31 +316,7 @@ junk_bodies = st.one_of(
 # -- feed files for `signpost import` ---------------------------------------------------------------
 # A small synthetic register whose identity values are the ones observe.py watches for (names,
 # dates of birth, postcodes), so that any of them echoed by an import's problems or logs is a leak.
-FEED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "practitioners": (
-        "practitioner_id",
-        "given_name",
-        "family_name",
-        "role",
-        "organisation",
-        "local_authority",
-        "phone",
-        "email",
-        "roles",
-    ),
-    "children": (
-        "child_ref",
-        "given_names",
-        "family_name",
-        "aliases",
-        "date_of_birth",
-        "sex",
-        "postcode",
-        "local_authority",
-        "shielded",
-    ),
-    "involvements": ("child_ref", "practitioner_id", "service", "started", "ended", "lead_professional"),
-}
+FEED_COLUMNS: dict[str, tuple[str, ...]] = {kind.value: columns for kind, columns in HEADERS.items()}
 FEED_ROWS: dict[str, tuple[tuple[str, ...], ...]] = {
     kind: tuple(tuple(row.split(",")) for row in rows)
     for kind, rows in {
