@@ -43,7 +43,7 @@ def add_commands(sub: Any) -> None:
     back.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
     back.set_defaults(func=return_command)
     listing = group_sub.add_parser(
-        "list", help="practitioners with linked chat identities (ids and roles only; audited)"
+        "list", help="practitioners with linked chat identities (ids and roles only, leavers marked; audited)"
     )
     listing.add_argument("--authority", help="only this local authority")
     listing.set_defaults(func=list_command)
@@ -68,13 +68,15 @@ async def unlink_command(args: argparse.Namespace) -> int:
 async def list_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import people
+    from store.people.practitioners import ACTIVE_STATUS
 
     async with operating(Action.PRACTITIONER_LIST) as (app, audit):
         links = await people.linked(app.ctx, audit, args.authority)
     if not links:
         print("No practitioner has a linked chat identity.")
     for link in links:
-        print(f"{link.practitioner_id}\t{link.local_authority}\t{link.roles}\t{link.platform}")
+        left = "\tleft" if link.status != ACTIVE_STATUS else ""  # a leaver's links stay ("not active")
+        print(f"{link.practitioner_id}\t{link.local_authority}\t{link.roles}\t{link.platform}{left}")
     return 0
 
 

@@ -299,12 +299,19 @@ class LinkedIdentity:
     local_authority: str
     roles: str
     platform: str
+    status: str = ACTIVE_STATUS  # INACTIVE_STATUS once they have left (``signpost practitioner leave``)
 
 
 async def linked_identities(session: AsyncSession, authority: str | None = None) -> list[LinkedIdentity]:
     """Every practitioner's chat links (optionally of one local authority), by id then platform."""
     stmt = (
-        select(Practitioner.id, Practitioner.local_authority, Practitioner.roles, ChatIdentity.platform)
+        select(
+            Practitioner.id,
+            Practitioner.local_authority,
+            Practitioner.roles,
+            ChatIdentity.platform,
+            Practitioner.status,
+        )
         .join(ChatIdentity, ChatIdentity.practitioner_id == Practitioner.id)
         .order_by(Practitioner.id, ChatIdentity.platform)
     )

@@ -5,11 +5,14 @@ lists them not bringing them back, and a return that needs a new authenticator."
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
+from handlers.vocabulary import Platform, Principal
 from store.db import Database
+from store.people import practitioners
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import enrol, write_feeds
@@ -51,6 +54,10 @@ async def test_a_leaver_is_refused_and_shown_as_no_longer_in_post_until_they_ret
         "P001 has left: their commands are refused, their signposts say they are no longer in post, "
         "and their authenticator is removed. To undo: signpost practitioner return P001"
     )
+    async with db.write() as session:  # their Slack account stays linked: it is answered "not active"
+        await practitioners.link_identity(session, Principal(Platform.SLACK, "T1", "U1"), "P001", datetime.now(UTC))
+    listed = await cli.run("practitioner", "list")
+    assert listed.out.splitlines() == ["P001\tNorthshire\tpractitioner\tslack\tleft"]
     refused = await cli.run("console", "--as", "P001", stdin="999 000 0018\n")
     assert NOT_ACTIVE in refused.out and "Signposts for" not in refused.out
 
@@ -77,6 +84,7 @@ async def test_a_leaver_is_refused_and_shown_as_no_longer_in_post_until_they_ret
     assert NOT_ACTIVE not in returned.out and "enrol" in returned.out  # no authenticator until enrolled
     restored = await search_as_priya(cli)
     assert SAM_PHONE in restored and SAM_EMAIL in restored and LEFT not in restored
+    assert (await cli.run("practitioner", "list")).out.splitlines() == ["P001\tNorthshire\tpractitioner\tslack"]
     same = await cli.run("practitioner", "return", "P001")
     assert (same.code, same.out.strip()) == (0, "P001 is active already: nothing changed.")
 
