@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from handlers.vocabulary import format_ref
 from store.register.refs import references
 
 GIVEN_F = (
@@ -276,10 +277,10 @@ class SyntheticRegister:
             if (self.today - date.fromisoformat(row[4])).days > 17 * 365:
                 continue  # near 18: retention would archive it, and the example would stop working
             if row[8] == "true" and not shielded:
-                shielded = f"{ref}"
+                shielded = format_ref(ref)  # as README and every answer show a reference
             elif row[8] == "false" and f"{ref}" in involved and not row[3]:
                 if not keyed:
-                    keyed = f"{ref}"
+                    keyed = format_ref(ref)
                 elif not demographic:
                     dob = date.fromisoformat(row[4])
                     demographic = f"{row[1]} {row[2]} {dob:%d/%m/%Y} {row[6]}"

@@ -132,7 +132,7 @@ async def test_request_access_button_is_an_execute_behind_a_reason_form(
     assert show["type"] == "Action.ShowCard" and show["title"] == "Request access"
     assert message_card["type"] == "Action.ShowCard" and message_card["title"] == "Send a message"  # issue 18
     [reason] = [e for e in show["card"]["body"] if e["type"] == "Input.Text"]
-    assert reason["id"] == "reason" and reason["isRequired"] is True
+    assert reason["id"] == "purpose" and reason["isRequired"] is True
     send = only_action(reply.card, "request_access")
     assert send["type"] == "Action.Execute"
     assert send["data"]["button"]["command"] == f"request {int(SHIELDED)}"
