@@ -175,10 +175,14 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
-        # Every child that made the answer "could not be sure" (the heaviest few, weak ones too) is
-        # recorded as a possible match, so its subject access report shows the search; as a tag
+        # Every other child that made the answer "could not be sure" (the heaviest few weak ones)
+        # is recorded as a possible match, so its subject access report shows the search; as a tag
         # that dies with the child's key, never its reference (store/audit/log.py, candidate_tag).
-        possible = [ref for ref, p in decision.ranked if p >= ctx.policy.match.consider][:CANDIDATES_AT_MOST]
+        # Never a child recorded as a subject too: a tag beside its reference on one event would
+        # name the tag, and then every weak-only event holding it, after the child is destroyed.
+        possible = [ref for ref, p in decision.ranked if ctx.policy.match.consider <= p < ctx.policy.match.accept][
+            : max(CANDIDATES_AT_MOST - len(close), 0)
+        ]
         candidates = await ctx.sealer.candidate_tags(session, possible)
         reply = Reply(Outcome.AMBIGUOUS, ambiguous_text(query))
         return Result(reply, subjects=close, terms=req.args, candidates=candidates)

@@ -104,13 +104,18 @@ async def test_names_only_when_asked(signpost: Signpost) -> None:
 
 async def test_ambiguous_search_that_touched_the_child_is_reported(signpost: Signpost) -> None:
     """The family sees that a search considered their child even though nothing was shown: each
-    twin's report has the search once (a subject and a possible match both), as a possible match."""
+    twin's report has the search once, as a possible match. Each twin is a subject of the event (a
+    candidate strong enough to accept) and so carries no tag as well: a tag beside a reference on
+    one event would name that tag once the child is destroyed."""
     await load_standard(signpost)
     await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
     for twin in ("9990000034", "9990000042"):
         sar = await report(signpost, twin)
         assert [(e.action, e.outcome) for e in sar.entries] == [("search", "ambiguous")]
         assert "searched for by name and date of birth; " + POSSIBLE_MATCH in sar.to_text()
+    (event,) = await events_of(signpost, "ambiguous")
+    assert sorted(event.subject_refs.split()) == ["9990000034", "9990000042"]
+    assert not event.detail.startswith(CANDIDATES_PREFIX)  # no tag stands beside a reference
 
 
 async def events_of(app: Signpost, outcome: str) -> list[AuditEvent]:
@@ -143,8 +148,9 @@ async def test_a_weak_only_candidate_is_in_its_report_as_a_possible_match(signpo
 
 
 async def test_a_search_with_several_candidates_records_at_most_five(signpost: Signpost) -> None:
-    """Seven same-named children born the same day: the search records five possible matches, the
-    five heaviest; the others' reports do not show it."""
+    """Seven same-named children born near the same day: the search records five possible matches,
+    the five heaviest (those strong enough to accept as subjects, the rest as tags); the others'
+    reports do not show it."""
     await load_standard(signpost)
     refs = [str(ref) for ref, _ in zip(references(999000100), range(7), strict=False)]
     rows = "".join(f"{ref},Ruby,Hale,,2017-05-0{1 + n % 2},F,M{n} 1AA,Northshire,false\n" for n, ref in enumerate(refs))
@@ -152,7 +158,8 @@ async def test_a_search_with_several_candidates_records_at_most_five(signpost: S
     await import_feeds(signpost.ctx.db, signpost.ctx.keys, [ruby], signpost.ctx.clock.now())
     assert (await say_fresh(signpost, "P001", "Ruby Hale 01/05/2017")).outcome is Outcome.AMBIGUOUS
     (event,) = await events_of(signpost, "ambiguous")
-    assert len(event.detail.removeprefix(CANDIDATES_PREFIX).split()) == CANDIDATES_AT_MOST
+    subjects, tags = event.subject_refs.split(), event.detail.removeprefix(CANDIDATES_PREFIX).split()
+    assert len(subjects) + len(tags) == CANDIDATES_AT_MOST  # the strong as subjects, then the weak as tags
     listed = [ref for ref in refs if (await report(signpost, ref)).entries]
     assert len(listed) == CANDIDATES_AT_MOST
     assert set(refs[::2]) <= set(listed)  # the four born on the day asked come first
