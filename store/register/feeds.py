@@ -351,10 +351,16 @@ def unknown_header(header: Sequence[str]) -> str:
     return f"not a known feed: {'; '.join(why)}"
 
 
+_COLUMN_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+
 def _column(name: str) -> str:
-    """A header's column name as a problem line may show it: short, and only characters shown as text."""
-    shown = "".join(c if shows_as_itself(c) else "?" for c in name)
-    return "(an empty name)" if not shown else shown if len(shown) <= 32 else shown[:32] + "…"
+    """A header's column name as a problem line may show it: only a name shaped like a column
+    (letters, digits, underscores, at most 32). Anything else may hold a data row pulled into the
+    header (an unclosed quote takes the first row into the last column name): never quoted."""
+    if not name:
+        return "(an empty name)"
+    return name if _COLUMN_NAME.fullmatch(name) else "(a column whose name is not a column name)"
 
 
 def repeated_columns(header: Sequence[str]) -> list[str]:

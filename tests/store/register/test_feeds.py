@@ -514,7 +514,15 @@ async def test_a_header_in_another_order_than_its_rows_names_columns_never_value
         (PRACTITIONERS_HEADER.replace("roles", "role_list"), "unknown role_list; missing roles"),
         (CHILDREN_HEADER.replace(",shielded", ""), "missing shielded"),
         (INVOLVEMENTS_HEADER + ",notes", "unknown notes"),
-        (INVOLVEMENTS_HEADER.replace("started", "Start Date"), "unknown start date; missing started"),
+        (
+            INVOLVEMENTS_HEADER.replace("started", "Start Date"),
+            "unknown (a column whose name is not a column name); missing started",
+        ),
+        # An unclosed quote pulls the first data row into the last column's name: never quoted.
+        (
+            CHILDREN_HEADER.replace(",shielded", ',"shielded'),
+            "unknown (a column whose name is not a column name); missing shielded",
+        ),
     ],
 )
 async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
