@@ -16,7 +16,7 @@ from handlers.context import Context
 from handlers.operator.common import Audit, Refused
 from handlers.stepup import totp
 from handlers.vocabulary import Actor, Notice
-from store.people import credentials, practitioners
+from store.people import access, credentials, practitioners
 from store.people.credentials import ACTIVE
 from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIdentity
 
@@ -104,7 +104,9 @@ async def leave(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
     warnings go to stand-ins; handlers/stand_in.py), they are told of no lookups, and their
     signposts keep the role, organisation and service but say they are no longer in post instead of
     giving their phone and email. Their authenticator is removed, so a returner enrols again; their
-    chat links stay, so their account is answered "not active" rather than offered registration."""
+    undecided access requests are closed and their grants end (``access.close_for_leaver``), so a
+    returner sees no shielded record without a new decision; their chat links stay, so their
+    account is answered "not active" rather than offered registration."""
     target = practitioner_id.strip().upper()
     async with ctx.db.write() as session:
         actor = await _actor(session, target)
@@ -113,8 +115,11 @@ async def leave(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
             return Standing(actor.practitioner_id, changed=False)
         await practitioners.set_status(session, actor.practitioner_id, INACTIVE_STATUS)
         removed = await credentials.reset(session, actor.practitioner_id)
-        authenticator = "authenticator removed" if removed else "no authenticator"
-        await audit.done_in(session, f"{actor.practitioner_id} left; {authenticator}")
+        closed = await access.close_for_leaver(session, actor.practitioner_id, ctx.clock.now())
+        said = ["authenticator removed" if removed else "no authenticator"]
+        said += [f"{closed.requests} access request(s) closed undecided"] if closed.requests else []
+        said += [f"{closed.grants} grant(s) ended"] if closed.grants else []
+        await audit.done_in(session, f"{actor.practitioner_id} left; {'; '.join(said)}")
     return Standing(actor.practitioner_id, changed=True, authenticator_removed=removed)
 
 

@@ -292,6 +292,39 @@ async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> b
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """What ``close_for_leaver`` ended: undecided requests, and grants still in force."""
+
+    requests: int
+    grants: int
+
+
+async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: datetime) -> Closed:
+    """A leaver's access ends with their standing: requests they made that await a decision are
+    closed undecided (a duty manager's Approve then changes nothing), and grants in force end now,
+    so a practitioner who returns within a grant's days sees no shielded record without a new one."""
+    requests = await session.execute(
+        _no_sync(
+            update(AccessRequest)
+            .where(AccessRequest.requester_id == practitioner_id, AccessRequest.state == PENDING)
+            .values(state=EXPIRED, decided_at=now, escalate_at=None)
+        )
+    )
+    grants = await session.execute(
+        _no_sync(
+            update(AccessGrant)
+            .where(
+                AccessGrant.practitioner_id == practitioner_id,
+                AccessGrant.state == ACTIVE,
+                AccessGrant.expires_at > now,
+            )
+            .values(state=EXPIRED, expires_at=now)
+        )
+    )
+    return Closed(requests.rowcount, grants.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
 class GrantTable:
     """The GrantChecker behind shielded searches: a grant in force for this actor and child."""
 

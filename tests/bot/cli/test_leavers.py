@@ -5,17 +5,18 @@ lists them not bringing them back, and a return that needs a new authenticator."
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from handlers.vocabulary import Platform, Principal
 from store.db import Database
-from store.people import practitioners
+from store.people import access, practitioners
 from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import enrol, write_feeds
+from tests.factories import SHIELDED
 
 SAM_PHONE, SAM_EMAIL = "0161 496 0001", "sam.carter@northshire.example"  # P001, Amy's lead professional
 PRIYA_PHONE = "0161 496 0002"  # P002, who searches
@@ -105,3 +106,35 @@ async def test_leaving_someone_not_in_the_register_changes_nothing(cli: Cli, db:
         assert run.code != 0 and "no practitioner NOPE in the register" in run.said
     assert [outcome for outcome, _ in await details(db, "practitioner_leave")] == ["refused"]
     assert [outcome for outcome, _ in await details(db, "practitioner_return")] == ["refused"]
+
+
+async def test_a_leavers_access_to_a_shielded_record_ends_with_their_standing(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """Sam (P001) holds a grant for Mia's shielded record and has another request waiting. Leaving
+    ends the grant and closes the request undecided, in the same transaction: back within the
+    grant's days, Sam is told the record is shielded, not shown it, and an Approve changes nothing."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    now = datetime.now(UTC)
+    async with db.write() as session:
+        mia = access.NewRequest("P001", int(SHIELDED), "Southvale", None, None)
+        granted = await access.open_request(session, mia, now, timedelta(hours=1), None)
+        assert await access.decide_request(session, granted, access.APPROVED, "AD01", now)
+        request = await access.get_request(session, granted)
+        assert request is not None
+        await access.create_grant(session, request, "AD01", now, now + timedelta(days=7))
+        waiting = await access.open_request(session, mia, now, timedelta(hours=1), None)
+    code = await asyncio.to_thread(enrol, cli, "P001")
+    shown = await cli.run("console", "--as", "P001", stdin=f"999 000 0050\n{code}\n")
+    assert "Signposts for 999 000 0050" in shown.out  # the grant in force
+
+    assert (await cli.run("practitioner", "leave", "P001")).code == 0
+    assert (await cli.run("practitioner", "return", "P001")).code == 0
+    code = await asyncio.to_thread(enrol, cli, "P001")
+    back = await cli.run("console", "--as", "P001", stdin=f"999 000 0050\n{code}\n")
+    assert "A record exists and is shielded" in back.out and "Signposts for" not in back.out
+    async with db.write() as session:
+        assert not await access.decide_request(session, waiting, access.APPROVED, "AD01", now)
+    assert await details(db, "practitioner_leave") == [
+        ("done", "P001 left; authenticator removed; 1 access request(s) closed undecided; 1 grant(s) ended")
+    ]
