@@ -163,7 +163,11 @@ def public_url_problem(value: str) -> str | None:
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number
     except ValueError:
         return PUBLIC_URL_EXPECTED
-    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or value != value.strip():
+    # A user name or password in it would be copied into every enrolment link people are sent.
+    credentials = parts.username is not None or parts.password is not None
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or credentials:
+        return PUBLIC_URL_EXPECTED
+    if value != value.strip():  # pasted with a space or a line break
         return PUBLIC_URL_EXPECTED
     if parts.scheme == "http" and not is_loopback(host):
         return "must use https:// (http:// only for localhost)"
