@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.register.feeds import authority_key
-from store.tables.register import LocalAuthority
+from store.register.feeds import authority_key, authority_names
 
 SHOWN = 10
 NO_SUCH_AUTHORITY = "There is no local authority by that name in the register."
-# The longest name the register keeps (``LocalAuthority.name``): far longer text is no authority's name.
+# The longest name the register keeps (``LocalAuthority.name``, store/tables): far longer text is no
+# authority's name.
 _LONGEST = 64
 
 
@@ -28,7 +27,7 @@ class UnknownAuthority(LookupError):
 
 async def known(session: AsyncSession) -> list[str]:
     """The register's authorities, by name."""
-    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+    return await authority_names(session)
 
 
 def find(names: Sequence[str], typed: str) -> str | None:

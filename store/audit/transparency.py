@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform
 from store.audit.chain import current_head, utc
+from store.register.feeds import authority_names
 from store.tables.audit import AuditChainEntry, AuditCheckpoint, AuditEvent
 from store.tables.people import Practitioner
-from store.tables.register import LocalAuthority
 
 CHAT_PLATFORMS = tuple(platform.value for platform in Platform)
 
@@ -66,9 +66,7 @@ def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(AuditEvent.at >= start, AuditEvent.at < end)
 
 
-async def authorities(session: AsyncSession) -> list[str]:
-    """Every local authority named in the feeds, by name."""
-    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+authorities = authority_names  # every local authority named in the feeds, by name
 
 
 async def action_counts(

@@ -1149,6 +1149,11 @@ def _as_registered(row: _Row, respelt: Mapping[str, str]) -> _Row:
     return row if registered is None else replace(row, local_authority=registered)
 
 
+async def authority_names(session: AsyncSession) -> list[str]:
+    """Every local authority the feeds have named, by name (the one read of the list)."""
+    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+
+
 async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:
     """Record every local authority a feed names (once), before rows that refer to it."""
     if names:
