@@ -45,7 +45,7 @@ def add_commands(sub: Any) -> None:
     listing = group_sub.add_parser(
         "list", help="practitioners with linked chat identities (ids and roles only, leavers marked; audited)"
     )
-    listing.add_argument("--authority", help="only this local authority")
+    listing.add_argument("--authority", help="only this local authority (its name in any case or spacing)")
     listing.set_defaults(func=list_command)
 
 
