@@ -330,6 +330,11 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     platform = platform.strip().lower()
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
+    if await practitioners.get_actor(session, target) is None:  # as `signpost practitioner unlink` says
+        return Result(
+            Reply(Outcome.INVALID, f"There is no practitioner {target} in the register."),
+            detail="no such practitioner",
+        )
     count = await unlink_and_tell(ctx.notices, session, target, platform or None, req.now)
     if count == 0:
         where = f"on {platform_name(platform)}" if platform else "on any platform"

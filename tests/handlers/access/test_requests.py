@@ -426,6 +426,16 @@ async def test_unlink_in_chat_is_for_admins_and_removes_the_link(app: Signpost) 
     assert (again.outcome, again.text) == (Outcome.INFO, "P001 has no linked account on Teams.")
 
 
+async def test_unlink_of_a_practitioner_not_in_the_register_says_so(app: Signpost) -> None:
+    """In chat, unlinking an unknown id answered "NOBODY1 has no linked account on any platform.",
+    as if it were a practitioner with nothing linked; `signpost practitioner unlink` says there is
+    no such practitioner, and so does the chat now (audited, nothing changed)."""
+    reply = await fresh_say(app, "AD01", "unlink NOBODY1 slack")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no practitioner NOBODY1 in the register.")
+    event = (await audit_events(app, "unlink"))[-1]
+    assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "no such practitioner")
+
+
 async def test_a_decided_request_s_undelivered_notices_are_dropped_and_nobody_else_is_asked(
     app: Signpost, clock: FakeClock
 ) -> None:
