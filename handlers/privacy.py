@@ -1,20 +1,28 @@
 """Is this text about the child? The one filter for free text that leaves Signpost (a denial reason,
 a relayed message): it must not carry the child's name, date of birth or postcode in any spelling
-it can tell: a name in any case or accent, spelt out letter by letter, or (six letters or more)
-with one letter added, dropped or changed.
+it can tell: a name in any case, accent or script, in the register's script or written in Latin
+letters ("Ivanova" for Иванова), spelt out letter by letter, run together ("AmyJones"), or (six
+letters or more) with one letter added, dropped or changed.
 
-The text and the identity are both folded the same way (accents and case dropped, other scripts'
-digits read as digits) before they are compared, and a date of birth is recognised however it is
-written: 24/11/2017, 24-11-17, 24.11.2017, 2017-11-24, 24112017, 24th November 2017, Nov 24 2017,
-24 Nov — day and month alone are enough. It fails closed: a reason that merely looks like the
-child's birthday is refused too, and the person is asked to send it again without it.
+The text and the identity are both read the same two ways before they are compared: folded
+(case, accents and invisible joiners dropped, any script kept, other scripts' digits read as
+digits) and transliterated into Latin letters (``anyascii``). A name in a script written without
+spaces between words (Chinese, Japanese, Thai) is looked for inside the text, not as a word. A date
+of birth is recognised however it is written: 24/11/2017, 24-11-17, 24.11.2017, 2017-11-24,
+24112017, 24th November 2017, the twenty-fourth of November 2017, 24.xi.2017, Nov 24 2017, 24 Nov —
+day and month alone are enough. It fails closed: a reason that merely looks like the child's
+birthday is refused too, and the person is asked to send it again without it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date
+from itertools import product
+
+from anyascii import anyascii
 
 from store.register.terms import Identity
 
@@ -25,16 +33,52 @@ MONTHS = {
     **{name: n for n, name in enumerate(("jul", "aug", "sep", "oct", "nov", "dec"), 7)},
     "sept": 9,
 }
+# A month in Roman numerals ("24.xi.2017"), read only inside a whole date: "i" alone is a word.
+ROMAN_MONTHS = {
+    name: n for n, name in enumerate(("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"), 1)
+}
+_UNIT_ORDINALS = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+)
+# Days written as ordinal words: "third", "twenty-fourth", "thirty first" (read by ``_day_words``).
+_TENS = {"twenty": 20, "twentieth": 20, "thirty": 30, "thirtieth": 30}
 # Words that may sit inside a date without breaking it: "24th of November", "the 24th".
 _FILLER = frozenset({"st", "nd", "rd", "th", "of", "the"})
 _TOKEN = re.compile(r"[0-9]+|[a-z]+")
 _NUMERIC_PAIR = re.compile(r"(?<![0-9])([0-9]{1,2})[/.\-]([0-9]{1,2})(?![/.\-]?[0-9])")
+_LETTERS = re.compile(r"[^\W\d_]+")  # a run of letters of any script
+_UNSEEN = frozenset({"Mn", "Me", "Cf"})  # accents and other marks, joiners and other invisible characters
 
 
 def fold(text: str) -> str:
-    """Case, accents and compatibility forms dropped; any script's decimal digits as ASCII digits."""
+    """Case, accents, joiners and compatibility forms dropped, letters of every script kept; any
+    script's decimal digits as ASCII digits."""
     digits = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
-    return unicodedata.normalize("NFKD", digits).encode("ascii", "ignore").decode().casefold()
+    decomposed = unicodedata.normalize("NFKD", digits)
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) not in _UNSEEN).casefold()
+
+
+def latin(text: str) -> str:
+    """``text`` in Latin letters and ASCII digits, case dropped ("Мария" is "mariya", "Søren" "soren")."""
+    return anyascii(fold(text)).casefold()
 
 
 def mentions_identity(text: str, identity: Identity) -> bool:
@@ -42,40 +86,68 @@ def mentions_identity(text: str, identity: Identity) -> bool:
     folded = fold(text)
     if not folded.strip():
         return False
+    spelt = latin(text)
     return (
-        _mentions_name(folded, identity)
-        or _mentions_postcode(folded, identity.postcode)
-        or _mentions_date(folded, identity.date_of_birth)
+        _mentions_name(folded, spelt, identity)
+        or _mentions_postcode(spelt, identity.postcode)
+        or _mentions_date(spelt, identity.date_of_birth)
     )
 
 
-def _name_words(identity: Identity) -> set[str]:
+def _name_words(identity: Identity, read: Callable[[str], str]) -> set[str]:
+    """The child's name words as ``read`` renders them: each word of every name and alias, each
+    hyphenated or apostrophised name joined ("OBrien", "OBrienSmith"), and given and family names
+    run together ("AmyJones", "JonesAmy")."""
     words: set[str] = set()
     for name in (identity.given_names, identity.family_name, *identity.aliases):
-        folded = fold(name)
-        words.update(word for word in re.findall(r"[a-z]+", folded) if len(word) >= 2)
+        folded = read(name)
+        words.update(word for word in _LETTERS.findall(folded) if len(word) >= 2)
         # "O'Brien-Smith" is also written "OBrien", "OBrienSmith" or "Obrien Smith"
         for part in (*folded.split(), *re.split(r"[\s\-]+", folded)):
-            joined = re.sub(r"[^a-z]", "", part)
+            joined = "".join(_LETTERS.findall(part))
             if len(joined) >= 2:
                 words.add(joined)
+    given = _LETTERS.findall(read(identity.given_names))
+    family = ["".join(_LETTERS.findall(read(identity.family_name)))]
+    for first, last in product([*given, "".join(given)], family):
+        if first and last:
+            words.update({first + last, last + first})
     return words
 
 
-# Letters spelt out one by one ("A.r.t.h.u.r", "a r t h u r", "S-M-I-T-H"): joined back into a word.
-_SPELT = re.compile(r"(?<![a-z0-9])[a-z](?:[^a-z0-9\n]{1,2}[a-z](?![a-z]))+")
+# Letters spelt out one by one ("A.r.t.h.u.r", "a r t h u r", "S-M-I-T-H", in any script): joined back
+# into a word. A letter here is a letter of any script; between two, one or two other characters.
+_SPELT = re.compile(r"(?<![^\W_])[^\W\d_](?:[^\w\n]{1,2}[^\W\d_](?![^\W_]))+")
 MIN_LONG_NAME = 6  # a name this long is also caught with one letter added, dropped or changed
 
 
-def _mentions_name(folded: str, identity: Identity) -> bool:
-    names = _name_words(identity)
-    words = re.findall(r"[a-z]+", folded)
-    for run in _SPELT.findall(folded):  # "a r t h u r" is one word; "a.r.t.h.u.r h.a.l.l" two
-        words += [re.sub(r"[^a-z]", "", part) for part in (run, *run.split())]
-    if not names.isdisjoint(words):
-        return True
-    long_names = [name for name in names if len(name) >= MIN_LONG_NAME]
-    return any(_one_edit(word, name) for word in words for name in long_names if abs(len(word) - len(name)) <= 1)
+def _mentions_name(folded: str, spelt: str, identity: Identity) -> bool:
+    """In the register's own script, then in Latin letters; each word as typed or spelt out, and
+    a long name with one slip."""
+    for text, read in ((folded, fold), (spelt, latin)):
+        names = _name_words(identity, read)
+        if any(name in text for name in names if _written_without_spaces(name)):
+            return True
+        words = _LETTERS.findall(text)
+        for run in _SPELT.findall(text):  # "a r t h u r" is one word; "a.r.t.h.u.r h.a.l.l" two
+            words += ["".join(_LETTERS.findall(part)) for part in (run, *run.split())]
+        if not names.isdisjoint(words):
+            return True
+        long_names = [name for name in names if len(name) >= MIN_LONG_NAME]
+        if any(_one_edit(word, name) for word in words for name in long_names if abs(len(word) - len(name)) <= 1):
+            return True
+    return False
+
+
+def _written_without_spaces(name: str) -> bool:
+    """A name in a script whose words are not separated by spaces (Han, kana, Thai, ...): its letters
+    have no case and are not Latin-like. Such a name is looked for inside the text (fails closed)."""
+    return any(
+        unicodedata.name(ch, "").startswith(
+            ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN", "YI ")
+        )
+        for ch in name
+    )
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -96,7 +168,7 @@ def _mentions_postcode(folded: str, postcode: str | None) -> bool:
 
 
 def _mentions_date(folded: str, dob: date) -> bool:
-    tokens = [token for token in _TOKEN.findall(folded) if token not in _FILLER]
+    tokens = _day_words([token for token in _TOKEN.findall(folded) if token not in _FILLER])
     if any(_is_compact_date(token, dob) for token in tokens if token.isdigit()):
         return True
     for i in range(len(tokens)):
@@ -107,6 +179,22 @@ def _mentions_date(folded: str, dob: date) -> bool:
         if len(two) == 2 and _is_day_and_month_word(two, dob):
             return True
     return any(_is_day_month(a, b, dob) or _is_day_month(b, a, dob) for a, b in _NUMERIC_PAIR.findall(folded))
+
+
+def _day_words(tokens: list[str]) -> list[str]:
+    """Ordinal days in words as numbers: "third" is "3", "twenty fourth" (or "twenty-fourth") "24"."""
+    out: list[str] = []
+    for token in tokens:
+        unit = _UNIT_ORDINALS.index(token) + 1 if token in _UNIT_ORDINALS else None
+        if unit is not None and unit < 10 and out and out[-1] in ("20", "30") and out[-1] != token:
+            out[-1] = str(int(out[-1]) + unit)
+        elif unit is not None:
+            out.append(str(unit))
+        elif token in _TENS:
+            out.append(str(_TENS[token]))
+        else:
+            out.append(token)
+    return out
 
 
 def _is_compact_date(digits: str, dob: date) -> bool:
@@ -131,12 +219,16 @@ def _year(token: str, dob: date) -> bool:
 
 
 def _is_written_date(three: list[str], dob: date) -> bool:
-    """d m y, m d y or y m d, with numbers or a month name, a 2- or 4-digit year."""
+    """d m y, m d y or y m d, with numbers, a month name or Roman numerals, a 2- or 4-digit year."""
     a, b, c = three
+
+    def month(token: str) -> bool:
+        return _month(token, dob) or ROMAN_MONTHS.get(token) == dob.month
+
     return (
-        (_day(a, dob) and _month(b, dob) and _year(c, dob))
-        or (_month(a, dob) and _day(b, dob) and _year(c, dob))
-        or (_year(a, dob) and _month(b, dob) and _day(c, dob))
+        (_day(a, dob) and month(b) and _year(c, dob))
+        or (month(a) and _day(b, dob) and _year(c, dob))
+        or (_year(a, dob) and month(b) and _day(c, dob))
     )
 
 
