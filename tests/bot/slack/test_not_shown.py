@@ -16,8 +16,9 @@ from store.audit.sar import subject_access
 from store.tables.audit import AuditEvent
 from tests.bot.conftest import SlackHarness, serving
 from tests.bot.log_stream import logged_at
-from tests.bot.slack.slack_requests import SlackUser, slack_events
-from tests.factories import AMY, load_standard
+from tests.bot.slack.slack_requests import SlackUser, buttons_in, slack_events
+from tests.bot.slack.test_interactivity import DUTY, access_request_notice, deliver_notice
+from tests.factories import AMY, SHIELDED, load_standard
 from tests.fakes.slack_api import FakeSlackApi
 
 NURSE = SlackUser("U0NURSE")
@@ -121,6 +122,27 @@ async def test_an_answer_with_no_modal_and_no_reachable_response_url_is_recorded
     assert [c.method for c in fake_slack.outbound()][1:] == ["views.open", "response_url"]
     _help, answered, unshown = await slack_events(signpost)
     assert_refers_to(unshown, answered, "response_url:http_500")
+
+
+async def test_a_decision_whose_modal_slack_refuses_and_that_has_no_message_to_answer_in_is_recorded_as_not_shown(
+    slack_app: SlackHarness,
+) -> None:
+    """Approve clicked where Slack sent no response_url, and views.open refused: the decision is
+    made and audited, and shown to no one; the audit says so, naming the shielded child."""
+    notice, _ = await access_request_notice(slack_app)
+    posted = await deliver_notice(slack_app, DUTY, notice)
+    [(block_id, approve), _deny] = buttons_in(posted["blocks"])
+    click = slack_app.slack.block_action_from_message(DUTY, approve, block_id)
+    del click["response_url"]
+    slack_app.fake.fail("views.open", "expired_trigger_id")
+    assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    assert slack_app.fake.of("response_url") == [] and slack_app.fake.of("views.update") == []
+    decided, unshown = await slack_events(slack_app.signpost)
+    assert (decided.action, decided.outcome, decided.subject_refs) == ("approve", "done", SHIELDED)
+    assert (unshown.action, unshown.outcome, unshown.subject_refs) == ("answer_not_shown", "failed", SHIELDED)
+    assert unshown.correlation_id == decided.correlation_id and unshown.actor_id == decided.actor_id == "DM02"
+    assert unshown.detail.endswith(f"event {decided.seq} was not shown to the practitioner: response_url:none")
 
 
 async def test_answers_that_are_shown_are_recorded_once_with_nothing_more(modal_app: SlackHarness) -> None:
