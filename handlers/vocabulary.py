@@ -92,6 +92,9 @@ class Action(StrEnum):
     RELAY_TRAFFIC = "relay_traffic"  # issue 18: a duty manager reviewed relay traffic (counts, no contents)
     RELAY_HANDED_ON = "relay_handed_on"  # a relayed message none of whose recipients could take it, passed on (or not)
     UNTRUSTED_SOURCE = "untrusted_source"  # a front end refused a request's channel or tenant
+    # A reply whose event says what the person was told never reached them (the platform refused
+    # it, or could not be reached): refers to that event (``Dispatcher.not_shown``).
+    ANSWER_NOT_SHOWN = "answer_not_shown"
 
 
 class Role(StrEnum):
@@ -237,6 +240,21 @@ class Challenge:
 
 
 @dataclass(frozen=True, slots=True)
+class Audited:
+    """The audit event a reply answers for, set by the dispatcher on a reply whose event says what
+    the person was told (``Dispatcher.not_shown`` decides which): what a front end that could not
+    show the reply hands back, so the audit can say the answer was not shown. Ids only, as the
+    event holds them; never what was asked or answered."""
+
+    event: int  # the event's sequence number in the audit log
+    request_id: str  # the request's correlation id, which the event holds
+    subjects: tuple[int, ...]  # the children it named
+    principal: Principal
+    channel: str
+    actor: Actor | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the person sees, privately. ``text`` is plain text (front ends may style it).
 
@@ -262,6 +280,10 @@ class Reply:
     # such a reply only in a private window, and posts in its place a button that opens one with this
     # command; Slack's answers are ephemeral or modal, and never replace a message with it.
     transient: str | None = None
+    # The audit event this reply answers for, when the event says what the person was told: set
+    # by the dispatcher only, never shown. A front end that cannot show the reply passes it back
+    # (``Dispatcher.not_shown``); a duplicate, a code prompt or a refusal has none.
+    audited: Audited | None = None
 
 
 @dataclass(frozen=True, slots=True)

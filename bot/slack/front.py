@@ -795,10 +795,10 @@ class SlackFrontEnd:
         await ack()
         self.spawn(self._ask_for_code(body, reply, retried))
 
-    @staticmethod
-    async def _finish_unshown(work: Awaitable[Reply]) -> None:
-        """A late answer during an outage: finished (and audited), shown to no one."""
-        await work
+    async def _finish_unshown(self, work: Awaitable[Reply]) -> None:
+        """A late answer during an outage: finished (and audited), shown to no one, and recorded so
+        (the ack told the person to try again)."""
+        await self.dispatcher.not_shown(await work, "slack_unreachable")
 
     async def _ask_for_code(self, body: dict[str, Any], reply: Reply, retried: bool) -> None:
         """The code modal, opened straight away with the trigger id (or, when that cannot be, the
@@ -908,8 +908,7 @@ class SlackFrontEnd:
                     await self._settle_message(principal, response_url, reply)
                 return
         reply = await self.dispatcher.handle(command)
-        if response_url:
-            await self.show_in_message(response_url, reply, replace=changes and reply.challenge is None)
+        await self.show_in_message(response_url or "", reply, replace=changes and reply.challenge is None)
 
     async def _audit_unreadable(self, principal: Principal, detail: str) -> None:
         """A signed click from a known person whose button cannot be read is still audited (as
@@ -934,7 +933,7 @@ class SlackFrontEnd:
         if reply.challenge is not None:
             self.followups.put(principal, reply.challenge.challenge_id, response_url)
         else:
-            await self.show_in_message(response_url, reply, replace=True)
+            await self.show_in_message(response_url, reply, replace=True, settles=True)
 
     async def _open_code_modal(self, principal: Principal, trigger: str, value: str, response_url: str | None) -> None:
         try:
@@ -1067,7 +1066,7 @@ class SlackFrontEnd:
         if challenge_id is not None:
             self.followups.pop(command.principal, challenge_id)
         if message_url:
-            self.spawn(self.show_in_message(message_url, reply, replace=True))
+            self.spawn(self.show_in_message(message_url, reply, replace=True, settles=True))
 
     async def _finish_late(
         self, principal: Principal, work: Awaitable[Reply], view_id: str, message_url: str | None
@@ -1112,25 +1111,39 @@ class SlackFrontEnd:
         if reply is DUPLICATE and not placeholder:
             return
         view = render.challenge_modal(reply.challenge) if reply.challenge else render.result_modal(reply)
-        if await self._call("views.update", self.client.views_update(view_id=view_id, view=view)) is not None:
+        shown, error = await self._try("views.update", self.client.views_update(view_id=view_id, view=view))
+        if shown is not None:
             return
         # Refused (a view Slack will not take) or lost: the person would be left on "Checking…" for
-        # ever. Say so in the same modal, once; the command's audit event stands either way.
+        # ever. Say so in the same modal, once; the command's audit event stands, and another says
+        # that its answer was not shown.
         fallback = render.result_modal(NOT_SHOWN)
         await self._call("views.update", self.client.views_update(view_id=view_id, view=fallback))
+        await self.dispatcher.not_shown(reply, f"views.update:{error}")
 
-    async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool) -> None:
+    async def show_in_message(self, response_url: str, reply: Reply, *, replace: bool, settles: bool = False) -> None:
         """A private message through the request's response_url: ephemeral, never in_channel.
 
         A transient reply (``Reply.transient``: a relayed message) never replaces the message it
         answers, which may be a notice kept in the DM's history: it is a new ephemeral message.
+        When the message is not posted, the answer was not shown, and the audit says so
+        (``Dispatcher.not_shown``), unless it ``settles`` a clicked message whose answer was
+        shown in a modal already.
         """
-        if reply is DUPLICATE or not response_url:
+        if reply is DUPLICATE:
             return
+        why = await self._post_message(response_url, reply, replace=replace)
+        if why is not None and not settles:
+            await self.dispatcher.not_shown(reply, why)
+
+    async def _post_message(self, response_url: str, reply: Reply, *, replace: bool) -> str | None:
+        """Post to response_url; None when Slack took it, else why not (a short code, logged once)."""
+        if not response_url:
+            return "response_url:none"
         replace = replace and reply.transient is None
         if not inbound.is_slack_hook(response_url, self.settings.slack_api_url):
             log.warning("slack_response_url_refused")  # not Slack's: never posted to, never logged
-            return
+            return "response_url:refused"
         if reply.challenge is not None:
             body = render.challenge_fallback(reply.challenge, reply)
         else:
@@ -1142,23 +1155,30 @@ class SlackFrontEnd:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.health.failed(exc)
             log.warning("slack_response_failed", error=failure_reason(exc))
-            return
+            return f"response_url:{failure_reason(exc)}"
         if result.status_code >= 500:
             self.health.failed(TimeoutError())  # Slack's trouble, not this message's
         if result.status_code != 200:
             log.warning("slack_response_failed", status=result.status_code)
+            return f"response_url:http_{result.status_code}"
+        return None
 
     async def _call(self, method: str, call: Awaitable[Any]) -> dict[str, Any] | None:
         """One Web API call; failures are logged (method and Slack's error code only), never raised."""
+        data, _ = await self._try(method, call)
+        return data
+
+    async def _try(self, method: str, call: Awaitable[Any]) -> tuple[dict[str, Any] | None, str]:
+        """``_call``, with why it failed ("" when it did not): Slack's error code or the exception's type."""
         try:
             response = await call
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             self.health.failed(exc)
             log.warning("slack_api_failed", method=method, error=failure_reason(exc))
-            return None
+            return None, failure_reason(exc)
         self.health.answered()
         data: dict[str, Any] = response.data
-        return data
+        return data, ""
 
 
 BUSY = Reply(Outcome.INFO, BUSY_TEXT)

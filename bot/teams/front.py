@@ -784,13 +784,26 @@ class TeamsFrontEnd:
             return None
         return button
 
-    async def act(self, asker: Asker, action: CardAction | None, click_id: str | None, *, dialog: bool) -> Card:
-        """A click on one of our cards → its command → the card that answers it: in a dialog, or for
-        the chat (where a transient answer becomes a launcher, ``render.render_in_chat``)."""
+    async def not_shown(self, reply: Reply | None, error: BaseException) -> None:
+        """The answer in ``reply`` did not reach the person (the connector refused or failed it, or
+        Teams gave no private chat): the audit says so (``Dispatcher.not_shown``), with the status
+        or the error's type only. The failure itself is logged where it is handled, as before."""
+        if reply is None:
+            return
+        status = _connector_status(error).get("status")
+        reason = "chat_gone" if isinstance(error, ChatGone) else f"http_{status}" if status else type(error).__name__
+        await self.signpost.dispatcher.not_shown(reply, f"teams:{reason}")
+
+    async def act(
+        self, asker: Asker, action: CardAction | None, click_id: str | None, *, dialog: bool
+    ) -> tuple[Card, Reply | None]:
+        """A click on one of our cards → its command → the card that answers it (and the reply it
+        shows, None when no command ran): in a dialog, or for the chat (where a transient answer
+        becomes a launcher, ``render.render_in_chat``)."""
         if action is None:
             log.warning("teams_unknown_button")
             await self._audit_unreadable(asker.principal)
-            return render_text(NOT_OURS)
+            return render_text(NOT_OURS), None
         correlation = uuid.uuid4().hex
         if action.verb == CODE_VERB:
             command = Command(
@@ -804,12 +817,12 @@ class TeamsFrontEnd:
         else:
             problem = missing_input(action)
             if problem is not None:
-                return render_retry(action, problem)
+                return render_retry(action, problem), None
             command = Command(
                 asker.principal, command_text(action), correlation, channel="button", idempotency_key=click_id
             )
         reply = await self.dispatch(command)
-        return render_reply(reply) if dialog else render_in_chat(reply)
+        return (render_reply(reply) if dialog else render_in_chat(reply)), reply
 
     async def _audit_unreadable(self, principal: Principal) -> None:
         """A click from an identified person whose action data Signpost cannot read (not its own,
@@ -925,7 +938,7 @@ class SignpostTeamsBot(ActivityHandler):
             idempotency_key=delivery_key(asker, activity),  # Teams sends a message again when answered slowly
         )
         reply = await self.front.dispatch(command)
-        await self._answer(turn_context, asker, render_in_chat(reply))
+        await self._answer(turn_context, asker, render_in_chat(reply), reply)
 
     async def _submitted(
         self, turn_context: TurnContextProtocol[Activity], asker: Asker, value: dict[str, Any]
@@ -938,27 +951,41 @@ class SignpostTeamsBot(ActivityHandler):
         activity = turn_context.activity
         action = read_action(value)
         reading = self.front.reading(action)
+        reply = None
         if reading is not None:
             card = render_launcher(reading)
         else:
-            card = await self.front.act(asker, action, click_key(asker, activity, action), dialog=False)
+            card, reply = await self.front.act(asker, action, click_key(asker, activity, action), dialog=False)
         if asker.personal and activity.reply_to_id:
             update = card_activity(card)
             update.id = activity.reply_to_id
-            await turn_context.update_activity(update)
+            try:
+                await turn_context.update_activity(update)
+            except Exception as exc:  # logged at the turn's error boundary
+                await self.front.not_shown(reply, exc)
+                raise
             return
-        await self._answer(turn_context, asker, card)
+        await self._answer(turn_context, asker, card, reply)
 
-    async def _answer(self, turn_context: TurnContextProtocol[Activity], asker: Asker, card: Card) -> None:
-        if asker.personal:
-            await turn_context.send_activity(card_activity(card))
-            return
+    async def _answer(
+        self, turn_context: TurnContextProtocol[Activity], asker: Asker, card: Card, reply: Reply | None
+    ) -> None:
+        """The answer into the 1:1 chat: sent there, or (asked elsewhere) privately, the place asked
+        in told so. An answer the connector did not take is recorded as not shown."""
         try:
-            await self.front.send_private(asker, card)
-        except ChatGone:
+            if asker.personal:
+                await turn_context.send_activity(card_activity(card))
+            else:
+                await self.front.send_private(asker, card)
+        except ChatGone as gone:
+            await self.front.not_shown(reply, gone)
             await turn_context.send_activity(card_activity(render_text(NO_PRIVATE_CHAT)))
             return
-        await turn_context.send_activity(SENT_PRIVATELY)
+        except Exception as exc:  # logged at the turn's error boundary
+            await self.front.not_shown(reply, exc)
+            raise
+        if not asker.personal:
+            await turn_context.send_activity(SENT_PRIVATELY)
 
     async def on_adaptive_card_invoke(
         self, turn_context: TurnContextProtocol[Activity], invoke_value: AdaptiveCardInvokeValue
@@ -971,13 +998,17 @@ class SignpostTeamsBot(ActivityHandler):
         reading = self.front.reading(action)
         if reading is not None:  # a reading's button on a card sent before readings opened dialogs
             return card_response(render_launcher(reading))
-        card = await self.front.act(asker, action, click_key(asker, turn_context.activity, action), dialog=False)
+        card, reply = await self.front.act(asker, action, click_key(asker, turn_context.activity, action), dialog=False)
         if asker.personal:
             return card_response(card)
         try:
             await self.front.send_private(asker, card)
-        except ChatGone:
+        except ChatGone as gone:
+            await self.front.not_shown(reply, gone)
             return card_response(render_text(NO_PRIVATE_CHAT))
+        except Exception as exc:  # logged at the turn's error boundary
+            await self.front.not_shown(reply, exc)
+            raise
         return card_response(render_text(SENT_PRIVATELY))
 
     async def on_invoke_activity(self, turn_context: TurnContextProtocol[Activity]) -> InvokeResponse | None:
@@ -998,9 +1029,8 @@ class SignpostTeamsBot(ActivityHandler):
             return dialog_response(render_text(NO_IDENTITY))
         data = activity.value.get("data") if isinstance(activity.value, dict) else None
         # Shown only to the person who clicked, in the dialog, whatever the conversation.
-        return dialog_response(
-            await self.front.act(asker, read_action(data), delivery_key(asker, activity), dialog=True)
-        )
+        card, _ = await self.front.act(asker, read_action(data), delivery_key(asker, activity), dialog=True)
+        return dialog_response(card)
 
     async def on_conversation_update_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         """Installing the app in personal scope opens the 1:1 chat: remember it for notices."""

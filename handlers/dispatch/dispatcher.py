@@ -6,6 +6,7 @@ audit write fails, the person gets a generic error and no result.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,17 @@ from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
-from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, sentence
+from handlers.vocabulary import (
+    LOOKUP_ACTIONS,
+    REACHED_OUTCOMES,
+    Action,
+    Actor,
+    Audited,
+    Command,
+    Outcome,
+    Reply,
+    sentence,
+)
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
 from store.delivery import deliveries
 from store.people import standing
@@ -33,6 +44,20 @@ ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with r
 AUDIT_FAILED_TEXT = "Signpost could not record this request, so it cannot answer it. Please try again shortly."
 # The answer to a redelivered request or a second click: front ends show nothing new for it.
 DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once and will not repeat it.")
+# Outcomes whose event says the person was told something (an answer, a change made, information):
+# the others (refused, not understood, failed, a code asked for) say already that nothing was shown.
+TOLD_OUTCOMES = REACHED_OUTCOMES | {Outcome.DONE, Outcome.INFO}
+NOT_SHOWN_REASON = re.compile(r"[^A-Za-z0-9_.:-]")  # a reason code keeps these only (no payload gets in)
+
+
+def tells_about_a_child(action: Action, result: Result) -> bool:
+    """Whether a reply that is not shown must be recorded as such (``Dispatcher.not_shown``): its
+    event names a child (an answer, a shielded record, a decision, a relayed message read) or is a
+    lookup or search that reached the register, and says the person was told. Help, the App Home,
+    enrolment and the person's own history name no child: their events stand as they are."""
+    if result.reply.outcome not in TOLD_OUTCOMES:
+        return False
+    return bool(result.subjects) or action in LOOKUP_ACTIONS
 
 
 @dataclass
@@ -151,8 +176,8 @@ class Dispatcher:
                         return result.reply, result.detail  # its first event stands for it
                     record = await self._record(session, spec, command, actor, result, now, writer=True)
                     [also] = await write_also(session, self.ctx.notices, [result.also])
-                    await append(session, [*also, record])
-                return result.reply, result.detail
+                    *_, seq = await append(session, [*also, record])
+                return answered(spec.action, command, result, seq, actor), result.detail
             async with self.ctx.db.read() as session:
                 ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
                 asking = await standing.read(session, command.principal, key, ahead)
@@ -173,8 +198,8 @@ class Dispatcher:
             async with self.ctx.db.read() as session:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
         # The claim commits in the event's transaction: never "seen" without the event.
-        await self.ctx.audit.record(record, claim=claim, also=result.also)
-        return result.reply, result.detail
+        seq = await self.ctx.audit.record(record, claim=claim, also=result.also)
+        return answered(spec.action, command, result, seq, actor), result.detail
 
     def _apart(self, session: AsyncSession) -> WriteApart:
         """A read-only command's way to write: its read connection goes back to the pool *before*
@@ -208,6 +233,27 @@ class Dispatcher:
         record_command(self.ctx.metrics, action, outcome, time.perf_counter() - started)
         if logged:  # else the front end has logged it, in its own terms
             log.warning("request_refused_unheard", correlation_id=command.correlation_id, detail=detail)
+
+    async def not_shown(self, reply: Reply, reason: str) -> None:
+        """Record that ``reply`` never reached the person: its front end could not deliver it (the
+        platform refused it, or could not be reached). One ``answer_not_shown`` event, failed, under
+        the same request id and naming the same children as the event that answered
+        (``Reply.audited``), with ``reason``: a short code (a platform's error code, an HTTP status),
+        never anything the reply or the request held. A reply without ``audited`` (a duplicate, a
+        code prompt, help, "busy") records nothing. Called only when a delivery failed, once for
+        it; never raises (the front end has logged the failure; a failed write is logged here)."""
+        audited = reply.audited
+        if audited is None:
+            return
+        code = NOT_SHOWN_REASON.sub("_", reason)[:60] or "unknown"
+        detail = f"the answer to event {audited.event} was not shown to the practitioner: {code}"
+        command = Command(audited.principal, "", audited.request_id, channel=audited.channel)
+        result = Result(Reply(Outcome.FAILED, ""), subjects=audited.subjects, detail=detail)
+        record = chat_event(command, audited.actor, Action.ANSWER_NOT_SHOWN, result, self.ctx.clock.now())
+        try:
+            await self.ctx.audit.record(record)
+        except AuditWriteFailed:
+            log.error("audit_write_failed", action=Action.ANSWER_NOT_SHOWN.value, correlation_id=audited.request_id)
 
     async def _chain(
         self,
@@ -292,6 +338,17 @@ def chat_event(
         terms=terms,
         terms_key=terms_key,
     )
+
+
+def answered(action: Action, command: Command, result: Result, seq: int, actor: Actor | None) -> Reply:
+    """The reply, carrying the event it answers for when that event says the person was told
+    about a child (``tells_about_a_child``). A reply that carries one already keeps it: a search
+    resumed by a code answers for the search's event, which names the child, not the code's."""
+    reply = result.reply
+    if reply.audited is not None or reply is DUPLICATE or not tells_about_a_child(action, result):
+        return reply
+    event = Audited(seq, command.correlation_id, result.subjects, command.principal, command.channel, actor)
+    return replace(reply, audited=event)
 
 
 def joined(session: AsyncSession) -> WriteApart:

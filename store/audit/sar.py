@@ -87,6 +87,8 @@ ACTION_WORDS: dict[str, str] = {
     "relay_read": "a message relayed through Signpost about this record read by its writer or recipient",
     "relay_traffic": "counted in a duty manager's review of relayed messages (counts and who, no contents)",
     "pending": "listed among access requests waiting for a decision (seen by a duty manager)",
+    # Follows the entry whose answer it was: Slack or Teams did not deliver it (``Dispatcher.not_shown``).
+    "answer_not_shown": "the answer was not shown to the practitioner",
 }
 # Actions whose events never name a child (help, enrolment, operator housekeeping): no words needed.
 NEVER_ABOUT_A_CHILD = frozenset(
@@ -150,6 +152,8 @@ ACTION_OUTCOME_WORDS = {
     # A relay message is sent only when it is "done": refused, not understood or answered otherwise
     # (the writer had access already, say), nothing reached anyone.
     ("relay_message", "done"): "sent",
+    # The answering entry (just before it) says what the answer held; this one, that it was not delivered.
+    ("answer_not_shown", "failed"): "the chat platform did not deliver it; nothing of it was seen",
     # A search that could not tell which child was meant: this child was one of its possible
     # matches (or the only one, on evidence too weak to answer), and nothing was shown.
     ("search", "ambiguous"): POSSIBLE_MATCH,

@@ -180,6 +180,26 @@ async def test_real_lookups_through_the_dispatcher_are_counted_in_the_lookers_au
     assert published(report, "lookups_keyed", "Answered (contact details shown)") == {NATIONAL: 5, N: 5, S: 0}
 
 
+async def test_answers_not_shown_leave_the_lookup_counts_and_active_practitioners_as_they_are(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Five answered lookups whose answers the chat platform lost (each with its ``answer_not_shown``
+    event) are still five answered lookups, by one active practitioner: the events saying the answers
+    were not shown are neither lookups nor people."""
+    await load_people(signpost)
+    clock.set(OCT + timedelta(days=3))
+    await ensure_enrolled(signpost, "P001")
+    for _ in range(5):
+        reply = await say(signpost, "P001", AMY)
+        await signpost.dispatcher.not_shown(reply, "test:lost")
+    async with signpost.ctx.db.read() as session:
+        lost = await session.scalar(select(func.count()).where(AuditEvent.action == Action.ANSWER_NOT_SHOWN.value))
+    assert lost == 5
+    report = await build(signpost.ctx.db, NOW, MONTH)
+    assert published(report, "lookups_keyed", "Answered (contact details shown)") == {NATIONAL: 5, N: 5, S: 0}
+    assert published(report, "practitioners_active", "Social worker") == {NATIONAL: LESS, N: LESS, S: 0}
+
+
 async def test_registration_decisions_are_not_counted_as_access_request_decisions(
     signpost: Signpost, clock: FakeClock
 ) -> None:

@@ -145,7 +145,8 @@ async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
 async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(
     modal_app: SlackHarness,
 ) -> None:
-    """views.update fails (a late answer): the lookup's audit event is durable anyway; the log names the method only."""
+    """views.update fails (a late answer): the lookup's audit event is durable anyway, with one saying
+    its answer was not shown; the log names the method only."""
     await load_standard(modal_app.signpost)
     user = await modal_app.link("P002", NURSE)
     modal_app.fake.fail("views.update", "view_not_found")
@@ -156,7 +157,11 @@ async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record
     assert [(e["method"], e["error"]) for e in failures] == [("views.update", "view_not_found")]
     rendered = json.dumps(logs, default=str)
     assert not {value for value in personal_values() if value in rendered}
-    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
+    # The lookup's event stands, and the next says its answer was not shown (tests/bot/slack/test_not_shown.py).
+    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [
+        ("lookup", "answered"),
+        ("answer_not_shown", "failed"),
+    ]
 
 
 async def test_an_answer_slack_refuses_to_show_leaves_a_message_not_checking_for_ever(modal_app: SlackHarness) -> None:
@@ -170,7 +175,10 @@ async def test_an_answer_slack_refuses_to_show_leaves_a_message_not_checking_for
     refused, shown = modal_app.fake.of("views.update")
     assert "Sam Carter" in refused.raw
     assert "would not show it in this window" in shown.raw and "Sam Carter" not in shown.raw
-    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
+    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [
+        ("lookup", "answered"),
+        ("answer_not_shown", "failed"),
+    ]
 
 
 async def test_rate_limited_reply_is_retried_and_delivered(modal_app: SlackHarness) -> None:

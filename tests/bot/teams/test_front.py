@@ -198,16 +198,16 @@ async def test_a_reply_the_connector_refuses_is_one_warning_with_its_status(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """Teams' connector answering 4xx for a conversation it does not know is not Signpost's fault:
-    the command is audited once, the refusal is one warning with the status and no traceback, no
-    apology is sent into the conversation that refused, and no id of the activity is logged (the
-    SDK's own line quoted the conversation and the activity)."""
+    the command is audited once (and its answer recorded as not shown), the refusal is one warning
+    with the status and no traceback, no apology is sent into the conversation that refused, and no
+    id of the activity is logged (the SDK's own line quoted the conversation and the activity)."""
     connector.unknown_conversations.add(PRIYA.personal_conversation)
     activity = message(PRIYA, AMY, connector.url)
     with logged_at("info") as log:
         response = await teams.post(activity)
     assert response.status == 202
     assert len(connector.sent) == 1  # the refused answer, and nothing after it
-    assert [e.action for e in await teams_events(loaded)] == ["lookup"]
+    assert [e.action for e in await teams_events(loaded)] == ["lookup", "answer_not_shown"]
     [line] = refusals(log)
     assert line["status"] == 404
     assert PRIYA.personal_conversation not in log.text and activity["id"] not in log.text
@@ -239,7 +239,8 @@ async def test_a_channel_question_from_someone_teams_will_not_chat_with_privatel
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
     """Teams refuses a 1:1 chat with a person who has not added the app: the channel is told how to
-    get answers privately, and nothing of the answer is shown there. The question is still audited."""
+    get answers privately, and nothing of the answer is shown there. The question is still audited,
+    and its answer recorded as not shown."""
     connector.refuse_creations = True
     with logged_at("info") as log:
         response = await teams.post(mention(PRIYA, AMY, connector.url))
@@ -248,7 +249,7 @@ async def test_a_channel_question_from_someone_teams_will_not_chat_with_privatel
     assert said.card is not None and texts_of(said.card) == NO_PRIVATE_CHAT
     assert len(connector.creations()) == 1  # asked for, refused
     assert [s for s in connector.sent if s.conversation_id not in ("", CHANNEL_CONVERSATION)] == []
-    assert [e.action for e in await teams_events(loaded)] == ["lookup"]
+    assert [e.action for e in await teams_events(loaded)] == ["lookup", "answer_not_shown"]
     ours = [line for line in log.lines() if str(line.get("logger", "")).startswith("signpost")]
     assert [line["event"] for line in ours if line["level"] != "info"] == ["teams_chat_gone"]
     assert "Sam Carter" not in log.text
