@@ -161,12 +161,18 @@ def principal_of(context: AsyncBoltContext) -> Principal | None:
     return Principal(Platform.SLACK, tenant, context.user_id)
 
 
+_ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")  # what Slack's error codes look like ("invalid_auth")
+
+
 def failure_reason(exc: BaseException) -> str:
-    """Slack's error code or the exception's type: never a payload or a message body."""
+    """Slack's error code or the exception's type: never a payload or a message body. An "error"
+    that is not shaped like one of Slack's codes (a proxy's page, anything echoed) is not repeated."""
     if isinstance(exc, SlackApiError):
         data = exc.response.data
         error = data.get("error") if isinstance(data, dict) else None
-        return str(error) if error else f"http_{exc.response.status_code}"
+        if isinstance(error, str) and _ERROR_CODE.fullmatch(error):
+            return error
+        return "unrecognised_error" if error else f"http_{exc.response.status_code}"
     return type(exc).__name__
 
 

@@ -142,6 +142,16 @@ async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
     assert NOTICE.text not in json.dumps(logs)
 
 
+async def test_an_error_not_shaped_like_slack_s_codes_is_not_repeated(slack_app: SlackHarness) -> None:
+    """Slack's "error" field was logged and raised as received: a proxy or a fake answering with a
+    page, or anything it echoed, went into the log. Only an error shaped like Slack's codes is named."""
+    slack_app.fake.fail("chat.postMessage", "Zqxmarker Vvtest was here <html>")
+    with structlog.testing.capture_logs() as logs, pytest.raises(DeliveryFailed) as failed:
+        await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+    assert [(e["event"], e["error"]) for e in logs] == [("slack_notice_failed", "unrecognised_error")]
+    assert "Zqxmarker" not in json.dumps(logs) and "Zqxmarker" not in str(failed.value)
+
+
 async def test_failed_reply_is_logged_without_personal_data_and_the_audit_record_stays(
     modal_app: SlackHarness,
 ) -> None:
