@@ -66,7 +66,7 @@ from yarl import URL
 
 from bot.admission import BUSY_TEXT, Admission, default_limit
 from bot.app import Signpost
-from bot.config import Settings, SettingsError
+from bot.config import Settings, SettingsError, is_loopback
 from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.teams.render import (
     CARD_CONTENT_TYPE,
@@ -277,7 +277,6 @@ def _bearer(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token and " " not in token else None
 
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MSTEAMS = "msteams"
 
 
@@ -294,6 +293,14 @@ def _origin(value: Any) -> tuple[str, str, int | None, str] | None:
         return None
 
 
+def _is_web_address(value: Any) -> bool:
+    """An absolute http(s) URL with a host: somewhere the connector's answers can be sent. With a
+    bot registration the token's claim pins it further (``_is_signed_service_url``); without one
+    (anonymous development mode) "not a url" reached the SDK and failed the turn with a 500."""
+    origin = _origin(value)
+    return origin is not None and origin[0] in ("http", "https")
+
+
 def _is_signed_service_url(claimed: Any, given: Any) -> bool:
     """The activity's serviceUrl is exactly the token's serviceurl claim, and https.
 
@@ -301,7 +308,7 @@ def _is_signed_service_url(claimed: Any, given: Any) -> bool:
     would otherwise receive the bot's outbound token). Plain http only to loopback (tests).
     """
     a, b = _origin(claimed), _origin(given)
-    return a is not None and a == b and (a[0] == "https" or (a[0] == "http" and a[1] in LOOPBACK))
+    return a is not None and a == b and (a[0] == "https" or (a[0] == "http" and is_loopback(a[1])))
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -388,6 +395,7 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("from", "missing", sender is not None),
         ("recipient", "missing", bot is not None and bool(bot.id)),  # the bot's account, in every answer
         ("serviceUrl", "missing", bool(activity.service_url)),
+        ("serviceUrl", "not_an_address", not activity.service_url or _is_web_address(activity.service_url)),
         ("value", "unreadable", _invoke_value_well_formed(activity)),
         ("channelData", "unreadable", _tenant_well_formed(body.get("channelData"))),
         ("entities", "unreadable", _mentions_readable(activity)),

@@ -267,3 +267,19 @@ async def test_a_channel_question_whose_stored_chat_is_refused_goes_to_the_chat_
     [private] = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
     assert private.card is not None and "Sam Carter" in texts_of(private.card)
     assert [m.text for m in connector.messages_in(CHANNEL_CONVERSATION)] == ["I've sent you the answer privately."]
+
+
+async def test_an_activity_whose_service_url_is_not_a_url_is_a_400_not_a_500(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Without a bot registration (anonymous development mode) nothing checks the serviceUrl
+    against a token: "not a url" reached the SDK, which failed the turn with a 500 and left a
+    session unclosed. A serviceUrl that is not an absolute http(s) address is a bad activity."""
+    with logged_at("info") as stream:
+        for bad in ("not a url", "ftp://127.0.0.1/x", "/relative/path"):
+            response = await teams.post(message(PRIYA, AMY, bad))
+            assert response.status == 400, bad
+    assert connector.sent == []
+    assert [line["problems"] for line in stream.lines() if line["event"] == "teams_activity_invalid"] == [
+        ["serviceUrl:not_an_address"]
+    ] * 3
