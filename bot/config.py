@@ -183,6 +183,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# Python's own message quotes the bytes around the bad one, which may be part of a secret.
+DOTENV_NOT_UTF8 = "the .env file is not UTF-8 text (save it as UTF-8)"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn validation failures into one clear line per bad setting."""
     try:
@@ -190,6 +194,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = [f"bad setting: {'.'.join(str(p) for p in err['loc'])}: {_problem(err)}" for err in exc.errors()]
         raise SettingsError("\n".join(lines)) from None
+    except UnicodeDecodeError:  # only the .env file is read as bytes
+        raise SettingsError(DOTENV_NOT_UTF8) from None
     return settings
 
 
@@ -225,6 +231,9 @@ def _problem(error: ErrorDetails) -> str:
 def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
     """What to tell the operator about the environment (and ``.env``) before anything runs."""
     if environ is None:
-        from_file = {k: v or "" for k, v in dotenv_values(".env").items()} if Path(".env").is_file() else {}
+        try:
+            from_file = {k: v or "" for k, v in dotenv_values(".env").items()} if Path(".env").is_file() else {}
+        except UnicodeDecodeError:
+            raise SettingsError(DOTENV_NOT_UTF8) from None
         environ = {**from_file, **os.environ}
     return unknown_names(environ)

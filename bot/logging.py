@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import traceback
 from collections.abc import Iterator
@@ -42,11 +43,26 @@ def configure(fmt: str = "auto", level: str | int = logging.INFO, stream: TextIO
     _install(logging.StreamHandler(out), use_console, level_number(level))
 
 
+PRIVATE = 0o600
+
+
+def _make_private(fd: int) -> None:
+    """Tighten an open log file to 0600. Only a regular file: SIGNPOST_LOG_FILE may name a pipe or
+    /dev/null, and making /dev/null 0600 as root would lock every other user out of it."""
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) != PRIVATE:
+        os.fchmod(fd, PRIVATE)
+
+
 def to_file(path: Path, level: str | int = logging.INFO) -> None:
-    """Send every log line to ``path`` as JSON (created mode 0600; it is appended to)."""
+    """Send every log line to ``path`` as JSON, appended; the file is made mode 0600, or tightened to
+    it when found open to others (left by hand or by a umask)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE)
+        try:
+            _make_private(fd)
+        finally:
+            os.close(fd)
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:  # a missing folder, a directory, no permission: one line, not a traceback
         raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None

@@ -46,8 +46,8 @@ def read_text_file(path: Path) -> tuple[str, str]:
         return str(path), path.read_text("utf-8")
     except OSError as exc:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
-    except UnicodeDecodeError as exc:
-        raise CommandFailed(f"{path}: {exc}", reason="a file is not UTF-8") from None
+    except UnicodeDecodeError:  # its message quotes the bytes it choked on; plain words instead
+        raise CommandFailed(f"{path} is not UTF-8 text", reason="a file is not UTF-8") from None
 
 
 @asynccontextmanager

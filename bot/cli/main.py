@@ -106,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from handlers.operator.common import Refused
     from store.keys.crypto import KeyFileError
 
-    for warning in environment_warnings():
-        print(f"signpost: {warning}", file=sys.stderr)
     try:
+        for warning in environment_warnings():  # SettingsError for a .env that cannot be read
+            print(f"signpost: {warning}", file=sys.stderr)
         settings = load_settings()
         configure(settings.log_format, settings.log_level)
         result: int = asyncio.run(args.func(args))

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from handlers.dispatch.spec import Spec
 from handlers.help import menu
@@ -53,6 +54,7 @@ class AppDetails:
         ):
             if not url.startswith("https://"):
                 raise PackageError(f"the {label} URL must start with https:// (Teams requires it)")
+            _refuse_credentials(label, url)
         if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", self.version):
             raise PackageError("the version must look like 1.2.3")
         if self.app_id is not None and not GUID.fullmatch(self.app_id):
@@ -63,6 +65,20 @@ class AppDetails:
     def teams_app_id(self) -> str:
         """Stable per bot, so a re-uploaded package updates the same Teams app."""
         return self.app_id or str(uuid.uuid5(APP_NAMESPACE, self.bot_id))
+
+
+def _refuse_credentials(label: str, url: str) -> None:
+    """PackageError for a URL with a user name or password in it: the manifest publishes these URLs
+    to everyone in the tenant. The message names the option, never the value (it holds the secret)."""
+    option = f"--{label}-url"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracket left open in the host
+        raise PackageError(f"the {label} URL ({option}) is not a URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise PackageError(
+            f"the {label} URL ({option}) must not carry a user name or password (Teams shows it to everyone)"
+        )
 
 
 # The menu's help entry also says how to search, which has no command word of its own.

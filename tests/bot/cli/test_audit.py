@@ -95,6 +95,20 @@ async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, sign
     )
 
 
+@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+async def test_a_file_that_is_not_utf8_is_said_in_plain_words(
+    busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
+) -> None:
+    """A checkpoint or key file saved in Latin-1 printed Python's UnicodeDecodeError ("'utf-8' codec
+    can't decode byte 0xe9 in position …"): now one line saying the file is not UTF-8 text."""
+    latin = tmp_path / "checkpoint-1.note"
+    latin.write_bytes("signpost.example caf\xe9 zz9\n".encode("latin-1"))
+    run = await signpost_cli.run("audit", "verify", option, str(latin))
+    assert (run.code, run.out) == (2, "")
+    assert run.said.splitlines()[-1] == f"signpost: {latin} is not UTF-8 text"
+    assert "codec" not in run.err and "0xe9" not in run.err and "zz9" not in run.err
+
+
 async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli: Cli) -> None:
     def events(run: Run) -> list[tuple[str, str, str, str]]:
         assert run.code == 0, run.err

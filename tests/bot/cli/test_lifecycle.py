@@ -446,3 +446,16 @@ def test_certificate_verifies_only_against_the_published_key_and_carries_the_cha
     assert capsys.readouterr().out.startswith("INVALID")
     assert main(["decommission", "certificate", "--verify", str(forged)]) == 2  # the published key is required
     assert "--public-key" in capsys.readouterr().err
+
+
+def test_a_certificate_or_key_file_that_is_not_utf8_is_said_in_plain_words(
+    key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`decommission certificate --verify` printed Python's UnicodeDecodeError for a file that is
+    not UTF-8; now one line saying so, and never the bytes or the codec's words."""
+    latin = tmp_path / "certificate.json"
+    latin.write_bytes('{"zz9": "caf\xe9"}'.encode("latin-1"))
+    published = publish_key(tmp_path, capsys)
+    assert main(["decommission", "certificate", "--verify", str(latin), "--public-key", str(published)]) == 2
+    said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert said == [f"signpost: {latin} is not UTF-8 text"]

@@ -83,6 +83,30 @@ def test_a_settings_error_never_quotes_the_value_given() -> None:
     assert str(refused.value).count("\n") == 1
 
 
+NOT_UTF8_DOTENV = b"SIGNPOST_LOG_LEVEL=info\nSLACK_BOT_TOKEN=xoxb-zz9\xff\xfe caf\xe9\n"  # saved as Latin-1
+
+
+def test_a_dotenv_file_that_is_not_utf8_is_one_line_not_a_traceback(cli: Cli, tmp_path: Path) -> None:
+    """A .env with a byte that is not UTF-8 crashed every command with Python's UnicodeDecodeError
+    (which quotes the bytes around it): now one line, exit 2 as for any bad setting."""
+    (tmp_path / ".env").write_bytes(NOT_UTF8_DOTENV)
+    result = cli("practitioner", "list")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == ["signpost: the .env file is not UTF-8 text (save it as UTF-8)"]
+
+
+def test_settings_read_from_a_dotenv_file_that_is_not_utf8_are_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands that read settings again (the console, `teams package`, serving) get the same words."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(NOT_UTF8_DOTENV)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == "the .env file is not UTF-8 text (save it as UTF-8)"
+    assert refused.value.__context__ is None or refused.value.__suppress_context__
+
+
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 

@@ -198,6 +198,34 @@ def test_the_console_logs_to_a_private_file_not_the_conversation(cli: Cli, tmp_p
     assert any(json.loads(line).get("action") == "help" for line in log.read_text().splitlines())
 
 
+def test_an_existing_log_file_others_could_read_is_made_private_and_kept(cli: Cli, tmp_path: Path) -> None:
+    """A signpost.log left at 0644 (copied in, made by an older Signpost, a umask) was appended to
+    and stayed world-readable: now it is tightened to 0600 when opened, its earlier lines kept."""
+    assert cli("import", *write_feeds(tmp_path)).code == 0
+    log = tmp_path / "signpost.log"
+    log.write_text('{"event": "earlier"}\n', encoding="utf-8")
+    os.chmod(log, 0o644)
+    run = cli("console", "--as", "P002", stdin="help\nquit\n")
+    assert run.code == 0, run.err
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    lines = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    assert lines[0] == {"event": "earlier"} and any(line.get("action") == "help" for line in lines[1:])
+
+
+def test_a_log_file_that_is_not_a_regular_file_keeps_its_mode(cli: Cli, tmp_path: Path) -> None:
+    """SIGNPOST_LOG_FILE naming a pipe (or /dev/null) is written to, never made 0600: as root that
+    would lock every other user out of /dev/null."""
+    pipe = tmp_path / "log.pipe"
+    os.mkfifo(pipe, 0o644)
+    os.chmod(pipe, 0o644)  # whatever the umask
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # so that opening it to write does not wait
+    try:
+        cli("console", "--as", "NOBODY-1", stdin=":quit\n", env={"SIGNPOST_LOG_FILE": str(pipe)})
+        assert stat.S_IMODE(os.stat(pipe).st_mode) == 0o644
+    finally:
+        os.close(reader)
+
+
 def test_every_sub_command_has_a_description_and_an_example() -> None:
     """`signpost X --help` opens with what X does and ends with an example naming X."""
     found = commands(parser())

@@ -167,3 +167,28 @@ def test_bad_package_options_get_one_clear_line(
     err = capsys.readouterr().err
     assert err.startswith("signpost: ") and message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--website-url", "--privacy-url", "--terms-url"])
+@pytest.mark.parametrize("url", ["https://zz9user:SeKrEtPkg@x.example", "https://zz9user@x.example"])
+def test_a_url_carrying_a_user_name_or_password_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, url: str
+) -> None:
+    """The password went into manifest.json's website, privacy and terms URLs, for every Teams user
+    to read: now one line naming the option, never the value, and no package written."""
+    out = tmp_path / "teams.zip"
+    args = ["--bot-id", BOT_ID, "--website-url", "https://s.example", option, url]  # the last one given counts
+    assert main(["teams", "package", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signpost: cannot build the Teams package: ") and err.count("\n") == 1
+    assert f"({option})" in err and "user name or password" in err
+    assert "SeKrEtPkg" not in err and "zz9user" not in err and "x.example" not in err
+    assert not out.exists()
+
+
+def test_a_url_that_cannot_be_read_as_one_is_a_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bracket left open in the host is one line naming the option, not a crash."""
+    out = tmp_path / "teams.zip"
+    assert main(["teams", "package", "--out", str(out), "--bot-id", BOT_ID, "--website-url", "https://[zz9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signpost: ") and "(--website-url)" in err and err.count("\n") == 1 and "zz9" not in err
