@@ -77,7 +77,8 @@ def search_event(i: int, tags: list[str]) -> AuditRecord:
 
 
 def scanned(tag: str) -> ColumnElement[bool]:
-    """The old ``possible_match``: every ambiguous search's detail, read for the tag."""
+    """What the report and the export read before (``possible_match``, now gone): every ambiguous
+    search's detail, scanned for the tag."""
     return and_(
         AuditEvent.action == Action.SEARCH.value,
         AuditEvent.outcome == Outcome.AMBIGUOUS.value,

@@ -25,7 +25,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, bindparam, insert, literal, select
+from sqlalchemy import Connection, Select, Table, bindparam, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Outcome
@@ -94,11 +94,6 @@ def possible_match_seqs(tag: str) -> Select[tuple[int]]:
     """The sequence numbers of the searches that had the child of ``tag`` as a possible match
     (an index lookup: the table's key starts with the tag)."""
     return select(_CANDIDATES.c.seq).where(_CANDIDATES.c.tag == tag)
-
-
-def possible_match(tag: str) -> ColumnElement[bool]:
-    """The events of searches that had the child of ``tag`` as a possible match."""
-    return _EVENTS.c.seq.in_(possible_match_seqs(tag))
 
 
 async def refile(session: AsyncSession, old_tag: str, new_tag: str) -> None:
