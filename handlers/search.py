@@ -177,7 +177,7 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
         # Every other child that made the answer "could not be sure" (the heaviest few weak ones)
         # is recorded as a possible match, so its subject access report shows the search; as a tag
-        # that dies with the child's key, never its reference (store/audit/log.py, candidate_tag).
+        # that dies with the child's key, never its reference (store/audit/candidates.py, candidate_tag).
         # Never a child recorded as a subject too: a tag beside its reference on one event would
         # name the tag, and then every weak-only event holding it, after the child is destroyed.
         possible = [ref for ref, p in decision.ranked if ctx.policy.match.consider <= p < ctx.policy.match.accept][

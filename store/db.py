@@ -552,7 +552,6 @@ SHIPPED_HEADS = (
     "0002_stepup",
     "0003_deliveries",
     "0004_access",
-    "0005_audit_chain",
     "0006_lifecycle",
     "0007_teams",
     "0008_name_counts",
@@ -561,6 +560,7 @@ SHIPPED_HEADS = (
     "0021_notice_account",
     "0022_notice_child",
     "0023_notice_dropped_index",
+    "0024_audit_candidates",
 )
 
 

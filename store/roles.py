@@ -21,7 +21,7 @@ from store.tables.base import Base
 log = structlog.get_logger("signpost.store")
 
 # Append-only (triggers refuse UPDATE, DELETE, TRUNCATE): the runtime role may only read and add.
-APPEND_ONLY = ("audit_events", "audit_subjects", "audit_chain", "audit_checkpoints")
+APPEND_ONLY = ("audit_events", "audit_subjects", "audit_candidates", "audit_chain", "audit_checkpoints")
 CHAIN_HEAD = "audit_chain_head"  # moves forward only (trigger); never deleted
 AUDIT_TABLES = (*APPEND_ONLY, CHAIN_HEAD)
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

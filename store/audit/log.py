@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
@@ -25,11 +23,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
 import structlog
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Notice, Origin, Outcome
+from store.audit import candidates
 from store.audit import chain as audit_chain
+
+# Possible matches have their home in store.audit.candidates; named here too for the dispatcher.
+from store.audit.candidates import CANDIDATES_AT_MOST as CANDIDATES_AT_MOST
+from store.audit.candidates import CANDIDATES_PREFIX as CANDIDATES_PREFIX
+from store.audit.candidates import candidate_tag as candidate_tag
+from store.audit.candidates import candidates_detail as candidates_detail
 from store.db import Database, dialect_insert
 from store.delivery import deliveries
 from store.delivery.notices import NoticeStore
@@ -133,45 +138,6 @@ _CHILD_KEY = select(_CHILD_KEYS.c.kek_id, _CHILD_KEYS.c.wrapped).where(_CHILD_KE
 
 def _period_aad(period: str) -> bytes:
     return b"signpost:audit-terms:" + period.encode()
-
-
-# -- possible matches: the candidates of a search answered "could not be sure" -----------------------
-
-CANDIDATES_AT_MOST = 5
-"""How many of an ambiguous search's candidates (heaviest first) its event records."""
-CANDIDATES_PREFIX = "possible matches: "
-"""How an ambiguous search's event ``detail`` starts when it records candidates, then their tags."""
-_CANDIDATE_LABEL = b"signpost:audit-candidate:"
-
-
-def candidate_tag(data_key: bytes, ref: int) -> str:
-    """A child's pseudonymous tag as a search's possible match: HMAC-SHA256 under the child's own
-    data key (domain-separated from everything else that key does), 64 bits in hex.
-
-    Not the reference, as an answered search's subject is: a child whose data key is destroyed
-    (at 24, or a correction that destroys it) leaves tags nothing can compute again, so neither
-    the store, the audit export nor a backup taken after can say the child was ever a candidate,
-    while the event (and its place in the hash chain) stays whole. The same child always gets the
-    same tag (a subject access report finds its events by it); a new data key (``children.rekey``,
-    after a corrected date of birth) starts a new tag, and earlier events are then no longer
-    found for it, as their sealed terms no longer open."""
-    return hmac.new(data_key, _CANDIDATE_LABEL + child_aad(ref), hashlib.sha256).hexdigest()[:16]
-
-
-def possible_match(tag: str) -> ColumnElement[bool]:
-    """The events of searches that had the child of ``tag`` as a possible match (read from their
-    details: no index, for reports and exports about one child, which are rare)."""
-    return and_(
-        AuditEvent.action == Action.SEARCH.value,
-        AuditEvent.outcome == Outcome.AMBIGUOUS.value,
-        AuditEvent.detail.startswith(CANDIDATES_PREFIX, autoescape=True),
-        AuditEvent.detail.contains(tag, autoescape=True),
-    )
-
-
-def candidates_detail(tags: Sequence[str]) -> str:
-    """An ambiguous search event's ``detail``: its candidates' tags, sorted (not in rank order), or ""."""
-    return CANDIDATES_PREFIX + " ".join(sorted(tags)) if tags else ""
 
 
 class TermSealer:
@@ -470,6 +436,7 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
     ]
     if subjects:
         await session.execute(insert(cast(Table, AuditSubject.__table__)), subjects)
+    await candidates.file(session, seqs, records)  # an ambiguous search's possible matches, by tag
     return seqs
 
 
@@ -765,8 +732,12 @@ class EventFilter:
         if self.actor_id is not None:
             query = query.where(AuditEvent.actor_id == self.actor_id)
         if self.child_ref is not None:
-            named = AuditEvent.seq.in_(select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref))
-            query = query.where(named if self.candidate_tag is None else or_(named, possible_match(self.candidate_tag)))
+            # One IN over both indexes (the child's subjects, its tag's possible matches): an OR of
+            # two would leave the planner free to walk every event from ``seq`` on.
+            named = select(AuditSubject.seq).where(AuditSubject.child_ref == self.child_ref)
+            if self.candidate_tag is None:
+                return query.where(AuditEvent.seq.in_(named))
+            query = query.where(AuditEvent.seq.in_(union(named, candidates.possible_match_seqs(self.candidate_tag))))
         return query
 
 

@@ -9,9 +9,10 @@ refused (its purpose named the child, say) kept no purpose: it says so, never bo
 
 A search answered "could not be sure which child you mean" records its possible matches (the
 heaviest few, weak ones too) as tags that only the child's own data key computes
-(``store.audit.log.candidate_tag``): the report finds them by the child's tag and says "a possible
-match, not answered". Once the child is destroyed nothing computes the tag again, so those
-searches are in no report and nothing else says the child was a candidate.
+(``store.audit.candidates``): the report finds them by the child's tag, through the index that
+files them (also under the new tag a corrected date of birth gives), and says "a possible match,
+not answered". Once the child is destroyed nothing computes its tags again, so those searches are
+in no report and nothing else says the child was a candidate.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Origin, format_ref, is_origin
+from store.audit.candidates import possible_match_seqs
 from store.audit.chain import utc
-from store.audit.log import TermSealer, possible_match
+from store.audit.log import TermSealer
 from store.db import Database
 from store.keys.crypto import DecryptionError
 from store.tables.audit import AuditEvent, AuditSubject
@@ -275,7 +277,7 @@ async def subject_access(
 
 async def _events(session: AsyncSession, child_ref: int, tag: str | None) -> list[_Row]:
     """The events naming the child as a subject, and (with its ``tag``) the searches that had it as
-    a possible match (``possible_match``), once each, oldest first."""
+    a possible match (``possible_match_seqs``), once each, oldest first: two index lookups."""
     fields = [getattr(AuditEvent, name) for name in _Row.__dataclass_fields__]
     result = await session.execute(
         select(*fields)
@@ -285,7 +287,8 @@ async def _events(session: AsyncSession, child_ref: int, tag: str | None) -> lis
     )
     rows = {row.seq: _Row(*row) for row in result}
     if tag is not None:
-        for row in await session.execute(select(*fields).where(possible_match(tag))):
+        matches = possible_match_seqs(tag).subquery()
+        for row in await session.execute(select(*fields).join(matches, matches.c.seq == AuditEvent.seq)):
             rows.setdefault(row.seq, _Row(*row))
     return [rows[seq] for seq in sorted(rows)]
 

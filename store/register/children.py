@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
+from store.audit import candidates as possible_matches
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import (
@@ -693,9 +694,15 @@ async def rekey(session: AsyncSession, keys: KeyRing, ref: int, old_key: bytes, 
     no longer open (a subject-access report says their purpose is no longer readable), and with
     such a backup they open until the old cohort is punctured, as they did before the correction.
     Terms sealed from now on are under the new key (``TermSealer`` reads the child's key as it is).
+
+    The searches that had the child as a possible match keep its old tag in their details (chained
+    too), and are filed under its new tag as well (``store.audit.candidates.refile``): its subject
+    access report and export still find them.
     """
     aad = child_aad(ref)
     new_key = new_data_key()
+    tags = (possible_matches.candidate_tag(old_key, ref), possible_matches.candidate_tag(new_key, ref))
+    await possible_matches.refile(session, *tags)
     await session.execute(
         update(ChildKey)
         .where(ChildKey.child_ref == ref)

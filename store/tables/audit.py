@@ -1,4 +1,5 @@
-"""The audit: events, their subjects and term keys, the hash chain and checkpoints, misuse alerts."""
+"""The audit: events, their subjects, possible matches and term keys, the hash chain and checkpoints,
+misuse alerts."""
 
 from __future__ import annotations
 
@@ -51,6 +52,16 @@ class AuditSubject(Base):
     __table_args__ = holds(Personal.AUDIT)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     child_ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
+
+
+class AuditCandidate(Base):
+    """Which searches had a child as a possible match, filed by the child's pseudonymous tag
+    (``store.audit.candidates``): a tag and an event's sequence number, nothing else. Append-only."""
+
+    __tablename__ = "audit_candidates"
+    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.AUDIT)},)
+    tag: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class AuditTermKey(Base):

@@ -406,6 +406,30 @@ async def test_a_possible_match_is_in_the_childs_export_and_sar_until_it_is_dest
     assert (await signpost_cli.run("audit", "verify")).code == 0
 
 
+async def test_a_possible_match_is_still_in_the_childs_export_and_sar_after_a_corrected_date_of_birth(
+    signpost: Signpost, signpost_cli: Cli
+) -> None:
+    """Ben is a search's one weak candidate; a feed then corrects his date of birth (a fresh data
+    key, so a new tag, while the event keeps the old one). `audit export --child` and `audit sar`
+    for Ben still show the search, and the chain verifies."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P003", "Sam Okafor 12/09/2016")
+    corrected = Feed("children.csv", f"{CHILDREN_HEADER}\n{BEN},Ben,Okafor,,2016-09-21,M,M4 5CD,Northshire,false\n")
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [corrected], signpost.ctx.clock.now())
+
+    export = await signpost_cli.run("audit", "export", "--child", BEN)
+    assert export.code == 0, export.err
+    found = [json.loads(line) for line in export.out.splitlines()]
+    assert [(e["actor_id"], e["action"], e["outcome"]) for e in found] == [
+        ("P003", "search", "ambiguous"),
+        (None, "export", "done"),  # the export itself, audited before it ran
+    ]
+    sar = await signpost_cli.run("audit", "sar", BEN)
+    assert "Teacher, Hill Primary School (Northshire)" in sar.out
+    assert "searched for by name and date of birth; a possible match, not answered" in sar.out
+    assert (await signpost_cli.run("audit", "verify")).code == 0
+
+
 async def test_an_export_that_finds_nothing_says_so_on_stderr_and_still_writes_a_valid_file(
     busy: Signpost, signpost_cli: Cli
 ) -> None:

@@ -8,7 +8,14 @@ from store.audit.chain import CANONICAL_FIELDS, EMPTY_HEAD, HEAD_ID, leaf_hash, 
 from store.db import Database
 from store.tables.audit import AuditChainEntry, AuditChainHead, AuditEvent
 
-PROTECTED = ("audit_events", "audit_subjects", "audit_chain", "audit_checkpoints", "audit_chain_head")
+PROTECTED = (
+    "audit_events",
+    "audit_subjects",
+    "audit_candidates",
+    "audit_chain",
+    "audit_checkpoints",
+    "audit_chain_head",
+)
 
 
 async def unprotect(db: Database) -> None:
