@@ -17,6 +17,11 @@ under the child's key die with it. In the same transaction any child still under
 the day is about to destroy whom the blind index did not find is destroyed too (or moved under its
 own cohort when it is not 24): every record changed is counted and audited with its day.
 
+Before the first day, any child whose data key is under a birth-date key the key file has
+**already** punctured is destroyed (``_destroy_orphans``): a run never leaves one, but a backup
+taken before a destruction and restored beside the current key file brings them back, and no day
+of this store will find them through the blind index (their term keys are gone too).
+
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
 before the commit (a crash would leave undestroyed children whose key is gone, their index rows
