@@ -39,7 +39,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -474,6 +474,23 @@ def punctured(ring: KeyRing, slot: int) -> bool:
     only when the key is not at hand: finding the cutoff reads every chain state."""
     cutoff = cutoff_of(ring, Chain.DAY)
     return cutoff is not None and slot < cutoff
+
+
+def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
+    """Those of ``ids`` that name a birth-date key the key file has punctured: a day-chain id of a
+    slot below the chain's cutoff, in any generation (a puncture advances every generation's chain
+    and rotation starts the next at the same cutoff, so no generation holds it, or ever can again).
+
+    Proof by the id alone: an id not held for any other reason (a generation rotated away while its
+    cohort is still kept, a slot beyond the derivation horizon, an id of another index key) names
+    no slot below the cutoff and is left out. The ids of every slot since ``DAY_EPOCH`` below the
+    cutoff are made (once per process, ``kek_ids``) only when some id is not held."""
+    cutoff = cutoff_of(ring, Chain.DAY)
+    unknown = [kid for kid in ids if kid[:1] == "d" and len(kid) > 2 and kid not in ring.keks]
+    if cutoff is None or cutoff <= 0 or not unknown:
+        return []
+    gone = {kid[2:] for kid in kek_ids(ring, Chain.DAY, generation(ring), 0, cutoff - 1)}
+    return [kid for kid in unknown if kid[2:] in gone]
 
 
 def cutoff_of(ring: KeyRing, chain: Chain) -> int | None:

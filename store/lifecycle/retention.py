@@ -17,6 +17,11 @@ under the child's key die with it. In the same transaction any child still under
 the day is about to destroy whom the blind index did not find is destroyed too (or moved under its
 own cohort when it is not 24): every record changed is counted and audited with its day.
 
+Before the first day, any child whose data key is under a birth-date key the key file has
+**already** punctured is destroyed (``_destroy_orphans``): a run never leaves one, but a backup
+taken before a destruction and restored beside the current key file brings them back, and no day
+of this store will find them through the blind index (their term keys are gone too).
+
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
 before the commit (a crash would leave undestroyed children whose key is gone, their index rows
@@ -292,7 +297,13 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
     count, kek_ids = 0, set[str]()
     for start in range(0, len(refs), CHUNK):
         chunk = list(refs[start : start + CHUNK])
-        identities = await children.load_identities(session, keys, chunk)
+        found = await session.execute(select(ChildKey.child_ref, ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))
+        held = {ref: kek for ref, kek in found}
+        kek_ids.update(held.values())
+        # A key the key file no longer holds (a cohort punctured since a restored backup was taken:
+        # ``orphans``) has no identity to read: its terms and name counts cannot be recomputed.
+        readable = [ref for ref in chunk if held.get(ref) in keys.keks]
+        identities = await children.load_identities(session, keys, readable)
         await name_counts.forget(session, keys, identities.values())
         pairs = [{"t": t, "r": ref} for ref, ident in identities.items() for t in children.terms_for(keys, ident)]
         if pairs:
@@ -301,7 +312,6 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
                 delete(CHILD_TERMS).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
                 pairs,
             )
-        kek_ids.update((await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref.in_(chunk)))).scalars())
         for table, column in CHILD_ROWS:  # the wrapped data key among them: the identity is shredded
             await session.execute(delete(table).where(table.c[column].in_(chunk)))
         result = await session.execute(
@@ -445,6 +455,69 @@ async def _stragglers(session: AsyncSession, keys: KeyRing, old_cutoff: int, new
     return destroyed
 
 
+# -- orphans: children under a birth-date key already punctured -----------------------------------
+
+# Every KEK id child_keys holds, one index seek each (a loose index scan: a few thousand cohort ids
+# among millions of rows), never a read of the rows themselves.
+_STORED_KEK_IDS = text(
+    "WITH RECURSIVE ids(kek_id) AS ("
+    " SELECT min(kek_id) FROM child_keys"
+    " UNION ALL"
+    " SELECT (SELECT min(c.kek_id) FROM child_keys c WHERE c.kek_id > ids.kek_id) FROM ids"
+    " WHERE ids.kek_id IS NOT NULL"
+    ") SELECT kek_id FROM ids WHERE kek_id IS NOT NULL"
+)
+
+
+async def _orphan_kek_ids(session: AsyncSession, keys: KeyRing) -> list[str]:
+    """The birth-date KEK ids child keys are still wrapped under whose cohorts the key file has
+    punctured (``keychain.punctured_day_ids``). A run leaves none: it destroys a cohort's children
+    before the puncture. They come back with a backup taken before, restored beside the current key
+    file: the blind index cannot find those children (their term keys are gone too), yet their rows
+    are there, involvements in clear by reference."""
+    stored = (await session.execute(_STORED_KEK_IDS)).scalars()
+    return sorted(keychain.punctured_day_ids(keys, stored))
+
+
+async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_step: AuditStep | None) -> int:
+    """Destroy every child whose data key is under a punctured birth-date key (``_orphan_kek_ids``),
+    ``CHUNK`` children a transaction, each audited in it; returns how many were destroyed.
+
+    Only a punctured cohort is proof: a child whose key is under a master KEK or a generation the
+    key file no longer holds, or not derived yet, is left as it is (its cohort is not shown to be 24)."""
+    async with db.read() as session:
+        ids = await _orphan_kek_ids(session, keys)
+    destroyed = 0
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        while True:
+            async with db.write() as session:
+                under = select(ChildKey.child_ref).where(ChildKey.kek_id.in_(chunk)).limit(CHUNK)
+                refs = list((await session.execute(under)).scalars())
+                if not refs:
+                    break
+                done = (await destroy(session, keys, refs, now))[0]  # the wrapped keys go: the next read moves on
+                if audit_step is not None and done:
+                    await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
+            destroyed += done
+    return destroyed
+
+
+async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:
+    """How many children ``_destroy_orphans`` would destroy now (the dry run's count)."""
+    ids = await _orphan_kek_ids(session, keys)
+    total = 0
+    for start in range(0, len(ids), CHUNK):
+        counted = (
+            select(func.count())
+            .select_from(ChildKey)
+            .join(Child, Child.ref == ChildKey.child_ref)
+            .where(ChildKey.kek_id.in_(ids[start : start + CHUNK]), Child.state != "destroyed")
+        )
+        total += int((await session.execute(counted)).scalar_one())
+    return total
+
+
 async def _before_puncture(session: AsyncSession, keys: KeyRing, through: date, now: datetime) -> int:
     """In the transaction that makes ``through`` processed: what puncturing the day chain through it
     needs done first (stragglers destroyed or moved, the cohorts' audit-terms keys deleted).
@@ -540,6 +613,9 @@ async def run(
     # A run stopped between a day's commit and its puncture (kill -9) left that day's cohort keys
     # in the key file, though the audit says its children are destroyed: finish that first.
     await _finish_puncture(db, keys, done, today, now, report, audit_step)
+    # Children under birth-date keys punctured before this store's state was taken (a restored
+    # backup): the days that destroyed them are not this store's to process again.
+    report.destroyed += await _destroy_orphans(db, keys, now, audit_step)
     day = done + timedelta(days=1)
     while day <= today and (report.first_day is None or (day - report.first_day).days < max_days):
         async with db.write() as session:
@@ -679,7 +755,7 @@ async def preview(db: Database, keys: KeyRing, today: date, as_of: date) -> Rete
             report.destroyed = await _count_sealed_born(session, keys, destroy, ["active", "archived"])
         archived, destroyed = await _count_unsealed_due(session, keys, as_of)
         report.archived += archived
-        report.destroyed += destroyed
+        report.destroyed += destroyed + await _count_orphans(session, keys)
         report.period_keys_destroyed = (
             await session.execute(
                 select(func.count())

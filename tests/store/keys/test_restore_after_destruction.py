@@ -1,0 +1,104 @@
+"""A backup taken before a destruction, restored with the key file as it is afterwards (README,
+"Backups": "or a later copy of it"), must not keep the destroyed child's rows alive: retention on the
+restored store finishes the destruction (the child's cohort key is already gone, so the blind index
+cannot find it, but its rows are still there: involvements in clear by reference)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.app import Signpost
+from store.db import Database
+from store.keys.backup import backup
+from store.keys.rotation import rotate
+from store.lifecycle import retention
+from store.tables.register import Child, ChildKey, Involvement
+from tests.store.keys.test_backup import current_key_material, restored
+from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, at, load, retention_on, scalar
+
+NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
+
+
+async def test_retention_on_a_restored_old_backup_destroys_the_child_destroyed_since(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await retention_on(signpost, NOV_3)  # TURNS_24 destroyed in the live store, its cohort key punctured
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old:
+        for day in (NOV_3, NOV_3 + timedelta(days=1)):
+            await retention.run(old, keys, at(day))
+        async with old.read() as session:
+            state = (await session.execute(select(Child.state).where(Child.ref == int(TURNS_24)))).scalar_one()
+            involvements = (
+                await session.execute(
+                    select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(TURNS_24))
+                )
+            ).scalar_one()
+            wrapped = await session.get(ChildKey, int(TURNS_24))
+        assert (state, involvements, wrapped is None) == ("destroyed", 0, True)
+
+
+async def held_keys(db: Database) -> dict[int, str]:
+    """Every wrapped data key's KEK id, by child."""
+    async with db.read() as session:
+        return {ref: kek for ref, kek in (await session.execute(select(ChildKey.child_ref, ChildKey.kek_id))).all()}
+
+
+async def test_the_dry_run_counts_the_child_a_restored_backup_brought_back_as_the_run_destroys_it(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """`retention run --dry-run` on the restored store counts the destroyed-since child among those
+    to destroy (its birth-date key is gone, so the blind index cannot count it), and the run then
+    destroys exactly what the dry run said; a dry run afterwards has nothing left to count."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await retention_on(signpost, NOV_3)
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old:
+        said = await retention.preview(old, keys, NOV_3, NOV_3)
+        done = await retention.run(old, keys, at(NOV_3))
+        after = await retention.preview(old, keys, NOV_3, NOV_3)
+        state = await scalar(old, "SELECT state FROM children WHERE ref = :r", r=int(TURNS_24))
+    assert (said.archived, said.destroyed) == (done.archived, done.destroyed) == (1, 1)
+    assert "1 would be destroyed at 24" in said.summary() and "1 was destroyed at 24" in done.summary()
+    assert (after.destroyed, state) == (0, "destroyed")
+
+
+async def test_a_backup_from_before_a_rotation_loses_only_the_punctured_cohort(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """A backup taken before `keys rotate`, restored beside the rotated and punctured key file: none
+    of its data keys is under a key the file holds. Retention destroys the child whose cohort is
+    punctured (an id of the old generation names it as well) and no other: a child of a cohort still
+    kept keeps its wrapped key, though no key in the file opens it now. (Signpost refuses to start on
+    such a store; this holds retention's own rule: only a punctured cohort is proof of 24.)"""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await rotate(signpost.ctx.db, signpost.ctx.keys, NOV_2)
+    await retention_on(signpost, NOV_3)
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old:
+        before = await held_keys(old)
+        assert not set(before.values()) & set(keys.keks)  # nothing in the backup opens with this key file
+        report = await retention.run(old, keys, at(NOV_3))
+        after = await held_keys(old)
+        states = await child_states(old)
+    assert report.destroyed == 1 and states[int(TURNS_24)] == "destroyed"
+    assert after == {ref: kek for ref, kek in before.items() if ref != int(TURNS_24)}
+    assert states[int(TURNS_18)] == "archived"  # its 18th birthday, found through the blind index as ever
+
+
+async def child_states(db: Database) -> dict[int, str]:
+    async with db.read() as session:
+        return {ref: state for ref, state in (await session.execute(select(Child.ref, Child.state))).all()}
