@@ -39,7 +39,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "decommission cancel": ("signpost decommission cancel",),
     "decommission certificate": ("signpost decommission certificate --out certificate.json",),
     "decommission destroy": ("signpost decommission destroy",),
-    "teams package": ("signpost teams package --out signpost-teams.zip --website-url https://signpost.example.org",),
+    "teams package": (
+        (
+            "signpost teams package --out signpost-teams.zip --bot-id 00000000-0000-0000-0000-000000000000 "
+            "--website-url https://signpost.example.org"
+        ),
+    ),
     "report transparency": ("signpost report transparency --month 2026-11 --format html > transparency.html",),
     "db upgrade": ("signpost db upgrade   # once per release, before starting the replicas",),
     "db current": ("signpost db current; [ $? -eq 1 ] && echo 'the database is behind this release'",),

@@ -55,11 +55,14 @@ def details_from(args: argparse.Namespace) -> AppDetails:
 
     settings = load_settings()
     bot_id = args.bot_id or settings.teams_client_id
-    if not bot_id:
-        raise CommandFailed("no bot id: pass --bot-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
     website = (args.website_url or settings.public_url or "").rstrip("/")
-    if not website:
-        raise CommandFailed("no website URL: pass --website-url or set SIGNPOST_PUBLIC_URL (https)")
+    missing = [
+        *([] if bot_id else ["no bot id: pass --bot-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"]),
+        *([] if website else ["no website URL: pass --website-url or set SIGNPOST_PUBLIC_URL (https)"]),
+    ]
+    if missing:  # every value still wanted, in one line: not one run per missing value
+        raise CommandFailed("; ".join(missing))
+    assert bot_id  # checked above
     return AppDetails(
         bot_id=bot_id,
         version=args.app_version or _signpost_version(),
