@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table, select, text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Exists, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
@@ -38,6 +38,7 @@ from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.sealers import Sealers
 from store.register.terms import Identity
+from store.tables.people import Practitioner
 from store.tables.register import Involvement, LocalAuthority
 
 log = structlog.get_logger("signpost.import")
@@ -1149,13 +1150,28 @@ def _as_registered(row: _Row, respelt: Mapping[str, str]) -> _Row:
     return row if registered is None else replace(row, local_authority=registered)
 
 
+def _has_practitioners() -> Exists:
+    """Whether a practitioner (of any status) belongs to the ``LocalAuthority`` row at hand: one
+    probe of the practitioners' authority index per authority."""
+    return select(Practitioner.id).where(Practitioner.local_authority == LocalAuthority.name).exists()
+
+
 async def authority_names(session: AsyncSession) -> list[str]:
-    """Every local authority the feeds have named, by name (the one read of the list)."""
-    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+    """The local authorities practitioners belong to, by name: the one list of authorities Signpost
+    shows or reads a typed name against (the transparency report's columns, the chat's answer to an
+    unknown authority, ``handlers.authorities``).
+
+    Not every authority the feeds named: a children feed's ``local_authority`` is free text, and a
+    row out of line puts a child's name there. It is recorded (``ensure_authorities``: the child's
+    row refers to it), never listed; a practitioners feed naming the authority makes it shown.
+    """
+    stmt = select(LocalAuthority.name).where(_has_practitioners()).order_by(LocalAuthority.name)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:
-    """Record every local authority a feed names (once), before rows that refer to it."""
+    """Record every local authority a feed names (once), before rows that refer to it. Recorded is
+    not shown: only authorities practitioners belong to are (``authority_names``)."""
     if names:
         stmt = dialect_insert(session)(LocalAuthority.__table__).on_conflict_do_nothing(index_elements=["name"])
         await session.execute(stmt, [{"name": name, "first_seen": now} for name in sorted(names)])
