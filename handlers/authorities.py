@@ -2,8 +2,10 @@
 any spacing or punctuation ("northshire", "North Shire", "WESTVALE" for "West Vale"), by the key the
 feeds' import already reads spellings of one authority by (``store.register.feeds.authority_key``).
 
-Every command that takes an authority reads it here. Authority names are not personal data: an
-unknown one is answered with the names the register holds (up to ``SHOWN``), never with what was typed.
+Every command that takes an authority reads it here. The authorities are those practitioners belong
+to (``store.register.feeds.authority_names``): their names are not personal data, and an unknown one
+is answered with them (up to ``SHOWN``), never with what was typed. An authority only a children feed
+names is none of them: that column is free text, and a row out of line puts a child's name there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class UnknownAuthority(LookupError):
 
 
 async def known(session: AsyncSession) -> list[str]:
-    """The register's authorities, by name."""
+    """The authorities practitioners belong to, by name."""
     return await authority_names(session)
 
 
@@ -41,7 +43,7 @@ def find(names: Sequence[str], typed: str) -> str | None:
 def unknown(names: Sequence[str]) -> str:
     """The kind answer to a name no authority has: the names there are (the first ``SHOWN``)."""
     if not names:
-        return f"{NO_SUCH_AUTHORITY} It holds none yet: import the feeds first."
+        return f"{NO_SUCH_AUTHORITY} It holds none yet: import the practitioners feed first."
     shown = ", ".join(names[:SHOWN])
     more = f", and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return f"{NO_SUCH_AUTHORITY} The local authorities in the register are: {shown}{more}."

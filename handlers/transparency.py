@@ -5,8 +5,12 @@ few grouped queries (store.audit.transparency). Nothing personal leaves this mod
 id, child reference or name is in the model, and every count from 1 to 4 is replaced here, before
 any page, file or terminal sees it, by a ``Figure`` that says only "fewer than 5". Zero stays 0.
 
-Events that no practitioner sent (an access request expiring, a retention run, a subject-access
-report produced at the terminal) carry no authority, so those rows are national only. Misuse alerts
+The authorities are those practitioners belong to now (``counts.authorities``), the only names
+published: every authority a feed named is not, since a children feed's ``local_authority`` is free
+text and a row out of line puts a child's name there. Events that no practitioner sent (an access
+request expiring, a retention run, a subject-access report produced at the terminal) carry no
+authority, so those rows are national only; events of an authority no practitioner belongs to any
+more (a practitioners row corrected since) are counted nationally, under no authority. Misuse alerts
 name the practitioner in their detail; the rule is read from it and the practitioner's authority
 looked up, and the id is then dropped.
 """
@@ -198,9 +202,8 @@ async def build(db: Database, now: datetime, month: str | None = None, *, so_far
         registered = await counts.registered_by_role(session)
         alert_rules = [_split_alert(detail, n) for detail, n in alerts]
         alert_las = await counts.authorities_of(session, (pid for _, pid, _ in alert_rules if pid))
-    seen = {c.authority for c in actions} | {t.authority for t in told} | {r.authority for r in (*active, *registered)}
-    seen |= set(alert_las.values())
-    authorities = tuple(sorted({*known, *(la for la in seen if la)}))
+    # Only these: an authority the audit names (``actor_la``) is counted nationally unless one of them.
+    authorities = tuple(known)
     tally = _Tally(authorities)
     approved, denied = _decisions(actions, about_a_child=True)
     linked, not_linked = _decisions(actions, about_a_child=False)
@@ -286,10 +289,12 @@ async def build(db: Database, now: datetime, month: str | None = None, *, so_far
 def protect(section: Section) -> Section:
     """Complementary suppression: no small figure can be worked out from a total.
 
-    A section's figures add up: each row's national figure is its authorities' figures (and events
-    with no authority), and in a roles section the "All roles" row is the roles above it, in every
-    column. Where a total is shown and exactly one of its parts is hidden, the part is the total less
-    the others ("9 answered nationally, 7 in Northshire" gives Southvale's "fewer than 5" away as 2).
+    A section's figures add up: each row's national figure is its authorities' figures and the
+    events with no listed authority, and in a roles section the "All roles" row is the roles above
+    it, in every column. Those unlisted events are taken here as if there were none (a reader may
+    know there are none), so a total is protected as if its listed parts were all of it. Where a
+    total is shown and exactly one of its parts is hidden, the part is the total less the others
+    ("9 answered nationally, 7 in Northshire" gives Southvale's "fewer than 5" away as 2).
     So the smallest other part above 0 is withheld too (or, with none, the total), until no shown
     total has exactly one hidden part. Two hidden parts leave a reader only a range."""
     grid = [[row.national, *row.by_authority] for row in section.rows]
@@ -364,7 +369,7 @@ class _Tally:
     authorities: tuple[str, ...]
 
     def row(self, label: str, by_la: dict[str | None, int]) -> Row:
-        """A row counted per authority; the national figure includes events with no authority."""
+        """A row counted per authority; the national figure includes events with no listed authority."""
         cells = tuple(Figure.of(by_la.get(la, 0)) for la in self.authorities)
         return Row(label, Figure.of(sum(by_la.values())), cells)
 

@@ -66,7 +66,7 @@ def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(AuditEvent.at >= start, AuditEvent.at < end)
 
 
-authorities = authority_names  # every local authority named in the feeds, by name
+authorities = authority_names  # the authorities practitioners belong to: the report's only columns
 
 
 async def action_counts(

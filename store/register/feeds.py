@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table, select, text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Exists, Integer, MetaData, String, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
@@ -38,7 +38,8 @@ from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.sealers import Sealers
 from store.register.terms import Identity
-from store.tables.register import Involvement, LocalAuthority
+from store.tables.people import Practitioner
+from store.tables.register import Child, Involvement, LocalAuthority
 
 log = structlog.get_logger("signpost.import")
 NAME_COUNTS_HELD = 200_000
@@ -171,6 +172,9 @@ class ImportReport:
     named_practitioners: set[str] = field(default_factory=set, repr=False)
     # Authority names read as one already registered, spelt otherwise (typed -> registered).
     respelt: dict[str, str] = field(default_factory=dict)
+    # Children held (this import's and earlier ones') whose local authority no practitioner belongs
+    # to, counted as the import leaves the register: never shown as an authority (``authority_names``).
+    children_in_unknown_authorities: int = 0
 
     @property
     def ok(self) -> bool:
@@ -195,9 +199,23 @@ class ImportReport:
                 f"Local authority {typed!r} taken as {registered!r}, already registered "
                 "(names that differ only in letter case, spaces or punctuation are one authority)."
             )
+        if self.children_in_unknown_authorities:
+            notes.append(unknown_authorities_note(self.children_in_unknown_authorities))
         if self.compaction_pending:
             notes.append(self.compaction_pending)
         return notes
+
+
+def unknown_authorities_note(count: int) -> str:
+    """The summary line for children whose authority no practitioner belongs to: a count, never a
+    name (a children row out of line puts a child's name under local_authority)."""
+    names = "names" if count == 1 else "name"
+    return (
+        f"{plural(count, 'child', 'children')} in the register {names} a local authority no practitioner belongs to: "
+        "such an authority is not shown in the transparency report or in chat until a practitioner of it is "
+        "imported. With the practitioners feed imported, check the children feed's local_authority column "
+        "(a row out of line puts other text there)."
+    )
 
 
 def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
@@ -696,6 +714,7 @@ async def import_feeds(
                 raise FeedRejected(report)  # rolls the whole transaction back
             await run.merge_terms()
             await run.apply_involvements()
+            report.children_in_unknown_authorities = await children_in_unknown_authorities(session)
             if before_commit is not None:
                 await before_commit(session, report)
             step(ImportStep.COMMITTING)
@@ -1149,13 +1168,37 @@ def _as_registered(row: _Row, respelt: Mapping[str, str]) -> _Row:
     return row if registered is None else replace(row, local_authority=registered)
 
 
+def _has_practitioners() -> Exists:
+    """Whether a practitioner (of any status) belongs to the ``LocalAuthority`` row at hand: one
+    probe of the practitioners' authority index per authority."""
+    return select(Practitioner.id).where(Practitioner.local_authority == LocalAuthority.name).exists()
+
+
 async def authority_names(session: AsyncSession) -> list[str]:
-    """Every local authority the feeds have named, by name (the one read of the list)."""
-    return list((await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars())
+    """The local authorities practitioners belong to, by name: the one list of authorities Signpost
+    shows or reads a typed name against (the transparency report's columns, the chat's answer to an
+    unknown authority, ``handlers.authorities``).
+
+    Not every authority the feeds named: a children feed's ``local_authority`` is free text, and a
+    row out of line puts a child's name there. It is recorded (``ensure_authorities``: the child's
+    row refers to it), never listed; a practitioners feed naming the authority makes it shown.
+    """
+    stmt = select(LocalAuthority.name).where(_has_practitioners()).order_by(LocalAuthority.name)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def children_in_unknown_authorities(session: AsyncSession) -> int:
+    """Children held (not destroyed) whose local authority no practitioner belongs to. The
+    authorities are found first (a few, or none once the practitioners feed is in), then their
+    children by the authority index, so a national register is not scanned to find none."""
+    unknown = select(LocalAuthority.name).where(~_has_practitioners())
+    stmt = select(func.count()).select_from(Child).where(Child.local_authority.in_(unknown), Child.state != "destroyed")
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def ensure_authorities(session: Any, names: set[str], now: datetime) -> None:
-    """Record every local authority a feed names (once), before rows that refer to it."""
+    """Record every local authority a feed names (once), before rows that refer to it. Recorded is
+    not shown: only authorities practitioners belong to are (``authority_names``)."""
     if names:
         stmt = dialect_insert(session)(LocalAuthority.__table__).on_conflict_do_nothing(index_elements=["name"])
         await session.execute(stmt, [{"name": name, "first_seen": now} for name in sorted(names)])

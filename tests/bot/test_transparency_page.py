@@ -18,7 +18,7 @@ from bot import transparency_page
 from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import create_app
-from tests import chromium
+from tests import chromium, misaligned
 from tests.transparency_audit import PERSONAL, load_people, write_known_audit
 
 READ_TABLE = """(() => [...document.querySelectorAll('#table-lookups_keyed tr')].map(
@@ -147,3 +147,17 @@ async def test_the_page_says_when_it_was_made_in_uk_time(server: str, signpost: 
     signpost.ctx.clock.set(datetime(2027, 7, 1, 9, 30, tzinfo=UTC))  # type: ignore[attr-defined]
     status, page, _ = await get(server + "/transparency?month=2027-06")
     assert status == 200 and "(1 to 30 June 2027, UTC; made 01/07/2027 10:30 BST)" in page
+
+
+async def test_a_childs_name_under_local_authority_is_not_a_column_of_the_page_or_the_downloads(
+    server: str, signpost: Signpost
+) -> None:
+    """A misaligned children row names a child under local_authority (an authority no practitioner
+    belongs to): the page, the CSV and the JSON show Northshire and Southvale, never that name."""
+    assert (await misaligned.import_misaligned(signpost)).ok
+    for path in ("/transparency", "/transparency.csv", "/transparency.json"):
+        status, text, _ = await get(server + path + "?month=2026-10")
+        assert status == 200 and "Northshire" in text and "Southvale" in text, path
+        assert misaligned.shown_parts(text) == [], path
+    _, text, _ = await get(server + "/transparency.json?month=2026-10")
+    assert json.loads(text)["authorities"] == ["Northshire", "Southvale"]

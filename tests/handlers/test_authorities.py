@@ -12,6 +12,7 @@ from handlers.operator.common import Refused, audited
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.people import lead, practitioners
 from store.register.feeds import Feed, import_feeds
+from tests import misaligned
 from tests.access_helpers import audit_events, load_access
 from tests.factories import PRACTITIONERS_HEADER, ready, say
 
@@ -117,3 +118,32 @@ async def test_practitioner_list_refuses_an_unknown_authority_naming_the_known_o
     assert str(refused.value) == f"There is no local authority by that name in the register. {KNOWN}"
     event = (await audit_events(app, Action.PRACTITIONER_LIST.value))[-1]
     assert (event.outcome, event.detail) == ("refused", "no such authority")
+
+
+async def test_a_childs_name_under_local_authority_is_never_offered_as_an_authority(app: Signpost) -> None:
+    """A misaligned children row put a child's name under local_authority, an authority no
+    practitioner belongs to: the chat's list of known authorities and the terminal's refusal name
+    only the authorities practitioners belong to, and typing the name finds no authority."""
+    assert (await misaligned.import_misaligned(app)).ok
+    for typed in ("Atlantis all", f"{misaligned.NAME_AS_AUTHORITY} off", "zqxmarker vvtest"):
+        reply = await say(app, "AD01", f"lead-notices {typed}")
+        assert (reply.outcome, reply.text) == (
+            Outcome.INVALID,
+            f"There is no local authority by that name in the register. {KNOWN}",
+        ), typed
+    with pytest.raises(Refused) as refused:
+        await list_linked(app, misaligned.NAME_AS_AUTHORITY)
+    assert str(refused.value) == f"There is no local authority by that name in the register. {KNOWN}"
+    assert await setting(app, misaligned.NAME_AS_AUTHORITY) is lead.LeadNotices.LEAD  # nothing set for it
+
+
+async def test_a_register_with_children_and_no_practitioners_offers_no_authority(signpost: Signpost) -> None:
+    """Children imported before any practitioner: no authority is known yet, and the answer says
+    which feed makes one known, naming none of the children's."""
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, misaligned.feeds()[:1], signpost.ctx.clock.now())
+    with pytest.raises(Refused) as refused:
+        await list_linked(signpost, "Atlantis")
+    assert str(refused.value) == (
+        "There is no local authority by that name in the register. "
+        "It holds none yet: import the practitioners feed first."
+    )

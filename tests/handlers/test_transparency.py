@@ -32,6 +32,7 @@ from handlers.transparency import (
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import append
 from store.tables.audit import AuditChainEntry, AuditEvent
+from tests import misaligned
 from tests.factories import AMY, say
 from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.transparency_audit import MONTH, NOW, OCT, PERSONAL, chat, load_people, write_known_audit
@@ -338,3 +339,36 @@ def test_no_small_figure_can_be_worked_out_by_subtraction_from_a_total() -> None
             if not total.suppressed:
                 assert sum(1 for part in parts if part is not None and part.suppressed) != 1, (grid, shown)
     assert withheld > 100  # the tables did put it to work
+
+
+async def test_a_childs_name_under_local_authority_is_never_published_and_the_figures_still_add_up(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A misaligned children row put a child's name under local_authority: it was a column of the
+    report (every authority the feeds named was one). Only authorities practitioners belong to are
+    columns now. Five lookups of that child by Northshire's social worker count in Northshire; five
+    lookups whose authority no practitioner belongs to (sent while a practitioners row was wrong, say)
+    count in the national figure only, and Northshire is still withheld against Southvale's 2."""
+    await load_people(signpost)
+    await write_known_audit(signpost)
+    assert (await misaligned.import_misaligned(signpost)).ok
+    clock.set(OCT + timedelta(days=3))
+    await ensure_enrolled(signpost, "P001")
+    for _ in range(5):
+        assert (await say(signpost, "P001", misaligned.REF)).outcome is Outcome.ANSWERED
+    stray = dataclasses.replace(
+        chat("S001", Action.LOOKUP, Outcome.ANSWERED, OCT + timedelta(days=4)), actor_la=misaligned.NAME_AS_AUTHORITY
+    )
+    async with signpost.ctx.db.write() as session:
+        await append(session, [stray] * 5)
+
+    report = await build(signpost.ctx.db, NOW, MONTH)
+    assert report.authorities == (N, S)
+    for published_form in (page(report), to_csv(report), to_json(report)):
+        assert misaligned.shown_parts(published_form) == [], published_form
+    # 9 + 5 + 5 answered nationally; Northshire's 12 shown beside it would give Southvale's 2 away.
+    want = {NATIONAL: 19, N: WITHHELD, S: LESS}
+    assert published(report, "lookups_keyed", "Answered (contact details shown)") == want
+    assert published(report, "lookups_keyed", "No match") == {NATIONAL: LESS, N: LESS, S: 0}
+    active = published(report, "practitioners_active", ALL_ROLES)  # S001 once, whichever authority it sent from
+    assert active == {NATIONAL: 11, N: WITHHELD, S: LESS}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.app import Signpost
 from store.keys.crypto import KeyRing
+from tests import misaligned
 from tests.transparency_audit import PERSONAL, load_people, write_known_audit
 
 
@@ -100,3 +101,20 @@ async def test_a_well_formed_month_before_the_audit_is_told_apart_from_a_malform
     assert [line for line in err.splitlines() if not line.startswith("{")] == [
         "signpost: that is not a month (expected YYYY-MM, e.g. 2026-10)"
     ]
+
+
+async def test_a_childs_name_under_local_authority_is_not_printed_in_any_format(
+    signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """`signpost report transparency` after a children feed put a child's name under local_authority:
+    its CSV, JSON and HTML name Northshire and Southvale as areas, never the child."""
+    await load_people(signpost)
+    await write_known_audit(signpost)
+    assert (await misaligned.import_misaligned(signpost)).ok
+    for form in ("csv", "json", "html"):
+        code, out, err = await run(
+            db_url, keys, tmp_path, "report", "transparency", "--month", "2026-10", "--format", form
+        )
+        assert code == 0, err
+        assert "Northshire" in out and "Southvale" in out, form
+        assert misaligned.shown_parts(out + err) == [], form

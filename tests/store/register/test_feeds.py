@@ -17,6 +17,7 @@ from store.register.terms import Identity
 from store.tables.audit import AuditEvent
 from store.tables.people import Practitioner
 from store.tables.register import Child, ChildTerm, Involvement, LocalAuthority
+from tests import misaligned
 from tests.factories import (
     AMY,
     CHILDREN,
@@ -631,3 +632,44 @@ async def test_children_and_involvements_in_another_order_than_their_header_are_
     said = await refused(signpost, *feeds)
     assert said[0] == hint and sum("header" in line for line in said) == 1
     assert not any(value in "\n".join(said) for value in ("Amy", "Jones", "2014-04-03", "Education"))
+
+
+async def test_children_naming_an_authority_no_practitioner_belongs_to_are_imported_and_counted(
+    signpost: Signpost,
+) -> None:
+    """A children row out of line puts a child's name under local_authority. It is imported (a feed
+    may come before the practitioners feed naming its authority), and the summary counts the
+    register's children of such authorities, naming none, on every import until it is corrected."""
+    await load_standard(signpost)
+    assert (await load_standard(signpost)).notes() == []  # every standard child's authority has practitioners
+    report = await misaligned.import_misaligned(signpost)
+    assert report.ok and report.changed == {"children": 1, "involvements": 1}
+    assert report.children_in_unknown_authorities == 1
+    notes = report.notes()
+    assert notes == [
+        "1 child in the register names a local authority no practitioner belongs to: such an authority is not "
+        "shown in the transparency report or in chat until a practitioner of it is imported. With the "
+        "practitioners feed imported, check the children feed's local_authority column (a row out of line puts "
+        "other text there)."
+    ]
+    assert misaligned.shown_parts(" ".join(notes)) == []
+    async with signpost.ctx.db.read() as session:
+        held = await children.find(session, int(misaligned.REF))
+    assert held is not None and held.local_authority == misaligned.NAME_AS_AUTHORITY
+
+    # Still there on the next import, of another feed; gone once the row is corrected.
+    later = await run_report(signpost, Feed("practitioners.csv", PRACTITIONERS))
+    assert later.children_in_unknown_authorities == 1 and later.notes()[0].startswith("1 child in the register names")
+    corrected = misaligned.CHILD_ROW.replace(misaligned.NAME_AS_AUTHORITY, "Southvale")
+    fixed = await run_report(signpost, Feed("children.csv", f"{CHILDREN_HEADER}\n{corrected}"))
+    assert fixed.changed == {"children": 1} and fixed.children_in_unknown_authorities == 0 and fixed.notes() == []
+
+
+async def test_children_imported_before_the_practitioners_feed_are_all_counted(signpost: Signpost) -> None:
+    """Children first: every one names an authority no practitioner belongs to yet (said as a count,
+    plural); the practitioners feed after them leaves none."""
+    first = await run_report(signpost, Feed("children.csv", CHILDREN))
+    assert first.ok and first.children_in_unknown_authorities == 6
+    assert first.notes()[0].startswith("6 children in the register name a local authority no practitioner belongs to:")
+    then = await run_report(signpost, Feed("practitioners.csv", PRACTITIONERS))
+    assert then.children_in_unknown_authorities == 0 and then.notes() == []
