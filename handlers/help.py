@@ -57,6 +57,8 @@ def help_lines(specs: Sequence[Spec], actor: Actor | None, switched_off: bool = 
     for spec in specs:
         if not spec.keyword or not spec.summary or not may_send(spec, actor):
             continue
+        if spec.unlinked_only and actor is not None:  # "register" to someone already a practitioner
+            continue
         if not switched_off or spec.after_switch_off:
             lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
         elif still := [f"{spec.name} {word}" for word, sub in spec.subcommands.items() if sub.after_switch_off]:

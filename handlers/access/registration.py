@@ -216,6 +216,7 @@ SPECS = (
         summary="ask a duty manager to link this chat account to your practitioner id",
         usage=REGISTER_USAGE,
         audience=Audience.ANYONE,  # someone not yet registered asks to be
+        unlinked_only=True,
         role=None,
         writes=True,
         wants_profile=True,

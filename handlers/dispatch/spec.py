@@ -104,6 +104,9 @@ class Spec:
     summary: str = ""
     usage: str = ""
     audience: Audience = Audience.REGISTERED
+    # True: only an account not yet linked to a practitioner has use for it (``register``): help
+    # does not offer it to anyone acting as a practitioner (the console always is one).
+    unlinked_only: bool = False
     role: Role | None = Role.PRACTITIONER  # the role needed besides registration; None: any role
     stepup: StepUp = StepUp.NONE
     after_switch_off: bool = False  # True: still answered once Signpost is switched off (and then without a code)

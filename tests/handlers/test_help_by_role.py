@@ -53,6 +53,14 @@ async def test_someone_not_registered_is_shown_only_what_needs_no_registration(a
     assert commands(usage) == ["register"], usage.lines
 
 
+async def test_someone_acting_as_a_practitioner_is_not_offered_register(app: Signpost) -> None:
+    """Every role's help offered "register PRACTITIONER_ID", which only an account not yet linked
+    can use: in the console (always acting as a practitioner) it was refused each time it was tried."""
+    for who in ("P001", "DM01", "AD01"):
+        assert "register" not in commands(await say(app, who, "help")), who
+        assert "register" not in commands(await say(app, who, "what now")), who
+
+
 @pytest.mark.parametrize("text", ["Amy Jones 03/04/2014", AMY, "Amy Jones"])
 async def test_a_search_by_someone_who_may_not_search_says_who_may(app: Signpost, text: str) -> None:
     """ "Only a practitioner can use 'search'" named a command nobody types; a name without a date
