@@ -28,7 +28,6 @@ from handlers.vocabulary import plural
 from store.audit.signing import Signer, SigningKeyGone
 from store.audit.verify import verify
 from store.db import (
-    DAMAGED_FILE,
     NOT_A_DATABASE,
     Database,
     applied_heads,
@@ -51,7 +50,9 @@ UNRECORDED = (
     "no migration is recorded, but Signpost's tables are here: a restore that did not finish? "
     "(restore again into a new, empty database)"
 )
-PG_DUMP = b"PGDMP"  # how a pg_dump archive (custom format) begins
+PG_DUMP = b"PGDMP"
+INTEGRITY_LIMIT = 100  # SQLite stops its integrity check after this many findings
+INTEGRITY_SHOWN = 5  # how a pg_dump archive (custom format) begins
 
 
 @dataclass
@@ -72,24 +73,44 @@ async def check_store(settings: Settings, file: Path | None = None) -> Findings:
     found = Findings()
     url, on_disk = _target(settings, file, found)
     if on_disk is not None:
-        damage = await asyncio.to_thread(sqlite_integrity, on_disk)
-        found.problems += damage
+        damage = await asyncio.to_thread(sqlite_integrity, on_disk, limit=INTEGRITY_LIMIT)
+        found.problems += damage[:INTEGRITY_SHOWN]
+        if len(damage) > INTEGRITY_SHOWN:  # twenty zeroed pages are twenty lines alike: the first few say it
+            more = "or more " if len(damage) == INTEGRITY_LIMIT else ""
+            found.problems.append(
+                f"the database file is damaged: SQLite's integrity check says {more}"
+                f"{len(damage) - INTEGRITY_SHOWN} more like the above"
+            )
         if not damage:
             found.passed.append("SQLite's integrity check")
-        elif damage[0] in (DAMAGED_FILE, NOT_A_DATABASE):  # SQLite cannot read the file at all
+        elif damage == [NOT_A_DATABASE]:  # nothing in it can be read
             found.unchecked.append("the tables, the key binding and the audit chain (the file cannot be read)")
             return found
     ring = _key_file(settings, found)
     db = Database.read_only(url)
     try:
-        async with store_errors():  # an unreachable store is one line, as for any command
-            await db.ping()
-        if await _unless_damaged(found, "the tables", _schema(db, found)):
-            await _unless_damaged(found, "the key binding", _binding(db, settings.key_file, ring, found))
-            await _unless_damaged(found, "the audit chain", _audit_chain(db, settings, ring, found))
+        async with store_errors():  # a store that cannot be reached is one line, as for any command
+            if await _readable(db, found) and await _unless_damaged(found, "the tables", _schema(db, found)):
+                await _unless_damaged(found, "the key binding", _binding(db, settings.key_file, ring, found))
+                await _unless_damaged(found, "the audit chain", _audit_chain(db, settings, ring, found))
     finally:
         await db.close()
     return found
+
+
+async def _readable(db: Database, found: Findings) -> bool:
+    """Whether anything in the store can be read at all (a truncated file's first read fails)."""
+    try:
+        await db.ping()
+    except Exception as exc:
+        said = store_damage(exc)
+        if said is None:
+            raise
+        if said not in found.problems:
+            found.problems.append(said)
+        found.unchecked.append("the tables, the key binding and the audit chain (the file cannot be read)")
+        return False
+    return True
 
 
 def _target(settings: Settings, file: Path | None, found: Findings) -> tuple[str | URL, Path | None]:
@@ -115,16 +136,20 @@ def _target(settings: Settings, file: Path | None, found: Findings) -> tuple[str
 
 
 async def _unless_damaged(found: Findings, what: str, check: Awaitable[bool]) -> bool:
-    """Run ``check``: whether the checks after it can run. A store found damaged on the way is a
-    problem, in the words every command uses for it, and stops them."""
+    """Run ``check``: whether the checks after it can run. Damage met on the way is said in the
+    words every command uses for it (once: SQLite's own check has usually said it already), and
+    the checks after it still run, on what can be read."""
     try:
         return await check
     except Exception as exc:
         said = store_damage(exc)
         if said is None:
             raise
-        found.problems.append(f"{what} cannot be read: {said}")
-        return False
+        if said in found.problems:
+            found.unchecked.append(f"{what} (the damage above is in the way)")
+        else:
+            found.problems.append(f"{what} cannot be read: {said}")
+        return True
 
 
 async def _schema(db: Database, found: Findings) -> bool:

@@ -200,6 +200,8 @@ async def check_command(args: argparse.Namespace) -> int:
     for what in found.unchecked:
         print(f"NOT CHECKED: {what}")
     if not found.trusted:
+        if found.passed:
+            print(f"Passed: {'; '.join(found.passed)}.")
         print(f"Do not trust this store as it is: {plural(len(found.problems), 'problem')}.")
         return 1
     print(f"OK: {'; '.join(found.passed)}.")
