@@ -63,6 +63,7 @@ def test_db_check_passes_a_sound_store(cli: Cli, backend: str) -> None:
     ):
         assert passed in run.out
     assert ("SQLite's integrity check" in run.out) == (backend == "sqlite")
+    assert cli("db", "check").out == run.out  # read-only: no audit event of its own (the count is the same)
 
 
 @pytest.mark.sqlite_only
