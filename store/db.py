@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import URL, Connection, make_url
@@ -141,7 +142,7 @@ def _connect_args_problem(parsed: URL) -> str | None:
     return None
 
 
-def sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str | URL) -> Path | None:
     """The file behind a SQLite URL (None for an in-memory database)."""
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -220,9 +221,10 @@ def mark_bulk_cache(conn: AsyncConnection) -> None:
     conn.info[BULK_CACHE] = True
 
 
-def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int, *, read_only: bool = False) -> None:
     """WAL, foreign keys, secure delete; real transactions (BEGIN IMMEDIATE for writes); and a
-    page cache per connection of ``cache_kib``."""
+    page cache per connection of ``cache_kib``. ``read_only``: the file's journal mode is left as
+    it is (switching to WAL writes to the file, and a read-only connection may not)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -231,7 +233,7 @@ def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int)
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (pysqlite's is broken)
         cursor = dbapi_connection.cursor()
         for pragma in (
-            "journal_mode=WAL",
+            *(() if read_only else ("journal_mode=WAL",)),
             "synchronous=FULL",  # durable commits; group commit amortises the flush
             "foreign_keys=ON",
             "secure_delete=ON",
@@ -430,11 +432,88 @@ PG_REFUSALS = {
 }
 
 
+# A store that is there but cannot be trusted, as the operator is told it (``store_damage``):
+# distinct from a store that is missing or misnamed, which is a setting to check.
+DAMAGED_FILE = "the database file is damaged (malformed): restore it from a backup"
+NOT_A_DATABASE = (
+    "the database file is damaged (not a SQLite database): restore it from a backup, "
+    "or check SIGNPOST_DATABASE_URL if it names some other file"
+)
+NOT_A_WHOLE_STORE = (
+    "this database holds no whole Signpost store (tables, or their keys, are missing: a restore that did not "
+    "finish?): run `signpost db check`"
+)
+
+
+class StoreNotWhole(Exception):
+    """The store's tables are there without their keys (``Database.refuse_unkeyed_tables``)."""
+
+
+# How many of the named tables the current schema holds, and how many of those have their primary key (PostgreSQL).
+_PRIMARY_KEYS = text(
+    "SELECT count(*), count(c.oid) FROM pg_class t "
+    "LEFT JOIN pg_constraint c ON c.conrelid = t.oid AND c.contype = 'p' "
+    "WHERE t.relkind IN ('r', 'p') AND t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(:tables)"
+)
+_SQLITE_DAMAGE = {sqlite3.SQLITE_CORRUPT: DAMAGED_FILE, sqlite3.SQLITE_NOTADB: NOT_A_DATABASE}
+# Undefined table; an ON CONFLICT no unique key matches (pg_restore of a dump cut short makes the
+# tables, and their keys only after all the data: every upsert then fails, the key binding's first);
+# a table already there when a migration makes it (a restore stopped before its migrations' record).
+_PG_NOT_WHOLE = frozenset({"42P01", "42P10", "42P07"})
+
+
+def store_damage(exc: BaseException) -> str | None:
+    """The one line for the operator when ``exc`` (or what caused it) says the store itself cannot be
+    trusted, else None: a SQLite file SQLite cannot read (``DAMAGED_FILE``, ``NOT_A_DATABASE``), or a
+    database without Signpost's tables or their keys (``NOT_A_WHOLE_STORE``). Never the driver's message."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the exception, and the few it was raised from
+        if seen is None:
+            return None
+        if isinstance(seen, StoreNotWhole):
+            return NOT_A_WHOLE_STORE
+        error = seen.orig if isinstance(seen, DBAPIError) else seen
+        if isinstance(error, sqlite3.Error):
+            damage = _SQLITE_DAMAGE.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+            if damage is not None:
+                return damage
+            if str(error).startswith("no such table"):  # SQLite's message names only the table
+                return NOT_A_WHOLE_STORE
+        if (getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)) in _PG_NOT_WHOLE:
+            return NOT_A_WHOLE_STORE
+        seen = seen.__cause__
+    return None
+
+
+def sqlite_integrity(path: Path, *, quick: bool = False, limit: int = 10) -> list[str]:
+    """What SQLite's own check finds wrong in the database file at ``path``, one line each (empty:
+    sound); at most ``limit``. ``PRAGMA integrity_check``, or ``quick_check`` (every page and
+    constraint, without matching each index to its table: O(N), not O(N log N)). Read-only: the
+    file (a backup, say) is not changed. A file SQLite cannot read at all is one line."""
+    pragma = "quick_check" if quick else "integrity_check"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            said = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}({int(limit)})")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return [store_damage(exc) or f"SQLite cannot read the database file ({type(exc).__name__})"]
+    if said == ["ok"]:
+        return []
+    # One row may hold several lines, under a heading naming the schema ("*** in database main ***").
+    found = [line for row in said for line in row.splitlines() if line.strip() and not line.startswith("***")]
+    return [f"the database file is damaged: SQLite's integrity check says {line}" for line in found[:limit]]
+
+
 def driver_failure(exc: BaseException) -> str | None:
     """The one line for the operator when ``exc`` is the driver failing to open the store, else
-    None: for PostgreSQL the part of the URL that the server refused (``PG_REFUSALS``), for SQLite
-    (a file that cannot be opened, say) the error's type and where to look. Never the driver's
-    own message, which may quote the URL."""
+    None: a store that is damaged or not whole (``store_damage``); for PostgreSQL the part of the
+    URL that the server refused (``PG_REFUSALS``), for SQLite (a file that cannot be opened, say)
+    the error's type and where to look. Never the driver's own message, which may quote the URL."""
+    damage = store_damage(exc)
+    if damage is not None:
+        return damage
     if not isinstance(exc, DBAPIError):
         return None
     refusal = PG_REFUSALS.get(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
@@ -486,6 +565,24 @@ class Database:
         return cls(engine)
 
     @classmethod
+    def read_only(cls, url: str | URL) -> Database:
+        """The store at ``url`` for reading only (a check of a store, or of a backup, changes nothing):
+        a SQLite file is opened read-only, its mode and journal left as they are (a ``URL`` names any
+        path, whatever characters it holds); a PostgreSQL session's transactions are read-only. Not
+        migrated."""
+        url = make_url(url)
+        if url.get_backend_name() != "sqlite":
+            read_only = {"server_settings": {"default_transaction_read_only": "on"}}
+            return cls(create_async_engine(url, hide_parameters=True, connect_args=read_only))
+        db_file = sqlite_path(url)
+        if db_file is not None:  # as a URI, so that SQLite opens it read-only (the path quoted for it)
+            uri = f"file:{quote(str(db_file.resolve()))}"
+            url = URL.create(url.drivername, database=uri, query={"mode": "ro", "uri": "true"})
+        engine = create_async_engine(url, hide_parameters=True)
+        _configure_sqlite(engine, None, SQLITE_CACHE_MIN_KIB, read_only=True)
+        return cls(engine)
+
+    @classmethod
     async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> Database:
         db = cls.connect(url, pool_size=pool_size)
         if migrate:
@@ -497,8 +594,27 @@ class Database:
         if db.dialect == "postgresql":
             from store.roles import warn_if_audit_rewritable  # roles needs the tables; db must not
 
+            try:
+                await db.refuse_unkeyed_tables()
+            except BaseException:
+                await db.close()
+                raise
             await warn_if_audit_rewritable(db)
         return db
+
+    async def refuse_unkeyed_tables(self) -> None:
+        """``StoreNotWhole`` when a PostgreSQL store's tables are there without their primary keys: a
+        pg_restore cut short (of a dump cut short, or killed itself) makes every table and restores
+        rows into them, but their keys, indexes, foreign keys and the audit's triggers only after
+        all the data. Such a store must not be served: uniqueness and the audit's append-only rule
+        are not enforced, and the first upsert fails. One query (``schema_gaps`` says what is missing)."""
+        from store.tables import Base  # the tables need the store's types, not the reverse
+
+        keyed = [t.name for t in Base.metadata.tables.values() if t.primary_key.columns]
+        async with self.engine.connect() as conn:
+            tables, keys = (await conn.execute(_PRIMARY_KEYS, {"tables": keyed})).one()
+        if keys < tables:  # a database never migrated has neither: `schema_behind` says so
+            raise StoreNotWhole(f"{tables - keys} of {tables} tables have no primary key")
 
     async def migrate(self) -> None:
         """Apply every Alembic revision (all heads: each feature has its own branch). A store
@@ -628,6 +744,78 @@ async def schema_behind(db: Database) -> str | None:
         return None
     at = ", ".join(applied) or "no revision (empty)"
     return f"the database is at {at}; this Signpost needs {', '.join(needed)}: run `signpost db upgrade`"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaGaps:
+    """What a store lacks of the schema this Signpost's models define (held equal to its
+    migrations' heads by tests/store/test_migrations.py), by kind: names of the missing tables, of
+    the tables without their primary key, of the missing indexes."""
+
+    expected_tables: int
+    missing: dict[str, list[str]]
+
+    @property
+    def whole(self) -> bool:
+        return not any(self.missing.values())
+
+    @property
+    def begun(self) -> bool:
+        """Whether any of Signpost's tables is there (a database never migrated has none)."""
+        return len(self.missing["missing tables"]) < self.expected_tables
+
+    def lines(self) -> list[str]:
+        """One line for each kind of gap, for the operator."""
+        return [f"{kind} ({len(names)}): {_some(names)}" for kind, names in self.missing.items() if names]
+
+
+async def schema_gaps(db: Database) -> SchemaGaps:
+    """What the store lacks of this Signpost's schema (reflected: a few queries, not one a table).
+    A PostgreSQL restore cut short has every table, but none of their keys or indexes (pg_restore
+    makes them after all the data) and only some of the data."""
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_schema_gaps)
+
+
+def _schema_gaps(connection: Connection) -> SchemaGaps:
+    from sqlalchemy import inspect
+
+    from store.tables import Base  # the tables need the store's types, not the reverse
+
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
+    there = [table for name, table in sorted(Base.metadata.tables.items()) if name in present]
+    names = [table.name for table in there]
+    keys = inspector.get_multi_pk_constraint(filter_names=names) if names else {}
+    indexes = inspector.get_multi_indexes(filter_names=names) if names else {}
+    missing = {
+        "missing tables": sorted(set(Base.metadata.tables) - present),
+        "tables without their primary key": [
+            t.name for t in there if t.primary_key.columns and not _keyed(keys, t.name)
+        ],
+        "missing indexes": sorted(
+            str(index.name)
+            for t in there
+            for index in t.indexes
+            if index.name not in {found["name"] for found in _of(indexes, t.name)}
+        ),
+    }
+    return SchemaGaps(len(Base.metadata.tables), missing)
+
+
+def _of(reflected: Mapping[tuple[str | None, str], Any], table: str) -> Any:
+    """What reflection found for ``table`` (keyed by schema and name; the default schema is None)."""
+    return reflected.get((None, table)) or []
+
+
+def _keyed(keys: Mapping[tuple[str | None, str], Any], table: str) -> bool:
+    found = _of(keys, table)
+    return bool(found and found.get("constrained_columns"))
+
+
+def _some(names: list[str], shown: int = 6) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 _AFTER_COMMIT = "store.db.after_commit"

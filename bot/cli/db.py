@@ -1,4 +1,5 @@
-"""Database sub-commands: `signpost db upgrade | current | history` (Alembic underneath) and
+"""Database sub-commands: `signpost db upgrade | current | history` (Alembic underneath),
+`signpost db check` (can this store, or a backup of it, be trusted: bot/cli/check.py) and
 `signpost db grant-runtime ROLE` (PostgreSQL).
 
 With several replicas, run `signpost db upgrade` once per release (a deploy job), and start the
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from handlers.vocabulary import Action
+from handlers.vocabulary import Action, plural
 
 if TYPE_CHECKING:
     from store.db import Database, Revision
@@ -45,6 +47,24 @@ def add_commands(sub: Any) -> None:
         description="List the migrations. Example: signpost db history",
     )
     history.set_defaults(func=history_command)
+    check = db_sub.add_parser(
+        "check",
+        help="whether the store, or a backup, can be trusted (integrity, tables, key binding, audit chain); "
+        "exit status 1 when not",
+        description="Check that the store can be trusted: SQLite's integrity check, every table, key and index of "
+        "this Signpost's migrations,\nthe key binding (the key file's fingerprint the store keeps) and the audit "
+        "chain. One line per problem; exit status 1\nwhen there is any. The store is opened read-only: the check "
+        "changes nothing, so it writes no audit event,\nand it works on a backup (--file, or SIGNPOST_DATABASE_URL "
+        "naming a restored copy).",
+    )
+    check.add_argument(
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help="check this SQLite file (a backup) instead of the store at SIGNPOST_DATABASE_URL; a PostgreSQL "
+        "backup is checked once restored, with SIGNPOST_DATABASE_URL naming that database",
+    )
+    check.set_defaults(func=check_command)
     grant = db_sub.add_parser(
         "grant-runtime",
         help="as the migration role: migrate, then create/grant the runtime role (owns nothing, audit append-only)",
@@ -121,7 +141,7 @@ def state_line(heads: Iterable[str], shipped: list[Revision]) -> tuple[bool, str
 
 async def upgrade_command(args: argparse.Namespace) -> int:
     from bot.cli.common import store_errors
-    from store.db import applied_heads, revisions
+    from store.db import applied_heads, revisions, schema_gaps
 
     db = _connect(create=True)
     try:
@@ -129,8 +149,12 @@ async def upgrade_command(args: argparse.Namespace) -> int:
             before = await applied_heads(db)
             await db.migrate()
             after = await applied_heads(db)
+            whole = (await schema_gaps(db)).whole
     finally:
         await db.close()
+    if not whole:  # a migration recorded applies nothing again: a restore cut short stays so
+        print(NOT_WHOLE)
+        return 1
     shipped = revisions()
     added = sorted(applied_ids(after, shipped) - applied_ids(before, shipped))
     _, state = state_line(after, shipped)
@@ -144,17 +168,44 @@ async def upgrade_command(args: argparse.Namespace) -> int:
 
 async def current_command(args: argparse.Namespace) -> int:
     from bot.cli.common import store_errors
-    from store.db import applied_heads, revisions
+    from store.db import applied_heads, revisions, schema_gaps
 
     db = _connect()
     try:
         async with store_errors():
             applied = await applied_heads(db)
+            current, line = state_line(applied, revisions())
+            gaps = await schema_gaps(db)
     finally:
         await db.close()
-    current, line = state_line(applied, revisions())
+    if (current and not gaps.whole) or (not applied and gaps.begun):  # the record and the tables disagree
+        current, line = False, NOT_WHOLE
     print(line)
     return 0 if current else 1
+
+
+NOT_WHOLE = (
+    "not whole: Signpost's tables are here in part, without their keys, or without the record of their "
+    "migrations (a restore that did not finish?); run: signpost db check"
+)
+
+
+async def check_command(args: argparse.Namespace) -> int:
+    from bot.cli.check import check_store
+    from bot.config import load_settings
+
+    found = await check_store(load_settings(), args.file)
+    for problem in found.problems:
+        print(f"FAILED: {problem}")
+    for what in found.unchecked:
+        print(f"NOT CHECKED: {what}")
+    if not found.trusted:
+        if found.passed:
+            print(f"Passed: {'; '.join(found.passed)}.")
+        print(f"Do not trust this store as it is: {plural(len(found.problems), 'problem')}.")
+        return 1
+    print(f"OK: {'; '.join(found.passed)}.")
+    return 0
 
 
 async def history_command(args: argparse.Namespace) -> int:

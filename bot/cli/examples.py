@@ -49,6 +49,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "db upgrade": ("signpost db upgrade   # once per release, before starting the replicas",),
     "db current": ("signpost db current; [ $? -eq 1 ] && echo 'the database is behind this release'",),
     "db history": ("signpost db history",),
+    "db check": ("signpost db check --file /var/backups/signpost-2026-11-01.db   # before trusting a backup",),
     "db grant-runtime": (
         "SIGNPOST_DATABASE_URL=postgresql+asyncpg://signpost_owner@db/signpost \\",
         "  signpost db grant-runtime signpost_app",

@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import SettingsError, environment_warnings, load_settings
     from bot.logging import configure
     from handlers.operator.common import Refused
+    from store.db import store_damage
     from store.keys.crypto import KeyFileError
 
     try:
@@ -124,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as exc:  # a bug or a library's surprise: one line, and the log
+        damage = store_damage(exc)
+        if damage is not None:  # a damaged or unfinished store is no bug: said as what it is, where found
+            structlog.get_logger("signpost.cli").error("store_damaged", error=type(exc).__name__)
+            print(f"signpost: {damage}", file=sys.stderr)
+            return 2
         # Python's own report would print the library's message, which may quote the value it was
         # given (a row of a feed, what was typed); the log line's traceback withholds it.
         structlog.get_logger("signpost.cli").error("command_crashed", exc_info=exc)

@@ -6,7 +6,8 @@ their birth-date cohort, and retention destroys that key in the key file, a chil
 a backup was taken cannot be decrypted from that backup with any later key file.
 
 - SQLite: ``VACUUM INTO`` (one read transaction, so consistent; free pages are not copied, so no
-  deleted bytes travel with it).
+  deleted bytes travel with it), then SQLite's quick check of the copy before it takes its name:
+  a damaged store is said to be damaged, never copied into a backup that looks whole.
 - PostgreSQL: ``pg_dump --format=custom`` (one snapshot); restore with ``pg_restore``.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from store.db import PRIVATE_MODE, Database, make_private
+from store.db import PRIVATE_MODE, Database, make_private, sqlite_integrity, store_damage
 from store.keys.crypto import fsync_directory
 from store.lifecycle.retention import raw_sqlite
 
@@ -73,8 +74,7 @@ async def backup(
         if on_total is not None:  # inside: a failure here leaves no empty file behind either
             on_total(await _expected_size(db))
         if db.dialect == "sqlite":
-            async with db.engine.connect() as conn:
-                await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(partial),)))
+            await _sqlite_copy(db, partial)
         else:
             await _pg_dump(db, partial)
         make_private(partial)
@@ -91,6 +91,25 @@ async def backup(
     watcher.target = target
     watcher.look()
     return size
+
+
+async def _sqlite_copy(db: Database, partial: Path) -> None:
+    """``VACUUM INTO`` the partial file, then SQLite's quick check of what was written (every page
+    and constraint; the copy's indexes were built afresh from its tables). VACUUM reads every page in
+    use, so a damaged store usually stops it: either way, one line and no backup."""
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(lambda sync: raw_sqlite(sync, "VACUUM INTO ?", (str(partial),)))
+    except Exception as exc:
+        damage = store_damage(exc)
+        if damage is None:
+            raise
+        raise BackupFailed(f"nothing was backed up: {damage}") from None
+    if await asyncio.to_thread(sqlite_integrity, partial, quick=True, limit=1):
+        raise BackupFailed(
+            "nothing was backed up: the copy did not pass SQLite's integrity check, so the store (or the disk "
+            f"under {partial.parent}) is damaged: run `signpost db check`"
+        )
 
 
 def _publish(partial: Path, target: Path) -> None:

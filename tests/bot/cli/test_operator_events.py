@@ -67,6 +67,7 @@ EXEMPT = {
     "db upgrade": "changes the schema, not records; runs on stores whose audit table is not yet this version's",
     "db current": "reads the schema's version only; runs on stores behind this version",
     "db history": "reads the schema's version only; runs on stores behind this version",
+    "db check": "opens the store read-only: a backup checked stays unchanged, and a damaged store is not written to",
 }
 
 

@@ -1,0 +1,280 @@
+"""A store that cannot be trusted, as the operator meets it: `signpost db check` (on the store and on a
+backup), `signpost backup` refusing a damaged store, and one plain line — never a traceback — from
+any command opened on a damaged SQLite file or on a PostgreSQL restore cut short. Real files and
+real databases: a store truncated and zeroed with file writes, a real pg_dump restored in part."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store.db import DAMAGED_FILE, NOT_A_DATABASE, NOT_A_WHOLE_STORE, Database
+from store.keys.backup import PARTIAL
+from store.keys.crypto import KeyRing
+from tests.bot.cli.conftest import Cli, Run
+from tests.databases import _admin, _dsn, postgres_url, with_database
+from tests.store.audit.tamper import run_sql, unprotect
+
+PAGE = 4096  # SQLite's page size for Signpost's stores
+
+
+def said_plainly(run: Run, line: str) -> None:
+    """The command stopped with exactly ``line`` for the operator, exit status 2, and nothing of a
+    crash: no traceback on stderr, not even inside a log line."""
+    assert (run.code, run.said) == (2, f"signpost: {line}"), run
+    assert "Traceback" not in run.err and "command_crashed" not in run.err and '"frames"' not in run.err
+
+
+def seeded(cli: Cli, children: int = 300) -> None:
+    """A store holding children, practitioners, audit events and its key binding."""
+    assert cli("seed-demo", "--children", str(children)).code == 0
+
+
+def store_file(db_url: str) -> Path:
+    """The SQLite file, with its write-ahead log folded in (so that file writes reach every page)."""
+    path = Path(db_url.split("///", 1)[1])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_db_check_passes_a_sound_store(cli: Cli, backend: str) -> None:
+    """Every check named, in one OK line, exit status 0 (SQLite's own integrity check on SQLite)."""
+    seeded(cli, 20)
+    run = cli("db", "check")
+    assert run.code == 0, run
+    assert run.out.startswith("OK: ") and len(run.out.splitlines()) == 1
+    for passed in (
+        "every table, key and index of this Signpost's migrations",
+        "the key binding matches SIGNPOST_KEY_FILE",
+        "the audit chain is intact",
+    ):
+        assert passed in run.out
+    assert ("SQLite's integrity check" in run.out) == (backend == "sqlite")
+    assert cli("db", "check").out == run.out  # read-only: no audit event of its own (the count is the same)
+
+
+@pytest.mark.sqlite_only
+def test_db_check_of_a_sqlite_backup_passes_it_and_leaves_the_file_as_it_was(cli: Cli, tmp_path: Path) -> None:
+    """`db check --file` on a backup: OK, and the backup is not changed by the check (opened read-only:
+    its bytes, its mode, no WAL left beside it)."""
+    seeded(cli, 20)
+    backup = tmp_path / "nightly.db"
+    assert cli("backup", str(backup)).code == 0
+    before = (digest(backup), backup.stat().st_mode)
+    run = cli("db", "check", "--file", str(backup))
+    assert run.code == 0 and run.out.startswith("OK: SQLite's integrity check; "), run
+    assert (digest(backup), backup.stat().st_mode) == before
+    assert sorted(p.name for p in tmp_path.glob("nightly.db*")) == ["nightly.db"]
+
+
+@pytest.mark.postgres_only
+def test_db_check_sends_a_pg_dump_archive_to_be_restored_first(cli: Cli, tmp_path: Path) -> None:
+    backup = tmp_path / "nightly.dump"
+    assert cli("backup", str(backup)).code == 0
+    run = cli("db", "check", "--file", str(backup))
+    assert run.code == 2
+    assert run.said.startswith(f"signpost: {backup} is a pg_dump archive: restore it into a new, empty database")
+
+
+@pytest.mark.sqlite_only
+def test_db_check_names_a_backup_cut_short(cli: Cli, tmp_path: Path) -> None:
+    """A copy a killed `signpost backup` left (FILE.signpost-partial) is never to be restored."""
+    seeded(cli, 20)
+    assert cli("backup", str(tmp_path / "whole.db")).code == 0
+    cut = tmp_path / ("nightly.db" + PARTIAL)
+    shutil.copyfile(tmp_path / "whole.db", cut)
+    run = cli("db", "check", "--file", str(cut))
+    assert run.code == 1
+    assert f"FAILED: nightly.db{PARTIAL} is a backup that was cut short" in run.out
+
+
+def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
+    cli: Cli, tmp_path: Path, backend: str
+) -> None:
+    seeded(cli, 20)
+    other = KeyRing.generate(tmp_path / "other.key")
+    other.save()
+    run = cli("db", "check", env={"SIGNPOST_KEY_FILE": str(other.path)})
+    assert run.code == 1
+    assert f"FAILED: SIGNPOST_KEY_FILE {other.path} does not belong to this store" in run.out
+    assert run.out.splitlines()[-1] == "Do not trust this store as it is: 1 problem."
+
+    missing = tmp_path / "nowhere.key"
+    run = cli("db", "check", env={"SIGNPOST_KEY_FILE": str(missing)})
+    assert run.code == 1
+    assert f"FAILED: SIGNPOST_KEY_FILE {missing} does not exist: the key binding cannot be checked" in run.out
+    assert "NOT CHECKED: the audit chain (no key file to take its public key from)" in run.out
+    assert not missing.exists()  # a check never makes a key file
+
+
+async def test_db_check_finds_an_audit_event_altered(cli: Cli, db_url: str, backend: str) -> None:
+    await cli.run("seed-demo", "--children", "20")
+    db = await Database.open(db_url)
+    try:
+        await unprotect(db)
+        await run_sql(db, "UPDATE audit_events SET outcome = 'no_match' WHERE seq = 1")
+    finally:
+        await db.close()
+    run = await cli.run("db", "check")
+    assert run.code == 1
+    assert "FAILED: the audit chain fails at seq 1: edited" in run.out
+
+
+# -- SQLite: a damaged file ------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_a_truncated_sqlite_store_is_said_to_be_damaged_by_every_command(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """Half the file gone: every command says the file is damaged (not "check SIGNPOST_DATABASE_URL
+    and its folder": it is there, and named right), in one line, exit status 2."""
+    seeded(cli)
+    path = store_file(db_url)
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    for command in (
+        ("db", "current"),
+        ("audit", "verify"),
+        ("practitioner", "list"),
+        ("backup", str(tmp_path / "b.db")),
+    ):
+        said_plainly(cli(*command), DAMAGED_FILE)
+    assert not (tmp_path / "b.db").exists()
+    check = cli("db", "check")
+    assert check.code == 1
+    assert check.out.splitlines()[0] == f"FAILED: {DAMAGED_FILE}"
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_store_whose_header_is_gone_is_not_a_database(cli: Cli, db_url: str) -> None:
+    seeded(cli, 20)
+    path = store_file(db_url)
+    with path.open("r+b") as handle:
+        handle.write(bytes(100))  # SQLite's file header
+    said_plainly(cli("audit", "verify"), NOT_A_DATABASE)
+    assert cli("db", "check").out.splitlines()[0] == f"FAILED: {NOT_A_DATABASE}"
+
+
+@pytest.mark.sqlite_only
+def test_zeroed_pages_are_found_by_db_check_and_stop_a_backup(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """Twenty pages zeroed mid-file: `audit verify` reads only the audit's pages and still says OK,
+    but `db check` names the damage, and `backup` says so and writes nothing (it crashed with a
+    traceback in the log, and a damaged store was never checked by anything)."""
+    seeded(cli)
+    path = store_file(db_url)
+    pages = path.stat().st_size // PAGE
+    with path.open("r+b") as handle:
+        handle.seek(pages // 2 * PAGE)
+        handle.write(bytes(20 * PAGE))
+
+    check = cli("db", "check")
+    assert check.code == 1
+    damage = [line for line in check.out.splitlines() if line.startswith("FAILED: ")]
+    assert damage and all(line.startswith("FAILED: the database file is damaged") for line in damage), check.out
+    assert len(damage) <= 6  # the first few of SQLite's findings, then how many more
+    assert check.out.splitlines()[-1].startswith("Do not trust this store as it is: ")
+
+    target = tmp_path / "nightly.db"
+    backup = cli("backup", str(target))  # stopped where the damage is first read: opening, or copying
+    assert backup.code == 2 and backup.said.endswith(DAMAGED_FILE), backup
+    assert "Traceback" not in backup.err and '"frames"' not in backup.err
+    assert not target.exists() and not list(tmp_path.glob(f"*{PARTIAL}*"))
+
+
+@pytest.mark.sqlite_only
+def test_a_backup_of_a_store_damaged_where_only_the_copy_reads_says_so_and_writes_nothing(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """The involvements table's root page zeroed: opening the store never reads it, the copy does.
+    The backup is audited failed, and the operator reads why, in one line."""
+    seeded(cli)
+    path = store_file(db_url)
+    with sqlite3.connect(path) as conn:
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'involvements'").fetchone()
+    with path.open("r+b") as handle:
+        handle.seek((root - 1) * PAGE)
+        handle.write(bytes(PAGE))
+    target = tmp_path / "nightly.db"
+    said_plainly(cli("backup", str(target)), f"nothing was backed up: {DAMAGED_FILE}")
+    assert not target.exists() and not list(tmp_path.glob(f"*{PARTIAL}*"))
+
+
+# -- PostgreSQL: a restore cut short ---------------------------------------------------------------
+
+
+@pytest.fixture
+def restored_in_part(cli: Cli, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A real `signpost backup` (pg_dump) of a store holding data, and an empty database to restore
+    it into: (the dump, the new database's URL). Dropped afterwards."""
+    seeded(cli)
+    dump = tmp_path / "nightly.dump"
+    assert cli("backup", str(dump)).code == 0
+    name = f"signpost_restored_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield dump, with_database(postgres_url(), name)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pg_restore(dump: Path, url: str, *sections: str) -> int:
+    return subprocess.run(
+        ["pg_restore", "--no-owner", f"--dbname={_dsn(url)}", *(f"--section={s}" for s in sections), str(dump)],
+        capture_output=True,
+        check=False,
+    ).returncode
+
+
+@pytest.mark.postgres_only
+def test_a_restore_of_the_tables_alone_is_one_plain_line_and_db_check_says_what_is_missing(
+    cli: Cli, restored_in_part: tuple[Path, str]
+) -> None:
+    """pg_restore stopped before the data: every table, no row, no key (keys come after the data).
+    `db current` said "up to date" and every command stopped with a ProgrammingError traceback."""
+    dump, url = restored_in_part
+    assert pg_restore(dump, url, "pre-data") == 0
+    env = {"SIGNPOST_DATABASE_URL": url}
+    current = cli("db", "current", env=env)
+    assert current.code == 1 and current.out.startswith("not whole: Signpost's tables are here in part, ")
+    for command in (
+        ("audit", "verify"),
+        ("practitioner", "list"),
+        ("backup", str(dump.with_name("again.dump"))),
+        ("db", "upgrade"),
+    ):
+        said_plainly(cli(*command, env=env), NOT_A_WHOLE_STORE)
+    check = cli("db", "check", env=env)
+    assert check.code == 1
+    assert check.out.startswith("FAILED: no migration is recorded, but Signpost's tables are here")
+    assert "FAILED: tables without their primary key (" in check.out
+    assert "NOT CHECKED: the key binding and the audit chain (the store's tables are not whole)" in check.out
+
+
+@pytest.mark.postgres_only
+def test_a_restore_of_a_backup_cut_short_is_one_plain_line_for_any_command(
+    cli: Cli, restored_in_part: tuple[Path, str]
+) -> None:
+    """The dump a killed `signpost backup` left (its first part), restored as far as it goes: some
+    tables' rows, none of their keys. The key binding's upsert failed with a traceback."""
+    dump, url = restored_in_part
+    cut = dump.with_name(dump.name + PARTIAL)
+    cut.write_bytes(dump.read_bytes()[: dump.stat().st_size * 6 // 10])
+    assert pg_restore(cut, url) != 0  # "could not read from input file: end of file"
+    env = {"SIGNPOST_DATABASE_URL": url}
+    said_plainly(cli("audit", "verify", env=env), NOT_A_WHOLE_STORE)
+    current = cli("db", "current", env=env)
+    assert current.code == 1 and current.out.startswith("not whole: ")
+    check = cli("db", "check", env=env)
+    assert check.code == 1 and check.out.startswith("FAILED: tables without their primary key (")
