@@ -34,7 +34,7 @@ from handlers.grammar import hides_characters, trim
 from handlers.help import may_search
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
-from handlers.vocabulary import Command, Platform, Principal, Reply, sentence
+from handlers.vocabulary import Challenge, Command, Platform, Principal, Reply, sentence
 
 DEFAULT_AS = "NS-P0001"
 QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
@@ -62,6 +62,9 @@ class Console:
         self.interactive = stdin.isatty()
         # A line typed at the code prompt that was not a code: the next input, as if typed at the prompt.
         self.typed_ahead: str | None = None
+        # The code prompt someone left by typing a command there (``exchange``), with who was asked:
+        # a code typed next at the console's own prompt answers it, as it would have there.
+        self.left_prompt: tuple[str, Challenge] | None = None
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
         self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say)])
@@ -212,9 +215,20 @@ class Console:
         self.say(f"Now acting as {self.as_id}.")
 
     async def exchange(self, text: str) -> bool:
-        """Send one message, then answer any step-up challenges; False when input ended."""
-        reply = await self.send(text)
+        """Send one message, then answer any step-up challenges; False when input ended.
+
+        A code typed at the console's prompt after the code prompt was left (a command typed there:
+        ``help``, say) answers that prompt's challenge, so an enrolment or search left waiting
+        finishes as it would have at the prompt ("none was asked for just now" would be untrue)."""
+        left = self.left_prompt
+        if left is not None and left[0] == self.as_id and is_code_shaped(text):
+            self.left_prompt = None
+            reply = await self.send("code", code=text, challenge_id=left[1].challenge_id)
+        else:
+            reply = await self.send(text)
         self.show(reply)
+        if reply.challenge is not None:
+            self.left_prompt = None  # a new prompt replaces the one left
         while reply.challenge is not None:
             code = await self.read("Code: ", secret=True)
             if code is None:
@@ -223,6 +237,7 @@ class Console:
                 # Sending "quit" or "enrol" as a code would count as a wrong code (and be audited as one).
                 self.say(NO_CODE)
                 self.typed_ahead = code.strip() or None
+                self.left_prompt = (self.as_id, reply.challenge)
                 return True
             reply = await self.send("code", code=code.strip(), challenge_id=reply.challenge.challenge_id)
             self.show(reply)
@@ -233,6 +248,12 @@ class Console:
             # Only the local console gets the seed: it draws the QR code right here.
             self.say(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()))
         self.say(render(reply))
+
+
+def is_code_shaped(line: str) -> bool:
+    """Six digits (any script's, spaces between allowed): what an authenticator app shows."""
+    digits = "".join(line.split())
+    return len(digits) == 6 and digits.isdecimal()
 
 
 def not_a_code(line: str) -> bool:

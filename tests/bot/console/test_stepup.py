@@ -167,3 +167,26 @@ async def test_operator_commands_refuse_an_unknown_practitioner(env: Mapping[str
     for action in ("enrol", "reset"):
         status, out, err = await run(env, tmp_path, "totp", action, "NOPE")
         assert status == 2 and "no practitioner NOPE in the register" in err and "█" not in out
+
+
+async def test_a_code_typed_after_leaving_the_code_prompt_finishes_the_enrolment(
+    env: Mapping[str, str], tmp_path: Path
+) -> None:
+    """`help` typed at the enrolment's code prompt left it; the code typed next at the console's
+    prompt was answered "none was asked for just now", and the enrolment stayed unfinished. Now it
+    answers the prompt that was left."""
+    console = await Process.start(env, tmp_path, "console", "--as", "P001")
+    await console.expect(r"acting as P001")
+    await console.send("enrol")
+    secret = secret_from((await console.expect(SECRET_LINE.pattern)).group(0))
+    await console.expect(r"enter the 6-digit code")
+    await console.send("help")
+    await console.expect(r"No code entered, so nothing was sent")
+    await console.expect(r"In this console also")
+    await console.send(pyotp.TOTP(secret).now())
+    await console.expect(r"You're set up")
+    await console.send(AMY)
+    await console.expect(re.escape(ANSWER))
+    await console.send(":quit")
+    status, _ = await console.finish()
+    assert status == 0 and not any("none was asked for" in line for line in console.seen)
