@@ -161,6 +161,9 @@ def details_to_add(query: Query) -> tuple[str, ...]:
     wanted: list[str] = []
     if query.date_of_birth is None:
         wanted.append("the date of birth")
+    family = normalise_name(query.family_name).split()
+    if family and all(len(part) == 1 for part in family):  # "Ava P": an initial, not the family name
+        wanted.append("the child's full family name")
     code = normalise_postcode(query.postcode)
     if not code:
         wanted.append("the postcode")
@@ -169,6 +172,8 @@ def details_to_add(query: Query) -> tuple[str, ...]:
     given = normalise_name(query.given_names).split()
     if not given:
         wanted.append("the child's given name")  # one name typed: read as the family name
+    elif all(len(part) == 1 for part in given):
+        wanted.append("the child's given name in full")
     elif len(given) < 2:
         wanted.append("all of the child's given names")
     return tuple(wanted)

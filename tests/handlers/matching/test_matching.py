@@ -281,6 +281,13 @@ def test_details_to_add_are_what_the_query_lacks() -> None:
         "all of the child's given names",
     )
     assert details_to_add(Query("Amy Louise", "Jones", date(2014, 4, 3), "M1 2AB")) == ()
+    # "Ava P 05/01/2014" was asked for the postcode or all the given names; the family name was an initial.
+    assert details_to_add(Query("Ava", "P", date(2014, 1, 5))) == (
+        "the child's full family name",
+        "the postcode",
+        "all of the child's given names",
+    )
+    assert details_to_add(Query("A", "Price", date(2014, 1, 5), "NS1 3LY")) == ("the child's given name in full",)
 
 
 def test_a_query_without_a_given_name_is_asked_for_the_given_name() -> None:
