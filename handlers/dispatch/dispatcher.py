@@ -304,7 +304,13 @@ class Dispatcher:
             known=result.subject_key,
             withhold=result.withhold_terms,
         )
-        return chat_event(command, actor, spec.action, result, now, sealed, terms_key)
+        record = chat_event(command, actor, spec.action, result, now, sealed, terms_key)
+        known = result.subject_key
+        if known is not None and not result.subjects and not result.withhold_terms:
+            # A child named but not shown (archived): its report finds the event by its tag.
+            tag = self.ctx.sealer.tag_of(known)
+            record = replace(record, named=(tag,)) if tag else record
+        return record
 
 
 def chat_event(

@@ -82,9 +82,11 @@ def _rows(events: Iterable[tuple[int, str, str, str | None]]) -> list[dict[str, 
 
 
 async def file(session: AsyncSession, seqs: Sequence[int], events: Sequence[AuditRecord]) -> int:
-    """File the possible matches of ``events`` (just inserted as ``seqs``) in ``session``'s
-    transaction; returns how many rows. Nothing is written for a batch without any."""
+    """File the possible matches of ``events`` (just inserted as ``seqs``), and the children they
+    named without showing (``AuditRecord.named``), in ``session``'s transaction; returns how many
+    rows. Nothing is written for a batch without any."""
     rows = _rows((seq, e.action, e.outcome, e.detail) for seq, e in zip(seqs, events, strict=True))
+    rows += [{"tag": tag, "seq": seq} for seq, e in zip(seqs, events, strict=True) for tag in e.named]
     if rows:
         await session.execute(insert(_CANDIDATES), rows)
     return len(rows)

@@ -83,6 +83,10 @@ class AuditRecord:
     detail: str = ""
     terms: bytes | None = None  # already sealed
     terms_key: str | None = None
+    # Tags (``candidate_tag``) of children the command named but did not show (a keyed lookup of an
+    # archived child, answered "no record"): not stored in the event, filed in ``audit_candidates``
+    # with it, so the child's subject access report finds the event while the child's key lives.
+    named: tuple[str, ...] = ()
 
 
 ORIGIN_TENANT = "signpost"  # the one tenant spelling for events that no chat user sent
@@ -297,6 +301,14 @@ class TermSealer:
             tags.append(candidate_tag(data_key, ref))
         return tuple(tags)
 
+    def tag_of(self, known: WrappedKey) -> str | None:
+        """The ``candidate_tag`` of a child whose wrapped key the command already read, or None
+        when its key no longer opens (its cohort is punctured)."""
+        try:
+            return candidate_tag(self._keys.unwrap(known.kek_id, known.wrapped, child_aad(known.ref)), known.ref)
+        except DecryptionError:
+            return None
+
     async def candidate_tag(self, session: AsyncSession, ref: int) -> str | None:
         """One child's tag as a possible match (a subject access report), or None once its key is gone."""
         tags = await self.candidate_tags(session, (ref,))
@@ -384,7 +396,7 @@ async def _create_period_key(
 
 # Read by name, not by ``asdict``, which deep-copies every value (all immutable here): about 47 µs
 # an event against 4 (issue 15; a keyed enquiry writes two events when it tells the lead).
-_RECORD_FIELDS = tuple(field.name for field in fields(AuditRecord) if field.name != "subject_refs")
+_RECORD_FIELDS = tuple(field.name for field in fields(AuditRecord) if field.name not in ("subject_refs", "named"))
 
 
 def _row(record: AuditRecord) -> dict[str, object]:

@@ -12,7 +12,9 @@ heaviest few, weak ones too) as tags that only the child's own data key computes
 (``store.audit.candidates``): the report finds them by the child's tag, through the index that
 files them (also under the new tag a corrected date of birth gives), and says "a possible match,
 not answered". Once the child is destroyed nothing computes its tags again, so those searches are
-in no report and nothing else says the child was a candidate.
+in no report and nothing else says the child was a candidate. A keyed lookup of an archived child
+(answered "no record", so the child is not its subject) is filed under the child's tag the same
+way: the report lists it ("nothing shown") until the child is destroyed.
 """
 
 from __future__ import annotations
