@@ -142,6 +142,15 @@ def _connect_args_problem(parsed: URL) -> str | None:
     return None
 
 
+DatabaseUrl = str | URL
+"""Where a store is: a URL as typed (SIGNPOST_DATABASE_URL), or one built for a file (``sqlite_file_url``)."""
+
+
+def sqlite_file_url(path: Path) -> URL:
+    """The URL of the SQLite file at ``path`` (whatever characters its name holds)."""
+    return URL.create("sqlite+aiosqlite", database=str(path.resolve()))
+
+
 def sqlite_path(url: str | URL) -> Path | None:
     """The file behind a SQLite URL (None for an in-memory database)."""
     database = make_url(url).database

@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.engine import URL
-
 from bot.cli.common import CommandFailed, refuse_a_missing_store, store_errors
 from bot.config import Settings
 from handlers.vocabulary import plural
@@ -30,17 +27,18 @@ from store.audit.verify import verify
 from store.db import (
     NOT_A_DATABASE,
     Database,
+    DatabaseUrl,
     applied_heads,
     schema_behind,
     schema_gaps,
+    sqlite_file_url,
     sqlite_integrity,
     sqlite_path,
     store_damage,
 )
 from store.keys.backup import PARTIAL
-from store.keys.binding import FINGERPRINT, KeyFileRefused, bind
+from store.keys.binding import KeyFileRefused, bind, recorded_fingerprint
 from store.keys.crypto import KeyFileError, KeyRing
-from store.tables.lifecycle import Meta
 
 NO_BINDING = (
     "no key binding: the store does not record which key file is its own (a restore that did not finish, "
@@ -113,7 +111,7 @@ async def _readable(db: Database, found: Findings) -> bool:
     return True
 
 
-def _target(settings: Settings, file: Path | None, found: Findings) -> tuple[str | URL, Path | None]:
+def _target(settings: Settings, file: Path | None, found: Findings) -> tuple[str | DatabaseUrl, Path | None]:
     """The store to open, and its SQLite file (None: PostgreSQL, or a store in memory)."""
     if file is None:
         refuse_a_missing_store(settings)
@@ -132,7 +130,7 @@ def _target(settings: Settings, file: Path | None, found: Findings) -> tuple[str
         found.problems.append(
             f"{file.name} is a backup that was cut short (named …{PARTIAL} until whole): never restore it"
         )
-    return URL.create("sqlite+aiosqlite", database=str(file.resolve())), file
+    return sqlite_file_url(file), file
 
 
 async def _unless_damaged(found: Findings, what: str, check: Awaitable[bool]) -> bool:
@@ -183,9 +181,7 @@ def _key_file(settings: Settings, found: Findings) -> KeyRing | None:
 
 async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Findings) -> bool:
     """The store's record of its key file, and that key file's agreement with it."""
-    async with db.read() as session:
-        recorded = (await session.execute(select(Meta.value).where(Meta.key == FINGERPRINT))).scalar()
-    if recorded is None:
+    if await recorded_fingerprint(db) is None:
         found.problems.append(NO_BINDING)
         return True
     if ring is None:

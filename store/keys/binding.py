@@ -92,6 +92,12 @@ async def _recorded(session: AsyncSession) -> str | None:
     return (await session.execute(select(Meta.value).where(Meta.key == FINGERPRINT))).scalar()
 
 
+async def recorded_fingerprint(db: Database) -> str | None:
+    """The fingerprint of the key file the store records as its own (None: none recorded yet)."""
+    async with db.read() as session:
+        return await _recorded(session)
+
+
 async def _holds_wrapped(session: AsyncSession) -> bool:
     for spec in WRAPPED_KEY_TABLES:
         if (await session.execute(select(spec.table.c[spec.kek_id]).limit(1))).first() is not None:
