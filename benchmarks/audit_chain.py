@@ -26,7 +26,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,7 @@ import asyncpg
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from benchmarks.events import lookup_event
 from bot.app import build
 from store.audit import chain as audit_chain
 from store.audit.log import AuditLog, AuditRecord, append
@@ -56,25 +56,7 @@ DAYTIME = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 def record(i: int, writer: str = "bench") -> AuditRecord:
     """A typical lookup event: one child, sealed terms of typical size."""
-    return AuditRecord(
-        at=DAYTIME + timedelta(milliseconds=i),
-        actor_id=f"NS-P{1 + i % 125:04d}",
-        platform="slack",
-        tenant="T0123456",
-        user_id=f"U{i % 500:08d}",
-        actor_role="Social worker",
-        actor_org="Northshire Children's Services",
-        actor_la="Northshire",
-        channel="direct",
-        action="lookup",
-        outcome="answered",
-        subject_refs=(9_990_000_000 + i,),
-        result_count=3,
-        correlation_id=uuid.uuid4().hex,
-        detail=writer,
-        terms=os.urandom(12 + 10 + 16),
-        terms_key=f"child:{9_990_000_000 + i}",
-    )
+    return lookup_event(i, DAYTIME + timedelta(milliseconds=i), 9_990_000_000 + i, os.urandom(12 + 10 + 16), writer)
 
 
 async def plain_append(session: AsyncSession, records: Sequence[AuditRecord]) -> object:

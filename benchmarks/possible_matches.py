@@ -26,7 +26,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,9 +34,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from benchmarks.events import search_event
 from handlers.vocabulary import Action, Outcome
-from store.audit.candidates import CANDIDATES_PREFIX, candidates_detail, possible_match_seqs
-from store.audit.log import AuditRecord, TermSealer, append
+from store.audit.candidates import CANDIDATES_PREFIX, possible_match_seqs
+from store.audit.log import TermSealer, append
 from store.audit.sar import subject_access
 from store.db import Database
 from store.keys.crypto import KeyRing
@@ -51,29 +51,6 @@ CHILDREN = (
 )
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 BATCH = 2000  # events a transaction while filling
-
-
-def search_event(i: int, tags: list[str]) -> AuditRecord:
-    """An ambiguous search as the dispatcher writes it: no subject, its weak candidates as tags."""
-    return AuditRecord(
-        at=START + timedelta(milliseconds=50 * i),
-        actor_id=f"NS-P{1 + i % 125:04d}",
-        platform="slack",
-        tenant="T0123456",
-        user_id=f"U{i % 500:08d}",
-        actor_role="Teacher",
-        actor_org="Hill Primary School",
-        actor_la="Northshire",
-        channel="direct",
-        action=Action.SEARCH.value,
-        outcome=Outcome.AMBIGUOUS.value,
-        subject_refs=(),
-        result_count=0,
-        correlation_id=uuid.uuid4().hex,
-        detail=candidates_detail(tags),
-        terms=random.randbytes(40),
-        terms_key="period:2026-11",
-    )
 
 
 def scanned(tag: str) -> ColumnElement[bool]:
@@ -98,7 +75,7 @@ async def fill(db: Database, tag: str, events: int, hits: int) -> list[int]:
             tags = [f"{rng.getrandbits(64):016x}" for _ in range(rng.randint(1, 5))]
             if i in marked:
                 tags[0] = tag
-            records.append(search_event(i, tags))
+            records.append(search_event(i, START + timedelta(milliseconds=50 * i), tags, random.randbytes(40)))
         async with db.write() as session:
             seqs = await append(session, records)
         found += [seq for seq, record in zip(seqs, records, strict=True) if tag in record.detail]
