@@ -211,6 +211,40 @@ def test_a_backup_of_a_store_damaged_where_only_the_copy_reads_says_so_and_write
     assert not target.exists() and not list(tmp_path.glob(f"*{PARTIAL}*"))
 
 
+@pytest.mark.sqlite_only
+def test_a_backup_whose_copy_fails_sqlites_check_says_so_and_writes_nothing(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """Damage that copying reads straight past: a NULL stored in a NOT NULL column of the
+    involvements (the table's declaration edited underneath it, as a broken tool or disk might).
+    VACUUM INTO copies the row as it is; only the check of the copy sees it, so the operator is
+    told the store is damaged and no file is left that a restore would trust."""
+    seeded(cli)
+    path = store_file(db_url)
+    with sqlite3.connect(path) as conn:
+        (declared,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'involvements'").fetchone()
+    column = "lead_professional"
+    loosened = declared.replace(f"{column} BOOLEAN NOT NULL", f"{column} BOOLEAN", 1)
+    assert loosened != declared, declared
+    for sql in (loosened, None, declared):
+        with sqlite3.connect(path) as conn:
+            if sql is None:
+                conn.execute(
+                    f"UPDATE involvements SET {column} = NULL WHERE rowid = (SELECT min(rowid) FROM involvements)"
+                )
+                continue
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'involvements'", (sql,))
+    target = tmp_path / "nightly.db"
+    backup = cli("backup", str(target))
+    assert backup.code == 2 and backup.err.count("\n") == 1, backup
+    assert backup.err.startswith("signpost: nothing was backed up: the copy did not pass SQLite's integrity check"), (
+        backup
+    )
+    assert backup.err.rstrip().endswith("is damaged: run `signpost db check`"), backup
+    assert not target.exists() and not list(tmp_path.glob(f"*{PARTIAL}*"))
+
+
 # -- PostgreSQL: a restore cut short ---------------------------------------------------------------
 
 
