@@ -268,24 +268,11 @@ async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
     store indexed under another set of term kinds or keys (a child found only by terms it does not
     hold yet is not found at all). Returns the children re-indexed."""
     await session.execute(delete(ChildTerm))
-    rebuilt, last = 0, -1
-    while True:
-        refs = list(
-            (
-                await session.execute(
-                    select(Child.ref)
-                    .where(Child.ref > last, Child.state != "destroyed")
-                    .order_by(Child.ref)
-                    .limit(CHUNK)
-                )
-            ).scalars()
-        )
-        if not refs:
-            break
-        found = await load_identities(session, keys, refs)
+    rebuilt = 0
+    async for found in held_identities(session, keys):
         rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
         await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
-        rebuilt, last = rebuilt + len(found), refs[-1]
+        rebuilt += len(found)
     await session.merge(Meta(key=TERMS_META, value=TERMS_VERSION))
     return rebuilt
 
@@ -942,6 +929,19 @@ async def redated(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildRow]
         return set()
     held = await load_identities(session, keys, [row.ref for row in rows])
     return {row.ref for row in rows if row.ref in held and held[row.ref].date_of_birth != row.identity.date_of_birth}
+
+
+async def held_identities(session: AsyncSession, keys: KeyRing) -> AsyncIterator[dict[int, Identity]]:
+    """Every child held (active or archived, not destroyed), decrypted a chunk at a time in
+    reference order: what a rebuild of the terms or the name counts reads."""
+    last = -1
+    while True:
+        query = select(Child.ref).where(Child.ref > last, Child.state != "destroyed").order_by(Child.ref).limit(CHUNK)
+        refs = list((await session.execute(query)).scalars())
+        if not refs:
+            return
+        yield await load_identities(session, keys, refs)
+        last = refs[-1]
 
 
 async def load_identities(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Identity]:

@@ -29,7 +29,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.register.terms import Identity, NameCounts, count_keys
 from store.tables.lifecycle import Meta
-from store.tables.register import Child, NameCount
+from store.tables.register import NameCount
 
 CHUNK = 500
 COMPLETE = 0
@@ -157,23 +157,10 @@ async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
     from store.register import children
 
     await session.execute(delete(NameCount))
-    counted, last = 0, -1
-    while True:
-        refs = list(
-            (
-                await session.execute(
-                    select(Child.ref)
-                    .where(Child.ref > last, Child.state != "destroyed")
-                    .order_by(Child.ref)
-                    .limit(CHUNK)
-                )
-            ).scalars()
-        )
-        if not refs:
-            break
-        found = await children.load_identities(session, keys, refs)
+    counted = 0
+    async for found in children.held_identities(session, keys):
         await adjust(session, keys, list(found.values()))
-        counted, last = counted + len(found), refs[-1]
+        counted += len(found)
     await session.execute(insert_row(session, COMPLETE, 1))
     return counted
 

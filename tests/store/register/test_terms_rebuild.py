@@ -13,13 +13,13 @@ from handlers.search import UPDATING
 from handlers.vocabulary import Outcome
 from store.db import Database
 from store.keys.crypto import KeyRing
-from store.register import children
+from store.register import children, name_counts
 from store.register.children import retention_term
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
 from store.register.terms import TERMS_VERSION, index_terms
 from store.tables.lifecycle import Meta
-from store.tables.register import Child, ChildTerm
+from store.tables.register import Child, ChildTerm, NameCount
 from tests.factories import NEWER_INDEX, ready, record_index_version, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, load_fuzzy
 
@@ -134,3 +134,30 @@ async def test_the_index_is_read_only_under_the_version_this_code_reads(signpost
     await record_index_version(db, TERMS_VERSION)
     async with db.read() as session:
         assert int(AMELIA) in await children.candidates(session, keys, amelia)
+
+
+async def test_a_rebuild_reads_every_held_child_chunk_by_chunk(
+    signpost: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two children: the terms and the name counts rebuilt from a store of many chunks
+    are exactly those rebuilt in one (every held child read once, none skipped at a chunk's edge)."""
+    await load_fuzzy(signpost)
+    db, keys = signpost.ctx.db, signpost.ctx.keys
+
+    async def rebuilt() -> tuple[int, int, set[tuple[int, int]], set[tuple[int, int]]]:
+        async with db.write() as session:
+            terms = await children.rebuild_terms(session, keys)
+            counted = await name_counts.rebuild(session, keys)
+        async with db.read() as session:
+            held = {(row[0], row[1]) for row in await session.execute(select(ChildTerm.term, ChildTerm.child_ref))}
+            counts = {(row[0], row[1]) for row in await session.execute(select(NameCount.term, NameCount.children))}
+        return terms, counted, held, counts
+
+    whole = await rebuilt()
+    monkeypatch.setattr(children, "CHUNK", 2)
+    chunked = await rebuilt()
+    async with db.read() as session:
+        held_children = await session.scalar(select(func.count()).where(Child.state != "destroyed"))
+    assert held_children is not None and held_children > 2 * 2
+    assert whole[:2] == chunked[:2] == (held_children, held_children)
+    assert whole[2] and whole[3] and whole[2:] == chunked[2:]
