@@ -131,6 +131,9 @@ UNPARSABLE = {
     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     "two lengths": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
     "a request line over 8 KB": b"GET /enrol/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    # aiohttp logs these two at debug only (noise from scanners, it says): no line at all was written.
+    "a TLS handshake on the HTTP port": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 32,
+    "a method HTTP does not have": b"BREW /transparency HTTP/1.1\r\nHost: x\r\nX-Child: Amy Jones\r\n\r\n",
 }
 
 
@@ -265,3 +268,43 @@ async def test_a_signed_form_signpost_cannot_read_is_audited_answered_and_logged
     assert (event.action, event.outcome, event.user_id) == ("usage", "invalid", MANAGER.user_id)
     one_quiet_line(sent.log, "slack_unknown_form")
     assert "Amy" not in sent.log
+
+
+CLICK = {
+    "type": "block_actions",
+    "team": {"id": MANAGER.team_id},
+    "trigger_id": "1.2.3",
+    "container": {"type": "message", "message_ts": "1.2", "channel_id": "D1"},
+    "actions": [{"action_id": "approve", "block_id": "b", "value": CHILD, "type": "button"}],
+}
+SUBMISSION = {
+    "type": "view_submission",
+    "team": {"id": MANAGER.team_id},
+    "view": {"id": "V1", "type": "modal", "callback_id": "signpost_code", "private_metadata": CHILD},
+}
+HOME = {
+    "type": "event_callback",
+    "team_id": MANAGER.team_id,
+    "event_id": "Ev1",
+    "event": {"type": "app_home_opened", "tab": "home", "channel": CHILD},
+}
+
+
+@pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
+@pytest.mark.parametrize("user", [None, {"name": CHILD}], ids=["no user", "a user without an id"])
+async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, payload: dict[str, Any], user: dict[str, Any] | None
+) -> None:
+    """Slack names the user in every click, submission and Home tab event. Without one these were
+    acknowledged 200 and dropped (the Home tab's without any log line at all)."""
+    sent_payload = copy.deepcopy(payload)
+    if user is not None:
+        sent_payload.get("event", sent_payload)["user"] = user
+    if payload is HOME:
+        body = json.dumps(sent_payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, sent_payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
