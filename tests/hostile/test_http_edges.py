@@ -19,14 +19,18 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import web as signpost_web
+from bot.slack.render import CODE_ACTION, CODE_BLOCK, CODE_CALLBACK
 from bot.web import SLOW_KEY
+from handlers.vocabulary import Platform, Principal
+from store.people import practitioners
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack.slack_requests import signed_headers
-from tests.bot.teams.teams_support import DANA, TeamsApp, invoke
+from tests.bot.slack.slack_requests import SlackUser, signed_headers
+from tests.bot.teams.teams_support import DANA, TeamsApp, invoke, later
 from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import MANAGER, populate, send_raw
+from tests.stepup_helpers import code_now, enrol_and_step_up
 
 FORM = "application/x-www-form-urlencoded"
 CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in requests, to show that none of it is logged
@@ -308,3 +312,102 @@ async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
     assert sent.status == 400 and not sent.events and not sent.calls
     one_quiet_line(sent.log, "slack_request_refused")
     assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
+
+
+@pytest.mark.parametrize("challenge_id", ["no-such-challenge", "c\x00" + CHILD], ids=["unknown", "with a NUL"])
+async def test_a_good_code_for_a_challenge_id_no_database_can_hold_is_answered_as_for_an_unknown_one(
+    world: SlackHarness, logs: LogTap, challenge_id: str
+) -> None:
+    """A code modal's challenge id is Signpost's (its private_metadata), but the submission carries it
+    back: holding a NUL, it reached PostgreSQL with a good code, and the command failed ("something
+    went wrong", a traceback) where an unknown id is answered."""
+    teacher = SlackUser("U0HTEACHER")
+    signpost = world.signpost
+    async with signpost.ctx.db.write() as session:
+        principal = Principal(Platform.SLACK, teacher.team_id, teacher.user_id)
+        await practitioners.link_identity(session, principal, "P003", signpost.ctx.clock.now())
+    totp = await enrol_and_step_up(signpost, "P003")
+    later(signpost, seconds=31)  # a code of the next step
+    payload = {
+        "type": "view_submission",
+        "user": {"id": teacher.user_id, "team_id": teacher.team_id},
+        "team": {"id": teacher.team_id},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": CODE_CALLBACK,
+            "private_metadata": challenge_id,
+            "state": {
+                "values": {CODE_BLOCK: {CODE_ACTION: {"type": "plain_text_input", "value": code_now(signpost, totp)}}}
+            },
+        },
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 200
+    assert "went wrong" not in sent.ack
+    [event] = [e for e in sent.events if e.user_id == teacher.user_id]
+    assert event.outcome != "failed"
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log and "Traceback" not in sent.log
+
+
+def _search_with_trigger(world: SlackHarness, user: SlackUser, trigger: str) -> str:
+    fields = world.slack.command_body(user, "999 000 0018")
+    fields["trigger_id"] = trigger
+    return urlencode(fields)
+
+
+DELIVERY_IDS = {
+    "a trigger id with a NUL": "1.2.\x00x",
+    "a trigger id past the parked command's column": "1." + "7" * 200,
+}
+
+
+@pytest.mark.parametrize("trigger", DELIVERY_IDS.values(), ids=DELIVERY_IDS.keys())
+@pytest.mark.parametrize("stepped_up", [True, False], ids=["stepped up", "asked for a code"])
+async def test_a_delivery_id_no_database_can_keep_still_gets_its_answer(
+    world: SlackHarness, logs: LogTap, trigger: str, stepped_up: bool
+) -> None:
+    """Signpost keys a request on Slack's delivery id (the trigger id here; an event id, a view id, a
+    clicked message's place alike), so that a redelivery acts once. Holding a NUL, the key failed the
+    command on PostgreSQL ("something went wrong", a traceback); past 128 characters it failed the
+    parked command of a search that asks for a code."""
+    teacher = SlackUser("U0HTEACHER")
+    signpost = world.signpost
+    async with signpost.ctx.db.write() as session:
+        principal = Principal(Platform.SLACK, teacher.team_id, teacher.user_id)
+        await practitioners.link_identity(session, principal, "P003", signpost.ctx.clock.now())
+    await enrol_and_step_up(signpost, "P003")
+    if not stepped_up:
+        later(signpost, hours=13)  # past the step-up's longest life: the search asks for a code
+    body = _search_with_trigger(world, teacher, trigger)
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    answers = sent.ack + json.dumps([c.raw for c in sent.calls], default=str)
+    assert sent.status == 200 and "went wrong" not in answers
+    [event] = [e for e in sent.events if e.user_id == teacher.user_id]
+    assert event.outcome == ("answered" if stepped_up else "challenged")
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log
+
+
+@pytest.mark.parametrize("view_id", ["V\x00", "V\ud800"], ids=["a NUL", "half a character"])
+async def test_a_submission_whose_view_id_no_database_can_keep_still_gets_its_answer(
+    world: SlackHarness, logs: LogTap, view_id: str
+) -> None:
+    """A submitted form is keyed on its view id (JSON may carry half a character, which no database
+    can encode): the command failed ("something went wrong", a traceback) instead of being answered."""
+    payload = {
+        "type": "view_submission",
+        "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
+        "team": {"id": MANAGER.team_id},
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": "signpost_input",
+            "private_metadata": json.dumps({"c": "history"}),
+            "state": {"values": {"input": {"value": {"type": "plain_text_input", "value": ""}}}},
+        },
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 200 and "went wrong" not in sent.ack
+    [event] = sent.events
+    assert (event.action, event.outcome) == ("history", "info")
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log
