@@ -79,7 +79,7 @@ class HttpClientErrors(logging.Filter):
         exc_info = record.exc_info
         error = exc_info[1] if exc_info else None
         if error is None or not _client_caused(error):
-            return True
+            return record.levelno >= logging.getLogger().getEffectiveLevel()  # as without the logger's DEBUG
         if str(record.msg).startswith("Unhandled exception"):
             return False
         record.msg, record.args, record.exc_info, record.exc_text = "http_request_refused", (), None, None
@@ -89,8 +89,12 @@ class HttpClientErrors(logging.Filter):
 
 
 def quiet_client_errors() -> None:
-    """Install ``HttpClientErrors`` on aiohttp's server logger (once)."""
+    """Install ``HttpClientErrors`` on aiohttp's server logger (once). aiohttp logs a request whose
+    method is not HTTP's (a TLS handshake on the HTTP port, a made-up verb) at debug only, so the
+    logger takes debug records and the filter keeps them to the one warning line, or to the level
+    the rest of the log is at."""
     server = logging.getLogger("aiohttp.server")
+    server.setLevel(logging.DEBUG)
     if not any(isinstance(f, HttpClientErrors) for f in server.filters):
         server.addFilter(HttpClientErrors())
 

@@ -19,6 +19,21 @@ def day(text: str) -> date:
     return value
 
 
+HIDDEN_ID = "that practitioner id holds a control character or an invisible formatting mark"
+
+
+def practitioner_id(text: str) -> str:
+    """A practitioner id typed on the command line. One holding a character that does not show as
+    itself (a NUL, a byte that is not UTF-8, which Python hands over as half a character) is no one's
+    id, and no database can be asked for it (PostgreSQL cannot keep a NUL): a usage error, before
+    any store is opened."""
+    from handlers.grammar import hides_characters
+
+    if hides_characters(text):
+        raise argparse.ArgumentTypeError(HIDDEN_ID)
+    return text
+
+
 def example(*lines: str) -> str:
     """An argparse epilog: the example commands under a heading, shown as typed."""
     return "example:\n" + "\n".join(f"  {line}" for line in lines)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.cli.arguments import practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -26,7 +27,9 @@ def add_commands(sub: Any) -> None:
     export.add_argument(
         "--until", type=moment, help="up to this date (DD/MM/YYYY or YYYY-MM-DD) or time (ISO 8601, UTC), exclusive"
     )
-    export.add_argument("--actor", metavar="PRACTITIONER_ID", help="only this practitioner's events")
+    export.add_argument(
+        "--actor", type=practitioner_id, metavar="PRACTITIONER_ID", help="only this practitioner's events"
+    )
     export.add_argument("--child", type=child_ref, metavar="CHILD_REF", help="only events that touched this child")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
     export.set_defaults(func=audit_export)
@@ -72,11 +75,12 @@ def moment(text: str) -> datetime:
         return datetime(typed.year, typed.month, typed.day, tzinfo=UTC)
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601)"
+            f"{text!r} is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) in the calendar"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def child_ref(text: str) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.cli.arguments import practitioner_id
 from handlers.vocabulary import Action, Origin, format_ref, plural
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def add_commands(sub: Any) -> None:
     match.add_argument(
         "--as",
         dest="as_id",
+        type=practitioner_id,
         required=True,
         metavar="ADMIN_ID",
         help="the admin running the match (recorded in the audit log)",

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.arguments import practitioner_id
 from handlers.vocabulary import Action, platform_name
 
 if TYPE_CHECKING:  # types only: nothing heavy is imported to build the parser
@@ -27,7 +28,7 @@ def add_commands(sub: Any) -> None:
     unlink = group_sub.add_parser(
         "unlink", help="remove a practitioner's chat link (audited); re-linking needs approval"
     )
-    unlink.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    unlink.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     unlink.add_argument("--platform", choices=PLATFORMS, help="only this platform (default: every platform)")
     unlink.set_defaults(func=unlink_command)
     leave = group_sub.add_parser(
@@ -35,12 +36,12 @@ def add_commands(sub: Any) -> None:
         help="record that a practitioner has left (audited): their commands are refused, their "
         "signposts say they are no longer in post, their authenticator is removed",
     )
-    leave.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    leave.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     leave.set_defaults(func=leave_command)
     back = group_sub.add_parser(
         "return", help="make a practitioner who had left active again (audited); they enrol a new authenticator"
     )
-    back.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    back.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     back.set_defaults(func=return_command)
     listing = group_sub.add_parser(
         "list", help="practitioners with linked chat identities (ids and roles only, leavers marked; audited)"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from bot.cli.arguments import practitioner_id
 from handlers.vocabulary import Action
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
@@ -19,13 +20,13 @@ def add_commands(sub: Any) -> None:
         "enrol",
         help="issue a new authenticator secret and show its QR code here; active after the first code",
     )
-    enrol.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    enrol.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     enrol.add_argument("--replace", action="store_true", help="replace a working authenticator")
     enrol.set_defaults(func=enrol_command)
     reset = totp_sub.add_parser(
         "reset", help="remove a credential (lost phone, locked or disabled); the practitioner enrols again"
     )
-    reset.add_argument("practitioner_id", metavar="PRACTITIONER_ID")
+    reset.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     reset.set_defaults(func=reset_command)
 
 

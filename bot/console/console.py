@@ -20,6 +20,7 @@ import uuid
 from typing import TextIO
 
 from bot.app import Signpost
+from bot.cli.arguments import HIDDEN_ID
 from bot.cli.common import CommandFailed, opened
 from bot.config import load_settings
 from bot.console import devclock
@@ -42,7 +43,6 @@ HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"
 NO_CODE = "No code entered, so nothing was sent."
-HIDDEN_ID = "that practitioner id holds a control character or an invisible formatting mark"
 META_HELP = (
     "In this console also:",
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",

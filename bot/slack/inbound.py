@@ -207,11 +207,31 @@ def check_identity(body: dict[str, Any]) -> None:
     slash command must name its user and team."""
     if "command" in body and not all(isinstance(body.get(key), str) for key in ("user_id", "team_id")):
         raise Refused(400, "missing_identity")
+    if _asked_by_someone(body) and not isinstance(_asker(body), str):
+        raise Refused(400, "missing_identity")
     for name, value in _identities(body):
         if value is None or (value == "" and "enterprise" in name):
             continue  # an enterprise is named only on Enterprise Grid
         if not isinstance(value, str) or not is_id(value):
             raise Refused(400, "bad_identity")
+
+
+# What Signpost answers as someone's request (a click, a submission, the Home tab opened): Slack
+# names the user in each; without one it was acknowledged and dropped.
+_ASKED = frozenset({"block_actions", "view_submission"})
+_ASKED_EVENTS = frozenset({"app_home_opened"})
+
+
+def _asked_by_someone(body: dict[str, Any]) -> bool:
+    event = body.get("event")
+    return body.get("type") in _ASKED or (isinstance(event, dict) and event.get("type") in _ASKED_EVENTS)
+
+
+def _asker(body: dict[str, Any]) -> object:
+    """The user id where Bolt reads it (the event's user for an event), as sent."""
+    event = body.get("event")
+    holder = event.get("user") if isinstance(event, dict) else body.get("user")
+    return holder.get("id") if isinstance(holder, dict) else holder
 
 
 def is_id(value: str) -> bool:

@@ -364,14 +364,27 @@ def _tenant_well_formed(data: Any) -> bool:
 _URL_SPECIAL = frozenset("/\\?#%")
 
 
-def _plain_id(value: str | None) -> bool:
-    """An id as Teams makes them, or none: no control character (PostgreSQL cannot keep a NUL)."""
-    return value is None or value.isprintable()
+MAX_ROUTABLE = 1024  # characters: Teams' ids are a few hundred at most; a URL line is ~8 KB anywhere
+MAX_KEPT = 128  # characters: the audit's columns for a tenant and a user (as for Slack's ids)
+
+
+def _plain_id(value: str | None, longest: int = MAX_ROUTABLE) -> bool:
+    """An id as Teams makes them, or none: no control character (PostgreSQL cannot keep a NUL),
+    no longer than ``longest``."""
+    return value is None or (value.isprintable() and len(value) <= longest)
 
 
 def _routable(value: str | None) -> bool:
     """An id the SDK can put into the connector's URL as it is: one path segment, or none."""
     return value is None or (_plain_id(value) and value not in (".", "..") and not _URL_SPECIAL & set(value))
+
+
+def _tenants_keepable(activity: Activity) -> bool:
+    """Every tenant the activity names is one the audit can keep (a principal's tenant is either)."""
+    named = _channel_data_tenant(activity.channel_data)
+    tenants = [activity.conversation.tenant_id if activity.conversation else None]
+    tenants.append(named if isinstance(named, str) else None)
+    return all(_plain_id(tenant, MAX_KEPT) for tenant in tenants)
 
 
 def _mentions_readable(activity: Activity) -> bool:
@@ -403,6 +416,8 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("replyToId", "unroutable", _routable(activity.reply_to_id)),
         ("conversation", "unroutable", conversation is None or _routable(conversation.id)),
         ("from", "control_character", sender is None or (_plain_id(sender.id) and _plain_id(sender.aad_object_id))),
+        ("from", "unkeepable", sender is None or _plain_id(sender.aad_object_id, MAX_KEPT)),
+        ("tenant", "unkeepable", _tenants_keepable(activity)),
         ("recipient", "control_character", bot is None or _plain_id(bot.id)),
     )
     return [f"{name}:{problem}" for name, problem, ok in checks if not ok]

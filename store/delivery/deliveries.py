@@ -38,10 +38,12 @@ class AlreadyClaimed(Exception):
 
 
 def stored_key(key: str) -> str:
-    """Keys longer than the column are hashed, so any platform id fits and stays unique."""
-    if len(key) <= KEY_LENGTH:
+    """Keys longer than the column are hashed, so any platform id fits and stays unique; so are keys
+    holding a character no database can keep (a NUL in a forged trigger id failed the command on
+    PostgreSQL)."""
+    if len(key) <= KEY_LENGTH and key.isprintable():
         return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def claim_many(session: AsyncSession, keys: Sequence[str], now: datetime) -> set[str]:

@@ -37,7 +37,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.tables.audit import AuditEvent
-from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
+from store.tables.people import CHALLENGE_ID_LENGTH, PARKED_KEY_LENGTH, EnrolmentToken, ParkedCommand, TotpCredential
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
@@ -370,7 +370,7 @@ async def park(
             user_id=principal.user_id,
             spec_name=spec_name,
             channel=channel,
-            idempotency_key=idempotency_key,
+            idempotency_key=None if idempotency_key is None else _kept_key(idempotency_key),
             kek_id=kek_id,
             text=sealed,
             created_at=now,
@@ -379,6 +379,14 @@ async def park(
     )
     await session.flush()
     return challenge_id
+
+
+def _kept_key(key: str) -> str:
+    """A delivery id as a parked command keeps it: as it is when its column can hold it, else
+    hashed (a platform's id past 128 characters, or holding a NUL, failed the park on PostgreSQL)."""
+    if len(key) <= PARKED_KEY_LENGTH and key.isprintable():
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def drop_expired(session: AsyncSession, now: datetime) -> int:
@@ -407,7 +415,7 @@ async def waiting(
             p.platform == principal.platform.value,
             p.tenant == principal.tenant,
             p.user_id == principal.user_id,
-            p.idempotency_key == idempotency_key,
+            p.idempotency_key == _kept_key(idempotency_key),
             p.expires_at > now,
         )
         .order_by(p.created_at.desc())
@@ -416,7 +424,16 @@ async def waiting(
     return found.scalar()
 
 
+def _could_be_parked(challenge_id: str) -> bool:
+    """Whether ``challenge_id`` could name a parked command: an id ``park`` made is printable and fits
+    its column. One sent back holding a NUL (a forged modal or card) cannot even be asked of
+    PostgreSQL, which refuses the query; it names nothing, as an unknown id does."""
+    return challenge_id.isprintable() and len(challenge_id) <= CHALLENGE_ID_LENGTH
+
+
 async def is_parked(session: AsyncSession, challenge_id: str, principal: Principal) -> bool:
+    if not _could_be_parked(challenge_id):
+        return False
     p = ParkedCommand
     found = await session.execute(select(p.challenge_id).where(*_belongs(challenge_id, principal)))
     return found.first() is not None
@@ -437,6 +454,8 @@ async def claim(
 ) -> Parked | None:
     """Take a parked command out (a DELETE, so of two claims only one gets it); None if absent.
     Its key destroyed while it waited (``_seal_parked``): taken out all the same, and ``lost``."""
+    if not _could_be_parked(challenge_id):
+        return None
     p = ParkedCommand
     result = await session.execute(
         delete(p)

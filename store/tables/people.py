@@ -150,12 +150,16 @@ class EnrolmentToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+CHALLENGE_ID_LENGTH = 64
+PARKED_KEY_LENGTH = 128
+
+
 class ParkedCommand(Base):
     """A command waiting for a step-up code (or, with no spec, an enrolment waiting to be confirmed)."""
 
     __tablename__ = "parked_commands"
     __table_args__ = holds(Personal.PERSON, wrapped_key=("kek_id", "text"))  # sealed text may name a child
-    challenge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    challenge_id: Mapped[str] = mapped_column(String(CHALLENGE_ID_LENGTH), primary_key=True)
     practitioner_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
     )
@@ -164,7 +168,7 @@ class ParkedCommand(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     spec_name: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))  # a click's id, so it acts once
+    idempotency_key: Mapped[str | None] = mapped_column(String(PARKED_KEY_LENGTH))  # a click's id, so it acts once
     kek_id: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,14 +19,18 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import web as signpost_web
+from bot.slack.render import CODE_ACTION, CODE_BLOCK, CODE_CALLBACK
 from bot.web import SLOW_KEY
+from handlers.vocabulary import Platform, Principal
+from store.people import practitioners
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack.slack_requests import signed_headers
-from tests.bot.teams.teams_support import DANA, TeamsApp, invoke
+from tests.bot.slack.slack_requests import SlackUser, signed_headers
+from tests.bot.teams.teams_support import DANA, TeamsApp, invoke, later
 from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import MANAGER, populate, send_raw
+from tests.stepup_helpers import code_now, enrol_and_step_up
 
 FORM = "application/x-www-form-urlencoded"
 CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in requests, to show that none of it is logged
@@ -131,6 +135,9 @@ UNPARSABLE = {
     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     "two lengths": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
     "a request line over 8 KB": b"GET /enrol/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    # aiohttp logs these two at debug only (noise from scanners, it says): no line at all was written.
+    "a TLS handshake on the HTTP port": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 32,
+    "a method HTTP does not have": b"BREW /transparency HTTP/1.1\r\nHost: x\r\nX-Child: Amy Jones\r\n\r\n",
 }
 
 
@@ -265,3 +272,142 @@ async def test_a_signed_form_signpost_cannot_read_is_audited_answered_and_logged
     assert (event.action, event.outcome, event.user_id) == ("usage", "invalid", MANAGER.user_id)
     one_quiet_line(sent.log, "slack_unknown_form")
     assert "Amy" not in sent.log
+
+
+CLICK = {
+    "type": "block_actions",
+    "team": {"id": MANAGER.team_id},
+    "trigger_id": "1.2.3",
+    "container": {"type": "message", "message_ts": "1.2", "channel_id": "D1"},
+    "actions": [{"action_id": "approve", "block_id": "b", "value": CHILD, "type": "button"}],
+}
+SUBMISSION = {
+    "type": "view_submission",
+    "team": {"id": MANAGER.team_id},
+    "view": {"id": "V1", "type": "modal", "callback_id": "signpost_code", "private_metadata": CHILD},
+}
+HOME = {
+    "type": "event_callback",
+    "team_id": MANAGER.team_id,
+    "event_id": "Ev1",
+    "event": {"type": "app_home_opened", "tab": "home", "channel": CHILD},
+}
+
+
+@pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
+@pytest.mark.parametrize("user", [None, {"name": CHILD}], ids=["no user", "a user without an id"])
+async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, payload: dict[str, Any], user: dict[str, Any] | None
+) -> None:
+    """Slack names the user in every click, submission and Home tab event. Without one these were
+    acknowledged 200 and dropped (the Home tab's without any log line at all)."""
+    sent_payload = copy.deepcopy(payload)
+    if user is not None:
+        sent_payload.get("event", sent_payload)["user"] = user
+    if payload is HOME:
+        body = json.dumps(sent_payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, sent_payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
+
+
+@pytest.mark.parametrize("challenge_id", ["no-such-challenge", "c\x00" + CHILD], ids=["unknown", "with a NUL"])
+async def test_a_good_code_for_a_challenge_id_no_database_can_hold_is_answered_as_for_an_unknown_one(
+    world: SlackHarness, logs: LogTap, challenge_id: str
+) -> None:
+    """A code modal's challenge id is Signpost's (its private_metadata), but the submission carries it
+    back: holding a NUL, it reached PostgreSQL with a good code, and the command failed ("something
+    went wrong", a traceback) where an unknown id is answered."""
+    teacher = SlackUser("U0HTEACHER")
+    signpost = world.signpost
+    async with signpost.ctx.db.write() as session:
+        principal = Principal(Platform.SLACK, teacher.team_id, teacher.user_id)
+        await practitioners.link_identity(session, principal, "P003", signpost.ctx.clock.now())
+    totp = await enrol_and_step_up(signpost, "P003")
+    later(signpost, seconds=31)  # a code of the next step
+    payload = {
+        "type": "view_submission",
+        "user": {"id": teacher.user_id, "team_id": teacher.team_id},
+        "team": {"id": teacher.team_id},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": CODE_CALLBACK,
+            "private_metadata": challenge_id,
+            "state": {
+                "values": {CODE_BLOCK: {CODE_ACTION: {"type": "plain_text_input", "value": code_now(signpost, totp)}}}
+            },
+        },
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 200
+    assert "went wrong" not in sent.ack
+    [event] = [e for e in sent.events if e.user_id == teacher.user_id]
+    assert event.outcome != "failed"
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log and "Traceback" not in sent.log
+
+
+def _search_with_trigger(world: SlackHarness, user: SlackUser, trigger: str) -> str:
+    fields = world.slack.command_body(user, "999 000 0018")
+    fields["trigger_id"] = trigger
+    return urlencode(fields)
+
+
+DELIVERY_IDS = {
+    "a trigger id with a NUL": "1.2.\x00x",
+    "a trigger id past the parked command's column": "1." + "7" * 200,
+}
+
+
+@pytest.mark.parametrize("trigger", DELIVERY_IDS.values(), ids=DELIVERY_IDS.keys())
+@pytest.mark.parametrize("stepped_up", [True, False], ids=["stepped up", "asked for a code"])
+async def test_a_delivery_id_no_database_can_keep_still_gets_its_answer(
+    world: SlackHarness, logs: LogTap, trigger: str, stepped_up: bool
+) -> None:
+    """Signpost keys a request on Slack's delivery id (the trigger id here; an event id, a view id, a
+    clicked message's place alike), so that a redelivery acts once. Holding a NUL, the key failed the
+    command on PostgreSQL ("something went wrong", a traceback); past 128 characters it failed the
+    parked command of a search that asks for a code."""
+    teacher = SlackUser("U0HTEACHER")
+    signpost = world.signpost
+    async with signpost.ctx.db.write() as session:
+        principal = Principal(Platform.SLACK, teacher.team_id, teacher.user_id)
+        await practitioners.link_identity(session, principal, "P003", signpost.ctx.clock.now())
+    await enrol_and_step_up(signpost, "P003")
+    if not stepped_up:
+        later(signpost, hours=13)  # past the step-up's longest life: the search asks for a code
+    body = _search_with_trigger(world, teacher, trigger)
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    answers = sent.ack + json.dumps([c.raw for c in sent.calls], default=str)
+    assert sent.status == 200 and "went wrong" not in answers
+    [event] = [e for e in sent.events if e.user_id == teacher.user_id]
+    assert event.outcome == ("answered" if stepped_up else "challenged")
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log
+
+
+@pytest.mark.parametrize("view_id", ["V\x00", "V\ud800"], ids=["a NUL", "half a character"])
+async def test_a_submission_whose_view_id_no_database_can_keep_still_gets_its_answer(
+    world: SlackHarness, logs: LogTap, view_id: str
+) -> None:
+    """A submitted form is keyed on its view id (JSON may carry half a character, which no database
+    can encode): the command failed ("something went wrong", a traceback) instead of being answered."""
+    payload = {
+        "type": "view_submission",
+        "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
+        "team": {"id": MANAGER.team_id},
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": "signpost_input",
+            "private_metadata": json.dumps({"c": "history"}),
+            "state": {"values": {"input": {"value": {"type": "plain_text_input", "value": ""}}}},
+        },
+    }
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 200 and "went wrong" not in sent.ack
+    [event] = sent.events
+    assert (event.action, event.outcome) == ("history", "info")
+    assert "command_failed" not in sent.log and '"exception"' not in sent.log

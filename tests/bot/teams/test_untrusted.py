@@ -58,6 +58,24 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "a mention of the bot with no text or name": _set(
         "entities", [{"type": "mention", "mentioned": {"id": BOT_ID}, "x": IDENTITY}]
     ),
+    # Ids the audit cannot keep (PostgreSQL refuses a NUL, and an id past its 128 characters): the
+    # command failed inside the turn with a traceback, or its audit write failed and it went unanswered.
+    "conversation tenant with a NUL": lambda doc: {
+        **doc,
+        "conversation": {**doc["conversation"], "tenantId": doc["conversation"]["tenantId"] + "\x00"},
+    },
+    "channelData tenant with a NUL": _set("channelData", {"tenant": {"id": "\x00" + IDENTITY}}),
+    "aadObjectId longer than the audit keeps": lambda doc: {**doc, "from": {**doc["from"], "aadObjectId": "a" * 129}},
+    "conversation tenant longer than the audit keeps": lambda doc: {
+        **doc,
+        "conversation": {**doc["conversation"], "tenantId": doc["conversation"]["tenantId"] + "a" * 129},
+    },
+    # The SDK puts these ids in the connector's URL: past any server's request line, the reply failed.
+    "an activity id longer than a URL takes": _set("id", "f" * 20_000),
+    "a conversation id longer than a URL takes": lambda doc: {
+        **doc,
+        "conversation": {**doc["conversation"], "id": "a:" + "x" * 20_000},
+    },
 }
 
 
