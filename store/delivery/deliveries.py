@@ -21,10 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
 from store.prepared import Prepared
+from store.tables.delivery import KEY_LENGTH as DELIVERY_KEY_LENGTH
 from store.tables.delivery import Delivery
+from store.tables.people import PARKED_KEY_LENGTH
 
 log = structlog.get_logger("signpost.deliveries")
-KEY_LENGTH = 200
+# A delivery id is kept as it is only when every column that keeps one can hold it (a parked
+# command's is the shorter): one id kept two ways (as it is here, hashed there) was not recognised
+# when the parked command resumed, and a redelivery after the code ran the command again.
+KEY_LENGTH = min(DELIVERY_KEY_LENGTH, PARKED_KEY_LENGTH)
 # How long a delivery id is remembered. Slack and Teams stop retrying within minutes; a week also
 # covers a second click on an old message (its effect is then "already decided", not a repeat).
 KEEP = timedelta(days=7)
@@ -38,7 +43,7 @@ class AlreadyClaimed(Exception):
 
 
 def stored_key(key: str) -> str:
-    """Keys longer than the column are hashed, so any platform id fits and stays unique; so are keys
+    """Keys longer than the columns are hashed, so any platform id fits and stays unique; so are keys
     holding a character no database can keep (a NUL in a forged trigger id failed the command on
     PostgreSQL)."""
     if len(key) <= KEY_LENGTH and key.isprintable():

@@ -33,11 +33,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from handlers.vocabulary import REACHED_OUTCOMES, Principal
 from store.audit.log import cohort_destroyed
 from store.db import Database
+from store.delivery.deliveries import stored_key
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.tables.audit import AuditEvent
-from store.tables.people import CHALLENGE_ID_LENGTH, PARKED_KEY_LENGTH, EnrolmentToken, ParkedCommand, TotpCredential
+from store.tables.people import CHALLENGE_ID_LENGTH, EnrolmentToken, ParkedCommand, TotpCredential
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
@@ -370,7 +371,7 @@ async def park(
             user_id=principal.user_id,
             spec_name=spec_name,
             channel=channel,
-            idempotency_key=None if idempotency_key is None else _kept_key(idempotency_key),
+            idempotency_key=None if idempotency_key is None else stored_key(idempotency_key),
             kek_id=kek_id,
             text=sealed,
             created_at=now,
@@ -379,14 +380,6 @@ async def park(
     )
     await session.flush()
     return challenge_id
-
-
-def _kept_key(key: str) -> str:
-    """A delivery id as a parked command keeps it: as it is when its column can hold it, else
-    hashed (a platform's id past 128 characters, or holding a NUL, failed the park on PostgreSQL)."""
-    if len(key) <= PARKED_KEY_LENGTH and key.isprintable():
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def drop_expired(session: AsyncSession, now: datetime) -> int:
@@ -415,7 +408,7 @@ async def waiting(
             p.platform == principal.platform.value,
             p.tenant == principal.tenant,
             p.user_id == principal.user_id,
-            p.idempotency_key == _kept_key(idempotency_key),
+            p.idempotency_key == stored_key(idempotency_key),
             p.expires_at > now,
         )
         .order_by(p.created_at.desc())

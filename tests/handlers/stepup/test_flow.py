@@ -20,6 +20,7 @@ from handlers.stepup import totp
 from handlers.stepup.flow import StepUpPolicy
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from store.db import Database
+from store.delivery.deliveries import stored_key
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.people import credentials, practitioners
@@ -236,23 +237,29 @@ async def test_resubmitting_your_own_accepted_code_never_locks_or_alarms(app: Si
     assert (await say(app, "P002", AMY)).outcome is Outcome.ANSWERED
 
 
+@pytest.mark.parametrize(
+    "delivery",
+    ["teams:activity:one-delivery", "slack:trigger:" + "7" * 150, "slack:trigger:" + "7" * 300],
+    ids=["short", "longer-than-a-parked-key", "longer-than-a-delivery-key"],
+)
 async def test_a_search_delivered_again_while_its_code_is_awaited_is_asked_once(
-    app: Signpost, clock: FakeClock
+    app: Signpost, clock: FakeClock, delivery: str
 ) -> None:
     """Teams or Slack sends the same search again (or a button is clicked twice) before the code:
     the same prompt, one parked command and one audit event; once the code is in, the search runs
-    once, and the same delivery after it is "already received"."""
+    once, and the same delivery after it is "already received" — whatever the id's length (one
+    between the parked command's column and the deliveries' was kept two ways, and ran twice)."""
     authenticator = await enrol_and_step_up(app, "P002")
     clock.advance(minutes=31)
     before = len(await events(app, "lookup"))
-    delivery = "teams:activity:one-delivery"
     first = await say(app, "P002", AMY, idempotency_key=delivery)
     again = await say(app, "P002", AMY, idempotency_key=delivery)
     assert first.outcome is again.outcome is Outcome.CHALLENGED
     assert first.challenge is not None and again.challenge is not None
     assert again.challenge.challenge_id == first.challenge.challenge_id
     async with app.ctx.db.read() as session:
-        parked = (await session.execute(select(ParkedCommand).where(ParkedCommand.idempotency_key == delivery))).all()
+        kept = stored_key(delivery)
+        parked = (await session.execute(select(ParkedCommand).where(ParkedCommand.idempotency_key == kept))).all()
     assert len(parked) == 1
     assert [e.outcome for e in (await events(app, "lookup"))[before:]] == ["challenged"]
     assert (await answer(app, "P002", again, code_now(app, authenticator))).outcome is Outcome.ANSWERED
