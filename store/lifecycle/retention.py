@@ -20,7 +20,9 @@ own cohort when it is not 24): every record changed is counted and audited with 
 Before the first day, any child whose data key is under a birth-date key the key file has
 **already** punctured is destroyed (``_destroy_orphans``): a run never leaves one, but a backup
 taken before a destruction and restored beside the current key file brings them back, and no day
-of this store will find them through the blind index (their term keys are gone too).
+of this store will find them through the blind index (their term keys are gone too). Their index
+rows are deleted first, in one pass over ``child_terms`` (``_delete_index_rows``); their name counts,
+kept by name and not by child, stay as the backup has them.
 
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
@@ -41,6 +43,7 @@ that neither the store nor a later backup keeps them: counted in the report and 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -301,7 +304,8 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
         held = {ref: kek for ref, kek in found}
         kek_ids.update(held.values())
         # A key the key file no longer holds (a cohort punctured since a restored backup was taken:
-        # ``orphans``) has no identity to read: its terms and name counts cannot be recomputed.
+        # ``orphans``) has no identity to read: its name counts cannot be recomputed, and its terms
+        # are deleted apart (``_delete_index_rows``, one pass over the index, before this).
         readable = [ref for ref in chunk if held.get(ref) in keys.keks]
         identities = await children.load_identities(session, keys, readable)
         await name_counts.forget(session, keys, identities.values())
@@ -483,24 +487,67 @@ async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_ste
     """Destroy every child whose data key is under a punctured birth-date key (``_orphan_kek_ids``),
     ``CHUNK`` children a transaction, each audited in it; returns how many were destroyed.
 
+    Their index rows go first (``_delete_index_rows``): ``destroy`` cannot recompute them without
+    the key, and those under the birth year's term key stay testable with the key file until the
+    year's last cohort is destroyed. While a child's wrapped key is there it is still found as an
+    orphan, so a run killed between the two does it again.
+
     Only a punctured cohort is proof: a child whose key is under a master KEK or a generation the
     key file no longer holds, or not derived yet, is left as it is (its cohort is not shown to be 24)."""
     async with db.read() as session:
         ids = await _orphan_kek_ids(session, keys)
     destroyed = 0
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+        under = select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK]))
         while True:
-            async with db.write() as session:
-                under = select(ChildKey.child_ref).where(ChildKey.kek_id.in_(chunk)).limit(CHUNK)
-                refs = list((await session.execute(under)).scalars())
-                if not refs:
-                    break
-                done = (await destroy(session, keys, refs, now))[0]  # the wrapped keys go: the next read moves on
-                if audit_step is not None and done:
-                    await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
-            destroyed += done
+            async with db.read() as session:
+                refs = list((await session.execute(under.order_by(ChildKey.child_ref).limit(ORPHAN_SWEEP))).scalars())
+            if not refs:
+                break
+            await _delete_index_rows(db, refs)
+            for part in range(0, len(refs), CHUNK):
+                async with db.write() as session:
+                    done = (await destroy(session, keys, refs[part : part + CHUNK], now))[0]  # wrapped keys go
+                    if audit_step is not None and done:
+                        await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
+                destroyed += done
     return destroyed
+
+
+# The term space (signed 64-bit blind values) cut into ranges, one SQLite transaction each, so that
+# a pass over the national index (~176 M rows) never holds the write lock for long.
+TERM_SLICES = 64
+ORPHAN_SWEEP = 200_000  # orphans whose index rows one pass over child_terms deletes (~80 s at 176 M rows)
+
+
+async def _delete_index_rows(db: Database, refs: Sequence[int]) -> int:
+    """Delete every ``child_terms`` row naming one of ``refs``: one pass over the table (it has no
+    index by child; an orphan's terms cannot be recomputed). Rare (a restored backup) and bounded:
+    a hash probe per row, never a query per child. Returns how many rows went."""
+    removed = 0
+    if db.dialect == "postgresql":
+        async with db.write() as session:
+            result = await session.execute(  # a hash join (an ``= ANY`` of a parameter is a list scan a row)
+                text(
+                    "DELETE FROM child_terms t USING unnest(CAST(:refs AS BIGINT[])) AS o(ref)"
+                    " WHERE t.child_ref = o.ref"
+                ),
+                {"refs": list(refs)},
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+    wanted, low, step = json.dumps(list(refs)), -(1 << 63), (1 << 64) // TERM_SLICES
+    for n in range(TERM_SLICES):
+        high = (1 << 63) - 1 if n == TERM_SLICES - 1 else low + (n + 1) * step - 1
+        async with db.write() as session:
+            result = await session.execute(
+                text(
+                    "DELETE FROM child_terms WHERE term BETWEEN :lo AND :hi"
+                    " AND child_ref IN (SELECT value FROM json_each(:refs))"
+                ),
+                {"lo": low + n * step, "hi": high, "refs": wanted},
+            )
+            removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
 
 
 async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:
