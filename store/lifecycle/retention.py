@@ -76,7 +76,8 @@ from store.register.children import retention_term
 from store.tables import Personal, child_rows, tables_holding
 from store.tables.audit import AuditTermKey
 from store.tables.lifecycle import RetentionState
-from store.tables.register import Child, ChildKey, ChildTerm
+from store.tables.people import Practitioner
+from store.tables.register import Child, ChildKey, ChildTerm, LocalAuthority
 
 log = structlog.get_logger("signpost.retention")
 Counter = Callable[[int], None]  # told how many more items are done (progress; counts only)
@@ -116,7 +117,13 @@ CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows(
 # What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, and
 # every other table destruction deletes rows of (notices naming a child).
 AFFECTED_TABLES: tuple[str, ...] = tuple(
-    dict.fromkeys([*(t.name for t in tables_holding(Personal.CHILD)), *(t.name for t, _ in child_rows())])
+    dict.fromkeys(
+        [
+            *(t.name for t in tables_holding(Personal.CHILD)),
+            *(t.name for t, _ in child_rows()),
+            LocalAuthority.__tablename__,  # an authority only a destroyed child named (``_forget_unshown_authority``)
+        ]
+    )
 )
 
 # What a destroyed child's row keeps: its reference and state, and nothing that says when it was
@@ -324,7 +331,43 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
             .values(identity=None, row_mac=None, shielded=False, state="destroyed", updated_at=DESTROYED_AT)
         )
         count += result.rowcount  # type: ignore[attr-defined]
+        await _forget_unshown_authority(session, chunk)
     return count, kek_ids
+
+
+UNSHOWN_AUTHORITY = ""  # a destroyed child's authority when no practitioner belonged to the one it named
+_PRACTITIONER_OF = select(Practitioner.id).where(Practitioner.local_authority == Child.local_authority).exists()
+
+
+async def _forget_unshown_authority(session: AsyncSession, refs: Sequence[int]) -> None:
+    """A destroyed child keeps its local authority, unless no practitioner belongs to it: then it
+    may be no authority at all but a name a children row out of line put there (never shown, but
+    kept in clear), which must go with the child. Such a row is given ``UNSHOWN_AUTHORITY`` (no
+    feed may name it: the field is required), and the authority's own row goes once nothing names it."""
+    named = select(Child.local_authority).where(
+        Child.ref.in_(refs), Child.local_authority != UNSHOWN_AUTHORITY, ~_PRACTITIONER_OF
+    )
+    names = sorted(set((await session.execute(named)).scalars()))
+    if not names:
+        return
+    authorities: Table = LocalAuthority.__table__  # type: ignore[assignment]  # typed as FromClause
+    await session.execute(
+        dialect_insert(session)(authorities)
+        .values(name=UNSHOWN_AUTHORITY, first_seen=DESTROYED_AT)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    await session.execute(
+        update(Child)
+        .where(Child.ref.in_(refs), Child.local_authority.in_(names))
+        .values(local_authority=UNSHOWN_AUTHORITY)
+    )
+    await session.execute(delete(LocalAuthority).where(LocalAuthority.name.in_(names), ~named_by_anyone()))
+
+
+def named_by_anyone() -> Any:
+    """Whether a child or a practitioner names the ``LocalAuthority`` row at hand."""
+    by_child = select(Child.ref).where(Child.local_authority == LocalAuthority.name).exists()
+    return by_child | select(Practitioner.id).where(Practitioner.local_authority == LocalAuthority.name).exists()
 
 
 async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport) -> None:
