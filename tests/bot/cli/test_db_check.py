@@ -138,6 +138,25 @@ def test_db_check_names_a_backup_killed_mid_copy_with_its_hot_journal(cli: Cli, 
     assert f"FAILED: nightly.db{PARTIAL} is a backup that was cut short" in run.out
 
 
+@pytest.mark.sqlite_only
+def test_a_backup_cut_short_restored_with_its_journal_is_no_store_to_any_command(cli: Cli, tmp_path: Path) -> None:
+    """Restored under the store's name with the journal beside it, the copy would be rolled back to
+    the empty file its journal began from, and a fresh store made in its place: `audit verify` said
+    "OK: 0 events". It is refused as no store, and the file is left as it was."""
+    seeded(cli, 20)
+    assert cli("backup", str(tmp_path / "whole.db")).code == 0
+    cut = tmp_path / ("nightly.db" + PARTIAL)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_COPY, str(tmp_path / "whole.db"), str(cut)])
+    assert killed.returncode == -signal.SIGKILL
+    restored = tmp_path / "restored.db"
+    shutil.copyfile(cut, restored)
+    shutil.copyfile(f"{cut}-journal", f"{restored}-journal")
+    before = restored.read_bytes()
+    run = cli("audit", "verify", env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{restored}"})
+    assert run.code == 2 and f"there is no store at {restored}" in run.said, run.out + run.err
+    assert restored.read_bytes() == before
+
+
 def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
     cli: Cli, tmp_path: Path, backend: str
 ) -> None:
