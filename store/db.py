@@ -422,11 +422,27 @@ def missing_store_file(url: str) -> Path | None:
     if path is None:
         return None
     try:
-        if path.stat().st_size > 0:
+        if path.stat().st_size > 0 and not _rolls_back_to_nothing(path):
             return None
     except FileNotFoundError:
         pass
     return path
+
+
+def _rolls_back_to_nothing(path: Path) -> bool:
+    """Whether a hot rollback journal beside ``path`` began from an empty file (a copy killed while
+    being written, `VACUUM INTO` for one): opening it would roll the file back to nothing, and a
+    new store be made there. A journal header: magic, record count, nonce, then the file's size in
+    pages before the write (bytes 16-20). A journal without the magic (zeroed) is cold."""
+    try:
+        with path.with_name(path.name + "-journal").open("rb") as journal:
+            header = journal.read(20)
+    except FileNotFoundError:
+        return False
+    return header[:8] == _JOURNAL_MAGIC and len(header) == 20 and int.from_bytes(header[16:20], "big") == 0
+
+
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # SQLite's rollback journal header
 
 
 # A PostgreSQL server refusing a session, by SQLSTATE: the part of SIGNPOST_DATABASE_URL to check.

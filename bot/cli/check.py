@@ -70,6 +70,13 @@ async def check_store(settings: Settings, file: Path | None = None) -> Findings:
     """Check the store at SIGNPOST_DATABASE_URL, or the SQLite file ``file`` (a backup)."""
     found = Findings()
     url, on_disk = _target(settings, file, found)
+    if on_disk is not None and _hot_journal(on_disk):
+        found.problems.append(
+            f"{on_disk.name} was cut short while being written: its journal ({on_disk.name}-journal) is "
+            "beside it, and the file is not whole without it"
+        )
+        found.unchecked.append("SQLite's integrity check, the tables, the key binding and the audit chain")
+        return found
     if on_disk is not None:
         damage = await asyncio.to_thread(sqlite_integrity, on_disk, limit=INTEGRITY_LIMIT)
         found.problems += damage[:INTEGRITY_SHOWN]
@@ -94,6 +101,17 @@ async def check_store(settings: Settings, file: Path | None = None) -> Findings:
     finally:
         await db.close()
     return found
+
+
+def _hot_journal(path: Path) -> bool:
+    """Whether a rollback journal a killed writer left is beside ``path`` (SQLite's test: there and
+    not empty, its first byte not zero). A read-only open must roll it back, and cannot."""
+    journal = path.with_name(path.name + "-journal")
+    try:
+        with journal.open("rb") as handle:
+            return handle.read(1) not in (b"", b"\0")
+    except FileNotFoundError:
+        return False
 
 
 async def _readable(db: Database, found: Findings) -> bool:

@@ -49,7 +49,7 @@ from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Decommission
 from store.tables.people import ChatIdentity, Practitioner, TeamsConversation
-from store.tables.register import Child
+from store.tables.register import Child, LocalAuthority
 
 log = structlog.get_logger("signpost.decommission")
 DEFAULT_DESTROY_DAYS = 60
@@ -617,6 +617,8 @@ async def _step_data(step: Step, number: int) -> None:
             )
         )
         counts["practitioners"] = deleted + blanked
+        # An authority only children named may be a child's name (a children row out of line).
+        await session.execute(delete(LocalAuthority).where(~retention.named_by_anyone()))
         counts["notices"] = await _close_notices(session, ids, now)
         await _record_step(session, step, "data", number, counts)
 
@@ -652,7 +654,8 @@ async def _step_compact(step: Step, number: int) -> None:
 
 async def _compact(db: Database) -> Compaction:
     """VACUUM FULL (SQLite: VACUUM) of every personal table, and whether it was done."""
-    return await compact_checked(db, [t.name for t in personal_tables()], full=True, wait=retention.COMPACTION_WAIT)
+    tables = [*(t.name for t in personal_tables()), LocalAuthority.__tablename__]  # as ``_step_data`` left them
+    return await compact_checked(db, tables, full=True, wait=retention.COMPACTION_WAIT)
 
 
 async def _release(step: Step) -> None:

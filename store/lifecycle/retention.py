@@ -20,7 +20,9 @@ own cohort when it is not 24): every record changed is counted and audited with 
 Before the first day, any child whose data key is under a birth-date key the key file has
 **already** punctured is destroyed (``_destroy_orphans``): a run never leaves one, but a backup
 taken before a destruction and restored beside the current key file brings them back, and no day
-of this store will find them through the blind index (their term keys are gone too).
+of this store will find them through the blind index (their term keys are gone too). Their index
+rows are deleted first, in one pass over ``child_terms`` (``_delete_index_rows``); their name counts,
+kept by name and not by child, stay as the backup has them.
 
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
@@ -41,6 +43,7 @@ that neither the store nor a later backup keeps them: counted in the report and 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -73,7 +76,8 @@ from store.register.children import retention_term
 from store.tables import Personal, child_rows, tables_holding
 from store.tables.audit import AuditTermKey
 from store.tables.lifecycle import RetentionState
-from store.tables.register import Child, ChildKey, ChildTerm
+from store.tables.people import Practitioner
+from store.tables.register import Child, ChildKey, ChildTerm, LocalAuthority
 
 log = structlog.get_logger("signpost.retention")
 Counter = Callable[[int], None]  # told how many more items are done (progress; counts only)
@@ -113,7 +117,13 @@ CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows(
 # What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, and
 # every other table destruction deletes rows of (notices naming a child).
 AFFECTED_TABLES: tuple[str, ...] = tuple(
-    dict.fromkeys([*(t.name for t in tables_holding(Personal.CHILD)), *(t.name for t, _ in child_rows())])
+    dict.fromkeys(
+        [
+            *(t.name for t in tables_holding(Personal.CHILD)),
+            *(t.name for t, _ in child_rows()),
+            LocalAuthority.__tablename__,  # an authority only a destroyed child named (``_forget_unshown_authority``)
+        ]
+    )
 )
 
 # What a destroyed child's row keeps: its reference and state, and nothing that says when it was
@@ -301,7 +311,8 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
         held = {ref: kek for ref, kek in found}
         kek_ids.update(held.values())
         # A key the key file no longer holds (a cohort punctured since a restored backup was taken:
-        # ``orphans``) has no identity to read: its terms and name counts cannot be recomputed.
+        # ``orphans``) has no identity to read: its name counts cannot be recomputed, and its terms
+        # are deleted apart (``_delete_index_rows``, one pass over the index, before this).
         readable = [ref for ref in chunk if held.get(ref) in keys.keks]
         identities = await children.load_identities(session, keys, readable)
         await name_counts.forget(session, keys, identities.values())
@@ -320,7 +331,43 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
             .values(identity=None, row_mac=None, shielded=False, state="destroyed", updated_at=DESTROYED_AT)
         )
         count += result.rowcount  # type: ignore[attr-defined]
+        await _forget_unshown_authority(session, chunk)
     return count, kek_ids
+
+
+UNSHOWN_AUTHORITY = ""  # a destroyed child's authority when no practitioner belonged to the one it named
+_PRACTITIONER_OF = select(Practitioner.id).where(Practitioner.local_authority == Child.local_authority).exists()
+
+
+async def _forget_unshown_authority(session: AsyncSession, refs: Sequence[int]) -> None:
+    """A destroyed child keeps its local authority, unless no practitioner belongs to it: then it
+    may be no authority at all but a name a children row out of line put there (never shown, but
+    kept in clear), which must go with the child. Such a row is given ``UNSHOWN_AUTHORITY`` (no
+    feed may name it: the field is required), and the authority's own row goes once nothing names it."""
+    named = select(Child.local_authority).where(
+        Child.ref.in_(refs), Child.local_authority != UNSHOWN_AUTHORITY, ~_PRACTITIONER_OF
+    )
+    names = sorted(set((await session.execute(named)).scalars()))
+    if not names:
+        return
+    authorities: Table = LocalAuthority.__table__  # type: ignore[assignment]  # typed as FromClause
+    await session.execute(
+        dialect_insert(session)(authorities)
+        .values(name=UNSHOWN_AUTHORITY, first_seen=DESTROYED_AT)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    await session.execute(
+        update(Child)
+        .where(Child.ref.in_(refs), Child.local_authority.in_(names))
+        .values(local_authority=UNSHOWN_AUTHORITY)
+    )
+    await session.execute(delete(LocalAuthority).where(LocalAuthority.name.in_(names), ~named_by_anyone()))
+
+
+def named_by_anyone() -> Any:
+    """Whether a child or a practitioner names the ``LocalAuthority`` row at hand."""
+    by_child = select(Child.ref).where(Child.local_authority == LocalAuthority.name).exists()
+    return by_child | select(Practitioner.id).where(Practitioner.local_authority == LocalAuthority.name).exists()
 
 
 async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport) -> None:
@@ -483,24 +530,67 @@ async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_ste
     """Destroy every child whose data key is under a punctured birth-date key (``_orphan_kek_ids``),
     ``CHUNK`` children a transaction, each audited in it; returns how many were destroyed.
 
+    Their index rows go first (``_delete_index_rows``): ``destroy`` cannot recompute them without
+    the key, and those under the birth year's term key stay testable with the key file until the
+    year's last cohort is destroyed. While a child's wrapped key is there it is still found as an
+    orphan, so a run killed between the two does it again.
+
     Only a punctured cohort is proof: a child whose key is under a master KEK or a generation the
     key file no longer holds, or not derived yet, is left as it is (its cohort is not shown to be 24)."""
     async with db.read() as session:
         ids = await _orphan_kek_ids(session, keys)
     destroyed = 0
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+        under = select(ChildKey.child_ref).where(ChildKey.kek_id.in_(ids[start : start + CHUNK]))
         while True:
-            async with db.write() as session:
-                under = select(ChildKey.child_ref).where(ChildKey.kek_id.in_(chunk)).limit(CHUNK)
-                refs = list((await session.execute(under)).scalars())
-                if not refs:
-                    break
-                done = (await destroy(session, keys, refs, now))[0]  # the wrapped keys go: the next read moves on
-                if audit_step is not None and done:
-                    await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
-            destroyed += done
+            async with db.read() as session:
+                refs = list((await session.execute(under.order_by(ChildKey.child_ref).limit(ORPHAN_SWEEP))).scalars())
+            if not refs:
+                break
+            await _delete_index_rows(db, refs)
+            for part in range(0, len(refs), CHUNK):
+                async with db.write() as session:
+                    done = (await destroy(session, keys, refs[part : part + CHUNK], now))[0]  # wrapped keys go
+                    if audit_step is not None and done:
+                        await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
+                destroyed += done
     return destroyed
+
+
+# The term space (signed 64-bit blind values) cut into ranges, one SQLite transaction each, so that
+# a pass over the national index (~176 M rows) never holds the write lock for long.
+TERM_SLICES = 64
+ORPHAN_SWEEP = 200_000  # orphans whose index rows one pass over child_terms deletes (~80 s at 176 M rows)
+
+
+async def _delete_index_rows(db: Database, refs: Sequence[int]) -> int:
+    """Delete every ``child_terms`` row naming one of ``refs``: one pass over the table (it has no
+    index by child; an orphan's terms cannot be recomputed). Rare (a restored backup) and bounded:
+    a hash probe per row, never a query per child. Returns how many rows went."""
+    removed = 0
+    if db.dialect == "postgresql":
+        async with db.write() as session:
+            result = await session.execute(  # a hash join (an ``= ANY`` of a parameter is a list scan a row)
+                text(
+                    "DELETE FROM child_terms t USING unnest(CAST(:refs AS BIGINT[])) AS o(ref)"
+                    " WHERE t.child_ref = o.ref"
+                ),
+                {"refs": list(refs)},
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+    wanted, low, step = json.dumps(list(refs)), -(1 << 63), (1 << 64) // TERM_SLICES
+    for n in range(TERM_SLICES):
+        high = (1 << 63) - 1 if n == TERM_SLICES - 1 else low + (n + 1) * step - 1
+        async with db.write() as session:
+            result = await session.execute(
+                text(
+                    "DELETE FROM child_terms WHERE term BETWEEN :lo AND :hi"
+                    " AND child_ref IN (SELECT value FROM json_each(:refs))"
+                ),
+                {"lo": low + n * step, "hi": high, "refs": wanted},
+            )
+            removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
 
 
 async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from store.tables.register import ChildKey
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_key_file import other_key_file, refused_in_one_line
 from tests.bot.cli.test_main import write_feeds
+from tests.factories import AMY, CHILDREN_HEADER
 from tests.store.lifecycle.lifecycle_data import load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -600,3 +601,55 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_
     destroyed_as_counted(certificate, held)
     assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
     assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""
+
+
+# -- an import that destroys ---------------------------------------------------------------------
+
+_KILLED_BEFORE_COMPACTION = """
+import os, signal, sys
+import store.register.feeds
+from bot.cli.main import main
+
+
+async def die(db, report):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+store.register.feeds._compact = die
+main(["import", "--destroy-redated", sys.argv[1]])
+"""
+
+
+def _store_files(db_url: str) -> dict[str, bytes]:
+    """The SQLite store's database file, WAL and shared memory as they lie on disk."""
+    path = Path(db_url.split("///", 1)[1])
+    return {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")}
+
+
+@pytest.mark.sqlite_only
+async def test_an_import_killed_between_destroying_and_compacting_leaves_nothing_once_the_store_is_next_used(
+    cli: Cli, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """`import --destroy-redated` killed -9 after its commit, before it compacts: the destroyed child's
+    wrapped key (its birth-date key lives on for the others born that day) is still in the database
+    file's old pages, as README says. The next `signpost` command to use the store (any one: here
+    `audit verify`, a real process) leaves it in none of the store's files."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    async with db.read() as session:
+        wrapped = (await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == int(AMY)))).scalar_one()
+    await db.close()
+    redated = tmp_path / "redated.csv"
+    redated.write_text(
+        f"{CHILDREN_HEADER}\n{AMY},Amy,Jones,,{date.today().year - 30}-04-03,F,M1 2AB,Northshire,false\n",
+        encoding="utf-8",
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BEFORE_COMPACTION, str(redated)], cwd=tmp_path, env=_pythonpath()
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert any(wrapped in data for data in _store_files(db_url).values())
+    verify = subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", "audit", "verify"], cwd=tmp_path, env=_pythonpath(), capture_output=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert not [name for name, data in _store_files(db_url).items() if wrapped in data]

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +101,60 @@ def test_db_check_names_a_backup_cut_short(cli: Cli, tmp_path: Path) -> None:
     run = cli("db", "check", "--file", str(cut))
     assert run.code == 1
     assert f"FAILED: nightly.db{PARTIAL} is a backup that was cut short" in run.out
+
+
+# `VACUUM INTO` (as `signpost backup` copies) killed -9 part-way, once the copy has begun: its
+# rollback journal is left hot beside the copy.
+_KILLED_MID_COPY = """
+import os, signal, sqlite3, sys
+source, target = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(source)
+db.execute("PRAGMA cache_size=1")  # pages reach the copy as they are written
+
+
+def die_once_copying():
+    if os.path.exists(target + "-journal") and os.path.getsize(target) > 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+db.set_progress_handler(die_once_copying, 100)
+db.execute("VACUUM INTO ?", (target,))
+"""
+
+
+@pytest.mark.sqlite_only
+def test_db_check_names_a_backup_killed_mid_copy_with_its_hot_journal(cli: Cli, tmp_path: Path) -> None:
+    """A real kill leaves the partial copy with a hot rollback journal, which a read-only open cannot
+    roll back (SQLite: "attempt to write a readonly database"): the check said "cannot open the
+    database … check SIGNPOST_DATABASE_URL" instead of naming the file as a backup cut short."""
+    seeded(cli, 20)
+    assert cli("backup", str(tmp_path / "whole.db")).code == 0
+    cut = tmp_path / ("nightly.db" + PARTIAL)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_COPY, str(tmp_path / "whole.db"), str(cut)])
+    assert killed.returncode == -signal.SIGKILL and Path(f"{cut}-journal").stat().st_size > 0
+    run = cli("db", "check", "--file", str(cut))
+    assert run.code == 1, run.err
+    assert f"FAILED: nightly.db{PARTIAL} is a backup that was cut short" in run.out
+
+
+@pytest.mark.sqlite_only
+def test_a_backup_cut_short_restored_with_its_journal_is_no_store_to_any_command(cli: Cli, tmp_path: Path) -> None:
+    """Restored under the store's name with the journal beside it, the copy would be rolled back to
+    the empty file its journal began from, and a fresh store made in its place: `audit verify` said
+    "OK: 0 events". It is refused as no store, and the file is left as it was."""
+    seeded(cli, 20)
+    assert cli("backup", str(tmp_path / "whole.db")).code == 0
+    cut = tmp_path / ("nightly.db" + PARTIAL)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_COPY, str(tmp_path / "whole.db"), str(cut)])
+    assert killed.returncode == -signal.SIGKILL
+    restored = tmp_path / "restored.db"
+    shutil.copyfile(cut, restored)
+    shutil.copyfile(f"{cut}-journal", f"{restored}-journal")
+    before = restored.read_bytes()
+    run = cli("audit", "verify", env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{restored}"})
+    assert run.code == 2 and f"there is no store at {restored}" in run.said, run.out + run.err
+    assert restored.read_bytes() == before
 
 
 def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(

@@ -194,7 +194,7 @@ def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     ), out
     assert "another connection" not in out
     assert (compaction["event"], compaction["level"]) == ("retention_compaction_pending", "warning")
-    assert compaction["compaction"] == "postgresql vacuum not permitted: the connected role may not vacuum 10 tables"
+    assert compaction["compaction"] == "postgresql vacuum not permitted: the connected role may not vacuum 11 tables"
     assert runtime_role not in err
     told = asyncio.run(_retention_notices(db_url))  # the admins are told the same, not "another connection"
     assert any("Storage compaction was not done: " in b for b in told), told

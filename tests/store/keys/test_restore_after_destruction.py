@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Signpost
@@ -15,7 +16,7 @@ from store.db import Database
 from store.keys.backup import backup
 from store.keys.rotation import rotate
 from store.lifecycle import retention
-from store.tables.register import Child, ChildKey, Involvement
+from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 from tests.store.keys.test_backup import current_key_material, restored
 from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, at, load, retention_on, scalar
 
@@ -102,3 +103,57 @@ async def test_a_backup_from_before_a_rotation_loses_only_the_punctured_cohort(
 async def child_states(db: Database) -> dict[int, str]:
     async with db.read() as session:
         return {ref: state for ref, state in (await session.execute(select(Child.ref, Child.state))).all()}
+
+
+async def index_rows_of(db: Database, child: str) -> int:
+    async with db.read() as session:
+        counted = select(func.count()).select_from(ChildTerm).where(ChildTerm.child_ref == int(child))
+        return int((await session.execute(counted)).scalar_one())
+
+
+async def test_a_child_a_restored_backup_brought_back_leaves_no_index_row_in_the_store(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """The orphan's blind-index rows cannot be recomputed (its birth-date key is gone), yet those
+    keyed by its birth year stay testable with the current key file until that year's last cohort
+    is destroyed: the run that destroys it deletes every index row naming it, and no other child's."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await retention_on(signpost, NOV_3)
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old:
+        assert await index_rows_of(old, TURNS_24) > 0
+        others = await index_rows_of(old, TURNS_18)
+        await retention.run(old, keys, at(NOV_3))
+        assert (await index_rows_of(old, TURNS_24), await index_rows_of(old, TURNS_18)) == (0, others)
+
+
+class Killed(BaseException):
+    """The process dying at this point: nothing of ours catches it (as nothing runs after a kill -9)."""
+
+
+async def test_a_run_killed_after_deleting_an_orphans_index_rows_is_finished_by_the_next(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """Killed as it destroys the child (its index rows already gone, its destruction not committed),
+    the run leaves the child with its wrapped key, so the next run still finds and destroys it."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await retention_on(signpost, NOV_3)
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+
+    async def dies(session: object, detail: str, archived: int, destroyed: int) -> None:
+        raise Killed
+
+    async with restored(db_url, backup_file) as old:
+        with pytest.raises(Killed):
+            await retention.run(old, keys, at(NOV_3), audit_step=dies)
+        assert await index_rows_of(old, TURNS_24) == 0
+        assert (await child_states(old))[int(TURNS_24)] == "archived" and int(TURNS_24) in await held_keys(old)
+        report = await retention.run(old, keys, at(NOV_3))
+        assert report.destroyed == 1 and (await child_states(old))[int(TURNS_24)] == "destroyed"
+        assert int(TURNS_24) not in await held_keys(old)

@@ -1,0 +1,67 @@
+"""Forensics as a tester does it: destroy a child with `signpost`, then grep the bytes of the store's
+files and of a backup taken afterwards for what only that child's row held."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from tests.bot.cli.conftest import Cli
+from tests.factories import CHILDREN_HEADER, PRACTITIONERS
+
+REF = "9434765919"
+MARKER = "Qzlamarker Vale"  # a child's name, put under local_authority by a row out of line
+
+
+def _children(tmp_path: Path, name: str, born: int) -> str:
+    feed = tmp_path / name
+    row = f"{REF},Zeb,Qzfamily,,{born}-03-04,M,ZZ9 9QX,{MARKER},false"
+    feed.write_text(f"{CHILDREN_HEADER}\n{row}\n", encoding="utf-8")
+    return str(feed)
+
+
+def _files_holding(marker: bytes, *paths: Path) -> list[str]:
+    found = []
+    for path in paths:
+        for each in path.parent.glob(path.name + "*"):
+            if marker in each.read_bytes():
+                found.append(each.name)
+    return found
+
+
+async def test_a_name_under_local_authority_goes_with_the_destroyed_child(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """A children row out of line put a name under local_authority: no practitioner belongs to that
+    "authority", so it is never shown, but it was kept in clear on the destroyed child's row and in
+    the authorities' table, in the store and in every backup taken after the destruction. Destroying
+    the child takes it from both: the store's files and a backup then hold no byte of it."""
+    practitioners = tmp_path / "practitioners.csv"
+    practitioners.write_text(PRACTITIONERS, encoding="utf-8")
+    assert (await cli.run("import", str(practitioners), _children(tmp_path, "children.csv", 2016))).code == 0
+    year = date.today().year - 30
+    destroyed = await cli.run("import", "--destroy-redated", _children(tmp_path, "redated.csv", year))
+    assert destroyed.code == 0, destroyed.err
+    assert "1 record already held destroyed" in destroyed.out
+    backup = tmp_path / "after.backup"
+    assert (await cli.run("backup", str(backup))).code == 0
+    stores = [Path(db_url.split("///", 1)[1])] if db_url.startswith("sqlite") else []
+    assert _files_holding(MARKER.encode(), backup, *stores) == []
+
+
+async def test_a_name_under_local_authority_is_gone_after_decommissioning(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """Decommissioning deletes every child's row, but the authorities' table is no personal table:
+    the name a row out of line put there outlived it, in the store and in a backup taken after."""
+    practitioners = tmp_path / "practitioners.csv"
+    practitioners.write_text(PRACTITIONERS, encoding="utf-8")
+    assert (await cli.run("import", str(practitioners), _children(tmp_path, "children.csv", 2016))).code == 0
+    today = date.today().strftime("%d/%m/%Y")
+    assert (await cli.run("decommission", "schedule", "--switch-off", today, "--at-once")).code == 0
+    destroyed = await cli.run("decommission", "destroy")
+    assert destroyed.code == 0, destroyed.err
+    backup = tmp_path / "after.backup"
+    assert (await cli.run("backup", str(backup))).code == 0
+    stores = [Path(db_url.split("///", 1)[1])] if db_url.startswith("sqlite") else []
+    assert _files_holding(MARKER.encode(), backup, *stores) == []
