@@ -248,7 +248,9 @@ def parse_demographic(text: str, today: date) -> Query:
         if day is not None and dob is None:
             dob = day
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
-            raise UsageError("that date of birth is not a real date: please use DD/MM/YYYY")
+            raise UsageError(
+                "that date of birth is not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"
+            )
         elif any(ch in _ASCII_DIGITS for ch in token):
             postcode.append(token)
         elif _is_name(token):
