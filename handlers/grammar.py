@@ -143,6 +143,11 @@ def _is_name(token: str) -> bool:
     return _NAME.match(token) is not None and all(ch.isalpha() or ch in "'\u2019-" for ch in token)
 
 
+def date_shaped(token: str) -> bool:
+    """Whether ``token`` is written as a date (DD/MM/YYYY or YYYY-MM-DD), real or not (31/02/2027)."""
+    return any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)
+
+
 def _has_bad_date(text: str) -> bool:
     return any(pattern.match(token) for token in text.split(" ") for pattern, _ in _DATE_PATTERNS)
 
