@@ -143,6 +143,11 @@ def _is_name(token: str) -> bool:
     return _NAME.match(token) is not None and all(ch.isalpha() or ch in "'\u2019-" for ch in token)
 
 
+def date_shaped(token: str) -> bool:
+    """Whether ``token`` is written as a date (DD/MM/YYYY or YYYY-MM-DD), real or not (31/02/2027)."""
+    return any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)
+
+
 def _has_bad_date(text: str) -> bool:
     return any(pattern.match(token) for token in text.split(" ") for pattern, _ in _DATE_PATTERNS)
 
@@ -248,7 +253,9 @@ def parse_demographic(text: str, today: date) -> Query:
         if day is not None and dob is None:
             dob = day
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
-            raise UsageError("that date of birth is not a real date: please use DD/MM/YYYY")
+            raise UsageError(
+                "that date of birth is not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"
+            )
         elif any(ch in _ASCII_DIGITS for ch in token):
             postcode.append(token)
         elif _is_name(token):

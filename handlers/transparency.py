@@ -178,6 +178,11 @@ def refuse_before_the_audit(start: datetime, first: datetime | None, now: dateti
             f"the first report is published on {_shift(begins, 1):%d/%m/%Y}"
         )
     running = " so far" if so_far and last == this_month else ""
+    if last == begins:  # one month: named once
+        only = f"only,{running}" if running else "only"
+        raise ReportError(
+            f"{start:%Y-%m} is before Signpost's audit begins: there is a report for {begins:%Y-%m} {only}"
+        )
     raise ReportError(
         f"{start:%Y-%m} is before Signpost's audit begins: "
         f"there are reports for {begins:%Y-%m} to {last:%Y-%m}{running}"

@@ -15,7 +15,7 @@ def day(text: str) -> date:
 
     value = parse_date(text.strip())
     if value is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use DD/MM/YYYY or YYYY-MM-DD")
+        raise argparse.ArgumentTypeError(not_a_date(text, "is not a date: use DD/MM/YYYY or YYYY-MM-DD"))
     return value
 
 
@@ -32,6 +32,15 @@ def practitioner_id(text: str) -> str:
     if hides_characters(text):
         raise argparse.ArgumentTypeError(HIDDEN_ID)
     return text
+
+
+def not_a_date(text: str, otherwise: str) -> str:
+    """Why ``text`` is no date: written as one (31/02/2027), that it does not exist; else ``otherwise``."""
+    from handlers.grammar import date_shaped
+
+    if date_shaped(text.strip()):
+        return f"{text!r} is not a real date: check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"
+    return f"{text!r} {otherwise}"
 
 
 def example(*lines: str) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import practitioner_id
+from bot.cli.arguments import not_a_date, practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -79,7 +79,7 @@ def moment(text: str) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) in the calendar"
+            not_a_date(text, "is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) in the calendar")
         ) from None
 
 

@@ -32,19 +32,21 @@ def add_commands(sub: Any) -> None:
     upgrade = db_sub.add_parser(
         "upgrade",
         help="apply every migration this Signpost ships (run once per release, apart from start-up)",
-        description="Apply every migration this Signpost ships. Example: signpost db upgrade",
+        description="Apply every migration this Signpost ships (it migrates on start too, unless\n"
+        "SIGNPOST_MIGRATE_ON_START=0).",
     )
     upgrade.set_defaults(func=upgrade_command)
     current = db_sub.add_parser(
         "current",
-        help="the revision the database is at; exit status 1 when it is behind this Signpost",
-        description="Show the database's revision. Example: signpost db current",
+        help="the revision the database is at; exit status 1 when it is not up to date (behind, ahead or not whole)",
+        description="One line: up to date, behind this Signpost (naming what is missing), ahead of it (a newer\n"
+        "Signpost migrated it) or not whole (a restore that did not finish). Exit status 0 only when up to date.",
     )
     current.set_defaults(func=current_command)
     history = db_sub.add_parser(
         "history",
         help="every migration this Signpost ships, oldest first, marking those applied",
-        description="List the migrations. Example: signpost db history",
+        description="Every migration this Signpost ships, oldest first, each marked applied or pending.",
     )
     history.set_defaults(func=history_command)
     check = db_sub.add_parser(

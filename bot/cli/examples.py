@@ -47,7 +47,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "report transparency": ("signpost report transparency --month 2026-11 --format html > transparency.html",),
     "db upgrade": ("signpost db upgrade   # once per release, before starting the replicas",),
-    "db current": ("signpost db current; [ $? -eq 1 ] && echo 'the database is behind this release'",),
+    "db current": ("signpost db current || echo 'not up to date: the line above says why'",),
     "db history": ("signpost db history",),
     "db check": ("signpost db check --file /var/backups/signpost-2026-11-01.db   # before trusting a backup",),
     "db grant-runtime": (

@@ -28,8 +28,10 @@ def add_commands(sub: Any) -> None:
     ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="RETENTION_COMMAND")
     run = ret_sub.add_parser(
         "run",
-        help="process every day since the last run, then seal in and compact",
-        description="Process every day since the last run, then seal in and compact.\nExit status 1 when "
+        help="process every day since the last run (archive at 18, destroy at 24), then seal in and compact",
+        description="Process every day since the last run: archive at 18, destroy at 24. Then seal in (wrap under\n"
+        "its child's birth-date key any data key an older Signpost wrote otherwise) and compact the files.\n"
+        "Exit status 1 when "
         "compaction could not finish: what was due is archived and destroyed, and the last line\nsays why "
         "the files may still hold it and what to do.",
     )

@@ -94,7 +94,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    if not given:  # `signpost` alone: the commands there are, not only that one is required
+        sys.stderr.write(parser().format_help())
+        return 2
+    args = parser().parse_args(given)
     # Only now: `--help` and a usage error have exited above without settings, logging or the store.
     import asyncio
 

@@ -245,8 +245,10 @@ class Console:
 
     def show(self, reply: Reply) -> None:
         if reply.enrolment_uri is not None:
-            # Only the local console gets the seed: it draws the QR code right here.
-            self.say(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()))
+            # Only the local console gets the seed: it draws the QR code right here. Written as it is,
+            # not through say(): its colour codes are the console's own, made from the URI Signpost
+            # issued (nothing typed is in it), and made inert they would print as escape text.
+            self.stdout.write(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()) + "\n")
         self.say(render(reply))
 
 

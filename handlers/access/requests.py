@@ -76,8 +76,8 @@ PURPOSE_REFUSED = (
 )
 REASON_REFUSED = f"The reason is sent to the requester, so please {screening.LEAVE_OUT}, and send it again."
 APPROVE_USAGE = (
-    "approve ID [DURATION]: an access request for 24h by default, or e.g. approve 12 3d / approve 12 36h "
-    "(1h to 7d); approve R4 for a registration"
+    "approve ID [DURATION], e.g. approve 12 3d / approve 12 36h (an access request: 24h when no duration is "
+    "given, 1h to 7d; approve R4 for a registration)"
 )
 DENY_USAGE = (
     "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "

@@ -69,7 +69,8 @@ TOLD = {
 }
 CHALLENGE_TEXT = "Please confirm it's you: Signpost needs a code from your authenticator app first."
 PENDING_TEXT = (
-    "Please finish setting up your authenticator app first. If you no longer have the set-up link, send: enrol"
+    "Please finish setting up your authenticator app first. If you haven't added Signpost to it yet and no "
+    "longer have the QR code, secret or set-up link you were given, send: enrol"
 )
 PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."

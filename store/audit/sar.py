@@ -89,7 +89,8 @@ ACTION_WORDS: dict[str, str] = {
     "relay_message": "a message through Signpost's relay (contents not shown here)",
     "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
     "relay_read": "a message relayed through Signpost about this record read by its writer or recipient",
-    "relay_traffic": "counted in a duty manager's review of relayed messages (counts and who, no contents)",
+    # A duty manager's or an admin's: the entry's role says whose.
+    "relay_traffic": "counted in a review of relayed messages (counts and who, no contents)",
     "pending": "listed among access requests waiting for a decision (seen by a duty manager)",
     # Follows the entry whose answer it was: Slack or Teams did not deliver it (``Dispatcher.not_shown``).
     "answer_not_shown": "the answer was not shown to the practitioner",
@@ -137,6 +138,11 @@ NOTHING_DECIDED = "nothing changed (no decision was made)"
 # Where the outcome changes what was done: a search that found no one child did not find this one.
 ACTION_WORDS_BY_OUTCOME = {
     ("search", "ambiguous"): "searched for by name and date of birth",
+    # Access asked for to a record that is not shielded: told to search instead, and nothing was requested.
+    **{
+        (action, "info"): "asked for access, but the record is not shielded: no request was made"
+        for action in REQUEST_ACTIONS
+    },
     **{(action, outcome): TRIED_TO_DECIDE for action in DECIDE_ACTIONS for outcome in REFUSED_OUTCOMES},
 }
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
@@ -145,6 +151,9 @@ ACTION_PURPOSES = {
     "lead_professional_informed": "telling the child's lead professional who looked the record up",
     "approve": DECIDING,
     "deny": DECIDING,
+    # A duty manager's or an admin's own duties, not an enquiry about the child.
+    "pending": "reviewing the access requests waiting for a decision",
+    "relay_traffic": "reviewing relayed messages for misuse",
 }
 # Where an action's outcome means something else than a lookup's: a batch match shows the service
 # each candidate's reference and a confidence, never contact details.

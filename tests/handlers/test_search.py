@@ -208,6 +208,18 @@ async def test_bad_demographic_input_gets_usage_help(signpost: Signpost) -> None
         assert hint in reply.text
 
 
+async def test_a_date_that_does_not_exist_asks_to_check_the_day_and_month(signpost: Signpost) -> None:
+    """A date typed DD/MM/YYYY that does not exist (the 32nd, or a month-first 05/13/2014) was told
+    "please use DD/MM/YYYY", which it had (newcomer): the answer asks to check the day and the month
+    and does not repeat the date."""
+    await setup(signpost)
+    for text in ("Amy Jones 32/01/2014", "Amy Jones 04/13/2014", "Amy Jones 2014-02-30"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        assert "not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)" in reply.text, text
+        assert "please use DD/MM/YYYY" not in reply.text and "2014" not in reply.text.split("e.g.")[0], text
+
+
 async def test_a_birth_year_before_1900_or_in_foreign_digits_gets_usage_help(signpost: Signpost) -> None:
     """A year below 1000 once crashed the date-variant expansion ("something went wrong"); a date of
     birth is read in ASCII digits from 1900 to today, and anything else is explained."""

@@ -9,7 +9,7 @@ import dataclasses
 import io
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -28,6 +28,7 @@ from handlers.transparency import (
     build,
     month_range,
     protect,
+    refuse_before_the_audit,
 )
 from handlers.vocabulary import Action, Outcome, Platform, Principal
 from store.audit.log import append
@@ -255,6 +256,19 @@ def test_months_default_to_the_last_complete_one_and_bad_or_future_months_are_re
     ):
         with pytest.raises(ReportError, match=why):
             month_range(bad, NOW)
+
+
+def test_a_month_before_an_audit_begun_this_month_names_the_one_report_there_is() -> None:
+    """On a store first used this month, an admin's month before it was told "there are reports for
+    2026-11 to 2026-11 so far" (newcomer): one month is named once."""
+    first = NOW - timedelta(days=1)
+    begun = datetime(first.year, first.month, 1, tzinfo=UTC)
+    with pytest.raises(ReportError) as refused:
+        refuse_before_the_audit(begun - timedelta(days=1), first, NOW, so_far=True)
+    assert str(refused.value) == (
+        f"{begun - timedelta(days=1):%Y-%m} is before Signpost's audit begins: "
+        f"there is a report for {begun:%Y-%m} only, so far"
+    )
 
 
 async def test_the_running_month_is_marked_so_far(known: Signpost) -> None:

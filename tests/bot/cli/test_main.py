@@ -227,6 +227,14 @@ def test_seed_demo_is_idempotent_and_prints_working_examples(cli: Cli) -> None:
     assert "A record exists and is shielded" in answers
 
 
+def test_signpost_alone_shows_the_commands(cli: Cli) -> None:
+    """`signpost` with nothing after it said only "error: the following arguments are required:
+    COMMAND" (newcomer): it lists the commands, on stderr, with the usage error's exit status."""
+    run = cli()
+    assert run.code == 2 and run.out == ""
+    assert run.err == parser().format_help()
+
+
 def test_help_lists_the_commands() -> None:
     """`signpost --help` names the sub-commands an operator needs."""
     text = parser().format_help()

@@ -269,6 +269,23 @@ def test_a_bad_date_says_both_forms(cli: Cli) -> None:
     assert run.code == 2 and "use DD/MM/YYYY or YYYY-MM-DD" in run.err
 
 
+@pytest.mark.parametrize(
+    ("command", "typed"),
+    [
+        (("decommission", "schedule", "--switch-off"), f"31/02/{NEXT_YEAR}"),
+        (("retention", "run", "--dry-run", "--as-of"), f"{NEXT_YEAR}-02-30"),
+        (("audit", "export", "--since"), "31/02/2026"),
+    ],
+)
+def test_a_date_in_the_right_form_that_does_not_exist_asks_to_check_the_day_and_month(
+    cli: Cli, command: tuple[str, ...], typed: str
+) -> None:
+    """31/02 was told "is not a date: use DD/MM/YYYY or YYYY-MM-DD", which it was typed as (newcomer)."""
+    run = cli(*command, typed)
+    assert run.code == 2
+    assert f"{typed!r} is not a real date: check the day and the month (DD/MM/YYYY or YYYY-MM-DD)" in run.err
+
+
 PROGRESS = ("Importing:", "Reading involvements:")  # an import's progress lines
 
 

@@ -88,3 +88,21 @@ async def test_console_output_has_no_log_lines(signpost: Signpost) -> None:
     out = io.StringIO()
     await Console(signpost, "P002", io.StringIO(f"{AMY}\n"), out).run()
     assert "correlation_id" not in out.getvalue() and "[info" not in out.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_enrol_on_a_terminal_draws_the_qr_code_in_colour_not_as_escape_text(signpost: Signpost) -> None:
+    """On a terminal `enrol` draws the QR code with real colour codes: printed through the console's
+    inert text (every ESC shown as the letters \\x1b), it showed a screenful of escape text and no code
+    to scan (newcomer). The secret is still printed as text beneath it."""
+    await load_standard(signpost)
+    out = _Terminal()
+    await Console(signpost, "P002", io.StringIO("enrol\n"), out).run()
+    text = out.getvalue()
+    assert "\\x1b" not in text
+    assert "\033[97;107m▀" in text and "\033[30;40m▀" in text
+    assert "Secret (if you can't scan): " in text

@@ -506,6 +506,20 @@ async def test_enrol_is_refused_when_an_authenticator_works(app: Signpost) -> No
     assert reply.outcome is Outcome.REFUSED and "duty manager" in reply.text
 
 
+async def test_a_pending_authenticator_is_told_apart_from_a_set_up_link_alone(app: Signpost) -> None:
+    """An operator's `signpost totp enrol` hands over a secret (and the console's `enrol` a QR code),
+    never a link: the first search told "If you no longer have the set-up link, send: enrol", which
+    that practitioner never had (newcomer)."""
+    async with app.ctx.db.write() as session:
+        await credentials.enrol(session, app.ctx.keys, "P001", totp.new_seed(), app.ctx.clock.now())
+    reply = await say(app, "P001", AMY)
+    assert reply.outcome is Outcome.CHALLENGED
+    assert reply.text == (
+        "Please finish setting up your authenticator app first. If you haven't added Signpost to it yet and no "
+        "longer have the QR code, secret or set-up link you were given, send: enrol"
+    )
+
+
 async def test_operator_enrolment_is_confirmed_by_the_first_code(app: Signpost) -> None:
     """A pending credential challenges the first search; the first good code activates it and runs it."""
     seed = totp.new_seed()

@@ -348,6 +348,33 @@ async def test_pending_and_relay_reads_are_in_plain_words(signpost: Signpost) ->
     assert ACTION_WORDS["pending"] in actions and ACTION_WORDS["relay_read"] in actions
 
 
+async def test_reviews_and_requests_that_made_none_read_as_what_they_were(signpost: Signpost) -> None:
+    """A family's report (newcomer): a duty manager's `pending` said "purpose: not asked (ordinary
+    enquiry)", an admin's `relays` was "a duty manager's review", and access asked for to a record that
+    is not shielded read "requested access (purpose given)" beside "no request was made"."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "S001", SHIELDED)).outcome is Outcome.DONE
+    assert (await say_fresh(signpost, "DM02", "pending")).outcome is Outcome.INFO
+    sent = await say_fresh(signpost, "P002", f"message {SHIELDED} section 47 enquiry, please call me")
+    assert sent.outcome is Outcome.DONE
+    assert (await say_fresh(signpost, "DM02", "relays")).outcome is Outcome.INFO
+    lines = [line.strip() for line in (await report(signpost, SHIELDED)).to_text().splitlines()]
+    assert (
+        "listed among access requests waiting for a decision (seen by a duty manager); reference and the purpose "
+        "given shown, nothing else of the record; purpose: reviewing the access requests waiting for a decision"
+    ) in lines
+    assert (
+        "counted in a review of relayed messages (counts and who, no contents); information given, nothing of the "
+        "record shown; purpose: reviewing relayed messages for misuse"
+    ) in lines
+    assert (await say_fresh(signpost, "S001", f"request {AMY} section 47 enquiry")).outcome is Outcome.INFO
+    lines = [line.strip() for line in (await report(signpost, AMY)).to_text().splitlines()]
+    assert (
+        "asked for access, but the record is not shielded: no request was made; information given, nothing of the "
+        "record shown; purpose: not kept (no request was made)"
+    ) in lines
+
+
 async def test_json_carries_the_same_entries(signpost: Signpost) -> None:
     await load_standard(signpost)
     await say_fresh(signpost, "P001", AMY)
