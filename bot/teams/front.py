@@ -610,7 +610,10 @@ class TeamsFrontEnd:
         return web.Response(status=result.status_code, headers=result.headers)
 
     async def _activity_body(self, request: web.Request) -> dict[str, Any] | None:
-        """The body if it is a well-formed activity the SDK can run, else None (logged, no values)."""
+        """The body if it is a well-formed activity the SDK can run, else None (logged, no values).
+        The Bot Framework sends JSON: any other body is refused unread (415), as Slack's front end does."""
+        if request.content_type != "application/json":
+            raise BodyRefused(415, "unsupported_content_type")
         raw = await read_body(request)  # BodyRefused: the caller answers with its status
         try:
             body = json.loads(raw)

@@ -25,7 +25,7 @@ from handlers.vocabulary import Platform, Principal
 from store.people import practitioners
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers
-from tests.bot.teams.teams_support import DANA, TeamsApp, invoke, later
+from tests.bot.teams.teams_support import DANA, TeamsApp, invoke, later, message
 from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
@@ -240,6 +240,23 @@ async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_li
     await asyncio.sleep(0.05)  # aiohttp drains the rest of the body after the answer
     assert response.status == 400
     one_quiet_line(logs.new(), "teams_activity_invalid")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_teams_activity_that_is_not_sent_as_json_is_refused_unread_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, content_type: str | None
+) -> None:
+    """The Bot Framework sends JSON; a well-formed activity under another content type was run as
+    one (Slack's front end refuses such a body with 415)."""
+    activity = json.dumps(message(DANA, "help", connector.url))
+    headers = {"Authorization": f"Bearer {signer.token(connector.url)}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    logs.new()
+    response = await teams_secured.client.post("/api/messages", data=activity.encode(), headers=headers)
+    assert response.status == 415
+    one_quiet_line(logs.new(), "teams_activity_invalid")
+    assert connector.sent == []
 
 
 @pytest.mark.parametrize(
