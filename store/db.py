@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -273,7 +274,12 @@ def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int,
         # On the DBAPI cursor, not through exec_driver_sql: every transaction begins here, and
         # SQLAlchemy's execution context around a BEGIN cost more than the BEGIN (issue 15).
         tell_listeners(conn, mode, ())
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, _OneHopConnection):
+            # Sent with the transaction's first statement, in its trip to aiosqlite's thread.
+            _BEGIN[dbapi_connection._connection] = mode
+            return
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(mode)
         finally:
@@ -297,7 +303,32 @@ class _Ran(NamedTuple):
     rows: list[Any]
 
 
-def run_sqlite(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Ran:
+# A transaction begun on a one-hop connection whose BEGIN has not been sent yet: the BEGIN (or
+# BEGIN IMMEDIATE) goes to aiosqlite's thread with the transaction's first statement, in the same
+# trip (issue 15: a trip of its own was a third of a one-read transaction's). Keyed by aiosqlite's
+# connection; read and changed on the event loop only, before a trip is handed over.
+_BEGIN: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
+
+
+def begin_pending(driver: Any) -> str | None:
+    """The deferred BEGIN of aiosqlite connection ``driver``'s transaction, taken: the caller sends
+    it first, in the trip that carries the transaction's first statement. None: nothing to send."""
+    return _BEGIN.pop(driver, None)
+
+
+async def send_begin(driver: Any) -> None:
+    """Send the deferred BEGIN of ``driver``'s transaction now, if there is one: for code that
+    hands statements to aiosqlite itself, past the one-hop cursor (``copy_rows``)."""
+    begin = begin_pending(driver)
+    if begin is not None:
+        await driver.execute(begin)
+
+
+def run_sqlite(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None = None
+) -> _Ran:
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         if many:
@@ -312,8 +343,13 @@ def run_sqlite(connection: sqlite3.Connection, operation: str, parameters: Any, 
         cursor.close()
 
 
-def run_sqlite_many(connection: sqlite3.Connection, statements: list[tuple[str, Any]]) -> list[list[Any]]:
-    """Several reads in one trip to aiosqlite's thread (``store.prepared.all_of``): each one's rows."""
+def run_sqlite_many(
+    connection: sqlite3.Connection, statements: list[tuple[str, Any]], begin: str | None = None
+) -> list[list[Any]]:
+    """Several reads in one trip to aiosqlite's thread (``store.prepared.all_of``): each one's rows;
+    ``begin``: the transaction's deferred BEGIN, sent first."""
+    if begin is not None:
+        connection.execute(begin)
     found = []
     for operation, parameters in statements:
         cursor = connection.cursor()
@@ -366,7 +402,8 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     async def _go(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             conn = self._connection
-            self._ran = await conn._execute(run_sqlite, conn._conn, operation, parameters, many)
+            begin = begin_pending(conn)
+            self._ran = await conn._execute(run_sqlite, conn._conn, operation, parameters, many, begin)
             self._rows = deque(self._ran.rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
@@ -388,10 +425,13 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # back again: a second trip to aiosqlite's thread, a quarter of a one-read transaction's
         # (issue 15). With no transaction open, pysqlite's rollback does nothing, so it is not
         # sent. (Read here, not on the thread: nothing else runs on this connection meanwhile.)
+        # A transaction that sent no statement never sent its BEGIN either: nothing to end.
+        _BEGIN.pop(self._connection, None)
         if self._open():
             super().rollback()
 
     def commit(self) -> None:
+        _BEGIN.pop(self._connection, None)
         if self._open():  # as rollback: with no transaction open, pysqlite's commit does nothing
             super().commit()
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert, Select
 
-from store.db import run_sqlite_many, tell_listeners
+from store.db import begin_pending, run_sqlite_many, tell_listeners
 
 Processor = Callable[[Any], Any] | None
 
@@ -88,7 +88,7 @@ async def all_of(session: AsyncSession, reads: Sequence[tuple[Prepared, Mapping[
         if dialect.name == "sqlite":
             async with adapted._execute_mutex:
                 driver = adapted._connection
-                found = await driver._execute(run_sqlite_many, driver._conn, statements)
+                found = await driver._execute(run_sqlite_many, driver._conn, statements, begin_pending(driver))
         else:
             found = []
             async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does

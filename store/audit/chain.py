@@ -26,13 +26,14 @@ from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit.signing import Signer, origin_of
 from store.db import Database
 from store.keys.crypto import fsync_directory
-from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint
+from store.prepared import Prepared
+from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint, AuditEvent
 
 HEAD_ID = 1
 NOTE_PREFIX = "checkpoint-"  # exported notes: checkpoint-<UTC time>-<size>.note
@@ -116,8 +117,15 @@ class Head:
 # Every audit batch runs these: built once, in Core (no ORM object for the head, nothing for the
 # session to keep in step, no statement built per call).
 _HEAD, _ENTRIES = AuditChainHead.__table__, AuditChainEntry.__table__
-_LOCK_HEAD = (
-    select(_HEAD.c.size, _HEAD.c.last_seq, _HEAD.c.head_hash).where(_HEAD.c.id == bindparam("id")).with_for_update()
+_HEAD_COLUMNS = (_HEAD.c.size, _HEAD.c.last_seq, _HEAD.c.head_hash)
+# Prepared (compiled once, run on the driver): every batch reads the head first.
+_LOCK_HEAD = Prepared(select(*_HEAD_COLUMNS).where(_HEAD.c.id == bindparam("id")).with_for_update())
+# SQLite: the head and the largest event number so far, in one statement (the write lock is held,
+# so neither moves until the batch commits).
+_HEAD_AND_LAST = Prepared(
+    select(*_HEAD_COLUMNS, select(func.max(AuditEvent.__table__.c.seq)).scalar_subquery().label("last_event")).where(
+        _HEAD.c.id == bindparam("id")
+    )
 )
 _MOVE_HEAD = (
     update(cast(Table, _HEAD))
@@ -128,8 +136,19 @@ _MOVE_HEAD = (
 
 async def lock_head(session: AsyncSession) -> Head:
     """Take the chain head for this transaction (row lock on PostgreSQL; SQLite's write lock is held)."""
-    row = (await session.execute(_LOCK_HEAD, {"id": HEAD_ID})).one()
+    row = await _LOCK_HEAD.first(session, {"id": HEAD_ID})
+    if row is None:
+        raise LookupError("the audit chain has no head row")
     return Head(row.size, row.last_seq, row.head_hash)
+
+
+async def head_and_last_event(session: AsyncSession) -> tuple[Head, int | None]:
+    """SQLite, in a write transaction (its write lock held): the chain head, and the largest event
+    number stored (None: no event yet), read together."""
+    row = await _HEAD_AND_LAST.first(session, {"id": HEAD_ID})
+    if row is None:
+        raise LookupError("the audit chain has no head row")
+    return Head(row.size, row.last_seq, row.head_hash), row.last_event
 
 
 async def extend(session: AsyncSession, head: Head, events: Sequence[Mapping[str, object]]) -> Head:

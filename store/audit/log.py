@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
 import structlog
-from sqlalchemy import Select, Table, bindparam, func, insert, select, union
+from sqlalchemy import Select, Table, bindparam, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Notice, Origin, Outcome
@@ -412,9 +412,6 @@ def _row(record: AuditRecord) -> dict[str, object]:
     return row
 
 
-_LAST_SEQ = select(func.max(cast(Table, AuditEvent.__table__).c.seq))  # built once: every SQLite batch asks it
-
-
 async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[int]:
     """Insert and chain events (and their subjects) in the caller's transaction; returns their seqs.
 
@@ -423,7 +420,6 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
     """
     if not records:
         return []
-    head = await audit_chain.lock_head(session)
     rows = [_row(r) for r in records]
     # Core's insert (the table, not the ORM entity): the ORM's bulk path runs one row a statement.
     events = cast(Table, AuditEvent.__table__)  # declared by the ORM: a Table
@@ -431,11 +427,12 @@ async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> list[
         # SQLite cannot hand back a multi-row insert's keys in order (SQLAlchemy has no sentinel
         # for it there), so RETURNING would insert one row per statement. The write lock is held,
         # so the numbers are the ones SQLite would give (a rowid table: the largest so far, plus
-        # one), taken first and inserted in one statement; checked against the head below.
-        last = (await session.execute(_LAST_SEQ)).scalar()
+        # one), read with the head and inserted in one statement; checked against the head below.
+        head, last = await audit_chain.head_and_last_event(session)
         seqs = [(last or 0) + 1 + i for i in range(len(rows))]
         await session.execute(insert(events), [{**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
     else:
+        head = await audit_chain.lock_head(session)
         result = await session.execute(insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows)
         seqs = list(result.scalars())
     chained = sorted(({**row, "seq": seq} for row, seq in zip(rows, seqs, strict=True)), key=_seq_of)

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Signpost
 from store.audit import candidates as possible_matches
-from store.db import Database
+from store.db import Database, send_begin
 from store.keys import keychain
 from store.keys.crypto import (
     KeyRing,
@@ -607,6 +607,7 @@ async def copy_rows(
         await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
     else:
         marks = ", ".join("?" for _ in columns)
+        await send_begin(driver)  # past the one-hop cursor: the transaction's deferred BEGIN first
         await driver.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 

@@ -20,7 +20,7 @@ from bot.app import Signpost
 from handlers.clock import FakeClock
 from store.audit import chain as audit_chain
 from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note
-from store.audit.log import AuditRecord, append
+from store.audit.log import AuditRecord, AuditWriteFailed, append
 from store.audit.signing import Signer
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database, alembic_config
@@ -223,6 +223,28 @@ async def test_event_inserted_outside_signpost(twelve: Signpost) -> None:
         Problem.INSERTED,
         13,
     )
+
+
+@pytest.mark.sqlite_only
+async def test_an_append_after_the_newest_events_were_deleted_is_refused_not_forked(twelve: Signpost) -> None:
+    """SQLite numbers a batch from the largest event stored, read with the chain head: with the
+    newest event and its entry deleted under it, the next number would repeat one the head has
+    chained, so the append is refused (no event, the head unmoved) rather than forking the chain."""
+    db = twelve.ctx.db
+    await unprotect(db)
+    await run_sql(db, "DELETE FROM audit_events WHERE seq = 12", "DELETE FROM audit_chain WHERE seq = 12")
+    record = AuditRecord(
+        at=twelve.ctx.clock.now(), actor_id=None, platform="console", tenant="signpost", user_id="op",
+        actor_role=None, actor_org=None, actor_la=None, channel="console", action="help", outcome="answered",
+        subject_refs=(), result_count=0, correlation_id=uuid.uuid4().hex,
+    )  # fmt: skip
+    with pytest.raises(AuditWriteFailed):
+        async with db.write() as session:
+            await append(session, [record])
+    async with db.read() as session:
+        head = await audit_chain.lock_head(session)
+        assert (head.size, head.last_seq) == (12, 12)
+        assert (await session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()))).scalars().first() == 11
 
 
 async def _make_room_at_9(db: Database) -> None:
