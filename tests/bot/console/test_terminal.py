@@ -4,8 +4,11 @@ a refused code said once, and a QR code drawn for light and dark themes alike.""
 from __future__ import annotations
 
 import io
+import re
 
 import pyotp
+import zxingcpp
+from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Signpost
@@ -106,3 +109,30 @@ async def test_enrol_on_a_terminal_draws_the_qr_code_in_colour_not_as_escape_tex
     assert "\\x1b" not in text
     assert "\033[97;107m▀" in text and "\033[30;40m▀" in text
     assert "Secret (if you can't scan): " in text
+    secret = text.split("Secret (if you can't scan): ", 1)[1].splitlines()[0].replace(" ", "")
+    assert pyotp.parse_uri(scanned(text)).secret == secret
+
+
+DARK_CODES = {"30", "40"}  # black foreground (the top module) and black background (the bottom one)
+
+
+def scanned(text: str) -> str:
+    """What a phone's camera reads from a terminal showing ``text``: each half block painted as the
+    two modules its colour codes give, scaled up with a wide light margin, decoded by zxing."""
+    grid = []
+    for line in text.splitlines():
+        cells = re.findall(r"\x1b\[(\d+);(\d+)m▀", line)
+        if cells:
+            grid.append([fg in DARK_CODES for fg, _ in cells])
+            grid.append([bg in DARK_CODES for _, bg in cells])
+    scale, margin = 8, 32
+    width, height = len(grid[0]) * scale + 2 * margin, len(grid) * scale + 2 * margin
+    image = Image.new("L", (width, height), 255)
+    for y, row in enumerate(grid):
+        for x, dark in enumerate(row):
+            if dark:
+                left, top = margin + x * scale, margin + y * scale
+                image.paste(0, (left, top, left + scale, top + scale))
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    assert len(found) == 1, "no QR code could be read from the terminal"
+    return str(found[0].text)
