@@ -36,13 +36,15 @@ elapsed time, or, when the work fails part way, how far it got (nothing if it ha
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
@@ -234,6 +236,19 @@ class _Display:
 
     progress: Progress | None = None
     users = 0
+    # Log handlers writing to the display's terminal, and the stream each had before the display.
+    moved: ClassVar[list[tuple[logging.StreamHandler[TextIO], TextIO]]] = []
+
+
+def _logs_above(console: Console, stream: TextIO) -> list[tuple[logging.StreamHandler[TextIO], TextIO]]:
+    """Point the log handlers that write to ``stream`` through rich's ``FileProxy``, which prints each
+    line above the bars: written straight to the terminal, a log line was drawn into a bar's line."""
+    moved = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+            moved.append((handler, handler.stream))
+            handler.setStream(FileProxy(console, stream))
+    return moved
 
 
 def _open_display(stream: TextIO) -> Progress:
@@ -252,6 +267,7 @@ def _open_display(stream: TextIO) -> Progress:
             redirect_stderr=False,
         )
         _Display.progress.start()
+        _Display.moved = _logs_above(console, stream)
     _Display.users += 1
     return _Display.progress
 
@@ -259,6 +275,9 @@ def _open_display(stream: TextIO) -> Progress:
 def _close_display() -> None:
     _Display.users -= 1
     if _Display.users == 0 and _Display.progress is not None:
+        for handler, stream in _Display.moved:
+            handler.setStream(stream)  # flushes what the proxy held first
+        _Display.moved = []
         _Display.progress.stop()
         _Display.progress = None
 

@@ -199,3 +199,21 @@ def test_on_a_terminal_an_imports_steps_are_bars_too(cli: Cli, tmp_path: Path, m
     assert f"{involvements:,}/{involvements:,}" in shown and "rows/s" in shown
     assert all(f"Importing: {step}" in shown for step in STEPS if step != "building the search index")
     assert ": done in" not in shown  # the plain lines are for pipes and files
+
+
+def test_on_a_terminal_log_lines_are_written_above_the_bars_not_into_them(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log line written while bars are drawn (retention's own info lines) goes above them, each on
+    a line of its own: written straight to the terminal, it was drawn into a bar's line (newcomer)."""
+    seeded(cli, 20)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", "200")
+    run = cli("retention", "run")
+    assert run.code == 0, screen.getvalue()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    lines = [line for line in re.split(r"[\r\n]", shown) if line.strip()]
+    logged = [line for line in lines if "retention_run" in line]
+    assert logged, shown
+    assert all("━" not in line and "Retention:" not in line for line in logged), logged
