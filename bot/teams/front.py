@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import ClientResponseError, web
+from aiohttp import (
+    ClientConnectionError,
+    ClientResponseError,
+    ClientSSLError,
+    web,
+)
 from jwt import PyJWK, PyJWKClient
 from microsoft_agents.activity import (
     Activity,
@@ -864,10 +869,18 @@ class TeamsFrontEnd:
 
         The connector refusing an answer for its conversation (one it does not know, or the bot is
         not in) is not a fault of Signpost's: one warning with the status, no traceback, and no
-        apology sent where the answer was just refused (an invoke's goes back in the response)."""
+        apology sent where the answer was just refused (an invoke's goes back in the response).
+        Nor is a connector that cannot be reached (an outage, or anonymous development mode with
+        nothing on the serviceUrl): one warning with a fixed reason, never the URL (it may carry
+        credentials) or the exception's text (it names the host), and no apology sent the same
+        unreachable way. Anything else is unexpected, and keeps its traceback."""
         ref = uuid.uuid4().hex[:8]
         if _refused_by_connector(error):
             log.warning("teams_reply_refused", ref=ref, **_connector_status(error))
+            if context.activity.type != ActivityTypes.invoke:
+                return
+        elif _connector_unreachable(error):
+            log.warning("teams_connector_unreachable", ref=ref, reason=_unreachable_reason(error))
             if context.activity.type != ActivityTypes.invoke:
                 return
         else:
@@ -902,6 +915,21 @@ class ChatGone(Exception):
 
 def _refused_by_connector(error: BaseException) -> bool:
     return isinstance(error, ClientResponseError) and error.status in CONVERSATION_REFUSED
+
+
+def _connector_unreachable(error: BaseException) -> bool:
+    """The connection to the connector failed (refused, reset, no such host, a TLS failure, or
+    timed out): the connector never answered, whatever Signpost asked of it."""
+    return isinstance(error, (ClientConnectionError, TimeoutError))
+
+
+def _unreachable_reason(error: BaseException) -> str:
+    """A fixed word for the log, by the failure's kind only."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, ClientSSLError):  # a certificate refused, or the handshake failed
+        return "tls_failed"
+    return "connection_failed"
 
 
 def _connector_status(error: BaseException) -> dict[str, int]:
