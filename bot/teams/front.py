@@ -299,11 +299,16 @@ def _origin(value: Any) -> tuple[str, str, int | None, str] | None:
 
 
 def _is_web_address(value: Any) -> bool:
-    """An absolute http(s) URL with a host: somewhere the connector's answers can be sent. With a
-    bot registration the token's claim pins it further (``_is_signed_service_url``); without one
-    (anonymous development mode) "not a url" reached the SDK and failed the turn with a 500."""
+    """An absolute http(s) URL with a host and no user or password: somewhere the connector's
+    answers can be sent. With a bot registration the token's claim pins it further
+    (``_is_signed_service_url``); without one (anonymous development mode) "not a url" reached the
+    SDK and failed the turn with a 500. The Bot Framework never sends credentials in the URL (every
+    answer then failed in the turn: aiohttp will not send them beside the bearer token)."""
     origin = _origin(value)
-    return origin is not None and origin[0] in ("http", "https")
+    if origin is None or origin[0] not in ("http", "https"):
+        return False
+    url = URL(value)
+    return url.user is None and url.password is None
 
 
 def _is_signed_service_url(claimed: Any, given: Any) -> bool:

@@ -95,3 +95,18 @@ async def test_in_anonymous_mode_a_turn_on_loopback_with_nothing_there_is_one_li
     ours = "\n".join(line for line in log.splitlines() if '"logger": "signpost.' in line)
     quiet_warning(ours)
     assert "Traceback" not in log and '"exception"' not in log
+
+
+async def test_a_service_url_carrying_credentials_is_refused_in_one_line(
+    teams_secured: TeamsApp, loaded: Signpost, connector: FakeConnector, signer: Signer, logs: LogTap
+) -> None:
+    """The Bot Framework never sends a serviceUrl with a user and password in it; signed as one, it
+    reached the turn, whose every answer failed in aiohttp (a bearer token and credentials in the
+    URL cannot go together) and was logged as an error with a traceback."""
+    url = nowhere().replace("http://", "http://signpost:s3cret@")
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, message(DANA, "help", url), signer.token(url)
+    )
+    assert status == 400 and not events and not sent
+    one_quiet_line(log, "teams_activity_invalid")
+    assert "s3cret" not in log
