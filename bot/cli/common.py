@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,14 +41,37 @@ def operator_account() -> str:
         return f"uid:{os.getuid()}"
 
 
+MAX_OPERATOR_FILE = 1024 * 1024  # a key, checkpoint or certificate file is a few hundred bytes
+
+
 def read_text_file(path: Path) -> tuple[str, str]:
-    """(source, text) of a file the operator named, or CommandFailed in one line."""
+    """(source, text) of a file the operator named, or CommandFailed in one line. A regular file
+    only, and a small one: a device (/dev/zero) was read without end and a named pipe with no
+    writer hung the command as it opened it (opened without blocking, then refused), and a file
+    over ``MAX_OPERATOR_FILE`` is refused unread rather than taken whole into memory."""
     try:
-        return str(path), path.read_text("utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
+    try:
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise CommandFailed(f"cannot read {path}: Is a directory", reason="a file cannot be read")
+            if not stat.S_ISREG(mode):
+                raise CommandFailed(f"{path} is not a regular file", reason="a file is not a regular file")
+            raw = file.read(MAX_OPERATOR_FILE + 1)
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
+    if len(raw) > MAX_OPERATOR_FILE:
+        raise CommandFailed(
+            f"{path} is too large for a key, checkpoint or certificate (over 1 MiB)", reason="a file is too large"
+        )
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:  # its message quotes the bytes it choked on; plain words instead
         raise CommandFailed(f"{path} is not UTF-8 text", reason="a file is not UTF-8") from None
+    return str(path), text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
 
 
 @asynccontextmanager

@@ -204,10 +204,11 @@ def check_identity(body: dict[str, Any]) -> None:
     """Refused(400) when an id Slack sets (a user, team or enterprise) is empty, overlong, or holds
     a space or a control character (a NUL, a newline): ids are Slack's, never text a person
     typed, so a malformed one is a malformed request, refused before anything is dispatched. A
-    slash command must name its user and team."""
+    slash command, a click, a submission and the Home tab opened must name their user and team
+    (or enterprise)."""
     if "command" in body and not all(isinstance(body.get(key), str) for key in ("user_id", "team_id")):
         raise Refused(400, "missing_identity")
-    if _asked_by_someone(body) and not isinstance(_asker(body), str):
+    if _asked_by_someone(body) and not (isinstance(_asker(body), str) and isinstance(_tenant(body), str)):
         raise Refused(400, "missing_identity")
     for name, value in _identities(body):
         if value is None or (value == "" and "enterprise" in name):
@@ -217,7 +218,8 @@ def check_identity(body: dict[str, Any]) -> None:
 
 
 # What Signpost answers as someone's request (a click, a submission, the Home tab opened): Slack
-# names the user in each; without one it was acknowledged and dropped.
+# names the user and the team (or enterprise) in each; without the user it was acknowledged and
+# dropped, without the team acknowledged 200 with nothing run: both are a malformed request.
 _ASKED = frozenset({"block_actions", "view_submission"})
 _ASKED_EVENTS = frozenset({"app_home_opened"})
 
@@ -232,6 +234,50 @@ def _asker(body: dict[str, Any]) -> object:
     event = body.get("event")
     holder = event.get("user") if isinstance(event, dict) else body.get("user")
     return holder.get("id") if isinstance(holder, dict) else holder
+
+
+def _tenant(body: dict[str, Any]) -> object:
+    """The enterprise, else the team, where Bolt reads them (its ``extract_enterprise_id`` and
+    ``extract_team_id``, followed step by step): the tenant a principal is taken under."""
+    return _enterprise_of(body) or _team_of(body)
+
+
+def _enterprise_of(payload: dict[str, Any]) -> object:
+    org = payload.get("enterprise")
+    if org is not None:
+        return org if isinstance(org, str) else org.get("id")
+    authorizations = payload.get("authorizations")
+    if authorizations:
+        return _enterprise_of(authorizations[0])
+    if "enterprise_id" in payload:
+        return payload["enterprise_id"]
+    team = payload.get("team")
+    if isinstance(team, dict) and "enterprise_id" in team:
+        return team["enterprise_id"]
+    event = payload.get("event")
+    return _enterprise_of(event) if isinstance(event, dict) else None
+
+
+def _team_of(payload: dict[str, Any]) -> object:
+    view = payload.get("view")
+    if isinstance(view, dict) and view.get("app_installed_team_id") is not None:
+        return view["app_installed_team_id"]
+    team = payload.get("team")
+    if isinstance(team, str):
+        return team
+    if isinstance(team, dict) and "id" in team:
+        return team["id"]
+    authorizations = payload.get("authorizations")
+    if authorizations:
+        return _team_of(authorizations[0])
+    if "team_id" in payload:
+        return payload["team_id"]
+    event, user = payload.get("event"), payload.get("user")
+    if isinstance(event, dict):
+        return _team_of(event)
+    if isinstance(user, dict):
+        return user.get("team_id")
+    return view.get("team_id") if isinstance(view, dict) else None
 
 
 def is_id(value: str) -> bool:

@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import ClientResponseError, web
+from aiohttp import (
+    ClientConnectionError,
+    ClientResponseError,
+    ClientSSLError,
+    web,
+)
 from jwt import PyJWK, PyJWKClient
 from microsoft_agents.activity import (
     Activity,
@@ -294,11 +299,16 @@ def _origin(value: Any) -> tuple[str, str, int | None, str] | None:
 
 
 def _is_web_address(value: Any) -> bool:
-    """An absolute http(s) URL with a host: somewhere the connector's answers can be sent. With a
-    bot registration the token's claim pins it further (``_is_signed_service_url``); without one
-    (anonymous development mode) "not a url" reached the SDK and failed the turn with a 500."""
+    """An absolute http(s) URL with a host and no user or password: somewhere the connector's
+    answers can be sent. With a bot registration the token's claim pins it further
+    (``_is_signed_service_url``); without one (anonymous development mode) "not a url" reached the
+    SDK and failed the turn with a 500. The Bot Framework never sends credentials in the URL (every
+    answer then failed in the turn: aiohttp will not send them beside the bearer token)."""
     origin = _origin(value)
-    return origin is not None and origin[0] in ("http", "https")
+    if origin is None or origin[0] not in ("http", "https"):
+        return False
+    url = URL(value)
+    return url.user is None and url.password is None
 
 
 def _is_signed_service_url(claimed: Any, given: Any) -> bool:
@@ -864,10 +874,18 @@ class TeamsFrontEnd:
 
         The connector refusing an answer for its conversation (one it does not know, or the bot is
         not in) is not a fault of Signpost's: one warning with the status, no traceback, and no
-        apology sent where the answer was just refused (an invoke's goes back in the response)."""
+        apology sent where the answer was just refused (an invoke's goes back in the response).
+        Nor is a connector that cannot be reached (an outage, or anonymous development mode with
+        nothing on the serviceUrl): one warning with a fixed reason, never the URL (it may carry
+        credentials) or the exception's text (it names the host), and no apology sent the same
+        unreachable way. Anything else is unexpected, and keeps its traceback."""
         ref = uuid.uuid4().hex[:8]
         if _refused_by_connector(error):
             log.warning("teams_reply_refused", ref=ref, **_connector_status(error))
+            if context.activity.type != ActivityTypes.invoke:
+                return
+        elif _connector_unreachable(error):
+            log.warning("teams_connector_unreachable", ref=ref, reason=_unreachable_reason(error))
             if context.activity.type != ActivityTypes.invoke:
                 return
         else:
@@ -902,6 +920,21 @@ class ChatGone(Exception):
 
 def _refused_by_connector(error: BaseException) -> bool:
     return isinstance(error, ClientResponseError) and error.status in CONVERSATION_REFUSED
+
+
+def _connector_unreachable(error: BaseException) -> bool:
+    """The connection to the connector failed (refused, reset, no such host, a TLS failure, or
+    timed out): the connector never answered, whatever Signpost asked of it."""
+    return isinstance(error, (ClientConnectionError, TimeoutError))
+
+
+def _unreachable_reason(error: BaseException) -> str:
+    """A fixed word for the log, by the failure's kind only."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, ClientSSLError):  # a certificate refused, or the handshake failed
+        return "tls_failed"
+    return "connection_failed"
 
 
 def _connector_status(error: BaseException) -> dict[str, int]:

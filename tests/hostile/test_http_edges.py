@@ -428,3 +428,29 @@ async def test_a_submission_whose_view_id_no_database_can_keep_still_gets_its_an
     [event] = sent.events
     assert (event.action, event.outcome) == ("history", "info")
     assert "command_failed" not in sent.log and '"exception"' not in sent.log
+
+
+@pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
+@pytest.mark.parametrize(
+    "team", ["absent", None, {"name": CHILD}], ids=["no team", "a null team", "a team without an id"]
+)
+async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, payload: dict[str, Any], team: Any
+) -> None:
+    """A click or submission naming its user but no team (nor an enterprise) was acknowledged 200
+    with one line: Signpost cannot say whose request it is, so it is as malformed as one naming no
+    user, and nothing is run or audited as anyone."""
+    sent_payload = copy.deepcopy(payload)
+    sent_payload.pop("team", None)
+    sent_payload.pop("team_id", None)
+    if team != "absent":
+        sent_payload["team"] = team
+    sent_payload.get("event", sent_payload)["user"] = MANAGER.user_id if payload is HOME else {"id": MANAGER.user_id}
+    if payload is HOME:
+        body = json.dumps(sent_payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, sent_payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"

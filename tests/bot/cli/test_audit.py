@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
+from bot.cli.common import MAX_OPERATOR_FILE
 from handlers.clock import FakeClock
 from handlers.operator.audit import EXPORT_FIELDS
 from store.audit.log import AuditRecord, append
@@ -107,6 +110,34 @@ async def test_a_file_that_is_not_utf8_is_said_in_plain_words(
     assert (run.code, run.out) == (2, "")
     assert run.said.splitlines()[-1] == f"signpost: {latin} is not UTF-8 text"
     assert "codec" not in run.err and "0xe9" not in run.err and "zz9" not in run.err
+
+
+@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+async def test_a_file_too_large_to_be_a_key_or_checkpoint_is_one_line_unread(
+    busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
+) -> None:
+    """A key or checkpoint file is a few hundred bytes; any size was read whole into memory first
+    (``--public-key /dev/zero`` read until memory ran out)."""
+    large = tmp_path / "checkpoint-1.note"
+    large.write_text("signpost.example\n" * (MAX_OPERATOR_FILE // 16))
+    run = await signpost_cli.run("audit", "verify", option, str(large))
+    assert (run.code, run.out) == (2, "")
+    assert (
+        run.said.splitlines()[-1] == f"signpost: {large} is too large for a key, checkpoint or certificate (over 1 MiB)"
+    )
+
+
+@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+async def test_a_device_or_a_pipe_named_as_a_key_or_checkpoint_is_one_line_unread(
+    busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
+) -> None:
+    """/dev/zero was read without end; a named pipe with no writer hung the command on opening it."""
+    fifo = tmp_path / "checkpoint-1.note"
+    os.mkfifo(fifo)
+    for named in ("/dev/zero", str(fifo)):
+        run = await asyncio.wait_for(signpost_cli.run("audit", "verify", option, named), timeout=60)
+        assert (run.code, run.out) == (2, "")
+        assert run.said.splitlines()[-1] == f"signpost: {named} is not a regular file"
 
 
 async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpost, signpost_cli: Cli) -> None:
