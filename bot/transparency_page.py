@@ -23,7 +23,18 @@ from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
 from handlers.clock import uk_time
-from handlers.transparency import NATIONAL, SUPPRESSED_TEXT, WITHHELD_TEXT, Figure, Report, ReportError, Section, build
+from handlers.transparency import (
+    NATIONAL,
+    SUPPRESSED_TEXT,
+    WITHHELD_TEXT,
+    Figure,
+    NoReportYet,
+    Report,
+    ReportError,
+    Section,
+    build,
+)
+from handlers.vocabulary import sentence
 
 log = structlog.get_logger("signpost.transparency")
 
@@ -167,6 +178,16 @@ def page(report: Report) -> str:
     )
 
 
+def first_report_page(why: str) -> str:
+    """The page before any month of the audit is over: when the first report comes, and no table."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Signpost transparency report</title><style>{STYLE}</style></head><body><main>"
+        f'<h1>Signpost transparency report</h1><p id="period">{_e(sentence(why))}.</p></main></body></html>'
+    )
+
+
 # -- CSV and JSON ------------------------------------------------------------------------------------
 
 
@@ -259,18 +280,25 @@ RENDERERS = {"html": page, "csv": to_csv, "json": to_json}
 # -- routes ------------------------------------------------------------------------------------------
 
 
-async def _report(request: web.Request) -> Report:
+async def _report(request: web.Request, *, page: bool = False) -> Report:
+    """The report asked for, or a 400 saying why there is none; the page (``page``) says when the
+    first report comes itself (``NoReportYet`` is raised to it), a download has nothing to give."""
     signpost = request.app[SIGNPOST_KEY]
     try:
         return await build(signpost.ctx.db, signpost.ctx.clock.now(), request.query.get("month"))
     except ReportError as exc:  # the reader is told why; the log says only that (never what was asked)
+        if page and isinstance(exc, NoReportYet):
+            raise
         log.warning("transparency_request_refused", status=400, reason="bad_month")
         raise web.HTTPBadRequest(text=f"{exc}.\n", headers=HEADERS) from None
 
 
 async def html_page(request: web.Request) -> web.Response:
-    report = await _report(request)
-    return web.Response(text=page(report), content_type="text/html", charset="utf-8", headers=HEADERS)
+    try:
+        text = page(await _report(request, page=True))
+    except NoReportYet as exc:
+        text = first_report_page(str(exc))
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 
 async def csv_file(request: web.Request) -> web.Response:

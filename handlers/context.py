@@ -21,16 +21,20 @@ from store.register import children
 
 
 class GrantChecker(Protocol):
-    """Whether an actor holds a current grant to see a shielded child."""
+    """When an actor's current grant to see a shielded child ends; ``None`` without one."""
 
-    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool: ...
+    async def grant_expires_at(
+        self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime
+    ) -> datetime | None: ...
 
 
 class NoGrants:
     """Until access requests exist, nobody sees a shielded child's signposts."""
 
-    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool:
-        return False
+    async def grant_expires_at(
+        self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime
+    ) -> datetime | None:
+        return None
 
 
 class NoticeSink(Protocol):

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import lead
 from handlers.access import screening
+from handlers.access.notices import when
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_demographic
@@ -53,6 +54,9 @@ SHIELDED = (
     "manager. Use Request access and give the purpose, or Send a message: Signpost passes it on to "
     "the professional responsible without telling you who they are."
 )
+# Under a grant: the one line that says why these signposts will stop showing, and when (the
+# expiry as the approval gave it, handlers.access.notices.when).
+SHIELDED_UNTIL = "This record is shielded: your access ends at {until}."
 LOOKUP_USAGE = "Search by reference number, e.g. 999 000 1006 (10 digits)."
 SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Ava Price 05/01/2014 NS1 3LY."
 
@@ -101,7 +105,8 @@ async def answer_for(
         gone = found is not None and found.record.state == "destroyed"
         return Result(Reply(Outcome.NO_MATCH, NO_RECORD), terms=now_terms, subject_key=key, withhold_terms=gone)
     record, key = found.record, found.key
-    if record.shielded and not await ctx.grants.has_grant(session, actor, ref, req.now):
+    until = await ctx.grants.grant_expires_at(session, actor, ref, req.now) if record.shielded else None
+    if record.shielded and until is None:
         reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))
         return Result(reply, subjects=(ref,), terms=now_terms, subject_key=key)
     posts = tuple(await children.signposts(session, ref) if record.shielded else found.signposts)
@@ -109,7 +114,8 @@ async def answer_for(
         text = f"Signposts for {format_ref(ref)}: {len(posts)} involvement{'s' if len(posts) != 1 else ''}."
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
-    reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts)
+    shown_until = () if until is None else (SHIELDED_UNTIL.format(until=when(until)),)
+    reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts, lines=shown_until)
     told = await lead.inform(ctx, req, record, session, found.told)  # the lead is told who looked (handlers/lead.py)
     return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key, also=told)
 

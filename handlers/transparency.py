@@ -61,6 +61,11 @@ class ReportError(ValueError):
     (the message says which, in one line, and for the last the months there are)."""
 
 
+class NoReportYet(ReportError):
+    """No month was asked for and no month of the audit is over yet: the message says which month the
+    first report is for and from when it can be read (rather than last month's zeros)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Figure:
     """One published count: the number, or None when it was from 1 to 4 (suppressed)."""
@@ -189,6 +194,18 @@ def refuse_before_the_audit(start: datetime, first: datetime | None, now: dateti
     )
 
 
+def refuse_before_the_first_report(first: datetime | None, now: datetime) -> None:
+    """With no month asked for, the last complete month has no report when the audit began this month
+    (or holds nothing yet): say when the first one comes, as ``refuse_before_the_audit`` would refuse
+    that month asked for by name."""
+    this_month = datetime(utc(now).year, utc(now).month, 1, tzinfo=UTC)
+    if first is None or utc(first) >= this_month:
+        raise NoReportYet(
+            f"no month of Signpost's audit is over yet: the first report will be for {this_month:%B %Y} "
+            f"and can be read from {_shift(this_month, 1):%d/%m/%Y}"
+        )
+
+
 async def build(db: Database, now: datetime, month: str | None = None, *, so_far: bool = False) -> Report:
     """The report for ``month`` (YYYY-MM; default the last complete month), small numbers suppressed;
     the running month only ``so_far`` (``month_range``)."""
@@ -196,7 +213,9 @@ async def build(db: Database, now: datetime, month: str | None = None, *, so_far
     async with db.read() as session:
         chain = await counts.chain_at(session, end)  # first: it says where the audit begins
         first = chain.first_at
-        if month is not None:
+        if month is None:
+            refuse_before_the_first_report(first, now)
+        else:
             refuse_before_the_audit(start, first, now, so_far=so_far)
         known = await counts.authorities(session)
         actions = await counts.action_counts(session, start, end, {a.value for a in REPORTED_ACTIONS})

@@ -28,7 +28,8 @@ build, say): ``steps`` shows each as it begins and how long it took, and the lay
 as each begins.
 
 Where it goes: always stderr, so stdout stays the command's answer (CSV, JSON, the summary) for
-scripts and tests. On a terminal, a rich bar with the count, rate and time left. Anywhere else
+scripts and tests. On a terminal, a rich bar with the count, rate and time left ("nothing to do" in
+its place when there is none, as elsewhere). Anywhere else
 (a pipe, a file, cron, the tests), plain lines: one each time another tenth of a known total is
 done, else at most every ``PLAIN_EVERY`` seconds; then one final line with the count and the
 elapsed time, or, when the work fails part way, how far it got (nothing if it had not started).
@@ -214,18 +215,28 @@ class _Count(ProgressColumn):
 
 
 class _RichBar(Bar):
+    """A bar in the shared display; hidden while there is nothing to do (an empty 0/0 bar says
+    nothing), and replaced at the end by the line a pipe gets, "nothing to do", if that stays so."""
+
     def __init__(self, label: str, total: int | None, unit: str, display: Progress) -> None:
         super().__init__(label, total, unit)
         self._display = display
-        self._task: TaskID = display.add_task(label, total=total, unit=unit)
+        self._task: TaskID = display.add_task(label, total=total, unit=unit, visible=not self._idle())
+
+    def _idle(self) -> bool:
+        return self.done == 0 and self.total == 0
 
     def _changed(self) -> None:
-        self._display.update(self._task, completed=self.done, total=self.total)
+        self._display.update(self._task, completed=self.done, total=self.total, visible=not self._idle())
 
     def _began(self) -> None:
-        self._display.reset(self._task, total=self.total)
+        self._display.reset(self._task, total=self.total, visible=not self._idle())
 
     def _finish(self, failed: bool) -> None:
+        if not failed and self._idle():
+            self._display.remove_task(self._task)
+            self._display.console.print(self.summary(), markup=False, highlight=False)
+            return
         if not failed and self.total is None:  # a pulsing bar ends full
             self._display.update(self._task, total=max(self.done, 1), completed=max(self.done, 1))
         self._display.stop_task(self._task)

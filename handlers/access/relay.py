@@ -182,7 +182,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if not record.shielded:
         text_ = f"{format_ref(ref)} is not shielded: search for it and contact the practitioners directly."
         return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="not shielded")
-    if await ctx.grants.has_grant(session, actor, ref, req.now):
+    if await ctx.grants.grant_expires_at(session, actor, ref, req.now) is not None:
         text_ = f"You have access to {format_ref(ref)}: search for it and contact the practitioners directly."
         return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="grant in force")
     refusal = await screening.screen(

@@ -99,15 +99,12 @@ ALREADY_ENROLLED = (
     "You already have an authenticator app set up. If you've lost it or changed phone, ask your "
     "duty manager to reset it, then send: enrol"
 )
+# The code prompt (PROMPT_PENDING) follows each of these and asks for the code: they do not ask again.
 ENROL_CHAT = (
-    "Open this link within 10 minutes to set up your authenticator app. It works once and shows a "
-    "QR code to scan. Then answer the code prompt."
+    "Open this link within 10 minutes to set up your authenticator app. It works once and shows a QR code to scan."
 )
 ENROL_LINK_LABEL = "Set up authenticator"
-ENROL_CONSOLE = (
-    "Scan the QR code above with your authenticator app (or add the secret by hand), then enter "
-    "the 6-digit code it shows."
-)
+ENROL_CONSOLE = "Scan the QR code above with your authenticator app (or add the secret by hand)."
 
 
 async def is_fresh(

@@ -328,5 +328,8 @@ async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: dat
 class GrantTable:
     """The GrantChecker behind shielded searches: a grant in force for this actor and child."""
 
-    async def has_grant(self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime) -> bool:
-        return await current_grant(session, actor.practitioner_id, child_ref, now) is not None
+    async def grant_expires_at(
+        self, session: AsyncSession, actor: Actor, child_ref: int, now: datetime
+    ) -> datetime | None:
+        grant = await current_grant(session, actor.practitioner_id, child_ref, now)
+        return None if grant is None else grant.expires_at

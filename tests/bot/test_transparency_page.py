@@ -4,6 +4,7 @@ in headless Chromium (no JavaScript needed), and the CSV and JSON downloads over
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import AsyncIterator
@@ -41,6 +42,19 @@ async def server(signpost: Signpost) -> AsyncIterator[str]:
     the known October audit (the test clock stands on 2 November, so October is the default month)."""
     await load_people(signpost)
     await write_known_audit(signpost)
+    async for url in serving(signpost):
+        yield url
+
+
+@pytest.fixture
+async def new_server(signpost: Signpost) -> AsyncIterator[str]:
+    """The same, for a Signpost whose audit begins this month (the people loaded on 2 November)."""
+    await load_people(signpost)
+    async for url in serving(signpost):
+        yield url
+
+
+async def serving(signpost: Signpost) -> AsyncIterator[str]:
     runner = web.AppRunner(create_app(signpost, load_settings(), [transparency_page.add_routes]), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -135,6 +149,21 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
     ):
         status, text, _ = await get(server + running)
         assert (status, text) == (400, "2026-11 is not over yet: its report is published on 01/12/2026.\n")
+
+
+async def test_with_no_complete_month_of_audit_the_page_says_when_the_first_report_comes(new_server: str) -> None:
+    """No month asked and the audit began this month: a 200 page saying which month the first report
+    is for and when it can be read, with no table of zeros; asking for last month is refused as before."""
+    status, page, headers = await get(new_server + "/transparency")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    said = (
+        "No month of Signpost's audit is over yet: "
+        "the first report will be for November 2026 and can be read from 01/12/2026."
+    )
+    assert said in html.unescape(page)
+    assert "<table" not in page and "<svg" not in page and "October 2026" not in page
+    status, text, _ = await get(new_server + "/transparency?month=2026-10")
+    assert status == 400 and "is before Signpost's audit begins" in text
 
 
 async def test_the_page_says_when_it_was_made_in_uk_time(server: str, signpost: Signpost) -> None:

@@ -186,6 +186,23 @@ def test_on_a_terminal_progress_is_a_bar_with_count_and_rate(
     assert rotate.out.startswith("Keys rotated to generation 2;")
 
 
+def test_on_a_terminal_a_step_with_nothing_to_do_says_so_as_a_pipe_does(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention's sealing in has nothing to do after an import: on a terminal too it is the line
+    "nothing to do", not an empty 0/0 bar; the step with work is still a bar."""
+    seeded(cli, 100)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", "120")
+    run = cli("retention", "run")
+    assert run.code == 0, screen.getvalue()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "Retention: sealing in: nothing to do" in shown
+    assert "0/0" not in shown
+    assert "Retention: days" in shown and "1/1" in shown and "━" in shown
+
+
 def test_on_a_terminal_an_imports_steps_are_bars_too(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The involvements have a bar with their count; each step without a count a bar of its own,
     ended full; no plain lines."""

@@ -8,7 +8,7 @@ import io
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import Signpost
@@ -80,6 +80,25 @@ async def test_a_month_not_begun_is_refused_in_one_line(
     assert said == ["signpost: 2999-01 has not begun yet"]
     code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", "last")
     assert code == 2 and "is not a month (expected YYYY-MM" in err
+
+
+async def test_with_no_complete_month_of_audit_the_default_month_is_refused_saying_when_the_first_report_comes(
+    signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path
+) -> None:
+    """No --month and the audit began this month: not last month's zeros but, as for --month of
+    last month, exit 2 and one line: which month the first report is for and from when it can be read."""
+    this_month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (this_month + timedelta(days=32)).replace(day=1)
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency")
+    assert (code, out) == (2, "")
+    said = [line for line in err.splitlines() if not line.startswith("{")]
+    assert said == [
+        f"signpost: no month of Signpost's audit is over yet: the first report will be for {this_month:%B %Y} "
+        f"and can be read from {next_month:%d/%m/%Y}"
+    ]
+    last_month = (this_month - timedelta(days=1)).strftime("%Y-%m")
+    code, out, err = await run(db_url, keys, tmp_path, "report", "transparency", "--month", last_month)
+    assert (code, out) == (2, "") and "is before Signpost's audit begins" in err
 
 
 async def test_a_well_formed_month_before_the_audit_is_told_apart_from_a_malformed_one(

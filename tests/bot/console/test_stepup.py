@@ -114,7 +114,7 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
     await console.send("enrol")
     await console.expect("█")  # the QR code, drawn in the terminal
     secret = secret_from((await console.expect(SECRET_LINE.pattern)).group(0))
-    await console.expect(r"enter the 6-digit code")
+    await console.expect(r"Enter the 6-digit code .* to finish setting it up")
     code = pyotp.TOTP(secret).now()
     await console.send(code)
     await console.expect(r"You're set up")
@@ -179,7 +179,7 @@ async def test_a_code_typed_after_leaving_the_code_prompt_finishes_the_enrolment
     await console.expect(r"acting as P001")
     await console.send("enrol")
     secret = secret_from((await console.expect(SECRET_LINE.pattern)).group(0))
-    await console.expect(r"enter the 6-digit code")
+    await console.expect(r"Enter the 6-digit code .* to finish setting it up")
     await console.send("help")
     await console.expect(r"No code entered, so nothing was sent")
     await console.expect(r"In this console also")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -10,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost, build
+from bot.console.render import render
+from bot.slack.render import reply_blocks
+from bot.teams.render import render_reply
 from handlers.access import jobs as access_jobs
 from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
 from handlers.access.screening import MAX_TEXT
@@ -70,6 +75,24 @@ async def test_demographic_search_of_a_shielded_child_follows_the_grant(app: Sig
     await decide(app, "DM02", "approve", 1)
     reply = await search_as(app, "P002", "Mia Stone 30/06/2015")
     assert reply.outcome is Outcome.ANSWERED and reply.signposts
+
+
+async def test_signposts_under_a_grant_say_in_one_line_the_record_is_shielded_and_when_access_ends(
+    app: Signpost,
+) -> None:
+    """The answer seen with a grant says so, with the expiry the approval gave, on every front end."""
+    await request_access(app, "P002", SHIELDED)
+    approved = await decide(app, "DM02", "approve", 1, "3d")
+    [until] = re.findall(r"until (\d\d/\d\d/\d{4} \d\d:\d\d [A-Z]+)", approved.text)
+    line = f"This record is shielded: your access ends at {until}."
+    during = await search_as(app, "P002", SHIELDED)
+    assert during.outcome is Outcome.ANSWERED and during.signposts
+    assert during.lines == (line,)
+    assert render(during).count(line) == 1
+    assert json.dumps(reply_blocks(during)).count(line) == 1
+    assert json.dumps(render_reply(during)).count(line) == 1
+    plain_record = await search_as(app, "P002", AMY)
+    assert plain_record.outcome is Outcome.ANSWERED and plain_record.lines == (), "only a shielded record says so"
 
 
 async def test_request_needs_a_purpose(app: Signpost) -> None:

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost, build
+from bot.console.render import render
+from bot.slack.render import challenge_fallback
 from handlers.clock import FakeClock
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.dispatch.spec import StepUp
@@ -478,6 +480,20 @@ async def test_code_attempts_are_audited_without_the_code(app: Signpost, clock: 
         assert row.terms is None and bad not in row.detail and good not in row.detail
     enrol_rows = await events(app, "enrol")
     assert len(enrol_rows) == 1 and enrol_rows[0].terms is None
+
+
+async def test_enrol_says_to_enter_the_code_once_in_the_console_and_in_chat(app: Signpost) -> None:
+    """The enrol reply and its code prompt, as the console and Slack show them, ask for the code once."""
+    shown = render(await say(app, "P001", "enrol"))
+    assert shown.count("6-digit code") == 1 and "Scan the QR code above" in shown
+    slack = Principal(Platform.SLACK, "T1", "U1")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "P002", app.ctx.clock.now())
+    reply = await say(app, slack, "enrol")
+    assert reply.challenge is not None
+    blocks = challenge_fallback(reply.challenge, reply)["blocks"]
+    said = " ".join(b["text"]["text"] for b in blocks if b["type"] == "section")  # what is read, not button values
+    assert said.count("6-digit code") == 1 and "code prompt" not in said and "Open this link" in said
 
 
 async def test_chat_enrolment_gives_a_link_and_never_the_seed(app: Signpost) -> None:
