@@ -44,7 +44,7 @@ from store.keys.term_keys import TermKeys
 from store.lifecycle import retention
 from store.lifecycle.retention import COMPACTION_NOT_PERMITTED, Compaction, compact_checked
 from store.people.practitioners import holders
-from store.tables import Personal, tables_holding, wrapped_key_tables
+from store.tables import Personal, feed_text_tables, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Decommission
@@ -653,8 +653,8 @@ async def _step_compact(step: Step, number: int) -> None:
 
 
 async def _compact(db: Database) -> Compaction:
-    """VACUUM FULL (SQLite: VACUUM) of every personal table, and whether it was done."""
-    tables = [*(t.name for t in personal_tables()), LocalAuthority.__tablename__]  # as ``_step_data`` left them
+    """VACUUM FULL (SQLite: VACUUM) of every table ``_step_data`` deleted from, and whether it was done."""
+    tables = [t.name for t in (*personal_tables(), *feed_text_tables())]
     return await compact_checked(db, tables, full=True, wait=retention.COMPACTION_WAIT)
 
 

@@ -73,7 +73,7 @@ from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
 from store.lifecycle import notices as closed_notices
 from store.register import children, name_counts
 from store.register.children import retention_term
-from store.tables import Personal, child_rows, tables_holding
+from store.tables import Personal, child_rows, feed_text_tables, tables_holding
 from store.tables.audit import AuditTermKey
 from store.tables.lifecycle import RetentionState
 from store.tables.people import Practitioner
@@ -114,14 +114,15 @@ CHILD_KEYS: Table = ChildKey.__table__  # type: ignore[assignment]
 # alone, so destruction deletes its rows by (term, child_ref) pairs recomputed from the identity.
 CHILD_ROWS: tuple[tuple[Table, str], ...] = tuple((t, c) for t, c in child_rows() if t is not CHILD_TERMS)
 
-# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, and
-# every other table destruction deletes rows of (notices naming a child).
+# What compaction touches on PostgreSQL (VACUUM) after a run: every table of children's data, every
+# other table destruction deletes rows of (notices naming a child), and the feeds' free text where a
+# destroyed child's name may have been (an authority only it named: ``_forget_unshown_authority``).
 AFFECTED_TABLES: tuple[str, ...] = tuple(
     dict.fromkeys(
         [
             *(t.name for t in tables_holding(Personal.CHILD)),
             *(t.name for t, _ in child_rows()),
-            LocalAuthority.__tablename__,  # an authority only a destroyed child named (``_forget_unshown_authority``)
+            *(t.name for t in feed_text_tables()),
         ]
     )
 )

@@ -21,6 +21,7 @@ __all__ = [
     "classification",
     "deletion_order",
     "delivery",
+    "feed_text_tables",
     "holds",
     "lifecycle",
     "people",
@@ -43,6 +44,11 @@ def deletion_order() -> list[Table]:
 def tables_holding(*kinds: Personal) -> list[Table]:
     """The tables classified as any of ``kinds``, in deletion order."""
     return [t for t in deletion_order() if classification(t) in kinds]
+
+
+def feed_text_tables() -> list[Table]:
+    """Every table of free text copied from a feed (``holds(..., feed_text=True)``), in deletion order."""
+    return [t for t in deletion_order() if t.info.get("feed_text")]
 
 
 def wrapped_key_tables() -> list[tuple[Table, str, str]]:

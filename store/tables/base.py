@@ -52,7 +52,11 @@ class Personal(StrEnum):
 
 
 def holds(
-    personal: Personal, *, child_column: str | None = None, wrapped_key: tuple[str, str] | None = None
+    personal: Personal,
+    *,
+    child_column: str | None = None,
+    wrapped_key: tuple[str, str] | None = None,
+    feed_text: bool = False,
 ) -> dict[str, Any]:
     """A table's classification, for ``__table_args__`` (stored as ``Table.info``).
 
@@ -60,12 +64,17 @@ def holds(
     child): on a 'child' table, or a 'person' table some of whose rows name a child (notices).
     ``wrapped_key``: the (KEK id, wrapped bytes) columns of a table of keys or seals made with
     ``KeyRing.wrap``: key rotation re-wraps them, decommissioning's first step deletes them.
+    ``feed_text``: free text copied from a feed, where a row out of line can put a child's name
+    (a table not personal by design): compacted with the children's data after retention destroys
+    and at decommissioning, so that a name deleted from it leaves no old row version behind.
     """
     info: dict[str, Any] = {"personal": personal.value}
     if child_column is not None:
         info["child_column"] = child_column
     if wrapped_key is not None:
         info["wrapped_key"] = wrapped_key
+    if feed_text:
+        info["feed_text"] = True
     return {"info": info}
 
 
