@@ -24,7 +24,7 @@ run: $(STAMP)
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: lint
 	$(BIN)/python -m tests.prepare
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 ## lint: ruff's checks, ruff's formatting and strict mypy, on the source, the tests and the benchmarks; any finding fails
 CODE := bot handlers store tests benchmarks
