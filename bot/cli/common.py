@@ -22,7 +22,7 @@ from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, write_whole
 from store.register import children
 
 log = structlog.get_logger("signpost.cli")
@@ -72,6 +72,16 @@ def read_text_file(path: Path) -> tuple[str, str]:
     except UnicodeDecodeError:  # its message quotes the bytes it choked on; plain words instead
         raise CommandFailed(f"{path} is not UTF-8 text", reason="a file is not UTF-8") from None
     return str(path), text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a file the operator named (a certificate, a Teams package) whole or not at all, or
+    CommandFailed in one line: a command killed part-way leaves no cut-short file under that name
+    to be sent on or uploaded, only ``<name>.partial``, which its rerun replaces."""
+    try:
+        write_whole(path, data, through=path.with_name(f"{path.name}.partial"))
+    except OSError as exc:
+        raise CommandFailed(f"cannot write {path}: {exc.strerror}", reason="a file cannot be written") from None
 
 
 @asynccontextmanager

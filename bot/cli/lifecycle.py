@@ -192,7 +192,7 @@ async def cancel_command(args: argparse.Namespace) -> int:
 
 
 async def certificate_command(args: argparse.Namespace) -> int:
-    from bot.cli.common import CommandFailed, operating, read_text_file
+    from bot.cli.common import CommandFailed, operating, read_text_file, write_file
     from handlers.operator import lifecycle
 
     if args.verify is not None or args.public_key is not None:
@@ -209,7 +209,7 @@ async def certificate_command(args: argparse.Namespace) -> int:
         document = await lifecycle.decommission_certificate(app.ctx, audit)
     text = json.dumps(document, indent=2, sort_keys=True)
     if args.out is not None:
-        args.out.write_text(text + "\n", "utf-8")
+        write_file(args.out, (text + "\n").encode("utf-8"))
         print(f"Certificate written to {args.out}.")
     else:
         print(text)

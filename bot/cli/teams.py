@@ -80,7 +80,7 @@ async def _never_resumed(command: Command) -> Reply:
 
 
 async def package_command(args: argparse.Namespace) -> int:
-    from bot.cli.common import CommandFailed
+    from bot.cli.common import CommandFailed, write_file
     from bot.teams.package import PackageError, package
     from handlers.commands import all_specs
     from handlers.stepup import flow as stepup
@@ -90,9 +90,6 @@ async def package_command(args: argparse.Namespace) -> int:
         data = package(details, all_specs(*stepup.make_specs(_never_resumed, details.website_url)))
     except PackageError as exc:
         raise CommandFailed(f"cannot build the Teams package: {exc}") from None
-    try:
-        args.out.write_bytes(data)
-    except OSError as exc:
-        raise CommandFailed(f"cannot write {args.out}: {exc.strerror}") from None
+    write_file(args.out, data)
     print(f"Wrote {args.out}. Upload it in Teams: Apps → Manage your apps → Upload an app.")
     return 0

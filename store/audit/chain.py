@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit.signing import Signer, origin_of
 from store.db import Database
-from store.keys.crypto import fsync_directory
+from store.keys.crypto import write_whole
 from store.prepared import Prepared
 from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -334,18 +333,7 @@ def export_note(folder: Path, checkpoint: Checkpoint, public: bytes) -> Path | N
     # folder fail), and the next export removes what it left.
     for leftover in folder.glob(f"{NOTE_PREFIX}*.note{NOTE_PARTIAL}"):
         leftover.unlink(missing_ok=True)
-    text = checkpoint.to_note(public)
+    data = checkpoint.to_note(public).encode("utf-8")
     partial = target.with_name(target.name + NOTE_PARTIAL)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(partial, target)  # append-only: never over an existing note
-    except FileExistsError:
-        return None
-    finally:
-        partial.unlink(missing_ok=True)
-    fsync_directory(folder)
-    return target
+    # Linked, not renamed: append-only, never over an existing note.
+    return target if write_whole(target, data, through=partial, replace=False) else None

@@ -261,23 +261,31 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     The new file's bytes reach the disk before the rename, and the rename reaches the disk before
     this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
-    tmp = temporary_name(path)
+    return write_whole(path, text.encode("utf-8"), through=temporary_name(path), mode=0o600, replace=replace)
+
+
+def write_whole(path: Path, data: bytes, *, through: Path, mode: int = 0o644, replace: bool = True) -> bool:
+    """Give ``path`` the bytes ``data`` whole or not at all: written and flushed to the disk under
+    ``through`` (same folder), then renamed (``replace``) or linked (not ``replace``: never over an
+    existing file, returning False when ``path`` exists), the rename made durable before this
+    returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
+    ``path``; ``through`` is removed whatever happened here."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        fd = os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(through, mode)
         if replace:
-            os.replace(tmp, path)
+            os.replace(through, path)
         else:
             try:
-                os.link(tmp, path)  # atomic, and never over an existing file
+                os.link(through, path)  # atomic, and never over an existing file
             except FileExistsError:
                 return False
     finally:
-        tmp.unlink(missing_ok=True)  # after link: a second name of the key file itself, never overwritten
+        through.unlink(missing_ok=True)  # after link: a second name of the file itself, never overwritten
     fsync_directory(path.parent)
     return True
 

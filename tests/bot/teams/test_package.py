@@ -4,7 +4,11 @@ requirements, icons of the right sizes), with a command list that mirrors the gr
 from __future__ import annotations
 
 import json
+import os
+import resource
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -192,3 +196,34 @@ def test_a_url_that_cannot_be_read_as_one_is_a_clear_line(tmp_path: Path, capsys
     assert main(["teams", "package", "--out", str(out), "--bot-id", BOT_ID, "--website-url", "https://[zz9"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("signpost: ") and "(--website-url)" in err and err.count("\n") == 1 and "zz9" not in err
+
+
+def test_a_package_write_cut_short_leaves_no_package_under_its_name(tmp_path: Path) -> None:
+    """A `signpost teams package` whose write stops half-way (the disk full, here the file-size
+    limit at half the package; a kill -9 there leaves the same) leaves no file under the name
+    given, which would be uploaded cut short, and says so in one line; a second run writes the
+    whole package and leaves nothing else behind."""
+    out = tmp_path / "teams.zip"
+    options = ["--out", str(out), "--bot-id", BOT_ID, "--website-url", "https://signpost.example"]
+    command = [sys.executable, "-m", "bot.cli.main", "teams", "package", *options]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    with build(tmp_path, *options[2:]):
+        pass
+    whole = out.stat().st_size
+    out.unlink()
+
+    def limit_files_to_half_a_package() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (whole // 2, resource.RLIM_INFINITY))
+
+    cut = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limit_files_to_half_a_package
+    )
+    assert (cut.returncode, cut.stderr) == (2, f"signpost: cannot write {out}: File too large\n")
+    assert not out.exists()
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teams.zip"]
+    with zipfile.ZipFile(out) as package:
+        assert package.testzip() is None
+        assert "manifest.json" in package.namelist()
