@@ -376,6 +376,12 @@ _URL_SPECIAL = frozenset("/\\?#%")
 
 MAX_ROUTABLE = 1024  # characters: Teams' ids are a few hundred at most; a URL line is ~8 KB anywhere
 MAX_KEPT = 128  # characters: the audit's columns for a tenant and a user (as for Slack's ids)
+MAX_NAME = 256  # characters: Entra ID's longest display name; the SDK copies both names into every answer
+
+
+def _name_answerable(account: ChannelAccount | None) -> bool:
+    """An account's name short enough to be echoed in an answer Teams will take."""
+    return account is None or not isinstance(account.name, str) or len(account.name) <= MAX_NAME
 
 
 def _plain_id(value: str | None, longest: int = MAX_ROUTABLE) -> bool:
@@ -429,6 +435,8 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("from", "unkeepable", sender is None or _plain_id(sender.aad_object_id, MAX_KEPT)),
         ("tenant", "unkeepable", _tenants_keepable(activity)),
         ("recipient", "control_character", bot is None or _plain_id(bot.id)),
+        ("from", "name_too_long", _name_answerable(sender)),
+        ("recipient", "name_too_long", _name_answerable(bot)),
     )
     return [f"{name}:{problem}" for name, problem, ok in checks if not ok]
 

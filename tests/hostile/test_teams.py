@@ -504,3 +504,37 @@ async def test_a_service_url_other_than_the_signed_one_never_gets_the_token(
     )
     refused(check, status, set(range(400, 500)), events, sent, log)
     check.settle()
+
+
+# -- found by a hostile review: an account name the connector echoes back in every answer ---------
+
+
+@pytest.mark.parametrize("account", ["from", "recipient"])
+async def test_an_account_name_too_long_to_answer_is_refused_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, logs: LogTap, account: str
+) -> None:
+    """The SDK copies the sender's and the bot's names into the answer's accounts: a 100,000-character
+    name made an answer Teams refused (413), after the command had run, logged as an error with its
+    traceback. Refused before the turn, like an id too long to route."""
+    activity = message(PRIYA, "help", connector.url)
+    activity[account]["name"] = "N" * 100_000
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
+    )
+    assert status == 400 and not events and not sent
+    [line] = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    assert line["event"] == "teams_activity_invalid" and line["problems"] == [f"{account}:name_too_long"]
+    assert "Traceback" not in log and "NNNN" not in log
+
+
+async def test_a_long_but_possible_account_name_is_answered(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, logs: LogTap
+) -> None:
+    """Entra ID keeps display names of up to 256 characters: such a name is answered as any other."""
+    activity = message(PRIYA, "help", connector.url)
+    activity["from"]["name"] = "N" * 256
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
+    )
+    assert status in (200, 202) and len(events) == 1 and len(sent) == 1
+    assert "Traceback" not in log
