@@ -506,24 +506,45 @@ async def test_a_service_url_other_than_the_signed_one_never_gets_the_token(
     check.settle()
 
 
-# -- found by a hostile review: an account name the connector echoes back in every answer ---------
+# -- found by a hostile review: text the SDK echoes back in every answer ---------------------------
 
 
-@pytest.mark.parametrize("account", ["from", "recipient"])
-async def test_an_account_name_too_long_to_answer_is_refused_in_one_line(
-    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, logs: LogTap, account: str
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("from", "name"),
+        ("recipient", "name"),
+        ("from", "role"),
+        ("conversation", "name"),
+        ("conversation", "role"),
+        ("conversation", "conversationType"),
+        ("locale",),
+    ],
+    ids=lambda where: ".".join(where),
+)
+async def test_text_too_long_to_echo_in_an_answer_is_refused_in_one_line(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logs: LogTap,
+    where: tuple[str, ...],
 ) -> None:
-    """The SDK copies the sender's and the bot's names into the answer's accounts: a 100,000-character
-    name made an answer Teams refused (413), after the command had run, logged as an error with its
-    traceback. Refused before the turn, like an id too long to route."""
+    """The SDK copies the accounts' names and roles, the conversation's name, role and type, and
+    the locale into every answer: 100,000 characters in any of them made an answer Teams refused
+    (413), after the command had run, logged as an error with its traceback. Refused before the
+    turn, like an id too long to route."""
     activity = message(PRIYA, "help", connector.url)
-    activity[account]["name"] = "N" * 100_000
+    if len(where) == 1:
+        activity[where[0]] = "N" * 100_000
+    else:
+        activity[where[0]][where[1]] = "N" * 100_000
     status, events, sent, log = await post(
         teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
     )
     assert status == 400 and not events and not sent
     [line] = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
-    assert line["event"] == "teams_activity_invalid" and line["problems"] == [f"{account}:name_too_long"]
+    assert line["event"] == "teams_activity_invalid" and line["problems"] == [f"{where[0]}:too_long_to_answer"]
     assert "Traceback" not in log and "NNNN" not in log
 
 
