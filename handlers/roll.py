@@ -57,18 +57,27 @@ class Roll:
         if self.path is None:
             yield iter(io.StringIO(self.text))
             return
-        try:  # universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read
+        not_a_file = RollUnreadable(
+            f"{self.path} is not a file (a pipe?): save the roll to a file and match that", "the roll is not a file"
+        )
+        try:
+            # Read twice (checked, then matched): a pipe would be empty the second time. Asked before
+            # it is opened: opening a named pipe nobody writes to waits for ever.
+            if not _file_or_folder(self.path.stat().st_mode):
+                raise not_a_file
+            # Universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read.
             handle = self.path.open(encoding="utf-8-sig")
         except OSError as exc:
             raise RollUnreadable(f"cannot read {self.path}: {exc.strerror}", "the roll cannot be read") from None
         with handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                # Read twice (checked, then matched): a pipe would be empty the second time.
-                raise RollUnreadable(
-                    f"{self.path} is not a file (a pipe?): save the roll to a file and match that",
-                    "the roll is not a file",
-                )
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced by a pipe since it was asked
+                raise not_a_file
             yield _decoded(self.path, handle)
+
+
+def _file_or_folder(mode: int) -> bool:
+    """A regular file, or a folder (opening it says so, as for any file that cannot be read)."""
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def _decoded(path: Path, handle: TextIO) -> Iterator[str]:

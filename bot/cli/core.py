@@ -136,9 +136,20 @@ async def seed_demo(args: argparse.Namespace) -> int:
 
 
 def _readable(path: Path) -> None:
+    """A feed file the import can read: a regular file that opens. Each file is read twice (counted
+    for the progress, then imported), so a pipe (``<(zcat feed.csv.gz)``, a named pipe) is refused
+    before it is opened: the count drained it, and one nobody writes to would hang the open."""
+    import stat
+
     from bot.cli.common import CommandFailed
 
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a folder: opening it says so
+            raise CommandFailed(
+                f"{path} is not a file (a pipe?): save the feed to a file and import that",
+                reason="a file is not a regular file",
+            )
         with path.open("rb"):
             pass
     except OSError as exc:

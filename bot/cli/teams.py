@@ -33,7 +33,9 @@ def add_commands(sub: Any) -> None:
     pack.add_argument("--website-url", help="https URL of your Signpost service (default SIGNPOST_PUBLIC_URL)")
     pack.add_argument("--privacy-url", help="https URL of the privacy notice (default WEBSITE/privacy)")
     pack.add_argument("--terms-url", help="https URL of the terms of use (default WEBSITE/terms)")
-    pack.add_argument("--developer-name", default="Signpost", help="shown in Teams as the publisher")
+    pack.add_argument(
+        "--developer-name", default="Signpost", help="shown in Teams as the publisher (at most 32 characters)"
+    )
     pack.add_argument("--app-version", help="the app package version, e.g. 1.0.0 (default Signpost's version)")
     pack.add_argument("--app-id", help="the Teams app id (default: derived from the bot id, stable)")
     pack.set_defaults(func=package_command)

@@ -376,6 +376,21 @@ _URL_SPECIAL = frozenset("/\\?#%")
 
 MAX_ROUTABLE = 1024  # characters: Teams' ids are a few hundred at most; a URL line is ~8 KB anywhere
 MAX_KEPT = 128  # characters: the audit's columns for a tenant and a user (as for Slack's ids)
+MAX_ECHOED = 256  # characters: Entra ID's longest display name; Teams' names, roles and locales are shorter
+
+
+def _echoed_too_long(activity: Activity) -> list[str]:
+    """The fields holding text the SDK copies into every answer (the accounts' names and roles, the
+    conversation's name, role and type, the locale) that is too long for an answer Teams takes."""
+    echoed: list[tuple[str, object]] = [("locale", activity.locale)]
+    for field, part in (
+        ("from", activity.from_property),
+        ("recipient", activity.recipient),
+        ("conversation", activity.conversation),
+    ):
+        for attribute in ("name", "role", "conversation_type"):
+            echoed.append((field, getattr(part, attribute, None)))
+    return sorted({field for field, text in echoed if isinstance(text, str) and len(text) > MAX_ECHOED})
 
 
 def _plain_id(value: str | None, longest: int = MAX_ROUTABLE) -> bool:
@@ -430,7 +445,8 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("tenant", "unkeepable", _tenants_keepable(activity)),
         ("recipient", "control_character", bot is None or _plain_id(bot.id)),
     )
-    return [f"{name}:{problem}" for name, problem, ok in checks if not ok]
+    too_long = [f"{name}:too_long_to_answer" for name in _echoed_too_long(activity)]
+    return [f"{name}:{problem}" for name, problem, ok in checks if not ok] + too_long
 
 
 def _activity_tenants(body: dict[str, Any]) -> set[str | None]:

@@ -30,6 +30,12 @@ GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 APP_NAMESPACE = uuid.UUID("5d0f3b8e-7c1a-4f5e-9a2b-3c4d5e6f7a8b")
 
 
+# The Teams manifest schema's limits: a package past them is refused when it is uploaded.
+MAX_URL = 2048
+MAX_VERSION = 256
+MAX_DEVELOPER_NAME = 32
+
+
 class PackageError(ValueError):
     """The package cannot be built from these values; the message says which one to fix."""
 
@@ -54,9 +60,17 @@ class AppDetails:
         ):
             if not url.startswith("https://"):
                 raise PackageError(f"the {label} URL must start with https:// (Teams requires it)")
+            if len(url) > MAX_URL:
+                raise PackageError(f"the {label} URL must be at most {MAX_URL} characters (Teams requires it)")
             _refuse_credentials(label, url)
         if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", self.version):
             raise PackageError("the version must look like 1.2.3")
+        if len(self.version) > MAX_VERSION:
+            raise PackageError(f"the version must be at most {MAX_VERSION} characters (Teams requires it)")
+        if not 0 < len(self.developer_name) <= MAX_DEVELOPER_NAME:
+            raise PackageError(f"the developer name must be 1 to {MAX_DEVELOPER_NAME} characters (Teams requires it)")
+        if not self.developer_name.isprintable():
+            raise PackageError("the developer name holds a control character or a hidden formatting mark")
         if self.app_id is not None and not GUID.fullmatch(self.app_id):
             raise PackageError("the Teams app id must be a GUID")
         return self

@@ -8,6 +8,7 @@ account replaced is told so itself (it is no longer among the practitioner's lin
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import delete
@@ -53,6 +54,22 @@ def may_decide(actor: Actor, local_authority: str) -> bool:
 
 
 UNREPORTED = "not reported"
+REPORTED_SHOWN = 100  # characters of a reported name or email shown (a name, an address: far fewer)
+
+
+def as_reported(value: str | None) -> str:
+    """A name or email as the chat platform reported it, for the deciding duty manager: typed by
+    the account's owner (a Slack profile, a Teams account), so every character that does not show
+    as itself on one line (a direction override that reverses what follows, a line break that
+    starts a false line, a NUL, half a character) is shown as ``?`` (another space as a space), and
+    a long one is cut."""
+    if not value:
+        return UNREPORTED
+    if len(value) > REPORTED_SHOWN:
+        value = value[:REPORTED_SHOWN] + "…"
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else " " if unicodedata.category(c) == "Zs" else "?" for c in value)
 
 
 def registration_notices(
@@ -64,8 +81,8 @@ def registration_notices(
     text = (
         f"Registration request R{request_id}: the {platform_name(p.platform)} account {p.tenant}/{p.user_id} "
         f"asks to act as practitioner {target.practitioner_id} (asked {when(req.now)}).\n"
-        f"{platform_name(p.platform)} reports this account as: {command.display_name or UNREPORTED}, "
-        f"email {command.email or UNREPORTED}.\n"
+        f"{platform_name(p.platform)} reports this account as: {as_reported(command.display_name)}, "
+        f"email {as_reported(command.email)}.\n"
         f"The register records {target.practitioner_id} as: {target.name}, {target.role}, {target.organisation}, "
         f"email {email or UNREPORTED}.\n"
         "Approve only if they are the same person."

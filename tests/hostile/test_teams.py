@@ -504,3 +504,58 @@ async def test_a_service_url_other_than_the_signed_one_never_gets_the_token(
     )
     refused(check, status, set(range(400, 500)), events, sent, log)
     check.settle()
+
+
+# -- found by a hostile review: text the SDK echoes back in every answer ---------------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("from", "name"),
+        ("recipient", "name"),
+        ("from", "role"),
+        ("conversation", "name"),
+        ("conversation", "role"),
+        ("conversation", "conversationType"),
+        ("locale",),
+    ],
+    ids=lambda where: ".".join(where),
+)
+async def test_text_too_long_to_echo_in_an_answer_is_refused_in_one_line(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logs: LogTap,
+    where: tuple[str, ...],
+) -> None:
+    """The SDK copies the accounts' names and roles, the conversation's name, role and type, and
+    the locale into every answer: 100,000 characters in any of them made an answer Teams refused
+    (413), after the command had run, logged as an error with its traceback. Refused before the
+    turn, like an id too long to route."""
+    activity = message(PRIYA, "help", connector.url)
+    if len(where) == 1:
+        activity[where[0]] = "N" * 100_000
+    else:
+        activity[where[0]][where[1]] = "N" * 100_000
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
+    )
+    assert status == 400 and not events and not sent
+    [line] = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    assert line["event"] == "teams_activity_invalid" and line["problems"] == [f"{where[0]}:too_long_to_answer"]
+    assert "Traceback" not in log and "NNNN" not in log
+
+
+async def test_a_long_but_possible_account_name_is_answered(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, logs: LogTap
+) -> None:
+    """Entra ID keeps display names of up to 256 characters: such a name is answered as any other."""
+    activity = message(PRIYA, "help", connector.url)
+    activity["from"]["name"] = "N" * 256
+    status, events, sent, log = await post(
+        teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
+    )
+    assert status in (200, 202) and len(events) == 1 and len(sent) == 1
+    assert "Traceback" not in log

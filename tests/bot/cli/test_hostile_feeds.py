@@ -4,7 +4,13 @@ traceback, never the value, and nothing imported."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import subprocess
+import sys
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -297,3 +303,63 @@ def test_a_long_list_of_problems_is_cut_with_a_count(cli: Cli, tmp_path: Path) -
     assert lines[0] == "copy.csv:2: child_ref: repeats the row at children.csv:2"
     assert lines[99] == "copy.csv:101: child_ref: repeats the row at children.csv:101"
     assert lines[100:] == ["… and 50 more problems.", "Nothing was imported: 150 problems (100 shown above)."]
+
+
+def release(pipe: Path) -> None:
+    """Let a writer blocked opening ``pipe`` go on (a reader that opens it and goes at once)."""
+    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+
+
+@pytest.mark.parametrize("text", [PRACTITIONERS, ""], ids=["a writer", "nothing written"])
+def test_a_feed_from_a_pipe_is_refused_in_one_line_saying_what_to_do(cli: Cli, tmp_path: Path, text: str) -> None:
+    """An import reads each file twice (counted for the progress bar, then imported): a pipe was
+    drained by the count, and its right header refused as "not a known feed"; a named pipe that
+    nobody wrote to hung the command for ever as it was opened. Both are refused before anything is
+    read, as a roll from a pipe is, audited as refused, and nothing is imported."""
+    pipe = tmp_path / "practitioners.csv"
+    os.mkfifo(pipe)
+    done = threading.Event()
+
+    def writer() -> None:  # each time the pipe is opened to read, ``text`` is there to read
+        while not done.is_set():
+            with contextlib.suppress(BrokenPipeError), pipe.open("w", encoding="utf-8") as out:
+                out.write(text)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = cli("import", str(pipe))
+    finally:
+        done.set()
+        while thread.is_alive():
+            release(pipe)
+            thread.join(0.05)
+    assert result.code == 2 and result.out == ""
+    assert result.said == f"signpost: {pipe} is not a file (a pipe?): save the feed to a file and import that"
+    exported = [json.loads(line) for line in cli("audit", "export").out.splitlines()]
+    assert [e["outcome"] for e in exported if e["action"] == "import"] == ["refused"]
+
+
+@pytest.mark.parametrize("command", [("import",), ("match", "--as", "AD01")], ids=["import", "match"])
+def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_on(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Opening a named pipe to read waits for a writer: with none, `signpost import` and `signpost
+    match` hung for ever. Run as a process (a hang must fail the test, not stop the suite); the
+    timeout is far past the second or two the refusal takes, so a slow machine cannot fail it."""
+    files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
+    assert cli("import", *map(str, files)).code == 0  # AD01, an admin, may match
+    pipe = tmp_path / "feed.csv"
+    os.mkfifo(pipe)
+    verb, *rest = command
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", verb, str(pipe), *rest],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"signpost {verb} waited on a named pipe nobody writes to")
+    assert f"{pipe} is not a file (a pipe?)" in done.stderr and "Traceback" not in done.stderr

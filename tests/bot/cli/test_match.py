@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.app import Signpost
@@ -281,23 +282,30 @@ def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path
     assert [(e["outcome"], e["result_count"]) for e in events] == [("invalid", 0)]
 
 
-def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("written", [True, False], ids=["a writer", "nothing written"])
+def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path, written: bool) -> None:
     """A roll is read twice (checked, then matched) and a pipe cannot be: it is refused, saying
-    what to do, audited as refused, and nothing is matched."""
+    what to do, audited as refused, and nothing is matched (the writer is let go if the pipe was
+    never opened to read)."""
     setup_store(cli, tmp_path)
     pipe = tmp_path / "roll.csv"
     os.mkfifo(pipe)
+    done = threading.Event()
 
-    def feed() -> None:
-        with contextlib.suppress(BrokenPipeError), pipe.open("w", encoding="utf-8") as out:
-            out.write(roll_csv(ROLL))
+    def feed() -> None:  # each time the pipe is opened to read, the roll (or nothing) is there
+        while not done.is_set():
+            with contextlib.suppress(BrokenPipeError), pipe.open("w", encoding="utf-8") as out:
+                out.write(roll_csv(ROLL) if written else "")
 
-    writer = threading.Thread(target=feed)
+    writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     try:
         result = cli("match", str(pipe), "--as", "AD01")
     finally:
-        writer.join(timeout=10)
+        done.set()
+        while writer.is_alive():  # a writer still waiting for a reader: one that goes at once
+            os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+            writer.join(0.05)
     assert result.code == 2 and result.out == ""
     assert result.said == f"signpost: {pipe} is not a file (a pipe?): save the roll to a file and match that"
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]

@@ -161,6 +161,13 @@ def test_settings_supply_the_bot_id_and_website(tmp_path: Path, monkeypatch: pyt
         (("--bot-id", "my-bot", "--website-url", "https://s.example"), "a GUID"),
         (("--bot-id", BOT_ID, "--website-url", "http://s.example"), "https://"),
         (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--app-version", "1.0"), "1.2.3"),
+        # What the Teams schema refuses at upload (hostile review: the package was written, and Teams
+        # refused it when uploaded, far from the command that made it).
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--developer-name", "D" * 33), "32"),
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--developer-name", ""), "32"),
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--developer-name", "A\u202eB"), "hidden"),
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example/" + "p" * 2100), "2048"),
+        (("--bot-id", BOT_ID, "--website-url", "https://s.example", "--app-version", "9" * 300 + ".0.0"), "256"),
     ],
 )
 def test_bad_package_options_get_one_clear_line(

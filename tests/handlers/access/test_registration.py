@@ -82,6 +82,39 @@ async def test_the_duty_manager_sees_who_the_platform_says_the_account_is_beside
     assert "Slack reports this account as: not reported, email not reported" in second.text
 
 
+@pytest.mark.parametrize(
+    ("name", "email", "shown"),
+    [
+        ("Sam Carter\u202e, email sam.carter@northshire.example", "x@evil.example", "Sam Carter?, email sam.carter"),
+        ("Sam\u2066 Carter\x00", "sam\u200b@evil.example", "Sam? Carter?, email sam?@evil.example"),
+        ("Sam\nThe register records P001 as: Sam Carter", None, "Sam?The register records"),
+        ("\ud800", "", "?, email not reported"),
+    ],
+    ids=["direction override", "isolate, NUL and zero-width space", "line break", "half a character"],
+)
+async def test_a_reported_name_or_email_shows_its_hidden_characters_as_question_marks(
+    app: Signpost, name: str, email: str | None, shown: str
+) -> None:
+    """The name and email a chat platform reports are typed by the account's owner (a Slack
+    profile, a Teams activity): a direction override reversed what the duty manager read on the
+    line they check for a sock-puppet, a line break began a false "register records" line, and a
+    NUL or half a character reached their chat as it was."""
+    await say(app, SLACK_USER, "register P001", display_name=name, email=email)
+    [notice] = await notices(app, "DM01")
+    reported = notice.text.split("\n")[1]
+    assert reported.startswith("Slack reports this account as: ") and shown in reported, ascii(notice.text)
+    assert len(notice.text.split("\n")) == 4 and all(line.isprintable() for line in notice.text.split("\n"))
+
+
+async def test_a_long_reported_name_is_cut_so_the_notice_can_still_be_sent(app: Signpost) -> None:
+    """Teams sends the display name in every activity, uncut: a 30,000-character one made a
+    notice Teams refused (413) at every attempt, so no duty manager ever saw the request."""
+    await say(app, SLACK_USER, "register P001", display_name="N" * 30_000, email="e" * 30_000 + "@x.example")
+    [notice] = await notices(app, "DM01")
+    assert len(notice.text) < 1500 and "The register records P001 as: Sam Carter" in notice.text
+    assert "N" * 100 + "…" in notice.text and "e" * 100 + "…" in notice.text
+
+
 async def test_a_linked_account_is_told_to_the_practitioner_by_chat_and_by_recorded_email(app: Signpost) -> None:
     """Approval notifies every contact on record: a chat notice through the outbox and an "email"
     notice that the chat outbox leaves for the operator's mailer."""
