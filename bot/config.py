@@ -127,8 +127,9 @@ class Settings(BaseSettings):
 
 
 LEVELS = ("debug", "info", "warning", "error")
-# SIGNPOST_* names read elsewhere than Settings (the test suite's database, the console's dev clock).
-OTHER_NAMES = frozenset({"SIGNPOST_DEV_CLOCK", "SIGNPOST_TEST_POSTGRES_URL"})
+# SIGNPOST_* names read elsewhere than Settings (the test suite's database and `make fuzz`'s size,
+# the console's dev clock).
+OTHER_NAMES = frozenset({"SIGNPOST_DEV_CLOCK", "SIGNPOST_TEST_POSTGRES_URL", "SIGNPOST_FUZZ_EXAMPLES"})
 
 
 def known_names() -> frozenset[str]:
