@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import OTHER_NAMES, Settings, SettingsError, known_names, load_settings
+from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -167,3 +167,11 @@ def test_every_signpost_variable_the_code_tests_or_makefile_use_is_known_and_in_
     assert "SIGNPOST_DATABASE_URL" in used and "SIGNPOST_TEST_POSTGRES_URL" in used  # the scan finds reads
     unknown = {name: where for name, where in used.items() if name not in known_names()}
     assert unknown == {}, f"SIGNPOST_* names used but neither known nor in README's table: {unknown}"
+
+
+@pytest.mark.parametrize(("name", "values"), [("SIGNPOST_LOG_FORMAT", LOG_FORMATS), ("SIGNPOST_LOG_LEVEL", LEVELS)])
+def test_the_readme_settings_table_names_every_value_a_choice_setting_takes(name: str, values: tuple[str, ...]) -> None:
+    """README gave `console` and "JSON lines" for SIGNPOST_LOG_FORMAT but never the value `json`."""
+    lines = README.read_text("utf-8").split("\n### Settings\n", 1)[1].splitlines()
+    [row] = [line for line in lines if line.startswith(f"| `{name}` |")]
+    assert [value for value in values if f"`{value}`" not in row] == []
