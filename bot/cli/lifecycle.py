@@ -128,8 +128,16 @@ async def backup_command(args: argparse.Namespace) -> int:
 
     async with operating(Action.BACKUP) as (app, audit):
         with progress("Writing the backup", unit=BYTES) as bar:
-            size = await lifecycle.backup_to(app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total)
-    print(f"Backup written to {args.file} ({size} bytes). It holds wrapped keys only: keep the key file apart from it.")
+            written = await lifecycle.backup_to(
+                app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total
+            )
+    if written.recorded_late:
+        print(f"{args.file} ({written.size} bytes) is whole: {lifecycle.BACKUP_RECORDED_LATE} (nothing written now).")
+    else:
+        print(
+            f"Backup written to {args.file} ({written.size} bytes). "
+            "It holds wrapped keys only: keep the key file apart from it."
+        )
     return 0
 
 

@@ -151,8 +151,16 @@ async def decide(
         return await _link(ctx, req, session, row)
     text = f"Registration R{request_id} for the {platform_name(row.platform)} account was denied."
     why = f" Reason: {reason}" if reason else ""
-    notice = Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"registration:{row.id}:decided")
-    await ctx.notices.enqueue(session, [notice], req.now)
+    key = f"registration:{row.id}:decided"
+    # The account that asked is linked to nobody, so the practitioner's links never reach it (it
+    # was told "you'll be told here"): its copy is addressed to it. The practitioner's own accounts
+    # are told too, so that someone asking to act as them does not go unseen.
+    asker = Principal(Platform(row.platform), row.tenant, row.user_id)
+    told = [
+        Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=f"{key}:asker", account=asker),
+        Notice(row.practitioner_id, "registration_denied", text + why, dedupe_key=key),
+    ]
+    await ctx.notices.enqueue(session, told, req.now)
     # The reason is sealed like any terms (no child: with the month's key, made in this transaction).
     return Result(
         Reply(Outcome.DONE, f"Registration R{request_id} denied."),

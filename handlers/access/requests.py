@@ -44,7 +44,6 @@ from handlers.vocabulary import (
     plural,
     sentence,
 )
-from store.delivery.notices import drop_decided
 from store.people import access as store
 from store.people import practitioners
 from store.register import children
@@ -251,7 +250,6 @@ async def _decide(
             return refusal
     if not await store.decide_request(session, request_id, state, actor.practitioner_id, req.now):
         return await _too_late(session, request_id, subjects, req)
-    await drop_decided(session, "access_request", f"access:{request_id}:", req.now)  # nobody else asked now
     if state == store.APPROVED:
         until = req.now + duration
         grant_id = await store.create_grant(session, row, actor.practitioner_id, req.now, until)

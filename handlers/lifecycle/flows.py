@@ -197,7 +197,8 @@ async def retention_tick(
     on_sealed: Callable[[int], None] | None = None,
 ) -> RetentionReport:
     """The daily retention work (safe to call often and from every replica); audited as ``origin``
-    (the scheduler, or the operator ``who`` at the terminal) when it did any work. ``on_day`` and
+    (the scheduler, or the operator ``who`` at the terminal) when it did any work, and told to the
+    admins when that work archived or destroyed anything (``RetentionReport.worth_telling``). ``on_day`` and
     ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
 
     news = RetentionNews(ctx, origin, now, who)
@@ -213,7 +214,8 @@ async def retention_tick(
     )
     if report.did_work:
         async with ctx.db.write() as session:
-            await news.tell(session, report.summary())
+            if report.worth_telling:
+                await news.tell(session, report.summary())
             # The run's totals, in a form the transparency report does not add up: each step that
             # archived or destroyed wrote its own event with its counts (news.step above).
             detail = (

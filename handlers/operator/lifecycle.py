@@ -27,7 +27,7 @@ from handlers.vocabulary import Action, Origin, Outcome
 from store.audit import log as audit_log
 from store.db import sqlite_path
 from store.keys import keychain, rotation
-from store.keys.backup import BackupFailed, backup
+from store.keys.backup import BackupFailed, backup, forget_partial_name, named_unrecorded
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
@@ -124,23 +124,57 @@ def _index_current(stopped: str) -> Iterator[None]:
 
 async def backup_to(
     ctx: Context, audit: Audit, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
-) -> int:
-    """Write a consistent backup (wrapped keys only) to a new file; its size in bytes. A file that
+) -> BackupWritten:
+    """Write a consistent backup (wrapped keys only) to a new file; its size. A file that
     exists (the store's own included) or a folder that does not is refused before anything starts.
     Audited "started" (the file's name only, never its folder) before anything is copied, then its
-    outcome: a backup cut short leaves the started event and no file of that name.
+    outcome: a backup cut short leaves the started event and no file of that name. One killed after
+    the file took its name, before its outcome was written, is recorded finished by its rerun
+    (``BackupWritten.recorded_late``), which writes nothing else.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
+    late = await _backup_unrecorded(ctx, target)
+    if late is not None:
+        audit.detail = target.name
+        await audit.done(f"{target.name}: {late} bytes: {BACKUP_RECORDED_LATE}")
+        forget_partial_name(target)
+        return BackupWritten(late, recorded_late=True)
     _check_backup_target(ctx, target)
     audit.detail = target.name
     await audit.started()
+
+    async def named(size: int) -> None:  # recorded before the partial name goes (store/keys/backup.py)
+        await audit.done(f"{target.name}: {size} bytes")
+
     try:
-        size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total)
+        size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total, named=named)
     except BackupFailed as exc:
         raise Failed(str(exc)) from None
-    await audit.done(f"{target.name}: {size} bytes")
-    return size
+    return BackupWritten(size)
+
+
+BACKUP_RECORDED_LATE = "a backup cut short after it took its name, recorded finished"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupWritten:
+    size: int
+    recorded_late: bool = False  # written by a run killed before its outcome; this run recorded it
+
+
+async def _backup_unrecorded(ctx: Context, target: Path) -> int | None:
+    """The size of the backup at ``target`` when its run was killed after naming it and its audit
+    still ends at ``started``; a leftover partial name of one already recorded is removed."""
+    size = named_unrecorded(target)
+    if size is None:
+        return None
+    async with ctx.db.read() as session:
+        last = await audit_log.last_naming(session, Action.BACKUP, target.name)
+    if last is not None and last[0] is Outcome.STARTED:
+        return size
+    forget_partial_name(target)  # killed after recording it: only the second name was left
+    return None
 
 
 def _check_backup_target(ctx: Context, target: Path) -> None:

@@ -37,6 +37,7 @@ from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint,
 
 HEAD_ID = 1
 NOTE_PREFIX = "checkpoint-"  # exported notes: checkpoint-<UTC time>-<size>.note
+NOTE_PARTIAL = ".partial"  # a note being written, until it is whole and takes its name
 EMPTY_HEAD = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: the hash of an empty list
 ENCODING_VERSION = b"signpost-audit-event/v1\n"
 
@@ -326,13 +327,25 @@ def export_note(folder: Path, checkpoint: Checkpoint, public: bytes) -> Path | N
         if newest is not None and (newest.size, newest.head_hash) == (checkpoint.size, checkpoint.head_hash):
             return None
     target = folder / f"{NOTE_PREFIX}{utc(checkpoint.at):%Y%m%dT%H%M%S.%fZ}-{checkpoint.size}.note"
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # append-only: never overwritten
-    except FileExistsError:
+    if target.exists():
         return None  # this very checkpoint was exported before
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(checkpoint.to_note(public))
-        handle.flush()
-        os.fsync(handle.fileno())
+    # Written whole under another name first, then named: a process killed part-way (kill -9) leaves
+    # no checkpoint file that is not a whole note (an empty one made every later verify of the
+    # folder fail), and the next export removes what it left.
+    for leftover in folder.glob(f"{NOTE_PREFIX}*.note{NOTE_PARTIAL}"):
+        leftover.unlink(missing_ok=True)
+    text = checkpoint.to_note(public)
+    partial = target.with_name(target.name + NOTE_PARTIAL)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(partial, target)  # append-only: never over an existing note
+    except FileExistsError:
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
     fsync_directory(folder)
     return target

@@ -722,6 +722,21 @@ async def last_of(session: AsyncSession, action: Action) -> tuple[Outcome, str] 
     return None if row is None else (Outcome(row.outcome), row.detail or "")
 
 
+async def last_naming(session: AsyncSession, action: Action, name: str) -> tuple[Outcome, str] | None:
+    """The outcome and detail of the latest event of ``action`` whose detail is ``name``, or begins
+    ``name: `` (a backup's events name its file so), or None when there is none."""
+    named = (AuditEvent.detail == name) | AuditEvent.detail.startswith(f"{name}: ", autoescape=True)
+    row = (
+        await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail)
+            .where(AuditEvent.action == action.value, named)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (Outcome(row.outcome), row.detail or "")
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events an export wants; every bound is optional and ``until`` is exclusive."""

@@ -209,13 +209,14 @@ async def pending(session: AsyncSession, now: datetime, limit: int = 100) -> lis
 
 
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody
+CLOSED = "not sent: closed undecided before it was delivered"  # expired, or its requester left
 
 
-async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime) -> int:
-    """The undelivered notices of ``kind`` asking for a decision that has now been made (their
-    dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded as such, so that no
-    duty manager is asked, after it, to decide what someone already has. Read through
-    ``ix_notices_pending`` (undelivered notices only). Returns how many."""
+async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:
+    """The undelivered notices of ``kind`` asking for a decision that has now been made, or can no
+    longer be (their dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded
+    as such (``why``), so that no duty manager is asked, after it, to decide what someone already
+    has or nobody can. Read through ``ix_notices_pending`` (undelivered notices only). Returns how many."""
     result = await session.execute(
         update(NoticeRow)
         .where(
@@ -224,7 +225,7 @@ async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: da
             NoticeRow.kind == kind,
             NoticeRow.dedupe_key.startswith(keys_from, autoescape=True),
         )
-        .values(dropped_at=now, last_error=DECIDED)
+        .values(dropped_at=now, last_error=why)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
 

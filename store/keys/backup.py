@@ -20,7 +20,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -43,6 +43,7 @@ async def backup(
     *,
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    named: Callable[[int], Awaitable[None]] | None = None,
 ) -> int:
     """Write a backup of the store to ``target`` (which must not exist); returns its size in bytes.
 
@@ -51,6 +52,10 @@ async def backup(
     is removed by the next backup there. ``on_total`` is told the size the backup is expected to
     reach (the database's used size: an estimate, told the real size at the end), and
     ``on_progress`` how many more bytes have been written, every ``WATCH_EVERY`` seconds.
+
+    ``named`` is told the size once the backup has its name (its outcome, to record), and only then
+    does the partial name go: a run killed in between leaves both names on the one file, which is
+    how ``named_unrecorded`` knows a backup whose outcome may never have been written.
     """
     if target.exists():
         raise BackupFailed(f"{target} already exists: choose a new file name")
@@ -79,6 +84,8 @@ async def backup(
             await _pg_dump(db, partial)
         make_private(partial)
         _publish(partial, target)
+        if named is not None:
+            await named(target.stat().st_size)
     finally:
         _remove(partial)
         os.close(fd)
@@ -127,9 +134,38 @@ def _publish(partial: Path, target: Path) -> None:
     fsync_directory(target.parent)
 
 
+def named_unrecorded(target: Path) -> int | None:
+    """The size of the backup at ``target`` when the run that wrote it was killed after giving it its
+    name, before its outcome was written (its partial name, removed only after that, is still the
+    same file, and no running backup holds it); None otherwise."""
+    try:
+        fd = os.open(target.with_name(target.name + PARTIAL), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if not _same_file(fd, target):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # its run is still going: it records its own outcome
+            return None
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def forget_partial_name(target: Path) -> None:
+    """Remove the partial name a run killed after naming ``target`` left on it (the backup stays)."""
+    partial = target.with_name(target.name + PARTIAL)
+    if named_unrecorded(target) is not None:
+        partial.unlink(missing_ok=True)
+        fsync_directory(target.parent)
+
+
 def remove_partials(folder: Path) -> list[str]:
     """Remove what backups cut short left in ``folder`` (a partial copy and SQLite's journal for it),
-    leaving those a running backup still holds; returns the names removed."""
+    leaving those a running backup still holds, and the second name of a whole backup whose run was
+    killed before recording it (its rerun records it: ``named_unrecorded``); returns the names removed."""
     removed = []
     for partial in sorted(folder.glob(f"*{PARTIAL}")):
         if _remove_unless_held(partial):
@@ -153,6 +189,9 @@ def _remove_unless_held(partial: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
+        return False
+    if _same_file(fd, partial.with_name(partial.name.removesuffix(PARTIAL))):
+        os.close(fd)  # a whole backup's second name: ``named_unrecorded`` needs it
         return False
     try:
         _remove(partial)

@@ -269,8 +269,10 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
     today, notices, ids = now.date(), [], await holders(session, Role.ADMIN)
     milestone = due_milestone(row, today)
     if milestone is not None:
-        plural = "s" if milestone != 1 else ""
-        text = f"Signpost will be switched off in {milestone} day{plural}, on {_d(row.switch_off)}."
+        # The days really left: a warning sent late (the scheduler was down on its day) says so.
+        left = (row.switch_off - today).days
+        plural = "s" if left != 1 else ""
+        text = f"Signpost will be switched off in {left} day{plural}, on {_d(row.switch_off)}."
         notices += to_admins(ids, row.id, f"{milestone}d", text)
     if is_switched_off(row.switch_off, today):
         text = (

@@ -162,6 +162,14 @@ class RetentionReport:
             or self.notices_pruned
         )
 
+    @property
+    def worth_telling(self) -> bool:
+        """Whether the admins are told of this run: it archived or destroyed records, or destroyed
+        expired audit-term keys. A day with none of these (sealing in, pruning closed notices) is
+        audited all the same, but a notice saying nothing happened, every quiet day, would teach
+        admins to skip the ones that say something did."""
+        return bool(self.archived or self.destroyed or self.period_keys_destroyed)
+
     def summary(self) -> str:
         days = (
             f"{self.first_day:%d/%m/%Y} to {self.last_day:%d/%m/%Y}"

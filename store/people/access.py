@@ -8,6 +8,7 @@ the first decision wins and a second one changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Principal
+from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
 
 PENDING = "pending"
@@ -171,14 +173,24 @@ async def pending_request_for(
     return result.scalar_one_or_none()
 
 
+async def _take_back_asks(session: AsyncSession, request_ids: Sequence[int], now: datetime, why: str) -> None:
+    """A request no longer pending asks nobody for a decision any more: its undelivered asks (to a
+    duty manager, or escalated) are dropped in the transaction that closed it, however it closed."""
+    for request_id in request_ids:
+        await drop_decided(session, "access_request", f"access:{request_id}:", now, why)
+
+
 async def decide_request(session: AsyncSession, request_id: int, state: str, by: str, now: datetime) -> bool:
     """Approve or deny a pending, unexpired request; False when it was decided or expired already."""
-    return await _changed(
+    decided = await _changed(
         session,
         update(AccessRequest)
         .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at > now)
         .values(state=state, decided_by=by, decided_at=now, escalate_at=None),
     )
+    if decided:
+        await _take_back_asks(session, [request_id], now, DECIDED)
+    return decided
 
 
 async def pending_requests(
@@ -227,12 +239,16 @@ async def due_request_expiries(session: AsyncSession, now: datetime, limit: int 
 
 
 async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
-    return await _changed(
+    """Close a pending request nobody decided within its lifetime; False when it was closed already."""
+    expired = await _changed(
         session,
         update(AccessRequest)
         .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
         .values(state=EXPIRED, decided_at=now, escalate_at=None),
     )
+    if expired:
+        await _take_back_asks(session, [request_id], now, CLOSED)
+    return expired
 
 
 # --- grants ---------------------------------------------------------------------------------
@@ -304,13 +320,16 @@ async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: dat
     """A leaver's access ends with their standing: requests they made that await a decision are
     closed undecided (a duty manager's Approve then changes nothing), and grants in force end now,
     so a practitioner who returns within a grant's days sees no shielded record without a new one."""
-    requests = await session.execute(
+    closed = await session.execute(
         _no_sync(
             update(AccessRequest)
             .where(AccessRequest.requester_id == practitioner_id, AccessRequest.state == PENDING)
             .values(state=EXPIRED, decided_at=now, escalate_at=None)
+            .returning(AccessRequest.id)
         )
     )
+    request_ids = list(closed.scalars())
+    await _take_back_asks(session, request_ids, now, CLOSED)
     grants = await session.execute(
         _no_sync(
             update(AccessGrant)
@@ -322,7 +341,7 @@ async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: dat
             .values(state=EXPIRED, expires_at=now)
         )
     )
-    return Closed(requests.rowcount, grants.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+    return Closed(len(request_ids), grants.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
 
 
 class GrantTable:

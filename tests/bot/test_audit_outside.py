@@ -9,7 +9,11 @@ exported checkpoint and the published key — each case on SQLite and PostgreSQL
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +28,7 @@ from handlers.clock import FakeClock
 from handlers.operator import audit
 from handlers.operator.common import audited
 from handlers.vocabulary import Action
-from store.audit.chain import make_checkpoint, parse_note
+from store.audit.chain import NOTE_PREFIX, make_checkpoint, parse_note
 from store.audit.signing import Signer, SigningKeyGone, public_line
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database
@@ -166,6 +170,68 @@ async def test_the_scheduler_writes_new_signed_checkpoint_files_only_when_the_ch
     assert len(files) == 2 and files[0].read_text() == before and files[1].name.endswith("-5.note")
     public = signpost.ctx.signer.public
     assert all(parse_note(path.read_text()).signed_by(public) for path in files)
+    assert (await auditor(signpost, folder, public_line(public))).checkpoints >= 2
+
+
+_EXPORT_KILLED = """
+import asyncio, os, signal, sys
+from pathlib import Path
+import store.audit.chain
+from bot.app import open_signpost
+from handlers.operator import audit
+from store.keys.crypto import KeyRing
+
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if sys.argv[2] == "writing":  # as the note's text is written
+    store.audit.chain.Checkpoint.to_note = die
+else:  # the note written whole, before it takes its name
+    os.link = die
+
+
+async def export():
+    keys = KeyRing.load(Path(os.environ["SIGNPOST_KEY_FILE"]))
+    app = await open_signpost(os.environ["SIGNPOST_DATABASE_URL"], keys)
+    await audit.export_checkpoint(app.ctx, Path(sys.argv[1]))
+
+
+asyncio.run(export())
+"""
+
+
+@pytest.mark.parametrize("killed", ["writing", "naming"])
+async def test_an_export_killed_part_way_leaves_no_checkpoint_file_that_is_not_whole(
+    signpost: Signpost, clock: FakeClock, db_url: str, tmp_path: Path, killed: str
+) -> None:
+    """The scheduler's export (SIGNPOST_CHECKPOINT_DIR) killed -9 as it writes a note, or before the
+    note has its name: every checkpoint file in the folder is still a whole, signed note, and the
+    next export writes its own and clears what the killed one left. (The note was written under its
+    final name: killed as it was written, an empty checkpoint-….note was left, shipped off the host,
+    and `audit verify --checkpoint DIR` refused the folder from then on: "not a Signpost audit
+    checkpoint".)"""
+    folder = tmp_path / "checkpoints"
+    await load_standard(signpost)
+    await write_events(signpost, 3)
+    await exported(signpost, folder)
+    await write_events(signpost, 2)
+    assert signpost.ctx.keys.path is not None
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "SIGNPOST_DATABASE_URL": db_url}
+    env["SIGNPOST_KEY_FILE"] = str(signpost.ctx.keys.path)
+    script = [sys.executable, "-c", _EXPORT_KILLED, str(folder), killed]
+    died = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, check=False)
+    assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
+    public = signpost.ctx.signer.public
+    assert all(parse_note(path.read_text()).signed_by(public) for path in folder.glob(f"{NOTE_PREFIX}*.note"))
+
+    await write_events(signpost, 1)
+    clock.advance(minutes=6)
+    await exported(signpost, folder)
+    notes = sorted(folder.iterdir())
+    assert len(notes) == 2 and all(path.name.endswith(".note") for path in notes)
+    assert all(parse_note(path.read_text()).signed_by(public) for path in notes)
     assert (await auditor(signpost, folder, public_line(public))).checkpoints >= 2
 
 

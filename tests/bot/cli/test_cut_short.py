@@ -250,6 +250,95 @@ async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_tha
     ]
 
 
+_KILLED_AFTER_NAMING = """
+import os, signal, sys
+import store.keys.backup
+from bot.cli.main import main
+
+publish = store.keys.backup._publish
+
+
+def publish_then_die(partial, target):
+    publish(partial, target)  # whole, checked and named (durably) before the kill
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+store.keys.backup._publish = publish_then_die
+main(["backup", sys.argv[1]])
+"""
+
+
+async def test_a_backup_killed_once_it_took_its_name_is_recorded_finished_by_the_rerun(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`signpost backup` killed (SIGKILL) just after the whole copy took its name, before its
+    outcome was written: a backup exists under the name, yet the audit held only 'started', and
+    `signpost backup FILE` again was refused ('already exists'), so no event ever said it was
+    written (forensics review). The rerun records it finished with its size, as a rotation cut
+    short after its last step is, and leaves the one file; a third run is refused."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_NAMING, str(target)], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert target.exists() and await events(db, "backup") == [("started", "nightly.db")]
+    size = target.stat().st_size
+
+    again = await cli.run("backup", str(target))
+    assert again.code == 0, again.err
+    assert "cut short after it took its name" in again.out
+    assert _beside(folder) == ["nightly.db"] and target.stat().st_size == size
+    assert await events(db, "backup") == [
+        ("started", "nightly.db"),
+        ("done", f"nightly.db: {size} bytes: a backup cut short after it took its name, recorded finished"),
+    ]
+    third = await cli.run("backup", str(target))
+    assert third.code != 0 and "already exists" in third.err
+    assert [outcome for outcome, _ in await events(db, "backup")][-1] == "refused"
+
+
+_KILLED_AFTER_RECORDING = """
+import os, signal, sys
+from handlers.operator.common import Audit
+from bot.cli.main import main
+
+done = Audit.done
+
+
+async def done_then_die(self, detail=None):
+    await done(self, detail)  # the outcome is durable; the partial name is still on the file
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+Audit.done = done_then_die
+main(["backup", sys.argv[1]])
+"""
+
+
+async def test_a_backup_killed_after_its_outcome_is_not_recorded_twice(cli: Cli, db: Database, tmp_path: Path) -> None:
+    """Killed once its outcome is written, before its partial name goes: the rerun removes that
+    name, records nothing more for the backup, and is refused as for any file that exists; a backup
+    into the folder under another name meanwhile leaves the second name alone, not taking it for a
+    partial copy."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_RECORDING, str(target)], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    size = target.stat().st_size
+    assert await events(db, "backup") == [("started", "nightly.db"), ("done", f"nightly.db: {size} bytes")]
+    assert (await cli.run("backup", str(folder / "other.db"))).code == 0
+    assert _beside(folder) == ["nightly.db", "nightly.db" + PARTIAL, "other.db"]
+
+    again = await cli.run("backup", str(target))
+    assert again.code != 0 and "already exists" in again.err
+    assert _beside(folder) == ["nightly.db", "other.db"] and target.stat().st_size == size
+    assert [e for e in await events(db, "backup") if e[1].startswith("nightly.db")] == [
+        ("started", "nightly.db"),
+        ("done", f"nightly.db: {size} bytes"),
+    ]
+
+
 async def test_a_backup_being_written_is_left_alone_by_another(signpost: Signpost, tmp_path: Path) -> None:
     """A partial copy whose backup is still running (its lock held) is not another run's leftover:
     a second backup into the folder leaves it, and one to the same name is refused."""

@@ -104,8 +104,10 @@ async def test_registration_denied_leaves_the_identity_unlinked(app: Signpost) -
     denied = await decide(app, "DM01", "deny", "R1", "not known to us")
     assert denied.outcome is Outcome.DONE
     assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
-    [told] = await notices(app, "P001")
-    assert told.kind == "registration_denied" and "not known to us" in told.text
+    # The account that asked (linked to nobody) is told, and so are the practitioner's own accounts.
+    told = await notices(app, "P001")
+    assert [n.account for n in told] == [SLACK_USER, None]
+    assert all(n.kind == "registration_denied" and "not known to us" in n.text for n in told)
     late = await decide(app, "DM01", "approve", "R1")
     assert late.outcome is Outcome.REFUSED and "already denied" in late.text
 

@@ -734,3 +734,17 @@ async def test_a_replica_started_before_destruction_keeps_no_key_in_memory_after
         assert not other.ctx.signer.can_sign and other.ctx.keys.keks == {} and other.ctx.keys.index_key == b""
     finally:
         await other.close()
+
+
+async def test_a_warning_sent_late_says_how_many_days_are_really_left(signpost: Signpost, clock: FakeClock) -> None:
+    """Switch-off on 15/12/2026; the scheduler is down on the 7-day mark (8 December) and ticks
+    again on 10 December: the admins are warned then, once, and told 5 days, not 7."""
+    await load(signpost)
+    await ensure_enrolled(signpost, "AD01")
+    await schedule(signpost, "decommission schedule 15/12/2026")
+    clock.set(at(date(2026, 12, 10)))
+    await decommission_tick(signpost.ctx, clock.now())
+    await decommission_tick(signpost.ctx, clock.now())
+    warned = [n for n in await notices(signpost) if "will be switched off" in n.body]
+    assert sorted(n.recipient_id for n in warned) == list(ADMINS)
+    assert all("in 5 days, on 15/12/2026" in n.body for n in warned), [n.body for n in warned]

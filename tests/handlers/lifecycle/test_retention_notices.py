@@ -157,3 +157,19 @@ async def test_news_already_delivered_is_followed_by_the_summary(signpost: Signp
     summaries = [admin for admin, text in platform.told() if text.endswith("the summary.")]
     assert summaries == ADMINS
     assert len(await retention_rows(signpost)) == 4
+
+
+async def test_a_day_with_nothing_archived_or_destroyed_tells_no_admin_but_is_audited(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """The day after the birthdays nobody turns 18 or 24: the run is in the audit log as ever, but
+    no admin gets a notice saying that nothing happened (a daily "0 and 0" teaches admins to skip
+    retention notices; at national scale every day archives some, and those days are still told)."""
+    await load(signpost)
+    await retention_on(signpost, NOV_5)
+    told_before = len(await retention_rows(signpost))
+    audited_before = len(await retention_details(signpost))
+    report = await retention_on(signpost, date(2026, 11, 6))
+    assert report.first_day == date(2026, 11, 6) and (report.archived, report.destroyed) == (0, 0)
+    assert len(await retention_rows(signpost)) == told_before, "no notice for a day with nothing done"
+    assert len(await retention_details(signpost)) > audited_before, "the run is audited all the same"

@@ -1,0 +1,71 @@
+"""An access request closed without a decision takes back its asks: no duty manager is asked, once
+Slack takes notices again, to decide a request that has expired (through the real outbox)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.notify import Outbox
+from handlers.access.jobs import expire_requests
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.vocabulary import Action
+from tests.access_helpers import load_access
+from tests.bot.conftest import SlackHarness
+from tests.bot.slack.slack_requests import SlackUser, later
+from tests.factories import SHIELDED
+from tests.fakes.slack_api import Call
+
+NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: finds the shielded child, has no grant
+JO = SlackUser("U0JO")  # DM02, Jo Bell: a Southvale duty manager, asked to decide first
+
+
+def dm_to(calls: list[Call], user: SlackUser) -> list[str]:
+    """The texts of the direct messages Slack took for ``user``."""
+    channels = {
+        c.answer["channel"]["id"] for c in calls if c.method == "conversations.open" and c.body["users"] == user.user_id
+    }
+    posted = [c for c in calls if c.method == "chat.postMessage" and c.answer["ok"]]
+    return [c.body["text"] for c in posted if c.body["channel"] in channels]
+
+
+async def test_an_expired_request_is_not_put_to_a_duty_manager_after_it_expired(slack_app: SlackHarness) -> None:
+    """Priya asks to see a shielded record while Slack takes no messages; nobody decides within the
+    request's 24 hours and it expires. When Slack is back, Priya is told it expired, and Jo is not
+    asked to decide a request that can no longer be decided."""
+    signpost = slack_app.signpost
+    await load_access(signpost)
+    await slack_app.link("P002", NURSE)
+    await slack_app.link("DM02", JO)
+    assert (await slack_app.slack.command(NURSE, f"request {SHIELDED} section 47 enquiry")).status == 200
+    await slack_app.front.idle()
+    box = Outbox(signpost.ctx, [slack_app.front.deliverer])
+    slack_app.fake.fail("chat.postMessage")  # Slack does not take the one notice due: Jo's ask
+    assert (await box.deliver_due()).retried == 1
+    assert dm_to(slack_app.fake.calls, JO) == []  # tried, refused, kept for later
+    later(signpost, hours=25)
+    assert await expire_requests(signpost.ctx, signpost.ctx.clock.now()) == 1
+    mark = len(slack_app.fake.calls)
+    await box.deliver_due(signpost.ctx.clock.now() + timedelta(days=1))
+    calls = slack_app.fake.calls[mark:]
+    assert [t for t in dm_to(calls, NURSE) if "expired" in t], "the requester is told"
+    assert [t for t in dm_to(calls, JO) if "needs a decision" in t] == [], "no ask after expiry"
+
+
+async def test_a_leavers_request_is_not_put_to_a_duty_manager_after_they_left(slack_app: SlackHarness) -> None:
+    """Priya asks while Slack takes no messages, then leaves (`signpost practitioner leave P002`),
+    which closes her request undecided: when Slack is back, Jo is not asked to decide it."""
+    signpost = slack_app.signpost
+    await load_access(signpost)
+    await slack_app.link("P002", NURSE)
+    await slack_app.link("DM02", JO)
+    assert (await slack_app.slack.command(NURSE, f"request {SHIELDED} section 47 enquiry")).status == 200
+    await slack_app.front.idle()
+    box = Outbox(signpost.ctx, [slack_app.front.deliverer])
+    slack_app.fake.fail("chat.postMessage")  # Slack does not take the one notice due: Jo's ask
+    assert (await box.deliver_due()).retried == 1
+    async with audited(signpost.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
+        assert (await people.leave(signpost.ctx, audit, "P002")).changed
+    mark = len(slack_app.fake.calls)
+    await box.deliver_due(signpost.ctx.clock.now() + timedelta(days=1))
+    assert [t for t in dm_to(slack_app.fake.calls[mark:], JO) if "needs a decision" in t] == []
