@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
-        if value not in {"auto", "console", "json"}:
+        if value not in LOG_FORMATS:
             raise ValueError("must be auto, console or json")
         return value
 
@@ -127,8 +127,10 @@ class Settings(BaseSettings):
 
 
 LEVELS = ("debug", "info", "warning", "error")
-# SIGNPOST_* names read elsewhere than Settings (the test suite's database, the console's dev clock).
-OTHER_NAMES = frozenset({"SIGNPOST_DEV_CLOCK", "SIGNPOST_TEST_POSTGRES_URL"})
+LOG_FORMATS = ("auto", "console", "json")
+# SIGNPOST_* names read elsewhere than Settings (the test suite's database and `make fuzz`'s size,
+# the console's dev clock).
+OTHER_NAMES = frozenset({"SIGNPOST_DEV_CLOCK", "SIGNPOST_TEST_POSTGRES_URL", "SIGNPOST_FUZZ_EXAMPLES"})
 
 
 def known_names() -> frozenset[str]:

@@ -3,13 +3,14 @@ setting, naming it and what it expects, never pydantic's dump and never the valu
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 from pathlib import Path
 
 import pytest
 
-from bot.config import OTHER_NAMES, Settings, SettingsError, load_settings
+from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -126,3 +127,51 @@ def test_the_readme_settings_table_names_every_setting_signpost_reads_and_no_oth
     assert len(named) == len(set(named)), "a setting is listed twice"
     read = {field.alias for field in Settings.model_fields.values() if field.alias} | OTHER_NAMES
     assert set(named) == read, (sorted(read - set(named)), sorted(set(named) - read))
+
+
+ROOT = README.parent
+SIGNPOST_NAME = re.compile(r"SIGNPOST_[A-Z0-9_]+")
+
+
+def names_read_or_set(path: Path) -> set[str]:
+    """SIGNPOST_* names a module reads or sets: ``environ.get("X")``, ``getenv("X")``,
+    ``environ.setdefault("X", …)``, ``environ["X"]``, ``env["X"] = …``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in {
+            "get",
+            "getenv",
+            "pop",
+            "setdefault",
+        }:
+            key = node.args[0] if node.args else None
+        elif isinstance(node, ast.Subscript):
+            key = node.slice
+        else:
+            continue
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and SIGNPOST_NAME.fullmatch(key.value):
+            found.add(key.value)
+    return found
+
+
+def test_every_signpost_variable_the_code_tests_or_makefile_use_is_known_and_in_the_readme() -> None:
+    """`make fuzz` set SIGNPOST_FUZZ_EXAMPLES, read by tests/hostile, which neither the README's table
+    named nor `signpost` knew: a developer who exported it was told it was a misspelling of
+    SIGNPOST_LOG_FILE. Every SIGNPOST_* name read or set anywhere is now one Signpost knows."""
+    used: dict[str, str] = {}
+    for folder in ("bot", "handlers", "store", "tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            used.update(dict.fromkeys(names_read_or_set(path), str(path.relative_to(ROOT))))
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    used.update(dict.fromkeys(re.findall(r"\b(SIGNPOST_[A-Z0-9_]+)=", makefile), "Makefile"))
+    assert "SIGNPOST_DATABASE_URL" in used and "SIGNPOST_TEST_POSTGRES_URL" in used  # the scan finds reads
+    unknown = {name: where for name, where in used.items() if name not in known_names()}
+    assert unknown == {}, f"SIGNPOST_* names used but neither known nor in README's table: {unknown}"
+
+
+@pytest.mark.parametrize(("name", "values"), [("SIGNPOST_LOG_FORMAT", LOG_FORMATS), ("SIGNPOST_LOG_LEVEL", LEVELS)])
+def test_the_readme_settings_table_names_every_value_a_choice_setting_takes(name: str, values: tuple[str, ...]) -> None:
+    """README gave `console` and "JSON lines" for SIGNPOST_LOG_FORMAT but never the value `json`."""
+    lines = README.read_text("utf-8").split("\n### Settings\n", 1)[1].splitlines()
+    [row] = [line for line in lines if line.startswith(f"| `{name}` |")]
+    assert [value for value in values if f"`{value}`" not in row] == []

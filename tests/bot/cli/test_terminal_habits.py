@@ -20,7 +20,10 @@ from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
 from bot.logging import configure
 from handlers import transparency
+from handlers.commands import all_specs
 from handlers.grammar import HIDDEN_HINT
+from handlers.stepup import flow as stepup
+from handlers.vocabulary import Command, Reply
 from store.keys.crypto import KeyRing
 from store.people import standing
 from store.register.synthetic import SyntheticRegister
@@ -251,6 +254,21 @@ def test_readme_lists_every_command_of_signpost_help() -> None:
     block = README.split("## The `signpost` command", 1)[1].split("```", 2)[1]
     listed = set(re.findall(r"^signpost ([a-z-]+)", block, re.M))
     assert listed == top
+
+
+async def _never_resumed(command: Command) -> Reply:
+    raise AssertionError("nothing is dispatched")
+
+
+def test_readme_lists_every_command_people_send_in_chat() -> None:
+    """README's list of what can be sent in chat (or the console) left out `unlink` and
+    `decommission`, which admins can send there: every command `help` can list is in it now."""
+    paragraph = README.split("In chat (or the console), besides the searches above:", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`([a-z-]+)[` ]", paragraph))
+    specs = all_specs(*stepup.make_specs(_never_resumed, "https://signpost.example"))
+    sent = {spec.name for spec in specs if spec.keyword and spec.summary}
+    assert "help" in sent and "enrol" in sent  # the built specs are included
+    assert sent <= listed, f"chat commands missing from README: {sorted(sent - listed)}"
 
 
 NEXT_YEAR = date.today().year + 1  # the command's clock is the real one; a switch-off is at most 5 years ahead

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,35 @@ def test_manifest_asks_for_the_minimal_scopes(manifest: dict[str, Any]) -> None:
     assert scopes == ["commands", "chat:write", "im:write", "users:read", "users:read.email"]
     assert not any(scope.endswith(":history") or scope.startswith("files") for scope in scopes)
     assert "user" not in manifest["oauth_config"]["scopes"]
+
+
+# The bot-token scope each Slack Web API method Signpost calls needs (Slack's method reference);
+# None: no scope (auth.test; views.* act on a trigger id or the person's own Home tab).
+# apps.connections.open is called with the app-level token (connections:write), not a bot scope.
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth_test": None,
+    "chat_postMessage": "chat:write",
+    "conversations_open": "im:write",
+    "users_info": "users:read",
+    "views_open": None,
+    "views_push": None,
+    "views_update": None,
+    "views_publish": None,
+    "apps_connections_open": None,
+}
+# Scopes no method call names: the slash command itself, and the email in users.info's profile.
+FEATURE_SCOPES = {"commands", "users:read.email"}
+
+
+def test_every_web_api_method_called_has_its_scope_and_every_scope_a_use(manifest: dict[str, Any]) -> None:
+    """No call Slack would refuse for a missing scope, and no scope nothing uses: a new Web API call
+    in bot/slack must be added above with the scope it needs (and that scope to the manifest)."""
+    source = "\n".join(path.read_text("utf-8") for path in sorted((ROOT / "bot" / "slack").glob("*.py")))
+    called = set(re.findall(r"\b(?:client|_asker)\.([a-z]+_[A-Za-z_]+)\(", source)) - {"send_socket_mode_response"}
+    assert "chat_postMessage" in called  # the scan finds the calls
+    assert called == set(METHOD_SCOPES), f"Web API calls without a known scope: {sorted(called - set(METHOD_SCOPES))}"
+    needed = {scope for scope in METHOD_SCOPES.values() if scope} | FEATURE_SCOPES
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
 
 
 def test_every_model_button_has_a_slack_handler() -> None:

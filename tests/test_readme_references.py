@@ -1,0 +1,54 @@
+"""Every module, function and file README.md names is one that exists: a newcomer following it to
+the code finds what it names (it sent them to `handlers.lifecycle.retention_tick`, which is in
+`handlers.lifecycle.flows`)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text("utf-8")
+PACKAGES = ("bot", "handlers", "store", "tests", "benchmarks")
+
+
+def dotted_names() -> set[str]:
+    """`package.module.name` in backticks, or called there (`…name(ctx, now)`), for Signpost's own
+    packages."""
+    return set(re.findall(rf"`((?:{'|'.join(PACKAGES)})(?:\.[A-Za-z_][A-Za-z0-9_]*)+)(?:\([^`)]*\))?`", README))
+
+
+def paths() -> set[str]:
+    """`folder/…` in backticks, and link targets, inside this repository."""
+    named = set(re.findall(rf"`((?:{'|'.join(PACKAGES)}|examples)/[A-Za-z0-9_./-]*)`", README))
+    linked = {target.split("#", 1)[0] for target in re.findall(r"\]\(([^)#:]+(?:#[^)]*)?)\)", README)}
+    return named | {target for target in linked if target and target != "link"}
+
+
+def resolves(dotted: str) -> bool:
+    """A module, or an attribute reached from the longest importable module prefix."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+def test_every_dotted_name_the_readme_gives_exists() -> None:
+    names = dotted_names()
+    assert "bot.web.read_body" in names and "store.people.practitioners.holders" in names  # the scan finds them
+    assert [name for name in sorted(names) if not resolves(name)] == []
+
+
+def test_every_path_the_readme_gives_exists() -> None:
+    named = paths()
+    assert "tests/bot/cli/test_settings.py" in named and "manifest.yml" in named  # the scan finds them
+    assert [path for path in sorted(named) if not (ROOT / path).exists()] == []
