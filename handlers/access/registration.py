@@ -160,6 +160,8 @@ async def decide(
     if not await store.decide_registration(session, request_id, state, actor.practitioner_id, req.now):
         now_row = await store.get_registration(session, request_id)
         done = now_row.state if now_row else "decided"
+        if done == store.EXPIRED:  # closed undecided when the practitioner left
+            done = f"closed: {row.practitioner_id} has left"
         by = f" by {now_row.decided_by}" if now_row and now_row.decided_by else ""
         text = f"Registration R{request_id} was already {done}{by}. Nothing changed."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} already {done}")

@@ -104,8 +104,9 @@ async def leave(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
     warnings go to stand-ins; handlers/stand_in.py), they are told of no lookups, and their
     signposts keep the role, organisation and service but say they are no longer in post instead of
     giving their phone and email. Their authenticator is removed, so a returner enrols again; their
-    undecided access requests are closed and their grants end (``access.close_for_leaver``), so a
-    returner sees no shielded record without a new decision; their chat links stay, so their
+    undecided access requests and the registrations asking to act as them are closed and their
+    grants end (``access.close_for_leaver``), so a returner sees no shielded record without a new
+    decision; their chat links stay, so their
     account is answered "not active" rather than offered registration."""
     target = practitioner_id.strip().upper()
     async with ctx.db.write() as session:
@@ -119,6 +120,7 @@ async def leave(ctx: Context, audit: Audit, practitioner_id: str) -> Standing:
         said = ["authenticator removed" if removed else "no authenticator"]
         said += [f"{closed.requests} access request(s) closed undecided"] if closed.requests else []
         said += [f"{closed.grants} grant(s) ended"] if closed.grants else []
+        said += [f"{closed.registrations} registration(s) closed undecided"] if closed.registrations else []
         await audit.done_in(session, f"{actor.practitioner_id} left; {'; '.join(said)}")
     return Standing(actor.practitioner_id, changed=True, authenticator_removed=removed)
 

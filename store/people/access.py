@@ -314,12 +314,15 @@ class Closed:
 
     requests: int
     grants: int
+    registrations: int = 0
 
 
 async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: datetime) -> Closed:
     """A leaver's access ends with their standing: requests they made that await a decision are
     closed undecided (a duty manager's Approve then changes nothing), and grants in force end now,
-    so a practitioner who returns within a grant's days sees no shielded record without a new one."""
+    so a practitioner who returns within a grant's days sees no shielded record without a new one.
+    So are registrations asking to act as them: no chat account is linked to a leaver, and nobody
+    is asked to decide one once the chat platform takes notices again."""
     closed = await session.execute(
         _no_sync(
             update(AccessRequest)
@@ -341,7 +344,19 @@ async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: dat
             .values(state=EXPIRED, expires_at=now)
         )
     )
-    return Closed(len(request_ids), grants.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+    registrations = await session.execute(
+        _no_sync(
+            update(RegistrationRequest)
+            .where(RegistrationRequest.practitioner_id == practitioner_id, RegistrationRequest.state == PENDING)
+            .values(state=EXPIRED, decided_at=now)
+            .returning(RegistrationRequest.id)
+        )
+    )
+    registration_ids = list(registrations.scalars())
+    for registration_id in registration_ids:
+        await drop_decided(session, "registration_request", f"registration:{registration_id}:", now, CLOSED)
+    granted = grants.rowcount  # type: ignore[attr-defined]  # CursorResult at runtime
+    return Closed(len(request_ids), granted, len(registration_ids))
 
 
 class GrantTable:

@@ -10,6 +10,7 @@ from handlers.access.jobs import expire_requests
 from handlers.operator import people
 from handlers.operator.common import audited
 from handlers.vocabulary import Action
+from store.people import access
 from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, later
@@ -69,3 +70,32 @@ async def test_a_leavers_request_is_not_put_to_a_duty_manager_after_they_left(sl
     mark = len(slack_app.fake.calls)
     await box.deliver_due(signpost.ctx.clock.now() + timedelta(days=1))
     assert [t for t in dm_to(slack_app.fake.calls[mark:], JO) if "needs a decision" in t] == []
+
+
+DANA = SlackUser("U0DANA")  # DM01, Dana Moss: Northshire's duty manager, who decides P002's registrations
+STRANGER = SlackUser("U0ASKS")  # an account linked to nobody, asking to act as P002
+
+
+async def test_a_leavers_registration_is_closed_and_cannot_be_approved(slack_app: SlackHarness) -> None:
+    """An account asks to act as Priya (P002) while Slack takes no messages; Priya then leaves,
+    which closes the registration undecided: Dana is not asked to decide it once Slack is back, and
+    her Approve from an older ask links nothing to a practitioner who has left."""
+    signpost = slack_app.signpost
+    await load_access(signpost)
+    await slack_app.link("DM01", DANA)
+    assert (await slack_app.slack.command(STRANGER, "register P002")).status == 200
+    await slack_app.front.idle()
+    box = Outbox(signpost.ctx, [slack_app.front.deliverer])
+    slack_app.fake.fail("chat.postMessage")  # Slack does not take Dana's ask
+    assert (await box.deliver_due()).retried >= 1
+    async with audited(signpost.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
+        assert (await people.leave(signpost.ctx, audit, "P002")).changed
+    mark = len(slack_app.fake.calls)
+    await box.deliver_due(signpost.ctx.clock.now() + timedelta(days=1))
+    assert [t for t in dm_to(slack_app.fake.calls[mark:], DANA) if "Registration request" in t] == []
+    assert (await slack_app.slack.command(DANA, "approve R1")).status == 200
+    await slack_app.front.idle()
+    decided = [e for e in await slack_app.audit() if e.actor_id == "DM01" and e.action == "approve"]
+    assert [(e.outcome, e.detail) for e in decided] == [("refused", "registration R1 already closed: P002 has left")]
+    async with signpost.ctx.db.read() as session:
+        assert await access.identity_owner(session, "slack", STRANGER.team_id, STRANGER.user_id) is None
