@@ -178,8 +178,13 @@ async def import_command(args: argparse.Namespace) -> int:
 
     from bot.cli.common import operating
     from bot.cli.progress import progress, steps
+    from bot.config import load_settings
     from handlers.operator import register
+    from store.db import missing_store_file
 
+    if missing_store_file(load_settings().database_url) is not None:
+        for path in args.files:  # a new store and key file only for an import that can run
+            _readable(path)
     try:
         async with operating(Action.IMPORT, create=True) as (app, audit):
             for path in args.files:  # every file readable before the import begins

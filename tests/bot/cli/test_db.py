@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,20 @@ def test_current_and_history_on_a_sqlite_path_with_no_store_say_so_and_make_none
         run = cli("db", step, env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"})
         assert run.code == 2 and "there is no store at" in run.err, run.err
     assert not missing.exists()
+
+
+def test_an_import_of_a_feed_that_is_not_there_makes_no_new_store(cli: Cli, tmp_path: Path) -> None:
+    """`signpost import` may make a new store, but not for a command that cannot run: a mistyped
+    feed path on a fresh machine is one line, and leaves no empty store and no key file behind
+    (a later `make run` or import would take them for the register). Into a store that exists,
+    the same refusal is audited, as every import is."""
+    store, key = tmp_path / "new.db", tmp_path / "new.key"
+    env = {"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}", "SIGNPOST_KEY_FILE": str(key)}
+    run = cli("import", str(tmp_path / "childern.csv"), env=env)
+    assert (run.code, run.said) == (2, f"signpost: cannot read {tmp_path / 'childern.csv'}: No such file or directory")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.")) == []
+    assert cli("db", "upgrade").code == 0  # the test's own store, made
+    run = cli("import", str(tmp_path / "childern.csv"))
+    assert (run.code, run.said) == (2, f"signpost: cannot read {tmp_path / 'childern.csv'}: No such file or directory")
+    exported = [json.loads(line) for line in cli("audit", "export").out.splitlines()]
+    assert [(e["action"], e["outcome"]) for e in exported if e["action"] == "import"] == [("import", "refused")]
