@@ -86,10 +86,19 @@ class SlackHarness:
             return list((await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars())
 
 
+# The answer budget of a test that does not set one: as long as the answer takes, so that a search
+# answered in the ack (or a code modal opened at once) never depends on how loaded the machine is
+# (1.5 s, the default, lapsed for a step-up on a loaded CI host and a placeholder came first).
+# Tests of a late answer set SIGNPOST_SLACK_ANSWER_BUDGET=0 (``modal_app``): no clock either way.
+UNHURRIED = 120.0
+
+
 @asynccontextmanager
 async def serving(signpost: Signpost, fake: FakeSlackApi, **extra: object) -> AsyncIterator[SlackHarness]:
     """Signpost's one aiohttp app with the Slack front end, on a loopback test server."""
     app = create_app(signpost, slack_settings(fake, **extra), [add_slack])
+    if "SIGNPOST_SLACK_ANSWER_BUDGET" not in extra:
+        app[SLACK_KEY].answer_budget = UNHURRIED
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
