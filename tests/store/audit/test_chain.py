@@ -18,9 +18,10 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from handlers.vocabulary import Action, Origin
 from store.audit import chain as audit_chain
 from store.audit.chain import CANONICAL_FIELDS, make_checkpoint, parse_note
-from store.audit.log import AuditRecord, AuditWriteFailed, append
+from store.audit.log import AuditRecord, AuditWriteFailed, append, origin_event
 from store.audit.signing import Signer
 from store.audit.verify import Problem, Verdict, verify
 from store.db import Database, alembic_config
@@ -233,11 +234,7 @@ async def test_an_append_after_the_newest_events_were_deleted_is_refused_not_for
     db = twelve.ctx.db
     await unprotect(db)
     await run_sql(db, "DELETE FROM audit_events WHERE seq = 12", "DELETE FROM audit_chain WHERE seq = 12")
-    record = AuditRecord(
-        at=twelve.ctx.clock.now(), actor_id=None, platform="console", tenant="signpost", user_id="op",
-        actor_role=None, actor_org=None, actor_la=None, channel="console", action="help", outcome="answered",
-        subject_refs=(), result_count=0, correlation_id=uuid.uuid4().hex,
-    )  # fmt: skip
+    record = origin_event(Origin.TERMINAL, Action.HELP, twelve.ctx.clock.now(), who="op")
     with pytest.raises(AuditWriteFailed):
         async with db.write() as session:
             await append(session, [record])
