@@ -30,10 +30,9 @@ def dm_to(calls: list[Call], user: SlackUser) -> list[str]:
     return [c.body["text"] for c in posted if c.body["channel"] in channels]
 
 
-async def test_an_expired_request_is_not_put_to_a_duty_manager_after_it_expired(slack_app: SlackHarness) -> None:
-    """Priya asks to see a shielded record while Slack takes no messages; nobody decides within the
-    request's 24 hours and it expires. When Slack is back, Priya is told it expired, and Jo is not
-    asked to decide a request that can no longer be decided."""
+async def asked_while_slack_refuses(slack_app: SlackHarness) -> Outbox:
+    """Priya (P002) asks to see the shielded record; Slack refuses the one notice due, Jo's ask,
+    which the outbox (returned) keeps for later."""
     signpost = slack_app.signpost
     await load_access(signpost)
     await slack_app.link("P002", NURSE)
@@ -41,8 +40,17 @@ async def test_an_expired_request_is_not_put_to_a_duty_manager_after_it_expired(
     assert (await slack_app.slack.command(NURSE, f"request {SHIELDED} section 47 enquiry")).status == 200
     await slack_app.front.idle()
     box = Outbox(signpost.ctx, [slack_app.front.deliverer])
-    slack_app.fake.fail("chat.postMessage")  # Slack does not take the one notice due: Jo's ask
+    slack_app.fake.fail("chat.postMessage")
     assert (await box.deliver_due()).retried == 1
+    return box
+
+
+async def test_an_expired_request_is_not_put_to_a_duty_manager_after_it_expired(slack_app: SlackHarness) -> None:
+    """Priya asks to see a shielded record while Slack takes no messages; nobody decides within the
+    request's 24 hours and it expires. When Slack is back, Priya is told it expired, and Jo is not
+    asked to decide a request that can no longer be decided."""
+    signpost = slack_app.signpost
+    box = await asked_while_slack_refuses(slack_app)
     assert dm_to(slack_app.fake.calls, JO) == []  # tried, refused, kept for later
     later(signpost, hours=25)
     assert await expire_requests(signpost.ctx, signpost.ctx.clock.now()) == 1
@@ -57,14 +65,7 @@ async def test_a_leavers_request_is_not_put_to_a_duty_manager_after_they_left(sl
     """Priya asks while Slack takes no messages, then leaves (`signpost practitioner leave P002`),
     which closes her request undecided: when Slack is back, Jo is not asked to decide it."""
     signpost = slack_app.signpost
-    await load_access(signpost)
-    await slack_app.link("P002", NURSE)
-    await slack_app.link("DM02", JO)
-    assert (await slack_app.slack.command(NURSE, f"request {SHIELDED} section 47 enquiry")).status == 200
-    await slack_app.front.idle()
-    box = Outbox(signpost.ctx, [slack_app.front.deliverer])
-    slack_app.fake.fail("chat.postMessage")  # Slack does not take the one notice due: Jo's ask
-    assert (await box.deliver_due()).retried == 1
+    box = await asked_while_slack_refuses(slack_app)
     async with audited(signpost.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
         assert (await people.leave(signpost.ctx, audit, "P002")).changed
     mark = len(slack_app.fake.calls)
