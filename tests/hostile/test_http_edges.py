@@ -311,6 +311,21 @@ HOME = {
 }
 
 
+async def refused_as_missing_identity(
+    world: SlackHarness, logs: LogTap, payload: dict[str, Any], *, home: bool
+) -> None:
+    """``payload`` sent signed (a Home tab event as JSON, anything else as a form): refused 400,
+    nothing audited or sent, one quiet log line saying whose identity was missing."""
+    if home:
+        body = json.dumps(payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, payload)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
+
+
 @pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
 @pytest.mark.parametrize("user", [None, {"name": CHILD}], ids=["no user", "a user without an id"])
 async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
@@ -321,14 +336,7 @@ async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
     sent_payload = copy.deepcopy(payload)
     if user is not None:
         sent_payload.get("event", sent_payload)["user"] = user
-    if payload is HOME:
-        body = json.dumps(sent_payload)
-        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
-    else:
-        sent = await send_payload(world, logs, sent_payload)
-    assert sent.status == 400 and not sent.events and not sent.calls
-    one_quiet_line(sent.log, "slack_request_refused")
-    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
+    await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
 
 
 @pytest.mark.parametrize("challenge_id", ["no-such-challenge", "c\x00" + CHILD], ids=["unknown", "with a NUL"])
@@ -446,11 +454,4 @@ async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line
     if team != "absent":
         sent_payload["team"] = team
     sent_payload.get("event", sent_payload)["user"] = MANAGER.user_id if payload is HOME else {"id": MANAGER.user_id}
-    if payload is HOME:
-        body = json.dumps(sent_payload)
-        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
-    else:
-        sent = await send_payload(world, logs, sent_payload)
-    assert sent.status == 400 and not sent.events and not sent.calls
-    one_quiet_line(sent.log, "slack_request_refused")
-    assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
+    await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
