@@ -20,9 +20,10 @@ from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin
 from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
+from store.files import write_whole
 from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
-from store.keys.crypto import KeyRing, write_whole
+from store.keys.crypto import KeyRing
 from store.register import children
 
 log = structlog.get_logger("signpost.cli")

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit.signing import Signer, origin_of
 from store.db import Database
-from store.keys.crypto import write_whole
+from store.files import write_whole
 from store.prepared import Prepared
 from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint, AuditEvent
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from store.db import PRIVATE_MODE, Database, make_private, sqlite_integrity, store_damage
-from store.keys.crypto import fsync_directory
+from store.files import fsync_directory
 from store.lifecycle.retention import raw_sqlite
 
 

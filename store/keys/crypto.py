@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from store.files import fsync_directory, write_whole
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -226,15 +227,6 @@ def public_of(seed: bytes) -> bytes:
     return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def fsync_directory(folder: Path) -> None:
-    """Make a rename or creation in ``folder`` durable (its directory entry reaches the disk)."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextmanager
 def key_file_lock(path: Path) -> Iterator[None]:
     """Hold the key file's exclusive lock (``<key file>.lock``; not re-entrant: take it once).
@@ -262,32 +254,6 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
     return write_whole(path, text.encode("utf-8"), through=temporary_name(path), mode=0o600, replace=replace)
-
-
-def write_whole(path: Path, data: bytes, *, through: Path, mode: int = 0o644, replace: bool = True) -> bool:
-    """Give ``path`` the bytes ``data`` whole or not at all: written and flushed to the disk under
-    ``through`` (same folder), then renamed (``replace``) or linked (not ``replace``: never over an
-    existing file, returning False when ``path`` exists), the rename made durable before this
-    returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
-    ``path``; ``through`` is removed whatever happened here."""
-    try:
-        fd = os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(through, mode)
-        if replace:
-            os.replace(through, path)
-        else:
-            try:
-                os.link(through, path)  # atomic, and never over an existing file
-            except FileExistsError:
-                return False
-    finally:
-        through.unlink(missing_ok=True)  # after link: a second name of the file itself, never overwritten
-    fsync_directory(path.parent)
-    return True
 
 
 def remove_leftovers(path: Path) -> None:

@@ -1,0 +1,43 @@
+"""Files written whole: made durable (the bytes, then the folder's entry) and given their name
+only once complete, so that a crash, a kill or a full disk part-way never leaves a cut-short file
+under it (a key file, an audit checkpoint note, a certificate or package the operator named)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename or creation in ``folder`` durable (its directory entry reaches the disk)."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_whole(path: Path, data: bytes, *, through: Path, mode: int = 0o644, replace: bool = True) -> bool:
+    """Give ``path`` the bytes ``data`` whole or not at all: written and flushed to the disk under
+    ``through`` (same folder), then renamed (``replace``) or linked (not ``replace``: never over an
+    existing file, returning False when ``path`` exists), the rename made durable before this
+    returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
+    ``path``; ``through`` is removed whatever happened here."""
+    try:
+        fd = os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(through, mode)
+        if replace:
+            os.replace(through, path)
+        else:
+            try:
+                os.link(through, path)  # atomic, and never over an existing file
+            except FileExistsError:
+                return False
+    finally:
+        through.unlink(missing_ok=True)  # after link: a second name of the file itself, never overwritten
+    fsync_directory(path.parent)
+    return True
