@@ -1,11 +1,12 @@
 """What every operator use case shares: the expected-failure types, and ``audited``, the one home
 of an operator command's audit: exactly one outcome event per command (and a ``started`` event
-first for long work that changes records)."""
+first for long work that changes records), and of the outcome of a run killed before it wrote one."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from sqlalchemy import event as orm_event
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin, Outcome
-from store.audit.log import AuditRecord, append, origin_event
+from store import runs
+from store.audit.log import AuditRecord, append, left_started, origin_event
 
 log = structlog.get_logger("signpost.operator")
 
@@ -39,6 +41,29 @@ class Failed(Refused):
     outcome = Outcome.FAILED
 
 
+# Long operator work that runs one at a time on a store (``store.runs.alone``), by the command that
+# runs it. A run of it killed before its outcome (kill -9, a lost machine) leaves its audit ending at
+# ``started``; the next command of that work, once it holds the lock (so that run is dead, not
+# slow), records that run's outcome: failed, ``CUT_SHORT``, under the dead run's own name and
+# correlation id. Not a backup (backups into different files run side by side; one killed after
+# naming its file is recorded finished by its rerun) nor a key rotation (its rerun's ``started``
+# says it is finishing the one cut short): each has its own, in handlers/operator/lifecycle.py.
+ONE_AT_A_TIME: dict[Action, str] = {
+    Action.IMPORT: "signpost import",
+    Action.SEED_DEMO: "signpost seed-demo",
+    Action.RETENTION_RUN: "signpost retention run",
+}
+CUT_SHORT = "a run cut short before its outcome, recorded failed by the next run"
+_DETAIL_AT_MOST = 200  # audit_events.detail
+
+
+def cut_short(detail: str) -> str:
+    """The outcome's detail for a run whose ``started`` said ``detail``: the words always whole."""
+    if not detail:
+        return CUT_SHORT
+    return f"{detail[: _DETAIL_AT_MOST - len(CUT_SHORT) - 2]}: {CUT_SHORT}"
+
+
 async def record(ctx: Context, event: AuditRecord) -> None:
     """Make one event durable on its own (for commands whose work is not a transaction of ours)."""
     async with ctx.db.write() as session:
@@ -58,7 +83,10 @@ class Audit:
         self.detail = ""
         self.subjects: tuple[int, ...] = ()
         self.result_count = 0
+        self.correlation_id = uuid.uuid4().hex  # its started and its outcome share it
         self._recorded = False
+        self._alone = AsyncExitStack()  # the lock of work run one at a time, while it runs
+        self._holding = False
 
     def event(self, outcome: Outcome, detail: str | None = None, result_count: int | None = None) -> AuditRecord:
         return origin_event(
@@ -70,11 +98,72 @@ class Audit:
             subjects=self.subjects,
             result_count=self.result_count if result_count is None else result_count,
             detail=self.detail if detail is None else detail,
+            correlation_id=self.correlation_id,
         )
 
     async def started(self, detail: str | None = None) -> None:
-        """Long work is about to change records: say so durably first, so a run cut short shows."""
-        await record(self.ctx, self.event(Outcome.STARTED, detail))
+        """Long work is about to change records: say so durably first, so a run cut short shows.
+
+        Work run one at a time (``ONE_AT_A_TIME``) is refused while another run of it is live;
+        otherwise it holds the lock until its command ends, and first records the outcome of a
+        run of it cut short, in the same transaction as this ``started``."""
+        started = self.event(Outcome.STARTED, detail)
+        if self.action not in ONE_AT_A_TIME or self._holding:
+            await record(self.ctx, started)
+            return
+        if not await self._hold():
+            raise Refused(
+                f"another `{ONE_AT_A_TIME[self.action]}` is running on this store: wait for it to finish, "
+                "then run this again",
+                reason="another run is live",
+            )
+        async with self.ctx.db.write() as session:
+            await self._record_cut_short(session)
+            await append(session, [started])
+
+    async def settle_earlier(self) -> None:
+        """Before a command of work run one at a time does anything (a dry run, a refusal, a run):
+        record the outcome of a run of it cut short, unless another run is live (then nothing). So a
+        command that writes no ``started`` of its own never buries a dead one under its outcome."""
+        async with runs.alone(self.ctx.db, self.action.value) as held:
+            if not held:
+                return
+            async with self.ctx.db.read() as session:  # most often nothing: no write lock waited for
+                if await left_started(session, self.action) is None:
+                    return
+            async with self.ctx.db.write() as session:
+                await self._record_cut_short(session)
+
+    async def _hold(self) -> bool:
+        """Take this work's lock for the rest of the command; False when another run holds it."""
+        attempt = AsyncExitStack()
+        if not await attempt.enter_async_context(runs.alone(self.ctx.db, self.action.value)):
+            await attempt.aclose()
+            return False
+        self._alone, self._holding = attempt, True
+        return True
+
+    async def _record_cut_short(self, session: AsyncSession) -> None:
+        """Under the lock: the last event of this work a ``started`` means its run is dead."""
+        earlier = await left_started(session, self.action)
+        if earlier is None:
+            return
+        origin = next((known for known in Origin if known.value == earlier.platform), self.origin)
+        event = origin_event(
+            origin,
+            self.action,
+            self.ctx.clock.now(),
+            who=earlier.user_id,
+            outcome=Outcome.FAILED,
+            detail=cut_short(earlier.detail),
+            correlation_id=earlier.correlation_id,
+        )
+        await append(session, [event])
+
+    async def let_go(self) -> None:
+        """The command has ended (its outcome recorded, or not: killed from outside): another run may start."""
+        self._holding = False
+        await self._alone.aclose()
 
     async def done(self, detail: str | None = None) -> None:
         """The outcome, durable now: before a read shows anything (no event, no output)."""
@@ -113,17 +202,23 @@ async def audited(ctx: Context, who: str, action: Action, *, origin: Origin = Or
     exception — never its text, which may quote a row of a feed or what was typed.
 
     A command stopped from outside (Ctrl-C, a kill) records nothing more: its ``started`` event,
-    if it wrote one, is left alone, as after a kill -9."""
+    if it wrote one, is left alone, as after a kill -9; the next command of that work (``ONE_AT_A_TIME``)
+    records it cut short."""
     audit = Audit(ctx, who, action, origin)
     try:
-        yield audit
-    except Refused as refused:
-        await _close_after(audit, refused.outcome, refused.reason)
-        raise
-    except Exception as exc:
-        await _close_after(audit, Outcome.FAILED, type(exc).__name__)
-        raise
-    await audit.close(Outcome.DONE)
+        try:
+            if action in ONE_AT_A_TIME:
+                await audit.settle_earlier()
+            yield audit
+        except Refused as refused:
+            await _close_after(audit, refused.outcome, refused.reason)
+            raise
+        except Exception as exc:
+            await _close_after(audit, Outcome.FAILED, type(exc).__name__)
+            raise
+        await audit.close(Outcome.DONE)
+    finally:
+        await audit.let_go()
 
 
 async def _close_after(audit: Audit, outcome: Outcome, why: str) -> None:

@@ -722,6 +722,38 @@ async def last_of(session: AsyncSession, action: Action) -> tuple[Outcome, str] 
     return None if row is None else (Outcome(row.outcome), row.detail or "")
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A run's ``started`` event, as its outcome must name it: by whom, from where, under which id."""
+
+    platform: str
+    user_id: str
+    correlation_id: str
+    detail: str
+
+
+async def left_started(session: AsyncSession, action: Action) -> Started | None:
+    """The latest event of ``action`` when it is a ``started`` (a run with nothing after it: still
+    live, or cut short), or None."""
+    row = (
+        await session.execute(
+            select(
+                AuditEvent.outcome,
+                AuditEvent.platform,
+                AuditEvent.user_id,
+                AuditEvent.correlation_id,
+                AuditEvent.detail,
+            )
+            .where(AuditEvent.action == action.value)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or row.outcome != Outcome.STARTED.value:
+        return None
+    return Started(row.platform, row.user_id, row.correlation_id, row.detail or "")
+
+
 async def last_naming(session: AsyncSession, action: Action, name: str) -> tuple[Outcome, str] | None:
     """The outcome and detail of the latest event of ``action`` whose detail is ``name``, or begins
     ``name: `` (a backup's events name its file so), or None when there is none."""

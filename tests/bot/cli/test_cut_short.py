@@ -742,3 +742,119 @@ async def test_an_import_killed_between_destroying_and_compacting_leaves_nothing
     )
     assert verify.returncode == 0, verify.stderr
     assert not [name for name, data in _store_files(db_url).items() if wrapped in data]
+
+
+# -- any run cut short before its outcome (import, seed-demo, retention run) ---------------------
+
+_IMPORT_STOPPED_AFTER_STARTED = """
+import os, signal, sys
+import handlers.operator.register as register
+from bot.cli.main import main
+
+import_feeds = register.import_feeds
+
+
+async def stopped_then_import(*args, **kwargs):
+    os.kill(os.getpid(), signal.{signal})  # its 'started' is durable; nothing imported yet
+    return await import_feeds(*args, **kwargs)
+
+
+register.import_feeds = stopped_then_import
+main(["import", *sys.argv[1:]])
+"""
+
+
+def _import_stopping_with(sig: str, feeds: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """`signpost import FEEDS` as a real process, sent ``sig`` by itself once its 'started' is durable."""
+    script = _IMPORT_STOPPED_AFTER_STARTED.replace("{signal}", sig)
+    return subprocess.Popen([sys.executable, "-c", script, *feeds], cwd=cwd, env=_pythonpath())
+
+
+async def exported(cli: Cli, action: str) -> list[dict[str, Any]]:
+    """The events of ``action`` as `signpost audit export` shows them to an auditor."""
+    run = await cli.run("audit", "export")
+    assert run.code == 0, run.err
+    return [event for line in run.out.splitlines() if (event := json.loads(line))["action"] == action]
+
+
+def one_outcome_per_started(events: list[dict[str, Any]]) -> None:
+    """Every 'started' has exactly one outcome after it, under the same correlation id."""
+    runs: dict[str, list[str]] = {}
+    for event in events:
+        runs.setdefault(event["correlation_id"], []).append(event["outcome"])
+    for outcomes in runs.values():
+        if "started" in outcomes:
+            assert len(outcomes) == 2 and outcomes[0] == "started" and outcomes[1] != "started", runs
+
+
+async def test_signpost_import_killed_after_started_is_recorded_cut_short_by_the_next_import(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`signpost import` killed (SIGKILL) once its 'started' is durable left the audit ending at
+    'started', and a rerun said nothing of it: an auditor could not tell a run in progress from a
+    dead one (forensics review). The next import first records the dead run's outcome, failed and
+    cut short, under that run's correlation id; every 'started' then has one outcome, and the chain
+    verifies."""
+    feeds = write_feeds(tmp_path)
+    killed = _import_stopping_with("SIGKILL", feeds, tmp_path)
+    assert killed.wait() == -signal.SIGKILL
+    [first] = await exported(cli, "import")
+    assert first["outcome"] == "started"
+
+    again = await cli.run("import", *feeds)
+    assert again.code == 0, again.err
+    events = await exported(cli, "import")
+    assert [(e["outcome"], e["detail"]) for e in events[:3]] == [
+        ("started", first["detail"]),
+        ("failed", f"{first['detail']}: a run cut short before its outcome, recorded failed by the next run"),
+        ("started", first["detail"]),
+    ]
+    assert [e["outcome"] for e in events] == ["started", "failed", "started", "done"]
+    assert events[1]["correlation_id"] == first["correlation_id"] and events[1]["user_id"] == first["user_id"]
+    one_outcome_per_started(events)
+    verify = await cli.run("audit", "verify")
+    assert verify.code == 0 and verify.out.startswith("OK"), verify.err
+
+
+async def test_an_import_still_running_is_not_taken_for_one_cut_short(cli: Cli, db: Database, tmp_path: Path) -> None:
+    """A second `signpost import` while the first is live (stopped, SIGSTOP, just after its
+    'started'): the second is refused, saying another import is running, and records nothing about
+    the first; the first, let go on, finishes with its own outcome, the only one its 'started' has."""
+    feeds = write_feeds(tmp_path)
+    live = _import_stopping_with("SIGSTOP", feeds, tmp_path)
+    try:
+        _, status = os.waitpid(live.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        second = await cli.run("import", *feeds)
+        assert second.code != 0
+        assert "another `signpost import` is running" in second.said
+        assert [e["outcome"] for e in await exported(cli, "import")] == ["started", "refused"]
+    finally:
+        live.send_signal(signal.SIGCONT)
+        code = live.wait()
+    assert code == 0
+    events = await exported(cli, "import")
+    assert [e["outcome"] for e in events] == ["started", "refused", "done"]
+    one_outcome_per_started(events)
+
+
+async def test_a_retention_run_cut_short_is_recorded_by_the_next_retention_command_even_a_dry_run(
+    signpost: Signpost,
+) -> None:
+    """`signpost retention run` killed after its 'started': the next `retention run` command of any
+    kind (here a dry run, which writes no 'started' of its own) records it failed, cut short, so a
+    later dry run's outcome never buries it; a real run afterwards finds nothing to record."""
+    await load(signpost)
+    with pytest.raises(Killed):
+        async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
+            await audit.started()
+            raise Killed
+    assert await events(signpost.ctx.db, "retention_run") == [("started", "")]
+
+    async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
+        await lifecycle.retention_preview(signpost.ctx, audit, None)
+    async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
+        await lifecycle.retention_run(signpost.ctx, audit)
+    found = await events(signpost.ctx.db, "retention_run")
+    assert [outcome for outcome, _ in found] == ["started", "failed", "done", "started", "done"]
+    assert found[1] == ("failed", "a run cut short before its outcome, recorded failed by the next run")
