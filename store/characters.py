@@ -61,7 +61,7 @@ def hidden_at(text: str) -> Iterator[int]:
 
 def shows_as_itself(text: str) -> bool:
     """Whether every character of ``text`` shows as itself on one line."""
-    return next(hidden_at(text), None) is None
+    return text.isprintable() or next(hidden_at(text), None) is None  # the first, for nearly every field of a feed
 
 
 def marked(text: str) -> str:
