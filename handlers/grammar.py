@@ -9,6 +9,7 @@ from datetime import date
 
 from handlers.matching.terms import Query
 from handlers.refs import looks_like_reference
+from store.characters import hidden_at
 from store.register.feeds import POSTCODE
 from store.register.terms import normalise_postcode, outward_code
 
@@ -65,22 +66,16 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
 # Line breaks and tabs are spaces here: a Slack or Teams message, or a reason typed into a form, may
 # hold them (``parse`` reads every run of whitespace as one space).
 _SPACES = frozenset("\t\n\r\u2028\u2029")
-# As in a feed's names (``store.register.feeds.JOINERS``): Persian and Indic names need them, emoji
-# sequences hold them, and the screening of free text (``handlers.privacy.fold``) reads past them.
-_JOINERS = frozenset("\u200c\u200d")
-_HIDDEN = frozenset({"Cc", "Cf", "Cs"})
 
 
 def hides_characters(text: str) -> bool:
-    """Whether ``text`` holds a character that does not show as itself: a control character (C0 but
-    tab and line breaks, DEL, C1), a format character (bidi overrides, embeddings, isolates and marks,
-    which reorder what a reader sees; zero-width spaces, the soft hyphen and the byte-order mark,
-    which split a word or a number invisibly), or half of a surrogate pair (no character at all,
-    and one no database or log line can encode). No person means to send one; a command holding
-    one is answered with help, never read."""
-    if text.isprintable():  # at C speed: nearly every text
-        return False
-    return any(unicodedata.category(ch) in _HIDDEN and ch not in _SPACES and ch not in _JOINERS for ch in text)
+    """Whether ``text`` holds a character that does not show as itself (``store.characters``) other
+    than a tab or a line break: a control character, a format character (bidi overrides, which
+    reorder what a reader sees; zero-width spaces, the soft hyphen, the byte-order mark, which split
+    a word or a number invisibly; a joiner that joins nothing), half of a surrogate pair, a private
+    use or unassigned character. No person means to send one; a command holding one is answered
+    with help, never read."""
+    return not text.isprintable() and any(text[at] not in _SPACES for at in hidden_at(text))
 
 
 _EDGE_SPACES = " \t\n\r\u00a0"

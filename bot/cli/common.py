@@ -115,13 +115,19 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
 
 @asynccontextmanager
 async def operating(
-    action: Action, *, create: bool = False, who: str | None = None, origin: Origin = Origin.TERMINAL
+    action: Action,
+    *,
+    create: bool = False,
+    who: str | None = None,
+    origin: Origin = Origin.TERMINAL,
+    settings: Settings | None = None,
 ) -> AsyncIterator[tuple[Signpost, Audit]]:
     """The store, and the command's audit (``handlers.operator.common.audited``): every operator
     command that opens the store runs inside this, its checks included, so that it writes exactly
-    one outcome event — done, refused or failed. ``who`` defaults to the local account."""
+    one outcome event — done, refused or failed. ``who`` defaults to the local account; ``settings``
+    to those read now (a command that already read them to decide something passes them on)."""
     async with (
-        opened(create=create) as app,
+        opened(settings, create=create) as app,
         audited(app.ctx, who or operator_account(), action, origin=origin) as audit,
     ):
         yield app, audit

@@ -182,11 +182,12 @@ async def import_command(args: argparse.Namespace) -> int:
     from handlers.operator import register
     from store.db import missing_store_file
 
-    if missing_store_file(load_settings().database_url) is not None:
+    settings = load_settings()  # once: the store asked about is the store opened
+    if missing_store_file(settings.database_url) is not None:
         for path in args.files:  # a new store and key file only for an import that can run
             _readable(path)
     try:
-        async with operating(Action.IMPORT, create=True) as (app, audit):
+        async with operating(Action.IMPORT, create=True, settings=settings) as (app, audit):
             for path in args.files:  # every file readable before the import begins
                 _readable(path)
             with (

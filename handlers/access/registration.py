@@ -19,6 +19,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError, parse_practitioner_id
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
+from store.characters import marked
 from store.delivery.notices import EMAIL_KIND, drop_decided
 from store.people import access as store
 from store.people import practitioners
@@ -61,15 +62,15 @@ def as_reported(value: str | None) -> str:
     """A name or email as the chat platform reported it, for the deciding duty manager: typed by
     the account's owner (a Slack profile, a Teams account), so every character that does not show
     as itself on one line (a direction override that reverses what follows, a line break that
-    starts a false line, a NUL, half a character) is shown as ``?`` (another space as a space), and
-    a long one is cut."""
+    starts a false line, a NUL, half a character: ``store.characters``) is shown as ``?`` (another
+    space as a space), and a long one is cut."""
     if not value:
         return UNREPORTED
     if len(value) > REPORTED_SHOWN:
         value = value[:REPORTED_SHOWN] + "…"
     if value.isprintable():
         return value
-    return "".join(c if c.isprintable() else " " if unicodedata.category(c) == "Zs" else "?" for c in value)
+    return "".join(" " if unicodedata.category(c) == "Zs" else c for c in marked(value))
 
 
 def registration_notices(

@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, Exists, Integer, MetaD
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
+from store.characters import marked, shows_as_itself
 from store.db import Database, dialect_insert, mark_bulk_cache
 from store.keys import keychain
 from store.keys.crypto import KeyRing
@@ -101,12 +102,6 @@ PHONE = re.compile(r"^\+?[\d ()-]{6,20}$", re.ASCII)
 # An address and nothing else: ``[a@b.example](https://…)`` or ``a@b.example <!here>`` in a feed
 # would be shown to every practitioner who finds the child (Slack links this same shape as mailto:).
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-# Characters no feed text may hold: controls (NUL, which PostgreSQL cannot store, newlines and tabs,
-# which forge extra lines or quotes in a chat), format characters (bidi overrides that reorder what
-# is shown, zero-width spaces), line and paragraph separators, and lone surrogates. Zero-width
-# (non-)joiners are format characters that some names need (Persian, Indic scripts): they stay.
-UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
-JOINERS = frozenset({"\u200c", "\u200d"})
 SEXES = {"F", "M", "X", "U"}
 BOOLEANS = {"true": True, "false": False}
 
@@ -418,7 +413,7 @@ class _RowChecker:
 
     def text(self, name: str, *, required: bool = True, max_len: int = 200) -> str:
         """The field, stripped; a problem when it is empty (and required), too long, or holds a
-        character that is not shown as itself (``shows_as_itself``): then "" (nothing more checked,
+        character that is not shown as itself (``store.characters``): then "" (nothing more checked,
         and nothing of it written anywhere: a staging table's column holds ``max_len`` at most)."""
         value = (self.row.get(name) or "").strip()
         if not shows_as_itself(value):
@@ -455,13 +450,6 @@ class _RowChecker:
             self.fail(name, f"is not a valid 10-digit reference ({why})")
             return 0
         return int(value) if value else 0
-
-
-def shows_as_itself(value: str) -> bool:
-    """Whether every character of ``value`` is shown as itself on one line (see ``UNSHOWABLE``)."""
-    if value.isprintable():  # at C speed, for nearly every field of a national load: none of them
-        return True
-    return all(unicodedata.category(c) not in UNSHOWABLE or c in JOINERS for c in value)
 
 
 ROLE_NAMES = frozenset(role.value for role in Role)
@@ -730,7 +718,7 @@ NAME_SHOWN = 60
 def shown_name(name: str) -> str:
     """A file name as problem lines show it: characters that are not shown as text (a line break,
     a direction override, bytes that are not UTF-8) as ``?``, and a long name cut in the middle."""
-    name = "".join(c if shows_as_itself(c) else "?" for c in name) or "?"
+    name = marked(name) or "?"
     return name if len(name) <= NAME_SHOWN else f"{name[: NAME_SHOWN - 21]}…{name[-20:]}"
 
 

@@ -129,19 +129,39 @@ def test_parse_number_reads_ascii_digits_up_to_the_largest_id(typed: str, read: 
         "help\ud800",
         "help\udcff",
         "help\U000e0001",
+        "help\ue000",
+        "help\u0378",
+        "help\u200d",
+        "Zoë\u200d",
+        "Jo\u200dhn Smith 01/02/2015",
+        "relay 1 \u200c",
     ],
 )
 def test_text_with_a_hidden_character_is_usage_whatever_its_first_word(text: str) -> None:
-    """Controls (C0 but tab and line breaks, DEL, C1), format characters and lone surrogates: usage,
-    with the text as typed for the hint (never cleaned first: ``split`` drops \\x1c-\\x1f and \\x85)."""
+    """Controls (C0 but tab and line breaks, DEL, C1), format characters, lone surrogates, private
+    use and unassigned characters, and a joiner that joins nothing (store.characters): usage, with
+    the text as typed for the hint (never cleaned first: ``split`` drops \\x1c-\\x1f and \\x85)."""
     assert hides_characters(text)
     assert parse(text, KEYWORDS) == Parsed("usage", text)
 
 
 @pytest.mark.parametrize(
-    "text", ["help", "help\tme", "help\nme", "help\r\nme", "help\u2028me", "Zoë\u200d", "a\u00a0b"]
+    "text",
+    [
+        "help",
+        "help\tme",
+        "help\nme",
+        "help\r\nme",
+        "help\u2028me",
+        "help\u2029me",
+        "a\u00a0b",
+        "thanks \U0001f469\u200d\U0001f4bb",
+        "\u0645\u0647\u0631\u200c\u0646\u0627\u0632 Jones 01/02/2015",
+    ],
 )
-def test_tabs_line_breaks_joiners_and_spaces_are_not_hidden(text: str) -> None:
+def test_tabs_line_breaks_joiners_that_join_and_spaces_are_not_hidden(text: str) -> None:
+    """Line breaks and tabs are spaces to the grammar; a joiner inside an emoji sequence or a
+    Persian name joins (store.characters)."""
     assert not hides_characters(text)
 
 

@@ -30,6 +30,8 @@ HIDDEN = [
     pytest.param("Amy\u00adJones 03/04/2014", id="soft hyphen in a name"),
     pytest.param("history\x7f", id="DEL after a keyword"),
     pytest.param("\U000e0041help", id="a tag character"),
+    pytest.param(f"request {SHIELDED} {PURPOSE} \u200d", id="a joiner that joins nothing"),
+    pytest.param("relay 1\ue000", id="a private-use character"),
 ]
 
 
@@ -61,12 +63,12 @@ async def test_a_hidden_character_gets_help_and_nothing_is_done(signpost: Signpo
         f"request {SHIELDED}\n{PURPOSE}",
         f"request {SHIELDED}\t{PURPOSE}",
         f"request {SHIELDED}\r\n{PURPOSE}",
-        f"request {SHIELDED} {PURPOSE} \u200d",  # a joiner, as in Persian names and emoji sequences
+        f"request {SHIELDED} {PURPOSE} \U0001f469\u200d\U0001f4bb",  # a joiner in an emoji sequence
     ],
 )
 async def test_line_breaks_tabs_and_joiners_are_read_as_typed(signpost: Signpost, typed: str) -> None:
     """A Slack or Teams message, or a form's reason, may hold line breaks and tabs: they are spaces.
-    Joiners are letters' business (feeds allow them in names too): the command is read."""
+    A joiner that joins (an emoji sequence, a Persian name: store.characters) is text: the command is read."""
     await load_access(signpost)
     reply = await fresh_say(signpost, "P002", typed)
     assert reply.outcome is Outcome.DONE and reply.text.startswith("Access request 1 for 999 000 0050 sent")

@@ -238,10 +238,16 @@ NUMERIC_SLOTS = (
 )
 numbers_in_every_slot = st.tuples(st.sampled_from(NUMERIC_SLOTS), huge_number).map(lambda t: t[0].format(t[1]))
 
-# Characters that do not show as themselves (handlers.grammar.hides_characters): controls but tab and
-# line breaks, DEL, C1, bidi, zero-width and other format characters. Lone surrogates can only arrive
-# escaped in JSON (Teams, Slack's interactive payloads), never in a form-encoded slash command.
-HIDDEN = "".join(ch for ch in CONTROLS if ch not in "\t\n\r") + "\x7f\x9b" + BIDI + "\u200b\u2060\ufeff\u00ad\U000e0041"
+# Characters that do not show as themselves wherever they stand (store.characters): controls but tab
+# and line breaks, DEL, C1, bidi, zero-width and other format characters, private use, unassigned.
+# (A joiner's showing depends on its neighbours, so it is not among them.) Lone surrogates can only
+# arrive escaped in JSON (Teams, Slack's interactive payloads), never in a form-encoded slash command.
+HIDDEN = (
+    "".join(ch for ch in CONTROLS if ch not in "\t\n\r")
+    + "\x7f\x9b"
+    + BIDI
+    + "\u200b\u2060\ufeff\u00ad\U000e0041\ue000\U0010fffd\u0378"
+)
 LONE_SURROGATES = "\ud800\udbff\udc00\udfff"
 
 

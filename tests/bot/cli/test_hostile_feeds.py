@@ -118,7 +118,7 @@ def test_a_nul_in_an_unknown_practitioner_id_is_a_problem_not_a_database_error(c
 
 def test_names_in_any_script_with_joiners_and_other_spaces_are_imported(cli: Cli, tmp_path: Path) -> None:
     """Letters, accents, a no-break space and the zero-width non-joiner Persian names use are text."""
-    people = PRACTITIONERS + person(given="Zoë\u00a0Mehr\u200cnaz") + "\n"
+    people = PRACTITIONERS + person(given="Zoë\u00a0\u0645\u0647\u0631\u200c\u0646\u0627\u0632") + "\n"
     files = [write(tmp_path, name, text) for name, text in (("p.csv", people), ("c.csv", CHILDREN))]
     result = cli("import", *map(str, files), str(write(tmp_path, "i.csv", INVOLVEMENTS)))
     assert result.code == 0, result.err

@@ -25,6 +25,7 @@ from store.keys.keychain import birthday
 from store.lifecycle import decommission
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
+from tests.bot.process import run_signpost
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
 from tests.store.lifecycle.lifecycle_data import snapshot
 
@@ -381,6 +382,31 @@ def test_decommission_destroy_then_certificate_verifies(
     assert decommission.verify(document, parse_public_key(published.read_text()))
     assert document["certificate"]["destroyed"]["children"] == 3
     assert KeyRing.load_or_create(key_file).keks == {}
+
+
+@pytest.mark.postgres_only  # the limit holds for every file the process writes: a SQLite store cannot even open
+def test_a_certificate_write_cut_short_leaves_no_certificate_under_its_name(key_file: Path, tmp_path: Path) -> None:
+    """`decommission certificate --out` writes as `teams package --out` does: one whose write stops
+    half-way (the disk full, here the file-size limit at half the certificate; a kill -9 there
+    leaves the same) leaves no file under the name given, which would be kept as the proof of
+    destruction cut short, and says so in one line; a second run writes the whole certificate and
+    leaves nothing else behind."""
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "destroy"]) == 0
+    out = tmp_path / "certificate.json"
+    assert main(["decommission", "certificate", "--out", str(out)]) == 0
+    whole = out.stat().st_size
+    out.unlink()
+    before = set(tmp_path.iterdir())
+
+    cut = run_signpost("decommission", "certificate", "--out", str(out), cwd=tmp_path, file_size_limit=whole // 2)
+    said = [line for line in cut.stderr.splitlines() if not line.startswith("{")]  # not the log's JSON lines
+    assert (cut.returncode, said) == (2, [f"signpost: cannot write {out}: File too large"])
+    assert not out.exists()
+    again = run_signpost("decommission", "certificate", "--out", str(out), cwd=tmp_path)
+    assert (again.returncode, again.stdout) == (0, f"Certificate written to {out}.\n"), again.stderr
+    assert set(tmp_path.iterdir()) - before == {out}
+    assert json.loads(out.read_text())["certificate"]["destroyed"]["children"] == 3
 
 
 def publish_key(folder: Path, capsys: pytest.CaptureFixture[str]) -> Path:

@@ -4,11 +4,7 @@ requirements, icons of the right sizes), with a command list that mirrors the gr
 from __future__ import annotations
 
 import json
-import os
-import resource
 import struct
-import subprocess
-import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ from handlers.commands import all_specs
 from handlers.grammar import parse
 from handlers.stepup import flow as stepup
 from handlers.vocabulary import Command, Reply
+from tests.bot.process import run_signpost
 
 SCHEMA = json.loads((Path(__file__).parent / "teams_manifest_schema.json").read_text())
 BOT_ID = "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10"
@@ -212,23 +209,16 @@ def test_a_package_write_cut_short_leaves_no_package_under_its_name(tmp_path: Pa
     whole package and leaves nothing else behind."""
     out = tmp_path / "teams.zip"
     options = ["--out", str(out), "--bot-id", BOT_ID, "--website-url", "https://signpost.example"]
-    command = [sys.executable, "-m", "bot.cli.main", "teams", "package", *options]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
     with build(tmp_path, *options[2:]):
         pass
     whole = out.stat().st_size
     out.unlink()
 
-    def limit_files_to_half_a_package() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (whole // 2, resource.RLIM_INFINITY))
-
-    cut = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limit_files_to_half_a_package
-    )
+    cut = run_signpost("teams", "package", *options, cwd=tmp_path, file_size_limit=whole // 2)
     assert (cut.returncode, cut.stderr) == (2, f"signpost: cannot write {out}: File too large\n")
     assert not out.exists()
-    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    again = run_signpost("teams", "package", *options, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teams.zip"]
     with zipfile.ZipFile(out) as package:

@@ -106,6 +106,30 @@ async def test_a_reported_name_or_email_shows_its_hidden_characters_as_question_
     assert len(notice.text.split("\n")) == 4 and all(line.isprintable() for line in notice.text.split("\n"))
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Sam Carter \U0001f469\u200d\U0001f4bb", "Sam Carter \U0001f469\u200d\U0001f4bb, email"),
+        (
+            "\u0645\u0647\u0631\u200c\u0646\u0627\u0632 Carter",
+            "\u0645\u0647\u0631\u200c\u0646\u0627\u0632 Carter, email",
+        ),
+        ("Sa\u200dm Carter\u200d", "Sa?m Carter?, email"),
+        ("Sam\ue000 Carter\u0378", "Sam? Carter?, email"),
+    ],
+    ids=["emoji sequence", "Persian non-joiner", "joiners that join nothing", "private use and unassigned"],
+)
+async def test_a_reported_name_keeps_the_joiners_that_join_and_marks_the_rest(
+    app: Signpost, name: str, shown: str
+) -> None:
+    """A joiner inside an emoji sequence or a Persian name shows as itself (store.characters):
+    before, the duty manager read "Sam Carter 👩?💻". One between ASCII letters or at the end, a
+    private-use or an unassigned character still shows as ``?``."""
+    await say(app, SLACK_USER, "register P001", display_name=name, email="sam@evil.example")
+    [notice] = await notices(app, "DM01")
+    assert f"Slack reports this account as: {shown} sam@evil.example" in notice.text, ascii(notice.text)
+
+
 async def test_a_long_reported_name_is_cut_so_the_notice_can_still_be_sent(app: Signpost) -> None:
     """Teams sends the display name in every activity, uncut: a 30,000-character one made a
     notice Teams refused (413) at every attempt, so no duty manager ever saw the request."""

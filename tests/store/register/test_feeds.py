@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Signpost
 from store.register import children
-from store.register.feeds import Feed, FeedRejected, ImportReport, import_feeds
+from store.register.feeds import NOT_SHOWN, Feed, FeedRejected, ImportReport, import_feeds
 from store.register.terms import Identity
 from store.tables.audit import AuditEvent
 from store.tables.people import Practitioner
@@ -20,12 +20,15 @@ from store.tables.register import Child, ChildTerm, Involvement, LocalAuthority
 from tests import misaligned
 from tests.factories import (
     AMY,
+    BEN,
     CHILDREN,
     CHILDREN_HEADER,
     INVOLVEMENTS,
     INVOLVEMENTS_HEADER,
     PRACTITIONERS,
     PRACTITIONERS_HEADER,
+    TWIN_A,
+    TWIN_B,
     load_standard,
     standard_feeds,
 )
@@ -673,3 +676,32 @@ async def test_children_imported_before_the_practitioners_feed_are_all_counted(s
     assert first.notes()[0].startswith("6 children in the register name a local authority no practitioner belongs to:")
     then = await run_report(signpost, Feed("practitioners.csv", PRACTITIONERS))
     assert then.children_in_unknown_authorities == 0 and then.notes() == []
+
+
+async def test_names_with_a_character_of_no_agreed_shape_or_a_joiner_that_joins_nothing_are_refused(
+    signpost: Signpost,
+) -> None:
+    """One definition (store.characters) for feed text: a private-use character (its glyph is a
+    font's choice), an unassigned one, and a joiner between ASCII letters or at a name's end (it
+    shows nothing, and a search for "John" never found "Jo\\u200dhn") are each a problem; before,
+    all four were imported."""
+    rows = [
+        f"{AMY},Amy\ue000,Jones,,2014-04-03,F,,Northshire,false",
+        f"{BEN},Ben,Jones\u0378,,2014-04-03,M,,Northshire,false",
+        f"{TWIN_A},Jo\u200dhn,Jones,,2014-04-03,M,,Northshire,false",
+        f"{TWIN_B},Amy,Jones\u200c,,2014-04-03,F,,Northshire,false",
+    ]
+    said = await refused(signpost, Feed("c.csv", CHILDREN_HEADER + "\n" + "\n".join(rows) + "\n"))
+    assert said == [
+        f"c.csv:{line}: {field}: {NOT_SHOWN}"
+        for line, field in ((2, "given_names"), (3, "family_name"), (4, "given_names"), (5, "family_name"))
+    ]
+
+
+async def test_names_whose_script_needs_a_joiner_are_imported(signpost: Signpost) -> None:
+    """The non-joiner of a Persian name and the joiner of a Devanagari half form join letters:
+    they show as themselves, and the child is imported under that name."""
+    persian, devanagari = "\u0645\u0647\u0631\u200c\u0646\u0627\u0632", "\u0915\u094d\u200d\u0937\u093e"
+    kids = f"{CHILDREN_HEADER}\n{AMY},{persian},{devanagari},,2014-04-03,F,,Northshire,false\n"
+    report = await run_report(signpost, *standard_feeds()[:1], Feed("c.csv", kids))
+    assert report.changed["children"] == 1
