@@ -17,7 +17,7 @@ from handlers.access.notices import (
     request_notices,
     requester_text,
 )
-from handlers.access.requests import POLICY
+from handlers.access.policy import POLICY
 from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
