@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import registration
 from handlers.access.notices import decision_buttons
 from handlers.clock import uk_time, waited
 from handlers.context import Context
@@ -72,7 +73,8 @@ async def waiting_for(session: AsyncSession, actor: Actor, now: datetime) -> tup
             f"waiting {waited(row.created_at, now)}"
         )
         buttons.extend(_labelled(str(row.id)))
-    for reg in await access.pending_registrations(session, actor.local_authority) if scope else []:
+    since = registration.lifetime_cutoff(now)
+    for reg in await access.pending_registrations(session, actor.local_authority, since) if scope else []:
         if reg.practitioner_id == actor.practitioner_id:
             continue
         lines.append(

@@ -67,6 +67,7 @@ class Action(StrEnum):
     GRANT_EXPIRED = "grant_expired"
     REQUEST_ESCALATED = "request_escalated"
     REQUEST_EXPIRED = "request_expired"
+    REGISTRATION_EXPIRED = "registration_expired"  # a registration nobody decided in time was closed
     RETENTION = "retention"
     MATCH_BATCH = "match_batch"
     ENROL_PAGE = "enrol_page"

@@ -732,7 +732,6 @@ class Database:
 SHIPPED_HEADS = (
     "0002_stepup",
     "0003_deliveries",
-    "0004_access",
     "0006_lifecycle",
     "0007_teams",
     "0008_name_counts",
@@ -742,6 +741,7 @@ SHIPPED_HEADS = (
     "0022_notice_child",
     "0023_notice_dropped_index",
     "0024_audit_candidates",
+    "0025_registration_expiry",
 )
 
 

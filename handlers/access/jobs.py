@@ -1,4 +1,5 @@
-"""Periodic access-control work: grants expire, undecided requests escalate and then expire.
+"""Periodic access-control work: grants expire, undecided requests escalate and then expire, and
+so do undecided registrations.
 
 Each step claims its row with a conditional UPDATE in the same transaction as its audit event and
 notices, so several replicas running these jobs at once change (and tell) everything exactly once.
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import registration
 from handlers.access.notices import (
     escalation_targets,
     grant_expired_notice,
@@ -17,7 +19,7 @@ from handlers.access.notices import (
     request_notices,
     requester_text,
 )
-from handlers.access.requests import POLICY
+from handlers.access.policy import POLICY
 from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
@@ -73,7 +75,8 @@ async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now
 
 
 async def expire_requests(ctx: Context, now: datetime) -> int:
-    """Close requests nobody decided within their lifetime, and tell the requester."""
+    """Close access requests and registrations nobody decided within their lifetime (their asks to
+    duty managers taken back), and tell who asked; returns how many."""
     done = 0
     async with ctx.db.write() as session:
         for row in await store.due_request_expiries(session, now, BATCH):
@@ -82,4 +85,18 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
             await append(session, [system_event(Action.REQUEST_EXPIRED, row.child_ref, f"request {row.id}", now)])
             await ctx.notices.enqueue(session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now)
             done += 1
+        done += await _expire_registrations(ctx, session, now)
+    return done
+
+
+async def _expire_registrations(ctx: Context, session: AsyncSession, now: datetime) -> int:
+    opened_by = registration.lifetime_cutoff(now)
+    done = 0
+    for row in await store.due_registration_expiries(session, opened_by, BATCH):
+        if not await store.expire_registration(session, row.id, opened_by, now):
+            continue  # decided meanwhile, or another replica took it
+        event = origin_event(Origin.SCHEDULER, Action.REGISTRATION_EXPIRED, now, detail=f"registration R{row.id}")
+        await append(session, [event])
+        await ctx.notices.enqueue(session, [registration.expired_notice(row)], now)
+        done += 1
     return done

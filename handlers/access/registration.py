@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.notices import decision_buttons, when
+from handlers.access.policy import POLICY
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError, parse_practitioner_id
-from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal, Reply, Role, platform_name
+from handlers.vocabulary import (
+    Action,
+    Actor,
+    Notice,
+    Outcome,
+    Platform,
+    Principal,
+    Reply,
+    Role,
+    platform_name,
+    plural,
+)
 from store.characters import marked
 from store.delivery.notices import EMAIL_KIND, drop_decided
 from store.people import access as store
@@ -45,6 +58,16 @@ SENT_TO = {
         "your duty manager. You can use Signpost here once it is approved."
     ),
 }
+
+
+def lifetime_cutoff(now: datetime) -> datetime:
+    """``now`` less the registration lifetime: one opened then or before is past it (closed)."""
+    return now - POLICY.registration_lifetime
+
+
+def lifetime_text() -> str:
+    """The registration lifetime as the asker is told it ("7 days")."""
+    return plural(POLICY.registration_lifetime.days, "day")
 
 
 def may_decide(actor: Actor, local_authority: str) -> bool:
@@ -112,7 +135,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if req.actor is not None:
         text = f"This account is already registered as {req.actor.practitioner_id}."
         return Result(Reply(Outcome.INFO, text), detail="already linked")
-    waiting = await store.pending_registration_for(session, principal)
+    waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now))
     if waiting is not None:
         text = f"Your registration request R{waiting.id} is waiting for a duty manager. You'll be told here."
         return Result(Reply(Outcome.INFO, text), detail=f"registration R{waiting.id} waiting")
@@ -158,11 +181,12 @@ async def decide(
             text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
     state = store.APPROVED if approve else store.DENIED
-    if not await store.decide_registration(session, request_id, state, actor.practitioner_id, req.now):
+    decided = await store.decide_registration(
+        session, request_id, state, actor.practitioner_id, req.now, lifetime_cutoff(req.now)
+    )
+    if not decided:
         now_row = await store.get_registration(session, request_id)
-        done = now_row.state if now_row else "decided"
-        if done == store.EXPIRED:  # closed undecided when the practitioner left
-            done = f"closed: {row.practitioner_id} has left"
+        done = _closed_as(now_row)
         by = f" by {now_row.decided_by}" if now_row and now_row.decided_by else ""
         text = f"Registration R{request_id} was already {done}{by}. Nothing changed."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} already {done}")
@@ -187,6 +211,37 @@ async def decide(
         terms=reason,
         detail=f"registration R{request_id}",
     )
+
+
+def _closed_as(row: RegistrationRequest | None) -> str:
+    """How a registration that can no longer be decided was closed, for the duty manager who tried."""
+    if row is None:
+        return "decided"
+    if row.state == store.PENDING:  # past its lifetime; the expiry job has not marked it yet
+        return "closed: expired"
+    if row.state != store.EXPIRED:
+        return row.state
+    if row.decided_at is not None and store.utc(row.decided_at) >= lifetime_ends(row):
+        return "closed: expired"  # nobody decided it within its lifetime
+    return f"closed: {row.practitioner_id} has left"  # closed undecided when the practitioner left
+
+
+def lifetime_ends(row: RegistrationRequest) -> datetime:
+    """When ``row``'s lifetime ends."""
+    return store.utc(row.created_at) + POLICY.registration_lifetime
+
+
+def expired_notice(row: RegistrationRequest) -> Notice:
+    """For the account that asked, addressed to it alone (it is linked to nobody): its registration
+    expired undecided, nothing was linked, and how to ask again."""
+    text = (
+        f"Your registration request R{row.id} to act as practitioner {row.practitioner_id} expired: no duty "
+        f"manager decided it within {lifetime_text()}, and this {platform_name(row.platform)} account was not "
+        f"linked. To ask again, send: register {row.practitioner_id}"
+    )
+    asker = Principal(Platform(row.platform), row.tenant, row.user_id)
+    key = f"registration:{row.id}:expired"
+    return Notice(row.practitioner_id, "registration_expired", text, dedupe_key=key, account=asker)
 
 
 async def _link(ctx: Context, req: Request, session: AsyncSession, row: RegistrationRequest) -> Result:

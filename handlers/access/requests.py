@@ -8,7 +8,6 @@ request, and the first decision winning (one conditional UPDATE, see store/acces
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -24,6 +23,7 @@ from handlers.access.notices import (
     requester_text,
     when,
 )
+from handlers.access.policy import POLICY
 from handlers.access.registration import may_decide
 from handlers.clock import waited
 from handlers.context import Context, NoticeSink
@@ -48,21 +48,6 @@ from store.people import access as store
 from store.people import practitioners
 from store.register import children
 from store.tables.people import ChatIdentity
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Policy numbers from the product brief."""
-
-    grant_default: timedelta = timedelta(hours=24)
-    grant_max: timedelta = timedelta(days=7)
-    grant_min: timedelta = timedelta(hours=1)
-    request_lifetime: timedelta = timedelta(hours=24)
-    escalate_after: timedelta = timedelta(minutes=30)
-    min_reason: int = 5
-
-
-POLICY = AccessPolicy()
 
 REQUEST_USAGE = (
     "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required; it is "
@@ -299,7 +284,8 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
             f"waiting {waited(row.created_at, req.now)}; purpose: {purpose or '(not readable)'}"
         )
         ids.append(str(row.id))
-    registrations = await store.pending_registrations(session, actor.local_authority) if scope else []
+    since = registration.lifetime_cutoff(req.now)
+    registrations = await store.pending_registrations(session, actor.local_authority, since) if scope else []
     for reg in registrations:
         lines.append(
             f"• R{reg.id}: {reg.practitioner_id} asks to link a {platform_name(reg.platform)} account, "

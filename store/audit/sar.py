@@ -105,6 +105,7 @@ NEVER_ABOUT_A_CHILD = frozenset(
         Action.ENROL,
         Action.CODE,
         Action.REGISTER,
+        Action.REGISTRATION_EXPIRED,
         Action.UNLINK,
         Action.PRACTITIONER_LEAVE,
         Action.PRACTITIONER_RETURN,

@@ -61,7 +61,14 @@ async def open_registration(
     return row.id
 
 
-async def pending_registration_for(session: AsyncSession, principal: Principal) -> RegistrationRequest | None:
+# A registration lives from ``created_at`` for the policy's lifetime (handlers.access.policy), so
+# the callers pass ``opened_after``: now less that lifetime. One opened then or before is closed,
+# whether or not the expiry job has marked it yet (it runs once a minute, not at once).
+
+
+async def pending_registration_for(
+    session: AsyncSession, principal: Principal, opened_after: datetime
+) -> RegistrationRequest | None:
     result = await session.execute(
         select(RegistrationRequest)
         .where(
@@ -69,6 +76,7 @@ async def pending_registration_for(session: AsyncSession, principal: Principal) 
             RegistrationRequest.tenant == principal.tenant,
             RegistrationRequest.user_id == principal.user_id,
             RegistrationRequest.state == PENDING,
+            RegistrationRequest.created_at > opened_after,
         )
         .order_by(RegistrationRequest.id.desc())
         .limit(1)
@@ -86,26 +94,77 @@ async def get_registration(session: AsyncSession, request_id: int) -> Registrati
     return result.scalar_one_or_none()
 
 
-async def decide_registration(session: AsyncSession, request_id: int, state: str, by: str, now: datetime) -> bool:
-    """Move a pending registration to ``state``; False when someone else decided first."""
+async def decide_registration(
+    session: AsyncSession, request_id: int, state: str, by: str, now: datetime, opened_after: datetime
+) -> bool:
+    """Move a pending, unexpired registration to ``state``; False when someone else decided first,
+    or it was closed (or is past its lifetime)."""
     return await _changed(
         session,
         update(RegistrationRequest)
-        .where(RegistrationRequest.id == request_id, RegistrationRequest.state == PENDING)
+        .where(
+            RegistrationRequest.id == request_id,
+            RegistrationRequest.state == PENDING,
+            RegistrationRequest.created_at > opened_after,
+        )
         .values(state=state, decided_by=by, decided_at=now),
     )
 
 
 async def pending_registrations(
-    session: AsyncSession, local_authority: str, limit: int = 20
+    session: AsyncSession, local_authority: str, opened_after: datetime, limit: int = 20
 ) -> list[RegistrationRequest]:
     result = await session.execute(
         select(RegistrationRequest)
-        .where(RegistrationRequest.local_authority == local_authority, RegistrationRequest.state == PENDING)
+        .where(
+            RegistrationRequest.local_authority == local_authority,
+            RegistrationRequest.state == PENDING,
+            RegistrationRequest.created_at > opened_after,
+        )
         .order_by(RegistrationRequest.id)
         .limit(limit)
     )
     return list(result.scalars())
+
+
+async def due_registration_expiries(
+    session: AsyncSession, opened_by: datetime, limit: int = 100
+) -> list[RegistrationRequest]:
+    """Pending registrations opened at ``opened_by`` or before (now less their lifetime), oldest
+    first, through ``ix_registration_requests_state_created_at``."""
+    result = await session.execute(
+        select(RegistrationRequest)
+        .where(RegistrationRequest.state == PENDING, RegistrationRequest.created_at <= opened_by)
+        .order_by(RegistrationRequest.created_at, RegistrationRequest.id)
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def _take_back_registration_asks(
+    session: AsyncSession, registration_ids: Sequence[int], now: datetime, why: str
+) -> None:
+    """As ``_take_back_asks``, for registrations: the duty managers' undelivered asks are dropped."""
+    for registration_id in registration_ids:
+        await drop_decided(session, "registration_request", f"registration:{registration_id}:", now, why)
+
+
+async def expire_registration(session: AsyncSession, request_id: int, opened_by: datetime, now: datetime) -> bool:
+    """Close a pending registration nobody decided within its lifetime (opened at ``opened_by`` or
+    before), taking back its asks; False when it was closed already (decided, or another replica)."""
+    expired = await _changed(
+        session,
+        update(RegistrationRequest)
+        .where(
+            RegistrationRequest.id == request_id,
+            RegistrationRequest.state == PENDING,
+            RegistrationRequest.created_at <= opened_by,
+        )
+        .values(state=EXPIRED, decided_at=now),
+    )
+    if expired:
+        await _take_back_registration_asks(session, [request_id], now, CLOSED)
+    return expired
 
 
 async def identity_owner(session: AsyncSession, platform: str, tenant: str, user_id: str) -> str | None:
@@ -353,8 +412,7 @@ async def close_for_leaver(session: AsyncSession, practitioner_id: str, now: dat
         )
     )
     registration_ids = list(registrations.scalars())
-    for registration_id in registration_ids:
-        await drop_decided(session, "registration_request", f"registration:{registration_id}:", now, CLOSED)
+    await _take_back_registration_asks(session, registration_ids, now, CLOSED)
     granted = grants.rowcount  # type: ignore[attr-defined]  # CursorResult at runtime
     return Closed(len(request_ids), granted, len(registration_ids))
 

@@ -55,6 +55,7 @@ class RegistrationRequest(Base):
     __tablename__ = "registration_requests"
     __table_args__ = (
         Index("ix_registration_requests_identity", "platform", "tenant", "user_id", "state"),
+        Index("ix_registration_requests_state_created_at", "state", "created_at"),  # the expiry job
         holds(Personal.PERSON),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -65,7 +66,7 @@ class RegistrationRequest(Base):
     tenant: Mapped[str] = mapped_column(String(128))
     user_id: Mapped[str] = mapped_column(String(128))
     local_authority: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(64))

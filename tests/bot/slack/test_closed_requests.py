@@ -1,9 +1,12 @@
 """An access request closed without a decision takes back its asks: no duty manager is asked, once
-Slack takes notices again, to decide a request that has expired (through the real outbox)."""
+Slack takes notices again, to decide a request that has expired (through the real outbox). So does
+a registration, and an Approve clicked on an ask delivered before it closed changes nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from urllib.parse import urlparse
 
 from bot.notify import Outbox
 from handlers.access.jobs import expire_requests
@@ -13,7 +16,7 @@ from handlers.vocabulary import Action
 from store.people import access
 from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
-from tests.bot.slack.slack_requests import SlackUser, later
+from tests.bot.slack.slack_requests import SlackUser, buttons_in, code_for, later, link_with_authenticator
 from tests.factories import SHIELDED
 from tests.fakes.slack_api import Call
 
@@ -98,5 +101,54 @@ async def test_a_leavers_registration_is_closed_and_cannot_be_approved(slack_app
     await slack_app.front.idle()
     decided = [e for e in await slack_app.audit() if e.actor_id == "DM01" and e.action == "approve"]
     assert [(e.outcome, e.detail) for e in decided] == [("refused", "registration R1 already closed: P002 has left")]
+    async with signpost.ctx.db.read() as session:
+        assert await access.identity_owner(session, "slack", STRANGER.team_id, STRANGER.user_id) is None
+
+
+async def test_a_registration_nobody_decides_expires_and_an_approve_on_its_old_ask_links_nothing(
+    slack_app: SlackHarness,
+) -> None:
+    """An account asks to act as Priya (P002); Dana gets the ask with Approve / Deny in Slack and
+    does not decide. After 7 days the expiry job closes it: the asking account is told once, in
+    Slack, that it expired and how to ask again. A week late, Dana clicks Approve on that message
+    and enters her code: the message is replaced by "already closed: expired", and no account is
+    linked."""
+    signpost = slack_app.signpost
+    await load_access(signpost)
+    totp = await link_with_authenticator(signpost, "DM01", DANA)
+    assert (await slack_app.slack.command(STRANGER, "register P002")).status == 200
+    await slack_app.front.idle()
+    box = Outbox(signpost.ctx, [slack_app.front.deliverer])
+    assert (await box.deliver_due()).delivered >= 1
+    [ask] = [c for c in slack_app.fake.of("chat.postMessage") if "Registration request R1" in c.body["text"]]
+    [(block_id, approve), _deny] = buttons_in(ask.body["blocks"])
+
+    later(signpost, days=7)
+    assert await expire_requests(signpost.ctx, signpost.ctx.clock.now()) == 1
+    mark = len(slack_app.fake.calls)
+    await box.deliver_due(signpost.ctx.clock.now())
+    await box.deliver_due(signpost.ctx.clock.now() + timedelta(hours=1))
+    [told] = dm_to(slack_app.fake.calls[mark:], STRANGER)
+    assert "R1" in told and "expired" in told and "register P002" in told
+    assert dm_to(slack_app.fake.calls[mark:], DANA) == []
+
+    click = slack_app.slack.block_action_from_message(DANA, approve, block_id)
+    assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    [code_view] = [u for u in slack_app.fake.of("views.update") if u.body["view"]["callback_id"] == "signpost_code"]
+    code = code_for(signpost, totp)
+    submission = slack_app.slack.view_submission(DANA, code_view.body["view"], "V1", {"code": {"code": code}})
+    assert "already closed: expired" in json.dumps((await slack_app.shown_after(submission))["view"])
+    await slack_app.front.idle()
+    clicked = urlparse(click["response_url"]).path
+    [replaced] = [c for c in slack_app.fake.of("response_url") if c.path == clicked]  # the clicked ask itself
+    assert replaced.body["replace_original"] is True
+    assert replaced.body["text"] == "Registration R1 was already closed: expired. Nothing changed."
+
+    events = [(e.action, e.outcome, e.detail) for e in await slack_app.audit()]
+    assert ("registration_expired", "done", "registration R1") in events
+    assert [(o, d) for a, o, d in events if a == "approve" and o != "challenged"] == [
+        ("refused", "registration R1 already closed: expired")
+    ]
     async with signpost.ctx.db.read() as session:
         assert await access.identity_owner(session, "slack", STRANGER.team_id, STRANGER.user_id) is None

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from handlers.access import jobs as access_jobs
+from handlers.access.policy import POLICY
+from handlers.clock import FakeClock
+from handlers.vocabulary import Origin, Outcome, Platform, Principal, Reply
+from store.db import Database, alembic_config
 from store.delivery import notices as store_notices
+from store.people import access as store
 from store.tables.delivery import Notice as NoticeRow
-from tests.access_helpers import audit_events, decide, load_access, notices, search_as
+from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, search_as
 from tests.factories import AMY, say
 from tests.stepup_helpers import ensure_enrolled
 
@@ -238,6 +245,8 @@ async def test_registering_needs_no_code_but_deciding_does(app: Signpost) -> Non
 async def test_denial_reason_is_sealed_in_the_audit_on_a_month_with_no_key_yet(app: Signpost) -> None:
     """Denying is a writing command whose terms name no child: on the month's first sealing it is
     answered at once (the month's key is made in its own transaction) and the reason opens again."""
+    # Asked the day before the month begins (within a registration's 7 days of the denial).
+    app.ctx.clock.set(datetime(2027, 1, 31, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]  # FakeClock
     await say(app, SLACK_USER, "register P001")
     await ensure_enrolled(app, "DM01")
     app.ctx.clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]  # FakeClock
@@ -267,3 +276,125 @@ async def test_registering_from_the_console_explains_the_console_acts_as_an_id(a
 async def test_register_without_an_id_shows_the_usage(app: Signpost) -> None:
     reply = await say(app, SLACK_USER, "register")
     assert reply.outcome is Outcome.INVALID and "register PRACTITIONER_ID" in reply.text
+
+
+async def registration_asks(app: Signpost) -> list[NoticeRow]:
+    """The duty managers' Approve / Deny asks for registrations, as stored (delivered, dropped or due)."""
+    async with app.ctx.db.read() as session:
+        stmt = select(NoticeRow).where(NoticeRow.kind == "registration_request").order_by(NoticeRow.id)
+        return list((await session.execute(stmt)).scalars())
+
+
+async def linked_to(app: Signpost, principal: Principal) -> str | None:
+    async with app.ctx.db.read() as session:
+        return await store.identity_owner(session, principal.platform.value, principal.tenant, principal.user_id)
+
+
+async def test_a_registration_nobody_decides_expires_after_seven_days_and_the_asker_is_told_once(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """An account asks to act as P001 and no duty manager decides: a minute before the 7 days
+    nothing happens; at 7 days the expiry job closes it, once, audited as the scheduler's
+    ``registration_expired``. DM01's ask is withdrawn (not sent, recorded as closed), the asking
+    account alone is told it expired and how to ask again, and DM01's late Approve is refused
+    ("already closed: expired") and links nothing. The account may then ask again."""
+    assert POLICY.registration_lifetime == timedelta(days=7)
+    assert (await say(app, SLACK_USER, "register P001")).outcome is Outcome.DONE
+    clock.advance(days=7, minutes=-1)
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0
+    clock.advance(minutes=1)
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 1
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0, "closed once"
+
+    [ask] = await registration_asks(app)
+    assert ask.delivered_at is None and ask.last_error == store_notices.CLOSED
+    [told] = await notices(app, "P001")
+    assert (told.kind, told.account) == ("registration_expired", SLACK_USER)
+    assert "R1" in told.text and "expired" in told.text and "register P001" in told.text
+    assert "7 days" in told.text
+    [event] = await audit_events(app, "registration_expired")
+    assert (event.platform, event.outcome, event.detail) == (Origin.SCHEDULER, "done", "registration R1")
+    assert event.subject_refs == ""
+
+    late = await decide(app, "DM01", "approve", "R1")
+    assert late.outcome is Outcome.REFUSED and "already closed: expired" in late.text
+    assert [(e.outcome, e.detail) for e in await audit_events(app, "approve")] == [
+        ("refused", "registration R1 already closed: expired")
+    ]
+    assert await linked_to(app, SLACK_USER) is None
+    assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
+    assert [n.kind for n in await notices(app, "P001")] == ["registration_expired"], "told once, nothing more"
+
+    again = await say(app, SLACK_USER, "register P001")
+    assert again.outcome is Outcome.DONE and "R2" in again.text
+
+
+async def test_past_its_seven_days_a_registration_cannot_be_approved_even_before_the_job_runs(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Between its lifetime's end and the next run of the expiry job (a minute at most, longer
+    while the scheduler is down) a registration is already closed: not listed as waiting, and an
+    Approve is refused as expired, linking nothing."""
+    await say(app, SLACK_USER, "register P001")
+    await ensure_enrolled(app, "DM01")
+    clock.advance(days=7)
+    waiting = await fresh_say(app, "DM01", "pending")
+    assert "R1" not in waiting.text + "".join(waiting.lines)
+    late = await decide(app, "DM01", "approve", "R1")
+    assert late.outcome is Outcome.REFUSED and "already closed: expired" in late.text
+    assert await linked_to(app, SLACK_USER) is None
+
+
+async def test_a_registration_decided_in_time_is_not_expired(app: Signpost, clock: FakeClock) -> None:
+    """Approved on its sixth day, a registration stays approved when its 7 days pass: the expiry
+    job closes nothing, audits nothing and tells nobody, and the account stays linked."""
+    await say(app, SLACK_USER, "register P001")
+    await say(app, OTHER_SLACK_USER, "register P002")
+    clock.advance(days=6)
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.DONE
+    assert (await decide(app, "DM01", "deny", "R2")).outcome is Outcome.DONE
+    clock.advance(days=30)
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 0
+    assert await audit_events(app, "registration_expired") == []
+    assert "registration_expired" not in [n.kind for n in await notices(app)]
+    assert await linked_to(app, SLACK_USER) == "P001"
+
+
+EXPIRY_INDEX = "ix_registration_requests_state_created_at"
+
+
+def _before_registration_expiry(connection: Connection) -> None:
+    """Take the store back to before registrations expired (that revision alone is undone)."""
+    command.downgrade(alembic_config(connection), "0025_registration_expiry-1")
+
+
+async def registration_indexes(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(lambda c: inspect(c).get_indexes("registration_requests"))
+    return {str(index["name"]) for index in found}
+
+
+async def test_a_store_upgraded_with_a_registration_waiting_for_months_closes_it_at_the_first_run(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A registration asked for in a store from before registrations expired (no index on them by
+    state and age), left waiting three months: `db upgrade` adds the index, and the expiry job's
+    first run closes it, takes back the duty manager's ask, tells the asking account and audits it;
+    a late Approve links nothing."""
+    await say(app, SLACK_USER, "register P001")
+    db = app.ctx.db
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(signpost_write=True)
+        await conn.run_sync(_before_registration_expiry)
+        await conn.commit()
+    assert EXPIRY_INDEX not in await registration_indexes(db)  # what a store from before looks like
+    clock.advance(days=90)
+    await db.migrate()
+    assert EXPIRY_INDEX in await registration_indexes(db)
+    assert await access_jobs.expire_requests(app.ctx, clock.now()) == 1
+    [ask] = await registration_asks(app)
+    assert ask.last_error == store_notices.CLOSED
+    assert [(n.kind, n.account) for n in await notices(app, "P001")] == [("registration_expired", SLACK_USER)]
+    assert [e.detail for e in await audit_events(app, "registration_expired")] == ["registration R1"]
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.REFUSED
+    assert await linked_to(app, SLACK_USER) is None

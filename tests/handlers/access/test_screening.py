@@ -8,7 +8,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
-from handlers.access.requests import POLICY, REQUEST_USAGE
+from handlers.access.policy import POLICY
+from handlers.access.requests import REQUEST_USAGE
 from handlers.access.screening import MAX_TEXT
 from handlers.vocabulary import Outcome, Reply
 from tests.access_helpers import decide, fresh_say, load_access, notices, request_access

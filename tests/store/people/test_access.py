@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
-from handlers.vocabulary import Notice
+from handlers.vocabulary import Notice, Platform, Principal
 from store.db import Database
 from store.delivery import outbox, schedule
 from store.people import access as store
@@ -131,3 +132,32 @@ async def test_migration_0004_matches_the_access_models(db: Database) -> None:
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(c.dialect.get_table_names(c)))
     assert names >= ACCESS_TABLES
+
+
+@pytest.mark.sqlite_only
+async def test_the_expiry_job_finds_old_registrations_through_their_index(app: Signpost, clock: FakeClock) -> None:
+    """The statement that finds registrations past their lifetime searches
+    ix_registration_requests_state_created_at, never the whole table (decided ones accumulate)."""
+    async with app.ctx.db.write() as session:
+        asker = Principal(Platform.SLACK, "T0001", "U0001")
+        await store.open_registration(session, asker, "P001", "Northshire", clock.now())
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with app.ctx.db.read() as session:
+            [due] = await store.due_registration_expiries(session, clock.now())
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert due.practitioner_id == "P001"
+    [(statement, parameters)] = seen
+    async with app.ctx.db.read() as session:
+        connection = await session.connection()
+        found = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        plan = " ".join(str(row[-1]) for row in found)
+    assert "ix_registration_requests_state_created_at" in plan and "SCAN" not in plan, plan
