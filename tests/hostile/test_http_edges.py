@@ -17,10 +17,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from aiohttp import web
 
 from bot import web as signpost_web
+from bot.app import Signpost
+from bot.config import load_settings
 from bot.slack.render import CODE_ACTION, CODE_BLOCK, CODE_CALLBACK
-from bot.web import SLOW_KEY
+from bot.web import SLOW_KEY, create_app
 from handlers.vocabulary import Platform, Principal
 from store.people import practitioners
 from tests.bot.conftest import SlackHarness
@@ -149,6 +152,46 @@ async def test_bytes_the_http_parser_refuses_get_400_and_one_warning(
     logs.new()
     answer = await raw_exchange(port_of(world), UNPARSABLE[name])
     assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    await asyncio.sleep(0.05)
+    one_quiet_line(logs.new(), "http_request_refused")
+
+
+@pytest.fixture
+async def served(signpost: Signpost) -> AsyncIterator[int]:
+    """Signpost's app behind the runner ``signpost run`` uses; its port on loopback."""
+    runner = signpost_web.runner(create_app(signpost, load_settings()))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+# The child's identity, in a request line or a header that aiohttp's parser refuses before any
+# handler or middleware of ours runs.
+ECHOED = {
+    "a request line over 8 KB": b"GET /enrol/Amy-Jones-M1-2AB" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a space in the path": b"GET /enrol/Amy Jones 03/04/2014 M1 2AB HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a NUL in the path": b"GET /enrol/\x00Amy-Jones HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a bad HTTP version": b"GET /Amy-Jones HTTP/1.Amy\r\nHost: x\r\n\r\n",
+    "a header over 8 KB": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Child: Amy Jones M1 2AB" + b"A" * 9000 + b"\r\n\r\n",
+    "a header without a colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nAmy Jones 03/04/2014 M1 2AB\r\n\r\n",
+    "a control byte in a header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Child: Amy\x01Jones M1 2AB\r\n\r\n",
+    "a length that is not a number": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 12 Amy Jones\r\n\r\n",
+    "a method HTTP does not have": b"AMY(JONES /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ECHOED))
+async def test_what_the_http_parser_refuses_is_not_repeated_back(served: int, logs: LogTap, name: str) -> None:
+    """aiohttp's own 400 quoted the bytes it choked on (here a name, a date of birth, a postcode) in
+    the response body, to whoever sent them or any proxy logging answers. The answer is fixed text."""
+    logs.new()
+    answer = await raw_exchange(served, ECHOED[name])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    assert body == b"400 Bad Request\n"
     await asyncio.sleep(0.05)
     one_quiet_line(logs.new(), "http_request_refused")
 
