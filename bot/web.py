@@ -210,6 +210,17 @@ async def log_unrouted(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+async def quiet_expectation_failed(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``Expect`` other than 100-continue is answered by aiohttp itself before any middleware
+    runs (``log_unrouted`` included), its 417 quoting the header back. Seen here, as the answer is
+    prepared: fixed text, and the one log line."""
+    if isinstance(response, web.HTTPExpectationFailed):
+        text = f"{response.status} {response.reason}\n".encode()
+        response.body = text
+        response.headers["Content-Length"] = str(len(text))  # counted, before this signal, for aiohttp's text
+        log.warning("http_request_refused", status=response.status, reason="unknown_expectation")
+
+
 @web.middleware
 async def refuse_while_draining(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Once the server is stopping, a new request is refused with 503 (Retry-After) unless its
@@ -263,6 +274,7 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     slow = SlowConnections()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
     app[SLOW_KEY] = slow
+    app.on_response_prepare.append(quiet_expectation_failed)
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings
     app[ADMISSION_KEY] = Admission(settings.max_in_flight)

@@ -196,6 +196,21 @@ async def test_what_the_http_parser_refuses_is_not_repeated_back(served: int, lo
     one_quiet_line(logs.new(), "http_request_refused")
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/no-such-page"], ids=["a route", "no route"])
+async def test_an_expectation_aiohttp_does_not_know_is_refused_without_repeating_it(
+    served: int, logs: LogTap, path: str
+) -> None:
+    """aiohttp answers an ``Expect`` other than 100-continue itself, before any middleware: its 417
+    quoted the header back ("Unknown Expect: …") and nothing was logged."""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-{CHILD}\r\nConnection: close\r\n\r\n"
+    logs.new()
+    answer = await raw_exchange(served, request.encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n", 1)[0].endswith(b" 417 Expectation Failed")
+    assert body == b"417 Expectation Failed\n" and f"Content-Length: {len(body)}".encode() in head
+    one_quiet_line(logs.new(), "http_request_refused")
+
+
 async def test_a_client_that_never_finishes_its_headers_is_disconnected(world: SlackHarness, logs: LogTap) -> None:
     """aiohttp sets no deadline before a connection's first request: 200 such connections were all
     still open after 110 s. The server's sweep closes them (a short deadline here)."""
