@@ -101,6 +101,23 @@ async def test_a_payload_no_listener_takes_is_logged_without_its_values(world: S
     assert "Amy" not in sent.log
 
 
+@pytest.mark.parametrize("sent_as", ["json", "payload"], ids=["a JSON body", "an interactive payload"])
+async def test_a_slash_command_not_sent_as_a_form_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, sent_as: str
+) -> None:
+    """Slack sends a slash command as a form of strings, never as JSON: a signed command in a JSON
+    body or inside an interactive ``payload=`` was run (its fields unchecked: the text here a list,
+    read as its Python spelling) and audited, with no log line."""
+    command: dict[str, Any] = {**world.slack.command_body(MANAGER, "history"), "text": [CHILD]}
+    if sent_as == "json":
+        body = json.dumps(command)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, command)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
 @pytest.mark.parametrize("encoding", ["deflate", "gzip"])
 async def test_a_body_that_cannot_be_decompressed_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, encoding: str
