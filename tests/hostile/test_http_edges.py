@@ -530,3 +530,20 @@ async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line
         sent_payload["team"] = team
     sent_payload.get("event", sent_payload)["user"] = MANAGER.user_id if payload is HOME else {"id": MANAGER.user_id}
     await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
+
+
+async def test_a_signed_command_from_another_workspace_is_not_its_namesakes(world: SlackHarness, logs: LogTap) -> None:
+    """Signpost serves one workspace, but Slack signs what comes from elsewhere too (a Slack Connect
+    channel's people from another organisation, each workspace of an Enterprise Grid org), so a
+    request is not refused for its team. Whom it is from is the team (or enterprise) and the user
+    together: the duty manager's user id from another team is a stranger, refused as one."""
+    body = urlencode(world.slack.command_body(SlackUser(MANAGER.user_id, "T0ELSEWHERE"), "history"))
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    assert sent.status == 200
+    [event] = sent.events
+    assert (event.tenant, event.user_id, event.action, event.outcome) == (
+        "T0ELSEWHERE",
+        MANAGER.user_id,
+        "history",
+        "refused",
+    )
