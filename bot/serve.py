@@ -27,7 +27,8 @@ from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
 from bot.scheduler import add_scheduler
-from bot.web import ADMISSION_KEY, KEEPALIVE_SECONDS, SLOW_KEY, RouteAdder, create_app
+from bot.web import ADMISSION_KEY, SLOW_KEY, RouteAdder, create_app
+from bot.web import runner as web_runner
 
 log = structlog.get_logger("signpost.serve")
 
@@ -126,7 +127,7 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
     loop = asyncio.get_running_loop()
     async with opened(settings, create=True) as signpost:
         app = create_app(signpost, settings, adders)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
+        runner = web_runner(app)
         unfinished = 0
         sweeper: asyncio.Task[None] | None = None
         await runner.setup()

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
+from http.client import responses
 
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.web_request import BaseRequest
 
 from bot import policy_pages
 from bot.admission import Admission
@@ -208,6 +210,17 @@ async def log_unrouted(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+async def quiet_expectation_failed(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``Expect`` other than 100-continue is answered by aiohttp itself before any middleware
+    runs (``log_unrouted`` included), its 417 quoting the header back. Seen here, as the answer is
+    prepared: fixed text, and the one log line."""
+    if isinstance(response, web.HTTPExpectationFailed):
+        text = f"{response.status} {response.reason}\n".encode()
+        response.body = text
+        response.headers["Content-Length"] = str(len(text))  # counted, before this signal, for aiohttp's text
+        log.warning("http_request_refused", status=response.status, reason="unknown_expectation")
+
+
 @web.middleware
 async def refuse_while_draining(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Once the server is stopping, a new request is refused with 503 (Retry-After) unless its
@@ -218,11 +231,50 @@ async def refuse_while_draining(request: web.Request, handler: Handler) -> web.S
     return await handler(request)
 
 
+class FixedErrorText(RequestHandler):
+    """A connection whose own error answers are fixed text. aiohttp answers a request its parser
+    refuses (an over-long or malformed request line, a bad header) before any handler or middleware
+    runs, and its 400 quoted the refused bytes back: a name or a postcode in a path or a header went
+    back to the sender and to any proxy that keeps answers. Only the answer's text changes; the log
+    line is ``HttpClientErrors``'s."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        return super().handle_error(request, status, exc, f"{status} {responses.get(status, 'Error')}\n")
+
+
+class FixedErrorServer(web.Server):
+    """aiohttp's server, its connections ``FixedErrorText``'s (aiohttp offers no setting for it)."""
+
+    def __call__(self) -> RequestHandler:
+        return FixedErrorText(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """aiohttp's runner for an app, serving it with ``FixedErrorServer``."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = FixedErrorServer  # the app's own server, made as aiohttp makes it
+        return server
+
+
+def runner(app: web.Application) -> web.AppRunner:
+    """The runner ``signpost run`` serves ``app`` with: error answers with no request bytes in them,
+    no access log (a path may carry a token), idle kept-alive connections closed after
+    ``KEEPALIVE_SECONDS``."""
+    return Runner(app, handle_signals=False, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
+
+
 def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdder] = ()) -> web.Application:
     quiet_client_errors()
     slow = SlowConnections()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
     app[SLOW_KEY] = slow
+    app.on_response_prepare.append(quiet_expectation_failed)
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings
     app[ADMISSION_KEY] = Admission(settings.max_in_flight)

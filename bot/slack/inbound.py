@@ -70,6 +70,8 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         raise Refused(400, "not_utf8") from None
     if content_type == JSON:
         body = _json(text)
+        if "command" in body:  # Slack sends a slash command as a form of strings, never as JSON
+            raise Refused(400, "command_not_a_form")
     elif content_type == FORM:
         body = _form(text)
     else:
@@ -102,10 +104,13 @@ def _form(text: str) -> dict[str, Any]:
         if "payload" in form:
             raise Refused(400, "ambiguous_form")
         return form
-    if "payload" in form:  # an interactive request: the form holds one JSON payload
+    if "payload" in form:  # an interactive request: the form holds one JSON payload, never a slash command
         if len(form) != 1:
             raise Refused(400, "ambiguous_form")
-        return _json(form["payload"])
+        payload = _json(form["payload"])
+        if "command" in payload:
+            raise Refused(400, "ambiguous_form")
+        return payload
     return form  # e.g. Slack's ssl_check
 
 

@@ -17,10 +17,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from aiohttp import web
 
 from bot import web as signpost_web
+from bot.app import Signpost
+from bot.config import load_settings
 from bot.slack.render import CODE_ACTION, CODE_BLOCK, CODE_CALLBACK
-from bot.web import SLOW_KEY
+from bot.web import SLOW_KEY, create_app
 from handlers.vocabulary import Platform, Principal
 from store.people import practitioners
 from tests.bot.conftest import SlackHarness
@@ -98,6 +101,23 @@ async def test_a_payload_no_listener_takes_is_logged_without_its_values(world: S
     assert "Amy" not in sent.log
 
 
+@pytest.mark.parametrize("sent_as", ["json", "payload"], ids=["a JSON body", "an interactive payload"])
+async def test_a_slash_command_not_sent_as_a_form_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, sent_as: str
+) -> None:
+    """Slack sends a slash command as a form of strings, never as JSON: a signed command in a JSON
+    body or inside an interactive ``payload=`` was run (its fields unchecked: the text here a list,
+    read as its Python spelling) and audited, with no log line."""
+    command: dict[str, Any] = {**world.slack.command_body(MANAGER, "history"), "text": [CHILD]}
+    if sent_as == "json":
+        body = json.dumps(command)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    else:
+        sent = await send_payload(world, logs, command)
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
 @pytest.mark.parametrize("encoding", ["deflate", "gzip"])
 async def test_a_body_that_cannot_be_decompressed_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, encoding: str
@@ -150,6 +170,61 @@ async def test_bytes_the_http_parser_refuses_get_400_and_one_warning(
     answer = await raw_exchange(port_of(world), UNPARSABLE[name])
     assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
     await asyncio.sleep(0.05)
+    one_quiet_line(logs.new(), "http_request_refused")
+
+
+@pytest.fixture
+async def served(signpost: Signpost) -> AsyncIterator[int]:
+    """Signpost's app behind the runner ``signpost run`` uses; its port on loopback."""
+    runner = signpost_web.runner(create_app(signpost, load_settings()))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+# The child's identity, in a request line or a header that aiohttp's parser refuses before any
+# handler or middleware of ours runs.
+ECHOED = {
+    "a request line over 8 KB": b"GET /enrol/Amy-Jones-M1-2AB" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a space in the path": b"GET /enrol/Amy Jones 03/04/2014 M1 2AB HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a NUL in the path": b"GET /enrol/\x00Amy-Jones HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a bad HTTP version": b"GET /Amy-Jones HTTP/1.Amy\r\nHost: x\r\n\r\n",
+    "a header over 8 KB": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Child: Amy Jones M1 2AB" + b"A" * 9000 + b"\r\n\r\n",
+    "a header without a colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nAmy Jones 03/04/2014 M1 2AB\r\n\r\n",
+    "a control byte in a header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Child: Amy\x01Jones M1 2AB\r\n\r\n",
+    "a length that is not a number": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 12 Amy Jones\r\n\r\n",
+    "a method HTTP does not have": b"AMY(JONES /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ECHOED))
+async def test_what_the_http_parser_refuses_is_not_repeated_back(served: int, logs: LogTap, name: str) -> None:
+    """aiohttp's own 400 quoted the bytes it choked on (here a name, a date of birth, a postcode) in
+    the response body, to whoever sent them or any proxy logging answers. The answer is fixed text."""
+    logs.new()
+    answer = await raw_exchange(served, ECHOED[name])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    assert body == b"400 Bad Request\n"
+    await asyncio.sleep(0.05)
+    one_quiet_line(logs.new(), "http_request_refused")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/no-such-page"], ids=["a route", "no route"])
+async def test_an_expectation_aiohttp_does_not_know_is_refused_without_repeating_it(
+    served: int, logs: LogTap, path: str
+) -> None:
+    """aiohttp answers an ``Expect`` other than 100-continue itself, before any middleware: its 417
+    quoted the header back ("Unknown Expect: …") and nothing was logged."""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-{CHILD}\r\nConnection: close\r\n\r\n"
+    logs.new()
+    answer = await raw_exchange(served, request.encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n", 1)[0].endswith(b" 417 Expectation Failed")
+    assert body == b"417 Expectation Failed\n" and f"Content-Length: {len(body)}".encode() in head
     one_quiet_line(logs.new(), "http_request_refused")
 
 
@@ -455,3 +530,20 @@ async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line
         sent_payload["team"] = team
     sent_payload.get("event", sent_payload)["user"] = MANAGER.user_id if payload is HOME else {"id": MANAGER.user_id}
     await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
+
+
+async def test_a_signed_command_from_another_workspace_is_not_its_namesakes(world: SlackHarness, logs: LogTap) -> None:
+    """Signpost serves one workspace, but Slack signs what comes from elsewhere too (a Slack Connect
+    channel's people from another organisation, each workspace of an Enterprise Grid org), so a
+    request is not refused for its team. Whom it is from is the team (or enterprise) and the user
+    together: the duty manager's user id from another team is a stranger, refused as one."""
+    body = urlencode(world.slack.command_body(SlackUser(MANAGER.user_id, "T0ELSEWHERE"), "history"))
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    assert sent.status == 200
+    [event] = sent.events
+    assert (event.tenant, event.user_id, event.action, event.outcome) == (
+        "T0ELSEWHERE",
+        MANAGER.user_id,
+        "history",
+        "refused",
+    )
