@@ -9,16 +9,20 @@ A suppressed count is drawn as no bar at all (a short bar would give its size aw
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 import json
-from datetime import timedelta
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from aiohttp import web
 
 from bot import spreadsheet
+from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings
 from bot.web import SIGNPOST_KEY
@@ -33,8 +37,10 @@ from handlers.transparency import (
     ReportError,
     Section,
     build,
+    month_range,
 )
 from handlers.vocabulary import sentence
+from store.db import Database
 
 log = structlog.get_logger("signpost.transparency")
 
@@ -280,17 +286,102 @@ RENDERERS = {"html": page, "csv": to_csv, "json": to_json}
 # -- routes ------------------------------------------------------------------------------------------
 
 
+FRESH_SECONDS = 60  # a report is built at most once a minute for each month asked (``Reports``)
+MONTHS_KEPT = 24  # months kept at once: the month is the asker's choice
+BUILDS_AT_ONCE = 2  # reports being built at once, for all months; more are refused busy
+BUSY_HEADERS = {**HEADERS, "Cache-Control": "no-store", "Retry-After": "5"}
+Asked = tuple[bool, str]  # (no month named: the default, the month)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    made: datetime
+    report: Report | None
+    refused: ReportError | None  # what the month asked was refused with (a message about the month only)
+
+    def fresh(self, now: datetime) -> bool:
+        """Less than ``FRESH_SECONDS`` old, and of this month still (the default month and a report's
+        "Next month" link move on with the month)."""
+        age = (now - self.made).total_seconds()
+        return 0 <= age < FRESH_SECONDS and (now.year, now.month) == (self.made.year, self.made.month)
+
+
+class ReportsBusy(Exception):
+    """As many reports are being built as ``BUILDS_AT_ONCE``: this one is not started."""
+
+
+class Reports:
+    """The public reports, built from the database at most once a ``FRESH_SECONDS`` for each month.
+
+    The page is public and anonymous, and each build is a month of the audit aggregated: rebuilt for
+    every GET, anyone could keep the database from the practitioners' own lookups. So a report is
+    kept, for the month asked, for a minute (no month's report is final: the registered
+    practitioners and the authorities are read from the register as it stands); readers asking for a
+    month being built wait for that build; and at most ``BUILDS_AT_ONCE`` run at once (above that,
+    ``ReportsBusy``: the one limiter of bot/admission.py logs it). What is kept is what is published
+    (suppressed counts, hashes, an authority's name), and at most ``MONTHS_KEPT`` months of it."""
+
+    def __init__(self, builds_at_once: int = BUILDS_AT_ONCE, months: int = MONTHS_KEPT) -> None:
+        self.builds = Admission(builds_at_once)
+        self.months = months
+        self._kept: OrderedDict[Asked, Kept] = OrderedDict()
+        self._building: dict[Asked, asyncio.Task[Kept]] = {}
+
+    async def report(self, db: Database, now: datetime, month: str | None) -> Report:
+        """The report for ``month`` as ``build`` makes it (or its ReportError), kept or built now."""
+        start, _ = month_range(month, now)  # malformed, not begun or running: refused before any build
+        asked = (month is None, start.strftime("%Y-%m"))
+        kept = self._kept.get(asked)
+        if kept is not None and kept.fresh(now):
+            self._kept.move_to_end(asked)  # the least recently asked month goes first
+        else:
+            building = self._building.get(asked)
+            if building is None:
+                if not self.builds.admit("transparency_report"):
+                    raise ReportsBusy
+                self.builds.hold()  # now: a request arriving before the build starts sees it counted
+                building = asyncio.create_task(self._build(asked, db, now, month))
+                self._building[asked] = building
+            kept = await asyncio.shield(building)  # a reader who leaves does not cancel the others' build
+        if kept.refused is not None:
+            raise type(kept.refused)(*kept.refused.args)  # a new one each time: raising it adds a traceback
+        assert kept.report is not None
+        return kept.report
+
+    async def _build(self, asked: Asked, db: Database, now: datetime, month: str | None) -> Kept:
+        try:
+            try:
+                kept = Kept(now, await build(db, now, month), None)
+            except ReportError as exc:
+                kept = Kept(now, None, exc)
+            self._kept[asked] = kept
+            while len(self._kept) > self.months:
+                self._kept.popitem(last=False)
+            return kept
+        finally:
+            self.builds.release()
+            del self._building[asked]
+
+
+REPORTS_KEY = web.AppKey("transparency_reports", Reports)
+
+
 async def _report(request: web.Request, *, page: bool = False) -> Report:
     """The report asked for, or a 400 saying why there is none; the page (``page``) says when the
-    first report comes itself (``NoReportYet`` is raised to it), a download has nothing to give."""
+    first report comes itself (``NoReportYet`` is raised to it), a download has nothing to give.
+    A 503 while as many reports as ``BUILDS_AT_ONCE`` are being built."""
     signpost = request.app[SIGNPOST_KEY]
     try:
-        return await build(signpost.ctx.db, signpost.ctx.clock.now(), request.query.get("month"))
+        return await request.app[REPORTS_KEY].report(
+            signpost.ctx.db, signpost.ctx.clock.now(), request.query.get("month")
+        )
     except ReportError as exc:  # the reader is told why; the log says only that (never what was asked)
         if page and isinstance(exc, NoReportYet):
             raise
         log.warning("transparency_request_refused", status=400, reason="bad_month")
         raise web.HTTPBadRequest(text=f"{exc}.\n", headers=HEADERS) from None
+    except ReportsBusy:  # logged by the limiter
+        raise web.HTTPServiceUnavailable(text=BUSY_TEXT + "\n", headers=BUSY_HEADERS) from None
 
 
 async def html_page(request: web.Request) -> web.Response:
@@ -315,6 +406,7 @@ async def json_file(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, signpost: Signpost, settings: Settings) -> None:
     """RouteAdder: the public transparency report, no login."""
+    app[REPORTS_KEY] = Reports()
     app.router.add_get("/transparency", html_page)
     app.router.add_get("/transparency.csv", csv_file)
     app.router.add_get("/transparency.json", json_file)

@@ -210,6 +210,22 @@ async def log_unrouted(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+SERVER = "Signpost"  # aiohttp's own names the exact Python and aiohttp versions: a list of holes to try
+
+
+def name_the_server(response: web.StreamResponse) -> web.StreamResponse:
+    """The one ``Server:`` header of every answer, set before its headers are sent (aiohttp adds
+    its own only where there is none)."""
+    response.headers["Server"] = SERVER
+    return response
+
+
+async def named_server(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer the app gives (the router's refusals and aiohttp's 417 included) as it is prepared;
+    the parser's refusals, given before there is a request, are ``FixedErrorText``'s."""
+    name_the_server(response)
+
+
 async def quiet_expectation_failed(request: web.Request, response: web.StreamResponse) -> None:
     """An ``Expect`` other than 100-continue is answered by aiohttp itself before any middleware
     runs (``log_unrouted`` included), its 417 quoting the header back. Seen here, as the answer is
@@ -235,15 +251,16 @@ class FixedErrorText(RequestHandler):
     """A connection whose own error answers are fixed text. aiohttp answers a request its parser
     refuses (an over-long or malformed request line, a bad header) before any handler or middleware
     runs, and its 400 quoted the refused bytes back: a name or a postcode in a path or a header went
-    back to the sender and to any proxy that keeps answers. Only the answer's text changes; the log
-    line is ``HttpClientErrors``'s."""
+    back to the sender and to any proxy that keeps answers. Only the answer's text (and its
+    ``Server:`` header: ``name_the_server``) changes; the log line is ``HttpClientErrors``'s."""
 
     __slots__ = ()
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> web.StreamResponse:
-        return super().handle_error(request, status, exc, f"{status} {responses.get(status, 'Error')}\n")
+        answer = super().handle_error(request, status, exc, f"{status} {responses.get(status, 'Error')}\n")
+        return name_the_server(answer)
 
 
 class FixedErrorServer(web.Server):
@@ -274,6 +291,7 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     slow = SlowConnections()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
     app[SLOW_KEY] = slow
+    app.on_response_prepare.append(named_server)
     app.on_response_prepare.append(quiet_expectation_failed)
     app[SIGNPOST_KEY] = signpost
     app[SETTINGS_KEY] = settings

@@ -3,24 +3,31 @@ in headless Chromium (no JavaScript needed), and the CSV and JSON downloads over
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import event
 
 from bot import transparency_page
 from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import create_app
+from handlers.clock import FakeClock
+from handlers.vocabulary import Action, Outcome
+from store.audit.log import append
 from tests import chromium, misaligned
-from tests.transparency_audit import PERSONAL, load_people, write_known_audit
+from tests.hostile.observe import tapped_logs
+from tests.transparency_audit import OCT, PERSONAL, chat, load_people, write_known_audit
 
 READ_TABLE = """(() => [...document.querySelectorAll('#table-lookups_keyed tr')].map(
     tr => [...tr.children].map(cell => cell.innerText.trim())))()"""
@@ -190,3 +197,110 @@ async def test_a_childs_name_under_local_authority_is_not_a_column_of_the_page_o
         assert misaligned.shown_parts(text) == [], path
     _, text, _ = await get(server + "/transparency.json?month=2026-10")
     assert json.loads(text)["authorities"] == ["Northshire", "Southvale"]
+
+
+@contextmanager
+def builds_counted(signpost: Signpost) -> Iterator[list[str]]:
+    """The reports built while inside, seen as the database sees them: every build opens with the one
+    statement that finds where the audit begins (its oldest event), and nothing else sends it."""
+    seen: list[str] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if "min(audit_events.at)" in sql.lower():
+            seen.append(sql)
+
+    engine = signpost.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> AsyncIterator[tuple[web.Application, str]]:
+    """The ``server`` fixture's application itself, to set how many builds it runs at once."""
+    await load_people(signpost)
+    await write_known_audit(signpost)
+    application = create_app(signpost, load_settings(), [transparency_page.add_routes])
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    yield application, f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+async def test_readers_asking_at_once_share_one_build_of_the_report(server: str, signpost: Signpost) -> None:
+    """Anyone may ask for the report, as often as they like: twelve readers asking for October at once,
+    then its CSV and JSON, make the database build October's report once, and all see the same page."""
+    with builds_counted(signpost) as builds:
+        answers = await asyncio.gather(*(get(server + "/transparency?month=2026-10") for _ in range(12)))
+        csv_status, _, _ = await get(server + "/transparency.csv?month=2026-10")
+        json_status, text, _ = await get(server + "/transparency.json?month=2026-10")
+    assert len(builds) == 1
+    assert {status for status, _, _ in answers} == {200} and csv_status == json_status == 200
+    assert len({page for _, page, _ in answers}) == 1 and "October 2026" in answers[0][1]
+    assert json.loads(text)["month"] == "2026-10"
+
+
+def answered_nationally(text: str) -> int:
+    keyed = next(s for s in json.loads(text)["sections"] if s["key"] == "lookups_keyed")
+    count: int = keyed["rows"][0]["national"]["count"]
+    return count
+
+
+async def test_a_new_event_shows_once_the_report_is_a_minute_old(
+    server: str, signpost: Signpost, clock: FakeClock
+) -> None:
+    """An October lookup recorded after the report was read (a worker's clock a little behind) is in
+    the report once the copy kept is a minute old, not before; until then the page is unchanged."""
+    _, first_page, _ = await get(server + "/transparency?month=2026-10")
+    _, text, _ = await get(server + "/transparency.json?month=2026-10")
+    assert answered_nationally(text) == 9
+    async with signpost.ctx.db.write() as session:
+        await append(session, [chat("P001", Action.LOOKUP, Outcome.ANSWERED, OCT + timedelta(days=9))])
+
+    clock.advance(seconds=transparency_page.FRESH_SECONDS - 1)
+    _, text, _ = await get(server + "/transparency.json?month=2026-10")
+    _, page, _ = await get(server + "/transparency?month=2026-10")
+    assert answered_nationally(text) == 9 and page == first_page
+
+    clock.advance(seconds=1)
+    _, text, _ = await get(server + "/transparency.json?month=2026-10")
+    _, page, _ = await get(server + "/transparency?month=2026-10")
+    assert answered_nationally(text) == 10
+    assert "made 02/11/2026 09:01 GMT" in page and "Answered (contact details shown): 10;" in page
+
+
+async def test_a_report_past_the_builds_at_once_is_refused_busy_and_a_kept_one_still_served(
+    app: tuple[web.Application, str], signpost: Signpost
+) -> None:
+    """With as many reports being built as the server builds at once (none here), a month not kept is
+    refused 503 with Retry-After and one log line, nothing asked of the database; a kept month is served."""
+    application, url = app
+    assert (await get(url + "/transparency?month=2026-10"))[0] == 200
+    application[transparency_page.REPORTS_KEY].builds.limit = 0
+    with tapped_logs() as logs, builds_counted(signpost) as builds:
+        kept, _, _ = await get(url + "/transparency.csv?month=2026-10")
+        status, text, headers = await get(url + "/transparency?month=2026-09")
+    assert kept == 200 and builds == []
+    assert status == 503 and headers["Retry-After"] and headers["Cache-Control"] == "no-store"
+    assert text == "Signpost is busy, please try again in a moment.\n"
+    lines = [json.loads(line) for line in logs.new().splitlines() if line.startswith("{")]
+    assert [(line["event"], line["kind"]) for line in lines] == [("busy_refused", "transparency_report")]
+
+
+async def test_the_months_kept_are_bounded_however_many_are_asked(server: str, signpost: Signpost) -> None:
+    """A month is chosen by whoever asks: after more months than are kept, the oldest asked is built
+    again and the newest is not (a refused month before the audit is kept like a report)."""
+    months = [f"{1990 + i // 12}-{i % 12 + 1:02d}" for i in range(transparency_page.MONTHS_KEPT + 1)]
+    with builds_counted(signpost) as builds:
+        for month in months:
+            status, text, _ = await get(server + f"/transparency?month={month}")
+            assert status == 400 and "before Signpost's audit begins" in text
+        assert len(builds) == len(months)
+        await get(server + f"/transparency?month={months[-1]}")
+        assert len(builds) == len(months)
+        await get(server + f"/transparency?month={months[0]}")
+        assert len(builds) == len(months) + 1

@@ -547,3 +547,24 @@ async def test_a_signed_command_from_another_workspace_is_not_its_namesakes(worl
         "history",
         "refused",
     )
+
+
+SERVER_ASKED = {
+    "a page": b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "no such page": b"GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "a method the page does not take": b"DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "an expectation aiohttp does not know": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-x\r\nConnection: close\r\n\r\n"
+    ),
+    "what the parser refuses": ECHOED["a space in the path"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_ASKED))
+async def test_every_answer_names_the_server_as_signpost_and_no_versions(served: int, name: str) -> None:
+    """aiohttp's ``Server:`` header named the exact Python and aiohttp versions in every answer, its
+    own error answers included: a scanner's list of known holes to try. It is ``Signpost``, once."""
+    answer = await raw_exchange(served, SERVER_ASKED[name])
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower().split("\r\n")
+    assert [line for line in head if line.startswith("server:")] == ["server: signpost"]
+    assert not any("python" in line or "aiohttp" in line for line in head)
