@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 
@@ -139,9 +140,13 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
             try:
                 await site.start()
             except OSError as exc:
-                raise CommandFailed(
-                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}"
-                ) from None
+                where = f"{settings.host}:{settings.port}"
+                if exc.errno == errno.EADDRINUSE:  # most often a second `signpost run` beside the first
+                    raise CommandFailed(
+                        f"cannot listen on {where}: the address is already in use (another Signpost, or another "
+                        "program, listens there): stop it, or listen elsewhere with --port or SIGNPOST_PORT"
+                    ) from None
+                raise CommandFailed(f"cannot listen on {where}: {exc.strerror or type(exc).__name__}") from None
             log.info(
                 "listening",
                 host=settings.host,

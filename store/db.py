@@ -768,7 +768,7 @@ def _applied(connection: Connection) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One migration: its id, what it follows, and the first line of its description."""
+    """One migration: its id, what it follows, and the first paragraph of its description."""
 
     id: str
     follows: tuple[str, ...]
@@ -784,7 +784,7 @@ def revisions() -> list[Revision]:
     for rev in script.walk_revisions():
         down = rev.down_revision
         follows = () if down is None else (down,) if isinstance(down, str) else tuple(down)
-        title = rev.doc.strip().splitlines()[0] if rev.doc and rev.doc.strip() else ""
+        title = " ".join((rev.doc or "").strip().split("\n\n")[0].split())  # the whole first paragraph
         found.append(Revision(rev.revision, follows, title))
     return list(reversed(found))
 

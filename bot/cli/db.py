@@ -222,7 +222,8 @@ async def history_command(args: argparse.Namespace) -> int:
         await db.close()
     shipped = sorted(revisions(), key=lambda r: r.id)
     done = applied_ids(applied, shipped)
+    width = max((len(revision.id) for revision in shipped), default=0)
     for revision in shipped:
         mark = "applied" if revision.id in done else "pending"
-        print(f"{revision.id:<18} {mark:<8} {revision.title}")
+        print(f"{revision.id:<{width}}  {mark:<8} {revision.title}")
     return 0

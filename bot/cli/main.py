@@ -62,6 +62,11 @@ def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse
     return found
 
 
+def is_group(command: argparse.ArgumentParser) -> bool:
+    """Whether ``command`` only gathers sub-commands (`signpost audit`), rather than running one."""
+    return any(isinstance(action, argparse._SubParsersAction) for action in command._actions)
+
+
 def _add_examples(top: argparse.ArgumentParser) -> None:
     """Each command's example as its epilog; a group shows its sub-commands' examples."""
     found = commands(top)
@@ -95,10 +100,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
-    if not given:  # `signpost` alone: the commands there are, not only that one is required
-        sys.stderr.write(parser().format_help())
+    top = parser()
+    alone = top if not given else commands(top).get(" ".join(given))
+    if alone is not None and is_group(alone):  # `signpost` or `signpost audit` alone: the commands there are,
+        sys.stderr.write(alone.format_help())  # not only that one is required
         return 2
-    args = parser().parse_args(given)
+    args = top.parse_args(given)
     # Only now: `--help` and a usage error have exited above without settings, logging or the store.
     import asyncio
 

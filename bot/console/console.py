@@ -132,7 +132,8 @@ class Console:
             ids = f"{examples.practitioner_id}, {examples.duty_manager_id} or {examples.admin_id}"
             return f"There is no practitioner {self.as_id} in the register. Start with --as ID: on the demo data {ids}."
         return (
-            f"There is no practitioner {self.as_id} in the register (the demo data is not loaded here). "
+            f"There is no practitioner {self.as_id} in the register (the demo data is not loaded in the store "
+            "SIGNPOST_DATABASE_URL names). "
             "Start with --as and a practitioner_id from your practitioners feed, or load the demo data into an "
             "empty store: signpost seed-demo --if-empty."
         )

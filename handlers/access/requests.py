@@ -257,11 +257,17 @@ async def _decide(
 
 
 async def _too_late(session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request) -> Result:
-    """Someone decided first, or the request expired: nothing changes, and the person is told."""
+    """Someone decided first, the requester left, or the request expired: nothing changes, and the
+    person is told which."""
     row = await store.get_request(session, request_id)
     if row is not None and row.state in (store.APPROVED, store.DENIED):
         text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
         detail = f"request {request_id} already {row.state}"
+    elif row is not None and row.state == store.EXPIRED and row.decided_at and row.decided_at < row.expires_at:
+        # Closed undecided before its time: only a leaver's are (store.close_for_leaver), and a
+        # leaver cannot "ask again".
+        text = f"Request {request_id} was closed undecided when {row.requester_id} left their post. Nothing changed."
+        detail = f"request {request_id} closed: {row.requester_id} has left"
     else:
         text = f"Request {request_id} expired before anyone decided it. Nothing changed; the requester can ask again."
         detail = f"request {request_id} expired"

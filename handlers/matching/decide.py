@@ -171,7 +171,8 @@ def details_to_add(query: Query) -> tuple[str, ...]:
         wanted.append("the full postcode")
     given = normalise_name(query.given_names).split()
     if not given:
-        wanted.append("the child's given name")  # one name typed: read as the family name
+        # One name typed, read as the family name, but as often a given name ("Ava 05/01/2014"): both.
+        wanted.append("both of the child's names, given and family")
     elif all(len(part) == 1 for part in given):
         wanted.append("the child's given name in full")
     elif len(given) < 2:

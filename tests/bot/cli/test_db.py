@@ -60,6 +60,21 @@ def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say
     assert history[0].startswith("0001_core") and "Core tables" in history[0]
 
 
+def test_history_shows_each_migration_whole_in_columns_that_line_up(cli: Cli, empty: None) -> None:
+    """`db history` cut a description at its docstring's first line break ("… a relayed message),
+    so that") and pushed the state column out of line for every id longer than 18 characters
+    (0023_notice_dropped_index): each line now says the whole first paragraph, in columns."""
+    assert cli("db", "upgrade").code == 0
+    lines = cli("db", "history").out.splitlines()
+    assert [line.split()[0] for line in lines] == [path.stem for path in MIGRATIONS]
+    state_at = {line.index(" applied ") for line in lines}
+    assert len(state_at) == 1, lines
+    cut = [line for line in lines if not line.endswith(".")]
+    assert cut == [], cut
+    child = next(line for line in lines if line.startswith("0022_notice_child"))
+    assert "so that destroying the child deletes it" in child
+
+
 MIGRATIONS = sorted((Path(store.__file__).parent / "migrations" / "versions").glob("0*.py"))
 SHIPPED = len(MIGRATIONS)
 NEWEST = MIGRATIONS[-1].stem

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from bot.cli.main import parser
+from bot.cli.main import commands, is_group, main, parser
 from store.db import url_problem
 from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
@@ -233,6 +233,20 @@ def test_signpost_alone_shows_the_commands(cli: Cli) -> None:
     run = cli()
     assert run.code == 2 and run.out == ""
     assert run.err == parser().format_help()
+
+
+GROUPS = sorted(path for path, command in commands(parser()).items() if is_group(command))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_a_group_alone_shows_its_commands(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`signpost audit` (or db, keys, totp …) with nothing after it said only "error: the following
+    arguments are required: AUDIT_COMMAND", naming none of them: like `signpost` alone, it lists
+    them, with their examples, on stderr, with the usage error's exit status."""
+    assert main(group.split()) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == commands(parser())[group].format_help()
 
 
 def test_help_lists_the_commands() -> None:

@@ -4,13 +4,18 @@ to Signpost, which answers and counts it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from bot.app import Signpost
+from bot.console.console import QUIT
 from handlers.stepup.flow import MALFORMED
 from store.tables.audit import AuditEvent
 from tests.bot.console.console_session import session
 from tests.factories import load_standard
+
+README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
 
 NO_CODE = "No code entered, so nothing was sent."
 FULL_WIDTH = "\uff10\uff10\uff10 \uff10\uff10\uff10"  # 000 000 in full-width digits
@@ -74,3 +79,11 @@ async def test_a_mistyped_console_command_is_not_sent_to_signpost(signpost: Sign
     assert ":ass is not a console command." in out and ":foo is not a console command." in out
     assert "act as another practitioner" in out
     assert await audited(signpost) == []
+
+
+def test_every_word_that_leaves_the_console_is_one_the_readme_names() -> None:
+    """`:q` left the console at once, though README said every line starting with `:` but its own
+    meta-commands is answered "not a console command": a newcomer reading that could not know
+    `:q`, `:quit` and `:exit` were among them. README names each."""
+    said = README.split("The console is interactive on a TTY", 1)[1].split("\n\n", 1)[0]
+    assert [word for word in sorted(QUIT) if f"`{word}`" not in said] == []

@@ -38,12 +38,15 @@ async def test_as_reads_the_id_whatever_its_case_as_the_colon_as_command_does(si
 
 
 async def test_the_default_id_on_a_store_without_the_demo_says_to_choose_one(signpost: Signpost) -> None:
-    """Plain `signpost console` on a store with no NS-P0001 says to start with --as."""
+    """Plain `signpost console` on a store with no NS-P0001 says to start with --as. It names the
+    setting that chose the store: a newcomer who tried `examples/` and left SIGNPOST_DATABASE_URL
+    exported meets this at their next `make run`, which said only "the demo data is not loaded here"."""
     await load_standard(signpost)
     code, out, err = await start(signpost, DEFAULT_AS)
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        f"There is no practitioner {DEFAULT_AS} in the register (the demo data is not loaded here). Start with "
+        f"There is no practitioner {DEFAULT_AS} in the register (the demo data is not loaded in the store "
+        "SIGNPOST_DATABASE_URL names). Start with "
         "--as and a practitioner_id from your practitioners feed, or load the demo data into an empty store: "
         "signpost seed-demo --if-empty."
     ]

@@ -195,7 +195,10 @@ async def test_run_reports_a_port_in_use_in_one_line(tmp_path: Path, fake_slack:
         )
         _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
-    assert f"signpost: cannot listen on 127.0.0.1:{port}" in err.decode()
+    said = err.decode().splitlines()[-1]
+    assert said.startswith(f"signpost: cannot listen on 127.0.0.1:{port}: "), said
+    # A newcomer's second `signpost run` meets this: say what to do, not only what failed.
+    assert "already in use" in said and "--port" in said and "SIGNPOST_PORT" in said, said
 
 
 def command_form(fake_slack: FakeSlackApi, name: str, text: str = "help", user: str = "U0ANYONE") -> dict[str, str]:

@@ -19,7 +19,9 @@ from handlers.access import jobs as access_jobs
 from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
 from handlers.access.screening import MAX_TEXT
 from handlers.clock import FakeClock
-from handlers.vocabulary import Origin, Outcome
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.vocabulary import Action, Origin, Outcome
 from store.db import Database
 from store.delivery.notices import DECIDED
 from store.keys.crypto import KeyRing
@@ -212,6 +214,24 @@ async def test_decision_after_the_request_expired_changes_nothing(app: Signpost,
     reply = await decide(app, "DM02", "approve", 1)
     assert reply.outcome is Outcome.REFUSED and "expired" in reply.text
     assert (await search_as(app, "P002", SHIELDED)).outcome is Outcome.SHIELDED
+
+
+async def test_a_decision_on_a_leavers_request_says_they_left_not_that_it_expired(app: Signpost) -> None:
+    """Priya (P002) asks, then leaves (`signpost practitioner leave P002`), which closes her request
+    undecided: the duty manager's Approve was told it "expired before anyone decided it … the
+    requester can ask again", which a leaver cannot. It says she left, and changes nothing."""
+    await request_access(app, "P002", SHIELDED)
+    async with audited(app.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
+        assert (await people.leave(app.ctx, audit, "P002")).changed
+    reply = await decide(app, "DM02", "approve", 1)
+    assert (reply.outcome, reply.text) == (
+        Outcome.REFUSED,
+        "Request 1 was closed undecided when P002 left their post. Nothing changed.",
+    )
+    [event] = await audit_events(app, "approve")
+    assert (event.outcome, event.detail) == ("refused", "request 1 closed: P002 has left")
+    async with app.ctx.db.read() as session:
+        assert [g.id for g in (await session.execute(select(AccessGrant))).scalars()] == []
 
 
 async def test_approver_chooses_the_grant_length_up_to_seven_days(app: Signpost, clock: FakeClock) -> None:

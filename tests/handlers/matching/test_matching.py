@@ -290,11 +290,14 @@ def test_details_to_add_are_what_the_query_lacks() -> None:
     assert details_to_add(Query("A", "Price", date(2014, 1, 5), "NS1 3LY")) == ("the child's given name in full",)
 
 
-def test_a_query_without_a_given_name_is_asked_for_the_given_name() -> None:
+def test_a_query_of_one_name_is_asked_for_both_names_whichever_it_was() -> None:
     """ "Jones 03/04/2014" (one name typed, read as the family name): the detail that would separate
-    a family's children is the given name itself, not "all of" the given names they never gave."""
-    assert details_to_add(Query("", "Jones", date(2014, 4, 3), "M1 2AB")) == ("the child's given name",)
-    assert details_to_add(Query("", "Jones", date(2014, 4, 3))) == ("the postcode", "the child's given name")
+    a family's children is the other name, not "all of" the given names they never gave. But the one
+    name is as often a given name ("Ava 05/01/2014", a newcomer's first try), which was asked for "the
+    child's given name" it had just given: the answer asks for both names, true either way."""
+    both = "both of the child's names, given and family"
+    assert details_to_add(Query("", "Jones", date(2014, 4, 3), "M1 2AB")) == (both,)
+    assert details_to_add(Query("", "Ava", date(2014, 1, 5))) == ("the postcode", both)
 
 
 RARE = {"g:AMY": 20, "f:JONES": 3}  # rare names: agreeing on them weighs the most
