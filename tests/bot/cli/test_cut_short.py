@@ -755,7 +755,8 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_
 ) -> None:
     """The same crash left to the scheduler: a server opening the store with the key file left
     (checked as at every start, store/keys/binding.py) is not refused, and its tick at the destroy-by
-    date finishes the destruction, counting what the killed run deleted."""
+    date finishes the destruction, counting what the killed run deleted, having recorded the killed
+    run failed, cut short, under that run's own origin and correlation id."""
     assert keys.path is not None
     await switched_off_today(cli, tmp_path)
     held = await destroy_killed_at_the_key_file_wipe(cli, db, keys, killed)
@@ -773,6 +774,14 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_
     destroyed_as_counted(certificate, held)
     assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
     assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""
+    found = await exported(cli, "decommission_destroy")  # the tick recorded the operator's dead run
+    assert [(e["outcome"], e["platform"]) for e in found] == [
+        ("started", "terminal"),
+        ("failed", "terminal"),
+        ("started", "scheduler"),
+        ("done", "scheduler"),
+    ]
+    await _each_started_answered_once(cli, "decommission_destroy")
 
 
 # -- an import that destroys ---------------------------------------------------------------------
