@@ -5,8 +5,9 @@ it knows no other run of that work is live: a run of it whose audit still ends a
 dead, never merely slow. PostgreSQL: a session advisory lock on a connection of its own, held for
 the run (the server lets go when that connection closes). SQLite: an exclusive ``flock`` on
 ``<store file>.<name>.lock`` beside the store (the kernel lets go when the process dies; never a lock
-on the store's own files, which SQLite's locks would lose when it closed). An in-memory SQLite store
-lives and dies with its one process: the names held there are remembered in it.
+on the store's own files, which SQLite's locks would lose when it closed), removed as it is let
+go. An in-memory SQLite store lives and dies with its one process: the names held there are
+remembered in it.
 
 A holder that is gone without closing its connection (its machine lost power) keeps a PostgreSQL
 lock until the server notices the connection is dead; meanwhile the work is refused, never run twice.
@@ -19,6 +20,7 @@ import os
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -65,17 +67,34 @@ async def _postgres(db: Database, name: str) -> AsyncIterator[bool]:
 
 
 @asynccontextmanager
-async def _flock(path: os.PathLike[str]) -> AsyncIterator[bool]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
+async def _flock(path: Path) -> AsyncIterator[bool]:
+    """The lock file is removed by its holder as it lets go (backups lock one per file name: none
+    left to pile up), so a lock taken on a file no longer at ``path`` is let go and taken again."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             yield False
             return
-        yield True  # closing the file lets go
+        if _still_at(fd, path):
+            break
+        os.close(fd)  # its holder let go and removed it after we opened it: the next one is ours
+    try:
+        yield True
     finally:
-        os.close(fd)
+        path.unlink(missing_ok=True)  # while held: whoever opened it meanwhile finds it gone
+        os.close(fd)  # closing the file lets go
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 @asynccontextmanager

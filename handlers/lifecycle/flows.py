@@ -20,6 +20,7 @@ from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict
 from handlers.grammar import UsageError, parse_date
+from handlers.operator.common import record_cut_short
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
 from store.delivery.notices import post
@@ -316,14 +317,15 @@ async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | Non
         return None
     if row is None or row.state in ("cancelled", "destroyed") or now.date() < row.destroy_by:
         return None
+    run = uuid.uuid4().hex  # its started and its outcome share it
     try:
-        return await destroy_now(ctx, now, row.id)
+        return await destroy_now(ctx, now, row.id, correlation_id=run)
     except decommission.CompactionNotDone as stopped:
-        await _destruction_stalled(ctx, now, row.id, str(stopped))
+        await _destruction_stalled(ctx, now, row.id, str(stopped), run)
         return None
 
 
-async def _destruction_stalled(ctx: Context, now: datetime, schedule_id: int, why: str) -> None:
+async def _destruction_stalled(ctx: Context, now: datetime, schedule_id: int, why: str, run: str) -> None:
     """The tick's destruction stopped before the certificate (compaction not done): audited failed,
     as the command's is, and the admins told why and what to do, once a day while it lasts (the
     tick tries again every 10 minutes; nobody reads the scheduler's log)."""
@@ -333,6 +335,7 @@ async def _destruction_stalled(ctx: Context, now: datetime, schedule_id: int, wh
         now,
         outcome=Outcome.FAILED,
         detail=f"schedule {schedule_id}; compaction not done",
+        correlation_id=run,
     )
     async with ctx.db.write() as session:
         await append(session, [event])
@@ -374,24 +377,39 @@ async def destroy_now(
     *,
     origin: Origin = Origin.SCHEDULER,
     who: str = "",
+    correlation_id: str | None = None,
 ) -> dict[str, Any] | None:
     """Destroy everything (after switch-off); None when another process holds the work.
 
     Audited "started" in the transaction that claims the work (saying which steps an earlier
     attempt finished, when this one resumes it), so the certificate's audit summary covers who
     began it; "done" in the transaction that signs the certificate, whose final chain head then
-    covers it too. A run cut short leaves "started" without "done"."""
+    covers it too; both under ``correlation_id`` (the caller's, to record a failure under it too).
+    A run cut short leaves "started" without "done" until the run that next wins the claim (its
+    lease ran out: it is dead) records it failed, cut short (``record_cut_short``), in that same
+    transaction. Refusals are looked past: a destroy is refused only before it starts."""
+    run = correlation_id or uuid.uuid4().hex
 
     async def audit_started(session: AsyncSession, earlier: str) -> None:
+        await record_cut_short(session, Action.DECOMMISSION_DESTROY, ctx.clock.now(), origin, past_refusals=True)
         detail = f"schedule {schedule_id}" + (f", resuming after {earlier}" if earlier else "")
-        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, outcome=Outcome.STARTED, detail=detail)
+        event = origin_event(
+            origin,
+            Action.DECOMMISSION_DESTROY,
+            now,
+            who=who,
+            outcome=Outcome.STARTED,
+            detail=detail,
+            correlation_id=run,
+        )
         await append(session, [event])
 
     async def audit_done(session: AsyncSession, steps: str) -> None:
         detail = f"schedule {schedule_id}"
-        await append(
-            session, [origin_event(origin, Action.DECOMMISSION_DESTROY, ctx.clock.now(), who=who, detail=detail)]
+        event = origin_event(
+            origin, Action.DECOMMISSION_DESTROY, ctx.clock.now(), who=who, detail=detail, correlation_id=run
         )
+        await append(session, [event])
 
     if not await decommission.claim(ctx.db, schedule_id, now, audit_started):
         return None

@@ -4,9 +4,11 @@ first for long work that changes records), and of the outcome of a run killed be
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
 import structlog
 from sqlalchemy import event as orm_event
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin, Outcome
 from store import runs
-from store.audit.log import AuditRecord, append, left_started, origin_event
+from store.audit.log import AuditRecord, Started, append, left_started, origin_event
 
 log = structlog.get_logger("signpost.operator")
 
@@ -45,14 +47,20 @@ class Failed(Refused):
 # runs it. A run of it killed before its outcome (kill -9, a lost machine) leaves its audit ending at
 # ``started``; the next command of that work, once it holds the lock (so that run is dead, not
 # slow), records that run's outcome: failed, ``CUT_SHORT``, under the dead run's own name and
-# correlation id. Not a backup (backups into different files run side by side; one killed after
-# naming its file is recorded finished by its rerun) nor a key rotation (its rerun's ``started``
-# says it is finishing the one cut short): each has its own, in handlers/operator/lifecycle.py.
+# correlation id. Not a key rotation (its rerun's ``started`` says it is finishing the one cut
+# short: handlers/operator/lifecycle.py).
 ONE_AT_A_TIME: dict[Action, str] = {
     Action.IMPORT: "signpost import",
     Action.SEED_DEMO: "signpost seed-demo",
     Action.RETENTION_RUN: "signpost retention run",
 }
+# Work of which runs naming different things go side by side, one at a time per name (its events
+# name it: ``store.audit.log.last_naming``): backups, into different files. Its ``started`` holds
+# that name's lock (``Audit.one_per_name``) and records a dead run of that name cut short, as above
+# (one killed after naming its file is recorded finished by its rerun instead: lifecycle.py).
+ONE_PER_NAME: dict[Action, str] = {Action.BACKUP: "signpost backup"}
+# Decommissioning's destruction is claimed with a lease instead (store/lifecycle/decommission.py):
+# the run that wins the claim records the run whose lease ran out cut short (``record_cut_short``).
 CUT_SHORT = "a run cut short before its outcome, recorded failed by the next run"
 _DETAIL_AT_MOST = 200  # audit_events.detail
 
@@ -62,6 +70,37 @@ def cut_short(detail: str) -> str:
     if not detail:
         return CUT_SHORT
     return f"{detail[: _DETAIL_AT_MOST - len(CUT_SHORT) - 2]}: {CUT_SHORT}"
+
+
+async def record_cut_short(
+    session: AsyncSession,
+    action: Action,
+    at: datetime,
+    origin: Origin,
+    *,
+    naming: str | None = None,
+    past_refusals: bool = False,
+) -> None:
+    """For the caller who has proved no other run of this work is live (it holds its lock, or won
+    its claim): when the work's last event (``left_started``, told ``naming`` and ``past_refusals``)
+    is a ``started``, that run is dead; record its outcome, failed and ``CUT_SHORT``, in ``session``."""
+    earlier = await left_started(session, action, naming=naming, past_refusals=past_refusals)
+    if earlier is not None:
+        await append(session, [_cut_short_event(action, earlier, at, origin)])
+
+
+def _cut_short_event(action: Action, earlier: Started, at: datetime, origin: Origin) -> AuditRecord:
+    """Under the dead run's own origin (``origin`` when not one we know), account and correlation id."""
+    known = next((known for known in Origin if known.value == earlier.platform), origin)
+    return origin_event(
+        known,
+        action,
+        at,
+        who=earlier.user_id,
+        outcome=Outcome.FAILED,
+        detail=cut_short(earlier.detail),
+        correlation_id=earlier.correlation_id,
+    )
 
 
 async def record(ctx: Context, event: AuditRecord) -> None:
@@ -85,8 +124,17 @@ class Audit:
         self.result_count = 0
         self.correlation_id = uuid.uuid4().hex  # its started and its outcome share it
         self._recorded = False
+        self._lock = action.value if action in ONE_AT_A_TIME else None  # the lock its started holds
+        self._naming: str | None = None  # what its runs are one at a time per (``one_per_name``)
         self._alone = AsyncExitStack()  # the lock of work run one at a time, while it runs
         self._holding = False
+
+    def one_per_name(self, name: str) -> None:
+        """Its work runs one at a time per ``name`` (``ONE_PER_NAME``): ``started`` holds the lock of
+        that name, refuses while another run of it is live, and records a dead one cut short."""
+        assert self.action in ONE_PER_NAME
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]  # any file name, as a short lock name
+        self._lock, self._naming = f"{self.action.value}-{digest}", name
 
     def event(self, outcome: Outcome, detail: str | None = None, result_count: int | None = None) -> AuditRecord:
         return origin_event(
@@ -104,19 +152,20 @@ class Audit:
     async def started(self, detail: str | None = None) -> None:
         """Long work is about to change records: say so durably first, so a run cut short shows.
 
-        Work run one at a time (``ONE_AT_A_TIME``) is refused while another run of it is live;
-        otherwise it holds the lock until its command ends, and first records the outcome of a
-        run of it cut short, in the same transaction as this ``started``."""
+        Work run one at a time (``ONE_AT_A_TIME``, or per name: ``one_per_name``) is refused while
+        another run of it is live; otherwise it holds the lock until its command ends, and first
+        records the outcome of a run of it cut short, in the same transaction as this ``started``."""
         started = self.event(Outcome.STARTED, detail)
-        if self.action not in ONE_AT_A_TIME or self._holding:
+        if self._lock is None or self._holding:
             await record(self.ctx, started)
             return
-        if not await self._hold():
-            raise Refused(
-                f"another `{ONE_AT_A_TIME[self.action]}` is running on this store: wait for it to finish, "
-                "then run this again",
-                reason="another run is live",
+        if not await self._hold(self._lock):
+            running = (
+                f"another `{ONE_PER_NAME[self.action]}` to {self._naming} is running"
+                if self._naming is not None
+                else f"another `{ONE_AT_A_TIME[self.action]}` is running on this store"
             )
+            raise Refused(f"{running}: wait for it to finish, then run this again", reason="another run is live")
         async with self.ctx.db.write() as session:
             await self._record_cut_short(session)
             await append(session, [started])
@@ -134,31 +183,18 @@ class Audit:
             async with self.ctx.db.write() as session:
                 await self._record_cut_short(session)
 
-    async def _hold(self) -> bool:
+    async def _hold(self, lock: str) -> bool:
         """Take this work's lock for the rest of the command; False when another run holds it."""
         attempt = AsyncExitStack()
-        if not await attempt.enter_async_context(runs.alone(self.ctx.db, self.action.value)):
+        if not await attempt.enter_async_context(runs.alone(self.ctx.db, lock)):
             await attempt.aclose()
             return False
         self._alone, self._holding = attempt, True
         return True
 
     async def _record_cut_short(self, session: AsyncSession) -> None:
-        """Under the lock: the last event of this work a ``started`` means its run is dead."""
-        earlier = await left_started(session, self.action)
-        if earlier is None:
-            return
-        origin = next((known for known in Origin if known.value == earlier.platform), self.origin)
-        event = origin_event(
-            origin,
-            self.action,
-            self.ctx.clock.now(),
-            who=earlier.user_id,
-            outcome=Outcome.FAILED,
-            detail=cut_short(earlier.detail),
-            correlation_id=earlier.correlation_id,
-        )
-        await append(session, [event])
+        """Under the lock: the last event of this work (of its name) a ``started`` means its run is dead."""
+        await record_cut_short(session, self.action, self.ctx.clock.now(), self.origin, naming=self._naming)
 
     async def let_go(self) -> None:
         """The command has ended (its outcome recorded, or not: killed from outside): another run may start."""
@@ -202,8 +238,8 @@ async def audited(ctx: Context, who: str, action: Action, *, origin: Origin = Or
     exception — never its text, which may quote a row of a feed or what was typed.
 
     A command stopped from outside (Ctrl-C, a kill) records nothing more: its ``started`` event,
-    if it wrote one, is left alone, as after a kill -9; the next command of that work (``ONE_AT_A_TIME``)
-    records it cut short."""
+    if it wrote one, is left alone, as after a kill -9; the next command of that work (``ONE_AT_A_TIME``;
+    of its name: ``ONE_PER_NAME``) records it cut short."""
     audit = Audit(ctx, who, action, origin)
     try:
         try:

@@ -128,9 +128,11 @@ async def backup_to(
     """Write a consistent backup (wrapped keys only) to a new file; its size. A file that
     exists (the store's own included) or a folder that does not is refused before anything starts.
     Audited "started" (the file's name only, never its folder) before anything is copied, then its
-    outcome: a backup cut short leaves the started event and no file of that name. One killed after
-    the file took its name, before its outcome was written, is recorded finished by its rerun
-    (``BackupWritten.recorded_late``), which writes nothing else.
+    outcome: a backup cut short leaves the started event and no file of that name, and the next
+    backup of that name, holding its lock (``Audit.one_per_name``), records it failed, cut short;
+    while one is live, another of its name is refused. One killed after the file took its name,
+    before its outcome was written, is recorded finished by its rerun (``BackupWritten.recorded_late``),
+    which writes nothing else.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
@@ -142,6 +144,7 @@ async def backup_to(
         return BackupWritten(late, recorded_late=True)
     _check_backup_target(ctx, target)
     audit.detail = target.name
+    audit.one_per_name(target.name)  # a run of this name killed while copying: recorded cut short
     await audit.started()
 
     async def named(size: int) -> None:  # recorded before the partial name goes (store/keys/backup.py)
@@ -333,7 +336,9 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
             "everything has already been destroyed: see `signpost decommission certificate`", reason="already destroyed"
         )
     try:
-        cert = await flows.destroy_now(ctx, now, row.id, origin=Origin.TERMINAL, who=audit.who)
+        cert = await flows.destroy_now(
+            ctx, now, row.id, origin=Origin.TERMINAL, who=audit.who, correlation_id=audit.correlation_id
+        )
     except CompactionNotDone as stopped:  # the steps before it are kept; a rerun carries on
         raise Failed(str(stopped), reason="compaction not done") from None
     if cert is None:

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
 import structlog
-from sqlalchemy import Select, Table, bindparam, insert, select, union
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Notice, Origin, Outcome
@@ -732,36 +732,50 @@ class Started:
     detail: str
 
 
-async def left_started(session: AsyncSession, action: Action) -> Started | None:
-    """The latest event of ``action`` when it is a ``started`` (a run with nothing after it: still
-    live, or cut short), or None."""
-    row = (
-        await session.execute(
-            select(
-                AuditEvent.outcome,
-                AuditEvent.platform,
-                AuditEvent.user_id,
-                AuditEvent.correlation_id,
-                AuditEvent.detail,
-            )
-            .where(AuditEvent.action == action.value)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
-    if row is None or row.outcome != Outcome.STARTED.value:
+async def left_started(
+    session: AsyncSession, action: Action, *, naming: str | None = None, past_refusals: bool = False
+) -> Started | None:
+    """The latest ``started`` of ``action`` with nothing after it (a run still live, or cut short),
+    or None. Anything is every later event of ``action``; with ``naming``, the started and what
+    follows are of the events naming it only (``last_naming``), and ``past_refusals`` looks past
+    refusals (of work refused only before it starts). An event under its correlation id answers it
+    in any case (its outcome: a backup's failure says its file's name as ``name; why``)."""
+    query = select(
+        AuditEvent.seq,
+        AuditEvent.platform,
+        AuditEvent.user_id,
+        AuditEvent.correlation_id,
+        AuditEvent.detail,
+    ).where(AuditEvent.action == action.value, AuditEvent.outcome == Outcome.STARTED.value)
+    if naming is not None:
+        query = query.where(_naming(naming))
+    row = (await session.execute(query.order_by(AuditEvent.seq.desc()).limit(1))).first()
+    if row is None:
+        return None
+    closing: ColumnElement[bool] = AuditEvent.seq > row.seq  # any later event of the action
+    if naming is not None:
+        closing = closing & _naming(naming)
+    if past_refusals:
+        closing = closing & (AuditEvent.outcome != Outcome.REFUSED.value)
+    answered = (AuditEvent.correlation_id == row.correlation_id) & (AuditEvent.seq > row.seq)
+    after = select(AuditEvent.seq).where(AuditEvent.action == action.value, closing | answered).limit(1)
+    if (await session.execute(after)).first() is not None:
         return None
     return Started(row.platform, row.user_id, row.correlation_id, row.detail or "")
 
 
+def _naming(name: str) -> ColumnElement[bool]:
+    """An event whose detail is ``name``, or begins ``name: `` (a backup's events name its file so)."""
+    return (AuditEvent.detail == name) | AuditEvent.detail.startswith(f"{name}: ", autoescape=True)
+
+
 async def last_naming(session: AsyncSession, action: Action, name: str) -> tuple[Outcome, str] | None:
-    """The outcome and detail of the latest event of ``action`` whose detail is ``name``, or begins
-    ``name: `` (a backup's events name its file so), or None when there is none."""
-    named = (AuditEvent.detail == name) | AuditEvent.detail.startswith(f"{name}: ", autoescape=True)
+    """The outcome and detail of the latest event of ``action`` naming ``name`` (``_naming``), or
+    None when there is none."""
     row = (
         await session.execute(
             select(AuditEvent.outcome, AuditEvent.detail)
-            .where(AuditEvent.action == action.value, named)
+            .where(AuditEvent.action == action.value, _naming(name))
             .order_by(AuditEvent.seq.desc())
             .limit(1)
         )

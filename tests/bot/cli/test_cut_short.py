@@ -27,7 +27,7 @@ from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick
 from handlers.operator import lifecycle
-from handlers.operator.common import Refused, audited
+from handlers.operator.common import CUT_SHORT, Refused, audited
 from handlers.vocabulary import Action
 from store.db import Database
 from store.keys import rotation
@@ -225,11 +225,13 @@ def _beside(folder: Path) -> list[str]:
 
 @pytest.mark.sqlite_only
 async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_that_looks_like_a_backup(
-    cli: Cli, db: Database, tmp_path: Path
+    cli: Cli, db: Database, db_url: str, tmp_path: Path
 ) -> None:
     """`signpost backup` killed (SIGKILL) part-way through the copy, as a real process: the audit
     already holds 'started' with the file's name; no file has the backup's name; the next backup
-    into that folder removes the partial copy and its journal, and is audited started then done."""
+    into that folder removes the partial copy and its journal, and is audited started then done,
+    having first recorded the dead run's outcome (failed, cut short, under its correlation id): its
+    'started' was left with none for ever, a dead run indistinguishable from a live one (forensics)."""
     folder = tmp_path / "backups"
     folder.mkdir()
     target = folder / "nightly.db"
@@ -238,16 +240,85 @@ async def test_a_sqlite_backup_killed_part_way_is_audited_and_leaves_nothing_tha
     assert await events(db, "backup") == [("started", "nightly.db")]
     assert not target.exists()
     assert _beside(folder) == ["nightly.db.signpost-partial", "nightly.db.signpost-partial-journal"]
+    store = Path(db_url.split("///", 1)[1])
+    assert len(list(store.parent.glob(f"{store.name}.backup-*.lock"))) == 1  # the dead run's, let go by the kernel
     again = await cli.run("backup", str(target))
     assert again.code == 0, again.err
     assert _beside(folder) == ["nightly.db"]
+    assert not list(store.parent.glob(f"{store.name}.*.lock"))  # each removed as it is let go: none pile up
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     size = target.stat().st_size
     assert await events(db, "backup") == [
         ("started", "nightly.db"),
+        ("failed", "nightly.db: a run cut short before its outcome, recorded failed by the next run"),
         ("started", "nightly.db"),
         ("done", f"nightly.db: {size} bytes"),
     ]
+    await _each_started_answered_once(cli, "backup")
+
+
+async def _each_started_answered_once(cli: Cli, action: str) -> None:
+    """What an auditor reads of ``action`` in `signpost audit export`: every 'started' has exactly one
+    outcome under its correlation id, the cut short one under the dead run's own; and the chain verifies."""
+    found = await exported(cli, action)
+    one_outcome_per_started(found)
+    for event in found:
+        if event["outcome"] == "failed" and event["detail"].endswith(CUT_SHORT):
+            [dead] = [e for e in found if e["correlation_id"] == event["correlation_id"] and e["outcome"] == "started"]
+            assert dead["user_id"] == event["user_id"] and found.index(dead) < found.index(event)
+    verify = await cli.run("audit", "verify")
+    assert verify.code == 0 and verify.out.startswith("OK"), verify.err
+
+
+_LIVE_WHILE_COPYING = """
+import os, signal, sys
+from pathlib import Path
+import store.keys.backup
+from bot.cli.main import main
+
+copy = store.keys.backup._sqlite_copy
+
+
+async def stopped_then_copy(db, partial):
+    if Path(partial).name.startswith(Path(sys.argv[1]).name):
+        os.kill(os.getpid(), signal.SIGSTOP)  # its 'started' is durable; it is live, not dead
+    return await copy(db, partial)
+
+
+store.keys.backup._sqlite_copy = stopped_then_copy
+main(["backup", sys.argv[1]])
+"""
+
+
+@pytest.mark.sqlite_only
+async def test_a_backup_still_being_written_is_not_taken_for_one_cut_short(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """While one `signpost backup nightly.db` is live (stopped, SIGSTOP, as it copies): a backup to
+    another name runs alongside it and records nothing of it; a second one to the same name is
+    refused, saying one is running, and records nothing of it either. Let go on, the first records
+    its own outcome, the only one its 'started' has."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    live = subprocess.Popen([sys.executable, "-c", _LIVE_WHILE_COPYING, str(target)], cwd=tmp_path, env=_pythonpath())
+    try:
+        _, status = os.waitpid(live.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        assert (await cli.run("backup", str(folder / "other.db"))).code == 0
+        second = await cli.run("backup", str(target))
+        assert second.code != 0 and "another `signpost backup` to nightly.db is running" in second.said
+        assert [e for e in await events(db, "backup") if e[1].startswith("nightly.db")] == [
+            ("started", "nightly.db"),
+            ("refused", "nightly.db; another run is live"),
+        ]
+    finally:
+        live.send_signal(signal.SIGCONT)
+        code = live.wait()
+    assert code == 0
+    found = [e for e in await events(db, "backup") if e[1].startswith("nightly.db")]
+    assert [outcome for outcome, _ in found] == ["started", "refused", "done"]
+    await _each_started_answered_once(cli, "backup")
 
 
 _KILLED_AFTER_NAMING = """
@@ -427,7 +498,8 @@ async def test_a_postgres_backup_killed_once_pg_dump_runs_takes_pg_dump_with_it(
     again = await cli.run("backup", str(target))
     assert again.code == 0, again.err
     assert _beside(tmp_path) == [n for n in _beside(tmp_path) if not n.endswith(PARTIAL)]
-    assert [e[0] for e in await events(db, "backup")] == ["started", "started", "done"]
+    assert [e[0] for e in await events(db, "backup")] == ["started", "failed", "started", "done"]
+    await _each_started_answered_once(cli, "backup")
 
 
 # -- decommission destroy ------------------------------------------------------------------------
@@ -637,9 +709,11 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_next_des
     The store forgot its wrapped keys first (committed), so the key file left, full or emptied,
     opens nothing personal yet still opens the store: status answers and does not say destroyed, no
     admin is told "keys destroyed", another store's key file is still refused. The next destroy
-    finishes; the certificate and step 1's notice count what the killed run deleted, and the audit
-    shows the dead run started and the next one done. (Killed after the wipe, the old code rolled
-    the wrapped keys back, and from then on every command was refused: "does not belong".)"""
+    finishes; the certificate and step 1's notice count what the killed run deleted. A destroy within
+    the dead run's lease is refused (it might be live); the one after it records the dead run failed,
+    cut short, under its correlation id, before its own 'started': each 'started' has one outcome.
+    (Killed after the wipe, the old code rolled the wrapped keys back, and from then on every
+    command was refused: "does not belong".)"""
     assert keys.path is not None
     await switched_off_today(cli, tmp_path)
     held = await destroy_killed_at_the_key_file_wipe(cli, db, keys, killed)
@@ -650,6 +724,8 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_next_des
     other = await cli.run("decommission", "status", env={"SIGNPOST_KEY_FILE": str(other_key_file(tmp_path))})
     refused_in_one_line(other, "does not belong to this store")
 
+    early = await cli.run("decommission", "destroy")  # within the dead run's lease: it may be live
+    assert early.code != 0 and "another Signpost process is destroying" in early.said
     await lease_run_out(db)
     again = await cli.run("decommission", "destroy")
     assert again.code == 0, again.err
@@ -662,8 +738,15 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_next_des
     [step_1] = [text for text in await _told_admins(db) if "step 1 of 4" in text]
     assert "keys destroyed" in step_1 and f"child_keys: {held['child_keys']}" in step_1
     assert "key_encryption_keys: 1" in step_1 and "key_chains: 3" in step_1
-    [schedule_id] = {detail for _, detail in await events(db, "decommission_destroy")}
-    assert await events(db, "decommission_destroy") == [("started", schedule_id)] * 2 + [("done", schedule_id)]
+    schedule_id = (await events(db, "decommission_destroy"))[0][1]
+    assert await events(db, "decommission_destroy") == [
+        ("started", schedule_id),
+        ("refused", f"{schedule_id}; claimed by another process"),
+        ("failed", f"{schedule_id}: {CUT_SHORT}"),
+        ("started", schedule_id),
+        ("done", schedule_id),
+    ]
+    await _each_started_answered_once(cli, "decommission_destroy")
 
 
 @at_the_key_file_wipe
@@ -672,7 +755,8 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_
 ) -> None:
     """The same crash left to the scheduler: a server opening the store with the key file left
     (checked as at every start, store/keys/binding.py) is not refused, and its tick at the destroy-by
-    date finishes the destruction, counting what the killed run deleted."""
+    date finishes the destruction, counting what the killed run deleted, having recorded the killed
+    run failed, cut short, under that run's own origin and correlation id."""
     assert keys.path is not None
     await switched_off_today(cli, tmp_path)
     held = await destroy_killed_at_the_key_file_wipe(cli, db, keys, killed)
@@ -690,6 +774,14 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_
     destroyed_as_counted(certificate, held)
     assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
     assert _on_disk(keys.path)["keks"] == {} and _on_disk(keys.path)["index_key"] == ""
+    found = await exported(cli, "decommission_destroy")  # the tick recorded the operator's dead run
+    assert [(e["outcome"], e["platform"]) for e in found] == [
+        ("started", "terminal"),
+        ("failed", "terminal"),
+        ("started", "scheduler"),
+        ("done", "scheduler"),
+    ]
+    await _each_started_answered_once(cli, "decommission_destroy")
 
 
 # -- an import that destroys ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
-from handlers.operator.common import Failed, Refused, audited
+from handlers.operator.common import CUT_SHORT, Failed, Refused, audited
 from handlers.vocabulary import Action, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
@@ -530,9 +530,9 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
     signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`decommission destroy` killed after its first step leaves 'started', never 'done'; a retry
-    while the dead run's lease holds is refused and audited; after the lease the retry resumes
-    (audited as resuming after the keys step) and only then 'done'. A destroy before switch-off,
-    or after completion, is refused and audited too."""
+    while the dead run's lease holds is refused and audited; after the lease the retry records the
+    dead run failed, cut short, resumes (audited as resuming after the keys step) and only then
+    'done'. A destroy before switch-off, or after completion, is refused and audited too."""
     await load(signpost)
     await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
     with pytest.raises(Refused, match="after the switch-off date"):
@@ -568,6 +568,7 @@ async def test_a_destruction_cut_short_is_audited_started_not_done_and_every_ref
         ("refused", "before switch-off"),
         ("started", sid),
         ("refused", f"{sid}; claimed by another process"),
+        ("failed", f"{sid}: {CUT_SHORT}"),  # the dead run's outcome, recorded as the retry claims the work
         ("started", f"{sid}, resuming after keys"),
         ("done", sid),
         ("refused", f"{sid}; already destroyed"),
