@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event, select
+from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
@@ -34,6 +34,7 @@ from tests.access_helpers import decide, fresh_say, load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
+from tests.statements import statements_sent
 from tests.stepup_helpers import code_now, ensure_enrolled
 
 
@@ -238,18 +239,9 @@ async def test_a_pass_claims_and_records_notices_in_chunks_not_two_writes_a_noti
     sent: list[tuple[Principal, Notice]] = []
     await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
     await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"c{i}") for i in range(120)])
-    writes: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
-            writes.append(statement)
-
-    engine = app.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(app.ctx.db) as statements:
         report = await Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)]).deliver_due()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    writes = [statement.sql for statement in statements if statement.verb in {"INSERT", "UPDATE", "DELETE"}]
     assert report.delivered == 120 and len(sent) == 120
     chunks = -(-120 // CLAIM_CHUNK)
     assert len(writes) <= 4 * chunks, writes  # before: two write transactions a notice (240+)

@@ -8,15 +8,13 @@ import csv
 import html
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import event
 
 from bot import transparency_page
 from bot.app import Signpost
@@ -27,6 +25,7 @@ from handlers.vocabulary import Action, Outcome
 from store.audit.log import append
 from tests import chromium, misaligned
 from tests.hostile.observe import tapped_logs
+from tests.statements import Sent, statements_sent
 from tests.transparency_audit import OCT, PERSONAL, chat, load_people, write_known_audit
 
 READ_TABLE = """(() => [...document.querySelectorAll('#table-lookups_keyed tr')].map(
@@ -199,22 +198,10 @@ async def test_a_childs_name_under_local_authority_is_not_a_column_of_the_page_o
     assert json.loads(text)["authorities"] == ["Northshire", "Southvale"]
 
 
-@contextmanager
-def builds_counted(signpost: Signpost) -> Iterator[list[str]]:
-    """The reports built while inside, seen as the database sees them: every build opens with the one
+def builds(sent: list[Sent]) -> int:
+    """How many reports were built, seen as the database sees them: every build opens with the one
     statement that finds where the audit begins (its oldest event), and nothing else sends it."""
-    seen: list[str] = []
-
-    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        if "min(audit_events.at)" in sql.lower():
-            seen.append(sql)
-
-    engine = signpost.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", statement)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", statement)
+    return sum("min(audit_events.at)" in statement.sql.lower() for statement in sent)
 
 
 @pytest.fixture
@@ -234,11 +221,11 @@ async def app(signpost: Signpost) -> AsyncIterator[tuple[web.Application, str]]:
 async def test_readers_asking_at_once_share_one_build_of_the_report(server: str, signpost: Signpost) -> None:
     """Anyone may ask for the report, as often as they like: twelve readers asking for October at once,
     then its CSV and JSON, make the database build October's report once, and all see the same page."""
-    with builds_counted(signpost) as builds:
+    with statements_sent(signpost.ctx.db) as sent:
         answers = await asyncio.gather(*(get(server + "/transparency?month=2026-10") for _ in range(12)))
         csv_status, _, _ = await get(server + "/transparency.csv?month=2026-10")
         json_status, text, _ = await get(server + "/transparency.json?month=2026-10")
-    assert len(builds) == 1
+    assert builds(sent) == 1
     assert {status for status, _, _ in answers} == {200} and csv_status == json_status == 200
     assert len({page for _, page, _ in answers}) == 1 and "October 2026" in answers[0][1]
     assert json.loads(text)["month"] == "2026-10"
@@ -281,10 +268,10 @@ async def test_a_report_past_the_builds_at_once_is_refused_busy_and_a_kept_one_s
     application, url = app
     assert (await get(url + "/transparency?month=2026-10"))[0] == 200
     application[transparency_page.REPORTS_KEY].builds.limit = 0
-    with tapped_logs() as logs, builds_counted(signpost) as builds:
+    with tapped_logs() as logs, statements_sent(signpost.ctx.db) as sent:
         kept, _, _ = await get(url + "/transparency.csv?month=2026-10")
         status, text, headers = await get(url + "/transparency?month=2026-09")
-    assert kept == 200 and builds == []
+    assert kept == 200 and builds(sent) == 0
     assert status == 503 and headers["Retry-After"] and headers["Cache-Control"] == "no-store"
     assert text == "Signpost is busy, please try again in a moment.\n"
     lines = [json.loads(line) for line in logs.new().splitlines() if line.startswith("{")]
@@ -295,12 +282,12 @@ async def test_the_months_kept_are_bounded_however_many_are_asked(server: str, s
     """A month is chosen by whoever asks: after more months than are kept, the oldest asked is built
     again and the newest is not (a refused month before the audit is kept like a report)."""
     months = [f"{1990 + i // 12}-{i % 12 + 1:02d}" for i in range(transparency_page.MONTHS_KEPT + 1)]
-    with builds_counted(signpost) as builds:
+    with statements_sent(signpost.ctx.db) as sent:
         for month in months:
             status, text, _ = await get(server + f"/transparency?month={month}")
             assert status == 400 and "before Signpost's audit begins" in text
-        assert len(builds) == len(months)
+        assert builds(sent) == len(months)
         await get(server + f"/transparency?month={months[-1]}")
-        assert len(builds) == len(months)
+        assert builds(sent) == len(months)
         await get(server + f"/transparency?month={months[0]}")
-        assert len(builds) == len(months) + 1
+        assert builds(sent) == len(months) + 1

@@ -15,6 +15,7 @@ from store.people import lead
 from store.tables.register import Child, LocalAuthority
 from tests.access_helpers import audit_events, decide, load_access, notices, request_access, search_as
 from tests.factories import AMY, SHIELDED, ready, say
+from tests.statements import statements_sent
 
 PRIYA_LOOKED_UP_AMY = (
     "Priya Shah, School nurse, Northshire School Health (0161 496 0002, priya.shah@nhs.example) "
@@ -195,20 +196,9 @@ async def _priyas_lookup_of_amy(app: Signpost) -> tuple[Reply, list[str]]:
     and every SELECT it ran (one line each, lower case)."""
     await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
     await search_as(app, "P002", SHIELDED)  # Priya steps up
-    reads: list[str] = []
-
-    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
-        words = statement.split()
-        if words and words[0].upper() == "SELECT":
-            reads.append(" ".join(words).lower())
-
-    engine = app.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", read)
-    try:
+    with statements_sent(app.ctx.db) as sent:
         reply = await say(app, "P002", AMY)
-    finally:
-        event.remove(engine, "before_cursor_execute", read)
-    return reply, reads
+    return reply, [" ".join(s.sql.split()).lower() for s in sent if s.verb == "SELECT"]
 
 
 async def test_who_is_told_and_what_they_read_of_the_looker_are_one_statement(app: Signpost) -> None:

@@ -3,13 +3,10 @@ still finds the child; look-alikes ask for more detail; the thresholds in the po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from bot.app import Signpost
 from handlers.matching.decide import DecisionKind, MatchPolicy
@@ -29,6 +26,7 @@ from tests.fuzzy_register import (
     ROBERT,
     load_fuzzy,
 )
+from tests.statements import Sent, statements_sent
 
 
 def spaced(ref: str) -> str:
@@ -211,41 +209,29 @@ async def test_a_keyed_enquiry_is_unaffected_by_look_alikes(signpost: Signpost) 
         assert reply.outcome is Outcome.ANSWERED and reply.child_ref == spaced(ref)
 
 
-@contextmanager
-def statements_on_child_terms(app: Signpost) -> Iterator[list[str]]:
-    """The SQL statements sent to the database that read the blind index."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "child_terms" in statement:
-            seen.append(statement)
-
-    engine = app.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def on_child_terms(sent: list[Sent]) -> list[str]:
+    """Of the statements sent, those that read the blind index."""
+    return [statement.sql for statement in sent if "child_terms" in statement.sql]
 
 
 async def test_a_search_probes_the_blind_index_once(signpost: Signpost) -> None:
     """However many terms a query expands to (≤ MAX_QUERY_TERMS), it is one IN query."""
     await setup(signpost)
     assert MAX_QUERY_TERMS <= children.CHUNK
-    with statements_on_child_terms(signpost) as seen:
+    with statements_sent(signpost.ctx.db) as sent:
         reply = await say(signpost, "P002", "Robert Smith Patel 12/07/2010 B15 2TT")
     assert reply.child_ref == spaced(ROBERT)
-    assert len(seen) == 1
+    assert len(on_child_terms(sent)) == 1
 
 
 async def test_a_query_with_nothing_selective_is_not_probed(signpost: Signpost) -> None:
     """A name alone (possible in a batch row, not in chat) is no match without touching the index."""
     await setup(signpost)
     async with signpost.ctx.db.read() as session:
-        with statements_on_child_terms(signpost) as seen:
+        with statements_sent(signpost.ctx.db) as sent:
             decision = await find_child(signpost.ctx, session, Query("Amelia", "Thornton"), signpost.ctx.clock.now())
     assert decision.kind is DecisionKind.NO_MATCH and decision.ranked == ()
-    assert seen == []
+    assert on_child_terms(sent) == []
 
 
 async def test_candidates_are_capped_by_the_policy(signpost: Signpost) -> None:

@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.app import Signpost
 from bot.transparency_page import page, to_csv, to_json
@@ -35,6 +35,7 @@ from store.audit.log import append
 from store.tables.audit import AuditChainEntry, AuditEvent
 from tests import misaligned
 from tests.factories import AMY, say
+from tests.statements import statements_sent
 from tests.stepup_helpers import ensure_enrolled, say_fresh
 from tests.transparency_audit import MONTH, NOW, OCT, PERSONAL, chat, load_people, write_known_audit
 
@@ -222,22 +223,13 @@ async def test_registration_decisions_are_not_counted_as_access_request_decision
 
 async def test_report_runs_a_fixed_number_of_grouped_queries_however_long_the_audit(known: Signpost) -> None:
     """Counting is GROUP BY in the database: ten times the events, the same number of statements."""
-    statements: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    engine = known.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(known.ctx.db) as statements:
         await build(known.ctx.db, NOW, MONTH)
         few = len(statements)
         async with known.ctx.db.write() as session:
             await append(session, [chat("P001", Action.LOOKUP, Outcome.ANSWERED, OCT) for _ in range(300)])
         statements.clear()
         report = await build(known.ctx.db, NOW, MONTH)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len(statements) == few <= 15
     assert published(report, "lookups_keyed", "Answered (contact details shown)")[NATIONAL] == 309
 

@@ -28,6 +28,7 @@ from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement, LocalAuthority
 from tests.access_helpers import load_access, search_as
 from tests.factories import AMY
+from tests.statements import statements_sent
 
 COMPILED_AGAIN = (CacheStats.CACHE_MISS, CacheStats.NO_CACHE_KEY, CacheStats.NO_DIALECT_SUPPORT)
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
@@ -120,19 +121,10 @@ async def test_one_session_across_transactions_reads_each_ones_own(db: Database)
 
 
 async def test_engine_listeners_see_each_statement(db: Database) -> None:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db) as seen:
         async with db.read() as session:
             await _ROWS.all(session, {"authority": "Northshire"})
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert [s for s in seen if "children.shielded" in s], seen
+    assert [s for s in seen if "children.shielded" in s.sql], seen
 
 
 async def test_a_driver_error_is_sqlalchemys_shows_no_parameter_and_the_pool_goes_on(db: Database) -> None:

@@ -26,6 +26,7 @@ from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, filler_children, load_fuzzy
 from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
+from tests.statements import statements_sent
 
 # given_names, family_name, date_of_birth, postcode: each row also typed into chat by the test.
 ROLL = [
@@ -157,18 +158,18 @@ async def test_batch_decisions_equal_the_chat_search_and_skip_archived_children(
 
 async def test_a_long_roll_probes_the_index_once_per_chunk_not_per_row(signpost: Signpost) -> None:
     """300 rows are three chunks of at most 133: three IN queries on the blind index, not 300."""
-    from tests.handlers.test_search_fuzzy import statements_on_child_terms
+    from tests.handlers.test_search_fuzzy import on_child_terms
 
     await load_fuzzy(signpost)
     roster = read_roster(Roll("roll.csv", roll_csv(ROLL * 60)))
     with (
-        statements_on_child_terms(signpost) as seen,
+        statements_sent(signpost.ctx.db) as sent,
         await run_batch(signpost.ctx, "AD01", roster, 5, "corr-2") as spooled,
     ):
         answers = list(spooled)
     assert len(answers) == 300 and [a.line for a in answers] == list(range(2, 302))
     assert [a.decision.value for a in answers[:5]] == EXPECTED_DECISIONS
-    assert len(seen) == 3
+    assert len(on_child_terms(sent)) == 3
 
 
 def test_a_matched_row_lists_only_its_child(cli: Cli, tmp_path: Path) -> None:

@@ -10,10 +10,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
@@ -27,6 +26,7 @@ from store.people import practitioners
 from store.tables.audit import AuditEvent
 from tests.factories import say
 from tests.handlers.misuse.misuse_world import DAY, UK, World, alerts, at_uk, history_days, write_days
+from tests.statements import statements_sent
 from tests.stepup_helpers import ensure_enrolled, say_fresh
 
 WHO = "NS-P0001"
@@ -309,20 +309,12 @@ async def test_an_ordinary_lookup_costs_the_monitor_one_grouped_read(
     await say_fresh(signpost, slack, str(kids[0].ref))
     await signpost.ctx.audit.settle()
     reads: list[str] = []
-
-    def read(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "audit_" in statement:
-            reads.append(" ".join(statement.split())[:120])
-
-    engine = signpost.ctx.db.engine.sync_engine
     for kid in kids[1:]:
         clock.advance(seconds=45)  # past the monitor's recheck: each lookup is checked again
-        event.listen(engine, "before_cursor_execute", read)
-        try:
+        with statements_sent(signpost.ctx.db) as sent:
             assert (await say_fresh(signpost, slack, str(kid.ref))).outcome is Outcome.ANSWERED
             await signpost.ctx.audit.settle()
-        finally:
-            event.remove(engine, "before_cursor_execute", read)
+        reads += [" ".join(s.sql.split())[:120] for s in sent if s.verb == "SELECT" and "audit_" in s.sql]
     assert any("sum(CASE" in s for s in reads), reads  # the monitor did look
     distinct = [s for s in reads if "count(distinct(audit_subjects" in s]
     assert distinct == [], reads

@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import event
 
 from handlers.vocabulary import Action, Notice, Origin
 from store.audit.log import AuditRecord, origin_event, write_also
@@ -17,6 +14,7 @@ from store.db import Database
 from store.delivery.notices import NoticeStore, pending
 from store.tables.people import Practitioner
 from store.tables.register import LocalAuthority
+from tests.statements import statements_sent
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -50,21 +48,12 @@ async def test_a_batchs_notices_are_one_statement_and_each_write_hears_of_its_ow
     await _people(db)
     async with db.write() as session:
         await NoticeStore().enqueue(session, [told("earlier", "k0").notices[0][0]], WHEN)  # told already
-    inserts: list[str] = []
-
-    def record(_conn: Any, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO NOTICES"):
-            inserts.append(statement)
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db) as sent:
         async with db.write() as session:
             events = await write_also(
                 session, NoticeStore(), [told("a", "k1", "k0"), None, told("b", "k2"), told("c", "k1"), told("d", "k0")]
             )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    inserts = [statement.sql for statement in sent if statement.sql.lstrip().upper().startswith("INSERT INTO NOTICES")]
     assert len(inserts) == 1, inserts
     assert [[e.detail for e in found] for found in events] == [["a: k1"], [], ["b: k2"], [], []]
     async with db.read() as session:

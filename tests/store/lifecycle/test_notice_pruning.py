@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.app import Signpost
 from bot.notify import Outbox
@@ -28,6 +28,7 @@ from tests.access_helpers import load_access, search_as
 from tests.factories import AMY
 from tests.handlers.lifecycle.test_decommission import schedule
 from tests.handlers.lifecycle.test_decommission_notices import ConsolePlatform
+from tests.statements import sqlite_plan, statements_sent
 from tests.store.lifecycle.lifecycle_data import MARKER, at, load
 
 DAY_0 = date(2026, 11, 2)
@@ -220,29 +221,16 @@ async def test_the_prune_finds_closed_notices_through_their_indexes(signpost: Si
     """The statements that find a day's closed notices and the next day with any search
     ix_notices_pending and ix_notices_dropped_at, never the table: asked with ``ORDER BY id LIMIT``,
     SQLite walked the primary key past the day, to the end of the table, on every run."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    engine = signpost.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(signpost.ctx.db) as sent:
         async with signpost.ctx.db.read() as session:
             await notices.closed_in(session, at(DAY_0), at(DAY_0 + timedelta(days=1)))
             await notices.first_closed(session, at(DAY_0), at(DAY_0 + timedelta(days=1)))
             await notices.first_closed(session, None, at(DAY_0))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    seen = [statement for statement in sent if statement.verb == "SELECT"]
     assert len(seen) == 5
-    async with signpost.ctx.db.read() as session:
-        connection = await session.connection()
-        for statement, parameters in seen:
-            plan = " ".join(
-                str(row[-1]) for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            )
-            assert "ix_notices_" in plan and "PRIMARY KEY" not in plan and "SCAN" not in plan, plan
+    for statement in seen:
+        plan = await sqlite_plan(signpost.ctx.db, statement)
+        assert "ix_notices_" in plan and "PRIMARY KEY" not in plan and "SCAN" not in plan, plan
 
 
 async def test_a_busy_day_is_read_in_windows_of_bounded_size_and_pruned_whole(

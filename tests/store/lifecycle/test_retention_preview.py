@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import csv
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.app import Signpost
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, birthday
@@ -15,6 +14,7 @@ from store.lifecycle import retention as lifecycle
 from store.register.feeds import Feed, import_feeds
 from store.tables.register import Child
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.statements import statements_sent
 from tests.store.lifecycle.lifecycle_data import at, ref, retention_on
 
 NOV_2 = date(2026, 11, 2)
@@ -60,19 +60,9 @@ async def test_a_dry_run_years_ahead_counts_every_child_the_days_would_archive_o
     await load_span(signpost)
     await retention_on(signpost, NOV_2)
     first = NOV_2 + timedelta(days=1)
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        statements.append(statement)
-
-    engine = signpost.ctx.db.engine.sync_engine
     for last in (first, first + timedelta(days=365), first + timedelta(days=7 * 365)):
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements_sent(signpost.ctx.db) as statements:
             preview = await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, NOV_2, last)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert (preview.archived, preview.destroyed) == await expected(signpost, first, last), last
         assert len(statements) <= 24, (last, len(statements))  # 12 counts over seven years, and the rest
     seven_years = await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, NOV_2, first + timedelta(days=7 * 365))

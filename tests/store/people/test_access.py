@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bot.app import Signpost
@@ -21,6 +20,7 @@ from store.tables.base import Base
 from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import load_access
 from tests.factories import SHIELDED
+from tests.statements import sqlite_plan, statements_sent
 
 HOUR = timedelta(hours=1)
 
@@ -141,23 +141,10 @@ async def test_the_expiry_job_finds_old_registrations_through_their_index(app: S
     async with app.ctx.db.write() as session:
         asker = Principal(Platform.SLACK, "T0001", "U0001")
         await store.open_registration(session, asker, "P001", "Northshire", clock.now())
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    engine = app.ctx.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(app.ctx.db) as seen:
         async with app.ctx.db.read() as session:
             [due] = await store.due_registration_expiries(session, clock.now())
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert due.practitioner_id == "P001"
-    [(statement, parameters)] = seen
-    async with app.ctx.db.read() as session:
-        connection = await session.connection()
-        found = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        plan = " ".join(str(row[-1]) for row in found)
+    [select_due] = [sent for sent in seen if sent.verb == "SELECT"]
+    plan = await sqlite_plan(app.ctx.db, select_due)
     assert "ix_registration_requests_state_created_at" in plan and "SCAN" not in plan, plan
