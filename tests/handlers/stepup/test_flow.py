@@ -603,3 +603,31 @@ async def test_a_malformed_search_without_an_authenticator_is_told_what_is_wrong
     reply = await say(app, "P002", "Amy Jones 31/02/2014")
     assert reply.outcome is Outcome.INVALID and "not a real date" in reply.text and "enrol" not in reply.text
     assert [(e.outcome, e.detail) for e in await events(app, "search")] == [("invalid", "usage")]
+
+
+async def test_a_request_or_decision_that_could_not_be_made_is_answered_before_any_code(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A purpose too short, a mistyped reference, a duration past 7 days or a missing request id is
+    told at once, with the command's own answer, before anyone is asked for a code."""
+    await enrol_and_step_up(app, "P002")
+    await enrol_and_step_up(app, "DM01")
+    clock.advance(minutes=31)  # neither code is fresh, for a result or a decision
+    for who, text, why, action, detail in (
+        ("P002", "request 9990000050 s47", "the purpose is too short", "request_access", "usage"),
+        (
+            "P002",
+            "request 9990000051 section 47 enquiry",
+            "please check the digits",
+            "request_access",
+            "bad check digit",
+        ),
+        ("DM01", "approve 1 9d", "access can be granted for 1 hour to 7 days", "approve", "usage"),
+        ("DM01", "deny soon", "please give the request id", "deny", "usage"),
+    ):
+        reply = await say(app, who, text)
+        assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
+        assert why in reply.text.lower(), reply.text
+        assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", detail), text
+    assert (await say(app, "P002", "request 9990000050 section 47 enquiry")).outcome is Outcome.CHALLENGED
+    assert (await say(app, "DM01", "approve 1 3d")).outcome is Outcome.CHALLENGED
