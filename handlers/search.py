@@ -125,8 +125,21 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
     try:
         ref = parse_reference(req.args)
     except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail="bad check digit")
+        return bad_reference(exc)
     return await answer_for(ctx, session, req.actor, ref, req.args, req)
+
+
+def bad_reference(exc: InvalidReference) -> Result:
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail="bad check digit")
+
+
+def _check_lookup(req: Request) -> Result | None:
+    """A mistyped reference, answered before any code is asked for (``Spec.check``)."""
+    try:
+        parse_reference(req.args)
+    except InvalidReference as exc:
+        return bad_reference(exc)
+    return None
 
 
 def _enquiry_ahead(args: str) -> Ahead | None:
@@ -195,6 +208,11 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 
+def _check_search(req: Request) -> None:
+    """The search's own parse, before any code is asked for (``Spec.check``): raises ``UsageError``."""
+    parse_demographic(req.args, req.now.date())
+
+
 def birth_date_in(text: str, today: date) -> date | None:
     """The date of birth a search's text carries (its audit terms die with that date's children)."""
     try:
@@ -209,6 +227,7 @@ SPECS = (
         action=Action.LOOKUP,
         run=lookup,
         read_ahead=_enquiry_ahead,
+        check=_check_lookup,
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
         stepup=StepUp.FRESH,
@@ -223,5 +242,6 @@ SPECS = (
         stepup=StepUp.FRESH,
         keyword=False,
         born_in=birth_date_in,
+        check=_check_search,
     ),
 )

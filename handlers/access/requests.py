@@ -123,14 +123,13 @@ def parse_id(args: str) -> tuple[str, int, str]:
     return kind, request_id, rest.strip()
 
 
-async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    """Ask the child's duty managers for time-bound access to a shielded record."""
-    actor = req.actor
-    assert actor is not None
-    try:
-        ref, purpose = split_reference(req.args)
-    except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+def bad_reference(exc: InvalidReference) -> Result:
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+
+
+def _request_args(args: str) -> tuple[int, str]:
+    """The reference and the purpose; ``InvalidReference`` or ``UsageError`` when they will not do."""
+    ref, purpose = split_reference(args)
     if not purpose:
         raise UsageError(
             f"please say why you need these signposts: a purpose of at least {POLICY.min_reason} characters"
@@ -138,6 +137,26 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     if len(purpose) < POLICY.min_reason:
         raise UsageError(f"the purpose is too short: please write at least {POLICY.min_reason} characters")
     screening.within_limit(purpose, "purpose")
+    return ref, purpose
+
+
+def _check_request(req: Request) -> Result | None:
+    """A request that could not be made, answered before any code is asked for (``Spec.check``)."""
+    try:
+        _request_args(req.args)
+    except InvalidReference as exc:
+        return bad_reference(exc)
+    return None
+
+
+async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Ask the child's duty managers for time-bound access to a shielded record."""
+    actor = req.actor
+    assert actor is not None
+    try:
+        ref, purpose = _request_args(req.args)
+    except InvalidReference as exc:
+        return bad_reference(exc)
     record = await children.find(session, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
@@ -182,18 +201,42 @@ async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la:
     return Result(Reply(Outcome.DONE, text), subjects=(ref,), terms=purpose, detail=f"request {request_id}")
 
 
-async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    kind, request_id, rest = parse_id(req.args)
+def _approve_args(args: str) -> tuple[int, timedelta | None]:
+    """The request id and the duration of access (None: a registration's); ``UsageError``."""
+    kind, request_id, rest = parse_id(args)
     if kind == "R":
         if rest:
             raise UsageError("a registration is approved without a duration")
+        return request_id, None
+    return request_id, parse_duration(rest)
+
+
+async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    request_id, duration = _approve_args(req.args)
+    if duration is None:  # a registration
         return await registration.decide(ctx, req, session, request_id, approve=True, reason="")
-    return await _decide(ctx, req, session, request_id, store.APPROVED, parse_duration(rest), "")
+    return await _decide(ctx, req, session, request_id, store.APPROVED, duration, "")
+
+
+def _deny_args(args: str) -> tuple[str, int, str]:
+    """The kind, the request id and the reason; ``UsageError`` when they will not do."""
+    kind, request_id, reason = parse_id(args)
+    screening.within_limit(reason, "reason")
+    return kind, request_id, reason
+
+
+def _check_approve(req: Request) -> None:
+    """An approval that could not be made, answered before any code is asked for (``Spec.check``)."""
+    _approve_args(req.args)
+
+
+def _check_deny(req: Request) -> None:
+    """A denial that could not be made, answered before any code is asked for (``Spec.check``)."""
+    _deny_args(req.args)
 
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    kind, request_id, reason = parse_id(req.args)
-    screening.within_limit(reason, "reason")
+    kind, request_id, reason = _deny_args(req.args)
     if kind == "R":
         return await registration.decide(ctx, req, session, request_id, approve=False, reason=reason)
     return await _decide(ctx, req, session, request_id, store.DENIED, POLICY.grant_default, reason)
@@ -387,6 +430,7 @@ SPECS = (
         usage=REQUEST_USAGE,
         stepup=StepUp.FRESH,
         writes=True,
+        check=_check_request,
     ),
     Spec(
         name="approve",
@@ -397,6 +441,7 @@ SPECS = (
         role=Role.DUTY_MANAGER,
         stepup=StepUp.APPROVAL,
         writes=True,
+        check=_check_approve,
     ),
     Spec(
         name="deny",
@@ -407,6 +452,7 @@ SPECS = (
         role=Role.DUTY_MANAGER,
         stepup=StepUp.APPROVAL,
         writes=True,
+        check=_check_deny,
     ),
     Spec(
         name="pending",

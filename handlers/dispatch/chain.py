@@ -2,11 +2,13 @@
 
 1. identity: who is asking, and whether their access is active (``Spec.audience``);
 2. role: whether they hold the role the command needs (``Spec.role``);
-3. switch-off: once Signpost is switched off, only commands declaring ``Spec.after_switch_off``
+3. arguments: whether the text is well formed, by the handler's own parse without the database
+   (``Spec.check``), answered as the handler answers it, so nobody spends a code on a typo;
+4. switch-off: once Signpost is switched off, only commands declaring ``Spec.after_switch_off``
    run, and they run at once (``ADMIT``): nobody can enrol or answer a code any more, so asking
    for one would lock the admins out of status and certificate for good
    (``handlers.lifecycle.flows.switch_off_gate``);
-4. step-up: a fresh authenticator code before results and decisions (``Spec.stepup``;
+5. step-up: a fresh authenticator code before results and decisions (``Spec.stepup``;
    ``handlers.stepup.flow.StepUpGate``).
 
 Each gate reads only the command's ``Spec`` and the request, and answers a ``Verdict``: a
@@ -20,7 +22,8 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal
+from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal, usage_answer
+from handlers.grammar import UsageError
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
 from handlers.vocabulary import Platform, only_who_may
@@ -59,10 +62,20 @@ async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSessio
     return refusal(only_who_may(spec.role, spec.name, spec.action), f"needs {spec.role}")
 
 
+async def check_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
+    """Malformed arguments answered at once, exactly as the handler answers them (``Spec.check``)."""
+    if spec.check is None:
+        return None
+    try:
+        return spec.check(req)
+    except UsageError as exc:
+        return usage_answer(spec, exc)
+
+
 # Who is asking and what they may do: enough for a Dispatcher with no feature gates (tests, tools).
 BASE: tuple[Gate, ...] = (identity_gate, role_gate)
 
 
 def policy_chain(stepup: StepUpPolicy | None = None) -> tuple[Gate, ...]:
     """The whole chain a running Signpost puts every command through, in order."""
-    return (*BASE, switch_off_gate, StepUpGate(stepup or StepUpPolicy()))
+    return (*BASE, check_gate, switch_off_gate, StepUpGate(stepup or StepUpPolicy()))

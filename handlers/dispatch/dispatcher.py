@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
-from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart
+from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, usage_answer
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import (
@@ -30,7 +30,6 @@ from handlers.vocabulary import (
     Command,
     Outcome,
     Reply,
-    sentence,
 )
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
 from store.delivery import deliveries
@@ -276,8 +275,7 @@ class Dispatcher:
         try:
             return await spec.run(self.ctx, req, session), actor
         except UsageError as exc:
-            text = f"{sentence(str(exc))}.\n\n{spec.usage}" if spec.usage else sentence(str(exc))
-            return Result(Reply(Outcome.INVALID, text), detail="usage"), actor
+            return usage_answer(spec, exc), actor
 
     async def _record(
         self,

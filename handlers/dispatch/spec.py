@@ -16,7 +16,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role
+from handlers.grammar import UsageError
+from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role, sentence
 from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
 from store.people.standing import Ahead, Standing
@@ -129,6 +130,10 @@ class Spec:
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
     read_ahead: Callable[[str], Ahead | None] | None = None
+    # A cheap check of the arguments, without the database (None: none): the handler's own parse,
+    # raising ``UsageError`` (or answering the handler's own ``Result``) for text it could not run,
+    # so a malformed command is answered before anyone is asked for a code (``chain.check_gate``).
+    check: Callable[[Request], Result | None] | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
 
@@ -150,3 +155,9 @@ Verdict = Result | Admit | None
 
 def refusal(text: str, detail: str) -> Result:
     return Result(Reply(Outcome.REFUSED, text), detail=detail)
+
+
+def usage_answer(spec: Spec, exc: UsageError) -> Result:
+    """The answer to text that does not fit the command: what is wrong, then how to write it."""
+    text = f"{sentence(str(exc))}.\n\n{spec.usage}" if spec.usage else sentence(str(exc))
+    return Result(Reply(Outcome.INVALID, text), detail="usage")

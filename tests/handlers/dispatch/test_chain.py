@@ -145,3 +145,22 @@ async def test_an_admin_without_a_fresh_code_is_asked_for_one_before_changing_le
     assert asked.outcome is Outcome.CHALLENGED
     shown = await say(signpost, "AD01", "lead-notices Northshire")
     assert shown.outcome is Outcome.CHALLENGED  # nothing of the setting either, until the code
+
+
+async def test_a_malformed_search_is_refused_to_a_stranger_and_the_wrong_role_before_it_is_judged(
+    chained: Signpost,
+) -> None:
+    """The argument check comes after identity and role: a stranger is still told to register and an
+    admin-only account that it may not search, whatever the text."""
+    stranger = Principal(Platform.SLACK, "T1", "U-NOBODY")
+    reply = await say(chained, stranger, "Amy Jones 31/02/2014")
+    assert reply.outcome is Outcome.REFUSED and reply.text == NOT_REGISTERED
+    admin = await say(chained, "AD01", "Amy Jones 31/02/2014")
+    assert admin.outcome is Outcome.REFUSED and "not a real date" not in admin.text
+
+
+async def test_after_switch_off_a_malformed_search_is_told_what_is_wrong_with_it(chained: Signpost) -> None:
+    """The argument check comes before switch-off: the text is judged as it would be any day."""
+    await switch_off_today(chained)
+    reply = await say(chained, "P001", "Amy Jones 01/01/2099")
+    assert reply.outcome is Outcome.INVALID and "in the future" in reply.text

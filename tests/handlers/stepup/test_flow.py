@@ -17,6 +17,7 @@ from bot.slack.render import challenge_fallback
 from handlers.clock import FakeClock
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.dispatch.spec import StepUp
+from handlers.search import LOOKUP_USAGE, SEARCH_USAGE
 from handlers.stepup import flow as stepup
 from handlers.stepup import totp
 from handlers.stepup.flow import StepUpPolicy
@@ -562,3 +563,71 @@ async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: S
         "You're set up. Signpost will ask for a code again after 30 minutes without using it, 12 hours after "
         "your last code at the latest, and before a decision when your last code is more than 5 minutes old."
     )
+
+
+async def test_a_malformed_search_is_answered_at_once_without_asking_for_a_code(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """An impossible or future date of birth is told at once, as the search itself tells it: no code
+    is asked for first, so no code (and no trip to the phone) is spent on a typo (newcomer). A
+    well-formed search still waits for its code."""
+    await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)  # the code is no longer fresh
+    for text, why in (
+        ("Amy Jones 31/02/2014", "That date of birth is not a real date"),
+        ("Amy Jones 01/01/2099", "That date of birth is in the future"),
+    ):
+        reply = await say(app, "P002", text)
+        assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
+        assert reply.text.startswith(why) and reply.text.endswith(f".\n\n{SEARCH_USAGE}"), reply.text
+    searches = await events(app, "search")
+    assert [(e.outcome, e.detail) for e in searches] == [("invalid", "usage"), ("invalid", "usage")]
+    assert (await say(app, "P002", "Amy Jones 03/04/2014")).outcome is Outcome.CHALLENGED
+
+
+async def test_a_mistyped_reference_is_answered_at_once_without_asking_for_a_code(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A reference failing its check digit gets the lookup's own answer before any code prompt."""
+    await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)
+    reply = await say(app, "P002", "999 000 0019")
+    assert reply.outcome is Outcome.INVALID and reply.challenge is None
+    assert reply.text.endswith(LOOKUP_USAGE)
+    assert [(e.outcome, e.detail) for e in await events(app, "lookup")] == [("invalid", "bad check digit")]
+    await challenged_lookup(app)
+
+
+async def test_a_malformed_search_without_an_authenticator_is_told_what_is_wrong_with_it(app: Signpost) -> None:
+    """Nobody is sent to enrol an authenticator for a search that could not run anyway."""
+    reply = await say(app, "P002", "Amy Jones 31/02/2014")
+    assert reply.outcome is Outcome.INVALID and "not a real date" in reply.text and "enrol" not in reply.text
+    assert [(e.outcome, e.detail) for e in await events(app, "search")] == [("invalid", "usage")]
+
+
+async def test_a_request_or_decision_that_could_not_be_made_is_answered_before_any_code(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A purpose too short, a mistyped reference, a duration past 7 days or a missing request id is
+    told at once, with the command's own answer, before anyone is asked for a code."""
+    await enrol_and_step_up(app, "P002")
+    await enrol_and_step_up(app, "DM01")
+    clock.advance(minutes=31)  # neither code is fresh, for a result or a decision
+    for who, text, why, action, detail in (
+        ("P002", "request 9990000050 s47", "the purpose is too short", "request_access", "usage"),
+        (
+            "P002",
+            "request 9990000051 section 47 enquiry",
+            "please check the digits",
+            "request_access",
+            "bad check digit",
+        ),
+        ("DM01", "approve 1 9d", "access can be granted for 1 hour to 7 days", "approve", "usage"),
+        ("DM01", "deny soon", "please give the request id", "deny", "usage"),
+    ):
+        reply = await say(app, who, text)
+        assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
+        assert why in reply.text.lower(), reply.text
+        assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", detail), text
+    assert (await say(app, "P002", "request 9990000050 section 47 enquiry")).outcome is Outcome.CHALLENGED
+    assert (await say(app, "DM01", "approve 1 3d")).outcome is Outcome.CHALLENGED
