@@ -2,12 +2,13 @@
 
 1. identity: who is asking, and whether their access is active (``Spec.audience``);
 2. role: whether they hold the role the command needs (``Spec.role``);
-3. arguments: whether the text is well formed, by the handler's own parse without the database
-   (``Spec.check``), answered as the handler answers it, so nobody spends a code on a typo;
-4. switch-off: once Signpost is switched off, only commands declaring ``Spec.after_switch_off``
+3. switch-off: once Signpost is switched off, only commands declaring ``Spec.after_switch_off``
    run, and they run at once (``ADMIT``): nobody can enrol or answer a code any more, so asking
    for one would lock the admins out of status and certificate for good
    (``handlers.lifecycle.flows.switch_off_gate``);
+4. arguments: whether the text is well formed, by the handler's own parse without the database
+   (``Spec.check``), answered as the handler answers it, so nobody spends a code on a typo (after
+   switch-off: a search that can no longer run is told so, not how to type it);
 5. step-up: a fresh authenticator code before results and decisions (``Spec.stepup``;
    ``handlers.stepup.flow.StepUpGate``).
 
@@ -78,4 +79,4 @@ BASE: tuple[Gate, ...] = (identity_gate, role_gate)
 
 def policy_chain(stepup: StepUpPolicy | None = None) -> tuple[Gate, ...]:
     """The whole chain a running Signpost puts every command through, in order."""
-    return (*BASE, check_gate, switch_off_gate, StepUpGate(stepup or StepUpPolicy()))
+    return (*BASE, switch_off_gate, check_gate, StepUpGate(stepup or StepUpPolicy()))

@@ -159,8 +159,9 @@ async def test_a_malformed_search_is_refused_to_a_stranger_and_the_wrong_role_be
     assert admin.outcome is Outcome.REFUSED and "not a real date" not in admin.text
 
 
-async def test_after_switch_off_a_malformed_search_is_told_what_is_wrong_with_it(chained: Signpost) -> None:
-    """The argument check comes before switch-off: the text is judged as it would be any day."""
+async def test_after_switch_off_a_malformed_search_is_told_signpost_is_switched_off(chained: Signpost) -> None:
+    """Switch-off comes before the argument check: a search that can no longer run is told so, not
+    how to type it (which would suggest that typing it right would answer it)."""
     await switch_off_today(chained)
     reply = await say(chained, "P001", "Amy Jones 01/01/2099")
-    assert reply.outcome is Outcome.INVALID and "in the future" in reply.text
+    assert reply.outcome is Outcome.SWITCHED_OFF and reply.text == SWITCHED_OFF
