@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -59,8 +60,20 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
     if looks_like_reference(cleaned):
         return Parsed("lookup", cleaned)
     if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
-        return Parsed("search", cleaned)
+        # "seach Ava Price 05/01/2014" is not searched for "Seach Ava Price": usage says how to search.
+        return Parsed("usage" if near_search(first) and first.lower() != "search" else "search", cleaned)
     return Parsed("usage", cleaned)
+
+
+_SEARCH_WORD = "search"
+SEARCH_WORD_CLOSENESS = 0.8
+"""How alike a first word must be to "search" to be taken for it misspelt ("seach", "serach"): above
+what a name that looks like it comes to ("Sarah": 0.73)."""
+
+
+def near_search(word: str) -> bool:
+    """Whether ``word`` is the word search, or close to it: a search typed with a command word."""
+    return bool(difflib.get_close_matches(word.lower(), [_SEARCH_WORD], n=1, cutoff=SEARCH_WORD_CLOSENESS))
 
 
 # Line breaks and tabs are spaces here: a Slack or Teams message, or a reason typed into a form, may

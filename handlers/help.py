@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
-from handlers.grammar import looks_like_a_name, near_miss
+from handlers.grammar import looks_like_a_name, near_miss, near_search
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
 from store.lifecycle import decommission
 
@@ -49,21 +50,69 @@ def may_search(actor: Actor | None) -> bool:
     return actor is not None and actor.status == "active" and actor.may(Role.PRACTITIONER)
 
 
+def _listed(specs: Sequence[Spec], actor: Actor | None) -> list[Spec]:
+    """The commands help lists for ``actor``: those the policy chain would let them send by name."""
+    return [
+        spec
+        for spec in specs
+        if spec.keyword
+        and spec.summary
+        and may_send(spec, actor)
+        # "register" to someone already a practitioner
+        and not (spec.unlinked_only and actor is not None)
+    ]
+
+
 def help_lines(specs: Sequence[Spec], actor: Actor | None, switched_off: bool = False) -> tuple[str, ...]:
     """What ``actor`` may send, one line each: the searches (for those who may search) and every
     command the policy chain would let them use; once Signpost is switched off, only what still
     answers (``Spec.after_switch_off``, of a command or of its sub-commands)."""
     lines = [f"• {example}" for example in EXAMPLES] if may_search(actor) and not switched_off else []
-    for spec in specs:
-        if not spec.keyword or not spec.summary or not may_send(spec, actor):
-            continue
-        if spec.unlinked_only and actor is not None:  # "register" to someone already a practitioner
-            continue
+    for spec in _listed(specs, actor):
         if not switched_off or spec.after_switch_off:
             lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
         elif still := [f"{spec.name} {word}" for word, sub in spec.subcommands.items() if sub.after_switch_off]:
             lines.append(f"• {' · '.join(still)}: {STILL_ANSWERED}")
     return tuple(lines)
+
+
+def _to_signpost(text: str) -> bool:
+    """Whether ``text`` starts with Signpost's name ("signpost help", "/signpost help"): a command,
+    not a name without a date of birth."""
+    return text.lower().split(" ", 1)[0].lstrip("/") == _SIGNPOST
+
+
+SEARCH_HINT = "To search, send the name and date of birth on their own, with no word before them."
+_SIGNPOST = "signpost"
+
+
+def did_you_mean(text: str, specs: Sequence[Spec], actor: Actor | None, switched_off: bool = False) -> str | None:
+    """ "Did you mean 'enrol'?" when the first word of ``text`` is close to a command help lists for
+    ``actor`` ("enroll", "/signpost help", "histroy", "help()"), or how to search when it is close
+    to the word search and ``actor`` may search; None otherwise. Says back only a command's own
+    name, never what was typed."""
+    words = text.lower().split()
+    if _to_signpost(text):  # "/signpost help" typed in the bot's own chat
+        words = words[1:]
+    if not words:
+        return None
+    word = words[0].lstrip("/").removesuffix("()")
+    names = ["help"] + [  # help is not among the commands it lists, and answers everyone, always
+        spec.name
+        for spec in _listed(specs, actor)
+        if not switched_off or spec.after_switch_off or any(s.after_switch_off for s in spec.subcommands.values())
+    ]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=CLOSE_ENOUGH)
+    if close:
+        return f"Did you mean '{close[0]}'?"
+    if near_search(word) and may_search(actor) and not switched_off:
+        return SEARCH_HINT
+    return None
+
+
+CLOSE_ENOUGH = 0.75
+"""How alike a word must be to a command's name to suggest it (``difflib``'s ratio): "enroll",
+"histroy" and "aprove" are; "quit", "exit" and "hello" are not."""
 
 
 def _switched_off(req: Request) -> bool:
@@ -97,13 +146,15 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
         hint = near_miss(req.args)  # first: text with a hidden character is never read as a name
-        if hint is None and looks_like_a_name(req.args):
+        off = _switched_off(req)
+        if hint is None and not _to_signpost(req.args) and looks_like_a_name(req.args):
             if req.actor is not None and req.actor.status == "active" and not may_search(req.actor):
                 text = only_who_may(Role.PRACTITIONER, "search", Action.SEARCH)
                 return Result(Reply(Outcome.REFUSED, text), detail=f"needs {Role.PRACTITIONER}")
             return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
+        hint = hint or did_you_mean(req.args, all_specs, req.actor, off)
         text = f"Sorry, I didn't understand that. {hint + ' ' if hint else ''}You can send:"
-        lines = help_lines(all_specs, req.actor, _switched_off(req))
+        lines = help_lines(all_specs, req.actor, off)
         return Result(Reply(Outcome.INVALID, text, lines=lines, lines_are_commands=True), detail="usage")
 
     return (
