@@ -60,8 +60,11 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
     if looks_like_reference(cleaned):
         return Parsed("lookup", cleaned)
     if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
-        # "seach Ava Price 05/01/2014" is not searched for "Seach Ava Price": usage says how to search.
-        return Parsed("usage" if near_search(first) and first.lower() != "search" else "search", cleaned)
+        # "search Ava Price 05/01/2014" searches for Ava Price, not "Search Ava Price"; "seach Ava
+        # Price 05/01/2014" is not searched for "Seach Ava Price": usage says how to search.
+        if first.lower() == _SEARCH_WORD and rest:
+            return Parsed("search", rest)
+        return Parsed("usage" if near_search(first) else "search", cleaned)
     return Parsed("usage", cleaned)
 
 

@@ -201,6 +201,19 @@ async def test_a_stricter_accept_threshold_turns_a_match_into_ambiguous(signpost
     assert (await say(signpost, "P002", text)).outcome is Outcome.NO_MATCH
 
 
+@pytest.mark.parametrize("word", ["search", "Search", "SEARCH"])
+async def test_the_word_search_before_a_search_is_not_read_as_a_name(signpost: Signpost, word: str) -> None:
+    """People type the command's name before what they search for: "search Amelia Thornton
+    03/04/2014" finds Amelia as the same search without the word does, and the audit's sealed
+    terms are the search's own (the word is no given name of hers)."""
+    await setup(signpost)
+    plain = await say(signpost, "P002", "Amelia Thornton 03/04/2014")
+    worded = await say(signpost, "P002", f"{word} Amelia Thornton 03/04/2014")
+    assert plain.outcome is worded.outcome is Outcome.ANSWERED
+    assert worded.child_ref == plain.child_ref == spaced(AMELIA)
+    assert worded.text == plain.text
+
+
 async def test_a_keyed_enquiry_is_unaffected_by_look_alikes(signpost: Signpost) -> None:
     """A reference finds exactly its child, twin or not, with no matching involved."""
     await setup(signpost)
