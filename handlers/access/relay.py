@@ -163,18 +163,42 @@ async def hand_on(session: AsyncSession, relay_id: int, now: datetime) -> list[N
     return [Notice(found.sender_id, "relay_undelivered", text, dedupe_key=f"relay:{relay_id}:undelivered")]
 
 
+def _message_args(args: str) -> tuple[int, str]:
+    """The child's reference and the message: InvalidReference or UsageError when it could not be sent."""
+    ref, text = split_reference(args)
+    text = _text_of(text)
+    if len(text) < MIN_TEXT:
+        raise UsageError(f"please write your purpose and how to reach you, in at least {MIN_TEXT} characters")
+    return ref, screening.within_limit(text, "message")
+
+
+def _bad_reference(exc: InvalidReference) -> Result:
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+
+
+def _check_message(req: Request) -> Result | None:
+    """A message that could not be sent, answered before any code is asked for (``Spec.check``)."""
+    try:
+        _message_args(req.args)
+    except InvalidReference as exc:
+        return _bad_reference(exc)
+    return None
+
+
+def _check_relay_id(req: Request) -> None:
+    """A reply or a reading without a message number, answered before any code is asked for: the
+    answer's own length is judged once the relay is found, after who may answer it."""
+    _id(req.args)
+
+
 async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Send a message about a shielded child to whoever is responsible, without learning who."""
     actor = req.actor
     assert actor is not None
     try:
-        ref, text = split_reference(req.args)
+        ref, text = _message_args(req.args)
     except InvalidReference as exc:
-        return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
-    text = _text_of(text)
-    if len(text) < MIN_TEXT:
-        raise UsageError(f"please write your purpose and how to reach you, in at least {MIN_TEXT} characters")
-    screening.within_limit(text, "message")
+        return _bad_reference(exc)
     record = await children.find(session, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
@@ -335,6 +359,7 @@ SPECS = (
         name="message",
         action=Action.RELAY_MESSAGE,
         run=message,
+        check=_check_message,
         summary="send a message about a shielded record to the professional responsible",
         usage=MESSAGE_USAGE,
         stepup=StepUp.FRESH,
@@ -345,6 +370,7 @@ SPECS = (
         name="reply",
         action=Action.RELAY_MESSAGE,
         run=answer,
+        check=_check_relay_id,
         summary="answer a message relayed to you",
         usage=REPLY_USAGE,
         stepup=StepUp.FRESH,
@@ -355,6 +381,7 @@ SPECS = (
         name="relay",
         action=Action.RELAY_READ,
         run=read,
+        check=_check_relay_id,
         summary="read a relayed message, or the answer to yours",
         usage=READ_USAGE,
         stepup=StepUp.FRESH,

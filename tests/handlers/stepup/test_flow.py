@@ -631,3 +631,26 @@ async def test_a_request_or_decision_that_could_not_be_made_is_answered_before_a
         assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", detail), text
     assert (await say(app, "P002", "request 9990000050 section 47 enquiry")).outcome is Outcome.CHALLENGED
     assert (await say(app, "DM01", "approve 1 3d")).outcome is Outcome.CHALLENGED
+
+
+async def test_a_relayed_message_that_could_not_be_sent_or_read_is_answered_before_any_code(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A message too short or about a mistyped reference, and a reply or a reading without a
+    message number, are told at once, with the command's own answer, before any code is asked for."""
+    await enrol_and_step_up(app, "P002")
+    clock.advance(minutes=31)  # the code is no longer fresh
+    for text, why, detail in (
+        ("message 9990000050 call me", "in at least", "usage"),
+        ("message 9990000051 please call me about a section 47 enquiry", "please check the digits", "bad check digit"),
+        ("reply soon", "please give the message number", "usage"),
+        ("relay first", "please give the message number", "usage"),
+    ):
+        reply = await say(app, "P002", text)
+        assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
+        assert why in reply.text.lower(), reply.text
+        action = "relay_read" if text.startswith("relay") else "relay_message"
+        assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", detail), text
+    sent = await say(app, "P002", "message 9990000050 please call me about a section 47 enquiry")
+    assert sent.outcome is Outcome.CHALLENGED
+    assert (await say(app, "P002", "relay 1")).outcome is Outcome.CHALLENGED
