@@ -61,6 +61,9 @@ def test_ctrl_c_as_the_sealing_workers_start_stops_the_import_cleanly(tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own group, as a terminal's foreground job is
+        # and Ctrl-C not ignored, as in a terminal: a test run started in the background of a
+        # shell inherits SIGINT ignored, and the importer then never listened for it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     workers: list[int] = []
     try:
