@@ -11,7 +11,7 @@ from handlers import lead
 from handlers.access import screening
 from handlers.access.notices import when
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
 from handlers.grammar import UsageError, parse_demographic
 from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose, details_to_add
 from handlers.matching.score import MatchModel, query_count_keys
@@ -133,15 +133,6 @@ def bad_reference(exc: InvalidReference) -> Result:
     return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail="bad check digit")
 
 
-def _check_lookup(req: Request) -> Result | None:
-    """A mistyped reference, answered before any code is asked for (``Spec.check``)."""
-    try:
-        parse_reference(req.args)
-    except InvalidReference as exc:
-        return bad_reference(exc)
-    return None
-
-
 def _enquiry_ahead(args: str) -> Ahead | None:
     """A lookup's one read, made with the asker's standing (``Spec.read_ahead``); none for a
     reference that does not parse (the handler answers that without reading)."""
@@ -208,9 +199,9 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
     return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
 
 
-def _check_search(req: Request) -> None:
+def _check_search(args: str, now: datetime) -> None:
     """The search's own parse, before any code is asked for (``Spec.check``): raises ``UsageError``."""
-    parse_demographic(req.args, req.now.date())
+    parse_demographic(args, now.date())
 
 
 def birth_date_in(text: str, today: date) -> date | None:
@@ -227,7 +218,7 @@ SPECS = (
         action=Action.LOOKUP,
         run=lookup,
         read_ahead=_enquiry_ahead,
-        check=_check_lookup,
+        check=parsed_by(parse_reference, reference=bad_reference),
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
         stepup=StepUp.FRESH,

@@ -24,10 +24,10 @@ from handlers.access import screening
 from handlers.access.notices import when
 from handlers.access.requests import split_reference
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
 from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
-from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref, sentence
+from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
 from store.audit.log import append, origin_event
 from store.people import lead, relay
 from store.people.practitioners import active_among, holders
@@ -172,25 +172,6 @@ def _message_args(args: str) -> tuple[int, str]:
     return ref, screening.within_limit(text, "message")
 
 
-def _bad_reference(exc: InvalidReference) -> Result:
-    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
-
-
-def _check_message(req: Request) -> Result | None:
-    """A message that could not be sent, answered before any code is asked for (``Spec.check``)."""
-    try:
-        _message_args(req.args)
-    except InvalidReference as exc:
-        return _bad_reference(exc)
-    return None
-
-
-def _check_relay_id(req: Request) -> None:
-    """A reply or a reading without a message number, answered before any code is asked for: the
-    answer's own length is judged once the relay is found, after who may answer it."""
-    _id(req.args)
-
-
 async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Send a message about a shielded child to whoever is responsible, without learning who."""
     actor = req.actor
@@ -198,7 +179,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     try:
         ref, text = _message_args(req.args)
     except InvalidReference as exc:
-        return _bad_reference(exc)
+        return bad_reference(exc)
     record = await children.find(session, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
@@ -359,7 +340,7 @@ SPECS = (
         name="message",
         action=Action.RELAY_MESSAGE,
         run=message,
-        check=_check_message,
+        check=parsed_by(_message_args),
         summary="send a message about a shielded record to the professional responsible",
         usage=MESSAGE_USAGE,
         stepup=StepUp.FRESH,
@@ -370,7 +351,7 @@ SPECS = (
         name="reply",
         action=Action.RELAY_MESSAGE,
         run=answer,
-        check=_check_relay_id,
+        check=parsed_by(_id),  # a reply's length is judged once the relay is found
         summary="answer a message relayed to you",
         usage=REPLY_USAGE,
         stepup=StepUp.FRESH,
@@ -381,7 +362,7 @@ SPECS = (
         name="relay",
         action=Action.RELAY_READ,
         run=read,
-        check=_check_relay_id,
+        check=parsed_by(_id),  # a reply's length is judged once the relay is found
         summary="read a relayed message, or the answer to yours",
         usage=READ_USAGE,
         stepup=StepUp.FRESH,

@@ -27,7 +27,7 @@ from handlers.access.policy import POLICY
 from handlers.access.registration import may_decide
 from handlers.clock import waited
 from handlers.context import Context, NoticeSink
-from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
 from handlers.grammar import MAX_ID, UsageError, parse_number, parse_practitioner_id
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
@@ -42,7 +42,6 @@ from handlers.vocabulary import (
     format_ref,
     platform_name,
     plural,
-    sentence,
 )
 from store.people import access as store
 from store.people import practitioners
@@ -123,10 +122,6 @@ def parse_id(args: str) -> tuple[str, int, str]:
     return kind, request_id, rest.strip()
 
 
-def bad_reference(exc: InvalidReference) -> Result:
-    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
-
-
 def _request_args(args: str) -> tuple[int, str]:
     """The reference and the purpose; ``InvalidReference`` or ``UsageError`` when they will not do."""
     ref, purpose = split_reference(args)
@@ -138,15 +133,6 @@ def _request_args(args: str) -> tuple[int, str]:
         raise UsageError(f"the purpose is too short: please write at least {POLICY.min_reason} characters")
     screening.within_limit(purpose, "purpose")
     return ref, purpose
-
-
-def _check_request(req: Request) -> Result | None:
-    """A request that could not be made, answered before any code is asked for (``Spec.check``)."""
-    try:
-        _request_args(req.args)
-    except InvalidReference as exc:
-        return bad_reference(exc)
-    return None
 
 
 async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -223,16 +209,6 @@ def _deny_args(args: str) -> tuple[str, int, str]:
     kind, request_id, reason = parse_id(args)
     screening.within_limit(reason, "reason")
     return kind, request_id, reason
-
-
-def _check_approve(req: Request) -> None:
-    """An approval that could not be made, answered before any code is asked for (``Spec.check``)."""
-    _approve_args(req.args)
-
-
-def _check_deny(req: Request) -> None:
-    """A denial that could not be made, answered before any code is asked for (``Spec.check``)."""
-    _deny_args(req.args)
 
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -430,7 +406,7 @@ SPECS = (
         usage=REQUEST_USAGE,
         stepup=StepUp.FRESH,
         writes=True,
-        check=_check_request,
+        check=parsed_by(_request_args),
     ),
     Spec(
         name="approve",
@@ -441,7 +417,7 @@ SPECS = (
         role=Role.DUTY_MANAGER,
         stepup=StepUp.APPROVAL,
         writes=True,
-        check=_check_approve,
+        check=parsed_by(_approve_args),
     ),
     Spec(
         name="deny",
@@ -452,7 +428,7 @@ SPECS = (
         role=Role.DUTY_MANAGER,
         stepup=StepUp.APPROVAL,
         writes=True,
-        check=_check_deny,
+        check=parsed_by(_deny_args),
     ),
     Spec(
         name="pending",

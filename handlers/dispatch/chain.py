@@ -68,7 +68,7 @@ async def check_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSessi
     if spec.check is None:
         return None
     try:
-        return spec.check(req)
+        return spec.check(req.args, req.now)
     except UsageError as exc:
         return usage_answer(spec, exc)
 

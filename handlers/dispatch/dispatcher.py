@@ -83,13 +83,25 @@ class Dispatcher:
         return spec.for_args(parsed.args), parsed
 
     def may_need_code(self, text: str) -> bool:
-        """Whether answering this text may take a step-up code first: its command declares a step-up.
+        """Whether answering this text may take a step-up code first: its command declares a step-up
+        and its arguments pass the command's own check (``Spec.check``).
 
         From the text alone, without the database, so that a front end can open a placeholder at
         once (Slack's trigger id expires in 3 seconds); the answer may still be the result itself.
         """
-        spec, _ = self.resolve(text)
-        return spec.stepup is not StepUp.NONE
+        spec, parsed = self.resolve(text)
+        if spec.stepup is StepUp.NONE:
+            return False
+        return spec.check is None or not self._refused_at_once(spec, parsed.args)
+
+    def _refused_at_once(self, spec: Spec, args: str) -> bool:
+        """Whether the command's own check answers this text at once (a malformed search): it is
+        then answered before any code, and a front end need not open a placeholder for it."""
+        assert spec.check is not None
+        try:
+            return spec.check(args, self.ctx.clock.now()) is not None
+        except UsageError:
+            return True
 
     def writes(self, text: str) -> bool:
         """Whether this text asks for a change (a decision, a request, a message), not just a reading.

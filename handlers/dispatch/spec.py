@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import UsageError
+from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role, sentence
 from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
@@ -130,16 +131,43 @@ class Spec:
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
     read_ahead: Callable[[str], Ahead | None] | None = None
-    # A cheap check of the arguments, without the database (None: none): the handler's own parse,
-    # raising ``UsageError`` (or answering the handler's own ``Result``) for text it could not run,
-    # so a malformed command is answered before anyone is asked for a code (``chain.check_gate``).
-    check: Callable[[Request], Result | None] | None = None
+    # A cheap check of the arguments and the time, without the database or the asker (None: none):
+    # the handler's own parse (``parsed_by``), raising ``UsageError`` (or answering the handler's own
+    # ``Result``) for text it could not run, so a malformed command is answered before anyone is
+    # asked for a code (``chain.check_gate``), and no front end opens a "Checking…" placeholder for it.
+    check: Check | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
 
     def for_args(self, args: str) -> Spec:
         """The Spec that governs this command with these arguments."""
         return self.subcommands.get(args.split(" ", 1)[0].lower(), self)
+
+
+Check = Callable[[str, datetime], Result | None]
+
+
+def parsed_by(
+    parse: Callable[[str], object], *, reference: Callable[[InvalidReference], Result] | None = None
+) -> Check:
+    """A ``Spec.check`` that is the handler's own parse of its arguments: its ``UsageError`` is
+    answered with the command's usage, a mistyped reference with ``reference`` (by default
+    ``bad_reference``), exactly as the handler would answer them."""
+    answer = reference or bad_reference
+
+    def check(args: str, now: datetime) -> Result | None:
+        try:
+            parse(args)
+        except InvalidReference as exc:
+            return answer(exc)
+        return None
+
+    return check
+
+
+def bad_reference(exc: InvalidReference) -> Result:
+    """A reference that fails its check digit: said so, with nothing it held said back."""
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
 
 
 class Admit(Enum):

@@ -102,6 +102,34 @@ async def test_may_need_code_is_true_for_a_lookup_and_false_for_help(signpost: S
     assert dispatcher.may_need_code("what is this") is False  # not understood: usage, no code
 
 
+MALFORMED = (
+    "Amy Jones 31/02/2014",  # no such date
+    "Amy Jones 03/04/2099",  # born in the future
+    "Amy",  # one name
+    "1234567890",  # a reference whose check digit fails
+    "request 1234567890 to check",  # a bad reference, and a purpose too short
+    "approve",  # no request id
+    "deny x",
+    "message 1234567890 hello",
+    "reply",
+    "relay",
+)
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+async def test_a_malformed_command_is_not_said_to_need_a_code_and_never_asks_one(
+    signpost: Signpost, clock: FakeClock, text: str
+) -> None:
+    """A front end opens a "Checking…" placeholder only when a code may be asked: text its command's
+    own check refuses is answered at once with how to write it, so none is opened for it."""
+    await load_standard(signpost)
+    await ensure_enrolled(signpost, "DM01")
+    clock.advance(minutes=31)  # the code is no longer fresh: a well-formed command would ask for one
+    assert signpost.dispatcher.may_need_code(text) is False
+    reply = await say(signpost, "DM01", text)
+    assert reply.challenge is None and reply.outcome is Outcome.INVALID, (text, reply)
+
+
 async def test_the_role_refusal_names_everyone_who_may_with_the_right_article(signpost: Signpost) -> None:
     """A practitioner is told "Only an admin can use 'lead-notices'" and, since admins stand in for
     duty managers, "Only a duty manager or an admin can use 'relays'"."""
