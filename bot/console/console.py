@@ -38,7 +38,7 @@ from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Challenge, Command, Platform, Principal, Reply, sentence
 
 DEFAULT_AS = "NS-P0001"
-QUIT = frozenset({"quit", "exit", ":quit", ":q", ":exit"})
+QUIT = frozenset({"quit", "exit", "quit()", "exit()", ":quit", ":q", ":exit"})  # quit(): as in Python
 HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"

@@ -29,7 +29,7 @@ async def actions(app: Signpost) -> list[str]:
 async def test_quit_and_exit_leave_without_an_answer_or_an_audit_event(signpost: Signpost) -> None:
     """`quit` and `exit` (any case) end the session: no "Sorry, I didn't understand", nothing audited."""
     await load_standard(signpost)
-    for word in ("quit", "EXIT", ":quit"):
+    for word in ("quit", "EXIT", ":quit", "exit()", "Quit()"):
         out = await session(signpost, [word, "help"], as_id="P002")
         assert "Sorry" not in out and "Signpost tells you" not in out
     assert await actions(signpost) == []
