@@ -94,7 +94,7 @@ async def answer_for(
     signposts and who is told of the lookup; a shielded child's signposts (and who is told) are
     read only once a grant is found.
     """
-    found = await children.enquire(session, ref, actor.practitioner_id)
+    found = await children.enquire(session, ctx.keys, ref, actor.practitioner_id)
     if found is None or found.record.state != "active":
         # Archived and destroyed children say nothing about themselves to ordinary searches. An
         # archived child's terms are sealed under its own key (not a subject: no lead notice, no

@@ -180,7 +180,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         ref, text = _message_args(req.args)
     except InvalidReference as exc:
         return bad_reference(exc)
-    record = await children.find(session, ref)
+    record = await children.find(session, ctx.keys, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
     subjects = (ref,)

@@ -143,7 +143,7 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         ref, purpose = _request_args(req.args)
     except InvalidReference as exc:
         return bad_reference(exc)
-    record = await children.find(session, ref)
+    record = await children.find(session, ctx.keys, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
     if not record.shielded:

@@ -730,12 +730,20 @@ async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes 
     return None if row is None else keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
 
 
-async def find(session: AsyncSession, ref: int) -> ChildRecord | None:
+async def find(session: AsyncSession, keys: KeyRing, ref: int) -> ChildRecord | None:
+    """One child's record; destroyed, whatever its row says, once the key file has destroyed its
+    birth-date key (``destroyed_since``)."""
     result = await session.execute(
-        select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref == ref)
+        select(Child.ref, Child.local_authority, Child.shielded, Child.state, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
+        .where(Child.ref == ref)
     )
     row = result.first()
-    return None if row is None else ChildRecord(row.ref, row.local_authority, row.shielded, row.state)
+    if row is None:
+        return None
+    if row.state != "destroyed" and destroyed_since(keys, row.kek_id):
+        return ChildRecord(row.ref, row.local_authority, False, "destroyed")
+    return ChildRecord(row.ref, row.local_authority, row.shielded, row.state)
 
 
 async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, ChildRecord]:
@@ -899,12 +907,24 @@ async def find_candidates(
     await _judge_index(session, stored)  # before anything is decrypted or answered from these rows
     ranked.sort(key=lambda row: (-row[1], row[0]))  # the order rank_holders gives, whatever the database's
     found: dict[int, Candidate] = {}
+    ranked = [row for row in ranked if not destroyed_since(keys, row[4])]
     for ref, _, sealed, shielded, kek_id, wrapped in ranked:
         if sealed is not None and kek_id is not None and wrapped is not None:
             aad = child_aad(ref)
             identity = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
             found[ref] = Candidate(identity, bool(shielded))
     return Probe([row[0] for row in ranked], found, name_counts.counted(named, counts))
+
+
+def destroyed_since(keys: KeyRing, kek_id: str | None) -> bool:
+    """Whether a child's data key is wrapped under a birth-date key the key file has destroyed: the
+    child is destroyed then, whatever its row says. Only a store restored from a backup taken before
+    holds one (its row "active" when the backup is older than its 18th birthday, its index rows
+    still there, its birth year's term key alive), until the next retention run finishes the
+    destruction (README, "Backups"). Until then no search, batch match or keyed lookup answers with
+    it or fails on it: a failure told whoever typed its name and birth year, or its reference, that
+    a child destroyed since had been held. Cheap for a key at hand (``punctured_day_ids``)."""
+    return kek_id is not None and bool(keychain.punctured_day_ids(keys, (kek_id,)))
 
 
 async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:
@@ -917,7 +937,7 @@ async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[i
             .where(Child.ref.in_(chunk), Child.state == "active")
         )
         for ref, sealed, shielded, kek_id, wrapped in result:
-            if sealed is not None:
+            if sealed is not None and not destroyed_since(keys, kek_id):
                 aad = child_aad(ref)
                 identity = decode_identity(open_sealed(keys.unwrap(kek_id, wrapped, aad), sealed, aad))
                 out[ref] = Candidate(identity, bool(shielded))
@@ -1040,19 +1060,23 @@ def enquiry_read(ref: int) -> tuple[Prepared, dict[str, Any]]:
     return _ENQUIRE, {"ref": ref}
 
 
-async def enquire(session: AsyncSession, ref: int, looker: str = "") -> Enquiry | None:
+async def enquire(session: AsyncSession, keys: KeyRing, ref: int, looker: str = "") -> Enquiry | None:
     """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
     and, for an active child that is not shielded, its signposts (ordered as ``signposts``) and who
     is told that ``looker`` (a practitioner id) looked it up (``Enquiry.told``).
 
     A shielded child's signposts are not read here: only a grant lets them be read (``signposts``);
-    nor, then, who is told (``lead.told_of`` reads it once the grant is found).
+    nor, then, who is told (``lead.told_of`` reads it once the grant is found). A child whose
+    birth-date key the key file has destroyed is destroyed, whatever its row says
+    (``destroyed_since``): it comes back as such, with no signposts.
     """
     statement, params = enquiry_read(ref)  # its rows already read, when a command read them ahead
     rows = await statement.all(session, params)
     if not rows:
         return None
     first = rows[0]
+    if first.state != "destroyed" and destroyed_since(keys, first.kek_id):
+        return Enquiry(ChildRecord(first.ref, first.local_authority, False, "destroyed"), None, [])
     record = ChildRecord(first.ref, first.local_authority, first.shielded, first.state)
     key = None if first.kek_id is None else WrappedKey(first.ref, first.kek_id, first.wrapped)
     involved = [r for r in rows if r.involved is not None]

@@ -51,7 +51,7 @@ NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
 
 async def state_of(app: Signpost, ref: str) -> str | None:
     async with app.ctx.db.read() as session:
-        record = await children.find(session, int(ref))
+        record = await children.find(session, app.ctx.keys, int(ref))
     return None if record is None else record.state
 
 

@@ -253,7 +253,7 @@ async def test_an_authority_spelt_otherwise_is_the_one_registered_not_a_new_one(
     assert any("'northshire' taken as 'Northshire'" in note for note in report.notes())
     async with signpost.ctx.db.read() as session:
         names = (await session.execute(select(LocalAuthority.name).order_by(LocalAuthority.name))).scalars().all()
-        held = await children.find(session, int(new_child))
+        held = await children.find(session, signpost.ctx.keys, int(new_child))
         kim = await session.scalar(select(Practitioner.local_authority).where(Practitioner.id == "P009"))
     assert names == ["Northshire", "Southvale"]
     assert held is not None and held.local_authority == "Northshire" and kim == "Northshire"
@@ -277,7 +277,7 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         "(0 records already held destroyed by this import); 1 involvement row for them skipped."
     )
     async with signpost.ctx.db.read() as session:
-        assert await children.find(session, int(old)) is None
+        assert await children.find(session, signpost.ctx.keys, int(old)) is None
     corrected = CHILDREN.replace("2014-04-03", "2000-04-03")  # Amy's date of birth corrected: now 26
     report = await import_feeds(
         signpost.ctx.db,
@@ -289,7 +289,7 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
     assert report.past_retention == 1
     assert "(1 record already held destroyed by this import)" in report.notes()[0]  # said plainly
     async with signpost.ctx.db.read() as session:
-        amy = await children.find(session, int(AMY))
+        amy = await children.find(session, signpost.ctx.keys, int(AMY))
         assert amy is not None and amy.state == "destroyed"
         assert await children.load_identities(session, signpost.ctx.keys, [int(AMY)]) == {}
     # The feed as it was before: a destroyed record is not brought back, nor said to have changed,
@@ -308,7 +308,7 @@ async def test_a_child_24_or_over_is_never_stored_and_a_held_one_is_destroyed(si
         "whose records were destroyed: not stored (a destroyed record is never brought back)."
     ]
     async with signpost.ctx.db.read() as session:
-        amy = await children.find(session, int(AMY))
+        amy = await children.find(session, signpost.ctx.keys, int(AMY))
         assert amy is not None and amy.state == "destroyed"
         held = select(func.count()).select_from(Involvement).where(Involvement.child_ref == int(AMY))
         assert (await session.execute(held)).scalar_one() == 0
@@ -332,7 +332,7 @@ async def test_a_slip_that_would_make_a_held_child_24_destroys_nothing_and_is_a_
     assert "would destroy their record for good" in str(problem)
     assert not any(word in str(problem) for word in ("Amy", "Jones", "1990", "2014", AMY))
     async with signpost.ctx.db.read() as session:
-        amy = await children.find(session, int(AMY))
+        amy = await children.find(session, signpost.ctx.keys, int(AMY))
         assert amy is not None and amy.state != "destroyed"
         held = await children.load_identities(session, signpost.ctx.keys, [int(AMY)])
         assert held[int(AMY)].date_of_birth == date(2014, 4, 3)
@@ -657,7 +657,7 @@ async def test_children_naming_an_authority_no_practitioner_belongs_to_are_impor
     ]
     assert misaligned.shown_parts(" ".join(notes)) == []
     async with signpost.ctx.db.read() as session:
-        held = await children.find(session, int(misaligned.REF))
+        held = await children.find(session, signpost.ctx.keys, int(misaligned.REF))
     assert held is not None and held.local_authority == misaligned.NAME_AS_AUTHORITY
 
     # Still there on the next import, of another feed; gone once the row is corrected.

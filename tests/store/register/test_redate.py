@@ -195,7 +195,7 @@ async def test_an_import_that_rekeys_or_destroys_leaves_no_old_row_version(signp
     report = await import_children(app, corrected("2000-01-01"), destroy_redated=True)
     assert (report.past_retention, report.shredded) == (1, 1) and not report.compaction_pending, report.compaction
     async with app.ctx.db.read() as session:
-        assert (await children.find(session, AMY_REF)) is not None
+        assert (await children.find(session, signpost.ctx.keys, AMY_REF)) is not None
         assert await children.load_identities(session, app.ctx.keys, [AMY_REF]) == {}
     await assert_gone(app.ctx.db, "child_keys", second_key)
     await assert_gone(app.ctx.db, "children", second_identity)
