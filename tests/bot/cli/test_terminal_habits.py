@@ -424,3 +424,22 @@ def test_a_hidden_character_at_the_end_of_a_console_line_gets_help_not_the_comma
     examples = SyntheticRegister(children=300).examples()
     run = cli("console", "--as", examples.practitioner_id, stdin="\x0chelp\nquit\n")
     assert HIDDEN_HINT in run.out and "who else is working" not in run.out
+
+
+async def test_a_practitioner_id_typed_in_another_case_names_the_same_practitioner_everywhere(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`practitioner leave p002`, `unlink` and the console's `--as` took an id in any case, but
+    `totp enrol p002`, `totp reset`, `match --as ad01` and `audit export --actor p002` answered that
+    there is no such practitioner (the export: "it is not a practitioner id in the register")."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    enrolled = await cli.run("totp", "enrol", " p002 ")
+    assert enrolled.code == 0 and "P002" in enrolled.out, enrolled.err
+    exported = await cli.run("audit", "export", "--actor", "p002")
+    assert exported.code == 0 and "not a practitioner id" not in exported.err, exported.err
+    roll = tmp_path / "roll.csv"
+    roll.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n", encoding="utf-8")
+    matched = await cli.run("match", str(roll), "--as", "ad01")
+    assert matched.code == 0 and matched.out.startswith("line,decision"), matched.err
+    reset = await cli.run("totp", "reset", "p002")
+    assert reset.code == 0, reset.err
