@@ -81,7 +81,9 @@ class Console:
             reader = (lambda: getpass.getpass(prompt)) if secret else (lambda: input(prompt))
             try:
                 return await in_daemon_thread(reader)
-            except EOFError:
+            except EOFError:  # Ctrl-D: end the prompt's line, so the shell's prompt starts its own
+                self.stdout.write("\n")
+                self.stdout.flush()
                 return None
         line = await in_daemon_thread(self.stdin.readline)
         return None if line == "" else line.rstrip("\n")
