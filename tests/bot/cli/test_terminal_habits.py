@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import stat
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -443,3 +445,41 @@ async def test_a_practitioner_id_typed_in_another_case_names_the_same_practition
     assert matched.code == 0 and matched.out.startswith("line,decision"), matched.err
     reset = await cli.run("totp", "reset", "p002")
     assert reset.code == 0, reset.err
+
+
+# `signpost console`, with a real SIGINT (Ctrl-C) delivered to itself the moment the store's code
+# begins to load, as a Ctrl-C typed in the second or so `make run` takes to start lands.
+CTRL_C_WHILE_LOADING = (
+    "import importlib.abc, os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "class CtrlC(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name == 'bot.app':\n"
+    "            os.kill(os.getpid(), signal.SIGINT)\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, CtrlC())\n"
+    "from bot.cli.main import main\n"
+    "sys.exit(main(['console']))\n"
+)
+
+
+def test_ctrl_c_while_signpost_is_still_loading_ends_it_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C in the first second of `make run` printed Python's KeyboardInterrupt traceback through
+    the imports; it now ends as a Ctrl-C at the prompt does, with status 130."""
+    root = Path(__file__).resolve().parents[3]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+        "SIGNPOST_KEY_FILE": str(tmp_path / "signpost.key"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (130, ""), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
