@@ -171,6 +171,8 @@ _MONTH_WORD = re.compile(
 )
 _LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
 _ODD_YEAR = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{3}|\d{5,})(?![\d/.-])")
+# The year first but not as YYYY-MM-DD (2014/01/05, 2014.1.5): read as neither form.
+_YEAR_FIRST = re.compile(r"(?<![\d/.-])\d{4}(?:[/.]\d{1,2}[/.-]|-\d{1,2}[/.])\d{1,2}(?![\d/.-])")
 CODE_WITHOUT_ASKING = (
     "That looks like an authenticator code, but none was asked for just now: send your search again "
     "and give the code when Signpost asks for it."
@@ -197,6 +199,8 @@ def near_miss(text: str) -> str | None:
         return "Please write the date of birth as DD/MM/YYYY, with a four-digit year."
     if _MONTH_WORD.search(text):
         return "Please write the date of birth in numbers: DD/MM/YYYY."
+    if _YEAR_FIRST.search(text):
+        return "Please write the date of birth as DD/MM/YYYY or YYYY-MM-DD."
     return None
 
 

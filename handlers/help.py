@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Audience, Request, Result, Spec
+from handlers.dispatch.spec import Audience, Request, Result, Spec, not_active
 from handlers.grammar import looks_like_a_name, near_miss, near_search
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
 from store.lifecycle import decommission
@@ -115,6 +115,13 @@ CLOSE_ENOUGH = 0.75
 "histroy" and "aprove" are; "quit", "exit" and "hello" are not."""
 
 
+def _left(req: Request) -> bool:
+    """Whether the asker is a practitioner whose access is not active (recorded as gone): help and
+    usage answer everyone, but they list nothing a leaver may send (an empty "You can send:"), so
+    a leaver is told what every other command tells them."""
+    return req.actor is not None and req.actor.status != "active"
+
+
 def _switched_off(req: Request) -> bool:
     return decommission.is_switched_off(req.standing.switch_off, req.now.date())
 
@@ -140,11 +147,15 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
     """help and usage need to know every command, so they are built from the full list."""
 
     async def show_help(ctx: Context, req: Request, session: AsyncSession) -> Result:
+        if _left(req):
+            return not_active()
         off = _switched_off(req)
         lines = help_lines(all_specs, req.actor, off)
         return Result(Reply(Outcome.INFO, SWITCHED_OFF_INTRO if off else INTRO, lines=lines, lines_are_commands=True))
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
+        if _left(req):
+            return not_active()
         hint = near_miss(req.args)  # first: text with a hidden character is never read as a name
         off = _switched_off(req)
         if hint is None and not _to_signpost(req.args) and looks_like_a_name(req.args):

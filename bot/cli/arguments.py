@@ -26,12 +26,14 @@ def practitioner_id(text: str) -> str:
     """A practitioner id typed on the command line. One holding a character that does not show as
     itself (a NUL, a byte that is not UTF-8, which Python hands over as half a character) is no one's
     id, and no database can be asked for it (PostgreSQL cannot keep a NUL): a usage error, before
-    any store is opened."""
+    any store is opened. Read as the console's ``--as`` and ``practitioner leave`` read it, trimmed
+    and in capitals, so that ``totp enrol p002`` names the practitioner ``practitioner leave p002``
+    does."""
     from handlers.grammar import hides_characters
 
     if hides_characters(text):
         raise argparse.ArgumentTypeError(HIDDEN_ID)
-    return text
+    return text.strip().upper()
 
 
 def not_a_date(text: str, otherwise: str) -> str:

@@ -86,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
         prog="signpost",
         description=(
             "Signpost: who else is working, or has worked, with this child? Contact signposts only, "
-            "after a step-up check; every query audited, and every command below that opens the store. Settings "
+            "after a step-up check; every query audited, and every command below that opens the store except "
+            "db upgrade, current, history and check (the schema, and a read-only check). Settings "
             "come from the environment or .env: SIGNPOST_DATABASE_URL, SIGNPOST_KEY_FILE, and SLACK_* / "
             "CONNECTIONS__* for the chat front ends."
         ),
@@ -107,16 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = top.parse_args(given)
     # Only now: `--help` and a usage error have exited above without settings, logging or the store.
-    import asyncio
+    # Loading them takes a second or so: a Ctrl-C meanwhile ends Signpost as one at the prompt does,
+    # not with Python's traceback through the imports.
+    try:
+        import asyncio
 
-    import structlog
+        import structlog
 
-    from bot.cli.common import CommandFailed
-    from bot.config import SettingsError, environment_warnings, load_settings
-    from bot.logging import configure
-    from handlers.operator.common import Refused
-    from store.db import store_damage
-    from store.keys.crypto import KeyFileError
+        from bot.cli.common import CommandFailed
+        from bot.config import SettingsError, environment_warnings, load_settings
+        from bot.logging import configure
+        from handlers.operator.common import Refused
+        from store.db import store_damage
+        from store.keys.crypto import KeyFileError
+    except KeyboardInterrupt:
+        return 130
 
     try:
         for warning in environment_warnings():  # SettingsError for a .env that cannot be read

@@ -32,7 +32,6 @@ from bot.logging import to_file
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
-from handlers.help import may_search
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Challenge, Command, Platform, Principal, Reply, sentence
@@ -82,7 +81,9 @@ class Console:
             reader = (lambda: getpass.getpass(prompt)) if secret else (lambda: input(prompt))
             try:
                 return await in_daemon_thread(reader)
-            except EOFError:
+            except EOFError:  # Ctrl-D: end the prompt's line, so the shell's prompt starts its own
+                self.stdout.write("\n")
+                self.stdout.flush()
                 return None
         line = await in_daemon_thread(self.stdin.readline)
         return None if line == "" else line.rstrip("\n")
@@ -98,8 +99,9 @@ class Console:
         self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or quit.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
-            # Searches only to someone who may search: an admin was offered them, then refused each.
-            if may_search(await people.practitioner(self.app.ctx, self.as_id)):
+            # Searches only to someone who may search, today: an admin was offered them, then refused
+            # each, and so was everyone once Signpost was switched off.
+            if await people.may_search_now(self.app.ctx, self.as_id):
                 self.say("Try these on the demo data:")
                 for command, what in (
                     (examples.keyed, "by reference"),

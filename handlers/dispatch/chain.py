@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, refusal, usage_answer
+from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, not_active, refusal, usage_answer
 from handlers.grammar import UsageError
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
@@ -53,7 +53,7 @@ async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSe
             return refusal(NOT_IN_REGISTER_CONSOLE.format(id=principal.user_id), "unknown identity")
         return refusal(NOT_REGISTERED, "unknown identity")
     if req.actor.status != "active":
-        return refusal("Your Signpost access is not active. Please contact your duty manager.", "inactive")
+        return not_active()
     return None
 
 

@@ -185,6 +185,14 @@ def refusal(text: str, detail: str) -> Result:
     return Result(Reply(Outcome.REFUSED, text), detail=detail)
 
 
+# A practitioner recorded as gone (`signpost practitioner leave`): the answer to everything they send.
+NOT_ACTIVE = "Your Signpost access is not active. Please contact your duty manager."
+
+
+def not_active() -> Result:
+    return refusal(NOT_ACTIVE, "inactive")
+
+
 def usage_answer(spec: Spec, exc: UsageError) -> Result:
     """The answer to text that does not fit the command: what is wrong, then how to write it."""
     text = f"{sentence(str(exc))}.\n\n{spec.usage}" if spec.usage else sentence(str(exc))

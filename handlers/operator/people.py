@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import authorities
 from handlers.access.requests import unlink_and_tell
 from handlers.context import Context
+from handlers.help import may_search
 from handlers.operator.common import Audit, Refused
 from handlers.stepup import totp
 from handlers.vocabulary import Actor, Notice
+from store.lifecycle import decommission
 from store.people import access, credentials, practitioners
 from store.people.credentials import ACTIVE
 from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIdentity
@@ -159,3 +161,13 @@ async def practitioner(ctx: Context, practitioner_id: str) -> Actor | None:
     """The practitioner with this id, or None (the console's ``:as`` checks whom it will act as)."""
     async with ctx.db.read() as session:
         return await practitioners.get_actor(session, practitioner_id)
+
+
+async def may_search_now(ctx: Context, practitioner_id: str) -> bool:
+    """Whether a search by this practitioner would run today: they may search, and Signpost is not
+    switched off (the console's greeting offers the demo searches only then)."""
+    async with ctx.db.read() as session:
+        actor = await practitioners.get_actor(session, practitioner_id)
+        schedule = await decommission.current(session)
+    switch_off = schedule.switch_off if schedule is not None else None
+    return may_search(actor) and not decommission.is_switched_off(switch_off, ctx.clock.now().date())

@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome, Reply
+from handlers.dispatch.spec import NOT_ACTIVE
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.vocabulary import Action, Outcome, Reply
 from tests.factories import AMY, load_standard, say
 from tests.stepup_helpers import say_fresh
 
@@ -90,3 +93,15 @@ async def test_after_switch_off_help_lists_only_what_still_answers(app: Signpost
     for line in admin.lines:  # each still answers
         for command in line[2:].split(":", 1)[0].split(" · "):
             assert (await say(app, "AD01", command)).outcome is Outcome.INFO, command
+
+
+@pytest.mark.parametrize("text", ["help", "what now", "histroy", "Amy Jones"])
+async def test_a_leaver_is_told_their_access_is_not_active_not_shown_an_empty_help(app: Signpost, text: str) -> None:
+    """A practitioner recorded as gone (`signpost practitioner leave P002`) sending `help` got the
+    introduction and no command at all, and anything it did not understand "Sorry, I didn't
+    understand that. You can send:" followed by nothing (a name without a date: how to search, which
+    they may not). Everything else they send is answered that their access is not active; so are these."""
+    async with audited(app.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
+        assert (await people.leave(app.ctx, audit, "P002")).changed
+    reply = await say(app, "P002", text)
+    assert (reply.outcome, reply.text, reply.lines) == (Outcome.REFUSED, NOT_ACTIVE, ()), text

@@ -22,6 +22,9 @@ HINTS = [
     ("123 456", "looks like an authenticator code, but none was asked for"),
     ("Ava Price 5 Jan 2014", "in numbers: DD/MM/YYYY"),
     ("Ava Price January 5th, 2014 NS1 3LY", "in numbers: DD/MM/YYYY"),
+    # The year first with slashes or dots: the bare list, no hint (YYYY-MM-DD is read, with dashes).
+    ("Ava Price 2014/01/05", "as DD/MM/YYYY or YYYY-MM-DD"),
+    ("Ava Price 2014.1.5 NS1 3LY", "as DD/MM/YYYY or YYYY-MM-DD"),
 ]
 
 

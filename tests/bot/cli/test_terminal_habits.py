@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import stat
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -424,3 +426,60 @@ def test_a_hidden_character_at_the_end_of_a_console_line_gets_help_not_the_comma
     examples = SyntheticRegister(children=300).examples()
     run = cli("console", "--as", examples.practitioner_id, stdin="\x0chelp\nquit\n")
     assert HIDDEN_HINT in run.out and "who else is working" not in run.out
+
+
+async def test_a_practitioner_id_typed_in_another_case_names_the_same_practitioner_everywhere(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`practitioner leave p002`, `unlink` and the console's `--as` took an id in any case, but
+    `totp enrol p002`, `totp reset`, `match --as ad01` and `audit export --actor p002` answered that
+    there is no such practitioner (the export: "it is not a practitioner id in the register")."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    enrolled = await cli.run("totp", "enrol", " p002 ")
+    assert enrolled.code == 0 and "P002" in enrolled.out, enrolled.err
+    exported = await cli.run("audit", "export", "--actor", "p002")
+    assert exported.code == 0 and "not a practitioner id" not in exported.err, exported.err
+    roll = tmp_path / "roll.csv"
+    roll.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n", encoding="utf-8")
+    matched = await cli.run("match", str(roll), "--as", "ad01")
+    assert matched.code == 0 and matched.out.startswith("line,decision"), matched.err
+    reset = await cli.run("totp", "reset", "p002")
+    assert reset.code == 0, reset.err
+
+
+# `signpost console`, with a real SIGINT (Ctrl-C) delivered to itself the moment the store's code
+# begins to load, as a Ctrl-C typed in the second or so `make run` takes to start lands.
+CTRL_C_WHILE_LOADING = (
+    "import importlib.abc, os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "class CtrlC(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name == 'bot.app':\n"
+    "            os.kill(os.getpid(), signal.SIGINT)\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, CtrlC())\n"
+    "from bot.cli.main import main\n"
+    "sys.exit(main(['console']))\n"
+)
+
+
+def test_ctrl_c_while_signpost_is_still_loading_ends_it_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C in the first second of `make run` printed Python's KeyboardInterrupt traceback through
+    the imports; it now ends as a Ctrl-C at the prompt does, with status 130."""
+    root = Path(__file__).resolve().parents[3]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+        "SIGNPOST_KEY_FILE": str(tmp_path / "signpost.key"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (130, ""), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr

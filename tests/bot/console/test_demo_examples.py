@@ -15,6 +15,7 @@ from store.register.feeds import Feed, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
 from store.tables.lifecycle import Meta
 from tests.factories import ready, say
+from tests.stepup_helpers import say_fresh
 
 DEMO_CHILDREN = 3000  # seed-demo's default
 EXPECTED = {
@@ -69,3 +70,18 @@ async def test_the_greeting_shows_searches_only_to_someone_who_may_search(signpo
         await Console(signpost, who, io.StringIO(), out).greet()
         assert ("Try these on the demo data:" in out.getvalue()) is searches, (who, out.getvalue())
         assert "Demo people to act as (:as ID):" in out.getvalue()
+
+
+async def test_after_switch_off_the_greeting_offers_no_search(signpost: Signpost) -> None:
+    """Once Signpost was switched off, the greeting still said "Try these on the demo data:" with the
+    three searches, and each was answered that Signpost is switched off."""
+    await seed_demo(signpost, 10)
+    examples = SyntheticRegister(children=10).examples()
+    today = signpost.ctx.clock.now().strftime("%d/%m/%Y")
+    done = await say_fresh(signpost, examples.admin_id, f"decommission schedule {today} at once")
+    assert done.outcome is Outcome.DONE, done.text
+    out = io.StringIO()
+    await Console(signpost, examples.practitioner_id, io.StringIO(), out).greet()
+    assert "Try these on the demo data:" not in out.getvalue(), out.getvalue()
+    assert examples.keyed not in out.getvalue(), out.getvalue()
+    assert "Demo people to act as (:as ID):" in out.getvalue()  # the admin may still ask for status

@@ -182,3 +182,16 @@ async def test_sigint_ends_a_piped_console_waiting_for_a_code(env: Mapping[str, 
     assert rest.decode().splitlines() == ["Bye."]
     assert "Traceback" not in err.decode()
     assert '"action": "code"' not in (tmp_path / "signpost.log").read_text("utf-8")
+
+
+@pytest.mark.parametrize("prompt", ["P002> ", "Code: "])
+async def test_ctrl_d_on_a_terminal_leaves_on_a_line_of_its_own(
+    env: Mapping[str, str], tmp_path: Path, prompt: str
+) -> None:
+    """Ctrl-D at a prompt ended the console with the cursor still after `P002> ` (or `Code: `), so
+    the shell's own prompt followed it on that line; it now ends that line first (status 0, as quit)."""
+    steps = [("P002> ", "\x04")] if prompt == "P002> " else [("P002> ", "enrol\r"), ("Code: ", "\x04")]
+    terminal, status, modes = await interrupted(env, tmp_path, *steps)
+    assert status == 0
+    assert re.search(re.escape(prompt) + r"(\^D)?\r\n\Z", terminal.screen.decode()), terminal.screen[-80:]
+    assert modes & termios.ECHO and modes & termios.ICANON
