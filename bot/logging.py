@@ -144,6 +144,21 @@ def _as_text(stack: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def without_messages(said: str, error: BaseException) -> str:
+    """``said`` (a log line's event) with the text of each exception in ``error``'s chain that is
+    another library's taken out. A library that logs a failure it caught often writes the
+    exception's text into its own line (slack_sdk's Socket Mode: "Failed to connect (error: {e})",
+    aiohttp's error quoting the URL with its one-time ticket; asyncio's "Task exception was never
+    retrieved", with the exception's repr): withheld there too, as in the traceback."""
+    for one, _ in _chain(error):
+        if _message(one) != WITHHELD:
+            continue
+        for text in (repr(one), str(one)):  # the repr holds the text: it goes first, whole
+            if text:
+                said = said.replace(text, WITHHELD)
+    return said
+
+
 def _tracebacks(as_text: bool) -> structlog.types.Processor:
     """The processor that turns ``exc_info`` into ``exception``: data for JSON, text for a terminal."""
 
@@ -151,6 +166,8 @@ def _tracebacks(as_text: bool) -> structlog.types.Processor:
         exc_info = event.pop("exc_info", None)
         error = _exception(exc_info)
         if error is not None:
+            if isinstance(event.get("event"), str):
+                event["event"] = without_messages(event["event"], error)
             stack = safe_traceback(error)
             event["exception"] = _as_text(stack) if as_text else stack
         return event

@@ -263,3 +263,24 @@ def test_reading_any_json_envelope_takes_it_or_refuses_it_and_never_raises_anyth
     """An exception other than a refusal would escape into the SDK's loop, which logs it with a traceback."""
     with suppress(inbound.Refused):
         inbound.check_envelope(inbound.read_frame(json.dumps(frame)))
+
+
+async def test_a_refused_socket_mode_connection_logs_no_ticket(signpost: Signpost, fake_slack: FakeSlackApi) -> None:
+    """Slack's Socket Mode URL carries a one-time ticket, a credential for the app's connection.
+    When the connection to it is refused (an expired ticket, a proxy in the way), the SDK logs
+    "Failed to connect (error: …)" with the aiohttp error's text, which quotes the whole URL: the
+    ticket reached the log. The line is still there (an operator must see the link is down), without
+    the URL."""
+    fake_slack.ticket = "TICKET-7f3c2a9e-secret"
+    fake_slack.refuse_links = 1
+    with logged_at("info") as log:
+        async with serving(signpost, fake_slack, SLACK_APP_TOKEN=APP_TOKEN):
+            await fake_slack.wait_until(lambda: fake_slack.links_refused == 1)
+            for _ in range(500):  # the SDK logs just after the refusal (then waits 10 s to try again)
+                if any(line.get("level") == "error" for line in log.lines()):
+                    break
+                await asyncio.sleep(0.01)
+    failed = [line for line in log.lines() if line.get("level") == "error"]
+    assert [line["event"].split(" (")[0] for line in failed] == ["Failed to connect"], log.text
+    assert "TICKET-7f3c2a9e-secret" not in log.text, failed
+    assert APP_TOKEN not in log.text
