@@ -284,3 +284,22 @@ async def test_a_refused_socket_mode_connection_logs_no_ticket(signpost: Signpos
     assert [line["event"].split(" (")[0] for line in failed] == ["Failed to connect"], log.text
     assert "TICKET-7f3c2a9e-secret" not in log.text, failed
     assert APP_TOKEN not in log.text
+
+
+async def test_a_refused_request_for_the_socket_mode_url_logs_slacks_code_not_what_came_back(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """``apps.connections.open`` answered ``ok: false`` with an "error" that is no Slack code (an
+    egress proxy's text, anything echoed back): the retry's warning repeated it whole. It says
+    ``unrecognised_error`` as every other Web API failure does; a code of Slack's shape is kept."""
+    echoed = f"Amy Jones 03/04/2014 M1 2AB refused for {APP_TOKEN}"
+    fake_slack.fail("apps.connections.open", error=echoed)
+    fake_slack.fail("apps.connections.open", error="invalid_auth")
+    with logged_at("info") as log:
+        async with serving(signpost, fake_slack, SLACK_APP_TOKEN=APP_TOKEN) as app:
+            app.front.socket_retry_first = app.front.socket_retry_max = 0.01
+            await fake_slack.wait_until(lambda: bool(fake_slack.sockets))
+    said = [line["error"] for line in log.lines() if line["event"] == "slack_socket_mode_unreachable"]
+    assert said == ["unrecognised_error", "invalid_auth"], log.text
+    for carried in CARRIED:
+        assert carried not in log.text, carried
