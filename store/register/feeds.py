@@ -375,9 +375,13 @@ def unknown_header(header: Sequence[str]) -> str:
 
 def _runs_on(column: str, name: str) -> bool:
     """Whether header cell ``column`` is the column ``name`` with the first row's first field
-    after it (no line break between them): a letter or digit straight after the name (``name_more``
-    is a column of its own, misnamed; a line break inside the cell is an unclosed quote's doing)."""
-    return column.startswith(name) and len(column) > len(name) and column[len(name)].isalnum()
+    after it (no line break between them; the field may be quoted): anything but an underscore or a
+    space straight after the name (``name_more`` is a column of its own, misnamed; a line break
+    inside the cell is an unclosed quote's doing)."""
+    if not column.startswith(name) or len(column) == len(name):
+        return False
+    after = column[len(name)]
+    return after != "_" and not after.isspace()
 
 
 _COLUMN_NAME = re.compile(r"[a-z0-9_]{1,32}")

@@ -550,6 +550,14 @@ async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
             CHILDREN_HEADER.replace(",shielded", ",notes,shielded") + CHILDREN.splitlines()[1].lower(),
             "unknown notes; the header runs into the first row after shielded: is its line break missing?",
         ),
+        (
+            INVOLVEMENTS_HEADER + INVOLVEMENTS.splitlines()[1],
+            "the header runs into the first row after lead_professional: is its line break missing?",
+        ),
+        (  # the row's first field quoted, its other fields in lower case
+            CHILDREN_HEADER + '"' + CHILDREN.splitlines()[1].lower().replace(",", '",', 1),
+            "the header runs into the first row after shielded: is its line break missing?",
+        ),
         # Column names in capitals are read, but a capitalised unknown one may be a name: never quoted.
         (CHILDREN_HEADER.upper() + ",Amy", "unknown (a column whose name is not a column name)"),
     ],
