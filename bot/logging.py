@@ -153,7 +153,11 @@ def without_messages(said: str, error: BaseException) -> str:
     for one, _ in _chain(error):
         if _message(one) != WITHHELD:
             continue
-        for text in (repr(one), str(one)):  # the repr holds the text: it goes first, whole
+        for text_of in (repr, str):  # the repr holds the text: it goes first, whole
+            try:
+                text = text_of(one)
+            except Exception:  # an exception that cannot say itself has put nothing in the line
+                continue
             if text:
                 said = said.replace(text, WITHHELD)
     return said
