@@ -163,6 +163,17 @@ def without_messages(said: str, error: BaseException) -> str:
     return said
 
 
+def _handled_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """A library's line logged while it handles an exception but without it (slack_sdk's Socket
+    Mode: "Failed to retrieve WSS URL: {e}", the whole answer Slack, or a proxy, gave): that
+    exception's text withheld from the line too. A line is formatted within the logging call, so
+    the exception the library is handling is still the one ``sys.exc_info`` gives."""
+    handled = sys.exc_info()[1]
+    if handled is not None and event.get("exc_info") is None and isinstance(event.get("event"), str):
+        event["event"] = without_messages(event["event"], handled)
+    return event
+
+
 def _tracebacks(as_text: bool) -> structlog.types.Processor:
     """The processor that turns ``exc_info`` into ``exception``: data for JSON, text for a terminal."""
 
@@ -214,7 +225,7 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             # A library's record carries no fields but these two, which bot.web's filter sets.
-            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason"))],
+            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason")), _handled_withheld],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *extra, renderer],
         )
     )

@@ -49,3 +49,21 @@ def test_a_library_line_holding_its_exceptions_text_keeps_its_own_words_only(fmt
     said = stream.getvalue()
     assert "Failed to run a listener (error: " in said and WITHHELD in said
     assert "Amy" not in said and "03/04" not in said
+
+
+def test_a_library_line_logged_while_handling_an_exception_without_it_holds_none_of_its_text() -> None:
+    """slack_sdk logs "Failed to retrieve WSS URL: {e}" inside its except block, with no exc_info."""
+    stream = io.StringIO()
+    configure("json", "info", stream=stream)
+    try:
+        try:
+            int(TYPED)
+        except ValueError as exc:
+            logging.getLogger("slack_bolt.signpost").error(f"Failed to retrieve WSS URL: {exc}")
+        logging.getLogger("slack_bolt.signpost").error("Retrying with Amy")  # no exception handled: as it is
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    said = stream.getvalue()
+    assert f"Failed to retrieve WSS URL: {WITHHELD}" in said and "Retrying with Amy" in said
+    assert "Amy Jones" not in said and "03/04" not in said

@@ -303,3 +303,26 @@ async def test_a_refused_request_for_the_socket_mode_url_logs_slacks_code_not_wh
     assert said == ["unrecognised_error", "invalid_auth"], log.text
     for carried in CARRIED:
         assert carried not in log.text, carried
+
+
+async def test_a_reconnection_refused_logs_nothing_the_refusal_carried(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """Slack closes a Socket Mode link now and then; the SDK asks for a new URL itself, and when
+    ``apps.connections.open`` refuses it logged "Failed to retrieve WSS URL: {e}" (no traceback:
+    the SlackApiError's text, the whole answer, inside the line), then the same again as it failed
+    to receive. Whatever came back in the answer (an egress proxy's text, anything echoed) was in
+    the log. The lines are still there, without the error's text."""
+    echoed = f"Amy Jones 03/04/2014 M1 2AB refused for {APP_TOKEN}"
+    async with linked(signpost, fake_slack):
+        fake_slack.fail("apps.connections.open", error=echoed, times=5)
+        with logged_at("info") as log:
+            await fake_slack.sockets[-1].close()
+            for _ in range(500):
+                if any(line.get("level") == "error" for line in log.lines()):
+                    break
+                await asyncio.sleep(0.01)
+    failed = [line["event"] for line in log.lines() if line.get("level") == "error"]
+    assert failed and failed[0].startswith("Failed to retrieve WSS URL: "), log.text
+    for carried in CARRIED:
+        assert carried not in log.text, carried
