@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 import traceback
@@ -158,9 +159,14 @@ def without_messages(said: str, error: BaseException) -> str:
                 text = text_of(one)
             except Exception:  # an exception that cannot say itself has put nothing in the line
                 continue
-            if text:
+            if len(text) >= SHORT:
                 said = said.replace(text, WITHHELD)
+            elif text:  # a short text only where it stands alone, not inside the line's own words
+                said = re.sub(rf"(?<!\w){re.escape(text)}(?!\w)", WITHHELD, said)
     return said
+
+
+SHORT = 8  # an exception's text shorter than this is withheld only where it is not part of a word
 
 
 def _handled_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:

@@ -67,3 +67,22 @@ def test_a_library_line_logged_while_handling_an_exception_without_it_holds_none
     said = stream.getvalue()
     assert f"Failed to retrieve WSS URL: {WITHHELD}" in said and "Retrying with Amy" in said
     assert "Amy Jones" not in said and "03/04" not in said
+
+
+def test_a_short_exception_text_is_withheld_where_it_stands_alone_not_inside_the_lines_words() -> None:
+    stream = io.StringIO()
+    configure("json", "info", stream=stream)
+    try:
+        try:
+            raise RuntimeError("e")
+        except RuntimeError:
+            logging.getLogger("aiohttp.server").error("Error handling request")
+        try:
+            raise ValueError("Amy")
+        except ValueError as exc:
+            logging.getLogger("slack_bolt.signpost").error(f"Failed (error: {exc})")
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    said = stream.getvalue()
+    assert '"Error handling request"' in said and f"Failed (error: {WITHHELD})" in said and "Amy" not in said
