@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 import traceback
@@ -144,6 +145,41 @@ def _as_text(stack: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def without_messages(said: str, error: BaseException) -> str:
+    """``said`` (a log line's event) with the text of each exception in ``error``'s chain that is
+    another library's taken out. A library that logs a failure it caught often writes the
+    exception's text into its own line (slack_sdk's Socket Mode: "Failed to connect (error: {e})",
+    aiohttp's error quoting the URL with its one-time ticket; asyncio's "Task exception was never
+    retrieved", with the exception's repr): withheld there too, as in the traceback."""
+    for one, _ in _chain(error):
+        if _message(one) != WITHHELD:
+            continue
+        for text_of in (repr, str):  # the repr holds the text: it goes first, whole
+            try:
+                text = text_of(one)
+            except Exception:  # an exception that cannot say itself has put nothing in the line
+                continue
+            if len(text) >= SHORT:
+                said = said.replace(text, WITHHELD)
+            elif text:  # a short text only where it stands alone, not inside the line's own words
+                said = re.sub(rf"(?<!\w){re.escape(text)}(?!\w)", WITHHELD, said)
+    return said
+
+
+SHORT = 8  # an exception's text shorter than this is withheld only where it is not part of a word
+
+
+def _handled_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """A library's line logged while it handles an exception but without it (slack_sdk's Socket
+    Mode: "Failed to retrieve WSS URL: {e}", the whole answer Slack, or a proxy, gave): that
+    exception's text withheld from the line too. A line is formatted within the logging call, so
+    the exception the library is handling is still the one ``sys.exc_info`` gives."""
+    handled = sys.exc_info()[1]
+    if handled is not None and event.get("exc_info") is None and isinstance(event.get("event"), str):
+        event["event"] = without_messages(event["event"], handled)
+    return event
+
+
 def _tracebacks(as_text: bool) -> structlog.types.Processor:
     """The processor that turns ``exc_info`` into ``exception``: data for JSON, text for a terminal."""
 
@@ -151,6 +187,8 @@ def _tracebacks(as_text: bool) -> structlog.types.Processor:
         exc_info = event.pop("exc_info", None)
         error = _exception(exc_info)
         if error is not None:
+            if isinstance(event.get("event"), str):
+                event["event"] = without_messages(event["event"], error)
             stack = safe_traceback(error)
             event["exception"] = _as_text(stack) if as_text else stack
         return event
@@ -193,7 +231,7 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             # A library's record carries no fields but these two, which bot.web's filter sets.
-            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason"))],
+            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason")), _handled_withheld],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *extra, renderer],
         )
     )

@@ -665,11 +665,10 @@ class SlackFrontEnd:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # unreachable, refused, rate limited, a bad token: try again later
-                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else None
                 log.warning(
                     "slack_socket_mode_unreachable",
                     attempt=attempt,
-                    error=reason or type(exc).__name__,
+                    error=failure_reason(exc),  # Slack's code, never what else came back
                     retry_in_s=round(delay, 1),
                 )
                 await asyncio.sleep(delay)

@@ -351,26 +351,47 @@ def unknown_header(header: Sequence[str]) -> str:
     """Why a header is no feed's. One that names at least half of a feed's columns is that feed's
     with columns unknown or missing: they are named (header text, cut short and shown as text).
     Anything else may be a data row taken for a header (its first line lost): it is never quoted,
-    and the feeds' headers are shown instead."""
-    columns = [h.strip().lower() for h in header]
+    and the feeds' headers are shown instead. A header that runs into its first row (its line
+    break lost: a missing column's name with more after it, then the row's fields) is said so,
+    and nothing from that column on is quoted: it is the row."""
+    written = [h.strip() for h in header]
+    columns = [h.lower() for h in written]
     kind = max(HEADERS, key=lambda k: len(set(HEADERS[k]) & set(columns)))
     expected = HEADERS[kind]
     if 2 * len(set(expected) & set(columns)) < len(expected):
         return "not a known feed; expected one of: " + " or ".join(",".join(h) for h in HEADERS.values())
-    unknown = [_column(c) for c in columns if c not in expected]
     missing = [c for c in expected if c not in columns]
+    fused = next(((at, m) for at, c in enumerate(columns) for m in missing if _runs_on(c, m)), None)
+    if fused is not None:
+        written, columns = written[: fused[0]], columns[: fused[0]]
+        missing.remove(fused[1])
+    unknown = [_column(w) for w, c in zip(written, columns, strict=True) if c not in expected]
     why = [f"unknown {', '.join(unknown)}"] if unknown else []
     why += [f"missing {', '.join(missing)}"] if missing else []
+    if fused is not None:
+        why.append(f"the header runs into the first row after {fused[1]}: is its line break missing?")
     return f"not a known feed: {'; '.join(why)}"
+
+
+def _runs_on(column: str, name: str) -> bool:
+    """Whether header cell ``column`` is the column ``name`` with the first row's first field
+    after it (no line break between them; the field may be quoted): anything but an underscore or a
+    space straight after the name (``name_more`` is a column of its own, misnamed; a line break
+    inside the cell is an unclosed quote's doing)."""
+    if not column.startswith(name) or len(column) == len(name):
+        return False
+    after = column[len(name)]
+    return after != "_" and not after.isspace()
 
 
 _COLUMN_NAME = re.compile(r"[a-z0-9_]{1,32}")
 
 
 def _column(name: str) -> str:
-    """A header's column name as a problem line may show it: only a name shaped like a column
-    (letters, digits, underscores, at most 32). Anything else may hold a data row pulled into the
-    header (an unclosed quote takes the first row into the last column name): never quoted."""
+    """A header's column name as a problem line may show it: only a name shaped like a column, as
+    written (lower-case letters, digits, underscores, at most 32). Anything else may hold a data row
+    pulled into the header (an unclosed quote takes the first row into the last column name), and a
+    capitalised word may be a name (a row run into the header): never quoted."""
     if not name:
         return "(an empty name)"
     return name if _COLUMN_NAME.fullmatch(name) else "(a column whose name is not a column name)"

@@ -54,6 +54,11 @@ class FakeSlackApi:
     frames_back: list[dict[str, Any]] = field(default_factory=list)
     # An outage: every call and response_url post is answered HTTP 500 (recorded, answer {"status": 500}).
     down: bool = False
+    # Socket Mode as Slack hands it out: the URL carries a one-time ticket, a credential for the app's
+    # connection. ``refuse_links``: that many connection attempts are refused (HTTP 403, no upgrade).
+    ticket: str = "fake-ticket"
+    refuse_links: int = 0
+    links_refused: int = 0
 
     @property
     def api_url(self) -> str:
@@ -64,7 +69,7 @@ class FakeSlackApi:
 
     @property
     def socket_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/link"
+        return f"ws://{self.host}:{self.port}/link?ticket={self.ticket}&app_id=A0001"
 
     def outbound(self) -> list[Call]:
         """Every call but Bolt's own ``auth.test`` (its check of the bot token: no user data)."""
@@ -181,8 +186,15 @@ class FakeSlackApi:
         await self._record(call)
         return web.Response(text="ok")
 
-    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+    async def _link(self, request: web.Request) -> web.StreamResponse:
         """Slack's end of a Socket Mode connection: frames the app sends back are recorded."""
+        if self.refuse_links > 0:
+            self.refuse_links -= 1
+            assert self._changed is not None
+            async with self._changed:
+                self.links_refused += 1
+                self._changed.notify_all()
+            return web.Response(status=403, text="ticket refused")
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         await self._note(self.sockets, socket)

@@ -263,3 +263,66 @@ def test_reading_any_json_envelope_takes_it_or_refuses_it_and_never_raises_anyth
     """An exception other than a refusal would escape into the SDK's loop, which logs it with a traceback."""
     with suppress(inbound.Refused):
         inbound.check_envelope(inbound.read_frame(json.dumps(frame)))
+
+
+async def test_a_refused_socket_mode_connection_logs_no_ticket(signpost: Signpost, fake_slack: FakeSlackApi) -> None:
+    """Slack's Socket Mode URL carries a one-time ticket, a credential for the app's connection.
+    When the connection to it is refused (an expired ticket, a proxy in the way), the SDK logs
+    "Failed to connect (error: …)" with the aiohttp error's text, which quotes the whole URL: the
+    ticket reached the log. The line is still there (an operator must see the link is down), without
+    the URL."""
+    fake_slack.ticket = "TICKET-7f3c2a9e-secret"
+    fake_slack.refuse_links = 1
+    with logged_at("info") as log:
+        async with serving(signpost, fake_slack, SLACK_APP_TOKEN=APP_TOKEN):
+            await fake_slack.wait_until(lambda: fake_slack.links_refused == 1)
+            for _ in range(500):  # the SDK logs just after the refusal (then waits 10 s to try again)
+                if any(line.get("level") == "error" for line in log.lines()):
+                    break
+                await asyncio.sleep(0.01)
+    failed = [line for line in log.lines() if line.get("level") == "error"]
+    assert [line["event"].split(" (")[0] for line in failed] == ["Failed to connect"], log.text
+    assert "TICKET-7f3c2a9e-secret" not in log.text, failed
+    assert APP_TOKEN not in log.text
+
+
+async def test_a_refused_request_for_the_socket_mode_url_logs_slacks_code_not_what_came_back(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """``apps.connections.open`` answered ``ok: false`` with an "error" that is no Slack code (an
+    egress proxy's text, anything echoed back): the retry's warning repeated it whole. It says
+    ``unrecognised_error`` as every other Web API failure does; a code of Slack's shape is kept."""
+    echoed = f"Amy Jones 03/04/2014 M1 2AB refused for {APP_TOKEN}"
+    fake_slack.fail("apps.connections.open", error=echoed)
+    fake_slack.fail("apps.connections.open", error="invalid_auth")
+    with logged_at("info") as log:
+        async with serving(signpost, fake_slack, SLACK_APP_TOKEN=APP_TOKEN) as app:
+            app.front.socket_retry_first = app.front.socket_retry_max = 0.01
+            await fake_slack.wait_until(lambda: bool(fake_slack.sockets))
+    said = [line["error"] for line in log.lines() if line["event"] == "slack_socket_mode_unreachable"]
+    assert said == ["unrecognised_error", "invalid_auth"], log.text
+    for carried in CARRIED:
+        assert carried not in log.text, carried
+
+
+async def test_a_reconnection_refused_logs_nothing_the_refusal_carried(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """Slack closes a Socket Mode link now and then; the SDK asks for a new URL itself, and when
+    ``apps.connections.open`` refuses it logged "Failed to retrieve WSS URL: {e}" (no traceback:
+    the SlackApiError's text, the whole answer, inside the line), then the same again as it failed
+    to receive. Whatever came back in the answer (an egress proxy's text, anything echoed) was in
+    the log. The lines are still there, without the error's text."""
+    echoed = f"Amy Jones 03/04/2014 M1 2AB refused for {APP_TOKEN}"
+    async with linked(signpost, fake_slack):
+        fake_slack.fail("apps.connections.open", error=echoed, times=5)
+        with logged_at("info") as log:
+            await fake_slack.sockets[-1].close()
+            for _ in range(500):
+                if any(line.get("level") == "error" for line in log.lines()):
+                    break
+                await asyncio.sleep(0.01)
+    failed = [line["event"] for line in log.lines() if line.get("level") == "error"]
+    assert failed and failed[0].startswith("Failed to retrieve WSS URL: "), log.text
+    for carried in CARRIED:
+        assert carried not in log.text, carried

@@ -537,6 +537,42 @@ async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
     assert said == f"f.csv:1: header: not a known feed: {why}"
 
 
+@pytest.mark.parametrize(
+    ("first_line", "why"),
+    [
+        # The header's line break lost (a header file without one, then the rows: `cat head.csv rows.csv`):
+        # its last column runs into the first row's child reference, and the row's fields follow it.
+        (
+            CHILDREN_HEADER + CHILDREN.splitlines()[1],
+            "the header runs into the first row after shielded: is its line break missing?",
+        ),
+        (
+            CHILDREN_HEADER.replace(",shielded", ",notes,shielded") + CHILDREN.splitlines()[1].lower(),
+            "unknown notes; the header runs into the first row after shielded: is its line break missing?",
+        ),
+        (
+            INVOLVEMENTS_HEADER + INVOLVEMENTS.splitlines()[1],
+            "the header runs into the first row after lead_professional: is its line break missing?",
+        ),
+        (  # the row's first field quoted, its other fields in lower case
+            CHILDREN_HEADER + '"' + CHILDREN.splitlines()[1].lower().replace(",", '",', 1),
+            "the header runs into the first row after shielded: is its line break missing?",
+        ),
+        # Column names in capitals are read, but a capitalised unknown one may be a name: never quoted.
+        (CHILDREN_HEADER.upper() + ",Amy", "unknown (a column whose name is not a column name)"),
+    ],
+)
+async def test_a_header_that_holds_a_row_quotes_none_of_it(signpost: Signpost, first_line: str, why: str) -> None:
+    """A header that ran into its first row (no line break after it) was close enough to the
+    children feed's for its unknown columns to be named: the child's given and family names, sex,
+    authority and shielded flag were quoted back ("unknown shielded9990000018, amy, jones, …"). Now
+    the break is named as the likely cause and nothing of the row is shown."""
+    said = await refused(signpost, Feed("c.csv", f"{first_line}\n{CHILDREN.splitlines()[2]}\n"))
+    assert said == [f"c.csv:1: header: not a known feed: {why}"]
+    for value in ("amy", "jones", "amelia", "northshire", "false", AMY):
+        assert value not in said[0].lower(), value
+
+
 async def test_a_role_that_is_not_one_is_never_quoted(signpost: Signpost) -> None:
     people = f"{PRACTITIONERS_HEADER}\nX1,A,B,R,O,LA,0161 496 0001,a@b.example,practitioner;Wizardly Name\n"
     said = await refused(signpost, Feed("p.csv", people))

@@ -1,0 +1,88 @@
+"""A library's own log line that writes an exception's text into its message (asyncio's "Task
+exception was never retrieved", slack_sdk's "Failed to connect (error: {e})") has that text withheld,
+as the traceback's is: a driver or the standard library quotes the value it choked on."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import logging
+
+import pytest
+import structlog
+
+from bot.logging import WITHHELD, configure
+from tests.bot.log_stream import logged_at
+
+TYPED = "Amy Jones 03/04/2014"
+
+
+async def _reads_the_search() -> None:
+    int(TYPED)  # ValueError, quoting what was typed
+
+
+async def test_asyncio_reporting_a_task_nobody_awaited_quotes_nothing_its_exception_said() -> None:
+    """asyncio's line names the task with its exception's repr, which quoted what was typed."""
+    with logged_at("info") as log:
+        task = asyncio.get_running_loop().create_task(_reads_the_search())
+        await asyncio.wait({task})
+        del task
+        gc.collect()  # the task's end reports an exception nobody retrieved
+    [line] = [line for line in log.lines() if line["logger"] == "asyncio"]
+    assert line["event"].startswith("Task exception was never retrieved") and WITHHELD in line["event"]
+    assert "Amy" not in log.text and "03/04" not in log.text
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_library_line_holding_its_exceptions_text_keeps_its_own_words_only(fmt: str) -> None:
+    stream = io.StringIO()
+    configure(fmt, "info", stream=stream)
+    try:
+        try:
+            int(TYPED)
+        except ValueError as exc:
+            logging.getLogger("slack_bolt.signpost").exception(f"Failed to run a listener (error: {exc})")
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    said = stream.getvalue()
+    assert "Failed to run a listener (error: " in said and WITHHELD in said
+    assert "Amy" not in said and "03/04" not in said
+
+
+def test_a_library_line_logged_while_handling_an_exception_without_it_holds_none_of_its_text() -> None:
+    """slack_sdk logs "Failed to retrieve WSS URL: {e}" inside its except block, with no exc_info."""
+    stream = io.StringIO()
+    configure("json", "info", stream=stream)
+    try:
+        try:
+            int(TYPED)
+        except ValueError as exc:
+            logging.getLogger("slack_bolt.signpost").error(f"Failed to retrieve WSS URL: {exc}")
+        logging.getLogger("slack_bolt.signpost").error("Retrying with Amy")  # no exception handled: as it is
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    said = stream.getvalue()
+    assert f"Failed to retrieve WSS URL: {WITHHELD}" in said and "Retrying with Amy" in said
+    assert "Amy Jones" not in said and "03/04" not in said
+
+
+def test_a_short_exception_text_is_withheld_where_it_stands_alone_not_inside_the_lines_words() -> None:
+    stream = io.StringIO()
+    configure("json", "info", stream=stream)
+    try:
+        try:
+            raise RuntimeError("e")
+        except RuntimeError:
+            logging.getLogger("aiohttp.server").error("Error handling request")
+        try:
+            raise ValueError("Amy")
+        except ValueError as exc:
+            logging.getLogger("slack_bolt.signpost").error(f"Failed (error: {exc})")
+    finally:
+        structlog.reset_defaults()
+        configure("json", "info", stream=io.StringIO())
+    said = stream.getvalue()
+    assert '"Error handling request"' in said and f"Failed (error: {WITHHELD})" in said and "Amy" not in said
