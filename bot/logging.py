@@ -3,7 +3,8 @@
 Every log line takes one path: structlog's own events and the standard library's (asyncio, aiohttp,
 the Slack SDK) meet in one ``logging`` handler whose ``ProcessorFormatter`` renders both, so a JSON
 stream holds only JSON lines (a traceback is a field, not loose text). The console sends its log to
-a file (``SIGNPOST_LOG_FILE``, mode 0600) so that nothing is mixed into the conversation.
+a file (``SIGNPOST_LOG_FILE``, mode 0600) so that nothing is mixed into the conversation. An
+exception nothing caught in a thread, or one Python could not raise, takes the same path too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,6 +222,36 @@ LIBRARIES = (
 QUIETER = {"microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator": logging.ERROR}
 
 
+def _thread_ended(args: threading.ExceptHookArgs) -> None:
+    """An exception nothing caught in a thread (a driver's worker, a library's own thread): one line
+    on this module's path, its text withheld as any other library's, where Python's default printed
+    the whole traceback and message to stderr, outside the log."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread.name if args.thread is not None else None
+    _stray("thread_exception", args.exc_type, args.exc_value, args.exc_traceback, thread=thread)
+
+
+def _unraisable(args: Any) -> None:  # sys.UnraisableHookArgs
+    """An exception Python could not raise (a ``__del__``, a closed event loop's callback): one line
+    on this module's path, where Python printed "Exception ignored in: <repr of the object>" and its
+    message to stderr. The object is named by its code's name (``Holder.__del__``) or its type, never
+    its repr, which may hold what it carried."""
+    found = args.object
+    where = None if found is None else type(found).__qualname__
+    if callable(found) and isinstance(getattr(found, "__qualname__", None), str):
+        where = found.__qualname__
+    _stray("unraisable_exception", args.exc_type, args.exc_value, args.exc_traceback, ignored_in=where)
+
+
+def _stray(event: str, kind: type[BaseException], error: BaseException | None, tb: Any, **fields: Any) -> None:
+    log = structlog.get_logger("signpost.stray")
+    if error is None:
+        log.error(event, exc_type=f"{kind.__module__}.{kind.__qualname__}", **fields)
+    else:
+        log.error(event, exc_info=(kind, error, tb), **fields)
+
+
 def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     renderer: structlog.types.Processor
     if use_console:
@@ -248,6 +280,8 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     for quieter, floor in QUIETER.items():
         logging.getLogger(quieter).setLevel(max(level, floor))
+    threading.excepthook = _thread_ended
+    sys.unraisablehook = _unraisable
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -1,0 +1,54 @@
+"""An exception nothing caught in a thread, or one Python could not raise (a ``__del__``), is one
+log line on Signpost's path with its text withheld: Python's defaults print the whole message (a
+driver's error quotes the value it choked on) and the object's repr to stderr, outside the log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from bot.logging import WITHHELD
+
+TYPED = "Amy Jones 03/04/2014"
+
+PROGRAM = textwrap.dedent(
+    f"""
+    import gc, sys, threading
+    from bot.logging import configure
+
+    configure("json", "info", stream=sys.stderr)
+
+    def reads_the_search():
+        int({TYPED!r})  # ValueError, quoting what was typed
+
+    thread = threading.Thread(target=reads_the_search, name="worker")
+    thread.start()
+    thread.join()
+
+    class Holder:
+        def __repr__(self):
+            return {TYPED!r}
+
+        def __del__(self):
+            reads_the_search()
+
+    Holder()
+    gc.collect()
+    """
+)
+
+
+def test_a_threads_exception_and_an_unraisable_one_are_each_one_log_line_quoting_nothing() -> None:
+    done = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout == ""
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON: nothing loose
+    events = {line["event"]: line for line in lines}
+    assert sorted(events) == ["thread_exception", "unraisable_exception"] and len(lines) == 2
+    assert events["thread_exception"]["thread"] == "worker"
+    assert events["unraisable_exception"]["ignored_in"] == "Holder.__del__"
+    for line in lines:
+        [raised] = line["exception"]
+        assert raised["exc_type"] == "builtins.ValueError" and raised["exc_value"] == WITHHELD
+    assert "Amy" not in done.stderr and "03/04" not in done.stderr
