@@ -306,6 +306,16 @@ def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
     return entry if isinstance(entry, str) else ""
 
 
+def modal_of(body: dict[str, Any]) -> str | None:
+    """The id of the modal a click came from, to answer in (views.update, views.push); None for a
+    click in a message, or on the Home tab, which is a view but not a modal: Slack takes a Home tab
+    only whole, from views.publish, and an answer over it was a modal where the tab should be."""
+    view = body.get("view") or {}
+    if (body.get("container") or {}).get("type") != "view" or view.get("type") != "modal":
+        return None
+    return view.get("id")
+
+
 FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or input token)
 
 
@@ -879,7 +889,7 @@ class SlackFrontEnd:
     async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
         trigger = str(body.get("trigger_id", ""))
         response_url = body.get("response_url")
-        view_id = (body.get("view") or {}).get("id") if (body.get("container") or {}).get("type") == "view" else None
+        view_id = modal_of(body)
         if action.get("action_id") == render.ENTER_CODE:
             await self._open_code_modal(principal, trigger, str(action.get("value", "")), response_url)
             return
@@ -888,7 +898,7 @@ class SlackFrontEnd:
         except ValueError:
             log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
             await self._audit_unreadable(principal, "unreadable button")
-            await self._unknown_button(view_id, response_url)
+            await self._unknown_button(view_id, response_url, trigger)
             return
         if value.input is not None:
             await self._collect_input(principal, trigger, value, view_id, response_url)
@@ -908,7 +918,9 @@ class SlackFrontEnd:
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
-        if self.dispatcher.may_need_code(value.command):
+        # Without a message to answer in (a click on the Home tab has no response_url), the answer
+        # goes into a modal opened with the trigger id, as one that may need a code does.
+        if self.dispatcher.may_need_code(value.command) or not response_url:
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
@@ -927,13 +939,15 @@ class SlackFrontEnd:
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
         )
 
-    async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
+    async def _unknown_button(self, view_id: str | None, response_url: str | None, trigger: str) -> None:
         """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
         reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
         if view_id is not None:
             await self.show_in_view(view_id, reply)
         elif response_url:
             await self.show_in_message(response_url, reply, replace=False)
+        else:  # the Home tab: in a modal of its own
+            await self.open_view(trigger, render.result_modal(reply))
 
     async def _settle_message(self, principal: Principal, response_url: str | None, reply: Reply) -> None:
         """After a click answered in a modal: replace the clicked message, now or once the code is in."""
