@@ -170,6 +170,11 @@ SIGNED_MALFORMED = [
     (b"payload=" + json.dumps({"type": "block_actions", "actions": [], "user": {"id": "U1"}}).encode(), FORM),
     (b"payload=" + json.dumps({"type": "view_submission", "view": 5}).encode(), FORM),
     (b"payload=" + json.dumps({"type": "block_actions", "user": ["U1"], "actions": [{}]}).encode(), FORM),
+    # Slack's URL verification always carries a challenge, a string: anything else was echoed, 200.
+    (b'{"type": "url_verification", "token": "t"}', "application/json"),
+    (b'{"type": "url_verification", "challenge": null}', "application/json"),
+    (b'{"type": "url_verification", "challenge": {"name": "Amy Jones"}}', "application/json"),
+    (b'{"type": "url_verification", "challenge": ["x", 1]}', "application/json"),
     (b"hello", "text/plain"),
 ]
 
@@ -187,6 +192,14 @@ async def test_correctly_signed_malformed_bodies_get_a_4xx_never_a_500(
     [line] = refusals(logs)
     assert set(line) <= {"event", "log_level", "status", "reason"}
     assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_slacks_url_verification_is_answered_with_its_challenge(slack_app: SlackHarness) -> None:
+    raw = json.dumps(
+        {"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    )
+    status, text = await post_raw(slack_app, raw.encode(), signed_bytes(raw.encode(), "application/json"))
+    assert (status, json.loads(text)) == (200, {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
 
 
 async def test_an_oversized_body_is_refused_413_without_a_traceback(
