@@ -877,14 +877,24 @@ class SlackFrontEnd:
     ) -> None:
         await ack()
         if not self.admission.admit("slack_action"):
-            if body.get("response_url"):
-                self.spawn(self.show_in_message(str(body["response_url"]), BUSY, replace=False))
+            self.spawn(self._busy(body))
             return
         principal = principal_of(context)
         if principal is None:
             log.warning("slack_request_without_identity", kind="action")
             return
         self.spawn(self._click(principal, body, action))
+
+    async def _busy(self, body: dict[str, Any]) -> None:
+        """ "Busy, try again" for a click not taken: in its message, else (a click in a modal, or on
+        the Home tab, has no response_url) in a modal over its modal, or of its own."""
+        trigger = str(body.get("trigger_id", ""))
+        if body.get("response_url"):
+            await self.show_in_message(str(body["response_url"]), BUSY, replace=False)
+        elif modal_of(body) is not None:
+            await self._call("views.push", self.client.views_push(trigger_id=trigger, view=render.result_modal(BUSY)))
+        elif trigger:
+            await self.open_view(trigger, render.result_modal(BUSY))
 
     async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
         trigger = str(body.get("trigger_id", ""))
