@@ -622,7 +622,12 @@ class SlackFrontEnd:
         except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
             log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
             return web.json_response({"error": "invalid request"}, status=400)
-        return await to_aiohttp_response(answer)
+        response = await to_aiohttp_response(answer)
+        if answer.status == 404 and body.get("type") == "event_callback":
+            # An event nothing listens for (Bolt has logged it, in one line): Slack delivers an
+            # event answered other than 2xx three more times, each another 404 and another line.
+            response.headers["X-Slack-No-Retry"] = "1"
+        return response
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
         """Slack's "busy" answer for a verified slash command or modal submission above the

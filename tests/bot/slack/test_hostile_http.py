@@ -442,3 +442,22 @@ async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_trace
     # A signed click by a known person is audited, as usage and invalid, with none of what it carried.
     [event] = await slack_events(slack_app.signpost)
     assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable button")
+
+
+async def test_an_event_nothing_listens_for_is_refused_once_and_not_delivered_again(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Events API event of a type Signpost has no listener for (a message in the bot's DM, an
+    @mention) is a 404 in one line; Slack delivers an event answered other than 2xx three more
+    times (each another 404 and another line) unless the answer says ``X-Slack-No-Retry: 1``."""
+    user = SlackUser("U0ANY")
+    message = {"type": "message", "channel_type": "im", "user": user.user_id, "text": "Amy Jones", "ts": "1.2"}
+    with captured(caplog) as logs:
+        response = await slack_app.slack.event(user, message, event_id="Ev0MSG1")
+        await slack_app.front.idle()
+    assert response.status == 404
+    assert response.headers.get("X-Slack-No-Retry") == "1"
+    assert_no_traceback(logs, caplog)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["slack_request_unhandled"]
+    assert "Amy" not in caplog.text
+    assert slack_app.fake.outbound() == [] and await slack_app.audit() == []
