@@ -3,8 +3,8 @@ with its input, and a code), a dialog opened and submitted, an older client's Ac
 invoke of another name and a conversationUpdate, each as Teams sends it with one to three of its
 fields removed, given junk, a pasted child's identity, or another field's word.
 
-Whatever the activity: never a 5xx or a traceback, at most one warning line, at most one audit
-event, and the pasted identity never in a log line or in the text or cards sent to Teams (the ids
+Whatever the activity: never a 5xx or a traceback, at most one warning line, at most one command
+audited, and the pasted identity never in a log line or in the text or cards sent to Teams (the ids
 Teams gave come back in an answer's addressing, as the Bot Framework needs them).
 """
 
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from bot.app import Signpost
 from bot.teams.render import CODE_VERB, MARK
+from handlers.vocabulary import Action
 from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, invoke, message, submit, task_fetch
 from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
@@ -75,6 +76,8 @@ async def test_hostile_clicks_and_other_activities_are_refused_or_answered_once(
     check.status(status, range(200, 500), "a signed activity")
     check.logs(log)
     check.one_line_at_most(log)
-    check.expect(len(events) <= 1, UNAUDITED, f"{[(e.action, e.outcome) for e in events]}")
+    # An answer that could not be shown (no response_url, no trigger) is recorded so, beside its command.
+    commands = [e for e in events if e.action != Action.ANSWER_NOT_SHOWN.value]
+    check.expect(len(commands) <= 1, UNAUDITED, f"{[(e.action, e.outcome) for e in events]}")
     check.outbound([{"text": s.body.get("text"), "attachments": s.body.get("attachments")} for s in sent])
     check.settle()
