@@ -35,6 +35,12 @@ async def world(slack_app: SlackHarness) -> AsyncIterator[SlackHarness]:
     yield await populate(slack_app)
 
 
+def about_the_payload(log: str) -> str:
+    """The log without Bolt's look-up of the bot's own ids (``auth.test``, made with the first request
+    a server takes, and timed out on a loaded host): a line of its own, not about the payload."""
+    return "\n".join(line for line in log.splitlines() if '"method": "auth.test"' not in line)
+
+
 def button(action_id: str, value: str) -> dict[str, Any]:
     return {"action_id": action_id, "value": value, "text": {"type": "plain_text", "text": "x"}}
 
@@ -88,7 +94,7 @@ async def test_hostile_clicks_submissions_and_events_are_refused_or_answered_onc
     sent = await send_raw(world, logs, body.encode(), headers)
     check.status(sent.status, range(200, 500), "a signed payload")
     check.logs(sent.log)
-    check.one_line_at_most(sent.log)
+    check.one_line_at_most(about_the_payload(sent.log))
     # An answer that could not be shown (no response_url, no trigger) is recorded so, beside its command.
     commands = [e for e in sent.events if e.action != Action.ANSWER_NOT_SHOWN.value]
     check.expect(len(commands) <= 1, UNAUDITED, f"{[(e.action, e.outcome) for e in sent.events]}")
