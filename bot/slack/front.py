@@ -306,6 +306,16 @@ def state_value(view: dict[str, Any], block_id: str, action_id: str) -> str:
     return entry if isinstance(entry, str) else ""
 
 
+def modal_of(body: dict[str, Any]) -> str | None:
+    """The id of the modal a click came from, to answer in (views.update, views.push); None for a
+    click in a message, or on the Home tab, which is a view but not a modal: Slack takes a Home tab
+    only whole, from views.publish, and an answer over it was a modal where the tab should be."""
+    view = body.get("view") or {}
+    if (body.get("container") or {}).get("type") != "view" or view.get("type") != "modal":
+        return None
+    return view.get("id")
+
+
 FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or input token)
 
 
@@ -612,7 +622,12 @@ class SlackFrontEnd:
         except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
             log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
             return web.json_response({"error": "invalid request"}, status=400)
-        return await to_aiohttp_response(answer)
+        response = await to_aiohttp_response(answer)
+        if answer.status == 404 and body.get("type") == "event_callback":
+            # An event nothing listens for (Bolt has logged it, in one line): Slack delivers an
+            # event answered other than 2xx three more times, each another 404 and another line.
+            response.headers["X-Slack-No-Retry"] = "1"
+        return response
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
         """Slack's "busy" answer for a verified slash command or modal submission above the
@@ -866,8 +881,7 @@ class SlackFrontEnd:
     ) -> None:
         await ack()
         if not self.admission.admit("slack_action"):
-            if body.get("response_url"):
-                self.spawn(self.show_in_message(str(body["response_url"]), BUSY, replace=False))
+            self.spawn(self._busy(body))
             return
         principal = principal_of(context)
         if principal is None:
@@ -875,10 +889,21 @@ class SlackFrontEnd:
             return
         self.spawn(self._click(principal, body, action))
 
+    async def _busy(self, body: dict[str, Any]) -> None:
+        """ "Busy, try again" for a click not taken: in its message, else (a click in a modal, or on
+        the Home tab, has no response_url) in a modal over its modal, or of its own."""
+        trigger = str(body.get("trigger_id", ""))
+        if body.get("response_url"):
+            await self.show_in_message(str(body["response_url"]), BUSY, replace=False)
+        elif modal_of(body) is not None:
+            await self._call("views.push", self.client.views_push(trigger_id=trigger, view=render.result_modal(BUSY)))
+        elif trigger:
+            await self.open_view(trigger, render.result_modal(BUSY))
+
     async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
         trigger = str(body.get("trigger_id", ""))
         response_url = body.get("response_url")
-        view_id = (body.get("view") or {}).get("id") if (body.get("container") or {}).get("type") == "view" else None
+        view_id = modal_of(body)
         if action.get("action_id") == render.ENTER_CODE:
             await self._open_code_modal(principal, trigger, str(action.get("value", "")), response_url)
             return
@@ -887,7 +912,7 @@ class SlackFrontEnd:
         except ValueError:
             log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
             await self._audit_unreadable(principal, "unreadable button")
-            await self._unknown_button(view_id, response_url)
+            await self._unknown_button(view_id, response_url, trigger)
             return
         if value.input is not None:
             await self._collect_input(principal, trigger, value, view_id, response_url)
@@ -907,7 +932,9 @@ class SlackFrontEnd:
         if view_id is not None:
             await self.show_in_view(view_id, await self.dispatcher.handle(command))
             return
-        if self.dispatcher.may_need_code(value.command):
+        # Without a message to answer in (a click on the Home tab has no response_url), the answer
+        # goes into a modal opened with the trigger id, as one that may need a code does.
+        if self.dispatcher.may_need_code(value.command) or not response_url:
             opened = await self.open_view(trigger, render.placeholder_modal())
             if opened is not None:
                 reply = await self.dispatcher.handle(command)
@@ -926,13 +953,15 @@ class SlackFrontEnd:
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
         )
 
-    async def _unknown_button(self, view_id: str | None, response_url: str | None) -> None:
+    async def _unknown_button(self, view_id: str | None, response_url: str | None, trigger: str) -> None:
         """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
         reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
         if view_id is not None:
             await self.show_in_view(view_id, reply)
         elif response_url:
             await self.show_in_message(response_url, reply, replace=False)
+        else:  # the Home tab: in a modal of its own
+            await self.open_view(trigger, render.result_modal(reply))
 
     async def _settle_message(self, principal: Principal, response_url: str | None, reply: Reply) -> None:
         """After a click answered in a modal: replace the clicked message, now or once the code is in."""

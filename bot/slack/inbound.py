@@ -131,6 +131,7 @@ _TOP: dict[str, tuple[type, ...]] = {
     "callback_id": (str,),
     "action_id": (str,),
     "event_id": (str,),
+    "challenge": (str,),  # Slack's URL verification, answered with it (Bolt echoed whatever it was)
 }
 _ACTION: dict[str, tuple[type, ...]] = {"action_id": (str,), "block_id": (str,), "value": (str,), "type": (str,)}
 _VIEW: dict[str, tuple[type, ...]] = {
@@ -164,6 +165,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "dialog_cancellation": ("callback_id",),
     "workflow_step_edit": ("callback_id",),
     "block_suggestion": ("action_id",),
+    "url_verification": ("challenge",),
 }
 _REQUIRED_VIEW = ("id", "callback_id", "type")
 _REQUIRED_ACTION = ("action_id",)

@@ -37,7 +37,8 @@ LEAK = "leaks"
 UNANSWERED = "not-answered-exactly-once"
 UNAUDITED = "not-audited-exactly-once"
 CRASHED = "crashed-commands"
-CATEGORIES = (ACCEPTED_WRONGLY, SERVER_ERROR, TRACEBACK, LEAK, UNANSWERED, UNAUDITED, CRASHED)
+LOG_LINES = "more-than-one-log-line"
+CATEGORIES = (ACCEPTED_WRONGLY, SERVER_ERROR, TRACEBACK, LEAK, UNANSWERED, UNAUDITED, CRASHED, LOG_LINES)
 
 # Every identity value of the synthetic children in tests/factories.py, in the spellings a log line
 # or a message could carry them: names, dates of birth (ISO, UK with and without zero padding,
@@ -188,6 +189,17 @@ class Check:
         leaked = identity_in(text)
         if leaked:
             self.fail(LEAK, f"{leaked!r} in a log line: {_first_line_with(text, (leaked,))}")
+
+    def one_line_at_most(self, text: str) -> None:
+        """A request refused (or answered with a warning) says so in one line, not several: the
+        warnings and errors among the JSON lines Signpost's own configuration renders."""
+        lines = [
+            line
+            for line in text.splitlines()
+            if line.startswith("{") and ('"level": "warning"' in line or '"level": "error"' in line)
+        ]
+        if len(lines) > 1:
+            self.fail(LOG_LINES, " | ".join(line[:150] for line in lines))
 
     def outbound(self, documents: list[Any], *, own_text: str = "") -> None:
         """Nothing sent to Slack or Teams carries a traceback, or an identity value (unless the

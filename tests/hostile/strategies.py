@@ -274,6 +274,75 @@ bad_signatures = st.one_of(
     st.sampled_from(("", "v0=", "v0=zz", "v1=00", "v0=é" + "0" * 63, "v0=" + "0" * 64)),
     st.text(ALPHABET, max_size=80),
 )
+# A child of the synthetic register (not the help text's worked example, which identity_in passes):
+# put into any field of a platform's payload, it must never come back in a log line or an answer.
+PASTED_CHILD = "Ben Okafor 20/01/2019 M8 1AA"
+# Words a platform's payload holds in its fields: a field changed to one of these is well formed but
+# in the wrong place (a view's type "home", a container's "message", a callback id of another view).
+PAYLOAD_WORDS = (
+    "",
+    "home",
+    "modal",
+    "view",
+    "message",
+    "button",
+    "signpost",
+    "signpost_code",
+    "signpost_input",
+    "signpost_result",
+    "block_actions",
+    "view_submission",
+    "view_closed",
+    "app_home_opened",
+    "event_callback",
+    "personal",
+    "channel",
+    "invoke",
+    "task/fetch",
+    "task/submit",
+    "adaptiveCard/action",
+    "Action.Execute",
+    "code",
+)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document (a key of an object, an index of a list), outermost first."""
+    found = [prefix] if prefix else []
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for key, value in items:
+        found += _paths(value, (*prefix, key))
+    return found
+
+
+@st.composite
+def mutated(draw: st.DrawFn, doc: dict[str, Any], keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``doc`` (a payload a platform really sends) with one to three of its fields removed or given
+    junk, a pasted child's identity, or another field's word; top-level ``keep`` fields untouched."""
+    doc = json.loads(json.dumps(doc))
+    for _ in range(draw(st.integers(1, 3))):
+        places = [p for p in _paths(doc) if p[0] not in keep]
+        if not places:
+            break
+        *outer, last = draw(st.sampled_from(places))
+        holder: Any = doc
+        for key in outer:
+            holder = holder[key]
+        if isinstance(holder, dict) and draw(st.booleans()):
+            del holder[last]
+            continue
+        holder[last] = draw(
+            st.one_of(
+                json_junk,
+                st.sampled_from(PAYLOAD_WORDS),
+                st.just(PASTED_CHILD),
+                st.just({"id": PASTED_CHILD}),
+                st.just([PASTED_CHILD]),
+            )
+        )
+    return doc
+
+
 content_types = st.sampled_from(
     (
         "application/x-www-form-urlencoded",

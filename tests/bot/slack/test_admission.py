@@ -3,6 +3,7 @@ and nothing is started, answered or audited for that request."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -98,3 +99,25 @@ async def test_while_refusing_a_forged_command_is_401_and_a_code_submission_is_t
     assert slack_app.fake.of("response_url") == []
     assert await slack_events(slack_app.signpost) == []
     assert slack_app.front.admission.refused == 2
+
+
+async def test_a_click_without_a_message_is_told_busy_in_a_modal_not_left_unanswered(slack_app: SlackHarness) -> None:
+    """A click in a message is told "busy" through its response_url; a click on the Home tab or in
+    a modal has none, and was told nothing at all. It is told in a modal (over the modal it came
+    from, or of its own); nothing is run or audited."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", NURSE)
+    assert await slack_app.front.admission.drain(0) == 0
+    approve = {"action_id": "approve", "value": '{"c":"approve R1"}', "text": {"type": "plain_text", "text": "x"}}
+    home = slack_app.slack.block_action_from_view(user, approve, "b1", "V0HOME01")
+    home["view"].update(type="home", callback_id="")
+    in_modal = slack_app.slack.block_action_from_view(user, approve, "b1", "V0MODAL1")
+    for click in (home, in_modal):
+        assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    [opened] = slack_app.fake.of("views.open")
+    [pushed] = slack_app.fake.of("views.push")
+    assert (opened.body["trigger_id"], pushed.body["trigger_id"]) == (home["trigger_id"], in_modal["trigger_id"])
+    assert BUSY_TEXT in json.dumps(opened.body["view"]) and BUSY_TEXT in json.dumps(pushed.body["view"])
+    assert slack_app.fake.of("views.update") == []
+    assert await slack_events(slack_app.signpost) == []

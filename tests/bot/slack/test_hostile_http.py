@@ -170,6 +170,11 @@ SIGNED_MALFORMED = [
     (b"payload=" + json.dumps({"type": "block_actions", "actions": [], "user": {"id": "U1"}}).encode(), FORM),
     (b"payload=" + json.dumps({"type": "view_submission", "view": 5}).encode(), FORM),
     (b"payload=" + json.dumps({"type": "block_actions", "user": ["U1"], "actions": [{}]}).encode(), FORM),
+    # Slack's URL verification always carries a challenge, a string: anything else was echoed, 200.
+    (b'{"type": "url_verification", "token": "t"}', "application/json"),
+    (b'{"type": "url_verification", "challenge": null}', "application/json"),
+    (b'{"type": "url_verification", "challenge": {"name": "Amy Jones"}}', "application/json"),
+    (b'{"type": "url_verification", "challenge": ["x", 1]}', "application/json"),
     (b"hello", "text/plain"),
 ]
 
@@ -187,6 +192,14 @@ async def test_correctly_signed_malformed_bodies_get_a_4xx_never_a_500(
     [line] = refusals(logs)
     assert set(line) <= {"event", "log_level", "status", "reason"}
     assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_slacks_url_verification_is_answered_with_its_challenge(slack_app: SlackHarness) -> None:
+    raw = json.dumps(
+        {"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    )
+    status, text = await post_raw(slack_app, raw.encode(), signed_bytes(raw.encode(), "application/json"))
+    assert (status, json.loads(text)) == (200, {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
 
 
 async def test_an_oversized_body_is_refused_413_without_a_traceback(
@@ -429,3 +442,22 @@ async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_trace
     # A signed click by a known person is audited, as usage and invalid, with none of what it carried.
     [event] = await slack_events(slack_app.signpost)
     assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable button")
+
+
+async def test_an_event_nothing_listens_for_is_refused_once_and_not_delivered_again(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Events API event of a type Signpost has no listener for (a message in the bot's DM, an
+    @mention) is a 404 in one line; Slack delivers an event answered other than 2xx three more
+    times (each another 404 and another line) unless the answer says ``X-Slack-No-Retry: 1``."""
+    user = SlackUser("U0ANY")
+    message = {"type": "message", "channel_type": "im", "user": user.user_id, "text": "Amy Jones", "ts": "1.2"}
+    with captured(caplog) as logs:
+        response = await slack_app.slack.event(user, message, event_id="Ev0MSG1")
+        await slack_app.front.idle()
+    assert response.status == 404
+    assert response.headers.get("X-Slack-No-Retry") == "1"
+    assert_no_traceback(logs, caplog)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["slack_request_unhandled"]
+    assert "Amy" not in caplog.text
+    assert slack_app.fake.outbound() == [] and await slack_app.audit() == []

@@ -496,3 +496,54 @@ async def test_messages_tab_opening_does_nothing(slack_app: SlackHarness) -> Non
     assert (await slack_app.slack.event(SlackUser("U0NEW"), home, event_id="Ev0004")).status == 200
     await slack_app.front.idle()
     assert slack_app.fake.of("views.publish") == [] and await slack_app.audit() == []
+
+
+def home_tab_click(app: SlackHarness, user: SlackUser, button: dict[str, Any], block_id: str) -> dict[str, Any]:
+    """What Slack sends when ``button`` is clicked on the App Home tab: the container is the Home
+    tab's view (of type ``home``), and there is no response_url."""
+    click = app.slack.block_action_from_view(user, button, block_id, "V0HOME01")
+    click["view"].update(type="home", callback_id="", root_view_id="V0HOME01")
+    return click
+
+
+async def test_an_approve_clicked_on_the_home_tab_is_answered_in_a_modal_never_over_the_home_tab(
+    slack_app: SlackHarness,
+) -> None:
+    """The Home tab is not a modal: views.update with a modal over it (the click's view id) put the
+    decision's answer where Slack takes only a Home tab (views.publish). The answer goes into a modal
+    opened with the click's trigger id, as for a click in a message; the decision is audited once."""
+    await load_access(slack_app.signpost)
+    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    user = await slack_app.link("DM02", DUTY)
+    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(user, home, event_id="Ev0010")
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    [(block_id, approve)] = [
+        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
+    ]
+    click = home_tab_click(slack_app, user, approve, block_id)
+    assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    assert [c.body for c in slack_app.fake.of("views.update") if c.body.get("view_id") == "V0HOME01"] == []
+    assert slack_app.fake.of("views.push") == []
+    [opened] = slack_app.fake.of("views.open")
+    assert opened.body["trigger_id"] == click["trigger_id"] and opened.body["view"]["type"] == "modal"
+    [answer] = [c for c in slack_app.fake.of("views.update") if c.body.get("view_id") != "V0HOME01"]
+    assert "approved" in json.dumps(answer.body["view"]).lower()
+    decisions = [e for e in await slack_events(slack_app.signpost) if e.action == "approve"]
+    assert [(e.user_id, e.outcome) for e in decisions] == [(user.user_id, "done")]
+
+
+async def test_an_unreadable_button_on_the_home_tab_is_answered_kindly_in_a_modal(slack_app: SlackHarness) -> None:
+    """A Home tab button Signpost cannot read (an older version's): audited once, and said so in a
+    modal of its own, never over the Home tab (it has no response_url to answer in either)."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", DUTY)
+    button = {"action_id": "approve", "value": "not a Signpost button", "text": {"type": "plain_text", "text": "x"}}
+    assert (await slack_app.slack.interactive(home_tab_click(slack_app, user, button, "b1"))).status == 200
+    await slack_app.front.idle()
+    assert slack_app.fake.of("views.update") == []
+    [opened] = slack_app.fake.of("views.open")
+    assert bot.slack.front.UNKNOWN_BUTTON in json.dumps(opened.body["view"])
+    assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("usage", "invalid")]
