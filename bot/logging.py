@@ -9,6 +9,7 @@ exception nothing caught in a thread, or one Python could not raise, takes the s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -43,7 +44,31 @@ def configure(fmt: str = "auto", level: str | int = logging.INFO, stream: TextIO
     """Log to ``stream`` (stderr): console renderer on a TTY (or ``fmt="console"``), JSON lines otherwise."""
     out = stream if stream is not None else sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
-    _install(logging.StreamHandler(out), use_console, level_number(level))
+    _install(_Stream(out), use_console, level_number(level))
+
+
+def _unwritable(stream: TextIO | None, record: logging.LogRecord) -> None:
+    """A line that cannot be written (a library's ``log.error("%d", name)``, a renderer that fails)
+    is said so in one line of its own, naming its logger: the standard library's ``handleError``
+    printed the record's message and arguments whole to stderr, outside the log."""
+    if stream is None:
+        return
+    try:
+        line = {"event": "log_line_unwritable", "logger": record.name, "level": record.levelname.lower()}
+        stream.write(json.dumps(line) + "\n")
+        stream.flush()
+    except Exception:
+        pass
+
+
+class _Stream(logging.StreamHandler[TextIO]):
+    def handleError(self, record: logging.LogRecord) -> None:
+        _unwritable(self.stream, record)
+
+
+class _File(logging.FileHandler):
+    def handleError(self, record: logging.LogRecord) -> None:
+        _unwritable(self.stream, record)
 
 
 PRIVATE = 0o600
@@ -66,7 +91,7 @@ def to_file(path: Path, level: str | int = logging.INFO) -> None:
             _make_private(fd)
         finally:
             os.close(fd)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler = _File(path, encoding="utf-8")
     except OSError as exc:  # a missing folder, a directory, no permission: one line, not a traceback
         raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
     _install(handler, False, level_number(level))

@@ -52,3 +52,27 @@ def test_a_threads_exception_and_an_unraisable_one_are_each_one_log_line_quoting
         [raised] = line["exception"]
         assert raised["exc_type"] == "builtins.ValueError" and raised["exc_value"] == WITHHELD
     assert "Amy" not in done.stderr and "03/04" not in done.stderr
+
+
+UNWRITABLE = textwrap.dedent(
+    f"""
+    import logging, sys
+    from bot.logging import configure
+
+    configure("json", "info", stream=sys.stderr)
+    logging.getLogger("some.library").error("child %d", {TYPED!r})  # %d of a string: cannot be written
+    logging.getLogger("some.library").warning("next line")
+    """
+)
+
+
+def test_a_line_that_cannot_be_written_says_so_in_one_line_quoting_nothing() -> None:
+    """The standard library printed "--- Logging error ---", a traceback and the record's message
+    and arguments (the name) to stderr."""
+    done = subprocess.run([sys.executable, "-c", UNWRITABLE], capture_output=True, text=True, timeout=120, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON: nothing loose
+    assert [(line["event"], line["logger"]) for line in lines] == [
+        ("log_line_unwritable", "some.library"),
+        ("next line", "some.library"),
+    ]
+    assert "Amy" not in done.stderr and "03/04" not in done.stderr
