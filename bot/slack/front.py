@@ -751,11 +751,12 @@ class SlackFrontEnd:
         # While Slack's Web API is down, a modal or a response_url post would reach no one: every
         # command is answered in its ack (which needs no Web API), or told kindly to try again.
         outage = self.health.down
-        if not outage and not self.dispatcher.may_need_code(text):
+        if not outage and not self.dispatcher.steps_up(text):
             await ack()
             self.spawn(self._slash(principal, body, text, retried))
             return
-        # A search: answered in the ack when its audit event is durable within the budget.
+        # A search (a malformed one too, told how to write it): answered in the ack when its audit
+        # event is durable within the budget.
         self.admission.hold()
         try:
             await self._answer_in_ack(ack, principal, body, text, retried, outage=outage)

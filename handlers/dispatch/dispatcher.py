@@ -94,6 +94,12 @@ class Dispatcher:
             return False
         return spec.check is None or not self._refused_at_once(spec, parsed.args)
 
+    def steps_up(self, text: str) -> bool:
+        """Whether this text's command declares a step-up (a search, a lookup, a decision), however
+        its arguments are written: a front end answers such a command in its ack when it can."""
+        spec, _ = self.resolve(text)
+        return spec.stepup is not StepUp.NONE
+
     def _refused_at_once(self, spec: Spec, args: str) -> bool:
         """Whether the command's own check answers this text at once (a malformed search): it is
         then answered before any code, and a front end need not open a placeholder for it."""
