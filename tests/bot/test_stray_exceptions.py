@@ -76,3 +76,51 @@ def test_a_line_that_cannot_be_written_says_so_in_one_line_quoting_nothing() -> 
         ("next line", "some.library"),
     ]
     assert "Amy" not in done.stderr and "03/04" not in done.stderr
+
+
+OUTLIVED = textwrap.dedent(
+    """
+    import asyncio, sys, threading
+    import aiosqlite
+    from bot.logging import configure
+
+    configure("json", sys.argv[1], stream=sys.stderr)
+    running, release = threading.Event(), threading.Event()
+
+    def hold() -> int:
+        running.set()
+        release.wait()
+        return 1
+
+    async def start():
+        conn = await aiosqlite.connect(":memory:")
+        await conn.create_function("hold", 0, hold)
+        task = asyncio.ensure_future(conn.execute("SELECT hold()"))
+        await asyncio.to_thread(running.wait)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return conn
+
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(start())
+    loop.close()  # the worker still holds the statement's future, bound to this loop
+    release.set()
+    conn._thread.join(timeout=60)
+    print("joined", not conn._thread.is_alive())
+    """
+)
+
+
+def test_aiosqlites_worker_answering_a_closed_loop_is_a_debug_line_not_an_error() -> None:
+    """aiosqlite's worker hands its result to a loop already closed (aiosqlite issue 241: a store
+    that could not be opened, then the command ended): nothing waited for it. It was one error
+    line in the output of a command that had already said what was wrong."""
+    quiet = subprocess.run(
+        [sys.executable, "-c", OUTLIVED, "info"], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert quiet.stdout == "joined True\n" and quiet.stderr == ""
+    told = subprocess.run(
+        [sys.executable, "-c", OUTLIVED, "debug"], capture_output=True, text=True, timeout=120, check=True
+    )
+    [line] = [json.loads(line) for line in told.stderr.splitlines()]
+    assert line["event"] == "driver_thread_outlived_its_loop" and line["level"] == "debug"
