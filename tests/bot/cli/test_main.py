@@ -9,6 +9,7 @@ import re
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pyotp
@@ -307,3 +308,28 @@ def test_console_with_an_option_of_run_names_it_under_consoles_usage(capsys: pyt
     err = capsys.readouterr().err
     assert err.startswith("usage: signpost console [-h]"), err
     assert err.splitlines()[-1] == "signpost console: error: unrecognized arguments: --workers 2"
+
+
+def test_after_destruction_the_console_suggests_no_demo_people_who_are_gone(cli: Cli) -> None:
+    """Decommissioned (newcomer): the admin's console greeting still listed NS-P0001 and NS-DM01 to
+    act as, `:as NS-DM01` then said there was no such practitioner and suggested them again, and
+    once the admins were purged too, `signpost console` suggested all three. Only those the
+    register still holds are suggested: after destruction the admin (kept until the certificate
+    reaches them); after the purge, nobody."""
+    assert cli("seed-demo", "--children", "300").code == 0
+    today = date.today().strftime("%d/%m/%Y")
+    assert cli("decommission", "schedule", "--switch-off", today, "--at-once").code == 0
+    destroyed = cli("decommission", "destroy")
+    assert destroyed.code == 0, destroyed.err
+    admin = cli("console", "--as", "ADMIN-01", stdin=":as NS-DM01\n")
+    assert admin.code == 0, admin.err
+    assert "There is no practitioner NS-DM01 in the register, so still acting as ADMIN-01." in admin.out
+    assert "NS-P0001" not in admin.out and "(their duty manager" not in admin.out and "Try these" not in admin.out
+    # ADMIN-01 itself may be gone by then (its certificate delivered in this session, the purge ran)
+    assert [line for line in admin.out.splitlines() if "NS-DM01" in line] == [
+        "There is no practitioner NS-DM01 in the register, so still acting as ADMIN-01."
+    ]
+    purged = cli("console", stdin="")  # the admin's certificate delivered above: the purge is due
+    assert purged.code == 2
+    assert purged.said == "There is no practitioner NS-P0001 in the register."
+    assert "ADMIN-01" not in purged.err and "NS-DM01" not in purged.err
