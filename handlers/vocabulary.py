@@ -351,8 +351,9 @@ def format_ref(ref: int | str) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 row``, ``3 rows``, ``2 children``: a count with its noun, never ``row(s)``."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+    """``1 row``, ``3 rows``, ``1,200 children``: a count with its noun, never ``row(s)``; thousands
+    separated, as the command line's progress lines write them (bot/cli/progress.py)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def sentence(text: str) -> str:

@@ -152,7 +152,7 @@ async def audit_verify(args: argparse.Namespace) -> int:
     if verdict.finding is not None:
         found = verdict.finding
         print(f"FAILED at seq {found.seq}: {found.problem} — {found.message}")
-        print(f"({verdict.count} events verified before it.)")
+        print(f"({plural(verdict.count, 'event')} verified before it.)")
         return 1
     agrees = "agrees" if verdict.checkpoints == 1 else "agree"
     agreed = (
@@ -160,7 +160,7 @@ async def audit_verify(args: argparse.Namespace) -> int:
         if verdict.checkpoints
         else "; no checkpoint to compare"
     )
-    print(f"OK: {verdict.count} events, chain intact up to seq {verdict.last_seq}{agreed}.")
+    print(f"OK: {plural(verdict.count, 'event')}, chain intact up to seq {verdict.last_seq}{agreed}.")
     print(f"head {verdict.head_hash.hex()}")
     return 0
 

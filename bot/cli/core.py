@@ -126,11 +126,11 @@ async def seed_demo(args: argparse.Namespace) -> int:
                 on_total=bar.set_total,
             )
     if not seeded.seeded:
-        print(f"The store already holds {seeded.existing} children; not seeding.")
+        print(f"The store already holds {seeded.existing:,} children; not seeding.")
         return 0
     if not seeded.marked:
         print("This store held data before seeding: it is not marked as a disposable demo store.")
-    changed = ", ".join(f"{n} {kind}" for kind, n in seeded.changed.items())
+    changed = ", ".join(f"{n:,} {kind}" for kind, n in seeded.changed.items())
     print(f"Demo data ready ({changed or 'nothing new'} written).")
     return 0
 
@@ -213,7 +213,7 @@ async def import_command(args: argparse.Namespace) -> int:
         print("Nothing was imported: stopped before the end (an import is all or nothing).", file=sys.stderr)
         raise
     for kind, rows in imported.rows.items():
-        print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0)} new or changed")
+        print(f"{kind}: {plural(rows, 'row')} read, {imported.changed.get(kind, 0):,} new or changed")
     for note in imported.notes:
         print(note)
     return 3 if imported.compaction_pending else 0

@@ -49,6 +49,17 @@ class SignpostParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", _SubParsers)
 
+    def parse_known_args(  # type: ignore[override]  # typeshed overloads it on the namespace type
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Arguments no command takes are refused by the command's own parser, with its usage
+        (`signpost console --workers 2`: console's usage, not `signpost [-h] COMMAND ...`). Every
+        sub-command's parser is of this class (add_subparsers makes its parsers of its parent's)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
 
 def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
     """Every sub-command's parser by its path ("audit export"), groups included."""

@@ -35,6 +35,7 @@ from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
 from handlers.vocabulary import Challenge, Command, Platform, Principal, Reply, sentence
+from store.register.synthetic import DemoExamples
 
 DEFAULT_AS = "NS-P0001"
 QUIT = frozenset({"quit", "exit", "quit()", "exit()", ":quit", ":q", ":exit"})  # quit(): as in Python
@@ -110,12 +111,18 @@ class Console:
                 ):
                     if command:  # a small demo store (seed-demo --children N) may hold no child for one
                         self.say(f"  {command:<34} ({what})")
-            self.say("Demo people to act as (:as ID):")
-            for who, what in (
-                (examples.practitioner_id, "a practitioner"),
-                (examples.duty_manager_id, "their duty manager: pending, approve, deny"),
-                (examples.admin_id, "an admin: unlink, decommission"),
-            ):
+            held = [
+                (who, what)
+                for who, what in (
+                    (examples.practitioner_id, "a practitioner"),
+                    (examples.duty_manager_id, "their duty manager: pending, approve, deny"),
+                    (examples.admin_id, "an admin: unlink, decommission"),
+                )
+                if who  # after a decommissioning's destruction, only those the register still holds
+            ]
+            if held:
+                self.say("Demo people to act as (:as ID):")
+            for who, what in held:
                 self.say(f"  {who:<34} ({what})")
 
     async def catch_up(self) -> None:
@@ -131,8 +138,13 @@ class Console:
             return None
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
-            ids = f"{examples.practitioner_id}, {examples.duty_manager_id} or {examples.admin_id}"
-            return f"There is no practitioner {self.as_id} in the register. Start with --as ID: on the demo data {ids}."
+            ids = demo_people(examples)
+            if not ids:  # a decommissioned demo store: nobody left to act as
+                return f"There is no practitioner {self.as_id} in the register."
+            return (
+                f"There is no practitioner {self.as_id} in the register. "
+                f"Start with --as ID: on the demo data {either(ids)}."
+            )
         return (
             f"There is no practitioner {self.as_id} in the register (the demo data is not loaded in the store "
             "SIGNPOST_DATABASE_URL names). "
@@ -210,8 +222,8 @@ class Console:
         if await people.practitioner(self.app.ctx, who) is None:
             self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
             examples = await demo_examples(self.app.ctx)
-            if examples is not None:
-                ids = (examples.practitioner_id, examples.duty_manager_id, examples.admin_id)
+            ids = [] if examples is None else demo_people(examples)
+            if ids:
                 self.say(f"On the demo data try {', '.join(ids)}.")
             return
         self.as_id = who
@@ -253,6 +265,16 @@ class Console:
             # issued (nothing typed is in it), and made inert they would print as escape text.
             self.stdout.write(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()) + "\n")
         self.say(render(reply))
+
+
+def demo_people(examples: DemoExamples) -> list[str]:
+    """The demo data's people to act as that the register still holds (none once decommissioned)."""
+    return [who for who in (examples.practitioner_id, examples.duty_manager_id, examples.admin_id) if who]
+
+
+def either(ids: list[str]) -> str:
+    """``A``, ``A or B``, ``A, B or C``."""
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} or {ids[-1]}"
 
 
 def is_code_shaped(line: str) -> bool:

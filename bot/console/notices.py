@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.console.render import plain
+from bot.console.render import button_line, plain
 from bot.notify import NotPresent
 from handlers.vocabulary import Notice, Platform, Principal
 
 
 def render_notice(notice: Notice) -> str:
     lines = [f"[notice] {notice.text}"]
-    for button in notice.buttons:
-        hint = f" {button.input.placeholder}" if button.input else ""
-        lines.append(f"  [{button.label}] type: {button.command}{hint}")
+    lines.extend(button_line(button) for button in notice.buttons)
     return plain("\n".join(lines))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-from handlers.vocabulary import LEFT_POST, Reply, Signpost
+from handlers.vocabulary import LEFT_POST, Button, Reply, Signpost, format_ref
 
 
 def plain(text: str) -> str:
@@ -19,6 +20,23 @@ def plain(text: str) -> str:
 
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+_REF_ARGUMENT = re.compile(r"(\S+) ([0-9]{10})")
+
+
+def typed(button: Button) -> str:
+    """What to type for a button: its command, a reference in it grouped as everywhere else
+    (``request 999 000 1146``, which the grammar reads as it reads ``request 9990001146``). Only
+    here: the command itself is what a Slack or Teams click sends back, and stays as it is."""
+    found = _REF_ARGUMENT.fullmatch(button.command)
+    return button.command if found is None else f"{found[1]} {format_ref(found[2])}"
+
+
+def button_line(button: Button) -> str:
+    """A button on a text-only surface: its label, and what to type instead of clicking it."""
+    hint = f" {button.input.placeholder}" if button.input else ""
+    return f"  [{button.label}] type: {typed(button)}{hint}"
 
 
 def signpost_lines(post: Signpost) -> list[str]:
@@ -38,9 +56,7 @@ def render(reply: Reply) -> str:
         lines.extend(signpost_lines(post))
     lines.extend(reply.lines)
     lines.extend(f"{link.label}: {link.url}" for link in reply.links)
-    for button in reply.buttons:
-        hint = f" {button.input.placeholder}" if button.input else ""
-        lines.append(f"  [{button.label}] type: {button.command}{hint}")
+    lines.extend(button_line(button) for button in reply.buttons)
     if challenge is not None:
         lines.append(challenge.prompt)
     return plain("\n".join(lines))

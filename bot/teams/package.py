@@ -13,7 +13,7 @@ import struct
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,34 +51,50 @@ class AppDetails:
     app_id: str | None = None
 
     def checked(self) -> AppDetails:
-        if not GUID.fullmatch(self.bot_id):
-            raise PackageError("the bot id must be the Azure bot registration's app (client) id, a GUID")
-        for label, url in (
-            ("website", self.website_url),
-            ("privacy", self.privacy_url),
-            ("terms", self.terms_url),
-        ):
-            if not url.startswith("https://"):
-                raise PackageError(f"the {label} URL must start with https:// (Teams requires it)")
-            if len(url) > MAX_URL:
-                raise PackageError(f"the {label} URL must be at most {MAX_URL} characters (Teams requires it)")
-            _refuse_credentials(label, url)
-        if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", self.version):
-            raise PackageError("the version must look like 1.2.3")
-        if len(self.version) > MAX_VERSION:
-            raise PackageError(f"the version must be at most {MAX_VERSION} characters (Teams requires it)")
-        if not 0 < len(self.developer_name) <= MAX_DEVELOPER_NAME:
-            raise PackageError(f"the developer name must be 1 to {MAX_DEVELOPER_NAME} characters (Teams requires it)")
-        if not self.developer_name.isprintable():
-            raise PackageError("the developer name holds a control character or a hidden formatting mark")
-        if self.app_id is not None and not GUID.fullmatch(self.app_id):
-            raise PackageError("the Teams app id must be a GUID")
+        """These details, or PackageError naming every value to fix (one per value), in one message:
+        not one run per bad option."""
+        problems = [problem for problem in self._problems() if problem]
+        if problems:
+            raise PackageError("; ".join(problems))
         return self
+
+    def _problems(self) -> Iterator[str | None]:
+        if not GUID.fullmatch(self.bot_id):
+            yield "the bot id must be the Azure bot registration's app (client) id, a GUID"
+        website = _url_problem("website", self.website_url)
+        yield website
+        for label, url in (("privacy", self.privacy_url), ("terms", self.terms_url)):
+            # Made from the website URL (their default): fixing that one fixes these.
+            if website is None or not url.startswith(self.website_url + "/"):
+                yield _url_problem(label, url)
+        if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", self.version):
+            yield "the version must look like 1.2.3"
+        elif len(self.version) > MAX_VERSION:
+            yield f"the version must be at most {MAX_VERSION} characters (Teams requires it)"
+        if not 0 < len(self.developer_name) <= MAX_DEVELOPER_NAME:
+            yield f"the developer name must be 1 to {MAX_DEVELOPER_NAME} characters (Teams requires it)"
+        elif not self.developer_name.isprintable():
+            yield "the developer name holds a control character or a hidden formatting mark"
+        if self.app_id is not None and not GUID.fullmatch(self.app_id):
+            yield "the Teams app id must be a GUID"
 
     @property
     def teams_app_id(self) -> str:
         """Stable per bot, so a re-uploaded package updates the same Teams app."""
         return self.app_id or str(uuid.uuid5(APP_NAMESPACE, self.bot_id))
+
+
+def _url_problem(label: str, url: str) -> str | None:
+    """What is wrong with one of the package's URLs (the first thing), or None."""
+    if not url.startswith("https://"):
+        return f"the {label} URL must start with https:// (Teams requires it)"
+    if len(url) > MAX_URL:
+        return f"the {label} URL must be at most {MAX_URL} characters (Teams requires it)"
+    try:
+        _refuse_credentials(label, url)
+    except PackageError as exc:
+        return str(exc)
+    return None
 
 
 def _refuse_credentials(label: str, url: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejecte
 from handlers.roll import Roll, RollUnreadable, RosterRejected, read_roster
 from handlers.vocabulary import Outcome, plural
 from store.lifecycle import demo as disposable_store
+from store.people import practitioners
 from store.register import children, demo
 from store.register.feeds import Feed, FeedKind, FeedRejected, ImportReport, Progress, Step, feed_rows, import_feeds
 from store.register.sealers import SealerDied
@@ -253,10 +254,28 @@ async def is_disposable_demo(ctx: Context) -> bool:
 
 
 async def demo_examples(ctx: Context) -> DemoExamples | None:
-    """Searches that work on the demo data, or None when the store was not seeded with it."""
+    """Searches and people that work on the demo data, or None when the store was not seeded with it.
+
+    Only what the store still holds: after a decommissioning destroyed the register (the admins'
+    rows stay until the certificate reaches them), a search or a person it no longer holds is
+    left empty (""), and the console suggests none of them."""
     async with ctx.db.read() as session:
         size = await demo.size(session)
-    return None if size is None else SyntheticRegister(children=size).examples()
+        if size is None:
+            return None
+        examples = SyntheticRegister(children=size).examples()
+        people = (examples.practitioner_id, examples.duty_manager_id, examples.admin_id)
+        held = await practitioners.existing_ids(session, people)
+        any_child = await demo.count_children(session) > 0
+    return replace(
+        examples,
+        keyed=examples.keyed if any_child else "",
+        demographic=examples.demographic if any_child else "",
+        shielded=examples.shielded if any_child else "",
+        practitioner_id=examples.practitioner_id if examples.practitioner_id in held else "",
+        duty_manager_id=examples.duty_manager_id if examples.duty_manager_id in held else "",
+        admin_id=examples.admin_id if examples.admin_id in held else "",
+    )
 
 
 async def match_roll(

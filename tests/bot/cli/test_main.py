@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pyotp
@@ -15,6 +17,7 @@ import pytest
 
 from bot.cli.main import commands, is_group, main, parser
 from store.db import url_problem
+from store.register.synthetic import SyntheticRegister, feeds_text
 from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
@@ -254,3 +257,79 @@ def test_help_lists_the_commands() -> None:
     text = parser().format_help()
     for command in ("run", "console", "seed-demo", "import", "audit"):
         assert command in text
+
+
+def test_seed_demo_summary_writes_counts_as_its_progress_line_does(cli: Cli) -> None:
+    """The progress line said "1,000 children" and the summary under it "1000 children" (newcomer):
+    every count in the summary has its thousands separator, as the progress line's has."""
+    seeded = cli("seed-demo", "--children", "1000")
+    assert seeded.code == 0, seeded.err
+    assert "Seeding demo data: 1,000 children in " in seeded.err
+    summary = seeded.out.strip().splitlines()[-1]
+    assert summary.startswith("Demo data ready (") and "1,000 children" in summary
+    assert not re.search(r"\d{4}", summary), summary
+    again = cli("seed-demo", "--if-empty")
+    assert "The store already holds 1,000 children; not seeding." in again.out
+
+
+def test_import_summary_writes_counts_with_thousands_separators(cli: Cli, tmp_path: Path) -> None:
+    """`signpost import`'s summary, like seed-demo's: "children: 1,000 rows read, 1,000 new or changed"."""
+    texts = feeds_text(SyntheticRegister(children=1000))
+    paths = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    imported = cli("import", *paths)
+    assert imported.code == 0, imported.err
+    assert "children: 1,000 rows read, 1,000 new or changed" in imported.out.splitlines()
+    assert not re.search(r"\d{4}", imported.out), imported.out
+
+
+LEAVES = sorted(path for path, command in commands(parser()).items() if not is_group(command))
+
+
+@pytest.mark.parametrize("command", LEAVES)
+def test_an_unknown_option_shows_that_commands_usage(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`signpost console --workers 2` printed `usage: signpost [-h] COMMAND ...`, the top-level
+    usage, which says nothing of console's options (newcomer): an option a command does not take
+    is refused with that command's own usage, for every command."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command.split(), "--no-such-option"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: signpost {command} "), err
+    assert err.splitlines()[-1].startswith(f"signpost {command}: error: "), err
+
+
+def test_console_with_an_option_of_run_names_it_under_consoles_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["console", "--workers", "2"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: signpost console [-h]"), err
+    assert err.splitlines()[-1] == "signpost console: error: unrecognized arguments: --workers 2"
+
+
+def test_after_destruction_the_console_suggests_no_demo_people_who_are_gone(cli: Cli) -> None:
+    """Decommissioned (newcomer): the admin's console greeting still listed NS-P0001 and NS-DM01 to
+    act as, `:as NS-DM01` then said there was no such practitioner and suggested them again, and
+    once the admins were purged too, `signpost console` suggested all three. Only those the
+    register still holds are suggested: after destruction the admin (kept until the certificate
+    reaches them); after the purge, nobody."""
+    assert cli("seed-demo", "--children", "300").code == 0
+    today = date.today().strftime("%d/%m/%Y")
+    assert cli("decommission", "schedule", "--switch-off", today, "--at-once").code == 0
+    destroyed = cli("decommission", "destroy")
+    assert destroyed.code == 0, destroyed.err
+    admin = cli("console", "--as", "ADMIN-01", stdin=":as NS-DM01\n")
+    assert admin.code == 0, admin.err
+    assert "There is no practitioner NS-DM01 in the register, so still acting as ADMIN-01." in admin.out
+    assert "NS-P0001" not in admin.out and "(their duty manager" not in admin.out and "Try these" not in admin.out
+    # ADMIN-01 itself may be gone by then (its certificate delivered in this session, the purge ran)
+    assert [line for line in admin.out.splitlines() if "NS-DM01" in line] == [
+        "There is no practitioner NS-DM01 in the register, so still acting as ADMIN-01."
+    ]
+    purged = cli("console", stdin="")  # the admin's certificate delivered above: the purge is due
+    assert purged.code == 2
+    assert purged.said == "There is no practitioner NS-P0001 in the register."
+    assert "ADMIN-01" not in purged.err and "NS-DM01" not in purged.err

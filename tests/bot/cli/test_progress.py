@@ -127,7 +127,7 @@ def test_an_import_counts_its_children_against_the_files_total(cli: Cli, tmp_pat
     assert said[0::2] == [f"Importing: {step}" for step in steps]
     assert [re.sub(ELAPSED, "in …", line) for line in said[1::2]] == [f"Importing: {step}: done in …" for step in steps]
     assert run.err.index("Reading involvements: ") < run.err.index(f"Importing: {STEPS[0]}")
-    assert "Importing" not in run.out and f"children: {CHILDREN} rows read" in run.out
+    assert "Importing" not in run.out and f"children: {CHILDREN:,} rows read" in run.out
 
 
 def test_a_refused_import_says_where_it_stopped_and_commits_nothing(cli: Cli, tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def script(codes: NoCodes = no_codes) -> list[str]:
 EXPECTED_IN_ORDER = [
     "acting as P002",
     "A record exists and is shielded",
-    "[Request access] type: request 9990000050 PURPOSE",
+    "[Request access] type: request 999 000 0050 PURPOSE",
     "Access request 1 for 999 000 0050 sent to a duty manager",
     "Now acting as DM01.",
     "Only a duty manager for the child's local authority can decide request 1.",

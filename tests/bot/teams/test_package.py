@@ -224,3 +224,31 @@ def test_a_package_write_cut_short_leaves_no_package_under_its_name(tmp_path: Pa
     with zipfile.ZipFile(out) as package:
         assert package.testzip() is None
         assert "manifest.json" in package.namelist()
+
+
+def test_every_bad_option_is_named_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two bad options named only the first: fixed, run again, the second was named (newcomer).
+    Every value to fix is in the one line, as the missing bot id and website URL already were."""
+    out = tmp_path / "teams.zip"
+    args = ["--bot-id", BOT_ID, "--website-url", "https://s.example", "--privacy-url", "http://p.example"]
+    args += ["--app-version", "1.0", "--developer-name", "D" * 33, "--app-id", "not-a-guid"]
+    assert main(["teams", "package", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signpost: cannot build the Teams package: ") and err.count("\n") == 1
+    for said in ("privacy URL must start with https://", "1.2.3", "32", "Teams app id must be a GUID"):
+        assert said in err, said
+    assert "website URL" not in err and "terms URL" not in err
+    assert not out.exists()
+
+
+def test_a_website_url_wrong_is_named_once_not_again_for_the_urls_made_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The privacy and terms URLs default to the website's: one fix, so one problem named."""
+    out = tmp_path / "teams.zip"
+    assert main(["teams", "package", "--out", str(out), "--bot-id", "my-bot", "--website-url", "http://s.example"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "signpost: cannot build the Teams package: the bot id must be the Azure bot registration's app (client) id, "
+        "a GUID; the website URL must start with https:// (Teams requires it)\n"
+    )
