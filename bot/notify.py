@@ -146,7 +146,7 @@ class Outbox:
         report = DeliveryReport()
         run = Pass(self.timer() + self.budget.total_seconds())
         async with self.ctx.db.read() as session:
-            due = await notices.pending(session, now, limit)
+            due = await notices.pending(session, self.ctx.keys, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
@@ -204,7 +204,7 @@ class Outbox:
             report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
             dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
             if dropped:
-                await drop_for_inactive(self.ctx.notices, session, dropped, now)
+                await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
             unreachable = [a.notice_id for a in outcomes if a.outcome == NO_PLATFORM]
@@ -307,11 +307,11 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
     """
     now = now or ctx.clock.now()
     async with ctx.db.write() as session:
-        due = await notices.pending_email(session, limit)
+        due = await notices.pending_email(session, ctx.keys, limit)
         found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
         gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
         if gone:
-            await drop_for_inactive(ctx.notices, session, gone, now)
+            await drop_for_inactive(ctx.notices, ctx.keys, session, gone, now)
         blank = [(notice_id, n) for notice_id, n in due if found.get(n.recipient_id) == ""]
         await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
         for notice_id, n in blank:

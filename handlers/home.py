@@ -28,6 +28,7 @@ from handlers.vocabulary import (
     format_ref,
     platform_name,
 )
+from store.keys.crypto import KeyRing
 from store.people import access, practitioners
 from store.tables.audit import AuditEvent
 
@@ -60,12 +61,14 @@ async def _who(session: AsyncSession, practitioner_id: str) -> str:
     return f"a {found.role}, {found.organisation}" if found else "a practitioner no longer in the register"
 
 
-async def waiting_for(session: AsyncSession, actor: Actor, now: datetime) -> tuple[list[str], list[Button]]:
+async def waiting_for(
+    session: AsyncSession, keys: KeyRing, actor: Actor, now: datetime
+) -> tuple[list[str], list[Button]]:
     """Access and registration requests this duty manager may decide (not their own), oldest first."""
     scope = None if actor.has(Role.ADMIN) else actor.local_authority
     lines: list[str] = []
     buttons: list[Button] = []
-    for row in await access.pending_requests(session, scope, now):
+    for row in await access.pending_requests(session, keys, scope, now):
         if row.requester_id == actor.practitioner_id:
             continue  # nobody decides their own request
         lines.append(
@@ -107,7 +110,7 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
         lines.append(NONE_YET)
     buttons: list[Button] = []
     if req.actor.has(Role.DUTY_MANAGER) or req.actor.has(Role.ADMIN):
-        waiting, buttons = await waiting_for(session, req.actor, req.now)
+        waiting, buttons = await waiting_for(session, ctx.keys, req.actor, req.now)
         lines.append(f"Requests waiting for your decision: {len(waiting)}")
         lines.extend(waiting[:WAITING_SHOWN])
         if len(waiting) > WAITING_SHOWN:

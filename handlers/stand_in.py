@@ -54,6 +54,7 @@ from handlers.stepup.flow import lockout_of
 from handlers.vocabulary import Notice, Role
 from store.audit import misuse
 from store.delivery import outbox
+from store.keys.crypto import KeyRing
 from store.people import access
 from store.people.practitioners import get_actor, holders
 
@@ -71,29 +72,29 @@ FOR_ADMINS = frozenset({"retention", "decommission"})
 
 
 async def drop_for_inactive(
-    notices: NoticeSink, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
+    notices: NoticeSink, keys: KeyRing, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
 ) -> None:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
     transaction, the stand-ins of any that carry a request still waiting for a decision, a warning
     about a practitioner or a relayed message nobody active has (or its sender's "not delivered")."""
     await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
     for notice_id, notice in dropped:
-        told = await notices.enqueue(session, await stand_ins(session, notice, now), now)
+        told = await notices.enqueue(session, await stand_ins(session, keys, notice, now), now)
         log.info("notice_dropped", notice_id=notice_id, kind=notice.kind, reason=NOT_ACTIVE, stand_ins=told)
 
 
-async def stand_ins(session: AsyncSession, notice: Notice, now: datetime) -> list[Notice]:
+async def stand_ins(session: AsyncSession, keys: KeyRing, notice: Notice, now: datetime) -> list[Notice]:
     """Copies of ``notice`` for whoever decides in its inactive recipient's place (none if nobody should)."""
     key = notice.dedupe_key or ""
     if notice.kind == "access_request" and (found := ACCESS_KEY.fullmatch(key)):
-        return await _access_request(session, notice, int(found["request"]), int(found["level"]))
+        return await _access_request(session, keys, notice, int(found["request"]), int(found["level"]))
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
         return await _registration(session, notice, int(found["request"]))
     if notice.kind in FOR_ADMINS and key.endswith(f":{notice.recipient_id}"):
         admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
         return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
     if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
-        return await relay.hand_on(session, int(found["relay"]), now)
+        return await relay.hand_on(session, keys, int(found["relay"]), now)
     if (alert := alert_of(notice)) is not None:
         return await _misuse_alert(session, notice, alert)
     if (lockout := lockout_of(notice)) is not None:
@@ -102,8 +103,10 @@ async def stand_ins(session: AsyncSession, notice: Notice, now: datetime) -> lis
     return []
 
 
-async def _access_request(session: AsyncSession, notice: Notice, request_id: int, level: int) -> list[Notice]:
-    row = await access.get_request(session, request_id)
+async def _access_request(
+    session: AsyncSession, keys: KeyRing, notice: Notice, request_id: int, level: int
+) -> list[Notice]:
+    row = await access.get_request(session, keys, request_id)
     if row is None or row.state != access.PENDING or row.escalation_level != level:
         return []  # decided, expired, or already with the next person on the list
     recipients, _ = await escalation_targets(session, row.local_authority, level, row.requester_id)

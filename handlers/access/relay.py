@@ -29,6 +29,7 @@ from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
 from store.audit.log import append, origin_event
+from store.keys.crypto import KeyRing
 from store.people import lead, relay
 from store.people.practitioners import active_among, holders
 from store.register import children
@@ -130,7 +131,7 @@ def relay_notices(relay_id: int, ref: int, recipients: Sequence[str], role: str)
     return [Notice(pid, "relay_message", text, buttons, f"relay:{relay_id}:{pid}") for pid in recipients]
 
 
-async def hand_on(session: AsyncSession, relay_id: int, now: datetime) -> list[Notice]:
+async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: datetime) -> list[Notice]:
     """The notices for a relay none of whose recipients is active any more (the outbox dropped a
     recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses now, the
     child's lead professional or the authority's duty managers (then the admins), who become its
@@ -139,7 +140,7 @@ async def hand_on(session: AsyncSession, relay_id: int, now: datetime) -> list[N
     (they have it), or once it is answered or gone with the child's record. Audited in the same
     transaction (``relay_handed_on``, the child its subject; ids and counts only): it changes who
     may read a message about a shielded child."""
-    found = await relay.get(session, relay_id)
+    found = await relay.get(session, keys, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
     if await active_among(session, found.recipients):
@@ -224,7 +225,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert actor is not None
     relay_id, text = _id(req.args)
     text = _text_of(text)
-    found = await relay.get(session, relay_id)
+    found = await relay.get(session, ctx.keys, relay_id)
     if found is None or actor.practitioner_id not in found.recipients:
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
     subjects = (found.child_ref,)
@@ -279,7 +280,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     actor = req.actor
     assert actor is not None
     relay_id, _ = _id(req.args)
-    found = await relay.get(session, relay_id)
+    found = await relay.get(session, ctx.keys, relay_id)
     me = actor.practitioner_id
     if found is None or (me != found.sender_id and me not in found.recipients):
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a party")

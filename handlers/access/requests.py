@@ -229,7 +229,7 @@ async def _decide(
 ) -> Result:
     actor = req.actor
     assert actor is not None
-    row = await store.get_request(session, request_id)
+    row = await store.get_request(session, ctx.keys, request_id)
     if row is None:
         return Result(Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request")
     subjects = (row.child_ref,)
@@ -253,7 +253,7 @@ async def _decide(
         if refusal is not None:
             return refusal
     if not await store.decide_request(session, request_id, state, actor.practitioner_id, req.now):
-        return await _too_late(session, request_id, subjects, req)
+        return await _too_late(ctx, session, request_id, subjects, req)
     if state == store.APPROVED:
         until = req.now + duration
         grant_id = await store.create_grant(session, row, actor.practitioner_id, req.now, until)
@@ -275,10 +275,12 @@ async def _decide(
     return Result(Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied")
 
 
-async def _too_late(session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request) -> Result:
+async def _too_late(
+    ctx: Context, session: AsyncSession, request_id: int, subjects: tuple[int, ...], req: Request
+) -> Result:
     """Someone decided first, the requester left, or the request expired: nothing changes, and the
     person is told which."""
-    row = await store.get_request(session, request_id)
+    row = await store.get_request(session, ctx.keys, request_id)
     if row is not None and row.state in (store.APPROVED, store.DENIED):
         text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
         detail = f"request {request_id} already {row.state}"
@@ -298,7 +300,7 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     actor = req.actor
     assert actor is not None
     scope = None if actor.has(Role.ADMIN) else actor.local_authority
-    rows = await store.pending_requests(session, scope, req.now)
+    rows = await store.pending_requests(session, ctx.keys, scope, req.now)
     lines: list[str] = []
     ids: list[str] = []
     for row in rows:

@@ -617,11 +617,17 @@ async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:
     return total
 
 
-async def _before_puncture(session: AsyncSession, keys: KeyRing, through: date, now: datetime) -> int:
+DAYS_A_TRANSACTION = 31  # days a run processes in one write transaction, punctured once after it
+
+
+async def _before_puncture(
+    session: AsyncSession, keys: KeyRing, through: date, now: datetime, since: int | None = None
+) -> int:
     """In the transaction that makes ``through`` processed: what puncturing the day chain through it
-    needs done first (stragglers destroyed or moved, the cohorts' audit-terms keys deleted).
-    Returns how many children were destroyed."""
-    old, new = keychain.cutoff_of(keys, Chain.DAY), _day_cutoff(through)
+    needs done first (stragglers destroyed or moved, the cohorts' audit-terms keys deleted), from
+    the cutoff ``since`` (the key file's when None; the day before's, within a transaction of
+    several days). Returns how many children were destroyed."""
+    old, new = since if since is not None else keychain.cutoff_of(keys, Chain.DAY), _day_cutoff(through)
     if old is None or old >= new:
         return 0
     destroyed = await _stragglers(session, keys, old, new, now)
@@ -716,24 +722,54 @@ async def run(
     # backup): the days that destroyed them are not this store's to process again.
     report.destroyed += await _destroy_orphans(db, keys, now, audit_step)
     day = done + timedelta(days=1)
-    while day <= today and (report.first_day is None or (day - report.first_day).days < max_days):
+
+    def due_day() -> bool:
+        return day <= today and (report.first_day is None or (day - report.first_day).days < max_days)
+
+    while due_day():
+        # Up to DAYS_A_TRANSACTION days in one transaction (each claimed, processed and audited as
+        # its own day), then one puncture through the last: a catch-up of years is one commit and
+        # one key-file write a month, not a day. Killed before the commit, none of them is done;
+        # between the commit and the puncture, the next run finishes it (``_finish_puncture``).
+        # An index another version rebuilt since the batch's last day stops it before the next day
+        # writes anything: the days done stand (committed and punctured), then the run stops.
+        batch: list[date] = []
+        stopped: children.IndexNotCurrent | None = None
         async with db.write() as session:
-            if not await _claim_day(session, day, now):
-                break  # another replica has this day
-            before = (report.archived, report.destroyed)
-            await _process_day(session, keys, day, now, report)
-            report.destroyed += await _before_puncture(session, keys, day, now)
-            changed = (report.archived - before[0], report.destroyed - before[1])
-            if audit_step is not None and any(changed):
-                await audit_step(session, f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}", *changed)
-        # Right after the commit: the day's children are destroyed for good, so their cohort keys
+            cutoff = keychain.cutoff_of(keys, Chain.DAY)
+            while due_day() and len(batch) < DAYS_A_TRANSACTION:
+                try:
+                    if batch:
+                        await children.require_current_index(session)
+                except children.IndexNotCurrent as exc:
+                    stopped = exc
+                    break
+                if not await _claim_day(session, day, now):
+                    break  # another replica has this day
+                before = (report.archived, report.destroyed)
+                await _process_day(session, keys, day, now, report)
+                report.destroyed += await _before_puncture(session, keys, day, now, since=cutoff)
+                cutoff = None if cutoff is None else max(cutoff, _day_cutoff(day))
+                changed = (report.archived - before[0], report.destroyed - before[1])
+                if audit_step is not None and any(changed):
+                    detail = f"day {day:%Y-%m-%d}: archived {changed[0]} destroyed {changed[1]}"
+                    await audit_step(session, detail, *changed)
+                batch.append(day)
+                report.first_day = report.first_day or day
+                report.last_day = day
+                day += timedelta(days=1)
+        if not batch:
+            break
+        # Right after the commit: the days' children are destroyed for good, so their cohort keys
         # go now, not after seal-in (a backup taken before stayed readable until the run's end).
-        _puncture_days(keys, day, today, report)
-        report.first_day = report.first_day or day
-        report.last_day = day
-        day += timedelta(days=1)
+        _puncture_days(keys, batch[-1], today, report)
         if on_day is not None:
-            on_day(1)
+            for _ in batch:
+                on_day(1)
+        if stopped is not None:
+            raise stopped
+        if len(batch) < DAYS_A_TRANSACTION and due_day():
+            break  # another replica has the next day
     async with db.read() as session:
         processed = await last_day(session) or today
     report.pending_days = max(0, (today - processed).days)

@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
+from store.keys.crypto import KeyRing
+from store.register.children import destroyed_since
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
+from store.tables.register import ChildKey
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -208,12 +211,18 @@ async def open_request(
     return row.id
 
 
-async def get_request(session: AsyncSession, request_id: int) -> AccessRequest | None:
-    """Read from the database, not the session's cache: a concurrent decision may have landed."""
+async def get_request(session: AsyncSession, keys: KeyRing, request_id: int) -> AccessRequest | None:
+    """Read from the database, not the session's cache: a concurrent decision may have landed.
+    None for one about a child destroyed whatever its row says (``destroyed_since``: a store
+    restored from an older backup), as once retention has deleted it."""
     result = await session.execute(
-        select(AccessRequest).where(AccessRequest.id == request_id).execution_options(populate_existing=True)
+        select(AccessRequest, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
+        .where(AccessRequest.id == request_id)
+        .execution_options(populate_existing=True)
     )
-    return result.scalar_one_or_none()
+    found = result.first()
+    return None if found is None or destroyed_since(keys, found[1]) else found[0]
 
 
 async def pending_request_for(
@@ -253,14 +262,19 @@ async def decide_request(session: AsyncSession, request_id: int, state: str, by:
 
 
 async def pending_requests(
-    session: AsyncSession, local_authority: str | None, now: datetime, limit: int = 20
+    session: AsyncSession, keys: KeyRing, local_authority: str | None, now: datetime, limit: int = 20
 ) -> list[AccessRequest]:
-    """Open requests for one authority (None: every authority, for admins)."""
-    stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+    """Open requests for one authority (None: every authority, for admins); none about a child
+    destroyed whatever its row says (``get_request``)."""
+    stmt = (
+        select(AccessRequest, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
+        .where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+    )
     if local_authority is not None:
         stmt = stmt.where(AccessRequest.local_authority == local_authority)
     result = await session.execute(stmt.order_by(AccessRequest.id).limit(limit))
-    return list(result.scalars())
+    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
 async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:

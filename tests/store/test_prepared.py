@@ -22,6 +22,7 @@ from bot.app import Signpost
 from handlers.vocabulary import Notice, Outcome
 from store.db import Database
 from store.delivery.notices import NoticeStore, pending
+from store.keys.crypto import KeyRing
 from store.prepared import Prepared, all_of, read_ahead
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import Practitioner
@@ -162,7 +163,7 @@ async def test_a_keyed_enquiry_compiles_nothing_once_warm(signpost: Signpost) ->
     assert compiled == [], compiled
 
 
-async def test_a_notice_is_stored_once_by_its_dedupe_key_and_read_back_whole(db: Database) -> None:
+async def test_a_notice_is_stored_once_by_its_dedupe_key_and_read_back_whole(db: Database, keys: KeyRing) -> None:
     """The lead's notice goes in by a prepared INSERT … RETURNING: a repeat of its dedupe key is
     refused (no row), and what was stored reads back exactly (text, time, attempts)."""
     store = NoticeStore()
@@ -172,7 +173,7 @@ async def test_a_notice_is_stored_once_by_its_dedupe_key_and_read_back_whole(db:
         assert await store.enqueue(session, [notice], WHEN) == 0
     async with db.write() as session:
         assert await store.enqueue(session, [notice], WHEN) == 0
-        [(stored_id, stored)] = await pending(session, WHEN)
+        [(stored_id, stored)] = await pending(session, keys, WHEN)
     assert stored == notice and stored_id > 0
     async with db.read() as session:
         row = (await session.execute(select(NoticeRow.created_at, NoticeRow.attempts))).one()

@@ -14,6 +14,7 @@ from handlers.vocabulary import Platform, Principal
 from store.db import Database
 from store.people import access, practitioners
 from store.tables.audit import AuditEvent
+from store.tables.people import AccessRequest
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import enrol, write_feeds
 from tests.factories import SHIELDED
@@ -120,8 +121,7 @@ async def test_a_leavers_access_to_a_shielded_record_ends_with_their_standing(
         mia = access.NewRequest("P001", int(SHIELDED), "Southvale", None, None)
         granted = await access.open_request(session, mia, now, timedelta(hours=1), None)
         assert await access.decide_request(session, granted, access.APPROVED, "AD01", now)
-        request = await access.get_request(session, granted)
-        assert request is not None
+        request = (await session.execute(select(AccessRequest).where(AccessRequest.id == granted))).scalar_one()
         await access.create_grant(session, request, "AD01", now, now + timedelta(days=7))
         waiting = await access.open_request(session, mia, now, timedelta(hours=1), None)
     code = await asyncio.to_thread(enrol, cli, "P001")

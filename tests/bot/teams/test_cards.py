@@ -437,7 +437,9 @@ async def southvale_request(
     sent = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"purpose": reason}))
     assert "Access request 1 for 999 000 0050 sent to a duty manager" in texts_of(sent)
     async with loaded.ctx.db.read() as session:
-        waiting = [n for _, n in await pending(session, loaded.ctx.clock.now()) if n.recipient_id == "DM02"]
+        waiting = [
+            n for _, n in await pending(session, loaded.ctx.keys, loaded.ctx.clock.now()) if n.recipient_id == "DM02"
+        ]
     assert len(waiting) == 1, "the access request should notify the duty manager once"
     connector.sent.clear()
     await teams.web[TEAMS_KEY].deliverer.deliver(DANA.principal, waiting[0])

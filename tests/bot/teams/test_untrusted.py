@@ -189,7 +189,7 @@ async def test_a_tenant_that_is_not_configured_cannot_register_or_notify(
 ) -> None:
     """Someone in another organisation's tenant is refused before 'register' reaches a handler."""
     async with loaded.ctx.db.read() as session:
-        before = len(await pending(session, loaded.ctx.clock.now()))
+        before = len(await pending(session, loaded.ctx.keys, loaded.ctx.clock.now()))
     response = await teams_secured.post(
         message(OUTSIDER, "register P003", connector.url), bearer(signer.token(connector.url))
     )
@@ -199,7 +199,7 @@ async def test_a_tenant_that_is_not_configured_cannot_register_or_notify(
     assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", "tenant not configured")
     assert (event.tenant, event.user_id) == (OTHER_TENANT, OUTSIDER.aad)
     async with loaded.ctx.db.read() as session:
-        assert len(await pending(session, loaded.ctx.clock.now())) == before  # no duty manager told
+        assert len(await pending(session, loaded.ctx.keys, loaded.ctx.clock.now())) == before  # no duty manager told
 
 
 async def test_a_configured_tenant_in_one_field_and_another_in_the_other_is_refused(

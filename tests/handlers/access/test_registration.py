@@ -157,8 +157,8 @@ async def test_a_linked_account_is_told_to_the_practitioner_by_chat_and_by_recor
         assert "A Slack account was linked to your Signpost practitioner id P001" in notice.text
         assert "If this was not you, tell your duty manager" in notice.text
     async with app.ctx.db.read() as session:
-        chat_due = await store_notices.pending(session, app.ctx.clock.now())
-        mail_due = await store_notices.pending_email(session)
+        chat_due = await store_notices.pending(session, app.ctx.keys, app.ctx.clock.now())
+        mail_due = await store_notices.pending_email(session, app.ctx.keys)
     assert "email" not in [n.kind for _, n in chat_due]
     assert [(n.recipient_id, n.kind) for _, n in mail_due] == [("P001", "email")]
 

@@ -193,7 +193,7 @@ async def test_duty_manager_of_another_authority_cannot_decide(app: Signpost) ->
         reply = await decide(app, "DM01", verb, 1)
         assert reply.outcome is Outcome.REFUSED and "local authority" in reply.text
     async with app.ctx.db.read() as session:
-        row = await store.get_request(session, 1)
+        row = await store.get_request(session, app.ctx.keys, 1)
     assert row is not None and row.state == store.PENDING
 
 
@@ -264,7 +264,7 @@ async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> Non
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
     async with app.ctx.db.read() as session:
-        row = await store.get_request(session, 1)
+        row = await store.get_request(session, app.ctx.keys, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
     refusals = [e for e in await audit_events(app, "deny")]
@@ -282,7 +282,7 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
         assert reply.outcome is Outcome.INVALID, reason
         assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
     async with app.ctx.db.read() as session:
-        row = await store.get_request(session, 1)
+        row = await store.get_request(session, app.ctx.keys, 1)
     assert row is not None and row.state == store.PENDING
     assert await notices(app, "P002") == []
     fine = await decide(app, "DM03", "deny", 1, "please ask the lead professional after 30 July")

@@ -12,6 +12,7 @@ from handlers.vocabulary import Action, Notice, Origin
 from store.audit.log import AuditRecord, origin_event, write_also
 from store.db import Database
 from store.delivery.notices import NoticeStore, pending
+from store.keys.crypto import KeyRing
 from store.tables.people import Practitioner
 from store.tables.register import LocalAuthority
 from tests.statements import statements_sent
@@ -44,7 +45,7 @@ async def _people(db: Database) -> None:
         )  # fmt: skip
 
 
-async def test_a_batchs_notices_are_one_statement_and_each_write_hears_of_its_own(db: Database) -> None:
+async def test_a_batchs_notices_are_one_statement_and_each_write_hears_of_its_own(db: Database, keys: KeyRing) -> None:
     await _people(db)
     async with db.write() as session:
         await NoticeStore().enqueue(session, [told("earlier", "k0").notices[0][0]], WHEN)  # told already
@@ -57,7 +58,7 @@ async def test_a_batchs_notices_are_one_statement_and_each_write_hears_of_its_ow
     assert len(inserts) == 1, inserts
     assert [[e.detail for e in found] for found in events] == [["a: k1"], [], ["b: k2"], [], []]
     async with db.read() as session:
-        stored = sorted(n.dedupe_key or "" for _, n in await pending(session, WHEN))
+        stored = sorted(n.dedupe_key or "" for _, n in await pending(session, keys, WHEN))
     assert stored == ["k0", "k1", "k2"]
 
 

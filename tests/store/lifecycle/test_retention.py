@@ -176,7 +176,7 @@ async def test_access_requests_and_grants_go_with_a_child_destroyed_at_24(signpo
         for ref in (TURNS_24, AMY):
             new = access.NewRequest("P002", int(ref), "Northshire", None, None)
             request_id = await access.open_request(session, new, now, timedelta(days=3), None)
-            request = await access.get_request(session, request_id)
+            request = await access.get_request(session, signpost.ctx.keys, request_id)
             assert request is not None
             await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))
 
@@ -200,7 +200,7 @@ async def test_every_table_with_a_child_column_loses_the_destroyed_childs_rows(s
         for ref in (TURNS_24, AMY):
             new = access.NewRequest("P002", int(ref), "Northshire", None, None)
             request = await access.get_request(
-                session, await access.open_request(session, new, now, timedelta(days=3), None)
+                session, signpost.ctx.keys, await access.open_request(session, new, now, timedelta(days=3), None)
             )
             assert request is not None
             await access.create_grant(session, request, "DM01", now, now + timedelta(days=3))

@@ -45,7 +45,7 @@ async def test_only_the_first_decision_changes_a_request(app: Signpost) -> None:
         assert await store.decide_request(session, rid, store.APPROVED, "DM02", now)
     async with app.ctx.db.write() as session:
         assert not await store.decide_request(session, rid, store.DENIED, "DM03", now)
-        row = await store.get_request(session, rid)
+        row = await store.get_request(session, app.ctx.keys, rid)
     assert row is not None and (row.state, row.decided_by) == (store.APPROVED, "DM02")
 
 
@@ -64,7 +64,7 @@ async def test_a_grant_counts_until_it_expires_even_before_the_scheduler_marks_i
     rid = await _open(app)
     now = clock.now()
     async with app.ctx.db.write() as session:
-        request = await store.get_request(session, rid)
+        request = await store.get_request(session, app.ctx.keys, rid)
         assert request is not None
         await store.create_grant(session, request, "DM02", now, now + 2 * HOUR)
     async with app.ctx.db.read() as session:
