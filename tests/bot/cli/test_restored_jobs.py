@@ -15,6 +15,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.app import Signpost, build
+from bot.console.notices import ConsoleDeliverer
+from bot.notify import Outbox
+from handlers.access import jobs
+from handlers.access.policy import POLICY
 from handlers.vocabulary import Outcome, format_ref
 from store.db import Database
 from store.keys import keychain
@@ -34,6 +38,7 @@ BACKED_UP = datetime(2020, 11, 2, 9, 0, tzinfo=UTC)
 DESTROYED = date(2026, 11, 3)  # TURNS_24's 24th birthday
 SHIELDED_TARA = f"{TURNS_24},Tara,{MARKER},Tara Vale,2002-11-03,F,M2 3CD,Northshire,true\n"
 LEAD = f"{TURNS_24},P001,Children's social care,2020-01-10,,true\n"
+EVERYONE = ("P001", "P002", "P003", "DM01", "AD01")
 REF = format_ref(int(TURNS_24))
 
 
@@ -116,3 +121,39 @@ async def test_retention_on_a_restored_store_finishes_the_destruction(
     assert [line.split(",")[1] for line in matched.out.splitlines()[1:]] == ["no_match", "match"], matched.out
     assert (by_ref.outcome, by_name.outcome, amy.outcome) == (Outcome.NO_MATCH, Outcome.NO_MATCH, Outcome.ANSWERED)
     assert by_ref.text.startswith("No record") and not by_ref.signposts
+
+
+async def test_scheduled_jobs_on_a_restored_store_leave_the_child_destroyed_since_alone(
+    signpost: Signpost, cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """Before that run, the request waiting about the child is due to escalate, then to expire,
+    and the grant to end: rows that are as deleted (README, "Backups") are not acted on, audited
+    (a subject access report would list Signpost closing what it no longer holds) nor told of;
+    nothing delivered names the child; the transparency report and the subject access report of
+    the child are produced as on any store."""
+    taken = await _backup_with_rows_in_flight(signpost, tmp_path)
+    escalating = BACKED_UP + POLICY.escalate_after + timedelta(minutes=1)
+    expiring = BACKED_UP + timedelta(days=2)  # past the request's lifetime and the grant's end
+    now_keys = current_key_material(signpost.ctx.keys, DESTROYED)
+    async with restored(db_url, taken) as old:
+        env = {"SIGNPOST_DATABASE_URL": old.engine.url.render_as_string(hide_password=False)}
+        app = build(old, now_keys, signpost.ctx.clock)
+        try:
+            escalated = await jobs.escalate_requests(app.ctx, escalating)
+            expired = await jobs.expire_requests(app.ctx, expiring)
+            ended = await jobs.expire_grants(app.ctx, expiring)
+            signpost.ctx.clock.set(expiring)  # type: ignore[attr-defined]
+            printed: list[str] = []
+            for who in EVERYONE:
+                await Outbox(app.ctx, [ConsoleDeliverer(lambda: who, printed.append)]).deliver_due()  # noqa: B023
+        finally:
+            await app.ctx.audit.close()
+        report = await cli.run("report", "transparency", "--month", "2020-11", "--format", "json", env=env)
+        sar = await cli.run("audit", "sar", TURNS_24, env=env)
+        verified = await cli.run("audit", "verify", env=env)
+    assert (escalated, expired, ended) == (0, 0, 0)
+    assert not [text for text in printed if REF in text], printed
+    for run in (report, sar, verified):
+        assert run.code == 0 and "Traceback" not in run.err and "command_crashed" not in run.err, run.err
+    assert REF not in report.out and TURNS_24 not in report.out
+    assert "expired" not in sar.out and "escalated" not in sar.out, sar.out
