@@ -40,7 +40,7 @@ async def expire_grants(ctx: Context, now: datetime) -> int:
     """Mark grants past their end as expired, audit it, and tell the holder; returns how many."""
     done = 0
     async with ctx.db.write() as session:
-        for grant in await store.due_grant_expiries(session, now, BATCH):
+        for grant in await store.due_grant_expiries(session, ctx.keys, now, BATCH):
             if not await store.expire_grant(session, grant.id, now):
                 continue  # another replica took it
             await append(session, [system_event(Action.GRANT_EXPIRED, grant.child_ref, f"grant {grant.id}", now)])
@@ -54,7 +54,7 @@ async def escalate_requests(ctx: Context, now: datetime) -> int:
     """Send requests undecided for the escalation period to the next person on the list."""
     done = 0
     async with ctx.db.write() as session:
-        for row in await store.due_escalations(session, now, BATCH):
+        for row in await store.due_escalations(session, ctx.keys, now, BATCH):
             if await _escalate(ctx, session, row, now):
                 done += 1
     return done
@@ -79,7 +79,7 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
     duty managers taken back), and tell who asked; returns how many."""
     done = 0
     async with ctx.db.write() as session:
-        for row in await store.due_request_expiries(session, now, BATCH):
+        for row in await store.due_request_expiries(session, ctx.keys, now, BATCH):
             if not await store.expire_request(session, row.id, now):
                 continue
             await append(session, [system_event(Action.REQUEST_EXPIRED, row.child_ref, f"request {row.id}", now)])

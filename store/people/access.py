@@ -277,14 +277,16 @@ async def pending_requests(
     return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
-async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
+async def due_escalations(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[AccessRequest]:
+    """Requests due to escalate; none about a child destroyed whatever its row says (``get_request``)."""
     result = await session.execute(
-        select(AccessRequest)
+        select(AccessRequest, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
         .where(AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now)
         .order_by(AccessRequest.id)
         .limit(limit)
     )
-    return list(result.scalars())
+    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
 async def escalate(session: AsyncSession, request_id: int, from_level: int, next_at: datetime | None) -> bool:
@@ -301,14 +303,20 @@ async def escalate(session: AsyncSession, request_id: int, from_level: int, next
     )
 
 
-async def due_request_expiries(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessRequest]:
+async def due_request_expiries(
+    session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100
+) -> list[AccessRequest]:
+    """Requests past their lifetime; none about a child destroyed whatever its row says: on a store
+    restored from a backup older than its destruction such a request is as deleted (the next
+    retention run deletes it), so it is neither closed, audited nor told of (``destroyed_since``)."""
     result = await session.execute(
-        select(AccessRequest)
+        select(AccessRequest, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
         .where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
         .order_by(AccessRequest.id)
         .limit(limit)
     )
-    return list(result.scalars())
+    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
 async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
@@ -362,14 +370,19 @@ async def current_grant(
     return result.scalar_one_or_none()
 
 
-async def due_grant_expiries(session: AsyncSession, now: datetime, limit: int = 100) -> list[AccessGrant]:
+async def due_grant_expiries(
+    session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100
+) -> list[AccessGrant]:
+    """Grants past their end; none about a child destroyed whatever its row says (as
+    ``due_request_expiries``)."""
     result = await session.execute(
-        select(AccessGrant)
+        select(AccessGrant, ChildKey.kek_id)
+        .outerjoin(ChildKey, ChildKey.child_ref == AccessGrant.child_ref)
         .where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
         .order_by(AccessGrant.id)
         .limit(limit)
     )
-    return list(result.scalars())
+    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
 async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> bool:

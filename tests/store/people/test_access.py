@@ -71,7 +71,7 @@ async def test_a_grant_counts_until_it_expires_even_before_the_scheduler_marks_i
         assert await store.current_grant(session, "P002", int(SHIELDED), now + HOUR) is not None
         assert await store.current_grant(session, "P002", int(SHIELDED), now + 2 * HOUR) is None
         assert await store.current_grant(session, "P003", int(SHIELDED), now) is None
-        [due] = await store.due_grant_expiries(session, now + 2 * HOUR)
+        [due] = await store.due_grant_expiries(session, app.ctx.keys, now + 2 * HOUR)
     async with app.ctx.db.write() as session:
         assert await store.expire_grant(session, due.id, now + 2 * HOUR)
         assert not await store.expire_grant(session, due.id, now + 2 * HOUR)
