@@ -628,7 +628,7 @@ async def test_problems_past_ten_thousand_are_counted_not_held(signpost: Signpos
     problems = caught.value.report.problems
     assert (len(problems), problems.total) == (10_000, 10_050)
     assert str(problems[-1]) == "i.csv:10001: lead_professional: must be true or false"
-    assert str(caught.value) == "10050 problems; nothing was imported"
+    assert str(caught.value) == "10,050 problems; nothing was imported"
 
 
 def swapped(header: str, one: str, other: str) -> str:
