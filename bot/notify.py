@@ -5,9 +5,10 @@ this at once without sending anything twice. A notice is delivered when any of t
 identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
 that took it recorded so that a retry goes to the others only; one addressed to a single account,
 ``Notice.account``: when that account has, linked or not); if a platform fails it is retried
-later with backoff; a person linked on no platform this process can reach is reported in the admin
-log (ids only, never personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or
-another replica can still deliver it. Only active practitioners are told: a notice for anyone
+later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``); a
+person linked on no platform this process can reach is reported in the admin log (ids only, never
+personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or another replica can
+still deliver it. Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
 same rule (``emails_due``), for the operator's mailer that sends them.
@@ -50,6 +51,10 @@ NOT_TRIED = "not tried, failing in this pass"
 # and one kept would go out months later, out of the blue, the day they link again.
 UNREACHABLE_FOR = timedelta(days=7)
 STALE = "not sent: no linked platform for 7 days"
+# The same bound for a notice a platform keeps refusing (an account deactivated, a long outage): retried
+# with backoff for a week from when it was queued, then closed as failed with the last reason (which
+# names no one), not retried hourly for ever to arrive months later. Within the week it may still arrive.
+FAILED_FOR = "not sent: failing for 7 days"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -215,8 +220,25 @@ class Outbox:
                     log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=STALE)
             report.dropped += len(stale)
             self.ctx.metrics.notices("dropped", len(stale))
+            # A platform's refusal of a notice queued over a week ago closes it as failed (FAILED_FOR,
+            # with the refusal): a statement for each distinct refusal, none when nothing failed.
+            failing: dict[str, list[int]] = {}
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE}:
+                if a.outcome not in {"delivered", "absent", "unsent", NOT_ACTIVE, NO_PLATFORM, STALE}:
+                    failing.setdefault(a.outcome, []).append(a.notice_id)
+            for failure, notice_ids in sorted(failing.items()):
+                reason = f"{FAILED_FOR} ({failure})"
+                given_up = set(await outbox.drop_older(session, notice_ids, now - UNREACHABLE_FOR, now, reason))
+                for a in outcomes:
+                    if a.notice_id in given_up:
+                        a.outcome = reason
+                        log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=FAILED_FOR)
+                report.dropped += len(given_up)
+                self.ctx.metrics.notices("dropped", len(given_up))
+            for a in outcomes:
+                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE} or a.outcome.startswith(
+                    FAILED_FOR
+                ):
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

@@ -24,6 +24,7 @@ from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
 from store.audit.log import AuditRecord, append, origin_event
+from store.delivery.notices import ENDED, drop_decided
 from store.people import access as store
 from store.people import practitioners
 from store.tables.people import AccessRequest
@@ -46,6 +47,9 @@ async def expire_grants(ctx: Context, now: datetime) -> int:
             await append(session, [system_event(Action.GRANT_EXPIRED, grant.child_ref, f"grant {grant.id}", now)])
             notice = grant_expired_notice(grant.id, grant.request_id, grant.practitioner_id, grant.child_ref)
             await ctx.notices.enqueue(session, [notice], now)
+            # Its approval, if still undelivered (the holder's platform failing), would now say
+            # "approved until" a time past, after "has ended": closed unsent instead.
+            await drop_decided(session, "access_approved", f"access:{grant.request_id}:decided", now, ENDED)
             done += 1
     return done
 

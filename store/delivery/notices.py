@@ -220,6 +220,7 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
 
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody
 CLOSED = "not sent: closed undecided before it was delivered"  # expired, or its requester left
+ENDED = "not sent: the grant ended before it was delivered"  # an approval the holder would read too late
 
 
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:

@@ -19,6 +19,7 @@ from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox, email_sent, emails_du
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
+from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
 from handlers.context import Context
 from handlers.operator import people
@@ -689,3 +690,64 @@ async def test_people_slack_cannot_reach_do_not_make_the_platform_look_down(
     assert (report.retried, report.delivered) == (FAILING_AFTER + 1, 1)
     [posted] = fake_slack.of("chat.postMessage")
     assert posted.body["text"].startswith("notice 6")
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "reason"),
+    [
+        ("conversations.open", "user_disabled", "slack: PersonUnreachable"),  # Slack cannot reach this person
+        ("chat.postMessage", "internal_error", "slack: DeliveryFailed"),  # Slack itself is failing
+    ],
+)
+async def test_a_notice_slack_fails_for_a_week_is_recorded_failed_not_retried_for_ever(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock, method: str, error: str, reason: str
+) -> None:
+    """Retried with a bound: a notice Slack has refused for 7 days since it was queued (an account
+    deactivated, or an outage that long) is closed, recorded as failed with the last reason (naming
+    nobody), and logged; it is not retried every hour for ever, to arrive months later out of the
+    blue the day Slack takes it (a request lives 24 hours, a grant 7 days at most)."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0P1"), "P001")
+    await _enqueue(app, Notice("P001", "grant_expired", "Your access grant 7 has expired.", dedupe_key="g7"))
+    fake_slack.fail(method, error, times=3)
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(days=6, hours=23)
+    assert (await box.deliver_due()).retried == 1, "kept a while: Slack may take it soon after"
+    clock.advance(hours=2)
+    with capture_logs() as logs:
+        report = await box.deliver_due()
+    assert (report.retried, report.dropped, report.delivered) == (0, 1, 0)
+    row = await _row(app)
+    assert row.delivered_at is None and row.dropped_at is not None
+    assert row.last_error == f"not sent: failing for 7 days ({reason})"
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [
+        ("notice_dropped", "grant_expired")
+    ]
+
+    clock.advance(days=90)  # Slack takes messages again
+    assert (await box.deliver_due()).delivered == 0
+    tried = 3 if method == "chat.postMessage" else 0  # each a refused send, none after
+    assert len(fake_slack.of("chat.postMessage")) == tried
+
+
+async def test_an_approval_not_yet_delivered_when_its_grant_ends_is_not_sent_after_it(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Slack fails the approval of a one-hour grant; by the time it takes messages again the grant
+    has ended. The holder is told it ended, and not afterwards that it "was approved until" a time
+    already past: the approval is closed unsent (recorded, with a reason naming nobody)."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U0P2"), "P002")
+    await request_access(app, "P002", SHIELDED)
+    await decide(app, "DM02", "approve", 1, "1h")
+    fake_slack.fail("chat.postMessage", "internal_error")
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(hours=2)
+    assert await access_jobs.expire_grants(app.ctx, clock.now()) == 1
+    clock.advance(hours=1)
+    await box.deliver_due()
+    told = [call.body["text"] for call in fake_slack.of("chat.postMessage")][1:]  # after the failed send
+    assert len(told) == 1 and "has ended" in told[0], told
+    [approved] = [row for row in await _rows(app) if row.kind == "access_approved"]
+    assert approved.delivered_at is None and approved.dropped_at is not None
+    assert approved.last_error == "not sent: the grant ended before it was delivered"
