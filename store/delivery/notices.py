@@ -16,10 +16,9 @@ from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
-from store.register.children import destroyed_since
+from store.register.children import still_held
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
-from store.tables.register import ChildKey
 
 
 def encode(notice: Notice) -> str:
@@ -188,14 +187,13 @@ async def pending_email(session: AsyncSession, keys: KeyRing, limit: int = 100) 
     """Email notices not yet sent, oldest first, whoever they are for: a mailer takes them through
     ``bot.notify.emails_due``, which leaves out (and closes) those whose recipient is not active.
     None naming a child destroyed whatever its row says (``pending``)."""
-    result = await session.execute(
-        select(NoticeRow, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == NoticeRow.child_ref)
+    due = (
+        select(NoticeRow)
         .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND)
         .order_by(NoticeRow.id)
         .limit(limit)
     )
-    return [(row.id, decode(row)) for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
 
 
 async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
@@ -203,9 +201,8 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
     (``destroyed_since``): on a store restored from a backup older than a child's destruction, a
     notice queued about it (who asked to see it, a message about it) is never delivered; it stays
     unsent until the next retention run deletes it with the child's rows (``notices.child_ref``)."""
-    result = await session.execute(
-        select(NoticeRow, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == NoticeRow.child_ref)
+    due = (
+        select(NoticeRow)
         .where(
             NoticeRow.delivered_at.is_(None),
             NoticeRow.dropped_at.is_(None),
@@ -215,7 +212,7 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
         .order_by(NoticeRow.id)
         .limit(limit)
     )
-    return [(row.id, decode(row)) for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
 
 
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody

@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.keys.crypto import KeyRing
-from store.register.children import destroyed_since
+from store.register.children import still_held
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
-from store.tables.register import ChildKey
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -215,14 +214,9 @@ async def get_request(session: AsyncSession, keys: KeyRing, request_id: int) -> 
     """Read from the database, not the session's cache: a concurrent decision may have landed.
     None for one about a child destroyed whatever its row says (``destroyed_since``: a store
     restored from an older backup), as once retention has deleted it."""
-    result = await session.execute(
-        select(AccessRequest, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
-        .where(AccessRequest.id == request_id)
-        .execution_options(populate_existing=True)
-    )
-    found = result.first()
-    return None if found is None or destroyed_since(keys, found[1]) else found[0]
+    one = select(AccessRequest).where(AccessRequest.id == request_id).execution_options(populate_existing=True)
+    found = await still_held(session, keys, one, AccessRequest.child_ref)
+    return found[0] if found else None
 
 
 async def pending_request_for(
@@ -266,27 +260,21 @@ async def pending_requests(
 ) -> list[AccessRequest]:
     """Open requests for one authority (None: every authority, for admins); none about a child
     destroyed whatever its row says (``get_request``)."""
-    stmt = (
-        select(AccessRequest, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
-        .where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
-    )
+    stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
     if local_authority is not None:
         stmt = stmt.where(AccessRequest.local_authority == local_authority)
-    result = await session.execute(stmt.order_by(AccessRequest.id).limit(limit))
-    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return await still_held(session, keys, stmt.order_by(AccessRequest.id).limit(limit), AccessRequest.child_ref)
 
 
 async def due_escalations(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[AccessRequest]:
     """Requests due to escalate; none about a child destroyed whatever its row says (``get_request``)."""
-    result = await session.execute(
-        select(AccessRequest, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
+    due = (
+        select(AccessRequest)
         .where(AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now)
         .order_by(AccessRequest.id)
         .limit(limit)
     )
-    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return await still_held(session, keys, due, AccessRequest.child_ref)
 
 
 async def escalate(session: AsyncSession, request_id: int, from_level: int, next_at: datetime | None) -> bool:
@@ -309,14 +297,13 @@ async def due_request_expiries(
     """Requests past their lifetime; none about a child destroyed whatever its row says: on a store
     restored from a backup older than its destruction such a request is as deleted (the next
     retention run deletes it), so it is neither closed, audited nor told of (``destroyed_since``)."""
-    result = await session.execute(
-        select(AccessRequest, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == AccessRequest.child_ref)
+    due = (
+        select(AccessRequest)
         .where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
         .order_by(AccessRequest.id)
         .limit(limit)
     )
-    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return await still_held(session, keys, due, AccessRequest.child_ref)
 
 
 async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
@@ -375,14 +362,13 @@ async def due_grant_expiries(
 ) -> list[AccessGrant]:
     """Grants past their end; none about a child destroyed whatever its row says (as
     ``due_request_expiries``)."""
-    result = await session.execute(
-        select(AccessGrant, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == AccessGrant.child_ref)
+    due = (
+        select(AccessGrant)
         .where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
         .order_by(AccessGrant.id)
         .limit(limit)
     )
-    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return await still_held(session, keys, due, AccessGrant.child_ref)
 
 
 async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> bool:

@@ -10,9 +10,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.keys.crypto import DecryptionError, KeyRing, open_sealed, relay_aad, seal
-from store.register.children import data_key_for, destroyed_since
+from store.register.children import data_key_for, still_held
 from store.tables.people import RelayMessage
-from store.tables.register import ChildKey
 
 
 async def seal_for_child(session: AsyncSession, keys: KeyRing, ref: int, text: str, part: str) -> bytes | None:
@@ -99,16 +98,9 @@ async def get(session: AsyncSession, keys: KeyRing, relay_id: int) -> Relay | No
     restored from a backup older than the destruction, ``destroyed_since``): as once retention has
     deleted it, never opened under a key the key file has destroyed."""
     # Read afresh, not from the session's identity map: ``readdress`` may have changed it since.
-    result = await session.execute(
-        select(RelayMessage, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == RelayMessage.child_ref)
-        .where(RelayMessage.id == relay_id)
-        .execution_options(populate_existing=True)
-    )
-    found = result.first()
-    if found is None or destroyed_since(keys, found[1]):
-        return None
-    return _relay(found[0])
+    one = select(RelayMessage).where(RelayMessage.id == relay_id).execution_options(populate_existing=True)
+    found = await still_held(session, keys, one, RelayMessage.child_ref)
+    return _relay(found[0]) if found else None
 
 
 async def readdress(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Column,
     LargeBinary,
     MetaData,
+    Select,
     Table,
     and_,
     bindparam,
@@ -925,6 +926,16 @@ def destroyed_since(keys: KeyRing, kek_id: str | None) -> bool:
     it or fails on it: a failure told whoever typed its name and birth year, or its reference, that
     a child destroyed since had been held. Cheap for a key at hand (``punctured_day_ids``)."""
     return kek_id is not None and bool(keychain.punctured_day_ids(keys, (kek_id,)))
+
+
+async def still_held(session: AsyncSession, keys: KeyRing, stmt: Select[Any], child_ref: Any) -> list[Any]:
+    """The rows of ``stmt`` (one entity a row, its ``child_ref`` column named) whose child is not
+    ``destroyed_since``: the one way a row about a child (a request, a grant, a relay, a notice) is
+    read as deleted once the key file has destroyed that child's key, whatever the store says."""
+    result = await session.execute(
+        stmt.add_columns(ChildKey.kek_id).outerjoin(ChildKey, ChildKey.child_ref == child_ref)
+    )
+    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
 
 
 async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:
