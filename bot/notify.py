@@ -212,27 +212,20 @@ class Outbox:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
-            unreachable = [a.notice_id for a in outcomes if a.outcome == NO_PLATFORM]
-            stale = set(await outbox.drop_older(session, unreachable, now - UNREACHABLE_FOR, now, STALE))
-            for a in outcomes:
-                if a.notice_id in stale:
-                    a.outcome = STALE
-                    log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=STALE)
-            report.dropped += len(stale)
-            self.ctx.metrics.notices("dropped", len(stale))
-            # A platform's refusal of a notice queued over a week ago closes it as failed (FAILED_FOR,
-            # with the refusal): a statement for each distinct refusal, none when nothing failed.
+            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up: its
+            # recipient reached on no platform (STALE), or a platform refusing it (FAILED_FOR, with
+            # the refusal). One statement for each distinct outcome, none when nothing failed.
             failing: dict[str, list[int]] = {}
             for a in outcomes:
-                if a.outcome not in {"delivered", "absent", "unsent", NOT_ACTIVE, NO_PLATFORM, STALE}:
+                if a.outcome not in {"delivered", "absent", "unsent", NOT_ACTIVE}:
                     failing.setdefault(a.outcome, []).append(a.notice_id)
             for failure, notice_ids in sorted(failing.items()):
-                reason = f"{FAILED_FOR} ({failure})"
+                reason, said = (STALE, STALE) if failure == NO_PLATFORM else (f"{FAILED_FOR} ({failure})", FAILED_FOR)
                 given_up = set(await outbox.drop_older(session, notice_ids, now - UNREACHABLE_FOR, now, reason))
                 for a in outcomes:
                     if a.notice_id in given_up:
                         a.outcome = reason
-                        log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=FAILED_FOR)
+                        log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=said)
                 report.dropped += len(given_up)
                 self.ctx.metrics.notices("dropped", len(given_up))
             for a in outcomes:

@@ -37,7 +37,7 @@ class Recorder(Protocol):
 
     def notices(self, state: str, count: int = 1) -> None:
         """Notices ``queued``, ``delivered``, ``failed`` (an attempt to be retried) or ``dropped``
-        (not sent on purpose: the recipient is no longer active)."""
+        (not sent on purpose: the recipient is no longer active, or it could not be sent for a week)."""
 
     def task_run(self, task: str, result: str, seconds: float) -> None:
         """One run of a scheduled task (its fixed name), ``ok`` or ``failed``, and how long it took."""
