@@ -10,46 +10,27 @@ The clock stays at the backup's time: the key file alone says the child is destr
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from bot.app import Signpost, build
 from bot.console.notices import ConsoleDeliverer
 from bot.notify import Outbox
 from handlers.vocabulary import Outcome, format_ref
-from store.keys import keychain
-from store.keys.backup import backup
-from store.keys.keychain import Chain
-from store.register.feeds import Feed, import_feeds
 from tests.access_helpers import notices
-from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy, import_shielded_tara
 from tests.stepup_helpers import say_fresh
 from tests.store.keys.test_backup import current_key_material, restored
-from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24
-
-BACKED_UP = datetime(2020, 11, 2, 9, 0, tzinfo=UTC)
-DESTROYED = date(2026, 11, 3)  # TURNS_24's 24th birthday
-SHIELDED_TARA = f"{TURNS_24},Tara,{MARKER},Tara Vale,2002-11-03,F,M2 3CD,Northshire,true\n"
-LEAD = f"{TURNS_24},P001,Children's social care,2020-01-10,,true\n"
+from tests.store.lifecycle.lifecycle_data import TURNS_24
 
 
 async def _backup_with_rows_in_flight(signpost: Signpost, tmp_path: Path) -> Path:
-    signpost.ctx.clock.set(BACKED_UP)  # type: ignore[attr-defined]
-    register = [
-        Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", CHILDREN + SHIELDED_TARA),
-        Feed("involvements.csv", INVOLVEMENTS.splitlines()[0] + "\n" + LEAD),
-    ]
-    await import_feeds(signpost.ctx.db, signpost.ctx.keys, register, BACKED_UP)
+    await import_shielded_tara(signpost)
     asked = await say_fresh(signpost, "P002", f"request {TURNS_24} section 47 enquiry")
     told = await say_fresh(signpost, "P002", f"message {TURNS_24} worried about her, please call 0161 496 0002")
     assert (asked.outcome, told.outcome) == (Outcome.DONE, Outcome.DONE), (asked.text, told.text)
     assert await notices(signpost)  # queued, not yet delivered, when the backup is taken
-    taken = tmp_path / "2020.backup"
-    await backup(signpost.ctx.db, taken)
-    cutoff = keychain.day_slot(keychain.first_retained_dob(DESTROYED))
-    assert keychain.puncture(signpost.ctx.keys, Chain.DAY, cutoff, DESTROYED) > 0
-    return taken
+    return await back_up_then_destroy(signpost, tmp_path)
 
 
 async def test_rows_in_flight_about_a_child_destroyed_since_answer_as_gone(

@@ -9,7 +9,7 @@ a store that never went back, the audit records it and still verifies, and searc
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,23 +21,16 @@ from handlers.access import jobs
 from handlers.access.policy import POLICY
 from handlers.vocabulary import Outcome, format_ref
 from store.db import Database
-from store.keys import keychain
-from store.keys.backup import backup
-from store.keys.keychain import Chain
-from store.register.feeds import Feed, import_feeds
 from store.tables import child_rows
 from store.tables.register import Child, ChildTerm
 from tests.access_helpers import notices
 from tests.bot.cli.conftest import Cli
-from tests.factories import AMY, CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
+from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy, import_shielded_tara
+from tests.factories import AMY, CHILDREN_HEADER
 from tests.stepup_helpers import say_fresh
 from tests.store.keys.test_backup import current_key_material, restored
 from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24
 
-BACKED_UP = datetime(2020, 11, 2, 9, 0, tzinfo=UTC)
-DESTROYED = date(2026, 11, 3)  # TURNS_24's 24th birthday
-SHIELDED_TARA = f"{TURNS_24},Tara,{MARKER},Tara Vale,2002-11-03,F,M2 3CD,Northshire,true\n"
-LEAD = f"{TURNS_24},P001,Children's social care,2020-01-10,,true\n"
 EVERYONE = ("P001", "P002", "P003", "DM01", "AD01")
 REF = format_ref(int(TURNS_24))
 
@@ -45,13 +38,7 @@ REF = format_ref(int(TURNS_24))
 async def _backup_with_rows_in_flight(signpost: Signpost, tmp_path: Path) -> Path:
     """P003 holds a grant for a day, P002's request waits undecided, P002's message to the lead is
     relayed, their notices queued: then the backup, then the child's birth-date key destroyed."""
-    signpost.ctx.clock.set(BACKED_UP)  # type: ignore[attr-defined]
-    register = [
-        Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", CHILDREN + SHIELDED_TARA),
-        Feed("involvements.csv", INVOLVEMENTS.splitlines()[0] + "\n" + LEAD),
-    ]
-    await import_feeds(signpost.ctx.db, signpost.ctx.keys, register, BACKED_UP)
+    await import_shielded_tara(signpost)
     first = await say_fresh(signpost, "P003", f"request {TURNS_24} section 47 enquiry")
     approved = await say_fresh(signpost, "DM01", "approve 1 1d")
     asked = await say_fresh(signpost, "P002", f"request {TURNS_24} section 47 enquiry")
@@ -59,11 +46,7 @@ async def _backup_with_rows_in_flight(signpost: Signpost, tmp_path: Path) -> Pat
     replies = (first, approved, asked, told)
     assert [r.outcome for r in replies] == [Outcome.DONE] * 4, [r.text for r in replies]
     assert await notices(signpost)  # queued, not yet delivered, when the backup is taken
-    taken = tmp_path / "2020.backup"
-    await backup(signpost.ctx.db, taken)
-    cutoff = keychain.day_slot(keychain.first_retained_dob(DESTROYED))
-    assert keychain.puncture(signpost.ctx.keys, Chain.DAY, cutoff, DESTROYED) > 0
-    return taken
+    return await back_up_then_destroy(signpost, tmp_path)
 
 
 async def _rows_about(db: Database, ref: int) -> dict[str, int]:

@@ -13,20 +13,16 @@ from pathlib import Path
 
 from bot.app import Signpost, build
 from handlers.vocabulary import Outcome
-from store.keys import keychain
-from store.keys.backup import backup
-from store.keys.keychain import Chain
 from store.register import children
 from store.register.feeds import Feed, import_feeds
 from tests.bot.cli.conftest import Cli
+from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy
 from tests.factories import AMY, CHILDREN, CHILDREN_HEADER, PRACTITIONERS
 from tests.stepup_helpers import say_fresh
 from tests.store.keys.test_backup import current_key_material, restored
 from tests.store.lifecycle.lifecycle_data import LIFECYCLE_CHILDREN, MARKER, TURNS_24
 
 BORN = date(2002, 11, 3)  # TURNS_24's date of birth: 17 in 2020, 24 on 3 November 2026
-BACKED_UP = datetime(2020, 11, 2, 9, 0, tzinfo=UTC)
-DESTROYED = date(2026, 11, 3)
 
 
 async def _old_backup_of_a_minor(signpost: Signpost, tmp_path: Path) -> Path:
@@ -38,11 +34,7 @@ async def _old_backup_of_a_minor(signpost: Signpost, tmp_path: Path) -> Path:
     async with signpost.ctx.db.read() as session:
         held = await children.load_identities(session, signpost.ctx.keys, [int(TURNS_24)])
     assert held[int(TURNS_24)].family_name == MARKER  # held, and active, when the backup is taken
-    taken = tmp_path / "2020.backup"
-    await backup(signpost.ctx.db, taken)
-    cutoff = keychain.day_slot(keychain.first_retained_dob(DESTROYED))
-    assert keychain.puncture(signpost.ctx.keys, Chain.DAY, cutoff, DESTROYED) > 0
-    return taken
+    return await back_up_then_destroy(signpost, tmp_path)
 
 
 async def test_a_match_on_a_restored_backup_passes_over_a_child_destroyed_since(
