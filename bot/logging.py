@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,6 +48,12 @@ def configure(fmt: str = "auto", level: str | int = logging.INFO, stream: TextIO
     _install(_Stream(out), use_console, level_number(level))
 
 
+def _iso(created: float) -> str:
+    """A record's time as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it, so that every
+    line of the log sorts and reads alike."""
+    return datetime.fromtimestamp(created, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
 def _unwritable(stream: TextIO | None, record: logging.LogRecord) -> None:
     """A line that cannot be written (a library's ``log.error("%d", name)``, a renderer that fails)
     is said so in one line of its own, naming its logger: the standard library's ``handleError``
@@ -54,7 +61,12 @@ def _unwritable(stream: TextIO | None, record: logging.LogRecord) -> None:
     if stream is None:
         return
     try:
-        line = {"event": "log_line_unwritable", "logger": record.name, "level": record.levelname.lower()}
+        line = {
+            "event": "log_line_unwritable",
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "timestamp": _iso(record.created),
+        }
         stream.write(json.dumps(line) + "\n")
         stream.flush()
     except Exception:

@@ -75,6 +75,9 @@ def test_a_line_that_cannot_be_written_says_so_in_one_line_quoting_nothing() -> 
         ("log_line_unwritable", "some.library"),
         ("next line", "some.library"),
     ]
+    # timed as every other line is, so the gap can be placed in the log
+    assert [line["timestamp"][:10] for line in lines] == [lines[1]["timestamp"][:10]] * 2
+    assert lines[0]["timestamp"].endswith("Z") and lines[0]["timestamp"] <= lines[1]["timestamp"]
     assert "Amy" not in done.stderr and "03/04" not in done.stderr
 
 
