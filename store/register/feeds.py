@@ -365,12 +365,32 @@ def unknown_header(header: Sequence[str]) -> str:
     if fused is not None:
         written, columns = written[: fused[0]], columns[: fused[0]]
         missing.remove(fused[1])
+    else:
+        fused = _row_after(columns, expected)
+        if fused is not None:
+            written, columns = written[: fused[0]], columns[: fused[0]]
     unknown = [_column(w) for w, c in zip(written, columns, strict=True) if c not in expected]
     why = [f"unknown {', '.join(unknown)}"] if unknown else []
     why += [f"missing {', '.join(missing)}"] if missing else []
     if fused is not None:
         why.append(f"the header runs into the first row after {fused[1]}: is its line break missing?")
     return f"not a known feed: {'; '.join(why)}"
+
+
+def _row_after(columns: list[str], expected: tuple[str, ...]) -> tuple[int, str] | None:
+    """Where a whole row follows the header's last column of the feed, as its own cells: the line
+    break lost after a trailing comma (``…,shielded,`` then the row), or before a row whose first
+    field is empty (``…,shielded`` then ``,amy,…``). Such a tail is either an empty cell with more
+    after it (no column is named nothing) or at least half a row. Where it starts and the column
+    before it; None if the header has no such tail."""
+    known = [at for at, column in enumerate(columns) if column in expected]
+    if not known:
+        return None
+    last = known[-1]
+    tail = columns[last + 1 :]
+    if (len(tail) > 1 and not tail[0]) or len(tail) >= len(expected) // 2:
+        return last + 1, columns[last]
+    return None
 
 
 def _runs_on(column: str, name: str) -> bool:

@@ -558,6 +558,20 @@ async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
             CHILDREN_HEADER + '"' + CHILDREN.splitlines()[1].lower().replace(",", '",', 1),
             "the header runs into the first row after shielded: is its line break missing?",
         ),
+        # The row's first field empty: the header is whole, and the row's fields follow it as cells.
+        (
+            CHILDREN_HEADER + "," + CHILDREN.splitlines()[1].lower().split(",", 1)[1],
+            "the header runs into the first row after shielded: is its line break missing?",
+        ),
+        # A header written with a trailing comma (as spreadsheets do), then the row straight after it.
+        (
+            CHILDREN_HEADER + "," + CHILDREN.splitlines()[1].lower(),
+            "the header runs into the first row after shielded: is its line break missing?",
+        ),
+        (
+            INVOLVEMENTS_HEADER + "," + INVOLVEMENTS.splitlines()[1].lower(),
+            "the header runs into the first row after lead_professional: is its line break missing?",
+        ),
         # Column names in capitals are read, but a capitalised unknown one may be a name: never quoted.
         (CHILDREN_HEADER.upper() + ",Amy", "unknown (a column whose name is not a column name)"),
     ],
