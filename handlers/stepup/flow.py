@@ -79,9 +79,10 @@ PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
 PROMPT_PENDING = "Enter the 6-digit code your authenticator app shows, to finish setting it up."
 WRONG = "That code didn't match. Use the code your app shows now ({left} tr{ies} left before a pause)."
+# Shown under Slack's code input too, which keeps 150 characters.
 ENROL_WRONG = (
-    "That code didn't match. Use the code your app shows now for the Signpost account you just added "
-    "({left} tr{ies} left before the set-up has to start again)."
+    "That code didn't match. Use the code your app shows now for the account you just added "
+    "({left} tr{ies} left, then the set-up starts again)."
 )
 ENROL_DISCARDED = (
     "That set-up didn't work after {tries} wrong codes, so Signpost has cancelled it. "

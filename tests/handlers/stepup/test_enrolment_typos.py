@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
+from bot.slack.render import CODE_BLOCK, challenge_errors
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
 from handlers.stepup import flow as stepup
@@ -73,6 +74,7 @@ async def test_a_new_user_mistyping_the_first_code_is_asked_again_and_never_lock
         assert reply.outcome is Outcome.CHALLENGED, (attempt, reply)
         assert reply.challenge is not None and reply.challenge.prompt == stepup.PROMPT_PENDING
         assert "pause" not in reply.text and "didn't match" in reply.text
+        assert challenge_errors(reply.challenge) == {CODE_BLOCK: reply.text}  # whole under Slack's input
     assert await code_events(app) == [("challenged", "enrolment code wrong")] * 5
     clock.advance(minutes=1)
     await sweep(app.ctx, clock.now())
