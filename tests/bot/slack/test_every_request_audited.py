@@ -111,7 +111,9 @@ async def command_events(app: SlackHarness) -> list[AuditEvent]:
         return [e for e in rows if not is_origin(e.platform)]
 
 
-async def walk(app: SlackHarness, cases: list[Case]) -> None:
+async def walk(app: SlackHarness, cases: list[Case]) -> list[str]:
+    """Each case in turn; the outcomes their events recorded."""
+    outcomes: list[str] = []
     for case in cases:
         before = len(await command_events(app))
         await case.send(app)
@@ -120,9 +122,11 @@ async def walk(app: SlackHarness, cases: list[Case]) -> None:
         assert len(new) == 1, (case.name, [(e.action, e.outcome, e.detail) for e in new])
         [event] = new
         assert event.platform == "slack", case.name
+        outcomes.append(event.outcome)
         clear = " ".join(str(getattr(event, name) or "") for name in (*CLEAR, "detail", "subject_refs"))
         for private in IDENTITY:
             assert private not in clear, (case.name, private)
+    return outcomes
 
 
 async def test_every_request_through_slack_is_audited_exactly_once(slack_app: SlackHarness) -> None:
@@ -140,4 +144,4 @@ async def test_every_request_after_the_switch_off_is_audited_exactly_once(slack_
     await slack_app.link("P002", NURSE)
     done = await say_fresh(slack_app.signpost, "AD01", "decommission schedule 02/11/2026 at once")
     assert "switch-off" in done.text, done
-    await walk(slack_app, table())
+    assert "switched_off" in await walk(slack_app, table())
