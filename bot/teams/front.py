@@ -868,7 +868,8 @@ class TeamsFrontEnd:
             )
         else:
             problem = missing_input(action)
-            if problem is not None:
+            if problem is not None:  # the click reached Signpost: audited, and its form asked again
+                await self._audit_unreadable(asker.principal, "input missing or too long")
                 return render_retry(action, problem), None
             command = Command(
                 asker.principal, command_text(action), correlation, channel="button", idempotency_key=click_id
@@ -876,13 +877,13 @@ class TeamsFrontEnd:
         reply = await self.dispatch(command)
         return (render_reply(reply) if dialog else render_in_chat(reply)), reply
 
-    async def _audit_unreadable(self, principal: Principal) -> None:
+    async def _audit_unreadable(self, principal: Principal, detail: str = "unreadable button") -> None:
         """A click from an identified person whose action data Signpost cannot read (not its own,
-        or no longer understood) is still audited, as Slack's is: ``usage``, invalid, with none of
-        what it carried."""
+        or no longer understood), or whose form came without its required input, is still
+        audited, as Slack's is: ``usage``, invalid, with none of what it carried."""
         command = Command(principal, "", uuid.uuid4().hex, channel="button")
         await self.signpost.dispatcher.refuse_unheard(
-            command, "unreadable button", action=Action.USAGE, outcome=Outcome.INVALID, logged=False
+            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
         )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:

@@ -313,7 +313,9 @@ def read_action(data: Any) -> CardAction | None:
         return CardAction(
             CODE_VERB,
             challenge_id=challenge if isinstance(challenge, str) else None,
-            code=code.strip() if isinstance(code, str) else None,
+            # A box left empty may be left out of the data: the code box was sent empty all the same
+            # (as Slack's modal sends it), never a code typed elsewhere (``Command.code`` None).
+            code=code.strip() if isinstance(code, str) else "",
         )
     button = _button(data.get("button"))
     if button is None:

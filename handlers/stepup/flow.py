@@ -48,6 +48,9 @@ class StepUpPolicy:
     lock_after: int = 5  # consecutive wrong codes …
     lock_for: timedelta = timedelta(minutes=15)  # … pause code entry this long
     disable_after: int = 100  # consecutive wrong codes until re-enrolment
+    # Wrong first codes while setting up, counted apart: they never lock, notify or count as misuse
+    # (anyone holding the chat account could start a set-up of their own), and this many discard it.
+    enrol_tries: int = 10
     challenge_ttl: timedelta = timedelta(minutes=10)  # a parked command waits this long
     link_ttl: timedelta = timedelta(minutes=10)  # an enrolment link works this long, once
 
@@ -76,6 +79,15 @@ PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
 PROMPT_PENDING = "Enter the 6-digit code your authenticator app shows, to finish setting it up."
 WRONG = "That code didn't match. Use the code your app shows now ({left} tr{ies} left before a pause)."
+# Shown under Slack's code input too, which keeps 150 characters.
+ENROL_WRONG = (
+    "That code didn't match. Use the code your app shows now for the account you just added "
+    "({left} tr{ies} left, then the set-up starts again)."
+)
+ENROL_DISCARDED = (
+    "That set-up didn't work after {tries} wrong codes, so Signpost has cancelled it. "
+    "To start again with a new QR code, send: enrol"
+)
 REUSED = "That code was already used — wait for the next one your app shows."
 MALFORMED = "A code is 6 digits. Please try again."
 NO_CODE = (
@@ -259,6 +271,8 @@ class CodeCommand:
             # This practitioner's own good code, sent again (a double click, a retried submit): it
             # is not a guess, so it neither counts towards a lockout nor alarms the duty managers.
             return self._retry(command.challenge_id, prompt, REUSED, "code reused")
+        if cred.state == PENDING:
+            return await self._enrolment_typo(w, pid, command.challenge_id, now)
         p = self.policy
         failure = await credentials.record_failure(
             w, pid, now, lock_after=p.lock_after, lock_for=p.lock_for, disable_after=p.disable_after
@@ -268,6 +282,25 @@ class CodeCommand:
         )
         await ctx.notices.enqueue(w, managers_notices(managers, actor, failure, p), now)
         return self._failed(command.challenge_id, prompt, failure, now, managers)
+
+    async def _enrolment_typo(self, w: AsyncSession, pid: str, challenge_id: str | None, now: datetime) -> Result:
+        """A wrong first code while setting up: asked again on the same prompt, never a lockout
+        (no pause, no duty manager told, no ``locked`` event for the misuse rules); after
+        ``enrol_tries`` the set-up is discarded, its links and waiting requests with it."""
+        tries = self.policy.enrol_tries
+        # Counted in the one failure count (a good code resets it), with bounds it never reaches.
+        failure = await credentials.record_failure(
+            w, pid, now, lock_after=tries + 1, lock_for=timedelta(0), disable_after=tries + 1
+        )
+        if failure is None:
+            return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+        if failure.failures >= tries:
+            await credentials.reset(w, pid)
+            said = ENROL_DISCARDED.format(tries=tries)
+            return Result(Reply(Outcome.REFUSED, said), detail="enrolment code wrong; set-up discarded")
+        left = tries - failure.failures
+        error = ENROL_WRONG.format(left=left, ies="y" if left == 1 else "ies")
+        return self._retry(challenge_id, PROMPT_PENDING, error, "enrolment code wrong")
 
     def _retry(self, challenge_id: str | None, prompt: str, error: str, detail: str) -> Result:
         if challenge_id is None:

@@ -1,6 +1,9 @@
 """One bound on work in flight for the whole server (SIGNPOST_MAX_IN_FLIGHT), whichever front end
 the work came from: above it a search in Slack and a message in Teams are each told "busy, please
-try again" privately, nothing is run or audited for them, /metrics counts them, and nothing queues."""
+try again" privately, nothing is run or audited for them, /metrics counts them, and nothing queues.
+
+Not auditing them is a choice (README, "Busy and stopping"): nothing was read for them, and an event
+per refusal would let a flood amplify the audit writes the admitted requests wait on."""
 
 from __future__ import annotations
 

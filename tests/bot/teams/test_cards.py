@@ -158,20 +158,6 @@ async def test_clicking_a_button_dispatches_its_command_with_the_input_and_click
     assert len(connector.sent) == 1  # answered in the invoke response, not as another message
 
 
-async def test_a_missing_required_input_is_asked_for_again_without_dispatching(
-    teams_staged: TeamsApp, connector: FakeConnector, staged: Signpost
-) -> None:
-    """An empty reason gets a kind prompt and the same form back; nothing is dispatched or audited."""
-    await teams_staged.post(message(PRIYA, SHIELDED, connector.url))
-    assert connector.sent[0].card is not None
-    send = only_action(connector.sent[0].card, "request_access")
-    before = len(await audit_events(staged))
-    card = await invoke_card(teams_staged, invoke(PRIYA, send, connector.url, {"purpose": "   "}))
-    assert "Please fill in: Purpose" in texts_of(card)
-    assert only_action(card, "request_access")["data"] == send["data"]
-    assert len(await audit_events(staged)) == before
-
-
 async def test_a_foreign_or_stale_action_is_answered_kindly(teams_staged: TeamsApp, connector: FakeConnector) -> None:
     """Action data Signpost did not make is not dispatched."""
     card = await invoke_card(teams_staged, invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url))
