@@ -1,0 +1,39 @@
+"""Typos as a newcomer makes them at the console, on the demo store `make run` seeds.
+
+An admin (who may not search) who mistypes a command they may use and adds a word after it
+("decommision status", "pendng requests") is told the command they meant, as one who typed the
+word alone is; two name-shaped words are not taken for a search an admin was refused.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Signpost
+from tests.bot.console.console_session import session
+from tests.factories import seed_demo
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("decommision status", "decommission"),
+        ("pendng requests", "pending"),
+        ("lead-notice Northshire", "lead-notices"),
+    ],
+)
+async def test_an_admins_misspelt_command_with_a_word_after_it_is_suggested_not_refused_as_a_search(
+    signpost: Signpost, typed: str, meant: str
+) -> None:
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, [typed], as_id="ADMIN-01")
+    answer = out.split("(an admin: unlink, decommission)\n", 1)[1]
+    assert answer.startswith(f"Sorry, I didn't understand that. Did you mean '{meant}'? You can send:"), answer
+    assert "Only a practitioner can search" not in answer, answer
+
+
+async def test_an_admins_name_without_a_date_is_still_told_only_practitioners_search(signpost: Signpost) -> None:
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, ["Ava Price"], as_id="ADMIN-01")
+    assert "Only a practitioner can search for a child." in out, out
+    assert "Did you mean" not in out, out
