@@ -37,3 +37,24 @@ async def test_an_admins_name_without_a_date_is_still_told_only_practitioners_se
     out = await session(signpost, ["Ava Price"], as_id="ADMIN-01")
     assert "Only a practitioner can search for a child." in out, out
     assert "Did you mean" not in out, out
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Ava Price 05 01 2014",  # spaces between day, month and year
+        "Ava Price 05012014",  # run together
+        "Ava Price 05/01/2014.",  # a full stop after the year, as at the end of a sentence
+        "Ava Price 05/01/2014, NS1 3LY",
+    ],
+)
+async def test_a_date_of_birth_nearly_written_as_one_is_told_how_to_write_it(signpost: Signpost, typed: str) -> None:
+    """A practitioner's everyday ways of writing a date that Signpost does not read get a hint that
+    says how to write it, as "5 Jan 2014" and "5/1/14" do, not the bare list of commands; nothing
+    typed is said back."""
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, [typed])
+    answer = out.split("(an admin: unlink, decommission)\n", 1)[1]
+    first = answer.splitlines()[0]
+    assert first.startswith("Sorry, I didn't understand that. Please write the date of birth as DD/MM/YYYY"), first
+    assert "05 01" not in answer and "05012014" not in answer and "2014." not in answer, answer
