@@ -58,3 +58,14 @@ async def test_a_date_of_birth_nearly_written_as_one_is_told_how_to_write_it(sig
     first = answer.splitlines()[0]
     assert first.startswith("Sorry, I didn't understand that. Please write the date of birth as DD/MM/YYYY"), first
     assert "05 01" not in answer and "05012014" not in answer and "2014." not in answer, answer
+
+
+@pytest.mark.parametrize("typed", ["help me", "help request", "HELP please"])
+async def test_help_with_words_after_it_lists_the_consoles_own_commands_too(signpost: Signpost, typed: str) -> None:
+    """Signpost answers "help me" as help; the console adds its own commands (how to leave, `:as`)
+    as it does after a bare `help`, so a newcomer asking so learns how to quit too."""
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, [typed])
+    answer = out.split("(an admin: unlink, decommission)\n", 1)[1]
+    assert answer.startswith("Signpost tells you who else is working"), answer
+    assert "In this console also:" in answer and "quit or exit" in answer, answer
