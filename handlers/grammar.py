@@ -173,6 +173,10 @@ _LOOKALIKE_REF = re.compile(r"[0-9OoIl]{10}")
 _ODD_YEAR = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{3}|\d{5,})(?![\d/.-])")
 # The year first but not as YYYY-MM-DD (2014/01/05, 2014.1.5): read as neither form.
 _YEAR_FIRST = re.compile(r"(?<![\d/.-])\d{4}(?:[/.]\d{1,2}[/.-]|-\d{1,2}[/.])\d{1,2}(?![\d/.-])")
+# Day, month and year with spaces between them or run together (05 01 2014, 05012014), or a date
+# with a full stop or comma after the year (05/01/2014. at the end of a sentence): read as no date.
+_UNSEPARATED_DATE = re.compile(r"(?<![\d/.-])(?:\d{1,2} \d{1,2} \d{4}|\d{8})(?![\d/.-])")
+_PUNCTUATED_DATE = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-]\d{4}[.,;:!?]+(?!\S)")
 CODE_WITHOUT_ASKING = (
     "That looks like an authenticator code, but none was asked for just now: send your search again "
     "and give the code when Signpost asks for it."
@@ -201,6 +205,10 @@ def near_miss(text: str) -> str | None:
         return "Please write the date of birth in numbers: DD/MM/YYYY."
     if _YEAR_FIRST.search(text):
         return "Please write the date of birth as DD/MM/YYYY or YYYY-MM-DD."
+    if _UNSEPARATED_DATE.search(text):
+        return "Please write the date of birth as DD/MM/YYYY, with a / between the day, the month and the year."
+    if _PUNCTUATED_DATE.search(text):
+        return "Please write the date of birth as DD/MM/YYYY, with nothing straight after the year."
     return None
 
 

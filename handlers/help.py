@@ -160,9 +160,14 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
         off = _switched_off(req)
         if hint is None and not _to_signpost(req.args) and looks_like_a_name(req.args):
             if req.actor is not None and req.actor.status == "active" and not may_search(req.actor):
-                text = only_who_may(Role.PRACTITIONER, "search", Action.SEARCH)
-                return Result(Reply(Outcome.REFUSED, text), detail=f"needs {Role.PRACTITIONER}")
-            return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
+                # Someone who may not search meant a command, not a name: "decommision status" is a
+                # typo of one they may use, never a search they are refused.
+                hint = did_you_mean(req.args, all_specs, req.actor, off)
+                if hint is None:
+                    text = only_who_may(Role.PRACTITIONER, "search", Action.SEARCH)
+                    return Result(Reply(Outcome.REFUSED, text), detail=f"needs {Role.PRACTITIONER}")
+            else:
+                return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
         hint = hint or did_you_mean(req.args, all_specs, req.actor, off)
         text = f"Sorry, I didn't understand that. {hint + ' ' if hint else ''}You can send:"
         lines = help_lines(all_specs, req.actor, off)

@@ -6,7 +6,9 @@ then (bot/cli/common.py)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Any
 
 
 def day(text: str) -> date:
@@ -48,3 +50,33 @@ def not_a_date(text: str, otherwise: str) -> str:
 def example(*lines: str) -> str:
     """An argparse epilog: the example commands under a heading, shown as typed."""
     return "example:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+class InWords(argparse.Action):
+    """One value that may be typed in several words unquoted (a reference as printed, ``999 000
+    1006``, which the shell splits in three): the words are joined with spaces, then read by the
+    ``read=`` function as ``type=`` would be. Help shows one metavar (``Formatter``), not "A [A ...]",
+    which would say several values are taken."""
+
+    def __init__(self, *args: Any, read: Callable[[str], Any], **kwargs: Any) -> None:
+        kwargs["nargs"] = "+"
+        super().__init__(*args, **kwargs)
+        self.read = read
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        words: Sequence[str] = values
+        try:
+            setattr(namespace, self.dest, self.read(" ".join(words)))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help laid out as written (examples keep their lines); an ``InWords`` value shows as one."""
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if isinstance(action, InWords):
+            return self._metavar_formatter(action, default_metavar)(1)[0]
+        return super()._format_args(action, default_metavar)

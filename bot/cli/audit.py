@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import not_a_date, practitioner_id
+from bot.cli.arguments import InWords, not_a_date, practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -30,7 +30,9 @@ def add_commands(sub: Any) -> None:
     export.add_argument(
         "--actor", type=practitioner_id, metavar="PRACTITIONER_ID", help="only this practitioner's events"
     )
-    export.add_argument("--child", type=child_ref, metavar="CHILD_REF", help="only events that touched this child")
+    export.add_argument(
+        "--child", action=InWords, read=child_ref, metavar="CHILD_REF", help="only events that touched this child"
+    )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
     export.set_defaults(func=audit_export)
 
@@ -60,7 +62,13 @@ def add_commands(sub: Any) -> None:
     point.set_defaults(func=audit_checkpoint)
 
     report = aud_sub.add_parser("sar", help="subject access report: who (organisation, role) touched a child, when")
-    report.add_argument("child", type=child_ref, metavar="CHILD_REF", help="the child's 10-digit reference")
+    report.add_argument(
+        "child",
+        action=InWords,
+        read=child_ref,
+        metavar="CHILD_REF",
+        help="the child's 10-digit reference (spaces allowed)",
+    )
     report.add_argument("--with-names", action="store_true", help="include each practitioner's name")
     report.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
     report.set_defaults(func=audit_sar)

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
-from bot.cli.arguments import example
+from bot.cli.arguments import Formatter, example
 from bot.cli.examples import EXAMPLES
 from handlers.vocabulary import sentence
 
@@ -45,7 +45,7 @@ class SignpostParser(argparse.ArgumentParser):
     """Help laid out as written (examples keep their lines), with descriptive sub-command help."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", Formatter)
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", _SubParsers)
 

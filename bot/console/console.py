@@ -206,7 +206,7 @@ class Console:
                 self.say("\n".join(META_HELP))
             elif not await self.exchange(text):
                 return 0
-            if word == "help":
+            if word.split(None, 1)[0] == "help":  # "help me" is Signpost's help too
                 self.say("\n".join(META_HELP))
             await self.catch_up()
 

@@ -514,3 +514,20 @@ async def test_a_report_for_a_reference_not_in_the_register_and_later_in_its_chi
         "a subject access report about this reference was produced (a list like this one); "
         "it shows who reached the record and when, nothing else of it; purpose: operating Signpost"
     )
+
+
+async def test_a_reference_typed_with_its_spaces_unquoted_is_read_whole(busy: Signpost, signpost_cli: Cli) -> None:
+    """`signpost audit sar 999 000 0018`, as the reference is printed everywhere, without quotes: the
+    shell splits it in three, and "999" alone was refused as "not valid: please check the digits",
+    which is untrue of the reference typed. `--child` reads it so too."""
+    spaced = ("999", "000", "0018")
+    sar = await signpost_cli.run("audit", "sar", *spaced, "--format", "json")
+    assert sar.code == 0, sar.err
+    assert json.loads(sar.out)["child_ref"] == "999 000 0018"
+    quoted = await signpost_cli.run("audit", "export", "--child", AMY, "--format", "csv")
+    export = await signpost_cli.run("audit", "export", "--child", *spaced, "--format", "csv")
+    assert export.code == 0, export.err
+    # the same events (and the first export's own, audited about the child in between)
+    assert len(quoted.out.splitlines()) > 1 and set(quoted.out.splitlines()) <= set(export.out.splitlines())
+    wrong = await signpost_cli.run("audit", "sar", "999", "000", "0019")
+    assert wrong.code == 2 and "argument CHILD_REF: that reference number is not valid" in wrong.err, wrong.err
