@@ -59,7 +59,7 @@ def parse(text: str, keywords: frozenset[str]) -> Parsed:
         return Parsed(first.lower(), rest)
     if looks_like_reference(cleaned):
         return Parsed("lookup", cleaned)
-    if any(parse_date(token) is not None for token in cleaned.split(" ")) or _has_bad_date(cleaned):
+    if any(parse_date(token) is not None for token in _fields(cleaned)) or _has_bad_date(cleaned):
         # "search Ava Price 05/01/2014" searches for Ava Price, not "Search Ava Price"; "seach Ava
         # Price 05/01/2014" is not searched for "Seach Ava Price": usage says how to search.
         if first.lower() == _SEARCH_WORD and rest:
@@ -119,7 +119,7 @@ _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
 def looks_like_a_name(text: str) -> bool:
     """Two to four name-shaped words, perhaps with a postcode after them: a search by name whose
     date of birth was left out (``parse`` sends it to usage, which says so)."""
-    words = as_name_text(text).split()
+    words = _fields(as_name_text(text))
     names = words
     for _ in range(2):
         if len(names) > 2 and any(ch in _ASCII_DIGITS for ch in names[-1]):
@@ -265,13 +265,27 @@ def as_name_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
 
 
+def _fields(text: str) -> list[str]:
+    """The words of a search, a comma read as a space: "Ava Price, 05/01/2014, NS1 3LY" is written
+    as a form or a letter lists its fields."""
+    return text.replace(",", " ").split()
+
+
 def parse_demographic(text: str, today: date) -> Query:
-    """'Amy Jones 03/04/2014 M1 2AB' → names, date of birth (UK order) and optional postcode."""
+    """'Amy Jones 03/04/2014 M1 2AB' → names, date of birth (UK order) and optional postcode.
+
+    Commas separate fields ("Amy Jones, 03/04/2014, M1 2AB"); one between names puts the family
+    name first, as records write it ("Jones, Amy 03/04/2014")."""
     text = as_name_text(text)
     names: list[str] = []
+    family_first: int | None = None  # how many names came before a comma between names
     postcode: list[str] = []
     dob: date | None = None
-    for token in text.split(" "):
+    for token in text.replace(",", " , ").split():
+        if token == ",":
+            if family_first is None and names and dob is None and not postcode:
+                family_first = len(names)
+            continue
         day = parse_date(token)
         if day is not None and dob is None:
             dob = day
@@ -294,4 +308,7 @@ def parse_demographic(text: str, today: date) -> Query:
     canonical = parse_postcode(" ".join(postcode)) if postcode else None
     if postcode and canonical is None:
         raise UsageError(NOT_A_POSTCODE)
+    if family_first is not None and family_first < len(names):
+        family, given = names[:family_first], names[family_first:]
+        return Query(given_names=" ".join(given), family_name=" ".join(family), date_of_birth=dob, postcode=canonical)
     return Query(given_names=" ".join(names[:-1]), family_name=names[-1], date_of_birth=dob, postcode=canonical)

@@ -50,6 +50,22 @@ def test_demographic_text_is_split_into_fields() -> None:
     assert query.date_of_birth == date(2014, 4, 3)
 
 
+@pytest.mark.parametrize(
+    ("text", "given", "family"),
+    [
+        ("Amy Rose Jones, 03/04/2014, M1 2AB", "Amy Rose", "Jones"),  # commas between the fields
+        ("Jones, Amy Rose 03/04/2014 M1 2AB", "Amy Rose", "Jones"),  # the family name first
+        ("Jones,Amy Rose,03/04/2014,M1 2AB", "Amy Rose", "Jones"),
+        ("Smith Jones, Amy 03/04/2014 M1 2AB", "Amy", "Smith Jones"),
+    ],
+)
+def test_commas_separate_fields_and_one_after_the_family_name_puts_it_first(text: str, given: str, family: str) -> None:
+    query = parse_demographic(text, date(2026, 1, 1))
+    assert (query.given_names, query.family_name, query.postcode) == (given, family, "M1 2AB")
+    assert query.date_of_birth == date(2014, 4, 3)
+    assert parse(text, KEYWORDS).name == "search"
+
+
 def test_hyphens_and_apostrophes_are_name_characters() -> None:
     """Double-barrelled and Irish names parse as names."""
     query = parse_demographic("Siobhan O'Brien-Smith 01/02/2015", date(2026, 1, 1))

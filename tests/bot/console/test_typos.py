@@ -45,7 +45,7 @@ async def test_an_admins_name_without_a_date_is_still_told_only_practitioners_se
         "Ava Price 05 01 2014",  # spaces between day, month and year
         "Ava Price 05012014",  # run together
         "Ava Price 05/01/2014.",  # a full stop after the year, as at the end of a sentence
-        "Ava Price 05/01/2014, NS1 3LY",
+        "Ava Price 05/01/2014; NS1 3LY",
     ],
 )
 async def test_a_date_of_birth_nearly_written_as_one_is_told_how_to_write_it(signpost: Signpost, typed: str) -> None:
@@ -69,3 +69,26 @@ async def test_help_with_words_after_it_lists_the_consoles_own_commands_too(sign
     answer = out.split("(an admin: unlink, decommission)\n", 1)[1]
     assert answer.startswith("Signpost tells you who else is working"), answer
     assert "In this console also:" in answer and "quit or exit" in answer, answer
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Ava Price, 05/01/2014, NS1 3LY",  # fields listed as on a form
+        "Ava Price,05/01/2014,NS1 3LY",
+        "Price, Ava 05/01/2014 NS1 3LY",  # the family name first, as records write it
+        "PRICE, Ava, 05/01/2014, NS1 3LY",
+    ],
+)
+async def test_commas_between_fields_or_after_the_family_name_are_read_as_written(
+    signpost: Signpost, typed: str
+) -> None:
+    """A search written with commas was refused ("names may contain letters, hyphens and
+    apostrophes only") or told to write its date again. Commas separate the fields, and one after
+    the first names puts the family name first: each answers as the plain search does."""
+    await seed_demo(signpost, children=50)
+    plain = await session(signpost, ["Ava Price 05/01/2014 NS1 3LY"])
+    out = await session(signpost, [typed])
+    answer = out.split("(an admin: unlink, decommission)\n", 1)[1]
+    assert answer == plain.split("(an admin: unlink, decommission)\n", 1)[1], answer
+    assert "Sorry" not in answer and "Names may contain" not in answer, answer
