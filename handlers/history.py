@@ -66,7 +66,9 @@ async def show_history(ctx: Context, req: Request, session: AsyncSession) -> Res
     if not rows:
         return Result(Reply(Outcome.INFO, "You have not looked up any child yet."), detail="empty")
     lines = tuple(history_line(*row) for row in rows)
-    text = f"Your last {len(lines)} lookup{'s' if len(lines) != 1 else ''}, newest first (UK time):"
+    text = (
+        "Your last lookup (UK time):" if len(lines) == 1 else f"Your last {len(lines)} lookups, newest first (UK time):"
+    )
     return Result(Reply(Outcome.INFO, text, lines=lines), result_count=len(lines))
 
 

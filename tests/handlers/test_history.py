@@ -53,6 +53,7 @@ async def test_history_shows_a_shielded_reference_it_already_gave(signpost: Sign
     await load_standard(signpost)
     await say_fresh(signpost, "S001", SHIELDED)
     reply = await say_fresh(signpost, "S001", "history")
+    assert reply.text == "Your last lookup (UK time):"  # not "Your last 1 lookup, newest first"
     assert reply.lines == ("02/11/2026 09:00 GMT · 999 000 0050 · by reference · shielded record",)
 
 
