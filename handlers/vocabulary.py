@@ -339,9 +339,12 @@ _DOES = {Action.LOOKUP: "search for a child", Action.SEARCH: "search for a child
 
 def only_who_may(role: Role, name: str, action: Action) -> str:
     """The answer to someone whose roles do not allow a command: who may ("Only a practitioner can
-    search for a child.", "Only an admin can use 'lead-notices'.")."""
+    search for a child.", "Only an admin can use 'lead-notices'."), and what to do next."""
     does = _DOES.get(action) or f"use '{name}'"
-    return f"Only {MAY_USE[role]} can {does}."
+    return f"Only {MAY_USE[role]} can {does}. {WHAT_YOU_CAN_DO}"
+
+
+WHAT_YOU_CAN_DO = "Send help to see what you can do."
 
 
 def format_ref(ref: int | str) -> str:

@@ -11,12 +11,12 @@ from bot.app import Signpost
 from handlers.dispatch.spec import NOT_ACTIVE
 from handlers.operator import people
 from handlers.operator.common import audited
-from handlers.vocabulary import Action, Outcome, Reply
+from handlers.vocabulary import WHAT_YOU_CAN_DO, Action, Outcome, Reply
 from tests.factories import AMY, load_standard, say
 from tests.stepup_helpers import say_fresh
 
 SEARCH_EXAMPLES = ("• 999 000 1006", "• Ava Price")
-ONLY_PRACTITIONERS = "Only a practitioner can search for a child."
+ONLY_PRACTITIONERS = f"Only a practitioner can search for a child. {WHAT_YOU_CAN_DO}"
 
 
 def commands(reply: Reply) -> list[str]:
@@ -74,7 +74,8 @@ async def test_a_search_by_someone_who_may_not_search_says_who_may(app: Signpost
 
 async def test_a_keyword_command_refused_by_role_still_names_it(app: Signpost) -> None:
     reply = await say(app, "P001", "pending")
-    assert (reply.outcome, reply.text) == (Outcome.REFUSED, "Only a duty manager or an admin can use 'pending'.")
+    said = f"Only a duty manager or an admin can use 'pending'. {WHAT_YOU_CAN_DO}"
+    assert (reply.outcome, reply.text) == (Outcome.REFUSED, said)
 
 
 async def test_after_switch_off_help_lists_only_what_still_answers(app: Signpost) -> None:

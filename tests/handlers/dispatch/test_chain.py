@@ -17,7 +17,7 @@ from handlers.dispatch.chain import NOT_REGISTERED, policy_chain
 from handlers.dispatch.dispatcher import Dispatcher
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.lifecycle.flows import SWITCHED_OFF
-from handlers.vocabulary import Action, Outcome, Platform, Principal, Reply
+from handlers.vocabulary import WHAT_YOU_CAN_DO, Action, Outcome, Platform, Principal, Reply
 from store.lifecycle import decommission
 from store.tables.audit import AuditEvent
 from tests.factories import AMY, load_standard, say
@@ -135,10 +135,11 @@ async def test_the_role_refusal_names_everyone_who_may_with_the_right_article(si
     duty managers, "Only a duty manager or an admin can use 'relays'"."""
     await load_standard(signpost)
     admin_only = await say(signpost, "P001", "lead-notices Northshire")
-    assert admin_only.outcome is Outcome.REFUSED and admin_only.text == "Only an admin can use 'lead-notices'."
+    assert admin_only.outcome is Outcome.REFUSED
+    assert admin_only.text == f"Only an admin can use 'lead-notices'. {WHAT_YOU_CAN_DO}"
     managers = await say(signpost, "P001", "relays")
     assert managers.outcome is Outcome.REFUSED
-    assert managers.text == "Only a duty manager or an admin can use 'relays'."
+    assert managers.text == f"Only a duty manager or an admin can use 'relays'. {WHAT_YOU_CAN_DO}"
 
 
 async def test_help_lists_for_an_admin_the_duty_managers_commands_the_role_gate_lets_them_use(
