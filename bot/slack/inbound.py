@@ -4,10 +4,11 @@ Slack signs ``v0:<timestamp>:<raw body>`` with the app's signing secret (HMAC-SH
 headers must be well formed (the timestamp ASCII digits within five minutes of now, the signature
 ``v0=`` and 64 lowercase hex digits) and the signature must match, in constant time, before a
 single byte of the body is decoded or parsed. Only then is the body read: strict UTF-8, a form
-(a slash command, or an interactive ``payload=<json>``) or JSON (events), by the declared content
-type, never by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any
-slash command mentioning the word). The shapes Bolt's routing and our listeners read are checked
-too, so a signed but malformed body is a 400, never a crash.
+(a slash command, an interactive ``payload=<json>``, Slack's SSL check) or JSON (an Events API
+envelope, the URL verification among them: ``EVENT_ENVELOPES``), by the declared content type, never
+by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any slash command
+mentioning the word); a kind sent the way Slack never sends it is refused. The shapes Bolt's
+routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash.
 
 What comes in over Socket Mode's WebSocket is read the same way (``read_frame``, ``check_envelope``):
 a frame that is not a JSON object, an envelope without an id, of a type Slack does not send, or whose
@@ -32,6 +33,9 @@ _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 SLACK_HOOKS = "hooks.slack.com"
+# What Slack posts to the events URL, each as a JSON body and never as a form: the URL verification
+# (Bolt answers it with its challenge), an event, and the notice that events are being rate limited.
+EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", "app_rate_limited"})
 
 
 class Refused(Exception):
@@ -70,10 +74,14 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         raise Refused(400, "not_utf8") from None
     if content_type == JSON:
         body = _json(text)
-        if "command" in body:  # Slack sends a slash command as a form of strings, never as JSON
-            raise Refused(400, "command_not_a_form")
+        # Only the Events API's envelopes come as JSON; a slash command (a form of strings), a
+        # click or a submission (a form's one ``payload``) never does.
+        if body.get("type") not in EVENT_ENVELOPES or "command" in body:
+            raise Refused(400, "wrong_transport")
     elif content_type == FORM:
         body = _form(text)
+        if body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
+            raise Refused(400, "wrong_transport")
     else:
         raise Refused(415, "unsupported_content_type")
     check_shape(body)
