@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from bot.web import json_document
 
 MAX_AGE = 300  # seconds: Slack's replay window
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -91,7 +92,7 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
 
 def _json(text: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text)
+        doc = json_document(text)
     except (ValueError, RecursionError):
         raise Refused(400, "bad_json") from None
     if not isinstance(doc, dict):
