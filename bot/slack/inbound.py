@@ -2,8 +2,9 @@
 
 Slack signs ``v0:<timestamp>:<raw body>`` with the app's signing secret (HMAC-SHA256). The
 headers must be well formed (the timestamp ASCII digits within five minutes of now, the signature
-``v0=`` and 64 lowercase hex digits) and the signature must match, in constant time, before a
-single byte of the body is decoded or parsed. Only then is the body read: strict UTF-8, a form
+``v0=`` and 64 lowercase hex digits) before the body is read at all (``check_headers``), and the
+signature must match, in constant time, before a single byte of it is decoded or parsed. Only then
+is the body read as Slack meant it: strict UTF-8, a form
 (a slash command, an interactive ``payload=<json>``, Slack's SSL check) or JSON (an Events API
 envelope, the URL verification among them: ``EVENT_ENVELOPES``), by the declared content type, never
 by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any slash command
@@ -48,8 +49,10 @@ class Refused(Exception):
         self.reason = reason
 
 
-def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> None:
-    """Refused(401) unless the headers are well formed and sign ``raw`` within the window."""
+def check_headers(headers: Mapping[str, str], now: float) -> tuple[str, str]:
+    """The timestamp and signature, or Refused(401) unless they are there once each, well formed,
+    and the timestamp within the window: all known before the body, so nobody without them has a
+    body read (up to 1 MiB, for up to 10 s)."""
     timestamp = headers.get("X-Slack-Request-Timestamp")
     signature = headers.get("X-Slack-Signature")
     if timestamp is None or signature is None:
@@ -61,6 +64,12 @@ def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> N
         raise Refused(401, "malformed_signature_headers")
     if abs(now - int(timestamp)) > MAX_AGE:
         raise Refused(401, "stale_timestamp")
+    return timestamp, signature
+
+
+def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> None:
+    """Refused(401) unless the headers pass ``check_headers`` and sign ``raw`` within the window."""
+    timestamp, signature = check_headers(headers, now)
     base = b"v0:" + timestamp.encode("ascii") + b":" + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):

@@ -256,9 +256,12 @@ async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
+    # Signature headers as Slack's (only the whole body can show whether they sign it).
+    signed = signed_headers("command=%2Fsignpost", content_type=FORM)
     head = (
         b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+        + "".join(f"{k}: {signed[k]}\r\n" for k in ("X-Slack-Request-Timestamp", "X-Slack-Signature")).encode()
+        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
     )
     logs.new()
     # The status line only: aiohttp then lingers up to 10 s for the unsent body before it closes.
@@ -270,6 +273,38 @@ async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     finally:
         writer.close()
     assert status.rstrip(b"\r\n").endswith(b" 408 Request Timeout"), status
+    one_quiet_line(logs.new(), "slack_request_refused")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (b"", "unsigned"),
+        (b"X-Slack-Request-Timestamp: 1700000000\r\nX-Slack-Signature: v0=" + b"0" * 64 + b"\r\n", "stale_timestamp"),
+        (b"X-Slack-Request-Timestamp: Amy\r\nX-Slack-Signature: v0=x\r\n", "malformed_signature_headers"),
+    ],
+    ids=["unsigned", "stale", "malformed"],
+)
+async def test_a_request_slack_did_not_sign_is_refused_before_its_body_is_read(
+    world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch, headers: bytes, reason: str
+) -> None:
+    """Signature headers that are missing, malformed or stale are known before the body: the body
+    was read first (up to 1 MiB, for up to 10 s, from anyone), and one never sent in full was a 408."""
+    monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + headers
+        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+    )
+    logs.new()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(world))
+    try:
+        writer.write(head)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 15)
+    finally:
+        writer.close()
+    assert status.rstrip(b"\r\n").endswith(b" 401 Unauthorized"), status
     one_quiet_line(logs.new(), "slack_request_refused")
 
 

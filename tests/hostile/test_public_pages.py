@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
 from bot import enrol_page, transparency_page
 from bot import web as signpost_web
@@ -98,7 +99,7 @@ async def test_any_request_to_a_public_page_is_answered_or_refused_in_one_line_a
     logs.new()
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, aiohttp.client.URL(url, encoded=True), headers=headers) as response,
+        session.request(method, URL(url, encoded=True), headers=headers) as response,
     ):
         body = await response.text(errors="replace")
         status, answered = response.status, response.headers
