@@ -27,7 +27,7 @@ from handlers.stepup import enrolment, totp
 
 log = structlog.get_logger("signpost.enrol_page")
 
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # the whole of it (fullmatch: "$" would take a final newline)
 # Link previewers fetch links posted in chat. They must not spend the token (nor see the seed).
 PREVIEWERS = (
     "slackbot",
@@ -171,7 +171,7 @@ async def enrol_page(request: web.Request) -> web.Response:
     if any(bot in agent for bot in PREVIEWERS):
         return _page("Signpost enrolment", f"<p>{PREVIEW}</p>", 200)
     token = request.match_info["token"]
-    if not TOKEN.match(token):
+    if not TOKEN.fullmatch(token):
         return _gone("malformed_token")
     app = request.app[SIGNPOST_KEY]
     live = await enrolment.link_is_live(app.ctx, token)
@@ -181,7 +181,7 @@ async def enrol_page(request: web.Request) -> web.Response:
 async def reveal_page(request: web.Request) -> web.Response:
     """POST (the button): spend the token and show the QR code and secret, once."""
     token = request.match_info["token"]
-    if not TOKEN.match(token):
+    if not TOKEN.fullmatch(token):
         return _gone("malformed_token")
     app = request.app[SIGNPOST_KEY]
     revealed = await enrolment.reveal(app.ctx, token)

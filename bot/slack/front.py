@@ -591,13 +591,14 @@ class SlackFrontEnd:
         self.bolt.error(self._on_error)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """POST /slack/events: the signature first, then the body, then Bolt routes.
+        """POST /slack/events: the signature headers, then the body and its signature, then Bolt routes.
 
         Every refusal is a 4xx with one short log line (a fixed reason, never a header value or
         any of the body). Bolt verifies the signature again; its own body parsing (which guesses
         from the text) is replaced by ours (which goes by the content type).
         """
         try:
+            inbound.check_headers(request.headers, time.time())  # before the body: unsigned, nothing is read
             raw = await read_body(request)
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)

@@ -2,12 +2,14 @@
 
 Slack signs ``v0:<timestamp>:<raw body>`` with the app's signing secret (HMAC-SHA256). The
 headers must be well formed (the timestamp ASCII digits within five minutes of now, the signature
-``v0=`` and 64 lowercase hex digits) and the signature must match, in constant time, before a
-single byte of the body is decoded or parsed. Only then is the body read: strict UTF-8, a form
-(a slash command, or an interactive ``payload=<json>``) or JSON (events), by the declared content
-type, never by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any
-slash command mentioning the word). The shapes Bolt's routing and our listeners read are checked
-too, so a signed but malformed body is a 400, never a crash.
+``v0=`` and 64 lowercase hex digits) before the body is read at all (``check_headers``), and the
+signature must match, in constant time, before a single byte of it is decoded or parsed. Only then
+is the body read as Slack meant it: strict UTF-8, a form
+(a slash command, an interactive ``payload=<json>``, Slack's SSL check) or JSON (an Events API
+envelope, the URL verification among them: ``EVENT_ENVELOPES``), by the declared content type, never
+by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any slash command
+mentioning the word); a kind sent the way Slack never sends it is refused. The shapes Bolt's
+routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash.
 
 What comes in over Socket Mode's WebSocket is read the same way (``read_frame``, ``check_envelope``):
 a frame that is not a JSON object, an envelope without an id, of a type Slack does not send, or whose
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from bot.web import json_document
 
 MAX_AGE = 300  # seconds: Slack's replay window
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -32,6 +35,9 @@ _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 SLACK_HOOKS = "hooks.slack.com"
+# What Slack posts to the events URL, each as a JSON body and never as a form: the URL verification
+# (Bolt answers it with its challenge), an event, and the notice that events are being rate limited.
+EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", "app_rate_limited"})
 
 
 class Refused(Exception):
@@ -43,8 +49,10 @@ class Refused(Exception):
         self.reason = reason
 
 
-def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> None:
-    """Refused(401) unless the headers are well formed and sign ``raw`` within the window."""
+def check_headers(headers: Mapping[str, str], now: float) -> tuple[str, str]:
+    """The timestamp and signature, or Refused(401) unless they are there once each, well formed,
+    and the timestamp within the window: all known before the body, so nobody without them has a
+    body read (up to 1 MiB, for up to 10 s)."""
     timestamp = headers.get("X-Slack-Request-Timestamp")
     signature = headers.get("X-Slack-Signature")
     if timestamp is None or signature is None:
@@ -56,6 +64,12 @@ def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> N
         raise Refused(401, "malformed_signature_headers")
     if abs(now - int(timestamp)) > MAX_AGE:
         raise Refused(401, "stale_timestamp")
+    return timestamp, signature
+
+
+def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> None:
+    """Refused(401) unless the headers pass ``check_headers`` and sign ``raw`` within the window."""
+    timestamp, signature = check_headers(headers, now)
     base = b"v0:" + timestamp.encode("ascii") + b":" + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
@@ -70,10 +84,14 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         raise Refused(400, "not_utf8") from None
     if content_type == JSON:
         body = _json(text)
-        if "command" in body:  # Slack sends a slash command as a form of strings, never as JSON
-            raise Refused(400, "command_not_a_form")
+        # Only the Events API's envelopes come as JSON; a slash command (a form of strings), a
+        # click or a submission (a form's one ``payload``) never does.
+        if body.get("type") not in EVENT_ENVELOPES or "command" in body:
+            raise Refused(400, "wrong_transport")
     elif content_type == FORM:
         body = _form(text)
+        if body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
+            raise Refused(400, "wrong_transport")
     else:
         raise Refused(415, "unsupported_content_type")
     check_shape(body)
@@ -83,7 +101,7 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
 
 def _json(text: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text)
+        doc = json_document(text)
     except (ValueError, RecursionError):
         raise Refused(400, "bad_json") from None
     if not isinstance(doc, dict):

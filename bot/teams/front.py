@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import json
 import logging
 import threading
 import uuid
@@ -91,7 +90,7 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
-from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, read_body
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, json_document, read_body
 from handlers.grammar import hides_characters, trim
 from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
 from store.people import conversations
@@ -642,7 +641,7 @@ class TeamsFrontEnd:
             raise BodyRefused(415, "unsupported_content_type")
         raw = await read_body(request)  # BodyRefused: the caller answers with its status
         try:
-            body = json.loads(raw)
+            body = json_document(raw)
         except (ValueError, RecursionError):  # bad JSON or UTF-8 (UnicodeDecodeError is a ValueError)
             log.warning("teams_activity_invalid", problems=["body:json_invalid"])
             return None

@@ -33,6 +33,9 @@ async def pages(signpost: Signpost) -> AsyncIterator[TestClient]:  # type: ignor
         ("POST", f"/enrol/{TOKEN}", 410, "enrol_page_refused", "link_not_live"),
         ("GET", "/enrol/junk!Zq8secret", 410, "enrol_page_refused", "malformed_token"),
         ("POST", "/enrol/junk!Zq8secret", 410, "enrol_page_refused", "malformed_token"),
+        # A token and a newline: ``$`` matches before a final newline, so it was taken as well formed.
+        ("GET", f"/enrol/{TOKEN}%0A", 410, "enrol_page_refused", "malformed_token"),
+        ("POST", f"/enrol/{TOKEN}%0A", 410, "enrol_page_refused", "malformed_token"),
         ("PUT", f"/enrol/{TOKEN}", 405, "http_request_refused", "method_not_allowed"),
         ("HEAD", f"/enrol/{TOKEN}", 405, "http_request_refused", "method_not_allowed"),
         ("GET", "/transparency?month=9999-99", 400, "transparency_request_refused", "bad_month"),

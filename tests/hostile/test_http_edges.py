@@ -256,9 +256,12 @@ async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
+    # Signature headers as Slack's (only the whole body can show whether they sign it).
+    signed = signed_headers("command=%2Fsignpost", content_type=FORM)
     head = (
         b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+        + "".join(f"{k}: {signed[k]}\r\n" for k in ("X-Slack-Request-Timestamp", "X-Slack-Signature")).encode()
+        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
     )
     logs.new()
     # The status line only: aiohttp then lingers up to 10 s for the unsent body before it closes.
@@ -270,6 +273,38 @@ async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     finally:
         writer.close()
     assert status.rstrip(b"\r\n").endswith(b" 408 Request Timeout"), status
+    one_quiet_line(logs.new(), "slack_request_refused")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (b"", "unsigned"),
+        (b"X-Slack-Request-Timestamp: 1700000000\r\nX-Slack-Signature: v0=" + b"0" * 64 + b"\r\n", "stale_timestamp"),
+        (b"X-Slack-Request-Timestamp: Amy\r\nX-Slack-Signature: v0=x\r\n", "malformed_signature_headers"),
+    ],
+    ids=["unsigned", "stale", "malformed"],
+)
+async def test_a_request_slack_did_not_sign_is_refused_before_its_body_is_read(
+    world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch, headers: bytes, reason: str
+) -> None:
+    """Signature headers that are missing, malformed or stale are known before the body: the body
+    was read first (up to 1 MiB, for up to 10 s, from anyone), and one never sent in full was a 408."""
+    monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + headers
+        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+    )
+    logs.new()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(world))
+    try:
+        writer.write(head)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 15)
+    finally:
+        writer.close()
+    assert status.rstrip(b"\r\n").endswith(b" 401 Unauthorized"), status
     one_quiet_line(logs.new(), "slack_request_refused")
 
 
@@ -332,6 +367,51 @@ async def test_a_teams_activity_that_is_not_sent_as_json_is_refused_unread_in_on
     assert response.status == 415
     one_quiet_line(logs.new(), "teams_activity_invalid")
     assert connector.sent == []
+
+
+NOT_JSON_AS_SENT = {
+    "UTF-16": lambda text: text.encode("utf-16"),
+    "UTF-16 without a byte order mark": lambda text: text.encode("utf-16-le"),
+    "UTF-32": lambda text: text.encode("utf-32"),
+    "a UTF-8 byte order mark": lambda text: b"\xef\xbb\xbf" + text.encode(),
+    "NaN": lambda text: text[:-1].encode() + b', "x": NaN}',
+    "-Infinity": lambda text: text[:-1].encode() + b', "x": -Infinity}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_JSON_AS_SENT))
+async def test_a_teams_activity_not_in_json_as_the_bot_framework_sends_it_is_refused_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, name: str
+) -> None:
+    """JSON between systems is UTF-8, without a byte order mark or NaN (RFC 8259), as the Bot
+    Framework sends it and Slack's front end reads it; ``json.loads`` on bytes guessed UTF-16 or
+    UTF-32, and took NaN and Infinity: the activity was run and answered."""
+    activity = json.dumps(message(DANA, "help", connector.url))
+    headers = {"Authorization": f"Bearer {signer.token(connector.url)}", "Content-Type": "application/json"}
+    logs.new()
+    response = await teams_secured.client.post("/api/messages", data=NOT_JSON_AS_SENT[name](activity), headers=headers)
+    assert response.status == 400
+    one_quiet_line(logs.new(), "teams_activity_invalid")
+    assert connector.sent == []
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_a_signed_slack_body_with_a_number_json_does_not_have_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, constant: str
+) -> None:
+    """Slack's JSON has no NaN or Infinity (Python's reader took them, as a float)."""
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": MANAGER.team_id,
+            "event_id": "Ev0NAN",
+            "event": {"type": "app_home_opened", "tab": "home", "user": MANAGER.user_id, "channel": "D0001"},
+        }
+    )
+    body = body[:-1] + f', "event_time": {constant}}}'
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    assert sent.status == 400 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,66 @@ async def test_slacks_url_verification_is_answered_with_its_challenge(slack_app:
     assert (status, json.loads(text)) == (200, {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
 
 
+# Slack sends its Events API envelopes (the URL verification among them) only as JSON, to the
+# events URL; clicks and submissions only as a form's one ``payload``. Signed but sent the other
+# way, the URL verification was answered 200 with its challenge, and an interactive payload was run.
+CROSSED_TRANSPORTS = [
+    (b"type=url_verification&challenge=Amy%20Jones", FORM),
+    (b"payload=" + json.dumps({"type": "url_verification", "challenge": "Amy Jones"}).encode(), FORM),
+    (b"payload=" + json.dumps({"type": "app_rate_limited", "team_id": "T0001"}).encode(), FORM),
+    (b"type=event_callback&token=t", FORM),
+    (
+        json.dumps(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0NURSE"},
+                "team": {"id": "T0001"},
+                "actions": [{"action_id": "approve", "value": "x"}],
+            }
+        ).encode(),
+        "application/json",
+    ),
+    (
+        json.dumps(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0NURSE"},
+                "team": {"id": "T0001"},
+                "view": {"id": "V1", "callback_id": "signpost_code", "type": "modal"},
+            }
+        ).encode(),
+        "application/json",
+    ),
+    (b"{}", "application/json"),
+    (b'{"ssl_check": "1"}', "application/json"),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type"), CROSSED_TRANSPORTS)
+async def test_a_payload_sent_the_way_slack_never_sends_it_is_refused_400(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
+) -> None:
+    """A signed URL verification or event as a form, or a click, a submission or anything but an
+    Events API envelope as JSON: 400, one log line, its challenge never echoed, nothing done."""
+    with captured(caplog) as logs:
+        status, text = await post_raw(slack_app, raw, signed_bytes(raw, content_type))
+        await slack_app.front.idle()
+    assert status == 400, (status, text)
+    assert "Amy" not in text
+    assert_no_traceback(logs, caplog)
+    [line] = refusals(logs)
+    assert line["reason"] == "wrong_transport"
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+async def test_slacks_ssl_check_is_still_answered_200(slack_app: SlackHarness) -> None:
+    """Slack's SSL check is a form to the command URL: answered, nothing done."""
+    raw = b"ssl_check=1&token=deprecated-verification-token"
+    status, _ = await post_raw(slack_app, raw, signed_bytes(raw, FORM))
+    assert status == 200
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
 async def test_an_oversized_body_is_refused_413_without_a_traceback(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
