@@ -16,7 +16,7 @@ from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
-from store.register.children import still_held
+from store.register.children import first_held
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
 
@@ -187,13 +187,12 @@ async def pending_email(session: AsyncSession, keys: KeyRing, limit: int = 100) 
     """Email notices not yet sent, oldest first, whoever they are for: a mailer takes them through
     ``bot.notify.emails_due``, which leaves out (and closes) those whose recipient is not active.
     None naming a child destroyed whatever its row says (``pending``)."""
-    due = (
-        select(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND)
-        .order_by(NoticeRow.id)
-        .limit(limit)
+    due = select(NoticeRow).where(
+        NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND
     )
-    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
+    return [
+        (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
+    ]
 
 
 async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
@@ -201,18 +200,15 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
     (``destroyed_since``): on a store restored from a backup older than a child's destruction, a
     notice queued about it (who asked to see it, a message about it) is never delivered; it stays
     unsent until the next retention run deletes it with the child's rows (``notices.child_ref``)."""
-    due = (
-        select(NoticeRow)
-        .where(
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_(None),
-            NoticeRow.not_before <= now,
-            NoticeRow.kind != EMAIL_KIND,
-        )
-        .order_by(NoticeRow.id)
-        .limit(limit)
+    due = select(NoticeRow).where(
+        NoticeRow.delivered_at.is_(None),
+        NoticeRow.dropped_at.is_(None),
+        NoticeRow.not_before <= now,
+        NoticeRow.kind != EMAIL_KIND,
     )
-    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
+    return [
+        (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
+    ]
 
 
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody
