@@ -46,6 +46,10 @@ CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
 NOT_TRIED = "not tried, failing in this pass"
+# A recipient's notices go in the order they were queued: one queued after another to the same
+# recipient that did not go in this pass is not tried (nor pushed back); it stays due, and the next
+# pass reads it only once the one before it has gone (``notices.pending``).
+HELD = "held"
 # A notice that still finds its recipient linked on no platform this long after it was queued is
 # dropped (recorded): none is of use a week late (a grant lasts 7 days at most, a request 24 hours),
 # and one kept would go out months later, out of the blue, the day they link again.
@@ -74,6 +78,7 @@ class DeliveryReport:
     unreachable: int = 0  # linked on no platform we can reach
     waiting: int = 0  # not present right now (console)
     dropped: int = 0  # not sent on purpose: the recipient is no longer active
+    held: int = 0  # not tried: an earlier notice to the same recipient did not go in this pass
 
 
 @dataclass
@@ -99,10 +104,12 @@ def worker_name() -> str:
 
 @dataclass
 class Pass:
-    """One pass's time limits (on the Outbox's timer) and each platform's failures in a row."""
+    """One pass's time limits (on the Outbox's timer), each platform's failures in a row, and the
+    recipients whose notices wait behind one that did not go in this pass (``held``)."""
 
     ends: float  # no send goes on after this (PASS_BUDGET)
     failures: dict[Platform, int] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
 
     def failing(self, platform: Platform) -> bool:
         return self.failures.get(platform, 0) >= FAILING_AFTER
@@ -179,15 +186,20 @@ class Outbox:
         outcomes: list[Attempt] = []
         for notice_id, notice in chunk:
             if notice_id not in attempts:
-                continue  # another worker has it, or it was just delivered
+                run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
+                continue
             attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
             outcomes.append(attempt)
             if self.timer() >= ends:
                 attempt.outcome = "unsent"
             elif notice.recipient_id not in people:  # inactive, or no longer in the register
                 attempt.outcome = NOT_ACTIVE
+            elif notice.recipient_id in run.held:
+                attempt.outcome = HELD
             else:
                 await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
+                if attempt.outcome != "delivered" and not attempt.reached:
+                    run.held.add(notice.recipient_id)  # its later notices wait (``notices.pending``)
         await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:
@@ -205,8 +217,11 @@ class Outbox:
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            await outbox.release_many(session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent"}])
+            await outbox.release_many(
+                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
+            )
             report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
+            report.held += sum(1 for a in outcomes if a.outcome == HELD)
             dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
@@ -217,7 +232,7 @@ class Outbox:
             # the refusal). One statement for each distinct outcome, none when nothing failed.
             failing: dict[str, list[int]] = {}
             for a in outcomes:
-                if a.outcome not in {"delivered", "absent", "unsent", NOT_ACTIVE}:
+                if a.outcome not in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
                     failing.setdefault(a.outcome, []).append(a.notice_id)
             for failure, notice_ids in sorted(failing.items()):
                 reason, said = (STALE, STALE) if failure == NO_PLATFORM else (f"{FAILED_FOR} ({failure})", FAILED_FOR)
@@ -229,7 +244,7 @@ class Outbox:
                 report.dropped += len(given_up)
                 self.ctx.metrics.notices("dropped", len(given_up))
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE} or a.outcome.startswith(
+                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, STALE} or a.outcome.startswith(
                     FAILED_FOR
                 ):
                     continue
