@@ -8,7 +8,9 @@ that took it recorded so that a retry goes to the others only; one addressed to 
 later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``); a
 person linked on no platform this process can reach is reported in the admin log (ids only, never
 personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or another replica can
-still deliver it. Only active practitioners are told: a notice for anyone
+still deliver it; a console notice waits for the console to act as its recipient for a week too
+(``ABSENT_FOR``). A recipient's notices go in the order they were queued (``HELD``,
+``notices.pending``). Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
 same rule (``emails_due``), for the operator's mailer that sends them.
@@ -59,6 +61,12 @@ STALE = "not sent: no linked platform for 7 days"
 # with backoff for a week from when it was queued, then closed as failed with the last reason (which
 # names no one), not retried hourly for ever to arrive months later. Within the week it may still arrive.
 FAILED_FOR = "not sent: failing for 7 days"
+# And for a notice whose recipient the console (which acts as one person at a time) has not acted as
+# for a week since it was queued: kept all that time to be printed when it switches to them, then
+# dropped as a Slack or Teams notice is, not read at every pass for ever nor printed months late.
+ABSENT_FOR = "not sent: not at the console for 7 days"
+_GIVEN_UP = {NO_PLATFORM: (STALE, STALE), "absent": (ABSENT_FOR, ABSENT_FOR)}  # else FAILED_FOR, with the refusal
+GIVEN_UP = "given up"  # an attempt's outcome once dropped for one of these
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -217,36 +225,35 @@ class Outbox:
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            await outbox.release_many(
-                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
-            )
-            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
-            report.held += sum(1 for a in outcomes if a.outcome == HELD)
             dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
-            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up: its
-            # recipient reached on no platform (STALE), or a platform refusing it (FAILED_FOR, with
-            # the refusal). One statement for each distinct outcome, none when nothing failed.
+            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up (its
+            # outcome then GIVEN_UP): its recipient not at the console (ABSENT_FOR), reached on no
+            # platform (STALE), or a platform refusing it (FAILED_FOR, with the refusal). One
+            # statement for each distinct outcome, none when every notice went.
             failing: dict[str, list[int]] = {}
             for a in outcomes:
-                if a.outcome not in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
+                if a.outcome not in {"delivered", "unsent", HELD, NOT_ACTIVE}:
                     failing.setdefault(a.outcome, []).append(a.notice_id)
             for failure, notice_ids in sorted(failing.items()):
-                reason, said = (STALE, STALE) if failure == NO_PLATFORM else (f"{FAILED_FOR} ({failure})", FAILED_FOR)
+                reason, said = _GIVEN_UP.get(failure) or (f"{FAILED_FOR} ({failure})", FAILED_FOR)
                 given_up = set(await outbox.drop_older(session, notice_ids, now - UNREACHABLE_FOR, now, reason))
                 for a in outcomes:
                     if a.notice_id in given_up:
-                        a.outcome = reason
+                        a.outcome = GIVEN_UP
                         log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=said)
                 report.dropped += len(given_up)
                 self.ctx.metrics.notices("dropped", len(given_up))
+            await outbox.release_many(
+                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
+            )
+            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
+            report.held += sum(1 for a in outcomes if a.outcome == HELD)
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, STALE} or a.outcome.startswith(
-                    FAILED_FOR
-                ):
+                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, GIVEN_UP}:
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

@@ -804,3 +804,31 @@ async def test_a_notice_failing_in_a_pass_holds_back_its_recipients_later_ones_i
     clock.advance(seconds=30)
     assert (await box.deliver_due()).delivered == 2
     assert [n.text for _, n in sent] == ["other", "one", "two"]
+
+
+async def test_a_console_notice_its_recipient_never_comes_to_for_a_week_is_dropped(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The console acts as P002 only: DM02's notice waits for them to come to it, as a Slack
+    notice waits for a link, for a week from when it was queued; then it is dropped (recorded,
+    with a reason naming nobody, and logged), not kept to be read at every pass for ever nor
+    printed months later the day the console acts as DM02."""
+    out: list[str] = []
+    acting = ["P002"]
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: acting[0], out.append)])
+    await _enqueue(app, Notice("DM02", "access_request", "Access request 7 needs a decision.", dedupe_key="c1"))
+    assert (await box.deliver_due()).waiting == 1
+    clock.advance(days=6, hours=23)
+    assert (await box.deliver_due()).waiting == 1, "kept a while: DM02 may come to the console"
+    clock.advance(hours=2)
+    with capture_logs() as logs:
+        report = await box.deliver_due()
+    assert (report.waiting, report.dropped) == (0, 1)
+    row = await _row(app)
+    assert row.delivered_at is None and row.dropped_at is not None
+    assert row.last_error == "not sent: not at the console for 7 days"
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [
+        ("notice_dropped", "access_request")
+    ]
+    acting[0] = "DM02"
+    assert (await box.deliver_due()).delivered == 0 and out == []
