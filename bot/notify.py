@@ -206,8 +206,10 @@ class Outbox:
                 attempt.outcome = HELD
             else:
                 await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
-                if attempt.outcome != "delivered" and not attempt.reached:
-                    run.held.add(notice.recipient_id)  # its later notices wait (``notices.pending``)
+                if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
+                    # Its later notices wait (``notices.pending``). Not at the console: its later
+                    # ones are not either, so each stays due, and waits its own week.
+                    run.held.add(notice.recipient_id)
         await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:

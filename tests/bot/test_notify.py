@@ -832,3 +832,13 @@ async def test_a_console_notice_its_recipient_never_comes_to_for_a_week_is_dropp
     ]
     acting[0] = "DM02"
     assert (await box.deliver_due()).delivered == 0 and out == []
+
+
+async def test_every_console_notice_a_week_old_is_dropped_in_one_pass(app: Signpost, clock: FakeClock) -> None:
+    """Three notices for DM02, whom the console has not acted as for a week: all three go in the
+    same pass (each waited its own week), not one a pass."""
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: "P002", lambda text: None)])
+    await _enqueue(app, *[Notice("DM02", "test", f"notice {n}", dedupe_key=f"w{n}") for n in range(3)])
+    assert (await box.deliver_due()).waiting == 3
+    clock.advance(days=7, hours=1)
+    assert (await box.deliver_due()).dropped == 3
