@@ -26,10 +26,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
-from bot.delivery import Deliverer, DeliveryFailed, PersonUnreachable
+from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnreachable
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
@@ -166,7 +167,7 @@ class Outbox:
         report = DeliveryReport()
         run = Pass(self.timer() + self.budget.total_seconds())
         async with self.ctx.db.read() as session:
-            due = await notices.pending(session, self.ctx.keys, now, limit)
+            due = await self._due(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
@@ -175,6 +176,16 @@ class Outbox:
             chunk = due[start : start + CLAIM_CHUNK]
             await self._chunk(chunk, people, told, now, report, run)
         return report
+
+    async def _due(self, session: Any, now: datetime, limit: int) -> list[tuple[int, Notice]]:
+        """The notices due (at most ``limit``), oldest first; and before them, at most ``limit``
+        more for whoever a deliverer reaching one person at a time has there now (the console):
+        a week of others' notices waiting for the console to act as them never fills the pass."""
+        present = sorted({d.present() for d in self.deliverers.values() if isinstance(d, OnePersonAtATime)})
+        first = await notices.pending(session, self.ctx.keys, now, limit, present) if present else []
+        taken = {notice_id for notice_id, _ in first}
+        rest = [(i, n) for i, n in await notices.pending(session, self.ctx.keys, now, limit) if i not in taken]
+        return sorted(first + rest, key=lambda due: due[0])
 
     async def _chunk(
         self,

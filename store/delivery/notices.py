@@ -196,7 +196,9 @@ async def pending_email(session: AsyncSession, keys: KeyRing, limit: int = 100) 
     ]
 
 
-async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
+async def pending(
+    session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100, recipients: Sequence[str] | None = None
+) -> list[tuple[int, Notice]]:
     """Chat notices due, oldest first; none naming a child destroyed whatever its row says
     (``destroyed_since``): on a store restored from a backup older than a child's destruction, a
     notice queued about it (who asked to see it, a message about it) is never delivered; it stays
@@ -206,7 +208,7 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
     a recipient's notices are sent in the order they were queued, so after an outage nobody reads
     "your access has ended" before the "approved" that failed first, and a fresh notice does not
     overtake one whose backoff has grown. Left out here, before the batch is counted, so that
-    notices held back never fill a pass."""
+    notices held back never fill a pass. With ``recipients``: theirs only."""
     first = waiting_before(now)
     due = (
         select(NoticeRow)
@@ -219,6 +221,8 @@ async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: in
             or_(first.c.first_id.is_(None), NoticeRow.id < first.c.first_id),
         )
     )
+    if recipients is not None:
+        due = due.where(NoticeRow.recipient_id.in_(list(recipients)))
     return [
         (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
     ]

@@ -842,3 +842,14 @@ async def test_every_console_notice_a_week_old_is_dropped_in_one_pass(app: Signp
     assert (await box.deliver_due()).waiting == 3
     clock.advance(days=7, hours=1)
     assert (await box.deliver_due()).dropped == 3
+
+
+async def test_the_console_prints_its_persons_notice_behind_a_full_pass_of_others(app: Signpost) -> None:
+    """More notices for DM02 than a pass reads, all older than P002's: the console, acting as
+    P002, still prints P002's (it reads its person's first), and DM02's stay waiting for them."""
+    out: list[str] = []
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: "P002", out.append)])
+    others = [Notice("DM02", "test", f"notice {n}", dedupe_key=f"h{n}") for n in range(3)]
+    await _enqueue(app, *others, Notice("P002", "test", "yours", dedupe_key="mine"))
+    report = await box.deliver_due(limit=3)
+    assert (report.delivered, report.waiting, out) == (1, 3, ["[notice] yours"])
