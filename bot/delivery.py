@@ -3,7 +3,7 @@ message, console output). The outbox (bot/notify.py) picks the deliverer for eac
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from handlers.vocabulary import Notice, Platform, Principal
 
@@ -22,4 +22,14 @@ class Deliverer(Protocol):
 
     async def deliver(self, to: Principal, notice: Notice) -> None:
         """Send the notice privately to this identity, or raise DeliveryFailed."""
+        ...
+
+
+@runtime_checkable
+class OnePersonAtATime(Protocol):
+    """A Deliverer that reaches only whoever is there now (the console): the outbox reads their
+    due notices first, so that others' notices waiting for them never fill a pass."""
+
+    def present(self) -> str:
+        """The practitioner id of whoever is there now."""
         ...

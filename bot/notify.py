@@ -8,7 +8,9 @@ that took it recorded so that a retry goes to the others only; one addressed to 
 later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``); a
 person linked on no platform this process can reach is reported in the admin log (ids only, never
 personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or another replica can
-still deliver it. Only active practitioners are told: a notice for anyone
+still deliver it; a console notice waits for the console to act as its recipient for a week too
+(``ABSENT_FOR``). A recipient's notices go in the order they were queued (``HELD``,
+``notices.pending``). Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
 same rule (``emails_due``), for the operator's mailer that sends them.
@@ -24,10 +26,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
-from bot.delivery import Deliverer, DeliveryFailed, PersonUnreachable
+from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnreachable
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
@@ -46,6 +49,10 @@ CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
 NOT_TRIED = "not tried, failing in this pass"
+# A recipient's notices go in the order they were queued: one queued after another to the same
+# recipient that did not go in this pass is not tried (nor pushed back); it stays due, and the next
+# pass reads it only once the one before it has gone (``notices.pending``).
+HELD = "held"
 # A notice that still finds its recipient linked on no platform this long after it was queued is
 # dropped (recorded): none is of use a week late (a grant lasts 7 days at most, a request 24 hours),
 # and one kept would go out months later, out of the blue, the day they link again.
@@ -55,6 +62,12 @@ STALE = "not sent: no linked platform for 7 days"
 # with backoff for a week from when it was queued, then closed as failed with the last reason (which
 # names no one), not retried hourly for ever to arrive months later. Within the week it may still arrive.
 FAILED_FOR = "not sent: failing for 7 days"
+# And for a notice whose recipient the console (which acts as one person at a time) has not acted as
+# for a week since it was queued: kept all that time to be printed when it switches to them, then
+# dropped as a Slack or Teams notice is, not read at every pass for ever nor printed months late.
+ABSENT_FOR = "not sent: not at the console for 7 days"
+_GIVEN_UP = {NO_PLATFORM: (STALE, STALE), "absent": (ABSENT_FOR, ABSENT_FOR)}  # else FAILED_FOR, with the refusal
+GIVEN_UP = "given up"  # an attempt's outcome once dropped for one of these
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -74,6 +87,7 @@ class DeliveryReport:
     unreachable: int = 0  # linked on no platform we can reach
     waiting: int = 0  # not present right now (console)
     dropped: int = 0  # not sent on purpose: the recipient is no longer active
+    held: int = 0  # not tried: an earlier notice to the same recipient did not go in this pass
 
 
 @dataclass
@@ -99,10 +113,12 @@ def worker_name() -> str:
 
 @dataclass
 class Pass:
-    """One pass's time limits (on the Outbox's timer) and each platform's failures in a row."""
+    """One pass's time limits (on the Outbox's timer), each platform's failures in a row, and the
+    recipients whose notices wait behind one that did not go in this pass (``held``)."""
 
     ends: float  # no send goes on after this (PASS_BUDGET)
     failures: dict[Platform, int] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
 
     def failing(self, platform: Platform) -> bool:
         return self.failures.get(platform, 0) >= FAILING_AFTER
@@ -151,7 +167,7 @@ class Outbox:
         report = DeliveryReport()
         run = Pass(self.timer() + self.budget.total_seconds())
         async with self.ctx.db.read() as session:
-            due = await notices.pending(session, self.ctx.keys, now, limit)
+            due = await self._due(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
@@ -160,6 +176,16 @@ class Outbox:
             chunk = due[start : start + CLAIM_CHUNK]
             await self._chunk(chunk, people, told, now, report, run)
         return report
+
+    async def _due(self, session: Any, now: datetime, limit: int) -> list[tuple[int, Notice]]:
+        """The notices due (at most ``limit``), oldest first; and before them, at most ``limit``
+        more for whoever a deliverer reaching one person at a time has there now (the console):
+        a week of others' notices waiting for the console to act as them never fills the pass."""
+        present = sorted({d.present() for d in self.deliverers.values() if isinstance(d, OnePersonAtATime)})
+        first = await notices.pending(session, self.ctx.keys, now, limit, present) if present else []
+        taken = {notice_id for notice_id, _ in first}
+        rest = [(i, n) for i, n in await notices.pending(session, self.ctx.keys, now, limit) if i not in taken]
+        return sorted(first + rest, key=lambda due: due[0])
 
     async def _chunk(
         self,
@@ -179,15 +205,22 @@ class Outbox:
         outcomes: list[Attempt] = []
         for notice_id, notice in chunk:
             if notice_id not in attempts:
-                continue  # another worker has it, or it was just delivered
+                run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
+                continue
             attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
             outcomes.append(attempt)
             if self.timer() >= ends:
                 attempt.outcome = "unsent"
             elif notice.recipient_id not in people:  # inactive, or no longer in the register
                 attempt.outcome = NOT_ACTIVE
+            elif notice.recipient_id in run.held:
+                attempt.outcome = HELD
             else:
                 await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
+                if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
+                    # Its later notices wait (``notices.pending``). Not at the console: its later
+                    # ones are not either, so each stays due, and waits its own week.
+                    run.held.add(notice.recipient_id)
         await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:
@@ -205,33 +238,35 @@ class Outbox:
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            await outbox.release_many(session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent"}])
-            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
             dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
-            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up: its
-            # recipient reached on no platform (STALE), or a platform refusing it (FAILED_FOR, with
-            # the refusal). One statement for each distinct outcome, none when nothing failed.
+            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up (its
+            # outcome then GIVEN_UP): its recipient not at the console (ABSENT_FOR), reached on no
+            # platform (STALE), or a platform refusing it (FAILED_FOR, with the refusal). One
+            # statement for each distinct outcome, none when every notice went.
             failing: dict[str, list[int]] = {}
             for a in outcomes:
-                if a.outcome not in {"delivered", "absent", "unsent", NOT_ACTIVE}:
+                if a.outcome not in {"delivered", "unsent", HELD, NOT_ACTIVE}:
                     failing.setdefault(a.outcome, []).append(a.notice_id)
             for failure, notice_ids in sorted(failing.items()):
-                reason, said = (STALE, STALE) if failure == NO_PLATFORM else (f"{FAILED_FOR} ({failure})", FAILED_FOR)
+                reason, said = _GIVEN_UP.get(failure) or (f"{FAILED_FOR} ({failure})", FAILED_FOR)
                 given_up = set(await outbox.drop_older(session, notice_ids, now - UNREACHABLE_FOR, now, reason))
                 for a in outcomes:
                     if a.notice_id in given_up:
-                        a.outcome = reason
+                        a.outcome = GIVEN_UP
                         log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=said)
                 report.dropped += len(given_up)
                 self.ctx.metrics.notices("dropped", len(given_up))
+            await outbox.release_many(
+                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
+            )
+            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
+            report.held += sum(1 for a in outcomes if a.outcome == HELD)
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", NOT_ACTIVE, STALE} or a.outcome.startswith(
-                    FAILED_FOR
-                ):
+                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, GIVEN_UP}:
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

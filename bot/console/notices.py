@@ -26,6 +26,10 @@ class ConsoleDeliverer:
         self._current = current
         self._say = say
 
+    def present(self) -> str:
+        """Whom the console acts as now: their notices are read first (``OnePersonAtATime``)."""
+        return self._current()
+
     async def deliver(self, to: Principal, notice: Notice) -> None:
         """Print the notice if ``to`` is who the console acts as now; otherwise keep it pending."""
         if to.user_id != self._current():

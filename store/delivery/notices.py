@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
-from store.register.children import still_held
+from store.register.children import first_held
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
 
@@ -187,32 +188,66 @@ async def pending_email(session: AsyncSession, keys: KeyRing, limit: int = 100) 
     """Email notices not yet sent, oldest first, whoever they are for: a mailer takes them through
     ``bot.notify.emails_due``, which leaves out (and closes) those whose recipient is not active.
     None naming a child destroyed whatever its row says (``pending``)."""
-    due = (
-        select(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND)
-        .order_by(NoticeRow.id)
-        .limit(limit)
+    due = select(NoticeRow).where(
+        NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == EMAIL_KIND
     )
-    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
+    return [
+        (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
+    ]
 
 
-async def pending(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[tuple[int, Notice]]:
+async def pending(
+    session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100, recipients: Sequence[str] | None = None
+) -> list[tuple[int, Notice]]:
     """Chat notices due, oldest first; none naming a child destroyed whatever its row says
     (``destroyed_since``): on a store restored from a backup older than a child's destruction, a
     notice queued about it (who asked to see it, a message about it) is never delivered; it stays
-    unsent until the next retention run deletes it with the child's rows (``notices.child_ref``)."""
+    unsent until the next retention run deletes it with the child's rows (``notices.child_ref``).
+
+    None queued after a notice to the same recipient that waits for a retry (``waiting_before``):
+    a recipient's notices are sent in the order they were queued, so after an outage nobody reads
+    "your access has ended" before the "approved" that failed first, and a fresh notice does not
+    overtake one whose backoff has grown. Left out here, before the batch is counted, so that
+    notices held back never fill a pass. With ``recipients``: theirs only."""
+    first = waiting_before(now)
     due = (
         select(NoticeRow)
+        .outerjoin(first, first.c.recipient_id == NoticeRow.recipient_id)
         .where(
             NoticeRow.delivered_at.is_(None),
             NoticeRow.dropped_at.is_(None),
             NoticeRow.not_before <= now,
             NoticeRow.kind != EMAIL_KIND,
+            or_(first.c.first_id.is_(None), NoticeRow.id < first.c.first_id),
         )
-        .order_by(NoticeRow.id)
-        .limit(limit)
     )
-    return [(row.id, decode(row)) for row in await still_held(session, keys, due, NoticeRow.child_ref)]
+    if recipients is not None:
+        due = due.where(NoticeRow.recipient_id.in_(list(recipients)))
+    return [
+        (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
+    ]
+
+
+def waiting_before(now: datetime) -> Any:
+    """Each recipient's first chat notice waiting for a retry at ``now`` (id ``first_id``): tried
+    and failed (``attempts``), not due again yet, and taken by no platform so far (one every account
+    must see that some platform has taken is read already: it holds nothing back). A notice held
+    unsent on purpose until a time (``post``) was never tried and holds nothing back either. Read
+    through ``ix_notices_pending`` (undelivered notices due later: few, but for an outage)."""
+    waiting = aliased(NoticeRow)
+    return (
+        select(waiting.recipient_id, func.min(waiting.id).label("first_id"))
+        .where(
+            waiting.delivered_at.is_(None),
+            waiting.not_before > now,
+            waiting.dropped_at.is_(None),
+            waiting.attempts > 0,
+            waiting.reached.is_(None),
+            waiting.kind != EMAIL_KIND,
+        )
+        .group_by(waiting.recipient_id)
+        .subquery()
+    )
 
 
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody

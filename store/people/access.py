@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.keys.crypto import KeyRing
-from store.register.children import still_held
+from store.register.children import first_held, still_held
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
 
 PENDING = "pending"
@@ -263,18 +263,15 @@ async def pending_requests(
     stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
     if local_authority is not None:
         stmt = stmt.where(AccessRequest.local_authority == local_authority)
-    return await still_held(session, keys, stmt.order_by(AccessRequest.id).limit(limit), AccessRequest.child_ref)
+    return await first_held(session, keys, stmt, AccessRequest.child_ref, AccessRequest.id, limit)
 
 
 async def due_escalations(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[AccessRequest]:
     """Requests due to escalate; none about a child destroyed whatever its row says (``get_request``)."""
-    due = (
-        select(AccessRequest)
-        .where(AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now)
-        .order_by(AccessRequest.id)
-        .limit(limit)
+    due = select(AccessRequest).where(
+        AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now
     )
-    return await still_held(session, keys, due, AccessRequest.child_ref)
+    return await first_held(session, keys, due, AccessRequest.child_ref, AccessRequest.id, limit)
 
 
 async def escalate(session: AsyncSession, request_id: int, from_level: int, next_at: datetime | None) -> bool:
@@ -297,13 +294,8 @@ async def due_request_expiries(
     """Requests past their lifetime; none about a child destroyed whatever its row says: on a store
     restored from a backup older than its destruction such a request is as deleted (the next
     retention run deletes it), so it is neither closed, audited nor told of (``destroyed_since``)."""
-    due = (
-        select(AccessRequest)
-        .where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
-        .order_by(AccessRequest.id)
-        .limit(limit)
-    )
-    return await still_held(session, keys, due, AccessRequest.child_ref)
+    due = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
+    return await first_held(session, keys, due, AccessRequest.child_ref, AccessRequest.id, limit)
 
 
 async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
@@ -362,13 +354,8 @@ async def due_grant_expiries(
 ) -> list[AccessGrant]:
     """Grants past their end; none about a child destroyed whatever its row says (as
     ``due_request_expiries``)."""
-    due = (
-        select(AccessGrant)
-        .where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
-        .order_by(AccessGrant.id)
-        .limit(limit)
-    )
-    return await still_held(session, keys, due, AccessGrant.child_ref)
+    due = select(AccessGrant).where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
+    return await first_held(session, keys, due, AccessGrant.child_ref, AccessGrant.id, limit)
 
 
 async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> bool:

@@ -931,11 +931,41 @@ def destroyed_since(keys: KeyRing, kek_id: str | None) -> bool:
 async def still_held(session: AsyncSession, keys: KeyRing, stmt: Select[Any], child_ref: Any) -> list[Any]:
     """The rows of ``stmt`` (one entity a row, its ``child_ref`` column named) whose child is not
     ``destroyed_since``: the one way a row about a child (a request, a grant, a relay, a notice) is
-    read as deleted once the key file has destroyed that child's key, whatever the store says."""
+    read as deleted once the key file has destroyed that child's key, whatever the store says.
+    A read of the first few rows takes them through ``first_held``, not ``stmt.limit``."""
+    return [row for row, kek_id in await _with_kek_ids(session, stmt, child_ref) if not destroyed_since(keys, kek_id)]
+
+
+async def first_held(
+    session: AsyncSession, keys: KeyRing, stmt: Select[Any], child_ref: Any, key: Any, limit: int
+) -> list[Any]:
+    """The first ``limit`` rows of ``stmt`` by ``key`` (a unique column, ascending) that are
+    ``still_held``: the one way a queue of due work about children (requests to escalate or
+    expire, grants to end, notices to send) is read a batch at a time.
+
+    The rows about a child destroyed since are left out before the batch is counted: read a page
+    of ``limit`` rows at a time, after the last row of the page before, until ``limit`` are held
+    or none is left. A store restored from a backup older than a destruction may hold more such
+    rows than a batch ahead of live ones, until the next retention run deletes them; a batch
+    taken first and filtered after read the same dead rows at every run and did no live work."""
+    found: list[Any] = []
+    page = stmt.order_by(key).limit(limit)
+    while len(found) < limit:
+        rows = await _with_kek_ids(session, page, child_ref)
+        found.extend(row for row, kek_id in rows if not destroyed_since(keys, kek_id))
+        if len(rows) < limit:
+            break
+        page = stmt.where(key > getattr(rows[-1][0], key.key)).order_by(key).limit(limit)
+    return found[:limit]
+
+
+async def _with_kek_ids(session: AsyncSession, stmt: Select[Any], child_ref: Any) -> Sequence[Any]:
+    """Each row of ``stmt`` with the id of the key its child's data key is wrapped under (None: a
+    row about no child, or about one whose key is gone)."""
     result = await session.execute(
         stmt.add_columns(ChildKey.kek_id).outerjoin(ChildKey, ChildKey.child_ref == child_ref)
     )
-    return [row for row, kek_id in result.all() if not destroyed_since(keys, kek_id)]
+    return result.all()
 
 
 async def load_candidates(session: AsyncSession, keys: KeyRing, refs: Sequence[int]) -> dict[int, Candidate]:

@@ -568,21 +568,28 @@ async def test_a_pass_stops_at_its_budget_and_leaves_the_rest_due_unclaimed(app:
 
 async def test_a_failing_platform_is_tried_a_few_times_a_pass_not_once_per_due_notice(app: Signpost) -> None:
     """Slack is down: after ``FAILING_AFTER`` failures in a row the pass pushes Slack's remaining
-    notices back (backoff) untried, and still delivers those that go by Teams."""
+    notices back (backoff) untried, and still delivers those that go by Teams. A recipient's later
+    notices wait behind their first, which failed: neither tried nor pushed back."""
     sent: list[tuple[Principal, Notice]] = []
-    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    on_slack = ["P001", "P003", "DM01", "DM02", "DM03", "AD01"]  # one more than FAILING_AFTER
+    for n, pid in enumerate(on_slack):
+        await _link(app, Principal(Platform.SLACK, "T1", f"U{n}"), pid)
     await _link(app, Principal(Platform.TEAMS, "tenant", "aad-2"), "P002")
-    await _enqueue(app, *[Notice("P001", "test", f"notice {i}", dedupe_key=f"s{i}") for i in range(120)])
+    await _enqueue(app, *[Notice(on_slack[i % 6], "test", f"notice {i}", dedupe_key=f"s{i}") for i in range(120)])
     await _enqueue(app, Notice("P002", "test", "by Teams", dedupe_key="t1"))
     slack = CountingPlatform(Platform.SLACK, sent, failures=10_000)
     report = await Outbox(app.ctx, [slack, FakePlatform(Platform.TEAMS, sent)]).deliver_due()
 
     assert slack.calls == FAILING_AFTER  # before: 120
-    assert (report.retried, report.delivered) == (120, 1)
+    assert (report.retried, report.held, report.delivered) == (6, 114, 1)
     assert [n.text for _, n in sent] == ["by Teams"]
-    rows = [r for r in await _rows(app) if r.recipient_id == "P001"]
-    assert {r.last_error for r in rows[FAILING_AFTER:]} == {"slack: not tried, failing in this pass"}
-    assert all(r.attempts == 1 and r.delivered_at is None for r in rows), "pushed back with backoff"
+    rows = [r for r in await _rows(app) if r.recipient_id != "P002"]
+    firsts, later = rows[:6], rows[6:]
+    assert [r.last_error for r in firsts] == ["slack: DeliveryFailed"] * FAILING_AFTER + [
+        "slack: not tried, failing in this pass"
+    ]
+    assert all(r.attempts == 1 and r.delivered_at is None for r in firsts), "pushed back with backoff"
+    assert all(r.attempts == 0 and r.last_error is None for r in later), "held behind them, untried"
 
 
 @pytest.mark.parametrize("where", ["chat", "terminal"])
@@ -751,3 +758,98 @@ async def test_an_approval_not_yet_delivered_when_its_grant_ends_is_not_sent_aft
     [approved] = [row for row in await _rows(app) if row.kind == "access_approved"]
     assert approved.delivered_at is None and approved.dropped_at is not None
     assert approved.last_error == "not sent: the grant ended before it was delivered"
+
+
+async def test_a_recipients_notices_arrive_in_the_order_they_were_queued_after_an_outage(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Slack fails P001's first notice twice (its backoff grows); a second is queued meanwhile,
+    when Slack is back. The second waits behind the first: P001 reads them in the order they were
+    queued, never "access has ended" before "approved"."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=2)])
+    await _enqueue(app, Notice("P001", "access_approved", "Request 7 approved.", dedupe_key="first"))
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).retried == 1  # due again in a minute
+    clock.advance(seconds=10)
+    await _enqueue(app, Notice("P001", "grant_expired", "Your access has ended.", dedupe_key="second"))
+    await box.deliver_due()  # Slack takes messages again; the first is not due yet
+    clock.advance(minutes=1)
+    await box.deliver_due()
+    await box.deliver_due()
+    assert [n.text for _, n in sent] == ["Request 7 approved.", "Your access has ended."]
+
+
+async def test_a_notice_failing_in_a_pass_holds_back_its_recipients_later_ones_in_that_pass(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Both due in one pass: the first fails, so the second is not sent before it (it is not
+    pushed back either); another recipient's notice still goes. Then both, in order."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.SLACK, "T1", "U2"), "P002")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent, failures=1)])
+    await _enqueue(
+        app,
+        Notice("P001", "test", "one", dedupe_key="o1"),
+        Notice("P001", "test", "two", dedupe_key="o2"),
+        Notice("P002", "test", "other", dedupe_key="o3"),
+    )
+    report = await box.deliver_due()
+    assert (report.retried, report.delivered, report.held) == (1, 1, 1)
+    assert [n.text for _, n in sent] == ["other"]
+    assert (await box.deliver_due()).delivered == 0, "the second waits for the first's retry"
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 2
+    assert [n.text for _, n in sent] == ["other", "one", "two"]
+
+
+async def test_a_console_notice_its_recipient_never_comes_to_for_a_week_is_dropped(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The console acts as P002 only: DM02's notice waits for them to come to it, as a Slack
+    notice waits for a link, for a week from when it was queued; then it is dropped (recorded,
+    with a reason naming nobody, and logged), not kept to be read at every pass for ever nor
+    printed months later the day the console acts as DM02."""
+    out: list[str] = []
+    acting = ["P002"]
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: acting[0], out.append)])
+    await _enqueue(app, Notice("DM02", "access_request", "Access request 7 needs a decision.", dedupe_key="c1"))
+    assert (await box.deliver_due()).waiting == 1
+    clock.advance(days=6, hours=23)
+    assert (await box.deliver_due()).waiting == 1, "kept a while: DM02 may come to the console"
+    clock.advance(hours=2)
+    with capture_logs() as logs:
+        report = await box.deliver_due()
+    assert (report.waiting, report.dropped) == (0, 1)
+    row = await _row(app)
+    assert row.delivered_at is None and row.dropped_at is not None
+    assert row.last_error == "not sent: not at the console for 7 days"
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [
+        ("notice_dropped", "access_request")
+    ]
+    acting[0] = "DM02"
+    assert (await box.deliver_due()).delivered == 0 and out == []
+
+
+async def test_every_console_notice_a_week_old_is_dropped_in_one_pass(app: Signpost, clock: FakeClock) -> None:
+    """Three notices for DM02, whom the console has not acted as for a week: all three go in the
+    same pass (each waited its own week), not one a pass."""
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: "P002", lambda text: None)])
+    await _enqueue(app, *[Notice("DM02", "test", f"notice {n}", dedupe_key=f"w{n}") for n in range(3)])
+    assert (await box.deliver_due()).waiting == 3
+    clock.advance(days=7, hours=1)
+    assert (await box.deliver_due()).dropped == 3
+
+
+async def test_the_console_prints_its_persons_notice_behind_a_full_pass_of_others(app: Signpost) -> None:
+    """More notices for DM02 than a pass reads, all older than P002's: the console, acting as
+    P002, still prints P002's (it reads its person's first), and DM02's stay waiting for them."""
+    out: list[str] = []
+    box = Outbox(app.ctx, [ConsoleDeliverer(lambda: "P002", out.append)])
+    others = [Notice("DM02", "test", f"notice {n}", dedupe_key=f"h{n}") for n in range(3)]
+    await _enqueue(app, *others, Notice("P002", "test", "yours", dedupe_key="mine"))
+    report = await box.deliver_due(limit=3)
+    assert (report.delivered, report.waiting, out) == (1, 3, ["[notice] yours"])
