@@ -46,8 +46,8 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access import relay
-from handlers.access.notices import escalation_targets
+from handlers.access import registration, relay
+from handlers.access.notices import authority_now, escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
 from handlers.stepup.flow import lockout_of
@@ -109,7 +109,8 @@ async def _access_request(
     row = await access.get_request(session, keys, request_id)
     if row is None or row.state != access.PENDING or row.escalation_level != level:
         return []  # decided, expired, or already with the next person on the list
-    recipients, _ = await escalation_targets(session, row.local_authority, level, row.requester_id)
+    authority = await authority_now(session, keys, row)
+    recipients, _ = await escalation_targets(session, authority, level, row.requester_id)
     if not recipients:  # past the end of a list that has shrunk: the admins, as at its last level
         recipients = await holders(session, Role.ADMIN, excluding=(row.requester_id,))
     return _readdressed(notice, recipients, _after(f"access:{request_id}:{level}"))
@@ -119,7 +120,8 @@ async def _registration(session: AsyncSession, notice: Notice, request_id: int) 
     row = await access.get_registration(session, request_id)
     if row is None or row.state != access.PENDING:
         return []
-    managers = await holders(session, Role.DUTY_MANAGER, row.local_authority, excluding=(row.practitioner_id,))
+    authority = await registration.authority_now(session, row)
+    managers = await holders(session, Role.DUTY_MANAGER, authority, excluding=(row.practitioner_id,))
     return _readdressed(notice, managers, _after(f"registration:{request_id}"))
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import registration
 from handlers.access.notices import (
+    authority_now,
     escalation_targets,
     grant_expired_notice,
     request_expired_notice,
@@ -66,7 +67,8 @@ async def escalate_requests(ctx: Context, now: datetime) -> int:
 
 async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now: datetime) -> bool:
     level = row.escalation_level + 1
-    recipients, more = await escalation_targets(session, row.local_authority, level, row.requester_id)
+    authority = await authority_now(session, ctx.keys, row)
+    recipients, more = await escalation_targets(session, authority, level, row.requester_id)
     next_at = now + POLICY.escalate_after if more else None
     if not await store.escalate(session, row.id, row.escalation_level, next_at):
         return False

@@ -14,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import uk_time
 from handlers.vocabulary import Actor, Button, Input, Notice, Role, format_ref
+from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people.practitioners import Holders, holders
+from store.register import children
+from store.tables.people import AccessRequest
 
 
 def when(moment: datetime) -> str:
@@ -35,6 +38,15 @@ def decision_buttons(request_id: str) -> tuple[Button, ...]:
             input=Input(name="reason", label="Reason (sent to the requester; no child details)", required=False),
         ),
     )
+
+
+async def authority_now(session: AsyncSession, keys: KeyRing, request: AccessRequest) -> str:
+    """The authority whose duty managers decide ``request`` now: the child's as the register says
+    it today (a child who moved since the request was opened is their new authority's to decide,
+    and the old one's managers neither decide it nor are asked to); the one the request recorded
+    only when the child is no longer in the register."""
+    record = await children.find(session, keys, request.child_ref)
+    return request.local_authority if record is None else record.local_authority
 
 
 async def escalation_targets(

@@ -70,6 +70,18 @@ def lifetime_text() -> str:
     return plural(POLICY.registration_lifetime.days, "day")
 
 
+async def authority_now(session: AsyncSession, row: RegistrationRequest) -> str:
+    """The authority whose duty managers decide registration ``row`` now: the practitioner's as the
+    register says it today (one who changed post since asking is their new authority's to decide);
+    the one the request recorded only when the practitioner is no longer in the register."""
+    return authority_of(row, await practitioners.get_actor(session, row.practitioner_id))
+
+
+def authority_of(row: RegistrationRequest, target: Actor | None) -> str:
+    """``authority_now`` with the practitioner (``target``) read already."""
+    return row.local_authority if target is None else target.local_authority
+
+
 def may_decide(actor: Actor, local_authority: str) -> bool:
     """Duty managers decide for their own local authority; admins for any."""
     if actor.has(Role.ADMIN):
@@ -168,12 +180,17 @@ async def decide(
             Reply(Outcome.INVALID, f"There is no registration request R{request_id}."),
             detail="no such request",
         )
-    if not may_decide(actor, row.local_authority):
+    target = await practitioners.get_actor(session, row.practitioner_id)
+    if not may_decide(actor, authority_of(row, target)):
         text = f"Only a duty manager for {row.practitioner_id}'s local authority can decide R{request_id}."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} other authority")
     if row.practitioner_id == actor.practitioner_id:
         text = "Nobody can decide their own registration. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} own request")
+    if approve and (target is None or target.status != store.ACTIVE):
+        # As ``register`` refuses them: no account is linked to a practitioner who cannot act.
+        text = f"{row.practitioner_id} is not active in the register, so R{request_id} cannot be approved."
+        return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} practitioner not active")
     if approve:
         owner = await store.identity_owner(session, row.platform, row.tenant, row.user_id)
         if owner is not None and owner != row.practitioner_id:

@@ -1,8 +1,9 @@
 """Shielded records: request access, duty managers approve or deny, time-bound grants.
 
 Roles and the step-up are declared on the Specs and checked once in dispatch; what is left here is
-the scope (a duty manager decides only for their own local authority), nobody deciding their own
-request, and the first decision winning (one conditional UPDATE, see store/access.py).
+the scope (a duty manager decides only for their own local authority: the child's now,
+``notices.authority_now``), nobody deciding their own request, and the first decision winning (one
+conditional UPDATE, see store/access.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.access import registration, screening
 from handlers.access.notices import (
     approved_notice,
+    authority_now,
     decision_buttons,
     denied_notice,
     escalation_targets,
@@ -233,7 +235,7 @@ async def _decide(
     if row is None:
         return Result(Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request")
     subjects = (row.child_ref,)
-    if not may_decide(actor, row.local_authority):
+    if not may_decide(actor, await authority_now(session, ctx.keys, row)):
         text = f"Only a duty manager for the child's local authority can decide request {request_id}."
         return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority")
     if row.requester_id == actor.practitioner_id:

@@ -20,7 +20,8 @@ from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.keys.crypto import KeyRing
 from store.register.children import first_held, still_held
-from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, RegistrationRequest
+from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, Practitioner, RegistrationRequest
+from store.tables.register import Child
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -116,10 +117,13 @@ async def decide_registration(
 async def pending_registrations(
     session: AsyncSession, local_authority: str, opened_after: datetime, limit: int = 20
 ) -> list[RegistrationRequest]:
+    """Open registrations to act as a practitioner of ``local_authority`` now (one who changed
+    post since asking is their new authority's to decide, not the one recorded on the request)."""
     result = await session.execute(
         select(RegistrationRequest)
+        .join(Practitioner, Practitioner.id == RegistrationRequest.practitioner_id)
         .where(
-            RegistrationRequest.local_authority == local_authority,
+            Practitioner.local_authority == local_authority,
             RegistrationRequest.state == PENDING,
             RegistrationRequest.created_at > opened_after,
         )
@@ -258,11 +262,12 @@ async def decide_request(session: AsyncSession, request_id: int, state: str, by:
 async def pending_requests(
     session: AsyncSession, keys: KeyRing, local_authority: str | None, now: datetime, limit: int = 20
 ) -> list[AccessRequest]:
-    """Open requests for one authority (None: every authority, for admins); none about a child
-    destroyed whatever its row says (``get_request``)."""
+    """Open requests about children of one authority now (None: every authority, for admins): a
+    child who moved since is its new authority's, not the one recorded on the request; none about
+    a child destroyed whatever its row says (``get_request``)."""
     stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
     if local_authority is not None:
-        stmt = stmt.where(AccessRequest.local_authority == local_authority)
+        stmt = stmt.join(Child, Child.ref == AccessRequest.child_ref).where(Child.local_authority == local_authority)
     return await first_held(session, keys, stmt, AccessRequest.child_ref, AccessRequest.id, limit)
 
 

@@ -36,7 +36,7 @@ from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
-from tests.factories import NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
+from tests.factories import CHILDREN, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
 from tests.stepup_helpers import five_wrong_codes
 
 _SOUTHVALE_DM = "Duty manager,Southvale Children's Services,Southvale"
@@ -326,3 +326,21 @@ def test_the_request_is_read_back_from_the_key_of_any_managers_copy(manager: str
     [copy] = request_notices(12, int(SHIELDED), [manager], 1)
     found = ACCESS_KEY.fullmatch(copy.dedupe_key or "")
     assert found is not None and (found["request"], found["level"]) == ("12", "1")
+
+
+async def test_an_access_request_whose_manager_left_after_the_child_moved_goes_to_the_child_s_new_authority(
+    app: Signpost,
+) -> None:
+    """The stand-in for a duty manager who left is chosen in the authority responsible now: the
+    child moved to Northshire, so Northshire's duty manager is asked, never Southvale's others."""
+    requested = await fresh_say(app, "P002", f"request {SHIELDED} section 47 enquiry")
+    assert requested.outcome is Outcome.DONE
+    moved = CHILDREN.replace("S1 4ZZ,Southvale,true", "S1 4ZZ,Northshire,true")
+    assert moved != CHILDREN
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("children.csv", moved)], app.ctx.clock.now())
+    await _set_status(app, "inactive", "DM02")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    assert [user for user, n in recorder.sent if n.kind == "access_request"] == ["DM01"]

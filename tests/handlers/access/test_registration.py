@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,13 +11,14 @@ from alembic import command
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
 from handlers.access.policy import POLICY
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome, Platform, Principal, Reply
 from store.db import Database, alembic_config
 from store.delivery import notices as store_notices
+from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, search_as
@@ -398,3 +401,26 @@ async def test_a_store_upgraded_with_a_registration_waiting_for_months_closes_it
     assert [e.detail for e in await audit_events(app, "registration_expired")] == ["registration R1"]
     assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.REFUSED
     assert await linked_to(app, SLACK_USER) is None
+
+
+@pytest.fixture
+async def second(db_url: str, keys: KeyRing, clock: FakeClock) -> AsyncIterator[Signpost]:
+    """Another replica: its own engine and dispatcher on the same database."""
+    other = build(Database.connect(db_url), keys, clock)
+    yield other
+    await other.close()
+
+
+async def test_two_managers_approving_one_registration_at_once_link_it_once(app: Signpost, second: Signpost) -> None:
+    """DM02 and DM03 click Approve on R1 at the same moment, on two replicas: one decision, one
+    link, one audit event that says so, and the practitioner told once."""
+    await say(app, SLACK_USER, "register S001")
+    await ensure_enrolled(app, "DM02")
+    await ensure_enrolled(app, "DM03")
+    first, other = await asyncio.gather(decide(app, "DM02", "approve", "R1"), decide(second, "DM03", "approve", "R1"))
+    assert sorted([first.outcome.value, other.outcome.value]) == ["done", "refused"], (first, other)
+    async with app.ctx.db.read() as session:
+        assert await store.identity_owner(session, "slack", "T0001", "U0001") == "S001"
+    assert [n.kind for n in await notices(app, "S001")] == ["registration_approved", "email"]
+    decided = [(e.actor_id, e.outcome) for e in await audit_events(app, "approve")]
+    assert sorted(outcome for _, outcome in decided) == ["done", "refused"]
