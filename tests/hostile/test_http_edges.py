@@ -252,26 +252,32 @@ async def test_a_client_that_never_finishes_its_headers_is_disconnected(world: S
     assert sum(line["count"] for line in lines) == 3
 
 
+async def _status_of_a_body_cut_short(world: SlackHarness, headers: bytes) -> bytes:
+    """The status line Signpost answers a Slack request with whose body stops after 19 of its 1,000
+    bytes: aiohttp then lingers up to 10 s for the rest before it closes, so only the line is read."""
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + headers
+        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(world))
+    try:
+        writer.write(head)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 15)
+    finally:
+        writer.close()
+
+
 async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
     # Signature headers as Slack's (only the whole body can show whether they sign it).
     signed = signed_headers("command=%2Fsignpost", content_type=FORM)
-    head = (
-        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        + "".join(f"{k}: {signed[k]}\r\n" for k in ("X-Slack-Request-Timestamp", "X-Slack-Signature")).encode()
-        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
-    )
+    headers = "".join(f"{k}: {signed[k]}\r\n" for k in ("X-Slack-Request-Timestamp", "X-Slack-Signature"))
     logs.new()
-    # The status line only: aiohttp then lingers up to 10 s for the unsent body before it closes.
-    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(world))
-    try:
-        writer.write(head)
-        await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), 15)
-    finally:
-        writer.close()
+    status = await _status_of_a_body_cut_short(world, headers.encode())
     assert status.rstrip(b"\r\n").endswith(b" 408 Request Timeout"), status
     one_quiet_line(logs.new(), "slack_request_refused")
 
@@ -291,19 +297,8 @@ async def test_a_request_slack_did_not_sign_is_refused_before_its_body_is_read(
     """Signature headers that are missing, malformed or stale are known before the body: the body
     was read first (up to 1 MiB, for up to 10 s, from anyone), and one never sent in full was a 408."""
     monkeypatch.setattr(signpost_web, "BODY_SECONDS", 0.3)
-    head = (
-        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        + headers
-        + b"Content-Length: 1000\r\n\r\ncommand=%2Fsignpost"
-    )
     logs.new()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(world))
-    try:
-        writer.write(head)
-        await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), 15)
-    finally:
-        writer.close()
+    status = await _status_of_a_body_cut_short(world, headers)
     assert status.rstrip(b"\r\n").endswith(b" 401 Unauthorized"), status
     one_quiet_line(logs.new(), "slack_request_refused")
 

@@ -62,18 +62,19 @@ async def test_another_authoritys_manager_clicking_a_copied_approve_changes_noth
     assert event.outcome == Outcome.REFUSED.value and event.detail == "request 1 other authority"
 
 
+async def reimport(slack_app: SlackHarness, feed: Feed) -> None:
+    """A feed imported again with one change (a role taken away, a child moved)."""
+    signpost = slack_app.signpost
+    await import_feeds(signpost.ctx.db, signpost.ctx.keys, [feed], signpost.ctx.clock.now())
+
+
 async def test_a_manager_who_lost_the_role_or_left_cannot_use_their_old_buttons(slack_app: SlackHarness) -> None:
     block_id, approve, _ = await southvale_request(slack_app)
     demoted = EXTRA_PRACTITIONERS.replace(
         "jo.bell@southvale.example,duty_manager;practitioner", "jo.bell@southvale.example,practitioner"
     )
     assert demoted != EXTRA_PRACTITIONERS
-    await import_feeds(
-        slack_app.signpost.ctx.db,
-        slack_app.signpost.ctx.keys,
-        [Feed("practitioners.csv", demoted)],
-        slack_app.signpost.ctx.clock.now(),
-    )
+    await reimport(slack_app, Feed("practitioners.csv", demoted))
     assert "duty manager or an admin" in await click(slack_app, SOUTH, approve, block_id)
     assert await still_pending(slack_app)
 
@@ -86,12 +87,7 @@ async def test_a_manager_who_lost_the_role_or_left_cannot_use_their_old_buttons(
 async def test_once_the_child_moves_the_old_authoritys_button_decides_nothing(slack_app: SlackHarness) -> None:
     block_id, approve, _ = await southvale_request(slack_app)
     moved = CHILDREN.replace("S1 4ZZ,Southvale,true", "S1 4ZZ,Northshire,true")
-    await import_feeds(
-        slack_app.signpost.ctx.db,
-        slack_app.signpost.ctx.keys,
-        [Feed("children.csv", moved)],
-        slack_app.signpost.ctx.clock.now(),
-    )
+    await reimport(slack_app, Feed("children.csv", moved))
     assert "local authority" in await click(slack_app, SOUTH, approve, block_id)
     assert await still_pending(slack_app)
     assert "Request 1 approved" in await click(slack_app, NORTH, approve, block_id)
