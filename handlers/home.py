@@ -29,7 +29,7 @@ from handlers.vocabulary import (
     platform_name,
 )
 from store.keys.crypto import KeyRing
-from store.people import access, practitioners
+from store.people import practitioners
 from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10
@@ -64,22 +64,17 @@ async def _who(session: AsyncSession, practitioner_id: str) -> str:
 async def waiting_for(
     session: AsyncSession, keys: KeyRing, actor: Actor, now: datetime
 ) -> tuple[list[str], list[Button]]:
-    """Access and registration requests this duty manager may decide (not their own), oldest first."""
-    scope = None if actor.has(Role.ADMIN) else actor.local_authority
+    """Access and registration requests this duty manager may decide (``registration.waiting_for``)."""
+    requests, registrations = await registration.waiting_for(session, keys, actor, now)
     lines: list[str] = []
     buttons: list[Button] = []
-    for row in await access.pending_requests(session, keys, scope, now):
-        if row.requester_id == actor.practitioner_id:
-            continue  # nobody decides their own request
+    for row in requests:
         lines.append(
             f"• Request {row.id}: {format_ref(row.child_ref)}, from {await _who(session, row.requester_id)}; "
             f"waiting {waited(row.created_at, now)}"
         )
         buttons.extend(_labelled(str(row.id)))
-    since = registration.lifetime_cutoff(now)
-    for reg in await access.pending_registrations(session, actor.local_authority, since) if scope else []:
-        if reg.practitioner_id == actor.practitioner_id:
-            continue
+    for reg in registrations:
         lines.append(
             f"• Registration R{reg.id}: a {platform_name(reg.platform)} account asks to act as {reg.practitioner_id}; "
             f"waiting {waited(reg.created_at, now)}"
@@ -103,13 +98,16 @@ def lookup_line(refs: str, at: datetime) -> str:
 
 async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert req.actor is not None
-    lookups = await recent_lookups(session, req.actor.practitioner_id)
-    lines = ["Your recent lookups (references and times only):"]
-    lines.extend(lookup_line(refs, at) for refs, at in lookups)
-    if not lookups:
-        lines.append(NONE_YET)
+    lines: list[str] = []
+    lookups: list[tuple[str, datetime]] = []
+    if req.actor.may(Role.PRACTITIONER):  # an admin alone looks nobody up: no lookups to list
+        lookups = await recent_lookups(session, req.actor.practitioner_id)
+        lines.append("Your recent lookups (references and times only):")
+        lines.extend(lookup_line(refs, at) for refs, at in lookups)
+        if not lookups:
+            lines.append(NONE_YET)
     buttons: list[Button] = []
-    if req.actor.has(Role.DUTY_MANAGER) or req.actor.has(Role.ADMIN):
+    if req.actor.may(Role.DUTY_MANAGER):
         waiting, buttons = await waiting_for(session, ctx.keys, req.actor, req.now)
         lines.append(f"Requests waiting for your decision: {len(waiting)}")
         lines.extend(waiting[:WAITING_SHOWN])
@@ -122,5 +120,6 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 SPECS = (
     # No summary: not listed in help (front ends open it, e.g. Slack's App Home); typing "home" works too.
-    Spec(name="home", action=Action.HOME, run=home, usage="home", audit_terms=False),
+    # Any role: a duty manager or an admin who is no practitioner decides from it too.
+    Spec(name="home", action=Action.HOME, run=home, usage="home", audit_terms=False, role=None),
 )

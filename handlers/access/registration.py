@@ -34,9 +34,10 @@ from handlers.vocabulary import (
 )
 from store.characters import marked
 from store.delivery.notices import EMAIL_KIND, drop_decided
+from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people import practitioners
-from store.tables.people import ChatIdentity, RegistrationRequest
+from store.tables.people import AccessRequest, ChatIdentity, RegistrationRequest
 
 REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register NS-P0001 (your id in the practitioner register)"
 NOT_IN_REGISTER = (
@@ -63,6 +64,21 @@ SENT_TO = {
 def lifetime_cutoff(now: datetime) -> datetime:
     """``now`` less the registration lifetime: one opened then or before is past it (closed)."""
     return now - POLICY.registration_lifetime
+
+
+async def waiting_for(
+    session: AsyncSession, keys: KeyRing, actor: Actor, now: datetime
+) -> tuple[list[AccessRequest], list[RegistrationRequest]]:
+    """The access requests and registrations ``actor`` may decide, oldest first: a duty manager's
+    authority's, every authority's for an admin (``may_decide``); never their own, which nobody
+    decides. The one list ``pending`` and the Home tab show."""
+    scope = None if actor.has(Role.ADMIN) else actor.local_authority
+    requests = await store.pending_requests(session, keys, scope, now)
+    registrations = await store.pending_registrations(session, scope, lifetime_cutoff(now))
+    return (
+        [row for row in requests if row.requester_id != actor.practitioner_id],
+        [row for row in registrations if row.practitioner_id != actor.practitioner_id],
+    )
 
 
 def lifetime_text() -> str:

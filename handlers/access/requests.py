@@ -301,8 +301,7 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Open access and registration requests this duty manager may decide, with the purposes given."""
     actor = req.actor
     assert actor is not None
-    scope = None if actor.has(Role.ADMIN) else actor.local_authority
-    rows = await store.pending_requests(session, ctx.keys, scope, req.now)
+    rows, registrations = await registration.waiting_for(session, ctx.keys, actor, req.now)
     lines: list[str] = []
     ids: list[str] = []
     for row in rows:
@@ -313,8 +312,6 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
             f"waiting {waited(row.created_at, req.now)}; purpose: {purpose or '(not readable)'}"
         )
         ids.append(str(row.id))
-    since = registration.lifetime_cutoff(req.now)
-    registrations = await store.pending_registrations(session, actor.local_authority, since) if scope else []
     for reg in registrations:
         lines.append(
             f"• R{reg.id}: {reg.practitioner_id} asks to link a {platform_name(reg.platform)} account, "

@@ -115,21 +115,19 @@ async def decide_registration(
 
 
 async def pending_registrations(
-    session: AsyncSession, local_authority: str, opened_after: datetime, limit: int = 20
+    session: AsyncSession, local_authority: str | None, opened_after: datetime, limit: int = 20
 ) -> list[RegistrationRequest]:
-    """Open registrations to act as a practitioner of ``local_authority`` now (one who changed
-    post since asking is their new authority's to decide, not the one recorded on the request)."""
-    result = await session.execute(
-        select(RegistrationRequest)
-        .join(Practitioner, Practitioner.id == RegistrationRequest.practitioner_id)
-        .where(
-            Practitioner.local_authority == local_authority,
-            RegistrationRequest.state == PENDING,
-            RegistrationRequest.created_at > opened_after,
-        )
-        .order_by(RegistrationRequest.id)
-        .limit(limit)
+    """Open registrations to act as a practitioner of ``local_authority`` now (None: of every
+    authority, for admins; one who changed post since asking is their new authority's to decide,
+    not the one recorded on the request)."""
+    stmt = select(RegistrationRequest).where(
+        RegistrationRequest.state == PENDING, RegistrationRequest.created_at > opened_after
     )
+    if local_authority is not None:
+        stmt = stmt.join(Practitioner, Practitioner.id == RegistrationRequest.practitioner_id).where(
+            Practitioner.local_authority == local_authority
+        )
+    result = await session.execute(stmt.order_by(RegistrationRequest.id).limit(limit))
     return list(result.scalars())
 
 

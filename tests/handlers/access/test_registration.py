@@ -424,3 +424,18 @@ async def test_two_managers_approving_one_registration_at_once_link_it_once(app:
     assert [n.kind for n in await notices(app, "S001")] == ["registration_approved", "email"]
     decided = [(e.actor_id, e.outcome) for e in await audit_events(app, "approve")]
     assert sorted(outcome for _, outcome in decided) == ["done", "refused"]
+
+
+async def test_an_admin_is_shown_the_registrations_waiting_in_pending_and_on_home(app: Signpost) -> None:
+    """Admins decide registrations for any authority (where no duty manager can, they are the ones
+    asked), yet `pending` listed none to them, and an admin who is no practitioner had no Home tab
+    at all ("Only a practitioner can use 'home'"): only a notice could be clicked."""
+    await say(app, SLACK_USER, "register P001")
+    waiting = await fresh_say(app, "AD01", "pending")
+    assert any(line.startswith("• R1: P001 asks to link a Slack account") for line in waiting.lines), waiting.lines
+    assert [b.command for b in waiting.buttons] == ["approve R1", "deny R1"]
+    home = await fresh_say(app, "AD01", "home")
+    assert home.outcome is Outcome.INFO
+    assert home.lines[0] == "Requests waiting for your decision: 1", home.lines  # no lookups: admins make none
+    assert home.lines[1].startswith("• Registration R1: a Slack account asks to act as P001"), home.lines
+    assert [b.command for b in home.buttons] == ["approve R1", "deny R1"]

@@ -705,3 +705,14 @@ async def test_unlink_of_an_id_longer_than_any_practitioner_s_is_its_usage_not_s
     assert (reply.outcome, reply.text) == (Outcome.INVALID, f"Please give the practitioner id.\n\n{UNLINK_USAGE}")
     event = (await audit_events(app, "unlink"))[-1]
     assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "usage")
+
+
+async def test_pending_leaves_out_a_duty_managers_own_request_as_home_does(app: Signpost) -> None:
+    """Nobody decides their own request: `pending` listed it with Approve and Deny that could only
+    refuse, while the Home tab left it out. Another duty manager of the authority sees it."""
+    await request_access(app, "DM02", SHIELDED, "child protection enquiry")
+    own = await fresh_say(app, "DM02", "pending")
+    assert (own.outcome, own.text) == (Outcome.INFO, "Nothing is waiting for a decision.")
+    assert (own.lines, own.buttons) == ((), ())
+    other = await fresh_say(app, "DM03", "pending")
+    assert [b.command for b in other.buttons] == ["approve 1", "deny 1"]
