@@ -96,6 +96,7 @@ SUBMIT_DEADLINE = 2.0  # seconds; Slack waits 3 s for the answer to a view submi
 RATE_LIMIT_RETRIES = 3
 CODE_PROMPT = "Enter the 6-digit code from your authenticator app."
 INPUT_PREFIX = "input:"  # follow-ups of input modals, beside those of challenges
+HOME_PREFIX = "home:"  # challenges of decisions clicked on the Home tab, to publish it again after
 UNKNOWN_BUTTON = "Sorry, I don't recognise that button. Please type the command instead, e.g. `/signpost help`."
 UNKNOWN_FORM = (
     "Sorry, I can't read that form (it may be from before Signpost was updated), so nothing was sent. "
@@ -314,6 +315,11 @@ def modal_of(body: dict[str, Any]) -> str | None:
     if (body.get("container") or {}).get("type") != "view" or view.get("type") != "modal":
         return None
     return view.get("id")
+
+
+def on_home(body: dict[str, Any]) -> bool:
+    """Whether a click came from the App Home tab (a view of type ``home``)."""
+    return (body.get("container") or {}).get("type") == "view" and (body.get("view") or {}).get("type") == "home"
 
 
 FollowupKey = tuple[str, str, str]  # (team or enterprise, user, challenge id or input token)
@@ -943,6 +949,8 @@ class SlackFrontEnd:
                 await self.show_in_view(opened, reply, placeholder=True)
                 if changes:
                     await self._settle_message(principal, response_url, reply)
+                if changes and on_home(body) and reply is not DUPLICATE:
+                    await self._republish_home(principal, reply)
                 return
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(response_url or "", reply, replace=changes and reply.challenge is None)
@@ -1086,7 +1094,7 @@ class SlackFrontEnd:
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_DEADLINE)
         if not done:
             await ack(response_action="update", view=render.placeholder_modal())
-            self.spawn(self._finish_late(command.principal, work, str(view.get("id")), message_url))
+            self.spawn(self._finish_late(command.principal, work, str(view.get("id")), message_url, challenge_id))
             return
         reply = work.result()
         if reply is DUPLICATE:
@@ -1104,15 +1112,23 @@ class SlackFrontEnd:
         await ack(response_action="update", view=render.result_modal(reply))
         if challenge_id is not None:
             self.followups.pop(command.principal, challenge_id)
+            self.spawn(self._home_after_code(command.principal, challenge_id))
         if message_url:
             self.spawn(self.show_in_message(message_url, reply, replace=True, settles=True))
 
     async def _finish_late(
-        self, principal: Principal, work: Awaitable[Reply], view_id: str, message_url: str | None
+        self,
+        principal: Principal,
+        work: Awaitable[Reply],
+        view_id: str,
+        message_url: str | None,
+        challenge_id: str | None,
     ) -> None:
         reply = await work
         await self.show_in_view(view_id, reply, placeholder=True)
         await self._settle_message(principal, message_url, reply)
+        if challenge_id is not None and reply is not DUPLICATE and reply.challenge is None:
+            await self._home_after_code(principal, challenge_id)
 
     # ---- App Home -------------------------------------------------------------------------------
 
@@ -1125,6 +1141,19 @@ class SlackFrontEnd:
             return  # when busy, the Home tab keeps its last view until it is next opened
         event_id = body.get("event_id")
         self.spawn(self._home(principal, f"slack:event:{event_id}" if event_id else None))
+
+    async def _republish_home(self, principal: Principal, reply: Reply) -> None:
+        """After a decision clicked on the Home tab: Slack keeps showing the tab last published (the
+        decided request, buttons and all) until it is next opened, so publish it again, as it now
+        is. When a code is asked first, once the code is in (remembered under the challenge id)."""
+        if reply.challenge is not None:
+            self.followups.put(principal, HOME_PREFIX + reply.challenge.challenge_id, "")
+        else:
+            await self._home(principal, None)
+
+    async def _home_after_code(self, principal: Principal, challenge_id: str) -> None:
+        if self.followups.pop(principal, HOME_PREFIX + challenge_id) is not None:
+            await self._home(principal, None)
 
     async def _home(self, principal: Principal, key: str | None) -> None:
         command = Command(principal, "home", new_id(), channel="direct", idempotency_key=key)

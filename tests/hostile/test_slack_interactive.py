@@ -78,6 +78,12 @@ def payloads(app: SlackHarness) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def from_home_tab(payload: Any) -> bool:
+    """A click on the App Home tab (its view is of type ``home``)."""
+    view = payload.get("view") if isinstance(payload, dict) else None
+    return isinstance(view, dict) and view.get("type") == "home"
+
+
 @given(data=st.data())
 async def test_hostile_clicks_submissions_and_events_are_refused_or_answered_once(
     world: SlackHarness, logs: LogTap, data: st.DataObject
@@ -97,6 +103,9 @@ async def test_hostile_clicks_submissions_and_events_are_refused_or_answered_onc
     check.one_line_at_most(about_the_payload(sent.log))
     # An answer that could not be shown (no response_url, no trigger) is recorded so, beside its command.
     commands = [e for e in sent.events if e.action != Action.ANSWER_NOT_SHOWN.value]
+    if len(commands) == 2 and commands[1].action == Action.HOME.value and from_home_tab(payload):
+        # A decision clicked on the Home tab publishes the tab again: a Home view, audited as one.
+        commands = commands[:1]
     check.expect(len(commands) <= 1, UNAUDITED, f"{[(e.action, e.outcome) for e in sent.events]}")
     check.outbound([c.body for c in sent.calls] + ([sent.ack] if sent.ack else []))
     check.settle()

@@ -24,6 +24,7 @@ import bot.slack.front
 from bot import enrol_page
 from bot.app import Signpost
 from bot.logging import configure
+from bot.slack import render
 from bot.slack.front import SLACK_KEY, add_slack
 from bot.web import create_app
 from handlers.dispatch.dispatcher import DUPLICATE
@@ -547,3 +548,61 @@ async def test_an_unreadable_button_on_the_home_tab_is_answered_kindly_in_a_moda
     [opened] = slack_app.fake.of("views.open")
     assert bot.slack.front.UNKNOWN_BUTTON in json.dumps(opened.body["view"])
     assert [(e.action, e.outcome) for e in await slack_events(slack_app.signpost)] == [("usage", "invalid")]
+
+
+async def test_a_decision_on_the_home_tab_republishes_it_without_the_decided_request(slack_app: SlackHarness) -> None:
+    """Slack shows the Home tab last published until it is next opened: after Approve there, the
+    tab listed the decided request, buttons and all. It is published again for the person who
+    decided, as it now is; the decision is still audited once."""
+    await load_access(slack_app.signpost)
+    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    user = await slack_app.link("DM02", DUTY)
+    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(user, home, event_id="Ev0011")
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    [(block_id, approve)] = [
+        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
+    ]
+    assert (await slack_app.slack.interactive(home_tab_click(slack_app, user, approve, block_id))).status == 200
+    await slack_app.front.idle()
+    [_, republished] = slack_app.fake.of("views.publish")
+    assert republished.body["user_id"] == user.user_id and republished.body["view"]["type"] == "home"
+    assert "Requests waiting for your decision: 0" in json.dumps(republished.body["view"])
+    assert buttons_in(republished.body["view"]["blocks"]) == []
+    decisions = [e for e in await slack_events(slack_app.signpost) if e.action == "approve"]
+    assert [(e.user_id, e.outcome) for e in decisions] == [(user.user_id, "done")]
+
+
+async def test_a_decision_on_the_home_tab_that_needs_a_code_republishes_it_once_the_code_is_in(
+    slack_app: SlackHarness,
+) -> None:
+    """Approve on the Home tab with a step-up older than its freshness: the code is asked in the
+    modal first; the tab is published again only once the code is in and the decision made."""
+    await load_access(slack_app.signpost)
+    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    totp = await link_with_authenticator(slack_app.signpost, "DM02", DUTY)
+    later(slack_app.signpost, minutes=31)
+    home = {"type": "app_home_opened", "user": DUTY.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(DUTY, home, event_id="Ev0012")
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    [(block_id, approve)] = [
+        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
+    ]
+    assert (await slack_app.slack.interactive(home_tab_click(slack_app, DUTY, approve, block_id))).status == 200
+    await slack_app.front.idle()
+    assert len(slack_app.fake.of("views.open")) == 1  # the modal, then the code asked in it
+    [asked] = slack_app.fake.of("views.update")
+    assert asked.body["view"]["callback_id"] == render.CODE_CALLBACK
+    assert len(slack_app.fake.of("views.publish")) == 1  # nothing decided yet
+    submission = slack_app.slack.view_submission(
+        DUTY, asked.body["view"], "V0CODE1", {"code": {"code": code_for(slack_app.signpost, totp)}}
+    )
+    answer = await slack_app.shown_after(submission)
+    assert "approved" in json.dumps(answer["view"]).lower()
+    await slack_app.front.idle()
+    [_, republished] = slack_app.fake.of("views.publish")
+    assert republished.body["user_id"] == DUTY.user_id
+    assert "Requests waiting for your decision: 0" in json.dumps(republished.body["view"])
+    assert buttons_in(republished.body["view"]["blocks"]) == []
