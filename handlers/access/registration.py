@@ -203,8 +203,9 @@ async def decide(
     if row.practitioner_id == actor.practitioner_id:
         text = "Nobody can decide their own registration. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} own request")
-    if approve and (target is None or target.status != store.ACTIVE):
-        # As ``register`` refuses them: no account is linked to a practitioner who cannot act.
+    if approve and row.state == store.PENDING and (target is None or target.status != store.ACTIVE):
+        # As ``register`` refuses them: no account is linked to a practitioner who cannot act. One
+        # closed already (a leaver's is, when they leave) is told how it was closed, below.
         text = f"{row.practitioner_id} is not active in the register, so R{request_id} cannot be approved."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} practitioner not active")
     if approve:
