@@ -174,9 +174,22 @@ _ODD_YEAR = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{3}|\d{5,})(?!
 # The year first but not as YYYY-MM-DD (2014/01/05, 2014.1.5): read as neither form.
 _YEAR_FIRST = re.compile(r"(?<![\d/.-])\d{4}(?:[/.]\d{1,2}[/.-]|-\d{1,2}[/.])\d{1,2}(?![\d/.-])")
 # Day, month and year with spaces between them or run together (05 01 2014, 05012014), or a date
-# with a full stop or comma after the year (05/01/2014. at the end of a sentence): read as no date.
+# with a full stop after the year (05/01/2014. at the end of a sentence): read as no date. (A comma
+# after it separates fields: ``parse`` reads the date.)
 _UNSEPARATED_DATE = re.compile(r"(?<![\d/.-])(?:\d{1,2} \d{1,2} \d{4}|\d{8})(?![\d/.-])")
-_PUNCTUATED_DATE = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-]\d{4}[.,;:!?]+(?!\S)")
+_PUNCTUATED_DATE = re.compile(r"(?<![\d/.-])\d{1,2}[/.-]\d{1,2}[/.-]\d{4}[.;:!?]+(?!\S)")
+# A date of birth in a form Signpost does not read, and how to write it instead; the first that matches.
+_DATE_HINTS = (
+    (_SHORT_YEAR, "Please write the date of birth with the full year: DD/MM/YYYY."),
+    (_ODD_YEAR, "Please write the date of birth as DD/MM/YYYY, with a four-digit year."),
+    (_MONTH_WORD, "Please write the date of birth in numbers: DD/MM/YYYY."),
+    (_YEAR_FIRST, "Please write the date of birth as DD/MM/YYYY or YYYY-MM-DD."),
+    (
+        _UNSEPARATED_DATE,
+        "Please write the date of birth as DD/MM/YYYY, with a / between the day, the month and the year.",
+    ),
+    (_PUNCTUATED_DATE, "Please write the date of birth as DD/MM/YYYY, with nothing straight after the year."),
+)
 CODE_WITHOUT_ASKING = (
     "That looks like an authenticator code, but none was asked for just now: send your search again "
     "and give the code when Signpost asks for it."
@@ -197,19 +210,7 @@ def near_miss(text: str) -> str | None:
         return f"A child's reference has 10 digits; that had {len(compact)}."
     if _LOOKALIKE_REF.fullmatch(compact) and not compact.isdigit() and sum(c.isdigit() for c in compact) >= 7:
         return "A child's reference is 10 digits: check for a letter O or I typed where a 0 or 1 should be."
-    if _SHORT_YEAR.search(text):
-        return "Please write the date of birth with the full year: DD/MM/YYYY."
-    if _ODD_YEAR.search(text):
-        return "Please write the date of birth as DD/MM/YYYY, with a four-digit year."
-    if _MONTH_WORD.search(text):
-        return "Please write the date of birth in numbers: DD/MM/YYYY."
-    if _YEAR_FIRST.search(text):
-        return "Please write the date of birth as DD/MM/YYYY or YYYY-MM-DD."
-    if _UNSEPARATED_DATE.search(text):
-        return "Please write the date of birth as DD/MM/YYYY, with a / between the day, the month and the year."
-    if _PUNCTUATED_DATE.search(text):
-        return "Please write the date of birth as DD/MM/YYYY, with nothing straight after the year."
-    return None
+    return next((hint for pattern, hint in _DATE_HINTS if pattern.search(text)), None)
 
 
 def parse_number(text: str, low: int, high: int) -> int | None:
