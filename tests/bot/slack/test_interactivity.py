@@ -507,6 +507,19 @@ def home_tab_click(app: SlackHarness, user: SlackUser, button: dict[str, Any], b
     return click
 
 
+async def approve_on_home(slack_app: SlackHarness, user: Principal, event_id: str) -> tuple[str, dict[str, Any]]:
+    """Open ``user``'s Home tab (the one views.publish so far) and find its one Approve button:
+    (block id, element)."""
+    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(user, home, event_id=event_id)
+    await slack_app.front.idle()
+    [published] = slack_app.fake.of("views.publish")
+    [(block_id, approve)] = [
+        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
+    ]
+    return block_id, approve
+
+
 async def test_an_approve_clicked_on_the_home_tab_is_answered_in_a_modal_never_over_the_home_tab(
     slack_app: SlackHarness,
 ) -> None:
@@ -516,13 +529,7 @@ async def test_an_approve_clicked_on_the_home_tab_is_answered_in_a_modal_never_o
     await load_access(slack_app.signpost)
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
     user = await slack_app.link("DM02", DUTY)
-    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
-    await slack_app.slack.event(user, home, event_id="Ev0010")
-    await slack_app.front.idle()
-    [published] = slack_app.fake.of("views.publish")
-    [(block_id, approve)] = [
-        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
-    ]
+    block_id, approve = await approve_on_home(slack_app, user, "Ev0010")
     click = home_tab_click(slack_app, user, approve, block_id)
     assert (await slack_app.slack.interactive(click)).status == 200
     await slack_app.front.idle()
@@ -557,13 +564,7 @@ async def test_a_decision_on_the_home_tab_republishes_it_without_the_decided_req
     await load_access(slack_app.signpost)
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
     user = await slack_app.link("DM02", DUTY)
-    home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
-    await slack_app.slack.event(user, home, event_id="Ev0011")
-    await slack_app.front.idle()
-    [published] = slack_app.fake.of("views.publish")
-    [(block_id, approve)] = [
-        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
-    ]
+    block_id, approve = await approve_on_home(slack_app, user, "Ev0011")
     assert (await slack_app.slack.interactive(home_tab_click(slack_app, user, approve, block_id))).status == 200
     await slack_app.front.idle()
     [_, republished] = slack_app.fake.of("views.publish")
@@ -583,13 +584,7 @@ async def test_a_decision_on_the_home_tab_that_needs_a_code_republishes_it_once_
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
     totp = await link_with_authenticator(slack_app.signpost, "DM02", DUTY)
     later(slack_app.signpost, minutes=31)
-    home = {"type": "app_home_opened", "user": DUTY.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
-    await slack_app.slack.event(DUTY, home, event_id="Ev0012")
-    await slack_app.front.idle()
-    [published] = slack_app.fake.of("views.publish")
-    [(block_id, approve)] = [
-        (b, e) for b, e in buttons_in(published.body["view"]["blocks"]) if e["action_id"] == "approve"
-    ]
+    block_id, approve = await approve_on_home(slack_app, DUTY, "Ev0012")
     assert (await slack_app.slack.interactive(home_tab_click(slack_app, DUTY, approve, block_id))).status == 200
     await slack_app.front.idle()
     assert len(slack_app.fake.of("views.open")) == 1  # the modal, then the code asked in it
