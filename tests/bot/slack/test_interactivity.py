@@ -507,7 +507,7 @@ def home_tab_click(app: SlackHarness, user: SlackUser, button: dict[str, Any], b
     return click
 
 
-async def approve_on_home(slack_app: SlackHarness, user: Principal, event_id: str) -> tuple[str, dict[str, Any]]:
+async def approve_on_home(slack_app: SlackHarness, user: SlackUser, event_id: str) -> tuple[str, dict[str, Any]]:
     """Open ``user``'s Home tab (the one views.publish so far) and find its one Approve button:
     (block id, element)."""
     home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
