@@ -47,10 +47,11 @@ class LogStream:
 
 
 @contextmanager
-def logged_at(level: str) -> Iterator[LogStream]:
-    """JSON log lines at ``level`` (``SIGNPOST_LOG_LEVEL``) for the block, then back to info."""
+def logged_at(level: str, fmt: str = "json") -> Iterator[LogStream]:
+    """Log lines at ``level`` (``SIGNPOST_LOG_LEVEL``) for the block, JSON unless ``fmt`` says
+    otherwise ("console"), then back to JSON at info."""
     log = LogStream()
-    configure("json", level, stream=log.stream)
+    configure(fmt, level, stream=log.stream)
     try:
         yield log
     finally:

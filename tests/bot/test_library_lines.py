@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import io
 import logging
 
 import pytest
-import structlog
 
-from bot.logging import WITHHELD, configure
+from bot.logging import WITHHELD
 from tests.bot.log_stream import logged_at
 
 TYPED = "Amy Jones 03/04/2014"
@@ -36,43 +34,31 @@ async def test_asyncio_reporting_a_task_nobody_awaited_quotes_nothing_its_except
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
 def test_a_library_line_holding_its_exceptions_text_keeps_its_own_words_only(fmt: str) -> None:
-    stream = io.StringIO()
-    configure(fmt, "info", stream=stream)
-    try:
+    with logged_at("info", fmt) as log:
         try:
             int(TYPED)
         except ValueError as exc:
             logging.getLogger("slack_bolt.signpost").exception(f"Failed to run a listener (error: {exc})")
-    finally:
-        structlog.reset_defaults()
-        configure("json", "info", stream=io.StringIO())
-    said = stream.getvalue()
+    said = log.text
     assert "Failed to run a listener (error: " in said and WITHHELD in said
     assert "Amy" not in said and "03/04" not in said
 
 
 def test_a_library_line_logged_while_handling_an_exception_without_it_holds_none_of_its_text() -> None:
     """slack_sdk logs "Failed to retrieve WSS URL: {e}" inside its except block, with no exc_info."""
-    stream = io.StringIO()
-    configure("json", "info", stream=stream)
-    try:
+    with logged_at("info") as log:
         try:
             int(TYPED)
         except ValueError as exc:
             logging.getLogger("slack_bolt.signpost").error(f"Failed to retrieve WSS URL: {exc}")
         logging.getLogger("slack_bolt.signpost").error("Retrying with Amy")  # no exception handled: as it is
-    finally:
-        structlog.reset_defaults()
-        configure("json", "info", stream=io.StringIO())
-    said = stream.getvalue()
+    said = log.text
     assert f"Failed to retrieve WSS URL: {WITHHELD}" in said and "Retrying with Amy" in said
     assert "Amy Jones" not in said and "03/04" not in said
 
 
 def test_a_short_exception_text_is_withheld_where_it_stands_alone_not_inside_the_lines_words() -> None:
-    stream = io.StringIO()
-    configure("json", "info", stream=stream)
-    try:
+    with logged_at("info") as log:
         try:
             raise RuntimeError("e")
         except RuntimeError:
@@ -81,8 +67,5 @@ def test_a_short_exception_text_is_withheld_where_it_stands_alone_not_inside_the
             raise ValueError("Amy")
         except ValueError as exc:
             logging.getLogger("slack_bolt.signpost").error(f"Failed (error: {exc})")
-    finally:
-        structlog.reset_defaults()
-        configure("json", "info", stream=io.StringIO())
-    said = stream.getvalue()
+    said = log.text
     assert '"Error handling request"' in said and f"Failed (error: {WITHHELD})" in said and "Amy" not in said
