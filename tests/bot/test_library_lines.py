@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.logging import WITHHELD
@@ -69,3 +71,42 @@ def test_a_short_exception_text_is_withheld_where_it_stands_alone_not_inside_the
             logging.getLogger("slack_bolt.signpost").error(f"Failed (error: {exc})")
     said = log.text
     assert '"Error handling request"' in said and f"Failed (error: {WITHHELD})" in said and "Amy" not in said
+
+
+def _reads(typed: str) -> None:
+    int(typed)
+
+
+async def test_asyncio_reporting_a_callback_that_failed_quotes_none_of_its_arguments() -> None:
+    """asyncio's "Exception in callback" names the callback with its arguments (``reads('Amy Jones
+    03/04/2014')``), on the line and again on its ``handle:`` line."""
+    with logged_at("info") as log:
+        asyncio.get_running_loop().call_soon(_reads, TYPED)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    [line] = [line for line in log.lines() if line["logger"] == "asyncio"]
+    assert line["event"].startswith("Exception in callback _reads(") and "handle: <Handle _reads(" in line["event"]
+    assert "Amy" not in log.text and "03/04" not in log.text
+
+
+async def test_asyncio_debug_reporting_a_slow_callback_quotes_none_of_what_it_carried(tmp_path: Path) -> None:
+    """In asyncio's debug mode (``python -X dev``, PYTHONASYNCIODEBUG) a callback slower than
+    ``slow_callback_duration`` is a warning naming it with its arguments: aiosqlite's worker hands
+    each statement's rows to the loop as ``set_result(future, rows)``, so the rows were quoted."""
+    async with aiosqlite.connect(tmp_path / "one.db") as conn:
+        await conn.execute("CREATE TABLE child (name TEXT)")
+        await conn.execute("INSERT INTO child VALUES (?)", (TYPED,))
+        loop = asyncio.get_running_loop()
+        was = loop.get_debug(), loop.slow_callback_duration
+        with logged_at("info") as log:
+            loop.set_debug(True)
+            loop.slow_callback_duration = 0  # every callback is "slow": no race with the machine's load
+            try:
+                rows = await conn.execute_fetchall("SELECT name FROM child")
+            finally:
+                loop.set_debug(was[0])
+                loop.slow_callback_duration = was[1]
+    assert list(rows) == [(TYPED,)]
+    slow = [line["event"] for line in log.lines() if line["logger"] == "asyncio"]
+    assert any(event.startswith("Executing <Handle set_result(") for event in slow), slow
+    assert "Amy" not in log.text and "03/04" not in log.text
