@@ -219,13 +219,26 @@ _CALLBACK = re.compile(
     re.MULTILINE,
 )
 ARGUMENTS_WITHHELD = "(arguments withheld)"
+# A future's repr quotes its result or its exception (``<Future finished result=[('Amy Jones', …)]>``,
+# with no traceback of its own for the exception's text to be withheld by), and asyncio
+# shows one as what a task waits for ("Task was destroyed but it is pending!": a driver's rows,
+# handed over as the loop closed). A repr can hold any character but a line break, so the rest of
+# the line goes: what followed is asyncio's own bookkeeping (callbacks, where it was created).
+_SETTLED = re.compile(r"\b(?P<what>result|exception)=.*$", re.MULTILINE)
+RESULT_WITHHELD = "(result withheld)"
+
+
+def _settled_withheld(found: re.Match[str]) -> str:
+    return f"{found['what']}={WITHHELD if found['what'] == 'exception' else RESULT_WITHHELD}"
 
 
 def _callbacks_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
-    """asyncio's line with each callback's arguments taken out, its name and place kept."""
+    """asyncio's line with each callback's arguments and each future's result taken out, the
+    callback's name and place kept."""
     said = event.get("event")
     if event.get("logger") == "asyncio" and isinstance(said, str):
-        event["event"] = _CALLBACK.sub(lambda found: found["head"] + ARGUMENTS_WITHHELD, said)
+        said = _CALLBACK.sub(lambda found: found["head"] + ARGUMENTS_WITHHELD, said)
+        event["event"] = _SETTLED.sub(_settled_withheld, said)
     return event
 
 

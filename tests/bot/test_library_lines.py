@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import aiosqlite
@@ -109,4 +110,39 @@ async def test_asyncio_debug_reporting_a_slow_callback_quotes_none_of_what_it_ca
     assert list(rows) == [(TYPED,)]
     slow = [line["event"] for line in log.lines() if line["logger"] == "asyncio"]
     assert any(event.startswith("Executing <Handle set_result(") for event in slow), slow
+    assert "Amy" not in log.text and "03/04" not in log.text
+
+
+async def _waits(rows: asyncio.Future[object]) -> object:
+    return await rows
+
+
+def _settle_with_rows(rows: asyncio.Future[object]) -> None:
+    rows.set_result([(TYPED,)])
+
+
+def _settle_with_error(rows: asyncio.Future[object]) -> None:
+    rows.set_exception(ValueError(f"invalid literal for int() with base 10: {TYPED!r}"))
+
+
+@pytest.mark.parametrize("settle", [_settle_with_rows, _settle_with_error], ids=["result", "exception"])
+def test_asyncio_reporting_a_task_destroyed_while_pending_quotes_nothing_of_what_it_waited_for(
+    settle: Callable[[asyncio.Future[object]], None],
+) -> None:
+    """A task still waiting when its loop closed (a command ended, a worker stopping) is reported
+    with the future it waited for, and that future's repr quoted its result (the rows a driver had
+    just handed over: ``wait_for=<Future finished result=[('Amy Jones …',)]>``) or its exception's."""
+    with logged_at("info") as log:
+        loop = asyncio.new_event_loop()
+        rows = loop.create_future()
+
+        task = loop.create_task(_waits(rows))
+        loop.run_until_complete(asyncio.sleep(0))  # the task now waits for the rows
+        settle(rows)  # the task's wake-up is scheduled, and never runs
+        loop.close()
+        del task, rows
+        gc.collect()
+    said = [line["event"] for line in log.lines() if line["logger"] == "asyncio"]
+    [destroyed] = [event for event in said if event.startswith("Task was destroyed but it is pending!")]
+    assert "wait_for=<Future finished" in destroyed
     assert "Amy" not in log.text and "03/04" not in log.text
