@@ -211,10 +211,11 @@ SHORT = 8  # an exception's text shorter than this is withheld only where it is 
 # asyncio names a callback with its arguments wherever it reports one: "Exception in callback
 # f('Amy Jones')", its "handle: <Handle f(...) at file:line>" and, in debug mode (``python -X
 # dev``), "Executing <Handle set_result(<Future>, [rows]) at ... created at ...> took 0.2 seconds",
-# where aiosqlite's worker hands each statement's rows to the loop. The arguments run to the last
+# where aiosqlite's worker hands each statement's rows to the loop. A callback without a name of
+# its own is named by its repr (``<Reader object at 0x…>('Amy Jones')``). The arguments run to the last
 # ")" that the source location, ">" or the line's end follows (a repr never holds a raw line break).
 _CALLBACK = re.compile(
-    r"(?P<head>(?:Exception in callback |<(?:Timer)?Handle (?:cancelled )?(?:when=\S+ )?)[^\s(]+)\(.*\)"
+    r"(?P<head>(?:Exception in callback |<(?:Timer)?Handle (?:cancelled )?(?:when=\S+ )?)(?:<[^<>]*>|[^\s(<])+)\(.*\)"
     r"(?=(?: at \S+:\d+)?(?: created at \S+:\d+)?(?:>|$))",
     re.MULTILINE,
 )

@@ -78,15 +78,27 @@ def _reads(typed: str) -> None:
     int(typed)
 
 
-async def test_asyncio_reporting_a_callback_that_failed_quotes_none_of_its_arguments() -> None:
+class _Reader:
+    """A callback with no name of its own: asyncio names it by its repr."""
+
+    def __call__(self, typed: str) -> None:
+        int(typed)
+
+
+@pytest.mark.parametrize(
+    ("callback", "named"), [(_reads, "_reads("), (_Reader(), "<tests.bot.test_library_lines._Reader object at ")]
+)
+async def test_asyncio_reporting_a_callback_that_failed_quotes_none_of_its_arguments(
+    callback: Callable[[str], None], named: str
+) -> None:
     """asyncio's "Exception in callback" names the callback with its arguments (``reads('Amy Jones
     03/04/2014')``), on the line and again on its ``handle:`` line."""
     with logged_at("info") as log:
-        asyncio.get_running_loop().call_soon(_reads, TYPED)
+        asyncio.get_running_loop().call_soon(callback, TYPED)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
     [line] = [line for line in log.lines() if line["logger"] == "asyncio"]
-    assert line["event"].startswith("Exception in callback _reads(") and "handle: <Handle _reads(" in line["event"]
+    assert line["event"].startswith(f"Exception in callback {named}") and f"handle: <Handle {named}" in line["event"]
     assert "Amy" not in log.text and "03/04" not in log.text
 
 
