@@ -17,6 +17,7 @@ import stat
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +208,40 @@ def without_messages(said: str, error: BaseException) -> str:
 
 SHORT = 8  # an exception's text shorter than this is withheld only where it is not part of a word
 
+# asyncio names a callback with its arguments wherever it reports one: "Exception in callback
+# f('Amy Jones')", its "handle: <Handle f(...) at file:line>" and, in debug mode (``python -X
+# dev``), "Executing <Handle set_result(<Future>, [rows]) at ... created at ...> took 0.2 seconds",
+# where aiosqlite's worker hands each statement's rows to the loop. A callback without a name of
+# its own is named by its repr (``<Reader object at 0x…>('Amy Jones')``). The arguments run to the last
+# ")" that the source location, ">" or the line's end follows (a repr never holds a raw line break).
+_CALLBACK = re.compile(
+    r"(?P<head>(?:Exception in callback |<(?:Timer)?Handle (?:cancelled )?(?:when=\S+ )?)(?:<[^<>]*>|[^\s(<])+)\(.*\)"
+    r"(?=(?: at \S+:\d+)?(?: created at \S+:\d+)?(?:>|$))",
+    re.MULTILINE,
+)
+ARGUMENTS_WITHHELD = "(arguments withheld)"
+# A future's repr quotes its result or its exception (``<Future finished result=[('Amy Jones', …)]>``,
+# with no traceback of its own for the exception's text to be withheld by), and asyncio
+# shows one as what a task waits for ("Task was destroyed but it is pending!": a driver's rows,
+# handed over as the loop closed). A repr can hold any character but a line break, so the rest of
+# the line goes: what followed is asyncio's own bookkeeping (callbacks, where it was created).
+_SETTLED = re.compile(r"\b(?P<what>result|exception)=.*$", re.MULTILINE)
+RESULT_WITHHELD = "(result withheld)"
+
+
+def _settled_withheld(found: re.Match[str]) -> str:
+    return f"{found['what']}={WITHHELD if found['what'] == 'exception' else RESULT_WITHHELD}"
+
+
+def _callbacks_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """asyncio's line with each callback's arguments and each future's result taken out, the
+    callback's name and place kept."""
+    said = event.get("event")
+    if event.get("logger") == "asyncio" and isinstance(said, str):
+        said = _CALLBACK.sub(lambda found: found["head"] + ARGUMENTS_WITHHELD, said)
+        event["event"] = _SETTLED.sub(_settled_withheld, said)
+    return event
+
 
 def _handled_withheld(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
     """A library's line logged while it handles an exception but without it (slack_sdk's Socket
@@ -283,6 +318,22 @@ def _outlived_its_loop(error: BaseException | None) -> bool:
     return any(f"{os.sep}aiosqlite{os.sep}" in frame.filename for frame in frames)
 
 
+def _warned(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning (a library's, or Python's own): one line on this module's path saying what kind
+    and where it was issued, its message withheld, where Python printed "file:line: Category:
+    message" and the source line to stderr, outside the log. A library's warning may quote what it
+    was given (SQLAlchemy's identity-map warnings quote a row's key); Signpost issues none."""
+    structlog.get_logger("signpost.stray").warning(
+        "library_warning",
+        category=f"{category.__module__}.{category.__qualname__}",
+        filename=filename,
+        lineno=lineno,
+        message=WITHHELD,
+    )
+
+
 def _unraisable(args: Any) -> None:  # sys.UnraisableHookArgs
     """An exception Python could not raise (a ``__del__``, a closed event loop's callback): one line
     on this module's path, where Python printed "Exception ignored in: <repr of the object>" and its
@@ -314,7 +365,12 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             # A library's record carries no fields but these two, which bot.web's filter sets.
-            foreign_pre_chain=[*SHARED, structlog.stdlib.ExtraAdder(allow=("status", "reason")), _handled_withheld],
+            foreign_pre_chain=[
+                *SHARED,
+                structlog.stdlib.ExtraAdder(allow=("status", "reason")),
+                _handled_withheld,
+                _callbacks_withheld,
+            ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *extra, renderer],
         )
     )
@@ -333,6 +389,7 @@ def _install(handler: logging.Handler, use_console: bool, level: int) -> None:
         logging.getLogger(quieter).setLevel(max(level, floor))
     threading.excepthook = _thread_ended
     sys.unraisablehook = _unraisable
+    warnings.showwarning = _warned
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),

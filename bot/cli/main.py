@@ -136,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
     try:
+        # Signpost's log until the settings say which: a failure reading them (a .env the disk
+        # cannot read) is logged as any other, not by structlog's default (rich's traceback on
+        # stdout, every frame's variables and the library's message).
+        configure()
         for warning in environment_warnings():  # SettingsError for a .env that cannot be read
             print(f"signpost: {warning}", file=sys.stderr)
         settings = load_settings()

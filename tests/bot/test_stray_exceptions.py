@@ -127,3 +127,31 @@ def test_aiosqlites_worker_answering_a_closed_loop_is_a_debug_line_not_an_error(
     )
     [line] = [json.loads(line) for line in told.stderr.splitlines()]
     assert line["event"] == "driver_thread_outlived_its_loop" and line["level"] == "debug"
+
+
+WARNED = textwrap.dedent(
+    f"""
+    import sys, warnings
+    from bot.logging import configure
+
+    configure("json", "info", stream=sys.stderr)
+
+    def library_reads(typed):
+        warnings.warn(f"could not parse {{typed!r}}", UserWarning)  # as a library's warning may quote its input
+
+    library_reads({TYPED!r})
+    """
+)
+
+
+def test_a_librarys_warning_is_one_log_line_saying_what_and_where_quoting_nothing() -> None:
+    """Python's default printed "file:line: UserWarning: <message>" and the source line to stderr,
+    outside the log: the message whole (SQLAlchemy's identity-map warnings quote a row's key, a
+    parser's its input), and a line that is not JSON in a JSON log."""
+    done = subprocess.run([sys.executable, "-c", WARNED], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout == ""
+    [line] = [json.loads(line) for line in done.stderr.splitlines()]  # every line is JSON: nothing loose
+    assert line["event"] == "library_warning" and line["level"] == "warning"
+    assert line["category"] == "builtins.UserWarning" and line["message"] == WITHHELD
+    assert line["filename"] == "<string>" and line["lineno"] == 8
+    assert "Amy" not in done.stderr and "03/04" not in done.stderr

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
+from bot.logging import WITHHELD
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -175,3 +177,19 @@ def test_the_readme_settings_table_names_every_value_a_choice_setting_takes(name
     lines = README.read_text("utf-8").split("\n### Settings\n", 1)[1].splitlines()
     [row] = [line for line in lines if line.startswith(f"| `{name}` |")]
     assert [value for value in values if f"`{value}`" not in row] == []
+
+
+def test_a_failure_reading_the_settings_is_logged_on_signposts_path_with_no_frames_variables(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A failure before the settings are read (a .env the disk cannot read: EIO) was logged by
+    structlog's default, not Signpost's: rich's traceback, with every frame's local variables (the
+    command line, the parsed arguments) and the library's message, as boxes of text in the log."""
+    (tmp_path / ".env").symlink_to("/proc/self/mem")  # a regular file whose first byte cannot be read: EIO
+    result = cli("audit", "verify")
+    assert (result.code, result.out) == (1, "")
+    *logged, said = result.err.splitlines()
+    assert said == "signpost: stopped by an unexpected error (OSError); the log says where"
+    [crash] = [json.loads(line) for line in logged]  # JSON, as SIGNPOST_LOG_FORMAT's default gives off a terminal
+    assert crash["event"] == "command_crashed" and crash["exception"][0]["exc_value"] == WITHHELD
+    assert "locals" not in result.err and "Namespace(" not in result.err
