@@ -172,6 +172,10 @@ async def test_a_duty_manager_who_lost_the_role_or_moved_authority_loses_the_mes
     assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
     assert await _relay_notices_for(app) == ["AD01", "DM02", "DM03"]
     assert ((await _row(app)).recipients, (await _row(app)).recipient_role) == ("AD01", "admin")
+    assert f"Message: {MARKER}" in (await fresh_say(app, "AD01", "relay 1")).lines, "an admin-only account reads it"
+    assert (await fresh_say(app, "AD01", f"reply 1 {ANSWER}")).outcome is Outcome.DONE
+    status = await fresh_say(app, "P002", "relay 1")
+    assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in status.lines)
 
 
 async def test_a_child_who_moved_authority_takes_the_message_to_the_new_authority(app: Signpost) -> None:
