@@ -34,6 +34,7 @@ from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
 from store.audit.log import append, origin_event
+from store.delivery.notices import HANDED_ON, drop_keyed
 from store.keys.crypto import KeyRing
 from store.people import lead, relay
 from store.people.practitioners import holders
@@ -170,7 +171,14 @@ def relay_notices(relay_id: int, ref: int, recipients: Sequence[str], role: str)
         "answer through Signpost, contact them directly, or leave it. They are not told who you are."
     )
     buttons = (read_button(relay_id), reply_button(relay_id))
-    return [Notice(pid, "relay_message", text, buttons, f"relay:{relay_id}:{pid}") for pid in recipients]
+    return [Notice(pid, NOTICE_KIND, text, buttons, _notice_key(relay_id, pid)) for pid in recipients]
+
+
+NOTICE_KIND = "relay_message"
+
+
+def _notice_key(relay_id: int, recipient: str) -> str:
+    return f"relay:{relay_id}:{recipient}"
 
 
 async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: datetime) -> list[Notice]:
@@ -193,6 +201,9 @@ async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: date
     recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id)
     if not await relay.readdress(session, relay_id, found.recipients, recipients, role, authority):
         return []  # another worker handed it on first
+    # Whoever it was taken from is not told, after it, that a message waits for them.
+    gone = [_notice_key(relay_id, pid) for pid in found.recipients if pid not in recipients]
+    await drop_keyed(session, NOTICE_KIND, gone, now, HANDED_ON)
     handed = origin_event(
         Origin.SCHEDULER,  # Signpost itself passes it on, at delivery
         Action.RELAY_HANDED_ON,

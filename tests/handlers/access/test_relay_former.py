@@ -24,8 +24,10 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.access import jobs as access_jobs
 from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.vocabulary import Action, Outcome, Reply
+from store.delivery.notices import HANDED_ON
 from store.people import practitioners
 from store.register.feeds import Feed, import_feeds
+from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
@@ -124,6 +126,18 @@ async def test_a_replaced_lead_can_neither_read_nor_answer_and_the_new_lead_is_h
     status = await fresh_say(app, "P002", "relay 1")
     assert any(line.startswith("Status: answered") and line.endswith(ANSWER) for line in status.lines)
     await _refused_as_a_stranger(app, "S001")
+
+
+async def test_a_replaced_lead_s_notice_not_yet_delivered_is_not_sent_once_it_is_handed_on(app: Signpost) -> None:
+    """S001's notice was still waiting (their platform down) when S002 was made lead: once the message
+    is handed on, S001 is not told, after it, that a message about the shielded child waits for them."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await _import(app, Feed("practitioners.csv", NEW_LEAD), Feed("involvements.csv", LEAD_REPLACED))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "relay_message"))).scalars()
+        state = sorted((r.recipient_id, r.dropped_at is not None, r.last_error) for r in rows)
+    assert state == [("S001", True, HANDED_ON), ("S002", False, None)]
 
 
 async def test_a_lead_whose_involvement_ended_with_no_new_lead_hands_it_to_the_duty_managers(app: Signpost) -> None:
