@@ -1,5 +1,5 @@
 """One in-process periodic runner for every replica: grant expiry, escalation, request expiry,
-notice delivery (and whatever later features register).
+relayed messages handed on, notice delivery (and whatever later features register).
 
 A task is (name, interval, async fn(ctx, now)). Replicas share each task's next run time in the
 database (store/schedule.py): one claims a due run, the others find it not due. The tasks claim
@@ -135,6 +135,7 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
         Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants),
         Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests),
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
+        Task("hand_on_relays", RELAY_CHECK_EVERY, access_jobs.hand_on_relays),
         Task("deliver_notices", timedelta(seconds=5), deliver_notices(box), apart=True),
         Task("retention", timedelta(hours=1), lifecycle.retention_tick),
         Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
@@ -148,6 +149,9 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
     return tasks
 
 
+# An unanswered relayed message is looked at again this often: reading or answering it checks who may
+# at once, so this bounds only how long a message nobody can take waits for whoever may now.
+RELAY_CHECK_EVERY = timedelta(minutes=5)
 EXPORT_EVERY = timedelta(minutes=5)  # the most an insider can rewrite unseen is what came after the newest file
 
 

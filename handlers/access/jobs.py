@@ -1,5 +1,5 @@
 """Periodic access-control work: grants expire, undecided requests escalate and then expire, and
-so do undecided registrations.
+so do undecided registrations; a relayed message nobody it went to can take any more is handed on.
 
 Each step claims its row with a conditional UPDATE in the same transaction as its audit event and
 notices, so several replicas running these jobs at once change (and tell) everything exactly once.
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access import registration
+from handlers.access import registration, relay
 from handlers.access.notices import (
     authority_now,
     escalation_targets,
@@ -28,6 +28,7 @@ from store.audit.log import AuditRecord, append, origin_event
 from store.delivery.notices import ENDED, drop_decided
 from store.people import access as store
 from store.people import practitioners
+from store.people import relay as relays
 from store.tables.people import AccessRequest
 
 BATCH = 100
@@ -106,3 +107,25 @@ async def _expire_registrations(ctx: Context, session: AsyncSession, now: dateti
         await ctx.notices.enqueue(session, [registration.expired_notice(row)], now)
         done += 1
     return done
+
+
+async def hand_on_relays(ctx: Context, now: datetime) -> int:
+    """Hand on every unanswered relayed message none of whose recipients can take it any more
+    (``relay.taking``), to whoever the relay would choose now, or tell its sender it was not
+    delivered (``relay.hand_on``, which checks again and claims it); returns how many. The one
+    place that notices every way a recipient stops being one (a feed ends an involvement or moves
+    a child, a role or status changes), whichever path made the change. Read a page at a time;
+    only a message to hand on takes the write lock."""
+    done, after = 0, 0
+    while True:
+        async with ctx.db.read() as session:
+            page = await relays.unanswered(session, ctx.keys, after, BATCH)
+            due = [found.id for found in page if not await relay.taking(session, ctx.keys, found)]
+        for relay_id in due:
+            async with ctx.db.write() as session:
+                notices = await relay.hand_on(session, ctx.keys, relay_id, now)
+                await ctx.notices.enqueue(session, notices, now)
+            done += bool(notices)
+        if len(page) < BATCH:
+            return done
+        after = page[-1].id

@@ -11,6 +11,11 @@ reads it with ``relay ID``, so the outbox never holds it in plain. ``relay ID`` 
 (``Spec.transient``): front ends never leave what it shows in a chat's history. A message none of
 whose recipients can take it any more is handed on by the same rule (``hand_on``, called by
 handlers/stand_in.py when the outbox drops a recipient's notice), or its sender told it was not.
+A recipient holds a message only while they hold what it was sent to them as (``taking``: still
+the child's lead professional, still a duty manager of the child's authority as it is now, still
+an admin): one who no longer does is answered as for a message that is not theirs, and the
+scheduled ``hand_on_relays`` (handlers/access/jobs.py) hands on an unanswered message that nobody
+can take any more, however that came about (a feed, a role or status change, a child who moved).
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
 from store.audit.log import append, origin_event
+from store.delivery.notices import HANDED_ON, drop_keyed
 from store.keys.crypto import KeyRing
 from store.people import lead, relay
-from store.people.practitioners import active_among, holders
+from store.people.practitioners import holders
 from store.register import children
 
 # Messages one sender may send about one child in any 24 hours, those refused for naming the child
@@ -40,6 +46,7 @@ PER_DAY = screening.PER_DAY
 MIN_TEXT = 10  # a message: a purpose and how to reach the sender
 MIN_ANSWER = 2
 TRAFFIC_DAYS = 30
+LEAD = "lead"  # a relay's recipient_role for the child's lead professional (else a Role's value, or "none")
 
 MESSAGE_USAGE = (
     "message REFERENCE TEXT, e.g. message 999 000 1146 section 47 enquiry; please call me on 0161 496 0002 "
@@ -99,11 +106,47 @@ def _id(args: str) -> tuple[int, str]:
 
 async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
     """The child's lead professional; with none, the duty managers of the child's authority (then admins)."""
-    leads = await lead.recipients(session, ref, lead.LeadNotices.LEAD, excluding=(sender,))
+    leads = await _holding(session, LEAD, ref, authority, sender)
     if leads:
-        return tuple(r.practitioner_id for r in leads), "lead"
+        return leads, LEAD
     found = await holders(session, Role.DUTY_MANAGER, authority, excluding=(sender,))
     return found.ids, found.role.value if found.role else "none"
+
+
+async def _holding(session: AsyncSession, role: str, ref: int, authority: str, sender: str) -> tuple[str, ...]:
+    """Who ``_recipients`` would choose as ``role`` now: the child's lead professionals, the duty
+    managers of ``authority`` or the admins (active ones only, never the sender); nobody for "none"."""
+    if role == LEAD:
+        leads = await lead.recipients(session, ref, lead.LeadNotices.LEAD, excluding=(sender,))
+        return tuple(r.practitioner_id for r in leads)
+    if role not in {Role.DUTY_MANAGER.value, Role.ADMIN.value}:
+        return ()
+    scope = authority if role == Role.DUTY_MANAGER.value else None
+    return (await holders(session, Role(role), scope, fallback_to_admins=False, excluding=(sender,))).ids
+
+
+async def _authority_now(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> str:
+    """The child's authority as the register says it today (the relay's own once the child is gone)."""
+    record = await children.find(session, keys, found.child_ref)
+    return found.local_authority if record is None else record.local_authority
+
+
+async def _taking(session: AsyncSession, found: relay.Relay, authority: str) -> frozenset[str]:
+    return frozenset(found.recipients).intersection(
+        await _holding(session, found.recipient_role, found.child_ref, authority, found.sender_id)
+    )
+
+
+async def taking(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> frozenset[str]:
+    """Those of a relay's recipients who may still read and answer it: each still holds what it was
+    sent to them as (``recipient_role``), for the child and the child's authority as they are now.
+    A lead professional replaced or whose involvement ended, a duty manager who lost the role or
+    moved authority, a recipient of a child who moved authority, or one who left, no longer may:
+    they are answered as for a message that is not theirs, and with nobody left, ``hand_on``
+    passes it on. The one test of "may take this message", for reading, answering and handing on."""
+    if not found.recipients:
+        return frozenset()
+    return await _taking(session, found, await _authority_now(session, keys, found))
 
 
 def _text_of(args: str) -> str:
@@ -128,26 +171,39 @@ def relay_notices(relay_id: int, ref: int, recipients: Sequence[str], role: str)
         "answer through Signpost, contact them directly, or leave it. They are not told who you are."
     )
     buttons = (read_button(relay_id), reply_button(relay_id))
-    return [Notice(pid, "relay_message", text, buttons, f"relay:{relay_id}:{pid}") for pid in recipients]
+    return [Notice(pid, NOTICE_KIND, text, buttons, _notice_key(relay_id, pid)) for pid in recipients]
+
+
+NOTICE_KIND = "relay_message"
+
+
+def _notice_key(relay_id: int, recipient: str) -> str:
+    return f"relay:{relay_id}:{recipient}"
 
 
 async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: datetime) -> list[Notice]:
-    """The notices for a relay none of whose recipients is active any more (the outbox dropped a
-    recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses now, the
-    child's lead professional or the authority's duty managers (then the admins), who become its
-    only recipients (they may read and answer it; nobody who never had it keeps it); with nobody,
-    it is closed undelivered and the sender is told so. Nothing while a recipient is still active
-    (they have it), or once it is answered or gone with the child's record. Audited in the same
+    """The notices for a relay none of whose recipients can take it any more (``taking``: the
+    scheduled ``hand_on_relays`` looks at every unanswered one, and the outbox asks at once when
+    it drops a recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses
+    now, the child's lead professional or the duty managers of the child's authority as it is now
+    (then the admins), who become its only recipients (they may read and answer it; nobody who
+    never had it keeps it), the authority its own (whose ``relays`` counts it); with nobody, it is
+    closed undelivered and the sender is told so. Nothing while a recipient can still take it (they
+    have it), or once it is answered or gone with the child's record. Audited in the same
     transaction (``relay_handed_on``, the child its subject; ids and counts only): it changes who
     may read a message about a shielded child."""
     found = await relay.get(session, keys, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
-    if await active_among(session, found.recipients):
+    authority = await _authority_now(session, keys, found)
+    if await _taking(session, found, authority):
         return []
-    recipients, role = await _recipients(session, found.child_ref, found.local_authority, found.sender_id)
-    if not await relay.readdress(session, relay_id, found.recipients, recipients, role):
+    recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id)
+    if not await relay.readdress(session, relay_id, found.recipients, recipients, role, authority):
         return []  # another worker handed it on first
+    # Whoever it was taken from is not told, after it, that a message waits for them.
+    gone = [_notice_key(relay_id, pid) for pid in found.recipients if pid not in recipients]
+    await drop_keyed(session, NOTICE_KIND, gone, now, HANDED_ON)
     handed = origin_event(
         Origin.SCHEDULER,  # Signpost itself passes it on, at delivery
         Action.RELAY_HANDED_ON,
@@ -226,7 +282,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id, text = _id(req.args)
     text = _text_of(text)
     found = await relay.get(session, ctx.keys, relay_id)
-    if found is None or actor.practitioner_id not in found.recipients:
+    if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found):
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
     subjects = (found.child_ref,)
     if len(text) < MIN_ANSWER:
@@ -282,7 +338,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id, _ = _id(req.args)
     found = await relay.get(session, ctx.keys, relay_id)
     me = actor.practitioner_id
-    if found is None or (me != found.sender_id and me not in found.recipients):
+    if found is None or (me != found.sender_id and me not in await taking(session, ctx.keys, found)):
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a party")
     subjects = (found.child_ref,)
     ref = format_ref(found.child_ref)
@@ -355,6 +411,7 @@ SPECS = (
         check=parsed_by(_id),  # a reply's length is judged once the relay is found
         summary="answer a message relayed to you",
         usage=REPLY_USAGE,
+        role=None,  # whoever the relay chose (``taking``), an admin-only account too
         stepup=StepUp.FRESH,
         writes=True,
         audit_terms=False,
@@ -366,6 +423,7 @@ SPECS = (
         check=parsed_by(_id),  # a reply's length is judged once the relay is found
         summary="read a relayed message, or the answer to yours",
         usage=READ_USAGE,
+        role=None,  # its sender or whoever the relay chose (``taking``), an admin-only account too
         stepup=StepUp.FRESH,
         audit_terms=False,
         transient=True,  # the message, its answer and the sender's contact never stay in a chat

@@ -87,7 +87,7 @@ ACTION_WORDS: dict[str, str] = {
     # before it goes is dropped, not sent, so the entry says queued, not told.
     "lead_professional_informed": "notice to the lead professional queued (who looked this record up)",
     "relay_message": "a message through Signpost's relay (contents not shown here)",
-    "relay_handed_on": "a relayed message passed to another professional, its recipients having left",
+    "relay_handed_on": "a relayed message passed to another professional, its recipients no longer able to take it",
     "relay_read": "a message relayed through Signpost about this record read by its writer or recipient",
     # A duty manager's or an admin's: the entry's role says whose.
     "relay_traffic": "counted in a review of relayed messages (counts and who, no contents)",

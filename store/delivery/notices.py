@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -253,6 +253,7 @@ def waiting_before(now: datetime) -> Any:
 DECIDED = "not sent: decided before it was delivered"  # recorded in last_error: names nobody
 CLOSED = "not sent: closed undecided before it was delivered"  # expired, or its requester left
 ENDED = "not sent: the grant ended before it was delivered"  # an approval the holder would read too late
+HANDED_ON = "not sent: passed to someone else before it was delivered"  # a relayed message handed on
 
 
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:
@@ -260,14 +261,21 @@ async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: da
     longer be (their dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded
     as such (``why``), so that no duty manager is asked, after it, to decide what someone already
     has or nobody can. Read through ``ix_notices_pending`` (undelivered notices only). Returns how many."""
+    return await _drop(session, kind, NoticeRow.dedupe_key.startswith(keys_from, autoescape=True), now, why)
+
+
+async def drop_keyed(session: AsyncSession, kind: str, dedupe_keys: Collection[str], now: datetime, why: str) -> int:
+    """The undelivered notices of ``kind`` with exactly these dedupe keys, dropped as ``drop_decided``
+    drops them (a relayed message's notices to recipients it no longer belongs to). Returns how many."""
+    if not dedupe_keys:
+        return 0
+    return await _drop(session, kind, NoticeRow.dedupe_key.in_(sorted(dedupe_keys)), now, why)
+
+
+async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], now: datetime, why: str) -> int:
     result = await session.execute(
         update(NoticeRow)
-        .where(
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_(None),
-            NoticeRow.kind == kind,
-            NoticeRow.dedupe_key.startswith(keys_from, autoescape=True),
-        )
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == kind, keyed)
         .values(dropped_at=now, last_error=why)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.keys.crypto import DecryptionError, KeyRing, open_sealed, relay_aad, seal
-from store.register.children import data_key_for, still_held
+from store.register.children import data_key_for, first_held, still_held
 from store.tables.people import RelayMessage
 
 
@@ -104,18 +104,34 @@ async def get(session: AsyncSession, keys: KeyRing, relay_id: int) -> Relay | No
 
 
 async def readdress(
-    session: AsyncSession, relay_id: int, was: Sequence[str], recipients: Sequence[str], recipient_role: str
+    session: AsyncSession,
+    relay_id: int,
+    was: Sequence[str],
+    recipients: Sequence[str],
+    recipient_role: str,
+    local_authority: str,
 ) -> bool:
-    """Make ``recipients`` (chosen as ``recipient_role``) the only ones who may read and answer an
-    unanswered relay, unless its recipients are no longer ``was`` (another worker readdressed it
-    first): whether this did. No recipients (role "none"): nobody may, it was not delivered."""
+    """Make ``recipients`` (chosen as ``recipient_role`` for the child of ``local_authority``) the
+    only ones who may read and answer an unanswered relay, unless its recipients are no longer
+    ``was`` (another worker readdressed it first): whether this did. No recipients (role "none"):
+    nobody may, it was not delivered."""
     result = await session.execute(
         update(RelayMessage)
         .where(RelayMessage.id == relay_id, RelayMessage.recipients == ";".join(was), RelayMessage.reply.is_(None))
-        .values(recipients=";".join(recipients), recipient_role=recipient_role)
+        .values(recipients=";".join(recipients), recipient_role=recipient_role, local_authority=local_authority)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult at runtime
+
+
+async def unanswered(session: AsyncSession, keys: KeyRing, after_id: int, limit: int) -> list[Relay]:
+    """Up to ``limit`` unanswered relays that went to someone, by id after ``after_id``: those whose
+    recipients may have stopped being able to take them (a queue read a page at a time)."""
+    stmt = select(RelayMessage).where(
+        RelayMessage.id > after_id, RelayMessage.reply.is_(None), RelayMessage.recipients != ""
+    )
+    rows = await first_held(session, keys, stmt, RelayMessage.child_ref, RelayMessage.id, limit)
+    return [_relay(row) for row in rows]
 
 
 async def answer(session: AsyncSession, relay_id: int, by: str, sealed: bytes, now: datetime) -> bool:

@@ -110,8 +110,9 @@ async def test_scheduled_jobs_on_a_restored_store_leave_the_child_destroyed_sinc
     signpost: Signpost, cli: Cli, db_url: str, tmp_path: Path
 ) -> None:
     """Before that run, the request waiting about the child is due to escalate, then to expire,
-    and the grant to end: rows that are as deleted (README, "Backups") are not acted on, audited
-    (a subject access report would list Signpost closing what it no longer holds) nor told of;
+    the grant to end, and the relayed message to be looked at again: rows that are as deleted
+    (README, "Backups") are not acted on, audited (a subject access report would list Signpost
+    closing what it no longer holds) nor told of;
     nothing delivered names the child; the transparency report and the subject access report of
     the child are produced as on any store."""
     taken = await _backup_with_rows_in_flight(signpost, tmp_path)
@@ -125,6 +126,7 @@ async def test_scheduled_jobs_on_a_restored_store_leave_the_child_destroyed_sinc
             escalated = await jobs.escalate_requests(app.ctx, escalating)
             expired = await jobs.expire_requests(app.ctx, expiring)
             ended = await jobs.expire_grants(app.ctx, expiring)
+            handed = await jobs.hand_on_relays(app.ctx, expiring)
             signpost.ctx.clock.set(expiring)  # type: ignore[attr-defined]
             printed: list[str] = []
             for who in EVERYONE:
@@ -134,7 +136,7 @@ async def test_scheduled_jobs_on_a_restored_store_leave_the_child_destroyed_sinc
         report = await cli.run("report", "transparency", "--month", "2020-11", "--format", "json", env=env)
         sar = await cli.run("audit", "sar", TURNS_24, env=env)
         verified = await cli.run("audit", "verify", env=env)
-    assert (escalated, expired, ended) == (0, 0, 0)
+    assert (escalated, expired, ended, handed) == (0, 0, 0, 0)
     assert not [text for text in printed if REF in text], printed
     for run in (report, sar, verified):
         assert run.code == 0 and "Traceback" not in run.err and "command_crashed" not in run.err, run.err
