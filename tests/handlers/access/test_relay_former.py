@@ -26,12 +26,14 @@ from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.vocabulary import Action, Outcome, Reply
 from store.delivery.notices import HANDED_ON
 from store.people import practitioners
+from store.people import relay as relays
 from store.register.feeds import Feed, import_feeds
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
-from tests.factories import CHILDREN, INVOLVEMENTS_HEADER, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
+from tests.factories import AMY, BEN, CHILDREN, INVOLVEMENTS_HEADER, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
+from tests.statements import statements_sent
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -230,3 +232,40 @@ async def test_with_nobody_to_take_it_the_sender_is_told_it_was_not_delivered(ap
     assert told.text == UNDELIVERED_NOTICE.format(id=1, ref="999 000 0050")
     assert f"Status: {UNDELIVERED}" in (await fresh_say(app, "P002", "relay 1")).lines
     assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+
+
+# Unanswered messages each still taken by whoever they went to: the lead, Southvale's duty managers and
+# an admin (the first three, one authority), then Northshire's duty manager and lead too.
+_SPREAD = (
+    (SHIELDED, "Southvale", ("S001",), "lead"),
+    (NO_INVOLVEMENTS, "Southvale", ("DM02", "DM03"), "duty_manager"),
+    (SHIELDED, "Southvale", ("AD01",), "admin"),
+    (AMY, "Northshire", ("DM01",), "duty_manager"),
+    (BEN, "Northshire", ("DM01",), "duty_manager"),
+    (AMY, "Northshire", ("P001",), "lead"),
+)
+
+
+async def _relayed(app: Signpost, count: int) -> None:
+    """``count`` more unanswered relays, round the ``_SPREAD``, stored as ``message`` stores them."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        for n in range(count):
+            ref, authority, recipients, role = _SPREAD[n % len(_SPREAD)]
+            sealed = await relays.seal_for_child(session, app.ctx.keys, int(ref), MARKER, "message")
+            assert sealed is not None
+            await relays.create(session, int(ref), authority, "P002", recipients, role, sealed, now)
+
+
+async def test_the_sweep_reads_a_page_of_relays_in_as_many_statements_whatever_its_size(app: Signpost) -> None:
+    """Every lookup through an index, no query per row: looking over 30 unanswered relays (two
+    authorities, several children, leads, duty managers and an admin) sends as many statements as
+    looking over 3, and hands none on while each is still taken."""
+    await _relayed(app, 3)
+    with statements_sent(app.ctx.db) as few:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    await _relayed(app, 27)
+    with statements_sent(app.ctx.db) as many:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    print(f"hand_on_relays statements: 3 relays {len(few)}, 30 relays {len(many)}")
+    assert len(many) == len(few), [s.sql for s in many]
