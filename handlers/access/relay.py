@@ -190,6 +190,18 @@ async def taking(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> fr
     return (await taken(session, keys, [found]))[found.id].by
 
 
+def untaken(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[str]:
+    """The dedupe keys of the notices to recipients who can no longer take a message that another
+    recipient still can (so nothing is handed on): such a notice, still waiting, is not to be sent."""
+    return [
+        _notice_key(found.id, pid)
+        for found in page
+        if judged[found.id].by
+        for pid in found.recipients
+        if pid not in judged[found.id].by
+    ]
+
+
 def _text_of(args: str) -> str:
     return " ".join(args.split())
 
