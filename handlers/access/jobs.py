@@ -25,7 +25,7 @@ from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
 from store.audit.log import AuditRecord, append, origin_event
-from store.delivery.notices import ENDED, drop_decided
+from store.delivery.notices import ENDED, NO_LONGER_THEIRS, drop_decided, drop_keyed, waiting_keyed
 from store.people import access as store
 from store.people import practitioners
 from store.people import relay as relays
@@ -111,16 +111,23 @@ async def _expire_registrations(ctx: Context, session: AsyncSession, now: dateti
 
 async def hand_on_relays(ctx: Context, now: datetime) -> int:
     """Hand on every unanswered relayed message none of whose recipients can take it any more
-    (``relay.taking``), to whoever the relay would choose now, or tell its sender it was not
+    (``relay.taken``), to whoever the relay would choose now, or tell its sender it was not
     delivered (``relay.hand_on``, which checks again and claims it); returns how many. The one
     place that notices every way a recipient stops being one (a feed ends an involvement or moves
-    a child, a role or status changes), whichever path made the change. Read a page at a time;
-    only a message to hand on takes the write lock."""
+    a child, a role or status changes), whichever path made the change. A recipient who can no
+    longer take a message another still can is not sent its notice if it still waits
+    (``relay.untaken``). Read a page at a time, in as many statements whatever the page holds;
+    only a message to hand on, or a notice to drop, takes the write lock."""
     done, after = 0, 0
     while True:
         async with ctx.db.read() as session:
             page = await relays.unanswered(session, ctx.keys, after, BATCH)
-            due = [found.id for found in page if not await relay.taking(session, ctx.keys, found)]
+            judged = await relay.taken(session, ctx.keys, page)
+            due = [found.id for found in page if not judged[found.id].by]
+            waiting = await waiting_keyed(session, relay.NOTICE_KIND, relay.untaken(page, judged))
+        if waiting:
+            async with ctx.db.write() as session:
+                await drop_keyed(session, relay.NOTICE_KIND, waiting, now, NO_LONGER_THEIRS)
         for relay_id in due:
             async with ctx.db.write() as session:
                 notices = await relay.hand_on(session, ctx.keys, relay_id, now)

@@ -20,7 +20,8 @@ can take any more, however that came about (a feed, a role or status change, a c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ from store.audit.log import append, origin_event
 from store.delivery.notices import HANDED_ON, drop_keyed
 from store.keys.crypto import KeyRing
 from store.people import lead, relay
-from store.people.practitioners import holders
+from store.people.practitioners import holders, holding_in
 from store.register import children
 
 # Messages one sender may send about one child in any 24 hours, those refused for naming the child
@@ -106,35 +107,77 @@ def _id(args: str) -> tuple[int, str]:
 
 async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
     """The child's lead professional; with none, the duty managers of the child's authority (then admins)."""
-    leads = await _holding(session, LEAD, ref, authority, sender)
+    leads = (await _standing(session, [(LEAD, ref, authority)])).holding(LEAD, ref, authority, sender)
     if leads:
         return leads, LEAD
     found = await holders(session, Role.DUTY_MANAGER, authority, excluding=(sender,))
     return found.ids, found.role.value if found.role else "none"
 
 
-async def _holding(session: AsyncSession, role: str, ref: int, authority: str, sender: str) -> tuple[str, ...]:
-    """Who ``_recipients`` would choose as ``role`` now: the child's lead professionals, the duty
-    managers of ``authority`` or the admins (active ones only, never the sender); nobody for "none"."""
-    if role == LEAD:
-        leads = await lead.recipients(session, ref, lead.LeadNotices.LEAD, excluding=(sender,))
-        return tuple(r.practitioner_id for r in leads)
-    if role not in {Role.DUTY_MANAGER.value, Role.ADMIN.value}:
-        return ()
-    scope = authority if role == Role.DUTY_MANAGER.value else None
-    return (await holders(session, Role(role), scope, fallback_to_admins=False, excluding=(sender,))).ids
+@dataclass(frozen=True, slots=True)
+class _Standing:
+    """Who holds, now, each role some relays were sent as: the children's lead professionals, the
+    authorities' duty managers, the admins (active ones only), read in a few statements for a
+    whole page of relays, not a read per relay."""
+
+    leads: Mapping[int, tuple[str, ...]]
+    duty_managers: Mapping[str, tuple[str, ...]]
+    admins: tuple[str, ...]
+
+    def holding(self, role: str, ref: int, authority: str, sender: str) -> tuple[str, ...]:
+        """Who ``_recipients`` would choose as ``role`` now: the child's lead professionals, the
+        duty managers of ``authority`` or the admins, never the sender; nobody for "none"."""
+        if role == LEAD:
+            found = self.leads.get(ref, ())
+        elif role == Role.DUTY_MANAGER.value:
+            found = self.duty_managers.get(authority, ())
+        else:
+            found = self.admins if role == Role.ADMIN.value else ()
+        return tuple(pid for pid in found if pid != sender)
 
 
-async def _authority_now(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> str:
-    """The child's authority as the register says it today (the relay's own once the child is gone)."""
-    record = await children.find(session, keys, found.child_ref)
-    return found.local_authority if record is None else record.local_authority
-
-
-async def _taking(session: AsyncSession, found: relay.Relay, authority: str) -> frozenset[str]:
-    return frozenset(found.recipients).intersection(
-        await _holding(session, found.recipient_role, found.child_ref, authority, found.sender_id)
+async def _standing(session: AsyncSession, wanted: Sequence[tuple[str, int, str]]) -> _Standing:
+    """The ``_Standing`` of each (role, child, authority) ``wanted``: at most one statement a role."""
+    refs = {ref for role, ref, _ in wanted if role == LEAD}
+    authorities = {authority for role, _, authority in wanted if role == Role.DUTY_MANAGER.value}
+    admins = any(role == Role.ADMIN.value for role, _, _ in wanted)
+    return _Standing(
+        await lead.leads_of(session, refs) if refs else {},
+        await holding_in(session, Role.DUTY_MANAGER, authorities) if authorities else {},
+        (await holders(session, Role.ADMIN, fallback_to_admins=False)).ids if admins else (),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A relay as it stands now: the child's authority as the register says it today (the relay's
+    own once the child's record is gone), and those of its recipients who may still take it."""
+
+    authority: str
+    by: frozenset[str]
+
+
+async def taken(session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay]) -> dict[int, Taken]:
+    """``taking`` for a page of relays at once, by relay id: the children's authorities in one
+    statement (in clear, nothing decrypted; a child ``destroyed_since`` as ``children.find`` says),
+    then at most one statement a role, however many relays. The one test of "may take this
+    message", for reading, answering, handing on, and the scheduled look over every unanswered one."""
+    records = await children.find_many(session, keys, [found.child_ref for found in page])
+    authority = {
+        found.id: records[found.child_ref].local_authority if found.child_ref in records else found.local_authority
+        for found in page
+    }
+    addressed = [found for found in page if found.recipients]
+    standing = await _standing(session, [(f.recipient_role, f.child_ref, authority[f.id]) for f in addressed])
+    return {
+        found.id: Taken(
+            authority[found.id],
+            frozenset(found.recipients).intersection(
+                standing.holding(found.recipient_role, found.child_ref, authority[found.id], found.sender_id)
+            ),
+        )
+        for found in page
+    }
 
 
 async def taking(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> frozenset[str]:
@@ -143,10 +186,20 @@ async def taking(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> fr
     A lead professional replaced or whose involvement ended, a duty manager who lost the role or
     moved authority, a recipient of a child who moved authority, or one who left, no longer may:
     they are answered as for a message that is not theirs, and with nobody left, ``hand_on``
-    passes it on. The one test of "may take this message", for reading, answering and handing on."""
-    if not found.recipients:
-        return frozenset()
-    return await _taking(session, found, await _authority_now(session, keys, found))
+    passes it on. ``taken`` for a page of one."""
+    return (await taken(session, keys, [found]))[found.id].by
+
+
+def untaken(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[str]:
+    """The dedupe keys of the notices to recipients who can no longer take a message that another
+    recipient still can (so nothing is handed on): such a notice, still waiting, is not to be sent."""
+    return [
+        _notice_key(found.id, pid)
+        for found in page
+        if judged[found.id].by
+        for pid in found.recipients
+        if pid not in judged[found.id].by
+    ]
 
 
 def _text_of(args: str) -> str:
@@ -195,9 +248,10 @@ async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: date
     found = await relay.get(session, keys, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
-    authority = await _authority_now(session, keys, found)
-    if await _taking(session, found, authority):
+    standing = (await taken(session, keys, [found]))[relay_id]
+    if standing.by:
         return []
+    authority = standing.authority
     recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id)
     if not await relay.readdress(session, relay_id, found.recipients, recipients, role, authority):
         return []  # another worker handed it on first

@@ -254,6 +254,8 @@ DECIDED = "not sent: decided before it was delivered"  # recorded in last_error:
 CLOSED = "not sent: closed undecided before it was delivered"  # expired, or its requester left
 ENDED = "not sent: the grant ended before it was delivered"  # an approval the holder would read too late
 HANDED_ON = "not sent: passed to someone else before it was delivered"  # a relayed message handed on
+# A relayed message's recipient who can no longer take it while another still can (nothing handed on).
+NO_LONGER_THEIRS = "not sent: its recipient could no longer take it before it was delivered"
 
 
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:
@@ -270,6 +272,23 @@ async def drop_keyed(session: AsyncSession, kind: str, dedupe_keys: Collection[s
     if not dedupe_keys:
         return 0
     return await _drop(session, kind, NoticeRow.dedupe_key.in_(sorted(dedupe_keys)), now, why)
+
+
+async def waiting_keyed(session: AsyncSession, kind: str, dedupe_keys: Collection[str]) -> set[str]:
+    """Which of these dedupe keys name a notice of ``kind`` still waiting to be sent (neither
+    delivered nor dropped): read through the dedupe key's unique index, so that a scheduled look
+    need not take the write lock to drop nothing (``drop_keyed``)."""
+    if not dedupe_keys:
+        return set()
+    result = await session.execute(
+        select(NoticeRow.dedupe_key).where(
+            NoticeRow.dedupe_key.in_(sorted(dedupe_keys)),
+            NoticeRow.kind == kind,
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_(None),
+        )
+    )
+    return {key for key in result.scalars() if key is not None}
 
 
 async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], now: datetime, why: str) -> int:

@@ -731,29 +731,33 @@ async def data_key_for(session: AsyncSession, keys: KeyRing, ref: int) -> bytes 
     return None if row is None else keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
 
 
-async def find(session: AsyncSession, keys: KeyRing, ref: int) -> ChildRecord | None:
-    """One child's record; destroyed, whatever its row says, once the key file has destroyed its
-    birth-date key (``destroyed_since``)."""
-    result = await session.execute(
-        select(Child.ref, Child.local_authority, Child.shielded, Child.state, ChildKey.kek_id)
-        .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
-        .where(Child.ref == ref)
-    )
-    row = result.first()
-    if row is None:
-        return None
+# A child's record as ``find`` and ``find_many`` read it: in clear, with the id of the key its data
+# key is wrapped under (``destroyed_since``), nothing decrypted.
+_RECORD = select(Child.ref, Child.local_authority, Child.shielded, Child.state, ChildKey.kek_id).outerjoin(
+    ChildKey, ChildKey.child_ref == Child.ref
+)
+
+
+def _record(keys: KeyRing, row: Any) -> ChildRecord:
     if row.state != "destroyed" and destroyed_since(keys, row.kek_id):
         return ChildRecord(row.ref, row.local_authority, False, "destroyed")
     return ChildRecord(row.ref, row.local_authority, row.shielded, row.state)
 
 
-async def find_many(session: AsyncSession, refs: Sequence[int]) -> dict[int, ChildRecord]:
+async def find(session: AsyncSession, keys: KeyRing, ref: int) -> ChildRecord | None:
+    """One child's record; destroyed, whatever its row says, once the key file has destroyed its
+    birth-date key (``destroyed_since``)."""
+    row = (await session.execute(_RECORD.where(Child.ref == ref))).first()
+    return None if row is None else _record(keys, row)
+
+
+async def find_many(session: AsyncSession, keys: KeyRing, refs: Iterable[int]) -> dict[int, ChildRecord]:
+    """The records of these children that are held, by reference, each as ``find`` reads it: one
+    statement a ``CHUNK`` of references (a page of relays looked over, not a read per relay)."""
     found: dict[int, ChildRecord] = {}
-    for chunk in _chunks(list(refs)):
-        result = await session.execute(
-            select(Child.ref, Child.local_authority, Child.shielded, Child.state).where(Child.ref.in_(chunk))
-        )
-        found.update({r.ref: ChildRecord(r.ref, r.local_authority, r.shielded, r.state) for r in result})
+    for chunk in _chunks(sorted(set(refs))):
+        result = await session.execute(_RECORD.where(Child.ref.in_(chunk)))
+        found.update({row.ref: _record(keys, row) for row in result})
     return found
 
 

@@ -24,14 +24,16 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.access import jobs as access_jobs
 from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.vocabulary import Action, Outcome, Reply
-from store.delivery.notices import HANDED_ON
+from store.delivery.notices import HANDED_ON, NO_LONGER_THEIRS
 from store.people import practitioners
+from store.people import relay as relays
 from store.register.feeds import Feed, import_feeds
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
-from tests.factories import CHILDREN, INVOLVEMENTS_HEADER, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
+from tests.factories import AMY, BEN, CHILDREN, INVOLVEMENTS_HEADER, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
+from tests.statements import statements_sent
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -230,3 +232,60 @@ async def test_with_nobody_to_take_it_the_sender_is_told_it_was_not_delivered(ap
     assert told.text == UNDELIVERED_NOTICE.format(id=1, ref="999 000 0050")
     assert f"Status: {UNDELIVERED}" in (await fresh_say(app, "P002", "relay 1")).lines
     assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+
+
+async def test_a_duty_manager_who_lost_the_role_is_not_sent_the_notice_still_waiting_for_them(app: Signpost) -> None:
+    """To DM02 and DM03 (no lead), both notices still waiting (their platform down). DM02 loses the
+    duty-manager role while DM03 keeps it: nothing is handed on, but DM02 is not told, after it, that a
+    message about the shielded child waits for them; DM03's notice still goes, and DM03 still reads it."""
+    await _shield_the_child_without_a_lead(app)
+    await fresh_say(app, "P002", f"message {NO_INVOLVEMENTS} {MARKER}")
+    await _import(app, Feed("practitioners.csv", DM02_NO_LONGER_DM))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0, "DM03 still has it"
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "relay_message"))).scalars()
+        state = sorted((r.recipient_id, r.dropped_at is not None, r.last_error) for r in rows)
+    assert state == [("DM02", True, NO_LONGER_THEIRS), ("DM03", False, None)]
+    with statements_sent(app.ctx.db) as again:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    assert [s.verb for s in again if s.verb not in {"SELECT", "BEGIN"}] == [], "nothing left to drop: no write"
+    assert ((await _row(app)).recipients, (await _row(app)).recipient_role) == ("DM02;DM03", "duty_manager")
+    assert f"Message: {MARKER}" in (await fresh_say(app, "DM03", "relay 1")).lines
+    await _refused_as_a_stranger(app, "DM02")
+
+
+# Unanswered messages each still taken by whoever they went to: the lead, Southvale's duty managers and
+# an admin (the first three, one authority), then Northshire's duty manager and lead too.
+_SPREAD = (
+    (SHIELDED, "Southvale", ("S001",), "lead"),
+    (NO_INVOLVEMENTS, "Southvale", ("DM02", "DM03"), "duty_manager"),
+    (SHIELDED, "Southvale", ("AD01",), "admin"),
+    (AMY, "Northshire", ("DM01",), "duty_manager"),
+    (BEN, "Northshire", ("DM01",), "duty_manager"),
+    (AMY, "Northshire", ("P001",), "lead"),
+)
+
+
+async def _relayed(app: Signpost, count: int) -> None:
+    """``count`` more unanswered relays, round the ``_SPREAD``, stored as ``message`` stores them."""
+    now = app.ctx.clock.now()
+    async with app.ctx.db.write() as session:
+        for n in range(count):
+            ref, authority, recipients, role = _SPREAD[n % len(_SPREAD)]
+            sealed = await relays.seal_for_child(session, app.ctx.keys, int(ref), MARKER, "message")
+            assert sealed is not None
+            await relays.create(session, int(ref), authority, "P002", recipients, role, sealed, now)
+
+
+async def test_the_sweep_reads_a_page_of_relays_in_as_many_statements_whatever_its_size(app: Signpost) -> None:
+    """Every lookup through an index, no query per row: looking over 30 unanswered relays (two
+    authorities, several children, leads, duty managers and an admin) sends as many statements as
+    looking over 3, and hands none on while each is still taken."""
+    await _relayed(app, 3)
+    with statements_sent(app.ctx.db) as few:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    await _relayed(app, 27)
+    with statements_sent(app.ctx.db) as many:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    print(f"hand_on_relays statements: 3 relays {len(few)}, 30 relays {len(many)}")
+    assert len(many) == len(few), [s.sql for s in many]
