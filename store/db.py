@@ -24,12 +24,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import EMPTY_DICT
 
+from store import files
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "signpost_write"
-PRIVATE_MODE = 0o600  # the store holds practitioners' contact details: owner only, like the key file
+PRIVATE_MODE = files.PRIVATE_MODE  # the store holds practitioners' contact details: owner only, like the key file
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 PG_POOL_MAX = 32  # pooled PostgreSQL connections per process, whatever the bound on work in flight
 
@@ -169,11 +171,7 @@ def make_private(path: Path, *, create: bool = False) -> None:
     if create and path.parent.is_dir():
         with suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
-    try:
-        if stat.S_IMODE(path.stat().st_mode) != PRIVATE_MODE:
-            os.chmod(path, PRIVATE_MODE)
-    except FileNotFoundError:
-        pass
+    files.make_private(path)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

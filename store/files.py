@@ -5,7 +5,22 @@ under it (a key file, an audit checkpoint note, a certificate or package the ope
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+PRIVATE_MODE = 0o600
+"""Files holding secrets or personal data: readable and writable by their owner only."""
+
+
+def make_private(path: Path) -> None:
+    """Tighten ``path`` to 0600 when it is found otherwise (left so by an older version, or put back
+    by hand under a usual umask, 022, which makes it readable by every account on the host); a
+    missing file is left missing."""
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != PRIVATE_MODE:
+            os.chmod(path, PRIVATE_MODE)
+    except FileNotFoundError:
+        pass
 
 
 def fsync_directory(folder: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from store.keys import keychain
-from store.keys.crypto import KeyFileError, KeyRing, public_of, write_private
+from store.keys.crypto import KeyFileError, KeyRing, keep_private, public_of, write_private
 
 
 class SigningKeyGone(Exception):
@@ -91,6 +91,7 @@ class Signer:
             raise KeyFileError(f"cannot read signing key file {path}: {type(exc).__name__}") from None
         if self._seed and public_of(self._seed) != self._public:
             raise KeyFileError(f"signing key file {path}: its public key does not match its seed")
+        keep_private(path)
 
     @property
     def _current_seed(self) -> bytes:

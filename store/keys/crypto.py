@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, write_whole
+from store.files import fsync_directory, make_private, write_whole
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -132,13 +132,17 @@ class KeyRing:
 
         Only for a store that holds nothing sealed yet: ``store.keys.binding.open_key_file`` decides.
         Under the key file's lock, so that a copy a crash left half-written is removed at start-up.
+        One found open to others (put back by hand with ``cp`` under umask 022) is made 0600 once it
+        has read as a key file (a mistyped path is left as it is).
         """
         with key_file_lock(path):
             if not path.exists():
                 ring = cls.generate(path)
                 if ring._write(replace=False):
                     return ring
-            return cls.load(path)
+            ring = cls.load(path)
+            keep_private(path)
+            return ring
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
@@ -239,6 +243,13 @@ def key_file_lock(path: Path) -> Iterator[None]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         remove_leftovers(path)
         yield
+
+
+def keep_private(path: Path) -> None:
+    """Make a key file (or signing key file) that was read whole 0600, as every write of it is. One
+    this process does not own is left as it is (the next write replaces it with its own, 0600)."""
+    with suppress(PermissionError):
+        make_private(path)
 
 
 def temporary_name(path: Path) -> Path:
