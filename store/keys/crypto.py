@@ -252,6 +252,13 @@ def keep_private(path: Path) -> None:
         make_private(path)
 
 
+def real_file(path: Path) -> Path:
+    """The file ``path`` names, through any symbolic link (``signpost.key -> /srv/secrets/…``). A key
+    file is replaced there: replacing the link instead left the file it named holding every key an
+    edit destroyed, for the link to be put back to by the next deployment."""
+    return Path(os.path.realpath(path))
+
+
 def temporary_name(path: Path) -> Path:
     """The one name a new key file (or signing key file) is written under before it takes its place."""
     return path.with_name(f"{path.name}.tmp")
@@ -264,7 +271,8 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     The new file's bytes reach the disk before the rename, and the rename reaches the disk before
     this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
-    return write_whole(path, text.encode("utf-8"), through=temporary_name(path), mode=0o600, replace=replace)
+    real = real_file(path)
+    return write_whole(real, text.encode("utf-8"), through=temporary_name(real), mode=0o600, replace=replace)
 
 
 def remove_leftovers(path: Path) -> None:
@@ -273,10 +281,7 @@ def remove_leftovers(path: Path) -> None:
     key file (``signpost.key.signing``) writes its own ``.tmp`` outside this lock. Call only under
     ``key_file_lock``."""
     removed = False
-    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
-    for leftover in path.parent.glob(f"{glob.escape(path.name)}.*tmp"):
-        if not ours.fullmatch(leftover.name):
-            continue
+    for leftover in leftover_copies(path):
         try:
             # Not through a link, nor over the key file itself (a crash between link and unlink).
             if not leftover.is_symlink() and not _same_file(leftover, path):
@@ -286,7 +291,18 @@ def remove_leftovers(path: Path) -> None:
             continue
         removed = True
     if removed:
-        fsync_directory(path.parent)
+        for folder in {path.parent, real_file(path).parent}:
+            fsync_directory(folder)
+
+
+def leftover_copies(path: Path) -> list[Path]:
+    """Copies a write cut short left: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the names older
+    versions wrote), beside ``path`` and beside the file it names through a link (``real_file``)."""
+    found: set[Path] = set()
+    for each in {path, real_file(path)}:
+        ours = re.compile(re.escape(each.name) + r"(\.[0-9]+)?\.tmp")
+        found.update(p for p in each.parent.glob(f"{glob.escape(each.name)}.*tmp") if ours.fullmatch(p.name))
+    return sorted(found)
 
 
 def _same_file(one: Path, other: Path) -> bool:

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,7 @@ def test_processes_creating_a_fresh_key_file_at_once_all_get_the_one_on_disk(tmp
 
 _KILLED_BEFORE_THE_RENAME = """
 import os, signal, sys
+from datetime import date
 from pathlib import Path
 from store.keys import keychain
 from store.keys.crypto import KeyRing
@@ -196,3 +198,30 @@ def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails
     with pytest.raises(OSError, match="disk full"):
         ring.save()
     assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+
+def test_a_key_file_reached_through_a_symbolic_link_is_punctured_in_the_file_it_names(tmp_path: Path) -> None:
+    """SIGNPOST_KEY_FILE naming a link to where secrets are kept (`signpost.key -> /srv/secrets/…`):
+    each edit replaced the link with a new file and left the file it named as it was, so the
+    birth-date key a retention run destroyed (and after `keys rotate` the old master key, after
+    decommissioning every key) stayed in the secrets folder, and a deployment that put its link
+    back brought the destroyed key back. The file the link names is replaced instead; the link stays."""
+    secrets_folder = tmp_path / "secrets"
+    secrets_folder.mkdir()
+    target = secrets_folder / "signpost.key"
+    link = tmp_path / "signpost.key"
+    KeyRing.generate(target).save()
+    link.symlink_to(target)
+    ring = KeyRing.load_or_create(link)
+    today = date(2026, 11, 3)
+    keychain.ensure_chains(ring, today)
+    born = keychain.first_retained_dob(today)
+    destroyed = keychain.cohort_key(ring, born, today)
+    assert destroyed is not None
+    keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 1, today)
+
+    assert link.is_symlink() and link.resolve() == target
+    for copy in (KeyRing.load(target), KeyRing.load(link)):
+        keychain.install(copy, today)
+        assert destroyed not in copy.keks and keychain.punctured(copy, keychain.day_slot(born))
+    assert _beside(target) == ["signpost.key"]
