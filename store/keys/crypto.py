@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, make_private, write_whole
+from store.files import fsync_directory, make_private, overwrite, write_whole
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -148,7 +148,7 @@ class KeyRing:
     def load(cls, path: Path) -> KeyRing:
         """Load the key file; a missing one is an error (never silently replaced)."""
         try:
-            doc = json.loads(path.read_text("utf-8"))
+            doc = json.loads(read_key_text(path))
             return cls(
                 keks={k: _unb64(v) for k, v in doc["keks"].items()},
                 current_kek_id=doc["current_kek"],
@@ -245,6 +245,21 @@ def key_file_lock(path: Path) -> Iterator[None]:
         yield
 
 
+def read_key_text(path: Path) -> str:
+    """The text of a key file (or signing key file) as it is now. Read without the lock: another
+    process's edit may replace it meanwhile and zero the file it replaced (``write_whole``'s
+    ``shred``), so a read that found only zeros opened the old file before the rename, and reading
+    the name again finds the new one."""
+    for _ in range(_REREADS):
+        data = path.read_bytes()
+        if not data or data.strip(b"\0"):
+            break
+    return data.decode("utf-8")
+
+
+_REREADS = 5  # each a rename done since the last: one is all it takes but for edits back to back
+
+
 def keep_private(path: Path) -> None:
     """Make a key file (or signing key file) that was read whole 0600, as every write of it is. One
     this process does not own is left as it is (the next write replaces it with its own, 0600)."""
@@ -272,7 +287,9 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
     real = real_file(path)
-    return write_whole(real, text.encode("utf-8"), through=temporary_name(real), mode=0o600, replace=replace)
+    return write_whole(
+        real, text.encode("utf-8"), through=temporary_name(real), mode=0o600, replace=replace, shred=True
+    )
 
 
 def remove_leftovers(path: Path) -> None:
@@ -316,9 +333,7 @@ def _overwrite(leftover: Path) -> None:
     """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do)."""
     fd = os.open(leftover, os.O_WRONLY)
     try:
-        size = os.fstat(fd).st_size
-        os.write(fd, b"\0" * size)
-        os.fsync(fd)
+        overwrite(fd)
     finally:
         os.close(fd)
 

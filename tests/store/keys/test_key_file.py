@@ -22,7 +22,8 @@ from store.keys.crypto import KeyRing
 
 def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Saving (as when retention destroys a key) syncs the new file before the rename and the folder
-    after it, so a power loss cannot bring back the old file with a destroyed key in it."""
+    after it, so a power loss cannot bring back the old file with a destroyed key in it; then the
+    old file's zeros."""
     path = tmp_path / "signpost.key"
     ring = KeyRing.generate(path)
     ring.save()
@@ -45,7 +46,8 @@ def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monke
     ring.save()
 
     tmp = f"{path}.tmp"
-    assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path))]
+    # Then the old file, no name left on it, is overwritten and flushed (its destroyed key with it).
+    assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path)), ("fsync", f"{path} (deleted)")]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]
     assert not Path(tmp).exists()
@@ -225,3 +227,56 @@ def test_a_key_file_reached_through_a_symbolic_link_is_punctured_in_the_file_it_
         keychain.install(copy, today)
         assert destroyed not in copy.keks and keychain.punctured(copy, keychain.day_slot(born))
     assert _beside(target) == ["signpost.key"]
+
+
+def test_the_key_file_a_puncture_replaces_is_overwritten_once_no_name_is_left_on_it(tmp_path: Path) -> None:
+    """A puncture writes a new key file and renames it over the old one, whose bytes (the chain
+    state that derives the destroyed birth-date key) stayed readable through any handle still open
+    on it (a host backup agent mid-copy, as a crash's leftover copy is) and in the disk's freed
+    blocks. They are overwritten once the rename has left them no name; a second name an operator
+    made on purpose (a hard link: a key-file copy, README) is theirs to expire, and left as it is."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    today = date(2026, 11, 3)
+    keychain.ensure_chains(ring, today)
+    born = keychain.first_retained_dob(today)
+    held = os.open(path, os.O_RDONLY)  # as a backup agent reading it when the puncture comes
+    try:
+        keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 1, today)
+        assert os.pread(held, 1 << 16, 0).strip(b"\0") == b""
+    finally:
+        os.close(held)
+    kept = tmp_path / "operator-copy.key"
+    os.link(path, kept)
+    before = kept.read_bytes()
+    keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 2, today)
+    assert kept.read_bytes() == before
+
+
+def test_a_key_file_read_as_another_process_replaces_it_reads_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas read the key file without its lock (retention takes the chains as they are now): one
+    that opened it just before another's puncture renamed the new file in reads the old file's
+    zeros, and reads the name again rather than refuse the key file as unreadable."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    real_read_bytes = Path.read_bytes
+    raced: list[Path] = []
+
+    def opened_then_replaced(self: Path) -> bytes:
+        if self != path or raced:
+            return real_read_bytes(self)
+        raced.append(self)
+        fd = os.open(self, os.O_RDONLY)
+        try:
+            with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
+                fresh.keks["k2"] = b"\x02" * 32
+            return os.pread(fd, 1 << 16, 0)
+        finally:
+            os.close(fd)
+
+    monkeypatch.setattr(Path, "read_bytes", opened_then_replaced)
+    assert "k2" in KeyRing.load(path).keks and raced
