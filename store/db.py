@@ -192,10 +192,17 @@ def is_sqlite_or_empty(path: Path) -> bool:
     return head in (b"", SQLITE_HEADER)
 
 
+def side_file(db_file: Path, suffix: str) -> Path:
+    """SQLite's ``-wal``, ``-shm`` or ``-journal`` of ``db_file``: beside the file it names through
+    any symbolic link, where SQLite keeps them (not beside the link)."""
+    real = Path(os.path.realpath(db_file))
+    return real.with_name(real.name + suffix)
+
+
 def _make_store_private(db_file: Path) -> None:
     make_private(db_file)
     for suffix in SQLITE_SIDE_FILES:
-        make_private(db_file.with_name(db_file.name + suffix))
+        make_private(side_file(db_file, suffix))
 
 
 # SQLite keeps a page cache per connection, filled as pages are read and never shrunk: with one
@@ -473,7 +480,7 @@ def _rolls_back_to_nothing(path: Path) -> bool:
     new store be made there. A journal header: magic, record count, nonce, then the file's size in
     pages before the write (bytes 16-20). A journal without the magic (zeroed) is cold."""
     try:
-        with path.with_name(path.name + "-journal").open("rb") as journal:
+        with side_file(path, "-journal").open("rb") as journal:
             header = journal.read(20)
     except FileNotFoundError:
         return False
