@@ -239,7 +239,9 @@ def key_file_lock(path: Path) -> Iterator[None]:
     the lock first removes what a crash left there: a ``<key file>*.tmp`` is a full copy of the key
     file as it was, which later punctures would never reach (a backup plus that copy would open
     every child destroyed since)."""
-    with open(Path(f"{path}.lock"), "a") as lock:
+    # Beside the file itself, not a link to it: a process given the link and one given the file
+    # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
+    with open(Path(f"{real_file(path)}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         remove_leftovers(path)
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from store.keys import keychain
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_lock
 
 
 def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +113,7 @@ import os, signal, sys
 from datetime import date
 from pathlib import Path
 from store.keys import keychain
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_lock
 
 ring = KeyRing.load(Path(sys.argv[1]))
 os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 just before the rename
@@ -226,7 +227,7 @@ def test_a_key_file_reached_through_a_symbolic_link_is_punctured_in_the_file_it_
     for copy in (KeyRing.load(target), KeyRing.load(link)):
         keychain.install(copy, today)
         assert destroyed not in copy.keks and keychain.punctured(copy, keychain.day_slot(born))
-    assert _beside(target) == ["signpost.key"]
+    assert _beside(target) == ["signpost.key", "signpost.key.lock"]  # no copy of it: only its lock
 
 
 def test_the_key_file_a_puncture_replaces_is_overwritten_once_no_name_is_left_on_it(tmp_path: Path) -> None:
@@ -280,3 +281,16 @@ def test_a_key_file_read_as_another_process_replaces_it_reads_the_new_one(
 
     monkeypatch.setattr(Path, "read_bytes", opened_then_replaced)
     assert "k2" in KeyRing.load(path).keks and raced
+
+
+def test_a_key_file_named_by_a_link_and_by_its_own_name_is_edited_under_one_lock(tmp_path: Path) -> None:
+    """A server given the link and a cron job given the file itself each took a lock beside the name
+    they were given: two locks, so an edit read before the other's puncture could write the
+    destroyed key back. Both take the lock beside the file itself (``<file>.lock``)."""
+    (tmp_path / "secrets").mkdir()
+    target = tmp_path / "secrets" / "signpost.key"
+    KeyRing.generate(target).save()
+    link = tmp_path / "signpost.key"
+    link.symlink_to(target)
+    with key_file_lock(link), open(f"{target}.lock", "a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
