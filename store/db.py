@@ -24,12 +24,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import EMPTY_DICT
 
+from store import files
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "signpost_write"
-PRIVATE_MODE = 0o600  # the store holds practitioners' contact details: owner only, like the key file
+PRIVATE_MODE = files.PRIVATE_MODE  # the store holds practitioners' contact details: owner only, like the key file
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 PG_POOL_MAX = 32  # pooled PostgreSQL connections per process, whatever the bound on work in flight
 
@@ -169,11 +171,7 @@ def make_private(path: Path, *, create: bool = False) -> None:
     if create and path.parent.is_dir():
         with suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
-    try:
-        if stat.S_IMODE(path.stat().st_mode) != PRIVATE_MODE:
-            os.chmod(path, PRIVATE_MODE)
-    except FileNotFoundError:
-        pass
+    files.make_private(path)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -194,10 +192,17 @@ def is_sqlite_or_empty(path: Path) -> bool:
     return head in (b"", SQLITE_HEADER)
 
 
+def side_file(db_file: Path, suffix: str) -> Path:
+    """SQLite's ``-wal``, ``-shm`` or ``-journal`` of ``db_file``: beside the file it names through
+    any symbolic link, where SQLite keeps them (not beside the link)."""
+    real = Path(os.path.realpath(db_file))
+    return real.with_name(real.name + suffix)
+
+
 def _make_store_private(db_file: Path) -> None:
     make_private(db_file)
     for suffix in SQLITE_SIDE_FILES:
-        make_private(db_file.with_name(db_file.name + suffix))
+        make_private(side_file(db_file, suffix))
 
 
 # SQLite keeps a page cache per connection, filled as pages are read and never shrunk: with one
@@ -475,7 +480,7 @@ def _rolls_back_to_nothing(path: Path) -> bool:
     new store be made there. A journal header: magic, record count, nonce, then the file's size in
     pages before the write (bytes 16-20). A journal without the magic (zeroed) is cold."""
     try:
-        with path.with_name(path.name + "-journal").open("rb") as journal:
+        with side_file(path, "-journal").open("rb") as journal:
             header = journal.read(20)
     except FileNotFoundError:
         return False

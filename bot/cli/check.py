@@ -31,6 +31,7 @@ from store.db import (
     applied_heads,
     schema_behind,
     schema_gaps,
+    side_file,
     sqlite_file_url,
     sqlite_integrity,
     sqlite_path,
@@ -106,7 +107,7 @@ async def check_store(settings: Settings, file: Path | None = None) -> Findings:
 def _hot_journal(path: Path) -> bool:
     """Whether a rollback journal a killed writer left is beside ``path`` (SQLite's test: there and
     not empty, its first byte not zero). A read-only open must roll it back, and cannot."""
-    journal = path.with_name(path.name + "-journal")
+    journal = side_file(path, "-journal")
     try:
         with journal.open("rb") as handle:
             return handle.read(1) not in (b"", b"\0")

@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from store.keys import keychain
-from store.keys.crypto import KeyFileError, KeyRing, public_of, write_private
+from store.keys.crypto import KeyFileError, KeyRing, keep_private, public_of, read_key_text, write_private
 
 
 class SigningKeyGone(Exception):
@@ -84,13 +84,14 @@ class Signer:
                     _write(path, seed, public)
                 fresh.signing_seed = b""  # the seed now lives apart from the data keys only
         try:
-            doc = json.loads(path.read_text("utf-8"))
+            doc = json.loads(read_key_text(path))
             self._seed = base64.b64decode(doc["signing_seed"], validate=True)
             self._public = base64.b64decode(doc["public_key"], validate=True)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KeyFileError(f"cannot read signing key file {path}: {type(exc).__name__}") from None
         if self._seed and public_of(self._seed) != self._public:
             raise KeyFileError(f"signing key file {path}: its public key does not match its seed")
+        keep_private(path)
 
     @property
     def _current_seed(self) -> bytes:
@@ -142,7 +143,7 @@ class Signer:
         if self.path is None or not self.path.exists():
             return False
         try:
-            return bool(json.loads(self.path.read_text("utf-8"))["signing_seed"])
+            return bool(json.loads(read_key_text(self.path))["signing_seed"])
         except (OSError, ValueError, KeyError, TypeError):
             return True
 

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, write_whole
+from store.files import fsync_directory, make_private, overwrite, write_whole
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -132,19 +132,23 @@ class KeyRing:
 
         Only for a store that holds nothing sealed yet: ``store.keys.binding.open_key_file`` decides.
         Under the key file's lock, so that a copy a crash left half-written is removed at start-up.
+        One found open to others (put back by hand with ``cp`` under umask 022) is made 0600 once it
+        has read as a key file (a mistyped path is left as it is).
         """
         with key_file_lock(path):
             if not path.exists():
                 ring = cls.generate(path)
                 if ring._write(replace=False):
                     return ring
-            return cls.load(path)
+            ring = cls.load(path)
+            keep_private(path)
+            return ring
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
         """Load the key file; a missing one is an error (never silently replaced)."""
         try:
-            doc = json.loads(path.read_text("utf-8"))
+            doc = json.loads(read_key_text(path))
             return cls(
                 keks={k: _unb64(v) for k, v in doc["keks"].items()},
                 current_kek_id=doc["current_kek"],
@@ -235,10 +239,41 @@ def key_file_lock(path: Path) -> Iterator[None]:
     the lock first removes what a crash left there: a ``<key file>*.tmp`` is a full copy of the key
     file as it was, which later punctures would never reach (a backup plus that copy would open
     every child destroyed since)."""
-    with open(Path(f"{path}.lock"), "a") as lock:
+    # Beside the file itself, not a link to it: a process given the link and one given the file
+    # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
+    with open(Path(f"{real_file(path)}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         remove_leftovers(path)
         yield
+
+
+def read_key_text(path: Path) -> str:
+    """The text of a key file (or signing key file) as it is now. Read without the lock: another
+    process's edit may replace it meanwhile and zero the file it replaced (``write_whole``'s
+    ``shred``), so a read that found only zeros opened the old file before the rename, and reading
+    the name again finds the new one."""
+    for _ in range(_REREADS):
+        data = path.read_bytes()
+        if not data or data.strip(b"\0"):
+            break
+    return data.decode("utf-8")
+
+
+_REREADS = 5  # each a rename done since the last: one is all it takes but for edits back to back
+
+
+def keep_private(path: Path) -> None:
+    """Make a key file (or signing key file) that was read whole 0600, as every write of it is. One
+    this process does not own is left as it is (the next write replaces it with its own, 0600)."""
+    with suppress(PermissionError):
+        make_private(path)
+
+
+def real_file(path: Path) -> Path:
+    """The file ``path`` names, through any symbolic link (``signpost.key -> /srv/secrets/…``). A key
+    file is replaced there: replacing the link instead left the file it named holding every key an
+    edit destroyed, for the link to be put back to by the next deployment."""
+    return Path(os.path.realpath(path))
 
 
 def temporary_name(path: Path) -> Path:
@@ -253,7 +288,10 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     The new file's bytes reach the disk before the rename, and the rename reaches the disk before
     this returns, so a power loss cannot bring back a destroyed key; the temporary name is gone
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
-    return write_whole(path, text.encode("utf-8"), through=temporary_name(path), mode=0o600, replace=replace)
+    real = real_file(path)
+    return write_whole(
+        real, text.encode("utf-8"), through=temporary_name(real), mode=0o600, replace=replace, shred=True
+    )
 
 
 def remove_leftovers(path: Path) -> None:
@@ -262,10 +300,7 @@ def remove_leftovers(path: Path) -> None:
     key file (``signpost.key.signing``) writes its own ``.tmp`` outside this lock. Call only under
     ``key_file_lock``."""
     removed = False
-    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
-    for leftover in path.parent.glob(f"{glob.escape(path.name)}.*tmp"):
-        if not ours.fullmatch(leftover.name):
-            continue
+    for leftover in leftover_copies(path):
         try:
             # Not through a link, nor over the key file itself (a crash between link and unlink).
             if not leftover.is_symlink() and not _same_file(leftover, path):
@@ -275,7 +310,18 @@ def remove_leftovers(path: Path) -> None:
             continue
         removed = True
     if removed:
-        fsync_directory(path.parent)
+        for folder in {path.parent, real_file(path).parent}:
+            fsync_directory(folder)
+
+
+def leftover_copies(path: Path) -> list[Path]:
+    """Copies a write cut short left: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the names older
+    versions wrote), beside ``path`` and beside the file it names through a link (``real_file``)."""
+    found: set[Path] = set()
+    for each in {path, real_file(path)}:
+        ours = re.compile(re.escape(each.name) + r"(\.[0-9]+)?\.tmp")
+        found.update(p for p in each.parent.glob(f"{glob.escape(each.name)}.*tmp") if ours.fullmatch(p.name))
+    return sorted(found)
 
 
 def _same_file(one: Path, other: Path) -> bool:
@@ -289,9 +335,7 @@ def _overwrite(leftover: Path) -> None:
     """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do)."""
     fd = os.open(leftover, os.O_WRONLY)
     try:
-        size = os.fstat(fd).st_size
-        os.write(fd, b"\0" * size)
-        os.fsync(fd)
+        overwrite(fd)
     finally:
         os.close(fd)
 

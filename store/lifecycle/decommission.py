@@ -18,14 +18,11 @@ every admin's certificate notice is delivered, or ``PURGE_GRACE`` after completi
 from __future__ import annotations
 
 import base64
-import glob
 import hashlib
 import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -39,7 +36,7 @@ from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database
 from store.keys import keychain
-from store.keys.crypto import KeyRing, remove_leftovers
+from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
 from store.keys.term_keys import TermKeys
 from store.lifecycle import retention
 from store.lifecycle.retention import COMPACTION_NOT_PERMITTED, Compaction, compact_checked
@@ -393,21 +390,14 @@ def key_material_left(keys: KeyRing, signer: Signer) -> list[str]:
             left.append("blind-index key (key file)")
         if disk.signing_seed:
             left.append("signing seed (key file)")
-        left += [f"leftover copy {p.name}" for p in leftovers(keys.path)]
+        left += [f"leftover copy {p.name}" for p in leftover_copies(keys.path)]
     elif keys.keks or keys.index_key or keys.signing_seed:
         left.append("keys held in memory")
     if signer.path is not None:
         if signer.seed_on_disk():
             left.append("signing seed (signing key file)")
-        left += [f"leftover copy {p.name}" for p in leftovers(signer.path)]
+        left += [f"leftover copy {p.name}" for p in leftover_copies(signer.path)]
     return left
-
-
-def leftovers(path: Path) -> list[Path]:
-    """Copies a write cut short left beside ``path``: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the
-    names older versions wrote), as ``remove_leftovers`` removes them."""
-    ours = re.compile(re.escape(path.name) + r"(\.[0-9]+)?\.tmp")
-    return sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*tmp") if ours.fullmatch(p.name))
 
 
 def destroy_key_material(keys: KeyRing, signer: Signer) -> None:

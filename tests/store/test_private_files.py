@@ -105,3 +105,29 @@ async def test_an_in_memory_store_opens() -> None:
         assert await schema_behind(db) is None
     finally:
         await db.close()
+
+
+@pytest.mark.usefixtures("usual_umask")
+async def test_a_store_reached_through_a_symbolic_link_has_its_wal_and_shm_tightened_where_they_are(
+    tmp_path: Path,
+) -> None:
+    """SIGNPOST_DATABASE_URL naming a link to the store (`signpost.db -> /srv/data/signpost.db`):
+    SQLite keeps the WAL and shared memory beside the file the link names, and those left 0644 were
+    never tightened (only names beside the link were tried, where nothing is)."""
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "signpost.db"
+    db = await Database.open(f"sqlite+aiosqlite:///{real}")
+    await _write_something(db)
+    await db.close()
+    side = [Path(f"{real}-wal"), Path(f"{real}-shm")]
+    for f in [real, *side]:
+        f.touch()
+        os.chmod(f, 0o644)
+    link = tmp_path / "signpost.db"
+    link.symlink_to(real)
+    db = await Database.open(f"sqlite+aiosqlite:///{link}")
+    try:
+        await _write_something(db)
+        assert {f.name: mode(f) for f in [real, *side]} == {f.name: 0o600 for f in [real, *side]}
+    finally:
+        await db.close()

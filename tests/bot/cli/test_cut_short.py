@@ -30,11 +30,12 @@ from handlers.operator import lifecycle
 from handlers.operator.common import CUT_SHORT, Refused, audited
 from handlers.vocabulary import Action
 from store.db import Database
-from store.keys import rotation
+from store.keys import keychain, rotation
 from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
 from store.keys.binding import open_key_file
-from store.keys.crypto import KeyRing, temporary_name
+from store.keys.crypto import DecryptionError, KeyRing, child_aad, temporary_name
 from store.lifecycle import decommission
+from store.register.feeds import Feed, import_feeds
 from store.tables import wrapped_key_tables
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice
@@ -950,3 +951,68 @@ async def test_a_retention_run_cut_short_is_recorded_by_the_next_retention_comma
     found = await events(signpost.ctx.db, "retention_run")
     assert [outcome for outcome, _ in found] == ["started", "failed", "done", "started", "done"]
     assert found[1] == ("failed", "a run cut short before its outcome, recorded failed by the next run")
+
+
+_RETENTION_KILLED_BEFORE_THE_PUNCTURE = """
+import os, signal
+import store.keys.keychain as keychain
+from bot.cli.main import main
+
+puncture = keychain.puncture
+
+
+def killed_at_the_day_chain(ring, chain, cutoff, today):
+    if chain is keychain.Chain.DAY:
+        os.kill(os.getpid(), signal.SIGKILL)  # the day's destruction committed; the key file not yet written
+    return puncture(ring, chain, cutoff, today)
+
+
+keychain.puncture = killed_at_the_day_chain
+main(["retention", "run"])
+"""
+
+
+async def test_signpost_retention_run_killed_before_its_puncture_leaves_a_backup_unreadable_after_the_next_run(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """`signpost retention run` (a real process) killed -9 after the commit that destroyed a child
+    turning 24 today, before the key file lost its birth-date key: the store holds it destroyed,
+    and its wrapped key as a backup taken before holds it still opens with the key file, as README
+    says. The next `signpost retention run` finishes the puncture before anything else: that key
+    opens with the key file no more, the dead run is recorded failed, and the audit chain verifies."""
+    today = datetime.now(UTC).date()  # the day `signpost retention run` works to
+    born = date(today.year - 24, today.month, 28 if (today.month, today.day) == (2, 29) else today.day)
+    feed = tmp_path / "children.csv"
+    feed.write_text(f"{CHILDREN_HEADER}\n{AMY},Amy,Jones,,{born:%Y-%m-%d},F,M1 2AB,Northshire,false\n", "utf-8")
+    yesterday = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+    await import_feeds(db, keys, [Feed("children.csv", feed.read_text("utf-8"))], yesterday)
+    async with db.read() as session:
+        wrapped = (
+            await session.execute(select(ChildKey.kek_id, ChildKey.wrapped).where(ChildKey.child_ref == int(AMY)))
+        ).one()
+    await db.close()
+    assert keys.path is not None
+
+    def opens_with_the_key_file() -> bool:
+        ring = KeyRing.load(keys.path)  # type: ignore[arg-type]
+        keychain.install(ring, today)
+        try:
+            ring.unwrap(wrapped.kek_id, wrapped.wrapped, child_aad(int(AMY)))
+        except DecryptionError:
+            return False
+        return True
+
+    died = subprocess.run(
+        [sys.executable, "-c", _RETENTION_KILLED_BEFORE_THE_PUNCTURE], cwd=tmp_path, env=_pythonpath()
+    )
+    assert died.returncode == -signal.SIGKILL
+    assert opens_with_the_key_file()  # the window README names, until the next run
+    async with db.read() as session:
+        assert await session.get(ChildKey, int(AMY)) is None
+
+    again = await cli.run("retention", "run")
+    assert again.code == 0, again.err
+    assert not opens_with_the_key_file()
+    assert [e["outcome"] for e in await exported(cli, "retention_run")] == ["started", "failed", "started", "done"]
+    verify = await cli.run("audit", "verify")
+    assert verify.code == 0 and verify.out.startswith("OK"), verify.err

@@ -157,6 +157,30 @@ def test_a_backup_cut_short_restored_with_its_journal_is_no_store_to_any_command
     assert restored.read_bytes() == before
 
 
+@pytest.mark.sqlite_only
+def test_a_backup_cut_short_restored_with_its_journal_behind_a_symbolic_link_is_no_store_either(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The same copy and journal restored where a link points (SIGNPOST_DATABASE_URL naming
+    `restored.db -> data/restored.db`): SQLite finds the journal beside the file the link names,
+    but Signpost looked beside the link, found none, and let SQLite roll the file back to nothing."""
+    seeded(cli, 20)
+    assert cli("backup", str(tmp_path / "whole.db")).code == 0
+    cut = tmp_path / ("nightly.db" + PARTIAL)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_COPY, str(tmp_path / "whole.db"), str(cut)])
+    assert killed.returncode == -signal.SIGKILL
+    (tmp_path / "data").mkdir()
+    restored = tmp_path / "data" / "restored.db"
+    shutil.copyfile(cut, restored)
+    shutil.copyfile(f"{cut}-journal", f"{restored}-journal")
+    link = tmp_path / "restored.db"
+    link.symlink_to(restored)
+    before = restored.read_bytes()
+    run = cli("audit", "verify", env={"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{link}"})
+    assert run.code == 2 and f"there is no store at {link}" in run.said, run.out + run.err
+    assert restored.read_bytes() == before
+
+
 def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
     cli: Cli, tmp_path: Path, backend: str
 ) -> None:

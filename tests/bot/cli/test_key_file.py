@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,3 +182,28 @@ async def test_a_backup_from_before_a_rotation_names_the_generation_it_needs(
     refused_in_one_line(
         run, "this store needs key generation 1, which the key file no longer holds", "restore the key file kept"
     )
+
+
+def test_a_key_file_found_open_to_others_is_tightened_by_the_first_command_that_opens_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A key file put back by hand (`cp` from a secret manager or a host backup, under umask 022) is
+    0644: every account on the host could read the keys that open every child. The store is
+    tightened to 0600 when opened; the key file, which opens it, was left as found by every command
+    (read-only ones, and a retention run with nothing to destroy). It is made 0600, with the signing
+    key file beside it, by the first command that opens it; its keys stay as they were."""
+    signing = tmp_path / "signing.key"
+    env = {"SIGNPOST_SIGNING_KEY_FILE": str(signing)}
+    imported(cli, tmp_path)
+    assert cli("audit", "verify", env=env).code == 0  # the seed moves to its own file
+    key_file = Path(os.environ["SIGNPOST_KEY_FILE"])
+    before = key_file.read_bytes()
+    for path in (key_file, signing):
+        path.chmod(0o644)
+    run = cli("retention", "run", "--dry-run", env=env)
+    assert run.code == 0, run.err
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (key_file, signing)} == {
+        key_file.name: 0o600,
+        signing.name: 0o600,
+    }
+    assert key_file.read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -10,18 +11,20 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from store.keys import keychain
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_lock
 
 
 def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Saving (as when retention destroys a key) syncs the new file before the rename and the folder
-    after it, so a power loss cannot bring back the old file with a destroyed key in it."""
+    after it, so a power loss cannot bring back the old file with a destroyed key in it; then the
+    old file's zeros."""
     path = tmp_path / "signpost.key"
     ring = KeyRing.generate(path)
     ring.save()
@@ -44,7 +47,8 @@ def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monke
     ring.save()
 
     tmp = f"{path}.tmp"
-    assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path))]
+    # Then the old file, no name left on it, is overwritten and flushed (its destroyed key with it).
+    assert steps == [("fsync", tmp), ("rename", tmp), ("fsync", str(tmp_path)), ("fsync", f"{path} (deleted)")]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]
     assert not Path(tmp).exists()
@@ -106,9 +110,10 @@ def test_processes_creating_a_fresh_key_file_at_once_all_get_the_one_on_disk(tmp
 
 _KILLED_BEFORE_THE_RENAME = """
 import os, signal, sys
+from datetime import date
 from pathlib import Path
 from store.keys import keychain
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_lock
 
 ring = KeyRing.load(Path(sys.argv[1]))
 os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 just before the rename
@@ -196,3 +201,96 @@ def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails
     with pytest.raises(OSError, match="disk full"):
         ring.save()
     assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+
+def test_a_key_file_reached_through_a_symbolic_link_is_punctured_in_the_file_it_names(tmp_path: Path) -> None:
+    """SIGNPOST_KEY_FILE naming a link to where secrets are kept (`signpost.key -> /srv/secrets/…`):
+    each edit replaced the link with a new file and left the file it named as it was, so the
+    birth-date key a retention run destroyed (and after `keys rotate` the old master key, after
+    decommissioning every key) stayed in the secrets folder, and a deployment that put its link
+    back brought the destroyed key back. The file the link names is replaced instead; the link stays."""
+    secrets_folder = tmp_path / "secrets"
+    secrets_folder.mkdir()
+    target = secrets_folder / "signpost.key"
+    link = tmp_path / "signpost.key"
+    KeyRing.generate(target).save()
+    link.symlink_to(target)
+    ring = KeyRing.load_or_create(link)
+    today = date(2026, 11, 3)
+    keychain.ensure_chains(ring, today)
+    born = keychain.first_retained_dob(today)
+    destroyed = keychain.cohort_key(ring, born, today)
+    assert destroyed is not None
+    keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 1, today)
+
+    assert link.is_symlink() and link.resolve() == target
+    for copy in (KeyRing.load(target), KeyRing.load(link)):
+        keychain.install(copy, today)
+        assert destroyed not in copy.keks and keychain.punctured(copy, keychain.day_slot(born))
+    assert _beside(target) == ["signpost.key", "signpost.key.lock"]  # no copy of it: only its lock
+
+
+def test_the_key_file_a_puncture_replaces_is_overwritten_once_no_name_is_left_on_it(tmp_path: Path) -> None:
+    """A puncture writes a new key file and renames it over the old one, whose bytes (the chain
+    state that derives the destroyed birth-date key) stayed readable through any handle still open
+    on it (a host backup agent mid-copy, as a crash's leftover copy is) and in the disk's freed
+    blocks. They are overwritten once the rename has left them no name; a second name an operator
+    made on purpose (a hard link: a key-file copy, README) is theirs to expire, and left as it is."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    today = date(2026, 11, 3)
+    keychain.ensure_chains(ring, today)
+    born = keychain.first_retained_dob(today)
+    held = os.open(path, os.O_RDONLY)  # as a backup agent reading it when the puncture comes
+    try:
+        keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 1, today)
+        assert os.pread(held, 1 << 16, 0).strip(b"\0") == b""
+    finally:
+        os.close(held)
+    kept = tmp_path / "operator-copy.key"
+    os.link(path, kept)
+    before = kept.read_bytes()
+    keychain.puncture(ring, keychain.Chain.DAY, keychain.day_slot(born) + 2, today)
+    assert kept.read_bytes() == before
+
+
+def test_a_key_file_read_as_another_process_replaces_it_reads_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas read the key file without its lock (retention takes the chains as they are now): one
+    that opened it just before another's puncture renamed the new file in reads the old file's
+    zeros, and reads the name again rather than refuse the key file as unreadable."""
+    path = tmp_path / "signpost.key"
+    ring = KeyRing.generate(path)
+    ring.save()
+    real_read_bytes = Path.read_bytes
+    raced: list[Path] = []
+
+    def opened_then_replaced(self: Path) -> bytes:
+        if self != path or raced:
+            return real_read_bytes(self)
+        raced.append(self)
+        fd = os.open(self, os.O_RDONLY)
+        try:
+            with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
+                fresh.keks["k2"] = b"\x02" * 32
+            return os.pread(fd, 1 << 16, 0)
+        finally:
+            os.close(fd)
+
+    monkeypatch.setattr(Path, "read_bytes", opened_then_replaced)
+    assert "k2" in KeyRing.load(path).keks and raced
+
+
+def test_a_key_file_named_by_a_link_and_by_its_own_name_is_edited_under_one_lock(tmp_path: Path) -> None:
+    """A server given the link and a cron job given the file itself each took a lock beside the name
+    they were given: two locks, so an edit read before the other's puncture could write the
+    destroyed key back. Both take the lock beside the file itself (``<file>.lock``)."""
+    (tmp_path / "secrets").mkdir()
+    target = tmp_path / "secrets" / "signpost.key"
+    KeyRing.generate(target).save()
+    link = tmp_path / "signpost.key"
+    link.symlink_to(target)
+    with key_file_lock(link), open(f"{target}.lock", "a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

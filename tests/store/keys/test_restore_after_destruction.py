@@ -5,6 +5,7 @@ cannot find it, but its rows are still there: involvements in clear by reference
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from sqlalchemy import func, select
 from bot.app import Signpost
 from store.db import Database
 from store.keys.backup import backup
+from store.keys.crypto import DecryptionError, KeyRing, child_aad
 from store.keys.rotation import rotate
 from store.lifecycle import retention
+from store.register import children
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
 from tests.store.keys.test_backup import current_key_material, restored
-from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, at, load, retention_on, scalar
+from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_18, TURNS_24, at, load, retention_on, scalar
 
 NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
 
@@ -157,3 +160,39 @@ async def test_a_run_killed_after_deleting_an_orphans_index_rows_is_finished_by_
         report = await retention.run(old, keys, at(NOV_3))
         assert report.destroyed == 1 and (await child_states(old))[int(TURNS_24)] == "destroyed"
         assert int(TURNS_24) not in await held_keys(old)
+
+
+async def test_a_backup_restored_with_the_key_file_of_its_day_is_destroyed_again_by_the_next_run(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """A host put back from its own backup brings the store and the key file of that day together
+    (README: the key file is to be kept out of backups, but a host backup takes both). The pair
+    opens the child destroyed since, as it did that day; the next run on it (days due since the
+    backup) destroys it again and punctures the restored key file, which from then on opens that
+    child in no copy: the store's rows nor the backup's wrapped key and identity."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    backup_file, key_then = tmp_path / "host.backup", tmp_path / "host.key"
+    await backup(signpost.ctx.db, backup_file)
+    assert signpost.ctx.keys.path is not None
+    shutil.copyfile(signpost.ctx.keys.path, key_then)
+    await retention_on(signpost, NOV_3)  # TURNS_24 destroyed in the live store, its cohort key punctured
+    async with restored(db_url, backup_file) as old:
+        async with old.read() as session:
+            sealed = (
+                await session.execute(
+                    select(Child.identity, ChildKey.kek_id, ChildKey.wrapped)
+                    .join(ChildKey, ChildKey.child_ref == Child.ref)
+                    .where(Child.ref == int(TURNS_24))
+                )
+            ).one()
+            paired = current_key_material(KeyRing.load(key_then), NOV_3)
+            assert (await children.load_identities(session, paired, [int(TURNS_24)]))[
+                int(TURNS_24)
+            ].family_name == MARKER
+        report = await retention.run(old, paired, at(NOV_3))
+        assert report.destroyed == 1 and (await child_states(old))[int(TURNS_24)] == "destroyed"
+        assert int(TURNS_24) not in await held_keys(old)
+    afterwards = current_key_material(KeyRing.load(key_then), NOV_3)
+    with pytest.raises(DecryptionError):
+        afterwards.unwrap(sealed.kek_id, sealed.wrapped, child_aad(int(TURNS_24)))
