@@ -257,13 +257,18 @@ def parse_date(token: str) -> date | None:
 
 # What people type for an apostrophe in a name (a left quote, a modifier letter, a backtick, an
 # acute accent, a prime), read as the right single quote that ``_NAME`` allows.
-_APOSTROPHES = str.maketrans(dict.fromkeys("\u2018\u02bc\u0060\u00b4\u2032", "\u2019"))
+# Hyphens as Word, Outlook and PDFs write them (hyphen, non-breaking hyphen, figure dash, en dash,
+# em dash, minus): "Smith\u2013Jones" pasted from a letter was refused as not a name.
+_SPELLINGS = str.maketrans(
+    dict.fromkeys("\u2018\u02bc\u0060\u00b4\u2032", "\u2019")
+    | dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-")
+)
 
 
 def as_name_text(text: str) -> str:
     """Typed names as one spelling: composed (NFC: "Zoë" pasted from a Mac or a PDF comes as "Zoe"
-    and a combining diaeresis, which ``_NAME`` refused) and with one kind of apostrophe."""
-    return unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    and a combining diaeresis, which ``_NAME`` refused), with one kind of apostrophe and one hyphen."""
+    return unicodedata.normalize("NFC", text).translate(_SPELLINGS)
 
 
 def _fields(text: str) -> list[str]:
