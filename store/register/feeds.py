@@ -222,7 +222,7 @@ def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
         try:
             with path.open("rb") as handle:
                 header = handle.readline(LINE_LIMIT).decode("utf-8", errors="replace")
-                if detect_kind(next(csv.reader([header]), [])) is not kind:
+                if detect_kind(without_unnamed_tail(next(csv.reader([header]), []))[0]) is not kind:
                     continue
                 last = b"\n"
                 while block := handle.read(1 << 20):
@@ -641,6 +641,7 @@ def _rows(
         return None, iter(())
     if header is None and any(p.file == name and p.field == "row" for p in problems[before:]):
         return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
+    header, unnamed = without_unnamed_tail(header or [])
     kind = detect_kind(header) if header else None
     repeated = repeated_columns(header or ())
     if kind is None and repeated:
@@ -656,6 +657,11 @@ def _rows(
         for line, values in csv_rows(reader, name, problems):  # line: where the row begins
             if not any(v.strip() for v in values):
                 continue
+            if unnamed and len(columns) < len(values) <= len(columns) + unnamed:
+                if any(v.strip() for v in values[len(columns) :]):
+                    problems.append(RowProblem(name, line, "row", UNDER_NO_NAME))
+                    continue
+                values = values[: len(columns)]
             if len(values) != len(columns):
                 why = f"has {len(values)} fields, expected {len(columns)}"
                 if reader.line_num > line and any("\n" in value or "\r" in value for value in values):
@@ -668,6 +674,21 @@ def _rows(
             yield line, dict(zip(columns, values, strict=True))
 
     return kind, rows()
+
+
+UNDER_NO_NAME = "holds a value after its last column, under the header's column with no name"
+
+
+def without_unnamed_tail(header: list[str]) -> tuple[list[str], int]:
+    """A header without the empty cells after its last named column, and how many there were, when
+    what is left is a feed's: Excel ends every line with a comma once a column past the data was
+    used. Rows may then hold as many empty fields more. Any other header is returned as it is."""
+    named = len(header)
+    while named and not header[named - 1].strip():
+        named -= 1
+    if named == len(header) or not named or detect_kind(header[:named]) is None:
+        return header, 0
+    return header[:named], len(header) - named
 
 
 def csv_rows(reader: Any, name: str, problems: list[RowProblem]) -> Iterator[tuple[int, list[str]]]:

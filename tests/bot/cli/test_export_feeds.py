@@ -154,3 +154,17 @@ def test_a_windows_1252_file_is_refused_at_its_first_line_that_is_not_utf8(cli: 
     assert problems(cli, write(tmp_path, "children.csv", text, encoding="cp1252")) == [
         "children.csv:2: file: is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
     ]
+
+
+def test_a_comma_at_the_end_of_every_line_is_an_empty_column_with_no_name(cli: Cli, tmp_path: Path) -> None:
+    """Excel writes a comma after each line's last field when a column past the data was ever used:
+    the header was "not a known feed: unknown (an empty name)". A value under that column is a
+    problem of its row, never quoted."""
+    lines = [line + "," for line in CHILDREN.splitlines()]
+    imported = cli("import", str(write(tmp_path, "children.csv", "\r\n".join(lines) + "\r\n")))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[0] == "children: 6 rows read, 6 new or changed"
+    lines[3] += "Stone"
+    assert problems(cli, write(tmp_path, "children.csv", "\n".join(lines) + "\n")) == [
+        "children.csv:4: row: holds a value after its last column, under the header's column with no name"
+    ]
