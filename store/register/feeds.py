@@ -603,7 +603,11 @@ def _child(c: _RowChecker, today: date) -> ChildRow | None:
     if postcode and not POSTCODE.match(postcode):
         c.fail("postcode", "is not a UK postcode")
     aliases = tuple(a.strip() for a in c.text("aliases", required=False, max_len=2000).split(";") if a.strip())
-    identity_fields = (c.text("given_names"), c.text("family_name"))
+    # A child may be known by one name (the NHS records it as the family name): either field may be
+    # empty, not both. Refusing one of them had no fix in the feed, and held back every other row.
+    identity_fields = (c.text("given_names", required=False), c.text("family_name", required=False))
+    if not any(identity_fields) and "given_names" not in c.failed and "family_name" not in c.failed:
+        c.fail("family_name", "is empty, and so is given_names: a child needs at least one name")
     row_la, shielded = c.text("local_authority", max_len=64), c.boolean("shielded")
     if c.bad or dob is None:
         return None

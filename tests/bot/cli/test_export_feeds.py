@@ -13,7 +13,15 @@ import pytest
 
 from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
-from tests.factories import CHILDREN, CHILDREN_HEADER, PRACTITIONERS, PRACTITIONERS_HEADER
+from tests.factories import (
+    BEN,
+    CHILDREN,
+    CHILDREN_HEADER,
+    INVOLVEMENTS,
+    NO_INVOLVEMENTS,
+    PRACTITIONERS,
+    PRACTITIONERS_HEADER,
+)
 
 SEAN, ZOE, LUKASZ = "9993000000", "9993000019", "9993000027"
 EXPORT_PRACTITIONERS = (
@@ -167,4 +175,27 @@ def test_a_comma_at_the_end_of_every_line_is_an_empty_column_with_no_name(cli: C
     lines[3] += "Stone"
     assert problems(cli, write(tmp_path, "children.csv", "\n".join(lines) + "\n")) == [
         "children.csv:4: row: holds a value after its last column, under the header's column with no name"
+    ]
+
+
+def test_a_child_with_one_name_only_is_imported_and_found_by_it(cli: Cli, tmp_path: Path) -> None:
+    """A child known by one name (the NHS records it as the family name; some exports put it under
+    the given names) was refused as "is empty": a refusal nothing in the feed could answer, and one
+    that held back every other row of the national feed. A row with no name at all is still refused,
+    its line named."""
+    one_name = CHILDREN.replace(",Ben,Okafor,", ",,Okafor,").replace(",Noah,Wells,", ",Noah,,")
+    feeds = [write(tmp_path, "practitioners.csv", PRACTITIONERS), write(tmp_path, "children.csv", one_name)]
+    feeds.append(
+        write(tmp_path, "involvements.csv", INVOLVEMENTS + f"{NO_INVOLVEMENTS},P002,School nursing,2024-09-01,,false\n")
+    )
+    imported = cli("import", *map(str, feeds))
+    assert imported.code == 0, imported.err
+    enrolled = cli("totp", "enrol", "P003")
+    code = pyotp.TOTP(secret_from(enrolled.out)).now()
+    out = cli("console", "--as", "P003", stdin=f"Okafor 12/09/2016\n{code}\nNoah 29/02/2020 \n").out
+    found = re.findall(r"Signposts for (\d{3} \d{3} \d{4}):", out)
+    assert [ref.replace(" ", "") for ref in found] == [BEN, NO_INVOLVEMENTS], out
+    nameless = one_name.replace(",Noah,,", ",,,")
+    assert problems(cli, write(tmp_path, "children.csv", nameless)) == [
+        "children.csv:7: family_name: is empty, and so is given_names: a child needs at least one name"
     ]
