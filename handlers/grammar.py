@@ -154,6 +154,13 @@ def _is_name(token: str) -> bool:
     return _NAME.match(token) is not None and all(ch.isalpha() or ch in "'\u2019-" for ch in token)
 
 
+def _name_parts(token: str) -> list[str] | None:
+    """The names a typed word holds: a full stop is how a letter writes an abbreviation ("St. Clair",
+    "St.Clair"), so it ends a name; None when the word is not names."""
+    parts = [part for part in token.split(".") if part]
+    return parts if parts and all(_is_name(part) for part in parts) else None
+
+
 def date_shaped(token: str) -> bool:
     """Whether ``token`` is written as a date (DD/MM/YYYY or YYYY-MM-DD), real or not (31/02/2027)."""
     return any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)
@@ -301,8 +308,8 @@ def parse_demographic(text: str, today: date) -> Query:
             )
         elif any(ch in _ASCII_DIGITS for ch in token):
             postcode.append(token)
-        elif _is_name(token):
-            names.append(token)
+        elif (parts := _name_parts(token)) is not None:
+            names.extend(parts)
         else:
             raise UsageError("names may contain letters, hyphens and apostrophes only")
     if dob is None:

@@ -14,14 +14,16 @@ from tests.fuzzy_register import filler_children
 PAWEL = "9993000000"
 ZOE = "9993000019"
 SIAN = "9993000027"
+CLAIR = "9993000035"
 
 CHILDREN = f"""{CHILDREN_HEADER}
 {PAWEL},Paweł,Łęcki,,2014-04-06,M,M1 1AE,Northshire,false
 {ZOE},Zoë,Smith-Jones,,2015-03-04,F,M1 1AE,Northshire,false
 {SIAN},Siân,ap Dafydd,,2013-05-06,F,CF10 1AA,Northshire,false
+{CLAIR},Amy,St Clair,,2012-02-03,F,LS6 3QT,Northshire,false
 """
 INVOLVEMENTS = "child_ref,practitioner_id,service,started,ended,lead_professional\n" + "".join(
-    f"{ref},P001,Children's social care,2024-01-10,,false\n" for ref in (PAWEL, ZOE, SIAN)
+    f"{ref},P001,Children's social care,2024-01-10,,false\n" for ref in (PAWEL, ZOE, SIAN, CLAIR)
 )
 
 
@@ -48,6 +50,9 @@ TYPED = {
     "a Unicode hyphen": ("Zoë Smith\u2010Jones 04/03/2015", ZOE),
     "the hyphen left out": ("zoe smith jones 04/03/2015 m11ae", ZOE),
     "a Welsh name without its circumflex, hyphenated": ("Sian ap-Dafydd 06/05/2013", SIAN),
+    # "St. Clair" as a letter writes it was refused as not a name.
+    "a full stop after an abbreviation": ("Amy St. Clair 03/02/2012", CLAIR),
+    "full stops between the parts": ("Amy St.Clair 03/02/2012", CLAIR),
 }
 
 
