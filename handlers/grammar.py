@@ -154,6 +154,13 @@ def _is_name(token: str) -> bool:
     return _NAME.match(token) is not None and all(ch.isalpha() or ch in "'\u2019-" for ch in token)
 
 
+def _name_parts(token: str) -> list[str] | None:
+    """The names a typed word holds: a full stop is how a letter writes an abbreviation ("St. Clair",
+    "St.Clair"), so it ends a name; None when the word is not names."""
+    parts = [part for part in token.split(".") if part]
+    return parts if parts and all(_is_name(part) for part in parts) else None
+
+
 def date_shaped(token: str) -> bool:
     """Whether ``token`` is written as a date (DD/MM/YYYY or YYYY-MM-DD), real or not (31/02/2027)."""
     return any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)
@@ -257,13 +264,18 @@ def parse_date(token: str) -> date | None:
 
 # What people type for an apostrophe in a name (a left quote, a modifier letter, a backtick, an
 # acute accent, a prime), read as the right single quote that ``_NAME`` allows.
-_APOSTROPHES = str.maketrans(dict.fromkeys("\u2018\u02bc\u0060\u00b4\u2032", "\u2019"))
+# Hyphens as Word, Outlook and PDFs write them (hyphen, non-breaking hyphen, figure dash, en dash,
+# em dash, minus): "Smith\u2013Jones" pasted from a letter was refused as not a name.
+_SPELLINGS = str.maketrans(
+    dict.fromkeys("\u2018\u02bc\u0060\u00b4\u2032", "\u2019")
+    | dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-")
+)
 
 
 def as_name_text(text: str) -> str:
     """Typed names as one spelling: composed (NFC: "Zoë" pasted from a Mac or a PDF comes as "Zoe"
-    and a combining diaeresis, which ``_NAME`` refused) and with one kind of apostrophe."""
-    return unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    and a combining diaeresis, which ``_NAME`` refused), with one kind of apostrophe and one hyphen."""
+    return unicodedata.normalize("NFC", text).translate(_SPELLINGS)
 
 
 def _fields(text: str) -> list[str]:
@@ -296,8 +308,8 @@ def parse_demographic(text: str, today: date) -> Query:
             )
         elif any(ch in _ASCII_DIGITS for ch in token):
             postcode.append(token)
-        elif _is_name(token):
-            names.append(token)
+        elif (parts := _name_parts(token)) is not None:
+            names.extend(parts)
         else:
             raise UsageError("names may contain letters, hyphens and apostrophes only")
     if dob is None:

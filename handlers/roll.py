@@ -28,6 +28,7 @@ from store.register.feeds import (
     SEXES,
     FeedKind,
     RowProblem,
+    column_name,
     csv_rows,
     iso_day,
     unreadable,
@@ -189,7 +190,7 @@ def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Ite
     """Each good data row, in order; each problem appended to ``problems`` as it is met."""
     reader = csv.reader(lines)
     try:
-        header = [h.strip().lower() for h in next(reader, [])]
+        header = [column_name(h) for h in next(reader, [])]
     except csv.Error as exc:
         problems.append(unreadable(name, 1, exc))
         return

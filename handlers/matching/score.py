@@ -202,8 +202,10 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     is no registered child's and no known name (so a slip for a name, not a brother's or twin's
     name), False when a registered child bears it (so two slips away is another name), None when
     the register's counts are not at hand."""
-    if not query or not child:
+    if not query:
         return "missing"
+    if not child:
+        return "disagree"  # typed, but the record holds none (a child known by one name): unchecked
     asked, first = query[0], child[0]
     if asked == first:
         return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
@@ -246,8 +248,10 @@ def _garbled(asked: str, held: str, similarity: float) -> bool:
 
 
 def _family_level(query: str, child: str) -> str:
-    if not query or not child:
+    if not query:
         return "missing"
+    if not child:
+        return "disagree"  # typed, but the record holds none (a child known by one name): unchecked
     if query == child:
         return "exact"
     asked, held = query.replace(" ", ""), child.replace(" ", "")
@@ -349,7 +353,8 @@ class Standing(StrEnum):
     """The given name agrees; the family name is unlike the child's and no registered child bears it.
     A new surname (a step-parent's, an adopter's) is a surname people bear, and a misspelling of the
     child's resembles it: this is neither, and a given name with a birthday and an address does not
-    find a child. Never accepted."""
+    find a child. So too a family name typed for a child the register knows by a given name alone:
+    nothing checks it. Never accepted."""
     NAMES_DISAGREE = "names_disagree"
     """Neither name agrees in any reading (as typed, swapped, or an alias). Never accepted, never
     offered as "more than one could match": a birthday and a postcode do not find a child."""
@@ -587,7 +592,7 @@ def _assess(
     bits = (total + weights.prior) / math.log(2)
     if not names.agrees:
         standing = Standing.NAMES_DISAGREE
-    elif names.family == "disagree" and _unregistered_family(names.asked_family, counts):
+    elif names.family == "disagree" and (not identity.family_name or _unregistered_family(names.asked_family, counts)):
         standing = Standing.UNKNOWN_SURNAME
     elif names.family in _ALIKE and names.given in _UNLIKE:
         same_day = names.given == "garbled" and dob_level == "exact"

@@ -267,13 +267,19 @@ async def rebuild_terms(session: AsyncSession, keys: KeyRing) -> int:
     longer used, and any a destroyed child left), then every child that is not destroyed (archived
     ones too: retention finds them by their ``dob:`` term) is indexed again, chunk by chunk. For a
     store indexed under another set of term kinds or keys (a child found only by terms it does not
-    hold yet is not found at all). Returns the children re-indexed."""
+    hold yet is not found at all). The names are counted again in the same pass: their count keys
+    are normalised as the terms are (``store.register.terms.normalise_name``), so counts kept under
+    another version's would weigh, or take for unknown, names the index now reads otherwise.
+    Returns the children re-indexed."""
     await session.execute(delete(ChildTerm))
+    await name_counts.clear(session)
     rebuilt = 0
     async for found in held_identities(session, keys):
         rows = [(term, ref) for ref, identity in found.items() for term in terms_for(keys, identity)]
         await copy_rows(session, ChildTerm.__table__, ("term", "child_ref"), rows)
+        await name_counts.adjust(session, keys, list(found.values()))
         rebuilt += len(found)
+    await name_counts.mark_complete(session)
     await session.merge(Meta(key=TERMS_META, value=TERMS_VERSION))
     return rebuilt
 
@@ -286,6 +292,10 @@ async def ensure_terms_current(session: AsyncSession, keys: KeyRing, today: date
     stored = await terms_version(session)
     if stored == TERMS_VERSION or _newer(stored):
         return None  # never back down: an older Signpost's import on a newer index leaves it be
+    await _lock_terms(session)  # a start-up and an import rebuilding at once would count each name twice
+    stored = await terms_version(session)
+    if stored == TERMS_VERSION or _newer(stored):
+        return None  # the other rebuilt it while this one waited
     keychain.hold_term_keys(keys, today)
     return await rebuild_terms(session, keys)
 

@@ -222,7 +222,7 @@ def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
         try:
             with path.open("rb") as handle:
                 header = handle.readline(LINE_LIMIT).decode("utf-8", errors="replace")
-                if detect_kind(next(csv.reader([header]), [])) is not kind:
+                if detect_kind(without_unnamed_tail(next(csv.reader([header]), []))[0]) is not kind:
                     continue
                 last = b"\n"
                 while block := handle.read(1 << 20):
@@ -332,10 +332,20 @@ class RefSet:
         return bits is not None and bool(bits[bit >> 3] & (1 << (bit & 7)))
 
 
+_HEADER_SPACING = re.compile(r"[\s-]+")
+
+
+def column_name(cell: str) -> str:
+    """The column a header cell names, however an export spells it: any letter case, spaces around
+    it, spaces or hyphens for underscores ("Date of Birth", "date-of-birth": exports title their
+    columns for people), and a byte-order mark left by saving a file as UTF-8 twice."""
+    return _HEADER_SPACING.sub("_", cell.replace("\ufeff", "").strip().lower())
+
+
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
     """The feed a header names: each of its columns once, in any order. A column named twice is
     no feed: which of its two values a row meant (``shielded`` true or false?) cannot be known."""
-    columns = tuple(h.strip().lower() for h in header)
+    columns = tuple(column_name(h) for h in header)
     if len(set(columns)) != len(columns):
         return None
     for kind, expected in HEADERS.items():
@@ -354,8 +364,10 @@ def unknown_header(header: Sequence[str]) -> str:
     and the feeds' headers are shown instead. A header that runs into its first row (its line
     break lost: a missing column's name with more after it, then the row's fields) is said so,
     and nothing from that column on is quoted: it is the row."""
+    if (separator := other_separator(header)) is not None:
+        return f"its columns are separated by {separator}, not commas: {SAVE_AS_CSV}"
     written = [h.strip() for h in header]
-    columns = [h.lower() for h in written]
+    columns = [column_name(h) for h in header]
     kind = max(HEADERS, key=lambda k: len(set(HEADERS[k]) & set(columns)))
     expected = HEADERS[kind]
     if 2 * len(set(expected) & set(columns)) < len(expected):
@@ -375,6 +387,21 @@ def unknown_header(header: Sequence[str]) -> str:
     if fused is not None:
         why.append(f"the header runs into the first row after {fused[1]}: is its line break missing?")
     return f"not a known feed: {'; '.join(why)}"
+
+
+SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "bars (|)"}
+SAVE_AS_CSV = "save the file as CSV (comma-separated) and import it again"
+
+
+def other_separator(header: Sequence[str]) -> str | None:
+    """What separates a header's columns when it is not commas (Excel's "Text (Tab delimited)", a
+    CSV from a locale whose decimal mark is the comma): a feed's header read as one cell. None if not."""
+    if len(header) != 1:
+        return None
+    for separator, called in SEPARATORS.items():
+        if detect_kind(header[0].split(separator)) is not None:
+            return called
+    return None
 
 
 def _row_after(columns: list[str], expected: tuple[str, ...]) -> tuple[int, str] | None:
@@ -420,7 +447,7 @@ def _column(name: str) -> str:
 def repeated_columns(header: Sequence[str]) -> list[str]:
     """The feed columns a header names more than once, in header order. Only Signpost's own
     column names: a data row taken for a header (its first line lost) is never quoted back."""
-    counts = Counter(h.strip().lower() for h in header)
+    counts = Counter(column_name(h) for h in header)
     return [column for column, count in counts.items() if count > 1 and column in KNOWN_COLUMNS]
 
 
@@ -497,8 +524,8 @@ ROLE_NAMES = frozenset(role.value for role in Role)
 
 
 def _roles(text: str) -> set[Role] | None:
-    """The roles a ``roles`` field names, or None when any part is not a role."""
-    parts = [part.strip() for part in text.split(";") if part.strip()]
+    """The roles a ``roles`` field names, in any letter case, or None when any part is not a role."""
+    parts = [part.strip().lower() for part in text.split(";") if part.strip()]
     return {Role(part) for part in parts} if all(part in ROLE_NAMES for part in parts) else None
 
 
@@ -540,7 +567,10 @@ def _practitioner(c: _RowChecker) -> PractitionerRow | None:
     roles = _roles(c.text("roles"))
     if roles is None:
         # Never the value: a header in another order than its rows put given names here.
-        c.fail("roles", "holds a role that is not one of practitioner, duty_manager, admin")
+        why = "holds a role that is not one of practitioner, duty_manager, admin"
+        if _roles(re.sub(r"[,|/]", ";", c.row.get("roles") or "")):
+            why += " (separate two roles with ;)"
+        c.fail("roles", why)
         roles = set()
     phone, email = c.text("phone"), c.text("email", max_len=254)
     if phone and not PHONE.match(phone):
@@ -573,7 +603,11 @@ def _child(c: _RowChecker, today: date) -> ChildRow | None:
     if postcode and not POSTCODE.match(postcode):
         c.fail("postcode", "is not a UK postcode")
     aliases = tuple(a.strip() for a in c.text("aliases", required=False, max_len=2000).split(";") if a.strip())
-    identity_fields = (c.text("given_names"), c.text("family_name"))
+    # A child may be known by one name (the NHS records it as the family name): either field may be
+    # empty, not both. Refusing one of them had no fix in the feed, and held back every other row.
+    identity_fields = (c.text("given_names", required=False), c.text("family_name", required=False))
+    if not any(identity_fields) and "given_names" not in c.failed and "family_name" not in c.failed:
+        c.fail("family_name", "is empty, and so is given_names: a child needs at least one name")
     row_la, shielded = c.text("local_authority", max_len=64), c.boolean("shielded")
     if c.bad or dob is None:
         return None
@@ -611,6 +645,7 @@ def _rows(
         return None, iter(())
     if header is None and any(p.file == name and p.field == "row" for p in problems[before:]):
         return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
+    header, unnamed = without_unnamed_tail(header or [])
     kind = detect_kind(header) if header else None
     repeated = repeated_columns(header or ())
     if kind is None and repeated:
@@ -620,18 +655,44 @@ def _rows(
     if kind is None:
         problems.append(RowProblem(name, 1, "header", unknown_header(header or ())))
         return None, iter(())
-    columns = [h.strip().lower() for h in header or ()]
+    columns = [column_name(h) for h in header or ()]
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         for line, values in csv_rows(reader, name, problems):  # line: where the row begins
             if not any(v.strip() for v in values):
                 continue
+            if unnamed and len(columns) < len(values) <= len(columns) + unnamed:
+                if any(v.strip() for v in values[len(columns) :]):
+                    problems.append(RowProblem(name, line, "row", UNDER_NO_NAME))
+                    continue
+                values = values[: len(columns)]
             if len(values) != len(columns):
-                problems.append(RowProblem(name, line, "row", f"has {len(values)} fields, expected {len(columns)}"))
+                why = f"has {len(values)} fields, expected {len(columns)}"
+                if reader.line_num > line and any("\n" in value or "\r" in value for value in values):
+                    # A quote never closed reads the lines after it as one field: the line the
+                    # row begins on shows the right number of fields, and does not say why.
+                    why += f": a quoted field that opens on this line runs on to line {reader.line_num} "
+                    why += "(is its closing quote missing?)"
+                problems.append(RowProblem(name, line, "row", why))
                 continue
             yield line, dict(zip(columns, values, strict=True))
 
     return kind, rows()
+
+
+UNDER_NO_NAME = "holds a value after its last column, under the header's column with no name"
+
+
+def without_unnamed_tail(header: list[str]) -> tuple[list[str], int]:
+    """A header without the empty cells after its last named column, and how many there were, when
+    what is left is a feed's: Excel ends every line with a comma once a column past the data was
+    used. Rows may then hold as many empty fields more. Any other header is returned as it is."""
+    named = len(header)
+    while named and not header[named - 1].strip():
+        named -= 1
+    if named == len(header) or not named or detect_kind(header[:named]) is None:
+        return header, 0
+    return header[:named], len(header) - named
 
 
 def csv_rows(reader: Any, name: str, problems: list[RowProblem]) -> Iterator[tuple[int, list[str]]]:

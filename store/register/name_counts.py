@@ -156,13 +156,23 @@ async def rebuild(session: AsyncSession, keys: KeyRing) -> int:
     """
     from store.register import children
 
-    await session.execute(delete(NameCount))
+    await clear(session)
     counted = 0
     async for found in children.held_identities(session, keys):
         await adjust(session, keys, list(found.values()))
         counted += len(found)
-    await session.execute(insert_row(session, COMPLETE, 1))
+    await mark_complete(session)
     return counted
+
+
+async def clear(session: AsyncSession) -> None:
+    """Every count gone, in the caller's transaction: a recount starts here (``mark_complete`` ends it)."""
+    await session.execute(delete(NameCount))
+
+
+async def mark_complete(session: AsyncSession) -> None:
+    """The counts hold every child held: scoring may weigh names by them."""
+    await session.execute(insert_row(session, COMPLETE, 1))
 
 
 def insert_row(session: AsyncSession, term: int, count: int) -> Any:

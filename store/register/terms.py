@@ -64,9 +64,10 @@ from store.register.nicknames import NAME_ROOTS, roots_of
 MAX_INDEX_TERMS: Final = 20
 """Hard cap on index terms a child (a typical child has 14; each alias adds one or two)."""
 
-TERMS_VERSION: Final = "3"
+TERMS_VERSION: Final = "4"
 """The set of term kinds ``index_terms`` writes and how they are keyed (1: n, ym, md, yd, do, po;
-2: adds ii, fy, fm, pm, pd, no; 3: the same kinds, keyed by birth day or year, ``keyed_by``)."""
+2: adds ii, fy, fm, pm, pd, no; 3: the same kinds, keyed by birth day or year, ``keyed_by``; 4: the
+same, from names whose letters kept whole by NFKD (Ł, Ø, Æ…) and other apostrophes are folded)."""
 
 FULL_DATE_KINDS: Final = frozenset({"n", "ii", "do", "dob"})
 """Term kinds holding the full date of birth (``dob:`` is retention's, ``store.register.children``):
@@ -88,23 +89,37 @@ class Identity:
 # ---------------------------------------------------------------------------- normalising
 
 
+# Every apostrophe a keyboard or a document writes (the usual two, the left quote, the modifier
+# letter, the backtick, the acute accent, the prime) goes, and so does the Catalan middle dot
+# (Col·lins): they sit inside a name, never between two.
+APOSTROPHES: Final = "'\u2019\u2018\u02bc\u02bb`\u00b4\u2032\u00b7"
+# Letters NFKD keeps whole (no base letter and accent to come apart), as an English keyboard types
+# them: "Łęcki" was findable as registered only, never as "Lecki". Upper-case, as folded below
+# (``str.upper`` already makes ß SS and the dotless i I).
+_LETTERS_KEPT_WHOLE = str.maketrans(
+    {"Ł": "L", "Ø": "O", "Đ": "D", "Ð": "D", "Þ": "TH", "Æ": "AE", "Œ": "OE", "Ħ": "H", "Ŧ": "T"}
+)
 # ASCII text needs no folding (NFKD leaves it as it is, and no ASCII character is combining): its
 # apostrophes go, every other character that is not a letter becomes a space, in one C call.
-_ASCII_NAME = str.maketrans({chr(c): None if chr(c) == "'" else " " for c in range(128) if not chr(c).isalpha()})
+_ASCII_NAME = str.maketrans(
+    {chr(c): None if chr(c) in APOSTROPHES else " " for c in range(128) if not chr(c).isalpha()}
+)
+_DROPPED = str.maketrans(dict.fromkeys(APOSTROPHES))
 
 
 def normalise_name(text: str) -> str:
     """Upper-case letters only, accents folded, words separated by one space.
 
-    Apostrophes are dropped (O'Neill → ONEILL); hyphens separate words (Smith-Jones).
+    Apostrophes are dropped (O'Neill, O’Neill → ONEILL); hyphens separate words (Smith-Jones);
+    letters with no accent to drop are spelt as on an English keyboard (Łęcki → LECKI).
     Scoring normalises every candidate's names: ASCII names (nearly all) take a table
     translation with the same result as the general path.
     """
     if text.isascii():
         return " ".join(text.translate(_ASCII_NAME).upper().split())
-    folded = unicodedata.normalize("NFKD", text).replace("'", "").replace("\u2019", "")
+    folded = unicodedata.normalize("NFKD", text.translate(_DROPPED)).translate(_DROPPED)
     letters = "".join(c if c.isalpha() else " " for c in folded if not unicodedata.combining(c))
-    return " ".join(letters.upper().split())
+    return " ".join(letters.upper().translate(_LETTERS_KEPT_WHOLE).split())
 
 
 def normalise_postcode(text: str | None) -> str:

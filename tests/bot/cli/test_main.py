@@ -106,7 +106,7 @@ def test_failing_import_applies_nothing_and_reports_every_bad_row(cli: Cli, tmp_
     """Exit status 1, one line per problem (file:line: field: problem), and an empty store after."""
     bad = tmp_path / "children.csv"
     bad.write_text(
-        f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,B,,2014-13-01,F,,LA,false\n"
+        f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,,,2014-13-01,F,,LA,false\n"
         "999000001,A,B,,2014-01-01,F,,LA,false\n"
     )
     result = cli("import", str(bad))
@@ -114,7 +114,7 @@ def test_failing_import_applies_nothing_and_reports_every_bad_row(cli: Cli, tmp_
     lines = result.err.strip().splitlines()
     assert "children.csv:2: child_ref: is not a valid 10-digit reference (check digit fails)" in lines
     assert "children.csv:4: child_ref: is not a valid 10-digit reference (not ten digits)" in lines
-    assert "children.csv:3: given_names: is empty" in lines
+    assert "children.csv:3: family_name: is empty, and so is given_names: a child needs at least one name" in lines
     assert "children.csv:3: date_of_birth: is not a real date" in lines  # 13th month
     assert lines[-1] == "Nothing was imported: 4 problems above."
     exported = cli("console", "--as", "P002", stdin="999 000 0026\n")

@@ -538,3 +538,26 @@ def test_an_explanation_adds_up_to_the_weight_it_explains(query: Query) -> None:
     assert parts == pytest.approx(why.assessment.bits) and why.assessment == assess(query, AMY, REGIONAL)
     assert why.as_typed is (query.given_names == "Amy")
     assert (why.given, why.family) == ("exact", "exact")
+
+
+ONE_NAME = Identity("", "Brook", (), date(2016, 8, 19), "F", "BS3 4DE")  # known by one name, as the NHS records it
+GIVEN_ONLY = Identity("Matilda", "", (), date(2016, 8, 19), "F", "BS3 4DE")
+
+
+@pytest.mark.parametrize(
+    "query, child",
+    [
+        (Query("Zzyzx", "Brook", ONE_NAME.date_of_birth, ONE_NAME.postcode), ONE_NAME),
+        (Query("Amy", "Brook", ONE_NAME.date_of_birth, ONE_NAME.postcode), ONE_NAME),
+        (Query("Matilda", "Zzyzx", GIVEN_ONLY.date_of_birth, GIVEN_ONLY.postcode), GIVEN_ONLY),
+    ],
+)
+def test_a_name_the_record_does_not_hold_is_never_taken_for_it(query: Query, child: Identity) -> None:
+    """A child known by one name: a second name typed cannot be checked against the record, and an
+    unregistered twin or sibling bears the same family name, birthday and address."""
+    assert choose(query, [("one", child)], REGIONAL).kind is not DecisionKind.MATCH
+
+
+def test_a_child_known_by_one_name_is_found_by_it() -> None:
+    query = Query("", "Brook", ONE_NAME.date_of_birth, ONE_NAME.postcode)
+    assert choose(query, [("one", ONE_NAME)], REGIONAL).kind is DecisionKind.MATCH

@@ -146,7 +146,7 @@ async def test_staged_terms_are_merged_and_dropped_before_the_commit_and_roll_ba
 BAD_CHILDREN = f"""{CHILDREN_HEADER}
 9990000018,Amy,Jones,,2014-04-03,F,M1 2AB,Northshire,false
 9990000019,Bad,Check,,2014-04-03,F,,Northshire,false
-9990000026,,Okafor,,2016-09-12,M,,Northshire,false
+9990000026,,,,2016-09-12,M,,Northshire,false
 9990000034,Lily,Brown,,2019-02-30,F,,Northshire,false
 9990000042,Lily,Brown,,2099-01-01,F,,Northshire,false
 9990000050,Mia,Stone,,2015-06-30,Q,NOT A POSTCODE,Southvale,maybe
@@ -162,7 +162,7 @@ async def test_every_bad_child_row_is_reported_and_nothing_is_written(signpost: 
     problems = {(p.line, p.field) for p in caught.value.report.problems}
     assert problems == {
         (3, "child_ref"),  # check digit
-        (4, "given_names"),  # empty
+        (4, "family_name"),  # empty, and so is given_names
         (5, "date_of_birth"),  # 30 February
         (6, "date_of_birth"),  # in the future
         (7, "sex"),

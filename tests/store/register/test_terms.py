@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from store.register.terms import MAX_INDEX_TERMS, Identity, index_terms, normalise_name, outward_code
 
 TYPICAL = (
@@ -37,6 +39,25 @@ def test_index_terms_are_capped_for_children_with_many_aliases() -> None:
 def test_names_normalise_accents_apostrophes_and_hyphens() -> None:
     """Accents fold, apostrophes vanish and hyphens separate the parts of a surname."""
     assert normalise_name("  Zoë  O'Neill-Brown ") == "ZOE ONEILL BROWN"
+
+
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [
+        ("Paweł Łęcki", "Pawel Lecki"),
+        ("Søren Ørsted", "Soren Orsted"),
+        ("Đorđe Jovanović", "Dorde Jovanovic"),
+        ("Ægir Þórsson", "Aegir Thorsson"),
+        ("Œdipe Straße", "Oedipe Strasse"),
+        ("Ay\u015fe Y\u0131ld\u0131z", "Ayse Yildiz"),
+        ("O\u2018Neill O\u02bcneill O`Neill O\u00b4Neill", "ONeill ONeill ONeill ONeill"),
+    ],
+)
+def test_letters_with_no_accent_to_drop_fold_as_an_english_keyboard_types_them(registered: str, typed: str) -> None:
+    """Ł, Ø, Đ, Æ, Þ and the like do not come apart into a letter and an accent (NFKD keeps them):
+    a name holding one was findable only as registered, never as typed on an English keyboard. And
+    every apostrophe a keyboard or a document writes goes, as the usual two do."""
+    assert normalise_name(registered) == normalise_name(typed)
 
 
 def test_outward_code_from_full_or_partial_postcode() -> None:
