@@ -196,6 +196,8 @@ def _approve_args(args: str) -> tuple[int, timedelta | None]:
         if rest:
             raise UsageError("a registration is approved without a duration")
         return request_id, None
+    if len(rest.split()) > 1:  # "approve 12 2h thanks": 2h is a duration, so "should look like 3d" would mislead
+        raise UsageError("please give the request id and at most a duration, e.g. 3d, with nothing after it")
     return request_id, parse_duration(rest)
 
 
@@ -338,6 +340,10 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if target is None:
         raise UsageError("please give the practitioner id")
     platform = platform.strip().lower()
+    if len(platform.split()) > 1:  # "unlink ID teams now": teams is a platform, so "Slack or Teams" would mislead
+        raise UsageError(
+            "please give the practitioner id and at most one platform, Slack or Teams, with nothing after it"
+        )
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
     if await practitioners.get_actor(session, target) is None:  # as `signpost practitioner unlink` says

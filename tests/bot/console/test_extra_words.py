@@ -1,0 +1,40 @@
+"""A word too many, or a command the console does not run, as a newcomer types them on the demo store.
+
+Each answer says what was wrong with what was typed: a valid platform, duration or count followed by
+one word more is not called a wrong platform, duration or count; a chat `decommission destroy` says
+where destruction is run; a bare `register` in the console says at once what to do instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Signpost
+from tests.bot.console.console_session import session
+from tests.factories import ready, seed_demo
+
+GREETED = "(an admin: unlink, decommission)\n"
+
+
+async def answer(app: Signpost, as_id: str, typed: str) -> str:
+    """The console's first line of answer to ``typed``, for someone already stepped up."""
+    await ready(app, as_id)
+    out = await session(app, [typed], as_id=as_id)
+    return out.split(GREETED, 1)[1].splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("as_id", "typed", "wrong", "said"),
+    [
+        ("ADMIN-01", "unlink NS-P0001 teams now", "The platform is Slack or Teams", "nothing after"),
+        ("NS-DM01", "approve 1 2h thanks", "The duration should look like", "nothing after"),
+        ("NS-P0001", "history 3 4", "Give a number of lookups", "one number"),
+    ],
+)
+async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
+    signpost: Signpost, as_id: str, typed: str, wrong: str, said: str
+) -> None:
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, as_id, typed)
+    assert not first.startswith(wrong), first
+    assert said in first, first
