@@ -38,3 +38,11 @@ async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
     first = await answer(signpost, as_id, typed)
     assert not first.startswith(wrong), first
     assert said in first, first
+
+
+async def test_decommission_destroy_in_chat_says_it_is_run_at_the_terminal(signpost: Signpost) -> None:
+    """`destroy` is the command line's (README): the chat names it, not "please say what to do"."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "ADMIN-01", "decommission destroy")
+    assert first.startswith("Destruction is not started in chat"), first
+    assert "signpost decommission destroy" in first, first
