@@ -46,3 +46,10 @@ async def test_decommission_destroy_in_chat_says_it_is_run_at_the_terminal(signp
     first = await answer(signpost, "ADMIN-01", "decommission destroy")
     assert first.startswith("Destruction is not started in chat"), first
     assert "signpost decommission destroy" in first, first
+
+
+async def test_a_bare_register_in_the_console_says_to_use_as_not_asks_for_an_id(signpost: Signpost) -> None:
+    """Asked for an id, a newcomer typing one was then told the console has no use for it."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "NS-P0001", "register")
+    assert first.startswith("The console acts directly as a practitioner id"), first
