@@ -53,3 +53,11 @@ async def test_a_bare_register_in_the_console_says_to_use_as_not_asks_for_an_id(
     await seed_demo(signpost, children=50)
     first = await answer(signpost, "NS-P0001", "register")
     assert first.startswith("The console acts directly as a practitioner id"), first
+
+
+async def test_as_with_a_word_after_the_id_says_one_id_not_that_nobody_has_it(signpost: Signpost) -> None:
+    """`:as NS-DM01 now` was answered "There is no practitioner NS-DM01 NOW in the register"."""
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, [":as NS-DM01 now"])
+    first = out.split(GREETED, 1)[1].splitlines()[0]
+    assert first == "Give one practitioner id after :as, with nothing after it, so still acting as NS-P0001.", first
