@@ -29,6 +29,7 @@ async def answer(app: Signpost, as_id: str, typed: str) -> str:
         ("ADMIN-01", "unlink NS-P0001 teams now", "The platform is Slack or Teams", "nothing after"),
         ("NS-DM01", "approve 1 2h thanks", "The duration should look like", "nothing after"),
         ("NS-P0001", "history 3 4", "Give a number of lookups", "one number"),
+        ("ADMIN-01", "lead-notices Northshire off now", "There is no local authority by that name", "nothing after"),
     ],
 )
 async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
