@@ -62,3 +62,12 @@ async def test_as_with_a_word_after_the_id_says_one_id_not_that_nobody_has_it(si
     out = await session(signpost, [":as NS-DM01 now"])
     first = out.split(GREETED, 1)[1].splitlines()[0]
     assert first == "Give one practitioner id after :as, with nothing after it, so still acting as NS-P0001.", first
+
+
+async def test_relay_with_text_after_the_number_says_to_answer_with_reply(signpost: Signpost) -> None:
+    """`relay 7 thanks, I'll call` (reply mistyped as its neighbour) showed message 7 and dropped the
+    answer without a word: the person believed they had answered. Now nothing is read or sent, and
+    the answer says how to reply."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "NS-DM01", "relay 7 thanks, I will call you this afternoon")
+    assert first == "To answer message 7, send: reply 7 TEXT (relay only reads a message).", first
