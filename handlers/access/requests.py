@@ -196,9 +196,16 @@ def _approve_args(args: str) -> tuple[int, timedelta | None]:
         if rest:
             raise UsageError("a registration is approved without a duration")
         return request_id, None
-    if len(rest.split()) > 1:  # "approve 12 2h thanks": 2h is a duration, so "should look like 3d" would mislead
+    if _duration_then_more(rest):  # "approve 12 2h thanks": 2h is one, so "should look like 3d" would mislead
         raise UsageError("please give the request id and at most a duration, e.g. 3d, with nothing after it")
     return request_id, parse_duration(rest)
+
+
+def _duration_then_more(text: str) -> bool:
+    """Whether ``text`` is not a duration but begins with one ("2h thanks", "3 days please")."""
+    words = text.lower().split()
+    whole = _DURATION.match(" ".join(words))
+    return whole is None and any(_DURATION.match(" ".join(words[:n])) for n in (1, 2) if n < len(words))
 
 
 async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:

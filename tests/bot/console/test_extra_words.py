@@ -28,6 +28,7 @@ async def answer(app: Signpost, as_id: str, typed: str) -> str:
     [
         ("ADMIN-01", "unlink NS-P0001 teams now", "The platform is Slack or Teams", "nothing after"),
         ("NS-DM01", "approve 1 2h thanks", "The duration should look like", "nothing after"),
+        ("NS-DM01", "approve 1 3 days thanks", "The duration should look like", "nothing after"),
         ("NS-P0001", "history 3 4", "Give a number of lookups", "one number"),
         ("ADMIN-01", "lead-notices Northshire off now", "There is no local authority by that name", "nothing after"),
     ],
@@ -39,6 +40,12 @@ async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
     first = await answer(signpost, as_id, typed)
     assert not first.startswith(wrong), first
     assert said in first, first
+
+
+async def test_a_duration_written_in_two_words_is_still_one_duration(signpost: Signpost) -> None:
+    """`approve 1 3 days` is a duration Signpost reads, not a word too many."""
+    await seed_demo(signpost, children=50)
+    assert await answer(signpost, "NS-DM01", "approve 1 3 days") == "There is no access request 1."
 
 
 async def test_decommission_destroy_in_chat_says_it_is_run_at_the_terminal(signpost: Signpost) -> None:
