@@ -67,7 +67,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if getattr(args, "host", None):
         overrides["SIGNPOST_HOST"] = args.host
-    if getattr(args, "port", None):
+    if getattr(args, "port", None) is not None:
         overrides["SIGNPOST_PORT"] = args.port
     return load_settings(**overrides)
 

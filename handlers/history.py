@@ -37,6 +37,8 @@ REVEALED = frozenset({"answered", "shielded"})
 def parse_count(args: str) -> int:
     if not args.strip():
         return DEFAULT_COUNT
+    if len(args.split()) > 1:  # "history 3 4": 3 would do, so "from 1 to 50" would mislead
+        raise UsageError(f"give one number of lookups, from 1 to {MAX_COUNT}, with nothing after it")
     count = parse_number(args, 1, MAX_COUNT)
     if count is None:
         raise UsageError(f"give a number of lookups from 1 to {MAX_COUNT}")

@@ -36,6 +36,10 @@ async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Res
     if authority is None:
         if named and authorities.find(names, " ".join(named)) is not None:
             raise UsageError("The setting is off, lead or all")  # "Northshire sometimes"
+        if _setting_then_more(names, named):  # "Northshire off now": not "no local authority by that name"
+            raise UsageError(
+                "Give the local authority and at most one setting, off, lead or all, with nothing after it"
+            )
         # Not said back: it may be anything, at any length (only the known authorities' names are shown).
         return Result(Reply(Outcome.INVALID, authorities.unknown(names)), detail="no such authority")
     if value is None:
@@ -46,6 +50,16 @@ async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Res
     await store.set_setting(session, authority, chosen)
     text = f"{authority} is now {chosen.value}: when a child is looked up, {MEANING[chosen]}."
     return Result(Reply(Outcome.DONE, text), detail=f"{authority} {chosen.value}")
+
+
+def _setting_then_more(names: list[str], named: list[str]) -> bool:
+    """Whether the words before the last are an authority and a setting (a word more after a whole command)."""
+    *authority, setting = named or [""]
+    return (
+        bool(authority)
+        and setting.lower() in store.LeadNotices._value2member_map_
+        and authorities.find(names, " ".join(authority)) is not None
+    )
 
 
 SPECS = (

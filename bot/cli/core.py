@@ -44,7 +44,7 @@ exit status:
 def add_commands(sub: Any) -> None:
     run = sub.add_parser("run", help="serve the configured front ends (the console when none is configured)")
     run.add_argument("--host", help="listen address (default SIGNPOST_HOST or 127.0.0.1)")
-    run.add_argument("--port", type=int, help="listen port (default SIGNPOST_PORT or 3000)")
+    run.add_argument("--port", type=parse_port, help="listen port (default SIGNPOST_PORT or 3000)")
     run.add_argument("--as", dest="as_id", help="console identity when no chat front end is configured")
     run.add_argument(
         "--workers",
@@ -95,6 +95,18 @@ def parse_workers(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: use 1, 2, … or auto")
+    return value
+
+
+def parse_port(text: str) -> int:
+    """``--port``: 1 to 65535, refused as the option (load_settings would name SIGNPOST_PORT, which
+    was not set, and a 0 read as no port at all would listen on the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535")
     return value
 
 

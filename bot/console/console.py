@@ -220,6 +220,9 @@ class Console:
             self.say(f"{sentence(HIDDEN_ID)}, so still acting as {self.as_id}.")
             return
         if await people.practitioner(self.app.ctx, who) is None:
+            if await self.is_id_and_more(who):
+                self.say(f"Give one practitioner id after :as, with nothing after it, so still acting as {self.as_id}.")
+                return
             self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
             examples = await demo_examples(self.app.ctx)
             ids = [] if examples is None else demo_people(examples)
@@ -228,6 +231,12 @@ class Console:
             return
         self.as_id = who
         self.say(f"Now acting as {self.as_id}.")
+
+    async def is_id_and_more(self, who: str) -> bool:
+        """``NS-DM01 NOW``: a practitioner's id with a word after it, not "no practitioner NS-DM01 NOW"
+        (a feed may give an id a space, so the whole is looked up first)."""
+        first, _, rest = who.partition(" ")
+        return bool(rest.strip()) and await people.practitioner(self.app.ctx, first) is not None
 
     async def exchange(self, text: str) -> bool:
         """Send one message, then answer any step-up challenges; False when input ended.

@@ -153,9 +153,8 @@ def registration_notices(
 
 async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Open a registration request for the calling identity (anyone may ask; a duty manager decides)."""
-    wanted = parse_practitioner_id(req.args)
-    if wanted is None:
-        raise UsageError("please give your practitioner id")
+    # Who is asking first: the console, or an account already linked, has no use for an id, so a bare
+    # `register` is not asked for one only to be told so once it is given.
     principal = req.command.principal
     if principal.platform is Platform.CONSOLE:
         text = "The console acts directly as a practitioner id from the register: use ':as PRACTITIONER_ID'."
@@ -163,6 +162,9 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if req.actor is not None:
         text = f"This account is already registered as {req.actor.practitioner_id}."
         return Result(Reply(Outcome.INFO, text), detail="already linked")
+    wanted = parse_practitioner_id(req.args)
+    if wanted is None:
+        raise UsageError("please give your practitioner id")
     waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now))
     if waiting is not None:
         text = f"Your registration request R{waiting.id} is waiting for a duty manager. You'll be told here."

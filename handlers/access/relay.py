@@ -105,6 +105,15 @@ def _id(args: str) -> tuple[int, str]:
     return relay_id, rest.strip()
 
 
+def _read_id(args: str) -> int:
+    """``relay ID``: text after the number is an answer typed to the wrong command (reply's neighbour),
+    which reading the message would drop without a word."""
+    relay_id, rest = _id(args)
+    if rest:
+        raise UsageError(f"to answer message {relay_id}, send: reply {relay_id} TEXT (relay only reads a message)")
+    return relay_id
+
+
 async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
     """The child's lead professional; with none, the duty managers of the child's authority (then admins)."""
     leads = (await _standing(session, [(LEAD, ref, authority)])).holding(LEAD, ref, authority, sender)
@@ -389,7 +398,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """The sender sees their message and its status (and answer); a recipient sees it with the sender's contact."""
     actor = req.actor
     assert actor is not None
-    relay_id, _ = _id(req.args)
+    relay_id = _read_id(req.args)
     found = await relay.get(session, ctx.keys, relay_id)
     me = actor.practitioner_id
     if found is None or (me != found.sender_id and me not in await taking(session, ctx.keys, found)):
@@ -474,7 +483,7 @@ SPECS = (
         name="relay",
         action=Action.RELAY_READ,
         run=read,
-        check=parsed_by(_id),  # a reply's length is judged once the relay is found
+        check=parsed_by(_read_id),
         summary="read a relayed message, or the answer to yours",
         usage=READ_USAGE,
         role=None,  # its sender or whoever the relay chose (``taking``), an admin-only account too

@@ -196,7 +196,16 @@ def _approve_args(args: str) -> tuple[int, timedelta | None]:
         if rest:
             raise UsageError("a registration is approved without a duration")
         return request_id, None
+    if _duration_then_more(rest):  # "approve 12 2h thanks": 2h is one, so "should look like 3d" would mislead
+        raise UsageError("please give the request id and at most a duration, e.g. 3d, with nothing after it")
     return request_id, parse_duration(rest)
+
+
+def _duration_then_more(text: str) -> bool:
+    """Whether ``text`` is not a duration but begins with one ("2h thanks", "3 days please")."""
+    words = text.lower().split()
+    whole = _DURATION.match(" ".join(words))
+    return whole is None and any(_DURATION.match(" ".join(words[:n])) for n in (1, 2) if n < len(words))
 
 
 async def approve(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -338,6 +347,10 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if target is None:
         raise UsageError("please give the practitioner id")
     platform = platform.strip().lower()
+    if len(platform.split()) > 1:  # "unlink ID teams now": teams is a platform, so "Slack or Teams" would mislead
+        raise UsageError(
+            "please give the practitioner id and at most one platform, Slack or Teams, with nothing after it"
+        )
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
     if await practitioners.get_actor(session, target) is None:  # as `signpost practitioner unlink` says

@@ -90,6 +90,8 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
                 return Result(Reply(Outcome.INFO, await status_text(ctx, session, req.now.date())), detail="status")
             case "certificate":
                 return Result(Reply(Outcome.INFO, await certificate_text(session)), detail="certificate")
+            case "destroy":  # the command line's alone: say where it is, not "please say what to do"
+                return Result(Reply(Outcome.INVALID, DESTROY_AT_TERMINAL), detail="destroy is not a chat command")
     except ScheduleError as exc:
         today = isinstance(exc, decommission.SwitchOffToday)
         confirm = ". To switch off today regardless, add: at once" if today else ""
@@ -167,6 +169,12 @@ async def certificate_text(session: AsyncSession) -> str:
     if row is None or row.certificate is None:
         return "There is no destruction certificate yet: it is produced when destruction completes."
     return decommission.certificate_text(json.loads(row.certificate))
+
+
+DESTROY_AT_TERMINAL = (
+    "Destruction is not started in chat: it runs by itself from the destroy-by date, or after the "
+    "switch-off date at the terminal with: signpost decommission destroy"
+)
 
 
 _DECOMMISSION = Spec(

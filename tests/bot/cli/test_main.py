@@ -310,6 +310,23 @@ def test_console_with_an_option_of_run_names_it_under_consoles_usage(capsys: pyt
     assert err.splitlines()[-1] == "signpost console: error: unrecognized arguments: --workers 2"
 
 
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_run_with_a_port_out_of_range_names_the_port_option_not_the_setting(
+    port: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`signpost run --port 99999` said "bad setting: SIGNPOST_PORT: must be at most 65535" to
+    someone who set no SIGNPOST_PORT (newcomer), and `--port 0` was dropped for the default 3000:
+    the option is refused as the option, with run's usage, before anything opens."""
+    monkeypatch.chdir(tmp_path)  # were it not refused, the console would make its store here
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--port", port])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: signpost run [-h]"), err
+    assert err.splitlines()[-1] == f"signpost run: error: argument --port: '{port}' is not a port: use 1 to 65535", err
+    assert "SIGNPOST_PORT" not in err, err
+
+
 def test_after_destruction_the_console_suggests_no_demo_people_who_are_gone(cli: Cli) -> None:
     """Decommissioned (newcomer): the admin's console greeting still listed NS-P0001 and NS-DM01 to
     act as, `:as NS-DM01` then said there was no such practitioner and suggested them again, and

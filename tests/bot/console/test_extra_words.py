@@ -1,0 +1,80 @@
+"""A word too many, or a command the console does not run, as a newcomer types them on the demo store.
+
+Each answer says what was wrong with what was typed: a valid platform, duration or count followed by
+one word more is not called a wrong platform, duration or count; a chat `decommission destroy` says
+where destruction is run; a bare `register` in the console says at once what to do instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Signpost
+from tests.bot.console.console_session import session
+from tests.factories import ready, seed_demo
+
+GREETED = "(an admin: unlink, decommission)\n"
+
+
+async def answer(app: Signpost, as_id: str, typed: str) -> str:
+    """The console's first line of answer to ``typed``, for someone already stepped up."""
+    await ready(app, as_id)
+    out = await session(app, [typed], as_id=as_id)
+    return out.split(GREETED, 1)[1].splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("as_id", "typed", "wrong", "said"),
+    [
+        ("ADMIN-01", "unlink NS-P0001 teams now", "The platform is Slack or Teams", "nothing after"),
+        ("NS-DM01", "approve 1 2h thanks", "The duration should look like", "nothing after"),
+        ("NS-DM01", "approve 1 3 days thanks", "The duration should look like", "nothing after"),
+        ("NS-P0001", "history 3 4", "Give a number of lookups", "one number"),
+        ("ADMIN-01", "lead-notices Northshire off now", "There is no local authority by that name", "nothing after"),
+    ],
+)
+async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
+    signpost: Signpost, as_id: str, typed: str, wrong: str, said: str
+) -> None:
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, as_id, typed)
+    assert not first.startswith(wrong), first
+    assert said in first, first
+
+
+async def test_a_duration_written_in_two_words_is_still_one_duration(signpost: Signpost) -> None:
+    """`approve 1 3 days` is a duration Signpost reads, not a word too many."""
+    await seed_demo(signpost, children=50)
+    assert await answer(signpost, "NS-DM01", "approve 1 3 days") == "There is no access request 1."
+
+
+async def test_decommission_destroy_in_chat_says_it_is_run_at_the_terminal(signpost: Signpost) -> None:
+    """`destroy` is the command line's (README): the chat names it, not "please say what to do"."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "ADMIN-01", "decommission destroy")
+    assert first.startswith("Destruction is not started in chat"), first
+    assert "signpost decommission destroy" in first, first
+
+
+async def test_a_bare_register_in_the_console_says_to_use_as_not_asks_for_an_id(signpost: Signpost) -> None:
+    """Asked for an id, a newcomer typing one was then told the console has no use for it."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "NS-P0001", "register")
+    assert first.startswith("The console acts directly as a practitioner id"), first
+
+
+async def test_as_with_a_word_after_the_id_says_one_id_not_that_nobody_has_it(signpost: Signpost) -> None:
+    """`:as NS-DM01 now` was answered "There is no practitioner NS-DM01 NOW in the register"."""
+    await seed_demo(signpost, children=50)
+    out = await session(signpost, [":as NS-DM01 now"])
+    first = out.split(GREETED, 1)[1].splitlines()[0]
+    assert first == "Give one practitioner id after :as, with nothing after it, so still acting as NS-P0001.", first
+
+
+async def test_relay_with_text_after_the_number_says_to_answer_with_reply(signpost: Signpost) -> None:
+    """`relay 7 thanks, I'll call` (reply mistyped as its neighbour) showed message 7 and dropped the
+    answer without a word: the person believed they had answered. Now nothing is read or sent, and
+    the answer says how to reply."""
+    await seed_demo(signpost, children=50)
+    first = await answer(signpost, "NS-DM01", "relay 7 thanks, I will call you this afternoon")
+    assert first == "To answer message 7, send: reply 7 TEXT (relay only reads a message).", first
