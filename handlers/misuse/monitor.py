@@ -104,7 +104,9 @@ class MisusePolicy:
             "after_hours": self.after_hours_window,
             "shielded_probing": self.shielded_window,
             "identity_guessing": self.identity_window,
-            "credential": self.platform_window,
+            # Both of its patterns: the longer, so the lockouts an alert was about are not
+            # counted again (and re-alerted) every platform window for the rest of the day.
+            "credential": max(self.lockout_window, self.platform_window),
         }[rule]
 
     def is_daytime(self, moment: datetime) -> bool:

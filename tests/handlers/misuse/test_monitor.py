@@ -27,7 +27,7 @@ from store.tables.audit import AuditEvent
 from tests.factories import say
 from tests.handlers.misuse.misuse_world import DAY, UK, World, alerts, at_uk, history_days, write_days
 from tests.statements import statements_sent
-from tests.stepup_helpers import ensure_enrolled, say_fresh
+from tests.stepup_helpers import ensure_enrolled, say_fresh, wrong_code
 
 WHO = "NS-P0001"
 MANAGERS = {"NS-DM01", "NS-DM02"}
@@ -230,6 +230,35 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     assert [(f.rule, f.actor_id) for f in raised] == [("credential", WHO)]
     assert await sweep(signpost.ctx, at_uk(13, 2)) == []  # once per window
     await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+
+
+async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Two lockouts in Slack (five wrong codes each, through the dispatcher) alert the duty managers
+    once. The practitioner then steps up properly and works on for hours, the sweep running each
+    time: the same two lockouts are the same episode, not a fresh alert every ten minutes."""
+    slack = Principal(Platform.SLACK, "T1", WHO)
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(8))
+    authenticator = await ensure_enrolled(signpost, WHO)
+    kid = world.in_area("Northshire")[0]
+    for hour in (9, 10):
+        clock.set(at_uk(hour))
+        challenged = await say(signpost, slack, str(kid.ref))
+        assert challenged.challenge is not None, challenged
+        for _ in range(5):
+            code = wrong_code(signpost, authenticator)
+            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
+        assert reply.outcome is Outcome.LOCKED, reply
+    await sweep(signpost.ctx, at_uk(10, 1))
+    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
+    for minutes in range(16, 240, 11):
+        clock.set(at_uk(10) + timedelta(minutes=minutes))
+        assert (await say_fresh(signpost, slack, str(kid.ref))).outcome is Outcome.ANSWERED
+        await sweep(signpost.ctx, clock.now())
+    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
 
 
 async def test_lockouts_are_found_by_their_outcome_not_by_free_text(signpost: Signpost, world: World) -> None:
