@@ -70,11 +70,12 @@ REQUEST_ACTIONS = (Action.REQUEST_ACCESS, "request", "access_request")  # and ea
 
 
 def _states_a_purpose() -> ColumnElement[bool]:
-    """An event in which the actor said why they want a shielded child: an access request (whatever
-    came of it), or a relay message passed on to the child's lead (the shielded answer offers
-    both). A relay message refused (a name in it, the rate limit) passed nothing on."""
-    relayed = and_(AuditEvent.action == Action.RELAY_MESSAGE, AuditEvent.outcome == Outcome.DONE)
-    return or_(AuditEvent.action.in_(REQUEST_ACTIONS), relayed)
+    """An event in which the actor said why they want a shielded child: an access request made
+    (whatever a duty manager then decided), or a relay message passed on to the child's lead (the
+    shielded answer offers both). A request or a relay message refused (a name in it, too short,
+    the rate limit) was neither made nor passed on: no duty manager read a purpose."""
+    made = AuditEvent.outcome == Outcome.DONE
+    return and_(or_(AuditEvent.action.in_(REQUEST_ACTIONS), AuditEvent.action == Action.RELAY_MESSAGE), made)
 
 
 def _from_chat() -> ColumnElement[bool]:

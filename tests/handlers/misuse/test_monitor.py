@@ -420,6 +420,25 @@ async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
     assert await alerts(signpost) == []
 
 
+async def test_access_requests_refused_state_no_purpose_so_shielded_probing_still_fires(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A request refused (its purpose named the child, or was too short) made no request: no duty
+    manager saw a purpose. Three shielded records reached, each "explained" only by a refused
+    request, are shielded probing, and alert (the refusals alone are too few for identity guessing)."""
+    clock.set(at_uk(10))
+    others = [world.kids[ref] for ref in shielded_kids(world, own=False)[:3]]
+    purposes = (f"{others[0].given} {others[0].family} needs a visit", "ok", "")  # named; too short; none
+    for kid, purpose in zip(others, purposes, strict=True):
+        assert (await say_fresh(signpost, WHO, str(kid.ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=5)
+        refused = await say_fresh(signpost, WHO, f"request {kid.ref} {purpose}")
+        assert refused.outcome is Outcome.INVALID, refused
+        clock.advance(minutes=25)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    await assert_alerted(signpost, world, "shielded_probing", "3 shielded records")
+
+
 # -- one episode, one alert ------------------------------------------------------------------------------
 
 
