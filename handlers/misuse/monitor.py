@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
 from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
     LOOKUP_ACTIONS,
     REACHED_OUTCOMES,
     Action,
@@ -163,10 +164,10 @@ async def enumeration(c: Check) -> str | None:
 
 
 async def probing(c: Check) -> str | None:
-    """A high rate of no-match and ambiguous results: guessing names."""
+    """A high rate of no-match and ambiguous results, or references failing their check digit: guessing."""
     p = c.policy
     counts = await misuse.outcomes(c.session, c.actor.practitioner_id, c.since(p.probing_window), c.now)
-    failed = counts.get("no_match", 0) + counts.get("ambiguous", 0)
+    failed = counts.get("no_match", 0) + counts.get("ambiguous", 0) + counts.get("invalid", 0)
     total = sum(counts.values())
     if failed < p.probing_min or failed < p.probing_ratio * total:
         return None
@@ -313,6 +314,8 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
         rules.add("identity_guessing")
     # A challenged lookup has not reached the register yet: checking on it would mark the rules
     # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
+    if record.action == Action.LOOKUP and record.outcome == Outcome.INVALID and record.detail == BAD_CHECK_DIGIT:
+        rules.add("probing")  # a guessed reference: it reached nothing, but guessing is probing
     if record.action in LOOKUP_ACTIONS and record.outcome in REACHED_OUTCOMES:
         rules |= {"enumeration", "out_of_area"}
         if not policy.is_daytime(record.at):

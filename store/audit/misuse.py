@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
+from handlers.vocabulary import BAD_CHECK_DIGIT, LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
 from store.audit.chain import utc
 from store.audit.refusals import IDENTITY_REFUSED
 from store.db import dialect_insert
@@ -129,8 +129,17 @@ async def lookup_subjects(
     return [(at, ref) for at, ref in result]
 
 
+def guessed_reference() -> ColumnElement[bool]:
+    """A lookup of a reference that failed its check digit (``invalid``): it reached nothing, but
+    someone walking references (999 000 1000, 1001, …) types mostly these, so probing counts them."""
+    return and_(
+        AuditEvent.action == Action.LOOKUP, AuditEvent.outcome == Outcome.INVALID, AuditEvent.detail == BAD_CHECK_DIGIT
+    )
+
+
 async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> dict[str, int]:
-    """How many of an actor's lookups and searches in [start, end] ended in each outcome."""
+    """How many of an actor's lookups and searches in [start, end] ended in each outcome (a
+    reference that failed its check digit counted as ``invalid``)."""
     result = await session.execute(
         select(AuditEvent.outcome, func.count())
         .where(
@@ -138,7 +147,7 @@ async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: d
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome.in_(REACHED_OUTCOMES),
+            or_(AuditEvent.outcome.in_(REACHED_OUTCOMES), guessed_reference()),
         )
         .group_by(AuditEvent.outcome)
     )
@@ -260,7 +269,7 @@ class SweepStarts:
     """Where each of the sweep's cheap counts starts (each ends at the sweep's ``now``)."""
 
     active: datetime  # the sweep looks at practitioners with any event since this
-    failed: datetime  # no-match and ambiguous lookups (probing)
+    failed: datetime  # no-match and ambiguous lookups, and references failing their check digit (probing)
     searches: datetime  # name-and-date searches that reached the register (sweeps)
     lookups: datetime  # lookups that reached the register (after hours)
     shielded: datetime  # shielded hits (shielded probing)
@@ -320,7 +329,10 @@ async def sweep_counts(
         select(
             ev.actor_id,
             n(starts.active),
-            n(starts.failed, lookup, ev.outcome.in_((Outcome.NO_MATCH, Outcome.AMBIGUOUS))),
+            n(
+                starts.failed,
+                or_(and_(lookup, ev.outcome.in_((Outcome.NO_MATCH, Outcome.AMBIGUOUS))), guessed_reference()),
+            ),
             n(starts.searches, ev.action == Action.SEARCH, ev.outcome.in_(REACHED_OUTCOMES)),
             n(starts.lookups, lookup),
             n(starts.shielded, lookup, ev.outcome == Outcome.SHIELDED),

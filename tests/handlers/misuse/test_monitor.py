@@ -115,6 +115,24 @@ async def test_probing_fires_on_many_searches_that_match_nothing(
     await assert_alerted(signpost, world, "probing", "found no single match")
 
 
+async def test_probing_fires_on_references_walked_one_by_one(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Someone walking references (999 000 1000, 1001, …) mostly types ones that fail their check
+    digit, and now and then finds a child: guessing, alerted at the eighth failed guess, once."""
+    clock.set(at_uk(10))
+    outcomes = []
+    for n in range(20):
+        outcomes.append((await say_fresh(signpost, WHO, f"999 000 {1000 + n}")).outcome)
+        await signpost.ctx.audit.settle()
+        failed = outcomes.count(Outcome.INVALID)
+        assert (await alert_events(signpost)).count(f"probing: {WHO}") == (failed >= 8), (n, outcomes)
+        clock.advance(minutes=1)
+    assert outcomes.count(Outcome.ANSWERED) >= 1  # the walk did find children
+    await sweep(signpost.ctx, clock.now())
+    await assert_alerted(signpost, world, "probing", "found no single match")
+
+
 async def test_sweep_through_names_alphabetically_fires(signpost: Signpost, clock: FakeClock, world: World) -> None:
     clock.set(at_uk(10))
     walk = sorted(world.in_area("Northshire"), key=lambda k: (k.family, k.given))[:40:5]
