@@ -12,7 +12,15 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from handlers.vocabulary import BAD_CHECK_DIGIT, LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
+from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
+    LOOKUP_ACTIONS,
+    NOT_ACTIVE_DETAIL,
+    ORIGINS,
+    REACHED_OUTCOMES,
+    Action,
+    Outcome,
+)
 from store.audit.chain import utc
 from store.audit.refusals import IDENTITY_REFUSED
 from store.db import dialect_insert
@@ -224,6 +232,21 @@ async def shielded_without_request(session: AsyncSession, actor_id: str, start: 
     return int(result.scalar_one())
 
 
+def _refused_as_gone() -> ColumnElement[bool]:
+    """A command refused because its sender is recorded as having left (whatever the command)."""
+    return and_(AuditEvent.outcome == Outcome.REFUSED, AuditEvent.detail == NOT_ACTIVE_DETAIL)
+
+
+async def used_after_leaving(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """Commands sent in [start, end] as a practitioner recorded as gone (each refused)."""
+    result = await session.execute(
+        select(func.count()).where(
+            AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _refused_as_gone()
+        )
+    )
+    return int(result.scalar_one())
+
+
 async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """An actor's step-up lockouts in [start, end]: ``code`` events whose outcome is ``locked``."""
     result = await session.execute(
@@ -278,6 +301,7 @@ class SweepStarts:
     children: datetime  # children named by lookups that reached the register (enumeration)
     out_of_area: datetime  # children named by lookups answered or shielded (out of area)
     refused: datetime  # texts refused for naming a child (identity guessing)
+    gone: datetime  # commands refused because the sender has left (leaver)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +317,7 @@ class SweepCounts:
     children: int  # children named, counted once an event (so never fewer than the distinct ones)
     out_of_area: int
     refused: int
+    gone: int
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
@@ -341,6 +366,7 @@ async def sweep_counts(
             kids(starts.children, lookup),
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
             n(starts.refused, ev.detail.startswith(IDENTITY_REFUSED, autoescape=True)),
+            n(starts.gone, _refused_as_gone()),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

@@ -302,6 +302,26 @@ async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, c
     await assert_alerted(signpost, world, "credential", "slack and teams")
 
 
+async def test_a_leavers_chat_account_still_in_use_alerts_once(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner recorded as gone whose Slack account still sends lookups: each is refused, and
+    their authority's duty managers hear of it at the first, once (not once per command), with no
+    child's reference in the alert."""
+    slack = Principal(Platform.SLACK, "T1", "U-leaver")
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, clock.now())
+        await practitioners.set_status(session, WHO, "inactive")
+    clock.set(at_uk(10))
+    for kid in world.in_area("Northshire")[:6]:
+        assert (await say(signpost, slack, str(kid.ref))).outcome is Outcome.REFUSED
+        await signpost.ctx.audit.settle()
+        assert (await alert_events(signpost)).count(f"leaver: {WHO}") == 1
+        clock.advance(minutes=20)
+    await sweep(signpost.ctx, clock.now())
+    await assert_alerted(signpost, world, "leaver", "recorded as having left")
+
+
 async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, clock: FakeClock, world: World) -> None:
     clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:9]:
