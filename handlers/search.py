@@ -17,7 +17,17 @@ from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose
 from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from handlers.refs import InvalidReference, parse_reference
-from handlers.vocabulary import Action, Actor, Button, Input, Outcome, Reply, format_ref, sentence
+from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
+    Action,
+    Actor,
+    Button,
+    Input,
+    Outcome,
+    Reply,
+    format_ref,
+    sentence,
+)
 from store.audit.log import CANDIDATES_AT_MOST
 from store.people.standing import Ahead
 from store.register import children
@@ -130,7 +140,7 @@ async def lookup(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 def bad_reference(exc: InvalidReference) -> Result:
-    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail="bad check digit")
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail=BAD_CHECK_DIGIT)
 
 
 def _enquiry_ahead(args: str) -> Ahead | None:

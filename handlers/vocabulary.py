@@ -162,6 +162,12 @@ class Outcome(StrEnum):
 LOOKUP_ACTIONS = frozenset({Action.LOOKUP, Action.SEARCH})
 # Outcomes that mean the register was consulted and answered something.
 REACHED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.SHIELDED, Outcome.NO_MATCH, Outcome.AMBIGUOUS})
+# The audit detail of a reference refused for failing its check digit (outcome ``invalid``): it
+# reached nothing, but a lookup of one is a guessed reference to the probing rule.
+BAD_CHECK_DIGIT = "bad check digit"
+# The audit detail of a command refused because its sender is recorded as gone (``refused``): a
+# leaver's chat account still in use, which the misuse rules report.
+NOT_ACTIVE_DETAIL = "inactive"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.grammar import UsageError
 from handlers.refs import InvalidReference
-from handlers.vocabulary import Action, Actor, Command, Outcome, Reply, Role, sentence
+from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
+    NOT_ACTIVE_DETAIL,
+    Action,
+    Actor,
+    Command,
+    Outcome,
+    Reply,
+    Role,
+    sentence,
+)
 from store.audit.log import AlsoWrite
 from store.keys.crypto import WrappedKey
 from store.people.standing import Ahead, Standing
@@ -167,7 +177,7 @@ def parsed_by(
 
 def bad_reference(exc: InvalidReference) -> Result:
     """A reference that fails its check digit: said so, with nothing it held said back."""
-    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail="bad check digit")
+    return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}."), detail=BAD_CHECK_DIGIT)
 
 
 class Admit(Enum):
@@ -190,7 +200,7 @@ NOT_ACTIVE = "Your Signpost access is not active. Please contact your duty manag
 
 
 def not_active() -> Result:
-    return refusal(NOT_ACTIVE, "inactive")
+    return refusal(NOT_ACTIVE, NOT_ACTIVE_DETAIL)
 
 
 def usage_answer(spec: Spec, exc: UsageError) -> Result:

@@ -33,7 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
 from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
     LOOKUP_ACTIONS,
+    NOT_ACTIVE_DETAIL,
     REACHED_OUTCOMES,
     Action,
     Actor,
@@ -95,6 +97,9 @@ class MisusePolicy:
     lockout_min: int = 2  # step-up lockouts: ``code`` events audited with the outcome ``locked``
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
 
+    leaver_window: timedelta = timedelta(hours=24)
+    leaver_min: int = 1  # commands refused because the practitioner is recorded as having left
+
     def window(self, rule: str) -> timedelta:
         return {
             "enumeration": self.enumeration_window,
@@ -104,7 +109,10 @@ class MisusePolicy:
             "after_hours": self.after_hours_window,
             "shielded_probing": self.shielded_window,
             "identity_guessing": self.identity_window,
-            "credential": self.platform_window,
+            # Both of its patterns: the longer, so the lockouts an alert was about are not
+            # counted again (and re-alerted) every platform window for the rest of the day.
+            "credential": max(self.lockout_window, self.platform_window),
+            "leaver": self.leaver_window,
         }[rule]
 
     def is_daytime(self, moment: datetime) -> bool:
@@ -161,10 +169,10 @@ async def enumeration(c: Check) -> str | None:
 
 
 async def probing(c: Check) -> str | None:
-    """A high rate of no-match and ambiguous results: guessing names."""
+    """A high rate of no-match and ambiguous results, or references failing their check digit: guessing."""
     p = c.policy
     counts = await misuse.outcomes(c.session, c.actor.practitioner_id, c.since(p.probing_window), c.now)
-    failed = counts.get("no_match", 0) + counts.get("ambiguous", 0)
+    failed = counts.get("no_match", 0) + counts.get("ambiguous", 0) + counts.get("invalid", 0)
     total = sum(counts.values())
     if failed < p.probing_min or failed < p.probing_ratio * total:
         return None
@@ -290,6 +298,19 @@ async def credential(c: Check) -> str | None:
     return None
 
 
+async def leaver(c: Check) -> str | None:
+    """A chat account of a practitioner recorded as gone still in use: someone holds it."""
+    p = c.policy
+    used = await misuse.used_after_leaving(c.session, c.actor.practitioner_id, c.since(p.leaver_window), c.now)
+    if used < p.leaver_min:
+        return None
+    hours = int(p.leaver_window.total_seconds() // 3600)
+    return (
+        f"{used} commands in the last {hours} hours from an account of theirs after they were recorded as "
+        "having left (each refused); a chat account of theirs may need unlinking"
+    )
+
+
 RULES: dict[str, Rule] = {
     "enumeration": enumeration,
     "probing": probing,
@@ -299,6 +320,7 @@ RULES: dict[str, Rule] = {
     "shielded_probing": shielded_probing,
     "identity_guessing": identity_guessing,
     "credential": credential,
+    "leaver": leaver,
 }
 
 
@@ -307,10 +329,14 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     if record.actor_id is None or is_origin(record.platform):
         return set()  # the rules are about chat sessions: an origin event (page, batch, terminal) is none
     rules = {"credential"}
+    if record.outcome == Outcome.REFUSED and record.detail == NOT_ACTIVE_DETAIL:
+        rules.add("leaver")
     if record.detail.startswith(refusals.IDENTITY_REFUSED):  # when it reaches the live path at all
         rules.add("identity_guessing")
     # A challenged lookup has not reached the register yet: checking on it would mark the rules
     # checked and let the resumed lookup, seconds later, fall inside ``recheck`` unchecked.
+    if record.action == Action.LOOKUP and record.outcome == Outcome.INVALID and record.detail == BAD_CHECK_DIGIT:
+        rules.add("probing")  # a guessed reference: it reached nothing, but guessing is probing
     if record.action in LOOKUP_ACTIONS and record.outcome in REACHED_OUTCOMES:
         rules |= {"enumeration", "out_of_area"}
         if not policy.is_daytime(record.at):
@@ -466,7 +492,7 @@ class MisuseMonitor:
             bounds = await misuse.sweep_counts(
                 session, sweep_starts(self.policy, min(moments)), max(moments), list(due)
             )
-        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0, 0)
+        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         for actor_id, (rules, now) in due.items():
             counts = bounds.get(actor_id, none)
             possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]
@@ -521,6 +547,7 @@ def sweep_starts(policy: MisusePolicy, now: datetime) -> misuse.SweepStarts:
         children=now - policy.enumeration_window,
         out_of_area=now - policy.out_of_area_window,
         refused=now - policy.identity_window,
+        gone=now - policy.leaver_window,
     )
 
 
@@ -549,4 +576,6 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
             return counts.out_of_area >= p.out_of_area_min
         case "identity_guessing":
             return counts.refused >= p.identity_min
+        case "leaver":
+            return counts.gone >= p.leaver_min
     return True

@@ -12,7 +12,15 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from handlers.vocabulary import LOOKUP_ACTIONS, ORIGINS, REACHED_OUTCOMES, Action, Outcome
+from handlers.vocabulary import (
+    BAD_CHECK_DIGIT,
+    LOOKUP_ACTIONS,
+    NOT_ACTIVE_DETAIL,
+    ORIGINS,
+    REACHED_OUTCOMES,
+    Action,
+    Outcome,
+)
 from store.audit.chain import utc
 from store.audit.refusals import IDENTITY_REFUSED
 from store.db import dialect_insert
@@ -70,11 +78,12 @@ REQUEST_ACTIONS = (Action.REQUEST_ACCESS, "request", "access_request")  # and ea
 
 
 def _states_a_purpose() -> ColumnElement[bool]:
-    """An event in which the actor said why they want a shielded child: an access request (whatever
-    came of it), or a relay message passed on to the child's lead (the shielded answer offers
-    both). A relay message refused (a name in it, the rate limit) passed nothing on."""
-    relayed = and_(AuditEvent.action == Action.RELAY_MESSAGE, AuditEvent.outcome == Outcome.DONE)
-    return or_(AuditEvent.action.in_(REQUEST_ACTIONS), relayed)
+    """An event in which the actor said why they want a shielded child: an access request made
+    (whatever a duty manager then decided), or a relay message passed on to the child's lead (the
+    shielded answer offers both). A request or a relay message refused (a name in it, too short,
+    the rate limit) was neither made nor passed on: no duty manager read a purpose."""
+    made = AuditEvent.outcome == Outcome.DONE
+    return and_(or_(AuditEvent.action.in_(REQUEST_ACTIONS), AuditEvent.action == Action.RELAY_MESSAGE), made)
 
 
 def _from_chat() -> ColumnElement[bool]:
@@ -128,8 +137,17 @@ async def lookup_subjects(
     return [(at, ref) for at, ref in result]
 
 
+def guessed_reference() -> ColumnElement[bool]:
+    """A lookup of a reference that failed its check digit (``invalid``): it reached nothing, but
+    someone walking references (999 000 1000, 1001, …) types mostly these, so probing counts them."""
+    return and_(
+        AuditEvent.action == Action.LOOKUP, AuditEvent.outcome == Outcome.INVALID, AuditEvent.detail == BAD_CHECK_DIGIT
+    )
+
+
 async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> dict[str, int]:
-    """How many of an actor's lookups and searches in [start, end] ended in each outcome."""
+    """How many of an actor's lookups and searches in [start, end] ended in each outcome (a
+    reference that failed its check digit counted as ``invalid``)."""
     result = await session.execute(
         select(AuditEvent.outcome, func.count())
         .where(
@@ -137,7 +155,7 @@ async def outcomes(session: AsyncSession, actor_id: str, start: datetime, end: d
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome.in_(REACHED_OUTCOMES),
+            or_(AuditEvent.outcome.in_(REACHED_OUTCOMES), guessed_reference()),
         )
         .group_by(AuditEvent.outcome)
     )
@@ -214,6 +232,21 @@ async def shielded_without_request(session: AsyncSession, actor_id: str, start: 
     return int(result.scalar_one())
 
 
+def _refused_as_gone() -> ColumnElement[bool]:
+    """A command refused because its sender is recorded as having left (whatever the command)."""
+    return and_(AuditEvent.outcome == Outcome.REFUSED, AuditEvent.detail == NOT_ACTIVE_DETAIL)
+
+
+async def used_after_leaving(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """Commands sent in [start, end] as a practitioner recorded as gone (each refused)."""
+    result = await session.execute(
+        select(func.count()).where(
+            AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _refused_as_gone()
+        )
+    )
+    return int(result.scalar_one())
+
+
 async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """An actor's step-up lockouts in [start, end]: ``code`` events whose outcome is ``locked``."""
     result = await session.execute(
@@ -259,7 +292,7 @@ class SweepStarts:
     """Where each of the sweep's cheap counts starts (each ends at the sweep's ``now``)."""
 
     active: datetime  # the sweep looks at practitioners with any event since this
-    failed: datetime  # no-match and ambiguous lookups (probing)
+    failed: datetime  # no-match and ambiguous lookups, and references failing their check digit (probing)
     searches: datetime  # name-and-date searches that reached the register (sweeps)
     lookups: datetime  # lookups that reached the register (after hours)
     shielded: datetime  # shielded hits (shielded probing)
@@ -268,6 +301,7 @@ class SweepStarts:
     children: datetime  # children named by lookups that reached the register (enumeration)
     out_of_area: datetime  # children named by lookups answered or shielded (out of area)
     refused: datetime  # texts refused for naming a child (identity guessing)
+    gone: datetime  # commands refused because the sender has left (leaver)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +317,7 @@ class SweepCounts:
     children: int  # children named, counted once an event (so never fewer than the distinct ones)
     out_of_area: int
     refused: int
+    gone: int
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
@@ -319,7 +354,10 @@ async def sweep_counts(
         select(
             ev.actor_id,
             n(starts.active),
-            n(starts.failed, lookup, ev.outcome.in_((Outcome.NO_MATCH, Outcome.AMBIGUOUS))),
+            n(
+                starts.failed,
+                or_(and_(lookup, ev.outcome.in_((Outcome.NO_MATCH, Outcome.AMBIGUOUS))), guessed_reference()),
+            ),
             n(starts.searches, ev.action == Action.SEARCH, ev.outcome.in_(REACHED_OUTCOMES)),
             n(starts.lookups, lookup),
             n(starts.shielded, lookup, ev.outcome == Outcome.SHIELDED),
@@ -328,6 +366,7 @@ async def sweep_counts(
             kids(starts.children, lookup),
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
             n(starts.refused, ev.detail.startswith(IDENTITY_REFUSED, autoescape=True)),
+            n(starts.gone, _refused_as_gone()),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

@@ -27,7 +27,7 @@ from store.tables.audit import AuditEvent
 from tests.factories import say
 from tests.handlers.misuse.misuse_world import DAY, UK, World, alerts, at_uk, history_days, write_days
 from tests.statements import statements_sent
-from tests.stepup_helpers import ensure_enrolled, say_fresh
+from tests.stepup_helpers import ensure_enrolled, say_fresh, wrong_code
 
 WHO = "NS-P0001"
 MANAGERS = {"NS-DM01", "NS-DM02"}
@@ -112,6 +112,24 @@ async def test_probing_fires_on_many_searches_that_match_nothing(
     ):
         await say_fresh(signpost, WHO, f"{name} {1 + n}/0{1 + n % 9}/2015")
         clock.advance(minutes=2)
+    await assert_alerted(signpost, world, "probing", "found no single match")
+
+
+async def test_probing_fires_on_references_walked_one_by_one(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Someone walking references (999 000 1000, 1001, …) mostly types ones that fail their check
+    digit, and now and then finds a child: guessing, alerted at the eighth failed guess, once."""
+    clock.set(at_uk(10))
+    outcomes = []
+    for n in range(20):
+        outcomes.append((await say_fresh(signpost, WHO, f"999 000 {1000 + n}")).outcome)
+        await signpost.ctx.audit.settle()
+        failed = outcomes.count(Outcome.INVALID)
+        assert (await alert_events(signpost)).count(f"probing: {WHO}") == (failed >= 8), (n, outcomes)
+        clock.advance(minutes=1)
+    assert outcomes.count(Outcome.ANSWERED) >= 1  # the walk did find children
+    await sweep(signpost.ctx, clock.now())
     await assert_alerted(signpost, world, "probing", "found no single match")
 
 
@@ -232,6 +250,35 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     await assert_alerted(signpost, world, "credential", "step-up code lockouts")
 
 
+async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Two lockouts in Slack (five wrong codes each, through the dispatcher) alert the duty managers
+    once. The practitioner then steps up properly and works on for hours, the sweep running each
+    time: the same two lockouts are the same episode, not a fresh alert every ten minutes."""
+    slack = Principal(Platform.SLACK, "T1", WHO)
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(8))
+    authenticator = await ensure_enrolled(signpost, WHO)
+    kid = world.in_area("Northshire")[0]
+    for hour in (9, 10):
+        clock.set(at_uk(hour))
+        challenged = await say(signpost, slack, str(kid.ref))
+        assert challenged.challenge is not None, challenged
+        for _ in range(5):
+            code = wrong_code(signpost, authenticator)
+            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
+        assert reply.outcome is Outcome.LOCKED, reply
+    await sweep(signpost.ctx, at_uk(10, 1))
+    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
+    for minutes in range(16, 240, 11):
+        clock.set(at_uk(10) + timedelta(minutes=minutes))
+        assert (await say_fresh(signpost, slack, str(kid.ref))).outcome is Outcome.ANSWERED
+        await sweep(signpost.ctx, clock.now())
+    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
+
+
 async def test_lockouts_are_found_by_their_outcome_not_by_free_text(signpost: Signpost, world: World) -> None:
     """Two refused codes whose detail happens to end in '; locked' are not lockouts; the outcome decides."""
     for hour in (9, 13):
@@ -253,6 +300,26 @@ async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, c
     clock.advance(minutes=2)
     await say(signpost, teams, "help")
     await assert_alerted(signpost, world, "credential", "slack and teams")
+
+
+async def test_a_leavers_chat_account_still_in_use_alerts_once(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A practitioner recorded as gone whose Slack account still sends lookups: each is refused, and
+    their authority's duty managers hear of it at the first, once (not once per command), with no
+    child's reference in the alert."""
+    slack = Principal(Platform.SLACK, "T1", "U-leaver")
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, clock.now())
+        await practitioners.set_status(session, WHO, "inactive")
+    clock.set(at_uk(10))
+    for kid in world.in_area("Northshire")[:6]:
+        assert (await say(signpost, slack, str(kid.ref))).outcome is Outcome.REFUSED
+        await signpost.ctx.audit.settle()
+        assert (await alert_events(signpost)).count(f"leaver: {WHO}") == 1
+        clock.advance(minutes=20)
+    await sweep(signpost.ctx, clock.now())
+    await assert_alerted(signpost, world, "leaver", "recorded as having left")
 
 
 async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, clock: FakeClock, world: World) -> None:
@@ -389,6 +456,25 @@ async def test_a_relay_message_states_a_purpose_as_an_access_request_does(
         clock.advance(minutes=25)
     await sweep(signpost.ctx, signpost.ctx.clock.now())
     assert await alerts(signpost) == []
+
+
+async def test_access_requests_refused_state_no_purpose_so_shielded_probing_still_fires(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A request refused (its purpose named the child, or was too short) made no request: no duty
+    manager saw a purpose. Three shielded records reached, each "explained" only by a refused
+    request, are shielded probing, and alert (the refusals alone are too few for identity guessing)."""
+    clock.set(at_uk(10))
+    others = [world.kids[ref] for ref in shielded_kids(world, own=False)[:3]]
+    purposes = (f"{others[0].given} {others[0].family} needs a visit", "ok", "")  # named; too short; none
+    for kid, purpose in zip(others, purposes, strict=True):
+        assert (await say_fresh(signpost, WHO, str(kid.ref))).outcome is Outcome.SHIELDED
+        clock.advance(minutes=5)
+        refused = await say_fresh(signpost, WHO, f"request {kid.ref} {purpose}")
+        assert refused.outcome is Outcome.INVALID, refused
+        clock.advance(minutes=25)
+    await sweep(signpost.ctx, signpost.ctx.clock.now())
+    await assert_alerted(signpost, world, "shielded_probing", "3 shielded records")
 
 
 # -- one episode, one alert ------------------------------------------------------------------------------
