@@ -466,6 +466,7 @@ def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None
             run=EnrolCommand(base_url, policy),
             summary="set up the authenticator app Signpost asks codes from",
             usage="enrol",
+            words=0,
             role=None,  # any registered person, whatever their roles
             writes=True,
             audit_terms=False,
