@@ -38,6 +38,12 @@ class UsageError(ValueError):
     """The text does not fit the command; the message says kindly what would."""
 
 
+def a_word_too_many(form: str) -> UsageError:
+    """Text after a command's last word, where ``form`` (``pending``, ``relay ID``) takes none: the one
+    answer for every such command, so none runs as if the word were not there."""
+    return UsageError(f"a word too many: nothing goes after {form}")
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
     name: str

@@ -121,5 +121,5 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
 SPECS = (
     # No summary: not listed in help (front ends open it, e.g. Slack's App Home); typing "home" works too.
     # Any role: a duty manager or an admin who is no practitioner decides from it too.
-    Spec(name="home", action=Action.HOME, run=home, usage="home", audit_terms=False, role=None),
+    Spec(name="home", action=Action.HOME, run=home, usage="home", audit_terms=False, role=None, words=0),
 )

@@ -8,10 +8,12 @@ the store are imported once the arguments are parsed, and each command imports w
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
@@ -59,6 +61,22 @@ class SignpostParser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's error, with the nearest sub-command named after an invalid choice (Python 3.11's
+        argparse has no ``suggest_on_error``): `signpost totp enroll` is told 'enrol'."""
+        typed = _INVALID_CHOICE.search(message)
+        choices = [
+            name
+            for action in self._actions
+            if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices
+        ]
+        nearest = difflib.get_close_matches(typed[1], choices, n=1) if typed else []
+        super().error(f"{message}. Did you mean '{nearest[0]}'?" if nearest else message)
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
 
 
 def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -113,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     top = parser()
+    if given[:1] == ["help"]:  # `signpost help [COMMAND]`: what `--help` prints, not "invalid choice"
+        sys.stdout.write((commands(top).get(" ".join(given[1:])) or top).format_help())
+        return 0
     alone = top if not given else commands(top).get(" ".join(given))
     if alone is not None and is_group(alone):  # `signpost` or `signpost audit` alone: the commands there are,
         sys.stderr.write(alone.format_help())  # not only that one is required

@@ -334,6 +334,7 @@ SPECS = (
         run=register,
         summary="ask a duty manager to link this chat account to your practitioner id",
         usage=REGISTER_USAGE,
+        words=1,
         audience=Audience.ANYONE,  # someone not yet registered asks to be
         unlinked_only=True,
         role=None,

@@ -109,7 +109,7 @@ def _read_id(args: str) -> int:
     """``relay ID``: text after the number is an answer typed to the wrong command (reply's neighbour),
     which reading the message would drop without a word."""
     relay_id, rest = _id(args)
-    if rest:
+    if any(char.isalpha() for char in rest):  # a second number ("relay 1 2") is a word too many (Spec.words)
         raise UsageError(f"to answer message {relay_id}, send: reply {relay_id} TEXT (relay only reads a message)")
     return relay_id
 
@@ -484,6 +484,7 @@ SPECS = (
         action=Action.RELAY_READ,
         run=read,
         check=parsed_by(_read_id),
+        words=1,
         summary="read a relayed message, or the answer to yours",
         usage=READ_USAGE,
         role=None,  # its sender or whoever the relay chose (``taking``), an admin-only account too
@@ -496,6 +497,7 @@ SPECS = (
         action=Action.RELAY_TRAFFIC,
         run=traffic,
         summary=TRAFFIC_SUMMARY,
+        words=0,
         usage="relays",  # help shows "relays: <summary>"; the usage says no more than the name
         role=Role.DUTY_MANAGER,
         stepup=StepUp.FRESH,

@@ -450,6 +450,7 @@ SPECS = (
         run=pending,
         summary="requests waiting for your decision",
         usage="pending",
+        words=0,
         role=Role.DUTY_MANAGER,
         stepup=StepUp.FRESH,
     ),

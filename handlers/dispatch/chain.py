@@ -23,7 +23,17 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Audience, Request, Result, Spec, Verdict, not_active, refusal, usage_answer
+from handlers.dispatch.spec import (
+    Audience,
+    Request,
+    Result,
+    Spec,
+    Verdict,
+    checked,
+    not_active,
+    refusal,
+    usage_answer,
+)
 from handlers.grammar import UsageError
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
@@ -64,11 +74,10 @@ async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSessio
 
 
 async def check_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    """Malformed arguments answered at once, exactly as the handler answers them (``Spec.check``)."""
-    if spec.check is None:
-        return None
+    """Malformed arguments answered at once, exactly as the handler answers them (``Spec.check``),
+    and a word too many for a command that takes no or fixed words (``Spec.words``)."""
     try:
-        return spec.check(req.args, req.now)
+        return checked(spec, req.args, req.now)
     except UsageError as exc:
         return usage_answer(spec, exc)
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
-from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, usage_answer
+from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, checked, usage_answer
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import (
@@ -84,7 +84,7 @@ class Dispatcher:
 
     def may_need_code(self, text: str) -> bool:
         """Whether answering this text may take a step-up code first: its command declares a step-up
-        and its arguments pass the command's own check (``Spec.check``).
+        and its arguments pass the command's own check (``Spec.check``, ``Spec.words``).
 
         From the text alone, without the database, so that a front end can open a placeholder at
         once (Slack's trigger id expires in 3 seconds); the answer may still be the result itself.
@@ -92,7 +92,7 @@ class Dispatcher:
         spec, parsed = self.resolve(text)
         if spec.stepup is StepUp.NONE:
             return False
-        return spec.check is None or not self._refused_at_once(spec, parsed.args)
+        return not self._refused_at_once(spec, parsed.args)
 
     def steps_up(self, text: str) -> bool:
         """Whether this text's command declares a step-up (a search, a lookup, a decision), however
@@ -103,9 +103,8 @@ class Dispatcher:
     def _refused_at_once(self, spec: Spec, args: str) -> bool:
         """Whether the command's own check answers this text at once (a malformed search): it is
         then answered before any code, and a front end need not open a placeholder for it."""
-        assert spec.check is not None
         try:
-            return spec.check(args, self.ctx.clock.now()) is not None
+            return checked(spec, args, self.ctx.clock.now()) is not None
         except UsageError:
             return True
 

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.grammar import UsageError
+from handlers.grammar import UsageError, a_word_too_many
 from handlers.refs import InvalidReference
 from handlers.vocabulary import (
     BAD_CHECK_DIGIT,
@@ -146,6 +146,9 @@ class Spec:
     # ``Result``) for text it could not run, so a malformed command is answered before anyone is
     # asked for a code (``chain.check_gate``), and no front end opens a "Checking…" placeholder for it.
     check: Check | None = None
+    # The most words its arguments hold (None: any number): one word more is answered as a word too
+    # many, with the usage, after ``check`` and before anyone is asked for a code (``chain.check_gate``).
+    words: int | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
 
@@ -155,6 +158,15 @@ class Spec:
 
 
 Check = Callable[[str, datetime], Result | None]
+
+
+def checked(spec: Spec, args: str, now: datetime) -> Result | None:
+    """The command's own check of its arguments (``Spec.check``), then their number (``Spec.words``):
+    raising ``UsageError`` (or answering a ``Result``) for text it would not run as typed."""
+    result = None if spec.check is None else spec.check(args, now)
+    if result is None and spec.words is not None and len(args.split()) > spec.words:
+        raise a_word_too_many(spec.usage.split(",", 1)[0] or spec.name)
+    return result
 
 
 def parsed_by(

@@ -57,7 +57,7 @@ class StepUpPolicy:
 
 NOT_ENROLLED = (
     "Signpost checks a 6-digit code from an authenticator app before it shows anything, and you "
-    "haven't set one up yet. Send: enrol"
+    "haven't set one up yet, so this request has not run. Send: enrol"
 )
 DISABLED_TEXT = (
     "Code checks are switched off for you after too many wrong codes, so Signpost can't show results. "
@@ -97,7 +97,9 @@ NO_CODE = (
 # A code keeps you fresh for ``idle`` after each use, ``absolute`` at most; decisions want a newer one.
 ENROLLED = (
     "You're set up. Signpost will ask for a code again after {idle} without using it, {absolute} after "
-    "your last code at the latest, and before a decision when your last code is more than {approval} old."
+    "your last code at the latest, and before a decision when your last code is more than {approval} old. "
+    # A search sent before set-up was refused, not kept (``blocked``): the newcomer waits for it otherwise.
+    "Anything you asked before setting up has not run: send it again now."
 )
 STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
 # Its key went while it waited (store/people/credentials.claim): said, never run as an empty search.
@@ -466,6 +468,7 @@ def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None
             run=EnrolCommand(base_url, policy),
             summary="set up the authenticator app Signpost asks codes from",
             usage="enrol",
+            words=0,
             role=None,  # any registered person, whatever their roles
             writes=True,
             audit_terms=False,

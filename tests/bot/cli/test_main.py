@@ -350,3 +350,27 @@ def test_after_destruction_the_console_suggests_no_demo_people_who_are_gone(cli:
     assert purged.code == 2
     assert purged.said == "There is no practitioner NS-P0001 in the register."
     assert "ADMIN-01" not in purged.err and "NS-DM01" not in purged.err
+
+
+@pytest.mark.parametrize(("typed", "meant"), [(["totp", "enroll"], "enrol"), (["seed_demo"], "seed-demo")])
+def test_a_mistyped_command_names_the_nearest_one(
+    typed: list[str], meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signpost totp enroll` got argparse's bare "invalid choice" and a list to read through (newcomer):
+    the nearest command is named on the error line."""
+    with pytest.raises(SystemExit) as exit_:
+        main(typed)
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "invalid choice" in last and last.endswith(f"Did you mean '{meant}'?"), last
+
+
+@pytest.mark.parametrize("typed", [["help"], ["help", "totp"]])
+def test_signpost_help_prints_the_help(typed: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`signpost help` was refused as an invalid choice: it prints the help `--help` prints (of the
+    command named after it, if any), on stdout, with exit status 0."""
+    assert main(typed) == 0
+    said = capsys.readouterr()
+    top = parser()
+    assert said.out == (commands(top)["totp"] if typed[1:] else top).format_help(), said.out
+    assert said.err == ""

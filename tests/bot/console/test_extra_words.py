@@ -10,6 +10,10 @@ from __future__ import annotations
 import pytest
 
 from bot.app import Signpost
+from handlers.commands import all_specs
+from handlers.dispatch.spec import Spec
+from handlers.stepup.flow import make_specs
+from handlers.vocabulary import Command, Reply, Role
 from tests.bot.console.console_session import session
 from tests.factories import ready, seed_demo
 
@@ -78,3 +82,44 @@ async def test_relay_with_text_after_the_number_says_to_answer_with_reply(signpo
     await seed_demo(signpost, children=50)
     first = await answer(signpost, "NS-DM01", "relay 7 thanks, I will call you this afternoon")
     assert first == "To answer message 7, send: reply 7 TEXT (relay only reads a message).", first
+
+
+# A word for each placeholder a fixed-form usage line names (``Spec.usage``'s first form).
+SAMPLE = {"ID": "1", "PRACTITIONER_ID": "NS-P0001"}
+# Keyword commands whose words are free text, though their usage line shows none: help reads a topic.
+FREE = {"help"}
+AS_ROLE = {Role.ADMIN: "ADMIN-01", Role.DUTY_MANAGER: "NS-DM01"}
+
+
+def fixed_form(spec: Spec) -> list[str] | None:
+    """The words of a usage line that takes no or fixed arguments (None: optional or free words)."""
+    form = spec.usage.split(",", 1)[0].split()
+    if not spec.keyword or spec.name in FREE or not form or "·" in spec.usage:
+        return None
+    return form if all(word == spec.name or word in SAMPLE for word in form) else None
+
+
+async def never_resumed(command: Command) -> Reply:
+    raise AssertionError("no command is resumed here")
+
+
+# Every command as the dispatcher is built with them (``bot.app.build``), enrol and code included.
+FIXED = [spec for spec in all_specs(*make_specs(never_resumed, "https://signpost.example")) if fixed_form(spec)]
+
+
+def test_the_fixed_form_commands_are_found() -> None:
+    """The list below is read from the specs, not typed: the commands the newcomer met are in it."""
+    assert {"pending", "relays", "relay", "home", "enrol"} <= {spec.name for spec in FIXED}
+
+
+@pytest.mark.parametrize("spec", FIXED, ids=lambda spec: spec.name)
+async def test_a_word_after_a_fixed_form_command_is_a_word_too_many(signpost: Signpost, spec: Spec) -> None:
+    """`relays 3`, `pending x`, `relay 1 2` ran as if the last word were not there; every command that
+    takes no or fixed words now says a word is too many, with its usage, and does nothing."""
+    await seed_demo(signpost, children=50)
+    form = fixed_form(spec)
+    assert form is not None
+    typed = " ".join(SAMPLE.get(word, word) for word in form) + " 2"
+    as_id = AS_ROLE.get(spec.role, "NS-P0001") if spec.role else "NS-P0001"
+    first = await answer(signpost, as_id, typed)
+    assert first.startswith("A word too many"), first

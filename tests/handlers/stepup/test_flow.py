@@ -561,8 +561,20 @@ async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: S
     assert done.outcome is Outcome.DONE
     assert done.text == (
         "You're set up. Signpost will ask for a code again after 30 minutes without using it, 12 hours after "
-        "your last code at the latest, and before a decision when your last code is more than 5 minutes old."
+        "your last code at the latest, and before a decision when your last code is more than 5 minutes old. "
+        "Anything you asked before setting up has not run: send it again now."
     )
+
+
+async def test_a_search_sent_before_set_up_is_not_run_and_set_up_says_to_send_it_again(app: Signpost) -> None:
+    """Without an authenticator a search is refused and kept nowhere; "You're set up." alone left the
+    newcomer waiting for its answer. Both answers now say it has not run and is to be sent again."""
+    refused = await say(app, "P002", "Amy Jones 03/04/2014")
+    assert refused.outcome is Outcome.REFUSED and "has not run" in refused.text, refused.text
+    enrolled = await say(app, "P002", "enrol")
+    done = await answer(app, "P002", enrolled, code_now(app, totp_from(enrolled)))
+    assert done.outcome is Outcome.DONE and done.text.startswith("You're set up."), done.text
+    assert done.text.endswith("send it again now."), done.text
 
 
 async def test_a_malformed_search_is_answered_at_once_without_asking_for_a_code(
