@@ -428,7 +428,7 @@ async def test_a_refused_import_writes_started_then_invalid_and_imports_nothing(
     `started`, and neither file's rows in the store."""
     (tmp_path / "practitioners.csv").write_text(PRACTITIONERS, encoding="utf-8")
     (tmp_path / "children.csv").write_text(
-        f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,B,,2014-13-01,F,,LA,false\n"
+        f"{CHILDREN_HEADER}\n9990000019,A,B,,2014-01-01,F,,LA,false\n9990000026,,,,2014-13-01,F,,LA,false\n"
     )
     run = await cli.run("import", str(tmp_path / "practitioners.csv"), str(tmp_path / "children.csv"))
     assert run.code == 1 and run.err.strip().endswith("Nothing was imported: 3 problems above.")
