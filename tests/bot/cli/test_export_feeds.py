@@ -199,3 +199,17 @@ def test_a_child_with_one_name_only_is_imported_and_found_by_it(cli: Cli, tmp_pa
     assert problems(cli, write(tmp_path, "children.csv", nameless)) == [
         "children.csv:7: family_name: is empty, and so is given_names: a child needs at least one name"
     ]
+
+
+def test_aliases_separated_by_commas_are_refused_and_told_to_be_separated_by_semicolons(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Aliases typed "Amelia Jones, Amy Smith" were imported as one alias, so neither name ever found Amy. The
+    refusal names the line and the column, says what to change, and quotes no alias; the
+    practitioners given with it are not imported either (all or nothing)."""
+    text = CHILDREN.replace("Amelia Jones;Amy Smith", '"Amelia Jones, Amy Smith"')
+    feeds = [write(tmp_path, "practitioners.csv", PRACTITIONERS), write(tmp_path, "children.csv", text)]
+    assert problems(cli, *feeds) == ["children.csv:2: aliases: holds a comma (separate two aliases with ;)"]
+    imported = cli("import", str(feeds[0]))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[0] == "practitioners: 6 rows read, 6 new or changed"
