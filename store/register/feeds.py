@@ -578,7 +578,11 @@ def _practitioner(c: _RowChecker) -> PractitionerRow | None:
             why += " " + separate("roles")
         c.fail("roles", why)
         roles = set()
-    phone, email = c.text("phone"), c.text("email", max_len=254)
+    # A signpost is how a colleague reaches the practitioner: one way is enough, none is useless.
+    phone, email = c.text("phone", required=False), c.text("email", required=False, max_len=254)
+    if not phone and not email and "phone" not in c.failed and "email" not in c.failed:
+        why = "is empty, and so is email: a signpost needs a phone or an email to reach the practitioner by"
+        c.fail("phone", why + " (give at least one)")
     if phone and not PHONE.match(phone):
         c.fail("phone", "is not a phone number")
     if email and not EMAIL.match(email):
