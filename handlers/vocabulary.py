@@ -195,6 +195,11 @@ class Signpost:
         longer reach anyone, and the front ends say ``LEFT_POST`` instead."""
         return (self.phone, self.email) if self.in_post else None
 
+    @property
+    def reached_by(self) -> tuple[str, ...]:
+        """The phone and email the feed gave (one may be empty), in that order; () once they have left."""
+        return tuple(way for way in (self.phone, self.email) if way) if self.in_post else ()
+
 
 # What a signpost shows in place of a leaver's phone and email (every front end says the same).
 LEFT_POST = "No longer in this post: contact the organisation"

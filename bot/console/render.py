@@ -45,7 +45,7 @@ def signpost_lines(post: Signpost) -> list[str]:
     return [
         f"  {post.practitioner_name} — {post.role}, {post.organisation}{lead}",
         f"    {post.service}: since {post.started:%d/%m/%Y}, {status}",
-        f"    {post.phone} · {post.email}" if post.contact else f"    {LEFT_POST}",
+        f"    {' · '.join(post.reached_by)}" if post.contact else f"    {LEFT_POST}",
     ]
 
 

@@ -177,9 +177,11 @@ def signpost_block(post: Signpost) -> Block:
     or heavily escaped the feed's text, the section keeps its contact line."""
     lead = "  ★ *Lead professional*" if post.lead_professional else ""
     status = "current" if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
-    contact = f"{phone_link(post.phone)} · {email_link(post.email)}" if post.contact else f"_{LEFT_POST}_"
+    links = ((phone_link(post.phone) if post.phone else ""), (email_link(post.email) if post.email else ""))
+    contact = " · ".join(link for link in links if link) if post.contact else f"_{LEFT_POST}_"
     if len(contact) > MAX_CONTACT:
-        contact = f"{escape_within(post.phone, 100)} · {escape_within(post.email, MAX_CONTACT - 103)}"
+        cut = (escape_within(post.phone, 100), escape_within(post.email, MAX_CONTACT - 103))
+        contact = " · ".join(text for text in cut if text)
     frame = f"** — , {lead}\n · since {post.started:%d/%m/%Y} · {status}\n{contact}"
     fields = (post.practitioner_name, post.role, post.organisation, post.service)
     name, role, organisation, service = fitted(fields, MAX_SECTION - len(frame))

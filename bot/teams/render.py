@@ -88,7 +88,7 @@ def signpost_container(post: Signpost) -> Element:
             text_block(f"{post.role}, {post.organisation}", isSubtle=True, spacing="none"),
             fact("Service", f"{post.service} (since {post.started:%d/%m/%Y}, {status})"),
             *(
-                (fact("Phone", post.phone), fact("Email", post.email))
+                tuple(fact(label, way) for label, way in (("Phone", post.phone), ("Email", post.email)) if way)
                 if post.contact
                 else (text_block(LEFT_POST, isSubtle=True, spacing="none"),)
             ),

@@ -169,7 +169,8 @@ class Contact:
     email: str
 
     def __str__(self) -> str:
-        return f"{self.name}, {self.role}, {self.organisation} ({self.phone}, {self.email})"
+        ways = ", ".join(way for way in (self.phone, self.email) if way)
+        return f"{self.name}, {self.role}, {self.organisation} ({ways})"
 
 
 async def contact(session: AsyncSession, practitioner_id: str) -> Contact | None:

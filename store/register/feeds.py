@@ -523,6 +523,12 @@ class _RowChecker:
 ROLE_NAMES = frozenset(role.value for role in Role)
 
 
+def separate(what: str) -> str:
+    """How to separate two values of a ``;``-separated column (roles, aliases), said where a feed
+    separated them otherwise: the one wording of it."""
+    return f"(separate two {what} with ;)"
+
+
 def _roles(text: str) -> set[Role] | None:
     """The roles a ``roles`` field names, in any letter case, or None when any part is not a role."""
     parts = [part.strip().lower() for part in text.split(";") if part.strip()]
@@ -569,10 +575,14 @@ def _practitioner(c: _RowChecker) -> PractitionerRow | None:
         # Never the value: a header in another order than its rows put given names here.
         why = "holds a role that is not one of practitioner, duty_manager, admin"
         if _roles(re.sub(r"[,|/]", ";", c.row.get("roles") or "")):
-            why += " (separate two roles with ;)"
+            why += " " + separate("roles")
         c.fail("roles", why)
         roles = set()
-    phone, email = c.text("phone"), c.text("email", max_len=254)
+    # A signpost is how a colleague reaches the practitioner: one way is enough, none is useless.
+    phone, email = c.text("phone", required=False), c.text("email", required=False, max_len=254)
+    if not phone and not email and "phone" not in c.failed and "email" not in c.failed:
+        why = "is empty, and so is email: a signpost needs a phone or an email to reach the practitioner by"
+        c.fail("phone", why + " (give at least one)")
     if phone and not PHONE.match(phone):
         c.fail("phone", "is not a phone number")
     if email and not EMAIL.match(email):
@@ -602,7 +612,11 @@ def _child(c: _RowChecker, today: date) -> ChildRow | None:
     postcode = " ".join(c.text("postcode", required=False).upper().split())
     if postcode and not POSTCODE.match(postcode):
         c.fail("postcode", "is not a UK postcode")
-    aliases = tuple(a.strip() for a in c.text("aliases", required=False, max_len=2000).split(";") if a.strip())
+    aliases_text = c.text("aliases", required=False, max_len=2000)
+    if "," in aliases_text:
+        # "Amy Jones, Amy Smith" would be one alias no search ever finds. Never the value: it is names.
+        c.fail("aliases", "holds a comma " + separate("aliases"))
+    aliases = tuple(a.strip() for a in aliases_text.split(";") if a.strip())
     # A child may be known by one name (the NHS records it as the family name): either field may be
     # empty, not both. Refusing one of them had no fix in the feed, and held back every other row.
     identity_fields = (c.text("given_names", required=False), c.text("family_name", required=False))

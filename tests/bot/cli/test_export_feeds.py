@@ -199,3 +199,44 @@ def test_a_child_with_one_name_only_is_imported_and_found_by_it(cli: Cli, tmp_pa
     assert problems(cli, write(tmp_path, "children.csv", nameless)) == [
         "children.csv:7: family_name: is empty, and so is given_names: a child needs at least one name"
     ]
+
+
+def test_aliases_separated_by_commas_are_refused_and_told_to_be_separated_by_semicolons(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Aliases typed "Amelia Jones, Amy Smith" were imported as one alias, so neither name ever found Amy. The
+    refusal names the line and the column, says what to change, and quotes no alias; the
+    practitioners given with it are not imported either (all or nothing)."""
+    text = CHILDREN.replace("Amelia Jones;Amy Smith", '"Amelia Jones, Amy Smith"')
+    feeds = [write(tmp_path, "practitioners.csv", PRACTITIONERS), write(tmp_path, "children.csv", text)]
+    assert problems(cli, *feeds) == ["children.csv:2: aliases: holds a comma (separate two aliases with ;)"]
+    imported = cli("import", str(feeds[0]))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[0] == "practitioners: 6 rows read, 6 new or changed"
+
+
+def test_a_practitioner_with_a_phone_or_an_email_only_is_imported_and_signposted_by_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A practitioner with no phone, or no email, was refused as "is empty", and held back every
+    other row: a signpost needs one way to reach them, not both. The signpost shows what there is,
+    with no "None" or empty separator; a row with neither is refused, saying why (all or nothing)."""
+    text = PRACTITIONERS.replace(",0161 496 0001,", ",,").replace(",priya.shah@nhs.example,", ",,")
+    feeds = [write(tmp_path, "practitioners.csv", text), write(tmp_path, "children.csv", CHILDREN)]
+    feeds.append(write(tmp_path, "involvements.csv", INVOLVEMENTS))
+    imported = cli("import", *map(str, feeds))
+    assert imported.code == 0, imported.err
+    enrolled = cli("totp", "enrol", "P003")
+    code = pyotp.TOTP(secret_from(enrolled.out)).now()
+    out = cli("console", "--as", "P003", stdin=f"Amy Jones 03/04/2014\n{code}\n").out
+    lines = out.splitlines()
+    assert "    sam.carter@northshire.example" in lines, out
+    assert "    0161 496 0002" in lines, out
+    assert "None" not in out
+    assert not [line for line in lines if line.strip().startswith("·") or line.rstrip().endswith("·")], out
+    unreachable = text.replace(",0161 496 0200,alex.kim@signpost.example,", ",,,")
+    feeds[0] = write(tmp_path, "practitioners.csv", unreachable)
+    assert problems(cli, *feeds) == [
+        "practitioners.csv:6: phone: is empty, and so is email: a signpost needs a phone or an email "
+        "to reach the practitioner by (give at least one)"
+    ]

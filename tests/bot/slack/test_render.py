@@ -205,3 +205,12 @@ def test_a_leaver_s_signpost_says_they_are_no_longer_in_post_instead_of_a_contac
         "School nursing · since 01/09/2024 · current",
         "_No longer in this post: contact the organisation_",
     ]
+
+
+def test_a_signpost_with_a_phone_or_an_email_only_shows_that_one_alone() -> None:
+    """A feed may give one of them (README, Feeds): no empty link and no dangling separator."""
+    no_phone, no_email = replace(CURRENT, phone=""), replace(CURRENT, email="")
+    assert render.signpost_block(no_phone)["text"]["text"].splitlines()[-1] == (
+        "<mailto:priya.shah@nhs.example|priya.shah@nhs.example>"
+    )
+    assert render.signpost_block(no_email)["text"]["text"].splitlines()[-1] == "<tel:01614960002|0161 496 0002>"

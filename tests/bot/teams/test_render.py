@@ -178,3 +178,14 @@ def test_a_leaver_s_signpost_says_they_are_no_longer_in_post_instead_of_a_contac
     texts = texts_of(container)
     assert "Sam Carter ★ lead professional" in texts and "No longer in this post: contact the organisation" in texts
     assert "Phone" not in texts and "Email" not in texts
+
+
+def test_a_signpost_with_a_phone_or_an_email_only_shows_that_one_alone() -> None:
+    """A feed may give one of them (README, Feeds): no empty "Phone:" or "Email:" line."""
+    for post, shown, left_out in (
+        (replace(POST, phone=""), "Email: ", "Phone: "),
+        (replace(POST, email=""), "Phone: ", "Email: "),
+    ):
+        card = render_reply(Reply(Outcome.ANSWERED, "Signposts: 1", child_ref="999 000 0018", signposts=(post,)))
+        text = texts_of(next(e for e in card["body"] if e["type"] == "Container"))
+        assert shown in text and left_out not in text and "None" not in text
