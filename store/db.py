@@ -163,7 +163,7 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 
 def make_private(path: Path, *, create: bool = False) -> None:
-    """Create ``path`` empty with mode 0600 (when asked and missing); tighten it to 0600 if it exists.
+    """Create ``path`` empty with mode 0600 (when asked and missing); take group's and others' access away if it exists.
 
     SQLite gives its WAL and shared-memory files the mode of the database file, so a database
     created 0600 keeps its side files 0600 too; existing 0644 files are tightened on open.

@@ -13,12 +13,14 @@ PRIVATE_MODE = 0o600
 
 
 def make_private(path: Path) -> None:
-    """Tighten ``path`` to 0600 when it is found otherwise (left so by an older version, or put back
-    by hand under a usual umask, 022, which makes it readable by every account on the host); a
+    """Take group's and others' access to ``path`` away when it is found with some (left so by an
+    older version, or put back by hand under a usual umask, 022, which makes it readable by every
+    account on the host): 0644 becomes 0600, and a file its owner made read-only (0400) stays so. A
     missing file is left missing."""
     try:
-        if stat.S_IMODE(path.stat().st_mode) != PRIVATE_MODE:
-            os.chmod(path, PRIVATE_MODE)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & ~0o077)
     except FileNotFoundError:
         pass
 
@@ -62,9 +64,11 @@ def write_whole(
         raise
     finally:
         through.unlink(missing_ok=True)  # after link: a second name of the file itself, never overwritten
-    fsync_directory(path.parent)
-    if replaced is not None:
-        _shred_if_nameless(replaced)
+    try:
+        fsync_directory(path.parent)
+    finally:  # the rename is done: the file it replaced is nameless whether or not that reached the disk
+        if replaced is not None:
+            _shred_if_nameless(replaced)
     return True
 
 

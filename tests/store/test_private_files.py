@@ -11,6 +11,7 @@ import pytest
 
 from bot.app import Signpost
 from store.db import Database, driver_failure, schema_behind
+from store.files import make_private
 from store.keys.backup import backup
 from store.tables.lifecycle import Meta
 from tests.factories import say
@@ -131,3 +132,16 @@ async def test_a_store_reached_through_a_symbolic_link_has_its_wal_and_shm_tight
         assert {f.name: mode(f) for f in [real, *side]} == {f.name: 0o600 for f in [real, *side]}
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(("found", "left"), [(0o644, 0o600), (0o640, 0o600), (0o400, 0o400), (0o600, 0o600)])
+def test_a_file_made_private_loses_what_others_could_do_and_gains_nothing(
+    tmp_path: Path, found: int, left: int
+) -> None:
+    """Tightening takes group's and others' access away; a key file its operator made read-only
+    (0400) stays so, not loosened to writable."""
+    path = tmp_path / "signpost.key"
+    path.write_text("{}")
+    path.chmod(found)
+    make_private(path)
+    assert stat.S_IMODE(path.stat().st_mode) == left
