@@ -213,19 +213,21 @@ SHORT = 8  # an exception's text shorter than this is withheld only where it is 
 # dev``), "Executing <Handle set_result(<Future>, [rows]) at ... created at ...> took 0.2 seconds",
 # where aiosqlite's worker hands each statement's rows to the loop. A callback without a name of
 # its own is named by its repr (``<Reader object at 0x…>('Amy Jones')``). The arguments run to the last
-# ")" that the source location, ">" or the line's end follows (a repr never holds a raw line break).
+# ")" that the source location, ">" or the line's end follows, over line breaks too (an object's own
+# repr may hold one), but never into asyncio's next ``handle:`` line, which names the callback again.
 _CALLBACK = re.compile(
-    r"(?P<head>(?:Exception in callback |<(?:Timer)?Handle (?:cancelled )?(?:when=\S+ )?)(?:<[^<>]*>|[^\s(<])+)\(.*\)"
+    r"(?P<head>(?:Exception in callback |<(?:Timer)?Handle (?:cancelled )?(?:when=\S+ )?)(?:<[^<>]*>|[^\s(<])+)"
+    r"\((?:(?!\nhandle: ).)*\)"
     r"(?=(?: at \S+:\d+)?(?: created at \S+:\d+)?(?:>|$))",
-    re.MULTILINE,
+    re.MULTILINE | re.DOTALL,
 )
 ARGUMENTS_WITHHELD = "(arguments withheld)"
 # A future's repr quotes its result or its exception (``<Future finished result=[('Amy Jones', …)]>``,
 # with no traceback of its own for the exception's text to be withheld by), and asyncio
 # shows one as what a task waits for ("Task was destroyed but it is pending!": a driver's rows,
-# handed over as the loop closed). A repr can hold any character but a line break, so the rest of
-# the line goes: what followed is asyncio's own bookkeeping (callbacks, where it was created).
-_SETTLED = re.compile(r"\b(?P<what>result|exception)=.*$", re.MULTILINE)
+# handed over as the loop closed). A repr can hold any character, a line break too, so the rest of
+# the text goes: what followed is asyncio's own bookkeeping (callbacks, where it was created).
+_SETTLED = re.compile(r"\b(?P<what>result|exception)=.*\Z", re.DOTALL)
 RESULT_WITHHELD = "(result withheld)"
 
 

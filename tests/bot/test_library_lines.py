@@ -86,7 +86,11 @@ class _Reader:
 
 
 @pytest.mark.parametrize(
-    ("callback", "named"), [(_reads, "_reads("), (_Reader(), "<tests.bot.test_library_lines._Reader object at ")]
+    ("callback", "named"),
+    [
+        (_reads, "_reads("),
+        (_Reader(), "<tests.bot.test_library_lines._Reader object at "),
+    ],
 )
 async def test_asyncio_reporting_a_callback_that_failed_quotes_none_of_its_arguments(
     callback: Callable[[str], None], named: str
@@ -99,6 +103,27 @@ async def test_asyncio_reporting_a_callback_that_failed_quotes_none_of_its_argum
         await asyncio.sleep(0)
     [line] = [line for line in log.lines() if line["logger"] == "asyncio"]
     assert line["event"].startswith(f"Exception in callback {named}") and f"handle: <Handle {named}" in line["event"]
+    assert "Amy" not in log.text and "03/04" not in log.text
+
+
+class _TwoLines:
+    """An argument whose repr runs over two lines (a library's object may say itself so)."""
+
+    def __repr__(self) -> str:
+        return "<Record Amy\nJones 03/04/2014>"
+
+
+def _fails(_: object) -> None:
+    raise RuntimeError("failed")
+
+
+async def test_asyncio_reporting_a_callback_quotes_no_argument_whose_repr_runs_over_lines() -> None:
+    with logged_at("info") as log:
+        asyncio.get_running_loop().call_soon(_fails, _TwoLines())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    [line] = [line for line in log.lines() if line["logger"] == "asyncio"]
+    assert line["event"].startswith("Exception in callback _fails(") and "handle: <Handle _fails(" in line["event"]
     assert "Amy" not in log.text and "03/04" not in log.text
 
 
@@ -133,11 +158,17 @@ def _settle_with_rows(rows: asyncio.Future[object]) -> None:
     rows.set_result([(TYPED,)])
 
 
+def _settle_with_a_record(rows: asyncio.Future[object]) -> None:
+    rows.set_result(_TwoLines())
+
+
 def _settle_with_error(rows: asyncio.Future[object]) -> None:
     rows.set_exception(ValueError(f"invalid literal for int() with base 10: {TYPED!r}"))
 
 
-@pytest.mark.parametrize("settle", [_settle_with_rows, _settle_with_error], ids=["result", "exception"])
+@pytest.mark.parametrize(
+    "settle", [_settle_with_rows, _settle_with_a_record, _settle_with_error], ids=["result", "two lines", "exception"]
+)
 def test_asyncio_reporting_a_task_destroyed_while_pending_quotes_nothing_of_what_it_waited_for(
     settle: Callable[[asyncio.Future[object]], None],
 ) -> None:
