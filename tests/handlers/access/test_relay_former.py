@@ -289,3 +289,24 @@ async def test_the_sweep_reads_a_page_of_relays_in_as_many_statements_whatever_i
         assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
     print(f"hand_on_relays statements: 3 relays {len(few)}, 30 relays {len(many)}")
     assert len(many) == len(few), [s.sql for s in many]
+
+
+async def test_a_former_lead_s_answer_read_before_the_message_was_handed_on_is_not_stored(app: Signpost) -> None:
+    """S001 reads message 1 as its recipient; before S001's answer is stored another replica hands it
+    on to S002 (the feed replaced S001) and commits. The answer, stored against what S001 read, changes
+    nothing: S002 still has an unanswered message, and the sender is not told it was answered."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    async with app.ctx.db.read() as session:
+        seen = await relays.get(session, app.ctx.keys, 1)
+    assert seen is not None and seen.recipients == ("S001",)
+    await _import(app, Feed("practitioners.csv", NEW_LEAD), Feed("involvements.csv", LEAD_REPLACED))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    async with app.ctx.db.write() as session:
+        sealed = await relays.seal_for_child(session, app.ctx.keys, int(SHIELDED), ANSWER, "reply")
+        assert sealed is not None
+        stored = await relays.answer(session, 1, "S001", sealed, app.ctx.clock.now(), was=seen.recipients)
+    assert stored is False
+    row = await _row(app)
+    assert (row.recipients, row.reply, row.replied_by, row.replied_at) == ("S002", None, None, None)
+    assert "Status: delivered" in (await fresh_say(app, "P002", "relay 1")).lines
+    assert (await fresh_say(app, "S002", f"reply 1 {ANSWER}")).outcome is Outcome.DONE
