@@ -7,6 +7,7 @@ notices, so several replicas running these jobs at once change (and tell) everyt
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +110,18 @@ async def _expire_registrations(ctx: Context, session: AsyncSession, now: dateti
     return done
 
 
+async def drop_no_longer_theirs(ctx: Context, after: int, waiting: Collection[str], now: datetime) -> int:
+    """Drop those of the waiting relay notices ``waiting`` still not to be sent: ``hand_on_relays``
+    chose them (``relay.untaken``) from the page of unanswered relays after ``after`` in a read
+    transaction, and a recipient may have been made one again since (a feed re-imported), so the page
+    is read and judged again under the write lock, in as many statements whatever it holds, and only
+    the notices both judgements agree on are dropped. Returns how many were dropped."""
+    async with ctx.db.write() as session:
+        page = await relays.unanswered(session, ctx.keys, after, BATCH)
+        still = set(relay.untaken(page, await relay.taken(session, ctx.keys, page)))
+        return await drop_keyed(session, relay.NOTICE_KIND, still.intersection(waiting), now, NO_LONGER_THEIRS)
+
+
 async def hand_on_relays(ctx: Context, now: datetime) -> int:
     """Hand on every unanswered relayed message none of whose recipients can take it any more
     (``relay.taken``), to whoever the relay would choose now, or tell its sender it was not
@@ -126,8 +139,7 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
             due = [found.id for found in page if not judged[found.id].by]
             waiting = await waiting_keyed(session, relay.NOTICE_KIND, relay.untaken(page, judged))
         if waiting:
-            async with ctx.db.write() as session:
-                await drop_keyed(session, relay.NOTICE_KIND, waiting, now, NO_LONGER_THEIRS)
+            await drop_no_longer_theirs(ctx, after, waiting, now)
         for relay_id in due:
             async with ctx.db.write() as session:
                 notices = await relay.hand_on(session, ctx.keys, relay_id, now)

@@ -346,7 +346,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     text = _text_of(text)
     found = await relay.get(session, ctx.keys, relay_id)
     if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found):
-        return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
+        return _not_yours(relay_id)
     subjects = (found.child_ref,)
     if len(text) < MIN_ANSWER:
         raise UsageError(f"please write your answer, in at least {MIN_ANSWER} characters")
@@ -368,7 +368,10 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     sealed = await relay.seal_for_child(session, ctx.keys, found.child_ref, text, "reply")
     if sealed is None:
         return Result(Reply(Outcome.INVALID, NO_RECORD), subjects=subjects, detail="no child key")
-    if not await relay.answer(session, relay_id, actor.practitioner_id, sealed, req.now):
+    if not await relay.answer(session, relay_id, actor.practitioner_id, sealed, req.now, was=found.recipients):
+        again = await relay.get(session, ctx.keys, relay_id)
+        if again is None or again.recipients != found.recipients:  # handed on since: no longer theirs
+            return _not_yours(relay_id)
         return _already_answered(relay_id, subjects)
     ref = format_ref(found.child_ref)
     notice = Notice(
@@ -381,6 +384,11 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     await ctx.notices.enqueue(session, [notice], req.now)
     text_ = f"Your answer to message {relay_id} was passed on. The sender is not told who you are, unless you said."
     return Result(Reply(Outcome.DONE, text_), subjects=subjects, detail=f"relay {relay_id} answered")
+
+
+def _not_yours(relay_id: int) -> Result:
+    """A message that is not (or no longer) the answerer's: as for one that never was (no child named)."""
+    return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a recipient")
 
 
 def _already_answered(relay_id: int, subjects: tuple[int, ...]) -> Result:

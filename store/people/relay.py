@@ -134,11 +134,15 @@ async def unanswered(session: AsyncSession, keys: KeyRing, after_id: int, limit:
     return [_relay(row) for row in rows]
 
 
-async def answer(session: AsyncSession, relay_id: int, by: str, sealed: bytes, now: datetime) -> bool:
-    """Store the reply once; False when it was already answered."""
+async def answer(
+    session: AsyncSession, relay_id: int, by: str, sealed: bytes, now: datetime, *, was: Sequence[str]
+) -> bool:
+    """Store the reply once, while the relay's recipients are still ``was`` (those the answerer was
+    judged among): False when it was already answered, or handed on (``readdress``, committed by
+    another worker since ``was`` was read) to someone else."""
     result = await session.execute(
         update(RelayMessage)
-        .where(RelayMessage.id == relay_id, RelayMessage.reply.is_(None))
+        .where(RelayMessage.id == relay_id, RelayMessage.recipients == ";".join(was), RelayMessage.reply.is_(None))
         .values(reply=sealed, replied_by=by, replied_at=now)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult at runtime

@@ -22,6 +22,7 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.access import jobs as access_jobs
+from handlers.access import relay
 from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.vocabulary import Action, Outcome, Reply
 from store.delivery.notices import HANDED_ON, NO_LONGER_THEIRS
@@ -289,3 +290,48 @@ async def test_the_sweep_reads_a_page_of_relays_in_as_many_statements_whatever_i
         assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
     print(f"hand_on_relays statements: 3 relays {len(few)}, 30 relays {len(many)}")
     assert len(many) == len(few), [s.sql for s in many]
+
+
+async def test_a_former_lead_s_answer_read_before_the_message_was_handed_on_is_not_stored(app: Signpost) -> None:
+    """S001 reads message 1 as its recipient; before S001's answer is stored another replica hands it
+    on to S002 (the feed replaced S001) and commits. The answer, stored against what S001 read, changes
+    nothing: S002 still has an unanswered message, and the sender is not told it was answered."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    async with app.ctx.db.read() as session:
+        seen = await relays.get(session, app.ctx.keys, 1)
+    assert seen is not None and seen.recipients == ("S001",)
+    await _import(app, Feed("practitioners.csv", NEW_LEAD), Feed("involvements.csv", LEAD_REPLACED))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    async with app.ctx.db.write() as session:
+        sealed = await relays.seal_for_child(session, app.ctx.keys, int(SHIELDED), ANSWER, "reply")
+        assert sealed is not None
+        stored = await relays.answer(session, 1, "S001", sealed, app.ctx.clock.now(), was=seen.recipients)
+    assert stored is False
+    row = await _row(app)
+    assert (row.recipients, row.reply, row.replied_by, row.replied_at) == ("S002", None, None, None)
+    assert "Status: delivered" in (await fresh_say(app, "P002", "relay 1")).lines
+    assert (await fresh_say(app, "S002", f"reply 1 {ANSWER}")).outcome is Outcome.DONE
+
+
+DM02_DUTY_MANAGER_AGAIN = f"""{PRACTITIONERS_HEADER}
+DM02,Jo,Bell,{_SOUTHVALE_DM},0113 496 0100,jo.bell@southvale.example,duty_manager;practitioner
+"""
+
+
+async def test_a_duty_manager_reinstated_after_the_sweep_judged_keeps_their_waiting_notice(app: Signpost) -> None:
+    """The sweep judged DM02's waiting notice no longer theirs (DM02 had lost the role), then, before it
+    dropped it, a feed made DM02 a duty manager again: the drop judges again and DM02 is still told."""
+    await _shield_the_child_without_a_lead(app)
+    await fresh_say(app, "P002", f"message {NO_INVOLVEMENTS} {MARKER}")
+    await _import(app, Feed("practitioners.csv", DM02_NO_LONGER_DM))
+    async with app.ctx.db.read() as session:
+        page = await relays.unanswered(session, app.ctx.keys, 0, access_jobs.BATCH)
+        stale = relay.untaken(page, await relay.taken(session, app.ctx.keys, page))
+    assert stale == ["relay:1:DM02"]
+    await _import(app, Feed("practitioners.csv", DM02_DUTY_MANAGER_AGAIN))
+    assert await access_jobs.drop_no_longer_theirs(app.ctx, 0, stale, app.ctx.clock.now()) == 0
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "relay_message"))).scalars()
+        state = sorted((r.recipient_id, r.dropped_at is not None, r.last_error) for r in rows)
+    assert state == [("DM02", False, None), ("DM03", False, None)]
+    assert f"Message: {MARKER}" in (await fresh_say(app, "DM02", "relay 1")).lines
