@@ -96,6 +96,9 @@ class MisusePolicy:
     lockout_window: timedelta = timedelta(hours=24)
     lockout_min: int = 2  # step-up lockouts: ``code`` events audited with the outcome ``locked``
     platform_window: timedelta = timedelta(minutes=10)  # one identity on two platforms within this
+    # A shared login's alert holds this long: a working day (07:00-19:00) of the account in Slack and
+    # Teams is one alert, and the next morning's use of both is a new one.
+    shared_login_hold: timedelta = timedelta(hours=12)
 
     leaver_window: timedelta = timedelta(hours=24)
     leaver_min: int = 1  # commands refused because the practitioner is recorded as having left
@@ -109,9 +112,9 @@ class MisusePolicy:
             "after_hours": self.after_hours_window,
             "shielded_probing": self.shielded_window,
             "identity_guessing": self.identity_window,
-            # Both of its patterns: the longer, so the lockouts an alert was about are not
-            # counted again (and re-alerted) every platform window for the rest of the day.
-            "credential": max(self.lockout_window, self.platform_window),
+            # The lockouts an alert was about are not counted again (and re-alerted) for the rest of the day.
+            "lockouts": self.lockout_window,
+            "shared_login": self.shared_login_hold,
             "leaver": self.leaver_window,
         }[rule]
 
@@ -282,13 +285,19 @@ async def identity_guessing(c: Check) -> str | None:
     )
 
 
-async def credential(c: Check) -> str | None:
-    """Step-up lockouts, or one practitioner's identity used from two platforms at once."""
+async def lockouts(c: Check) -> str | None:
+    """Step-up lockouts again and again: someone guessing codes, or an authenticator gone astray."""
+    p = c.policy
+    count = await misuse.lockouts(c.session, c.actor.practitioner_id, c.since(p.lockout_window), c.now)
+    if count < p.lockout_min:
+        return None
+    hours = int(p.lockout_window.total_seconds() // 3600)
+    return f"{count} step-up code lockouts in the last {hours} hours"
+
+
+async def shared_login(c: Check) -> str | None:
+    """One practitioner's identity used from two chat platforms at once: a login shared."""
     p, who = c.policy, c.actor.practitioner_id
-    lockouts = await misuse.lockouts(c.session, who, c.since(p.lockout_window), c.now)
-    if lockouts >= p.lockout_min:
-        hours = int(p.lockout_window.total_seconds() // 3600)
-        return f"{lockouts} step-up code lockouts in the last {hours} hours"
     # Chat platforms only: the enrolment page, a batch match or the terminal is no second session;
     # nor is a chat account a duty manager has just linked to them, in its first window.
     used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now, p.platform_window)
@@ -319,7 +328,8 @@ RULES: dict[str, Rule] = {
     "after_hours": after_hours,
     "shielded_probing": shielded_probing,
     "identity_guessing": identity_guessing,
-    "credential": credential,
+    "lockouts": lockouts,
+    "shared_login": shared_login,
     "leaver": leaver,
 }
 
@@ -328,7 +338,7 @@ def rules_tripped_by(record: AuditRecord, policy: MisusePolicy) -> set[str]:
     """The rules one new event could have tripped (the live path checks only these)."""
     if record.actor_id is None or is_origin(record.platform):
         return set()  # the rules are about chat sessions: an origin event (page, batch, terminal) is none
-    rules = {"credential"}
+    rules = {"lockouts", "shared_login"}
     if record.outcome == Outcome.REFUSED and record.detail == NOT_ACTIVE_DETAIL:
         rules.add("leaver")
     if record.detail.startswith(refusals.IDENTITY_REFUSED):  # when it reaches the live path at all
@@ -372,7 +382,7 @@ async def evaluate(
     rules = list(rules)
     async with ctx.db.read() as session:
         if known is None:
-            last = {rule: r.raised_at for rule, r in (await misuse.last_raised(session, actor_id, rules)).items()}
+            last = {rule: r.raised_at for rule, r in (await last_raised(session, actor_id, rules)).items()}
         else:
             last = {rule: known[(actor_id, rule)] for rule in rules if (actor_id, rule) in known}
         due = [rule for rule in rules if not covered(policy, rule, last.get(rule), now)]
@@ -395,6 +405,28 @@ async def evaluate(
         if known is not None:
             known[(actor_id, finding.rule)] = latest  # ours now, or another's that covers it
     return alerted
+
+
+# A rule's former name: alerts stored under it before the rule was renamed or split.
+FORMERLY = {"lockouts": "credential"}
+
+
+async def last_raised(session: AsyncSession, actor_id: str, rules: Iterable[str]) -> dict[str, misuse.Raised]:
+    """Per rule, the latest alert about this practitioner, counting alerts under its former name.
+
+    ``credential`` was step-up lockouts and a shared login together, one claim for both, so an
+    alert about either hid the other. A store upgraded mid-episode still holds such alerts: one
+    holds ``lockouts`` for its window as it did (the same lockouts are not alerted twice), but never
+    ``shared_login``: a shared login is alerted, at worst once more than before, never hidden.
+    """
+    rules = list(rules)
+    found = await misuse.last_raised(session, actor_id, {*rules, *(FORMERLY[r] for r in rules if r in FORMERLY)})
+    latest: dict[str, misuse.Raised] = {}
+    for rule in rules:
+        seen = [r for r in (found.get(rule), found.get(FORMERLY.get(rule, ""))) if r is not None]
+        if seen:
+            latest[rule] = max(seen, key=lambda r: r.raised_at)
+    return latest
 
 
 def covered(policy: MisusePolicy, rule: str, last: datetime | None, now: datetime) -> bool:
@@ -447,12 +479,12 @@ async def raise_alert(
     now was raised (this one, or another replica's)."""
     rule, who = finding.rule, finding.actor_id
     async with ctx.db.write() as session:
-        previous = (await misuse.last_raised(session, who, [rule])).get(rule)
+        previous = (await last_raised(session, who, [rule])).get(rule)
         if previous is not None and covered(policy, rule, previous.raised_at, now):
             return False, previous.raised_at
         key = alert_key(rule, who, previous)
         if not await misuse.claim(session, key, rule, who, now):  # another replica, just now
-            other = (await misuse.last_raised(session, who, [rule])).get(rule)
+            other = (await last_raised(session, who, [rule])).get(rule)
             return False, other.raised_at if other else utc(now)
         recipients = await practitioners.holders(
             session, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
@@ -568,8 +600,10 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
             return counts.lookups >= p.after_hours_min
         case "shielded_probing":
             return counts.shielded > 0 or p.shielded_min <= 0
-        case "credential":
-            return counts.lockouts >= p.lockout_min or counts.platforms >= 2
+        case "lockouts":
+            return counts.lockouts >= p.lockout_min
+        case "shared_login":
+            return counts.platforms >= 2
         case "enumeration":
             return counts.children > p.enumeration_ceiling
         case "out_of_area":

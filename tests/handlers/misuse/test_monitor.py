@@ -18,6 +18,7 @@ from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.misuse.monitor import sweep
 from handlers.vocabulary import Action, Outcome, Platform, Principal
+from store.audit import misuse
 from store.audit.log import AuditRecord, append
 from store.audit.verify import verify
 from store.db import Database
@@ -245,9 +246,9 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     for hour in (9, 13):
         await audit_code_event(signpost, world, hour, Outcome.LOCKED, "code wrong; locked")
     raised = await sweep(signpost.ctx, at_uk(13, 1))
-    assert [(f.rule, f.actor_id) for f in raised] == [("credential", WHO)]
+    assert [(f.rule, f.actor_id) for f in raised] == [("lockouts", WHO)]
     assert await sweep(signpost.ctx, at_uk(13, 2)) == []  # once per window
-    await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+    await assert_alerted(signpost, world, "lockouts", "step-up code lockouts")
 
 
 async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working(
@@ -271,12 +272,88 @@ async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working
             reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
         assert reply.outcome is Outcome.LOCKED, reply
     await sweep(signpost.ctx, at_uk(10, 1))
-    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
+    await assert_alerted(signpost, world, "lockouts", "2 step-up code lockouts")
     for minutes in range(16, 240, 11):
         clock.set(at_uk(10) + timedelta(minutes=minutes))
         assert (await say_fresh(signpost, slack, str(kid.ref))).outcome is Outcome.ANSWERED
         await sweep(signpost.ctx, clock.now())
-    await assert_alerted(signpost, world, "credential", "2 step-up code lockouts")
+    await assert_alerted(signpost, world, "lockouts", "2 step-up code lockouts")
+
+
+async def test_a_lockout_alert_does_not_hide_a_shared_login_the_same_day(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """Two lockouts in Slack alert the duty managers; two hours later the same identity is used from
+    Slack and Teams within minutes (a shared login): a second alert, about that, the same day."""
+    slack, teams = Principal(Platform.SLACK, "T1", WHO), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    async with signpost.ctx.db.write() as session:
+        for principal in (slack, teams):
+            await practitioners.link_identity(session, principal, WHO, signpost.ctx.clock.now())
+    clock.set(at_uk(8))
+    authenticator = await ensure_enrolled(signpost, WHO)
+    kid = world.in_area("Northshire")[0]
+    for hour in (9, 10):
+        clock.set(at_uk(hour))
+        challenged = await say(signpost, slack, str(kid.ref))
+        assert challenged.challenge is not None, challenged
+        for _ in range(5):
+            code = wrong_code(signpost, authenticator)
+            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
+        assert reply.outcome is Outcome.LOCKED, reply
+    await sweep(signpost.ctx, at_uk(10, 1))
+    clock.set(at_uk(12))
+    await say(signpost, slack, "help")
+    clock.advance(minutes=2)
+    await say(signpost, teams, "help")
+    await signpost.ctx.audit.settle()
+    await sweep(signpost.ctx, clock.now())
+    texts = [text for r, text in await alerts(signpost) if r == "NS-DM01"]
+    assert len(texts) == 2, texts
+    await assert_alerted(signpost, world, "lockouts", "2 step-up code lockouts")
+    await assert_alerted(signpost, world, "shared_login", "slack and teams")
+
+
+async def test_an_alert_stored_under_the_old_credential_rule_holds_lockouts_but_not_a_shared_login(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A store upgraded mid-episode: its last alert about WHO is a 'credential' one (lockouts and
+    shared logins were one rule). The same lockouts are not alerted again; a shared login is."""
+    for hour in (9, 13):
+        await audit_code_event(signpost, world, hour, Outcome.LOCKED, "code wrong; locked")
+    async with signpost.ctx.db.write() as session:
+        assert await misuse.claim(session, "misuse:" + "0" * 40, "credential", WHO, at_uk(13, 1))
+    assert await sweep(signpost.ctx, at_uk(13, 2)) == []
+    slack, teams = Principal(Platform.SLACK, "T1", "U-slack"), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    async with signpost.ctx.db.write() as session:
+        for principal in (slack, teams):
+            await practitioners.link_identity(session, principal, WHO, at_uk(8))
+    clock.set(at_uk(14))
+    await say(signpost, slack, "help")
+    clock.advance(minutes=2)
+    await say(signpost, teams, "help")
+    await signpost.ctx.audit.settle()
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert (await alert_events(signpost)) == [f"shared_login: {WHO}"]
+    await assert_alerted(signpost, world, "shared_login", "slack and teams")
+
+
+async def test_a_login_shared_all_day_alerts_once_a_day(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    """An account used from Slack and Teams all working day is one alert, not one every ten
+    minutes; the next morning's use of both is a new episode, and a new alert."""
+    slack, teams = Principal(Platform.SLACK, "T1", "U-slack"), Principal(Platform.TEAMS, "tenant-1", "U-teams")
+    async with signpost.ctx.db.write() as session:
+        for principal in (slack, teams):
+            await practitioners.link_identity(session, principal, WHO, at_uk(7))
+    for day in (0, 1):
+        for minutes in range(0, 11 * 60, 15):
+            clock.set(at_uk(8) + timedelta(days=day, minutes=minutes))
+            await say(signpost, slack, "help")
+            clock.advance(minutes=2)
+            await say(signpost, teams, "help")
+            await sweep(signpost.ctx, clock.now())
+        await signpost.ctx.audit.settle()
+        assert (await alert_events(signpost)) == [f"shared_login: {WHO}"] * (day + 1)
+    assert len(await alerts(signpost)) == 2 * len(MANAGERS)
 
 
 async def test_lockouts_are_found_by_their_outcome_not_by_free_text(signpost: Signpost, world: World) -> None:
@@ -299,7 +376,7 @@ async def test_one_identity_on_two_platforms_at_once_fires(signpost: Signpost, c
     await say(signpost, slack, "help")
     clock.advance(minutes=2)
     await say(signpost, teams, "help")
-    await assert_alerted(signpost, world, "credential", "slack and teams")
+    await assert_alerted(signpost, world, "shared_login", "slack and teams")
 
 
 async def test_a_leavers_chat_account_still_in_use_alerts_once(
@@ -525,8 +602,8 @@ async def test_two_replicas_sweeping_at_once_raise_an_alert_once(
     raised = await asyncio.gather(
         sweep(signpost.ctx, at_uk(13, 1)), sweep(second.ctx, at_uk(13, 1) + timedelta(seconds=1))
     )
-    assert [(f.rule, f.actor_id) for found in raised for f in found] == [("credential", WHO)]
-    await assert_alerted(signpost, world, "credential", "step-up code lockouts")
+    assert [(f.rule, f.actor_id) for found in raised for f in found] == [("lockouts", WHO)]
+    await assert_alerted(signpost, world, "lockouts", "step-up code lockouts")
 
 
 async def test_a_chat_account_just_approved_is_no_second_session(
@@ -552,4 +629,4 @@ async def test_a_chat_account_just_approved_is_no_second_session(
     await say(signpost, slack, "help")
     clock.advance(minutes=2)
     await say(signpost, teams, "help")
-    await assert_alerted(signpost, world, "credential", "slack and teams")
+    await assert_alerted(signpost, world, "shared_login", "slack and teams")

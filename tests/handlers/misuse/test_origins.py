@@ -145,7 +145,7 @@ async def test_two_chat_platforms_at_once_still_alert_beside_an_origin_event(
     await say(app, "P001", "help")  # the console: a chat front end of its own
     assert ("DM01", "misuse_alert") in await told(app)
     [alert] = await events(app, Action.ALERT)
-    assert alert.detail == "credential: P001"
+    assert alert.detail == "shared_login: P001"
     assert (alert.platform, alert.tenant, alert.user_id) == (Origin.SCHEDULER, ORIGIN_TENANT, "misuse-monitor")
 
 
