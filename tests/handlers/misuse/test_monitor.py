@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -251,6 +252,20 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     await assert_alerted(signpost, world, "lockouts", "step-up code lockouts")
 
 
+async def _locked_out_at_nine_and_ten(
+    signpost: Signpost, clock: FakeClock, slack: Principal, authenticator: pyotp.TOTP, ref: int
+) -> None:
+    """Two step-up lockouts in Slack, at 09:00 and 10:00: five wrong codes each, through the dispatcher."""
+    for hour in (9, 10):
+        clock.set(at_uk(hour))
+        challenged = await say(signpost, slack, str(ref))
+        assert challenged.challenge is not None, challenged
+        for _ in range(5):
+            code = wrong_code(signpost, authenticator)
+            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
+        assert reply.outcome is Outcome.LOCKED, reply
+
+
 async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working(
     signpost: Signpost, clock: FakeClock, world: World
 ) -> None:
@@ -263,14 +278,7 @@ async def test_two_lockouts_alert_once_while_the_practitioner_carries_on_working
     clock.set(at_uk(8))
     authenticator = await ensure_enrolled(signpost, WHO)
     kid = world.in_area("Northshire")[0]
-    for hour in (9, 10):
-        clock.set(at_uk(hour))
-        challenged = await say(signpost, slack, str(kid.ref))
-        assert challenged.challenge is not None, challenged
-        for _ in range(5):
-            code = wrong_code(signpost, authenticator)
-            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
-        assert reply.outcome is Outcome.LOCKED, reply
+    await _locked_out_at_nine_and_ten(signpost, clock, slack, authenticator, kid.ref)
     await sweep(signpost.ctx, at_uk(10, 1))
     await assert_alerted(signpost, world, "lockouts", "2 step-up code lockouts")
     for minutes in range(16, 240, 11):
@@ -292,14 +300,7 @@ async def test_a_lockout_alert_does_not_hide_a_shared_login_the_same_day(
     clock.set(at_uk(8))
     authenticator = await ensure_enrolled(signpost, WHO)
     kid = world.in_area("Northshire")[0]
-    for hour in (9, 10):
-        clock.set(at_uk(hour))
-        challenged = await say(signpost, slack, str(kid.ref))
-        assert challenged.challenge is not None, challenged
-        for _ in range(5):
-            code = wrong_code(signpost, authenticator)
-            reply = await say(signpost, slack, "code", code=code, challenge_id=challenged.challenge.challenge_id)
-        assert reply.outcome is Outcome.LOCKED, reply
+    await _locked_out_at_nine_and_ten(signpost, clock, slack, authenticator, kid.ref)
     await sweep(signpost.ctx, at_uk(10, 1))
     clock.set(at_uk(12))
     await say(signpost, slack, "help")
