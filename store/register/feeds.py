@@ -408,11 +408,17 @@ def unknown_header(header: Sequence[str]) -> str:
         if fused is not None:
             written, columns = written[: fused[0]], columns[: fused[0]]
     unknown = [_column(w) for w, c in zip(written, columns, strict=True) if c not in expected]
-    why = [f"unknown {', '.join(unknown)}"] if unknown else []
-    why += [f"missing {', '.join(missing)}"] if missing else []
+    # Said what to do: a feed's header names its columns and no others (an extra column is never
+    # ignored: a header run into its first row is the feed's, with the row's fields after it).
+    why = [f"unknown {', '.join(unknown)}: remove or rename {_them(unknown)}"] if unknown else []
+    why += [f"missing {', '.join(missing)}: add {_them(missing)}"] if missing else []
     if fused is not None:
         why.append(f"the header runs into the first row after {fused[1]}: is its line break missing?")
     return f"not a known feed: {'; '.join(why)}"
+
+
+def _them(columns: Sequence[str]) -> str:
+    return "it" if len(columns) == 1 else "them"
 
 
 SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "bars (|)"}
