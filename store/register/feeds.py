@@ -290,8 +290,7 @@ class Feed:
     def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
         """The feed's text lines; a line that is not UTF-8 is a problem (the first one only)."""
         if self.utf16:
-            problems.append(RowProblem(self.name, 1, "file", UTF16))
-            yield iter(())
+            yield _utf16(self.name, problems)
             return
         if self.path is None:
             if self.bad_line is not None:
@@ -300,6 +299,12 @@ class Feed:
             return
         with self.path.open("rb") as handle:
             yield _decoded(self.name, handle, problems)
+
+
+def _utf16(name: str, problems: list[RowProblem]) -> Iterator[str]:
+    """No lines: the problem of a UTF-16 file, said as its first line is read (as ``_decoded`` says it)."""
+    problems.append(RowProblem(name, 1, "file", UTF16))
+    yield from ()
 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:

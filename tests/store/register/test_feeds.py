@@ -761,3 +761,15 @@ async def test_names_whose_script_needs_a_joiner_are_imported(signpost: Signpost
     kids = f"{CHILDREN_HEADER}\n{AMY},{persian},{devanagari},,2014-04-03,F,,Northshire,false\n"
     report = await run_report(signpost, *standard_feeds()[:1], Feed("c.csv", kids))
     assert report.changed["children"] == 1
+
+
+async def test_feeds_given_as_bytes_refuse_utf16_and_empty_files_in_one_line_each(signpost: Signpost) -> None:
+    """Files given as their bytes (``import_files``) are read as files on disk are: a UTF-16 file is
+    one problem (it was "not UTF-8" and a header no feed has), an empty one is told it is empty."""
+    utf16 = ("\ufeff" + CHILDREN).encode("utf-16-le")
+    said = await refused(signpost, Feed.from_bytes("c.csv", utf16), Feed.from_bytes("e.csv", b""))
+    assert said == [
+        'c.csv:1: file: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: '
+        'save it as "CSV UTF-8 (Comma delimited)" and import it again',
+        "e.csv:1: file: is empty: a feed is its header row, then its rows (export it again)",
+    ]
