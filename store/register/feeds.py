@@ -51,6 +51,19 @@ Sealed = tuple[list[children.SealedChild], dict[int, int]]
 FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 SealerPool = Sealers[Sequence[children.FlatChild], FlatSealed]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
+UTF16 = (
+    'is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)" and import it again'
+)
+EMPTY = "is empty: a feed is its header row, then its rows (export it again)"
+
+
+def is_utf16(first_line: bytes) -> bool:
+    """Whether a file's first line is UTF-16 (Excel's "Unicode Text", PowerShell's ``-Encoding
+    Unicode``): its byte-order mark, or a NUL byte beside each ASCII character (no text feed holds a
+    NUL). Read as UTF-8 it was "not UTF-8" and, on the same line, a header no feed has."""
+    return first_line.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first_line
+
+
 # The longest line read: past any row the csv module can read (nine fields of at most 131,072
 # characters, four bytes each), so a line this long is no row. Without it a file with no line
 # break (lines ending in a carriage return alone, a binary file, /dev/zero) was read whole as one
@@ -249,13 +262,15 @@ class Feed:
     A feed made ``from_path`` is streamed line by line (bounded memory at any size); one made from
     text or ``from_bytes`` is held whole. ``bad_line`` is the first line that was not UTF-8
     (``from_bytes``; a streamed file finds it as it reads): the import reports it as a problem,
-    and checks the rest of the file as well so that one pass shows every problem.
+    and checks the rest of the file as well so that one pass shows every problem. A UTF-16 file
+    (``utf16``) is one problem, and none of it is read.
     """
 
     name: str
     text: str = ""
     bad_line: int | None = None
     path: Path | None = None
+    utf16: bool = False
 
     @classmethod
     def from_path(cls, path: Path) -> Feed:
@@ -263,6 +278,8 @@ class Feed:
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> Feed:
+        if is_utf16(data[: data.find(b"\n") + 1 or len(data)]):
+            return cls(name, utf16=True)
         try:
             return cls(name, data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
@@ -272,6 +289,9 @@ class Feed:
     @contextmanager
     def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
         """The feed's text lines; a line that is not UTF-8 is a problem (the first one only)."""
+        if self.utf16:
+            yield _utf16(self.name, problems)
+            return
         if self.path is None:
             if self.bad_line is not None:
                 problems.append(RowProblem(self.name, self.bad_line, "file", NOT_UTF8))
@@ -279,6 +299,12 @@ class Feed:
             return
         with self.path.open("rb") as handle:
             yield _decoded(self.name, handle, problems)
+
+
+def _utf16(name: str, problems: list[RowProblem]) -> Iterator[str]:
+    """No lines: the problem of a UTF-16 file, said as its first line is read (as ``_decoded`` says it)."""
+    problems.append(RowProblem(name, 1, "file", UTF16))
+    yield from ()
 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
@@ -291,6 +317,9 @@ def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterat
             problems.append(
                 RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
             )
+            return
+        if number == 1 and is_utf16(raw):
+            problems.append(RowProblem(name, 1, "file", UTF16))
             return
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -338,8 +367,10 @@ _HEADER_SPACING = re.compile(r"[\s-]+")
 def column_name(cell: str) -> str:
     """The column a header cell names, however an export spells it: any letter case, spaces around
     it, spaces or hyphens for underscores ("Date of Birth", "date-of-birth": exports title their
-    columns for people), and a byte-order mark left by saving a file as UTF-8 twice."""
-    return _HEADER_SPACING.sub("_", cell.replace("\ufeff", "").strip().lower())
+    columns for people), and format characters around it: a byte-order mark left by saving a file
+    as UTF-8 twice or joining two files, a zero-width space or direction mark from a web page."""
+    cell = "".join(ch for ch in cell if unicodedata.category(ch) != "Cf") if not cell.isascii() else cell
+    return _HEADER_SPACING.sub("_", cell.strip().lower())
 
 
 def detect_kind(header: Sequence[str]) -> FeedKind | None:
@@ -382,11 +413,17 @@ def unknown_header(header: Sequence[str]) -> str:
         if fused is not None:
             written, columns = written[: fused[0]], columns[: fused[0]]
     unknown = [_column(w) for w, c in zip(written, columns, strict=True) if c not in expected]
-    why = [f"unknown {', '.join(unknown)}"] if unknown else []
-    why += [f"missing {', '.join(missing)}"] if missing else []
+    # Said what to do: a feed's header names its columns and no others (an extra column is never
+    # ignored: a header run into its first row is the feed's, with the row's fields after it).
+    why = [f"unknown {', '.join(unknown)}: remove or rename {_them(unknown)}"] if unknown else []
+    why += [f"missing {', '.join(missing)}: add {_them(missing)}"] if missing else []
     if fused is not None:
         why.append(f"the header runs into the first row after {fused[1]}: is its line break missing?")
     return f"not a known feed: {'; '.join(why)}"
+
+
+def _them(columns: Sequence[str]) -> str:
+    return "it" if len(columns) == 1 else "them"
 
 
 SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "bars (|)"}
@@ -466,6 +503,101 @@ def iso_day(value: str) -> date | None:
         return None
 
 
+# What a spreadsheet does to a feed's numbers and dates, and what to do about it: each a problem
+# that says so, where "not ten digits" or "not a date in YYYY-MM-DD form" said nothing of the cause.
+SCIENTIFIC = re.compile(r"[0-9]+(\.[0-9]+)?E\+?[0-9]+", re.ASCII | re.IGNORECASE)
+IN_SCIENTIFIC_NOTATION = (
+    "is a number in scientific notation (as a spreadsheet shows a long number), its last digits lost: "
+    "format the column as text and export again from the source"
+)
+FORMAT_AS_TEXT = "format the column as text, write {} back and export again"
+WRITE_DATES = "write dates YYYY-MM-DD (in a spreadsheet, format the column as yyyy-mm-dd) and export again"
+AMBIGUOUS_DAY = "has its day and month in digits, in an order the file does not say (day/month/year or month/day/year?)"
+_NUMERIC_DAY = re.compile(r"[0-9]{1,2}([./-])[0-9]{1,2}\1([0-9]{2}|[0-9]{4})", re.ASCII)
+_SERIAL_DAY = re.compile(r"[0-9]{5}(\.[0-9]+)?", re.ASCII)  # 10000 is 1927-05-18, 99999 in 2173
+# Year first (hyphens or slashes), and a time a database export adds: midnight is the date alone.
+_YEAR_FIRST = re.compile(
+    r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?",
+    re.ASCII,
+)
+_DAY_MONTH_YEAR = re.compile(r"([0-9]{1,2})[- /]([A-Za-z]{3,9})\.?[- /]([0-9]+)", re.ASCII)
+_MONTH_DAY_YEAR = re.compile(r"([A-Za-z]{3,9})\.? ([0-9]{1,2}),? ([0-9]+)", re.ASCII)
+MONTHS = {
+    name: number
+    for number, full in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        start=1,
+    )
+    for name in {full, full[:3], *(("sept",) if number == 9 else ())}
+}
+
+
+def as_typed(value: str) -> str:
+    """A number or date a spreadsheet was told to keep as text: ``'0012345678`` (the apostrophe
+    that marks text) or ``="0012345678"`` (a formula, as exports meant for Excel write it)."""
+    if value.startswith("'"):
+        return value[1:].strip()
+    if value.startswith('="') and value.endswith('"') and len(value) > 3:
+        return value[2:-1].strip()
+    return value
+
+
+def reference_text(value: str) -> str:
+    """A child reference as a feed writes it, as digits: spaces of any kind between them (a
+    no-break space from a web page) and a spreadsheet's text marks gone."""
+    return "".join(as_typed(value.strip()).split())
+
+
+def feed_day(value: str) -> date | str:
+    """A feed's date, or why it is none. YYYY-MM-DD; year first with slashes, or with a midnight
+    time (a database's export), and a day, a month's English name and a four-digit year
+    (``03-Apr-2014``, ``April 3, 2014``) can mean one day only, so are read. Digits alone in
+    another order (``3/4/2014``, ``03.04.2014``) could be either of two days: refused, even when the
+    day is past 12 (a file holds both, and half of it read is no help)."""
+    value = as_typed(value)
+    if (day := iso_day(value)) is not None:
+        return day
+    if ISO_DAY.fullmatch(value):
+        return "is not a real date"  # 2019-02-30 is in the form: saying otherwise sends the supplier wrong
+    found: tuple[str, int, str] | None = None
+    if match := _YEAR_FIRST.fullmatch(value):
+        year, _, month, day_, *time = match.groups()
+        if any(part and int(part) for part in time):
+            return f"has a time of day (a time zone may have moved its date): {WRITE_DATES}"
+        found = (year, int(month), day_)
+    elif (match := _DAY_MONTH_YEAR.fullmatch(value)) and match[2].lower() in MONTHS:
+        found = (match[3], MONTHS[match[2].lower()], match[1])
+    elif (match := _MONTH_DAY_YEAR.fullmatch(value)) and match[1].lower() in MONTHS:
+        found = (match[3], MONTHS[match[1].lower()], match[2])
+    elif _NUMERIC_DAY.fullmatch(value):
+        return f"{AMBIGUOUS_DAY}: {WRITE_DATES}"
+    elif _SERIAL_DAY.fullmatch(value):
+        return f"is a number (a spreadsheet's serial number for a date), not a date: {WRITE_DATES}"
+    if found is None:
+        return "is not a date in YYYY-MM-DD form"
+    year, month, day_ = found
+    if len(year) != 4:
+        return f"has a year of two digits: {WRITE_DATES}"
+    try:
+        return date(int(year), month, int(day_))
+    except ValueError:
+        return "is not a real date"
+
+
 class _RowChecker:
     """Collects problems for one row while converting its fields."""
 
@@ -498,10 +630,10 @@ class _RowChecker:
         value = self.text(name, required=required)
         if not value:
             return None
-        day = iso_day(value)
-        if day is None:
-            # 2019-02-30 is in the form; saying it is not sent the supplier looking at the wrong thing
-            self.fail(name, "is not a real date" if ISO_DAY.fullmatch(value) else "is not a date in YYYY-MM-DD form")
+        day = feed_day(value)
+        if isinstance(day, str):
+            self.fail(name, day)
+            return None
         return day
 
     def boolean(self, name: str) -> bool:
@@ -511,11 +643,17 @@ class _RowChecker:
         return BOOLEANS.get(value, False)
 
     def reference(self, name: str) -> int:
-        value = self.text(name).replace(" ", "")
+        value = reference_text(self.text(name))
         if value and not is_valid(value):
-            ten_digits = len(value) == 10 and value.isascii() and value.isdigit()
-            why = "check digit fails" if ten_digits else "not ten digits"
-            self.fail(name, f"is not a valid 10-digit reference ({why})")
+            digits = value.isascii() and value.isdigit()
+            if digits and len(value) < 10:
+                lost = FORMAT_AS_TEXT.format("them")
+                self.fail(name, f"has {len(value)} digits, not 10: if a spreadsheet dropped its leading zeros, {lost}")
+            elif SCIENTIFIC.fullmatch(value):
+                self.fail(name, IN_SCIENTIFIC_NOTATION)
+            else:
+                why = "check digit fails" if digits and len(value) == 10 else "not ten digits"
+                self.fail(name, f"is not a valid 10-digit reference ({why})")
             return 0
         return int(value) if value else 0
 
@@ -536,7 +674,7 @@ def _roles(text: str) -> set[Role] | None:
 
 
 def _is_date(value: str) -> bool:
-    return iso_day(value) is not None
+    return isinstance(feed_day(value), date)
 
 
 # Columns whose values have a shape no other column's have: a row holding one under another
@@ -544,7 +682,7 @@ def _is_date(value: str) -> bool:
 SHAPES: dict[str, Callable[[str], bool]] = {
     "roles": lambda value: bool(_roles(value)),
     "email": lambda value: EMAIL.match(value) is not None,
-    "child_ref": lambda value: is_valid(value.replace(" ", "")),
+    "child_ref": lambda value: is_valid(reference_text(value)),
     "date_of_birth": _is_date,
     "started": _is_date,
     "ended": _is_date,
@@ -580,10 +718,17 @@ def _practitioner(c: _RowChecker) -> PractitionerRow | None:
         roles = set()
     # A signpost is how a colleague reaches the practitioner: one way is enough, none is useless.
     phone, email = c.text("phone", required=False), c.text("email", required=False, max_len=254)
+    phone = re.sub(r"\s", " ", as_typed(phone))  # a no-break space is a space
     if not phone and not email and "phone" not in c.failed and "email" not in c.failed:
         why = "is empty, and so is email: a signpost needs a phone or an email to reach the practitioner by"
         c.fail("phone", why + " (give at least one)")
-    if phone and not PHONE.match(phone):
+    if phone and SCIENTIFIC.fullmatch(phone):
+        c.fail("phone", IN_SCIENTIFIC_NOTATION)
+    elif phone and phone.isascii() and phone.isdigit() and 9 <= len(phone) <= 10 and not phone.startswith("0"):
+        # A UK number as a spreadsheet keeps a number: stored, it rang nobody.
+        lost = FORMAT_AS_TEXT.format("it")
+        c.fail("phone", f"has no leading 0 or +: if a spreadsheet dropped its leading 0, {lost}")
+    elif phone and not PHONE.match(phone):
         c.fail("phone", "is not a phone number")
     if email and not EMAIL.match(email):
         c.fail("email", "is not an email address")
@@ -657,8 +802,13 @@ def _rows(
     except csv.Error as exc:
         problems.append(unreadable(name, 1, exc))
         return None, iter(())
-    if header is None and any(p.file == name and p.field == "row" for p in problems[before:]):
+    if header is None and any(p.file == name and p.field in ("row", "file") for p in problems[before:]):
         return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
+    if not any(cell.strip() for cell in header or ()) and not any(
+        any(v.strip() for v in values) for _, values in csv_rows(reader, name, problems)
+    ):
+        problems.append(RowProblem(name, 1, "file", EMPTY))  # no header, nor any row: not a wrong header
+        return None, iter(())
     header, unnamed = without_unnamed_tail(header or [])
     kind = detect_kind(header) if header else None
     repeated = repeated_columns(header or ())
@@ -670,10 +820,18 @@ def _rows(
         problems.append(RowProblem(name, 1, "header", unknown_header(header or ())))
         return None, iter(())
     columns = [column_name(h) for h in header or ()]
+    named = frozenset(columns)
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        nonlocal columns, unnamed
         for line, values in csv_rows(reader, name, problems):  # line: where the row begins
             if not any(v.strip() for v in values):
+                continue
+            if _is_header(values, kind, named):
+                # Exports joined into one file (``cat``): each part's header, in its own column
+                # order, says how the rows after it are read. Its cells were each a problem.
+                header_again, unnamed = without_unnamed_tail(values)
+                columns = [column_name(h) for h in header_again]
                 continue
             if unnamed and len(columns) < len(values) <= len(columns) + unnamed:
                 if any(v.strip() for v in values[len(columns) :]):
@@ -692,6 +850,15 @@ def _rows(
             yield line, dict(zip(columns, values, strict=True))
 
     return kind, rows()
+
+
+def _is_header(values: list[str], kind: FeedKind, named: frozenset[str]) -> bool:
+    """Whether a row is the feed's header again (any column order). Its first cell is checked first:
+    a data row's first field (a reference, an id) is no column name, so the row is not looked at further."""
+    first = values[0].strip()
+    if not first or first[0].isdigit() or column_name(first) not in named:
+        return False
+    return detect_kind(without_unnamed_tail(values)[0]) is kind
 
 
 UNDER_NO_NAME = "holds a value after its last column, under the header's column with no name"
@@ -1245,7 +1412,7 @@ def _first_lines(feed: Feed, refs: set[int], today: date) -> dict[int, int]:
     with feed.lines(ignored) as lines:
         _, rows = _rows(feed.name, lines, ignored)
         for line, row in rows:
-            value = (row.get("child_ref") or "").replace(" ", "").strip()
+            value = reference_text(row.get("child_ref") or "")
             ref = int(value) if is_valid(value) else 0
             if ref in refs and ref not in firsts and _child(_RowChecker(feed.name, line, row, ignored), today):
                 firsts[ref] = line

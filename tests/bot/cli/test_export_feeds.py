@@ -11,16 +11,20 @@ from pathlib import Path
 import pyotp
 import pytest
 
+from store.register.refs import check_digit
 from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
 from tests.factories import (
+    AMY,
     BEN,
     CHILDREN,
     CHILDREN_HEADER,
     INVOLVEMENTS,
+    INVOLVEMENTS_HEADER,
     NO_INVOLVEMENTS,
     PRACTITIONERS,
     PRACTITIONERS_HEADER,
+    TWIN_A,
 )
 
 SEAN, ZOE, LUKASZ = "9993000000", "9993000019", "9993000027"
@@ -239,4 +243,166 @@ def test_a_practitioner_with_a_phone_or_an_email_only_is_imported_and_signposted
     assert problems(cli, *feeds) == [
         "practitioners.csv:6: phone: is empty, and so is email: a signpost needs a phone or an email "
         "to reach the practitioner by (give at least one)"
+    ]
+
+
+def imported_as_standard(cli: Cli, tmp_path: Path, text: str) -> None:
+    """``text`` imports, and the standard children feed then changes nothing: every field was read
+    as the standard feed writes it (a date of birth read otherwise re-seals the child)."""
+    imported = cli("import", str(write(tmp_path, "children.csv", text)))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[0] == "children: 6 rows read, 6 new or changed"
+    again = cli("import", str(write(tmp_path, "children.csv", CHILDREN)))
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[0] == "children: 6 rows read, 0 new or changed"
+
+
+@pytest.mark.parametrize(("encoding", "mark"), [("utf-16-le", "\ufeff"), ("utf-16-be", "\ufeff"), ("utf-16-le", "")])
+def test_a_utf16_file_is_refused_in_one_line_saying_to_save_it_as_csv_utf8(
+    cli: Cli, tmp_path: Path, encoding: str, mark: str
+) -> None:
+    """Excel's "Unicode Text" (and PowerShell's -Encoding Unicode) write UTF-16: it was told it was
+    not UTF-8 and, on the same line, that its header was no feed's, listing the three headers."""
+    text = mark + CHILDREN.replace("Amy,Jones", "Zoé,Jones")
+    assert problems(cli, write(tmp_path, "children.csv", text, encoding=encoding)) == [
+        'children.csv:1: file: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: '
+        'save it as "CSV UTF-8 (Comma delimited)" and import it again'
+    ]
+
+
+def test_an_empty_file_is_told_it_is_empty(cli: Cli, tmp_path: Path) -> None:
+    """An empty file (or one of blank lines, or a byte-order mark alone) was answered with the three
+    headers Signpost reads, as if its header were wrong. A header with no rows imports nothing."""
+    for text in ("", "\ufeff", "\r\n\r\n"):
+        assert problems(cli, write(tmp_path, "children.csv", text)) == [
+            "children.csv:1: file: is empty: a feed is its header row, then its rows (export it again)"
+        ]
+    imported = cli("import", str(write(tmp_path, "children.csv", CHILDREN_HEADER + "\r\n")))
+    assert imported.code == 0, imported.err
+    assert imported.out.splitlines()[0] == "children: 0 rows read, 0 new or changed"
+
+
+def test_exports_joined_into_one_file_read_each_part_by_its_own_header(cli: Cli, tmp_path: Path) -> None:
+    """Two exports joined (``cat a.csv b.csv``) repeat the header between their rows, the second
+    maybe in another column order or with its own byte-order mark: each of its cells was a problem
+    of that line (five, none saying why). Zero-width characters around a header's names are no part
+    of them."""
+    header, *rows = CHILDREN.splitlines()
+    reordered = [",".join(reversed(line.split(","))) for line in [header, *rows[3:]]]
+    text = "\r\n".join(["\u200b" + header, *rows[:3], header, "\ufeff" + reordered[0], *reordered[1:]]) + "\r\n"
+    imported_as_standard(cli, tmp_path, text)
+
+
+def test_child_references_a_spreadsheet_kept_as_text_are_read(cli: Cli, tmp_path: Path) -> None:
+    """A reference written '9990000018 (a spreadsheet's mark for text) or ="9990000018" (an export
+    meant for Excel), or with no-break spaces between its digits, is that reference."""
+    text = (
+        CHILDREN.replace(f"{AMY},", f"'{AMY},")
+        .replace(f"{BEN},", f'="{BEN}",')
+        .replace(f"{TWIN_A},", f"{TWIN_A[:3]}\u00a0{TWIN_A[3:6]}\u00a0{TWIN_A[6:]},")
+    )
+    imported_as_standard(cli, tmp_path, text)
+
+
+def test_child_references_a_spreadsheet_damaged_are_refused_saying_what_to_do(cli: Cli, tmp_path: Path) -> None:
+    """A reference that lost its leading zeros (Excel reads it as a number) could as well have lost
+    any other digit, and one in scientific notation has lost its last digits: each was "not ten
+    digits" or "check digit fails", which said nothing of the spreadsheet that did it. Nothing is
+    imported, the practitioners given with them neither."""
+    ref = next(
+        f"{serial:09d}{digit}"
+        for serial in range(1234567, 1234600)
+        if (digit := check_digit(f"{serial:09d}")) is not None
+    )
+    assert ref.startswith("00") and ref[2] != "0"  # as Excel reads it: eight digits
+    text = CHILDREN.replace(AMY, ref.lstrip("0")).replace(BEN, "9.99E+09")
+    links = f"{INVOLVEMENTS_HEADER}\n{ref.lstrip('0')},P001,Children's social care,2025-01-10,,true\n"
+    feeds = [
+        write(tmp_path, "practitioners.csv", PRACTITIONERS),
+        write(tmp_path, "children.csv", text),
+        write(tmp_path, "involvements.csv", links),
+    ]
+    lost = (
+        "has {n} digits, not 10: if a spreadsheet dropped its leading zeros, format the column as text, "
+        "write them back and export again"
+    )
+    assert problems(cli, *feeds) == [
+        f"children.csv:2: child_ref: {lost.format(n=8)}",
+        "children.csv:3: child_ref: is a number in scientific notation (as a spreadsheet shows a long number), "
+        "its last digits lost: format the column as text and export again from the source",
+        f"involvements.csv:2: child_ref: {lost.format(n=8)}",
+    ]
+    imported = cli("import", str(feeds[0]))
+    assert imported.out.splitlines()[0] == "practitioners: 6 rows read, 6 new or changed"
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        "2014-04-03 00:00:00",
+        "2014-04-03T00:00:00",
+        "2014-04-03 00:00",
+        "2014/04/03",
+        "'2014-04-03",
+        "03-Apr-2014",
+        "3 April 2014",
+        "03/APR/2014",
+    ],
+)
+def test_a_date_in_a_form_that_can_be_read_one_way_only_is_read(cli: Cli, tmp_path: Path, day: str) -> None:
+    """A database export's midnight time, year first with slashes, a month by its name: each was
+    "not a date in YYYY-MM-DD form", though it can mean one day only."""
+    imported_as_standard(cli, tmp_path, CHILDREN.replace("2014-04-03", day))
+
+
+AMBIGUOUS = "has its day and month in digits, in an order the file does not say (day/month/year or month/day/year?)"
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [
+        ("41732", "is a number (a spreadsheet's serial number for a date), not a date"),
+        ("3/4/2014", AMBIGUOUS),
+        ("03.04.2014", AMBIGUOUS),
+        ("03-04-2014", AMBIGUOUS),
+        ("4/13/2014", AMBIGUOUS),  # month first: a file of them holds 4/12/2014 too
+        ("03-Apr-14", "has a year of two digits"),
+        ("2014-04-03T23:00:00Z", "has a time of day (a time zone may have moved its date)"),
+        ("2014-04-03 13:45", "has a time of day (a time zone may have moved its date)"),
+    ],
+)
+def test_a_date_that_could_be_read_wrongly_is_refused_saying_what_to_do(
+    cli: Cli, tmp_path: Path, day: str, why: str
+) -> None:
+    """A wrong date of birth finds no child: each is refused with its line, its column and what to
+    change, quoting no date."""
+    text = CHILDREN.replace("2014-04-03", day)
+    links = INVOLVEMENTS.replace("2024-09-01", day)
+    feeds = [
+        write(tmp_path, name, feed)
+        for name, feed in [("practitioners.csv", PRACTITIONERS), ("children.csv", text), ("involvements.csv", links)]
+    ]
+    write_it = "write dates YYYY-MM-DD (in a spreadsheet, format the column as yyyy-mm-dd) and export again"
+    said = problems(cli, *feeds)
+    assert said == [
+        f"children.csv:2: date_of_birth: {why}: {write_it}",
+        f"involvements.csv:3: started: {why}: {write_it}",
+    ]
+    assert day not in "\n".join(said)
+
+
+def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refused(cli: Cli, tmp_path: Path) -> None:
+    """'0161 496 0001 (text in a spreadsheet) and no-break spaces are read; a number that lost its
+    leading 0 (stored silently, it rang nobody) or was shown in scientific notation is refused."""
+    text = PRACTITIONERS.replace("0161 496 0001", "'0161 496 0001").replace("0161 496 0002", "0161\u00a0496\u00a00002")
+    imported = cli("import", str(write(tmp_path, "practitioners.csv", text)))
+    assert imported.code == 0, imported.err
+    again = cli("import", str(write(tmp_path, "practitioners.csv", PRACTITIONERS)))
+    assert again.out.splitlines()[0] == "practitioners: 6 rows read, 0 new or changed"
+    damaged = PRACTITIONERS.replace("0161 496 0001", "1614960001").replace("0161 496 0002", "1.61496E+09")
+    assert problems(cli, write(tmp_path, "practitioners.csv", damaged)) == [
+        "practitioners.csv:2: phone: has no leading 0 or +: if a spreadsheet dropped its leading 0, "
+        "format the column as text, write it back and export again",
+        "practitioners.csv:3: phone: is a number in scientific notation (as a spreadsheet shows a long number), "
+        "its last digits lost: format the column as text and export again from the source",
     ]

@@ -515,24 +515,29 @@ async def test_a_header_in_another_order_than_its_rows_names_columns_never_value
 @pytest.mark.parametrize(
     ("header", "why"),
     [
-        (PRACTITIONERS_HEADER.replace("roles", "role_list"), "unknown role_list; missing roles"),
-        (CHILDREN_HEADER.replace(",shielded", ""), "missing shielded"),
-        (INVOLVEMENTS_HEADER + ",notes", "unknown notes"),
+        (
+            PRACTITIONERS_HEADER.replace("roles", "role_list"),
+            "unknown role_list: remove or rename it; missing roles: add it",
+        ),
+        (CHILDREN_HEADER.replace(",shielded", ""), "missing shielded: add it"),
+        (INVOLVEMENTS_HEADER + ",notes,status", "unknown notes, status: remove or rename them"),
         (
             INVOLVEMENTS_HEADER.replace("started", "Start Date"),
-            "unknown (a column whose name is not a column name); missing started",
+            "unknown (a column whose name is not a column name): remove or rename it; missing started: add it",
         ),
         # An unclosed quote pulls the first data row into the last column's name: never quoted.
         (
             CHILDREN_HEADER.replace(",shielded", ',"shielded'),
-            "unknown (a column whose name is not a column name); missing shielded",
+            "unknown (a column whose name is not a column name): remove or rename it; missing shielded: add it",
         ),
     ],
 )
 async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
     signpost: Signpost, header: str, why: str
 ) -> None:
-    """A header one or two columns off a feed says which columns, not the whole list of feeds."""
+    """A header one or two columns off a feed says which columns, not the whole list of feeds, and
+    what to do with them: an extra column is refused, never ignored (a header run into its first
+    row is the feed's header with the row's fields as columns after it)."""
     [said] = await refused(signpost, Feed("f.csv", f"{header}\n1,2,3\n"))
     assert said == f"f.csv:1: header: not a known feed: {why}"
 
@@ -548,7 +553,8 @@ async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
         ),
         (
             CHILDREN_HEADER.replace(",shielded", ",notes,shielded") + CHILDREN.splitlines()[1].lower(),
-            "unknown notes; the header runs into the first row after shielded: is its line break missing?",
+            "unknown notes: remove or rename it; "
+            "the header runs into the first row after shielded: is its line break missing?",
         ),
         (
             INVOLVEMENTS_HEADER + INVOLVEMENTS.splitlines()[1],
@@ -573,7 +579,7 @@ async def test_a_header_close_to_a_feed_names_the_unknown_and_missing_columns(
             "the header runs into the first row after lead_professional: is its line break missing?",
         ),
         # Column names in capitals are read, but a capitalised unknown one may be a name: never quoted.
-        (CHILDREN_HEADER.upper() + ",Amy", "unknown (a column whose name is not a column name)"),
+        (CHILDREN_HEADER.upper() + ",Amy", "unknown (a column whose name is not a column name): remove or rename it"),
     ],
 )
 async def test_a_header_that_holds_a_row_quotes_none_of_it(signpost: Signpost, first_line: str, why: str) -> None:
@@ -755,3 +761,15 @@ async def test_names_whose_script_needs_a_joiner_are_imported(signpost: Signpost
     kids = f"{CHILDREN_HEADER}\n{AMY},{persian},{devanagari},,2014-04-03,F,,Northshire,false\n"
     report = await run_report(signpost, *standard_feeds()[:1], Feed("c.csv", kids))
     assert report.changed["children"] == 1
+
+
+async def test_feeds_given_as_bytes_refuse_utf16_and_empty_files_in_one_line_each(signpost: Signpost) -> None:
+    """Files given as their bytes (``import_files``) are read as files on disk are: a UTF-16 file is
+    one problem (it was "not UTF-8" and a header no feed has), an empty one is told it is empty."""
+    utf16 = ("\ufeff" + CHILDREN).encode("utf-16-le")
+    said = await refused(signpost, Feed.from_bytes("c.csv", utf16), Feed.from_bytes("e.csv", b""))
+    assert said == [
+        'c.csv:1: file: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: '
+        'save it as "CSV UTF-8 (Comma delimited)" and import it again',
+        "e.csv:1: file: is empty: a feed is its header row, then its rows (export it again)",
+    ]
