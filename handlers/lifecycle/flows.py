@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict, parsed_by
-from handlers.grammar import UsageError, parse_date
+from handlers.grammar import UsageError, a_word_too_many, parse_date
 from handlers.operator.common import record_cut_short
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
@@ -104,10 +104,13 @@ def _decommission_args(args: str) -> None:
     """``UsageError`` for a step Signpost does not know, or a schedule whose dates it cannot read
     (``Spec.check``: so a typo is answered before anyone is asked for a code)."""
     sub, _, rest = args.partition(" ")
-    if sub.lower() not in _STEPS:
+    step = sub.lower()
+    if step not in _STEPS:
         raise UsageError("please say what to do")
-    if sub.lower() == "schedule":
+    if step == "schedule":
         _schedule_args(rest)
+    elif step != "destroy" and rest.split():  # "decommission cancel now": cancel takes no words
+        raise a_word_too_many(f"decommission {step}")
 
 
 def _schedule_args(text: str) -> tuple[date, date | None, bool]:

@@ -681,6 +681,8 @@ async def test_an_admin_command_that_could_not_run_is_answered_before_any_code(a
         ("decommission frobnicate", "please say what to do", "decommission"),
         ("decommission schedule", "please give the switch-off date", "decommission"),
         ("decommission schedule 31/02/2099", "that is not a real date", "decommission"),
+        ("decommission cancel now", "a word too many: nothing goes after decommission cancel", "decommission"),
+        ("decommission status please", "a word too many: nothing goes after decommission status", "decommission"),
         ("lead-notices", "name the local authority", "lead_notices"),
     ):
         reply = await say(app, "AD01", text)
