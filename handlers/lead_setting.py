@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authorities
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
 from handlers.grammar import UsageError
 from handlers.vocabulary import Action, Outcome, Reply, Role
 from store.people import lead as store
@@ -24,10 +24,15 @@ MEANING = {
 }
 
 
-async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    words = req.args.split()
-    if not words:
+def _named(args: str) -> None:
+    """``UsageError`` when no authority is named (``Spec.check``: answered before any code is asked for)."""
+    if not args.split():
         raise UsageError("Name the local authority, and optionally off, lead or all")
+
+
+async def lead_notices(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    _named(req.args)
+    words = req.args.split()
     *named, last = words
     value = last.lower() if named and last.lower() in store.LeadNotices._value2member_map_ else None
     names = await authorities.known(session)
@@ -73,5 +78,6 @@ SPECS = (
         writes=True,
         stepup=StepUp.FRESH,  # it widens or narrows who is told of every lookup in an authority
         audit_terms=False,
+        check=parsed_by(_named),
     ),
 )

@@ -132,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     top = parser()
     if given[:1] == ["help"]:  # `signpost help [COMMAND]`: what `--help` prints, not "invalid choice"
-        sys.stdout.write((commands(top).get(" ".join(given[1:])) or top).format_help())
+        named = commands(top).get(" ".join(given[1:])) if given[1:] != ["help"] else top
+        if named is None and given[1:]:  # `signpost help totp enroll`: told the nearest command, exit 2
+            top.parse_args([*given[1:], "--help"])
+        sys.stdout.write((named or top).format_help())
         return 0
     alone = top if not given else commands(top).get(" ".join(given))
     if alone is not None and is_group(alone):  # `signpost` or `signpost audit` alone: the commands there are,

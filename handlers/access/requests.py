@@ -340,9 +340,9 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
     )
 
 
-async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    """Admin: remove a practitioner's chat links (on one platform, or all)."""
-    typed, _, platform = req.args.strip().partition(" ")
+def _unlink_args(args: str) -> tuple[str, str]:
+    """The practitioner id and the platform ("" for every one); ``UsageError`` when they will not do."""
+    typed, _, platform = args.strip().partition(" ")
     target = parse_practitioner_id(typed)
     if target is None:
         raise UsageError("please give the practitioner id")
@@ -353,6 +353,12 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
         )
     if platform and platform not in (Platform.SLACK.value, Platform.TEAMS.value):
         raise UsageError("the platform is Slack or Teams")
+    return target, platform
+
+
+async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """Admin: remove a practitioner's chat links (on one platform, or all)."""
+    target, platform = _unlink_args(req.args)
     if await practitioners.get_actor(session, target) is None:  # as `signpost practitioner unlink` says
         return Result(
             Reply(Outcome.INVALID, f"There is no practitioner {target} in the register."),
@@ -463,5 +469,6 @@ SPECS = (
         role=Role.ADMIN,
         stepup=StepUp.FRESH,
         writes=True,
+        check=parsed_by(_unlink_args),
     ),
 )

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import uk_time
 from handlers.context import Context
-from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict
-from handlers.grammar import UsageError, parse_date
+from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict, parsed_by
+from handlers.grammar import UsageError, a_word_too_many, parse_date
 from handlers.operator.common import record_cut_short
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
@@ -76,9 +76,7 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
     try:
         match sub.lower():
             case "schedule":
-                words = rest.split()
-                at_once = [word.lower() for word in words[-2:]] == ["at", "once"]
-                switch_off, destroy_by = _dates(" ".join(words[:-2] if at_once else words))
+                switch_off, destroy_by, at_once = _schedule_args(rest)
                 return await _schedule(
                     ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now, at_once=at_once
                 )
@@ -97,6 +95,30 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
         confirm = ". To switch off today regardless, add: at once" if today else ""
         return Result(Reply(Outcome.INVALID, f"Sorry, {exc}{confirm}."), detail="rejected")
     raise UsageError("please say what to do")
+
+
+_STEPS = ("schedule", "cancel", "status", "certificate", "destroy")
+
+
+def _decommission_args(args: str) -> None:
+    """``UsageError`` for a step Signpost does not know, or a schedule whose dates it cannot read
+    (``Spec.check``: so a typo is answered before anyone is asked for a code)."""
+    sub, _, rest = args.partition(" ")
+    step = sub.lower()
+    if step not in _STEPS:
+        raise UsageError("please say what to do")
+    if step == "schedule":
+        _schedule_args(rest)
+    elif step != "destroy" and rest.split():  # "decommission cancel now": cancel takes no words
+        raise a_word_too_many(f"decommission {step}")
+
+
+def _schedule_args(text: str) -> tuple[date, date | None, bool]:
+    """The switch-off date, the destroy-by date (None: the default) and whether "at once" was added."""
+    words = text.split()
+    at_once = [word.lower() for word in words[-2:]] == ["at", "once"]
+    switch_off, destroy_by = _dates(" ".join(words[:-2] if at_once else words))
+    return switch_off, destroy_by, at_once
 
 
 def _dates(text: str) -> tuple[date, date | None]:
@@ -186,6 +208,7 @@ _DECOMMISSION = Spec(
     role=Role.ADMIN,
     stepup=StepUp.FRESH,
     writes=True,
+    check=parsed_by(_decommission_args),
 )
 # Status and certificate still answer after switch-off (schedule and cancel do not).
 _AFTER_SWITCH_OFF = replace(_DECOMMISSION, after_switch_off=True)

@@ -365,6 +365,21 @@ def test_a_mistyped_command_names_the_nearest_one(
     assert "invalid choice" in last and last.endswith(f"Did you mean '{meant}'?"), last
 
 
+@pytest.mark.parametrize(("typed", "meant"), [(["help", "totp", "enroll"], "enrol"), (["help", "improt"], "import")])
+def test_help_for_a_mistyped_command_names_the_nearest_one(
+    typed: list[str], meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signpost help totp enroll` printed the top-level help with exit status 0, as if nothing were
+    wrong (newcomer): it is told the nearest command, as `signpost totp enroll` is."""
+    with pytest.raises(SystemExit) as exit_:
+        main(typed)
+    assert exit_.value.code == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    last = said.err.splitlines()[-1]
+    assert "invalid choice" in last and last.endswith(f"Did you mean '{meant}'?"), last
+
+
 @pytest.mark.parametrize("typed", [["help"], ["help", "totp"]])
 def test_signpost_help_prints_the_help(typed: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """`signpost help` was refused as an invalid choice: it prints the help `--help` prints (of the

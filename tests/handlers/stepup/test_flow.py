@@ -666,3 +666,28 @@ async def test_a_relayed_message_that_could_not_be_sent_or_read_is_answered_befo
     sent = await say(app, "P002", "message 9990000050 please call me about a section 47 enquiry")
     assert sent.outcome is Outcome.CHALLENGED
     assert (await say(app, "P002", "relay 1")).outcome is Outcome.CHALLENGED
+
+
+async def test_an_admin_command_that_could_not_run_is_answered_before_any_code(app: Signpost, clock: FakeClock) -> None:
+    """An admin's `unlink`, `decommission` or `lead-notices` typed without what it needs (or with a
+    platform, step or date it cannot read) is told at once, with its usage, as a duty manager's
+    `approve x` is: nobody fetches their phone for a typo (newcomer)."""
+    await enrol_and_step_up(app, "AD01")
+    clock.advance(minutes=31)  # the code is no longer fresh
+    for text, why, action in (
+        ("unlink", "please give the practitioner id", "unlink"),
+        ("unlink P002 skype", "the platform is slack or teams", "unlink"),
+        ("decommission", "please say what to do", "decommission"),
+        ("decommission frobnicate", "please say what to do", "decommission"),
+        ("decommission schedule", "please give the switch-off date", "decommission"),
+        ("decommission schedule 31/02/2099", "that is not a real date", "decommission"),
+        ("decommission cancel now", "a word too many: nothing goes after decommission cancel", "decommission"),
+        ("decommission status please", "a word too many: nothing goes after decommission status", "decommission"),
+        ("lead-notices", "name the local authority", "lead_notices"),
+    ):
+        reply = await say(app, "AD01", text)
+        assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
+        assert why in reply.text.lower(), reply.text
+        assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", "usage"), text
+    for text in ("unlink P002 slack", "decommission status", "lead-notices Northshire"):
+        assert (await say(app, "AD01", text)).outcome is Outcome.CHALLENGED, text
