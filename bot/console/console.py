@@ -301,7 +301,9 @@ def not_a_code(line: str) -> bool:
 
 
 async def console_command(args: argparse.Namespace) -> int:
-    as_id: str = args.as_id or DEFAULT_AS
+    as_id: str = DEFAULT_AS if args.as_id is None else args.as_id
+    if not as_id.strip():  # an unset variable in a script: never quietly the demo practitioner
+        raise CommandFailed("--as: give a practitioner id, or leave --as out to act as the demo practitioner")
     if hides_characters(as_id):  # before a store is opened (or made) for an id nobody can have
         raise CommandFailed(f"--as: {HIDDEN_ID}")
     settings = load_settings()
