@@ -13,6 +13,7 @@ import pytest
 
 from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
 from bot.logging import WITHHELD
+from bot.serve import front_ends
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -151,17 +152,14 @@ def test_a_secret_with_a_space_or_control_character_is_refused_without_quoting_i
     assert "zz9" not in result.err
 
 
-def test_an_empty_signing_secret_is_unset_not_a_key_anyone_can_sign_with(cli: Cli) -> None:
+def test_an_empty_signing_secret_is_unset_not_a_key_anyone_can_sign_with() -> None:
     """SLACK_SIGNING_SECRET= (left empty in a .env) turned Slack on with the empty string as the key:
     Signpost's own signature check passed any request signed with it. Empty is unset, and Slack
-    half configured is refused, naming what is missing."""
+    half configured is refused (`signpost run` says it in one line), naming what is missing."""
     assert load_settings(SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN="").slack_signing_secret is None
-    result = cli("run", "--port", "1", env={"SLACK_SIGNING_SECRET": "", "SLACK_BOT_TOKEN": "xoxb-zz9"})
-    assert (result.code, result.out) == (2, "")
-    assert (
-        result.said == "signpost: Slack is only partly configured (SLACK_BOT_TOKEN set): also set SLACK_SIGNING_SECRET"
-    )
-    assert "zz9" not in result.err
+    with pytest.raises(SettingsError) as refused:
+        front_ends(load_settings(SLACK_SIGNING_SECRET="", SLACK_BOT_TOKEN="xoxb-zz9"))
+    assert str(refused.value) == "Slack is only partly configured (SLACK_BOT_TOKEN set): also set SLACK_SIGNING_SECRET"
 
 
 NOT_UTF8_DOTENV = b"SIGNPOST_LOG_LEVEL=info\nSLACK_BOT_TOKEN=xoxb-zz9\xff\xfe caf\xe9\n"  # saved as Latin-1
@@ -271,3 +269,25 @@ def test_a_failure_reading_the_settings_is_logged_on_signposts_path_with_no_fram
     [crash] = [json.loads(line) for line in logged]  # JSON, as SIGNPOST_LOG_FORMAT's default gives off a terminal
     assert crash["event"] == "command_crashed" and crash["exception"][0]["exc_value"] == WITHHELD
     assert "locals" not in result.err and "Namespace(" not in result.err
+
+
+TEAMS = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+
+
+@pytest.mark.parametrize("given", ["a folder", "no such file"])
+def test_a_teams_certificate_that_cannot_be_read_is_refused_at_start(tmp_path: Path, given: str) -> None:
+    """A CERTPFXFILE naming a folder, or nothing, was taken: `signpost run` started and served, and
+    every answer to Teams failed later, when the certificate was first read for a token. Now
+    `signpost run` stops at start (a SettingsError: one line), naming the setting and the path."""
+    certificate = tmp_path / "bot-pfx"
+    if given == "a folder":
+        certificate.mkdir()
+    values = {
+        TEAMS + "CLIENTID": "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10",
+        TEAMS + "TENANTID": "5a1d7c2e-3f4b-4e6a-8b9c-0d1e2f3a4b5c",
+        TEAMS + "CERTPFXFILE": str(certificate),
+    }
+    with pytest.raises(SettingsError) as refused:
+        front_ends(load_settings(**values))
+    [line] = str(refused.value).splitlines()
+    assert line.startswith(f"{TEAMS}CERTPFXFILE {certificate} ")
