@@ -81,6 +81,31 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value.rstrip("/")
 
+    @field_validator("slack_api_url", "teams_jwks_url")
+    @classmethod
+    def _callable_url(cls, value: str | None) -> str | None:
+        # Signpost calls these itself, the bot token going to the Slack one: a URL the HTTP client
+        # cannot use failed every call (a Slack command answered 500), a password in it was refused
+        # by the client the same way, and plain http off this machine sent the token in clear.
+        if not value:
+            return None
+        problem = public_url_problem(value, example=CALLED_URL_EXAMPLE)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("slack_signing_secret", "slack_bot_token", "slack_app_token", "teams_client_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Empty (left blank in a .env) is unset: an empty signing secret was a key anyone can sign
+        # with. No secret or token holds a space or a control character; one pasted with a line
+        # break was sent in a header the HTTP client refused, or was a key no sender holds.
+        if value is None or not value.get_secret_value():
+            return None
+        if not _one_word(value.get_secret_value()):
+            raise ValueError("holds a space, a line break or a control character")
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
@@ -150,27 +175,32 @@ def unknown_names(environ: Mapping[str, str]) -> list[str]:
     return lines
 
 
+def _one_word(text: str) -> bool:
+    return text.isprintable() and not any(c.isspace() for c in text)
+
+
 LOOPBACK_NAMES = frozenset({"localhost"})
-PUBLIC_URL_EXPECTED = (
-    "must be an absolute https:// URL such as https://signpost.example.org (http:// only for localhost)"
-)
+PUBLIC_URL_EXAMPLE = "https://signpost.example.org"
+CALLED_URL_EXAMPLE = "https://proxy.example.org/api/"
 
 
-def public_url_problem(value: str) -> str | None:
+def public_url_problem(value: str, *, example: str = PUBLIC_URL_EXAMPLE) -> str | None:
     """Why ``value`` cannot be where people's browsers reach Signpost (it goes into enrolment
-    links), or None. Plain http only for this machine itself: a code's set-up page travels in it."""
+    links), or None. Plain http only for this machine itself: a code's set-up page travels in it.
+    The same for a URL Signpost calls (``example`` the one to show): a token travels to it."""
+    expected = f"must be an absolute https:// URL such as {example} (http:// only for localhost)"
     try:
         parts = urlsplit(value.strip())
         host = parts.hostname
-        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number (or out of range)
     except ValueError:
-        return PUBLIC_URL_EXPECTED
+        return expected
     # A user name or password in it would be copied into every enrolment link people are sent.
     credentials = parts.username is not None or parts.password is not None
     if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or credentials:
-        return PUBLIC_URL_EXPECTED
-    if value != value.strip():  # pasted with a space or a line break
-        return PUBLIC_URL_EXPECTED
+        return expected
+    if not _one_word(value):  # pasted with a space or a line break
+        return expected
     if parts.scheme == "http" and not is_loopback(host):
         return "must use https:// (http:// only for localhost)"
     return None

@@ -150,8 +150,9 @@ def refuse_a_missing_folder(settings: Settings) -> None:
     """CommandFailed when a path setting names a place whose folder is not there, before any store
     is opened or made: a typo must be said, not made into new folders (or a key file nobody will
     find). The key files' folders, and the folder SIGNPOST_CHECKPOINT_DIR would be made in (the
-    scheduler makes the checkpoint folder itself, but never its parents). Only commands that read
-    the key ask: an auditor's `audit verify --public-key` on another machine has none of these."""
+    scheduler makes the checkpoint folder itself, but never its parents); and a file named as the
+    checkpoint folder. Only commands that read the key ask: an auditor's `audit verify
+    --public-key` on another machine has none of these."""
     places = {
         "SIGNPOST_KEY_FILE": settings.key_file,
         "SIGNPOST_SIGNING_KEY_FILE": settings.signing_key_file,  # kept apart (None: in the key file)
@@ -160,6 +161,10 @@ def refuse_a_missing_folder(settings: Settings) -> None:
     for name, path in places.items():
         if path is not None and not path.parent.is_dir():
             raise CommandFailed(f"{name}: the folder {path.parent} does not exist")
+    # A file there: every scheduled checkpoint failed (FileExistsError) while the server ran on.
+    checkpoints = settings.checkpoint_dir
+    if checkpoints is not None and checkpoints.exists() and not checkpoints.is_dir():
+        raise CommandFailed(f"SIGNPOST_CHECKPOINT_DIR: {checkpoints} is not a folder")
 
 
 def refuse_a_missing_store(settings: Settings) -> None:

@@ -20,9 +20,12 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import os
+import stat
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -169,6 +172,10 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
     ]
     if missing:
         raise SettingsError("Teams is only partly configured: set " + ", ".join(SETTING + m for m in missing))
+    if not secret and settings.teams_cert_file is not None:
+        unreadable = _unreadable(settings.teams_cert_file)
+        if unreadable:  # said now, not at the first answer, when the SDK reads it for a token
+            raise SettingsError(f"{SETTING}CERTPFXFILE {settings.teams_cert_file} {unreadable}")
     auth = AgentAuthConfiguration(
         auth_type=AuthTypes.client_secret if secret else AuthTypes.certificate,
         client_id=settings.teams_client_id,
@@ -179,6 +186,19 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
     )
     tenants = _tenants(settings) or frozenset({(settings.teams_tenant_id or "").strip().lower()})
     return TeamsSetup(auth, anonymous=False, jwks_url=settings.teams_jwks_url, tenants=tenants)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the certificate file cannot be read, or None (opened without blocking: a named pipe
+    with no writer would hold start-up)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or type(exc).__name__}"
+    try:
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else "is not a regular file"
+    finally:
+        os.close(fd)
 
 
 def _tenants(settings: Settings) -> frozenset[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
 from bot.logging import WITHHELD
+from bot.serve import front_ends
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
@@ -84,6 +85,81 @@ def test_a_settings_error_never_quotes_the_value_given() -> None:
         load_settings(SIGNPOST_PORT="xoxb-0000-pasted-token", SIGNPOST_LOG_LEVEL="xoxb-0000-pasted-token")
     assert "xoxb" not in str(refused.value)
     assert str(refused.value).count("\n") == 1
+
+
+# A URL Signpost itself calls: the Slack Web API (with the bot token) and the Teams signing keys.
+CALLED_URLS = ("SIGNPOST_SLACK_API_URL", "SIGNPOST_TEAMS_JWKS_URL")
+NOT_CALLABLE = [
+    "http://[zz9-bad/api/",  # an IPv6 host without its ]: every Slack command was answered 500
+    "zz9 not a url",
+    "ftp://127.0.0.1/api/",
+    "http://127.0.0.1:99999/api/",  # no such port
+    "http://ops:zz9hunter2@127.0.0.1:1/api/",  # a password in it: every Slack command was answered 500
+    "http://zz9-proxy.example.org/api/",  # plain http off this machine: the bot token in clear
+]
+
+
+@pytest.mark.parametrize("url", NOT_CALLABLE)
+@pytest.mark.parametrize("name", CALLED_URLS)
+def test_a_url_signpost_calls_that_it_cannot_call_is_refused_in_one_line(cli: Cli, name: str, url: str) -> None:
+    """Neither was checked: a malformed SIGNPOST_SLACK_API_URL (or one with a password) answered
+    every signed Slack command with HTTP 500 (the Web API client's ValueError), and a malformed
+    SIGNPOST_TEAMS_JWKS_URL stopped `signpost run` with "an unexpected error" and a traceback."""
+    result = cli("practitioner", "list", env={name: url})
+    assert (result.code, result.out) == (2, "")
+    [line] = result.err.splitlines()
+    assert line.startswith(f"signpost: bad setting: {name}: must ")
+    assert "https://" in line and "localhost" in line
+    assert "zz9" not in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("name", CALLED_URLS)
+@pytest.mark.parametrize(
+    ("url", "taken"),
+    [
+        ("https://slack-proxy.example.org/api/", "https://slack-proxy.example.org/api/"),
+        ("http://127.0.0.1:8123/api/", "http://127.0.0.1:8123/api/"),
+        ("http://localhost:8123/keys", "http://localhost:8123/keys"),
+        ("", None),  # empty: unset, the platform's own
+    ],
+)
+def test_a_url_signpost_calls_is_taken_when_https_or_on_this_machine(name: str, url: str, taken: str | None) -> None:
+    field = {"SIGNPOST_SLACK_API_URL": "slack_api_url", "SIGNPOST_TEAMS_JWKS_URL": "teams_jwks_url"}[name]
+    assert getattr(load_settings(**{name: url}), field) == taken
+
+
+SECRETS = (
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET",
+)
+
+
+@pytest.mark.parametrize("value", ["xoxb-zz9 secret", "xoxb-zz9secret\n", "\txoxb-zz9", "xoxb-zz9\x01"])
+@pytest.mark.parametrize("name", SECRETS)
+def test_a_secret_with_a_space_or_control_character_is_refused_without_quoting_it(
+    cli: Cli, name: str, value: str
+) -> None:
+    """No secret or token holds a space, a line break or a control character: one pasted with one
+    was taken, and sent in a header the HTTP client refused (every Slack call failed) or used as a
+    key no sender holds."""
+    result = cli("practitioner", "list", env={name: value})
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == [
+        f"signpost: bad setting: {name}: holds a space, a line break or a control character"
+    ]
+    assert "zz9" not in result.err
+
+
+def test_an_empty_signing_secret_is_unset_not_a_key_anyone_can_sign_with() -> None:
+    """SLACK_SIGNING_SECRET= (left empty in a .env) turned Slack on with the empty string as the key:
+    Signpost's own signature check passed any request signed with it. Empty is unset, and Slack
+    half configured is refused (`signpost run` says it in one line), naming what is missing."""
+    assert load_settings(SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN="").slack_signing_secret is None
+    with pytest.raises(SettingsError) as refused:
+        front_ends(load_settings(SLACK_SIGNING_SECRET="", SLACK_BOT_TOKEN="xoxb-zz9"))
+    assert str(refused.value) == "Slack is only partly configured (SLACK_BOT_TOKEN set): also set SLACK_SIGNING_SECRET"
 
 
 NOT_UTF8_DOTENV = b"SIGNPOST_LOG_LEVEL=info\nSLACK_BOT_TOKEN=xoxb-zz9\xff\xfe caf\xe9\n"  # saved as Latin-1
@@ -193,3 +269,25 @@ def test_a_failure_reading_the_settings_is_logged_on_signposts_path_with_no_fram
     [crash] = [json.loads(line) for line in logged]  # JSON, as SIGNPOST_LOG_FORMAT's default gives off a terminal
     assert crash["event"] == "command_crashed" and crash["exception"][0]["exc_value"] == WITHHELD
     assert "locals" not in result.err and "Namespace(" not in result.err
+
+
+TEAMS = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+
+
+@pytest.mark.parametrize("given", ["a folder", "no such file"])
+def test_a_teams_certificate_that_cannot_be_read_is_refused_at_start(tmp_path: Path, given: str) -> None:
+    """A CERTPFXFILE naming a folder, or nothing, was taken: `signpost run` started and served, and
+    every answer to Teams failed later, when the certificate was first read for a token. Now
+    `signpost run` stops at start (a SettingsError: one line), naming the setting and the path."""
+    certificate = tmp_path / "bot-pfx"
+    if given == "a folder":
+        certificate.mkdir()
+    values = {
+        TEAMS + "CLIENTID": "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10",
+        TEAMS + "TENANTID": "5a1d7c2e-3f4b-4e6a-8b9c-0d1e2f3a4b5c",
+        TEAMS + "CERTPFXFILE": str(certificate),
+    }
+    with pytest.raises(SettingsError) as refused:
+        front_ends(load_settings(**values))
+    [line] = str(refused.value).splitlines()
+    assert line.startswith(f"{TEAMS}CERTPFXFILE {certificate} ")

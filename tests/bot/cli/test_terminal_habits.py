@@ -103,6 +103,18 @@ def test_a_checkpoint_folder_whose_parent_exists_is_taken(cli: Cli, tmp_path: Pa
     assert run.code == 0, run.err
 
 
+@pytest.mark.parametrize("command", [("audit", "checkpoint"), ("decommission", "status")])  # `run` opens the same way
+def test_a_checkpoint_folder_that_is_a_file_is_one_line(cli: Cli, tmp_path: Path, command: tuple[str, ...]) -> None:
+    """SIGNPOST_CHECKPOINT_DIR naming a file was taken: `signpost run` served, and every scheduled
+    checkpoint failed with an error line (FileExistsError) until someone read the log."""
+    a_file = tmp_path / "checkpoints"
+    a_file.write_text("not a folder\n")
+    run = cli(*command, env={"SIGNPOST_CHECKPOINT_DIR": str(a_file)})
+    assert run.code == 2, run.err
+    assert said(run.err) == [f"signpost: SIGNPOST_CHECKPOINT_DIR: {a_file} is not a folder"]
+    assert a_file.read_text() == "not a folder\n"
+
+
 def test_library_logs_and_their_tracebacks_are_json_lines() -> None:
     """A standard-library logger's error (the Slack SDK's, say) with a traceback is one JSON line, and
     structlog's own events share the stream: nothing in plain text."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from structlog.testing import capture_logs
 
@@ -19,9 +21,12 @@ def test_teams_is_off_without_credentials_or_anonymous_mode() -> None:
     assert teams_route_adder(settings(SIGNPOST_TEAMS_ANONYMOUS=False)) is None
 
 
-@pytest.mark.parametrize("credential", [{PREFIX + "CLIENTSECRET": "s"}, {PREFIX + "CERTPFXFILE": "/run/bot.pfx"}])
-def test_teams_is_on_with_a_client_id_secret_or_certificate_and_tenant(credential: dict[str, str]) -> None:
-    assert teams_route_adder(settings(**FULL, **credential)) is not None
+@pytest.mark.parametrize("credential", ["CLIENTSECRET", "CERTPFXFILE"])
+def test_teams_is_on_with_a_client_id_secret_or_certificate_and_tenant(credential: str, tmp_path: Path) -> None:
+    certificate = tmp_path / "bot.pfx"
+    certificate.write_bytes(b"not parsed at start")  # read for a token, at the first answer
+    value = "s" if credential == "CLIENTSECRET" else str(certificate)
+    assert teams_route_adder(settings(**FULL, **{PREFIX + credential: value})) is not None
 
 
 @pytest.mark.parametrize(
