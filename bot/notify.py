@@ -159,7 +159,8 @@ class Outbox:
         and one more records how each went; so a notice costs a few statements, not two write
         transactions of its own (one looked-up child tells its lead: a notice per enquiry). As
         before, a crash after a send and before its record re-sends that notice once the claim's
-        hold has run out (never loses it). Every send ends (or is abandoned, as a failure) within
+        hold has run out (never loses it); a pass cancelled part way records what went first.
+        Every send ends (or is abandoned, as a failure) within
         half the hold from its chunk's claim, so no other replica takes over a claim while this one
         still sends; and within the pass's budget, after which no chunk is claimed and no send
         begins (the rest stay due for the next pass).
@@ -227,24 +228,31 @@ class Outbox:
         # Half the hold is left for recording, and for replicas' clocks that disagree a little.
         ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
         outcomes: list[Attempt] = []
-        for notice_id, notice in chunk:
-            if notice_id not in attempts:
-                run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
-                continue
-            attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
-            outcomes.append(attempt)
-            if self.timer() >= ends:
-                attempt.outcome = "unsent"
-            elif notice.recipient_id not in people:  # inactive, or no longer in the register
-                attempt.outcome = NOT_ACTIVE
-            elif notice.recipient_id in run.held:
-                attempt.outcome = HELD
-            else:
-                await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
-                if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
-                    # Its later notices wait (``notices.pending``). Not at the console: its later
-                    # ones are not either, so each stays due, and waits its own week.
-                    run.held.add(notice.recipient_id)
+        try:
+            for notice_id, notice in chunk:
+                if notice_id not in attempts:
+                    run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
+                    continue
+                attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
+                outcomes.append(attempt)
+                if self.timer() >= ends:
+                    attempt.outcome = "unsent"
+                elif notice.recipient_id not in people:  # inactive, or no longer in the register
+                    attempt.outcome = NOT_ACTIVE
+                elif notice.recipient_id in run.held:
+                    attempt.outcome = HELD
+                else:
+                    await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
+                    if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
+                        # Its later notices wait (``notices.pending``). Not at the console: its later
+                        # ones are not either, so each stays due, and waits its own week.
+                        run.held.add(notice.recipient_id)
+        except asyncio.CancelledError:
+            # Stopped part way (the server stops): those a platform took are recorded, not sent
+            # again once the claim runs out; the rest, the one in flight too ("unsent": it may
+            # have arrived), are let go at once. Shielded, so that the stop waits for the record.
+            await asyncio.shield(self._record(outcomes, now, report))
+            raise
         await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:

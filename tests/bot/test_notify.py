@@ -913,3 +913,34 @@ async def test_after_a_weeks_outage_slack_gets_only_the_fresh_notices_however_lo
     report = await box.deliver_due(limit=5)
     assert (report.delivered, report.dropped) == (2, 40)
     assert sorted(c.body["text"] for c in fake_slack.of("chat.postMessage")) == ["fresh DM02", "fresh P001"]
+
+
+async def test_a_pass_stopped_after_slack_took_a_notice_records_it_and_does_not_send_it_again(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """The server stops (the pass is cancelled) while Slack holds P002's notice, after it took
+    P001's: P001's is recorded delivered as the pass stops, so it is not sent again once the claim
+    runs out; P002's, whose fate the pass never learnt, goes in the next pass."""
+    await _link(app, Principal(Platform.SLACK, "T0001", "U1"), "P001")
+    await _link(app, Principal(Platform.SLACK, "T0001", "U2"), "P002")
+    await _enqueue(
+        app, Notice("P001", "test", "to P001", dedupe_key="k1"), Notice("P002", "test", "to P002", dedupe_key="k2")
+    )
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    fake_slack.hold("chat.postMessage")
+    going = asyncio.create_task(box.deliver_due())
+    await fake_slack.wait_for_waiting("chat.postMessage", 1)
+    fake_slack.release("chat.postMessage")
+    fake_slack.hold("chat.postMessage")  # P001's goes through; P002's is held
+    await fake_slack.wait_for_waiting("chat.postMessage", 2)
+    going.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await going
+    assert [r.delivered_at is not None for r in await _rows(app)] == [True, False]
+    assert await _claims(app) == [], "P002's let go at once: nobody else waits two minutes for it"
+
+    fake_slack.release("chat.postMessage")
+    clock.advance(minutes=3)
+    assert (await box.deliver_due()).delivered == 1
+    told = [c.body["text"] for c in fake_slack.of("chat.postMessage")]
+    assert told.count("to P001") == 1 and told[-1] == "to P002"
