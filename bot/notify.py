@@ -5,7 +5,8 @@ this at once without sending anything twice. A notice is delivered when any of t
 identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
 that took it recorded so that a retry goes to the others only; one addressed to a single account,
 ``Notice.account``: when that account has, linked or not); if a platform fails it is retried
-later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``); a
+later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``; each
+pass first closes every notice a week old, all at once, ``_close_expired``); a
 person linked on no platform this process can reach is reported in the admin log (ids only, never
 personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or another replica can
 still deliver it; a console notice waits for the console to act as its recipient for a week too
@@ -66,8 +67,8 @@ FAILED_FOR = "not sent: failing for 7 days"
 # for a week since it was queued: kept all that time to be printed when it switches to them, then
 # dropped as a Slack or Teams notice is, not read at every pass for ever nor printed months late.
 ABSENT_FOR = "not sent: not at the console for 7 days"
-_GIVEN_UP = {NO_PLATFORM: (STALE, STALE), "absent": (ABSENT_FOR, ABSENT_FOR)}  # else FAILED_FOR, with the refusal
-GIVEN_UP = "given up"  # an attempt's outcome once dropped for one of these
+# And for one never tried in its week (held behind an earlier one that kept failing, or no pass ran).
+WAITED_FOR = "not sent: waiting for 7 days"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
 # practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
 EVERY_ACCOUNT = frozenset({"registration_approved"})
@@ -158,7 +159,8 @@ class Outbox:
         and one more records how each went; so a notice costs a few statements, not two write
         transactions of its own (one looked-up child tells its lead: a notice per enquiry). As
         before, a crash after a send and before its record re-sends that notice once the claim's
-        hold has run out (never loses it). Every send ends (or is abandoned, as a failure) within
+        hold has run out (never loses it); a pass cancelled part way records what went first.
+        Every send ends (or is abandoned, as a failure) within
         half the hold from its chunk's claim, so no other replica takes over a claim while this one
         still sends; and within the pass's budget, after which no chunk is claimed and no send
         begins (the rest stay due for the next pass).
@@ -166,6 +168,7 @@ class Outbox:
         now = now or self.ctx.clock.now()
         report = DeliveryReport()
         run = Pass(self.timer() + self.budget.total_seconds())
+        await self._close_expired(now, report)
         async with self.ctx.db.read() as session:
             due = await self._due(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
@@ -176,6 +179,28 @@ class Outbox:
             chunk = due[start : start + CLAIM_CHUNK]
             await self._chunk(chunk, people, told, now, report, run)
         return report
+
+    async def _close_expired(self, now: datetime, report: DeliveryReport) -> None:
+        """Before anything is read to send: every notice queued over ``UNREACHABLE_FOR`` ago and still
+        unsent is closed, whatever held it (its recipient linked nowhere, ``STALE``; a platform refusing
+        it, ``FAILED_FOR`` with the last refusal; not at the console, ``ABSENT_FOR``; never tried,
+        ``WAITED_FOR``), in a few statements however many, so that after a long outage a week-old
+        backlog is neither sent a week late, nor closed one a recipient a pass, nor fills the pass
+        that should send the fresh ones. Logged each (id and kind, never the refusal)."""
+        cutoff = now - UNREACHABLE_FOR
+        async with self.ctx.db.read() as session:
+            if not await outbox.any_expired(session, cutoff, now):
+                return
+        console = any(isinstance(d, OnePersonAtATime) for d in self.deliverers.values())
+        why = outbox.Expiry({NO_PLATFORM: STALE}, ABSENT_FOR if console else WAITED_FOR, FAILED_FOR)
+        async with self.ctx.db.write() as session:
+            closed = await outbox.close_expired(session, cutoff, now, why)
+        for notice_id, kind, reason in closed:
+            said = FAILED_FOR if reason.startswith(FAILED_FOR) else reason
+            log.info("notice_dropped", notice_id=notice_id, kind=kind, reason=said)
+        report.dropped += len(closed)
+        if closed:
+            self.ctx.metrics.notices("dropped", len(closed))
 
     async def _due(self, session: Any, now: datetime, limit: int) -> list[tuple[int, Notice]]:
         """The notices due (at most ``limit``), oldest first; and before them, at most ``limit``
@@ -203,24 +228,31 @@ class Outbox:
         # Half the hold is left for recording, and for replicas' clocks that disagree a little.
         ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
         outcomes: list[Attempt] = []
-        for notice_id, notice in chunk:
-            if notice_id not in attempts:
-                run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
-                continue
-            attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
-            outcomes.append(attempt)
-            if self.timer() >= ends:
-                attempt.outcome = "unsent"
-            elif notice.recipient_id not in people:  # inactive, or no longer in the register
-                attempt.outcome = NOT_ACTIVE
-            elif notice.recipient_id in run.held:
-                attempt.outcome = HELD
-            else:
-                await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
-                if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
-                    # Its later notices wait (``notices.pending``). Not at the console: its later
-                    # ones are not either, so each stays due, and waits its own week.
-                    run.held.add(notice.recipient_id)
+        try:
+            for notice_id, notice in chunk:
+                if notice_id not in attempts:
+                    run.held.add(notice.recipient_id)  # another worker has it: not overtaken here
+                    continue
+                attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
+                outcomes.append(attempt)
+                if self.timer() >= ends:
+                    attempt.outcome = "unsent"
+                elif notice.recipient_id not in people:  # inactive, or no longer in the register
+                    attempt.outcome = NOT_ACTIVE
+                elif notice.recipient_id in run.held:
+                    attempt.outcome = HELD
+                else:
+                    await self._send(attempt, self._accounts(notice, people[notice.recipient_id]), ends, run)
+                    if attempt.outcome not in {"delivered", "absent"} and not attempt.reached:
+                        # Its later notices wait (``notices.pending``). Not at the console: its later
+                        # ones are not either, so each stays due, and waits its own week.
+                        run.held.add(notice.recipient_id)
+        except asyncio.CancelledError:
+            # Stopped part way (the server stops): those a platform took are recorded, not sent
+            # again once the claim runs out; the rest, the one in flight too ("unsent": it may
+            # have arrived), are let go at once. Shielded, so that the stop waits for the record.
+            await asyncio.shield(self._record(outcomes, now, report))
+            raise
         await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:
@@ -243,30 +275,14 @@ class Outbox:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
-            # A notice queued over UNREACHABLE_FOR ago that still did not go is given up (its
-            # outcome then GIVEN_UP): its recipient not at the console (ABSENT_FOR), reached on no
-            # platform (STALE), or a platform refusing it (FAILED_FOR, with the refusal). One
-            # statement for each distinct outcome, none when every notice went.
-            failing: dict[str, list[int]] = {}
-            for a in outcomes:
-                if a.outcome not in {"delivered", "unsent", HELD, NOT_ACTIVE}:
-                    failing.setdefault(a.outcome, []).append(a.notice_id)
-            for failure, notice_ids in sorted(failing.items()):
-                reason, said = _GIVEN_UP.get(failure) or (f"{FAILED_FOR} ({failure})", FAILED_FOR)
-                given_up = set(await outbox.drop_older(session, notice_ids, now - UNREACHABLE_FOR, now, reason))
-                for a in outcomes:
-                    if a.notice_id in given_up:
-                        a.outcome = GIVEN_UP
-                        log.info("notice_dropped", notice_id=a.notice_id, kind=a.notice.kind, reason=said)
-                report.dropped += len(given_up)
-                self.ctx.metrics.notices("dropped", len(given_up))
+            # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
             await outbox.release_many(
                 session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
             )
             report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
             report.held += sum(1 for a in outcomes if a.outcome == HELD)
             for a in outcomes:
-                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, GIVEN_UP}:
+                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

@@ -54,12 +54,12 @@ from handlers.stepup.flow import lockout_of
 from handlers.vocabulary import Notice, Role
 from store.audit import misuse
 from store.delivery import outbox
+from store.delivery.notices import NOT_ACTIVE as NOT_ACTIVE  # in last_error: names nobody
 from store.keys.crypto import KeyRing
 from store.people import access
 from store.people.practitioners import get_actor, holders
 
 log = structlog.get_logger("signpost.notify")
-NOT_ACTIVE = "not sent: recipient not active"  # recorded in last_error: names nobody
 
 # The dedupe keys request_notices, registration_notices and relay_notices give each recipient's copy.
 # The recipient's id is the rest, whatever it holds (an id may hold colons).

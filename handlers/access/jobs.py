@@ -26,7 +26,14 @@ from handlers.clock import waited
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
 from store.audit.log import AuditRecord, append, origin_event
-from store.delivery.notices import ENDED, NO_LONGER_THEIRS, drop_decided, drop_keyed, waiting_keyed
+from store.delivery.notices import (
+    ENDED,
+    NO_LONGER_THEIRS,
+    drop_decided,
+    drop_keyed,
+    dropped_keyed,
+    waiting_keyed,
+)
 from store.people import access as store
 from store.people import practitioners
 from store.people import relay as relays
@@ -122,6 +129,18 @@ async def drop_no_longer_theirs(ctx: Context, after: int, waiting: Collection[st
         return await drop_keyed(session, relay.NOTICE_KIND, still.intersection(waiting), now, NO_LONGER_THEIRS)
 
 
+async def tell_taken_again(ctx: Context, after: int, untold: Collection[str], now: datetime) -> int:
+    """Send those of the relay notices ``untold`` still unsent: ``hand_on_relays`` found them dropped
+    (their recipient could no longer take the message, ``relay.UNTOLD``) though their recipient may
+    take it again now, in a read transaction; so the page is read and judged again under the write
+    lock, as ``drop_no_longer_theirs`` does, and only those both judgements agree on are sent.
+    Returns how many."""
+    async with ctx.db.write() as session:
+        page = await relays.unanswered(session, ctx.keys, after, BATCH)
+        told = relay.takers_notices(page, await relay.taken(session, ctx.keys, page))
+        return len(await relay.tell_again(session, [n for n in told if n.dedupe_key in untold], now))
+
+
 async def hand_on_relays(ctx: Context, now: datetime) -> int:
     """Hand on every unanswered relayed message none of whose recipients can take it any more
     (``relay.taken``), to whoever the relay would choose now, or tell its sender it was not
@@ -129,7 +148,9 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
     place that notices every way a recipient stops being one (a feed ends an involvement or moves
     a child, a role or status changes), whichever path made the change. A recipient who can no
     longer take a message another still can is not sent its notice if it still waits
-    (``relay.untaken``). Read a page at a time, in as many statements whatever the page holds;
+    (``relay.untaken``); one who can take it again, whose notice was not sent for that (or because
+    the message was handed on from them, or they were inactive), is told after all
+    (``relay.tell_again``). Read a page at a time, in as many statements whatever the page holds;
     only a message to hand on, or a notice to drop, takes the write lock."""
     done, after = 0, 0
     while True:
@@ -138,8 +159,12 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
             judged = await relay.taken(session, ctx.keys, page)
             due = [found.id for found in page if not judged[found.id].by]
             waiting = await waiting_keyed(session, relay.NOTICE_KIND, relay.untaken(page, judged))
+            takers = [n.dedupe_key or "" for n in relay.takers_notices(page, judged)]
+            untold = await dropped_keyed(session, relay.NOTICE_KIND, takers, relay.UNTOLD)
         if waiting:
             await drop_no_longer_theirs(ctx, after, waiting, now)
+        if untold:
+            await tell_taken_again(ctx, after, untold, now)
         for relay_id in due:
             async with ctx.db.write() as session:
                 notices = await relay.hand_on(session, ctx.keys, relay_id, now)

@@ -35,7 +35,7 @@ from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
 from store.audit.log import append, origin_event
-from store.delivery.notices import HANDED_ON, drop_keyed
+from store.delivery.notices import HANDED_ON, NO_LONGER_THEIRS, NOT_ACTIVE, drop_keyed, renew
 from store.keys.crypto import KeyRing
 from store.people import lead, relay
 from store.people.practitioners import holders, holding_in
@@ -211,6 +211,30 @@ def untaken(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[st
     ]
 
 
+# Why a recipient's notice went unsent: the message was taken from them (handed on), they could
+# no longer take it (the role lost, the involvement ended), or they were made inactive. Once they may
+# take it again, with no notice of it waiting nor delivered, they are told (``renew``): the outbox
+# would refuse their notice's key a second time.
+UNTOLD = frozenset({HANDED_ON, NO_LONGER_THEIRS, NOT_ACTIVE})
+
+
+def takers_notices(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[Notice]:
+    """The notice of each recipient who may take each message now (``taken``), as ``relay_notices``
+    made or would make it: those of them ``UNTOLD`` are to be sent after all (``tell_again``)."""
+    return [
+        notice
+        for found in page
+        if judged[found.id].by
+        for notice in relay_notices(found.id, found.child_ref, sorted(judged[found.id].by), found.recipient_role)
+    ]
+
+
+async def tell_again(session: AsyncSession, notices: Sequence[Notice], now: datetime) -> set[str]:
+    """Send those of these relay notices that went unsent because their recipient could no longer
+    take the message (``UNTOLD``), now that they can; the dedupe keys of those sent after all."""
+    return await renew(session, notices, now, UNTOLD)
+
+
 def _text_of(args: str) -> str:
     return " ".join(args.split())
 
@@ -278,7 +302,11 @@ async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: date
     )
     await append(session, [handed])
     if recipients:
-        return relay_notices(relay_id, found.child_ref, recipients, role)
+        told = relay_notices(relay_id, found.child_ref, recipients, role)
+        # One handed the message back (it was taken from them before their notice went) is told
+        # again; the caller's ``enqueue`` stores the others' notices (a renewed key is refused there).
+        await tell_again(session, told, now)
+        return told
     text = UNDELIVERED_NOTICE.format(id=relay_id, ref=format_ref(found.child_ref))
     return [Notice(found.sender_id, "relay_undelivered", text, dedupe_key=f"relay:{relay_id}:undelivered")]
 

@@ -256,6 +256,7 @@ ENDED = "not sent: the grant ended before it was delivered"  # an approval the h
 HANDED_ON = "not sent: passed to someone else before it was delivered"  # a relayed message handed on
 # A relayed message's recipient who can no longer take it while another still can (nothing handed on).
 NO_LONGER_THEIRS = "not sent: its recipient could no longer take it before it was delivered"
+NOT_ACTIVE = "not sent: recipient not active"  # its recipient made inactive (handlers/stand_in.py)
 
 
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:
@@ -289,6 +290,65 @@ async def waiting_keyed(session: AsyncSession, kind: str, dedupe_keys: Collectio
         )
     )
     return {key for key in result.scalars() if key is not None}
+
+
+async def dropped_keyed(
+    session: AsyncSession, kind: str, dedupe_keys: Collection[str], why: Collection[str]
+) -> set[str]:
+    """Which of these dedupe keys name a notice of ``kind`` dropped unsent for one of the reasons
+    ``why``: read through the dedupe key's unique index (a scheduled look takes the write lock only
+    when one is to be sent after all, ``renew``)."""
+    if not dedupe_keys:
+        return set()
+    result = await session.execute(
+        select(NoticeRow.dedupe_key).where(
+            NoticeRow.dedupe_key.in_(sorted(dedupe_keys)),
+            NoticeRow.kind == kind,
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_not(None),
+            NoticeRow.last_error.in_(sorted(why)),
+        )
+    )
+    return {key for key in result.scalars() if key is not None}
+
+
+async def renew(session: AsyncSession, notices: Sequence[Notice], now: datetime, why: Collection[str]) -> set[str]:
+    """Send after all those of these notices whose dedupe key names one dropped unsent for one of
+    the reasons ``why`` (its recipient could no longer take what it carried, and now can again):
+    reopened with the new text as if queued ``now`` (its week counts afresh, ``bot.notify``), never
+    one delivered or dropped for another reason. The keys reopened; one statement per distinct
+    text (a relayed message's notices share theirs), none when no key is given.
+
+    The outbox refuses a key it holds (``enqueue``), so a recipient told nothing because the
+    message was taken from them would otherwise never be told when it comes back to them."""
+    by_body: dict[str, list[str]] = {}
+    for notice in notices:
+        assert notice.dedupe_key
+        by_body.setdefault(encode(notice), []).append(notice.dedupe_key)
+    renewed: set[str] = set()
+    for body, dedupe_keys in sorted(by_body.items()):
+        result = await session.execute(
+            update(NoticeRow)
+            .where(
+                NoticeRow.dedupe_key.in_(sorted(dedupe_keys)),
+                NoticeRow.delivered_at.is_(None),
+                NoticeRow.dropped_at.is_not(None),
+                NoticeRow.last_error.in_(sorted(why)),
+            )
+            .values(
+                body=body,
+                created_at=now,
+                not_before=now,
+                dropped_at=None,
+                attempts=0,
+                last_error=None,
+                reached=None,
+            )
+            .returning(NoticeRow.dedupe_key)
+            .execution_options(synchronize_session=False)
+        )
+        renewed.update(key for key in result.scalars() if key is not None)
+    return renewed
 
 
 async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], now: datetime, why: str) -> int:

@@ -7,15 +7,17 @@ claims are kept in their own table so that the core table stays as it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
-from store.people.practitioners import active_among
+from store.delivery.notices import EMAIL_KIND
+from store.people.practitioners import ACTIVE_STATUS, active_among
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from store.tables.people import ChatIdentity, Practitioner
@@ -180,22 +182,65 @@ async def reached(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int,
     return {int(row.id): frozenset(filter(None, row.reached.split(","))) for row in result}
 
 
-async def drop_older(
-    session: AsyncSession, notice_ids: Sequence[int], created_before: datetime, now: datetime, reason: str
-) -> list[int]:
-    """``dropped_many`` for those of these notices queued before ``created_before``; their ids."""
-    if not notice_ids:
-        return []
-    result = await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id.in_(list(notice_ids)), NoticeRow.created_at < created_before)
-        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
-        .returning(NoticeRow.id)
+def _expired(queued_before: datetime, now: datetime) -> ColumnElement[bool]:
+    """Chat notices still to be sent, queued before ``queued_before``, to an active practitioner
+    (one who is not is closed at delivery, with stand-ins, handlers/stand_in.py), that no worker is
+    sending now (no claim still held)."""
+    return and_(
+        NoticeRow.delivered_at.is_(None),
+        NoticeRow.dropped_at.is_(None),
+        NoticeRow.created_at < queued_before,
+        NoticeRow.kind != EMAIL_KIND,
+        NoticeRow.recipient_id.in_(select(Practitioner.id).where(Practitioner.status == ACTIVE_STATUS)),
+        ~exists().where(NoticeClaim.notice_id == NoticeRow.id, NoticeClaim.claimed_until > now),
+    )
+
+
+async def any_expired(session: AsyncSession, queued_before: datetime, now: datetime) -> bool:
+    """Whether ``close_expired`` has anything to close (one read, so that a pass takes the write
+    lock only when it does)."""
+    found = await session.execute(select(NoticeRow.id).where(_expired(queued_before, now)).limit(1))
+    return found.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """Why a notice still unsent at the end of its life was not sent, by its last refusal
+    (``last_error``): ``by_error`` for those named, ``untried`` for one never tried (None), else
+    ``failed`` with the refusal in brackets."""
+
+    by_error: Mapping[str, str]
+    untried: str
+    failed: str
+
+
+async def close_expired(
+    session: AsyncSession, queued_before: datetime, now: datetime, why: Expiry
+) -> list[tuple[int, str, str]]:
+    """Close, unsent, every chat notice ``_expired`` (queued before ``queued_before``), with the
+    reason ``why`` gives it; each one's id, kind and reason. Two statements however many (the
+    claims left by workers whose hold ran out, then the notices), so that a backlog after a long
+    outage is closed at once: not one a pass, nor filling the passes that should send fresh ones."""
+    expired = _expired(queued_before, now)
+    await session.execute(
+        delete(NoticeClaim)
+        .where(NoticeClaim.claimed_until <= now, NoticeClaim.notice_id.in_(select(NoticeRow.id).where(expired)))
         .execution_options(synchronize_session=False)
     )
-    old = sorted(int(notice_id) for notice_id in result.scalars())
-    await release_many(session, old)
-    return old
+    refused = literal(f"{why.failed} (", String) + NoticeRow.last_error + literal(")", String)
+    reason = case(
+        *[(NoticeRow.last_error == error, literal(said, String)) for error, said in sorted(why.by_error.items())],
+        (NoticeRow.last_error.is_(None), literal(why.untried, String)),
+        else_=func.substr(refused, 1, 200),
+    )
+    result = await session.execute(
+        update(NoticeRow)
+        .where(expired)
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason)
+        .returning(NoticeRow.id, NoticeRow.kind, NoticeRow.last_error)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((int(row.id), row.kind, row.last_error or "") for row in result)
 
 
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:

@@ -335,3 +335,53 @@ async def test_a_duty_manager_reinstated_after_the_sweep_judged_keeps_their_wait
         state = sorted((r.recipient_id, r.dropped_at is not None, r.last_error) for r in rows)
     assert state == [("DM02", False, None), ("DM03", False, None)]
     assert f"Message: {MARKER}" in (await fresh_say(app, "DM02", "relay 1")).lines
+
+
+async def _relay_notice_state(app: Signpost) -> list[tuple[str, bool, str | None]]:
+    """Each relay notice: its recipient, whether it is still to be sent, and why not if not."""
+    async with app.ctx.db.read() as session:
+        rows = (await session.execute(select(NoticeRow).where(NoticeRow.kind == "relay_message"))).scalars()
+        return sorted((r.recipient_id, r.dropped_at is None and r.delivered_at is None, r.last_error) for r in rows)
+
+
+async def test_a_duty_manager_who_takes_the_role_back_is_told_again(app: Signpost) -> None:
+    """DM02 lost the duty-manager role while DM03 kept it: DM02's notice, still waiting, was not sent.
+    DM02 is made a duty manager again and may read the message once more: the next look tells them
+    (once: a later look leaves their notice as it is)."""
+    await _shield_the_child_without_a_lead(app)
+    await fresh_say(app, "P002", f"message {NO_INVOLVEMENTS} {MARKER}")
+    await _import(app, Feed("practitioners.csv", DM02_NO_LONGER_DM))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    assert await _relay_notice_state(app) == [("DM02", False, NO_LONGER_THEIRS), ("DM03", True, None)]
+
+    await _import(app, Feed("practitioners.csv", DM02_DUTY_MANAGER_AGAIN))
+    assert f"Message: {MARKER}" in (await fresh_say(app, "DM02", "relay 1")).lines
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0, "nothing handed on"
+    assert await _relay_notice_state(app) == [("DM02", True, None), ("DM03", True, None)]
+    with statements_sent(app.ctx.db) as again:
+        assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+    assert [s.verb for s in again if s.verb not in {"SELECT", "BEGIN"}] == [], "told once: no write"
+
+
+LEAD_BACK = f"""{INVOLVEMENTS_HEADER}
+{SHIELDED},S001,Health visiting,2016-01-01,,true
+{SHIELDED},S002,Health visiting,2025-07-01,2025-08-31,true
+"""
+
+
+async def test_a_lead_handed_the_message_back_is_told_again(app: Signpost) -> None:
+    """S001's notice was still waiting when S002 was made lead: handed on to S002, S001's was not
+    sent. Then S002's involvement ends and S001 is lead again: the message is handed back to S001,
+    who may read it, and is told (with the text of a lead's notice)."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    await _import(app, Feed("practitioners.csv", NEW_LEAD), Feed("involvements.csv", LEAD_REPLACED))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    assert await _relay_notice_state(app) == [("S001", False, HANDED_ON), ("S002", True, None)]
+
+    await _import(app, Feed("involvements.csv", LEAD_BACK))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    assert ((await _row(app)).recipients, (await _row(app)).recipient_role) == ("S001", "lead")
+    assert await _relay_notice_state(app) == [("S001", True, None), ("S002", False, HANDED_ON)]
+    [told] = [n for n in await notices(app, "S001") if n.kind == "relay_message"]
+    assert "a child you are lead professional for (message 1)" in told.text
+    assert f"Message: {MARKER}" in (await fresh_say(app, "S001", "relay 1")).lines
