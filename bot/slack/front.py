@@ -619,6 +619,11 @@ class SlackFrontEnd:
         self.bolt.action(re.compile(f"^{render.OPEN_LINK}"))(self._on_link)
         self.bolt.view(render.CODE_CALLBACK)(self._on_code)
         self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
+        # Last, so each takes only what no listener above does (Bolt runs the first that matches):
+        # a button or a form of Signpost's it no longer knows (an older version's) is a person's
+        # request all the same, audited and answered as one whose value cannot be read.
+        self.bolt.action(re.compile(".*"))(self._on_stray_action)
+        self.bolt.view(re.compile(".*"))(self._on_stray_view)
         listeners = {"app_home_opened": self._on_home}
         for event_type in sorted(EVENTS):
             self.bolt.event(event_type)(listeners[event_type])
@@ -924,6 +929,46 @@ class SlackFrontEnd:
             log.warning("slack_request_without_identity", kind="action")
             return
         self.spawn(self._click(principal, body, action))
+
+    async def _on_stray_action(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """A click on a button whose action id Signpost does not know: audited once (``usage``,
+        invalid) and answered as an unreadable button is."""
+        await ack()
+        if not self.admission.admit("slack_action"):
+            self.spawn(self._busy(body))
+            return
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="action")
+            return
+        log.warning("slack_unknown_button", action_id="other")
+        self.spawn(self._stray_click(principal, body))
+
+    async def _stray_click(self, principal: Principal, body: dict[str, Any]) -> None:
+        await self._audit_unreadable(principal, "unknown button")
+        response_url = body.get("response_url")
+        await self._unknown_button(
+            modal_of(body), response_url if isinstance(response_url, str) else None, str(body.get("trigger_id", ""))
+        )
+
+    async def _on_stray_view(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
+        """A form submitted under a callback id Signpost does not know: audited once and answered
+        as a form it cannot read is (``_on_input``)."""
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="view")
+            await ack()
+            return
+        if not self.admission.admit("slack_view"):
+            await ack()  # a form of no known block to show "busy" under: closed, nothing done
+            return
+        log.warning("slack_unknown_form")
+        self.admission.hold()
+        try:
+            await self._audit_unreadable(principal, "unknown form")
+        finally:
+            self.admission.release()
+        await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
 
     async def _busy(self, body: dict[str, Any]) -> None:
         """ "Busy, try again" for a click not taken: in its message, else (a click in a modal, or on

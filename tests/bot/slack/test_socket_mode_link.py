@@ -211,19 +211,6 @@ async def test_slacks_hello_and_a_well_formed_command_over_the_link_log_no_refus
 # Well formed, but nothing in Signpost listens for them: (the envelope, what Slack gets back).
 UNHANDLED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]]]] = {
     "another-command": (lambda app: envelope(command(app, "Amy Jones 03/04/2014", command="/elsewhere")), [ANSWERED]),
-    "an-unknown-button": (
-        lambda app: envelope(
-            {
-                "type": "block_actions",
-                "actions": [{"action_id": "mystery", "block_id": "b", "value": "Amy Jones 03/04/2014"}],
-                "user": {"id": NURSE.user_id},
-                "team": {"id": NURSE.team_id},
-                "trigger_id": "t-1",
-            },
-            kind="interactive",
-        ),
-        [ACK],
-    ),
     "an-event-not-subscribed": (
         lambda app: envelope(
             {
