@@ -26,7 +26,9 @@ A view submission is answered within Slack's window, so that a wrong code shows 
 Over Socket Mode each frame is read as an HTTP body is (``inbound.check_envelope``) before Bolt sees
 it. A frame not taken is acked if it has an envelope id (else Slack delivers it again), a slash
 command's ack telling its sender kindly that it could not be read, and logged as one line with a
-reason: never a traceback, never what it carried.
+reason: never a traceback, never what it carried. A person's envelope among them (a command, a click,
+a submission) whose payload still names its user and team is audited once first, as an unreadable
+button is (``audit_unread_envelope``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -80,6 +82,7 @@ from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.grammar import trim
 from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
+from store.audit.log import AuditWriteFailed
 
 log = structlog.get_logger("signpost.slack")
 
@@ -470,16 +473,31 @@ async def acknowledge(client: AsyncBaseSocketModeClient, envelope_id: str, *, co
     return True
 
 
+# A person's request refused unread, to be audited when it names who sent it: (the payload, as
+# sent, and whether it was a slash command). ``SlackFrontEnd.audit_unread_envelope``.
+UnreadEnvelope = Callable[[object, bool], Awaitable[None]]
+# The envelopes a person sends (a command, a click, a submission); events are Slack's news, not requests.
+PERSONS_ENVELOPES = frozenset({"slash_commands", "interactive"})
+
+
 class SocketModeLink(SocketModeClient):
     """slack_sdk's aiohttp Socket Mode client, reading each frame as ``inbound`` reads an HTTP body.
 
     The SDK's own reading logged a traceback for a frame that was not JSON, dropped a frame without
     an envelope id or payload without a word, and never acked an envelope of an unknown type or whose
-    payload was not an object (so Slack delivered it again)."""
+    payload was not an object (so Slack delivered it again). A person's envelope refused unread is
+    audited when its payload still names its sender (``unread``)."""
 
-    def __init__(self, app_token: str, logger: logging.Logger, web_client: AsyncWebClient) -> None:
+    def __init__(
+        self,
+        app_token: str,
+        logger: logging.Logger,
+        web_client: AsyncWebClient,
+        unread: UnreadEnvelope | None = None,
+    ) -> None:
         super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
         self._listening: set[asyncio.Future[None]] = set()
+        self.unread = unread
 
     async def process_message(self) -> None:
         raw = await self.message_queue.get()
@@ -493,7 +511,12 @@ class SocketModeLink(SocketModeClient):
         try:
             inbound.check_envelope(frame)
         except inbound.Refused as refused:
-            command = frame.get("type") == "slash_commands" and frame.get("accepts_response_payload") is True
+            kind = frame.get("type")
+            # Only an envelope (with an id, acked once): a frame without one is not Slack's request.
+            envelope = isinstance(kind, str) and kind in PERSONS_ENVELOPES and inbound.envelope_id(frame) is not None
+            if self.unread is not None and envelope:  # audited before its ack answers it
+                await self.unread(frame.get("payload"), kind == "slash_commands")
+            command = kind == "slash_commands" and frame.get("accepts_response_payload") is True
             await refuse_envelope(self, refused.reason, inbound.envelope_id(frame), command=command)
             return
         # Each envelope in its own task, as the SDK does, held until done (the loop keeps weak references).
@@ -506,11 +529,14 @@ class SocketModeHandler(AsyncSocketModeHandler):
     """Bolt's Socket Mode handler on a ``SocketModeLink``; an envelope whose reading fails in Bolt
     (a shape the checks did not foresee) is refused as one the link would not take."""
 
-    def __init__(self, app: AsyncApp, app_token: str, web_client: AsyncWebClient) -> None:
+    def __init__(
+        self, app: AsyncApp, app_token: str, web_client: AsyncWebClient, unread: UnreadEnvelope | None = None
+    ) -> None:
         # Not Bolt's __init__: it opens an aiohttp session for an SDK client this one replaces.
         self.app = app
         self.app_token = app_token
-        self.client = SocketModeLink(app_token=app_token, logger=app.logger, web_client=web_client)
+        self.client = SocketModeLink(app_token=app_token, logger=app.logger, web_client=web_client, unread=unread)
+        self.unread = unread
         self.client.socket_mode_request_listeners.append(self.handle)
 
     async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
@@ -518,6 +544,8 @@ class SocketModeHandler(AsyncSocketModeHandler):
         try:
             answer = await run_async_bolt_app(self.app, req)
         except Exception as exc:  # Bolt's reading of an envelope we took for well formed
+            if self.unread is not None and req.type in PERSONS_ENVELOPES:  # audited before its ack
+                await self.unread(req.payload, req.type == "slash_commands")
             command = req.type == "slash_commands" and req.accepts_response_payload
             await refuse_envelope(client, type(exc).__name__, req.envelope_id, command=command)
             return
@@ -591,6 +619,11 @@ class SlackFrontEnd:
         self.bolt.action(re.compile(f"^{render.OPEN_LINK}"))(self._on_link)
         self.bolt.view(render.CODE_CALLBACK)(self._on_code)
         self.bolt.view(render.INPUT_CALLBACK)(self._on_input)
+        # Last, so each takes only what no listener above does (Bolt runs the first that matches):
+        # a button or a form of Signpost's it no longer knows (an older version's) is a person's
+        # request all the same, audited and answered as one whose value cannot be read.
+        self.bolt.action(re.compile(".*"))(self._on_stray_action)
+        self.bolt.view(re.compile(".*"))(self._on_stray_view)
         listeners = {"app_home_opened": self._on_home}
         for event_type in sorted(EVENTS):
             self.bolt.event(event_type)(listeners[event_type])
@@ -661,7 +694,7 @@ class SlackFrontEnd:
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
             self.socket_mode = SocketModeHandler(
-                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client
+                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client, self.audit_unread_envelope
             )
             # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
             # signal stops the server even while Slack cannot be reached.
@@ -897,6 +930,46 @@ class SlackFrontEnd:
             return
         self.spawn(self._click(principal, body, action))
 
+    async def _on_stray_action(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """A click on a button whose action id Signpost does not know: audited once (``usage``,
+        invalid) and answered as an unreadable button is."""
+        await ack()
+        if not self.admission.admit("slack_action"):
+            self.spawn(self._busy(body))
+            return
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="action")
+            return
+        log.warning("slack_unknown_button", action_id="other")
+        self.spawn(self._stray_click(principal, body))
+
+    async def _stray_click(self, principal: Principal, body: dict[str, Any]) -> None:
+        await self._audit_unreadable(principal, "unknown button")
+        response_url = body.get("response_url")
+        await self._unknown_button(
+            modal_of(body), response_url if isinstance(response_url, str) else None, str(body.get("trigger_id", ""))
+        )
+
+    async def _on_stray_view(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
+        """A form submitted under a callback id Signpost does not know: audited once and answered
+        as a form it cannot read is (``_on_input``)."""
+        principal = principal_of(context)
+        if principal is None:
+            log.warning("slack_request_without_identity", kind="view")
+            await ack()
+            return
+        if not self.admission.admit("slack_view"):
+            await ack()  # a form of no known block to show "busy" under: closed, nothing done
+            return
+        log.warning("slack_unknown_form")
+        self.admission.hold()
+        try:
+            await self._audit_unreadable(principal, "unknown form")
+        finally:
+            self.admission.release()
+        await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
+
     async def _busy(self, body: dict[str, Any]) -> None:
         """ "Busy, try again" for a click not taken: in its message, else (a click in a modal, or on
         the Home tab, has no response_url) in a modal over its modal, or of its own."""
@@ -955,10 +1028,28 @@ class SlackFrontEnd:
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(response_url or "", reply, replace=changes and reply.challenge is None)
 
-    async def _audit_unreadable(self, principal: Principal, detail: str) -> None:
+    async def audit_unread_envelope(self, payload: object, command: bool) -> None:
+        """A person's Socket Mode envelope refused unread (``SocketModeLink``): audited once, as an
+        unreadable button is, under the user and tenant its payload names, when both can be read
+        (else it names no one to record, and its refusal is only logged). Never raises: the
+        envelope has been acked, and a failed write is logged here."""
+        sender = inbound.sender_of(payload)
+        if sender is None:
+            return
+        principal = Principal(Platform.SLACK, *sender)
+        detail, channel = ("unreadable command", "channel") if command else ("unreadable request", "button")
+        self.admission.hold()
+        try:
+            await self._audit_unreadable(principal, detail, channel)
+        except AuditWriteFailed:
+            log.error("audit_write_failed", action=Action.USAGE.value, kind="slack_envelope")
+        finally:
+            self.admission.release()
+
+    async def _audit_unreadable(self, principal: Principal, detail: str, channel: str = "button") -> None:
         """A signed click from a known person whose button cannot be read is still audited (as
         ``usage``, invalid), with none of what it carried."""
-        command = Command(principal, "", uuid.uuid4().hex, channel="button")
+        command = Command(principal, "", uuid.uuid4().hex, channel=channel)
         await self.dispatcher.refuse_unheard(
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
         )

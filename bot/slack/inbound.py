@@ -305,6 +305,22 @@ def _team_of(payload: dict[str, Any]) -> object:
     return view.get("team_id") if isinstance(view, dict) else None
 
 
+def sender_of(payload: object) -> tuple[str, str] | None:
+    """The tenant (enterprise, else team) and user of a payload that may fail every other check,
+    where Bolt reads them (a slash command's ``user_id``, else its ``user``), when both read as
+    Slack's ids; else None. For a request refused unread that still names who sent it."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        user = payload["user_id"] if "user_id" in payload else _asker(payload)
+        tenant = _tenant(payload)
+    except (AttributeError, TypeError, KeyError, IndexError, RecursionError):
+        return None
+    if isinstance(user, str) and isinstance(tenant, str) and is_id(user) and is_id(tenant):
+        return tenant, user
+    return None
+
+
 def is_id(value: str) -> bool:
     """A Slack id as Slack sets one: some printable text, no space, no longer than we keep."""
     return 0 < len(value) <= MAX_ID and value.isprintable() and not any(c.isspace() for c in value)

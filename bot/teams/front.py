@@ -451,6 +451,22 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
     return [f"{name}:{problem}" for name, problem, ok in checks if not ok] + too_long
 
 
+# What a message carries for Signpost to read, as against who sent it and where to answer.
+MESSAGE_CONTENT = frozenset({"text", "textFormat", "entities", "attachments", "value", "speak", "summary"})
+
+
+def _unreadable(body: dict[str, Any]) -> list[str]:
+    """Why this activity cannot be run (a field and a problem, never a value): the SDK's model does
+    not take it, or it cannot be answered (``_unanswerable``); empty when it can."""
+    try:
+        activity = Activity.model_validate(body)
+    except ValidationError as exc:
+        return _problems(exc)
+    except Exception as exc:  # pydantic validators may raise anything; never a 500
+        return [f"?:{type(exc).__name__}"]
+    return _unanswerable(activity, body)
+
+
 def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
     """Every tenant an activity names (conversation and channel data); {None} when it names none."""
     conversation = body.get("conversation")
@@ -610,7 +626,8 @@ class TeamsFrontEnd:
         """POST /api/messages: authenticate, check the activity, then let the SDK run the turn.
 
         401: no valid token, or a serviceUrl other than the signed one. 400: not a well-formed
-        activity (logged without any of its values). 403: a channel other than Teams or a tenant
+        activity (logged without any of its values), except a person's message whose content alone
+        cannot be read: run as a message with nothing in it (help, audited). 403: a channel other than Teams or a tenant
         not configured (audited). Nothing is processed in any of these cases.
         """
         identity = await self.authenticate(request)
@@ -651,15 +668,17 @@ class TeamsFrontEnd:
         if not isinstance(body, dict):
             log.warning("teams_activity_invalid", problems=["body:not_an_object"])
             return None
-        try:
-            activity = Activity.model_validate(body)
-        except ValidationError as exc:
-            log.warning("teams_activity_invalid", problems=_problems(exc))
-            return None
-        except Exception as exc:  # pydantic validators may raise anything; never a 500
-            log.warning("teams_activity_invalid", problems=[f"?:{type(exc).__name__}"])
-            return None
-        problems = _unanswerable(activity, body)
+        kind = body.get("type")
+        if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
+            body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive
+        problems = _unreadable(body)
+        if problems and body.get("type") == ActivityTypes.message:
+            # A person's message whose content cannot be read, from someone who can be answered: read
+            # as a message with nothing in it, so that they are shown help and the help is audited.
+            bare = {key: value for key, value in body.items() if key not in MESSAGE_CONTENT}
+            if not _unreadable(bare):
+                log.warning("teams_message_unreadable", problems=problems)
+                return bare
         if problems:
             log.warning("teams_activity_invalid", problems=problems)
             return None

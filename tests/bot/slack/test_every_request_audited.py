@@ -67,6 +67,17 @@ def input_modal(user: SlackUser, metadata: str, text: str) -> Case:
     return Case(f"{user.user_id} input modal {metadata[:30]!r}", send)
 
 
+def stray_view(user: SlackUser) -> Case:
+    """A modal of Signpost's submitted under a callback id it no longer knows (an older version's)."""
+
+    async def send(app: SlackHarness) -> object:
+        view = {"type": "modal", "callback_id": "signpost_old_form"}
+        submitted = app.slack.view_submission(user, view, f"V0OLD{user.user_id}", {"b": {"a": "Amy Jones"}})
+        return await app.slack.interactive(submitted)
+
+    return Case(f"{user.user_id} stray view", send)
+
+
 def home(user: SlackUser, event_id: str) -> Case:
     async def send(app: SlackHarness) -> object:
         event = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
@@ -95,6 +106,8 @@ def table() -> list[Case]:
             slash(user, "Amy\u202e Jones\x07 " + "x" * 3000),
             click(user, "approve", "not a button Signpost made"),
             click(user, render.ENTER_CODE, "{not json"),
+            click(user, "signpost_old_button", json.dumps({"c": "help"})),
+            stray_view(user),
             code_modal(user, ""),
             code_modal(user, "12 34"),
             input_modal(user, "not json", "Amy Jones"),

@@ -66,8 +66,22 @@ def table() -> list[tuple[str, Activity]]:
         ("code box left out", lambda user, url: invoke(user, CODE, url)),
         ("empty required form", lambda user, url: invoke(user, REQUEST, url, {"purpose": "  "})),
         ("foreign dialog", lambda user, url: task_fetch(user, FOREIGN_DIALOG, url)),
+        *unreadable_messages(),
     ]
     return cases
+
+
+def unreadable_messages() -> list[tuple[str, Activity]]:
+    """Messages a person sent that Signpost cannot read as text: a message's type in other capitals
+    (Bot Framework types are not case-sensitive), text that is no string, a mention that names no one."""
+    return [
+        ("type in capitals", lambda user, url: {**message(user, "help", url), "type": "Message"}),
+        ("text a number", lambda user, url: {**message(user, "Amy Jones", url), "text": 5}),
+        (
+            "unreadable mention",
+            lambda user, url: {**message(user, "Amy Jones", url), "entities": [{"type": "mention", "mentioned": 5}]},
+        ),
+    ]
 
 
 async def command_events(signpost: Signpost) -> list[AuditEvent]:
@@ -110,3 +124,21 @@ async def test_every_request_through_teams_after_the_switch_off_is_audited_exact
     done = await say_fresh(loaded, "AD01", "decommission schedule 02/11/2026 at once")
     assert "switch-off" in done.text, done
     assert "switched_off" in await walk(teams, connector, loaded)
+
+
+async def test_a_message_signpost_cannot_read_is_answered_with_help_and_audited_once(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """A message whose type is in other capitals, or whose text or mention cannot be read, was
+    answered 202 or 400 with nothing sent and nothing audited: it is read as a message with no text,
+    so its sender is shown help in the 1:1 chat and its one event says so, naming nobody it carried."""
+    for name, activity in unreadable_messages():
+        connector.sent.clear()
+        before = len(await command_events(loaded))
+        response = await teams.post(activity(PRIYA, connector.url))
+        assert response.status in (200, 202), name
+        [event] = (await command_events(loaded))[before:]
+        assert (event.action, event.user_id, event.actor_id) == ("help", PRIYA.aad, "P002"), name
+        [reply] = connector.sent
+        assert reply.conversation_id == PRIYA.personal_conversation, name
+        assert reply.card is not None and "Amy" not in str(reply.body), name

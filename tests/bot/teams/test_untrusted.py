@@ -38,13 +38,20 @@ def _set(key: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda doc: {**doc, key: value}
 
 
-MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+# A person's message whose content cannot be read, from someone who can be answered: shown help,
+# and the help audited (once), with none of what it carried logged.
+UNREADABLE_MESSAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "text is a list": _set("text", [IDENTITY]),
+    "attachments is a string": _set("attachments", IDENTITY),
+    "a mention of the bot with no text or name": _set(
+        "entities", [{"type": "mention", "mentioned": {"id": BOT_ID}, "x": IDENTITY}]
+    ),
+}
+MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "from is null": _set("from", None),
     "from is a string": _set("from", IDENTITY),
     "type is a number": _set("type", 5),
     "timestamp is not a time": _set("timestamp", IDENTITY),
-    "attachments is a string": _set("attachments", IDENTITY),
     "conversation is missing": lambda doc: {k: v for k, v in doc.items() if k != "conversation"},
     "channelData tenant is a list": _set("channelData", {"tenant": [IDENTITY]}),
     # Past the SDK's model, but not an activity Signpost can answer: these failed inside the turn
@@ -55,9 +62,6 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "replyToId with a query": _set("replyToId", "x?" + IDENTITY),
     "conversation id that is a URL path": lambda doc: {**doc, "conversation": {**doc["conversation"], "id": IDENTITY}},
     "aadObjectId with a NUL": lambda doc: {**doc, "from": {**doc["from"], "aadObjectId": "aad\x00" + IDENTITY}},
-    "a mention of the bot with no text or name": _set(
-        "entities", [{"type": "mention", "mentioned": {"id": BOT_ID}, "x": IDENTITY}]
-    ),
     # Ids the audit cannot keep (PostgreSQL refuses a NUL, and an id past its 128 characters): the
     # command failed inside the turn with a traceback, or its audit write failed and it went unanswered.
     "conversation tenant with a NUL": lambda doc: {
@@ -116,6 +120,30 @@ async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_lo
     assert any(e["event"] == "teams_activity_invalid" for e in logged)
     assert_clean_logs(logged, caplog)
     await nothing_sent_or_audited(loaded, connector)
+
+
+@pytest.mark.parametrize("break_it", UNREADABLE_MESSAGES.values(), ids=UNREADABLE_MESSAGES.keys())
+async def test_a_message_whose_content_cannot_be_read_is_answered_with_help_and_audited_once(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    break_it: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """Answered 400 with nothing sent or audited, though its sender can be answered: read as a
+    message with nothing in it, they are shown help in their 1:1 chat and the help is audited."""
+    activity = break_it(message(PRIYA, "history", connector.url))
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status in (200, 202)
+    assert [e["event"] for e in logged if e["log_level"] == "warning"] == ["teams_message_unreadable"]
+    assert_clean_logs(logged, caplog)
+    [event] = await teams_events(loaded)
+    assert (event.action, event.user_id, event.actor_id) == ("help", PRIYA.aad, "P002")
+    [reply] = connector.sent
+    assert reply.conversation_id == PRIYA.personal_conversation
+    assert reply.card is not None and IDENTITY not in json.dumps(reply.body)
 
 
 BAD_INVOKE_VALUES: dict[str, Any] = {
