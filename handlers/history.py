@@ -25,7 +25,7 @@ OUTCOME_WORDS = {
     "ambiguous": "more detail asked for",
     "shielded": "shielded record",
     "refused": "refused",
-    "invalid": "not understood",
+    "invalid": "not run: a detail could not be used",  # read, and refused before it ran
     "failed": "failed",
     "challenged": "code asked for",
 }

@@ -99,3 +99,14 @@ async def test_history_is_audited_without_children_or_terms(signpost: Signpost) 
         event = (await session.execute(select(AuditEvent).where(AuditEvent.action == "history"))).scalar_one()
     assert (event.actor_id, event.outcome, event.subject_refs, event.result_count) == ("P001", "info", "", 1)
     assert event.terms is None
+
+
+async def test_history_calls_a_search_with_an_impossible_date_not_run_not_misunderstood(signpost: Signpost) -> None:
+    """A search with a future date of birth was read, and refused as invalid before it ran: history
+    says so, where it said "not understood" of a command it had understood."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", "Amy Jones 01/01/2099")
+    reply = await say_fresh(signpost, "P001", "history")
+    assert reply.lines == (
+        "02/11/2026 09:00 GMT · — · by name and date of birth · not run: a detail could not be used",
+    )
