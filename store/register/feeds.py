@@ -1182,7 +1182,7 @@ class _Run:
             checker = _RowChecker(feed.name, line, row, report.problems)
             parsed = _child(checker, today)
             self.children_seen += 1
-            value = (row.get("child_ref") or "").replace(" ", "").strip()
+            value = reference_text(row.get("child_ref") or "")  # as ``_RowChecker.reference`` reads it
             if is_valid(value):
                 report.named_children.add(int(value))
             if parsed is None:

@@ -773,3 +773,23 @@ async def test_feeds_given_as_bytes_refuse_utf16_and_empty_files_in_one_line_eac
         'save it as "CSV UTF-8 (Comma delimited)" and import it again',
         "e.csv:1: file: is empty: a feed is its header row, then its rows (export it again)",
     ]
+
+
+@pytest.mark.parametrize(
+    "written", [f"'{AMY}", f'"=""{AMY}"""', f"{AMY[:5]}\u00a0{AMY[5:]}"], ids=["apostrophe", "formula", "nbsp"]
+)
+async def test_a_child_row_with_its_reference_kept_as_text_names_the_child_for_its_involvements(
+    signpost: Signpost, written: str
+) -> None:
+    """A children row refused for another field, its reference written as a spreadsheet keeps it
+    as text: its involvements are not told there is no such child (the row's own problem is the one)."""
+    children_feed = f"{CHILDREN_HEADER}\n{written},Amy,Jones,,2014-04-03,Q,M1 2AB,Northshire,false\n"
+    involvements = f"{INVOLVEMENTS_HEADER}\n{AMY},P001,Children's social care,2025-01-10,,true\n"
+    with pytest.raises(FeedRejected) as caught:
+        await run(
+            signpost,
+            Feed("practitioners.csv", PRACTITIONERS),
+            Feed("children.csv", children_feed),
+            Feed("involvements.csv", involvements),
+        )
+    assert [(p.file, p.line, p.field) for p in caught.value.report.problems] == [("children.csv", 2, "sex")]
