@@ -944,3 +944,36 @@ async def test_a_pass_stopped_after_slack_took_a_notice_records_it_and_does_not_
     assert (await box.deliver_due()).delivered == 1
     told = [c.body["text"] for c in fake_slack.of("chat.postMessage")]
     assert told.count("to P001") == 1 and told[-1] == "to P002"
+
+
+class StoppedAsItTakes(FakePlatform):
+    """A platform that takes the notice, with the server told to stop as it answers: the pass's
+    cancellation lands at its next wait, after the send, while the chunk's record is still to come."""
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        await super().deliver(to, notice)
+        going = asyncio.current_task()
+        assert going is not None
+        going.cancel()
+
+
+async def test_a_pass_stopped_as_the_platform_takes_the_chunks_last_notice_records_it(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The stop lands after Slack took the chunk's last notice, while the chunk is being recorded
+    (waiting for the database): it is recorded delivered all the same, and never sent again once
+    the claim runs out."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T0001", "U1"), "P001")
+    await _enqueue(app, Notice("P001", "test", "to P001", dedupe_key="k1"))
+    box = Outbox(app.ctx, [StoppedAsItTakes(Platform.SLACK, sent)])
+    with pytest.raises(asyncio.CancelledError):
+        await box.deliver_due()
+    assert len(sent) == 1
+    assert [r.delivered_at is not None for r in await _rows(app)] == [True]
+    assert await _claims(app) == []
+
+    clock.advance(minutes=3)
+    again = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    assert (await again.deliver_due()).delivered == 0
+    assert len(sent) == 1, "not sent twice"
