@@ -284,6 +284,9 @@ class Outbox:
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
+            for a in outcomes:
+                if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
+                    await outbox.keep_reached(session, a.notice_id, ",".join(sorted(a.reached)))
             await outbox.release_many(
                 session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
             )

@@ -108,6 +108,17 @@ async def retry_later(
     return due
 
 
+async def keep_reached(session: AsyncSession, notice_id: int, reached: str) -> None:
+    """Record the platforms that have taken a notice still to be sent, without counting an attempt
+    (a pass stopped between its accounts): a retry goes to the others only."""
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id, NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
+        .values(reached=reached)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
     await session.execute(
         update(NoticeRow)

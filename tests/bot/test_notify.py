@@ -977,3 +977,44 @@ async def test_a_pass_stopped_as_the_platform_takes_the_chunks_last_notice_recor
     again = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
     assert (await again.deliver_due()).delivered == 0
     assert len(sent) == 1, "not sent twice"
+
+
+class StoppedAtTheSecondSend(FakePlatform):
+    """Takes the first send asked of any platform sharing ``asked``; the server is told to stop
+    during the second, which nothing takes."""
+
+    def __init__(self, platform: Platform, sent: list[tuple[Principal, Notice]], asked: list[Platform]) -> None:
+        super().__init__(platform, sent)
+        self.asked = asked
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        self.asked.append(self.platform)
+        if len(self.asked) < 2:
+            await super().deliver(to, notice)
+            return
+        going = asyncio.current_task()
+        assert going is not None
+        going.cancel()
+        await asyncio.sleep(0)
+
+
+async def test_a_pass_stopped_between_the_accounts_of_a_new_link_notice_keeps_those_told(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """ "An account was linked to your id" goes to every linked account: one platform took it when
+    the server stopped during the other's send. The one that took it is recorded, so the next pass
+    tells the other alone, not the first a second time."""
+    sent: list[tuple[Principal, Notice]] = []
+    asked: list[Platform] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    await _enqueue(app, Notice("P001", "registration_approved", "A Slack account was linked", dedupe_key="r1"))
+    stopping = [StoppedAtTheSecondSend(p, sent, asked) for p in (Platform.SLACK, Platform.TEAMS)]
+    with pytest.raises(asyncio.CancelledError):
+        await Outbox(app.ctx, stopping).deliver_due()
+    assert [to.platform for to, _ in sent] == asked[:1]
+
+    clock.advance(minutes=3)
+    await Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)]).deliver_due()
+    assert sorted(to.platform.value for to, _ in sent) == ["slack", "teams"], "each account told once"
+    assert (await _row(app)).delivered_at is not None
