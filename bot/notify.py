@@ -247,13 +247,21 @@ class Outbox:
                         # Its later notices wait (``notices.pending``). Not at the console: its later
                         # ones are not either, so each stays due, and waits its own week.
                         run.held.add(notice.recipient_id)
+        finally:
+            # Stopped part way (the server stops), in the loop or as the record waits for the
+            # database: those a platform took are recorded, not sent again once the claim runs out;
+            # the rest, the one in flight too ("unsent": it may have arrived), are let go at once.
+            await self._record_through(outcomes, now, report)
+
+    async def _record_through(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
+        """``_record``, run to its end even when the pass is cancelled meanwhile: the stop waits for
+        it (shielded, so a cancellation does not roll it back), then goes on."""
+        recording = asyncio.ensure_future(self._record(outcomes, now, report))
+        try:
+            await asyncio.shield(recording)
         except asyncio.CancelledError:
-            # Stopped part way (the server stops): those a platform took are recorded, not sent
-            # again once the claim runs out; the rest, the one in flight too ("unsent": it may
-            # have arrived), are let go at once. Shielded, so that the stop waits for the record.
-            await asyncio.shield(self._record(outcomes, now, report))
+            await asyncio.shield(recording)
             raise
-        await self._record(outcomes, now, report)
 
     def _accounts(self, notice: Notice, linked: list[Principal]) -> list[Principal]:
         """Where a notice goes: the one account it is addressed to, if any, whether or not it is
@@ -276,6 +284,9 @@ class Outbox:
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
+            for a in outcomes:
+                if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
+                    await outbox.keep_reached(session, a.notice_id, ",".join(sorted(a.reached)))
             await outbox.release_many(
                 session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
             )

@@ -455,7 +455,7 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
 MESSAGE_CONTENT = frozenset({"text", "textFormat", "entities", "attachments", "value", "speak", "summary"})
 
 
-def _unreadable(body: dict[str, Any]) -> list[str]:
+def _activity_problems(body: dict[str, Any]) -> list[str]:
     """Why this activity cannot be run (a field and a problem, never a value): the SDK's model does
     not take it, or it cannot be answered (``_unanswerable``); empty when it can."""
     try:
@@ -671,12 +671,12 @@ class TeamsFrontEnd:
         kind = body.get("type")
         if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
             body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive
-        problems = _unreadable(body)
+        problems = _activity_problems(body)
         if problems and body.get("type") == ActivityTypes.message:
             # A person's message whose content cannot be read, from someone who can be answered: read
             # as a message with nothing in it, so that they are shown help and the help is audited.
             bare = {key: value for key, value in body.items() if key not in MESSAGE_CONTENT}
-            if not _unreadable(bare):
+            if not _activity_problems(bare):
                 log.warning("teams_message_unreadable", problems=problems)
                 return bare
         if problems:

@@ -7,6 +7,7 @@ claims are kept in their own table so that the core table stays as it is.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,6 +107,17 @@ async def retry_later(
     )
     await release(session, notice_id)
     return due
+
+
+async def keep_reached(session: AsyncSession, notice_id: int, reached: str) -> None:
+    """Record the platforms that have taken a notice still to be sent, without counting an attempt
+    (a pass stopped between its accounts): a retry goes to the others only."""
+    await session.execute(
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id, NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
+        .values(reached=reached)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
@@ -218,15 +230,29 @@ async def close_expired(
     session: AsyncSession, queued_before: datetime, now: datetime, why: Expiry
 ) -> list[tuple[int, str, str]]:
     """Close, unsent, every chat notice ``_expired`` (queued before ``queued_before``), with the
-    reason ``why`` gives it; each one's id, kind and reason. Two statements however many (the
-    claims left by workers whose hold ran out, then the notices), so that a backlog after a long
-    outage is closed at once: not one a pass, nor filling the passes that should send fresh ones."""
-    expired = _expired(queued_before, now)
-    await session.execute(
-        delete(NoticeClaim)
-        .where(NoticeClaim.claimed_until <= now, NoticeClaim.notice_id.in_(select(NoticeRow.id).where(expired)))
-        .execution_options(synchronize_session=False)
+    reason ``why`` gives it; each one's id, kind and reason. Three statements however many, so that
+    a backlog after a long outage is closed at once: not one a pass, nor filling the passes that
+    should send fresh ones.
+
+    Each is claimed first, as ``claim_many`` claims (taking over a claim whose hold ran out), and
+    only those claimed here are closed, their claims then let go: on PostgreSQL a replica claiming
+    one meanwhile waits for this claim, then finds it closed; a notice another claimed first (its
+    claim not yet visible when this statement began) is left to it. Closing by the notices' rows
+    alone let both happen at once: sent by the other, and recorded here as not sent."""
+    claims = NoticeClaim.__table__
+    marker = f"closing:{uuid.uuid4().hex}"
+    take = dialect_insert(session)(claims).from_select(
+        [claims.c.notice_id, claims.c.claimed_by, claims.c.claimed_until],
+        select(NoticeRow.id, literal(marker, String), literal(now, claims.c.claimed_until.type)).where(
+            _expired(queued_before, now)
+        ),
     )
+    take = take.on_conflict_do_update(
+        index_elements=[claims.c.notice_id],
+        set_={"claimed_by": take.excluded.claimed_by, "claimed_until": take.excluded.claimed_until},
+        where=claims.c.claimed_until <= now,
+    )
+    await session.execute(take)
     refused = literal(f"{why.failed} (", String) + NoticeRow.last_error + literal(")", String)
     reason = case(
         *[(NoticeRow.last_error == error, literal(said, String)) for error, said in sorted(why.by_error.items())],
@@ -235,12 +261,18 @@ async def close_expired(
     )
     result = await session.execute(
         update(NoticeRow)
-        .where(expired)
+        .where(
+            NoticeRow.id.in_(select(claims.c.notice_id).where(claims.c.claimed_by == marker)),
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.dropped_at.is_(None),
+        )
         .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason)
         .returning(NoticeRow.id, NoticeRow.kind, NoticeRow.last_error)
         .execution_options(synchronize_session=False)
     )
-    return sorted((int(row.id), row.kind, row.last_error or "") for row in result)
+    closed = sorted((int(row.id), row.kind, row.last_error or "") for row in result)
+    await session.execute(delete(NoticeClaim).where(NoticeClaim.claimed_by == marker))
+    return closed
 
 
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
