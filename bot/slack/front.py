@@ -921,28 +921,29 @@ class SlackFrontEnd:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        if not self.admission.admit("slack_action"):
-            self.spawn(self._busy(body))
-            return
-        principal = principal_of(context)
-        if principal is None:
-            log.warning("slack_request_without_identity", kind="action")
-            return
-        self.spawn(self._click(principal, body, action))
+        principal = self._clicker(body, context)
+        if principal is not None:
+            self.spawn(self._click(principal, body, action))
 
     async def _on_stray_action(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         """A click on a button whose action id Signpost does not know: audited once (``usage``,
         invalid) and answered as an unreadable button is."""
         await ack()
+        principal = self._clicker(body, context)
+        if principal is not None:
+            log.warning("slack_unknown_button", action_id="other")
+            self.spawn(self._stray_click(principal, body))
+
+    def _clicker(self, body: dict[str, Any], context: AsyncBoltContext) -> Principal | None:
+        """Who clicked, once the click is admitted: None when it was answered "busy" (above the
+        in-flight bound) or names nobody (logged), so that no click goes further."""
         if not self.admission.admit("slack_action"):
             self.spawn(self._busy(body))
-            return
+            return None
         principal = principal_of(context)
         if principal is None:
             log.warning("slack_request_without_identity", kind="action")
-            return
-        log.warning("slack_unknown_button", action_id="other")
-        self.spawn(self._stray_click(principal, body))
+        return principal
 
     async def _stray_click(self, principal: Principal, body: dict[str, Any]) -> None:
         await self._audit_unreadable(principal, "unknown button")
