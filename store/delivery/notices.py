@@ -279,17 +279,7 @@ async def waiting_keyed(session: AsyncSession, kind: str, dedupe_keys: Collectio
     """Which of these dedupe keys name a notice of ``kind`` still waiting to be sent (neither
     delivered nor dropped): read through the dedupe key's unique index, so that a scheduled look
     need not take the write lock to drop nothing (``drop_keyed``)."""
-    if not dedupe_keys:
-        return set()
-    result = await session.execute(
-        select(NoticeRow.dedupe_key).where(
-            NoticeRow.dedupe_key.in_(sorted(dedupe_keys)),
-            NoticeRow.kind == kind,
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_(None),
-        )
-    )
-    return {key for key in result.scalars() if key is not None}
+    return await _keyed(session, kind, dedupe_keys, NoticeRow.dropped_at.is_(None))
 
 
 async def dropped_keyed(
@@ -298,6 +288,16 @@ async def dropped_keyed(
     """Which of these dedupe keys name a notice of ``kind`` dropped unsent for one of the reasons
     ``why``: read through the dedupe key's unique index (a scheduled look takes the write lock only
     when one is to be sent after all, ``renew``)."""
+    return await _keyed(
+        session, kind, dedupe_keys, NoticeRow.dropped_at.is_not(None), NoticeRow.last_error.in_(sorted(why))
+    )
+
+
+async def _keyed(
+    session: AsyncSession, kind: str, dedupe_keys: Collection[str], *where: ColumnElement[bool]
+) -> set[str]:
+    """Which of these dedupe keys name an undelivered notice of ``kind`` that also meets ``where``:
+    one read through the dedupe key's unique index."""
     if not dedupe_keys:
         return set()
     result = await session.execute(
@@ -305,8 +305,7 @@ async def dropped_keyed(
             NoticeRow.dedupe_key.in_(sorted(dedupe_keys)),
             NoticeRow.kind == kind,
             NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_not(None),
-            NoticeRow.last_error.in_(sorted(why)),
+            *where,
         )
     )
     return {key for key in result.scalars() if key is not None}
