@@ -1049,10 +1049,11 @@ class SlackFrontEnd:
 
     async def _audit_unreadable(self, principal: Principal, detail: str, channel: str = "button") -> None:
         """A signed click from a known person whose button cannot be read is still audited (as
-        ``usage``, invalid), with none of what it carried."""
+        ``usage``, invalid), with none of what it carried, under the practitioner linked to the
+        identity if any (verified: Bolt checked the signature, or it came over the Socket Mode link)."""
         command = Command(principal, "", uuid.uuid4().hex, channel=channel)
         await self.dispatcher.refuse_unheard(
-            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
+            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
         )
 
     async def _unknown_button(self, view_id: str | None, response_url: str | None, trigger: str) -> None:

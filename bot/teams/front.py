@@ -901,10 +901,11 @@ class TeamsFrontEnd:
     async def _audit_unreadable(self, principal: Principal, detail: str = "unreadable button") -> None:
         """A click from an identified person whose action data Signpost cannot read (not its own,
         or no longer understood), or whose form came without its required input, is still
-        audited, as Slack's is: ``usage``, invalid, with none of what it carried."""
+        audited, as Slack's is: ``usage``, invalid, with none of what it carried, under the
+        practitioner linked to the identity if any (its token and tenant were checked)."""
         command = Command(principal, "", uuid.uuid4().hex, channel="button")
         await self.signpost.dispatcher.refuse_unheard(
-            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False
+            command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
         )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:

@@ -238,13 +238,29 @@ class Dispatcher:
         action: Action = Action.UNTRUSTED_SOURCE,
         outcome: Outcome = Outcome.REFUSED,
         logged: bool = True,
+        verified: bool = False,
     ) -> None:
         """Audit a request its front end refused before any handler saw it: an untrusted channel or
         tenant (the principal is what the request claimed, unverified), or a signed click whose
         button cannot be read (``usage``, invalid). ``detail`` is fixed text, never input, and the
-        command's text is not recorded. Counted in the metrics like any answered command."""
+        command's text is not recorded. Counted in the metrics like any answered command.
+
+        ``verified``: the request came over an authenticated path (a verified signature or token,
+        the app's own Socket Mode link), so its principal is who sent it: the event names the
+        practitioner linked to it, if any, found as every command's is (``standing.read``), and a
+        query by practitioner finds it. Unverified (the default), it names no practitioner: the
+        identity is only what the request claimed. If the link cannot be read, the event is still
+        written, naming no practitioner (as a command that failed before its standing was read)."""
         started = time.perf_counter()
-        record = chat_event(command, None, action, Result(Reply(outcome, ""), detail=detail), self.ctx.clock.now())
+        actor = None
+        if verified:
+            try:
+                async with self.ctx.db.read() as session:
+                    actor = (await standing.read(session, command.principal)).actor
+            except Exception as exc:  # as a command whose standing cannot be read: recorded without one
+                log.warning("refused_actor_unread", correlation_id=command.correlation_id, error=type(exc).__name__)
+        result = Result(Reply(outcome, ""), detail=detail)
+        record = chat_event(command, actor, action, result, self.ctx.clock.now())
         await self.ctx.audit.record(record)
         record_command(self.ctx.metrics, action, outcome, time.perf_counter() - started)
         if logged:  # else the front end has logged it, in its own terms

@@ -19,6 +19,7 @@ import pyotp
 import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 
 import bot.slack.front
 from bot import enrol_page
@@ -33,6 +34,7 @@ from handlers.vocabulary import Button, Notice, Platform, Principal
 from store.people import credentials
 from tests.access_helpers import load_access, notices, request_access
 from tests.bot.conftest import SlackHarness, slack_settings
+from tests.bot.log_stream import logged_at
 from tests.bot.slack.slack_requests import (
     SignedSlack,
     SlackUser,
@@ -601,3 +603,48 @@ async def test_a_decision_on_the_home_tab_that_needs_a_code_republishes_it_once_
     assert republished.body["user_id"] == DUTY.user_id
     assert "Requests waiting for your decision: 0" in json.dumps(republished.body["view"])
     assert buttons_in(republished.body["view"]["blocks"]) == []
+
+
+async def test_an_unknown_button_from_a_linked_practitioner_is_audited_under_their_practitioner_id(
+    slack_app: SlackHarness,
+) -> None:
+    """A click whose action id Signpost does not know came in a request whose signature Bolt
+    verified: its event names the clicker's practitioner, so a query by practitioner finds it."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    button = {"action_id": "not_ours", "value": "{}", "text": {"type": "plain_text", "text": "x"}}
+    click = slack_app.slack.block_action_from_message(user, button, "actions-0")
+    assert (await slack_app.slack.interactive(click)).status == 200
+    await slack_app.front.idle()
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.detail, event.user_id, event.actor_id) == (
+        "usage",
+        "unknown button",
+        NURSE.user_id,
+        "P002",
+    )
+
+
+async def test_an_unknown_button_whose_clickers_link_cannot_be_read_is_still_audited_naming_no_one(
+    slack_app: SlackHarness,
+) -> None:
+    """When the clicker's link to the register cannot be read, the click is audited all the same,
+    naming no practitioner, with one warning and no failed task."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    async with slack_app.signpost.ctx.db.write() as session:
+        await session.execute(text("ALTER TABLE chat_identities RENAME TO chat_identities_gone"))
+    button = {"action_id": "not_ours", "value": "{}", "text": {"type": "plain_text", "text": "x"}}
+    with logged_at("info") as log:
+        assert (
+            await slack_app.slack.interactive(slack_app.slack.block_action_from_message(user, button, "a-0"))
+        ).status == 200
+        await slack_app.front.idle()
+    assert "refused_actor_unread" in log.events() and "slack_task_failed" not in log.events()
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.detail, event.user_id, event.actor_id) == (
+        "usage",
+        "unknown button",
+        NURSE.user_id,
+        None,
+    )

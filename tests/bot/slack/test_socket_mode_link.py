@@ -190,6 +190,26 @@ async def test_a_malformed_socket_mode_frame_is_acked_when_it_can_be_with_one_lo
         assert [e.action for e in await slack_events(signpost)][len(audited) :] == ["help"]
 
 
+async def test_an_unreadable_envelope_from_a_linked_practitioner_is_audited_under_their_practitioner_id(
+    signpost: Signpost, fake_slack: FakeSlackApi
+) -> None:
+    """The Socket Mode link is the app's own authenticated connection: an envelope refused unread
+    that names a linked identity is recorded with that practitioner as its actor, so a query by
+    practitioner finds it (an unlinked identity's has none: see the test above)."""
+    await load_standard(signpost)
+    async with linked(signpost, fake_slack) as app:
+        await app.link("P002", NURSE)
+        frame, answer, _ = MALFORMED["command-text-a-list"]
+        await sent_and_logged(app, fake_slack, frame(app), len(answer))
+        [event] = await slack_events(signpost)
+        assert (event.action, event.outcome, event.user_id, event.actor_id) == (
+            "usage",
+            "invalid",
+            NURSE.user_id,
+            "P002",
+        )
+
+
 async def test_slacks_hello_and_a_well_formed_command_over_the_link_log_no_refusal(
     signpost: Signpost, fake_slack: FakeSlackApi
 ) -> None:

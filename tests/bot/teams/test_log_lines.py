@@ -73,8 +73,9 @@ async def test_an_invoke_signpost_does_not_use_is_answered_200_in_one_line(
 async def test_an_unreadable_card_action_is_answered_audited_and_logged_once(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, action: dict[str, Any]
 ) -> None:
-    """As Slack's unreadable button: a ``usage`` event, invalid, for the person who clicked, with
-    none of what the action carried; one log line."""
+    """As Slack's unreadable button: a ``usage`` event, invalid, for the person who clicked (their
+    practitioner id too: the activity's token was verified), with none of what the action carried;
+    one log line."""
     with logged_at("info") as log:
         response = await teams_secured.post(invoke(PRIYA, action, connector.url), bearer(signer.token(connector.url)))
     assert response.status == 200
@@ -83,6 +84,7 @@ async def test_an_unreadable_card_action_is_answered_audited_and_logged_once(
     assert log.events() == ["teams_unknown_button"]
     [event] = await teams_events(loaded)
     assert (event.action, event.outcome, event.user_id, event.channel) == ("usage", "invalid", PRIYA.aad, "button")
+    assert event.actor_id == "P002"
 
 
 async def test_an_unreadable_action_from_someone_not_linked_is_audited_too(
@@ -95,7 +97,7 @@ async def test_an_unreadable_action_from_someone_not_linked_is_audited_too(
     assert response.status == 200
     assert log.events() == ["teams_unknown_button"]
     [event] = await teams_events(loaded)
-    assert (event.action, event.outcome, event.user_id) == ("usage", "invalid", STRANGER.aad)
+    assert (event.action, event.outcome, event.user_id, event.actor_id) == ("usage", "invalid", STRANGER.aad, None)
 
 
 @pytest.mark.parametrize("kind", ["typing", "event", "messageReaction", "somethingNew"])
