@@ -963,10 +963,15 @@ class SlackFrontEnd:
         if not self.admission.admit("slack_view"):
             await ack()  # a form of no known block to show "busy" under: closed, nothing done
             return
+        await self._unknown_form(ack, principal, "unknown form")
+
+    async def _unknown_form(self, ack: AsyncAck, principal: Principal, detail: str) -> None:
+        """A submitted form Signpost cannot run (one it did not make, or cannot read): audited once
+        (``usage``, invalid, ``detail``) while it is held in flight, then answered in the ack."""
         log.warning("slack_unknown_form")
         self.admission.hold()
         try:
-            await self._audit_unreadable(principal, "unknown form")
+            await self._audit_unreadable(principal, detail)
         finally:
             self.admission.release()
         await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
@@ -1147,13 +1152,7 @@ class SlackFrontEnd:
             await ack(response_action="errors", errors={render.INPUT_BLOCK: BUSY_TEXT})
             return
         if not base:  # a form Signpost did not make (or an older version made): audited, answered
-            log.warning("slack_unknown_form")
-            self.admission.hold()
-            try:
-                await self._audit_unreadable(principal, "unreadable form")
-            finally:
-                self.admission.release()
-            await ack(response_action="update", view=render.result_modal(Reply(Outcome.INVALID, UNKNOWN_FORM)))
+            await self._unknown_form(ack, principal, "unreadable form")
             return
         text = trim(f"{base} {state_value(view, render.INPUT_BLOCK, render.INPUT_ACTION)}")
         command = Command(principal, text, new_id(), channel="modal", idempotency_key=f"slack:view:{view.get('id')}")
