@@ -14,7 +14,9 @@ still deliver it; a console notice waits for the console to act as its recipient
 ``notices.pending``). Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
-same rule (``emails_due``), for the operator's mailer that sends them.
+same rule (``emails_due``), for the operator's mailer that sends them. A notice dropped while
+this runner sends it (a request decided meanwhile, ``notices.drop_decided``) is recorded
+delivered if the send went through, else closed as the drop said, never retried (``_record``).
 """
 
 from __future__ import annotations
@@ -271,28 +273,45 @@ class Outbox:
         return [notice.account] if notice.account.platform in self.deliverers else []
 
     async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
-        """How each attempt went, in the one transaction that releases the chunk's claims."""
+        """How each attempt went, in the one transaction that releases the chunk's claims.
+
+        The claims are let go first, all in one statement (a drop takes claims before notices
+        too, so neither waits for the other): those a drop found claimed meanwhile (a request
+        decided, a relayed message handed on, ``notices.drop_decided``) are closed with its
+        reason unless their send went through, which is recorded as delivered, as it was read.
+        Neither retried nor left due: a stale "please decide" never goes out after an outage."""
         async with self.ctx.db.write() as session:
+            wanted = await outbox.let_go(session, [a.notice_id for a in outcomes])
             sent = [a.notice_id for a in outcomes if a.outcome == "delivered"]
-            await outbox.delivered_many(session, sent, now)
+            await outbox.delivered_many(session, sent, now, release=False)
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
+            unwanted = {a.notice_id: a for a in outcomes if a.notice_id in wanted and a.outcome != "delivered"}
+            closed = await outbox.close_for_drops(session, {i: wanted[i] for i in unwanted}, now)
+            for notice_id in closed:
+                log.info(
+                    "notice_dropped",
+                    notice_id=notice_id,
+                    kind=unwanted[notice_id].notice.kind,
+                    reason=wanted[notice_id],
+                )
+            report.dropped += len(closed)
+            if closed:
+                self.ctx.metrics.notices("dropped", len(closed))
+            rest = [a for a in outcomes if a.notice_id not in unwanted]
+            dropped = [(a.notice_id, a.notice) for a in rest if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
-            for a in outcomes:
+            for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
                     await outbox.keep_reached(session, a.notice_id, ",".join(sorted(a.reached)))
-            await outbox.release_many(
-                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
-            )
-            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
-            report.held += sum(1 for a in outcomes if a.outcome == HELD)
-            for a in outcomes:
+            report.waiting += sum(1 for a in rest if a.outcome == "absent")
+            report.held += sum(1 for a in rest if a.outcome == HELD)
+            for a in rest:
                 if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
                     continue
                 if a.outcome == NO_PLATFORM:
@@ -303,7 +322,7 @@ class Outbox:
                     report.retried += 1
                 self.ctx.metrics.notices("failed")
                 reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
-                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached)
+                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached, release=False)
 
     async def _send(self, attempt: Attempt, identities: list[Principal], ends: float, run: Pass) -> None:
         """Try the notice on the person's identities, each send abandoned at ``ends``; sets the
