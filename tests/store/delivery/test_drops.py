@@ -21,6 +21,7 @@ from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from tests.access_helpers import load_access
+from tests.statements import sqlite_plan, statements_sent
 
 SLACK = Principal(Platform.SLACK, "T1", "U1")
 HOLD = timedelta(minutes=2)
@@ -169,6 +170,28 @@ async def test_a_drop_closes_at_once_a_notice_nobody_is_sending_and_one_whose_cl
         notices.HANDED_ON,
     ]
     assert await _claims(app) == []
+
+
+@pytest.mark.sqlite_only
+async def test_a_drop_and_a_pass_letting_its_claims_go_search_indexes_never_the_tables(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A drop is three statements however many notices it closes (claim, close, let go), one when
+    it closes none; a pass lets a chunk's claims go in one. Each searches an index, as the drop's
+    single UPDATE did (``ix_notices_pending``, the primary keys): never a table."""
+    ids = await _enqueue(app, _asked(12), _asked(13))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, ids[1:], "sending", clock.now(), HOLD)
+    with statements_sent(app.ctx.db) as sent:
+        assert await _decide(app, 12) == 1
+        assert await _decide(app, 13) == 0  # being sent: left to its sender, with the wish
+        async with app.ctx.db.write() as session:
+            assert await outbox.let_go(session, ids[1:]) == {ids[1]: notices.DECIDED}
+    seen = [statement for statement in sent if statement.verb in {"INSERT", "UPDATE", "DELETE"}]
+    assert [statement.verb for statement in seen] == ["INSERT", "UPDATE", "DELETE", "INSERT", "DELETE"]
+    for statement in seen:
+        plan = await sqlite_plan(app.ctx.db, statement)
+        assert "SCAN" not in plan, plan
 
 
 # -- two replicas on one PostgreSQL, one step at a time ---------------------------------------
