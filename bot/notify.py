@@ -14,9 +14,10 @@ still deliver it; a console notice waits for the console to act as its recipient
 ``notices.pending``). Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
-same rule (``emails_due``), for the operator's mailer that sends them. A notice dropped while
-this runner sends it (a request decided meanwhile, ``notices.drop_decided``) is recorded
-delivered if the send went through, else closed as the drop said, never retried (``_record``).
+same rules (``emails_due``: only to the active, and never a week late), for the operator's mailer
+that sends them. A notice dropped while this runner sends it (a request decided meanwhile,
+``notices.drop_decided``) is recorded delivered if the send went through, else closed as the drop
+said, never retried (``_record``).
 """
 
 from __future__ import annotations
@@ -382,6 +383,9 @@ class Outbox:
 
 
 NO_ADDRESS = "not sent: no recorded email"  # recorded in last_error: names nobody
+# An e-mail notice the operator's mailer has not taken within a week of when it was queued (the
+# mailer did not run): closed, as a chat notice is (``UNREACHABLE_FOR``), not e-mailed a week late.
+MAILER_WAITED_FOR = "not sent: not taken by the mailer for 7 days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,10 +403,16 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
 
     The same rule as the chat outbox, in the same transaction: a notice whose recipient is no longer
     active is closed unsent (recorded, with whatever it carried handed on, handlers/stand_in.py), and
-    one for a practitioner with no recorded email is closed as such: neither is returned.
+    one for a practitioner with no recorded email is closed as such: neither is returned. And first,
+    as a chat notice is closed after ``UNREACHABLE_FOR``, every one queued that long ago and not
+    taken yet (``MAILER_WAITED_FOR``): nobody is e-mailed "your id was linked" a week late, out of
+    the blue, because the mailer did not run. Logged each (id and kind).
     """
     now = now or ctx.clock.now()
     async with ctx.db.write() as session:
+        expired = await outbox.close_expired_email(session, now - UNREACHABLE_FOR, now, MAILER_WAITED_FOR)
+        for notice_id, kind in expired:
+            log.info("notice_dropped", notice_id=notice_id, kind=kind, reason=MAILER_WAITED_FOR)
         due = await notices.pending_email(session, ctx.keys, limit)
         found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
         gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
@@ -412,13 +422,14 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
         await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
         for notice_id, n in blank:
             log.info("notice_dropped", notice_id=notice_id, kind=n.kind, reason=NO_ADDRESS)
-    if gone or blank:
-        ctx.metrics.notices("dropped", len(gone) + len(blank))
+    if expired or gone or blank:
+        ctx.metrics.notices("dropped", len(expired) + len(gone) + len(blank))
     return [Email(notice_id, found[n.recipient_id], n) for notice_id, n in due if found.get(n.recipient_id)]
 
 
 async def email_sent(ctx: Context, notice_id: int, now: datetime | None = None) -> None:
-    """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed)."""
+    """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed, but
+    for one closed as a week old after the mailer took it: it was sent)."""
     async with ctx.db.write() as session:
-        await outbox.delivered(session, notice_id, now or ctx.clock.now())
+        await outbox.email_delivered(session, notice_id, now or ctx.clock.now(), MAILER_WAITED_FOR)
     ctx.metrics.notices("delivered")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
@@ -343,6 +343,45 @@ async def close_expired(
     closed = sorted((int(row.id), row.kind, row.last_error or "") for row in result)
     await session.execute(delete(NoticeClaim).where(NoticeClaim.claimed_by == marker))
     return closed
+
+
+async def close_expired_email(
+    session: AsyncSession, queued_before: datetime, now: datetime, why: str
+) -> list[tuple[int, str]]:
+    """Close, unsent, every e-mail notice (``EMAIL_KIND``) the mailer has not taken, queued and due
+    before ``queued_before`` (``why``, which names nobody); each one's id and kind. One statement
+    however many, read through ``ix_notices_pending`` (undelivered, due before the bound): e-mail
+    notices have no claims, and are due when queued."""
+    result = await session.execute(
+        update(NoticeRow)
+        .where(
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.not_before < queued_before,
+            NoticeRow.dropped_at.is_(None),
+            NoticeRow.created_at < queued_before,
+            NoticeRow.kind == EMAIL_KIND,
+        )
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=why[:200])
+        .returning(NoticeRow.id, NoticeRow.kind)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((int(row.id), row.kind) for row in result)
+
+
+async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, expired: str) -> None:
+    """Record an e-mail notice as sent by the mailer: one closed meanwhile stays closed, unless it
+    was closed as a week old (``expired``, ``close_expired_email``) after the mailer had taken it:
+    it was sent, so it is recorded as delivered."""
+    await session.execute(
+        update(NoticeRow)
+        .where(
+            NoticeRow.id == notice_id,
+            NoticeRow.delivered_at.is_(None),
+            or_(NoticeRow.dropped_at.is_(None), NoticeRow.last_error == expired),
+        )
+        .values(delivered_at=now, dropped_at=None, attempts=NoticeRow.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
