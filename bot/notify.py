@@ -14,7 +14,10 @@ still deliver it; a console notice waits for the console to act as its recipient
 ``notices.pending``). Only active practitioners are told: a notice for anyone
 else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
-same rule (``emails_due``), for the operator's mailer that sends them.
+same rules (``emails_due``: only to the active, and never a week late), for the operator's mailer
+that sends them. A notice dropped while this runner sends it (a request decided meanwhile,
+``notices.drop_decided``) is recorded delivered if the send went through, else closed as the drop
+said, never retried (``_record``).
 """
 
 from __future__ import annotations
@@ -271,28 +274,45 @@ class Outbox:
         return [notice.account] if notice.account.platform in self.deliverers else []
 
     async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
-        """How each attempt went, in the one transaction that releases the chunk's claims."""
+        """How each attempt went, in the one transaction that releases the chunk's claims.
+
+        The claims are let go first, all in one statement (a drop takes claims before notices
+        too, so neither waits for the other): those a drop found claimed meanwhile (a request
+        decided, a relayed message handed on, ``notices.drop_decided``) are closed with its
+        reason unless their send went through, which is recorded as delivered, as it was read.
+        Neither retried nor left due: a stale "please decide" never goes out after an outage."""
         async with self.ctx.db.write() as session:
+            wanted = await outbox.let_go(session, [a.notice_id for a in outcomes])
             sent = [a.notice_id for a in outcomes if a.outcome == "delivered"]
-            await outbox.delivered_many(session, sent, now)
+            await outbox.delivered_many(session, sent, now, release=False)
             report.delivered += len(sent)
             if sent:
                 self.ctx.metrics.notices("delivered", len(sent))
-            dropped = [(a.notice_id, a.notice) for a in outcomes if a.outcome == NOT_ACTIVE]
+            unwanted = {a.notice_id: a for a in outcomes if a.notice_id in wanted and a.outcome != "delivered"}
+            closed = await outbox.close_for_drops(session, {i: wanted[i] for i in unwanted}, now)
+            for notice_id in closed:
+                log.info(
+                    "notice_dropped",
+                    notice_id=notice_id,
+                    kind=unwanted[notice_id].notice.kind,
+                    reason=wanted[notice_id],
+                )
+            report.dropped += len(closed)
+            if closed:
+                self.ctx.metrics.notices("dropped", len(closed))
+            rest = [a for a in outcomes if a.notice_id not in unwanted]
+            dropped = [(a.notice_id, a.notice) for a in rest if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
                 self.ctx.metrics.notices("dropped", len(dropped))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
-            for a in outcomes:
+            for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
                     await outbox.keep_reached(session, a.notice_id, ",".join(sorted(a.reached)))
-            await outbox.release_many(
-                session, [a.notice_id for a in outcomes if a.outcome in {"absent", "unsent", HELD}]
-            )
-            report.waiting += sum(1 for a in outcomes if a.outcome == "absent")
-            report.held += sum(1 for a in outcomes if a.outcome == HELD)
-            for a in outcomes:
+            report.waiting += sum(1 for a in rest if a.outcome == "absent")
+            report.held += sum(1 for a in rest if a.outcome == HELD)
+            for a in rest:
                 if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
                     continue
                 if a.outcome == NO_PLATFORM:
@@ -303,7 +323,7 @@ class Outbox:
                     report.retried += 1
                 self.ctx.metrics.notices("failed")
                 reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
-                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached)
+                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached, release=False)
 
     async def _send(self, attempt: Attempt, identities: list[Principal], ends: float, run: Pass) -> None:
         """Try the notice on the person's identities, each send abandoned at ``ends``; sets the
@@ -363,6 +383,9 @@ class Outbox:
 
 
 NO_ADDRESS = "not sent: no recorded email"  # recorded in last_error: names nobody
+# An e-mail notice the operator's mailer has not taken within a week of when it was queued (the
+# mailer did not run): closed, as a chat notice is (``UNREACHABLE_FOR``), not e-mailed a week late.
+MAILER_WAITED_FOR = "not sent: not taken by the mailer for 7 days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,10 +403,16 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
 
     The same rule as the chat outbox, in the same transaction: a notice whose recipient is no longer
     active is closed unsent (recorded, with whatever it carried handed on, handlers/stand_in.py), and
-    one for a practitioner with no recorded email is closed as such: neither is returned.
+    one for a practitioner with no recorded email is closed as such: neither is returned. And first,
+    as a chat notice is closed after ``UNREACHABLE_FOR``, every one queued that long ago and not
+    taken yet (``MAILER_WAITED_FOR``): nobody is e-mailed "your id was linked" a week late, out of
+    the blue, because the mailer did not run. Logged each (id and kind).
     """
     now = now or ctx.clock.now()
     async with ctx.db.write() as session:
+        expired = await outbox.close_expired_email(session, now - UNREACHABLE_FOR, now, MAILER_WAITED_FOR)
+        for notice_id, kind in expired:
+            log.info("notice_dropped", notice_id=notice_id, kind=kind, reason=MAILER_WAITED_FOR)
         due = await notices.pending_email(session, ctx.keys, limit)
         found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
         gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
@@ -393,13 +422,14 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
         await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
         for notice_id, n in blank:
             log.info("notice_dropped", notice_id=notice_id, kind=n.kind, reason=NO_ADDRESS)
-    if gone or blank:
-        ctx.metrics.notices("dropped", len(gone) + len(blank))
+    if expired or gone or blank:
+        ctx.metrics.notices("dropped", len(expired) + len(gone) + len(blank))
     return [Email(notice_id, found[n.recipient_id], n) for notice_id, n in due if found.get(n.recipient_id)]
 
 
 async def email_sent(ctx: Context, notice_id: int, now: datetime | None = None) -> None:
-    """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed)."""
+    """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed, but
+    for one closed as a week old after the mailer took it: it was sent)."""
     async with ctx.db.write() as session:
-        await outbox.delivered(session, notice_id, now or ctx.clock.now())
+        await outbox.email_delivered(session, notice_id, now or ctx.clock.now(), MAILER_WAITED_FOR)
     ctx.metrics.notices("delivered")

@@ -747,6 +747,7 @@ SHIPPED_HEADS = (
     "0023_notice_dropped_index",
     "0024_audit_candidates",
     "0025_registration_expiry",
+    "0026_claim_drop_wanted",
 )
 
 

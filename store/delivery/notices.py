@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, String, bindparam, case, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -19,6 +20,7 @@ from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.register.children import first_held
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.delivery import NoticeClaim
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
 
 
@@ -263,7 +265,9 @@ async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: da
     """The undelivered notices of ``kind`` asking for a decision that has now been made, or can no
     longer be (their dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded
     as such (``why``), so that no duty manager is asked, after it, to decide what someone already
-    has or nobody can. Read through ``ix_notices_pending`` (undelivered notices only). Returns how many."""
+    has or nobody can. Read through ``ix_notices_pending`` (undelivered notices only). Returns how many
+    were closed: one a worker is sending is closed by it, with ``why``, unless the send goes through
+    (``_drop``)."""
     return await _drop(session, kind, NoticeRow.dedupe_key.startswith(keys_from, autoescape=True), now, why)
 
 
@@ -351,11 +355,48 @@ async def renew(session: AsyncSession, notices: Sequence[Notice], now: datetime,
 
 
 async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], now: datetime, why: str) -> int:
+    """Drop the undelivered notices of ``kind`` that ``keyed`` names; how many were closed here.
+
+    Claim-first, as ``store.delivery.outbox.close_expired`` closes: one statement claims each
+    (taking over a claim whose hold ran out) and, on one a worker holds because it is sending it,
+    leaves ``drop_wanted`` (``why``) instead; those claimed here are closed and let go. The worker
+    records a send that went through as delivered, and closes any other with ``why``
+    (``outbox.let_go``), so that a notice dropped mid-send is neither "not sent" while it is read,
+    nor put back in the queue to go out late after an outage. On PostgreSQL a worker claiming one
+    meanwhile waits for this transaction, then finds it closed; one recording its send waits for
+    the claim's row, then reads the wish. The mark is on the claim, not the notice, so this never
+    waits for a notice's row that a worker holds while it records (no deadlock between them: each
+    takes claims, by id, before notices).
+
+    One statement when nothing is to be closed here, three otherwise; the notices are found as
+    before, through ``ix_notices_pending`` and the dedupe key."""
+    claims = NoticeClaim.__table__
+    marker = f"dropping:{uuid.uuid4().hex}"
+    held = claims.c.claimed_until > now
+    take = dialect_insert(session)(claims).from_select(
+        [claims.c.notice_id, claims.c.claimed_by, claims.c.claimed_until],
+        select(NoticeRow.id, literal(marker, String), literal(now, claims.c.claimed_until.type))
+        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == kind, keyed)
+        .order_by(NoticeRow.id),
+    )
+    take = take.on_conflict_do_update(
+        index_elements=[claims.c.notice_id],
+        set_={
+            "claimed_by": case((held, claims.c.claimed_by), else_=take.excluded.claimed_by),
+            "claimed_until": case((held, claims.c.claimed_until), else_=take.excluded.claimed_until),
+            "drop_wanted": case((held, func.coalesce(claims.c.drop_wanted, literal(why, String))), else_=None),
+        },
+    ).returning(claims.c.notice_id, claims.c.claimed_by)
+    ours = sorted(int(row.notice_id) for row in await session.execute(take) if row.claimed_by == marker)
+    if not ours:
+        return 0
     result = await session.execute(
         update(NoticeRow)
-        .where(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None), NoticeRow.kind == kind, keyed)
+        .where(NoticeRow.id.in_(ours), NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
         .values(dropped_at=now, last_error=why)
+        .execution_options(synchronize_session=False)
     )
+    await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id.in_(ours)))
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
@@ -37,8 +37,8 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
         index_elements=[NoticeClaim.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
         where=NoticeClaim.claimed_until <= now,
-    ).returning(NoticeClaim.notice_id)
-    if (await session.execute(stmt)).first() is None:
+    ).returning(NoticeClaim.notice_id, NoticeClaim.drop_wanted)
+    if (taken := (await session.execute(stmt)).first()) is None:
         return None
     row = (
         await session.execute(
@@ -47,6 +47,10 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     ).first()
     if row is None or row.delivered_at is not None or row.dropped_at is not None:
         return None  # delivered, or dropped, by someone else whose claim had just run out
+    if taken.drop_wanted is not None:  # dropped while a worker whose claim ran out held it
+        await close_for_drops(session, {notice_id: taken.drop_wanted}, now)
+        await release(session, notice_id)
+        return None
     return int(row.attempts)
 
 
@@ -56,7 +60,8 @@ async def claim_many(
     """``claim`` for several notices at once: each one claimed here, by its attempt count.
 
     Two statements whatever the number: the claims (new, or taking over those whose time ran
-    out), then the attempt counts of those not delivered meanwhile.
+    out), then the attempt counts of those not delivered meanwhile. One dropped while a worker that
+    then died held it is closed with the drop's reason, not claimed (two statements more).
     """
     if not notice_ids:
         return {}
@@ -69,23 +74,30 @@ async def claim_many(
         index_elements=[claims.c.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
         where=claims.c.claimed_until <= now,
-    ).returning(claims.c.notice_id)
-    taken = list((await session.execute(stmt, rows)).scalars())
+    ).returning(claims.c.notice_id, claims.c.drop_wanted)
+    taken = {int(row.notice_id): row.drop_wanted for row in await session.execute(stmt, rows)}
     if not taken:
         return {}
     found = await session.execute(
         select(NoticeRow.id, NoticeRow.attempts).where(
             # Not delivered nor dropped meanwhile (another replica read it as pending before either).
-            NoticeRow.id.in_(taken),
+            NoticeRow.id.in_(sorted(taken)),
             NoticeRow.delivered_at.is_(None),
             NoticeRow.dropped_at.is_(None),
         )
     )
-    return {int(row.id): int(row.attempts) for row in found}
+    attempts = {int(row.id): int(row.attempts) for row in found}
+    # Dropped while a worker whose claim then ran out held it (``notices._drop``): closed as the
+    # drop wanted, not sent. None but after a worker died mid-send, so no statement otherwise.
+    wanted = {notice_id: why for notice_id, why in taken.items() if why is not None and notice_id in attempts}
+    if wanted:
+        await close_for_drops(session, wanted, now)
+        await release_many(session, sorted(wanted))
+    return {notice_id: tried for notice_id, tried in attempts.items() if notice_id not in wanted}
 
 
 async def release(session: AsyncSession, notice_id: int) -> None:
-    await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id == notice_id))
+    await _release(session, [notice_id])
 
 
 def backoff(attempts: int) -> timedelta:
@@ -94,10 +106,24 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def retry_later(
-    session: AsyncSession, notice_id: int, attempts: int, now: datetime, error: str, reached: str | None = None
-) -> datetime:
+    session: AsyncSession,
+    notice_id: int,
+    attempts: int,
+    now: datetime,
+    error: str,
+    reached: str | None = None,
+    *,
+    release: bool = True,
+) -> datetime | None:
     """Count a failed attempt and push the notice back; returns when it is due again. ``reached``:
-    the platforms that have taken it now (a notice every account must see), when that changed."""
+    the platforms that have taken it now (a notice every account must see), when that changed.
+
+    Its claim let go first, unless the caller has already (``let_go``): one a drop found claimed
+    while this attempt was made is closed with the drop's reason instead (``close_for_drops``),
+    never put back in the queue; then None."""
+    if release and (wanted := await _release(session, [notice_id])):
+        await close_for_drops(session, wanted, now)
+        return None
     due = now + backoff(attempts)
     values: dict[str, object] = {"attempts": attempts + 1, "not_before": due, "last_error": error[:200]}
     if reached is not None:
@@ -105,7 +131,6 @@ async def retry_later(
     await session.execute(
         update(NoticeRow).where(NoticeRow.id == notice_id).values(values).execution_options(synchronize_session=False)
     )
-    await release(session, notice_id)
     return due
 
 
@@ -121,31 +146,76 @@ async def keep_reached(session: AsyncSession, notice_id: int, reached: str) -> N
 
 
 async def delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
-    await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None))
-        .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-    await release(session, notice_id)
+    await delivered_many(session, [notice_id], now)
 
 
-async def delivered_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime) -> None:
-    """``delivered`` for several notices at once (two statements)."""
+async def delivered_many(
+    session: AsyncSession, notice_ids: Sequence[int], now: datetime, *, release: bool = True
+) -> None:
+    """Record notices as delivered (two statements, one if the caller has let their claims go
+    already, ``let_go``): one a drop wished closed while it was being sent (``notices._drop``)
+    went through all the same, so it is recorded as delivered, as its recipient saw it."""
     if not notice_ids:
         return
+    if release:
+        await _release(session, notice_ids)
     await session.execute(
         update(NoticeRow)
         .where(NoticeRow.id.in_(notice_ids), NoticeRow.dropped_at.is_(None))
         .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )
-    await release_many(session, notice_ids)
 
 
 async def release_many(session: AsyncSession, notice_ids: Sequence[int]) -> None:
     if notice_ids:
-        await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id.in_(notice_ids)))
+        await _release(session, notice_ids)
+
+
+async def _release(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, str]:
+    """Delete these notices' claims; the drops wished on those a drop found claimed
+    (``notices._drop``), by notice. First, before any notice's row: every writer takes the claims,
+    by id, before the notices, so that a drop and a worker recording its sends never wait for
+    each other."""
+    result = await session.execute(
+        delete(NoticeClaim)
+        .where(NoticeClaim.notice_id.in_(sorted(notice_ids)))
+        .returning(NoticeClaim.notice_id, NoticeClaim.drop_wanted)
+        .execution_options(synchronize_session=False)
+    )
+    return {int(row.notice_id): row.drop_wanted for row in result if row.drop_wanted is not None}
+
+
+async def let_go(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, str]:
+    """Let go of these notices' claims, as a worker does when it records how its sends went (one
+    statement); the reason of each a drop wished closed while it was claimed (``notices._drop``).
+    The caller records a send that went through as delivered, and closes every other one of them
+    with its reason (``close_for_drops``): neither retried nor left due, to go out late."""
+    if not notice_ids:
+        return {}
+    return await _release(session, notice_ids)
+
+
+async def close_for_drops(session: AsyncSession, wanted: Mapping[int, str], now: datetime) -> list[int]:
+    """Close, unsent, these notices a drop found claimed (by id, the drop's reason, which names
+    nobody), those still undelivered and open: one statement per reason (one, as a rule); the ids
+    closed."""
+    by_reason: dict[str, list[int]] = {}
+    for notice_id, why in wanted.items():
+        by_reason.setdefault(why, []).append(notice_id)
+    closed: list[int] = []
+    for why, notice_ids in sorted(by_reason.items()):
+        result = await session.execute(
+            update(NoticeRow)
+            .where(
+                NoticeRow.id.in_(sorted(notice_ids)), NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None)
+            )
+            .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=why[:200])
+            .returning(NoticeRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        closed.extend(int(notice_id) for notice_id in result.scalars())
+    return sorted(closed)
 
 
 async def identities(
@@ -275,14 +345,53 @@ async def close_expired(
     return closed
 
 
+async def close_expired_email(
+    session: AsyncSession, queued_before: datetime, now: datetime, why: str
+) -> list[tuple[int, str]]:
+    """Close, unsent, every e-mail notice (``EMAIL_KIND``) the mailer has not taken, queued and due
+    before ``queued_before`` (``why``, which names nobody); each one's id and kind. One statement
+    however many, read through ``ix_notices_pending`` (undelivered, due before the bound): e-mail
+    notices have no claims, and are due when queued."""
+    result = await session.execute(
+        update(NoticeRow)
+        .where(
+            NoticeRow.delivered_at.is_(None),
+            NoticeRow.not_before < queued_before,
+            NoticeRow.dropped_at.is_(None),
+            NoticeRow.created_at < queued_before,
+            NoticeRow.kind == EMAIL_KIND,
+        )
+        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=why[:200])
+        .returning(NoticeRow.id, NoticeRow.kind)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((int(row.id), row.kind) for row in result)
+
+
+async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, expired: str) -> None:
+    """Record an e-mail notice as sent by the mailer: one closed meanwhile stays closed, unless it
+    was closed as a week old (``expired``, ``close_expired_email``) after the mailer had taken it:
+    it was sent, so it is recorded as delivered."""
+    await session.execute(
+        update(NoticeRow)
+        .where(
+            NoticeRow.id == notice_id,
+            NoticeRow.delivered_at.is_(None),
+            or_(NoticeRow.dropped_at.is_(None), NoticeRow.last_error == expired),
+        )
+        .values(delivered_at=now, dropped_at=None, attempts=NoticeRow.attempts + 1, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
     """Close notices without sending them, on purpose; ``reason`` must name no person's data."""
     if not notice_ids:
         return
+    await _release(session, notice_ids)
     await session.execute(
         update(NoticeRow)
         .where(NoticeRow.id.in_(notice_ids))
         .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
         .execution_options(synchronize_session=False)
     )
-    await release_many(session, notice_ids)

@@ -81,3 +81,9 @@ class NoticeClaim(Base):
     )
     claimed_by: Mapped[str] = mapped_column(String(64))
     claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A drop that found the notice claimed by a worker sending it: the drop's reason (``last_error``,
+    # names nobody). The worker records a send that went through as delivered; any other outcome
+    # closes the notice with this reason instead of putting it back in the queue
+    # (``store.delivery.outbox.let_go``). Kept on the claim, not the notice, so that the drop never
+    # waits for the notice's row while the sender records it (``store.delivery.notices._drop``).
+    drop_wanted: Mapped[str | None] = mapped_column(String(200))

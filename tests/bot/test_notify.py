@@ -36,7 +36,7 @@ from tests.access_helpers import decide, fresh_say, load_access, request_access
 from tests.bot.conftest import slack_settings
 from tests.factories import AMY, SHIELDED, say
 from tests.fakes.slack_api import FakeSlackApi
-from tests.statements import statements_sent
+from tests.statements import sqlite_plan, statements_sent
 from tests.stepup_helpers import code_now, ensure_enrolled
 
 
@@ -463,6 +463,68 @@ async def test_the_mailer_gets_an_email_notice_only_while_its_recipient_is_activ
     await email_sent(app.ctx, due[0].notice_id)
     assert await emails_due(app.ctx) == [], "sent once; the dropped one is not offered again"
     assert [r.recipient_id for r in await _rows(app) if r.kind == "email"] == ["P001", "P003"]
+
+
+async def _linked_by_email(app: Signpost, user_id: str, practitioner_id: str, request: str) -> None:
+    """A registration approved: its "your id was linked" e-mail is queued for the mailer."""
+    await say(app, Principal(Platform.SLACK, "T1", user_id), f"register {practitioner_id}")
+    await decide(app, "DM01", "approve", request)
+
+
+async def test_an_email_notice_the_mailer_has_not_taken_for_a_week_is_closed_not_sent(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The operator's mailer did not run for a week: "your id was linked" is not e-mailed a week
+    late, out of the blue, as no chat notice is. It is closed as not sent (a reason naming nobody,
+    logged with ids only); one queued since is still handed over."""
+    await _linked_by_email(app, "UNEW", "P001", "R1")
+    clock.advance(days=7, seconds=1)
+    await _linked_by_email(app, "UOTHER", "P003", "R2")
+
+    with capture_logs() as logs:
+        due = await emails_due(app.ctx)
+
+    assert [e.notice.recipient_id for e in due] == ["P003"]
+    [old] = [r for r in await _rows(app) if r.kind == "email" and r.recipient_id == "P001"]
+    assert (old.delivered_at, old.dropped_at is not None) == (None, True)
+    assert old.last_error == "not sent: not taken by the mailer for 7 days"
+    [entry] = [e for e in logs if e["event"] == "notice_dropped"]
+    assert entry == {
+        "event": "notice_dropped",
+        "log_level": "info",
+        "notice_id": old.id,
+        "kind": "email",
+        "reason": "not sent: not taken by the mailer for 7 days",
+    }
+    assert [e.notice.recipient_id for e in await emails_due(app.ctx)] == ["P003"], "closed once, not offered"
+
+
+@pytest.mark.sqlite_only
+async def test_the_mailers_week_is_closed_through_the_pending_index(app: Signpost, clock: FakeClock) -> None:
+    """Closing week-old e-mail notices searches ``ix_notices_pending`` (undelivered, due before the
+    bound), never the table: one statement at every call of the mailer."""
+    await _linked_by_email(app, "UNEW", "P001", "R1")
+    clock.advance(days=8)
+    with statements_sent(app.ctx.db) as sent:
+        assert await emails_due(app.ctx) == []
+    [closing] = [statement for statement in sent if statement.verb == "UPDATE"]
+    plan = await sqlite_plan(app.ctx.db, closing)
+    assert "ix_notices_pending" in plan and "SCAN" not in plan, plan
+
+
+async def test_an_email_the_mailer_sends_as_its_week_runs_out_is_recorded_as_sent(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The mailer took the e-mail a second before its week was up and sent it after another call
+    had closed it as a week old: the record says it was sent, as it was."""
+    await _linked_by_email(app, "UNEW", "P001", "R1")
+    clock.advance(days=7, seconds=-1)
+    [taken] = await emails_due(app.ctx)
+    clock.advance(seconds=2)
+    assert await emails_due(app.ctx) == []
+    await email_sent(app.ctx, taken.notice_id)
+    [row] = [r for r in await _rows(app) if r.kind == "email"]
+    assert (row.delivered_at is not None, row.dropped_at, row.last_error) == (True, None, None)
 
 
 async def test_a_new_link_notice_is_retried_on_the_account_that_failed_and_not_resent_to_the_other(

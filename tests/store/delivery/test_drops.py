@@ -1,0 +1,271 @@
+"""A notice dropped (a "please decide" once the request is decided, a relayed message handed on)
+while a worker is sending it: a send that went through is recorded as delivered; one that failed,
+or never began, is closed with the drop's reason, never retried and sent late."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.app import Signpost
+from bot.delivery import DeliveryFailed
+from bot.notify import Outbox
+from handlers.clock import FakeClock
+from handlers.vocabulary import Notice, Platform, Principal
+from store.delivery import notices, outbox
+from store.people import practitioners
+from store.tables.delivery import Notice as NoticeRow
+from store.tables.delivery import NoticeClaim
+from tests.access_helpers import load_access
+from tests.statements import sqlite_plan, statements_sent
+
+SLACK = Principal(Platform.SLACK, "T1", "U1")
+HOLD = timedelta(minutes=2)
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, SLACK, "P001", signpost.ctx.clock.now())
+    return signpost
+
+
+def _asked(request_id: int) -> Notice:
+    """A duty manager's "please decide" for one access request (as handlers/access makes it)."""
+    return Notice(
+        "P001", "access_request", f"Please decide request {request_id}", dedupe_key=f"access:{request_id}:P001"
+    )
+
+
+async def _enqueue(app: Signpost, *queued: Notice) -> list[int]:
+    async with app.ctx.db.write() as session:
+        await app.ctx.notices.enqueue(session, list(queued), app.ctx.clock.now())
+    return [row.id for row in await _rows(app)]
+
+
+async def _rows(app: Signpost) -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeRow).order_by(NoticeRow.id))).scalars())
+
+
+async def _claims(app: Signpost) -> list[int]:
+    async with app.ctx.db.read() as session:
+        return list((await session.execute(select(NoticeClaim.notice_id))).scalars())
+
+
+async def _decide(app: Signpost, request_id: int) -> int:
+    """The request is decided (by another replica): its "please decide" notices are dropped."""
+    async with app.ctx.db.write() as session:
+        return await notices.drop_decided(session, "access_request", f"access:{request_id}:", app.ctx.clock.now())
+
+
+class DecidedMeanwhile:
+    """Slack, and while it is being sent a notice the request is decided on another replica
+    (``during``); the send then goes through, or fails (``fails``)."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, during: Callable[[Notice], Awaitable[object]], fails: bool = False) -> None:
+        self.during = during
+        self.fails = fails
+        self.sent: list[str] = []
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        await self.during(notice)
+        if self.fails:
+            raise DeliveryFailed("platform unavailable")
+        self.sent.append(notice.text)
+
+
+async def test_a_notice_sent_as_it_was_dropped_is_recorded_as_delivered(app: Signpost) -> None:
+    """The duty manager was sent "please decide" (Slack took it) while the request was decided:
+    the record says what they saw, delivered, not "not sent"."""
+    await _enqueue(app, _asked(12))
+    slack = DecidedMeanwhile(lambda notice: _decide(app, 12))
+    report = await Outbox(app.ctx, [slack]).deliver_due()
+    assert slack.sent == ["Please decide request 12"]
+    [row] = await _rows(app)
+    assert (row.delivered_at is not None, row.dropped_at) == (True, None), "sent, and recorded as not sent"
+    assert report.delivered == 1
+    assert await _claims(app) == []
+
+
+async def test_a_notice_dropped_while_its_send_fails_is_closed_with_the_drops_reason_not_retried(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The send the drop could not stop failed (a Slack outage): the notice is closed as the drop
+    said, and no later pass sends the stale "please decide" once Slack is back."""
+    await _enqueue(app, _asked(12))
+    failing = DecidedMeanwhile(lambda notice: _decide(app, 12), fails=True)
+    report = await Outbox(app.ctx, [failing]).deliver_due()
+    assert (report.retried, report.dropped) == (0, 1)
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+
+    clock.advance(hours=2)
+    back = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    assert (await Outbox(app.ctx, [back]).deliver_due()).delivered == 0
+    assert back.sent == [], "a stale 'please decide' went out after the outage"
+    assert await _claims(app) == []
+
+
+async def test_a_notice_dropped_while_claimed_and_left_untried_is_closed_when_let_go(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Two requests to decide; the first one's send fails, so the second waits behind it, claimed
+    but untried, and is decided meanwhile: it is closed as decided when the pass lets it go, and
+    only the first is sent once Slack is back."""
+    await _enqueue(app, _asked(11), _asked(12))
+    failing = DecidedMeanwhile(lambda notice: _decide(app, 12), fails=True)
+    report = await Outbox(app.ctx, [failing]).deliver_due()
+    assert (report.retried, report.held, report.dropped) == (1, 0, 1)
+    first, second = await _rows(app)
+    assert (first.dropped_at, first.attempts) == (None, 1), "the first waits for its retry"
+    assert (second.dropped_at is not None, second.last_error) == (True, notices.DECIDED)
+
+    clock.advance(hours=2)
+    back = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    assert (await Outbox(app.ctx, [back]).deliver_due()).delivered == 1
+    assert back.sent == ["Please decide request 11"]
+
+
+async def test_a_notice_dropped_while_a_worker_that_then_died_held_it_is_never_sent(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A worker claimed the notice and died; the drop found it claimed (the claim had not run out)
+    and left the closing to the worker. The next worker to claim it closes it with the drop's reason."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    async with app.ctx.db.write() as session:
+        assert await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD) == {notice_id: 0}
+    await _decide(app, 12)
+    clock.advance(minutes=3)
+    slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    report = await Outbox(app.ctx, [slack]).deliver_due()
+    assert slack.sent == []
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+    assert report.delivered == 0
+    assert await _claims(app) == []
+
+
+async def test_a_drop_closes_at_once_a_notice_nobody_is_sending_and_one_whose_claim_ran_out(
+    app: Signpost, clock: FakeClock
+) -> None:
+    unclaimed, ran_out, other = await _enqueue(app, _asked(12), _asked(120), _asked(13))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [ran_out], "died", clock.now() - timedelta(minutes=3), HOLD)
+    async with app.ctx.db.write() as session:
+        now = clock.now()
+        assert await notices.drop_decided(session, "access_request", "access:12", now) == 2
+        assert await notices.drop_keyed(session, "access_request", {"access:13:P001"}, now, notices.HANDED_ON) == 1
+    rows = {row.id: row for row in await _rows(app)}
+    assert [rows[i].last_error for i in (unclaimed, ran_out, other)] == [
+        notices.DECIDED,
+        notices.DECIDED,
+        notices.HANDED_ON,
+    ]
+    assert await _claims(app) == []
+
+
+@pytest.mark.sqlite_only
+async def test_a_drop_and_a_pass_letting_its_claims_go_search_indexes_never_the_tables(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A drop is three statements however many notices it closes (claim, close, let go), one when
+    it closes none; a pass lets a chunk's claims go in one. Each searches an index, as the drop's
+    single UPDATE did (``ix_notices_pending``, the primary keys): never a table."""
+    ids = await _enqueue(app, _asked(12), _asked(13))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, ids[1:], "sending", clock.now(), HOLD)
+    with statements_sent(app.ctx.db) as sent:
+        assert await _decide(app, 12) == 1
+        assert await _decide(app, 13) == 0  # being sent: left to its sender, with the wish
+        async with app.ctx.db.write() as session:
+            assert await outbox.let_go(session, ids[1:]) == {ids[1]: notices.DECIDED}
+    seen = [statement for statement in sent if statement.verb in {"INSERT", "UPDATE", "DELETE"}]
+    assert [statement.verb for statement in seen] == ["INSERT", "UPDATE", "DELETE", "INSERT", "DELETE"]
+    for statement in seen:
+        plan = await sqlite_plan(app.ctx.db, statement)
+        assert "SCAN" not in plan, plan
+
+
+# -- two replicas on one PostgreSQL, one step at a time ---------------------------------------
+
+
+async def _waits_for_a_lock(app: Signpost, task: asyncio.Task[object]) -> None:
+    """Until ``task`` ends or waits for a lock another transaction holds (no timing: each check is
+    a query; a task that neither ends nor waits fails the test by pytest's own timeout)."""
+    while not task.done():
+        async with app.ctx.db.read() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            if found.scalar_one():
+                return
+        await asyncio.sleep(0)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("went_through", [True, False], ids=["sent", "failed"])
+async def test_a_drop_as_another_replica_claims_the_notice_never_records_a_sent_notice_as_unsent(
+    app: Signpost, clock: FakeClock, went_through: bool
+) -> None:
+    """Replica A claims the notice in a transaction not yet committed; replica B decides the
+    request and drops its notices meanwhile. A's claim commits and A sends. Sent: it is recorded
+    delivered (not "not sent" while the duty manager reads it). Failed: closed as decided, and not
+    claimed again."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    now = clock.now()
+    async with app.ctx.db.write() as claiming:  # replica A
+        assert await outbox.claim_many(claiming, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+        dropping = asyncio.create_task(_decide(app, 12))  # replica B
+        await _waits_for_a_lock(app, dropping)
+    await dropping
+    async with app.ctx.db.write() as recording:  # A sent it, or the platform refused it
+        if went_through:
+            await outbox.delivered_many(recording, [notice_id], now)
+        else:
+            await outbox.retry_later(recording, notice_id, 0, now, "slack: DeliveryFailed")
+    assert await _claims(app) == []
+    [row] = await _rows(app)
+    if went_through:
+        assert (row.delivered_at is not None, row.dropped_at) == (True, None), "sent, recorded as not sent"
+    else:
+        assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+        async with app.ctx.db.write() as session:
+            later = now + timedelta(hours=2)
+            assert await outbox.claim_many(session, [notice_id], "replica-a", later, HOLD) == {}
+
+
+@pytest.mark.postgres_only
+async def test_a_failed_send_recorded_as_a_drop_commits_is_closed_with_the_drops_reason(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Replica A's send failed; as it records the failure, replica B's drop (which found the
+    notice claimed by A) has not committed yet. A's record waits for it and closes the notice as
+    decided, not back in the queue for a retry."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    now = clock.now()
+    async with app.ctx.db.write() as session:
+        assert await outbox.claim_many(session, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+
+    async def record_failure() -> None:
+        async with app.ctx.db.write() as recording:
+            await outbox.retry_later(recording, notice_id, 0, now, "slack: DeliveryFailed")
+
+    async with app.ctx.db.write() as dropping:  # replica B, not committed yet
+        assert await notices.drop_decided(dropping, "access_request", "access:12:", now) == 0
+        recorded = asyncio.create_task(record_failure())
+        await _waits_for_a_lock(app, recorded)
+    await recorded
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+    assert await _claims(app) == []
