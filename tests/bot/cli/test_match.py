@@ -324,3 +324,14 @@ def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_pa
     assert result.said == f"signpost: {path} is not UTF-8 text"
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
+
+
+def test_a_roll_with_blank_lines_above_its_header_is_read_by_its_file_lines(cli: Cli, tmp_path: Path) -> None:
+    """As a feed's: an empty line (or a row of empty cells) above the header was "expected the
+    children feed header"; the answers and problems name the file's own lines."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_text("\n,,,,,,,,\n" + roll_csv(ROLL[:1]), encoding="utf-8")
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[1] == f"4,match,1,{AMELIA},1.0000"
