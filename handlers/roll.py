@@ -30,8 +30,8 @@ from store.register.feeds import (
     RowProblem,
     column_name,
     csv_rows,
+    feed_day,
     header_row,
-    iso_day,
 )
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -215,9 +215,11 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
     dob_text = row["date_of_birth"].strip()
     dob: date | None = None
     if dob_text:
-        dob = iso_day(dob_text)
-        if dob is None:
-            problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
+        read = feed_day(dob_text)  # as a feed's date of birth is read, and refused with the same words
+        if isinstance(read, date):
+            dob = read
+        else:
+            problems.append(RowProblem(name, line, "date_of_birth", read))
     sex = row["sex"].strip().upper()
     if sex and sex not in SEXES:
         problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
