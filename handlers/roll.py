@@ -30,8 +30,8 @@ from store.register.feeds import (
     RowProblem,
     column_name,
     csv_rows,
-    iso_day,
-    unreadable,
+    feed_day,
+    header_row,
 )
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -189,14 +189,15 @@ def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: li
 def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Iterator[RollRow]:
     """Each good data row, in order; each problem appended to ``problems`` as it is met."""
     reader = csv.reader(lines)
-    try:
-        header = [column_name(h) for h in next(reader, [])]
-    except csv.Error as exc:
-        problems.append(unreadable(name, 1, exc))
-        return
+    before = len(problems)
+    found = header_row(reader, name, problems)  # as a feed's is found: blank lines above it are skipped
+    if found is None and len(problems) > before:
+        return  # a row the csv module cannot read: said
+    at, cells = found or (1, [])
+    header = [column_name(h) for h in cells]
     expected = HEADERS[FeedKind.CHILDREN]
     if set(header) != set(expected) or len(header) != len(expected):
-        problems.append(RowProblem(name, 1, "header", "expected the children feed header: " + ",".join(expected)))
+        problems.append(RowProblem(name, at, "header", "expected the children feed header: " + ",".join(expected)))
         return
     for line, values in csv_rows(reader, name, problems):
         if not values:  # an empty line is no row; a row of empty fields is (it matches nobody)
@@ -214,9 +215,11 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
     dob_text = row["date_of_birth"].strip()
     dob: date | None = None
     if dob_text:
-        dob = iso_day(dob_text)
-        if dob is None:
-            problems.append(RowProblem(name, line, "date_of_birth", "is not a date in YYYY-MM-DD form"))
+        read = feed_day(dob_text)  # as a feed's date of birth is read, and refused with the same words
+        if isinstance(read, date):
+            dob = read
+        else:
+            problems.append(RowProblem(name, line, "date_of_birth", read))
     sex = row["sex"].strip().upper()
     if sex and sex not in SEXES:
         problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))

@@ -22,16 +22,18 @@ kind is recognised from the header, so files may be given in any order:
                  email,roles   (roles: ;-separated from practitioner, duty_manager, admin)
   children:      child_ref,given_names,family_name,aliases,date_of_birth,sex,postcode,
                  local_authority,shielded   (aliases: ;-separated full names; date_of_birth
-                 YYYY-MM-DD; sex F, M, X, U or empty; shielded true or false)
+                 YYYY-MM-DD; sex F, M, X, U or empty; shielded true or false, yes or no,
+                 y or n, 1 or 0)
   involvements:  child_ref,practitioner_id,service,started,ended,lead_professional
-                 (dates YYYY-MM-DD; ended empty while current; lead_professional true or false)
+                 (dates YYYY-MM-DD; ended empty while current; lead_professional as shielded)
 
 Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
 importing the same rows again changes nothing; a row repeating another's key, in its file or
 another file of the import, is a problem. An involvement cannot start after today. If any row of
 any file is bad, nothing is written and the problems are listed on stderr as FILE:LINE: FIELD:
 PROBLEM (no personal data quoted; the first 100, then how many more). Files are read row by row,
-so memory stays bounded whatever their size.
+so memory stays bounded whatever their size. Where there was no store yet, a refused import
+leaves none (nor a key file).
 
 exit status:
   0  imported; rows read and new or changed, per kind, on stdout
@@ -168,6 +170,30 @@ def _readable(path: Path) -> None:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}", reason="a file cannot be read") from None
 
 
+class Leftovers:
+    """What a first import makes where there was no store (the SQLite file and the files SQLite
+    keeps beside it, the key file and its lock): each place's name-sakes in its folder, as they
+    were before. A refused import removes those it made (``remove``), so that it leaves the machine
+    as it found it: an empty store and a key file left behind were taken for the register by the
+    next `make run`, and deleting one of the two alone left a store no new key file may open."""
+
+    def __init__(self, places: Sequence[Path]) -> None:
+        self._before = {place: set(self._beside(place)) for place in places}
+
+    @staticmethod
+    def _beside(place: Path) -> list[Path]:
+        import glob
+
+        return [path for path in place.parent.glob(glob.escape(place.name) + "*") if not path.is_dir()]
+
+    def remove(self) -> None:
+        """Remove the files made since (the store is closed by now: nothing holds them open)."""
+        for place, before in self._before.items():
+            for path in self._beside(place):
+                if path not in before:
+                    path.unlink(missing_ok=True)
+
+
 PROBLEMS_SHOWN = 100
 """The problem lines a refused import prints: a file whose every row is bad (a copy of another,
 or a national feed in the wrong order) would otherwise print millions of lines."""
@@ -192,12 +218,16 @@ async def import_command(args: argparse.Namespace) -> int:
     from bot.cli.progress import progress, steps
     from bot.config import load_settings
     from handlers.operator import register
+    from handlers.operator.common import Refused
     from store.db import missing_store_file
 
     settings = load_settings()  # once: the store asked about is the store opened
-    if missing_store_file(settings.database_url) is not None:
+    new_store = missing_store_file(settings.database_url)
+    made = Leftovers(())
+    if new_store is not None:
         for path in args.files:  # a new store and key file only for an import that can run
             _readable(path)
+        made = Leftovers((new_store, settings.key_file, *filter(None, [settings.signing_key_file])))
     try:
         async with operating(Action.IMPORT, create=True, settings=settings) as (app, audit):
             for path in args.files:  # every file readable before the import begins
@@ -219,8 +249,12 @@ async def import_command(args: argparse.Namespace) -> int:
                     destroy_redated=args.destroy_redated,
                 )
     except register.ImportRefused as refused:
+        made.remove()
         print_refused(refused.problems, refused.total)
         return 1
+    except Refused:
+        made.remove()
+        raise
     except asyncio.CancelledError:  # Ctrl-C: the transaction is rolled back
         print("Nothing was imported: stopped before the end (an import is all or nothing).", file=sys.stderr)
         raise

@@ -51,17 +51,26 @@ Sealed = tuple[list[children.SealedChild], dict[int, int]]
 FlatSealed = tuple[list[children.FlatSealed], dict[int, int]]
 SealerPool = Sealers[Sequence[children.FlatChild], FlatSealed]
 NOT_UTF8 = "is not UTF-8 text from this line on (save the file as UTF-8 and import it again)"
-UTF16 = (
-    'is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)" and import it again'
-)
+SAVE_AS_UTF8 = 'save it as "CSV UTF-8 (Comma delimited)" and import it again'
+WIDE = {
+    "UTF-16": f'is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: {SAVE_AS_UTF8}',
+    "UTF-32": f"is UTF-32 text, not UTF-8: {SAVE_AS_UTF8}",
+}
+"""The problem of a file in an encoding of two or four bytes a character, by its name."""
 EMPTY = "is empty: a feed is its header row, then its rows (export it again)"
 
 
-def is_utf16(first_line: bytes) -> bool:
-    """Whether a file's first line is UTF-16 (Excel's "Unicode Text", PowerShell's ``-Encoding
-    Unicode``): its byte-order mark, or a NUL byte beside each ASCII character (no text feed holds a
-    NUL). Read as UTF-8 it was "not UTF-8" and, on the same line, a header no feed has."""
-    return first_line.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first_line
+def wide_encoding(first_line: bytes) -> str | None:
+    """The encoding a file's first line is in when it is UTF-16 (Excel's "Unicode Text",
+    PowerShell's ``-Encoding Unicode``) or UTF-32: its byte-order mark, or NUL bytes beside each
+    ASCII character (three in UTF-32, one in UTF-16; no text feed holds a NUL). UTF-32's
+    little-endian mark begins as UTF-16's does, so it is asked first. None for any other text.
+    Read as UTF-8 such a file was "not UTF-8" and, on the same line, a header no feed has."""
+    if first_line.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) or b"\x00\x00\x00" in first_line:
+        return "UTF-32"
+    if first_line.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first_line:
+        return "UTF-16"
+    return None
 
 
 # The longest line read: past any row the csv module can read (nine fields of at most 131,072
@@ -70,6 +79,46 @@ def is_utf16(first_line: bytes) -> bool:
 # line: the import's memory grew with the file until it failed (MemoryError) or was killed.
 LINE_LIMIT = 1 << 23
 CR_ONLY = "lines ending in a carriage return alone: save the file with Windows (CRLF) or Unix (LF) line endings"
+BLOCK = 1 << 20  # bytes read at a time where a file is read in blocks, not lines
+
+
+def carriage_returns_alone(first: bytes) -> bool:
+    """Whether a file's lines end in a carriage return alone (Excel's "CSV (Macintosh)"), from its
+    first ``readline(LINE_LIMIT)``: a carriage return and no line feed in it. A file whose lines end
+    in line feeds (CRLF or LF) and holds a carriage return alone elsewhere is not: that return is
+    read as the csv module reads it, a problem (``CR_ONLY``), since the file means two things."""
+    return b"\n" not in first and b"\r" in first
+
+
+def raw_lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """A file's lines as bytes, each of ``LINE_LIMIT`` bytes at most (one that long and with no line
+    break is no line: the reader says so and reads no further), in bounded memory. A file whose lines
+    end in a carriage return alone (``carriage_returns_alone``) is split at each, its lines given
+    ending in a line feed, so that it is read as any other file is."""
+    first = handle.readline(LINE_LIMIT)
+    if not carriage_returns_alone(first):
+        if first:
+            yield first
+            yield from iter(lambda: handle.readline(LINE_LIMIT), b"")
+        return
+    buffer = first
+    while True:
+        start = 0
+        while (end := buffer.find(b"\r", start)) >= 0:
+            yield buffer[start:end] + b"\n"
+            start = end + 1
+        buffer = buffer[start:]
+        if len(buffer) >= LINE_LIMIT:
+            yield buffer[:LINE_LIMIT]
+            return
+        block = handle.read(BLOCK)
+        if not block:
+            if buffer:
+                yield buffer
+            return
+        buffer += block
+
+
 NOT_SHOWN = (
     "holds a character that is not shown as text (a line break, tab, NUL, direction mark or zero-width character)"
 )
@@ -116,7 +165,8 @@ PHONE = re.compile(r"^\+?[\d ()-]{6,20}$", re.ASCII)
 # would be shown to every practitioner who finds the child (Slack links this same shape as mailto:).
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 SEXES = {"F", "M", "X", "U"}
-BOOLEANS = {"true": True, "false": False}
+# A spreadsheet's yes/no or 1/0 column means one thing only, as true/false does: read, in any letter case.
+BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "y": True, "n": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,24 +277,88 @@ def unknown_authorities_note(count: int) -> str:
 
 
 def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
-    """How many rows the ``kind`` feeds among ``paths`` hold: a cheap count (newlines, read in
-    blocks) for a progress total. Files that cannot be read or are other feeds count 0; the import
-    itself reports their problems."""
+    """How many rows the ``kind`` feeds among ``paths`` hold: a cheap count (line breaks, read in
+    blocks) for a progress total, less the lines the import reads as no row (``_RowCount``). Files
+    that cannot be read or are other feeds count 0; the import itself reports their problems."""
     total = 0
     for path in paths:
         try:
             with path.open("rb") as handle:
-                header = handle.readline(LINE_LIMIT).decode("utf-8", errors="replace")
-                if detect_kind(without_unnamed_tail(next(csv.reader([header]), []))[0]) is not kind:
-                    continue
-                last = b"\n"
-                while block := handle.read(1 << 20):
-                    total += block.count(b"\n")
-                    last = block[-1:]
-                total += last != b"\n"  # a last row without its newline
-        except (OSError, csv.Error):  # unreadable, or a header the csv module refuses: the import says why
+                total += _RowCount(kind).of(handle)
+        except (OSError, _OtherFeed):  # unreadable, or no header of this kind: the import says why
             continue
     return total
+
+
+class _OtherFeed(Exception):
+    """A file being counted is not a feed of the kind counted."""
+
+
+# A line break followed by anything but a digit: the start of a line that may be no row (a blank
+# line, the header again). A data row of children or involvements begins with its reference, so
+# the count looks at almost no line itself; the search for the line break runs at memchr speed.
+_MAYBE_NOT_A_ROW = re.compile(rb"\n(?=[^0-9])")
+
+
+class _RowCount:
+    """The rows of one ``kind`` feed, as the import reads them: its lines after its header, but not
+    a blank line, nor the header again (exports joined into one file, in any column order: the
+    import reads it as a header, ``_is_header``). Lines before the header that hold nothing are no
+    part of the feed. A line of a quoted field that runs over lines counts as a row (a cheap count)."""
+
+    def __init__(self, kind: FeedKind) -> None:
+        self.kind = kind
+        self.named: frozenset[str] | None = None  # the header's columns, once it is read
+        self.total = 0
+
+    def of(self, handle: IO[bytes]) -> int:
+        cr_only = carriage_returns_alone(handle.readline(LINE_LIMIT))
+        handle.seek(0)
+        rest = b""
+        while block := handle.read(BLOCK):
+            text = rest + (block.replace(b"\r", b"\n") if cr_only else block)
+            end = text.rfind(b"\n") + 1
+            if len(text) - end >= LINE_LIMIT:  # no line break: the import says so and reads no further
+                break
+            self._lines(text[:end])
+            rest = text[end:]
+        else:
+            if rest:
+                self._lines(rest + b"\n")  # a last row without its line break
+        if self.named is None:
+            raise _OtherFeed()
+        return self.total
+
+    def _lines(self, chunk: bytes) -> None:
+        """Count the rows among ``chunk``'s lines (whole lines, each ending in a line feed)."""
+        start = 0
+        while self.named is None:  # the header, after any lines that hold nothing
+            end = chunk.find(b"\n", start) + 1
+            if not end:
+                return
+            cells = _cells(chunk[start:end])
+            start = end
+            if any(cell.strip() for cell in cells):
+                header = without_unnamed_tail(cells)[0]
+                if detect_kind(header) is not self.kind:
+                    raise _OtherFeed()
+                self.named = frozenset(column_name(h) for h in header)
+        body = chunk[start:]
+        self.total += body.count(b"\n")
+        starts = [0] if body[:1] and not body[:1].isdigit() else []
+        starts += [at for found in _MAYBE_NOT_A_ROW.finditer(body) if (at := found.start() + 1) < len(body)]
+        for at in starts:
+            cells = _cells(body[at : body.index(b"\n", at) + 1])
+            if not any(cell.strip() for cell in cells) or _is_header(cells, self.kind, self.named):
+                self.total -= 1
+
+
+def _cells(line: bytes) -> list[str]:
+    """A line's cells as the csv module reads them; one that cannot be read is taken for a row."""
+    try:
+        return next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    except csv.Error:
+        return ["?"]
 
 
 class FeedRejected(Exception):
@@ -262,15 +376,15 @@ class Feed:
     A feed made ``from_path`` is streamed line by line (bounded memory at any size); one made from
     text or ``from_bytes`` is held whole. ``bad_line`` is the first line that was not UTF-8
     (``from_bytes``; a streamed file finds it as it reads): the import reports it as a problem,
-    and checks the rest of the file as well so that one pass shows every problem. A UTF-16 file
-    (``utf16``) is one problem, and none of it is read.
+    and checks the rest of the file as well so that one pass shows every problem. A UTF-16 or
+    UTF-32 file (``wide``: which) is one problem, and none of it is read.
     """
 
     name: str
     text: str = ""
     bad_line: int | None = None
     path: Path | None = None
-    utf16: bool = False
+    wide: str | None = None
 
     @classmethod
     def from_path(cls, path: Path) -> Feed:
@@ -278,48 +392,57 @@ class Feed:
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> Feed:
-        if is_utf16(data[: data.find(b"\n") + 1 or len(data)]):
-            return cls(name, utf16=True)
+        first = data[: data.find(b"\n") + 1 or len(data)][:LINE_LIMIT]
+        if (wide := wide_encoding(first)) is not None:
+            return cls(name, wide=wide)
         try:
             return cls(name, data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
+            line = data.count(b"\r" if carriage_returns_alone(first) else b"\n", 0, exc.start) + 1
             return cls(name, data.decode("utf-8-sig", errors="replace"), bad_line=line)
 
     @contextmanager
     def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
         """The feed's text lines; a line that is not UTF-8 is a problem (the first one only)."""
-        if self.utf16:
-            yield _utf16(self.name, problems)
+        if self.wide is not None:
+            yield _wide(self.name, self.wide, problems)
             return
         if self.path is None:
             if self.bad_line is not None:
                 problems.append(RowProblem(self.name, self.bad_line, "file", NOT_UTF8))
-            yield iter(io.StringIO(self.text))
+            yield _text_lines(self.text)
             return
         with self.path.open("rb") as handle:
             yield _decoded(self.name, handle, problems)
 
 
-def _utf16(name: str, problems: list[RowProblem]) -> Iterator[str]:
-    """No lines: the problem of a UTF-16 file, said as its first line is read (as ``_decoded`` says it)."""
-    problems.append(RowProblem(name, 1, "file", UTF16))
+def _text_lines(text: str) -> Iterator[str]:
+    """A feed held as text, line by line, its line breaks read as a file's are (``raw_lines``)."""
+    head = text[:LINE_LIMIT]
+    if "\n" in head or "\r" not in head:
+        return iter(io.StringIO(text))
+    return (line.decode("utf-8", errors="replace") for line in raw_lines(io.BytesIO(text.encode("utf-8"))))
+
+
+def _wide(name: str, encoding: str, problems: list[RowProblem]) -> Iterator[str]:
+    """No lines: the problem of a UTF-16 or UTF-32 file, said as its first line is read (as ``_decoded`` says it)."""
+    problems.append(RowProblem(name, 1, "file", WIDE[encoding]))
     yield from ()
 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
-    """The file's lines, decoded; a line over ``LINE_LIMIT`` bytes is one problem and ends the file
-    (read in bounded memory, however long the line)."""
+    """The file's lines (``raw_lines``), decoded; a line over ``LINE_LIMIT`` bytes is one problem
+    and ends the file (read in bounded memory, however long the line)."""
     bad = False
-    for number, raw in enumerate(iter(lambda: handle.readline(LINE_LIMIT), b""), start=1):
+    for number, raw in enumerate(raw_lines(handle), start=1):
         if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
             why = CR_ONLY if b"\r" in raw else f"no line break in {LINE_LIMIT >> 20} MB"
             problems.append(
                 RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
             )
             return
-        if number == 1 and is_utf16(raw):
-            problems.append(RowProblem(name, 1, "file", UTF16))
+        if number == 1 and (wide := wide_encoding(raw)) is not None:
+            problems.append(RowProblem(name, 1, "file", WIDE[wide]))
             return
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -794,31 +917,26 @@ def _involvement(c: _RowChecker, today: date) -> InvolvementRow | None:
 
 def _rows(
     name: str, lines: Iterator[str], problems: list[RowProblem]
-) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]]]:
+) -> tuple[FeedKind | None, Iterator[tuple[int, dict[str, str]]], int]:
+    """The feed's kind, its rows (each with the line it begins on) and its header's line."""
     reader = csv.reader(lines)
     before = len(problems)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        problems.append(unreadable(name, 1, exc))
-        return None, iter(())
-    if header is None and any(p.file == name and p.field in ("row", "file") for p in problems[before:]):
-        return None, iter(())  # its first line could not be read (``_decoded`` said why): that is all
-    if not any(cell.strip() for cell in header or ()) and not any(
-        any(v.strip() for v in values) for _, values in csv_rows(reader, name, problems)
-    ):
-        problems.append(RowProblem(name, 1, "file", EMPTY))  # no header, nor any row: not a wrong header
-        return None, iter(())
-    header, unnamed = without_unnamed_tail(header or [])
-    kind = detect_kind(header) if header else None
-    repeated = repeated_columns(header or ())
+    found = header_row(reader, name, problems)
+    if found is None:
+        if not any(p.file == name and p.field in ("row", "file") for p in problems[before:]):
+            problems.append(RowProblem(name, 1, "file", EMPTY))  # no header, nor any row: not a wrong header
+        return None, iter(()), 1  # else a line could not be read (``_decoded`` said why): that is all
+    at, header = found
+    header, unnamed = without_unnamed_tail(header)
+    kind = detect_kind(header)
+    repeated = repeated_columns(header)
     if kind is None and repeated:
         twice = f"names a column more than once ({', '.join(repeated)}): name each column once"
-        problems.append(RowProblem(name, 1, "header", twice))
-        return None, iter(())
+        problems.append(RowProblem(name, at, "header", twice))
+        return None, iter(()), at
     if kind is None:
-        problems.append(RowProblem(name, 1, "header", unknown_header(header or ())))
-        return None, iter(())
+        problems.append(RowProblem(name, at, "header", unknown_header(header)))
+        return None, iter(()), at
     columns = [column_name(h) for h in header or ()]
     named = frozenset(columns)
 
@@ -849,7 +967,18 @@ def _rows(
                 continue
             yield line, dict(zip(columns, values, strict=True))
 
-    return kind, rows()
+    return kind, rows(), at
+
+
+def header_row(reader: Any, name: str, problems: list[RowProblem]) -> tuple[int, list[str]] | None:
+    """The first row ``reader`` (a ``csv.reader``) reads with a cell that is not blank, and the line
+    it begins on: the header. Lines above it that hold nothing (an empty line, a row of empty cells,
+    as an export may leave above its header) are no part of the file. None when there is no such row
+    (or one the csv module cannot read comes first: a problem, ``csv_rows``)."""
+    for line, values in csv_rows(reader, name, problems):
+        if any(value.strip() for value in values):
+            return line, values
+    return None
 
 
 def _is_header(values: list[str], kind: FeedKind, named: frozenset[str]) -> bool:
@@ -955,8 +1084,12 @@ async def import_feeds(
     order = {feed.name: index for index, feed in enumerate(feeds)}
     with ExitStack() as files:
         kinds: list[tuple[FeedKind, Feed, Iterator[tuple[int, dict[str, str]]]]] = []
+        header_lines: dict[str, int] = {}  # each feed's header's line, for problems of the header
         for feed in feeds:
-            kind, rows = _rows(feed.name, files.enter_context(feed.lines(report.problems)), report.problems)
+            kind, rows, header_line = _rows(
+                feed.name, files.enter_context(feed.lines(report.problems)), report.problems
+            )
+            header_lines[feed.name] = header_line
             if kind is not None:
                 kinds.append((kind, feed, rows))
         kinds.sort(key=lambda item: ORDER.index(item[0]))
@@ -968,6 +1101,7 @@ async def import_feeds(
                 await children.ready_for_terms(session, keys, now.date())  # an older index rebuilt; a newer refused
             step = on_step or (lambda _: None)
             run = _Run(session, keys, report, now, on_progress, on_involvements, step, chunk, sealers, destroy_redated)
+            run.header_lines = header_lines
             files.callback(run.close)
             for kind, feed, rows in kinds:
                 if kind is FeedKind.PRACTITIONERS:
@@ -1096,6 +1230,7 @@ class _Run:
         self.children_feeds: list[Feed] = []
         self.involvement_feeds: list[str] = []  # staged rows name their feed by its index here
         self.hinted: set[str] = set()  # files already told their header may be in another order
+        self.header_lines: dict[str, int] = {}  # each file's header's line (a blank line may come first)
 
     def _hint(self, name: str, checker: _RowChecker) -> None:
         """A bad row whose values look misplaced: one header problem for its file, column names only."""
@@ -1103,7 +1238,7 @@ class _Run:
             self.hinted.add(name)
             column, other = found
             why = f"the rows' {column} values are under {other}: is the header in the order of the rows' columns?"
-            self.report.problems.append(RowProblem(name, 1, "header", why))
+            self.report.problems.append(RowProblem(name, self.header_lines.get(name, 1), "header", why))
 
     def _start(self, kind: FeedKind) -> None:
         self.report.rows.setdefault(kind.value, 0)
@@ -1410,7 +1545,7 @@ def _first_lines(feed: Feed, refs: set[int], today: date) -> dict[int, int]:
     firsts: dict[int, int] = {}
     ignored: list[RowProblem] = []
     with feed.lines(ignored) as lines:
-        _, rows = _rows(feed.name, lines, ignored)
+        _, rows, _ = _rows(feed.name, lines, ignored)
         for line, row in rows:
             value = reference_text(row.get("child_ref") or "")
             ref = int(value) if is_valid(value) else 0

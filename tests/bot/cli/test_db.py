@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 import store
 from store.db import Database, revisions
+from store.tables.people import Practitioner
+from store.tables.register import Child, Involvement
 from tests.bot.cli.conftest import Cli
 from tests.databases import _admin, postgres_url, with_database
+from tests.factories import CHILDREN, PRACTITIONERS
 from tests.store.audit.tamper import run_sql
 
 
@@ -158,3 +163,58 @@ def test_an_import_of_a_feed_that_is_not_there_makes_no_new_store(cli: Cli, tmp_
     assert (run.code, run.said) == (2, f"signpost: cannot read {tmp_path / 'childern.csv'}: No such file or directory")
     exported = [json.loads(line) for line in cli("audit", "export").out.splitlines()]
     assert [(e["action"], e["outcome"]) for e in exported if e["action"] == "import"] == [("import", "refused")]
+
+
+@pytest.mark.sqlite_only
+def test_a_refused_import_on_a_fresh_machine_leaves_no_store_and_no_key_file(cli: Cli, tmp_path: Path) -> None:
+    """A feed with a bad row on a machine with no store yet left an empty store and a key file
+    behind, though "Nothing was imported": a later `make run` took them for the register, and
+    deleting one of the two alone left a store the next key file cannot open. A refused import
+    leaves the machine as it found it; the corrected feed then makes both."""
+    store, key = tmp_path / "new.db", tmp_path / "new.key"
+    env = {"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}", "SIGNPOST_KEY_FILE": str(key)}
+    feed = tmp_path / "children.csv"
+    feed.write_text(CHILDREN.replace("M4 5CD", "M4 5C"), encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 1 and run.said.splitlines()[-2:] == [
+        "children.csv:3: postcode: is not a UK postcode",
+        "Nothing was imported: 1 problem above.",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.")) == []
+    feed.write_text(CHILDREN, encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 0, run.err
+    assert store.exists() and key.exists()
+    exported = [json.loads(line) for line in cli("audit", "export", env=env).out.splitlines()]
+    assert [(e["action"], e["outcome"]) for e in exported if e["action"] == "import"] == [
+        ("import", "started"),
+        ("import", "done"),
+    ]
+
+
+async def test_a_refused_import_into_a_store_changes_nothing_in_it_or_beside_it(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """Into a store that exists, a refused import is audited (invalid) and changes nothing else: no
+    record, no key file rewritten, no file left beside them."""
+    feeds = [tmp_path / "practitioners.csv", tmp_path / "children.csv"]
+    for path, text in zip(feeds, (PRACTITIONERS, CHILDREN), strict=True):
+        path.write_text(text, encoding="utf-8")
+    assert (await cli.run("import", *map(str, feeds))).code == 0
+    key = Path(os.environ["SIGNPOST_KEY_FILE"])
+    before = (await _records(db), key.read_bytes(), sorted(p.name for p in tmp_path.iterdir()))
+    feeds[1].write_text(CHILDREN.replace("Amy,Jones", "Amy,Jonas").replace("M4 5CD", "M4 5C"), encoding="utf-8")
+    run = await cli.run("import", *map(str, feeds))
+    assert run.code == 1
+    assert (await _records(db), key.read_bytes(), sorted(p.name for p in tmp_path.iterdir())) == before
+    exported = [json.loads(line) for line in (await cli.run("audit", "export")).out.splitlines()]
+    assert [e["outcome"] for e in exported if e["action"] == "import"][-2:] == ["started", "invalid"]
+
+
+async def _records(db: Database) -> list[object]:
+    """Every register record, as stored (sealed identities included)."""
+    async with db.read() as session:
+        return [
+            [tuple(row) for row in (await session.execute(select(table))).all()]
+            for table in (Child.__table__, Practitioner.__table__, Involvement.__table__)
+        ]

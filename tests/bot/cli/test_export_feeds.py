@@ -406,3 +406,62 @@ def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refu
         "practitioners.csv:3: phone: is a number in scientific notation (as a spreadsheet shows a long number), "
         "its last digits lost: format the column as text and export again from the source",
     ]
+
+
+def test_a_file_with_carriage_returns_alone_as_old_excel_saves_it_is_read(cli: Cli, tmp_path: Path) -> None:
+    """Excel's "CSV (Macintosh)" ends each line with a carriage return alone: it was refused whole
+    ("save the file with Windows or Unix line endings"), though its lines can be read one way only."""
+    imported_as_standard(cli, tmp_path, CHILDREN.replace("\n", "\r"))
+    bad = CHILDREN.replace("\n", "\r").replace("2016-09-12", "2016-09-31")
+    assert problems(cli, write(tmp_path, "children.csv", bad)) == ["children.csv:3: date_of_birth: is not a real date"]
+
+
+def test_a_carriage_return_alone_in_a_file_of_line_feeds_is_still_refused(cli: Cli, tmp_path: Path) -> None:
+    """A file whose lines end otherwise but holds a carriage return alone between its fields cannot be
+    read one way only: refused, quoting nothing."""
+    mixed = CHILDREN.replace(f"\n{BEN}", f"\r{BEN}")
+    [said] = problems(cli, write(tmp_path, "children.csv", mixed))
+    assert said.startswith("children.csv:2: row: cannot be read as CSV (lines ending in a carriage return alone")
+
+
+@pytest.mark.parametrize("before", ["\n", "\r\n\r\n", "  \n", ",,,,,,,,\r\n"])
+def test_blank_lines_before_the_header_are_skipped(cli: Cli, tmp_path: Path, before: str) -> None:
+    """An export with an empty line (or a row of empty cells) above its header was told its header was
+    no feed's; problems still name the file's own lines."""
+    imported_as_standard(cli, tmp_path, before + CHILDREN)
+    bad = before + CHILDREN.replace("M4 5CD", "M4 5C")
+    line = 3 + before.count("\n")
+    assert problems(cli, write(tmp_path, "children.csv", bad)) == [
+        f"children.csv:{line}: postcode: is not a UK postcode"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("yes", "no"), [("yes", "no"), ("Y", "n"), ("1", "0"), ("TRUE", "False"), ("Yes", "NO"), ("y", "N")]
+)
+def test_shielded_written_yes_no_or_1_0_is_read(cli: Cli, tmp_path: Path, yes: str, no: str) -> None:
+    """A spreadsheet's yes/no, y/n or 1/0 column means one thing only: it was refused row by row."""
+    imported_as_standard(cli, tmp_path, CHILDREN.replace(",true\n", f",{yes}\n").replace(",false\n", f",{no}\n"))
+    links = INVOLVEMENTS.replace(",true\n", f",{yes}\n").replace(",false\n", f",{no}\n")
+    feeds = [write(tmp_path, "practitioners.csv", PRACTITIONERS), write(tmp_path, "involvements.csv", links)]
+    imported = cli("import", *map(str, feeds))
+    assert imported.code == 0, imported.err
+    again = cli("import", str(write(tmp_path, "involvements.csv", INVOLVEMENTS)))
+    assert again.out.splitlines()[0] == "involvements: 5 rows read, 0 new or changed"
+
+
+@pytest.mark.parametrize("value", ["maybe", "-1", "2", "on", "ja", "yes please"])
+def test_shielded_written_any_other_way_is_refused_quoting_nothing(cli: Cli, tmp_path: Path, value: str) -> None:
+    said = problems(cli, write(tmp_path, "children.csv", CHILDREN.replace(",true\n", f",{value}\n")))
+    assert said == ["children.csv:6: shielded: must be true or false"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "mark"), [("utf-32-le", "\ufeff"), ("utf-32-be", "\ufeff"), ("utf-32-le", ""), ("utf-32-be", "")]
+)
+def test_a_utf32_file_is_called_utf32_not_utf16(cli: Cli, tmp_path: Path, encoding: str, mark: str) -> None:
+    """A UTF-32 file (its mark begins as UTF-16's does, and it holds NUL bytes too) was told it was UTF-16."""
+    text = mark + CHILDREN.replace("Amy,Jones", "Zoé,Jones")
+    assert problems(cli, write(tmp_path, "children.csv", text, encoding=encoding)) == [
+        'children.csv:1: file: is UTF-32 text, not UTF-8: save it as "CSV UTF-8 (Comma delimited)" and import it again'
+    ]

@@ -93,7 +93,7 @@ def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tm
     result = cli("match", str(bad), "--as", "AD01")
     assert result.code == 1 and result.out == ""
     lines = result.err.strip().splitlines()
-    assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in lines
+    assert "roll.csv:2: date_of_birth: is not a real date" in lines
     assert "roll.csv:3: sex: must be F, M, X, U or empty" in lines
     assert "roll.csv:4: row: has 3 fields, expected 9" in lines
     assert lines[-1] == "Nothing was matched: 3 problems above."
@@ -243,7 +243,7 @@ def test_the_line_column_is_the_files_line_as_a_problem_names_it(cli: Cli, tmp_p
     path = tmp_path / "roll.csv"
     path.write_text(good.replace("2012-01-01", "2012-13-01"), encoding="utf-8")
     bad = cli("match", str(path), "--as", "AD01")
-    assert bad.code == 1 and bad.said.splitlines()[0] == "roll.csv:4: date_of_birth: is not a date in YYYY-MM-DD form"
+    assert bad.code == 1 and bad.said.splitlines()[0] == "roll.csv:4: date_of_birth: is not a real date"
     path.write_text(good, encoding="utf-8")
     result = cli("match", str(path), "--as", "AD01")
     assert result.code == 0, result.err
@@ -276,7 +276,7 @@ def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path
     result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
     assert result.code == 1 and result.out == ""
     assert result.said.splitlines() == [
-        "roll.csv:502: date_of_birth: is not a date in YYYY-MM-DD form",
+        "roll.csv:502: date_of_birth: is not a real date",
         "Nothing was matched: 1 problem above.",
     ]
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
@@ -324,3 +324,64 @@ def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_pa
     assert result.said == f"signpost: {path} is not UTF-8 text"
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
     assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
+
+
+@pytest.mark.parametrize(
+    "day", ["2014/04/03", "2014-04-03 00:00:00", "2014-04-03T00:00:00", "3 April 2014", "03-Apr-2014", "'2014-04-03"]
+)
+def test_a_roll_reads_the_dates_a_feed_reads(cli: Cli, tmp_path: Path, day: str) -> None:
+    """A roll is in the children feed's format, but its dates were read as YYYY-MM-DD only: a
+    date of birth a feed imports (year first with slashes, a midnight time, a month by its name)
+    refused the whole roll. Each is read as the feed reads it, and answered as YYYY-MM-DD is."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_text(roll_csv(ROLL[:1]), encoding="utf-8")
+    standard = cli("match", str(path), "--as", "AD01")
+    assert standard.code == 0 and standard.out.splitlines()[1] == f"2,match,1,{AMELIA},1.0000"
+    path.write_text(roll_csv([("Amelia", "Thornton", day, "")]), encoding="utf-8")
+    result = cli("match", str(path), "--as", "AD01")
+    assert (result.code, result.out) == (0, standard.out), result.err
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [
+        (
+            "3/4/2014",
+            "has its day and month in digits, in an order the file does not say (day/month/year or month/day/year?)",
+        ),
+        (
+            "03.04.2014",
+            "has its day and month in digits, in an order the file does not say (day/month/year or month/day/year?)",
+        ),
+        ("41732", "is a number (a spreadsheet's serial number for a date), not a date"),
+        ("03-Apr-14", "has a year of two digits"),
+        ("2014-04-03T23:00:00Z", "has a time of day (a time zone may have moved its date)"),
+    ],
+)
+def test_a_roll_refuses_a_date_that_could_be_read_wrongly_as_a_feed_does(
+    cli: Cli, tmp_path: Path, day: str, why: str
+) -> None:
+    """Refused with the feed's guidance (what to change), quoting no date; nothing matched."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_text(roll_csv([("Amelia", "Thornton", day, "")]), encoding="utf-8")
+    result = cli("match", str(path), "--as", "AD01")
+    write_it = "write dates YYYY-MM-DD (in a spreadsheet, format the column as yyyy-mm-dd) and export again"
+    assert (result.code, result.out) == (1, "")
+    assert result.said.splitlines() == [
+        f"roll.csv:2: date_of_birth: {why}: {write_it}",
+        "Nothing was matched: 1 problem above.",
+    ]
+    assert day not in result.said
+
+
+def test_a_roll_with_blank_lines_above_its_header_is_read_by_its_file_lines(cli: Cli, tmp_path: Path) -> None:
+    """As a feed's: an empty line (or a row of empty cells) above the header was "expected the
+    children feed header"; the answers and problems name the file's own lines."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    path.write_text("\n,,,,,,,,\n" + roll_csv(ROLL[:1]), encoding="utf-8")
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[1] == f"4,match,1,{AMELIA},1.0000"

@@ -234,3 +234,24 @@ def test_on_a_terminal_log_lines_are_written_above_the_bars_not_into_them(
     logged = [line for line in lines if "retention_run" in line]
     assert logged, shown
     assert all("━" not in line and "Retention:" not in line for line in logged), logged
+
+
+def test_a_header_repeated_between_joined_exports_is_not_counted_as_a_row(cli: Cli, tmp_path: Path) -> None:
+    """Two exports joined into one file (``cat a.csv b.csv``) repeat the header between their rows,
+    in their own column order: the import reads it as a header, but the progress total counted it
+    (and an empty line) as one more row, so the count ended short of its own total."""
+    paths, involvements = feed_paths(tmp_path)
+    for name in ("children.csv", "involvements.csv"):
+        header, *rows = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+        cells = header.split(",")
+        reordered = ",".join(reversed(cells))
+        second = [",".join(reversed(row.split(","))) for row in rows[len(rows) // 2 :]]
+        joined = [header, *rows[: len(rows) // 2], "", reordered.upper(), *second]
+        (tmp_path / name).write_text("\r\n".join(joined) + "\r\n", encoding="utf-8")
+    run = cli("import", *paths)
+    assert run.code == 0, run.err
+    counts = [line for line in progress_lines(run, "Importing") if "children" in line]
+    assert len(counts) > 1 and all(f"/{CHILDREN:,} children" in line for line in counts[:-1]), counts
+    assert final(run, "Importing") == f"Importing: {CHILDREN:,} children in …"
+    assert all(f"/{involvements:,} rows" in line for line in progress_lines(run, "Reading involvements")[:-1])
+    assert final(run, "Reading involvements") == f"Reading involvements: {involvements:,} rows in …"

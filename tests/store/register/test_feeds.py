@@ -196,7 +196,7 @@ async def test_a_bad_row_in_one_file_rolls_back_the_other_files(signpost: Signpo
 async def test_bad_practitioner_and_involvement_fields_are_reported(signpost: Signpost) -> None:
     """Roles, phone, email, dates and booleans are each checked."""
     practitioners = f"{PRACTITIONERS_HEADER}\nX1,A,B,R,O,LA,not-a-phone,nobody,wizard\n"
-    involvements = f"{INVOLVEMENTS_HEADER}\n{AMY},X1,S,2024-05-01,2024-04-01,yes\n"
+    involvements = f"{INVOLVEMENTS_HEADER}\n{AMY},X1,S,2024-05-01,2024-04-01,maybe\n"
     with pytest.raises(FeedRejected) as caught:
         await run(signpost, Feed("p.csv", practitioners), Feed("i.csv", involvements))
     fields = [(p.file, p.field) for p in caught.value.report.problems]
