@@ -215,7 +215,7 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
         return "nickname"
     if any(word in child for word in query):
         return "middle"
-    if len(asked) >= 2 and first.startswith(asked):
+    if len(asked) >= 2 and first.startswith(asked) and not _one_letter_dropped(asked, first, unknown):
         return "prefix"  # Dec for Declan, Fin for Finley
     similarity = JaroWinkler.similarity(asked, first)
     if asked in NAME_ROOTS and first in NAME_ROOTS:
@@ -233,6 +233,16 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     ):
         return "garbled"
     return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _one_letter_dropped(asked: str, held: str, unknown: bool | None) -> bool:
+    """Her given name with its last letter missing (Alfi for Alfie, Isl for Isla): one slip, weighed
+    as a typo rather than as a short form, whose weight is far less. Not when the shorter is a name
+    of its own (Eva for Evan, Lex for Lexi) or one a registered child bears: that may be a brother's
+    or sister's name, and stays a short form."""
+    if len(held) != len(asked) + 1 or unknown is False:
+        return False
+    return not (asked in NAME_ROOTS and held in NAME_ROOTS)
 
 
 def _garbled(asked: str, held: str, similarity: float) -> bool:

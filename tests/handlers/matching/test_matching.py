@@ -561,3 +561,31 @@ def test_a_name_the_record_does_not_hold_is_never_taken_for_it(query: Query, chi
 def test_a_child_known_by_one_name_is_found_by_it() -> None:
     query = Query("", "Brook", ONE_NAME.date_of_birth, ONE_NAME.postcode)
     assert choose(query, [("one", ONE_NAME)], REGIONAL).kind is DecisionKind.MATCH
+
+
+CATHERINE = REGISTER["catherine"]
+EVAN = Identity("Evan", "Wells", (), date(2012, 10, 31), "M", "GL19 4ZT")
+
+
+@pytest.mark.parametrize(
+    ("asked", "child", "counts", "accepted"),
+    [
+        ("Catherin", CATHERINE, None, True),  # her name, its last letter dropped
+        ("Catherin", CATHERINE, {"g:CATHERINE": 30, "g:CATHERIN": 2}, False),  # a name registered children bear
+        ("Eva", EVAN, None, False),  # a name of its own, one letter short of his: a short form at most
+    ],
+)
+def test_a_given_name_one_letter_short_is_a_slip_unless_it_is_a_name(
+    asked: str, child: Identity, counts: dict[str, int] | None, accepted: bool
+) -> None:
+    """Her given name with its last letter missing, a date one digit out, at her full postcode, among
+    11 million: one slip in the name, weighed as one, so she is found; before, a name one letter
+    short weighed as a short form ("Dec" for Declan, 2.8 bits less) and the answer was "more than one
+    record could match". A shorter name that is a name (Eva for Evan) or one a registered child bears
+    stays a short form: it may be a brother's or sister's, and the answer asks for more."""
+    born = child.date_of_birth
+    query = Query(asked, child.family_name, born.replace(day=born.day - 10), child.postcode)
+    decision = choose(query, [("child", child)], NATIONAL, counts=counts)
+    assert (decision.kind is DecisionKind.MATCH) is accepted, decision.ranked
+    if not accepted:
+        assert decision.kind is DecisionKind.AMBIGUOUS and decision.best is None
