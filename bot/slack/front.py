@@ -647,7 +647,7 @@ class SlackFrontEnd:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
-            return await self._refuse_signed(refused.status, refused.reason, refused.payload, request.content_type)
+            return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
         busy = self.busy_answer(body)  # before anything of Bolt's is built
         if busy is not None:
             return busy
@@ -659,11 +659,11 @@ class SlackFrontEnd:
             bolt_request.body = body
             bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except Exception as exc:  # Bolt's reading of a verified body we took for well formed
-            return await self._refuse_signed(400, type(exc).__name__, body, request.content_type)
+            return await self._refuse_signed(400, type(exc).__name__, body, "command" in body)
         try:
             answer = await self.bolt.async_dispatch(bolt_request)
         except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
-            return await self._refuse_signed(400, type(exc).__name__, body, request.content_type)
+            return await self._refuse_signed(400, type(exc).__name__, body, "command" in body)
         response = await to_aiohttp_response(answer)
         if answer.status == 404 and body.get("type") == "event_callback":
             # An event nothing listens for (Bolt has logged it, in one line): Slack delivers an
@@ -671,13 +671,14 @@ class SlackFrontEnd:
             response.headers["X-Slack-No-Retry"] = "1"
         return response
 
-    async def _refuse_signed(self, status: int, reason: str, payload: object, content_type: str) -> web.Response:
+    async def _refuse_signed(self, status: int, reason: str, payload: object, slash_command: bool) -> web.Response:
         """A request refused (``status``, one log line with ``reason``). ``payload``: what of its
         verified body was read (None when it was not signed, or not read): when it names its user
-        and team, the refusal is audited once, and a slash command (a form) is answered in its ack."""
+        and team, the refusal is audited once, and a slash command's form (``slash_command``) is
+        answered in its ack."""
         command = isinstance(payload, dict) and "command" in payload
         audited = payload is not None and await self.audit_unread(payload, command)
-        if audited and command and content_type == inbound.FORM:
+        if audited and slash_command:
             status = 200
         log.warning("slack_request_refused", status=status, reason=reason)
         if status == 200:

@@ -43,13 +43,15 @@ EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", "app_rate_lim
 class Refused(Exception):
     """A request not taken: ``status`` to answer, ``reason`` a short fixed code for the log.
     ``payload``: the verified body as far as it was read (a dict), when it was read at all, so that
-    a request refused unread can still be audited under the sender it names (``sender_of``)."""
+    a request refused unread can still be audited under the sender it names (``sender_of``);
+    ``slash_command``: it is a slash command's form, as Slack sends one (whose ack Slack shows)."""
 
-    def __init__(self, status: int, reason: str, payload: object = None) -> None:
+    def __init__(self, status: int, reason: str, payload: object = None, *, slash_command: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.payload = payload
+        self.slash_command = slash_command
 
 
 def check_headers(headers: Mapping[str, str], now: float) -> tuple[str, str]:
@@ -97,6 +99,8 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         check_identity(body)
     except Refused as refused:
         refused.payload = body
+        # A form's own fields (a payload naming a command was refused in _form, ambiguous).
+        refused.slash_command = content_type == FORM and "command" in body
         raise
     return text, body
 
@@ -134,10 +138,10 @@ def _form(text: str) -> dict[str, Any]:
     if len(keys) != len(set(keys)):
         # Who sent it is still known when none of the fields naming them came twice.
         named = not any(keys.count(key) > 1 for key in (*_ID_FIELDS, *_ID_HOLDERS))
-        raise Refused(400, "repeated_form_field", form if named else None)
+        raise Refused(400, "repeated_form_field", form if named else None, slash_command="command" in form)
     if "command" in form:  # a slash command: its text may say anything, "payload" included
         if "payload" in form:
-            raise Refused(400, "ambiguous_form", form)
+            raise Refused(400, "ambiguous_form", form, slash_command=True)
         return form
     if "payload" in form:  # an interactive request: the form holds one JSON payload, never a slash command
         if len(form) != 1:
