@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -219,8 +220,29 @@ def is_loopback(host: str) -> bool:
 DOTENV_NOT_UTF8 = "the .env file is not UTF-8 text (save it as UTF-8)"
 
 
+DOTENV_NOT_A_FILE = "the .env file is not a regular file (a named pipe or a device): make it one, or remove it"
+
+
+def check_dotenv(env_file: object) -> None:
+    """SettingsError when the .env (``env_file``: a path, several, or None) is there but is no
+    regular file: a named pipe with no writer held every command for ever, waiting to read it (the
+    settings library reads pipes). Looked at with stat, never opened. A folder is passed over, as
+    the library does (a virtual environment is often called .env)."""
+    paths = env_file if isinstance(env_file, (list, tuple)) else [env_file]
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:  # not there (or not to be looked at): the library passes it over too
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise SettingsError(DOTENV_NOT_A_FILE)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn validation failures into one clear line per bad setting."""
+    check_dotenv(overrides.get("_env_file", Settings.model_config.get("env_file")))
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic accepts aliases at runtime
     except ValidationError as exc:

@@ -28,7 +28,7 @@ it. A frame not taken is acked if it has an envelope id (else Slack delivers it 
 command's ack telling its sender kindly that it could not be read, and logged as one line with a
 reason: never a traceback, never what it carried. A person's envelope among them (a command, a click,
 a submission) whose payload still names its user and team is audited once first, as an unreadable
-button is (``audit_unread_envelope``).
+button is (``audit_unread``).
 """
 
 from __future__ import annotations
@@ -474,8 +474,8 @@ async def acknowledge(client: AsyncBaseSocketModeClient, envelope_id: str, *, co
 
 
 # A person's request refused unread, to be audited when it names who sent it: (the payload, as
-# sent, and whether it was a slash command). ``SlackFrontEnd.audit_unread_envelope``.
-UnreadEnvelope = Callable[[object, bool], Awaitable[None]]
+# sent, and whether it was a slash command). ``SlackFrontEnd.audit_unread``.
+UnreadEnvelope = Callable[[object, bool], Awaitable[object]]
 # The envelopes a person sends (a command, a click, a submission); events are Slack's news, not requests.
 PERSONS_ENVELOPES = frozenset({"slash_commands", "interactive"})
 
@@ -633,17 +633,21 @@ class SlackFrontEnd:
         """POST /slack/events: the signature headers, then the body and its signature, then Bolt routes.
 
         Every refusal is a 4xx with one short log line (a fixed reason, never a header value or
-        any of the body). Bolt verifies the signature again; its own body parsing (which guesses
-        from the text) is replaced by ours (which goes by the content type).
+        any of the body), but for a signed slash command that names who sent it: told kindly in its
+        ack (Slack shows its own error for a 4xx). A signed request refused unread that names its
+        sender is audited once (``audit_unread``). Bolt verifies the signature again; its own body
+        parsing (which guesses from the text) is replaced by ours (which goes by the content type).
         """
         try:
             inbound.check_headers(request.headers, time.time())  # before the body: unsigned, nothing is read
             raw = await read_body(request)
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
-        except (inbound.Refused, BodyRefused) as refused:
+        except BodyRefused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             return web.json_response({"error": "invalid request"}, status=refused.status)
+        except inbound.Refused as refused:  # its payload is set only once the signature is verified
+            return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
         busy = self.busy_answer(body)  # before anything of Bolt's is built
         if busy is not None:
             return busy
@@ -655,19 +659,31 @@ class SlackFrontEnd:
             bolt_request.body = body
             bolt_request.context = build_async_context(AsyncBoltContext({}), body)
         except Exception as exc:  # Bolt's reading of a verified body we took for well formed
-            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
-            return web.json_response({"error": "invalid request"}, status=400)
+            return await self._refuse_signed(400, type(exc).__name__, body, "command" in body)
         try:
             answer = await self.bolt.async_dispatch(bolt_request)
         except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
-            log.warning("slack_request_refused", status=400, reason=type(exc).__name__)
-            return web.json_response({"error": "invalid request"}, status=400)
+            return await self._refuse_signed(400, type(exc).__name__, body, "command" in body)
         response = await to_aiohttp_response(answer)
         if answer.status == 404 and body.get("type") == "event_callback":
             # An event nothing listens for (Bolt has logged it, in one line): Slack delivers an
             # event answered other than 2xx three more times, each another 404 and another line.
             response.headers["X-Slack-No-Retry"] = "1"
         return response
+
+    async def _refuse_signed(self, status: int, reason: str, payload: object, slash_command: bool) -> web.Response:
+        """A request refused (``status``, one log line with ``reason``). ``payload``: what of its
+        verified body was read (None when it was not signed, or not read): when it names its user
+        and team, the refusal is audited once, and a slash command's form (``slash_command``) is
+        answered in its ack."""
+        command = isinstance(payload, dict) and "command" in payload
+        audited = payload is not None and await self.audit_unread(payload, command)
+        if audited and slash_command:
+            status = 200
+        log.warning("slack_request_refused", status=status, reason=reason)
+        if status == 200:
+            return web.json_response({"response_type": "ephemeral", "text": UNREADABLE_COMMAND})
+        return web.json_response({"error": "invalid request"}, status=status)
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
         """Slack's "busy" answer for a verified slash command or modal submission above the
@@ -694,7 +710,7 @@ class SlackFrontEnd:
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
             self.socket_mode = SocketModeHandler(
-                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client, self.audit_unread_envelope
+                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client, self.audit_unread
             )
             # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
             # signal stops the server even while Slack cannot be reached.
@@ -1034,23 +1050,26 @@ class SlackFrontEnd:
         reply = await self.dispatcher.handle(command)
         await self.show_in_message(response_url or "", reply, replace=changes and reply.challenge is None)
 
-    async def audit_unread_envelope(self, payload: object, command: bool) -> None:
-        """A person's Socket Mode envelope refused unread (``SocketModeLink``): audited once, as an
-        unreadable button is, under the user and tenant its payload names, when both can be read
-        (else it names no one to record, and its refusal is only logged). Never raises: the
-        envelope has been acked, and a failed write is logged here."""
+    async def audit_unread(self, payload: object, command: bool) -> bool:
+        """A person's request refused unread (a Socket Mode envelope, ``SocketModeLink``, or a
+        signed HTTP body, ``handle_http``): audited once, as an unreadable button is, under the user
+        and tenant its payload names, when both can be read (else it names no one to record, and
+        its refusal is only logged). Whether it was audited. Never raises: a failed write is logged
+        here."""
         sender = inbound.sender_of(payload)
         if sender is None:
-            return
+            return False
         principal = Principal(Platform.SLACK, *sender)
         detail, channel = ("unreadable command", "channel") if command else ("unreadable request", "button")
         self.admission.hold()
         try:
             await self._audit_unreadable(principal, detail, channel)
         except AuditWriteFailed:
-            log.error("audit_write_failed", action=Action.USAGE.value, kind="slack_envelope")
+            log.error("audit_write_failed", action=Action.USAGE.value, kind="slack_unread")
+            return False
         finally:
             self.admission.release()
+        return True
 
     async def _audit_unreadable(self, principal: Principal, detail: str, channel: str = "button") -> None:
         """A signed click from a known person whose button cannot be read is still audited (as

@@ -41,12 +41,17 @@ EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", "app_rate_lim
 
 
 class Refused(Exception):
-    """A request not taken: ``status`` to answer, ``reason`` a short fixed code for the log."""
+    """A request not taken: ``status`` to answer, ``reason`` a short fixed code for the log.
+    ``payload``: the verified body as far as it was read (a dict), when it was read at all, so that
+    a request refused unread can still be audited under the sender it names (``sender_of``);
+    ``slash_command``: it is a slash command's form, as Slack sends one (whose ack Slack shows)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, payload: object = None, *, slash_command: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.payload = payload
+        self.slash_command = slash_command
 
 
 def check_headers(headers: Mapping[str, str], now: float) -> tuple[str, str]:
@@ -84,19 +89,31 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         raise Refused(400, "not_utf8") from None
     if content_type == JSON:
         body = _json(text)
+    elif content_type == FORM:
+        body = _form(text)
+    else:
+        raise Refused(415, "unsupported_content_type")
+    try:
+        _check_transport(body, content_type)
+        check_shape(body)
+        check_identity(body)
+    except Refused as refused:
+        refused.payload = body
+        # A form's own fields (a payload naming a command was refused in _form, ambiguous).
+        refused.slash_command = content_type == FORM and "command" in body
+        raise
+    return text, body
+
+
+def _check_transport(body: dict[str, Any], content_type: str) -> None:
+    """Refused(400) for a kind of request sent the way Slack never sends it."""
+    if content_type == JSON:
         # Only the Events API's envelopes come as JSON; a slash command (a form of strings), a
         # click or a submission (a form's one ``payload``) never does.
         if body.get("type") not in EVENT_ENVELOPES or "command" in body:
             raise Refused(400, "wrong_transport")
-    elif content_type == FORM:
-        body = _form(text)
-        if body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
-            raise Refused(400, "wrong_transport")
-    else:
-        raise Refused(415, "unsupported_content_type")
-    check_shape(body)
-    check_identity(body)
-    return text, body
+    elif body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
+        raise Refused(400, "wrong_transport")
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -110,24 +127,28 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def _form(text: str) -> dict[str, Any]:
+    if not text:  # Slack sends no empty form: it reached Bolt, and was answered 404
+        raise Refused(400, "empty_form")
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "bad_form") from None
     keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise Refused(400, "repeated_form_field")
     form = dict(pairs)
+    if len(keys) != len(set(keys)):
+        # Who sent it is still known when none of the fields naming them came twice.
+        named = not any(keys.count(key) > 1 for key in (*_ID_FIELDS, *_ID_HOLDERS))
+        raise Refused(400, "repeated_form_field", form if named else None, slash_command="command" in form)
     if "command" in form:  # a slash command: its text may say anything, "payload" included
         if "payload" in form:
-            raise Refused(400, "ambiguous_form")
+            raise Refused(400, "ambiguous_form", form, slash_command=True)
         return form
     if "payload" in form:  # an interactive request: the form holds one JSON payload, never a slash command
         if len(form) != 1:
             raise Refused(400, "ambiguous_form")
         payload = _json(form["payload"])
         if "command" in payload:
-            raise Refused(400, "ambiguous_form")
+            raise Refused(400, "ambiguous_form", payload)
         return payload
     return form  # e.g. Slack's ssl_check
 

@@ -128,6 +128,9 @@ NO_PRIVATE_CHAT = (
 )
 NO_IDENTITY = "Signpost could not identify your Microsoft 365 account, so it cannot answer. Please try again."
 NOT_OURS = "That button is no longer available. Send help to see what you can ask."
+# The audit's details for an activity answered without being run: it names no AAD object id, or no tenant.
+NO_AAD_ID = "no Microsoft 365 account id"
+NO_TENANT_ID = "no Microsoft 365 tenant id"
 ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with reference {ref}."
 SETTING = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 
@@ -436,7 +439,7 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("recipient", "missing", bot is not None and bool(bot.id)),  # the bot's account, in every answer
         ("serviceUrl", "missing", bool(activity.service_url)),
         ("serviceUrl", "not_an_address", not activity.service_url or _is_web_address(activity.service_url)),
-        ("value", "unreadable", _invoke_value_well_formed(activity)),
+        ("value", "unreadable", _invoke_value_well_formed(activity)),  # UNREADABLE_VALUE
         ("channelData", "unreadable", _tenant_well_formed(body.get("channelData"))),
         ("entities", "unreadable", _mentions_readable(activity)),
         ("id", "unroutable", _routable(activity.id)),
@@ -465,6 +468,42 @@ def _activity_problems(body: dict[str, Any]) -> list[str]:
     except Exception as exc:  # pydantic validators may raise anything; never a 500
         return [f"?:{type(exc).__name__}"]
     return _unanswerable(activity, body)
+
+
+UNREADABLE_VALUE = "value:unreadable"
+# What a click on no button of Signpost's carries, by the invoke's name: read as one it does not know.
+_NO_BUTTON: dict[str, dict[str, Any]] = {
+    "adaptiveCard/action": {"action": {"type": "Action.Execute", "verb": "", "data": {}}},
+    "task/fetch": {},
+    "task/submit": {},
+}
+
+
+def _as_unknown_click(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A card action or dialog invoke whose value cannot be read, with that value replaced by one
+    naming no button, when it names who clicked (an account in 'from'); else None."""
+    name = body.get("name")
+    value = _NO_BUTTON.get(name) if isinstance(name, str) else None
+    sender = body.get("from")
+    ids = (sender.get("id"), sender.get("aadObjectId")) if isinstance(sender, dict) else ()
+    named = any(isinstance(given, str) and given for given in ids)
+    return None if value is None or not named else {**body, "value": value}
+
+
+def claimed(body: dict[str, Any]) -> Principal:
+    """Who an activity says sent it, as far as it says: the AAD object id, else the Teams account
+    id, and the conversation's tenant, else channelData's ("" for what it does not name). For the
+    audit of a refusal only: never an identity anything is authorised by."""
+    sender, conversation = body.get("from"), body.get("conversation")
+    user = (sender.get("aadObjectId") or sender.get("id")) if isinstance(sender, dict) else None
+    tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
+    named = _channel_data_tenant(body.get("channelData"))
+    tenant = tenant or named
+    return Principal(
+        Platform.TEAMS,
+        (tenant if isinstance(tenant, str) else "")[:MAX_KEPT],
+        (user if isinstance(user, str) else "")[:MAX_KEPT],
+    )
 
 
 def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
@@ -672,6 +711,13 @@ class TeamsFrontEnd:
         if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
             body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive
         problems = _activity_problems(body)
+        if problems == [UNREADABLE_VALUE] and body.get("type") == ActivityTypes.invoke:
+            # A click whose value cannot be read, from someone the activity names: read as a click
+            # on no button of Signpost's (its value dropped), so that it is audited and answered
+            # kindly as one Signpost does not know is, in one line.
+            click = _as_unknown_click(body)
+            if click is not None and not _activity_problems(click):
+                return click
         if problems and body.get("type") == ActivityTypes.message:
             # A person's message whose content cannot be read, from someone who can be answered: read
             # as a message with nothing in it, so that they are shown help and the help is audited.
@@ -696,18 +742,20 @@ class TeamsFrontEnd:
             return "tenant not configured"
         return None
 
-    async def _audit_refusal(self, body: dict[str, Any], detail: str) -> None:
-        """One audit event for a refused activity, under the identity it claimed (unverified)."""
-        sender, conversation = body.get("from"), body.get("conversation")
-        user = sender.get("aadObjectId") if isinstance(sender, dict) else None
-        tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
-        principal = Principal(
-            Platform.TEAMS,
-            (tenant if isinstance(tenant, str) else "")[:128],
-            (user if isinstance(user, str) else "")[:128],
-        )
-        command = Command(principal, "", uuid.uuid4().hex, channel="refused")
-        await self.signpost.dispatcher.refuse_unheard(command, detail)
+    async def _audit_refusal(self, body: dict[str, Any], detail: str, *, logged: bool = True) -> None:
+        """One audit event for a refused activity, under the identity it claimed (``claimed``),
+        naming no practitioner: unverified, or no identity a practitioner is linked by."""
+        command = Command(claimed(body), "", uuid.uuid4().hex, channel="refused")
+        await self.signpost.dispatcher.refuse_unheard(command, detail, logged=logged)
+
+    async def audit_unidentified(self, activity: Activity) -> None:
+        """An activity answered without being run, because it names no one Signpost could act for
+        (no AAD object id, or no tenant): audited all the same, once, as a refusal under the Teams
+        account and tenant it does carry, so that no command goes unaudited. Logged by the caller."""
+        sender = activity.from_property
+        detail = NO_AAD_ID if sender is None or not sender.aad_object_id else NO_TENANT_ID
+        body = activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+        await self._audit_refusal(body, detail, logged=False)
 
     async def authenticate(self, request: web.Request) -> ClaimsIdentity | None:
         """The caller's verified claims, or None (answered 401, nothing processed). Fails closed."""
@@ -1018,6 +1066,7 @@ class SignpostTeamsBot(ActivityHandler):
         asker = Asker.of(activity)
         if asker is None:
             log.warning("teams_unidentified_message")
+            await self.front.audit_unidentified(activity)
             await turn_context.send_activity(card_activity(render_text(NO_IDENTITY)))
             return
         if asker.personal:
@@ -1091,6 +1140,7 @@ class SignpostTeamsBot(ActivityHandler):
         asker = Asker.of(turn_context.activity)
         if asker is None:
             log.warning("teams_unidentified_click")
+            await self.front.audit_unidentified(turn_context.activity)
             return card_response(render_text(NO_IDENTITY))
         action = read_action(invoke_value.action.data)
         reading = self.front.reading(action)
@@ -1124,6 +1174,7 @@ class SignpostTeamsBot(ActivityHandler):
         asker = Asker.of(activity)
         if asker is None:
             log.warning("teams_unidentified_click")
+            await self.front.audit_unidentified(activity)
             return dialog_response(render_text(NO_IDENTITY))
         data = activity.value.get("data") if isinstance(activity.value, dict) else None
         # Shown only to the person who clicked, in the dialog, whatever the conversation.

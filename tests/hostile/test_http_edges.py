@@ -57,6 +57,12 @@ def one_quiet_line(log: str, event: str) -> None:
     assert identity_in(log) is None
 
 
+def unread_once(events: list[Any], detail: str) -> None:
+    """One event for a signed request refused unread that names who sent it (MANAGER, linked)."""
+    [event] = events
+    assert (event.action, event.outcome, event.detail, event.user_id) == ("usage", "invalid", detail, MANAGER.user_id)
+
+
 async def send_payload(world: SlackHarness, logs: LogTap, payload: dict[str, Any]) -> Any:
     body = urlencode({"payload": json.dumps(payload)})
     return await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
@@ -65,7 +71,8 @@ async def send_payload(world: SlackHarness, logs: LogTap, payload: dict[str, Any
 async def test_a_signed_view_submission_without_its_view_type_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap
 ) -> None:
-    """Bolt reads ``view["type"]`` of every submission: without it Bolt raised, twice, and answered 500."""
+    """Bolt reads ``view["type"]`` of every submission: without it Bolt raised, twice, and answered 500.
+    Signed and naming its sender, it is audited once (``unread_once``)."""
     payload = {
         "type": "view_submission",
         "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
@@ -73,7 +80,8 @@ async def test_a_signed_view_submission_without_its_view_type_is_refused_in_one_
         "view": {"id": "V1", "callback_id": "signpost_code", "private_metadata": CHILD},
     }
     sent = await send_payload(world, logs, payload)
-    assert sent.status == 400 and not sent.events and not sent.calls
+    assert sent.status == 400 and not sent.calls
+    unread_once(sent.events, "unreadable request")
     one_quiet_line(sent.log, "slack_request_refused")
 
 
@@ -82,7 +90,8 @@ async def test_a_signed_click_without_an_action_id_is_refused_in_one_line(world:
     payload = world.slack.block_action_from_message(MANAGER, button, "b1")
     del payload["actions"][0]["action_id"]
     sent = await send_payload(world, logs, payload)
-    assert sent.status == 400 and not sent.events and not sent.calls
+    assert sent.status == 400 and not sent.calls
+    unread_once(sent.events, "unreadable request")
     one_quiet_line(sent.log, "slack_request_refused")
 
 
@@ -114,7 +123,8 @@ async def test_a_slash_command_not_sent_as_a_form_is_refused_in_one_line(
         sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
     else:
         sent = await send_payload(world, logs, command)
-    assert sent.status == 400 and not sent.events and not sent.calls
+    assert sent.status == 400 and not sent.calls  # not a slash command's form: its ack is not shown
+    unread_once(sent.events, "unreadable command")
     one_quiet_line(sent.log, "slack_request_refused")
 
 

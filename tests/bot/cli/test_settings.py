@@ -6,12 +6,25 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from bot.config import LEVELS, LOG_FORMATS, OTHER_NAMES, Settings, SettingsError, known_names, load_settings
+from bot.config import (
+    DOTENV_NOT_A_FILE,
+    LEVELS,
+    LOG_FORMATS,
+    OTHER_NAMES,
+    Settings,
+    SettingsError,
+    known_names,
+    load_settings,
+)
 from bot.logging import WITHHELD
 from bot.serve import front_ends
 from tests.bot.cli.conftest import Cli
@@ -184,6 +197,48 @@ def test_settings_read_from_a_dotenv_file_that_is_not_utf8_are_refused_in_words(
         load_settings()
     assert str(refused.value) == "the .env file is not UTF-8 text (save it as UTF-8)"
     assert refused.value.__context__ is None or refused.value.__suppress_context__
+
+
+@contextmanager
+def named_pipe(path: Path) -> Iterator[None]:
+    """A named pipe at ``path`` with no writer. Whoever opens it to read is let go at once, with
+    nothing in it (a thread opens it to write, which waits for a reader, and closes it, again and
+    again), so that a reading that would hang for ever fails the test instead."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def let_readers_go() -> None:
+        while not done.is_set():
+            os.close(os.open(path, os.O_WRONLY))
+
+    writer = threading.Thread(target=let_readers_go, daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        while writer.is_alive():  # it waits for a reader: be one, until it has seen it is done
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            writer.join(0.05)
+
+
+def test_a_dotenv_that_is_a_named_pipe_is_refused_in_one_line_without_reading_it(cli: Cli, tmp_path: Path) -> None:
+    """A .env that is a named pipe with no writer held every command for ever, waiting to read it.
+    It is refused now, in one line (exit 2, as a bad setting), and never opened."""
+    with named_pipe(tmp_path / ".env"):
+        result = cli("practitioner", "list")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == [f"signpost: {DOTENV_NOT_A_FILE}"]
+
+
+def test_settings_read_from_a_dotenv_that_is_not_a_regular_file_are_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands that read settings again (the console, `teams package`, serving) get the same words."""
+    monkeypatch.chdir(tmp_path)
+    with named_pipe(tmp_path / ".env"), pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == DOTENV_NOT_A_FILE
 
 
 README = Path(__file__).resolve().parents[3] / "README.md"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
@@ -37,6 +38,16 @@ def slash(user: SlackUser, text: str) -> Case:
         return await app.slack.command(user, text)
 
     return Case(f"{user.user_id} /signpost {text[:30]!r}", send)
+
+
+def unreadable_slash(user: SlackUser, text: str) -> Case:
+    """A signed slash command Signpost cannot read (a field twice): refused unread, still audited."""
+
+    async def send(app: SlackHarness) -> object:
+        body = urlencode([*app.slack.command_body(user, text).items(), ("text", text)])
+        return await app.slack.post(body, "application/x-www-form-urlencoded")
+
+    return Case(f"{user.user_id} unreadable /signpost {text[:30]!r}", send)
 
 
 def click(user: SlackUser, action_id: str, value: str) -> Case:
@@ -104,6 +115,7 @@ def table() -> list[Case]:
             slash(user, "approve"),
             slash(user, "relay"),
             slash(user, "Amy\u202e Jones\x07 " + "x" * 3000),
+            unreadable_slash(user, "Amy Jones 03/04/2014 M1 2AB"),
             click(user, "approve", "not a button Signpost made"),
             click(user, render.ENTER_CODE, "{not json"),
             click(user, "signpost_old_button", json.dumps({"c": "help"})),

@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlparse
 import pytest
 import structlog
 
+from bot.slack.front import UNREADABLE_COMMAND
 from bot.slack.inbound import is_slack_hook
 from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from tests.access_helpers import load_access, notices, request_access
@@ -251,7 +252,94 @@ async def test_a_payload_sent_the_way_slack_never_sends_it_is_refused_400(
     assert_no_traceback(logs, caplog)
     [line] = refusals(logs)
     assert line["reason"] == "wrong_transport"
+    assert slack_app.fake.calls == []
+    # Signed, a click or a submission naming its user and team is that person's request: audited once.
+    named = b'"U0NURSE"' in raw
+    assert [(e.action, e.outcome, e.user_id) for e in await slack_app.audit()] == (
+        [("usage", "invalid", "U0NURSE")] if named else []
+    )
+
+
+async def test_a_signed_empty_form_is_refused_400_in_one_line(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A valid signature over an empty form is no request Slack sends: it reached Bolt, which
+    answered 404 (a request nothing listens for). Now 400, one line, nothing done."""
+    with captured(caplog) as logs:
+        status, _ = await post_raw(slack_app, b"", signed_bytes(b"", FORM))
+        await slack_app.front.idle()
+    assert status == 400
+    assert_no_traceback(logs, caplog)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [line] = refusals(logs)
+    assert line["reason"] == "empty_form"
     assert slack_app.fake.calls == [] and await slack_app.audit() == []
+
+
+def _command_form(*extra: tuple[str, str]) -> bytes:
+    """A slash command from NURSE, as Slack's form, with ``extra`` fields after its own."""
+    fields = [
+        ("team_id", NURSE.team_id),
+        ("user_id", NURSE.user_id),
+        ("command", "/signpost"),
+        ("text", "Amy Jones 03/04/2014"),
+        ("response_url", "https://hooks.slack.com/commands/T0001/1/x"),
+        ("trigger_id", "1.2.t"),
+    ]
+    return urlencode([*fields, *extra]).encode()
+
+
+def _payload(doc: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(doc)}).encode()
+
+
+NURSE_USER = {"id": NURSE.user_id, "team_id": NURSE.team_id}
+NURSE_TEAM = {"id": NURSE.team_id}
+# Signed, read as a form or JSON, naming the user and team who sent it, and still refused: a slash
+# command (answered in its ack), a click and a submission (Slack shows its own error for a 4xx).
+SIGNED_UNREADABLE_FROM_SOMEONE = {
+    "command with a field twice": (_command_form(("text", "Amelia")), "unreadable command", 200),
+    "command with a payload too": (_command_form(("payload", "{}")), "unreadable command", 200),
+    "command with an event field": (_command_form(("event", "Amy Jones")), "unreadable command", 200),
+    "click with no actions": (
+        _payload({"type": "block_actions", "user": NURSE_USER, "team": NURSE_TEAM, "actions": []}),
+        "unreadable request",
+        400,
+    ),
+    "submission with no callback id": (
+        _payload({"type": "view_submission", "user": NURSE_USER, "team": NURSE_TEAM, "view": {"id": "V1"}}),
+        "unreadable request",
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail", "status"), SIGNED_UNREADABLE_FROM_SOMEONE.values(), ids=SIGNED_UNREADABLE_FROM_SOMEONE.keys()
+)
+async def test_a_signed_body_that_cannot_be_read_but_names_its_sender_is_audited_once(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, detail: str, status: int
+) -> None:
+    """A verified signature says Slack sent it, from the user and team it names: refused unread, it
+    was a 400 with no event. Now audited once (usage, invalid) under the practitioner linked to
+    them, as Socket Mode's unreadable envelopes are; a slash command is told kindly in its ack.
+    One log line, nothing of what it carried in the log, the answer or the event."""
+    await load_standard(slack_app.signpost)
+    await slack_app.link("P002", NURSE)
+    with captured(caplog) as logs:
+        response = await slack_app.slack.client.post("/slack/events", data=raw, headers=signed_bytes(raw, FORM))
+        text = await response.text()
+        await slack_app.front.idle()
+    assert response.status == status, text
+    assert_no_traceback(logs, caplog)
+    assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_request_refused"]
+    if status == 200:
+        assert json.loads(text) == {"response_type": "ephemeral", "text": UNREADABLE_COMMAND}
+    assert "Amy" not in text and "Amy" not in caplog.text and "Amy" not in repr(logs)
+    assert slack_app.fake.calls == []
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.outcome, event.detail) == ("usage", "invalid", detail)
+    assert (event.tenant, event.user_id, event.actor_id) == (NURSE.team_id, NURSE.user_id, "P002")
 
 
 async def test_slacks_ssl_check_is_still_answered_200(slack_app: SlackHarness) -> None:

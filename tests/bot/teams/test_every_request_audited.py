@@ -66,6 +66,9 @@ def table() -> list[tuple[str, Activity]]:
         ("code box left out", lambda user, url: invoke(user, CODE, url)),
         ("empty required form", lambda user, url: invoke(user, REQUEST, url, {"purpose": "  "})),
         ("foreign dialog", lambda user, url: task_fetch(user, FOREIGN_DIALOG, url)),
+        ("click value unreadable", lambda user, url: {**invoke(user, CODE, url), "value": {"action": "Amy Jones"}}),
+        ("dialog value not an object", lambda user, url: {**task_fetch(user, FOREIGN_DIALOG, url), "value": "Amy"}),
+        ("no AAD object id", lambda user, url: {**message(user, "Amy Jones", url), "from": {"id": user.teams_id}}),
         *unreadable_messages(),
     ]
     return cases

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Signpost
-from bot.teams.front import ERROR_TEXT, NO_PRIVATE_CHAT, TEAMS_KEY
+from bot.teams.front import ERROR_TEXT, NO_AAD_ID, NO_PRIVATE_CHAT, TEAMS_KEY
 from store.tables.people import TeamsConversation
 from tests.access_helpers import notices
 from tests.bot.log_stream import LogStream, logged_at
@@ -131,16 +131,42 @@ async def test_help_card_lists_what_can_be_asked(teams: TeamsApp, connector: Fak
     assert "didn't understand" in text and "999 000 1006" in text and actions_of(reply.card) == []
 
 
-async def test_a_message_without_an_aad_identity_is_not_dispatched(
+async def test_a_message_without_an_aad_identity_is_not_dispatched_but_is_audited(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
-    """No AAD object id, no command: the person is told kindly and nothing is audited as theirs."""
+    """No AAD object id, no command: the person is told kindly. It was answered with no event;
+    now its one event is a refusal under the Teams account and tenant it carries (as a refusal of
+    an untrusted channel is), naming no practitioner and none of what was typed."""
     activity = message(PRIYA, AMY, connector.url)
     del activity["from"]["aadObjectId"]
-    await teams.post(activity)
+    with logged_at("info") as log:
+        await teams.post(activity)
     [reply] = connector.sent
     assert reply.card is not None and "could not identify" in texts_of(reply.card)
-    assert await teams_events(loaded) == []
+    # Signpost's own lines (the SDK's warns that anonymous mode has no App ID)
+    assert [e for e in log.events() if e.startswith("teams_")] == ["teams_unidentified_message"]
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", NO_AAD_ID)
+    assert (event.tenant, event.user_id, event.actor_id) == (PRIYA.tenant, PRIYA.teams_id, None)
+    assert AMY not in str(event.subject_refs) and event.terms is None
+
+
+async def test_a_card_click_without_an_aad_identity_is_answered_and_audited(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The same for a click on a card: told kindly in the invoke's answer, one refusal event."""
+    activity = invoke(PRIYA, {"verb": "approve", "data": {"x": 1}}, connector.url)
+    del activity["from"]["aadObjectId"]
+    with logged_at("info") as log:
+        response = await teams.post(activity)
+    assert response.status == 200
+    assert "could not identify" in texts_of((await response.json())["value"])
+    # Signpost's own lines (the SDK's warns that anonymous mode has no App ID)
+    assert [e for e in log.events() if e.startswith("teams_")] == ["teams_unidentified_click"]
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", NO_AAD_ID)
+    assert (event.tenant, event.user_id, event.actor_id) == (PRIYA.tenant, PRIYA.teams_id, None)
+    assert connector.sent == []
 
 
 async def test_turn_errors_reach_the_user_only_as_a_generic_line(teams: TeamsApp, connector: FakeConnector) -> None:

@@ -18,7 +18,16 @@ from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from store.delivery.notices import pending
-from tests.bot.teams.teams_support import BOT_ID, PRIYA, TeamsApp, TeamsUser, invoke, message, teams_events
+from tests.bot.teams.teams_support import (
+    BOT_ID,
+    PRIYA,
+    TeamsApp,
+    TeamsUser,
+    invoke,
+    message,
+    teams_events,
+    texts_of,
+)
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
@@ -156,7 +165,7 @@ BAD_INVOKE_VALUES: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("value", BAD_INVOKE_VALUES.values(), ids=BAD_INVOKE_VALUES.keys())
-async def test_a_card_invoke_without_a_well_formed_value_is_400(
+async def test_a_card_invoke_whose_value_cannot_be_read_is_answered_kindly_and_audited_once(
     teams_secured: TeamsApp,
     connector: FakeConnector,
     signer: Signer,
@@ -165,14 +174,65 @@ async def test_a_card_invoke_without_a_well_formed_value_is_400(
     caplog: pytest.LogCaptureFixture,
     value: Any,
 ) -> None:
-    """It used to fail serialising an exception into the invoke response (a 500 and a traceback)."""
+    """It failed serialising an exception into the invoke response (a 500 and a traceback), then was
+    a 400 with no event, though its token, channel and tenant were checked and it names who clicked.
+    Now it is a click on a button Signpost does not know: the card replaced by a kind line, one
+    event (usage, invalid) under the practitioner, one log line, none of what it carried."""
     activity = invoke(PRIYA, {"verb": "approve", "data": {}}, connector.url)
     if value is None:
         del activity["value"]
     else:
         activity["value"] = value
     response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    doc = await response.json()
+    assert "no longer available" in texts_of(doc["value"]) and IDENTITY not in json.dumps(doc)
+    assert [e["event"] for e in logged if e["log_level"] == "warning"] == ["teams_unknown_button"]
+    assert_clean_logs(logged, caplog)
+    assert connector.sent == []
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable button")
+    assert (event.user_id, event.actor_id) == (PRIYA.aad, "P002")
+
+
+@pytest.mark.parametrize("name", ["task/fetch", "task/submit"])
+async def test_a_dialog_invoke_whose_value_is_not_an_object_gets_a_kind_dialog_and_one_event(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+) -> None:
+    """A dialog's value that is no object was a 400 with no event: answered in the dialog now, as a
+    dialog with foreign data is, and audited once."""
+    activity = invoke(PRIYA, {"verb": "relay_read", "data": {}}, connector.url)
+    activity.update(name=name, value=[IDENTITY])
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    card = (await response.json())["task"]["value"]["card"]["content"]
+    assert "no longer available" in texts_of(card) and IDENTITY not in json.dumps(card)
+    assert [e["event"] for e in logged if e["log_level"] == "warning"] == ["teams_unknown_button"]
+    assert_clean_logs(logged, caplog)
+    assert connector.sent == []
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.user_id, event.actor_id) == ("usage", "invalid", PRIYA.aad, "P002")
+
+
+async def test_a_card_invoke_whose_value_cannot_be_read_and_names_no_one_is_400_in_one_line(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    logged: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With no account in 'from' there is no one to record or answer: 400, one line, nothing done."""
+    activity = {**invoke(PRIYA, {"verb": "approve", "data": {}}, connector.url), "from": {}, "value": IDENTITY}
+    response = await teams_secured.post(activity, bearer(signer.token(connector.url)))
     assert response.status == 400
+    assert [e["event"] for e in logged if e["log_level"] == "warning"] == ["teams_activity_invalid"]
     assert_clean_logs(logged, caplog)
     await nothing_sent_or_audited(loaded, connector)
 
