@@ -61,12 +61,26 @@ async def postgres_problem() -> str | None:
     return None
 
 
-async def _admin(sql: str) -> None:
+async def _admin(*statements: str) -> None:
     conn = await asyncpg.connect(_dsn(postgres_url()))
     try:
-        await conn.execute(sql)
+        for sql in statements:
+            await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _create_from(name: str, template: str | None) -> None:
+    """Create database ``name`` (a copy of ``template`` when given) whose sessions commit without
+    waiting for the WAL to reach the disk (``synchronous_commit = off``).
+
+    Why: the suite's PostgreSQL half shares one server whose checkpoints (every ``DROP DATABASE``
+    forces one) keep the disk busy, and each commit's WAL flush queued behind them. A test sees the
+    same rows either way (a commit is visible to every session at once, whether flushed or not);
+    only a crash of the PostgreSQL server itself could lose the last commits, and no test crashes
+    the server (the bot's own process is killed, never the database's)."""
+    copy = f' TEMPLATE "{template}"' if template is not None else ""
+    await _admin(f'CREATE DATABASE "{name}"{copy}', f'ALTER DATABASE "{name}" SET synchronous_commit = off')
 
 
 async def _drop_together(names: list[str], at_once: int) -> None:
@@ -137,7 +151,7 @@ class Templates:
         return f"sqlite+aiosqlite:///{path}"
 
     def _clone(self, name: str) -> str:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_template}"'))
+        asyncio.run(_create_from(name, self.pg_template))
         return with_database(postgres_url(), name)
 
     def _order_clone(self) -> None:
@@ -147,7 +161,7 @@ class Templates:
     def postgres(self) -> str:
         """A fresh, migrated PostgreSQL database of its own."""
         if not self._pg_ready:
-            asyncio.run(_admin(f'CREATE DATABASE "{self.pg_template}"'))
+            asyncio.run(_create_from(self.pg_template, None))
             asyncio.run(self._migrate(with_database(postgres_url(), self.pg_template)))
             self._pg_ready = True
         while len(self._ahead) < self.AHEAD:
@@ -185,7 +199,7 @@ class Templates:
             shutil.copyfile(source.split("///", 1)[1], path)
             return f"sqlite+aiosqlite:///{path}"
         name = f"signpost_t_{self.run_id}_{self._counter}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source.rsplit("/", 1)[1]}"'))
+        asyncio.run(_create_from(name, source.rsplit("/", 1)[1]))
         return with_database(postgres_url(), name)
 
     def drop_postgres(self, url: str) -> None:
