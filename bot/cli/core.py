@@ -171,27 +171,26 @@ def _readable(path: Path) -> None:
 
 
 class Leftovers:
-    """What a first import makes where there was no store (the SQLite file and the files SQLite
-    keeps beside it, the key file and its lock): each place's name-sakes in its folder, as they
-    were before. A refused import removes those it made (``remove``), so that it leaves the machine
-    as it found it: an empty store and a key file left behind were taken for the register by the
-    next `make run`, and deleting one of the two alone left a store no new key file may open."""
+    """What a first import makes where there was no store: the SQLite file and the files SQLite
+    keeps beside it, the key file and its lock; which of them were there before. A refused import
+    removes those it made (``remove``), so that it leaves the machine as it found it: an empty
+    store and a key file left behind were taken for the register by the next `make run`, and
+    deleting one of the two alone left a store no new key file may open. Only those exact names
+    are ever removed, never another file that happens to share their beginning."""
 
-    def __init__(self, places: Sequence[Path]) -> None:
-        self._before = {place: set(self._beside(place)) for place in places}
+    STORE_FILES = ("", "-wal", "-shm", "-journal")
+    KEY_FILES = ("", ".lock")
 
-    @staticmethod
-    def _beside(place: Path) -> list[Path]:
-        import glob
-
-        return [path for path in place.parent.glob(glob.escape(place.name) + "*") if not path.is_dir()]
+    def __init__(self, store: Path | None = None, key_files: Sequence[Path] = ()) -> None:
+        places = [] if store is None else [store.with_name(store.name + end) for end in self.STORE_FILES]
+        places += [key.with_name(key.name + end) for key in key_files for end in self.KEY_FILES]
+        self._new = [place for place in places if not place.exists() and not place.is_symlink()]
 
     def remove(self) -> None:
         """Remove the files made since (the store is closed by now: nothing holds them open)."""
-        for place, before in self._before.items():
-            for path in self._beside(place):
-                if path not in before:
-                    path.unlink(missing_ok=True)
+        for path in self._new:
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
 
 
 PROBLEMS_SHOWN = 100
@@ -223,11 +222,11 @@ async def import_command(args: argparse.Namespace) -> int:
 
     settings = load_settings()  # once: the store asked about is the store opened
     new_store = missing_store_file(settings.database_url)
-    made = Leftovers(())
+    made = Leftovers()
     if new_store is not None:
         for path in args.files:  # a new store and key file only for an import that can run
             _readable(path)
-        made = Leftovers((new_store, settings.key_file, *filter(None, [settings.signing_key_file])))
+        made = Leftovers(new_store, [settings.key_file, *filter(None, [settings.signing_key_file])])
     try:
         async with operating(Action.IMPORT, create=True, settings=settings) as (app, audit):
             for path in args.files:  # every file readable before the import begins
