@@ -140,8 +140,24 @@ async def sent_and_logged(
     lines logged at info and above and their text."""
     with logged_at("info") as log:
         await fake_slack.send_frame(frame)
-        await settle(lambda: len(fake_slack.frames_back) >= acks and bool(log.lines()), app)
-        return log.lines(), log.text
+        await settle(lambda: len(fake_slack.frames_back) >= acks and bool(_about_the_frame(log.lines())), app)
+        return _about_the_frame(log.lines()), log.text
+
+
+def _about_the_frame(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines the frame caused: not the one Bolt's look-up of the bot's own ids writes when the
+    fake answered it later than its second (``AUTH_TEST_TIMEOUT``), which only a loaded host makes
+    happen and which is asked again, unmarked, with the next request (tests/bot/slack/test_outage.py
+    holds that behaviour itself)."""
+    return [
+        line
+        for line in lines
+        if not (
+            line["event"] == "slack_api_failed"
+            and line.get("method") == "auth.test"
+            and line.get("error") == "TimeoutError"
+        )
+    ]
 
 
 def refusals(log: LogStream) -> list[dict[str, Any]]:
