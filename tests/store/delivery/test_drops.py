@@ -272,9 +272,8 @@ async def test_a_failed_send_recorded_as_a_drop_commits_is_closed_with_the_drops
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("victim", ["worker", "job"])
 async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses_a_send(
-    app: Signpost, clock: FakeClock, victim: str
+    app: Signpost, clock: FakeClock
 ) -> None:
     """A pass has sent both "please decide" notices (requests 7 and 5, in that order of id). Before
     it records them, a job's one transaction drops request 5's (the higher id, claimed by the pass:
@@ -284,13 +283,11 @@ async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses
     low, high = await _enqueue(app, _asked(7), _asked(5))
     now = clock.now()
     first_dropped, go_on = asyncio.Event(), asyncio.Event()
-    # The side PostgreSQL rolls back is the one whose deadlock check runs once both wait: the pass
-    # waits first, with the server's 1 s; the job's own is set shorter, or longer.
-    job_timeout = "10s" if victim == "worker" else "10ms"
+    # Which side PostgreSQL rolls back depends on whose deadlock check runs first once both wait (a
+    # matter of its timers and the machine's load), so the test holds the outcome for either.
 
     async def job() -> None:
         async with app.ctx.db.write() as session:
-            await session.execute(text(f"SET LOCAL deadlock_timeout = '{job_timeout}'"))
             assert await notices.drop_decided(session, "access_request", "access:5:", now) == 0
             first_dropped.set()
             await go_on.wait()
@@ -316,11 +313,8 @@ async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses
     rows = await _rows(app)
     assert [(r.id, r.delivered_at is not None, r.dropped_at) for r in rows] == [(low, True, None), (high, True, None)]
     assert await _claims(app) == []
-    if victim == "worker":
-        assert job_failed[0] is None
-    else:
-        [error] = job_failed
-        assert isinstance(error, Exception) and outbox.is_deadlock(error)
+    [error] = job_failed
+    assert error is None or (isinstance(error, Exception) and outbox.is_deadlock(error))
     later = now + timedelta(hours=2)
     async with app.ctx.db.write() as session:
         assert await outbox.claim_many(session, [low, high], "replica-a", later, HOLD) == {}, "sent again"
