@@ -41,6 +41,9 @@ from handlers.vocabulary import Notice, Platform, Principal
 from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
+
+# Tries of a pass's record when PostgreSQL ends a deadlock by rolling it back (``Outbox._record``).
+RECORD_TRIES = 5
 CLAIM_HOLD = timedelta(minutes=2)
 # A pass sends for at most this long (no send outlasts it either), then leaves the rest due for the
 # next: the scheduler's other tasks (grant expiry, escalation, the misuse sweep, checkpoints) wait
@@ -274,6 +277,33 @@ class Outbox:
         return [notice.account] if notice.account.platform in self.deliverers else []
 
     async def _record(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
+        """``_record_once``, again when PostgreSQL chose its transaction to end a deadlock (a job
+        dropping several notices in one transaction takes their claims in its own order, not by id):
+        sends that went through are always recorded, never sent again once their claims run out.
+        The report, metrics and log lines count the transaction that committed, once."""
+        for attempt in range(1, RECORD_TRIES + 1):
+            tally = DeliveryReport()
+            after: list[Callable[[], None]] = []
+            try:
+                await self._record_once(outcomes, now, tally, after)
+            except Exception as exc:
+                if attempt == RECORD_TRIES or not outbox.is_deadlock(exc):
+                    raise
+                log.warning("notice_record_deadlock_retried", attempt=attempt, notices=len(outcomes))
+                continue
+            for name in vars(tally):
+                setattr(report, name, getattr(report, name) + getattr(tally, name))
+            for effect in after:
+                effect()
+            return
+
+    async def _record_once(
+        self,
+        outcomes: Sequence[Attempt],
+        now: datetime,
+        report: DeliveryReport,
+        after: list[Callable[[], None]],
+    ) -> None:
         """How each attempt went, in the one transaction that releases the chunk's claims.
 
         The claims are let go first, all in one statement (a drop takes claims before notices
@@ -287,25 +317,24 @@ class Outbox:
             await outbox.delivered_many(session, sent, now, release=False)
             report.delivered += len(sent)
             if sent:
-                self.ctx.metrics.notices("delivered", len(sent))
+                after.append(lambda: self.ctx.metrics.notices("delivered", len(sent)))
             unwanted = {a.notice_id: a for a in outcomes if a.notice_id in wanted and a.outcome != "delivered"}
             closed = await outbox.close_for_drops(session, {i: wanted[i] for i in unwanted}, now)
             for notice_id in closed:
-                log.info(
-                    "notice_dropped",
-                    notice_id=notice_id,
-                    kind=unwanted[notice_id].notice.kind,
-                    reason=wanted[notice_id],
+                after.append(
+                    lambda i=notice_id: log.info(  # type: ignore[misc]
+                        "notice_dropped", notice_id=i, kind=unwanted[i].notice.kind, reason=wanted[i]
+                    )
                 )
             report.dropped += len(closed)
             if closed:
-                self.ctx.metrics.notices("dropped", len(closed))
+                after.append(lambda: self.ctx.metrics.notices("dropped", len(closed)))
             rest = [a for a in outcomes if a.notice_id not in unwanted]
             dropped = [(a.notice_id, a.notice) for a in rest if a.outcome == NOT_ACTIVE]
             if dropped:
                 await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
                 report.dropped += len(dropped)
-                self.ctx.metrics.notices("dropped", len(dropped))
+                after.append(lambda: self.ctx.metrics.notices("dropped", len(dropped)))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
             for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
@@ -318,10 +347,14 @@ class Outbox:
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1
                     if a.tried == 0:  # report once, not at every retry
-                        log.warning("notice_recipient_unreachable", notice_id=a.notice_id, kind=a.notice.kind)
+                        after.append(
+                            lambda a=a: log.warning(  # type: ignore[misc]
+                                "notice_recipient_unreachable", notice_id=a.notice_id, kind=a.notice.kind
+                            )
+                        )
                 else:
                     report.retried += 1
-                self.ctx.metrics.notices("failed")
+                after.append(lambda: self.ctx.metrics.notices("failed"))
                 reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
                 await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached, release=False)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
@@ -129,7 +130,10 @@ async def retry_later(
     if reached is not None:
         values["reached"] = reached
     await session.execute(
-        update(NoticeRow).where(NoticeRow.id == notice_id).values(values).execution_options(synchronize_session=False)
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id, NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
+        .values(values)
+        .execution_options(synchronize_session=False)
     )
     return due
 
@@ -177,13 +181,29 @@ async def _release(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int
     (``notices._drop``), by notice. First, before any notice's row: every writer takes the claims,
     by id, before the notices, so that a drop and a worker recording its sends never wait for
     each other."""
+    ids = sorted(notice_ids)
+    if session.get_bind().dialect.name == "postgresql":
+        # Row locks in id order first: a DELETE takes them in the order it finds the rows, so it
+        # could hold a higher id while it waits for a lower one a drop holds, and deadlock with it.
+        await session.execute(
+            select(NoticeClaim.notice_id)
+            .where(NoticeClaim.notice_id.in_(ids))
+            .order_by(NoticeClaim.notice_id)
+            .with_for_update()
+        )
     result = await session.execute(
         delete(NoticeClaim)
-        .where(NoticeClaim.notice_id.in_(sorted(notice_ids)))
+        .where(NoticeClaim.notice_id.in_(ids))
         .returning(NoticeClaim.notice_id, NoticeClaim.drop_wanted)
         .execution_options(synchronize_session=False)
     )
     return {int(row.notice_id): row.drop_wanted for row in result if row.drop_wanted is not None}
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL rolled this transaction back to end a deadlock (SQLSTATE 40P01): the
+    whole transaction may simply be run again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 async def let_go(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, str]:

@@ -269,3 +269,70 @@ async def test_a_failed_send_recorded_as_a_drop_commits_is_closed_with_the_drops
     [row] = await _rows(app)
     assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
     assert await _claims(app) == []
+
+
+@pytest.mark.postgres_only
+async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses_a_send(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A pass has sent both "please decide" notices (requests 7 and 5, in that order of id). Before
+    it records them, a job's one transaction drops request 5's (the higher id, claimed by the pass:
+    the drop is wished), the pass lets its claims go, then the job drops request 7's: the two wait
+    for each other. Whichever PostgreSQL rolls back, both sends are recorded as delivered, once,
+    and never go out again: the pass tries its record again; the job fails whole, for its next run."""
+    low, high = await _enqueue(app, _asked(7), _asked(5))
+    now = clock.now()
+    first_dropped, go_on = asyncio.Event(), asyncio.Event()
+    # Which side PostgreSQL rolls back depends on whose deadlock check runs first once both wait (a
+    # matter of its timers and the machine's load), so the test holds the outcome for either.
+
+    async def job() -> None:
+        async with app.ctx.db.write() as session:
+            assert await notices.drop_decided(session, "access_request", "access:5:", now) == 0
+            first_dropped.set()
+            await go_on.wait()
+            await notices.drop_decided(session, "access_request", "access:7:", now)
+
+    jobs: list[asyncio.Task[None]] = []
+
+    async def during(notice: Notice) -> None:
+        if notice.text.endswith(" 5"):  # the second, the last of the pass
+            jobs.append(asyncio.create_task(job()))
+            await first_dropped.wait()
+
+    slack = DecidedMeanwhile(during)
+    delivering = asyncio.create_task(Outbox(app.ctx, [slack]).deliver_due())
+    await first_dropped.wait()
+    await _waits_for_a_lock(app, delivering)  # the pass lets its claims go, and waits for request 5's
+    go_on.set()
+    [dropping] = jobs
+    job_failed = await asyncio.gather(dropping, return_exceptions=True)
+    report = await delivering
+    assert slack.sent == ["Please decide request 7", "Please decide request 5"]
+    assert report.delivered == 2
+    rows = await _rows(app)
+    assert [(r.id, r.delivered_at is not None, r.dropped_at) for r in rows] == [(low, True, None), (high, True, None)]
+    assert await _claims(app) == []
+    [error] = job_failed
+    assert error is None or (isinstance(error, Exception) and outbox.is_deadlock(error))
+    later = now + timedelta(hours=2)
+    async with app.ctx.db.write() as session:
+        assert await outbox.claim_many(session, [low, high], "replica-a", later, HOLD) == {}, "sent again"
+
+
+async def test_a_failure_recorded_for_a_notice_closed_meanwhile_leaves_its_record_as_it_was(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A step recording a failed attempt (its claim already let go) for a notice another step had
+    closed, delivered or dropped, in the same chunk: the notice keeps what closed it."""
+    sent, decided = await _enqueue(app, _asked(7), _asked(5))
+    now = clock.now()
+    async with app.ctx.db.write() as session:
+        await outbox.delivered_many(session, [sent], now, release=False)
+        assert await notices.drop_decided(session, "access_request", "access:5:", now) == 1
+        await outbox.retry_later(session, sent, 0, now, "slack: DeliveryFailed", release=False)
+        await outbox.retry_later(session, decided, 0, now, "slack: DeliveryFailed", release=False)
+    by_id = {r.id: r for r in await _rows(app)}
+    assert (by_id[sent].delivered_at is not None, by_id[sent].last_error, by_id[sent].attempts) == (True, None, 1)
+    assert (by_id[decided].dropped_at is not None, by_id[decided].last_error) == (True, notices.DECIDED)
+    assert by_id[decided].attempts == 0
