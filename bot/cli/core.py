@@ -176,21 +176,36 @@ class Leftovers:
     removes those it made (``remove``), so that it leaves the machine as it found it: an empty
     store and a key file left behind were taken for the register by the next `make run`, and
     deleting one of the two alone left a store no new key file may open. Only those exact names
-    are ever removed, never another file that happens to share their beginning."""
+    are ever removed, never another file that happens to share their beginning.
+
+    A store file that was there already empty (made beforehand, ``install -m 600 /dev/null``) is
+    emptied again rather than removed, keeping its owner and mode; one that was there holding
+    something (a hot journal that rolled back to nothing) is left with its key file as they are:
+    removing only the key file left a store sealed under a key file no longer there."""
 
     STORE_FILES = ("", "-wal", "-shm", "-journal")
     KEY_FILES = ("", ".lock")
 
     def __init__(self, store: Path | None = None, key_files: Sequence[Path] = ()) -> None:
+        self._empty: Path | None = None
+        self._new: list[Path] = []
+        if store is not None and (store.exists() or store.is_symlink()):
+            if store.is_symlink() or not store.is_file() or store.stat().st_size > 0:
+                return  # not made here, nor empty: the store and its key file are kept together
+            self._empty = store
         places = [] if store is None else [store.with_name(store.name + end) for end in self.STORE_FILES]
         places += [key.with_name(key.name + end) for key in key_files for end in self.KEY_FILES]
         self._new = [place for place in places if not place.exists() and not place.is_symlink()]
 
     def remove(self) -> None:
-        """Remove the files made since (the store is closed by now: nothing holds them open)."""
+        """Remove the files made since (the store is closed by now: nothing holds them open), and
+        empty again a store file that was there empty."""
         for path in self._new:
             if path.is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
+        if self._empty is not None and self._empty.is_file() and not self._empty.is_symlink():
+            with self._empty.open("r+b") as emptied:
+                emptied.truncate(0)
 
 
 PROBLEMS_SHOWN = 100

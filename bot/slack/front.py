@@ -675,15 +675,21 @@ class SlackFrontEnd:
         """A request refused (``status``, one log line with ``reason``). ``payload``: what of its
         verified body was read (None when it was not signed, or not read): when it names its user
         and team, the refusal is audited once, and a slash command's form (``slash_command``) is
-        answered in its ack."""
+        answered in its ack. Only a slash command or an interactive payload is someone's request, as
+        in Socket Mode: an Events API body is not audited (Slack delivers a refused event three more
+        times, each another event), and is answered ``X-Slack-No-Retry: 1``."""
         command = isinstance(payload, dict) and "command" in payload
-        audited = payload is not None and await self.audit_unread(payload, command)
+        event = isinstance(payload, dict) and payload.get("type") in inbound.EVENT_ENVELOPES
+        audited = payload is not None and not event and await self.audit_unread(payload, command)
         if audited and slash_command:
             status = 200
         log.warning("slack_request_refused", status=status, reason=reason)
         if status == 200:
             return web.json_response({"response_type": "ephemeral", "text": UNREADABLE_COMMAND})
-        return web.json_response({"error": "invalid request"}, status=status)
+        response = web.json_response({"error": "invalid request"}, status=status)
+        if event:
+            response.headers["X-Slack-No-Retry"] = "1"
+        return response
 
     def busy_answer(self, body: dict[str, Any]) -> web.Response | None:
         """Slack's "busy" answer for a verified slash command or modal submission above the

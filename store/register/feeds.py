@@ -762,7 +762,7 @@ class _RowChecker:
     def boolean(self, name: str) -> bool:
         value = self.text(name).lower()
         if value and value not in BOOLEANS:
-            self.fail(name, "must be true or false")
+            self.fail(name, "must be true or false (or yes/no, 1/0)")
         return BOOLEANS.get(value, False)
 
     def reference(self, name: str) -> int:

@@ -192,6 +192,61 @@ def test_a_refused_import_on_a_fresh_machine_leaves_no_store_and_no_key_file(cli
     ]
 
 
+@pytest.mark.sqlite_only
+def test_a_refused_import_into_a_store_made_empty_beforehand_leaves_it_empty_and_no_key_file(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """An empty store file made beforehand (``install -m 600 /dev/null signpost.db``) is no store
+    yet: a refused first import removed the key file it made but kept the store it filled (schema,
+    audit, the key file's fingerprint), so the next import failed, sealed under another key file.
+    Now the store is left empty, as it was found, with nothing made beside it."""
+    store, key = tmp_path / "new.db", tmp_path / "new.key"
+    store.touch(mode=0o600)
+    store.chmod(0o600)
+    env = {"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}", "SIGNPOST_KEY_FILE": str(key)}
+    feed = tmp_path / "children.csv"
+    feed.write_text(CHILDREN.replace("M4 5CD", "M4 5C"), encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 1 and run.said.splitlines()[-1] == "Nothing was imported: 1 problem above."
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.")) == ["new.db"]
+    assert store.stat().st_size == 0 and store.stat().st_mode & 0o777 == 0o600
+    feed.write_text(CHILDREN, encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 0, run.err
+    assert store.stat().st_size > 0 and key.exists()
+
+
+@pytest.mark.sqlite_only
+def test_a_refused_import_into_a_store_with_a_hot_journal_to_nothing_removes_nothing(cli: Cli, tmp_path: Path) -> None:
+    """A store file holding something, whose hot journal rolls it back to nothing (a copy taken
+    mid-write), is filled as a new store by the import: refused, it removed the key file it made
+    and kept the store sealed under it. Now neither is removed: they stay a consistent pair."""
+    import shutil
+    import sqlite3
+
+    live, store, key = tmp_path / "live.db", tmp_path / "new.db", tmp_path / "new.key"
+    live.touch()
+    writer = sqlite3.connect(live, isolation_level=None)
+    writer.execute("PRAGMA cache_size=1")  # the write spills into the file, the journal beside it
+    writer.execute("BEGIN")
+    writer.execute("CREATE TABLE t(x)")
+    for _ in range(200):
+        writer.execute("INSERT INTO t VALUES (?)", ("x" * 1000,))
+    shutil.copy(live, store)
+    shutil.copy(tmp_path / "live.db-journal", tmp_path / "new.db-journal")
+    writer.execute("ROLLBACK")
+    writer.close()
+    env = {"SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{store}", "SIGNPOST_KEY_FILE": str(key)}
+    feed = tmp_path / "children.csv"
+    feed.write_text(CHILDREN.replace("M4 5CD", "M4 5C"), encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 1 and run.said.splitlines()[-1] == "Nothing was imported: 1 problem above."
+    assert store.stat().st_size > 0 and key.exists()
+    feed.write_text(CHILDREN, encoding="utf-8")
+    run = cli("import", str(feed), env=env)
+    assert run.code == 0, run.err
+
+
 async def test_a_refused_import_into_a_store_changes_nothing_in_it_or_beside_it(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:

@@ -453,7 +453,7 @@ def test_shielded_written_yes_no_or_1_0_is_read(cli: Cli, tmp_path: Path, yes: s
 @pytest.mark.parametrize("value", ["maybe", "-1", "2", "on", "ja", "yes please"])
 def test_shielded_written_any_other_way_is_refused_quoting_nothing(cli: Cli, tmp_path: Path, value: str) -> None:
     said = problems(cli, write(tmp_path, "children.csv", CHILDREN.replace(",true\n", f",{value}\n")))
-    assert said == ["children.csv:6: shielded: must be true or false"]
+    assert said == ["children.csv:6: shielded: must be true or false (or yes/no, 1/0)"]
 
 
 @pytest.mark.parametrize(

@@ -342,6 +342,29 @@ async def test_a_signed_body_that_cannot_be_read_but_names_its_sender_is_audited
     assert (event.tenant, event.user_id, event.actor_id) == (NURSE.team_id, NURSE.user_id, "P002")
 
 
+async def test_a_signed_event_that_cannot_be_read_is_not_audited_and_not_delivered_again(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Events API body (the Home tab opened, a field of the wrong type) names its sender, but is
+    no one's request: Slack delivers an event answered other than 2xx three more times, and each
+    delivery was audited again, as a "button". Now: a 4xx and one log line each, no audit event,
+    and ``X-Slack-No-Retry: 1`` so that Slack stops (Socket Mode audits only slash commands and
+    interactive envelopes)."""
+    await load_standard(slack_app.signpost)
+    await slack_app.link("P002", NURSE)
+    event = {"type": "app_home_opened", "user": NURSE.user_id, "channel": "D0001", "tab": 5}
+    with captured(caplog) as logs:
+        responses = [
+            await slack_app.slack.event(NURSE, event, event_id="Ev0HOME", retry=retry) for retry in (None, 1, 2, 3)
+        ]
+        await slack_app.front.idle()
+    assert [r.status for r in responses] == [400] * 4
+    assert [r.headers.get("X-Slack-No-Retry") for r in responses] == ["1"] * 4
+    assert_no_traceback(logs, caplog)
+    assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_request_refused"] * 4
+    assert slack_app.fake.calls == [] and await slack_events(slack_app.signpost) == []
+
+
 async def test_slacks_ssl_check_is_still_answered_200(slack_app: SlackHarness) -> None:
     """Slack's SSL check is a form to the command URL: answered, nothing done."""
     raw = b"ssl_check=1&token=deprecated-verification-token"

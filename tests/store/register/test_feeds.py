@@ -354,7 +354,9 @@ async def test_a_feed_larger_than_a_chunk_streams_and_a_bad_last_row_still_rolls
         await import_feeds(
             signpost.ctx.db, signpost.ctx.keys, feeds, signpost.ctx.clock.now(), on_progress=heard.append, chunk=2
         )
-    assert [str(p) for p in caught.value.report.problems] == ["children.csv:8: shielded: must be true or false"]
+    assert [str(p) for p in caught.value.report.problems] == [
+        "children.csv:8: shielded: must be true or false (or yes/no, 1/0)"
+    ]
     assert heard == [2, 2, 2]  # two more after each chunk; the last chunk (the bad row) wrote nothing
     assert await counts(signpost) == {"practitioners": 0, "children": 0, "child_terms": 0, "involvements": 0}
     (tmp_path / "children.csv").write_text(CHILDREN)
@@ -647,7 +649,7 @@ async def test_problems_past_ten_thousand_are_counted_not_held(signpost: Signpos
         await run(signpost, Feed("i.csv", INVOLVEMENTS_HEADER + "\n" + rows))
     problems = caught.value.report.problems
     assert (len(problems), problems.total) == (10_000, 10_050)
-    assert str(problems[-1]) == "i.csv:10001: lead_professional: must be true or false"
+    assert str(problems[-1]) == "i.csv:10001: lead_professional: must be true or false (or yes/no, 1/0)"
     assert str(caught.value) == "10,050 problems; nothing was imported"
 
 

@@ -145,7 +145,7 @@ async def test_problems_found_while_sealing_are_each_reported_with_their_line_an
         )
     problems = [str(problem) for problem in caught.value.report.problems if problem.file == "children.csv"]
     assert problems == [
-        "children.csv:7: shielded: must be true or false",
+        "children.csv:7: shielded: must be true or false (or yes/no, 1/0)",
         "children.csv:120: date_of_birth: is not a real date",
         "children.csv:121: postcode: is not a UK postcode",
         "children.csv:250: child_ref: repeats the row on line 2",
