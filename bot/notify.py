@@ -38,6 +38,7 @@ from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnre
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
+from store.db import is_deadlock
 from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
@@ -287,7 +288,7 @@ class Outbox:
             try:
                 await self._record_once(outcomes, now, tally, after)
             except Exception as exc:
-                if attempt == RECORD_TRIES or not outbox.is_deadlock(exc):
+                if attempt == RECORD_TRIES or not is_deadlock(exc):
                     raise
                 log.warning("notice_record_deadlock_retried", attempt=attempt, notices=len(outcomes))
                 continue

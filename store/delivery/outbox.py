@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, or_, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
@@ -198,12 +197,6 @@ async def _release(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int
         .execution_options(synchronize_session=False)
     )
     return {int(row.notice_id): row.drop_wanted for row in result if row.drop_wanted is not None}
-
-
-def is_deadlock(exc: BaseException) -> bool:
-    """Whether PostgreSQL rolled this transaction back to end a deadlock (SQLSTATE 40P01): the
-    whole transaction may simply be run again."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 async def let_go(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, str]:

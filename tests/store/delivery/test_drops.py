@@ -16,6 +16,7 @@ from bot.delivery import DeliveryFailed
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.vocabulary import Notice, Platform, Principal
+from store.db import is_deadlock
 from store.delivery import notices, outbox
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
@@ -314,7 +315,7 @@ async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses
     assert [(r.id, r.delivered_at is not None, r.dropped_at) for r in rows] == [(low, True, None), (high, True, None)]
     assert await _claims(app) == []
     [error] = job_failed
-    assert error is None or (isinstance(error, Exception) and outbox.is_deadlock(error))
+    assert error is None or (isinstance(error, Exception) and is_deadlock(error))
     later = now + timedelta(hours=2)
     async with app.ctx.db.write() as session:
         assert await outbox.claim_many(session, [low, high], "replica-a", later, HOLD) == {}, "sent again"
