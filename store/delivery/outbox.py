@@ -321,7 +321,8 @@ async def close_expired(
     only those claimed here are closed, their claims then let go: on PostgreSQL a replica claiming
     one meanwhile waits for this claim, then finds it closed; a notice another claimed first (its
     claim not yet visible when this statement began) is left to it. Closing by the notices' rows
-    alone let both happen at once: sent by the other, and recorded here as not sent."""
+    alone let both happen at once: sent by the other, and recorded here as not sent. One a drop
+    found claimed by a worker that died holding it is closed with the drop's reason instead."""
     claims = NoticeClaim.__table__
     marker = f"closing:{uuid.uuid4().hex}"
     take = dialect_insert(session)(claims).from_select(
@@ -337,11 +338,15 @@ async def close_expired(
     )
     await session.execute(take)
     refused = literal(f"{why.failed} (", String) + NoticeRow.last_error + literal(")", String)
-    reason = case(
+    expired = case(
         *[(NoticeRow.last_error == error, literal(said, String)) for error, said in sorted(why.by_error.items())],
         (NoticeRow.last_error.is_(None), literal(why.untried, String)),
         else_=func.substr(refused, 1, 200),
     )
+    # A drop that found it claimed by a worker that then died (``notices._drop``) is why it went
+    # unsent, not its week: the claim taken over above keeps the drop's reason.
+    wanted = select(claims.c.drop_wanted).where(claims.c.notice_id == NoticeRow.id).scalar_subquery()
+    reason = func.coalesce(wanted, expired)
     result = await session.execute(
         update(NoticeRow)
         .where(

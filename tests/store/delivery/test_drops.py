@@ -5,11 +5,13 @@ or never began, is closed with the drop's reason, never retried and sent late.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.delivery import DeliveryFailed
@@ -151,6 +153,37 @@ async def test_a_notice_dropped_while_a_worker_that_then_died_held_it_is_never_s
     [row] = await _rows(app)
     assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
     assert report.delivered == 0
+    assert await _claims(app) == []
+
+
+def _dropped_lines(logs: Sequence[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == "notice_dropped"]
+
+
+def _dropped_metric(app: Signpost) -> float | None:
+    return app.metrics.registry.get_sample_value("signpost_notices_total", {"state": "dropped"})
+
+
+async def test_a_notice_dropped_while_a_dead_worker_held_it_closes_a_week_on_with_the_drops_reason(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Nobody claimed the notice again within its week (the only worker died holding it, a drop
+    found it claimed): the week's closing records why it was really not sent, the drop's reason,
+    not that it waited a week; logged and counted once."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)
+    await _decide(app, 12)
+    clock.advance(days=7, minutes=1)
+    slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    with capture_logs() as logs:
+        report = await Outbox(app.ctx, [slack]).deliver_due()
+    assert slack.sent == []
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+    assert [(e["notice_id"], e["reason"]) for e in _dropped_lines(logs)] == [(notice_id, notices.DECIDED)]
+    assert report.dropped == 1
+    assert _dropped_metric(app) == 1
     assert await _claims(app) == []
 
 
