@@ -229,9 +229,11 @@ class Outbox:
         run: Pass,
     ) -> None:
         async with self.ctx.db.write() as session:
-            attempts = await outbox.claim_many(
+            claimed = await outbox.claim_many(
                 session, [notice_id for notice_id, _ in chunk], self.worker, now, self.hold
             )
+        self._closed_on_claim(chunk, claimed.closed, report)
+        attempts = claimed.attempts
         # Half the hold is left for recording, and for replicas' clocks that disagree a little.
         ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
         outcomes: list[Attempt] = []
@@ -259,6 +261,18 @@ class Outbox:
             # database: those a platform took are recorded, not sent again once the claim runs out;
             # the rest, the one in flight too ("unsent": it may have arrived), are let go at once.
             await self._record_through(outcomes, now, report)
+
+    def _closed_on_claim(
+        self, chunk: Sequence[tuple[int, Notice]], closed: Sequence[tuple[int, str]], report: DeliveryReport
+    ) -> None:
+        """Logged and counted, once committed: the notices the claim closed unsent, for a drop that
+        found them claimed by a worker that then died (``outbox.claim_many``)."""
+        kinds = {notice_id: notice.kind for notice_id, notice in chunk}
+        for notice_id, reason in closed:
+            log.info("notice_dropped", notice_id=notice_id, kind=kinds[notice_id], reason=reason)
+        report.dropped += len(closed)
+        if closed:
+            self.ctx.metrics.notices("dropped", len(closed))
 
     async def _record_through(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
         """``_record``, run to its end even when the pass is cancelled meanwhile: the stop waits for

@@ -54,17 +54,27 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     return int(row.attempts)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What ``claim_many`` did: each notice claimed here, by its attempt count (``attempts``); and
+    each it closed unsent instead, by id with the drop's reason (``closed``, names nobody)."""
+
+    attempts: Mapping[int, int]
+    closed: Sequence[tuple[int, str]] = ()
+
+
 async def claim_many(
     session: AsyncSession, notice_ids: Sequence[int], worker: str, now: datetime, hold: timedelta
-) -> dict[int, int]:
+) -> Claimed:
     """``claim`` for several notices at once: each one claimed here, by its attempt count.
 
     Two statements whatever the number: the claims (new, or taking over those whose time ran
     out), then the attempt counts of those not delivered meanwhile. One dropped while a worker that
-    then died held it is closed with the drop's reason, not claimed (two statements more).
+    then died held it is closed with the drop's reason, not claimed (two statements more): the
+    caller says so (``Claimed.closed``), as for every notice closed unsent.
     """
     if not notice_ids:
-        return {}
+        return Claimed({})
     # Core's insert with the rows as executemany parameters: one multi-row statement, compiled
     # once (``.values(rows)`` has no cache key and was compiled afresh on every call).
     claims = NoticeClaim.__table__
@@ -77,7 +87,7 @@ async def claim_many(
     ).returning(claims.c.notice_id, claims.c.drop_wanted)
     taken = {int(row.notice_id): row.drop_wanted for row in await session.execute(stmt, rows)}
     if not taken:
-        return {}
+        return Claimed({})
     found = await session.execute(
         select(NoticeRow.id, NoticeRow.attempts).where(
             # Not delivered nor dropped meanwhile (another replica read it as pending before either).
@@ -90,10 +100,14 @@ async def claim_many(
     # Dropped while a worker whose claim then ran out held it (``notices._drop``): closed as the
     # drop wanted, not sent. None but after a worker died mid-send, so no statement otherwise.
     wanted = {notice_id: why for notice_id, why in taken.items() if why is not None and notice_id in attempts}
+    closed: list[int] = []
     if wanted:
-        await close_for_drops(session, wanted, now)
+        closed = await close_for_drops(session, wanted, now)
         await release_many(session, sorted(wanted))
-    return {notice_id: tried for notice_id, tried in attempts.items() if notice_id not in wanted}
+    return Claimed(
+        {notice_id: tried for notice_id, tried in attempts.items() if notice_id not in wanted},
+        [(notice_id, wanted[notice_id]) for notice_id in closed],
+    )
 
 
 async def release(session: AsyncSession, notice_id: int) -> None:

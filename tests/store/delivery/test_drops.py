@@ -144,7 +144,7 @@ async def test_a_notice_dropped_while_a_worker_that_then_died_held_it_is_never_s
     and left the closing to the worker. The next worker to claim it closes it with the drop's reason."""
     [notice_id] = await _enqueue(app, _asked(12))
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)).attempts == {notice_id: 0}
     await _decide(app, 12)
     clock.advance(minutes=3)
     slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
@@ -162,6 +162,32 @@ def _dropped_lines(logs: Sequence[MutableMapping[str, Any]]) -> list[MutableMapp
 
 def _dropped_metric(app: Signpost) -> float | None:
     return app.metrics.registry.get_sample_value("signpost_notices_total", {"state": "dropped"})
+
+
+async def test_a_dead_workers_notice_closed_for_its_drop_on_takeover_is_logged_and_counted_once(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The next worker to claim a notice dropped while a dead worker held it closes it unsent: one
+    ``notice_dropped`` line (its id, kind and the drop's reason, nothing else) and one dropped
+    notice counted, as for every other notice closed unsent."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)
+    await _decide(app, 12)
+    clock.advance(minutes=3)
+    with capture_logs() as logs:
+        report = await Outbox(app.ctx, [DecidedMeanwhile(lambda notice: asyncio.sleep(0))]).deliver_due()
+    assert _dropped_lines(logs) == [
+        {
+            "event": "notice_dropped",
+            "log_level": "info",
+            "notice_id": notice_id,
+            "kind": "access_request",
+            "reason": notices.DECIDED,
+        }
+    ]
+    assert (report.delivered, report.dropped) == (0, 1)
+    assert _dropped_metric(app) == 1
 
 
 async def test_a_notice_dropped_while_a_dead_worker_held_it_closes_a_week_on_with_the_drops_reason(
@@ -259,7 +285,7 @@ async def test_a_drop_as_another_replica_claims_the_notice_never_records_a_sent_
     [notice_id] = await _enqueue(app, _asked(12))
     now = clock.now()
     async with app.ctx.db.write() as claiming:  # replica A
-        assert await outbox.claim_many(claiming, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(claiming, [notice_id], "replica-a", now, HOLD)).attempts == {notice_id: 0}
         dropping = asyncio.create_task(_decide(app, 12))  # replica B
         await _waits_for_a_lock(app, dropping)
     await dropping
@@ -276,7 +302,7 @@ async def test_a_drop_as_another_replica_claims_the_notice_never_records_a_sent_
         assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
         async with app.ctx.db.write() as session:
             later = now + timedelta(hours=2)
-            assert await outbox.claim_many(session, [notice_id], "replica-a", later, HOLD) == {}
+            assert (await outbox.claim_many(session, [notice_id], "replica-a", later, HOLD)).attempts == {}
 
 
 @pytest.mark.postgres_only
@@ -289,7 +315,7 @@ async def test_a_failed_send_recorded_as_a_drop_commits_is_closed_with_the_drops
     [notice_id] = await _enqueue(app, _asked(12))
     now = clock.now()
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(session, [notice_id], "replica-a", now, HOLD)).attempts == {notice_id: 0}
 
     async def record_failure() -> None:
         async with app.ctx.db.write() as recording:
@@ -351,7 +377,7 @@ async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses
     assert error is None or (isinstance(error, Exception) and is_deadlock(error))
     later = now + timedelta(hours=2)
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [low, high], "replica-a", later, HOLD) == {}, "sent again"
+        assert (await outbox.claim_many(session, [low, high], "replica-a", later, HOLD)).attempts == {}, "sent again"
 
 
 async def test_a_failure_recorded_for_a_notice_closed_meanwhile_leaves_its_record_as_it_was(
