@@ -213,6 +213,37 @@ async def test_a_notice_dropped_while_a_dead_worker_held_it_closes_a_week_on_wit
     assert await _claims(app) == []
 
 
+@pytest.mark.parametrize("sender", ["failed", "died"])
+async def test_a_notice_whose_drop_is_wanted_is_not_renewed_and_never_goes_out_later(
+    app: Signpost, clock: FakeClock, sender: str
+) -> None:
+    """A relayed message's notice is handed on while a worker sends it (the drop is wanted), then
+    its recipient may take the message again (``renew``), all before the worker records its send.
+    The renew reopens nothing (nothing is closed yet: a wish is not a drop), and the wish stands:
+    the send fails, or the worker dies and the next one takes its claim over; either way the
+    notice is closed as handed on, and no later pass sends it."""
+    key = "relay:3:P001"
+    relayed = Notice("P001", "relay_message", "A message waits for you (message 3).", dedupe_key=key)
+    [notice_id] = await _enqueue(app, relayed)
+    now = clock.now()
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "sending", now, HOLD)
+    async with app.ctx.db.write() as session:
+        assert await notices.drop_keyed(session, "relay_message", {key}, now, notices.HANDED_ON) == 0
+    async with app.ctx.db.write() as session:
+        assert await notices.renew(session, [relayed], now, {notices.HANDED_ON}) == set()
+    if sender == "failed":
+        async with app.ctx.db.write() as session:
+            assert await outbox.retry_later(session, notice_id, 0, now, "slack: DeliveryFailed") is None
+    clock.advance(hours=2)
+    slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    assert (await Outbox(app.ctx, [slack]).deliver_due()).delivered == 0
+    assert slack.sent == [], "a notice whose drop was wanted went out"
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.HANDED_ON)
+    assert await _claims(app) == []
+
+
 async def test_a_drop_closes_at_once_a_notice_nobody_is_sending_and_one_whose_claim_ran_out(
     app: Signpost, clock: FakeClock
 ) -> None:
