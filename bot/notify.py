@@ -38,6 +38,7 @@ from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnre
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
+from store.db import is_deadlock
 from store.delivery import notices, outbox
 
 log = structlog.get_logger("signpost.notify")
@@ -228,9 +229,11 @@ class Outbox:
         run: Pass,
     ) -> None:
         async with self.ctx.db.write() as session:
-            attempts = await outbox.claim_many(
+            claimed = await outbox.claim_many(
                 session, [notice_id for notice_id, _ in chunk], self.worker, now, self.hold
             )
+        self._closed_on_claim(chunk, claimed.closed, report)
+        attempts = claimed.attempts
         # Half the hold is left for recording, and for replicas' clocks that disagree a little.
         ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
         outcomes: list[Attempt] = []
@@ -258,6 +261,18 @@ class Outbox:
             # database: those a platform took are recorded, not sent again once the claim runs out;
             # the rest, the one in flight too ("unsent": it may have arrived), are let go at once.
             await self._record_through(outcomes, now, report)
+
+    def _closed_on_claim(
+        self, chunk: Sequence[tuple[int, Notice]], closed: Sequence[tuple[int, str]], report: DeliveryReport
+    ) -> None:
+        """Logged and counted, once committed: the notices the claim closed unsent, for a drop that
+        found them claimed by a worker that then died (``outbox.claim_many``)."""
+        kinds = {notice_id: notice.kind for notice_id, notice in chunk}
+        for notice_id, reason in closed:
+            log.info("notice_dropped", notice_id=notice_id, kind=kinds[notice_id], reason=reason)
+        report.dropped += len(closed)
+        if closed:
+            self.ctx.metrics.notices("dropped", len(closed))
 
     async def _record_through(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
         """``_record``, run to its end even when the pass is cancelled meanwhile: the stop waits for
@@ -287,7 +302,7 @@ class Outbox:
             try:
                 await self._record_once(outcomes, now, tally, after)
             except Exception as exc:
-                if attempt == RECORD_TRIES or not outbox.is_deadlock(exc):
+                if attempt == RECORD_TRIES or not is_deadlock(exc):
                     raise
                 log.warning("notice_record_deadlock_retried", attempt=attempt, notices=len(outcomes))
                 continue

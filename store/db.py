@@ -597,6 +597,12 @@ def driver_failure(exc: BaseException) -> str | None:
     return f"cannot open the database ({type(driver).__name__}): check SIGNPOST_DATABASE_URL"
 
 
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL rolled this transaction back to end a deadlock (SQLSTATE 40P01): the
+    whole transaction may simply be run again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, and_, case, delete, exists, func, literal, or_, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
@@ -55,17 +54,27 @@ async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetim
     return int(row.attempts)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What ``claim_many`` did: each notice claimed here, by its attempt count (``attempts``); and
+    each it closed unsent instead, by id with the drop's reason (``closed``, names nobody)."""
+
+    attempts: Mapping[int, int]
+    closed: Sequence[tuple[int, str]] = ()
+
+
 async def claim_many(
     session: AsyncSession, notice_ids: Sequence[int], worker: str, now: datetime, hold: timedelta
-) -> dict[int, int]:
+) -> Claimed:
     """``claim`` for several notices at once: each one claimed here, by its attempt count.
 
     Two statements whatever the number: the claims (new, or taking over those whose time ran
     out), then the attempt counts of those not delivered meanwhile. One dropped while a worker that
-    then died held it is closed with the drop's reason, not claimed (two statements more).
+    then died held it is closed with the drop's reason, not claimed (two statements more): the
+    caller says so (``Claimed.closed``), as for every notice closed unsent.
     """
     if not notice_ids:
-        return {}
+        return Claimed({})
     # Core's insert with the rows as executemany parameters: one multi-row statement, compiled
     # once (``.values(rows)`` has no cache key and was compiled afresh on every call).
     claims = NoticeClaim.__table__
@@ -78,7 +87,7 @@ async def claim_many(
     ).returning(claims.c.notice_id, claims.c.drop_wanted)
     taken = {int(row.notice_id): row.drop_wanted for row in await session.execute(stmt, rows)}
     if not taken:
-        return {}
+        return Claimed({})
     found = await session.execute(
         select(NoticeRow.id, NoticeRow.attempts).where(
             # Not delivered nor dropped meanwhile (another replica read it as pending before either).
@@ -91,10 +100,14 @@ async def claim_many(
     # Dropped while a worker whose claim then ran out held it (``notices._drop``): closed as the
     # drop wanted, not sent. None but after a worker died mid-send, so no statement otherwise.
     wanted = {notice_id: why for notice_id, why in taken.items() if why is not None and notice_id in attempts}
+    closed: list[int] = []
     if wanted:
-        await close_for_drops(session, wanted, now)
+        closed = await close_for_drops(session, wanted, now)
         await release_many(session, sorted(wanted))
-    return {notice_id: tried for notice_id, tried in attempts.items() if notice_id not in wanted}
+    return Claimed(
+        {notice_id: tried for notice_id, tried in attempts.items() if notice_id not in wanted},
+        [(notice_id, wanted[notice_id]) for notice_id in closed],
+    )
 
 
 async def release(session: AsyncSession, notice_id: int) -> None:
@@ -198,12 +211,6 @@ async def _release(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int
         .execution_options(synchronize_session=False)
     )
     return {int(row.notice_id): row.drop_wanted for row in result if row.drop_wanted is not None}
-
-
-def is_deadlock(exc: BaseException) -> bool:
-    """Whether PostgreSQL rolled this transaction back to end a deadlock (SQLSTATE 40P01): the
-    whole transaction may simply be run again."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 async def let_go(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, str]:
@@ -328,7 +335,8 @@ async def close_expired(
     only those claimed here are closed, their claims then let go: on PostgreSQL a replica claiming
     one meanwhile waits for this claim, then finds it closed; a notice another claimed first (its
     claim not yet visible when this statement began) is left to it. Closing by the notices' rows
-    alone let both happen at once: sent by the other, and recorded here as not sent."""
+    alone let both happen at once: sent by the other, and recorded here as not sent. One a drop
+    found claimed by a worker that died holding it is closed with the drop's reason instead."""
     claims = NoticeClaim.__table__
     marker = f"closing:{uuid.uuid4().hex}"
     take = dialect_insert(session)(claims).from_select(
@@ -344,11 +352,15 @@ async def close_expired(
     )
     await session.execute(take)
     refused = literal(f"{why.failed} (", String) + NoticeRow.last_error + literal(")", String)
-    reason = case(
+    expired = case(
         *[(NoticeRow.last_error == error, literal(said, String)) for error, said in sorted(why.by_error.items())],
         (NoticeRow.last_error.is_(None), literal(why.untried, String)),
         else_=func.substr(refused, 1, 200),
     )
+    # A drop that found it claimed by a worker that then died (``notices._drop``) is why it went
+    # unsent, not its week: the claim taken over above keeps the drop's reason.
+    wanted = select(claims.c.drop_wanted).where(claims.c.notice_id == NoticeRow.id).scalar_subquery()
+    reason = func.coalesce(wanted, expired)
     result = await session.execute(
         update(NoticeRow)
         .where(

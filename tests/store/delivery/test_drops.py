@@ -5,17 +5,20 @@ or never began, is closed with the drop's reason, never retried and sent late.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.delivery import DeliveryFailed
 from bot.notify import Outbox
 from handlers.clock import FakeClock
 from handlers.vocabulary import Notice, Platform, Principal
+from store.db import is_deadlock
 from store.delivery import notices, outbox
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
@@ -141,7 +144,7 @@ async def test_a_notice_dropped_while_a_worker_that_then_died_held_it_is_never_s
     and left the closing to the worker. The next worker to claim it closes it with the drop's reason."""
     [notice_id] = await _enqueue(app, _asked(12))
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)).attempts == {notice_id: 0}
     await _decide(app, 12)
     clock.advance(minutes=3)
     slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
@@ -150,6 +153,94 @@ async def test_a_notice_dropped_while_a_worker_that_then_died_held_it_is_never_s
     [row] = await _rows(app)
     assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
     assert report.delivered == 0
+    assert await _claims(app) == []
+
+
+def _dropped_lines(logs: Sequence[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == "notice_dropped"]
+
+
+def _dropped_metric(app: Signpost) -> float | None:
+    return app.metrics.registry.get_sample_value("signpost_notices_total", {"state": "dropped"})
+
+
+async def test_a_dead_workers_notice_closed_for_its_drop_on_takeover_is_logged_and_counted_once(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The next worker to claim a notice dropped while a dead worker held it closes it unsent: one
+    ``notice_dropped`` line (its id, kind and the drop's reason, nothing else) and one dropped
+    notice counted, as for every other notice closed unsent."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)
+    await _decide(app, 12)
+    clock.advance(minutes=3)
+    with capture_logs() as logs:
+        report = await Outbox(app.ctx, [DecidedMeanwhile(lambda notice: asyncio.sleep(0))]).deliver_due()
+    assert _dropped_lines(logs) == [
+        {
+            "event": "notice_dropped",
+            "log_level": "info",
+            "notice_id": notice_id,
+            "kind": "access_request",
+            "reason": notices.DECIDED,
+        }
+    ]
+    assert (report.delivered, report.dropped) == (0, 1)
+    assert _dropped_metric(app) == 1
+
+
+async def test_a_notice_dropped_while_a_dead_worker_held_it_closes_a_week_on_with_the_drops_reason(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Nobody claimed the notice again within its week (the only worker died holding it, a drop
+    found it claimed): the week's closing records why it was really not sent, the drop's reason,
+    not that it waited a week; logged and counted once."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "died", clock.now(), HOLD)
+    await _decide(app, 12)
+    clock.advance(days=7, minutes=1)
+    slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    with capture_logs() as logs:
+        report = await Outbox(app.ctx, [slack]).deliver_due()
+    assert slack.sent == []
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
+    assert [(e["notice_id"], e["reason"]) for e in _dropped_lines(logs)] == [(notice_id, notices.DECIDED)]
+    assert report.dropped == 1
+    assert _dropped_metric(app) == 1
+    assert await _claims(app) == []
+
+
+@pytest.mark.parametrize("sender", ["failed", "died"])
+async def test_a_notice_whose_drop_is_wanted_is_not_renewed_and_never_goes_out_later(
+    app: Signpost, clock: FakeClock, sender: str
+) -> None:
+    """A relayed message's notice is handed on while a worker sends it (the drop is wanted), then
+    its recipient may take the message again (``renew``), all before the worker records its send.
+    The renew reopens nothing (nothing is closed yet: a wish is not a drop), and the wish stands:
+    the send fails, or the worker dies and the next one takes its claim over; either way the
+    notice is closed as handed on, and no later pass sends it."""
+    key = "relay:3:P001"
+    relayed = Notice("P001", "relay_message", "A message waits for you (message 3).", dedupe_key=key)
+    [notice_id] = await _enqueue(app, relayed)
+    now = clock.now()
+    async with app.ctx.db.write() as session:
+        await outbox.claim_many(session, [notice_id], "sending", now, HOLD)
+    async with app.ctx.db.write() as session:
+        assert await notices.drop_keyed(session, "relay_message", {key}, now, notices.HANDED_ON) == 0
+    async with app.ctx.db.write() as session:
+        assert await notices.renew(session, [relayed], now, {notices.HANDED_ON}) == set()
+    if sender == "failed":
+        async with app.ctx.db.write() as session:
+            assert await outbox.retry_later(session, notice_id, 0, now, "slack: DeliveryFailed") is None
+    clock.advance(hours=2)
+    slack = DecidedMeanwhile(lambda notice: asyncio.sleep(0))
+    assert (await Outbox(app.ctx, [slack]).deliver_due()).delivered == 0
+    assert slack.sent == [], "a notice whose drop was wanted went out"
+    [row] = await _rows(app)
+    assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.HANDED_ON)
     assert await _claims(app) == []
 
 
@@ -225,7 +316,7 @@ async def test_a_drop_as_another_replica_claims_the_notice_never_records_a_sent_
     [notice_id] = await _enqueue(app, _asked(12))
     now = clock.now()
     async with app.ctx.db.write() as claiming:  # replica A
-        assert await outbox.claim_many(claiming, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(claiming, [notice_id], "replica-a", now, HOLD)).attempts == {notice_id: 0}
         dropping = asyncio.create_task(_decide(app, 12))  # replica B
         await _waits_for_a_lock(app, dropping)
     await dropping
@@ -242,7 +333,7 @@ async def test_a_drop_as_another_replica_claims_the_notice_never_records_a_sent_
         assert (row.delivered_at, row.dropped_at is not None, row.last_error) == (None, True, notices.DECIDED)
         async with app.ctx.db.write() as session:
             later = now + timedelta(hours=2)
-            assert await outbox.claim_many(session, [notice_id], "replica-a", later, HOLD) == {}
+            assert (await outbox.claim_many(session, [notice_id], "replica-a", later, HOLD)).attempts == {}
 
 
 @pytest.mark.postgres_only
@@ -255,7 +346,7 @@ async def test_a_failed_send_recorded_as_a_drop_commits_is_closed_with_the_drops
     [notice_id] = await _enqueue(app, _asked(12))
     now = clock.now()
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [notice_id], "replica-a", now, HOLD) == {notice_id: 0}
+        assert (await outbox.claim_many(session, [notice_id], "replica-a", now, HOLD)).attempts == {notice_id: 0}
 
     async def record_failure() -> None:
         async with app.ctx.db.write() as recording:
@@ -314,10 +405,10 @@ async def test_a_job_dropping_several_notices_as_a_pass_records_them_never_loses
     assert [(r.id, r.delivered_at is not None, r.dropped_at) for r in rows] == [(low, True, None), (high, True, None)]
     assert await _claims(app) == []
     [error] = job_failed
-    assert error is None or (isinstance(error, Exception) and outbox.is_deadlock(error))
+    assert error is None or (isinstance(error, Exception) and is_deadlock(error))
     later = now + timedelta(hours=2)
     async with app.ctx.db.write() as session:
-        assert await outbox.claim_many(session, [low, high], "replica-a", later, HOLD) == {}, "sent again"
+        assert (await outbox.claim_many(session, [low, high], "replica-a", later, HOLD)).attempts == {}, "sent again"
 
 
 async def test_a_failure_recorded_for_a_notice_closed_meanwhile_leaves_its_record_as_it_was(
