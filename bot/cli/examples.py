@@ -19,7 +19,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "seed-demo": ("signpost seed-demo --if-empty",),
     "import": ("signpost import practitioners.csv children.csv involvements.csv",),
     "match": ("signpost match roll.csv --as ADMIN-01 --top 3 > matches.csv",),
-    "totp enrol": ("signpost totp enrol NS-P0001",),
+    "totp enrol": (
+        "signpost totp enrol NS-P0001   # at a terminal: the QR code and secret are shown there",
+        "signpost totp enrol NS-P0001 --secret-file ~/ns-p0001.secret   # from a script: a new file only you read",
+    ),
     "totp reset": ("signpost totp reset NS-P0001",),
     "practitioner list": ("signpost practitioner list --authority Northshire",),
     "practitioner unlink": ("signpost practitioner unlink NS-P0001 --platform slack",),

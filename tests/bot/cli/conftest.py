@@ -17,6 +17,7 @@ import structlog
 
 from bot.cli.main import main
 from store.keys.crypto import KeyRing
+from tests.bot.console.test_stepup import secret_from
 from tests.databases import drop_role
 
 
@@ -58,6 +59,14 @@ class Cli:
     async def run(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
         """Run one command from an async test (in a thread: the command runs its own event loop)."""
         return await asyncio.to_thread(self, *args, stdin=stdin, env=env)
+
+    def enrol(self, practitioner_id: str, env: dict[str, str] | None = None) -> str:
+        """`signpost totp enrol ID --secret-file FILE` (stdout here is no terminal, so the secret goes to a
+        new file, as an operator's script would send it): the secret it wrote."""
+        path = Path(f"{uuid.uuid4().hex}.secret")  # in the test's folder, a new name each time
+        enrolled = self("totp", "enrol", practitioner_id, "--secret-file", str(path), env=env)
+        assert enrolled.code == 0, enrolled.err
+        return secret_from(path.read_text("utf-8"))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 
 from store.register.refs import check_digit
 from tests.bot.cli.conftest import Cli
-from tests.bot.console.test_stepup import secret_from
 from tests.factories import (
     AMY,
     BEN,
@@ -88,8 +87,7 @@ def test_an_export_as_excel_writes_it_imports_and_its_children_are_found_as_type
         "children: 3 rows read, 3 new or changed",
         "involvements: 3 rows read, 3 new or changed",
     ]
-    enrolled = cli("totp", "enrol", "P102")
-    code = pyotp.TOTP(secret_from(enrolled.out)).now()
+    code = pyotp.TOTP(cli.enrol("P102")).now()
     first, *rest = SEARCHES
     out = cli("console", "--as", "P102", stdin="\n".join([first, code, *rest]) + "\n").out
     found = re.findall(r"Signposts for (\d{3} \d{3} \d{4}): 1 involvement\.", out)
@@ -194,8 +192,7 @@ def test_a_child_with_one_name_only_is_imported_and_found_by_it(cli: Cli, tmp_pa
     )
     imported = cli("import", *map(str, feeds))
     assert imported.code == 0, imported.err
-    enrolled = cli("totp", "enrol", "P003")
-    code = pyotp.TOTP(secret_from(enrolled.out)).now()
+    code = pyotp.TOTP(cli.enrol("P003")).now()
     out = cli("console", "--as", "P003", stdin=f"Okafor 12/09/2016\n{code}\nNoah 29/02/2020 \n").out
     found = re.findall(r"Signposts for (\d{3} \d{3} \d{4}):", out)
     assert [ref.replace(" ", "") for ref in found] == [BEN, NO_INVOLVEMENTS], out
@@ -230,8 +227,7 @@ def test_a_practitioner_with_a_phone_or_an_email_only_is_imported_and_signposted
     feeds.append(write(tmp_path, "involvements.csv", INVOLVEMENTS))
     imported = cli("import", *map(str, feeds))
     assert imported.code == 0, imported.err
-    enrolled = cli("totp", "enrol", "P003")
-    code = pyotp.TOTP(secret_from(enrolled.out)).now()
+    code = pyotp.TOTP(cli.enrol("P003")).now()
     out = cli("console", "--as", "P003", stdin=f"Amy Jones 03/04/2014\n{code}\n").out
     lines = out.splitlines()
     assert "    sam.carter@northshire.example" in lines, out

@@ -21,7 +21,6 @@ from store.register.feeds import Feed, import_feeds
 from store.tables.lifecycle import Meta
 from tests.bot.cli.conftest import Cli, Run
 from tests.bot.cli.test_main import write_feeds
-from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 from tests.store.keys.test_backup import restored
 
@@ -150,9 +149,7 @@ async def test_a_fresh_store_gets_its_key_file_and_works(cli: Cli, db_url: str, 
 
 def enrol(cli: Cli, env: dict[str, str] | None = None) -> str:
     """Enrol P002's authenticator at the terminal (as an admin would); its current code."""
-    enrolled = cli("totp", "enrol", "P002", env=env)
-    assert enrolled.code == 0, enrolled.err
-    return pyotp.TOTP(secret_from(enrolled.out)).now()
+    return pyotp.TOTP(cli.enrol("P002", env=env)).now()
 
 
 def test_after_keys_rotate_the_store_still_opens_and_still_knows_its_key_file(cli: Cli, tmp_path: Path) -> None:

@@ -19,15 +19,12 @@ from bot.cli.main import commands, is_group, main, parser
 from store.db import url_problem
 from store.register.synthetic import SyntheticRegister, feeds_text
 from tests.bot.cli.conftest import Cli
-from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
 
 
 def enrol(cli: Cli, practitioner_id: str) -> str:
     """Enrol an authenticator at the terminal (as an admin would) and return its current code."""
-    enrolled = cli("totp", "enrol", practitioner_id)
-    assert enrolled.code == 0, enrolled.err
-    return pyotp.TOTP(secret_from(enrolled.out)).now()
+    return pyotp.TOTP(cli.enrol(practitioner_id)).now()
 
 
 def write_feeds(tmp: Path) -> list[str]:

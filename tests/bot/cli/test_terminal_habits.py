@@ -447,7 +447,7 @@ async def test_a_practitioner_id_typed_in_another_case_names_the_same_practition
     `totp enrol p002`, `totp reset`, `match --as ad01` and `audit export --actor p002` answered that
     there is no such practitioner (the export: "it is not a practitioner id in the register")."""
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
-    enrolled = await cli.run("totp", "enrol", " p002 ")
+    enrolled = await cli.run("totp", "enrol", " p002 ", "--secret-file", str(tmp_path / "p002.secret"))
     assert enrolled.code == 0 and "P002" in enrolled.out, enrolled.err
     exported = await cli.run("audit", "export", "--actor", "p002")
     assert exported.code == 0 and "not a practitioner id" not in exported.err, exported.err

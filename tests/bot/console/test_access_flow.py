@@ -134,9 +134,10 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
     """
     totps = {}
     for who in ("P002", "DM01", "DM02"):
-        enrolled = signpost(["totp", "enrol", who], env, tmp_path)
+        secret_file = tmp_path / f"{who}.secret"
+        enrolled = signpost(["totp", "enrol", who, "--secret-file", str(secret_file)], env, tmp_path)
         assert enrolled.returncode == 0, enrolled.stderr
-        totps[who] = pyotp.TOTP(secret_from(enrolled.stdout))
+        totps[who] = pyotp.TOTP(secret_from(secret_file.read_text("utf-8")))
     prompts = iter([0.0, 0.0, 0.0, None, None, 25 * 3600.0])
 
     def codes(who: str) -> list[str]:

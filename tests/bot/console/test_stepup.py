@@ -132,25 +132,27 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
 async def test_operator_enrols_then_the_first_console_code_confirms_and_answers(
     env: Mapping[str, str], tmp_path: Path
 ) -> None:
-    """`signpost totp enrol` prints the secret; the practitioner's first search asks for a code and runs."""
-    status, out, _ = await run(env, tmp_path, "totp", "enrol", "P002")
-    assert status == 0 and "█" in out and "P002" in out
-    code = pyotp.TOTP(secret_from(out)).now()
+    """`signpost totp enrol --secret-file` writes the secret; the practitioner's first search asks for a
+    code and runs."""
+    status, out, _ = await run(env, tmp_path, "totp", "enrol", "P002", "--secret-file", "p002.secret")
+    written = (tmp_path / "p002.secret").read_text("utf-8")
+    assert status == 0 and "█" in written and "P002" in out
+    code = pyotp.TOTP(secret_from(written)).now()
     script = f"Amy Jones 03/04/2014\n{code}\n:quit\n"
     status, out, logs = await run(env, tmp_path, "console", "--as", "P002", stdin=script)
     assert status == 0, logs
     assert "to finish setting it up" in out and ANSWER in out
     assert code not in logs and "Amy" not in logs
 
-    status, _, err = await run(env, tmp_path, "totp", "enrol", "P002")
-    assert status == 2 and "--replace" in err
+    status, _, err = await run(env, tmp_path, "totp", "enrol", "P002", "--secret-file", "again.secret")
+    assert status == 2 and "--replace" in err and not (tmp_path / "again.secret").exists()
 
 
 async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
     env: Mapping[str, str], tmp_path: Path
 ) -> None:
     """`signpost totp reset` removes the credential, says so, is audited, and search asks to enrol."""
-    await run(env, tmp_path, "totp", "enrol", "P003")
+    await run(env, tmp_path, "totp", "enrol", "P003", "--secret-file", "p003.secret")
     status, out, _ = await run(env, tmp_path, "totp", "reset", "P003")
     assert status == 0 and "Reset P003's authenticator" in out
     status, out, _ = await run(env, tmp_path, "console", "--as", "P003", stdin=f"{AMY}\n:quit\n")
@@ -164,9 +166,10 @@ async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
 
 async def test_operator_commands_refuse_an_unknown_practitioner(env: Mapping[str, str], tmp_path: Path) -> None:
     """A mistyped id is one clear line and exit status 2, and nothing is written."""
-    for action in ("enrol", "reset"):
-        status, out, err = await run(env, tmp_path, "totp", action, "NOPE")
+    for command in (("enrol", "NOPE", "--secret-file", "nope.secret"), ("reset", "NOPE")):
+        status, out, err = await run(env, tmp_path, "totp", *command)
         assert status == 2 and "no practitioner NOPE in the register" in err and "█" not in out
+    assert not (tmp_path / "nope.secret").exists()
 
 
 async def test_a_code_typed_after_leaving_the_code_prompt_finishes_the_enrolment(
