@@ -101,11 +101,20 @@ def _worker_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
 
 
 @pytest.fixture
-def keys(tmp_path: Path, _worker_keys: KeyRing) -> KeyRing:
+def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing) -> KeyRing:
     """A key file of this test's own (a copy of the worker's: a test that punctures, rotates or
-    destroys keys changes only its copy), its derived keys already in memory, as after a start."""
-    assert _worker_keys.path is not None
+    destroys keys changes only its copy), its derived keys already in memory, as after a start.
+
+    Its chains start where a key file made on the test clock's day starts them. A test working to
+    the real date (a `signpost` command's own clock) is marked ``fresh_keys``: it gets a key file
+    with no chains yet, which its first command makes for that day, as a new deployment's would.
+    """
     path = tmp_path / "test.key"
+    if request.node.get_closest_marker("fresh_keys"):
+        ring = KeyRing.generate(path)
+        ring.save()
+        return ring
+    assert _worker_keys.path is not None
     shutil.copy(_worker_keys.path, path)  # its mode too (0600)
     ring = KeyRing.load(path)
     ring.keks.update((k, v) for k, v in _worker_keys.keks.items() if is_derived(k))

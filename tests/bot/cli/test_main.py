@@ -22,6 +22,8 @@ from tests.bot.cli.conftest import Cli
 from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 
 def enrol(cli: Cli, practitioner_id: str) -> str:
     """Enrol an authenticator at the terminal (as an admin would) and return its current code."""
