@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from store.db import Database
 from store.keys.crypto import KeyRing
+from store.keys.keychain import ensure_chains, is_derived
 from tests.databases import Templates, postgres_problem
 
 BACKENDS = ("sqlite", "postgres")
@@ -86,10 +89,36 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> KeyRing:
-    ring = KeyRing.generate(tmp_path / "test.key")
+@pytest.fixture(scope="session")
+def _worker_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    """One key file per test process, its chains made and derived for the test clock's day: the
+    birth-date and term keys (~18,000 hashes a fresh key file derives at its first start) took a
+    sixth of the suite's time when every test derived its own."""
+    ring = KeyRing.generate(tmp_path_factory.mktemp("keys") / "worker.key")
     ring.save()
+    ensure_chains(ring, FakeClock().now().date())
+    return ring
+
+
+@pytest.fixture
+def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing) -> KeyRing:
+    """A key file of this test's own (a copy of the worker's: a test that punctures, rotates or
+    destroys keys changes only its copy), its derived keys already in memory, as after a start.
+
+    Its chains start where a key file made on the test clock's day starts them. A test working to
+    the real date (a `signpost` command's own clock) is marked ``fresh_keys``: it gets a key file
+    with no chains yet, which its first command makes for that day, as a new deployment's would.
+    """
+    path = tmp_path / "test.key"
+    if request.node.get_closest_marker("fresh_keys"):
+        ring = KeyRing.generate(path)
+        ring.save()
+        return ring
+    assert _worker_keys.path is not None
+    shutil.copy(_worker_keys.path, path)  # its mode too (0600)
+    ring = KeyRing.load(path)
+    ring.keks.update((k, v) for k, v in _worker_keys.keks.items() if is_derived(k))
+    ring.term_keys = _worker_keys.term_keys.since(date.min, _worker_keys.term_keys.as_of or date.min)
     return ring
 
 

@@ -261,10 +261,13 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
 
     Deterministic, so every replica derives the same keys; keys below a cutoff another process
     punctured are dropped here too. No await inside: the swap is atomic for the event loop.
-    ``reuse``: keys derived before (a puncture's), taken instead of deriving a chain again when
-    they hold its cutoff's key and every later one (a chain's keys from a slot on depend only on
-    its state there); a key below the cutoff is never taken.
+    ``reuse``: keys derived before (a puncture's; by default those the ring holds already, so that
+    installing again, as every start does after ``ensure_chains``, derives nothing), taken instead
+    of deriving a chain again when they hold its cutoff's key and every later one (a chain's keys
+    from a slot on depend only on its state there); a key below the cutoff is never taken.
     """
+    if reuse is None:
+        reuse = ring.keks  # read before it is cleared below
     derived: dict[str, bytes] = {}
     for chain_state in states(ring):
         if chain_state.chain is Chain.TERM:

@@ -47,6 +47,8 @@ from tests.bot.cli.test_main import write_feeds
 from tests.factories import AMY, CHILDREN_HEADER
 from tests.store.lifecycle.lifecycle_data import load
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

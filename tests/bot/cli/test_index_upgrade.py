@@ -33,6 +33,8 @@ from tests.factories import NEWER_INDEX, record_index_version
 from tests.fuzzy_register import FUZZY_CHILDREN
 from tests.store.register.test_terms_rebuild import write_version_2_index
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 
 @pytest.mark.parametrize("migrate_on_start", ["1", "0"])
 async def test_a_store_indexed_by_an_older_version_is_rebuilt_at_start_and_still_answers(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
+import pytest
 from sqlalchemy import delete, select
 
 from store.db import Database
@@ -23,6 +24,8 @@ from tests.bot.cli.conftest import Cli, Run
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 from tests.store.keys.test_backup import restored
+
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
 
 LOOKUP = "999 000 0018"
 FOUND = "Signposts for 999 000 0018: 3 involvements."

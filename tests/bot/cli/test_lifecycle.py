@@ -29,6 +29,8 @@ from tests.bot.process import run_signpost
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
 from tests.store.lifecycle.lifecycle_data import snapshot
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 TODAY = date.today()
 
 

@@ -35,6 +35,8 @@ from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import AMY, CHILDREN_HEADER, PRACTITIONERS
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 TODAY = date.today()
 SECRET = "Amy Jones 03/04/2014 M1 2AB"  # what a failure's message might quote: never audited
 

@@ -29,6 +29,8 @@ from tests.access_helpers import EXTRA_PRACTITIONERS
 from tests.bot.console.test_stepup import secret_from
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
+pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+
 NoCodes = Callable[[str], list[str]]
 
 
