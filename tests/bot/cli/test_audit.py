@@ -239,7 +239,7 @@ async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_
     assert run.code == 2 and "reference number is not valid" in run.err
     run = await signpost_cli.run("audit", "export", "--since", "02/12/2026", "--until", "01/12/2026")
     assert run.code == 2 and run.out == ""
-    assert run.said == "signpost: --since must be before --until (--until is exclusive): nothing could match"
+    assert run.said == "signpost: --since must be before --until: nothing could match"
 
 
 async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
@@ -276,6 +276,30 @@ async def test_sar_as_json_says_every_action_in_the_plain_words_of_the_text_repo
         "exported the audit",
         "a subject access report about this reference was produced (a list like this one)",
     ]
+
+
+async def test_a_date_given_to_until_includes_that_whole_day(busy: Signpost, signpost_cli: Cli) -> None:
+    """`audit export --until 03/11/2026` left out the events of 03/11/2026: --until was exclusive,
+    which only --help said. A date given to --until now includes the whole of that day, in either
+    spelling (so --since and --until may name the same day); a time stays exact, the events before it."""
+
+    async def export(*bounds: str) -> list[tuple[str, str]]:
+        run = await signpost_cli.run("audit", "export", *bounds)
+        assert run.code == 0, run.err
+        return [(e["at"], e["action"]) for e in map(json.loads, run.out.splitlines())]
+
+    trail = await export("--until", "2026-11-04")  # the busy trail, without the exports' own events
+    day = {at[:10] for at, _ in trail}
+    assert day == {"2026-11-02", "2026-11-03"} and len(trail) == 12
+    day_two = [(at, action) for at, action in trail if at.startswith("2026-11-03")]
+    assert await export("--since", "2026-11-03", "--until", "03/11/2026") == day_two
+    assert await export("--since", "03/11/2026", "--until", "2026-11-03") == day_two
+    assert await export("--until", "02/11/2026") == trail[: len(trail) - len(day_two)]
+    first_on_day_two = day_two[0][0]
+    assert await export("--until", first_on_day_two) == trail[: len(trail) - len(day_two)]  # exact: before it
+    assert await export("--until", "9999-12-31") != []  # the calendar's last day has no next day: still whole
+    helped = " ".join((await signpost_cli.run("audit", "export", "--help")).out.split())
+    assert "a date includes that whole day" in helped and "exclusive" not in helped
 
 
 async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cli: Cli) -> None:
