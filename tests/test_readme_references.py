@@ -52,3 +52,13 @@ def test_every_path_the_readme_gives_exists() -> None:
     named = paths()
     assert "tests/bot/cli/test_settings.py" in named and "manifest.yml" in named  # the scan finds them
     assert [path for path in sorted(named) if not (ROOT / path).exists()] == []
+
+
+def test_the_migration_counts_the_readme_gives_are_this_signposts() -> None:
+    """README said `db current` prints "up to date: 16 of 16 migrations applied" and that Alembic
+    sees "a dozen heads", when it printed 17 of 17 and 13: the numbers it gives are the shipped ones."""
+    from store.db import revisions, shipped_heads
+
+    shipped, heads = len(revisions()), len(shipped_heads())
+    assert re.findall(r'"up to date: (\d+) of (\d+) migrations applied', README) == [(str(shipped), str(shipped))]
+    assert re.findall(r"Alembic sees (\S+) heads", README) == [str(heads)]

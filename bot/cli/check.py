@@ -38,7 +38,7 @@ from store.db import (
     store_damage,
 )
 from store.keys.backup import PARTIAL
-from store.keys.binding import KeyFileRefused, bind, recorded_fingerprint
+from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
 from store.keys.crypto import KeyFileError, KeyRing
 
 NO_BINDING = (
@@ -48,6 +48,10 @@ NO_BINDING = (
 UNRECORDED = (
     "no migration is recorded, but Signpost's tables are here: a restore that did not finish? "
     "(restore again into a new, empty database)"
+)
+ANOTHER_STORES = (
+    "the audit chain (its checkpoints are signed with the key in this store's own key file, and "
+    "SIGNPOST_KEY_FILE is another store's: `signpost audit verify --public-key` checks it without one)"
 )
 PG_DUMP = b"PGDMP"
 INTEGRITY_LIMIT = 100  # SQLite stops its integrity check after this many findings
@@ -215,13 +219,19 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
 
 
 async def _audit_chain(db: Database, settings: Settings, ring: KeyRing | None, found: Findings) -> bool:
-    """The audit chain re-walked against the public key the key file (or signing key file) holds."""
+    """The audit chain re-walked against the public key the key file (or signing key file) holds:
+    the checkpoints need it, so with another store's key file (and no signing key file of this
+    store's own) the chain is not checked, rather than failed."""
     signing_file = settings.signing_key_file
     if ring is None:
         found.unchecked.append("the audit chain (no key file to take its public key from)")
         return True
     if signing_file is not None and not signing_file.exists():  # a Signer would move the seed there
         found.unchecked.append(f"the audit chain (SIGNPOST_SIGNING_KEY_FILE {signing_file} does not exist)")
+        return True
+    if signing_file is None and another_stores(await recorded_fingerprint(db), ring):
+        # Its public key is another log's: every checkpoint would read as forged, which is no finding.
+        found.unchecked.append(ANOTHER_STORES)
         return True
     try:
         public = Signer(ring, signing_file).public

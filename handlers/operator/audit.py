@@ -71,11 +71,10 @@ async def export(
     actor_id: str | None = None,
     child_ref: int | None = None,
 ) -> Export:
-    """Audit the export, then the matching events in sequence order (sealed terms never included)."""
+    """Audit the export, then the matching events in sequence order (sealed terms never included).
+    ``until`` is exclusive: the command line turns a date given to it into the next day's start."""
     if since is not None and until is not None and since >= until:
-        raise Refused(
-            "--since must be before --until (--until is exclusive): nothing could match", reason="empty range"
-        )
+        raise Refused("--since must be before --until: nothing could match", reason="empty range")
     tag = None
     if child_ref:  # the searches that had the child as a possible match too, while its key lives
         async with ctx.db.read() as session:

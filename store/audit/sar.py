@@ -199,22 +199,32 @@ class SarEntry:
     organisation: str
     role: str
     local_authority: str
-    action: str
+    action: str  # the internal names: a report shows them in words (``what_was_done``, ``what_came_of_it``)
     outcome: str
     purpose: str
     practitioner: str | None = None  # name and id, only when asked for
+
+    def what_was_done(self) -> str:
+        """The action in a family's words (``action`` is its internal name, never shown to them)."""
+        return ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, UNWORDED)
+
+    def what_came_of_it(self) -> str:
+        """The outcome in a family's words (``outcome`` is its internal name, never shown to them)."""
+        outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome))
+        if outcome is None and self.action in NOT_SENT:
+            outcome = "not sent"
+        return outcome or OUTCOME_WORDS.get(self.outcome, self.outcome)
+
+    def for_family(self) -> dict[str, object]:
+        """The entry as the JSON report gives it: the text report's words, field by field."""
+        return {**asdict(self), "action": self.what_was_done(), "outcome": self.what_came_of_it()}
 
     def line(self) -> str:
         who = f"{self.role}, {self.organisation}" + (f" ({self.local_authority})" if self.local_authority else "")
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
-        action = ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, UNWORDED)
-        outcome = ACTION_OUTCOME_WORDS.get((self.action, self.outcome))
-        if outcome is None and self.action in NOT_SENT:
-            outcome = "not sent"
-        outcome = outcome or OUTCOME_WORDS.get(self.outcome, self.outcome)
-        return f"{when}  {who}\n    {action}; {outcome}; purpose: {self.purpose}"
+        return f"{when}  {who}\n    {self.what_was_done()}; {self.what_came_of_it()}; purpose: {self.purpose}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +242,7 @@ class SarReport:
                 "produced_at": self.produced_at,
                 "with_names": self.with_names,
                 "in_register": self.in_register,
-                "entries": [asdict(e) for e in self.entries],
+                "entries": [e.for_family() for e in self.entries],
             },
             indent=2,
             ensure_ascii=False,

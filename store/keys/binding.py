@@ -79,13 +79,22 @@ async def bind(db: Database, ring: KeyRing, today: date) -> None:
             if await _holds_wrapped(session):
                 raise KeyFileRefused(NOT_OURS)
             return
-        if recorded is not None and not hmac.compare_digest(recorded, fingerprint(ring)):
+        if another_stores(recorded, ring):
             raise KeyFileRefused(NOT_OURS)
         probes = await _probes(session)
     _check_generation(ring, probes)
     if recorded is None:
         _prove(ring, probes, today)
         await _record(db, ring)
+
+
+def another_stores(recorded: str | None, ring: KeyRing) -> bool:
+    """Whether ``ring`` is another store's key file, by the ``recorded`` fingerprint (None: none
+    recorded yet, so nothing says it is). A rotated key file is still its store's own; one emptied
+    by decommissioning has no index key left to tell by (``bind`` judges it by what the store holds)."""
+    if keychain.decommissioned(ring) and not ring.index_key:
+        return False
+    return recorded is not None and not hmac.compare_digest(recorded, fingerprint(ring))
 
 
 async def _recorded(session: AsyncSession) -> str | None:

@@ -16,7 +16,9 @@ from bot.app import Signpost
 from bot.cli.common import MAX_OPERATOR_FILE
 from handlers.clock import FakeClock
 from handlers.operator.audit import EXPORT_FIELDS
+from handlers.vocabulary import Action, Outcome
 from store.audit.log import AuditRecord, append
+from store.audit.sar import OUTCOME_WORDS
 from store.people import lead
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
@@ -237,7 +239,7 @@ async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_
     assert run.code == 2 and "reference number is not valid" in run.err
     run = await signpost_cli.run("audit", "export", "--since", "02/12/2026", "--until", "01/12/2026")
     assert run.code == 2 and run.out == ""
-    assert run.said == "signpost: --since must be before --until (--until is exclusive): nothing could match"
+    assert run.said == "signpost: --since must be before --until: nothing could match"
 
 
 async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
@@ -248,6 +250,56 @@ async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
     assert "Sam Carter" not in text.out
     named = json.loads((await signpost_cli.run("audit", "sar", AMY, "--with-names", "--format", "json")).out)
     assert named["entries"][0]["practitioner"] == "Sam Carter (P001)"
+
+
+async def test_sar_as_json_says_every_action_in_the_plain_words_of_the_text_report(
+    signpost: Signpost, signpost_cli: Cli
+) -> None:
+    """README: "Every action is in plain words, never its internal name". The JSON report gave
+    `"action": "lead_professional_informed"`, `"lookup"`, `"export"`, `"sar"` (and outcomes such as
+    `"answered"`) to a family; now each entry says what the text report's line says, word for word."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P002", AMY)  # and Amy's lead professional, P001, is told of it
+    assert (await signpost_cli.run("audit", "export", "--child", AMY)).code == 0
+    assert (await signpost_cli.run("audit", "sar", AMY)).code == 0  # a report is in the next one
+    as_json = await signpost_cli.run("audit", "sar", AMY, "--format", "json")
+    as_text = await signpost_cli.run("audit", "sar", AMY)  # every entry of the JSON report, and one more
+    assert as_json.code == 0 and as_text.code == 0, as_json.err + as_text.err
+    entries = json.loads(as_json.out)["entries"]
+    internal = {str(name) for name in (*Action, *Outcome)} - set(OUTCOME_WORDS.values())  # "done" is a word
+    for entry in entries:
+        assert entry["action"] not in internal and entry["outcome"] not in internal, entry
+        assert f"    {entry['action']}; {entry['outcome']}; purpose: {entry['purpose']}\n" in as_text.out
+    assert [e["action"] for e in entries] == [
+        "notice to the lead professional queued (who looked this record up)",
+        "looked up by reference",
+        "exported the audit",
+        "a subject access report about this reference was produced (a list like this one)",
+    ]
+
+
+async def test_a_date_given_to_until_includes_that_whole_day(busy: Signpost, signpost_cli: Cli) -> None:
+    """`audit export --until 03/11/2026` left out the events of 03/11/2026: --until was exclusive,
+    which only --help said. A date given to --until now includes the whole of that day, in either
+    spelling (so --since and --until may name the same day); a time stays exact, the events before it."""
+
+    async def export(*bounds: str) -> list[tuple[str, str]]:
+        run = await signpost_cli.run("audit", "export", *bounds)
+        assert run.code == 0, run.err
+        return [(e["at"], e["action"]) for e in map(json.loads, run.out.splitlines())]
+
+    trail = await export("--until", "2026-11-04")  # the busy trail, without the exports' own events
+    day = {at[:10] for at, _ in trail}
+    assert day == {"2026-11-02", "2026-11-03"} and len(trail) == 12
+    day_two = [(at, action) for at, action in trail if at.startswith("2026-11-03")]
+    assert await export("--since", "2026-11-03", "--until", "03/11/2026") == day_two
+    assert await export("--since", "03/11/2026", "--until", "2026-11-03") == day_two
+    assert await export("--until", "02/11/2026") == trail[: len(trail) - len(day_two)]
+    first_on_day_two = day_two[0][0]
+    assert await export("--until", first_on_day_two) == trail[: len(trail) - len(day_two)]  # exact: before it
+    assert await export("--until", "9999-12-31") != []  # the calendar's last day has no next day: still whole
+    helped = " ".join((await signpost_cli.run("audit", "export", "--help")).out.split())
+    assert "a date includes that whole day" in helped and "exclusive" not in helped
 
 
 async def test_export_and_sar_are_themselves_audited(busy: Signpost, signpost_cli: Cli) -> None:

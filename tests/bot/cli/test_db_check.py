@@ -14,10 +14,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from store.audit.chain import make_checkpoint
+from store.audit.signing import Signer
 from store.db import DAMAGED_FILE, NOT_A_DATABASE, NOT_A_WHOLE_STORE, Database
 from store.keys.backup import PARTIAL
 from store.keys.crypto import KeyRing
@@ -198,6 +201,67 @@ def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
     assert f"FAILED: SIGNPOST_KEY_FILE {missing} does not exist: the key binding cannot be checked" in run.out
     assert "NOT CHECKED: the audit chain (no key file to take its public key from)" in run.out
     assert not missing.exists()  # a check never makes a key file
+
+
+def test_db_check_with_another_stores_key_file_does_not_call_the_audit_chain_broken(
+    cli: Cli, tmp_path: Path, backend: str
+) -> None:
+    """With another store's key file, after the right line (`… does not belong to this store`) came
+    `FAILED: the audit chain fails at seq N: bad checkpoint — the checkpoint … belongs to another log`,
+    which reads as tampering. The checkpoints are signed with the key this store's own key file holds:
+    another key file cannot check them, and that is what is said (the key file stays the one problem)."""
+    seeded(cli, 20)
+    assert cli("audit", "checkpoint").code == 0
+    other = KeyRing.generate(tmp_path / "other.key")
+    other.save()
+    run = cli("db", "check", env={"SIGNPOST_KEY_FILE": str(other.path)})
+    assert run.code == 1
+    assert [line for line in run.out.splitlines() if line.startswith("FAILED: ")] == [
+        f"FAILED: SIGNPOST_KEY_FILE {other.path} does not belong to this store "
+        "(it was sealed under another key file): use the key file kept with it"
+    ]
+    assert (
+        "NOT CHECKED: the audit chain (its checkpoints are signed with the key in this store's own key file, "
+        "and SIGNPOST_KEY_FILE is another store's: `signpost audit verify --public-key` checks it without one)"
+    ) in run.out.splitlines()
+    assert "another log" not in run.out and "fails at seq" not in run.out
+    assert run.out.splitlines()[-1] == "Do not trust this store as it is: 1 problem."
+
+
+def test_db_check_with_another_key_file_still_checks_the_chain_with_its_own_signing_key_file(
+    cli: Cli, tmp_path: Path, backend: str
+) -> None:
+    """Where the signing key lives in a file of its own (SIGNPOST_SIGNING_KEY_FILE), the checkpoints
+    need nothing of the key file: the chain is checked, and found intact, beside the key file's problem."""
+    seeded(cli, 20)
+    signing = {"SIGNPOST_SIGNING_KEY_FILE": str(tmp_path / "signing.key")}
+    assert cli("audit", "checkpoint", env=signing).code == 0  # the key file's seed moves there
+    other = KeyRing.generate(tmp_path / "other.key")
+    other.save()
+    run = cli("db", "check", env={"SIGNPOST_KEY_FILE": str(other.path), **signing})
+    assert run.code == 1
+    assert "does not belong to this store" in run.out and "NOT CHECKED" not in run.out
+    assert "the audit chain is intact" in run.out
+    assert run.out.splitlines()[-1] == "Do not trust this store as it is: 1 problem."
+
+
+async def test_db_check_with_its_own_key_file_still_fails_a_checkpoint_of_another_log(
+    cli: Cli, db_url: str, tmp_path: Path, backend: str
+) -> None:
+    """Tampering is still called so with the store's own key file: a checkpoint signed by another
+    Signpost's key, slipped into the store, fails the chain (and the key binding passes)."""
+    await cli.run("seed-demo", "--children", "20")
+    stranger = KeyRing.generate(tmp_path / "stranger.key")
+    db = await Database.open(db_url)
+    try:
+        await make_checkpoint(db, Signer(stranger), datetime.now(UTC))
+    finally:
+        await db.close()
+    run = await cli.run("db", "check")
+    assert run.code == 1
+    assert "the key binding matches SIGNPOST_KEY_FILE" in run.out
+    [failed] = [line for line in run.out.splitlines() if line.startswith("FAILED: ")]
+    assert failed.startswith("FAILED: the audit chain fails at seq ") and "belongs to another log" in failed
 
 
 async def test_db_check_finds_an_audit_event_altered(cli: Cli, db_url: str, backend: str) -> None:

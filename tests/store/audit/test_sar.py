@@ -137,7 +137,7 @@ async def test_a_weak_only_candidate_is_in_its_report_as_a_possible_match(signpo
         ("Teacher", "search", "ambiguous", NO_PURPOSE)
     ]
     assert "searched for by name and date of birth; " + POSSIBLE_MATCH in sar.to_text()
-    assert json.loads(sar.to_json())["entries"][0]["outcome"] == "ambiguous"
+    assert json.loads(sar.to_json())["entries"][0]["outcome"] == POSSIBLE_MATCH
     assert (await report(signpost, AMY)).entries == ()
 
     (event,) = await events_of(signpost, "ambiguous")
@@ -255,7 +255,7 @@ async def test_a_refused_access_request_says_so_and_never_shows_its_purpose(
     text, doc = sar.to_text(), json.loads(sar.to_json())
     refused = [line.strip() for line in text.splitlines() if line.endswith("purpose: " + REQUEST_REFUSED)]
     assert refused == [f"requested access (purpose given); refused, nothing shown; purpose: {REQUEST_REFUSED}"] * 2
-    assert [e["purpose"] for e in doc["entries"] if e["action"] == "request_access"] == [
+    assert [e["purpose"] for e in doc["entries"] if e["action"] == ACTION_WORDS["request_access"]] == [
         REQUEST_REFUSED,
         purpose,
         REQUEST_REFUSED,
@@ -381,7 +381,7 @@ async def test_json_carries_the_same_entries(signpost: Signpost) -> None:
     doc = json.loads((await report(signpost, AMY)).to_json())
     assert doc["child_ref"] == "999 000 0018" and doc["with_names"] is False
     assert [(e["organisation"], e["role"], e["outcome"]) for e in doc["entries"]] == [
-        ("Northshire Children's Services", "Social worker", "answered")
+        ("Northshire Children's Services", "Social worker", "contact details shown")
     ]
 
 
