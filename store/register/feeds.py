@@ -455,14 +455,14 @@ class Feed:
         if self.path is None:
             if self.bad_line is not None:
                 problems.append(RowProblem(self.name, self.bad_line, "file", NOT_UTF8))
-            yield _text_lines(self.text)
+            yield text_lines(self.text)
             return
         with self.path.open("rb") as handle:
             yield _decoded(self.name, handle, problems)
 
 
-def _text_lines(text: str) -> Iterator[str]:
-    """A feed held as text, line by line, its line breaks read as a file's are (``raw_lines``)."""
+def text_lines(text: str) -> Iterator[str]:
+    """A feed (or a roll) held as text, line by line, its line breaks read as a file's are (``raw_lines``)."""
     head = text[:LINE_LIMIT]
     if "\n" in head or "\r" not in head:
         return iter(io.StringIO(text))
@@ -475,17 +475,24 @@ def _wide(name: str, encoding: str, problems: list[RowProblem]) -> Iterator[str]
     yield from ()
 
 
-def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
-    """The file's lines (``raw_lines``), decoded; a line over ``LINE_LIMIT`` bytes is one problem
-    and ends the file (read in bounded memory, however long the line)."""
-    bad = False
+def numbered_lines(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[tuple[int, bytes]]:
+    """A file's lines as ``raw_lines`` ends them (a line feed, or a carriage return alone in a file
+    whose lines all end so; never another character ``str.splitlines`` takes for a line's end), each
+    with its number; a line over ``LINE_LIMIT`` bytes is one problem and ends the file (read in
+    bounded memory, however long the line). A feed's lines and a roll's are read here, alike."""
     for number, raw in enumerate(raw_lines(handle), start=1):
         if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
             why = CR_ONLY if b"\r" in raw else f"no line break in {LINE_LIMIT >> 20} MB"
-            problems.append(
-                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
-            )
+            problems.append(_unread(name, number, why))
             return
+        yield number, raw
+
+
+def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    """The file's lines (``numbered_lines``), decoded; a line that is not UTF-8 is a problem (the
+    first one only), and a UTF-16 or UTF-32 file is one problem and no line."""
+    bad = False
+    for number, raw in numbered_lines(name, handle, problems):
         if number == 1 and (wide := wide_encoding(raw)) is not None:
             problems.append(RowProblem(name, 1, "file", WIDE[wide]))
             return
@@ -1071,6 +1078,10 @@ def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
     message names the kind of fault, never the row's text. Its advice for a carriage return alone
     ("open the file in universal-newline mode") is for programmers: an operator is told what to do."""
     why = CR_ONLY if "new-line character seen in unquoted field" in str(exc) else str(exc)
+    return _unread(name, line, why)
+
+
+def _unread(name: str, line: int, why: str) -> RowProblem:
     return RowProblem(name, line, "row", f"cannot be read as CSV ({why}); nothing after it was read")
 
 
