@@ -419,3 +419,16 @@ def test_a_roll_ends_a_line_only_where_a_feed_does(cli: Cli, tmp_path: Path, mar
     result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
     assert result.code == 0, result.err
     assert [row[:2] for row in list(csv.reader(io.StringIO(result.out)))[1:]] == [["2", "match"], ["3", "no_match"]]
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR alone"])
+def test_a_roll_is_matched_by_its_file_lines_whatever_its_line_ends(cli: Cli, tmp_path: Path, end: str) -> None:
+    """Read by the feed reader's code, a roll saved by Windows, Unix or Excel's "CSV (Macintosh)"
+    (with or without a UTF-8 mark) is matched as the same rows, under the same line numbers."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    lines = roll_csv(ROLL[:2]).splitlines()
+    path.write_bytes(("\ufeff" + end.join([lines[0], "", *lines[1:]]) + end).encode("utf-8"))
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert [row[:2] for row in list(csv.reader(io.StringIO(result.out)))[1:]] == [["3", "match"], ["4", "match"]]
