@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import itertools
 import os
 import stat
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import IO, NamedTuple
 
 from handlers.grammar import parse_postcode
 from handlers.matching.terms import MAX_QUERY_TERMS, Query
@@ -24,7 +23,6 @@ from handlers.vocabulary import plural
 from store.register import children
 from store.register.feeds import (
     HEADERS,
-    LINE_LIMIT,
     SEXES,
     FeedKind,
     RowProblem,
@@ -32,6 +30,8 @@ from store.register.feeds import (
     csv_rows,
     feed_day,
     header_row,
+    numbered_lines,
+    text_lines,
 )
 
 # A chunk's terms (≤ MAX_QUERY_TERMS a row) always fit one batch probe: one IN query per chunk.
@@ -41,7 +41,8 @@ ROWS_PER_CHUNK = children.BATCH_TERMS // MAX_QUERY_TERMS
 @dataclass(frozen=True, slots=True)
 class Roll:
     """Where a roll is read from, as often as asked: a name for messages, and its text (held
-    whole: small rolls, tests) or the file it is streamed from, line by line."""
+    whole: small rolls, tests) or the file it is streamed from, line by line. Its lines end where
+    a feed's do: it is read by the feed reader's own code."""
 
     name: str
     text: str = ""
@@ -52,11 +53,12 @@ class Roll:
         return cls(path.name, path=path)
 
     @contextmanager
-    def lines(self) -> Iterator[Iterator[str]]:
-        """The roll's text lines (a line past ``LINE_LIMIT`` characters comes in pieces); a file
-        that cannot be opened or is not UTF-8 raises ``RollUnreadable``."""
+    def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
+        """The roll's text lines, as a feed's are read (``numbered_lines``: a line too long to be a
+        row is a problem, and ends the roll); a file that cannot be opened or is not UTF-8 raises
+        ``RollUnreadable``."""
         if self.path is None:
-            yield iter(io.StringIO(self.text))
+            yield text_lines(self.text)
             return
         not_a_file = RollUnreadable(
             f"{self.path} is not a file (a pipe?): save the roll to a file and match that", "the roll is not a file"
@@ -66,14 +68,13 @@ class Roll:
             # it is opened: opening a named pipe nobody writes to waits for ever.
             if not _file_or_folder(self.path.stat().st_mode):
                 raise not_a_file
-            # Universal newlines and no BOM: the text `Path.read_text("utf-8-sig")` read.
-            handle = self.path.open(encoding="utf-8-sig")
+            handle = self.path.open("rb")
         except OSError as exc:
             raise RollUnreadable(f"cannot read {self.path}: {exc.strerror}", "the roll cannot be read") from None
         with handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced by a pipe since it was asked
                 raise not_a_file
-            yield _decoded(self.path, handle)
+            yield _decoded(self.path, self.name, handle, problems)
 
 
 def _file_or_folder(mode: int) -> bool:
@@ -81,9 +82,12 @@ def _file_or_folder(mode: int) -> bool:
     return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
-def _decoded(path: Path, handle: TextIO) -> Iterator[str]:
+def _decoded(path: Path, name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    """The file's lines, as a feed's (a mark of UTF-8 before the first dropped); any that is not
+    UTF-8 refuses the whole roll, as one line."""
     try:
-        yield from iter(lambda: handle.readline(LINE_LIMIT), "")
+        for number, raw in numbered_lines(name, handle, problems):
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
     except UnicodeDecodeError:
         raise RollUnreadable(f"{path} is not UTF-8 text", "the roll is not UTF-8") from None
     except OSError as exc:
@@ -144,8 +148,8 @@ def read_roster(roll: Roll) -> Roster:
     """
     problems: list[RowProblem] = []
     digest = hashlib.sha256()
-    with roll.lines() as lines:
-        rows = sum(1 for _ in _queries(roll.name, _hashed(roll.name, lines, digest, problems), problems))
+    with roll.lines(problems) as lines:
+        rows = sum(1 for _ in _queries(roll.name, _hashed(lines, digest), problems))
     if problems:
         raise RosterRejected(problems)
     if not rows:
@@ -161,8 +165,8 @@ def chunks(roster: Roster) -> Iterator[list[RollRow]]:
     digest = hashlib.sha256()
     rows = 0
     try:
-        with roster.roll.lines() as lines:
-            queries = _queries(roster.name, _hashed(roster.name, lines, digest, problems), problems)
+        with roster.roll.lines(problems) as lines:
+            queries = _queries(roster.name, _hashed(lines, digest), problems)
             while chunk := list(itertools.islice(queries, ROWS_PER_CHUNK)):
                 rows += len(chunk)
                 yield chunk
@@ -172,16 +176,9 @@ def chunks(roster: Roster) -> Iterator[list[RollRow]]:
         raise RollChanged()
 
 
-def _hashed(name: str, lines: Iterable[str], digest: hashlib._Hash, problems: list[RowProblem]) -> Iterator[str]:
-    """The lines, each added to ``digest``; a line past ``LINE_LIMIT`` is no row (the csv module
-    could not read it either): one problem, and the rest is not read."""
-    for number, line in enumerate(lines, start=1):
-        if len(line) >= LINE_LIMIT and not line.endswith("\n"):
-            why = f"no line break in {LINE_LIMIT >> 20} M characters"
-            problems.append(
-                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
-            )
-            return
+def _hashed(lines: Iterable[str], digest: hashlib._Hash) -> Iterator[str]:
+    """The lines, each added to ``digest``."""
+    for line in lines:
         digest.update(line.encode("utf-8"))
         yield line
 

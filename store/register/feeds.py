@@ -277,9 +277,9 @@ def unknown_authorities_note(count: int) -> str:
 
 
 def feed_rows(paths: Sequence[Path], kind: FeedKind) -> int:
-    """How many rows the ``kind`` feeds among ``paths`` hold: a cheap count (line breaks, read in
-    blocks) for a progress total, less the lines the import reads as no row (``_RowCount``). Files
-    that cannot be read or are other feeds count 0; the import itself reports their problems."""
+    """How many rows the ``kind`` feeds among ``paths`` hold: a cheap count (records, read in
+    blocks) for a progress total, less the records the import reads as no row (``_RowCount``).
+    Files that cannot be read or are other feeds count 0; the import itself reports their problems."""
     total = 0
     for path in paths:
         try:
@@ -294,17 +294,31 @@ class _OtherFeed(Exception):
     """A file being counted is not a feed of the kind counted."""
 
 
-# A line break followed by anything but a digit: the start of a line that may be no row (a blank
-# line, the header again). A data row of children or involvements begins with its reference, so
-# the count looks at almost no line itself; the search for the line break runs at memchr speed.
-_MAYBE_NOT_A_ROW = re.compile(rb"\n(?=[^0-9])")
+# A line break followed by anything but a digit (bare or quoted): the start of a line that may be no
+# row (a blank line, the header again). A data row of children or involvements begins with its
+# reference, so the count looks at almost no line itself; the search for the line break runs at
+# memchr speed.
+_MAYBE_NOT_A_ROW = re.compile(rb'\n(?=[^0-9"]|"[^0-9])')
+
+# Lines that are each a record, as many as follow one another, read at regular-expression speed:
+# an even number of quotes, each odd one opening a field (after a comma, the line's start, or the
+# quote before it: a doubled quote). The csv module then reads the quotes in pairs, as here, so
+# no quoted field runs on past its line. Any other line is read by ``_RECORD``.
+_WHOLE_LINES = re.compile(rb'(?:(?:[^"\n]*+(?<![^,\n"])"[^"\n]*+")*+[^"\n]*+\n)*+')
+
+# A record as the csv module reads one (its default dialect): a field is quoted when it begins
+# with a quote, to the next quote not doubled (over lines if need be), then unquoted to the next
+# comma or line break; a quote anywhere else is a character. Possessive, so that a doubled quote
+# is never read as a closing one and a quote after it.
+_FIELD = rb'(?:"(?:[^"]|"")*+"[^,\n]*+|[^,\n"][^,\n]*+|)'
+_RECORD = re.compile(rb"%s(?:,%s)*+\n" % (_FIELD, _FIELD))
 
 
 class _RowCount:
-    """The rows of one ``kind`` feed, as the import reads them: its lines after its header, but not
-    a blank line, nor the header again (exports joined into one file, in any column order: the
-    import reads it as a header, ``_is_header``). Lines before the header that hold nothing are no
-    part of the feed. A line of a quoted field that runs over lines counts as a row (a cheap count)."""
+    """The rows of one ``kind`` feed, as the import reads them: its records (a quoted field may run
+    over lines: one record, as the csv module reads it) after its header, but not a blank one, nor
+    the header again (exports joined into one file, in any column order: the import reads it as a
+    header, ``_is_header``). Records before the header that hold nothing are no part of the feed."""
 
     def __init__(self, kind: FeedKind) -> None:
         self.kind = kind
@@ -314,23 +328,57 @@ class _RowCount:
     def of(self, handle: IO[bytes]) -> int:
         cr_only = carriage_returns_alone(handle.readline(LINE_LIMIT))
         handle.seek(0)
-        rest = b""
+        rest = b""  # the record not ended yet: at most LINE_LIMIT bytes are held
         while block := handle.read(BLOCK):
             text = rest + (block.replace(b"\r", b"\n") if cr_only else block)
-            end = text.rfind(b"\n") + 1
-            if len(text) - end >= LINE_LIMIT:  # no line break: the import says so and reads no further
+            rest = text[self._records(text) :]
+            if len(rest) >= LINE_LIMIT:  # no record ends in as much: the import says so and reads no further
                 break
-            self._lines(text[:end])
-            rest = text[end:]
         else:
-            if rest:
-                self._lines(rest + b"\n")  # a last row without its line break
+            if rest:  # a last record without its line break
+                text = rest + b"\n"
+                if left := text[self._records(text) :]:
+                    self._record(left)  # a quoted field still open at the end: the csv module ends its row there
         if self.named is None:
             raise _OtherFeed()
         return self.total
 
+    def _records(self, text: bytes) -> int:
+        """Count the records that end in ``text`` (which begins with one); return where the first
+        that does not end in it begins. Lines with no quote are records, counted by ``_lines``."""
+        done = 0
+        while (quote := text.find(b'"', done)) >= 0:
+            begin = text.rfind(b"\n", done, quote) + 1 or done  # the line the quote is on
+            whole = _WHOLE_LINES.match(text, begin)  # always matches, if only nothing
+            start = whole.end() if whole else begin
+            self._lines(text[done:start])
+            record = _RECORD.match(text, start)
+            if record is None:  # a quoted field that does not close in ``text`` (yet)
+                return start
+            self._record(text[start : record.end()])
+            done = record.end()
+        end = text.rfind(b"\n", done) + 1 or done
+        self._lines(text[done:end])
+        return end
+
+    def _record(self, record: bytes) -> None:
+        """Count one record (a quoted field in it runs over lines), or read it as the header."""
+        cells = _cells(record)
+        if not any(cell.strip() for cell in cells):
+            return
+        if self.named is None:
+            self._header(cells)
+        elif not _is_header(cells, self.kind, self.named):
+            self.total += 1
+
+    def _header(self, cells: list[str]) -> None:
+        header = without_unnamed_tail(cells)[0]
+        if detect_kind(header) is not self.kind:
+            raise _OtherFeed()
+        self.named = frozenset(column_name(h) for h in header)
+
     def _lines(self, chunk: bytes) -> None:
-        """Count the rows among ``chunk``'s lines (whole lines, each ending in a line feed)."""
+        """Count the rows among ``chunk``'s lines (whole records, each on one line ending in a line feed)."""
         start = 0
         while self.named is None:  # the header, after any lines that hold nothing
             end = chunk.find(b"\n", start) + 1
@@ -339,13 +387,10 @@ class _RowCount:
             cells = _cells(chunk[start:end])
             start = end
             if any(cell.strip() for cell in cells):
-                header = without_unnamed_tail(cells)[0]
-                if detect_kind(header) is not self.kind:
-                    raise _OtherFeed()
-                self.named = frozenset(column_name(h) for h in header)
+                self._header(cells)
         body = chunk[start:]
         self.total += body.count(b"\n")
-        starts = [0] if body[:1] and not body[:1].isdigit() else []
+        starts = [0] if _MAYBE_NOT_A_ROW.match(b"\n" + body[:2]) else []
         starts += [at for found in _MAYBE_NOT_A_ROW.finditer(body) if (at := found.start() + 1) < len(body)]
         for at in starts:
             cells = _cells(body[at : body.index(b"\n", at) + 1])
@@ -410,14 +455,14 @@ class Feed:
         if self.path is None:
             if self.bad_line is not None:
                 problems.append(RowProblem(self.name, self.bad_line, "file", NOT_UTF8))
-            yield _text_lines(self.text)
+            yield text_lines(self.text)
             return
         with self.path.open("rb") as handle:
             yield _decoded(self.name, handle, problems)
 
 
-def _text_lines(text: str) -> Iterator[str]:
-    """A feed held as text, line by line, its line breaks read as a file's are (``raw_lines``)."""
+def text_lines(text: str) -> Iterator[str]:
+    """A feed (or a roll) held as text, line by line, its line breaks read as a file's are (``raw_lines``)."""
     head = text[:LINE_LIMIT]
     if "\n" in head or "\r" not in head:
         return iter(io.StringIO(text))
@@ -430,17 +475,24 @@ def _wide(name: str, encoding: str, problems: list[RowProblem]) -> Iterator[str]
     yield from ()
 
 
-def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
-    """The file's lines (``raw_lines``), decoded; a line over ``LINE_LIMIT`` bytes is one problem
-    and ends the file (read in bounded memory, however long the line)."""
-    bad = False
+def numbered_lines(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[tuple[int, bytes]]:
+    """A file's lines as ``raw_lines`` ends them (a line feed, or a carriage return alone in a file
+    whose lines all end so; never another character ``str.splitlines`` takes for a line's end), each
+    with its number; a line over ``LINE_LIMIT`` bytes is one problem and ends the file (read in
+    bounded memory, however long the line). A feed's lines and a roll's are read here, alike."""
     for number, raw in enumerate(raw_lines(handle), start=1):
         if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
             why = CR_ONLY if b"\r" in raw else f"no line break in {LINE_LIMIT >> 20} MB"
-            problems.append(
-                RowProblem(name, number, "row", f"cannot be read as CSV ({why}); nothing after it was read")
-            )
+            problems.append(_unread(name, number, why))
             return
+        yield number, raw
+
+
+def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
+    """The file's lines (``numbered_lines``), decoded; a line that is not UTF-8 is a problem (the
+    first one only), and a UTF-16 or UTF-32 file is one problem and no line."""
+    bad = False
+    for number, raw in numbered_lines(name, handle, problems):
         if number == 1 and (wide := wide_encoding(raw)) is not None:
             problems.append(RowProblem(name, 1, "file", WIDE[wide]))
             return
@@ -1026,6 +1078,10 @@ def unreadable(name: str, line: int, exc: csv.Error) -> RowProblem:
     message names the kind of fault, never the row's text. Its advice for a carriage return alone
     ("open the file in universal-newline mode") is for programmers: an operator is told what to do."""
     why = CR_ONLY if "new-line character seen in unquoted field" in str(exc) else str(exc)
+    return _unread(name, line, why)
+
+
+def _unread(name: str, line: int, why: str) -> RowProblem:
     return RowProblem(name, line, "row", f"cannot be read as CSV ({why}); nothing after it was read")
 
 

@@ -237,7 +237,7 @@ def test_a_file_without_line_breaks_is_read_in_bounded_memory(cli: Cli, tmp_path
 
 def test_a_roll_without_line_breaks_is_refused_in_bounded_memory(cli: Cli, tmp_path: Path) -> None:
     """`signpost match` read its roll whole: a 64 MB roll without a line break took several times
-    its size in memory. Now a line stops at 8 M characters: one problem, nothing matched."""
+    its size in memory. Now a line stops at 8 MB, as a feed's does: one problem, nothing matched."""
     files = [write(tmp_path, n, t) for n, t in (("p.csv", PRACTITIONERS), ("c.csv", CHILDREN))]
     assert cli("import", *map(str, files)).code == 0
     roll = tmp_path / "roll.csv"
@@ -253,7 +253,7 @@ def test_a_roll_without_line_breaks_is_refused_in_bounded_memory(cli: Cli, tmp_p
         tracemalloc.stop()
     assert result.code == 1 and result.out == "" and "Traceback" not in result.err
     assert result.said.splitlines() == [
-        "roll.csv:2: row: cannot be read as CSV (no line break in 8 M characters); nothing after it was read",
+        "roll.csv:2: row: cannot be read as CSV (no line break in 8 MB); nothing after it was read",
         "Nothing was matched: 1 problem above.",
     ]
     assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB roll"

@@ -385,3 +385,50 @@ def test_a_roll_with_blank_lines_above_its_header_is_read_by_its_file_lines(cli:
     result = cli("match", str(path), "--as", "AD01")
     assert result.code == 0, result.err
     assert result.out.splitlines()[1] == f"4,match,1,{AMELIA},1.0000"
+
+
+def test_a_roll_reads_its_line_ends_as_a_feed_does(cli: Cli, tmp_path: Path) -> None:
+    """A roll was read in universal-newline mode: a carriage return alone in a file whose lines end
+    in line feeds ended a line there, so its rows were matched under line numbers the file (and an
+    import of it) does not have. A feed refuses such a file at that line, saying what to do: a roll
+    now does the same, in the same words, naming no one."""
+    setup_store(cli, tmp_path)
+    amelia, zebedee, kai = roll_csv([ROLL[0], ROLL[3], ROLL[4]]).splitlines()[1:]
+    text = f"{CHILDREN_HEADER}\n{amelia}\r{zebedee}\n{kai}\n"
+    (tmp_path / "roll.csv").write_bytes(text.encode("utf-8"))
+    (tmp_path / "feed.csv").write_bytes(text.encode("utf-8"))
+    imported = cli("import", str(tmp_path / "feed.csv"))
+    assert imported.code == 1 and imported.said.splitlines()[0].startswith("feed.csv:2: row: cannot be read as CSV")
+    result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert (result.code, result.out) == (1, "")
+    assert result.said.splitlines() == [
+        imported.said.splitlines()[0].replace("feed.csv", "roll.csv"),
+        "Nothing was matched: 1 problem above.",
+    ]
+    assert "Traceback" not in result.err and not any(name in result.err for name in ("Amelia", "Zebedee", "NE4"))
+
+
+@pytest.mark.parametrize("mark", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_roll_ends_a_line_only_where_a_feed_does(cli: Cli, tmp_path: Path, mark: str) -> None:
+    """``str.splitlines`` also ends a line at a vertical tab, form feed, file/group/record separator,
+    NEL or Unicode line or paragraph separator; a feed does not, and neither does a roll: a name
+    holding one stays on its line, and the rows after it keep the file's line numbers."""
+    setup_store(cli, tmp_path)
+    roll = f"{CHILDREN_HEADER}\n,Amelia{mark}Rose,Thornton,,2014-04-03,,,,\n,Zebedee,Quartermain,,2012-01-01,,,,\n"
+    (tmp_path / "roll.csv").write_bytes(roll.encode("utf-8"))
+    result = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert [row[:2] for row in list(csv.reader(io.StringIO(result.out)))[1:]] == [["2", "match"], ["3", "no_match"]]
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR alone"])
+def test_a_roll_is_matched_by_its_file_lines_whatever_its_line_ends(cli: Cli, tmp_path: Path, end: str) -> None:
+    """Read by the feed reader's code, a roll saved by Windows, Unix or Excel's "CSV (Macintosh)"
+    (with or without a UTF-8 mark) is matched as the same rows, under the same line numbers."""
+    setup_store(cli, tmp_path)
+    path = tmp_path / "roll.csv"
+    lines = roll_csv(ROLL[:2]).splitlines()
+    path.write_bytes(("\ufeff" + end.join([lines[0], "", *lines[1:]]) + end).encode("utf-8"))
+    result = cli("match", str(path), "--as", "AD01")
+    assert result.code == 0, result.err
+    assert [row[:2] for row in list(csv.reader(io.StringIO(result.out)))[1:]] == [["3", "match"], ["4", "match"]]

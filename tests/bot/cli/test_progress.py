@@ -255,3 +255,27 @@ def test_a_header_repeated_between_joined_exports_is_not_counted_as_a_row(cli: C
     assert final(run, "Importing") == f"Importing: {CHILDREN:,} children in …"
     assert all(f"/{involvements:,} rows" in line for line in progress_lines(run, "Reading involvements")[:-1])
     assert final(run, "Reading involvements") == f"Reading involvements: {involvements:,} rows in …"
+
+
+def test_a_quoted_field_over_several_lines_is_one_row_of_the_progress_total(cli: Cli, tmp_path: Path) -> None:
+    """A quoted field may hold line breaks (RFC 4180; Excel writes one for Alt+Enter in a cell): the
+    import reads the row as one, but the progress total counted each of its lines as a row, so the
+    count ended short of its own total. Such a field may leave a line that is blank, or that begins
+    with a quote, or escape a quote before its break: each row is still one row of the total."""
+    paths, involvements = feed_paths(tmp_path)
+    endings = {"children.csv": (7, ["\n", "\r\n", "\n\n", " \n \n"]), "involvements.csv": (2, ['""\n', '"" \n\n'])}
+    for name, (column, breaks) in endings.items():
+        header, *rows = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+        for at in range(0, len(rows), 3):
+            cells = rows[at].split(",")
+            cells[column] = '"' + cells[column] + breaks[at % len(breaks)] + '"'
+            rows[at] = ",".join(cells)
+        (tmp_path / name).write_text("\r\n".join([header, *rows]) + "\r\n", encoding="utf-8", newline="")
+    run = cli("import", *paths)
+    assert run.code == 0, run.err
+    counts = [line for line in progress_lines(run, "Importing") if "children" in line]
+    assert len(counts) > 1 and all(f"/{CHILDREN:,} children" in line for line in counts[:-1]), counts
+    assert final(run, "Importing") == f"Importing: {CHILDREN:,} children in …"
+    read = progress_lines(run, "Reading involvements")  # one batch: at the right total, its last line alone
+    assert all(f"/{involvements:,} rows" in line for line in read[:-1]), read
+    assert final(run, "Reading involvements") == f"Reading involvements: {involvements:,} rows in …"
