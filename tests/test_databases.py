@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,13 +12,15 @@ import pytest
 from tests.databases import Templates, _dsn, postgres_problem
 
 
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[Templates]:
-    """Templates of the test's own, so that what it gives back is not another test's database."""
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Templates of this module's own, so that what a test gives back is not another module's
+    database (one template for the module: building one takes seconds; each test counts from
+    where the one before left ``recycled``)."""
     problem = asyncio.run(postgres_problem())
     if problem:
         pytest.skip(f"PostgreSQL unreachable: {problem}")
-    templates = Templates(tmp_path)
+    templates = Templates(tmp_path_factory.mktemp("own-templates"))
     yield templates
     templates.close()
 
@@ -82,6 +83,7 @@ def _exists(url: str) -> bool:
 
 
 def test_a_database_given_back_is_emptied_to_the_template_and_used_again(own: Templates) -> None:
+    recycled = own.recycled
     first = own.postgres()
     fresh = _state(first)
     seeded = fresh["audit_chain_head"]
@@ -96,8 +98,10 @@ def test_a_database_given_back_is_emptied_to_the_template_and_used_again(own: Te
     own.drop_postgres(first)
     own.settle()
     again = own.postgres()
-    assert again == first and own.recycled == 1
+    assert again == first and own.recycled == recycled + 1
     assert _state(again) == fresh
+    own.drop_postgres(again)
+    own.settle()
 
 
 @pytest.mark.parametrize(
@@ -111,9 +115,13 @@ def test_a_database_given_back_is_emptied_to_the_template_and_used_again(own: Te
     ],
 )
 def test_a_database_whose_schema_changed_is_dropped_not_used_again(own: Templates, change: str) -> None:
+    recycled = own.recycled
     first = own.postgres()
     _run(first, change)
     own.drop_postgres(first)
     own.settle()
-    assert own.recycled == 0 and not _exists(first)
-    assert own.postgres() != first
+    assert own.recycled == recycled and not _exists(first)
+    other = own.postgres()
+    assert other != first
+    own.drop_postgres(other)
+    own.settle()
