@@ -18,6 +18,7 @@ from handlers.vocabulary import Command, Reply
 from store.audit.log import AuditLog, TermSealer
 from store.audit.signing import Signer
 from store.db import Database
+from store.delivery import drops
 from store.delivery.notices import NoticeStore
 from store.keys.crypto import KeyRing
 from store.keys.keychain import ensure_chains
@@ -72,6 +73,7 @@ def build(
         metrics=metrics,
     )
     ctx.audit.on_batch(metrics.audit_batch)
+    drops.count_with(db, lambda count: metrics.notices("dropped", count))  # each notice closed unsent
     metrics.watch_audit(lambda: ctx.audit.waiting)
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
     stepup_policy = stepup_policy or StepUpPolicy()

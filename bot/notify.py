@@ -193,7 +193,8 @@ class Outbox:
         it, ``FAILED_FOR`` with the last refusal; not at the console, ``ABSENT_FOR``; never tried,
         ``WAITED_FOR``), in a few statements however many, so that after a long outage a week-old
         backlog is neither sent a week late, nor closed one a recipient a pass, nor fills the pass
-        that should send the fresh ones. Logged each (id and kind, never the refusal)."""
+        that should send the fresh ones. Logged each (id, kind and reason, never the refusal) and
+        counted, as every notice closed unsent is (``store.delivery.drops``)."""
         cutoff = now - UNREACHABLE_FOR
         async with self.ctx.db.read() as session:
             if not await outbox.any_expired(session, cutoff, now):
@@ -201,13 +202,8 @@ class Outbox:
         console = any(isinstance(d, OnePersonAtATime) for d in self.deliverers.values())
         why = outbox.Expiry({NO_PLATFORM: STALE}, ABSENT_FOR if console else WAITED_FOR, FAILED_FOR)
         async with self.ctx.db.write() as session:
-            closed = await outbox.close_expired(session, cutoff, now, why)
-        for notice_id, kind, reason in closed:
-            said = FAILED_FOR if reason.startswith(FAILED_FOR) else reason
-            log.info("notice_dropped", notice_id=notice_id, kind=kind, reason=said)
+            closed = await outbox.close_expired(session, cutoff, now, why)  # logged and counted there
         report.dropped += len(closed)
-        if closed:
-            self.ctx.metrics.notices("dropped", len(closed))
 
     async def _due(self, session: Any, now: datetime, limit: int) -> list[tuple[int, Notice]]:
         """The notices due (at most ``limit``), oldest first; and before them, at most ``limit``
@@ -232,7 +228,7 @@ class Outbox:
             claimed = await outbox.claim_many(
                 session, [notice_id for notice_id, _ in chunk], self.worker, now, self.hold
             )
-        self._closed_on_claim(chunk, claimed.closed, report)
+        report.dropped += len(claimed.closed)  # logged and counted as they were closed (store.delivery.drops)
         attempts = claimed.attempts
         # Half the hold is left for recording, and for replicas' clocks that disagree a little.
         ends = min(self.timer() + self.hold.total_seconds() / 2, run.ends)
@@ -261,18 +257,6 @@ class Outbox:
             # database: those a platform took are recorded, not sent again once the claim runs out;
             # the rest, the one in flight too ("unsent": it may have arrived), are let go at once.
             await self._record_through(outcomes, now, report)
-
-    def _closed_on_claim(
-        self, chunk: Sequence[tuple[int, Notice]], closed: Sequence[tuple[int, str]], report: DeliveryReport
-    ) -> None:
-        """Logged and counted, once committed: the notices the claim closed unsent, for a drop that
-        found them claimed by a worker that then died (``outbox.claim_many``)."""
-        kinds = {notice_id: notice.kind for notice_id, notice in chunk}
-        for notice_id, reason in closed:
-            log.info("notice_dropped", notice_id=notice_id, kind=kinds[notice_id], reason=reason)
-        report.dropped += len(closed)
-        if closed:
-            self.ctx.metrics.notices("dropped", len(closed))
 
     async def _record_through(self, outcomes: Sequence[Attempt], now: datetime, report: DeliveryReport) -> None:
         """``_record``, run to its end even when the pass is cancelled meanwhile: the stop waits for
@@ -334,22 +318,14 @@ class Outbox:
             if sent:
                 after.append(lambda: self.ctx.metrics.notices("delivered", len(sent)))
             unwanted = {a.notice_id: a for a in outcomes if a.notice_id in wanted and a.outcome != "delivered"}
+            # Each notice closed unsent here is logged and counted as this transaction commits (and
+            # not for an attempt PostgreSQL rolled back): ``store.delivery.drops``.
             closed = await outbox.close_for_drops(session, {i: wanted[i] for i in unwanted}, now)
-            for notice_id in closed:
-                after.append(
-                    lambda i=notice_id: log.info(  # type: ignore[misc]
-                        "notice_dropped", notice_id=i, kind=unwanted[i].notice.kind, reason=wanted[i]
-                    )
-                )
             report.dropped += len(closed)
-            if closed:
-                after.append(lambda: self.ctx.metrics.notices("dropped", len(closed)))
             rest = [a for a in outcomes if a.notice_id not in unwanted]
             dropped = [(a.notice_id, a.notice) for a in rest if a.outcome == NOT_ACTIVE]
             if dropped:
-                await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
-                report.dropped += len(dropped)
-                after.append(lambda: self.ctx.metrics.notices("dropped", len(dropped)))
+                report.dropped += await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
             for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
@@ -454,13 +430,11 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
     one for a practitioner with no recorded email is closed as such: neither is returned. And first,
     as a chat notice is closed after ``UNREACHABLE_FOR``, every one queued that long ago and not
     taken yet (``MAILER_WAITED_FOR``): nobody is e-mailed "your id was linked" a week late, out of
-    the blue, because the mailer did not run. Logged each (id and kind).
+    the blue, because the mailer did not run. Logged each (id, kind and reason) and counted.
     """
     now = now or ctx.clock.now()
-    async with ctx.db.write() as session:
-        expired = await outbox.close_expired_email(session, now - UNREACHABLE_FOR, now, MAILER_WAITED_FOR)
-        for notice_id, kind in expired:
-            log.info("notice_dropped", notice_id=notice_id, kind=kind, reason=MAILER_WAITED_FOR)
+    async with ctx.db.write() as session:  # each closed unsent logged and counted as it commits
+        await outbox.close_expired_email(session, now - UNREACHABLE_FOR, now, MAILER_WAITED_FOR)
         due = await notices.pending_email(session, ctx.keys, limit)
         found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
         gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
@@ -468,10 +442,6 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
             await drop_for_inactive(ctx.notices, ctx.keys, session, gone, now)
         blank = [(notice_id, n) for notice_id, n in due if found.get(n.recipient_id) == ""]
         await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
-        for notice_id, n in blank:
-            log.info("notice_dropped", notice_id=notice_id, kind=n.kind, reason=NO_ADDRESS)
-    if expired or gone or blank:
-        ctx.metrics.notices("dropped", len(expired) + len(gone) + len(blank))
     return [Email(notice_id, found[n.recipient_id], n) for notice_id, n in due if found.get(n.recipient_id)]
 
 

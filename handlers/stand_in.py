@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,7 @@ from handlers.misuse.monitor import alert_of, copy_key
 from handlers.stepup.flow import lockout_of
 from handlers.vocabulary import Notice, Role
 from store.audit import misuse
+from store.db import after_commit
 from store.delivery import outbox
 from store.delivery.notices import NOT_ACTIVE as NOT_ACTIVE  # in last_error: names nobody
 from store.keys.crypto import KeyRing
@@ -73,14 +75,18 @@ FOR_ADMINS = frozenset({"retention", "decommission"})
 
 async def drop_for_inactive(
     notices: NoticeSink, keys: KeyRing, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
-) -> None:
+) -> int:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
     transaction, the stand-ins of any that carry a request still waiting for a decision, a warning
-    about a practitioner or a relayed message nobody active has (or its sender's "not delivered")."""
-    await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
+    about a practitioner or a relayed message nobody active has (or its sender's "not delivered").
+    How many were closed: each logged and counted as the transaction commits (``dropped_many``),
+    and, when it had stand-ins, how many (``notice_stood_in``, ids and a number only)."""
+    closed = await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
     for notice_id, notice in dropped:
         told = await notices.enqueue(session, await stand_ins(session, keys, notice, now), now)
-        log.info("notice_dropped", notice_id=notice_id, kind=notice.kind, reason=NOT_ACTIVE, stand_ins=told)
+        if told:
+            after_commit(session, partial(log.info, "notice_stood_in", notice_id=notice_id, stand_ins=told))
+    return len(closed)
 
 
 async def stand_ins(session: AsyncSession, keys: KeyRing, notice: Notice, now: datetime) -> list[Notice]:

@@ -610,6 +610,9 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # What every write transaction carries for the store's reports once it commits (the
+        # counter of dropped notices, ``store.delivery.drops.count_with``): given by the wiring.
+        self.session_info: dict[str, Any] = {}
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 8) -> Database:
@@ -725,7 +728,7 @@ class Database:
         """A transaction that commits on success and rolls back on any error."""
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(**{WRITE_OPTION: True})
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+            async with AsyncSession(bind=conn, expire_on_commit=False, info=dict(self.session_info)) as session:
                 try:
                     yield session
                     await session.commit()

@@ -490,6 +490,19 @@ def _as_unknown_click(body: dict[str, Any]) -> dict[str, Any] | None:
     return None if value is None or not named else {**body, "value": value}
 
 
+def _without_blank_aad_id(body: dict[str, Any]) -> dict[str, Any]:
+    """The activity with an AAD object id that names nobody (empty, or only white space) taken out:
+    it is then one with no AAD object id, refused kindly and audited once (``audit_unidentified``).
+    The SDK's model refused an empty one with a 400, unaudited; a blank one it took as an id."""
+    sender = body.get("from")
+    if not isinstance(sender, dict):
+        return body
+    given = sender.get("aadObjectId")
+    if not isinstance(given, str) or given.strip():
+        return body
+    return {**body, "from": {key: value for key, value in sender.items() if key != "aadObjectId"}}
+
+
 def claimed(body: dict[str, Any]) -> Principal:
     """Who an activity says sent it, as far as it says: the AAD object id, else the Teams account
     id, and the conversation's tenant, else channelData's ("" for what it does not name). For the
@@ -700,13 +713,14 @@ class TeamsFrontEnd:
             raise BodyRefused(415, "unsupported_content_type")
         raw = await read_body(request)  # BodyRefused: the caller answers with its status
         try:
-            body = json_document(raw)
+            document = json_document(raw)
         except (ValueError, RecursionError):  # bad JSON or UTF-8 (UnicodeDecodeError is a ValueError)
             log.warning("teams_activity_invalid", problems=["body:json_invalid"])
             return None
-        if not isinstance(body, dict):
+        if not isinstance(document, dict):
             log.warning("teams_activity_invalid", problems=["body:not_an_object"])
             return None
+        body = _without_blank_aad_id(document)
         kind = body.get("type")
         if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
             body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive

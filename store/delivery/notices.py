@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from handlers.vocabulary import Button, Input, Notice, Platform, Principal
 from store.db import DIALECT_INSERTS, dialect_insert
+from store.delivery import drops
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.register.children import first_held
@@ -369,7 +370,8 @@ async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], no
     takes claims, by id, before notices).
 
     One statement when nothing is to be closed here, three otherwise; the notices are found as
-    before, through ``ix_notices_pending`` and the dedupe key."""
+    before, through ``ix_notices_pending`` and the dedupe key. Each closed here is logged and
+    counted once the caller commits (``drops.close``)."""
     claims = NoticeClaim.__table__
     marker = f"dropping:{uuid.uuid4().hex}"
     held = claims.c.claimed_until > now
@@ -390,14 +392,9 @@ async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], no
     ours = sorted(int(row.notice_id) for row in await session.execute(take) if row.claimed_by == marker)
     if not ours:
         return 0
-    result = await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id.in_(ours), NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
-        .values(dropped_at=now, last_error=why)
-        .execution_options(synchronize_session=False)
-    )
+    closed = await drops.close(session, NoticeRow.id.in_(ours), now, why, attempted=False)
     await session.execute(delete(NoticeClaim).where(NoticeClaim.notice_id.in_(ours)))
-    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at runtime
+    return len(closed)
 
 
 async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
+from store.delivery import drops
 from store.delivery.notices import EMAIL_KIND
 from store.people.practitioners import ACTIVE_STATUS, active_among
 from store.tables.delivery import Notice as NoticeRow
@@ -226,22 +227,14 @@ async def let_go(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, 
 async def close_for_drops(session: AsyncSession, wanted: Mapping[int, str], now: datetime) -> list[int]:
     """Close, unsent, these notices a drop found claimed (by id, the drop's reason, which names
     nobody), those still undelivered and open: one statement per reason (one, as a rule); the ids
-    closed."""
+    closed, each logged and counted once the caller commits (``drops.close``)."""
     by_reason: dict[str, list[int]] = {}
     for notice_id, why in wanted.items():
         by_reason.setdefault(why, []).append(notice_id)
     closed: list[int] = []
     for why, notice_ids in sorted(by_reason.items()):
-        result = await session.execute(
-            update(NoticeRow)
-            .where(
-                NoticeRow.id.in_(sorted(notice_ids)), NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None)
-            )
-            .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=why[:200])
-            .returning(NoticeRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        closed.extend(int(notice_id) for notice_id in result.scalars())
+        dropped = await drops.close(session, NoticeRow.id.in_(sorted(notice_ids)), now, why[:200])
+        closed.extend(notice.notice_id for notice in dropped)
     return sorted(closed)
 
 
@@ -327,7 +320,8 @@ async def close_expired(
     session: AsyncSession, queued_before: datetime, now: datetime, why: Expiry
 ) -> list[tuple[int, str, str]]:
     """Close, unsent, every chat notice ``_expired`` (queued before ``queued_before``), with the
-    reason ``why`` gives it; each one's id, kind and reason. Three statements however many, so that
+    reason ``why`` gives it; each one's id, kind and reason as logged (``drops.close``: a failure's
+    without its last refusal). Three statements however many, so that
     a backlog after a long outage is closed at once: not one a pass, nor filling the passes that
     should send fresh ones.
 
@@ -361,20 +355,15 @@ async def close_expired(
     # unsent, not its week: the claim taken over above keeps the drop's reason.
     wanted = select(claims.c.drop_wanted).where(claims.c.notice_id == NoticeRow.id).scalar_subquery()
     reason = func.coalesce(wanted, expired)
-    result = await session.execute(
-        update(NoticeRow)
-        .where(
-            NoticeRow.id.in_(select(claims.c.notice_id).where(claims.c.claimed_by == marker)),
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_(None),
-        )
-        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason)
-        .returning(NoticeRow.id, NoticeRow.kind, NoticeRow.last_error)
-        .execution_options(synchronize_session=False)
-    )
-    closed = sorted((int(row.id), row.kind, row.last_error or "") for row in result)
+    ours = NoticeRow.id.in_(select(claims.c.notice_id).where(claims.c.claimed_by == marker))
+
+    def logged(stored: str) -> str:
+        """Logged as failing for a week, without the last refusal (a platform's words, kept in the row)."""
+        return why.failed if stored.startswith(why.failed) else stored
+
+    dropped = await drops.close(session, ours, now, reason, said=logged)
     await session.execute(delete(NoticeClaim).where(NoticeClaim.claimed_by == marker))
-    return closed
+    return [(notice.notice_id, notice.kind, notice.reason) for notice in dropped]
 
 
 async def close_expired_email(
@@ -384,20 +373,14 @@ async def close_expired_email(
     before ``queued_before`` (``why``, which names nobody); each one's id and kind. One statement
     however many, read through ``ix_notices_pending`` (undelivered, due before the bound): e-mail
     notices have no claims, and are due when queued."""
-    result = await session.execute(
-        update(NoticeRow)
-        .where(
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.not_before < queued_before,
-            NoticeRow.dropped_at.is_(None),
-            NoticeRow.created_at < queued_before,
-            NoticeRow.kind == EMAIL_KIND,
-        )
-        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=why[:200])
-        .returning(NoticeRow.id, NoticeRow.kind)
-        .execution_options(synchronize_session=False)
+    waited = and_(
+        NoticeRow.delivered_at.is_(None),
+        NoticeRow.not_before < queued_before,
+        NoticeRow.dropped_at.is_(None),
+        NoticeRow.created_at < queued_before,
+        NoticeRow.kind == EMAIL_KIND,
     )
-    return sorted((int(row.id), row.kind) for row in result)
+    return [(notice.notice_id, notice.kind) for notice in await drops.close(session, waited, now, why[:200])]
 
 
 async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, expired: str) -> None:
@@ -416,14 +399,12 @@ async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, 
     )
 
 
-async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> None:
-    """Close notices without sending them, on purpose; ``reason`` must name no person's data."""
+async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> list[int]:
+    """Close notices without sending them, on purpose (those still open: one delivered or dropped
+    meanwhile keeps what closed it); ``reason`` must name no person's data. The ids closed, each
+    logged and counted once the caller commits (``drops.close``)."""
     if not notice_ids:
-        return
+        return []
     await _release(session, notice_ids)
-    await session.execute(
-        update(NoticeRow)
-        .where(NoticeRow.id.in_(notice_ids))
-        .values(dropped_at=now, attempts=NoticeRow.attempts + 1, last_error=reason[:200])
-        .execution_options(synchronize_session=False)
-    )
+    dropped = await drops.close(session, NoticeRow.id.in_(sorted(notice_ids)), now, reason[:200])
+    return [notice.notice_id for notice in dropped]

@@ -35,6 +35,7 @@ from handlers.vocabulary import Notice, Role
 from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database
+from store.delivery import drops
 from store.keys import keychain
 from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
 from store.keys.term_keys import TermKeys
@@ -621,15 +622,14 @@ async def _close_notices(session: AsyncSession, admins: list[str], now: datetime
     own news (``STILL_TOLD``) stays as it is, to be delivered; the purge deletes every notice."""
     still_told = and_(NoticeRow.kind.in_(STILL_TOLD), NoticeRow.recipient_id.in_(admins))
     pending = and_(NoticeRow.delivered_at.is_(None), NoticeRow.dropped_at.is_(None))
-    dropped = await session.execute(
-        update(NoticeRow)
-        .where(pending, not_(still_told))
-        .values(body=WIPED_BODY, account=None, dropped_at=now, last_error=NOT_SENT)
+    # Logged and counted as every notice closed unsent is, once the step commits (ids and kinds only).
+    dropped = await drops.close(
+        session, not_(still_told), now, NOT_SENT, attempted=False, body=WIPED_BODY, account=None
     )
     closed = await session.execute(
         update(NoticeRow).where(not_(pending), NoticeRow.body != WIPED_BODY).values(body=WIPED_BODY, account=None)
     )
-    return _n(dropped) + _n(closed)
+    return len(dropped) + _n(closed)
 
 
 async def _step_compact(step: Step, number: int) -> None:

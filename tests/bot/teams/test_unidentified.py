@@ -3,7 +3,8 @@
 Whatever its shape (a message, a messageBack or an older client's Action.Submit, an Action.Execute
 click in the 1:1 chat or in a channel, a click whose value cannot be read, a dialog's button), it is
 audited once as a refusal of its source, under the account and tenant it carries, and answered with
-the same kind line a message gets. Real tokens, posted to the real server on loopback."""
+the same kind line a message gets. An AAD object id that is empty or blank is no AAD object id.
+Real tokens, posted to the real server on loopback."""
 
 from __future__ import annotations
 
@@ -34,9 +35,15 @@ APPROVE = {"verb": "approve", "data": {"request_id": "1"}}
 DIALOG = {"type": "Action.Submit", "data": {"msteams": {"type": "task/fetch"}, "x": 1}}
 
 
-def no_aad(doc: dict[str, Any], *, null: bool = False) -> dict[str, Any]:
-    """The activity with its sender's Teams account id only (``null``: its AAD object id null)."""
+MISSING = object()
+
+
+def no_aad(doc: dict[str, Any], *, null: bool = False, given: object = MISSING) -> dict[str, Any]:
+    """The activity with its sender's Teams account id only (``null``: its AAD object id null;
+    ``given``: its AAD object id this string, which names nobody, e.g. empty)."""
     sender = {"id": doc["from"]["id"], "name": doc["from"]["name"]}
+    if given is not MISSING:
+        return {**doc, "from": {**sender, "aadObjectId": given}}
     return {**doc, "from": {**sender, "aadObjectId": None} if null else sender}
 
 
@@ -83,6 +90,30 @@ CASES: dict[str, tuple[Callable[[str], dict[str, Any]], Shown]] = {
         in_clicked_card,
     ),
     "dialog button": (lambda url: no_aad(task_fetch(PRIYA, DIALOG, url)), in_dialog),
+    # An AAD object id that is there but names nobody is no AAD object id: the SDK's model refused
+    # an empty one with a 400, unaudited, and a blank one would have been taken as a person's id.
+    "message, AAD id empty": (lambda url: no_aad(message(PRIYA, AMY, url), given=""), in_chat),
+    "message, AAD id blank": (lambda url: no_aad(message(PRIYA, AMY, url), given=" \t "), in_chat),
+    "messageBack, AAD id empty": (lambda url: no_aad(message_back(url), given=""), in_chat),
+    "older client's Action.Submit, AAD id empty": (
+        lambda url: no_aad(submit(PRIYA, APPROVE, url, "activity-card"), given=""),
+        in_chat,
+    ),
+    "Action.Execute click, AAD id empty": (lambda url: no_aad(invoke(PRIYA, APPROVE, url), given=""), in_clicked_card),
+    "Action.Execute click, AAD id blank": (
+        lambda url: no_aad(invoke(PRIYA, APPROVE, url), given="   "),
+        in_clicked_card,
+    ),
+    "Action.Execute click in a channel, AAD id empty": (
+        lambda url: in_channel(no_aad(invoke(PRIYA, APPROVE, url), given="")),
+        in_clicked_card,
+    ),
+    "click whose value cannot be read, AAD id empty": (
+        lambda url: {**no_aad(invoke(PRIYA, APPROVE, url), given=""), "value": {"action": AMY}},
+        in_clicked_card,
+    ),
+    "dialog button, AAD id empty": (lambda url: no_aad(task_fetch(PRIYA, DIALOG, url), given=""), in_dialog),
+    "dialog button, AAD id blank": (lambda url: no_aad(task_fetch(PRIYA, DIALOG, url), given=" "), in_dialog),
 }
 
 

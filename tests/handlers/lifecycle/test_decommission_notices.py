@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.notify import Outbox
@@ -32,6 +33,10 @@ class ConsolePlatform:
 
     async def deliver(self, to: Principal, notice: Notice) -> None:
         self.sent.append((to, notice))
+
+
+def _dropped_metric(app: Signpost) -> float:
+    return app.metrics.registry.get_sample_value("signpost_notices_total", {"state": "dropped"}) or 0.0
 
 
 async def rows(app: Signpost) -> dict[str, NoticeRow]:
@@ -78,10 +83,19 @@ async def test_each_step_notice_is_delivered_and_no_unsent_notice_is_marked_deli
             raise Killed
 
         patch.setitem(decommission._STEP_FUNCTIONS, "compact", killed)
-        with pytest.raises(Killed):
+        dropped_before = _dropped_metric(signpost)
+        with capture_logs() as logs, pytest.raises(Killed):
             await destroy(signpost)
 
     found = await rows(signpost)
+    # Each notice the data step closed unsent is told as every dropped notice is: one line (id, kind
+    # and reason only) and one count.
+    lines = [entry for entry in logs if entry["event"] == "notice_dropped"]
+    assert all(set(entry) == {"event", "log_level", "notice_id", "kind", "reason"} for entry in lines)
+    assert sorted((e["notice_id"], e["kind"], e["reason"]) for e in lines) == sorted(
+        (found[key].id, found[key].kind, decommission.NOT_SENT) for key in ("lead-unsent", "admin-unsent")
+    )
+    assert _dropped_metric(signpost) - dropped_before == 2
     for admin in ADMINS:
         for key in ("decommission:1:step:keys", "decommission:1:step:data", "decommission:1:scheduled"):
             row = found[f"{key}:{admin}"]
