@@ -4,6 +4,8 @@ under it (a key file, an audit checkpoint note, a certificate or package the ope
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -42,20 +44,29 @@ def write_whole(
     existing file, returning False when ``path`` exists), the rename made durable before this
     returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
     ``path``; ``through`` is removed whatever happened here. With ``shred`` (a key file), the file
-    the rename replaced is overwritten with zeros once no name is left on it (``overwrite``)."""
+    the rename replaced is overwritten with zeros once no name is left on it (``overwrite``).
+
+    The bytes go only into a file made here for them, of ``mode`` from the start: never into what
+    was at ``through`` before (``take_temporary``), which anyone able to write the folder may have
+    put there (a link to a file of theirs, a file of theirs open to everyone)."""
     replaced = _open_replaced(path) if replace and shred else None
+    made: tuple[int, int] | None = None
     try:
-        fd = os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = take_temporary(through, mode)
         with os.fdopen(fd, "wb") as handle:
+            info = os.fstat(fd)
+            made = (info.st_dev, info.st_ino)
+            os.fchmod(fd, mode)  # the umask may have taken some of it away
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(through, mode)
+            os.fsync(fd)
+        if not _names(through, made):  # another write of the same name removed ours meanwhile
+            raise OSError(errno.EBUSY, f"another write took its temporary name {through.name} meanwhile", str(through))
         if replace:
             os.replace(through, path)
         else:
             try:
-                os.link(through, path)  # atomic, and never over an existing file
+                os.link(through, path, follow_symlinks=False)  # atomic, and never over an existing file
             except FileExistsError:
                 return False
     except BaseException:
@@ -63,13 +74,59 @@ def write_whole(
             os.close(replaced)
         raise
     finally:
-        through.unlink(missing_ok=True)  # after link: a second name of the file itself, never overwritten
+        if made is not None and _names(through, made):  # ours only: what was planted there is left
+            through.unlink()  # after link: a second name of the file itself, never overwritten
     try:
         fsync_directory(path.parent)
     finally:  # the rename is done: the file it replaced is nameless whether or not that reached the disk
         if replaced is not None:
             _shred_if_nameless(replaced)
     return True
+
+
+_NEW_ONLY = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def take_temporary(through: Path, mode: int) -> int:
+    """A new, empty file at ``through`` open for writing, made with ``mode`` (O_EXCL: never one that
+    was there, nor through a link). A write cut short earlier may have left one of Signpost's own
+    there: a regular file of this account, which is unlinked first (its name only: a reader holding
+    it keeps what it had, and never sees what is written now). Anything else there is refused
+    (``refuse_a_taken_temporary``)."""
+    try:
+        return os.open(through, _NEW_ONLY, mode)
+    except FileExistsError:
+        refuse_a_taken_temporary(through)
+        with contextlib.suppress(FileNotFoundError):
+            through.unlink()
+        return os.open(through, _NEW_ONLY, mode)
+
+
+def refuse_a_taken_temporary(through: Path) -> None:
+    """FileExistsError, in one line naming ``through``, when something Signpost never leaves there
+    is at that temporary name: a link (dangling or not), a folder or other special file, or a file
+    of another account. Nothing there, or a leftover of a write of ours cut short, passes."""
+    try:
+        found = through.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(found.st_mode) and found.st_uid == os.geteuid():
+        return
+    what = "a link" if stat.S_ISLNK(found.st_mode) else "something Signpost did not leave there"
+    raise FileExistsError(
+        errno.EEXIST,
+        f"its temporary name {through.name} is taken by {what}: find out who put it there, remove it and try again",
+        str(through),
+    )
+
+
+def _names(through: Path, made: tuple[int, int]) -> bool:
+    """Whether ``through`` still names the file ``made`` (device, inode), and not a link or another."""
+    try:
+        found = through.lstat()
+    except FileNotFoundError:
+        return False
+    return (found.st_dev, found.st_ino) == made
 
 
 def _open_replaced(path: Path) -> int | None:

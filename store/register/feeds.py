@@ -301,10 +301,11 @@ class _OtherFeed(Exception):
 _MAYBE_NOT_A_ROW = re.compile(rb'\n(?=[^0-9"]|"[^0-9])')
 
 # Lines that are each a record, as many as follow one another, read at regular-expression speed:
-# an even number of quotes, each odd one opening a field (after a comma, the line's start, or the
-# quote before it: a doubled quote). The csv module then reads the quotes in pairs, as here, so
-# no quoted field runs on past its line. Any other line is read by ``_RECORD``.
-_WHOLE_LINES = re.compile(rb'(?:(?:[^"\n]*+(?<![^,\n"])"[^"\n]*+")*+[^"\n]*+\n)*+')
+# ``_RECORD``'s fields, but a quoted one closes on its line. So a quote inside an unquoted field
+# (O"Brien), a plain character to the csv module, keeps its line here; only a quoted field that
+# runs on past its line is left to ``_RECORD``, and the line after that record is read here again.
+_LINE_FIELD = rb'(?:"[^"\n]*+(?:""[^"\n]*+)*+"[^,\n]*+|[^,\n"][^,\n]*+|)'
+_WHOLE_LINES = re.compile(rb"(?:%s(?:,%s)*+\n)*+" % (_LINE_FIELD, _LINE_FIELD))
 
 # A record as the csv module reads one (its default dialect): a field is quoted when it begins
 # with a quote, to the next quote not doubled (over lines if need be), then unquoted to the next

@@ -136,3 +136,41 @@ def test_secret_file_never_overwrites_a_file_and_issues_nothing(env: dict[str, s
     run = signpost("totp", "enrol", "P002", "--secret-file", str(missing), env=env, cwd=tmp_path)
     assert run.returncode == 2 and "does not exist" in run.stderr and not missing.parent.exists()
     assert enrol_events(env, tmp_path) == []
+
+
+def test_a_link_at_the_secret_files_temporary_name_is_refused_and_issues_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Someone able to write the folder links `.p002.secret.partial` (the name the secret is written
+    under first) to a file of theirs: refused in one line naming it, exit status 2, before an
+    authenticator is issued; their file gets nothing and no secret file is made."""
+    theirs = tmp_path / "their-copy"
+    theirs.write_bytes(b"")
+    theirs.chmod(0o644)
+    (tmp_path / ".p002.secret.partial").symlink_to(theirs)
+    path = tmp_path / "p002.secret"
+    run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == ""
+    said = [line for line in run.stderr.splitlines() if not line.startswith("{")]
+    assert len(said) == 1 and ".p002.secret.partial" in said[0], run.stderr
+    assert theirs.read_bytes() == b"" and stat.S_IMODE(theirs.stat().st_mode) == 0o644
+    assert not os.path.lexists(path)
+    assert enrol_events(env, tmp_path) == []
+
+
+def test_a_file_left_at_the_secret_files_temporary_name_never_receives_the_secret(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A file at `.p002.secret.partial` open to everyone (0666) and held open by a reader: the secret
+    goes into a new file of mode 0600 named p002.secret, never into that one."""
+    left = tmp_path / ".p002.secret.partial"
+    left.write_bytes(b"")
+    left.chmod(0o666)
+    path = tmp_path / "p002.secret"
+    with left.open("rb") as reader:
+        run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert reader.read() == b""
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not path.is_symlink()
+    assert pyotp.TOTP(secret_from(path.read_text("utf-8"))).now().isdigit()
+    assert not os.path.lexists(left)

@@ -28,8 +28,17 @@ def rows_read(path: Path) -> int:
         (['"a ""quoted"" word\n"', '"a quote at the end of the break ""\n"'], 2),
         (['O"Brien', '12" ruler', "Education"], 3),  # a quote inside a field that did not begin with one
         (['"closed"then"open', "Education", '"Health"'], 3),  # after its closing quote a field is unquoted
+        # a stray quote, then a quoted field on its line or running on over lines, in turn
+        (['O"Brien', '"Health\nvisiting"', 'x","y\nz"', '12" ruler,"a ""b"""', '"a"b"c', 'O"Brien'], 6),
     ],
-    ids=["line breaks", "blank or quoted lines inside", "doubled quotes", "stray quotes", "quote after closing"],
+    ids=[
+        "line breaks",
+        "blank or quoted lines inside",
+        "doubled quotes",
+        "stray quotes",
+        "quote after closing",
+        "stray quotes among quoted fields",
+    ],
 )
 def test_a_row_is_counted_once_whatever_its_quoted_fields_hold(tmp_path: Path, services: list[str], rows: int) -> None:
     path = tmp_path / "involvements.csv"
@@ -67,3 +76,15 @@ def test_a_file_of_carriage_returns_alone_counts_its_quoted_rows_once(tmp_path: 
     lines = [INVOLVEMENTS_HEADER, ROW.format(service='"Health\rvisiting"'), ROW.format(service="Education")]
     path.write_bytes(("\r".join(lines) + "\r").encode("utf-8"))
     assert feed_rows([path], FeedKind.INVOLVEMENTS) == 2
+
+
+def test_rows_each_with_a_stray_quote_around_a_field_over_lines_are_each_one_row(tmp_path: Path) -> None:
+    """A feed whose every row has a quote inside an unquoted field (O"Brien), over several blocks,
+    with a field over lines among them: each record is one row, as the csv module reads it."""
+    path = tmp_path / "involvements.csv"
+    stray = ROW.format(service='O"Brien') + "\n"
+    many = 3 * BLOCK // len(stray)
+    over_lines = ROW.format(service='"Health\n\nvisiting, ""home"""') + "\n"
+    path.write_text(INVOLVEMENTS_HEADER + "\n" + stray * many + over_lines + stray * many, encoding="utf-8")
+    assert rows_read(path) == 2 * many + 1
+    assert feed_rows([path], FeedKind.INVOLVEMENTS) == 2 * many + 1
