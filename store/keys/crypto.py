@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import fcntl
 import glob
 import hashlib
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -332,10 +334,18 @@ def _same_file(one: Path, other: Path) -> bool:
 
 
 def _overwrite(leftover: Path) -> None:
-    """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do)."""
-    fd = os.open(leftover, os.O_WRONLY)
+    """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do).
+    Only a regular file: never through a link put there since it was looked at, and never a named
+    pipe or device (opening a pipe for writing would wait for a reader for ever)."""
     try:
-        overwrite(fd)
+        fd = os.open(leftover, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            return  # a link, a pipe no one reads, a folder: nothing of ours to zero
+        raise
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            overwrite(fd)
     finally:
         os.close(fd)
 

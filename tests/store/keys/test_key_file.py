@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,25 @@ def test_a_leftover_name_of_the_key_file_itself_is_unlinked_never_overwritten(tm
     assert KeyRing.load_or_create(path).keks
     assert _beside(path) == ["signpost.key", "signpost.key.lock", "signpost.key.signing.tmp"]
     assert path.read_bytes() == before
+
+
+def test_a_named_pipe_at_the_leftover_name_is_removed_without_waiting_for_a_reader(tmp_path: Path) -> None:
+    """Start-up overwrites a crash's leftover copy before removing it. Something that is not a
+    regular file at that name (a named pipe, which an open for writing would wait on for ever) is
+    removed without being opened, and the key file opens."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    os.mkfifo(tmp_path / "signpost.key.tmp")
+    opened: list[KeyRing] = []
+    loader = threading.Thread(target=lambda: opened.append(KeyRing.load_or_create(path)), daemon=True)
+    loader.start()
+    loader.join(timeout=60)  # a hang guard, not a timing: the open returns at once or never
+    if loader.is_alive():
+        with open(tmp_path / "signpost.key.tmp", "rb"):  # let the stuck open through, so the thread ends
+            pass
+        pytest.fail("opening the key file waited on a named pipe left at its temporary name")
+    assert opened and opened[0].keks
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
 
 
 def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails(
