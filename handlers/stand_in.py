@@ -77,12 +77,15 @@ async def drop_for_inactive(
     notices: NoticeSink, keys: KeyRing, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
 ) -> int:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
-    transaction, the stand-ins of any that carry a request still waiting for a decision, a warning
-    about a practitioner or a relayed message nobody active has (or its sender's "not delivered").
+    transaction, the stand-ins of those closed here (not one delivered or dropped meanwhile) that
+    carry a request still waiting for a decision, a warning about a practitioner or a relayed
+    message nobody active has (or its sender's "not delivered").
     How many were closed: each logged and counted as the transaction commits (``dropped_many``),
     and, when it had stand-ins, how many (``notice_stood_in``, ids and a number only)."""
-    closed = await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE)
+    closed = set(await outbox.dropped_many(session, [notice_id for notice_id, _ in dropped], now, NOT_ACTIVE))
     for notice_id, notice in dropped:
+        if notice_id not in closed:  # delivered or dropped meanwhile: what closed it stands
+            continue
         told = await notices.enqueue(session, await stand_ins(session, keys, notice, now), now)
         if told:
             after_commit(session, partial(log.info, "notice_stood_in", notice_id=notice_id, stand_ins=told))

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.util import EMPTY_DICT
 
 from store import files
@@ -899,27 +900,52 @@ def _some(names: list[str], shown: int = 6) -> str:
 
 
 _AFTER_COMMIT = "store.db.after_commit"
-"""``session.info`` key: what to call when the session's transaction commits, in order."""
+"""``session.info`` key: what to call when the session's transaction commits, in order, each with the
+savepoint it was asked for in (None: the transaction itself)."""
 
 
 def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
     """Call ``then`` once the caller's transaction commits (never, if it rolls back): what it
-    reports is then true of the database.
+    reports is then true of the database. Asked for inside a savepoint (``begin_nested``), it is
+    forgotten if that savepoint (or one around it) rolls back, and waits, if it is released, for the
+    transaction to commit: a savepoint released is not yet committed.
 
-    One listener a session until it commits, however many callers ask: the audit writer's batch
-    asks once for every lead notice in it, and adding a listener costs more than the call.
+    Two listeners a session, however many callers ask: the audit writer's batch asks once for every
+    lead notice in it, and adding a listener costs more than the call.
     """
-    waiting: list[Callable[[], None]] | None = session.info.get(_AFTER_COMMIT)
+    sync = session.sync_session
+    asked = (sync.get_nested_transaction(), then)
+    waiting: list[tuple[SessionTransaction | None, Callable[[], None]]] | None = session.info.get(_AFTER_COMMIT)
     if waiting is not None:
-        waiting.append(then)
+        waiting.append(asked)
         return
-    session.info[_AFTER_COMMIT] = [then]
+    waiting = session.info[_AFTER_COMMIT] = [asked]
 
     def committed(_session: Any) -> None:
-        for call in session.info.pop(_AFTER_COMMIT, ()):
+        if sync.in_nested_transaction():  # a savepoint released: the transaction may yet roll back
+            return
+        calls = [call for _, call in waiting]
+        waiting.clear()
+        for call in calls:
             call()
 
-    event.listen(session.sync_session, "after_commit", committed, once=True)
+    def rolled_back(_session: Any, transaction: SessionTransaction) -> None:
+        undone: SessionTransaction | None = transaction  # what the rollback undid: a savepoint, or all
+        while undone is not None and not undone.nested:
+            undone = undone.parent
+        waiting[:] = [(where, call) for where, call in waiting if undone is not None and not _within(where, undone)]
+
+    event.listen(sync, "after_commit", committed)
+    event.listen(sync, "after_soft_rollback", rolled_back)
+
+
+def _within(transaction: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    """Whether ``transaction`` is ``savepoint`` or one begun inside it."""
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 DIALECT_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}

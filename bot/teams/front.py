@@ -21,6 +21,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import stat
 import uuid
 from collections.abc import Awaitable, Callable
@@ -490,15 +491,21 @@ def _as_unknown_click(body: dict[str, Any]) -> dict[str, Any] | None:
     return None if value is None or not named else {**body, "value": value}
 
 
-def _without_blank_aad_id(body: dict[str, Any]) -> dict[str, Any]:
-    """The activity with an AAD object id that names nobody (empty, or only white space) taken out:
-    it is then one with no AAD object id, refused kindly and audited once (``audit_unidentified``).
-    The SDK's model refused an empty one with a 400, unaudited; a blank one it took as an id."""
+AAD_OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+"""What an AAD object id is: a GUID, bare (nothing around it, no other character in it)."""
+
+
+def _without_untrusted_aad_id(body: dict[str, Any]) -> dict[str, Any]:
+    """The activity with an AAD object id that is not a bare GUID taken out: it names nobody
+    (empty, blank, padded, an invisible character such as U+2800 or U+3164, too long, not a string),
+    so it is then one with no AAD object id, refused kindly and audited once under the Teams account
+    (``audit_unidentified``), never taken as a person nor written in the audit. The SDK's model
+    refused an empty one with a 400, unaudited, and took any other string as a person's id."""
     sender = body.get("from")
-    if not isinstance(sender, dict):
+    if not isinstance(sender, dict) or "aadObjectId" not in sender:
         return body
-    given = sender.get("aadObjectId")
-    if not isinstance(given, str) or given.strip():
+    given = sender["aadObjectId"]
+    if given is None or (isinstance(given, str) and AAD_OBJECT_ID.fullmatch(given)):
         return body
     return {**body, "from": {key: value for key, value in sender.items() if key != "aadObjectId"}}
 
@@ -720,7 +727,7 @@ class TeamsFrontEnd:
         if not isinstance(document, dict):
             log.warning("teams_activity_invalid", problems=["body:not_an_object"])
             return None
-        body = _without_blank_aad_id(document)
+        body = _without_untrusted_aad_id(document)
         kind = body.get("type")
         if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
             body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive

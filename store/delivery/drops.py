@@ -1,10 +1,10 @@
 """The one home of a notice closed unsent ("dropped"): every way a notice is closed without being
 sent (a request decided, a relayed message handed on, a drop a worker finds on its claim, a recipient
-no longer active, a week gone by, a decommissioning) closes it through ``close``, which tells the
-operator once the closing has committed: one ``notice_dropped`` log line a notice (its id, kind and
-reason, which names nobody; nothing else) and one count a notice (``signpost_notices_total
-{state="dropped"}`` on /metrics, through the counter ``count_with`` gives the database). A closing
-rolled back is neither logged nor counted (``store.db.after_commit``)."""
+no longer active, a week gone by, a decommissioning, the child it names destroyed) closes it through
+``close``, which tells the operator once the closing has committed: one ``notice_dropped`` log line
+a notice (its id, kind and reason, which names nobody; nothing else) and one count a notice
+(``signpost_notices_total{state="dropped"}`` on /metrics, through every counter ``count_with`` gives
+the database). A closing rolled back is neither logged nor counted (``store.db.after_commit``)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ class Dropped:
 
 def count_with(db: Database, count: Callable[[int], None]) -> None:
     """Count with ``count`` (how many) the notices every write transaction on ``db`` drops, once it
-    commits: the process's /metrics (``bot.app.build``). Without it they are logged only."""
-    db.session_info[_COUNT] = count
+    commits: the process's /metrics (``bot.app.build``). Without it they are logged only.
+
+    Every counter given is kept, and each counts every notice ``db`` drops: a drop is a fact of the
+    database, not of the app whose request made it (a session comes from ``db``, which knows no app),
+    so two apps built on one database each show all of its drops rather than one stealing them."""
+    counters: list[Callable[[int], None]] = db.session_info.setdefault(_COUNT, [])
+    counters.append(count)
 
 
 async def close(
@@ -75,12 +80,12 @@ def told(session: AsyncSession, dropped: Sequence[Dropped]) -> None:
     each, and all counted at once."""
     if not dropped:
         return
-    count: Callable[[int], None] | None = session.info.get(_COUNT)
+    counters: list[Callable[[int], None]] = session.info.get(_COUNT, [])
 
     def tell() -> None:
         for notice in dropped:
             log.info("notice_dropped", notice_id=notice.notice_id, kind=notice.kind, reason=notice.reason)
-        if count is not None:
+        for count in tuple(counters):
             count(len(dropped))
 
     after_commit(session, tell)

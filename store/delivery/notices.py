@@ -260,6 +260,7 @@ HANDED_ON = "not sent: passed to someone else before it was delivered"  # a rela
 # A relayed message's recipient who can no longer take it while another still can (nothing handed on).
 NO_LONGER_THEIRS = "not sent: its recipient could no longer take it before it was delivered"
 NOT_ACTIVE = "not sent: recipient not active"  # its recipient made inactive (handlers/stand_in.py)
+DESTROYED = "not sent: the child's record was destroyed"  # the notice names a child retention destroyed
 
 
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:

@@ -66,7 +66,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import plural
 from store.db import Database, dialect_insert
-from store.delivery.notices import KEEP_CLOSED
+from store.delivery import drops
+from store.delivery.notices import DESTROYED, KEEP_CLOSED
 from store.keys import keychain
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
@@ -75,6 +76,7 @@ from store.register import children, name_counts
 from store.register.children import retention_term
 from store.tables import Personal, child_rows, feed_text_tables, tables_holding
 from store.tables.audit import AuditTermKey
+from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import RetentionState
 from store.tables.people import Practitioner
 from store.tables.register import Child, ChildKey, ChildTerm, LocalAuthority
@@ -332,6 +334,9 @@ async def destroy(session: AsyncSession, keys: KeyRing, refs: Sequence[int], now
                 delete(CHILD_TERMS).where(terms.term == bindparam("t"), terms.child_ref == bindparam("r")),
                 pairs,
             )
+        # Notices naming them go too, deleted: those still open are first closed unsent, to be logged
+        # and counted as every such notice is (ids and kinds only) once the destruction commits.
+        await drops.close(session, NoticeRow.child_ref.in_(chunk), now, DESTROYED, attempted=False)
         for table, column in CHILD_ROWS:  # the wrapped data key among them: the identity is shredded
             await session.execute(delete(table).where(table.c[column].in_(chunk)))
         result = await session.execute(

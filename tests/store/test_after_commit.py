@@ -35,3 +35,33 @@ async def test_nothing_is_called_for_a_rollback(db: Database) -> None:
             await session.execute(text("SELECT 1"))
             raise RuntimeError("the command failed")
     assert called == []
+
+
+async def test_nothing_asked_inside_a_savepoint_rolled_back_is_called(db: Database) -> None:
+    """Asked for inside a savepoint (or one within it) that rolls back: forgotten, though the
+    transaction commits; what was asked for outside it is called."""
+    called: list[str] = []
+    async with db.write() as session:
+        after_commit(session, lambda: called.append("before"))
+        savepoint = await session.begin_nested()
+        after_commit(session, lambda: called.append("in the savepoint"))
+        async with session.begin_nested():
+            after_commit(session, lambda: called.append("within it, released"))
+        await savepoint.rollback()
+        after_commit(session, lambda: called.append("after"))
+    assert called == ["before", "after"]
+
+
+async def test_a_savepoint_released_waits_for_the_commit_and_a_rollback_forgets_it(db: Database) -> None:
+    called: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with db.write() as session:
+            async with session.begin_nested():
+                after_commit(session, lambda: called.append("released, rolled back"))
+            assert called == []
+            raise RuntimeError("the command failed after the savepoint")
+    async with db.write() as session:
+        async with session.begin_nested():
+            after_commit(session, lambda: called.append("released, committed"))
+        assert called == []
+    assert called == ["released, committed"]

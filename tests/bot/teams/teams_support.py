@@ -43,9 +43,11 @@ class TeamsUser:
         return f"a:1personal-{self.aad}"
 
 
-PRIYA = TeamsUser("29:1priya", "aad-0002-priya", "Priya Shah")  # linked to P002
-DANA = TeamsUser("29:1dana", "aad-0100-dana", "Dana Moss")  # linked to DM01
-STRANGER = TeamsUser("29:1stranger", "aad-9999-stranger", "Priya Shah")  # same display name, not linked
+PRIYA = TeamsUser("29:1priya", "00000000-0000-4000-8000-000000000002", "Priya Shah")  # linked to P002
+DANA = TeamsUser("29:1dana", "00000000-0000-4000-8000-000000000100", "Dana Moss")  # linked to DM01
+STRANGER = TeamsUser(
+    "29:1stranger", "00000000-0000-4000-8000-000000009999", "Priya Shah"
+)  # same display name, not linked
 CHANNEL_CONVERSATION = "19:general@thread.tacv2;messageid=1700000000000"
 
 

@@ -53,7 +53,9 @@ from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector
 from tests.stepup_helpers import code_now, ensure_enrolled
 
-TOM = TeamsUser("29:1tom", "aad-0003-tom", "Tom Reed")  # linked to P003 by the tests that use him
+TOM = TeamsUser(
+    "29:1tom", "00000000-0000-4000-8000-000000000003", "Tom Reed"
+)  # linked to P003 by the tests that use him
 
 
 @dataclass

@@ -37,8 +37,10 @@ from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector, Sent
 from tests.stepup_helpers import code_now, ensure_enrolled
 
-LEE = TeamsUser("29:1lee", "aad-0031-lee", "Lee Hart")  # S001: the shielded child's lead professional
-SAM = TeamsUser("29:1sam", "aad-0001-sam", "Sam Carter")  # P001: Amy's lead professional
+LEE = TeamsUser(
+    "29:1lee", "00000000-0000-4000-8000-000000000031", "Lee Hart"
+)  # S001: the shielded child's lead professional
+SAM = TeamsUser("29:1sam", "00000000-0000-4000-8000-000000000001", "Sam Carter")  # P001: Amy's lead professional
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"

@@ -3,8 +3,9 @@
 Whatever its shape (a message, a messageBack or an older client's Action.Submit, an Action.Execute
 click in the 1:1 chat or in a channel, a click whose value cannot be read, a dialog's button), it is
 audited once as a refusal of its source, under the account and tenant it carries, and answered with
-the same kind line a message gets. An AAD object id that is empty or blank is no AAD object id.
-Real tokens, posted to the real server on loopback."""
+the same kind line a message gets. An AAD object id is a GUID: one that is anything else (empty,
+blank, padded, an invisible character, a NUL, too long, not a string) is no AAD object id, and is
+neither taken as the person nor written in the audit. Real tokens, posted to the real server on loopback."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
+from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.teams.front import NO_AAD_ID, NO_IDENTITY
@@ -117,14 +119,53 @@ CASES: dict[str, tuple[Callable[[str], dict[str, Any]], Shown]] = {
 }
 
 
+# AAD object ids are GUIDs: anything else, however it looks, names nobody. Each shape a message, a
+# click and a dialog can come in, with each of these, is one with no AAD object id.
+NOT_GUIDS: dict[str, object] = {
+    "padded": f" {PRIYA.aad} ",
+    "padded with a no-break space": f"\u00a0{PRIYA.aad}",
+    "in braces": f"{{{PRIYA.aad}}}",
+    "a GUID and more": f"{PRIYA.aad}-1",
+    "Braille blank": "\u2800",
+    "Hangul filler": "\u3164",
+    "ideographic space": "\u3000",
+    "zero-width space in a GUID": f"{PRIYA.aad[:8]}\u200b{PRIYA.aad[8:]}",
+    "not a GUID": "aad-0002-priya",
+    "a NUL": "aad\x00" + AMY,
+    "longer than the audit keeps": "a" * 129,
+    "a number": 5,
+}
+SHAPES: dict[str, tuple[Callable[[str, object], dict[str, Any]], Shown]] = {
+    "message": (lambda url, given: no_aad(message(PRIYA, AMY, url), given=given), in_chat),
+    "messageBack": (lambda url, given: no_aad(message_back(url), given=given), in_chat),
+    "Action.Execute click": (lambda url, given: no_aad(invoke(PRIYA, APPROVE, url), given=given), in_clicked_card),
+    "click whose value cannot be read": (
+        lambda url, given: {**no_aad(invoke(PRIYA, APPROVE, url), given=given), "value": {"action": AMY}},
+        in_clicked_card,
+    ),
+    "dialog button": (lambda url, given: no_aad(task_fetch(PRIYA, DIALOG, url), given=given), in_dialog),
+}
+
+
+def _with(shape: Callable[[str, object], dict[str, Any]], given: object) -> Callable[[str], dict[str, Any]]:
+    return lambda url: shape(url, given)
+
+
+for _shape, (_build, _shown) in SHAPES.items():
+    for _name, _given in NOT_GUIDS.items():
+        CASES[f"{_shape}, AAD id {_name}"] = (_with(_build, _given), _shown)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 async def test_no_aad_object_id_is_audited_once_and_answered_as_a_message_is(
     case: str, teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:
     activity, shown = CASES[case]
     token = signer.token(connector.url)
-    response = await teams_secured.post(activity(connector.url), {"Authorization": f"Bearer {token}"})
-    assert (await shown(response, connector)) == NO_IDENTITY
+    with capture_logs() as logs:
+        response = await teams_secured.post(activity(connector.url), {"Authorization": f"Bearer {token}"})
+        assert (await shown(response, connector)) == NO_IDENTITY
+    assert AMY not in repr(logs)
     [event] = await teams_events(loaded)
     assert (event.action, event.outcome, event.detail) == ("untrusted_source", "refused", NO_AAD_ID)
     assert (event.tenant, event.user_id, event.actor_id) == (PRIYA.tenant, PRIYA.teams_id, None)

@@ -16,15 +16,18 @@ import pytest
 from sqlalchemy import select, update
 from structlog.testing import capture_logs
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from bot.notify import MAILER_WAITED_FOR, NO_ADDRESS, Outbox, emails_due
 from handlers.clock import FakeClock
-from handlers.stand_in import NOT_ACTIVE
+from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
 from store.delivery import notices, outbox
+from store.keys.crypto import KeyRing
+from store.lifecycle import retention
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import Practitioner
+from store.tables.register import Child
 from tests.access_helpers import decide, load_access, request_access
 from tests.bot.test_operations import get, serving, value
 from tests.factories import SHIELDED, say
@@ -241,3 +244,105 @@ def test_only_the_one_home_closes_a_notice_unsent() -> None:
         if sets.search(line)
     ]
     assert elsewhere == []
+
+
+async def test_a_drop_in_a_savepoint_rolled_back_is_neither_logged_nor_counted(app: Signpost) -> None:
+    """A drop inside a savepoint that rolls back did not happen, though the transaction around it
+    commits (and a drop before the savepoint, which did, is told)."""
+    kept, undone = await _enqueue(app, _asked(12), _asked(13))
+    with capture_logs() as logs:
+        async with app.ctx.db.write() as session:
+            now = app.ctx.clock.now()
+            assert await notices.drop_decided(session, "access_request", "access:12:", now) == 1
+            savepoint = await session.begin_nested()
+            assert await notices.drop_decided(session, "access_request", "access:13:", now) == 1
+            inner = await session.begin_nested()
+            await inner.commit()
+            await savepoint.rollback()
+    assert await _dropped_rows(app) == [(kept, "access_request", notices.DECIDED)]
+    assert _told(logs) == [(kept, "access_request", notices.DECIDED)]
+    assert _metric(app) == 1
+    assert undone not in [notice_id for notice_id, _, _ in await _dropped_rows(app)]
+
+
+async def test_a_drop_in_a_savepoint_released_is_told_only_once_the_transaction_commits(app: Signpost) -> None:
+    """A savepoint released is not a commit: its drop is told when the transaction commits, and
+    never if the transaction then rolls back."""
+    [notice_id] = await _enqueue(app, _asked(12))
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        async with app.ctx.db.write() as session:
+            async with session.begin_nested():
+                assert await notices.drop_decided(session, "access_request", "access:12:", app.ctx.clock.now()) == 1
+            assert _told(logs) == [], "told when the savepoint was released"
+            raise RuntimeError("the transaction failed after the savepoint")
+    assert await _dropped_rows(app) == []
+    assert _told(logs) == []
+    assert _metric(app) == 0
+    with capture_logs() as logs:
+        async with app.ctx.db.write() as session:
+            async with session.begin_nested():
+                assert await notices.drop_decided(session, "access_request", "access:12:", app.ctx.clock.now()) == 1
+            assert _told(logs) == [], "told when the savepoint was released"
+    assert _told(logs) == [(notice_id, "access_request", notices.DECIDED)]
+    assert _metric(app) == 1
+
+
+async def test_two_apps_built_on_one_database_each_count_its_drops(app: Signpost, keys: KeyRing) -> None:
+    """A second app built on the same database (another front end in the process) does not take the
+    first one's count away: each /metrics shows every drop the database committed."""
+    other = build(app.ctx.db, keys, app.ctx.clock)
+    try:
+        await _enqueue(app, _asked(12))
+        async with app.ctx.db.write() as session:
+            assert await notices.drop_decided(session, "access_request", "access:12:", app.ctx.clock.now()) == 1
+        assert _metric(app) == 1
+        assert _metric(other) == 1
+    finally:
+        await other.ctx.audit.close()
+
+
+async def test_stand_ins_are_queued_only_for_the_notices_actually_closed(app: Signpost) -> None:
+    """Northshire's duty manager is made inactive, but their registration request was delivered
+    meanwhile (another replica sent it): it is not closed, and the admins are not asked to decide
+    it a second time."""
+    await say(app, Principal(Platform.SLACK, "T1", "UNEW"), "register P003")
+    async with app.ctx.db.write() as session:
+        await practitioners.set_status(session, "DM01", "inactive")
+    [asked] = await _enqueued_ids(app, "registration_request")
+    async with app.ctx.db.write() as session:
+        await outbox.delivered(session, asked, app.ctx.clock.now())
+    async with app.ctx.db.read() as session:
+        notice = notices.decode((await session.execute(select(NoticeRow).where(NoticeRow.id == asked))).scalar_one())
+    with capture_logs() as logs:
+        async with app.ctx.db.write() as session:
+            now = app.ctx.clock.now()
+            assert await drop_for_inactive(app.ctx.notices, app.ctx.keys, session, [(asked, notice)], now) == 0
+    assert await _enqueued_ids(app, "registration_request") == [asked], "the admins asked to decide it again"
+    assert [entry for entry in logs if entry["event"] == "notice_stood_in"] == []
+    assert _told(logs) == []
+    assert _metric(app) == 0
+
+
+async def test_notices_naming_a_child_destroyed_are_logged_and_counted_once_as_they_go(app: Signpost) -> None:
+    """A child's record is destroyed while notices naming them wait: each still open is told once
+    (id, kind and a reason naming nobody) as the destruction commits, then all are gone; one sent,
+    or dropped before, is not told again."""
+    waiting, sent, dropped = await _enqueue(app, _asked(12), _asked(13), _asked(14))
+    async with app.ctx.db.read() as session:
+        ref = (await session.execute(select(Child.ref).order_by(Child.ref).limit(1))).scalar_one()
+    async with app.ctx.db.write() as session:
+        now = app.ctx.clock.now()
+        await session.execute(update(NoticeRow).values(child_ref=ref))
+        await outbox.delivered(session, sent, now)
+        assert await notices.drop_decided(session, "access_request", "access:14:", now) == 1
+    with capture_logs() as logs:
+        async with app.ctx.db.write() as session:
+            assert (await retention.destroy(session, app.ctx.keys, [ref], app.ctx.clock.now()))[0] == 1
+            assert _told(logs) == [], "told before the destruction committed"
+        async with app.ctx.db.write() as session:
+            await retention.destroy(session, app.ctx.keys, [ref], app.ctx.clock.now())
+    assert _told(logs) == [(waiting, "access_request", notices.DESTROYED)]
+    assert _metric(app) == 2  # the one dropped before, and this one
+    async with app.ctx.db.read() as session:
+        left = (await session.execute(select(NoticeRow.id).where(NoticeRow.id.in_([waiting, sent, dropped])))).all()
+    assert left == []
