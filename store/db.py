@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
@@ -29,6 +30,8 @@ from store import files
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = structlog.get_logger("signpost.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "signpost_write"
@@ -914,6 +917,8 @@ def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
     lead notice in it, and adding a listener costs more than the call.
     """
     sync = session.sync_session
+    if not sync.in_transaction():
+        sync.begin()  # asked before any statement: begun now (no I/O), so its end is seen (``ended``)
     asked = (sync.get_nested_transaction(), then)
     waiting: list[tuple[SessionTransaction | None, Callable[[], None]]] | None = session.info.get(_AFTER_COMMIT)
     if waiting is not None:
@@ -927,7 +932,10 @@ def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
         calls = [call for _, call in waiting]
         waiting.clear()
         for call in calls:
-            call()
+            try:
+                call()
+            except Exception as exc:  # committed already: a report that fails must not undo that for the caller
+                log.error("after_commit_failed", error=type(exc).__name__)  # its text could echo a value
 
     def rolled_back(_session: Any, transaction: SessionTransaction) -> None:
         undone: SessionTransaction | None = transaction  # what the rollback undid: a savepoint, or all
@@ -935,8 +943,13 @@ def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
             undone = undone.parent
         waiting[:] = [(where, call) for where, call in waiting if undone is not None and not _within(where, undone)]
 
+    def ended(_session: Any, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:  # the transaction itself: committed (called above) or not, over
+            waiting.clear()  # a session closed or reset unfinished fires no rollback event
+
     event.listen(sync, "after_commit", committed)
     event.listen(sync, "after_soft_rollback", rolled_back)
+    event.listen(sync, "after_transaction_end", ended)
 
 
 def _within(transaction: SessionTransaction | None, savepoint: SessionTransaction) -> bool:

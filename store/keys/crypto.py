@@ -310,6 +310,11 @@ def remove_leftovers(path: Path) -> None:
             leftover.unlink()
         except FileNotFoundError:
             continue
+        except OSError as exc:  # a folder, or another account's file: not a copy Signpost left
+            raise KeyFileError(
+                f"{leftover} is in the way of the key file's writes and is not a copy Signpost left "
+                f"({exc.strerror}): move it away"
+            ) from None
         removed = True
     if removed:
         for folder in {path.parent, real_file(path).parent}:
@@ -341,7 +346,7 @@ def _overwrite(leftover: Path) -> None:
         fd = os.open(leftover, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            return  # a link, a pipe no one reads, a folder: nothing of ours to zero
+            return  # a link or a pipe no one reads (unlinked next), a folder (refused next): nothing to zero
         raise
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):

@@ -4,6 +4,7 @@ it queued, counted in /metrics), called after the commit, in order, and never fo
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 from sqlalchemy import text
 
 from store.db import Database, after_commit
@@ -65,3 +66,35 @@ async def test_a_savepoint_released_waits_for_the_commit_and_a_rollback_forgets_
             after_commit(session, lambda: called.append("released, committed"))
         assert called == []
     assert called == ["released, committed"]
+
+
+async def test_a_call_that_fails_is_logged_and_the_others_still_run(db: Database) -> None:
+    """The transaction has committed: a call that fails cannot undo it, and must not turn the
+    commit into an error for the caller or keep the calls after it from running."""
+    called: list[str] = []
+
+    def fails() -> None:
+        raise ValueError("a counter that broke")
+
+    with structlog.testing.capture_logs() as lines:
+        async with db.write() as session:
+            after_commit(session, fails)
+            after_commit(session, lambda: called.append("second"))
+            await session.execute(text("SELECT 1"))
+    assert called == ["second"]
+    assert [line["event"] for line in lines] == ["after_commit_failed"]
+
+
+async def test_nothing_asked_in_a_transaction_closed_unfinished_is_called_at_a_later_commit(db: Database) -> None:
+    """A session closed (or reset) with its transaction unfinished has rolled it back, though no
+    rollback event says so: what it asked for is forgotten, not called at the session's next commit."""
+    called: list[str] = []
+    async with db.write() as session:
+        after_commit(session, lambda: called.append("asked before any statement, then closed"))
+        await session.close()
+        await session.execute(text("SELECT 1"))
+        after_commit(session, lambda: called.append("asked after a statement, then reset"))
+        await session.reset()
+        after_commit(session, lambda: called.append("asked in the next transaction"))
+        await session.execute(text("SELECT 1"))
+    assert called == ["asked in the next transaction"]

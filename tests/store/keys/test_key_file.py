@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from store.keys import keychain
-from store.keys.crypto import KeyRing, key_file_lock
+from store.keys.crypto import KeyFileError, KeyRing, key_file_lock
 
 
 def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,6 +201,21 @@ def test_a_named_pipe_at_the_leftover_name_is_removed_without_waiting_for_a_read
         pytest.fail("opening the key file waited on a named pipe left at its temporary name")
     assert opened and opened[0].keks
     assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+
+def test_a_folder_at_the_leftover_name_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    """Nothing Signpost writes is a folder: one at the key file's temporary name is not removed
+    (it may hold someone's files) but named, with what to do, where before every start failed
+    with an IsADirectoryError."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    (tmp_path / "signpost.key.tmp").mkdir()
+    with pytest.raises(KeyFileError) as refused:
+        KeyRing.load_or_create(path)
+    said = str(refused.value)
+    assert "signpost.key.tmp" in said and "move it away" in said and "\n" not in said
+    (tmp_path / "signpost.key.tmp").rmdir()
+    assert KeyRing.load_or_create(path).keks
 
 
 def test_saving_the_key_file_leaves_no_temporary_file_even_when_the_rename_fails(
