@@ -449,5 +449,6 @@ async def email_sent(ctx: Context, notice_id: int, now: datetime | None = None) 
     """Record that the mailer has sent this e-mail notice (one closed meanwhile stays closed, but
     for one closed as a week old after the mailer took it: it was sent)."""
     async with ctx.db.write() as session:
-        await outbox.email_delivered(session, notice_id, now or ctx.clock.now(), MAILER_WAITED_FOR)
-    ctx.metrics.notices("delivered")
+        recorded = await outbox.email_delivered(session, notice_id, now or ctx.clock.now(), MAILER_WAITED_FOR)
+    if recorded:  # one already delivered, or closed and staying closed, is not counted again
+        ctx.metrics.notices("delivered")

@@ -383,11 +383,12 @@ async def close_expired_email(
     return [(notice.notice_id, notice.kind) for notice in await drops.close(session, waited, now, why[:200])]
 
 
-async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, expired: str) -> None:
+async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, expired: str) -> bool:
     """Record an e-mail notice as sent by the mailer: one closed meanwhile stays closed, unless it
     was closed as a week old (``expired``, ``close_expired_email``) after the mailer had taken it:
-    it was sent, so it is recorded as delivered."""
-    await session.execute(
+    it was sent, so it is recorded as delivered. Whether this call recorded it delivered (not one
+    already delivered, nor one closed that stays closed): what the delivered count counts."""
+    result = await session.execute(
         update(NoticeRow)
         .where(
             NoticeRow.id == notice_id,
@@ -397,6 +398,7 @@ async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, 
         .values(delivered_at=now, dropped_at=None, attempts=NoticeRow.attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]  # CursorResult at runtime
 
 
 async def dropped_many(session: AsyncSession, notice_ids: Sequence[int], now: datetime, reason: str) -> list[int]:

@@ -1121,3 +1121,29 @@ async def _waiting_for_a_lock(app: Signpost) -> bool:
             )
         )
         return bool(found.scalar_one())
+
+
+def _delivered(app: Signpost) -> float:
+    """``signpost_notices_total{state="delivered"}``, as /metrics shows it."""
+    return app.metrics.registry.get_sample_value("signpost_notices_total", {"state": "delivered"}) or 0.0
+
+
+async def test_an_email_the_mailer_sends_after_it_was_closed_is_not_counted_delivered(app: Signpost) -> None:
+    """The mailer took P001's e-mail, then P001 left before it reported the e-mail sent: the record
+    stays closed as not sent (counted dropped once), so /metrics must not count it delivered as
+    well. The one the mailer sends while it is still open is counted delivered, once."""
+    await _linked_by_email(app, "UNEW", "P001", "R1")
+    await _linked_by_email(app, "UOTHER", "P003", "R2")
+    first, second = await emails_due(app.ctx)
+    await _set_status(app, first.notice.recipient_id, "inactive")
+    await emails_due(app.ctx)  # the mailer's next call closes the leaver's e-mail
+    before = _delivered(app)
+
+    await email_sent(app.ctx, first.notice_id)
+    await email_sent(app.ctx, second.notice_id)
+    await email_sent(app.ctx, second.notice_id)  # reported twice: delivered once
+
+    assert _delivered(app) - before == 1
+    rows = {r.id: r for r in await _rows(app)}
+    assert rows[first.notice_id].delivered_at is None and rows[first.notice_id].dropped_at is not None
+    assert rows[second.notice_id].delivered_at is not None
