@@ -119,6 +119,7 @@ def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing) 
     ring = KeyRing.load(path)
     ring.keks.update((k, v) for k, v in _worker_keys.keks.items() if is_derived(k))
     ring.term_keys = _worker_keys.term_keys.since(date.min, _worker_keys.term_keys.as_of or date.min)
+    ring.day_tags = dict(_worker_keys.day_tags)
     return ring
 
 

@@ -107,6 +107,13 @@ class KeyRing:
     # The checkpoint key's public half, kept when decommissioning destroys the seed (or when the seed
     # moves to a signing key file of its own) so that the audit stays verifiable: not a secret.
     signing_public: bytes = b""
+    # The first key generation whose birth-date KEK ids carry a tag of the day's term-chain state
+    # (``keychain.chained_ids``), which dies with the cohort; 0: every generation's carry a hash of
+    # the day under ``index_key``, which is never destroyed (key files made before 2026-12-05, until
+    # ``signpost keys rotate`` moves them). Saved in the key file.
+    cohort_ids_from: int = 0
+    # Birth-date cohort tags by day slot, derived from the term chain (``keychain.install``); never saved.
+    day_tags: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
     _index_cache: dict[str, int] = field(default_factory=dict, repr=False)
     # Blind-index term keys derived from the key file's term chain (``keychain.install``); never saved.
     term_keys: TermKeys = field(default_factory=TermKeys.none, repr=False, compare=False)
@@ -126,6 +133,7 @@ class KeyRing:
             index_key=secrets.token_bytes(KEY_BYTES),
             signing_seed=secrets.token_bytes(32),
             path=path,
+            cohort_ids_from=1,
         )
 
     @classmethod
@@ -158,6 +166,7 @@ class KeyRing:
                 signing_seed=_unb64(doc["signing_seed"]),
                 path=path,
                 signing_public=_unb64(doc.get("signing_public", "")),
+                cohort_ids_from=int(doc.get("cohort_ids_from", 0)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
@@ -178,6 +187,7 @@ class KeyRing:
             "index_key": _b64(self.index_key),
             "signing_seed": _b64(self.signing_seed),
             "signing_public": _b64(public_of(self.signing_seed) if self.signing_seed else self.signing_public),
+            "cohort_ids_from": self.cohort_ids_from,
         }
         return write_private(self.path, json.dumps(doc), replace=replace)
 

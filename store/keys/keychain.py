@@ -25,8 +25,11 @@ untestable too. Its keys are never KEKs: ``install`` derives them into ``KeyRing
 
 KEK ids as stored in ``*.kek_id`` columns (String(16)):
     ``k<gen>``               the master KEK (TOTP seeds; keys written before issue 13 not yet sealed in)
-    ``d<g><14 hex>``         a birth-date cohort key; the hex is a keyed hash of the day, so the
-                             store never shows a date of birth in clear
+    ``d<g><14 hex>``         a birth-date cohort key; the hex is a tag of the day's term-chain
+                             state (``day_tag``), so the store never shows a date of birth in
+                             clear, and once the cohort is destroyed nobody can tell which day it
+                             named (generations before ``KeyRing.cohort_ids_from``: a hash of the
+                             day under the index key, see ``chained_ids``)
     ``m<g><slot:06d>``       a month key for audit query terms (a month is not personal)
 where ``<g>`` is the key generation (``signpost keys rotate`` moves every row to the next one).
 Chain states live in the key file's KEK map as ``~<chain>:<gen>:<cutoff>`` entries, so that
@@ -39,7 +42,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -177,8 +180,22 @@ def generations(ring: KeyRing) -> set[int]:
     return held | {s.gen for s in states(ring)}
 
 
+def chained_ids(ring: KeyRing, gen: int) -> bool:
+    """Whether generation ``gen`` names its birth-date keys by a tag of the day's term-chain state
+    (``day_tag``): once the cohort is destroyed, nobody can tell which day such an id named. Before
+    (``KeyRing.cohort_ids_from`` 0, key files made before 2026-12-05), an id carried a hash of the
+    day under ``index_key``, which is never destroyed: hashing every day gave any destroyed child's
+    date of birth back, from a backup or from the audit's ``terms_key``. ``keys rotate`` moves such
+    a key file's next generation to tags."""
+    return 0 < ring.cohort_ids_from <= gen
+
+
 def kek_id(ring: KeyRing, chain: Chain, gen: int, slot: int) -> str:
+    """A slot's KEK id in generation ``gen``. A birth-date id of a tagged generation exists only for
+    the slots whose tags the ring holds (``install``: the cutoff to the horizon): KeyError else."""
     if chain is Chain.DAY:
+        if chained_ids(ring, gen):
+            return f"d{_g(gen)}{ring.day_tags[slot]}"
         return f"d{_g(gen)}{_cohort_tag(ring.index_key, slot)}"
     return f"m{_g(gen)}{slot:06d}"
 
@@ -190,6 +207,9 @@ def kek_ids(ring: KeyRing, chain: Chain, gen: int, first: int, last: int) -> lis
     """``kek_id`` of every slot from ``first`` to ``last`` inclusive. A retention run catching up
     punctures once a day, and each puncture names ~9,000 derived keys: made a block of slots at a
     time and kept (ids only, never keys), so a puncture slices them instead of hashing each again."""
+    if chain is Chain.DAY and chained_ids(ring, gen):
+        g, tags = _g(gen), ring.day_tags
+        return [f"d{g}{tags[slot]}" for slot in range(first, last + 1)]
     ids: list[str] = []
     for block in range(first // _ID_BLOCK, last // _ID_BLOCK + 1):
         start = block * _ID_BLOCK
@@ -208,8 +228,54 @@ def _id_block(index_key: bytes, chain: Chain, g: str, block: int) -> tuple[str, 
 
 @functools.lru_cache(maxsize=65536)
 def _cohort_tag(index_key: bytes, slot: int) -> str:
-    """A keyed hash of the day, so that a KEK id never shows a date of birth (pure, so memoised)."""
+    """The untagged generations' id of a day: a keyed hash of it under ``index_key`` (pure, so
+    memoised). Never destroyed: see ``chained_ids``."""
     return hmac.digest(index_key, b"cohort:%d" % slot, "sha256").hex()[:14]  # hmac.new's, in one C call
+
+
+def day_tag(term_state: bytes) -> str:
+    """A tagged generation's id of a day: a hash of the term chain's state at its slot, so that it
+    can be made only while that day's keys can (a puncture destroys it with them)."""
+    return hashlib.sha256(b"signpost-cohort-tag:" + term_state).hexdigest()[:14]
+
+
+TAGS_PAST_HORIZON = 3653
+"""How far past the derivation horizon ``punctured_day_ids`` looks before it calls a tagged id that
+no key is held for destroyed: a row written by a process whose clock ran ahead is not an orphan."""
+
+
+def _term_state_at(ring: KeyRing, slot: int) -> ChainState | None:
+    """The term chain's state at ``slot`` (None: no term chain, or it is punctured past ``slot``)."""
+    held = [s for s in states(ring) if s.chain is Chain.TERM]
+    if not held:
+        return None
+    newest = max(held, key=lambda s: s.cutoff)
+    return None if newest.cutoff > slot else advance(newest, slot)
+
+
+def _day_tags(ring: KeyRing, today: date) -> dict[int, str]:
+    """Every day's tag from the day chain's cutoff to the horizon (empty when no generation the key
+    file holds is tagged); those held already are kept when they are the same chain's."""
+    day_cutoff = cutoff_of(ring, Chain.DAY)
+    if day_cutoff is None or not any(chained_ids(ring, s.gen) for s in states(ring) if s.chain is Chain.DAY):
+        return {}
+    start = _term_state_at(ring, day_cutoff)
+    if start is None:
+        return {}  # no term chain to tag with: no tagged id can be made (fails closed)
+    last = horizon(Chain.DAY, today)
+    before = ring.day_tags
+    if before.get(day_cutoff) == day_tag(start.state) and last in before:
+        return {slot: tag for slot, tag in before.items() if day_cutoff <= slot <= last}
+    return _walk_tags(start, last)
+
+
+def _walk_tags(start: ChainState, last: int) -> dict[int, str]:
+    tags: dict[int, str] = {}
+    value = start.state
+    for slot in range(start.cutoff, last + 1):
+        tags[slot] = day_tag(value)
+        value = _step(value)
+    return tags
 
 
 _DERIVED = ("d", "m")
@@ -220,8 +286,36 @@ def is_derived(kek: str) -> bool:
 
 
 def same_family(old_id: str, gen: int) -> str:
-    """The id a derived key has in generation ``gen`` (rotation keeps the slot, changes the key)."""
+    """The id a derived key has in generation ``gen`` (rotation keeps the slot, changes the key),
+    when both generations name days alike (``chained_ids``; ``mover`` otherwise)."""
     return old_id[0] + _g(gen) + old_id[2:]
+
+
+def mover(ring: KeyRing, gen: int) -> Callable[[str], str]:
+    """What a rotation to ``gen`` renames a derived KEK id to: the same slot's id in ``gen``. From an
+    untagged generation to a tagged one, the slot is found by its untagged id among the days the
+    ring holds keys for (an id of no such day is returned as it is: no key is held for it)."""
+    untagged: dict[str, int] = {}
+
+    def move(old_id: str) -> str:
+        old_gen = generation_of(old_id, gen)
+        if old_id[:1] != "d" or old_gen is None or chained_ids(ring, old_gen) == chained_ids(ring, gen):
+            return same_family(old_id, gen)
+        if not untagged:
+            untagged.update((_cohort_tag(ring.index_key, slot), slot) for slot in ring.day_tags)
+        slot = untagged.get(old_id[2:])
+        return old_id if slot is None else kek_id(ring, Chain.DAY, gen, slot)
+
+    return move
+
+
+def cohort_names(ring: KeyRing, first: int, last: int) -> list[str]:
+    """Every name the days ``first`` to ``last`` may have in ``d<tag>`` form (an audit-terms key's):
+    untagged and, for the days whose tags the ring holds, tagged."""
+    slots = range(first, last + 1)
+    return [f"d{_cohort_tag(ring.index_key, s)}" for s in slots] + [
+        f"d{ring.day_tags[s]}" for s in slots if s in ring.day_tags
+    ]
 
 
 def _step(state: bytes) -> bytes:
@@ -268,11 +362,17 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     """
     if reuse is None:
         reuse = ring.keks  # read before it is cleared below
+    ring.day_tags = _day_tags(ring, today)
     derived: dict[str, bytes] = {}
     for chain_state in states(ring):
         if chain_state.chain is Chain.TERM:
             continue  # not KEKs: derived below, into ring.term_keys
-        ids = kek_ids(ring, chain_state.chain, chain_state.gen, chain_state.cutoff, horizon(chain_state.chain, today))
+        try:
+            ids = kek_ids(
+                ring, chain_state.chain, chain_state.gen, chain_state.cutoff, horizon(chain_state.chain, today)
+            )
+        except KeyError:
+            continue  # a tagged generation with no tags to name its keys by (no term chain): none derived
         if reuse and ids and reuse.get(ids[0]) == _kek(chain_state.state):
             try:
                 derived.update({i: reuse[i] for i in ids})
@@ -323,7 +423,10 @@ def wrap_under(ring: KeyRing, kek: str, data_key: bytes, aad: bytes) -> bytes:
 
 def key_for(ring: KeyRing, chain: Chain, slot: int) -> str | None:
     """The current generation's KEK id for a slot, or None when it is destroyed or beyond the horizon."""
-    kid = kek_id(ring, chain, generation(ring), slot)
+    try:
+        kid = kek_id(ring, chain, generation(ring), slot)
+    except KeyError:
+        return None  # a tagged generation's slot outside the held tags: destroyed or past the horizon
     return kid if kid in ring.keks else None
 
 
@@ -392,6 +495,7 @@ def editing(ring: KeyRing) -> Iterator[KeyRing]:
         ring.current_kek_id = fresh.current_kek_id
         ring.index_key = fresh.index_key
         ring.signing_seed = fresh.signing_seed
+        ring.cohort_ids_from = fresh.cohort_ids_from
 
 
 def reload(ring: KeyRing) -> None:
@@ -402,6 +506,7 @@ def reload(ring: KeyRing) -> None:
     for entry in [k for k in ring.keks if k.startswith("~") and k not in fresh.keks]:
         del ring.keks[entry]
     ring.keks.update({k: v for k, v in fresh.keks.items() if k.startswith("~")})
+    ring.cohort_ids_from = fresh.cohort_ids_from
 
 
 def ensure_chains(ring: KeyRing, today: date) -> None:
@@ -469,6 +574,7 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
                 if old.chain is chain:
                     destroyed = max(destroyed, cutoff - old.cutoff)
     install(ring, today, reuse=held)
+    _tags_from.cache_clear()  # it held the tags of the days just destroyed
     return destroyed
 
 
@@ -492,8 +598,31 @@ def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
     unknown = [kid for kid in ids if kid[:1] == "d" and len(kid) > 2 and kid not in ring.keks]
     if cutoff is None or cutoff <= 0 or not unknown:
         return []
-    gone = {kid[2:] for kid in kek_ids(ring, Chain.DAY, generation(ring), 0, cutoff - 1)}
-    return [kid for kid in unknown if kid[2:] in gone]
+    gen = generation(ring)
+    tagged = [kid for kid in unknown if chained_ids(ring, generation_of(kid, gen) or 0)]
+    found = [kid for kid in tagged if kid[2:] not in _tags_held_or_ahead(ring)]
+    untagged = [kid for kid in unknown if kid not in tagged]
+    if untagged:
+        gone = {kid[2:] for kid in kek_ids(ring, Chain.DAY, 0, 0, cutoff - 1)}  # generation 0: untagged ids
+        found.extend(kid for kid in untagged if kid[2:] in gone)
+    return found
+
+
+def _tags_held_or_ahead(ring: KeyRing) -> frozenset[str]:
+    """The tags of every day from the cutoff to ``TAGS_PAST_HORIZON`` days past the horizon: a tagged
+    id whose tag is none of them names a day below the cutoff (its tag can no longer be made, which
+    is the point) — or another key file's, which ``store.keys.binding`` refuses at start. Made once
+    per cutoff (a walk of ~13,000 hashes), only when an id is not held."""
+    start = _term_state_at(ring, cutoff_of(ring, Chain.DAY) or 0)
+    if start is None:
+        return frozenset()
+    last = max(ring.day_tags, default=start.cutoff) + TAGS_PAST_HORIZON
+    return _tags_from(start.state, start.cutoff, last)
+
+
+@functools.lru_cache(maxsize=2)
+def _tags_from(state: bytes, first: int, last: int) -> frozenset[str]:
+    return frozenset(_walk_tags(ChainState(Chain.TERM, 0, first, state), last).values())
 
 
 def cutoff_of(ring: KeyRing, chain: Chain) -> int | None:

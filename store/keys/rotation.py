@@ -122,10 +122,6 @@ def _in_generation(spec: WrappedKeys, ring: KeyRing, gen: int) -> ColumnElement[
     return or_(col == f"k{gen}", col.like(f"d{g}%"), col.like(f"m{g}%"))
 
 
-def _new_id(old: str, gen: int) -> str:
-    return keychain.same_family(old, gen) if keychain.is_derived(old) else f"k{gen}"
-
-
 async def finished_at(db: Database, ring: KeyRing) -> int | None:
     """The generation the key file on disk is wholly at, when nothing is left to re-wrap into it:
     a rotation to it ran to its last step (``None`` while one is cut short, or keys lag)."""
@@ -165,6 +161,8 @@ async def rotate(
         if not intended.finishing:
             fresh.keks[f"k{new}"] = secrets.token_bytes(32)
             fresh.current_kek_id = f"k{new}"
+            if not fresh.cohort_ids_from:
+                fresh.cohort_ids_from = new  # from here on, birth-date ids are tags (keychain.chained_ids)
             for state in keychain.states(fresh):
                 if state.gen == old:
                     keychain.next_generation(fresh, state, new)
@@ -215,6 +213,7 @@ async def _rewrap_table(
         .values({spec.kek_id: bindparam("new_kek"), spec.wrapped: bindparam("new_wrapped")})
     )
     done = 0
+    move = keychain.mover(ring, gen)
     while True:
         async with db.write() as session:
             rows = (
@@ -228,16 +227,18 @@ async def _rewrap_table(
             )
             if not rows:
                 return done
-            params = [_rewrapped(ring, spec, row, pk, gen) for row in rows]
+            params = [_rewrapped(ring, spec, row, pk, gen, move) for row in rows]
             await session.execute(stmt, params)
             done += len(params)
         if on_progress is not None:  # after the batch's commit
             on_progress(len(params))
 
 
-def _rewrapped(ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int) -> dict[str, Any]:
+def _rewrapped(
+    ring: KeyRing, spec: WrappedKeys, row: Mapping[Any, Any], pk: list[str], gen: int, move: Callable[[str], str]
+) -> dict[str, Any]:
     old_id: str = row[spec.kek_id]
-    new_id = _new_id(old_id, gen)
+    new_id = move(old_id) if keychain.is_derived(old_id) else f"k{gen}"
     if new_id not in ring.keks:
         raise RotationFailed(f"{spec.table.name}: no key for {new_id[:2]}… in the new generation")
     try:

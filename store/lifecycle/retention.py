@@ -643,7 +643,7 @@ async def _before_puncture(
 async def _drop_cohort_term_keys(session: AsyncSession, keys: KeyRing, old_cutoff: int, new_cutoff: int) -> None:
     """Delete the audit-terms keys of the cohorts about to be destroyed (their KEK goes with the
     puncture that follows the commit, so this is tidiness and compaction, not the destruction itself)."""
-    names = ["d" + keychain.kek_id(keys, Chain.DAY, 0, slot)[2:] for slot in range(old_cutoff, new_cutoff)]
+    names = keychain.cohort_names(keys, old_cutoff, new_cutoff - 1)
     for start in range(0, len(names), CHUNK):
         await session.execute(delete(AuditTermKey).where(AuditTermKey.period.in_(names[start : start + CHUNK])))
 
