@@ -40,3 +40,17 @@ def run_signpost(
         check=False,
         preexec_fn=None if file_size_limit is None else limit_file_size,
     )
+
+
+def clean_environment(db_url: str, folder: Path) -> dict[str, str]:
+    """This process's environment for a `signpost` process of a test's own: none of the machine's
+    Signpost, Slack or Teams settings, the store at ``db_url``, a key file of its own in ``folder``,
+    log lines as JSON, and this process's import path (so it runs the code under test)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
+    clean.update(
+        SIGNPOST_DATABASE_URL=db_url,
+        SIGNPOST_KEY_FILE=str(folder / "signpost.key"),
+        SIGNPOST_LOG_FORMAT="json",
+        PYTHONPATH=os.pathsep.join(sys.path),
+    )
+    return clean

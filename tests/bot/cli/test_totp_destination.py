@@ -16,7 +16,7 @@ import pyotp
 import pytest
 
 from tests.bot.console.test_stepup import SECRET_LINE, secret_from
-from tests.bot.process import run_signpost
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
 
@@ -47,13 +47,7 @@ def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment on this test's database and a new key file, the standard feeds imported."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url,
-        SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
-        SIGNPOST_LOG_FORMAT="json",
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
+    clean = clean_environment(db_url, tmp_path)
     for name, text in (
         ("practitioners.csv", PRACTITIONERS),
         ("children.csv", CHILDREN),

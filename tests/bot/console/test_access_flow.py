@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from store.lifecycle import demo
 from store.people import practitioners
 from tests.access_helpers import EXTRA_PRACTITIONERS
 from tests.bot.console.test_stepup import secret_from
-from tests.bot.process import run_signpost
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
@@ -90,12 +89,7 @@ EXPECTED_IN_ORDER = [
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at this test's database and a new key file, feeds imported."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url,
-        SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
-        SIGNPOST_LOG_FORMAT="json",
-    )
+    clean = clean_environment(db_url, tmp_path)
     extra = EXTRA_PRACTITIONERS.split("\n", 1)[1]
     (tmp_path / "practitioners.csv").write_text(PRACTITIONERS + extra, encoding="utf-8")
     (tmp_path / "children.csv").write_text(CHILDREN, encoding="utf-8")

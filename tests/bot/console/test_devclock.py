@@ -7,7 +7,6 @@ on any other store the console refuses to start with SIGNPOST_DEV_CLOCK=1, in on
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from store.db import Database
 from store.tables.people import Practitioner
 from store.tables.register import Child
-from tests.bot.process import run_signpost
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
 MOVE = ":clock +2d\n:quit\n"
@@ -25,11 +24,7 @@ MOVE = ":clock +2d\n:quit\n"
 @pytest.fixture
 def empty_store(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at a fresh, empty database of this backend."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url, SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"), SIGNPOST_LOG_FORMAT="json"
-    )
-    return clean
+    return clean_environment(db_url, tmp_path)
 
 
 def run(environ: dict[str, str], tmp_path: Path, *args: str) -> str:
