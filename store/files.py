@@ -36,19 +36,34 @@ def fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
+def temporary_for(path: Path) -> Path:
+    """The one name a file Signpost writes (a certificate, a Teams package, a secret file, a
+    checkpoint note) goes by until it is whole: hidden beside it, ``.<name>.partial``, so that a
+    listing of the folder, or a glob for ``*.json``, never picks up a file cut short."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def write_whole(
-    path: Path, data: bytes, *, through: Path, mode: int = 0o644, replace: bool = True, shred: bool = False
+    path: Path,
+    data: bytes,
+    *,
+    through: Path | None = None,
+    mode: int = 0o644,
+    replace: bool = True,
+    shred: bool = False,
 ) -> bool:
     """Give ``path`` the bytes ``data`` whole or not at all: written and flushed to the disk under
-    ``through`` (same folder), then renamed (``replace``) or linked (not ``replace``: never over an
-    existing file, returning False when ``path`` exists), the rename made durable before this
-    returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
+    ``through`` (same folder; ``temporary_for(path)`` unless the file keeps a name of its own, as
+    the key file's ``.tmp``, whose leftovers are zeroed), then renamed (``replace``) or linked (not
+    ``replace``: never over an existing file, returning False when ``path`` exists), the rename made
+    durable before this returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
     ``path``; ``through`` is removed whatever happened here. With ``shred`` (a key file), the file
     the rename replaced is overwritten with zeros once no name is left on it (``overwrite``).
 
     The bytes go only into a file made here for them, of ``mode`` from the start: never into what
     was at ``through`` before (``take_temporary``), which anyone able to write the folder may have
     put there (a link to a file of theirs, a file of theirs open to everyone)."""
+    through = temporary_for(path) if through is None else through
     replaced = _open_replaced(path) if replace and shred else None
     made: tuple[int, int] | None = None
     try:

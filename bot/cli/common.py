@@ -78,9 +78,10 @@ def read_text_file(path: Path) -> tuple[str, str]:
 def write_file(path: Path, data: bytes) -> None:
     """Write a file the operator named (a certificate, a Teams package) whole or not at all, or
     CommandFailed in one line: a command killed part-way leaves no cut-short file under that name
-    to be sent on or uploaded, only ``<name>.partial``, which its rerun replaces."""
+    to be sent on or uploaded, only its hidden temporary (``store.files.temporary_for``), which its
+    rerun replaces; a link or another account's file at that temporary is refused, never written through."""
     try:
-        write_whole(path, data, through=path.with_name(f"{path.name}.partial"))
+        write_whole(path, data)
     except OSError as exc:
         raise CommandFailed(f"cannot write {path}: {exc.strerror}", reason="a file cannot be written") from None
 

@@ -81,21 +81,16 @@ def refuse_a_taken_secret_file(path: Path) -> None:
     link too, dangling or not) or a folder that is not, or when the name it is written under first
     is taken by something no write of ours left there (a link to someone's file)."""
     from bot.cli.common import CommandFailed
-    from store.files import refuse_a_taken_temporary
+    from store.files import refuse_a_taken_temporary, temporary_for
 
     if os.path.lexists(path):
         raise CommandFailed(f"--secret-file: {path} is there already; name a new file (it is never overwritten)")
     if not path.parent.is_dir():
         raise CommandFailed(f"--secret-file: the folder {path.parent} does not exist")
     try:
-        refuse_a_taken_temporary(_partial(path))
+        refuse_a_taken_temporary(temporary_for(path))
     except OSError as exc:
         raise CommandFailed(f"--secret-file: cannot write {path}: {exc.strerror}") from None
-
-
-def _partial(path: Path) -> Path:
-    """The name the secret file is written under until it is whole (hidden: a dot first)."""
-    return path.with_name(f".{path.name}.partial")
 
 
 def write_secret_file(path: Path, text: str) -> None:
@@ -106,7 +101,7 @@ def write_secret_file(path: Path, text: str) -> None:
     # Pending until the first code, so enrolling again needs no --replace.
     again = "the authenticator issued is pending: enrol again with a new --secret-file"
     try:
-        written = write_whole(path, text.encode("utf-8"), through=_partial(path), mode=PRIVATE_MODE, replace=False)
+        written = write_whole(path, text.encode("utf-8"), mode=PRIVATE_MODE, replace=False)
     except OSError as exc:
         raise CommandFailed(f"--secret-file: cannot write {path}: {exc.strerror}; {again}") from None
     if not written:

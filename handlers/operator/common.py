@@ -11,14 +11,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
 import structlog
-from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin, Outcome
 from store import runs
 from store.audit.log import AuditRecord, Started, append, left_started, origin_event
+from store.db import after_commit
 
 log = structlog.get_logger("signpost.operator")
 
@@ -210,13 +209,11 @@ class Audit:
 
     async def done_in(self, session: AsyncSession, detail: str | None = None, result_count: int | None = None) -> None:
         """The outcome, in the work's own transaction: it counts once that transaction commits (a
-        rollback leaves the command's outcome to ``audited``, which records it failed)."""
+        rollback, of it or of the savepoint it was written in, leaves the command's outcome to
+        ``audited``, which records it failed). ``store.db.after_commit`` is the one home of "once it
+        commits"."""
         await append(session, [self.event(Outcome.DONE, detail, result_count)])
-
-        def committed(_: Session) -> None:
-            self._recorded = True
-
-        orm_event.listen(session.sync_session, "after_commit", committed, once=True)
+        after_commit(session, self.recorded)
 
     def recorded(self) -> None:
         """The use case wrote its outcome event itself (a batch match, a destruction run shared

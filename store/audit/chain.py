@@ -30,13 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit.signing import Signer, origin_of
 from store.db import Database
-from store.files import write_whole
+from store.files import temporary_for, write_whole
 from store.prepared import Prepared
 from store.tables.audit import AuditChainEntry, AuditChainHead, AuditCheckpoint, AuditEvent
 
 HEAD_ID = 1
 NOTE_PREFIX = "checkpoint-"  # exported notes: checkpoint-<UTC time>-<size>.note
-NOTE_PARTIAL = ".partial"  # a note being written, until it is whole and takes its name
+NOTE_PARTIAL = ".partial"  # what versions before wrote a note under (unhidden), cleared as a leftover
 EMPTY_HEAD = hashlib.sha256(b"").digest()  # RFC 9162 §2.1.1: the hash of an empty list
 ENCODING_VERSION = b"signpost-audit-event/v1\n"
 
@@ -331,9 +331,10 @@ def export_note(folder: Path, checkpoint: Checkpoint, public: bytes) -> Path | N
     # Written whole under another name first, then named: a process killed part-way (kill -9) leaves
     # no checkpoint file that is not a whole note (an empty one made every later verify of the
     # folder fail), and the next export removes what it left.
-    for leftover in folder.glob(f"{NOTE_PREFIX}*.note{NOTE_PARTIAL}"):
-        leftover.unlink(missing_ok=True)
+    # Its temporary is ``store.files.temporary_for``'s; versions before wrote the name unhidden.
+    for pattern in (temporary_for(folder / f"{NOTE_PREFIX}*.note").name, f"{NOTE_PREFIX}*.note{NOTE_PARTIAL}"):
+        for leftover in folder.glob(pattern):
+            leftover.unlink(missing_ok=True)
     data = checkpoint.to_note(public).encode("utf-8")
-    partial = target.with_name(target.name + NOTE_PARTIAL)
     # Linked, not renamed: append-only, never over an existing note.
-    return target if write_whole(target, data, through=partial, replace=False) else None
+    return target if write_whole(target, data, replace=False) else None

@@ -16,20 +16,8 @@ import pyotp
 import pytest
 
 from tests.bot.console.test_stepup import SECRET_LINE, secret_from
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
-
-
-def signpost(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`signpost ARGS…` as a process of its own, stdout and stderr each a pipe (as a wrapper's)."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -59,27 +47,21 @@ def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment on this test's database and a new key file, the standard feeds imported."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url,
-        SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
-        SIGNPOST_LOG_FORMAT="json",
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
+    clean = clean_environment(db_url, tmp_path)
     for name, text in (
         ("practitioners.csv", PRACTITIONERS),
         ("children.csv", CHILDREN),
         ("involvements.csv", INVOLVEMENTS),
     ):
         (tmp_path / name).write_text(text, encoding="utf-8")
-    imported = signpost("import", "practitioners.csv", "children.csv", "involvements.csv", env=clean, cwd=tmp_path)
+    imported = run_signpost("import", "practitioners.csv", "children.csv", "involvements.csv", env=clean, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     return clean
 
 
 def enrol_events(env: dict[str, str], cwd: Path) -> list[str]:
     """The `totp_enrol` audit events, as `signpost audit export` shows them (one JSON line each)."""
-    exported = signpost("audit", "export", env=env, cwd=cwd)
+    exported = run_signpost("audit", "export", env=env, cwd=cwd)
     assert exported.returncode == 0, exported.stderr
     return [line for line in exported.stdout.splitlines() if '"action":"totp_enrol"' in line]
 
@@ -87,7 +69,7 @@ def enrol_events(env: dict[str, str], cwd: Path) -> list[str]:
 def test_enrol_into_a_pipe_is_refused_and_issues_nothing(env: dict[str, str], tmp_path: Path) -> None:
     """stdout a pipe (a wrapper logging it): one kind line on stderr naming the ways on, exit status 2,
     no QR code or secret on either stream, and no authenticator issued (nothing audited as done)."""
-    run = signpost("totp", "enrol", "P002", env=env, cwd=tmp_path)
+    run = run_signpost("totp", "enrol", "P002", env=env, cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
     said = [line for line in run.stderr.splitlines() if not line.startswith("{")]
     assert len(said) == 1 and "terminal" in said[0] and "--secret-file" in said[0], run.stderr
@@ -111,7 +93,7 @@ def test_enrol_with_secret_file_writes_it_for_its_owner_only(env: dict[str, str]
     """--secret-file PATH through pipes: the QR code and secret go to a new file of mode 0600, and
     neither stdout nor stderr holds the secret; audited once, without it. The secret works."""
     path = tmp_path / "p002.secret"
-    run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+    run = run_signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     written = path.read_text("utf-8")
@@ -128,12 +110,12 @@ def test_secret_file_never_overwrites_a_file_and_issues_nothing(env: dict[str, s
     was, and no authenticator issued. A folder that is not there is refused the same way."""
     path = tmp_path / "notes.txt"
     path.write_text("the operator's own notes\n", encoding="utf-8")
-    run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+    run = run_signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
     assert re.search(rf"{re.escape(str(path))} is there already", run.stderr), run.stderr
     assert path.read_text("utf-8") == "the operator's own notes\n"
     missing = tmp_path / "no-such-folder" / "p002.secret"
-    run = signpost("totp", "enrol", "P002", "--secret-file", str(missing), env=env, cwd=tmp_path)
+    run = run_signpost("totp", "enrol", "P002", "--secret-file", str(missing), env=env, cwd=tmp_path)
     assert run.returncode == 2 and "does not exist" in run.stderr and not missing.parent.exists()
     assert enrol_events(env, tmp_path) == []
 
@@ -149,7 +131,7 @@ def test_a_link_at_the_secret_files_temporary_name_is_refused_and_issues_nothing
     theirs.chmod(0o644)
     (tmp_path / ".p002.secret.partial").symlink_to(theirs)
     path = tmp_path / "p002.secret"
-    run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+    run = run_signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
     assert run.returncode == 2 and run.stdout == ""
     said = [line for line in run.stderr.splitlines() if not line.startswith("{")]
     assert len(said) == 1 and ".p002.secret.partial" in said[0], run.stderr
@@ -168,7 +150,7 @@ def test_a_file_left_at_the_secret_files_temporary_name_never_receives_the_secre
     left.chmod(0o666)
     path = tmp_path / "p002.secret"
     with left.open("rb") as reader:
-        run = signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
+        run = run_signpost("totp", "enrol", "P002", "--secret-file", str(path), env=env, cwd=tmp_path)
         assert run.returncode == 0, run.stderr
         assert reader.read() == b""
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not path.is_symlink()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -27,6 +24,7 @@ from store.lifecycle import demo
 from store.people import practitioners
 from tests.access_helpers import EXTRA_PRACTITIONERS
 from tests.bot.console.test_stepup import secret_from
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
@@ -88,33 +86,15 @@ EXPECTED_IN_ORDER = [
 ]
 
 
-def signpost(args: Sequence[str], env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at this test's database and a new key file, feeds imported."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url,
-        SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"),
-        SIGNPOST_LOG_FORMAT="json",
-    )
+    clean = clean_environment(db_url, tmp_path)
     extra = EXTRA_PRACTITIONERS.split("\n", 1)[1]
     (tmp_path / "practitioners.csv").write_text(PRACTITIONERS + extra, encoding="utf-8")
     (tmp_path / "children.csv").write_text(CHILDREN, encoding="utf-8")
     (tmp_path / "involvements.csv").write_text(INVOLVEMENTS, encoding="utf-8")
-    imported = signpost(["import", "practitioners.csv", "children.csv", "involvements.csv"], clean, tmp_path)
+    imported = run_signpost("import", "practitioners.csv", "children.csv", "involvements.csv", env=clean, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     return clean
 
@@ -137,7 +117,7 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
     totps = {}
     for who in ("P002", "DM01", "DM02"):
         secret_file = tmp_path / f"{who}.secret"
-        enrolled = signpost(["totp", "enrol", who, "--secret-file", str(secret_file)], env, tmp_path)
+        enrolled = run_signpost("totp", "enrol", who, "--secret-file", str(secret_file), env=env, cwd=tmp_path)
         assert enrolled.returncode == 0, enrolled.stderr
         totps[who] = pyotp.TOTP(secret_from(secret_file.read_text("utf-8")))
     prompts = iter([0.0, 0.0, 0.0, None, None, 25 * 3600.0])
@@ -153,14 +133,14 @@ def test_request_approve_search_expire_in_one_console_session(env: dict[str, str
     """Request → other-authority refusal → approve with a code → signposts → grant expires → shielded."""
     lines = script(authenticator_codes(env, tmp_path))
     asyncio.run(_mark_disposable(env["SIGNPOST_DATABASE_URL"]))  # this test's store is thrown away afterwards
-    session = signpost(
-        ["console", "--as", "P002"], {**env, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, "\n".join(lines) + "\n"
+    session = run_signpost(
+        "console", "--as", "P002", env={**env, "SIGNPOST_DEV_CLOCK": "1"}, cwd=tmp_path, stdin="\n".join(lines) + "\n"
     )
     assert session.returncode == 0, session.stderr
     assert_in_order(session.stdout, EXPECTED_IN_ORDER)
     assert session.stdout.count("Lee Hart") == 1, "signposts only while the grant was in force"
 
-    exported = signpost(["audit", "export"], env, tmp_path)
+    exported = run_signpost("audit", "export", env=env, cwd=tmp_path)
     events = [json.loads(line) for line in exported.stdout.splitlines()]
     # The scheduler's retention run audits itself too; it is not part of this story.
     # The scheduler's retention runs and the export's own audit event are not part of this story.
@@ -192,7 +172,7 @@ def test_request_approve_search_expire_in_one_console_session(env: dict[str, str
 
 
 def test_the_clock_meta_command_is_refused_without_the_dev_flag(env: dict[str, str], tmp_path: Path) -> None:
-    session = signpost(["console", "--as", "P002"], env, tmp_path, ":clock +25h\n:quit\n")
+    session = run_signpost("console", "--as", "P002", env=env, cwd=tmp_path, stdin=":clock +25h\n:quit\n")
     assert session.returncode == 0
     assert "for development and tests only" in session.stdout
     assert "Dev clock moved forward" not in session.stdout
@@ -223,15 +203,15 @@ def test_operator_unlinks_a_practitioner_from_the_command_line(
 ) -> None:
     """`signpost practitioner unlink` removes the link (audited); `list` shows links by id only."""
     asyncio.run(_link_slack(db_url, "P001"))
-    listed = signpost(["practitioner", "list"], env, tmp_path)
+    listed = run_signpost("practitioner", "list", env=env, cwd=tmp_path)
     assert listed.stdout.splitlines() == ["P001\tNorthshire\tpractitioner\tslack"]
-    unknown = signpost(["practitioner", "unlink", "NOPE"], env, tmp_path)
+    unknown = run_signpost("practitioner", "unlink", "NOPE", env=env, cwd=tmp_path)
     assert unknown.returncode == 2 and "no practitioner NOPE" in unknown.stderr
-    done = signpost(["practitioner", "unlink", "P001", "--platform", "slack"], env, tmp_path)
+    done = run_signpost("practitioner", "unlink", "P001", "--platform", "slack", env=env, cwd=tmp_path)
     assert done.returncode == 0 and "Unlinked P001 on slack: 1 identity removed." in done.stdout
-    after = signpost(["practitioner", "list"], env, tmp_path)
+    after = run_signpost("practitioner", "list", env=env, cwd=tmp_path)
     assert after.stdout.strip() == "No practitioner has a linked chat identity."
-    events = [json.loads(line) for line in signpost(["audit", "export"], env, tmp_path).stdout.splitlines()]
+    events = [json.loads(line) for line in run_signpost("audit", "export", env=env, cwd=tmp_path).stdout.splitlines()]
     assert [(e["action"], e["platform"], e["detail"]) for e in events if e["action"] not in ("export", "import")] == [
         ("practitioner_list", "terminal", "every authority"),
         ("unlink", "terminal", "no such practitioner"),  # the id typed is not repeated

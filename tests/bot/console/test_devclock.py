@@ -7,7 +7,6 @@ on any other store the console refuses to start with SIGNPOST_DEV_CLOCK=1, in on
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from store.db import Database
 from store.tables.people import Practitioner
 from store.tables.register import Child
-from tests.bot.console.test_access_flow import signpost
+from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
 MOVE = ":clock +2d\n:quit\n"
@@ -25,15 +24,11 @@ MOVE = ":clock +2d\n:quit\n"
 @pytest.fixture
 def empty_store(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment pointing at a fresh, empty database of this backend."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))}
-    clean.update(
-        SIGNPOST_DATABASE_URL=db_url, SIGNPOST_KEY_FILE=str(tmp_path / "signpost.key"), SIGNPOST_LOG_FORMAT="json"
-    )
-    return clean
+    return clean_environment(db_url, tmp_path)
 
 
 def run(environ: dict[str, str], tmp_path: Path, *args: str) -> str:
-    done = signpost(list(args), environ, tmp_path)
+    done = run_signpost(*args, env=environ, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -46,7 +41,9 @@ def import_feeds(environ: dict[str, str], tmp_path: Path) -> None:
 
 def dev_console(environ: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
     # The demo's practitioner: the dev clock is refused (or not) before the console checks who it is.
-    session = signpost(["console", "--as", "NS-P0001"], {**environ, "SIGNPOST_DEV_CLOCK": "1"}, tmp_path, MOVE)
+    session = run_signpost(
+        "console", "--as", "NS-P0001", env={**environ, "SIGNPOST_DEV_CLOCK": "1"}, cwd=tmp_path, stdin=MOVE
+    )
     return session.returncode, session.stdout, session.stderr
 
 
@@ -91,7 +88,7 @@ def test_seed_demo_refuses_a_store_that_holds_imported_data(empty_store: dict[st
     With --if-empty (what `make run` uses) it is skipped, as before."""
     import_feeds(empty_store, tmp_path)
     before = asyncio.run(_register_size(empty_store["SIGNPOST_DATABASE_URL"]))
-    refused = signpost(["seed-demo", "--children", "60"], empty_store, tmp_path)
+    refused = run_signpost("seed-demo", "--children", "60", env=empty_store, cwd=tmp_path)
     assert refused.returncode == 2 and refused.stdout == ""
     [line] = [said for said in refused.stderr.splitlines() if not said.startswith("{")]
     assert line.startswith("signpost: this store holds imported data, so demo data is not added to it")

@@ -226,6 +226,25 @@ def test_a_package_write_cut_short_leaves_no_package_under_its_name(tmp_path: Pa
         assert "manifest.json" in package.namelist()
 
 
+def test_a_link_at_the_packages_temporary_name_is_refused_and_nothing_is_written_through_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone able to write the folder links `.teams.zip.partial` (the name every file Signpost
+    writes for the operator goes by first: ``store.files.write_whole``) to a file of theirs: the
+    command is refused in one line naming that link, their file gets nothing, and no package appears."""
+    out = tmp_path / "teams.zip"
+    theirs = tmp_path / "someone-elses-file"
+    theirs.write_bytes(b"")
+    (tmp_path / ".teams.zip.partial").symlink_to(theirs)
+    options = ["--out", str(out), "--bot-id", BOT_ID, "--website-url", "https://signpost.example"]
+    assert main(["teams", "package", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"signpost: cannot write {out}: ") and err.count("\n") == 1, err
+    assert "temporary name .teams.zip.partial is taken by a link" in err
+    assert theirs.read_bytes() == b"" and not out.exists()
+    assert (tmp_path / ".teams.zip.partial").is_symlink()  # left for the operator to look into
+
+
 def test_every_bad_option_is_named_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two bad options named only the first: fixed, run again, the second was named (newcomer).
     Every value to fix is in the one line, as the missing bot id and website URL already were."""

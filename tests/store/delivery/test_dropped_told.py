@@ -28,21 +28,12 @@ from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import Practitioner
 from store.tables.register import Child
-from tests.access_helpers import decide, load_access, request_access
+from tests.access_helpers import decide, request_access
 from tests.bot.test_operations import get, serving, value
 from tests.factories import SHIELDED, say
 
-SLACK = Principal(Platform.SLACK, "T1", "U1")
 HOLD = timedelta(minutes=2)
 FIELDS = {"event", "log_level", "notice_id", "kind", "reason"}
-
-
-@pytest.fixture
-async def app(signpost: Signpost) -> Signpost:
-    await load_access(signpost)
-    async with signpost.ctx.db.write() as session:
-        await practitioners.link_identity(session, SLACK, "P001", signpost.ctx.clock.now())
-    return signpost
 
 
 def _asked(request_id: int, who: str = "P001") -> Notice:

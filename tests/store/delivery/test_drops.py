@@ -20,22 +20,11 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Notice, Platform, Principal
 from store.db import is_deadlock
 from store.delivery import notices, outbox
-from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
-from tests.access_helpers import load_access
 from tests.statements import sqlite_plan, statements_sent
 
-SLACK = Principal(Platform.SLACK, "T1", "U1")
 HOLD = timedelta(minutes=2)
-
-
-@pytest.fixture
-async def app(signpost: Signpost) -> Signpost:
-    await load_access(signpost)
-    async with signpost.ctx.db.write() as session:
-        await practitioners.link_identity(session, SLACK, "P001", signpost.ctx.clock.now())
-    return signpost
 
 
 def _asked(request_id: int) -> Notice:
