@@ -6,11 +6,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from alembic import command
+from sqlalchemy import Connection, delete, select, text
 
 from bot.app import Signpost
+from store.db import alembic_config
+from store.people import conversations
 from store.tables.people import ChatIdentity, RegistrationRequest, TeamsConversation
-from tests.bot.teams.teams_support import TeamsApp, TeamsUser, link, mention, message, teams_events, texts_of
+from tests.bot.teams.teams_support import (
+    BOT_ID,
+    BOT_NAME,
+    TeamsApp,
+    TeamsUser,
+    link,
+    mention,
+    message,
+    teams_events,
+    texts_of,
+)
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
@@ -19,6 +32,7 @@ from tests.fakes.teams_connector import FakeConnector
 NURSE = TeamsUser("29:1nurse", "a3f2c9e1-4b7d-4e8a-9c1f-0d2e3b4a5c6f", "Nurse Example")
 SHOUTING_NURSE = replace(NURSE, aad=NURSE.aad.upper())
 SHOUTING_TENANT_NURSE = replace(NURSE, tenant=NURSE.tenant.upper())
+REMEMBERED = "a:1personal-remembered"  # the nurse's 1:1 chat, as an earlier Signpost kept it
 NEWCOMER = TeamsUser("29:1newcomer", "c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff", "Newcomer Example")
 
 
@@ -96,3 +110,44 @@ async def test_a_refusal_is_audited_under_the_lowercase_id(
     assert response.status == 403
     [event] = await teams_events(loaded)
     assert (event.outcome, event.tenant, event.user_id) == ("refused", NURSE.tenant, NURSE.aad)
+
+
+def _before_lowercase_ids(connection: Connection) -> None:
+    """Take the store back to before Teams ids were kept in lowercase (that revision alone)."""
+    command.downgrade(alembic_config(connection), "0027_teams_ids_lowercase-1")
+
+
+async def test_an_account_linked_in_capitals_before_the_upgrade_is_still_the_practitioner(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """A nurse linked, and her 1:1 chat remembered, under a capitalised id by an earlier Signpost
+    (which kept ids as sent): after `db upgrade` she is P002 in either spelling, answered in that chat."""
+    db = loaded.ctx.db
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(signpost_write=True)
+        await conn.run_sync(_before_lowercase_ids)
+        await conn.commit()
+    async with db.write() as session:
+        await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id == "P002"))
+    shouting = replace(SHOUTING_NURSE, tenant=NURSE.tenant.upper())
+    await link(loaded, shouting, "P002")
+    remembered = {
+        "user": {"id": NURSE.teams_id, "aadObjectId": shouting.aad},
+        "agent": {"id": BOT_ID, "name": BOT_NAME},
+        "conversation": {"id": REMEMBERED, "conversationType": "personal", "tenantId": shouting.tenant},
+        "channelId": "msteams",
+        "serviceUrl": connector.url,
+    }
+    async with db.write() as session:
+        await conversations.save(session, shouting.tenant, shouting.aad, remembered, loaded.ctx.clock.now())
+    await db.migrate()
+    async with db.read() as session:
+        linked = await session.execute(text("SELECT tenant, user_id FROM chat_identities WHERE platform = 'teams'"))
+        assert (NURSE.tenant, NURSE.aad) in set(linked.tuples())
+    for user in (NURSE, SHOUTING_NURSE):
+        connector.sent.clear()
+        await teams_secured.post(mention(user, AMY, connector.url), bearer(signer, connector))
+        assert connector.creations() == []  # the chat remembered before the upgrade
+        [private] = connector.messages_in(REMEMBERED)
+        assert private.card is not None and "Sam Carter" in texts_of(private.card)
+    assert [(e.actor_id, e.user_id) for e in await teams_events(loaded)] == [("P002", NURSE.aad)] * 2
