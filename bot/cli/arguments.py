@@ -46,11 +46,16 @@ def moment(text: str) -> tuple[datetime, bool]:
             ) from None
     try:
         value = datetime.fromisoformat(typed)
-        # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
-        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)), False
-    except (ValueError, OverflowError):
+    except ValueError:  # written as a time, but no such day or hour (2026-02-30T10:00, T25:00)
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time in the calendar ({TIME_FORMS}), or in UTC it is past the calendar's end"
+            f"{text!r} is not a real time: check the day, the month and the hour ({TIME_FORMS}; or a "
+            f"date, {DATE_FORMS})"
+        ) from None
+    try:  # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)), False
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the calendar in UTC: give a date ({DATE_FORMS}) or time ({TIME_FORMS}) within it"
         ) from None
 
 

@@ -41,6 +41,9 @@ UNDOCUMENTED = [
     "2026-W49-6T12:00",
     "2026-12-05 12:00",  # a space for the T
     "2026-12-05T12",  # the hour alone
+    "2026-02-30T10:00",  # in the right form, but no such day
+    "2026-12-05T25:00",
+    "9999-12-31T23:59:59-12:00",  # past the calendar's end in UTC
 ]
 
 
