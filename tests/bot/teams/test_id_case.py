@@ -143,7 +143,7 @@ async def test_an_account_linked_in_capitals_before_the_upgrade_is_still_the_pra
     await db.migrate()
     async with db.read() as session:
         linked = await session.execute(text("SELECT tenant, user_id FROM chat_identities WHERE platform = 'teams'"))
-        assert (NURSE.tenant, NURSE.aad) in set(linked.tuples())
+        assert (NURSE.tenant, NURSE.aad) in {tuple(row) for row in linked}
     for user in (NURSE, SHOUTING_NURSE):
         connector.sent.clear()
         await teams_secured.post(mention(user, AMY, connector.url), bearer(signer, connector))
