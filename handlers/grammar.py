@@ -255,15 +255,20 @@ def parse_practitioner_id(text: str) -> str | None:
 
 def parse_date(token: str) -> date | None:
     """DD/MM/YYYY (or . or -) or YYYY-MM-DD in ASCII digits, a real day in a sane year; else None."""
+    value = calendar_date(token)
+    return value if value is not None and EARLIEST_YEAR <= value.year <= LATEST_YEAR else None
+
+
+def calendar_date(token: str) -> date | None:
+    """What ``parse_date`` reads, in any year of the calendar (0001 to 9999); else None. For an
+    operator's bounds (``--until 31/12/9999``), where no year is too far to name."""
     for pattern, order in _DATE_PATTERNS:
         match = pattern.match(token)
         if match:
             parts = dict(zip(order, (int(g) for g in match.groups()), strict=True))
-            if not EARLIEST_YEAR <= parts["y"] <= LATEST_YEAR:
-                return None
             try:
                 return date(parts["y"], parts["m"], parts["d"])
-            except ValueError:
+            except ValueError:  # no such day, or the year 0000
                 return None
     return None
 

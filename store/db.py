@@ -751,7 +751,6 @@ SHIPPED_HEADS = (
     "0002_stepup",
     "0003_deliveries",
     "0006_lifecycle",
-    "0007_teams",
     "0008_name_counts",
     "0018_relay",
     "0020_notice_reached",
@@ -761,6 +760,7 @@ SHIPPED_HEADS = (
     "0024_audit_candidates",
     "0025_registration_expiry",
     "0026_claim_drop_wanted",
+    "0027_teams_ids_lowercase",
 )
 
 

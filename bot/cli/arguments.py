@@ -6,19 +6,57 @@ then (bot/cli/common.py)."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
+
+DATE_FORMS = "DD/MM/YYYY or YYYY-MM-DD"
+"""The dates every option that takes one reads (``day``), as its help and its refusal name them."""
+TIME_FORMS = "YYYY-MM-DDTHH:MM[:SS], UTC unless it ends in Z or ±HH:MM"
+"""The times an option taking a moment also reads (``moment``): ISO 8601's extended form only."""
+_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 def day(text: str) -> date:
-    """A date typed on the command line: DD/MM/YYYY (as in chat) or YYYY-MM-DD."""
-    from handlers.grammar import parse_date  # the date grammar, only once a date is given
+    """A date typed on the command line: DD/MM/YYYY (as in chat) or YYYY-MM-DD, any year of the
+    calendar in either spelling. The one reading of a date for every option that takes one."""
+    from handlers.grammar import calendar_date  # the date grammar, only once a date is given
 
-    value = parse_date(text.strip())
+    value = calendar_date(text.strip())
     if value is None:
-        raise argparse.ArgumentTypeError(not_a_date(text, "is not a date: use DD/MM/YYYY or YYYY-MM-DD"))
+        raise argparse.ArgumentTypeError(not_a_date(text, f"is not a date: use {DATE_FORMS}"))
     return value
+
+
+def moment(text: str) -> tuple[datetime, bool]:
+    """An instant typed on the command line, in UTC, and whether it named a whole day: a date as
+    ``day`` reads it (its first instant), or a time in ``TIME_FORMS`` (naive is UTC). Other forms
+    Python's fromisoformat would take (20261205, 2026-W49-6, a space for the T) are refused, with
+    one line naming these."""
+    typed = text.strip()
+    try:
+        return datetime.combine(day(typed), time(), UTC), True
+    except argparse.ArgumentTypeError:
+        if not _TIME.fullmatch(typed):
+            raise argparse.ArgumentTypeError(
+                not_a_date(text, f"is not a date ({DATE_FORMS}) or time ({TIME_FORMS})")
+            ) from None
+    try:
+        value = datetime.fromisoformat(typed)
+    except ValueError:  # written as a time, but no such day or hour (2026-02-30T10:00, T25:00)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a real time: check the day, the month and the hour ({TIME_FORMS}; or a "
+            f"date, {DATE_FORMS})"
+        ) from None
+    try:  # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)), False
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the calendar in UTC: give a date ({DATE_FORMS}) or time ({TIME_FORMS}) within it"
+        ) from None
 
 
 HIDDEN_ID = "that practitioner id holds a control character or an invisible formatting mark"

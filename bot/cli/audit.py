@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import InWords, not_a_date, practitioner_id
+from bot.cli.arguments import DATE_FORMS, TIME_FORMS, InWords, moment, practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -22,13 +22,17 @@ def add_commands(sub: Any) -> None:
 
     export = aud_sub.add_parser("export", help="audit events on stdout (sealed query terms are never included)")
     export.add_argument(
-        "--since", type=moment, help="from this date (DD/MM/YYYY or YYYY-MM-DD) or time (ISO 8601, UTC), inclusive"
+        "--since",
+        type=since_moment,
+        metavar="DATE",
+        help=f"from this date ({DATE_FORMS}) or time ({TIME_FORMS}), inclusive",
     )
     export.add_argument(
         "--until",
         type=until_moment,
-        help="up to this date (DD/MM/YYYY or YYYY-MM-DD): a date includes that whole day; "
-        "or up to this time (ISO 8601, UTC), the events before it",
+        metavar="DATE",
+        help=f"up to this date ({DATE_FORMS}): a date includes that whole day; "
+        f"or up to this time ({TIME_FORMS}), the events before it",
     )
     export.add_argument(
         "--actor", type=practitioner_id, metavar="PRACTITIONER_ID", help="only this practitioner's events"
@@ -77,44 +81,21 @@ def add_commands(sub: Any) -> None:
     report.set_defaults(func=audit_sar)
 
 
-def moment(text: str) -> datetime:
-    """A date (DD/MM/YYYY or YYYY-MM-DD: its first instant) or date-time (ISO 8601) from the command
-    line; naive is UTC."""
-    return _moment(text)[0]
+def since_moment(text: str) -> datetime:
+    """The inclusive start of ``--since``: a date's first instant, or a time exactly (``moment``)."""
+    return moment(text)[0]
 
 
 def until_moment(text: str) -> datetime:
     """The exclusive end of ``--until``: after the whole of a date (DD/MM/YYYY or YYYY-MM-DD), as
-    people read "until 05/12/2026"; a date-time (ISO 8601) exactly, the events before it."""
-    start, whole_day = _moment(text)
+    people read "until 05/12/2026"; a time exactly, the events before it (``moment``)."""
+    start, whole_day = moment(text)
     if not whole_day:
         return start
     try:
         return start + timedelta(days=1)
     except OverflowError:  # the calendar's last day: nothing is after it
         return datetime.max.replace(tzinfo=UTC)
-
-
-def _moment(text: str) -> tuple[datetime, bool]:
-    """The instant ``text`` names, and whether it named a whole day (a date without a time)."""
-    from handlers.grammar import parse_date
-
-    typed = parse_date(text.strip())
-    if typed is None:
-        try:  # a date outside the years parse_date reads as people's dates (9999-12-31)
-            typed = date.fromisoformat(text.strip())
-        except ValueError:
-            typed = None
-    if typed is not None:
-        return datetime(typed.year, typed.month, typed.day, tzinfo=UTC), True
-    try:
-        value = datetime.fromisoformat(text)
-        # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
-        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)), False
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(
-            not_a_date(text, "is not a date (DD/MM/YYYY or YYYY-MM-DD) or date-time (ISO 8601) in the calendar")
-        ) from None
 
 
 def child_ref(text: str) -> int:

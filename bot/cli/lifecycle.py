@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import day
+from bot.cli.arguments import DATE_FORMS, day
 from handlers.vocabulary import Action
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
@@ -40,8 +40,7 @@ def add_commands(sub: Any) -> None:
         "--as-of",
         type=day,
         metavar="DATE",
-        help="with --dry-run: as if run on DATE (DD/MM/YYYY or YYYY-MM-DD), from today up to "
-        f"{PREVIEW_YEARS} years ahead",
+        help=f"with --dry-run: as if run on DATE ({DATE_FORMS}), from today up to {PREVIEW_YEARS} years ahead",
     )
     run.set_defaults(func=retention_command)
 
@@ -62,9 +61,9 @@ def add_commands(sub: Any) -> None:
     dec = sub.add_parser("decommission", help="switch Signpost off and destroy its personal data")
     dec_sub = dec.add_subparsers(dest="decommission_command", required=True, metavar="DECOMMISSION_COMMAND")
     sched = dec_sub.add_parser("schedule", help="set the switch-off date (admins are notified)")
-    sched.add_argument("--switch-off", type=day, required=True, metavar="DATE", help="DD/MM/YYYY or YYYY-MM-DD")
+    sched.add_argument("--switch-off", type=day, required=True, metavar="DATE", help=DATE_FORMS)
     sched.add_argument(
-        "--destroy-by", type=day, metavar="DATE", help="DD/MM/YYYY or YYYY-MM-DD (default: 60 days after switch-off)"
+        "--destroy-by", type=day, metavar="DATE", help=f"{DATE_FORMS} (default: 60 days after switch-off)"
     )
     sched.add_argument(
         "--at-once",

@@ -510,6 +510,29 @@ def _without_untrusted_aad_id(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "from": {key: value for key, value in sender.items() if key != "aadObjectId"}}
 
 
+def canonical_id(given: Any) -> Any:
+    """A GUID in lowercase, anything else as given. An AAD object id and a tenant id are GUIDs, and
+    a GUID is not case-sensitive: one person must be one principal whatever case Teams sends."""
+    return given.lower() if isinstance(given, str) and AAD_OBJECT_ID.fullmatch(given) else given
+
+
+def _with_canonical_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """The activity as every later step reads it (the tenant gate, the audit of a refusal, the SDK,
+    ``Asker``): no untrusted AAD object id (``_without_untrusted_aad_id``), and the sender's AAD
+    object id and the tenants it names in lowercase (``canonical_id``)."""
+    body = _without_untrusted_aad_id(body)
+    sender, conversation, data = body.get("from"), body.get("conversation"), body.get("channelData")
+    if isinstance(sender, dict) and "aadObjectId" in sender:
+        body = {**body, "from": {**sender, "aadObjectId": canonical_id(sender["aadObjectId"])}}
+    if isinstance(conversation, dict) and "tenantId" in conversation:
+        body = {**body, "conversation": {**conversation, "tenantId": canonical_id(conversation["tenantId"])}}
+    if isinstance(data, dict) and "tenant" in data:  # {"id": ...}, or (read all the same) the id alone
+        tenant = data["tenant"]
+        named = {**tenant, "id": canonical_id(tenant["id"])} if isinstance(tenant, dict) and "id" in tenant else tenant
+        body = {**body, "channelData": {**data, "tenant": canonical_id(named)}}
+    return body
+
+
 def claimed(body: dict[str, Any]) -> Principal:
     """Who an activity says sent it, as far as it says: the AAD object id, else the Teams account
     id, and the conversation's tenant, else channelData's ("" for what it does not name). For the
@@ -727,7 +750,7 @@ class TeamsFrontEnd:
         if not isinstance(document, dict):
             log.warning("teams_activity_invalid", problems=["body:not_an_object"])
             return None
-        body = _without_untrusted_aad_id(document)
+        body = _with_canonical_ids(document)
         kind = body.get("type")
         if isinstance(kind, str) and kind != ActivityTypes.message and kind.lower() == ActivityTypes.message:
             body = {**body, "type": ActivityTypes.message}  # Bot Framework's types are not case-sensitive

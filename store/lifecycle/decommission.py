@@ -189,13 +189,14 @@ async def schedule(
     """Schedule the switch-off (and the destruction, by default 60 days later). A switch-off today
     starts at once and for good: only with ``at_once``, an operator's explicit confirmation."""
     today = now.date()
-    destroy_by = destroy_by or switch_off + timedelta(days=DEFAULT_DESTROY_DAYS)
     if switch_off < today:
         raise ScheduleError("the switch-off date is in the past")
     if switch_off == today and not at_once:
         raise SwitchOffToday(SWITCH_OFF_TODAY)
     if switch_off > today + MAX_NOTICE:
         raise ScheduleError("the switch-off date is more than 5 years away: schedule it nearer the time")
+    # Only now: 60 days after a switch-off of 31/12/9999 is past the calendar (OverflowError).
+    destroy_by = destroy_by or switch_off + timedelta(days=DEFAULT_DESTROY_DAYS)
     if not switch_off < destroy_by <= switch_off + timedelta(days=DEFAULT_DESTROY_DAYS):
         raise ScheduleError(
             f"the destroy-by date must be after the switch-off and at most {DEFAULT_DESTROY_DAYS} days later"
