@@ -72,11 +72,26 @@ class SignpostParser(argparse.ArgumentParser):
             if isinstance(action, argparse._SubParsersAction)
             for name in action.choices
         ]
+        if typed is None:  # `retention run --dryrun`: the nearest option this command takes
+            unknown = _UNRECOGNISED.search(message)
+            typed = unknown and _OPTION.match(unknown[1])
+            choices = [option for action in self._actions for option in action.option_strings if option != "-h"]
         nearest = difflib.get_close_matches(typed[1], choices, n=1) if typed else []
         super().error(f"{message}. Did you mean '{nearest[0]}'?" if nearest else message)
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
+_UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
+_OPTION = re.compile(r"(--[\w-]+)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("signpost")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -121,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
             "CONNECTIONS__* for the chat front ends."
         ),
     )
+    top.add_argument("--version", action="version", version=f"signpost {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(sub)

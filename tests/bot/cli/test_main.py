@@ -315,6 +315,26 @@ def test_an_unknown_option_shows_that_commands_usage(command: str, capsys: pytes
     assert err.splitlines()[-1].startswith(f"signpost {command}: error: "), err
 
 
+def test_a_mistyped_option_is_told_the_nearest_one_the_command_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`retention run --dryrun` (newcomer): argparse's bare "unrecognized arguments" now names the
+    option meant, as a mistyped command is told its nearest; an option like none is told nothing."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["retention", "run", "--dryrun"])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "signpost retention run: error: unrecognized arguments: --dryrun. Did you mean '--dry-run'?"
+    with pytest.raises(SystemExit):
+        main(["retention", "run", "--zzzzzz"])
+    assert capsys.readouterr().err.splitlines()[-1].endswith("unrecognized arguments: --zzzzzz")
+
+
+def test_version_names_the_installed_signpost(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert re.fullmatch(r"signpost \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+
+
 def test_console_with_an_option_of_run_names_it_under_consoles_usage(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["console", "--workers", "2"])
