@@ -241,10 +241,10 @@ async def seed_demo(
 
     async def remember(session: AsyncSession) -> None:
         await demo.remember_size(session, children)
+        if disposable:
+            await disposable_store.mark_disposable(session, ctx.clock.now().isoformat())
 
     report = await _import(ctx, audit, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress)
-    if disposable:
-        await disposable_store.mark_disposable(ctx.db, ctx.clock.now().isoformat())
     return Seeded(True, existing, dict(report.changed), marked=disposable)
 
 

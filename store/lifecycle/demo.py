@@ -12,22 +12,29 @@ from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database
+from store.tables.audit import AuditChainEntry, AuditEvent
 from store.tables.base import Base
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement
 
 DISPOSABLE = "disposable_demo"
+SEED_DEMO = "seed_demo"  # handlers.vocabulary.Action.SEED_DEMO's value, as the audit stores it
 # Rows every store has from the moment it is migrated, which say nothing about use.
 _BOOKKEEPING = frozenset({"meta", "audit_chain_head", "name_counts", "alembic_version"})
 
 
 async def holds_anything(session: AsyncSession) -> bool:
-    """True when any table (but the store's own bookkeeping) has a row."""
+    """True when any table (but the store's own bookkeeping) has a row. The events of seed-demo
+    itself say nothing about use: a seed cut short (killed mid-import) leaves only its 'started'
+    (and that event's link in the chain), and the next seed may still mark the store."""
     for table in Base.metadata.sorted_tables:
-        if table.name in _BOOKKEEPING:
+        if table.name in _BOOKKEEPING or table.name == AuditChainEntry.__tablename__:
             continue
-        if (await session.execute(select(func.count()).select_from(table))).scalar_one():
+        count = select(func.count()).select_from(table)
+        if table.name == AuditEvent.__tablename__:
+            count = count.where(AuditEvent.action != SEED_DEMO)
+        if (await session.execute(count)).scalar_one():
             return True
     return False
 
@@ -54,10 +61,10 @@ async def is_disposable(db: Database) -> bool:
         return (await session.execute(select(Meta.value).where(Meta.key == DISPOSABLE))).scalar() is not None
 
 
-async def mark_disposable(db: Database, seeded_at: str) -> None:
-    """Record that seed-demo created this store from nothing (call only when it was empty)."""
-    async with db.write() as session:
-        await session.merge(Meta(key=DISPOSABLE, value=seeded_at))
+async def mark_disposable(session: AsyncSession, seeded_at: str) -> None:
+    """Record, in the seed's own transaction, that seed-demo created this store from nothing (call
+    only when it was empty): a seed killed after its commit leaves the store marked, as it is."""
+    await session.merge(Meta(key=DISPOSABLE, value=seeded_at))
 
 
 async def unmark(session: AsyncSession) -> None:

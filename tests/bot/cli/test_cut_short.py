@@ -1018,3 +1018,27 @@ async def test_signpost_retention_run_killed_before_its_puncture_leaves_a_backup
     assert [e["outcome"] for e in await exported(cli, "retention_run")] == ["started", "failed", "started", "done"]
     verify = await cli.run("audit", "verify")
     assert verify.code == 0 and verify.out.startswith("OK"), verify.err
+
+
+async def test_a_seed_demo_killed_part_way_leaves_a_store_the_next_seed_demo_marks_disposable(
+    signpost: Signpost,
+) -> None:
+    """`seed-demo` killed mid-import (a newcomer's Ctrl-\\ or kill -9) leaves nothing but its own
+    'started' event; the next seed-demo said "This store held data before seeding: it is not marked
+    as a disposable demo store", so the dev clock was refused on a store that only ever held demo
+    data. The next run now marks it, as the store held nothing else; the mark is written with the
+    data, so a seed killed after its commit leaves it marked too."""
+    from handlers.operator import register
+
+    def killed(done: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        async with audited(signpost.ctx, "ops", Action.SEED_DEMO) as audit:
+            await register.seed_demo(signpost.ctx, audit, 60, if_empty=False, on_progress=killed)
+    assert await register.is_disposable_demo(signpost.ctx) is False
+
+    async with audited(signpost.ctx, "ops", Action.SEED_DEMO) as audit:
+        seeded = await register.seed_demo(signpost.ctx, audit, 60, if_empty=False)
+    assert seeded.seeded and seeded.marked
+    assert await register.is_disposable_demo(signpost.ctx) is True

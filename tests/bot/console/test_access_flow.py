@@ -182,7 +182,8 @@ async def _mark_disposable(db_url: str) -> None:
     """Mark the test's own store as a disposable demo store, as seed-demo would, so the dev clock may run."""
     db = Database.connect(db_url)
     try:
-        await demo.mark_disposable(db, "test")
+        async with db.write() as session:
+            await demo.mark_disposable(session, "test")
     finally:
         await db.close()
 
