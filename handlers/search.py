@@ -11,7 +11,7 @@ from handlers import lead
 from handlers.access import screening
 from handlers.access.notices import when
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by, reference_in
 from handlers.grammar import UsageError, parse_demographic
 from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose, details_to_add
 from handlers.matching.score import MatchModel, query_count_keys
@@ -229,6 +229,7 @@ SPECS = (
         run=lookup,
         read_ahead=_enquiry_ahead,
         check=parsed_by(parse_reference, reference=bad_reference),
+        names_child=reference_in(parse_reference),
         summary="find a child's signposts by reference number",
         usage=LOOKUP_USAGE,
         stepup=StepUp.FRESH,

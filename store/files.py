@@ -121,17 +121,58 @@ def refuse_a_taken_temporary(through: Path) -> None:
     """FileExistsError, in one line naming ``through``, when something Signpost never leaves there
     is at that temporary name: a link (dangling or not), a folder or other special file, or a file
     of another account. Nothing there, or a leftover of a write of ours cut short, passes."""
+    _refuse_a_stranger(through, "its temporary name")
+
+
+_LOCK = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_lock_file(path: Path) -> int:
+    """The lock file at ``path`` open for ``flock`` (made if missing), owner-only (``PRIVATE_MODE``)
+    whatever the umask: an account that can open a lock file can hold it, and stall every write it
+    guards. Never opened through a link: a link there (dangling or not), a special file or another
+    account's file is refused in one line (``FileExistsError``), nothing made or written through
+    it. One an older version left open to others (made under the umask) is made private."""
     try:
-        found = through.lstat()
-    except FileNotFoundError:
-        return
+        fd = os.open(path, _LOCK, PRIVATE_MODE)
+    except OSError:
+        _refuse_a_stranger(path, "its lock file")  # a link (ELOOP), a folder, another's file
+        raise
+    try:
+        found = os.fstat(fd)
+        if _stranger(found) is not None:  # a special file, or another account's open to all
+            _refuse_a_stranger(path, "its lock file", found)
+        if stat.S_IMODE(found.st_mode) & 0o077:
+            os.fchmod(fd, PRIVATE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _stranger(found: os.stat_result) -> str | None:
+    """What is at a name Signpost keeps, when it is not what Signpost leaves there (a regular file of
+    this account); None when it is."""
     if stat.S_ISREG(found.st_mode) and found.st_uid == os.geteuid():
+        return None
+    return "a link" if stat.S_ISLNK(found.st_mode) else "something Signpost did not leave there"
+
+
+def _refuse_a_stranger(path: Path, called: str, found: os.stat_result | None = None) -> None:
+    """FileExistsError in one line naming ``path`` (``called`` says what it is to Signpost) when
+    something else than Signpost's own regular file is there (``found``, else looked at now)."""
+    if found is None:
+        try:
+            found = path.lstat()
+        except FileNotFoundError:
+            return
+    what = _stranger(found)
+    if what is None:
         return
-    what = "a link" if stat.S_ISLNK(found.st_mode) else "something Signpost did not leave there"
     raise FileExistsError(
         errno.EEXIST,
-        f"its temporary name {through.name} is taken by {what}: find out who put it there, remove it and try again",
-        str(through),
+        f"{called} {path.name} is taken by {what}: find out who put it there, remove it and try again",
+        str(path),
     )
 
 

@@ -29,7 +29,7 @@ from handlers.access.policy import POLICY
 from handlers.access.registration import may_decide
 from handlers.clock import waited
 from handlers.context import Context, NoticeSink
-from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by, reference_in
 from handlers.grammar import MAX_ID, UsageError, parse_number, parse_practitioner_id
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
@@ -427,6 +427,7 @@ SPECS = (
         stepup=StepUp.FRESH,
         writes=True,
         check=parsed_by(_request_args),
+        names_child=reference_in(lambda args: split_reference(args)[0]),
     ),
     Spec(
         name="approve",

@@ -34,6 +34,7 @@ from handlers.vocabulary import (
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
 from store.delivery import deliveries
 from store.people import standing
+from store.register import children
 
 log = structlog.get_logger("signpost.dispatch")
 T = TypeVar("T")
@@ -304,11 +305,25 @@ class Dispatcher:
             if verdict is ADMIT:
                 break
             if verdict is not None:
-                return verdict, actor
+                return await self._stopped(spec, req, session, verdict), actor
         try:
             return await spec.run(self.ctx, req, session), actor
         except UsageError as exc:
             return usage_answer(spec, exc), actor
+
+    async def _stopped(self, spec: Spec, req: Request, session: AsyncSession, stopped: Result) -> Result:
+        """A gate's answer to a command it stopped before the handler ran. When it keeps the
+        command's terms (a code asked for first) and they name a child by reference
+        (``Spec.names_child``), they are sealed as the handler's answer would seal them: under the
+        child's key, so they die with it; none kept for a child already destroyed; a reference that
+        names no child as before. One read by primary key, made only then."""
+        ref = spec.names_child(req.args) if (stopped.terms and spec.names_child) else None
+        if ref is None:
+            return stopped
+        found = await children.named(session, self.ctx.keys, ref)
+        if found is None:
+            return stopped
+        return replace(stopped, subject_key=found.key, withhold_terms=found.destroyed)
 
     async def _record(
         self,
@@ -337,7 +352,8 @@ class Dispatcher:
         )
         record = chat_event(command, actor, spec.action, result, now, sealed, terms_key)
         known = result.subject_key
-        if known is not None and not result.subjects and not result.withhold_terms:
+        reached = result.reply.outcome in REACHED_OUTCOMES  # not a command stopped before its handler
+        if known is not None and reached and not result.subjects and not result.withhold_terms:
             # A child named but not shown (archived): its report finds the event by its tag.
             tag = self.ctx.sealer.tag_of(known)
             record = replace(record, named=(tag,)) if tag else record

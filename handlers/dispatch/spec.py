@@ -138,6 +138,11 @@ class Spec:
     # The date of birth the command's text carries, if any: its audit terms are then sealed under
     # that date's birth-date key and die with the children born that day.
     born_in: Callable[[str, date], date | None] | None = None
+    # The child the arguments name by reference (None: none, or a reference that does not parse),
+    # from the text alone: a gate that stops the command with its terms before the handler runs (a
+    # code asked for first) has them sealed as the handler's answer would be, under that child's key
+    # (``Dispatcher._chain``), not the month's, so they die with the child.
+    names_child: Callable[[str], int | None] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
     read_ahead: Callable[[str], Ahead | None] | None = None
@@ -185,6 +190,19 @@ def parsed_by(
         return None
 
     return check
+
+
+def reference_in(parse: Callable[[str], int]) -> Callable[[str], int | None]:
+    """A ``Spec.names_child``: the reference ``parse`` finds in the arguments, or None for text it
+    refuses (``InvalidReference``, ``UsageError``)."""
+
+    def names(args: str) -> int | None:
+        try:
+            return parse(args)
+        except (InvalidReference, UsageError):
+            return None
+
+    return names
 
 
 def bad_reference(exc: InvalidReference) -> Result:

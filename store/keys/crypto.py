@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, make_private, overwrite, write_whole
+from store.files import fsync_directory, make_private, open_lock_file, overwrite, write_whole
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -253,10 +253,16 @@ def key_file_lock(path: Path) -> Iterator[None]:
     every child destroyed since)."""
     # Beside the file itself, not a link to it: a process given the link and one given the file
     # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
-    with open(Path(f"{real_file(path)}.lock"), "a") as lock:
+    try:
+        lock = open_lock_file(Path(f"{real_file(path)}.lock"))  # 0600: nobody else can hold it
+    except FileExistsError as exc:  # a link or another account's file there: said in one line
+        raise KeyFileError(exc.strerror) from None
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         remove_leftovers(path)
         yield
+    finally:
+        os.close(lock)  # closing it lets go
 
 
 def read_key_text(path: Path) -> str:

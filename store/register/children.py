@@ -761,6 +761,33 @@ async def find(session: AsyncSession, keys: KeyRing, ref: int) -> ChildRecord | 
     return None if row is None else _record(keys, row)
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A child a command names by reference, as sealing its audit terms needs it (``named``)."""
+
+    key: WrappedKey | None  # its wrapped data key (None once destroyed)
+    destroyed: bool
+
+
+_NAMED = Prepared(
+    select(Child.state, ChildKey.kek_id, ChildKey.wrapped)
+    .select_from(Child)
+    .outerjoin(ChildKey, ChildKey.child_ref == Child.ref)
+    .where(Child.ref == bindparam("ref"))
+)
+
+
+async def named(session: AsyncSession, keys: KeyRing, ref: int) -> Named | None:
+    """The child ``ref`` names, in one read by primary key: its wrapped data key, and whether it is
+    destroyed (its row says so, or ``destroyed_since``); None when no child was ever registered there."""
+    row = await _NAMED.first(session, {"ref": ref})
+    if row is None:
+        return None
+    if row.state == "destroyed" or destroyed_since(keys, row.kek_id):
+        return Named(None, True)
+    return Named(None if row.kek_id is None else WrappedKey(ref, row.kek_id, row.wrapped), False)
+
+
 async def find_many(session: AsyncSession, keys: KeyRing, refs: Iterable[int]) -> dict[int, ChildRecord]:
     """The records of these children that are held, by reference, each as ``find`` reads it: one
     statement a ``CHUNK`` of references (a page of relays looked over, not a read per relay)."""

@@ -17,14 +17,16 @@ from sqlalchemy import select
 from bot.app import Signpost
 from handlers.vocabulary import Outcome
 from store.audit.log import TermSealer
+from store.register.refs import make_reference
 from store.tables.audit import AuditEvent, AuditTermKey
 from tests.access_helpers import audit_events, load_access
-from tests.factories import AMY, BEN, SHIELDED, say
+from tests.factories import AMY, BEN, say
 from tests.stepup_helpers import answer_challenges, ensure_enrolled
 
 # A month nothing in these tests has touched yet (the FakeClock starts in November 2026).
 FRESH_MONTH = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)
 PERIOD = "2027-03"
+NOBODY = str(make_reference(999_000_990))  # a valid reference no child is registered under
 
 
 @pytest.fixture
@@ -46,22 +48,23 @@ async def opened_terms(app: Signpost, event: AuditEvent) -> str | None:
 
 
 async def test_first_writing_command_of_a_month_seals_its_no_child_terms(app: Signpost) -> None:
-    """A challenged ``request`` (writes, terms with no subject) is the month's first sealing: it
-    is answered with a code prompt at once, and its terms open with the month's one key."""
+    """A challenged ``request`` (writes, terms naming no registered child) is the month's first
+    sealing: it is answered with a code prompt at once, and its terms open with the month's one key.
+    (One naming a registered child is sealed under that child's key: test_terms_die.py.)"""
     await ensure_enrolled(app, "P002")
     app.ctx.clock.set(FRESH_MONTH)  # type: ignore[attr-defined]  # tests run on FakeClock
     assert await period_keys(app, PERIOD) == 0
 
-    asked = await say(app, "P002", f"request {SHIELDED} child protection")
+    asked = await say(app, "P002", f"request {NOBODY} child protection")
     assert asked.outcome is Outcome.CHALLENGED and asked.challenge is not None, asked
 
     [challenged] = [e for e in await audit_events(app, "request_access") if e.outcome == "challenged"]
     assert challenged.subject_refs == "" and challenged.terms_key == f"period:{PERIOD}"
-    assert await opened_terms(app, challenged) == f"{SHIELDED} child protection"
+    assert await opened_terms(app, challenged) == f"{NOBODY} child protection"
     assert await period_keys(app, PERIOD) == 1
 
     done = await answer_challenges(app, "P002", asked)
-    assert done.outcome is Outcome.DONE and "Access request 1" in done.text
+    assert done.outcome is Outcome.INVALID, done  # no record: the code was taken all the same
 
 
 async def test_writing_commands_racing_on_a_fresh_month_share_one_key(app: Signpost) -> None:
@@ -71,15 +74,15 @@ async def test_writing_commands_racing_on_a_fresh_month_share_one_key(app: Signp
     app.ctx.clock.set(FRESH_MONTH)  # type: ignore[attr-defined]  # tests run on FakeClock
 
     replies = await asyncio.gather(
-        say(app, "P002", f"request {SHIELDED} child protection"),
-        say(app, "P001", f"request {SHIELDED} strategy meeting"),
+        say(app, "P002", f"request {NOBODY} child protection"),
+        say(app, "P001", f"request {NOBODY} strategy meeting"),
         say(app, "AD01", "unlink P003 slack"),
     )
     assert [r.outcome for r in replies] == [Outcome.CHALLENGED] * 3, replies
     assert await period_keys(app, PERIOD) == 1
     challenged = [e for e in await audit_events(app) if e.outcome == "challenged"]
     assert sorted([str(await opened_terms(app, e)) for e in challenged]) == sorted(
-        [f"{SHIELDED} child protection", f"{SHIELDED} strategy meeting", "P003 slack"]
+        [f"{NOBODY} child protection", f"{NOBODY} strategy meeting", "P003 slack"]
     )
 
 

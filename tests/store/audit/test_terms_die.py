@@ -17,6 +17,7 @@ from handlers.vocabulary import Outcome
 from store.audit.log import WITHHELD, TermSealer
 from store.keys import keychain
 from store.keys.crypto import KeyRing
+from store.register.refs import make_reference
 from store.tables.audit import AuditEvent, AuditSubject, AuditTermKey
 from store.tables.delivery import Notice
 from store.tables.people import ParkedCommand
@@ -175,3 +176,58 @@ async def test_a_lookup_of_a_destroyed_child_keeps_none_of_its_terms(signpost: S
     assert unknown.outcome in (Outcome.NO_MATCH, Outcome.INVALID)
     other = await last_event(signpost, "lookup")
     assert other.seq != event.seq and other.terms_key != WITHHELD
+
+
+async def challenged(app: Signpost, who: str, text: str, action: str) -> AuditEvent:
+    """Send ``text`` as ``who``, whose code is not fresh (enrolled, not yet confirmed): the step-up
+    gate asks for a code before the handler runs; the event it writes."""
+    reply = await say(app, who, text)
+    assert reply.outcome is Outcome.CHALLENGED, reply
+    event = await last_event(app, action)
+    assert event.outcome == "challenged"
+    return event
+
+
+async def test_a_challenged_lookup_has_terms_that_die_with_the_child(signpost: Signpost) -> None:
+    """A lookup by reference stopped for a code (forensic review F2): its terms are sealed under the
+    child's key, as its answer's would be, so they stop opening when retention destroys the child
+    (under the month's key they opened for two years and tied the practitioner to the child)."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    await say(signpost, "P002", "enrol")
+    event = await challenged(signpost, "P002", TURNS_24, "lookup")
+    assert event.terms is not None and event.terms_key == f"child:{int(TURNS_24)}"
+    assert await opens(signpost, signpost.ctx.keys, event.terms, event.terms_key) == TURNS_24
+    active = await challenged(signpost, "P002", AMY, "lookup")
+    assert active.terms_key == f"child:{int(AMY)}"
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    assert await opens(signpost, key_file_now(signpost, NOV_3), event.terms, event.terms_key) is None
+    assert await opens(signpost, signpost.ctx.keys, event.terms, event.terms_key) is None
+
+
+async def test_a_challenged_lookup_of_a_destroyed_child_keeps_none_of_its_terms(signpost: Signpost) -> None:
+    """Stopped for a code after the child's destruction: no terms kept, as for its answer; a
+    reference that names no registered child is sealed as before (the month's key)."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    assert (await retention_on(signpost, NOV_3)).destroyed == 1
+    await say(signpost, "P002", "enrol")
+    event = await challenged(signpost, "P002", TURNS_24, "lookup")
+    assert (event.terms, event.terms_key) == (None, WITHHELD)
+    nobody = str(make_reference(999_000_990))
+    other = await challenged(signpost, "P002", nobody, "lookup")
+    assert other.terms is not None and other.terms_key is not None and other.terms_key.startswith("period:")
+
+
+async def test_a_challenged_access_request_has_terms_that_die_with_the_child(signpost: Signpost) -> None:
+    """A request for access by reference stopped for a code (a writing command): its reference and
+    purpose are sealed under the child's key too, and die with it."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    await say(signpost, "P002", "enrol")
+    text = f"request {TURNS_24} to plan a home visit"
+    event = await challenged(signpost, "P002", text, "request_access")
+    assert event.terms is not None and event.terms_key == f"child:{int(TURNS_24)}"
+    assert await opens(signpost, signpost.ctx.keys, event.terms, event.terms_key) == text.partition(" ")[2]
+    await retention_on(signpost, NOV_3)
+    assert await opens(signpost, key_file_now(signpost, NOV_3), event.terms, event.terms_key) is None

@@ -170,6 +170,7 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     await retention_on(signpost, NOV_2)
     totp = await ensure_enrolled(signpost, "P001")
     await say_fresh(signpost, "P001", "Nobody Known 01/01/2015")
+    await say_fresh(signpost, "P001", ref(90))  # a reference nobody holds: its terms take the month's key
     signpost.ctx.clock.advance(hours=13)  # type: ignore[attr-defined]  # the code is stale: asked again
     parked = await say(signpost, "P001", AMY)
     assert parked.outcome is Outcome.CHALLENGED and parked.challenge is not None
@@ -178,7 +179,8 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     old_master = keys.keks["k1"]
     report = await rotate(signpost.ctx.db, keys, NOV_2)
     assert (report.old_generation, report.new_generation) == (1, 2)
-    # audit_term_keys: the month's key and the searched birth date's terms key
+    # audit_term_keys: the month's key and the searched birth date's terms key (the challenged
+    # lookup of AMY is sealed under AMY's own key)
     assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 2
     assert report.rewrapped["totp_credentials"] == 1 and report.rewrapped["parked_commands"] == 1
     on_disk = KeyRing.load_or_create(keys.path)

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ def test_processes_creating_a_fresh_key_file_at_once_all_get_the_one_on_disk(tmp
 
 _KILLED_BEFORE_THE_RENAME = """
 import os, signal, sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from store.keys import keychain
@@ -329,3 +331,55 @@ def test_a_key_file_named_by_a_link_and_by_its_own_name_is_edited_under_one_lock
     link.symlink_to(target)
     with key_file_lock(link), open(f"{target}.lock", "a") as other, pytest.raises(BlockingIOError):
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# -- forensic review F3: the key file's lock is Signpost's alone ---------------------------------------
+
+
+@pytest.fixture
+def no_umask() -> Iterator[None]:
+    """Umask 000: a file made without a mode of its own is open to every account on the host."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.mark.usefixtures("no_umask")
+def test_the_key_files_lock_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    """Made 0600 (under umask 000 it was 0666: any account could take it and stall every key file
+    write, retention's destruction of keys among them); one an older version left open is made 0600."""
+    path = tmp_path / "signpost.key"
+    KeyRing.load_or_create(path)
+    lock = tmp_path / "signpost.key.lock"
+    assert _mode(lock) == 0o600
+    lock.chmod(0o666)
+    with key_file_lock(path):
+        assert _mode(lock) == 0o600
+
+
+@pytest.mark.usefixtures("no_umask")
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_link_at_the_key_files_lock_is_refused_in_one_line_and_nothing_written_through_it(
+    tmp_path: Path, dangling: bool
+) -> None:
+    """A link at ``signpost.key.lock`` (to someone's file, or to nothing yet) is refused in one line
+    naming it: the file it names is neither made nor changed, and no key file is written."""
+    target = tmp_path / "someone-elses-file"
+    if not dangling:
+        target.write_bytes(b"theirs")
+        target.chmod(0o644)
+    lock = tmp_path / "signpost.key.lock"
+    lock.symlink_to(target)
+    with pytest.raises(KeyFileError) as refused:
+        KeyRing.load_or_create(tmp_path / "signpost.key")
+    said = str(refused.value)
+    assert "signpost.key.lock" in said and "a link" in said and "\n" not in said
+    assert lock.is_symlink() and not (tmp_path / "signpost.key").exists()
+    if dangling:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == b"theirs" and _mode(target) == 0o644
