@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import stat
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -280,6 +281,17 @@ class _Incoming:
 
     def get_path_param(self, name: str) -> str:
         return self._request.match_info[name]
+
+
+# Entra ID issues no token that lives longer than a day; the Bot Framework's live about an hour.
+MAX_TOKEN_LIFETIME = 24 * 3600.0  # seconds
+
+
+def _expires_plausibly(exp: Any, now: float) -> bool:
+    """The token says when it expires, and it is within a day (PyJWT has refused it if that was
+    past, or not a number; it checks ``exp`` only when there is one). A token with none, or one
+    for decades, would be a key for good once leaked."""
+    return isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp <= now + MAX_TOKEN_LIFETIME
 
 
 def _bearer(header: str | None) -> str | None:
@@ -782,7 +794,11 @@ class TeamsFrontEnd:
         """The caller's verified claims, or None (answered 401, nothing processed). Fails closed."""
         if self.setup.anonymous:
             return ClaimsIdentity()
-        token = _bearer(request.headers.get("Authorization"))
+        given = request.headers.getall("Authorization", [])
+        if len(given) > 1:  # which one is meant is not ours to guess (aiohttp would take the first)
+            log.warning("teams_request_rejected", reason="repeated_authorization_header")
+            return None
+        token = _bearer(given[0] if given else None)
         if token is None:
             log.warning("teams_request_rejected", reason="no bearer token")
             return None
@@ -790,10 +806,14 @@ class TeamsFrontEnd:
         if self.keys is not None:
             validator._jwk_client_manager = self.keys  # type: ignore[assignment]  # the SDK has no URL option
         try:
-            return await validator.validate_token(token)
+            identity = await validator.validate_token(token)
         except Exception as exc:  # any failure to verify is a rejection, never a 500
             log.warning("teams_request_rejected", reason=type(exc).__name__)
             return None
+        if not _expires_plausibly(identity.get_claim_value("exp"), time.time()):
+            log.warning("teams_request_rejected", reason="implausible_expiry")
+            return None
+        return identity
 
     def _outbound_identity(self) -> ClaimsIdentity:
         return ClaimsIdentity() if self.setup.anonymous else self.adapter.create_claims_identity(self.setup.client_id)
