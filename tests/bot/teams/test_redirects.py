@@ -12,6 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.app import Signpost
+from bot.delivery import DeliveryFailed
+from bot.teams.front import TEAMS_KEY
+from handlers.vocabulary import Notice
 from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events
 from tests.bot.teams.teams_tokens import Signer
@@ -61,3 +64,24 @@ async def test_a_connector_redirect_is_not_followed_and_is_one_line(
     answered, unshown = await teams_events(loaded)
     assert (answered.action, answered.outcome) == ("lookup", "answered")
     assert (unshown.action, unshown.detail.rsplit(": ", 1)[-1]) == ("answer_not_shown", f"teams:http_{status}")
+
+
+async def test_a_notice_whose_connector_redirects_is_a_delivery_failure_in_one_line(
+    teams: TeamsApp, elsewhere: Elsewhere
+) -> None:
+    """The notice is not sent where the redirect points; it fails (the outbox retries it with
+    backoff), in one line naming the status and the host that answered."""
+    connector = redirecting(307, elsewhere.url())
+    await connector.start_server()
+    try:
+        await teams.post(message(PRIYA, "help", str(connector.make_url("/"))))  # the chat is stored
+        with logged_at("info") as log, pytest.raises(DeliveryFailed, match="RedirectRefused"):
+            await teams.web[TEAMS_KEY].deliverer.deliver(PRIYA.principal, NOTICE)
+    finally:
+        await connector.close()
+    assert elsewhere.received == []
+    [line] = [line for line in log.lines() if str(line.get("logger", "")).startswith("signpost")]
+    assert (line["event"], line["status"], line["host"]) == ("teams_notice_failed", 307, "127.0.0.1")
+
+
+NOTICE = Notice("DM01", "access_request", "A practitioner asked for access. Open Signpost to decide.", (), "req-7")
