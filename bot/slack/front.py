@@ -77,6 +77,7 @@ from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed, PersonUnreachable
+from bot.outbound import RedirectRefused, outbound_session
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
@@ -171,6 +172,8 @@ _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")  # what Slack's error codes look li
 def failure_reason(exc: BaseException) -> str:
     """Slack's error code or the exception's type: never a payload or a message body. An "error"
     that is not shaped like one of Slack's codes (a proxy's page, anything echoed) is not repeated."""
+    if isinstance(exc, RedirectRefused):  # the host that answered is Slack's (or the configured API URL)
+        return f"redirect_{exc.status}"
     if isinstance(exc, SlackApiError):
         data = exc.response.data
         error = data.get("error") if isinstance(data, dict) else None
@@ -250,6 +253,9 @@ class BotAuthorize(AsyncAuthorize):
 
     async def _ask(self) -> dict[str, Any] | None:
         try:
+            # The client's session (made at start-up, after this): the SDK's own, made when there
+            # is none, would follow redirects (bot.outbound).
+            self._asker.session = self.client.session
             async with asyncio.timeout(AUTH_TEST_TIMEOUT):
                 found = await self._asker.auth_test()
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
@@ -496,6 +502,10 @@ class SocketModeLink(SocketModeClient):
         unread: UnreadEnvelope | None = None,
     ) -> None:
         super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
+        # The WebSocket's session refuses redirects (bot.outbound), as every outbound session does;
+        # the SDK's, unused, is closed.
+        unused, self.aiohttp_client_session = self.aiohttp_client_session, outbound_session()
+        self._closing = asyncio.ensure_future(unused.close())
         self._listening: set[asyncio.Future[None]] = set()
         self.unread = unread
 
@@ -712,7 +722,7 @@ class SlackFrontEnd:
         return None
 
     async def on_startup(self, app: web.Application) -> None:
-        self._session = aiohttp.ClientSession()
+        self._session = outbound_session()  # refuses redirects: bot.outbound
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
             self.socket_mode = SocketModeHandler(

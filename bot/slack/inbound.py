@@ -130,9 +130,19 @@ def _form(text: str) -> dict[str, Any]:
     if not text:  # Slack sends no empty form: it reached Bolt, and was answered 404
         raise Refused(400, "empty_form")
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
-    except (ValueError, UnicodeDecodeError):
+        # An escape that is not UTF-8 is kept as a lone surrogate, so that the fields around it can
+        # still be read (``_undecodable``); strict otherwise (a field without "=" is no form).
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="surrogateescape")
+    except ValueError:
         raise Refused(400, "bad_form") from None
+    undecodable = [key for key, value in pairs if _undecodable(key) or _undecodable(value)]
+    if undecodable:
+        # Who sent it is still known when it names them in fields that read: a slash command is
+        # then audited and answered kindly, as one with a repeated field is; never with the fields
+        # that did not read (they are left out, whatever they were).
+        readable = {key: value for key, value in pairs if key not in undecodable}
+        named = not any(key in undecodable for key in (*_ID_FIELDS, *_ID_HOLDERS))
+        raise Refused(400, "bad_form", readable if named else None, slash_command="command" in readable)
     keys = [key for key, _ in pairs]
     form = dict(pairs)
     if len(keys) != len(set(keys)):
@@ -151,6 +161,15 @@ def _form(text: str) -> dict[str, Any]:
             raise Refused(400, "ambiguous_form", payload)
         return payload
     return form  # e.g. Slack's ssl_check
+
+
+def _undecodable(text: str) -> bool:
+    """A form field's text held a %-escape that is not UTF-8 (``surrogateescape`` kept it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # What Bolt's routing and our listeners dereference, and the types they may be.

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import stat
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from typing import Any
 import structlog
 from aiohttp import (
     ClientConnectionError,
+    ClientHandlerType,
+    ClientRequest,
+    ClientResponse,
     ClientResponseError,
     ClientSSLError,
     web,
@@ -61,8 +65,10 @@ from microsoft_agents.hosting.core import (
     AuthenticationConstants,
     ClaimsIdentity,
     ConnectionManager,
+    ConnectorClientBase,
     JwtTokenValidator,
     RestChannelServiceClientFactory,
+    TeamsConnectorClient,
     TurnContext,
 )
 from microsoft_agents.hosting.core.authorization import AuthTypes
@@ -73,6 +79,7 @@ from bot.admission import BUSY_TEXT, Admission, default_limit
 from bot.app import Signpost
 from bot.config import Settings, SettingsError, is_loopback
 from bot.delivery import DeliveryFailed, PersonUnreachable
+from bot.outbound import RedirectRefused, outbound_session
 from bot.teams.keys import SigningKeys
 from bot.teams.render import (
     CARD_CONTENT_TYPE,
@@ -262,6 +269,64 @@ def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> Connect
     return ConnectionManager(provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth})
 
 
+class UnreadableAnswer(ClientResponseError):
+    """The connector answered 2xx with a body that is not what its API returns (a JSON object,
+    or nothing): the SDK failed reading it inside the turn, with a traceback."""
+
+
+_ANSWER_IDS = ("id", "activityId", "serviceUrl")  # what the SDK reads from an answer, as strings
+
+
+def _readable(body: bytes) -> bool:
+    if not body.strip():
+        return True
+    try:
+        document = json_document(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(document, dict) and all(isinstance(document.get(k), (str, type(None))) for k in _ANSWER_IDS)
+
+
+async def _readable_answers(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    """A client middleware: a 2xx the SDK could not read is ``UnreadableAnswer``."""
+    response = await handler(request)
+    if 200 <= response.status < 300 and not _readable(await response.read()):
+        response.release()
+        raise UnreadableAnswer(response.request_info, (), status=response.status, message="unreadable answer")
+    return response
+
+
+class _ConnectorClients(RestChannelServiceClientFactory):
+    """The SDK's factory of connector clients, but each client's session refuses redirects
+    (``bot.outbound``): the SDK's own follows them, and on a 307 or 308 posted the answer, with the
+    bot's token, wherever the connector pointed. Only Teams' client is made: the SDK's other kinds
+    (Copilot Studio's, which posts with no token; agentic identities) are not Signpost's."""
+
+    def __init__(self, connections: ConnectionManager) -> None:
+        super().__init__(connections)
+        self._tokens = connections
+
+    async def create_connector_client(
+        self,
+        context: TurnContext | None,
+        claims_identity: ClaimsIdentity,
+        service_url: str,
+        audience: str,
+        scopes: list[str] | None = None,
+        use_anonymous: bool = False,
+    ) -> ConnectorClientBase:
+        if not service_url or not audience:
+            raise TypeError("a connector client needs a service URL and an audience")
+        provider: AccessTokenProviderBase = (
+            AnonymousTokenProvider() if use_anonymous else self._tokens.get_token_provider(claims_identity, service_url)
+        )
+        token = await provider.get_access_token(audience, scopes or claims_identity.get_token_scope())
+        endpoint = service_url if service_url.endswith("/") else service_url + "/"
+        return TeamsConnectorClient(
+            endpoint=endpoint, token=token, session=outbound_session(_readable_answers, base_url=endpoint)
+        )
+
+
 class _Incoming:
     """The request as the SDK's adapter reads it: the body we checked, and the claims we verified."""
 
@@ -280,6 +345,17 @@ class _Incoming:
 
     def get_path_param(self, name: str) -> str:
         return self._request.match_info[name]
+
+
+# Entra ID issues no token that lives longer than a day; the Bot Framework's live about an hour.
+MAX_TOKEN_LIFETIME = 24 * 3600.0  # seconds
+
+
+def _expires_plausibly(exp: Any, now: float) -> bool:
+    """The token says when it expires, and it is within a day (PyJWT has refused it if that was
+    past, or not a number; it checks ``exp`` only when there is one). A token with none, or one
+    for decades, would be a key for good once leaked."""
+    return isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp <= now + MAX_TOKEN_LIFETIME
 
 
 def _bearer(header: str | None) -> str | None:
@@ -697,7 +773,7 @@ class TeamsFrontEnd:
         self.setup = setup
         # The server's one bound on work in flight (bot/admission.py), shared with Slack.
         self.admission = admission or Admission(default_limit())
-        self.clients = RestChannelServiceClientFactory(_connections(setup, token_source))
+        self.clients = _ConnectorClients(_connections(setup, token_source))
         self.adapter = CloudAdapter(channel_service_client_factory=self.clients)
         self.adapter.on_turn_error = self._on_turn_error  # the SDK's default sends the exception text
         self.bot = SignpostTeamsBot(self)
@@ -805,7 +881,11 @@ class TeamsFrontEnd:
         """The caller's verified claims, or None (answered 401, nothing processed). Fails closed."""
         if self.setup.anonymous:
             return ClaimsIdentity()
-        token = _bearer(request.headers.get("Authorization"))
+        given = request.headers.getall("Authorization", [])
+        if len(given) > 1:  # which one is meant is not ours to guess (aiohttp would take the first)
+            log.warning("teams_request_rejected", reason="repeated_authorization_header")
+            return None
+        token = _bearer(given[0] if given else None)
         if token is None:
             log.warning("teams_request_rejected", reason="no bearer token")
             return None
@@ -813,10 +893,14 @@ class TeamsFrontEnd:
         if self.keys is not None:
             validator._jwk_client_manager = self.keys  # type: ignore[assignment]  # the SDK has no URL option
         try:
-            return await validator.validate_token(token)
+            identity = await validator.validate_token(token)
         except Exception as exc:  # any failure to verify is a rejection, never a 500
             log.warning("teams_request_rejected", reason=type(exc).__name__)
             return None
+        if not _expires_plausibly(identity.get_claim_value("exp"), time.time()):
+            log.warning("teams_request_rejected", reason="implausible_expiry")
+            return None
+        return identity
 
     def _outbound_identity(self) -> ClaimsIdentity:
         return ClaimsIdentity() if self.setup.anonymous else self.adapter.create_claims_identity(self.setup.client_id)
@@ -956,7 +1040,12 @@ class TeamsFrontEnd:
         if reply is None:
             return
         status = _connector_status(error).get("status")
-        reason = "chat_gone" if isinstance(error, ChatGone) else f"http_{status}" if status else type(error).__name__
+        if isinstance(error, ChatGone):
+            reason = "chat_gone"
+        elif isinstance(error, UnreadableAnswer):
+            reason = "unreadable_answer"
+        else:
+            reason = f"http_{status}" if status else type(error).__name__
         await self.signpost.dispatcher.not_shown(reply, f"teams:{reason}")
 
     async def act(
@@ -1003,26 +1092,48 @@ class TeamsFrontEnd:
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         """Log with a reference; the person gets a generic line, never the exception.
 
-        The connector refusing an answer for its conversation (one it does not know, or the bot is
-        not in) is not a fault of Signpost's: one warning with the status, no traceback, and no
-        apology sent where the answer was just refused (an invoke's goes back in the response).
-        Nor is a connector that cannot be reached (an outage, or anonymous development mode with
-        nothing on the serviceUrl): one warning with a fixed reason, never the URL (it may carry
-        credentials) or the exception's text (it names the host), and no apology sent the same
-        unreachable way. Anything else is unexpected, and keeps its traceback."""
+        What the connector answered is not a fault of Signpost's, and is one warning line naming its
+        status, with no traceback (the SDK's own line, which quoted the URL, is dropped):
+        - a refusal (``teams_reply_refused``): a redirect, not followed (the host that answered is
+          named, nothing else of the URL), or a conversation it does not know or the bot is not in
+          (404, 403): no apology is sent where the answer was just refused (an invoke's goes back
+          in the response); any other 4xx (400, 413): the apology is tried once;
+        - a failure (``teams_reply_failed``): 429 or 5xx, or a 2xx whose body cannot be read. The
+          answer is not sent again (the person may ask again; Teams itself sends a message again
+          when its answer is slow, and that is answered once, "Already received"); the apology is
+          tried once, but after an unreadable 2xx (the answer was most likely shown);
+        a connector that cannot be reached (``teams_connector_unreachable``, a fixed reason, no
+        apology the same unreachable way). A failed apology after any of these adds no line.
+        Anything else is unexpected, and keeps its traceback."""
         ref = uuid.uuid4().hex[:8]
-        if _refused_by_connector(error):
-            log.warning("teams_reply_refused", ref=ref, **_connector_status(error))
-            if context.activity.type != ActivityTypes.invoke:
-                return
+        invoke = context.activity.type == ActivityTypes.invoke
+        status = _connector_status(error)
+        if isinstance(error, RedirectRefused):
+            log.warning("teams_reply_refused", ref=ref, host=error.host, **status)
+            apologise = invoke
+        elif _refused_by_connector(error):
+            log.warning("teams_reply_refused", ref=ref, **status)
+            apologise = invoke
+        elif isinstance(error, UnreadableAnswer):
+            log.warning("teams_reply_failed", ref=ref, reason="unreadable_answer", **status)
+            apologise = invoke
+        elif isinstance(error, ClientResponseError) and 400 <= error.status < 600:
+            failed = error.status == 429 or error.status >= 500
+            log.warning("teams_reply_failed" if failed else "teams_reply_refused", ref=ref, **status)
+            apologise = True
         elif _connector_unreachable(error):
             log.warning("teams_connector_unreachable", ref=ref, reason=_unreachable_reason(error))
-            if context.activity.type != ActivityTypes.invoke:
-                return
+            apologise = invoke
         else:
-            log.error(
-                "teams_turn_failed", ref=ref, error=type(error).__name__, **_connector_status(error), exc_info=error
-            )
+            log.error("teams_turn_failed", ref=ref, error=type(error).__name__, **status, exc_info=error)
+            if not await self._apologise(context, ref):
+                log.warning("teams_error_reply_failed", ref=ref)
+            return
+        if apologise:
+            await self._apologise(context, ref)
+
+    async def _apologise(self, context: TurnContext, ref: str) -> bool:
+        """The generic line with its reference, where the person asked; whether it was sent."""
         card = render_text(ERROR_TEXT.format(ref=ref))
         try:
             if context.activity.type == ActivityTypes.invoke:
@@ -1035,12 +1146,12 @@ class TeamsFrontEnd:
             else:
                 await context.send_activity(card_activity(card))
         except Exception:
-            log.warning("teams_error_reply_failed", ref=ref)
+            return False
+        return True
 
 
 # What the connector answers for a conversation it does not know (404) or that the bot is not in
-# (403). Any other refusal may be Signpost's own doing (a 400 for a malformed answer, 413 for one too
-# large) or passing (429), and keeps its traceback.
+# (403): the chat is asked for again before a notice is given up (``send_personal``).
 CONVERSATION_REFUSED = frozenset({403, 404})
 
 
@@ -1252,7 +1363,10 @@ class TeamsDeliverer:
         except ChatGone:
             raise PersonUnreachable("Teams refused this person's chat with the bot (the app removed?)") from None
         except Exception as exc:
-            log.warning("teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc))
+            where = {"host": exc.host} if isinstance(exc, RedirectRefused) else {}
+            log.warning(
+                "teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc), **where
+            )
             raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
 
 

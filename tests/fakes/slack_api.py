@@ -59,6 +59,9 @@ class FakeSlackApi:
     ticket: str = "fake-ticket"
     refuse_links: int = 0
     links_refused: int = 0
+    # A method (or "response_url") answered with a redirect: (status, where to); the call is
+    # recorded, its answer {"redirect": status}.
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -145,10 +148,18 @@ class FakeSlackApi:
         await self._door(Call(method, body, request.path))
         if self.down:
             return await self._outage(Call(method, body, request.path))
+        if method in self.redirects:
+            return await self._redirect(Call(method, body, request.path))
         queued = self._failures.get(method)
         status, doc, headers = queued.pop(0) if queued else (200, {"ok": True, **self._answer(method, body)}, {})
         await self._record(Call(method, body, request.path, doc))
         return web.json_response(doc, status=status, headers=headers)
+
+    async def _redirect(self, call: Call) -> web.Response:
+        status, where = self.redirects[call.method]
+        call.answer = {"redirect": status}
+        await self._record(call)
+        return web.Response(status=status, headers={"Location": where})
 
     async def _outage(self, call: Call) -> web.Response:
         call.answer = {"status": 500}
@@ -183,6 +194,8 @@ class FakeSlackApi:
         await self._door(call)
         if self.down:
             return await self._outage(call)
+        if "response_url" in self.redirects:
+            return await self._redirect(call)
         await self._record(call)
         return web.Response(text="ok")
 

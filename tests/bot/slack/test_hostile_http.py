@@ -163,6 +163,8 @@ SIGNED_MALFORMED = [
     (b"token=x&command=%2Fsignpost&text=help", "application/json"),
     (b"\xff\xfe\xfd", FORM),
     (b"text=%ff%fe", FORM),
+    # Invalid UTF-8 in the user's id: it names no one, and stays a 400 (nothing to audit it under).
+    (b"team_id=T0001&user_id=U%FF1&command=%2Fsignpost&text=help", FORM),
     (b"[1, 2]", "application/json"),
     (b'{"type": "event_callback", "event": "x"}', "application/json"),
     (b'{"type": "event_callback", "event": {"type": 5}}', "application/json"),
@@ -301,6 +303,12 @@ SIGNED_UNREADABLE_FROM_SOMEONE = {
     "command with a field twice": (_command_form(("text", "Amelia")), "unreadable command", 200),
     "command with a payload too": (_command_form(("payload", "{}")), "unreadable command", 200),
     "command with an event field": (_command_form(("event", "Amy Jones")), "unreadable command", 200),
+    # README: "audited once and answered 'Sorry, I couldn't read that command'"; it was a 400, unaudited.
+    "command with invalid UTF-8 in its text": (
+        _command_form().replace(b"&text=Amy+Jones+03%2F04%2F2014&", b"&text=%FF%FEAmy+Jones&"),
+        "unreadable command",
+        200,
+    ),
     "click with no actions": (
         _payload({"type": "block_actions", "user": NURSE_USER, "team": NURSE_TEAM, "actions": []}),
         "unreadable request",

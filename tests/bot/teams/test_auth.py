@@ -7,14 +7,18 @@ sent to Teams, no conversation stored.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
 import pytest
+from multidict import CIMultiDict
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from store.tables.people import TeamsConversation
+from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events
 from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer
 from tests.factories import AMY
@@ -121,3 +125,50 @@ async def test_other_routes_answer_without_a_teams_token(teams_secured: TeamsApp
     assert slack.status == 200 and (await slack.json()) == {"ok": True}
     teams = await teams_secured.client.post("/api/messages", json={})
     assert teams.status == 401
+
+
+DROPPED = object()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": DROPPED}, {"exp": 10**30}, {"exp": int(time.time()) + 10 * 365 * 86400}],
+    ids=["no exp", "exp 10^30", "exp in ten years"],
+)
+async def test_a_token_without_a_plausible_expiry_is_401_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, claims: dict[str, Any]
+) -> None:
+    """The Bot Framework's tokens always expire, within hours (Entra ID issues none for longer than
+    a day): a signed token that never expires, or only in decades, would be a key for good if it
+    leaked. PyJWT checks ``exp`` only when it is there."""
+    token = signer.token(connector.url, **({} if claims["exp"] is DROPPED else claims))
+    if claims["exp"] is DROPPED:
+        payload = jwt.decode(token, options={"verify_signature": False})
+        del payload["exp"]
+        token = jwt.encode(payload, signer.key, algorithm="RS256", headers={"kid": signer.kid})
+    with logged_at("info") as log:
+        response = await teams_secured.post(message(PRIYA, AMY, connector.url), bearer(token))
+    assert response.status == 401
+    [line] = log.lines()
+    assert (line["event"], line["reason"]) == ("teams_request_rejected", "implausible_expiry")
+    await nothing_happened(loaded, connector)
+
+
+@pytest.mark.parametrize("good_first", [True, False], ids=["good first", "junk first"])
+async def test_two_authorization_headers_are_401_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, good_first: bool
+) -> None:
+    """Which of two credentials is meant is not for Signpost to guess (aiohttp would hand over the
+    first): refused, as Slack refuses a repeated signature header."""
+    good, junk = f"Bearer {signer.token(connector.url)}", "Bearer junk"
+    headers = CIMultiDict([("Authorization", good), ("Authorization", junk)])
+    if not good_first:
+        headers = CIMultiDict([("Authorization", junk), ("Authorization", good)])
+    with logged_at("info") as log:
+        response = await teams_secured.client.post(
+            "/api/messages", json=message(PRIYA, AMY, connector.url), headers=headers
+        )
+    assert response.status == 401
+    [line] = log.lines()
+    assert (line["event"], line["reason"]) == ("teams_request_rejected", "repeated_authorization_header")
+    await nothing_happened(loaded, connector)
