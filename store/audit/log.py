@@ -326,16 +326,22 @@ class TermSealer:
                 return None
             data_key = self._keys.unwrap(row.kek_id, row.wrapped, child_aad(ref))
             return open_sealed(data_key, sealed, child_terms_aad(ref)).decode()
+        stored_as = name
         key_row = await _stored_period_key(session, name)
+        if key_row is None and kind == "cohort":
+            # An event from before the store moved to tagged ids names its cohort's key untagged;
+            # that rotation renamed the key (``store.keys.rotation``): found by the day, while it lives.
+            stored_as = keychain.tagged_name(self._keys, name) or name
+            key_row = await _stored_period_key(session, stored_as)
         if key_row is None:
             return None
         try:
-            key = self._keys.unwrap(key_row[0], key_row[1], _period_aad(name))
+            key = self._keys.unwrap(key_row[0], key_row[1], _period_aad(stored_as))
         except DecryptionError:
             if kind == "cohort":
                 return None  # the birth-date key is destroyed (its row goes at the next retention run)
             raise
-        return open_sealed(key, sealed, _period_aad(name)).decode()
+        return open_sealed(key, sealed, _period_aad(name)).decode()  # sealed under the name it gives
 
 
 WITHHELD = "withheld:cohort destroyed"

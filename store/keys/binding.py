@@ -167,6 +167,10 @@ def _prove(ring: KeyRing, probes: list[tuple[WrappedKeys, dict[str, Any]]], toda
 
 
 def _cohort_of_this_file(ring: KeyRing, kek: str, today: date) -> bool:
+    """An untagged id (``keychain.chained_ids``) of any day up to the horizon, or a tagged id of a
+    day whose keys are held (a tagged id of a destroyed day names nothing this file can make)."""
+    if kek[2:] in ring.day_tags.values():
+        return True
     last = keychain.horizon(keychain.Chain.DAY, today)
     return any(keychain.kek_id(ring, keychain.Chain.DAY, 0, slot)[2:] == kek[2:] for slot in range(last + 1))
 

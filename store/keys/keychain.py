@@ -309,6 +309,27 @@ def mover(ring: KeyRing, gen: int) -> Callable[[str], str]:
     return move
 
 
+_renamed: dict[tuple[bytes, int, int], dict[str, str]] = {}
+"""The untagged name (``d<tag>``) of each day the ring holds tags for, to its tagged one: one
+entry, for the ring's days as they are (``install`` clears it)."""
+
+
+def tagged_name(ring: KeyRing, name: str) -> str | None:
+    """The tagged ``d<tag>`` name of the day whose untagged name is ``name`` (an audit-terms key
+    renamed by the rotation that moved the store to tags, ``rotation``), or None when no day the
+    ring holds keys for has it (its cohort destroyed, or not a cohort's name)."""
+    if not ring.day_tags or not name.startswith("d"):
+        return None
+    at = (ring.index_key, min(ring.day_tags), max(ring.day_tags))
+    names = _renamed.get(at)
+    if names is None:
+        _renamed.clear()
+        names = _renamed[at] = {
+            f"d{_cohort_tag(ring.index_key, slot)}": f"d{tag}" for slot, tag in ring.day_tags.items()
+        }
+    return names.get(name)
+
+
 def cohort_names(ring: KeyRing, first: int, last: int) -> list[str]:
     """Every name the days ``first`` to ``last`` may have in ``d<tag>`` form (an audit-terms key's):
     untagged and, for the days whose tags the ring holds, tagged."""
@@ -363,6 +384,8 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     if reuse is None:
         reuse = ring.keks  # read before it is cleared below
     ring.day_tags = _day_tags(ring, today)
+    _tags_from.cache_clear()  # another process may have punctured: made again when asked
+    _renamed.clear()
     derived: dict[str, bytes] = {}
     for chain_state in states(ring):
         if chain_state.chain is Chain.TERM:
@@ -573,9 +596,18 @@ def puncture(ring: KeyRing, chain: Chain, cutoff: int, today: date) -> int:
                 fresh.keks[new.entry_id] = new.state
                 if old.chain is chain:
                     destroyed = max(destroyed, cutoff - old.cutoff)
-    install(ring, today, reuse=held)
-    _tags_from.cache_clear()  # it held the tags of the days just destroyed
+    install(ring, today, reuse=held)  # which forgets every tag of the days just destroyed
     return destroyed
+
+
+def forget(ring: KeyRing) -> None:
+    """Drop every cohort id and tag this process holds, in the ring and the caches (decommissioning:
+    the untagged ids' caches hold the index key itself)."""
+    ring.day_tags = {}
+    _tags_from.cache_clear()
+    _renamed.clear()
+    _cohort_tag.cache_clear()
+    _id_block.cache_clear()
 
 
 def punctured(ring: KeyRing, slot: int) -> bool:
@@ -600,7 +632,9 @@ def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
         return []
     gen = generation(ring)
     tagged = [kid for kid in unknown if chained_ids(ring, generation_of(kid, gen) or 0)]
-    found = [kid for kid in tagged if kid[2:] not in _tags_held_or_ahead(ring)]
+    ahead = _tags_held_or_ahead(ring) if tagged and ring.day_tags else frozenset()
+    # No tags at hand (a ring loaded but not installed, no term chain): nothing is called destroyed.
+    found = [kid for kid in tagged if ahead and kid[2:] not in ahead]
     untagged = [kid for kid in unknown if kid not in tagged]
     if untagged:
         gone = {kid[2:] for kid in kek_ids(ring, Chain.DAY, 0, 0, cutoff - 1)}  # generation 0: untagged ids

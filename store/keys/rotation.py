@@ -47,6 +47,10 @@ class WrappedKeys:
     kek_id: str
     wrapped: str
     aad: Callable[[Mapping[Any, Any]], bytes]
+    # A column naming the row by its KEK's day (``d<tag>``, an audit-terms key's ``period``): renamed
+    # with the KEK id when a rotation moves the store to tagged ids, so that no row pairs an untagged
+    # name (a hash of the day under the index key, never destroyed) with a tagged id.
+    named_by_kek: str | None = None
 
 
 def _child_key_aad(row: Mapping[Any, Any]) -> bytes:
@@ -77,8 +81,11 @@ AAD: dict[str, Callable[[Mapping[Any, Any]], bytes]] = {
     "parked_commands": _parked_aad,
 }
 
+NAMED_BY_KEK = {"audit_term_keys": "period"}
+
 WRAPPED_KEY_TABLES: tuple[WrappedKeys, ...] = tuple(
-    WrappedKeys(table, kek_id, wrapped, AAD[table.name]) for table, kek_id, wrapped in wrapped_key_tables()
+    WrappedKeys(table, kek_id, wrapped, AAD[table.name], NAMED_BY_KEK.get(table.name))
+    for table, kek_id, wrapped in wrapped_key_tables()
 )
 
 
@@ -210,7 +217,13 @@ async def _rewrap_table(
     stmt = (
         update(table)
         .where(*(table.c[name] == bindparam(f"pk_{name}") for name in pk), kek_col == bindparam("old_kek"))
-        .values({spec.kek_id: bindparam("new_kek"), spec.wrapped: bindparam("new_wrapped")})
+        .values(
+            {
+                spec.kek_id: bindparam("new_kek"),
+                spec.wrapped: bindparam("new_wrapped"),
+                **({spec.named_by_kek: bindparam("new_name")} if spec.named_by_kek else {}),
+            }
+        )
     )
     done = 0
     move = keychain.mover(ring, gen)
@@ -245,12 +258,17 @@ def _rewrapped(
         data_key = ring.unwrap(old_id, row[spec.wrapped], spec.aad(row))
     except Exception:
         raise RotationFailed(f"{spec.table.name}: a wrapped key could not be opened; old keys kept") from None
-    wrapped = keychain.wrap_under(ring, new_id, data_key, spec.aad(row))
+    renamed: dict[str, Any] = {}
+    if spec.named_by_kek:
+        name = row[spec.named_by_kek]
+        renamed = {spec.named_by_kek: "d" + new_id[2:] if name == "d" + old_id[2:] else name}
+    wrapped = keychain.wrap_under(ring, new_id, data_key, spec.aad({**row, **renamed}))
     return {
         **{f"pk_{name}": row[name] for name in pk},
         "old_kek": old_id,
         "new_kek": new_id,
         "new_wrapped": wrapped,
+        **({"new_name": renamed[spec.named_by_kek]} if spec.named_by_kek else {}),
     }
 
 

@@ -566,6 +566,7 @@ def _wipe_key_file(keys: KeyRing) -> None:
         fresh.index_key = b""
     keys.keks.clear()
     keys.term_keys = TermKeys.none()
+    keychain.forget(keys)
 
 
 def personal_tables() -> list[Table]:
@@ -728,6 +729,7 @@ def _forget(keys: KeyRing, signer: Signer) -> None:
     keys.index_key = b""
     keys.signing_seed = b""
     keys.term_keys = TermKeys.none()
+    keychain.forget(keys)
     signer.destroy()
 
 

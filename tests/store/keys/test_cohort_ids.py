@@ -22,6 +22,7 @@ from store.keys.backup import backup
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import Chain
 from store.keys.rotation import rotate
+from store.tables.audit import AuditEvent, AuditTermKey
 from store.tables.register import ChildKey
 from tests.factories import ready, say
 from tests.fuzzy_register import AMELIA, load_fuzzy
@@ -30,6 +31,7 @@ from tests.store.lifecycle.lifecycle_data import TURNS_24, load, retention_on
 
 BORN = date(2002, 11, 3)  # TURNS_24's date of birth
 AMELIA_TYPED = "Amelia Thornton 03/04/2014 M1"
+NOBODY_TYPED = "Quentin Zzyzx 05/06/2015"
 
 
 def day_named(ring: KeyRing, kek: str) -> date | None:
@@ -91,6 +93,10 @@ async def test_rotating_a_key_file_from_before_tags_moves_every_child_to_tagged_
         fresh.cohort_ids_from = 0
     keychain.install(keys, today)
     await load_fuzzy(signpost)
+    await ready(signpost, "P002")
+    await say(signpost, "P002", NOBODY_TYPED)  # a dated search finding nobody: sealed under its cohort's key
+    [searched] = await _cohort_events(signpost)
+    assert searched.terms is not None and searched.terms_key is not None
     before = await _child_keys(signpost)
     slot = keychain.day_slot(date(2014, 4, 3))
     assert keychain.kek_id(keys, Chain.DAY, 1, slot) in before.values()  # untagged: the index key's hash
@@ -110,13 +116,37 @@ async def test_rotating_a_key_file_from_before_tags_moves_every_child_to_tagged_
         async with signpost.ctx.db.read() as session:
             wrapped = (await session.execute(select(ChildKey.wrapped).where(ChildKey.child_ref == ref))).scalar_one()
         fresh_ring.unwrap(kek, wrapped, child_aad(ref))
+    async with signpost.ctx.db.read() as session:
+        term_keys = list(await session.execute(select(AuditTermKey.period, AuditTermKey.kek_id)))
+        # No row pairs an untagged name (the index key's hash of the day) with a tagged id.
+        assert [(period, kek) for period, kek in term_keys if period.startswith("d") and period[1:] != kek[2:]] == []
     restarted = build(signpost.ctx.db, fresh_ring, signpost.ctx.clock)
     try:
-        await ready(restarted, "P002")
-        reply = await say(restarted, "P002", AMELIA_TYPED)
+        async with restarted.ctx.db.read() as session:  # the event from before still opens, by its old name
+            assert await restarted.ctx.sealer.open(session, searched.terms, searched.terms_key) == NOBODY_TYPED
+        reply = await say(restarted, "P002", AMELIA_TYPED)  # P002 made ready before the rotation
     finally:
         await restarted.ctx.audit.close()
     assert reply.outcome is Outcome.ANSWERED and reply.child_ref == f"{AMELIA[:3]} {AMELIA[3:6]} {AMELIA[6:]}"
+
+
+async def _cohort_events(app: Signpost) -> list[AuditEvent]:
+    async with app.ctx.db.read() as session:
+        found = await session.execute(select(AuditEvent).where(AuditEvent.terms_key.like("cohort:%")))
+        return list(found.scalars())
+
+
+def test_a_ring_holding_no_tags_calls_no_tagged_id_destroyed(tmp_path: Path) -> None:
+    """A key file read but not yet installed holds no tags: it cannot tell a destroyed day's id from
+    a live one's, so it calls none destroyed (retention would destroy what it calls so)."""
+    ring = KeyRing.generate(tmp_path / "k.key")
+    ring.save()
+    keychain.ensure_chains(ring, NOV_2)
+    live = keychain.kek_id(ring, Chain.DAY, 1, keychain.day_slot(date(2020, 5, 1)))
+    loaded = KeyRing.load(tmp_path / "k.key")
+    assert keychain.punctured_day_ids(loaded, [live]) == []
+    keychain.install(loaded, NOV_2)
+    assert keychain.punctured_day_ids(loaded, [live]) == []
 
 
 async def _child_keys(app: Signpost) -> dict[int, str]:
