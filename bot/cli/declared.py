@@ -1,0 +1,39 @@
+"""What each `signpost` command declares beside its function: ``after_switch_off``, whether it still
+runs once Signpost is switched off (``set_defaults(func=…, after_switch_off=…)``; a test holds
+that every command says). Reads that prove what happened (decommission status and certificate,
+audit, the transparency report, the schema) and destruction itself do; anything that takes in or
+hands out personal data, or changes keys, does not. The refusal is decided in one place,
+handlers/operator/decommissioned.py, which ``operating`` asks before the command does anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from handlers.operator.decommissioned import NotOnceSwitchedOff
+
+
+def not_once_switched_off(args: argparse.Namespace) -> NotOnceSwitchedOff | None:
+    """None for a command that still runs once switched off; otherwise how it is named, and what
+    still works, for its refusal. A command that declares nothing is refused then (fail closed)."""
+    if getattr(args, "after_switch_off", False) is True:
+        return None
+    from bot.cli.main import commands, is_group, parser  # the parser, built only for a command refused then
+
+    found = {path: command for path, command in commands(parser()).items() if not is_group(command)}
+    named = next((path for path, command in found.items() if command.get_default("func") is args.func), "this command")
+    still = [path for path, command in found.items() if command.get_default("after_switch_off") is True]
+    return NotOnceSwitchedOff(f"signpost {named}", still_working(still))
+
+
+def still_working(paths: list[str]) -> str:
+    """``decommission status, certificate and destroy; audit export …``: grouped by their first
+    word, decommissioning's own first."""
+    groups: dict[str, list[str]] = {"decommission": []}
+    for path in paths:
+        first, _, rest = path.partition(" ")
+        groups.setdefault(first, []).append(rest)
+    return "; ".join(f"{first} {_and(rests)}".strip() for first, rests in groups.items() if rests) + "."
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
