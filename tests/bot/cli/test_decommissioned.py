@@ -199,3 +199,13 @@ async def test_past_the_gate_a_store_whose_keys_are_destroyed_refuses_in_words(c
             event = await _last_event(cli, action.value)
             assert (event["outcome"], event["detail"]) == ("refused", "keys destroyed"), action
     await _still_readable(cli)
+
+
+def test_decommission_help_names_what_still_runs_once_switched_off(cli: Cli) -> None:
+    """Taken from the declarations, so it cannot drift from what the gate lets through."""
+    shown = " ".join(cli("decommission", "--help").out.split())
+    assert "only these commands still run, and every other is refused:" in shown
+    assert "decommission status, certificate and destroy;" in shown
+    assert "audit export, verify and checkpoint;" in shown
+    for refused in ("import", "match", "keys rotate", "totp"):
+        assert f" {refused}" not in shown.split("refused:", 1)[1]
