@@ -20,7 +20,7 @@ def not_once_switched_off(args: argparse.Namespace) -> NotOnceSwitchedOff | None
     still works, for its refusal. A command that declares nothing is refused then (fail closed)."""
     if getattr(args, "after_switch_off", False) is True:
         return None
-    from bot.cli.main import commands, parser  # the parser, built only for a command refused then
+    from bot.cli.main import commands, parser  # built again (~10 ms) only for such a command: its refusal names
     from handlers.operator.decommissioned import NotOnceSwitchedOff
 
     found = commands(parser())
