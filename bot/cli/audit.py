@@ -41,7 +41,7 @@ def add_commands(sub: Any) -> None:
         "--child", action=InWords, read=child_ref, metavar="CHILD_REF", help="only events that touched this child"
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
-    export.set_defaults(func=audit_export)
+    export.set_defaults(func=audit_export, after_switch_off=True)
 
     check = aud_sub.add_parser("verify", help="re-walk the hash chain; exit 1 and name the first bad event if altered")
     check.add_argument(
@@ -60,13 +60,13 @@ def add_commands(sub: Any) -> None:
         "not the one on this host. This check needs no key file and changes nothing, so it works on a copy "
         "elsewhere; it is the one audit command that writes no audit event (without it, the check is audited)",
     )
-    check.set_defaults(func=audit_verify)
+    check.set_defaults(func=audit_verify, after_switch_off=True)
 
     point = aud_sub.add_parser("checkpoint", help="sign a checkpoint of the chain now and print it, to keep elsewhere")
     point.add_argument(
         "--public-key", action="store_true", help="print the public key that verifies checkpoints, instead"
     )
-    point.set_defaults(func=audit_checkpoint)
+    point.set_defaults(func=audit_checkpoint, after_switch_off=True)
 
     report = aud_sub.add_parser("sar", help="subject access report: who (organisation, role) touched a child, when")
     report.add_argument(
@@ -78,7 +78,7 @@ def add_commands(sub: Any) -> None:
     )
     report.add_argument("--with-names", action="store_true", help="include each practitioner's name")
     report.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
-    report.set_defaults(func=audit_sar)
+    report.set_defaults(func=audit_sar, after_switch_off=False)
 
 
 def since_moment(text: str) -> datetime:
@@ -112,7 +112,7 @@ async def audit_export(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import audit
 
-    async with operating(Action.EXPORT) as (app, audited):
+    async with operating(Action.EXPORT, args) as (app, audited):
         found = await audit.export(
             app.ctx, audited, since=args.since, until=args.until, actor_id=args.actor, child_ref=args.child
         )
@@ -162,7 +162,7 @@ async def audit_verify(args: argparse.Namespace) -> int:
         async with opened_database() as db:
             verdict = await audit.verify_published(db, supplied, public_key)
     else:
-        async with operating(Action.AUDIT_VERIFY) as (app, audited):
+        async with operating(Action.AUDIT_VERIFY, args) as (app, audited):
             verdict = await audit.verify_chain(app.ctx, audited, _checkpoint_files(args.checkpoint))
     if verdict.finding is not None:
         found = verdict.finding
@@ -184,7 +184,7 @@ async def audit_checkpoint(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import audit
 
-    async with operating(Action.AUDIT_CHECKPOINT) as (app, audited):
+    async with operating(Action.AUDIT_CHECKPOINT, args) as (app, audited):
         if args.public_key:
             text = await audit.public_key_line(app.ctx, audited) + "\n"
         else:
@@ -197,7 +197,7 @@ async def audit_sar(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import audit
 
-    async with operating(Action.SAR) as (app, audited):
+    async with operating(Action.SAR, args) as (app, audited):
         report = await audit.subject_access(app.ctx, audited, args.child, with_names=args.with_names)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_text())
     return 0

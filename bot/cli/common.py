@@ -4,6 +4,7 @@ app, so the commands import it when they run; building the parser needs only bot
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 import structlog
 
 from bot.app import Signpost, build
+from bot.cli.declared import not_once_switched_off
 from bot.config import Settings, load_settings
 from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin
@@ -117,6 +119,7 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
 @asynccontextmanager
 async def operating(
     action: Action,
+    args: argparse.Namespace,
     *,
     create: bool = False,
     who: str | None = None,
@@ -125,11 +128,15 @@ async def operating(
 ) -> AsyncIterator[tuple[Signpost, Audit]]:
     """The store, and the command's audit (``handlers.operator.common.audited``): every operator
     command that opens the store runs inside this, its checks included, so that it writes exactly
-    one outcome event — done, refused or failed. ``who`` defaults to the local account; ``settings``
-    to those read now (a command that already read them to decide something passes them on)."""
+    one outcome event — done, refused or failed. ``args``: the command's, which say whether it runs
+    once Signpost is switched off (bot/cli/declared.py). ``who`` defaults to the local account;
+    ``settings`` to those read now (a command that already read them to decide something passes them on)."""
+    refused_when_off = not_once_switched_off(args)
     async with (
         opened(settings, create=create) as app,
-        audited(app.ctx, who or operator_account(), action, origin=origin) as audit,
+        audited(
+            app.ctx, who or operator_account(), action, origin=origin, not_once_switched_off=refused_when_off
+        ) as audit,
     ):
         yield app, audit
 

@@ -61,16 +61,16 @@ def add_commands(sub: Any) -> None:
         ),
     )
     run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
-    run.set_defaults(func=run_command)
+    run.set_defaults(func=run_command, after_switch_off=True)
 
     con = sub.add_parser("console", help="the terminal front end (scriptable: one message per line on stdin)")
     con.add_argument("--as", dest="as_id", help="practitioner id to act as (default: the demo practitioner)")
-    con.set_defaults(func=console_command)
+    con.set_defaults(func=console_command, after_switch_off=True)
 
     seed = sub.add_parser("seed-demo", help="load the deterministic synthetic demo data (idempotent)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the store already holds children")
     seed.add_argument("--children", type=int, default=3000, help="how many synthetic children (default 3000)")
-    seed.set_defaults(func=seed_demo)
+    seed.set_defaults(func=seed_demo, after_switch_off=False)
 
     imp = sub.add_parser(
         "import",
@@ -84,7 +84,7 @@ def add_commands(sub: Any) -> None:
         help="a row that changes a held child's date of birth to one 24 or more years ago destroys their "
         "record (without this, such a row is a problem and nothing is imported: destruction cannot be undone)",
     )
-    imp.set_defaults(func=import_command)
+    imp.set_defaults(func=import_command, after_switch_off=False)
 
 
 def parse_workers(text: str) -> int:
@@ -129,7 +129,7 @@ async def seed_demo(args: argparse.Namespace) -> int:
     from bot.cli.progress import progress
     from handlers.operator import register
 
-    async with operating(Action.SEED_DEMO, create=True) as (app, audit):
+    async with operating(Action.SEED_DEMO, args, create=True) as (app, audit):
         with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
             seeded = await register.seed_demo(
                 app.ctx,
@@ -243,7 +243,7 @@ async def import_command(args: argparse.Namespace) -> int:
             _readable(path)
         made = Leftovers(new_store, [settings.key_file, *filter(None, [settings.signing_key_file])])
     try:
-        async with operating(Action.IMPORT, create=True, settings=settings) as (app, audit):
+        async with operating(Action.IMPORT, args, create=True, settings=settings) as (app, audit):
             for path in args.files:  # every file readable before the import begins
                 _readable(path)
             with (

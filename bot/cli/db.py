@@ -35,20 +35,20 @@ def add_commands(sub: Any) -> None:
         description="Apply every migration this Signpost ships (it migrates on start too, unless\n"
         "SIGNPOST_MIGRATE_ON_START=0).",
     )
-    upgrade.set_defaults(func=upgrade_command)
+    upgrade.set_defaults(func=upgrade_command, after_switch_off=True)
     current = db_sub.add_parser(
         "current",
         help="the revision the database is at; exit status 1 when it is not up to date (behind, ahead or not whole)",
         description="One line: up to date, behind this Signpost (naming what is missing), ahead of it (a newer\n"
         "Signpost migrated it) or not whole (a restore that did not finish). Exit status 0 only when up to date.",
     )
-    current.set_defaults(func=current_command)
+    current.set_defaults(func=current_command, after_switch_off=True)
     history = db_sub.add_parser(
         "history",
         help="every migration this Signpost ships, oldest first, marking those applied",
         description="Every migration this Signpost ships, oldest first, each marked applied or pending.",
     )
-    history.set_defaults(func=history_command)
+    history.set_defaults(func=history_command, after_switch_off=True)
     check = db_sub.add_parser(
         "check",
         help="whether the store, or a backup, can be trusted (integrity, tables, key binding, audit chain); "
@@ -66,20 +66,20 @@ def add_commands(sub: Any) -> None:
         help="check this SQLite file (a backup) instead of the store at SIGNPOST_DATABASE_URL; a PostgreSQL "
         "backup is checked once restored, with SIGNPOST_DATABASE_URL naming that database",
     )
-    check.set_defaults(func=check_command)
+    check.set_defaults(func=check_command, after_switch_off=True)
     grant = db_sub.add_parser(
         "grant-runtime",
         help="as the migration role: migrate, then create/grant the runtime role (owns nothing, audit append-only)",
     )
     grant.add_argument("role", metavar="ROLE")
-    grant.set_defaults(func=grant_runtime_command)
+    grant.set_defaults(func=grant_runtime_command, after_switch_off=True)
 
 
 async def grant_runtime_command(args: argparse.Namespace) -> int:
     from bot.cli.common import CommandFailed, operating
     from store.roles import RoleRefused, grant_runtime
 
-    async with operating(Action.GRANT_RUNTIME) as (app, audit):
+    async with operating(Action.GRANT_RUNTIME, args) as (app, audit):
         try:
             statements = await grant_runtime(app.ctx.db, args.role)
         except RoleRefused as refused:

@@ -42,7 +42,7 @@ def add_commands(sub: Any) -> None:
         metavar="DATE",
         help=f"with --dry-run: as if run on DATE ({DATE_FORMS}), from today up to {PREVIEW_YEARS} years ahead",
     )
-    run.set_defaults(func=retention_command)
+    run.set_defaults(func=retention_command, after_switch_off=False)
 
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
     bak.add_argument(
@@ -51,12 +51,12 @@ def add_commands(sub: Any) -> None:
         metavar="FILE",
         help="a new file in a folder that exists (SQLite copy, or pg_dump custom format)",
     )
-    bak.set_defaults(func=backup_command)
+    bak.set_defaults(func=backup_command, after_switch_off=True)
 
     keys = sub.add_parser("keys", help="manage the key file")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
     rot = keys_sub.add_parser("rotate", help="new key-encryption keys; every wrapped key re-wrapped; old keys removed")
-    rot.set_defaults(func=rotate_command)
+    rot.set_defaults(func=rotate_command, after_switch_off=False)
 
     dec = sub.add_parser("decommission", help="switch Signpost off and destroy its personal data")
     dec_sub = dec.add_subparsers(dest="decommission_command", required=True, metavar="DECOMMISSION_COMMAND")
@@ -70,11 +70,20 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="confirm a switch-off today: it takes effect at once and cannot be cancelled (a later date needs no flag)",
     )
-    sched.set_defaults(func=schedule_command)
-    dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(func=status_command)
-    dec_sub.add_parser("cancel", help="cancel before the switch-off date").set_defaults(func=cancel_command)
+    sched.set_defaults(func=schedule_command, after_switch_off=False)
+    dec_sub.add_parser("status", help="what is scheduled and how far it has got").set_defaults(
+        func=status_command, after_switch_off=True
+    )
+    dec_sub.add_parser("cancel", help="cancel before the switch-off date").set_defaults(
+        func=cancel_command, after_switch_off=False
+    )
     cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON), or check one")
-    cert.add_argument("--out", type=Path, metavar="FILE", help="write it to FILE instead of stdout")
+    cert.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write it to FILE, a new file (one that exists is refused), instead of stdout",
+    )
     cert.add_argument(
         "--verify",
         type=Path,
@@ -88,13 +97,13 @@ def add_commands(sub: Any) -> None:
         metavar="KEYFILE",
         help="the key published before (`signpost audit checkpoint --public-key` > KEYFILE)",
     )
-    cert.set_defaults(func=certificate_command)
+    cert.set_defaults(func=certificate_command, after_switch_off=True)
     dec_sub.add_parser(
         "destroy",
         help="after switch-off: destroy everything now",
         description="After switch-off: destroy everything now.\nWhen storage compaction cannot be done, it "
         "stops before the certificate (exit status 2) and says why;\nrun it again and it carries on from there.",
-    ).set_defaults(func=destroy_command)
+    ).set_defaults(func=destroy_command, after_switch_off=True)
 
 
 async def retention_command(args: argparse.Namespace) -> int:
@@ -102,7 +111,7 @@ async def retention_command(args: argparse.Namespace) -> int:
     from bot.cli.progress import progress
     from handlers.operator import lifecycle
 
-    async with operating(Action.RETENTION_RUN) as (app, audit):
+    async with operating(Action.RETENTION_RUN, args) as (app, audit):
         if args.as_of is not None and not args.dry_run:
             raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)", reason="--as-of")
         if args.dry_run:
@@ -125,7 +134,7 @@ async def backup_command(args: argparse.Namespace) -> int:
     from bot.cli.progress import BYTES, progress
     from handlers.operator import lifecycle
 
-    async with operating(Action.BACKUP) as (app, audit):
+    async with operating(Action.BACKUP, args) as (app, audit):
         with progress("Writing the backup", unit=BYTES) as bar:
             written = await lifecycle.backup_to(
                 app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total
@@ -145,7 +154,7 @@ async def rotate_command(args: argparse.Namespace) -> int:
     from bot.cli.progress import progress
     from handlers.operator import lifecycle
 
-    async with operating(Action.KEYS_ROTATE) as (app, audit):
+    async with operating(Action.KEYS_ROTATE, args) as (app, audit):
         with progress("Re-wrapping keys", unit="key") as bar:
             report = await lifecycle.rotate_keys(app.ctx, audit, on_progress=bar.advance, on_total=bar.set_total)
     counts = ", ".join(f"{table}: {n}" for table, n in report.rewrapped.items())
@@ -162,7 +171,7 @@ async def schedule_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import lifecycle
 
-    async with operating(Action.DECOMMISSION) as (app, audit):
+    async with operating(Action.DECOMMISSION, args) as (app, audit):
         row = await lifecycle.decommission_schedule(
             app.ctx, audit, args.switch_off, args.destroy_by, at_once=args.at_once
         )
@@ -174,7 +183,7 @@ async def status_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import lifecycle
 
-    async with operating(Action.DECOMMISSION) as (app, audit):
+    async with operating(Action.DECOMMISSION, args) as (app, audit):
         status = await lifecycle.decommission_status(app.ctx, audit)
     print(status)
     return 0
@@ -184,7 +193,7 @@ async def cancel_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import lifecycle
 
-    async with operating(Action.DECOMMISSION) as (app, audit):
+    async with operating(Action.DECOMMISSION, args) as (app, audit):
         await lifecycle.decommission_cancel(app.ctx, audit)
     print("Decommissioning cancelled. Admins notified.")
     return 0
@@ -204,8 +213,8 @@ async def certificate_command(args: argparse.Namespace) -> int:
         print(f"VALID: signed by the published key in {args.public_key}.")
         print(check.text)
         return 0
-    async with operating(Action.DECOMMISSION) as (app, audit):
-        document = await lifecycle.decommission_certificate(app.ctx, audit)
+    async with operating(Action.DECOMMISSION, args) as (app, audit):
+        document = await lifecycle.decommission_certificate(app.ctx, audit, args.out)
     text = json.dumps(document, indent=2, sort_keys=True)
     if args.out is not None:
         write_file(args.out, (text + "\n").encode("utf-8"))
@@ -219,7 +228,7 @@ async def destroy_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import lifecycle
 
-    async with operating(Action.DECOMMISSION_DESTROY) as (app, audit):
+    async with operating(Action.DECOMMISSION_DESTROY, args) as (app, audit):
         certificate = await lifecycle.decommission_destroy(app.ctx, audit)
     print(certificate)
     return 0

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from bot.cli import audit, core, db, lifecycle, match, practitioner, report, totp
+from bot.cli import audit, core, db, declared, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
 from bot.cli.arguments import Formatter, example
 from bot.cli.examples import EXAMPLES
@@ -140,6 +140,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(sub)
+    declared.describe(commands(top))
     _add_examples(top)
     return top
 

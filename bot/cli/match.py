@@ -52,7 +52,7 @@ def add_commands(sub: Any) -> None:
         metavar="ADMIN_ID",
         help="the admin running the match (recorded in the audit log)",
     )
-    match.set_defaults(func=match_command)
+    match.set_defaults(func=match_command, after_switch_off=False)
 
 
 def top_count(text: str) -> int:
@@ -69,7 +69,7 @@ async def match_command(args: argparse.Namespace) -> int:
     from handlers.roll import Roll, RosterRejected
 
     try:
-        async with operating(Action.MATCH_BATCH, who=args.as_id, origin=Origin.BATCH) as (app, audit):
+        async with operating(Action.MATCH_BATCH, args, who=args.as_id, origin=Origin.BATCH) as (app, audit):
             with progress("Matching rows", unit="row") as bar:
                 answers = await match_roll(
                     app.ctx,

@@ -30,24 +30,24 @@ def add_commands(sub: Any) -> None:
     )
     unlink.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     unlink.add_argument("--platform", choices=PLATFORMS, help="only this platform (default: every platform)")
-    unlink.set_defaults(func=unlink_command)
+    unlink.set_defaults(func=unlink_command, after_switch_off=False)
     leave = group_sub.add_parser(
         "leave",
         help="record that a practitioner has left (audited): their commands are refused, their "
         "signposts say they are no longer in post, their authenticator is removed",
     )
     leave.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
-    leave.set_defaults(func=leave_command)
+    leave.set_defaults(func=leave_command, after_switch_off=False)
     back = group_sub.add_parser(
         "return", help="make a practitioner who had left active again (audited); they enrol a new authenticator"
     )
     back.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
-    back.set_defaults(func=return_command)
+    back.set_defaults(func=return_command, after_switch_off=False)
     listing = group_sub.add_parser(
         "list", help="practitioners with linked chat identities (ids and roles only, leavers marked; audited)"
     )
     listing.add_argument("--authority", help="only this local authority (its name in any case or spacing)")
-    listing.set_defaults(func=list_command)
+    listing.set_defaults(func=list_command, after_switch_off=False)
 
 
 async def unlink_command(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ async def unlink_command(args: argparse.Namespace) -> int:
     from handlers.operator import people
 
     target = args.practitioner_id.strip().upper()
-    async with operating(Action.UNLINK) as (app, audit):
+    async with operating(Action.UNLINK, args) as (app, audit):
         count = await people.unlink(app.ctx, audit, target, args.platform)
     if count == 0:  # "0 identities removed" read as if something had been done
         where = platform_name(args.platform) if args.platform else "any platform"
@@ -71,7 +71,7 @@ async def list_command(args: argparse.Namespace) -> int:
     from handlers.operator import people
     from store.people.practitioners import ACTIVE_STATUS
 
-    async with operating(Action.PRACTITIONER_LIST) as (app, audit):
+    async with operating(Action.PRACTITIONER_LIST, args) as (app, audit):
         links = await people.linked(app.ctx, audit, args.authority)
     if not links:
         print("No practitioner has a linked chat identity.")
@@ -85,9 +85,9 @@ async def leave_command(args: argparse.Namespace) -> int:
     from handlers.operator import people
 
     return await _standing(
+        args,
         Action.PRACTITIONER_LEAVE,
         people.leave,
-        args.practitioner_id,
         lambda who, standing: (
             f"{who} has left: their commands are refused, their signposts say they are no longer in "
             f"post{', and their authenticator is removed' if standing.authenticator_removed else ''}. "
@@ -101,9 +101,9 @@ async def return_command(args: argparse.Namespace) -> int:
     from handlers.operator import people
 
     return await _standing(
+        args,
         Action.PRACTITIONER_RETURN,
         people.come_back,
-        args.practitioner_id,
         lambda who, _: (
             f"{who} is active again. Before they see results, enrol an authenticator: signpost totp enrol {who}"
         ),
@@ -112,17 +112,17 @@ async def return_command(args: argparse.Namespace) -> int:
 
 
 async def _standing(
+    args: argparse.Namespace,
     action: Action,
     change: Callable[[Context, Audit, str], Awaitable[Standing]],
-    practitioner_id: str,
     changed: Callable[[str, Standing], str],
     unchanged: str,
 ) -> int:
     """``leave`` or ``return``: the change, audited, and what it did (or that it had been done)."""
     from bot.cli.common import operating
 
-    async with operating(action) as (app, audit):
-        standing = await change(app.ctx, audit, practitioner_id)
+    async with operating(action, args) as (app, audit):
+        standing = await change(app.ctx, audit, args.practitioner_id)
     who = standing.practitioner_id
     print(changed(who, standing) if standing.changed else unchanged.format(who=who))
     return 0

@@ -36,7 +36,7 @@ def add_commands(sub: Any) -> None:
         "does not publish it until it is over",
     )
     transparency.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), html (the page) or json")
-    transparency.set_defaults(func=transparency_report)
+    transparency.set_defaults(func=transparency_report, after_switch_off=True)
 
 
 async def transparency_report(args: argparse.Namespace) -> int:
@@ -44,7 +44,7 @@ async def transparency_report(args: argparse.Namespace) -> int:
     from bot.transparency_page import RENDERERS
     from handlers.transparency import ReportError, build
 
-    async with operating(Action.TRANSPARENCY_REPORT) as (app, audit):
+    async with operating(Action.TRANSPARENCY_REPORT, args) as (app, audit):
         try:
             report = await build(app.ctx.db, app.ctx.clock.now(), args.month, so_far=True)  # admins may check it
         except ReportError as exc:

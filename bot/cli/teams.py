@@ -38,7 +38,7 @@ def add_commands(sub: Any) -> None:
     )
     pack.add_argument("--app-version", help="the app package version, e.g. 1.0.0 (default Signpost's version)")
     pack.add_argument("--app-id", help="the Teams app id (default: derived from the bot id, stable)")
-    pack.set_defaults(func=package_command)
+    pack.set_defaults(func=package_command, after_switch_off=True)
 
 
 def _signpost_version() -> str:

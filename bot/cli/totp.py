@@ -42,12 +42,12 @@ def add_commands(sub: Any) -> None:
         help="write the QR code and secret to this new file (mode 0600; never over an existing file) "
         "instead of the terminal; needed when stdout is not a terminal",
     )
-    enrol.set_defaults(func=enrol_command)
+    enrol.set_defaults(func=enrol_command, after_switch_off=False)
     reset = totp_sub.add_parser(
         "reset", help="remove a credential (lost phone, locked or disabled); the practitioner enrols again"
     )
     reset.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
-    reset.set_defaults(func=reset_command)
+    reset.set_defaults(func=reset_command, after_switch_off=False)
 
 
 async def enrol_command(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ async def enrol_command(args: argparse.Namespace) -> int:
         raise CommandFailed(NOT_A_TERMINAL)
     if secret_file is not None:
         refuse_a_taken_secret_file(secret_file)
-    async with operating(Action.TOTP_ENROL) as (app, audit):
+    async with operating(Action.TOTP_ENROL, args) as (app, audit):
         enrolment = await people.totp_enrol(app.ctx, audit, args.practitioner_id, replace=args.replace)
     active = "It becomes active when they enter their first code: Signpost asks for one at their first search."
     if secret_file is None:
@@ -112,7 +112,7 @@ async def reset_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import people
 
-    async with operating(Action.TOTP_RESET) as (app, audit):
+    async with operating(Action.TOTP_RESET, args) as (app, audit):
         reset = await people.totp_reset(app.ctx, audit, args.practitioner_id)
     if reset.existed:
         print(f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one.")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,9 @@ from handlers.vocabulary import Action, Origin, Outcome
 from store import runs
 from store.audit.log import AuditRecord, Started, append, left_started, origin_event
 from store.db import after_commit
+
+if TYPE_CHECKING:
+    from handlers.operator.decommissioned import NotOnceSwitchedOff
 
 log = structlog.get_logger("signpost.operator")
 
@@ -229,10 +233,20 @@ class Audit:
 
 
 @asynccontextmanager
-async def audited(ctx: Context, who: str, action: Action, *, origin: Origin = Origin.TERMINAL) -> AsyncIterator[Audit]:
+async def audited(
+    ctx: Context,
+    who: str,
+    action: Action,
+    *,
+    origin: Origin = Origin.TERMINAL,
+    not_once_switched_off: NotOnceSwitchedOff | None = None,
+) -> AsyncIterator[Audit]:
     """Run one operator command with exactly one outcome event: ``done`` when it ends normally,
     ``refused`` (or the ``Refused``'s own outcome) with its reason, ``failed`` with the kind of
     exception — never its text, which may quote a row of a feed or what was typed.
+
+    A command that does not run once Signpost is switched off (``not_once_switched_off``) is
+    refused then, before it does anything (handlers/operator/decommissioned.py).
 
     A command stopped from outside (Ctrl-C, a kill) records nothing more: its ``started`` event,
     if it wrote one, is left alone, as after a kill -9; the next command of that work (``ONE_AT_A_TIME``;
@@ -240,6 +254,10 @@ async def audited(ctx: Context, who: str, action: Action, *, origin: Origin = Or
     audit = Audit(ctx, who, action, origin)
     try:
         try:
+            if not_once_switched_off is not None:
+                from handlers.operator.decommissioned import refuse  # it refuses with ours: imported here
+
+                await refuse(ctx, not_once_switched_off)
             if action in ONE_AT_A_TIME:
                 await audit.settle_earlier()
             yield audit

@@ -23,6 +23,7 @@ from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
+from handlers.operator.decommissioned import refuse_without_keys
 from handlers.vocabulary import Action, Origin, Outcome
 from store.audit import log as audit_log
 from store.db import sqlite_path
@@ -186,10 +187,16 @@ def _check_backup_target(ctx: Context, target: Path) -> None:
     live = sqlite_path(str(ctx.db.engine.url)) if ctx.db.dialect == "sqlite" else None
     if live is not None and target.exists() and live.exists() and os.path.samefile(target, live):
         raise Refused(f"{target} is Signpost's own database: back up to a new file", reason="the live database")
-    if target.exists() or target.is_symlink():
-        raise Refused(f"{target} already exists: choose a new file name", reason="file exists")
+    refuse_an_existing_file(target)
     if not target.parent.is_dir():
         raise Refused(f"the folder {target.parent} does not exist", reason="no such folder")
+
+
+def refuse_an_existing_file(target: Path) -> None:
+    """A file the operator names for a command to write (a backup, a certificate) must be new:
+    nothing is ever written over one that exists, or over a link (audited by its kind, never the path)."""
+    if target.exists() or target.is_symlink():
+        raise Refused(f"{target} already exists: choose a new file name", reason="file exists")
 
 
 async def rotate_keys(
@@ -200,6 +207,7 @@ async def rotate_keys(
 
     ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
     """
+    refuse_without_keys(ctx)  # new keys in an emptied key file: it would no longer belong to its store
 
     async def starting(plan: Plan) -> None:
         audit.detail = _rotation_detail(plan.generation)  # what the outcome names too
@@ -281,9 +289,12 @@ async def decommission_status(ctx: Context, audit: Audit) -> str:
     return text
 
 
-async def decommission_certificate(ctx: Context, audit: Audit) -> dict[str, Any]:
-    """The signed destruction certificate, once destruction has completed."""
+async def decommission_certificate(ctx: Context, audit: Audit, out: Path | None = None) -> dict[str, Any]:
+    """The signed destruction certificate, once destruction has completed; refused when it is to
+    be written to ``out`` and a file is there already."""
     audit.detail = "certificate"
+    if out is not None:
+        refuse_an_existing_file(out)
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or row.certificate is None:

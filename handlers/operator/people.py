@@ -15,6 +15,7 @@ from handlers.access.requests import unlink_and_tell
 from handlers.context import Context
 from handlers.help import may_search
 from handlers.operator.common import Audit, Refused
+from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
 from handlers.vocabulary import Actor, Notice
 from store.lifecycle import decommission
@@ -42,6 +43,7 @@ class Enrolment:
 
 async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replace: bool) -> Enrolment:
     """Issue a new authenticator secret; active after the practitioner's first good code."""
+    refuse_without_keys(ctx)  # the secret is sealed under the current key
     now = ctx.clock.now()
     seed = totp.new_seed()
     async with ctx.db.write() as session:

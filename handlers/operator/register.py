@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.operator.common import Audit, Failed, Refused
+from handlers.operator.decommissioned import refuse_without_keys
 from handlers.reconcile import Answers, BatchFailed, BatchRefused, audit_rejected, require_admin, run_batch
 from handlers.roll import Roll, RollUnreadable, RosterRejected, read_roster
 from handlers.vocabulary import Outcome, plural
@@ -173,6 +174,7 @@ async def import_paths(
     ``on_involvements`` the same for involvement rows; ``on_step`` each step that has no count
     (``ImportStep``) as it begins. ``destroy_redated``: a row changing a held child's date of birth
     to one 24 or more years ago destroys the record, instead of being a problem."""
+    refuse_without_keys(ctx)  # nothing taken into a store decommissioning has emptied
     for count, kind in ((on_total, FeedKind.CHILDREN), (on_involvements_total, FeedKind.INVOLVEMENTS)):
         if count is not None:
             count(await asyncio.to_thread(feed_rows, paths, kind))
@@ -299,6 +301,7 @@ async def match_roll(
     answers are the caller's to close. Anyone but an active admin is refused before the roll is
     opened.
     """
+    refuse_without_keys(ctx)  # its search terms are sealed in its audit event, under a key not there
     try:
         await require_admin(ctx, audit.who, correlation_id)
     except BatchRefused as refused:
