@@ -5,17 +5,31 @@ The page (bot/enrol_page.py) only renders; the token, the seed and the audit eve
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.context import Context
 from handlers.vocabulary import Action, Origin
 from store.audit.log import append, origin_event
+from store.lifecycle import decommission
 from store.people import credentials, practitioners
 from store.people.credentials import PENDING
 
 
 async def link_is_live(ctx: Context, token: str) -> bool:
-    """Whether the one-time link still works; asking spends nothing (a link scanner's GET)."""
+    """Whether the one-time link still works; asking spends nothing (a link scanner's GET). From
+    the switch-off date no link works: nobody can enrol then (chat refuses enrol and every code)."""
+    now = ctx.clock.now()
     async with ctx.db.read() as session:
-        return await credentials.token_is_live(session, token, ctx.clock.now())
+        if await _switched_off(session, now):
+            return False
+        return await credentials.token_is_live(session, token, now)
+
+
+async def _switched_off(session: AsyncSession, now: datetime) -> bool:
+    row = await decommission.current(session)
+    return row is not None and decommission.is_switched_off(row.switch_off, now.date())
 
 
 async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | None:
@@ -23,6 +37,8 @@ async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | None:
     None when the link is dead (unknown, expired, spent, or the credential is no longer pending)."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
+        if await _switched_off(session, now):
+            return None
         pid = await credentials.redeem_token(session, token, now)
         if pid is None:
             return None

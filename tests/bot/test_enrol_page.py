@@ -22,6 +22,7 @@ from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.stepup import totp
 from handlers.vocabulary import Outcome, Platform, Principal, Reply
+from store.lifecycle import decommission
 from store.people import credentials, practitioners
 from store.register.feeds import Feed, import_feeds
 from store.tables.audit import AuditEvent
@@ -150,6 +151,18 @@ async def test_link_is_dead_after_ten_minutes(app: Signpost, server: str, clock:
     clock.advance(minutes=10, seconds=1)
     for status, page, _ in (await fetch(url), await press(url)):
         assert status == 410 and "<svg" not in page and "<form" not in page
+
+
+async def test_a_link_opened_after_switch_off_shows_no_secret(app: Signpost, server: str, clock: FakeClock) -> None:
+    """Sent before Signpost was switched off, opened after: from then on nobody can enrol (chat
+    refuses enrol and every code), so the link shows nothing and nothing is audited as shown."""
+    url, _ = await enrol_link(app, server)
+    clock.advance(minutes=1)  # the link still alive
+    async with app.ctx.db.write() as session:
+        await decommission.schedule(session, clock.now().date(), None, "AD01", clock.now(), at_once=True)
+    status, page, _ = await press(url)
+    assert status == 410 and "<svg" not in page and 'id="secret"' not in page
+    assert await shown_events(app) == []
 
 
 async def test_a_link_previewer_neither_spends_the_link_nor_sees_the_secret(app: Signpost, server: str) -> None:
