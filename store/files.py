@@ -127,12 +127,14 @@ def refuse_a_taken_temporary(through: Path) -> None:
 _LOCK = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_lock_file(path: Path) -> int:
+def open_lock_file(path: Path, owner: int | None = None) -> int:
     """The lock file at ``path`` open for ``flock`` (made if missing), owner-only (``PRIVATE_MODE``)
     whatever the umask: an account that can open a lock file can hold it, and stall every write it
     guards. Never opened through a link: a link there (dangling or not), a special file or another
     account's file is refused in one line (``FileExistsError``), nothing made or written through
-    it. One an older version left open to others (made under the umask) is made private."""
+    it. One an older version left open to others (made under the umask) is made private. ``owner``:
+    the account owning what the lock guards, whose lock file is taken too (an operator as root
+    working on the service account's key file)."""
     try:
         fd = os.open(path, _LOCK, PRIVATE_MODE)
     except OSError:
@@ -140,7 +142,8 @@ def open_lock_file(path: Path) -> int:
         raise
     try:
         found = os.fstat(fd)
-        if _stranger(found) is not None:  # a special file, or another account's open to all
+        guarded_owners = stat.S_ISREG(found.st_mode) and found.st_uid == owner
+        if _stranger(found) is not None and not guarded_owners:  # a special file, or another account's
             _refuse_a_stranger(path, "its lock file", found)
         if stat.S_IMODE(found.st_mode) & 0o077:
             os.fchmod(fd, PRIVATE_MODE)

@@ -78,7 +78,7 @@ def add_commands(sub: Any) -> None:
     )
     report.add_argument("--with-names", action="store_true", help="include each practitioner's name")
     report.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
-    report.set_defaults(func=audit_sar, after_switch_off=False)
+    report.set_defaults(func=audit_sar, after_switch_off=True)
 
 
 def since_moment(text: str) -> datetime:

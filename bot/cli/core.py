@@ -129,16 +129,27 @@ async def seed_demo(args: argparse.Namespace) -> int:
     from bot.cli.progress import progress
     from handlers.operator import register
 
-    async with operating(Action.SEED_DEMO, args, create=True) as (app, audit):
-        with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
-            seeded = await register.seed_demo(
-                app.ctx,
-                audit,
-                args.children,
-                if_empty=args.if_empty,
-                on_progress=bar.advance,
-                on_total=bar.set_total,
-            )
+    from handlers.operator.common import Refused
+    from handlers.operator.decommissioned import SWITCHED_OFF
+
+    try:
+        async with operating(Action.SEED_DEMO, args, create=True) as (app, audit):
+            with progress("Seeding demo data", unit="child", end_at_total=False) as bar:
+                seeded = await register.seed_demo(
+                    app.ctx,
+                    audit,
+                    args.children,
+                    if_empty=args.if_empty,
+                    on_progress=bar.advance,
+                    on_total=bar.set_total,
+                )
+    except Refused as refused:
+        if not (args.if_empty and refused.reason == SWITCHED_OFF):
+            raise
+        # `make run` seeds only an empty store: a decommissioned one is no store to seed, and the
+        # console that follows answers "switched off" itself. Said, audited refused, not a failure.
+        print(f"{refused}; not seeding.")
+        return 0
     if not seeded.seeded:
         print(f"The store already holds {seeded.existing:,} children; not seeding.")
         return 0

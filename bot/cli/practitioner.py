@@ -47,7 +47,7 @@ def add_commands(sub: Any) -> None:
         "list", help="practitioners with linked chat identities (ids and roles only, leavers marked; audited)"
     )
     listing.add_argument("--authority", help="only this local authority (its name in any case or spacing)")
-    listing.set_defaults(func=list_command, after_switch_off=False)
+    listing.set_defaults(func=list_command, after_switch_off=True)
 
 
 async def unlink_command(args: argparse.Namespace) -> int:

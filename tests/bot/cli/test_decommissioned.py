@@ -138,6 +138,31 @@ async def test_once_switched_off_nothing_is_taken_in_or_handed_out_before_destru
     await _still_readable(cli)
 
 
+async def test_a_subject_access_report_and_the_practitioner_list_still_answer_before_destruction(cli: Cli) -> None:
+    """A child's family keeps its right of access while the data is held (60 days by default after
+    the switch-off): `audit sar` was refused then, while `audit export --child` ran (review). Both
+    reads run, and `practitioner list` (who is linked) too."""
+    await _switched_off(cli, destroy=False)
+    child = next(line.split(",", 1)[0] for line in (EXAMPLES / "children.csv").read_text("utf-8").splitlines()[1:])
+    for args in (("audit", "sar", child), ("practitioner", "list")):
+        run = await cli.run(*args)
+        assert run.code == 0, (args, run.err)
+        assert "decommissioned" not in run.said
+
+
+async def test_make_runs_seed_if_empty_on_a_decommissioned_store_says_so_and_succeeds(cli: Cli) -> None:
+    """`make run` is `seed-demo --if-empty` then `signpost run`: on a decommissioned store the seed
+    stopped make with exit 2. It says it does not seed, exit 0, audited refused (nothing seeded)."""
+    await _switched_off(cli, destroy=True)
+    run = await cli.run("seed-demo", "--if-empty")
+    assert run.code == 0, run.err
+    assert run.out.strip().startswith(f"Signpost was decommissioned on {TODAY}") and run.out.strip().endswith(
+        "; not seeding."
+    )
+    assert (await _last_event(cli, "seed_demo"))["outcome"] == "refused"
+    _refused_kindly(await cli.run("seed-demo"), "seed-demo")
+
+
 async def test_the_reads_that_prove_what_happened_still_answer_after_destruction(cli: Cli, tmp_path: Path) -> None:
     """Status, certificate, the audit, the schema's check and a backup still run (the transparency
     report too: it answers that no month is over yet, not that Signpost is decommissioned)."""
@@ -206,6 +231,6 @@ def test_decommission_help_names_what_still_runs_once_switched_off(cli: Cli) -> 
     shown = " ".join(cli("decommission", "--help").out.split())
     assert "only these commands still run, and every other is refused:" in shown
     assert "decommission status, certificate and destroy;" in shown
-    assert "audit export, verify and checkpoint;" in shown
+    assert "audit export, verify, checkpoint and sar;" in shown
     for refused in ("import", "match", "keys rotate", "totp"):
         assert f" {refused}" not in shown.split("refused:", 1)[1]
