@@ -128,7 +128,6 @@ async def seed_demo(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from bot.cli.progress import progress
     from handlers.operator import register
-
     from handlers.operator.common import Refused
     from handlers.operator.decommissioned import SWITCHED_OFF
 
