@@ -20,11 +20,22 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})  # what aiohttp would follow
 
 
 class RedirectRefused(aiohttp.ClientResponseError):
-    """A server answered a redirect, which was not followed. ``host``: the host that answered."""
+    """A server answered a redirect, which was not followed. ``host``: the host that answered.
+
+    Its text names the status and that host only: aiohttp's names the whole URL, and libraries log
+    an exception's text (slack_sdk: ``Failed to connect (error: {e})``), which bot.logging keeps
+    for Signpost's own; a Socket Mode URL's query is a one-time ticket to the app's connection."""
 
     def __init__(self, response: ClientResponse, host: str) -> None:
         super().__init__(response.request_info, (), status=response.status, message="redirect not followed")
         self.host = host
+        self.args = (str(self),)
+
+    def __str__(self) -> str:
+        return f"{self.status}, redirect from {self.host or 'an unnamed host'} not followed"
+
+    def __repr__(self) -> str:
+        return f"RedirectRefused({str(self)!r})"
 
 
 async def refuse_redirects(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:

@@ -148,6 +148,13 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
+def web_api_session(client: AsyncWebClient) -> aiohttp.ClientSession:
+    """The session for ``client``'s calls (and response URLs): it refuses redirects (bot.outbound),
+    and ends a call after the client's ``timeout``. slack_sdk hands that timeout to aiohttp only on
+    a session it makes itself; on one supplied it passes none, and aiohttp's 300 s applied."""
+    return outbound_session(timeout=aiohttp.ClientTimeout(total=client.timeout))
+
+
 def web_client(settings: Settings) -> AsyncWebClient:
     """The Web API client; ``SIGNPOST_SLACK_API_URL`` points it elsewhere (a proxy, a local fake)."""
     if settings.slack_bot_token is None:
@@ -722,7 +729,7 @@ class SlackFrontEnd:
         return None
 
     async def on_startup(self, app: web.Application) -> None:
-        self._session = outbound_session()  # refuses redirects: bot.outbound
+        self._session = web_api_session(self.client)
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
             self.socket_mode = SocketModeHandler(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -135,19 +136,21 @@ def _form(text: str) -> dict[str, Any]:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="surrogateescape")
     except ValueError:
         raise Refused(400, "bad_form") from None
+    keys = [key for key, _ in pairs]
+    # Who sent it is still known when none of the fields naming them came twice (which one would
+    # it be?), whatever else is wrong with the form.
+    repeated = {key for key, times in Counter(keys).items() if times > 1}
+    named = not any(key in repeated for key in (*_ID_FIELDS, *_ID_HOLDERS))
     undecodable = [key for key, value in pairs if _undecodable(key) or _undecodable(value)]
     if undecodable:
-        # Who sent it is still known when it names them in fields that read: a slash command is
-        # then audited and answered kindly, as one with a repeated field is; never with the fields
-        # that did not read (they are left out, whatever they were).
+        # ... and when it names them in fields that read: a slash command is then audited and
+        # answered kindly, as one with a repeated field is; never with the fields that did not
+        # read (they are left out, whatever they were).
         readable = {key: value for key, value in pairs if key not in undecodable}
-        named = not any(key in undecodable for key in (*_ID_FIELDS, *_ID_HOLDERS))
+        named = named and not any(key in undecodable for key in (*_ID_FIELDS, *_ID_HOLDERS))
         raise Refused(400, "bad_form", readable if named else None, slash_command="command" in readable)
-    keys = [key for key, _ in pairs]
     form = dict(pairs)
-    if len(keys) != len(set(keys)):
-        # Who sent it is still known when none of the fields naming them came twice.
-        named = not any(keys.count(key) > 1 for key in (*_ID_FIELDS, *_ID_HOLDERS))
+    if repeated:
         raise Refused(400, "repeated_form_field", form if named else None, slash_command="command" in form)
     if "command" in form:  # a slash command: its text may say anything, "payload" included
         if "payload" in form:

@@ -4,14 +4,17 @@ SQLite and PostgreSQL stores, taken back to before the revision and upgraded aga
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alembic import command
 from sqlalchemy import Connection, text
 
 from bot.app import Signpost
+from handlers.vocabulary import Platform, Principal
 from store.db import Database, alembic_config
+from store.keys import rotation
+from store.people import credentials
 from tests.factories import load_standard
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -112,3 +115,54 @@ async def test_teams_ids_kept_in_capitals_are_lowercase_after_the_upgrade(signpo
     assert asked == [(TENANT, ALONE)]
     accounts = await _sql(db, "SELECT account FROM notices WHERE account IS NOT NULL")
     assert sorted(accounts) == [("slack:T0ABC:U0ABC",), (f"teams:{TENANT}:{ALONE}",)]
+
+
+async def _before_upgrade(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(signpost_write=True)
+        await conn.run_sync(_before_lowercase_ids)
+        await conn.commit()
+
+
+async def test_a_command_waiting_under_capitals_is_forgotten_and_keys_still_rotate(signpost: Signpost) -> None:
+    """A command waiting for its code is sealed to the ids it was parked under: rewritten in
+    lowercase it could never be opened (the code raised, and `keys rotate` failed while it stayed).
+    It is dropped instead, and the code is answered as for any request gone; one parked under
+    lowercase ids, and one under an id that is no GUID, still run."""
+    await load_standard(signpost)
+    db, keys, now = signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now()
+    await _before_upgrade(db)
+    upper = Principal(Platform.TEAMS, TENANT.upper(), ALONE.upper())
+    lower = Principal(Platform.TEAMS, TENANT, TWIN)
+    other = Principal(Platform.TEAMS, "Contoso", "29:1AbCxyz")
+    parked: dict[Principal, str] = {}
+    for principal in (upper, lower, other):
+        async with db.write() as session:
+            parked[principal] = await credentials.park(
+                session, keys, principal=principal, practitioner_id="P001", spec_name="search",
+                channel="direct", text="Amy Jones 03/04/2014", now=now, ttl=timedelta(minutes=10),
+            )  # fmt: skip
+
+    await db.migrate()
+
+    await rotation.rotate(db, keys, now.date())
+    async with db.write() as session:
+        gone = await credentials.claim(session, keys, parked[upper], Principal(Platform.TEAMS, TENANT, ALONE), now)
+        kept = [await credentials.claim(session, keys, parked[p], p, now) for p in (lower, other)]
+    assert gone is None
+    assert [(p.text, p.expired) for p in kept if p is not None] == [("Amy Jones 03/04/2014", False)] * 2
+
+
+async def test_a_notice_account_of_another_shape_is_left_as_it_is(signpost: Signpost) -> None:
+    """A notice account that is not "teams:TENANT:USER" (an earlier Signpost's, or a hand's) did not
+    stop the upgrade: it is kept as it was, and the well-formed ones beside it are rewritten."""
+    await load_standard(signpost)
+    db = signpost.ctx.db
+    await _before_upgrade(db)
+    await _notice(db, "teams:x")
+    await _notice(db, f"teams:{TENANT.upper()}:{ALONE.upper()}")
+
+    await db.migrate()
+
+    accounts = await _sql(db, "SELECT account FROM notices WHERE account IS NOT NULL")
+    assert sorted(accounts) == [(f"teams:{TENANT}:{ALONE}",), ("teams:x",)]
