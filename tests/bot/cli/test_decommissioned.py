@@ -113,13 +113,18 @@ async def test_after_destruction_keys_rotate_is_refused_and_the_certificate_stay
 async def test_after_destruction_totp_enrol_and_match_are_refused_without_a_crash(cli: Cli, tmp_path: Path) -> None:
     """Both stopped "by an unexpected error (KeyError)"; the secret file is not made."""
     await _switched_off(cli, destroy=True)
+    await _enrol_and_match_refused(cli, tmp_path)
+    await _still_readable(cli)
+
+
+async def _enrol_and_match_refused(cli: Cli, tmp_path: Path) -> None:
+    """`totp enrol` (no secret file made) and `match` each refused in one kind line."""
     secret = tmp_path / "y"
     _refused_kindly(await cli.run("totp", "enrol", "EX-P002", "--secret-file", str(secret)), "totp enrol")
     assert not secret.exists()
     roll = tmp_path / "roll.csv"
     roll.write_text((EXAMPLES / "children.csv").read_text("utf-8"), encoding="utf-8")
     _refused_kindly(await cli.run("match", str(roll), "--as", "EX-ADMIN"), "match")
-    await _still_readable(cli)
 
 
 async def test_once_switched_off_nothing_is_taken_in_or_handed_out_before_destruction(cli: Cli, tmp_path: Path) -> None:
@@ -127,12 +132,7 @@ async def test_once_switched_off_nothing_is_taken_in_or_handed_out_before_destru
     refused, while status (and destruction itself) still run."""
     await _switched_off(cli, destroy=False)
     _refused_kindly(await cli.run("import", str(EXAMPLES / "practitioners.csv")), "import")
-    secret = tmp_path / "y"
-    _refused_kindly(await cli.run("totp", "enrol", "EX-P002", "--secret-file", str(secret)), "totp enrol")
-    assert not secret.exists()
-    roll = tmp_path / "roll.csv"
-    roll.write_text((EXAMPLES / "children.csv").read_text("utf-8"), encoding="utf-8")
-    _refused_kindly(await cli.run("match", str(roll), "--as", "EX-ADMIN"), "match")
+    await _enrol_and_match_refused(cli, tmp_path)
     assert (await cli.run("decommission", "status")).code == 0
     assert (await cli.run("decommission", "destroy")).code == 0
     await _still_readable(cli)
