@@ -127,14 +127,12 @@ def refuse_a_taken_temporary(through: Path) -> None:
 _LOCK = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_lock_file(path: Path, owner: int | None = None) -> int:
+def open_lock_file(path: Path) -> int:
     """The lock file at ``path`` open for ``flock`` (made if missing), owner-only (``PRIVATE_MODE``)
     whatever the umask: an account that can open a lock file can hold it, and stall every write it
     guards. Never opened through a link: a link there (dangling or not), a special file or another
     account's file is refused in one line (``FileExistsError``), nothing made or written through
-    it. One an older version left open to others (made under the umask) is made private. ``owner``:
-    the account owning what the lock guards, whose lock file is taken too (an operator as root
-    working on the service account's key file)."""
+    it. One an older version left open to others (made under the umask) is made private."""
     try:
         fd = os.open(path, _LOCK, PRIVATE_MODE)
     except OSError:
@@ -142,8 +140,7 @@ def open_lock_file(path: Path, owner: int | None = None) -> int:
         raise
     try:
         found = os.fstat(fd)
-        guarded_owners = stat.S_ISREG(found.st_mode) and found.st_uid == owner
-        if _stranger(found) is not None and not guarded_owners:  # a special file, or another account's
+        if _stranger(found) is not None:  # a special file, or another account's open to all
             _refuse_a_stranger(path, "its lock file", found)
         if stat.S_IMODE(found.st_mode) & 0o077:
             os.fchmod(fd, PRIVATE_MODE)
@@ -172,11 +169,14 @@ def _refuse_a_stranger(path: Path, called: str, found: os.stat_result | None = N
     what = _stranger(found)
     if what is None:
         return
-    raise FileExistsError(
-        errno.EEXIST,
-        f"{called} {path.name} is taken by {what}: find out who put it there, remove it and try again",
-        str(path),
-    )
+    if stat.S_ISREG(found.st_mode):  # a file of another account: most likely the service's own
+        said = (
+            f"{called} {path.name} belongs to another account (uid {found.st_uid}): run signpost as that "
+            "account (the one that runs Signpost), so that every file it writes stays that account's"
+        )
+    else:
+        said = f"{called} {path.name} is taken by {what}: find out who put it there, remove it and try again"
+    raise FileExistsError(errno.EEXIST, said, str(path))
 
 
 def _names(through: Path, made: tuple[int, int]) -> bool:

@@ -147,7 +147,7 @@ async def seed_demo(args: argparse.Namespace) -> int:
             raise
         # `make run` seeds only an empty store: a decommissioned one is no store to seed, and the
         # console that follows answers "switched off" itself. Said, audited refused, not a failure.
-        print(f"{refused}; not seeding.")
+        print(f"{str(refused).rstrip('.')}; not seeding.")
         return 0
     if not seeded.seeded:
         print(f"The store already holds {seeded.existing:,} children; not seeding.")

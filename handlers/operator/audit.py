@@ -17,6 +17,7 @@ from pathlib import Path
 from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.common import Audit, Refused
+from handlers.operator.decommissioned import refuse_without_keys
 from handlers.vocabulary import Origin, plural
 from store.audit import chain as audit_chain
 from store.audit import log as audit_log
@@ -176,6 +177,7 @@ async def subject_access(ctx: Context, audit: Audit, child_ref: int, *, with_nam
     """Who (organisation, role; names if asked) touched a child, when — audited before it is shown.
     The reference is the event's subject even when no child holds it (yet): a child imported under
     it later finds in their own report that a report about their reference was produced."""
+    refuse_without_keys(ctx)  # destroyed at decommissioning: nothing to report, no reference kept
     audit.subjects = (child_ref,)
     audit.detail = "with names" if with_names else "organisations and roles"
     report = await sar.subject_access(ctx.db, ctx.sealer, child_ref, ctx.clock.now(), with_names=with_names)

@@ -147,6 +147,7 @@ async def linked(ctx: Context, audit: Audit, authority: str | None) -> list[Link
     """Practitioners with chat links (ids, authorities, roles and platforms only), of every
     authority or of the one ``authority`` names (in any case and spacing); audited before they are
     shown. An authority the register does not hold is refused, naming those it does."""
+    refuse_without_keys(ctx)  # destroyed at decommissioning: no practitioner is left to list
     async with ctx.db.read() as session:
         if authority is not None:
             try:

@@ -254,8 +254,7 @@ def key_file_lock(path: Path) -> Iterator[None]:
     # Beside the file itself, not a link to it: a process given the link and one given the file
     # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
     try:
-        guarded = real_file(path)
-        lock = open_lock_file(Path(f"{guarded}.lock"), _owner(guarded))  # 0600: nobody else can hold it
+        lock = open_lock_file(Path(f"{real_file(path)}.lock"))  # 0600: nobody else can hold it
     except FileExistsError as exc:  # a link or another account's file there: said in one line
         raise KeyFileError(exc.strerror) from None
     try:
@@ -286,13 +285,6 @@ def keep_private(path: Path) -> None:
     this process does not own is left as it is (the next write replaces it with its own, 0600)."""
     with suppress(PermissionError):
         make_private(path)
-
-
-def _owner(path: Path) -> int | None:
-    try:
-        return path.stat().st_uid
-    except OSError:
-        return None  # not made yet (its lock is made first), or not ours to look at
 
 
 def real_file(path: Path) -> Path:

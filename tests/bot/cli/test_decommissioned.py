@@ -150,6 +150,21 @@ async def test_a_subject_access_report_and_the_practitioner_list_still_answer_be
         assert "decommissioned" not in run.said
 
 
+async def test_after_destruction_a_subject_access_report_says_the_data_is_destroyed_and_keeps_no_reference(
+    cli: Cli,
+) -> None:
+    """After destruction `audit sar` answered "No child with reference … is in the register" and kept
+    the typed reference in a new audit event after the certificate (review): it is refused in words
+    (the keys were destroyed), its event naming no child; `practitioner list` alike."""
+    await _switched_off(cli, destroy=True)
+    run = await cli.run("audit", "sar", "999 000 1006")
+    assert run.code == 2 and "keys of this store were destroyed" in run.said, run.said
+    event = await _last_event(cli, "sar")
+    assert event["outcome"] == "refused" and not event.get("subject_refs"), event
+    listed = await cli.run("practitioner", "list")
+    assert listed.code == 2 and "keys of this store were destroyed" in listed.said, listed.said
+
+
 async def test_make_runs_seed_if_empty_on_a_decommissioned_store_says_so_and_succeeds(cli: Cli) -> None:
     """`make run` is `seed-demo --if-empty` then `signpost run`: on a decommissioned store the seed
     stopped make with exit 2. It says it does not seed, exit 0, audited refused (nothing seeded)."""
