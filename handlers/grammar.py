@@ -204,8 +204,8 @@ _DATE_HINTS = (
     (_PUNCTUATED_DATE, "Please write the date of birth as DD/MM/YYYY, with nothing straight after the year."),
 )
 CODE_WITHOUT_ASKING = (
-    "That looks like an authenticator code, but none was asked for just now: send your search again "
-    "and give the code when Signpost asks for it."
+    "That looks like an authenticator code, but none was asked for just now: send what you wanted "
+    "again and give the code when Signpost asks for it."
 )
 
 

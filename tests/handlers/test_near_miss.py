@@ -49,3 +49,12 @@ async def test_other_text_gets_the_list_without_a_hint(signpost: Signpost, typed
     await load_standard(signpost)
     reply = await say(signpost, "P001", typed)
     assert reply.text == "Sorry, I didn't understand that. You can send:"
+
+
+async def test_a_code_nobody_asked_for_is_told_to_send_what_it_was_for_whoever_sends_it(signpost: Signpost) -> None:
+    """A duty manager's stray code was told to "send your search again" (newcomer): managers and
+    admins decide and administer, they were not searching. The hint names no one kind of command."""
+    await load_standard(signpost)
+    for who in ("P001", "DM01"):
+        reply = await say(signpost, who, "123456")
+        assert "none was asked for" in reply.text and "search" not in reply.text.split("You can send:")[0], who
