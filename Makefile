@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# setuptools' editable build warns, in a box of !!, that folders named like the package may
+	@# shadow it on imports: true of every checkout installed in place, and nothing to act on.
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## run: install, seed the demo store if there is none, and serve (the console when no Slack/Teams is configured)
