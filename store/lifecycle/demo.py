@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.vocabulary import Action
 from store.db import Database
 from store.tables.audit import AuditChainEntry, AuditEvent
 from store.tables.base import Base
@@ -19,7 +20,6 @@ from store.tables.people import Practitioner
 from store.tables.register import Child, Involvement
 
 DISPOSABLE = "disposable_demo"
-SEED_DEMO = "seed_demo"  # handlers.vocabulary.Action.SEED_DEMO's value, as the audit stores it
 # Rows every store has from the moment it is migrated, which say nothing about use.
 _BOOKKEEPING = frozenset({"meta", "audit_chain_head", "name_counts", "alembic_version"})
 
@@ -33,7 +33,7 @@ async def holds_anything(session: AsyncSession) -> bool:
             continue
         count = select(func.count()).select_from(table)
         if table.name == AuditEvent.__tablename__:
-            count = count.where(AuditEvent.action != SEED_DEMO)
+            count = count.where(AuditEvent.action != Action.SEED_DEMO.value)
         if (await session.execute(count)).scalar_one():
             return True
     return False
