@@ -118,3 +118,14 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         if isinstance(action, InWords):
             return self._metavar_formatter(action, default_metavar)(1)[0]
         return super()._format_args(action, default_metavar)
+
+
+def signpost_version(otherwise: str = "0.1.0") -> str:
+    """The installed Signpost's version (``signpost --version``; the Teams package's default
+    version), or ``otherwise`` when it runs from a source tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("signpost")
+    except PackageNotFoundError:
+        return otherwise

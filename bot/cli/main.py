@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from bot.cli import audit, core, db, declared, lifecycle, match, practitioner, report, totp
 from bot.cli import teams as teams_commands
-from bot.cli.arguments import Formatter, example
+from bot.cli.arguments import Formatter, example, signpost_version
 from bot.cli.examples import EXAMPLES
 from handlers.vocabulary import sentence
 
@@ -85,15 +85,6 @@ _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 _OPTION = re.compile(r"(--[\w-]+)")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("signpost")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
     """Every sub-command's parser by its path ("audit export"), groups included."""
     found: dict[str, argparse.ArgumentParser] = {}
@@ -136,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
             "CONNECTIONS__* for the chat front ends."
         ),
     )
-    top.add_argument("--version", action="version", version=f"signpost {_version()}")
+    top.add_argument("--version", action="version", version=f"signpost {signpost_version('unknown')}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(sub)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.arguments import signpost_version
 from handlers.vocabulary import Command, Reply
 
 if TYPE_CHECKING:
@@ -41,15 +42,6 @@ def add_commands(sub: Any) -> None:
     pack.set_defaults(func=package_command, after_switch_off=True)
 
 
-def _signpost_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("signpost")
-    except PackageNotFoundError:
-        return "0.1.0"
-
-
 def details_from(args: argparse.Namespace) -> AppDetails:
     from bot.cli.common import CommandFailed
     from bot.config import load_settings
@@ -67,7 +59,7 @@ def details_from(args: argparse.Namespace) -> AppDetails:
     assert bot_id  # checked above
     return AppDetails(
         bot_id=bot_id,
-        version=args.app_version or _signpost_version(),
+        version=args.app_version or signpost_version(),
         website_url=website,
         privacy_url=args.privacy_url or f"{website}/privacy",
         terms_url=args.terms_url or f"{website}/terms",
