@@ -215,6 +215,8 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
         return "nickname"
     if any(word in child for word in query):
         return "middle"
+    if _spaced_otherwise(query, child):
+        return "typo"  # Jayde N for Jayden, Sarajane for Sara Jane: one slip, not a short form
     if len(asked) >= 2 and first.startswith(asked) and not _one_letter_dropped(asked, first, unknown):
         return "prefix"  # Dec for Declan, Fin for Finley
     similarity = JaroWinkler.similarity(asked, first)
@@ -233,6 +235,15 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     ):
         return "garbled"
     return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _spaced_otherwise(query: tuple[str, ...], child: list[str]) -> bool:
+    """The same letters as her first given name, or as all her given names, with a space more or
+    less: "Jayde N" or "Ja Ck" (a space struck inside the name, as record-linkage corruption
+    generators and hurried typists do), "Sarajane" for Sara Jane. Read word by word, the first
+    is a short form ("Ja" of Jack) or an unlike name."""
+    joined, held = "".join(query), "".join(child)
+    return (len(query) > 1 or len(child) > 1) and joined in (child[0], held)
 
 
 def _one_letter_dropped(asked: str, held: str, unknown: bool | None) -> bool:
