@@ -66,7 +66,12 @@ FAMILY_MU: Final[MuTable] = {
     "phonetic": (0.02, 0.001),
     "fuzzy": (0.01, 0.006),
     "disagree": (0.07, 0.99),
+    "both_missing": (0.5, 0.05),
 }
+"""``both_missing``: no family name typed for a child the register knows by a given name alone. Its m
+and u are conditional on such a record (the others are not): half of the queries about her give no
+family name, as she has none to give; one query in twenty about another child gives none. Hand-set,
+as the others are; it weighs 3.3 bits where a family name not typed weighs nothing."""
 DOB_MU: Final[MuTable] = {
     "exact": (0.86, 1 / 6575),
     "swap": (0.03, 1 / 6575),
@@ -270,7 +275,7 @@ def _garbled(asked: str, held: str, similarity: float) -> bool:
 
 def _family_level(query: str, child: str) -> str:
     if not query:
-        return "missing"
+        return "missing" if child else "both_missing"  # no family name asked of a record with none
     if not child:
         return "disagree"  # typed, but the record holds none (a child known by one name): unchecked
     if query == child:

@@ -612,3 +612,21 @@ def test_a_sisters_name_with_a_space_struck_in_it_is_not_her() -> None:
     not Amy's, and Grace was born on another day, so neither is taken for the child asked about."""
     decision = search(Query("Gr Ace", "Jones", AMY.date_of_birth, AMY.postcode))
     assert decision.kind is not DecisionKind.MATCH
+
+
+def test_a_child_known_by_her_given_name_alone_is_found_by_it_alone() -> None:
+    """Matilda, registered by her given name alone (no family name), asked for as "Matilda" and her
+    birthday, no postcode, among a million (twelve children are called Matilda): a query without a
+    family name agrees with a record that has none, as asking about a child known by one name by
+    that name does (before, the missing family name counted for nothing and the answer was "more
+    than one record could match"). Matilda Brook born the same day is as likely: both are offered."""
+    query = Query("Matilda", "", GIVEN_ONLY.date_of_birth, None)
+    counts = {"g:MATILDA": 12}
+    decision = choose(query, [("one", GIVEN_ONLY)], REGIONAL, counts=counts)
+    assert decision.kind is DecisionKind.MATCH and decision.best == "one", decision.ranked
+    namesake = Identity("Matilda", "Brook", (), GIVEN_ONLY.date_of_birth, "F", "LS6 3QT")
+    both = choose(query, [("one", GIVEN_ONLY), ("brook", namesake)], REGIONAL, counts={**counts, "f:BROOK": 25})
+    assert both.kind is DecisionKind.AMBIGUOUS and both.best is None
+    for other in ("Freya", "Zzyzx"):  # another name on her birthday: never her
+        asked = Query(other, "", GIVEN_ONLY.date_of_birth, GIVEN_ONLY.postcode)
+        assert choose(asked, [("one", GIVEN_ONLY)], REGIONAL, counts=counts).kind is DecisionKind.NO_MATCH
