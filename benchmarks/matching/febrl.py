@@ -1,6 +1,7 @@
 """Matching on data nobody here wrote: the FEBRL data sets, as children.
 
     python -m benchmarks.matching.febrl [--cache DIR] [--absent 0.15] [--pad 100000] [--store 2000] [--export DIR]
+        [--misses 50]
 
 FEBRL (the Freely Extensible Biomedical Record Linkage project's generator; Christen, ANU) made
 synthetic people and then duplicates of them with a standard corruption generator: typos, OCR and
@@ -33,7 +34,9 @@ How the data become a register and queries:
 Scored through the same engine as ``benchmarks.matching.run`` (in-memory blind index, HMACs,
 ``choose``), and with ``--store N`` also N queries through the store (``handlers.search.find_child``
 on SQLite, like ``benchmarks.matching.db``). ``--export DIR`` writes the same register and queries
-as ``benchmarks.matching.export`` does, for ``splink_baseline.py``. Prints markdown.
+as ``benchmarks.matching.export`` does, for ``splink_baseline.py``. ``--misses N`` prints the first N
+present queries not accepted right (and absent ones accepted), each with the comparison levels and
+weights of the right child's reading (``score.explain``). Prints markdown.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from rapidfuzz.distance import OSA
 from benchmarks.matching.generate import Child, Generator, Labelled
 from benchmarks.matching.run import BlindIndex, Outcome, evaluate, name_counts, pct, summarise
 from handlers.matching.decide import DecisionKind, MatchPolicy
-from handlers.matching.score import MatchModel
+from handlers.matching.score import MatchModel, query_count_keys
 from handlers.matching.terms import Query
 from store.register.terms import Identity, normalise_name
 
@@ -300,8 +303,18 @@ def report(title: str, outcomes: Sequence[Outcome], policy: MatchPolicy) -> None
     print()
 
 
-def misses(outcomes: Sequence[Outcome], labelled: Sequence[Labelled], register: Sequence[Child], limit: int) -> None:
-    """The first ``limit`` present queries not accepted right, and absent ones matched (for reading)."""
+def misses(
+    outcomes: Sequence[Outcome],
+    labelled: Sequence[Labelled],
+    register: Sequence[Child],
+    limit: int,
+    model: MatchModel,
+    counts: dict[str, int],
+) -> None:
+    """The first ``limit`` present queries not accepted right, and absent ones matched (for reading):
+    each with the comparison levels and weights of the right child's reading (``score.explain``)."""
+    from benchmarks.matching.misses import _explained
+
     shown = 0
     for o, item in zip(outcomes, labelled, strict=True):
         bad = (o.present and not (o.decision is DecisionKind.MATCH and o.top1)) or (
@@ -318,6 +331,9 @@ def misses(outcomes: Sequence[Outcome], labelled: Sequence[Labelled], register: 
             f"{q.date_of_birth} {q.postcode} <- "
             + (f"{held.given_names!r} {held.family_name!r} {held.date_of_birth} {held.postcode}" if held else "absent")
         )
+        if held is not None:
+            wanted = {key: counts[key] for key in query_count_keys(q) if key in counts}
+            print(f"    {_explained(q, held, model, wanted)}")
 
 
 def export(built: Built, folder: Path) -> None:
@@ -425,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes = [evaluate(index, built.register, item, model, policy, counts) for item in labelled]
         report(title, outcomes, policy)
         if args.misses:
-            misses(outcomes, labelled, built.register, args.misses)
+            misses(outcomes, labelled, built.register, args.misses, model, counts)
             print()
     if args.store:
         logging.disable(logging.WARNING)
