@@ -1,5 +1,6 @@
 """One in-process periodic runner for every replica: grant expiry, escalation, request expiry,
-relayed messages handed on, notice delivery (and whatever later features register).
+relayed messages handed on, notice delivery (and whatever later features register). Once Signpost
+is switched off only the tasks declaring ``after_switch_off`` run (``standard_tasks`` says which, and why).
 
 A task is (name, interval, async fn(ctx, now)). Replicas share each task's next run time in the
 database (store/schedule.py): one claims a due run, the others find it not due. The tasks claim
@@ -43,10 +44,14 @@ TaskFn = Callable[[Context, datetime], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Task:
+    """``after_switch_off``: whether it still runs once Signpost is switched off (``standard_tasks``
+    says why for each); one that declares nothing does not (fail closed, as the CLI's commands)."""
+
     name: str
     interval: timedelta
     run: TaskFn
     apart: bool = False  # runs beside the others (its next run waits for this one to end)
+    after_switch_off: bool | None = None
 
 
 class Scheduler:
@@ -66,9 +71,16 @@ class Scheduler:
         returned once started), and not started again while it goes on."""
         now = now or self.ctx.clock.now()
         ran = []
+        switched_off: bool | None = None  # read once a pass, and only when a due task asks
         for task in self.tasks:
             if now < self._local_due.get(task.name, now):
                 continue
+            if task.after_switch_off is not True:
+                if switched_off is None:
+                    switched_off = await lifecycle.switched_off(self.ctx, now)
+                if switched_off:
+                    self._local_due[task.name] = now + task.interval  # asked again then (no cache)
+                    continue
             going = self._apart.get(task.name)
             if going is not None and not going.done():
                 continue  # its last run goes on: not claimed, so another replica may take this one
@@ -130,22 +142,34 @@ def deliver_notices(box: Outbox) -> TaskFn:
 
 def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task]:
     """Access control's and retention's periodic work, plus notice delivery through ``box``; with
-    ``checkpoint_dir`` (SIGNPOST_CHECKPOINT_DIR), signed checkpoints written there for shipping."""
+    ``checkpoint_dir`` (SIGNPOST_CHECKPOINT_DIR), signed checkpoints written there for shipping.
+
+    Each declares whether it runs once Signpost is switched off (PRODUCT.md: from the switch-off
+    date it answers no searches, and all personal data is destroyed within 60 days). What the
+    decommissioning needs runs on: its own tick (notices, destruction, the purge), retention
+    (children still reach 18 and 24 before the destroy-by date), notice delivery (the admins'
+    switch-off, stalled and certificate notices; the purge waits for the certificate's), forgetting
+    (delivery ids, parked commands) and the audit chain's signed checkpoints (the certificate cites its
+    final hash). What would ask or tell someone about a service that no longer answers does not: no
+    request can be decided any more (every chat command is refused), so none escalates or expires
+    with a notice, no grant's end is announced, no relayed message is handed on, and no misuse sweep
+    alerts duty managers (no search is answered to be misused; every lookup stays in the audit log)."""
     tasks = [
-        Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants),
-        Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests),
-        Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests),
-        Task("hand_on_relays", RELAY_CHECK_EVERY, access_jobs.hand_on_relays),
-        Task("deliver_notices", timedelta(seconds=5), deliver_notices(box), apart=True),
-        Task("retention", timedelta(hours=1), lifecycle.retention_tick),
-        Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick),
-        Task("misuse_sweep", timedelta(minutes=1), misuse.sweep),
-        Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint),
-        Task("prune_deliveries", timedelta(hours=1), prune_deliveries),
-        Task("drop_expired_parked", timedelta(minutes=1), drop_expired_parked),
+        Task("expire_grants", timedelta(minutes=1), access_jobs.expire_grants, after_switch_off=False),
+        Task("escalate_requests", timedelta(minutes=1), access_jobs.escalate_requests, after_switch_off=False),
+        Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests, after_switch_off=False),
+        Task("hand_on_relays", RELAY_CHECK_EVERY, access_jobs.hand_on_relays, after_switch_off=False),
+        Task("deliver_notices", timedelta(seconds=5), deliver_notices(box), apart=True, after_switch_off=True),
+        Task("retention", timedelta(hours=1), lifecycle.retention_tick, after_switch_off=True),
+        Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick, after_switch_off=True),
+        Task("misuse_sweep", timedelta(minutes=1), misuse.sweep, after_switch_off=False),
+        Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint, after_switch_off=True),
+        Task("prune_deliveries", timedelta(hours=1), prune_deliveries, after_switch_off=True),
+        Task("drop_expired_parked", timedelta(minutes=1), drop_expired_parked, after_switch_off=True),
     ]
     if checkpoint_dir is not None:
-        tasks.append(Task("export_checkpoint", EXPORT_EVERY, export_checkpoint_to(checkpoint_dir)))
+        export = export_checkpoint_to(checkpoint_dir)
+        tasks.append(Task("export_checkpoint", EXPORT_EVERY, export, after_switch_off=True))
     return tasks
 
 

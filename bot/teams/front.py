@@ -55,7 +55,6 @@ from microsoft_agents.activity import (
     TurnContextProtocol,
 )
 from microsoft_agents.activity.teams import TaskModuleContinueResponse, TaskModuleTaskInfo
-from microsoft_agents.authentication.msal import MsalAuth
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
     AccessTokenProviderBase,
@@ -99,6 +98,7 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
+from bot.teams.tokens import EntraTokens
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, json_document, read_body
 from handlers.grammar import hides_characters, trim
 from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
@@ -265,7 +265,7 @@ def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> Connect
     elif token_source is not None:
         factory = lambda _config: _SourcedTokens(token_source)  # noqa: E731
     else:
-        factory = MsalAuth
+        factory = EntraTokens
     return ConnectionManager(provider_factory=factory, connections_configurations={"SERVICE_CONNECTION": setup.auth})
 
 

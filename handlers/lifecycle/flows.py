@@ -335,6 +335,14 @@ class RetentionNews:
         return f"retention:{self.run_id}:{pid}" + (f":{sent}" if sent else "")
 
 
+async def switched_off(ctx: Context, now: datetime) -> bool:
+    """Whether the store's switch-off date has come (destroyed or not): the scheduler asks it for
+    the tasks that do not run then (bot/scheduler.py ``Task.after_switch_off``); read, not cached."""
+    async with ctx.db.read() as session:
+        row = await decommission.current(session)
+    return row is not None and decommission.is_switched_off(row.switch_off, now.date())
+
+
 async def decommission_tick(ctx: Context, now: datetime) -> dict[str, Any] | None:
     """Warnings, switch-off, from the destroy-by date destruction, then the purge. Returns a new certificate.
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
 
 from bot.app import Signpost
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.clock import FakeClock
+from handlers.vocabulary import Outcome
 from store.delivery import deliveries
+from store.lifecycle import decommission
+from store.tables.people import AccessRequest
+from tests.access_helpers import load_access, notices, request_access
+from tests.factories import SHIELDED
 
 
 async def test_the_standard_tasks_forget_delivery_ids_once_past_the_kept_window(
@@ -29,3 +37,46 @@ async def test_the_standard_tasks_forget_delivery_ids_once_past_the_kept_window(
         assert await deliveries.claim(session, "slack:command:new-trigger", clock.now()) is False
     clock.advance(timedelta(minutes=30))
     assert "prune_deliveries" not in await scheduler.run_due()  # hourly, not every tick
+
+
+# Once switched off, only the work the decommissioning itself needs still runs (bot/scheduler.py).
+STILL_RUNNING = {
+    "deliver_notices",
+    "retention",
+    "decommission",
+    "audit_checkpoint",
+    "prune_deliveries",
+    "drop_expired_parked",
+    "export_checkpoint",
+}
+
+
+def test_every_standard_task_declares_whether_it_runs_once_switched_off(signpost: Signpost, tmp_path: Path) -> None:
+    """No task is left to chance (an undeclared one would not run once switched off), and the split is
+    the one chosen: destruction, its notices and the audit's proof run on; nobody is asked anything."""
+    tasks = standard_tasks(Outbox(signpost.ctx, []), tmp_path)
+    assert [task.name for task in tasks if not isinstance(task.after_switch_off, bool)] == []
+    assert {task.name for task in tasks if task.after_switch_off} == STILL_RUNNING
+
+
+async def test_once_switched_off_no_request_escalates_or_expires_while_destruction_work_runs_on(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A request undecided at switch-off: nobody can approve it any more (every command is refused), so
+    no duty manager or admin is asked to, and its requester is not told it expired; the decommissioning's
+    own work (its tick, retention, notice delivery, checkpoints) still runs."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "P002", SHIELDED)).outcome is Outcome.DONE
+    async with signpost.ctx.db.write() as session:
+        await decommission.schedule(session, clock.now().date(), None, "AD01", clock.now(), at_once=True)
+    asked = await notices(signpost)
+    scheduler = Scheduler(signpost.ctx, standard_tasks(Outbox(signpost.ctx, [])))
+    clock.advance(minutes=30)
+    assert set(await scheduler.run_due()) == STILL_RUNNING - {"export_checkpoint"}
+    clock.advance(hours=24)
+    assert set(await scheduler.run_due()) == STILL_RUNNING - {"export_checkpoint"}
+    told = [n for n in await notices(signpost) if n not in asked]
+    assert [n.kind for n in told] == ["decommission"] * len(told) and told, "only the admins' switch-off notice"
+    async with signpost.ctx.db.read() as session:
+        [row] = (await session.execute(select(AccessRequest))).scalars()
+    assert (row.state, row.escalation_level) == ("pending", 0)
