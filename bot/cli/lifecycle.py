@@ -42,7 +42,7 @@ def add_commands(sub: Any) -> None:
         metavar="DATE",
         help=f"with --dry-run: as if run on DATE ({DATE_FORMS}), from today up to {PREVIEW_YEARS} years ahead",
     )
-    run.set_defaults(func=retention_command, after_switch_off=False)
+    run.set_defaults(func=retention_command, after_switch_off=True)
 
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
     bak.add_argument(

@@ -249,3 +249,16 @@ def test_decommission_help_names_what_still_runs_once_switched_off(cli: Cli) -> 
     assert "audit export, verify, checkpoint and sar;" in shown
     for refused in ("import", "match", "keys rotate", "totp"):
         assert f" {refused}" not in shown.split("refused:", 1)[1]
+
+
+@pytest.mark.parametrize("destroy", [False, True], ids=["switched-off", "destroyed"])
+async def test_retention_at_the_terminal_runs_once_switched_off_as_the_schedulers_does(cli: Cli, destroy: bool) -> None:
+    """`retention run` was refused once switched off while the scheduler's retention kept running
+    (review): the two disagreed. It only archives and destroys, so it runs, before destruction and
+    after it (where it finds nothing to do), and is audited as the scheduler's run is."""
+    await _switched_off(cli, destroy=destroy)
+    for args in (("retention", "run"), ("retention", "run", "--dry-run")):
+        run = await cli.run(*args)
+        assert run.code == 0, (args, run.err)
+        assert "decommissioned" not in run.said and "Retention (" in run.out, (run.out, run.said)
+        assert "Traceback" not in run.err
