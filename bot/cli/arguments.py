@@ -77,6 +77,26 @@ def practitioner_id(text: str) -> str:
     return text.strip().upper()
 
 
+HIDDEN_REF = "that reference holds a control character or an invisible formatting mark"
+
+
+def child_reference(text: str) -> int:
+    """A child's reference typed on the command line (``999 000 0018``, spaces or dashes allowed), as
+    chat reads one: text holding a character that does not show as itself (``999\\x07000\\x1b0018``)
+    is no reference, whatever digits it holds, and is a usage error (``handlers.grammar.hides_characters``,
+    the home chat and ``--actor`` refuse it in); else a typo is one, by the check digit. The one reading
+    for every argument that names a child."""
+    from handlers.grammar import hides_characters
+    from handlers.refs import InvalidReference, parse_reference
+
+    if hides_characters(text):
+        raise argparse.ArgumentTypeError(HIDDEN_REF)
+    try:
+        return parse_reference(text)
+    except InvalidReference as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 HIDDEN_PATH = (
     "that path holds a hidden character (a control character or an invisible formatting mark; "
     "a tab or a line break counts too): name a file whose path shows as typed"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import DATE_FORMS, TIME_FORMS, InWords, file_path, moment, practitioner_id
+from bot.cli.arguments import DATE_FORMS, TIME_FORMS, InWords, child_reference, file_path, moment, practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -38,7 +38,7 @@ def add_commands(sub: Any) -> None:
         "--actor", type=practitioner_id, metavar="PRACTITIONER_ID", help="only this practitioner's events"
     )
     export.add_argument(
-        "--child", action=InWords, read=child_ref, metavar="CHILD_REF", help="only events that touched this child"
+        "--child", action=InWords, read=child_reference, metavar="CHILD_REF", help="only events that touched this child"
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
     export.set_defaults(func=audit_export, after_switch_off=True)
@@ -72,7 +72,7 @@ def add_commands(sub: Any) -> None:
     report.add_argument(
         "child",
         action=InWords,
-        read=child_ref,
+        read=child_reference,
         metavar="CHILD_REF",
         help="the child's 10-digit reference (spaces allowed)",
     )
@@ -96,15 +96,6 @@ def until_moment(text: str) -> datetime:
         return start + timedelta(days=1)
     except OverflowError:  # the calendar's last day: nothing is after it
         return datetime.max.replace(tzinfo=UTC)
-
-
-def child_ref(text: str) -> int:
-    from handlers.refs import InvalidReference, parse_reference
-
-    try:
-        return parse_reference(text)
-    except InvalidReference as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def audit_export(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 """Terminal control sequences in what an operator names on the command line (a hostile review): a
 file path holding ESC (`signpost backup $'x/\\x1b[2Jb.db'`) was printed raw, so the terminal ran the
 sequence (here: clear the screen), and audited raw, so `audit export --format csv` wrote the ESC byte
-into a spreadsheet; the SIGNPOST_KEY_FILE error did the same. Chat and `--actor` refuse text that
-does not show as itself; so now does every path, with the command's usage, before any store is
-opened: nothing is written or audited.
+into a spreadsheet; the SIGNPOST_KEY_FILE error did the same. A child reference with a control
+character inside (`audit sar $'999\\x07000\\x1b1006'`) was read as the reference its digits make. Chat
+and `--actor` refuse text that does not show as itself; so now does every path and every child
+reference, with the command's usage, before any store is opened: nothing is written or audited.
 
 These run the real `signpost` process, as an operator at a shell would. Every refusal comes before
 the store is opened, so one backend shows it."""
@@ -24,6 +25,7 @@ from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 pytestmark = pytest.mark.sqlite_only
 
 CLEAR_SCREEN = "\x1b[2J"
+AMY_WITH_CONTROLS = "999\x07000\x1b0018"  # 999 000 0018, a bell and an ESC between its digits
 HIDDEN = "control character or an invisible formatting mark"
 
 
@@ -114,6 +116,34 @@ def test_a_key_file_setting_holding_a_control_sequence_is_one_line_without_it(
     assert line.startswith("signpost: bad setting: SIGNPOST_KEY_FILE: ") and HIDDEN in line, run.stderr
     assert "\x1b" not in run.stderr
     assert list((tmp_path / "x").iterdir()) == []  # no key file made under that name
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "argument"),
+    [
+        ("audit sar", (AMY_WITH_CONTROLS,), "CHILD_REF"),
+        ("audit sar", ("999\x1b000", "0018"), "CHILD_REF"),
+        ("audit export", ("--child", "999\x1b000", "0018"), "--child"),
+        ("audit export", ("--child", AMY_WITH_CONTROLS), "--child"),
+    ],
+    ids=["sar", "sar-in-words", "export-in-words", "export"],
+)
+def test_a_child_reference_holding_a_control_character_is_refused_with_the_usage(
+    env: dict[str, str], tmp_path: Path, command: str, args: tuple[str, ...], argument: str
+) -> None:
+    """As chat answers such text with usage, never reads it: no report, no rows, nothing audited."""
+    before = audit_events(env, tmp_path)
+    run = run_signpost(*command.split(), *args, env=env, cwd=tmp_path)
+    refused_with_usage(run, command, argument)
+    assert "reference" in said(run.stderr)[-1]
+    assert len(audit_events(env, tmp_path)) == len(before) + 1  # the export just above, and nothing else
+
+
+def test_the_same_reference_typed_plainly_still_gives_its_report(env: dict[str, str], tmp_path: Path) -> None:
+    """Spaces and dashes between the digits are still read, as printed (999 000 0018)."""
+    run = run_signpost("audit", "sar", "999", "000-0018", env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "999 000 0018" in run.stdout
 
 
 def test_no_command_reads_a_path_unchecked() -> None:
