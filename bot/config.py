@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.admission import default_limit
+from store.characters import shows_as_itself
 from store.db import url_problem
 
 
@@ -107,6 +108,16 @@ class Settings(BaseSettings):
             raise ValueError("holds a space, a line break or a control character")
         return value
 
+    @field_validator("key_file", "signing_key_file", "checkpoint_dir", "log_file", "teams_cert_file")
+    @classmethod
+    def _path_shows(cls, value: Path | None) -> Path | None:
+        # As a path typed on the command line (bot.cli.arguments.file_path): one that does not show
+        # as itself (ESC and the sequence it starts, a line break) acted on the operator's terminal
+        # when an error named it, and reached the audit when a command recorded it.
+        if value is not None and not shows_as_itself(str(value)):
+            raise ValueError(HIDDEN_IN_PATH)
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
@@ -152,6 +163,10 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.host}:{self.port}"
 
 
+HIDDEN_IN_PATH = (
+    "holds a hidden character (a control character or an invisible formatting mark; a tab or a line break "
+    "counts too): name a file whose path shows as typed"
+)
 LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 # SIGNPOST_* names read elsewhere than Settings (the test suite's database and `make fuzz`'s size,

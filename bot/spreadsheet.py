@@ -4,8 +4,12 @@ A text cell beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage retur
 Excel, LibreOffice and Google Sheets (CSV injection, CWE-1236), and such text reaches Signpost's
 CSVs from outside: local authority and organisation names from the feeds, identities from the chat
 platforms. Each such cell is written with a leading ``'``, which spreadsheets read as "this is
-text" (OWASP's advice). Numbers are written as they are. JSON exports are not touched: they are for
-programs, and keep every value exactly.
+text" (OWASP's advice). And no cell holds a character that does not show as itself
+(``store.characters``): a control character, an ESC sequence, a line break or a bidi override in an
+audit detail or a name is written as ``?`` (``marked``), so that a spreadsheet, or a terminal showing
+the file, runs or reorders nothing, and each row stays one line. Numbers are written as they are.
+JSON exports are not touched: they are for programs, and keep every value exactly (JSON escapes
+every control character).
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+from store.characters import marked
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: object) -> object:
-    """The value as a spreadsheet should show it: text that would start a formula, quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """The value as a spreadsheet should show it: each character of text that does not show as
+    itself as ``?``, and text that would then start a formula quoted."""
+    if not isinstance(value, str):
+        return value
+    shown = marked(value)
+    return "'" + shown if shown.startswith(FORMULA_STARTS) else shown
 
 
 class Writer:

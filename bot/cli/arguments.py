@@ -9,6 +9,7 @@ import argparse
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 DATE_FORMS = "DD/MM/YYYY or YYYY-MM-DD"
@@ -74,6 +75,47 @@ def practitioner_id(text: str) -> str:
     if hides_characters(text):
         raise argparse.ArgumentTypeError(HIDDEN_ID)
     return text.strip().upper()
+
+
+HIDDEN_REF = "that reference holds a control character or an invisible formatting mark"
+
+
+def child_reference(text: str) -> int:
+    """A child's reference typed on the command line (``999 000 0018``, spaces or dashes allowed), as
+    chat reads one: text holding a character that does not show as itself (``999\\x07000\\x1b0018``)
+    is no reference, whatever digits it holds, and is a usage error (``handlers.grammar.hides_characters``,
+    the home chat and ``--actor`` refuse it in); else a typo is one, by the check digit. The one reading
+    for every argument that names a child."""
+    from handlers.grammar import hides_characters
+    from handlers.refs import InvalidReference, parse_reference
+
+    if hides_characters(text):
+        raise argparse.ArgumentTypeError(HIDDEN_REF)
+    try:
+        return parse_reference(text)
+    except InvalidReference as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+HIDDEN_PATH = (
+    "that path holds a hidden character (a control character or an invisible formatting mark; "
+    "a tab or a line break counts too): name a file whose path shows as typed"
+)
+
+
+def file_path(text: str) -> Path:
+    """A file or folder named on the command line. One whose path does not show as itself (ESC and
+    the terminal sequence it starts, a bidi override, a tab or line break, a byte that is not UTF-8)
+    is refused with the usage, before anything runs: printed, it would act on the operator's
+    terminal (``\\x1b[2J`` clears it) or split a line; audited, it would reach `audit export`. So
+    every path a command prints or audits shows as itself, and none needs escaping where it is used.
+    Stricter than a command's text (``hides_characters``), where a tab or line break is a space: in
+    a file's name it is part of the name. The one reading for every argument that names a file."""
+    from store.characters import shows_as_itself
+
+    if not shows_as_itself(text):
+        raise argparse.ArgumentTypeError(HIDDEN_PATH)
+    return Path(text)
 
 
 def not_a_date(text: str, otherwise: str) -> str:

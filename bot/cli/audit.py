@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import DATE_FORMS, TIME_FORMS, InWords, moment, practitioner_id
+from bot.cli.arguments import DATE_FORMS, TIME_FORMS, InWords, child_reference, file_path, moment, practitioner_id
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the audit use cases are imported by the commands as they run, not here:
@@ -38,7 +38,7 @@ def add_commands(sub: Any) -> None:
         "--actor", type=practitioner_id, metavar="PRACTITIONER_ID", help="only this practitioner's events"
     )
     export.add_argument(
-        "--child", action=InWords, read=child_ref, metavar="CHILD_REF", help="only events that touched this child"
+        "--child", action=InWords, read=child_reference, metavar="CHILD_REF", help="only events that touched this child"
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="JSON lines (default) or CSV")
     export.set_defaults(func=audit_export, after_switch_off=True)
@@ -46,7 +46,7 @@ def add_commands(sub: Any) -> None:
     check = aud_sub.add_parser("verify", help="re-walk the hash chain; exit 1 and name the first bad event if altered")
     check.add_argument(
         "--checkpoint",
-        type=Path,
+        type=file_path,
         action="append",
         default=[],
         metavar="FILE",
@@ -54,7 +54,7 @@ def add_commands(sub: Any) -> None:
     )
     check.add_argument(
         "--public-key",
-        type=Path,
+        type=file_path,
         metavar="KEYFILE",
         help="check signatures with this published key (as `audit checkpoint --public-key` printed it), "
         "not the one on this host. This check needs no key file and changes nothing, so it works on a copy "
@@ -72,7 +72,7 @@ def add_commands(sub: Any) -> None:
     report.add_argument(
         "child",
         action=InWords,
-        read=child_ref,
+        read=child_reference,
         metavar="CHILD_REF",
         help="the child's 10-digit reference (spaces allowed)",
     )
@@ -96,15 +96,6 @@ def until_moment(text: str) -> datetime:
         return start + timedelta(days=1)
     except OverflowError:  # the calendar's last day: nothing is after it
         return datetime.max.replace(tzinfo=UTC)
-
-
-def child_ref(text: str) -> int:
-    from handlers.refs import InvalidReference, parse_reference
-
-    try:
-        return parse_reference(text)
-    except InvalidReference as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def audit_export(args: argparse.Namespace) -> int:
@@ -137,6 +128,7 @@ CHECKPOINT_FILES = ("checkpoint-*.note", "checkpoint-*.txt")  # as exported, and
 
 def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
     from bot.cli.common import CommandFailed, read_text_file
+    from store.characters import shows_as_itself
 
     files: list[Path] = []
     for path in paths:
@@ -147,6 +139,12 @@ def _checkpoint_files(paths: list[Path]) -> list[tuple[str, str]]:
         if not found:  # checking nothing must not read as "checked"
             raise CommandFailed(
                 f"{path} holds no checkpoint file ({' or '.join(CHECKPOINT_FILES)})", reason="no checkpoint file"
+            )
+        if not all(shows_as_itself(f.name) for f in found):  # named in what verify prints: never run on the terminal
+            raise CommandFailed(
+                f"{path} holds a checkpoint file whose name has a hidden character (a control character or an "
+                "invisible formatting mark): rename it",
+                reason="a checkpoint file's name has a hidden character",
             )
         files += found
     return [read_text_file(path) for path in files]

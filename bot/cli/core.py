@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.cli.arguments import file_path
 from handlers.vocabulary import Action, plural
 
 # The store, the app and the front ends are imported by the commands as they run, not here:
@@ -77,7 +78,7 @@ def add_commands(sub: Any) -> None:
         help="import feed CSVs (kind recognised from the header); all or nothing",
         description=IMPORT_DESCRIPTION,
     )
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="feed CSV files, in any order")
+    imp.add_argument("files", nargs="+", type=file_path, metavar="FILE", help="feed CSV files, in any order")
     imp.add_argument(
         "--destroy-redated",
         action="store_true",

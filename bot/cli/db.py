@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.arguments import file_path
 from handlers.vocabulary import Action, plural
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def add_commands(sub: Any) -> None:
     )
     check.add_argument(
         "--file",
-        type=Path,
+        type=file_path,
         metavar="FILE",
         help="check this SQLite file (a backup) instead of the store at SIGNPOST_DATABASE_URL; a PostgreSQL "
         "backup is checked once restored, with SIGNPOST_DATABASE_URL naming that database",

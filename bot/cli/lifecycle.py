@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import DATE_FORMS, day
+from bot.cli.arguments import DATE_FORMS, day, file_path
 from handlers.vocabulary import Action
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
@@ -47,7 +46,7 @@ def add_commands(sub: Any) -> None:
     bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
     bak.add_argument(
         "file",
-        type=Path,
+        type=file_path,
         metavar="FILE",
         help="a new file in a folder that exists (SQLite copy, or pg_dump custom format)",
     )
@@ -80,20 +79,20 @@ def add_commands(sub: Any) -> None:
     cert = dec_sub.add_parser("certificate", help="the signed destruction certificate (JSON), or check one")
     cert.add_argument(
         "--out",
-        type=Path,
+        type=file_path,
         metavar="FILE",
         help="write it to FILE, a new file (one that exists is refused), instead of stdout",
     )
     cert.add_argument(
         "--verify",
-        type=Path,
+        type=file_path,
         metavar="FILE",
         help="check this certificate's signature (needs --public-key); needs no store and changes nothing, "
         "so it is not audited",
     )
     cert.add_argument(
         "--public-key",
-        type=Path,
+        type=file_path,
         metavar="KEYFILE",
         help="the key published before (`signpost audit checkpoint --public-key` > KEYFILE)",
     )

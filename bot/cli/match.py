@@ -6,10 +6,9 @@ import argparse
 import sys
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.cli.arguments import practitioner_id
+from bot.cli.arguments import file_path, practitioner_id
 from handlers.vocabulary import Action, Origin, format_ref, plural
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ def add_commands(sub: Any) -> None:
     )
     match.add_argument(
         "file",
-        type=Path,
+        type=file_path,
         metavar="FILE.csv",
         help="the roll: a file, read twice (checked whole, then matched), not a pipe",
     )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.arguments import signpost_version
+from bot.cli.arguments import file_path, signpost_version
 from handlers.vocabulary import Command, Reply
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def add_commands(sub: Any) -> None:
     )
     pack.add_argument(
         "--out",
-        type=Path,
+        type=file_path,
         default=Path("signpost-teams.zip"),
         metavar="FILE",
         help="where to write the zip (default signpost-teams.zip)",

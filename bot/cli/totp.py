@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.arguments import practitioner_id
+from bot.cli.arguments import file_path, practitioner_id
 from handlers.vocabulary import Action
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
@@ -37,7 +37,7 @@ def add_commands(sub: Any) -> None:
     enrol.add_argument("--replace", action="store_true", help="replace a working authenticator")
     enrol.add_argument(
         "--secret-file",
-        type=Path,
+        type=file_path,
         metavar="PATH",
         help="write the QR code and secret to this new file (mode 0600; never over an existing file) "
         "instead of the terminal; needed when stdout is not a terminal",

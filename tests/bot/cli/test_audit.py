@@ -217,6 +217,55 @@ async def test_export_as_csv_never_gives_a_spreadsheet_a_formula(
     assert {name: line[name] for name in hostile} == hostile
 
 
+async def test_export_as_csv_never_writes_a_character_that_does_not_show(
+    signpost: Signpost, clock: FakeClock, signpost_cli: Cli
+) -> None:
+    """A detail (or identity) holding a control sequence, a line break or a bidi override (a path
+    audited before such paths were refused, or text a platform sent) is written to the CSV with each
+    such character as ``?`` (``store.characters.marked``): a spreadsheet or a terminal showing the
+    file runs nothing, and each event stays one line. The JSON lines keep every value exactly."""
+    hostile = {
+        "detail": "\x1b[2Jb.db: 4096 bytes",
+        "user_id": "U1\nforged,row",
+        "actor_org": "\u202eevil\x85",
+        "actor_la": "\t=1+1",
+    }
+    record = AuditRecord(
+        at=clock.now(),
+        actor_id="PX01",
+        platform="slack",
+        tenant="T1",
+        channel="direct",
+        action="help",
+        outcome="info",
+        subject_refs=(),
+        result_count=0,
+        correlation_id="c1",
+        actor_role="practitioner",
+        actor_org=hostile["actor_org"],
+        actor_la=hostile["actor_la"],
+        user_id=hostile["user_id"],
+        detail=hostile["detail"],
+    )
+    async with signpost.ctx.db.write() as session:
+        await append(session, [record])
+    run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "PX01")
+    assert run.code == 0, run.err
+    lines = run.out.split("\n")
+    assert len(lines) == 3 and lines[2] == ""  # the header, the one event, and the last line's end
+    assert all(line.isprintable() for line in lines), run.out
+    [row] = list(csv.DictReader(io.StringIO(run.out)))
+    assert {name: row[name] for name in hostile} == {
+        "detail": "?[2Jb.db: 4096 bytes",
+        "user_id": "U1?forged,row",
+        "actor_org": "?evil?",
+        "actor_la": "?=1+1",
+    }
+    run = await signpost_cli.run("audit", "export", "--actor", "PX01")
+    [line] = [json.loads(text) for text in run.out.splitlines()]
+    assert {name: line[name] for name in hostile} == hostile
+
+
 async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "P002")
     assert run.code == 0, run.err

@@ -17,6 +17,7 @@ import pytest
 
 from bot.config import (
     DOTENV_NOT_A_FILE,
+    HIDDEN_IN_PATH,
     LEVELS,
     LOG_FORMATS,
     OTHER_NAMES,
@@ -162,6 +163,30 @@ def test_a_secret_with_a_space_or_control_character_is_refused_without_quoting_i
     assert result.err.splitlines() == [
         f"signpost: bad setting: {name}: holds a space, a line break or a control character"
     ]
+    assert "zz9" not in result.err
+
+
+PATH_SETTINGS = (
+    "SIGNPOST_KEY_FILE",
+    "SIGNPOST_SIGNING_KEY_FILE",
+    "SIGNPOST_CHECKPOINT_DIR",
+    "SIGNPOST_LOG_FILE",
+    "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CERTPFXFILE",
+)
+
+
+@pytest.mark.parametrize("value", ["x/\x1b[2Jzz9.key", "zz9\n.key", "zz9\u202e.key", "zz9\udcff.key"])
+@pytest.mark.parametrize("name", PATH_SETTINGS)
+def test_a_path_setting_holding_a_hidden_character_is_refused_without_quoting_it(
+    cli: Cli, name: str, value: str
+) -> None:
+    """A path that does not show as itself (ESC and the sequence it starts, a line break, a bidi
+    override, a byte that is not UTF-8) acted on the terminal when an error named it
+    (`SIGNPOST_KEY_FILE /…/\\x1b[2Jk.key does not exist…`): refused as a path typed on the command
+    line is (bot.cli.arguments.file_path), in one line that does not repeat it."""
+    result = cli("practitioner", "list", env={name: value})
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == [f"signpost: bad setting: {name}: {HIDDEN_IN_PATH}"]
     assert "zz9" not in result.err
 
 
