@@ -73,18 +73,20 @@ class TokenRedirectRefused(Exception):
 TOKEN_TIMEOUT = 30.0  # seconds, to connect and for each read: MSAL's own session has none, and waits for ever
 
 
-def token_session() -> requests.Session:
+def token_session(timeout: float = TOKEN_TIMEOUT) -> requests.Session:
     """A requests session for MSAL (its ``http_client``) that refuses redirects: requests follows
     them, and on a 307 or 308 posts the same body again, the bot's client secret in it. A redirect
     is ``TokenRedirectRefused`` instead, before anything is sent on. Otherwise as MSAL makes its
-    own (one retry of a failed connection), with a timeout besides."""
+    own, with a timeout besides, and no retry: urllib3 logs each retry in a warning line of its own
+    quoting the URL (the caller logs the failure once), and a retry would spend the caller's bound
+    (``bot.teams.tokens.TIMEOUT``) on a connection that just failed."""
     session = requests.Session()
     session.hooks["response"].append(_refuse_token_redirect)  # runs before requests would follow it
-    adapter = HTTPAdapter(max_retries=1)
+    adapter = HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # requests has no session-wide timeout: MSAL's own session is given one the same way
-    session.request = functools.partial(session.request, timeout=TOKEN_TIMEOUT)  # type: ignore[method-assign]
+    session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
     return session
 
 

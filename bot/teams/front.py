@@ -1,6 +1,7 @@
 """Microsoft Teams front end: ``POST /api/messages`` on Signpost's one aiohttp application.
 
-The only module importing the Microsoft 365 Agents SDK. It translates Teams activities into
+The only module importing the Microsoft 365 Agents SDK (but for its outbound token from Entra ID,
+``bot.teams.tokens``, which implements the SDK's token provider). It translates Teams activities into
 ``Command``s and ``Reply``s into Adaptive Cards (bot/render_teams.py), and nothing else: every
 decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
 or in a dialog only the clicker sees. What must not persist in a chat's history (``Spec.transient``:
@@ -34,6 +35,7 @@ import structlog
 from aiohttp import (
     ClientConnectionError,
     ClientHandlerType,
+    ClientMiddlewareType,
     ClientRequest,
     ClientResponse,
     ClientResponseError,
@@ -69,6 +71,7 @@ from microsoft_agents.hosting.core import (
     RestChannelServiceClientFactory,
     TeamsConnectorClient,
     TurnContext,
+    UserTokenClient,
 )
 from microsoft_agents.hosting.core.authorization import AuthTypes
 from pydantic import ValidationError
@@ -98,7 +101,7 @@ from bot.teams.render import (
     render_retry,
     render_text,
 )
-from bot.teams.tokens import EntraTokens
+from bot.teams.tokens import EntraTokens, TokenUnavailable
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, json_document, read_body
 from handlers.grammar import hides_characters, trim
 from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
@@ -159,8 +162,10 @@ class TeamsSetup:
         return self.auth.CLIENT_ID or ""
 
 
-def teams_setup(settings: Settings) -> TeamsSetup | None:
-    """The Teams configuration, None when Teams is off; fails on half a configuration."""
+def teams_setup(settings: Settings, authority: str | None = None) -> TeamsSetup | None:
+    """The Teams configuration, None when Teams is off; fails on half a configuration.
+    ``authority``: where Entra ID is asked for the bot's token (default: Entra ID's own address
+    for the registration's tenant; tests: a fake on loopback)."""
     secret = settings.teams_client_secret.get_secret_value() if settings.teams_client_secret else None
     given = [settings.teams_client_id, secret, settings.teams_cert_file, settings.teams_tenant_id]
     if settings.teams_anonymous:
@@ -193,6 +198,7 @@ def teams_setup(settings: Settings) -> TeamsSetup | None:
         tenant_id=settings.teams_tenant_id,
         client_secret=secret,
         cert_pfx_file=str(settings.teams_cert_file) if settings.teams_cert_file else None,
+        authority=authority,
         validate_issuer=True,  # off by default in the SDK; we want the issuer allow-list checked
     )
     tenants = _tenants(settings) or frozenset({(settings.teams_tenant_id or "").strip().lower()})
@@ -217,12 +223,15 @@ def _tenants(settings: Settings) -> frozenset[str]:
     return frozenset(t.strip().lower() for t in (settings.teams_tenants or "").split(",") if t.strip())
 
 
-def teams_route_adder(settings: Settings, *, token_source: TokenSource | None = None) -> RouteAdder | None:
+def teams_route_adder(
+    settings: Settings, *, token_source: TokenSource | None = None, authority: str | None = None
+) -> RouteAdder | None:
     """The RouteAdder serving Teams when it is configured, else None (for bot/serve.py).
 
-    ``token_source`` replaces Entra ID as the source of outbound access tokens (tests: a fake).
+    ``token_source`` replaces Entra ID as the source of outbound access tokens (tests: a fake);
+    ``authority`` is where Entra ID is asked for them (tests: a fake one on loopback).
     """
-    setup = teams_setup(settings)
+    setup = teams_setup(settings, authority)
     if setup is None:
         return None
 
@@ -259,6 +268,9 @@ class _SourcedTokens(AnonymousTokenProvider):
 
 
 def _connections(setup: TeamsSetup, token_source: TokenSource | None) -> ConnectionManager:
+    """Where outbound tokens come from: none (anonymous), a given source (tests), or Entra ID
+    (``bot.teams.tokens``, never the SDK's own MSAL provider: it ran MSAL on the event loop, and
+    its HTTP followed redirects)."""
     factory: Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
     if setup.anonymous:
         factory = lambda _config: AnonymousTokenProvider()  # noqa: E731
@@ -296,11 +308,27 @@ async def _readable_answers(request: ClientRequest, handler: ClientHandlerType) 
     return response
 
 
+def _with_token(tokens: AccessTokenProviderBase, audience: str, scopes: list[str]) -> ClientMiddlewareType:
+    """A client middleware: each call carries the bot's token, asked for only when a call is made
+    (MSAL keeps it between calls). The SDK asked for it before the turn ran, so a token that could
+    not be had failed the request (500) with the command neither run nor audited."""
+
+    async def bearer(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        token = await tokens.get_access_token(audience, scopes)
+        if len(token) > 1:  # the anonymous provider's is empty: no header, as the SDK's client
+            request.headers["Authorization"] = f"Bearer {token}"
+        return await handler(request)
+
+    return bearer
+
+
 class _ConnectorClients(RestChannelServiceClientFactory):
     """The SDK's factory of connector clients, but each client's session refuses redirects
     (``bot.outbound``): the SDK's own follows them, and on a 307 or 308 posted the answer, with the
     bot's token, wherever the connector pointed. Only Teams' client is made: the SDK's other kinds
-    (Copilot Studio's, which posts with no token; agentic identities) are not Signpost's."""
+    (Copilot Studio's, which posts with no token; agentic identities) are not Signpost's. The token
+    is asked for by each call (``_with_token``), not before the turn: a command is run and audited
+    whether or not its answer can then be sent."""
 
     def __init__(self, connections: ConnectionManager) -> None:
         super().__init__(connections)
@@ -320,11 +348,19 @@ class _ConnectorClients(RestChannelServiceClientFactory):
         provider: AccessTokenProviderBase = (
             AnonymousTokenProvider() if use_anonymous else self._tokens.get_token_provider(claims_identity, service_url)
         )
-        token = await provider.get_access_token(audience, scopes or claims_identity.get_token_scope())
+        bearer = _with_token(provider, audience, scopes or claims_identity.get_token_scope())
         endpoint = service_url if service_url.endswith("/") else service_url + "/"
         return TeamsConnectorClient(
-            endpoint=endpoint, token=token, session=outbound_session(_readable_answers, base_url=endpoint)
+            endpoint=endpoint, token="", session=outbound_session(bearer, _readable_answers, base_url=endpoint)
         )
+
+    async def create_user_token_client(
+        self, context: TurnContext, claims_identity: ClaimsIdentity, use_anonymous: bool = False
+    ) -> UserTokenClient:
+        """A client of the Bot Framework's token service with no token: Signpost signs no one in
+        (it answers sign-in invokes as unused), and the SDK's asked Entra ID for a token for it
+        before every turn, failing the request when none could be had."""
+        return UserTokenClient(app_id=claims_identity.get_app_id(), endpoint=self._token_service_endpoint, token="")
 
 
 class _Incoming:
@@ -1044,6 +1080,8 @@ class TeamsFrontEnd:
             reason = "chat_gone"
         elif isinstance(error, UnreadableAnswer):
             reason = "unreadable_answer"
+        elif isinstance(error, TokenUnavailable):
+            reason = "no_token"
         else:
             reason = f"http_{status}" if status else type(error).__name__
         await self.signpost.dispatcher.not_shown(reply, f"teams:{reason}")
@@ -1103,12 +1141,19 @@ class TeamsFrontEnd:
           when its answer is slow, and that is answered once, "Already received"); the apology is
           tried once, but after an unreadable 2xx (the answer was most likely shown);
         a connector that cannot be reached (``teams_connector_unreachable``, a fixed reason, no
-        apology the same unreachable way). A failed apology after any of these adds no line.
+        apology the same unreachable way); no token from Entra ID to call it with
+        (``teams_token_unavailable``, a fixed reason, ``bot.teams.tokens``; no apology, which would
+        need one too). A failed apology after any of these adds no line.
         Anything else is unexpected, and keeps its traceback."""
         ref = uuid.uuid4().hex[:8]
         invoke = context.activity.type == ActivityTypes.invoke
         status = _connector_status(error)
-        if isinstance(error, RedirectRefused):
+        if isinstance(error, TokenUnavailable):
+            log.warning(
+                "teams_token_unavailable", ref=ref, reason=error.reason, **({"host": error.host} if error.host else {})
+            )
+            apologise = invoke
+        elif isinstance(error, RedirectRefused):
             log.warning("teams_reply_refused", ref=ref, host=error.host, **status)
             apologise = invoke
         elif _refused_by_connector(error):
@@ -1364,6 +1409,8 @@ class TeamsDeliverer:
             raise PersonUnreachable("Teams refused this person's chat with the bot (the app removed?)") from None
         except Exception as exc:
             where = {"host": exc.host} if isinstance(exc, RedirectRefused) else {}
+            if isinstance(exc, TokenUnavailable):
+                where = {"reason": exc.reason, **({"host": exc.host} if exc.host else {})}
             log.warning(
                 "teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc), **where
             )

@@ -9,6 +9,7 @@ of login.microsoftonline.com, so nothing leaves loopback.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator
@@ -74,13 +75,18 @@ def _issue(folder: Path) -> tuple[Path, ssl.SSLContext]:
 
 class FakeEntra:
     """``redirect_to``: where every caller is sent (307) by the token endpoint, or with
-    ``redirect_configuration`` by the OpenID configuration; None: it answers a token."""
+    ``redirect_configuration`` by the OpenID configuration; None: it answers a token. While
+    ``held``, each request waits for ``release`` (set when it stops) before it is answered;
+    ``arrived`` is set by the first request."""
 
     def __init__(self, redirect_to: str | None = None, *, redirect_configuration: bool = False) -> None:
         self.redirect_to = redirect_to
         self.redirect_configuration = redirect_configuration
         self.seen: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.credentials: list[str] = []  # how each token request proved who asked (its form's field)
+        self.held = False
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._answer)
         self.server = TestServer(app, host="127.0.0.1")
@@ -97,6 +103,9 @@ class FakeEntra:
         form = await request.post()
         self.seen.append((request.method, request.path))
         self.credentials += [field for field in ("client_secret", "client_assertion") if field in form]
+        self.arrived.set()
+        if self.held:
+            await self.release.wait()
         configuration = request.path.endswith("/.well-known/openid-configuration")
         if self.redirect_to is not None and configuration == self.redirect_configuration:
             return web.Response(status=307, headers={"Location": self.redirect_to})
@@ -150,4 +159,5 @@ async def running_entra(
     try:
         yield fake
     finally:
+        fake.release.set()
         await fake.server.close()

@@ -27,6 +27,7 @@ HEAVY = (
     "slack_bolt",
     "slack_sdk",
     "microsoft_agents",
+    "msal",
     "pydantic",
     "pydantic_settings",
     "structlog",
