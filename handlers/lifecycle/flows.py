@@ -141,10 +141,12 @@ async def _schedule(
     at_once: bool,
 ) -> Result:
     row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now, at_once=at_once)
-    text = (
-        f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
-        f"{row.destroy_by:%d/%m/%Y}. Every admin has been told."
+    done = (
+        f"Signpost is switched off now, at once ({row.switch_off:%d/%m/%Y})"
+        if row.switch_off <= now.date()
+        else f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}"
     )
+    text = f"{done}, all personal data destroyed by {row.destroy_by:%d/%m/%Y}. Every admin has been told."
     return Result(Reply(Outcome.DONE, text), detail=f"scheduled {row.id}")
 
 

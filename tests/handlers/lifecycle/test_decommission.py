@@ -153,7 +153,7 @@ async def test_a_switch_off_today_needs_at_once_and_then_takes_effect_at_once(si
     assert refused.outcome is Outcome.INVALID and await decommission_row(signpost) is None
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     done = await say_fresh(signpost, "AD01", "decommission schedule 02/11/2026 At Once")
-    assert done.outcome is Outcome.DONE and "switch-off 02/11/2026" in done.text
+    assert done.outcome is Outcome.DONE and done.text.startswith("Signpost is switched off now, at once (02/11/2026)")
     assert (await say(signpost, "P001", AMY)).outcome is Outcome.SWITCHED_OFF
 
 
