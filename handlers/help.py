@@ -31,10 +31,19 @@ NAME_WITHOUT_DATE = (
 )
 
 
-SWITCHED_OFF_INTRO = (
-    "Signpost has been switched off: it no longer answers searches or requests, and its personal data is "
-    "being destroyed as announced."
-)
+SWITCHED_OFF = "Signpost has been switched off: it no longer answers searches or requests, and its personal data "
+
+
+async def destruction_said(session: AsyncSession) -> str:
+    """Once switched off, where destruction stands: "is being destroyed by …, as announced", or
+    "was destroyed on …" once it is complete (help and the switch-off gate say it alike)."""
+    row = await decommission.current(session)
+    if row is not None and row.state == "destroyed" and row.completed_at is not None:
+        return f"was destroyed on {row.completed_at:%d/%m/%Y}."
+    by = f" by {row.destroy_by:%d/%m/%Y}" if row is not None else ""
+    return f"is being destroyed{by}, as announced."
+
+
 STILL_ANSWERED = "still answered now that Signpost is switched off"
 
 
@@ -151,7 +160,8 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
             return not_active()
         off = _switched_off(req)
         lines = help_lines(all_specs, req.actor, off)
-        return Result(Reply(Outcome.INFO, SWITCHED_OFF_INTRO if off else INTRO, lines=lines, lines_are_commands=True))
+        intro = SWITCHED_OFF + await destruction_said(session) if off else INTRO
+        return Result(Reply(Outcome.INFO, intro, lines=lines, lines_are_commands=True))
 
     async def usage(ctx: Context, req: Request, session: AsyncSession) -> Result:
         if _left(req):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handlers.clock import uk_time
 from handlers.context import Context
@@ -27,7 +29,14 @@ OUTCOME_WORDS = {
     "refused": "refused",
     "invalid": "not run: a detail could not be used",  # read, and refused before it ran
     "failed": "failed",
-    "challenged": "code asked for",
+    # Asked for a code that never came (one that came is listed once, as the lookup it ran).
+    "challenged": "not run: no code given",
+}
+# A refusal by the step-up gate (its audit detail) stopped the lookup before it ran: said as what it was.
+STOPPED_WORDS = {
+    "not enrolled": "not run: needed enrolment",
+    "stepup locked": "not run: code entry was paused",
+    "stepup disabled": "not run: authenticator disabled",
 }
 # A reference is shown only where the reply itself gave it (or its request button): never for an
 # ambiguous or unmatched search, whose candidates the practitioner was not shown.
@@ -45,33 +54,75 @@ def parse_count(args: str) -> int:
     return count
 
 
-def history_line(at: datetime, action: str, outcome: str, subject_refs: str) -> str:
+def history_line(at: datetime, action: str, outcome: str, subject_refs: str, detail: str = "") -> str:
     """One row: local time · reference (or a dash) · how it was asked · outcome."""
     refs = subject_refs.split()
     shown = format_ref(refs[0]) if outcome in REVEALED and len(refs) == 1 else "—"
     when = uk_time(utc(at))
     how = "by reference" if action == Action.LOOKUP else "by name and date of birth"
-    return f"{when} · {shown} · {how} · {OUTCOME_WORDS.get(outcome, outcome)}"
+    said = STOPPED_WORDS.get(detail) if outcome == Outcome.REFUSED else None
+    return f"{when} · {shown} · {how} · {said or OUTCOME_WORDS.get(outcome, outcome)}"
+
+
+# A lookup run once its code came: its event shares the ``code`` command's correlation id
+# (handlers/stepup/flow.py), and stands for the "challenged" event that parked it.
+_CODE = aliased(AuditEvent)
+_RESUMED = (
+    select(_CODE.seq)
+    .where(_CODE.correlation_id == AuditEvent.correlation_id, _CODE.action == Action.CODE)
+    .exists()
+    .label("resumed")
+)
+
+
+async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> list[str]:
+    """The newest ``count`` lookups as history lines, each once: a lookup parked for a code and
+    run when the code came is its run's line alone (matched, newest first, to the latest earlier
+    parking of the same kind and the same sealing key: the same query); one whose code never came
+    is listed as such."""
+    query = (
+        select(
+            AuditEvent.at,
+            AuditEvent.action,
+            AuditEvent.outcome,
+            AuditEvent.subject_refs,
+            AuditEvent.detail,
+            AuditEvent.terms_key,
+            _RESUMED,
+        )
+        .where(AuditEvent.actor_id == practitioner_id, AuditEvent.action.in_(LOOKUP_ACTIONS))
+        .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
+    )
+    lines: list[str] = []
+    runs = Counter[tuple[str, str | None]]()  # resumed runs not yet matched to their parking
+    page, offset = 2 * count, 0
+    while len(lines) < count:
+        rows = (await session.execute(query.limit(page).offset(offset))).all()
+        for at, action, outcome, refs, detail, terms_key, resumed in rows:
+            if resumed:
+                runs[action, terms_key] += 1
+            elif outcome == Outcome.CHALLENGED and runs[action, terms_key]:
+                runs[action, terms_key] -= 1
+                continue  # its run is listed
+            lines.append(history_line(at, action, outcome, refs, detail))
+            if len(lines) == count:
+                break
+        if len(rows) < page:
+            break
+        offset += page
+    return lines
 
 
 async def show_history(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert req.actor is not None
     count = parse_count(req.args)
-    rows = (
-        await session.execute(
-            select(AuditEvent.at, AuditEvent.action, AuditEvent.outcome, AuditEvent.subject_refs)
-            .where(AuditEvent.actor_id == req.actor.practitioner_id, AuditEvent.action.in_(LOOKUP_ACTIONS))
-            .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
-            .limit(count)
-        )
-    ).all()
-    if not rows:
+    lines = await lookups(session, req.actor.practitioner_id, count)
+    if not lines:
         return Result(Reply(Outcome.INFO, "You have not looked up any child yet."), detail="empty")
-    lines = tuple(history_line(*row) for row in rows)
     text = (
         "Your last lookup (UK time):" if len(lines) == 1 else f"Your last {len(lines)} lookups, newest first (UK time):"
     )
-    return Result(Reply(Outcome.INFO, text, lines=lines), result_count=len(lines))
+    return Result(Reply(Outcome.INFO, text, lines=tuple(lines)), result_count=len(lines))
 
 
 SPECS = (

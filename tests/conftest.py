@@ -17,10 +17,11 @@ from handlers.clock import FakeClock
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.keys.keychain import ensure_chains, is_derived
-from tests.databases import Templates, postgres_problem
+from tests.databases import Templates, postgres_problem, sweep_leftovers
 
 BACKENDS = ("sqlite", "postgres")
 _PG_PROBLEM: str | None = None
+_SWEPT: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,12 +29,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _PG_PROBLEM = asyncio.run(postgres_problem())
     if _PG_PROBLEM and os.environ.get("CI") == "true":
         raise pytest.UsageError(f"CI=true but PostgreSQL is unreachable ({_PG_PROBLEM}); the PostgreSQL half must run")
+    if not _PG_PROBLEM and not hasattr(config, "workerinput"):  # once a run, before its workers start
+        # A run cut short (Ctrl-C, SIGTERM) ran no teardown: its databases are dropped now, once its
+        # process has ended (tests/databases.py, ``leftovers``); a suite running now keeps its own.
+        _SWEPT.extend(sweep_leftovers())
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     if _PG_PROBLEM:
         return "!!! PostgreSQL UNREACHABLE: every PostgreSQL test will be SKIPPED (" + _PG_PROBLEM + ") !!!"
-    return "PostgreSQL: reachable, tests run on SQLite and PostgreSQL"
+    swept = f"; dropped {len(_SWEPT)} databases left by runs cut short" if _SWEPT else ""
+    return f"PostgreSQL: reachable, tests run on SQLite and PostgreSQL{swept}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

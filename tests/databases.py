@@ -8,13 +8,16 @@ gets a database of its own to change."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import re
 import shutil
+import socket
 import sqlite3
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,52 @@ async def drop_role(url: str, role: str) -> None:
             await conn.execute(f'DROP ROLE "{role}"')
     finally:
         await conn.close()
+
+
+# Which host a run's databases come from (6 hex digits of its name's hash), in each name beside
+# the run's process id: the sweep judges a process id only on the host that can see it.
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+# A run's template and its clones: signpost_tpl_<pid>_<host><8 hex>, signpost_t_<pid>_<host><8 hex>_<n>.
+_RUN_NAME = re.compile(r"signpost_(?:tpl|t)_(\d+)_([0-9a-f]{6})[0-9a-f]{8}(?:_\d+)?")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (another account's counts: it is not ours to judge)."""
+    try:
+        os.kill(pid, 0)  # signal 0: asks only whether it exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftovers(names: Iterable[str]) -> list[str]:
+    """Of database ``names``, those a run on this host left behind when it was cut short (Ctrl-C,
+    SIGTERM: no teardown ran): its name says so and its process has ended. A live run's (another
+    suite now), another host's, or any other name is never chosen."""
+    chosen = []
+    for name in names:
+        run = _RUN_NAME.fullmatch(name)
+        if run is not None and run[2] == HOST and not pid_alive(int(run[1])):
+            chosen.append(name)
+    return chosen
+
+
+def sweep_leftovers() -> list[str]:
+    """Drop the databases ``leftovers`` chooses on the test server; returns their names."""
+
+    async def sweep() -> list[str]:
+        conn = await asyncpg.connect(_dsn(postgres_url()))
+        try:
+            names = [r[0] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'signpost%'")]
+        finally:
+            await conn.close()
+        doomed = leftovers(names)
+        await _drop_together(doomed, Templates.DROP_AT_ONCE)
+        return doomed
+
+    return asyncio.run(sweep())
 
 
 def with_database(url: str, database: str) -> str:
@@ -274,7 +323,7 @@ class Templates:
     DROP_AT_ONCE = 4
 
     def __init__(self, workdir: Path) -> None:
-        self.run_id = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self.run_id = f"{os.getpid()}_{HOST}{uuid.uuid4().hex[:8]}"  # read back by ``leftovers``
         self.workdir = workdir
         self.sqlite_template = workdir / "template.db"
         self.pg_template = f"signpost_tpl_{self.run_id}"

@@ -4,12 +4,27 @@ again only when nothing but its rows changed, and then it is as a fresh clone of
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.databases import Templates, _dsn, postgres_problem
+from tests.databases import (
+    HOST,
+    Templates,
+    _admin,
+    _dsn,
+    leftovers,
+    postgres_problem,
+    postgres_url,
+    sweep_leftovers,
+    with_database,
+)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +140,57 @@ def test_a_database_whose_schema_changed_is_dropped_not_used_again(own: Template
     assert other != first
     own.drop_postgres(other)
     own.settle()
+
+
+def _dead_pid() -> int:
+    """The id of a process of ours that has ended and been reaped (nothing is killed)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def test_a_run_s_names_carry_its_pid_and_this_host() -> None:
+    """What the sweep reads back: the run's process and the host it runs on."""
+    templates = Templates(Path("/nonexistent"))
+    assert templates.pg_template.startswith(f"signpost_tpl_{os.getpid()}_{HOST}")
+    assert leftovers([templates.pg_template]) == []  # this process is alive
+
+
+def test_the_sweep_chooses_only_databases_of_ended_runs_on_this_host() -> None:
+    """An interrupted run (Ctrl-C, SIGTERM) left its databases behind. The sweep at the start of a
+    run takes those whose process has ended on this host, and never one whose process is alive
+    (another suite running now), of another host (whose processes this one cannot see), or of a
+    name it did not make."""
+    dead, alive = _dead_pid(), os.getpid()
+    other_host = "0" * 6 if HOST != "0" * 6 else "1" * 6
+    rand = uuid.uuid4().hex[:8]
+    names = {
+        "ended template": f"signpost_tpl_{dead}_{HOST}{rand}",
+        "ended clone": f"signpost_t_{dead}_{HOST}{rand}_12",
+        "alive template": f"signpost_tpl_{alive}_{HOST}{rand}",
+        "alive clone": f"signpost_t_{alive}_{HOST}{rand}_3",
+        "parent alive": f"signpost_t_{os.getppid()}_{HOST}{rand}_1",
+        "another host": f"signpost_tpl_{dead}_{other_host}{rand}",
+        "no host (older runs)": f"signpost_tpl_{dead}_{rand}",
+        "another test's": f"signpost_empty_{uuid.uuid4().hex[:12]}",
+        "not ours": "test",
+    }
+    assert sorted(leftovers(names.values())) == sorted([names["ended template"], names["ended clone"]])
+
+
+def test_the_sweep_drops_an_ended_run_s_databases_and_keeps_a_live_one() -> None:
+    """On a real server: databases named as an ended run's are dropped, one of this live run kept."""
+    problem = asyncio.run(postgres_problem())
+    if problem:
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    rand = uuid.uuid4().hex[:8]
+    ended = f"signpost_tpl_{_dead_pid()}_{HOST}{rand}"
+    live = f"signpost_t_{os.getpid()}_{HOST}{rand}_1"
+    for name in (ended, live):
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        assert ended in sweep_leftovers()
+        url = _dsn(postgres_url())
+        assert not _exists(with_database(url, ended)) and _exists(with_database(url, live))
+    finally:
+        asyncio.run(_admin(*(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in (ended, live))))

@@ -174,7 +174,12 @@ async def schedule_command(args: argparse.Namespace) -> int:
         row = await lifecycle.decommission_schedule(
             app.ctx, audit, args.switch_off, args.destroy_by, at_once=args.at_once
         )
-    print(f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by {row.destroy_by:%d/%m/%Y}. Admins notified.")
+        today = app.ctx.clock.now().date()
+    if row.switch_off <= today:  # a switch-off today (--at-once): it has happened
+        said = f"Switched off now, at once ({row.switch_off:%d/%m/%Y}); personal data destroyed by"
+    else:
+        said = f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by"
+    print(f"{said} {row.destroy_by:%d/%m/%Y}. Admins notified.")
     return 0
 
 

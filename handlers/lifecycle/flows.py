@@ -20,6 +20,7 @@ from handlers.clock import uk_time
 from handlers.context import Context
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, Verdict, parsed_by
 from handlers.grammar import UsageError, a_word_too_many, parse_date
+from handlers.help import destruction_said
 from handlers.operator.common import record_cut_short
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
@@ -31,10 +32,7 @@ from store.lifecycle.retention import RetentionReport
 from store.people.practitioners import holders
 from store.tables.lifecycle import Decommission
 
-SWITCHED_OFF = (
-    "Signpost has been switched off, so it can no longer answer this. Its personal data is being "
-    "destroyed as announced."
-)
+SWITCHED_OFF = "Signpost has been switched off, so it can no longer answer this. Its personal data "
 DECOMMISSION_USAGE = (
     "decommission schedule DD/MM/YYYY [DESTROY_BY] [at once] · decommission status · "
     "decommission cancel · decommission certificate"
@@ -64,7 +62,8 @@ async def switch_off_gate(ctx: Context, spec: Spec, req: Request, session: Async
         return None
     if spec.after_switch_off:
         return ADMIT
-    return Result(Reply(Outcome.SWITCHED_OFF, SWITCHED_OFF), detail="switched off")
+    text = SWITCHED_OFF + await destruction_said(session)
+    return Result(Reply(Outcome.SWITCHED_OFF, text), detail="switched off")
 
 
 # -- the admin command -------------------------------------------------------------------------
@@ -142,10 +141,12 @@ async def _schedule(
     at_once: bool,
 ) -> Result:
     row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now, at_once=at_once)
-    text = (
-        f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}, all personal data destroyed by "
-        f"{row.destroy_by:%d/%m/%Y}. Every admin has been told."
+    done = (
+        f"Signpost is switched off now, at once ({row.switch_off:%d/%m/%Y})"
+        if row.switch_off <= now.date()
+        else f"Decommissioning scheduled: switch-off {row.switch_off:%d/%m/%Y}"
     )
+    text = f"{done}, all personal data destroyed by {row.destroy_by:%d/%m/%Y}. Every admin has been told."
     return Result(Reply(Outcome.DONE, text), detail=f"scheduled {row.id}")
 
 

@@ -242,6 +242,12 @@ def to_admins(ids: Iterable[str], schedule_id: int, what: str, text: str) -> lis
 
 
 def scheduled_text(row: Decommission) -> str:
+    """What admins are told when it is scheduled: a switch-off today ("at once") has already happened."""
+    if row.switch_off <= row.scheduled_at.date():
+        return (
+            f"Signpost was switched off on {_d(row.switch_off)}, at once, by {row.scheduled_by}. It answers no "
+            f"searches; all personal data will be destroyed by {_d(row.destroy_by)}."
+        )
     return (
         f"Signpost is scheduled to be switched off on {_d(row.switch_off)}. From then it answers no "
         f"searches; all personal data will be destroyed by {_d(row.destroy_by)}. "

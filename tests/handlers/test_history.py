@@ -14,7 +14,7 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Outcome
 from store.tables.audit import AuditEvent
 from tests.factories import AMY, BEN, SHIELDED, TWIN_A, TWIN_B, load_standard, say
-from tests.stepup_helpers import say_fresh
+from tests.stepup_helpers import answer_challenges, say_fresh
 
 
 async def test_history_lists_own_lookups_newest_first(signpost: Signpost, clock: FakeClock) -> None:
@@ -110,3 +110,35 @@ async def test_history_calls_a_search_with_an_impossible_date_not_run_not_misund
     assert reply.lines == (
         "02/11/2026 09:00 GMT · — · by name and date of birth · not run: a detail could not be used",
     )
+
+
+async def test_history_says_a_search_before_enrolling_needed_enrolment_and_counts_a_code_once(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A search sent before enrolling was listed as "refused" (it was stopped for enrolment); a
+    lookup parked for a code and then answered was listed twice ("code asked for", then its
+    answer) and counted twice among "your last N lookups"; one whose code never came said only
+    "code asked for". Now: one line per lookup, each saying what became of it."""
+    await load_standard(signpost)
+    before = await say(signpost, "P001", AMY)
+    assert before.outcome is Outcome.REFUSED  # not enrolled yet
+    clock.advance(minutes=1)
+    await say_fresh(signpost, "P001", "history")  # enrols; now fresh
+    clock.advance(hours=2)  # no longer fresh: the next lookup is parked for a code
+    clock.advance(minutes=1)
+    parked = await say(signpost, "P001", BEN)
+    assert parked.outcome is Outcome.CHALLENGED
+    answered = await answer_challenges(signpost, "P001", parked)
+    assert answered.outcome is Outcome.ANSWERED
+    clock.advance(hours=2)
+    assert (await say(signpost, "P001", "Zed Nobody 01/01/2015")).outcome is Outcome.CHALLENGED  # never answered
+    clock.advance(minutes=20)
+    reply = await say_fresh(signpost, "P001", "history")
+    assert reply.text.startswith("Your last 3 lookups, newest first"), reply.text
+    assert reply.lines == (
+        "02/11/2026 13:02 GMT · — · by name and date of birth · not run: no code given",
+        "02/11/2026 11:02 GMT · 999 000 0026 · by reference · signposts shown",
+        "02/11/2026 09:00 GMT · — · by reference · not run: needed enrolment",
+    ), reply.lines
+    two = await say_fresh(signpost, "P001", "history 2")
+    assert two.lines == reply.lines[:2]

@@ -162,6 +162,18 @@ def test_a_switch_off_today_is_refused_without_at_once(key_file: Path, capsys: p
     assert capsys.readouterr().out == "No decommissioning is scheduled.\n"
 
 
+def test_a_switch_off_at_once_says_it_is_switched_off_not_scheduled(
+    key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--at-once` switched Signpost off there and then, and was answered "Scheduled: switch-off …"."""
+    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    destroy_by = TODAY + timedelta(days=60)
+    assert capsys.readouterr().out == (
+        f"Switched off now, at once ({TODAY:%d/%m/%Y}); personal data destroyed by {destroy_by:%d/%m/%Y}. "
+        "Admins notified.\n"
+    )
+
+
 @pytest.mark.postgres_only
 def test_retention_as_the_runtime_role_says_compaction_needs_the_owner_at_once(
     key_file: Path,

@@ -65,6 +65,10 @@ async def test_a_bare_register_in_the_console_says_to_use_as_not_asks_for_an_id(
     await seed_demo(signpost, children=50)
     first = await answer(signpost, "NS-P0001", "register")
     assert first.startswith("The console acts directly as a practitioner id"), first
+    # With an id, as README says: registration is a chat flow; the console acts as an id directly.
+    given = await answer(signpost, "NS-P0001", "register NS-P0003")
+    assert given.startswith("The console acts directly as a practitioner id"), given
+    assert "':as PRACTITIONER_ID'" in given, given
 
 
 async def test_as_with_a_word_after_the_id_says_one_id_not_that_nobody_has_it(signpost: Signpost) -> None:

@@ -60,7 +60,9 @@ async def test_after_switch_off_only_commands_declaring_it_run_and_without_a_cod
     admitted = await say(chained, "P001", "still")
     assert admitted.outcome is Outcome.INFO and admitted.text == "ran for P001" and admitted.challenge is None
     refused = await say(chained, "P001", "gone")
-    assert refused.outcome is Outcome.SWITCHED_OFF and refused.text == SWITCHED_OFF and refused.challenge is None
+    assert (
+        refused.outcome is Outcome.SWITCHED_OFF and refused.text.startswith(SWITCHED_OFF) and refused.challenge is None
+    )
     async with chained.ctx.db.read() as session:
         audited = (await session.execute(select(AuditEvent.outcome).order_by(AuditEvent.seq))).scalars().all()
     assert audited[-2:] == ["info", "switched_off"]
@@ -193,4 +195,4 @@ async def test_after_switch_off_a_malformed_search_is_told_signpost_is_switched_
     how to type it (which would suggest that typing it right would answer it)."""
     await switch_off_today(chained)
     reply = await say(chained, "P001", "Amy Jones 01/01/2099")
-    assert reply.outcome is Outcome.SWITCHED_OFF and reply.text == SWITCHED_OFF
+    assert reply.outcome is Outcome.SWITCHED_OFF and reply.text.startswith(SWITCHED_OFF)

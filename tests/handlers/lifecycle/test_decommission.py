@@ -153,7 +153,7 @@ async def test_a_switch_off_today_needs_at_once_and_then_takes_effect_at_once(si
     assert refused.outcome is Outcome.INVALID and await decommission_row(signpost) is None
     assert (await say_fresh(signpost, "P001", AMY)).outcome is Outcome.ANSWERED
     done = await say_fresh(signpost, "AD01", "decommission schedule 02/11/2026 At Once")
-    assert done.outcome is Outcome.DONE and "switch-off 02/11/2026" in done.text
+    assert done.outcome is Outcome.DONE and done.text.startswith("Signpost is switched off now, at once (02/11/2026)")
     assert (await say(signpost, "P001", AMY)).outcome is Outcome.SWITCHED_OFF
 
 
@@ -749,3 +749,37 @@ async def test_a_warning_sent_late_says_how_many_days_are_really_left(signpost: 
     warned = [n for n in await notices(signpost) if "will be switched off" in n.body]
     assert sorted(n.recipient_id for n in warned) == list(ADMINS)
     assert all("in 5 days, on 15/12/2026" in n.body for n in warned), [n.body for n in warned]
+
+
+async def test_a_switch_off_at_once_is_told_as_done_not_as_scheduled(signpost: Signpost) -> None:
+    """Switched off today "at once", the admins were told Signpost "is scheduled to be switched off
+    on" today: it already was, so the notice says so."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 02/11/2026 at once")
+    (told,) = {json.loads(n.body)["text"] for n in await notices(signpost)}
+    assert told.startswith("Signpost was switched off on 02/11/2026, at once, by AD01. "), told
+    assert "scheduled to be" not in told, told
+
+
+async def test_help_after_destruction_says_the_data_was_destroyed_not_being_destroyed(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Once destruction is complete, help said personal data "is being destroyed as announced":
+    it says when it was destroyed (before then, it is still being destroyed)."""
+    await load(signpost)
+    await schedule(signpost, "decommission schedule 10/11/2026 20/11/2026")
+    clock.set(at(date(2026, 11, 12)))
+    before = await say(signpost, "AD01", "help")
+    assert "is being destroyed" in before.text and "destroyed by 20/11/2026" in before.text, before.text
+    refused = await say(signpost, "AD01", "decommission cancel")  # the switch-off gate's answer says the same
+    assert refused.outcome is Outcome.SWITCHED_OFF and "is being destroyed by 20/11/2026" in refused.text
+    clock.set(at(date(2026, 11, 20)))
+    assert await decommission_tick(signpost.ctx, clock.now()) is not None
+    refused = await say(signpost, "AD01", "decommission cancel")
+    assert refused.outcome is Outcome.SWITCHED_OFF and "was destroyed on 20/11/2026" in refused.text, refused.text
+    for day in (20, 25):
+        clock.set(at(date(2026, 11, day)))
+        after = await say(signpost, "nobody", "help")
+        assert after.outcome is Outcome.INFO
+        assert "its personal data was destroyed on 20/11/2026" in after.text, after.text
+        assert "being destroyed" not in after.text, after.text
