@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Notice, Role
 from store.audit.chain import current_head
 from store.audit.signing import Signer
-from store.db import Database
+from store.db import Database, after_commit
 from store.delivery import drops
 from store.keys import keychain
 from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
@@ -475,7 +475,8 @@ async def _record_step(
     told: dict[str, int] | None = None,
 ) -> None:
     """Record a step done and queue its notice, in the transaction that made its effect durable or
-    after it (``told``: the counts the notice gives, when more than those added here)."""
+    after it (``told``: the counts the notice gives, when more than those added here). Logged once
+    that transaction commits: a run killed or failing before then did not do the step."""
     row = await session.get(Decommission, step.schedule_id)
     assert row is not None
     merged = json.loads(row.counts)
@@ -489,7 +490,8 @@ async def _record_step(
     text = _step_text(name, number, told if told is not None else counts, row)
     admins = await holders(session, Role.ADMIN)
     await step.enqueue(session, to_admins(admins, step.schedule_id, f"step:{name}", text), step.now)
-    log.info("decommission_step", step=name, **counts)
+    logged = dict(counts)
+    after_commit(session, lambda: log.info("decommission_step", step=name, **logged))
 
 
 def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission) -> str:
