@@ -170,6 +170,36 @@ BAD_CHECK_DIGIT = "bad check digit"
 NOT_ACTIVE_DETAIL = "inactive"
 
 
+class NoRequestMade(StrEnum):
+    """Why an access request (outcome ``info``) made none, as its audit detail says: the record is
+    not shielded, or the requester asked again while their request waits or their access is granted.
+    A subject-access report words each apart (``store.audit.sar``); ids only, nothing personal."""
+
+    NOT_SHIELDED = "not shielded"
+    WAITING = "waiting"
+    GRANTED = "granted"
+
+    def detail(self, number: int = 0) -> str:
+        """The audit detail: ``not shielded``, ``request 4 waiting``, ``grant 7 in force``."""
+        if self is NoRequestMade.WAITING:
+            return f"request {number} waiting"
+        if self is NoRequestMade.GRANTED:
+            return f"grant {number} in force"
+        return self.value
+
+    @classmethod
+    def of(cls, detail: str | None) -> NoRequestMade | None:
+        """Which of them an access request's audit detail records (events written before this too)."""
+        words = (detail or "").split()
+        if words == ["not", "shielded"]:
+            return cls.NOT_SHIELDED
+        if len(words) == 3 and words[0] == "request" and words[1].isdigit() and words[2] == "waiting":
+            return cls.WAITING
+        if len(words) == 4 and words[0] == "grant" and words[1].isdigit() and words[2:] == ["in", "force"]:
+            return cls.GRANTED
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Signpost:
     """One practitioner's contact details for one involvement. Never case data."""

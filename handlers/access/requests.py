@@ -35,6 +35,7 @@ from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import (
     Action,
+    NoRequestMade,
     Notice,
     Outcome,
     Platform,
@@ -150,15 +151,10 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
     if not record.shielded:
         text = f"{format_ref(ref)} is not shielded: search for it to see its signposts."
-        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail="not shielded")
-    grant = await store.current_grant(session, actor.practitioner_id, ref, req.now)
-    if grant is not None:
-        text = f"You already have access to {format_ref(ref)} until {when(grant.expires_at)}."
-        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"grant {grant.id} in force")
-    waiting = await store.pending_request_for(session, actor.practitioner_id, ref, req.now)
-    if waiting is not None:
-        text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
-        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=f"request {waiting.id} waiting")
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=NoRequestMade.NOT_SHIELDED.detail())
+    # Screened before it is known whether a request is made: a purpose given again (access granted
+    # already, or a request waiting) is kept for the family's report as the first one is, sealed in
+    # its audit event, so it must not name the child either.
     refusal = await screening.screen(
         ctx,
         req,
@@ -172,6 +168,16 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     )
     if refusal is not None:
         return refusal
+    grant = await store.current_grant(session, actor.practitioner_id, ref, req.now)
+    if grant is not None:
+        text = f"You already have access to {format_ref(ref)} until {when(grant.expires_at)}."
+        detail = NoRequestMade.GRANTED.detail(grant.id)
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), terms=purpose, detail=detail)
+    waiting = await store.pending_request_for(session, actor.practitioner_id, ref, req.now)
+    if waiting is not None:
+        text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
+        detail = NoRequestMade.WAITING.detail(waiting.id)
+        return Result(Reply(Outcome.INFO, text), subjects=(ref,), terms=purpose, detail=detail)
     return await _open(ctx, req, session, ref, record.local_authority, purpose)
 
 

@@ -183,8 +183,10 @@ async def status_text(ctx: Context, session: AsyncSession, today: date) -> str:
     found = await decommission.status(session)
     if found is None:
         return "No decommissioning is scheduled."
-    left = decommission.key_material_left(ctx.keys, ctx.signer) if found.state == "destroyed" else []
-    return found.describe(today, left)
+    if found.state != "destroyed":
+        return found.describe(today)
+    said = found.describe(today, decommission.key_material_left(ctx.keys, ctx.signer))
+    return " ".join(filter(None, (said, decommission.left_on_server(ctx.db.dialect))))
 
 
 async def certificate_text(session: AsyncSession) -> str:
@@ -407,7 +409,7 @@ async def finish_destruction(
         async with ctx.db.write() as session:
             await append(session, [event])
     said = f"Destroyed what a destruction cut short left: {', '.join(left)}. " if left else ""
-    return said + decommission.certificate_text(json.loads(row.certificate))
+    return said + decommission.completion_text(json.loads(row.certificate), ctx.db.dialect)
 
 
 async def destroy_now(

@@ -359,4 +359,4 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
             reason="claimed by another process",
         )
     audit.recorded()
-    return decommission.certificate_text(cert)
+    return decommission.completion_text(cert, ctx.db.dialect)

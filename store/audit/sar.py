@@ -28,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Action, Origin, format_ref, is_origin
+from handlers.vocabulary import Action, NoRequestMade, Origin, format_ref, is_origin
 from store.audit.candidates import possible_match_seqs
 from store.audit.chain import utc
 from store.audit.log import TermSealer
@@ -45,6 +45,19 @@ NO_PURPOSE = "not asked (ordinary enquiry)"
 # this person's texts about the child were used up), or answered without a request being made.
 REQUEST_REFUSED = "not kept (the request was refused)"
 REQUEST_NOT_MADE = "not kept (no request was made)"
+# An access request that made none, by why (its audit detail: ``NoRequestMade``). Asked again, the
+# purpose given then is its own (kept since it was recorded); the requester's later entries keep
+# the purpose of the request that was made, the one a duty manager decided.
+NOT_SHIELDED = "asked for access, but the record is not shielded: no request was made"
+REPEATED_WHILE_WAITING = (
+    "asked for access again while their earlier request was waiting for a decision: no new request was made"
+)
+REPEATED_WHILE_GRANTED = "asked for access again while access already granted was in force: no new request was made"
+NO_REQUEST_WORDS = {
+    NoRequestMade.NOT_SHIELDED: NOT_SHIELDED,
+    NoRequestMade.WAITING: REPEATED_WHILE_WAITING,
+    NoRequestMade.GRANTED: REPEATED_WHILE_GRANTED,
+}
 OPERATOR_PURPOSE = "operating Signpost (e.g. answering a subject access request)"
 PURPOSE_GONE = "recorded, but no longer readable (its key has been destroyed)"
 _LEADING_REF = re.compile(r"^\s*[\d ]{10,14}\s*")
@@ -139,11 +152,8 @@ NOTHING_DECIDED = "nothing changed (no decision was made)"
 # Where the outcome changes what was done: a search that found no one child did not find this one.
 ACTION_WORDS_BY_OUTCOME = {
     ("search", "ambiguous"): "searched for by name and date of birth",
-    # Access asked for to a record that is not shielded: told to search instead, and nothing was requested.
-    **{
-        (action, "info"): "asked for access, but the record is not shielded: no request was made"
-        for action in REQUEST_ACTIONS
-    },
+    # An access request that made none, whatever its detail says (``NO_REQUEST_WORDS`` tells why).
+    **{(action, "info"): "asked for access: no request was made" for action in REQUEST_ACTIONS},
     **{(action, outcome): TRIED_TO_DECIDE for action in DECIDE_ACTIONS for outcome in REFUSED_OUTCOMES},
 }
 # Events Signpost writes itself about a practitioner's act: their purpose, whatever their origin.
@@ -203,9 +213,12 @@ class SarEntry:
     outcome: str
     purpose: str
     practitioner: str | None = None  # name and id, only when asked for
+    done_as: str | None = None  # what was done, when the event's detail says more than its action and outcome
 
     def what_was_done(self) -> str:
         """The action in a family's words (``action`` is its internal name, never shown to them)."""
+        if self.done_as is not None:
+            return self.done_as
         return ACTION_WORDS_BY_OUTCOME.get((self.action, self.outcome)) or ACTION_WORDS.get(self.action, UNWORDED)
 
     def what_came_of_it(self) -> str:
@@ -217,7 +230,9 @@ class SarEntry:
 
     def for_family(self) -> dict[str, object]:
         """The entry as the JSON report gives it: the text report's words, field by field."""
-        return {**asdict(self), "action": self.what_was_done(), "outcome": self.what_came_of_it()}
+        fields = asdict(self)
+        del fields["done_as"]  # said as the action
+        return {**fields, "action": self.what_was_done(), "outcome": self.what_came_of_it()}
 
     def line(self) -> str:
         who = f"{self.role}, {self.organisation}" + (f" ({self.local_authority})" if self.local_authority else "")
@@ -281,6 +296,13 @@ class _Row:
     outcome: str
     terms: bytes | None
     terms_key: str | None
+    detail: str | None
+
+    def no_request(self) -> NoRequestMade | None:
+        """Why an access request made none (None: it made one, was refused, or is no request)."""
+        if self.action not in REQUEST_ACTIONS or self.outcome != "info":
+            return None
+        return NoRequestMade.of(self.detail)
 
 
 async def subject_access(
@@ -331,8 +353,13 @@ async def _purposes(session: AsyncSession, sealer: TermSealer, rows: Sequence[_R
     for row in rows:
         if row.actor_id is None:
             continue
+        repeated = row.no_request() in (NoRequestMade.WAITING, NoRequestMade.GRANTED)
+        if repeated:
+            # Its own purpose (none kept before they were); not carried on: no request was made of it.
+            purposes[row.seq] = await _reason(session, sealer, row) if row.terms is not None else REQUEST_NOT_MADE
+            continue
         if row.action in REQUEST_ACTIONS and row.terms is not None:
-            # Only a request that carried a purpose (not "already waiting" or "already granted").
+            # Only a request that was made carries its purpose on to the requester's later entries.
             latest[row.actor_id] = await _reason(session, sealer, row)
         elif row.action in REQUEST_ACTIONS and row.outcome in REFUSED_OUTCOMES:
             purposes[row.seq] = REQUEST_REFUSED  # its own purpose was refused: not an earlier one's
@@ -399,4 +426,5 @@ def _entry(row: _Row, purpose: str, names: dict[str, str], with_names: bool) -> 
         outcome=row.outcome,
         purpose=purpose,
         practitioner=person,
+        done_as=NO_REQUEST_WORDS.get(no_request) if (no_request := row.no_request()) else None,
     )

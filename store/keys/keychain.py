@@ -462,6 +462,16 @@ def due_for_destruction(dob: date, today: date) -> bool:
     return birthday(dob, DESTROY_AT_AGE) <= today
 
 
+def past_retention(ring: KeyRing, dob: date, today: date) -> bool:
+    """True for a child who must not be stored on ``today``: 24 or over (``due_for_destruction``),
+    or born on a day whose cohort a retention run has already destroyed, one whose clock was ahead
+    of ``today``'s. Such a row is what a row of a child 24 or over is: never stored, its record (if
+    any was held) destroyed. The key file is read only for a day whose term key is not at hand."""
+    if due_for_destruction(dob, today):
+        return True
+    return dob not in ring.term_keys.days and punctured(ring, day_slot(dob))
+
+
 def cohort_key(ring: KeyRing, dob: date, today: date) -> str | None:
     """The KEK id a child born on ``dob`` has its data key wrapped under from the moment it is
     written; None when that day's key is already destroyed (the child must not be stored).

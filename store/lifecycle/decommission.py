@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Notice, Role
 from store.audit.chain import current_head
 from store.audit.signing import Signer
-from store.db import Database
+from store.db import Database, after_commit
 from store.delivery import drops
 from store.keys import keychain
 from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
@@ -481,7 +481,8 @@ async def _record_step(
     told: dict[str, int] | None = None,
 ) -> None:
     """Record a step done and queue its notice, in the transaction that made its effect durable or
-    after it (``told``: the counts the notice gives, when more than those added here)."""
+    after it (``told``: the counts the notice gives, when more than those added here). Logged once
+    that transaction commits: a run killed or failing before then did not do the step."""
     row = await session.get(Decommission, step.schedule_id)
     assert row is not None
     merged = json.loads(row.counts)
@@ -492,15 +493,16 @@ async def _record_step(
     row.lease_until = step.now + LEASE
     if name == "certificate":
         row.state, row.completed_at = "destroyed", step.now
-    text = _step_text(name, number, told if told is not None else counts, row)
+    text = _step_text(name, number, told if told is not None else counts, row, step.db.dialect)
     admins = await holders(session, Role.ADMIN)
     await step.enqueue(session, to_admins(admins, step.schedule_id, f"step:{name}", text), step.now)
-    log.info("decommission_step", step=name, **counts)
+    logged = dict(counts)
+    after_commit(session, lambda: log.info("decommission_step", step=name, **logged))
 
 
-def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission) -> str:
+def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission, dialect: str) -> str:
     if step == "certificate" and row.certificate:
-        return certificate_text(json.loads(row.certificate))
+        return completion_text(json.loads(row.certificate), dialect)
     listed = ", ".join(f"{table}: {n}" for table, n in sorted(counts.items()))
     label = {"keys": "keys destroyed", "data": "personal data deleted", "compact": "storage compacted"}[step]
     return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
@@ -765,6 +767,28 @@ def verify(document: dict[str, Any], public_key: bytes) -> bool:
     except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True
+
+
+# What destruction cannot reach on a PostgreSQL server (found by a forensic review): the server
+# recycles its write-ahead log segments without wiping them, and the disk blocks of the files a
+# VACUUM FULL replaced are freed, not zeroed. Said wherever completion is (``completion_text``,
+# ``flows.status_text``); SQLite's WAL is truncated and its freed pages zeroed (``secure_delete``).
+LEFT_ON_POSTGRESQL = (
+    "On PostgreSQL this is not yet the end: the server's own write-ahead log (pg_wal) and the disk blocks its "
+    "rewritten tables freed still hold deleted rows, practitioners' names, phones and emails among them, "
+    "until they happen to be overwritten (as do any WAL archive, base backup or replica): to finish, drop "
+    "the database and destroy the server's data volume (or the whole cluster), now that the certificate is issued."
+)
+
+
+def left_on_server(dialect: str) -> str:
+    """What only the database server's operator can still destroy, in words ("" on SQLite)."""
+    return LEFT_ON_POSTGRESQL if dialect == "postgresql" else ""
+
+
+def completion_text(document: dict[str, Any], dialect: str) -> str:
+    """The certificate in words, then what is left on the database server (``left_on_server``)."""
+    return " ".join(filter(None, (certificate_text(document), left_on_server(dialect))))
 
 
 def certificate_text(document: dict[str, Any]) -> str:

@@ -345,7 +345,8 @@ def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
 @dataclass(frozen=True, slots=True)
 class Upserted:
     """What ``upsert`` did: rows inserted, rows updated, and rows not stored because the child is
-    24 or over on the import date (``past_retention``, their references)."""
+    past retention on the import date (``past_retention``, their references: 24 or over, or of a
+    birth date a retention run ahead of the import's clock has destroyed: ``keychain.past_retention``)."""
 
     inserted: int
     updated: int
@@ -370,17 +371,19 @@ async def upsert(
 ) -> Upserted:
     """Insert new children and update changed ones; unchanged rows are left alone.
 
-    A child already due for destruction (24 or over on ``now``'s date) is never stored: the row is
-    left out and its reference returned in ``past_retention`` (the caller destroys any existing
-    record of it). One query per chunk to find existing rows, never one per row. New children's
-    blind terms go to ``terms_to`` (``TERMS_STAGE`` during an import on SQLite), and their name
-    counts are added to ``counts_into`` when given (the caller writes them) instead of the table.
+    A child already past retention (24 or over on ``now``'s date, or of a birth date whose cohort is
+    destroyed: ``keychain.past_retention``) is never stored: the row is left out and its reference
+    returned in ``past_retention`` (the caller destroys any existing record of it). One query per
+    chunk to find existing rows, never one per row. New children's blind terms go to ``terms_to``
+    (``TERMS_STAGE`` during an import on SQLite), and their name counts are added to
+    ``counts_into`` when given (the caller writes them) instead of the table.
     """
     today = now.date()
     keychain.hold_term_keys(keys, today)
-    past = tuple(row.ref for row in rows if keychain.due_for_destruction(row.identity.date_of_birth, today))
+    past = tuple(row.ref for row in rows if keychain.past_retention(keys, row.identity.date_of_birth, today))
     if past:
-        rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
+        gone = set(past)
+        rows = [row for row in rows if row.ref not in gone]
     macs = {row.ref: feed_row_mac(keys, row) for row in rows}
     existing: dict[int, bytes | None] = {}
     destroyed: set[int] = set()
@@ -632,8 +635,8 @@ async def insert_new(session: AsyncSession, keys: KeyRing, rows: Sequence[ChildR
     one): on a first load, that records the version its terms are written under, which every
     reader checks.
     """
-    rows = [row for row in rows if not keychain.due_for_destruction(row.identity.date_of_birth, now.date())]
     keychain.hold_term_keys(keys, now.date())
+    rows = [row for row in rows if not keychain.past_retention(keys, row.identity.date_of_birth, now.date())]
     await ready_for_terms(session, keys, now.date())
     for start in range(0, len(rows), BULK_CHUNK):
         await _insert_new(session, keys, rows[start : start + BULK_CHUNK], now)

@@ -214,6 +214,7 @@ class ImportReport:
     past_retention: int = 0
     past_retention_involvements: int = 0
     past_retention_held: int = 0  # of those, records this import found held and destroyed
+    past_retention_ahead: int = 0  # of those, not yet 24: a retention run dated later destroyed their cohort
     _not_stored: set[int] = field(default_factory=set, repr=False)
     # Rows naming children whose records were destroyed (at 24, or by decommissioning): nothing of
     # them is stored again, neither the child nor an involvement.
@@ -247,6 +248,12 @@ class ImportReport:
                 f"destruction ({plural(self.past_retention_held, 'record')} already held destroyed by this import); "
                 f"{plural(self.past_retention_involvements, 'involvement row')} for them skipped."
             )
+        if self.past_retention_ahead:
+            notes.append(
+                f"Of those, {plural(self.past_retention_ahead, 'child row')} not yet 24 on the import date: a "
+                "retention run dated later than this import has already destroyed the records of their birth "
+                "dates (is a clock ahead, here or where retention ran?); they are treated as past retention."
+            )
         if self.destroyed or self.destroyed_involvements:
             notes.append(
                 f"{plural(self.destroyed, 'child row')} and {plural(self.destroyed_involvements, 'involvement row')} "
@@ -262,6 +269,15 @@ class ImportReport:
         if self.compaction_pending:
             notes.append(self.compaction_pending)
         return notes
+
+
+def _ahead(rows: Sequence[ChildRow], past: Sequence[int], today: date) -> int:
+    """Of the rows left out as past retention, those not yet 24 on ``today``: their birth date's
+    cohort was destroyed by a retention run whose clock was ahead of this import's."""
+    gone = set(past)
+    return sum(
+        1 for row in rows if row.ref in gone and not keychain.due_for_destruction(row.identity.date_of_birth, today)
+    )
 
 
 def unknown_authorities_note(count: int) -> str:
@@ -1439,8 +1455,11 @@ class _Run:
             batch = [_as_registered(row, respelt) for row in batch]
         if first_load:  # nothing stored before this import: every good row is new
             today = self.now.date()
-            past = tuple(row.ref for row in batch if keychain.due_for_destruction(row.identity.date_of_birth, today))
-            kept = [row for row in batch if not keychain.due_for_destruction(row.identity.date_of_birth, today)]
+            past = tuple(
+                row.ref for row in batch if keychain.past_retention(self.keys, row.identity.date_of_birth, today)
+            )
+            gone = set(past)
+            kept = [row for row in batch if row.ref not in gone]
             pool = self._pool()
             if pool is None:
                 sealed = children.seal_children(self.keys, kept)
@@ -1472,6 +1491,7 @@ class _Run:
                 report.past_retention_held += destroyed
             self._done(len(batch))
         report.past_retention += len(past)
+        report.past_retention_ahead += _ahead(batch, past, self.now.date())
         report._not_stored.update(past)
 
     def _pool(self) -> SealerPool | None:

@@ -18,13 +18,14 @@ from handlers.clock import FakeClock
 from handlers.operator.audit import EXPORT_FIELDS
 from handlers.vocabulary import Action, Outcome
 from store.audit.log import AuditRecord, append
-from store.audit.sar import OUTCOME_WORDS
+from store.audit.sar import DECIDING, OUTCOME_WORDS, REPEATED_WHILE_GRANTED, REPEATED_WHILE_WAITING
 from store.people import lead
 from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
 from store.tables.audit import AuditEvent
+from tests.access_helpers import decide, load_access, request_access
 from tests.bot.cli.conftest import Cli, Run
-from tests.factories import AMY, BEN, CHILDREN_HEADER, load_standard
+from tests.factories import AMY, BEN, CHILDREN_HEADER, SHIELDED, load_standard
 from tests.stepup_helpers import say_fresh
 from tests.store.audit.tamper import rechain, run_sql, unprotect
 
@@ -632,3 +633,33 @@ async def test_a_reference_typed_with_its_spaces_unquoted_is_read_whole(busy: Si
     assert len(quoted.out.splitlines()) > 1 and set(quoted.out.splitlines()) <= set(export.out.splitlines())
     wrong = await signpost_cli.run("audit", "sar", "999", "000", "0019")
     assert wrong.code == 2 and "argument CHILD_REF: that reference number is not valid" in wrong.err, wrong.err
+
+
+async def test_sar_tells_a_request_repeated_while_waiting_or_granted_from_one_for_a_record_not_shielded(
+    signpost: Signpost, signpost_cli: Cli
+) -> None:
+    """A practitioner asking again for a shielded record, while their request waits and then while
+    access granted is in force, read in `audit sar` as "the record is not shielded: no request was
+    made", with the first request's purpose. Each says what happened, with the purpose given then."""
+    await load_access(signpost)
+    first, waiting, granted = "Joint home visit with police tomorrow", "still need it for the visit", "follow-up visit"
+    assert (await request_access(signpost, "S001", SHIELDED, first)).outcome is Outcome.DONE
+    assert (await request_access(signpost, "S001", SHIELDED, waiting)).outcome is Outcome.INFO
+    assert (await decide(signpost, "DM02", "approve", 1)).outcome is Outcome.DONE
+    again = await request_access(signpost, "S001", SHIELDED, granted)
+    assert again.outcome is Outcome.INFO and "already have access" in again.text
+    text = await signpost_cli.run("audit", "sar", SHIELDED)
+    assert text.code == 0, text.err
+    said = [line.strip() for line in text.out.splitlines() if line.startswith("    ")]
+    shown = "information given, nothing of the record shown"
+    assert said == [
+        f"requested access (purpose given); done; purpose: {first}",
+        f"{REPEATED_WHILE_WAITING}; {shown}; purpose: {waiting}",
+        f"approved an access request; done; purpose: {DECIDING}",
+        f"{REPEATED_WHILE_GRANTED}; {shown}; purpose: {granted}",
+    ]
+    entries = json.loads((await signpost_cli.run("audit", "sar", SHIELDED, "--format", "json")).out)["entries"]
+    assert [(e["action"], e["purpose"]) for e in entries][1::2] == [
+        (REPEATED_WHILE_WAITING, waiting),
+        (REPEATED_WHILE_GRANTED, granted),
+    ]

@@ -201,8 +201,9 @@ async def test_a_destroyed_candidate_is_in_no_report_export_or_row(signpost: Sig
 
 
 async def test_purpose_comes_from_the_practitioners_access_request(signpost: Signpost, clock: FakeClock) -> None:
-    """Shielded hit, request with a purpose, a repeat (already waiting: no purpose given), the duty
-    manager's approval, the granted lookup: the purpose is carried to the requester's later entries.
+    """Shielded hit, request with a purpose, a repeat (already waiting: its own purpose, kept), the
+    duty manager's approval, the granted lookup: the purpose of the request made is carried to the
+    requester's later entries (the repeat made none).
 
     Through the real commands: the access request audits action "request_access" with the purpose
     as its terms, sealed under the child's key; S001 and DM02 enrol and answer their step-up codes
@@ -224,7 +225,7 @@ async def test_purpose_comes_from_the_practitioners_access_request(signpost: Sig
     assert [(e.role, e.action, e.outcome, e.purpose) for e in sar.entries] == [
         ("Health visitor", "lookup", "shielded", NO_PURPOSE),
         ("Health visitor", "request_access", "done", purpose),
-        ("Health visitor", "request_access", "info", purpose),
+        ("Health visitor", "request_access", "info", "still need it"),
         ("Duty manager", "approve", "done", DECIDING),  # a decision, not an enquiry of their own
         ("Health visitor", "lookup", "answered", purpose),
     ]
