@@ -142,3 +142,23 @@ async def test_history_says_a_search_before_enrolling_needed_enrolment_and_count
     ), reply.lines
     two = await say_fresh(signpost, "P001", "history 2")
     assert two.lines == reply.lines[:2]
+
+
+async def test_history_lists_a_search_by_name_answered_after_its_code_once(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A search by name parked for a code is sealed under its birth date's key and its answer under
+    the child's, so pairing by sealing key listed it twice, "signposts shown" and "not run: no code
+    given" (review): the commonest search after a lapsed step-up. It is one line, counted once."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", "history")
+    clock.advance(hours=2, minutes=1)
+    parked = await say(signpost, "P001", "Ben Okafor 12/09/2016")
+    assert parked.outcome is Outcome.CHALLENGED
+    assert (await answer_challenges(signpost, "P001", parked)).outcome is Outcome.ANSWERED
+    clock.advance(minutes=1)
+    reply = await say_fresh(signpost, "P001", "history")
+    assert reply.text == "Your last lookup (UK time):", reply.text
+    assert len(reply.lines) == 1 and reply.lines[0].endswith("· by name and date of birth · signposts shown"), (
+        reply.lines
+    )
