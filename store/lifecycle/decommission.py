@@ -215,7 +215,23 @@ async def schedule(
     )
     session.add(row)
     await session.flush()
+    if is_switched_off(switch_off, today):
+        await close_undecidable(session, now)
     return row
+
+
+# Notices that ask someone to decide (Approve / Deny) what nobody can once every command is answered
+# "switched off". A relayed message is not among them: it carries its sender's purpose and how to
+# reach them, which the lead may still act on outside Signpost.
+ASK_FOR_DECISION = ("access_request", "registration_request")
+UNDECIDABLE = "not sent: Signpost was switched off before it was delivered"
+
+
+async def close_undecidable(session: AsyncSession, now: datetime) -> None:
+    """Close unsent every notice still waiting (or waiting for a retry) that asks for a decision:
+    from the switch-off nobody can approve or deny anything. Idempotent; read through the pending
+    notices' index."""
+    await drops.close(session, NoticeRow.kind.in_(ASK_FOR_DECISION), now, UNDECIDABLE, attempted=False)
 
 
 async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:
@@ -285,6 +301,7 @@ async def timeline(session: AsyncSession, enqueue: NoticeEnqueue, now: datetime)
             f"data will be destroyed by {_d(row.destroy_by)}."
         )
         notices += to_admins(ids, row.id, "switched_off", text)
+        await close_undecidable(session, now)
         await session.execute(
             update(Decommission)
             .where(Decommission.id == row.id, Decommission.state == "scheduled")

@@ -17,6 +17,7 @@ from store.lifecycle import decommission
 from store.tables.people import AccessRequest
 from tests.access_helpers import load_access, notices, request_access
 from tests.factories import SHIELDED
+from tests.handlers.lifecycle.test_decommission_notices import ConsolePlatform, rows
 
 
 async def test_the_standard_tasks_forget_delivery_ids_once_past_the_kept_window(
@@ -80,3 +81,24 @@ async def test_once_switched_off_no_request_escalates_or_expires_while_destructi
     async with signpost.ctx.db.read() as session:
         [row] = (await session.execute(select(AccessRequest))).scalars()
     assert (row.state, row.escalation_level) == ("pending", 0)
+
+
+async def test_once_switched_off_no_duty_manager_is_asked_to_decide_a_request_queued_before(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """A request's Approve / Deny notice queued before the switch-off (or waiting for a retry) was
+    still delivered after it (review): a duty manager was asked to decide what nobody can any more.
+    Such notices are dropped at the switch-off; the admins' switch-off notice still goes."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "P002", SHIELDED)).outcome is Outcome.DONE
+    async with signpost.ctx.db.write() as session:
+        await decommission.schedule(session, clock.now().date(), None, "AD01", clock.now(), at_once=True)
+    platform = ConsolePlatform()
+    scheduler = Scheduler(signpost.ctx, standard_tasks(Outbox(signpost.ctx, [platform])))
+    for _ in range(2):  # the tick queues the switch-off notice; delivery sends it on the next pass
+        clock.advance(minutes=1)
+        await scheduler.run_due()
+    kinds = sorted({notice.kind for _, notice in platform.sent})
+    assert kinds == ["decommission"], kinds
+    closed = [row for row in (await rows(signpost)).values() if row.kind == "access_request"]
+    assert closed and all(row.dropped_at is not None and row.delivered_at is None for row in closed), closed
