@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.admission import default_limit
-from store.characters import shows_as_itself
+from store.characters import HIDDEN_IN_PATH, shows_as_itself
 from store.db import url_problem
 
 
@@ -163,10 +163,6 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.host}:{self.port}"
 
 
-HIDDEN_IN_PATH = (
-    "holds a hidden character (a control character or an invisible formatting mark; a tab or a line break "
-    "counts too): name a file whose path shows as typed"
-)
 LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "console", "json")
 # SIGNPOST_* names read elsewhere than Settings (the test suite's database and `make fuzz`'s size,

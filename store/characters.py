@@ -59,6 +59,13 @@ def hidden_at(text: str) -> Iterator[int]:
         yield at
 
 
+HIDDEN_IN_PATH = (
+    "holds a hidden character (a control character or an invisible formatting mark; a tab or a line break "
+    "counts too): name a file whose path shows as typed"
+)
+"""Why a path (an argument or a setting) that does not show as itself is refused: the one wording."""
+
+
 def shows_as_itself(text: str) -> bool:
     """Whether every character of ``text`` shows as itself on one line."""
     return text.isprintable() or next(hidden_at(text), None) is None  # the first, for nearly every field of a feed

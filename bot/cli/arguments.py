@@ -97,12 +97,6 @@ def child_reference(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-HIDDEN_PATH = (
-    "that path holds a hidden character (a control character or an invisible formatting mark; "
-    "a tab or a line break counts too): name a file whose path shows as typed"
-)
-
-
 def file_path(text: str) -> Path:
     """A file or folder named on the command line. One whose path does not show as itself (ESC and
     the terminal sequence it starts, a bidi override, a tab or line break, a byte that is not UTF-8)
@@ -111,10 +105,10 @@ def file_path(text: str) -> Path:
     every path a command prints or audits shows as itself, and none needs escaping where it is used.
     Stricter than a command's text (``hides_characters``), where a tab or line break is a space: in
     a file's name it is part of the name. The one reading for every argument that names a file."""
-    from store.characters import shows_as_itself
+    from store.characters import HIDDEN_IN_PATH, shows_as_itself
 
     if not shows_as_itself(text):
-        raise argparse.ArgumentTypeError(HIDDEN_PATH)
+        raise argparse.ArgumentTypeError(f"that path {HIDDEN_IN_PATH}")
     return Path(text)
 
 

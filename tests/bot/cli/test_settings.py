@@ -17,7 +17,6 @@ import pytest
 
 from bot.config import (
     DOTENV_NOT_A_FILE,
-    HIDDEN_IN_PATH,
     LEVELS,
     LOG_FORMATS,
     OTHER_NAMES,
@@ -28,6 +27,7 @@ from bot.config import (
 )
 from bot.logging import WITHHELD
 from bot.serve import front_ends
+from store.characters import HIDDEN_IN_PATH
 from tests.bot.cli.conftest import Cli
 
 NOT_HTTPS = [
