@@ -168,5 +168,5 @@ async def test_every_request_after_the_switch_off_is_audited_exactly_once(slack_
     await load_standard(slack_app.signpost)
     await slack_app.link("P002", NURSE)
     done = await say_fresh(slack_app.signpost, "AD01", "decommission schedule 02/11/2026 at once")
-    assert "switch-off" in done.text, done
+    assert "switched off now, at once" in done.text, done
     assert "switched_off" in await walk(slack_app, table())
