@@ -459,7 +459,7 @@ SPECS = (
         stepup=StepUp.FRESH,
         writes=True,
         check=parsed_by(_request_args),
-        names_child=reference_in(lambda args: split_reference(args)[0]),
+        names_child=reference_in(lambda args: split_target(args)[0]),
     ),
     Spec(
         name="approve",

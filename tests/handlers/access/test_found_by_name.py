@@ -17,8 +17,8 @@ from bot.teams.render import render_reply
 from handlers.access import jobs
 from handlers.clock import FakeClock
 from handlers.vocabulary import Button, Outcome, Reply, format_ref
-from tests.access_helpers import decide, fresh_say, load_access, notices, search_as
-from tests.factories import SHIELDED
+from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, search_as
+from tests.factories import SHIELDED, say
 
 BY_NAME = "Mia Stone 30/06/2015"  # the shielded child's name and date of birth, no reference
 TYPED = f"request {SHIELDED} section 47 enquiry"
@@ -139,3 +139,15 @@ async def test_a_typed_reference_is_still_named_back(app: Signpost) -> None:
     assert format_ref(SHIELDED) in asked.text
     await decide(app, "DM02", "approve", 1)
     assert format_ref(SHIELDED) in await received(app, "P002")
+
+
+async def test_a_request_by_handle_waiting_for_its_code_has_terms_sealed_under_the_childs_key(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """As a request by reference stopped for a code: its purpose dies with the child, not the month."""
+    found = await search_as(app, "P002", BY_NAME)
+    clock.advance(minutes=31)  # the code is stale again
+    stopped = await say(app, "P002", f"{button(found, 'request_access').command} section 47 enquiry")
+    assert stopped.outcome is Outcome.CHALLENGED
+    [event] = [e for e in await audit_events(app, "request_access") if e.outcome == "challenged"]
+    assert event.terms is not None and event.terms_key == f"child:{int(SHIELDED)}"
