@@ -38,9 +38,12 @@ STOPPED_WORDS = {
     "stepup locked": "not run: code entry was paused",
     "stepup disabled": "not run: authenticator disabled",
 }
-# A reference is shown only where the reply itself gave it (or its request button): never for an
-# ambiguous or unmatched search, whose candidates the practitioner was not shown.
+# A reference is shown only where the reply itself gave it, or the practitioner typed it: never for
+# an ambiguous or unmatched search, whose candidates the practitioner was not shown, nor for a
+# shielded record found by name and date of birth (its finder is not to learn its reference; its
+# buttons carry a handle instead, handlers/access/found.py).
 REVEALED = frozenset({"answered", "shielded"})
+REVEALED_BY_NAME = frozenset({"answered"})
 
 
 def parse_count(args: str) -> int:
@@ -57,7 +60,8 @@ def parse_count(args: str) -> int:
 def history_line(at: datetime, action: str, outcome: str, subject_refs: str, detail: str = "") -> str:
     """One row: local time · reference (or a dash) · how it was asked · outcome."""
     refs = subject_refs.split()
-    shown = format_ref(refs[0]) if outcome in REVEALED and len(refs) == 1 else "—"
+    revealed = REVEALED if action == Action.LOOKUP else REVEALED_BY_NAME
+    shown = format_ref(refs[0]) if outcome in revealed and len(refs) == 1 else "—"
     when = uk_time(utc(at))
     how = "by reference" if action == Action.LOOKUP else "by name and date of birth"
     said = STOPPED_WORDS.get(detail) if outcome == Outcome.REFUSED else None

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import lead
 from handlers.access import screening
+from handlers.access.found import handle
 from handlers.access.notices import when
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by, reference_in
@@ -67,11 +68,18 @@ SHIELDED = (
 # Under a grant: the one line that says why these signposts will stop showing, and when (the
 # expiry as the approval gave it, handlers.access.notices.when).
 SHIELDED_UNTIL = "This record is shielded: your access ends at {until}."
+# An accepted match whose names or date of birth are not the child's as typed (``Decision.exact``):
+# said, never what differs (that would echo what the practitioner did not type).
+DIFFERS = "Matched with a difference from what you typed"
+MATCH_DIFFERS = f"{DIFFERS}: check the reference against your records before acting."
+SHIELDED_DIFFERS = f"{DIFFERS}: make sure this is the child you mean before you request access or send a message."
 LOOKUP_USAGE = "Search by reference number, e.g. 999 000 1006 (10 digits)."
 SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Ava Price 05/01/2014 NS1 3LY."
 
 
-def request_access_button(ref: int) -> Button:
+def request_access_button(ref: int | str) -> Button:
+    """``ref``: the child's reference, or the handle of a search by name and date of birth
+    (handlers/access/found.py), whose finder is not to learn the reference."""
     return Button(
         action_id="request_access",
         label="Request access",
@@ -81,7 +89,7 @@ def request_access_button(ref: int) -> Button:
     )
 
 
-def send_message_button(ref: int) -> Button:
+def send_message_button(ref: int | str) -> Button:
     """Write to the shielded child's lead professional without learning who they are (handlers/access/relay.py)."""
     return Button(
         action_id="relay_message",
@@ -96,9 +104,21 @@ def send_message_button(ref: int) -> Button:
 
 
 async def answer_for(
-    ctx: Context, session: AsyncSession, actor: Actor, ref: int, now_terms: str, req: Request
+    ctx: Context,
+    session: AsyncSession,
+    actor: Actor,
+    ref: int,
+    now_terms: str,
+    req: Request,
+    *,
+    by_name: bool = False,
+    differs: bool = False,
 ) -> Result:
     """Signposts for one matched child, or the shielded notice when no grant covers it.
+
+    ``by_name``: found by name and date of birth, so the shielded notice's buttons carry this search's
+    handle, not the reference the practitioner did not type (handlers/access/found.py).
+    ``differs``: matched with a difference from what was typed, which the answer says.
 
     One read for the child, its wrapped data key (the audit terms are sealed under it), its
     signposts and who is told of the lookup; a shielded child's signposts (and who is told) are
@@ -117,7 +137,10 @@ async def answer_for(
     record, key = found.record, found.key
     until = await ctx.grants.grant_expires_at(session, actor, ref, req.now) if record.shielded else None
     if record.shielded and until is None:
-        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=(request_access_button(ref), send_message_button(ref)))
+        target = handle(req.command.correlation_id) if by_name else ref
+        buttons = (request_access_button(target), send_message_button(target))
+        warned = (SHIELDED_DIFFERS,) if differs else ()
+        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=buttons, lines=warned)
         return Result(reply, subjects=(ref,), terms=now_terms, subject_key=key)
     posts = tuple(await children.signposts(session, ref) if record.shielded else found.signposts)
     if posts:
@@ -125,7 +148,8 @@ async def answer_for(
     else:
         text = f"No practitioners are recorded as working with {format_ref(ref)}."
     shown_until = () if until is None else (SHIELDED_UNTIL.format(until=when(until)),)
-    reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts, lines=shown_until)
+    lines = ((MATCH_DIFFERS,) if differs else ()) + shown_until
+    reply = Reply(Outcome.ANSWERED, text, child_ref=format_ref(ref), signposts=posts, lines=lines)
     told = await lead.inform(ctx, req, record, session, found.told)  # the lead is told who looked (handlers/lead.py)
     return Result(reply, subjects=(ref,), result_count=len(posts), terms=now_terms, subject_key=key, also=told)
 
@@ -192,7 +216,8 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         # Audited with its terms like any search; the log line is the store's (versions only).
         return Result(Reply(Outcome.FAILED, UPDATING), terms=req.args, detail="index not current")
     if decision.kind is DecisionKind.MATCH and decision.best is not None:
-        return await answer_for(ctx, session, req.actor, decision.best, req.args, req)
+        differs = not decision.exact
+        return await answer_for(ctx, session, req.actor, decision.best, req.args, req, by_name=True, differs=differs)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
         # Every other child that made the answer "could not be sure" (the heaviest few weak ones)

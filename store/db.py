@@ -752,7 +752,6 @@ SHIPPED_HEADS = (
     "0003_deliveries",
     "0006_lifecycle",
     "0008_name_counts",
-    "0018_relay",
     "0020_notice_reached",
     "0021_notice_account",
     "0022_notice_child",
@@ -761,6 +760,7 @@ SHIPPED_HEADS = (
     "0025_registration_expiry",
     "0026_claim_drop_wanted",
     "0027_teams_ids_lowercase",
+    "0028_ref_withheld",
 )
 
 

@@ -55,7 +55,9 @@ async def expire_grants(ctx: Context, now: datetime) -> int:
             if not await store.expire_grant(session, grant.id, now):
                 continue  # another replica took it
             await append(session, [system_event(Action.GRANT_EXPIRED, grant.child_ref, f"grant {grant.id}", now)])
-            notice = grant_expired_notice(grant.id, grant.request_id, grant.practitioner_id, grant.child_ref)
+            notice = grant_expired_notice(
+                grant.id, grant.request_id, grant.practitioner_id, grant.child_ref, grant.ref_withheld
+            )
             await ctx.notices.enqueue(session, [notice], now)
             # Its approval, if still undelivered (the holder's platform failing), would now say
             # "approved until" a time past, after "has ended": closed unsent instead.
@@ -98,7 +100,9 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
             if not await store.expire_request(session, row.id, now):
                 continue
             await append(session, [system_event(Action.REQUEST_EXPIRED, row.child_ref, f"request {row.id}", now)])
-            await ctx.notices.enqueue(session, [request_expired_notice(row.id, row.requester_id, row.child_ref)], now)
+            await ctx.notices.enqueue(
+                session, [request_expired_notice(row.id, row.requester_id, row.child_ref, row.ref_withheld)], now
+            )
             done += 1
         done += await _expire_registrations(ctx, session, now)
     return done

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access.found import named
 from handlers.clock import uk_time
 from handlers.vocabulary import Actor, Button, Input, Notice, Role, format_ref
 from store.keys.crypto import KeyRing
@@ -107,28 +108,30 @@ def request_notices(
     ]
 
 
-def approved_notice(request_id: int, requester: str, ref: int, until: datetime) -> Notice:
+def approved_notice(request_id: int, requester: str, ref: int, until: datetime, withheld: bool = False) -> Notice:
     text = (
-        f"Access request {request_id} was approved: you can see the signposts for {format_ref(ref)} "
+        f"Access request {request_id} was approved: you can see the signposts for {named(ref, withheld)} "
         f"until {when(until)}. Search for it again to see them."
     )
     return Notice(requester, "access_approved", text, dedupe_key=f"access:{request_id}:decided")
 
 
-def denied_notice(request_id: int, requester: str, ref: int, reason: str) -> Notice:
+def denied_notice(request_id: int, requester: str, ref: int, reason: str, withheld: bool = False) -> Notice:
     why = f" Reason: {reason}" if reason else " No reason was given."
-    text = f"Access request {request_id} for {format_ref(ref)} was denied.{why}"
+    text = f"Access request {request_id} for {named(ref, withheld)} was denied.{why}"
     return Notice(requester, "access_denied", text, dedupe_key=f"access:{request_id}:decided")
 
 
-def request_expired_notice(request_id: int, requester: str, ref: int) -> Notice:
+def request_expired_notice(request_id: int, requester: str, ref: int, withheld: bool = False) -> Notice:
     text = (
-        f"Access request {request_id} for {format_ref(ref)} expired: nobody decided it within 24 hours. "
+        f"Access request {request_id} for {named(ref, withheld)} expired: nobody decided it within 24 hours. "
         "You can ask again."
     )
     return Notice(requester, "access_expired", text, dedupe_key=f"access:{request_id}:expired")
 
 
-def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int) -> Notice:
-    text = f"Your access to {format_ref(ref)} (request {request_id}) has ended. Searches show it as shielded again."
+def grant_expired_notice(grant_id: int, request_id: int, holder: str, ref: int, withheld: bool = False) -> Notice:
+    text = (
+        f"Your access to {named(ref, withheld)} (request {request_id}) has ended. Searches show it as shielded again."
+    )
     return Notice(holder, "grant_expired", text, dedupe_key=f"grant:{grant_id}:expired")

@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import found as found_by_name
 from handlers.access import screening
 from handlers.access.notices import when
-from handlers.access.requests import split_reference
+from handlers.access.requests import handle_gone, split_target, target_ref
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
 from handlers.grammar import MAX_ID, UsageError, parse_number
@@ -307,13 +308,14 @@ async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: date
         # again; the caller's ``enqueue`` stores the others' notices (a renewed key is refused there).
         await tell_again(session, told, now)
         return told
-    text = UNDELIVERED_NOTICE.format(id=relay_id, ref=format_ref(found.child_ref))
+    text = UNDELIVERED_NOTICE.format(id=relay_id, ref=found_by_name.named(found.child_ref, found.ref_withheld))
     return [Notice(found.sender_id, "relay_undelivered", text, dedupe_key=f"relay:{relay_id}:undelivered")]
 
 
-def _message_args(args: str) -> tuple[int, str]:
-    """The child's reference and the message: InvalidReference or UsageError when it could not be sent."""
-    ref, text = split_reference(args)
+def _message_args(args: str) -> tuple[int | str, str]:
+    """The child's reference (or a search's handle, handlers/access/found.py) and the message:
+    InvalidReference or UsageError when it could not be sent."""
+    ref, text = split_target(args)
     text = _text_of(text)
     if len(text) < MIN_TEXT:
         raise UsageError(f"please write your purpose and how to reach you, in at least {MIN_TEXT} characters")
@@ -325,18 +327,23 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     actor = req.actor
     assert actor is not None
     try:
-        ref, text = _message_args(req.args)
+        target, text = _message_args(req.args)
     except InvalidReference as exc:
         return bad_reference(exc)
+    ref = await target_ref(session, target, actor, req.now)
+    if ref is None:
+        return handle_gone()
+    withheld = not isinstance(target, int)
+    name = found_by_name.named(ref, withheld)
     record = await children.find(session, ctx.keys, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
     subjects = (ref,)
     if not record.shielded:
-        text_ = f"{format_ref(ref)} is not shielded: search for it and contact the practitioners directly."
+        text_ = f"{found_by_name.capital(name)} is not shielded: search for it and contact the practitioners directly."
         return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="not shielded")
     if await ctx.grants.grant_expires_at(session, actor, ref, req.now) is not None:
-        text_ = f"You have access to {format_ref(ref)}: search for it and contact the practitioners directly."
+        text_ = f"You have access to {name}: search for it and contact the practitioners directly."
         return Result(Reply(Outcome.INFO, text_), subjects=subjects, detail="grant in force")
     refusal = await screening.screen(
         ctx,
@@ -349,20 +356,29 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         then="Please wait for an answer, or contact your duty manager.",
         spent_detail="relay rate limit",
         relayed=lambda: relay.sent_since(session, actor.practitioner_id, ref, req.now - screening.WINDOW),
+        named=name,
     )
     if refusal is not None:
         return refusal
     recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id)
     if not recipients:
-        return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=format_ref(ref))), subjects=subjects, detail="nobody")
+        return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=name)), subjects=subjects, detail="nobody")
     sealed = await relay.seal_for_child(session, ctx.keys, ref, text, "message")
     if sealed is None:
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no child key")
     relay_id = await relay.create(
-        session, ref, record.local_authority, actor.practitioner_id, recipients, role, sealed, req.now
+        session,
+        ref,
+        record.local_authority,
+        actor.practitioner_id,
+        recipients,
+        role,
+        sealed,
+        req.now,
+        ref_withheld=withheld,
     )
     await ctx.notices.enqueue(session, relay_notices(relay_id, ref, recipients, role), req.now)
-    reply = Reply(Outcome.DONE, DELIVERED.format(id=relay_id, ref=format_ref(ref)))
+    reply = Reply(Outcome.DONE, DELIVERED.format(id=relay_id, ref=name))
     return Result(reply, subjects=subjects, result_count=len(recipients), detail=f"relay {relay_id} to {role}")
 
 
@@ -401,7 +417,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
         if again is None or again.recipients != found.recipients:  # handed on since: no longer theirs
             return _not_yours(relay_id)
         return _already_answered(relay_id, subjects)
-    ref = format_ref(found.child_ref)
+    ref = found_by_name.named(found.child_ref, found.ref_withheld)  # the sender's name for it
     notice = Notice(
         found.sender_id,
         "relay_answered",
@@ -444,6 +460,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     text = await _open(ctx, session, found, found.text, "message")
     answer_text = await _open(ctx, session, found, found.reply, "reply")
     if me == found.sender_id:
+        ref = found_by_name.named(found.child_ref, found.ref_withheld)  # the sender's name for it
         if found.replied_at is not None:
             status = f"answered {when(found.replied_at)}: {answer_text}"
         else:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access import registration, screening
+from handlers.access import found, registration, screening
 from handlers.access.notices import (
     approved_notice,
     authority_now,
@@ -35,6 +35,7 @@ from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import (
     Action,
+    Actor,
     NoRequestMade,
     Notice,
     Outcome,
@@ -102,6 +103,26 @@ def split_reference(args: str) -> tuple[int, str]:
     return parse_reference(digits), " ".join(tokens[used:]).strip()
 
 
+def split_target(args: str) -> tuple[int | str, str]:
+    """The record and the rest: a search's handle (a button offered after a search by name and date
+    of birth, handlers/access/found.py) as its search id, else the reference (``split_reference``)."""
+    handled = found.handle_in(args)
+    return handled if handled is not None else split_reference(args)
+
+
+async def target_ref(session: AsyncSession, target: int | str, actor: Actor, now: datetime) -> int | None:
+    """The child a target names for this asker: a typed reference as it is, a handle as its search
+    found it (None once it is not the asker's, or too old)."""
+    if isinstance(target, int):
+        return target
+    return await found.resolve(session, target, actor.practitioner_id, now)
+
+
+def handle_gone() -> Result:
+    """A handle that names nothing for this asker (someone else's, or too old): said, and nothing else."""
+    return Result(Reply(Outcome.INVALID, found.GONE), detail="found handle unresolved")
+
+
 def parse_duration(text: str) -> timedelta:
     if not text:
         return POLICY.grant_default
@@ -125,9 +146,10 @@ def parse_id(args: str) -> tuple[str, int, str]:
     return kind, request_id, rest.strip()
 
 
-def _request_args(args: str) -> tuple[int, str]:
-    """The reference and the purpose; ``InvalidReference`` or ``UsageError`` when they will not do."""
-    ref, purpose = split_reference(args)
+def _request_args(args: str) -> tuple[int | str, str]:
+    """The reference (or a search's handle) and the purpose; ``InvalidReference`` or ``UsageError``
+    when they will not do."""
+    ref, purpose = split_target(args)
     if not purpose:
         raise UsageError(
             f"please say why you need these signposts: a purpose of at least {POLICY.min_reason} characters"
@@ -143,14 +165,19 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
     actor = req.actor
     assert actor is not None
     try:
-        ref, purpose = _request_args(req.args)
+        target, purpose = _request_args(req.args)
     except InvalidReference as exc:
         return bad_reference(exc)
+    ref = await target_ref(session, target, actor, req.now)
+    if ref is None:
+        return handle_gone()
+    withheld = not isinstance(target, int)
+    name = found.named(ref, withheld)
     record = await children.find(session, ctx.keys, ref)
     if record is None or record.state != "active":
         return Result(Reply(Outcome.INVALID, NO_RECORD), detail="no record")
     if not record.shielded:
-        text = f"{format_ref(ref)} is not shielded: search for it to see its signposts."
+        text = f"{found.capital(name)} is not shielded: search for it to see its signposts."
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), detail=NoRequestMade.NOT_SHIELDED.detail())
     # Screened before it is known whether a request is made: a purpose given again (access granted
     # already, or a request waiting) is kept for the family's report as the first one is, sealed in
@@ -165,33 +192,36 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         refused=PURPOSE_REFUSED,
         usage=REQUEST_USAGE,
         then="Please contact your duty manager.",
+        named=name,
     )
     if refusal is not None:
         return refusal
     grant = await store.current_grant(session, actor.practitioner_id, ref, req.now)
     if grant is not None:
-        text = f"You already have access to {format_ref(ref)} until {when(grant.expires_at)}."
+        text = f"You already have access to {name} until {when(grant.expires_at)}."
         detail = NoRequestMade.GRANTED.detail(grant.id)
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), terms=purpose, detail=detail)
     waiting = await store.pending_request_for(session, actor.practitioner_id, ref, req.now)
     if waiting is not None:
-        text = f"Your access request {waiting.id} for {format_ref(ref)} is already waiting for a decision."
+        text = f"Your access request {waiting.id} for {name} is already waiting for a decision."
         detail = NoRequestMade.WAITING.detail(waiting.id)
         return Result(Reply(Outcome.INFO, text), subjects=(ref,), terms=purpose, detail=detail)
-    return await _open(ctx, req, session, ref, record.local_authority, purpose)
+    return await _open(ctx, req, session, ref, record.local_authority, purpose, withheld)
 
 
-async def _open(ctx: Context, req: Request, session: AsyncSession, ref: int, la: str, purpose: str) -> Result:
+async def _open(
+    ctx: Context, req: Request, session: AsyncSession, ref: int, la: str, purpose: str, withheld: bool
+) -> Result:
     assert req.actor is not None
     requester = req.actor.practitioner_id
     sealed, key = await ctx.sealer.seal(session, purpose, (ref,), req.now, writer=True)  # a writes Spec
     recipients, more = await escalation_targets(session, la, 0, requester)
-    new = store.NewRequest(requester, ref, la, sealed, key)
+    new = store.NewRequest(requester, ref, la, sealed, key, ref_withheld=withheld)
     escalate_at = req.now + POLICY.escalate_after if more else None
     request_id = await store.open_request(session, new, req.now, POLICY.request_lifetime, escalate_at)
     who = requester_text(req.actor, requester)
     await ctx.notices.enqueue(session, request_notices(request_id, ref, recipients, 0, who), req.now)
-    text = SENT_TO[recipients.role].format(id=request_id, ref=format_ref(ref))
+    text = SENT_TO[recipients.role].format(id=request_id, ref=found.named(ref, withheld))
     return Result(Reply(Outcome.DONE, text), subjects=(ref,), terms=purpose, detail=f"request {request_id}")
 
 
@@ -275,7 +305,7 @@ async def _decide(
         until = req.now + duration
         grant_id = await store.create_grant(session, row, actor.practitioner_id, req.now, until)
         await ctx.notices.enqueue(
-            session, [approved_notice(request_id, row.requester_id, row.child_ref, until)], req.now
+            session, [approved_notice(request_id, row.requester_id, row.child_ref, until, row.ref_withheld)], req.now
         )
         text = (
             f"Request {request_id} approved: {row.requester_id} can see the signposts for "
@@ -287,7 +317,9 @@ async def _decide(
             subjects=subjects,
             detail=f"request {request_id} grant {grant_id} {hours}h",
         )
-    await ctx.notices.enqueue(session, [denied_notice(request_id, row.requester_id, row.child_ref, reason)], req.now)
+    await ctx.notices.enqueue(
+        session, [denied_notice(request_id, row.requester_id, row.child_ref, reason, row.ref_withheld)], req.now
+    )
     text = f"Request {request_id} denied; {row.requester_id} has been told."
     return Result(Reply(Outcome.DONE, text), subjects=subjects, terms=reason, detail=f"request {request_id} denied")
 
@@ -433,7 +465,7 @@ SPECS = (
         stepup=StepUp.FRESH,
         writes=True,
         check=parsed_by(_request_args),
-        names_child=reference_in(lambda args: split_reference(args)[0]),
+        names_child=reference_in(lambda args: split_target(args)[0]),
     ),
     Spec(
         name="approve",

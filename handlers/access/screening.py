@@ -88,16 +88,18 @@ def tries_text(after: Tally, relay: bool) -> str:
     )
 
 
-def held_text(ref: int, tally: Tally, then: str) -> str:
+def held_text(ref: int, tally: Tally, then: str, named: str | None = None) -> str:
     """The answer once the day's limit is reached: the same whatever the text, and only what
-    happened (how many texts were refused, how many messages relayed)."""
+    happened (how many texts were refused, how many messages relayed). ``named``: the record as the
+    writer may be told of it (handlers/access/found.py), by default its reference."""
+    record = format_ref(ref) if named is None else named
     if tally.refused >= PER_DAY or not tally.relayed:
         return (
-            f"{tally.refused} of your texts about {format_ref(ref)} "
+            f"{tally.refused} of your texts about {record} "
             f"{'was' if tally.refused == 1 else 'were'} refused in the last 24 hours because they named the "
             f"child or gave their date of birth or postcode, so {HOLD}: this one was not read or passed on. {then}"
         )
-    relayed = f"Signpost has relayed {plural(tally.relayed, 'message')} from you about {format_ref(ref)}"
+    relayed = f"Signpost has relayed {plural(tally.relayed, 'message')} from you about {record}"
     if not tally.refused:
         return (
             f"{relayed} in the last 24 hours, the most it relays about one record in a day. This one was not "
@@ -130,6 +132,7 @@ async def screen(
     usage: str = "",
     spent_detail: str = "",
     relayed: Callable[[], Awaitable[int]] | None = None,
+    named: str | None = None,
 ) -> Result | None:
     """None when ``text`` may go on; otherwise the answer to give.
 
@@ -137,7 +140,8 @@ async def screen(
     refusals about the child in 24 hours, plus ``relayed()`` (the messages relayed, for a command
     that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid
     when the text names the child: ``refused``, how many tries are left, then ``usage``. ``what``
-    names the text in the audit detail (fixed text, never input). Neither answer repeats the text.
+    names the text in the audit detail (fixed text, never input). Neither answer repeats the text;
+    ``named`` is what the hold calls the record (``held_text``).
     """
     actor = req.actor
     assert actor is not None
@@ -146,7 +150,7 @@ async def screen(
     tally = Tally(count, await relayed() if relayed is not None else 0)
     if tally.used >= PER_DAY:
         detail = spent_detail or f"identity checks used up: {what}"
-        return Result(Reply(Outcome.REFUSED, held_text(ref, tally, then)), subjects=(ref,), detail=detail)
+        return Result(Reply(Outcome.REFUSED, held_text(ref, tally, then, named)), subjects=(ref,), detail=detail)
     if await names_child(session, ctx.keys, ref, text):
         after = Tally(tally.refused + 1, tally.relayed)
         answer = f"{refused} {tries_text(after, relay=relayed is not None)}"

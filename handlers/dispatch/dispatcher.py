@@ -16,6 +16,7 @@ from typing import TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access.found import resolve as resolve_handle
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, checked, usage_answer
@@ -316,8 +317,11 @@ class Dispatcher:
         command's terms (a code asked for first) and they name a child by reference
         (``Spec.names_child``), they are sealed as the handler's answer would seal them: under the
         child's key, so they die with it; none kept for a child already destroyed; a reference that
-        names no child as before. One read by primary key, made only then."""
+        names no child as before. One read by primary key, made only then (and, for the handle of
+        a search by name and date of birth, one read of that search's event)."""
         ref = spec.names_child(req.args) if (stopped.terms and spec.names_child) else None
+        if isinstance(ref, str):  # the handle of the asker's own search: the child it found, if still theirs
+            ref = None if req.actor is None else await resolve_handle(session, ref, req.actor.practitioner_id, req.now)
         if ref is None:
             return stopped
         found = await children.named(session, self.ctx.keys, ref)

@@ -141,8 +141,9 @@ class Spec:
     # The child the arguments name by reference (None: none, or a reference that does not parse),
     # from the text alone: a gate that stops the command with its terms before the handler runs (a
     # code asked for first) has them sealed as the handler's answer would be, under that child's key
-    # (``Dispatcher._chain``), not the month's, so they die with the child.
-    names_child: Callable[[str], int | None] | None = None
+    # (``Dispatcher._chain``), not the month's, so they die with the child. A string: the handle of
+    # the asker's own search by name and date of birth (handlers/access/found.py), resolved then.
+    names_child: Callable[[str], int | str | None] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
     read_ahead: Callable[[str], Ahead | None] | None = None
@@ -192,11 +193,11 @@ def parsed_by(
     return check
 
 
-def reference_in(parse: Callable[[str], int]) -> Callable[[str], int | None]:
-    """A ``Spec.names_child``: the reference ``parse`` finds in the arguments, or None for text it
-    refuses (``InvalidReference``, ``UsageError``)."""
+def reference_in(parse: Callable[[str], int | str]) -> Callable[[str], int | str | None]:
+    """A ``Spec.names_child``: the reference (or a search's handle) ``parse`` finds in the
+    arguments, or None for text it refuses (``InvalidReference``, ``UsageError``)."""
 
-    def names(args: str) -> int | None:
+    def names(args: str) -> int | str | None:
         try:
             return parse(args)
         except (InvalidReference, UsageError):

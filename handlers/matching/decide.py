@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -57,6 +57,9 @@ class Decision(Generic[T]):
     best: T | None
     ranked: tuple[tuple[T, float], ...]
     """Candidates with their weights (log2 posterior odds), heaviest first."""
+    exact: bool = False
+    """A match whose names and date of birth are the child's as typed (``typed_exactly``): only
+    ``choose`` finds it so; any other match may differ from what was typed."""
 
 
 def _log2_sum(bits: Sequence[float]) -> float:
@@ -152,7 +155,35 @@ def choose(
         ):
             bits = min(bits, below_accept)
         scored.append((ref, bits))
-    return decide(scored, policy)
+    decision = decide(scored, policy)
+    if decision.kind is DecisionKind.MATCH:
+        identity = next(identity for ref, identity, _, _ in assessed if ref == decision.best)
+        decision = replace(decision, exact=typed_exactly(query, identity))
+    return decision
+
+
+def typed_exactly(query: Query, identity: Identity) -> bool:
+    """Whether the date of birth is the child's and the names are as registered (or one registered
+    alias), as ``normalise_name`` reads them (case, accents, apostrophes, hyphens aside): every given
+    name typed is one of the child's, in order (leaving one out is no difference), and the family
+    name is the child's. A slip, a swap of names or dates, a nickname: not exact."""
+    if query.date_of_birth != identity.date_of_birth:
+        return False
+    given = normalise_name(query.given_names).split()
+    family = normalise_name(query.family_name)
+    if not given or not family:
+        return False
+    registered = [(normalise_name(identity.given_names).split(), normalise_name(identity.family_name))]
+    for alias in identity.aliases:
+        *alias_given, alias_family = normalise_name(alias).split() or [""]
+        registered.append((alias_given, alias_family))
+    return any(family == known_family and _in_order(given, known) for known, known_family in registered)
+
+
+def _in_order(typed: Sequence[str], known: Sequence[str]) -> bool:
+    """Every typed name is one of ``known``, in the same order (a subsequence)."""
+    left = iter(known)
+    return all(name in left for name in typed)
 
 
 def details_to_add(query: Query) -> tuple[str, ...]:

@@ -190,6 +190,7 @@ class NewRequest:
     local_authority: str
     reason: bytes | None
     reason_key: str | None
+    ref_withheld: bool = False  # found by name and date of birth: the requester never saw the reference
 
 
 async def open_request(
@@ -206,6 +207,7 @@ async def open_request(
         expires_at=now + lifetime,
         escalation_level=0,
         escalate_at=escalate_at,
+        ref_withheld=new.ref_withheld,
     )
     session.add(row)
     await session.flush()
@@ -328,6 +330,7 @@ async def create_grant(
         granted_at=now,
         expires_at=expires_at,
         state=ACTIVE,
+        ref_withheld=request.ref_withheld,
     )
     session.add(row)
     await session.flush()

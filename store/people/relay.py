@@ -44,6 +44,7 @@ class Relay:
     replied_by: str | None
     created_at: datetime
     replied_at: datetime | None
+    ref_withheld: bool = False  # the sender found the record by name and date of birth: never shown its reference
 
 
 def _relay(row: RelayMessage) -> Relay:
@@ -59,6 +60,7 @@ def _relay(row: RelayMessage) -> Relay:
         row.replied_by,
         row.created_at,
         row.replied_at,
+        row.ref_withheld,
     )
 
 
@@ -79,6 +81,8 @@ async def create(
     recipient_role: str,
     sealed: bytes,
     now: datetime,
+    *,
+    ref_withheld: bool = False,
 ) -> int:
     values = {
         "child_ref": ref,
@@ -88,6 +92,7 @@ async def create(
         "recipient_role": recipient_role,
         "text": sealed,
         "created_at": now,
+        "ref_withheld": ref_withheld,
     }
     result = await session.execute(insert(RelayMessage).values(**values).returning(RelayMessage.id))
     return int(result.scalar_one())

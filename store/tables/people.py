@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -96,6 +98,9 @@ class AccessRequest(Base):
     escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(64))
+    # The requester found the record by name and date of birth and was never shown its reference:
+    # what they are told names the record without it (handlers/access/found.py).
+    ref_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AccessGrant(Base):
@@ -117,6 +122,7 @@ class AccessGrant(Base):
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(16))  # active | expired
+    ref_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # its request's
 
 
 class TotpCredential(Base):
@@ -208,3 +214,5 @@ class RelayMessage(Base):
     replied_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The sender found the record by name and date of birth: what they are told names it without its reference.
+    ref_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
