@@ -139,7 +139,8 @@ class Outbox:
     """Delivers due notices through one Deliverer per platform.
 
     ``timer`` (seconds, monotonic) measures how long sends take against the claim's hold and the
-    pass's budget; tests give a fake one.
+    pass's budget; tests give a fake one. ``stopping``: whether the server is stopping (SIGTERM);
+    once it is, a pass finishes the send in flight and begins no further one (the rest stay due).
     """
 
     def __init__(
@@ -151,8 +152,10 @@ class Outbox:
         hold: timedelta = CLAIM_HOLD,
         budget: timedelta = PASS_BUDGET,
         timer: Callable[[], float] = time.monotonic,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.ctx = ctx
+        self.stopping = stopping
         self.deliverers = {d.platform: d for d in deliverers}
         self.worker = worker or worker_name()
         self.hold = hold
@@ -181,8 +184,8 @@ class Outbox:
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
         for start in range(0, len(due), CLAIM_CHUNK):
-            if self.timer() >= run.ends:
-                break  # left unclaimed, due for the next pass
+            if self.timer() >= run.ends or self.stopping():
+                break  # left unclaimed, due for the next pass (stopping: the next process's)
             chunk = due[start : start + CLAIM_CHUNK]
             await self._chunk(chunk, people, told, now, report, run)
         return report
@@ -240,8 +243,8 @@ class Outbox:
                     continue
                 attempt = Attempt(notice_id, notice, attempts[notice_id], told.get(notice_id, frozenset()))
                 outcomes.append(attempt)
-                if self.timer() >= ends:
-                    attempt.outcome = "unsent"
+                if self.timer() >= ends or self.stopping():
+                    attempt.outcome = "unsent"  # let go at once, due again
                 elif notice.recipient_id not in people:  # inactive, or no longer in the register
                     attempt.outcome = NOT_ACTIVE
                 elif notice.recipient_id in run.held:

@@ -57,12 +57,19 @@ class Task:
 class Scheduler:
     """Runs each task at most once per interval across all replicas."""
 
-    def __init__(self, ctx: Context, tasks: Sequence[Task], worker: str | None = None) -> None:
+    def __init__(
+        self, ctx: Context, tasks: Sequence[Task], worker: str | None = None, *, stopping: asyncio.Event | None = None
+    ) -> None:
         self.ctx = ctx
         self.tasks = list(tasks)
         self.worker = worker or worker_name()
+        # Set at a graceful stop (``finish``): no task run starts after it. Shared with the Outbox,
+        # whose pass then begins no further notice (``add_scheduler``).
+        self.stopping = stopping or asyncio.Event()
         self._local_due: dict[str, datetime] = {}  # saves a database round trip per tick
         self._apart: dict[str, asyncio.Task[bool]] = {}  # the runs of ``apart`` tasks going on
+        self._inline: str | None = None  # the task run by ``run_due`` itself right now, if any
+        self._forever: asyncio.Task[None] | None = None
         ctx.metrics.tasks([task.name for task in self.tasks])
 
     async def run_due(self, now: datetime | None = None, *, background: bool = False) -> list[str]:
@@ -73,6 +80,8 @@ class Scheduler:
         ran = []
         switched_off: bool | None = None  # read once a pass, and only when a due task asks
         for task in self.tasks:
+            if self.stopping.is_set():
+                break  # stopping: nothing more is started
             if now < self._local_due.get(task.name, now):
                 continue
             if task.after_switch_off is not True:
@@ -94,8 +103,13 @@ class Scheduler:
                     self._run(task, now), name=f"scheduler:{task.name}"
                 )
                 ran.append(task.name)
-            elif await self._run(task, now):
-                ran.append(task.name)
+            else:
+                self._inline = task.name
+                try:
+                    if await self._run(task, now):
+                        ran.append(task.name)
+                finally:
+                    self._inline = None
         return ran
 
     async def _run(self, task: Task, now: datetime) -> bool:
@@ -112,8 +126,13 @@ class Scheduler:
         return result == "ok"
 
     async def settle(self) -> None:
-        """Wait for the runs of ``apart`` tasks going on (tests; a stop cancels them instead)."""
+        """Wait for the runs of ``apart`` tasks going on (tests; a stop waits for them too, ``finish``)."""
         await asyncio.gather(*self._apart.values())
+
+    def going(self) -> list[str]:
+        """The tasks whose runs are going on in this process now."""
+        inline = [self._inline] if self._inline is not None else []
+        return inline + [name for name, run in self._apart.items() if not run.done()]
 
     async def _stop_apart(self) -> None:
         for going in self._apart.values():
@@ -122,15 +141,34 @@ class Scheduler:
 
     async def run_forever(self, tick: float = 1.0) -> None:
         try:
-            while True:
+            while not self.stopping.is_set():
                 await self.run_due(background=True)
-                await asyncio.sleep(tick)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), tick)
+            await asyncio.gather(*self._apart.values())  # stopping: the runs going on end as they would
         finally:
-            await self._stop_apart()  # a pass cut short re-sends at most (its claims run out)
+            await self._stop_apart()  # cancelled: a pass cut short re-sends at most (its claims run out)
 
     def start(self, tick: float = 1.0) -> asyncio.Task[None]:
-        """Run in the background of the current event loop (cancel the task to stop)."""
-        return asyncio.get_running_loop().create_task(self.run_forever(tick), name="scheduler")
+        """Run in the background of the current event loop (``finish`` stops it; cancelling it cuts
+        the runs going on short)."""
+        self._forever = asyncio.get_running_loop().create_task(self.run_forever(tick), name="scheduler")
+        return self._forever
+
+    async def finish(self, seconds: float) -> list[str]:
+        """A graceful stop: no task run starts any more (a notice delivery pass begins no further
+        notice), and the runs going on are waited for, up to ``seconds``; those still going then
+        are cancelled, as a plain cancel does. Returns the names of those cancelled (none: all ended)."""
+        self.stopping.set()
+        if self._forever is None or self._forever.done():
+            return []
+        done, _ = await asyncio.wait({self._forever}, timeout=seconds)
+        if done:
+            return []
+        cut = self.going()
+        self._forever.cancel()
+        await asyncio.gather(self._forever, return_exceptions=True)
+        return cut
 
 
 def deliver_notices(box: Outbox) -> TaskFn:
@@ -220,16 +258,19 @@ def deliverers_on(app: web.Application) -> list[Deliverer]:
 
 
 def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) -> None:
-    """RouteAdder (add it after the front ends): the scheduler runs while the server runs."""
+    """RouteAdder (add it after the front ends): the scheduler runs while the server runs. `signpost
+    run` stops it gracefully first (``Scheduler.finish``, within SIGNPOST_DRAIN_SECONDS); the clean-up
+    here cancels whatever is left (embedded use)."""
     tasks: list[asyncio.Task[None]] = []
 
     async def start(app: web.Application) -> None:
         # Before anything else: a destruction killed after its certificate was signed has left key
         # material (the signing seed) that nothing should use; it goes now, not at the next tick.
         await lifecycle.finish_destruction(signpost.ctx, signpost.ctx.clock.now())
-        box = Outbox(signpost.ctx, deliverers_on(app))
+        stopping = asyncio.Event()  # once set (SIGTERM), a delivery pass begins no further notice
+        box = Outbox(signpost.ctx, deliverers_on(app), stopping=stopping.is_set)
         tasks_run = standard_tasks(box, settings.checkpoint_dir)
-        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, tasks_run)
+        app[SCHEDULER_KEY] = scheduler = Scheduler(signpost.ctx, tasks_run, stopping=stopping)
         tasks.append(scheduler.start())
 
     async def stop(app: web.Application) -> None:

@@ -5,8 +5,11 @@ Mode too when SLACK_APP_TOKEN is set). The server listens on SIGNPOST_HOST:SIGNP
 --host/--port) and answers /healthz. With no chat front end configured, the console runs instead.
 
 On SIGTERM (or SIGINT) the server stops admitting work (Slack is told "busy", other requests get
-503, /healthz turns 503) and drains what it acknowledged, for up to SIGNPOST_DRAIN_SECONDS; then
-it says how many requests were left unanswered and exits 1 if any were, 0 if none.
+503, /healthz turns 503) and starts no scheduled run (nor a further notice of a delivery pass), and
+drains what it acknowledged and the scheduled runs going on, for up to SIGNPOST_DRAIN_SECONDS in
+all; then it says how many requests were left unanswered and exits 1 if any were, 0 if none (a
+scheduled run still going at the limit is cancelled and said in one line: a notice it was sending
+stays due).
 
 `--workers N` (bot/supervise.py) runs N such servers on one port, on PostgreSQL.
 """
@@ -27,7 +30,7 @@ from bot import enrol_page, heap, supervise, transparency_page
 from bot.cli.common import CommandFailed, opened
 from bot.config import Settings, load_settings
 from bot.console import console
-from bot.scheduler import add_scheduler
+from bot.scheduler import SCHEDULER_KEY, Scheduler, add_scheduler
 from bot.web import ADMISSION_KEY, SLOW_KEY, RouteAdder, create_app
 from bot.web import runner as web_runner
 
@@ -124,6 +127,18 @@ async def _supervisor_gone(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
+async def _finish_scheduler(scheduler: Scheduler, seconds: float, limit_seconds: float) -> None:
+    """Wait up to ``seconds`` for the scheduled runs going on (a notice being sent arrives once, and
+    is recorded so); those still going then are cancelled, as before, and said in one line (a notice
+    then in flight stays due, and may arrive twice, never not at all)."""
+    going = scheduler.going()
+    if going:
+        log.info("scheduler_draining", tasks=going)
+    cut = await scheduler.finish(seconds)
+    if cut:
+        log.warning("scheduler_passes_cancelled", tasks=cut, limit_seconds=limit_seconds)
+
+
 async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Event, *, reuse_port: bool) -> int:
     loop = asyncio.get_running_loop()
     async with opened(settings, create=True) as signpost:
@@ -158,8 +173,14 @@ async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Eve
             with heap.pauses_measured(signpost.metrics.gc.record):
                 await stop.wait()
                 log.info("stopping")
+                ends = loop.time() + settings.drain_seconds  # one budget: requests and scheduled runs
+                scheduler = app.get(SCHEDULER_KEY)
+                if scheduler is not None:
+                    scheduler.stopping.set()  # no task run starts, no further notice is begun
                 # Still listening while draining: new requests are answered "busy" (or 503), not dropped.
                 unfinished = await app[ADMISSION_KEY].drain(settings.drain_seconds)
+                if scheduler is not None:
+                    await _finish_scheduler(scheduler, max(ends - loop.time(), 0.0), settings.drain_seconds)
             if unfinished:
                 log.error("drain_incomplete", unfinished=unfinished, limit_seconds=settings.drain_seconds)
             else:
