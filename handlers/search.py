@@ -77,7 +77,7 @@ def request_access_button(ref: int) -> Button:
         label="Request access",
         command=f"request {ref}",
         style="primary",
-        input=Input(name="purpose", label="Purpose: why do you need these signposts?"),
+        input=Input(name="purpose", label="Purpose: why do you need these signposts?", max_length=screening.MAX_TEXT),
     )
 
 
