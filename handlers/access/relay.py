@@ -13,8 +13,10 @@ whose recipients can take it any more is handed on by the same rule (``hand_on``
 handlers/stand_in.py when the outbox drops a recipient's notice), or its sender told it was not.
 A recipient holds a message only while they hold what it was sent to them as (``taking``: still
 the child's lead professional, still a duty manager of the child's authority as it is now, still
-an admin): one who no longer does is answered as for a message that is not theirs, and the
-scheduled ``hand_on_relays`` (handlers/access/jobs.py) hands on an unanswered message that nobody
+an admin), and only while Signpost can reach them (``store.delivery.outbox.reachable``: linked on
+a platform served, their notice of it not closed unsent at the end of its week; nobody else is
+given a message in the first place): one who no longer does is answered as for a message that is
+not theirs, and the scheduled ``hand_on_relays`` (handlers/access/jobs.py) hands on an unanswered message that nobody
 can take any more, however that came about (a feed, a role or status change, a child who moved).
 """
 
@@ -79,8 +81,8 @@ UNDELIVERED_NOTICE = (
     "available, and Signpost has nobody else to pass it to. Please contact your duty manager or request access."
 )
 UNDELIVERED = "not delivered: the professional it was passed to is no longer available, and nobody else could take it"
-# Its recipients can no longer take it (unreachable, or no longer responsible), and the scheduled
-# ``hand_on_relays`` has not yet passed it on, or told the sender it could not.
+# None of its recipients can be reached with it (``_status``), and the scheduled ``hand_on_relays``
+# has not yet passed it on, or told the sender it could not.
 PASSING_ON = (
     "not delivered yet: the professional it was passed to cannot be reached; Signpost is passing it to "
     "whoever else is responsible, and will tell you here if nobody can take it"
