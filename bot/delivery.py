@@ -3,6 +3,7 @@ message, console output). The outbox (bot/notify.py) picks the deliverer for eac
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from handlers.vocabulary import Notice, Platform, Principal
@@ -33,3 +34,13 @@ class OnePersonAtATime(Protocol):
     def present(self) -> str:
         """The practitioner id of whoever is there now."""
         ...
+
+
+def deliverers_among(values: Iterable[object]) -> list[Deliverer]:
+    """The Deliverer of every front end among ``values`` (an app's; each exposes one as ``.deliverer``)."""
+    found: list[Deliverer] = []
+    for value in values:
+        deliverer = getattr(value, "deliverer", None)
+        if deliverer is not None and hasattr(deliverer, "deliver") and hasattr(deliverer, "platform"):
+            found.append(deliverer)
+    return found

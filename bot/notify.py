@@ -328,7 +328,9 @@ class Outbox:
             rest = [a for a in outcomes if a.notice_id not in unwanted]
             dropped = [(a.notice_id, a.notice) for a in rest if a.outcome == NOT_ACTIVE]
             if dropped:
-                report.dropped += await drop_for_inactive(self.ctx.notices, self.ctx.keys, session, dropped, now)
+                report.dropped += await drop_for_inactive(
+                    self.ctx.notices, self.ctx.keys, session, dropped, now, self.ctx.reaches
+                )
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
             for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
@@ -442,7 +444,7 @@ async def emails_due(ctx: Context, now: datetime | None = None, limit: int = 100
         found = await outbox.addresses(session, sorted({n.recipient_id for _, n in due}))
         gone = [(notice_id, n) for notice_id, n in due if n.recipient_id not in found]
         if gone:
-            await drop_for_inactive(ctx.notices, ctx.keys, session, gone, now)
+            await drop_for_inactive(ctx.notices, ctx.keys, session, gone, now, ctx.reaches)
         blank = [(notice_id, n) for notice_id, n in due if found.get(n.recipient_id) == ""]
         await outbox.dropped_many(session, [notice_id for notice_id, _ in blank], now, NO_ADDRESS)
     return [Email(notice_id, found[n.recipient_id], n) for notice_id, n in due if found.get(n.recipient_id)]

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.app import Signpost
 from bot.config import Settings
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, deliverers_among
 from bot.notify import Outbox, worker_name
 from handlers.access import jobs as access_jobs
 from handlers.context import Context
@@ -249,12 +249,7 @@ SCHEDULER_KEY = web.AppKey("scheduler", Scheduler)
 
 def deliverers_on(app: web.Application) -> list[Deliverer]:
     """The Deliverer of every front end on the app (each exposes one as ``.deliverer``)."""
-    found: list[Deliverer] = []
-    for value in app.values():
-        deliverer = getattr(value, "deliverer", None)
-        if deliverer is not None and hasattr(deliverer, "deliver") and hasattr(deliverer, "platform"):
-            found.append(deliverer)
-    return found
+    return deliverers_among(app.values())
 
 
 def add_scheduler(app: web.Application, signpost: Signpost, settings: Settings) -> None:

@@ -21,6 +21,7 @@ from bot import policy_pages
 from bot.admission import Admission
 from bot.app import Signpost
 from bot.config import Settings
+from bot.delivery import deliverers_among
 from bot.metrics import metrics_page
 from handlers.operator import audit
 from handlers.vocabulary import sentence
@@ -320,4 +321,9 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     policy_pages.add_routes(app, signpost, settings)  # the privacy and terms links every app package names
     for add in adders:
         add(app, signpost, settings)
+    # Who can be reached is judged by the platforms served here (a relay chooses among them), as the
+    # scheduler's outbox delivers through these front ends' deliverers; none served: the console's.
+    served = frozenset(d.platform for d in deliverers_among(app.values()))
+    if served:
+        signpost.ctx.reaches = served
     return app

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.clock import Clock
 from handlers.matching.decide import MatchPolicy
 from handlers.metrics import NoRecorder, Recorder
-from handlers.vocabulary import Actor, Notice
+from handlers.vocabulary import Actor, Notice, Platform
 from store.audit.log import AuditLog, TermSealer
 from store.audit.signing import Signer
 from store.db import Database
@@ -89,3 +89,7 @@ class Context:
     grants: GrantChecker = field(default_factory=NoGrants)
     population: Population = field(default_factory=Population)
     metrics: Recorder = field(default_factory=NoRecorder)  # what /metrics counts (bot/metrics.py)
+    # The platforms notices go out on, so that who "can be reached" (``store.delivery.outbox.reachable``)
+    # is judged where a choice is made, as the outbox will judge it: the console (every active
+    # practitioner) until the chat front ends served say theirs (``bot.web.create_app``).
+    reaches: frozenset[Platform] = frozenset({Platform.CONSOLE})

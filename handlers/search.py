@@ -85,7 +85,7 @@ def request_access_button(ref: int | str) -> Button:
         label="Request access",
         command=f"request {ref}",
         style="primary",
-        input=Input(name="purpose", label="Purpose: why do you need these signposts?"),
+        input=Input(name="purpose", label="Purpose: why do you need these signposts?", max_length=screening.MAX_TEXT),
     )
 
 

@@ -40,7 +40,7 @@ recipient alone: it is not sent to anyone.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -52,7 +52,7 @@ from handlers.access.notices import authority_now, escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
 from handlers.stepup.flow import lockout_of
-from handlers.vocabulary import Notice, Role
+from handlers.vocabulary import Notice, Platform, Role
 from store.audit import misuse
 from store.db import after_commit
 from store.delivery import outbox
@@ -74,7 +74,12 @@ FOR_ADMINS = frozenset({"retention", "decommission"})
 
 
 async def drop_for_inactive(
-    notices: NoticeSink, keys: KeyRing, session: AsyncSession, dropped: Sequence[tuple[int, Notice]], now: datetime
+    notices: NoticeSink,
+    keys: KeyRing,
+    session: AsyncSession,
+    dropped: Sequence[tuple[int, Notice]],
+    now: datetime,
+    reaches: Collection[Platform],
 ) -> int:
     """Close these notices unsent (their recipients are no longer active) and queue, in the same
     transaction, the stand-ins of those closed here (not one delivered or dropped meanwhile) that
@@ -86,14 +91,17 @@ async def drop_for_inactive(
     for notice_id, notice in dropped:
         if notice_id not in closed:  # delivered or dropped meanwhile: what closed it stands
             continue
-        told = await notices.enqueue(session, await stand_ins(session, keys, notice, now), now)
+        told = await notices.enqueue(session, await stand_ins(session, keys, notice, now, reaches), now)
         if told:
             after_commit(session, partial(log.info, "notice_stood_in", notice_id=notice_id, stand_ins=told))
     return len(closed)
 
 
-async def stand_ins(session: AsyncSession, keys: KeyRing, notice: Notice, now: datetime) -> list[Notice]:
-    """Copies of ``notice`` for whoever decides in its inactive recipient's place (none if nobody should)."""
+async def stand_ins(
+    session: AsyncSession, keys: KeyRing, notice: Notice, now: datetime, reaches: Collection[Platform]
+) -> list[Notice]:
+    """Copies of ``notice`` for whoever decides in its inactive recipient's place (none if nobody
+    should); a relayed message goes to whoever it can reach on ``reaches`` (``relay.hand_on``)."""
     key = notice.dedupe_key or ""
     if notice.kind == "access_request" and (found := ACCESS_KEY.fullmatch(key)):
         return await _access_request(session, keys, notice, int(found["request"]), int(found["level"]))
@@ -103,7 +111,7 @@ async def stand_ins(session: AsyncSession, keys: KeyRing, notice: Notice, now: d
         admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
         return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
     if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
-        return await relay.hand_on(session, keys, int(found["relay"]), now)
+        return await relay.hand_on(session, keys, int(found["relay"]), now, reaches)
     if (alert := alert_of(notice)) is not None:
         return await _misuse_alert(session, notice, alert)
     if (lockout := lockout_of(notice)) is not None:

@@ -18,6 +18,8 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
+from handlers.access.requests import parse_id
+from handlers.grammar import UsageError
 from handlers.vocabulary import LEFT_POST, Button, Challenge, Input, Link, Notice, Reply, Signpost
 
 Block = dict[str, Any]
@@ -253,6 +255,31 @@ CONFIRM = {
         style="danger",
     ),
 }
+# A registration decides whether a chat account may act as a practitioner: no child is concerned.
+REGISTRATION_CONFIRM = {
+    "approve": ConfirmObject(
+        title="Approve this registration?",
+        text="This chat account will act as the practitioner it names, and the decision is recorded under your name.",
+        confirm="Approve",
+        deny="Cancel",
+    ),
+    "deny": ConfirmObject(
+        title="Deny this registration?",
+        text="Whoever asked will be told it was denied, and the decision is recorded under your name.",
+        confirm="Deny",
+        deny="Cancel",
+        style="danger",
+    ),
+}
+
+
+def confirm_for(button: Button) -> ConfirmObject | None:
+    """The confirmation a decision button asks for, by what it decides ("approve R4": a registration)."""
+    try:
+        kind, _, _ = parse_id(button.command.partition(" ")[2])
+    except UsageError:
+        kind = ""
+    return (REGISTRATION_CONFIRM if kind == "R" else CONFIRM).get(button.action_id)
 
 
 def button_element(button: Button) -> Block:
@@ -261,7 +288,7 @@ def button_element(button: Button) -> Block:
         text=PlainTextObject(text=_cut(button.label, MAX_LABEL), emoji=False),
         value=encode_button(button),
         style=button.style if button.style in ("primary", "danger") else None,
-        confirm=CONFIRM.get(button.action_id),
+        confirm=confirm_for(button),
     )
     return element.to_dict()
 

@@ -129,7 +129,7 @@ async def drop_no_longer_theirs(ctx: Context, after: int, waiting: Collection[st
     the notices both judgements agree on are dropped. Returns how many were dropped."""
     async with ctx.db.write() as session:
         page = await relays.unanswered(session, ctx.keys, after, BATCH)
-        still = set(relay.untaken(page, await relay.taken(session, ctx.keys, page)))
+        still = set(relay.untaken(page, await relay.taken(session, ctx.keys, page, ctx.reaches)))
         return await drop_keyed(session, relay.NOTICE_KIND, still.intersection(waiting), now, NO_LONGER_THEIRS)
 
 
@@ -141,7 +141,7 @@ async def tell_taken_again(ctx: Context, after: int, untold: Collection[str], no
     Returns how many."""
     async with ctx.db.write() as session:
         page = await relays.unanswered(session, ctx.keys, after, BATCH)
-        told = relay.takers_notices(page, await relay.taken(session, ctx.keys, page))
+        told = relay.takers_notices(page, await relay.taken(session, ctx.keys, page, ctx.reaches))
         return len(await relay.tell_again(session, [n for n in told if n.dedupe_key in untold], now))
 
 
@@ -160,7 +160,7 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
     while True:
         async with ctx.db.read() as session:
             page = await relays.unanswered(session, ctx.keys, after, BATCH)
-            judged = await relay.taken(session, ctx.keys, page)
+            judged = await relay.taken(session, ctx.keys, page, ctx.reaches)
             due = [found.id for found in page if not judged[found.id].by]
             waiting = await waiting_keyed(session, relay.NOTICE_KIND, relay.untaken(page, judged))
             takers = [n.dedupe_key or "" for n in relay.takers_notices(page, judged)]
@@ -171,7 +171,7 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
             await tell_taken_again(ctx, after, untold, now)
         for relay_id in due:
             async with ctx.db.write() as session:
-                notices = await relay.hand_on(session, ctx.keys, relay_id, now)
+                notices = await relay.hand_on(session, ctx.keys, relay_id, now, ctx.reaches)
                 await ctx.notices.enqueue(session, notices, now)
             done += bool(notices)
         if len(page) < BATCH:

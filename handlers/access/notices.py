@@ -26,9 +26,16 @@ def when(moment: datetime) -> str:
     return uk_time(store.utc(moment))
 
 
+# The Deny reason box: an access request's reason goes to a practitioner about a child; a
+# registration's to whoever asked to link their chat account, about that account.
+DENY_REASON = "Reason (sent to the requester; no child details)"
+DENY_REGISTRATION_REASON = "Reason (sent to whoever asked for this registration)"
+
+
 def decision_buttons(request_id: str) -> tuple[Button, ...]:
     """Approve / Deny for an access request ("12") or a registration ("R4"): the same action ids,
     so every front end routes them alike; the command says which kind of request it is."""
+    label = DENY_REGISTRATION_REASON if request_id.startswith("R") else DENY_REASON
     return (
         Button("approve", "Approve", f"approve {request_id}", style="primary"),
         Button(
@@ -36,7 +43,7 @@ def decision_buttons(request_id: str) -> tuple[Button, ...]:
             "Deny",
             f"deny {request_id}",
             style="danger",
-            input=Input(name="reason", label="Reason (sent to the requester; no child details)", required=False),
+            input=Input(name="reason", label=label, required=False),
         ),
     )
 

@@ -13,14 +13,16 @@ whose recipients can take it any more is handed on by the same rule (``hand_on``
 handlers/stand_in.py when the outbox drops a recipient's notice), or its sender told it was not.
 A recipient holds a message only while they hold what it was sent to them as (``taking``: still
 the child's lead professional, still a duty manager of the child's authority as it is now, still
-an admin): one who no longer does is answered as for a message that is not theirs, and the
-scheduled ``hand_on_relays`` (handlers/access/jobs.py) hands on an unanswered message that nobody
+an admin), and only while Signpost can reach them (``store.delivery.outbox.reachable``: linked on
+a platform served, their notice of it not closed unsent at the end of its week; nobody else is
+given a message in the first place): one who no longer does is answered as for a message that is
+not theirs, and the scheduled ``hand_on_relays`` (handlers/access/jobs.py) hands on an unanswered message that nobody
 can take any more, however that came about (a feed, a role or status change, a child who moved).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,9 +36,10 @@ from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
 from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
-from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Reply, Role, format_ref
+from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Platform, Reply, Role, format_ref
 from store.audit.log import append, origin_event
-from store.delivery.notices import HANDED_ON, NO_LONGER_THEIRS, NOT_ACTIVE, drop_keyed, renew
+from store.delivery.notices import HANDED_ON, NO_LONGER_THEIRS, NOT_ACTIVE, closed_unsent_keyed, drop_keyed, renew
+from store.delivery.outbox import reachable
 from store.keys.crypto import KeyRing
 from store.people import lead, relay
 from store.people.practitioners import holders, holding_in
@@ -79,6 +82,12 @@ UNDELIVERED_NOTICE = (
     "available, and Signpost has nobody else to pass it to. Please contact your duty manager or request access."
 )
 UNDELIVERED = "not delivered: the professional it was passed to is no longer available, and nobody else could take it"
+# None of its recipients can be reached with it (``_status``), and the scheduled ``hand_on_relays``
+# has not yet passed it on, or told the sender it could not.
+PASSING_ON = (
+    "not delivered yet: the professional it was passed to cannot be reached; Signpost is passing it to "
+    "whoever else is responsible, and will tell you here if nobody can take it"
+)
 
 
 def read_button(relay_id: int) -> Button:
@@ -115,20 +124,41 @@ def _read_id(args: str) -> int:
     return relay_id
 
 
-async def _recipients(session: AsyncSession, ref: int, authority: str, sender: str) -> tuple[tuple[str, ...], str]:
-    """The child's lead professional; with none, the duty managers of the child's authority (then admins)."""
-    leads = (await _standing(session, [(LEAD, ref, authority)])).holding(LEAD, ref, authority, sender)
-    if leads:
-        return leads, LEAD
-    found = await holders(session, Role.DUTY_MANAGER, authority, excluding=(sender,))
-    return found.ids, found.role.value if found.role else "none"
+# Whom a message goes to, in order: the first of these with anyone who can take it has it.
+CHOICE = (LEAD, Role.DUTY_MANAGER.value, Role.ADMIN.value)
+
+
+async def _recipients(
+    session: AsyncSession, ref: int, authority: str, sender: str, reaches: Collection[Platform], relay_id: int = 0
+) -> tuple[tuple[str, ...], str]:
+    """The child's lead professional; with none Signpost can reach, the duty managers of the child's
+    authority; then the admins ("none": nobody). Only those a notice can reach (``reachable``) and,
+    for a message already sent (``relay_id``), whose notice of it was not closed unsent."""
+    standing = await _standing(session, [(role, ref, authority) for role in CHOICE], reaches)
+    for role in CHOICE:
+        found = standing.holding(role, ref, authority, sender)
+        if relay_id:
+            unreached = await _unreached(session, [(relay_id, pid) for pid in found])
+            found = tuple(pid for pid in found if (relay_id, pid) not in unreached)
+        if found:
+            return found, role
+    return (), "none"
+
+
+async def _unreached(session: AsyncSession, pairs: Collection[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those (relay, recipient) whose notice of the message was closed unsent for want of reaching
+    them (its week ran out: no linked platform, a platform refusing it), not because the message
+    was taken from them (``UNTOLD``): they were never reached with it, so cannot take it."""
+    keys = {_notice_key(relay_id, pid): (relay_id, pid) for relay_id, pid in pairs}
+    closed = await closed_unsent_keyed(session, NOTICE_KIND, keys, UNTOLD)
+    return {keys[key] for key in closed}
 
 
 @dataclass(frozen=True, slots=True)
 class _Standing:
     """Who holds, now, each role some relays were sent as: the children's lead professionals, the
-    authorities' duty managers, the admins (active ones only), read in a few statements for a
-    whole page of relays, not a read per relay."""
+    authorities' duty managers, the admins (only those a notice can reach, ``reachable``), read in
+    a few statements for a whole page of relays, not a read per relay."""
 
     leads: Mapping[int, tuple[str, ...]]
     duty_managers: Mapping[str, tuple[str, ...]]
@@ -146,15 +176,27 @@ class _Standing:
         return tuple(pid for pid in found if pid != sender)
 
 
-async def _standing(session: AsyncSession, wanted: Sequence[tuple[str, int, str]]) -> _Standing:
-    """The ``_Standing`` of each (role, child, authority) ``wanted``: at most one statement a role."""
+async def _standing(
+    session: AsyncSession, wanted: Sequence[tuple[str, int, str]], reaches: Collection[Platform]
+) -> _Standing:
+    """The ``_Standing`` of each (role, child, authority) ``wanted``: at most one statement a role,
+    and one more for who of them can be reached on ``reaches``."""
     refs = {ref for role, ref, _ in wanted if role == LEAD}
     authorities = {authority for role, _, authority in wanted if role == Role.DUTY_MANAGER.value}
     admins = any(role == Role.ADMIN.value for role, _, _ in wanted)
+    leads = await lead.leads_of(session, refs) if refs else {}
+    managers = await holding_in(session, Role.DUTY_MANAGER, authorities) if authorities else {}
+    admin_ids = (await holders(session, Role.ADMIN, fallback_to_admins=False)).ids if admins else ()
+    everyone = {pid for ids in (*leads.values(), *managers.values(), admin_ids) for pid in ids}
+    near = await reachable(session, sorted(everyone), reaches) if everyone else set()
+
+    def kept(ids: Sequence[str]) -> tuple[str, ...]:
+        return tuple(pid for pid in ids if pid in near)
+
     return _Standing(
-        await lead.leads_of(session, refs) if refs else {},
-        await holding_in(session, Role.DUTY_MANAGER, authorities) if authorities else {},
-        (await holders(session, Role.ADMIN, fallback_to_admins=False)).ids if admins else (),
+        {ref: kept(ids) for ref, ids in leads.items()},
+        {authority: kept(ids) for authority, ids in managers.items()},
+        kept(admin_ids),
     )
 
 
@@ -167,10 +209,13 @@ class Taken:
     by: frozenset[str]
 
 
-async def taken(session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay]) -> dict[int, Taken]:
+async def taken(
+    session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay], reaches: Collection[Platform]
+) -> dict[int, Taken]:
     """``taking`` for a page of relays at once, by relay id: the children's authorities in one
     statement (in clear, nothing decrypted; a child ``destroyed_since`` as ``children.find`` says),
-    then at most one statement a role, however many relays. The one test of "may take this
+    then at most one statement a role, one for who can be reached on ``reaches`` and one for whose
+    notices were closed unsent (``_unreached``), however many relays. The one test of "may take this
     message", for reading, answering, handing on, and the scheduled look over every unanswered one."""
     records = await children.find_many(session, keys, [found.child_ref for found in page])
     authority = {
@@ -178,26 +223,33 @@ async def taken(session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay
         for found in page
     }
     addressed = [found for found in page if found.recipients]
-    standing = await _standing(session, [(f.recipient_role, f.child_ref, authority[f.id]) for f in addressed])
+    wanted = [(f.recipient_role, f.child_ref, authority[f.id]) for f in addressed]
+    standing = await _standing(session, wanted, reaches)
+    unreached = await _unreached(session, [(f.id, pid) for f in addressed for pid in f.recipients])
     return {
         found.id: Taken(
             authority[found.id],
-            frozenset(found.recipients).intersection(
-                standing.holding(found.recipient_role, found.child_ref, authority[found.id], found.sender_id)
+            frozenset(
+                pid
+                for pid in standing.holding(found.recipient_role, found.child_ref, authority[found.id], found.sender_id)
+                if pid in found.recipients and (found.id, pid) not in unreached
             ),
         )
         for found in page
     }
 
 
-async def taking(session: AsyncSession, keys: KeyRing, found: relay.Relay) -> frozenset[str]:
+async def taking(
+    session: AsyncSession, keys: KeyRing, found: relay.Relay, reaches: Collection[Platform]
+) -> frozenset[str]:
     """Those of a relay's recipients who may still read and answer it: each still holds what it was
     sent to them as (``recipient_role``), for the child and the child's authority as they are now.
     A lead professional replaced or whose involvement ended, a duty manager who lost the role or
-    moved authority, a recipient of a child who moved authority, or one who left, no longer may:
+    moved authority, a recipient of a child who moved authority, one who left, or one Signpost
+    cannot reach (no linked account, or their notice of it closed unsent) no longer may:
     they are answered as for a message that is not theirs, and with nobody left, ``hand_on``
     passes it on. ``taken`` for a page of one."""
-    return (await taken(session, keys, [found]))[found.id].by
+    return (await taken(session, keys, [found], reaches))[found.id].by
 
 
 def untaken(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[str]:
@@ -243,8 +295,8 @@ def _text_of(args: str) -> str:
 # Why a recipient has the message, by how ``_recipients`` chose them.
 WHY = {
     "lead": "a child you are lead professional for",
-    "duty_manager": "a child of your authority with no lead professional",
-    "admin": "a child whose authority has no lead professional or duty manager to take it",
+    "duty_manager": "a child of your authority with no lead professional Signpost can reach",
+    "admin": "a child whose authority has no lead professional or duty manager Signpost can reach to take it",
 }
 
 
@@ -268,7 +320,9 @@ def _notice_key(relay_id: int, recipient: str) -> str:
     return f"relay:{relay_id}:{recipient}"
 
 
-async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: datetime) -> list[Notice]:
+async def hand_on(
+    session: AsyncSession, keys: KeyRing, relay_id: int, now: datetime, reaches: Collection[Platform]
+) -> list[Notice]:
     """The notices for a relay none of whose recipients can take it any more (``taking``: the
     scheduled ``hand_on_relays`` looks at every unanswered one, and the outbox asks at once when
     it drops a recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses
@@ -282,11 +336,11 @@ async def hand_on(session: AsyncSession, keys: KeyRing, relay_id: int, now: date
     found = await relay.get(session, keys, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
-    standing = (await taken(session, keys, [found]))[relay_id]
+    standing = (await taken(session, keys, [found], reaches))[relay_id]
     if standing.by:
         return []
     authority = standing.authority
-    recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id)
+    recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id, reaches, relay_id)
     if not await relay.readdress(session, relay_id, found.recipients, recipients, role, authority):
         return []  # another worker handed it on first
     # Whoever it was taken from is not told, after it, that a message waits for them.
@@ -360,7 +414,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     )
     if refusal is not None:
         return refusal
-    recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id)
+    recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id, ctx.reaches)
     if not recipients:
         return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=name)), subjects=subjects, detail="nobody")
     sealed = await relay.seal_for_child(session, ctx.keys, ref, text, "message")
@@ -389,7 +443,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id, text = _id(req.args)
     text = _text_of(text)
     found = await relay.get(session, ctx.keys, relay_id)
-    if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found):
+    if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found, ctx.reaches):
         return _not_yours(relay_id)
     subjects = (found.child_ref,)
     if len(text) < MIN_ANSWER:
@@ -446,6 +500,22 @@ async def _open(ctx: Context, session: AsyncSession, found: relay.Relay, sealed:
     return await relay.open_for_child(session, ctx.keys, found.child_ref, sealed, part) or GONE
 
 
+async def _status(
+    session: AsyncSession, found: relay.Relay, takers: frozenset[str], reaches: Collection[Platform]
+) -> str:
+    """An unanswered message's status for its sender: "delivered" while someone Signpost can reach
+    holds it (one who holds it no longer, still reachable, is not told apart: the sender learns
+    nothing of who is responsible now); not yet while none of its recipients can be reached (no
+    linked account, their notice closed unsent) until it is handed on; not delivered with nobody."""
+    if takers:
+        return "delivered"
+    if not found.recipients:
+        return UNDELIVERED
+    near = await reachable(session, found.recipients, reaches)
+    unreached = await _unreached(session, [(found.id, pid) for pid in near])
+    return "delivered" if any((found.id, pid) not in unreached for pid in near) else PASSING_ON
+
+
 async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """The sender sees their message and its status (and answer); a recipient sees it with the sender's contact."""
     actor = req.actor
@@ -453,7 +523,8 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id = _read_id(req.args)
     found = await relay.get(session, ctx.keys, relay_id)
     me = actor.practitioner_id
-    if found is None or (me != found.sender_id and me not in await taking(session, ctx.keys, found)):
+    takers = await taking(session, ctx.keys, found, ctx.reaches) if found is not None else frozenset()
+    if found is None or (me != found.sender_id and me not in takers):
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a party")
     subjects = (found.child_ref,)
     ref = format_ref(found.child_ref)
@@ -464,7 +535,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
         if found.replied_at is not None:
             status = f"answered {when(found.replied_at)}: {answer_text}"
         else:
-            status = "delivered" if found.recipients else UNDELIVERED
+            status = await _status(session, found, takers, ctx.reaches)
         mine = (f"You wrote: {text}", f"Status: {status}")
         reply = Reply(Outcome.INFO, f"Your message {relay_id} about {ref}, sent {when(found.created_at)}.", lines=mine)
         return Result(reply, subjects=subjects, detail=f"relay {relay_id} read by sender")

@@ -299,6 +299,17 @@ async def dropped_keyed(
     )
 
 
+async def closed_unsent_keyed(
+    session: AsyncSession, kind: str, dedupe_keys: Collection[str], but: Collection[str]
+) -> set[str]:
+    """Which of these dedupe keys name a notice of ``kind`` closed unsent for any reason but those
+    ``but`` names (its week ran out unsent: no linked platform, a platform refusing it …): its
+    recipient was never reached with it. Read through the dedupe key's unique index."""
+    return await _keyed(
+        session, kind, dedupe_keys, NoticeRow.dropped_at.is_not(None), NoticeRow.last_error.not_in(sorted(but))
+    )
+
+
 async def _keyed(
     session: AsyncSession, kind: str, dedupe_keys: Collection[str], *where: ColumnElement[bool]
 ) -> set[str]:

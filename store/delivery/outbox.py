@@ -8,7 +8,7 @@ claims are kept in their own table so that the core table stays as it is.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -258,6 +258,18 @@ async def identities(
         for row in result.scalars():
             found[row.practitioner_id].append(Principal(Platform(row.platform), row.tenant, row.user_id))
     return found
+
+
+async def reachable(
+    session: AsyncSession, practitioner_ids: Sequence[str], platforms: Collection[Platform]
+) -> set[str]:
+    """Those of ``practitioner_ids`` a notice can reach on ``platforms`` now: active, and linked on
+    one of them (the console reaches every active practitioner). The one answer to "can this person
+    be reached": the outbox sends to those ``identities`` finds linked (anyone else's notice fails as
+    having no linked platform, then closes unsent), and a relay chooses among them
+    (handlers/access/relay.py), so that a message is never "delivered" to someone it cannot reach."""
+    found = await identities(session, sorted(set(practitioner_ids)), sorted(platforms))
+    return {pid for pid, linked in found.items() if linked}
 
 
 async def addresses(session: AsyncSession, practitioner_ids: Sequence[str]) -> dict[str, str]:

@@ -224,8 +224,9 @@ async def test_a_relay_whose_lead_was_made_inactive_goes_to_the_duty_managers_wh
 
     text = (
         "A practitioner sent you a message through Signpost about shielded record 999 000 0050, a child of your "
-        "authority with no lead professional (message 1). Send 'relay 1' to read it and the sender's contact "
-        "details; you can answer through Signpost, contact them directly, or leave it. They are not told who you are."
+        "authority with no lead professional Signpost can reach (message 1). Send 'relay 1' to read it and the "
+        "sender's contact details; you can answer through Signpost, contact them directly, or leave it. They are "
+        "not told who you are."
     )
     assert _relayed(recorder) == [(dm, text, ("relay 1", "reply 1")) for dm in ("DM02", "DM03", "DM04")]
     [lead] = [n for n in await notices(app, "S001") if n.kind == "relay_message"]

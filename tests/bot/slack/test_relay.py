@@ -262,7 +262,10 @@ async def test_with_no_lead_professional_the_duty_managers_get_it_in_slack_and_r
     assert await deliver(slack_app) == 2
     for manager in (jo, ray):
         [notice] = dm_to(slack_app, calls_since(slack_app, mark), manager)
-        assert "999 000 0069, a child of your authority with no lead professional (message 1)" in notice.body["text"]
+        assert (
+            "999 000 0069, a child of your authority with no lead professional Signpost can reach (message 1)"
+            in notice.body["text"]
+        )
     [ray_notice] = dm_to(slack_app, calls_since(slack_app, mark), ray)
 
     await slack_app.slack.command(jo, f"reply 1 {ANSWER}")
@@ -298,9 +301,11 @@ async def test_send_a_message_from_a_shielded_answer_in_the_ack_opens_the_messag
 ) -> None:
     """The usual path: the shielded answer is the slash command's own ephemeral ack, with Send a
     message; its click (from that ephemeral message) opens the message modal with the click's
-    trigger id, and the submission is delivered without saying to whom."""
+    trigger id, and the submission is delivered without saying to whom (the lead professional has
+    a Slack link: one with none could not be reached, tests/bot/slack/test_relay_unreachable.py)."""
     await load_access(fast_app.signpost)
     nurse = await fast_app.link("P002", NURSE)
+    await fast_app.link("S001", LEAD)
     response = await fast_app.slack.command(nurse, SHIELDED)
     answer = await response.json()
     assert answer["response_type"] == "ephemeral" and "shielded" in json.dumps(answer)

@@ -326,7 +326,7 @@ async def test_a_duty_manager_reinstated_after_the_sweep_judged_keeps_their_wait
     await _import(app, Feed("practitioners.csv", DM02_NO_LONGER_DM))
     async with app.ctx.db.read() as session:
         page = await relays.unanswered(session, app.ctx.keys, 0, access_jobs.BATCH)
-        stale = relay.untaken(page, await relay.taken(session, app.ctx.keys, page))
+        stale = relay.untaken(page, await relay.taken(session, app.ctx.keys, page, app.ctx.reaches))
     assert stale == ["relay:1:DM02"]
     await _import(app, Feed("practitioners.csv", DM02_DUTY_MANAGER_AGAIN))
     assert await access_jobs.drop_no_longer_theirs(app.ctx, 0, stale, app.ctx.clock.now()) == 0

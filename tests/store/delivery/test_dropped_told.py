@@ -307,7 +307,10 @@ async def test_stand_ins_are_queued_only_for_the_notices_actually_closed(app: Si
     with capture_logs() as logs:
         async with app.ctx.db.write() as session:
             now = app.ctx.clock.now()
-            assert await drop_for_inactive(app.ctx.notices, app.ctx.keys, session, [(asked, notice)], now) == 0
+            assert (
+                await drop_for_inactive(app.ctx.notices, app.ctx.keys, session, [(asked, notice)], now, app.ctx.reaches)
+                == 0
+            )
     assert await _enqueued_ids(app, "registration_request") == [asked], "the admins asked to decide it again"
     assert [entry for entry in logs if entry["event"] == "notice_stood_in"] == []
     assert _told(logs) == []
