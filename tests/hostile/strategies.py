@@ -524,7 +524,8 @@ def _change(draw: st.DrawFn, files: list[FeedFile], change: str) -> None:
     if change == "reorder":
         order = draw(st.permutations(range(width)))
         feed.header = [feed.header[i] for i in order]
-        feed.rows = [[row[i] for i in order] for row in feed.rows]
+        # A row made ragged by an earlier change keeps its missing or extra fields (still ragged).
+        feed.rows = [[row[i] for i in order if i < len(row)] + row[width:] for row in feed.rows]
     elif change == "shuffle_header":
         order = draw(st.permutations(range(width)).filter(lambda o: [feed.header[i] for i in o] != feed.header))
         feed.header = [feed.header[i] for i in order]
@@ -545,7 +546,8 @@ def _change(draw: st.DrawFn, files: list[FeedFile], change: str) -> None:
     elif change == "drop_column":
         feed.header.pop(column)
         for row in feed.rows:
-            row.pop(column)
+            if column < len(row):  # a ragged row may be short of it
+                row.pop(column)
     elif change in ("extra_column", "repeat_column"):
         feed.header.append(draw(st.sampled_from(JUNK_COLUMNS)) if change == "extra_column" else feed.header[column])
         for row in feed.rows:

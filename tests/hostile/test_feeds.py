@@ -4,7 +4,9 @@ references, rows repeated within and across files, a file given twice, odd file 
 
 Each import either succeeds (and the same import again changes nothing) or is refused: exit status
 1, problem lines and the one closing line, its audit outcome ``invalid`` saying nothing changed, and
-every table as it was. Never a traceback or a database's error text, never a feed's identity value
+every table as it was; or, for a file name holding a hidden character (a control character, an
+invisible mark, a byte that is not UTF-8), refused before it is read with the usage and the reason
+(exit status 2, every table as it was). Never a traceback or a database's error text, never a feed's identity value
 (names, dates of birth, postcodes) in what the command printed or logged. Feeds changed only in
 ways that keep them good (columns reordered with their rows, rows split over files, a byte-order
 mark, CRLF, blank lines) must import.
@@ -20,6 +22,7 @@ from pathlib import Path
 from hypothesis import example, given
 from sqlalchemy import func, select
 
+from store.characters import HIDDEN_IN_PATH, shows_as_itself
 from store.db import Database
 from store.tables.audit import AuditEvent
 from store.tables.people import Practitioner
@@ -108,9 +111,17 @@ async def test_hostile_feeds_import_whole_or_are_refused_kindly(
 ) -> None:
     check = Check("feed-import", repr(feeds))
     paths = written(feeds, tmp_path)
-    before = await counts(db)
+    before, last = await counts(db), await last_import(db)
     run = await cli.run("import", *paths)
     said_kindly(check, run)
+    if run.code == 2 and not all(shows_as_itself(path) for path in paths):
+        # Refused as the command line is read, before any file is opened: nothing runs, so nothing is audited.
+        check.expect(HIDDEN_IN_PATH in run.said, CRASHED, f"refused without saying why: {run.said[-300:]}")
+        check.expect(await counts(db) == before, ACCEPTED_WRONGLY, "refused, but the store changed")
+        now = await last_import(db)
+        check.expect(now is None or (last is not None and now.seq == last.seq), UNAUDITED, "refused, yet audited")
+        check.settle()
+        return
     await audited(check, db, run)
     if run.code == 1:
         check.expect(run.said.splitlines()[-1].startswith("Nothing was imported:"), CRASHED, run.said[-300:])
