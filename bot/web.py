@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.delivery import deliverers_among
 from bot.metrics import metrics_page
 from handlers.operator import audit
-from handlers.vocabulary import sentence
+from handlers.vocabulary import Platform, sentence
 
 log = structlog.get_logger("signpost.web")
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
@@ -33,6 +33,7 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 ADMISSION_KEY = web.AppKey("admission", Admission)
 # Paths whose handlers answer "busy" in the platform's own terms while draining (not a bare 503).
 ANSWERS_BUSY_KEY = web.AppKey("answers_busy", set[str])
+CHAT_PLATFORMS = frozenset({Platform.SLACK, Platform.TEAMS})
 
 
 MAX_BODY = 1024 * 1024  # bytes: Slack's and Teams' requests are a few kilobytes
@@ -321,9 +322,11 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     policy_pages.add_routes(app, signpost, settings)  # the privacy and terms links every app package names
     for add in adders:
         add(app, signpost, settings)
-    # Who can be reached is judged by the platforms served here (a relay chooses among them), as the
-    # scheduler's outbox delivers through these front ends' deliverers; none served: the console's.
-    served = frozenset(d.platform for d in deliverers_among(app.values()))
-    if served:
-        signpost.ctx.reaches = served
+    # Who can be reached (a relay chooses among them): anyone linked on a chat platform when this
+    # server runs one, not only on the ones it serves itself, since replicas on one store may serve
+    # different platforms (one Slack, one Teams), and whichever claims a scheduled hand-on decides
+    # for all. A link to a platform no replica serves fails at delivery, and its notice, closed
+    # unsent after a week, passes the message on. None served: the console's, which reaches everyone.
+    if any(True for _ in deliverers_among(app.values())):
+        signpost.ctx.reaches = CHAT_PLATFORMS
     return app

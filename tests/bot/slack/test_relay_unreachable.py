@@ -23,6 +23,8 @@ from store.tables.people import RelayMessage
 from tests.access_helpers import fresh_say, load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
+from tests.bot.teams.teams_support import link as link_on_teams
+from tests.bot.teams.test_relay import LEE
 from tests.factories import SHIELDED
 from tests.fakes.slack_api import Call
 from tests.stepup_helpers import ensure_enrolled
@@ -144,3 +146,26 @@ async def test_a_lead_whose_notice_was_closed_unsent_after_a_week_is_passed_over
 
     after = await fresh_say(slack_app.signpost, "P002", "relay 1")
     assert "Status: delivered" in after.lines
+
+
+async def test_a_lead_linked_on_the_other_platform_keeps_the_message_this_replica_cannot_send(
+    slack_app: SlackHarness,
+) -> None:
+    """Replicas may serve different platforms (one Slack, one Teams) on one store. The lead is linked
+    on Teams only: a Slack-only replica judged them unreachable, so its scheduled hand-on took the
+    message from them and, with nobody else linked, told the sender it was not delivered, while the
+    Teams replica would have delivered it (review). Reachable means linked on a platform Signpost
+    serves anywhere: the lead keeps it, and the sender is told nothing more."""
+    await load_access(slack_app.signpost)
+    nurse = await link(slack_app, "P002", NURSE)
+    await link_on_teams(slack_app.signpost, LEE, "S001")
+
+    sent = await said(slack_app, nurse, f"message {SHIELDED} {MARKER}")
+    assert "Message 1 about 999 000 0050 delivered to the professional responsible" in sent
+    await jobs.hand_on_relays(slack_app.signpost.ctx, slack_app.signpost.ctx.clock.now())
+    [row] = await relay_rows(slack_app)
+    assert (row.recipients, row.recipient_role) == ("S001", "lead")
+    async with slack_app.signpost.ctx.db.read() as session:
+        kinds = list((await session.execute(select(NoticeRow.kind).where(NoticeRow.recipient_id == "P002"))).scalars())
+    assert "relay_undelivered" not in kinds, kinds
+    assert "Status: delivered" in await said(slack_app, nurse, "relay 1")

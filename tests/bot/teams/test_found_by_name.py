@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Signpost
-from tests.bot.teams.teams_support import PRIYA, TeamsApp, invoke, message, texts_of
-from tests.bot.teams.test_relay import MARKER, card_in, everything, invoke_card, only_action
+from tests.bot.teams.teams_support import PRIYA, TeamsApp, invoke, link, message, texts_of
+from tests.bot.teams.test_relay import LEE, MARKER, card_in, everything, invoke_card, only_action
 from tests.factories import SHIELDED
 from tests.fakes.teams_connector import FakeConnector
 
@@ -18,6 +18,7 @@ SPELLINGS = (SHIELDED, "999 000 0050", "999-000-0050")
 async def test_the_cards_for_a_search_by_name_never_name_the_reference(
     teams: TeamsApp, connector: FakeConnector, loaded: Signpost
 ) -> None:
+    await link(loaded, LEE, "S001")  # the lead: a message is delivered only to someone Signpost can reach
     await teams.post(message(PRIYA, "Mia Stone 30/06/2015", connector.url))
     shielded = card_in(connector.messages_in(PRIYA.personal_conversation)[-1])
     priya_saw: list[dict[str, Any]] = [shielded]
