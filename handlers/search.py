@@ -72,7 +72,6 @@ SHIELDED_UNTIL = "This record is shielded: your access ends at {until}."
 # said, never what differs (that would echo what the practitioner did not type).
 DIFFERS = "Matched with a difference from what you typed"
 MATCH_DIFFERS = f"{DIFFERS}: check the reference against your records before acting."
-SHIELDED_DIFFERS = f"{DIFFERS}: make sure this is the child you mean before you request access or send a message."
 LOOKUP_USAGE = "Search by reference number, e.g. 999 000 1006 (10 digits)."
 SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Ava Price 05/01/2014 NS1 3LY."
 
@@ -139,8 +138,10 @@ async def answer_for(
     if record.shielded and until is None:
         target = handle(req.command.correlation_id) if by_name else ref
         buttons = (request_access_button(target), send_message_button(target))
-        warned = (SHIELDED_DIFFERS,) if differs else ()
-        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=buttons, lines=warned)
+        # No warning when what was typed differs from the record: a shielded match says only that a
+        # record exists and is shielded, and the warning, tried against variants, would tell which
+        # spelling, alias or date of birth is the registered one.
+        reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=buttons)
         return Result(reply, subjects=(ref,), terms=now_terms, subject_key=key)
     posts = tuple(await children.signposts(session, ref) if record.shielded else found.signposts)
     if posts:
