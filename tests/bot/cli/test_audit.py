@@ -189,25 +189,7 @@ async def test_export_as_csv_never_gives_a_spreadsheet_a_formula(
         "user_id": "@SUM(1,1)",
         "detail": "-2+3",
     }
-    record = AuditRecord(
-        at=clock.now(),
-        actor_id="PX01",
-        platform="slack",
-        tenant="T1",
-        channel="direct",
-        action="help",
-        outcome="info",
-        subject_refs=(),
-        result_count=0,
-        correlation_id="c1",
-        actor_role="practitioner",
-        actor_org=hostile["actor_org"],
-        actor_la=hostile["actor_la"],
-        user_id=hostile["user_id"],
-        detail=hostile["detail"],
-    )
-    async with signpost.ctx.db.write() as session:
-        await append(session, [record])
+    await _append_help_by_px01(signpost, clock, hostile)
     run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "PX01")
     assert run.code == 0, run.err
     [row] = list(csv.DictReader(io.StringIO(run.out)))
@@ -231,25 +213,7 @@ async def test_export_as_csv_never_writes_a_character_that_does_not_show(
         "actor_org": "\u202eevil\x85",
         "actor_la": "\t=1+1",
     }
-    record = AuditRecord(
-        at=clock.now(),
-        actor_id="PX01",
-        platform="slack",
-        tenant="T1",
-        channel="direct",
-        action="help",
-        outcome="info",
-        subject_refs=(),
-        result_count=0,
-        correlation_id="c1",
-        actor_role="practitioner",
-        actor_org=hostile["actor_org"],
-        actor_la=hostile["actor_la"],
-        user_id=hostile["user_id"],
-        detail=hostile["detail"],
-    )
-    async with signpost.ctx.db.write() as session:
-        await append(session, [record])
+    await _append_help_by_px01(signpost, clock, hostile)
     run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "PX01")
     assert run.code == 0, run.err
     lines = run.out.split("\n")
@@ -663,3 +627,26 @@ async def test_sar_tells_a_request_repeated_while_waiting_or_granted_from_one_fo
         (REPEATED_WHILE_WAITING, waiting),
         (REPEATED_WHILE_GRANTED, granted),
     ]
+
+
+async def _append_help_by_px01(signpost: Signpost, clock: FakeClock, hostile: dict[str, str]) -> None:
+    """An audited `help` by PX01 whose actor organisation, authority, user id and detail are ``hostile``'s."""
+    record = AuditRecord(
+        at=clock.now(),
+        actor_id="PX01",
+        platform="slack",
+        tenant="T1",
+        channel="direct",
+        action="help",
+        outcome="info",
+        subject_refs=(),
+        result_count=0,
+        correlation_id="c1",
+        actor_role="practitioner",
+        actor_org=hostile["actor_org"],
+        actor_la=hostile["actor_la"],
+        user_id=hostile["user_id"],
+        detail=hostile["detail"],
+    )
+    async with signpost.ctx.db.write() as session:
+        await append(session, [record])
