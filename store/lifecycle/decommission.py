@@ -36,6 +36,7 @@ from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database, after_commit
 from store.delivery import drops
+from store.delivery.notices import drop_decided
 from store.keys import keychain
 from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
 from store.keys.term_keys import TermKeys
@@ -231,7 +232,8 @@ async def close_undecidable(session: AsyncSession, now: datetime) -> None:
     """Close unsent every notice still waiting (or waiting for a retry) that asks for a decision:
     from the switch-off nobody can approve or deny anything. Idempotent; read through the pending
     notices' index."""
-    await drops.close(session, NoticeRow.kind.in_(ASK_FOR_DECISION), now, UNDECIDABLE, attempted=False)
+    for kind in ASK_FOR_DECISION:  # claim-first: one being sent is recorded delivered if it went through
+        await drop_decided(session, kind, "", now, UNDECIDABLE)
 
 
 async def cancel(session: AsyncSession, by: str, now: datetime) -> Decommission:

@@ -11,6 +11,7 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.clock import FakeClock
+from handlers.lifecycle import flows as lifecycle
 from handlers.vocabulary import Outcome
 from store.delivery import deliveries
 from store.lifecycle import decommission
@@ -102,3 +103,22 @@ async def test_once_switched_off_no_duty_manager_is_asked_to_decide_a_request_qu
     assert kinds == ["decommission"], kinds
     closed = [row for row in (await rows(signpost)).values() if row.kind == "access_request"]
     assert closed and all(row.dropped_at is not None and row.delivered_at is None for row in closed), closed
+
+
+async def test_at_the_switch_off_dates_midnight_the_tick_closes_the_waiting_approve_deny_notices(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Scheduled for tomorrow: the request's notice waits until the decommissioning's first tick on
+    the switch-off date, which closes it unsent, as the at-once path does."""
+    await load_access(signpost)
+    assert (await request_access(signpost, "P002", SHIELDED)).outcome is Outcome.DONE
+    tomorrow = clock.now().date() + timedelta(days=1)
+    async with signpost.ctx.db.write() as session:
+        await decommission.schedule(session, tomorrow, None, "AD01", clock.now())
+    await lifecycle.decommission_tick(signpost.ctx, clock.now())
+    assert all(row.dropped_at is None for row in (await rows(signpost)).values() if row.kind == "access_request")
+    clock.advance(days=1)
+    await lifecycle.decommission_tick(signpost.ctx, clock.now())
+    closed = [row for row in (await rows(signpost)).values() if row.kind == "access_request"]
+    assert closed and all(row.dropped_at is not None and row.delivered_at is None for row in closed), closed
+    assert {row.last_error for row in closed} == {decommission.UNDECIDABLE}

@@ -20,6 +20,7 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Notice, Platform, Principal
 from store.db import is_deadlock
 from store.delivery import notices, outbox
+from store.lifecycle import decommission
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from tests.statements import sqlite_plan, statements_sent
@@ -416,3 +417,21 @@ async def test_a_failure_recorded_for_a_notice_closed_meanwhile_leaves_its_recor
     assert (by_id[sent].delivered_at is not None, by_id[sent].last_error, by_id[sent].attempts) == (True, None, 1)
     assert (by_id[decided].dropped_at is not None, by_id[decided].last_error) == (True, notices.DECIDED)
     assert by_id[decided].attempts == 0
+
+
+async def test_a_notice_sent_as_signpost_was_switched_off_is_recorded_as_delivered(app: Signpost) -> None:
+    """Signpost switched off at once while a duty manager's "please decide" was being sent: Slack took
+    it, and the switch-off's closing of waiting decisions recorded it "not sent" (review). It goes
+    through the drops' one claim-first path, so the record says what the duty manager saw."""
+    await _enqueue(app, _asked(12))
+
+    async def switched_off(notice: Notice) -> None:
+        async with app.ctx.db.write() as session:
+            now = app.ctx.clock.now()
+            await decommission.schedule(session, now.date(), None, "AD01", now, at_once=True)
+
+    slack = DecidedMeanwhile(switched_off)
+    assert (await Outbox(app.ctx, [slack]).deliver_due()).delivered == 1
+    [row] = await _rows(app)
+    assert (row.delivered_at is not None, row.dropped_at) == (True, None), "sent, and recorded as not sent"
+    assert await _claims(app) == []
