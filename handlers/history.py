@@ -82,8 +82,9 @@ _RESUMED = (
 async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> list[str]:
     """The newest ``count`` lookups as history lines, each once: a lookup parked for a code and
     run when the code came is its run's line alone (matched, newest first, to the latest earlier
-    parking of the same kind: not by sealing key, since a search by name is parked under its birth
-    date's key and answered under the child's); one whose code never came is listed as such."""
+    parking of the same query: a lookup by the child's key, which seals both; a search by name by
+    its kind alone, since it is parked under its birth date's key and answered under the child's);
+    one whose code never came is listed as such."""
     query = (
         select(
             AuditEvent.at,
@@ -91,21 +92,23 @@ async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> li
             AuditEvent.outcome,
             AuditEvent.subject_refs,
             AuditEvent.detail,
+            AuditEvent.terms_key,
             _RESUMED,
         )
         .where(AuditEvent.actor_id == practitioner_id, AuditEvent.action.in_(LOOKUP_ACTIONS))
         .order_by(AuditEvent.at.desc(), AuditEvent.seq.desc())
     )
     lines: list[str] = []
-    runs = Counter[str]()  # resumed runs of each kind not yet matched to their parking
+    runs = Counter[tuple[str, str | None]]()  # resumed runs not yet matched to their parking
     page, offset = 2 * count, 0
     while len(lines) < count:
         rows = (await session.execute(query.limit(page).offset(offset))).all()
-        for at, action, outcome, refs, detail, resumed in rows:
+        for at, action, outcome, refs, detail, terms_key, resumed in rows:
+            same = (action, terms_key if action == Action.LOOKUP else None)  # the same query
             if resumed:
-                runs[action] += 1
-            elif outcome == Outcome.CHALLENGED and runs[action]:
-                runs[action] -= 1
+                runs[same] += 1
+            elif outcome == Outcome.CHALLENGED and runs[same]:
+                runs[same] -= 1
                 continue  # its run is listed
             lines.append(history_line(at, action, outcome, refs, detail))
             if len(lines) == count:

@@ -162,3 +162,25 @@ async def test_history_lists_a_search_by_name_answered_after_its_code_once(
     assert len(reply.lines) == 1 and reply.lines[0].endswith("· by name and date of birth · signposts shown"), (
         reply.lines
     )
+
+
+async def test_history_of_two_lookups_waiting_for_a_code_lists_the_one_answered_as_run(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    """Two lookups by reference parked at once, the code given for the older: pairing by kind alone
+    listed the older as "not run" and hid the newer, which never ran (review). A lookup is paired by
+    its child's key, the same for its parking and its run."""
+    await load_standard(signpost)
+    await say_fresh(signpost, "P001", "history")
+    clock.advance(hours=2, minutes=1)
+    older = await say(signpost, "P001", BEN)
+    assert older.outcome is Outcome.CHALLENGED
+    clock.advance(minutes=1)
+    assert (await say(signpost, "P001", AMY)).outcome is Outcome.CHALLENGED
+    assert (await answer_challenges(signpost, "P001", older)).outcome is Outcome.ANSWERED
+    clock.advance(minutes=1)
+    reply = await say_fresh(signpost, "P001", "history")
+    assert reply.lines == (
+        "02/11/2026 11:02 GMT · 999 000 0026 · by reference · signposts shown",  # the older, run
+        "02/11/2026 11:02 GMT · — · by reference · not run: no code given",  # the newer, parked at 11:02
+    ), reply.lines
