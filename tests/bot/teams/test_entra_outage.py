@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,18 @@ def nowhere() -> str:
     return f"https://127.0.0.1:{port}/{TENANT}/b2c_1_signpost"
 
 
-async def serving(loaded: Signpost, secured: Settings, authority: str) -> TeamsApp:
-    """Signpost's web app with Teams asking ``authority`` for its token, and a Slack stand-in route."""
+@asynccontextmanager
+async def serving(loaded: Signpost, secured: Settings, authority: str) -> AsyncIterator[TeamsApp]:
+    """Signpost's web app with Teams asking ``authority`` for its token, and a Slack stand-in route;
+    closed on the way out."""
     adder = teams_route_adder(secured, authority=authority)
     assert adder is not None
     app = TeamsApp(loaded, secured, [add_slack_stand_in, adder])
     await app.client.start_server()
-    return app
+    try:
+        yield app
+    finally:
+        await app.close()
 
 
 async def ask(app: TeamsApp, signer: Signer, connector: FakeConnector) -> int:
@@ -80,12 +86,9 @@ async def assert_audited_not_shown(loaded: Signpost) -> None:
 async def test_unreachable_entra_is_a_command_run_and_audited_and_one_line(
     loaded: Signpost, secured: Settings, signer: Signer, connector: FakeConnector
 ) -> None:
-    app = await serving(loaded, secured, nowhere())
-    try:
+    async with serving(loaded, secured, nowhere()) as app:
         with logged_at("info") as log:
             status = await ask(app, signer, connector)
-    finally:
-        await app.close()
     assert status == 202
     assert connector.sent == []
     await assert_audited_not_shown(loaded)
@@ -104,16 +107,13 @@ async def test_slow_entra_never_holds_the_event_loop_and_the_wait_is_bounded(
     wait ends at the bound, its answer recorded as not shown."""
     async with running_entra(tmp_path, monkeypatch) as entra:
         entra.held = True
-        app = await serving(loaded, secured, entra.authority)
-        try:
+        async with serving(loaded, secured, entra.authority) as app:
             with logged_at("info") as log:
                 teams = asyncio.create_task(ask(app, signer, connector))
                 await entra.arrived.wait()
                 slack = await app.client.post("/slack/events", json={})
                 assert slack.status == 200 and not entra.release.is_set()  # answered while Entra ID held
                 status = await teams
-        finally:
-            await app.close()
     assert status == 202
     assert connector.sent == []
     await assert_audited_not_shown(loaded)
@@ -134,13 +134,12 @@ async def test_a_redirect_from_entra_is_not_followed_and_the_command_stands(
     """Nothing reaches the place the 307 points to (the token request carries the bot's secret);
     the refusal is the one line, naming the host that answered."""
     to = elsewhere.url("/steal")
-    async with running_entra(tmp_path, monkeypatch, to, redirect_configuration=configuration) as entra:
-        app = await serving(loaded, secured, entra.authority)
-        try:
-            with logged_at("info") as log:
-                status = await ask(app, signer, connector)
-        finally:
-            await app.close()
+    async with (
+        running_entra(tmp_path, monkeypatch, to, redirect_configuration=configuration) as entra,
+        serving(loaded, secured, entra.authority) as app,
+    ):
+        with logged_at("info") as log:
+            status = await ask(app, signer, connector)
     assert status == 202
     assert elsewhere.received == []
     assert connector.sent == []
@@ -158,13 +157,9 @@ async def test_a_token_from_entra_reaches_the_connector_and_is_kept(
 ) -> None:
     """The OpenID configuration, then one token request; both answers carry the token, the second
     from MSAL's cache."""
-    async with running_entra(tmp_path, monkeypatch) as entra:
-        app = await serving(loaded, secured, entra.authority)
-        try:
-            assert await ask(app, signer, connector) == 202
-            assert await ask(app, signer, connector) == 202
-        finally:
-            await app.close()
+    async with running_entra(tmp_path, monkeypatch) as entra, serving(loaded, secured, entra.authority) as app:
+        assert await ask(app, signer, connector) == 202
+        assert await ask(app, signer, connector) == 202
     assert [method for method, _ in entra.seen] == ["GET", "POST"]
     assert entra.credentials == ["client_secret"]
     assert len(connector.sent) == 2
@@ -182,18 +177,11 @@ async def test_a_notice_without_a_token_is_a_delivery_failure_in_one_line(
 ) -> None:
     """The chat is stored while Entra ID answers; then it is unreachable: the notice fails (the
     outbox retries it with backoff), in one line with the reason."""
-    async with running_entra(tmp_path, monkeypatch) as entra:
-        app = await serving(loaded, secured, entra.authority)
-        try:
-            assert await ask(app, signer, connector) == 202
-        finally:
-            await app.close()
-    app = await serving(loaded, secured, nowhere())
-    try:
+    async with running_entra(tmp_path, monkeypatch) as entra, serving(loaded, secured, entra.authority) as app:
+        assert await ask(app, signer, connector) == 202
+    async with serving(loaded, secured, nowhere()) as app:
         with logged_at("info") as log, pytest.raises(DeliveryFailed, match="TokenUnavailable"):
             await app.web[TEAMS_KEY].deliverer.deliver(PRIYA.principal, NOTICE)
-    finally:
-        await app.close()
     assert len(connector.sent) == 1  # the answer to the message; no notice
     [line] = [line for line in log.lines() if line["level"] != "info"]
     assert (line["event"], line["reason"]) == ("teams_notice_failed", "unreachable")
