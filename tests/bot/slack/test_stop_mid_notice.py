@@ -138,19 +138,14 @@ def server_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     return {"SIGNPOST_DATABASE_URL": db_url, "SIGNPOST_KEY_FILE": str(tmp_path / "stop.key")}
 
 
-async def test_a_sigterm_during_a_held_post_waits_for_it_so_the_notice_arrives_once(
-    db_url: str, tmp_path: Path, fake_slack: FakeSlackApi
-) -> None:
-    env = server_env(db_url, tmp_path)
-    await prepare(db_url, tmp_path / "stop.key", [notice_for("P001", 1)])
-    fake_slack.hold(POST)
-    _, process = await start_slack_server(tmp_path, fake_slack, **env)
+async def stopped_mid_post(process: asyncio.subprocess.Process, fake_slack: FakeSlackApi) -> Logged:
+    """SIGTERM while a notice's post is held in flight; the post let go once the process says it
+    waits for the scheduler (past the web drain: before the fix it was cancelled as the process
+    exited, the post still held); the process exits 0. Killed if it did not."""
     logged = Logged(process)
     try:
-        await fake_slack.wait_for_waiting(POST, 1, timeout=60)  # the lead's notice is in flight
+        await fake_slack.wait_for_waiting(POST, 1, timeout=60)
         process.send_signal(signal.SIGTERM)
-        # Past the point where the web drain ends: the pass in flight is waited for (or, as it was,
-        # cancelled as the process exits with the post still held).
         await logged.logged_or_ended("scheduler_draining")
         fake_slack.release(POST)
         assert await logged.exited() == 0, logged.text
@@ -158,6 +153,17 @@ async def test_a_sigterm_during_a_held_post_waits_for_it_so_the_notice_arrives_o
         if process.returncode is None:
             process.kill()
             await process.wait()
+    return logged
+
+
+async def test_a_sigterm_during_a_held_post_waits_for_it_so_the_notice_arrives_once(
+    db_url: str, tmp_path: Path, fake_slack: FakeSlackApi
+) -> None:
+    env = server_env(db_url, tmp_path)
+    await prepare(db_url, tmp_path / "stop.key", [notice_for("P001", 1)])
+    fake_slack.hold(POST)
+    _, process = await start_slack_server(tmp_path, fake_slack, **env)
+    logged = await stopped_mid_post(process, fake_slack)
     assert len(fake_slack.of(POST)) == 1
     assert await stored(db_url) == {"stop-test:1": (True, False)}  # recorded delivered
     events = logged.events()
@@ -177,17 +183,7 @@ async def test_a_pass_starts_no_further_notice_of_a_backlog_once_stopping(
     await prepare(db_url, tmp_path / "stop.key", [notice_for("P001", 1), notice_for("P002", 2)])
     fake_slack.hold(POST)
     _, process = await start_slack_server(tmp_path, fake_slack, **env)
-    logged = Logged(process)
-    try:
-        await fake_slack.wait_for_waiting(POST, 1, timeout=60)
-        process.send_signal(signal.SIGTERM)
-        await logged.logged_or_ended("scheduler_draining")
-        fake_slack.release(POST)
-        assert await logged.exited() == 0, logged.text
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    await stopped_mid_post(process, fake_slack)
     assert [c.body["users"] for c in fake_slack.of("conversations.open")] == ["U0LEADPRO"]
     assert len(fake_slack.of(POST)) == 1
     assert await stored(db_url) == {"stop-test:1": (True, False), "stop-test:2": (False, False)}
