@@ -54,3 +54,16 @@ def clean_environment(db_url: str, folder: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(sys.path),
     )
     return clean
+
+
+def standard_store(db_url: str, folder: Path) -> dict[str, str]:
+    """``clean_environment`` on a store holding the standard feeds (tests/factories.py), imported
+    through a real `signpost import` from ``folder``."""
+    from tests.factories import standard_feeds
+
+    clean = clean_environment(db_url, folder)
+    for feed in standard_feeds():
+        (folder / feed.name).write_text(feed.text, encoding="utf-8")
+    imported = run_signpost("import", *(feed.name for feed in standard_feeds()), env=clean, cwd=folder)
+    assert imported.returncode == 0, imported.stderr
+    return clean

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import commands, parser
-from tests.bot.process import clean_environment, run_signpost
-from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.bot.process import run_signpost, standard_store
+from tests.factories import CHILDREN
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -32,16 +32,7 @@ HIDDEN = "control character or an invisible formatting mark"
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment on this test's store and key file, the standard feeds imported."""
-    clean = clean_environment(db_url, tmp_path)
-    for name, text in (
-        ("practitioners.csv", PRACTITIONERS),
-        ("children.csv", CHILDREN),
-        ("involvements.csv", INVOLVEMENTS),
-    ):
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    imported = run_signpost("import", "practitioners.csv", "children.csv", "involvements.csv", env=clean, cwd=tmp_path)
-    assert imported.returncode == 0, imported.stderr
-    return clean
+    return standard_store(db_url, tmp_path)
 
 
 def audit_events(env: dict[str, str], cwd: Path) -> list[dict[str, object]]:

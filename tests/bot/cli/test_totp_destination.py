@@ -16,8 +16,7 @@ import pyotp
 import pytest
 
 from tests.bot.console.test_stepup import SECRET_LINE, secret_from
-from tests.bot.process import clean_environment, run_signpost
-from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.bot.process import run_signpost, standard_store
 
 
 def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -47,16 +46,7 @@ def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """A clean environment on this test's database and a new key file, the standard feeds imported."""
-    clean = clean_environment(db_url, tmp_path)
-    for name, text in (
-        ("practitioners.csv", PRACTITIONERS),
-        ("children.csv", CHILDREN),
-        ("involvements.csv", INVOLVEMENTS),
-    ):
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    imported = run_signpost("import", "practitioners.csv", "children.csv", "involvements.csv", env=clean, cwd=tmp_path)
-    assert imported.returncode == 0, imported.stderr
-    return clean
+    return standard_store(db_url, tmp_path)
 
 
 def enrol_events(env: dict[str, str], cwd: Path) -> list[str]:
