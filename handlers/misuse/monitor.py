@@ -84,8 +84,11 @@ class MisusePolicy:
     after_hours_window: timedelta = timedelta(hours=2)
     day_starts: time = time(7, 0)
     day_ends: time = time(19, 0)
-    after_hours_min: int = 3  # lookups outside the day and outside their usual hours
+    after_hours_min: int = 3  # lookups outside the day and outside their usual hours, of children not theirs
     usual_hour_days: int = 3  # an hour is usual for them if they worked in it on this many days
+    # No usual hours (so no after-hours alert) until they have looked children up on this many days
+    # of the baseline: a new practitioner's first evening, or a night worker's first nights, is no pattern.
+    usual_hours_min_days: int = 5
 
     shielded_window: timedelta = timedelta(hours=24)
     shielded_min: int = 3  # distinct shielded records reached without an access request
@@ -228,10 +231,17 @@ async def out_of_area(c: Check) -> str | None:
 
 
 async def after_hours(c: Check) -> str | None:
-    """Lookups outside the working day at hours this practitioner does not usually work."""
+    """Lookups of children not theirs, outside the working day, at hours this practitioner does not
+    usually work.
+
+    Lookups of children they are involved with are their own work at any hour, and do not count.
+    Their usual hours are judged only from enough history: until they have looked children up on
+    ``usual_hours_min_days`` days of the baseline, no hour is unusual for them (a new account is
+    still guarded by the other rules)."""
     p, who = c.policy, c.actor.practitioner_id
     start = c.since(p.after_hours_window)
-    outside = [t for t in await misuse.lookup_times(c.session, who, start, c.now) if not p.is_daytime(t)]
+    recent = await misuse.lookup_times_not_their_own(c.session, who, start, c.now)
+    outside = [t for t in recent if not p.is_daytime(t)]
     if len(outside) < p.after_hours_min:
         return None
     zone = ZoneInfo(p.zone)
@@ -239,6 +249,8 @@ async def after_hours(c: Check) -> str | None:
     for t in await misuse.lookup_times(c.session, who, c.now - timedelta(days=p.baseline_days), start):
         local = utc(t).astimezone(zone)
         days_by_hour.setdefault(local.hour, set()).add(local.date())
+    if len({day for days in days_by_hour.values() for day in days}) < p.usual_hours_min_days:
+        return None  # too little history to say what their usual hours are
     usual = {hour for hour, days in days_by_hour.items() if len(days) >= p.usual_hour_days}
     unusual = sorted(utc(t).astimezone(zone) for t in outside if utc(t).astimezone(zone).hour not in usual)
     if len(unusual) < p.after_hours_min:

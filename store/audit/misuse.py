@@ -215,6 +215,23 @@ async def lookup_times(session: AsyncSession, actor_id: str, start: datetime, en
     return list(result.scalars())
 
 
+def _only_their_own(actor_id: str) -> ColumnElement[bool]:
+    """The event touched children, and every one of them is a child the actor works or worked with."""
+    touched = select(AuditSubject.seq).where(AuditSubject.seq == AuditEvent.seq)
+    return and_(touched.exists(), ~touched.where(~_involved(actor_id)).exists())
+
+
+async def lookup_times_not_their_own(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime
+) -> list[datetime]:
+    """When an actor's lookups in [start, end] reached the register, leaving out those that touched
+    only children they are involved with (their own work); one that found no child counts."""
+    result = await session.execute(
+        _lookups(actor_id, start, end).with_only_columns(AuditEvent.at).where(~_only_their_own(actor_id))
+    )
+    return list(result.scalars())
+
+
 async def shielded_without_request(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """Distinct shielded children an actor reached in [start, end] with no stated purpose: never
     involved with them, never requesting access to them, never sending their lead a relay message."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pyotp
 import pytest
@@ -174,15 +174,78 @@ async def test_out_of_area_lookups_fire(signpost: Signpost, clock: FakeClock, wo
     await assert_alerted(signpost, world, "out_of_area", "outside Northshire")
 
 
+def not_theirs(world: World, who: str = WHO) -> list[int]:
+    """Children in their authority, not shielded, that this practitioner is not involved with."""
+    person = next(p for p in world.people if p.pid == who)
+    return [k.ref for k in world.in_area(person.la) if k.ref not in person.own]
+
+
 async def test_after_hours_lookups_fire_for_a_day_worker(signpost: Signpost, clock: FakeClock, world: World) -> None:
+    """Weeks of daytime work, then three late lookups of children who are not theirs: alerted."""
     person = next(p for p in world.people if p.pid == WHO)
     assert person.starts.hour == 8
     await write_days(signpost, world, history_days(DAY, 14), [person])
     clock.set(at_uk(23, 10))
-    for ref in person.own[:3]:
+    for ref in not_theirs(world)[:3]:
         await say_fresh(signpost, WHO, str(ref))
         clock.advance(minutes=15)
     await assert_alerted(signpost, world, "after_hours", "3 lookups between 23:10 and 23:40 (UK time)")
+
+
+@pytest.mark.parametrize(("who", "hour", "minute"), [(WHO, 20, 30), ("NS-P0006", 23, 0)])
+async def test_a_new_practitioners_first_evening_raises_no_after_hours_alert(
+    signpost: Signpost, clock: FakeClock, world: World, who: str, hour: int, minute: int
+) -> None:
+    """A practitioner with no history (a day worker's first evening, an emergency-duty worker's
+    first night) enrols, steps up and makes five lookups, one of a child of theirs: no usual hours
+    to be outside yet, so nobody is told (the other rules still guard a new account)."""
+    person = next(p for p in world.people if p.pid == who)
+    clock.set(at_uk(hour, minute) - timedelta(minutes=5))
+    await ensure_enrolled(signpost, who)  # enrolment and the first code, in the evening too
+    clock.set(at_uk(hour, minute))
+    for ref in [*not_theirs(world, who)[:4], next(r for r in person.own if not world.kids[r].shielded)]:
+        assert (await say_fresh(signpost, who, str(ref))).outcome is Outcome.ANSWERED
+        clock.advance(minutes=1)
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert await alerts(signpost) == []
+    assert await alert_events(signpost) == []
+
+
+async def test_after_hours_lookups_of_their_own_children_raise_no_alert(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """A day worker looking up, late at night, children they are involved with is doing their job."""
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, history_days(DAY, 14), [person])
+    clock.set(at_uk(23, 10))
+    for ref in [r for r in person.own if not world.kids[r].shielded][:6]:
+        assert (await say_fresh(signpost, WHO, str(ref))).outcome is Outcome.ANSWERED
+        clock.advance(minutes=5)
+    assert await sweep(signpost.ctx, clock.now()) == []
+    assert await alerts(signpost) == []
+    assert await alert_events(signpost) == []
+
+
+# Mondays to Fridays before DAY (write_days writes weekdays only): four, then five working days.
+FOUR_DAYS = history_days(DAY, 6)  # Tuesday to Sunday
+FIVE_DAYS = history_days(DAY, 7)  # Monday to Sunday
+
+
+@pytest.mark.parametrize(("days", "alerted"), [(FOUR_DAYS, False), (FIVE_DAYS, True)])
+async def test_usual_hours_are_judged_only_after_a_working_week(
+    signpost: Signpost, clock: FakeClock, world: World, days: list[date], alerted: bool
+) -> None:
+    """Usual hours need lookups on ``usual_hours_min_days`` (5) days of the baseline: four days of
+    daytime work say too little for three late lookups to be unusual; five do."""
+    assert [sum(d.weekday() < 5 for d in ds) for ds in (FOUR_DAYS, FIVE_DAYS)] == [4, 5]
+    person = next(p for p in world.people if p.pid == WHO)
+    await write_days(signpost, world, days, [person])
+    clock.set(at_uk(23, 10))
+    for ref in not_theirs(world)[:3]:
+        await say_fresh(signpost, WHO, str(ref))
+        clock.advance(minutes=15)
+    await sweep(signpost.ctx, clock.now())
+    assert (await alert_events(signpost)).count(f"after_hours: {WHO}") == alerted
 
 
 async def test_after_hours_lookups_in_one_minute_say_so_not_between_a_time_and_itself(
@@ -195,7 +258,7 @@ async def test_after_hours_lookups_in_one_minute_say_so_not_between_a_time_and_i
     clock.set(at_uk(3, 20))
     await ensure_enrolled(signpost, WHO)  # stepped up before: no code moves the clock past the minute
     clock.set(at_uk(3, 38))
-    for ref in person.own[:4]:
+    for ref in not_theirs(world)[:4]:
         await say_fresh(signpost, WHO, str(ref))
         clock.advance(seconds=5)
     await sweep(signpost.ctx, at_uk(3, 39))  # the live check ran at the first lookup, then waits 30 s
@@ -419,7 +482,7 @@ async def test_a_challenged_lookup_and_its_resumed_run_count_once(
     await write_days(signpost, world, history_days(DAY, 14), [person])
     clock.set(at_uk(22, 30))
     await ensure_enrolled(signpost, WHO)
-    for ref in [r for r in person.own if not world.kids[r].shielded][:2]:
+    for ref in not_theirs(world)[:2]:  # not theirs: lookups of their own children never count
         clock.advance(minutes=31)
         reply = await say_fresh(signpost, WHO, str(ref))
         assert reply.signposts, reply
@@ -579,7 +642,7 @@ async def test_an_episode_across_a_window_boundary_alerts_once_and_a_new_one_ale
     assert sorted(await alert_events(signpost)) == episode
     assert len(await alerts(signpost)) == 2 * len(MANAGERS)
     clock.set(at_uk(23, 46) + timedelta(hours=2, minutes=10))  # the after-hours alert is 2h10 old
-    for ref in [r for r in person.own if not world.kids[r].shielded][:3]:
+    for ref in not_theirs(world)[:3]:
         await say_fresh(signpost, WHO, str(ref))
         clock.advance(minutes=3)
     await signpost.ctx.audit.settle()

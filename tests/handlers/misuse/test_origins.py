@@ -33,7 +33,7 @@ from store.people import practitioners
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice
 from store.tables.people import Practitioner
-from tests.factories import AMY, CHILDREN_HEADER, load_standard, say
+from tests.factories import AMY, BEN, CHILDREN_HEADER, NO_INVOLVEMENTS, TWIN_A, TWIN_B, load_standard, say
 from tests.stepup_helpers import ensure_enrolled
 
 SAM = Principal(Platform.SLACK, "T1", "U-sam")  # P001, a social worker in Northshire (duty manager DM01)
@@ -108,6 +108,34 @@ async def test_a_slack_user_who_enrols_through_the_page_raises_no_alert(
     assert await events(app, Action.ALERT) == []
     [shown] = await events(app, Action.ENROL_PAGE)
     assert (shown.platform, shown.tenant, shown.actor_id) == (Origin.ENROLMENT_PAGE, ORIGIN_TENANT, "P001")
+
+
+PRIYA = Principal(Platform.SLACK, "T1", "U-priya")  # P002, a school nurse in Northshire (involved with Amy)
+
+
+@pytest.mark.parametrize(
+    ("who", "pid", "refs"),
+    [(PRIYA, "P002", [BEN, TWIN_A, AMY, TWIN_B, NO_INVOLVEMENTS]), (SAM, "P001", [AMY] * 7)],
+    ids=["P002-five-children", "P001-their-own-child"],
+)
+async def test_a_new_practitioners_first_evening_after_enrolling_raises_no_alert(
+    app: Signpost, server: str, clock: FakeClock, who: Principal, pid: str, refs: list[str]
+) -> None:
+    """Enrolled at 20:25 UK time (Slack, the page, the first code), then lookups from 20:30: a
+    new practitioner has no usual hours yet to be outside of, so their duty manager hears nothing."""
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, PRIYA, "P002", clock.now() - timedelta(days=30))
+    clock.set(datetime(2026, 11, 2, 20, 25, tzinfo=UTC))  # UK time is UTC in November
+    await enrol_through_the_page(app, who, server)
+    clock.set(datetime(2026, 11, 2, 20, 30, tzinfo=UTC))
+    for ref in refs:
+        assert (await say(app, who, ref)).outcome is Outcome.ANSWERED
+        clock.advance(seconds=50)
+
+    assert await sweep(app.ctx, clock.now()) == []
+    assert await told(app) == []
+    assert await events(app, Action.ALERT) == []
+    assert [e.actor_id for e in await events(app, Action.LOOKUP)] == [pid] * len(refs)
 
 
 async def test_an_admin_who_matches_a_roll_after_a_slack_lookup_raises_no_alert(
