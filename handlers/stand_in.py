@@ -2,17 +2,18 @@
 
 Four sorts of notice must still reach someone when the person they were addressed to has been made
 inactive between queueing and delivery; each goes, with the same text and buttons, to whoever the
-same query that chose its recipients chooses now, never to anyone already told (a stand-in's dedupe
-key is the one the notice itself would have used for them, and the outbox never stores a key twice):
+same query that chose its recipients chooses now (reachable first, ``handlers.recipients``), never
+to anyone already told (a stand-in's dedupe key is the one the notice itself would have used for
+them, and the outbox never stores a key twice):
 
 - A request waiting for a decision must reach someone who can decide it: an access request goes to
   ``escalation_targets`` at the notice's level (the next duty manager of the child's authority, then
-  the admins), a registration to ``holders(duty_manager, authority)``, as when it was opened. One
-  decided, expired or escalated since has nobody to tell instead.
+  the admins), a registration to ``who_is_told(authority)``, as when it was opened. One decided,
+  expired or escalated since has nobody to tell instead.
 - A warning about a practitioner must reach someone who can act on it: a misuse alert
   (``misuse_alert``) and a step-up lockout (``stepup_locked``, ``stepup_disabled``) go to
-  ``holders(duty_manager, their authority, excluding them)`` (the admins when the authority has no
-  other active duty manager). Otherwise an authority whose only duty manager left would hear of
+  ``who_is_told(their authority, excluding them)`` (the admins when the authority has no other
+  duty manager who can be reached). Otherwise an authority whose only duty manager left would hear of
   neither possible misuse nor a locked-out, perhaps compromised, account. The practitioner concerned
   is read from the alert's claim row (by its key) or from the lockout's key; one who has left the
   register is warned about to the admins.
@@ -51,6 +52,7 @@ from handlers.access import registration, relay
 from handlers.access.notices import authority_now, escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
+from handlers.recipients import who_is_told
 from handlers.stepup.flow import lockout_of
 from handlers.vocabulary import Notice, Platform, Role
 from store.audit import misuse
@@ -104,59 +106,66 @@ async def stand_ins(
     should); a relayed message goes to whoever it can reach on ``reaches`` (``relay.hand_on``)."""
     key = notice.dedupe_key or ""
     if notice.kind == "access_request" and (found := ACCESS_KEY.fullmatch(key)):
-        return await _access_request(session, keys, notice, int(found["request"]), int(found["level"]))
+        return await _access_request(session, keys, notice, int(found["request"]), int(found["level"]), reaches)
     if notice.kind == "registration_request" and (found := REGISTRATION_KEY.fullmatch(key)):
-        return await _registration(session, notice, int(found["request"]))
+        return await _registration(session, notice, int(found["request"]), reaches)
     if notice.kind in FOR_ADMINS and key.endswith(f":{notice.recipient_id}"):
         admins = await holders(session, Role.ADMIN, excluding=(notice.recipient_id,))
         return _readdressed(notice, admins, _after(key.removesuffix(f":{notice.recipient_id}")))
     if notice.kind == "relay_message" and (found := RELAY_KEY.fullmatch(key)):
         return await relay.hand_on(session, keys, int(found["relay"]), now, reaches)
     if (alert := alert_of(notice)) is not None:
-        return await _misuse_alert(session, notice, alert)
+        return await _misuse_alert(session, notice, alert, reaches)
     if (lockout := lockout_of(notice)) is not None:
         shared, practitioner_id = lockout
-        return _readdressed(notice, await _warned_about(session, practitioner_id), _after(shared))
+        warned = await _warned_about(session, notice.kind, practitioner_id, reaches)
+        return _readdressed(notice, warned, _after(shared))
     return []
 
 
 async def _access_request(
-    session: AsyncSession, keys: KeyRing, notice: Notice, request_id: int, level: int
+    session: AsyncSession, keys: KeyRing, notice: Notice, request_id: int, level: int, reaches: Collection[Platform]
 ) -> list[Notice]:
     row = await access.get_request(session, keys, request_id)
     if row is None or row.state != access.PENDING or row.escalation_level != level:
         return []  # decided, expired, or already with the next person on the list
     authority = await authority_now(session, keys, row)
-    recipients, _ = await escalation_targets(session, authority, level, row.requester_id)
+    recipients, _ = await escalation_targets(session, authority, level, row.requester_id, reaches)
     if not recipients:  # past the end of a list that has shrunk: the admins, as at its last level
-        recipients = await holders(session, Role.ADMIN, excluding=(row.requester_id,))
+        recipients = await who_is_told(session, reaches, None, kind=notice.kind, excluding=(row.requester_id,))
     return _readdressed(notice, recipients, _after(f"access:{request_id}:{level}"))
 
 
-async def _registration(session: AsyncSession, notice: Notice, request_id: int) -> list[Notice]:
+async def _registration(
+    session: AsyncSession, notice: Notice, request_id: int, reaches: Collection[Platform]
+) -> list[Notice]:
     row = await access.get_registration(session, request_id)
     if row is None or row.state != access.PENDING:
         return []
     authority = await registration.authority_now(session, row)
-    managers = await holders(session, Role.DUTY_MANAGER, authority, excluding=(row.practitioner_id,))
+    managers = await who_is_told(session, reaches, authority, kind=notice.kind, excluding=(row.practitioner_id,))
     return _readdressed(notice, managers, _after(f"registration:{request_id}"))
 
 
-async def _misuse_alert(session: AsyncSession, notice: Notice, alert: str) -> list[Notice]:
+async def _misuse_alert(
+    session: AsyncSession, notice: Notice, alert: str, reaches: Collection[Platform]
+) -> list[Notice]:
     concerned = await misuse.raised_about(session, alert)
     if concerned is None:
         return []  # no alert was claimed by that key: nothing Signpost raised
-    managers = await _warned_about(session, concerned)
+    managers = await _warned_about(session, notice.kind, concerned, reaches)
     return _readdressed(notice, managers, lambda pid: copy_key(alert, pid))
 
 
-async def _warned_about(session: AsyncSession, practitioner_id: str) -> Iterable[str]:
-    """Who is warned about a practitioner: their authority's duty managers but them, or the admins;
-    the admins alone for one no longer in the register (their authority is unknown)."""
+async def _warned_about(
+    session: AsyncSession, kind: str, practitioner_id: str, reaches: Collection[Platform]
+) -> Iterable[str]:
+    """Who is warned about a practitioner: their authority's duty managers but them, or the admins
+    (reachable first, ``handlers.recipients``); the admins alone for one no longer in the register
+    (their authority is unknown)."""
     actor = await get_actor(session, practitioner_id)
-    if actor is None:
-        return await holders(session, Role.ADMIN, excluding=(practitioner_id,))
-    return await holders(session, Role.DUTY_MANAGER, actor.local_authority, excluding=(practitioner_id,))
+    authority = None if actor is None else actor.local_authority
+    return await who_is_told(session, reaches, authority, kind=kind, excluding=(practitioner_id,))
 
 
 def _after(key_prefix: str) -> Callable[[str], str]:

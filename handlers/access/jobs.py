@@ -79,7 +79,7 @@ async def escalate_requests(ctx: Context, now: datetime) -> int:
 async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now: datetime) -> bool:
     level = row.escalation_level + 1
     authority = await authority_now(session, ctx.keys, row)
-    recipients, more = await escalation_targets(session, authority, level, row.requester_id)
+    recipients, more = await escalation_targets(session, authority, level, row.requester_id, ctx.reaches)
     next_at = now + POLICY.escalate_after if more else None
     if not await store.escalate(session, row.id, row.escalation_level, next_at):
         return False

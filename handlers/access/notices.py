@@ -7,19 +7,22 @@ child's identity before it is accepted, see ``handlers.access.screening``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.found import named
 from handlers.clock import uk_time
-from handlers.vocabulary import Actor, Button, Input, Notice, Role, format_ref
+from handlers.recipients import ranked
+from handlers.vocabulary import Actor, Button, Input, Notice, Platform, Role, format_ref
 from store.keys.crypto import KeyRing
 from store.people import access as store
-from store.people.practitioners import Holders, holders
+from store.people.practitioners import Holders
 from store.register import children
 from store.tables.people import AccessRequest
+
+REQUEST_KIND = "access_request"
 
 
 def when(moment: datetime) -> str:
@@ -58,20 +61,20 @@ async def authority_now(session: AsyncSession, keys: KeyRing, request: AccessReq
 
 
 async def escalation_targets(
-    session: AsyncSession, local_authority: str, level: int, requester_id: str
+    session: AsyncSession, local_authority: str, level: int, requester_id: str, reaches: Collection[Platform]
 ) -> tuple[Holders, bool]:
     """Who hears about a request at this escalation level, and whether a further level exists.
 
-    Level n goes to the n-th duty manager of the child's authority (in id order), the level after
-    the last duty manager to every admin; nobody decides their own request, so the requester is
-    left out.
+    Level n goes to the n-th duty manager of the child's authority (in id order) who can be reached
+    on ``reaches``, the level after the last of them to the admins (those who can be reached:
+    ``handlers.recipients.ranked``); nobody decides their own request, so the requester is left out.
     """
-    nobody = (requester_id,)
-    managers = await holders(session, Role.DUTY_MANAGER, local_authority, fallback_to_admins=False, excluding=nobody)
+    told = await ranked(session, reaches, local_authority, kind=REQUEST_KIND, excluding=(requester_id,))
+    managers = told.managers
     if level < len(managers):
         return Holders((managers.ids[level],), Role.DUTY_MANAGER), True
     if level == len(managers):
-        return await holders(session, Role.ADMIN, excluding=nobody), False
+        return told.admins, False
     return Holders((), None), False
 
 
@@ -106,7 +109,7 @@ def request_notices(
     return [
         Notice(
             pid,
-            "access_request",
+            REQUEST_KIND,
             text,
             decision_buttons(str(request_id)),
             f"access:{request_id}:{level}:{pid}",

@@ -20,6 +20,7 @@ from handlers.access.policy import POLICY
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
 from handlers.grammar import UsageError, parse_practitioner_id
+from handlers.recipients import who_is_told
 from handlers.vocabulary import (
     Action,
     Actor,
@@ -175,8 +176,8 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     request_id = await store.open_registration(
         session, principal, target.practitioner_id, target.local_authority, req.now
     )
-    managers = await practitioners.holders(
-        session, Role.DUTY_MANAGER, target.local_authority, excluding=(target.practitioner_id,)
+    managers = await who_is_told(
+        session, ctx.reaches, target.local_authority, kind="registration_request", excluding=(target.practitioner_id,)
     )
     email = await practitioners.recorded_email(session, target.practitioner_id)
     notices = registration_notices(request_id, req, target, email or "", managers)

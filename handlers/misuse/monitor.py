@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.grammar import UsageError, parse_demographic
+from handlers.recipients import who_is_told
 from handlers.vocabulary import (
     BAD_CHECK_DIGIT,
     LOOKUP_ACTIONS,
@@ -42,7 +43,6 @@ from handlers.vocabulary import (
     Notice,
     Origin,
     Outcome,
-    Role,
     is_origin,
 )
 from store.audit import misuse, refusals
@@ -498,8 +498,8 @@ async def raise_alert(
         if not await misuse.claim(session, key, rule, who, now):  # another replica, just now
             other = (await last_raised(session, who, [rule])).get(rule)
             return False, other.raised_at if other else utc(now)
-        recipients = await practitioners.holders(
-            session, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
+        recipients = await who_is_told(
+            session, ctx.reaches, actor.local_authority, kind=NOTICE_KIND, excluding=(actor.practitioner_id,)
         )
         text = alert_text(actor, finding)
         notices = [Notice(r, NOTICE_KIND, text, dedupe_key=copy_key(key, r)) for r in recipients]

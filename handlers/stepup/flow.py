@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.recipients import who_is_told
 from handlers.stepup import totp
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
-from store.people import credentials, practitioners
+from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
 
@@ -279,9 +280,10 @@ class CodeCommand:
         failure = await credentials.record_failure(
             w, pid, now, lock_after=p.lock_after, lock_for=p.lock_for, disable_after=p.disable_after
         )
-        managers = await practitioners.holders(
-            w, Role.DUTY_MANAGER, actor.local_authority, excluding=(actor.practitioner_id,)
-        )
+        managers = Holders((), None)
+        if failure is not None and (failure.newly_locked or failure.newly_disabled):  # only these are told
+            kind = "stepup_disabled" if failure.newly_disabled else "stepup_locked"
+            managers = await who_is_told(w, ctx.reaches, actor.local_authority, kind=kind, excluding=(pid,))
         await ctx.notices.enqueue(w, managers_notices(managers, actor, failure, p), now)
         return self._failed(command.challenge_id, prompt, failure, now, managers)
 

@@ -261,7 +261,8 @@ async def holders(
     The one answer to "who is told": notices must reach someone, so by default an authority with
     no active holder (other than those ``excluding``, typically the practitioner concerned) falls
     back to every active admin, who may act for any authority. Pass ``fallback_to_admins=False``
-    where a caller escalates to the admins itself.
+    where a caller escalates to the admins itself. A notice someone must act on chooses among these
+    those it can reach first (handlers/recipients.py).
     """
     found = await _holding(session, role, authority, excluding)
     if found or not fallback_to_admins or role is Role.ADMIN:

@@ -1,0 +1,82 @@
+"""Who is told of something someone must act on or know about, reachable first.
+
+A step-up lockout, a misuse alert, a registration or access request and their stand-ins
+(handlers/stand_in.py) are all addressed here. ``store.people.practitioners.holders`` says who
+holds a role; ``store.delivery.outbox.reachable`` says who a notice can reach on the platforms this
+server delivers on (``Context.reaches``). A notice for someone it cannot reach waits unsent (the
+outbox logs ``notice_recipient_unreachable``), so it goes to the authority's duty managers who can
+be reached; with none, to the admins who can; only when nobody at all can be reached, to the list
+as ``holders`` gives it (queued for when they link), with one warning that names nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import partial
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.vocabulary import Platform, Role
+from store.db import after_commit
+from store.delivery.outbox import reachable
+from store.people.practitioners import Holders, holders
+
+log = structlog.get_logger("signpost.notify")
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The duty managers to ask, in id order (an access request asks them one at a time), then the
+    admins: the reachable ones of each, or every one of both when nobody at all can be reached."""
+
+    managers: Holders
+    admins: Holders
+
+    def first(self) -> Holders:
+        """Everyone to tell at once: the duty managers, or the admins when there is none to ask."""
+        return self.managers if self.managers else self.admins
+
+
+async def ranked(
+    session: AsyncSession,
+    reaches: Collection[Platform],
+    authority: str | None,
+    *,
+    kind: str,
+    excluding: Collection[str] = (),
+) -> Ranked:
+    """Who is told of a ``kind`` notice about ``authority`` (None: unknown, the admins alone),
+    leaving out ``excluding`` (the practitioner concerned: nobody decides or hears of their own)."""
+    managers = Holders((), None)
+    if authority is not None:
+        managers = await holders(session, Role.DUTY_MANAGER, authority, fallback_to_admins=False, excluding=excluding)
+    admins = await holders(session, Role.ADMIN, excluding=excluding)
+    near = await reachable(session, [*managers, *admins], reaches)
+    if not near:
+        if managers or admins:
+            role, queued = (Role.DUTY_MANAGER, len(managers)) if managers else (Role.ADMIN, len(admins))
+            after_commit(
+                session, partial(log.warning, "notice_nobody_reachable", kind=kind, role=role.value, queued=queued)
+            )
+        return Ranked(managers, admins)
+    near_managers = tuple(pid for pid in managers if pid in near)
+    # Admins none of whom is reachable still end an access request's list (queued), as before.
+    near_admins = tuple(pid for pid in admins if pid in near) or admins.ids
+    return Ranked(
+        Holders(near_managers, Role.DUTY_MANAGER if near_managers else None),
+        Holders(near_admins, Role.ADMIN if near_admins else None),
+    )
+
+
+async def who_is_told(
+    session: AsyncSession,
+    reaches: Collection[Platform],
+    authority: str | None,
+    *,
+    kind: str,
+    excluding: Collection[str] = (),
+) -> Holders:
+    """Everyone to tell now of a ``kind`` notice about ``authority`` (``ranked``'s first choice)."""
+    return (await ranked(session, reaches, authority, kind=kind, excluding=excluding)).first()
