@@ -46,6 +46,16 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000
 
+## clean: remove the virtual environment and the demo store; keep signpost.key, or move it aside to
+## signpost.key.decommissioned (.2, .3 … when taken) when decommissioning destroyed its keys: it can serve
+## no new store, and its public key verifies that store's certificate
+EMPTIED := import sys; from pathlib import Path; from store.keys.crypto import KeyRing; from store.keys.keychain import emptied; \
+	sys.exit(not emptied(KeyRing.load(Path("signpost.key"))))
 clean:
+	@if [ -f signpost.key ] && [ -x $(BIN)/python ] && $(BIN)/python -c '$(EMPTIED)' 2>/dev/null; then \
+		aside=signpost.key.decommissioned; n=1; \
+		while [ -e $$aside ]; do n=$$((n + 1)); aside=signpost.key.decommissioned.$$n; done; \
+		mv signpost.key $$aside && echo "signpost.key moved aside to $$aside: decommissioning destroyed its keys, so it can serve no new store; keep it, its public key verifies that store's certificate"; \
+	fi
 	rm -rf $(VENV) signpost.egg-info signpost.db signpost.db-wal signpost.db-shm signpost.db-journal signpost.key.lock signpost.log
 	@if [ -e signpost.key ]; then echo "signpost.key kept: it may belong to a store elsewhere (SIGNPOST_DATABASE_URL); delete it yourself if it was the demo's"; fi

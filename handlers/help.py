@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from handlers.dispatch.spec import Audience, Request, Result, Spec, not_active
 from handlers.grammar import looks_like_a_name, near_miss, near_search
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
 from store.lifecycle import decommission
+from store.register import demo
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
@@ -24,11 +26,34 @@ EXAMPLES = (
     f"{BY_REFERENCE} (a reference number)",
     f"{BY_NAME} (name, date of birth, optional postcode)",
 )
+# Any other store (a register imported from feeds) holds none of the demo's children or people, so
+# help shows the forms instead, and drops a usage text's example that names a child's reference or a
+# practitioner id (``request 999 000 1146 …``, ``register NS-P0001``): those are the demo's.
+FORMS = (
+    "REFERENCE (a child's reference number)",
+    "GIVEN FAMILY DD/MM/YYYY [POSTCODE] (name, date of birth, optional postcode)",
+)
+_EXAMPLE = re.compile(r",? e\.g\. (?P<commands>[^(]+?)(?=\s*\(|$)")
+_NAMES_RECORD = re.compile(r"\b\d{3} \d{3} \d{4}\b|\b[A-Z]+-[A-Z]*\d+\b")
 # Never repeats the name typed: nothing personal goes back that the answer does not need.
 NAME_WITHOUT_DATE = (
     "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps too. "
     f"For example: {BY_NAME}. Or search by reference number, e.g. {BY_REFERENCE}."
 )
+NAME_WITHOUT_DATE_FORMS = (
+    "To search by name, Signpost also needs the child's date of birth: GIVEN FAMILY DD/MM/YYYY [POSTCODE] "
+    "(a postcode helps too). Or search by the child's reference number."
+)
+
+
+async def on_demo_store(session: AsyncSession) -> bool:
+    """Whether the store holds the demo data (`signpost seed-demo`), which help's examples name."""
+    return await demo.size(session) is not None
+
+
+def for_any_store(usage: str) -> str:
+    """``usage`` without an example that names a child's reference or a practitioner id."""
+    return _EXAMPLE.sub(lambda m: "" if _NAMES_RECORD.search(m["commands"]) else m[0], usage)
 
 
 SWITCHED_OFF = "Signpost has been switched off: it no longer answers searches or requests, and its personal data "
@@ -72,14 +97,19 @@ def _listed(specs: Sequence[Spec], actor: Actor | None) -> list[Spec]:
     ]
 
 
-def help_lines(specs: Sequence[Spec], actor: Actor | None, switched_off: bool = False) -> tuple[str, ...]:
+def help_lines(
+    specs: Sequence[Spec], actor: Actor | None, switched_off: bool = False, demo_store: bool = True
+) -> tuple[str, ...]:
     """What ``actor`` may send, one line each: the searches (for those who may search) and every
     command the policy chain would let them use; once Signpost is switched off, only what still
-    answers (``Spec.after_switch_off``, of a command or of its sub-commands)."""
-    lines = [f"• {example}" for example in EXAMPLES] if may_search(actor) and not switched_off else []
+    answers (``Spec.after_switch_off``, of a command or of its sub-commands). Examples that name the
+    demo's children or people only on the demo store (``demo_store``); elsewhere the forms."""
+    searches = EXAMPLES if demo_store else FORMS
+    lines = [f"• {example}" for example in searches] if may_search(actor) and not switched_off else []
     for spec in _listed(specs, actor):
         if not switched_off or spec.after_switch_off:
-            lines.append(f"• {spec.usage or spec.name}: {spec.summary}")
+            usage = spec.usage or spec.name
+            lines.append(f"• {usage if demo_store else for_any_store(usage)}: {spec.summary}")
         elif still := [f"{spec.name} {word}" for word, sub in spec.subcommands.items() if sub.after_switch_off]:
             lines.append(f"• {' · '.join(still)}: {STILL_ANSWERED}")
     return tuple(lines)
@@ -159,7 +189,7 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
         if _left(req):
             return not_active()
         off = _switched_off(req)
-        lines = help_lines(all_specs, req.actor, off)
+        lines = help_lines(all_specs, req.actor, off, await on_demo_store(session))
         intro = SWITCHED_OFF + await destruction_said(session) if off else INTRO
         return Result(Reply(Outcome.INFO, intro, lines=lines, lines_are_commands=True))
 
@@ -177,10 +207,11 @@ def make_specs(all_specs: Sequence[Spec]) -> tuple[Spec, ...]:
                     text = only_who_may(Role.PRACTITIONER, "search", Action.SEARCH)
                     return Result(Reply(Outcome.REFUSED, text), detail=f"needs {Role.PRACTITIONER}")
             else:
-                return Result(Reply(Outcome.INVALID, NAME_WITHOUT_DATE), detail="name without date of birth")
+                told = NAME_WITHOUT_DATE if await on_demo_store(session) else NAME_WITHOUT_DATE_FORMS
+                return Result(Reply(Outcome.INVALID, told), detail="name without date of birth")
         hint = hint or did_you_mean(req.args, all_specs, req.actor, off)
         text = f"Sorry, I didn't understand that. {hint + ' ' if hint else ''}You can send:"
-        lines = help_lines(all_specs, req.actor, off)
+        lines = help_lines(all_specs, req.actor, off, await on_demo_store(session))
         return Result(Reply(Outcome.INVALID, text, lines=lines, lines_are_commands=True), detail="usage")
 
     return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,3 +63,23 @@ def test_the_migration_counts_the_readme_gives_are_this_signposts() -> None:
     shipped, heads = len(revisions()), len(shipped_heads())
     assert re.findall(r'"up to date: (\d+) of (\d+) migrations applied', README) == [(str(shipped), str(shipped))]
     assert re.findall(r"Alembic sees (\S+) heads", README) == [str(heads)]
+
+
+def test_the_audit_export_messages_the_readme_quotes_are_the_programs() -> None:
+    """README quoted `no audit events for actor P001`, an id the demo register does not hold (for
+    which the program says it is not a practitioner id): the quoted id is the demo's, and both
+    messages are the program's own words."""
+    from handlers.operator.audit import Export
+    from store.register.synthetic import SyntheticRegister
+
+    demo_ids = {who for who, _ in SyntheticRegister().practitioner_ids()}
+    quoted = re.findall(r"`no audit events for actor ([^`]+)`", README)
+    assert quoted and set(quoted) <= demo_ids, quoted
+
+    async def no_events() -> AsyncIterator[dict[str, object]]:
+        return
+        yield {}
+
+    for known, actor in ((True, quoted[0]), (False, "Amy Jones")):
+        said = Export(no_events(), actor_known=known).nothing_found(actor)
+        assert f"`{said}`" in README, said

@@ -44,6 +44,7 @@ from handlers.vocabulary import (
     Origin,
     Outcome,
     is_origin,
+    plural,
 )
 from store.audit import misuse, refusals
 from store.audit.chain import utc
@@ -169,7 +170,8 @@ async def enumeration(c: Check) -> str | None:
         return None
     minutes = int(p.enumeration_window.total_seconds() // 60)
     return (
-        f"{current} different children looked up in the last {minutes} minutes; "
+        f"{plural(current, 'different child', 'different children')} looked up in the last "
+        f"{plural(minutes, 'minute')}; "
         f"their usual is about {baseline:.0f} an hour"
     )
 
@@ -183,7 +185,10 @@ async def probing(c: Check) -> str | None:
     if failed < p.probing_min or failed < p.probing_ratio * total:
         return None
     minutes = int(p.probing_window.total_seconds() // 60)
-    return f"{failed} of {total} lookups in the last {minutes} minutes found no single match (guessing?)"
+    return (
+        f"{failed:,} of {plural(total, 'lookup')} in the last {plural(minutes, 'minute')} "
+        "found no single match (guessing?)"
+    )
 
 
 async def sweeps(c: Check) -> str | None:
@@ -206,11 +211,15 @@ async def sweeps(c: Check) -> str | None:
         assert query.date_of_birth is not None  # parse_demographic insists on one
         births.append(query.date_of_birth)
     if _strictly_monotone(names):
-        return f"{len(rows)} consecutive name-and-date searches walking alphabetically through names"
+        return f"{_searches(len(rows))} walking alphabetically through names"
     steps = [abs((b - a).days) for a, b in pairwise(births)]
     if _strictly_monotone(births) and max(steps) <= p.sweep_dob_step.days:
-        return f"{len(rows)} consecutive name-and-date searches walking through dates of birth"
+        return f"{_searches(len(rows))} walking through dates of birth"
     return None
+
+
+def _searches(count: int) -> str:
+    return plural(count, "consecutive name-and-date search", "consecutive name-and-date searches")
 
 
 def _strictly_monotone(values: Sequence[tuple[str, str]] | Sequence[date]) -> bool:
@@ -227,7 +236,10 @@ async def out_of_area(c: Check) -> str | None:
     if count < p.out_of_area_min:
         return None
     hours = int(p.out_of_area_window.total_seconds() // 3600)
-    return f"{count} children outside {la}, none with an involvement of theirs, looked up in {hours} hours"
+    return (
+        f"{plural(count, 'child', 'children')} outside {la}, none with an involvement of theirs, "
+        f"looked up in {plural(hours, 'hour')}"
+    )
 
 
 async def after_hours(c: Check) -> str | None:
@@ -255,7 +267,8 @@ async def after_hours(c: Check) -> str | None:
     unusual = sorted(utc(t).astimezone(zone) for t in outside if utc(t).astimezone(zone).hour not in usual)
     if len(unusual) < p.after_hours_min:
         return None
-    return f"{len(unusual)} lookups {_span(unusual[0], unusual[-1])} (UK time), outside their usual working hours"
+    when = _span(unusual[0], unusual[-1])
+    return f"{plural(len(unusual), 'lookup')} {when} (UK time), outside their usual working hours"
 
 
 def _span(first: datetime, last: datetime) -> str:
@@ -273,7 +286,8 @@ async def shielded_probing(c: Check) -> str | None:
         return None
     hours = int(p.shielded_window.total_seconds() // 3600)
     return (
-        f"{count} shielded records, none with an involvement of theirs, reached in the last {hours} hours "
+        f"{plural(count, 'shielded record')}, none with an involvement of theirs, reached in the last "
+        f"{plural(hours, 'hour')} "
         "without an access request or a relay message"
     )
 
@@ -292,7 +306,8 @@ async def identity_guessing(c: Check) -> str | None:
         return None
     hours = int(p.identity_window.total_seconds() // 3600)
     return (
-        f"{texts} texts about {kids} children refused in the last {hours} hours for naming the child "
+        f"{plural(texts, 'text')} about {plural(kids, 'child', 'children')} refused in the last "
+        f"{plural(hours, 'hour')} for naming the child "
         "or giving their date of birth or postcode"
     )
 
@@ -304,7 +319,7 @@ async def lockouts(c: Check) -> str | None:
     if count < p.lockout_min:
         return None
     hours = int(p.lockout_window.total_seconds() // 3600)
-    return f"{count} step-up code lockouts in the last {hours} hours"
+    return f"{plural(count, 'step-up code lockout')} in the last {plural(hours, 'hour')}"
 
 
 async def shared_login(c: Check) -> str | None:
@@ -315,7 +330,7 @@ async def shared_login(c: Check) -> str | None:
     used = await misuse.chat_platforms(c.session, who, c.since(p.platform_window), c.now, p.platform_window)
     if len(used) >= 2:
         minutes = int(p.platform_window.total_seconds() // 60)
-        return f"their identity was used from {' and '.join(sorted(used))} within {minutes} minutes"
+        return f"their identity was used from {' and '.join(sorted(used))} within {plural(minutes, 'minute')}"
     return None
 
 
@@ -327,7 +342,8 @@ async def leaver(c: Check) -> str | None:
         return None
     hours = int(p.leaver_window.total_seconds() // 3600)
     return (
-        f"{used} commands in the last {hours} hours from an account of theirs after they were recorded as "
+        f"{plural(used, 'command')} in the last {plural(hours, 'hour')} from an account of theirs after they "
+        "were recorded as "
         "having left (each refused); a chat account of theirs may need unlinking"
     )
 

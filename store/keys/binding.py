@@ -15,8 +15,10 @@ replaces every key-encryption key but keeps the index key (the blind indexes dep
 - A backup restored beside a key file rotated since needs a generation the file no longer holds:
   one wrapped key a table tells which generation the store is under.
 - A key file emptied by decommissioning holds no key: it is accepted only by a store that holds no
-  wrapped key any more. Decommissioning commits their deletion before it empties the key file, so
-  a destruction killed in between is still opened, and finished, by its own key file (full or empty).
+  wrapped key any more and whose destruction has begun. Decommissioning commits their deletion
+  before it empties the key file, so a destruction killed in between is still opened, and
+  finished, by its own key file (full or empty). Any other store (a new empty one after `make
+  clean`, say) refuses it: taken, it could seal nothing, and the first child stopped on NoTermKey.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing
 from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys
-from store.tables.lifecycle import Meta
+from store.tables.lifecycle import Decommission, Meta
 from store.tables.register import Child
 
 FINGERPRINT = "key_file_fingerprint"
@@ -50,6 +52,11 @@ class KeyFileRefused(Exception):
 MISSING = (
     "does not exist, but this store was sealed under another key file and a new one cannot open it: "
     "restore the key file that belongs to this store (nothing was created)"
+)
+EMPTIED = (
+    "holds no key any more: they were destroyed at decommissioning (it keeps only the public key that "
+    "verifies its own store's certificate), so it cannot serve this store: move it aside, keeping it, "
+    "and start again (a new store gets a new key file)"
 )
 NOT_OURS = "does not belong to this store (it was sealed under another key file): use the key file kept with it"
 
@@ -75,9 +82,11 @@ async def bind(db: Database, ring: KeyRing, today: date) -> None:
     record the fingerprint when the store has none yet."""
     async with db.read() as session:
         recorded = await _recorded(session)
-        if keychain.decommissioned(ring) and not ring.index_key:
+        if keychain.emptied(ring):
             if await _holds_wrapped(session):
                 raise KeyFileRefused(NOT_OURS)
+            if not await _destruction_begun(session):
+                raise KeyFileRefused(EMPTIED)
             return
         if another_stores(recorded, ring):
             raise KeyFileRefused(NOT_OURS)
@@ -92,7 +101,7 @@ def another_stores(recorded: str | None, ring: KeyRing) -> bool:
     """Whether ``ring`` is another store's key file, by the ``recorded`` fingerprint (None: none
     recorded yet, so nothing says it is). A rotated key file is still its store's own; one emptied
     by decommissioning has no index key left to tell by (``bind`` judges it by what the store holds)."""
-    if keychain.decommissioned(ring) and not ring.index_key:
+    if keychain.emptied(ring):
         return False
     return recorded is not None and not hmac.compare_digest(recorded, fingerprint(ring))
 
@@ -112,6 +121,12 @@ async def _holds_wrapped(session: AsyncSession) -> bool:
         if (await session.execute(select(spec.table.c[spec.kek_id]).limit(1))).first() is not None:
             return True
     return False
+
+
+async def _destruction_begun(session: AsyncSession) -> bool:
+    """Whether this store's decommissioning has begun destroying (so its key file may be emptied)."""
+    begun = select(Decommission.id).where(Decommission.state.in_(("destroying", "destroyed"))).limit(1)
+    return (await session.execute(begun)).first() is not None
 
 
 async def _holds_sealed(session: AsyncSession) -> bool:

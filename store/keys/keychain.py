@@ -554,6 +554,12 @@ def decommissioned(ring: KeyRing) -> bool:
     return not ring.current_kek_id
 
 
+def emptied(ring: KeyRing) -> bool:
+    """True for a key file as decommissioning leaves it: no key-encryption key and no index key (only
+    the public key that verifies its store's certificate). It can open its own store, and no other."""
+    return decommissioned(ring) and not ring.index_key
+
+
 def _create_missing(ring: KeyRing, today: date) -> None:
     gen = generation(ring)
     if {s.chain for s in states(ring) if s.gen == gen} != set(Chain):

@@ -12,10 +12,11 @@ from handlers.dispatch.spec import NOT_ACTIVE
 from handlers.operator import people
 from handlers.operator.common import audited
 from handlers.vocabulary import WHAT_YOU_CAN_DO, Action, Outcome, Reply
+from store.register.synthetic import SyntheticRegister
 from tests.factories import AMY, load_standard, say
 from tests.stepup_helpers import say_fresh
 
-SEARCH_EXAMPLES = ("• 999 000 1006", "• Ava Price")
+SEARCH_EXAMPLES = ("• REFERENCE", "• GIVEN FAMILY")  # the forms: the standard store is not the demo
 ONLY_PRACTITIONERS = f"Only a practitioner can search for a child. {WHAT_YOU_CAN_DO}"
 
 
@@ -106,3 +107,22 @@ async def test_a_leaver_is_told_their_access_is_not_active_not_shown_an_empty_he
         assert (await people.leave(app.ctx, audit, "P002")).changed
     reply = await say(app, "P002", text)
     assert (reply.outcome, reply.text, reply.lines) == (Outcome.REFUSED, NOT_ACTIVE, ()), text
+
+
+async def test_on_a_store_that_is_not_the_demo_help_shows_forms_not_the_demos_children_or_people(
+    app: Signpost,
+) -> None:
+    """On a register imported from feeds, help still offered the demo's `999 000 1006`, `Ava Price …`
+    and `request 999 000 1146 …` (`999 000 1006` then answered "No record found"), and `register
+    NS-P0001` / `unlink NS-P0001`: help shows the forms instead, and keeps examples that name nothing."""
+    demo = SyntheticRegister(children=3000).examples()
+    named = [demo.keyed, demo.demographic, demo.shielded, demo.practitioner_id, demo.duty_manager_id, demo.admin_id]
+    shown: list[str] = []
+    for who, text in (("P001", "help"), ("P001", "what now"), ("NOBODY", "help"), ("AD01", "help"), ("DM01", "help")):
+        shown += (await say(app, who, text)).lines
+    assert not [line for line in shown if any(word in line for word in named)], shown
+    assert "• REFERENCE (a child's reference number)" in shown, shown
+    assert "• GIVEN FAMILY DD/MM/YYYY [POSTCODE] (name, date of birth, optional postcode)" in shown, shown
+    assert any(line.startswith("• request REFERENCE PURPOSE (the purpose is required") for line in shown), shown
+    assert any("e.g. approve 12 3d / approve 12 36h" in line for line in shown), shown
+    assert "Ava Price" not in (await say(app, "P001", "Amy")).text

@@ -269,13 +269,14 @@ async def test_help_works_for_anyone(signpost: Signpost) -> None:
 
 async def test_a_name_without_a_date_is_asked_kindly_for_the_date_of_birth(signpost: Signpost) -> None:
     """ "Ava Price" alone (or with a postcode) is told a search by name needs the date of birth, with
-    an example, instead of "didn't understand" and the whole help; the name typed is not echoed."""
+    its form (this store is not the demo, whose names only the demo's example would find), instead of
+    "didn't understand" and the whole help; the name typed is not echoed."""
     await setup(signpost)
     for text in ("Amy Jones", "amy jones M1 2AB"):
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.INVALID and reply.lines == (), text
         assert reply.text == (
-            "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps "
-            "too. For example: Ava Price 05/01/2014 NS1 3LY. Or search by reference number, e.g. 999 000 1006."
+            "To search by name, Signpost also needs the child's date of birth: GIVEN FAMILY DD/MM/YYYY "
+            "[POSTCODE] (a postcode helps too). Or search by the child's reference number."
         )
     assert "didn't understand" in (await say(signpost, "P002", "what about that child?")).text

@@ -44,6 +44,9 @@ async def test_every_help_and_usage_example_finds_its_record_on_the_demo_data(si
         sender = UNREGISTERED if command.startswith("register ") else as_role[role]
         reply = await say(signpost, sender, command)
         assert not any(text in reply.text for text in NOT_FOUND), (command, reply.text)
+    shown = (await say(signpost, "NS-P0001", "help")).lines
+    assert [f"• {line}" for line in help_commands.EXAMPLES] == list(shown[:2]), shown  # the demo's own, here
+    assert any("e.g. request 999 000 1146" in line for line in shown), shown
     for line in help_commands.EXAMPLES:
         reply = await say(signpost, "NS-P0001", line.split(" (", 1)[0])
         assert reply.outcome is Outcome.ANSWERED and reply.signposts, (line, reply.text)

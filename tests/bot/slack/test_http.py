@@ -38,7 +38,7 @@ async def test_help_is_acknowledged_empty_and_answered_privately_through_respons
     assert posted.body["response_type"] == "ephemeral"
     assert posted.body["replace_original"] is False
     assert "who else is working" in posted.body["text"]
-    assert "999 000 1006" in all_text(posted.body["blocks"])
+    assert "REFERENCE` (a child's reference number)" in all_text(posted.body["blocks"])
     assert not slack_app.fake.of("chat.postMessage")
     [event] = await slack_events(slack_app.signpost)
     assert (event.platform, event.tenant, event.user_id, event.action) == (

@@ -128,7 +128,11 @@ async def test_help_card_lists_what_can_be_asked(teams: TeamsApp, connector: Fak
     [reply] = connector.sent
     assert reply.card is not None
     text = texts_of(reply.card)
-    assert "didn't understand" in text and "999 000 1006" in text and actions_of(reply.card) == []
+    assert (
+        "didn't understand" in text
+        and "REFERENCE (a child's reference number)" in text
+        and actions_of(reply.card) == []
+    )
 
 
 async def test_a_message_without_an_aad_identity_is_not_dispatched_but_is_audited(

@@ -694,3 +694,19 @@ async def test_a_chat_account_just_approved_is_no_second_session(
     clock.advance(minutes=2)
     await say(signpost, teams, "help")
     await assert_alerted(signpost, world, "shared_login", "slack and teams")
+
+
+async def test_a_leavers_single_command_is_counted_in_the_singular(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """The alert at a leaver's first command read "— 1 commands in the last 24 hours…"; counts in
+    alerts take their noun's number (``handlers.vocabulary.plural``)."""
+    slack = Principal(Platform.SLACK, "T1", "U-leaver")
+    async with signpost.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, WHO, clock.now())
+        await practitioners.set_status(session, WHO, "inactive")
+    clock.set(at_uk(10))
+    assert (await say(signpost, slack, str(world.in_area("Northshire")[0].ref))).outcome is Outcome.REFUSED
+    await signpost.ctx.audit.settle()
+    texts = [text for _, text in await alerts(signpost) if "(leaver)" in text]
+    assert texts and all("— 1 command in the last 24 hours from an account" in text for text in texts), texts
