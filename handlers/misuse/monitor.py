@@ -269,7 +269,7 @@ async def shielded_probing(c: Check) -> str | None:
 async def identity_guessing(c: Check) -> str | None:
     """Texts about children (purposes, reasons, messages) refused again and again for naming them.
 
-    Each refusal answers a guess ("is this the child's name, date of birth, postcode?"), so the
+    Each refusal answers a guess ("is this the child's name, date of birth, postcode, reference?"), so the
     screening allows ``handlers.access.screening.PER_DAY`` about one child a day; more than that in a
     day across children is someone testing what they know about several children."""
     p = c.policy
@@ -281,7 +281,7 @@ async def identity_guessing(c: Check) -> str | None:
     hours = int(p.identity_window.total_seconds() // 3600)
     return (
         f"{texts} texts about {kids} children refused in the last {hours} hours for naming the child "
-        "or giving their date of birth or postcode"
+        "or giving their date of birth, postcode or reference"
     )
 
 
