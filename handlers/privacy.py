@@ -1,6 +1,6 @@
 """Is this text about the child? The one filter for free text that leaves Signpost (a denial reason,
-a relayed message): it must not carry the child's name, date of birth or postcode in any spelling
-it can tell: a name in any case, accent or script, in the register's script or written in Latin
+a relayed message): it must not carry the child's name, date of birth, postcode or reference in any
+spelling it can tell: a name in any case, accent or script, in the register's script or written in Latin
 letters ("Ivanova" for Иванова), spelt out letter by letter, run together ("AmyJones"), or (six
 letters or more) with one letter added, dropped or changed.
 
@@ -12,6 +12,13 @@ of birth is recognised however it is written: 24/11/2017, 24-11-17, 24.11.2017, 
 24112017, 24th November 2017, the twenty-fourth of November 2017, 24.xi.2017, Nov 24 2017, 24 Nov —
 day and month alone are enough. It fails closed: a reason that merely looks like the child's
 birthday is refused too, and the person is asked to send it again without it.
+
+The reference is withheld from whoever found a shielded record by name and date of birth
+(handlers/access/found.py), so text that gives it is refused too: its ten digits (or the first nine,
+which make the tenth, the check digit) however they are grouped or separated (7771000029, 777 100
+0029, 777-100-0029, 777.100.0029, 7 7 7 1 0 0 0 0 2 9), in any script's digits. Digits with only
+spaces or punctuation between them are read as one number, so a reference inside a longer number is
+refused too; a phone number or another reference is not this one and passes.
 """
 
 from __future__ import annotations
@@ -92,6 +99,22 @@ def mentions_identity(text: str, identity: Identity) -> bool:
         or _mentions_postcode(spelt, identity.postcode)
         or _mentions_date(spelt, identity.date_of_birth)
     )
+
+
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[\W_]+[0-9]+)*")  # digits with spaces or punctuation between
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+def mentions_reference(text: str, ref: int) -> bool:
+    """Whether ``text`` gives the child's reference: its ten digits (as ``format_ref`` writes them, with
+    leading zeros) or the first nine, in any grouping, separators or script's digits."""
+    digits = f"{ref:010d}"
+    wanted = (digits, digits[:9])
+    for run in _DIGIT_RUN.findall(fold(text)):
+        joined = _NOT_DIGIT.sub("", run)
+        if any(number in joined for number in wanted):
+            return True
+    return False
 
 
 def _name_words(identity: Identity, read: Callable[[str], str]) -> set[str]:

@@ -96,7 +96,7 @@ def send_message_button(ref: int | str) -> Button:
         command=f"message {ref}",
         input=Input(
             name="text",
-            label="Your purpose and how to reach you (no name, date of birth or postcode of the child)",
+            label="Your purpose and how to reach you (no name, date of birth, postcode or reference of the child)",
             max_length=screening.MAX_TEXT,
         ),
     )

@@ -2,7 +2,7 @@
 
 A notice leaves Signpost through a chat platform, so it carries only request ids and child
 references: never a name, date of birth or postcode (a free-text denial reason is checked for the
-child's identity before it is accepted, see ``handlers.access.screening``).
+child's identity and reference before it is accepted, see ``handlers.access.screening``).
 """
 
 from __future__ import annotations

@@ -55,10 +55,12 @@ LEAD = "lead"  # a relay's recipient_role for the child's lead professional (els
 
 MESSAGE_USAGE = (
     "message REFERENCE TEXT, e.g. message 999 000 1146 section 47 enquiry; please call me on 0161 496 0002 "
-    "(your purpose and how to reach you; never the child's name, date of birth or postcode)"
+    "(your purpose and how to reach you; never the child's name, date of birth or postcode, nor the reference again)"
 )
 READ_USAGE = "relay ID, e.g. relay 7"
-REPLY_USAGE = "reply ID TEXT, e.g. reply 7 please call me this afternoon (no child's name, date of birth or postcode)"
+REPLY_USAGE = (
+    "reply ID TEXT, e.g. reply 7 please call me this afternoon (no child's name, date of birth, postcode or reference)"
+)
 TRAFFIC_SUMMARY = (
     f"relay traffic about your authority's children in the last {TRAFFIC_DAYS} days "
     "(counts and parties; an admin sees every authority)"
@@ -67,8 +69,8 @@ TRAFFIC_SUMMARY = (
 NO_RECORD = "No record found for that reference. Check the digits."
 # A message or answer that names the child (each refusal then says how many tries are left today).
 IDENTITY_REFUSED = (
-    "Signpost cannot pass this on: it names the child or gives their date of birth or postcode. "
-    "The reference is enough; please send it again without them."
+    "Signpost cannot pass this on: it names the child or gives their date of birth, postcode or reference. "
+    "Signpost already knows which record it is about; please send it again without them."
 )
 NOT_YOURS = "There is no relayed message {id} for you."
 DELIVERED = (
@@ -101,7 +103,7 @@ def reply_button(relay_id: int) -> Button:
         f"reply {relay_id}",
         input=Input(
             name="text",
-            label="Your answer (no child's name, date of birth or postcode)",
+            label="Your answer (no child's name, date of birth, postcode or reference)",
             max_length=screening.MAX_TEXT,
         ),
     )

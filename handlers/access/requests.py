@@ -54,21 +54,25 @@ from store.tables.people import ChatIdentity
 
 REQUEST_USAGE = (
     "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required; it is "
-    "shown to the duty manager who decides, so leave out the child's name, date of birth and postcode)"
+    "shown to the duty manager who decides, so leave out the child's name, date of birth and postcode, and do not "
+    "give the reference again)"
 )
 # A purpose or denial reason that names the child: what to leave out, and why.
 PURPOSE_REFUSED = (
     "The purpose is shown to the duty manager who decides and kept for the family's subject-access report, so "
-    f"please {screening.LEAVE_OUT}, and send it again: the reference is enough."
+    f"please {screening.LEAVE_OUT}, and send it again: the request already says which record it is about."
 )
-REASON_REFUSED = f"The reason is sent to the requester, so please {screening.LEAVE_OUT}, and send it again."
+REASON_REFUSED = (
+    "The reason is sent to the requester, who may have found the record without being told its reference, so "
+    f"please {screening.LEAVE_OUT}, and send it again."
+)
 APPROVE_USAGE = (
     "approve ID [DURATION], e.g. approve 12 3d / approve 12 36h (an access request: 24h when no duration is "
     "given, 1h to 7d; approve R4 for a registration)"
 )
 DENY_USAGE = (
     "deny ID [REASON], e.g. deny 12 please ask the lead professional first (the reason is sent to the "
-    "requester, so leave out the child's name, date of birth and postcode)"
+    "requester, so leave out the child's name, date of birth, postcode and reference)"
 )
 UNLINK_USAGE = "unlink PRACTITIONER_ID [slack|teams], e.g. unlink NS-P0001 slack (every platform when none is given)"
 # What the requester is told, by who the request really went to.

@@ -1,6 +1,6 @@
 """Free text about a child that Signpost passes on or keeps (a relayed message or its answer, an
-access request's purpose, a denial reason) is screened for the child's name, date of birth and
-postcode (``handlers.privacy``), here, once for every command that takes such text.
+access request's purpose, a denial reason) is screened for the child's name, date of birth,
+postcode and reference (``handlers.privacy``), here, once for every command that takes such text.
 
 A refusal tells the writer that their text named the child, so each one also answers a guess about
 a child they may not be allowed to identify. Refusals are therefore bounded: each is audited
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result
 from handlers.grammar import UsageError
-from handlers.privacy import mentions_identity
+from handlers.privacy import mentions_identity, mentions_reference
 from handlers.vocabulary import Outcome, Reply, format_ref, plural
 from store.audit.refusals import hold_practitioner, identity_refusals, refused_detail
 from store.keys.crypto import KeyRing
@@ -31,7 +31,7 @@ from store.register import children
 
 PER_DAY = 3  # refusals one practitioner may have about one child in any 24 hours
 WINDOW = timedelta(hours=24)
-LEAVE_OUT = "leave out the child's name, date of birth and postcode"
+LEAVE_OUT = "leave out the child's name, date of birth, postcode and reference"
 # The most free text Signpost keeps or passes on in one piece (a purpose, a reason, a message, an
 # answer), typed in chat or into a form (the forms' inputs carry the same limit).
 MAX_TEXT = 1000
@@ -97,7 +97,8 @@ def held_text(ref: int, tally: Tally, then: str, named: str | None = None) -> st
         return (
             f"{tally.refused} of your texts about {record} "
             f"{'was' if tally.refused == 1 else 'were'} refused in the last 24 hours because they named the "
-            f"child or gave their date of birth or postcode, so {HOLD}: this one was not read or passed on. {then}"
+            f"child or gave their date of birth, postcode or reference, so {HOLD}: this one was not read or "
+            f"passed on. {then}"
         )
     relayed = f"Signpost has relayed {plural(tally.relayed, 'message')} from you about {record}"
     if not tally.refused:
@@ -107,16 +108,21 @@ def held_text(ref: int, tally: Tally, then: str, named: str | None = None) -> st
         )
     return (
         f"{relayed} in the last 24 hours and refused {tally.refused} of your texts "
-        f"about it for naming the child or giving their date of birth or postcode: {tally.used} in all, the "
+        f"about it for naming the child or giving their date of birth, postcode or reference: {tally.used} in all, the "
         "most it takes about one record in a day. This one was not read or passed on. Please wait for an "
         "answer, or request access."
     )
 
 
 async def names_child(session: AsyncSession, keys: KeyRing, ref: int, text: str) -> bool:
-    """Whether free text names the child, or gives their date of birth or postcode (in any spelling)."""
+    """Whether free text names the child, or gives their date of birth, postcode or reference (in any
+    spelling). The reference is looked for even when the record's identity cannot be read."""
+    if not text:
+        return False
+    if mentions_reference(text, ref):
+        return True
     identity = (await children.load_identities(session, keys, [ref])).get(ref)
-    return identity is not None and bool(text) and mentions_identity(text, identity)
+    return identity is not None and mentions_identity(text, identity)
 
 
 async def screen(

@@ -295,7 +295,7 @@ async def shielded_probing(c: Check) -> str | None:
 async def identity_guessing(c: Check) -> str | None:
     """Texts about children (purposes, reasons, messages) refused again and again for naming them.
 
-    Each refusal answers a guess ("is this the child's name, date of birth, postcode?"), so the
+    Each refusal answers a guess ("is this the child's name, date of birth, postcode, reference?"), so the
     screening allows ``handlers.access.screening.PER_DAY`` about one child a day; more than that in a
     day across children is someone testing what they know about several children."""
     p = c.policy
@@ -308,7 +308,7 @@ async def identity_guessing(c: Check) -> str | None:
     return (
         f"{plural(texts, 'text')} about {plural(kids, 'child', 'children')} refused in the last "
         f"{plural(hours, 'hour')} for naming the child "
-        "or giving their date of birth or postcode"
+        "or giving their date of birth, postcode or reference"
     )
 
 

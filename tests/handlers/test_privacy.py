@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from handlers.privacy import mentions_identity
+from handlers.privacy import mentions_identity, mentions_reference
 from store.register.terms import Identity
 
 CHILD = Identity(
@@ -77,3 +77,54 @@ def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
 def test_ordinary_reasons_pass(text: str) -> None:
     """A reason that does not point at the child goes out as written."""
     assert not mentions_identity(text, CHILD)
+
+
+REF = 7771000029  # the child's reference (a valid one: its check digit is right)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "record 7771000029 is held elsewhere",
+        "record 777 100 0029 is held by the Zedshire refuge team",
+        "I know 777 100 0029 well",
+        "777-100-0029",
+        "777.100.0029",
+        "ref:7771000029",
+        "(777) 100-0029",
+        "7 7 7 1 0 0 0 0 2 9",
+        "7 7 7 - 1 0 0 - 0 0 2 9",
+        "777\u00a0100\u00a00029",  # no-break spaces
+        "\uff17\uff17\uff17 \uff11\uff10\uff10 \uff10\uff10\uff12\uff19",  # full-width digits
+        "\u0667\u0667\u0667 \u0661\u0660\u0660 \u0660\u0660\u0662\u0669",  # Arabic-Indic digits
+        "\u096d\u096d\u096d\u0967\u0966\u0966\u0966\u0966\u0968\u096f",  # Devanagari digits
+        "ref 777 100 002",  # the first nine digits make the tenth (its check digit)
+        "see 1 777 100 0029 2",  # inside a longer run of digits: failing closed
+    ],
+)
+def test_the_childs_reference_in_any_spelling_is_caught(text: str) -> None:
+    """Grouped or not, with spaces, dashes or dots, one digit at a time, in any script's digits."""
+    assert mentions_reference(text, REF)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please call me on 01632 960 001",
+        "call 0161 496 0002 after 3pm",
+        "ask about record 999 000 0050 instead",  # another child's reference
+        "section 47 enquiry, request 12",
+        "777 100",  # a part of it points at no child
+        "born 2015, seen 2023",
+        "",
+    ],
+)
+def test_other_numbers_pass(text: str) -> None:
+    """A phone number, another reference, a request id: none of them is this child's reference."""
+    assert not mentions_reference(text, REF)
+
+
+def test_a_reference_with_leading_zeros_is_caught_as_written() -> None:
+    """A reference is always written with its ten digits (handlers.vocabulary.format_ref)."""
+    assert mentions_reference("record 012 345 6789", 123456789)
+    assert not mentions_reference("record 0123", 123456789)

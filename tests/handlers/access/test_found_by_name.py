@@ -114,6 +114,25 @@ async def test_send_a_message_round_trip_never_shows_the_reference_to_its_sender
     assert not reveals_the_reference(told)
 
 
+async def test_a_reason_or_an_answer_giving_the_reference_never_reaches_who_found_it_by_name(app: Signpost) -> None:
+    """The reviewer's reproduction: the duty manager's denial reason and the lead professional's answer
+    gave the reference the searcher was never told. Both are refused; what is sent without it arrives."""
+    found = await search_as(app, "P002", BY_NAME)
+    await fresh_say(app, "P002", f"{button(found, 'request_access').command} section 47 enquiry")
+    leaked = await decide(app, "DM02", "deny", 1, f"record {format_ref(SHIELDED)} is held by the Zedshire refuge team")
+    assert leaked.outcome is Outcome.INVALID
+    text = "section 47 enquiry; please call me on 0161 496 0002"
+    assert (await fresh_say(app, "P002", f"{button(found, 'relay_message').command} {text}")).outcome is Outcome.DONE
+    answered = await fresh_say(app, "S001", f"reply 1 I know {format_ref(SHIELDED)} well")
+    assert answered.outcome is Outcome.INVALID
+    assert (await decide(app, "DM02", "deny", 1, "held by the refuge team")).outcome is Outcome.DONE
+    assert (await fresh_say(app, "S001", "reply 1 please call me this afternoon")).outcome is Outcome.DONE
+    read = await fresh_say(app, "P002", "relay 1")
+    told = await received(app, "P002")
+    assert "held by the refuge team" in told and "please call me this afternoon" in "\n".join(read.lines)
+    assert not reveals_the_reference(told) and not reveals_the_reference(everything(read))
+
+
 async def test_the_handle_works_only_for_whoever_searched(app: Signpost) -> None:
     found = await search_as(app, "P002", BY_NAME)
     for command in (button(found, "request_access").command, button(found, "relay_message").command):

@@ -102,6 +102,28 @@ async def test_an_answer_that_identifies_the_child_is_refused(app: Signpost) -> 
     assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
 
 
+@pytest.mark.parametrize("slip", ["re 999 000 0050", "record 9990000050", "ref 999-000-0050", "9 9 9 0 0 0 0 0 5 0"])
+async def test_a_message_giving_the_childs_reference_is_refused(app: Signpost, slip: str) -> None:
+    """The reference goes before the text; a message that gives it again is refused, as a name is."""
+    reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED)
+    assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
+
+
+async def test_an_answer_giving_the_childs_reference_is_refused_and_a_phone_number_is_not(app: Signpost) -> None:
+    """The sender may have found the record by name and date of birth, never told its reference: the
+    lead professional's answer may not give it. A phone number is passed on as written."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    for answer in ("I know 999 000 0050 well", "yes, 999.000.0050 is ours"):
+        reply = await fresh_say(app, "S001", f"reply 1 {answer}")
+        assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED), answer
+    assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
+    fine = await fresh_say(app, "S001", "reply 1 please ring me on 01632 960 001")
+    assert fine.outcome is Outcome.DONE
+    status = await fresh_say(app, "P002", "relay 1")
+    assert any(line.endswith("please ring me on 01632 960 001") for line in status.lines)
+
+
 async def test_three_messages_a_day_per_sender_and_child(app: Signpost, clock: FakeClock) -> None:
     for n in range(3):
         assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} {n}")).outcome is Outcome.DONE
@@ -120,8 +142,9 @@ LIMITED = (
 # Once three texts about the child were refused: what happened, and that requests are held too.
 REFUSED_THREE = (
     "3 of your texts about 999 000 0050 were refused in the last 24 hours because they named the child or gave "
-    "their date of birth or postcode, so Signpost reads none of your texts about it until the first of them is "
-    "24 hours old: this one was not read or passed on. Please wait for an answer, or contact your duty manager."
+    "their date of birth, postcode or reference, so Signpost reads none of your texts about it until the first of "
+    "them is 24 hours old: this one was not read or passed on. Please wait for an answer, or contact your duty "
+    "manager."
 )
 RIGHT_GUESS = f"{MARKER} re Mia Stone"  # the shielded child's name: the filter would refuse it
 WRONG_GUESS = f"{MARKER} re Ava Price"

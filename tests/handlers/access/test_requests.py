@@ -280,7 +280,7 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
     for reason in ("30th of June 2015", "post code s14zz", "a sibling of Stóne"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
-        assert "please leave out the child's name, date of birth and postcode" in reply.text, reason
+        assert "please leave out the child's name, date of birth, postcode and reference" in reply.text, reason
     async with app.ctx.db.read() as session:
         row = await store.get_request(session, app.ctx.keys, 1)
     assert row is not None and row.state == store.PENDING
@@ -289,6 +289,48 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
     assert fine.outcome is Outcome.DONE
     [denied] = await notices(app, "P002")
     assert "please ask the lead professional after 30 July" in denied.text
+
+
+# The shielded child's reference (999 000 0050) as a person might type it into free text.
+REFERENCE_SLIPS = (
+    "record 999 000 0050 is held by the Zedshire refuge team",
+    "see 999-000-0050 and 999.000.0050",
+    "9 9 9 0 0 0 0 0 5 0 is held elsewhere",
+)
+
+
+async def test_a_denial_reason_giving_the_childs_reference_is_refused_and_a_phone_number_is_not(
+    app: Signpost,
+) -> None:
+    """Whoever found a shielded record by name and date of birth is never told its reference
+    (handlers/access/found.py), so a reason giving it in any spelling is refused: nothing sent, nothing
+    stored in a notice. A phone number is no reference and goes out as written."""
+    await request_access(app, "P002", SHIELDED)
+    for reason in REFERENCE_SLIPS:
+        reply = await decide(app, "DM02", "deny", 1, reason)
+        assert reply.outcome is Outcome.INVALID, reason
+        assert "reference" in reply.text, reason
+    assert await notices(app, "P002") == []
+    refusals = await audit_events(app, "deny")
+    assert [(e.outcome, e.detail) for e in refusals] == [("invalid", "identity refused: reason for request 1")] * 3
+    fine = await decide(app, "DM03", "deny", 1, "please call the refuge team on 01632 960 001")
+    assert fine.outcome is Outcome.DONE
+    [denied] = await notices(app, "P002")
+    assert "01632 960 001" in denied.text
+
+
+async def test_a_purpose_giving_the_childs_reference_is_refused_and_kept_nowhere(app: Signpost) -> None:
+    """The reference goes before the purpose; a purpose that repeats it is refused, one with a phone
+    number is taken."""
+    for slip in REFERENCE_SLIPS:
+        reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry, {slip}")
+        assert reply.outcome is Outcome.INVALID, slip
+        assert "reference" in reply.text and reply.text.endswith(REQUEST_USAGE), slip
+    async with app.ctx.db.read() as session:
+        assert (await session.execute(select(AccessRequest))).scalars().all() == []
+    assert await notices(app) == []
+    taken = await request_access(app, "P003", SHIELDED, "section 47 enquiry, call me on 01632 960 001")
+    assert taken.outcome is Outcome.DONE
 
 
 async def test_after_three_refused_reasons_any_reason_gets_the_same_answer_and_deny_without_one_works(
@@ -316,7 +358,7 @@ async def test_a_purpose_naming_the_child_is_refused_kindly_and_kept_nowhere(app
     for slip in ("re Mia Stone", "dob 30.06.2015", "lives at S1 4ZZ"):
         reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry {slip}")
         assert reply.outcome is Outcome.INVALID, slip
-        assert "please leave out the child's name, date of birth and postcode" in reply.text
+        assert "please leave out the child's name, date of birth, postcode and reference" in reply.text
         assert reply.text.endswith(REQUEST_USAGE)
     async with app.ctx.db.read() as session:
         assert (await session.execute(select(AccessRequest))).scalars().all() == []

@@ -42,7 +42,7 @@ async def test_each_refused_purpose_says_how_many_tries_are_left_before_the_hold
     first, second, third = (r.text for r in replies)
     assert "2 more tries today" in first and "1 more try today" in second and LAST_TRY in third
     for reply in replies:
-        assert "leave out the child's name, date of birth and postcode" in reply.text
+        assert "leave out the child's name, date of birth, postcode and reference" in reply.text
         assert "24 hours" in reply.text and reply.text.endswith(REQUEST_USAGE)
         says_nothing_of_the_child(reply)
     logged_text = repr(logged)
