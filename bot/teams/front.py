@@ -1332,7 +1332,12 @@ class SignpostTeamsBot(ActivityHandler):
             await self.front.not_shown(reply, exc)
             raise
         if not asker.personal:
-            await turn_context.send_activity(SENT_PRIVATELY)
+            try:
+                await turn_context.send_activity(SENT_PRIVATELY)
+            except Exception as exc:
+                # The answer reached the 1:1 chat: an apology here would say it failed, and the
+                # person would search again (a second lookup). One line; the status only.
+                log.warning("teams_note_not_sent", reason=type(exc).__name__, **_connector_status(exc))
 
     async def on_adaptive_card_invoke(
         self, turn_context: TurnContextProtocol[Activity], invoke_value: AdaptiveCardInvokeValue

@@ -51,6 +51,8 @@ class FakeConnector:
     # Conversations this connector does not know: a post or update into one is answered 404, as
     # Bot Framework answers a conversation the bot is not in (or that no longer exists).
     unknown_conversations: set[str] = field(default_factory=set)
+    # Conversations whose posts are throttled (429), as Bot Framework answers a bot posting too fast.
+    throttled_conversations: set[str] = field(default_factory=set)
     # Opening a 1:1 chat is refused (403), as Teams refuses it for a person who has not added the
     # app (or has removed it, or whose admin blocked it).
     refuse_creations: bool = False
@@ -110,6 +112,8 @@ class FakeConnector:
         self._record(request, body)
         if request.match_info["cid"] in self.unknown_conversations:
             return web.json_response({"error": {"code": "ConversationNotFound"}}, status=404)
+        if request.match_info["cid"] in self.throttled_conversations:
+            return web.json_response({"error": {"code": "Throttled"}}, status=429, headers={"Retry-After": "1"})
         if len(await request.read()) > self.max_activity_bytes:
             return web.json_response({"error": {"code": "MessageSizeTooBig"}}, status=413)
         if self.fail_next > 0:

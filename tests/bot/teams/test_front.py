@@ -80,6 +80,27 @@ async def test_channel_mention_is_answered_privately_in_a_new_personal_chat(
     assert created.body and row.reference.count(private[0].conversation_id) == 1
 
 
+async def test_a_note_the_channel_refuses_after_a_private_answer_brings_no_apology(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The answer reached the 1:1 chat; the channel's "sent privately" note is throttled (429). The
+    channel is not told "something went wrong" (the person would search again, a second lookup): one
+    warning line, and the lookup stays audited as answered."""
+    connector.throttled_conversations.add(CHANNEL_CONVERSATION)
+    with logged_at("info") as log:
+        response = await teams.post(mention(PRIYA, AMY, connector.url))
+    assert response.status == 202
+    private = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
+    assert len(private) == 1 and private[0].card is not None and "Sam Carter" in texts_of(private[0].card)
+    in_channel = connector.messages_in(CHANNEL_CONVERSATION)
+    assert [m.text for m in in_channel] == ["I've sent you the answer privately."], "only the one throttled note"
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome) == ("lookup", "answered")
+    assert [e for e in log.events() if e.startswith("teams_")] == ["teams_note_not_sent"]
+    [line] = [entry for entry in log.lines() if entry.get("event") == "teams_note_not_sent"]
+    assert line["status"] == 429 and line["level"] == "warning"
+
+
 async def test_channel_mention_uses_the_remembered_personal_chat(teams: TeamsApp, connector: FakeConnector) -> None:
     """Someone who has talked to the bot 1:1 gets channel answers in that chat; none is created."""
     await teams.post(message(PRIYA, "help", connector.url))
