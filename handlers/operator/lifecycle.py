@@ -126,7 +126,7 @@ def _index_current(stopped: str) -> Iterator[None]:
 async def backup_to(
     ctx: Context, audit: Audit, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> BackupWritten:
-    """Write a consistent backup (wrapped keys only) to a new file; its size. A file that
+    """Write a consistent backup (``BACKUP_HOLDS`` says what is in clear in it) to a new file; its size. A file that
     exists (the store's own included) or a folder that does not is refused before anything starts.
     Audited "started" (the file's name only, never its folder) before anything is copied, then its
     outcome: a backup cut short leaves the started event and no file of that name, and the next
@@ -158,6 +158,12 @@ async def backup_to(
     return BackupWritten(size)
 
 
+# What a backup holds, said when it is written: wrapping keeps children's identities closed once the
+# key file is wiped, but practitioners and the involvements are stored in clear, so no wipe reaches them.
+BACKUP_HOLDS = (
+    "Children's identities in it are wrapped under the key file, but practitioners' names and contact details "
+    "(phones, e-mails) and the involvements (which practitioner works with which child reference) are in clear"
+)
 BACKUP_RECORDED_LATE = "a backup cut short after it took its name, recorded finished"
 
 
@@ -375,4 +381,5 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
         # from here the two look alike, so the refusal says both, and when the lease runs out.
         raise Refused(await _lease_held(ctx), reason="claimed by another process")
     audit.recorded()
-    return decommission.completion_text(cert, ctx.db.dialect)
+    async with ctx.db.read() as session:
+        return await decommission.completion_said(session, cert, ctx.db.dialect)
