@@ -43,14 +43,18 @@ def add_commands(sub: Any) -> None:
     )
     run.set_defaults(func=retention_command, after_switch_off=True)
 
-    bak = sub.add_parser("backup", help="write a consistent backup of the store (wrapped keys only)")
+    bak = sub.add_parser(
+        "backup",
+        help="write a consistent backup of the store (keys wrapped; practitioners and involvements in clear)",
+    )
     bak.add_argument(
         "file",
         type=file_path,
         metavar="FILE",
         help="a new file in a folder that exists (SQLite copy, or pg_dump custom format)",
     )
-    bak.set_defaults(func=backup_command, after_switch_off=True)
+    # Not once switched off: a copy made then would only outlive the destruction (practitioners in clear).
+    bak.set_defaults(func=backup_command, after_switch_off=False)
 
     keys = sub.add_parser("keys", help="manage the key file")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
@@ -143,7 +147,7 @@ async def backup_command(args: argparse.Namespace) -> int:
     else:
         print(
             f"Backup written to {args.file} ({written.size} bytes). "
-            "It holds wrapped keys only: keep the key file apart from it."
+            f"{lifecycle.BACKUP_HOLDS}: keep the key file apart from it, and delete it at decommissioning."
         )
     return 0
 

@@ -186,7 +186,8 @@ async def status_text(ctx: Context, session: AsyncSession, today: date) -> str:
     if found.state != "destroyed":
         return found.describe(today)
     said = found.describe(today, decommission.key_material_left(ctx.keys, ctx.signer))
-    return " ".join(filter(None, (said, decommission.left_on_server(ctx.db.dialect))))
+    left = decommission.left_behind(ctx.db.dialect, await decommission.backups_taken(session))
+    return " ".join(filter(None, (said, left)))
 
 
 async def certificate_text(session: AsyncSession) -> str:
@@ -409,7 +410,8 @@ async def finish_destruction(
         async with ctx.db.write() as session:
             await append(session, [event])
     said = f"Destroyed what a destruction cut short left: {', '.join(left)}. " if left else ""
-    return said + decommission.completion_text(json.loads(row.certificate), ctx.db.dialect)
+    async with ctx.db.read() as session:
+        return said + await decommission.completion_said(session, json.loads(row.certificate), ctx.db.dialect)
 
 
 async def destroy_now(

@@ -2,7 +2,8 @@
 ``handlers.lifecycle.flows.switch_off_gate``).
 
 Once Signpost is switched off (and after its personal data is destroyed) nothing new is taken in
-and nothing is handed out: no import, enrolment, match or key rotation. Each `signpost` command
+and nothing is handed out: no import, enrolment, match, key rotation or backup (a copy made then
+would only outlive the destruction, practitioners' contact details in clear). Each `signpost` command
 declares whether it still runs then (bot/cli: ``after_switch_off``); ``audited`` asks ``refuse``
 before the command does anything, so a refused one is audited ``refused`` like any other refusal
 and the operator reads one line: when, and what still works. ``refuse_without_keys`` is the second

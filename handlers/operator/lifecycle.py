@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def _index_current(stopped: str) -> Iterator[None]:
 async def backup_to(
     ctx: Context, audit: Audit, target: Path, *, on_progress: Counter | None = None, on_total: Counter | None = None
 ) -> BackupWritten:
-    """Write a consistent backup (wrapped keys only) to a new file; its size. A file that
+    """Write a consistent backup (``BACKUP_HOLDS`` says what is in clear in it) to a new file; its size. A file that
     exists (the store's own included) or a folder that does not is refused before anything starts.
     Audited "started" (the file's name only, never its folder) before anything is copied, then its
     outcome: a backup cut short leaves the started event and no file of that name, and the next
@@ -158,6 +158,12 @@ async def backup_to(
     return BackupWritten(size)
 
 
+# What a backup holds, said when it is written: wrapping keeps children's identities closed once the
+# key file is wiped, but practitioners and the involvements are stored in clear, so no wipe reaches them.
+BACKUP_HOLDS = (
+    "Children's identities in it are wrapped under the key file, but practitioners' names and contact details "
+    "(phones, e-mails) and the involvements (which practitioner works with which child reference) are in clear"
+)
 BACKUP_RECORDED_LATE = "a backup cut short after it took its name, recorded finished"
 
 
@@ -306,6 +312,24 @@ async def decommission_certificate(ctx: Context, audit: Audit, out: Path | None 
     return document
 
 
+async def _lease_held(ctx: Context) -> str:
+    """Why destruction cannot be run now: a run holds its lease, live or killed part-way."""
+    async with ctx.db.read() as session:
+        row = await decommission.current(session)
+    lease = row.lease_until if row is not None else None
+    minutes = int(decommission.LEASE.total_seconds() // 60)
+    when = (
+        f"after {(lease.replace(tzinfo=lease.tzinfo or UTC) + timedelta(minutes=1)).astimezone(UTC):%H:%M} UTC"
+        if lease is not None
+        else f"in {minutes} minutes"
+    )
+    return (
+        f"another Signpost process is destroying the data, or one stopped part-way less than {minutes} minutes "
+        f"ago (its claim lasts {minutes} minutes after its last step): check `signpost decommission status`, "
+        f"and try again {when}; it carries on where the last run stopped"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateCheck:
     valid: bool
@@ -353,10 +377,9 @@ async def decommission_destroy(ctx: Context, audit: Audit) -> str:
     except CompactionNotDone as stopped:  # the steps before it are kept; a rerun carries on
         raise Failed(str(stopped), reason="compaction not done") from None
     if cert is None:
-        # Another process holds the lease, or one that died did (until LEASE after its last step).
-        raise Refused(
-            "another Signpost process is destroying the data right now; check the status shortly",
-            reason="claimed by another process",
-        )
+        # Another process holds the lease, or one that died did (until LEASE after its last step):
+        # from here the two look alike, so the refusal says both, and when the lease runs out.
+        raise Refused(await _lease_held(ctx), reason="claimed by another process")
     audit.recorded()
-    return decommission.completion_text(cert, ctx.db.dialect)
+    async with ctx.db.read() as session:
+        return await decommission.completion_said(session, cert, ctx.db.dialect)

@@ -1,9 +1,12 @@
-"""Backups: a consistent copy of the store holding wrapped keys only.
+"""Backups: a consistent copy of the store; its keys wrapped, its practitioners in clear.
 
 The key file (KEKs, the birth-date and month key chains) never enters a backup: without it a
-backup is ciphertext and keyed hashes. Because a child's data key is wrapped under the key of
-their birth-date cohort, and retention destroys that key in the key file, a child destroyed after
-a backup was taken cannot be decrypted from that backup with any later key file.
+child's identity in it is ciphertext and keyed hashes. Practitioners' names and contact details
+and the involvements (a child's reference beside its practitioner) are stored in clear, so a
+backup holds them in clear whatever becomes of the key file (decommissioning says so). Because a
+child's data key is wrapped under the key of their birth-date cohort, and retention destroys that
+key in the key file, a child destroyed after a backup was taken cannot be decrypted from that
+backup with any later key file.
 
 - SQLite: ``VACUUM INTO`` (one read transaction, so consistent; free pages are not copied, so no
   deleted bytes travel with it), then SQLite's quick check of the copy before it takes its name:

@@ -252,6 +252,14 @@ def _rewrapped(
 ) -> dict[str, Any]:
     old_id: str = row[spec.kek_id]
     new_id = move(old_id) if keychain.is_derived(old_id) else f"k{gen}"
+    if new_id not in ring.keks and keychain.is_derived(old_id):
+        # Its cohort's key is destroyed: a child retention destroyed, in a store restored from a
+        # backup taken before. Retention finishes that destruction (rotation does not destroy).
+        raise RotationFailed(
+            f"{spec.table.name}: a key under a birth-date key already destroyed ({new_id[:2]}…): this store "
+            "still holds a child retention has destroyed (restored from a backup taken before?). Run "
+            "`signpost retention run` first, which finishes that destruction, then `signpost keys rotate` again"
+        )
     if new_id not in ring.keks:
         raise RotationFailed(f"{spec.table.name}: no key for {new_id[:2]}… in the new generation")
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Table, and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Notice, Role
+from handlers.vocabulary import Action, Notice, Outcome, Role
 from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database, after_commit
@@ -117,7 +118,9 @@ class Status:
                 "run destroys it, or now: `signpost decommission destroy`."
             )
         if self.state == "destroyed":
-            return f"Signpost was switched off on {_d(self.switch_off)}; all personal data has been destroyed."
+            # Only in its database: the backups taken before are said by ``left_behind``.
+            destroyed = "all personal data has been destroyed in its database"
+            return f"Signpost was switched off on {_d(self.switch_off)}; {destroyed}."
         if today >= self.switch_off:
             uncompacted = (
                 "; storage is not compacted yet, so deleted records may still be recoverable from the database "
@@ -512,16 +515,19 @@ async def _record_step(
     row.lease_until = step.now + LEASE
     if name == "certificate":
         row.state, row.completed_at = "destroyed", step.now
-    text = _step_text(name, number, told if told is not None else counts, row, step.db.dialect)
+    backups = await backups_taken(session) if name == "certificate" else []
+    text = _step_text(name, number, told if told is not None else counts, row, step.db.dialect, backups)
     admins = await holders(session, Role.ADMIN)
     await step.enqueue(session, to_admins(admins, step.schedule_id, f"step:{name}", text), step.now)
     logged = dict(counts)
     after_commit(session, lambda: log.info("decommission_step", step=name, **logged))
 
 
-def _step_text(step: str, number: int, counts: dict[str, int], row: Decommission, dialect: str) -> str:
+def _step_text(
+    step: str, number: int, counts: dict[str, int], row: Decommission, dialect: str, backups: Sequence[BackupTaken]
+) -> str:
     if step == "certificate" and row.certificate:
-        return completion_text(json.loads(row.certificate), dialect)
+        return completion_text(json.loads(row.certificate), dialect, backups)
     listed = ", ".join(f"{table}: {n}" for table, n in sorted(counts.items()))
     label = {"keys": "keys destroyed", "data": "personal data deleted", "compact": "storage compacted"}[step]
     return f"Decommissioning step {number} of {len(STEPS)} done: {label} ({listed or 'nothing left'})."
@@ -790,8 +796,9 @@ def verify(document: dict[str, Any], public_key: bytes) -> bool:
 
 # What destruction cannot reach on a PostgreSQL server (found by a forensic review): the server
 # recycles its write-ahead log segments without wiping them, and the disk blocks of the files a
-# VACUUM FULL replaced are freed, not zeroed. Said wherever completion is (``completion_text``,
-# ``flows.status_text``); SQLite's WAL is truncated and its freed pages zeroed (``secure_delete``).
+# VACUUM FULL replaced are freed, not zeroed. Said wherever completion is (``left_behind``: in
+# ``completion_text`` and ``flows.status_text``, beside the backups taken before); SQLite's WAL is
+# truncated and its freed pages zeroed (``secure_delete``).
 LEFT_ON_POSTGRESQL = (
     "On PostgreSQL this is not yet the end: the server's own write-ahead log (pg_wal) and the disk blocks its "
     "rewritten tables freed still hold deleted rows, practitioners' names, phones and emails among them, "
@@ -805,9 +812,68 @@ def left_on_server(dialect: str) -> str:
     return LEFT_ON_POSTGRESQL if dialect == "postgresql" else ""
 
 
-def completion_text(document: dict[str, Any], dialect: str) -> str:
-    """The certificate in words, then what is left on the database server (``left_on_server``)."""
-    return " ".join(filter(None, (certificate_text(document), left_on_server(dialect))))
+@dataclass(frozen=True, slots=True)
+class BackupTaken:
+    """A backup the audit log records written: its file name (the audit keeps no folder) and when."""
+
+    name: str
+    at: datetime
+
+
+# The audit detail of a backup written: "FILE: N bytes", or "FILE: N bytes: …" recorded late.
+_BACKUP_DETAIL = re.compile(r"(?P<name>.+?): \d+ bytes(?::.*)?")
+BACKUPS_NAMED = 10  # the latest this many by name; the rest counted, with how to list them
+
+
+async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
+    """Every `signpost backup` the audit log records written, oldest first."""
+    rows = await session.execute(
+        select(AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.action == Action.BACKUP.value, AuditEvent.outcome == Outcome.DONE.value)
+        .order_by(AuditEvent.seq)
+    )
+    found = ((at, _BACKUP_DETAIL.fullmatch(detail or "")) for at, detail in rows)
+    return [BackupTaken(named["name"], at) for at, named in found if named]
+
+
+def left_in_backups(backups: Sequence[BackupTaken]) -> str:
+    """What destruction cannot reach in the backups taken before it, in words: practitioners are
+    stored in clear, and so are the involvements (a child's reference beside its practitioner)."""
+    held = (
+        "still holds practitioners' names and contact details (phones, e-mails) and who works with which "
+        "child reference, in clear (destroying the keys does not reach them)"
+    )
+    if not backups:
+        return (
+            f"No `signpost backup` is recorded in the audit log; any other copy of the database taken before "
+            f"destruction {held}, and must be deleted."
+        )
+    shown = ", ".join(f"{b.name} ({_d(b.at.date())})" for b in backups[-BACKUPS_NAMED:])
+    earlier = len(backups) - BACKUPS_NAMED
+    more = (
+        f" and {earlier:,} earlier (`signpost audit export` lists each: action backup, outcome done)"
+        if earlier > 0
+        else ""
+    )
+    return (
+        f"Every backup taken before destruction {held}, and must be deleted wherever it is kept; the audit "
+        f"log records {len(backups):,} (file names; it keeps no folder): {shown}{more}."
+    )
+
+
+def left_behind(dialect: str, backups: Sequence[BackupTaken]) -> str:
+    """What destruction leaves for the operator to destroy: backups, and the server's own files."""
+    return " ".join(filter(None, (left_in_backups(backups), left_on_server(dialect))))
+
+
+def completion_text(document: dict[str, Any], dialect: str, backups: Sequence[BackupTaken]) -> str:
+    """The certificate in words, then what is left behind (``left_behind``)."""
+    return " ".join(filter(None, (certificate_text(document), left_behind(dialect, backups))))
+
+
+async def completion_said(session: AsyncSession, document: dict[str, Any], dialect: str) -> str:
+    """``completion_text`` with the backups the audit log records."""
+    return completion_text(document, dialect, await backups_taken(session))
 
 
 def certificate_text(document: dict[str, Any]) -> str:

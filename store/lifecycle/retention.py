@@ -185,7 +185,7 @@ class RetentionReport:
         keys = self.period_keys_destroyed
         text = (
             f"Retention ({days}): {plural(self.archived, 'record')} {were(self.archived)} archived at 18, "
-            f"{self.destroyed} {were(self.destroyed)} destroyed at 24; "
+            f"{self.destroyed:,} {were(self.destroyed)} destroyed at 24; "
             f"{plural(keys, 'expired audit-term key')} {were(keys)} destroyed."
         )
         if self.notices_pruned:

@@ -752,6 +752,27 @@ async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_next_des
     await _each_started_answered_once(cli, "decommission_destroy")
 
 
+async def test_a_destroy_within_a_killed_runs_lease_says_it_may_have_stopped_and_when_to_try_again(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """After `kill -9` of `decommission destroy` every rerun for 15 minutes was refused with
+    "another Signpost process is destroying the data right now", untrue when it had died: the
+    refusal says it is being destroyed or a run stopped part-way, and when the lease runs out."""
+    await switched_off_today(cli, tmp_path)
+    await destroy_killed_at_the_key_file_wipe(cli, db, keys, "after")
+    async with db.read() as session:
+        lease = (await session.execute(select(Decommission.lease_until))).scalar_one()
+    assert lease is not None
+    early = await cli.run("decommission", "destroy")
+    assert early.code == 2, (early.out, early.err)
+    said = " ".join(early.said.split())
+    assert "right now" not in said, said
+    assert "stopped part-way less than 15 minutes ago" in said, said
+    until = (lease.replace(tzinfo=lease.tzinfo or UTC) + timedelta(minutes=1)).astimezone(UTC)
+    assert f"try again after {until:%H:%M} UTC" in said, said
+    assert len(early.said.splitlines()) == 1 and "Traceback" not in early.err
+
+
 @at_the_key_file_wipe
 async def test_a_destroy_killed_at_the_key_file_wipe_is_finished_by_the_tick_at_the_destroy_by_date(
     cli: Cli, db: Database, db_url: str, keys: KeyRing, tmp_path: Path, killed: str

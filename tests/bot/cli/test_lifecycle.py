@@ -350,7 +350,7 @@ def test_backup_writes_a_new_file_and_never_overwrites(
     """`signpost backup FILE` writes the backup; a second time to the same file is refused."""
     target = tmp_path / "store.keys.backup"
     assert main(["backup", str(target)]) == 0
-    assert target.stat().st_size > 0 and "wrapped keys only" in capsys.readouterr().out
+    assert target.stat().st_size > 0 and "practitioners' names and contact details" in capsys.readouterr().out
     assert main(["backup", str(target)]) == 2
     assert "already exists" in capsys.readouterr().err
 

@@ -1,4 +1,5 @@
-"""Backups hold wrapped keys only; destroying a child destroys it in old backups too; key rotation."""
+"""Backups hold children's keys wrapped only (practitioners are in clear); destroying a child destroys it in old
+backups too; key rotation."""
 
 from __future__ import annotations
 

@@ -705,3 +705,10 @@ async def test_an_index_a_newer_version_rebuilds_mid_run_stops_the_run_at_the_ne
     assert await state_of(signpost, TURNS_24) == "destroyed"
     with pytest.raises(children.IndexNotCurrent):
         await lifecycle.preview(signpost.ctx.db, signpost.ctx.keys, nov_4, nov_4)
+
+
+def test_the_summary_separates_thousands_in_every_count() -> None:
+    """It printed "3,750 records were archived at 18, 5000 were destroyed at 24" (a forensic review)."""
+    report = lifecycle.RetentionReport(date(2026, 1, 1), date(2026, 1, 2), archived=3750, destroyed=5000)
+    said = report.summary()
+    assert "3,750 records were archived at 18, 5,000 were destroyed at 24" in said, said
