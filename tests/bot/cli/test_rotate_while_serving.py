@@ -12,10 +12,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli.common import ROTATING
 from handlers.vocabulary import Action, Outcome
 from store.audit.log import last_of
 from store.db import Database
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_use
 from store.people import credentials
 from tests.bot.process import run_signpost, standard_store
 from tests.bot.slack.test_run import base_env, start_slack_server
@@ -143,3 +144,18 @@ def test_rotate_help_says_running_servers_refuse_it() -> None:
     shown = run_signpost("keys", "rotate", "--help", cwd=Path.cwd())
     assert shown.returncode == 0
     assert "serving" in shown.stdout and "replica" in shown.stdout, shown.stdout
+
+
+def test_a_console_started_during_a_rotation_is_refused_in_one_line(tmp_path: Path) -> None:
+    """While a rotation holds the key file's serving lock (held here as `keys rotate` holds it),
+    a Signpost that would serve with the keys about to be replaced is refused at start, in one line."""
+    env = base_env(tmp_path)
+    seeded = run_signpost("seed-demo", "--children", "5", env=env, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    with key_file_use(tmp_path / "signpost.key", exclusive=True) as alone:
+        assert alone
+        started = run_signpost("console", "--as", "NS-P0001", env=env, cwd=tmp_path, stdin="help\n")
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert started.stderr.strip().splitlines()[-1] == f"signpost: {ROTATING}"
+    started = run_signpost("console", "--as", "NS-P0001", env=env, cwd=tmp_path, stdin="help\n")
+    assert started.returncode == 0, started.stderr
