@@ -57,5 +57,5 @@ clean:
 		while [ -e $$aside ]; do n=$$((n + 1)); aside=signpost.key.decommissioned.$$n; done; \
 		mv signpost.key $$aside && echo "signpost.key moved aside to $$aside: decommissioning destroyed its keys, so it can serve no new store; keep it, its public key verifies that store's certificate"; \
 	fi
-	rm -rf $(VENV) signpost.egg-info signpost.db signpost.db-wal signpost.db-shm signpost.db-journal signpost.key.lock signpost.log
+	rm -rf $(VENV) signpost.egg-info signpost.db signpost.db-wal signpost.db-shm signpost.db-journal signpost.key.lock signpost.key.serving.lock signpost.log
 	@if [ -e signpost.key ]; then echo "signpost.key kept: it may belong to a store elsewhere (SIGNPOST_DATABASE_URL); delete it yourself if it was the demo's"; fi

@@ -27,7 +27,7 @@ import structlog
 from aiohttp import web
 
 from bot import enrol_page, heap, supervise, transparency_page
-from bot.cli.common import CommandFailed, opened
+from bot.cli.common import CommandFailed, opened, serving_with_keys
 from bot.config import Settings, load_settings
 from bot.console import console
 from bot.scheduler import SCHEDULER_KEY, Scheduler, add_scheduler
@@ -140,6 +140,11 @@ async def _finish_scheduler(scheduler: Scheduler, seconds: float, limit_seconds:
 
 
 async def _serve(settings: Settings, adders: list[RouteAdder], stop: asyncio.Event, *, reuse_port: bool) -> int:
+    with serving_with_keys(settings):  # for as long as it serves: `keys rotate` is refused meanwhile
+        return await _serve_opened(settings, adders, stop, reuse_port=reuse_port)
+
+
+async def _serve_opened(settings: Settings, adders: list[RouteAdder], stop: asyncio.Event, *, reuse_port: bool) -> int:
     loop = asyncio.get_running_loop()
     async with opened(settings, create=True) as signpost:
         app = create_app(signpost, settings, adders)

@@ -40,6 +40,7 @@ from store.db import (
 from store.keys.backup import PARTIAL
 from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
 from store.keys.crypto import KeyFileError, KeyRing
+from store.keys.unheld import unheld
 
 NO_BINDING = (
     "no key binding: the store does not record which key file is its own (a restore that did not finish, "
@@ -215,7 +216,14 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} {refused}")
         return True
     found.passed.append("the key binding matches SIGNPOST_KEY_FILE")
+    lost = await unheld(db, ring)
+    found.problems += [f"{each.said()}{_SEALED_BY}" + (f": {each.remedy()}" if each.remedy() else "") for each in lost]
+    if not lost:
+        found.passed.append("every wrapped key is under a key SIGNPOST_KEY_FILE holds")
     return True
+
+
+_SEALED_BY = ", so nothing can open them (sealed by a replica that kept serving through a rotation?)"
 
 
 async def _audit_chain(db: Database, settings: Settings, ring: KeyRing | None, found: Findings) -> bool:

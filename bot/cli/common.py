@@ -8,8 +8,8 @@ import argparse
 import getpass
 import os
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.files import write_whole
 from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_use
 from store.register import children
 
 log = structlog.get_logger("signpost.cli")
@@ -86,6 +86,24 @@ def write_file(path: Path, data: bytes) -> None:
         write_whole(path, data)
     except OSError as exc:
         raise CommandFailed(f"cannot write {path}: {exc.strerror}", reason="a file cannot be written") from None
+
+
+ROTATING = (
+    "a key rotation (`signpost keys rotate`) is running with this key file: start Signpost again once it has finished"
+)
+
+
+@contextmanager
+def serving_with_keys(settings: Settings) -> Iterator[None]:
+    """For the whole life of a process that serves with the key file (`signpost run`, the console),
+    taken before the keys are read: the key file's serving lock, shared (``key_file_use``), so that
+    `signpost keys rotate` on this host is refused while it holds keys a rotation would replace.
+    Refused in one line while a rotation holds it."""
+    refuse_a_missing_folder(settings)
+    with key_file_use(settings.key_file, exclusive=False) as held:
+        if not held:
+            raise CommandFailed(ROTATING)
+        yield
 
 
 @asynccontextmanager

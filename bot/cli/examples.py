@@ -34,7 +34,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "audit sar": ("signpost audit sar '999 000 1006' --format json",),
     "retention run": (f"signpost retention run --dry-run --as-of 01/12/{_NEXT_YEAR}",),
     "backup": ("signpost backup /var/backups/signpost-$(date +%F).db",),
-    "keys rotate": ("signpost keys rotate   # then restart every running replica",),
+    "keys rotate": ("signpost keys rotate   # with every replica stopped; start them again after",),
     "decommission schedule": (
         f"signpost decommission schedule --switch-off 31/03/{_NEXT_YEAR} --destroy-by 30/05/{_NEXT_YEAR}",
     ),

@@ -58,7 +58,15 @@ def add_commands(sub: Any) -> None:
 
     keys = sub.add_parser("keys", help="manage the key file")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
-    rot = keys_sub.add_parser("rotate", help="new key-encryption keys; every wrapped key re-wrapped; old keys removed")
+    rot = keys_sub.add_parser(
+        "rotate",
+        help="new key-encryption keys; every wrapped key re-wrapped; old keys removed",
+        description="New key-encryption keys; every wrapped key re-wrapped; old keys removed.\n"
+        "Stop every replica first (`signpost run`, the console): each holds the keys in memory. While one on\n"
+        "this host is serving with the key file, the rotation is refused (exit status 2) and changes nothing;\n"
+        "replicas on other hosts hold their own copy of the key file: stop them yourself, and give them the\n"
+        "new key file before starting them again.",
+    )
     rot.set_defaults(func=rotate_command, after_switch_off=False)
 
     dec = sub.add_parser("decommission", help="switch Signpost off and destroy its personal data")
@@ -166,7 +174,8 @@ async def rotate_command(args: argparse.Namespace) -> int:
         if report.finishing
         else f"Keys rotated to generation {report.new_generation}"
     )
-    print(f"{done}; re-wrapped {counts or 'nothing more'}. Restart every running replica.")
+    again = "Start the replicas again (one on another host needs this new key file first)."
+    print(f"{done}; re-wrapped {counts or 'nothing more'}. {again}")
     return 0
 
 

@@ -21,8 +21,8 @@ from typing import TextIO
 
 from bot.app import Signpost
 from bot.cli.arguments import HIDDEN_ID
-from bot.cli.common import CommandFailed, opened
-from bot.config import load_settings
+from bot.cli.common import CommandFailed, opened, serving_with_keys
+from bot.config import Settings, load_settings
 from bot.console import devclock
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import plain, render
@@ -308,6 +308,11 @@ async def console_command(args: argparse.Namespace) -> int:
         raise CommandFailed(f"--as: {HIDDEN_ID}")
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
+    with serving_with_keys(settings):  # while it is open: `keys rotate` is refused meanwhile
+        return await _console_opened(settings, as_id)
+
+
+async def _console_opened(settings: Settings, as_id: str) -> int:
     async with opened(settings, create=True) as app:
         if devclock.enabled(os.environ):
             if not await is_disposable_demo(app.ctx):

@@ -29,7 +29,9 @@ from store.audit import log as audit_log
 from store.db import sqlite_path
 from store.keys import keychain, rotation
 from store.keys.backup import BackupFailed, backup, forget_partial_name, named_unrecorded
+from store.keys.crypto import KeyRing, key_file_use
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
+from store.keys.unheld import unheld
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
 from store.lifecycle.decommission import CompactionNotDone, ScheduleError, SwitchOffToday
@@ -214,7 +216,33 @@ async def rotate_keys(
     ``on_total``: how many wrapped keys there are to re-wrap; ``on_progress``: how many more are done.
     """
     refuse_without_keys(ctx)  # new keys in an emptied key file: it would no longer belong to its store
+    with _no_one_serving(ctx.keys):
+        return await _rotate_alone(ctx, audit, on_progress=on_progress, on_total=on_total)
 
+
+SERVING = (
+    "a Signpost server on this host is serving with this key file, holding its keys in memory: stop every "
+    "replica (`signpost run`, the console) first, then rotate, and start them again"
+)
+
+
+@contextmanager
+def _no_one_serving(ring: KeyRing) -> Iterator[None]:
+    """The key file's serving lock, exclusively, for the whole rotation: refused (nothing changed)
+    while a process on this host serves with it (bot/cli/common.py ``serving_with_keys``), whose
+    keys the rotation would replace under it. Replicas on other hosts hold their own copy."""
+    if ring.path is None:  # keys in memory only: no other process can hold them
+        yield
+        return
+    with key_file_use(ring.path, exclusive=True) as alone:
+        if not alone:
+            raise Refused(SERVING, reason="a server is serving with the key file")
+        yield
+
+
+async def _rotate_alone(
+    ctx: Context, audit: Audit, *, on_progress: Counter | None = None, on_total: Counter | None = None
+) -> RotationReport:
     async def starting(plan: Plan) -> None:
         audit.detail = _rotation_detail(plan.generation)  # what the outcome names too
         await audit.started(f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail)
@@ -224,6 +252,10 @@ async def rotate_keys(
         audit.detail = _rotation_detail(unrecorded)
         await audit.done(f"{audit.detail}: a rotation cut short after its last step, recorded finished")
         return RotationReport(unrecorded - 1, unrecorded, finishing=True)
+    lost = await unheld(ctx.db, ctx.keys)
+    if lost:  # nothing could re-wrap them: said before anything changes, with what to do
+        said = "; ".join(each.said() + (f": {each.remedy()}" if each.remedy() else "") for each in lost)
+        raise Failed(f"cannot rotate, nothing was changed: {said} (`signpost db check` counts them); then rotate again")
     today = ctx.clock.now().date()
     try:
         report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)

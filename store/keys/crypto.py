@@ -265,6 +265,34 @@ def key_file_lock(path: Path) -> Iterator[None]:
         os.close(lock)  # closing it lets go
 
 
+def serving_lock_file(path: Path) -> Path:
+    """``<key file>.serving.lock``: held shared by every process serving with the key file, and
+    exclusively by a rotation. Apart from ``key_file_lock``'s, which a server's own retention
+    run takes to puncture while it serves."""
+    return Path(f"{real_file(path)}.serving.lock")
+
+
+@contextmanager
+def key_file_use(path: Path, *, exclusive: bool) -> Iterator[bool]:
+    """Hold the key file's serving lock, never waiting: shared (a process serving with the keys in
+    memory, for its whole life) or ``exclusive`` (a rotation, which replaces them). False (holding
+    nothing) when the other kind is held. The kernel lets go when the holder dies (kill -9
+    included), so it is never stale; the file stays, as the edit lock's does."""
+    try:
+        lock = open_lock_file(serving_lock_file(path))
+    except FileExistsError as exc:  # a link or another account's file there: said in one line
+        raise KeyFileError(exc.strerror) from None
+    try:
+        try:
+            fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(lock)  # closing it lets go
+
+
 def read_key_text(path: Path) -> str:
     """The text of a key file (or signing key file) as it is now. Read without the lock: another
     process's edit may replace it meanwhile and zero the file it replaced (``write_whole``'s
