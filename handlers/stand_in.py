@@ -7,7 +7,7 @@ to anyone already told (a stand-in's dedupe key is the one the notice itself wou
 them, and the outbox never stores a key twice):
 
 - A request waiting for a decision must reach someone who can decide it: an access request goes to
-  ``escalation_targets`` at the notice's level (the next duty manager of the child's authority, then
+  ``escalation_targets`` (the next duty manager of the child's authority not asked yet, then
   the admins), a registration to ``who_is_told(authority)``, as when it was opened. One decided,
   expired or escalated since has nobody to tell instead.
 - A warning about a practitioner must reach someone who can act on it: a misuse alert
@@ -49,7 +49,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import registration, relay
-from handlers.access.notices import authority_now, escalation_targets
+from handlers.access.notices import asked_of, authority_now, escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
 from handlers.recipients import who_is_told
@@ -130,7 +130,8 @@ async def _access_request(
     if row is None or row.state != access.PENDING or row.escalation_level != level:
         return []  # decided, expired, or already with the next person on the list
     authority = await authority_now(session, keys, row)
-    recipients, _ = await escalation_targets(session, authority, level, row.requester_id, reaches)
+    asked = await asked_of(session, row)
+    recipients, _ = await escalation_targets(session, authority, row.requester_id, reaches, asked)
     if not recipients:  # past the end of a list that has shrunk: the admins, as at its last level
         recipients = await who_is_told(session, reaches, None, kind=notice.kind, excluding=(row.requester_id,))
     return _readdressed(notice, recipients, _after(f"access:{request_id}:{level}"))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import registration, relay
 from handlers.access.notices import (
+    asked_of,
     authority_now,
     escalation_targets,
     grant_expired_notice,
@@ -79,7 +80,8 @@ async def escalate_requests(ctx: Context, now: datetime) -> int:
 async def _escalate(ctx: Context, session: AsyncSession, row: AccessRequest, now: datetime) -> bool:
     level = row.escalation_level + 1
     authority = await authority_now(session, ctx.keys, row)
-    recipients, more = await escalation_targets(session, authority, level, row.requester_id, ctx.reaches)
+    asked = await asked_of(session, row)
+    recipients, more = await escalation_targets(session, authority, row.requester_id, ctx.reaches, asked)
     next_at = now + POLICY.escalate_after if more else None
     if not await store.escalate(session, row.id, row.escalation_level, next_at):
         return False

@@ -16,6 +16,7 @@ from handlers.access.found import named
 from handlers.clock import uk_time
 from handlers.recipients import ranked
 from handlers.vocabulary import Actor, Button, Input, Notice, Platform, Role, format_ref
+from store.delivery.notices import asked_about
 from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people.practitioners import Holders
@@ -61,21 +62,30 @@ async def authority_now(session: AsyncSession, keys: KeyRing, request: AccessReq
 
 
 async def escalation_targets(
-    session: AsyncSession, local_authority: str, level: int, requester_id: str, reaches: Collection[Platform]
+    session: AsyncSession,
+    local_authority: str,
+    requester_id: str,
+    reaches: Collection[Platform],
+    asked: Collection[str] = (),
 ) -> tuple[Holders, bool]:
-    """Who hears about a request at this escalation level, and whether a further level exists.
+    """Who hears about a request next, and whether a further level exists.
 
-    Level n goes to the n-th duty manager of the child's authority (in id order) who can be reached
-    on ``reaches``, the level after the last of them to the admins (those who can be reached:
-    ``handlers.recipients.ranked``); nobody decides their own request, so the requester is left out.
+    The first duty manager of the child's authority (in id order) who can be reached on ``reaches``
+    and has not been ``asked`` already (``asked_of``); once every one has, the admins (those who can
+    be reached: ``handlers.recipients.ranked``). Counted by who was asked, not by position, so a
+    manager who links or unlinks between escalations is neither asked twice nor skipped. Nobody
+    decides their own request, so the requester is left out.
     """
     told = await ranked(session, reaches, local_authority, kind=REQUEST_KIND, excluding=(requester_id,))
-    managers = told.managers
-    if level < len(managers):
-        return Holders((managers.ids[level],), Role.DUTY_MANAGER), True
-    if level == len(managers):
-        return told.admins, False
-    return Holders((), None), False
+    waiting = [pid for pid in told.managers.ids if pid not in asked]
+    if waiting:
+        return Holders((waiting[0],), Role.DUTY_MANAGER), True
+    return told.admins, False
+
+
+async def asked_of(session: AsyncSession, request: AccessRequest) -> set[str]:
+    """Who has been asked to decide ``request`` so far (its notices at every level, stand-ins too)."""
+    return await asked_about(session, REQUEST_KIND, request.child_ref, f"access:{request.id}:")
 
 
 def requester_text(requester: Actor | None, requester_id: str) -> str:

@@ -219,7 +219,7 @@ async def _open(
     assert req.actor is not None
     requester = req.actor.practitioner_id
     sealed, key = await ctx.sealer.seal(session, purpose, (ref,), req.now, writer=True)  # a writes Spec
-    recipients, more = await escalation_targets(session, la, 0, requester, ctx.reaches)
+    recipients, more = await escalation_targets(session, la, requester, ctx.reaches)
     new = store.NewRequest(requester, ref, la, sealed, key, ref_withheld=withheld)
     escalate_at = req.now + POLICY.escalate_after if more else None
     request_id = await store.open_request(session, new, req.now, POLICY.request_lifetime, escalate_at)

@@ -263,6 +263,20 @@ NOT_ACTIVE = "not sent: recipient not active"  # its recipient made inactive (ha
 DESTROYED = "not sent: the child's record was destroyed"  # the notice names a child retention destroyed
 
 
+async def asked_about(session: AsyncSession, kind: str, child_ref: int, keys_from: str) -> set[str]:
+    """Everyone a ``kind`` notice whose dedupe key starts with ``keys_from`` (``access:12:``) was
+    addressed to, sent or not: who has been asked already. Read through the ``child_ref`` index
+    (such a notice names its child, ``children_named``)."""
+    result = await session.execute(
+        select(NoticeRow.recipient_id).where(
+            NoticeRow.child_ref == child_ref,
+            NoticeRow.kind == kind,
+            NoticeRow.dedupe_key.startswith(keys_from, autoescape=True),
+        )
+    )
+    return set(result.scalars())
+
+
 async def drop_decided(session: AsyncSession, kind: str, keys_from: str, now: datetime, why: str = DECIDED) -> int:
     """The undelivered notices of ``kind`` asking for a decision that has now been made, or can no
     longer be (their dedupe keys start with ``keys_from``, e.g. ``access:12:``): dropped, recorded

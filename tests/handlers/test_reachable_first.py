@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from bot.app import Signpost
 from bot.notify import Outbox
 from handlers.access import jobs as access_jobs
+from handlers.access.requests import unlink_identities
 from handlers.clock import FakeClock
 from handlers.vocabulary import Notice, Outcome, Platform, Principal
 from store.people import practitioners
@@ -89,6 +90,35 @@ async def test_an_access_request_first_asks_a_linked_duty_manager_skipping_an_un
     clock.advance(minutes=30)
     assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 0, "nobody after the admins"
     assert await sent(app, "access_request") == ["DM03", "AD01"]
+
+
+async def test_an_escalation_asks_a_duty_manager_who_linked_since_never_the_same_one_twice(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Only DM03 linked: DM03 is asked. DM02 links before the escalation: DM02 is asked next (not
+    DM03 again, as the position in a list that grew would say), then the admins."""
+    await link(app, "DM03")
+    await request_access(app, "P002", SHIELDED)
+    await link(app, "DM02")
+    for _ in range(2):
+        clock.advance(minutes=30)
+        assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    assert await sent(app, "access_request") == ["DM03", "DM02", "AD01"]
+
+
+async def test_an_escalation_still_asks_a_reachable_duty_manager_when_one_asked_has_unlinked(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """DM02 and DM03 linked: DM02 is asked, then unlinks. The escalation asks DM03, who can still be
+    reached and was not asked, before the admins."""
+    for pid in ("DM02", "DM03"):
+        await link(app, pid)
+    await request_access(app, "P002", SHIELDED)
+    async with app.ctx.db.write() as session:
+        assert await unlink_identities(session, "DM02", None) == 1
+    clock.advance(minutes=30)
+    assert await access_jobs.escalate_requests(app.ctx, clock.now()) == 1
+    assert await sent(app, "access_request") == ["DM02", "DM03"]
 
 
 class Slack:
