@@ -820,20 +820,28 @@ class BackupTaken:
     at: datetime
 
 
-# The audit detail of a backup written: "FILE: N bytes", or "FILE: N bytes: …" recorded late.
-_BACKUP_DETAIL = re.compile(r"(?P<name>.+?): \d+ bytes(?::.*)?")
+# The audit detail of a backup written: "FILE: N bytes", or "FILE: N bytes: …" recorded late (the
+# name runs to the last such count: a file name may hold ": 5 bytes" itself).
+_BACKUP_DETAIL = re.compile(r"(?P<name>.+): \d+ bytes(?:: [^:]*)?", re.DOTALL)
 BACKUPS_NAMED = 10  # the latest this many by name; the rest counted, with how to list them
 
 
+def backup_name(detail: str) -> str:
+    """The file name a backup's audit detail records. The audit keeps 200 characters of a detail,
+    so a long name's count may be cut off: the detail is then the name's start, shown cut ("…")."""
+    named = _BACKUP_DETAIL.fullmatch(detail)
+    return named["name"] if named else f"{detail}…"
+
+
 async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
-    """Every `signpost backup` the audit log records written, oldest first."""
+    """Every `signpost backup` the audit log records written, oldest first (each one counted,
+    whatever its detail holds: a backup left unnamed would go undeleted)."""
     rows = await session.execute(
         select(AuditEvent.at, AuditEvent.detail)
         .where(AuditEvent.action == Action.BACKUP.value, AuditEvent.outcome == Outcome.DONE.value)
         .order_by(AuditEvent.seq)
     )
-    found = ((at, _BACKUP_DETAIL.fullmatch(detail or "")) for at, detail in rows)
-    return [BackupTaken(named["name"], at) for at, named in found if named]
+    return [BackupTaken(backup_name(detail or ""), at) for at, detail in rows]
 
 
 def left_in_backups(backups: Sequence[BackupTaken]) -> str:
