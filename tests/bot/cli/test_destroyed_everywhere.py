@@ -3,8 +3,11 @@ files and of a backup taken afterwards for what only that child's row held."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
@@ -27,6 +30,18 @@ def _files_holding(marker: bytes, *paths: Path) -> list[str]:
             if marker in each.read_bytes():
                 found.append(each.name)
     return found
+
+
+def _plain_dump(db_url: str, tmp_path: Path) -> Path:
+    """The whole PostgreSQL database as pg_dump writes it in plain SQL (what an auditor would grep)."""
+    url = make_url(db_url)
+    target = tmp_path / "plain.sql"
+    args = ["pg_dump", "--no-owner", f"--file={target}", "--dbname", str(url.database)]
+    for flag, value in (("--host", url.host), ("--port", url.port), ("--username", url.username)):
+        if value is not None:
+            args += [flag, str(value)]
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+    return target
 
 
 async def test_a_name_under_local_authority_goes_with_the_destroyed_child(
@@ -61,7 +76,9 @@ async def test_a_name_under_local_authority_is_gone_after_decommissioning(
     assert (await cli.run("decommission", "schedule", "--switch-off", today, "--at-once")).code == 0
     destroyed = await cli.run("decommission", "destroy")
     assert destroyed.code == 0, destroyed.err
+    # A backup after switch-off is refused (it would only outlive the destruction): the store's own
+    # bytes are searched, its files on SQLite, a plain dump of the database on PostgreSQL.
     backup = tmp_path / "after.backup"
-    assert (await cli.run("backup", str(backup))).code == 0
-    stores = [Path(db_url.split("///", 1)[1])] if db_url.startswith("sqlite") else []
-    assert _files_holding(MARKER.encode(), backup, *stores) == []
+    assert (await cli.run("backup", str(backup))).code == 2 and not backup.exists()
+    stores = [Path(db_url.split("///", 1)[1])] if db_url.startswith("sqlite") else [_plain_dump(db_url, tmp_path)]
+    assert _files_holding(MARKER.encode(), *stores) == []
