@@ -46,6 +46,10 @@ def add_commands(sub: Any) -> None:
     bak = sub.add_parser(
         "backup",
         help="write a consistent backup of the store (keys wrapped; practitioners and involvements in clear)",
+        description=(
+            "Write a consistent backup of the store (keys wrapped; practitioners and involvements in clear). "
+            "Refused once Signpost is switched off: a copy made then would only outlive the destruction."
+        ),
     )
     bak.add_argument(
         "file",
