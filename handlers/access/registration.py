@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import screening
 from handlers.access.notices import decision_buttons, when
 from handlers.access.policy import POLICY
 from handlers.context import Context
@@ -217,6 +218,9 @@ async def decide(
             # Fail closed: re-pointing an account at another practitioner needs an unlink first.
             text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
+    refusal = screening.refuse_details(reason, req.now, called="reason", what=f"reason for registration R{request_id}")
+    if refusal is not None:  # the reason goes to the account that asked, and to the practitioner
+        return refusal
     state = store.APPROVED if approve else store.DENIED
     decided = await store.decide_registration(
         session, request_id, state, actor.practitioner_id, req.now, lifetime_cutoff(req.now)
