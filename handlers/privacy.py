@@ -31,6 +31,9 @@ from itertools import product
 
 from anyascii import anyascii
 
+from handlers.grammar import parse_date
+from store.keys.keychain import DESTROY_AT_AGE, birthday
+from store.register.refs import is_valid
 from store.register.terms import Identity
 
 MONTHS = {
@@ -263,3 +266,99 @@ def _is_day_and_month_word(two: list[str], dob: date) -> bool:
 
 def _is_day_month(day: str, month: str, dob: date) -> bool:
     return _day(day, dob) and _month(month, dob)
+
+
+# Any child's details, not only this one's: text that goes to another person or into a record (a
+# purpose, a reason, a relayed message, an answer) must not give a second child's reference, date
+# of birth or postcode either. Read from the text alone, never from a record, so a refusal answers
+# no guess about any child.
+REFERENCE, DATE_OF_BIRTH, POSTCODE = "a child's reference", "a date of birth", "a postcode"
+_DATE_SHAPED = re.compile(r"(?<![0-9])[0-9]{1,4}(?:[/.\-][0-9]{1,4}){2}(?![0-9])")
+_SHORT_YEAR = re.compile(r"(?<![0-9/.\-])([0-9]{1,2})([/.\-])([0-9]{1,2})\2([0-9]{2})(?![0-9/.\-]?[0-9])")
+_GROUPED_DIGITS = re.compile(r"[0-9]+(?:[ .\-][0-9]+)*")
+# A full UK postcode, the space optional ("NS1 3LY", "ns13ly"). An inward part that reads as a time
+# ("B2 3pm", in any case) or as an ordinal in small letters ("s47 2nd meeting") is read as that: a
+# time or a "2nd meeting" is far more often meant than one postcode in a few hundred that ends so,
+# and a postcode in capitals ("S47 2ND") is still refused.
+_FULL_POSTCODE = re.compile(r"(?<![a-z0-9])[a-z]{1,2}[0-9][a-z0-9]? ?([0-9][a-z]{2})(?![a-z0-9])", re.IGNORECASE)
+_TIME = re.compile(r"[0-9](?:am|pm)", re.IGNORECASE)
+_ORDINAL = re.compile(r"1st|2nd|3rd|[04-9]th")
+# What is read as a phone number or a date, never a reference: an international number ("+44 7700
+# 900123", "+44 (0)113 496 0001", ten digits after the country code) and a date in numbers.
+_NOT_A_REFERENCE = re.compile(
+    r"\+ ?[0-9]{1,3} ?(?:\(0\))?(?:[ .\-]?[0-9]+)+"
+    r"|(?<![0-9])(?:[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})(?![0-9])"
+)
+
+
+def other_details(text: str, today: date) -> tuple[str, ...]:
+    """What in ``text`` could be any child's reference (ten digits whose last is the check digit of
+    the first nine, however grouped: as ``mentions_reference`` reads digits), date of birth (a full
+    date, in a form ``handlers.grammar`` reads or with a two-digit year or a month's name, on or
+    before ``today`` and within a registered child's lifetime) or full postcode; empty when none."""
+    spelt = latin(text)
+    found = (
+        (REFERENCE, _gives_a_reference(fold(text))),
+        (DATE_OF_BIRTH, any(_could_be_born(day, today) for day in _full_dates(spelt, today))),
+        (POSTCODE, _gives_a_postcode(anyascii(unicodedata.normalize("NFKC", text)))),
+    )
+    return tuple(kind for kind, there in found if there)
+
+
+def _gives_a_reference(folded: str) -> bool:
+    """Ten digits in groups next to each other (one group, or several joined by a space, a hyphen or
+    a full stop, as references are written) that make a valid reference. A longer number (a phone
+    number's eleven) is not one, nor digits joined by what joins a time or a date ("14:30", "3/4")."""
+    for run in _GROUPED_DIGITS.findall(_NOT_A_REFERENCE.sub(" ; ", folded)):
+        groups = re.findall(r"[0-9]+", run)
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) >= 10:
+                    break
+            if len(digits) == 10 and is_valid(digits):
+                return True
+    return False
+
+
+def _full_dates(spelt: str, today: date) -> list[date]:
+    """Every full date in the text: DD/MM/YYYY (/ . -), YYYY-MM-DD, DD/MM/YY, and "3 April 2016",
+    "3rd of April 2016", "April 3 2016"."""
+    days = [day for token in _DATE_SHAPED.findall(spelt) if (day := parse_date(token)) is not None]
+    for d, _, m, yy in _SHORT_YEAR.findall(spelt):
+        year = 2000 + int(yy) if 2000 + int(yy) <= today.year else 1900 + int(yy)
+        days += _real_date(year, int(m), int(d))
+    tokens = [token for token in _TOKEN.findall(spelt) if token not in _FILLER]
+    for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if not (c.isdigit() and len(c) == 4):
+            continue
+        if a.isdigit() and b in MONTHS:
+            days += _real_date(int(c), MONTHS[b], int(a))
+        elif a in MONTHS and b.isdigit():
+            days += _real_date(int(c), MONTHS[a], int(b))
+    return days
+
+
+def _real_date(year: int, month: int, day: int) -> list[date]:
+    try:
+        return [date(year, month, day)]
+    except ValueError:
+        return []
+
+
+def _could_be_born(day: date, today: date) -> bool:
+    """A registered child was born on or before today, and is destroyed on their 24th birthday."""
+    return birthday(day, DESTROY_AT_AGE) > today >= day
+
+
+def _gives_a_postcode(ascii_text: str) -> bool:
+    """A full postcode in ``ascii_text`` (case kept: an ordinal in small letters is not one)."""
+    return any(
+        not (_TIME.fullmatch(inward) or _ORDINAL.fullmatch(inward)) for inward in _FULL_POSTCODE.findall(ascii_text)
+    )
+
+
+def details_text(found: tuple[str, ...]) -> str:
+    """ "a child's reference, a date of birth and a postcode" from ``other_details``."""
+    return found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"

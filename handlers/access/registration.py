@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.access import screening
 from handlers.access.notices import decision_buttons, when
 from handlers.access.policy import POLICY
 from handlers.context import Context
@@ -41,25 +42,16 @@ from store.people import practitioners
 from store.tables.people import AccessRequest, ChatIdentity, RegistrationRequest
 
 REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register NS-P0001 (your id in the practitioner register)"
-NOT_IN_REGISTER = (
-    "That id is not an active practitioner in the Signpost register. Please check it with your duty manager."
+# The one answer to ``register ID``, whatever the id: whether it is an active practitioner, unknown
+# or inactive, and whether this account has a registration waiting already, so that nobody learns
+# from it which ids are in the register. No request number either (only the duty manager needs it).
+# The real practitioner hears here once a duty manager decides, or asks their own.
+ASKED = (
+    "If {id} is an active practitioner in the Signpost register, their duty managers have been asked to "
+    "approve linking this {platform} account to it, and you'll be told here when one decides. This account can "
+    "have one registration waiting at a time: if it asked in the last {days}, that request stands instead. If you "
+    "hear nothing, or may have mistyped the id, please ask your duty manager."
 )
-
-# What the person registering is told, by who the request really went to.
-SENT_TO = {
-    Role.DUTY_MANAGER: (
-        "Registration request R{id} sent to the duty managers of your local authority. "
-        "You can use Signpost here once one of them approves it."
-    ),
-    Role.ADMIN: (
-        "Registration request R{id} sent to Signpost's administrators, who decide when no duty manager of "
-        "your local authority can. You can use Signpost here once one of them approves it."
-    ),
-    None: (
-        "Registration request R{id} is recorded, but Signpost has nobody to send it to yet: please contact "
-        "your duty manager. You can use Signpost here once it is approved."
-    ),
-}
 
 
 def lifetime_cutoff(now: datetime) -> datetime:
@@ -166,13 +158,14 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     wanted = parse_practitioner_id(req.args)
     if wanted is None:
         raise UsageError("please give your practitioner id")
+    platform = platform_name(principal.platform)
+    asked = Reply(Outcome.DONE, ASKED.format(id=wanted, platform=platform, days=lifetime_text()))
     waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now))
     if waiting is not None:
-        text = f"Your registration request R{waiting.id} is waiting for a duty manager. You'll be told here."
-        return Result(Reply(Outcome.INFO, text), detail=f"registration R{waiting.id} waiting")
+        return Result(asked, detail=f"registration R{waiting.id} waiting")
     target = await practitioners.get_actor(session, wanted)
     if target is None or target.status != store.ACTIVE:
-        return Result(Reply(Outcome.INVALID, NOT_IN_REGISTER), detail="not in register")
+        return Result(asked, detail="not in register")
     request_id = await store.open_registration(
         session, principal, target.practitioner_id, target.local_authority, req.now
     )
@@ -182,9 +175,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     email = await practitioners.recorded_email(session, target.practitioner_id)
     notices = registration_notices(request_id, req, target, email or "", managers)
     await ctx.notices.enqueue(session, notices, req.now)
-    return Result(
-        Reply(Outcome.DONE, SENT_TO[managers.role].format(id=request_id)), detail=f"registration R{request_id}"
-    )
+    return Result(asked, detail=f"registration R{request_id}")
 
 
 async def decide(
@@ -217,6 +208,9 @@ async def decide(
             # Fail closed: re-pointing an account at another practitioner needs an unlink first.
             text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
+    refusal = screening.refuse_details(reason, req.now, called="reason", what=f"reason for registration R{request_id}")
+    if refusal is not None:  # the reason goes to the account that asked, and to the practitioner
+        return refusal
     state = store.APPROVED if approve else store.DENIED
     decided = await store.decide_registration(
         session, request_id, state, actor.practitioner_id, req.now, lifetime_cutoff(req.now)

@@ -408,6 +408,7 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
         ref,
         text,
         what="message",
+        called="message",
         refused=IDENTITY_REFUSED,
         then="Please wait for an answer, or contact your duty manager.",
         spent_detail="relay rate limit",
@@ -460,6 +461,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
         found.child_ref,
         text,
         what="reply",
+        called="answer",
         refused=IDENTITY_REFUSED,
         then=f"You can still reach the sender directly: 'relay {relay_id}' shows how.",
     )

@@ -55,7 +55,7 @@ from store.tables.people import ChatIdentity
 REQUEST_USAGE = (
     "request REFERENCE PURPOSE, e.g. request 999 000 1146 section 47 enquiry (the purpose is required; it is "
     "shown to the duty manager who decides, so leave out the child's name, date of birth and postcode, and do not "
-    "give the reference again)"
+    "give the reference again, nor any other child's)"
 )
 # A purpose or denial reason that names the child: what to leave out, and why.
 PURPOSE_REFUSED = (
@@ -193,6 +193,7 @@ async def request_access(ctx: Context, req: Request, session: AsyncSession) -> R
         ref,
         purpose,
         what="purpose",
+        called="purpose",
         refused=PURPOSE_REFUSED,
         usage=REQUEST_USAGE,
         then="Please contact your duty manager.",
@@ -298,6 +299,7 @@ async def _decide(
             row.child_ref,
             reason,
             what=f"reason for request {request_id}",
+            called="reason",
             refused=REASON_REFUSED,
             then=f"You can still deny it without a reason: deny {request_id}.",
         )

@@ -1,6 +1,7 @@
 """Free text about a child that Signpost passes on or keeps (a relayed message or its answer, an
 access request's purpose, a denial reason) is screened for the child's name, date of birth,
-postcode and reference (``handlers.privacy``), here, once for every command that takes such text.
+postcode and reference (``handlers.privacy``), and for any child's reference, date of birth or
+postcode (``refuse_details``), here, once for every command that takes such text.
 
 A refusal tells the writer that their text named the child, so each one also answers a guess about
 a child they may not be allowed to identify. Refusals are therefore bounded: each is audited
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result
 from handlers.grammar import UsageError
-from handlers.privacy import mentions_identity, mentions_reference
+from handlers.privacy import details_text, mentions_identity, mentions_reference, other_details
 from handlers.vocabulary import Outcome, Reply, format_ref, plural
-from store.audit.refusals import hold_practitioner, identity_refusals, refused_detail
+from store.audit.refusals import DETAILS_REFUSED, hold_practitioner, identity_refusals, refused_detail
 from store.keys.crypto import KeyRing
 from store.register import children
 
@@ -42,6 +43,27 @@ def within_limit(text: str, what: str) -> str:
     if len(text) > MAX_TEXT:
         raise UsageError(f"please keep the {what} to at most {MAX_TEXT:,} characters")
     return text
+
+
+def refuse_details(
+    text: str, now: datetime, *, called: str, what: str, subjects: tuple[int, ...] = (), usage: str = ""
+) -> Result | None:
+    """None when ``text`` gives no child's reference, date of birth or postcode (any child's:
+    ``handlers.privacy.other_details``); otherwise the refusal, which says what to leave out and
+    repeats nothing of the text. ``called`` names the text to its writer, ``what`` in the audit
+    detail (both fixed text, never input). Read from the text alone, so it is not counted toward
+    the day's hold (it tells nobody anything about a child)."""
+    found = other_details(text, now.date())
+    if not found:
+        return None
+    answer = (
+        f"Your {called} holds what looks like {details_text(found)}, perhaps another child's. Signpost passes it on "
+        "and keeps it, so please leave out any child's reference, date of birth and postcode, and send it again "
+        "(a date that is not a birthday can go without its year, e.g. 1 Nov). Nothing was passed on or kept."
+    )
+    if usage:
+        answer = f"{answer}\n\n{usage}"
+    return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{DETAILS_REFUSED}: {what}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,7 @@ async def screen(
     text: str,
     *,
     what: str,
+    called: str,
     refused: str,
     then: str,
     usage: str = "",
@@ -145,9 +168,11 @@ async def screen(
     Refused (``held_text``, ending with ``then``: what the person can still do) when this person's
     refusals about the child in 24 hours, plus ``relayed()`` (the messages relayed, for a command
     that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid
-    when the text names the child: ``refused``, how many tries are left, then ``usage``. ``what``
-    names the text in the audit detail (fixed text, never input). Neither answer repeats the text;
-    ``named`` is what the hold calls the record (``held_text``).
+    when the text names the child: ``refused``, how many tries are left, then ``usage``; else
+    invalid, uncounted, when it gives any child's reference, date of birth or postcode
+    (``refuse_details``). ``what`` names the text in the audit detail, ``called`` to its writer (fixed
+    text, never input). No answer repeats the text; ``named`` is what the hold calls the record
+    (``held_text``).
     """
     actor = req.actor
     assert actor is not None
@@ -163,4 +188,4 @@ async def screen(
         if usage:
             answer = f"{answer}\n\n{usage}"
         return Result(Reply(Outcome.INVALID, answer), subjects=(ref,), detail=refused_detail(what))
-    return None
+    return refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)

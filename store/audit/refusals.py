@@ -17,6 +17,9 @@ from store.tables.audit import AuditEvent, AuditSubject
 from store.tables.people import Practitioner
 
 IDENTITY_REFUSED = "identity refused"  # how the detail of every such event starts
+# A text refused for giving any child's reference, date of birth or postcode, read from the text
+# alone (``handlers.access.screening.refuse_details``): audited, never counted (it answers no guess).
+DETAILS_REFUSED = "details refused"
 
 
 def refused_detail(what: str) -> str:
