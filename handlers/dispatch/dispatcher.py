@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,7 @@ from handlers.vocabulary import (
     Reply,
 )
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
+from store.db import once_more_if_lost
 from store.delivery import deliveries
 from store.people import standing
 from store.register import children
@@ -49,6 +50,14 @@ DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once a
 # the others (refused, not understood, failed, a code asked for) say already that nothing was shown.
 TOLD_OUTCOMES = REACHED_OUTCOMES | {Outcome.DONE, Outcome.INFO}
 NOT_SHOWN_REASON = re.compile(r"[^A-Za-z0-9_.:-]")  # a reason code keeps these only (no payload gets in)
+
+
+class _ToRecord(NamedTuple):
+    """A reading's answer, and the event the audit writer is to record for it."""
+
+    result: Result
+    actor: Actor | None
+    record: AuditRecord
 
 
 def tells_about_a_child(action: Action, result: Result) -> bool:
@@ -181,32 +190,13 @@ class Dispatcher:
     ) -> tuple[Reply, str]:
         claim = key
         try:
-            if spec.writes:
-                async with self.ctx.db.write() as session:
-                    # Claimed in the command's transaction: the claim and the change stand or fall together.
-                    if key and not await deliveries.claim(session, key, now):
-                        return DUPLICATE, "duplicate"
-                    asking = await standing.read(session, command.principal)
-                    result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
-                    if key and result.reply.outcome is Outcome.CHALLENGED:
-                        await deliveries.release(session, key)
-                    if result.repeat:
-                        return result.reply, result.detail  # its first event stands for it
-                    record = await self._record(session, spec, command, actor, result, now, writer=True)
-                    [also] = await write_also(session, self.ctx.notices, [result.also])
-                    *_, seq = await append(session, [*also, record])
-                return answered(spec.action, command, result, seq, actor), result.detail
-            async with self.ctx.db.read() as session:
-                ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
-                asking = await standing.read(session, command.principal, key, ahead)
-                if asking.seen:
-                    return DUPLICATE, "duplicate"
-                result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
-                if result.repeat:
-                    return result.reply, result.detail  # its first event stands for it
-                record = await self._record(session, spec, command, actor, result, now)
-            if result.reply.outcome is Outcome.CHALLENGED:
-                claim = None  # only asked for a code: the same click may act once the person has one
+            # The one home of the retry on a lost connection: every command's unit of work runs
+            # here, and again on a fresh connection if the pool gave it a dead one before it asked
+            # for any commit (``once_more_if_lost``). What it did was never committed, and nothing
+            # leaves it but through the store (notices wait in the outbox, reports for ``after_commit``).
+            answer = await once_more_if_lost(
+                lambda: self._answer(spec, command, parsed, now, key), correlation_id=command.correlation_id
+            )
         except AuditWriteFailed:
             raise
         except Exception:
@@ -215,9 +205,46 @@ class Dispatcher:
             actor, claim = None, None  # nothing was done: a retry of the same delivery may try again
             async with self.ctx.db.read() as session:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
+        else:
+            if not isinstance(answer, _ToRecord):
+                return answer
+            result, actor, record = answer
+            if result.reply.outcome is Outcome.CHALLENGED:
+                claim = None  # only asked for a code: the same click may act once the person has one
         # The claim commits in the event's transaction: never "seen" without the event.
         seq = await self.ctx.audit.record(record, claim=claim, also=result.also)
         return answered(spec.action, command, result, seq, actor), result.detail
+
+    async def _answer(
+        self, spec: Spec, command: Command, parsed: Parsed, now: datetime, key: str | None
+    ) -> tuple[Reply, str] | _ToRecord:
+        """The command's unit of work: the answer, audited already (a command that writes: its
+        event in its own transaction), or the answer with the event the audit writer is to record."""
+        if spec.writes:
+            async with self.ctx.db.write() as session:
+                # Claimed in the command's transaction: the claim and the change stand or fall together.
+                if key and not await deliveries.claim(session, key, now):
+                    return DUPLICATE, "duplicate"
+                asking = await standing.read(session, command.principal)
+                result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
+                if key and result.reply.outcome is Outcome.CHALLENGED:
+                    await deliveries.release(session, key)
+                if result.repeat:
+                    return result.reply, result.detail  # its first event stands for it
+                record = await self._record(session, spec, command, actor, result, now, writer=True)
+                [also] = await write_also(session, self.ctx.notices, [result.also])
+                *_, seq = await append(session, [*also, record])
+            return answered(spec.action, command, result, seq, actor), result.detail
+        async with self.ctx.db.read() as session:
+            ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
+            asking = await standing.read(session, command.principal, key, ahead)
+            if asking.seen:
+                return DUPLICATE, "duplicate"
+            result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
+            if result.repeat:
+                return result.reply, result.detail  # its first event stands for it
+            record = await self._record(session, spec, command, actor, result, now)
+        return _ToRecord(result, actor, record)
 
     def _apart(self, session: AsyncSession) -> WriteApart:
         """A read-only command's way to write: its read connection goes back to the pool *before*
