@@ -46,6 +46,9 @@ ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with r
 AUDIT_FAILED_TEXT = "Signpost could not record this request, so it cannot answer it. Please try again shortly."
 # The answer to a redelivered request or a second click: front ends show nothing new for it.
 DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once and will not repeat it.")
+# A transient command typed where its answer must not stay (``Dispatcher.offer``): what its event says.
+OFFERED_DETAIL = "offered in a private window, not opened: nothing shown"
+OFFERED_TEXT = "Signpost shows this in a private window, so it is not kept in this chat."
 # Outcomes whose event says the person was told something (an answer, a change made, information):
 # the others (refused, not understood, failed, a code asked for) say already that nothing was shown.
 TOLD_OUTCOMES = REACHED_OUTCOMES | {Outcome.DONE, Outcome.INFO}
@@ -136,6 +139,44 @@ class Dispatcher:
         """
         spec, _ = self.resolve(text)
         return spec.transient
+
+    async def offer(self, command: Command) -> Reply:
+        """A transient command (``Spec.transient``: ``relay 7``) typed where its answer must not be
+        shown, a chat that keeps what the bot posts (Teams): not run. The reply offers it (marked
+        ``Reply.transient``, which such a front end shows as a button opening a private window that
+        runs it: each opening is a reading, audited then). Its event says so: the command's action,
+        information given, ``OFFERED_DETAIL``, naming no child (nothing of one was read or shown).
+        Any other text, or a transient one its own check refuses (a typo), is handled as ever."""
+        spec, parsed = self.resolve(command.text)
+        if not spec.transient or self._refused_at_once(spec, parsed.args):
+            return await self.handle(command)
+        started = time.perf_counter()
+        actor = None
+        try:
+            async with self.ctx.db.read() as session:
+                actor = (await standing.read(session, command.principal)).actor
+        except Exception as exc:  # as a command whose standing cannot be read: recorded without one
+            log.warning("offered_actor_unread", correlation_id=command.correlation_id, error=type(exc).__name__)
+        try:
+            result = Result(Reply(Outcome.INFO, OFFERED_TEXT, transient=command.text), detail=OFFERED_DETAIL)
+            await self.ctx.audit.record(
+                chat_event(command, actor, spec.action, result, self.ctx.clock.now()), claim=command.idempotency_key
+            )
+        except deliveries.AlreadyClaimed:
+            return DUPLICATE
+        except AuditWriteFailed:
+            log.error("audit_write_failed", action=spec.action, correlation_id=command.correlation_id)
+            result = Result(Reply(Outcome.FAILED, AUDIT_FAILED_TEXT), detail="audit failed")
+        record_command(self.ctx.metrics, spec.action, result.reply.outcome, time.perf_counter() - started)
+        log.info(
+            "command",
+            correlation_id=command.correlation_id,
+            platform=command.principal.platform.value,
+            action=spec.action,
+            outcome=result.reply.outcome.value,
+            detail=result.detail,
+        )
+        return result.reply
 
     def wants_profile(self, text: str) -> bool:
         """Whether the front end should look up and pass the account's display name and email."""
