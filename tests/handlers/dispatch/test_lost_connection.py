@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
-from handlers.vocabulary import Outcome
+from handlers.vocabulary import Command, Outcome
 from store.tables.audit import AuditEvent
 from tests.databases import terminate_backends
-from tests.factories import AMY, load_standard, ready, say
+from tests.factories import AMY, console, load_standard, ready, say
 
 pytestmark = pytest.mark.postgres_only
 
@@ -50,3 +50,17 @@ async def test_the_first_command_after_the_backends_are_killed_gets_its_answer_a
         assert reply.outcome is Outcome.ANSWERED and reply.signposts
     mine = [e for e in await events_since(signpost, before) if e.platform == "console"]
     assert [(e.action, e.outcome) for e in mine] == [(action, reply.outcome.value)]
+
+
+async def test_an_event_whose_batch_meets_a_dead_connection_first_is_written_once(
+    signpost: Signpost, db_url: str
+) -> None:
+    """A request refused before any handler (an untrusted source) goes straight to the audit writer:
+    its batch, the first to meet a dead connection, runs once more on a fresh one."""
+    await say(signpost, "P002", "help")  # the pool holds connections now
+    before = await last_seq(signpost)
+    assert await terminate_backends(db_url) >= 1
+    command = Command(console("NOBODY"), "", "corr-after-kill")
+    await signpost.dispatcher.refuse_unheard(command, "untrusted tenant")
+    mine = [(e.action, e.correlation_id) for e in await events_since(signpost, before)]
+    assert mine == [("untrusted_source", "corr-after-kill")]
