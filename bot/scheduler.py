@@ -142,7 +142,12 @@ class Scheduler:
     async def run_forever(self, tick: float = 1.0) -> None:
         try:
             while not self.stopping.is_set():
-                await self.run_due(background=True)
+                try:
+                    await self.run_due(background=True)
+                except Exception as exc:
+                    # A pass that could not read or claim (the database restarted, a pooled
+                    # connection ended): the next tick tries again, on a fresh connection.
+                    log.error("scheduler_pass_failed", error=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), tick)
             await asyncio.gather(*self._apart.values())  # stopping: the runs going on end as they would

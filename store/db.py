@@ -8,11 +8,12 @@ import re
 import sqlite3
 import stat
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
@@ -607,6 +608,37 @@ def is_deadlock(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
+T = TypeVar("T")
+
+# How many commits this task has asked of the store (``Database.write``): a unit of work that asked
+# for one may have changed the store, even if the answer was lost with its connection.
+_COMMITS_ASKED: ContextVar[int] = ContextVar("signpost_commits_asked", default=0)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` is a pooled connection found dead (the server restarted, or ended the
+    session: ``pg_terminate_backend``). SQLAlchemy has then invalidated it and every connection the
+    pool held from before, so the next one the pool gives is fresh."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def once_more_if_lost(work: Callable[[], Awaitable[T]], **logged: object) -> T:
+    """``work()``, run once more when it failed on a connection found dead before it asked for any
+    commit: SQLAlchemy's "optimistic" handling of disconnects, instead of a ping before every
+    checkout (``pool_pre_ping``, a round trip on the hot path). Everything it did was in
+    transactions that never committed, so running it again repeats nothing. A connection lost
+    during or after a commit is not retried: whether it committed is unknown. ``logged``: the
+    correlation id and such, for the one warning line a retry writes."""
+    asked = _COMMITS_ASKED.get()
+    try:
+        return await work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated or _COMMITS_ASKED.get() != asked:
+            raise
+        log.warning("database_connection_lost", retried=True, error=type(exc.orig).__name__, **logged)
+    return await work()
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
@@ -735,6 +767,7 @@ class Database:
             async with AsyncSession(bind=conn, expire_on_commit=False, info=dict(self.session_info)) as session:
                 try:
                     yield session
+                    _COMMITS_ASKED.set(_COMMITS_ASKED.get() + 1)  # from here, it may have committed
                     await session.commit()
                 except BaseException:
                     await session.rollback()

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert, Select
@@ -102,10 +101,11 @@ async def all_of(session: AsyncSession, reads: Sequence[tuple[Prepared, Mapping[
                 except Exception as error:  # asyncpg's own: as the adapter's DBAPI error
                     adapted._handle_exception(error)
     except dialect.loaded_dbapi.Error as error:
-        sql = "; ".join(sql for sql, _ in statements)
-        raise exc.DBAPIError.instance(
-            sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-        ) from error
+        # Through SQLAlchemy's own handling, as a statement it ran: a connection the server ended
+        # (a restart, pg_terminate_backend) is then invalidated with every other the pool held
+        # from before, and the error says so (``connection_invalidated``). Raised as it was, the
+        # dead connection went back to the pool and failed the next command too.
+        sync._handle_dbapi_exception(error, "; ".join(sql for sql, _ in statements), None, None, None)
     return [_rows(plan, rows) for (plan, _), rows in zip(plans, found, strict=True)]
 
 

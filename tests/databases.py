@@ -461,3 +461,17 @@ class Templates:
         self._dropper.shutdown()
         if self._pg_ready:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)'))
+
+
+async def terminate_backends(url: str) -> int:
+    """End every session connected to the database at ``url`` from another connection, as an
+    administrator's ``pg_terminate_backend`` or a server restart does to a pool; how many ended."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        ended = await conn.fetch(
+            "SELECT pg_terminate_backend(pid, 20000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return sum(1 for row in ended if row[0])

@@ -6,9 +6,9 @@ The only module importing the Microsoft 365 Agents SDK (but for its outbound tok
 decision is the Dispatcher's. Results are only ever shown in the person's 1:1 chat with the bot,
 or in a dialog only the clicker sees. What must not persist in a chat's history (``Spec.transient``:
 a relayed message, sealed under the child's key, must die with it) is shown only in a dialog: its
-buttons open one, and the command typed in the chat (``relay 7``) is run and audited like any
-command, but its reply (marked ``Reply.transient``) reaches the chat only as a card whose button
-opens the dialog with that command (``render.render_in_chat``); each opening is a reading of its own.
+buttons open one, and the command typed in the chat (``relay 7``) is not run there: it is audited
+as offered (``Dispatcher.offer``), and answered by a card whose button opens the dialog with that
+command (``render.render_in_chat``); each opening is a reading of its own, audited as read.
 In a team or group chat the bot answers there only that it has replied privately.
 
 Incoming requests are authenticated by JWT on this route only (the SDK's validator), so the
@@ -1050,14 +1050,17 @@ class TeamsFrontEnd:
             raise ChatGone from None
         log.info("teams_chat_reopened", status=first.get("status"))
 
-    async def dispatch(self, command: Command) -> Reply:
+    async def dispatch(self, command: Command, *, typed: bool = False) -> Reply:
         """The command's answer; above the bound on work in flight, "busy, try again" instead (in
-        the same private place an answer would go), and nothing is run or audited for it."""
+        the same private place an answer would go), and nothing is run or audited for it.
+        ``typed``: sent as a message into a chat, which keeps what the bot posts there: a transient
+        command (``relay 7``) is then only offered, and read when its dialog opens (``Dispatcher.offer``)."""
         if not self.admission.admit("teams"):
             return BUSY
         self.admission.hold()
+        dispatcher = self.signpost.dispatcher
         try:
-            return await self.signpost.dispatcher.handle(command)
+            return await (dispatcher.offer(command) if typed else dispatcher.handle(command))
         finally:
             self.admission.release()
 
@@ -1284,7 +1287,7 @@ class SignpostTeamsBot(ActivityHandler):
             display_name=asker.display_name,
             idempotency_key=delivery_key(asker, activity),  # Teams sends a message again when answered slowly
         )
-        reply = await self.front.dispatch(command)
+        reply = await self.front.dispatch(command, typed=True)
         await self._answer(turn_context, asker, render_in_chat(reply), reply)
 
     async def _submitted(

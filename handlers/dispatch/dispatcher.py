@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,7 @@ from handlers.vocabulary import (
     Reply,
 )
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
+from store.db import once_more_if_lost
 from store.delivery import deliveries
 from store.people import standing
 from store.register import children
@@ -45,10 +46,21 @@ ERROR_TEXT = "Sorry, something went wrong on our side. It has been logged with r
 AUDIT_FAILED_TEXT = "Signpost could not record this request, so it cannot answer it. Please try again shortly."
 # The answer to a redelivered request or a second click: front ends show nothing new for it.
 DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once and will not repeat it.")
+# A transient command typed where its answer must not stay (``Dispatcher.offer``): what its event says.
+OFFERED_DETAIL = "offered in a private window, not opened: nothing shown"
+OFFERED_TEXT = "Signpost shows this in a private window, so it is not kept in this chat."
 # Outcomes whose event says the person was told something (an answer, a change made, information):
 # the others (refused, not understood, failed, a code asked for) say already that nothing was shown.
 TOLD_OUTCOMES = REACHED_OUTCOMES | {Outcome.DONE, Outcome.INFO}
 NOT_SHOWN_REASON = re.compile(r"[^A-Za-z0-9_.:-]")  # a reason code keeps these only (no payload gets in)
+
+
+class _ToRecord(NamedTuple):
+    """A reading's answer, and the event the audit writer is to record for it."""
+
+    result: Result
+    actor: Actor | None
+    record: AuditRecord
 
 
 def tells_about_a_child(action: Action, result: Result) -> bool:
@@ -128,6 +140,44 @@ class Dispatcher:
         spec, _ = self.resolve(text)
         return spec.transient
 
+    async def offer(self, command: Command) -> Reply:
+        """A transient command (``Spec.transient``: ``relay 7``) typed where its answer must not be
+        shown, a chat that keeps what the bot posts (Teams): not run. The reply offers it (marked
+        ``Reply.transient``, which such a front end shows as a button opening a private window that
+        runs it: each opening is a reading, audited then). Its event says so: the command's action,
+        information given, ``OFFERED_DETAIL``, naming no child (nothing of one was read or shown).
+        Any other text, or a transient one its own check refuses (a typo), is handled as ever."""
+        spec, parsed = self.resolve(command.text)
+        if not spec.transient or self._refused_at_once(spec, parsed.args):
+            return await self.handle(command)
+        started = time.perf_counter()
+        actor = None
+        try:
+            async with self.ctx.db.read() as session:
+                actor = (await standing.read(session, command.principal)).actor
+        except Exception as exc:  # as a command whose standing cannot be read: recorded without one
+            log.warning("offered_actor_unread", correlation_id=command.correlation_id, error=type(exc).__name__)
+        try:
+            result = Result(Reply(Outcome.INFO, OFFERED_TEXT, transient=command.text), detail=OFFERED_DETAIL)
+            await self.ctx.audit.record(
+                chat_event(command, actor, spec.action, result, self.ctx.clock.now()), claim=command.idempotency_key
+            )
+        except deliveries.AlreadyClaimed:
+            return DUPLICATE
+        except AuditWriteFailed:
+            log.error("audit_write_failed", action=spec.action, correlation_id=command.correlation_id)
+            result = Result(Reply(Outcome.FAILED, AUDIT_FAILED_TEXT), detail="audit failed")
+        record_command(self.ctx.metrics, spec.action, result.reply.outcome, time.perf_counter() - started)
+        log.info(
+            "command",
+            correlation_id=command.correlation_id,
+            platform=command.principal.platform.value,
+            action=spec.action,
+            outcome=result.reply.outcome.value,
+            detail=result.detail,
+        )
+        return result.reply
+
     def wants_profile(self, text: str) -> bool:
         """Whether the front end should look up and pass the account's display name and email."""
         spec, _ = self.resolve(text)
@@ -181,32 +231,13 @@ class Dispatcher:
     ) -> tuple[Reply, str]:
         claim = key
         try:
-            if spec.writes:
-                async with self.ctx.db.write() as session:
-                    # Claimed in the command's transaction: the claim and the change stand or fall together.
-                    if key and not await deliveries.claim(session, key, now):
-                        return DUPLICATE, "duplicate"
-                    asking = await standing.read(session, command.principal)
-                    result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
-                    if key and result.reply.outcome is Outcome.CHALLENGED:
-                        await deliveries.release(session, key)
-                    if result.repeat:
-                        return result.reply, result.detail  # its first event stands for it
-                    record = await self._record(session, spec, command, actor, result, now, writer=True)
-                    [also] = await write_also(session, self.ctx.notices, [result.also])
-                    *_, seq = await append(session, [*also, record])
-                return answered(spec.action, command, result, seq, actor), result.detail
-            async with self.ctx.db.read() as session:
-                ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
-                asking = await standing.read(session, command.principal, key, ahead)
-                if asking.seen:
-                    return DUPLICATE, "duplicate"
-                result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
-                if result.repeat:
-                    return result.reply, result.detail  # its first event stands for it
-                record = await self._record(session, spec, command, actor, result, now)
-            if result.reply.outcome is Outcome.CHALLENGED:
-                claim = None  # only asked for a code: the same click may act once the person has one
+            # The one home of the retry on a lost connection: every command's unit of work runs
+            # here, and again on a fresh connection if the pool gave it a dead one before it asked
+            # for any commit (``once_more_if_lost``). What it did was never committed, and nothing
+            # leaves it but through the store (notices wait in the outbox, reports for ``after_commit``).
+            answer = await once_more_if_lost(
+                lambda: self._answer(spec, command, parsed, now, key), correlation_id=command.correlation_id
+            )
         except AuditWriteFailed:
             raise
         except Exception:
@@ -215,9 +246,46 @@ class Dispatcher:
             actor, claim = None, None  # nothing was done: a retry of the same delivery may try again
             async with self.ctx.db.read() as session:
                 record = await self._record(session, spec, command, actor, result, now, with_terms=False)
+        else:
+            if not isinstance(answer, _ToRecord):
+                return answer
+            result, actor, record = answer
+            if result.reply.outcome is Outcome.CHALLENGED:
+                claim = None  # only asked for a code: the same click may act once the person has one
         # The claim commits in the event's transaction: never "seen" without the event.
         seq = await self.ctx.audit.record(record, claim=claim, also=result.also)
         return answered(spec.action, command, result, seq, actor), result.detail
+
+    async def _answer(
+        self, spec: Spec, command: Command, parsed: Parsed, now: datetime, key: str | None
+    ) -> tuple[Reply, str] | _ToRecord:
+        """The command's unit of work: the answer, audited already (a command that writes: its
+        event in its own transaction), or the answer with the event the audit writer is to record."""
+        if spec.writes:
+            async with self.ctx.db.write() as session:
+                # Claimed in the command's transaction: the claim and the change stand or fall together.
+                if key and not await deliveries.claim(session, key, now):
+                    return DUPLICATE, "duplicate"
+                asking = await standing.read(session, command.principal)
+                result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
+                if key and result.reply.outcome is Outcome.CHALLENGED:
+                    await deliveries.release(session, key)
+                if result.repeat:
+                    return result.reply, result.detail  # its first event stands for it
+                record = await self._record(session, spec, command, actor, result, now, writer=True)
+                [also] = await write_also(session, self.ctx.notices, [result.also])
+                *_, seq = await append(session, [*also, record])
+            return answered(spec.action, command, result, seq, actor), result.detail
+        async with self.ctx.db.read() as session:
+            ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
+            asking = await standing.read(session, command.principal, key, ahead)
+            if asking.seen:
+                return DUPLICATE, "duplicate"
+            result, actor = await self._chain(spec, command, parsed, now, session, self._apart(session), asking)
+            if result.repeat:
+                return result.reply, result.detail  # its first event stands for it
+            record = await self._record(session, spec, command, actor, result, now)
+        return _ToRecord(result, actor, record)
 
     def _apart(self, session: AsyncSession) -> WriteApart:
         """A read-only command's way to write: its read connection goes back to the pool *before*

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import NamedTuple, Protocol, cast
 
 import structlog
@@ -35,7 +36,7 @@ from store.audit.candidates import CANDIDATES_AT_MOST as CANDIDATES_AT_MOST
 from store.audit.candidates import CANDIDATES_PREFIX as CANDIDATES_PREFIX
 from store.audit.candidates import candidate_tag as candidate_tag
 from store.audit.candidates import candidates_detail as candidates_detail
-from store.db import Database, dialect_insert
+from store.db import Database, dialect_insert, once_more_if_lost
 from store.delivery import deliveries
 from store.delivery.notices import NoticeStore
 from store.keys import keychain
@@ -640,10 +641,8 @@ class AuditLog:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                async with self._db.write() as session:
-                    kept = await _claim_batch(session, batch)
-                    written, own = await _with_also(session, self._notices, batch, kept)
-                    seqs = await append(session, written)
+                # One transaction: run again on a fresh connection if the pool gave a dead one.
+                kept, written, own, seqs = await once_more_if_lost(partial(self._write, batch), size=len(batch))
             except Exception as exc:
                 self._last_batch_failed = True
                 log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
@@ -671,6 +670,15 @@ class AuditLog:
                     log.exception("audit_observer_failed")
             if records:
                 self._hand_to_listeners(records)
+
+    async def _write(self, batch: Sequence[_Waiting]) -> tuple[list[bool], list[AuditRecord], list[int], list[int]]:
+        """The batch in one transaction: which entries were kept (their claims new), the events
+        written in chain order, where each kept entry's own event is among them, and their seqs."""
+        async with self._db.write() as session:
+            kept = await _claim_batch(session, batch)
+            written, own = await _with_also(session, self._notices, batch, kept)
+            seqs = await append(session, written)
+        return kept, written, own, seqs
 
     def _hand_to_listeners(self, records: list[AuditRecord]) -> None:
         if not self._listeners:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
@@ -13,10 +15,13 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.clock import FakeClock
 from handlers.lifecycle import flows as lifecycle
 from handlers.vocabulary import Outcome
+from store.db import Database
 from store.delivery import deliveries
 from store.lifecycle import decommission
+from store.tables.delivery import ScheduledTask
 from store.tables.people import AccessRequest
 from tests.access_helpers import load_access, notices, request_access
+from tests.databases import terminate_backends
 from tests.factories import SHIELDED
 from tests.handlers.lifecycle.test_decommission_notices import ConsolePlatform, rows
 
@@ -122,3 +127,37 @@ async def test_at_the_switch_off_dates_midnight_the_tick_closes_the_waiting_appr
     closed = [row for row in (await rows(signpost)).values() if row.kind == "access_request"]
     assert closed and all(row.dropped_at is not None and row.delivered_at is None for row in closed), closed
     assert {row.last_error for row in closed} == {decommission.UNDECIDABLE}
+
+
+async def next_runs(url: str) -> dict[str, object]:
+    """Each task's next run as the database holds it, read on a pool of its own."""
+    db = Database.connect(url)
+    try:
+        async with db.read() as session:
+            return dict((await session.execute(select(ScheduledTask.name, ScheduledTask.next_run_at))).tuples().all())
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres_only
+async def test_the_running_scheduler_goes_on_after_its_connections_are_ended(
+    signpost: Signpost, db_url: str, clock: FakeClock
+) -> None:
+    """Every pooled connection ended by the server (a restart, ``pg_terminate_backend``): the
+    scheduler's pass that meets a dead one fails, and the next tick claims and runs the tasks due.
+    (A pass's first read raised out of ``run_forever``: the scheduler stopped until a restart.)"""
+    scheduler = Scheduler(signpost.ctx, standard_tasks(Outbox(signpost.ctx, [])))
+    assert "prune_deliveries" in await scheduler.run_due()  # the pool holds connections now
+    ran_before = (await next_runs(db_url))["prune_deliveries"]
+    assert await terminate_backends(db_url) >= 1
+    clock.advance(timedelta(hours=2))  # every task due again
+    going = scheduler.start(tick=0.01)
+    try:
+        for _ in range(3000):  # bounded: up to a minute on a loaded machine, usually a few ticks
+            if going.done() or (await next_runs(db_url))["prune_deliveries"] != ran_before:
+                break
+            await asyncio.sleep(0.02)
+        assert not going.done(), "the scheduler stopped"
+        assert (await next_runs(db_url))["prune_deliveries"] != ran_before, "no task ran again"
+    finally:
+        await scheduler.finish(30)

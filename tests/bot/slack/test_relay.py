@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import update
 
 from bot.notify import Outbox
+from handlers.vocabulary import Outcome
 from store.tables.register import Child
 from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, buttons_in, slack_events
 from tests.factories import AMY, NO_INVOLVEMENTS, SHIELDED
 from tests.fakes.slack_api import Call
+from tests.stepup_helpers import say_fresh
 
 NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: finds the shielded child, has no grant
 LEAD = SlackUser("U0LEAD")  # S001, Lee Hart: the shielded child's lead professional
@@ -322,3 +324,28 @@ async def test_send_a_message_from_a_shielded_answer_in_the_ack_opens_the_messag
     assert not [word for word in LEAD_IDENTITY if word in delivered]
     everything = raw(fast_app.fake.calls) + json.dumps(answer)
     assert not [word for word in CHILD_IDENTITY if word.casefold() in everything.casefold()]
+
+
+async def test_relay_typed_in_slack_is_shown_at_once_and_audited_as_read(fast_app: SlackHarness) -> None:
+    """`/signpost relay 1` in Slack is answered privately (ephemeral, in the ack) with the message
+    itself: the command's one event is a reading naming the child. (In Teams the typed command is
+    only offered, and audited so: tests/bot/teams/test_relay.py.)"""
+    await load_access(fast_app.signpost)
+    nurse = await fast_app.link("P002", NURSE)
+    await fast_app.link("S001", LEAD)
+    assert (await say_fresh(fast_app.signpost, "P002", SHIELDED)).outcome is Outcome.SHIELDED
+    sent = await say_fresh(fast_app.signpost, "P002", f"message {SHIELDED} {MARKER}")
+    assert sent.outcome is Outcome.DONE, sent.text
+    before = len(await fast_app.audit())
+    response = await fast_app.slack.command(nurse, "relay 1")
+    assert response.status == 200
+    shown = await response.text()
+    assert "zebrafinch" in shown and '"ephemeral"' in shown
+    [event] = (await fast_app.audit())[before:]
+    assert (event.action, event.outcome, event.channel, event.subject_refs, event.detail) == (
+        "relay_read",
+        "info",
+        "channel",
+        SHIELDED,
+        "relay 1 read by sender",
+    )

@@ -15,6 +15,7 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from bot.teams.front import TEAMS_KEY
 from bot.teams.render import render_reply
+from handlers.dispatch.dispatcher import OFFERED_DETAIL
 from handlers.vocabulary import Command
 from tests.bot.teams.teams_support import (
     CHANNEL_CONVERSATION,
@@ -320,14 +321,24 @@ async def readings(signpost: Signpost) -> list[tuple[str, str, str]]:
     return [(e.user_id, e.outcome, e.channel) for e in await teams_events(signpost) if e.action == "relay_read"]
 
 
+async def relay_events(signpost: Signpost) -> list[tuple[str, str, str, str, str]]:
+    """Each Teams ``relay_read`` event: who, outcome, channel, the children it names, its detail."""
+    return [
+        (e.user_id, e.outcome, e.channel, e.subject_refs, e.detail)
+        for e in await teams_events(signpost)
+        if e.action == "relay_read"
+    ]
+
+
 async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audited_when_shown(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, lee: TeamsUser
 ) -> None:
     """Lee types `relay 1` in the 1:1 chat (the notice says to). Teams keeps what the bot posts there,
     so the message and Priya's contact are not sent into the chat: Lee gets a card saying it is shown
     in a private window, whose Open button (task/fetch with the same command) shows them in a dialog.
-    The typed command is audited like every command (its answer went to the button, not the chat);
-    each opening of the dialog is one more reading."""
+    The typed command is audited as what it was, an offer: nothing read, no child named (it was
+    recorded as "read by recipient", naming the child, though Lee saw only the Open button). Each
+    opening of the dialog is one reading, naming the child."""
     await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
     connector.sent.clear()
 
@@ -339,16 +350,17 @@ async def test_relay_typed_in_the_teams_chat_is_shown_only_in_a_dialog_and_audit
     assert texts_of(launcher).startswith("Signpost shows this in a private window, so it is not kept in this chat.")
     assert MARKER not in str(sent.body) and "zebrafinch" not in str(sent.body)
     assert not [word for word in PRIYA_CONTACT if word in str(sent.body)], "no sender contact in the chat"
-    typed_event = await readings(loaded)
-    assert [(user, channel) for user, _, channel in typed_event] == [(LEE.aad, "direct")], "every command audited"
+    offered = (LEE.aad, "info", "direct", "", OFFERED_DETAIL)
+    assert await relay_events(loaded) == [offered], "every command audited, as offered, not read"
 
     open_ = dialog_button(launcher, "open")
     assert open_["title"] == "Open" and open_["data"]["button"]["command"] == "relay 1"
+    read = (LEE.aad, "info", "button", SHIELDED, "relay 1 read by recipient")
     for n in (1, 2):
         shown = await dialog_card(teams_secured, task_fetch(lee, open_, connector.url), bearer(signer, connector))
         assert f"Message: {MARKER}" in texts_of(shown)
         assert "From: Priya Shah, School nurse, Northshire School Health (0161 496 0002" in texts_of(shown)
-        assert await readings(loaded) == typed_event + [(LEE.aad, "info", "button")] * n, "each reading audited once"
+        assert await relay_events(loaded) == [offered] + [read] * n, "each reading audited once, when shown"
     assert connector.sent == [sent], "nothing read is sent into the chat"
 
 
@@ -367,9 +379,9 @@ async def test_the_sender_typing_relay_in_a_team_channel_gets_the_launcher_priva
     opened = task_fetch(PRIYA, dialog_button(card_in(private), "open"), connector.url)
     shown = await dialog_card(teams_secured, opened, bearer(signer, connector))
     assert f"You wrote: {MARKER}" in texts_of(shown) and "Status: delivered" in texts_of(shown)
-    assert [(user, channel) for user, _, channel in await readings(loaded)] == [
-        (PRIYA.aad, "channel"),  # the typed command, audited; its answer went privately, as a button
-        (PRIYA.aad, "button"),
+    assert await relay_events(loaded) == [
+        (PRIYA.aad, "info", "channel", "", OFFERED_DETAIL),  # the typed command: offered privately
+        (PRIYA.aad, "info", "button", SHIELDED, "relay 1 read by sender"),
     ]
 
 
