@@ -138,7 +138,7 @@ def looks_like_a_name(text: str) -> bool:
     )
 
 
-NOT_A_POSTCODE = "that doesn't look like a postcode: type it as on a letter, e.g. NS1 3LY (or NS13LY)"
+NOT_A_POSTCODE = "that doesn't look like a postcode: type it as on a letter, with or without its space, e.g. NS1 3LY"
 
 
 def parse_postcode(text: str) -> str | None:

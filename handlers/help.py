@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec, not_active
+from handlers.examples import for_any_store, on_demo_store
 from handlers.grammar import looks_like_a_name, near_miss, near_search
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
 from store.lifecycle import decommission
-from store.register import demo
 
 INTRO = (
     "Signpost tells you who else is working, or has worked, with a child: their contact details only, never case data."
@@ -27,14 +26,11 @@ EXAMPLES = (
     f"{BY_NAME} (name, date of birth, optional postcode)",
 )
 # Any other store (a register imported from feeds) holds none of the demo's children or people, so
-# help shows the forms instead, and drops a usage text's example that names a child's reference or a
-# practitioner id (``request 999 000 1146 …``, ``register NS-P0001``): those are the demo's.
+# help shows the forms instead (handlers/examples.py says which examples are left out there).
 FORMS = (
     "REFERENCE (a child's reference number)",
     "GIVEN FAMILY DD/MM/YYYY [POSTCODE] (name, date of birth, optional postcode)",
 )
-_EXAMPLE = re.compile(r",? e\.g\. (?P<commands>[^(]+?)(?=\s*\(|$)")
-_NAMES_RECORD = re.compile(r"\b\d{3} \d{3} \d{4}\b|\b[A-Z]+-[A-Z]*\d+\b")
 # Never repeats the name typed: nothing personal goes back that the answer does not need.
 NAME_WITHOUT_DATE = (
     "To search by name, Signpost also needs the child's date of birth (DD/MM/YYYY); a postcode helps too. "
@@ -44,16 +40,6 @@ NAME_WITHOUT_DATE_FORMS = (
     "To search by name, Signpost also needs the child's date of birth: GIVEN FAMILY DD/MM/YYYY [POSTCODE] "
     "(a postcode helps too). Or search by the child's reference number."
 )
-
-
-async def on_demo_store(session: AsyncSession) -> bool:
-    """Whether the store holds the demo data (`signpost seed-demo`), which help's examples name."""
-    return await demo.size(session) is not None
-
-
-def for_any_store(usage: str) -> str:
-    """``usage`` without an example that names a child's reference or a practitioner id."""
-    return _EXAMPLE.sub(lambda m: "" if _NAMES_RECORD.search(m["commands"]) else m[0], usage)
 
 
 SWITCHED_OFF = "Signpost has been switched off: it no longer answers searches or requests, and its personal data "

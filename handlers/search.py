@@ -73,7 +73,10 @@ SHIELDED_UNTIL = "This record is shielded: your access ends at {until}."
 DIFFERS = "Matched with a difference from what you typed"
 MATCH_DIFFERS = f"{DIFFERS}: check the reference against your records before acting."
 LOOKUP_USAGE = "Search by reference number, e.g. 999 000 1006 (10 digits)."
-SEARCH_USAGE = "Search by name and date of birth, optionally the postcode, e.g. Ava Price 05/01/2014 NS1 3LY."
+SEARCH_USAGE = (
+    "Search by name and date of birth, optionally the postcode: GIVEN FAMILY DD/MM/YYYY [POSTCODE], "
+    "e.g. Ava Price 05/01/2014 NS1 3LY."
+)
 
 
 def request_access_button(ref: int | str) -> Button:

@@ -213,8 +213,10 @@ class Console:
     async def switch(self, text: str) -> None:
         """``:as ID``: act as a practitioner in the register (ids are matched whatever their case)."""
         who = text[3:].strip().upper()
-        if not who:
-            self.say("Usage: :as PRACTITIONER_ID, e.g. :as NS-DM01")
+        if not who:  # the demo's duty manager as the example, on the demo store only (handlers/examples.py)
+            examples = await demo_examples(self.app.ctx)
+            example = "" if examples is None or not examples.duty_manager_id else examples.duty_manager_id
+            self.say(f"Usage: :as PRACTITIONER_ID{f', e.g. :as {example}' if example else ''}")
             return
         if hides_characters(who):  # never looked up: a lone surrogate cannot even be encoded for the query
             self.say(f"{sentence(HIDDEN_ID)}, so still acting as {self.as_id}.")

@@ -20,6 +20,7 @@ from handlers.access.found import resolve as resolve_handle
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
 from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, checked, usage_answer
+from handlers.examples import for_this_store
 from handlers.grammar import Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import (
@@ -61,6 +62,15 @@ class _ToRecord(NamedTuple):
     result: Result
     actor: Actor | None
     record: AuditRecord
+
+
+async def usage_for_this_store(session: AsyncSession, result: Result) -> Result:
+    """A gate's or a handler's answer to text that did not fit, its examples as this store's people
+    should read them (handlers/examples.py): the demo's only on the demo store."""
+    if result.reply.outcome is not Outcome.INVALID:
+        return result
+    text = await for_this_store(session, result.reply.text)
+    return result if text == result.reply.text else replace(result, reply=replace(result.reply, text=text))
 
 
 def tells_about_a_child(action: Action, result: Result) -> bool:
@@ -374,11 +384,12 @@ class Dispatcher:
             if verdict is ADMIT:
                 break
             if verdict is not None:
-                return await self._stopped(spec, req, session, verdict), actor
+                return await usage_for_this_store(session, await self._stopped(spec, req, session, verdict)), actor
         try:
-            return await spec.run(self.ctx, req, session), actor
+            result = await spec.run(self.ctx, req, session)
         except UsageError as exc:
-            return usage_answer(spec, exc), actor
+            result = usage_answer(spec, exc)
+        return await usage_for_this_store(session, result), actor
 
     async def _stopped(self, spec: Spec, req: Request, session: AsyncSession, stopped: Result) -> Result:
         """A gate's answer to a command it stopped before the handler ran. When it keeps the

@@ -13,7 +13,12 @@ replaces every key-encryption key but keeps the index key (the blind indexes dep
   before it existed: once one of its wrapped keys is seen to be this file's), and compared on
   every open after that.
 - A backup restored beside a key file rotated since needs a generation the file no longer holds:
-  one wrapped key a table tells which generation the store is under.
+  its wrapped keys tell which generation the store is under. One of each table is read; when none
+  of those is under a generation the file holds, one that is is looked for by an indexed read, and
+  only a store with wrapped keys of which none is refuses the file. A key a replica that served
+  through a rotation sealed under the old generation (store/keys/unheld.py) is then never the one
+  that refuses a store whose other keys are this file's: `db check` counts it, and its remedy
+  (`signpost totp reset`) runs.
 - A key file emptied by decommissioning holds no key: it is accepted only by a store that holds no
   wrapped key any more and whose destruction has begun. Decommissioning commits their deletion
   before it empties the key file, so a destruction killed in between is still opened, and
@@ -35,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing
-from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys
+from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
+from store.keys.unheld import held
 from store.tables.lifecycle import Decommission, Meta
 from store.tables.register import Child
 
@@ -91,7 +97,12 @@ async def bind(db: Database, ring: KeyRing, today: date) -> None:
         if another_stores(recorded, ring):
             raise KeyFileRefused(NOT_OURS)
         probes = await _probes(session)
-    _check_generation(ring, probes)
+        readable = [(spec, row) for spec, row in probes if held(ring, str(row[spec.kek_id]))]
+        if probes and not readable:
+            readable = await _held_rows(session, ring)
+    if probes and not readable:
+        _check_generation(ring, probes)  # the store is under a generation the key file does not hold
+    probes = readable or probes
     if recorded is None:
         _prove(ring, probes, today)
         await _record(db, ring)
@@ -137,7 +148,8 @@ async def _holds_sealed(session: AsyncSession) -> bool:
 
 
 async def _probes(session: AsyncSession) -> list[tuple[WrappedKeys, dict[str, Any]]]:
-    """One wrapped key of each table that holds any (a rotation moves them all, so one tells)."""
+    """The first wrapped key of each table that holds any (a rotation moves them all, so one tells,
+    unless it is one a stale replica sealed: ``_held_rows``)."""
     found = []
     for spec in WRAPPED_KEY_TABLES:
         kek = spec.table.c[spec.kek_id]
@@ -145,6 +157,29 @@ async def _probes(session: AsyncSession) -> list[tuple[WrappedKeys, dict[str, An
         if row is not None:
             found.append((spec, dict(row)))
     return found
+
+
+async def _held_rows(session: AsyncSession, ring: KeyRing) -> list[tuple[WrappedKeys, dict[str, Any]]]:
+    """One wrapped key under a generation the key file holds, of each table that has one: the first
+    rows read (``_probes``) can all be ones a replica that served through a rotation sealed under
+    the old generation (store/keys/unheld.py), in a store whose every other key is this file's."""
+    found = []
+    for spec in WRAPPED_KEY_TABLES:
+        row = await _held_row(session, spec, ring)
+        if row is not None:
+            found.append((spec, row))
+    return found
+
+
+async def _held_row(session: AsyncSession, spec: WrappedKeys, ring: KeyRing) -> dict[str, Any] | None:
+    """At most three reads a generation held (one or two), each served by the index on the KEK id
+    (``kek_ids_of``: an equality or a range; the tables without one are small)."""
+    for gen in sorted(keychain.generations(ring), reverse=True):
+        for ids in kek_ids_of(spec, ring, gen):
+            row = (await session.execute(select(spec.table).where(ids).limit(1))).mappings().first()
+            if row is not None:
+                return dict(row)
+    return None
 
 
 def _check_generation(ring: KeyRing, probes: list[tuple[WrappedKeys, dict[str, Any]]]) -> None:

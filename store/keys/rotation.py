@@ -129,6 +129,20 @@ def _in_generation(spec: WrappedKeys, ring: KeyRing, gen: int) -> ColumnElement[
     return or_(col == f"k{gen}", col.like(f"d{g}%"), col.like(f"m{g}%"))
 
 
+def kek_ids_of(spec: WrappedKeys, ring: KeyRing, gen: int) -> tuple[ColumnElement[bool], ...]:
+    """The KEK ids of generation ``gen`` (as ``_in_generation``), each as a condition an index on the
+    KEK id column serves: the master KEK by equality, a derived chain's ids as a range. Signpost's ids
+    are lower-case letters and digits only, so ``d<g>`` up to ``d<g>zz…z`` (the column's 16 characters)
+    holds exactly those beginning ``d<g>``, in any collation (a LIKE uses no index in most)."""
+    col = spec.table.c[spec.kek_id]
+    g = keychain.kek_id(ring, keychain.Chain.MONTH, gen, 0)[1]
+    last = KEK_ID_LENGTH - 2
+    return (col == f"k{gen}", col.between(f"d{g}", f"d{g}{'z' * last}"), col.between(f"m{g}", f"m{g}{'z' * last}"))
+
+
+KEK_ID_LENGTH = 16  # the KEK id columns' width (store/tables)
+
+
 async def finished_at(db: Database, ring: KeyRing) -> int | None:
     """The generation the key file on disk is wholly at, when nothing is left to re-wrap into it:
     a rotation to it ran to its last step (``None`` while one is cut short, or keys lag)."""

@@ -159,3 +159,38 @@ def test_a_console_started_during_a_rotation_is_refused_in_one_line(tmp_path: Pa
     assert started.stderr.strip().splitlines()[-1] == f"signpost: {ROTATING}"
     started = run_signpost("console", "--as", "NS-P0001", env=env, cwd=tmp_path, stdin="help\n")
     assert started.returncode == 0, started.stderr
+
+
+async def test_a_store_whose_only_authenticator_a_stale_replica_sealed_still_starts_and_can_be_reset(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The key binding at start read one wrapped key per table: when the one it read of
+    `totp_credentials` was the one a stale replica sealed under the old generation (here the only
+    one), every command was refused ("this store needs key generation 1, which the key file no
+    longer holds"), `signpost totp reset P003` (the remedy `db check` names) among them. The store's
+    other keys are under the generation the key file holds, so it is this key file's store: it
+    starts, `db check` names the stale key and its remedy, and the remedy runs."""
+    env = standard_store(db_url, tmp_path)
+    key_file = Path(env["SIGNPOST_KEY_FILE"])
+    stale = tmp_path / "replica.key"
+    shutil.copy(key_file, stale)
+    status, _, err = await rotate(env, tmp_path)
+    assert status == 0, err
+    db = Database.connect(db_url)  # the stale replica enrols P003, the first to enrol since the rotation
+    try:
+        async with db.write() as session:
+            await credentials.enrol(session, KeyRing.load(stale), "P003", secrets.token_bytes(20), datetime.now(UTC))
+    finally:
+        await db.close()
+
+    listed = await asyncio.to_thread(run_signpost, "practitioner", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    check = await asyncio.to_thread(run_signpost, "db", "check", env=env, cwd=tmp_path)
+    assert check.returncode == 1, check.stdout + check.stderr
+    [found] = [line for line in check.stdout.splitlines() if "totp_credentials" in line]
+    assert "1 wrapped key" in found and "signpost totp reset P003" in found, found
+    assert not [line for line in check.stdout.splitlines() if "key binding" in line and "FAILED" in line], check.stdout
+    reset = await asyncio.to_thread(run_signpost, "totp", "reset", "P003", env=env, cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr
+    check = await asyncio.to_thread(run_signpost, "db", "check", env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr

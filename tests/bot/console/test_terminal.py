@@ -7,6 +7,7 @@ import io
 import re
 
 import pyotp
+import pytest
 import zxingcpp
 from PIL import Image
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from bot.console.console import Console
 from bot.enrol_page import qr_terminal
 from store.tables.audit import AuditEvent
 from tests.bot.console.console_session import session
-from tests.factories import AMY, load_standard
+from tests.factories import AMY, load_standard, seed_demo
 
 
 async def actions(app: Signpost) -> list[str]:
@@ -136,3 +137,15 @@ def scanned(text: str) -> str:
     found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     assert len(found) == 1, "no QR code could be read from the terminal"
     return str(found[0].text)
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["imported", "demo"])
+async def test_as_alone_shows_the_demos_duty_manager_as_its_example_only_on_the_demo_store(
+    signpost: Signpost, demo: bool
+) -> None:
+    """`:as` with no id answered "Usage: :as PRACTITIONER_ID, e.g. :as NS-DM01" on any store: on one
+    imported from feeds that id names nobody. The example is the demo's, on the demo store only."""
+    await (seed_demo(signpost, 20) if demo else load_standard(signpost))
+    out = await session(signpost, [":as"], as_id="NS-P0001" if demo else "P002")
+    usage = "Usage: :as PRACTITIONER_ID, e.g. :as NS-DM01\n" if demo else "Usage: :as PRACTITIONER_ID\n"
+    assert usage in out and ("NS-DM01" in out) is demo, out

@@ -19,6 +19,7 @@ from handlers.access import jobs as access_jobs
 from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
 from handlers.access.screening import MAX_TEXT
 from handlers.clock import FakeClock
+from handlers.examples import for_any_store
 from handlers.operator import people
 from handlers.operator.common import audited
 from handlers.vocabulary import Action, Origin, Outcome
@@ -325,7 +326,7 @@ async def test_a_purpose_giving_the_childs_reference_is_refused_and_kept_nowhere
     for slip in REFERENCE_SLIPS:
         reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry, {slip}")
         assert reply.outcome is Outcome.INVALID, slip
-        assert "reference" in reply.text and reply.text.endswith(REQUEST_USAGE), slip
+        assert "reference" in reply.text and reply.text.endswith(for_any_store(REQUEST_USAGE)), slip
     async with app.ctx.db.read() as session:
         assert (await session.execute(select(AccessRequest))).scalars().all() == []
     assert await notices(app) == []
@@ -359,7 +360,7 @@ async def test_a_purpose_naming_the_child_is_refused_kindly_and_kept_nowhere(app
         reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry {slip}")
         assert reply.outcome is Outcome.INVALID, slip
         assert "please leave out the child's name, date of birth, postcode and reference" in reply.text
-        assert reply.text.endswith(REQUEST_USAGE)
+        assert reply.text.endswith(for_any_store(REQUEST_USAGE))
     async with app.ctx.db.read() as session:
         assert (await session.execute(select(AccessRequest))).scalars().all() == []
     assert await notices(app) == []
@@ -744,7 +745,10 @@ async def test_unlink_of_an_id_longer_than_any_practitioner_s_is_its_usage_not_s
     """`unlink` answered "PPPP… has no linked account there." with all 10,000 letters; an id longer
     than the register's 64 characters is now the usage, and nothing typed is repeated."""
     reply = await fresh_say(app, "AD01", f"unlink {typed} slack")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, f"Please give the practitioner id.\n\n{UNLINK_USAGE}")
+    assert (reply.outcome, reply.text) == (
+        Outcome.INVALID,
+        f"Please give the practitioner id.\n\n{for_any_store(UNLINK_USAGE)}",
+    )
     event = (await audit_events(app, "unlink"))[-1]
     assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "usage")
 

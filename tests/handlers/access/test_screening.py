@@ -13,6 +13,7 @@ from bot.app import Signpost
 from handlers.access.policy import POLICY
 from handlers.access.requests import REQUEST_USAGE
 from handlers.access.screening import MAX_TEXT
+from handlers.examples import for_any_store
 from handlers.vocabulary import Outcome, Reply
 from tests.access_helpers import decide, fresh_say, load_access, notices, request_access
 from tests.factories import SHIELDED
@@ -48,7 +49,7 @@ async def test_each_refused_purpose_says_how_many_tries_are_left_before_the_hold
     assert "2 more tries today" in first and "1 more try today" in second and LAST_TRY in third
     for reply in replies:
         assert "leave out the child's name, date of birth, postcode and reference" in reply.text
-        assert "24 hours" in reply.text and reply.text.endswith(REQUEST_USAGE)
+        assert "24 hours" in reply.text and reply.text.endswith(for_any_store(REQUEST_USAGE))
         says_nothing_of_the_child(reply)
     logged_text = RANDOM_ID.sub("<id>", repr(logged))
     assert not [word for word in IDENTITY if word in logged_text], logged_text

@@ -17,6 +17,7 @@ from bot.slack.render import challenge_fallback
 from handlers.clock import FakeClock
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.dispatch.spec import StepUp
+from handlers.examples import for_any_store
 from handlers.search import LOOKUP_USAGE, SEARCH_USAGE
 from handlers.stepup import flow as stepup
 from handlers.stepup import totp
@@ -591,7 +592,7 @@ async def test_a_malformed_search_is_answered_at_once_without_asking_for_a_code(
     ):
         reply = await say(app, "P002", text)
         assert reply.outcome is Outcome.INVALID and reply.challenge is None, text
-        assert reply.text.startswith(why) and reply.text.endswith(f".\n\n{SEARCH_USAGE}"), reply.text
+        assert reply.text.startswith(why) and reply.text.endswith(f".\n\n{for_any_store(SEARCH_USAGE)}"), reply.text
     searches = await events(app, "search")
     assert [(e.outcome, e.detail) for e in searches] == [("invalid", "usage"), ("invalid", "usage")]
     assert (await say(app, "P002", "Amy Jones 03/04/2014")).outcome is Outcome.CHALLENGED
@@ -605,7 +606,7 @@ async def test_a_mistyped_reference_is_answered_at_once_without_asking_for_a_cod
     clock.advance(minutes=31)
     reply = await say(app, "P002", "999 000 0019")
     assert reply.outcome is Outcome.INVALID and reply.challenge is None
-    assert reply.text.endswith(LOOKUP_USAGE)
+    assert reply.text.endswith(for_any_store(LOOKUP_USAGE))  # not the demo store: no example
     assert [(e.outcome, e.detail) for e in await events(app, "lookup")] == [("invalid", "bad check digit")]
     await challenged_lookup(app)
 
