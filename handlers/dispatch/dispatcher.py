@@ -17,10 +17,21 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.found import resolve as resolve_handle
+from handlers.access.screening import MAX_TEXT
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
-from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, checked, usage_answer
-from handlers.grammar import Parsed, UsageError, parse
+from handlers.dispatch.spec import (
+    ADMIT,
+    Audience,
+    Request,
+    Result,
+    Spec,
+    StepUp,
+    WriteApart,
+    checked,
+    usage_answer,
+)
+from handlers.grammar import MAX_COMMAND_TEXT, MAX_COMMAND_WORDS, TOO_LONG, Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import (
     LOOKUP_ACTIONS,
@@ -49,6 +60,32 @@ DUPLICATE = Reply(Outcome.INFO, "Already received: Signpost acted on this once a
 # the others (refused, not understood, failed, a code asked for) say already that nothing was shown.
 TOLD_OUTCOMES = REACHED_OUTCOMES | {Outcome.DONE, Outcome.INFO}
 NOT_SHOWN_REASON = re.compile(r"[^A-Za-z0-9_.:-]")  # a reason code keeps these only (no payload gets in)
+
+
+TOO_LONG_TEXT = (
+    f"That message is too long for a command: Signpost reads at most {MAX_COMMAND_TEXT:,} characters "
+    f"and {MAX_COMMAND_WORDS:,} words at a time (a purpose, a reason or a message at most {MAX_TEXT:,} "
+    "characters). Send help to see what you can ask."
+)
+
+
+async def refuse_too_long(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """The answer to text too long to be a command (``grammar.too_long``): none of it was read."""
+    return Result(Reply(Outcome.REFUSED, TOO_LONG_TEXT), detail=TOO_LONG)
+
+
+# Every dispatcher's, whatever commands it serves: answered to anyone, also once switched off, with
+# no code asked, and audited without its text (``audit_terms``), which ``parse`` did not keep.
+TOO_LONG_SPEC = Spec(
+    name=TOO_LONG,
+    action=Action.USAGE,
+    run=refuse_too_long,
+    audience=Audience.ANYONE,
+    role=None,
+    after_switch_off=True,
+    keyword=False,
+    audit_terms=False,
+)
 
 
 def tells_about_a_child(action: Action, result: Result) -> bool:
@@ -81,6 +118,8 @@ class Dispatcher:
     def resolve(self, text: str) -> tuple[Spec, Parsed]:
         """The command this text asks for, and the Spec that governs it (no database)."""
         parsed = parse(text, self.keywords)
+        if parsed.name == TOO_LONG:
+            return TOO_LONG_SPEC, parsed
         spec = self.specs.get(parsed.name) or self.specs["usage"]
         return spec.for_args(parsed.args), parsed
 
