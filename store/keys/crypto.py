@@ -313,12 +313,14 @@ kilobytes after a century of monthly rotations."""
 
 def _read_small(path: Path) -> bytes:
     """A key file's bytes, or KeyFileError in one line: a regular file only (a device, /dev/zero, was
-    read until memory ran out; a named pipe with no writer hangs the opening, so it is opened without
-    blocking), and at most ``MAX_KEY_FILE``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
+    read until memory ran out; opening a named pipe with no writer would hang, so the name is asked
+    about before it is opened), and at most ``MAX_KEY_FILE``."""
+    not_a_file = KeyFileError(f"key file {path} is not a regular file")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise not_a_file
+    with path.open("rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # replaced by a device or a pipe meanwhile
+            raise not_a_file
         data = file.read(MAX_KEY_FILE + 1)
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(f"key file {path} is too large for a key file (over 1 MiB)")

@@ -301,22 +301,19 @@ def test_a_key_file_read_as_another_process_replaces_it_reads_the_new_one(
     path = tmp_path / "signpost.key"
     ring = KeyRing.generate(path)
     ring.save()
-    real_read_bytes = Path.read_bytes
+    real_open = Path.open
     raced: list[Path] = []
 
-    def opened_then_replaced(self: Path) -> bytes:
+    def opened_then_replaced(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self != path or raced:
-            return real_read_bytes(self)
+            return real_open(self, *args, **kwargs)
         raced.append(self)
-        fd = os.open(self, os.O_RDONLY)
-        try:
-            with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
-                fresh.keks["k2"] = b"\x02" * 32
-            return os.pread(fd, 1 << 16, 0)
-        finally:
-            os.close(fd)
+        handle = real_open(self, *args, **kwargs)
+        with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
+            fresh.keks["k2"] = b"\x02" * 32
+        return handle
 
-    monkeypatch.setattr(Path, "read_bytes", opened_then_replaced)
+    monkeypatch.setattr(Path, "open", opened_then_replaced)
     assert "k2" in KeyRing.load(path).keks and raced
 
 
