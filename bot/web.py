@@ -50,19 +50,25 @@ class BodyRefused(Exception):
         self.reason = reason
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole request body, or BodyRefused: over ``MAX_BODY`` once decompressed (413), not all
-    sent within ``BODY_SECONDS`` (408), or not readable as sent (400: a broken chunked or compressed
-    stream). The one home for reading a body, so every front end refuses alike."""
+async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """The whole request body, or BodyRefused: over ``limit`` (at most ``MAX_BODY``) once
+    decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
+    (408), or not readable as sent (400: a broken chunked or compressed stream). The one home for
+    reading a body, so every front end refuses alike."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyRefused(413, "too_large")
     try:
         async with asyncio.timeout(BODY_SECONDS):
-            return await request.read()
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyRefused(413, "too_large") from None
     except TimeoutError:
         raise BodyRefused(408, "body_too_slow") from None
     except (RequestPayloadError, HttpProcessingError):
         raise BodyRefused(400, "unreadable_body") from None
+    if len(raw) > limit:
+        raise BodyRefused(413, "too_large")
+    return raw
 
 
 def _no_such_number(name: str) -> NoReturn:

@@ -31,6 +31,19 @@ EARLIEST_YEAR = 1900
 """No date Signpost is asked about (a child's birth, a switch-off) comes before this year."""
 LATEST_YEAR = 2199
 _ASCII_DIGITS = frozenset("0123456789")
+MAX_COMMAND_TEXT = 4000
+"""The most characters a command may hold (Slack's limit for a message's text), checked before any
+word of it is read: far above the longest real one (a purpose, a reason or a message of
+``screening.MAX_TEXT`` characters after a command word and a reference), so such a text is told its
+own limit, never this one."""
+MAX_COMMAND_WORDS = 600
+"""The most words a command may hold: more than ``screening.MAX_TEXT`` characters can make after a
+command word and a reference (one-letter words, 500 of them)."""
+MAX_NAMES = 12
+"""The most names a search may hold: given names and family names together, every part of a
+double-barrelled or abbreviated one counted."""
+TOO_LONG = "too long"
+"""The command ``parse`` names for text over ``MAX_COMMAND_TEXT`` or ``MAX_COMMAND_WORDS``."""
 _NAME = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
 
 
@@ -50,11 +63,21 @@ class Parsed:
     args: str
 
 
+def too_long(text: str) -> bool:
+    """Whether ``text`` is too long to be a command (``MAX_COMMAND_TEXT``, ``MAX_COMMAND_WORDS``):
+    its length first, then its words counted, at most one past the limit."""
+    return len(text) > MAX_COMMAND_TEXT or len(text.split(None, MAX_COMMAND_WORDS)) > MAX_COMMAND_WORDS
+
+
 def parse(text: str, keywords: frozenset[str]) -> Parsed:
     """Keyword commands first; then a reference number; then a name with a date of birth.
 
-    Text holding a character that does not show as itself (``hides_characters``) is none of these:
-    it goes to usage, whatever its first word, before any command reads it."""
+    Text too long to be a command (``too_long``) is none of these, and none of it is read: it is
+    ``TOO_LONG``, with no arguments. Text holding a character that does not show as itself
+    (``hides_characters``) is none of them either: it goes to usage, whatever its first word, before
+    any command reads it."""
+    if too_long(text):
+        return Parsed(TOO_LONG, "")
     if hides_characters(text):
         return Parsed("usage", text)
     cleaned = " ".join(text.replace("\u00a0", " ").split())
@@ -329,6 +352,8 @@ def parse_demographic(text: str, today: date) -> Query:
         raise UsageError("that date of birth is in the future")
     if not names:
         raise UsageError("please include the child's name with the date of birth")
+    if len(names) > MAX_NAMES:
+        raise UsageError(f"a search holds at most {MAX_NAMES} names: the child's given names and family name")
     canonical = parse_postcode(" ".join(postcode)) if postcode else None
     if postcode and canonical is None:
         raise UsageError(NOT_A_POSTCODE)

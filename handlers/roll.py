@@ -25,6 +25,7 @@ from store.register.feeds import (
     HEADERS,
     SEXES,
     FeedKind,
+    RowChecker,
     RowProblem,
     column_name,
     csv_rows,
@@ -208,8 +209,13 @@ def _queries(name: str, lines: Iterable[str], problems: list[RowProblem]) -> Ite
 
 
 def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> Query | None:
+    """The row's query, or None with its problems appended. Each field it reads is read as an
+    import reads it (``RowChecker.text``): a character that does not show as itself, or a field
+    longer than a feed's, is a problem naming the line and the field, never the value."""
     before = len(problems)
-    dob_text = row["date_of_birth"].strip()
+    checker = RowChecker(name, line, row, problems)
+    given, family = checker.text("given_names", required=False), checker.text("family_name", required=False)
+    dob_text = checker.text("date_of_birth", required=False)
     dob: date | None = None
     if dob_text:
         read = feed_day(dob_text)  # as a feed's date of birth is read, and refused with the same words
@@ -217,13 +223,13 @@ def _query(name: str, line: int, row: dict[str, str], problems: list[RowProblem]
             dob = read
         else:
             problems.append(RowProblem(name, line, "date_of_birth", read))
-    sex = row["sex"].strip().upper()
+    sex = checker.text("sex", required=False).upper()
     if sex and sex not in SEXES:
         problems.append(RowProblem(name, line, "sex", "must be F, M, X, U or empty"))
-    typed = row["postcode"].strip()
+    typed = checker.text("postcode", required=False)
     postcode = parse_postcode(typed) if typed else None  # as a search in chat reads it: "ns13ly" is "NS1 3LY"
     if typed and postcode is None:
         problems.append(RowProblem(name, line, "postcode", "is not a UK postcode or outward code"))
     if len(problems) > before:
         return None
-    return Query(row["given_names"].strip(), row["family_name"].strip(), dob, postcode, sex or None)
+    return Query(given, family, dob, postcode, sex or None)

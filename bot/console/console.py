@@ -24,6 +24,7 @@ from bot.cli.arguments import HIDDEN_ID
 from bot.cli.common import CommandFailed, opened, serving_with_keys
 from bot.config import Settings, load_settings
 from bot.console import devclock
+from bot.console.lines import LineReader
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import plain, render
 from bot.console.terminal import in_daemon_thread, modes_kept
@@ -60,6 +61,7 @@ class Console:
         self.stdout = stdout
         self.stderr = stderr or stdout
         self.interactive = stdin.isatty()
+        self.lines = LineReader(stdin)  # piped: a line at most a command's length (``bot.console.lines``)
         # A line typed at the code prompt that was not a code: the next input, as if typed at the prompt.
         self.typed_ahead: str | None = None
         # The code prompt someone left by typing a command there (``exchange``), with who was asked:
@@ -86,8 +88,7 @@ class Console:
                 self.stdout.write("\n")
                 self.stdout.flush()
                 return None
-        line = await in_daemon_thread(self.stdin.readline)
-        return None if line == "" else line.rstrip("\n")
+        return await in_daemon_thread(self.lines)
 
     def principal(self) -> Principal:
         return Principal(Platform.CONSOLE, "local", self.as_id)

@@ -495,6 +495,12 @@ _URL_SPECIAL = frozenset("/\\?#%")
 MAX_ROUTABLE = 1024  # characters: Teams' ids are a few hundred at most; a URL line is ~8 KB anywhere
 MAX_KEPT = 128  # characters: the audit's columns for a tenant and a user (as for Slack's ids)
 MAX_ECHOED = 256  # characters: Entra ID's longest display name; Teams' names, roles and locales are shorter
+# Bytes: Teams' largest message is about 28 KB (text, its HTML and its mentions), a card's click or a
+# dialog's submission a few KB; anything larger was never sent by Teams, and is refused unread.
+MAX_ACTIVITY = 256 * 1024
+# Items in any one list of an activity (its entities, attachments, members added): Teams sends a few,
+# and the SDK's model checks each (20,000 mentions, or members added, in 256 KB took a second or two).
+MAX_ITEMS = 128
 
 
 def _echoed_too_long(activity: Activity) -> list[str]:
@@ -571,9 +577,20 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
 MESSAGE_CONTENT = frozenset({"text", "textFormat", "entities", "attachments", "value", "speak", "summary"})
 
 
+# What the SDK's model reads of an activity, by either name it takes: a problem may name one of
+# these (nothing else a body holds is named in a log line).
+_MODEL_FIELDS = frozenset(
+    name for key, spec in Activity.model_fields.items() for name in (key, spec.alias) if name is not None
+)
+
+
 def _activity_problems(body: dict[str, Any]) -> list[str]:
     """Why this activity cannot be run (a field and a problem, never a value): the SDK's model does
-    not take it, or it cannot be answered (``_unanswerable``); empty when it can."""
+    not take it, or it cannot be answered (``_unanswerable``); empty when it can. A list of more
+    than ``MAX_ITEMS`` is a problem, found before any item of it is checked."""
+    too_many = [name for name, value in body.items() if isinstance(value, list) and len(value) > MAX_ITEMS]
+    if named := [f"{name}:too_many" for name in too_many if name in _MODEL_FIELDS]:  # no other is read
+        return named
     try:
         activity = Activity.model_validate(body)
     except ValidationError as exc:
@@ -853,7 +870,7 @@ class TeamsFrontEnd:
         The Bot Framework sends JSON: any other body is refused unread (415), as Slack's front end does."""
         if request.content_type != "application/json":
             raise BodyRefused(415, "unsupported_content_type")
-        raw = await read_body(request)  # BodyRefused: the caller answers with its status
+        raw = await read_body(request, MAX_ACTIVITY)  # BodyRefused: the caller answers with its status
         try:
             document = json_document(raw)
         except (ValueError, RecursionError):  # bad JSON or UTF-8 (UnicodeDecodeError is a ValueError)

@@ -17,11 +17,22 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access.found import resolve as resolve_handle
+from handlers.access.screening import MAX_TEXT
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
-from handlers.dispatch.spec import ADMIT, Request, Result, Spec, StepUp, WriteApart, checked, usage_answer
+from handlers.dispatch.spec import (
+    ADMIT,
+    Audience,
+    Request,
+    Result,
+    Spec,
+    StepUp,
+    WriteApart,
+    checked,
+    usage_answer,
+)
 from handlers.examples import for_this_store
-from handlers.grammar import Parsed, UsageError, parse
+from handlers.grammar import MAX_COMMAND_TEXT, MAX_COMMAND_WORDS, TOO_LONG, Parsed, UsageError, parse
 from handlers.metrics import record_command
 from handlers.vocabulary import (
     LOOKUP_ACTIONS,
@@ -73,6 +84,32 @@ async def usage_for_this_store(session: AsyncSession, result: Result) -> Result:
     return result if text == result.reply.text else replace(result, reply=replace(result.reply, text=text))
 
 
+TOO_LONG_TEXT = (
+    f"That message is too long for a command: Signpost reads at most {MAX_COMMAND_TEXT:,} characters "
+    f"and {MAX_COMMAND_WORDS:,} words at a time (a purpose, a reason or a message at most {MAX_TEXT:,} "
+    "characters). Send help to see what you can ask."
+)
+
+
+async def refuse_too_long(ctx: Context, req: Request, session: AsyncSession) -> Result:
+    """The answer to text too long to be a command (``grammar.too_long``): none of it was read."""
+    return Result(Reply(Outcome.REFUSED, TOO_LONG_TEXT), detail=TOO_LONG)
+
+
+# Every dispatcher's, whatever commands it serves: answered to anyone, also once switched off, with
+# no code asked, and audited without its text (``audit_terms``), which ``parse`` did not keep.
+TOO_LONG_SPEC = Spec(
+    name=TOO_LONG,
+    action=Action.USAGE,
+    run=refuse_too_long,
+    audience=Audience.ANYONE,
+    role=None,
+    after_switch_off=True,
+    keyword=False,
+    audit_terms=False,
+)
+
+
 def tells_about_a_child(action: Action, result: Result) -> bool:
     """Whether a reply that is not shown must be recorded as such (``Dispatcher.not_shown``): its
     event names a child (an answer, a shielded record, a decision, a relayed message read) or is a
@@ -103,6 +140,8 @@ class Dispatcher:
     def resolve(self, text: str) -> tuple[Spec, Parsed]:
         """The command this text asks for, and the Spec that governs it (no database)."""
         parsed = parse(text, self.keywords)
+        if parsed.name == TOO_LONG:
+            return TOO_LONG_SPEC, parsed
         spec = self.specs.get(parsed.name) or self.specs["usage"]
         return spec.for_args(parsed.args), parsed
 

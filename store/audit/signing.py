@@ -144,7 +144,7 @@ class Signer:
             return False
         try:
             return bool(json.loads(read_key_text(self.path))["signing_seed"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, KeyFileError):
             return True
 
     def destroy(self) -> None:

@@ -299,13 +299,32 @@ def read_key_text(path: Path) -> str:
     ``shred``), so a read that found only zeros opened the old file before the rename, and reading
     the name again finds the new one."""
     for _ in range(_REREADS):
-        data = path.read_bytes()
+        data = _read_small(path)
         if not data or data.strip(b"\0"):
             break
     return data.decode("utf-8")
 
 
 _REREADS = 5  # each a rename done since the last: one is all it takes but for edits back to back
+MAX_KEY_FILE = 1024 * 1024
+"""The most a key file is read: one holds a key a rotation (about 70 bytes each) and a few more,
+kilobytes after a century of monthly rotations."""
+
+
+def _read_small(path: Path) -> bytes:
+    """A key file's bytes, or KeyFileError in one line: a regular file only (a device, /dev/zero, was
+    read until memory ran out; opening a named pipe with no writer would hang, so the name is asked
+    about before it is opened), and at most ``MAX_KEY_FILE``."""
+    not_a_file = KeyFileError(f"key file {path} is not a regular file")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise not_a_file
+    with path.open("rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # replaced by a device or a pipe meanwhile
+            raise not_a_file
+        data = file.read(MAX_KEY_FILE + 1)
+    if len(data) > MAX_KEY_FILE:
+        raise KeyFileError(f"key file {path} is too large for a key file (over 1 MiB)")
+    return data
 
 
 def keep_private(path: Path) -> None:

@@ -790,7 +790,7 @@ def feed_day(value: str) -> date | str:
         return "is not a real date"
 
 
-class _RowChecker:
+class RowChecker:
     """Collects problems for one row while converting its fields."""
 
     def __init__(self, file: str, line: int, row: dict[str, str], problems: list[RowProblem]) -> None:
@@ -899,7 +899,7 @@ def misplaced(row: Mapping[str, str], failed: Sequence[str]) -> tuple[str, str] 
     return None
 
 
-def _practitioner(c: _RowChecker) -> PractitionerRow | None:
+def _practitioner(c: RowChecker) -> PractitionerRow | None:
     roles = _roles(c.text("roles"))
     if roles is None:
         # Never the value: a header in another order than its rows put given names here.
@@ -938,7 +938,7 @@ def _practitioner(c: _RowChecker) -> PractitionerRow | None:
     return None if c.bad else row
 
 
-def _child(c: _RowChecker, today: date) -> ChildRow | None:
+def _child(c: RowChecker, today: date) -> ChildRow | None:
     ref = c.reference("child_ref")
     dob = c.day("date_of_birth")
     if dob is not None and dob > today:
@@ -966,7 +966,7 @@ def _child(c: _RowChecker, today: date) -> ChildRow | None:
     return ChildRow(ref=ref, identity=identity, local_authority=row_la, shielded=shielded)
 
 
-def _involvement(c: _RowChecker, today: date) -> InvolvementRow | None:
+def _involvement(c: RowChecker, today: date) -> InvolvementRow | None:
     ref = c.reference("child_ref")
     started, ended = c.day("started"), c.day("ended", required=False)
     if started and started > today:  # an end may be planned; a start tomorrow is a slip
@@ -1305,7 +1305,7 @@ class _Run:
         self.hinted: set[str] = set()  # files already told their header may be in another order
         self.header_lines: dict[str, int] = {}  # each file's header's line (a blank line may come first)
 
-    def _hint(self, name: str, checker: _RowChecker) -> None:
+    def _hint(self, name: str, checker: RowChecker) -> None:
         """A bad row whose values look misplaced: one header problem for its file, column names only."""
         if name not in self.hinted and (found := misplaced(checker.row, checker.failed)) is not None:
             self.hinted.add(name)
@@ -1351,7 +1351,7 @@ class _Run:
         batch: list[PractitionerRow] = []
         for line, row in rows:
             report.rows[kind.value] += 1
-            checker = _RowChecker(name, line, row, report.problems)
+            checker = RowChecker(name, line, row, report.problems)
             parsed = _practitioner(checker)
             report.named_practitioners.add((row.get("practitioner_id") or "").strip())
             if parsed is None:
@@ -1387,10 +1387,10 @@ class _Run:
         batch: list[ChildRow] = []
         for line, row in rows:
             report.rows[kind.value] += 1
-            checker = _RowChecker(feed.name, line, row, report.problems)
+            checker = RowChecker(feed.name, line, row, report.problems)
             parsed = _child(checker, today)
             self.children_seen += 1
-            value = reference_text(row.get("child_ref") or "")  # as ``_RowChecker.reference`` reads it
+            value = reference_text(row.get("child_ref") or "")  # as ``RowChecker.reference`` reads it
             if is_valid(value):
                 report.named_children.add(int(value))
             if parsed is None:
@@ -1553,7 +1553,7 @@ class _Run:
             self.involvements_read(0)  # they begin now: rates count from here
         for line, row in rows:
             report.rows[kind.value] += 1
-            checker = _RowChecker(name, line, row, report.problems)
+            checker = RowChecker(name, line, row, report.problems)
             parsed = _involvement(checker, today)
             if parsed is None:  # its references are still checked, so a second run finds nothing new
                 self._hint(name, checker)
@@ -1626,14 +1626,14 @@ def _first_lines(feed: Feed, refs: set[int], today: date) -> dict[int, int]:
         for line, row in rows:
             value = reference_text(row.get("child_ref") or "")
             ref = int(value) if is_valid(value) else 0
-            if ref in refs and ref not in firsts and _child(_RowChecker(feed.name, line, row, ignored), today):
+            if ref in refs and ref not in firsts and _child(RowChecker(feed.name, line, row, ignored), today):
                 firsts[ref] = line
     return firsts
 
 
 def _references(name: str, line: int, row: dict[str, str]) -> tuple[int, str]:
     """The child and practitioner a bad involvement row names (its own problems are already reported)."""
-    checker = _RowChecker(name, line, row, [])
+    checker = RowChecker(name, line, row, [])
     return checker.reference("child_ref"), checker.text("practitioner_id", max_len=64)
 
 

@@ -207,3 +207,16 @@ def test_a_key_file_found_open_to_others_is_tightened_by_the_first_command_that_
         signing.name: 0o600,
     }
     assert key_file.read_bytes() == before
+
+
+def test_a_key_file_too_large_to_be_one_stops_keys_rotate_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    """SIGNPOST_KEY_FILE naming a file over ``MAX_KEY_FILE`` (as /dev/zero was read, until memory
+    ran out and `keys rotate` crashed with a traceback): exit 2, one line naming it, nothing read whole."""
+    from store.keys.crypto import MAX_KEY_FILE
+
+    imported(cli, tmp_path)
+    large = tmp_path / "large.key"
+    large.write_bytes(b"{" + b" " * MAX_KEY_FILE + b"}")
+    run = cli("keys", "rotate", env={"SIGNPOST_KEY_FILE": str(large)})
+    assert (run.code, run.out) == (2, "")
+    assert run.said.splitlines() == [f"signpost: key file {large} is too large for a key file (over 1 MiB)"], run.said

@@ -301,22 +301,19 @@ def test_a_key_file_read_as_another_process_replaces_it_reads_the_new_one(
     path = tmp_path / "signpost.key"
     ring = KeyRing.generate(path)
     ring.save()
-    real_read_bytes = Path.read_bytes
+    real_open = Path.open
     raced: list[Path] = []
 
-    def opened_then_replaced(self: Path) -> bytes:
+    def opened_then_replaced(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self != path or raced:
-            return real_read_bytes(self)
+            return real_open(self, *args, **kwargs)
         raced.append(self)
-        fd = os.open(self, os.O_RDONLY)
-        try:
-            with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
-                fresh.keks["k2"] = b"\x02" * 32
-            return os.pread(fd, 1 << 16, 0)
-        finally:
-            os.close(fd)
+        handle = real_open(self, *args, **kwargs)
+        with keychain.editing(ring) as fresh:  # another process's edit, between the open and the read
+            fresh.keks["k2"] = b"\x02" * 32
+        return handle
 
-    monkeypatch.setattr(Path, "read_bytes", opened_then_replaced)
+    monkeypatch.setattr(Path, "open", opened_then_replaced)
     assert "k2" in KeyRing.load(path).keks and raced
 
 
@@ -402,3 +399,23 @@ def test_an_operator_running_as_another_account_is_told_to_run_as_the_key_files_
     said = str(refused.value)
     assert "signpost.key.lock" in said and "another account" in said and "\n" not in said
     assert path.read_bytes() == before and path.stat().st_uid == service
+
+
+def test_a_key_file_larger_than_any_key_file_is_refused_unread(tmp_path: Path) -> None:
+    """A key file is a few kilobytes (a key a rotation): one over ``MAX_KEY_FILE`` is refused in a
+    line naming it, never read whole into memory."""
+    from store.keys.crypto import MAX_KEY_FILE
+
+    path = tmp_path / "signpost.key"
+    path.write_bytes(b" " * (MAX_KEY_FILE + 1))
+    with pytest.raises(KeyFileError, match=r"^key file .*signpost\.key is too large for a key file \(over 1 MiB\)$"):
+        KeyRing.load(path)
+
+
+def test_a_device_named_as_the_key_file_is_refused_unread(tmp_path: Path) -> None:
+    """SIGNPOST_KEY_FILE=/dev/zero was read until memory ran out; a named pipe would hang."""
+    fifo = tmp_path / "signpost.key"
+    os.mkfifo(fifo)
+    for named in (Path("/dev/zero"), fifo):
+        with pytest.raises(KeyFileError, match=f"^key file {named} is not a regular file$"):
+            KeyRing.load(named)
