@@ -17,7 +17,14 @@ from store.tables.delivery import Notice
 from tests.bot.cli.conftest import Cli
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-TODAY = date.today().strftime("%d/%m/%Y")
+
+
+def today() -> str:
+    """The command's day as it prints it, read when the test runs (not when the module is
+    collected: a run that crosses midnight must not send yesterday as today)."""
+    return date.today().strftime("%d/%m/%Y")
+
+
 FEEDS = [str(EXAMPLES / name) for name in ("practitioners.csv", "children.csv", "involvements.csv")]
 EMAIL = b"tess.example@ex.example"  # a practitioner's, in examples/practitioners.csv
 
@@ -39,11 +46,11 @@ async def test_once_switched_off_a_backup_is_refused_audited_and_writes_nothing(
     """`backup after-switchoff.bak` ran after switch-off and printed "wrapped keys only"; the copy
     outlived the destruction with practitioners' e-mails and phones in clear."""
     assert (await cli.run("import", *FEEDS)).code == 0
-    assert (await cli.run("decommission", "schedule", "--switch-off", TODAY, "--at-once")).code == 0
+    assert (await cli.run("decommission", "schedule", "--switch-off", today(), "--at-once")).code == 0
     target = tmp_path / "after-switchoff.bak"
     refused = await cli.run("backup", str(target))
     assert refused.code == 2, (refused.out, refused.err)
-    assert refused.said.startswith(f"signpost: Signpost was decommissioned on {TODAY}"), refused.said
+    assert refused.said.startswith(f"signpost: Signpost was decommissioned on {today()}"), refused.said
     assert "`signpost backup`" in refused.said and "Still working:" in refused.said
     assert "backup" not in refused.said.split("Still working:")[1], refused.said
     assert not target.exists()
@@ -59,7 +66,7 @@ async def test_destroyed_says_backups_taken_before_still_hold_contact_details_an
     personal data has been destroyed" while the backup taken before held names, phones, e-mails."""
     assert (await cli.run("import", *FEEDS)).code == 0
     assert (await cli.run("backup", str(tmp_path / "nightly-0412.bak"))).code == 0
-    assert (await cli.run("decommission", "schedule", "--switch-off", TODAY, "--at-once")).code == 0
+    assert (await cli.run("decommission", "schedule", "--switch-off", today(), "--at-once")).code == 0
     destroyed = await cli.run("decommission", "destroy")
     assert destroyed.code == 0, destroyed.err
     status = await cli.run("decommission", "status")

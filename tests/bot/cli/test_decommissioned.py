@@ -27,7 +27,12 @@ from store.tables.people import Practitioner
 from tests.bot.cli.conftest import Cli, Run
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-TODAY = date.today().strftime("%d/%m/%Y")
+
+
+def today() -> str:
+    """The command's day as it prints it, read when the test runs (not when the module is
+    collected: a run that crosses midnight must not send yesterday as today)."""
+    return date.today().strftime("%d/%m/%Y")
 
 
 async def _switched_off(cli: Cli, *, destroy: bool) -> None:
@@ -35,7 +40,7 @@ async def _switched_off(cli: Cli, *, destroy: bool) -> None:
     feeds = [str(EXAMPLES / name) for name in ("practitioners.csv", "children.csv", "involvements.csv")]
     imported = await cli.run("import", *feeds)
     assert imported.code == 0, imported.err
-    scheduled = await cli.run("decommission", "schedule", "--switch-off", TODAY, "--at-once")
+    scheduled = await cli.run("decommission", "schedule", "--switch-off", today(), "--at-once")
     assert scheduled.code == 0, scheduled.err
     if destroy:
         destroyed = await cli.run("decommission", "destroy")
@@ -45,7 +50,7 @@ async def _switched_off(cli: Cli, *, destroy: bool) -> None:
 def _refused_kindly(run: Run, command: str) -> None:
     """Exit 2, one line naming the date, what no longer runs and what still does; no traceback."""
     assert run.code == 2, (run.out, run.err)
-    assert run.said.startswith(f"signpost: Signpost was decommissioned on {TODAY}"), run.said
+    assert run.said.startswith(f"signpost: Signpost was decommissioned on {today()}"), run.said
     assert len(run.said.splitlines()) == 1, run.said
     assert f"`signpost {command}`" in run.said
     assert "Still working: decommission status, certificate and destroy;" in run.said
@@ -171,7 +176,7 @@ async def test_make_runs_seed_if_empty_on_a_decommissioned_store_says_so_and_suc
     await _switched_off(cli, destroy=True)
     run = await cli.run("seed-demo", "--if-empty")
     assert run.code == 0, run.err
-    assert run.out.strip().startswith(f"Signpost was decommissioned on {TODAY}") and run.out.strip().endswith(
+    assert run.out.strip().startswith(f"Signpost was decommissioned on {today()}") and run.out.strip().endswith(
         "; not seeding."
     )
     assert (await _last_event(cli, "seed_demo"))["outcome"] == "refused"

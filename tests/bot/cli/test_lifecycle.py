@@ -31,11 +31,15 @@ from tests.store.lifecycle.lifecycle_data import snapshot
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
 
-TODAY = date.today()
+
+def today() -> date:
+    """The command's day, read when the test runs (not when the module is collected: a run that
+    crosses midnight must not send yesterday as today)."""
+    return date.today()
 
 
 def _years_ago(years: int, days_ahead: int) -> str:
-    day = TODAY + timedelta(days=days_ahead)
+    day = today() + timedelta(days=days_ahead)
     return day.replace(year=day.year - years, day=min(day.day, 28)).isoformat()
 
 
@@ -100,7 +104,7 @@ def test_help_lists_the_lifecycle_commands() -> None:
 
 def test_as_of_without_dry_run_is_refused(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--as-of` only goes with `--dry-run`: a real run always uses today."""
-    assert main(["retention", "run", "--as-of", (TODAY + timedelta(days=9)).isoformat()]) == 2
+    assert main(["retention", "run", "--as-of", (today() + timedelta(days=9)).isoformat()]) == 2
     assert "--as-of only works with --dry-run" in capsys.readouterr().err
 
 
@@ -112,7 +116,7 @@ def test_dry_run_as_of_reports_the_future_and_changes_nothing(
     assert main(["retention", "run"]) == 0
     capsys.readouterr()
     before = store_digest(db_url)
-    assert main(["retention", "run", "--dry-run", "--as-of", (TODAY + timedelta(days=10)).isoformat()]) == 0
+    assert main(["retention", "run", "--dry-run", "--as-of", (today() + timedelta(days=10)).isoformat()]) == 0
     out = capsys.readouterr().out
     assert "1 record would be archived at 18, 1 would be destroyed at 24" in out
     after = store_digest(db_url)
@@ -127,7 +131,7 @@ def test_dry_run_as_of_beyond_seven_years_is_refused_at_once_in_one_line_naming_
     store; the last day the CLI reads as a date, in 2199, would run for hours): the day after the
     7-year limit, or 2199's last, is refused with one line naming the limit, status 2, no traceback.
     --help states the limit."""
-    limit = birthday(TODAY, 7)
+    limit = birthday(today(), 7)
     for too_far in (limit + timedelta(days=1), date(LATEST_YEAR, 12, 31)):
         assert main(["retention", "run", "--dry-run", "--as-of", too_far.isoformat()]) == 2
         out, err = capsys.readouterr()
@@ -155,7 +159,7 @@ def connect_as(role: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_switch_off_today_is_refused_without_at_once(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Today's date would switch Signpost off at once, and a switch-off cannot be cancelled once
     begun: refused in one line naming --at-once, status 2, nothing scheduled."""
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat()]) == 2
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat()]) == 2
     [line] = [said for said in capsys.readouterr().err.splitlines() if not said.startswith("{")]
     assert line.startswith("signpost: a switch-off today would take effect at once") and "add --at-once" in line
     assert main(["decommission", "status"]) == 0
@@ -166,10 +170,10 @@ def test_a_switch_off_at_once_says_it_is_switched_off_not_scheduled(
     key_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--at-once` switched Signpost off there and then, and was answered "Scheduled: switch-off …"."""
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
-    destroy_by = TODAY + timedelta(days=60)
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
+    destroy_by = today() + timedelta(days=60)
     assert capsys.readouterr().out == (
-        f"Switched off now, at once ({TODAY:%d/%m/%Y}); personal data destroyed by {destroy_by:%d/%m/%Y}. "
+        f"Switched off now, at once ({today():%d/%m/%Y}); personal data destroyed by {destroy_by:%d/%m/%Y}. "
         "Admins notified.\n"
     )
 
@@ -265,7 +269,7 @@ def test_destroy_as_the_runtime_role_stops_before_the_certificate_and_the_owner_
     certificate in one line saying why and what to do, exit 2, audited failed; keys and data stay
     done. Run again as the owner, it carries on from compaction and the certificate is issued."""
     assert main(["db", "grant-runtime", runtime_role]) == 0
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
     owner_url = db_url
     connect_as(runtime_role, db_url, monkeypatch)
     capsys.readouterr()
@@ -366,7 +370,7 @@ def test_keys_rotate_moves_to_a_new_generation(key_file: Path, capsys: pytest.Ca
 
 def test_decommission_schedule_status_cancel(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Schedule, see it in the status, cancel it, and the status says nothing is scheduled."""
-    switch_off = TODAY + timedelta(days=40)
+    switch_off = today() + timedelta(days=40)
     assert main(["decommission", "schedule", "--switch-off", switch_off.isoformat()]) == 0
     assert main(["decommission", "status"]) == 0
     assert f"switched off on {switch_off:%d/%m/%Y} (in 40 days)" in capsys.readouterr().out
@@ -382,12 +386,12 @@ def test_decommission_destroy_then_certificate_verifies(
 ) -> None:
     """Before switch-off `destroy` is refused; from switch-off it destroys, and the certificate
     written by `decommission certificate --out` carries a valid Ed25519 signature."""
-    assert main(["decommission", "schedule", "--switch-off", (TODAY + timedelta(days=1)).isoformat()]) == 0
+    assert main(["decommission", "schedule", "--switch-off", (today() + timedelta(days=1)).isoformat()]) == 0
     assert main(["decommission", "destroy"]) == 2
     assert "after the switch-off date" in capsys.readouterr().err
     assert main(["decommission", "cancel"]) == 0
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     assert "decommissioning complete" in capsys.readouterr().out
     out = tmp_path / "certificate.json"
@@ -405,7 +409,7 @@ def test_a_certificate_write_cut_short_leaves_no_certificate_under_its_name(key_
     leaves the same) leaves no file under the name given, which would be kept as the proof of
     destruction cut short, and says so in one line; a second run writes the whole certificate and
     leaves nothing else behind."""
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     out = tmp_path / "certificate.json"
     assert main(["decommission", "certificate", "--out", str(out)]) == 0
@@ -440,7 +444,7 @@ def test_after_decommissioning_audit_verify_works_from_the_published_key(
     `audit checkpoint --public-key` still prints the same key."""
     assert main(["audit", "checkpoint"]) == 0
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     capsys.readouterr()
     on_disk = json.loads(key_file.read_text())
@@ -462,7 +466,7 @@ def test_certificate_verifies_only_against_the_published_key_and_carries_the_cha
     `decommission certificate --verify FILE --public-key KEYFILE` accepts the real certificate, and
     refuses one whose counts were edited and re-signed by a fresh key embedded in it."""
     published = publish_key(tmp_path, capsys)
-    assert main(["decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"]) == 0
+    assert main(["decommission", "schedule", "--switch-off", today().isoformat(), "--at-once"]) == 0
     assert main(["decommission", "destroy"]) == 0
     capsys.readouterr()
     assert main(["audit", "verify", "--public-key", str(published)]) == 0  # the auditor's check: no event

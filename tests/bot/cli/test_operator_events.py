@@ -37,7 +37,6 @@ from tests.factories import AMY, CHILDREN_HEADER, PRACTITIONERS
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
 
-TODAY = date.today()
 SECRET = "Amy Jones 03/04/2014 M1 2AB"  # what a failure's message might quote: never audited
 
 
@@ -91,7 +90,21 @@ class Setup:
 
 
 FEEDS = ("import", "{tmp}/practitioners.csv", "{tmp}/children.csv", "{tmp}/involvements.csv")
-SOON = (TODAY + timedelta(days=40)).isoformat()
+# Dates are written as placeholders and filled in when each step runs (``dated``), never when the
+# module is collected: a run that crosses midnight must not send yesterday as today.
+SOON = "{soon}"
+
+
+def dated(arg: str, tmp: Path | None = None) -> str:
+    """``arg`` with its placeholders filled in now: ``{tmp}`` (the test's folder) and the dates."""
+    today = date.today()
+    return arg.format(
+        tmp=tmp,
+        today=today.isoformat(),
+        yesterday=(today - timedelta(days=1)).isoformat(),
+        soon=(today + timedelta(days=40)).isoformat(),
+        month=f"{today:%Y-%m}",
+    )
 
 
 def fails(owner: object, name: str) -> Step:
@@ -228,7 +241,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
     "decommission schedule": (
         "decommission",
         [
-            Step(("--switch-off", (TODAY - timedelta(days=1)).isoformat()), "refused"),
+            Step(("--switch-off", "{yesterday}"), "refused"),
             Step(("--switch-off", SOON), "failed", (flows, "schedule_with_notices")),
             Step(("--switch-off", SOON), "done"),
         ],
@@ -248,7 +261,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Setup(FEEDS),
             Step((), "refused"),
-            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once")),
+            Setup(("decommission", "schedule", "--switch-off", "{today}", "--at-once")),
             Setup(("decommission", "destroy")),
             Step(("--out", "{tmp}/certificate.json"), "failed", (decommission_store, "current")),
             Step(("--out", "{tmp}/certificate.json"), "done"),
@@ -259,7 +272,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
         [
             Setup(FEEDS),
             Step((), "refused"),
-            Setup(("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once")),
+            Setup(("decommission", "schedule", "--switch-off", "{today}", "--at-once")),
             fails(flows, "destroy_now"),
             Step((), "done"),
             Step((), "refused"),
@@ -271,7 +284,7 @@ SCENARIOS: dict[str, tuple[str, list[Step | Setup]]] = {
             Step(("--month", "2999-01"), "refused"),
             Step((), "refused"),  # the audit began this month: no month of it is over yet
             fails(transparency, "build"),
-            Step(("--month", f"{TODAY:%Y-%m}"), "done"),  # the running month, so far
+            Step(("--month", "{month}"), "done"),  # the running month, so far
         ],
     ),
     "db grant-runtime": ("grant_runtime", [Step(("Not-A-Role",), "refused")]),  # done: PostgreSQL, below
@@ -338,14 +351,14 @@ async def test_each_command_writes_exactly_one_outcome_event_each_time_it_runs(
     _write_inputs(tmp_path)
     for step in steps:
         if isinstance(step, Setup):
-            ran = await cli.run(*(arg.format(tmp=tmp_path) for arg in step.argv))
+            ran = await cli.run(*(dated(arg, tmp_path) for arg in step.argv))
             assert ran.code == 0, (step, ran.err)
             continue
         before = await last_seq(db)
         with monkeypatch.context() as patch:
             if step.breaks is not None:
                 _break(patch, *step.breaks)
-            run = await cli.run(*path.split(), *(arg.format(tmp=tmp_path) for arg in step.args))
+            run = await cli.run(*path.split(), *(dated(arg, tmp_path) for arg in step.args))
         assert (run.code == 0) == (step.outcome in ("done", "answered")), (path, step, run.err)
         written = [e for e in await events(db, after=before) if e.action == action]
         outcomes = [e for e in written if e.outcome != "started"]
@@ -416,7 +429,8 @@ async def test_an_import_past_retention_counts_the_children_it_did_not_store(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:
     """A child 24 or over is not stored; the import's done event counts it (never who)."""
-    old = TODAY.replace(year=TODAY.year - 30).isoformat()
+    today = date.today()
+    old = today.replace(year=today.year - 30).isoformat()
     (tmp_path / "children.csv").write_text(f"{CHILDREN_HEADER}\n9990000018,Amy,Jones,,{old},F,,LA,false\n")
     run = await cli.run("import", str(tmp_path / "children.csv"))
     assert run.code == 0, run.err
@@ -532,9 +546,9 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
         ("backup", str(tmp_path / "store.backup")),
         ("audit", "export", "--actor", "P001"),
         ("audit", "sar", AMY),
-        ("decommission", "schedule", "--switch-off", SOON),
+        ("decommission", "schedule", "--switch-off", dated(SOON)),
         ("decommission", "cancel"),
-        ("decommission", "schedule", "--switch-off", TODAY.isoformat(), "--at-once"),
+        ("decommission", "schedule", "--switch-off", date.today().isoformat(), "--at-once"),
         ("decommission", "destroy"),
     ]
     for command in commands_run:
