@@ -423,3 +423,31 @@ def test_signpost_help_prints_the_help(typed: list[str], capsys: pytest.CaptureF
     top = parser()
     assert said.out == (commands(top)["totp"] if typed[1:] else top).format_help(), said.out
     assert said.err == ""
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("--verison", "--version"), ("--hlep", "--help")])
+def test_a_mistyped_top_level_option_is_told_the_nearest_one(
+    typed: str, meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signpost --verison` (newcomer) was told "the following arguments are required: COMMAND", as
+    if no option had been typed: README promises the nearest option, as `retention run --dryrun` gets."""
+    with pytest.raises(SystemExit) as exit_:
+        main([typed])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == f"signpost: error: unrecognized arguments: {typed}. Did you mean '{meant}'?"
+
+
+def test_import_help_names_the_date_forms_a_feed_is_read_in(capsys: pytest.CaptureFixture[str]) -> None:
+    """`signpost import --help` said dates were YYYY-MM-DD only, where README's Feeds section (and the
+    reader) take the other forms that can mean one day only: each form the help names is read."""
+    from store.register.feeds import feed_day
+
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    forms = ["2014-04-03", "2014/04/03", "03-Apr-2014", "April 3, 2014"]
+    for form in forms:
+        assert form in shown, shown
+        assert feed_day(form) == feed_day("2014-04-03"), form
+    assert "3/4/2014" in shown and isinstance(feed_day("3/4/2014"), str)  # told, and refused: either of two days
