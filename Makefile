@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test lint bench fuzz clean help
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,7 @@ FUZZ_EXAMPLES ?= 400
 fuzz: $(STAMP)
 	SIGNPOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/hostile -q -p no:logging -W ignore::hypothesis.errors.HypothesisWarning
 
+## bench: the core benchmark, on a synthetic register of 100,000 children
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.core --children 100000
 
@@ -59,3 +60,8 @@ clean:
 	fi
 	rm -rf $(VENV) signpost.egg-info signpost.db signpost.db-wal signpost.db-shm signpost.db-journal signpost.key.lock signpost.key.serving.lock signpost.log
 	@if [ -e signpost.key ]; then echo "signpost.key kept: it may belong to a store elsewhere (SIGNPOST_DATABASE_URL); delete it yourself if it was the demo's"; fi
+
+## help: these notes (plain `make` only installs)
+help:
+	@awk '/^## [a-z]+: / { sub(/^## /, ""); n = index($$0, ":"); printf "  %-6s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2); next } \
+		/^## / { sub(/^## /, ""); print "         " $$0 }' $(firstword $(MAKEFILE_LIST))

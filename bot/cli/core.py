@@ -23,10 +23,15 @@ kind is recognised from the header, so files may be given in any order:
                  email,roles   (roles: ;-separated from practitioner, duty_manager, admin)
   children:      child_ref,given_names,family_name,aliases,date_of_birth,sex,postcode,
                  local_authority,shielded   (aliases: ;-separated full names; date_of_birth
-                 YYYY-MM-DD; sex F, M, X, U or empty; shielded true or false, yes or no,
+                 as below; sex F, M, X, U or empty; shielded true or false, yes or no,
                  y or n, 1 or 0)
   involvements:  child_ref,practitioner_id,service,started,ended,lead_professional
-                 (dates YYYY-MM-DD; ended empty while current; lead_professional as shielded)
+                 (dates as below; ended empty while current; lead_professional as shielded)
+
+Dates: YYYY-MM-DD (2014-04-03), or another form that can mean one day only: year first with
+slashes (2014/04/03), or with a midnight time, or the month by its English name (03-Apr-2014,
+April 3, 2014). Digits alone in another order (3/4/2014, 03.04.2014) could be either of two
+days: a problem.
 
 Rows are upserted by child_ref, practitioner_id, and (child, practitioner, service, started), so
 importing the same rows again changes nothing; a row repeating another's key, in its file or

@@ -57,6 +57,7 @@ class SignpostParser(argparse.ArgumentParser):
         """Arguments no command takes are refused by the command's own parser, with its usage
         (`signpost console --workers 2`: console's usage, not `signpost [-h] COMMAND ...`). Every
         sub-command's parser is of this class (add_subparsers makes its parsers of its parent's)."""
+        self._typed = [str(arg) for arg in (sys.argv[1:] if args is None else args)]  # for error()
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -73,14 +74,20 @@ class SignpostParser(argparse.ArgumentParser):
             for name in action.choices
         ]
         if typed is None:  # `retention run --dryrun`: the nearest option this command takes
+            options = [option for action in self._actions for option in action.option_strings]
+            stray = [arg for arg in getattr(self, "_typed", []) if arg.startswith("-") and arg not in options]
+            if _REQUIRED.match(message) and stray:
+                # `signpost --verison`: argparse misses the command before it reaches the unknown option
+                message = f"unrecognized arguments: {' '.join(stray)}"
             unknown = _UNRECOGNISED.search(message)
             typed = unknown and _OPTION.match(unknown[1])
-            choices = [option for action in self._actions for option in action.option_strings if option != "-h"]
+            choices = [option for option in options if option != "-h"]
         nearest = difflib.get_close_matches(typed[1], choices, n=1) if typed else []
         super().error(f"{message}. Did you mean '{nearest[0]}'?" if nearest else message)
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
+_REQUIRED = re.compile(r"the following arguments are required: ")
 _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 _OPTION = re.compile(r"(--[\w-]+)")
 

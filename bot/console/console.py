@@ -99,6 +99,10 @@ class Console:
 
     async def greet(self) -> None:
         self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or quit.")
+        if await people.practitioner(self.app.ctx, self.as_id) is None:
+            off = await people.switched_off_said(self.app.ctx)
+            if off is not None:  # started anyway (``unknown_start``): say why nothing will be answered
+                self.say(f"{off[0]} {self.as_id} is not in the register, and every message is answered so.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
             # Searches only to someone who may search, today: an admin was offered them, then refused
@@ -134,8 +138,13 @@ class Console:
     async def unknown_start(self) -> str | None:
         """Why the console cannot start as ``as_id`` (not in the register), or None when it can.
 
-        Checked as ``:as`` checks, so that nobody is greeted as someone Signpost then refuses."""
+        Checked as ``:as`` checks, so that nobody is greeted as someone Signpost then refuses. Once
+        Signpost is switched off it refuses everyone alike, so the console starts as anyone and answers
+        each message "switched off" (README: `make run` after the decommissioning rehearsal, when
+        destruction has left nobody in the register to act as)."""
         if await people.practitioner(self.app.ctx, self.as_id) is not None:
+            return None
+        if await people.switched_off_said(self.app.ctx) is not None:
             return None
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
@@ -229,7 +238,9 @@ class Console:
             self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
             examples = await demo_examples(self.app.ctx)
             ids = [] if examples is None else demo_people(examples)
-            if ids:
+            if ids and await people.switched_off_said(self.app.ctx) is not None:
+                self.say(f"Still in the register: {', '.join(ids)}.")  # its demo data destroyed, or going
+            elif ids:
                 self.say(f"On the demo data try {', '.join(ids)}.")
             return
         self.as_id = who
@@ -247,6 +258,11 @@ class Console:
         A code typed at the console's prompt after the code prompt was left (a command typed there:
         ``help``, say) answers that prompt's challenge, so an enrolment or search left waiting
         finishes as it would have at the prompt ("none was asked for just now" would be untrue)."""
+        if await people.practitioner(self.app.ctx, self.as_id) is None:
+            off = await people.switched_off_said(self.app.ctx)
+            if off is not None:  # acting as nobody in the register: Signpost's answer to everyone now
+                self.say(off[1])
+                return True
         left = self.left_prompt
         if left is not None and left[0] == self.as_id and is_code_shaped(text):
             self.left_prompt = None

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import authorities
 from handlers.access.requests import unlink_and_tell
 from handlers.context import Context
-from handlers.help import may_search
+from handlers.help import SWITCHED_OFF as HELP_SWITCHED_OFF
+from handlers.help import destruction_said, may_search
+from handlers.lifecycle.flows import SWITCHED_OFF as GATE_SWITCHED_OFF
 from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
@@ -174,3 +176,15 @@ async def may_search_now(ctx: Context, practitioner_id: str) -> bool:
         schedule = await decommission.current(session)
     switch_off = schedule.switch_off if schedule is not None else None
     return may_search(actor) and not decommission.is_switched_off(switch_off, ctx.clock.now().date())
+
+
+async def switched_off_said(ctx: Context) -> tuple[str, str] | None:
+    """Once Signpost is switched off (destroyed or not): where it stands, as ``help`` says it, and
+    what the chat answers every message, as the switch-off gate does; None before. The console
+    says both for an identity no longer in the register (README's rehearsal destroys them all)."""
+    async with ctx.db.read() as session:
+        schedule = await decommission.current(session)
+        if schedule is None or not decommission.is_switched_off(schedule.switch_off, ctx.clock.now().date()):
+            return None
+        destruction = await destruction_said(session)
+    return HELP_SWITCHED_OFF + destruction, GATE_SWITCHED_OFF + destruction

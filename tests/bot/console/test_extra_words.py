@@ -7,6 +7,8 @@ where destruction is run; a bare `register` in the console says at once what to 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.app import Signpost
@@ -18,6 +20,7 @@ from tests.bot.console.console_session import session
 from tests.factories import ready, seed_demo
 
 GREETED = "(an admin: unlink, decommission)\n"
+SEE_HELP = "Send help to see what you can do."
 
 
 async def answer(app: Signpost, as_id: str, typed: str) -> str:
@@ -127,3 +130,26 @@ async def test_a_word_after_a_fixed_form_command_is_a_word_too_many(signpost: Si
     as_id = AS_ROLE.get(spec.role, "NS-P0001") if spec.role else "NS-P0001"
     first = await answer(signpost, as_id, typed)
     assert first.startswith("A word too many"), first
+
+
+@pytest.mark.parametrize(
+    ("as_id", "typed", "first"),
+    [
+        ("NS-DM01", "relays 3", "A word too many: nothing goes after relays."),
+        ("NS-DM01", "pending x", "A word too many: nothing goes after pending."),
+        ("NS-P0001", "relay 1 2", "A word too many: nothing goes after relay ID."),
+        ("NS-P0001", "relays 3", f"Only a duty manager or an admin can use 'relays'. {SEE_HELP}"),
+        ("NS-P0001", "pending x", f"Only a duty manager or an admin can use 'pending'. {SEE_HELP}"),
+    ],
+)
+async def test_readme_s_word_too_many_examples_answer_as_it_says_for_each_role(
+    signpost: Signpost, as_id: str, typed: str, first: str
+) -> None:
+    """README's `relays 3`, `pending x`, `relay 1 2`: "a word too many" to whoever may use the command;
+    a practitioner sending a duty manager's command is told whose it is first (the reviewer found
+    README promising "a word too many" to everyone)."""
+    await seed_demo(signpost, children=50)
+    assert await answer(signpost, as_id, typed) == first
+    readme = " ".join((Path(__file__).resolve().parents[3] / "README.md").read_text("utf-8").split())
+    assert f"`{typed}`" in readme
+    assert "is told only that a duty manager or an admin may use it" in readme

@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -551,6 +552,21 @@ async def test_operator_enrolment_is_confirmed_by_the_first_code(app: Signpost) 
     async with app.ctx.db.read() as session:
         state = await credentials.get(session, "P001")
     assert state is not None and state.state == "active"
+
+
+async def test_enrol_sent_instead_of_an_operator_enrolment_s_first_code_drops_the_search(app: Signpost) -> None:
+    """README's example-feed walk-through: after `signpost totp enrol`, the first search asks for the code
+    that finishes the set-up; `enrol` sent instead starts a new one, and the search is not run after its
+    code: the set-up says to send it again (README says so)."""
+    async with app.ctx.db.write() as session:
+        await credentials.enrol(session, app.ctx.keys, "P001", totp.new_seed(), app.ctx.clock.now())
+    asked = await say(app, "P001", AMY)
+    assert asked.outcome is Outcome.CHALLENGED and asked.text == stepup.PENDING_TEXT
+    enrolled = await say(app, "P001", "enrol")
+    done = await answer(app, "P001", enrolled, code_now(app, totp_from(enrolled)))
+    assert done.outcome is Outcome.DONE and done.text.endswith("has not run: send it again now."), done.text
+    readme = " ".join((Path(__file__).resolve().parents[3] / "README.md").read_text("utf-8").split())
+    assert "`enrol` starts a new set-up (a new QR code and secret) and the search is dropped" in readme
 
 
 async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: Signpost) -> None:
