@@ -102,7 +102,7 @@ class Console:
         if await people.practitioner(self.app.ctx, self.as_id) is None:
             off = await people.switched_off_said(self.app.ctx)
             if off is not None:  # started anyway (``unknown_start``): say why nothing will be answered
-                self.say(f"{off[0]} {self.as_id} is not in the register, and every message is answered so.")
+                self.say(f"{off[0]} {self.as_id} is not in the register.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
             # Searches only to someone who may search, today: an admin was offered them, then refused
@@ -258,11 +258,6 @@ class Console:
         A code typed at the console's prompt after the code prompt was left (a command typed there:
         ``help``, say) answers that prompt's challenge, so an enrolment or search left waiting
         finishes as it would have at the prompt ("none was asked for just now" would be untrue)."""
-        if await people.practitioner(self.app.ctx, self.as_id) is None:
-            off = await people.switched_off_said(self.app.ctx)
-            if off is not None:  # acting as nobody in the register: Signpost's answer to everyone now
-                self.say(off[1])
-                return True
         left = self.left_prompt
         if left is not None and left[0] == self.as_id and is_code_shaped(text):
             self.left_prompt = None

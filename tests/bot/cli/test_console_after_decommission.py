@@ -5,6 +5,7 @@ ended "There is no practitioner NS-P0001 in the register … on the demo data AD
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from tests.bot.cli.conftest import Cli
@@ -26,8 +27,9 @@ async def rehearsed(cli: Cli) -> str:
 
 async def test_make_run_after_destruction_starts_the_console_answering_switched_off(cli: Cli) -> None:
     """Plain `signpost console` (NS-P0001, destroyed with the register) after destruction: greeted with
-    where Signpost stands, every message answered "switched off", `:as` still the console's, exit 0
-    at the end of input; never "on the demo data" about a store whose data is destroyed."""
+    where Signpost stands, each message answered and audited by the dispatcher ("switched off"), `:as`
+    still the console's, exit 0 at the end of input; never "on the demo data" about a store whose data
+    is destroyed."""
     today = await rehearsed(cli)
     console = await cli.run("console", stdin="help\nsearch 999 000 1006\n:as NOBODY\n")
     assert console.code == 0, console.err
@@ -36,10 +38,15 @@ async def test_make_run_after_destruction_starts_the_console_answering_switched_
     assert lines[0] == "Signpost console — acting as NS-P0001. Type help, :as PRACTITIONER_ID, or quit."
     assert lines[1] == (
         "Signpost has been switched off: it no longer answers searches or requests, and its personal data "
-        f"was destroyed on {today}. NS-P0001 is not in the register, and every message is answered so."
+        f"was destroyed on {today}. NS-P0001 is not in the register."
     )
-    assert console.out.count(f"{OFF} {today}.") == 2, console.out
+    assert console.out.count(f"{OFF} {today}.") == 1, console.out  # the search; help says where it stands
     assert "There is no practitioner NOBODY in the register, so still acting as NS-P0001." in lines
+    # Answered through the dispatcher, so audited like every command (never by the console itself).
+    exported = await cli.run("audit", "export", "--since", today)
+    events = [json.loads(line) for line in exported.out.splitlines()]
+    console_events = [(e["action"], e["outcome"]) for e in events if e["platform"] == "console"]
+    assert console_events == [("help", "info"), ("usage", "switched_off")], console_events
     assert "demo data" not in console.out, console.out
 
 
@@ -47,9 +54,11 @@ async def test_after_the_admins_are_purged_too_the_console_still_starts(cli: Cli
     """Once the certificate reached the admins (a console acting as ADMIN-01 delivers it) their rows go
     too at the next tick: then nobody at all is left, and `signpost console` still starts."""
     today = await rehearsed(cli)
+    assert today  # the greeting's status is asserted above; here, that the console starts at all
     for _ in range(2):  # the first delivers the certificate, the next tick purges the admins' rows
         assert (await cli.run("console", "--as", "ADMIN-01", stdin="help\n")).code in (0, 2)
     console = await cli.run("console", "--as", "ADMIN-01", stdin="decommission status\n")
     assert console.code == 0, console.err
-    assert "ADMIN-01 is not in the register" in console.out, console.out
-    assert f"{OFF} {today}." in console.out, console.out
+    assert "ADMIN-01 is not in the register." in console.out, console.out
+    # Each message is answered by the dispatcher's gate, which audits it: nobody by that id is left.
+    assert "There is no practitioner ADMIN-01 in the register." in console.out, console.out
