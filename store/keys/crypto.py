@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from store.files import fsync_directory, make_private, open_lock_file, overwrite, write_whole
+from store.keys.keydict import KeyDict
 from store.keys.term_keys import TermKeys
 
 NONCE_BYTES = 12
@@ -119,6 +120,9 @@ class KeyRing:
     term_keys: TermKeys = field(default_factory=TermKeys.none, repr=False, compare=False)
     # HMAC-SHA256 under ``index_key`` with its two padded key blocks hashed once (``_blinder``).
     _blind_pads: tuple[bytes, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # whatever dict is given, keks is indexed
+        object.__setattr__(self, name, KeyDict(value) if name == "keks" and not isinstance(value, KeyDict) else value)
 
     def __post_init__(self) -> None:
         if self.signing_seed:

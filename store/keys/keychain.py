@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
-from store.keys import term_keys
+from store.keys import keydict, term_keys
 from store.keys.crypto import KeyRing, key_file_lock, seal
 
 DAY_EPOCH = date(1900, 1, 1)
@@ -176,7 +176,7 @@ def generation_of(kek: str, near: int) -> int | None:
 
 def generations(ring: KeyRing) -> set[int]:
     """The key generations the key file holds (master KEKs and chains)."""
-    held = {int(k[1:]) for k in ring.keks if k[:1] == "k" and k[1:].isdigit()}
+    held = {int(k[1:]) for k in keydict.others(ring.keks) if k[:1] == "k" and k[1:].isdigit()}
     return held | {s.gen for s in states(ring)}
 
 
@@ -278,7 +278,7 @@ def _walk_tags(start: ChainState, last: int) -> dict[int, str]:
     return tags
 
 
-_DERIVED = ("d", "m")
+_DERIVED = keydict.DERIVED_PREFIXES
 
 
 def is_derived(kek: str) -> bool:
@@ -359,7 +359,7 @@ def advance(state: ChainState, cutoff: int) -> ChainState:
 
 def states(ring: KeyRing) -> list[ChainState]:
     found = []
-    for entry in [entry for entry in ring.keks if entry[:1] == "~"]:  # a few among ~9,000 derived keys
+    for entry in [e for e in keydict.others(ring.keks) if e[:1] == "~"]:  # indexed: a few among ~9,000 keys
         chain, gen, cutoff = entry[1:].split(":")
         found.append(ChainState(Chain(chain), int(gen), int(cutoff), ring.keks[entry]))
     return found
@@ -642,9 +642,11 @@ def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
     cohort is still kept, a slot beyond the derivation horizon, an id of another index key) names
     no slot below the cutoff and is left out. The ids of every slot since ``DAY_EPOCH`` below the
     cutoff are made (once per process, ``kek_ids``) only when some id is not held."""
-    cutoff = cutoff_of(ring, Chain.DAY)
     unknown = [kid for kid in ids if kid[:1] == "d" and len(kid) > 2 and kid not in ring.keks]
-    if cutoff is None or cutoff <= 0 or not unknown:
+    if not unknown:  # every key at hand (the usual case, asked of each candidate of a match)
+        return []
+    cutoff = cutoff_of(ring, Chain.DAY)
+    if cutoff is None or cutoff <= 0:
         return []
     gen = generation(ring)
     tagged = [kid for kid in unknown if chained_ids(ring, generation_of(kid, gen) or 0)]

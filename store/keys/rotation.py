@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.vocabulary import Platform, Principal, plural
@@ -241,19 +241,24 @@ async def _rewrap_table(
     )
     done = 0
     move = keychain.mover(ring, gen)
+    # Each batch reads on from the last one's key (reading from the start each time walked past every
+    # row already re-wrapped: quadratic); a batch finding nothing past it reads from the start once
+    # more, for a row written under the old generation meanwhile, and only an empty one from the start ends.
+    after: tuple[Any, ...] | None = None
+    pk_cols = [table.c[name] for name in pk]
     while True:
         async with db.write() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(table).where(~_in_generation(spec, ring, gen)).order_by(*pk).limit(BATCH)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            query = select(table).where(~_in_generation(spec, ring, gen))
+            if after is not None:
+                past = pk_cols[0] > after[0] if len(pk_cols) == 1 else tuple_(*pk_cols) > tuple_(*after)
+                query = query.where(past)
+            rows = (await session.execute(query.order_by(*pk_cols).limit(BATCH))).mappings().all()
             if not rows:
-                return done
+                if after is None:
+                    return done
+                after = None
+                continue
+            after = tuple(rows[-1][name] for name in pk)
             params = [_rewrapped(ring, spec, row, pk, gen, move) for row in rows]
             await session.execute(stmt, params)
             done += len(params)

@@ -45,23 +45,25 @@ class Unheld:
         return f"run {shown}{f' and {more} more' if more > 0 else ''}; each practitioner enrols again"
 
 
-def held(ring: KeyRing, kek_id: str) -> bool:
+def held(ring: KeyRing, kek_id: str, generations: set[int] | None = None) -> bool:
     """Whether the key file holds the KEK ``kek_id`` names: a master KEK by its id, a derived one
-    by its generation (a punctured day of a held generation is destroyed on purpose, not lost)."""
+    by its generation (a punctured day of a held generation is destroyed on purpose, not lost).
+    ``generations``: ``keychain.generations(ring)``, when the caller asks of many ids."""
     if kek_id[:1] == "k":
         return kek_id in ring.keks
     gen = keychain.generation_of(kek_id, keychain.generation(ring))
-    return gen is not None and gen in keychain.generations(ring)
+    return gen is not None and gen in (keychain.generations(ring) if generations is None else generations)
 
 
 async def unheld(db: Database, ring: KeyRing) -> list[Unheld]:
     """Every table holding wrapped keys the key file cannot open, with how many."""
     found: list[Unheld] = []
+    generations = keychain.generations(ring)  # once, not once per distinct key id (thousands)
     async with db.read() as session:
         for spec in WRAPPED_KEY_TABLES:
             kek = spec.table.c[spec.kek_id]
             counts = (await session.execute(select(kek, func.count()).where(kek.is_not(None)).group_by(kek))).all()
-            lost = [str(kek_id) for kek_id, _ in counts if not held(ring, str(kek_id))]
+            lost = [str(kek_id) for kek_id, _ in counts if not held(ring, str(kek_id), generations)]
             if not lost:
                 continue
             rows = sum(n for kek_id, n in counts if str(kek_id) in lost)

@@ -289,13 +289,21 @@ async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, s
     async with children.reading_index(session):  # also with nothing to probe: "nobody" is this version's answer
         if not terms:
             return []
-        result = await session.execute(
-            select(ChildTerm.child_ref)
-            .join(Child, Child.ref == ChildTerm.child_ref)
-            .where(ChildTerm.term.in_(terms), Child.state.in_(states))
-            .distinct()
+        # Two lookups by primary key, not a join: PostgreSQL, its statistics not yet gathered after a
+        # large import (120 children where 40,000 were), walked every child and probed the index for
+        # each (~85 ms a query; 0.1 ms this way, whatever its statistics say).
+        held = sorted(
+            set((await session.execute(select(ChildTerm.child_ref).where(ChildTerm.term.in_(terms)))).scalars())
         )
-        return sorted(result.scalars())
+        found: list[int] = []
+        for start in range(0, len(held), CHUNK):
+            chunk = held[start : start + CHUNK]
+            found.extend(
+                (
+                    await session.execute(select(Child.ref).where(Child.ref.in_(chunk), Child.state.in_(states)))
+                ).scalars()
+            )
+        return sorted(found)
 
 
 async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> int:
