@@ -47,6 +47,7 @@ from handlers.vocabulary import (
 from store.audit.log import AuditRecord, AuditWriteFailed, append, candidates_detail, write_also
 from store.db import once_more_if_lost
 from store.delivery import deliveries
+from store.lifecycle.decommission import is_switched_off
 from store.people import standing
 from store.register import children
 
@@ -203,9 +204,15 @@ class Dispatcher:
         actor = None
         try:
             async with self.ctx.db.read() as session:
-                actor = (await standing.read(session, command.principal)).actor
+                asking = await standing.read(session, command.principal)
         except Exception as exc:  # as a command whose standing cannot be read: recorded without one
             log.warning("offered_actor_unread", correlation_id=command.correlation_id, error=type(exc).__name__)
+        else:
+            actor = asking.actor
+            if actor is None or is_switched_off(asking.switch_off, self.ctx.clock.now().date()):
+                # Nothing to offer to someone not registered, nor once Signpost is switched off: the
+                # gates answer it as they answer any command ("register first", "switched off").
+                return await self.handle(command)
         try:
             result = Result(Reply(Outcome.INFO, OFFERED_TEXT, transient=command.text), detail=OFFERED_DETAIL)
             await self.ctx.audit.record(

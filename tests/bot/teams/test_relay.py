@@ -20,6 +20,7 @@ from handlers.vocabulary import Command
 from tests.bot.teams.teams_support import (
     CHANNEL_CONVERSATION,
     PRIYA,
+    STRANGER,
     TeamsApp,
     TeamsUser,
     actions_of,
@@ -408,3 +409,18 @@ async def test_a_code_sent_from_an_older_chat_card_for_a_reading_puts_no_text_in
     opened = task_fetch(lee, dialog_button(replaced, "open"), connector.url)
     shown = await dialog_card(teams_secured, opened, bearer(signer, connector))
     assert f"Message: {MARKER}" in texts_of(shown)
+
+
+async def test_relay_typed_by_someone_not_registered_is_refused_as_any_command_not_offered(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, lee: TeamsUser
+) -> None:
+    """An account linked to nobody who types `relay 1` is refused as for any command (audited as
+    refused, not as "offered": there is nothing it could open), and nothing of the message is sent."""
+    await relay_one(teams_secured, connector, loaded, bearer(signer, connector))
+    connector.sent.clear()
+    typed = await teams_secured.post(message(STRANGER, "relay 1", connector.url), bearer(signer, connector))
+    assert typed.status == ACCEPTED
+    assert MARKER not in str([sent.body for sent in connector.sent])
+    [event] = [e for e in await teams_events(loaded) if e.user_id == STRANGER.aad]
+    assert (event.action, event.outcome, event.actor_id) == ("relay_read", "refused", None), event.detail
+    assert event.detail != OFFERED_DETAIL
