@@ -308,7 +308,7 @@ NOT_A_MESSAGE_NUMBER = "Please give the message number, e.g. 7."
     [
         ("relay 9223372036854775808", READ_USAGE, Action.RELAY_READ),  # MAX_ID + 1
         ("relay 99999999999999999999", READ_USAGE, Action.RELAY_READ),
-        ("relay " + "9" * 5000, READ_USAGE, Action.RELAY_READ),  # past int()'s 4,300 digits
+        ("relay " + "9" * 3990, READ_USAGE, Action.RELAY_READ),  # the longest a command may be (4,000)
         ("relay \u00b2", READ_USAGE, Action.RELAY_READ),  # "²".isdigit() is true; int("²") raised
         ("reply 9223372036854775808 happy to talk, ring after 3pm", REPLY_USAGE, Action.RELAY_MESSAGE),
         ("reply \u00b2 happy to talk, ring after 3pm", REPLY_USAGE, Action.RELAY_MESSAGE),
