@@ -275,12 +275,18 @@ def _is_day_month(day: str, month: str, dob: date) -> bool:
 REFERENCE, DATE_OF_BIRTH, POSTCODE = "a child's reference", "a date of birth", "a postcode"
 _DATE_SHAPED = re.compile(r"(?<![0-9])[0-9]{1,4}(?:[/.\-][0-9]{1,4}){2}(?![0-9])")
 _SHORT_YEAR = re.compile(r"(?<![0-9/.\-])([0-9]{1,2})([/.\-])([0-9]{1,2})\2([0-9]{2})(?![0-9/.\-]?[0-9])")
-_GROUPED_DIGITS = re.compile(r"[0-9]+(?:[ .\-][0-9]+)*")
+# Groups of digits joined by spaces, by a full stop, hyphen or slash with spaces or none around it, or
+# by a comma alone (a comma and a space part a list): "943 476 5919", "943  476  5919",
+# "943 - 476 - 5919", "943/476/5919", "943,476,5919".
+_GROUPED_DIGITS = re.compile(r"[0-9]+(?:(?: *[.\-/] *|,| +)[0-9]+)*")
 # A full UK postcode, the space optional ("NS1 3LY", "ns13ly"). An inward part that reads as a time
 # ("B2 3pm", in any case) or as an ordinal in small letters ("s47 2nd meeting") is read as that: a
 # time or a "2nd meeting" is far more often meant than one postcode in a few hundred that ends so,
 # and a postcode in capitals ("S47 2ND") is still refused.
-_FULL_POSTCODE = re.compile(r"(?<![a-z0-9])[a-z]{1,2}[0-9][a-z0-9]? ?([0-9][a-z]{2})(?![a-z0-9])", re.IGNORECASE)
+# The two parts may also be joined by several spaces or a hyphen ("NS1  3LY", "NS1-3LY").
+_FULL_POSTCODE = re.compile(
+    r"(?<![a-z0-9])[a-z]{1,2}[0-9][a-z0-9]?(?: *- *| *)([0-9][a-z]{2})(?![a-z0-9])", re.IGNORECASE
+)
 _TIME = re.compile(r"[0-9](?:am|pm)", re.IGNORECASE)
 _ORDINAL = re.compile(r"1st|2nd|3rd|[04-9]th")
 # What is read as a phone number or a date, never a reference: an international number ("+44 7700
@@ -323,12 +329,19 @@ def _gives_a_reference(folded: str) -> bool:
 
 
 def _full_dates(spelt: str, today: date) -> list[date]:
-    """Every full date in the text: DD/MM/YYYY (/ . -), YYYY-MM-DD, DD/MM/YY, and "3 April 2016",
-    "3rd of April 2016", "April 3 2016"."""
+    """Every full date in the text: DD/MM/YYYY (/ . -), YYYY-MM-DD, DD/MM/YY, "03 04 2016",
+    YYYYMMDD, "3 Apr 16", "3 April 2016", "3rd of April 2016", "April 3 2016"."""
     days = [day for token in _DATE_SHAPED.findall(spelt) if (day := parse_date(token)) is not None]
     for d, _, m, yy in _SHORT_YEAR.findall(spelt):
         year = 2000 + int(yy) if 2000 + int(yy) <= today.year else 1900 + int(yy)
         days += _real_date(year, int(m), int(d))
+    for d, m, y in _SPACED_DATE.findall(spelt):  # "03 04 2016"
+        days += _real_date(int(y), int(m), int(d))
+    for d, name, yy in _NAMED_SHORT_YEAR.findall(spelt):  # "3 Apr 16", "3-Apr-16"
+        if name in MONTHS:
+            days += _real_date(2000 + int(yy) if 2000 + int(yy) <= today.year else 1900 + int(yy), MONTHS[name], int(d))
+    for y, m, d in _COMPACT_DATE.findall(spelt):  # "20160403"
+        days += _real_date(int(y), int(m), int(d))
     tokens = [token for token in _TOKEN.findall(spelt) if token not in _FILLER]
     for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False):
         if not (c.isdigit() and len(c) == 4):
@@ -338,6 +351,16 @@ def _full_dates(spelt: str, today: date) -> list[date]:
         elif a in MONTHS and b.isdigit():
             days += _real_date(int(c), MONTHS[a], int(b))
     return days
+
+
+# Day, month and four-digit year in numbers with spaces between; a day and a month's name with a
+# two-digit year (not a time: "3 May 10:30", "3 May 10am", "3 May 10-11"); eight digits YYYYMMDD.
+_SPACED_DATE = re.compile(r"(?<![0-9.,/:\-])([0-9]{1,2}) +([0-9]{1,2}) +([0-9]{4})(?![0-9]|[.,/:\-][0-9])")
+_NAMED_SHORT_YEAR = re.compile(
+    r"(?<![0-9])([0-9]{1,2})(?:st|nd|rd|th)?[ \-]+([a-z]+)\.?[ \-]+'?([0-9]{2})"
+    r"(?![0-9]| *[.:\-][ 0-9]| ?(?:am|pm|h|hrs)\b)"
+)
+_COMPACT_DATE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})([0-9]{2})([0-9]{2})(?![0-9])")
 
 
 def _real_date(year: int, month: int, day: int) -> list[date]:

@@ -11,6 +11,10 @@ about that child is turned away with the same answer, without being read. The co
 before the text is looked at, so the answer to a text never depends on it once the day's checks
 are used up. Every refusal says how many tries are left before that hold, and the hold says what
 was counted (texts refused, messages relayed), never more.
+
+Any child's full date of birth, postcode or reference is looked for first, uncounted, with an answer
+that does not depend on whose it is; the child's own details are looked for only in text that holds
+none of those (a name, a day and month, a partial form), so a full detail answers no guess.
 """
 
 from __future__ import annotations
@@ -167,12 +171,13 @@ async def screen(
 
     Refused (``held_text``, ending with ``then``: what the person can still do) when this person's
     refusals about the child in 24 hours, plus ``relayed()`` (the messages relayed, for a command
-    that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid
-    when the text names the child: ``refused``, how many tries are left, then ``usage``; else
-    invalid, uncounted, when it gives any child's reference, date of birth or postcode
-    (``refuse_details``). ``what`` names the text in the audit detail, ``called`` to its writer (fixed
-    text, never input). No answer repeats the text; ``named`` is what the hold calls the record
-    (``held_text``).
+    that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid,
+    uncounted, when it gives any child's reference, full date of birth or full postcode
+    (``refuse_details``), the same answer whether or not it is this child's, so the answer answers
+    no guess; else invalid when the text names the child (a name, a day and month, a partial form):
+    ``refused``, how many tries are left, then ``usage``. ``what`` names the text in the audit
+    detail, ``called`` to its writer (fixed text, never input). No answer repeats the text;
+    ``named`` is what the hold calls the record (``held_text``).
     """
     actor = req.actor
     assert actor is not None
@@ -182,10 +187,15 @@ async def screen(
     if tally.used >= PER_DAY:
         detail = spent_detail or f"identity checks used up: {what}"
         return Result(Reply(Outcome.REFUSED, held_text(ref, tally, then, named)), subjects=(ref,), detail=detail)
+    # Any child's full date, postcode or reference first, uncounted: were the child's own refused
+    # (and counted) before it, the answer would say which of many guessed birthdays is theirs.
+    details = refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)
+    if details is not None:
+        return details
     if await names_child(session, ctx.keys, ref, text):
         after = Tally(tally.refused + 1, tally.relayed)
         answer = f"{refused} {tries_text(after, relay=relayed is not None)}"
         if usage:
             answer = f"{answer}\n\n{usage}"
         return Result(Reply(Outcome.INVALID, answer), subjects=(ref,), detail=refused_detail(what))
-    return refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)
+    return None

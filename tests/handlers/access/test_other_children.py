@@ -82,9 +82,12 @@ async def test_purposes_with_times_phones_and_case_numbers_are_taken(app: Signpo
 
 async def test_refusals_for_details_do_not_use_up_the_days_tries(app: Signpost) -> None:
     """The screen reads only the text (never the child's record), so it answers no guess about the
-    child and is not counted toward the day's hold: a fourth text is still read, and taken."""
-    for _ in range(4):
-        assert (await request_access(app, "P002", SHIELDED, SIBLING)).outcome is Outcome.INVALID
+    child and is not counted toward the day's hold: a fourth text is still read, and taken. The
+    requested child's own date of birth, postcode and reference are no different (Mia Stone's)."""
+    own = ("s47 enquiry, born 30/06/2015", "s47 enquiry at S1 4ZZ", "s47 enquiry re 999 000 0050")
+    for purpose in (SIBLING, *own):
+        reply = await request_access(app, "P002", SHIELDED, purpose)
+        assert reply.outcome is Outcome.INVALID and "perhaps another child's" in reply.text, reply.text
     assert (await request_access(app, "P002", SHIELDED, FINE[0])).outcome is Outcome.DONE
 
 

@@ -85,13 +85,18 @@ async def test_before_an_answer_the_sender_sees_delivered_only(app: Signpost) ->
     assert not_theirs.outcome is Outcome.INVALID
 
 
-@pytest.mark.parametrize(
-    "slip",
-    ["about Mia", "re MIA STONE", "postcode S1 4ZZ", "at s14zz", "born 30/06/2015", "dob 2015-06-30", "30.06.2015"],
-)
+@pytest.mark.parametrize("slip", ["about Mia", "re MIA STONE", "born 30 June", "dob 30/06", "birthday June 30th"])
 async def test_a_message_that_identifies_the_child_is_refused(app: Signpost, slip: str) -> None:
     reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
     assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED)
+    assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
+
+
+@pytest.mark.parametrize("slip", ["postcode S1 4ZZ", "at s14zz", "born 30/06/2015", "dob 2015-06-30", "30.06.2015"])
+async def test_a_message_giving_the_childs_full_details_is_refused_as_any_childs(app: Signpost, slip: str) -> None:
+    """A full date, postcode or reference gets the answer any child's does, so it answers no guess."""
+    reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
+    assert reply.outcome is Outcome.INVALID and "perhaps another child's" in reply.text, reply.text
     assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
 
 
@@ -102,11 +107,22 @@ async def test_an_answer_that_identifies_the_child_is_refused(app: Signpost) -> 
     assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
 
 
-@pytest.mark.parametrize("slip", ["re 999 000 0050", "record 9990000050", "ref 999-000-0050", "9 9 9 0 0 0 0 0 5 0"])
-async def test_a_message_giving_the_childs_reference_is_refused(app: Signpost, slip: str) -> None:
-    """The reference goes before the text; a message that gives it again is refused, as a name is."""
+@pytest.mark.parametrize(
+    ("slip", "named"),
+    [
+        ("re 999 000 0050", False),
+        ("record 9990000050", False),
+        ("ref 999-000-0050", False),
+        ("9 9 9 0 0 0 0 0 5 0", False),
+        ("re 999 000 005", True),  # its first nine digits: this child's alone
+    ],
+)
+async def test_a_message_giving_the_childs_reference_is_refused(app: Signpost, slip: str, named: bool) -> None:
+    """The reference goes before the text; a message that gives it again is refused: in full, as any
+    child's reference is (answering no guess), and its first nine digits as naming the child."""
     reply = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
-    assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED)
+    assert reply.outcome is Outcome.INVALID, reply.text
+    assert reply.text.startswith(IDENTITY_REFUSED) if named else "perhaps another child's" in reply.text, reply.text
     assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
 
 
@@ -116,7 +132,7 @@ async def test_an_answer_giving_the_childs_reference_is_refused_and_a_phone_numb
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
     for answer in ("I know 999 000 0050 well", "yes, 999.000.0050 is ours"):
         reply = await fresh_say(app, "S001", f"reply 1 {answer}")
-        assert reply.outcome is Outcome.INVALID and reply.text.startswith(IDENTITY_REFUSED), answer
+        assert reply.outcome is Outcome.INVALID and "reference, perhaps another child's" in reply.text, answer
     assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []
     fine = await fresh_say(app, "S001", "reply 1 please ring me on 01632 960 001")
     assert fine.outcome is Outcome.DONE
@@ -166,7 +182,7 @@ async def test_a_message_refused_for_naming_the_child_counts_toward_the_three_a_
 ) -> None:
     """Refusals are no free guesses: three of them use up the day, after which even a clean message, a
     right guess and a wrong one are all answered with the limit text; each refusal is audited as one."""
-    for slip in ("about Mia", "born 30/06/2015", "postcode S1 4ZZ"):
+    for slip in ("about Mia", "born 30 June", "the Stone family"):
         refused = await fresh_say(app, "P002", f"message {SHIELDED} section 47 enquiry {slip}")
         assert refused.outcome is Outcome.INVALID and refused.text.startswith(IDENTITY_REFUSED)
     for sent in (MARKER, RIGHT_GUESS, WRONG_GUESS):
@@ -206,7 +222,7 @@ async def test_an_answered_message_is_not_screened_again(app: Signpost) -> None:
 async def test_a_recipients_refused_answers_are_bounded_too(app: Signpost) -> None:
     """Three refused answers about one child, then any answer gets the same refusal, unread."""
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
-    for slip in ("Mia is known", "born 30.06.2015", "lives in S14ZZ"):
+    for slip in ("Mia is known", "born 30.06", "the Stone family"):
         assert (await fresh_say(app, "S001", f"reply 1 {slip}")).outcome is Outcome.INVALID
     right = await fresh_say(app, "S001", "reply 1 Mia Stone is known to us")
     wrong = await fresh_say(app, "S001", f"reply 1 {ANSWER}")

@@ -261,7 +261,7 @@ async def test_requester_is_told_privately_of_approval_and_of_denial_with_the_re
 async def test_a_denial_reason_naming_the_child_is_refused(app: Signpost) -> None:
     """The reason is sent as a notice, so it may not carry the child's name, birth date or postcode."""
     await request_access(app, "P002", SHIELDED)
-    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
+    for reason in ("Mia is known to us", "born 30 June", "the Stone family"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
     async with app.ctx.db.read() as session:
@@ -278,7 +278,7 @@ async def test_a_denial_reason_with_the_child_in_any_spelling_is_refused_kindly(
     """Month names, ordinals, accents: none goes out, and the refusal says what to leave out (every
     spelling the filter knows is in tests/handlers/test_privacy.py; refusals are limited to 3 a day)."""
     await request_access(app, "P002", SHIELDED)
-    for reason in ("30th of June 2015", "post code s14zz", "a sibling of Stóne"):
+    for reason in ("30th of June", "June the 30th", "a sibling of Stóne"):
         reply = await decide(app, "DM02", "deny", 1, reason)
         assert reply.outcome is Outcome.INVALID, reason
         assert "please leave out the child's name, date of birth, postcode and reference" in reply.text, reason
@@ -313,7 +313,8 @@ async def test_a_denial_reason_giving_the_childs_reference_is_refused_and_a_phon
         assert "reference" in reply.text, reason
     assert await notices(app, "P002") == []
     refusals = await audit_events(app, "deny")
-    assert [(e.outcome, e.detail) for e in refusals] == [("invalid", "identity refused: reason for request 1")] * 3
+    # refused as any child's reference is, uncounted, so the answer answers no guess
+    assert [(e.outcome, e.detail) for e in refusals] == [("invalid", "details refused: reason for request 1")] * 3
     fine = await decide(app, "DM03", "deny", 1, "please call the refuge team on 01632 960 001")
     assert fine.outcome is Outcome.DONE
     [denied] = await notices(app, "P002")
@@ -340,7 +341,7 @@ async def test_after_three_refused_reasons_any_reason_gets_the_same_answer_and_d
     """A duty manager cannot use the reason filter as an oracle: after 3 refusals about the child in
     24 hours a right guess and a wrong one are answered alike, unread; denying without a reason still works."""
     await request_access(app, "P002", SHIELDED)
-    for reason in ("Mia is known to us", "born 30/06/2015", "lives in S1 4ZZ"):
+    for reason in ("Mia is known to us", "born 30 June", "the Stone family"):
         assert (await decide(app, "DM02", "deny", 1, reason)).outcome is Outcome.INVALID
     right = await decide(app, "DM02", "deny", 1, "sibling of Stone")
     wrong = await decide(app, "DM02", "deny", 1, "sibling of Price")
@@ -356,7 +357,7 @@ async def test_after_three_refused_reasons_any_reason_gets_the_same_answer_and_d
 async def test_a_purpose_naming_the_child_is_refused_kindly_and_kept_nowhere(app: Signpost) -> None:
     """The purpose is shown to duty managers and quoted in subject-access reports, so a purpose that
     names the child is refused with what to leave out: no request, no notice, no sealed terms."""
-    for slip in ("re Mia Stone", "dob 30.06.2015", "lives at S1 4ZZ"):
+    for slip in ("re Mia Stone", "dob 30.06", "the Stone family"):
         reply = await request_access(app, "P002", SHIELDED, f"section 47 enquiry {slip}")
         assert reply.outcome is Outcome.INVALID, slip
         assert "please leave out the child's name, date of birth, postcode and reference" in reply.text
@@ -372,7 +373,7 @@ async def test_a_purpose_naming_the_child_is_refused_kindly_and_kept_nowhere(app
 
 async def test_after_three_refused_purposes_any_purpose_gets_the_same_answer(app: Signpost, clock: FakeClock) -> None:
     """Bounded like the relay: a 4th purpose about the child that day is refused unread, right guess or not."""
-    for slip in ("re Mia", "dob 30/06/2015", "at S14ZZ"):
+    for slip in ("re Mia", "dob 30/06", "the Stone family"):
         assert (await request_access(app, "P002", SHIELDED, f"section 47 {slip}")).outcome is Outcome.INVALID
     right = await request_access(app, "P002", SHIELDED, "section 47 re Stone family")
     wrong = await request_access(app, "P002", SHIELDED, "section 47 re Price family")
@@ -386,11 +387,11 @@ async def test_after_three_refused_purposes_any_purpose_gets_the_same_answer(app
 
 async def test_refusals_about_one_child_are_counted_across_commands(app: Signpost) -> None:
     """Two refused relay messages and one refused purpose use up the day's checks for every command."""
-    for slip in ("re Mia", "dob 30/06/2015"):
+    for slip in ("re Mia", "dob 30/06"):
         assert (await fresh_say(app, "P002", f"message {SHIELDED} s47, call 0161 496 0002 {slip}")).outcome is (
             Outcome.INVALID
         )
-    assert (await request_access(app, "P002", SHIELDED, "s47 at S1 4ZZ")).outcome is Outcome.INVALID
+    assert (await request_access(app, "P002", SHIELDED, "s47 re the Stone family")).outcome is Outcome.INVALID
     request = await request_access(app, "P002", SHIELDED, "section 47 enquiry")
     message = await fresh_say(app, "P002", f"message {SHIELDED} section 47, please call me on 0161 496 0002")
     assert (request.outcome, message.outcome) == (Outcome.REFUSED, Outcome.REFUSED)

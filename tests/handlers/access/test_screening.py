@@ -20,8 +20,10 @@ from tests.factories import SHIELDED
 
 REF = "999 000 0050"  # SHIELDED as the person typed it
 CALL_ME = "section 47 enquiry, please call me on 0161 496 0002"
-# Each names the shielded child (Mia Stone, 30/06/2015, S1 4ZZ) in a different way.
-SLIPS = ("re Mia Stone", "dob 30.06.2015", "lives at S1 4ZZ")
+# Each names the shielded child (Mia Stone, 30/06/2015, S1 4ZZ) in a different way: by name, or by a
+# birthday without its year (a full date, postcode or reference gets the uncounted answer any
+# child's does: test_screening_oracle.py).
+SLIPS = ("re Mia Stone", "born 30 June", "birthday 30.06")
 IDENTITY = ("Mia", "Stone", "30.06.2015", "2015", "S1 4ZZ", "S14ZZ")
 LAST_TRY = "That was the last try today"
 # A random hex id in a log line (a correlation id, a reference) may hold "2015" by chance: such ids are

@@ -568,8 +568,8 @@ async def test_texts_refused_again_and_again_for_naming_children_fire_identity_g
     clock.set(at_uk(10))
     guesses = [
         (first, f"{first.given} {first.family} needs a visit"),
-        (first, f"born {first.dob:%d/%m/%Y}, section 47 enquiry"),
-        (second, f"living at {second.postcode}, school admission"),
+        (first, f"born {first.dob:%d/%m}, section 47 enquiry"),
+        (second, f"the {second.family} family, school admission"),
     ]
     for kid, purpose in guesses:
         reply = await say_fresh(signpost, WHO, f"request {kid.ref} {purpose}")
