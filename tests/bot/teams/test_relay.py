@@ -228,7 +228,7 @@ async def test_a_relay_message_naming_the_child_is_refused_on_the_card(
     await teams.post(message(lee, "help", connector.url))
     await teams.post(message(PRIYA, SHIELDED, connector.url))
     send = only_action(card_in(connector.messages_in(PRIYA.personal_conversation)[-1]), "relay_message")
-    refused = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": "about Mia, born 30/06/2015"}))
+    refused = await invoke_card(teams, invoke(PRIYA, send, connector.url, {"text": "about Mia, born in June"}))
     assert texts_of(refused).startswith("Signpost cannot pass this on: it names the child")
     connector.sent.clear()
     assert await deliver(teams, loaded) == 0 and connector.sent == []
