@@ -223,15 +223,7 @@ class Dispatcher:
         except AuditWriteFailed:
             log.error("audit_write_failed", action=spec.action, correlation_id=command.correlation_id)
             result = Result(Reply(Outcome.FAILED, AUDIT_FAILED_TEXT), detail="audit failed")
-        record_command(self.ctx.metrics, spec.action, result.reply.outcome, time.perf_counter() - started)
-        log.info(
-            "command",
-            correlation_id=command.correlation_id,
-            platform=command.principal.platform.value,
-            action=spec.action,
-            outcome=result.reply.outcome.value,
-            detail=result.detail,
-        )
+        self._counted(command, spec.action, result.reply.outcome, result.detail, started)
         return result.reply
 
     def wants_profile(self, text: str) -> bool:
@@ -256,16 +248,22 @@ class Dispatcher:
             # The one place a transient command's reply is marked; a resumed one (after ``code``)
             # keeps its mark through the code command's reply.
             reply = replace(reply, transient=command.text)
+        self._counted(command, spec.action, reply.outcome, outcome_detail, started)
+        return reply
+
+    def _counted(self, command: Command, action: Action, outcome: Outcome, detail: str, started: float) -> None:
+        """The command's metric and its one ``command`` log line (fixed text and codes only)."""
         elapsed = time.perf_counter() - started
-        record_command(self.ctx.metrics, spec.action, reply.outcome, elapsed)
-        bound.info(
+        record_command(self.ctx.metrics, action, outcome, elapsed)
+        log.info(
             "command",
-            action=spec.action,
-            outcome=reply.outcome.value,
-            detail=outcome_detail,
+            correlation_id=command.correlation_id,
+            platform=command.principal.platform.value,
+            action=action,
+            outcome=outcome.value,
+            detail=detail,
             ms=round(elapsed * 1000, 2),
         )
-        return reply
 
     async def _run(self, spec: Spec, command: Command, parsed: Parsed, now: datetime) -> tuple[Reply, str]:
         key = command.idempotency_key
