@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar, cast
 
 import structlog
 from sqlalchemy import BigInteger, Boolean, Column, Date, Exists, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Role, plural
@@ -1198,7 +1199,24 @@ async def import_feeds(
             step(ImportStep.COMMITTING)
     if report.shredded:
         await _compact(db, report)  # after the commit: the old row versions are dead only now
+    if db.dialect == "postgresql" and any(report.changed.values()):
+        await _analyse(db)
     return report
+
+
+async def _analyse(db: Database) -> None:
+    """Give PostgreSQL's planner the statistics of what the import wrote, now rather than when
+    autovacuum gets round to it: a freshly loaded register had none, and retention's reads took
+    85-200 ms each until then. (SQLite's planner needs none to use the indexes.) Sampled, so
+    seconds even at 11 M children; a failure leaves the import committed and autovacuum to do it."""
+    try:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("ANALYZE")
+    except SQLAlchemyError as error:
+        log.warning("import_analyse_failed", error=type(error).__name__)
+    else:
+        log.info("import_analysed")
 
 
 NAME_SHOWN = 60
