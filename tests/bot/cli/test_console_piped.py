@@ -7,11 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.bot.cli.conftest import Cli
 
 META_HELP_LAST = "  quit or exit          leave (Ctrl-D or Ctrl-C too)"
+GIVE_UP = 300.0
+"""Seconds after which a console that never answers is killed, so a reply held in its buffer fails
+the test (readline sees the end) instead of hanging the run: a bound on a hang, not a timing."""
 
 
 async def test_each_reply_is_read_before_the_next_line_is_sent(cli: Cli, tmp_path: Path) -> None:
@@ -27,6 +31,8 @@ async def test_each_reply_is_read_before_the_next_line_is_sent(cli: Cli, tmp_pat
         text=True,
     )
     assert console.stdin is not None and console.stdout is not None
+    watchdog = threading.Timer(GIVE_UP, console.kill)
+    watchdog.start()
     try:
         for typed in ("help", "?"):
             console.stdin.write(typed + "\n")
@@ -38,6 +44,7 @@ async def test_each_reply_is_read_before_the_next_line_is_sent(cli: Cli, tmp_pat
         console.stdin.close()
         assert console.wait() == 0
     finally:
+        watchdog.cancel()
         if console.poll() is None:
             console.kill()
             console.wait()
