@@ -222,6 +222,24 @@ async def test_a_date_that_does_not_exist_asks_to_check_the_day_and_month(signpo
         assert "please use DD/MM/YYYY" not in reply.text and "2014" not in reply.text.split("e.g.")[0], text
 
 
+async def test_two_dates_are_asked_kindly_for_one_date_of_birth(signpost: Signpost) -> None:
+    """Two dates typed (the date of birth twice, in two forms, or a date of birth and another date)
+    were answered "that date of birth is not a real date", of a date that was: the answer asks for
+    one date of birth, with the usage, and repeats neither date."""
+    await setup(signpost)
+    for text in (
+        "Amy Jones 03/04/2014 2014-04-03",
+        "Amy Jones 03/04/2014 04/04/2014",
+        "Amy 03/04/2014 Jones 31/02/2014",
+    ):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        head, _, usage = reply.text.partition("\n\n")
+        assert head == "Please give one date of birth only, not two dates.", text
+        assert usage.startswith("Search by name and date of birth"), text
+        assert "not a real date" not in reply.text and "2014" not in head, text
+
+
 async def test_a_birth_year_before_1900_or_in_foreign_digits_gets_usage_help(signpost: Signpost) -> None:
     """A year below 1000 once crashed the date-variant expansion ("something went wrong"); a date of
     birth is read in ASCII digits from 1900 to today, and anything else is explained."""
