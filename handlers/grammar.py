@@ -161,6 +161,9 @@ def looks_like_a_name(text: str) -> bool:
     )
 
 
+# Two dates in a search: the date of birth twice (in two forms), or a date of birth and another date.
+# Said without either date; "not a real date" would be false of two real ones.
+TWO_DATES = "please give one date of birth only, not two dates"
 NOT_A_POSTCODE = "that doesn't look like a postcode: type it as on a letter, with or without its space, e.g. NS1 3LY"
 
 
@@ -336,6 +339,8 @@ def parse_demographic(text: str, today: date) -> Query:
         day = parse_date(token)
         if day is not None and dob is None:
             dob = day
+        elif dob is not None and (day is not None or any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)):
+            raise UsageError(TWO_DATES)  # the date of birth twice, in two forms, or another date besides
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
             raise UsageError(
                 "that date of birth is not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"

@@ -23,8 +23,10 @@ USAGE = "history [N]"
 
 OUTCOME_WORDS = {
     "answered": "signposts shown",
+    # A search not accepted was answered the same whatever its candidates (handlers/search.py,
+    # ``not_found_text``): its line says the same too, or history would tell what the answer did not.
     "no_match": "no match",
-    "ambiguous": "more detail asked for",
+    "ambiguous": "no match",
     "shielded": "shielded record",
     "refused": "refused",
     "invalid": "not run: a detail could not be used",  # read, and refused before it ran

@@ -36,28 +36,29 @@ from store.register.children import Candidate
 from store.register.terms import NameCounts
 
 NO_RECORD = "No record found for that reference. Check the digits, or search by name and date of birth."
-NO_MATCH = "No record matches those details. Check the spelling and the date of birth, or search by reference number."
 UPDATING = (
     "Signpost is being updated, so it cannot search by name and date of birth just now. "
     "Please try again in a few minutes, or search by reference number."
 )
-# One answer, word for word, whether one record might be the child (on evidence under the accept
-# threshold, or one a twin or sibling guard holds back) or several might: telling the two apart
-# would let anyone probe the register (vary a detail until "one" turns up, and a child with
-# roughly these details is known to exist alone). It is true in both cases and names no record.
-AMBIGUOUS = "Signpost could not be sure which child you mean, so no record is shown."
-AMBIGUOUS_ADD = "Please add more detail: {details}."
-AMBIGUOUS_ALL_GIVEN = "Please check the date of birth and the spelling of the names, or search by reference number."
+# One answer, word for word, to every search by name and date of birth that is not accepted: no
+# candidate at all, one on evidence under the accept threshold, one a twin or sibling guard holds
+# back, or several. Telling any two apart would let anyone probe the register (step a family name
+# through dates until the answer changes, and a child of that name born on or near that day is
+# known to exist). It is true in every case and asks only for what the query lacks; the audit
+# alone records which it was (``Outcome.AMBIGUOUS`` and its candidates, for misuse review).
+NO_MATCH = "No record matches those details for certain, so none is shown."
+ADD_DETAIL = "Please add more detail: {details}."
+CHECK = "check the spelling and the date of birth, or search by reference number."
 
 
-def ambiguous_text(query: Query) -> str:
-    """The ambiguous answer, asking for what the query lacks: nothing about the candidates, not even
-    how many there are (one weak candidate and several get the same words)."""
+def not_found_text(query: Query) -> str:
+    """The one answer to a search not accepted, asking for what the query lacks (``details_to_add``):
+    nothing about the candidates, not even whether there were any."""
     details = details_to_add(query)
     if not details:
-        return f"{AMBIGUOUS} {AMBIGUOUS_ALL_GIVEN}"
+        return f"{NO_MATCH} Please {CHECK}"
     listed = details[0] if len(details) == 1 else ", ".join(details[:-1]) + " or " + details[-1]
-    return f"{AMBIGUOUS} {AMBIGUOUS_ADD.format(details=listed)}"
+    return f"{NO_MATCH} {ADD_DETAIL.format(details=listed)} Otherwise {CHECK}"
 
 
 SHIELDED = (
@@ -224,7 +225,7 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return await answer_for(ctx, session, req.actor, decision.best, req.args, req, by_name=True, differs=differs)
     if decision.kind is DecisionKind.AMBIGUOUS:
         close = tuple(ref for ref, p in decision.ranked if p >= ctx.policy.match.accept)
-        # Every other child that made the answer "could not be sure" (the heaviest few weak ones)
+        # Every other child that made the search ambiguous (the heaviest few weak ones)
         # is recorded as a possible match, so its subject access report shows the search; as a tag
         # that dies with the child's key, never its reference (store/audit/candidates.py, candidate_tag).
         # Never a child recorded as a subject too: a tag beside its reference on one event would
@@ -233,9 +234,10 @@ async def search(ctx: Context, req: Request, session: AsyncSession) -> Result:
             : max(CANDIDATES_AT_MOST - len(close), 0)
         ]
         candidates = await ctx.sealer.candidate_tags(session, possible)
-        reply = Reply(Outcome.AMBIGUOUS, ambiguous_text(query))
+        # The outcome is for the audit (no front end shows it); the words are those of no candidate.
+        reply = Reply(Outcome.AMBIGUOUS, not_found_text(query))
         return Result(reply, subjects=close, terms=req.args, candidates=candidates)
-    return Result(Reply(Outcome.NO_MATCH, NO_MATCH), terms=req.args)
+    return Result(Reply(Outcome.NO_MATCH, not_found_text(query)), terms=req.args)
 
 
 def _check_search(args: str, now: datetime) -> None:

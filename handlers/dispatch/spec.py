@@ -83,9 +83,9 @@ class Result:
     result_count: int = 0
     terms: str = ""  # sealed into the audit event, never stored plain
     detail: str = ""  # short, never personal data
-    # A search answered "could not be sure": its possible matches, as pseudonymous tags that die
-    # with each child's key (``store.audit.log.candidate_tag``). Recorded in the event's detail
-    # (so a subject access report finds them), never in the log line.
+    # An ambiguous search (answered as any search not accepted): its possible matches, as
+    # pseudonymous tags that die with each child's key (``store.audit.log.candidate_tag``).
+    # Recorded in the event's detail (so a subject access report finds them), never in the log line.
     candidates: tuple[str, ...] = ()
     # The one subject's wrapped data key when the handler read it already: the audit terms are
     # sealed under it without reading it again. Without a subject: the child the terms name but the

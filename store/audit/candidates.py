@@ -1,4 +1,4 @@
-"""Possible matches: the children a search answered "could not be sure" had as weak candidates.
+"""Possible matches: the children an ambiguous search had as weak candidates.
 
 Such a search's audit event records its candidates in its ``detail`` as tags that only each child's
 own data key computes (``candidate_tag``), never their references. The event is hashed into the

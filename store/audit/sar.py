@@ -7,7 +7,7 @@ practitioner's latest access request for this child at or before it (read from t
 sealed audit terms); ordinary enquiries have no recorded purpose and say so. A request that was
 refused (its purpose named the child, say) kept no purpose: it says so, never borrowing another's.
 
-A search answered "could not be sure which child you mean" records its possible matches (the
+An ambiguous search (answered as any search not accepted) records its possible matches (the
 heaviest few, weak ones too) as tags that only the child's own data key computes
 (``store.audit.candidates``): the report finds them by the child's tag, through the index that
 files them (also under the new tag a corrected date of birth gives), and says "a possible match,
@@ -77,7 +77,7 @@ ORIGIN_PURPOSES = {
 # Events written before origins existed spelt them by hand; the audit log keeps them for ever.
 LEGACY_ORIGINS = {"cli": Origin.TERMINAL, "system": Origin.SCHEDULER, "web": Origin.ENROLMENT_PAGE}
 
-POSSIBLE_MATCH = "a possible match, not answered (nothing shown; more detail asked for)"
+POSSIBLE_MATCH = "a possible match, not answered (nothing shown)"
 # Every action a child's report can hold, in words a family reads: each ``Action`` is either here
 # or in ``NEVER_ABOUT_A_CHILD`` (tests/store/audit/test_sar.py holds a new one to that choice).
 ACTION_WORDS: dict[str, str] = {
@@ -188,7 +188,7 @@ NOT_SENT = {"relay_message"}
 OUTCOME_WORDS = {
     "answered": "contact details shown",
     "no_match": "nothing shown",
-    "ambiguous": "nothing shown (more detail asked for)",
+    "ambiguous": "nothing shown (not sure which child)",
     "shielded": "nothing shown (shielded)",
     "refused": "refused",
     "done": "done",

@@ -38,12 +38,13 @@ async def test_history_lists_own_lookups_newest_first(signpost: Signpost, clock:
 
 
 async def test_history_never_shows_search_terms_or_unshown_candidates(signpost: Signpost) -> None:
-    """An ambiguous search listed no children, so its history line lists none either."""
+    """An ambiguous search listed no children, so its history line lists none either, and says what
+    a search that found nobody says (the answer did not tell them apart: test_search_one_answer.py)."""
     await load_standard(signpost)
     await say_fresh(signpost, "P001", "Lily Brown 20/01/2019")
     reply = await say_fresh(signpost, "P001", "history")
     shown = " ".join((reply.text, *reply.lines))
-    assert reply.lines == ("02/11/2026 09:00 GMT · — · by name and date of birth · more detail asked for",)
+    assert reply.lines == ("02/11/2026 09:00 GMT · — · by name and date of birth · no match",)
     for secret in ("Lily", "Brown", "20/01/2019", TWIN_A, TWIN_B, "999 000 0034", "999 000 0042"):
         assert secret not in shown
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from bot.app import Signpost
-from handlers.search import AMBIGUOUS, NO_MATCH, UPDATING
+from handlers.search import NO_MATCH, UPDATING
 from handlers.vocabulary import Outcome, Platform, Principal
 from store.register import children
 from store.register.terms import TERMS_VERSION
@@ -166,7 +166,8 @@ async def test_one_weak_candidate_gets_the_same_words_as_several_and_never_more_
     """One record that might be the child (a brother's name on Ben's date: the sibling guard holds it
     back; Ben's name a week off his date: too weak) is not "more than one record could match", which
     would be false. The answer is the twins' answer word for word, so it cannot tell a prober that a
-    child with roughly these details exists alone, and it asks for the same missing details."""
+    child with roughly these details exists alone, and it asks for the same missing details (the
+    answer to a search that finds nobody at all is the same too: test_search_one_answer.py)."""
     await setup(signpost)
     twins = await say(signpost, "P002", "Lily Brown 20/01/2019")
     for query in ("Sam Okafor 12/09/2016", "Ben Okafor 21/09/2016"):
@@ -175,10 +176,11 @@ async def test_one_weak_candidate_gets_the_same_words_as_several_and_never_more_
         assert weak.text == twins.text, query
         assert weak.child_ref is None and weak.signposts == () and weak.buttons == ()
     assert twins.text == (
-        "Signpost could not be sure which child you mean, so no record is shown. "
-        "Please add more detail: the postcode or all of the child's given names."
+        "No record matches those details for certain, so none is shown. "
+        "Please add more detail: the postcode or all of the child's given names. "
+        "Otherwise check the spelling and the date of birth, or search by reference number."
     )
-    assert twins.text.startswith(AMBIGUOUS) and "more than one" not in twins.text.casefold()
+    assert twins.text.startswith(NO_MATCH) and "more than one" not in twins.text.casefold()
 
 
 async def test_shielded_child_reveals_only_that_a_record_exists(signpost: Signpost) -> None:
@@ -218,6 +220,24 @@ async def test_a_date_that_does_not_exist_asks_to_check_the_day_and_month(signpo
         assert reply.outcome is Outcome.INVALID, text
         assert "not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)" in reply.text, text
         assert "please use DD/MM/YYYY" not in reply.text and "2014" not in reply.text.split("e.g.")[0], text
+
+
+async def test_two_dates_are_asked_kindly_for_one_date_of_birth(signpost: Signpost) -> None:
+    """Two dates typed (the date of birth twice, in two forms, or a date of birth and another date)
+    were answered "that date of birth is not a real date", of a date that was: the answer asks for
+    one date of birth, with the usage, and repeats neither date."""
+    await setup(signpost)
+    for text in (
+        "Amy Jones 03/04/2014 2014-04-03",
+        "Amy Jones 03/04/2014 04/04/2014",
+        "Amy 03/04/2014 Jones 31/02/2014",
+    ):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        head, _, usage = reply.text.partition("\n\n")
+        assert head == "Please give one date of birth only, not two dates.", text
+        assert usage.startswith("Search by name and date of birth"), text
+        assert "not a real date" not in reply.text and "2014" not in head, text
 
 
 async def test_a_birth_year_before_1900_or_in_foreign_digits_gets_usage_help(signpost: Signpost) -> None:

@@ -113,7 +113,7 @@ async def test_a_child_who_is_not_registered_is_no_match(signpost: Signpost, tex
 )
 async def test_a_name_that_disagrees_is_never_accepted(signpost: Signpost, text: str) -> None:
     """A birthday and a postcode do not find a child: when neither name agrees (as typed, swapped
-    or as an alias) the answer is a plain no match, not even "could not be sure which child you mean"."""
+    or as an alias) the search is a plain no match, not even ambiguous (the audit's outcome)."""
     await setup(signpost)
     reply = await say(signpost, "P002", text)
     assert reply.outcome is Outcome.NO_MATCH, (text, reply.text)

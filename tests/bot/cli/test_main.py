@@ -78,7 +78,7 @@ def test_import_then_scripted_console_session(cli: Cli, tmp_path: Path) -> None:
     assert "Signposts for 999 000 0018: 3 involvements." in out
     assert "Sam Carter — Social worker, Northshire Children's Services  ★ lead professional" in out
     assert "ended 20/07/2024" in out
-    assert "Signpost could not be sure which child you mean" in out
+    assert "No record matches those details for certain, so none is shown." in out
     assert "A record exists and is shielded" in out and "[Request access]" in out
     assert "There is no practitioner NOBODY in the register, so still acting as P002." in out
     assert "never read" not in out

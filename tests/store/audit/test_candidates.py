@@ -3,7 +3,7 @@ searches that had it as a possible match through the table, still after a correc
 gives it a new tag, never after it is destroyed; the table's migration files the events already
 written; the table is append-only, as the audit is.
 
-A brother's name on Ben's date of birth ("Sam Okafor 12/09/2016") is answered "could not be sure",
+A brother's name on Ben's date of birth ("Sam Okafor 12/09/2016") is ambiguous,
 with Ben as its one weak candidate: the event records Ben's tag, never his reference."""
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ async def events_of(app: Signpost, outcome: str) -> list[AuditEvent]:
 
 async def test_a_weak_only_candidate_is_in_its_report_as_a_possible_match(signpost: Signpost) -> None:
     """A brother's name on Ben's date of birth: Ben is the one candidate, held back by the sibling
-    guard, and the search is answered "could not be sure". Ben's report shows it as a possible match,
+    guard, and the search is ambiguous. Ben's report shows it as a possible match,
     not answered (today's subjects carry only candidates strong enough to accept); Amy's does not.
     The event records Ben as a tag, never his reference, and names him as no subject."""
     await load_standard(signpost)
