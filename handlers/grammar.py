@@ -341,6 +341,8 @@ def parse_demographic(text: str, today: date) -> Query:
             dob = day
         elif dob is not None and (day is not None or any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)):
             raise UsageError(TWO_DATES)  # the date of birth twice, in two forms, or another date besides
+        elif calendar_date(token) is not None:  # a real day and month, in a year no child is born in
+            raise UsageError("that date of birth is not a real date: please check the year (DD/MM/YYYY or YYYY-MM-DD)")
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
             raise UsageError(
                 "that date of birth is not a real date: please check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"

@@ -222,6 +222,19 @@ async def test_a_date_that_does_not_exist_asks_to_check_the_day_and_month(signpo
         assert "please use DD/MM/YYYY" not in reply.text and "2014" not in reply.text.split("e.g.")[0], text
 
 
+async def test_a_year_mistyped_asks_to_check_the_year_not_the_day_and_month(signpost: Signpost) -> None:
+    """A real day and month in a year no child is born in (1014 or 3014, one digit slipped) was told
+    to check the day and the month, which were right (newcomer): the answer asks to check the year,
+    and does not repeat the date."""
+    await setup(signpost)
+    for text in ("Amy Jones 05/01/1014", "Amy Jones 05/01/3014", "Amy Jones 1014-01-05"):
+        reply = await say(signpost, "P002", text)
+        assert reply.outcome is Outcome.INVALID, text
+        head = reply.text.split("\n\n")[0]
+        assert "please check the year (DD/MM/YYYY or YYYY-MM-DD)" in head, text
+        assert "day and the month" not in head and "014" not in head, text
+
+
 async def test_two_dates_are_asked_kindly_for_one_date_of_birth(signpost: Signpost) -> None:
     """Two dates typed (the date of birth twice, in two forms, or a date of birth and another date)
     were answered "that date of birth is not a real date", of a date that was: the answer asks for
