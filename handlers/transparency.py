@@ -42,7 +42,7 @@ _TOLD = re.compile(r"^(\d+) lead, (\d+) other\b")  # handlers.lead: one event pe
 LOOKUP_OUTCOMES = (
     (Outcome.ANSWERED, "Answered (contact details shown)"),
     (Outcome.NO_MATCH, "No match"),
-    (Outcome.AMBIGUOUS, "More than one possible match"),
+    (Outcome.AMBIGUOUS, "Not sure which child (nothing shown)"),
     (Outcome.SHIELDED, "Shielded (nothing shown)"),
 )
 REPORTED_ACTIONS = (

@@ -96,7 +96,7 @@ async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_num
     assert keyed["title"] == "Lookups by reference, all authorities, October 2026"
     assert keyed["label"] == (
         "Bar chart, Lookups by reference, all authorities, October 2026. Answered (contact details shown): 9; "
-        "No match: fewer than 5; More than one possible match: 0; Shielded (nothing shown): 5."
+        "No match: fewer than 5; Not sure which child (nothing shown): 0; Shielded (nothing shown): 5."
     )
     assert keyed["caption"].startswith("Lookups by reference: all authorities, October 2026.")
     assert keyed["values"] == ["9", "fewer than 5", "0", "5"]
@@ -105,7 +105,7 @@ async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_num
         ["Measure", "All authorities", "Northshire", "Southvale"],
         ["Answered (contact details shown)", "9", "withheld", "fewer than 5"],
         ["No match", "fewer than 5", "fewer than 5", "0"],
-        ["More than one possible match", "0", "0", "0"],
+        ["Not sure which child (nothing shown)", "0", "0", "0"],
         ["Shielded (nothing shown)", "5", "5", "0"],
     ]
     for personal in PERSONAL:
