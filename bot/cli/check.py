@@ -40,7 +40,7 @@ from store.db import (
 from store.keys.backup import PARTIAL
 from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
 from store.keys.crypto import KeyFileError, KeyRing
-from store.keys.unheld import unheld
+from store.keys.unheld import under_destroyed, unheld
 
 NO_BINDING = (
     "no key binding: the store does not record which key file is its own (a restore that did not finish, "
@@ -218,7 +218,9 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
     found.passed.append("the key binding matches SIGNPOST_KEY_FILE")
     lost = await unheld(db, ring)
     found.problems += [f"{each.said()}{_SEALED_BY}" + (f": {each.remedy()}" if each.remedy() else "") for each in lost]
-    if not lost:
+    destroyed = await under_destroyed(db, ring, datetime.now(UTC).date())
+    found.problems += [each.said() for each in destroyed]
+    if not lost and not destroyed:
         found.passed.append("every wrapped key is under a key SIGNPOST_KEY_FILE holds")
     return True
 

@@ -11,6 +11,7 @@ practitioner (named: an id, no personal data), who enrols again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select
 
@@ -18,6 +19,7 @@ from handlers.vocabulary import plural
 from store.db import Database
 from store.keys import keychain
 from store.keys.crypto import KeyRing
+from store.keys.keychain import Chain
 from store.keys.rotation import WRAPPED_KEY_TABLES
 
 TOTP = "totp_credentials"
@@ -72,4 +74,46 @@ async def unheld(db: Database, ring: KeyRing) -> list[Unheld]:
                 named = select(spec.table.c.practitioner_id).where(kek.in_(lost)).order_by(spec.table.c.practitioner_id)
                 whose = tuple(str(p) for p in (await session.execute(named)).scalars())
             found.append(Unheld(spec.table.name, rows, whose))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Destroyed:
+    """``rows`` wrapped keys of ``table`` under birth-date keys of the key file's generation that
+    retention has destroyed: records a store older than its key file holds (a backup put back), which
+    nothing can open and the next retention run removes."""
+
+    table: str
+    rows: int
+
+    def said(self) -> str:
+        return (
+            f"{self.table}: {plural(self.rows, 'wrapped key')} under a birth-date key retention has destroyed, "
+            f"so nothing can open {'it' if self.rows == 1 else 'them'} (a store older than its key file: "
+            "a backup put back?): `signpost retention run` finishes the destruction"
+        )
+
+
+async def under_destroyed(db: Database, ring: KeyRing, today: date) -> list[Destroyed]:
+    """Every table holding wrapped keys under a birth-date key the key file's generation has
+    destroyed (below its day chain's cutoff: not among the keys ``keychain.install`` derives), with
+    how many. Retention destroys a day's key only after the rows under it are gone, so a live store
+    has none. Only the current generation's ids are asked of, and only when the key file holds its
+    birth-date chain (else nothing can be told from it)."""
+    current = keychain.generation(ring)
+    if not any(s.chain is Chain.DAY and s.gen == current for s in keychain.states(ring)):
+        return []
+    keychain.install(ring, today)  # in memory only: the keys from the cutoff to the horizon
+    found: list[Destroyed] = []
+    async with db.read() as session:
+        for spec in WRAPPED_KEY_TABLES:
+            kek = spec.table.c[spec.kek_id]
+            counts = (await session.execute(select(kek, func.count()).where(kek.like("d%")).group_by(kek))).all()
+            rows = sum(
+                n
+                for kek_id, n in counts
+                if keychain.generation_of(str(kek_id), current) == current and str(kek_id) not in ring.keks
+            )
+            if rows:
+                found.append(Destroyed(spec.table.name, rows))
     return found
