@@ -79,7 +79,7 @@ from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.outbound import RedirectRefused, outbound_session
 from bot.slack import inbound, render
-from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, UNVERIFIED_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.grammar import trim
 from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
@@ -657,11 +657,15 @@ class SlackFrontEnd:
         """
         try:
             inbound.check_headers(request.headers, time.time())  # before the body: unsigned, nothing is read
-            raw = await read_body(request)
+            # Read within the process's budget for bodies not yet verified, and verified before
+            # anything else waits: a flood of forged bodies is refused unread once it is spent.
+            raw = await read_body(request, budget=request.app[UNVERIFIED_KEY])
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
         except BodyRefused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
+            if refused.status == 503:  # a forged flood, or more real requests at once than ever seen
+                return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "1"})
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
             return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
