@@ -331,13 +331,23 @@ async def refuse_while_draining(request: web.Request, handler: Handler) -> web.S
 
 
 class FixedErrorText(RequestHandler):
-    """A connection whose own error answers are fixed text. aiohttp answers a request its parser
-    refuses (an over-long or malformed request line, a bad header) before any handler or middleware
-    runs, and its 400 quoted the refused bytes back: a name or a postcode in a path or a header went
-    back to the sender and to any proxy that keeps answers. Only the answer's text (and its
-    ``Server:`` header: ``name_the_server``) changes; the log line is ``HttpClientErrors``'s."""
+    """A connection whose own error answers are fixed text, and which reads its socket a piece at
+    a time (``connection_made``). aiohttp answers a request its parser refuses (an over-long or
+    malformed request line, a bad header) before any handler or middleware runs, and its 400 quoted
+    the refused bytes back: a name or a postcode in a path or a header went back to the sender and
+    to any proxy that keeps answers. Only the answer's text (and its ``Server:`` header:
+    ``name_the_server``) changes; the log line is ``HttpClientErrors``'s."""
 
     __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """At most ``READ_CHUNK`` taken off the socket at a time. asyncio's default, 256 KiB a read,
+        is kept by aiohttp until its flow control pauses the connection: 600 connections each
+        sending a large body (forged, or to no such path) held over 250 MiB before any handler
+        saw one. The rest waits in the kernel's buffers, as flow control means it to."""
+        super().connection_made(transport)
+        if isinstance(getattr(transport, "max_size", None), int):  # asyncio's socket transport's
+            transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
@@ -347,7 +357,7 @@ class FixedErrorText(RequestHandler):
 
 
 class FixedErrorServer(web.Server):
-    """aiohttp's server, its connections ``FixedErrorText``'s (aiohttp offers no setting for it)."""
+    """aiohttp's server, its connections ``FixedErrorText``'s (aiohttp offers no setting for either)."""
 
     def __call__(self) -> RequestHandler:
         return FixedErrorText(self, loop=self._loop, **self._kwargs)

@@ -19,7 +19,9 @@ import pytest
 from aiohttp import web
 
 from bot import web as signpost_web
-from bot.web import MAX_BODY, UNVERIFIED_KEY, BodyBudget
+from bot.app import Signpost
+from bot.config import load_settings
+from bot.web import MAX_BODY, READ_CHUNK, UNVERIFIED_KEY, BodyBudget, create_app
 from tests.bot.conftest import SlackHarness
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import NURSE, ack_body, populate, send_command
@@ -141,3 +143,33 @@ async def test_a_small_signed_request_has_room_however_many_large_forged_bodies_
     finally:
         budget.give(budget.large_limit)
     assert budget.held == 0
+
+
+@pytest.fixture
+async def runner(signpost: Signpost) -> AsyncIterator[web.AppRunner]:
+    """Signpost's app behind the runner ``signpost run`` uses, on loopback."""
+    served = signpost_web.runner(create_app(signpost, load_settings()))
+    await served.setup()
+    try:
+        await web.TCPSite(served, "127.0.0.1", 0).start()
+        yield served
+    finally:
+        await served.cleanup()
+
+
+async def test_a_connection_takes_its_body_off_the_socket_a_piece_at_a_time(runner: web.AppRunner) -> None:
+    """asyncio reads up to 256 KiB from a socket at once, and aiohttp keeps what was read until its
+    flow control pauses the connection: 600 connections each sending a large body (forged, or to a
+    path that does not exist) held over 250 MiB between them before any handler looked at one."""
+    port = runner.addresses[0][1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(forged_head(length=MAX_BODY))
+        await writer.drain()
+        assert runner.server is not None
+        await until(lambda: len(runner.server.connections) == 1 if runner.server else False)
+        [connection] = runner.server.connections
+        assert connection.transport is not None
+        assert getattr(connection.transport, "max_size", 0) == READ_CHUNK
+    finally:
+        writer.close()
