@@ -36,9 +36,22 @@ ANSWERS_BUSY_KEY = web.AppKey("answers_busy", set[str])
 CHAT_PLATFORMS = frozenset({Platform.SLACK, Platform.TEAMS})
 
 
-MAX_BODY = 1024 * 1024  # bytes: Slack's and Teams' requests are a few kilobytes
+# bytes: the most one request may send. Slack's own limits, not ours, set it: a view (whose
+# submission and clicks carry it back whole) may be 250 KB, and Signpost's messages run to 50 blocks
+# of 2,900 characters; URL-encoded as Slack sends an interactive payload, either may reach several
+# hundred KB. A slash command's text, a message's (at most 40,000 characters, each at most 12 bytes
+# URL-encoded), is under 480,000 bytes. Teams' activities are far smaller (bot.teams.front).
+MAX_BODY = 1024 * 1024
 BODY_SECONDS = 10.0  # for a whole request body: a client that sends slower holds nothing for long
 KEEPALIVE_SECONDS = 75.0  # an idle kept-alive connection is closed after this
+READ_CHUNK = 64 * 1024  # a body is read this much at a time, each piece counted before it is kept
+
+# Bodies read before anything vouches for their sender (Slack signs the body, so its signature is
+# checked only once the body is in), all requests of the process together. Slack's requests are a
+# few KB each: this is thousands at once, or twelve of the largest one may send.
+UNVERIFIED_BYTES = 16 * 1024 * 1024
+SMALL_BODY = 64 * 1024  # every slash command, and a click or submission on most of Signpost's messages
+SMALL_SHARE = 4 * 1024 * 1024  # of UNVERIFIED_BYTES, kept for small bodies: large ones cannot take it
 
 
 class BodyRefused(Exception):
@@ -50,25 +63,71 @@ class BodyRefused(Exception):
         self.reason = reason
 
 
-async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
+class BodyBudget:
+    """The bytes of request bodies being read before their sender is known, across the process.
+
+    Forged requests read in full before their signature could be checked, with no bound on how
+    many at once, took a process from 140 MiB to over 600 MiB (400 bodies of 1 MiB) and a signed
+    command's answer near Slack's 3 s deadline. A body takes its declared length before any of it
+    is read, or, sent without one, each piece as it arrives; one that would take more than is left
+    is refused (``read_body``: 503, unread). Large bodies (over ``small``) may take only
+    ``large_limit``: however many large forged bodies are in flight, small ones (a slash command)
+    still have ``small_share``."""
+
+    def __init__(self, limit: int = UNVERIFIED_BYTES, small: int = SMALL_BODY, small_share: int = SMALL_SHARE) -> None:
+        self.limit = limit
+        self.small = small
+        self.large_limit = limit - small_share
+        self.held = 0
+
+    def take(self, count: int, size: int) -> bool:
+        """Hold ``count`` more bytes for a body that is then ``size`` bytes; False, holding nothing,
+        when that would go over."""
+        if self.held + count > (self.limit if size <= self.small else self.large_limit):
+            return False
+        self.held += count
+        return True
+
+    def give(self, count: int) -> None:
+        self.held -= count
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBudget | None = None) -> bytes:
     """The whole request body, or BodyRefused: over ``limit`` (at most ``MAX_BODY``) once
     decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
-    (408), or not readable as sent (400: a broken chunked or compressed stream). The one home for
-    reading a body, so every front end refuses alike."""
-    if request.content_length is not None and request.content_length > limit:
+    (408), not readable as sent (400: a broken chunked or compressed stream), or, its sender not
+    yet known, more than ``budget`` has left (503; one whose length says so is not read). The one
+    home for reading a body, so every front end refuses alike. The budget is given back on return:
+    the caller verifies the body before it next waits."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
         raise BodyRefused(413, "too_large")
+    held = 0
+
+    def hold(size: int) -> None:
+        nonlocal held
+        if budget is not None and size > held:
+            if not budget.take(size - held, size):
+                raise BodyRefused(503, "unverified_bodies_over_budget")
+            held = size
+
     try:
+        hold(declared or 0)
+        body = bytearray()
         async with asyncio.timeout(BODY_SECONDS):
-            raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BodyRefused(413, "too_large") from None
+            while chunk := await request.content.read(READ_CHUNK):
+                if len(body) + len(chunk) > limit:
+                    raise BodyRefused(413, "too_large")
+                hold(len(body) + len(chunk))
+                body += chunk
+        return bytes(body)
     except TimeoutError:
         raise BodyRefused(408, "body_too_slow") from None
     except (RequestPayloadError, HttpProcessingError):
         raise BodyRefused(400, "unreadable_body") from None
-    if len(raw) > limit:
-        raise BodyRefused(413, "too_large")
-    return raw
+    finally:
+        if budget is not None:
+            budget.give(held)
 
 
 def _no_such_number(name: str) -> NoReturn:
@@ -172,6 +231,7 @@ class SlowConnections:
 
 
 SLOW_KEY = web.AppKey("slow_connections", SlowConnections)
+UNVERIFIED_KEY = web.AppKey("unverified_bodies", BodyBudget)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -271,13 +331,23 @@ async def refuse_while_draining(request: web.Request, handler: Handler) -> web.S
 
 
 class FixedErrorText(RequestHandler):
-    """A connection whose own error answers are fixed text. aiohttp answers a request its parser
-    refuses (an over-long or malformed request line, a bad header) before any handler or middleware
-    runs, and its 400 quoted the refused bytes back: a name or a postcode in a path or a header went
-    back to the sender and to any proxy that keeps answers. Only the answer's text (and its
-    ``Server:`` header: ``name_the_server``) changes; the log line is ``HttpClientErrors``'s."""
+    """A connection whose own error answers are fixed text, and which reads its socket a piece at
+    a time (``connection_made``). aiohttp answers a request its parser refuses (an over-long or
+    malformed request line, a bad header) before any handler or middleware runs, and its 400 quoted
+    the refused bytes back: a name or a postcode in a path or a header went back to the sender and
+    to any proxy that keeps answers. Only the answer's text (and its ``Server:`` header:
+    ``name_the_server``) changes; the log line is ``HttpClientErrors``'s."""
 
     __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """At most ``READ_CHUNK`` taken off the socket at a time. asyncio's default, 256 KiB a read,
+        is kept by aiohttp until its flow control pauses the connection: 600 connections each
+        sending a large body (forged, or to no such path) held over 250 MiB before any handler
+        saw one. The rest waits in the kernel's buffers, as flow control means it to."""
+        super().connection_made(transport)
+        if isinstance(getattr(transport, "max_size", None), int):  # asyncio's socket transport's
+            transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
@@ -287,7 +357,7 @@ class FixedErrorText(RequestHandler):
 
 
 class FixedErrorServer(web.Server):
-    """aiohttp's server, its connections ``FixedErrorText``'s (aiohttp offers no setting for it)."""
+    """aiohttp's server, its connections ``FixedErrorText``'s (aiohttp offers no setting for either)."""
 
     def __call__(self) -> RequestHandler:
         return FixedErrorText(self, loop=self._loop, **self._kwargs)
@@ -314,6 +384,7 @@ def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdd
     slow = SlowConnections()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
     app[SLOW_KEY] = slow
+    app[UNVERIFIED_KEY] = BodyBudget()
     app.on_response_prepare.append(named_server)
     app.on_response_prepare.append(quiet_expectation_failed)
     app[SIGNPOST_KEY] = signpost

@@ -79,7 +79,7 @@ from bot.config import Settings, SettingsError
 from bot.delivery import DeliveryFailed, PersonUnreachable
 from bot.outbound import RedirectRefused, outbound_session
 from bot.slack import inbound, render
-from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, read_body
+from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, UNVERIFIED_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.grammar import trim
 from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
@@ -493,13 +493,33 @@ UnreadEnvelope = Callable[[object, bool], Awaitable[object]]
 PERSONS_ENVELOPES = frozenset({"slash_commands", "interactive"})
 
 
+class SocketFrames(aiohttp.ClientWebSocketResponse):
+    """Socket Mode's WebSocket, as aiohttp's, but a binary frame is logged as slack_sdk drops it
+    (it reads text frames only, and has no hook for any other): one line, nothing of the frame."""
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:
+        message = await super().receive(timeout)
+        if message.type == aiohttp.WSMsgType.BINARY:
+            log.warning("slack_envelope_refused", reason="binary_frame", acked=False)
+        return message
+
+
+async def link_failed(message: aiohttp.WSMessage) -> None:
+    """slack_sdk's hook for a WebSocket error (a frame over aiohttp's 4 MiB, which closes the link
+    with 1009; a broken frame): one line, the error's type and close code, never its text. The SDK
+    then connects again, as for any lost link."""
+    code = getattr(message.data, "code", None)
+    log.warning("slack_link_closed", reason=type(message.data).__name__, code=code if isinstance(code, int) else None)
+
+
 class SocketModeLink(SocketModeClient):
     """slack_sdk's aiohttp Socket Mode client, reading each frame as ``inbound`` reads an HTTP body.
 
     The SDK's own reading logged a traceback for a frame that was not JSON, dropped a frame without
     an envelope id or payload without a word, and never acked an envelope of an unknown type or whose
-    payload was not an object (so Slack delivered it again). A person's envelope refused unread is
-    audited when its payload still names its sender (``unread``)."""
+    payload was not an object (so Slack delivered it again), and dropped a binary frame, or lost the
+    link to one too large, without a word (``SocketFrames``, ``link_failed``). A person's envelope
+    refused unread is audited when its payload still names its sender (``unread``)."""
 
     def __init__(
         self,
@@ -511,7 +531,11 @@ class SocketModeLink(SocketModeClient):
         super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
         # The WebSocket's session refuses redirects (bot.outbound), as every outbound session does;
         # the SDK's, unused, is closed.
-        unused, self.aiohttp_client_session = self.aiohttp_client_session, outbound_session()
+        unused, self.aiohttp_client_session = (
+            self.aiohttp_client_session,
+            outbound_session(ws_response_class=SocketFrames),
+        )
+        self.on_error_listeners.append(link_failed)
         self._closing = asyncio.ensure_future(unused.close())
         self._listening: set[asyncio.Future[None]] = set()
         self.unread = unread
@@ -657,11 +681,15 @@ class SlackFrontEnd:
         """
         try:
             inbound.check_headers(request.headers, time.time())  # before the body: unsigned, nothing is read
-            raw = await read_body(request)
+            # Read within the process's budget for bodies not yet verified, and verified before
+            # anything else waits: a flood of forged bodies is refused unread once it is spent.
+            raw = await read_body(request, budget=request.app[UNVERIFIED_KEY])
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
         except BodyRefused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
+            if refused.status == 503:  # a forged flood, or more real requests at once than ever seen
+                return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "1"})
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
             return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
