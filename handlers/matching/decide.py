@@ -19,7 +19,15 @@ from typing import Generic, TypeVar
 
 from handlers.matching.score import Assessor, MatchModel, Standing
 from handlers.matching.terms import Query
-from store.register.terms import Identity, NameCounts, normalise_name, normalise_postcode, outward_code, phonetic_key
+from store.register.terms import (
+    Identity,
+    NameCounts,
+    names_of,
+    normalise_name,
+    normalise_postcode,
+    outward_code,
+    phonetic_key,
+)
 
 T = TypeVar("T")
 
@@ -111,6 +119,12 @@ def choose(
       never "could not be sure which child you mean".
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
+    - No given name, or only an initial for a name (``Standing.NAMES_INCOMPLETE``): below ``accept``.
+    - A child whose household (the same family, registered at the same postcode) holds another
+      candidate whose first given name is the one typed, when it is none of this child's (his brother
+      Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
+      another candidate born on the date typed, when this child was not: below ``accept``. The query
+      names the relative, or an unregistered child of that household, as likely as this one.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
@@ -135,6 +149,7 @@ def choose(
         for _, identity, _, family in assessed:
             home = (family, normalise_postcode(identity.postcode))
             homes[home] = homes.get(home, 0) + 1
+    relatives = _Households(query, assessed)
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found, family in assessed:
@@ -142,7 +157,9 @@ def choose(
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
         elif (
-            found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME)
+            found.standing
+            in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME, Standing.NAMES_INCOMPLETE)
+            or relatives.named_or_born(identity, family)
             or (found.standing is Standing.SAME_DAY_GARBLED and days[family, identity.date_of_birth] > 1)
             or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and family in born_that_day)
             or (
@@ -160,6 +177,38 @@ def choose(
         identity = next(identity for ref, identity, _, _ in assessed if ref == decision.best)
         decision = replace(decision, exact=typed_exactly(query, identity))
     return decision
+
+
+class _Households:
+    """The candidates by household (family as ``_family`` reads it, and registered postcode): whose
+    first given name and whose date of birth is the one typed. For the guard in ``choose``."""
+
+    __slots__ = ("_born", "_dob", "_named", "_typed")
+
+    def __init__(self, query: Query, assessed: Sequence[tuple[object, Identity, object, str]]) -> None:
+        typed = normalise_name(query.given_names).split()
+        self._typed = typed[0] if typed else ""
+        self._dob = query.date_of_birth
+        self._named: set[tuple[str, str]] = set()
+        self._born: set[tuple[str, str]] = set()
+        for _, identity, _, family in assessed:
+            home = (family, normalise_postcode(identity.postcode))
+            if not family or not home[1]:
+                continue  # no family or no address: no household to tell apart
+            given = normalise_name(identity.given_names).split()
+            if self._typed and given and given[0] == self._typed:
+                self._named.add(home)
+            if query.date_of_birth is not None and identity.date_of_birth == query.date_of_birth:
+                self._born.add(home)
+
+    def named_or_born(self, identity: Identity, family: str) -> bool:
+        """Whether another child of this one's household bears the first given name typed (none of
+        this child's own first given names, registered or alias), or was born on the date typed
+        (this child was not)."""
+        home = (family, normalise_postcode(identity.postcode))
+        if home in self._named and all((given.split() or [""])[0] != self._typed for given, _ in names_of(identity)):
+            return True
+        return home in self._born and identity.date_of_birth != self._dob
 
 
 def typed_exactly(query: Query, identity: Identity) -> bool:
