@@ -121,8 +121,8 @@ def choose(
       the child's: below ``accept``.
     - No given name, or only an initial for a name (``Standing.NAMES_INCOMPLETE``): below ``accept``.
     - A child whose household (the same family, registered at the same postcode) holds another
-      candidate whose first given name is the one typed, when it is none of this child's (his brother
-      Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
+      candidate whose first given name is a word typed, when it is none of this child's names (his
+      brother Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
       another candidate born on the date typed, when this child was not: below ``accept``. The query
       names the relative, or an unregistered child of that household, as likely as this one.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
@@ -180,34 +180,43 @@ def choose(
 
 
 class _Households:
-    """The candidates by household (family as ``_family`` reads it, and registered postcode): whose
-    first given name and whose date of birth is the one typed. For the guard in ``choose``."""
+    """The candidates by household (family as ``_family`` reads it, and registered postcode): which
+    of them bear a typed word as their first given name, and which were born on the date typed. For
+    the guard in ``choose``. Every typed word counts, not the given name as parsed alone: "Anderson
+    Theo" is read both ways, and "Johnson Mohammed Jayden" holds Mohammed wherever the parser puts it."""
 
-    __slots__ = ("_born", "_dob", "_named", "_typed")
+    __slots__ = ("_born", "_dob", "_first", "_named")
 
     def __init__(self, query: Query, assessed: Sequence[tuple[object, Identity, object, str]]) -> None:
-        typed = normalise_name(query.given_names).split()
-        self._typed = typed[0] if typed else ""
+        given = normalise_name(query.given_names).split()
+        self._first = given[0] if given else ""
+        typed = {*given, *normalise_name(query.family_name).split()}
         self._dob = query.date_of_birth
-        self._named: set[tuple[str, str]] = set()
+        self._named: dict[tuple[str, str], set[str]] = {}
         self._born: set[tuple[str, str]] = set()
         for _, identity, _, family in assessed:
             home = (family, normalise_postcode(identity.postcode))
             if not family or not home[1]:
                 continue  # no family or no address: no household to tell apart
-            given = normalise_name(identity.given_names).split()
-            if self._typed and given and given[0] == self._typed:
-                self._named.add(home)
-            if query.date_of_birth is not None and identity.date_of_birth == query.date_of_birth:
+            held = normalise_name(identity.given_names).split()
+            if held and held[0] in typed:
+                self._named.setdefault(home, set()).add(held[0])
+            if self._dob is not None and identity.date_of_birth == self._dob:
                 self._born.add(home)
 
     def named_or_born(self, identity: Identity, family: str) -> bool:
-        """Whether another child of this one's household bears the first given name typed (none of
-        this child's own first given names, registered or alias), or was born on the date typed
-        (this child was not)."""
+        """Whether another child of this one's household bears a typed word as its first given name,
+        when that word is none of this child's names (registered or alias) or is the given name typed
+        first and not this child's first (Bradley Mohammed is not "Mohammed" when his brother
+        Mohammed Theo lives with him); or was born on the date typed (this child was not)."""
         home = (family, normalise_postcode(identity.postcode))
-        if home in self._named and all((given.split() or [""])[0] != self._typed for given, _ in names_of(identity)):
-            return True
+        named = self._named.get(home)
+        if named:
+            names = names_of(identity)
+            firsts = {given.split()[0] for given, _ in names if given}
+            words = {word for given, known in names for word in (*given.split(), *known.split())}
+            if not named <= words or (self._first in named and self._first not in firsts):
+                return True
         return home in self._born and identity.date_of_birth != self._dob
 
 
