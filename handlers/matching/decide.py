@@ -19,7 +19,15 @@ from typing import Generic, TypeVar
 
 from handlers.matching.score import Assessor, MatchModel, Standing
 from handlers.matching.terms import Query
-from store.register.terms import Identity, NameCounts, normalise_name, normalise_postcode, outward_code, phonetic_key
+from store.register.terms import (
+    Identity,
+    NameCounts,
+    names_of,
+    normalise_name,
+    normalise_postcode,
+    outward_code,
+    phonetic_key,
+)
 
 T = TypeVar("T")
 
@@ -111,6 +119,12 @@ def choose(
       never "could not be sure which child you mean".
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
+    - No given name, or only an initial for a name (``Standing.NAMES_INCOMPLETE``): below ``accept``.
+    - A child whose household (the same family, registered at the same postcode) holds another
+      candidate whose first given name is a word typed, when it is none of this child's names (his
+      brother Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
+      another candidate born on the date typed, when this child was not: below ``accept``. The query
+      names the relative, or an unregistered child of that household, as likely as this one.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
@@ -135,6 +149,7 @@ def choose(
         for _, identity, _, family in assessed:
             home = (family, normalise_postcode(identity.postcode))
             homes[home] = homes.get(home, 0) + 1
+    relatives = _Households(query, assessed)
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
     for ref, identity, found, family in assessed:
@@ -142,7 +157,9 @@ def choose(
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
         elif (
-            found.standing in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME)
+            found.standing
+            in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME, Standing.NAMES_INCOMPLETE)
+            or relatives.named_or_born(identity, family)
             or (found.standing is Standing.SAME_DAY_GARBLED and days[family, identity.date_of_birth] > 1)
             or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and family in born_that_day)
             or (
@@ -160,6 +177,47 @@ def choose(
         identity = next(identity for ref, identity, _, _ in assessed if ref == decision.best)
         decision = replace(decision, exact=typed_exactly(query, identity))
     return decision
+
+
+class _Households:
+    """The candidates by household (family as ``_family`` reads it, and registered postcode): which
+    of them bear a typed word as their first given name, and which were born on the date typed. For
+    the guard in ``choose``. Every typed word counts, not the given name as parsed alone: "Anderson
+    Theo" is read both ways, and "Johnson Mohammed Jayden" holds Mohammed wherever the parser puts it."""
+
+    __slots__ = ("_born", "_dob", "_first", "_named")
+
+    def __init__(self, query: Query, assessed: Sequence[tuple[object, Identity, object, str]]) -> None:
+        given = normalise_name(query.given_names).split()
+        self._first = given[0] if given else ""
+        typed = {*given, *normalise_name(query.family_name).split()}
+        self._dob = query.date_of_birth
+        self._named: dict[tuple[str, str], set[str]] = {}
+        self._born: set[tuple[str, str]] = set()
+        for _, identity, _, family in assessed:
+            home = (family, normalise_postcode(identity.postcode))
+            if not family or not home[1]:
+                continue  # no family or no address: no household to tell apart
+            held = normalise_name(identity.given_names).split()
+            if held and held[0] in typed:
+                self._named.setdefault(home, set()).add(held[0])
+            if self._dob is not None and identity.date_of_birth == self._dob:
+                self._born.add(home)
+
+    def named_or_born(self, identity: Identity, family: str) -> bool:
+        """Whether another child of this one's household bears a typed word as its first given name,
+        when that word is none of this child's names (registered or alias) or is the given name typed
+        first and not this child's first (Bradley Mohammed is not "Mohammed" when his brother
+        Mohammed Theo lives with him); or was born on the date typed (this child was not)."""
+        home = (family, normalise_postcode(identity.postcode))
+        named = self._named.get(home)
+        if named:
+            names = names_of(identity)
+            firsts = {given.split()[0] for given, _ in names if given}
+            words = {word for given, known in names for word in (*given.split(), *known.split())}
+            if not named <= words or (self._first in named and self._first not in firsts):
+                return True
+        return home in self._born and identity.date_of_birth != self._dob
 
 
 def typed_exactly(query: Query, identity: Identity) -> bool:

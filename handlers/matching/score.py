@@ -7,8 +7,8 @@ times the others' is turned into a posterior with the prior that the practitione
 child is one particular child of the register (``MatchModel.population``).
 ``assess`` gives the same evidence as log2 posterior odds (what ``handlers.matching.decide``
 decides on) with the candidate's :class:`Standing`: what its names and date allow it to become
-(never accepted when neither name agrees, when it is a probable sibling or twin, or when the date
-of birth is far from the child's), whatever its weight.
+(never accepted when neither name agrees, when no given name or only initials are typed, when it is
+a probable sibling or twin, or when the date of birth is far from the child's), whatever its weight.
 
 Name frequency: given the register's counts of children per first given name and family name
 (``store.register.terms.count_keys`` / ``query_count_keys``; the store keeps them by blind index),
@@ -218,7 +218,10 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
         return "initial" if asked == first[0] else "disagree"
     if not roots_of(asked).isdisjoint(roots_of(first)):
         return "nickname"
-    if any(word in child for word in query):
+    if asked in child or (unknown is not False and any(word in child for word in query[1:])):
+        # Her middle name typed first, or her middle name after a first name that no registered
+        # child bears. Not after a name a registered child bears: "Mohammed Jayden" for Joshua
+        # Jayden is his brother Mohammed Jayden's name, and a shared middle name is a family's.
         return "middle"
     if _spaced_otherwise(query, child):
         return "typo"  # Jayde N for Jayden, Sarajane for Sara Jane: one slip, not a short form
@@ -283,6 +286,8 @@ def _family_level(query: str, child: str) -> str:
     asked, held = query.replace(" ", ""), child.replace(" ", "")
     if asked == held:
         return "exact"
+    if _initials(query):
+        return "disagree"  # "S" for Shaw: an initial, never a slip or a sound-alike of a name
     if (" " in query or " " in child) and not set(query.split()).isdisjoint(child.split()):
         return "part"
     similarity = JaroWinkler.similarity(asked, held)
@@ -291,6 +296,12 @@ def _family_level(query: str, child: str) -> str:
     if similarity >= 0.7 and phonetic_key(asked) == phonetic_key(held):
         return "phonetic"
     return "fuzzy" if similarity >= 0.8 else "disagree"
+
+
+def _initials(name: str) -> bool:
+    """Whether a (normalised) name is only initials: "S", "S P"."""
+    parts = name.split()
+    return bool(parts) and all(len(part) == 1 for part in parts)
 
 
 def _dob_level(asked: date | None, held: date) -> str:
@@ -381,6 +392,11 @@ class Standing(StrEnum):
     child's resembles it: this is neither, and a given name with a birthday and an address does not
     find a child. So too a family name typed for a child the register knows by a given name alone:
     nothing checks it. Never accepted."""
+    NAMES_INCOMPLETE = "names_incomplete"
+    """No given name in the reading taken (a family name alone, with a date and a postcode or
+    without), or only an initial for the given or the family name. A family name with a birthday
+    and an address is what an unregistered twin's query looks like, and initials would find any
+    child. Never accepted: the answer asks for the names in full."""
     NAMES_DISAGREE = "names_disagree"
     """Neither name agrees in any reading (as typed, swapped, or an alias). Never accepted, never
     offered as "more than one could match": a birthday and a postcode do not find a child."""
@@ -618,6 +634,8 @@ def _assess(
     bits = (total + weights.prior) / math.log(2)
     if not names.agrees:
         standing = Standing.NAMES_DISAGREE
+    elif names.given in ("missing", "initial") or _initials(names.asked_family):
+        standing = Standing.NAMES_INCOMPLETE
     elif names.family == "disagree" and (not identity.family_name or _unregistered_family(names.asked_family, counts)):
         standing = Standing.UNKNOWN_SURNAME
     elif names.family in _ALIKE and names.given in _UNLIKE:
