@@ -148,9 +148,11 @@ class Console:
         """Why the console cannot start as ``as_id`` (not in the register), or None when it can.
 
         Checked as ``:as`` checks, so that nobody is greeted as someone Signpost then refuses. Once
-        Signpost is switched off it refuses everyone alike, so the console starts as anyone and answers
-        each message "switched off" (README: `make run` after the decommissioning rehearsal, when
-        destruction has left nobody in the register to act as)."""
+        Signpost is switched off it refuses everyone alike, so the console starts as anyone, greets
+        with where Signpost stands, and each message is answered by the dispatcher as ever: "switched
+        off", or for a command only someone in the register may send, that this id is not in it
+        (README: `make run` after the decommissioning rehearsal, when destruction has left nobody in
+        the register to act as)."""
         if await people.practitioner(self.app.ctx, self.as_id) is not None:
             return None
         if await people.switched_off_said(self.app.ctx) is not None:
