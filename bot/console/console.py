@@ -301,7 +301,8 @@ class Console:
         if self.stdout.isatty():
             return False
         spec, _ = self.app.dispatcher.resolve(text)
-        return spec.action is Action.ENROL
+        # `enrol 2` is answered "a word too many" by Signpost, issuing nothing, as anywhere.
+        return spec.action is Action.ENROL and not self.app.dispatcher.answered_at_once(text)
 
     async def refuse_enrolment(self, text: str) -> None:
         """Refused by this front end before Signpost issues anything, and audited as such a refusal

@@ -243,13 +243,15 @@ async def seed_demo(
         on_total(children)
 
     async def remember(session: AsyncSession, report: ImportReport) -> None:
+        # Every import unmarks the store in its transaction (store/register/feeds.py): re-marked even
+        # when nothing was written, or a re-run would take the dev clock away.
+        if disposable:
+            await disposable_store.mark_disposable(session, ctx.clock.now().isoformat())
         if not any(report.changed.values()):
-            return  # a re-run that wrote nothing changes nothing (the console's examples included)
+            return  # a re-run that wrote nothing keeps the demo's size (the console's examples)
         # A smaller demo seeded over a bigger one deletes none of it: the store holds the bigger one.
         size = await demo.size(session)
         await demo.remember_size(session, children if size is None else max(size, children))
-        if disposable:
-            await disposable_store.mark_disposable(session, ctx.clock.now().isoformat())
 
     report = await _import(ctx, audit, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress)
     return Seeded(True, existing, dict(report.changed), marked=disposable)
