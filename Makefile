@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: install, seed the demo store if there is none, and serve (the console when no Slack/Teams is configured)
+# Ctrl-C is a way out the console offers: its status 130 (interrupted by the user) is no error of make's;
+# any other failure still is. This shell outlives the same Ctrl-C (trap) to say so, and `signpost` gets
+# Ctrl-C as ever (a trapped signal is the default again in the command it starts).
 run: $(STAMP)
 	$(BIN)/signpost seed-demo --if-empty
-	$(BIN)/signpost run
+	@echo '$(BIN)/signpost run'; trap : INT; $(BIN)/signpost run || { status=$$?; [ $$status -eq 130 ] || exit $$status; }
 
 ## test: install what the tests need, hold the gates (lint), then run the whole suite on SQLite and PostgreSQL,
 ## one worker per core and one more (pytest-xdist; every test has databases of its own, so workers never collide):

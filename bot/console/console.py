@@ -35,7 +35,7 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
-from handlers.vocabulary import Challenge, Command, Platform, Principal, Reply, sentence
+from handlers.vocabulary import Action, Challenge, Command, Platform, Principal, Reply, sentence
 from store.register.synthetic import DemoExamples
 
 DEFAULT_AS = "NS-P0001"
@@ -44,6 +44,15 @@ HELP = frozenset({"?", ":help"})
 CLEAR = frozenset({"clear", ":clear"})
 CLEAR_SCREEN = "\033[H\033[2J"
 NO_CODE = "No code entered, so nothing was sent."
+# As `signpost totp enrol` refuses (bot/cli/totp.py): a QR code and secret printed into a pipe or a
+# redirected file may be kept (`make run > session.log`), and no TOTP secret may be in a log. Decided
+# before anything is issued, so no secret is made and no set-up is left pending.
+NOT_A_TERMINAL = (
+    "enrol shows the authenticator secret only on a terminal, and this console's output is not one "
+    "(a pipe or file may be kept as a log), so nothing was issued: start the console at a terminal, "
+    "its output not piped or redirected, and send enrol there."
+)
+NOT_A_TERMINAL_DETAIL = "not a terminal"
 META_HELP = (
     "In this console also:",
     "  :as PRACTITIONER_ID   act as another practitioner (to rehearse a duty manager's or an admin's part)",
@@ -139,9 +148,11 @@ class Console:
         """Why the console cannot start as ``as_id`` (not in the register), or None when it can.
 
         Checked as ``:as`` checks, so that nobody is greeted as someone Signpost then refuses. Once
-        Signpost is switched off it refuses everyone alike, so the console starts as anyone and answers
-        each message "switched off" (README: `make run` after the decommissioning rehearsal, when
-        destruction has left nobody in the register to act as)."""
+        Signpost is switched off it refuses everyone alike, so the console starts as anyone, greets
+        with where Signpost stands, and each message is answered by the dispatcher as ever: "switched
+        off", or for a command only someone in the register may send, that this id is not in it
+        (README: `make run` after the decommissioning rehearsal, when destruction has left nobody in
+        the register to act as)."""
         if await people.practitioner(self.app.ctx, self.as_id) is not None:
             return None
         if await people.switched_off_said(self.app.ctx) is not None:
@@ -262,6 +273,9 @@ class Console:
         if left is not None and left[0] == self.as_id and is_code_shaped(text):
             self.left_prompt = None
             reply = await self.send("code", code=text, challenge_id=left[1].challenge_id)
+        elif self.would_show_a_secret(text):
+            await self.refuse_enrolment(text)
+            return True
         else:
             reply = await self.send(text)
         self.show(reply)
@@ -281,8 +295,24 @@ class Console:
             self.show(reply)
         return True
 
+    def would_show_a_secret(self, text: str) -> bool:
+        """Whether ``text`` asks for an enrolment, whose secret this console's output would carry
+        into a pipe or a file (it is not a terminal)."""
+        if self.stdout.isatty():
+            return False
+        spec, _ = self.app.dispatcher.resolve(text)
+        # `enrol 2` is answered "a word too many" by Signpost, issuing nothing, as anywhere.
+        return spec.action is Action.ENROL and not self.app.dispatcher.answered_at_once(text)
+
+    async def refuse_enrolment(self, text: str) -> None:
+        """Refused by this front end before Signpost issues anything, and audited as such a refusal
+        is (``Dispatcher.refuse_unheard``: the command's action, refused, a fixed detail)."""
+        command = Command(self.principal(), text, uuid.uuid4().hex, channel="terminal")
+        await self.app.dispatcher.refuse_unheard(command, NOT_A_TERMINAL_DETAIL, action=Action.ENROL, verified=True)
+        self.say(NOT_A_TERMINAL)
+
     def show(self, reply: Reply) -> None:
-        if reply.enrolment_uri is not None:
+        if reply.enrolment_uri is not None and self.stdout.isatty():
             # Only the local console gets the seed: it draws the QR code right here. Written as it is,
             # not through say(): its colour codes are the console's own, made from the URI Signpost
             # issued (nothing typed is in it), and made inert they would print as escape text.

@@ -164,6 +164,12 @@ class Dispatcher:
         spec, _ = self.resolve(text)
         return spec.stepup is not StepUp.NONE
 
+    def answered_at_once(self, text: str) -> bool:
+        """Whether this text's command is answered by its own check, without running (a word too
+        many, a malformed reference): a front end that would refuse running it can leave it be."""
+        spec, parsed = self.resolve(text)
+        return self._refused_at_once(spec, parsed.args)
+
     def _refused_at_once(self, spec: Spec, args: str) -> bool:
         """Whether the command's own check answers this text at once (a malformed search): it is
         then answered before any code, and a front end need not open a placeholder for it."""

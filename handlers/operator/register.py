@@ -98,20 +98,21 @@ async def _import(
     feeds: Sequence[Feed],
     *,
     extra: str = "",
-    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    also: Callable[[AsyncSession, ImportReport], Awaitable[None]] | None = None,
     on_progress: Progress | None = None,
     on_involvements: Progress | None = None,
     on_step: Step | None = None,
     destroy_redated: bool = False,
 ) -> ImportReport:
-    """Import in one transaction that also holds ``also``'s writes and the outcome event."""
+    """Import in one transaction that also holds ``also``'s writes (told what was imported) and the
+    outcome event."""
     files = _files(feeds)
     audit.detail = extra + _asked(files, destroy_redated)
     await audit.started()
 
     async def outcome(session: AsyncSession, report: ImportReport) -> None:
         if also is not None:
-            await also(session)
+            await also(session, report)
         changed = sum(report.changed.values())
         await audit.done_in(session, extra + _detail(report, files, destroy_redated), result_count=changed)
 
@@ -241,10 +242,16 @@ async def seed_demo(
     if on_total is not None:
         on_total(children)
 
-    async def remember(session: AsyncSession) -> None:
-        await demo.remember_size(session, children)
+    async def remember(session: AsyncSession, report: ImportReport) -> None:
+        # Every import unmarks the store in its transaction (store/register/feeds.py): re-marked even
+        # when nothing was written, or a re-run would take the dev clock away.
         if disposable:
             await disposable_store.mark_disposable(session, ctx.clock.now().isoformat())
+        if not any(report.changed.values()):
+            return  # a re-run that wrote nothing keeps the demo's size (the console's examples)
+        # A smaller demo seeded over a bigger one deletes none of it: the store holds the bigger one.
+        size = await demo.size(session)
+        await demo.remember_size(session, children if size is None else max(size, children))
 
     report = await _import(ctx, audit, feeds, extra=f"children={children}; ", also=remember, on_progress=on_progress)
     return Seeded(True, existing, dict(report.changed), marked=disposable)

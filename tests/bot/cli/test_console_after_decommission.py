@@ -1,13 +1,15 @@
 """README's decommissioning rehearsal on the demo store, then `make run` again: `seed-demo --if-empty`
-says it is switched off and exits 0, and the console starts and answers "switched off", as README
-says, though nobody it could act as is left in the register (the review's newcomer: `make run`
-ended "There is no practitioner NS-P0001 in the register … on the demo data ADMIN-01", Error 2)."""
+says it is switched off and exits 0, and the console starts, says where Signpost stands, and answers
+as README says (a command for someone in the register: that NS-P0001 is not in it), though nobody it
+could act as is left in the register (the review's newcomer: `make run` ended "There is no
+practitioner NS-P0001 in the register … on the demo data ADMIN-01", Error 2)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 
+from handlers.dispatch.chain import NOT_IN_REGISTER_CONSOLE
 from tests.bot.cli.conftest import Cli
 
 OFF = "Signpost has been switched off, so it can no longer answer this. Its personal data was destroyed on"
@@ -31,7 +33,7 @@ async def test_make_run_after_destruction_starts_the_console_answering_switched_
     still the console's, exit 0 at the end of input; never "on the demo data" about a store whose data
     is destroyed."""
     today = await rehearsed(cli)
-    console = await cli.run("console", stdin="help\nsearch 999 000 1006\n:as NOBODY\n")
+    console = await cli.run("console", stdin="help\nsearch 999 000 1006\n999 000 1006\n:as NOBODY\n")
     assert console.code == 0, console.err
     assert console.said == "", console.err
     lines = console.out.splitlines()
@@ -42,11 +44,13 @@ async def test_make_run_after_destruction_starts_the_console_answering_switched_
     )
     assert console.out.count(f"{OFF} {today}.") == 1, console.out  # the search; help says where it stands
     assert "There is no practitioner NOBODY in the register, so still acting as NS-P0001." in lines
+    # A command for someone in the register meets the identity gate first, as README says: not "switched off".
+    assert f"{NOT_IN_REGISTER_CONSOLE.format(id='NS-P0001')}" in lines, console.out
     # Answered through the dispatcher, so audited like every command (never by the console itself).
     exported = await cli.run("audit", "export", "--since", today)
     events = [json.loads(line) for line in exported.out.splitlines()]
     console_events = [(e["action"], e["outcome"]) for e in events if e["platform"] == "console"]
-    assert console_events == [("help", "info"), ("usage", "switched_off")], console_events
+    assert console_events == [("help", "info"), ("usage", "switched_off"), ("lookup", "refused")], console_events
     assert "demo data" not in console.out, console.out
 
 

@@ -273,6 +273,19 @@ def test_help_lists_the_commands() -> None:
         assert command in text
 
 
+def test_seed_demo_again_with_fewer_children_writes_nothing_and_changes_nothing(cli: Cli) -> None:
+    """`seed-demo --children 10` on a store seeded bigger wrote nothing, yet the console's greeting then
+    offered the 10-child demo's examples, without the shielded child the store still holds (newcomer):
+    a re-run that writes nothing changes nothing, the greeting included."""
+    assert cli("seed-demo", "--children", "400").code == 0
+    before = cli("console", stdin="").out
+    assert "(a shielded child)" in before
+    again = cli("seed-demo", "--children", "10")
+    assert again.code == 0, again.err
+    assert " 0 children" in again.out.strip().splitlines()[-1], again.out  # nothing written
+    assert cli("console", stdin="").out == before
+
+
 def test_seed_demo_summary_writes_counts_as_its_progress_line_does(cli: Cli) -> None:
     """The progress line said "1,000 children" and the summary under it "1000 children" (newcomer):
     every count in the summary has its thousands separator, as the progress line's has."""

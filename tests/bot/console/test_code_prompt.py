@@ -33,7 +33,7 @@ async def test_quit_at_the_code_prompt_quits_without_a_code_attempt(signpost: Si
     code audited, and the lines after it are never read."""
     await load_standard(signpost)
     for word in (":quit", "quit", "EXIT"):
-        out = await session(signpost, ["enrol", word, "help"], as_id="P002")
+        out = await session(signpost, ["enrol", word, "help"], as_id="P002", terminal=True)
         assert MALFORMED not in out and "Signpost tells you" not in out
         assert out.count(NO_CODE) == 1
     assert [action for action, _ in await audited(signpost)] == ["enrol"] * 3
@@ -43,7 +43,7 @@ async def test_a_command_at_the_code_prompt_runs_as_the_next_message(signpost: S
     """`help`, `?` and `enrol` typed at the code prompt are answered as if typed at the console's
     prompt, after one line saying no code was sent; none is a failed code attempt."""
     await load_standard(signpost)
-    out = await session(signpost, ["enrol", "help", "enrol", "?"], as_id="P002")
+    out = await session(signpost, ["enrol", "help", "enrol", "?"], as_id="P002", terminal=True)
     assert MALFORMED not in out
     assert out.count(NO_CODE) == 2
     assert out.count("Signpost tells you") == 2 and out.count("In this console also:") == 2
@@ -53,7 +53,7 @@ async def test_a_command_at_the_code_prompt_runs_as_the_next_message(signpost: S
 async def test_colon_as_at_the_code_prompt_switches_identity(signpost: Signpost) -> None:
     """`:as DM01` at the code prompt switches to the duty manager, whose `help` is then answered."""
     await load_standard(signpost)
-    out = await session(signpost, ["enrol", ":as DM01", "help"], as_id="P002")
+    out = await session(signpost, ["enrol", ":as DM01", "help"], as_id="P002", terminal=True)
     assert MALFORMED not in out
     assert out.index(NO_CODE) < out.index("Now acting as DM01.") < out.index("Signpost tells you")
     assert [action for action, _ in await audited(signpost)] == ["enrol", "help"]
@@ -63,7 +63,7 @@ async def test_code_shaped_lines_still_go_as_codes(signpost: Signpost) -> None:
     """Five digits, seven digits and six full-width or spaced digits are sent as codes: Signpost says a
     code is 6 digits, or that it didn't match, and audits each attempt."""
     await load_standard(signpost)
-    out = await session(signpost, ["enrol", "12345", "1234567", FULL_WIDTH, "000 000", ""], as_id="P002")
+    out = await session(signpost, ["enrol", "12345", "1234567", FULL_WIDTH, "000 000", ""], as_id="P002", terminal=True)
     assert out.count(MALFORMED) == 2
     assert out.count("That code didn't match") == 2
     assert out.count(NO_CODE) == 1  # the empty line at the end

@@ -20,7 +20,7 @@ import pytest
 
 from bot.app import Signpost
 from store.keys.crypto import KeyRing
-from tests.factories import load_standard
+from tests.factories import AMY, load_standard
 
 ROOT = Path(__file__).resolve().parents[3]  # this checkout, not whichever one is installed
 PATIENCE = 60.0  # seconds: long enough for a loaded machine; the old console never ended at all
@@ -150,7 +150,24 @@ async def test_ctrl_c_at_the_code_prompt_ends_the_console_and_sends_no_code(
 async def test_sigint_ends_a_piped_console_waiting_for_a_code(env: Mapping[str, str], tmp_path: Path) -> None:
     """SIGINT to a scripted console waiting for a code on a pipe that stays open ends it with "Bye."
     and status 130. (The code is read straight after the challenge is printed, so the console is
-    surely waiting on its input when the signal comes.)"""
+    surely waiting on its input when the signal comes.) The code asked for is the first one of an
+    authenticator the operator issued: a piped console issues none itself."""
+    enrolled = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "totp",
+        "enrol",
+        "P002",
+        "--secret-file",
+        "p002.secret",
+        env=dict(env),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, enrol_err = await asyncio.wait_for(enrolled.communicate(), timeout=PATIENCE)
+    assert enrolled.returncode == 0, enrol_err.decode()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -163,7 +180,7 @@ async def test_sigint_ends_a_piped_console_waiting_for_a_code(env: Mapping[str, 
     )
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
     try:
-        process.stdin.write(b"enrol\n")
+        process.stdin.write(f"{AMY}\n".encode())
         await process.stdin.drain()
         seen: list[str] = []
         while not seen or "to finish setting it up" not in seen[-1]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import re
+import select
 import sys
+import tty
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pyotp
 import pytest
 
 from bot.app import Signpost
+from bot.console.console import NOT_A_TERMINAL
 from store.keys.crypto import KeyRing
 from tests.factories import AMY, load_standard
 
@@ -34,37 +38,61 @@ async def env(signpost: Signpost, db_url: str, keys: KeyRing, tmp_path: Path) ->
 
 
 class Process:
-    """A running `signpost` command whose stdout is read line by line."""
+    """A running `signpost` command fed lines on a pipe, its stdout a (pseudo-)terminal read line by
+    line: the console issues an authenticator secret only to a terminal, never into a pipe."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, screen: int) -> None:
         self.process = process
+        self.screen = screen  # the terminal's master side: what the console prints
+        self.pending = b""
         self.seen: list[str] = []
 
     @classmethod
     async def start(cls, env: Mapping[str, str], cwd: Path, *args: str) -> Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            env=dict(env),
-            cwd=cwd,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(process)
+        screen, terminal = pty.openpty()
+        tty.setraw(terminal)  # lines as printed, "\n" not turned into "\r\n"
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                *args,
+                env=dict(env),
+                cwd=cwd,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=terminal,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        finally:
+            os.close(terminal)  # the process holds the only copy: reading ends when it exits
+        return cls(process, screen)
 
     async def send(self, line: str) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write((line + "\n").encode())
         await self.process.stdin.drain()
 
+    def _line(self) -> bytes:
+        """The next line printed (b"" once the process has closed the terminal), within 60 seconds."""
+        while b"\n" not in self.pending:
+            ready, _, _ = select.select([self.screen], [], [], 60)
+            if not ready:
+                raise AssertionError("nothing printed for 60 seconds:\n" + "\n".join(self.seen))
+            try:
+                chunk = os.read(self.screen, 4096)
+            except OSError:  # EIO: the terminal's other side has closed (Linux)
+                chunk = b""
+            if not chunk:
+                line, self.pending = self.pending, b""
+                return line
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line + b"\n"
+
     async def expect(self, pattern: str) -> re.Match[str]:
         """Read output until a line matches; fail with everything seen if it never does."""
-        assert self.process.stdout is not None
         while True:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), timeout=60)
+            raw = await asyncio.to_thread(self._line)
             if not raw:
                 raise AssertionError(f"output ended before {pattern!r}:\n" + "\n".join(self.seen))
             line = raw.decode().rstrip("\n")
@@ -76,8 +104,16 @@ class Process:
     async def finish(self) -> tuple[int, str]:
         assert self.process.stdin is not None and self.process.stderr is not None
         self.process.stdin.close()
-        rest, err = await asyncio.wait_for(self.process.communicate(), timeout=60)
-        self.seen.extend(rest.decode().splitlines())
+        try:
+            err = await asyncio.wait_for(self.process.stderr.read(), timeout=60)
+            await asyncio.wait_for(self.process.wait(), timeout=60)
+            while raw := await asyncio.to_thread(self._line):
+                self.seen.append(raw.decode().rstrip("\n"))
+        finally:
+            if self.process.returncode is None:
+                self.process.kill()
+                await self.process.wait()
+            os.close(self.screen)
         return self.process.returncode or 0, err.decode()
 
 
@@ -112,7 +148,7 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
     await console.send(AMY)
     await console.expect(r"Send: enrol")
     await console.send("enrol")
-    await console.expect("█")  # the QR code, drawn in the terminal
+    await console.expect("▀")  # the QR code, drawn in the terminal
     secret = secret_from((await console.expect(SECRET_LINE.pattern)).group(0))
     await console.expect(r"Enter the 6-digit code .* to finish setting it up")
     code = pyotp.TOTP(secret).now()
@@ -127,6 +163,15 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
     logs = (tmp_path / "signpost.log").read_text("utf-8")  # the console's log file, not the conversation
     assert '"action": "code"' in logs and secret not in logs and code not in logs
     assert secret not in stderr and code not in stderr
+
+
+async def test_a_piped_console_refuses_to_enrol_and_prints_no_secret(env: Mapping[str, str], tmp_path: Path) -> None:
+    """The newcomer's `printf 'enrol\\n' | signpost console | cat`: no QR code, no secret, the reason
+    and what to do instead; the console carries on (a later search still asks to enrol)."""
+    status, out, err = await run(env, tmp_path, "console", "--as", "P001", stdin=f"enrol\n{AMY}\n:quit\n")
+    assert status == 0, err
+    assert NOT_A_TERMINAL in out and "Send: enrol" in out
+    assert "Secret" not in out and "otpauth" not in out and not {"▀", "▄", "█"} & set(out)
 
 
 async def test_operator_enrols_then_the_first_console_code_confirms_and_answers(

@@ -13,10 +13,11 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Signpost
-from bot.console.console import Console
+from bot.console.console import NOT_A_TERMINAL, Console
 from bot.enrol_page import qr_terminal
 from store.tables.audit import AuditEvent
-from tests.bot.console.console_session import session
+from store.tables.people import ParkedCommand, TotpCredential
+from tests.bot.console.console_session import Terminal, session
 from tests.factories import AMY, load_standard, seed_demo
 
 
@@ -69,7 +70,7 @@ async def test_as_refuses_an_id_that_is_not_in_the_register(signpost: Signpost) 
 async def test_a_wrong_code_is_explained_in_one_line(signpost: Signpost) -> None:
     """A wrong step-up code shows what went wrong once, then asks again (no "Code not accepted." too)."""
     await load_standard(signpost)
-    out = await session(signpost, ["enrol", "000000", ""], as_id="P002")
+    out = await session(signpost, ["enrol", "000000", ""], as_id="P002", terminal=True)
     assert "Code not accepted." not in out
     assert out.count("That code didn't match") == 1
 
@@ -94,17 +95,12 @@ async def test_console_output_has_no_log_lines(signpost: Signpost) -> None:
     assert "correlation_id" not in out.getvalue() and "[info" not in out.getvalue()
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 async def test_enrol_on_a_terminal_draws_the_qr_code_in_colour_not_as_escape_text(signpost: Signpost) -> None:
     """On a terminal `enrol` draws the QR code with real colour codes: printed through the console's
     inert text (every ESC shown as the letters \\x1b), it showed a screenful of escape text and no code
     to scan (newcomer). The secret is still printed as text beneath it."""
     await load_standard(signpost)
-    out = _Terminal()
+    out = Terminal()
     await Console(signpost, "P002", io.StringIO("enrol\n"), out).run()
     text = out.getvalue()
     assert "\\x1b" not in text
@@ -112,6 +108,68 @@ async def test_enrol_on_a_terminal_draws_the_qr_code_in_colour_not_as_escape_tex
     assert "Secret (if you can't scan): " in text
     secret = text.split("Secret (if you can't scan): ", 1)[1].splitlines()[0].replace(" ", "")
     assert pyotp.parse_uri(scanned(text)).secret == secret
+
+
+async def test_a_piped_console_issues_no_secret_and_says_why(signpost: Signpost) -> None:
+    """`enrol` in a console whose output is a pipe or a file (`make run > session.log`) issues nothing:
+    no secret and no QR code are printed (a QR code encodes the secret: none can be read from what it
+    printed), none is made or stored, no set-up is left pending; the console says why and what to do,
+    as `signpost totp enrol` does, and the refusal is audited as a refused `enrol`."""
+    await load_standard(signpost)
+    out = await session(signpost, ["enrol", "enrol"], as_id="P002")
+    assert "Secret" not in out and "otpauth" not in out
+    assert not {"▀", "▄", "█"} & set(out) and "\033[" not in out
+    assert codes_drawn(out) == []
+    assert out.count(NOT_A_TERMINAL) == 2, out
+    assert "terminal" in NOT_A_TERMINAL and "nothing was issued" in NOT_A_TERMINAL
+    async with signpost.ctx.db.read() as read:
+        assert (await read.execute(select(TotpCredential.practitioner_id))).all() == []
+        assert (await read.execute(select(ParkedCommand.challenge_id))).all() == []
+        events = (
+            await read.execute(
+                select(AuditEvent.action, AuditEvent.outcome, AuditEvent.detail, AuditEvent.actor_id).where(
+                    AuditEvent.platform == "console"
+                )
+            )
+        ).all()
+    assert [tuple(event) for event in events] == [("enrol", "refused", "not a terminal", "P002")] * 2
+
+
+async def test_the_refusal_leaves_a_terminal_console_enrolling_as_ever(signpost: Signpost) -> None:
+    """The same console on a terminal still issues the secret (the refusal is for pipes and files only)."""
+    await load_standard(signpost)
+    out = Terminal()
+    await Console(signpost, "P002", io.StringIO("enrol\n"), out).run()
+    assert NOT_A_TERMINAL not in out.getvalue() and "Secret (if you can't scan): " in out.getvalue()
+
+
+def codes_drawn(text: str) -> list[str]:
+    """Every QR code a camera could read from ``text`` printed without colour (half blocks drawn as
+    light modules on a dark ground, as segno's compact output draws them)."""
+    rows: list[list[bool]] = []
+    for line in text.splitlines():
+        if not {"▀", "▄", "█"} & set(line):
+            continue
+        rows.append([char in "▀█" for char in line])
+        rows.append([char in "▄█" for char in line])
+    if not rows:
+        return []
+    width = max(len(row) for row in rows)
+    scale, margin = 8, 32
+    image = Image.new("L", (width * scale + 2 * margin, len(rows) * scale + 2 * margin), 255)
+    for y, row in enumerate(rows):
+        for x in range(width):
+            if not (x < len(row) and row[x]):
+                left, top = margin + x * scale, margin + y * scale
+                image.paste(0, (left, top, left + scale, top + scale))
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    return [str(code.text) for code in found]
+
+
+def test_codes_drawn_reads_a_plain_qr_code() -> None:
+    """The reader above would find a plain QR code, so finding none proves none was printed."""
+    uri = pyotp.TOTP(pyotp.random_base32()).provisioning_uri(name="P002", issuer_name="Signpost")
+    assert codes_drawn(qr_terminal(uri)) == [uri]
 
 
 DARK_CODES = {"30", "40"}  # black foreground (the top module) and black background (the bottom one)
