@@ -134,7 +134,8 @@ async def next_runs(url: str) -> dict[str, object]:
     db = Database.connect(url)
     try:
         async with db.read() as session:
-            return dict((await session.execute(select(ScheduledTask.name, ScheduledTask.next_run_at))).tuples().all())
+            rows = (await session.execute(select(ScheduledTask.name, ScheduledTask.next_run_at))).all()
+            return {name: next_run for name, next_run in rows}
     finally:
         await db.close()
 
