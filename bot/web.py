@@ -68,9 +68,8 @@ class BodyBudget:
 
     Forged requests read in full before their signature could be checked, with no bound on how
     many at once, took a process from 140 MiB to over 600 MiB (400 bodies of 1 MiB) and a signed
-    command's answer near Slack's 3 s deadline. A body takes its declared length before any of it
-    is read, or, sent without one, each piece as it arrives; one that would take more than is left
-    is refused (``read_body``: 503, unread). Large bodies (over ``small``) may take only
+    command's answer near Slack's 3 s deadline. A body takes each piece as it arrives; one that
+    would take more than is left is refused (``read_body``: 503). Large bodies (over ``small``) may take only
     ``large_limit``: however many large forged bodies are in flight, small ones (a slash command)
     still have ``small_share``."""
 
@@ -96,9 +95,14 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     """The whole request body, or BodyRefused: over ``limit`` (at most ``MAX_BODY``) once
     decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
     (408), not readable as sent (400: a broken chunked or compressed stream), or, its sender not
-    yet known, more than ``budget`` has left (503; one whose length says so is not read). The one
-    home for reading a body, so every front end refuses alike. The budget is given back on return:
-    the caller verifies the body before it next waits."""
+    yet known, more than ``budget`` has left (503, as soon as a piece would go over). The one home
+    for reading a body, so every front end refuses alike. The budget is given back on return: the
+    caller verifies the body before it next waits.
+
+    Only bytes received are held, never a length declared: connections that declared 64 KiB each and
+    sent nothing had reserved the whole budget between them, at no cost to the sender, and every
+    signed command was refused (the diff review). A body is large (``BodyBudget.small``) by what it
+    declares or has grown to, so a forged large body never takes the small bodies' share."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyRefused(413, "too_large")
@@ -107,12 +111,11 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     def hold(size: int) -> None:
         nonlocal held
         if budget is not None and size > held:
-            if not budget.take(size - held, size):
+            if not budget.take(size - held, max(size, declared or 0)):
                 raise BodyRefused(503, "unverified_bodies_over_budget")
             held = size
 
     try:
-        hold(declared or 0)
         body = bytearray()
         async with asyncio.timeout(BODY_SECONDS):
             while chunk := await request.content.read(READ_CHUNK):

@@ -87,25 +87,25 @@ async def test_forged_bodies_over_the_unverified_budget_are_refused_unread_and_a
     port = world.slack.client.port
     assert port is not None
     budget = budget_of(world)
-    # Forged bodies of the most one request may send, held open part-sent, as a slow sender would:
-    # as many as the budget lets large bodies take.
+    # Forged bodies of the most one request may send, held open with all but their last byte sent,
+    # as a slow sender would: as many as the budget lets large bodies take (what was received is held).
     held_count = budget.large_limit // MAX_BODY
     assert held_count >= 1
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(held_count)]
     for _, writer in held:
-        writer.write(forged_head(length=MAX_BODY) + b"a=" + b"x" * 1022)
+        writer.write(forged_head(length=MAX_BODY) + b"a=" + b"x" * (MAX_BODY - 3))
         await writer.drain()
-    await until(lambda: budget.held == held_count * MAX_BODY)
+    await until(lambda: budget.held == held_count * (MAX_BODY - 1))
     logs.new()
 
-    # The flood: forged bodies that say how long they are (refused on their headers, unread) and
-    # bodies sent chunked (refused once they have grown past what a small body may take).
+    # The flood: forged bodies that say how long they are and bodies sent chunked, each refused on
+    # the first piece that would take the large bodies' share past what is left.
     body = b"a=" + b"x" * (FORGED_CHUNK - 2)
     flood = [forged_head(length=len(body)) + body] * 20 + [forged_head(length=None) + chunked(body)] * 20
     statuses = await asyncio.gather(*(status_of(port, data) for data in flood))
     assert Counter(statuses) == {503: len(flood)}
     assert refusals(logs.new()) == {503: len(flood)}
-    assert budget.held == held_count * MAX_BODY  # the refused took nothing and kept nothing
+    assert budget.held == held_count * (MAX_BODY - 1)  # the refused took nothing and kept nothing
 
     # A correctly signed command while the forged bodies are still being read: answered.
     sent, response_path = await send_command(world, logs, NURSE, "help")
@@ -118,7 +118,7 @@ async def test_forged_bodies_over_the_unverified_budget_are_refused_unread_and_a
 
     # The held bodies, sent in full, are read and refused for their signature: the budget is free again.
     for _, writer in held:
-        writer.write(b"x" * (MAX_BODY - 1024))
+        writer.write(b"x")
     held_statuses = []
     for reader, writer in held:
         await writer.drain()
@@ -127,6 +127,29 @@ async def test_forged_bodies_over_the_unverified_budget_are_refused_unread_and_a
     assert Counter(held_statuses) == {401: held_count}
     await until(lambda: budget.held == 0)
     assert refusals(logs.new()) == {401: held_count}
+
+
+async def test_connections_that_declare_a_body_and_send_none_hold_nothing_and_starve_no_signed_command(
+    world: SlackHarness, logs: LogTap
+) -> None:
+    """The diff review: connections each declaring a small body (64 KiB) and sending not one byte of
+    it had reserved the whole budget between them, at no cost to the sender, and a signed command
+    was refused 503 until they timed out. Only bytes received are held now."""
+    port = world.slack.client.port
+    assert port is not None
+    budget = budget_of(world)
+    count = budget.limit // budget.small
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(count)]
+    try:
+        for _, writer in held:
+            writer.write(forged_head(length=budget.small))  # headers only: no byte of the body
+            await writer.drain()
+        sent, _ = await send_command(world, logs, NURSE, "help")
+        assert sent.status == 200
+        assert budget.held == 0
+    finally:
+        for _, writer in held:
+            writer.close()
 
 
 async def test_a_small_signed_request_has_room_however_many_large_forged_bodies_are_read(
