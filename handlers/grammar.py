@@ -285,6 +285,24 @@ def parse_date(token: str) -> date | None:
     return value if value is not None and EARLIEST_YEAR <= value.year <= LATEST_YEAR else None
 
 
+def _year_only_wrong(token: str) -> bool:
+    """Whether ``token`` is a date whose day and month are real (in a leap year) and whose year is
+    outside ``EARLIEST_YEAR`` … ``LATEST_YEAR``, the year 0000 included: "check the year", not the
+    day and month that were right."""
+    for pattern, order in _DATE_PATTERNS:
+        match = pattern.match(token)
+        if match:
+            parts = dict(zip(order, (int(g) for g in match.groups()), strict=True))
+            if EARLIEST_YEAR <= parts["y"] <= LATEST_YEAR:
+                return False
+            try:
+                date(2000, parts["m"], parts["d"])
+            except ValueError:
+                return False
+            return True
+    return False
+
+
 def calendar_date(token: str) -> date | None:
     """What ``parse_date`` reads, in any year of the calendar (0001 to 9999); else None. For an
     operator's bounds (``--until 31/12/9999``), where no year is too far to name."""
@@ -341,7 +359,7 @@ def parse_demographic(text: str, today: date) -> Query:
             dob = day
         elif dob is not None and (day is not None or any(pattern.match(token) for pattern, _ in _DATE_PATTERNS)):
             raise UsageError(TWO_DATES)  # the date of birth twice, in two forms, or another date besides
-        elif calendar_date(token) is not None:  # a real day and month, in a year no child is born in
+        elif _year_only_wrong(token):  # a real day and month, in a year no child is born in (0000 too)
             raise UsageError("that date of birth is not a real date: please check the year (DD/MM/YYYY or YYYY-MM-DD)")
         elif any(pattern.match(token) for pattern, _ in _DATE_PATTERNS):
             raise UsageError(

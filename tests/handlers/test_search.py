@@ -227,12 +227,12 @@ async def test_a_year_mistyped_asks_to_check_the_year_not_the_day_and_month(sign
     to check the day and the month, which were right (newcomer): the answer asks to check the year,
     and does not repeat the date."""
     await setup(signpost)
-    for text in ("Amy Jones 05/01/1014", "Amy Jones 05/01/3014", "Amy Jones 1014-01-05"):
+    for text in ("Amy Jones 05/01/1014", "Amy Jones 05/01/3014", "Amy Jones 1014-01-05", "Amy Jones 05/01/0000"):
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.INVALID, text
         head = reply.text.split("\n\n")[0]
         assert "please check the year (DD/MM/YYYY or YYYY-MM-DD)" in head, text
-        assert "day and the month" not in head and "014" not in head, text
+        assert "day and the month" not in head and "014" not in head and "0000" not in head, text
 
 
 async def test_two_dates_are_asked_kindly_for_one_date_of_birth(signpost: Signpost) -> None:
