@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from rapidfuzz.distance import OSA
+
 from handlers.matching.score import Assessor, MatchModel, Standing
 from handlers.matching.terms import Query
 from store.register.terms import (
@@ -115,16 +117,20 @@ def choose(
 ) -> Decision[T]:
     """Weigh each candidate (in the order given; ties keep it), apply what the names allow, decide.
 
-    - Names that disagree (neither agrees in any reading): below ``consider``: never a match,
-      never "could not be sure which child you mean".
+    - Names that disagree (neither agrees in any reading): below ``consider``: never a match, nor
+      ambiguous (the answer is the same words either way: ``handlers.search.not_found_text``).
     - A probable sibling or twin (family agrees, given name does not), or a date of birth far from
       the child's: below ``accept``.
-    - No given name, or only an initial for a name (``Standing.NAMES_INCOMPLETE``): below ``accept``.
+    - Only an initial for a name, or no given name without the exact date and the full postcode
+      (``Standing.NAMES_INCOMPLETE``): below ``accept``.
     - A child whose household (the same family, registered at the same postcode) holds another
       candidate whose first given name is a word typed, when it is none of this child's names (his
       brother Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
-      another candidate born on the date typed, when this child was not: below ``accept``. The query
-      names the relative, or an unregistered child of that household, as likely as this one.
+      another candidate born on the date typed, when this child was not; or holds another candidate
+      registered by exactly the given names typed, when this child is not (Mia, beside Mia Rose); or
+      another whose first given name a typed word is a nearer slip of than of this child's (Teo:
+      Theo, not Thea): below ``accept``. The query names the relative, or an unregistered child of
+      that household, as likely as this one.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
@@ -185,22 +191,30 @@ class _Households:
     the guard in ``choose``. Every typed word counts, not the given name as parsed alone: "Anderson
     Theo" is read both ways, and "Johnson Mohammed Jayden" holds Mohammed wherever the parser puts it."""
 
-    __slots__ = ("_born", "_dob", "_first", "_named")
+    __slots__ = ("_born", "_dob", "_exact", "_first", "_firsts", "_given", "_named", "_typed")
 
     def __init__(self, query: Query, assessed: Sequence[tuple[object, Identity, object, str]]) -> None:
-        given = normalise_name(query.given_names).split()
+        self._given = normalise_name(query.given_names)
+        given = self._given.split()
         self._first = given[0] if given else ""
         typed = {*given, *normalise_name(query.family_name).split()}
+        self._typed = typed
         self._dob = query.date_of_birth
         self._named: dict[tuple[str, str], set[str]] = {}
         self._born: set[tuple[str, str]] = set()
+        self._exact: set[tuple[str, str]] = set()  # a child there registered by the given names typed
+        self._firsts: dict[tuple[str, str], set[str]] = {}  # the first given names registered there
         for _, identity, _, family in assessed:
             home = (family, normalise_postcode(identity.postcode))
             if not family or not home[1]:
                 continue  # no family or no address: no household to tell apart
             held = normalise_name(identity.given_names).split()
+            if held:
+                self._firsts.setdefault(home, set()).add(held[0])
             if held and held[0] in typed:
                 self._named.setdefault(home, set()).add(held[0])
+            if given and " ".join(held) == self._given:
+                self._exact.add(home)
             if self._dob is not None and identity.date_of_birth == self._dob:
                 self._born.add(home)
 
@@ -210,14 +224,34 @@ class _Households:
         first and not this child's first (Bradley Mohammed is not "Mohammed" when his brother
         Mohammed Theo lives with him); or was born on the date typed (this child was not)."""
         home = (family, normalise_postcode(identity.postcode))
+        names = names_of(identity)
         named = self._named.get(home)
         if named:
-            names = names_of(identity)
             firsts = {given.split()[0] for given, _ in names if given}
             words = {word for given, known in names for word in (*given.split(), *known.split())}
             if not named <= words or (self._first in named and self._first not in firsts):
                 return True
+        if home in self._exact and all(given != self._given for given, _ in names):
+            return True  # "Mia Pennock" is her sister Mia's name, not Mia Rose's with a name left out
+        if self._nearer_a_relative(home, names):
+            return True
         return home in self._born and identity.date_of_birth != self._dob
+
+    def _nearer_a_relative(self, home: tuple[str, str], names: Sequence[tuple[str, str]]) -> bool:
+        """Whether a word typed is a slip (two edits at most) nearer another first given name registered
+        in the household than any of this child's, when none of this child's first given names was
+        typed: "Teo" is one letter from her brother Theo and two from Thea. Every typed word, as for
+        the names above: "Anderson Teo" is read both ways."""
+        others = self._firsts.get(home)
+        own = {given.split()[0] for given, _ in names if given}
+        if not others or not own or own & self._typed:
+            return False
+        relatives = others - own
+        for word in self._typed:
+            near = min((OSA.distance(word, first) for first in relatives), default=3)
+            if near <= 2 and near < min(OSA.distance(word, first) for first in own):
+                return True
+        return False
 
 
 def typed_exactly(query: Query, identity: Identity) -> bool:

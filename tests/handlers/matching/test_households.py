@@ -35,6 +35,8 @@ CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
     "bradley": ("Bradley Mohammed", "Gordon", date(2020, 4, 23), "M", "NW15 1EB"),
     "mia": ("Mia", "Haywood", date(2022, 8, 24), "F", "EX30 7TQ"),
     "zara": ("Zara Mia", "Haywood", date(2020, 4, 15), "F", "EX30 7TQ"),
+    "mia-p": ("Mia", "Pennock", date(2022, 8, 24), "F", "EX31 1AA"),
+    "mia-rose": ("Mia Rose", "Pennock", date(2020, 4, 15), "F", "EX31 1AA"),
     "thea": ("Thea", "Anderson", date(2015, 1, 19), "F", "LS26 0FH"),
     "theo": ("Theo", "Anderson", date(2015, 8, 26), "M", "LS26 0FH"),
     "sophia": ("Sophia Zelan", "Shaw", date(2013, 10, 3), "F", "WV17 7TP"),
@@ -55,6 +57,11 @@ NEVER_THIS_CHILD = {
     "brother's name one letter away, no postcode": ("Theo Anderson 19/01/2015", "thea"),
     "brother's name, the family name typed first": ("Anderson Theo 19/01/2015 LS26 0FH", "thea"),
     "brother's names, the family name typed first": ("Johnson Mohammed Jayden 17/05/2012 YO9 5SS", "joshua"),
+    # The diff review: a sister's registered given names exactly, with this child's birthday.
+    "a sister's own names, this child's birthday": ("Mia Pennock 15/04/2020 EX31 1AA", "mia-rose"),
+    # The diff review: a slip nearer a brother's name than hers.
+    "a slip one letter from the brother's name": ("Teo Anderson 19/01/2015 LS26 0FH", "thea"),
+    "a slip nearer the brother's name": ("Thoe Anderson 19/01/2015 LS26 0FH", "thea"),
     # F3: initials are not names.
     "initials only": ("S S 03/10/2013 WV17 7TP", "sophia"),
     "initials only, another child": ("E C 17/04/2014 LS11 4LN", "eleanor"),
@@ -78,6 +85,8 @@ STILL_FOUND = {
     "her own name": ("Thea Anderson 19/01/2015 LS26 0FH", "thea"),
     "a slip that is no sibling's name": ("Thae Anderson 19/01/2015 LS26 0FH", "thea"),
     "her name in full": ("Sophia Shaw 03/10/2013 WV17 7TP", "sophia"),
+    "her given names in full, beside a sister of her first name": ("Mia Rose Pennock 15/04/2020 EX31 1AA", "mia-rose"),
+    "the sister of that first name": ("Mia Pennock 24/08/2022 EX31 1AA", "mia-p"),
     "her birthday": ("Zoe Ali 31/01/2020 NR21 7UE", "zoe"),
     "the sister's own birthday": ("Aria Ali 31/01/2012 NR21 7UE", "aria"),
     "a wrong year that is no relative's birthday": ("Zoe Ali 31/01/2013 NR21 7UE", "zoe"),
