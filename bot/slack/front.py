@@ -681,8 +681,9 @@ class SlackFrontEnd:
         """
         try:
             inbound.check_headers(request.headers, time.time())  # before the body: unsigned, nothing is read
-            # Read within the process's budget for bodies not yet verified, and verified before
-            # anything else waits: a flood of forged bodies is refused unread once it is spent.
+            # Read within the process's budget for bodies not yet verified (the bytes received), and
+            # verified before anything else waits: once a flood of forged bodies has spent it, a body
+            # is refused at the piece that would go over, the rest of it unread.
             raw = await read_body(request, budget=request.app[UNVERIFIED_KEY])
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
             text, body = inbound.parse(raw, request.content_type)
