@@ -393,10 +393,11 @@ class Standing(StrEnum):
     find a child. So too a family name typed for a child the register knows by a given name alone:
     nothing checks it. Never accepted."""
     NAMES_INCOMPLETE = "names_incomplete"
-    """Only an initial for the given or the family name, or no given name unless the family name,
-    the exact date of birth and the full postcode are all the child's (``_at_home``). Initials would
-    find any child, and a family name with a birthday alone is a guess at any child of that name.
-    Never accepted: the answer asks for the names in full."""
+    """Only an initial for the given or the family name, or one name alone (no given name, or a
+    given name without the family name the child is registered by) unless that name, the exact date
+    of birth and the full postcode are all the child's (``_at_home``). Initials would find any
+    child, and one name with a birthday is a guess at any child of that name. Never accepted: the
+    answer asks for the names in full."""
     NAMES_DISAGREE = "names_disagree"
     """Neither name agrees in any reading (as typed, swapped, or an alias). Never accepted, never
     offered as "more than one could match": a birthday and a postcode do not find a child."""
@@ -637,7 +638,7 @@ def _assess(
     elif (
         names.given == "initial"
         or _initials(names.asked_family)
-        or (names.given == "missing" and not _at_home(readings, names, dob_level, identity))
+        or ("missing" in (names.given, names.family) and not _at_home(readings, names, dob_level, identity))
     ):
         standing = Standing.NAMES_INCOMPLETE
     elif names.family == "disagree" and (not identity.family_name or _unregistered_family(names.asked_family, counts)):
@@ -659,17 +660,17 @@ def _assess(
 
 
 def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity: Identity) -> bool:
-    """A family name alone that says all the rest: the family name as registered, as typed, the date
-    of birth exactly, and the full postcode the child's. The one child it could also be is a twin
-    at that address: a registered one is held back in ``decide.choose`` (born that day, same
-    household), as the issue asks of twins; an unregistered one nothing could tell apart. Without
-    the postcode, a family name and a birthday are a guess at any child of that name."""
-    return (
-        names.plain
-        and names.family == "exact"
-        and dob_level == "exact"
-        and _postcode_level(readings, identity.postcode) == "full"
-    )
+    """One name alone that says all the rest: the family name as registered and as typed, or the
+    given name as registered (a one-word query reads as either), the date of birth exactly, and the
+    full postcode the child's. The one child it could also be is a twin at that address: a
+    registered one is held back in ``decide.choose`` (born that day, same household), as the issue
+    asks of twins; an unregistered one nothing could tell apart. Without the postcode, or with only
+    its outward code, one name and a birthday are a guess at any child of that name."""
+    if names.given == "missing":
+        one_name = names.plain and names.family == "exact"
+    else:
+        one_name = names.given in ("exact", "exact_all")
+    return one_name and dob_level == "exact" and _postcode_level(readings, identity.postcode) == "full"
 
 
 def _unregistered_family(family: str, counts: NameCounts | None) -> bool:
