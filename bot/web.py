@@ -69,7 +69,7 @@ class BodyBudget:
     Forged requests read in full before their signature could be checked, with no bound on how
     many at once, took a process from 140 MiB to over 600 MiB (400 bodies of 1 MiB) and a signed
     command's answer near Slack's 3 s deadline. A body takes each piece as it arrives; one that
-    would take more than is left is refused (``read_body``: 503). Large bodies (over ``small``) may take only
+    would take more than is left is refused (``read_body``: 429). Large bodies (over ``small``) may take only
     ``large_limit``: however many large forged bodies are in flight, small ones (a slash command)
     still have ``small_share``."""
 
@@ -95,7 +95,8 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     """The whole request body, or BodyRefused: over ``limit`` (at most ``MAX_BODY``) once
     decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
     (408), not readable as sent (400: a broken chunked or compressed stream), or, its sender not
-    yet known, more than ``budget`` has left (503, as soon as a piece would go over). The one home
+    yet known, more than ``budget`` has left (429 Too Many Requests, as soon as a piece would go over:
+    a request refused for the load, never a server error). The one home
     for reading a body, so every front end refuses alike. The budget is given back on return: the
     caller verifies the body before it next waits.
 
@@ -112,7 +113,7 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
         nonlocal held
         if budget is not None and size > held:
             if not budget.take(size - held, max(size, declared or 0)):
-                raise BodyRefused(503, "unverified_bodies_over_budget")
+                raise BodyRefused(429, "unverified_bodies_over_budget")
             held = size
 
     try:

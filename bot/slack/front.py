@@ -689,8 +689,8 @@ class SlackFrontEnd:
             text, body = inbound.parse(raw, request.content_type)
         except BodyRefused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
-            if refused.status == 503:  # a forged flood, or more real requests at once than ever seen
-                return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "1"})
+            if refused.status == 429:  # a forged flood, or more real requests at once than ever seen
+                return web.json_response({"error": "busy"}, status=429, headers={"Retry-After": "1"})
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
             return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)

@@ -103,8 +103,8 @@ async def test_forged_bodies_over_the_unverified_budget_are_refused_unread_and_a
     body = b"a=" + b"x" * (FORGED_CHUNK - 2)
     flood = [forged_head(length=len(body)) + body] * 20 + [forged_head(length=None) + chunked(body)] * 20
     statuses = await asyncio.gather(*(status_of(port, data) for data in flood))
-    assert Counter(statuses) == {503: len(flood)}
-    assert refusals(logs.new()) == {503: len(flood)}
+    assert Counter(statuses) == {429: len(flood)}
+    assert refusals(logs.new()) == {429: len(flood)}
     assert budget.held == held_count * (MAX_BODY - 1)  # the refused took nothing and kept nothing
 
     # A correctly signed command while the forged bodies are still being read: answered.
@@ -134,7 +134,7 @@ async def test_connections_that_declare_a_body_and_send_none_hold_nothing_and_st
 ) -> None:
     """The diff review: connections each declaring a small body (64 KiB) and sending not one byte of
     it had reserved the whole budget between them, at no cost to the sender, and a signed command
-    was refused 503 until they timed out. Only bytes received are held now."""
+    was refused until they timed out. Only bytes received are held now."""
     port = world.slack.client.port
     assert port is not None
     budget = budget_of(world)
