@@ -157,9 +157,11 @@ class TermSealer:
       terms die when children born that day are destroyed at 24, whatever the search found
       (archived, ambiguous, several candidates, no match). When the one child it found has its
       data key under that same cohort, the child's key is used (it dies no later).
-    - Otherwise terms about one child: under that child's data key. That is the one subject's, or
-      ``known`` without a subject: a child the command names but did not show (a keyed lookup of
-      an archived child, answered "no record"), whose terms then die with it.
+    - Otherwise terms about one child: under the one subject's data key (the event names it as
+      its subject anyway). For ``known`` without a subject, a child the command names but did not
+      show (a keyed lookup of an archived child, answered "no record", or a command stopped for a
+      code), under its birth day's cohort terms key, which dies with it: ``terms_key`` then names no
+      reference.
     - Otherwise (no date, no single child): under the month's key, kept ``AUDIT_TERM_MONTHS``.
     """
 
@@ -204,8 +206,15 @@ class TermSealer:
                 row = (await session.execute(_CHILD_KEY, {"ref": ref})).first()
                 stored = None if row is None else (row.kek_id, row.wrapped)
             if stored is not None and (cohort is None or stored[0] == cohort):
-                data_key = self._keys.unwrap(stored[0], stored[1], child_aad(ref))
-                return seal(data_key, payload, child_terms_aad(ref)), f"child:{ref}"
+                if not subject_refs:
+                    # Not the event's subject (an archived child's "no record", a command stopped for
+                    # a code): its birth day's cohort terms key, under the cohort key its own key is
+                    # wrapped under, dies with it and names no reference. "child:<ref>" kept the
+                    # reference in plain text in the audit for good (PostgreSQL forensics review).
+                    cohort = stored[0]
+                else:
+                    data_key = self._keys.unwrap(stored[0], stored[1], child_aad(ref))
+                    return seal(data_key, payload, child_terms_aad(ref)), f"child:{ref}"
         if cohort is not None:
             name = cohort_period(cohort)
             key = await self._period_key(session, name, writer, cohort, cache=False)
