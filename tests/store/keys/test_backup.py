@@ -180,9 +180,9 @@ async def test_rotation_rewraps_every_key_and_removes_the_old_generation(signpos
     old_master = keys.keks["k1"]
     report = await rotate(signpost.ctx.db, keys, NOV_2)
     assert (report.old_generation, report.new_generation) == (1, 2)
-    # audit_term_keys: the month's key and the searched birth date's terms key (the challenged
-    # lookup of AMY is sealed under AMY's own key)
-    assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 2
+    # audit_term_keys: the month's key, the searched birth date's terms key, and AMY's birth day's
+    # terms key (the challenged lookup of AMY, not yet its event's subject, is sealed under it)
+    assert report.rewrapped["child_keys"] == 10 and report.rewrapped["audit_term_keys"] == 3
     assert report.rewrapped["totp_credentials"] == 1 and report.rewrapped["parked_commands"] == 1
     on_disk = KeyRing.load_or_create(keys.path)
     assert on_disk.current_kek_id == "k2" and "k1" not in on_disk.keks
