@@ -4,7 +4,9 @@ Four checks, each reusing the home of its rule: SQLite's own integrity check
 (``store.db.sqlite_integrity``); the schema of this Signpost's migrations, every table with its
 keys and indexes (``store.db.schema_behind``, ``store.db.schema_gaps``); the key binding, the
 key file's fingerprint the store keeps (``store.keys.binding.bind``, which only reads once a
-fingerprint is recorded); and the audit chain (``store.audit.verify.verify``, as `audit verify`).
+fingerprint is recorded), with the wrapped keys it cannot open and the birth-date keys it still holds
+of cohorts the store has destroyed (``store.lifecycle.retention.unfinished_puncture``); and the
+audit chain (``store.audit.verify.verify``, as `audit verify`).
 
 The store is opened read-only (``Database.read_only``): a backup checked is a backup unchanged, and
 nothing is written to a store that may be damaged, so the check writes no audit event (as `db
@@ -41,6 +43,7 @@ from store.keys.backup import PARTIAL
 from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
 from store.keys.crypto import KeyFileError, KeyRing
 from store.keys.unheld import under_destroyed, unheld
+from store.lifecycle.retention import UNFINISHED_PUNCTURE, unfinished_puncture
 
 NO_BINDING = (
     "no key binding: the store does not record which key file is its own (a restore that did not finish, "
@@ -220,6 +223,9 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
     found.problems += [f"{each.said()}{_SEALED_BY}" + (f": {each.remedy()}" if each.remedy() else "") for each in lost]
     destroyed = await under_destroyed(db, ring, datetime.now(UTC).date())
     found.problems += [each.said() for each in destroyed]
+    lagging = await unfinished_puncture(db, ring)
+    if lagging:
+        found.problems.append(f"SIGNPOST_KEY_FILE {UNFINISHED_PUNCTURE.format(days=plural(lagging, 'day'))}")
     if not lost and not destroyed:
         found.passed.append("every wrapped key is under a key SIGNPOST_KEY_FILE holds")
     return True

@@ -220,6 +220,14 @@ async def rotate_keys(
         return await _rotate_alone(ctx, audit, on_progress=on_progress, on_total=on_total)
 
 
+PUNCTURE_UNFINISHED = (
+    "cannot rotate, nothing was changed: the key file still holds birth-date and search-term keys of children "
+    "retention has destroyed, which a rotation would carry into the new generation: run `signpost retention run` "
+    "to finish the destruction, then rotate again"
+)
+"""Why a rotation is refused while a retention run killed before its key file's write left it so
+(``store.lifecycle.retention.unfinished_puncture``; `signpost db check` counts the days)."""
+
 SERVING = (
     "a Signpost server on this host is serving with this key file, holding its keys in memory: stop every "
     "replica (`signpost run`, the console) first, then rotate, and start them again"
@@ -256,6 +264,8 @@ async def _rotate_alone(
     if lost:  # nothing could re-wrap them: said before anything changes, with what to do
         said = "; ".join(each.said() + (f": {each.remedy()}" if each.remedy() else "") for each in lost)
         raise Failed(f"cannot rotate, nothing was changed: {said} (`signpost db check` counts them); then rotate again")
+    if await lifecycle.unfinished_puncture(ctx.db, ctx.keys):  # a new generation would carry those keys
+        raise Refused(PUNCTURE_UNFINISHED, reason="a retention run's key-file write is unfinished")
     today = ctx.clock.now().date()
     try:
         report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)

@@ -858,6 +858,30 @@ async def _finish_puncture(
     keychain.puncture(keys, Chain.MONTH, keychain.month_cutoff(through), today)
 
 
+async def unfinished_puncture(db: Database, keys: KeyRing) -> int:
+    """How many days of births the key file still holds birth-date or term keys of (day and term
+    chains, every generation) whose children this store has destroyed: a run killed between a
+    day's commit and the key file's write (``_finish_puncture`` finishes it), or an earlier copy of
+    the key file put back. 0 when the key file is at or past where the store's runs have got
+    (``retention_state``), as after every finished run. Reads only: `signpost db check` says it,
+    and `signpost keys rotate`, which would carry those keys into its new generation, refuses."""
+    held = [s.cutoff for s in keychain.states(keys) if s.chain in keychain.PUNCTURED_WITH[Chain.DAY]]
+    if not held:  # no chains (a store written before them), or decommissioned: nothing to tell
+        return 0
+    async with db.read() as session:
+        done = await last_day(session)
+    return 0 if done is None else max(0, _day_cutoff(done) - min(held))
+
+
+UNFINISHED_PUNCTURE = (
+    "still holds the birth-date and search-term keys of {days} of births whose children retention has "
+    "destroyed (a retention run stopped before it wrote the key file), so a backup taken before opens "
+    "those children with it: run `signpost retention run` to finish the destruction"
+)
+"""What `signpost db check` says of ``unfinished_puncture`` after the key file's name (a count only:
+no cohort's date)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Due:
     """How much a run would work through: days to process, data keys to seal in (for progress)."""

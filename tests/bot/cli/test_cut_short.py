@@ -511,17 +511,22 @@ STRACE = shutil.which("strace")
 needs_strace = pytest.mark.skipif(STRACE is None, reason="kills the real process at a chosen rename() with strace")
 
 
-def _destroy_killed_at_rename(of: Path, nth: int, env: dict[str, str] | None = None) -> int:
-    """`signpost decommission destroy` as a real process, killed -9 as it is about to put the
-    ``nth`` new version of the file ``of`` in its place (its rename(), by strace's fault injection,
-    as the forensic review did it): the new version is written but not yet the file. Returns its
-    exit status."""
+def killed_at_rename(of: Path, nth: int, *command: str, env: dict[str, str] | None = None) -> int:
+    """`signpost COMMAND…` as a real process, killed -9 as it is about to put the ``nth`` new
+    version of the file ``of`` in its place (its rename(), by strace's fault injection, as the
+    forensic reviews did it): the new version is written but not yet the file. Returns its exit
+    status."""
     assert STRACE is not None
     tmp = str(temporary_name(of))
     run = [STRACE, "-f", "-qq", "-P", tmp, "-e", "trace=rename", "-e", f"inject=rename:signal=SIGKILL:when={nth}"]
-    signpost = [str(Path(sys.executable).with_name("signpost")), "decommission", "destroy"]
+    signpost = [str(Path(sys.executable).with_name("signpost")), *command]
     done = subprocess.run([*run, "-o", "/dev/null", *signpost], env={**os.environ, **(env or {})}, capture_output=True)
     return done.returncode
+
+
+def _destroy_killed_at_rename(of: Path, nth: int, env: dict[str, str] | None = None) -> int:
+    """`signpost decommission destroy`, killed -9 at the ``nth`` rename of ``of`` (``killed_at_rename``)."""
+    return killed_at_rename(of, nth, "decommission", "destroy", env=env)
 
 
 def _on_disk(path: Path) -> dict[str, Any]:
