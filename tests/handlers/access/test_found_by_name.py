@@ -163,10 +163,12 @@ async def test_a_typed_reference_is_still_named_back(app: Signpost) -> None:
 async def test_a_request_by_handle_waiting_for_its_code_has_terms_sealed_under_the_childs_key(
     app: Signpost, clock: FakeClock
 ) -> None:
-    """As a request by reference stopped for a code: its purpose dies with the child, not the month."""
+    """As a request by reference stopped for a code: its purpose dies with the child, not the month
+    (under its birth day's terms key: the event names no reference)."""
     found = await search_as(app, "P002", BY_NAME)
     clock.advance(minutes=31)  # the code is stale again
     stopped = await say(app, "P002", f"{button(found, 'request_access').command} section 47 enquiry")
     assert stopped.outcome is Outcome.CHALLENGED
     [event] = [e for e in await audit_events(app, "request_access") if e.outcome == "challenged"]
-    assert event.terms is not None and event.terms_key == f"child:{int(SHIELDED)}"
+    assert event.terms is not None and event.terms_key is not None and event.terms_key.startswith("cohort:")
+    assert str(int(SHIELDED)) not in event.terms_key
