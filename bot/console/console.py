@@ -24,7 +24,7 @@ from bot.cli.arguments import HIDDEN_ID
 from bot.cli.common import CommandFailed, opened, serving_with_keys
 from bot.config import Settings, load_settings
 from bot.console import devclock
-from bot.console.lines import LineReader
+from bot.console.lines import SKIP_LIMIT_TEXT, LineReader
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import plain, render
 from bot.console.terminal import in_daemon_thread, modes_kept
@@ -205,6 +205,11 @@ class Console:
     async def loop(self) -> int:
         while True:
             line = await self.next_line()
+            if line is None and self.lines.ended:  # no line end within SKIP_LIMIT: the rest is no text
+                self.say(
+                    f"No line end in the {SKIP_LIMIT_TEXT} after that line, so the rest of the input was not read."
+                )
+                return 1
             if line is None:
                 return 0
             text = trim(line)

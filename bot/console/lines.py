@@ -7,7 +7,11 @@ from typing import TextIO
 from handlers.grammar import MAX_COMMAND_TEXT
 
 LINE_LIMIT = MAX_COMMAND_TEXT + 1  # one character more than a command may hold: answered as too long
-SKIP_LIMIT = 1024 * 1024  # characters of a too-long line skipped looking for its end (a request's most)
+# Characters of a too-long line skipped looking for its end, in bounded memory (a chunk at a time).
+# 1 MiB, a request's most, ended a piped session at a 2 MB line, silently, the commands after it never
+# run: a line of text is far shorter than this; only an input that is no text (``< /dev/zero``) goes on.
+SKIP_LIMIT = 64 * 1024 * 1024
+SKIP_LIMIT_TEXT = "64 MB"  # as the console says it
 _CHUNK = 64 * 1024
 
 
@@ -17,7 +21,7 @@ class LineReader:
     A line longer than ``MAX_COMMAND_TEXT`` comes cut at ``LINE_LIMIT`` characters (so the
     dispatcher answers it as too long) and the rest of it is skipped, unread. An input with no line
     end within ``SKIP_LIMIT`` more (``< /dev/zero``, read whole until memory ran out) holds no
-    further line: it ends there."""
+    further line: it ends there (``ended``, which the console says)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

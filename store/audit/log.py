@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, fields
@@ -65,6 +66,36 @@ class AuditWriteFailed(Exception):
     """The audit event could not be made durable; the command must not answer."""
 
 
+# Who asked, as an event records it (``user_id``, ``tenant``): an id, never a person's words. Some
+# identities are only claimed: a refused Teams activity's ``from.id``, ``aadObjectId`` or tenant, an
+# operator's ``signpost match --as`` that names no admin. The audit is append-only and hash-chained,
+# so a name, date of birth or postcode typed there would stay for good. Every id Signpost takes a
+# command under has this shape: Slack's users, teams and enterprises (U0NURSE, W012A3CDE, T0001,
+# E0ABC), Teams account ids (29:1GcS4E…, base64url) and AAD object and tenant GUIDs, register ids
+# (P001, NS-P0001), the console's tenant and Signpost's own actors (local, signpost, misuse-monitor,
+# the origins), local accounts (root, first.last, uid:1000): ASCII letters, digits and . _ : -,
+# starting with a letter or digit, at most the column's 128. A space, a slash, any other character
+# or a date (03-04-2014, 2014.04.03) is no id: the event is recorded under ``UNRECOGNISED`` instead.
+# Enforced here, where every event is built (``AuditRecord``), so no front end or command need remember.
+UNRECOGNISED = "unrecognised"
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# Day-month-year or year-month-day between separators, as a date of birth is typed without a slash.
+# No GUID holds one (its groups are 4 characters or more), nor any Slack id (no separators).
+_DATE_INSIDE = re.compile(
+    r"(?<![A-Za-z0-9])"
+    r"(?:[0-9]{1,2}[._-][0-9]{1,2}[._-](?:[0-9]{4}|[0-9]{2})|[0-9]{4}[._-][0-9]{1,2}[._-][0-9]{1,2})"
+    r"(?![A-Za-z0-9])"
+)
+
+
+def recorded_id(given: str) -> str:
+    """``given`` as an audit event records an identity: as given when shaped like an id (or empty:
+    nothing was claimed), else ``UNRECOGNISED``."""
+    if not given or (_ID_SHAPE.fullmatch(given) and not _DATE_INSIDE.search(given)):
+        return given
+    return UNRECOGNISED
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     at: datetime
@@ -88,6 +119,15 @@ class AuditRecord:
     # archived child, answered "no record"): not stored in the event, filed in ``audit_candidates``
     # with it, so the child's subject access report finds the event while the child's key lives.
     named: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Whoever built it: an identity not shaped like an id is never kept (``recorded_id``). The
+        # actor is not checked here: it is the register's practitioner, read from the store, never claimed.
+        for name in ("tenant", "user_id"):
+            given = getattr(self, name)
+            kept = recorded_id(given)
+            if kept is not given:
+                object.__setattr__(self, name, kept)
 
 
 ORIGIN_TENANT = "signpost"  # the one tenant spelling for events that no chat user sent
@@ -120,7 +160,7 @@ def origin_event(
         actor_id=actor.practitioner_id if actor else None,
         platform=origin.value,
         tenant=ORIGIN_TENANT,
-        user_id=(who or (actor.practitioner_id if actor else origin.value))[:128],
+        user_id=who or (actor.practitioner_id if actor else origin.value),  # recorded_id: one too long is no id
         actor_role=actor.role if actor else None,
         actor_org=actor.organisation if actor else None,
         actor_la=actor.local_authority if actor else None,

@@ -648,5 +648,8 @@ async def _append_help_by_px01(signpost: Signpost, clock: FakeClock, hostile: di
         user_id=hostile["user_id"],
         detail=hostile["detail"],
     )
+    # A user id not shaped like one is recorded "unrecognised" now (``store.audit.log.recorded_id``);
+    # an earlier Signpost kept any as sent, and those events are exported still: written as it did.
+    object.__setattr__(record, "user_id", hostile["user_id"])
     async with signpost.ctx.db.write() as session:
         await append(session, [record])

@@ -119,6 +119,27 @@ def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
 
 
+def test_a_name_typed_as_the_admin_is_refused_and_not_kept_in_the_audit(cli: Cli, tmp_path: Path) -> None:
+    """`--as` that names no one: the refusal was audited with the typed text, in capitals, as its
+    user_id, for good (the audit is append-only) and shown by `audit export`. It is recorded as
+    "unrecognised", as every id not shaped like one; a real admin's id is recorded as typed."""
+    setup_store(cli, tmp_path)
+    (tmp_path / "roll.csv").write_text(roll_csv(ROLL[:1]), encoding="utf-8")
+    typed = cli("match", str(tmp_path / "roll.csv"), "--as", "Amy Jones 03/04/2014 M1 2AB")
+    assert typed.code == 2 and typed.out == ""
+    admin = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    assert admin.code == 0, admin.err
+    events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
+    assert [(e["outcome"], e["user_id"], e["actor_id"]) for e in events] == [
+        ("refused", "unrecognised", None),
+        ("answered", "AD01", "AD01"),
+    ]
+    for form in ("jsonl", "csv"):
+        exported = cli("audit", "export", "--format", form)
+        assert exported.code == 0, exported.err
+        assert [p for p in ("AMY", "JONES", "03/04/2014", "M1 2AB") if p in exported.out.upper()] == []
+
+
 def chat_text(given: str, family: str, dob: str, postcode: str) -> str:
     year, month, day = dob.split("-")
     return f"{given} {family} {day}/{month}/{year} {postcode}".strip()

@@ -306,6 +306,60 @@ async def test_a_configured_tenant_in_one_field_and_another_in_the_other_is_refu
     assert [e.detail for e in await teams_events(loaded)] == ["tenant not configured"]
 
 
+# A refused activity is audited under the identity it claims; what it claims is the sender's word.
+TYPED_NAME = "Xanthippe Quorlby 22/07/2013 QX9 8ZZ"
+TYPED_PARTS = ("Amy", "Jones", "03/04/2014", "M1 2AB", "Xanthippe", "Quorlby", "22/07/2013", "QX9")
+REAL_TEAMS_ID = "29:1GcS4EyB_oSI8A88XmWBN7NbFnRHNQxFRsJBaqfQH-pkHENqTD3BuWg4w3GMeVWcxX_a1SdVB8Pd7WnYmFPn3Jw"
+
+
+def _other_channel(url: str) -> dict[str, Any]:
+    activity = {**message(PRIYA, "hello", url), "channelId": "directline"}
+    activity["from"] = {"id": TYPED_NAME, "name": TYPED_NAME, "aadObjectId": IDENTITY}
+    return activity
+
+
+def _other_tenant(url: str) -> dict[str, Any]:
+    activity = message(PRIYA, "hello", url)
+    activity["conversation"]["tenantId"] = "Amy Jones 03/04/2014"
+    activity["channelData"] = {"tenant": {"id": "Amy Jones 03/04/2014"}}
+    return activity
+
+
+def _no_aad(teams_id: str) -> Callable[[str], dict[str, Any]]:
+    def build(url: str) -> dict[str, Any]:
+        activity = message(PRIYA, "hello", url)
+        activity["from"] = {"id": teams_id, "name": "x"}
+        return activity
+
+    return build
+
+
+# (activity, status, the (tenant, user_id) its event is stored under)
+CLAIMED: dict[str, tuple[Callable[[str], dict[str, Any]], int, tuple[str, str]]] = {
+    "another channel, a name as from.id and aadObjectId": (_other_channel, 403, (PRIYA.tenant, "unrecognised")),
+    "a name as the tenant": (_other_tenant, 403, ("unrecognised", PRIYA.aad)),
+    "no AAD object id, a name after 29:": (_no_aad("29:Amy Jones 03/04/2014"), 202, (PRIYA.tenant, "unrecognised")),
+    "no AAD object id, a real Teams account id": (_no_aad(REAL_TEAMS_ID), 202, (PRIYA.tenant, REAL_TEAMS_ID)),
+}
+
+
+@pytest.mark.parametrize("case", list(CLAIMED))
+async def test_a_refused_activity_is_audited_under_no_identity_its_sender_typed(
+    case: str, teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
+) -> None:
+    """Another channel (403), a tenant not configured (403), no Microsoft 365 id (202): the claimed
+    from.id, aadObjectId or tenant was written in the append-only audit as sent. A value not shaped
+    like an id is stored as "unrecognised"; a genuine one (a GUID, a Teams account id) exactly."""
+    build, status, under = CLAIMED[case]
+    response = await teams_secured.post(build(connector.url), bearer(signer.token(connector.url)))
+    assert response.status == status
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.actor_id) == ("untrusted_source", "refused", None)
+    assert (event.tenant, event.user_id) == under
+    stored = repr({k: v for k, v in vars(event).items() if not k.startswith("_")})
+    assert [part for part in TYPED_PARTS if part in stored] == []
+
+
 async def test_the_signed_host_on_another_port_gets_nothing(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:
