@@ -130,8 +130,9 @@ def choose(
       date typed, when this child was not; or another whose given names agree with those typed at
       least as closely (``score.GIVEN_AGREEMENT``: all as registered, first, nickname, middle, a
       prefix or slip), unless only as closely and the date typed is this child's birthday and not
-      the other's (Mia, beside her sister Mia Rose; "Dani" for twins Daniel and Danielle; "Alexa",
-      Alexandra's short form, on her brother Alexander's birthday); or another whose first given
+      the other's, or the other is a twin (Mia, beside her sister Mia Rose; "Alexa", Alexandra's
+      short form, on her brother Alexander's birthday; "Dani" for twins Daniel and Danielle leaves
+      both open, and too close); or another whose first given
       name a typed word is a nearer slip of than of this child's (Teo: Theo, not Thea): below
       ``accept``. The query names the relative, or an unregistered child of that household, as
       likely as this one; so against a child of another household such a child still weighs in
@@ -280,7 +281,7 @@ class _Households:
                 return True
         if self._agrees_as_well(number):
             return True
-        if self._nearer_a_relative(homes, names):
+        if self._nearer_a_relative(number, homes, names):
             return True
         return any(home in self._born for home in homes) and identity.date_of_birth != self._dob
 
@@ -296,9 +297,11 @@ class _Households:
     def _agrees_as_well(self, number: int) -> bool:
         """Whether another child of the household agrees with the typed given name at least as closely
         as this one (``GIVEN_AGREEMENT``), unless only as closely and the date typed is this child's
-        birthday and not that one's. "Dani" is a short form of both twins Daniel and Danielle, and
-        their birthday is one; "Alexa" is his sister Alexandra's short form before it is a prefix of
-        Alexander, on his birthday too. Mia, beside her sister Mia Rose, is "Mia" in full."""
+        birthday and not that one's, or that one is a twin (born the same day): then the rest of what
+        was typed tells them apart or leaves them within the margin of each other, and both are
+        open ("Lily Brown" for twins of that name, "Dani" for twins Daniel and Danielle: "more than
+        one", each on its full weight). "Alexa" is his sister Alexandra's short form before it is a
+        prefix of Alexander, on his birthday too. Mia, beside her sister Mia Rose, is "Mia" in full."""
         relatives = self.of(number)
         if not relatives:
             return False
@@ -308,22 +311,35 @@ class _Households:
             theirs = self._rank(other)
             if theirs is None or (mine is not None and theirs < mine):
                 continue
-            if theirs == mine and self._dob == born and self._candidates[other].date_of_birth != born:
-                continue  # the same agreement, and the date tells them apart
+            if theirs == mine and self._candidates[other].date_of_birth == born:
+                continue  # twins agreeing alike: the rest of what was typed tells them apart, or ``decide`` cannot
+            if theirs == mine and self._dob == born:
+                continue  # the same agreement, and the date typed is this child's and not the other's
             return True
         return False
 
-    def _nearer_a_relative(self, homes: frozenset[tuple[str, str]], names: Sequence[tuple[str, str]]) -> bool:
+    def _agreeing_twin(self, number: int) -> bool:
+        """Whether a child of this one's household born the same day agrees with the typed given names
+        as closely (``GIVEN_AGREEMENT``): no letter count chooses between them ("Dani" is nearer
+        Daniel, and a short form of Danielle as much)."""
+        mine = self._rank(number)
+        born = self._candidates[number].date_of_birth
+        return mine is not None and any(
+            self._rank(other) == mine and self._candidates[other].date_of_birth == born for other in self.of(number)
+        )
+
+    def _nearer_a_relative(
+        self, number: int, homes: frozenset[tuple[str, str]], names: Sequence[tuple[str, str]]
+    ) -> bool:
         """Whether a word typed is a slip (two edits at most) nearer another first given name registered
         in the household than any of this child's, when none of this child's first given names was
         typed: "Teo" is one letter from her brother Theo and two from Thea; "Francesca" (a form of both
-        Francis and Frances, as the nickname table has it) two from his sister Frances. The letter
-        count holds a child, never accepts one: "Dani" is nearer Daniel, but a short form of Danielle
-        as much, so ``_agrees_as_well`` holds him too when they are twins. Every typed word, as for the
-        names above: "Anderson Teo" is read both ways."""
+        Francis and Frances, as the nickname table has it) two from his sister Frances. Not between
+        twins agreeing alike (``_agreeing_twin``). Every typed word, as for the names above:
+        "Anderson Teo" is read both ways."""
         others = set().union(*(self._firsts.get(home, set()) for home in homes))
         own = {given.split()[0] for given, _ in names if given}
-        if not others or not own or own & self._typed:
+        if not others or not own or own & self._typed or self._agreeing_twin(number):
             return False
         relatives = others - own
         for word in self._typed:
