@@ -12,10 +12,10 @@ on raw scores); weights keep their distance. A child is chosen only when its wei
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from rapidfuzz.distance import OSA
 
@@ -123,14 +123,20 @@ def choose(
       the child's: below ``accept``.
     - Only an initial for a name, or no given name without the exact date and the full postcode
       (``Standing.NAMES_INCOMPLETE``): below ``accept``.
-    - A child whose household (the same family, registered at the same postcode) holds another
-      candidate whose first given name is a word typed, when it is none of this child's names (his
-      brother Theo is not a slip for Thea, nor Mohammed Jayden a middle name of Joshua Jayden); or holds
-      another candidate born on the date typed, when this child was not; or holds another candidate
-      registered by exactly the given names typed, when this child is not (Mia, beside Mia Rose); or
-      another whose first given name a typed word is a nearer slip of than of this child's (Teo:
-      Theo, not Thea): below ``accept``. The query names the relative, or an unregistered child of
-      that household, as likely as this one.
+    - A child whose household (registered at the same postcode, family names sharing a part:
+      Smith-Jones and Jones step-brothers are one) holds another candidate whose first given name is
+      a word typed, when it is none of this child's names (his brother Theo is not a slip for Thea,
+      nor Mohammed Jayden a middle name of Joshua Jayden); or holds another candidate born on the
+      date typed, when this child was not; or another whose given names agree with those typed at
+      least as closely (``score.GIVEN_AGREEMENT``: all as registered, first, nickname, middle, a
+      prefix or slip), unless only as closely and the date typed is this child's birthday and not
+      the other's, or the other is a twin (Mia, beside her sister Mia Rose; "Alexa", Alexandra's
+      short form, on her brother Alexander's birthday; "Dani" for twins Daniel and Danielle leaves
+      both open, and too close); or another whose first given
+      name a typed word is a nearer slip of than of this child's (Teo: Theo, not Thea): below
+      ``accept``. The query names the relative, or an unregistered child of that household, as
+      likely as this one; so against a child of another household such a child still weighs in
+      full when the margin is reckoned.
     - A badly garbled given name with the family name and exact date of birth: accepted on its
       weight, unless another candidate shares that family name and date, wherever it lives (a
       registered twin, perhaps placed apart).
@@ -155,17 +161,19 @@ def choose(
         for _, identity, _, family in assessed:
             home = (family, normalise_postcode(identity.postcode))
             homes[home] = homes.get(home, 0) + 1
-    relatives = _Households(query, assessed)
+    relatives = _Households(query, [identity for _, identity, _, _ in assessed], weigh.agreement)
     below_accept = math.nextafter(policy.accept, -math.inf)
     scored: list[tuple[T, float]] = []
-    for ref, identity, found, family in assessed:
+    held_at_home: set[int] = set()  # held by its household's guard (``_Households.named_or_born``)
+    for number, (ref, identity, found, family) in enumerate(assessed):
         bits = found.bits
+        household = False
         if found.standing is Standing.NAMES_DISAGREE:
             bits = min(bits, policy.consider - 1.0)
         elif (
             found.standing
             in (Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME, Standing.NAMES_INCOMPLETE)
-            or relatives.named_or_born(identity, family)
+            or (household := relatives.named_or_born(number))
             or (found.standing is Standing.SAME_DAY_GARBLED and days[family, identity.date_of_birth] > 1)
             or (found.standing in (Standing.TWO_SLIPS, Standing.HOME_FAR_DATE) and family in born_that_day)
             or (
@@ -177,74 +185,161 @@ def choose(
             )
         ):
             bits = min(bits, below_accept)
+            if household:
+                held_at_home.add(number)
         scored.append((ref, bits))
     decision = decide(scored, policy)
     if decision.kind is DecisionKind.MATCH:
-        identity = next(identity for ref, identity, _, _ in assessed if ref == decision.best)
-        decision = replace(decision, exact=typed_exactly(query, identity))
+        best = next(number for number, (ref, _, _, _) in enumerate(assessed) if ref == decision.best)
+        if held_at_home - relatives.of(best):
+            # A child held by its household's guard is held as a name the query may mean as well as
+            # its relative's, not as weaker evidence: against a child of another household it weighs
+            # in full ("Dani Reed" at the Reed twins' address is not Danielle Reid elsewhere).
+            others = [
+                assessed[number][2].bits if number in held_at_home and number not in relatives.of(best) else bits
+                for number, (_, bits) in enumerate(scored)
+                if number != best
+            ]
+            if scored[best][1] - _log2_sum(others) < policy.margin:
+                return Decision(DecisionKind.AMBIGUOUS, None, decision.ranked)
+        decision = replace(decision, exact=typed_exactly(query, assessed[best][1]))
     return decision
 
 
 class _Households:
-    """The candidates by household (family as ``_family`` reads it, and registered postcode): which
-    of them bear a typed word as their first given name, and which were born on the date typed. For
+    """The candidates by household: registered at the same postcode, with family names that share a
+    part as ``_family`` reads each (Kian Smith-Jones and his step-brother Kyan Jones are one
+    household; Smith-Jones and Jones are different families to the twin guards, which look
+    everywhere). Which of them bear a typed word as their first given name, which were born on the
+    date typed, and how closely each agrees with the given name typed (``Assessor.agreement``). For
     the guard in ``choose``. Every typed word counts, not the given name as parsed alone: "Anderson
     Theo" is read both ways, and "Johnson Mohammed Jayden" holds Mohammed wherever the parser puts it."""
 
-    __slots__ = ("_born", "_dob", "_exact", "_first", "_firsts", "_given", "_named", "_typed")
+    __slots__ = (
+        "_agreement",
+        "_born",
+        "_candidates",
+        "_dob",
+        "_first",
+        "_firsts",
+        "_homes",
+        "_members",
+        "_named",
+        "_ranks",
+        "_typed",
+    )
 
-    def __init__(self, query: Query, assessed: Sequence[tuple[object, Identity, object, str]]) -> None:
-        self._given = normalise_name(query.given_names)
-        given = self._given.split()
+    def __init__(
+        self,
+        query: Query,
+        candidates: Sequence[Identity],
+        agreement: Callable[[Identity], int | None],
+    ) -> None:
+        given = normalise_name(query.given_names).split()
         self._first = given[0] if given else ""
         typed = {*given, *normalise_name(query.family_name).split()}
         self._typed = typed
         self._dob = query.date_of_birth
+        self._agreement = agreement
+        self._ranks: dict[int, int | None] = {}
+        self._homes: list[frozenset[tuple[str, str]]] = []
+        self._members: dict[tuple[str, str], list[int]] = {}
         self._named: dict[tuple[str, str], set[str]] = {}
         self._born: set[tuple[str, str]] = set()
-        self._exact: set[tuple[str, str]] = set()  # a child there registered by the given names typed
         self._firsts: dict[tuple[str, str], set[str]] = {}  # the first given names registered there
-        for _, identity, _, family in assessed:
-            home = (family, normalise_postcode(identity.postcode))
-            if not family or not home[1]:
-                continue  # no family or no address: no household to tell apart
+        for number, identity in enumerate(candidates):
+            homes = _homes(identity)
+            self._homes.append(homes)
             held = normalise_name(identity.given_names).split()
-            if held:
-                self._firsts.setdefault(home, set()).add(held[0])
-            if held and held[0] in typed:
-                self._named.setdefault(home, set()).add(held[0])
-            if given and " ".join(held) == self._given:
-                self._exact.add(home)
-            if self._dob is not None and identity.date_of_birth == self._dob:
-                self._born.add(home)
+            for home in homes:
+                self._members.setdefault(home, []).append(number)
+                if held:
+                    self._firsts.setdefault(home, set()).add(held[0])
+                if held and held[0] in typed:
+                    self._named.setdefault(home, set()).add(held[0])
+                if self._dob is not None and identity.date_of_birth == self._dob:
+                    self._born.add(home)
+        self._candidates = candidates
 
-    def named_or_born(self, identity: Identity, family: str) -> bool:
-        """Whether another child of this one's household bears a typed word as its first given name,
-        when that word is none of this child's names (registered or alias) or is the given name typed
-        first and not this child's first (Bradley Mohammed is not "Mohammed" when his brother
-        Mohammed Theo lives with him); or was born on the date typed (this child was not)."""
-        home = (family, normalise_postcode(identity.postcode))
+    def named_or_born(self, number: int) -> bool:
+        """Whether candidate ``number`` is held by its household: another child there bears a typed
+        word as its first given name, when that word is none of this child's names (registered or
+        alias) or is the given name typed first and not this child's first (Bradley Mohammed is not
+        "Mohammed" when his brother Mohammed Theo lives with him); or agrees with the given name
+        typed as closely or more (``_agrees_as_well``); or bears the name a typed word is a nearer
+        slip of; or was born on the date typed (this child was not)."""
+        homes = self._homes[number]
+        if not homes:
+            return False  # no family or no address: no household to tell apart
+        identity = self._candidates[number]
         names = names_of(identity)
-        named = self._named.get(home)
+        named = set().union(*(self._named.get(home, set()) for home in homes))
         if named:
             firsts = {given.split()[0] for given, _ in names if given}
             words = {word for given, known in names for word in (*given.split(), *known.split())}
             if not named <= words or (self._first in named and self._first not in firsts):
                 return True
-        if home in self._exact and all(given != self._given for given, _ in names):
-            return True  # "Mia Pennock" is her sister Mia's name, not Mia Rose's with a name left out
-        if self._nearer_a_relative(home, names):
+        if self._agrees_as_well(number):
             return True
-        return home in self._born and identity.date_of_birth != self._dob
+        if self._nearer_a_relative(number, homes, names):
+            return True
+        return any(home in self._born for home in homes) and identity.date_of_birth != self._dob
 
-    def _nearer_a_relative(self, home: tuple[str, str], names: Sequence[tuple[str, str]]) -> bool:
+    def _rank(self, number: int) -> int | None:
+        if number not in self._ranks:
+            self._ranks[number] = self._agreement(self._candidates[number])
+        return self._ranks[number]
+
+    def of(self, number: int) -> set[int]:
+        """The other candidates of candidate ``number``'s household."""
+        return {other for home in self._homes[number] for other in self._members[home]} - {number}
+
+    def _agrees_as_well(self, number: int) -> bool:
+        """Whether another child of the household agrees with the typed given name at least as closely
+        as this one (``GIVEN_AGREEMENT``), unless only as closely and the date typed is this child's
+        birthday and not that one's, or that one is a twin (born the same day): then the rest of what
+        was typed tells them apart or leaves them within the margin of each other, and both are
+        open ("Lily Brown" for twins of that name, "Dani" for twins Daniel and Danielle: "more than
+        one", each on its full weight). "Alexa" is his sister Alexandra's short form before it is a
+        prefix of Alexander, on his birthday too. Mia, beside her sister Mia Rose, is "Mia" in full."""
+        relatives = self.of(number)
+        if not relatives:
+            return False
+        mine = self._rank(number)
+        born = self._candidates[number].date_of_birth
+        for other in relatives:
+            theirs = self._rank(other)
+            if theirs is None or (mine is not None and theirs < mine):
+                continue
+            if theirs == mine and self._candidates[other].date_of_birth == born:
+                continue  # twins agreeing alike: the rest of what was typed tells them apart, or ``decide`` cannot
+            if theirs == mine and self._dob == born:
+                continue  # the same agreement, and the date typed is this child's and not the other's
+            return True
+        return False
+
+    def _agreeing_twin(self, number: int) -> bool:
+        """Whether a child of this one's household born the same day agrees with the typed given names
+        as closely (``GIVEN_AGREEMENT``): no letter count chooses between them ("Dani" is nearer
+        Daniel, and a short form of Danielle as much)."""
+        mine = self._rank(number)
+        born = self._candidates[number].date_of_birth
+        return mine is not None and any(
+            self._rank(other) == mine and self._candidates[other].date_of_birth == born for other in self.of(number)
+        )
+
+    def _nearer_a_relative(
+        self, number: int, homes: frozenset[tuple[str, str]], names: Sequence[tuple[str, str]]
+    ) -> bool:
         """Whether a word typed is a slip (two edits at most) nearer another first given name registered
         in the household than any of this child's, when none of this child's first given names was
-        typed: "Teo" is one letter from her brother Theo and two from Thea. Every typed word, as for
-        the names above: "Anderson Teo" is read both ways."""
-        others = self._firsts.get(home)
+        typed: "Teo" is one letter from her brother Theo and two from Thea; "Francesca" (a form of both
+        Francis and Frances, as the nickname table has it) two from his sister Frances. Not between
+        twins agreeing alike (``_agreeing_twin``). Every typed word, as for the names above:
+        "Anderson Teo" is read both ways."""
+        others = set().union(*(self._firsts.get(home, set()) for home in homes))
         own = {given.split()[0] for given, _ in names if given}
-        if not others or not own or own & self._typed:
+        if not others or not own or own & self._typed or self._agreeing_twin(number):
             return False
         relatives = others - own
         for word in self._typed:
@@ -252,6 +347,25 @@ class _Households:
             if near <= 2 and near < min(OSA.distance(word, first) for first in own):
                 return True
         return False
+
+
+_PARTICLES: Final = frozenset({"VAN", "VON", "DER", "DEN", "DEL", "DES", "LOS", "LAS", "BIN", "BINT", "ABU"})
+"""Parts of a family name too common to make a household of their own (van der Berg, bin Omar)."""
+
+
+def _homes(identity: Identity) -> frozenset[tuple[str, str]]:
+    """The households a candidate belongs to: (a part of its family name as ``_family`` keys it, its
+    registered postcode), the whole name and each part of three letters or more that is no particle.
+    Two candidates sharing any are one household. None without a family name or a postcode."""
+    code = normalise_postcode(identity.postcode)
+    family = normalise_name(identity.family_name)
+    if not code or not family:
+        return frozenset()
+    parts = family.split()
+    keys = {phonetic_key(family)}
+    if len(parts) > 1:
+        keys.update(phonetic_key(part) for part in parts if len(part) >= 3 and part not in _PARTICLES)
+    return frozenset((key, code) for key in keys)
 
 
 def typed_exactly(query: Query, identity: Identity) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
@@ -346,6 +346,21 @@ _GIVEN_AGREES: Final = frozenset({"exact_all", "exact", "nickname", "middle", "p
 """Given-name levels that agree (an initial alone does not: 26 guesses would find any child)."""
 
 
+GIVEN_AGREEMENT: Final = {"exact_all": 4, "exact": 3, "nickname": 2, "middle": 1, "prefix": 0, "typo": 0, "phonetic": 0}
+"""How closely an agreeing given-name level says "this name", to tell a household's children apart
+(``decide._Households``), strongest first: all the given names as registered (or as many as typed,
+in order); the first given name; a listed short form of it (Alexa for Alexandra: a form people give
+that name, where a prefix or a slip is a form of no name in particular); a middle name typed first
+(the child's own name, but one answered to less often than a nickname); a prefix, a slip or a
+sound-alike (each a guess at the name, among which the household guard's letter count decides).
+Not the weights: a slip weighs more than a nickname because another child's name is seldom one slip
+away, but inside a household the question is which name was meant."""
+
+
+_FAMILY_WITH: Final = _ALIKE | {"missing", "both_missing"}
+"""Family-name levels under which a reading's given name is compared for ``Assessor.agreement``."""
+
+
 _FAR_DATE_LEVELS: Final = frozenset({"two_digits", "disagree"})
 """Date levels that forbid acceptance (see :attr:`Standing.FAR_DATE`), unless the date is only two
 digits out and both names agree in full or as registered (:attr:`Standing.TWO_SLIPS`)."""
@@ -384,8 +399,9 @@ class Standing(StrEnum):
     tells them apart). Another child of that name at the same full postcode is what it risks; the
     weight has to carry it."""
     HOUSEHOLD = "household"
-    """Family name agrees, given name is another name (or garbled, with another date): likelier
-    a brother, sister or twin than this child. Never accepted."""
+    """Family name agrees, given name is another name (or garbled, with another date), or a short
+    form of the child's that is a listed name of other roots (Alexa, Alexandra's, for Alexander):
+    likelier a brother, sister or twin than this child. Never accepted."""
     UNKNOWN_SURNAME = "unknown_surname"
     """The given name agrees; the family name is unlike the child's and no registered child bears it.
     A new surname (a step-parent's, an adopter's) is a surname people bear, and a misspelling of the
@@ -421,6 +437,9 @@ class _NameReading:
     """The best reading is the names as typed against the registered name (no swap, no alias)."""
     asked_family: str = ""
     """The family name the best reading takes from the query."""
+    another_name: bool = False
+    """The best reading's given name is a ``prefix`` of the child's that is a listed name of its own,
+    of other roots than the child's (``_another_name``)."""
 
 
 def _name_and_place(
@@ -467,11 +486,24 @@ def _name_and_place(
                 weight += place
             if weight > best.weight:
                 best = _NameReading(
-                    weight, given_level, family_level, False, number == 0 and reading == 0, asked_family
+                    weight,
+                    given_level,
+                    family_level,
+                    False,
+                    number == 0 and reading == 0,
+                    asked_family,
+                    given_level == "prefix" and _another_name(asked_given[0], child_given[0]),
                 )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
-    return _NameReading(best.weight, best.given, best.family, agrees, best.plain, best.asked_family)
+    return replace(best, agrees=agrees)
+
+
+def _another_name(asked: str, held: str) -> bool:
+    """A short form typed that is a listed name of its own, of other roots than the child's listed name
+    (were they shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva
+    is not Evan. Weighed as the prefix it is, but another name, as a brother's or sister's is."""
+    return asked in NAME_ROOTS and held in NAME_ROOTS
 
 
 def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:
@@ -623,6 +655,26 @@ class Assessor:
     def __call__(self, identity: Identity) -> Assessment:
         return _assess(self._readings, self._weights, identity, self._counts, self._unknown)
 
+    def agreement(self, identity: Identity) -> int | None:
+        """How closely the typed given names agree with the child's (:data:`GIVEN_AGREEMENT`, the
+        best over every reading and alias); None when they do not agree. Given names typed exactly as
+        registered, all of them, rank as ``exact_all``: "Mia" is her sister Mia's name in full, and
+        only the first of Mia Rose's. Only readings whose family name agrees with the name's (or none
+        typed) count: "Harrison" read as a given name is no nickname of Harry Harrison, nor "Aria
+        Morris" an alias Aria Carlfield of Ellie Morris."""
+        best: int | None = None
+        for given, family in names_of(identity):
+            held = given.split()
+            for reading, (asked, asked_family, _) in enumerate(self._readings.orientations):
+                if _family_level(asked_family, family) not in _FAMILY_WITH:
+                    continue  # a reading whose family name is not this name's says nothing of its given name
+                if asked and list(asked) == held:
+                    return GIVEN_AGREEMENT["exact_all"]
+                rank = GIVEN_AGREEMENT.get(_given_level(asked, held, self._unknown[reading]))
+                if rank is not None and (best is None or rank > best):
+                    best = rank
+        return best
+
 
 def _assess(
     readings: _Readings,
@@ -643,7 +695,7 @@ def _assess(
         standing = Standing.NAMES_INCOMPLETE
     elif names.family == "disagree" and (not identity.family_name or _unregistered_family(names.asked_family, counts)):
         standing = Standing.UNKNOWN_SURNAME
-    elif names.family in _ALIKE and names.given in _UNLIKE:
+    elif names.family in _ALIKE and (names.given in _UNLIKE or names.another_name):
         same_day = names.given == "garbled" and dob_level == "exact"
         standing = Standing.SAME_DAY_GARBLED if same_day else Standing.HOUSEHOLD
     elif dob_level in _FAR_DATE_LEVELS:

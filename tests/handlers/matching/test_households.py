@@ -44,6 +44,21 @@ CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
     "zoe": ("Zoe", "Ali", date(2020, 1, 31), "F", "NR21 7UE"),
     "aria": ("Aria", "Ali", date(2012, 1, 31), "F", "NR21 7UE"),
     "ellis": ("Ellis", "Salridge", date(2010, 3, 26), "M", "PE1 1AA"),
+    # Twins, a short form of both names (the matching review, HIGH 1).
+    "daniel": ("Daniel", "Reed", date(2016, 4, 4), "M", "S1 1AA"),
+    "danielle": ("Danielle", "Reed", date(2016, 4, 4), "F", "S1 1AA"),
+    # A namesake of the other twin elsewhere, born the same day, her family name a sound-alike.
+    "danielle-reid": ("Danielle", "Reid", date(2016, 4, 4), "F", "S4 1AA"),
+    "charles": ("Charles", "Moss", date(2017, 9, 12), "M", "S2 2AA"),
+    "charlotte": ("Charlotte", "Moss", date(2017, 9, 12), "F", "S2 2AA"),
+    # A brother and a sister, his name's prefix her nickname (HIGH 2).
+    "alexander": ("Alexander", "Price", date(2012, 2, 3), "M", "B1 1AA"),
+    "alexandra": ("Alexandra", "Price", date(2015, 7, 8), "F", "B1 1AA"),
+    # Step-brothers, a double-barrelled family name and one of its parts (HIGH 3, LOW 8).
+    "kian": ("Kian", "Smith-Jones", date(2013, 1, 5), "M", "M3 2AB"),
+    "kyan": ("Kyan", "Jones", date(2015, 6, 9), "M", "M3 2AB"),
+    "leo": ("Leo", "Smith-Jones", date(2013, 1, 5), "M", "M1 2AB"),
+    "max": ("Max", "Jones", date(2013, 5, 1), "M", "M1 2AB"),
 }
 REFS = {name: str(make_reference(999_300_000 + number * 10)) for number, name in enumerate(CHILDREN)}
 IDENTITIES = {name: Identity(g, f, (), born, sex, code) for name, (g, f, born, sex, code) in CHILDREN.items()}
@@ -77,7 +92,26 @@ NEVER_THIS_CHILD = {
     "given name, date and outward code": ("Thea 19/01/2015 LS26", "thea"),
     "given name and date": ("Thea 19/01/2015", "thea"),
     "given name, a date one slip out and postcode": ("Thea 19/01/2016 LS26 0FH", "thea"),
+    # The matching review: a short form of both twins' names (their birthday tells them not apart).
+    "a short form of both twins' names": ("Dani Reed 04/04/2016 S1 1AA", "daniel"),
+    "a short form of both twins' names, no postcode": ("Dani Reed 04/04/2016", "daniel"),
+    "a nickname of both twins' names": ("Charlie Moss 12/09/2017 S2 2AA", "charles"),
+    # His name's prefix, his sister's nickname: the name agrees better with her.
+    "his prefix, his sister's nickname, his birthday": ("Alexa Price 03/02/2012 B1 1AA", "alexander"),
+    "his prefix, his sister's nickname, no postcode": ("Alexa Price 03/02/2012", "alexander"),
+    # A step-brother's given name (his family name one part of this child's), this child's birthday.
+    "a step-brother's given name, this child's family name": ("Kyan Smith-Jones 05/01/2013 M3 2AB", "kian"),
+    "a step-brother's own names, this child's birthday": ("Kyan Jones 05/01/2013 M3 2AB", "kian"),
+    "a step-brother's exact birthday": ("Leo Jones 01/05/2013 M1 2AB", "leo"),
 }
+
+NEVER_AMONG_ITS_HOUSEHOLD = {
+    # With no postcode typed and another birthday, the chat search's probe does not bring the
+    # step-brother back as a candidate (no index term holds a family name part with a postcode
+    # alone), so nothing tells Kian he is there: ``choose`` holds Kian when he is a candidate.
+    "a step-brother's given name, no postcode": ("Kyan Smith-Jones 05/01/2013", "kian"),
+}
+"""Like ``NEVER_THIS_CHILD``, for ``choose`` given the household as candidates only."""
 
 STILL_FOUND = {
     "as registered": ("Joshua Jayden Johnson 17/05/2012 YO9 5SS", "joshua"),
@@ -99,6 +133,16 @@ STILL_FOUND = {
     # (a registered twin would hold him back, tests/handlers/matching/test_matching.py).
     "family name, date and postcode": ("Salridge 26/03/2010 PE1 1AA", "ellis"),
     "given name, date and postcode": ("Thea 19/01/2015 LS26 0FH", "thea"),
+    "a twin by his own name": ("Daniel Reed 04/04/2016 S1 1AA", "daniel"),
+    "a twin by her own name": ("Danielle Reed 04/04/2016 S1 1AA", "danielle"),
+    "the other twin by her own name": ("Charlotte Moss 12/09/2017 S2 2AA", "charlotte"),
+    "his own name beside a sister's like name": ("Alexander Price 03/02/2012 B1 1AA", "alexander"),
+    "her nickname on her birthday": ("Alexa Price 08/07/2015 B1 1AA", "alexandra"),
+    "a short form of both names, his birthday alone": ("Alex Price 03/02/2012 B1 1AA", "alexander"),
+    "a double-barrelled name beside a step-brother": ("Kian Smith-Jones 05/01/2013 M3 2AB", "kian"),
+    "the step-brother by his own name": ("Kyan Jones 09/06/2015 M3 2AB", "kyan"),
+    "one part of his family name, his birthday": ("Leo Jones 05/01/2013 M1 2AB", "leo"),
+    "the other step-brother on his birthday": ("Max Jones 01/05/2013 M1 2AB", "max"),
 }
 
 
@@ -152,16 +196,21 @@ async def test_the_child_is_still_found_by_her_own_names_and_birthday(signpost: 
 
 
 def household(child: str) -> list[tuple[str, Identity]]:
-    """The candidates a probe would return for a query about ``child``'s household: its members."""
-    family, code = CHILDREN[child][1], CHILDREN[child][4]
-    return [(name, IDENTITIES[name]) for name, row in CHILDREN.items() if (row[1], row[4]) == (family, code)]
+    """The candidates a probe would return for a query about ``child``'s household: its members (the
+    same postcode, family names sharing a part: Smith-Jones and Jones step-brothers are one)."""
+    parts, code = set(CHILDREN[child][1].split("-")), CHILDREN[child][4]
+    return [
+        (name, IDENTITIES[name])
+        for name, row in CHILDREN.items()
+        if row[4] == code and not parts.isdisjoint(row[1].split("-"))
+    ]
 
 
 @pytest.mark.parametrize("population", [100_000, 11_000_000])
-@pytest.mark.parametrize("case", list(NEVER_THIS_CHILD))
+@pytest.mark.parametrize("case", [*NEVER_THIS_CHILD, *NEVER_AMONG_ITS_HOUSEHOLD])
 def test_no_scale_accepts_them_even_without_name_counts(case: str, population: int) -> None:
     """``choose`` alone, the household as the candidates, no name counts: still never accepted."""
-    text, child = NEVER_THIS_CHILD[case]
+    text, child = {**NEVER_THIS_CHILD, **NEVER_AMONG_ITS_HOUSEHOLD}[case]
     decision = choose(parse_demographic(text, TODAY), household(child), MatchModel(population=population))
     assert decision.kind is not DecisionKind.MATCH, (decision.best, decision.ranked)
 
