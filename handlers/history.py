@@ -15,7 +15,9 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.grammar import UsageError, parse_number
 from handlers.vocabulary import LOOKUP_ACTIONS, Action, Outcome, Reply, format_ref
 from store.audit.chain import utc
+from store.audit.log import cohort_period
 from store.tables.audit import AuditEvent
+from store.tables.register import ChildKey
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 50
@@ -84,9 +86,9 @@ _RESUMED = (
 async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> list[str]:
     """The newest ``count`` lookups as history lines, each once: a lookup parked for a code and
     run when the code came is its run's line alone (matched, newest first, to the latest earlier
-    parking of the same query: a lookup by the child's key, which seals both; a search by name by
-    its kind alone, since it is parked under its birth date's key and answered under the child's);
-    one whose code never came is listed as such."""
+    parking of the same query: a lookup by its child's birth-day cohort, as both are sealed; a
+    search by name by its kind alone, since it is parked under its birth date's key and answered
+    under the child's); one whose code never came is listed as such."""
     query = (
         select(
             AuditEvent.at,
@@ -105,8 +107,12 @@ async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> li
     page, offset = 2 * count, 0
     while len(lines) < count:
         rows = (await session.execute(query.limit(page).offset(offset))).all()
+        cohorts = await _cohorts_of(session, [row.terms_key for row in rows if row.action == Action.LOOKUP])
         for at, action, outcome, refs, detail, terms_key, resumed in rows:
-            same = (action, terms_key if action == Action.LOOKUP else None)  # the same query
+            # The same query: a lookup's run is sealed under its child's key ("child:<ref>", its
+            # subject) and its parking under the cohort terms key of the child's birth day (it names
+            # no reference): both read as that cohort's.
+            same = (action, cohorts.get(terms_key, terms_key) if action == Action.LOOKUP else None)
             if resumed:
                 runs[same] += 1
             elif outcome == Outcome.CHALLENGED and runs[same]:
@@ -119,6 +125,16 @@ async def lookups(session: AsyncSession, practitioner_id: str, count: int) -> li
             break
         offset += page
     return lines
+
+
+async def _cohorts_of(session: AsyncSession, terms_keys: list[str | None]) -> dict[str | None, str]:
+    """For each ``child:<ref>`` among ``terms_keys``, the ``cohort:`` terms key of that child's birth
+    day (its data key's cohort), in one read; a child whose key is gone keeps its own."""
+    refs = {int(key.partition(":")[2]) for key in terms_keys if key and key.startswith("child:")}
+    if not refs:
+        return {}
+    rows = await session.execute(select(ChildKey.child_ref, ChildKey.kek_id).where(ChildKey.child_ref.in_(refs)))
+    return {f"child:{ref}": f"cohort:{cohort_period(kek_id)}" for ref, kek_id in rows.all()}
 
 
 async def show_history(ctx: Context, req: Request, session: AsyncSession) -> Result:

@@ -170,7 +170,8 @@ async def test_history_of_two_lookups_waiting_for_a_code_lists_the_one_answered_
 ) -> None:
     """Two lookups by reference parked at once, the code given for the older: pairing by kind alone
     listed the older as "not run" and hid the newer, which never ran (review). A lookup is paired by
-    its child's key, the same for its parking and its run."""
+    its child's birth-day cohort: its parking is sealed under that cohort's terms key (naming no
+    reference), its run under the child's own key, which is wrapped under that cohort's."""
     await load_standard(signpost)
     await say_fresh(signpost, "P001", "history")
     clock.advance(hours=2, minutes=1)
