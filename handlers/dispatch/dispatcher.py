@@ -479,6 +479,7 @@ class Dispatcher:
             result.subjects,
             now,
             writer=writer,
+            apart=not writer,  # read-only: its session may go back to the pool before a key is made
             born=born,
             known=result.subject_key,
             withhold=result.withhold_terms,

@@ -218,6 +218,7 @@ class TermSealer:
         at: datetime,
         *,
         writer: bool = False,
+        apart: bool = False,
         born: date | None = None,
         known: WrappedKey | None = None,
         withhold: bool = False,
@@ -226,7 +227,10 @@ class TermSealer:
 
         ``writer``: ``session`` is a write transaction (``Database.write``). A missing month or
         cohort key is then made in it: a second write transaction would wait for this one's lock
-        on SQLite. ``known``: the one subject's wrapped data key as the command already read it
+        on SQLite. ``apart``: ``session`` is a read-only command's, which may be closed before a
+        missing cohort key is made in a write transaction of its own (a burst of challenged lookups
+        of one child starved the pool: 40 at once, each holding its read connection while waiting
+        for a write one). ``known``: the one subject's wrapped data key as the command already read it
         (a keyed enquiry reads it with the child), so it is not read again. ``withhold``: the terms
         name a child already destroyed (its reference): none are kept.
         """
@@ -257,7 +261,7 @@ class TermSealer:
                     return seal(data_key, payload, child_terms_aad(ref)), f"child:{ref}"
         if cohort is not None:
             name = cohort_period(cohort)
-            key = await self._period_key(session, name, writer, cohort, cache=False)
+            key = await self._period_key(session, name, writer, cohort, cache=False, apart=apart)
             return seal(key, payload, _period_aad(name)), f"cohort:{name}"
         period = audit_chain.utc(at).strftime("%Y-%m")
         key = await self._period_key(session, period, writer, keychain.month_key(self._keys, period))
@@ -304,7 +308,14 @@ class TermSealer:
         return keychain.key_for(self._keys, keychain.Chain.DAY, keychain.day_slot(born))
 
     async def _period_key(
-        self, session: AsyncSession, period: str, writer: bool, kek: str | None, *, cache: bool = True
+        self,
+        session: AsyncSession,
+        period: str,
+        writer: bool,
+        kek: str | None,
+        *,
+        cache: bool = True,
+        apart: bool = False,
     ) -> bytes:
         """The data key named ``period`` (a month, or a cohort's ``d<tag>``), made under ``kek``
         (else the master KEK) when missing. Cohort keys are never cached: a retention run destroys
@@ -318,6 +329,12 @@ class TermSealer:
                 session, self._keys, period, kek
             )
         elif stored is None:
+            if apart:
+                # A read-only command's session (``apart``): its connection goes back to the pool
+                # before a write one is taken, as the dispatcher's ``_apart`` does, so a burst of
+                # commands reaching a birth day's first event does not hold every pooled connection
+                # while each waits for another (the session takes a fresh one if used again).
+                await session.close()
             # In a short write transaction of its own; a concurrent creator's key wins and is re-read.
             # Not read through the caller's session first: holding a pooled connection while waiting
             # for a write one starves the pool when many commands reach a new month at once.
