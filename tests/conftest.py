@@ -17,6 +17,7 @@ from handlers.clock import FakeClock
 from store.db import Database
 from store.keys.crypto import KeyRing
 from store.keys.keychain import ensure_chains, is_derived
+from store.keys.keydict import KeyDict
 from tests.databases import Templates, postgres_problem, sweep_leftovers
 
 BACKENDS = ("sqlite", "postgres")
@@ -106,8 +107,14 @@ def _worker_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     return ring
 
 
+@pytest.fixture(scope="session")
+def _worker_derived(_worker_keys: KeyRing) -> KeyDict:
+    """The worker key file's derived keys (a ``KeyDict``: a test's copy takes them in one C call)."""
+    return KeyDict({k: v for k, v in _worker_keys.keks.items() if is_derived(k)})
+
+
 @pytest.fixture
-def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing) -> KeyRing:
+def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing, _worker_derived: KeyDict) -> KeyRing:
     """A key file of this test's own (a copy of the worker's: a test that punctures, rotates or
     destroys keys changes only its copy), its derived keys already in memory, as after a start.
 
@@ -123,7 +130,7 @@ def keys(request: pytest.FixtureRequest, tmp_path: Path, _worker_keys: KeyRing) 
     assert _worker_keys.path is not None
     shutil.copy(_worker_keys.path, path)  # its mode too (0600)
     ring = KeyRing.load(path)
-    ring.keks.update((k, v) for k, v in _worker_keys.keks.items() if is_derived(k))
+    ring.keks.update(_worker_derived)
     ring.term_keys = _worker_keys.term_keys.since(date.min, _worker_keys.term_keys.as_of or date.min)
     ring.day_tags = dict(_worker_keys.day_tags)
     return ring

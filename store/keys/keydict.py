@@ -8,7 +8,7 @@ keeps it right (``KeyRing`` makes any dict it is given one of these)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 DERIVED_PREFIXES = ("d", "m")  # keychain.is_derived
@@ -59,10 +59,18 @@ class KeyDict(dict[str, bytes]):
         return self[key]
 
     def update(self, *args: Any, **kwargs: bytes) -> None:
+        """As ``dict.update``, in C: an install or a key file's copy adds ~9,000 derived keys, and
+        setting each through ``__setitem__`` cost more than the rest of the copy. Only the added
+        keys that are not derived ones are indexed (from another ``KeyDict``'s index when it has one)."""
+        index = self._index()
         for other in (*args, kwargs):
-            pairs: Iterable[Any] = other.items() if isinstance(other, Mapping) else other
-            for key, value in pairs:
-                self[key] = value
+            if isinstance(other, KeyDict):
+                dict.update(self, other)
+                index.update(other._index())
+                continue
+            added: dict[str, bytes] = dict(other.items() if isinstance(other, Mapping) else other)
+            dict.update(self, added)
+            index.update((key, None) for key in added if key[:1] not in DERIVED_PREFIXES)
 
     def __ior__(self, other: Any) -> KeyDict:  # type: ignore[override,misc]
         self.update(other)
