@@ -93,3 +93,7 @@ class Context:
     # is judged where a choice is made, as the outbox will judge it: the console (every active
     # practitioner) until the chat front ends served say theirs (``bot.web.create_app``).
     reaches: frozenset[Platform] = frozenset({Platform.CONSOLE})
+    # The time authenticator apps keep, that a code is checked against: ``clock`` itself, unless a
+    # rehearsal moved Signpost's time (the console's dev clock), when the apps' codes still follow
+    # the real one.
+    authenticators: Clock | None = None

@@ -367,6 +367,7 @@ async def _console_opened(settings: Settings, as_id: str) -> int:
             if not await is_disposable_demo(app.ctx):
                 print(devclock.NOT_DEMO, file=sys.stderr)
                 return 2
+            app.ctx.authenticators = app.ctx.clock  # an authenticator app's codes follow the real time
             app.ctx.clock = devclock.DevClock(app.ctx.clock)
             print(f"{devclock.ENV}=1: development clock, ':clock +25h' moves time forward.", file=sys.stderr)
         return await Console(app, as_id, sys.stdin, sys.stdout, sys.stderr).run()

@@ -264,7 +264,8 @@ class CodeCommand:
         except totp.MalformedCode:
             return self._retry(command.challenge_id, prompt, MALFORMED, "code malformed")
         seed = await credentials.load_seed(w, ctx.keys, pid)
-        step = None if seed is None else totp.matching_step(seed, code, now, self.policy.window)
+        at = now if ctx.authenticators is None else ctx.authenticators.now()
+        step = None if seed is None else totp.matching_step(seed, code, at, self.policy.window)
         if step is not None and await credentials.accept_step(w, pid, step, now):
             parked = None
             if command.challenge_id:

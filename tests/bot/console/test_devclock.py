@@ -7,14 +7,17 @@ on any other store the console refuses to start with SIGNPOST_DEV_CLOCK=1, in on
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
 from store.db import Database
 from store.tables.people import Practitioner
 from store.tables.register import Child
+from tests.bot.console.test_stepup import secret_from
 from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
@@ -102,3 +105,24 @@ def test_importing_into_a_demo_store_ends_its_dev_clock(empty_store: dict[str, s
     run(empty_store, tmp_path, "seed-demo", "--children", "60")
     import_feeds(empty_store, tmp_path)
     assert_refused(*dev_console(empty_store, tmp_path))
+
+
+def test_after_the_clock_moves_an_authenticator_apps_code_still_works(
+    empty_store: dict[str, str], tmp_path: Path
+) -> None:
+    """Rehearsing expiry with a real authenticator app: after ':clock +2h' its code (the real time's)
+    was refused as wrong, and only a code for two hours ahead was taken, so rehearsing a grant's
+    expiry locked the practitioner out. Codes are checked against the time the apps keep."""
+    run(empty_store, tmp_path, "seed-demo", "--children", "60")
+    run(empty_store, tmp_path, "totp", "enrol", "NS-P0001", "--secret-file", "secret.txt")
+    app = pyotp.TOTP(secret_from((tmp_path / "secret.txt").read_text("utf-8")))
+    moved = datetime.now(UTC) + timedelta(hours=2)
+    # A code for the moved time, then the app's own: only the app's finishes the set-up and answers.
+    lines = f":clock +2h\n999 000 1006\n{app.at(moved)}\n{app.now()}\n:quit\n"
+    session = run_signpost(
+        "console", "--as", "NS-P0001", env={**empty_store, "SIGNPOST_DEV_CLOCK": "1"}, cwd=tmp_path, stdin=lines
+    )
+    assert session.returncode == 0, session.stderr
+    assert "Dev clock moved forward" in session.stdout
+    assert session.stdout.count("didn't match") == 1, session.stdout
+    assert "Signposts for 999 000 1006" in session.stdout, session.stdout
