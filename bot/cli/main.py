@@ -131,7 +131,8 @@ def parser() -> argparse.ArgumentParser:
             "after a step-up check; every query audited, and every command below that opens the store except "
             "db upgrade, current, history and check (the schema, and a read-only check). Settings "
             "come from the environment or .env: SIGNPOST_DATABASE_URL, SIGNPOST_KEY_FILE, and SLACK_* / "
-            "CONNECTIONS__* for the chat front ends."
+            "CONNECTIONS__* for the chat front ends. `signpost help COMMAND` (or `signpost COMMAND --help`) "
+            "gives a command's options and an example."
         ),
     )
     top.add_argument("--version", action="version", version=f"signpost {signpost_version('unknown')}")
