@@ -157,12 +157,34 @@ def _mentions_name(folded: str, spelt: str, identity: Identity) -> bool:
         words = _LETTERS.findall(text)
         for run in _SPELT.findall(text):  # "a r t h u r" is one word; "a.r.t.h.u.r h.a.l.l" two
             words += ["".join(_LETTERS.findall(part)) for part in (run, *run.split())]
+        if read is latin:  # "Sm1th", "Z0e", "J@ck": digits and signs for the letters they look like
+            words += _undisguised(text)
         if not names.isdisjoint(words):
             return True
         long_names = [name for name in names if len(name) >= MIN_LONG_NAME]
         if any(_one_edit(word, name) for word in words for name in long_names if abs(len(word) - len(name)) <= 1):
             return True
     return False
+
+
+# Digits and signs written for the letters they look like, in a word that has letters of its own
+# ("Sm1th", "Qu0rlby", "J@ck"); "1" is an i or an l.
+_LOOK_ALIKES = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l"}
+_MIXED = re.compile(r"[a-z0-9@$!|]*[0-9@$!|][a-z0-9@$!|]*")
+
+
+def _undisguised(spelt: str) -> list[str]:
+    """The words of Latin ``spelt`` text written with a look-alike digit or sign, read as letters
+    (each way for a "1"). A word needs two letters of its own: "s47", "4b" and "0161" are no names."""
+    found: list[str] = []
+    for word in _MIXED.findall(spelt):
+        if sum(ch.isalpha() for ch in word) < 2:
+            continue
+        read = "".join(_LOOK_ALIKES.get(ch, ch) for ch in word)
+        for each in {read.replace("1", "i"), read.replace("1", "l")}:
+            if each.isalpha():
+                found.append(each)
+    return found
 
 
 def _written_without_spaces(name: str) -> bool:

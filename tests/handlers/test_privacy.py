@@ -51,6 +51,11 @@ CHILD = Identity(
         "the s-m-i-t-h family",
         "Obrienn family",  # one letter added to a long name
         "Z.o.e O.b.r.i.e.n please call",
+        "Z0e is known",  # look-alike digits and signs for letters
+        "the Sm1th family",
+        "the 5m!th family",
+        "0'Br1en family",
+        "Obr13nn family",
     ],
 )
 def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
@@ -72,6 +77,9 @@ def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
         "a b c of safeguarding",  # letters spelt out that make no name
         "the family is known to CAMHS",
         "brightons team",  # six letters one away from nothing here
+        "s47 strategy meeting on the 1st, cp1 plan, room 4b, year 6",  # digits in words that are no names
+        "call 0161 496 0002 or email duty@example.org",
+        "B2-3pm in the hall, 2nd floor",
     ],
 )
 def test_ordinary_reasons_pass(text: str) -> None:
