@@ -12,7 +12,8 @@ personal data) and kept for a week (``UNREACHABLE_FOR``), so a later link or ano
 still deliver it; a console notice waits for the console to act as its recipient for a week too
 (``ABSENT_FOR``). A recipient's notices go in the order they were queued (``HELD``,
 ``notices.pending``). Only active practitioners are told: a notice for anyone
-else is dropped, recorded as such, and a request, a warning about a practitioner or a relayed message
+else is dropped (and a lookup's notice to one no longer working with the child as it says,
+``handlers.lead.no_longer_so``), recorded as such, and a request, a warning about a practitioner or a relayed message
 it carried goes to whoever is told in their place (handlers/stand_in.py). E-mail notices follow the
 same rules (``emails_due``: only to the active, and never a week late), for the operator's mailer
 that sends them. A notice dropped while this runner sends it (a request decided meanwhile,
@@ -35,6 +36,7 @@ from typing import Any
 import structlog
 
 from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnreachable
+from handlers import lead
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
@@ -127,6 +129,8 @@ class Pass:
     ends: float  # no send goes on after this (PASS_BUDGET)
     failures: dict[Platform, int] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
+    # Lookup notices whose recipient no longer works with the child as they say (``lead.no_longer_so``).
+    gone: set[int] = field(default_factory=set)
 
     def failing(self, platform: Platform) -> bool:
         return self.failures.get(platform, 0) >= FAILING_AFTER
@@ -183,6 +187,7 @@ class Outbox:
             due = await self._due(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
+            run.gone = await lead.no_longer_so(session, due)
         for start in range(0, len(due), CLAIM_CHUNK):
             if self.timer() >= run.ends or self.stopping():
                 break  # left unclaimed, due for the next pass (stopping: the next process's)
@@ -247,6 +252,8 @@ class Outbox:
                     attempt.outcome = "unsent"  # let go at once, due again
                 elif notice.recipient_id not in people:  # inactive, or no longer in the register
                     attempt.outcome = NOT_ACTIVE
+                elif notice_id in run.gone:
+                    attempt.outcome = lead.NO_LONGER_SO
                 elif notice.recipient_id in run.held:
                     attempt.outcome = HELD
                 else:
@@ -331,6 +338,8 @@ class Outbox:
                 report.dropped += await drop_for_inactive(
                     self.ctx.notices, self.ctx.keys, session, dropped, now, self.ctx.reaches
                 )
+            stale = [a.notice_id for a in rest if a.outcome == lead.NO_LONGER_SO]
+            report.dropped += len(await outbox.dropped_many(session, stale, now, lead.NO_LONGER_SO))
             # One queued over UNREACHABLE_FOR ago was closed before the pass read it (``_close_expired``).
             for a in rest:
                 if a.outcome == "unsent" and a.reached != a.told:  # stopped between its accounts
@@ -338,7 +347,7 @@ class Outbox:
             report.waiting += sum(1 for a in rest if a.outcome == "absent")
             report.held += sum(1 for a in rest if a.outcome == HELD)
             for a in rest:
-                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE}:
+                if a.outcome in {"delivered", "absent", "unsent", HELD, NOT_ACTIVE, lead.NO_LONGER_SO}:
                     continue
                 if a.outcome == NO_PLATFORM:
                     report.unreachable += 1

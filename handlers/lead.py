@@ -11,7 +11,8 @@ grant) shielded children never get this far (``handlers.search.answer_for``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,12 @@ AS_LEAD = "a child you are lead professional for"
 AS_PRACTITIONER = "a child you are working with"
 
 
+# Recorded in last_error (names nobody): the recipient no longer works with the child, or is no
+# longer its lead professional when the notice called them so, by the time it would be sent.
+NO_LONGER_SO = "not sent: its recipient no longer works with the child as it said"
+_KEY = re.compile(r"lead:[^:]*:(?P<ref>[0-9]+):.*")  # ``dedupe_key``'s
+
+
 def notice_text(looker: store.Contact, ref: int, lead: bool) -> str:
     return f"{looker} looked up {format_ref(ref)}, {AS_LEAD if lead else AS_PRACTITIONER}."
 
@@ -38,6 +45,22 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
     """One notice per looker, child, recipient and day (ids hashed to fit the outbox's key)."""
     pair = hashlib.sha256(f"{looker_id}\x00{recipient_id}".encode()).hexdigest()[:32]
     return f"lead:{day}:{ref}:{pair}"
+
+
+async def no_longer_so(session: AsyncSession, due: Sequence[tuple[int, Notice]]) -> set[int]:
+    """The lookup notices among ``due`` (by id) whose recipient is no longer what the notice tells
+    them they are: working with the child (their involvement ended), or, for one sent to them as
+    its lead professional, the lead (another made lead). The outbox closes them unsent: a notice
+    waits for its recipient up to a week, and nobody who has stopped working with a child is told
+    who now does. One statement, and none when no lookup notice is due."""
+    asked: dict[int, tuple[int, str, bool]] = {}
+    for notice_id, notice in due:
+        if notice.kind == NOTICE_KIND and (key := _KEY.fullmatch(notice.dedupe_key or "")) is not None:
+            asked[notice_id] = (int(key["ref"]), notice.recipient_id, notice.text.endswith(f"{AS_LEAD}."))
+    if not asked:
+        return set()
+    now = await store.standing(session, {ref for ref, _, _ in asked.values()})
+    return {i for i, (ref, pid, as_lead) in asked.items() if (ref, pid) not in now or (as_lead and not now[(ref, pid)])}
 
 
 async def inform(

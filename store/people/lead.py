@@ -112,6 +112,20 @@ async def leads_of(session: AsyncSession, refs: Collection[int]) -> dict[int, tu
     return {ref: tuple(sorted(pids)) for ref, pids in found.items()}
 
 
+async def standing(session: AsyncSession, refs: Collection[int]) -> dict[tuple[int, str], bool]:
+    """Who works with each of these children now (``_current``: an active practitioner, an
+    involvement not ended), by (child, practitioner id): whether as its lead professional. One
+    statement however many children (the outbox asks it of a pass's lookup notices)."""
+    found: dict[tuple[int, str], bool] = {}
+    if refs:
+        stmt = _current(
+            _INVOLVEMENTS.c.child_ref, _INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional
+        ).where(_INVOLVEMENTS.c.child_ref.in_(sorted(set(refs))))
+        for ref, pid, is_lead in await session.execute(stmt):
+            found[(ref, pid)] = found.get((ref, pid), False) or bool(is_lead)
+    return found
+
+
 def setting_of(authority: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[str | None]:
     """An authority's setting as a column of a larger read (``children.enquire``): its meta row,
     keyed in SQL exactly as ``_key`` keys it (the prefix and the name, cut at 64 characters)."""

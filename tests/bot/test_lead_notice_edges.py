@@ -1,0 +1,136 @@
+"""A lead professional told of a lookup whose standing changes between the lookup and the delivery,
+through the real outbox on both backends.
+
+A lookup's notice says "… looked up 999 000 0018, a child you are lead professional for" (or "a
+child you are working with"): it is sent only while that is still so. One whose recipient has left
+is dropped (``NOT_ACTIVE``); one whose recipient's involvement has ended, or who is no longer the
+lead when it called them so, is dropped too, recorded and logged, not sent: otherwise someone no
+longer working with the child would learn who now is (a notice waits up to a week for a recipient
+linked nowhere, or through an outage)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+from structlog.testing import capture_logs
+
+from bot.app import Signpost
+from bot.notify import Outbox
+from handlers import lead
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.stand_in import NOT_ACTIVE
+from handlers.vocabulary import Action, Notice, Platform, Principal
+from store.people import lead as lead_setting
+from store.people import practitioners
+from store.register.feeds import Feed, import_feeds
+from store.tables.delivery import Notice as NoticeRow
+from tests.access_helpers import load_access, search_as
+from tests.factories import AMY, INVOLVEMENTS_HEADER
+
+
+class Recorder:
+    """A chat platform that takes every notice and records it."""
+
+    def __init__(self, sent: list[tuple[Principal, Notice]]) -> None:
+        self.platform = Platform.SLACK
+        self.sent = sent
+
+    async def deliver(self, to: Principal, notice: Notice) -> None:
+        await asyncio.sleep(0)
+        self.sent.append((to, notice))
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    await load_access(signpost)
+    async with signpost.ctx.db.write() as session:
+        for n, pid in enumerate(("P001", "P003")):
+            await practitioners.link_identity(
+                session, Principal(Platform.SLACK, "T0001", f"U0L{n}"), pid, signpost.ctx.clock.now()
+            )
+    return signpost
+
+
+# Amy's lead (P001) ends their involvement; Priya (P002) stays, not lead.
+LEAD_ENDED = f"""{INVOLVEMENTS_HEADER}
+{AMY},P001,Children's social care,2025-01-10,2026-11-01,true
+{AMY},P002,School nursing,2024-09-01,,false
+"""
+# P001 stays on, no longer lead; P003 becomes lead.
+LEAD_REPLACED = f"""{INVOLVEMENTS_HEADER}
+{AMY},P001,Children's social care,2025-01-10,,false
+{AMY},P002,School nursing,2024-09-01,,false
+{AMY},P003,Education,2026-11-01,,true
+"""
+
+
+async def _told(app: Signpost) -> list[str]:
+    sent: list[tuple[Principal, Notice]] = []
+    await Outbox(app.ctx, [Recorder(sent)]).deliver_due()
+    return [n.recipient_id for _, n in sent if n.kind == lead.NOTICE_KIND]
+
+
+async def _lead_rows(app: Signpost) -> list[NoticeRow]:
+    async with app.ctx.db.read() as session:
+        rows = await session.execute(select(NoticeRow).where(NoticeRow.kind == lead.NOTICE_KIND))
+        return list(rows.scalars())
+
+
+async def _import(app: Signpost, involvements: str) -> None:
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("involvements.csv", involvements)], app.ctx.clock.now())
+
+
+async def test_a_lead_who_left_before_the_notice_went_is_not_told(app: Signpost) -> None:
+    await search_as(app, "P002", AMY)
+    async with audited(app.ctx, "operator", Action.PRACTITIONER_LEAVE) as audit:
+        await people.leave(app.ctx, audit, "P001")
+    assert await _told(app) == []
+    [row] = await _lead_rows(app)
+    assert row.dropped_at is not None and row.last_error == NOT_ACTIVE
+
+
+async def test_a_lead_whose_involvement_ended_before_the_notice_went_is_not_told(app: Signpost) -> None:
+    """Priya looks Amy up; before the notice goes, the feed ends Sam's (P001's) involvement. Sam is
+    not told who now works with Amy: the notice is closed unsent, recorded and logged (id, kind and
+    reason only), never retried."""
+    await search_as(app, "P002", AMY)
+    await _import(app, LEAD_ENDED)
+    with capture_logs() as logs:
+        assert await _told(app) == []
+    [row] = await _lead_rows(app)
+    assert row.dropped_at is not None and row.delivered_at is None
+    assert row.last_error == lead.NO_LONGER_SO
+    assert [(e["event"], e["kind"]) for e in logs if e["event"] == "notice_dropped"] == [
+        ("notice_dropped", lead.NOTICE_KIND)
+    ]
+    assert await _told(app) == [], "closed, not retried"
+
+
+async def test_a_lead_replaced_before_the_notice_went_is_not_told_they_are_the_lead(app: Signpost) -> None:
+    await search_as(app, "P002", AMY)
+    await _import(app, LEAD_REPLACED)
+    assert await _told(app) == []
+    [row] = await _lead_rows(app)
+    assert row.last_error == lead.NO_LONGER_SO
+
+
+async def test_every_current_practitioner_told_is_told_while_still_working_with_the_child(app: Signpost) -> None:
+    """With the authority's setting 'all', P001 (lead) and P002 hear of P003's lookup… but the feed
+    makes P001 an ordinary practitioner before delivery: P001 was told as the lead, so is not told."""
+    async with app.ctx.db.write() as session:
+        await lead_setting.set_setting(session, "Northshire", lead_setting.LeadNotices.ALL)
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(
+            session, Principal(Platform.SLACK, "T0001", "U0L9"), "P002", app.ctx.clock.now()
+        )
+    await search_as(app, "DM01", AMY)
+    await _import(app, LEAD_REPLACED)
+    assert await _told(app) == ["P002"]
+
+
+async def test_a_lead_still_the_lead_is_told(app: Signpost) -> None:
+    await search_as(app, "P002", AMY)
+    assert await _told(app) == ["P001"]
