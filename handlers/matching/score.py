@@ -439,7 +439,8 @@ class _NameReading:
     """The family name the best reading takes from the query."""
     another_name: bool = False
     """The best reading's given name is a ``prefix`` of the child's that is a listed name of its own,
-    of other roots than the child's (``_another_name``)."""
+    of other roots than the child's (``_another_name``), or a ``typo`` of it that is a listed or a
+    registered name (``_a_slip_to_a_name``)."""
 
 
 def _name_and_place(
@@ -492,7 +493,8 @@ def _name_and_place(
                     False,
                     number == 0 and reading == 0,
                     asked_family,
-                    given_level == "prefix" and _another_name(asked_given[0], child_given[0]),
+                    (given_level == "prefix" and _another_name(asked_given[0], child_given[0]))
+                    or (given_level == "typo" and _a_slip_to_a_name(asked_given, child_given, unknown[reading])),
                 )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
@@ -504,6 +506,18 @@ def _another_name(asked: str, held: str) -> bool:
     (were they shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva
     is not Evan. Weighed as the prefix it is, but another name, as a brother's or sister's is."""
     return asked in NAME_ROOTS and held in NAME_ROOTS
+
+
+def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str], unknown: bool | None) -> bool:
+    """A ``typo`` of the child's first given name that is a name of its own: a listed name, or one a
+    registered child bears (``unknown`` False), of other roots than hers (were they shared, it would be
+    a ``nickname``). Theo is one letter from Thea, Kyan from Kian: her unregistered twin brother's name
+    as likely as a slip, and he shares her family name, her birthday and her address, so nothing else
+    typed tells them apart. Weighed as the slip it may be, but another name, as ``_another_name`` (Eva
+    is not Evan). Not a space struck or left out (Sara Jane for Sarajane: her own letters)."""
+    if _spaced_otherwise(asked, held):
+        return False
+    return unknown is False or asked[0] in NAME_ROOTS
 
 
 def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:
