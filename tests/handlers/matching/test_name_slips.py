@@ -39,6 +39,8 @@ CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
     "kyan": ("Kyan", "Jones", date(2015, 6, 9), "M", "M9 4ZZ"),
     "theo": ("Theo", "Marsh", date(2014, 3, 2), "M", "YO1 7HH"),
     "daniel": ("Daniel", "Finch", date(2012, 11, 23), "M", "EX4 4QJ"),
+    # Not a listed name: "Daniel", a listed one, is a prefix of hers but of no root of hers.
+    "daniella": ("Daniella", "Kerr", date(2017, 2, 8), "F", "S6 2BB"),
 }
 REFS = {name: str(make_reference(999_400_000 + number * 10)) for number, name in enumerate(CHILDREN)}
 IDENTITIES = {name: Identity(g, f, (), born, sex, code) for name, (g, f, born, sex, code) in CHILDREN.items()}
@@ -48,6 +50,7 @@ ANOTHER_NAME = {
     "a listed name one letter from hers, her birthday": ("Theo Andersen 19/01/2015", "thea"),
     "a listed name, her family name typed first": ("Andersen Theo 19/01/2015 LS26 0FH", "thea"),
     "the masculine of her name, her birthday and address": ("Daniel Reid 04/04/2016 S4 1AA", "danielle"),
+    "a listed name her unlisted name begins with": ("Daniel Kerr 08/02/2017 S6 2BB", "daniella"),
     "a registered name one letter from his, a year out": ("Kyan Walsh 05/01/2014 M3 2AB", "kian"),
     "a listed name one letter from hers, a year out": ("Theo Andersen 19/01/2016 LS26 0FH", "thea"),
 }
