@@ -399,9 +399,11 @@ class Standing(StrEnum):
     tells them apart). Another child of that name at the same full postcode is what it risks; the
     weight has to carry it."""
     HOUSEHOLD = "household"
-    """Family name agrees, given name is another name (or garbled, with another date), or a short
-    form of the child's that is a listed name of other roots (Alexa, Alexandra's, for Alexander):
-    likelier a brother, sister or twin than this child. Never accepted."""
+    """Family name agrees, given name is another name (or garbled, with another date), a short
+    form of the child's that is a listed name of other roots (Alexa, Alexandra's, for Alexander),
+    or one slip from the child's and a listed or registered name of its own (Theo for Thea):
+    likelier a brother, sister or twin (a twin shares her birthday and address too) than this child.
+    Never accepted."""
     UNKNOWN_SURNAME = "unknown_surname"
     """The given name agrees; the family name is unlike the child's and no registered child bears it.
     A new surname (a step-parent's, an adopter's) is a surname people bear, and a misspelling of the
