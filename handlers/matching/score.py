@@ -401,7 +401,7 @@ class Standing(StrEnum):
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date), a short
     form of the child's that is a listed name of other roots (Alexa, Alexandra's, for Alexander),
-    or one slip from the child's and a listed or registered name of its own (Theo for Thea):
+    or one slip from the child's and a listed name of its own (Theo for Thea):
     likelier a brother, sister or twin (a twin shares her birthday and address too) than this child.
     Never accepted."""
     UNKNOWN_SURNAME = "unknown_surname"
@@ -441,8 +441,8 @@ class _NameReading:
     """The family name the best reading takes from the query."""
     another_name: bool = False
     """The best reading's given name is a ``prefix`` of the child's that is a listed name of its own,
-    of other roots than the child's (``_another_name``), or a ``typo`` of it that is a listed or a
-    registered name (``_a_slip_to_a_name``)."""
+    of other roots than the child's (``_another_name``), or a ``typo`` of it that is a listed
+    name (``_a_slip_to_a_name``)."""
 
 
 def _name_and_place(
@@ -496,7 +496,7 @@ def _name_and_place(
                     number == 0 and reading == 0,
                     asked_family,
                     (given_level == "prefix" and _another_name(asked_given[0], child_given[0]))
-                    or (given_level == "typo" and _a_slip_to_a_name(asked_given, child_given, unknown[reading])),
+                    or (given_level == "typo" and _a_slip_to_a_name(asked_given, child_given)),
                 )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
@@ -517,16 +517,20 @@ def _another_name(asked: str, held: str) -> bool:
     return held in NAME_ROOTS or (len(asked) >= 4 and len(held) - len(asked) <= 2)
 
 
-def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str], unknown: bool | None) -> bool:
-    """A ``typo`` of the child's first given name that is a name of its own: a listed name, or one a
-    registered child bears (``unknown`` False), of other roots than hers (were they shared, it would be
-    a ``nickname``). Theo is one letter from Thea, Kyan from Kian: her unregistered twin brother's name
-    as likely as a slip, and he shares her family name, her birthday and her address, so nothing else
-    typed tells them apart. Weighed as the slip it may be, but another name, as ``_another_name`` (Eva
-    is not Evan). Not a space struck or left out (Sara Jane for Sarajane: her own letters)."""
+def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
+    """A ``typo`` of the child's first given name that is a listed name of its own, of other roots
+    than hers (were they shared, it would be a ``nickname``). Theo is one letter from Thea: her
+    unregistered twin brother's name as likely as a slip, and he shares her family name, her
+    birthday and her address, so nothing else typed tells them apart. Weighed as the slip it may
+    be, but another name, as ``_another_name`` (Eva is not Evan). Not a space struck or left out
+    (Sara Jane for Sarajane: her own letters).
+
+    Only a listed name: a national register holds a child of nearly every spelling (Lilly for
+    Lily, Jaiden for Jayden, Elliott for Elliot are the same child's name misspelt as often as
+    another's), so "a registered child bears it" would hold back the commonest slips there."""
     if _spaced_otherwise(asked, held):
         return False
-    return unknown is False or asked[0] in NAME_ROOTS
+    return asked[0] in NAME_ROOTS
 
 
 def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:
