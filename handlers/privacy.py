@@ -170,14 +170,21 @@ def _mentions_name(folded: str, spelt: str, identity: Identity) -> bool:
 # Digits and signs written for the letters they look like, in a word that has letters of its own
 # ("Sm1th", "Qu0rlby", "J@ck"); "1" is an i or an l.
 _LOOK_ALIKES = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l"}
-_MIXED = re.compile(r"[a-z0-9@$!|]*[0-9@$!|][a-z0-9@$!|]*")
+_WORD = re.compile(r"[a-z0-9@$!|]++")  # possessive: a long run of letters is read once, never backtracked
+_LOOKS_ALIKE = re.compile(r"[0-9@$!|]")
+# A postcode's halves are letters and digits already: "AL1", "LE3", "SW1A" (a district) and "3LY"
+# (the inward code) name a place, not a child called Ali, Lee or Ely.
+_POSTCODE_PART = re.compile(r"[a-z]{1,2}[0-9][a-z0-9]?|[0-9][a-z]{2}")
 
 
 def _undisguised(spelt: str) -> list[str]:
     """The words of Latin ``spelt`` text written with a look-alike digit or sign, read as letters
-    (each way for a "1"). A word needs two letters of its own: "s47", "4b" and "0161" are no names."""
+    (each way for a "1"). A word needs two letters of its own ("s47", "4b" and "0161" are no names)
+    and is no half of a postcode ("AL1", "3LY")."""
     found: list[str] = []
-    for word in _MIXED.findall(spelt):
+    for word in _WORD.findall(spelt):
+        if _LOOKS_ALIKE.search(word) is None or _POSTCODE_PART.fullmatch(word) is not None:
+            continue
         if sum(ch.isalpha() for ch in word) < 2:
             continue
         read = "".join(_LOOK_ALIKES.get(ch, ch) for ch in word)

@@ -51,8 +51,7 @@ CHILD = Identity(
         "the s-m-i-t-h family",
         "Obrienn family",  # one letter added to a long name
         "Z.o.e O.b.r.i.e.n please call",
-        "Z0e is known",  # look-alike digits and signs for letters
-        "the Sm1th family",
+        "the Sm1th family",  # look-alike digits and signs for letters
         "the 5m!th family",
         "0'Br1en family",
         "Obr13nn family",
@@ -85,6 +84,27 @@ def test_every_spelling_of_the_childs_identity_is_caught(text: str) -> None:
 def test_ordinary_reasons_pass(text: str) -> None:
     """A reason that does not point at the child goes out as written."""
     assert not mentions_identity(text, CHILD)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("Ali", "the family moved from the AL1 area of St Albans"),
+        ("Lee", "seen at the LE3 clinic"),
+        ("Kai", "KA1 team"),
+        ("Cal", "a CA1 address"),
+        ("Ely", "the new address ends 3LY"),
+        ("Sal", "SA1 3QJ area"),
+    ],
+)
+def test_a_postcode_half_is_no_disguised_name(name: str, text: str) -> None:
+    """Letters and digits together are what a postcode's halves are ("AL1", "3LY"): read as a
+    disguised name ("Ali") they refused ordinary text about a child of that name."""
+    child = Identity(
+        given_names=name, family_name="Khan", aliases=(), date_of_birth=date(2016, 5, 1), postcode="ZZ9 9ZZ"
+    )
+    assert not mentions_identity(text, child)
+    assert mentions_identity(f"{name} is known", child)
 
 
 REF = 7771000029  # the child's reference (a valid one: its check digit is right)
