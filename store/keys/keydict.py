@@ -79,6 +79,8 @@ class KeyDict(dict[str, bytes]):
     def copy(self) -> KeyDict:
         return KeyDict(self)
 
+    __copy__ = copy  # copy.copy: an index of its own (the instance's, shared, would follow the copy's changes)
+
 
 def others(keks: Mapping[str, bytes]) -> list[str]:
     """``KeyDict.others`` of a key file's keys (any other mapping is walked)."""

@@ -112,3 +112,11 @@ def test_the_index_follows_every_change_of_the_key_file(tmp_path: Path) -> None:
     reloaded = KeyRing.load(path)
     assert isinstance(reloaded.keks, KeyDict)
     assert set(keydict.others(reloaded.keks)) == {k for k in reloaded.keks if not keychain.is_derived(k)}
+
+
+def test_a_copy_keeps_an_index_of_its_own() -> None:
+    """``copy.copy`` shared the original's index: a key added to the copy was listed by the original."""
+    original = KeyDict({"k1": b"a", "d1x": b"b"})
+    for duplicate in (copy.copy(original), original.copy()):
+        duplicate.update({"k7": b"c"})
+        assert original.others() == ["k1"] and duplicate.others() == ["k1", "k7"]
