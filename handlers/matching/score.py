@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
@@ -528,9 +529,24 @@ def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
     Only a listed name: a national register holds a child of nearly every spelling (Lilly for
     Lily, Jaiden for Jayden, Elliott for Elliot are the same child's name misspelt as often as
     another's), so "a registered child bears it" would hold back the commonest slips there."""
-    if _spaced_otherwise(asked, held):
+    if _spaced_otherwise(asked, held) or _spelling(asked[0]) == _spelling(held[0]):
         return False
     return asked[0] in NAME_ROOTS
+
+
+_DOUBLED = re.compile(r"(.)\1+")
+
+
+def _spelling(name: str) -> str:
+    """A name as it sounds, for telling a spelling of the same name from another name: doubled
+    letters single, an "h" after the first letter and a final "e" left out, "y" as "i". Freya and
+    Freyja, Oliver and Olliver, Isabelle and Isabell, Mia and Miah, Alfie and Alfi, Harry and Harri,
+    Ella and Ela are each one name spelt two ways (the list holds only one of each); Theo and Thea,
+    Louis and Lois, Leo and Lea are two names."""
+    folded = name.upper().replace("Y", "I")
+    folded = folded[:1] + folded[1:].replace("H", "").replace("J", "")
+    folded = _DOUBLED.sub(r"\1", folded)
+    return folded[:-1] if len(folded) > 2 and folded.endswith("E") else folded
 
 
 def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool | None, ...]:

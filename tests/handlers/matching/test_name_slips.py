@@ -125,3 +125,25 @@ def test_choose_still_accepts_a_slip_that_is_no_name(case: str, counts: dict[str
     query = parse_demographic(text, TODAY)
     decision = choose(query, [(child, IDENTITIES[child])], MatchModel(population=100_000), counts=counts)
     assert decision.kind is DecisionKind.MATCH and decision.best == child, decision.ranked
+
+
+SPELT_OTHERWISE = [
+    ("Freya", "Freyja"),
+    ("Oliver", "Olliver"),
+    ("Isabelle", "Isabell"),
+    ("Mia", "Miah"),
+    ("Harry", "Harri"),
+]
+
+
+@pytest.mark.parametrize(("typed", "registered"), SPELT_OTHERWISE)
+def test_a_listed_spelling_of_the_childs_own_name_is_still_her(typed: str, registered: str) -> None:
+    """The list holds one spelling of many names: the listed one typed for a child registered under
+    another spelling (Freya for Freyja) is a slip of her name, not another child's, and she is
+    answered on her birthday and address as before (a reviewer's finding: held as another name)."""
+    child = Identity(
+        given_names=registered, family_name="Okafor", aliases=(), date_of_birth=date(2015, 3, 9), postcode="LS26 0FH"
+    )
+    query = parse_demographic(f"{typed} Okafor 09/03/2015 LS26 0FH", TODAY)
+    decision = choose(query, [(1, child)], MatchModel(population=11_000_000), counts=None)
+    assert decision.kind is DecisionKind.MATCH and decision.best == 1, decision.ranked
