@@ -3,14 +3,37 @@ message, console output). The outbox (bot/notify.py) picks the deliverer for eac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from handlers.vocabulary import Notice, Platform, Principal
 
+# A platform's "wait this long" (HTTP 429, Retry-After) is honoured up to this: as long as the
+# outbox's longest backoff (store/delivery/outbox.py), so a wild value does not hold a notice for days.
+WAIT_AT_MOST = timedelta(hours=1)
+
 
 class DeliveryFailed(Exception):
-    """The platform did not take the notice; it stays in the outbox and is retried later."""
+    """The platform did not take the notice; it stays in the outbox and is retried later.
+
+    ``wait``: the platform rate-limited the app and said how long to wait (Retry-After): nothing
+    more goes to that workspace or tenant on it before then (bot/notify.py), this notice included."""
+
+    def __init__(self, *args: object, wait: timedelta | None = None) -> None:
+        super().__init__(*args)
+        self.wait = wait
+
+
+def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
+    """A 429's Retry-After as both Slack and Bot Framework send it (whole seconds), at most
+    ``WAIT_AT_MOST``; None when there is none or it is not a number of seconds (an HTTP date, say):
+    then the notice's own backoff applies."""
+    value = None if headers is None else headers.get("Retry-After", headers.get("retry-after"))
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,12}", value.strip()):
+        return None
+    return timedelta(seconds=min(int(value), int(WAIT_AT_MOST.total_seconds())))
 
 
 class PersonUnreachable(DeliveryFailed):

@@ -59,6 +59,13 @@ CLAIM_CHUNK = 50  # notices claimed, sent and recorded together
 DUE_LIMIT = 500  # a pass's most: every looked-up child may tell its lead, so tens a second at peak
 NO_PLATFORM = "no linked platform"
 NOT_TRIED = "not tried, failing in this pass"
+# A platform that rate-limited the app (HTTP 429) and said how long to wait (``DeliveryFailed.wait``):
+# nothing more goes to that workspace (Slack) or tenant (Teams) on it until then, in this pass or the
+# next, as each platform asks (a call before then prolongs the limit). Slack's limits are per app per
+# workspace, per method (chat.postMessage's per channel and workspace-wide too); Bot Framework's
+# per chat and per app per tenant: a notice takes a method or two, and a 429 does not say which
+# limit it was, so the whole workspace or tenant waits. Each such notice is due again when the wait ends.
+RATE_LIMITED = "not tried, rate limited"
 # A recipient's notices go in the order they were queued: one queued after another to the same
 # recipient that did not go in this pass is not tried (nor pushed back); it stays due, and the next
 # pass reads it only once the one before it has gone (``notices.pending``).
@@ -111,6 +118,7 @@ class Attempt:
     told: frozenset[str]
     outcome: str = "unsent"
     reached: frozenset[str] = frozenset()
+    wait: timedelta | None = None  # every platform that failed it said to wait this long at least
 
     def __post_init__(self) -> None:
         self.reached = self.told
@@ -127,6 +135,10 @@ class Pass:
     recipients whose notices wait behind one that did not go in this pass (``held``)."""
 
     ends: float  # no send goes on after this (PASS_BUDGET)
+    now: datetime
+    # Until when each (platform, workspace or tenant) rate-limited the app (``RATE_LIMITED``): the
+    # Outbox's, kept from pass to pass.
+    limited: dict[tuple[Platform, str], datetime]
     failures: dict[Platform, int] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     # Lookup notices whose recipient no longer works with the child as they say (``lead.no_longer_so``).
@@ -137,6 +149,15 @@ class Pass:
 
     def count(self, platform: Platform, failed: bool) -> None:
         self.failures[platform] = self.failures.get(platform, 0) + 1 if failed else 0
+
+    def limited_for(self, to: Principal) -> timedelta | None:
+        """How long is left of a rate limit on this identity's workspace or tenant, if any."""
+        until = self.limited.get((to.platform, to.tenant))
+        return until - self.now if until is not None and until > self.now else None
+
+    def limit(self, to: Principal, wait: timedelta) -> None:
+        key = (to.platform, to.tenant)
+        self.limited[key] = max(self.limited.get(key, self.now), self.now + wait)
 
 
 class Outbox:
@@ -165,6 +186,7 @@ class Outbox:
         self.hold = hold
         self.budget = budget
         self.timer = timer
+        self.limited: dict[tuple[Platform, str], datetime] = {}  # ``Pass.limited``
 
     async def deliver_due(self, now: datetime | None = None, limit: int = DUE_LIMIT) -> DeliveryReport:
         """One pass over the due notices (at most ``limit``); returns what happened to them.
@@ -181,7 +203,8 @@ class Outbox:
         """
         now = now or self.ctx.clock.now()
         report = DeliveryReport()
-        run = Pass(self.timer() + self.budget.total_seconds())
+        self.limited = {key: until for key, until in self.limited.items() if until > now}
+        run = Pass(self.timer() + self.budget.total_seconds(), now, self.limited)
         await self._close_expired(now, report)
         async with self.ctx.db.read() as session:
             due = await self._due(session, now, limit)
@@ -361,7 +384,9 @@ class Outbox:
                     report.retried += 1
                 after.append(lambda: self.ctx.metrics.notices("failed"))
                 reached = ",".join(sorted(a.reached)) if a.reached != a.told else None
-                await outbox.retry_later(session, a.notice_id, a.tried, now, a.outcome, reached=reached, release=False)
+                await outbox.retry_later(
+                    session, a.notice_id, a.tried, now, a.outcome, reached=reached, release=False, wait=a.wait
+                )
 
     async def _send(self, attempt: Attempt, identities: list[Principal], ends: float, run: Pass) -> None:
         """Try the notice on the person's identities, each send abandoned at ``ends``; sets the
@@ -379,10 +404,16 @@ class Outbox:
             attempt.outcome = NO_PLATFORM
             return
         failure = ""
+        waits: list[timedelta | None] = []  # each failed platform's, None where it said nothing
         for principal in identities:
             platform = principal.platform
             if run.failing(platform):
                 failure = f"{platform}: {NOT_TRIED}"
+                waits.append(None)
+                continue
+            if (left := run.limited_for(principal)) is not None:
+                failure = f"{platform}: {RATE_LIMITED}"
+                waits.append(left)
                 continue
             try:
                 async with asyncio.timeout(max(ends - self.timer(), 0)):
@@ -397,11 +428,16 @@ class Outbox:
             except TimeoutError:  # it may have arrived: "may arrive twice, never not at all"
                 failure = f"{platform}: timed out"
                 run.count(platform, failed=True)
+                waits.append(None)
             except PersonUnreachable as exc:  # the platform answered: not counted against it
                 failure = f"{platform}: {type(exc).__name__}"
+                waits.append(None)
             except DeliveryFailed as exc:
                 failure = f"{platform}: {type(exc).__name__}"
                 run.count(platform, failed=True)
+                if exc.wait is not None:
+                    run.limit(principal, exc.wait)
+                waits.append(exc.wait)
             except Exception as exc:  # a bug in one deliverer must not stop the others
                 # No traceback: an exception's text might quote the notice or a platform payload.
                 log.error(
@@ -412,8 +448,11 @@ class Outbox:
                 )
                 failure = f"{platform}: {type(exc).__name__}"
                 run.count(platform, failed=True)
+                waits.append(None)
         if failure:
             attempt.outcome = failure  # retried later, on the accounts that did not take it
+            known = [w for w in waits if w is not None]
+            attempt.wait = min(known) if known and len(known) == len(waits) else None
         elif attempt.reached != attempt.told:
             attempt.outcome = "delivered"
         else:

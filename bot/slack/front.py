@@ -76,7 +76,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.admission import BUSY_TEXT, Admission
 from bot.app import Signpost
 from bot.config import Settings, SettingsError
-from bot.delivery import DeliveryFailed, PersonUnreachable
+from bot.delivery import DeliveryFailed, PersonUnreachable, retry_after
 from bot.outbound import RedirectRefused, outbound_session
 from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, UNVERIFIED_KEY, BodyRefused, read_body
@@ -442,8 +442,14 @@ class SlackDeliverer:
             self._remember(person, channel)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack_notice_failed", kind=notice.kind, error=failure_reason(exc))
-            failed = PersonUnreachable if failure_reason(exc) in self._PERSON else DeliveryFailed
-            raise failed(f"Slack did not take the notice ({failure_reason(exc)})") from None
+            if failure_reason(exc) in self._PERSON:
+                raise PersonUnreachable(f"Slack did not take the notice ({failure_reason(exc)})") from None
+            # A 429 says how long the app is limited for in this workspace (Slack's limits are per
+            # app per workspace): the outbox sends nothing more there before then.
+            wait = None
+            if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+                wait = retry_after(exc.response.headers)
+            raise DeliveryFailed(f"Slack did not take the notice ({failure_reason(exc)})", wait=wait) from None
 
     async def _post_to_known(self, person: tuple[str, str], channel: str, message: dict[str, Any]) -> bool:
         """Post to a remembered channel; False (and forgotten) when Slack no longer knows it."""

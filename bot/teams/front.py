@@ -80,7 +80,7 @@ from yarl import URL
 from bot.admission import BUSY_TEXT, Admission, default_limit
 from bot.app import Signpost
 from bot.config import Settings, SettingsError, is_loopback
-from bot.delivery import DeliveryFailed, PersonUnreachable
+from bot.delivery import DeliveryFailed, PersonUnreachable, retry_after
 from bot.outbound import RedirectRefused, outbound_session
 from bot.teams.keys import SigningKeys
 from bot.teams.render import (
@@ -1439,7 +1439,12 @@ class TeamsDeliverer:
             log.warning(
                 "teams_notice_failed", kind=notice.kind, error=type(exc).__name__, **_connector_status(exc), **where
             )
-            raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})") from None
+            # A 429 says how long the bot is throttled for (Bot Framework's limits are per chat and
+            # per app per tenant, which its answer does not tell apart): nothing more to the tenant before then.
+            wait = None
+            if isinstance(exc, ClientResponseError) and exc.status == 429:
+                wait = retry_after(exc.headers)
+            raise DeliveryFailed(f"Teams did not take the notice ({type(exc).__name__})", wait=wait) from None
 
 
 BUSY = Reply(Outcome.INFO, BUSY_TEXT)

@@ -129,9 +129,12 @@ async def retry_later(
     reached: str | None = None,
     *,
     release: bool = True,
+    wait: timedelta | None = None,
 ) -> datetime | None:
     """Count a failed attempt and push the notice back; returns when it is due again. ``reached``:
     the platforms that have taken it now (a notice every account must see), when that changed.
+    ``wait``: how long the platform said to wait (a rate limit's Retry-After), when longer than
+    the backoff.
 
     Its claim let go first, unless the caller has already (``let_go``): one a drop found claimed
     while this attempt was made is closed with the drop's reason instead (``close_for_drops``),
@@ -139,7 +142,7 @@ async def retry_later(
     if release and (wanted := await _release(session, [notice_id])):
         await close_for_drops(session, wanted, now)
         return None
-    due = now + backoff(attempts)
+    due = now + max(backoff(attempts), wait or timedelta(0))
     values: dict[str, object] = {"attempts": attempts + 1, "not_before": due, "last_error": error[:200]}
     if reached is not None:
         values["reached"] = reached

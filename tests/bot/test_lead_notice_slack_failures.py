@@ -12,7 +12,7 @@ from bot.app import Signpost
 from bot.notify import Outbox
 from bot.slack.front import SlackDeliverer, web_client
 from handlers.clock import FakeClock
-from handlers.vocabulary import Platform, Principal
+from handlers.vocabulary import Notice, Platform, Principal
 from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import load_access, search_as
@@ -64,3 +64,62 @@ async def test_a_notice_slack_cannot_be_reached_for_is_kept_and_retried(app: Sig
     assert (report.retried, report.delivered, report.dropped) == (1, 0, 0)
     [row] = await _rows(app)
     assert row.dropped_at is None and row.delivered_at is None and row.last_error
+
+
+async def _enqueue(app: Signpost, *found: Notice) -> None:
+    async with app.ctx.db.write() as session:
+        await app.ctx.notices.enqueue(session, list(found), app.ctx.clock.now())
+
+
+async def test_a_rate_limit_longer_than_the_backoff_is_waited_out_before_the_next_try(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Slack answers 429 with Retry-After: 120: the notice is kept, and not tried again at its own
+    30-second backoff (a call before Retry-After prolongs the limit), but once the 120 s are over."""
+    await search_as(app, "P002", AMY)
+    fake_slack.rate_limit("conversations.open", retry_after=120)
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(seconds=30)
+    report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (0, 0), "not tried before Retry-After"
+    assert len(fake_slack.of("conversations.open")) == 1
+    clock.advance(seconds=90)
+    assert (await box.deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 1
+    [row] = await _rows(app)
+    assert row.delivered_at is not None and row.dropped_at is None
+
+
+async def test_a_rate_limit_holds_back_the_workspace_not_another(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Slack's limits are per app per workspace (per method; chat.postMessage's workspace-wide
+    too): after a 429 with Retry-After: 120 for one person, the pass sends nothing more to that
+    workspace, nor does the next pass before the 120 s are over (a notice queued meanwhile
+    included); a person in another workspace is still told. Each is sent once, after."""
+    async with app.ctx.db.write() as session:
+        for principal, pid in [
+            (Principal(Platform.SLACK, "T0001", "U0P3"), "P003"),
+            (Principal(Platform.SLACK, "T0002", "U0D1"), "DM01"),
+            (Principal(Platform.SLACK, "T0001", "U0D2"), "DM02"),
+        ]:
+            await practitioners.link_identity(session, principal, pid, clock.now())
+    await _enqueue(app, *[Notice(pid, "test", f"to {pid}", dedupe_key=pid) for pid in ("P001", "P003", "DM01")])
+    fake_slack.rate_limit("conversations.open", retry_after=120)
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (1, 2)
+    opened = [c.body["users"] for c in fake_slack.of("conversations.open")]
+    assert opened == ["U0P1", "U0D1"], "nothing more to T0001 in that pass"
+    clock.advance(seconds=30)
+    await _enqueue(app, Notice("DM02", "test", "to DM02", dedupe_key="DM02"))
+    report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (0, 1), "DM02's pushed back untried, to when the limit ends"
+    assert len(fake_slack.of("conversations.open")) == 2, "T0001 is still rate limited"
+    clock.advance(seconds=90)
+    assert (await box.deliver_due()).delivered == 3
+    opened = [c.body["users"] for c in fake_slack.of("conversations.open")]
+    assert sorted(opened[2:]) == ["U0D2", "U0P1", "U0P3"]
+    assert len(fake_slack.of("chat.postMessage")) == 4
+    assert all(row.delivered_at is not None and row.dropped_at is None for row in await _rows(app))

@@ -7,6 +7,7 @@ Also serves a JWKS document, standing in for the Bot Framework's OpenID signing 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,13 @@ class FakeConnector:
     # Bot Framework refuses an activity larger than this (Teams' message limit, about 28 KB) with
     # 413 MessageSizeTooBig; measured as the bytes the bot sent.
     max_activity_bytes: int = 28 * 1024
+    # The next activity posts answered with these (status, headers), in order, before anything else
+    # (``refuse``): a 429 with its Retry-After, a 5xx, a 403 or 404.
+    refusals: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    # While set (``hold``), activity posts wait at the door unanswered, and are recorded only once
+    # answered (``release``, or when the fake closes): a connector that does not answer.
+    held: asyncio.Event | None = None
+    _gates: list[asyncio.Event] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
 
@@ -74,6 +82,8 @@ class FakeConnector:
         return self
 
     async def close(self) -> None:
+        for gate in self._gates:  # a test that ends holding posts must not wait for them
+            gate.set()
         if self._server is not None:
             await self._server.close()
 
@@ -107,9 +117,33 @@ class FakeConnector:
             return web.json_response({"error": {"code": "ServiceError"}}, status=503)
         return web.json_response({"id": f"a:personal-{next(self._ids)}"})
 
+    def refuse(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """Answer the next ``times`` activity posts with ``status`` (and ``Retry-After``, if given)."""
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        self.refusals.extend([(status, headers)] * times)
+
+    def hold(self) -> None:
+        self.held = asyncio.Event()
+        self._gates.append(self.held)
+
+    def release(self) -> None:
+        """Answer the posts held, and those to come."""
+        if self.held is not None:
+            self.held.set()
+            self.held = None
+
+    def stop_holding(self) -> None:
+        """Answer the posts to come; those held stay unanswered (abandoned) until the fake closes."""
+        self.held = None
+
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.held is not None:
+            await self.held.wait()
         self._record(request, body)
+        if self.refusals:
+            status, headers = self.refusals.pop(0)
+            return web.json_response({"error": {"code": f"Status{status}"}}, status=status, headers=headers)
         if request.match_info["cid"] in self.unknown_conversations:
             return web.json_response({"error": {"code": "ConversationNotFound"}}, status=404)
         if request.match_info["cid"] in self.throttled_conversations:
