@@ -112,7 +112,8 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
 
     Prompts come at: P002's first lookup, DM01's approve (before the authority check), DM02's
     pending; DM02's approve and P002's next lookup are still fresh; after ``:clock +25h`` P002 is
-    asked again, so that code is computed for the moved clock.
+    asked again, and answers with the app's next code (its first is used: a code is taken once):
+    codes follow the time authenticator apps keep, not the moved clock.
     """
     totps = {}
     for who in ("P002", "DM01", "DM02"):
@@ -120,7 +121,7 @@ def authenticator_codes(env: dict[str, str], tmp_path: Path) -> NoCodes:
         enrolled = run_signpost("totp", "enrol", who, "--secret-file", str(secret_file), env=env, cwd=tmp_path)
         assert enrolled.returncode == 0, enrolled.stderr
         totps[who] = pyotp.TOTP(secret_from(secret_file.read_text("utf-8")))
-    prompts = iter([0.0, 0.0, 0.0, None, None, 25 * 3600.0])
+    prompts = iter([0.0, 0.0, 0.0, None, None, 30.0])  # P002's second code: the app's next one
 
     def codes(who: str) -> list[str]:
         offset = next(prompts)
