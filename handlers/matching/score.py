@@ -442,8 +442,8 @@ class _NameReading:
     """The family name the best reading takes from the query."""
     another_name: bool = False
     """The best reading's given name is a ``prefix`` of the child's that is a listed name of its own,
-    of other roots than the child's (``_another_name``), or a ``typo`` of it that is a listed
-    name (``_a_slip_to_a_name``)."""
+    of other roots than the child's (``_another_name``), or a ``typo`` or ``phonetic`` form of it
+    that is a listed name (``_a_slip_to_a_name``)."""
 
 
 def _name_and_place(
@@ -497,7 +497,7 @@ def _name_and_place(
                     number == 0 and reading == 0,
                     asked_family,
                     (given_level == "prefix" and _another_name(asked_given[0], child_given[0]))
-                    or (given_level == "typo" and _a_slip_to_a_name(asked_given, child_given)),
+                    or (given_level in _SLIP_LEVELS and _a_slip_to_a_name(asked_given, child_given)),
                 )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
@@ -518,9 +518,14 @@ def _another_name(asked: str, held: str) -> bool:
     return held in NAME_ROOTS or (len(asked) >= 4 and len(held) - len(asked) <= 2)
 
 
+_SLIP_LEVELS: Final = frozenset({"typo", "phonetic"})
+"""The given-name levels at which a listed name typed may be another child's (``_a_slip_to_a_name``)."""
+
+
 def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
-    """A ``typo`` of the child's first given name that is a listed name of its own, of other roots
-    than hers (were they shared, it would be a ``nickname``). Theo is one letter from Thea: her
+    """A ``typo`` of the child's first given name, or a ``phonetic`` form of it (sounding alike, more
+    than one letter apart: Leo for Leah, Cole for Chloe), that is a listed name of its own, of other
+    roots than hers (were they shared, it would be a ``nickname``). Theo is one letter from Thea: her
     unregistered twin brother's name as likely as a slip, and he shares her family name, her
     birthday and her address, so nothing else typed tells them apart. Weighed as the slip it may
     be, but another name, as ``_another_name`` (Eva is not Evan). Not a space struck or left out
