@@ -23,16 +23,14 @@ from handlers.grammar import parse_demographic
 from handlers.matching.decide import DecisionKind, choose
 from handlers.matching.score import MatchModel
 from handlers.vocabulary import Outcome
-from store.register.feeds import Feed, import_feeds
-from store.register.refs import make_reference
 from store.register.terms import Identity, count_keys
-from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
-from tests.fuzzy_register import filler_children
+from tests.factories import say
+from tests.handlers.matching.lone_children import Child, identities, load, references, spaced
 
 TODAY = date(2026, 12, 1)
 
 # name: (given names, family name, date of birth, sex, postcode); each alone at her address.
-CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
+CHILDREN: dict[str, Child] = {
     "thea": ("Thea", "Andersen", date(2015, 1, 19), "F", "LS26 0FH"),
     "danielle": ("Danielle", "Reid", date(2016, 4, 4), "F", "S4 1AA"),
     "kian": ("Kian", "Walsh", date(2013, 1, 5), "M", "M3 2AB"),
@@ -43,8 +41,8 @@ CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
     # Not a listed name: "Daniel", a listed one, is a prefix of hers but of no root of hers.
     "daniella": ("Daniella", "Kerr", date(2017, 2, 8), "F", "S6 2BB"),
 }
-REFS = {name: str(make_reference(999_400_000 + number * 10)) for number, name in enumerate(CHILDREN)}
-IDENTITIES = {name: Identity(g, f, (), born, sex, code) for name, (g, f, born, sex, code) in CHILDREN.items()}
+REFS = references(CHILDREN, 999_400_000)
+IDENTITIES = identities(CHILDREN)
 
 ANOTHER_NAME = {
     "a listed name one letter from hers, her birthday and address": ("Theo Andersen 19/01/2015 LS26 0FH", "thea"),
@@ -66,30 +64,9 @@ A_SLIP = {
 """A slip of the child's name that is no name of its own, with the same other details."""
 
 
-async def load(app: Signpost) -> None:
-    rows = "".join(
-        f"{REFS[name]},{g},{f},,{born.isoformat()},{sex},{code},Northshire,false\n"
-        for name, (g, f, born, sex, code) in CHILDREN.items()
-    )
-    involvements = "child_ref,practitioner_id,service,started,ended,lead_professional\n" + "".join(
-        f"{ref},P001,Children's social care,2024-01-10,,false\n" for ref in REFS.values()
-    )
-    feeds = [
-        Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", f"{CHILDREN_HEADER}\n{rows}" + filler_children()),
-        Feed("involvements.csv", involvements),
-    ]
-    await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
-    await ready(app, "P002")
-
-
-def spaced(ref: str) -> str:
-    return f"{ref[:3]} {ref[3:6]} {ref[6:]}"
-
-
 async def test_another_childs_name_one_letter_from_hers_asks_for_more(signpost: Signpost) -> None:
     """Through the chat search: "more than one could match", never her signposts."""
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in ANOTHER_NAME.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.AMBIGUOUS, (case, reply.child_ref, spaced(REFS[child]), reply.text)
@@ -97,7 +74,7 @@ async def test_another_childs_name_one_letter_from_hers_asks_for_more(signpost: 
 
 
 async def test_a_slip_that_is_no_name_still_finds_the_child(signpost: Signpost) -> None:
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in A_SLIP.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.ANSWERED, (case, reply.text)

@@ -21,24 +21,22 @@ from handlers.grammar import parse_demographic
 from handlers.matching.decide import DecisionKind, choose
 from handlers.matching.score import MatchModel
 from handlers.vocabulary import Outcome
-from store.register.feeds import Feed, import_feeds
-from store.register.refs import make_reference
-from store.register.terms import Identity, count_keys
-from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
-from tests.fuzzy_register import filler_children
+from store.register.terms import count_keys
+from tests.factories import say
+from tests.handlers.matching.lone_children import Child, identities, load, references, spaced
 
 TODAY = date(2026, 12, 1)
 
 # name: (given names, family name, date of birth, sex, postcode); each alone at her address.
-CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
+CHILDREN: dict[str, Child] = {
     "leah": ("Leah", "Andersen", date(2015, 1, 19), "F", "LS26 0FH"),
     "chloe": ("Chloe", "Reid", date(2016, 4, 4), "F", "S4 1AA"),
     "reuben": ("Reuben", "Walsh", date(2013, 1, 5), "M", "M3 2AB"),
     "sophie": ("Sophie", "Marsh", date(2014, 3, 2), "F", "YO1 7HH"),
     "abbygayle": ("Abbygayle", "Okafor", date(2015, 3, 9), "F", "EX4 4QJ"),
 }
-REFS = {name: str(make_reference(999_500_000 + number * 10)) for number, name in enumerate(CHILDREN)}
-IDENTITIES = {name: Identity(g, f, (), born, sex, code) for name, (g, f, born, sex, code) in CHILDREN.items()}
+REFS = references(CHILDREN, 999_500_000)
+IDENTITIES = identities(CHILDREN)
 
 ANOTHER_NAME = {
     "a listed name that sounds like hers, her birthday and address": ("Leo Andersen 19/01/2015 LS26 0FH", "leah"),
@@ -59,30 +57,9 @@ A_MISSPELLING = {
 """A misspelling of the child's name that sounds like it and is no other name."""
 
 
-async def load(app: Signpost) -> None:
-    rows = "".join(
-        f"{REFS[name]},{g},{f},,{born.isoformat()},{sex},{code},Northshire,false\n"
-        for name, (g, f, born, sex, code) in CHILDREN.items()
-    )
-    involvements = "child_ref,practitioner_id,service,started,ended,lead_professional\n" + "".join(
-        f"{ref},P001,Children's social care,2024-01-10,,false\n" for ref in REFS.values()
-    )
-    feeds = [
-        Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", f"{CHILDREN_HEADER}\n{rows}" + filler_children()),
-        Feed("involvements.csv", involvements),
-    ]
-    await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
-    await ready(app, "P002")
-
-
-def spaced(ref: str) -> str:
-    return f"{ref[:3]} {ref[3:6]} {ref[6:]}"
-
-
 async def test_another_childs_name_that_sounds_like_hers_asks_for_more(signpost: Signpost) -> None:
     """Through the chat search: "more than one could match", never her signposts."""
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in ANOTHER_NAME.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.AMBIGUOUS, (case, reply.child_ref, spaced(REFS[child]), reply.text)
@@ -90,7 +67,7 @@ async def test_another_childs_name_that_sounds_like_hers_asks_for_more(signpost:
 
 
 async def test_a_misspelling_that_is_no_name_still_finds_the_child(signpost: Signpost) -> None:
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in A_MISSPELLING.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.ANSWERED, (case, reply.text)
