@@ -1,6 +1,6 @@
-"""Children each alone at their address, imported through the real feeds beside the filler register
+"""A few named children imported through the real feeds beside the filler register
 (tests/fuzzy_register.py), for asking a name that is not quite theirs: the registers of
-test_name_slips.py and test_phonetic_names.py."""
+test_households.py, test_name_slips.py and test_phonetic_names.py."""
 
 from __future__ import annotations
 

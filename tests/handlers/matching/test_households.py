@@ -19,16 +19,14 @@ from handlers.matching.decide import DecisionKind, choose
 from handlers.matching.score import MatchModel
 from handlers.matching.terms import Query
 from handlers.vocabulary import Outcome
-from store.register.feeds import Feed, import_feeds
-from store.register.refs import make_reference
 from store.register.terms import Identity, count_keys
-from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
-from tests.fuzzy_register import filler_children
+from tests.factories import say
+from tests.handlers.matching.lone_children import Child, identities, load, references, spaced
 
 TODAY = date(2026, 12, 1)
 
 # name: (given names, family name, date of birth, sex, postcode)
-CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
+CHILDREN: dict[str, Child] = {
     "joshua": ("Joshua Jayden", "Johnson", date(2012, 5, 17), "M", "YO9 5SS"),
     "mohammed": ("Mohammed Jayden", "Johnson", date(2018, 10, 21), "M", "YO9 5SS"),
     "mohammed-theo": ("Mohammed Theo", "Gordon", date(2018, 12, 30), "M", "NW15 1EB"),
@@ -60,8 +58,8 @@ CHILDREN: dict[str, tuple[str, str, date, str, str]] = {
     "leo": ("Leo", "Smith-Jones", date(2013, 1, 5), "M", "M1 2AB"),
     "max": ("Max", "Jones", date(2013, 5, 1), "M", "M1 2AB"),
 }
-REFS = {name: str(make_reference(999_300_000 + number * 10)) for number, name in enumerate(CHILDREN)}
-IDENTITIES = {name: Identity(g, f, (), born, sex, code) for name, (g, f, born, sex, code) in CHILDREN.items()}
+REFS = references(CHILDREN, 999_300_000)
+IDENTITIES = identities(CHILDREN)
 
 NEVER_THIS_CHILD = {
     # F1: a brother's full name (he is registered at the same address) with this child's birthday.
@@ -146,34 +144,13 @@ STILL_FOUND = {
 }
 
 
-async def load(app: Signpost) -> None:
-    rows = "".join(
-        f"{REFS[name]},{g},{f},,{born.isoformat()},{sex},{code},Northshire,false\n"
-        for name, (g, f, born, sex, code) in CHILDREN.items()
-    )
-    involvements = "child_ref,practitioner_id,service,started,ended,lead_professional\n" + "".join(
-        f"{ref},P001,Children's social care,2024-01-10,,false\n" for ref in REFS.values()
-    )
-    feeds = [
-        Feed("practitioners.csv", PRACTITIONERS),
-        Feed("children.csv", f"{CHILDREN_HEADER}\n{rows}" + filler_children()),
-        Feed("involvements.csv", involvements),
-    ]
-    await import_feeds(app.ctx.db, app.ctx.keys, feeds, app.ctx.clock.now())
-    await ready(app, "P002")
-
-
-def spaced(ref: str) -> str:
-    return f"{ref[:3]} {ref[3:6]} {ref[6:]}"
-
-
 async def test_a_relatives_name_or_birthday_initials_or_a_family_name_alone_never_return_the_child(
     signpost: Signpost,
 ) -> None:
     """Through the chat search: none of these is answered with a child's signposts; a query without
     a given name (and without the exact date and full postcode), or with only an initial for one, is
     asked for the names in full."""
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in NEVER_THIS_CHILD.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is not Outcome.ANSWERED, (case, reply.child_ref, spaced(REFS[child]))
@@ -188,7 +165,7 @@ async def test_a_relatives_name_or_birthday_initials_or_a_family_name_alone_neve
 
 async def test_the_child_is_still_found_by_her_own_names_and_birthday(signpost: Signpost) -> None:
     """The same households, asked rightly (or with a slip that is no relative's name or birthday)."""
-    await load(signpost)
+    await load(signpost, CHILDREN, REFS)
     for case, (text, child) in STILL_FOUND.items():
         reply = await say(signpost, "P002", text)
         assert reply.outcome is Outcome.ANSWERED, (case, reply.text)
