@@ -157,7 +157,7 @@ def _mentions_name(folded: str, spelt: str, identity: Identity) -> bool:
         words = _LETTERS.findall(text)
         for run in _SPELT.findall(text):  # "a r t h u r" is one word; "a.r.t.h.u.r h.a.l.l" two
             words += ["".join(_LETTERS.findall(part)) for part in (run, *run.split())]
-        if read is latin:  # "Sm1th", "Z0e", "J@ck": digits and signs for the letters they look like
+        if read is latin:  # "Sm1th", "J@ck": digits and signs for the letters they look like
             words += _undisguised(text)
         if not names.isdisjoint(words):
             return True
