@@ -117,7 +117,15 @@ def test_make_run_left_with_ctrl_c_reports_no_error(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert out.splitlines()[-1] == "Bye.", out
-    assert "Error" not in err and "***" not in err, err
+    # GNU make's own race, not the Makefile's: when the recipe ends before make's SIGINT handler
+    # runs (a loaded machine), the handler waits for a child make has already reaped and says so
+    # ("*** wait: No child processes", seen once in a clean-clone CI). Whatever else make says is
+    # the Makefile's to prevent: above all "*** [Makefile:NN: run] Error 130".
+    said = [line for line in err.splitlines() if line.strip() and not _MAKES_OWN_RACE.search(line)]
+    assert said == [] and "Error" not in err, err
+
+
+_MAKES_OWN_RACE = re.compile(r"\*\*\* (wait: No child processes\.  Stop\.|Waiting for unfinished jobs\.\.\.\.)$")
 
 
 @needs_make
