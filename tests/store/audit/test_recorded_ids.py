@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
-from handlers.vocabulary import Action, Origin
-from store.audit.log import UNRECOGNISED, AuditRecord, append, origin_event, recorded_id
+from handlers.vocabulary import Action, Command, Origin, Platform, Principal
+from store.audit.log import UNRECOGNISED, append, origin_event, recorded_id
 from store.audit.signing import Signer
 from store.audit.verify import verify
 from store.tables.audit import AuditEvent
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOT_CONFIGURED = "tenant not configured"  # fixed text, as a front end gives it
 
 # Real shapes: a Teams account id (base64url after "29:"), a bot's, one under an org prefix; AAD object
 # and tenant GUIDs in either case; Slack users, Enterprise Grid users, teams and enterprises; register
@@ -86,25 +87,10 @@ def test_anything_else_is_recorded_as_unrecognised(given: str) -> None:
     assert recorded_id(given) == UNRECOGNISED
 
 
-def chat_record(platform: str, tenant: str, user_id: str, correlation_id: str) -> AuditRecord:
-    """An event as a front end's refusal builds one: the identity the request claimed, unverified."""
-    return AuditRecord(
-        at=AT,
-        actor_id=None,
-        platform=platform,
-        tenant=tenant,
-        user_id=user_id,
-        actor_role=None,
-        actor_org=None,
-        actor_la=None,
-        channel="refused",
-        action=Action.UNTRUSTED_SOURCE.value,
-        outcome="refused",
-        subject_refs=(),
-        result_count=0,
-        correlation_id=correlation_id,
-        detail="tenant not configured",
-    )
+def refused(tenant: str, user_id: str, correlation_id: str) -> Command:
+    """A request a front end refuses before any handler sees it (an untrusted tenant): the identity
+    it claimed, unverified, as Teams' front end passes it to ``Dispatcher.refuse_unheard``."""
+    return Command(Principal(Platform.TEAMS, tenant, user_id), "", correlation_id)
 
 
 async def stored(app: Signpost) -> dict[str, tuple[str, str]]:
@@ -117,9 +103,11 @@ async def test_no_typed_identity_reaches_the_stored_audit_whichever_way_it_is_wr
     """Chat refusals (group commit) and operator events (a command's own transaction): a typed
     identity is stored as ``UNRECOGNISED``, a genuine one exactly; the chain still verifies."""
     for n, typed in enumerate(TYPED):
-        await signpost.ctx.audit.record(chat_record("teams", typed, typed, f"typed-chat-{n}"))
+        await signpost.dispatcher.refuse_unheard(refused(typed, typed, f"typed-chat-{n}"), NOT_CONFIGURED)
     for n, genuine in enumerate(GENUINE):
-        await signpost.ctx.audit.record(chat_record("teams", genuine, genuine, f"genuine-chat-{n}"))
+        await signpost.dispatcher.refuse_unheard(
+            refused(genuine, genuine, f"genuine-chat-{n}"), "tenant not configured"
+        )
     async with signpost.ctx.db.write() as session:
         await append(
             session,
