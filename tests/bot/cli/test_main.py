@@ -271,6 +271,8 @@ def test_help_lists_the_commands() -> None:
     text = parser().format_help()
     for command in ("run", "console", "seed-demo", "import", "audit"):
         assert command in text
+    # `signpost help COMMAND` works (test_signpost_help_prints_the_help) but was named nowhere in it.
+    assert "signpost help COMMAND" in " ".join(text.split())
 
 
 def test_seed_demo_again_with_fewer_children_writes_nothing_and_changes_nothing(cli: Cli) -> None:
