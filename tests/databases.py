@@ -14,6 +14,8 @@ import re
 import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 from collections import deque
@@ -340,6 +342,8 @@ class Templates:
         self._derived: dict[tuple[str, str], str] = {}
         self._pristine: Pristine | None = None
         self._free: deque[str] = deque()  # emptied back to the template, ready for a test
+        self._left: list[str] = []  # given back as the run ended: dropped after it (``close``)
+        self.dropping: subprocess.Popen[bytes] | None = None  # what drops them (``close``)
         self.recycled = 0
         self._closing = False
 
@@ -430,8 +434,12 @@ class Templates:
     async def _recycle_or_drop(self, names: list[str]) -> None:
         doomed = []
         for name in names:
-            pristine = None if self._closing else self._pristine
-            if pristine is not None and await pristine.restore(with_database(postgres_url(), name)):
+            if self._closing:  # the run is ending: what is left is dropped after it (``close``)
+                with self._drop_lock:
+                    self._left.append(name)
+                continue
+            assert self._pristine is not None
+            if await self._pristine.restore(with_database(postgres_url(), name)):
                 with self._drop_lock:
                     self._free.append(name)
                     self.recycled += 1
@@ -445,22 +453,45 @@ class Templates:
             drop.result()
 
     def close(self) -> None:
+        """The run's end: its PostgreSQL databases are dropped by a process of their own, which this
+        one does not wait for.
+
+        Every ``DROP DATABASE`` waits for a checkpoint of the whole server; the ten or so a worker
+        holds at its end (the clones ready ahead, those emptied for reuse, the derived templates,
+        the template) took 20-100 s, and the run ended only when its last worker had dropped them.
+        Should that process not finish (the machine stops), the next run's sweep drops them
+        (``sweep_leftovers``: their names carry this process's id, which has ended by then)."""
         self._closing = True
-        while self._ahead:
-            self.drop_postgres(self._ahead.popleft().result())
-        for (backend, _), url in self._derived.items():
-            if backend == "postgres":
-                self.drop_postgres(url)
-        for drop in self._drops:
+        for clone in self._ahead:
+            clone.cancel()  # not started: nothing to drop
+        names = [clone.result().rsplit("/", 1)[1] for clone in self._ahead if not clone.cancelled()]
+        self._ahead.clear()
+        for drop in self._drops:  # a database being emptied or dropped now is finished; the rest left
             drop.result()
-        with self._drop_lock:
-            spare, self._free = list(self._free), deque()
-        if spare:
-            asyncio.run(_drop_together(spare, self.DROP_AT_ONCE))
         self._workers.shutdown()
         self._dropper.shutdown()
+        with self._drop_lock:
+            names += self._left + self._to_drop + list(self._free)
+            self._left, self._to_drop, self._free = [], [], deque()
+        names += [url.rsplit("/", 1)[1] for (backend, _), url in self._derived.items() if backend == "postgres"]
         if self._pg_ready:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)'))
+            names.append(self.pg_template)
+        if names:
+            self.dropping = drop_after(names)
+
+
+def drop_after(names: list[str]) -> subprocess.Popen[bytes]:
+    """Drop databases ``names`` from a process of their own, in a session of its own (a Ctrl-C at
+    the terminal does not reach it), that outlives this one; the process, for a test to wait on."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.databases", *names],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 async def terminate_backends(url: str) -> int:
@@ -475,3 +506,7 @@ async def terminate_backends(url: str) -> int:
     finally:
         await conn.close()
     return sum(1 for row in ended if row[0])
+
+
+if __name__ == "__main__":  # ``drop_after``: python -m tests.databases NAME…
+    asyncio.run(_drop_together(sys.argv[1:], Templates.DROP_AT_ONCE))

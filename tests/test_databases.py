@@ -142,6 +142,32 @@ def test_a_database_whose_schema_changed_is_dropped_not_used_again(own: Template
     own.settle()
 
 
+def test_the_run_s_end_leaves_its_databases_to_a_process_that_drops_every_one(tmp_path: Path) -> None:
+    """A worker's end does not wait for the server's checkpoints: its databases (one given back and
+    emptied for reuse, one given back as the run ends, those made ready ahead, the template) are
+    handed to a process of their own, which drops each of them."""
+    problem = asyncio.run(postgres_problem())
+    if problem:
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    templates = Templates(tmp_path)
+    given_back, kept = templates.postgres(), templates.postgres()
+    templates.drop_postgres(given_back)
+    templates.settle()
+    assert templates.recycled == 1
+    ours = [
+        name
+        for (name,) in asyncio.run(
+            _fetch(postgres_url(), f"SELECT datname FROM pg_database WHERE datname LIKE '%{templates.run_id}%'")
+        )
+    ]
+    assert templates.pg_template in ours and len(ours) >= 3  # the template, the two above, clones ahead
+    templates.drop_postgres(kept)
+    templates.close()
+    assert templates.dropping is not None
+    assert templates.dropping.wait(timeout=600) == 0
+    assert not [name for name in ours if _exists(with_database(postgres_url(), str(name)))]
+
+
 def _dead_pid() -> int:
     """The id of a process of ours that has ended and been reaped (nothing is killed)."""
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
