@@ -9,7 +9,8 @@ is the body read as Slack meant it: strict UTF-8, a form
 envelope, the URL verification among them: ``EVENT_ENVELOPES``), by the declared content type, never
 by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any slash command
 mentioning the word); a kind sent the way Slack never sends it is refused. The shapes Bolt's
-routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash.
+routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash,
+and so is its response_url (``check_response_url``): Slack gives only its own.
 
 What comes in over Socket Mode's WebSocket is read the same way (``read_frame``, ``check_envelope``):
 a frame that is not a JSON object, an envelope without an id, of a type Slack does not send, or whose
@@ -82,8 +83,9 @@ def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> N
         raise Refused(401, "bad_signature")
 
 
-def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
-    """The verified body as text (for Bolt's own second check) and as Slack meant it: a dict."""
+def parse(raw: bytes, content_type: str, api_base: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The verified body as text (for Bolt's own second check) and as Slack meant it: a dict.
+    ``api_base``: SIGNPOST_SLACK_API_URL, whose host may give response URLs too (``is_slack_hook``)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,6 +100,7 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         _check_transport(body, content_type)
         check_shape(body)
         check_identity(body)
+        check_response_url(body, api_base)
     except Refused as refused:
         refused.payload = body
         # A form's own fields (a payload naming a command was refused in _form, ambiguous).
@@ -260,6 +263,14 @@ def check_shape(body: dict[str, Any]) -> None:
         _fields(authorization, _IDS)
 
 
+def check_response_url(body: dict[str, Any], api_base: str | None = None) -> None:
+    """Refused(400) when a response_url is given that is not Slack's (``is_slack_hook``). Slack
+    sends only its own; another was taken, its command run (a decision made), and every answer
+    posted after the ack then refused, unseen, in a second log line."""
+    if "response_url" in body and not is_slack_hook(body["response_url"], api_base):
+        raise Refused(400, "foreign_response_url")
+
+
 # Where Bolt finds who is asking (slack_bolt/request/internals.py's extract_*_id) and Signpost
 # takes the principal from: the form's or envelope's ids, and the user, team and enterprise (as a
 # string, or an object with ids), the view's team, the event's user and each authorization.
@@ -415,9 +426,10 @@ def read_frame(text: str) -> dict[str, Any]:
     return _json(text)
 
 
-def check_envelope(frame: dict[str, Any]) -> None:
+def check_envelope(frame: dict[str, Any], api_base: str | None = None) -> None:
     """Refused(400) unless the frame is the connection's own message, or an envelope with an id, of a
-    type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields strings)."""
+    type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields
+    strings, a response_url Slack's: ``api_base`` as for ``parse``)."""
     kind = frame.get("type")
     kind = kind if isinstance(kind, str) else None  # a list or an object cannot be looked up in a set
     if kind in LINK_MESSAGES:
@@ -434,6 +446,7 @@ def check_envelope(frame: dict[str, Any]) -> None:
         _fields(payload, _COMMAND)
     check_shape(payload)
     check_identity(payload)
+    check_response_url(payload, api_base)
 
 
 def envelope_id(frame: dict[str, Any]) -> str | None:
