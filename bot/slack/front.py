@@ -740,7 +740,7 @@ class SlackFrontEnd:
         in Socket Mode: an Events API body is not audited (Slack delivers a refused event three more
         times, each another event), and is answered ``X-Slack-No-Retry: 1``."""
         command = isinstance(payload, dict) and "command" in payload
-        event = isinstance(payload, dict) and payload.get("type") in inbound.EVENT_ENVELOPES
+        event = inbound.is_event(payload)
         audited = payload is not None and not event and await self.audit_unread(payload, command)
         if audited and slash_command:
             status = 200

@@ -109,14 +109,27 @@ def parse(raw: bytes, content_type: str, api_base: str | None = None) -> tuple[s
     return text, body
 
 
+def kind_of(doc: object) -> str | None:
+    """A body's (or an event's) ``type`` when it is a string, else None: the one way its kind is
+    asked of a set. A list or an object there, sent signed, raised in the look-up (unhashable):
+    a 500 with a traceback, where it is a malformed body like any other."""
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def is_event(doc: object) -> bool:
+    """Whether ``doc`` is an Events API envelope by its type (``EVENT_ENVELOPES``)."""
+    return kind_of(doc) in EVENT_ENVELOPES
+
+
 def _check_transport(body: dict[str, Any], content_type: str) -> None:
     """Refused(400) for a kind of request sent the way Slack never sends it."""
     if content_type == JSON:
         # Only the Events API's envelopes come as JSON; a slash command (a form of strings), a
         # click or a submission (a form's one ``payload``) never does.
-        if body.get("type") not in EVENT_ENVELOPES or "command" in body:
+        if kind_of(body) not in EVENT_ENVELOPES or "command" in body:
             raise Refused(400, "wrong_transport")
-    elif body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
+    elif kind_of(body) in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
         raise Refused(400, "wrong_transport")
 
 
@@ -240,7 +253,7 @@ def check_shape(body: dict[str, Any]) -> None:
     """Refused(400) when a field Bolt or Signpost reads has the wrong type, or a field Bolt's
     routing reads for this kind of payload is missing."""
     _fields(body, _TOP)
-    _present(body, _REQUIRED.get(body.get("type"), ()))  # type: ignore[arg-type]
+    _present(body, _REQUIRED.get(kind_of(body) or "", ()))
     for key in ("user", "team", "enterprise", "channel", "container"):
         if isinstance(body.get(key), dict):
             _fields(body[key], _IDS)
@@ -305,7 +318,7 @@ _ASKED_EVENTS = frozenset({"app_home_opened"})
 
 def _asked_by_someone(body: dict[str, Any]) -> bool:
     event = body.get("event")
-    return body.get("type") in _ASKED or (isinstance(event, dict) and event.get("type") in _ASKED_EVENTS)
+    return kind_of(body) in _ASKED or kind_of(event) in _ASKED_EVENTS
 
 
 def _asker(body: dict[str, Any]) -> object:

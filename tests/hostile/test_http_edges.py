@@ -693,3 +693,23 @@ async def test_a_signed_command_whose_response_url_is_not_slacks_is_refused_unre
     assert "couldn't read that command" in json.loads(sent.ack)["text"]
     unread_once(sent.events, "unreadable command")
     one_quiet_line(sent.log, "slack_request_refused")
+
+
+@pytest.mark.parametrize("kind", [[CHILD], {"type": CHILD}], ids=["a list", "an object"])
+@pytest.mark.parametrize("sent_as", ["payload", "json"], ids=["an interactive payload", "a JSON body"])
+async def test_a_signed_body_whose_type_is_not_a_string_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, kind: Any, sent_as: str
+) -> None:
+    """Whether a body is an Events API envelope was asked of its ``type`` as sent: a list or an
+    object there (unhashable) raised in the look-up, a 500 with aiohttp's traceback (make fuzz found it)."""
+    payload: dict[str, Any] = copy.deepcopy(CLICK if sent_as == "payload" else HOME)
+    payload["type"] = kind
+    payload.get("event", payload)["user"] = MANAGER.user_id if sent_as == "json" else {"id": MANAGER.user_id}
+    if sent_as == "payload":
+        sent = await send_payload(world, logs, payload)
+    else:
+        body = json.dumps(payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    assert sent.status == 400 and not sent.calls
+    unread_once(sent.events, "unreadable request")  # not an event by its type, and it names its sender
+    one_quiet_line(sent.log, "slack_request_refused")
