@@ -533,6 +533,7 @@ class SocketModeLink(SocketModeClient):
         logger: logging.Logger,
         web_client: AsyncWebClient,
         unread: UnreadEnvelope | None = None,
+        api_base: str | None = None,
     ) -> None:
         super().__init__(app_token=app_token, logger=logger, web_client=web_client, ping_interval=10)  # as Bolt sets it
         # The WebSocket's session refuses redirects (bot.outbound), as every outbound session does;
@@ -545,6 +546,7 @@ class SocketModeLink(SocketModeClient):
         self._closing = asyncio.ensure_future(unused.close())
         self._listening: set[asyncio.Future[None]] = set()
         self.unread = unread
+        self.api_base = api_base  # SIGNPOST_SLACK_API_URL, whose host may give response URLs too
 
     async def process_message(self) -> None:
         raw = await self.message_queue.get()
@@ -556,7 +558,7 @@ class SocketModeLink(SocketModeClient):
             log.warning("slack_envelope_refused", reason=refused.reason, acked=False)
             return
         try:
-            inbound.check_envelope(frame)
+            inbound.check_envelope(frame, self.api_base)
         except inbound.Refused as refused:
             kind = frame.get("type")
             # Only an envelope (with an id, acked once): a frame without one is not Slack's request.
@@ -577,12 +579,19 @@ class SocketModeHandler(AsyncSocketModeHandler):
     (a shape the checks did not foresee) is refused as one the link would not take."""
 
     def __init__(
-        self, app: AsyncApp, app_token: str, web_client: AsyncWebClient, unread: UnreadEnvelope | None = None
+        self,
+        app: AsyncApp,
+        app_token: str,
+        web_client: AsyncWebClient,
+        unread: UnreadEnvelope | None = None,
+        api_base: str | None = None,
     ) -> None:
         # Not Bolt's __init__: it opens an aiohttp session for an SDK client this one replaces.
         self.app = app
         self.app_token = app_token
-        self.client = SocketModeLink(app_token=app_token, logger=app.logger, web_client=web_client, unread=unread)
+        self.client = SocketModeLink(
+            app_token=app_token, logger=app.logger, web_client=web_client, unread=unread, api_base=api_base
+        )
         self.unread = unread
         self.client.socket_mode_request_listeners.append(self.handle)
 
@@ -692,7 +701,7 @@ class SlackFrontEnd:
             # is refused at the piece that would go over, the rest of it unread.
             raw = await read_body(request, budget=request.app[UNVERIFIED_KEY])
             inbound.verify(request.headers, raw, self._signing_secret, time.time())
-            text, body = inbound.parse(raw, request.content_type)
+            text, body = inbound.parse(raw, request.content_type, self.settings.slack_api_url)
         except BodyRefused as refused:
             log.warning("slack_request_refused", status=refused.status, reason=refused.reason)
             if refused.status == 429:  # a forged flood, or more real requests at once than ever seen
@@ -731,7 +740,7 @@ class SlackFrontEnd:
         in Socket Mode: an Events API body is not audited (Slack delivers a refused event three more
         times, each another event), and is answered ``X-Slack-No-Retry: 1``."""
         command = isinstance(payload, dict) and "command" in payload
-        event = isinstance(payload, dict) and payload.get("type") in inbound.EVENT_ENVELOPES
+        event = inbound.is_event(payload)
         audited = payload is not None and not event and await self.audit_unread(payload, command)
         if audited and slash_command:
             status = 200
@@ -768,7 +777,11 @@ class SlackFrontEnd:
         self.client.session = self._session
         if self.settings.slack_app_token is not None:
             self.socket_mode = SocketModeHandler(
-                self.bolt, self.settings.slack_app_token.get_secret_value(), self.client, self.audit_unread
+                self.bolt,
+                self.settings.slack_app_token.get_secret_value(),
+                self.client,
+                self.audit_unread,
+                self.settings.slack_api_url,
             )
             # Connected in the background: start-up (and so /healthz) never waits for Slack, and a
             # signal stops the server even while Slack cannot be reached.

@@ -9,7 +9,8 @@ is the body read as Slack meant it: strict UTF-8, a form
 envelope, the URL verification among them: ``EVENT_ENVELOPES``), by the declared content type, never
 by what the text happens to contain (Bolt's ``"payload" in body`` guess dropped any slash command
 mentioning the word); a kind sent the way Slack never sends it is refused. The shapes Bolt's
-routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash.
+routing and our listeners read are checked too, so a signed but malformed body is a 400, never a crash,
+and so is its response_url (``check_response_url``): Slack gives only its own.
 
 What comes in over Socket Mode's WebSocket is read the same way (``read_frame``, ``check_envelope``):
 a frame that is not a JSON object, an envelope without an id, of a type Slack does not send, or whose
@@ -82,8 +83,9 @@ def verify(headers: Mapping[str, str], raw: bytes, secret: str, now: float) -> N
         raise Refused(401, "bad_signature")
 
 
-def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
-    """The verified body as text (for Bolt's own second check) and as Slack meant it: a dict."""
+def parse(raw: bytes, content_type: str, api_base: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The verified body as text (for Bolt's own second check) and as Slack meant it: a dict.
+    ``api_base``: SIGNPOST_SLACK_API_URL, whose host may give response URLs too (``is_slack_hook``)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -98,6 +100,7 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
         _check_transport(body, content_type)
         check_shape(body)
         check_identity(body)
+        check_response_url(body, api_base)
     except Refused as refused:
         refused.payload = body
         # A form's own fields (a payload naming a command was refused in _form, ambiguous).
@@ -106,14 +109,27 @@ def parse(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
     return text, body
 
 
+def kind_of(doc: object) -> str | None:
+    """A body's (or an event's) ``type`` when it is a string, else None: the one way its kind is
+    asked of a set. A list or an object there, sent signed, raised in the look-up (unhashable):
+    a 500 with a traceback, where it is a malformed body like any other."""
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def is_event(doc: object) -> bool:
+    """Whether ``doc`` is an Events API envelope by its type (``EVENT_ENVELOPES``)."""
+    return kind_of(doc) in EVENT_ENVELOPES
+
+
 def _check_transport(body: dict[str, Any], content_type: str) -> None:
     """Refused(400) for a kind of request sent the way Slack never sends it."""
     if content_type == JSON:
         # Only the Events API's envelopes come as JSON; a slash command (a form of strings), a
         # click or a submission (a form's one ``payload``) never does.
-        if body.get("type") not in EVENT_ENVELOPES or "command" in body:
+        if kind_of(body) not in EVENT_ENVELOPES or "command" in body:
             raise Refused(400, "wrong_transport")
-    elif body.get("type") in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
+    elif kind_of(body) in EVENT_ENVELOPES:  # Bolt answered a URL verification in a form, challenge and all
         raise Refused(400, "wrong_transport")
 
 
@@ -237,7 +253,7 @@ def check_shape(body: dict[str, Any]) -> None:
     """Refused(400) when a field Bolt or Signpost reads has the wrong type, or a field Bolt's
     routing reads for this kind of payload is missing."""
     _fields(body, _TOP)
-    _present(body, _REQUIRED.get(body.get("type"), ()))  # type: ignore[arg-type]
+    _present(body, _REQUIRED.get(kind_of(body) or "", ()))
     for key in ("user", "team", "enterprise", "channel", "container"):
         if isinstance(body.get(key), dict):
             _fields(body[key], _IDS)
@@ -258,6 +274,14 @@ def check_shape(body: dict[str, Any]) -> None:
         if not isinstance(authorization, dict):
             raise Refused(400, "bad_shape")
         _fields(authorization, _IDS)
+
+
+def check_response_url(body: dict[str, Any], api_base: str | None = None) -> None:
+    """Refused(400) when a response_url is given that is not Slack's (``is_slack_hook``). Slack
+    sends only its own; another was taken, its command run (a decision made), and every answer
+    posted after the ack then refused, unseen, in a second log line."""
+    if "response_url" in body and not is_slack_hook(body["response_url"], api_base):
+        raise Refused(400, "foreign_response_url")
 
 
 # Where Bolt finds who is asking (slack_bolt/request/internals.py's extract_*_id) and Signpost
@@ -294,7 +318,7 @@ _ASKED_EVENTS = frozenset({"app_home_opened"})
 
 def _asked_by_someone(body: dict[str, Any]) -> bool:
     event = body.get("event")
-    return body.get("type") in _ASKED or (isinstance(event, dict) and event.get("type") in _ASKED_EVENTS)
+    return kind_of(body) in _ASKED or kind_of(event) in _ASKED_EVENTS
 
 
 def _asker(body: dict[str, Any]) -> object:
@@ -415,9 +439,10 @@ def read_frame(text: str) -> dict[str, Any]:
     return _json(text)
 
 
-def check_envelope(frame: dict[str, Any]) -> None:
+def check_envelope(frame: dict[str, Any], api_base: str | None = None) -> None:
     """Refused(400) unless the frame is the connection's own message, or an envelope with an id, of a
-    type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields strings)."""
+    type Slack sends, whose payload passes what a body over HTTP must (a slash command's fields
+    strings, a response_url Slack's: ``api_base`` as for ``parse``)."""
     kind = frame.get("type")
     kind = kind if isinstance(kind, str) else None  # a list or an object cannot be looked up in a set
     if kind in LINK_MESSAGES:
@@ -434,6 +459,7 @@ def check_envelope(frame: dict[str, Any]) -> None:
         _fields(payload, _COMMAND)
     check_shape(payload)
     check_identity(payload)
+    check_response_url(payload, api_base)
 
 
 def envelope_id(frame: dict[str, Any]) -> str | None:

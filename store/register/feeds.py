@@ -967,13 +967,26 @@ def _child(c: RowChecker, today: date) -> ChildRow | None:
     return ChildRow(ref=ref, identity=identity, local_authority=row_la, shielded=shielded)
 
 
+# How far an involvement's dates may lie from the import's day: a child is held until their 24th
+# birthday (an involvement may begin up to a year before birth), so a date beyond these is no
+# child's in Signpost. Such dates are exports' placeholders: 0001-01-01 or 1900-01-01 for a start
+# not known, 9999-12-31 for no end (imported, it read as ended: its lead professional was never told).
+STARTED_YEARS_AGO = keychain.DESTROY_AT_AGE + 1
+ENDED_YEARS_AHEAD = keychain.DESTROY_AT_AGE
+
+
 def _involvement(c: RowChecker, today: date) -> InvolvementRow | None:
     ref = c.reference("child_ref")
     started, ended = c.day("started"), c.day("ended", required=False)
     if started and started > today:  # an end may be planned; a start tomorrow is a slip
         c.fail("started", "is in the future")
+    elif started and started < keychain.birthday(today, -STARTED_YEARS_AGO):
+        c.fail("started", f"is more than {STARTED_YEARS_AGO} years ago, before any child Signpost holds was born")
     elif started and ended and ended < started:
         c.fail("ended", "is before started")
+    if ended and ended > keychain.birthday(today, ENDED_YEARS_AHEAD):
+        why = f"is more than {ENDED_YEARS_AHEAD} years ahead, past any child's time in Signpost"
+        c.fail("ended", f"{why}: leave it empty while the involvement is current")
     row = InvolvementRow(
         child_ref=ref,
         practitioner_id=c.text("practitioner_id", max_len=64),

@@ -653,3 +653,63 @@ async def test_every_answer_names_the_server_as_signpost_and_no_versions(served:
     head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower().split("\r\n")
     assert [line for line in head if line.startswith("server:")] == ["server: signpost"]
     assert not any("python" in line or "aiohttp" in line for line in head)
+
+
+# What a response_url may be instead of Slack's own: another host (one ending in Slack's name too),
+# Slack's host over plain http, something that is no URL at all.
+FOREIGN_RESPONSE_URLS = {
+    "another host": "https://hooks.slack.com.example.net/commands/T1/1/x",
+    "Slack's host over http": "http://hooks.slack.com/commands/T1/1/x",
+    "no URL": "http://[::1",
+}
+
+
+@pytest.mark.parametrize("url", FOREIGN_RESPONSE_URLS.values(), ids=FOREIGN_RESPONSE_URLS.keys())
+async def test_a_signed_click_whose_response_url_is_not_slacks_is_refused_unread_in_one_line(
+    world: SlackHarness, logs: LogTap, url: str
+) -> None:
+    """Slack's response_url is always its own (https://hooks.slack.com/…). A click carrying another
+    was run (a decision, here Deny) and its answer then posted nowhere: answered 200, in two log
+    lines, the decision made and never shown to whoever made it."""
+    deny = {"action_id": "deny", "text": {"type": "plain_text", "text": "Deny"}, "value": '{"c":"deny R1"}'}
+    payload = world.slack.block_action_from_message(MANAGER, deny, "b1")
+    payload["response_url"] = url
+    sent = await send_payload(world, logs, payload)
+    assert sent.status == 400 and not sent.calls
+    unread_once(sent.events, "unreadable request")
+    one_quiet_line(sent.log, "slack_request_refused")
+    assert json.loads(json_lines(sent.log)[0])["reason"] == "foreign_response_url"
+
+
+@pytest.mark.parametrize("url", FOREIGN_RESPONSE_URLS.values(), ids=FOREIGN_RESPONSE_URLS.keys())
+async def test_a_signed_command_whose_response_url_is_not_slacks_is_refused_unread_in_its_ack(
+    world: SlackHarness, logs: LogTap, url: str
+) -> None:
+    """The same for a slash command: it was run, and anything answered after its ack (a notice of a
+    code to enter, a late answer) went nowhere. It is refused unread, kindly in its ack."""
+    body = urlencode({**world.slack.command_body(MANAGER, "history"), "response_url": url})
+    sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    assert sent.status == 200 and not sent.calls
+    assert "couldn't read that command" in json.loads(sent.ack)["text"]
+    unread_once(sent.events, "unreadable command")
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
+@pytest.mark.parametrize("kind", [[CHILD], {"type": CHILD}], ids=["a list", "an object"])
+@pytest.mark.parametrize("sent_as", ["payload", "json"], ids=["an interactive payload", "a JSON body"])
+async def test_a_signed_body_whose_type_is_not_a_string_is_refused_in_one_line(
+    world: SlackHarness, logs: LogTap, kind: Any, sent_as: str
+) -> None:
+    """Whether a body is an Events API envelope was asked of its ``type`` as sent: a list or an
+    object there (unhashable) raised in the look-up, a 500 with aiohttp's traceback (make fuzz found it)."""
+    payload: dict[str, Any] = copy.deepcopy(CLICK if sent_as == "payload" else HOME)
+    payload["type"] = kind
+    payload.get("event", payload)["user"] = MANAGER.user_id if sent_as == "json" else {"id": MANAGER.user_id}
+    if sent_as == "payload":
+        sent = await send_payload(world, logs, payload)
+    else:
+        body = json.dumps(payload)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type="application/json"))
+    assert sent.status == 400 and not sent.calls
+    unread_once(sent.events, "unreadable request")  # not an event by its type, and it names its sender
+    one_quiet_line(sent.log, "slack_request_refused")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from store.db import Database
 from store.register.refs import check_digit
 from store.tables.audit import AuditEvent
+from store.tables.register import Involvement
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import (
     AMY,
@@ -194,6 +195,36 @@ def test_a_date_in_another_iso_form_of_the_same_length_is_a_problem(cli: Cli, tm
     link = f"{SHIELDED},S001,Health visiting,{day},,true"
     said = problems(cli, write(tmp_path, "i.csv", f"{INVOLVEMENTS_HEADER}\n{link}\n"))
     assert "i.csv:2: started: is not a date in YYYY-MM-DD form" in said
+
+
+@pytest.mark.parametrize(
+    ("started", "ended", "said"),
+    [
+        ("0001-01-01", "", "i.csv:2: started: is more than 25 years ago"),
+        ("1900-01-01", "", "i.csv:2: started: is more than 25 years ago"),
+        ("2024-09-01", "9999-12-31", "i.csv:2: ended: is more than 24 years ahead"),
+        ("2024-09-01", "2099-01-01", "i.csv:2: ended: is more than 24 years ahead"),
+    ],
+    ids=["year one", "1900", "9999", "2099"],
+)
+async def test_an_involvement_date_no_child_in_signpost_can_have_is_a_problem(
+    cli: Cli, db: Database, tmp_path: Path, started: str, ended: str, said: str
+) -> None:
+    """Exports fill a date they lack with a placeholder (0001-01-01 or 1900-01-01 for "unknown",
+    9999-12-31 for "no end"). Each was imported: practitioners were shown "since 01/01/1", and a
+    current involvement "ended 31/12/9999" (read as ended, so its lead professional was never told
+    of a search). A child is held until 24 (and an involvement may begin before birth): a date
+    outside that is a problem, and nothing is imported."""
+    feeds = [write(tmp_path, "p.csv", PRACTITIONERS), write(tmp_path, "c.csv", CHILDREN)]
+    link = f"{AMY},P003,Youth work,{started},{ended},true"
+    feeds.append(write(tmp_path, "i.csv", f"{INVOLVEMENTS_HEADER}\n{link}\n"))
+    result = await cli.run("import", *map(str, feeds))
+    assert result.code == 1 and "Traceback" not in result.err
+    [problem, last] = [line for line in result.said.splitlines() if not line.startswith("Importing")][-2:]
+    assert problem.startswith(said) and last == "Nothing was imported: 1 problem above."
+    assert started not in problem and (not ended or ended not in problem)
+    async with db.read() as session:
+        assert (await session.execute(select(Involvement.child_ref).limit(1))).first() is None
 
 
 def test_a_postcode_or_phone_in_full_width_digits_is_a_problem(cli: Cli, tmp_path: Path) -> None:

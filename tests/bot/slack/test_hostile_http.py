@@ -543,7 +543,8 @@ async def test_an_input_modals_metadata_cannot_name_a_url_to_post_to(
 async def test_a_response_url_that_is_not_slacks_is_never_posted_to(
     slack_app: SlackHarness, elsewhere: FakeSlackApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Even a signed command's response_url must be Slack's (or the configured API's origin)."""
+    """Even a signed command's response_url must be Slack's (or the configured API's origin): one
+    that is not is refused unread, answered only in the command's ack, and never posted to."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("P002", NURSE)
     body = slack_app.slack.command_body(user, "help")
@@ -553,8 +554,8 @@ async def test_a_response_url_that_is_not_slacks_is_never_posted_to(
         await slack_app.front.idle()
     assert response.status == 200
     assert elsewhere.calls == []
-    [line] = [e for e in logs if e["event"] == "slack_response_url_refused"]
-    assert "steal" not in json.dumps(line)
+    [line] = [e for e in logs if e["event"] == "slack_request_refused"]
+    assert line["reason"] == "foreign_response_url" and "steal" not in json.dumps(line)
 
 
 @pytest.mark.parametrize(

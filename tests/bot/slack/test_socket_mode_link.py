@@ -110,6 +110,12 @@ MALFORMED: dict[str, tuple[Callable[[SlackHarness], str], list[dict[str, Any]], 
         [ANSWERED],
         "missing_identity",
     ),
+    # Slack gives only its own response_url: an answer posted to another would be posted nowhere.
+    "command-response-url-not-slacks": (
+        lambda app: envelope(command(app, "history", response_url="https://hooks.slack.com.example.net/x")),
+        [ANSWERED],
+        "foreign_response_url",
+    ),
     "event-without-event": (
         lambda app: envelope({"type": "event_callback", "team_id": "T0001", "text": "Amy"}, kind="events_api"),
         [ACK],
@@ -167,7 +173,9 @@ def refusals(log: LogStream) -> list[dict[str, Any]]:
 # The malformed envelopes a person sent whose user and team (or enterprise) can still be read: each
 # is audited once (usage, invalid), under that person, with nothing it carried. The others name no
 # one Signpost could record, and are only logged.
-ATTRIBUTABLE = frozenset({"command-without-command", "command-text-a-list", "bolt-cannot-read"})
+ATTRIBUTABLE = frozenset(
+    {"command-without-command", "command-text-a-list", "command-response-url-not-slacks", "bolt-cannot-read"}
+)
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
