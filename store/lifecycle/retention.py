@@ -1107,13 +1107,21 @@ async def _pg_compact(db: Database, tables: Sequence[str], full: bool, wait: flo
             # decommissioning waited out COMPACTION_WAIT). A plain VACUUM of the rewritten table
             # is cheap and counts what the rewrite had to keep.
             await conn.exec_driver_sql(f"VACUUM {_quoted(table)}")
-        # Dead row versions VACUUM had to keep for an older snapshot are counted here.
+        # Dead row versions VACUUM had to keep for an older snapshot are counted here (before the
+        # ANALYZE below, which replaces that count with its own sample's estimate).
         kept = (
             await conn.exec_driver_sql(
                 "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = ANY($1)",
                 (list(tables),),
             )
         ).scalar_one()
+        # The planner's statistics (pg_stats, readable by any role that may read the table) sample
+        # each column's values, a destroyed child's reference and its involvements' services among
+        # them: only a new sample of the live rows replaces them (dead ones are never sampled). A
+        # table left empty keeps its old sample: PostgreSQL changes no statistics when ANALYZE
+        # finds no row.
+        for table in tables:
+            await conn.exec_driver_sql(f"ANALYZE {_quoted(table)}")
     detail = f"postgresql vacuum{' full' if full else ''} {plural(len(tables), 'table')}"
     return int(kept) == 0, detail if not kept else f"{detail}, {plural(int(kept), 'dead row version')} kept"
 
