@@ -22,7 +22,8 @@ Before the first day, any child whose data key is under a birth-date key the key
 taken before a destruction and restored beside the current key file brings them back, and no day
 of this store will find them through the blind index (their term keys are gone too). Their index
 rows are deleted first, in one pass over ``child_terms`` (``_delete_index_rows``); their name counts,
-kept by name and not by child, stay as the backup has them.
+kept by name and not by child, stay as the backup has them. Rows of the other tables of wrapped keys
+under such a key (a search's cohort terms key, a parked command) go too (``_drop_orphan_wrapped``).
 
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
@@ -74,7 +75,7 @@ from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
 from store.lifecycle import notices as closed_notices
 from store.register import children, name_counts
 from store.register.children import retention_term
-from store.tables import Personal, child_rows, feed_text_tables, tables_holding
+from store.tables import Personal, child_rows, feed_text_tables, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditTermKey
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import RetentionState
@@ -576,7 +577,26 @@ async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_ste
                     if audit_step is not None and done:
                         await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
                 destroyed += done
+    await _drop_orphan_wrapped(db, keys)
     return destroyed
+
+
+async def _drop_orphan_wrapped(db: Database, keys: KeyRing) -> None:
+    """Delete the rows of every other table of wrapped keys (``store.tables.wrapped_key_tables``: a
+    search's cohort terms key, a parked command) still under a punctured birth-date key. A run
+    deletes them with their cohort (``_drop_cohort_term_keys``); a backup taken before brings them
+    back, and nothing can open them any more, yet ``signpost db check`` rightly calls such a store
+    one not to trust until they are gone."""
+    for table, kek_column, _ in wrapped_key_tables():
+        if table is CHILD_KEYS:
+            continue  # its children are destroyed above, each with its wrapped key
+        column = table.c[kek_column]
+        async with db.read() as session:
+            stored = (await session.execute(select(column).where(column.like("d%")).distinct())).scalars()
+            ids = sorted(keychain.punctured_day_ids(keys, [str(kek) for kek in stored]))
+        for start in range(0, len(ids), CHUNK):
+            async with db.write() as session:
+                await session.execute(delete(table).where(column.in_(ids[start : start + CHUNK])))
 
 
 # The term space (signed 64-bit blind values) cut into ranges, one SQLite transaction each, so that
