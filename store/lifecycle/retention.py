@@ -635,6 +635,13 @@ async def _delete_index_rows(db: Database, refs: Sequence[int]) -> int:
     return removed
 
 
+async def destroyed_but_held(db: Database, keys: KeyRing) -> int:
+    """How many children the store holds whose birth-date key the key file has already destroyed
+    (a backup put back beside a later key file): the next run destroys them (``_destroy_orphans``)."""
+    async with db.read() as session:
+        return await _count_orphans(session, keys)
+
+
 async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:
     """How many children ``_destroy_orphans`` would destroy now (the dry run's count)."""
     ids = await _orphan_kek_ids(session, keys)
