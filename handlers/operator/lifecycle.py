@@ -24,7 +24,7 @@ from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
 from handlers.operator.common import Audit, Failed, Refused
 from handlers.operator.decommissioned import refuse_without_keys
-from handlers.vocabulary import Action, Origin, Outcome
+from handlers.vocabulary import Action, Origin, Outcome, plural
 from store.audit import log as audit_log
 from store.db import sqlite_path
 from store.keys import keychain, rotation
@@ -146,6 +146,7 @@ async def backup_to(
         forget_partial_name(target)
         return BackupWritten(late, recorded_late=True)
     _check_backup_target(ctx, target)
+    await _refuse_what_retention_has_destroyed(ctx)
     audit.detail = target.name
     audit.one_per_name(target.name)  # a run of this name killed while copying: recorded cut short
     await audit.started()
@@ -187,6 +188,20 @@ async def _backup_unrecorded(ctx: Context, target: Path) -> int | None:
         return size
     forget_partial_name(target)  # killed after recording it: only the second name was left
     return None
+
+
+async def _refuse_what_retention_has_destroyed(ctx: Context) -> None:
+    """Refuse a backup of a store holding children whose birth-date key the key file has destroyed
+    (a backup put back beside a later key file, before retention finished the destruction): the new
+    copy, dated after their destruction, would carry their rows and involvements in clear."""
+    held = await lifecycle.destroyed_but_held(ctx.db, ctx.keys)
+    if held:
+        raise Refused(
+            f"this store holds {plural(held, 'record')} of children retention has already destroyed (a backup put "
+            "back?), whose involvements a backup would carry in clear: run `signpost retention run` first, "
+            "then back up",
+            reason="destroyed since",
+        )
 
 
 def _check_backup_target(ctx: Context, target: Path) -> None:

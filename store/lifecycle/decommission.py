@@ -39,6 +39,7 @@ from store.db import Database, after_commit
 from store.delivery import drops
 from store.delivery.notices import drop_decided
 from store.keys import keychain
+from store.keys.backup import PARTIAL
 from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
 from store.keys.term_keys import TermKeys
 from store.lifecycle import retention
@@ -835,13 +836,25 @@ def backup_name(detail: str) -> str:
 
 async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
     """Every `signpost backup` the audit log records written, oldest first (each one counted,
-    whatever its detail holds: a backup left unnamed would go undeleted)."""
-    rows = await session.execute(
-        select(AuditEvent.at, AuditEvent.detail)
-        .where(AuditEvent.action == Action.BACKUP.value, AuditEvent.outcome == Outcome.DONE.value)
-        .order_by(AuditEvent.seq)
-    )
-    return [BackupTaken(backup_name(detail or ""), at) for at, detail in rows]
+    whatever its detail holds: a backup left unnamed would go undeleted), and every one it records
+    started but never done, by the partial copy such a run may have left (``FILE.signpost-partial``,
+    practitioners in clear in it, removed only by a later backup into its folder)."""
+    rows = (
+        await session.execute(
+            select(AuditEvent.at, AuditEvent.detail, AuditEvent.outcome, AuditEvent.correlation_id)
+            .where(
+                AuditEvent.action == Action.BACKUP.value,
+                AuditEvent.outcome.in_([Outcome.DONE.value, Outcome.STARTED.value]),
+            )
+            .order_by(AuditEvent.seq)
+        )
+    ).all()
+    done = {run for _, _, outcome, run in rows if outcome == Outcome.DONE.value}
+    return [
+        BackupTaken(backup_name(detail or "") if outcome == Outcome.DONE.value else f"{detail}{PARTIAL}", at)
+        for at, detail, outcome, run in rows
+        if outcome == Outcome.DONE.value or run not in done
+    ]
 
 
 def left_in_backups(backups: Sequence[BackupTaken]) -> str:

@@ -22,7 +22,8 @@ Before the first day, any child whose data key is under a birth-date key the key
 taken before a destruction and restored beside the current key file brings them back, and no day
 of this store will find them through the blind index (their term keys are gone too). Their index
 rows are deleted first, in one pass over ``child_terms`` (``_delete_index_rows``); their name counts,
-kept by name and not by child, stay as the backup has them.
+kept by name and not by child, stay as the backup has them. Rows of the other tables of wrapped keys
+under such a key (a search's cohort terms key, a parked command) go too (``_drop_orphan_wrapped``).
 
 Right after the day's commit the day chain is **punctured** through that day: the birth-date keys
 of the cohorts now 24 stop existing, in the key file and so for every backup of the store. Never
@@ -74,7 +75,7 @@ from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
 from store.lifecycle import notices as closed_notices
 from store.register import children, name_counts
 from store.register.children import retention_term
-from store.tables import Personal, child_rows, feed_text_tables, tables_holding
+from store.tables import Personal, child_rows, feed_text_tables, tables_holding, wrapped_key_tables
 from store.tables.audit import AuditTermKey
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import RetentionState
@@ -576,7 +577,26 @@ async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_ste
                     if audit_step is not None and done:
                         await audit_step(session, f"cohorts destroyed before: archived 0 destroyed {done}", 0, done)
                 destroyed += done
+    await _drop_orphan_wrapped(db, keys)
     return destroyed
+
+
+async def _drop_orphan_wrapped(db: Database, keys: KeyRing) -> None:
+    """Delete the rows of every other table of wrapped keys (``store.tables.wrapped_key_tables``: a
+    search's cohort terms key, a parked command) still under a punctured birth-date key. A run
+    deletes them with their cohort (``_drop_cohort_term_keys``); a backup taken before brings them
+    back, and nothing can open them any more, yet ``signpost db check`` rightly calls such a store
+    one not to trust until they are gone."""
+    for table, kek_column, _ in wrapped_key_tables():
+        if table is CHILD_KEYS:
+            continue  # its children are destroyed above, each with its wrapped key
+        column = table.c[kek_column]
+        async with db.read() as session:
+            stored = (await session.execute(select(column).where(column.like("d%")).distinct())).scalars()
+            ids = sorted(keychain.punctured_day_ids(keys, [str(kek) for kek in stored]))
+        for start in range(0, len(ids), CHUNK):
+            async with db.write() as session:
+                await session.execute(delete(table).where(column.in_(ids[start : start + CHUNK])))
 
 
 # The term space (signed 64-bit blind values) cut into ranges, one SQLite transaction each, so that
@@ -613,6 +633,13 @@ async def _delete_index_rows(db: Database, refs: Sequence[int]) -> int:
             )
             removed += int(result.rowcount)  # type: ignore[attr-defined]
     return removed
+
+
+async def destroyed_but_held(db: Database, keys: KeyRing) -> int:
+    """How many children the store holds whose birth-date key the key file has already destroyed
+    (a backup put back beside a later key file): the next run destroys them (``_destroy_orphans``)."""
+    async with db.read() as session:
+        return await _count_orphans(session, keys)
 
 
 async def _count_orphans(session: AsyncSession, keys: KeyRing) -> int:
@@ -1107,13 +1134,21 @@ async def _pg_compact(db: Database, tables: Sequence[str], full: bool, wait: flo
             # decommissioning waited out COMPACTION_WAIT). A plain VACUUM of the rewritten table
             # is cheap and counts what the rewrite had to keep.
             await conn.exec_driver_sql(f"VACUUM {_quoted(table)}")
-        # Dead row versions VACUUM had to keep for an older snapshot are counted here.
+        # Dead row versions VACUUM had to keep for an older snapshot are counted here (before the
+        # ANALYZE below, which replaces that count with its own sample's estimate).
         kept = (
             await conn.exec_driver_sql(
                 "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname = ANY($1)",
                 (list(tables),),
             )
         ).scalar_one()
+        # The planner's statistics (pg_stats, readable by any role that may read the table) sample
+        # each column's values, a destroyed child's reference and its involvements' services among
+        # them: only a new sample of the live rows replaces them (dead ones are never sampled). A
+        # table left empty keeps its old sample: PostgreSQL changes no statistics when ANALYZE
+        # finds no row.
+        for table in tables:
+            await conn.exec_driver_sql(f"ANALYZE {_quoted(table)}")
     detail = f"postgresql vacuum{' full' if full else ''} {plural(len(tables), 'table')}"
     return int(kept) == 0, detail if not kept else f"{detail}, {plural(int(kept), 'dead row version')} kept"
 

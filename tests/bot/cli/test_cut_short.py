@@ -35,6 +35,7 @@ from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
 from store.keys.binding import open_key_file
 from store.keys.crypto import DecryptionError, KeyRing, child_aad, temporary_name
 from store.lifecycle import decommission
+from store.lifecycle.decommission import backups_taken
 from store.register.feeds import Feed, import_feeds
 from store.tables import wrapped_key_tables
 from store.tables.audit import AuditEvent
@@ -1068,3 +1069,22 @@ async def test_a_seed_demo_killed_part_way_leaves_a_store_the_next_seed_demo_mar
         seeded = await register.seed_demo(signpost.ctx, audit, 60, if_empty=False)
     assert seeded.seeded and seeded.marked
     assert await register.is_disposable_demo(signpost.ctx) is True
+
+
+@pytest.mark.sqlite_only
+async def test_a_backup_killed_part_way_is_named_by_decommissioning_with_the_partial_copy_it_left(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """A backup killed while copying leaves FILE.signpost-partial, practitioners' contact details in
+    it in clear, until the next backup into that folder (nightly folders: never). Decommissioning named
+    only the backups recorded done, so its list of what must be deleted left that copy out."""
+    folder = tmp_path / "2026-12-05"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    died = subprocess.run([sys.executable, "-c", _KILLED_WHILE_COPYING, str(target)], cwd=tmp_path, env=_pythonpath())
+    assert died.returncode == -signal.SIGKILL
+    assert (folder / ("nightly.db" + PARTIAL)).exists()
+    assert (await cli.run("backup", str(tmp_path / "whole.db"))).code == 0  # another folder: the partial stays
+    async with db.read() as session:
+        named = [taken.name for taken in await backups_taken(session)]
+    assert named == ["nightly.db" + PARTIAL, "whole.db"]

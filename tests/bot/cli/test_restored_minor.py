@@ -8,15 +8,19 @@ the name that a child by that name and year had been held and destroyed since.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from sqlalchemy import select
 
 from bot.app import Signpost, build
 from handlers.vocabulary import Outcome
 from store.register import children
 from store.register.feeds import Feed, import_feeds
+from store.tables.register import Child, Involvement
 from tests.bot.cli.conftest import Cli
-from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy
+from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy, import_shielded_tara
 from tests.factories import AMY, CHILDREN, CHILDREN_HEADER, PRACTITIONERS
 from tests.stepup_helpers import say_fresh
 from tests.store.keys.test_backup import current_key_material, restored
@@ -91,3 +95,31 @@ async def test_a_search_on_a_restored_backup_finds_no_child_destroyed_since(
         by_ref.text.startswith("No record") and asked.text.startswith("No record") and told.text.startswith("No record")
     )
     assert amy.outcome is Outcome.ANSWERED  # the store still answers for the children it holds
+
+
+async def test_a_backup_of_a_restored_store_is_refused_until_retention_has_destroyed_what_it_brought_back(
+    signpost: Signpost, cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """A store put back from a backup taken before a child's destruction, beside the key file as it
+    is after: `signpost backup` wrote a new backup, dated after the destruction, still holding the
+    destroyed child's row "active" and its involvements in clear (who worked with that reference).
+    It is refused, audited, with what to do, until `signpost retention run` has destroyed it."""
+    await import_shielded_tara(signpost)
+    taken = await back_up_then_destroy(signpost, tmp_path)
+    after = tmp_path / "after.backup"
+    async with restored(db_url, taken) as old:
+        env = {"SIGNPOST_DATABASE_URL": old.engine.url.render_as_string(hide_password=False)}
+        refused = await cli.run("backup", str(after), env=env)
+        assert refused.code == 2, (refused.out, refused.err)
+        assert "signpost retention run" in refused.said and TURNS_24 not in refused.said, refused.said
+        assert not after.exists()
+        exported = await cli.run("audit", "export", env=env)
+        last = [e for e in map(json.loads, exported.out.splitlines()) if e["action"] == "backup"][-1]
+        assert (last["outcome"], last["detail"]) == ("refused", "destroyed since")
+        assert (await cli.run("retention", "run", env=env)).code == 0
+        written = await cli.run("backup", str(after), env=env)
+        assert written.code == 0, written.err
+    async with restored(db_url, after) as copy, copy.read() as session:
+        state = (await session.execute(select(Child.state).where(Child.ref == int(TURNS_24)))).scalar_one()
+        kept = (await session.execute(select(Involvement).where(Involvement.child_ref == int(TURNS_24)))).all()
+    assert (state, kept) == ("destroyed", [])

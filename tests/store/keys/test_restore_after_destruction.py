@@ -17,9 +17,11 @@ from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import DecryptionError, KeyRing, child_aad
 from store.keys.rotation import rotate
+from store.keys.unheld import under_destroyed
 from store.lifecycle import retention
 from store.register import children
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement
+from tests.access_helpers import search_as
 from tests.store.keys.test_backup import current_key_material, restored
 from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_18, TURNS_24, at, load, retention_on, scalar
 
@@ -196,3 +198,27 @@ async def test_a_backup_restored_with_the_key_file_of_its_day_is_destroyed_again
     afterwards = current_key_material(KeyRing.load(key_then), NOV_3)
     with pytest.raises(DecryptionError):
         afterwards.unwrap(sealed.kek_id, sealed.wrapped, child_aad(int(TURNS_24)))
+
+
+async def test_a_searchs_cohort_terms_key_a_restored_backup_brought_back_goes_with_the_child(
+    signpost: Signpost, db_url: str, tmp_path: Path
+) -> None:
+    """A search naming a date of birth seals its terms under that day's cohort terms key (a row of
+    audit_term_keys wrapped under the birth-date key). Restored from a backup taken before the cohort
+    was destroyed, retention destroyed the child but left that row: `signpost db check` kept saying
+    "audit_term_keys: 1 wrapped key under a birth-date key retention has destroyed … `signpost
+    retention run` finishes the destruction" after every run, and the store was never to be trusted.
+    The run that destroys what the backup brought back takes every row under such a key."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    searched = await search_as(signpost, "P001", f"Tara {MARKER} 03/11/2002")  # TURNS_24's date of birth
+    assert searched.outcome.value == "no_match"  # archived: not shown, but its terms are sealed by that date
+    backup_file = tmp_path / "before.backup"
+    await backup(signpost.ctx.db, backup_file)
+    await retention_on(signpost, NOV_3)  # TURNS_24 destroyed in the live store, its cohort key punctured
+    keys = current_key_material(signpost.ctx.keys, NOV_3)
+    async with restored(db_url, backup_file) as old:
+        assert {d.table for d in await under_destroyed(old, keys, NOV_3)} == {"child_keys", "audit_term_keys"}
+        report = await retention.run(old, keys, at(NOV_3))
+        assert report.destroyed == 1 and (await child_states(old))[int(TURNS_24)] == "destroyed"
+        assert await under_destroyed(old, keys, NOV_3) == []

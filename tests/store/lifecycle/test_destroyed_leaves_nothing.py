@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.app import Signpost
 from store.keys.backup import backup
@@ -115,3 +115,42 @@ async def test_a_destroyed_or_archived_childs_row_does_not_date_its_birthday(sig
     assert rows[int(TURNS_18)] == ("archived", False, imported)
     assert rows[int(TURNS_24)] == ("destroyed", False, DESTROYED_AT)
     assert rows[int(SHIELDED)] == ("destroyed", False, DESTROYED_AT)  # it was shielded
+
+
+# Tables whose rows keep a destroyed child's reference by design (its row marked "destroyed", the audit).
+KEEP_THE_REFERENCE = {"children", "audit_events", "audit_subjects"}
+
+
+async def statistics_naming(app: Signpost, ref: str) -> list[str]:
+    """The planner's statistics that still hold ``ref`` outside the tables that keep it: PostgreSQL's
+    ``pg_stats`` (readable by any role that may read the table) samples each column's values, and
+    SQLite's ``sqlite_stat4`` would, were it ever made (Signpost runs no ANALYZE there)."""
+    async with app.ctx.db.read() as session:
+        if app.ctx.db.dialect == "sqlite":
+            made = (await session.execute(text("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat4'"))).all()
+            if not made:
+                return []
+            rows = await session.execute(text("SELECT tbl, sample FROM sqlite_stat4"))
+            return [str(tbl) for tbl, sample in rows if ref.encode() in bytes(sample)]
+        rows = await session.execute(
+            text(
+                "SELECT tablename, attname FROM pg_stats WHERE schemaname = current_schema()"
+                " AND (coalesce(most_common_vals::text, '') || coalesce(histogram_bounds::text, '')) LIKE :ref"
+            ),
+            {"ref": f"%{ref}%"},
+        )
+        return [f"{table}.{column}" for table, column in rows if table not in KEEP_THE_REFERENCE]
+
+
+async def test_a_destroyed_childs_reference_is_gone_from_the_planners_statistics(signpost: Signpost) -> None:
+    """The import analyses the register (PostgreSQL's planner statistics); after retention destroyed a
+    child and vacuumed, `SELECT * FROM pg_stats` still listed its reference among involvements',
+    child keys' and index rows' sampled values (and its involvements' service texts): a query, no
+    raw file, showed who had been held and worked with. Compaction analyses what it vacuumed."""
+    await load(signpost)
+    await retention_on(signpost, date(2026, 11, 2))
+    if signpost.ctx.db.dialect == "postgresql":  # what the import (and autovacuum) leave: the check finds it
+        assert await statistics_naming(signpost, TURNS_24) != []
+    report = await retention_on(signpost, date(2026, 11, 3))
+    assert report.destroyed == 1
+    assert await statistics_naming(signpost, TURNS_24) == []
