@@ -8,10 +8,15 @@ Same register, queries and scoring as ``benchmarks.matching.run`` (same seed, sa
 each present query whose answer is ambiguous it says why the right child was not accepted:
 
 - ``not first``: another candidate weighs more;
-- ``guard <standing>``: the right child's own weight reaches the accept threshold, but what its
-  names and date allow (its :class:`~handlers.matching.score.Standing` and the guard on it) keeps it
-  below;
-- ``weight``: the right child's own weight is under the accept threshold;
+- ``standing <standing>``: its names or date never allow it, whatever its weight
+  (:class:`~handlers.matching.score.Standing`: a probable sibling or twin, a far date, an unknown
+  surname, names incomplete);
+- ``weight (<standing>)``: the right child's own weight is under the accept threshold;
+- ``household guard``: its weight reaches the threshold, but a relative among the candidates holds it
+  (``decide._Households``: a relative's name typed, one agreeing as well, a nearer slip, a relative's
+  birthday);
+- ``guard <standing>``: its weight reaches the threshold, but the guard on its standing holds it (a
+  registered twin for a garbled name, a relative born on the date typed for a far date);
 - ``margin``: it is first and heavy enough, but the others together are within the margin.
 
 It prints a count per class and reason, then up to ``--show`` examples per class: the query, the
@@ -35,9 +40,13 @@ from collections.abc import Sequence
 from benchmarks.matching.generate import Child, Generator, Labelled
 from benchmarks.matching.run import BlindIndex, name_counts
 from handlers.matching.decide import Decision, DecisionKind, MatchPolicy, choose
-from handlers.matching.score import MatchModel, assess, comparison_levels, explain, query_count_keys
+from handlers.matching.score import MatchModel, Standing, assess, comparison_levels, explain, query_count_keys
 from handlers.matching.terms import Query, query_terms
 from store.register.terms import Identity, normalise_name, phonetic_key
+
+_NEVER_ACCEPTED = frozenset(
+    {Standing.HOUSEHOLD, Standing.FAR_DATE, Standing.UNKNOWN_SURNAME, Standing.NAMES_INCOMPLETE}
+)
 
 
 def _family(identity: Identity) -> str:
@@ -78,10 +87,12 @@ def classify(
     true_raw = assess(query, register[labelled.child].identity, model, wanted)
     if ranked[0][0] != labelled.child:
         reason = "not first"
+    elif true_raw.standing in _NEVER_ACCEPTED:
+        reason = f"standing {true_raw.standing}"
     elif true_raw.bits < policy.accept:
-        reason = "weight"
+        reason = f"weight ({true_raw.standing})"
     elif ranked[0][1] < policy.accept:
-        reason = f"guard {true_raw.standing}"
+        reason = "household guard" if true_raw.standing is Standing.OPEN else f"guard {true_raw.standing}"
     else:
         reason = "margin"
     lines = [f"  query: {_query(query)}", f"  child: {_show(register[labelled.child].identity)}"]
@@ -95,7 +106,7 @@ def classify(
         )
     if len(ranked) > 3:
         lines.append(f"    ... {len(ranked) - 3} more")
-    if reason.startswith("guard"):
+    if reason.startswith("guard") or reason == "household guard":
         child = register[labelled.child]
         for n in found:
             other = register[n].identity

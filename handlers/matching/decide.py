@@ -21,6 +21,7 @@ from rapidfuzz.distance import OSA
 
 from handlers.matching.score import Assessor, MatchModel, Standing
 from handlers.matching.terms import Query
+from store.register.nicknames import same_person_name
 from store.register.terms import (
     Identity,
     NameCounts,
@@ -133,7 +134,8 @@ def choose(
       the other's, or the other is a twin (Mia, beside her sister Mia Rose; "Alexa", Alexandra's
       short form, on her brother Alexander's birthday; "Dani" for twins Daniel and Danielle leaves
       both open, and too close); or another whose first given
-      name a typed word is a nearer slip of than of this child's (Teo: Theo, not Thea): below
+      name a typed word is a nearer slip of than of this child's (Teo: Theo, not Thea; a word that
+      is this child's own, its family name or a listed form of its name alone, is no slip): below
       ``accept``. The query names the relative, or an unregistered child of that household, as
       likely as this one; so against a child of another household such a child still weighs in
       full when the margin is reckoned.
@@ -336,17 +338,29 @@ class _Households:
         typed: "Teo" is one letter from her brother Theo and two from Thea; "Francesca" (a form of both
         Francis and Frances, as the nickname table has it) two from his sister Frances. Not between
         twins agreeing alike (``_agreeing_twin``). Every typed word, as for the names above:
-        "Anderson Teo" is read both ways."""
+        "Anderson Teo" is read both ways. But not a word that is this child's own: a word of its names
+        (the family name typed is no slip of a sister's first name: ALLEN is two letters from Elen), or
+        a listed form of its first given name and of no relative's (Sam for Samuel, two letters from
+        his brother Kai) — as ``named_or_born`` reads the words of its names."""
         others = set().union(*(self._firsts.get(home, set()) for home in homes))
         own = {given.split()[0] for given, _ in names if given}
         if not others or not own or own & self._typed or self._agreeing_twin(number):
             return False
         relatives = others - own
-        for word in self._typed:
+        for word in self._typed - _own_words(names):
+            if any(same_person_name(word, first) for first in own) and not any(
+                same_person_name(word, first) for first in relatives
+            ):
+                continue  # a listed form of this child's name and of no relative's: Sam for Samuel, not Kai
             near = min((OSA.distance(word, first) for first in relatives), default=3)
             if near <= 2 and near < min(OSA.distance(word, first) for first in own):
                 return True
         return False
+
+
+def _own_words(names: Sequence[tuple[str, str]]) -> set[str]:
+    """Every word of a child's names, given and family, as registered and in its aliases."""
+    return {word for given, family in names for word in (*given.split(), *family.split())}
 
 
 _PARTICLES: Final = frozenset({"VAN", "VON", "DER", "DEN", "DEL", "DES", "LOS", "LAS", "BIN", "BINT", "ABU"})
