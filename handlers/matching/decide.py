@@ -341,21 +341,34 @@ class _Households:
         "Anderson Teo" is read both ways. But not a word that is this child's own: a word of its names
         (the family name typed is no slip of a sister's first name: ALLEN is two letters from Elen), or
         a listed form of its first given name and of no relative's (Sam for Samuel, two letters from
-        his brother Kai) — as ``named_or_born`` reads the words of its names."""
+        his brother Kai) — as ``named_or_born`` reads the words of its names. A listed form is still
+        read as a slip when a relative shares this child's birthday, or when it is one letter from a
+        relative's name or a prefix of it: "Sam" beside Samuel's twin Sami, "Liv" beside Olivia's
+        twin Olive (the birthday cannot tell twins apart; found by review)."""
         others = set().union(*(self._firsts.get(home, set()) for home in homes))
         own = {given.split()[0] for given, _ in names if given}
         if not others or not own or own & self._typed or self._agreeing_twin(number):
             return False
         relatives = others - own
+        born = self._candidates[number].date_of_birth
+        twinned = any(self._candidates[other].date_of_birth == born for other in self.of(number))
         for word in self._typed - _own_words(names):
-            if any(same_person_name(word, first) for first in own) and not any(
-                same_person_name(word, first) for first in relatives
+            if (
+                not twinned
+                and any(same_person_name(word, first) for first in own)
+                and not any(same_person_name(word, first) or _close(word, first) for first in relatives)
             ):
                 continue  # a listed form of this child's name and of no relative's: Sam for Samuel, not Kai
             near = min((OSA.distance(word, first) for first in relatives), default=3)
             if near <= 2 and near < min(OSA.distance(word, first) for first in own):
                 return True
         return False
+
+
+def _close(word: str, name: str) -> bool:
+    """Whether a typed word is one letter from a name, or a prefix of it, or it a prefix of the word:
+    "Sam" of Sami, "Liv" one letter from Olive."""
+    return OSA.distance(word, name) <= 1 or name.startswith(word) or word.startswith(name)
 
 
 def _own_words(names: Sequence[tuple[str, str]]) -> set[str]:

@@ -11,7 +11,9 @@ slip of another's. "Francesca" is a listed form of Francis and of his sister Fra
 from hers: still held on his birthday (an unregistered twin sister Francesca is as likely).
 
 What must stay held beside them: the sister's or brother's own name on his birthday, an unregistered
-twin's name on his birthday at his address, his names on a birthday far from his.
+twin's name on his birthday at his address, his names on a birthday far from his, and a listed short
+form beside a twin whose name it is a slip or a prefix of ("Sam" for Samuel beside his twin Sami, "Liv"
+for Olivia beside her twin Olive: the birthday cannot tell twins apart; found by review).
 
 Each case is asked through the real chat search (SQLite and PostgreSQL) and through ``choose`` with the
 household as candidates, at the benchmark's and the national scale, with and without name counts.
@@ -49,6 +51,13 @@ CHILDREN: dict[str, Child] = {
     # Twins: a sister whose first name is one letter from the family name.
     "arlo": ("Arlo", "Ellen", date(2016, 9, 30), "M", "LS7 2QD"),
     "allen": ("Allen", "Ellen", date(2016, 9, 30), "F", "LS7 2QD"),
+    # Twins whose names a listed short form of one is a slip or a prefix of (found by review).
+    "samuel_g": ("Samuel", "Green", date(2011, 5, 9), "M", "HU5 2AB"),
+    "sami_g": ("Sami", "Green", date(2011, 5, 9), "M", "HU5 2AB"),
+    "daniel_b": ("Daniel", "Brook", date(2015, 3, 3), "M", "NE6 1XY"),
+    "dana_b": ("Dana", "Brook", date(2015, 3, 3), "F", "NE6 1XY"),
+    "olivia_m": ("Olivia", "Marsh", date(2018, 10, 10), "F", "CV4 7AL"),
+    "olive_m": ("Olive", "Marsh", date(2018, 10, 10), "F", "CV4 7AL"),
 }
 REFS = references(CHILDREN, 999_500_000)
 IDENTITIES = identities(CHILDREN)
@@ -77,6 +86,9 @@ NEVER_HIM = {
     "an unregistered twin's name, his family name typed first": ("Allen Hannah 04/07/2014 MK2 0HW", "harry"),
     "his names on a birthday far from his": ("Harry Allen 11/03/2010 MK2", "harry"),
     "his short form on a birthday far from his": ("Sam White 02/09/2013 PR9", "samuel"),
+    "his short form, a prefix of his twin brother's name": ("Sam Green 09/05/2011 HU5 2AB", "samuel_g"),
+    "his short form, a prefix of his twin sister's name": ("Dan Brook 03/03/2015 NE6 1XY", "daniel_b"),
+    "her short form, one letter from her twin sister's name": ("Liv Marsh 10/10/2018 CV4 7AL", "olivia_m"),
 }
 """A relative's name, an unregistered twin's, or a namesake born another day: never this child."""
 
