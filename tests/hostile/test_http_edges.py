@@ -33,6 +33,7 @@ from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import MANAGER, populate, send_raw
+from tests.spread import spread
 from tests.stepup_helpers import code_now, enrol_and_step_up
 
 FORM = "application/x-www-form-urlencoded"
@@ -171,7 +172,7 @@ UNPARSABLE = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(UNPARSABLE))
+@spread("name", sorted(UNPARSABLE))
 async def test_bytes_the_http_parser_refuses_get_400_and_one_warning(
     world: SlackHarness, logs: LogTap, name: str
 ) -> None:
@@ -210,7 +211,7 @@ ECHOED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ECHOED))
+@spread("name", sorted(ECHOED))
 async def test_what_the_http_parser_refuses_is_not_repeated_back(served: int, logs: LogTap, name: str) -> None:
     """aiohttp's own 400 quoted the bytes it choked on (here a name, a date of birth, a postcode) in
     the response body, to whoever sent them or any proxy logging answers. The answer is fixed text."""
@@ -384,7 +385,7 @@ NOT_JSON_AS_SENT = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(NOT_JSON_AS_SENT))
+@spread("name", sorted(NOT_JSON_AS_SENT))
 async def test_a_teams_activity_not_in_json_as_the_bot_framework_sends_it_is_refused_in_one_line(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, name: str
 ) -> None:
@@ -400,7 +401,7 @@ async def test_a_teams_activity_not_in_json_as_the_bot_framework_sends_it_is_ref
     assert connector.sent == []
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@spread("constant", ["NaN", "Infinity", "-Infinity"])
 async def test_a_signed_slack_body_with_a_number_json_does_not_have_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, constant: str
 ) -> None:
@@ -664,7 +665,7 @@ FOREIGN_RESPONSE_URLS = {
 }
 
 
-@pytest.mark.parametrize("url", FOREIGN_RESPONSE_URLS.values(), ids=FOREIGN_RESPONSE_URLS.keys())
+@spread("url", FOREIGN_RESPONSE_URLS)
 async def test_a_signed_click_whose_response_url_is_not_slacks_is_refused_unread_in_one_line(
     world: SlackHarness, logs: LogTap, url: str
 ) -> None:
@@ -681,7 +682,7 @@ async def test_a_signed_click_whose_response_url_is_not_slacks_is_refused_unread
     assert json.loads(json_lines(sent.log)[0])["reason"] == "foreign_response_url"
 
 
-@pytest.mark.parametrize("url", FOREIGN_RESPONSE_URLS.values(), ids=FOREIGN_RESPONSE_URLS.keys())
+@spread("url", FOREIGN_RESPONSE_URLS)
 async def test_a_signed_command_whose_response_url_is_not_slacks_is_refused_unread_in_its_ack(
     world: SlackHarness, logs: LogTap, url: str
 ) -> None:

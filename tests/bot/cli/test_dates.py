@@ -14,6 +14,7 @@ from bot.app import Signpost
 from bot.cli.main import commands, parser
 from tests.bot.cli.conftest import Cli
 from tests.factories import load_standard
+from tests.spread import spread
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
 
@@ -57,7 +58,7 @@ def refused_naming_the_forms(err: str, option: str) -> None:
 
 
 @pytest.mark.parametrize("option", DATE_OPTIONS)
-@pytest.mark.parametrize("typed", UNDOCUMENTED)
+@spread("typed", UNDOCUMENTED)
 async def test_a_form_signpost_does_not_document_is_refused_by_every_date_option(
     cli: Cli, signpost: Signpost, option: str, typed: str
 ) -> None:

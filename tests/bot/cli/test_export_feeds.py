@@ -25,6 +25,7 @@ from tests.factories import (
     PRACTITIONERS_HEADER,
     TWIN_A,
 )
+from tests.spread import spread
 
 SEAN, ZOE, LUKASZ = "9993000000", "9993000019", "9993000027"
 EXPORT_PRACTITIONERS = (
@@ -95,7 +96,7 @@ def test_an_export_as_excel_writes_it_imports_and_its_children_are_found_as_type
     assert 'Siobhán O’Neill — Social worker, children in need, Northshire "Healthy" Schools' in out
 
 
-@pytest.mark.parametrize(
+@spread(
     "header",
     [
         "Child Ref,Given Names,Family Name,Aliases,Date of Birth,Sex,Postcode,Local Authority,Shielded",
@@ -145,7 +146,7 @@ def test_an_unclosed_quote_says_where_its_field_runs_to(cli: Cli, tmp_path: Path
     ]
 
 
-@pytest.mark.parametrize(("separator", "called"), [("\t", "tabs"), (";", "semicolons"), ("|", "bars (|)")])
+@spread("separator, called", [("\t", "tabs"), (";", "semicolons"), ("|", "bars (|)")])
 def test_a_file_separated_by_another_character_is_told_to_be_saved_as_csv(
     cli: Cli, tmp_path: Path, separator: str, called: str
 ) -> None:
@@ -256,7 +257,7 @@ def imported_as_standard(cli: Cli, tmp_path: Path, text: str) -> None:
     assert again.out.splitlines()[0] == "children: 6 rows read, 0 new or changed"
 
 
-@pytest.mark.parametrize(("encoding", "mark"), [("utf-16-le", "\ufeff"), ("utf-16-be", "\ufeff"), ("utf-16-le", "")])
+@spread("encoding, mark", [("utf-16-le", "\ufeff"), ("utf-16-be", "\ufeff"), ("utf-16-le", "")])
 def test_a_utf16_file_is_refused_in_one_line_saying_to_save_it_as_csv_utf8(
     cli: Cli, tmp_path: Path, encoding: str, mark: str
 ) -> None:
@@ -335,7 +336,7 @@ def test_child_references_a_spreadsheet_damaged_are_refused_saying_what_to_do(cl
     assert imported.out.splitlines()[0] == "practitioners: 6 rows read, 6 new or changed"
 
 
-@pytest.mark.parametrize(
+@spread(
     "day",
     [
         "2014-04-03 00:00:00",
@@ -357,8 +358,8 @@ def test_a_date_in_a_form_that_can_be_read_one_way_only_is_read(cli: Cli, tmp_pa
 AMBIGUOUS = "has its day and month in digits, in an order the file does not say (day/month/year or month/day/year?)"
 
 
-@pytest.mark.parametrize(
-    ("day", "why"),
+@spread(
+    "day, why",
     [
         ("41732", "is a number (a spreadsheet's serial number for a date), not a date"),
         ("3/4/2014", AMBIGUOUS),
@@ -449,15 +450,13 @@ def test_shielded_written_yes_no_or_1_0_is_read(cli: Cli, tmp_path: Path, yes: s
     assert again.out.splitlines()[0] == "involvements: 5 rows read, 0 new or changed"
 
 
-@pytest.mark.parametrize("value", ["maybe", "-1", "2", "on", "ja", "yes please"])
+@spread("value", ["maybe", "-1", "2", "on", "ja", "yes please"])
 def test_shielded_written_any_other_way_is_refused_quoting_nothing(cli: Cli, tmp_path: Path, value: str) -> None:
     said = problems(cli, write(tmp_path, "children.csv", CHILDREN.replace(",true\n", f",{value}\n")))
     assert said == ["children.csv:6: shielded: must be true or false (or yes/no, 1/0)"]
 
 
-@pytest.mark.parametrize(
-    ("encoding", "mark"), [("utf-32-le", "\ufeff"), ("utf-32-be", "\ufeff"), ("utf-32-le", ""), ("utf-32-be", "")]
-)
+@spread("encoding, mark", [("utf-32-le", "\ufeff"), ("utf-32-be", "\ufeff"), ("utf-32-le", ""), ("utf-32-be", "")])
 def test_a_utf32_file_is_called_utf32_not_utf16(cli: Cli, tmp_path: Path, encoding: str, mark: str) -> None:
     """A UTF-32 file (its mark begins as UTF-16's does, and it holds NUL bytes too) was told it was UTF-16."""
     text = mark + CHILDREN.replace("Amy,Jones", "Zoé,Jones")

@@ -27,6 +27,7 @@ from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, filler_children, load_fuzzy
 from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
+from tests.spread import spread
 from tests.statements import statements_sent
 
 # given_names, family_name, date_of_birth, postcode: each row also typed into chat by the test.
@@ -348,7 +349,7 @@ def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_pa
     assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
 
 
-@pytest.mark.parametrize(
+@spread(
     "day", ["2014/04/03", "2014-04-03 00:00:00", "2014-04-03T00:00:00", "3 April 2014", "03-Apr-2014", "'2014-04-03"]
 )
 def test_a_roll_reads_the_dates_a_feed_reads(cli: Cli, tmp_path: Path, day: str) -> None:
@@ -365,8 +366,8 @@ def test_a_roll_reads_the_dates_a_feed_reads(cli: Cli, tmp_path: Path, day: str)
     assert (result.code, result.out) == (0, standard.out), result.err
 
 
-@pytest.mark.parametrize(
-    ("day", "why"),
+@spread(
+    "day, why",
     [
         (
             "3/4/2014",
@@ -430,7 +431,7 @@ def test_a_roll_reads_its_line_ends_as_a_feed_does(cli: Cli, tmp_path: Path) -> 
     assert "Traceback" not in result.err and not any(name in result.err for name in ("Amelia", "Zebedee", "NE4"))
 
 
-@pytest.mark.parametrize("mark", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+@spread("mark", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
 def test_a_roll_ends_a_line_only_where_a_feed_does(cli: Cli, tmp_path: Path, mark: str) -> None:
     """``str.splitlines`` also ends a line at a vertical tab, form feed, file/group/record separator,
     NEL or Unicode line or paragraph separator; a feed does not, and neither does a roll: a name

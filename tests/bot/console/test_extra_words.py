@@ -18,6 +18,7 @@ from handlers.stepup.flow import make_specs
 from handlers.vocabulary import Command, Reply, Role
 from tests.bot.console.console_session import session
 from tests.factories import ready, seed_demo
+from tests.spread import spread
 
 GREETED = "(an admin: unlink, decommission)\n"
 SEE_HELP = "Send help to see what you can do."
@@ -30,8 +31,8 @@ async def answer(app: Signpost, as_id: str, typed: str) -> str:
     return out.split(GREETED, 1)[1].splitlines()[0]
 
 
-@pytest.mark.parametrize(
-    ("as_id", "typed", "wrong", "said"),
+@spread(
+    "as_id, typed, wrong, said",
     [
         ("ADMIN-01", "unlink NS-P0001 teams now", "The platform is Slack or Teams", "nothing after"),
         ("NS-DM01", "approve 1 2h thanks", "The duration should look like", "nothing after"),
@@ -132,8 +133,8 @@ async def test_a_word_after_a_fixed_form_command_is_a_word_too_many(signpost: Si
     assert first.startswith("A word too many"), first
 
 
-@pytest.mark.parametrize(
-    ("as_id", "typed", "first"),
+@spread(
+    "as_id, typed, first",
     [
         ("NS-DM01", "relays 3", "A word too many: nothing goes after relays."),
         ("NS-DM01", "pending x", "A word too many: nothing goes after pending."),

@@ -12,10 +12,11 @@ import pytest
 from bot.app import Signpost
 from tests.bot.console.console_session import session
 from tests.factories import seed_demo
+from tests.spread import spread
 
 
-@pytest.mark.parametrize(
-    ("typed", "meant"),
+@spread(
+    "typed, meant",
     [
         ("decommision status", "decommission"),
         ("pendng requests", "pending"),
@@ -39,7 +40,7 @@ async def test_an_admins_name_without_a_date_is_still_told_only_practitioners_se
     assert "Did you mean" not in out, out
 
 
-@pytest.mark.parametrize(
+@spread(
     "typed",
     [
         "Ava Price 05 01 2014",  # spaces between day, month and year
@@ -71,7 +72,7 @@ async def test_help_with_words_after_it_lists_the_consoles_own_commands_too(sign
     assert "In this console also:" in answer and "quit or exit" in answer, answer
 
 
-@pytest.mark.parametrize(
+@spread(
     "typed",
     [
         "Ava Price, 05/01/2014, NS1 3LY",  # fields listed as on a form

@@ -39,6 +39,7 @@ from tests.bot.slack.slack_requests import (
 )
 from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
+from tests.spread import spread
 
 NURSE = SlackUser("U0NURSE")
 DUTY = SlackUser("U0DUTY")
@@ -91,7 +92,7 @@ BAD_TIMESTAMPS = [
 ]
 
 
-@pytest.mark.parametrize("timestamp", BAD_TIMESTAMPS)
+@spread("timestamp", BAD_TIMESTAMPS)
 async def test_malformed_timestamp_is_refused_401_with_one_log_line_and_no_traceback(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, timestamp: str
 ) -> None:
@@ -138,7 +139,7 @@ UNSIGNED_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "content_type"), UNSIGNED_BODIES)
+@spread("raw, content_type", UNSIGNED_BODIES)
 async def test_malformed_unsigned_bodies_are_refused_401_before_parsing(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
 ) -> None:
@@ -182,7 +183,7 @@ SIGNED_MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "content_type"), SIGNED_MALFORMED)
+@spread("raw, content_type", SIGNED_MALFORMED)
 async def test_correctly_signed_malformed_bodies_get_a_4xx_never_a_500(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
 ) -> None:
@@ -240,7 +241,7 @@ CROSSED_TRANSPORTS = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "content_type"), CROSSED_TRANSPORTS)
+@spread("raw, content_type", CROSSED_TRANSPORTS)
 async def test_a_payload_sent_the_way_slack_never_sends_it_is_refused_400(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, raw: bytes, content_type: str
 ) -> None:

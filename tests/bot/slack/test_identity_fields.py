@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from tests.bot.conftest import SlackHarness
 from tests.bot.log_stream import logged_at
 from tests.bot.slack.slack_requests import SlackUser, slack_events
 from tests.factories import load_standard
+from tests.spread import spread
 
 NURSE = SlackUser("U0NURSE")
 FORM = "application/x-www-form-urlencoded"
@@ -30,7 +29,7 @@ BAD_IDS = {
 }
 
 
-@pytest.mark.parametrize("change", list(BAD_IDS.values()), ids=list(BAD_IDS))
+@spread("change", BAD_IDS)
 async def test_a_command_with_a_malformed_identity_is_refused_400_in_one_line(
     slack_app: SlackHarness, change: dict[str, Any]
 ) -> None:
@@ -60,7 +59,7 @@ async def test_the_same_command_with_good_ids_is_answered_and_audited(slack_app:
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
 
 
-@pytest.mark.parametrize("user_id", ["", "U0NURSE\x00", "U0\tNURSE"])
+@spread("user_id", ["", "U0NURSE\x00", "U0\tNURSE"])
 async def test_a_click_with_a_malformed_user_id_is_refused_400_in_one_line(
     slack_app: SlackHarness, user_id: str
 ) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from aiohttp import ClientResponse
 from structlog.testing import capture_logs
 
@@ -32,6 +31,7 @@ from tests.bot.teams.teams_support import (
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
+from tests.spread import spread
 
 APPROVE = {"verb": "approve", "data": {"request_id": "1"}}
 DIALOG = {"type": "Action.Submit", "data": {"msteams": {"type": "task/fetch"}, "x": 1}}
@@ -156,7 +156,7 @@ for _shape, (_build, _shown) in SHAPES.items():
         CASES[f"{_shape}, AAD id {_name}"] = (_with(_build, _given), _shown)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@spread("case", list(CASES))
 async def test_no_aad_object_id_is_audited_once_and_answered_as_a_message_is(
     case: str, teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:

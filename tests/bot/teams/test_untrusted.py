@@ -32,6 +32,7 @@ from tests.bot.teams.teams_support import (
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
+from tests.spread import spread
 
 # Amy's identity from tests/factories.py, as someone might paste it into a field.
 IDENTITY = "Amy Jones 03/04/2014 M1 2AB"
@@ -116,7 +117,7 @@ async def nothing_sent_or_audited(signpost: Signpost, connector: FakeConnector) 
     assert await teams_events(signpost) == []
 
 
-@pytest.mark.parametrize("break_it", MALFORMED.values(), ids=MALFORMED.keys())
+@spread("break_it", MALFORMED)
 async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_logged(
     teams_secured: TeamsApp,
     connector: FakeConnector,
@@ -135,7 +136,7 @@ async def test_a_malformed_activity_with_a_valid_token_is_400_and_no_value_is_lo
     await nothing_sent_or_audited(loaded, connector)
 
 
-@pytest.mark.parametrize("break_it", UNREADABLE_MESSAGES.values(), ids=UNREADABLE_MESSAGES.keys())
+@spread("break_it", UNREADABLE_MESSAGES)
 async def test_a_message_whose_content_cannot_be_read_is_answered_with_help_and_audited_once(
     teams_secured: TeamsApp,
     connector: FakeConnector,
@@ -168,7 +169,7 @@ BAD_INVOKE_VALUES: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("value", BAD_INVOKE_VALUES.values(), ids=BAD_INVOKE_VALUES.keys())
+@spread("value", BAD_INVOKE_VALUES)
 async def test_a_card_invoke_whose_value_cannot_be_read_is_answered_kindly_and_audited_once(
     teams_secured: TeamsApp,
     connector: FakeConnector,
@@ -262,7 +263,7 @@ async def test_a_body_that_is_not_an_activity_is_400(
     await nothing_sent_or_audited(loaded, connector)
 
 
-@pytest.mark.parametrize("channel", ["webchat", "directline", "emulator", "slack", "MSTEAMS", None])
+@spread("channel", ["webchat", "directline", "emulator", "slack", "MSTEAMS", None])
 async def test_another_channel_carrying_a_practitioners_identity_is_refused_and_audited(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost, channel: str | None
 ) -> None:
@@ -343,7 +344,7 @@ CLAIMED: dict[str, tuple[Callable[[str], dict[str, Any]], int, tuple[str, str]]]
 }
 
 
-@pytest.mark.parametrize("case", list(CLAIMED))
+@spread("case", list(CLAIMED))
 async def test_a_refused_activity_is_audited_under_no_identity_its_sender_typed(
     case: str, teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, loaded: Signpost
 ) -> None:
@@ -423,7 +424,7 @@ FOREIGN_DIALOG_DATA: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("name", ["task/fetch", "task/submit"])
-@pytest.mark.parametrize("value", FOREIGN_DIALOG_DATA.values(), ids=FOREIGN_DIALOG_DATA.keys())
+@spread("value", FOREIGN_DIALOG_DATA)
 async def test_a_dialog_invoke_with_foreign_data_gets_a_kind_dialog_and_nothing_in_the_chat(
     teams_secured: TeamsApp,
     connector: FakeConnector,
