@@ -10,17 +10,23 @@ the test's own assertions hold on each. ``make fuzz`` throws thousands more at b
 
 Only input matrices are spread: a test whose cases differ in what reaches the store (a crash at
 each write, a migration, a date compared in SQL) stays on both backends for every case.
+
+``either_store`` does the same for a whole test whose subject is not the store at all — where a
+secret file is written, what a terminal shows — though it needs one to run: it runs on one store,
+chosen by its name, so that such tests fall on both stores, half each.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 import pytest
 from _pytest.mark.structures import MarkDecorator
 
 BACKENDS = ("sqlite", "postgres")
+Test = TypeVar("Test", bound=Callable[..., object])
 
 
 def spread(argnames: str, cases: Mapping[str, object] | Iterable[object]) -> MarkDecorator:
@@ -48,3 +54,10 @@ def _id(value: object, i: int) -> str:
     if isinstance(value, tuple):
         return "-".join(_id(part, i) for part in value)
     return str(value) if value is None or isinstance(value, (str, int, float, bool)) else f"case{i}"
+
+
+def either_store(test: Test) -> Test:
+    """Run ``test`` on one store, chosen by a hash of its name (its id: "[sqlite]" or "[postgres]")."""
+    backend = BACKENDS[hashlib.sha256(test.__name__.encode()).digest()[0] % 2]
+    marked: Test = pytest.mark.parametrize("backend", [backend], indirect=True)(test)
+    return marked

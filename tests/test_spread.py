@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.spread import spread
+from tests.spread import either_store, spread
 
 
 def test_each_case_runs_once_and_half_of_them_on_each_backend() -> None:
@@ -36,3 +36,16 @@ def test_the_store_a_case_runs_on_is_the_one_its_id_names(
     backend: str, case: str, request: pytest.FixtureRequest
 ) -> None:
     assert request.node.name.endswith(f"[{backend}-{case}]")
+
+
+def test_a_test_on_either_store_runs_once_on_one_store() -> None:
+    def test_one() -> None: ...
+
+    [mark] = either_store(test_one).pytestmark  # type: ignore[attr-defined]
+    assert mark.args[0] == "backend" and mark.kwargs["indirect"] is True
+    assert len(mark.args[1]) == 1 and mark.args[1][0] in ("sqlite", "postgres")
+
+
+@either_store
+def test_a_test_on_either_store_gets_that_store(backend: str, db_url: str) -> None:
+    assert db_url.startswith("sqlite" if backend == "sqlite" else "postgresql")

@@ -14,6 +14,7 @@ from rich.filesize import decimal
 
 from store.register.synthetic import HEADERS, SyntheticRegister, feeds_text
 from tests.bot.cli.conftest import Cli, Run
+from tests.spread import either_store
 
 CHILDREN = 2500  # more than two batches of key rotation (1000 keys each)
 ELAPSED = r"in \d+(\.\d)? s$|in \d+ min \d+ s$"
@@ -167,6 +168,7 @@ class Terminal(io.StringIO):
         return True
 
 
+@either_store
 def test_on_a_terminal_progress_is_a_bar_with_count_and_rate(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,6 +188,7 @@ def test_on_a_terminal_progress_is_a_bar_with_count_and_rate(
     assert rotate.out.startswith("Keys rotated to generation 2;")
 
 
+@either_store
 def test_on_a_terminal_a_step_with_nothing_to_do_says_so_as_a_pipe_does(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +206,7 @@ def test_on_a_terminal_a_step_with_nothing_to_do_says_so_as_a_pipe_does(
     assert "Retention: days" in shown and "1/1" in shown and "━" in shown
 
 
+@either_store
 def test_on_a_terminal_an_imports_steps_are_bars_too(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The involvements have a bar with their count; each step without a count a bar of its own,
     ended full; no plain lines."""
@@ -218,6 +222,7 @@ def test_on_a_terminal_an_imports_steps_are_bars_too(cli: Cli, tmp_path: Path, m
     assert ": done in" not in shown  # the plain lines are for pipes and files
 
 
+@either_store
 def test_on_a_terminal_log_lines_are_written_above_the_bars_not_into_them(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from tests.bot.console.test_stepup import SECRET_LINE, secret_from
 from tests.bot.process import run_signpost, standard_store
+from tests.spread import either_store
 
 
 def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -56,6 +57,7 @@ def enrol_events(env: dict[str, str], cwd: Path) -> list[str]:
     return [line for line in exported.stdout.splitlines() if '"action":"totp_enrol"' in line]
 
 
+@either_store
 def test_enrol_into_a_pipe_is_refused_and_issues_nothing(env: dict[str, str], tmp_path: Path) -> None:
     """stdout a pipe (a wrapper logging it): one kind line on stderr naming the ways on, exit status 2,
     no QR code or secret on either stream, and no authenticator issued (nothing audited as done)."""
@@ -68,6 +70,7 @@ def test_enrol_into_a_pipe_is_refused_and_issues_nothing(env: dict[str, str], tm
     assert enrol_events(env, tmp_path) == []
 
 
+@either_store
 def test_enrol_at_a_terminal_shows_the_qr_code_and_secret_there(env: dict[str, str], tmp_path: Path) -> None:
     """stdout a terminal: the QR code and secret are shown there, audited once without the secret."""
     status, shown, err = on_a_terminal("totp", "enrol", "P002", env=env, cwd=tmp_path)
@@ -79,6 +82,7 @@ def test_enrol_at_a_terminal_shows_the_qr_code_and_secret_there(env: dict[str, s
     assert '"outcome":"done"' in event and secret not in event
 
 
+@either_store
 def test_enrol_with_secret_file_writes_it_for_its_owner_only(env: dict[str, str], tmp_path: Path) -> None:
     """--secret-file PATH through pipes: the QR code and secret go to a new file of mode 0600, and
     neither stdout nor stderr holds the secret; audited once, without it. The secret works."""
@@ -95,6 +99,7 @@ def test_enrol_with_secret_file_writes_it_for_its_owner_only(env: dict[str, str]
     assert '"outcome":"done"' in event and secret not in event and str(path) not in event
 
 
+@either_store
 def test_secret_file_never_overwrites_a_file_and_issues_nothing(env: dict[str, str], tmp_path: Path) -> None:
     """--secret-file naming a file that is there: refused in one line, exit status 2, the file as it
     was, and no authenticator issued. A folder that is not there is refused the same way."""
@@ -110,6 +115,7 @@ def test_secret_file_never_overwrites_a_file_and_issues_nothing(env: dict[str, s
     assert enrol_events(env, tmp_path) == []
 
 
+@either_store
 def test_a_link_at_the_secret_files_temporary_name_is_refused_and_issues_nothing(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -130,6 +136,7 @@ def test_a_link_at_the_secret_files_temporary_name_is_refused_and_issues_nothing
     assert enrol_events(env, tmp_path) == []
 
 
+@either_store
 def test_a_file_left_at_the_secret_files_temporary_name_never_receives_the_secret(
     env: dict[str, str], tmp_path: Path
 ) -> None:
