@@ -469,8 +469,10 @@ def envelope_id(frame: dict[str, Any]) -> str | None:
 
 
 def is_slack_hook(url: object, api_base: str | None = None) -> bool:
-    """A response_url Signpost may post to: https://hooks.slack.com/…, or (a local fake, a proxy)
-    the scheme, host and port of the configured SIGNPOST_SLACK_API_URL. Nothing else, ever."""
+    """A response_url Signpost may post to: https://hooks.slack.com/…; the hooks host of the Slack
+    SIGNPOST_SLACK_API_URL names (GovSlack's API is https://slack-gov.com/api/, its response URLs
+    https://hooks.slack-gov.com/…); or (a local fake, a proxy) the scheme, host and port of that
+    URL itself. Nothing else, ever."""
     if not isinstance(url, str) or not url or any(c.isspace() for c in url):
         return False
     try:
@@ -484,5 +486,8 @@ def is_slack_hook(url: object, api_base: str | None = None) -> bool:
         return True
     if api_base:
         base = urlsplit(api_base)
+        hooks = f"hooks.{base.hostname}" if base.scheme == "https" and base.hostname else None
+        if parts.scheme == "https" and port in (None, 443) and hooks is not None and parts.hostname == hooks:
+            return True
         return (parts.scheme, parts.hostname, port) == (base.scheme, base.hostname, base.port)
     return False

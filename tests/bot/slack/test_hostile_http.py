@@ -589,6 +589,19 @@ def test_the_configured_api_origin_is_a_follow_up_target_and_nothing_else_on_loo
     assert not is_slack_hook("http://localhost:8123/response/r1", base)
 
 
+def test_govslacks_hooks_host_is_a_follow_up_target_when_the_api_url_is_govslacks() -> None:
+    """GovSlack's API is https://slack-gov.com/api/ and its response URLs are on hooks.slack-gov.com:
+    every command was refused as carrying a foreign response_url (found by review)."""
+    gov = "https://slack-gov.com/api/"
+    assert is_slack_hook("https://hooks.slack-gov.com/commands/T0001/123/abc", gov)
+    assert is_slack_hook("https://hooks.slack-gov.com:443/actions/T0001/1/a", gov)
+    assert not is_slack_hook("http://hooks.slack-gov.com/actions/T0001/1/a", gov)
+    assert not is_slack_hook("https://hooks.slack-gov.com:8443/actions/T0001/1/a", gov)
+    assert not is_slack_hook("https://hooks.slack-gov.com.example.org/actions/1", gov)
+    assert not is_slack_hook("https://hooks.slack-gov.com/commands/T0001/1/a")  # not configured: Slack's only
+    assert not is_slack_hook("https://hooks.127.0.0.1/response/r1", "http://127.0.0.1:8123/api/")
+
+
 # ---- 10: a button Signpost did not make -----------------------------------------------------------
 
 
