@@ -837,23 +837,26 @@ def backup_name(detail: str) -> str:
 async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
     """Every `signpost backup` the audit log records written, oldest first (each one counted,
     whatever its detail holds: a backup left unnamed would go undeleted), and every one it records
-    started but never done, by the partial copy such a run may have left (``FILE.signpost-partial``,
-    practitioners in clear in it, removed only by a later backup into its folder)."""
+    started and never ended (killed: a failure removes its copy), by the partial copy it may have
+    left (``FILE.signpost-partial``, practitioners in clear in it, removed only by a later backup
+    into its folder)."""
     rows = (
         await session.execute(
             select(AuditEvent.at, AuditEvent.detail, AuditEvent.outcome, AuditEvent.correlation_id)
             .where(
                 AuditEvent.action == Action.BACKUP.value,
-                AuditEvent.outcome.in_([Outcome.DONE.value, Outcome.STARTED.value]),
+                AuditEvent.outcome.in_([Outcome.DONE.value, Outcome.STARTED.value, Outcome.FAILED.value]),
             )
             .order_by(AuditEvent.seq)
         )
     ).all()
-    done = {run for _, _, outcome, run in rows if outcome == Outcome.DONE.value}
+    # A run that recorded its own end, done or failed, left no partial copy (a failure removes it);
+    # one killed before its end did (a later run records it failed, under a correlation of its own).
+    ended = {run for _, _, outcome, run in rows if outcome != Outcome.STARTED.value}
     return [
         BackupTaken(backup_name(detail or "") if outcome == Outcome.DONE.value else f"{detail}{PARTIAL}", at)
         for at, detail, outcome, run in rows
-        if outcome == Outcome.DONE.value or run not in done
+        if outcome == Outcome.DONE.value or (outcome == Outcome.STARTED.value and run not in ended)
     ]
 
 

@@ -1088,3 +1088,16 @@ async def test_a_backup_killed_part_way_is_named_by_decommissioning_with_the_par
     async with db.read() as session:
         named = [taken.name for taken in await backups_taken(session)]
     assert named == ["nightly.db" + PARTIAL, "whole.db"]
+
+
+async def test_a_backup_that_failed_and_removed_its_copy_is_not_named_as_a_partial_copy(signpost: Signpost) -> None:
+    """A backup that fails (a full disk, say) records its failure under its own run and removes its
+    partial copy as it ends; decommissioning's list of copies to delete named it all the same, as a
+    partial copy no one could find (found by review). A killed run, which records no end, still is."""
+    with pytest.raises(BackupFailed):
+        async with audited(signpost.ctx, "ops", Action.BACKUP) as audit:
+            audit.detail = "nightly.db"
+            await audit.started()
+            raise BackupFailed("the disk is full")
+    async with signpost.ctx.db.read() as session:
+        assert [taken.name for taken in await backups_taken(session)] == []
