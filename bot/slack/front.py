@@ -623,6 +623,20 @@ class SocketModeHandler(AsyncSocketModeHandler):
             await refuse_envelope(client, f"status_{status}", req.envelope_id, command=command)
 
 
+def rate_limit_noted(body: dict[str, Any]) -> web.Response:
+    """Slack's notice that it is holding back this app's events (an Events API body with no inner
+    event, so no Bolt listener can take it): a 200, as Slack expects of every delivery (answers
+    other than 200 to 5 % of them get the app's events disabled), and one warning naming the
+    workspace and the minute it began, as Slack's ids and a number; never its token."""
+    team, minute = body.get("team_id"), body.get("minute_rate_limited")
+    log.warning(
+        "slack_events_rate_limited",
+        team=team if isinstance(team, str) and inbound.is_id(team) else None,
+        minute=minute if isinstance(minute, int) and not isinstance(minute, bool) else None,
+    )
+    return web.Response(status=200)
+
+
 class SlackFrontEnd:
     """Bolt listeners that turn Slack requests into Commands and Replies into Block Kit."""
 
@@ -709,6 +723,8 @@ class SlackFrontEnd:
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
             return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
+        if inbound.kind_of(body) == inbound.RATE_LIMITED:
+            return rate_limit_noted(body)
         busy = self.busy_answer(body)  # before anything of Bolt's is built
         if busy is not None:
             return busy
