@@ -20,10 +20,11 @@ log = structlog.get_logger("signpost.admission")
 
 BUSY_TEXT = "Signpost is busy, please try again in a moment."
 PER_CORE = 32  # requests in flight per CPU core by default (each waits mostly on the database)
+MAX_LIMIT = 10_000  # SIGNPOST_MAX_IN_FLIGHT's ceiling (also the pool's size): 32 a core on 312 cores
 
 
 def default_limit() -> int:
-    return PER_CORE * (os.cpu_count() or 1)
+    return min(PER_CORE * (os.cpu_count() or 1), MAX_LIMIT)
 
 
 class Admission:

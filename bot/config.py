@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.admission import default_limit
+from bot.admission import MAX_LIMIT, default_limit
 from store.characters import HIDDEN_IN_PATH, shows_as_itself
 from store.db import url_problem
 
@@ -26,7 +26,10 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # No setting is a number without bounds: floats are finite here (inf and nan are refused for
+    # every one), and each number is declared with both ge= and le= (tests/bot/cli/test_settings.py
+    # holds each to that). SIGNPOST_DRAIN_SECONDS=inf had a SIGTERM wait for ever.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False)
 
     database_url: str = Field("sqlite+aiosqlite:///./signpost.db", alias="SIGNPOST_DATABASE_URL")
     key_file: Path = Field(Path("signpost.key"), alias="SIGNPOST_KEY_FILE")
@@ -41,8 +44,8 @@ class Settings(BaseSettings):
     log_level: str = Field("info", alias="SIGNPOST_LOG_LEVEL")
     log_file: Path = Field(Path("signpost.log"), alias="SIGNPOST_LOG_FILE")  # the console's log
     # Admission control (bot/admission.py): requests in flight before "busy", and the SIGTERM drain.
-    max_in_flight: int = Field(default_factory=default_limit, alias="SIGNPOST_MAX_IN_FLIGHT", ge=1)
-    drain_seconds: float = Field(25.0, alias="SIGNPOST_DRAIN_SECONDS", ge=0)
+    max_in_flight: int = Field(default_factory=default_limit, alias="SIGNPOST_MAX_IN_FLIGHT", ge=1, le=MAX_LIMIT)
+    drain_seconds: float = Field(25.0, alias="SIGNPOST_DRAIN_SECONDS", ge=0, le=3600)  # an hour: past any grace period
     # 0: start-up does not migrate (several replicas: run `signpost db upgrade` once, apart), and
     # refuses to start on a database behind this version.
     migrate_on_start: bool = Field(True, alias="SIGNPOST_MIGRATE_ON_START")
@@ -270,6 +273,7 @@ _EXPECTED = {
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",
     "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
     "bool_parsing": "must be true or false (1 or 0)",
     "greater_than_equal": "must be at least {ge:g}",
     "greater_than": "must be more than {gt:g}",

@@ -162,10 +162,12 @@ def month_range(month: str | None, now: datetime, *, so_far: bool = False) -> tu
         if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
             raise ReportError("that is not a month (expected YYYY-MM, e.g. 2026-10)")
         start = datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
+        # Never the month back (a reading of it, even: 0001-01 came out "1-01"): what there is instead.
         if start > this_month:
-            raise ReportError(f"{start:%Y-%m} has not begun yet")
+            latest = this_month if so_far else _shift(this_month, -1)
+            raise ReportError(f"that month has not begun yet (expected YYYY-MM, up to {latest:%Y-%m})")
         if start == this_month and not so_far:
-            raise ReportError(f"{start:%Y-%m} is not over yet: its report is published on {_shift(start, 1):%d/%m/%Y}")
+            raise ReportError(f"that month is not over yet: its report is published on {_shift(start, 1):%d/%m/%Y}")
     return start, _shift(start, 1)
 
 
@@ -179,18 +181,15 @@ def refuse_before_the_audit(start: datetime, first: datetime | None, now: dateti
     last = this_month if so_far else _shift(this_month, -1)
     if last < begins:
         raise ReportError(
-            f"{start:%Y-%m} is before Signpost's audit begins ({begins:%Y-%m}); no month since is over yet: "
+            f"that month is before Signpost's audit begins ({begins:%Y-%m}); no month since is over yet: "
             f"the first report is published on {_shift(begins, 1):%d/%m/%Y}"
         )
     running = " so far" if so_far and last == this_month else ""
     if last == begins:  # one month: named once
         only = f"only,{running}" if running else "only"
-        raise ReportError(
-            f"{start:%Y-%m} is before Signpost's audit begins: there is a report for {begins:%Y-%m} {only}"
-        )
+        raise ReportError(f"that month is before Signpost's audit begins: there is a report for {begins:%Y-%m} {only}")
     raise ReportError(
-        f"{start:%Y-%m} is before Signpost's audit begins: "
-        f"there are reports for {begins:%Y-%m} to {last:%Y-%m}{running}"
+        f"that month is before Signpost's audit begins: there are reports for {begins:%Y-%m} to {last:%Y-%m}{running}"
     )
 
 

@@ -61,6 +61,7 @@ def moment(text: str) -> tuple[datetime, bool]:
 
 
 HIDDEN_ID = "that practitioner id holds a control character or an invisible formatting mark"
+NO_ID = "needs a practitioner id, as in the practitioners feed (e.g. NS-DM01)"
 
 
 def practitioner_id(text: str) -> str:
@@ -69,11 +70,14 @@ def practitioner_id(text: str) -> str:
     id, and no database can be asked for it (PostgreSQL cannot keep a NUL): a usage error, before
     any store is opened. Read as the console's ``--as`` and ``practitioner leave`` read it, trimmed
     and in capitals, so that ``totp enrol p002`` names the practitioner ``practitioner leave p002``
-    does."""
+    does. An empty one (``unlink ''``) names no one: a usage error too, not "no practitioner  in the
+    register"."""
     from handlers.grammar import hides_characters
 
     if hides_characters(text):
         raise argparse.ArgumentTypeError(HIDDEN_ID)
+    if not text.strip():
+        raise argparse.ArgumentTypeError(NO_ID)
     return text.strip().upper()
 
 
@@ -97,6 +101,9 @@ def child_reference(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+NO_PATH = "needs a path: an empty one names no file"
+
+
 def file_path(text: str) -> Path:
     """A file or folder named on the command line. One whose path does not show as itself (ESC and
     the terminal sequence it starts, a bidi override, a tab or line break, a byte that is not UTF-8)
@@ -104,9 +111,12 @@ def file_path(text: str) -> Path:
     terminal (``\\x1b[2J`` clears it) or split a line; audited, it would reach `audit export`. So
     every path a command prints or audits shows as itself, and none needs escaping where it is used.
     Stricter than a command's text (``hides_characters``), where a tab or line break is a space: in
-    a file's name it is part of the name. The one reading for every argument that names a file."""
+    a file's name it is part of the name. An empty path is refused too: ``Path("")`` is ".", the
+    current folder, which no one named. The one reading for every argument that names a file."""
     from store.characters import HIDDEN_IN_PATH, shows_as_itself
 
+    if not text:
+        raise argparse.ArgumentTypeError(NO_PATH)
     if not shows_as_itself(text):
         raise argparse.ArgumentTypeError(f"that path {HIDDEN_IN_PATH}")
     return Path(text)

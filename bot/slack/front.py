@@ -492,6 +492,20 @@ async def acknowledge(client: AsyncBaseSocketModeClient, envelope_id: str, *, co
     return True
 
 
+def note_rate_limit(body: dict[str, Any]) -> None:
+    """Slack's notice that it is holding back this app's events (an Events API body with no inner
+    event, so no Bolt listener can take it), over HTTP or Socket Mode: one warning naming the
+    workspace and the minute it began, as Slack's ids and a number; never its token. The caller
+    acknowledges it (over HTTP a 200: answers other than 200 to 5 % of deliveries get the app's
+    events disabled)."""
+    team, minute = body.get("team_id"), body.get("minute_rate_limited")
+    log.warning(
+        "slack_events_rate_limited",
+        team=team if isinstance(team, str) and inbound.is_id(team) else None,
+        minute=minute if isinstance(minute, int) and not isinstance(minute, bool) else None,
+    )
+
+
 # A person's request refused unread, to be audited when it names who sent it: (the payload, as
 # sent, and whether it was a slash command). ``SlackFrontEnd.audit_unread``.
 UnreadEnvelope = Callable[[object, bool], Awaitable[object]]
@@ -596,6 +610,10 @@ class SocketModeHandler(AsyncSocketModeHandler):
         self.client.socket_mode_request_listeners.append(self.handle)
 
     async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        if req.type == "events_api" and inbound.kind_of(req.payload) == inbound.RATE_LIMITED:
+            note_rate_limit(req.payload)
+            await acknowledge(client, req.envelope_id, command=False)
+            return
         start = time.time()
         try:
             answer = await run_async_bolt_app(self.app, req)
@@ -709,6 +727,9 @@ class SlackFrontEnd:
             return web.json_response({"error": "invalid request"}, status=refused.status)
         except inbound.Refused as refused:  # its payload is set only once the signature is verified
             return await self._refuse_signed(refused.status, refused.reason, refused.payload, refused.slash_command)
+        if inbound.kind_of(body) == inbound.RATE_LIMITED:
+            note_rate_limit(body)
+            return web.Response(status=200)
         busy = self.busy_answer(body)  # before anything of Bolt's is built
         if busy is not None:
             return busy

@@ -39,7 +39,8 @@ JSON = "application/json"
 SLACK_HOOKS = "hooks.slack.com"
 # What Slack posts to the events URL, each as a JSON body and never as a form: the URL verification
 # (Bolt answers it with its challenge), an event, and the notice that events are being rate limited.
-EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", "app_rate_limited"})
+RATE_LIMITED = "app_rate_limited"
+EVENT_ENVELOPES = frozenset({"url_verification", "event_callback", RATE_LIMITED})
 
 
 class Refused(Exception):

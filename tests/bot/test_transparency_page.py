@@ -139,7 +139,7 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
     status, text, _ = await get(server + "/transparency?month=1999-01")
     assert (status, text) == (
         400,
-        "1999-01 is before Signpost's audit begins: there are reports for 2026-09 to 2026-10.\n",
+        "that month is before Signpost's audit begins: there are reports for 2026-09 to 2026-10.\n",
     )
     status, first, _ = await get(server + "/transparency?month=2026-09")
     assert status == 200 and "Previous month" not in first and "?month=2026-08" not in first
@@ -154,7 +154,31 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
         "/transparency.json?month=2026-11",
     ):
         status, text, _ = await get(server + running)
-        assert (status, text) == (400, "2026-11 is not over yet: its report is published on 01/12/2026.\n")
+        assert (status, text) == (400, "that month is not over yet: its report is published on 01/12/2026.\n")
+
+
+REPORTS = "there are reports for 2026-09 to 2026-10"
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("0001-01", f"that month is before Signpost's audit begins: {REPORTS}.\n"),  # read back as "1-01"
+        ("1999-01", f"that month is before Signpost's audit begins: {REPORTS}.\n"),
+        ("2999-01", "that month has not begun yet (expected YYYY-MM, up to 2026-10).\n"),
+        ("2026-11", "that month is not over yet: its report is published on 01/12/2026.\n"),
+        ("2026-13", "that is not a month (expected YYYY-MM, e.g. 2026-10).\n"),
+    ],
+)
+async def test_a_refused_month_is_not_repeated_back_and_the_form_wanted_is_said(
+    server: str, typed: str, said: str
+) -> None:
+    """A 400 for ?month= says which months there are, or the form a month takes, and never repeats
+    the month typed (nor a reading of it: 0001-01 came back as "1-01"), on the page or a download."""
+    for path in ("/transparency", "/transparency.csv", "/transparency.json"):
+        status, text, _ = await get(server + f"{path}?month={typed}")
+        assert (status, text) == (400, said)
+        assert typed not in text and "1-01" not in text
 
 
 async def test_with_no_complete_month_of_audit_the_page_says_when_the_first_report_comes(new_server: str) -> None:

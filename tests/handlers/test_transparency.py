@@ -259,8 +259,7 @@ def test_a_month_before_an_audit_begun_this_month_names_the_one_report_there_is(
     with pytest.raises(ReportError) as refused:
         refuse_before_the_audit(begun - timedelta(days=1), first, NOW, so_far=True)
     assert str(refused.value) == (
-        f"{begun - timedelta(days=1):%Y-%m} is before Signpost's audit begins: "
-        f"there is a report for {begun:%Y-%m} only, so far"
+        f"that month is before Signpost's audit begins: there is a report for {begun:%Y-%m} only, so far"
     )
 
 

@@ -70,3 +70,36 @@ async def test_a_moment_past_the_calendar_in_utc_is_a_usage_error(
     assert said[0].startswith("usage: signpost audit export") and f"argument {flag}" in said[-1], run.err
     assert "command_crashed" not in run.err and "Traceback" not in run.err
     assert await audit_count(signpost) == before
+
+
+EMPTY_ARGUMENTS = [
+    *BAD_IDS,
+    ("import", "{id}"),
+    ("match", "{id}", "--as", "P002"),
+    ("db", "check", "--file", "{id}"),
+    ("backup", "{id}"),
+    ("decommission", "certificate", "--out", "{id}"),
+]
+
+
+@pytest.mark.parametrize("args", EMPTY_ARGUMENTS, ids=[" ".join(a[:3]) for a in EMPTY_ARGUMENTS])
+async def test_an_empty_id_or_path_is_a_usage_error_saying_what_it_must_be(
+    cli: Cli, signpost: Signpost, args: tuple[str, ...]
+) -> None:
+    """`practitioner unlink ''` said "no practitioner  in the register" (no id where one goes), and an
+    empty path read as "." (`import ''`: "cannot read .: Is a directory"): an empty practitioner id or
+    path is a usage error saying what the argument must be, before any store is opened."""
+    await load_standard(signpost)
+    before = await audit_count(signpost)
+    run = await cli.run(*(a.format(id="") for a in args))
+    assert run.code == 2 and run.out == ""
+    said = [line for line in run.err.splitlines() if not line.startswith("{")]
+    assert said[0].startswith("usage: signpost "), run.err
+    assert said[-1].endswith(
+        (
+            "needs a practitioner id, as in the practitioners feed (e.g. NS-DM01)",
+            "needs a path: an empty one names no file",
+        )
+    ), run.err
+    assert "  " not in said[-1] and "command_crashed" not in run.err and "Traceback" not in run.err
+    assert await audit_count(signpost) == before

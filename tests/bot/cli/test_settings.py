@@ -101,6 +101,40 @@ def test_a_settings_error_never_quotes_the_value_given() -> None:
     assert str(refused.value).count("\n") == 1
 
 
+NOT_IN_RANGE = [
+    ("SIGNPOST_DRAIN_SECONDS", "inf", "must be a finite number"),  # a SIGTERM waited for ever
+    ("SIGNPOST_DRAIN_SECONDS", "-inf", "must be a finite number"),
+    ("SIGNPOST_DRAIN_SECONDS", "nan", "must be a finite number"),  # was "must be at least 0"
+    ("SIGNPOST_DRAIN_SECONDS", "1e999", "must be a finite number"),  # read as inf
+    ("SIGNPOST_DRAIN_SECONDS", "1e300", "must be at most 3600"),
+    ("SIGNPOST_SLACK_ANSWER_BUDGET", "nan", "must be a finite number"),  # was "must be at most 2.5"
+    ("SIGNPOST_MAX_IN_FLIGHT", "1" + "0" * 30, "must be at most 10000"),  # a pool of 10^30 connections
+    ("SIGNPOST_PORT", "inf", "must be a whole number"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), NOT_IN_RANGE, ids=[f"{n}={v[:8]}" for n, v, _ in NOT_IN_RANGE])
+def test_a_numeric_setting_that_is_not_finite_or_out_of_range_is_refused_in_one_line(
+    name: str, value: str, expected: str
+) -> None:
+    """SIGNPOST_DRAIN_SECONDS=inf (or 1e300) was taken, and so was a max in flight of 10^30: every
+    number a setting takes is finite and within bounds, refused in one line naming the setting."""
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{name: value})
+    assert str(refused.value) == f"bad setting: {name}: {expected}"
+
+
+def test_every_numeric_setting_has_a_floor_and_a_ceiling_and_no_infinity() -> None:
+    """The one home for the bounds: Settings refuses inf and nan for every float, and each number
+    it reads is declared with both bounds, so a new numeric setting cannot come without them."""
+    assert Settings.model_config.get("allow_inf_nan") is False
+    numeric = {f.alias: f for f in Settings.model_fields.values() if f.annotation in (int, float)}
+    assert {"SIGNPOST_PORT", "SIGNPOST_DRAIN_SECONDS", "SIGNPOST_MAX_IN_FLIGHT"} <= set(numeric)
+    for alias, field in numeric.items():
+        bounds = {type(m).__name__ for m in field.metadata}
+        assert {"Ge", "Le"} <= bounds, alias
+
+
 # A URL Signpost itself calls: the Slack Web API (with the bot token) and the Teams signing keys.
 CALLED_URLS = ("SIGNPOST_SLACK_API_URL", "SIGNPOST_TEAMS_JWKS_URL")
 NOT_CALLABLE = [

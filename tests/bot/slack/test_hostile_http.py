@@ -655,3 +655,31 @@ async def test_an_event_nothing_listens_for_is_refused_once_and_not_delivered_ag
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["slack_request_unhandled"]
     assert "Amy" not in caplog.text
     assert slack_app.fake.outbound() == [] and await slack_app.audit() == []
+
+
+async def test_slacks_rate_limit_notice_is_acknowledged_200_in_one_warning(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack's ``app_rate_limited`` callback (an Events API body with no inner event) is answered
+    200, as Slack expects of every delivery (answers other than 200 to 5 % of them get the app's
+    events disabled), and logged once as a warning naming the workspace and the minute, never its
+    token; nothing is audited or sent."""
+    notice = {
+        "token": "deprecated-verification-token",
+        "type": "app_rate_limited",
+        "team_id": "T0001",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A0001",
+    }
+    with captured(caplog) as logs:
+        response = await slack_app.slack.post(json.dumps(notice), "application/json")
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    warnings = [e for e in logs if e.get("log_level") in ("warning", "error")]
+    assert warnings == [
+        {"event": "slack_events_rate_limited", "log_level": "warning", "team": "T0001", "minute": 1518467820}
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "deprecated-verification-token" not in caplog.text + repr(logs)
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []

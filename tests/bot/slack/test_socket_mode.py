@@ -8,11 +8,13 @@ handler exactly as a live connection would.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import structlog
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -181,3 +183,29 @@ async def test_socket_mode_retried_event_acts_once(slack_app: SlackHarness) -> N
     assert socket.sent == [{"envelope_id": "env-3"}, {"envelope_id": "env-4"}]
     assert len(slack_app.fake.of("views.publish")) == 1
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["home"]
+
+
+async def test_socket_mode_rate_limit_notice_is_acked_and_logged_once_as_over_http(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack's ``app_rate_limited`` notice in an Events API envelope is acked and logged in the one
+    warning it gets over HTTP, not taken to Bolt, which has no listener for it (its
+    "slack_request_unhandled" line); nothing is sent or audited."""
+    notice = {
+        "token": "deprecated-verification-token",
+        "type": "app_rate_limited",
+        "team_id": "T0001",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A0001",
+    }
+    caplog.set_level(logging.DEBUG)
+    async with socket_for(slack_app) as socket:
+        with structlog.testing.capture_logs() as logs:
+            await deliver(socket, {"envelope_id": "env-5", "type": "events_api", "payload": notice})
+            await slack_app.front.idle()
+    assert socket.sent == [{"envelope_id": "env-5"}]
+    assert [e for e in logs if e.get("log_level") in ("warning", "error")] == [
+        {"event": "slack_events_rate_limited", "log_level": "warning", "team": "T0001", "minute": 1518467820}
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert slack_app.fake.calls == [] and await slack_app.audit() == []
