@@ -151,7 +151,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for row in rows:
             wall = time.perf_counter()
             async with app.ctx.db.read() as session:
-                found = await children.enquire(session, app.ctx.keys, int(row["child_ref"]))
+                found = await children.enquire(session, app.ctx.keys, int(row["child_ref"]), app.ctx.clock.now())
             keyed.append(time.perf_counter() - wall)
             assert found is not None, "a sampled child is not in the store: wrong --store or --children?"
     finally:

@@ -210,7 +210,7 @@ class Outbox:
             due = await self._due(session, now, limit)
             people = await outbox.identities(session, sorted({n.recipient_id for _, n in due}), list(self.deliverers))
             told = await outbox.reached(session, [notice_id for notice_id, n in due if n.kind in EVERY_ACCOUNT])
-            run.gone = await lead.no_longer_so(session, due)
+            run.gone = await lead.no_longer_so(session, due, now)
         for start in range(0, len(due), CLAIM_CHUNK):
             if self.timer() >= run.ends or self.stopping():
                 break  # left unclaimed, due for the next pass (stopping: the next process's)

@@ -47,10 +47,11 @@ def dedupe_key(looker_id: str, recipient_id: str, ref: int, day: str) -> str:
     return f"lead:{day}:{ref}:{pair}"
 
 
-async def no_longer_so(session: AsyncSession, due: Sequence[tuple[int, Notice]]) -> set[int]:
+async def no_longer_so(session: AsyncSession, due: Sequence[tuple[int, Notice]], now: datetime) -> set[int]:
     """The lookup notices among ``due`` (by id) whose recipient is no longer what the notice tells
     them they are: working with the child (their involvement ended), or, for one sent to them as
-    its lead professional, the lead (another made lead). The outbox closes them unsent: a notice
+    its lead professional, the lead (another made lead), as of ``now`` (an involvement reaches its
+    planned end without a feed saying so). The outbox closes them unsent: a notice
     waits for its recipient up to a week, and nobody who has stopped working with a child is told
     who now does. One statement, and none when no lookup notice is due."""
     asked: dict[int, tuple[int, str, bool]] = {}
@@ -59,8 +60,10 @@ async def no_longer_so(session: AsyncSession, due: Sequence[tuple[int, Notice]])
             asked[notice_id] = (int(key["ref"]), notice.recipient_id, notice.text.endswith(f"{AS_LEAD}."))
     if not asked:
         return set()
-    now = await store.standing(session, {ref for ref, _, _ in asked.values()})
-    return {i for i, (ref, pid, as_lead) in asked.items() if (ref, pid) not in now or (as_lead and not now[(ref, pid)])}
+    still = await store.standing(session, {ref for ref, _, _ in asked.values()}, now)
+    return {
+        i for i, (ref, pid, as_lead) in asked.items() if (ref, pid) not in still or (as_lead and not still[(ref, pid)])
+    }
 
 
 async def inform(
@@ -84,7 +87,7 @@ async def inform(
     ref = record.ref
     day = req.now.date().isoformat()
     if told is None:  # not read with the child (a shielded child, once a grant is found)
-        told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id)
+        told = await store.told_of(session, ref, record.local_authority, looker.practitioner_id, req.now)
     if not told.recipients:
         return None
     contact, who = store.contact_of(looker), told.setting

@@ -127,7 +127,7 @@ async def answer_for(
     signposts and who is told of the lookup; a shielded child's signposts (and who is told) are
     read only once a grant is found.
     """
-    found = await children.enquire(session, ctx.keys, ref, actor.practitioner_id)
+    found = await children.enquire(session, ctx.keys, ref, req.now, actor.practitioner_id)
     if found is None or found.record.state != "active":
         # Archived and destroyed children say nothing about themselves to ordinary searches. An
         # archived child's terms are sealed under its own key (not a subject: no lead notice, no
@@ -147,7 +147,7 @@ async def answer_for(
         # spelling, alias or date of birth is the registered one.
         reply = Reply(Outcome.SHIELDED, SHIELDED, buttons=buttons)
         return Result(reply, subjects=(ref,), terms=now_terms, subject_key=key)
-    posts = tuple(await children.signposts(session, ref) if record.shielded else found.signposts)
+    posts = tuple(await children.signposts(session, ref, req.now) if record.shielded else found.signposts)
     if posts:
         text = f"Signposts for {format_ref(ref)}: {len(posts)} involvement{'s' if len(posts) != 1 else ''}."
     else:
@@ -172,11 +172,11 @@ def bad_reference(exc: InvalidReference) -> Result:
     return Result(Reply(Outcome.INVALID, f"{sentence(str(exc))}. {LOOKUP_USAGE}"), detail=BAD_CHECK_DIGIT)
 
 
-def _enquiry_ahead(args: str) -> Ahead | None:
+def _enquiry_ahead(args: str, now: datetime) -> Ahead | None:
     """A lookup's one read, made with the asker's standing (``Spec.read_ahead``); none for a
     reference that does not parse (the handler answers that without reading)."""
     try:
-        return children.enquiry_read(parse_reference(args))
+        return children.enquiry_read(parse_reference(args), now)
     except InvalidReference:
         return None
 

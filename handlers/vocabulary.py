@@ -212,12 +212,18 @@ class Signpost:
     email: str
     lead_professional: bool
     started: date
-    ended: date | None = None
+    ended: date | None = None  # the end date, past or planned (None: no end recorded)
     in_post: bool = True  # False once the practitioner has left (``signpost practitioner leave``)
+    # Current as of the enquiry's day (``store.register.current``, the one rule): True with an
+    # ``ended`` still to come, a planned end, which front ends show as "current, ends DD/MM/YYYY".
+    current: bool = True
 
     @property
-    def current(self) -> bool:
-        return self.ended is None
+    def status(self) -> str:
+        """How every front end words it: "current", "current, ends 31/07/2027" or "ended 31/07/2027"."""
+        if self.ended is None:
+            return "current"
+        return f"current, ends {self.ended:%d/%m/%Y}" if self.current else f"ended {self.ended:%d/%m/%Y}"
 
     @property
     def contact(self) -> tuple[str, str] | None:

@@ -26,7 +26,8 @@ kind is recognised from the header, so files may be given in any order:
                  as below; sex F, M, X, U or empty; shielded true or false, yes or no,
                  y or n, 1 or 0)
   involvements:  child_ref,practitioner_id,service,started,ended,lead_professional
-                 (dates as below; ended empty while current; lead_professional as shielded)
+                 (dates as below; ended empty while current, or a planned end: current
+                 until that day; lead_professional as shielded)
 
 Dates: YYYY-MM-DD (2014-04-03), or another form that can mean one day only: year first with
 slashes (2014/04/03), or with a midnight time, or the month by its English name (03-Apr-2014,

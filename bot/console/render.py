@@ -40,11 +40,10 @@ def button_line(button: Button) -> str:
 
 
 def signpost_lines(post: Signpost) -> list[str]:
-    status = "current" if post.current else f"ended {post.ended:%d/%m/%Y}"
     lead = "  ★ lead professional" if post.lead_professional else ""
     return [
         f"  {post.practitioner_name} — {post.role}, {post.organisation}{lead}",
-        f"    {post.service}: since {post.started:%d/%m/%Y}, {status}",
+        f"    {post.service}: since {post.started:%d/%m/%Y}, {post.status}",
         f"    {' · '.join(post.reached_by)}" if post.contact else f"    {LEFT_POST}",
     ]
 

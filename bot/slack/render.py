@@ -178,7 +178,7 @@ def signpost_block(post: Signpost) -> Block:
     Each field is cut before it is shown (never inside an entity or a link), so that however long
     or heavily escaped the feed's text, the section keeps its contact line."""
     lead = "  ★ *Lead professional*" if post.lead_professional else ""
-    status = "current" if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
+    status = post.status if post.current else f"*Ended* {post.ended:%d/%m/%Y}"
     links = ((phone_link(post.phone) if post.phone else ""), (email_link(post.email) if post.email else ""))
     contact = " · ".join(link for link in links if link) if post.contact else f"_{LEFT_POST}_"
     if len(contact) > MAX_CONTACT:

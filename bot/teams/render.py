@@ -76,7 +76,6 @@ def fact(title: str, value: str) -> Element:
 
 def signpost_container(post: Signpost) -> Element:
     """One practitioner's contact details, as a container of its own."""
-    status = "current" if post.current else f"ended {post.ended:%d/%m/%Y}"
     heading = post.practitioner_name + (" ★ lead professional" if post.lead_professional else "")
     return {
         "type": "Container",
@@ -86,7 +85,7 @@ def signpost_container(post: Signpost) -> Element:
         "items": [
             text_block(heading, weight="bolder"),
             text_block(f"{post.role}, {post.organisation}", isSubtle=True, spacing="none"),
-            fact("Service", f"{post.service} (since {post.started:%d/%m/%Y}, {status})"),
+            fact("Service", f"{post.service} (since {post.started:%d/%m/%Y}, {post.status})"),
             *(
                 tuple(fact(label, way) for label, way in (("Phone", post.phone), ("Email", post.email)) if way)
                 if post.contact

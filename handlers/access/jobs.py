@@ -131,7 +131,7 @@ async def drop_no_longer_theirs(ctx: Context, after: int, waiting: Collection[st
     the notices both judgements agree on are dropped. Returns how many were dropped."""
     async with ctx.db.write() as session:
         page = await relays.unanswered(session, ctx.keys, after, BATCH)
-        still = set(relay.untaken(page, await relay.taken(session, ctx.keys, page, ctx.reaches)))
+        still = set(relay.untaken(page, await relay.taken(session, ctx.keys, page, ctx.reaches, now)))
         return await drop_keyed(session, relay.NOTICE_KIND, still.intersection(waiting), now, NO_LONGER_THEIRS)
 
 
@@ -143,7 +143,7 @@ async def tell_taken_again(ctx: Context, after: int, untold: Collection[str], no
     Returns how many."""
     async with ctx.db.write() as session:
         page = await relays.unanswered(session, ctx.keys, after, BATCH)
-        told = relay.takers_notices(page, await relay.taken(session, ctx.keys, page, ctx.reaches))
+        told = relay.takers_notices(page, await relay.taken(session, ctx.keys, page, ctx.reaches, now))
         return len(await relay.tell_again(session, [n for n in told if n.dedupe_key in untold], now))
 
 
@@ -162,7 +162,7 @@ async def hand_on_relays(ctx: Context, now: datetime) -> int:
     while True:
         async with ctx.db.read() as session:
             page = await relays.unanswered(session, ctx.keys, after, BATCH)
-            judged = await relay.taken(session, ctx.keys, page, ctx.reaches)
+            judged = await relay.taken(session, ctx.keys, page, ctx.reaches, now)
             due = [found.id for found in page if not judged[found.id].by]
             waiting = await waiting_keyed(session, relay.NOTICE_KIND, relay.untaken(page, judged))
             takers = [n.dedupe_key or "" for n in relay.takers_notices(page, judged)]

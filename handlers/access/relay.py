@@ -131,12 +131,18 @@ CHOICE = (LEAD, Role.DUTY_MANAGER.value, Role.ADMIN.value)
 
 
 async def _recipients(
-    session: AsyncSession, ref: int, authority: str, sender: str, reaches: Collection[Platform], relay_id: int = 0
+    session: AsyncSession,
+    ref: int,
+    authority: str,
+    sender: str,
+    reaches: Collection[Platform],
+    now: datetime,
+    relay_id: int = 0,
 ) -> tuple[tuple[str, ...], str]:
     """The child's lead professional; with none Signpost can reach, the duty managers of the child's
     authority; then the admins ("none": nobody). Only those a notice can reach (``reachable``) and,
     for a message already sent (``relay_id``), whose notice of it was not closed unsent."""
-    standing = await _standing(session, [(role, ref, authority) for role in CHOICE], reaches)
+    standing = await _standing(session, [(role, ref, authority) for role in CHOICE], reaches, now)
     for role in CHOICE:
         found = standing.holding(role, ref, authority, sender)
         if relay_id:
@@ -179,14 +185,14 @@ class _Standing:
 
 
 async def _standing(
-    session: AsyncSession, wanted: Sequence[tuple[str, int, str]], reaches: Collection[Platform]
+    session: AsyncSession, wanted: Sequence[tuple[str, int, str]], reaches: Collection[Platform], now: datetime
 ) -> _Standing:
-    """The ``_Standing`` of each (role, child, authority) ``wanted``: at most one statement a role,
-    and one more for who of them can be reached on ``reaches``."""
+    """The ``_Standing`` of each (role, child, authority) ``wanted`` at ``now``: at most one statement
+    a role, and one more for who of them can be reached on ``reaches``."""
     refs = {ref for role, ref, _ in wanted if role == LEAD}
     authorities = {authority for role, _, authority in wanted if role == Role.DUTY_MANAGER.value}
     admins = any(role == Role.ADMIN.value for role, _, _ in wanted)
-    leads = await lead.leads_of(session, refs) if refs else {}
+    leads = await lead.leads_of(session, refs, now) if refs else {}
     managers = await holding_in(session, Role.DUTY_MANAGER, authorities) if authorities else {}
     admin_ids = (await holders(session, Role.ADMIN, fallback_to_admins=False)).ids if admins else ()
     everyone = {pid for ids in (*leads.values(), *managers.values(), admin_ids) for pid in ids}
@@ -212,7 +218,7 @@ class Taken:
 
 
 async def taken(
-    session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay], reaches: Collection[Platform]
+    session: AsyncSession, keys: KeyRing, page: Sequence[relay.Relay], reaches: Collection[Platform], now: datetime
 ) -> dict[int, Taken]:
     """``taking`` for a page of relays at once, by relay id: the children's authorities in one
     statement (in clear, nothing decrypted; a child ``destroyed_since`` as ``children.find`` says),
@@ -226,7 +232,7 @@ async def taken(
     }
     addressed = [found for found in page if found.recipients]
     wanted = [(f.recipient_role, f.child_ref, authority[f.id]) for f in addressed]
-    standing = await _standing(session, wanted, reaches)
+    standing = await _standing(session, wanted, reaches, now)
     unreached = await _unreached(session, [(f.id, pid) for f in addressed for pid in f.recipients])
     return {
         found.id: Taken(
@@ -242,7 +248,7 @@ async def taken(
 
 
 async def taking(
-    session: AsyncSession, keys: KeyRing, found: relay.Relay, reaches: Collection[Platform]
+    session: AsyncSession, keys: KeyRing, found: relay.Relay, reaches: Collection[Platform], now: datetime
 ) -> frozenset[str]:
     """Those of a relay's recipients who may still read and answer it: each still holds what it was
     sent to them as (``recipient_role``), for the child and the child's authority as they are now.
@@ -251,7 +257,7 @@ async def taking(
     cannot reach (no linked account, or their notice of it closed unsent) no longer may:
     they are answered as for a message that is not theirs, and with nobody left, ``hand_on``
     passes it on. ``taken`` for a page of one."""
-    return (await taken(session, keys, [found], reaches))[found.id].by
+    return (await taken(session, keys, [found], reaches, now))[found.id].by
 
 
 def untaken(page: Sequence[relay.Relay], judged: Mapping[int, Taken]) -> list[str]:
@@ -338,11 +344,11 @@ async def hand_on(
     found = await relay.get(session, keys, relay_id)
     if found is None or found.replied_at is not None or not found.recipients:
         return []
-    standing = (await taken(session, keys, [found], reaches))[relay_id]
+    standing = (await taken(session, keys, [found], reaches, now))[relay_id]
     if standing.by:
         return []
     authority = standing.authority
-    recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id, reaches, relay_id)
+    recipients, role = await _recipients(session, found.child_ref, authority, found.sender_id, reaches, now, relay_id)
     if not await relay.readdress(session, relay_id, found.recipients, recipients, role, authority):
         return []  # another worker handed it on first
     # Whoever it was taken from is not told, after it, that a message waits for them.
@@ -417,7 +423,9 @@ async def message(ctx: Context, req: Request, session: AsyncSession) -> Result:
     )
     if refusal is not None:
         return refusal
-    recipients, role = await _recipients(session, ref, record.local_authority, actor.practitioner_id, ctx.reaches)
+    recipients, role = await _recipients(
+        session, ref, record.local_authority, actor.practitioner_id, ctx.reaches, req.now
+    )
     if not recipients:
         return Result(Reply(Outcome.REFUSED, NOBODY.format(ref=name)), subjects=subjects, detail="nobody")
     sealed = await relay.seal_for_child(session, ctx.keys, ref, text, "message")
@@ -446,7 +454,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id, text = _id(req.args)
     text = _text_of(text)
     found = await relay.get(session, ctx.keys, relay_id)
-    if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found, ctx.reaches):
+    if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found, ctx.reaches, req.now):
         return _not_yours(relay_id)
     subjects = (found.child_ref,)
     if len(text) < MIN_ANSWER:
@@ -527,7 +535,7 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
     relay_id = _read_id(req.args)
     found = await relay.get(session, ctx.keys, relay_id)
     me = actor.practitioner_id
-    takers = await taking(session, ctx.keys, found, ctx.reaches) if found is not None else frozenset()
+    takers = await taking(session, ctx.keys, found, ctx.reaches, req.now) if found is not None else frozenset()
     if found is None or (me != found.sender_id and me not in takers):
         return Result(Reply(Outcome.INVALID, NOT_YOURS.format(id=relay_id)), detail="not a party")
     subjects = (found.child_ref,)

@@ -337,7 +337,7 @@ class Dispatcher:
                 *_, seq = await append(session, [*also, record])
             return answered(spec.action, command, result, seq, actor), result.detail
         async with self.ctx.db.read() as session:
-            ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args)
+            ahead = None if spec.read_ahead is None else spec.read_ahead(parsed.args, now)
             asking = await standing.read(session, command.principal, key, ahead)
             if asking.seen:
                 return DUPLICATE, "duplicate"

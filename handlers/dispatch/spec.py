@@ -145,8 +145,9 @@ class Spec:
     # the asker's own search by name and date of birth (handlers/access/found.py), resolved then.
     names_child: Callable[[str], int | str | None] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
-    # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler.
-    read_ahead: Callable[[str], Ahead | None] | None = None
+    # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler;
+    # with the command's time, which the handler reads as of (``Request.now``).
+    read_ahead: Callable[[str, datetime], Ahead | None] | None = None
     # A cheap check of the arguments and the time, without the database or the asker (None: none):
     # the handler's own parse (``parsed_by``), raising ``UsageError`` (or answering the handler's own
     # ``Result``) for text it could not run, so a malformed command is answered before anyone is

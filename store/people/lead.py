@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from handlers.vocabulary import Actor
 from store.prepared import Prepared
+from store.register.current import as_of, current
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
 from store.tables.register import Involvement
@@ -43,12 +45,12 @@ _SETTING = select(_META.c.value).where(_META.c.key == bindparam("key"))
 
 
 def _current(*columns: Any) -> Select[Any]:
-    """``columns`` of the involvements not ended, of active practitioners: the one rule for who is
-    working with a child now."""
+    """``columns`` of the involvements current on the bound day (``store.register.current``: run it
+    with ``as_of(now)``), of active practitioners: the one rule for who is working with a child now."""
     return (
         select(*columns)
         .join(_PEOPLE, _PEOPLE.c.id == _INVOLVEMENTS.c.practitioner_id)
-        .where(_INVOLVEMENTS.c.ended.is_(None), _PEOPLE.c.status == "active")
+        .where(current(_INVOLVEMENTS.c.ended), _PEOPLE.c.status == "active")
     )
 
 
@@ -87,41 +89,42 @@ class Recipient:
 
 
 async def recipients(
-    session: AsyncSession, ref: int, who: LeadNotices, excluding: Collection[str] = ()
+    session: AsyncSession, ref: int, who: LeadNotices, now: datetime, excluding: Collection[str] = ()
 ) -> list[Recipient]:
-    """The active practitioners with a current involvement (lead only, or all) with the child, by id."""
+    """The active practitioners with an involvement current at ``now`` (lead only, or all) with the
+    child, by id."""
     if who is LeadNotices.OFF:
         return []
     leads: dict[str, bool] = {}
-    for pid, lead in await session.execute(_RECIPIENTS[who], {"ref": ref}):
+    for pid, lead in await session.execute(_RECIPIENTS[who], {"ref": ref, **as_of(now)}):
         if pid not in excluding:
             leads[pid] = leads.get(pid, False) or bool(lead)
     return [Recipient(pid, leads[pid]) for pid in sorted(leads)]
 
 
-async def leads_of(session: AsyncSession, refs: Collection[int]) -> dict[int, tuple[str, ...]]:
-    """Each child's active lead professionals with a current involvement (``recipients`` with
-    ``LeadNotices.LEAD``), by id, for many children in one statement; a child with none is left out."""
+async def leads_of(session: AsyncSession, refs: Collection[int], now: datetime) -> dict[int, tuple[str, ...]]:
+    """Each child's active lead professionals with an involvement current at ``now`` (``recipients``
+    with ``LeadNotices.LEAD``), by id, for many children in one statement; a child with none is left out."""
     found: dict[int, set[str]] = {}
     if refs:
         stmt = _current(_INVOLVEMENTS.c.child_ref, _INVOLVEMENTS.c.practitioner_id).where(
             _INVOLVEMENTS.c.lead_professional.is_(True), _INVOLVEMENTS.c.child_ref.in_(sorted(set(refs)))
         )
-        for ref, pid in await session.execute(stmt):
+        for ref, pid in await session.execute(stmt, as_of(now)):
             found.setdefault(ref, set()).add(pid)
     return {ref: tuple(sorted(pids)) for ref, pids in found.items()}
 
 
-async def standing(session: AsyncSession, refs: Collection[int]) -> dict[tuple[int, str], bool]:
-    """Who works with each of these children now (``_current``: an active practitioner, an
-    involvement not ended), by (child, practitioner id): whether as its lead professional. One
-    statement however many children (the outbox asks it of a pass's lookup notices)."""
+async def standing(session: AsyncSession, refs: Collection[int], now: datetime) -> dict[tuple[int, str], bool]:
+    """Who works with each of these children at ``now`` (``_current``: an active practitioner, an
+    involvement current that day), by (child, practitioner id): whether as its lead professional.
+    One statement however many children (the outbox asks it of a pass's lookup notices)."""
     found: dict[tuple[int, str], bool] = {}
     if refs:
         stmt = _current(
             _INVOLVEMENTS.c.child_ref, _INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional
         ).where(_INVOLVEMENTS.c.child_ref.in_(sorted(set(refs))))
-        for ref, pid, is_lead in await session.execute(stmt):
+        for ref, pid, is_lead in await session.execute(stmt, as_of(now)):
             found[(ref, pid)] = found.get((ref, pid), False) or bool(is_lead)
     return found
 
@@ -149,11 +152,11 @@ class Told:
     recipients: list[Recipient]
 
 
-async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) -> Told:
-    """``setting`` and ``recipients`` (never the ``looker``, a practitioner id), in one statement: a
-    lookup's first question, asked of every child found once a grant lets a shielded child's lead be
-    told (an unshielded child's read brings it, ``children.enquire``)."""
-    rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority)})
+async def told_of(session: AsyncSession, ref: int, authority: str, looker: str, now: datetime) -> Told:
+    """``setting`` and ``recipients`` at ``now`` (never the ``looker``, a practitioner id), in one
+    statement: a lookup's first question, asked of every child found once a grant lets a shielded
+    child's lead be told (an unshielded child's read brings it, ``children.enquire``)."""
+    rows = await _TOLD.all(session, {"ref": ref, "key": _key(authority), **as_of(now)})
     if not rows:
         return Told(DEFAULT, [])
     return told_from(rows[0].setting, [(r.practitioner_id, r.lead_professional) for r in rows], looker)
@@ -161,7 +164,7 @@ async def told_of(session: AsyncSession, ref: int, authority: str, looker: str) 
 
 def told_from(setting: str | None, current: Iterable[tuple[str, bool]], looker: str) -> Told:
     """Who is told, from the authority's stored ``setting`` and the ``current`` involvements (active
-    practitioner, not ended: id and lead flag), never the ``looker``: the one rule for ``told_of``
+    practitioner, current that day: id and lead flag), never the ``looker``: the one rule for ``told_of``
     and for a keyed enquiry that read them with the child (``children.enquire``)."""
     who = LeadNotices(setting) if setting is not None and setting in LeadNotices._value2member_map_ else DEFAULT
     leads: dict[str, bool] = {}

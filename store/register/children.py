@@ -56,6 +56,8 @@ from store.keys.term_keys import TermKeys
 from store.people import lead
 from store.prepared import Prepared
 from store.register import name_counts
+from store.register.current import as_of
+from store.register.current import current as involvement_current
 from store.register.terms import FULL_DATE_KINDS, TERMS_VERSION, Identity, NameCounts, index_terms, keyed_by, term_kind
 from store.tables.lifecycle import Meta
 from store.tables.people import AccessRequest, Practitioner, RelayMessage
@@ -1079,6 +1081,7 @@ SIGNPOST_COLUMNS = (
     Involvement.ended,
     Involvement.lead_professional,
     Practitioner.status.label("practitioner_status"),
+    involvement_current(Involvement.ended).label("current"),  # as of the bound day: ``current.as_of``
 )
 
 
@@ -1095,6 +1098,7 @@ def _signpost(r: Any) -> Signpost:
         started=r.started,
         ended=r.ended,
         in_post=in_post,
+        current=bool(r.current),
     )
 
 
@@ -1103,12 +1107,14 @@ def _ordered(posts: list[Signpost]) -> list[Signpost]:
     return posts
 
 
-async def signposts(session: AsyncSession, ref: int) -> list[Signpost]:
-    """The child's involvements as signposts: lead professional first, then current, then newest."""
+async def signposts(session: AsyncSession, ref: int, now: datetime) -> list[Signpost]:
+    """The child's involvements as signposts, current or ended as of ``now``: lead professional
+    first, then current, then newest."""
     result = await session.execute(
         select(*SIGNPOST_COLUMNS)
         .join(Practitioner, Practitioner.id == Involvement.practitioner_id)
-        .where(Involvement.child_ref == ref)
+        .where(Involvement.child_ref == ref),
+        as_of(now),
     )
     return _ordered([_signpost(r) for r in result])
 
@@ -1139,23 +1145,24 @@ _ENQUIRE = Prepared(
 )
 
 
-def enquiry_read(ref: int) -> tuple[Prepared, dict[str, Any]]:
+def enquiry_read(ref: int, now: datetime) -> tuple[Prepared, dict[str, Any]]:
     """``enquire``'s one statement and its parameters, for a command to read ahead with its asker's
     standing (``store.people.standing.read``): ``enquire`` then takes its rows without a read."""
-    return _ENQUIRE, {"ref": ref}
+    return _ENQUIRE, {"ref": ref, **as_of(now)}
 
 
-async def enquire(session: AsyncSession, keys: KeyRing, ref: int, looker: str = "") -> Enquiry | None:
+async def enquire(session: AsyncSession, keys: KeyRing, ref: int, now: datetime, looker: str = "") -> Enquiry | None:
     """A keyed enquiry's read in one statement (one round trip): the child, its wrapped data key,
-    and, for an active child that is not shielded, its signposts (ordered as ``signposts``) and who
-    is told that ``looker`` (a practitioner id) looked it up (``Enquiry.told``).
+    and, for an active child that is not shielded, its signposts (ordered as ``signposts``, current
+    or ended as of ``now``) and who is told that ``looker`` (a practitioner id) looked it up
+    (``Enquiry.told``).
 
     A shielded child's signposts are not read here: only a grant lets them be read (``signposts``);
     nor, then, who is told (``lead.told_of`` reads it once the grant is found). A child whose
     birth-date key the key file has destroyed is destroyed, whatever its row says
     (``destroyed_since``): it comes back as such, with no signposts.
     """
-    statement, params = enquiry_read(ref)  # its rows already read, when a command read them ahead
+    statement, params = enquiry_read(ref, now)  # its rows already read, when a command read them ahead
     rows = await statement.all(session, params)
     if not rows:
         return None
@@ -1168,10 +1175,11 @@ async def enquire(session: AsyncSession, keys: KeyRing, ref: int, looker: str = 
     posts = _ordered([_signpost(r) for r in involved])
     told = None
     if record.state == "active" and not record.shielded:  # the rows hold every involvement
+        # ``lead._current``'s rule, on the rows read: the ``current`` column, an active practitioner.
         current = [
             (r.practitioner_id, r.lead_professional)
             for r in involved
-            if r.ended is None and r.practitioner_status == "active"
+            if r.current and r.practitioner_status == "active"
         ]
         told = lead.told_from(first.told_setting, current, looker)
     return Enquiry(record, key, posts, told)

@@ -134,3 +134,37 @@ async def test_every_current_practitioner_told_is_told_while_still_working_with_
 async def test_a_lead_still_the_lead_is_told(app: Signpost) -> None:
     await search_as(app, "P002", AMY)
     assert await _told(app) == ["P001"]
+
+
+# Amy's lead (P001) has a planned end tomorrow (the FakeClock starts on 02/11/2026): current until then.
+LEAD_ENDS_TOMORROW = f"""{INVOLVEMENTS_HEADER}
+{AMY},P001,Children's social care,2025-01-10,2026-11-03,true
+{AMY},P002,School nursing,2024-09-01,,false
+"""
+
+
+async def test_a_lead_whose_involvement_ends_tomorrow_is_told(app: Signpost) -> None:
+    """A planned end is not an end: until that day the lead professional works with the child."""
+    await _import(app, LEAD_ENDS_TOMORROW)
+    await search_as(app, "P002", AMY)
+    assert await _told(app) == ["P001"]
+
+
+async def test_a_lead_whose_involvement_reached_its_end_date_is_no_longer_told(app: Signpost) -> None:
+    """On its end date the involvement has ended, with no re-import: a lookup that day tells nobody."""
+    await _import(app, LEAD_ENDS_TOMORROW)
+    app.ctx.clock.advance(days=1)  # type: ignore[attr-defined]
+    await search_as(app, "P002", AMY)
+    assert await _told(app) == []
+    assert await _lead_rows(app) == []
+
+
+async def test_a_notice_still_waiting_when_the_end_date_comes_is_not_sent(app: Signpost) -> None:
+    """Queued while the lead's involvement was current, delivered on its end date: closed unsent, as
+    for an involvement a feed ended (nobody who has stopped working with the child is told)."""
+    await _import(app, LEAD_ENDS_TOMORROW)
+    await search_as(app, "P002", AMY)
+    app.ctx.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert await _told(app) == []
+    [row] = await _lead_rows(app)
+    assert row.dropped_at is not None and row.last_error == lead.NO_LONGER_SO

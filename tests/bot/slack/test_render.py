@@ -22,7 +22,7 @@ CURRENT = Signpost(
     date(2024, 9, 1),
 )
 LEAD = replace(CURRENT, practitioner_name="Sam Carter", lead_professional=True)
-ENDED = replace(CURRENT, practitioner_name="Tom Reed", ended=date(2024, 7, 20))
+ENDED = replace(CURRENT, practitioner_name="Tom Reed", ended=date(2024, 7, 20), current=False)
 
 
 def test_a_section_per_signpost_lead_first_then_current_then_ended() -> None:

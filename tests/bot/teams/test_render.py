@@ -38,6 +38,7 @@ ENDED = Signpost(
     False,
     date(2022, 9, 1),
     date(2024, 7, 20),
+    current=False,
 )
 
 

@@ -326,7 +326,9 @@ async def test_a_duty_manager_reinstated_after_the_sweep_judged_keeps_their_wait
     await _import(app, Feed("practitioners.csv", DM02_NO_LONGER_DM))
     async with app.ctx.db.read() as session:
         page = await relays.unanswered(session, app.ctx.keys, 0, access_jobs.BATCH)
-        stale = relay.untaken(page, await relay.taken(session, app.ctx.keys, page, app.ctx.reaches))
+        stale = relay.untaken(
+            page, await relay.taken(session, app.ctx.keys, page, app.ctx.reaches, app.ctx.clock.now())
+        )
     assert stale == ["relay:1:DM02"]
     await _import(app, Feed("practitioners.csv", DM02_DUTY_MANAGER_AGAIN))
     assert await access_jobs.drop_no_longer_theirs(app.ctx, 0, stale, app.ctx.clock.now()) == 0
@@ -385,3 +387,22 @@ async def test_a_lead_handed_the_message_back_is_told_again(app: Signpost) -> No
     [told] = [n for n in await notices(app, "S001") if n.kind == "relay_message"]
     assert "a child you are lead professional for (message 1)" in told.text
     assert f"Message: {MARKER}" in (await fresh_say(app, "S001", "relay 1")).lines
+
+
+LEAD_ENDS_TOMORROW = f"""{INVOLVEMENTS_HEADER}
+{SHIELDED},S001,Health visiting,2016-01-01,2026-11-03,true
+"""
+
+
+async def test_a_lead_whose_involvement_ends_tomorrow_has_the_message_until_its_end_date(app: Signpost) -> None:
+    """A planned end (tomorrow, as the FakeClock reads) leaves S001 the lead today: the message goes
+    to them; on the end date, with no re-import, they can no longer take it and it is handed on."""
+    await _import(app, Feed("involvements.csv", LEAD_ENDS_TOMORROW))
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    assert f"Message: {MARKER}" in (await fresh_say(app, "S001", "relay 1")).lines
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0
+
+    app.ctx.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert (await fresh_say(app, "S001", "relay 1")).text == "There is no relayed message 1 for you."
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
+    assert await _relay_notices_for(app) == ["DM02", "DM03", "S001"]

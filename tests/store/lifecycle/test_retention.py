@@ -24,6 +24,7 @@ from store.lifecycle import retention as lifecycle
 from store.people import access, relay
 from store.register import children
 from store.register.children import retention_term
+from store.register.feeds import Feed, import_feeds
 from store.register.terms import TERMS_VERSION, count_keys
 from store.tables import child_rows
 from store.tables.audit import AuditEvent, AuditTermKey
@@ -31,7 +32,7 @@ from store.tables.delivery import Notice as NoticeRow
 from store.tables.lifecycle import Meta
 from store.tables.people import AccessGrant, AccessRequest
 from store.tables.register import Child, ChildKey, ChildTerm, Involvement, NameCount
-from tests.factories import AMY, NEWER_INDEX, record_index_version
+from tests.factories import AMY, BEN, INVOLVEMENTS_HEADER, NEWER_INDEX, load_standard, record_index_version
 from tests.stepup_helpers import say_fresh
 from tests.store.lifecycle.lifecycle_data import (
     AFTER_LEAP,
@@ -712,3 +713,18 @@ def test_the_summary_separates_thousands_in_every_count() -> None:
     report = lifecycle.RetentionReport(date(2026, 1, 1), date(2026, 1, 2), archived=3750, destroyed=5000)
     said = report.summary()
     assert "3,750 records were archived at 18, 5,000 were destroyed at 24" in said, said
+
+
+async def test_a_child_whose_only_involvement_ends_next_year_is_not_archived(signpost: Signpost) -> None:
+    """Retention archives by age alone: a child of 10 whose only involvement has a planned end next
+    year stays active through a run, and a keyed enquiry still shows that involvement as current."""
+    await load_standard(signpost)
+    planned = f"{INVOLVEMENTS_HEADER}\n{BEN},P003,Education,2023-09-01,2027-07-31,false\n"
+    await import_feeds(
+        signpost.ctx.db, signpost.ctx.keys, [Feed("involvements.csv", planned)], signpost.ctx.clock.now()
+    )
+    report = await retention_on(signpost, NOV_3)
+    assert (report.archived, report.destroyed) == (0, 0)
+    assert await state_of(signpost, BEN) == "active"
+    [post] = (await say_fresh(signpost, "P001", BEN)).signposts
+    assert (post.current, post.ended) == (True, date(2027, 7, 31))
