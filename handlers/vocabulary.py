@@ -158,6 +158,11 @@ class Outcome(StrEnum):
     SWITCHED_OFF = "switched_off"
 
 
+CUT_SHORT = "a run cut short before its outcome, recorded failed by the next run"
+"""The detail (after the dead run's own) of the ``failed`` event the next run records for a run that
+ended without one (killed), under the dead run's correlation id: ``handlers.operator.common``."""
+
+
 # Lookups that reach the register (history, misuse rules, the App Home read these).
 LOOKUP_ACTIONS = frozenset({Action.LOOKUP, Action.SEARCH})
 # Outcomes that mean the register was consulted and answered something.

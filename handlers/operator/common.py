@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.vocabulary import Action, Origin, Outcome
+from handlers.vocabulary import CUT_SHORT, Action, Origin, Outcome
 from store import runs
 from store.audit.log import AuditRecord, Started, append, left_started, origin_event
 from store.db import after_commit
@@ -64,7 +64,6 @@ ONE_AT_A_TIME: dict[Action, str] = {
 ONE_PER_NAME: dict[Action, str] = {Action.BACKUP: "signpost backup"}
 # Decommissioning's destruction is claimed with a lease instead (store/lifecycle/decommission.py):
 # the run that wins the claim records the run whose lease ran out cut short (``record_cut_short``).
-CUT_SHORT = "a run cut short before its outcome, recorded failed by the next run"
 _DETAIL_AT_MOST = 200  # audit_events.detail
 
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Table, and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Action, Notice, Outcome, Role
+from handlers.vocabulary import CUT_SHORT, Action, Notice, Outcome, Role
 from store.audit.chain import current_head
 from store.audit.signing import Signer
 from store.db import Database, after_commit
@@ -851,8 +851,13 @@ async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
         )
     ).all()
     # A run that recorded its own end, done or failed, left no partial copy (a failure removes it);
-    # one killed before its end did (a later run records it failed, under a correlation of its own).
-    ended = {run for _, _, outcome, run in rows if outcome != Outcome.STARTED.value}
+    # one killed before its end may have: the next run to its name records it failed, cut short,
+    # under the dead run's own correlation id (``CUT_SHORT``), which still names that copy.
+    ended = {
+        run
+        for _, detail, outcome, run in rows
+        if outcome == Outcome.DONE.value or (outcome == Outcome.FAILED.value and CUT_SHORT not in (detail or ""))
+    }
     return [
         BackupTaken(backup_name(detail or "") if outcome == Outcome.DONE.value else f"{detail}{PARTIAL}", at)
         for at, detail, outcome, run in rows

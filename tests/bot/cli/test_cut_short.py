@@ -27,8 +27,8 @@ from bot.app import Signpost, build
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick
 from handlers.operator import lifecycle
-from handlers.operator.common import CUT_SHORT, Refused, audited
-from handlers.vocabulary import Action
+from handlers.operator.common import Refused, audited
+from handlers.vocabulary import CUT_SHORT, Action
 from store.db import Database
 from store.keys import keychain, rotation
 from store.keys.backup import PARTIAL, BackupFailed, backup, remove_partials
@@ -1088,6 +1088,14 @@ async def test_a_backup_killed_part_way_is_named_by_decommissioning_with_the_par
     async with db.read() as session:
         named = [taken.name for taken in await backups_taken(session)]
     assert named == ["nightly.db" + PARTIAL, "whole.db"]
+    # The next night's backup of that name, into a folder of its own, records the dead run failed (cut
+    # short, under its own correlation id): the copy it left is still there, and still named.
+    (tmp_path / "2026-12-06").mkdir()
+    assert (await cli.run("backup", str(tmp_path / "2026-12-06" / "nightly.db"))).code == 0
+    assert (folder / ("nightly.db" + PARTIAL)).exists()
+    async with db.read() as session:
+        named = [taken.name for taken in await backups_taken(session)]
+    assert named == ["nightly.db" + PARTIAL, "whole.db", "nightly.db"]
 
 
 async def test_a_backup_that_failed_and_removed_its_copy_is_not_named_as_a_partial_copy(signpost: Signpost) -> None:

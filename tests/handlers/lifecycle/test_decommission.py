@@ -23,8 +23,8 @@ from bot.web import create_app
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import decommission_tick, retention_tick
 from handlers.operator import lifecycle as operator
-from handlers.operator.common import CUT_SHORT, Failed, Refused, audited
-from handlers.vocabulary import Action, Notice, Outcome, Platform, Principal
+from handlers.operator.common import Failed, Refused, audited
+from handlers.vocabulary import CUT_SHORT, Action, Notice, Outcome, Platform, Principal
 from store.db import Database
 from store.keys.backup import backup
 from store.keys.crypto import DecryptionError, KeyRing
