@@ -342,21 +342,17 @@ class _Households:
         (the family name typed is no slip of a sister's first name: ALLEN is two letters from Elen), or
         a listed form of its first given name and of no relative's (Sam for Samuel, two letters from
         his brother Kai) — as ``named_or_born`` reads the words of its names. A listed form is still
-        read as a slip when a relative shares this child's birthday, or when it is one letter from a
-        relative's name or a prefix of it: "Sam" beside Samuel's twin Sami, "Liv" beside Olivia's
-        twin Olive (the birthday cannot tell twins apart; found by review)."""
+        read as a slip when it could as well be one of a relative's name (``_close``): "Sam" beside
+        Samuel's twin Sami, "Liv" beside Olivia's twin Olive (found by review); not "Sam" beside his
+        twin brother Kai."""
         others = set().union(*(self._firsts.get(home, set()) for home in homes))
         own = {given.split()[0] for given, _ in names if given}
         if not others or not own or own & self._typed or self._agreeing_twin(number):
             return False
         relatives = others - own
-        born = self._candidates[number].date_of_birth
-        twinned = any(self._candidates[other].date_of_birth == born for other in self.of(number))
         for word in self._typed - _own_words(names):
-            if (
-                not twinned
-                and any(same_person_name(word, first) for first in own)
-                and not any(same_person_name(word, first) or _close(word, first) for first in relatives)
+            if any(same_person_name(word, first) for first in own) and not any(
+                same_person_name(word, first) or _close(word, first) for first in relatives
             ):
                 continue  # a listed form of this child's name and of no relative's: Sam for Samuel, not Kai
             near = min((OSA.distance(word, first) for first in relatives), default=3)
@@ -366,9 +362,12 @@ class _Households:
 
 
 def _close(word: str, name: str) -> bool:
-    """Whether a typed word is one letter from a name, or a prefix of it, or it a prefix of the word:
-    "Sam" of Sami, "Liv" one letter from Olive."""
-    return OSA.distance(word, name) <= 1 or name.startswith(word) or word.startswith(name)
+    """Whether a typed word could as well be a slip for a name: one letter from it; a prefix of it,
+    or it of the word (Sam, Sami); within it (Liv, Olive); or two letters from it with its first two
+    letters (Matt, Mateo; Jake, Jaco). Not Sam for Kai: two letters, nothing else shared."""
+    if OSA.distance(word, name) <= 1 or name.startswith(word) or word.startswith(name) or word in name:
+        return True
+    return word[:2] == name[:2] and OSA.distance(word, name) <= 2
 
 
 def _own_words(names: Sequence[tuple[str, str]]) -> set[str]:

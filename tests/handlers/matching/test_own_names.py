@@ -58,6 +58,12 @@ CHILDREN: dict[str, Child] = {
     "dana_b": ("Dana", "Brook", date(2015, 3, 3), "F", "NE6 1XY"),
     "olivia_m": ("Olivia", "Marsh", date(2018, 10, 10), "F", "CV4 7AL"),
     "olive_m": ("Olive", "Marsh", date(2018, 10, 10), "F", "CV4 7AL"),
+    # Twins whose names share nothing but two letters' distance.
+    "samuel_h": ("Samuel", "Hart", date(2012, 6, 14), "M", "PR8 1HT"),
+    "kai_h": ("Kai", "Hart", date(2012, 6, 14), "M", "PR8 1HT"),
+    # A brother and a twin sister whose names a short form is two letters from, its first two shared.
+    "matthew_s": ("Matthew", "Stone", date(2013, 1, 15), "M", "SO1 4TT"),
+    "mateo_s": ("Mateo", "Stone", date(2013, 1, 15), "M", "SO1 4TT"),
 }
 REFS = references(CHILDREN, 999_500_000)
 IDENTITIES = identities(CHILDREN)
@@ -66,6 +72,7 @@ HIS_OWN = {
     "a slip of his given name, his family name two letters from his sister's": ("Hary Allen 04/07/2014 MK2", "harry"),
     "his given name, his family name two letters from his sister's": ("Harry Allen 04/07/2014 MK2", "harry"),
     "his listed short form, two letters from his brother's name": ("Sam White 21/04/2012 PR9 3RZ", "samuel"),
+    "his listed short form, two letters from his twin brother's name": ("Sam Hart 14/06/2012 PR8 1HT", "samuel_h"),
     "a slip of a twin's name, the family name one letter from the other twin's": ("Arl Ellen 30/09/2016 LS7", "arlo"),
     "his twin sister by her own names, her first name a slip of their family name": (
         "Allen Ellen 30/09/2016 LS7 2QD",
@@ -88,7 +95,11 @@ NEVER_HIM = {
     "his short form on a birthday far from his": ("Sam White 02/09/2013 PR9", "samuel"),
     "his short form, a prefix of his twin brother's name": ("Sam Green 09/05/2011 HU5 2AB", "samuel_g"),
     "his short form, a prefix of his twin sister's name": ("Dan Brook 03/03/2015 NE6 1XY", "daniel_b"),
-    "her short form, one letter from her twin sister's name": ("Liv Marsh 10/10/2018 CV4 7AL", "olivia_m"),
+    "her short form, within her twin sister's name": ("Liv Marsh 10/10/2018 CV4 7AL", "olivia_m"),
+    "his short form, two letters from his twin brother's name, its start shared": (
+        "Matt Stone 15/01/2013 SO1 4TT",
+        "matthew_s",
+    ),
 }
 """A relative's name, an unregistered twin's, or a namesake born another day: never this child."""
 
