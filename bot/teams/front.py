@@ -1125,6 +1125,7 @@ class TeamsFrontEnd:
                 channel="modal",
                 code=action.code,
                 challenge_id=action.challenge_id,
+                idempotency_key=click_id,  # one delivery of this code (``click_key``): run and counted once
             )
         else:
             problem = missing_input(action)
@@ -1267,8 +1268,10 @@ def delivery_key(asker: Asker, activity: Activity) -> str | None:
 def click_key(asker: Asker, activity: Activity, action: CardAction | None) -> str | None:
     """The same button on the same card clicked by the same person is one action, however often
     it is clicked (each click is an activity of its own, so its id would count every click); as
-    Slack's ``click_key``. Without the card's id, each delivery is its own."""
-    if action is None or not activity.reply_to_id or activity.conversation is None:
+    Slack's ``click_key``. Without the card's id, each delivery is its own; and a code sent from a
+    code card is an attempt of its own each time (the card stays, asking again after a wrong code),
+    one however often Teams delivers it."""
+    if action is None or action.verb == CODE_VERB or not activity.reply_to_id or activity.conversation is None:
         return delivery_key(asker, activity)
     button = action.button.command if action.button is not None else ""
     who = asker.principal

@@ -111,6 +111,15 @@ TOO_LONG_SPEC = Spec(
 )
 
 
+def asked_for_code(spec: Spec, result: Result) -> bool:
+    """Whether a command that declares a step-up was stopped to ask for a code, not run: its
+    delivery is not claimed, so the same click may act once the person has one. A ``code`` that
+    is asked again (wrong, malformed, reused) was an attempt all the same: its delivery is claimed
+    with its event, so a redelivery (Teams sends a slow invoke again) is neither counted towards a
+    lockout nor audited a second time."""
+    return result.reply.outcome is Outcome.CHALLENGED and spec.stepup is not StepUp.NONE
+
+
 def tells_about_a_child(action: Action, result: Result) -> bool:
     """Whether a reply that is not shown must be recorded as such (``Dispatcher.not_shown``): its
     event names a child (an answer, a shielded record, a decision, a relayed message read) or is a
@@ -310,7 +319,7 @@ class Dispatcher:
             if not isinstance(answer, _ToRecord):
                 return answer
             result, actor, record = answer
-            if result.reply.outcome is Outcome.CHALLENGED:
+            if asked_for_code(spec, result):
                 claim = None  # only asked for a code: the same click may act once the person has one
         # The claim commits in the event's transaction: never "seen" without the event.
         seq = await self.ctx.audit.record(record, claim=claim, also=result.also)
@@ -328,7 +337,7 @@ class Dispatcher:
                     return DUPLICATE, "duplicate"
                 asking = await standing.read(session, command.principal)
                 result, actor = await self._chain(spec, command, parsed, now, session, joined(session), asking)
-                if key and result.reply.outcome is Outcome.CHALLENGED:
+                if key and asked_for_code(spec, result):
                     await deliveries.release(session, key)
                 if result.repeat:
                     return result.reply, result.detail  # its first event stands for it

@@ -60,6 +60,8 @@ LISTENER_BACKLOG = 1024  # committed batches waiting for listeners before some a
 # A batch whose oldest event has waited this long without becoming durable: the writer is stuck
 # (a lock held elsewhere, a stalled disk) and /readyz says so.
 STUCK_AFTER = timedelta(seconds=10)
+# How long closing the writer waits for the events handed to it to be written (``AuditLog.close``).
+CLOSE_WAIT = timedelta(seconds=10)
 
 
 class AuditWriteFailed(Exception):
@@ -707,35 +709,43 @@ class AuditLog:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                # One transaction: run again on a fresh connection if the pool gave a dead one.
-                kept, written, own, seqs = await once_more_if_lost(partial(self._write, batch), size=len(batch))
-            except Exception as exc:
-                self._last_batch_failed = True
-                log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
-                for entry in batch:
-                    if not entry.future.done():
-                        entry.future.set_exception(AuditWriteFailed("the audit record could not be written"))
+                await self._settle(batch)
+            finally:
+                for _ in batch:  # ``close`` waits for every event handed over to be settled
+                    self._queue.task_done()
+
+    async def _settle(self, batch: Sequence[_Waiting]) -> None:
+        """Write one batch and tell each waiting caller how it went."""
+        try:
+            # One transaction: run again on a fresh connection if the pool gave a dead one.
+            kept, written, own, seqs = await once_more_if_lost(partial(self._write, batch), size=len(batch))
+        except Exception as exc:
+            self._last_batch_failed = True
+            log.error("audit_batch_failed", size=len(batch), error=type(exc).__name__)
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(AuditWriteFailed("the audit record could not be written"))
+            return
+        durable = self._now()
+        records = [written[i] for i in own]  # the entries' own events, in the batch's order
+        places = iter(own)
+        for entry, keep in zip(batch, kept, strict=True):
+            seq = seqs[next(places)] if keep else 0
+            if entry.future.done():
                 continue
-            durable = self._now()
-            records = [written[i] for i in own]  # the entries' own events, in the batch's order
-            places = iter(own)
-            for entry, keep in zip(batch, kept, strict=True):
-                seq = seqs[next(places)] if keep else 0
-                if entry.future.done():
-                    continue
-                if keep:
-                    entry.future.set_result(seq)
-                else:
-                    entry.future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
-            self._last_batch_failed = False
-            if self._observe is not None:
-                lags = [max(0.0, (durable - entry.queued).total_seconds()) for entry in batch]
-                try:
-                    self._observe(len(batch), lags)
-                except Exception:  # counting must never stop the writer
-                    log.exception("audit_observer_failed")
-            if records:
-                self._hand_to_listeners(records)
+            if keep:
+                entry.future.set_result(seq)
+            else:
+                entry.future.set_exception(deliveries.AlreadyClaimed("this delivery was answered before"))
+        self._last_batch_failed = False
+        if self._observe is not None:
+            lags = [max(0.0, (durable - entry.queued).total_seconds()) for entry in batch]
+            try:
+                self._observe(len(batch), lags)
+            except Exception:  # counting must never stop the writer
+                log.exception("audit_observer_failed")
+        if records:
+            self._hand_to_listeners(records)
 
     async def _write(self, batch: Sequence[_Waiting]) -> tuple[list[bool], list[AuditRecord], list[int], list[int]]:
         """The batch in one transaction: which entries were kept (their claims new), the events
@@ -773,6 +783,16 @@ class AuditLog:
         await self._committed.join()
 
     async def close(self) -> None:
+        """Stop the writer, once it has settled every event handed to it (for at most
+        ``CLOSE_WAIT``): one whose caller stopped waiting (a Ctrl-C, a drain that gave up) is still
+        written, as its command may have changed something apart (a code's verification commits
+        before the code's event). Those still unwritten then are said in one line, and dropped."""
+        if self._task is not None and not self._task.done():
+            try:
+                async with asyncio.timeout(CLOSE_WAIT.total_seconds()):
+                    await self._queue.join()
+            except TimeoutError:
+                log.error("audit_unwritten_at_close", queued=self._queue.qsize(), limit_seconds=CLOSE_WAIT.seconds)
         for task in (self._task, self._listener_task):
             if task is not None:
                 task.cancel()
