@@ -16,10 +16,12 @@ never a query of its own.
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Date, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+UK = ZoneInfo("Europe/London")  # the days feeds and practitioners mean (handlers.clock.UK; the store cannot import it)
 TODAY = "as_of_day"
 """The bound parameter ``current`` compares with: give it ``as_of(now)``."""
 
@@ -31,6 +33,7 @@ def current(ended: ColumnElement[date | None] | InstrumentedAttribute[date | Non
 
 
 def as_of(now: datetime) -> dict[str, date]:
-    """The parameter ``current`` needs, from the request's or the job's clock: the day of ``now``,
-    in UTC as every day Signpost keys on (a lookup notice's day, the switch-off date)."""
-    return {TODAY: now.date()}
+    """The parameter ``current`` needs, from the request's or the job's clock: the day of ``now``
+    in the UK, as a feed's end date is a day there (at 00:30 BST on its end date, 23:30 UTC the day
+    before, the involvement has ended; found by review)."""
+    return {TODAY: now.astimezone(UK).date()}

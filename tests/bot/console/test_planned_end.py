@@ -5,6 +5,7 @@ Teams after a real keyed enquiry, on both backends. The FakeClock starts on 02/1
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,3 +70,21 @@ async def test_on_its_end_date_the_involvement_is_shown_ended_without_a_reimport
     assert "ends 03/11/2026" not in console + slack + teams
     assert "since 10/01/2025 · *Ended* 03/11/2026" in slack
     assert "(since 10/01/2025, ended 03/11/2026)" in teams
+
+
+async def test_an_end_date_is_a_day_in_the_uk(app: Signpost) -> None:
+    """At 00:30 BST on its end date (23:30 UTC the day before) the involvement has ended, as a
+    practitioner reading the date would say; at 23:30 BST the day before it is still current."""
+    await import_feeds(
+        app.ctx.db,
+        app.ctx.keys,
+        [Feed("involvements.csv", PLANNED.replace("2026-11-03", "2027-07-31"))],
+        app.ctx.clock.now(),
+    )
+    app.ctx.clock.set(datetime(2027, 7, 30, 22, 30, tzinfo=UTC))  # type: ignore[attr-defined]
+    reply, _, _, _ = await _seen(app)
+    assert ("Sam Carter", True) in [(p.practitioner_name, p.current) for p in reply.signposts]
+    app.ctx.clock.set(datetime(2027, 7, 30, 23, 30, tzinfo=UTC))  # type: ignore[attr-defined]
+    reply, console, _, _ = await _seen(app)
+    assert ("Sam Carter", False) in [(p.practitioner_name, p.current) for p in reply.signposts]
+    assert "Children's social care: since 10/01/2025, ended 31/07/2027" in console
