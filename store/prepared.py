@@ -35,6 +35,7 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the order the SQL takes them
     defaults: Mapping[str, Any]  # values written into the statement itself (literals)
+    required: frozenset[str]  # parameters with no value of their own: each call must give them
     binds: tuple[Processor, ...]  # by position, as ``names``
     results: tuple[Processor, ...]  # by column
     row: Callable[..., tuple[Any, ...]]  # a named tuple of the columns
@@ -110,6 +111,11 @@ async def all_of(session: AsyncSession, reads: Sequence[tuple[Prepared, Mapping[
 
 
 def _bound(plan: _Compiled, params: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """The parameters in the statement's order; a parameter the statement needs and was not given
+    is refused by name, as ``session.execute`` refuses it (it was bound as NULL: a read whose day
+    was forgotten read every planned end as past)."""
+    if missing := plan.required.difference(params or ()):
+        raise TypeError(f"a value is required for the parameter(s) {', '.join(sorted(missing))}")
     values = plan.defaults if not params else {**plan.defaults, **params}
     return tuple(
         values[name] if convert is None else convert(values[name])
@@ -182,6 +188,7 @@ def _compile(statement: Select[*tuple[Any, ...]] | Insert, dialect: Dialect) -> 
         sql=compiled.string,
         names=tuple(names),
         defaults=compiled.construct_params(_check=False),
+        required=frozenset(name for name in names if compiled.binds[name].required),
         binds=tuple(binds.get(name) for name in names),
         results=results,
         row=row,

@@ -92,6 +92,19 @@ async def test_rows_and_values_are_what_sqlalchemy_gives(db: Database) -> None:
         assert await _ROWS.first(session, {"authority": "Southshire"}) is None
 
 
+async def test_a_parameter_not_given_is_refused_by_name_as_sqlalchemy_refuses_it(db: Database) -> None:
+    """It was bound as NULL: the read ran and found nothing (found by review: a caller that forgot
+    the day ``current`` compares with read every planned end as past)."""
+    await _register(db)
+    async with db.read() as session:
+        with pytest.raises(TypeError, match="authority"):
+            await _ROWS.all(session)
+        with pytest.raises(TypeError, match="authority"):
+            await _ROWS.all(session, {"other": 1})
+        with pytest.raises(Exception, match="authority"):  # SQLAlchemy's own refusal says the same
+            await session.execute(_ROWS.statement)
+
+
 async def test_it_reads_inside_the_sessions_own_transaction(db: Database) -> None:
     async with db.write() as session:
         session.add(LocalAuthority(name="Northshire", first_seen=WHEN))
