@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 import structlog
 from sqlalchemy import BigInteger, Boolean, Column, Date, Exists, Integer, MetaData, String, Table, func, select, text
@@ -40,8 +40,9 @@ from store.register.children import ChildRow
 from store.register.refs import is_valid
 from store.register.sealers import Sealers
 from store.register.terms import Identity
+from store.tables import imported_tables
 from store.tables.people import Practitioner
-from store.tables.register import Child, ChildKey, ChildTerm, Involvement, LocalAuthority, NameCount
+from store.tables.register import Child, Involvement, LocalAuthority
 
 log = structlog.get_logger("signpost.import")
 NAME_COUNTS_HELD = 200_000
@@ -1217,24 +1218,18 @@ async def import_feeds(
     return report
 
 
-IMPORTED_TABLES: Final = tuple(
-    table.__tablename__ for table in (LocalAuthority, Child, ChildKey, ChildTerm, Involvement, NameCount, Practitioner)
-)
-"""The tables an import writes, analysed after it (``_analyse``)."""
-
-
 async def _analyse(db: Database) -> None:
     """Give PostgreSQL's planner the statistics of what the import wrote, now rather than when
     autovacuum gets round to it: a freshly loaded register had none, and retention's reads took
     85-200 ms each until then. (SQLite's planner needs none to use the indexes.) Sampled, so
     seconds even at 11 M children; a failure leaves the import committed and autovacuum to do it.
-    Only the tables it wrote (``IMPORTED_TABLES``): a bare ANALYZE went through every table of the
+    Only the tables it writes (``store.tables.imported_tables``): a bare ANALYZE went through every table of the
     database, the system catalogs among them, and took most of a small import's time (160 of
     430 ms), or warned of each table a role that does not own it may not analyse."""
     try:
         async with db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{name}"' for name in IMPORTED_TABLES))
+            await conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{table.name}"' for table in imported_tables()))
     except SQLAlchemyError as error:
         log.warning("import_analyse_failed", error=type(error).__name__)
     else:

@@ -23,6 +23,7 @@ __all__ = [
     "delivery",
     "feed_text_tables",
     "holds",
+    "imported_tables",
     "lifecycle",
     "people",
     "register",
@@ -49,6 +50,11 @@ def tables_holding(*kinds: Personal) -> list[Table]:
 def feed_text_tables() -> list[Table]:
     """Every table of free text copied from a feed (``holds(..., feed_text=True)``), in deletion order."""
     return [t for t in deletion_order() if t.info.get("feed_text")]
+
+
+def imported_tables() -> list[Table]:
+    """Every table `signpost import` writes (``holds(..., imported=True)``), in deletion order."""
+    return [t for t in deletion_order() if t.info.get("imported")]
 
 
 def wrapped_key_tables() -> list[tuple[Table, str, str]]:

@@ -57,6 +57,7 @@ def holds(
     child_column: str | None = None,
     wrapped_key: tuple[str, str] | None = None,
     feed_text: bool = False,
+    imported: bool = False,
 ) -> dict[str, Any]:
     """A table's classification, for ``__table_args__`` (stored as ``Table.info``).
 
@@ -67,6 +68,7 @@ def holds(
     ``feed_text``: free text copied from a feed, where a row out of line can put a child's name
     (a table not personal by design): compacted with the children's data after retention destroys
     and at decommissioning, so that a name deleted from it leaves no old row version behind.
+    ``imported``: written by `signpost import`, which has PostgreSQL's planner analyse it afterwards.
     """
     info: dict[str, Any] = {"personal": personal.value}
     if child_column is not None:
@@ -75,6 +77,8 @@ def holds(
         info["wrapped_key"] = wrapped_key
     if feed_text:
         info["feed_text"] = True
+    if imported:
+        info["imported"] = True
     return {"info": info}
 
 

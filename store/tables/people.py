@@ -25,7 +25,7 @@ from store.tables.base import Base, BigId, Personal, UtcDateTime, holds
 
 class Practitioner(Base):
     __tablename__ = "practitioners"
-    __table_args__ = holds(Personal.PERSON)
+    __table_args__ = holds(Personal.PERSON, imported=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))

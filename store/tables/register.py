@@ -26,14 +26,14 @@ class LocalAuthority(Base):
     __tablename__ = "local_authorities"
     # A children row out of line names a child here: retention and decommissioning forget such a
     # name (store/lifecycle) and compact the table with the children's.
-    __table_args__ = holds(Personal.NONE, feed_text=True)
+    __table_args__ = holds(Personal.NONE, feed_text=True, imported=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Child(Base):
     __tablename__ = "children"
-    __table_args__ = holds(Personal.CHILD)
+    __table_args__ = holds(Personal.CHILD, imported=True)
     ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     local_authority: Mapped[str] = mapped_column(String(64), ForeignKey("local_authorities.name"), index=True)
     shielded: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -50,7 +50,7 @@ class ChildKey(Base):
     __table_args__ = (
         # Seal-in and puncturing look child keys up by KEK id (a few cohort ids per day, never a scan).
         Index("ix_child_keys_kek_id", "kek_id"),
-        holds(Personal.CHILD, child_column="child_ref", wrapped_key=("kek_id", "wrapped")),
+        holds(Personal.CHILD, child_column="child_ref", wrapped_key=("kek_id", "wrapped"), imported=True),
     )
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"), primary_key=True)
     kek_id: Mapped[str] = mapped_column(String(16))
@@ -61,7 +61,7 @@ class ChildTerm(Base):
     """Blind index: keyed 64-bit HMACs of normalised identity terms → child."""
 
     __tablename__ = "child_terms"
-    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD, child_column="child_ref")},)
+    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD, child_column="child_ref", imported=True)},)
     term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     child_ref: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
@@ -70,7 +70,7 @@ class Involvement(Base):
     __tablename__ = "involvements"
     __table_args__ = (
         UniqueConstraint("child_ref", "practitioner_id", "service", "started"),
-        holds(Personal.CHILD, child_column="child_ref"),
+        holds(Personal.CHILD, child_column="child_ref", imported=True),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
@@ -85,6 +85,7 @@ class Involvement(Base):
 
 class NameCount(Base):
     __tablename__ = "name_counts"
-    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD)},)  # counts per blind name term
+    # counts per blind name term
+    __table_args__ = ({"sqlite_with_rowid": False, **holds(Personal.CHILD, imported=True)},)
     term: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     children: Mapped[int] = mapped_column(Integer)

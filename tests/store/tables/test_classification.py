@@ -7,7 +7,15 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from store.keys.rotation import WRAPPED_KEY_TABLES
 from store.lifecycle import decommission, retention
-from store.tables import Base, Personal, child_rows, feed_text_tables, tables_holding, wrapped_key_tables
+from store.tables import (
+    Base,
+    Personal,
+    child_rows,
+    feed_text_tables,
+    imported_tables,
+    tables_holding,
+    wrapped_key_tables,
+)
 from store.tables.base import holds
 
 KNOWN = {p.value for p in Personal}
@@ -98,6 +106,16 @@ def test_lists_are_derived_from_the_classification() -> None:
     assert {t.name for t, _ in retention.CHILD_ROWS} == per_child - {"child_terms"}
     # and local_authorities: destruction deletes an authority only the destroyed child named (a name, maybe).
     assert {t.name for t in feed_text_tables()} == {"local_authorities"}
+    # what an import writes, analysed after it on PostgreSQL (store/register/feeds.py, ``_analyse``)
+    assert {t.name for t in imported_tables()} == {
+        "local_authorities",
+        "children",
+        "child_keys",
+        "child_terms",
+        "involvements",
+        "name_counts",
+        "practitioners",
+    }
     child_tables = {t.name for t in tables_holding(Personal.CHILD)}
     assert set(retention.AFFECTED_TABLES) == child_tables | per_child | {"local_authorities"}
     emptied = {t.name for t in decommission.personal_tables()}
