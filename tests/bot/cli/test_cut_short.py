@@ -1071,6 +1071,8 @@ async def test_a_seed_demo_killed_part_way_leaves_a_store_the_next_seed_demo_mar
     assert await register.is_disposable_demo(signpost.ctx) is True
 
 
+# SQLite only: the kill is a hook on SQLite's copy (``_KILLED_WHILE_COPYING``); which runs
+# decommissioning names is read from the audit log alike on both (the next test runs on both).
 @pytest.mark.sqlite_only
 async def test_a_backup_killed_part_way_is_named_by_decommissioning_with_the_partial_copy_it_left(
     cli: Cli, db: Database, tmp_path: Path
