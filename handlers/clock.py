@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-UK = ZoneInfo("Europe/London")  # people read times in UK local time
+from handlers.vocabulary import UK
 
 
 def waited(since: datetime, now: datetime) -> str:

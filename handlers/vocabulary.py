@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+UK = ZoneInfo("Europe/London")
+"""The zone people read times and days in: a feed's dates, a time shown (``handlers.clock``), the day
+an involvement ends (``store.register.current``)."""
 
 
 class Platform(StrEnum):

@@ -16,12 +16,12 @@ never a query of its own.
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Date, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-UK = ZoneInfo("Europe/London")  # the days feeds and practitioners mean (handlers.clock.UK; the store cannot import it)
+from handlers.vocabulary import UK
+
 TODAY = "as_of_day"
 """The bound parameter ``current`` compares with: give it ``as_of(now)``."""
 
