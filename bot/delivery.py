@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from handlers.vocabulary import Notice, Platform, Principal
@@ -18,22 +19,40 @@ WAIT_AT_MOST = timedelta(hours=1)
 class DeliveryFailed(Exception):
     """The platform did not take the notice; it stays in the outbox and is retried later.
 
-    ``wait``: the platform rate-limited the app and said how long to wait (Retry-After): nothing
-    more goes to that workspace or tenant on it before then (bot/notify.py), this notice included."""
+    ``wait``: the platform rate-limited the app and said how long to wait (``retry_after``: for so
+    long, or until an instant): nothing more goes to that workspace or tenant on it before then
+    (bot/notify.py, through ``wait_from``), this notice included."""
 
-    def __init__(self, *args: object, wait: timedelta | None = None) -> None:
+    def __init__(self, *args: object, wait: timedelta | datetime | None = None) -> None:
         super().__init__(*args)
         self.wait = wait
 
+    def wait_from(self, now: datetime) -> timedelta | None:
+        """How long from ``now`` the platform asked to be left alone, at most ``WAIT_AT_MOST``;
+        None when it did not say, or named an instant already past (the notice's backoff applies)."""
+        if isinstance(self.wait, datetime):
+            left = self.wait - now
+            return min(left, WAIT_AT_MOST) if left > timedelta(0) else None
+        return self.wait
 
-def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
-    """A 429's Retry-After as both Slack and Bot Framework send it (whole seconds), at most
-    ``WAIT_AT_MOST``; None when there is none or it is not a number of seconds (an HTTP date, say):
-    then the notice's own backoff applies."""
+
+def retry_after(headers: Mapping[str, str] | None) -> timedelta | datetime | None:
+    """A 429's Retry-After in either form RFC 9110 allows: whole seconds (as Slack sends it; at
+    most ``WAIT_AT_MOST``), or an HTTP date (as a Bot Framework connector may), the instant itself
+    (``DeliveryFailed.wait_from`` measures it against the one clock and bounds it alike). None when
+    there is none or it is neither: then the notice's own backoff applies."""
     value = None if headers is None else headers.get("Retry-After", headers.get("retry-after"))
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,12}", value.strip()):
+    if not isinstance(value, str):
         return None
-    return timedelta(seconds=min(int(value), int(WAIT_AT_MOST.total_seconds())))
+    value = value.strip()
+    if re.fullmatch(r"[0-9]{1,12}", value):
+        return timedelta(seconds=min(int(value), int(WAIT_AT_MOST.total_seconds())))
+    try:
+        instant = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # An HTTP date is GMT; a date read without a zone ("-0000") is taken as UTC too.
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 class PersonUnreachable(DeliveryFailed):

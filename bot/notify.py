@@ -435,9 +435,10 @@ class Outbox:
             except DeliveryFailed as exc:
                 failure = f"{platform}: {type(exc).__name__}"
                 run.count(platform, failed=True)
-                if exc.wait is not None:
-                    run.limit(principal, exc.wait)
-                waits.append(exc.wait)
+                wait = exc.wait_from(run.now)
+                if wait is not None:
+                    run.limit(principal, wait)
+                waits.append(wait)
             except Exception as exc:  # a bug in one deliverer must not stop the others
                 # No traceback: an exception's text might quote the notice or a platform payload.
                 log.error(

@@ -32,7 +32,8 @@ AS_PRACTITIONER = "a child you are working with"
 
 
 # Recorded in last_error (names nobody): the recipient no longer works with the child, or is no
-# longer its lead professional when the notice called them so, by the time it would be sent.
+# longer its lead professional when the notice called them so, or the child's record is archived
+# (nobody is told of it any more), by the time it would be sent.
 NO_LONGER_SO = "not sent: its recipient no longer works with the child as it said"
 _KEY = re.compile(r"lead:[^:]*:(?P<ref>[0-9]+):.*")  # ``dedupe_key``'s
 
@@ -51,7 +52,8 @@ async def no_longer_so(session: AsyncSession, due: Sequence[tuple[int, Notice]],
     """The lookup notices among ``due`` (by id) whose recipient is no longer what the notice tells
     them they are: working with the child (their involvement ended), or, for one sent to them as
     its lead professional, the lead (another made lead), as of ``now`` (an involvement reaches its
-    planned end without a feed saying so). The outbox closes them unsent: a notice
+    planned end without a feed saying so), or the child's record archived since (``store.standing``:
+    as a lookup would not, nobody is told of an archived child). The outbox closes them unsent: a notice
     waits for its recipient up to a week, and nobody who has stopped working with a child is told
     who now does. One statement, and none when no lookup notice is due."""
     asked: dict[int, tuple[int, str, bool]] = {}

@@ -43,7 +43,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 import structlog
@@ -82,7 +83,7 @@ from bot.slack import inbound, render
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, UNVERIFIED_KEY, BodyRefused, read_body
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.grammar import trim
-from handlers.vocabulary import Action, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
+from handlers.vocabulary import Action, Audited, Challenge, Command, Notice, Outcome, Platform, Principal, Reply
 from store.audit.log import AuditWriteFailed
 
 log = structlog.get_logger("signpost.slack")
@@ -137,6 +138,8 @@ class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         if response is None or response.status_code != 429:
             return False
         waits = [v for k, vs in response.headers.items() if k.lower() == "retry-after" for v in vs]
+        # Only whole seconds are waited out here (slack_sdk reads no other form); an HTTP date
+        # fails the call now, and the outbox waits it out (``bot.delivery.retry_after`` reads both).
         return all(v.strip().isdigit() and int(v) <= RETRY_AFTER_MOST for v in waits)
 
 
@@ -370,9 +373,28 @@ def bolt_logger() -> logging.Logger:
     return logger
 
 
-class Followups:
+_V = TypeVar("_V")
+
+# Why Slack delivers a request again (X-Slack-Retry-Reason): its own codes, kept; anything else is
+# "other" (the header is not signed, so what it says is never written as it came).
+RETRY_REASONS = frozenset(
+    {"http_timeout", "too_many_redirects", "connection_failed", "ssl_error", "http_error", "unknown_error"}
+)
+
+
+def retry_of(request: AsyncBoltRequest) -> str | None:
+    """Why Slack delivers this request again (``RETRY_REASONS``, or "other"); None for a first delivery."""
+    if not request.headers.get("x-slack-retry-num"):
+        return None
+    given = request.headers.get("x-slack-retry-reason") or [""]
+    reason = given[0] if isinstance(given, list | tuple) else str(given)
+    return reason if reason in RETRY_REASONS else "other"
+
+
+class Followups(Generic[_V]):
     """Where to show a click's final answer (the clicked message): a response_url, kept for the
-    Slack user and team who clicked, under the challenge id (or an input modal's token).
+    Slack user and team who clicked, under the challenge id (or an input modal's token). Or any
+    other short-lived thing kept for one person's request (``SlackFrontEnd.acked``).
 
     Keyed by who it belongs to, so someone else's click or submission naming the same challenge id
     can neither redirect nor read another person's follow-up. Kept in memory for a short while
@@ -381,7 +403,7 @@ class Followups:
     """
 
     def __init__(self, ttl: float = 900.0, limit: int = 1000) -> None:
-        self._items: OrderedDict[FollowupKey, tuple[str, float]] = OrderedDict()
+        self._items: OrderedDict[FollowupKey, tuple[_V, float]] = OrderedDict()
         self._ttl = ttl
         self._limit = limit
 
@@ -389,14 +411,14 @@ class Followups:
     def key(principal: Principal, item_id: str) -> FollowupKey:
         return (principal.tenant, principal.user_id, item_id)
 
-    def put(self, principal: Principal, item_id: str, response_url: str) -> None:
+    def put(self, principal: Principal, item_id: str, response_url: _V) -> None:
         key = self.key(principal, item_id)
         self._items[key] = (response_url, time.monotonic() + self._ttl)
         self._items.move_to_end(key)
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
 
-    def get(self, principal: Principal, item_id: str) -> str | None:
+    def get(self, principal: Principal, item_id: str) -> _V | None:
         key = self.key(principal, item_id)
         item = self._items.get(key)
         if item is None or item[1] < time.monotonic():
@@ -404,7 +426,7 @@ class Followups:
             return None
         return item[0]
 
-    def pop(self, principal: Principal, item_id: str) -> str | None:
+    def pop(self, principal: Principal, item_id: str) -> _V | None:
         url = self.get(principal, item_id)
         self._items.pop(self.key(principal, item_id), None)
         return url
@@ -665,7 +687,11 @@ class SlackFrontEnd:
         self.client = client or web_client(settings)
         self.health = SlackHealth()
         self.deliverer = SlackDeliverer(self.client)
-        self.followups = Followups()
+        self.followups: Followups[str] = Followups()
+        # The answers given in a slash command's own ack, by its delivery (trigger id): a retry of
+        # that delivery says Slack never had the ack (``_answer_in_ack``). Slack retries at once,
+        # then after a minute and after five; a few minutes of a busy morning's answers, ids only.
+        self.acked: Followups[Audited] = Followups(ttl=600.0, limit=20_000)
         self.admission = admission or Admission(settings.max_in_flight)
         self.answer_budget = settings.slack_answer_budget
         self.socket_mode: SocketModeHandler | None = None
@@ -894,7 +920,8 @@ class SlackFrontEnd:
             await ack()
             log.warning("slack_request_without_identity", kind="command")
             return
-        retried = bool(request.headers.get("x-slack-retry-num"))
+        retry = retry_of(request)
+        retried = retry is not None
         text = unescape(str(body.get("text") or ""))
         # While Slack's Web API is down, a modal or a response_url post would reach no one: every
         # command is answered in its ack (which needs no Web API), or told kindly to try again.
@@ -907,7 +934,7 @@ class SlackFrontEnd:
         # event is durable within the budget.
         self.admission.hold()
         try:
-            await self._answer_in_ack(ack, principal, body, text, retried, outage=outage)
+            await self._answer_in_ack(ack, principal, body, text, retry, outage=outage)
         finally:
             self.admission.release()
 
@@ -930,7 +957,7 @@ class SlackFrontEnd:
         principal: Principal,
         body: dict[str, Any],
         text: str,
-        retried: bool,
+        retry: str | None,
         *,
         outage: bool = False,
     ) -> None:
@@ -940,7 +967,13 @@ class SlackFrontEnd:
         A code prompt opens the code modal with the trigger id (a modal is the only private place
         for a code); an answer that is late goes on in the background into a modal, as before.
         During an outage neither can reach anyone: the ack says so (the command is audited as ever).
+
+        ``retry``: why Slack delivers this command again (``retry_of``), None for a first delivery.
+        Slack retries only when it had no answer in time: an answer this delivery gave in its ack
+        never reached anyone. The retry runs nothing again (``DUPLICATE``); it says so in its own
+        ack and the audit records the first answer as not shown, once (``Dispatcher.not_shown``).
         """
+        retried = retry is not None
         command = await self._command(principal, body, text)
         work = asyncio.ensure_future(self.dispatcher.handle(command))
         done: set[asyncio.Future[Reply]] = set()
@@ -956,10 +989,18 @@ class SlackFrontEnd:
             return
         reply = work.result()
         if reply is DUPLICATE:
-            await ack()  # a redelivery: the first delivery's answer stands, nothing new is shown
+            first = self.acked.pop(principal, command.idempotency_key or "") if retry is not None else None
+            if first is None:
+                await ack()  # a redelivery: the first delivery's answer stands, nothing new is shown
+                return
+            # The first delivery's answer went in its ack, which Slack never had: shown to no one.
+            await ack(response_type="ephemeral", **render.message(NOT_SHOWN))
+            await self.dispatcher.not_shown(replace(NOT_SHOWN, audited=first), f"slack_retry:{retry}")
             return
         if reply.challenge is None:
             await ack(response_type="ephemeral", **render.message(reply))
+            if reply.audited is not None and command.idempotency_key:
+                self.acked.put(principal, command.idempotency_key, reply.audited)
             return
         if outage:
             await ack(text=SLACK_UNREACHABLE, response_type="ephemeral")

@@ -18,7 +18,7 @@ from store.prepared import Prepared
 from store.register.current import as_of, current
 from store.tables.lifecycle import Meta
 from store.tables.people import Practitioner
-from store.tables.register import Involvement
+from store.tables.register import Child, Involvement
 
 _SETTING_KEY = "lead_notices:"  # + the authority's name, in the meta table
 
@@ -41,6 +41,7 @@ def _key(authority: str) -> str:
 # The reads of every lookup that finds a child, built once in Core (the ORM's per-call build costs
 # about as much again as running them).
 _META, _INVOLVEMENTS, _PEOPLE = Meta.__table__, Involvement.__table__, Practitioner.__table__
+_CHILDREN = Child.__table__
 _SETTING = select(_META.c.value).where(_META.c.key == bindparam("key"))
 
 
@@ -118,12 +119,16 @@ async def leads_of(session: AsyncSession, refs: Collection[int], now: datetime) 
 async def standing(session: AsyncSession, refs: Collection[int], now: datetime) -> dict[tuple[int, str], bool]:
     """Who works with each of these children at ``now`` (``_current``: an active practitioner, an
     involvement current that day), by (child, practitioner id): whether as its lead professional.
+    Only children a lookup would still tell anyone of: an archived (or destroyed) record has
+    nobody (a lookup never reaches one, ``handlers.search``); a shielded one keeps its own.
     One statement however many children (the outbox asks it of a pass's lookup notices)."""
     found: dict[tuple[int, str], bool] = {}
     if refs:
-        stmt = _current(
-            _INVOLVEMENTS.c.child_ref, _INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional
-        ).where(_INVOLVEMENTS.c.child_ref.in_(sorted(set(refs))))
+        stmt = (
+            _current(_INVOLVEMENTS.c.child_ref, _INVOLVEMENTS.c.practitioner_id, _INVOLVEMENTS.c.lead_professional)
+            .join(_CHILDREN, _CHILDREN.c.ref == _INVOLVEMENTS.c.child_ref)
+            .where(_INVOLVEMENTS.c.child_ref.in_(sorted(set(refs))), _CHILDREN.c.state == "active")
+        )
         for ref, pid, is_lead in await session.execute(stmt, as_of(now)):
             found[(ref, pid)] = found.get((ref, pid), False) or bool(is_lead)
     return found

@@ -23,12 +23,14 @@ from handlers.operator import people
 from handlers.operator.common import audited
 from handlers.stand_in import NOT_ACTIVE
 from handlers.vocabulary import Action, Notice, Platform, Principal
+from store.lifecycle import retention
 from store.people import lead as lead_setting
 from store.people import practitioners
 from store.register.feeds import Feed, import_feeds
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.register import Child
 from tests.access_helpers import load_access, search_as
-from tests.factories import AMY, INVOLVEMENTS_HEADER
+from tests.factories import AMY, CHILDREN, INVOLVEMENTS_HEADER
 
 
 class Recorder:
@@ -168,3 +170,48 @@ async def test_a_notice_still_waiting_when_the_end_date_comes_is_not_sent(app: S
     assert await _told(app) == []
     [row] = await _lead_rows(app)
     assert row.dropped_at is not None and row.last_error == lead.NO_LONGER_SO
+
+
+# The child's record changes between the lookup and the sending: the notice is sent only while
+# a lookup would tell its recipient now (``handlers.lead``: never of an archived or destroyed record).
+
+
+async def test_a_notice_of_a_child_archived_before_it_went_is_not_sent(app: Signpost) -> None:
+    """Priya looks Amy up; before the notice goes, Amy is archived (her 18th birthday's retention
+    run). Signpost no longer signposts her: nobody is told of her again, the lead included; the
+    notice is closed unsent, recorded (naming nobody), never retried."""
+    await search_as(app, "P002", AMY)
+    async with app.ctx.db.write() as session:
+        assert await retention.archive(session, [int(AMY)], app.ctx.clock.now()) == 1
+    assert await _told(app) == []
+    [row] = await _lead_rows(app)
+    assert row.dropped_at is not None and row.delivered_at is None
+    assert row.last_error == lead.NO_LONGER_SO
+    assert await _told(app) == [], "closed, not retried"
+
+
+async def test_a_notice_of_a_child_destroyed_before_it_went_is_not_sent_and_nothing_of_it_is_kept(
+    app: Signpost,
+) -> None:
+    """Amy destroyed by retention before the notice goes: nothing is sent, and no notice row is
+    left that names her or the looker (already so: destruction deletes the notices naming her)."""
+    await search_as(app, "P002", AMY)
+    async with app.ctx.db.write() as session:
+        await retention.destroy(session, app.ctx.keys, [int(AMY)], app.ctx.clock.now())
+    assert await _told(app) == []
+    assert await _lead_rows(app) == []
+
+
+async def test_a_notice_of_a_child_shielded_before_it_went_is_still_sent_to_the_lead(app: Signpost) -> None:
+    """Amy shielded by the feed after Priya's lookup (which showed Priya the signposts): the lead
+    is still told who looked. PRODUCT.md: a shielded record reveals nothing without a grant, and a
+    message about a shielded child reaches its lead professional; the notice reveals nothing of
+    the child to anyone who does not know it (the lead does), and tells the one person the child's
+    safety runs through who already holds her signposts."""
+    await search_as(app, "P002", AMY)
+    shielded = CHILDREN.replace("Northshire,false", "Northshire,true", 1)
+    assert f"{AMY},Amy,Jones" in shielded.split("Northshire,true")[0].splitlines()[-1]
+    await import_feeds(app.ctx.db, app.ctx.keys, [Feed("children.csv", shielded)], app.ctx.clock.now())
+    async with app.ctx.db.read() as session:
+        assert (await session.execute(select(Child.shielded).where(Child.ref == int(AMY)))).scalar() is True
+    assert await _told(app) == ["P001"]

@@ -4,6 +4,8 @@ reached: kept, retried after its backoff, delivered once; a refused one is never
 from __future__ import annotations
 
 import socket
+from datetime import datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from sqlalchemy import select
@@ -89,6 +91,45 @@ async def test_a_rate_limit_longer_than_the_backoff_is_waited_out_before_the_nex
     assert len(fake_slack.of("chat.postMessage")) == 1
     [row] = await _rows(app)
     assert row.delivered_at is not None and row.dropped_at is None
+
+
+async def test_a_rate_limit_given_as_an_http_date_is_waited_out_as_one_given_in_seconds(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """Retry-After in RFC 9110's other form, an HTTP date two minutes ahead: the notice is not
+    tried again at its own 30-second backoff (the date was read, not ignored), but once it is past."""
+    await search_as(app, "P002", AMY)
+    fake_slack.rate_limit("conversations.open", retry_after=http_date(clock.now() + timedelta(seconds=120)))
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(seconds=30)
+    report = await box.deliver_due()
+    assert (report.delivered, report.retried) == (0, 0), "not tried before the date"
+    assert len(fake_slack.of("conversations.open")) == 1
+    clock.advance(seconds=90)
+    assert (await box.deliver_due()).delivered == 1
+    assert len(fake_slack.of("chat.postMessage")) == 1
+
+
+async def test_a_rate_limit_dated_days_ahead_is_waited_out_an_hour_at_most_as_seconds_are(
+    app: Signpost, fake_slack: FakeSlackApi, clock: FakeClock
+) -> None:
+    """A wild date (three days ahead) holds the notice as a wild number of seconds does: an hour
+    at most, then it is tried again and delivered."""
+    await search_as(app, "P002", AMY)
+    fake_slack.rate_limit("conversations.open", retry_after=http_date(clock.now() + timedelta(days=3)))
+    box = Outbox(app.ctx, [SlackDeliverer(web_client(slack_settings(fake_slack)))])
+    assert (await box.deliver_due()).retried == 1
+    clock.advance(minutes=59)
+    assert (await box.deliver_due()).delivered == 0, "held while Slack asked, up to the hour"
+    clock.advance(minutes=1)
+    assert (await box.deliver_due()).delivered == 1
+    assert len(fake_slack.of("conversations.open")) == 2
+
+
+def http_date(moment: datetime) -> str:
+    """``moment`` as Retry-After's date form (IMF-fixdate, GMT)."""
+    return format_datetime(moment, usegmt=True)
 
 
 async def test_a_rate_limit_holds_back_the_workspace_not_another(

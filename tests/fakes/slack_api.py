@@ -81,8 +81,9 @@ class FakeSlackApi:
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    def rate_limit(self, method: str, retry_after: int = 0, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
+    def rate_limit(self, method: str, retry_after: int | str = 0, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After (seconds, or
+        as given: an HTTP date)."""
         for _ in range(times):
             self._failures.setdefault(method, []).append(
                 (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})

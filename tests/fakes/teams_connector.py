@@ -117,8 +117,9 @@ class FakeConnector:
             return web.json_response({"error": {"code": "ServiceError"}}, status=503)
         return web.json_response({"id": f"a:personal-{next(self._ids)}"})
 
-    def refuse(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
-        """Answer the next ``times`` activity posts with ``status`` (and ``Retry-After``, if given)."""
+    def refuse(self, status: int, times: int = 1, retry_after: int | str | None = None) -> None:
+        """Answer the next ``times`` activity posts with ``status`` (and ``Retry-After``, if given:
+        seconds, or as given, an HTTP date)."""
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         self.refusals.extend([(status, headers)] * times)
 

@@ -202,3 +202,63 @@ async def test_the_childs_report_and_the_audit_export_say_the_answer_was_not_sho
     ]
     assert unshown["detail"] == f"the answer to event {lookup['seq']} was not shown to the practitioner: {reason}"
     assert unshown["correlation_id"] == lookup["correlation_id"]
+
+
+async def test_a_retry_of_a_command_whose_answer_went_in_a_late_ack_records_it_not_shown_once(
+    fast_app: SlackHarness,
+) -> None:
+    """The search is answered in the slash command's own ack, which reached Slack after its 3 s:
+    Slack dropped it and delivers the command again (X-Slack-Retry-Num, http_timeout). The retry
+    runs nothing again (one lookup), is told in its ack that the answer could not be shown (no
+    signpost in it), and the audit says the first answer was not shown: once, however often Slack
+    retries."""
+    await load_standard(fast_app.signpost)
+    user = await fast_app.link("P002", NURSE)
+    trigger = fast_app.slack.trigger()
+    first = await fast_app.slack.command(user, AMY, trigger=trigger)
+    assert "Sam Carter" in await first.text()
+    texts = []
+    for n in ("1", "2"):
+        again = await fast_app.slack.command(
+            user, AMY, trigger=trigger, headers={"X-Slack-Retry-Num": n, "X-Slack-Retry-Reason": "http_timeout"}
+        )
+        assert again.status == 200
+        texts.append(await again.text())
+        await fast_app.front.idle()
+    assert "Signpost has your answer but Slack would not show it" in texts[0] and "Carter" not in texts[0]
+    assert texts[1] == "", "the second retry: nothing new to say"
+    assert fast_app.fake.outbound() == []
+    answered, unshown = await slack_events(fast_app.signpost)
+    assert (answered.action, answered.outcome) == ("lookup", "answered")
+    assert_refers_to(unshown, answered, "slack_retry:http_timeout")
+
+
+async def test_a_retry_whose_first_answer_was_shown_through_the_modal_records_nothing_more(
+    modal_app: SlackHarness,
+) -> None:
+    """The first delivery acked empty and showed its answer in the modal: Slack's retry (the empty
+    ack was late) finds that answer shown; nothing is recorded as not shown, nothing runs twice."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    trigger = modal_app.slack.trigger()
+    await modal_app.slack.command(user, AMY, trigger=trigger)
+    await modal_app.front.idle()
+    again = await modal_app.slack.command(user, AMY, trigger=trigger, headers=RETRY)
+    await modal_app.front.idle()
+    assert await again.text() == ""
+    assert "Sam Carter" in modal_app.fake.of("views.update")[0].raw
+    assert [(e.action, e.outcome) for e in await slack_events(modal_app.signpost)] == [("lookup", "answered")]
+
+
+async def test_a_retry_reason_slack_never_sends_is_recorded_as_other(fast_app: SlackHarness) -> None:
+    """X-Slack-Retry-Reason is not signed: a reason that is not one of Slack's codes is never
+    written as it came; the first answer is still recorded as not shown, as "other"."""
+    await load_standard(fast_app.signpost)
+    user = await fast_app.link("P002", NURSE)
+    trigger = fast_app.slack.trigger()
+    await fast_app.slack.command(user, AMY, trigger=trigger)
+    forged = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "Amy Jones 03/04/2014"}
+    await fast_app.slack.command(user, AMY, trigger=trigger, headers=forged)
+    await fast_app.front.idle()
+    answered, unshown = await slack_events(fast_app.signpost)
+    assert_refers_to(unshown, answered, "slack_retry:other")

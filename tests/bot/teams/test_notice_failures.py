@@ -7,6 +7,7 @@ nobody."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import format_datetime
 
 import pytest
 from sqlalchemy import select
@@ -98,6 +99,26 @@ async def test_a_throttled_notice_waits_out_retry_after_and_the_tenant_gets_noth
     clock.advance(seconds=90)
     assert (await box.deliver_due()).delivered == 2
     assert sorted(_posts(connector)[1:]) == sorted([DANA.personal_conversation, PRIYA.personal_conversation])
+    assert all(row.delivered_at is not None and row.dropped_at is None for row in await _rows(loaded))
+
+
+async def test_a_throttle_whose_retry_after_is_an_http_date_is_waited_out_for_the_tenant(
+    teams: TeamsApp, box: Outbox, connector: FakeConnector, loaded: Signpost, clock: FakeClock
+) -> None:
+    """429 with Retry-After as an HTTP date two minutes ahead (RFC 9110 allows it; a connector may
+    send it): waited out as the seconds form is, for Dana's notice and Priya's in the same tenant."""
+    await teams.post(message(PRIYA, "help", connector.url))
+    connector.sent.clear()
+    await _queue(loaded, "P002")
+    connector.refuse(429, retry_after=format_datetime(clock.now() + timedelta(seconds=120), usegmt=True))
+    report = await box.deliver_due()
+    assert (report.retried, report.delivered, report.dropped) == (2, 0, 0)
+    assert _posts(connector) == [DANA.personal_conversation], "nothing more to the tenant in that pass"
+    clock.advance(seconds=30)
+    assert (await box.deliver_due()).delivered == 0
+    assert len(_posts(connector)) == 1, "not before the date"
+    clock.advance(seconds=90)
+    assert (await box.deliver_due()).delivered == 2
     assert all(row.delivered_at is not None and row.dropped_at is None for row in await _rows(loaded))
 
 
