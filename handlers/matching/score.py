@@ -216,6 +216,8 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     if asked == first:
         return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
     if len(asked) == 1:
+        if _spaced_otherwise(query, child):
+            return "typo"  # E Mma for Emma: a space struck after her first letter, not an initial
         return "initial" if asked == first[0] else "disagree"
     if not roots_of(asked).isdisjoint(roots_of(first)):
         return "nickname"
