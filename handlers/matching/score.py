@@ -216,6 +216,8 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
     if asked == first:
         return "exact_all" if len(query) > 1 and query == tuple(child[: len(query)]) else "exact"
     if len(asked) == 1:
+        if _spaced_otherwise(query, child):
+            return "typo"  # E Mma for Emma: a space struck after her first letter, not an initial
         return "initial" if asked == first[0] else "disagree"
     if not roots_of(asked).isdisjoint(roots_of(first)):
         return "nickname"
@@ -765,11 +767,17 @@ def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity:
     full postcode the child's. The one child it could also be is a twin at that address: a
     registered one is held back in ``decide.choose`` (born that day, same household), as the issue
     asks of twins; an unregistered one nothing could tell apart. Without the postcode, or with only
-    its outward code, one name and a birthday are a guess at any child of that name."""
+    its outward code, one name and a birthday are a guess at any child of that name.
+
+    The one name may carry one slip (``typo``: "Cambpell", "Madelnie"), as a record-linkage
+    corruption generator leaves it: a slip points to no one else at that address on that day. A
+    twin shares the family name, so a slip in it tells no twin apart and risks no more than the name
+    as registered does; a slip in a given name that is another listed name (Theo for Thea:
+    ``another_name``) may be an unregistered twin's, and is not taken for her."""
     if names.given == "missing":
-        one_name = names.plain and names.family == "exact"
+        one_name = names.plain and names.family in ("exact", "typo")
     else:
-        one_name = names.given in ("exact", "exact_all")
+        one_name = names.given in ("exact", "exact_all") or (names.given == "typo" and not names.another_name)
     return one_name and dob_level == "exact" and _postcode_level(readings, identity.postcode) == "full"
 
 
