@@ -773,12 +773,27 @@ def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity:
     corruption generator leaves it: a slip points to no one else at that address on that day. A
     twin shares the family name, so a slip in it tells no twin apart and risks no more than the name
     as registered does; a slip in a given name that is another listed name (Theo for Thea:
-    ``another_name``) may be an unregistered twin's, and is not taken for her."""
+    ``another_name``) may be an unregistered twin's, and is not taken for her. Nor a slip in a name
+    of fewer than ``SLIP_AT_HOME_LETTERS`` letters, typed or registered: "Xi" is one slip from Li,
+    and one who knows a child's birthday and address could find her by trying a few such words."""
+    given_words, family, _ = readings.orientations[0]
+    typed = "".join(given_words) + family  # the one name, as typed
     if names.given == "missing":
-        one_name = names.plain and names.family in ("exact", "typo")
+        slip = names.family == "typo" and _long(typed, identity.family_name)
+        one_name = names.plain and (names.family == "exact" or slip)
     else:
-        one_name = names.given in ("exact", "exact_all") or (names.given == "typo" and not names.another_name)
+        given = identity.given_names.split()[:1]
+        slip = names.given == "typo" and not names.another_name and _long(typed, *given)
+        one_name = names.given in ("exact", "exact_all") or slip
     return one_name and dob_level == "exact" and _postcode_level(readings, identity.postcode) == "full"
+
+
+SLIP_AT_HOME_LETTERS: Final = 5
+"""The fewest letters a name typed alone, and the child's, may have for a slip in it to be hers."""
+
+
+def _long(*names: str) -> bool:
+    return all(len(name.replace(" ", "").replace("-", "")) >= SLIP_AT_HOME_LETTERS for name in names)
 
 
 def _unregistered_family(family: str, counts: NameCounts | None) -> bool:

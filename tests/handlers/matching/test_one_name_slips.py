@@ -94,3 +94,29 @@ def test_a_slip_in_the_family_name_alone_tells_no_twin_apart(family: str, counts
         Query("", family, born, postcode), [("jack", TWINS[0]), ("amber", TWINS[1])], NATIONAL, counts=counts
     )
     assert decision.kind is DecisionKind.AMBIGUOUS and decision.best is None, decision.ranked
+
+
+SHORT = (
+    Identity("Amy", "Li", (), date(2015, 3, 4), "F", "LS26 0FH"),
+    Identity("Evie", "Shaw", (), date(2016, 7, 1), "F", "M14 5RT"),
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "child"),
+    [
+        (("", "Xi"), SHORT[0]),  # one letter of two: any word of two letters is one slip from Li
+        (("", "Lx"), SHORT[0]),
+        (("", "Shay"), SHORT[1]),  # another family name altogether, one letter from Shaw
+        (("Amx", ""), SHORT[0]),
+        (("Evia", ""), SHORT[1]),
+    ],
+)
+def test_a_slip_in_a_short_name_typed_alone_is_no_name_of_hers(typed: tuple[str, str], child: Identity) -> None:
+    """A slip in a name of four letters or fewer leaves too little of it to say it is hers: one who
+    knows a child's birthday and address could find her by trying a few words ("Xi" for Li). Her
+    short name as registered still finds her (the eighth pass's rule)."""
+    query = Query(typed[0], typed[1], child.date_of_birth, child.postcode)
+    assert _one(query, child, COUNTS) is not DecisionKind.MATCH
+    exact = Query("", child.family_name, child.date_of_birth, child.postcode)
+    assert _one(exact, child, COUNTS) is DecisionKind.MATCH
