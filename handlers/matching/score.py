@@ -773,18 +773,25 @@ def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity:
     corruption generator leaves it: a slip points to no one else at that address on that day. A
     twin shares the family name, so a slip in it tells no twin apart and risks no more than the name
     as registered does; a slip in a given name that is another listed name (Theo for Thea:
-    ``another_name``) may be an unregistered twin's, and is not taken for her. Nor a slip in a name
-    of fewer than ``SLIP_AT_HOME_LETTERS`` letters, typed or registered: "Xi" is one slip from Li,
-    and one who knows a child's birthday and address could find her by trying a few such words."""
+    ``another_name``) may be an unregistered twin's, and is not taken for her.
+
+    A slip is one letter wrong, missing, extra or turned in the whole of what was typed (``_one_slip``):
+    not a name merely alike (Richardson for Richards, Masonry for Mason: another family's), nor her
+    name with another word beside it, nor a slip in a name of fewer than ``SLIP_AT_HOME_LETTERS``
+    letters, typed or hers ("Xi" is one slip from Li: one who knows a child's birthday and address
+    could find her by trying a few such words). Her given name as registered, typed alone or with
+    her next given names, is hers; another word beside it is a name nothing agreed with."""
     given_words, family, _ = readings.orientations[0]
-    typed = "".join(given_words) + family  # the one name, as typed
+    typed = "".join(given_words) + family  # the one name, as typed, whole
     if names.given == "missing":
-        slip = names.family == "typo" and _long(typed, identity.family_name)
+        slip = names.family == "typo" and _one_slip(typed, identity.family_name)
         one_name = names.plain and (names.family == "exact" or slip)
     else:
-        given = identity.given_names.split()[:1]
-        slip = names.given == "typo" and not names.another_name and _long(typed, *given)
-        one_name = names.given in ("exact", "exact_all") or slip
+        given = normalise_name(identity.given_names).split()
+        held = ["".join(given[: n + 1]) for n in range(len(given))]
+        exact = names.given in ("exact", "exact_all") and (len(given_words) + bool(family) == 1 or typed in held)
+        slip = names.given == "typo" and not names.another_name and _one_slip(typed, *held)
+        one_name = exact or slip
     return one_name and dob_level == "exact" and _postcode_level(readings, identity.postcode) == "full"
 
 
@@ -792,8 +799,18 @@ SLIP_AT_HOME_LETTERS: Final = 5
 """The fewest letters a name typed alone, and the child's, may have for a slip in it to be hers."""
 
 
-def _long(*names: str) -> bool:
-    return all(len(name.replace(" ", "").replace("-", "")) >= SLIP_AT_HOME_LETTERS for name in names)
+def _one_slip(typed: str, *held: str) -> bool:
+    """Whether ``typed`` (normalised) is one slip (``OSA``: a letter wrong, missing, extra, or two
+    turned) from one of the ``held`` names, spaces and hyphens aside, both of
+    ``SLIP_AT_HOME_LETTERS`` letters or more."""
+    asked = typed.replace(" ", "").replace("-", "")
+    if len(asked) < SLIP_AT_HOME_LETTERS:
+        return False
+    for name in held:
+        name = normalise_name(name).replace(" ", "").replace("-", "")
+        if len(name) >= SLIP_AT_HOME_LETTERS and OSA.distance(asked, name, score_cutoff=1) <= 1:
+            return True
+    return False
 
 
 def _unregistered_family(family: str, counts: NameCounts | None) -> bool:

@@ -120,3 +120,27 @@ def test_a_slip_in_a_short_name_typed_alone_is_no_name_of_hers(typed: tuple[str,
     assert _one(query, child, COUNTS) is not DecisionKind.MATCH
     exact = Query("", child.family_name, child.date_of_birth, child.postcode)
     assert _one(exact, child, COUNTS) is DecisionKind.MATCH
+
+
+RICHARDS = Identity("Abbey", "Richards", (), date(2014, 6, 2), "F", "NE4 9QT")
+EVIE_ALIAS = Identity("Madeline", "Mason", ("Evie Shaw",), date(2023, 12, 31), "F", "HU35 6GR")
+
+
+@pytest.mark.parametrize(
+    ("typed", "child"),
+    [
+        (("", "Richardson"), RICHARDS),  # another family's name, alike but no slip of hers
+        (("", "Masonry"), MADELINE),  # letters added to her name
+        (("", "Campbellxyz"), CAMPBELL),
+        (("Madelinexyz", ""), MADELINE),
+        (("Madelnie Richardson", ""), MADELINE),  # a second word nothing was compared with
+        (("Madeline Richardson", ""), MADELINE),  # her given name and another word, in the given box
+        (("Evies", ""), EVIE_ALIAS),  # a slip in a short alias is no more hers than in a short name
+    ],
+)
+def test_only_one_slip_in_the_one_name_typed_is_hers(typed: tuple[str, str], child: Identity) -> None:
+    """One slip is one letter wrong, missing, extra or turned in the one name typed, whole: a name
+    merely alike (Richardson for Richards: Jaro-Winkler 0.9) is another family's, and a word beside
+    her name is a name nothing agreed with."""
+    query = Query(typed[0], typed[1], child.date_of_birth, child.postcode)
+    assert _one(query, child, COUNTS) is not DecisionKind.MATCH
