@@ -336,6 +336,24 @@ def modal_of(body: dict[str, Any]) -> str | None:
     return view.get("id")
 
 
+def replaceable(body: dict[str, Any], context: AsyncBoltContext) -> bool:
+    """Whether the clicked message may be replaced by its answer: only where the clicker alone sees
+    it. Slack shows a replaced message to everyone who can see the original, whatever the
+    ``response_type``, so a Signpost message forwarded or shared into a channel, a group DM or a DM
+    between people is never replaced (its answer goes to the modal, or in a new ephemeral message).
+    The clicker alone sees an ephemeral message, and a message of this bot's own in a DM: the bot
+    writes only to the DM it opened with one person (``SlackDeliverer``). Not known (the bot's id
+    not yet known, a payload without the message): not replaced."""
+    container = body.get("container")
+    if not isinstance(container, dict) or container.get("type") != "message":
+        return False
+    if container.get("is_ephemeral") is True:
+        return True
+    message, channel, bot = body.get("message"), container.get("channel_id"), context.bot_id
+    ours = isinstance(message, dict) and isinstance(bot, str) and bool(bot) and message.get("bot_id") == bot
+    return ours and isinstance(channel, str) and channel.startswith("D")
+
+
 def on_home(body: dict[str, Any]) -> bool:
     """Whether a click came from the App Home tab (a view of type ``home``)."""
     return (body.get("container") or {}).get("type") == "view" and (body.get("view") or {}).get("type") == "home"
@@ -1072,7 +1090,7 @@ class SlackFrontEnd:
         await ack()
         principal = self._clicker(body, context)
         if principal is not None:
-            self.spawn(self._click(principal, body, action))
+            self.spawn(self._click(principal, body, action, replaceable(body, context)))
 
     async def _on_stray_action(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         """A click on a button whose action id Signpost does not know: audited once (``usage``,
@@ -1136,12 +1154,15 @@ class SlackFrontEnd:
         elif trigger:
             await self.open_view(trigger, render.result_modal(BUSY))
 
-    async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _click(self, principal: Principal, body: dict[str, Any], action: dict[str, Any], in_place: bool) -> None:
+        """``in_place``: the clicked message may be replaced by its answer (``replaceable``); else
+        its response_url only ever posts new ephemeral messages, and is never kept to settle it."""
         trigger = str(body.get("trigger_id", ""))
         response_url = body.get("response_url")
+        settle_url = response_url if in_place and isinstance(response_url, str) else None
         view_id = modal_of(body)
         if action.get("action_id") == render.ENTER_CODE:
-            await self._open_code_modal(principal, trigger, str(action.get("value", "")), response_url)
+            await self._open_code_modal(principal, trigger, str(action.get("value", "")), settle_url)
             return
         try:
             value = render.decode_button(str(action.get("value", "")))
@@ -1151,7 +1172,7 @@ class SlackFrontEnd:
             await self._unknown_button(view_id, response_url, trigger)
             return
         if value.input is not None:
-            await self._collect_input(principal, trigger, value, view_id, response_url)
+            await self._collect_input(principal, trigger, value, view_id, settle_url)
             return
         # A change (Approve, Deny) replaces the clicked message; a reading (a relayed message's Read)
         # leaves it, buttons and all, and is shown only in the modal or an ephemeral message, so the
@@ -1176,12 +1197,13 @@ class SlackFrontEnd:
                 reply = await self.dispatcher.handle(command)
                 await self.show_in_view(opened, reply, placeholder=True)
                 if changes:
-                    await self._settle_message(principal, response_url, reply)
+                    await self._settle_message(principal, settle_url, reply)
                 if changes and on_home(body) and reply is not DUPLICATE:
                     await self._republish_home(principal, reply)
                 return
         reply = await self.dispatcher.handle(command)
-        await self.show_in_message(response_url or "", reply, replace=changes and reply.challenge is None)
+        replace = in_place and changes and reply.challenge is None
+        await self.show_in_message(response_url or "", reply, replace=replace)
 
     async def audit_unread(self, payload: object, command: bool) -> bool:
         """A person's request refused unread (a Socket Mode envelope, ``SocketModeLink``, or a

@@ -25,7 +25,7 @@ from handlers.clock import FakeClock
 from handlers.vocabulary import Platform, Principal
 from store.people import practitioners
 from store.tables.audit import AuditEvent
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import BOT_USER, FakeSlackApi
 from tests.stepup_helpers import code_now, ensure_enrolled
 
 SIGNING_SECRET = "test-signing-secret-not-a-real-one"
@@ -115,6 +115,8 @@ class SignedSlack:
             "trigger_id": self.trigger(),
             "team": {"id": user.team_id, "domain": "test"},
             "channel": {"id": channel_id, "name": "directmessage"},
+            # The clicked message, as Slack sends it: one of the bot's own (a notice in its DM).
+            "message": {"type": "message", "bot_id": "B0001", "user": BOT_USER, "ts": message_ts},
             "response_url": self.fake.response_url(f"act{next(self._n)}"),
             "actions": [
                 {
