@@ -536,9 +536,32 @@ def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
     Only a listed name: a national register holds a child of nearly every spelling (Lilly for
     Lily, Jaiden for Jayden, Elliott for Elliot are the same child's name misspelt as often as
     another's), so "a registered child bears it" would hold back the commonest slips there."""
-    if _spaced_otherwise(asked, held) or _spelling(asked[0]) == _spelling(held[0]):
+    if _spaced_otherwise(asked, held):
+        return False
+    if _other_form(asked[0], held[0]):
+        return True
+    if _spelling(asked[0]) == _spelling(held[0]):
         return False
     return asked[0] in NAME_ROOTS
+
+
+def _other_form(asked: str, held: str) -> bool:
+    """A name and its form with an "a" or "e" put after its last consonant: Simon and Simone, Justin
+    and Justine, Daniel and Daniela, Denis and Denise. Two children's names, a brother's and a
+    sister's (as often twins as not) when both are listed names; not an unlisted misspelling
+    (Catherin for Catherine), nor a doubled letter's ("Ann" and "Anne", "Isabell" and "Isabelle"
+    are one name spelt two ways)."""
+    short, long = sorted((asked, held), key=len)
+    return (
+        short in NAME_ROOTS
+        and long in NAME_ROOTS
+        and len(short) >= 3
+        and len(long) == len(short) + 1
+        and long.startswith(short)
+        and long[-1] in "AE"
+        and short[-1] not in "AEIOUYH"
+        and short[-1] != short[-2]
+    )
 
 
 _DOUBLED = re.compile(r"(.)\1+")
@@ -789,7 +812,7 @@ def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity:
     else:
         given = normalise_name(identity.given_names).split()
         held = ["".join(given[: n + 1]) for n in range(len(given))]
-        exact = names.given in ("exact", "exact_all") and (len(given_words) + bool(family) == 1 or typed in held)
+        exact = names.given in ("exact", "exact_all") and (len(given_words) + len(family.split()) == 1 or typed in held)
         slip = names.given == "typo" and not names.another_name and _one_slip(typed, *held)
         one_name = exact or slip
     return one_name and dob_level == "exact" and _postcode_level(readings, identity.postcode) == "full"

@@ -135,6 +135,7 @@ EVIE_ALIAS = Identity("Madeline", "Mason", ("Evie Shaw",), date(2023, 12, 31), "
         (("Madelinexyz", ""), MADELINE),
         (("Madelnie Richardson", ""), MADELINE),  # a second word nothing was compared with
         (("Madeline Richardson", ""), MADELINE),  # her given name and another word, in the given box
+        (("", "Madeline Zzyzx"), MADELINE),  # the same in the family box (a roll file's columns)
         (("Evies", ""), EVIE_ALIAS),  # a slip in a short alias is no more hers than in a short name
     ],
 )

@@ -30,6 +30,7 @@ from bot.app import Signpost
 from handlers.grammar import parse_demographic
 from handlers.matching.decide import DecisionKind, choose
 from handlers.matching.score import MatchModel
+from handlers.matching.terms import Query
 from handlers.vocabulary import Outcome
 from store.register.terms import Identity, count_keys
 from tests.factories import say
@@ -152,3 +153,18 @@ def test_choose_never_accepts_a_relative_a_twin_or_a_far_birthday(
     query = parse_demographic(text, TODAY)
     decision = choose(query, household(child), MatchModel(population=population), counts=counts)
     assert decision.kind is not DecisionKind.MATCH, (decision.best, decision.ranked)
+
+
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [("Simon", "Simone"), ("Justin", "Justine"), ("Daniel", "Daniela"), ("Martine", "Martin"), ("Denis", "Denise")],
+)
+@pytest.mark.parametrize("family", ["", "Anderson"], ids=["given name alone", "with the family name"])
+def test_a_name_and_its_other_form_by_an_ending_are_two_children(registered: str, typed: str, family: str) -> None:
+    """Simone is not Simon misspelt: a name and its form with an "a" or "e" added (or taken away) are
+    a brother's and a sister's, as often twins as not, and the unregistered twin asked for by her
+    own name must not be given her registered brother's signposts (issue 16: twins stay safe)."""
+    child = Identity(registered, "Anderson", (), date(2015, 1, 19), None, "LS26 0FH")
+    query = Query(typed, family, child.date_of_birth, child.postcode)
+    decision = choose(query, [("child", child)], MatchModel(population=11_000_000), counts=None)
+    assert decision.kind is not DecisionKind.MATCH
