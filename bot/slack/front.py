@@ -342,16 +342,21 @@ def replaceable(body: dict[str, Any], context: AsyncBoltContext) -> bool:
     ``response_type``, so a Signpost message forwarded or shared into a channel, a group DM or a DM
     between people is never replaced (its answer goes to the modal, or in a new ephemeral message).
     The clicker alone sees an ephemeral message, and a message of this bot's own in a DM: the bot
-    writes only to the DM it opened with one person (``SlackDeliverer``). Not known (the bot's id
-    not yet known, a payload without the message): not replaced."""
+    writes only to the DM it opened with one person (``SlackDeliverer``). The bot's own: by its bot
+    id, or, while that is not known (auth.test not yet answered), by the app id Slack puts on the
+    message and on the click. Not known (a payload without the message): not replaced."""
     container = body.get("container")
     if not isinstance(container, dict) or container.get("type") != "message":
         return False
     if container.get("is_ephemeral") is True:
         return True
-    message, channel, bot = body.get("message"), container.get("channel_id"), context.bot_id
-    ours = isinstance(message, dict) and isinstance(bot, str) and bool(bot) and message.get("bot_id") == bot
-    return ours and isinstance(channel, str) and channel.startswith("D")
+    message, channel = body.get("message"), container.get("channel_id")
+    if not isinstance(message, dict) or not isinstance(channel, str) or not channel.startswith("D"):
+        return False
+    bot, app = context.bot_id, body.get("api_app_id")
+    if isinstance(bot, str) and bot:
+        return bool(message.get("bot_id") == bot)
+    return isinstance(app, str) and bool(app) and message.get("app_id") == app
 
 
 def on_home(body: dict[str, Any]) -> bool:

@@ -116,7 +116,7 @@ class SignedSlack:
             "team": {"id": user.team_id, "domain": "test"},
             "channel": {"id": channel_id, "name": "directmessage"},
             # The clicked message, as Slack sends it: one of the bot's own (a notice in its DM).
-            "message": {"type": "message", "bot_id": "B0001", "user": BOT_USER, "ts": message_ts},
+            "message": {"type": "message", "bot_id": "B0001", "app_id": "A0001", "user": BOT_USER, "ts": message_ts},
             "response_url": self.fake.response_url(f"act{next(self._n)}"),
             "actions": [
                 {
