@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.config import SettingsError, environment_warnings, load_settings
         from bot.logging import configure
         from handlers.operator.common import Refused
-        from store.db import store_damage
+        from store.db import store_damage, store_read_only
         from store.keys.crypto import KeyFileError
     except KeyboardInterrupt:
         return 130
@@ -201,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if damage is not None:  # a damaged or unfinished store is no bug: said as what it is, where found
             structlog.get_logger("signpost.cli").error("store_damaged", error=type(exc).__name__)
             print(f"signpost: {damage}", file=sys.stderr)
+            return 2
+        read_only = store_read_only(exc)
+        if read_only is not None:  # another account's store, or a standby: said as what it is, no traceback
+            structlog.get_logger("signpost.cli").error("store_read_only", error=type(exc).__name__)
+            print(f"signpost: {read_only}", file=sys.stderr)
             return 2
         # Python's own report would print the library's message, which may quote the value it was
         # given (a row of a feed, what was typed); the log line's traceback withholds it.
