@@ -588,6 +588,28 @@ def store_read_only(exc: BaseException) -> str | None:
     return None
 
 
+STORE_BUSY = (
+    "the store is busy: another signpost command (an import, a retention run, a backup …) held it for longer "
+    "than Signpost waits (30 s); run this again when that command has finished"
+)
+
+
+def store_busy(exc: BaseException) -> str | None:
+    """The one line for the operator when ``exc`` (or what caused it) is SQLite's one writer held by
+    another process for longer than ``busy_timeout`` (``SQLITE_BUSY``, ``SQLITE_LOCKED``), else None:
+    a second `signpost` beside a long import is no bug to trace."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the exception, and the few it was raised from
+        if seen is None:
+            return None
+        error = seen.orig if isinstance(seen, DBAPIError) else seen
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF if isinstance(error, sqlite3.Error) else None
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return STORE_BUSY
+        seen = seen.__cause__
+    return None
+
+
 def sqlite_integrity(path: Path, *, quick: bool = False, limit: int = 10) -> list[str]:
     """What SQLite's own check finds wrong in the database file at ``path``, one line each (empty:
     sound); at most ``limit``. ``PRAGMA integrity_check``, or ``quick_check`` (every page and

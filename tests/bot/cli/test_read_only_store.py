@@ -115,3 +115,32 @@ def test_a_read_only_store_is_said_in_one_line_and_one_log_line_without_a_traceb
     assert [event["event"] for event in logged] == ["store_read_only"], logged
     assert "exception" not in logged[0] and "Traceback" not in result.stderr
     assert _events(db_url, backend) == before
+
+
+BUSY = (
+    "signpost: the store is busy: another signpost command (an import, a retention run, a backup …) held "
+    "it for longer than Signpost waits (30 s); run this again when that command has finished"
+)
+
+
+@pytest.mark.sqlite_only  # PostgreSQL waits for a row lock; SQLite's one writer is waited for 30 s, then refused
+def test_a_store_another_command_holds_too_long_is_said_busy_in_one_line_without_a_traceback(
+    cli: Cli, tmp_path: Path, db_url: str, backend: str
+) -> None:
+    """A second `signpost` while an import of a national feed holds SQLite's write lock was "stopped by
+    an unexpected error (OperationalError)" with two log lines of traceback (newcomer): it is told the
+    store is busy and to run again, one log line, exit status 2, and runs once the lock is let go."""
+    imported = cli("import", *write_feeds(tmp_path))
+    assert imported.code == 0, imported.err
+    before = _events(db_url, backend)
+    holder = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # as an import's one transaction holds it
+        busy = cli("practitioner", "list")
+    finally:
+        holder.close()
+    logged = [json.loads(line) for line in busy.err.splitlines() if line.startswith("{")]
+    assert (busy.code, busy.said) == (2, BUSY), busy.err
+    assert [event["event"] for event in logged] == ["store_busy"] and "exception" not in logged[0], logged
+    assert _events(db_url, backend) == before
+    assert cli("practitioner", "list").code == 0
