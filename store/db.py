@@ -560,6 +560,56 @@ def store_damage(exc: BaseException) -> str | None:
     return None
 
 
+READ_ONLY_SQLITE = (
+    "the store is read-only to this account (its SQLite file, or the folder it is in, cannot be written): every "
+    "command records its audit event in the store before it answers, so run signpost as the account that owns the store"
+)
+READ_ONLY_POSTGRES = (
+    "the database is read-only (a standby, or default_transaction_read_only is on): every command records its "
+    "audit event in the store before it answers, so point SIGNPOST_DATABASE_URL at the primary"
+)
+
+
+def store_read_only(exc: BaseException) -> str | None:
+    """The one line for the operator when ``exc`` (or what caused it) is the store refusing a write
+    because it is read-only here — a SQLite file (or its folder) this account cannot write
+    (``SQLITE_READONLY``), a PostgreSQL standby or read-only default (SQLSTATE 25006) — else None.
+    Every command writes its audit event first, so none can run there; this is no bug to trace."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the exception, and the few it was raised from
+        if seen is None:
+            return None
+        error = seen.orig if isinstance(seen, DBAPIError) else seen
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+            return READ_ONLY_SQLITE
+        if (getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)) == "25006":
+            return READ_ONLY_POSTGRES
+        seen = seen.__cause__
+    return None
+
+
+STORE_BUSY = (
+    "the store is busy: another signpost command (an import, a retention run, a backup …) held it for longer "
+    "than Signpost waits (30 s); run this again when that command has finished"
+)
+
+
+def store_busy(exc: BaseException) -> str | None:
+    """The one line for the operator when ``exc`` (or what caused it) is SQLite's one writer held by
+    another process for longer than ``busy_timeout`` (``SQLITE_BUSY``, ``SQLITE_LOCKED``), else None:
+    a second `signpost` beside a long import is no bug to trace."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the exception, and the few it was raised from
+        if seen is None:
+            return None
+        error = seen.orig if isinstance(seen, DBAPIError) else seen
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF if isinstance(error, sqlite3.Error) else None
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return STORE_BUSY
+        seen = seen.__cause__
+    return None
+
+
 def sqlite_integrity(path: Path, *, quick: bool = False, limit: int = 10) -> list[str]:
     """What SQLite's own check finds wrong in the database file at ``path``, one line each (empty:
     sound); at most ``limit``. ``PRAGMA integrity_check``, or ``quick_check`` (every page and

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.config import SettingsError, environment_warnings, load_settings
         from bot.logging import configure
         from handlers.operator.common import Refused
-        from store.db import store_damage
+        from store.db import store_busy, store_damage, store_read_only
         from store.keys.crypto import KeyFileError
     except KeyboardInterrupt:
         return 130
@@ -202,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             structlog.get_logger("signpost.cli").error("store_damaged", error=type(exc).__name__)
             print(f"signpost: {damage}", file=sys.stderr)
             return 2
+        # Another account's store or a standby, or one another command held too long: said as what it is.
+        for event, said in (("store_read_only", store_read_only(exc)), ("store_busy", store_busy(exc))):
+            if said is not None:
+                structlog.get_logger("signpost.cli").error(event, error=type(exc).__name__)
+                print(f"signpost: {said}", file=sys.stderr)
+                return 2
         # Python's own report would print the library's message, which may quote the value it was
         # given (a row of a feed, what was typed); the log line's traceback withholds it.
         structlog.get_logger("signpost.cli").error("command_crashed", exc_info=exc)

@@ -18,7 +18,7 @@ from handlers.context import Context
 from handlers.vocabulary import CUT_SHORT, Action, Origin, Outcome
 from store import runs
 from store.audit.log import AuditRecord, Started, append, left_started, origin_event
-from store.db import after_commit
+from store.db import after_commit, store_busy, store_read_only
 
 if TYPE_CHECKING:
     from handlers.operator.decommissioned import NotOnceSwitchedOff
@@ -277,4 +277,6 @@ async def _close_after(audit: Audit, outcome: Outcome, why: str) -> None:
     try:
         await audit.close(outcome, why)
     except Exception as exc:
+        if store_read_only(exc) is not None or store_busy(exc) is not None:  # nothing could be written:
+            return  # the command's own exception says so, once, where it is caught (bot/cli/main.py)
         log.error("operator_outcome_unrecorded", action=audit.action.value, outcome=outcome.value, exc_info=exc)

@@ -59,20 +59,55 @@ WIDE = {
     "UTF-32": f"is UTF-32 text, not UTF-8: {SAVE_AS_UTF8}",
 }
 """The problem of a file in an encoding of two or four bytes a character, by its name."""
+NOT_TEXT_KINDS = {
+    b"PK\x03\x04": f"is a zip file (an Excel workbook, .xlsx?), not CSV: {SAVE_AS_UTF8}",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": f"is an Excel 97-2003 workbook (.xls), not CSV: {SAVE_AS_UTF8}",
+    b"\x1f\x8b": "is compressed (gzip), not CSV: decompress it (gunzip FILE) and import the file that gives",
+}
+"""The problem of a file that is no text, by the bytes it begins with: what an operator most often
+gives for a feed by mistake (the workbook beside its CSV export, the feed still compressed)."""
+NOT_TEXT = f"is not text (it holds NUL bytes: a binary file?), not CSV: {SAVE_AS_UTF8}"
 EMPTY = "is empty: a feed is its header row, then its rows (export it again)"
+_WIDE_CODECS = (("UTF-32", "utf-32-le"), ("UTF-32", "utf-32-be"), ("UTF-16", "utf-16-le"), ("UTF-16", "utf-16-be"))
 
 
 def wide_encoding(first_line: bytes) -> str | None:
     """The encoding a file's first line is in when it is UTF-16 (Excel's "Unicode Text",
-    PowerShell's ``-Encoding Unicode``) or UTF-32: its byte-order mark, or NUL bytes beside each
-    ASCII character (three in UTF-32, one in UTF-16; no text feed holds a NUL). UTF-32's
-    little-endian mark begins as UTF-16's does, so it is asked first. None for any other text.
+    PowerShell's ``-Encoding Unicode``) or UTF-32: its byte-order mark, or, without one, text that
+    reads as such (NUL bytes beside each ASCII character: mostly ASCII, every character one that shows). UTF-32's
+    little-endian mark begins as UTF-16's does, so it is asked first. None for any other bytes.
     Read as UTF-8 such a file was "not UTF-8" and, on the same line, a header no feed has."""
-    if first_line.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) or b"\x00\x00\x00" in first_line:
+    if first_line.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         return "UTF-32"
-    if first_line.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first_line:
+    if first_line.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16"
+    if b"\x00" not in first_line:
+        return None
+    head = first_line[:4096]
+    for name, codec in _WIDE_CODECS:
+        width = 4 if name == "UTF-32" else 2
+        try:
+            text = head[: len(head) - len(head) % width].decode(codec)
+        except UnicodeDecodeError:
+            continue
+        shown = all(char.isprintable() or char in "\t\r\n" for char in text)
+        if shown and sum(char.isascii() for char in text) * 2 > len(text):  # a header's names: mostly ASCII
+            return name
     return None
+
+
+def not_text(first_line: bytes) -> str | None:
+    """The problem of a file whose first line shows it is no UTF-8 text at all (one problem, and none
+    of it read): UTF-16 or UTF-32 (``WIDE``), a workbook or an archive (``NOT_TEXT_KINDS``), or other
+    bytes with a NUL among them (``NOT_TEXT``: no text feed holds one). These were all told they were
+    UTF-16 or UTF-32 text, an .xlsx given for its CSV export among them. None for a text file."""
+    for start, problem in NOT_TEXT_KINDS.items():
+        if first_line.startswith(start):
+            return problem
+    wide = wide_encoding(first_line)
+    if wide is not None:
+        return WIDE[wide]
+    return NOT_TEXT if b"\x00" in first_line else None
 
 
 # The longest line read: past any row the csv module can read (nine fields of at most 131,072
@@ -440,15 +475,15 @@ class Feed:
     A feed made ``from_path`` is streamed line by line (bounded memory at any size); one made from
     text or ``from_bytes`` is held whole. ``bad_line`` is the first line that was not UTF-8
     (``from_bytes``; a streamed file finds it as it reads): the import reports it as a problem,
-    and checks the rest of the file as well so that one pass shows every problem. A UTF-16 or
-    UTF-32 file (``wide``: which) is one problem, and none of it is read.
+    and checks the rest of the file as well so that one pass shows every problem. A file that is no
+    UTF-8 text at all (``unread``: its problem, ``not_text``) is one problem, and none of it is read.
     """
 
     name: str
     text: str = ""
     bad_line: int | None = None
     path: Path | None = None
-    wide: str | None = None
+    unread: str | None = None
 
     @classmethod
     def from_path(cls, path: Path) -> Feed:
@@ -457,8 +492,8 @@ class Feed:
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> Feed:
         first = data[: data.find(b"\n") + 1 or len(data)][:LINE_LIMIT]
-        if (wide := wide_encoding(first)) is not None:
-            return cls(name, wide=wide)
+        if (unread := not_text(first)) is not None:
+            return cls(name, unread=unread)
         try:
             return cls(name, data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
@@ -468,8 +503,8 @@ class Feed:
     @contextmanager
     def lines(self, problems: list[RowProblem]) -> Iterator[Iterator[str]]:
         """The feed's text lines; a line that is not UTF-8 is a problem (the first one only)."""
-        if self.wide is not None:
-            yield _wide(self.name, self.wide, problems)
+        if self.unread is not None:
+            yield _unread_file(self.name, self.unread, problems)
             return
         if self.path is None:
             if self.bad_line is not None:
@@ -488,9 +523,10 @@ def text_lines(text: str) -> Iterator[str]:
     return (line.decode("utf-8", errors="replace") for line in raw_lines(io.BytesIO(text.encode("utf-8"))))
 
 
-def _wide(name: str, encoding: str, problems: list[RowProblem]) -> Iterator[str]:
-    """No lines: the problem of a UTF-16 or UTF-32 file, said as its first line is read (as ``_decoded`` says it)."""
-    problems.append(RowProblem(name, 1, "file", WIDE[encoding]))
+def _unread_file(name: str, problem: str, problems: list[RowProblem]) -> Iterator[str]:
+    """No lines: the problem of a file that is no UTF-8 text, said as its first line is read (as
+    ``_decoded`` says it)."""
+    problems.append(RowProblem(name, 1, "file", problem))
     yield from ()
 
 
@@ -509,11 +545,11 @@ def numbered_lines(name: str, handle: IO[bytes], problems: list[RowProblem]) -> 
 
 def _decoded(name: str, handle: IO[bytes], problems: list[RowProblem]) -> Iterator[str]:
     """The file's lines (``numbered_lines``), decoded; a line that is not UTF-8 is a problem (the
-    first one only), and a UTF-16 or UTF-32 file is one problem and no line."""
+    first one only), and a file that is no UTF-8 text at all (``not_text``) is one problem and no line."""
     bad = False
     for number, raw in numbered_lines(name, handle, problems):
-        if number == 1 and (wide := wide_encoding(raw)) is not None:
-            problems.append(RowProblem(name, 1, "file", WIDE[wide]))
+        if number == 1 and (unread := not_text(raw)) is not None:
+            problems.append(RowProblem(name, 1, "file", unread))
             return
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")

@@ -5,7 +5,10 @@ What cannot be read is refused as one line saying where and what to do, quoting 
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import pyotp
@@ -462,4 +465,49 @@ def test_a_utf32_file_is_called_utf32_not_utf16(cli: Cli, tmp_path: Path, encodi
     text = mark + CHILDREN.replace("Amy,Jones", "Zoé,Jones")
     assert problems(cli, write(tmp_path, "children.csv", text, encoding=encoding)) == [
         'children.csv:1: file: is UTF-32 text, not UTF-8: save it as "CSV UTF-8 (Comma delimited)" and import it again'
+    ]
+
+
+def _workbook() -> bytes:
+    """An .xlsx as Excel saves it: a zip whose first entry is stored (its header's sizes hold NULs)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    return out.getvalue()
+
+
+NOT_CSV = {
+    "an Excel workbook": (_workbook(), "is a zip file (an Excel workbook, .xlsx?), not CSV: "),
+    "an Excel 97-2003 workbook": (
+        bytes.fromhex("d0cf11e0a1b11ae1") + bytes(512),
+        "is an Excel 97-2003 workbook (.xls), not CSV: ",
+    ),
+    "a gzip-compressed feed": (
+        gzip.compress(CHILDREN.encode(), mtime=0),
+        "is compressed (gzip), not CSV: decompress it (gunzip FILE) and import the file that gives",
+    ),
+    "other bytes": (bytes(range(256)) * 4, "is not text (it holds NUL bytes: a binary file?), not CSV: "),
+}
+
+
+@spread("data, said", NOT_CSV)
+def test_a_workbook_an_archive_or_binary_bytes_are_called_what_they_are_not_utf16(
+    cli: Cli, tmp_path: Path, data: bytes, said: str
+) -> None:
+    """An .xlsx given for its CSV export, a feed still gzipped, or any file with NUL bytes in its first
+    line was told it was UTF-16 or UTF-32 text (newcomer): one problem naming what it is, and how to
+    make a feed of it; nothing imported."""
+    path = tmp_path / "children.csv"
+    path.write_bytes(data)
+    expected = said + ('save it as "CSV UTF-8 (Comma delimited)" and import it again' if said.endswith(": ") else "")
+    assert problems(cli, path) == [f"children.csv:1: file: {expected}"]
+
+
+@spread("encoding", ["utf-16-be", "utf-16-le"])
+def test_utf16_without_a_mark_is_still_called_utf16(cli: Cli, tmp_path: Path, encoding: str) -> None:
+    """Telling binary bytes from text without a byte-order mark keeps UTF-16 text recognised as such."""
+    assert problems(cli, write(tmp_path, "children.csv", CHILDREN, encoding=encoding)) == [
+        'children.csv:1: file: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8: '
+        'save it as "CSV UTF-8 (Comma delimited)" and import it again'
     ]
