@@ -264,11 +264,7 @@ async def audited(
             await _close_after(audit, refused.outcome, refused.reason)
             raise
         except Exception as exc:
-            # A store that could not be written (read-only here, or held by another command past
-            # SQLite's wait) holds nothing of this command: trying to record its failure would only
-            # wait as long again to fail alike, before the operator is told (bot/cli/main.py).
-            if store_read_only(exc) is None and store_busy(exc) is None:
-                await _close_after(audit, Outcome.FAILED, type(exc).__name__)
+            await _close_after(audit, Outcome.FAILED, type(exc).__name__)
             raise
         await audit.close(Outcome.DONE)
     finally:
