@@ -590,7 +590,8 @@ def store_read_only(exc: BaseException) -> str | None:
 
 STORE_BUSY = (
     "the store is busy: another signpost command (an import, a retention run, a backup …) held it for longer "
-    "than Signpost waits (30 s); run this again when that command has finished"
+    "than Signpost waits (30 s for the command, as long again to audit its failure); run this again when that "
+    "command has finished"
 )
 
 

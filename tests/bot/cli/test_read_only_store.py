@@ -119,7 +119,8 @@ def test_a_read_only_store_is_said_in_one_line_and_one_log_line_without_a_traceb
 
 BUSY = (
     "signpost: the store is busy: another signpost command (an import, a retention run, a backup …) held "
-    "it for longer than Signpost waits (30 s); run this again when that command has finished"
+    "it for longer than Signpost waits (30 s for the command, as long again to audit its failure); run this "
+    "again when that command has finished"
 )
 
 
