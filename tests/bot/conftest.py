@@ -4,7 +4,7 @@ Signpost's real aiohttp app with each front end on a loopback test server."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,7 @@ from bot.app import Signpost
 from bot.config import Settings, load_settings
 from bot.slack import render
 from bot.slack.front import SLACK_KEY, SlackFrontEnd, add_slack
-from bot.web import create_app
+from bot.web import RouteAdder, create_app
 from handlers.commands import all_specs
 from handlers.dispatch.dispatcher import Dispatcher
 from handlers.vocabulary import Platform, Principal
@@ -94,9 +94,12 @@ UNHURRIED = 120.0
 
 
 @asynccontextmanager
-async def serving(signpost: Signpost, fake: FakeSlackApi, **extra: object) -> AsyncIterator[SlackHarness]:
-    """Signpost's one aiohttp app with the Slack front end, on a loopback test server."""
-    app = create_app(signpost, slack_settings(fake, **extra), [add_slack])
+async def serving(
+    signpost: Signpost, fake: FakeSlackApi, also: Sequence[RouteAdder] = (), **extra: object
+) -> AsyncIterator[SlackHarness]:
+    """Signpost's one aiohttp app with the Slack front end (and the routes ``also`` adds: the
+    enrolment page, say), on a loopback test server."""
+    app = create_app(signpost, slack_settings(fake, **extra), [add_slack, *also])
     if "SIGNPOST_SLACK_ANSWER_BUDGET" not in extra:
         app[SLACK_KEY].answer_budget = UNHURRIED
     client = TestClient(TestServer(app, host="127.0.0.1"))

@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 import pyotp
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
 import bot.slack.front
@@ -26,17 +25,14 @@ from bot import enrol_page
 from bot.app import Signpost
 from bot.logging import configure
 from bot.slack import render
-from bot.slack.front import SLACK_KEY, add_slack
-from bot.web import create_app
 from handlers.dispatch.dispatcher import DUPLICATE
 from handlers.stepup import flow as stepup
 from handlers.vocabulary import Button, Notice, Platform, Principal
 from store.people import credentials
 from tests.access_helpers import load_access, notices, request_access
-from tests.bot.conftest import SlackHarness, slack_settings
+from tests.bot.conftest import SlackHarness, serving
 from tests.bot.log_stream import logged_at
 from tests.bot.slack.slack_requests import (
-    SignedSlack,
     SlackUser,
     another_code,
     buttons_in,
@@ -325,14 +321,11 @@ async def test_a_code_gated_button_clicked_again_before_the_code_asks_once_and_d
 
 @pytest.fixture
 async def slack_with_enrol_page(signpost: Signpost, fake_slack: FakeSlackApi) -> AsyncIterator[SlackHarness]:
-    """The one aiohttp app with the Slack front end and the enrolment page, on loopback."""
-    app = create_app(signpost, slack_settings(fake_slack), [add_slack, enrol_page.add_routes])
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield SlackHarness(signpost, app[SLACK_KEY], SignedSlack(client, fake_slack), fake_slack)
-    finally:
-        await client.close()
+    """The one aiohttp app with the Slack front end and the enrolment page, on loopback (``serving``:
+    a search is answered in the ack however long it takes, as on an unloaded machine — with the
+    1.5 s default, a loaded CI host answered the stepped-up lookup in a modal and the ack was empty)."""
+    async with serving(signpost, fake_slack, also=[enrol_page.add_routes]) as harness:
+        yield harness
 
 
 def secret_on(page: str) -> str:
