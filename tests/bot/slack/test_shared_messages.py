@@ -13,13 +13,18 @@ from tests.bot.slack.slack_requests import buttons_in, code_for, later
 from tests.bot.slack.test_interactivity import DUTY, access_request_notice, deliver_notice
 
 
-def shared_into(click: dict[str, Any], channel_id: str, name: str) -> dict[str, Any]:
-    """The click as Slack sends it when the message sits in ``channel_id`` (not the DM it was sent
-    to), posted there by the person who shared it."""
-    click["container"]["channel_id"] = channel_id
+def shared_into(app: SlackHarness, button: dict[str, Any], block_id: str, channel_id: str, name: str) -> dict[str, Any]:
+    """A click on ``button`` as Slack sends it when the message sits in ``channel_id`` (not the DM
+    it was sent to), posted there by the person who shared it."""
+    click = app.slack.block_action_from_message(DUTY, button, block_id, channel_id=channel_id)
     click["channel"] = {"id": channel_id, "name": name}
     click["message"] = {"type": "message", "user": DUTY.user_id, "ts": click["container"]["message_ts"]}
     return click
+
+
+def replacements(app: SlackHarness) -> list[dict[str, Any]]:
+    """What was posted to a clicked message's response_url to replace it."""
+    return [r.body for r in app.fake.of("response_url") if r.body.get("replace_original") is not False]
 
 
 async def test_approve_clicked_in_a_shared_copy_in_a_channel_never_replaces_that_message(
@@ -31,17 +36,12 @@ async def test_approve_clicked_in_a_shared_copy_in_a_channel_never_replaces_that
     notice, _ = await access_request_notice(slack_app)
     posted = await deliver_notice(slack_app, DUTY, notice)
     [(block_id, approve), _deny] = buttons_in(posted["blocks"])
-    click = shared_into(
-        slack_app.slack.block_action_from_message(DUTY, approve, block_id, channel_id="C0PUBLIC"),
-        "C0PUBLIC",
-        "safeguarding",
-    )
+    click = shared_into(slack_app, approve, block_id, "C0PUBLIC", "safeguarding")
     assert (await slack_app.slack.interactive(click)).status == 200
     await slack_app.front.idle()
     shown = [json.dumps(u.body["view"]) for u in slack_app.fake.of("views.update")]
     assert any("Request 1 approved" in view for view in shown)  # decided, in the clicker's own modal
-    replaced = [r.body for r in slack_app.fake.of("response_url") if r.body.get("replace_original") is not False]
-    assert replaced == []
+    assert replacements(slack_app) == []
 
 
 async def test_approve_with_a_code_in_a_shared_copy_in_a_group_dm_never_replaces_that_message(
@@ -53,11 +53,7 @@ async def test_approve_with_a_code_in_a_shared_copy_in_a_group_dm_never_replaces
     posted = await deliver_notice(slack_app, DUTY, notice)
     [(block_id, approve), _deny] = buttons_in(posted["blocks"])
     later(slack_app.signpost, minutes=6)  # decisions need a code less than 5 minutes old
-    click = shared_into(
-        slack_app.slack.block_action_from_message(DUTY, approve, block_id, channel_id="G0GROUP"),
-        "G0GROUP",
-        "mpdm-duty--someone--other-1",
-    )
+    click = shared_into(slack_app, approve, block_id, "G0GROUP", "mpdm-duty--someone--other-1")
     await slack_app.slack.interactive(click)
     await slack_app.front.idle()
     [code_view] = slack_app.fake.of("views.update")
@@ -66,8 +62,7 @@ async def test_approve_with_a_code_in_a_shared_copy_in_a_group_dm_never_replaces
     answer = await slack_app.shown_after(submission)
     assert "Request 1 approved" in json.dumps(answer["view"])
     await slack_app.front.idle()
-    replaced = [r.body for r in slack_app.fake.of("response_url") if r.body.get("replace_original") is not False]
-    assert replaced == []
+    assert replacements(slack_app) == []
 
 
 async def test_deny_clicked_in_a_copy_forwarded_into_a_dm_between_people_never_replaces_that_message(
@@ -79,11 +74,7 @@ async def test_deny_clicked_in_a_copy_forwarded_into_a_dm_between_people_never_r
     notice, _ = await access_request_notice(slack_app)
     posted = await deliver_notice(slack_app, DUTY, notice)
     [_approve, (block_id, deny)] = buttons_in(posted["blocks"])
-    click = shared_into(
-        slack_app.slack.block_action_from_message(DUTY, deny, block_id, channel_id="D0PEOPLE"),
-        "D0PEOPLE",
-        "directmessage",
-    )
+    click = shared_into(slack_app, deny, block_id, "D0PEOPLE", "directmessage")
     await slack_app.slack.interactive(click)
     await slack_app.front.idle()
     [opened] = slack_app.fake.of("views.open")
@@ -96,8 +87,7 @@ async def test_deny_clicked_in_a_copy_forwarded_into_a_dm_between_people_never_r
     answer = await slack_app.shown_after(submission)
     assert "Request 1 denied" in json.dumps(answer["view"])
     await slack_app.front.idle()
-    replaced = [r.body for r in slack_app.fake.of("response_url") if r.body.get("replace_original") is not False]
-    assert replaced == []
+    assert replacements(slack_app) == []
 
 
 async def test_approve_clicked_in_the_bots_own_dm_still_replaces_the_notice(slack_app: SlackHarness) -> None:
