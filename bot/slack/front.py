@@ -434,9 +434,9 @@ class Followups(Generic[_V]):
     def key(principal: Principal, item_id: str) -> FollowupKey:
         return (principal.tenant, principal.user_id, item_id)
 
-    def put(self, principal: Principal, item_id: str, response_url: _V) -> None:
+    def put(self, principal: Principal, item_id: str, value: _V) -> None:
         key = self.key(principal, item_id)
-        self._items[key] = (response_url, time.monotonic() + self._ttl)
+        self._items[key] = (value, time.monotonic() + self._ttl)
         self._items.move_to_end(key)
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
@@ -450,9 +450,9 @@ class Followups(Generic[_V]):
         return item[0]
 
     def pop(self, principal: Principal, item_id: str) -> _V | None:
-        url = self.get(principal, item_id)
+        value = self.get(principal, item_id)
         self._items.pop(self.key(principal, item_id), None)
-        return url
+        return value
 
 
 class SlackDeliverer:
@@ -711,9 +711,9 @@ class SlackFrontEnd:
         self.health = SlackHealth()
         self.deliverer = SlackDeliverer(self.client)
         self.followups: Followups[str] = Followups()
-        # The answers given in a slash command's own ack, by its delivery (trigger id): a retry of
-        # that delivery says Slack never had the ack (``_answer_in_ack``). Slack retries at once,
-        # then after a minute and after five; a few minutes of a busy morning's answers, ids only.
+        # The answers given in a slash command's own ack, by its delivery (trigger id): a delivery
+        # of it again (an X-Slack-Retry-Num header) says Slack never had the ack (``_answer_in_ack``).
+        # Ten minutes of a busy morning's answers, their audit references only.
         self.acked: Followups[Audited] = Followups(ttl=600.0, limit=20_000)
         self.admission = admission or Admission(settings.max_in_flight)
         self.answer_budget = settings.slack_answer_budget
@@ -992,9 +992,10 @@ class SlackFrontEnd:
         During an outage neither can reach anyone: the ack says so (the command is audited as ever).
 
         ``retry``: why Slack delivers this command again (``retry_of``), None for a first delivery.
-        Slack retries only when it had no answer in time: an answer this delivery gave in its ack
-        never reached anyone. The retry runs nothing again (``DUPLICATE``); it says so in its own
-        ack and the audit records the first answer as not shown, once (``Dispatcher.not_shown``).
+        A delivery made again is one that had no answer in time (as Slack retries its Events API):
+        an answer the first delivery gave in its ack never reached anyone. The retry runs nothing
+        again (``DUPLICATE``); it says so in its own ack and the audit records the first answer as
+        not shown, once (``Dispatcher.not_shown``).
         """
         retried = retry is not None
         command = await self._command(principal, body, text)
