@@ -8,6 +8,11 @@ Christopher, Christian and Christine), so lookups return a set of roots.
 Hand-built for Signpost from general knowledge of English naming; no personal data.
 Spelling variants that the phonetic key already merges (Catherine/Katherine/Kathryn)
 are listed anyway so that the scorer can treat them as the same name.
+
+A group may be a name alone (``SIMONE:``): listed so that the scorer knows it as a name of its
+own, apart from the name it is one letter from (Simone is Simon's sister, not his misspelling:
+``handlers.matching.score._another_name``). The brother's and sister's forms at the end of the
+list are such names.
 """
 
 from __future__ import annotations
