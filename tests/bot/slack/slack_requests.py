@@ -270,3 +270,14 @@ async def slack_events(signpost: Signpost) -> list[AuditEvent]:
     async with signpost.ctx.db.read() as session:
         stmt = select(AuditEvent).where(AuditEvent.platform == Platform.SLACK.value).order_by(AuditEvent.seq)
         return list((await session.execute(stmt)).scalars())
+
+
+def rate_limited_notice() -> dict[str, Any]:
+    """Slack's ``app_rate_limited`` callback: an Events API body with no inner event."""
+    return {
+        "token": "deprecated-verification-token",
+        "type": "app_rate_limited",
+        "team_id": "T0001",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A0001",
+    }

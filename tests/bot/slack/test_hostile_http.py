@@ -34,6 +34,7 @@ from tests.bot.slack.slack_requests import (
     later,
     link_identity,
     link_with_authenticator,
+    rate_limited_notice,
     signed_headers,
     slack_events,
 )
@@ -664,13 +665,7 @@ async def test_slacks_rate_limit_notice_is_acknowledged_200_in_one_warning(
     200, as Slack expects of every delivery (answers other than 200 to 5 % of them get the app's
     events disabled), and logged once as a warning naming the workspace and the minute, never its
     token; nothing is audited or sent."""
-    notice = {
-        "token": "deprecated-verification-token",
-        "type": "app_rate_limited",
-        "team_id": "T0001",
-        "minute_rate_limited": 1518467820,
-        "api_app_id": "A0001",
-    }
+    notice = rate_limited_notice()
     with captured(caplog) as logs:
         response = await slack_app.slack.post(json.dumps(notice), "application/json")
         await slack_app.front.idle()

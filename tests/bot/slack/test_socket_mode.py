@@ -28,6 +28,7 @@ from tests.bot.slack.slack_requests import (
     code_for,
     later,
     link_with_authenticator,
+    rate_limited_notice,
     slack_events,
 )
 from tests.factories import AMY, load_standard
@@ -191,13 +192,7 @@ async def test_socket_mode_rate_limit_notice_is_acked_and_logged_once_as_over_ht
     """Slack's ``app_rate_limited`` notice in an Events API envelope is acked and logged in the one
     warning it gets over HTTP, not taken to Bolt, which has no listener for it (its
     "slack_request_unhandled" line); nothing is sent or audited."""
-    notice = {
-        "token": "deprecated-verification-token",
-        "type": "app_rate_limited",
-        "team_id": "T0001",
-        "minute_rate_limited": 1518467820,
-        "api_app_id": "A0001",
-    }
+    notice = rate_limited_notice()
     caplog.set_level(logging.DEBUG)
     async with socket_for(slack_app) as socket:
         with structlog.testing.capture_logs() as logs:
