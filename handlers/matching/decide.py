@@ -335,8 +335,8 @@ class _Households:
     ) -> bool:
         """Whether a word typed is a slip (two edits at most) nearer another first given name registered
         in the household than any of this child's, when none of this child's first given names was
-        typed: "Teo" is one letter from her brother Theo and two from Thea; "Francesca" (a form of both
-        Francis and Frances, as the nickname table has it) two from his sister Frances. Not between
+        typed: "Teo" is one letter from her brother Theo and two from Thea; "Francesca" (a listed form of
+        Frances) two from his sister Frances. Not between
         twins agreeing alike (``_agreeing_twin``). Every typed word, as for the names above:
         "Anderson Teo" is read both ways. But not a word that is this child's own: a word of its names
         (the family name typed is no slip of a sister's first name: ALLEN is two letters from Elen), or

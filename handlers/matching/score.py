@@ -443,9 +443,9 @@ class _NameReading:
     asked_family: str = ""
     """The family name the best reading takes from the query."""
     another_name: bool = False
-    """The best reading's given name is a ``prefix`` of the child's that is a listed name of its own,
-    of other roots than the child's (``_another_name``), or a ``typo`` or ``phonetic`` form of it
-    that is a listed name (``_a_slip_to_a_name``)."""
+    """The best reading's given name is a ``prefix`` of the child's that is a name of its own (listed
+    or registered), of other roots than the child's (``_another_name``), or a ``typo`` or
+    ``phonetic`` form of it that is such a name (``_a_slip_to_a_name``)."""
 
 
 def _name_and_place(
@@ -498,33 +498,65 @@ def _name_and_place(
                     False,
                     number == 0 and reading == 0,
                     asked_family,
-                    (given_level == "prefix" and _another_name(asked_given[0], child_given[0]))
-                    or (given_level in _SLIP_LEVELS and _a_slip_to_a_name(asked_given, child_given)),
+                    (given_level == "prefix" and _another_name(asked_given[0], child_given[0], counts, weights))
+                    or (given_level in _SLIP_LEVELS and _a_slip_to_a_name(asked_given, child_given, counts, weights)),
                 )
     if best.weight == -math.inf:
         return _NameReading(place, "missing", "missing", agrees)
     return replace(best, agrees=agrees)
 
 
-def _another_name(asked: str, held: str) -> bool:
-    """A short form typed that is a listed name of its own, of other roots than the child's listed name
+def _another_name(asked: str, held: str, counts: NameCounts | None, weights: _Weights) -> bool:
+    """A short form typed that is a name of its own, of other roots than the child's listed name
     (were they shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva
     is not Evan. So too when the child's name is not listed but is a listed name of four letters or
     more with an ending of two letters at most: Daniel is not Daniella (a brother's name, as Theo is
-    not Thea). A shorter typed name or a longer ending is the shape of a short form the list lacks
-    (Cal of Calen, Isa of Isaan, May of Maya: the benchmark's nicknames lost 4.3 points of 91.2 when
-    any listed prefix counted, 2.4 with three letters allowed). Weighed as the prefix it is, but
-    another name, as a brother's or sister's is."""
+    not Thea), or a name of four letters or more that registered children bear (``_registered_name``)
+    with such an ending: Jordan is not Jordana, Carl not Carla. A shorter typed name or a longer
+    ending is the shape of a short form the list lacks (Cal of Calen, Isa of Isaan, May of Maya: the
+    benchmark's nicknames lost 4.3 points of 91.2 when any listed prefix counted, 2.4 with three
+    letters allowed). Weighed as the prefix it is, but another name, as a brother's or sister's is."""
     if asked not in NAME_ROOTS:
-        return False
+        close = len(asked) >= 4 and len(held) - len(asked) <= 2
+        return close and _spelling(asked) != _spelling(held) and _registered_name(asked, counts, weights)
     return held in NAME_ROOTS or (len(asked) >= 4 and len(held) - len(asked) <= 2)
 
 
+REGISTERED_NAME_SHARE: Final = 2e-5
+"""The share of the register (``MatchModel.population``) that must bear a given name for it to be a
+name in its own right rather than a misspelling a register holds: one child in 50,000 (220 of a
+national register of 11 million, 2 of the benchmark's 100,000; on a register of under 50,000
+children any registered name is one, as wrongly holding a slip costs less than a twin's answer)."""
+
+
+def _registered_name(name: str, counts: NameCounts | None, weights: _Weights) -> bool:
+    """Whether registered children bear ``name`` as their first given name at
+    ``REGISTERED_NAME_SHARE`` of the register or more: a name of its own, another child's, when it
+    is typed one slip from the child's (Mario for Maria, Jean for Joan, Jordan for Jordana).
+
+    The Fellegi–Sunter reading of the register's counts: a slip rarely lands on a name, and the
+    likelier it is that a brother or sister bears the name typed, the less a slip explains it; an
+    unregistered twin shares the family name, birthday and address, so nothing else typed tells
+    them apart, and giving her sibling's signposts is the worst answer there is. The name lists
+    (``store.register.nicknames``) know only the names written there; a national register knows
+    nearly every name children bear. It also holds misspellings (a registrar's slip, Catherin for
+    Catherine), each borne by a few children at most: the share keeps them slips. A spelling of
+    the child's own name (Lilly for Lily, Jaiden for Jayden: ``_spelling``) and a listed nickname
+    are hers, however many bear them; the callers ask this only of other names.
+
+    The price: a slip or a spelling that lands on another name borne so (Aiden typed for an Aidan,
+    Jade for a Jayde) is held as "more than one record could match", never accepted: 4 of FEBRL's
+    7,894 present children and 20 of the benchmark's 16,112 (seed 8), where wrong children and
+    absent children matched did not rise. False when the counts are not at hand."""
+    count = counts.get(given_count_key(name), 0) if counts else 0
+    return count > 0 and count >= REGISTERED_NAME_SHARE * weights.population
+
+
 _SLIP_LEVELS: Final = frozenset({"typo", "phonetic"})
-"""The given-name levels at which a listed name typed may be another child's (``_a_slip_to_a_name``)."""
+"""The given-name levels at which a name typed may be another child's (``_a_slip_to_a_name``)."""
 
 
-def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
+def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str], counts: NameCounts | None, weights: _Weights) -> bool:
     """A ``typo`` of the child's first given name, or a ``phonetic`` form of it (sounding alike, more
     than one letter apart: Leo for Leah, Cole for Chloe), that is a listed name of its own, of other
     roots than hers (were they shared, it would be a ``nickname``). Theo is one letter from Thea: her
@@ -533,16 +565,18 @@ def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str]) -> bool:
     be, but another name, as ``_another_name`` (Eva is not Evan). Not a space struck or left out
     (Sara Jane for Sarajane: her own letters).
 
-    Only a listed name: a national register holds a child of nearly every spelling (Lilly for
-    Lily, Jaiden for Jayden, Elliott for Elliot are the same child's name misspelt as often as
-    another's), so "a registered child bears it" would hold back the commonest slips there."""
+    A listed name, or one that registered children bear at a share no misspelling reaches
+    (``_registered_name``: Mario for Maria, Jean for Joan), but not a spelling of hers: a national
+    register holds a child of nearly every spelling (Lilly for Lily, Jaiden for Jayden, Elliott for
+    Elliot are the same child's name misspelt as often as another's), so "a registered child bears
+    it" alone would hold back the commonest slips there."""
     if _spaced_otherwise(asked, held):
         return False
     if _other_form(asked[0], held[0]):
         return True
     if _spelling(asked[0]) == _spelling(held[0]):
         return False
-    return asked[0] in NAME_ROOTS
+    return asked[0] in NAME_ROOTS or _registered_name(asked[0], counts, weights)
 
 
 def _other_form(asked: str, held: str) -> bool:
@@ -798,8 +832,8 @@ def _at_home(readings: _Readings, names: _NameReading, dob_level: str, identity:
     The one name may carry one slip (``typo``: "Cambpell", "Madelnie"), as a record-linkage
     corruption generator leaves it: a slip points to no one else at that address on that day. A
     twin shares the family name, so a slip in it tells no twin apart and risks no more than the name
-    as registered does; a slip in a given name that is another listed name (Theo for Thea:
-    ``another_name``) may be an unregistered twin's, and is not taken for her.
+    as registered does; a slip in a given name that is another name, listed or registered (Theo for
+    Thea: ``another_name``), may be an unregistered twin's, and is not taken for her.
 
     A slip is one letter wrong, missing, extra or turned in the whole of what was typed (``_one_slip``):
     not a name merely alike (Richardson for Richards, Masonry for Mason: another family's), nor her

@@ -12,7 +12,8 @@ are listed anyway so that the scorer can treat them as the same name.
 A group may be a name alone (``SIMONE:``): listed so that the scorer knows it as a name of its
 own, apart from the name it is one letter from (Simone is Simon's sister, not his misspelling:
 ``handlers.matching.score._another_name``). The brother's and sister's forms at the end of the
-list are such names.
+list are such names. Francis is not listed among the forms of Frances: it is her brother's name,
+one letter from hers, as often her twin's as her name misspelt.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ ELEANOR: ELLIE ELLA NELL NELLIE NORA ELINOR ELEANORE LEONORA ELLY
 ELIZABETH: LIZ LIZZIE LIZZY BETH BETTY BESS BESSIE ELIZA ELSIE LIBBY LISA LIZA BETSY ELISE ELISABETH BETTE
 EMILY: EM EMMY MILLIE MILLY EMILIE EMMIE
 EMMA: EM EMMY EMMIE
-FRANCES: FRAN FRANKIE FANNY FRANCESCA FRANCIS
+FRANCES: FRAN FRANKIE FANNY FRANCESCA
 FRANCIS: FRANK FRANKIE FRAN
 FREDERICK: FRED FREDDIE FREDDY FREDRICK FREDERIC
 GABRIEL: GABE GABBY
@@ -166,6 +167,16 @@ ADRIAN:
 ADRIANA:
 JULIAN:
 JULIANA:
+CARL:
+CARLA:
+JORDAN:
+JORDANA:
+MARIO:
+JEAN:
+JOAN:
+ANDREA:
+ADRIENNE:
+JOSEPHA:
 """
 
 

@@ -7,8 +7,8 @@ at his address was held because his sister is Elen (ALLEN is two letters from EL
 Samuel's because his brother is Kai (SAM two from KAI, three from SAMUEL), each "more than one could
 match" at 20 to 30 bits with nobody else near. A word that is one of the child's own names — a word of
 his names as registered, or a listed form of his first given name and of no relative's — is his, not a
-slip of another's. "Francesca" is a listed form of Francis and of his sister Frances, and two letters
-from hers: still held on his birthday (an unregistered twin sister Francesca is as likely).
+slip of another's. "Francesca", a listed form of his sister Frances's name and two letters from it, is
+still held on his birthday (an unregistered twin sister Francesca is as likely).
 
 What must stay held beside them: the sister's or brother's own name on his birthday, an unregistered
 twin's name on his birthday at his address, his names on a birthday far from his, and a listed short
@@ -46,7 +46,7 @@ CHILDREN: dict[str, Child] = {
     # A brother whose name is two letters from the listed short form of this child's.
     "samuel": ("Samuel", "White", date(2012, 4, 21), "M", "PR9 3RZ"),
     "kai": ("Kai", "White", date(2022, 11, 13), "M", "PR9 3RZ"),
-    # A sister whose name shares a root with his in the nickname table (Frances, Francis, Francesca).
+    # A sister whose name is one letter from his (Frances, Francis; Francesca a listed form of hers).
     "francis": ("Francis", "Okoro", date(2013, 6, 2), "M", "BD3 8QT"),
     "frances": ("Frances", "Okoro", date(2016, 1, 27), "F", "BD3 8QT"),
     # Twins: a sister whose first name is one letter from the family name.
@@ -86,7 +86,7 @@ NEVER_HIM = {
     "his sister's name on his birthday": ("Elen Allen 04/07/2014 MK2 0HW", "harry"),
     "his brother's name on his birthday": ("Kai White 21/04/2012 PR9 3RZ", "samuel"),
     "a slip of his brother's name on his birthday": ("Kia White 21/04/2012 PR9 3RZ", "samuel"),
-    "a listed form of his name and of his sister's, two letters from hers": (
+    "a listed form of his sister's name, two letters from hers": (
         "Francesca Okoro 02/06/2013 BD3 8QT",
         "francis",
     ),
