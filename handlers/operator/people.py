@@ -19,13 +19,12 @@ from handlers.lifecycle.flows import SWITCHED_OFF as GATE_SWITCHED_OFF
 from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
-from handlers.vocabulary import Actor, Notice
+from handlers.stepup.reset import reset_authenticator
+from handlers.vocabulary import Actor, Role
 from store.lifecycle import decommission
 from store.people import access, credentials, practitioners
 from store.people.credentials import ACTIVE
 from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIdentity
-
-RESET_NOTICE = "Your Signpost authenticator was reset by an administrator. To see results again, send: enrol"
 
 
 async def _actor(session: AsyncSession, practitioner_id: str) -> Actor:
@@ -70,16 +69,14 @@ class Reset:
 
 
 async def totp_reset(ctx: Context, audit: Audit, practitioner_id: str) -> Reset:
-    """Remove a credential (lost phone, locked, disabled) and tell the practitioner to enrol again."""
+    """Remove a credential (lost phone, locked, disabled) and tell the practitioner to enrol again
+    (``reset_authenticator``, as their duty manager's ``reset`` in chat)."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
-        existed = await credentials.reset(session, actor.practitioner_id)
+        existed = await reset_authenticator(ctx.notices, session, actor.practitioner_id, now, by=Role.ADMIN)
         detail = f"{'credential removed' if existed else 'nothing to reset'} for {actor.practitioner_id}"
         await audit.done_in(session, detail)
-        if existed:
-            notice = Notice(actor.practitioner_id, "stepup_reset", RESET_NOTICE)
-            await ctx.notices.enqueue(session, [notice], now)
     return Reset(actor.practitioner_id, existed)
 
 
