@@ -62,7 +62,7 @@ def may_send(spec: Spec, actor: Actor | None) -> bool:
     """Whether the identity and role gates let ``actor`` (None: not registered) send this command."""
     if spec.audience is Audience.REGISTERED and (actor is None or actor.status != "active"):
         return False
-    return spec.role is None or (actor is not None and actor.may(spec.role))
+    return spec.role is None or (actor is not None and spec.allows(actor))
 
 
 def may_search(actor: Actor | None) -> bool:

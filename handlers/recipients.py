@@ -39,6 +39,13 @@ class Ranked:
         return self.managers if self.managers else self.admins
 
 
+async def duty_managers_of(session: AsyncSession, authority: str, *, excluding: Collection[str] = ()) -> Holders:
+    """The active duty managers of ``authority`` but ``excluding`` (the practitioner concerned): whom
+    a notice about one of its practitioners is for, before reachability chooses among them, and who
+    may reset that practitioner's authenticator in chat (handlers/stepup/reset.py)."""
+    return await holders(session, Role.DUTY_MANAGER, authority, fallback_to_admins=False, excluding=excluding)
+
+
 async def ranked(
     session: AsyncSession,
     reaches: Collection[Platform],
@@ -51,7 +58,7 @@ async def ranked(
     leaving out ``excluding`` (the practitioner concerned: nobody decides or hears of their own)."""
     managers = Holders((), None)
     if authority is not None:
-        managers = await holders(session, Role.DUTY_MANAGER, authority, fallback_to_admins=False, excluding=excluding)
+        managers = await duty_managers_of(session, authority, excluding=excluding)
     admins = await holders(session, Role.ADMIN, excluding=excluding)
     near = await reachable(session, [*managers, *admins], reaches)
     if not near:

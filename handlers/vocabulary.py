@@ -390,15 +390,23 @@ MAY_USE = {
     Role.DUTY_MANAGER: "a duty manager or an admin",
     Role.ADMIN: "an admin",
 }
-# What a command nobody sends by its name does (a search is typed as a reference or a name and date).
-_DOES = {Action.LOOKUP: "search for a child", Action.SEARCH: "search for a child"}
+# Where admins do not stand in for the role (a command's ``Spec.admins_stand_in``).
+MAY_USE_ALONE = {**MAY_USE, Role.DUTY_MANAGER: "a duty manager"}
+# What a command nobody sends by its name does (a search is typed as a reference or a name and date),
+# or one whose name alone says too little.
+_DOES = {
+    Action.LOOKUP: "search for a child",
+    Action.SEARCH: "search for a child",
+    Action.TOTP_RESET: "reset a practitioner's authenticator",
+}
 
 
-def only_who_may(role: Role, name: str, action: Action) -> str:
+def only_who_may(role: Role, name: str, action: Action, *, admins: bool = True) -> str:
     """The answer to someone whose roles do not allow a command: who may ("Only a practitioner can
-    search for a child.", "Only an admin can use 'lead-notices'."), and what to do next."""
+    search for a child.", "Only an admin can use 'lead-notices'."), and what to do next; ``admins``
+    False where admins do not stand in for duty managers."""
     does = _DOES.get(action) or f"use '{name}'"
-    return f"Only {MAY_USE[role]} can {does}. {WHAT_YOU_CAN_DO}"
+    return f"Only {(MAY_USE if admins else MAY_USE_ALONE)[role]} can {does}. {WHAT_YOU_CAN_DO}"
 
 
 WHAT_YOU_CAN_DO = "Send help to see what you can do."

@@ -68,9 +68,10 @@ async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSe
 
 
 async def role_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
-    if spec.role is None or req.actor is None or req.actor.may(spec.role):
+    if spec.role is None or req.actor is None or spec.allows(req.actor):
         return None
-    return refusal(only_who_may(spec.role, spec.name, spec.action), f"needs {spec.role}")
+    said = only_who_may(spec.role, spec.name, spec.action, admins=spec.admins_stand_in)
+    return refusal(said, f"needs {spec.role}")
 
 
 async def check_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:

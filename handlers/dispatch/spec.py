@@ -120,6 +120,9 @@ class Spec:
     # does not offer it to anyone acting as a practitioner (the console always is one).
     unlinked_only: bool = False
     role: Role | None = Role.PRACTITIONER  # the role needed besides registration; None: any role
+    # False: only holders of ``role`` itself, where ``Actor.may`` lets an admin stand in for a duty
+    # manager (``reset``: a practitioner's authenticator is reset by their own duty manager in chat).
+    admins_stand_in: bool = True
     stepup: StepUp = StepUp.NONE
     after_switch_off: bool = False  # True: still answered once Signpost is switched off (and then without a code)
     # True: the handler changes data in the dispatcher's write transaction, which its audit event
@@ -158,6 +161,12 @@ class Spec:
     words: int | None = None
     # Sub-commands (by the first word of the arguments) whose policy differs from the command's.
     subcommands: Mapping[str, Spec] = field(default_factory=dict)
+
+    def allows(self, actor: Actor) -> bool:
+        """Whether ``actor``'s roles let them send this command (``role``, ``admins_stand_in``)."""
+        if self.role is None:
+            return True
+        return actor.may(self.role) if self.admins_stand_in else actor.has(self.role)
 
     def for_args(self, args: str) -> Spec:
         """The Spec that governs this command with these arguments."""
