@@ -8,6 +8,7 @@ from handlers.access import relay
 from handlers.access import requests as access
 from handlers.dispatch.spec import Spec
 from handlers.lifecycle import flows as lifecycle
+from handlers.stepup import reset
 
 
 def all_specs(*built: Spec) -> tuple[Spec, ...]:
@@ -20,6 +21,7 @@ def all_specs(*built: Spec) -> tuple[Spec, ...]:
         *lead_setting.SPECS,
         *history.SPECS,
         *lifecycle.SPECS,
+        *reset.SPECS,
         *built,
     )
     return (*help_commands.make_specs(features), *features)

@@ -376,13 +376,15 @@ def managers_notices(
     """Tell the duty managers when a practitioner's code entry locks or is disabled (no child data)."""
     if failure is None or not (failure.newly_locked or failure.newly_disabled):
         return []
-    who = f"{actor.practitioner_id} ({actor.role}, {actor.organisation})"
+    pid = actor.practitioner_id
+    who = f"{pid} ({actor.role}, {actor.organisation})"
     if failure.newly_disabled:
         kind = "stepup_disabled"
         text = (
             f"Signpost switched off code checks for practitioner {who} after {failure.failures} wrong "
-            f"codes in a row. They can't see results until their authenticator is reset "
-            f"(signpost totp reset {actor.practitioner_id}) and they enrol again."
+            f"codes in a row. They can't see results until their authenticator is reset and they enrol again. "
+            "Once you have confirmed by phone or in person that it is them, a duty manager of theirs resets it in "
+            f"chat (reset {pid}), an admin on the host (signpost totp reset {pid})."
         )
     else:
         kind = "stepup_locked"

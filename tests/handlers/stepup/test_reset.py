@@ -1,0 +1,171 @@
+"""`reset PRACTITIONER_ID`: a practitioner's own duty manager resets their authenticator in chat.
+
+Through the real dispatcher and policy chain, on SQLite and PostgreSQL: what the duty manager is
+told, who is refused (in the same words whether or not the id is in the register), the approval
+step-up, the audit event and the notice the practitioner gets, then their new enrolment.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.app import Signpost
+from handlers.clock import FakeClock
+from handlers.examples import for_any_store
+from handlers.help import help_lines
+from handlers.stepup import flow as stepup
+from handlers.stepup import reset
+from handlers.vocabulary import Outcome, Role
+from store.people import credentials, practitioners
+from store.people.credentials import ACTIVE, DISABLED
+from tests.access_helpers import audit_events, load_access, notices
+from tests.factories import AMY, say
+from tests.stepup_helpers import (
+    answer_challenges,
+    code_now,
+    enrol_and_step_up,
+    ensure_enrolled,
+    five_wrong_codes,
+    totp_from,
+)
+
+
+@pytest.fixture
+async def app(signpost: Signpost) -> Signpost:
+    """The standard feeds plus Southvale's duty managers (DM02, DM03); DM01 is Northshire's."""
+    await load_access(signpost)
+    return signpost
+
+
+async def disable(app: Signpost, practitioner_id: str) -> None:
+    """Switch code checks off for an enrolled practitioner, as the hundredth wrong code in a row does."""
+    await enrol_and_step_up(app, practitioner_id)
+    async with app.ctx.db.write() as session:
+        failure = await credentials.record_failure(
+            session, practitioner_id, app.ctx.clock.now(), lock_after=1000, lock_for=timedelta(0), disable_after=1
+        )
+    assert failure is not None and failure.newly_disabled
+
+
+async def state_of(app: Signpost, practitioner_id: str) -> str | None:
+    async with app.ctx.db.read() as session:
+        found = await credentials.get(session, practitioner_id)
+    return None if found is None else found.state
+
+
+async def texts_to(app: Signpost, recipient: str, kind: str) -> list[str]:
+    return [n.text for n in await notices(app, recipient) if n.kind == kind]
+
+
+async def enrols_again(app: Signpost, practitioner_id: str) -> None:
+    """``enrol`` gives a new QR code, its first code finishes the set-up, and a search answers."""
+    enrolled = await say(app, practitioner_id, "enrol")
+    assert enrolled.outcome is Outcome.DONE and enrolled.challenge is not None, enrolled
+    app.ctx.clock.advance(seconds=30)  # type: ignore[attr-defined]  # a new time step for the new code
+    code = code_now(app, totp_from(enrolled))
+    done = await say(app, practitioner_id, "code", code=code, challenge_id=enrolled.challenge.challenge_id)
+    assert done.outcome is Outcome.DONE and "You're set up" in done.text, done
+    assert (await say(app, practitioner_id, AMY)).outcome is Outcome.ANSWERED
+
+
+async def test_a_duty_manager_resets_a_disabled_practitioner_who_then_enrols(app: Signpost) -> None:
+    """DM01 resets P003, whose code checks are switched off: done, with the reminder to have checked
+    who asked; P003 is told to send enrol, and enrols; one audit event names P003 and no secret."""
+    await disable(app, "P003")
+    assert (await say(app, "P003", "enrol")).text == stepup.DISABLED_TEXT  # no way round it alone
+    await enrol_and_step_up(app, "DM01")
+    reply = await say(app, "DM01", "reset p003")
+    assert reply.outcome is Outcome.DONE, reply
+    assert "P003" in reply.text and "by phone or in person" in reply.text and "enrol" in reply.text
+    assert await state_of(app, "P003") is None
+    [told] = await texts_to(app, "P003", reset.NOTICE_KIND)
+    assert told == "Your Signpost authenticator was reset by your duty manager. To see results again, send: enrol"
+    [event] = await audit_events(app, "totp_reset")
+    assert (event.outcome, event.actor_id, event.detail) == ("done", "DM01", "credential removed for P003")
+    await enrols_again(app, "P003")
+
+
+async def test_a_locked_practitioner_is_reset_and_enrols_before_the_pause_ends(app: Signpost, clock: FakeClock) -> None:
+    """Five wrong codes pause P002's code entry and DM01 hears of it; DM01 resets, P002 enrols at once."""
+    await five_wrong_codes(app, clock, "P002")
+    assert "P002" in " ".join(await texts_to(app, "DM01", "stepup_locked"))
+    await enrol_and_step_up(app, "DM01")
+    assert (await say(app, "DM01", "reset P002")).outcome is Outcome.DONE
+    await enrols_again(app, "P002")
+
+
+async def test_another_authority_s_duty_manager_and_an_unknown_id_hear_the_same_words(app: Signpost) -> None:
+    """DM02 (Southvale) may not reset P003 (Northshire), and is told exactly what an id that is in
+    no register gets: nothing says whether P003 exists. P003's authenticator still works."""
+    await enrol_and_step_up(app, "P003")
+    await enrol_and_step_up(app, "DM02")
+    other = await say(app, "DM02", "reset P003")
+    unknown = await say(app, "DM02", "reset NOPE-404")
+    assert other.outcome is unknown.outcome is Outcome.REFUSED
+    assert other.text == unknown.text == reset.NOT_YOURS
+    assert "P003" not in other.text
+    assert await state_of(app, "P003") == ACTIVE
+    assert await texts_to(app, "P003", reset.NOTICE_KIND) == []
+    events = await audit_events(app, "totp_reset")
+    assert [(e.outcome, e.actor_id) for e in events] == [("refused", "DM02"), ("refused", "DM02")]
+    assert "NOPE" not in " ".join(e.detail for e in events)  # what was typed is sealed, never plain
+
+
+async def test_a_practitioner_and_an_admin_who_is_no_duty_manager_may_not_reset(app: Signpost) -> None:
+    """The role gate refuses P001 and AD01 (admins reset on the host), saying who may."""
+    await enrol_and_step_up(app, "P003")
+    for who in ("P001", "AD01"):
+        reply = await say(app, who, "reset P003")
+        assert reply.outcome is Outcome.REFUSED and reply.text.startswith("Only a duty manager can"), reply
+        assert "admin" not in reply.text.split(".")[0]
+    assert await state_of(app, "P003") == ACTIVE
+
+
+async def test_a_duty_manager_may_not_reset_their_own_authenticator(app: Signpost) -> None:
+    await enrol_and_step_up(app, "DM01")
+    reply = await say(app, "DM01", "reset DM01")
+    assert (reply.outcome, reply.text) == (Outcome.REFUSED, reset.OWN)
+    assert await state_of(app, "DM01") == ACTIVE
+
+
+async def test_nothing_to_reset_is_said_kindly(app: Signpost) -> None:
+    """P001 never enrolled: nothing is reset, P001 is told nothing, and DM01 hears they can enrol."""
+    await enrol_and_step_up(app, "DM01")
+    reply = await say(app, "DM01", "reset P001")
+    assert reply.outcome is Outcome.REFUSED and reply.text == reset.NOTHING.format(id="P001")
+    assert await texts_to(app, "P001", reset.NOTICE_KIND) == []
+    [event] = await audit_events(app, "totp_reset")
+    assert event.detail == "nothing to reset for P001"
+
+
+async def test_a_reset_needs_a_code_no_older_than_five_minutes(app: Signpost, clock: FakeClock) -> None:
+    """Six minutes after DM01's last code, `reset` asks for a new one first (as an approval does) and
+    changes nothing until it comes; with the code it runs."""
+    await disable(app, "P003")
+    await ensure_enrolled(app, "DM01")  # answer_challenges answers with this authenticator
+    clock.advance(minutes=6)
+    challenged = await say(app, "DM01", "reset P003")
+    assert challenged.outcome is Outcome.CHALLENGED and challenged.challenge is not None
+    assert challenged.challenge.prompt == stepup.PROMPT_APPROVAL
+    assert await state_of(app, "P003") == DISABLED
+    done = await answer_challenges(app, "DM01", challenged)
+    assert done.outcome is Outcome.DONE and await state_of(app, "P003") is None
+
+
+@pytest.mark.parametrize("typed", ["reset", "reset P003 now"])
+async def test_malformed_reset_shows_the_usage_before_any_code(app: Signpost, typed: str) -> None:
+    reply = await say(app, "DM01", typed)  # not enrolled: no code asked, the text is answered first
+    assert reply.outcome is Outcome.INVALID and reply.text.endswith(for_any_store(reset.RESET_USAGE)), reply
+
+
+async def test_help_lists_reset_for_duty_managers_only(app: Signpost) -> None:
+    async with app.ctx.db.read() as session:
+        people = {pid: await practitioners.get_actor(session, pid) for pid in ("DM01", "P001", "AD01")}
+    specs = list(app.dispatcher.specs.values())
+    listed = {
+        pid: any(line.startswith("• reset ") for line in help_lines(specs, actor)) for pid, actor in people.items()
+    }
+    assert listed == {"DM01": True, "P001": False, "AD01": False}
+    assert Role.DUTY_MANAGER in people["DM01"].roles  # type: ignore[union-attr]
