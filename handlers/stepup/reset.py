@@ -67,7 +67,9 @@ async def reset_authenticator(
 
 
 def _target(args: str) -> str:
-    target = parse_practitioner_id(args)
+    """The practitioner id, the first word (a word after it is a word too many: ``Spec.words``)."""
+    words = args.split(maxsplit=1)
+    target = parse_practitioner_id(words[0]) if words else None
     if target is None:
         raise UsageError("please give the practitioner id")
     return target

@@ -154,10 +154,14 @@ async def test_a_reset_needs_a_code_no_older_than_five_minutes(app: Signpost, cl
     assert done.outcome is Outcome.DONE and await state_of(app, "P003") is None
 
 
-@pytest.mark.parametrize("typed", ["reset", "reset P003 now"])
-async def test_malformed_reset_shows_the_usage_before_any_code(app: Signpost, typed: str) -> None:
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [("reset", "Please give the practitioner id."), ("reset P003 now", "A word too many: nothing goes after reset")],
+)
+async def test_malformed_reset_shows_the_usage_before_any_code(app: Signpost, typed: str, said: str) -> None:
     reply = await say(app, "DM01", typed)  # not enrolled: no code asked, the text is answered first
-    assert reply.outcome is Outcome.INVALID and reply.text.endswith(for_any_store(reset.RESET_USAGE)), reply
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(said), reply
+    assert reply.text.endswith(for_any_store(reset.RESET_USAGE)), reply
 
 
 async def test_help_lists_reset_for_duty_managers_only(app: Signpost) -> None:
