@@ -228,7 +228,7 @@ def _given_level(query: tuple[str, ...], child: list[str], unknown: bool | None 
         return "middle"
     if _spaced_otherwise(query, child):
         return "typo"  # Jayde N for Jayden, Sarajane for Sara Jane: one slip, not a short form
-    if len(asked) >= 2 and first.startswith(asked) and not _one_letter_dropped(asked, first, unknown):
+    if len(asked) >= 2 and first.startswith(asked) and not _one_letter_dropped(asked, first):
         return "prefix"  # Dec for Declan, Fin for Finley
     similarity = JaroWinkler.similarity(asked, first)
     if asked in NAME_ROOTS and first in NAME_ROOTS:
@@ -257,12 +257,14 @@ def _spaced_otherwise(query: tuple[str, ...], child: list[str]) -> bool:
     return (len(query) > 1 or len(child) > 1) and joined in (child[0], held)
 
 
-def _one_letter_dropped(asked: str, held: str, unknown: bool | None) -> bool:
-    """Her given name with its last letter missing (Alfi for Alfie, Isl for Isla): one slip, weighed
-    as a typo rather than as a short form, whose weight is far less. Not when the shorter is a name
-    of its own (Eva for Evan, Lex for Lexi) or one a registered child bears: that may be a brother's
-    or sister's name, and stays a short form."""
-    if len(held) != len(asked) + 1 or unknown is False:
+def _one_letter_dropped(asked: str, held: str) -> bool:
+    """Her given name with its last letter missing (Alfi for Alfie, Isl for Isla, Kai for Kaia): one
+    slip, weighed as a typo rather than as a short form, whose weight is far less. Whether the
+    shorter is a name of its own, another child's, is asked of it as of every slip
+    (``_a_slip_to_a_name``: Kai is Kaia's twin brother's name when registered children bear it),
+    except when both are listed names (Eva for Evan, Lex for Lexi): a short form of other roots,
+    asked by ``_another_name``."""
+    if len(held) != len(asked) + 1:
         return False
     return not (asked in NAME_ROOTS and held in NAME_ROOTS)
 
@@ -403,10 +405,11 @@ class Standing(StrEnum):
     weight has to carry it."""
     HOUSEHOLD = "household"
     """Family name agrees, given name is another name (or garbled, with another date), a short
-    form of the child's that is a listed name of other roots (Alexa, Alexandra's, for Alexander),
-    or one slip from the child's and a listed name of its own (Theo for Thea):
-    likelier a brother, sister or twin (a twin shares her birthday and address too) than this child.
-    Never accepted."""
+    form of the child's that is a name of its own of other roots (Alexa, Alexandra's, for
+    Alexander; Jordan for Jordana), or one slip from the child's that is a name of its own (Theo
+    for Thea, Kai for Kaia), listed or borne by registered children at ``REGISTERED_NAME_SHARE``
+    (``_name_of_its_own``): likelier a brother, sister or twin (a twin shares her birthday and
+    address too) than this child. Never accepted."""
     UNKNOWN_SURNAME = "unknown_surname"
     """The given name agrees; the family name is unlike the child's and no registered child bears it.
     A new surname (a step-parent's, an adopter's) is a surname people bear, and a misspelling of the
@@ -444,8 +447,8 @@ class _NameReading:
     """The family name the best reading takes from the query."""
     another_name: bool = False
     """The best reading's given name is a ``prefix`` of the child's that is a name of its own (listed
-    or registered), of other roots than the child's (``_another_name``), or a ``typo`` or
-    ``phonetic`` form of it that is such a name (``_a_slip_to_a_name``)."""
+    or registered: ``_name_of_its_own``), of other roots than the child's (``_another_name``), or a
+    ``typo`` or ``phonetic`` form of it that is such a name (``_a_slip_to_a_name``)."""
 
 
 def _name_and_place(
@@ -507,19 +510,39 @@ def _name_and_place(
 
 
 def _another_name(asked: str, held: str, counts: NameCounts | None, weights: _Weights) -> bool:
-    """A short form typed that is a name of its own, of other roots than the child's listed name
-    (were they shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva
-    is not Evan. So too when the child's name is not listed but is a listed name of four letters or
-    more with an ending of two letters at most: Daniel is not Daniella (a brother's name, as Theo is
-    not Thea), or a name of four letters or more that registered children bear (``_registered_name``)
-    with such an ending: Jordan is not Jordana, Carl not Carla. A shorter typed name or a longer
-    ending is the shape of a short form the list lacks (Cal of Calen, Isa of Isaan, May of Maya: the
+    """A short form typed that is a name of its own, of other roots than the child's (were they
+    shared, it would be a ``nickname``): Alexa is Alexandra's, not a short Alexander; Eva is not
+    Evan; Noel is not Noelle. Both listed, that is enough. Otherwise the typed name must be of four
+    letters or more, the child's name longer by two letters at most, and the typed name one of its
+    own (``_name_of_its_own``: listed, or borne by registered children at
+    ``REGISTERED_NAME_SHARE``, and no spelling of hers): Daniel is not Daniella, Jordan not
+    Jordana, Carl not Carla (a brother's name, as Theo is not Thea). A shorter typed name or a
+    longer ending is the shape of a short form the list lacks (Cal of Calen, Isa of Isaan: the
     benchmark's nicknames lost 4.3 points of 91.2 when any listed prefix counted, 2.4 with three
-    letters allowed). Weighed as the prefix it is, but another name, as a brother's or sister's is."""
-    if asked not in NAME_ROOTS:
-        close = len(asked) >= 4 and len(held) - len(asked) <= 2
-        return close and _spelling(asked) != _spelling(held) and _registered_name(asked, counts, weights)
-    return held in NAME_ROOTS or (len(asked) >= 4 and len(held) - len(asked) <= 2)
+    letters allowed). The child's name with only its last letter dropped is no short form but a
+    slip (``_one_letter_dropped``), asked by ``_a_slip_to_a_name`` (Kai for Kaia, May for Maya).
+    Weighed as the prefix it is, but another name, as a brother's or sister's is."""
+    if asked in NAME_ROOTS and held in NAME_ROOTS:
+        return True
+    if len(asked) < 4 or len(held) - len(asked) > 2:
+        return False
+    return _name_of_its_own(asked, held, counts, weights)
+
+
+def _name_of_its_own(asked: str, held: str, counts: NameCounts | None, weights: _Weights) -> bool:
+    """Whether a name typed close to the child's (of other roots: a listed nickname is hers) is
+    another child's name: the one home of that question for slips and short forms. Two listed names
+    are two names whatever ``_spelling`` folds (Noel and Noelle, Michel and Michelle, Noah and Noa:
+    the list holds true spellings of one name in one group, Isabel and Isabelle, Lily and Lilly).
+    Otherwise a spelling of the child's own name is hers (Isabell for Isabelle, Jaiden for
+    Jayden), and any other name is its own when the list holds it or registered children bear it
+    at ``REGISTERED_NAME_SHARE`` of the register (``_registered_name``: Mario for Maria, Kai for
+    Kaia). Bearers under the share are a misspelling a register holds (Catherin): a slip."""
+    if asked in NAME_ROOTS and held in NAME_ROOTS:
+        return True
+    if _spelling(asked) == _spelling(held):
+        return False
+    return asked in NAME_ROOTS or _registered_name(asked, counts, weights)
 
 
 REGISTERED_NAME_SHARE: Final = 2e-5
@@ -558,25 +581,24 @@ _SLIP_LEVELS: Final = frozenset({"typo", "phonetic"})
 
 def _a_slip_to_a_name(asked: tuple[str, ...], held: list[str], counts: NameCounts | None, weights: _Weights) -> bool:
     """A ``typo`` of the child's first given name, or a ``phonetic`` form of it (sounding alike, more
-    than one letter apart: Leo for Leah, Cole for Chloe), that is a listed name of its own, of other
-    roots than hers (were they shared, it would be a ``nickname``). Theo is one letter from Thea: her
-    unregistered twin brother's name as likely as a slip, and he shares her family name, her
-    birthday and her address, so nothing else typed tells them apart. Weighed as the slip it may
-    be, but another name, as ``_another_name`` (Eva is not Evan). Not a space struck or left out
-    (Sara Jane for Sarajane: her own letters).
+    than one letter apart: Leo for Leah, Cole for Chloe), that is a name of its own, listed or
+    registered, of other roots than hers (``_name_of_its_own``; were the roots shared, it would be
+    a ``nickname``). Theo is one letter from Thea: her unregistered twin brother's name as likely
+    as a slip, and he shares her family name, her birthday and her address, so nothing else typed
+    tells them apart. Weighed as the slip it may be, but another name, as ``_another_name`` (Eva
+    is not Evan). Not a space struck or left out (Sara Jane for Sarajane: her own letters). Her
+    name with an ending put on is another, listed or not (``_other_form``: Simone for Simon).
 
-    A listed name, or one that registered children bear at a share no misspelling reaches
-    (``_registered_name``: Mario for Maria, Jean for Joan), but not a spelling of hers: a national
-    register holds a child of nearly every spelling (Lilly for Lily, Jaiden for Jayden, Elliott for
-    Elliot are the same child's name misspelt as often as another's), so "a registered child bears
-    it" alone would hold back the commonest slips there."""
+    A registered name counts only at a share no misspelling reaches (``_registered_name``: Mario
+    for Maria, Jean for Joan, Kai for Kaia), and never a spelling of hers: a national register
+    holds a child of nearly every spelling (Lilly for Lily, Jaiden for Jayden, Elliott for Elliot
+    are the same child's name misspelt as often as another's), so "a registered child bears it"
+    alone would hold back the commonest slips there."""
     if _spaced_otherwise(asked, held):
         return False
     if _other_form(asked[0], held[0]):
         return True
-    if _spelling(asked[0]) == _spelling(held[0]):
-        return False
-    return asked[0] in NAME_ROOTS or _registered_name(asked[0], counts, weights)
+    return _name_of_its_own(asked[0], held[0], counts, weights)
 
 
 def _other_form(asked: str, held: str) -> bool:
@@ -623,8 +645,12 @@ def _unknown_names(readings: _Readings, counts: NameCounts | None) -> tuple[bool
 
 def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | None:
     """True: no registered child bears this first given name and it is no known name (a
-    misspelling); False: a registered child bears it (a name); None: the register's counts are not
-    at hand (empty counts say nothing)."""
+    misspelling); False: a registered child bears it or it is listed (a spelling someone has, which
+    keeps two slips or another first letter from reading as her name garbled); None: the
+    register's counts are not at hand (empty counts say nothing). Whether the name typed is a name
+    of its own, another child's, when it is one slip or a short form from hers is another question,
+    asked in one place (``_name_of_its_own``, at ``REGISTERED_NAME_SHARE``): a register holds
+    misspellings too, a few children each."""
     if not counts or not given:
         return None
     if counts.get(given_count_key(given[0])):

@@ -142,3 +142,94 @@ def test_the_price_another_spelling_that_registered_children_bear_is_held(
     (the practitioner retypes or gives the reference), never the child."""
     counts = _counts(model.population, **{registered: 0.0003, typed: 0.0003})
     assert _kind(_child(registered), typed, model, counts) is DecisionKind.AMBIGUOUS
+
+
+SAME_FOLD = [
+    ("Noel", "Noelle"),
+    ("Joel", "Joelle"),
+    ("Michel", "Michelle"),
+    ("Jean", "Jeanne"),
+    ("Rene", "Renee"),
+    ("Marcel", "Marcelle"),
+    ("Emmanuel", "Emmanuelle"),
+    ("Raphael", "Raphaelle"),
+    ("Noah", "Noa"),
+    ("Joan", "Johan"),
+]
+"""A brother's and a sister's names that ``score._spelling`` folds alike (a doubled letter, a final
+E, an H after the first letter): two names, not two spellings of one."""
+
+SAME_FOLD_BOTH_WAYS = [*SAME_FOLD, *((typed, registered) for registered, typed in SAME_FOLD)]
+
+
+@pytest.mark.parametrize(("registered", "typed"), SAME_FOLD_BOTH_WAYS)
+def test_a_brothers_and_sisters_names_the_spelling_fold_makes_alike_are_two_without_name_counts(
+    registered: str, typed: str
+) -> None:
+    assert _kind(_child(registered), typed, NATIONAL, None) is not DecisionKind.MATCH
+
+
+@pytest.mark.parametrize("model", [BENCHMARK, NATIONAL], ids=["100k", "national"])
+@pytest.mark.parametrize(("registered", "typed"), SAME_FOLD_BOTH_WAYS)
+def test_a_brothers_and_sisters_names_the_spelling_fold_makes_alike_are_two_with_name_counts(
+    registered: str, typed: str, model: MatchModel
+) -> None:
+    counts = _counts(model.population, **{registered: 0.0003, typed: 0.0003})
+    assert _kind(_child(registered), typed, model, counts) is not DecisionKind.MATCH
+
+
+SHORT_DROPPED = [
+    ("Kaia", "Kai"),
+    ("Alia", "Ali"),
+    ("Jana", "Jan"),
+    ("Dana", "Dan"),
+    ("Jaya", "Jay"),
+    ("Maya", "May"),
+    ("Lena", "Len"),
+    ("Amya", "Amy"),
+]
+"""(registered, typed): a name of three letters that is the child's without its last letter."""
+
+
+@pytest.mark.parametrize("model", [BENCHMARK, NATIONAL], ids=["100k", "national"])
+@pytest.mark.parametrize(("registered", "typed"), [*SHORT_DROPPED, *((t, r) for r, t in SHORT_DROPPED)])
+def test_a_three_letter_name_registered_children_bear_is_another_childs(
+    registered: str, typed: str, model: MatchModel
+) -> None:
+    """Kai typed for a registered Kaia: her twin brother's name, however short; the register's
+    counts say it is a name, and that must not make it a short form of hers."""
+    counts = _counts(model.population, **{registered: 0.0003, typed: 0.0003})
+    assert _kind(_child(registered), typed, model, counts) is not DecisionKind.MATCH
+
+
+@pytest.mark.parametrize("model", [BENCHMARK, NATIONAL], ids=["100k", "national"])
+@pytest.mark.parametrize(
+    ("registered", "typed", "share"),
+    [
+        ("Isabel", "Isabelle", 0.0003),  # spellings of one name, however many bear each
+        ("Isabelle", "Isabel", 0.0003),
+        ("Isabelle", "Isabell", 0.0003),
+        ("Isabell", "Isabelle", 0.0003),
+        ("Lilly", "Lily", 0.0003),
+        ("Kaia", "Kai", 0.0),  # a letter dropped that no child bears
+        ("Kaia", "Kai", 0.000001),  # or one child in a million: a misspelling registered
+        ("Samuel", "Sam", 0.0003),
+        ("Nicholas", "Nick", 0.0003),
+    ],
+)
+def test_a_spelling_or_slip_of_her_own_name_is_still_her(
+    registered: str, typed: str, share: float, model: MatchModel
+) -> None:
+    shares = {registered: 0.0003} | ({typed: share} if share else {})
+    counts = _counts(model.population, **shares)
+    if share and share * model.population < 1:
+        counts[given_count_key(typed.upper())] = 1
+    assert _kind(_child(registered), typed, model, counts) is DecisionKind.MATCH
+
+
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [("Isabel", "Isabelle"), ("Isabelle", "Isabel"), ("Isabelle", "Isabell"), ("Lily", "Lilly"), ("Lilly", "Lily")],
+)
+def test_a_spelling_of_her_own_name_is_still_her_without_name_counts(registered: str, typed: str) -> None:
+    assert _kind(_child(registered), typed, NATIONAL, None) is DecisionKind.MATCH
