@@ -133,7 +133,9 @@ def test_a_slip_is_still_her_without_name_counts(registered: str, typed: str) ->
 
 
 @pytest.mark.parametrize("model", [BENCHMARK, NATIONAL], ids=["100k", "national"])
-@pytest.mark.parametrize(("registered", "typed"), [("Aidan", "Aiden"), ("Jayde", "Jade")])
+@pytest.mark.parametrize(
+    ("registered", "typed"), [("Aidan", "Aiden"), ("Kiera", "Keira"), ("Leila", "Layla"), ("Oscar", "Oskar")]
+)
 def test_the_price_another_spelling_that_registered_children_bear_is_held(
     registered: str, typed: str, model: MatchModel
 ) -> None:
@@ -233,3 +235,25 @@ def test_a_spelling_or_slip_of_her_own_name_is_still_her(
 )
 def test_a_spelling_of_her_own_name_is_still_her_without_name_counts(registered: str, typed: str) -> None:
     assert _kind(_child(registered), typed, NATIONAL, None) is DecisionKind.MATCH
+
+
+SPELLINGS = [
+    ("Lacy", "Lacey"),
+    ("Darcy", "Darcey"),
+    ("Evie", "Evey"),
+    ("Haley", "Hayley"),
+    ("Jaden", "Jayden"),
+    ("Kaden", "Kayden"),
+    ("Layla", "Laila"),
+]
+"""Spellings of one name, an "-ey" ending for "-y" or "-ie", or an "ay" or "ai" for an "a" before a
+consonant (``score._spelling``): hers, however many registered children bear each."""
+
+
+@pytest.mark.parametrize("model", [BENCHMARK, NATIONAL], ids=["100k", "national"])
+@pytest.mark.parametrize(("registered", "typed"), [*SPELLINGS, *((t, r) for r, t in SPELLINGS)])
+def test_a_common_spelling_of_her_name_that_registered_children_bear_is_hers(
+    registered: str, typed: str, model: MatchModel
+) -> None:
+    counts = _counts(model.population, **{registered: 0.0003, typed: 0.0003})
+    assert _kind(_child(registered), typed, model, counts) is DecisionKind.MATCH
