@@ -12,8 +12,11 @@ are listed anyway so that the scorer can treat them as the same name.
 A group may be a name alone (``SIMONE:``): listed so that the scorer knows it as a name of its
 own, apart from the name it is one letter from (Simone is Simon's sister, not his misspelling:
 ``handlers.matching.score._another_name``). The brother's and sister's forms at the end of the
-list are such names. Francis is not listed among the forms of Frances: it is her brother's name,
-one letter from hers, as often her twin's as her name misspelt.
+list are such names, among them the pairs ``handlers.matching.score._spelling`` folds alike
+(Noel and Noelle, Yvon and Yvonne, Kai and Kay, Corey and Cori): two listed names are two names
+whatever the fold says, so a true spelling of one name belongs in that name's group (Isabel and
+Isabelle under Isabella), never alone. Francis is not listed among the forms of Frances: it is
+her brother's name, one letter from hers, as often her twin's as her name misspelt.
 """
 
 from __future__ import annotations
@@ -194,6 +197,28 @@ RAPHAELLE:
 NOAH:
 NOA:
 JOHAN:
+YVON:
+YVONNE:
+LUCIEN:
+LUCIENNE:
+JULIEN:
+JULIENNE:
+FABIEN:
+FABIENNE:
+ADRIEN:
+GAEL:
+GAELLE:
+AXEL:
+AXELLE:
+PASCAL:
+PASCALE:
+DEAN:
+DEANNE:
+PAULE:
+TONI:
+KAI:
+COREY: CORY KOREY
+CORI:
 """
 
 
