@@ -596,7 +596,7 @@ SPECS = (
         name="message",
         action=Action.RELAY_MESSAGE,
         run=message,
-        check=parsed_by(_message_args),
+        check=screening.details_first(lambda args: ("message", _message_args(args)[1]), called="message"),
         summary="send a message about a shielded record to the professional responsible",
         usage=MESSAGE_USAGE,
         stepup=StepUp.FRESH,
@@ -607,7 +607,8 @@ SPECS = (
         name="reply",
         action=Action.RELAY_MESSAGE,
         run=answer,
-        check=parsed_by(_id),  # a reply's length is judged once the relay is found
+        # A reply's length is judged once the relay is found; any child's details at once, before a code.
+        check=screening.details_first(lambda args: ("reply", _text_of(_id(args)[1])), called="answer"),
         summary="answer a message relayed to you",
         usage=REPLY_USAGE,
         role=None,  # whoever the relay chose (``taking``), an admin-only account too

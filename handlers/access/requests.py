@@ -164,6 +164,21 @@ def _request_args(args: str) -> tuple[int | str, str]:
     return ref, purpose
 
 
+def _purpose_of(args: str) -> tuple[str, str]:
+    """The purpose, as the audit detail and the writer call it (``screening.details_first``)."""
+    return "purpose", _request_args(args)[1]
+
+
+def _record_named(args: str) -> str:
+    """What a request stopped for a code keeps of its text (``Spec.stopped_terms``): the record it
+    names (a reference, or a search's handle), not the purpose, screened for the child's name only
+    once the code is given."""
+    target = reference_in(lambda typed: split_target(typed)[0])(args)
+    if target is None:
+        return ""
+    return found.handle(target) if isinstance(target, str) else format_ref(target)
+
+
 async def request_access(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """Ask the child's duty managers for time-bound access to a shielded record."""
     actor = req.actor
@@ -261,6 +276,22 @@ def _deny_args(args: str) -> tuple[str, int, str]:
     kind, request_id, reason = parse_id(args)
     screening.within_limit(reason, "reason")
     return kind, request_id, reason
+
+
+def _reason_of(args: str) -> tuple[str, str]:
+    """The denial reason, as the audit detail and the writer call it (``screening.details_first``)."""
+    kind, request_id, reason = _deny_args(args)
+    return f"reason for {'registration R' if kind == 'R' else 'request '}{request_id}", reason
+
+
+def _decision_named(args: str) -> str:
+    """What a denial stopped for a code keeps of its text (``Spec.stopped_terms``): the request it
+    decides, not the reason, screened for the child's name only once the code is given."""
+    try:
+        kind, request_id, _ = parse_id(args)
+    except UsageError:
+        return ""
+    return f"{kind}{request_id}"
 
 
 async def deny(ctx: Context, req: Request, session: AsyncSession) -> Result:
@@ -470,8 +501,9 @@ SPECS = (
         usage=REQUEST_USAGE,
         stepup=StepUp.FRESH,
         writes=True,
-        check=parsed_by(_request_args),
+        check=screening.details_first(_purpose_of, called="purpose", usage=REQUEST_USAGE),
         names_child=reference_in(lambda args: split_target(args)[0]),
+        stopped_terms=_record_named,
     ),
     Spec(
         name="approve",
@@ -493,7 +525,8 @@ SPECS = (
         role=Role.DUTY_MANAGER,
         stepup=StepUp.APPROVAL,
         writes=True,
-        check=parsed_by(_deny_args),
+        check=screening.details_first(_reason_of, called="reason"),
+        stopped_terms=_decision_named,
     ),
     Spec(
         name="pending",

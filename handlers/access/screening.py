@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result
+from handlers.dispatch.spec import Check, Request, Result, bad_reference
 from handlers.grammar import UsageError
 from handlers.privacy import details_text, mentions_identity, mentions_reference, other_details
+from handlers.refs import InvalidReference
 from handlers.vocabulary import Outcome, Reply, format_ref, plural
 from store.audit.refusals import DETAILS_REFUSED, hold_practitioner, identity_refusals, refused_detail
 from store.keys.crypto import KeyRing
@@ -68,6 +69,26 @@ def refuse_details(
     if usage:
         answer = f"{answer}\n\n{usage}"
     return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{DETAILS_REFUSED}: {what}")
+
+
+def details_first(text_of: Callable[[str], tuple[str, str]], *, called: str, usage: str = "") -> Check:
+    """A ``Spec.check``: the command's own parse (``text_of``, answering ``what`` the text is called
+    in the audit detail and the text itself; ``UsageError`` or ``InvalidReference`` as the handler
+    would have them), then ``refuse_details`` on the text. From the text alone, so the dispatch chain
+    answers it before anyone is asked for a code (``chain.check_gate``): a text that gives any
+    child's reference, date of birth or postcode is never parked for the code, nor sealed in the
+    audit event of the code asked for, so "Nothing was passed on or kept" holds however fresh the
+    writer's last code is. The refusal names no child (nothing of one was read, as for any text
+    that does not fit); the handler screens the text again, for the child's own name, once it runs."""
+
+    def check(args: str, now: datetime) -> Result | None:
+        try:
+            what, text = text_of(args)
+        except InvalidReference as exc:
+            return bad_reference(exc)
+        return refuse_details(text, now, called=called, what=what, usage=usage)
+
+    return check
 
 
 @dataclass(frozen=True)

@@ -456,7 +456,10 @@ class Dispatcher:
         (``Spec.names_child``), they are sealed as the handler's answer would seal them: under the
         child's key, so they die with it; none kept for a child already destroyed; a reference that
         names no child as before. One read by primary key, made only then (and, for the handle of
-        a search by name and date of birth, one read of that search's event)."""
+        a search by name and date of birth, one read of that search's event). A command whose free
+        text is screened once it runs keeps only what ``Spec.stopped_terms`` says."""
+        if stopped.terms and spec.stopped_terms is not None:
+            stopped = replace(stopped, terms=spec.stopped_terms(req.args))
         ref = spec.names_child(req.args) if (stopped.terms and spec.names_child) else None
         if isinstance(ref, str):  # the handle of the asker's own search: the child it found, if still theirs
             ref = None if req.actor is None else await resolve_handle(session, ref, req.actor.practitioner_id, req.now)

@@ -147,6 +147,11 @@ class Spec:
     # (``Dispatcher._chain``), not the month's, so they die with the child. A string: the handle of
     # the asker's own search by name and date of birth (handlers/access/found.py), resolved then.
     names_child: Callable[[str], int | str | None] | None = None
+    # What of the arguments a gate that stops the command with its terms (a code asked for first)
+    # keeps, when not all of them (None: all): a command whose free text its handler screens for the
+    # child's name once it runs (handlers/access/screening.py) keeps only the record it names, so a
+    # text refused after the code was never kept.
+    stopped_terms: Callable[[str], str] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler;
     # with the command's time, which the handler reads as of (``Request.now``).
