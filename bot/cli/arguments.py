@@ -82,19 +82,24 @@ def practitioner_id(text: str) -> str:
 
 
 HIDDEN_REF = "that reference holds a control character or an invisible formatting mark"
+NOT_A_REF = "a child's reference is ten digits, with spaces or dashes between them if you like, e.g. 999 000 0018"
 
 
 def child_reference(text: str) -> int:
     """A child's reference typed on the command line (``999 000 0018``, spaces or dashes allowed), as
     chat reads one: text holding a character that does not show as itself (``999\\x07000\\x1b0018``)
     is no reference, whatever digits it holds, and is a usage error (``handlers.grammar.hides_characters``,
-    the home chat and ``--actor`` refuse it in); else a typo is one, by the check digit. The one reading
-    for every argument that names a child."""
+    the home chat and ``--actor`` refuse it in); so is text that is more than a reference
+    (``999-000-0018x``, ``ref 999 000 0018``: chat reads a reference only in the shape
+    ``looks_like_reference`` takes), whose digits alone would name a child; else a typo is one, by the
+    check digit. The one reading for every argument that names a child."""
     from handlers.grammar import hides_characters
-    from handlers.refs import InvalidReference, parse_reference
+    from handlers.refs import InvalidReference, looks_like_reference, parse_reference
 
     if hides_characters(text):
         raise argparse.ArgumentTypeError(HIDDEN_REF)
+    if not looks_like_reference(text.strip()):
+        raise argparse.ArgumentTypeError(NOT_A_REF)
     try:
         return parse_reference(text)
     except InvalidReference as exc:

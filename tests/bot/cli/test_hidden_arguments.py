@@ -137,6 +137,31 @@ def test_the_same_reference_typed_plainly_still_gives_its_report(env: dict[str, 
     assert "999 000 0018" in run.stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "args", "argument"),
+    [
+        ("audit sar", ("999-000-0018x",), "CHILD_REF"),
+        ("audit sar", ("ref", "999", "000", "0018"), "CHILD_REF"),
+        ("audit sar", ("99900000180",), "CHILD_REF"),
+        ("audit export", ("--child", "#9990000018"), "--child"),
+    ],
+    ids=["letter-after", "word-before", "eleven-digits", "export-sign-before"],
+)
+def test_a_child_reference_with_more_than_its_digits_is_refused_with_the_usage(
+    env: dict[str, str], tmp_path: Path, command: str, args: tuple[str, ...], argument: str
+) -> None:
+    """Chat reads a reference only in the shape ``looks_like_reference`` takes (ten digits, spaces or
+    dashes between them): `audit sar 999-000-0018x` made Amy Jones's report from the digits it held."""
+    before = audit_events(env, tmp_path)
+    run = run_signpost(*command.split(), *args, env=env, cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == "", (run.stdout, run.stderr)
+    lines = said(run.stderr)
+    assert lines[0].startswith(f"usage: signpost {command}"), run.stderr
+    assert argument in lines[-1] and "ten digits" in lines[-1], run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(audit_events(env, tmp_path)) == len(before) + 1  # the export just above, and nothing else
+
+
 def test_no_command_reads_a_path_unchecked() -> None:
     """Every argument naming a file or folder is read by the one check (``bot.cli.arguments.file_path``),
     so a command added later cannot take a path that prints a control sequence: none reads a bare Path."""
