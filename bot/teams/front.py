@@ -105,6 +105,7 @@ from bot.teams.tokens import EntraTokens, TokenUnavailable
 from bot.web import ADMISSION_KEY, ANSWERS_BUSY_KEY, BodyRefused, RouteAdder, json_document, read_body
 from handlers.grammar import hides_characters, trim
 from handlers.vocabulary import Action, Button, Command, Notice, Outcome, Platform, Principal, Reply
+from store.audit.log import AuditWriteFailed
 from store.people import conversations
 
 log = structlog.get_logger("signpost.teams")
@@ -569,7 +570,7 @@ def _unanswerable(activity: Activity, body: dict[str, Any]) -> list[str]:
         ("tenant", "unkeepable", _tenants_keepable(activity)),
         ("recipient", "control_character", bot is None or _plain_id(bot.id)),
     )
-    too_long = [f"{name}:too_long_to_answer" for name in _echoed_too_long(activity)]
+    too_long = [f"{name}:{TOO_LONG_TO_ANSWER}" for name in _echoed_too_long(activity)]
     return [f"{name}:{problem}" for name, problem, ok in checks if not ok] + too_long
 
 
@@ -601,6 +602,23 @@ def _activity_problems(body: dict[str, Any]) -> list[str]:
 
 
 UNREADABLE_VALUE = "value:unreadable"
+TOO_LONG_TO_ANSWER = "too_long_to_answer"
+# The audit detail of a signed activity no answer can reach (``Unanswerable``): fixed text.
+UNANSWERABLE = "unanswerable activity: a text too long to answer"
+
+
+class Unanswerable(Exception):
+    """A well-formed activity that names its sender, but that no answer can reach: the SDK copies a
+    text of it too long for Teams into every answer (``_echoed_too_long``). Not run; refused 400 in
+    one line, and audited under its sender once its token, serviceUrl, channel and tenant are
+    trusted (``TeamsFrontEnd.handle``), as Slack audits a signed request it cannot read."""
+
+    def __init__(self, body: dict[str, Any], problems: list[str]) -> None:
+        super().__init__("unanswerable activity")
+        self.body = body
+        self.problems = problems
+
+
 # What a click on no button of Signpost's carries, by the invoke's name: read as one it does not know.
 _NO_BUTTON: dict[str, dict[str, Any]] = {
     "adaptiveCard/action": {"action": {"type": "Action.Execute", "verb": "", "data": {}}},
@@ -838,17 +856,21 @@ class TeamsFrontEnd:
 
         401: no valid token, or a serviceUrl other than the signed one. 400: not a well-formed
         activity (logged without any of its values), except a person's message whose content alone
-        cannot be read: run as a message with nothing in it (help, audited). 403: a channel other than Teams or a tenant
+        cannot be read: run as a message with nothing in it (help, audited); one no answer can reach
+        (``Unanswerable``) is audited under its sender, then refused. 403: a channel other than Teams or a tenant
         not configured (audited). Nothing is processed in any of these cases.
         """
         identity = await self.authenticate(request)
         if identity is None:
             return web.json_response({"error": "unauthorized"}, status=401)
+        unanswerable: list[str] = []
         try:
             body = await self._activity_body(request)
         except BodyRefused as unread:
             log.warning("teams_activity_invalid", problems=[f"body:{unread.reason}"])
             return web.json_response({"error": "bad activity"}, status=unread.status)
+        except Unanswerable as refused_400:
+            body, unanswerable = refused_400.body, refused_400.problems
         if body is None:
             return web.json_response({"error": "bad activity"}, status=400)
         if not self.setup.anonymous:
@@ -860,6 +882,10 @@ class TeamsFrontEnd:
         if refused is not None:
             await self._audit_refusal(body, refused)
             return web.json_response({"error": "forbidden"}, status=403)
+        if unanswerable:
+            log.warning("teams_activity_invalid", problems=unanswerable)
+            await self._audit_unanswerable(body)
+            return web.json_response({"error": "bad activity"}, status=400)
         result = await self.adapter.process_request(_Incoming(request, identity, body), self.bot)
         if result.body is not None:
             return web.json_response(result.body, status=result.status_code, headers=result.headers)
@@ -898,6 +924,8 @@ class TeamsFrontEnd:
             if not _activity_problems(bare):
                 log.warning("teams_message_unreadable", problems=problems)
                 return bare
+        if problems and all(problem.endswith(f":{TOO_LONG_TO_ANSWER}") for problem in problems):
+            raise Unanswerable(body, problems)  # the caller logs it, and audits it once it trusts it
         if problems:
             log.warning("teams_activity_invalid", problems=problems)
             return None
@@ -914,6 +942,19 @@ class TeamsFrontEnd:
         if self.setup.tenants and not _activity_tenants(body) <= self.setup.tenants:
             return "tenant not configured"
         return None
+
+    async def _audit_unanswerable(self, body: dict[str, Any]) -> None:
+        """A signed activity from a trusted channel and tenant that no answer can reach
+        (``Unanswerable``): audited once, as ``usage``, invalid, with none of what it carried, under
+        the practitioner linked to the sender it names, if any (its token was verified). Logged by
+        the caller; a failed write is logged here, and the activity refused all the same."""
+        command = Command(claimed(body), "", uuid.uuid4().hex, channel="refused")
+        try:
+            await self.signpost.dispatcher.refuse_unheard(
+                command, UNANSWERABLE, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
+            )
+        except AuditWriteFailed:
+            log.error("audit_write_failed", action=Action.USAGE.value, kind="teams_unanswerable")
 
     async def _audit_refusal(self, body: dict[str, Any], detail: str, *, logged: bool = True) -> None:
         """One audit event for a refused activity, under the identity it claimed (``claimed``),

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import Signpost
-from bot.teams.front import MAX_ACTIVITY, SENT_PRIVATELY
+from bot.teams.front import MAX_ACTIVITY, SENT_PRIVATELY, UNANSWERABLE
 from store.tables.audit import AuditEvent
 from tests.bot.teams.teams_support import DANA, PRIYA, TeamsApp, TeamsUser, message
 from tests.bot.teams.teams_tokens import CLIENT_ID, ISSUER, Signer
@@ -534,7 +534,9 @@ async def test_text_too_long_to_echo_in_an_answer_is_refused_in_one_line(
     """The SDK copies the accounts' names and roles, the conversation's name, role and type, and
     the locale into every answer: 100,000 characters in any of them made an answer Teams refused
     (413), after the command had run, logged as an error with its traceback. Refused before the
-    turn, like an id too long to route."""
+    turn, like an id too long to route; but its token checks out and it names its sender, so it is
+    audited once under the practitioner linked to them, as Slack's signed request it cannot read is
+    (no answer can reach them: any would carry the text Teams refuses)."""
     activity = message(PRIYA, "help", connector.url)
     if len(where) == 1:
         activity[where[0]] = "N" * 100_000
@@ -543,7 +545,10 @@ async def test_text_too_long_to_echo_in_an_answer_is_refused_in_one_line(
     status, events, sent, log = await post(
         teams_secured, loaded, connector, logs, activity, signer.token(connector.url)
     )
-    assert status == 400 and not events and not sent
+    assert status == 400 and not sent
+    assert [(e.actor_id, e.user_id, e.action, e.outcome, e.detail, e.terms) for e in events] == [
+        ("P002", PRIYA.aad, "usage", "invalid", UNANSWERABLE, None)
+    ]
     [line] = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
     assert line["event"] == "teams_activity_invalid" and line["problems"] == [f"{where[0]}:too_long_to_answer"]
     assert "Traceback" not in log and "NNNN" not in log
