@@ -39,6 +39,7 @@ from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnre
 from handlers import lead
 from handlers.context import Context
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
+from handlers.stepup.reset import NOTICE_KIND as RESET_KIND
 from handlers.vocabulary import Notice, Platform, Principal
 from store.db import is_deadlock
 from store.delivery import notices, outbox
@@ -86,8 +87,9 @@ ABSENT_FOR = "not sent: not at the console for 7 days"
 # And for one never tried in its week (held behind an earlier one that kept failing, or no pass ran).
 WAITED_FOR = "not sent: waiting for 7 days"
 # Notices every linked chat account must see (not just the first that answers): a new link to a
-# practitioner's id is told everywhere they can be reached, so a link they did not ask for is seen.
-EVERY_ACCOUNT = frozenset({"registration_approved"})
+# practitioner's id, or a reset of their authenticator, is told everywhere they can be reached, so one
+# they did not ask for is seen (the account that asked may be the taken one).
+EVERY_ACCOUNT = frozenset({"registration_approved", RESET_KIND})
 
 
 class NotPresent(DeliveryFailed):

@@ -24,6 +24,7 @@ from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.recipients import who_is_told
 from handlers.stepup import totp
+from handlers.stepup.reset import how_to_reset
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
 from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
@@ -383,8 +384,7 @@ def managers_notices(
         text = (
             f"Signpost switched off code checks for practitioner {who} after {failure.failures} wrong "
             f"codes in a row. They can't see results until their authenticator is reset and they enrol again. "
-            "Once you have confirmed by phone or in person that it is them, a duty manager of theirs resets it in "
-            f"chat (reset {pid}), an admin on the host (signpost totp reset {pid})."
+            f"{how_to_reset(actor)}"
         )
     else:
         kind = "stepup_locked"

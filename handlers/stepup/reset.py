@@ -9,7 +9,13 @@ A chat account alone can never replace a working authenticator (``enrol`` is ref
 works or is switched off), so a reset sits with a person who knows the practitioner: one of their
 duty managers (those a lockout notice is for: ``handlers.recipients.duty_managers_of``), never
 themselves, with a code as fresh as an approval's, reminded to confirm who asks before they reset.
-Anyone else hears the same words whether or not the id is in the register.
+Anyone else hears the same words whether or not the id is in the register. Nobody who holds the duty
+manager or admin role is reset in chat: an admin does it on the host, so a taken admin's (or duty
+manager's) chat account and one credulous duty manager are not enough to take their powers.
+
+A reset is told to the practitioner on every linked chat account and at their recorded secure email
+(the one that asked may be the taken one), and to the authority's other duty managers (ids only), so
+a reset nobody asked for is noticed.
 """
 
 from __future__ import annotations
@@ -21,18 +27,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context, NoticeSink
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
 from handlers.grammar import UsageError, parse_practitioner_id
-from handlers.recipients import duty_managers_of
-from handlers.vocabulary import Action, Notice, Outcome, Reply, Role
+from handlers.recipients import duty_managers_of, who_is_told
+from handlers.vocabulary import Action, Actor, Notice, Outcome, Reply, Role
+from store.delivery.notices import EMAIL_KIND
 from store.people import credentials, practitioners
 
-NOTICE_KIND = "stepup_reset"
-RESET_NOTICE = "Your Signpost authenticator was reset by {by}. To see results again, send: enrol"
+NOTICE_KIND = "stepup_reset"  # one every linked chat account must see (bot.notify.EVERY_ACCOUNT)
+RESET_NOTICE = (
+    "Your Signpost authenticator was reset by {by}. If you did not ask for this, tell a Signpost admin at once. "
+    "To see results again, send: enrol"
+)
+# For the authority's other duty managers (or the admins when it has none): ids only.
+MANAGERS_KIND = "stepup_reset_by"
+MANAGERS_NOTICE = (
+    "Duty manager {by} reset practitioner {id}'s Signpost authenticator. If you did not expect this, check with "
+    "{by}, and with {id} by phone or in person."
+)
 RESET_BY = {Role.ADMIN: "an administrator", Role.DUTY_MANAGER: "your duty manager"}
 
 SUMMARY = "reset a practitioner's authenticator, once you have confirmed it is them who asks"
 RESET_USAGE = (
-    "reset PRACTITIONER_ID, e.g. reset NS-P0002 (a practitioner of your local authority whose authenticator is "
-    "lost, paused or switched off; they then send enrol for a new QR code)"
+    "reset PRACTITIONER_ID, e.g. reset NS-P0002 (a practitioner of your local authority, not a duty manager or "
+    "admin, whose authenticator is lost, paused or switched off; they then send enrol for a new QR code)"
 )
 CONFIRM_FIRST = (
     "Reset only for someone you have confirmed by phone or in person is the practitioner: a chat account "
@@ -51,6 +67,22 @@ OWN = (
     "You can't reset your own authenticator: ask another duty manager of your local authority or a Signpost "
     "admin, who will confirm it is you first."
 )
+# Those who hold these roles are reset by an admin on the host (only for an id of the duty manager's
+# own authority: anyone else's is NOT_YOURS, so nothing says which ids exist elsewhere).
+GUARDED = (Role.ADMIN, Role.DUTY_MANAGER)
+ON_THE_HOST = (
+    "{id} is a Signpost duty manager or admin, so their authenticator is reset only by a Signpost admin on the "
+    "host (signpost totp reset), never in chat: nothing was reset. Please ask a Signpost admin."
+)
+HOW_TO_RESET = "First confirm by phone or in person that it is them asking; then {how}"
+IN_CHAT = (
+    "one of their duty managers sends reset {id} in chat, or a Signpost admin runs signpost totp reset {id} on the "
+    "host."
+)
+HOST_ONLY = (
+    "a Signpost admin runs signpost totp reset {id} on the host (a duty manager's or an admin's authenticator is "
+    "never reset in chat)."
+)
 NOTHING = "{id} has no authenticator set up, so there is nothing to reset: they can send enrol to set one up."
 
 
@@ -61,9 +93,34 @@ async def reset_authenticator(
     admin, their duty manager) reset it and to send ``enrol``; False (and nobody told) when they had none."""
     existed = await credentials.reset(session, practitioner_id)
     if existed:
-        told = Notice(practitioner_id, NOTICE_KIND, RESET_NOTICE.format(by=RESET_BY[by]))
-        await notices.enqueue(session, [told], now)
+        text = RESET_NOTICE.format(by=RESET_BY[by])
+        # Every linked account (EVERY_ACCOUNT) and the recorded secure email, as a new link is told.
+        told = [Notice(practitioner_id, NOTICE_KIND, text), Notice(practitioner_id, EMAIL_KIND, text)]
+        await notices.enqueue(session, told, now)
     return existed
+
+
+async def _tell_managers(ctx: Context, session: AsyncSession, actor: Actor, target: Actor, now: datetime) -> None:
+    """Tell the target's authority's other duty managers (those who can be reached, else the admins:
+    ``who_is_told``) who reset whose authenticator, so a reset nobody asked for is noticed."""
+    by = actor.practitioner_id
+    told = await who_is_told(
+        session, ctx.reaches, target.local_authority, kind=MANAGERS_KIND, excluding=(target.practitioner_id, by)
+    )
+    text = MANAGERS_NOTICE.format(by=by, id=target.practitioner_id)
+    await ctx.notices.enqueue(session, [Notice(pid, MANAGERS_KIND, text) for pid in told], now)
+
+
+def guarded_role(practitioner: Actor) -> Role | None:
+    """The role (admin, duty manager) that keeps this practitioner's authenticator from being reset in
+    chat, if they hold one: only an admin on the host resets theirs."""
+    return next((role for role in GUARDED if practitioner.has(role)), None)
+
+
+def how_to_reset(practitioner: Actor) -> str:
+    """Who resets this practitioner's authenticator, and how, once it is confirmed to be them asking."""
+    how = HOST_ONLY if guarded_role(practitioner) is not None else IN_CHAT
+    return HOW_TO_RESET.format(how=how.format(id=practitioner.practitioner_id))
 
 
 def _target(args: str) -> str:
@@ -86,10 +143,16 @@ async def reset(ctx: Context, req: Request, session: AsyncSession) -> Result:
     managers = (
         () if found is None else (await duty_managers_of(session, found.local_authority, excluding=(target,))).ids
     )
-    if actor.practitioner_id not in managers:
-        return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail="not their duty manager")
+    # The id aimed at, as typed (read in upper case), for whoever investigates: no child's data.
+    if found is None or actor.practitioner_id not in managers:
+        return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=f"not their duty manager: {target}")
+    guarded = guarded_role(found)
+    if guarded is not None:
+        detail = f"{target} holds the {guarded.value.replace('_', ' ')} role"
+        return Result(Reply(Outcome.REFUSED, ON_THE_HOST.format(id=target)), detail=detail)
     if not await reset_authenticator(ctx.notices, session, target, req.now, by=Role.DUTY_MANAGER):
         return Result(Reply(Outcome.REFUSED, NOTHING.format(id=target)), detail=f"nothing to reset for {target}")
+    await _tell_managers(ctx, session, actor, found, req.now)
     return Result(Reply(Outcome.DONE, DONE.format(id=target)), detail=f"credential removed for {target}")
 
 

@@ -147,6 +147,24 @@ async def test_a_new_link_is_told_on_every_linked_account_not_just_the_first(app
     assert told == [("slack", "registration_approved"), ("slack", "test"), ("teams", "registration_approved")]
 
 
+async def test_an_authenticator_reset_is_told_on_every_linked_account(app: Signpost) -> None:
+    """DM01 resets P001's authenticator: the notice reaches P001's Slack and Teams accounts both (the
+    one that asked may be a taken one), and the same words wait for the mailer at the secure email."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "U1"), "P001")
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    await ensure_enrolled(app, "P001")
+    assert (await fresh_say(app, "DM01", "reset P001")).outcome is Outcome.DONE
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    await box.deliver_due()
+    told = sorted(to.platform.value for to, n in sent if to.user_id in {"U1", "aad-1"} and n.kind == "stepup_reset")
+    assert told == ["slack", "teams"]
+    mail = [(due.address, due.notice.text) for due in await emails_due(app.ctx)]
+    assert [(address, text.split(".")[0]) for address, text in mail] == [
+        ("sam.carter@northshire.example", "Your Signpost authenticator was reset by your duty manager")
+    ]
+
+
 def _dms(fake_slack: FakeSlackApi) -> list[tuple[str, str]]:
     """Each direct message Slack was asked to post: (the user whose DM it went to, its text)."""
     users = {c.answer["channel"]["id"]: c.body["users"] for c in fake_slack.of("conversations.open")}

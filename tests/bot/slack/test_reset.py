@@ -60,7 +60,8 @@ async def test_a_duty_manager_resets_from_slack_and_the_practitioner_is_told_and
     told = dm_to(slack_app.fake.calls, TEACHER)
     # Slack shows the command to send as its slash command.
     assert told == [
-        "Your Signpost authenticator was reset by your duty manager. To see results again, send `/signpost enrol`"
+        "Your Signpost authenticator was reset by your duty manager. If you did not ask for this, tell a Signpost "
+        "admin at once. To see results again, send `/signpost enrol`"
     ]
     assert stepup.ENROL_CHAT in await said(slack_app, TEACHER, "enrol")  # a one-time link to a new QR code
     events = await slack_events(slack_app.signpost)

@@ -12,14 +12,15 @@ from datetime import timedelta
 import pytest
 
 from bot.app import Signpost
+from bot.notify import EVERY_ACCOUNT
 from handlers.clock import FakeClock
 from handlers.examples import for_any_store
 from handlers.help import help_lines
 from handlers.stepup import flow as stepup
 from handlers.stepup import reset
-from handlers.vocabulary import Outcome, Role
+from handlers.vocabulary import Actor, Outcome, Role
 from store.people import credentials, practitioners
-from store.people.credentials import ACTIVE, DISABLED
+from store.people.credentials import ACTIVE, DISABLED, Failure
 from tests.access_helpers import audit_events, load_access, notices
 from tests.factories import AMY, say
 from tests.stepup_helpers import (
@@ -81,7 +82,10 @@ async def test_a_duty_manager_resets_a_disabled_practitioner_who_then_enrols(app
     assert "P003" in reply.text and "by phone or in person" in reply.text and "enrol" in reply.text
     assert await state_of(app, "P003") is None
     [told] = await texts_to(app, "P003", reset.NOTICE_KIND)
-    assert told == "Your Signpost authenticator was reset by your duty manager. To see results again, send: enrol"
+    assert told == (
+        "Your Signpost authenticator was reset by your duty manager. If you did not ask for this, tell a Signpost "
+        "admin at once. To see results again, send: enrol"
+    )
     [event] = await audit_events(app, "totp_reset")
     assert (event.outcome, event.actor_id, event.detail) == ("done", "DM01", "credential removed for P003")
     await enrols_again(app, "P003")
@@ -110,7 +114,70 @@ async def test_another_authority_s_duty_manager_and_an_unknown_id_hear_the_same_
     assert await texts_to(app, "P003", reset.NOTICE_KIND) == []
     events = await audit_events(app, "totp_reset")
     assert [(e.outcome, e.actor_id) for e in events] == [("refused", "DM02"), ("refused", "DM02")]
-    assert "NOPE" not in " ".join(e.detail for e in events)  # what was typed is sealed, never plain
+    # The id aimed at, as typed (read in upper case): an investigator sees whose authenticator DM02
+    # tried to reset. A practitioner id is no child's personal data.
+    assert [e.detail for e in events] == ["not their duty manager: P003", "not their duty manager: NOPE-404"]
+
+
+async def test_a_duty_manager_may_not_reset_an_admin_or_a_fellow_duty_manager(app: Signpost) -> None:
+    """AD01 (an admin, in Northshire) and DM03 (Southvale's other duty manager) are reset on the host by
+    an admin: DM01 and DM02 are refused and told so, and both authenticators still work. Anyone holding
+    an admin's chat account, with one credulous duty manager, would otherwise hold the admin's powers."""
+    for who in ("AD01", "DM03"):
+        await enrol_and_step_up(app, who)
+    await enrol_and_step_up(app, "DM01")
+    await enrol_and_step_up(app, "DM02")
+    admin = await say(app, "DM01", "reset AD01")
+    fellow = await say(app, "DM02", "reset DM03")
+    assert (admin.outcome, admin.text) == (Outcome.REFUSED, reset.ON_THE_HOST.format(id="AD01"))
+    assert (fellow.outcome, fellow.text) == (Outcome.REFUSED, reset.ON_THE_HOST.format(id="DM03"))
+    assert "signpost totp reset" in admin.text
+    assert await state_of(app, "AD01") == await state_of(app, "DM03") == ACTIVE
+    assert await texts_to(app, "AD01", reset.NOTICE_KIND) == await texts_to(app, "DM03", reset.NOTICE_KIND) == []
+    events = await audit_events(app, "totp_reset")
+    assert [(e.outcome, e.actor_id, e.detail) for e in events] == [
+        ("refused", "DM01", "AD01 holds the admin role"),
+        ("refused", "DM02", "DM03 holds the duty manager role"),
+    ]
+
+
+async def test_another_authority_s_admin_gets_the_words_of_an_unknown_id(app: Signpost) -> None:
+    """DM02 (Southvale) aiming at AD01 (Northshire) learns nothing of AD01: the same words as for an id in
+    no register, not the words for an admin or a duty manager."""
+    await enrol_and_step_up(app, "AD01")
+    await enrol_and_step_up(app, "DM02")
+    assert (await say(app, "DM02", "reset AD01")).text == (await say(app, "DM02", "reset NOPE-404")).text
+    assert (await say(app, "DM02", "reset DM01")).text == reset.NOT_YOURS
+    assert await state_of(app, "AD01") == ACTIVE
+
+
+async def test_the_practitioner_is_told_on_every_account_and_at_their_secure_email(app: Signpost) -> None:
+    """Not only the chat account that may have been taken: the reset notice is one every linked account
+    must see (``bot.notify.EVERY_ACCOUNT``), and the same words go to the recorded secure email."""
+    await enrol_and_step_up(app, "P003")
+    await enrol_and_step_up(app, "DM01")
+    assert (await say(app, "DM01", "reset P003")).outcome is Outcome.DONE
+    told = [(n.kind, n.text) for n in await notices(app, "P003")]
+    [(_, text)] = [t for t in told if t[0] == reset.NOTICE_KIND]
+    assert told[-2:] == [(reset.NOTICE_KIND, text), ("email", text)]
+    assert reset.NOTICE_KIND in EVERY_ACCOUNT
+
+
+async def test_the_authority_s_other_duty_managers_are_told_who_reset_whose(app: Signpost) -> None:
+    """DM02 resets S001 (Southvale): DM03 hears of it, ids only, so a wrong reset is noticed; DM02, who
+    did it, is not told. In Northshire, whose only duty manager DM01 resets, the admins hear instead."""
+    await enrol_and_step_up(app, "S001")
+    await enrol_and_step_up(app, "DM02")
+    assert (await say(app, "DM02", "reset S001")).outcome is Outcome.DONE
+    expected = reset.MANAGERS_NOTICE.format(by="DM02", id="S001")
+    assert await texts_to(app, "DM03", reset.MANAGERS_KIND) == [expected]
+    assert "Hart" not in expected and "Bell" not in expected
+    assert await texts_to(app, "DM02", reset.MANAGERS_KIND) == []
+    await enrol_and_step_up(app, "P003")
+    await enrol_and_step_up(app, "DM01")
+    assert (await say(app, "DM01", "reset P003")).outcome is Outcome.DONE
+    assert await texts_to(app, "AD01", reset.MANAGERS_KIND) == [reset.MANAGERS_NOTICE.format(by="DM01", id="P003")]
+    assert await texts_to(app, "DM01", reset.MANAGERS_KIND) == []
 
 
 async def test_a_practitioner_and_an_admin_who_is_no_duty_manager_may_not_reset(app: Signpost) -> None:
@@ -173,3 +240,27 @@ async def test_help_lists_reset_for_duty_managers_only(app: Signpost) -> None:
     }
     assert listed == {"DM01": True, "P001": False, "AD01": False}
     assert Role.DUTY_MANAGER in people["DM01"].roles  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("roles", "how"),
+    [
+        (
+            frozenset({Role.PRACTITIONER}),
+            "one of their duty managers sends reset X1 in chat, or a Signpost admin runs signpost totp reset X1 on "
+            "the host.",
+        ),
+        (
+            frozenset({Role.DUTY_MANAGER, Role.PRACTITIONER}),
+            "a Signpost admin runs signpost totp reset X1 on the host (a duty manager's or an admin's "
+            "authenticator is never reset in chat).",
+        ),
+    ],
+)
+def test_the_switched_off_notice_says_plainly_who_resets_and_how(roles: frozenset[Role], how: str) -> None:
+    """The duty managers told that code checks are off read, in order: confirm it is them, then who
+    resets and with what; for a duty manager or admin, only the host's way (``reset`` refuses them)."""
+    actor = Actor("X1", "Synthetic Person", "Teacher", "Hill Primary School", "Northshire", roles)
+    failure = Failure(100, None, DISABLED, newly_locked=False, newly_disabled=True)
+    [notice] = stepup.managers_notices(["DM01"], actor, failure, stepup.StepUpPolicy())
+    assert notice.text.endswith(f"First confirm by phone or in person that it is them asking; then {how}"), notice
