@@ -107,6 +107,9 @@ class MisusePolicy:
     leaver_window: timedelta = timedelta(hours=24)
     leaver_min: int = 1  # commands refused because the practitioner is recorded as having left
 
+    reset_window: timedelta = timedelta(hours=24)
+    reset_min: int = 3  # authenticator resets tried in chat (``totp_reset`` events), done or refused
+
     def window(self, rule: str) -> timedelta:
         return {
             "enumeration": self.enumeration_window,
@@ -120,6 +123,7 @@ class MisusePolicy:
             "lockouts": self.lockout_window,
             "shared_login": self.shared_login_hold,
             "leaver": self.leaver_window,
+            "resets": self.reset_window,
         }[rule]
 
     def is_daytime(self, moment: datetime) -> bool:
@@ -348,6 +352,18 @@ async def leaver(c: Check) -> str | None:
     )
 
 
+async def resets(c: Check) -> str | None:
+    """Authenticator resets tried in chat again and again, done or refused: a duty manager resetting
+    on anyone's word, or someone trying whose authenticator they can reset. ``reset`` writes, so its
+    event is audited in its own transaction (not the live path): the sweep finds them, as lockouts."""
+    p = c.policy
+    count = await misuse.resets(c.session, c.actor.practitioner_id, c.since(p.reset_window), c.now)
+    if count < p.reset_min:
+        return None
+    hours = int(p.reset_window.total_seconds() // 3600)
+    return f"{plural(count, 'authenticator reset')} tried in chat in the last {plural(hours, 'hour')}, done or refused"
+
+
 RULES: dict[str, Rule] = {
     "enumeration": enumeration,
     "probing": probing,
@@ -359,6 +375,7 @@ RULES: dict[str, Rule] = {
     "lockouts": lockouts,
     "shared_login": shared_login,
     "leaver": leaver,
+    "resets": resets,
 }
 
 
@@ -552,7 +569,7 @@ class MisuseMonitor:
             bounds = await misuse.sweep_counts(
                 session, sweep_starts(self.policy, min(moments)), max(moments), list(due)
             )
-        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        none = misuse.SweepCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         for actor_id, (rules, now) in due.items():
             counts = bounds.get(actor_id, none)
             possible = [rule for rule in RULES if rule in rules and could_fire(rule, counts, self.policy)]
@@ -608,6 +625,7 @@ def sweep_starts(policy: MisusePolicy, now: datetime) -> misuse.SweepStarts:
         out_of_area=now - policy.out_of_area_window,
         refused=now - policy.identity_window,
         gone=now - policy.leaver_window,
+        resets=now - policy.reset_window,
     )
 
 
@@ -640,4 +658,6 @@ def could_fire(rule: str, counts: misuse.SweepCounts, policy: MisusePolicy) -> b
             return counts.refused >= p.identity_min
         case "leaver":
             return counts.gone >= p.leaver_min
+        case "resets":
+            return counts.resets >= p.reset_min
     return True

@@ -279,6 +279,21 @@ async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: d
     return int(result.scalar_one())
 
 
+async def resets(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """An actor's authenticator resets tried in chat in [start, end], done or refused: ``totp_reset``
+    events (an admin's on the host are an origin's, not counted)."""
+    result = await session.execute(
+        select(func.count()).where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            _from_chat(),
+            AuditEvent.action == Action.TOTP_RESET,
+        )
+    )
+    return int(result.scalar_one())
+
+
 async def chat_platforms(
     session: AsyncSession, actor_id: str, start: datetime, end: datetime, settling: timedelta = timedelta(0)
 ) -> set[str]:
@@ -319,6 +334,7 @@ class SweepStarts:
     out_of_area: datetime  # children named by lookups answered or shielded (out of area)
     refused: datetime  # texts refused for naming a child (identity guessing)
     gone: datetime  # commands refused because the sender has left (leaver)
+    resets: datetime  # authenticator resets tried in chat (resets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +351,7 @@ class SweepCounts:
     out_of_area: int
     refused: int
     gone: int
+    resets: int
 
 
 def _active(start: datetime, end: datetime) -> Select[str | None]:
@@ -384,6 +401,7 @@ async def sweep_counts(
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
             n(starts.refused, ev.detail.startswith(IDENTITY_REFUSED, autoescape=True)),
             n(starts.gone, _refused_as_gone()),
+            n(starts.resets, chat, ev.action == Action.TOTP_RESET),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

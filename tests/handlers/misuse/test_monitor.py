@@ -277,8 +277,10 @@ async def test_shielded_probing_fires_without_access_requests(
     await assert_alerted(signpost, world, "shielded_probing", "without an access request")
 
 
-async def audit_code_event(signpost: Signpost, world: World, hour: int, outcome: Outcome, detail: str) -> None:
-    """One ``code`` event of WHO's at ``hour`` (UK), as the step-up transaction writes it."""
+async def audit_code_event(
+    signpost: Signpost, world: World, hour: int, outcome: Outcome, detail: str, action: Action = Action.CODE
+) -> None:
+    """One ``code`` event (or ``action``'s) of WHO's at ``hour`` (UK), as the step-up transaction writes it."""
     actor = world.people[0]
     async with signpost.ctx.db.write() as session:
         await append(
@@ -294,7 +296,7 @@ async def audit_code_event(signpost: Signpost, world: World, hour: int, outcome:
                     actor_org=actor.org,
                     actor_la=actor.la,
                     channel="modal",
-                    action=Action.CODE,
+                    action=action,
                     outcome=outcome,
                     subject_refs=(),
                     result_count=0,
@@ -313,6 +315,19 @@ async def test_repeated_step_up_lockouts_fire_in_the_sweep(signpost: Signpost, w
     assert [(f.rule, f.actor_id) for f in raised] == [("lockouts", WHO)]
     assert await sweep(signpost.ctx, at_uk(13, 2)) == []  # once per window
     await assert_alerted(signpost, world, "lockouts", "step-up code lockouts")
+
+
+async def test_a_burst_of_authenticator_resets_done_or_refused_fires(signpost: Signpost, world: World) -> None:
+    """Three ``reset``s in chat in a day, done or refused, by one person: resets on anyone's word, or
+    ids being tried. Two are no alert; the third is one. ``reset`` writes, so its event is audited in its
+    own transaction, not through the live path: the sweep finds them, as it finds lockouts."""
+    await audit_code_event(signpost, world, 9, Outcome.DONE, "credential removed for NS-P0002", Action.TOTP_RESET)
+    await audit_code_event(signpost, world, 10, Outcome.REFUSED, "ADMIN-01 holds the admin role", Action.TOTP_RESET)
+    assert await sweep(signpost.ctx, at_uk(10, 1)) == []
+    await audit_code_event(signpost, world, 11, Outcome.REFUSED, "not their duty manager: SV-P0001", Action.TOTP_RESET)
+    raised = await sweep(signpost.ctx, at_uk(11, 1))
+    assert [(f.rule, f.actor_id) for f in raised] == [("resets", WHO)]
+    await assert_alerted(signpost, world, "resets", "3 authenticator resets")
 
 
 async def _locked_out_at_nine_and_ten(
