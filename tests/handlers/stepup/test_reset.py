@@ -264,3 +264,13 @@ def test_the_switched_off_notice_says_plainly_who_resets_and_how(roles: frozense
     failure = Failure(100, None, DISABLED, newly_locked=False, newly_disabled=True)
     [notice] = stepup.managers_notices(["DM01"], actor, failure, stepup.StepUpPolicy())
     assert notice.text.endswith(f"First confirm by phone or in person that it is them asking; then {how}"), notice
+
+
+async def test_a_typed_id_holding_a_hidden_character_never_reaches_the_audit_detail(app: Signpost) -> None:
+    """The refused id is recorded as typed, so the text is checked first: an escape sequence or a bidi
+    override is answered with help and never read, nor audited as an id a terminal would act on."""
+    await enrol_and_step_up(app, "DM02")
+    for typed in ("reset P\x1b[2J003", "reset P\u202e300"):
+        assert (await say(app, "DM02", typed)).outcome is not Outcome.REFUSED
+    details = " ".join(e.detail for e in await audit_events(app, "totp_reset"))
+    assert "\x1b" not in details and "\u202e" not in details
