@@ -279,16 +279,23 @@ async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: d
     return int(result.scalar_one())
 
 
+def _reset_tried() -> ColumnElement[bool]:
+    """A ``totp_reset`` event that is a reset tried: done or refused. Not the ``challenged`` event
+    of a reset that asked for a fresh code first (each such reset writes both), nor a malformed one
+    answered with its usage."""
+    return and_(AuditEvent.action == Action.TOTP_RESET, AuditEvent.outcome.in_((Outcome.DONE, Outcome.REFUSED)))
+
+
 async def resets(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
-    """An actor's authenticator resets tried in chat in [start, end], done or refused: ``totp_reset``
-    events (an admin's on the host are an origin's, not counted)."""
+    """An actor's authenticator resets tried in chat in [start, end], done or refused (``_reset_tried``;
+    an admin's on the host are an origin's, not counted)."""
     result = await session.execute(
         select(func.count()).where(
             AuditEvent.actor_id == actor_id,
             AuditEvent.at >= start,
             AuditEvent.at <= end,
             _from_chat(),
-            AuditEvent.action == Action.TOTP_RESET,
+            _reset_tried(),
         )
     )
     return int(result.scalar_one())
@@ -401,7 +408,7 @@ async def sweep_counts(
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
             n(starts.refused, ev.detail.startswith(IDENTITY_REFUSED, autoescape=True)),
             n(starts.gone, _refused_as_gone()),
-            n(starts.resets, chat, ev.action == Action.TOTP_RESET),
+            n(starts.resets, chat, _reset_tried()),
         )
         .where(
             ev.at >= earliest, ev.at <= end, ev.actor_id.in_(_active(starts.active, end) if actors is None else actors)

@@ -16,6 +16,7 @@ from bot.notify import EVERY_ACCOUNT
 from handlers.clock import FakeClock
 from handlers.examples import for_any_store
 from handlers.help import help_lines
+from handlers.misuse.monitor import sweep
 from handlers.stepup import flow as stepup
 from handlers.stepup import reset
 from handlers.vocabulary import Actor, Outcome, Role
@@ -274,3 +275,25 @@ async def test_a_typed_id_holding_a_hidden_character_never_reaches_the_audit_det
         assert (await say(app, "DM02", typed)).outcome is not Outcome.REFUSED
     details = " ".join(e.detail for e in await audit_events(app, "totp_reset"))
     assert "\x1b" not in details and "\u202e" not in details
+
+
+async def test_resets_asked_a_code_first_count_once_each_for_the_misuse_rule(app: Signpost, clock: FakeClock) -> None:
+    """Each reset an hour apart asks DM01 for a fresh code first: its ``challenged`` event is no reset
+    tried. Two done are no misuse alert for DM01; a third tried (refused) is one."""
+    for who in ("P002", "P003"):
+        await enrol_and_step_up(app, who)
+    await ensure_enrolled(app, "DM01")  # answer_challenges answers with this authenticator
+    for who in ("P002", "P003"):
+        clock.advance(hours=1)
+        asked = await say(app, "DM01", f"reset {who}")
+        assert asked.outcome is Outcome.CHALLENGED, asked
+        assert (await answer_challenges(app, "DM01", asked)).outcome is Outcome.DONE
+    events = await audit_events(app, "totp_reset")
+    assert [e.outcome for e in events] == ["challenged", "done", "challenged", "done"]
+    assert [(f.rule, f.actor_id) for f in await sweep(app.ctx, clock.now()) if f.rule == "resets"] == []
+    clock.advance(hours=1)
+    third = await answer_challenges(app, "DM01", await say(app, "DM01", "reset NOPE-404"))
+    assert third.outcome is Outcome.REFUSED, third
+    assert [(f.rule, f.actor_id) for f in await sweep(app.ctx, clock.now()) if f.rule == "resets"] == [
+        ("resets", "DM01")
+    ]
