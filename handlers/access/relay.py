@@ -33,7 +33,7 @@ from handlers.access import screening
 from handlers.access.notices import when
 from handlers.access.requests import handle_gone, split_target, target_ref
 from handlers.context import Context
-from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by
+from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by, reference_in
 from handlers.grammar import MAX_ID, UsageError, parse_number
 from handlers.refs import InvalidReference
 from handlers.vocabulary import Action, Button, Input, Notice, Origin, Outcome, Platform, Reply, Role, format_ref
@@ -602,6 +602,8 @@ SPECS = (
         stepup=StepUp.FRESH,
         writes=True,
         audit_terms=False,  # the text is kept sealed under the child's key, not in the audit
+        # Parked for a code, the message is sealed under that child's key too (handlers/dispatch/stopped.py).
+        names_child=reference_in(lambda args: split_target(args)[0]),
     ),
     Spec(
         name="reply",

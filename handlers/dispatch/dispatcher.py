@@ -16,7 +16,6 @@ from typing import NamedTuple, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access.found import resolve as resolve_handle
 from handlers.access.screening import MAX_TEXT
 from handlers.context import Context
 from handlers.dispatch.chain import BASE, Gate
@@ -31,6 +30,7 @@ from handlers.dispatch.spec import (
     checked,
     usage_answer,
 )
+from handlers.dispatch.stopped import child_named
 from handlers.examples import for_this_store
 from handlers.grammar import MAX_COMMAND_TEXT, MAX_COMMAND_WORDS, TOO_LONG, Parsed, UsageError, parse
 from handlers.metrics import record_command
@@ -49,7 +49,6 @@ from store.db import once_more_if_lost
 from store.delivery import deliveries
 from store.lifecycle.decommission import is_switched_off
 from store.people import standing
-from store.register import children
 
 log = structlog.get_logger("signpost.dispatch")
 T = TypeVar("T")
@@ -455,17 +454,15 @@ class Dispatcher:
         command's terms (a code asked for first) and they name a child by reference
         (``Spec.names_child``), they are sealed as the handler's answer would seal them: under the
         child's key, so they die with it; none kept for a child already destroyed; a reference that
-        names no child as before. One read by primary key, made only then (and, for the handle of
-        a search by name and date of birth, one read of that search's event). A command whose free
-        text is screened once it runs keeps only what ``Spec.stopped_terms`` says."""
+        names no child as before. The gate that parks the command has read that child already
+        (``stopped.child_named``, and parked it under the same key); otherwise it is read here
+        (handlers/dispatch/stopped.py). A command whose free text is screened once it runs keeps
+        only what ``Spec.stopped_terms`` says."""
         if stopped.terms and spec.stopped_terms is not None:
             stopped = replace(stopped, terms=spec.stopped_terms(req.args))
-        ref = spec.names_child(req.args) if (stopped.terms and spec.names_child) else None
-        if isinstance(ref, str):  # the handle of the asker's own search: the child it found, if still theirs
-            ref = None if req.actor is None else await resolve_handle(session, ref, req.actor.practitioner_id, req.now)
-        if ref is None:
+        if not stopped.terms or stopped.child_named:
             return stopped
-        found = await children.named(session, self.ctx.keys, ref)
+        found = await child_named(self.ctx, spec, req, session)
         if found is None:
             return stopped
         return replace(stopped, subject_key=found.key, withhold_terms=found.destroyed)

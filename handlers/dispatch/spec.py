@@ -94,6 +94,9 @@ class Result:
     # The terms name a child already destroyed (a lookup of its reference): none are kept, as for a
     # search naming a destroyed cohort (store/audit/log.py, ``WITHHELD``).
     withhold_terms: bool = False
+    # A gate that stopped the command read the child its arguments name already (``subject_key``,
+    # ``withhold_terms`` say what it found): the dispatcher does not read it again.
+    child_named: bool = False
     # What the command also writes, committed with its audit event (the lead professional's notice
     # and its event): in the audit writer's batch for a read-only command, in its own transaction
     # for a writing one. Never written for a duplicate delivery.
@@ -146,11 +149,15 @@ class Spec:
     # code asked for first) has them sealed as the handler's answer would be, under that child's key
     # (``Dispatcher._chain``), not the month's, so they die with the child. A string: the handle of
     # the asker's own search by name and date of birth (handlers/access/found.py), resolved then.
+    # The command parked for its code is sealed under the same child's key (handlers/dispatch/stopped.py).
     names_child: Callable[[str], int | str | None] | None = None
     # What of the arguments a gate that stops the command with its terms (a code asked for first)
-    # keeps, when not all of them (None: all): a command whose free text its handler screens for the
-    # child's name once it runs (handlers/access/screening.py) keeps only the record it names, so a
-    # text refused after the code was never kept.
+    # keeps in its audit event, when not all of them (None: all): a command whose free text its handler
+    # screens for the child's name once it runs (handlers/access/screening.py) keeps there only the
+    # record it names, so a text refused after the code is in no audit event. The command itself is
+    # still parked whole until the code comes (at most ``StepUpPolicy.challenge_ttl``, and a backup
+    # taken meanwhile keeps it), sealed under the key of the child it names (``names_child``), which
+    # dies with that child.
     stopped_terms: Callable[[str], str] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler;

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
+from handlers.dispatch.stopped import child_named
 from handlers.recipients import who_is_told
 from handlers.stepup import totp
 from handlers.stepup.reset import how_to_reset
@@ -187,8 +188,10 @@ class StepUpGate:
         self, ctx: Context, spec: Spec, req: Request, session: AsyncSession, cred: CredentialState
     ) -> Result:
         command = req.command
-        # The date of birth the command names, as its audit event's terms are sealed by it.
+        # The date of birth the command names, and the child it names by reference: what was typed
+        # is parked, and its audit event's terms sealed, under the one key that dies with them.
         born = spec.born_in(req.args, req.now.date()) if (req.args and spec.born_in) else None
+        child = await child_named(ctx, spec, req, session) if req.args else None
 
         async def park(w: AsyncSession) -> str:
             return await credentials.park(
@@ -203,6 +206,8 @@ class StepUpGate:
                 ttl=self.policy.challenge_ttl,
                 idempotency_key=command.idempotency_key,
                 born=born,
+                child_kek=None if child is None or child.key is None else child.key.kek_id,
+                child_destroyed=child is not None and child.destroyed,
             )
 
         if cred.state == PENDING:
@@ -222,7 +227,16 @@ class StepUpGate:
         challenge_id = await req.write(park)
         reply = Reply(Outcome.CHALLENGED, text, challenge=Challenge(challenge_id, prompt))
         # The query is sealed into the audit event like any other (misuse shows even without a code).
-        return Result(reply, terms=req.args, detail="stepup required")
+        if child is None:
+            return Result(reply, terms=req.args, detail="stepup required", child_named=True)
+        return Result(
+            reply,
+            terms=req.args,
+            detail="stepup required",
+            subject_key=child.key,
+            withhold_terms=child.destroyed,
+            child_named=True,
+        )
 
 
 class CodeCommand:

@@ -302,26 +302,43 @@ def _parked_aad(challenge_id: str, principal: Principal) -> bytes:
     return f"signpost:parked:{challenge_id}:{principal}".encode()
 
 
-def _seal_parked(keys: KeyRing, text: str, aad: bytes, now: datetime, born: date | None) -> tuple[str, bytes]:
+def _seal_parked(
+    keys: KeyRing,
+    text: str,
+    aad: bytes,
+    now: datetime,
+    born: date | None,
+    child_kek: str | None = None,
+    child_destroyed: bool = False,
+) -> tuple[str, bytes]:
     """What was typed, sealed as the audit log seals the same terms (store/audit/log.TermSealer):
-    a search naming a date of birth under that date's cohort key, destroyed with every child born
-    that day at 24 (under the month's key, a backup taken while the search waited for its code kept
-    a destroyed child's name, date and postcode readable for two years); anything else under this
-    month's key, destroyed with the audit log's month-sealed terms 24 months on. The master key only
-    where no month key is held (a ring without its chains).
+    a command naming a child by reference under the key that child's data key is wrapped under (its
+    birth day's cohort key: ``child_kek``), so destroying the child makes it unreadable, as it does
+    the challenged event's terms (under the month's key, a backup taken while a request naming a
+    child waited for its code kept its purpose readable for two years after the child was
+    destroyed); a search naming a date of birth under that date's cohort key, destroyed with every
+    child born that day at 24; anything else under this month's key, destroyed with the audit log's
+    month-sealed terms 24 months on. A child's key is used with a date of birth only when it is that
+    date's cohort key, as the audit log does. The master key only where no month key is held (a
+    ring without its chains).
 
-    A date whose cohort is destroyed already has no key: the audit log keeps no such terms, but the
-    command must still run when its code comes (on any replica), so it is sealed under the key
-    retention destroys next but one (``_soon_destroyed``): within two days, never two years.
+    A child already destroyed (``child_destroyed``), or a date whose cohort is destroyed already,
+    has no key: the audit log keeps no such terms, but the command must still run when its code
+    comes (on any replica), so it is sealed under the key retention destroys next but one
+    (``_soon_destroyed``): within two days, never two years.
 
     A key can still go while its command waits (a child who turns 24 at midnight): ``claim`` says
     the command is lost then. With no day chain to take a slot from (a ring without its chains), it
     is sealed as a command naming no date is."""
-    cohort = None
-    if born is not None:
-        today = now.date()
-        slot = _soon_destroyed(keys, today) if cohort_destroyed(keys, born, today) else keychain.day_slot(born)
-        cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
+    today = now.date()
+    slot = None
+    if child_destroyed or (born is not None and cohort_destroyed(keys, born, today)):
+        slot = _soon_destroyed(keys, today)
+    elif born is not None:
+        slot = keychain.day_slot(born)
+    cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
+    if child_kek is not None and not child_destroyed and child_kek in keys.keks and cohort in (None, child_kek):
+        cohort = child_kek
     if cohort is not None:
         return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
     month = keychain.month_key(keys, f"{now:%Y-%m}")
@@ -355,13 +372,17 @@ async def park(
     ttl: timedelta,
     idempotency_key: str | None = None,
     born: date | None = None,
+    child_kek: str | None = None,
+    child_destroyed: bool = False,
 ) -> str:
     """Store a command until a code arrives; returns its opaque challenge id. ``born``: the date
-    of birth the command names, whose cohort key seals it (``_seal_parked``)."""
+    of birth the command names, whose cohort key seals it; ``child_kek``: the key the data key of
+    the child it names by reference is wrapped under, which seals it instead; ``child_destroyed``:
+    that child is destroyed already (``_seal_parked``)."""
     await drop_expired(session, now)
     challenge_id = secrets.token_urlsafe(24)
     aad = _parked_aad(challenge_id, principal)
-    kek_id, sealed = _seal_parked(keys, text, aad, now, born) if text else (None, None)
+    kek_id, sealed = _seal_parked(keys, text, aad, now, born, child_kek, child_destroyed) if text else (None, None)
     session.add(
         ParkedCommand(
             challenge_id=challenge_id,

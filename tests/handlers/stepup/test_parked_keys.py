@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pyotp
+import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -21,11 +22,13 @@ from handlers.lifecycle.flows import retention_tick
 from handlers.stepup.flow import LOST, REQUEST_LOST
 from handlers.vocabulary import Outcome, Reply
 from store.keys import keychain
+from store.keys.crypto import DecryptionError
+from store.people.credentials import _parked_aad
 from store.tables.audit import AuditEvent
 from store.tables.people import ParkedCommand
-from tests.factories import say
+from tests.factories import console, say
 from tests.stepup_helpers import code_now, enrol_and_step_up, totp_from
-from tests.store.lifecycle.lifecycle_data import MARKER, load, retention_on
+from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, load, retention_on
 
 NOV_2, NOV_3 = date(2026, 11, 2), date(2026, 11, 3)
 DESTROYED_SEARCH = f"Tara {MARKER} 03/11/2002"  # 24 on 3 November 2026: destroyed by the 3rd's run
@@ -158,3 +161,41 @@ async def test_a_parked_search_that_expires_before_its_key_is_gone_is_forgotten(
     reply = await answer(signpost, totp, challenge_id)
     assert reply.outcome is Outcome.DONE and "expired" in reply.text, reply
     assert kek_id in signpost.ctx.keys.keks
+
+
+# A request and a message naming, by reference, the child who turns 24 on 3 November (synthetic).
+NAMING_THE_CHILD = (
+    f"request {TURNS_24} section 47 enquiry about Tara {MARKER}",
+    f"message {TURNS_24} section 47 enquiry about Tara {MARKER}, call me on 01632 960 123",
+)
+
+
+@pytest.mark.parametrize("text", NAMING_THE_CHILD, ids=("request", "message"))
+async def test_a_parked_command_naming_a_child_dies_with_the_child(signpost: Signpost, text: str) -> None:
+    """Parked at 23:58 on 2 November, a request (or message) naming by reference the child who turns
+    24 at midnight is sealed under that child's key, not the month's: once retention destroys the
+    child, the row a backup taken meanwhile keeps cannot be opened with any key left, and the code
+    that comes after is accepted and asks for the command again."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    totp = await enrol_and_step_up(signpost, "P002")
+    set_clock(signpost, datetime(2026, 11, 2, 23, 58, tzinfo=UTC))
+    challenge_id, kek_id = await park(signpost, text)
+    assert kek_id != keychain.month_key(signpost.ctx.keys, "2026-11")
+    async with signpost.ctx.db.read() as session:  # the row as a backup taken now keeps it
+        (sealed,) = (await session.execute(select(ParkedCommand.text).where(ParkedCommand.text.is_not(None)))).one()
+    assert sealed is not None
+    aad = _parked_aad(challenge_id, console("P002"))
+    assert signpost.ctx.keys.unwrap(kek_id, sealed, aad).decode() == text  # readable while the child is held
+    set_clock(signpost, datetime(2026, 11, 3, 0, 2, tzinfo=UTC))
+    assert (await retention_tick(signpost.ctx, signpost.ctx.clock.now())).did_work
+    keys = signpost.ctx.keys
+    assert kek_id not in keys.keks
+    for kid in keys.keks:  # every key that remains, the master and the month keys too
+        with pytest.raises(DecryptionError):
+            keys.unwrap(kid, sealed, aad)
+    set_clock(signpost, datetime(2026, 11, 3, 0, 3, tzinfo=UTC))
+    before = await last_seq(signpost)
+    reply = await answer(signpost, totp, challenge_id)
+    assert (reply.outcome, reply.text) == (Outcome.DONE, REQUEST_LOST), reply
+    assert [e.detail for e in await events(signpost, before)] == ["code ok; request lost"]
