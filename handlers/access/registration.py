@@ -208,8 +208,10 @@ async def decide(
             # Fail closed: re-pointing an account at another practitioner needs an unlink first.
             text = f"That account is linked to another practitioner now; an admin must unlink it first (R{row.id})."
             return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{row.id} identity taken")
+    # The reason goes to the account that asked, and to the practitioner. A backstop: ``deny`` refused
+    # a reason with any child's details in its own check already (``screening.details_first``).
     refusal = screening.refuse_details(reason, req.now, called="reason", what=f"reason for registration R{request_id}")
-    if refusal is not None:  # the reason goes to the account that asked, and to the practitioner
+    if refusal is not None:
         return refusal
     state = store.APPROVED if approve else store.DENIED
     decided = await store.decide_registration(

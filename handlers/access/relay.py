@@ -596,7 +596,11 @@ SPECS = (
         name="message",
         action=Action.RELAY_MESSAGE,
         run=message,
-        check=screening.details_first(lambda args: ("message", _message_args(args)[1]), called="message"),
+        check=screening.details_first(
+            lambda args: ("message", _message_args(args)[1]),
+            called="message",
+            names=reference_in(lambda args: split_target(args)[0]),
+        ),
         summary="send a message about a shielded record to the professional responsible",
         usage=MESSAGE_USAGE,
         stepup=StepUp.FRESH,

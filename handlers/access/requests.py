@@ -501,7 +501,9 @@ SPECS = (
         usage=REQUEST_USAGE,
         stepup=StepUp.FRESH,
         writes=True,
-        check=screening.details_first(_purpose_of, called="purpose", usage=REQUEST_USAGE),
+        check=screening.details_first(
+            _purpose_of, called="purpose", usage=REQUEST_USAGE, names=reference_in(lambda args: split_target(args)[0])
+        ),
         names_child=reference_in(lambda args: split_target(args)[0]),
         stopped_terms=_record_named,
     ),

@@ -7,14 +7,17 @@ A refusal tells the writer that their text named the child, so each one also ans
 a child they may not be allowed to identify. Refusals are therefore bounded: each is audited
 (detail ``identity refused: …``, see ``store.audit.refusals``) and counted, and once a
 practitioner has had ``PER_DAY`` refusals about one child in 24 hours, every further text of theirs
-about that child is turned away with the same answer, without being read. The count is taken
-before the text is looked at, so the answer to a text never depends on it once the day's checks
-are used up. Every refusal says how many tries are left before that hold, and the hold says what
-was counted (texts refused, messages relayed), never more.
+about that child is turned away with the same answer, without being checked against that child's
+details. The count is taken before the text is compared with the child, so the answer to a text
+never depends on the child once the day's checks are used up. Every refusal says how many tries
+are left before that hold, and the hold says what was counted (texts refused, messages relayed),
+never more.
 
-Any child's full date of birth, postcode or reference is looked for first, uncounted, with an answer
-that does not depend on whose it is; the child's own details are looked for only in text that holds
-none of those (a name, a day and month, a partial form), so a full detail answers no guess.
+Any child's full date of birth, postcode or reference is looked for first, uncounted, from the text
+alone and before any code is asked for (``details_first``, the command's own check), so also before
+the hold: a held text that gives one is refused for it, with an answer that does not depend on whose
+it is. The child's own details are looked for only in text that holds none of those (a name, a day
+and month, a partial form), so a full detail answers no guess.
 """
 
 from __future__ import annotations
@@ -71,22 +74,34 @@ def refuse_details(
     return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{DETAILS_REFUSED}: {what}")
 
 
-def details_first(text_of: Callable[[str], tuple[str, str]], *, called: str, usage: str = "") -> Check:
+def details_first(
+    text_of: Callable[[str], tuple[str, str]],
+    *,
+    called: str,
+    usage: str = "",
+    names: Callable[[str], int | str | None] | None = None,
+) -> Check:
     """A ``Spec.check``: the command's own parse (``text_of``, answering ``what`` the text is called
     in the audit detail and the text itself; ``UsageError`` or ``InvalidReference`` as the handler
     would have them), then ``refuse_details`` on the text. From the text alone, so the dispatch chain
     answers it before anyone is asked for a code (``chain.check_gate``): a text that gives any
     child's reference, date of birth or postcode is never parked for the code, nor sealed in the
     audit event of the code asked for, so "Nothing was passed on or kept" holds however fresh the
-    writer's last code is. The refusal names no child (nothing of one was read, as for any text
-    that does not fit); the handler screens the text again, for the child's own name, once it runs."""
+    writer's last code is. The refusal reads nothing of any child; its event names as its subject the
+    reference typed (``names``, a ``Spec.names_child``), whether or not a child is registered there,
+    so the family's subject access report and the audit export show which record the text was
+    about, as they did when the handler refused it (the answer does not depend on the record, so
+    naming it tells nobody anything); a search's handle, which only the database resolves, names
+    none. The handler screens the text again, for the child's own name, once it runs."""
 
     def check(args: str, now: datetime) -> Result | None:
         try:
             what, text = text_of(args)
         except InvalidReference as exc:
             return bad_reference(exc)
-        return refuse_details(text, now, called=called, what=what, usage=usage)
+        typed = None if names is None else names(args)
+        subjects = (typed,) if isinstance(typed, int) else ()
+        return refuse_details(text, now, called=called, what=what, subjects=subjects, usage=usage)
 
     return check
 
@@ -136,9 +151,11 @@ def tries_text(after: Tally, relay: bool) -> str:
 
 
 def held_text(ref: int, tally: Tally, then: str, named: str | None = None) -> str:
-    """The answer once the day's limit is reached: the same whatever the text, and only what
-    happened (how many texts were refused, how many messages relayed). ``named``: the record as the
-    writer may be told of it (handlers/access/found.py), by default its reference."""
+    """The answer once the day's limit is reached: the same whatever the text (any child's full
+    date of birth, postcode or reference was refused before, by ``details_first``; the text is not
+    compared with the child), and only what happened (how many texts were refused, how many messages
+    relayed). ``named``: the record as the writer may be told of it (handlers/access/found.py), by
+    default its reference."""
     record = format_ref(ref) if named is None else named
     if tally.refused >= PER_DAY or not tally.relayed:
         return (
@@ -192,10 +209,11 @@ async def screen(
 
     Refused (``held_text``, ending with ``then``: what the person can still do) when this person's
     refusals about the child in 24 hours, plus ``relayed()`` (the messages relayed, for a command
-    that counts them against the same limit), reach ``PER_DAY``, whatever the text; else invalid,
-    uncounted, when it gives any child's reference, full date of birth or full postcode
-    (``refuse_details``), the same answer whether or not it is this child's, so the answer answers
-    no guess; else invalid when the text names the child (a name, a day and month, a partial form):
+    that counts them against the same limit), reach ``PER_DAY``, whatever the text (a text giving any
+    child's reference, full date of birth or full postcode was refused before, by the command's own
+    check, ``details_first``); else invalid, uncounted, when it gives one (``refuse_details``, a
+    backstop), the same answer whether or not it is this child's, so the answer answers no guess;
+    else invalid when the text names the child (a name, a day and month, a partial form):
     ``refused``, how many tries are left, then ``usage``. ``what`` names the text in the audit
     detail, ``called`` to its writer (fixed text, never input). No answer repeats the text;
     ``named`` is what the hold calls the record (``held_text``).
@@ -209,7 +227,9 @@ async def screen(
         detail = spent_detail or f"identity checks used up: {what}"
         return Result(Reply(Outcome.REFUSED, held_text(ref, tally, then, named)), subjects=(ref,), detail=detail)
     # Any child's full date, postcode or reference first, uncounted: were the child's own refused
-    # (and counted) before it, the answer would say which of many guessed birthdays is theirs.
+    # (and counted) before it, the answer would say which of many guessed birthdays is theirs. A
+    # backstop: every command that screens here refused such text in its own check already
+    # (``details_first``, before any code), so none reaches this.
     details = refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)
     if details is not None:
         return details

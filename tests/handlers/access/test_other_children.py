@@ -46,8 +46,8 @@ async def _rows(app: Signpost, table: type[AccessRequest] | type[RelayMessage]) 
 
 async def test_a_purpose_giving_another_childs_details_is_refused_and_kept_nowhere(app: Signpost) -> None:
     """No request row, no notice, and the audit says it was refused without keeping the text. Refused
-    from the text alone, before any code is asked or the record read (test_screened_before_code.py),
-    so the event names no child, as for any text that does not fit."""
+    from the text alone, before any code is asked or the record read (test_screened_before_code.py);
+    the event names the record typed, for the family's report, and nothing of the text."""
     reply = await request_access(app, "P002", SHIELDED, SIBLING)
     assert reply.outcome is Outcome.INVALID, reply.text
     for said in ("reference", "date of birth", "postcode"):
@@ -61,7 +61,7 @@ async def test_a_purpose_giving_another_childs_details_is_refused_and_kept_nowhe
     assert (event.outcome, event.detail, event.subject_refs, event.terms) == (
         "invalid",
         "details refused: purpose",
-        "",
+        SHIELDED,
         None,
     )
 

@@ -2,9 +2,10 @@
 the refusal promises ("Nothing was passed on or kept") is true whoever asks and however fresh their
 last code: nothing of the text is parked for the code, nor sealed in the audit event of the code
 asked for (handlers/access/screening.py ``details_first``). A purpose refused for naming the child,
-which only the handler can tell once the code is given, was never kept either: a command stopped for
-a code keeps only the record it names (``Spec.stopped_terms``). Through the dispatcher, with real
-codes, on both backends."""
+which only the handler can tell once the code is given, is in no audit event either: a command stopped
+for a code keeps there only the record it names (``Spec.stopped_terms``); the command parked meanwhile
+is sealed under that child's key (tests/handlers/stepup/test_parked_keys.py). Through the dispatcher,
+with real codes, on both backends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.vocabulary import Outcome, Reply
+from store.audit.sar import subject_access
+from store.register.refs import make_reference
 from store.tables.people import AccessRequest, ParkedCommand
 from tests.access_helpers import audit_events, fresh_say, load_access, request_access, step_up
 from tests.factories import SHIELDED, say
@@ -99,9 +102,9 @@ async def test_a_message_with_a_childs_details_is_not_parked_for_a_code(app: Sig
     assert await _parked(app) == 0
 
 
-async def test_a_purpose_naming_the_child_refused_after_the_code_was_never_kept(app: Signpost) -> None:
+async def test_a_purpose_naming_the_child_refused_after_the_code_is_in_no_audit_event(app: Signpost) -> None:
     """Only the handler can tell a purpose names this child (Mia Stone), once the code is given: the
-    code asked for first kept the record the request named, not the purpose."""
+    code asked for first kept the record the request named in its event, not the purpose."""
     await _stale(app, "P002", 70)
     asked = await say(app, "P002", "request 999 000 0050 section 47 enquiry about Mia Stone")
     assert asked.outcome is Outcome.CHALLENGED, asked.text
@@ -118,3 +121,32 @@ async def test_a_purpose_taken_after_the_code_is_kept_once_with_its_request(app:
     assert reply.outcome is Outcome.DONE, reply.text
     # The code asked for first: the record; the request made: its purpose, kept once.
     assert sorted(await _opened_terms(app)) == ["999 000 0050", "section 47 enquiry, call 01632 960 123"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    (f"request {SHIELDED} {TYPED}", f"message {SHIELDED} about a sibling, call me on 01632 960 123 at ZX9 9QQ"),
+    ids=("request", "message"),
+)
+async def test_a_text_refused_before_a_code_names_the_typed_record_for_the_familys_report(
+    app: Signpost, command: str
+) -> None:
+    """Refused from the text alone, before any code, the event still names the record the text was
+    about, as when the handler refused it: the family's subject access report and the export by
+    practitioner show it (the answer did not depend on the record, so naming it tells nothing)."""
+    await _stale(app, "P002", 70)
+    _refused_before_any_code(await say(app, "P002", command))
+    [event] = [e for e in await audit_events(app) if (e.detail or "").startswith("details refused")]
+    assert (event.subject_refs, event.terms) == (SHIELDED, None)
+    report = await subject_access(app.ctx.db, app.ctx.sealer, int(SHIELDED), app.ctx.clock.now())
+    assert [(e.action, e.outcome) for e in report.entries] == [(event.action, "invalid")]
+
+
+async def test_a_text_refused_before_a_code_names_a_reference_no_child_has(app: Signpost) -> None:
+    """A well-formed reference registered nowhere is named all the same: the check reads no register."""
+    nobody = str(make_reference(999_000_990))
+    _refused_before_any_code(await say(app, "P002", f"request {nobody} {TYPED}"))
+    [event] = await audit_events(app, "request_access")
+    assert event.subject_refs == nobody
+    report = await subject_access(app.ctx.db, app.ctx.sealer, int(nobody), app.ctx.clock.now())
+    assert (report.in_register, [e.outcome for e in report.entries]) == (False, ["invalid"])
