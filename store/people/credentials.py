@@ -337,7 +337,7 @@ def _seal_parked(
     elif born is not None:
         slot = keychain.day_slot(born)
     cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
-    if child_kek is not None and not child_destroyed and child_kek in keys.keks and cohort in (None, child_kek):
+    if child_kek is not None and not child_destroyed and _cohort_key(keys, child_kek) and cohort in (None, child_kek):
         cohort = child_kek
     if cohort is not None:
         return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)
@@ -345,6 +345,13 @@ def _seal_parked(
     if month is None:
         return keys.wrap(text.encode("utf-8"), aad)
     return month, keychain.wrap_under(keys, month, text.encode("utf-8"), aad)
+
+
+def _cohort_key(keys: KeyRing, kek_id: str) -> bool:
+    """Whether ``kek_id`` is a birth day's cohort key this ring holds: retention destroys it with
+    the children born that day. Not the master key, which wraps the data key of a child in a store
+    from before cohort keys until seal-in moves it, and which nothing destroys."""
+    return kek_id in keys.keks and kek_id[:1] == "d"  # a day chain's id (keychain.kek_id)
 
 
 def _soon_destroyed(keys: KeyRing, today: date) -> int | None:

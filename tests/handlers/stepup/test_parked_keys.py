@@ -23,10 +23,11 @@ from handlers.stepup.flow import LOST, REQUEST_LOST
 from handlers.vocabulary import Outcome, Reply
 from store.keys import keychain
 from store.keys.crypto import DecryptionError
+from store.people import credentials
 from store.people.credentials import _parked_aad
 from store.tables.audit import AuditEvent
 from store.tables.people import ParkedCommand
-from tests.factories import console, say
+from tests.factories import console, load_standard, say
 from tests.stepup_helpers import code_now, enrol_and_step_up, totp_from
 from tests.store.lifecycle.lifecycle_data import MARKER, TURNS_24, load, retention_on
 
@@ -199,3 +200,28 @@ async def test_a_parked_command_naming_a_child_dies_with_the_child(signpost: Sig
     reply = await answer(signpost, totp, challenge_id)
     assert (reply.outcome, reply.text) == (Outcome.DONE, REQUEST_LOST), reply
     assert [e.detail for e in await events(signpost, before)] == ["code ok; request lost"]
+
+
+async def test_a_child_whose_data_key_is_under_the_master_key_is_parked_under_the_month_key(signpost: Signpost) -> None:
+    """A store from before birth-day keys holds children whose data key is wrapped under the master
+    key until seal-in moves it. A command naming such a child is parked under the month's key
+    (destroyed with the month's audit terms), never under the master key, which nothing destroys."""
+    await load_standard(signpost)
+    keys, now = signpost.ctx.keys, signpost.ctx.clock.now()
+    async with signpost.ctx.db.write() as session:
+        await credentials.park(
+            session,
+            keys,
+            principal=console("P002"),
+            practitioner_id="P002",
+            spec_name="request",
+            channel="console",
+            text="request 999 000 0050 section 47 enquiry",
+            now=now,
+            ttl=timedelta(minutes=10),
+            child_kek=keys.current_kek_id,
+        )
+    async with signpost.ctx.db.read() as session:
+        (kek_id,) = (await session.execute(select(ParkedCommand.kek_id))).scalars().all()
+    assert kek_id != keys.current_kek_id
+    assert kek_id == keychain.month_key(keys, f"{now:%Y-%m}")
