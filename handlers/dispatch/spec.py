@@ -157,7 +157,8 @@ class Spec:
     # record it names, so a text refused after the code is in no audit event. The command itself is
     # still parked whole until the code comes (at most ``StepUpPolicy.challenge_ttl``, and a backup
     # taken meanwhile keeps it), sealed under the key of the child it names (``names_child``), which
-    # dies with that child.
+    # dies with that child, or, naming none (a request's id with a reason), under a key retention
+    # destroys within two days (store/people/credentials._seal_parked).
     stopped_terms: Callable[[str], str] | None = None
     # The read its handler will make, from the arguments alone (None: none known): made with the
     # asker's standing in one round trip (``store.people.standing.read``) and kept for the handler;

@@ -311,33 +311,35 @@ def _seal_parked(
     child_kek: str | None = None,
     child_destroyed: bool = False,
 ) -> tuple[str, bytes]:
-    """What was typed, sealed as the audit log seals the same terms (store/audit/log.TermSealer):
-    a command naming a child by reference under the key that child's data key is wrapped under (its
-    birth day's cohort key: ``child_kek``), so destroying the child makes it unreadable, as it does
-    the challenged event's terms (under the month's key, a backup taken while a request naming a
-    child waited for its code kept its purpose readable for two years after the child was
-    destroyed); a search naming a date of birth under that date's cohort key, destroyed with every
-    child born that day at 24; anything else under this month's key, destroyed with the audit log's
-    month-sealed terms 24 months on. A child's key is used with a date of birth only when it is that
-    date's cohort key, as the audit log does. The master key only where no month key is held (a
-    ring without its chains).
+    """What was typed, sealed so that it dies with what it names: a command naming a child by
+    reference under the key that child's data key is wrapped under (its birth day's cohort key:
+    ``child_kek``), so destroying the child makes it unreadable, as it does the challenged event's
+    terms (under the month's key, a backup taken while a request naming a child waited for its code
+    kept its purpose readable for two years after the child was destroyed); a search naming a date
+    of birth under that date's cohort key, destroyed with every child born that day at 24. A
+    child's key is used with a date of birth only when it is that date's cohort key, as the audit
+    log does.
 
-    A child already destroyed (``child_destroyed``), or a date whose cohort is destroyed already,
-    has no key: the audit log keeps no such terms, but the command must still run when its code
-    comes (on any replica), so it is sealed under the key retention destroys next but one
-    (``_soon_destroyed``): within two days, never two years.
+    Anything else (a request's or a relay's id with a reason or a message that may name the child,
+    a practitioner's id), a child already destroyed (``child_destroyed``) or a date whose cohort is
+    destroyed already: under the key retention destroys next but one (``_soon_destroyed``). A
+    command waits ten minutes at most, so a backup's copy is unreadable within two days, never two
+    years, and the command still runs when its code comes (on any replica). This month's key only
+    with no day chain to take a slot from, the master key only where no month key is held either
+    (a ring without its chains).
 
     A key can still go while its command waits (a child who turns 24 at midnight): ``claim`` says
-    the command is lost then. With no day chain to take a slot from (a ring without its chains), it
-    is sealed as a command naming no date is."""
+    the command is lost then."""
     today = now.date()
-    slot = None
-    if child_destroyed or (born is not None and cohort_destroyed(keys, born, today)):
-        slot = _soon_destroyed(keys, today)
-    elif born is not None:
+    named = child_kek is not None and not child_destroyed and _cohort_key(keys, child_kek)
+    if born is not None and not child_destroyed and not cohort_destroyed(keys, born, today):
         slot = keychain.day_slot(born)
+    elif named:
+        slot = None
+    else:
+        slot = _soon_destroyed(keys, today)
     cohort = None if slot is None else keychain.key_for(keys, keychain.Chain.DAY, slot)
-    if child_kek is not None and not child_destroyed and _cohort_key(keys, child_kek) and cohort in (None, child_kek):
+    if named and cohort in (None, child_kek):
         cohort = child_kek
     if cohort is not None:
         return cohort, keychain.wrap_under(keys, cohort, text.encode("utf-8"), aad)

@@ -202,10 +202,24 @@ async def test_a_parked_command_naming_a_child_dies_with_the_child(signpost: Sig
     assert [e.detail for e in await events(signpost, before)] == ["code ok; request lost"]
 
 
-async def test_a_child_whose_data_key_is_under_the_master_key_is_parked_under_the_month_key(signpost: Signpost) -> None:
-    """A store from before birth-day keys holds children whose data key is wrapped under the master
-    key until seal-in moves it. A command naming such a child is parked under the month's key
-    (destroyed with the month's audit terms), never under the master key, which nothing destroys."""
+@pytest.mark.parametrize(
+    ("text", "child_kek"),
+    [
+        # A store from before birth-day keys: the child's data key is under the master key until
+        # seal-in moves it, and nothing ever destroys the master key.
+        ("request 999 000 0050 section 47 enquiry", "master"),
+        # A decision or a relayed reply names a request or a relay, not a child, yet its reason may
+        # name the child (only the code-checked screen catches that).
+        ("deny 1 we spoke to the school already", None),
+    ],
+    ids=["child-under-the-master-key", "names-no-child"],
+)
+async def test_a_command_naming_no_cohort_key_is_parked_under_a_key_destroyed_within_two_days(
+    signpost: Signpost, text: str, child_kek: str | None
+) -> None:
+    """Parked under the key retention destroys next but one, not the month's (destroyed 24 months
+    on) nor the master key: a command waits ten minutes at most, so a backup taken meanwhile keeps
+    nothing readable past two days."""
     await load_standard(signpost)
     keys, now = signpost.ctx.keys, signpost.ctx.clock.now()
     async with signpost.ctx.db.write() as session:
@@ -214,14 +228,16 @@ async def test_a_child_whose_data_key_is_under_the_master_key_is_parked_under_th
             keys,
             principal=console("P002"),
             practitioner_id="P002",
-            spec_name="request",
+            spec_name=text.split()[0],
             channel="console",
-            text="request 999 000 0050 section 47 enquiry",
+            text=text,
             now=now,
             ttl=timedelta(minutes=10),
-            child_kek=keys.current_kek_id,
+            child_kek=keys.current_kek_id if child_kek == "master" else None,
         )
     async with signpost.ctx.db.read() as session:
         (kek_id,) = (await session.execute(select(ParkedCommand.kek_id))).scalars().all()
-    assert kek_id != keys.current_kek_id
-    assert kek_id == keychain.month_key(keys, f"{now:%Y-%m}")
+    slot = credentials._soon_destroyed(keys, now.date())
+    assert slot is not None
+    assert kek_id == keychain.key_for(keys, keychain.Chain.DAY, slot)
+    assert kek_id not in (keys.current_kek_id, keychain.month_key(keys, f"{now:%Y-%m}"))

@@ -217,19 +217,21 @@ async def test_a_parked_search_naming_a_date_of_birth_is_destroyed_with_that_day
     assert await credentials.forget_expired_parked(app.ctx.db, now + timedelta(minutes=11)) == 1
 
 
-async def test_a_parked_command_is_sealed_under_the_months_key_and_goes_with_it(app: Signpost) -> None:
+async def test_a_parked_command_naming_no_date_is_sealed_under_a_key_soon_destroyed_and_goes_with_it(
+    app: Signpost,
+) -> None:
     """A backup taken while a command waits for its code held what was typed under the master key,
-    readable with the key file until a rotation. It is under the month's key, which retention
-    destroys with the audit log's own sealed query terms: then the backup's copy opens no more."""
+    readable with the key file until a rotation, and then under the month's key, for two years. It
+    is under the key retention destroys next but one: within two days the backup's copy opens no
+    more (a command waits ten minutes at most)."""
     now = app.ctx.clock.now()
     keys = app.ctx.keys
     keychain.ensure_chains(keys, now.date())
     challenge = await park_a_search(app, now)
-    async with app.ctx.db.read() as session:
-        kek_id = (await session.execute(select(ParkedCommand.kek_id))).scalar_one()
-    month = f"{now:%Y-%m}"
-    assert kek_id == keychain.month_key(keys, month)
-    keychain.puncture(keys, keychain.Chain.MONTH, keychain.month_slot(month) + 1, now.date())
+    slot = credentials._soon_destroyed(keys, now.date())
+    assert slot is not None
+    assert await parked_kek_id(app) == keychain.key_for(keys, keychain.Chain.DAY, slot)
+    keychain.puncture(keys, keychain.Chain.DAY, slot + 1, now.date())
     async with app.ctx.db.write() as session:
         lost = await credentials.claim(session, keys, challenge, P1, now)
     assert lost is not None and lost.lost and lost.text == ""
