@@ -25,7 +25,7 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.dispatch.stopped import child_named
 from handlers.recipients import who_is_told
 from handlers.stepup import totp
-from handlers.stepup.reset import how_to_reset
+from handlers.stepup.reset import guarded_role, how_to_reset
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
 from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
@@ -113,9 +113,11 @@ LOST = (
 REQUEST_LOST = f"Code accepted. {LOST}"
 STEPPED_UP = "Code accepted: you can search for the next 30 minutes."
 ALREADY_ENROLLED = (
-    "You already have an authenticator app set up. If you've lost it or changed phone, ask your "
-    "duty manager to reset it, then send: enrol"
+    "You already have an authenticator app set up. If you've lost it or changed phone, ask {who} to "
+    "reset it, then send: enrol"
 )
+# Who resets it (``reset.guarded_role``): a duty manager's or an admin's only an admin, on the host.
+RESETS_IT = {False: "your duty manager", True: "a Signpost admin"}
 # The code prompt (PROMPT_PENDING) follows each of these and asks for the code: they do not ask again.
 ENROL_CHAT = (
     "Open this link within 10 minutes to set up your authenticator app. It works once and shows a QR code to scan."
@@ -444,7 +446,8 @@ class EnrolCommand:
         pid = req.actor.practitioner_id
         cred = await credentials.get(session, pid)
         if cred is not None and cred.state == ACTIVE:
-            return Result(Reply(Outcome.REFUSED, ALREADY_ENROLLED), detail="already enrolled")
+            who = RESETS_IT[guarded_role(req.actor) is not None]
+            return Result(Reply(Outcome.REFUSED, ALREADY_ENROLLED.format(who=who)), detail="already enrolled")
         if cred is not None and cred.state == DISABLED:
             return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail="stepup disabled")
         seed = totp.new_seed()

@@ -297,3 +297,15 @@ async def test_resets_asked_a_code_first_count_once_each_for_the_misuse_rule(app
     assert [(f.rule, f.actor_id) for f in await sweep(app.ctx, clock.now()) if f.rule == "resets"] == [
         ("resets", "DM01")
     ]
+
+
+async def test_a_duty_manager_who_has_lost_their_authenticator_is_sent_to_whoever_can_reset_it(app: Signpost) -> None:
+    """``enrol`` with an authenticator already set up says who resets it: a practitioner's duty
+    manager, but for a duty manager (whom ``reset`` refuses in chat) a Signpost admin."""
+    for who in ("P002", "DM01"):
+        await enrol_and_step_up(app, who)
+    practitioner = await say(app, "P002", "enrol")
+    manager = await say(app, "DM01", "enrol")
+    assert practitioner.outcome is manager.outcome is Outcome.REFUSED
+    assert "ask your duty manager to reset it" in practitioner.text
+    assert "ask a Signpost admin to reset it" in manager.text and "duty manager" not in manager.text
