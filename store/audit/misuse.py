@@ -264,19 +264,26 @@ async def used_after_leaving(session: AsyncSession, actor_id: str, start: dateti
     return int(result.scalar_one())
 
 
-async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
-    """An actor's step-up lockouts in [start, end]: ``code`` events whose outcome is ``locked``."""
+async def _from_chat_count(
+    session: AsyncSession, actor_id: str, start: datetime, end: datetime, which: ColumnElement[bool]
+) -> int:
+    """How many of an actor's events from chat in [start, end] are ``which``."""
     result = await session.execute(
         select(func.count()).where(
-            AuditEvent.actor_id == actor_id,
-            AuditEvent.at >= start,
-            AuditEvent.at <= end,
-            _from_chat(),
-            AuditEvent.action == Action.CODE,
-            AuditEvent.outcome == Outcome.LOCKED,
+            AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _from_chat(), which
         )
     )
     return int(result.scalar_one())
+
+
+def _lockout() -> ColumnElement[bool]:
+    """A step-up lockout: a ``code`` event whose outcome is ``locked``."""
+    return and_(AuditEvent.action == Action.CODE, AuditEvent.outcome == Outcome.LOCKED)
+
+
+async def lockouts(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
+    """An actor's step-up lockouts in [start, end] (``_lockout``)."""
+    return await _from_chat_count(session, actor_id, start, end, _lockout())
 
 
 def _reset_tried() -> ColumnElement[bool]:
@@ -289,16 +296,7 @@ def _reset_tried() -> ColumnElement[bool]:
 async def resets(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
     """An actor's authenticator resets tried in chat in [start, end], done or refused (``_reset_tried``;
     an admin's on the host are an origin's, not counted)."""
-    result = await session.execute(
-        select(func.count()).where(
-            AuditEvent.actor_id == actor_id,
-            AuditEvent.at >= start,
-            AuditEvent.at <= end,
-            _from_chat(),
-            _reset_tried(),
-        )
-    )
-    return int(result.scalar_one())
+    return await _from_chat_count(session, actor_id, start, end, _reset_tried())
 
 
 async def chat_platforms(
@@ -402,7 +400,7 @@ async def sweep_counts(
             n(starts.searches, ev.action == Action.SEARCH, ev.outcome.in_(REACHED_OUTCOMES)),
             n(starts.lookups, lookup),
             n(starts.shielded, lookup, ev.outcome == Outcome.SHIELDED),
-            n(starts.lockouts, chat, ev.action == Action.CODE, ev.outcome == Outcome.LOCKED),
+            n(starts.lockouts, chat, _lockout()),
             func.count(func.distinct(case((and_(ev.at >= starts.platforms, chat), ev.platform)))),
             kids(starts.children, lookup),
             kids(starts.out_of_area, lookup, ev.outcome.in_((Outcome.ANSWERED, Outcome.SHIELDED))),
