@@ -1,11 +1,14 @@
-"""The child a command stopped before its handler names: the one choice of key for what is kept of it.
+"""The child a command stopped before its handler names, by which the key of what is kept of it is chosen.
 
 A gate that stops a command and keeps what was typed (the step-up gate: the command parked until
 its code comes, and its terms in the challenged audit event) keeps it under the key of the child the
 command names by reference (``Spec.names_child``), so both die with that child: the parked row under
 the key its data key is wrapped under (its birth day's cohort key), the audit terms under that
 cohort's terms key (store/audit/log.TermSealer, ``known``). Under the month's key, a backup taken
-while the command waited kept text naming a destroyed child readable for two years.
+while the command waited kept text naming a destroyed child readable for two years. A command that
+names no child here (a deny or a reply, by its request's or relay's id) is parked under a key
+retention destroys within two days (store/people/credentials._seal_parked, which makes the choice
+from what this finds).
 """
 
 from __future__ import annotations
