@@ -669,9 +669,15 @@ def _unknown_name(given: tuple[str, ...], counts: NameCounts | None) -> bool | N
 
 
 def _given_weight(level: str, child_given: list[str], weights: _Weights, counts: NameCounts | None) -> float:
-    if level == "exact" and counts:
+    """The first given name agreeing weighs by its rarity in the register. All her given names
+    agreeing (``exact_all``) agree on the first too, so they weigh at least that, and at least the
+    table's average for full names; not the two added: rare first and middle names run in families
+    (a namesake cousin), and adding them matched a generated namesake of all three names born
+    four months apart (benchmarks/matching/README.md, thirteenth pass)."""
+    if level in ("exact", "exact_all") and counts:
         count = counts.get(given_count_key(child_given[0]))
-        return _frequency_weight(weights.given_exact_m, count, weights.given[level], weights)
+        first = _frequency_weight(weights.given_exact_m, count, weights.given["exact"], weights)
+        return first if level == "exact" else max(weights.given[level], first)
     return weights.given[level]
 
 
