@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from bot.app import Signpost
-from bot.notify import EVERY_ACCOUNT
 from handlers.clock import FakeClock
+from handlers.every_contact import EVERY_ACCOUNT
 from handlers.examples import for_any_store
 from handlers.help import help_lines
 from handlers.misuse.monitor import sweep
@@ -154,7 +154,7 @@ async def test_another_authority_s_admin_gets_the_words_of_an_unknown_id(app: Si
 
 async def test_the_practitioner_is_told_on_every_account_and_at_their_secure_email(app: Signpost) -> None:
     """Not only the chat account that may have been taken: the reset notice is one every linked account
-    must see (``bot.notify.EVERY_ACCOUNT``), and the same words go to the recorded secure email."""
+    must see (``handlers.every_contact.EVERY_ACCOUNT``), and the same words go to the recorded secure email."""
     await enrol_and_step_up(app, "P003")
     await enrol_and_step_up(app, "DM01")
     assert (await say(app, "DM01", "reset P003")).outcome is Outcome.DONE
