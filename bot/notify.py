@@ -2,9 +2,9 @@
 
 Each due notice is claimed in the database first (store/outbox.py), so several replicas can run
 this at once without sending anything twice. A notice is delivered when any of the recipient's
-identities takes it (one every account must see, ``EVERY_ACCOUNT``: when each has, the platforms
-that took it recorded so that a retry goes to the others only; one addressed to a single account,
-``Notice.account``: when that account has, linked or not); if a platform fails it is retried
+identities takes it (one every account must see, ``handlers.every_contact.EVERY_ACCOUNT``: when
+each has, the platforms that took it recorded so that a retry goes to the others only; one addressed
+to a single account, ``Notice.account``: when that account has, linked or not); if a platform fails it is retried
 later with backoff, for a week from when it was queued (then closed as failed, ``FAILED_FOR``; each
 pass first closes every notice a week old, all at once, ``_close_expired``); a
 person linked on no platform this process can reach is reported in the admin log (ids only, never
@@ -38,8 +38,10 @@ import structlog
 from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnreachable
 from handlers import lead
 from handlers.context import Context
+
+# Notices every linked chat account must see, not just the first that answers (a product decision).
+from handlers.every_contact import EVERY_ACCOUNT
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
-from handlers.stepup.reset import NOTICE_KIND as RESET_KIND
 from handlers.vocabulary import Notice, Platform, Principal
 from store.db import is_deadlock
 from store.delivery import notices, outbox
@@ -86,10 +88,6 @@ FAILED_FOR = "not sent: failing for 7 days"
 ABSENT_FOR = "not sent: not at the console for 7 days"
 # And for one never tried in its week (held behind an earlier one that kept failing, or no pass ran).
 WAITED_FOR = "not sent: waiting for 7 days"
-# Notices every linked chat account must see (not just the first that answers): a new link to a
-# practitioner's id, or a reset of their authenticator, is told everywhere they can be reached, so one
-# they did not ask for is seen (the account that asked may be the taken one).
-EVERY_ACCOUNT = frozenset({"registration_approved", RESET_KIND})
 
 
 class NotPresent(DeliveryFailed):

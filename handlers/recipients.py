@@ -7,10 +7,15 @@ server delivers on (``Context.reaches``). A notice for someone it cannot reach w
 outbox logs ``notice_recipient_unreachable``), so it goes to the authority's duty managers who can
 be reached; with none, to the admins who can; only when nobody at all can be reached, to the list
 as ``holders`` gives it (queued for when they link), with one warning that names nobody.
+
+A warning about a practitioner (a step-up lockout, a reset of their authenticator) is keyed by
+``WarningKey``, so that when its recipient is made inactive before it is sent, its stand-in
+(handlers/stand_in.py) reads back whom it is about and who is not to hear of it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +23,7 @@ from functools import partial
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Platform, Role
+from handlers.vocabulary import Notice, Platform, Role
 from store.db import after_commit
 from store.delivery.outbox import reachable
 from store.people.practitioners import Holders, holders
@@ -87,3 +92,43 @@ async def who_is_told(
 ) -> Holders:
     """Everyone to tell now of a ``kind`` notice about ``authority`` (``ranked``'s first choice)."""
     return (await ranked(session, reaches, authority, kind=kind, excluding=excluding)).first()
+
+
+# A moment as ``str(datetime)`` (or ISO 8601) writes it: a fixed form, readable back after an id.
+MOMENT = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?"
+
+
+@dataclass(frozen=True, slots=True)
+class Warned:
+    """One recipient's copy of a warning, read back from its key: the key every copy shares, the
+    practitioner it is about, and who else is not to hear of it (whoever did what it reports)."""
+
+    shared: str
+    about: str
+    excluding: tuple[str, ...]
+
+
+class WarningKey:
+    """How each copy of a warning about a practitioner is keyed: ``{kind}:{practitioner}:{tail}``,
+    `` by {id}`` when someone did what it reports, then ``:{recipient}``. The practitioner is any id
+    without whitespace (colons included), read back from the fixed-form ``tail`` after it (a pattern
+    its kinds own); no id holds whitespace, so nor does it end early or run into ``by``."""
+
+    def __init__(self, kinds: Collection[str], tail: str) -> None:
+        self.kinds = frozenset(kinds)
+        either = "|".join(re.escape(kind) for kind in sorted(self.kinds))
+        self.pattern = re.compile(rf"(?P<kind>{either}):(?P<practitioner>\S+):{tail}(?: by (?P<by>\S+))?")
+
+    def shared(self, kind: str, about: str, tail: str, *, by: str | None = None) -> str:
+        """The key every copy shares (each recipient's is it, ``:``, their id)."""
+        assert kind in self.kinds
+        return f"{kind}:{about}:{tail}" + ("" if by is None else f" by {by}")
+
+    def read(self, notice: Notice) -> Warned | None:
+        """What ``notice``, one recipient's copy of such a warning, is about; None for any other."""
+        key, own = notice.dedupe_key or "", f":{notice.recipient_id}"
+        found = self.pattern.fullmatch(key.removesuffix(own)) if key.endswith(own) else None
+        if found is None or found["kind"] != notice.kind:
+            return None
+        by = () if found["by"] is None else (found["by"],)
+        return Warned(found[0], found["practitioner"], by)

@@ -11,12 +11,14 @@ them, and the outbox never stores a key twice):
   the admins), a registration to ``who_is_told(authority)``, as when it was opened. One decided,
   expired or escalated since has nobody to tell instead.
 - A warning about a practitioner must reach someone who can act on it: a misuse alert
-  (``misuse_alert``) and a step-up lockout (``stepup_locked``, ``stepup_disabled``) go to
-  ``who_is_told(their authority, excluding them)`` (the admins when the authority has no other
-  duty manager who can be reached). Otherwise an authority whose only duty manager left would hear of
-  neither possible misuse nor a locked-out, perhaps compromised, account. The practitioner concerned
-  is read from the alert's claim row (by its key) or from the lockout's key; one who has left the
-  register is warned about to the admins.
+  (``misuse_alert``), a step-up lockout (``stepup_locked``, ``stepup_disabled``) and a reset of
+  their authenticator (``stepup_reset_by``) go to ``who_is_told(their authority, excluding them)``
+  (the admins when the authority has no other duty manager who can be reached), never to the duty
+  manager who did the reset. Otherwise an authority whose only duty manager left would hear of
+  neither possible misuse, nor a locked-out, perhaps compromised, account, nor a reset nobody asked
+  for. The practitioner concerned is read from the alert's claim row (by its key) or from the
+  warning's key (``handlers.recipients.WarningKey``); one who has left the register is warned
+  about to the admins.
 
 - News for the admins must reach the admins there are: a retention or decommissioning notice
   (``retention``, ``decommission``), queued for every active admin, goes to any active admin who
@@ -52,8 +54,9 @@ from handlers.access import registration, relay
 from handlers.access.notices import asked_of, authority_now, escalation_targets
 from handlers.context import NoticeSink
 from handlers.misuse.monitor import alert_of, copy_key
-from handlers.recipients import who_is_told
-from handlers.stepup.flow import lockout_of
+from handlers.recipients import WarningKey, who_is_told
+from handlers.stepup.flow import LOCKOUT
+from handlers.stepup.reset import MANAGERS_KEY
 from handlers.vocabulary import Notice, Platform, Role
 from store.audit import misuse
 from store.db import after_commit
@@ -73,6 +76,8 @@ RELAY_KEY = re.compile(r"relay:(?P<relay>\d+):.+")
 # News every active admin is sent, each copy keyed "...:{their id}" (a retention run's later news,
 # keyed "...:{id}:{n}", goes to the admins there are then anyway).
 FOR_ADMINS = frozenset({"retention", "decommission"})
+# The warnings about a practitioner whose keys say whom they are about (a misuse alert's claim row does).
+WARNING_KEYS: tuple[WarningKey, ...] = (LOCKOUT, MANAGERS_KEY)
 
 
 async def drop_for_inactive(
@@ -116,10 +121,9 @@ async def stand_ins(
         return await relay.hand_on(session, keys, int(found["relay"]), now, reaches)
     if (alert := alert_of(notice)) is not None:
         return await _misuse_alert(session, notice, alert, reaches)
-    if (lockout := lockout_of(notice)) is not None:
-        shared, practitioner_id = lockout
-        warned = await _warned_about(session, notice.kind, practitioner_id, reaches)
-        return _readdressed(notice, warned, _after(shared))
+    if (warning := next((w for k in WARNING_KEYS if (w := k.read(notice)) is not None), None)) is not None:
+        warned = await _warned_about(session, notice.kind, warning.about, reaches, warning.excluding)
+        return _readdressed(notice, warned, _after(warning.shared))
     return []
 
 
@@ -159,14 +163,19 @@ async def _misuse_alert(
 
 
 async def _warned_about(
-    session: AsyncSession, kind: str, practitioner_id: str, reaches: Collection[Platform]
+    session: AsyncSession,
+    kind: str,
+    practitioner_id: str,
+    reaches: Collection[Platform],
+    excluding: Collection[str] = (),
 ) -> Iterable[str]:
-    """Who is warned about a practitioner: their authority's duty managers but them, or the admins
-    (reachable first, ``handlers.recipients``); the admins alone for one no longer in the register
-    (their authority is unknown)."""
+    """Who is warned about a practitioner: their authority's duty managers but them (and ``excluding``,
+    who did what it reports), or the admins (reachable first, ``handlers.recipients``); the admins
+    alone for one no longer in the register (their authority is unknown)."""
     actor = await get_actor(session, practitioner_id)
     authority = None if actor is None else actor.local_authority
-    return await who_is_told(session, reaches, authority, kind=kind, excluding=(practitioner_id,))
+    left_out = (practitioner_id, *excluding)
+    return await who_is_told(session, reaches, authority, kind=kind, excluding=left_out)
 
 
 def _after(key_prefix: str) -> Callable[[str], str]:

@@ -20,6 +20,7 @@ from handlers.access.notices import decision_buttons, when
 from handlers.access.policy import POLICY
 from handlers.context import Context
 from handlers.dispatch.spec import Audience, Request, Result, Spec
+from handlers.every_contact import LINKED, every_contact
 from handlers.grammar import UsageError, parse_practitioner_id
 from handlers.recipients import who_is_told
 from handlers.vocabulary import (
@@ -35,7 +36,7 @@ from handlers.vocabulary import (
     plural,
 )
 from store.characters import marked
-from store.delivery.notices import EMAIL_KIND, drop_decided
+from store.delivery.notices import drop_decided
 from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people import practitioners
@@ -295,12 +296,10 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
         f"{approved}. If this was not you, tell your duty manager at once."
     )
     key = f"registration:{row.id}:decided"
-    # Every contact on record: the chat identities through the outbox, and the recorded secure email
-    # (an "email" notice the operator's mailer sends), so a link nobody asked for does not go unseen;
-    # and the account the new one replaces, which is no longer linked and so not among them.
+    # Every contact on record (``every_contact``), so a link nobody asked for does not go unseen; and
+    # the account the new one replaces, which is no longer linked and so not among them.
     told = [
-        Notice(row.practitioner_id, "registration_approved", text, dedupe_key=key),
-        Notice(row.practitioner_id, EMAIL_KIND, text, dedupe_key=f"{key}:email"),
+        *every_contact(row.practitioner_id, LINKED, text, dedupe_key=key),
         *(_replaced_notice(row, account, approved) for account in old if account != principal),
     ]
     await ctx.notices.enqueue(session, told, req.now)

@@ -20,7 +20,7 @@ from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
 from handlers.stepup.reset import reset_authenticator
-from handlers.vocabulary import Actor, Role
+from handlers.vocabulary import Actor
 from store.lifecycle import decommission
 from store.people import access, credentials, practitioners
 from store.people.credentials import ACTIVE
@@ -69,12 +69,13 @@ class Reset:
 
 
 async def totp_reset(ctx: Context, audit: Audit, practitioner_id: str) -> Reset:
-    """Remove a credential (lost phone, locked, disabled) and tell the practitioner to enrol again
-    (``reset_authenticator``, as their duty manager's ``reset`` in chat)."""
+    """Remove a credential (lost phone, locked, disabled), tell the practitioner to enrol again and
+    their authority's duty managers that an admin reset it (``reset_authenticator``, as their duty
+    manager's ``reset`` in chat)."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
-        existed = await reset_authenticator(ctx.notices, session, actor.practitioner_id, now, by=Role.ADMIN)
+        existed = await reset_authenticator(ctx, session, actor, now)
         detail = f"{'credential removed' if existed else 'nothing to reset'} for {actor.practitioner_id}"
         await audit.done_in(session, detail)
     return Reset(actor.practitioner_id, existed)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.dispatch.stopped import child_named
-from handlers.recipients import who_is_told
+from handlers.recipients import MOMENT, WarningKey, who_is_told
 from handlers.stepup import totp
 from handlers.stepup.reset import guarded_role, how_to_reset
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
@@ -410,28 +409,13 @@ def managers_notices(
             f"{failure.failures} wrong codes in a row. If that wasn't them, someone else may be "
             "using their chat account."
         )
-    key = f"{kind}:{actor.practitioner_id}:{failure.failures}:{failure.locked_until}"
+    key = LOCKOUT.shared(kind, actor.practitioner_id, f"{failure.failures}:{failure.locked_until}")
     return [Notice(recipient_id=m, kind=kind, text=text, dedupe_key=f"{key}:{m}") for m in managers]
 
 
-# The key ``managers_notices`` gives a lockout, less its last part (the recipient's id): the kind, the
-# practitioner concerned (any id without whitespace, colons included: read back from the fixed-form
-# tail), the failures and the end of the lock (None once disabled).
-LOCKOUT_KEY = re.compile(
-    r"(?P<kind>stepup_locked|stepup_disabled):(?P<practitioner>\S+):\d+:"
-    r"(?:None|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?)"
-)
-
-
-def lockout_of(notice: Notice) -> tuple[str, str] | None:
-    """For one recipient's copy of a lockout notice: the key its copies share and the practitioner
-    it warns about (handlers/stand_in.py warns someone else when the recipient has left); None for
-    any other notice."""
-    key, own = notice.dedupe_key or "", f":{notice.recipient_id}"
-    found = LOCKOUT_KEY.fullmatch(key.removesuffix(own)) if key.endswith(own) else None
-    if found is None or found["kind"] != notice.kind:
-        return None
-    return found[0], found["practitioner"]
+# The key ``managers_notices`` gives each copy of a lockout (``WarningKey``): the failures and the end
+# of the lock (None once disabled) after the practitioner concerned, so a stand-in reads them back.
+LOCKOUT = WarningKey({"stepup_locked", "stepup_disabled"}, rf"\d+:(?:None|{MOMENT})")
 
 
 class EnrolCommand:

@@ -14,8 +14,10 @@ manager or admin role is reset in chat: an admin does it on the host, so a taken
 manager's) chat account and one credulous duty manager are not enough to take their powers.
 
 A reset is told to the practitioner on every linked chat account and at their recorded secure email
-(the one that asked may be the taken one), and to the authority's other duty managers (ids only), so
-a reset nobody asked for is noticed.
+(the one that asked may be the taken one: ``handlers.every_contact``), and to their authority's duty
+managers but the one who did it (ids only), whether it was done in chat or on the host, so a reset
+nobody asked for is noticed; if one of them is made inactive before it is sent, whoever is told in
+their place has it (handlers/stand_in.py, by its key: ``MANAGERS_KEY``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.context import Context, NoticeSink
+from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
+from handlers.every_contact import RESET, every_contact
 from handlers.grammar import UsageError, parse_practitioner_id
-from handlers.recipients import duty_managers_of, who_is_told
+from handlers.recipients import MOMENT, WarningKey, duty_managers_of, who_is_told
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Reply, Role
-from store.delivery.notices import EMAIL_KIND
 from store.people import credentials, practitioners
 
-NOTICE_KIND = "stepup_reset"  # one every linked chat account must see (bot.notify.EVERY_ACCOUNT)
+NOTICE_KIND = RESET  # one for every contact on record (handlers.every_contact)
 RESET_NOTICE = (
     "Your Signpost authenticator was reset by {by}. If you did not ask for this, tell a Signpost admin at once. "
     "To see results again, send: enrol"
@@ -43,6 +45,12 @@ MANAGERS_NOTICE = (
     "Duty manager {by} reset practitioner {id}'s Signpost authenticator. If you did not expect this, check with "
     "{by}, and with {id} by phone or in person."
 )
+HOST_MANAGERS_NOTICE = (
+    "A Signpost admin reset practitioner {id}'s Signpost authenticator on the host. If you did not expect this, "
+    "check with {id} by phone or in person, and with a Signpost admin."
+)
+# Each copy keyed by the practitioner, the moment and the duty manager who did it (none on the host).
+MANAGERS_KEY = WarningKey({MANAGERS_KIND}, MOMENT)
 RESET_BY = {Role.ADMIN: "an administrator", Role.DUTY_MANAGER: "your duty manager"}
 
 SUMMARY = "reset a practitioner's authenticator, once you have confirmed it is them who asks"
@@ -87,28 +95,34 @@ NOTHING = "{id} has no authenticator set up, so there is nothing to reset: they 
 
 
 async def reset_authenticator(
-    notices: NoticeSink, session: AsyncSession, practitioner_id: str, now: datetime, *, by: Role
+    ctx: Context, session: AsyncSession, practitioner: Actor, now: datetime, *, duty_manager: str | None = None
 ) -> bool:
-    """Remove a practitioner's authenticator and tell them, in this transaction, that ``by`` (an
-    admin, their duty manager) reset it and to send ``enrol``; False (and nobody told) when they had none."""
-    existed = await credentials.reset(session, practitioner_id)
+    """Remove a practitioner's authenticator and tell, in this transaction, them (to send ``enrol``)
+    and their authority's duty managers who reset it: ``duty_manager`` in chat, else an admin on the
+    host. False (and nobody told) when they had none."""
+    existed = await credentials.reset(session, practitioner.practitioner_id)
     if existed:
-        text = RESET_NOTICE.format(by=RESET_BY[by])
-        # Every linked account (EVERY_ACCOUNT) and the recorded secure email, as a new link is told.
-        told = [Notice(practitioner_id, NOTICE_KIND, text), Notice(practitioner_id, EMAIL_KIND, text)]
-        await notices.enqueue(session, told, now)
+        by = RESET_BY[Role.ADMIN if duty_manager is None else Role.DUTY_MANAGER]
+        told = every_contact(practitioner.practitioner_id, NOTICE_KIND, RESET_NOTICE.format(by=by))
+        await ctx.notices.enqueue(session, told, now)
+        await _tell_managers(ctx, session, practitioner, now, duty_manager)
     return existed
 
 
-async def _tell_managers(ctx: Context, session: AsyncSession, actor: Actor, target: Actor, now: datetime) -> None:
-    """Tell the target's authority's other duty managers (those who can be reached, else the admins:
-    ``who_is_told``) who reset whose authenticator, so a reset nobody asked for is noticed."""
-    by = actor.practitioner_id
-    told = await who_is_told(
-        session, ctx.reaches, target.local_authority, kind=MANAGERS_KIND, excluding=(target.practitioner_id, by)
-    )
-    text = MANAGERS_NOTICE.format(by=by, id=target.practitioner_id)
-    await ctx.notices.enqueue(session, [Notice(pid, MANAGERS_KIND, text) for pid in told], now)
+async def _tell_managers(
+    ctx: Context, session: AsyncSession, target: Actor, now: datetime, duty_manager: str | None
+) -> None:
+    """Tell the target's authority's duty managers but the one who did it (those who can be reached,
+    else the admins: ``who_is_told``) who reset whose authenticator, so a reset nobody asked for is noticed."""
+    pid = target.practitioner_id
+    did = () if duty_manager is None else (duty_manager,)
+    told = await who_is_told(session, ctx.reaches, target.local_authority, kind=MANAGERS_KIND, excluding=(pid, *did))
+    if duty_manager is None:
+        text = HOST_MANAGERS_NOTICE.format(id=pid)
+    else:
+        text = MANAGERS_NOTICE.format(by=duty_manager, id=pid)
+    key = MANAGERS_KEY.shared(MANAGERS_KIND, pid, str(now), by=duty_manager)
+    await ctx.notices.enqueue(session, [Notice(m, MANAGERS_KIND, text, dedupe_key=f"{key}:{m}") for m in told], now)
 
 
 def guarded_role(practitioner: Actor) -> Role | None:
@@ -150,9 +164,8 @@ async def reset(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if guarded is not None:
         detail = f"{target} holds the {guarded.value.replace('_', ' ')} role"
         return Result(Reply(Outcome.REFUSED, ON_THE_HOST.format(id=target)), detail=detail)
-    if not await reset_authenticator(ctx.notices, session, target, req.now, by=Role.DUTY_MANAGER):
+    if not await reset_authenticator(ctx, session, found, req.now, duty_manager=actor.practitioner_id):
         return Result(Reply(Outcome.REFUSED, NOTHING.format(id=target)), detail=f"nothing to reset for {target}")
-    await _tell_managers(ctx, session, actor, found, req.now)
     return Result(Reply(Outcome.DONE, DONE.format(id=target)), detail=f"credential removed for {target}")
 
 

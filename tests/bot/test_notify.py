@@ -19,6 +19,7 @@ from bot.notify import CLAIM_CHUNK, FAILING_AFTER, Outbox, email_sent, emails_du
 from bot.scheduler import SCHEDULER_KEY, Scheduler, Task, add_scheduler
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
+from handlers import every_contact
 from handlers.access import jobs as access_jobs
 from handlers.clock import FakeClock
 from handlers.context import Context
@@ -163,6 +164,29 @@ async def test_an_authenticator_reset_is_told_on_every_linked_account(app: Signp
     assert [(address, text.split(".")[0]) for address, text in mail] == [
         ("sam.carter@northshire.example", "Your Signpost authenticator was reset by your duty manager")
     ]
+
+
+async def test_a_new_link_and_a_reset_reach_every_account_and_the_email_through_one_home(app: Signpost) -> None:
+    """P001, on Teams, links a Slack account (DM01 approves), then DM01 resets P001's authenticator: each
+    notice reaches both chat accounts and waits for the mailer with the same words, because both are
+    made by the one home (``handlers.every_contact``) whose kinds the outbox sends to every account."""
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.TEAMS, "tenant", "aad-1"), "P001")
+    slack = Principal(Platform.SLACK, "T1", "U1")
+    assert (await say(app, slack, "register P001")).outcome is Outcome.DONE
+    assert (await decide(app, "DM01", "approve", "R1")).outcome is Outcome.DONE
+    await ensure_enrolled(app, "P001")
+    assert (await fresh_say(app, "DM01", "reset P001")).outcome is Outcome.DONE
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent), FakePlatform(Platform.TEAMS, sent)])
+    await box.deliver_due()
+
+    told = sorted((n.kind, to.platform.value) for to, n in sent if to.user_id in {"U1", "aad-1"})
+    kinds = [every_contact.LINKED, every_contact.RESET]
+    assert told == sorted((kind, platform) for kind in kinds for platform in ("slack", "teams"))
+    chat = {n.kind: n.text for _, n in sent if n.kind in kinds}
+    mail = [(due.address, due.notice.text) for due in await emails_due(app.ctx)]
+    assert mail == [("sam.carter@northshire.example", chat[kind]) for kind in kinds]
+    assert frozenset(kinds) == every_contact.EVERY_ACCOUNT
 
 
 def _dms(fake_slack: FakeSlackApi) -> list[tuple[str, str]]:

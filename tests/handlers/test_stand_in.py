@@ -26,8 +26,11 @@ from handlers.access.relay import UNDELIVERED, UNDELIVERED_NOTICE
 from handlers.clock import FakeClock
 from handlers.lifecycle.flows import schedule_with_notices
 from handlers.misuse.monitor import Finding, MisusePolicy, raise_alert
+from handlers.operator import people
+from handlers.operator.common import audited
 from handlers.stand_in import ACCESS_KEY, NOT_ACTIVE
-from handlers.stepup.flow import LOCKOUT_KEY, StepUpPolicy, managers_notices
+from handlers.stepup.flow import LOCKOUT, StepUpPolicy, managers_notices
+from handlers.stepup.reset import MANAGERS_KEY, MANAGERS_KIND
 from handlers.vocabulary import Action, Actor, Notice, Outcome, Platform, Principal
 from store.people import practitioners
 from store.people.credentials import Failure
@@ -36,14 +39,14 @@ from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
-from tests.factories import CHILDREN, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
-from tests.stepup_helpers import five_wrong_codes
+from tests.factories import CHILDREN, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED, say
+from tests.stepup_helpers import enrol_and_step_up, five_wrong_codes
 
 _SOUTHVALE_DM = "Duty manager,Southvale Children's Services,Southvale"
 DM04 = f"""{PRACTITIONERS_HEADER}
 DM04,Kit,Shaw,{_SOUTHVALE_DM},0113 496 0102,kit.shaw@southvale.example,duty_manager;practitioner
 """
-WARNINGS = {"misuse_alert", "stepup_locked", "stepup_disabled"}
+WARNINGS = {"misuse_alert", "stepup_locked", "stepup_disabled", "stepup_reset_by"}
 
 
 class Recorder:
@@ -178,6 +181,43 @@ async def test_a_lockout_whose_only_manager_was_made_inactive_goes_to_the_admins
     assert await _queued_for(app) == ["DM01", "AD01"]
 
 
+async def test_a_reset_told_to_a_manager_made_inactive_goes_to_the_other_managers_never_the_one_who_did_it(
+    app: Signpost,
+) -> None:
+    """DM02 resets S001's authenticator while DM04 is away: DM03 is told. DM03 leaves and DM04 returns
+    before it is sent: DM04 gets the same notice, once; DM02, who did the reset, gets none."""
+    await _set_status(app, "inactive", "DM04")
+    await enrol_and_step_up(app, "S001")
+    await enrol_and_step_up(app, "DM02")
+    assert (await say(app, "DM02", "reset S001")).outcome is Outcome.DONE
+    assert await _queued_for(app) == ["DM03"]
+    [queued] = [n for n in await notices(app) if n.kind in WARNINGS]
+    await _set_status(app, "inactive", "DM03")
+    await _set_status(app, "active", "DM04")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    assert "reset practitioner S001" in queued.text
+    assert recorder.warnings() == [("DM04", "stepup_reset_by", queued.text)]
+
+
+async def test_a_host_reset_whose_only_manager_was_made_inactive_goes_to_the_admins(app: Signpost) -> None:
+    """An admin resets P002 on the host and Northshire's only duty manager DM01 is told, then made
+    inactive before it is sent: AD01 gets the same notice, once."""
+    await enrol_and_step_up(app, "P002")
+    async with audited(app.ctx, "operator", Action.TOTP_RESET) as audit:
+        assert (await people.totp_reset(app.ctx, audit, "P002")).existed
+    await _set_status(app, "inactive", "DM01")
+    recorder = Recorder()
+
+    await _deliver_all(app, Outbox(app.ctx, [recorder]))
+
+    [(user, kind, text)] = recorder.warnings()
+    assert (user, kind) == ("AD01", "stepup_reset_by") and "practitioner P002" in text
+    assert await _queued_for(app) == ["DM01", "AD01"]
+
+
 @pytest.mark.parametrize("practitioner_id", ["S001", "NS:P:0001", "x:12:None"])
 @pytest.mark.parametrize("locked_until", [None, datetime(2026, 11, 2, 9, 30, 5, 120, tzinfo=UTC)])
 def test_the_practitioner_is_read_back_from_any_lockout_key(
@@ -190,8 +230,21 @@ def test_the_practitioner_is_read_back_from_any_lockout_key(
     [notice] = managers_notices(["DM:02"], actor, failure, StepUpPolicy())
     key = notice.dedupe_key or ""
     assert key.endswith(":DM:02")
-    found = LOCKOUT_KEY.fullmatch(key.removesuffix(":DM:02"))
-    assert found is not None and (found["kind"], found["practitioner"]) == (notice.kind, practitioner_id)
+    found = LOCKOUT.read(notice)
+    assert found is not None and (found.shared, found.about) == (key.removesuffix(":DM:02"), practitioner_id)
+
+
+@pytest.mark.parametrize("practitioner_id", ["S001", "NS:P:0001", "x:12:None"])
+@pytest.mark.parametrize("by", [None, "DM:02", "NS-DM01"])
+def test_the_practitioner_and_who_reset_are_read_back_from_any_reset_key(practitioner_id: str, by: str | None) -> None:
+    """The key a reset's notice to a duty manager carries names the practitioner reset and the duty
+    manager who did it (none on the host), whatever colons their ids hold."""
+    now = datetime(2026, 11, 2, 9, 30, 5, 120, tzinfo=UTC)
+    key = MANAGERS_KEY.shared(MANAGERS_KIND, practitioner_id, str(now), by=by)
+    found = MANAGERS_KEY.read(Notice("DM:03", MANAGERS_KIND, "reset", dedupe_key=f"{key}:DM:03"))
+    assert found is not None and (found.shared, found.about) == (key, practitioner_id)
+    assert found.excluding == (() if by is None else (by,))
+    assert LOCKOUT.read(Notice("DM:03", MANAGERS_KIND, "reset", dedupe_key=f"{key}:DM:03")) is None
 
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"

@@ -12,14 +12,16 @@ from datetime import timedelta
 import pytest
 
 from bot.app import Signpost
-from bot.notify import EVERY_ACCOUNT
 from handlers.clock import FakeClock
+from handlers.every_contact import EVERY_ACCOUNT
 from handlers.examples import for_any_store
 from handlers.help import help_lines
 from handlers.misuse.monitor import sweep
+from handlers.operator import people
+from handlers.operator.common import audited
 from handlers.stepup import flow as stepup
 from handlers.stepup import reset
-from handlers.vocabulary import Actor, Outcome, Role
+from handlers.vocabulary import Action, Actor, Outcome, Role
 from store.people import credentials, practitioners
 from store.people.credentials import ACTIVE, DISABLED, Failure
 from tests.access_helpers import audit_events, load_access, notices
@@ -154,7 +156,7 @@ async def test_another_authority_s_admin_gets_the_words_of_an_unknown_id(app: Si
 
 async def test_the_practitioner_is_told_on_every_account_and_at_their_secure_email(app: Signpost) -> None:
     """Not only the chat account that may have been taken: the reset notice is one every linked account
-    must see (``bot.notify.EVERY_ACCOUNT``), and the same words go to the recorded secure email."""
+    must see (``handlers.every_contact.EVERY_ACCOUNT``), and the same words go to the recorded secure email."""
     await enrol_and_step_up(app, "P003")
     await enrol_and_step_up(app, "DM01")
     assert (await say(app, "DM01", "reset P003")).outcome is Outcome.DONE
@@ -179,6 +181,32 @@ async def test_the_authority_s_other_duty_managers_are_told_who_reset_whose(app:
     assert (await say(app, "DM01", "reset P003")).outcome is Outcome.DONE
     assert await texts_to(app, "AD01", reset.MANAGERS_KIND) == [reset.MANAGERS_NOTICE.format(by="DM01", id="P003")]
     assert await texts_to(app, "DM01", reset.MANAGERS_KIND) == []
+
+
+async def host_reset(app: Signpost, practitioner_id: str) -> None:
+    """`signpost totp reset PRACTITIONER_ID`, as the terminal runs it."""
+    async with audited(app.ctx, "operator", Action.TOTP_RESET) as audit:
+        assert (await people.totp_reset(app.ctx, audit, practitioner_id)).existed
+
+
+async def test_an_admin_s_reset_on_the_host_is_told_to_the_practitioner_s_duty_managers(app: Signpost) -> None:
+    """`signpost totp reset S001` (Southvale): DM02 and DM03 hear that an admin reset S001's authenticator,
+    ids only, as after a reset in chat, so a reset nobody asked for is noticed; Northshire's DM01 does not.
+    For P003 (Northshire) its only duty manager, DM01, hears of it."""
+    await enrol_and_step_up(app, "S001")
+    await enrol_and_step_up(app, "P003")
+    await host_reset(app, "S001")
+    await host_reset(app, "P003")
+
+    told = sorted((n.recipient_id, n.text) for n in await notices(app) if n.kind == reset.MANAGERS_KIND)
+    expected = {pid: reset.HOST_MANAGERS_NOTICE.format(id=pid) for pid in ("S001", "P003")}
+    assert told == [("DM01", expected["P003"]), ("DM02", expected["S001"]), ("DM03", expected["S001"])]
+    assert expected["S001"] == (
+        "A Signpost admin reset practitioner S001's Signpost authenticator on the host. If you did not expect "
+        "this, check with S001 by phone or in person, and with a Signpost admin."
+    )
+    assert "Hart" not in expected["S001"] and "Reed" not in expected["P003"]
+    assert "by an administrator" in " ".join(await texts_to(app, "S001", reset.NOTICE_KIND))
 
 
 async def test_a_practitioner_and_an_admin_who_is_no_duty_manager_may_not_reset(app: Signpost) -> None:
