@@ -71,6 +71,9 @@ NOT_YOURS = (
     "Signpost resets the authenticator only of a practitioner whose duty manager you are, in your own local "
     "authority, and that id is not one of them, so nothing was reset. Check the id, or ask a Signpost admin."
 )
+# The audit detail for a word in no register: it may be anything typed in error (a date of birth,
+# a postcode, a name, a code), and the audit log is permanent, so none of it is kept.
+NO_SUCH = "no such practitioner"
 OWN = (
     "You can't reset your own authenticator: ask another duty manager of your local authority or a Signpost "
     "admin, who will confirm it is you first."
@@ -157,12 +160,15 @@ async def reset(ctx: Context, req: Request, session: AsyncSession) -> Result:
     managers = (
         () if found is None else (await duty_managers_of(session, found.local_authority, excluding=(target,))).ids
     )
-    # The id aimed at, as typed (read in upper case), for whoever investigates: no child's data.
-    if found is None or actor.practitioner_id not in managers:
-        return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=f"not their duty manager: {target}")
+    # The same words either way; the audit names only an id the register holds (no child's data),
+    # for whoever investigates, never the word typed.
+    if found is None:
+        return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=NO_SUCH)
+    if actor.practitioner_id not in managers:
+        return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=f"not their duty manager: {found.practitioner_id}")
     guarded = guarded_role(found)
     if guarded is not None:
-        detail = f"{target} holds the {guarded.value.replace('_', ' ')} role"
+        detail = f"{found.practitioner_id} holds the {guarded.value.replace('_', ' ')} role"
         return Result(Reply(Outcome.REFUSED, ON_THE_HOST.format(id=target)), detail=detail)
     if not await reset_authenticator(ctx, session, found, req.now, duty_manager=actor.practitioner_id):
         return Result(Reply(Outcome.REFUSED, NOTHING.format(id=target)), detail=f"nothing to reset for {target}")

@@ -55,8 +55,53 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+class _Malformed(ValueError):
+    """What is wrong with a key file's content, in words that quote none of it (a value may be a key)."""
+
+
+# A key chain's entry: ``~chain:generation:cutoff`` (``keychain.ChainState.entry_id``), in ASCII
+# digits; the chain's name is the key chain's to check (``keychain.states``).
+_CHAIN_ENTRY = re.compile(r"~[a-z]+:[0-9]+:[0-9]+")
+
+
+def _fields(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Malformed(f"{what} is not a JSON object")
+    return value
+
+
+def _field(doc: dict[str, Any], name: str) -> object:
+    if name not in doc:
+        raise _Malformed(f"it has no {name}")
+    return doc[name]
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise _Malformed(f"{what} is not text")
+    return value
+
+
+def _secret(value: object, what: str) -> bytes:
+    """A key file's base64 value, as bytes."""
+    try:
+        return base64.b64decode(_text(value, what).encode("ascii"), validate=True)
+    except ValueError:  # not text, not ASCII (UnicodeEncodeError), not base64 (binascii.Error)
+        raise _Malformed(f"{what} is not base64 text") from None
+
+
+def _whole(value: object, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # as int() took it before
+        return int(value)
+    raise _Malformed(f"{what} is not a whole number")
+
+
+def _kek_name(name: str) -> str:
+    if name[:1] == "~" and _CHAIN_ENTRY.fullmatch(name) is None:
+        raise _Malformed("a key chain's entry has a name Signpost never writes")
+    return name
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -160,19 +205,28 @@ class KeyRing:
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
-        """Load the key file; a missing one is an error (never silently replaced)."""
+        """Load the key file; a missing one is an error (never silently replaced), and so is one whose
+        content is malformed: ``KeyFileError`` in one line naming the problem, never quoting a value."""
         try:
-            doc = json.loads(read_key_text(path))
+            doc = _fields(json.loads(read_key_text(path)), "it")
+            keks = _fields(_field(doc, "keks"), "keks")
+            signing_seed = _secret(_field(doc, "signing_seed"), "signing_seed")
+            if signing_seed and len(signing_seed) != KEY_BYTES:
+                raise _Malformed(f"signing_seed is not a {KEY_BYTES}-byte key")
             return cls(
-                keks={k: _unb64(v) for k, v in doc["keks"].items()},
-                current_kek_id=doc["current_kek"],
-                index_key=_unb64(doc["index_key"]),
-                signing_seed=_unb64(doc["signing_seed"]),
+                keks={_kek_name(k): _secret(v, "a key in keks") for k, v in keks.items()},
+                current_kek_id=_text(_field(doc, "current_kek"), "current_kek"),
+                index_key=_secret(_field(doc, "index_key"), "index_key"),
+                signing_seed=signing_seed,
                 path=path,
-                signing_public=_unb64(doc.get("signing_public", "")),
-                cohort_ids_from=int(doc.get("cohort_ids_from", 0)),
+                signing_public=_secret(doc.get("signing_public", ""), "signing_public"),
+                cohort_ids_from=_whole(doc.get("cohort_ids_from", 0), "cohort_ids_from"),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except _Malformed as exc:
+            raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+        except json.JSONDecodeError:  # its message quotes nothing, but says no more than this
+            raise KeyFileError(f"cannot read key file {path}: it is not JSON") from None
+        except (OSError, ValueError) as exc:
             raise KeyFileError(f"cannot read key file {path}: {type(exc).__name__}") from None
 
     def save(self) -> None:

@@ -49,7 +49,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from store.keys import keydict, term_keys
-from store.keys.crypto import KeyRing, key_file_lock, seal
+from store.keys.crypto import KeyFileError, KeyRing, key_file_lock, seal
 
 DAY_EPOCH = date(1900, 1, 1)
 HORIZON_DAYS = 400  # keys derived ahead of today, so a long-running replica can read new children
@@ -360,9 +360,21 @@ def advance(state: ChainState, cutoff: int) -> ChainState:
 def states(ring: KeyRing) -> list[ChainState]:
     found = []
     for entry in [e for e in keydict.others(ring.keks) if e[:1] == "~"]:  # indexed: a few among ~9,000 keys
-        chain, gen, cutoff = entry[1:].split(":")
-        found.append(ChainState(Chain(chain), int(gen), int(cutoff), ring.keks[entry]))
+        chain, gen, cutoff = _entry_parts(ring, entry)
+        found.append(ChainState(chain, gen, cutoff, ring.keks[entry]))
     return found
+
+
+def _entry_parts(ring: KeyRing, entry: str) -> tuple[Chain, int, int]:
+    """A chain entry's chain, generation and cutoff (``ChainState.entry_id``); ``KeyFileError`` in
+    one line for a name Signpost never writes (``KeyRing.load`` checks the shape; the chains are ours)."""
+    chain, _, numbers = entry[1:].partition(":")
+    gen, _, cutoff = numbers.partition(":")
+    if not all(n.isascii() and n.isdigit() for n in (gen, cutoff)):
+        raise KeyFileError(f"cannot read key file {ring.path}: a key chain's entry has a name Signpost never writes")
+    if chain not in Chain._value2member_map_:
+        raise KeyFileError(f"cannot read key file {ring.path}: a key chain's entry names no chain Signpost keeps")
+    return Chain(chain), int(gen), int(cutoff)
 
 
 def horizon(chain: Chain, today: date) -> int:

@@ -142,18 +142,26 @@ class LogTap:
         return fresh
 
 
+def without_info(log: str) -> str:
+    """The tapped log without its INFO lines (each command's one ``command`` line among them): the
+    warnings and errors a test counts."""
+    return "\n".join(line for line in log.splitlines() if '"level": "info"' not in line)
+
+
 @contextmanager
 def tapped_logs() -> Iterator[LogTap]:
     tap = LogTap()
     saved = structlog.get_config()
-    # Production's levels (bot.logging.configure): structlog from INFO, stdlib records from WARNING.
+    # Production's levels (bot.logging.configure): Signpost's own lines from INFO (each command's
+    # one ``command`` line among them), the libraries' from WARNING. The root logger stays at INFO:
+    # Signpost's structlog lines pass through it, and at WARNING none of its INFO lines was seen.
+    root = logging.getLogger()
+    old_level = root.level
     configure(fmt="json", level=logging.INFO, stream=tap.buffer)
     handler = logging.StreamHandler(tap.buffer)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    old_level = root.level
+    handler.setLevel(logging.WARNING)  # the libraries' records, with their tracebacks, as rendered raw
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
     try:
         yield tap
     finally:

@@ -13,7 +13,7 @@ from store.tables.audit import AuditEvent
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.hostile import strategies as hs
-from tests.hostile.observe import ACCEPTED_WRONGLY, Check, LogTap, shown
+from tests.hostile.observe import ACCEPTED_WRONGLY, IDENTITY_VALUES, Check, LogTap, shown
 from tests.hostile.slack_world import (
     ADMIN,
     LINKED,
@@ -131,4 +131,21 @@ async def test_a_hidden_character_in_any_command_gets_usage_help(
         check.expect(
             (event.action, event.outcome) == ("usage", "invalid"), ACCEPTED_WRONGLY, f"{event.action}/{event.outcome}"
         )
+    check.settle()
+
+
+# A child's name, date of birth (any spelling) or postcode that fits in one word, as a duty manager
+# might type it after `reset` in place of a practitioner id.
+ONE_WORD_IDENTITIES = sorted(v for v in IDENTITY_VALUES if " " not in v)
+
+
+@given(value=st.sampled_from(ONE_WORD_IDENTITIES))
+async def test_a_childs_details_typed_after_reset_are_in_no_log_line_nor_audit_event(
+    world: SlackHarness, logs: LogTap, value: str
+) -> None:
+    """`reset WORD` from a stepped-up duty manager, WORD a child's name, birth date or postcode: the
+    refusal is answered and audited once, as a reset, and the word is in no log line (each command's
+    ``command`` line among them) and in no audit detail."""
+    check, event = await one_command(world, logs, MANAGER, f"reset {value}", "slack-command-reset")
+    check.expect(event is not None and event.action == "totp_reset", ACCEPTED_WRONGLY, "not audited as a reset")
     check.settle()

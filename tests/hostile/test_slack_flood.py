@@ -23,7 +23,7 @@ from bot.app import Signpost
 from bot.config import load_settings
 from bot.web import MAX_BODY, READ_CHUNK, UNVERIFIED_KEY, BodyBudget, create_app
 from tests.bot.conftest import SlackHarness
-from tests.hostile.observe import LogTap, identity_in
+from tests.hostile.observe import LogTap, identity_in, without_info
 from tests.hostile.slack_world import NURSE, ack_body, populate, send_command
 
 FORGED_CHUNK = 256 * 1024  # a flood body: over the small share's bodies, under the one-body cap
@@ -74,7 +74,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 def refusals(log: str) -> Counter[int]:
     """The statuses of the refusals logged; every JSON line must be one."""
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in without_info(log).splitlines() if line.startswith("{")]
     assert all(line["event"] == "slack_request_refused" for line in lines), [line["event"] for line in lines]
     assert '"exception"' not in log and "Traceback" not in log and identity_in(log) is None
     return Counter(line["status"] for line in lines)

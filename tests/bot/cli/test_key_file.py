@@ -8,8 +8,10 @@ import asyncio
 import json
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -220,3 +222,42 @@ def test_a_key_file_too_large_to_be_one_stops_keys_rotate_in_one_line(cli: Cli, 
     run = cli("keys", "rotate", env={"SIGNPOST_KEY_FILE": str(large)})
     assert (run.code, run.out) == (2, "")
     assert run.said.splitlines() == [f"signpost: key file {large} is too large for a key file (over 1 MiB)"], run.said
+
+
+# A key file edited by hand (or damaged) so that a value is of the wrong type, or a chain's entry
+# has a name Signpost never writes: each once crashed with a traceback ("stopped by an unexpected
+# error (AttributeError)", "… (ValueError)") where bad base64 got one line.
+MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
+    "index_key a number": (lambda doc: doc | {"index_key": 12345}, "index_key is not base64 text"),
+    "signing_seed null": (lambda doc: doc | {"signing_seed": None}, "signing_seed is not base64 text"),
+    "a chain entry's cutoff not a number": (
+        lambda doc: doc | {"keks": doc["keks"] | {"~day:1:Qqx": "AAAA"}},
+        "a key chain's entry has a name Signpost never writes",
+    ),
+}
+
+
+@pytest.mark.parametrize("malformed", MALFORMED)
+def test_a_key_file_with_a_malformed_value_is_refused_in_one_line(
+    cli: Cli, keys: KeyRing, tmp_path: Path, malformed: str
+) -> None:
+    """A store with children, and a key file with a wrong-type or malformed value: `retention run
+    --dry-run` stops (exit 2) with one line on stderr naming the problem, and `db check` reports it
+    as one of its findings (exit 1); no traceback, no secret, either way."""
+    assert keys.path is not None
+    imported(cli, tmp_path)
+    doc = json.loads(keys.path.read_text("utf-8"))
+    edit, problem = MALFORMED[malformed]
+    damaged = tmp_path / "damaged.key"
+    damaged.write_text(json.dumps(edit(doc)), "utf-8")
+    os.chmod(damaged, 0o600)
+    said = f"cannot read key file {damaged}: {problem}"
+    env = {"SIGNPOST_KEY_FILE": str(damaged)}
+    stopped = cli("retention", "run", "--dry-run", env=env)
+    assert (stopped.code, stopped.out, stopped.said) == (2, "", f"signpost: {said}"), stopped.err
+    checked = cli("db", "check", env=env)
+    assert (checked.code, checked.said) == (1, ""), checked.err
+    assert f"FAILED: {said}" in checked.out.splitlines(), checked.out
+    for run in (stopped, checked):
+        assert "Traceback" not in run.err and "unexpected" not in run.err, run.err
+        assert not any(secret in run.err + run.out for secret in (doc["index_key"], doc["signing_seed"]))
