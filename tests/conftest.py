@@ -19,6 +19,7 @@ from store.keys.crypto import KeyRing
 from store.keys.keychain import ensure_chains, is_derived
 from store.keys.keydict import KeyDict
 from tests.databases import Templates, postgres_problem, sweep_leftovers
+from tests.spread import one_store
 
 BACKENDS = ("sqlite", "postgres")
 _PG_PROBLEM: str | None = None
@@ -46,6 +47,12 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _PG_PROBLEM:
         terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED: PostgreSQL unreachable", red=True, bold=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``one_store`` runs on one store (tests/spread.py, ``one_store``)."""
+    one_store(metafunc)
 
 
 @pytest.fixture(autouse=True)

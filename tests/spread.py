@@ -13,7 +13,12 @@ each write, a migration, a date compared in SQL) stays on both backends for ever
 
 ``either_store`` does the same for a whole test whose subject is not the store at all — where a
 secret file is written, what a terminal shows — though it needs one to run: it runs on one store,
-chosen by its name, so that such tests fall on both stores, half each.
+chosen by its name, so that such tests fall on both stores, half each. A module marked
+``one_store`` (``pytestmark``) has each of its tests so run: the front ends' tests (Slack, Teams,
+the console, the terminal) whose subject is the platform — a signature, a card, a prompt, an
+argument — and whose store work is each handler's, which tests/handlers and tests/store run on
+both. A front end's test of what the store keeps through a crash, a lost connection or a
+redelivery is not so marked and runs on both.
 """
 
 from __future__ import annotations
@@ -54,6 +59,24 @@ def _id(value: object, i: int) -> str:
     if isinstance(value, tuple):
         return "-".join(_id(part, i) for part in value)
     return str(value) if value is None or isinstance(value, (str, int, float, bool)) else f"case{i}"
+
+
+def one_store(metafunc: pytest.Metafunc) -> None:
+    """Run the test ``metafunc`` collects on one store, chosen by a hash of its module and name,
+    when it is marked ``one_store``, needs a store and does not already choose its stores (a
+    ``backend`` parametrize mark, or a behaviour of one store only)."""
+    definition = metafunc.definition
+    if "backend" not in metafunc.fixturenames or definition.get_closest_marker("one_store") is None:
+        return
+    if definition.get_closest_marker("postgres_only") or definition.get_closest_marker("sqlite_only"):
+        return
+    for mark in definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "backend" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return
+    name = f"{definition.path.name}::{definition.originalname}"
+    backend = BACKENDS[hashlib.sha256(name.encode()).digest()[0] % 2]
+    definition.add_marker(pytest.mark.parametrize("backend", [backend], indirect=True))
 
 
 def either_store(test: Test) -> Test:

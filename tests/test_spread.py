@@ -49,3 +49,25 @@ def test_a_test_on_either_store_runs_once_on_one_store() -> None:
 @either_store
 def test_a_test_on_either_store_gets_that_store(backend: str, db_url: str) -> None:
     assert db_url.startswith("sqlite" if backend == "sqlite" else "postgresql")
+
+
+@pytest.mark.one_store
+def test_a_front_end_test_gets_one_store(backend: str, db_url: str) -> None:
+    assert db_url.startswith("sqlite" if backend == "sqlite" else "postgresql")
+
+
+def test_an_unmarked_test_gets_both_stores(backend: str) -> None:
+    assert backend in ("sqlite", "postgres")
+
+
+def test_a_test_marked_one_store_is_collected_once_and_an_unmarked_one_on_each_store(
+    request: pytest.FixtureRequest,
+) -> None:
+    """What this run collected of the two tests above (they are in this module, so collected with it)."""
+    here = [item for item in request.session.items if item.path == request.node.path]
+    names = [item.name for item in here if isinstance(item, pytest.Function)]
+    assert len([n for n in names if n.startswith("test_a_front_end_test_gets_one_store[")]) == 1, names
+    assert sorted(n for n in names if n.startswith("test_an_unmarked_test_gets_both_stores[")) == [
+        "test_an_unmarked_test_gets_both_stores[postgres]",
+        "test_an_unmarked_test_gets_both_stores[sqlite]",
+    ]

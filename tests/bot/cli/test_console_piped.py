@@ -10,7 +10,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.bot.cli.conftest import Cli
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 META_HELP_LAST = "  quit or exit          leave (Ctrl-D or Ctrl-C too)"
 GIVE_UP = 300.0

@@ -16,7 +16,10 @@ from tests.bot.cli.conftest import Cli
 from tests.factories import load_standard
 from tests.spread import spread
 
-pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+pytestmark = [
+    pytest.mark.fresh_keys,
+    pytest.mark.one_store,
+]  # `signpost` works to the real date (tests/conftest.py keys)
 
 NEXT_YEAR = date.today().year + 1
 DATE_FORMS = "DD/MM/YYYY or YYYY-MM-DD"

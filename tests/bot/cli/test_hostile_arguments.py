@@ -17,6 +17,8 @@ from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.factories import load_standard
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NUL_ID = "P002\x00"
 UNDECODABLE_ID = "P002\udcff"  # `signpost … $'P002\xff'`: a byte that is not UTF-8, as Python's argv holds it
 

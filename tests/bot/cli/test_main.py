@@ -21,7 +21,10 @@ from store.register.synthetic import SyntheticRegister, feeds_text
 from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN, CHILDREN_HEADER, INVOLVEMENTS, PRACTITIONERS
 
-pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+pytestmark = [
+    pytest.mark.fresh_keys,
+    pytest.mark.one_store,
+]  # `signpost` works to the real date (tests/conftest.py keys)
 
 
 def enrol(cli: Cli, practitioner_id: str) -> str:

@@ -30,6 +30,8 @@ from bot.serve import front_ends
 from store.characters import HIDDEN_IN_PATH
 from tests.bot.cli.conftest import Cli
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NOT_HTTPS = [
     "signpost.example.org",  # no scheme: pasted without https://
     "/enrol",  # a path, not a URL

@@ -33,7 +33,10 @@ from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER
 
-pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+pytestmark = [
+    pytest.mark.fresh_keys,
+    pytest.mark.one_store,
+]  # `signpost` works to the real date (tests/conftest.py keys)
 
 README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
 SLACK = {"SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}

@@ -19,6 +19,8 @@ from tests.bot.console.test_stepup import SECRET_LINE, secret_from
 from tests.bot.process import run_signpost, standard_store
 from tests.spread import either_store
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 def on_a_terminal(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     """`signpost ARGS…` with stdout a pseudo-terminal (as an operator at a terminal), stderr a pipe:

@@ -27,7 +27,10 @@ from tests.bot.console.test_stepup import secret_from
 from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS, SHIELDED
 
-pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
+pytestmark = [
+    pytest.mark.fresh_keys,
+    pytest.mark.one_store,
+]  # `signpost` works to the real date (tests/conftest.py keys)
 
 NoCodes = Callable[[str], list[str]]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
@@ -14,6 +15,8 @@ from handlers.stepup.flow import MALFORMED
 from store.tables.audit import AuditEvent
 from tests.bot.console.console_session import session
 from tests.factories import load_standard
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
 

@@ -17,6 +17,8 @@ from store.tables.lifecycle import Meta
 from tests.factories import ready, say
 from tests.stepup_helpers import say_fresh
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 DEMO_CHILDREN = 3000  # seed-demo's default
 EXPECTED = {
     "by reference": Outcome.ANSWERED,

@@ -21,6 +21,8 @@ from tests.bot.console.test_stepup import secret_from
 from tests.bot.process import clean_environment, run_signpost
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 MOVE = ":clock +2d\n:quit\n"
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.app import Signpost
 from handlers.operator import register
 from store.register.synthetic import DemoExamples
 from tests.bot.console.console_session import session
 from tests.factories import seed_demo
 from tests.stepup_helpers import enrol_and_step_up
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
 

@@ -20,6 +20,8 @@ from tests.bot.console.console_session import session
 from tests.factories import ready, seed_demo
 from tests.spread import spread
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 GREETED = "(an admin: unlink, decommission)\n"
 SEE_HELP = "Send help to see what you can do."
 

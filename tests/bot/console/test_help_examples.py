@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bot.app import Signpost
 from handlers import help as help_commands
 from handlers.vocabulary import Outcome, Platform, Principal, Role
 from tests.access_helpers import audit_events
 from tests.factories import say, seed_demo
 from tests.stepup_helpers import ensure_enrolled
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 # "… e.g. request 999 000 1146 section 47 enquiry (the purpose is required)": the command after
 # "e.g.", up to a parenthesis or the end; "approve 12 3d / approve 12 36h" gives two.

@@ -8,6 +8,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.app import Signpost
 from bot.console.console import Console
 from handlers.grammar import MAX_COMMAND_TEXT
@@ -15,6 +17,8 @@ from tests.access_helpers import audit_events
 from tests.bot.cli.test_console_piped import META_HELP_LAST as HELP_LAST
 from tests.bot.process import run_signpost, standard_store
 from tests.factories import seed_demo
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 TOO_LONG = "That message is too long for a command"
 

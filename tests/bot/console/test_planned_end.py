@@ -18,6 +18,8 @@ from store.register.feeds import Feed, import_feeds
 from tests.access_helpers import load_access, search_as
 from tests.factories import AMY, INVOLVEMENTS_HEADER
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 # Sam (P001) leads until tomorrow; Priya's (P002) ended before today; Tom (P003) has no end.
 PLANNED = f"""{INVOLVEMENTS_HEADER}
 {AMY},P001,Children's social care,2025-01-10,2026-11-03,true

@@ -15,6 +15,8 @@ from tests.bot.console.console_session import session
 from tests.factories import AMY, SHIELDED
 from tests.stepup_helpers import ensure_enrolled
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
 LEAD_IDENTITY = ("S001", "Lee", "Hart", "Health visitor", "Southvale NHS Trust", "0113 496 0001", "lee.hart")

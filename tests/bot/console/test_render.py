@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.console.notices import render_notice
 from bot.console.render import render
 from handlers.search import request_access_button, send_message_button
 from handlers.vocabulary import Notice, Outcome, Reply
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 # An OSC 8 hyperlink, a screen clear and a right-to-left override, as someone might type into a reason.
 TYPED = "\x1b]8;;https://evil.example/\x1b\\click here\x1b]8;;\x1b\\ \x1b[2J \u202etxt.exe"

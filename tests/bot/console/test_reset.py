@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.app import Signpost
 from handlers.examples import for_any_store
 from handlers.stepup import reset
@@ -13,6 +15,8 @@ from tests.access_helpers import load_access
 from tests.bot.console.console_session import session
 from tests.factories import seed_demo
 from tests.stepup_helpers import ensure_enrolled
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 async def test_a_duty_manager_resets_in_the_console_and_the_practitioner_enrols_again(signpost: Signpost) -> None:

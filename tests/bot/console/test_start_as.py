@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from bot.app import Signpost
 from bot.console.console import DEFAULT_AS, Console
 from handlers.vocabulary import Outcome
 from tests.factories import load_standard, say, seed_demo
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 async def start(app: Signpost, as_id: str) -> tuple[int, str, str]:

@@ -20,6 +20,8 @@ from bot.console.console import NOT_A_TERMINAL
 from store.keys.crypto import KeyRing
 from tests.factories import AMY, load_standard
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 SECRET_LINE = re.compile(r"Secret \(if you can't scan\): ([A-Z2-7 ]+)")
 ANSWER = "Signposts for 999 000 0018: 3 involvements."
 

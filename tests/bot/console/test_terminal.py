@@ -20,6 +20,8 @@ from store.tables.people import ParkedCommand, TotpCredential
 from tests.bot.console.console_session import Terminal, session
 from tests.factories import AMY, load_standard, seed_demo
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 async def actions(app: Signpost) -> list[str]:
     """The audited chat commands from the console (not the scheduler's own work)."""

@@ -14,6 +14,8 @@ from tests.bot.console.console_session import session
 from tests.factories import seed_demo
 from tests.spread import spread
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 @spread(
     "typed, meant",

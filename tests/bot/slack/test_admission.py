@@ -18,6 +18,8 @@ from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_even
 from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")
 
 

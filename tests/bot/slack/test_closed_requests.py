@@ -8,6 +8,8 @@ import json
 from datetime import timedelta
 from urllib.parse import urlparse
 
+import pytest
+
 from bot.notify import Outbox
 from handlers.access.jobs import expire_requests
 from handlers.operator import people
@@ -19,6 +21,8 @@ from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, buttons_in, code_for, later, link_with_authenticator
 from tests.factories import SHIELDED
 from tests.fakes.slack_api import Call
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: finds the shielded child, has no grant
 JO = SlackUser("U0JO")  # DM02, Jo Bell: a Southvale duty manager, asked to decide first

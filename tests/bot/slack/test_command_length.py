@@ -3,11 +3,15 @@ kindly in a private message, never searched, and audited once without its text."
 
 from __future__ import annotations
 
+import pytest
+
 from handlers.grammar import MAX_COMMAND_TEXT
 from tests.access_helpers import audit_events
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.factories import load_standard
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")  # linked to P002, stepped up
 STRANGER = SlackUser("U0STRANGER")  # no chat identity in the register

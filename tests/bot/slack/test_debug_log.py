@@ -3,10 +3,14 @@ out, but no library (Bolt included) writes what it carried into the log."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bot.conftest import SlackHarness
 from tests.bot.log_stream import logged_at
 from tests.bot.slack.slack_requests import SlackUser
 from tests.factories import load_standard
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")
 

@@ -7,10 +7,14 @@ purpose as the typed ``request`` command does (``screening.MAX_TEXT``, README: 1
 
 from __future__ import annotations
 
+import pytest
+
 from bot.slack import render
 from handlers.access import screening
 from handlers.access.notices import decision_buttons
 from handlers.search import request_access_button
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 def confirm_texts(request_id: str) -> tuple[str, str, str, str]:

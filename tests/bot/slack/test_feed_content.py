@@ -7,12 +7,16 @@ import re
 from dataclasses import replace
 from datetime import date
 
+import pytest
+
 from bot.slack import render
 from handlers.vocabulary import Challenge, Notice, Outcome, Platform, Principal, Reply, Signpost
 from tests.access_helpers import notices
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.factories import load_standard
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 DUTY = SlackUser("U0DUTY")
 STRANGER = SlackUser("U0STRANGER")

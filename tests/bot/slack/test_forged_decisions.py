@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bot.slack.render import notice_message
 from handlers.vocabulary import Outcome
 from store.people import access as store
@@ -19,6 +21,8 @@ from tests.access_helpers import EXTRA_PRACTITIONERS, audit_events, load_access,
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, buttons_in, link_with_authenticator
 from tests.factories import CHILDREN, SHIELDED
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NORTH = SlackUser("U0NORTH")  # DM01, Northshire's duty manager
 SOUTH = SlackUser("U0SOUTH")  # DM02, one of Southvale's

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, buttons_in
 from tests.bot.slack.test_relay import ANSWER, MARKER, button, calls_since, deliver, dm_to, raw, submit_input
 from tests.factories import SHIELDED
 from tests.fakes.slack_api import Call
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")  # P002: finds the shielded child by name, has no grant
 LEAD = SlackUser("U0LEAD")  # S001: the shielded child's lead professional

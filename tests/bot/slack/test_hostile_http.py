@@ -42,6 +42,8 @@ from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
 from tests.spread import spread
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")
 DUTY = SlackUser("U0DUTY")
 MALLORY = SlackUser("U0MALLORY")  # any Slack user who can click and submit

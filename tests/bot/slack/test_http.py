@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import select
 
 from handlers.dispatch.chain import NOT_REGISTERED
@@ -15,6 +16,8 @@ from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, signed_headers, slack_events
 from tests.factories import AMY, load_standard
 from tests.store.delivery.test_deliveries import break_the_chain_head, restore_the_chain_head
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")
 STRANGER = SlackUser("U0STRANGER")

@@ -8,11 +8,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.bot.conftest import SlackHarness
 from tests.bot.log_stream import logged_at
 from tests.bot.slack.slack_requests import SlackUser, slack_events
 from tests.factories import load_standard
 from tests.spread import spread
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")
 FORM = "application/x-www-form-urlencoded"

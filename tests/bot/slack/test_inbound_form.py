@@ -8,6 +8,8 @@ import pytest
 
 from bot.slack import inbound
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 FORMS = {
     "repeated user": ("command=%2Fsignpost&team_id=T1&user_id=U1&user_id=U2&text=hi", "repeated_form_field"),
     "repeated user, bad text": ("command=%2Fsignpost&team_id=T1&user_id=U1&user_id=U2&text=%FF", "bad_form"),

@@ -46,6 +46,8 @@ from tests.bot.slack.slack_requests import (
 from tests.factories import AMY, SHIELDED, load_standard
 from tests.fakes.slack_api import FakeSlackApi
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")
 SOCIAL_WORKER = SlackUser("U0SOCIAL")
 DUTY = SlackUser("U0DUTY")

@@ -4,9 +4,13 @@ command's own response when it is ready in time, as a well-formed search is, and
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.factories import load_standard
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")
 IMPOSSIBLE = "Amy Jones 31/02/2014"

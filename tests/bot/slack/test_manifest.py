@@ -17,6 +17,8 @@ from bot.slack.render import ENTER_CODE
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, slack_events
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 ROOT = Path(__file__).resolve().parents[3]
 # Buttons a feature in flight adds, registered before it lands (the last test below says when to
 # remove them). Access requests (issue 5) have landed: approve and deny are model buttons now.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
+
 from bot.app import Signpost
 from bot.slack.front import SLACK_UNREACHABLE
 from store.audit.log import EventFilter, iter_events
@@ -20,6 +22,8 @@ from tests.bot.slack.slack_requests import SlackUser, buttons_in, slack_events
 from tests.bot.slack.test_interactivity import DUTY, access_request_notice, deliver_notice
 from tests.factories import AMY, SHIELDED, load_standard
 from tests.fakes.slack_api import FakeSlackApi
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")
 RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}

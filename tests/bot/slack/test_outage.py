@@ -19,6 +19,8 @@ from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, SlackUser,
 from tests.factories import AMY, load_standard
 from tests.fakes.slack_api import FakeSlackApi
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")
 
 

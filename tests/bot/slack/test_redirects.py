@@ -16,6 +16,8 @@ from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.fakes.elsewhere import Elsewhere, running_elsewhere
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 DUTY = SlackUser("U0DUTY")
 NOTICE = Notice("DM01", "access_request", "A practitioner asked for access. Open Signpost to decide.", (), "req-7")
 

@@ -6,11 +6,15 @@ so the practitioner's own links do not reach it: its outcome is addressed to it.
 
 from __future__ import annotations
 
+import pytest
+
 from bot.notify import Outbox
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser
 from tests.factories import load_standard
 from tests.fakes.slack_api import Call
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 ASKER = SlackUser("U0ASKER")  # an account asking to act as P001, Sam Carter (not linked on Slack)
 DUTY = SlackUser("U0DUTY")  # DM01, Dana Moss: Northshire's duty manager

@@ -23,6 +23,8 @@ from tests.factories import AMY, NO_INVOLVEMENTS, SHIELDED
 from tests.fakes.slack_api import Call
 from tests.stepup_helpers import say_fresh
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: finds the shielded child, has no grant
 LEAD = SlackUser("U0LEAD")  # S001, Lee Hart: the shielded child's lead professional
 SOCIAL = SlackUser("U0SOCIAL")  # P001, Sam Carter: Amy's lead professional

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from bot.notify import Outbox
@@ -28,6 +29,8 @@ from tests.bot.teams.test_relay import LEE
 from tests.factories import SHIELDED
 from tests.fakes.slack_api import Call
 from tests.stepup_helpers import ensure_enrolled
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 NURSE = SlackUser("U0NURSE")  # P002, Priya Shah: the sender
 LEAD = SlackUser("U0LEAD")  # S001, Lee Hart: the shielded child's lead professional

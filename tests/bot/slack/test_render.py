@@ -6,10 +6,13 @@ import json
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlock
 
 from bot.slack import render
 from handlers.vocabulary import Button, Challenge, Input, Link, Notice, Outcome, Reply, Signpost
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 CURRENT = Signpost(
     "Priya Shah",

@@ -11,6 +11,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.notify import Outbox
 from handlers.stepup import flow as stepup
 from handlers.stepup import reset
@@ -19,6 +21,8 @@ from tests.access_helpers import load_access
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import SlackUser, code_for, later, link_with_authenticator, slack_events
 from tests.bot.slack.test_registration_outcome import dm_to
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 DUTY = SlackUser("U0DUTY")  # DM01, Dana Moss: Northshire's duty manager
 SOUTH = SlackUser("U0SOUTH")  # DM02, Jo Bell: Southvale's

@@ -22,6 +22,8 @@ from store.tables.audit import AuditEvent
 from tests.bot.slack.slack_requests import BOT_TOKEN, SIGNING_SECRET, signed_headers
 from tests.fakes.slack_api import FakeSlackApi
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

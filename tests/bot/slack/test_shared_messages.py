@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.bot.conftest import SlackHarness
 from tests.bot.slack.slack_requests import buttons_in, code_for, later
 from tests.bot.slack.test_interactivity import DUTY, access_request_notice, deliver_notice
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 def shared_into(app: SlackHarness, button: dict[str, Any], block_id: str, channel_id: str, name: str) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from tests.bot.slack.slack_requests import (
 )
 from tests.factories import AMY, load_standard
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 NURSE = SlackUser("U0NURSE")
 
 

@@ -28,6 +28,8 @@ from tests.factories import load_standard
 from tests.fakes.slack_api import FakeSlackApi
 from tests.hostile.strategies import json_junk
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 APP_TOKEN = "xapp-1-test-not-a-real-one"
 NURSE = SlackUser("U0NURSE")
 # What a malformed frame carries in these tests: none of it may reach a log line.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import Signpost
@@ -15,6 +16,8 @@ from bot.slack.front import SLACK_KEY, add_slack
 from bot.web import create_app
 from tests.bot.conftest import slack_settings
 from tests.fakes.slack_api import FakeSlackApi
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 TIMEOUT = 1  # the client's, in seconds
 BOUND = 20.0  # the test's own bound: far past the timeout, far short of aiohttp's 300 s

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.app import Signpost
 from bot.teams.front import MAX_ACTIVITY, MAX_ITEMS
 from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 async def test_an_activity_larger_than_teams_sends_is_refused_unread_with_a_413(

@@ -24,6 +24,8 @@ from tests.bot.teams.teams_tokens import OUTBOUND_TOKEN, Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 async def nothing_happened(signpost: Signpost, connector: FakeConnector) -> None:
     assert await teams_events(signpost) == []

@@ -53,6 +53,8 @@ from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector
 from tests.stepup_helpers import code_now, ensure_enrolled
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 TOM = TeamsUser(
     "29:1tom", "00000000-0000-4000-8000-000000000003", "Tom Reed"
 )  # linked to P003 by the tests that use him

@@ -3,12 +3,16 @@ through the dispatcher, as Slack's code modal and input modal are."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Signpost
 from handlers.stepup import flow as stepup
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, audit_events, invoke, message, teams_events, texts_of
 from tests.bot.teams.test_cards import TOM, challenge_card, invoke_card, only_action, stale_tom
 from tests.factories import SHIELDED
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 async def test_an_empty_code_box_is_asked_again_on_the_same_challenge_and_audited_as_slack_audits_it(

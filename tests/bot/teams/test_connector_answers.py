@@ -20,6 +20,8 @@ from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events
 from tests.factories import AMY
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 ECHO = "Amy Jones 03/04/2014 M1 2AB code 482913"
 
 

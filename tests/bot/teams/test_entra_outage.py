@@ -31,6 +31,8 @@ from tests.fakes.elsewhere import Elsewhere, running_elsewhere
 from tests.fakes.entra import TENANT, TOKEN, running_entra
 from tests.fakes.teams_connector import FakeConnector
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 SECRET = "not-a-real-secret"  # tests.bot.teams.teams_tokens.credentials
 
 

@@ -10,6 +10,8 @@ import json
 from datetime import date
 from typing import Any
 
+import pytest
+
 from bot.app import Signpost
 from bot.teams.render import for_dialog, render_in_chat, render_reply
 from handlers.vocabulary import Button, Outcome, Reply
@@ -18,6 +20,8 @@ from store.register.feeds import Feed, import_feeds
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, message, teams_events, texts_of
 from tests.factories import AMY, INVOLVEMENTS_HEADER, PRACTITIONERS_HEADER
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 CARD_LIMIT = 24_000  # a card this size leaves 4 KB of Teams' 28 KB for the activity around it
 START = date(2024, 1, 1)

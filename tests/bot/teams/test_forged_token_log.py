@@ -13,6 +13,8 @@ from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

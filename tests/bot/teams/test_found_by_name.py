@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.app import Signpost
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, invoke, link, message, texts_of
 from tests.bot.teams.test_relay import LEE, MARKER, card_in, everything, invoke_card, only_action
 from tests.factories import SHIELDED
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 SPELLINGS = (SHIELDED, "999 000 0050", "999-000-0050")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import Signpost
@@ -27,6 +28,8 @@ from tests.bot.teams.teams_support import (
 )
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 async def test_signposts_are_answered_as_a_card_in_the_personal_chat(

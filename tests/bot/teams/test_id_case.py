@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from alembic import command
 from sqlalchemy import Connection, delete, select, text
 
@@ -27,6 +28,8 @@ from tests.bot.teams.teams_support import (
 from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 # Synthetic: an AAD object id with letters in it, as Entra ID issues them (lowercase).
 NURSE = TeamsUser("29:1nurse", "a3f2c9e1-4b7d-4e8a-9c1f-0d2e3b4a5c6f", "Nurse Example")

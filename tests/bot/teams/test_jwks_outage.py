@@ -24,6 +24,8 @@ from tests.bot.teams.teams_tokens import Signer, credentials, fake_entra
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 class KeyServer:
     """A JWKS endpoint on loopback that counts fetches and can be made to hang, then fail."""

@@ -27,6 +27,8 @@ from tests.bot.teams.teams_support import (
 from tests.bot.teams.teams_tokens import Signer
 from tests.fakes.teams_connector import FakeConnector
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -5,12 +5,16 @@ Teams' redelivery of the same message. Real Activity JSON in; the fake connector
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Signpost
 from store.tables.audit import AuditEvent
 from tests.bot.log_stream import logged_at
 from tests.bot.teams.teams_support import PRIYA, TeamsApp, mention, message, teams_events
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 
 def assert_not_shown(events: list[AuditEvent], reason: str) -> None:

@@ -22,6 +22,8 @@ from handlers.stepup import flow as stepup
 from handlers.vocabulary import Command, Reply
 from tests.bot.process import run_signpost
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 SCHEMA = json.loads((Path(__file__).parent / "teams_manifest_schema.json").read_text())
 BOT_ID = "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10"
 PIXEL = tuple[int, int, int, int]

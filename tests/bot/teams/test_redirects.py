@@ -21,6 +21,8 @@ from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.elsewhere import Elsewhere, running_elsewhere
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 
 def redirecting(status: int, to: str) -> TestServer:
     """A "connector" answering every call with ``status`` to ``to``."""

@@ -39,6 +39,8 @@ from tests.factories import AMY, SHIELDED
 from tests.fakes.teams_connector import FakeConnector, Sent
 from tests.stepup_helpers import code_now, ensure_enrolled
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 LEE = TeamsUser(
     "29:1lee", "00000000-0000-4000-8000-000000000031", "Lee Hart"
 )  # S001: the shielded child's lead professional

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pytest
+
 from bot.teams.render import (
     command_text,
     for_dialog,
@@ -17,6 +19,8 @@ from bot.teams.render import (
 )
 from handlers.vocabulary import Button, Challenge, Input, Notice, Outcome, Reply, Signpost
 from tests.bot.teams.teams_support import actions_of, texts_of
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 POST = Signpost(
     "Sam Carter",

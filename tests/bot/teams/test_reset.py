@@ -7,6 +7,8 @@ authenticator (AD01's) is refused, to be reset on the host.
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Signpost
 from bot.notify import Outbox
 from bot.teams.front import TEAMS_KEY
@@ -16,6 +18,8 @@ from store.people import credentials
 from tests.bot.teams.teams_support import DANA, TeamsApp, TeamsUser, link, message, teams_events, texts_of
 from tests.fakes.teams_connector import FakeConnector
 from tests.stepup_helpers import ensure_enrolled
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 TOM = TeamsUser("29:1tom", "00000000-0000-4000-8000-000000000003", "Tom Reed")  # linked to P003 below
 

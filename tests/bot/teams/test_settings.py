@@ -13,6 +13,8 @@ from bot.teams.front import teams_route_adder
 from bot.web import create_app
 from tests.bot.teams.teams_support import settings
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 FULL = {PREFIX + "CLIENTID": "6c1f4b1e-0b7e-4a47-9d8f-5a8f7e3c2b10", PREFIX + "TENANTID": "tenant-guid"}
 

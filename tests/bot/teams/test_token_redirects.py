@@ -20,6 +20,8 @@ from bot.teams.tokens import TokenUnavailable
 from tests.fakes.elsewhere import Elsewhere, running_elsewhere
 from tests.fakes.entra import TENANT, TOKEN, FakeEntra, certificate_file, running_entra
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 CLIENT_ID = "00000000-0000-0000-0000-0000000000b1"
 SECRET = "synthetic-client-secret"
 BOT_FRAMEWORK = "https://api.botframework.com"

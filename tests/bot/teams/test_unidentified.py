@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from structlog.testing import capture_logs
 
@@ -32,6 +33,8 @@ from tests.bot.teams.teams_tokens import Signer
 from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
 from tests.spread import spread
+
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
 APPROVE = {"verb": "approve", "data": {"request_id": "1"}}
 DIALOG = {"type": "Action.Submit", "data": {"msteams": {"type": "task/fetch"}, "x": 1}}

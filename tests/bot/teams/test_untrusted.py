@@ -34,6 +34,8 @@ from tests.factories import AMY
 from tests.fakes.teams_connector import FakeConnector
 from tests.spread import spread
 
+pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
+
 # Amy's identity from tests/factories.py, as someone might paste it into a field.
 IDENTITY = "Amy Jones 03/04/2014 M1 2AB"
 IDENTITY_PARTS = ("Amy", "Jones", "03/04/2014", "2014", "M1 2AB")
