@@ -72,3 +72,28 @@ async def test_a_host_reset_with_no_chat_platform_configured_tells_the_duty_mana
     assert done.code == 0, done.err
     told = [n.recipient_id for n in await notices(app) if n.kind == reset.MANAGERS_KIND]
     assert told == ["DM01"]
+
+
+async def test_the_terminal_says_who_was_told_of_a_reset_and_of_a_replacement_by_role_only(
+    app: Signpost, cli: Cli
+) -> None:
+    """`totp reset` and `totp enrol --replace` over a working authenticator say that the practitioner
+    and their duty managers were told, naming nobody; issuing one over a pending one says nothing of it."""
+    await enrol_and_step_up(app, "P003")
+    done = await cli.run("totp", "reset", "P003")
+    assert done.code == 0, done.err
+    assert done.out.strip() == (
+        "Reset P003's authenticator. They can send enrol to set up a new one. They were told on every chat "
+        "account and secure email on record, and so were their duty managers."
+    )
+
+    await enrol_and_step_up(app, "P003")
+    replaced = await cli.run("totp", "enrol", "P003", "--replace", "--secret-file", "p003.secret")
+    assert replaced.code == 0, replaced.err
+    assert replaced.out.rstrip().endswith(
+        "The authenticator it replaced no longer works: they were told on every chat account and secure email "
+        "on record, and so were their duty managers."
+    )
+    again = await cli.run("totp", "enrol", "P003", "--secret-file", "p003-again.secret")  # over a pending one
+    assert again.code == 0, again.err
+    assert "replaced" not in again.out and "told" not in again.out
