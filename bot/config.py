@@ -146,6 +146,14 @@ class Settings(BaseSettings):
         """Slack is served when configured; a partial configuration is refused (``check_slack``)."""
         return self.slack_signing_secret is not None and self.slack_bot_token is not None
 
+    @property
+    def chat_configured(self) -> bool:
+        """Whether any chat platform (Slack or Teams) is set up here, even in part: then the server
+        delivers notices on chat, and a command on the host queues them for whom chat can reach."""
+        slack = (self.slack_signing_secret, self.slack_bot_token, self.slack_app_token)
+        teams = (self.teams_client_id, self.teams_client_secret, self.teams_cert_file, self.teams_tenant_id)
+        return self.teams_anonymous or any(value is not None for value in (*slack, *teams))
+
     def check_slack(self) -> None:
         """Refuse a partial Slack configuration, naming what is missing (it would open the console)."""
         given = {

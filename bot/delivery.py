@@ -60,6 +60,13 @@ class PersonUnreachable(DeliveryFailed):
     account, no conversation with the bot yet): it says nothing about the platform being down."""
 
 
+# Where notices go out when a chat front end is served (every replica judges who can be reached
+# alike, whichever platform it serves itself: bot/web.py), and what a command on the host judges
+# by when chat is configured, since that server delivers what the command queues.
+CHAT_PLATFORMS = frozenset({Platform.SLACK, Platform.TEAMS})
+CONSOLE_ONLY = frozenset({Platform.CONSOLE})  # the console reaches every active practitioner
+
+
 class Deliverer(Protocol):
     platform: Platform
 

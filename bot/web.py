@@ -21,10 +21,10 @@ from bot import policy_pages
 from bot.admission import Admission
 from bot.app import Signpost
 from bot.config import Settings
-from bot.delivery import deliverers_among
+from bot.delivery import CHAT_PLATFORMS, deliverers_among
 from bot.metrics import metrics_page
 from handlers.operator import audit
-from handlers.vocabulary import Platform, sentence
+from handlers.vocabulary import sentence
 
 log = structlog.get_logger("signpost.web")
 RouteAdder = Callable[[web.Application, Signpost, Settings], None]
@@ -33,7 +33,6 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 ADMISSION_KEY = web.AppKey("admission", Admission)
 # Paths whose handlers answer "busy" in the platform's own terms while draining (not a bare 503).
 ANSWERS_BUSY_KEY = web.AppKey("answers_busy", set[str])
-CHAT_PLATFORMS = frozenset({Platform.SLACK, Platform.TEAMS})
 
 
 # bytes: the most one request may send. Slack's own limits, not ours, set it: a view (whose

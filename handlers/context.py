@@ -91,7 +91,8 @@ class Context:
     metrics: Recorder = field(default_factory=NoRecorder)  # what /metrics counts (bot/metrics.py)
     # The platforms notices go out on, so that who "can be reached" (``store.delivery.outbox.reachable``)
     # is judged where a choice is made, as the outbox will judge it: the console (every active
-    # practitioner) until the chat front ends served say theirs (``bot.web.create_app``).
+    # practitioner) until the chat front ends served say theirs (``bot.web.create_app``), or a command
+    # on the host, the chat platforms configured for the server that will deliver (``bot.cli.common.reaches``).
     reaches: frozenset[Platform] = frozenset({Platform.CONSOLE})
     # The time authenticator apps keep, that a code is checked against: ``clock`` itself, unless a
     # rehearsal moved Signpost's time (the console's dev clock), when the apps' codes still follow

@@ -18,8 +18,9 @@ import structlog
 from bot.app import Signpost, build
 from bot.cli.declared import not_once_switched_off
 from bot.config import Settings, load_settings
+from bot.delivery import CHAT_PLATFORMS, CONSOLE_ONLY
 from handlers.operator.common import Audit, Refused, audited
-from handlers.vocabulary import Action, Origin
+from handlers.vocabulary import Action, Origin, Platform
 from store.audit.signing import Signer
 from store.db import Database, driver_failure, missing_store_file, schema_behind
 from store.files import write_whole
@@ -150,13 +151,21 @@ async def operating(
     once Signpost is switched off (bot/cli/declared.py). ``who`` defaults to the local account;
     ``settings`` to those read now (a command that already read them to decide something passes them on)."""
     refused_when_off = not_once_switched_off(args)
-    async with (
-        opened(settings, create=create) as app,
-        audited(
+    settings = settings or load_settings()
+    async with opened(settings, create=create) as app:
+        app.ctx.reaches = reaches(settings)  # before the audit: a misuse alert is addressed as it commits
+        async with audited(
             app.ctx, who or operator_account(), action, origin=origin, not_once_switched_off=refused_when_off
-        ) as audit,
-    ):
-        yield app, audit
+        ) as audit:
+            yield app, audit
+
+
+def reaches(settings: Settings) -> frozenset[Platform]:
+    """Who a notice this command queues can reach, judged as the server that delivers it will judge
+    (``Context.reaches``): on chat when a chat platform is configured, so a duty manager with no
+    chat link is passed over for someone who has one (``handlers.recipients``); the console's
+    everyone only where none is (the console demo)."""
+    return CHAT_PLATFORMS if settings.chat_configured else CONSOLE_ONLY
 
 
 async def _index_up_to_date(app: Signpost) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.arguments import file_path, practitioner_id
-from handlers.vocabulary import Action
+from handlers.vocabulary import Action, Role
 
 # The store, the app and the use cases are imported by the commands as they run, not here:
 # building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
@@ -34,7 +34,11 @@ def add_commands(sub: Any) -> None:
         "active after the first code",
     )
     enrol.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
-    enrol.add_argument("--replace", action="store_true", help="replace a working authenticator")
+    enrol.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a working authenticator (a reset: the practitioner and their duty managers are told)",
+    )
     enrol.add_argument(
         "--secret-file",
         type=file_path,
@@ -44,7 +48,9 @@ def add_commands(sub: Any) -> None:
     )
     enrol.set_defaults(func=enrol_command, after_switch_off=False)
     reset = totp_sub.add_parser(
-        "reset", help="remove a credential (lost phone, locked or disabled); the practitioner enrols again"
+        "reset",
+        help="remove a credential (lost phone, locked or disabled); the practitioner enrols again "
+        "(they and their duty managers are told)",
     )
     reset.add_argument("practitioner_id", type=practitioner_id, metavar="PRACTITIONER_ID")
     reset.set_defaults(func=reset_command, after_switch_off=False)
@@ -64,6 +70,8 @@ async def enrol_command(args: argparse.Namespace) -> int:
     async with operating(Action.TOTP_ENROL, args) as (app, audit):
         enrolment = await people.totp_enrol(app.ctx, audit, args.practitioner_id, replace=args.replace)
     active = "It becomes active when they enter their first code: Signpost asks for one at their first search."
+    if enrolment.replaced:
+        active += " " + replaced_told(enrolment.told)
     if secret_file is None:
         print(terminal_enrolment(enrolment.uri, colour=True))
         print(f"Give this to {enrolment.practitioner_id} privately. {active}")
@@ -74,6 +82,22 @@ async def enrol_command(args: argparse.Namespace) -> int:
         f"Give them to {enrolment.practitioner_id} privately, then delete the file. {active}"
     )
     return 0
+
+
+def also_told(role: Role | None) -> str:
+    """Who heard of a reset besides the practitioner, as roles (nobody is named)."""
+    if role is Role.DUTY_MANAGER:
+        return "and so were their duty managers"
+    if role is Role.ADMIN:
+        return "and so were Signpost's admins (no duty manager of their authority could be told)"
+    return "and nobody else could be told (their authority has no duty manager, and there is no admin)"
+
+
+def replaced_told(role: Role | None) -> str:
+    return (
+        "The authenticator it replaced no longer works: they were told on every chat account and secure "
+        f"email on record, {also_told(role)}."
+    )
 
 
 def refuse_a_taken_secret_file(path: Path) -> None:
@@ -115,7 +139,10 @@ async def reset_command(args: argparse.Namespace) -> int:
     async with operating(Action.TOTP_RESET, args) as (app, audit):
         reset = await people.totp_reset(app.ctx, audit, args.practitioner_id)
     if reset.existed:
-        print(f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one.")
+        print(
+            f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one. They were "
+            f"told on every chat account and secure email on record, {also_told(reset.told)}."
+        )
     else:
         print(f"{reset.practitioner_id} had no authenticator; nothing to reset.")
     return 0

@@ -20,10 +20,10 @@ from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
 from handlers.stepup.reset import reset_authenticator
-from handlers.vocabulary import Actor
+from handlers.vocabulary import Actor, Role
 from store.lifecycle import decommission
 from store.people import access, credentials, practitioners
-from store.people.credentials import ACTIVE
+from store.people.credentials import ACTIVE, PENDING
 from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIdentity
 
 
@@ -40,10 +40,16 @@ class Enrolment:
 
     practitioner_id: str
     uri: str
+    # A confirmed authenticator it replaced was reset (``reset_authenticator``): the role of those
+    # told besides the practitioner; None when it replaced none, or nobody else could be told.
+    told: Role | None = None
+    replaced: bool = False
 
 
 async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replace: bool) -> Enrolment:
-    """Issue a new authenticator secret; active after the practitioner's first good code."""
+    """Issue a new authenticator secret; active after the practitioner's first good code. One they
+    had confirmed (working, which takes ``replace``, or switched off) goes as a reset does
+    (``reset_authenticator``): they hear of it on every contact on record, and their duty managers too."""
     refuse_without_keys(ctx)  # the secret is sealed under the current key
     now = ctx.clock.now()
     seed = totp.new_seed()
@@ -57,15 +63,21 @@ async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replac
                 "add --replace to issue a new one (the old one stops working)",
                 reason="already enrolled, no --replace",
             )
+        told = None
+        if existing is not None and existing.state != PENDING:  # one they confirmed: taken away as a reset is
+            told = await reset_authenticator(ctx, session, actor, now, replaced=True)
         await credentials.enrol(session, ctx.keys, actor.practitioner_id, seed, now)
-        await audit.done_in(session, f"enrolment started for {actor.practitioner_id}")
-    return Enrolment(actor.practitioner_id, totp.provisioning_uri(seed, actor.practitioner_id))
+        removed = "" if told is None else f"credential removed for {actor.practitioner_id}; "
+        await audit.done_in(session, f"{removed}enrolment started for {actor.practitioner_id}")
+    uri = totp.provisioning_uri(seed, actor.practitioner_id)
+    return Enrolment(actor.practitioner_id, uri, None if told is None else told.role, replaced=told is not None)
 
 
 @dataclass(frozen=True, slots=True)
 class Reset:
     practitioner_id: str
     existed: bool
+    told: Role | None = None  # whom it was told besides the practitioner (``reset_authenticator``)
 
 
 async def totp_reset(ctx: Context, audit: Audit, practitioner_id: str) -> Reset:
@@ -75,10 +87,10 @@ async def totp_reset(ctx: Context, audit: Audit, practitioner_id: str) -> Reset:
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
-        existed = await reset_authenticator(ctx, session, actor, now)
-        detail = f"{'credential removed' if existed else 'nothing to reset'} for {actor.practitioner_id}"
+        told = await reset_authenticator(ctx, session, actor, now)
+        detail = f"{'nothing to reset' if told is None else 'credential removed'} for {actor.practitioner_id}"
         await audit.done_in(session, detail)
-    return Reset(actor.practitioner_id, existed)
+    return Reset(actor.practitioner_id, told is not None, None if told is None else told.role)
 
 
 async def unlink(ctx: Context, audit: Audit, practitioner_id: str, platform: str | None) -> int:

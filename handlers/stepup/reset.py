@@ -2,8 +2,9 @@
 
 ``reset_authenticator`` is the one way it is done, whoever does it: the credential goes (with its
 enrolment links and waiting requests: ``store.people.credentials.reset``) and the practitioner is
-told to send ``enrol`` for a new QR code. An admin does it on the host (`signpost totp reset`,
-handlers/operator/people.py); a practitioner's own duty manager in chat (``reset``, below).
+told to send ``enrol`` for a new QR code. An admin does it on the host (`signpost totp reset`, or
+`signpost totp enrol --replace` over one the practitioner had confirmed, when the admin hands over the
+new one: ``replaced``; handlers/operator/people.py); a practitioner's own duty manager in chat (``reset``, below).
 
 A chat account alone can never replace a working authenticator (``enrol`` is refused while one
 works or is switched off), so a reset sits with a person who knows the practitioner: one of their
@@ -22,6 +23,7 @@ their place has it (handlers/stand_in.py, by its key: ``MANAGERS_KEY``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +40,12 @@ NOTICE_KIND = RESET  # one for every contact on record (handlers.every_contact)
 RESET_NOTICE = (
     "Your Signpost authenticator was reset by {by}. If you did not ask for this, tell a Signpost admin at once. "
     "To see results again, send: enrol"
+)
+# An admin who replaces a working (or switched-off) authenticator on the host (`signpost totp enrol
+# --replace`) hands the new one over themselves, so nobody is asked to send enrol.
+REPLACED_NOTICE = (
+    "Your Signpost authenticator was replaced by an administrator: the old one no longer works, and the admin "
+    "gives you the new one privately. If you did not ask for this, tell a Signpost admin at once."
 )
 # For the authority's other duty managers (or the admins when it has none): ids only.
 MANAGERS_KIND = "stepup_reset_by"
@@ -97,26 +105,40 @@ HOST_ONLY = (
 NOTHING = "{id} has no authenticator set up, so there is nothing to reset: they can send enrol to set one up."
 
 
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Who heard of a reset besides the practitioner, as a role and never by name: the duty managers
+    of their authority, or the admins when none can be reached (``who_is_told``); None: nobody."""
+
+    role: Role | None
+
+
 async def reset_authenticator(
-    ctx: Context, session: AsyncSession, practitioner: Actor, now: datetime, *, duty_manager: str | None = None
-) -> bool:
-    """Remove a practitioner's authenticator and tell, in this transaction, them (to send ``enrol``)
-    and their authority's duty managers who reset it: ``duty_manager`` in chat, else an admin on the
-    host. False (and nobody told) when they had none."""
-    existed = await credentials.reset(session, practitioner.practitioner_id)
-    if existed:
-        by = RESET_BY[Role.ADMIN if duty_manager is None else Role.DUTY_MANAGER]
-        told = every_contact(practitioner.practitioner_id, NOTICE_KIND, RESET_NOTICE.format(by=by))
-        await ctx.notices.enqueue(session, told, now)
-        await _tell_managers(ctx, session, practitioner, now, duty_manager)
-    return existed
+    ctx: Context,
+    session: AsyncSession,
+    practitioner: Actor,
+    now: datetime,
+    *,
+    duty_manager: str | None = None,
+    replaced: bool = False,
+) -> Told | None:
+    """Remove a practitioner's authenticator and tell, in this transaction, them (to send ``enrol``;
+    ``replaced``: that an admin gives them a new one) and their authority's duty managers who reset
+    it: ``duty_manager`` in chat, else an admin on the host. None (and nobody told) when they had none."""
+    if not await credentials.reset(session, practitioner.practitioner_id):
+        return None
+    by = RESET_BY[Role.ADMIN if duty_manager is None else Role.DUTY_MANAGER]
+    text = REPLACED_NOTICE if replaced else RESET_NOTICE.format(by=by)
+    await ctx.notices.enqueue(session, every_contact(practitioner.practitioner_id, NOTICE_KIND, text), now)
+    return Told(await _tell_managers(ctx, session, practitioner, now, duty_manager))
 
 
 async def _tell_managers(
     ctx: Context, session: AsyncSession, target: Actor, now: datetime, duty_manager: str | None
-) -> None:
+) -> Role | None:
     """Tell the target's authority's duty managers but the one who did it (those who can be reached,
-    else the admins: ``who_is_told``) who reset whose authenticator, so a reset nobody asked for is noticed."""
+    else the admins: ``who_is_told``) who reset whose authenticator, so a reset nobody asked for is
+    noticed. The role of those told (None: nobody)."""
     pid = target.practitioner_id
     did = () if duty_manager is None else (duty_manager,)
     told = await who_is_told(session, ctx.reaches, target.local_authority, kind=MANAGERS_KIND, excluding=(pid, *did))
@@ -126,6 +148,7 @@ async def _tell_managers(
         text = MANAGERS_NOTICE.format(by=duty_manager, id=pid)
     key = MANAGERS_KEY.shared(MANAGERS_KIND, pid, str(now), by=duty_manager)
     await ctx.notices.enqueue(session, [Notice(m, MANAGERS_KIND, text, dedupe_key=f"{key}:{m}") for m in told], now)
+    return told.role if told else None
 
 
 def guarded_role(practitioner: Actor) -> Role | None:

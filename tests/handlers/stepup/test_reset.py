@@ -367,3 +367,34 @@ async def test_a_duty_manager_who_has_lost_their_authenticator_is_sent_to_whoeve
     assert practitioner.outcome is manager.outcome is Outcome.REFUSED
     assert "ask your duty manager to reset it" in practitioner.text
     assert "ask a Signpost admin to reset it" in manager.text and "duty manager" not in manager.text
+
+
+async def host_replace(app: Signpost, practitioner_id: str) -> None:
+    """`signpost totp enrol --replace PRACTITIONER_ID`, as the terminal runs it."""
+    async with audited(app.ctx, "operator", Action.TOTP_ENROL) as audit:
+        await people.totp_enrol(app.ctx, audit, practitioner_id, replace=True)
+
+
+async def test_replacing_a_working_authenticator_on_the_host_is_told_as_a_reset(app: Signpost) -> None:
+    """`signpost totp enrol --replace P003` takes away a working authenticator as a reset does: P003
+    hears of it on every contact on record (chat and secure email), told the admin gives them the new
+    one, and Northshire's duty manager DM01 hears an admin reset it on the host; the audit says the
+    credential was removed and a new one issued. Issuing one over a pending one tells nobody."""
+    await enrol_and_step_up(app, "P003")
+    await host_replace(app, "P003")
+
+    to_p003 = [(n.kind, n.text) for n in await notices(app, "P003") if n.kind != "stepup_challenge"]
+    said = reset.REPLACED_NOTICE
+    assert said == (
+        "Your Signpost authenticator was replaced by an administrator: the old one no longer works, and the "
+        "admin gives you the new one privately. If you did not ask for this, tell a Signpost admin at once."
+    )
+    assert sorted(to_p003) == sorted([(reset.NOTICE_KIND, said), ("email", said)])
+    assert await texts_to(app, "DM01", reset.MANAGERS_KIND) == [reset.HOST_MANAGERS_NOTICE.format(id="P003")]
+    assert await state_of(app, "P003") == "pending"
+    assert [e.detail for e in await audit_events(app, Action.TOTP_ENROL.value)] == [
+        "credential removed for P003; enrolment started for P003"
+    ]
+
+    await host_replace(app, "P003")  # over the pending one it issued: nobody is told again
+    assert len(await texts_to(app, "DM01", reset.MANAGERS_KIND)) == 1
