@@ -147,12 +147,22 @@ class Settings(BaseSettings):
         return self.slack_signing_secret is not None and self.slack_bot_token is not None
 
     @property
+    def teams_given(self) -> bool:
+        """Whether any Teams registration variable is set: an empty one is unset, as the server reads it."""
+        return any((self.teams_client_id, self.teams_client_secret, self.teams_cert_file, self.teams_tenant_id))
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams is served when its registration is given (a partial one is refused:
+        ``bot.teams.front.teams_setup``), or anonymously for local development."""
+        return self.teams_anonymous or self.teams_given
+
+    @property
     def chat_configured(self) -> bool:
-        """Whether any chat platform (Slack or Teams) is set up here, even in part: then the server
-        delivers notices on chat, and a command on the host queues them for whom chat can reach."""
-        slack = (self.slack_signing_secret, self.slack_bot_token, self.slack_app_token)
-        teams = (self.teams_client_id, self.teams_client_secret, self.teams_cert_file, self.teams_tenant_id)
-        return self.teams_anonymous or any(value is not None for value in (*slack, *teams))
+        """Whether `signpost run` serves a chat platform here (the very tests ``bot.serve.front_ends``
+        starts them by): then the server delivers notices on chat, and a command on the host queues
+        them for whom chat can reach. Not when it opens the console: an empty variable is unset."""
+        return self.slack_enabled or self.teams_enabled
 
     def check_slack(self) -> None:
         """Refuse a partial Slack configuration, naming what is missing (it would open the console)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -229,19 +230,27 @@ async def _run_batch(
         await _audit(ctx, session, admin_id, actor, Outcome.ANSWERED, rows, subjects, detail, terms, correlation_id)
 
 
-async def require_admin(ctx: Context, admin_id: str, correlation_id: str) -> None:
+async def require_admin(ctx: Context, admin_id: str | None, who: str, correlation_id: str) -> str:
     """Refuse (audited, as the batch's one event) anyone but an active admin: before the roll is
-    opened, so someone who may not match learns nothing of it, and its problems are not audited."""
+    opened, so someone who may not match learns nothing of it, and its problems are not audited.
+    ``admin_id``: the register's id the operator gave (``--as``), None when what they typed names no
+    one there; that refusal is recorded under ``who``, the operator's account, never the typed text."""
     async with ctx.db.read() as session:
-        await _admin(ctx, session, admin_id, correlation_id)
+        if admin_id is None:
+            await _refuse(ctx, session, who, None, correlation_id)
+        return (await _admin(ctx, session, admin_id, correlation_id)).practitioner_id
 
 
 async def _admin(ctx: Context, session: AsyncSession, admin_id: str, correlation_id: str) -> Actor:
     actor = await practitioners.get_actor(session, admin_id)
     if actor is None or actor.status != "active" or not actor.has(Role.ADMIN):
-        await _audit(ctx, session, admin_id, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
-        raise BatchRefused("only an active admin can run a batch match: check --as")
+        await _refuse(ctx, session, admin_id, actor, correlation_id)
     return actor
+
+
+async def _refuse(ctx: Context, session: AsyncSession, who: str, actor: Actor | None, correlation_id: str) -> NoReturn:
+    await _audit(ctx, session, who, actor, Outcome.REFUSED, 0, (), "needs admin", "", correlation_id)
+    raise BatchRefused("only an active admin can run a batch match: check --as")
 
 
 def _unmatched(exc: Exception, roll: str) -> tuple[str, str]:

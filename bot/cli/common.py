@@ -141,21 +141,29 @@ async def operating(
     args: argparse.Namespace,
     *,
     create: bool = False,
-    who: str | None = None,
+    acting_as: str | None = None,
     origin: Origin = Origin.TERMINAL,
     settings: Settings | None = None,
 ) -> AsyncIterator[tuple[Signpost, Audit]]:
     """The store, and the command's audit (``handlers.operator.common.audited``): every operator
     command that opens the store runs inside this, its checks included, so that it writes exactly
     one outcome event — done, refused or failed. ``args``: the command's, which say whether it runs
-    once Signpost is switched off (bot/cli/declared.py). ``who`` defaults to the local account;
-    ``settings`` to those read now (a command that already read them to decide something passes them on)."""
+    once Signpost is switched off (bot/cli/declared.py). Its events name the local account
+    (``operator_account``), or the practitioner ``acting_as`` (a typed `--as`, not yet checked) names
+    once the register is found to hold them, under the register's id: never the typed text, which
+    may be a name or a postcode (``handlers.operator.common.audited``). ``settings`` defaults to
+    those read now (a command that already read them to decide something passes them on)."""
     refused_when_off = not_once_switched_off(args)
     settings = settings or load_settings()
     async with opened(settings, create=create) as app:
         app.ctx.reaches = reaches(settings)  # before the audit: a misuse alert is addressed as it commits
         async with audited(
-            app.ctx, who or operator_account(), action, origin=origin, not_once_switched_off=refused_when_off
+            app.ctx,
+            operator_account(),
+            action,
+            origin=origin,
+            not_once_switched_off=refused_when_off,
+            claimed=acting_as,
         ) as audit:
             yield app, audit
 

@@ -49,7 +49,8 @@ def add_commands(sub: Any) -> None:
         type=practitioner_id,
         required=True,
         metavar="ADMIN_ID",
-        help="the admin running the match (recorded in the audit log)",
+        help="the admin running the match (recorded in the audit log when the register holds them; "
+        "otherwise the refusal is recorded under your local account)",
     )
     match.set_defaults(func=match_command, after_switch_off=False)
 
@@ -68,7 +69,7 @@ async def match_command(args: argparse.Namespace) -> int:
     from handlers.roll import Roll, RosterRejected
 
     try:
-        async with operating(Action.MATCH_BATCH, args, who=args.as_id, origin=Origin.BATCH) as (app, audit):
+        async with operating(Action.MATCH_BATCH, args, acting_as=args.as_id, origin=Origin.BATCH) as (app, audit):
             with progress("Matching rows", unit="row") as bar:
                 answers = await match_roll(
                     app.ctx,

@@ -168,15 +168,14 @@ def teams_setup(settings: Settings, authority: str | None = None) -> TeamsSetup 
     ``authority``: where Entra ID is asked for the bot's token (default: Entra ID's own address
     for the registration's tenant; tests: a fake on loopback)."""
     secret = settings.teams_client_secret.get_secret_value() if settings.teams_client_secret else None
-    given = [settings.teams_client_id, secret, settings.teams_cert_file, settings.teams_tenant_id]
     if settings.teams_anonymous:
-        if any(given):
+        if settings.teams_given:
             raise SettingsError(
                 "SIGNPOST_TEAMS_ANONYMOUS=1 is for local development without a bot registration: "
                 f"unset it, or unset the {SETTING}* variables"
             )
         return TeamsSetup(AgentAuthConfiguration(anonymous_allowed=True), anonymous=True, tenants=_tenants(settings))
-    if not any(given):
+    if not settings.teams_enabled:
         return None
     missing = [
         name

@@ -19,6 +19,7 @@ from handlers.vocabulary import CUT_SHORT, Action, Origin, Outcome
 from store import runs
 from store.audit.log import AuditRecord, Started, append, left_started, origin_event
 from store.db import after_commit, store_busy, store_read_only
+from store.people import practitioners
 
 if TYPE_CHECKING:
     from handlers.operator.decommissioned import NotOnceSwitchedOff
@@ -130,6 +131,16 @@ class Audit:
         self._naming: str | None = None  # what its runs are one at a time per (``one_per_name``)
         self._alone = AsyncExitStack()  # the lock of work run one at a time, while it runs
         self._holding = False
+        # The register's id of the practitioner the command acts as (``acting_as``), or None.
+        self.practitioner: str | None = None
+
+    async def acting_as(self, claimed: str) -> None:
+        """The command acts as the practitioner ``claimed`` names, if the register holds one: its
+        events then name them (the register's id); otherwise they keep naming the operator's account."""
+        async with self.ctx.db.read() as session:
+            actor = await practitioners.get_actor(session, claimed)
+        if actor is not None:
+            self.practitioner = self.who = actor.practitioner_id
 
     def one_per_name(self, name: str) -> None:
         """Its work runs one at a time per ``name`` (``ONE_PER_NAME``): ``started`` holds the lock of
@@ -239,6 +250,7 @@ async def audited(
     *,
     origin: Origin = Origin.TERMINAL,
     not_once_switched_off: NotOnceSwitchedOff | None = None,
+    claimed: str | None = None,
 ) -> AsyncIterator[Audit]:
     """Run one operator command with exactly one outcome event: ``done`` when it ends normally,
     ``refused`` (or the ``Refused``'s own outcome) with its reason, ``failed`` with the kind of
@@ -249,10 +261,17 @@ async def audited(
 
     A command stopped from outside (Ctrl-C, a kill) records nothing more: its ``started`` event,
     if it wrote one, is left alone, as after a kill -9; the next command of that work (``ONE_AT_A_TIME``;
-    of its name: ``ONE_PER_NAME``) records it cut short."""
+    of its name: ``ONE_PER_NAME``) records it cut short.
+
+    ``claimed``: the practitioner id the operator typed for the command to act as (`match --as`),
+    not yet checked. Its events name that practitioner (``Audit.practitioner``) only when the
+    register holds one with that id, under the register's own id; otherwise ``who``, the operator's
+    account, as for every command without one: the typed text (a name, a postcode) is kept nowhere."""
     audit = Audit(ctx, who, action, origin)
     try:
         try:
+            if claimed is not None:
+                await audit.acting_as(claimed)
             if not_once_switched_off is not None:
                 from handlers.operator.decommissioned import refuse  # it refuses with ours: imported here
 

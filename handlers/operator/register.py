@@ -297,7 +297,7 @@ async def match_roll(
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> Answers:
-    """Reconcile a roll against the register as the admin ``audit.who`` (one batch event, also when
+    """Reconcile a roll against the register as the admin ``audit.practitioner`` (one batch event, also when
     refused: the batch's own, with its sealed terms, written by ``handlers.reconcile``). The roll
     is streamed (checked in full first, then matched), so memory is bounded at any size.
 
@@ -310,7 +310,7 @@ async def match_roll(
     """
     refuse_without_keys(ctx)  # its search terms are sealed in its audit event, under a key not there
     try:
-        await require_admin(ctx, audit.who, correlation_id)
+        admin = await require_admin(ctx, audit.practitioner, audit.who, correlation_id)
     except BatchRefused as refused:
         audit.recorded()
         raise Refused(str(refused)) from None
@@ -319,13 +319,13 @@ async def match_roll(
     except RollUnreadable as unreadable:
         raise Refused(str(unreadable), reason=unreadable.reason) from None
     except RosterRejected as rejected:
-        await audit_rejected(ctx, audit.who, len(rejected.problems), correlation_id)
+        await audit_rejected(ctx, admin, len(rejected.problems), correlation_id)
         audit.recorded()
         raise
     if on_total is not None:
         on_total(roster.rows)
     try:
-        answers = await run_batch(ctx, audit.who, roster, top, correlation_id, on_progress)
+        answers = await run_batch(ctx, admin, roster, top, correlation_id, on_progress)
     except BatchRefused as refused:
         audit.recorded()
         raise Refused(str(refused)) from None

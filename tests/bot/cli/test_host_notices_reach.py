@@ -6,11 +6,16 @@ console demo), the console reaches everyone."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.app import Signpost
+from bot.cli.common import reaches
+from bot.config import load_settings
+from bot.delivery import CHAT_PLATFORMS, CONSOLE_ONLY
 from bot.notify import Outbox
+from bot.serve import front_ends
 from bot.slack.front import SlackDeliverer, add_slack, web_client
 from bot.web import create_app
 from handlers.clock import FakeClock
@@ -97,3 +102,29 @@ async def test_the_terminal_says_who_was_told_of_a_reset_and_of_a_replacement_by
     again = await cli.run("totp", "enrol", "P003", "--secret-file", "p003-again.secret")  # over a pending one
     assert again.code == 0, again.err
     assert "replaced" not in again.out and "told" not in again.out
+
+
+@pytest.mark.parametrize("variable", ["TENANTID", "CLIENTID", "CLIENTSECRET"])
+def test_an_empty_teams_variable_is_no_chat_platform_for_the_server_or_the_host(
+    variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID=` (set, empty): `signpost run` starts no
+    chat front end and opens the console, yet host commands judged chat configured and passed over
+    a duty manager the console reaches. Both now ask one question (``Settings.chat_configured``)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(f"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__{variable}", "")
+    settings = load_settings()
+    assert front_ends(settings) == []
+    assert reaches(settings) == CONSOLE_ONLY
+
+
+def test_a_real_slack_configuration_reaches_the_chat_platforms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlackApi
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID", "")
+    for name, value in slack_env(fake_slack).items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert len(front_ends(settings)) == 1
+    assert reaches(settings) == CHAT_PLATFORMS

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.app import Signpost
+from bot.cli.common import operator_account
 from bot.cli.match import write_csv
 from handlers.reconcile import run_batch
 from handlers.roll import Roll, read_roster
@@ -120,25 +121,31 @@ def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
 
 
-def test_a_name_typed_as_the_admin_is_refused_and_not_kept_in_the_audit(cli: Cli, tmp_path: Path) -> None:
-    """`--as` that names no one: the refusal was audited with the typed text, in capitals, as its
-    user_id, for good (the audit is append-only) and shown by `audit export`. It is recorded as
-    "unrecognised", as every id not shaped like one; a real admin's id is recorded as typed."""
+@pytest.mark.parametrize("typed", ["Amy.Jones", "M11AA", "2014-04-03", "Amy Jones 03/04/2014 M1 2AB"])
+def test_an_id_typed_as_the_admin_that_names_no_one_is_kept_nowhere(cli: Cli, tmp_path: Path, typed: str) -> None:
+    """`--as` that names no one in the register: a name or postcode shaped like an id (AMY.JONES,
+    M11AA) was recorded as the refusal's user_id, for good (the audit is append-only). The refusal
+    is recorded under the operator's account, as every host command without --as is; the typed text
+    is in no column `audit export` shows and in no line the command wrote. A real admin's id is
+    recorded as the register holds it, however it was typed."""
     setup_store(cli, tmp_path)
     (tmp_path / "roll.csv").write_text(roll_csv(ROLL[:1]), encoding="utf-8")
-    typed = cli("match", str(tmp_path / "roll.csv"), "--as", "Amy Jones 03/04/2014 M1 2AB")
-    assert typed.code == 2 and typed.out == ""
-    admin = cli("match", str(tmp_path / "roll.csv"), "--as", "AD01")
+    refused = cli("match", str(tmp_path / "roll.csv"), "--as", typed)
+    assert refused.code == 2 and refused.out == ""
+    assert refused.said == "signpost: only an active admin can run a batch match: check --as"
+    admin = cli("match", str(tmp_path / "roll.csv"), "--as", "ad01")
     assert admin.code == 0, admin.err
     events = [e for e in audit_events(cli) if e["action"] == "match_batch"]
-    assert [(e["outcome"], e["user_id"], e["actor_id"]) for e in events] == [
-        ("refused", "unrecognised", None),
-        ("answered", "AD01", "AD01"),
+    assert [(e["outcome"], e["user_id"], e["actor_id"], e["detail"]) for e in events[:1]] == [
+        ("refused", operator_account(), None, "needs admin")
     ]
+    assert [(e["outcome"], e["user_id"], e["actor_id"]) for e in events[1:]] == [("answered", "AD01", "AD01")]
+    words = [word for word in typed.upper().replace(".", " ").split() if len(word) > 2]
     for form in ("jsonl", "csv"):
         exported = cli("audit", "export", "--format", form)
         assert exported.code == 0, exported.err
-        assert [p for p in ("AMY", "JONES", "03/04/2014", "M1 2AB") if p in exported.out.upper()] == []
+        assert [w for w in words if w in exported.out.upper()] == []
+    assert [w for w in words if w in refused.err.upper()] == []
 
 
 def chat_text(given: str, family: str, dob: str, postcode: str) -> str:
