@@ -22,7 +22,7 @@ from bot.delivery import CHAT_PLATFORMS, CONSOLE_ONLY
 from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin, Platform
 from store.audit.signing import Signer
-from store.db import Database, applied_heads, driver_failure, missing_store_file, schema_behind
+from store.db import Database, applied_heads, driver_failure, missing_store_file, schema_behind, schema_gaps
 from store.files import write_whole
 from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
@@ -221,18 +221,21 @@ NO_STORE_IN_DATABASE = (
 
 async def refuse_an_empty_database(settings: Settings) -> None:
     """CommandFailed when SIGNPOST_DATABASE_URL names a PostgreSQL database that holds no Signpost
-    store (never migrated: a mistyped database name, say), before anything is made in it: the
-    PostgreSQL side of ``refuse_a_missing_store``. Opening it as a command that only reads would
-    migrate it, make a key file and audit the command, and `audit verify` say "OK: 0 events"."""
+    store (never migrated, and none of its tables: a mistyped database name, say), before anything
+    is made in it: the PostgreSQL side of ``refuse_a_missing_store``. Opening it as a command that
+    only reads would migrate it, make a key file and audit the command, and `audit verify` would
+    say "OK: 0 events"."""
     if settings.database_url.startswith("sqlite"):  # a SQLite file is judged before it is opened
         return
     db = Database.connect(settings.database_url)
     try:
         async with store_errors():
-            applied = await applied_heads(db)
+            # No revision and none of Signpost's tables: a restore cut short has tables (and, maybe,
+            # no revision yet), and is said as not whole when the store is opened.
+            empty = not await applied_heads(db) and not (await schema_gaps(db)).begun
     finally:
         await db.close()
-    if not applied:
+    if empty:
         raise CommandFailed(NO_STORE_IN_DATABASE)
 
 
