@@ -22,7 +22,7 @@ from bot.delivery import CHAT_PLATFORMS, CONSOLE_ONLY
 from handlers.operator.common import Audit, Refused, audited
 from handlers.vocabulary import Action, Origin, Platform
 from store.audit.signing import Signer
-from store.db import Database, driver_failure, missing_store_file, schema_behind
+from store.db import Database, applied_heads, driver_failure, missing_store_file, schema_behind, schema_gaps
 from store.files import write_whole
 from store.keys import keychain
 from store.keys.binding import KeyFileRefused, open_key_file
@@ -116,6 +116,7 @@ async def opened(settings: Settings | None = None, *, create: bool = False) -> A
     refuse_a_missing_folder(settings)
     if not create:
         refuse_a_missing_store(settings)
+        await refuse_an_empty_database(settings)
     db = await _open_database(settings, migrate=settings.migrate_on_start)
     try:
         keys = await _keys_for(db, settings)
@@ -221,6 +222,31 @@ def refuse_a_missing_store(settings: Settings) -> None:
         )
 
 
+NO_STORE_IN_DATABASE = (
+    "no Signpost store in that database: check SIGNPOST_DATABASE_URL, or run `signpost db upgrade` to make one"
+)
+
+
+async def refuse_an_empty_database(settings: Settings) -> None:
+    """CommandFailed when SIGNPOST_DATABASE_URL names a PostgreSQL database that holds no Signpost
+    store (never migrated, and none of its tables: a mistyped database name, say), before anything
+    is made in it: the PostgreSQL side of ``refuse_a_missing_store``. Opening it as a command that
+    only reads would migrate it, make a key file and audit the command, and `audit verify` would
+    say "OK: 0 events"."""
+    if settings.database_url.startswith("sqlite"):  # a SQLite file is judged before it is opened
+        return
+    db = Database.connect(settings.database_url)
+    try:
+        async with store_errors():
+            # No revision and none of Signpost's tables: a restore cut short has tables (and, maybe,
+            # no revision yet), and is said as not whole when the store is opened.
+            empty = not await applied_heads(db) and not (await schema_gaps(db)).begun
+    finally:
+        await db.close()
+    if empty:
+        raise CommandFailed(NO_STORE_IN_DATABASE)
+
+
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
     """The one home for a store that cannot be reached or opened: one line, never a traceback
@@ -257,6 +283,7 @@ async def opened_database(settings: Settings | None = None) -> AsyncIterator[Dat
     needs no key: no key file is read, made or checked (an auditor verifying a copy elsewhere)."""
     settings = settings or load_settings()
     refuse_a_missing_store(settings)
+    await refuse_an_empty_database(settings)
     db = await _open_database(settings, migrate=False)
     try:
         behind = await schema_behind(db)

@@ -128,8 +128,8 @@ def parser() -> argparse.ArgumentParser:
         prog="signpost",
         description=(
             "Signpost: who else is working, or has worked, with this child? Contact signposts only, "
-            "after a step-up check; every query audited, and every command below that opens the store except "
-            "db upgrade, current, history and check (the schema, and a read-only check). Settings "
+            "after a step-up check. Every query is audited, and so is every command below that opens the store, "
+            "except db upgrade, current, history and check (the schema, and a read-only check). Settings "
             "come from the environment or .env: SIGNPOST_DATABASE_URL, SIGNPOST_KEY_FILE, and SLACK_* / "
             "CONNECTIONS__* for the chat front ends. `signpost help COMMAND` (or `signpost COMMAND --help`) "
             "gives a command's options and an example."

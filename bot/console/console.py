@@ -62,6 +62,10 @@ META_HELP = (
 )
 
 
+# Before the demo searches, to a practitioner with no authenticator yet: each would be answered "Send: enrol".
+ENROL_FIRST = "Send enrol first: Signpost asks for a code from an authenticator app before any search."
+
+
 class Console:
     def __init__(self, app: Signpost, as_id: str, stdin: TextIO, stdout: TextIO, stderr: TextIO | None = None) -> None:
         self.app = app
@@ -117,6 +121,8 @@ class Console:
             # Searches only to someone who may search, today: an admin was offered them, then refused
             # each, and so was everyone once Signpost was switched off.
             if await people.may_search_now(self.app.ctx, self.as_id):
+                if await people.needs_enrolment(self.app.ctx, self.as_id):
+                    self.say(ENROL_FIRST)
                 self.say("Try these on the demo data:")
                 for command, what in (
                     (examples.keyed, "by reference"),

@@ -117,6 +117,17 @@ def _id(args: str) -> tuple[int, str]:
     return relay_id, rest.strip()
 
 
+def _answer_args(args: str) -> tuple[int, str]:
+    """``reply ID TEXT``: the message number and the answer, whitespace run together. No answer at
+    all is the command's usage, said before any message is looked up: "There is no relayed message
+    1 for you" was the answer to `reply 1` from anyone the message was not for."""
+    relay_id, rest = _id(args)
+    text = _text_of(rest)
+    if not text:
+        raise UsageError(f"please write your answer after the message number: reply {relay_id} TEXT")
+    return relay_id, text
+
+
 def _read_id(args: str) -> int:
     """``relay ID``: text after the number is an answer typed to the wrong command (reply's neighbour),
     which reading the message would drop without a word."""
@@ -451,8 +462,7 @@ async def answer(ctx: Context, req: Request, session: AsyncSession) -> Result:
     """A recipient answers through the relay: the sender is told it was answered, and reads it."""
     actor = req.actor
     assert actor is not None
-    relay_id, text = _id(req.args)
-    text = _text_of(text)
+    relay_id, text = _answer_args(req.args)
     found = await relay.get(session, ctx.keys, relay_id)
     if found is None or actor.practitioner_id not in await taking(session, ctx.keys, found, ctx.reaches, req.now):
         return _not_yours(relay_id)
@@ -614,7 +624,7 @@ SPECS = (
         action=Action.RELAY_MESSAGE,
         run=answer,
         # A reply's length is judged once the relay is found; any child's details at once, before a code.
-        check=screening.details_first(lambda args: ("reply", _text_of(_id(args)[1])), called="answer"),
+        check=screening.details_first(lambda args: ("reply", _answer_args(args)[1]), called="answer"),
         summary="answer a message relayed to you",
         usage=REPLY_USAGE,
         role=None,  # whoever the relay chose (``taking``), an admin-only account too

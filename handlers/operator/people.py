@@ -188,6 +188,15 @@ async def may_search_now(ctx: Context, practitioner_id: str) -> bool:
     return may_search(actor) and not decommission.is_switched_off(switch_off, ctx.clock.now().date())
 
 
+async def needs_enrolment(ctx: Context, practitioner_id: str) -> bool:
+    """Whether this practitioner has no authenticator set up yet (none, or a set-up not finished):
+    every search would be answered "Send: enrol" (handlers/stepup/flow.py), so the console's
+    greeting says it before its demo searches."""
+    async with ctx.db.read() as session:
+        credential = await credentials.get(session, practitioner_id)
+    return credential is None or credential.state == PENDING
+
+
 async def switched_off_said(ctx: Context) -> tuple[str, str] | None:
     """Once Signpost is switched off (destroyed or not): where it stands, as ``help`` says it, and
     what the chat answers every message, as the switch-off gate does; None before. The console

@@ -131,10 +131,44 @@ def test_with_migrate_on_start_off_a_behind_database_is_refused_in_one_line(
     if backend == "sqlite":  # no file yet: no store to be behind
         assert "there is no store at" in refused.err and "signpost db upgrade" in refused.err
     else:
-        assert "the database is at no revision (empty)" in refused.err and "run `signpost db upgrade`" in refused.err
+        assert "no Signpost store in that database" in refused.err and "run `signpost db upgrade`" in refused.err
     assert "Traceback" not in refused.err
     assert cli("db", "upgrade").code == 0
     assert cli("db", "current", env={"SIGNPOST_MIGRATE_ON_START": "0"}).code == 0
+
+
+READ_ONLY = (
+    ("audit", "verify"),
+    ("audit", "export"),
+    ("retention", "run", "--dry-run"),
+    ("practitioner", "list"),
+)
+
+
+def test_a_command_that_only_reads_refuses_an_empty_database_and_leaves_it_empty(
+    cli: Cli, empty: None, backend: str, tmp_path: Path
+) -> None:
+    """`audit verify` on a new, empty PostgreSQL database (a mistyped database name) migrated it,
+    made a key file, audited itself and said "OK: 0 events, chain intact": a pass for an auditor
+    and a store left behind. As on SQLite ("there is no store at"), a command that only reads
+    says in one line there is no store there, and makes nothing: no key file, no schema."""
+    key = tmp_path / "new.key"
+    for command in READ_ONLY:
+        run = cli(*command, env={"SIGNPOST_KEY_FILE": str(key)})
+        assert run.code == 2, (command, run.out, run.err)
+        said = run.said.splitlines()
+        assert len(said) == 1 and "signpost db upgrade" in said[0], (command, said)
+        if backend == "postgres":
+            assert said[0] == (
+                "signpost: no Signpost store in that database: check SIGNPOST_DATABASE_URL, "
+                "or run `signpost db upgrade` to make one"
+            )
+        else:
+            assert "there is no store at" in said[0]
+    assert not key.exists()
+    if backend == "postgres":
+        current = cli("db", "current")  # still never migrated
+        assert (current.code, current.out.split(";")[0]) == (1, f"empty: 0 of {SHIPPED} migrations applied")
 
 
 def test_current_and_history_on_a_sqlite_path_with_no_store_say_so_and_make_none(cli: Cli, tmp_path: Path) -> None:

@@ -87,3 +87,21 @@ async def test_after_switch_off_the_greeting_offers_no_search(signpost: Signpost
     assert "Try these on the demo data:" not in out.getvalue(), out.getvalue()
     assert examples.keyed not in out.getvalue(), out.getvalue()
     assert "Demo people to act as (:as ID):" in out.getvalue()  # the admin may still ask for status
+
+
+ENROL_FIRST = "Send enrol first: Signpost asks for a code from an authenticator app before any search."
+
+
+async def test_the_greeting_says_to_enrol_first_until_an_authenticator_is_set_up(signpost: Signpost) -> None:
+    """On a new demo store the greeting's first example was answered "... you haven't set one up
+    yet ... Send: enrol": the greeting now says so before the examples, and no longer once the
+    practitioner it acts as has an authenticator."""
+    await seed_demo(signpost, 10)
+    out = io.StringIO()
+    await Console(signpost, DEFAULT_AS, io.StringIO(), out).greet()
+    greeting = out.getvalue()
+    assert ENROL_FIRST in greeting and greeting.index(ENROL_FIRST) < greeting.index("Try these on the demo data:")
+    await ready(signpost, DEFAULT_AS)
+    again = io.StringIO()
+    await Console(signpost, DEFAULT_AS, io.StringIO(), again).greet()
+    assert "Try these on the demo data:" in again.getvalue() and "enrol" not in again.getvalue(), again.getvalue()

@@ -345,6 +345,29 @@ async def test_a_message_number_no_database_can_hold_gets_the_usage_not_an_error
     assert "command_failed" not in log.events() and "Traceback" not in log.text
 
 
+@pytest.mark.parametrize("typed", ["reply 1", "reply 1   ", "reply 2"])
+async def test_a_reply_with_no_text_gets_the_usage_before_any_message_is_looked_up(app: Signpost, typed: str) -> None:
+    """`reply 1` with the answer left off was told "There is no relayed message 1 for you." (or, to
+    its recipient, to write at least two characters): the missing text is what is wrong, whether
+    the message is theirs or not, so it is said with the command's usage, before any is looked up."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    for who in ("S001", "P002"):  # message 1's recipient, and its sender (for whom it is no answer)
+        reply = await fresh_say(app, who, typed)
+        assert (reply.outcome, reply.text) == (
+            Outcome.INVALID,
+            f"{NO_ANSWER_TEXT.format(id=typed.split()[1])}\n\n{REPLY_USAGE}",
+        )
+    events = [e for e in await audit_events(app, Action.RELAY_MESSAGE.value) if e.actor_id in ("S001", "P002")]
+    assert [(e.actor_id, e.outcome, e.detail) for e in events][1:] == [
+        ("S001", "invalid", "usage"),
+        ("P002", "invalid", "usage"),
+    ]
+    assert [r.replied_at for r in await relays(app)] == [None]
+
+
+NO_ANSWER_TEXT = "Please write your answer after the message number: reply {id} TEXT."
+
+
 async def test_the_largest_message_number_is_looked_up_and_found_to_be_nobody_s(app: Signpost) -> None:
     """2**63 - 1 itself fits both databases' id columns: it is looked up, not refused."""
     reply = await fresh_say(app, "P002", "relay 9223372036854775807")
