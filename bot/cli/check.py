@@ -218,10 +218,10 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
     except KeyFileRefused as refused:
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} {refused}")
         return True
-    found.passed.append("the key binding matches SIGNPOST_KEY_FILE")
     if await key_file_mismatch(db, ring, datetime.now(UTC).date()):
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} {MISMATCH}")  # not "retention finishes it"
         return True
+    found.passed.append("the key binding matches SIGNPOST_KEY_FILE")
     lost = await unheld(db, ring)
     found.problems += [f"{each.said()}{_SEALED_BY}" + (f": {each.remedy()}" if each.remedy() else "") for each in lost]
     destroyed = await under_destroyed(db, ring, datetime.now(UTC).date())
