@@ -90,6 +90,16 @@ def _secret(value: object, what: str) -> bytes:
         raise _Malformed(f"{what} is not base64 text") from None
 
 
+def _key(value: object, what: str, *, empty: bool = False) -> bytes:
+    """A key file's key (or chain state): ``KEY_BYTES`` of base64, or nothing where ``empty`` allows
+    (what decommissioning destroyed). A key of any other length wraps nothing this store wrapped and
+    derives no key its chains did, and reading on would take every child it cannot open for destroyed."""
+    key = _secret(value, what)
+    if len(key) != KEY_BYTES and not (empty and not key):
+        raise _Malformed(f"{what} is not a {KEY_BYTES}-byte key")
+    return key
+
+
 def _whole(value: object, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -209,17 +219,19 @@ class KeyRing:
         content is malformed: ``KeyFileError`` in one line naming the problem, never quoting a value."""
         try:
             doc = _fields(json.loads(read_key_text(path)), "it")
-            keks = _fields(_field(doc, "keks"), "keks")
-            signing_seed = _secret(_field(doc, "signing_seed"), "signing_seed")
-            if signing_seed and len(signing_seed) != KEY_BYTES:
-                raise _Malformed(f"signing_seed is not a {KEY_BYTES}-byte key")
+            keks = {_kek_name(k): _key(v, "a key in keks") for k, v in _fields(_field(doc, "keks"), "keks").items()}
+            current = _text(_field(doc, "current_kek"), "current_kek")
+            # Empty once decommissioning destroyed the keys; else a key-encryption key held here (a
+            # chain's entry is a chain state, never one that wraps).
+            if current and (current not in keks or current[:1] == "~"):
+                raise _Malformed("current_kek names no key in keks")
             return cls(
-                keks={_kek_name(k): _secret(v, "a key in keks") for k, v in keks.items()},
-                current_kek_id=_text(_field(doc, "current_kek"), "current_kek"),
-                index_key=_secret(_field(doc, "index_key"), "index_key"),
-                signing_seed=signing_seed,
+                keks=keks,
+                current_kek_id=current,
+                index_key=_key(_field(doc, "index_key"), "index_key", empty=True),
+                signing_seed=_key(_field(doc, "signing_seed"), "signing_seed", empty=True),
                 path=path,
-                signing_public=_secret(doc.get("signing_public", ""), "signing_public"),
+                signing_public=_key(doc.get("signing_public", ""), "signing_public", empty=True),
                 cohort_ids_from=_whole(doc.get("cohort_ids_from", 0), "cohort_ids_from"),
             )
         except _Malformed as exc:

@@ -234,6 +234,13 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
         lambda doc: doc | {"keks": doc["keks"] | {"~day:1:Qqx": "AAAA"}},
         "a key chain's entry has a name Signpost never writes",
     ),
+    # `totp enrol` stopped on "unexpected error (KeyError)" / "(ValueError)"; `db check` said OK.
+    "current_kek naming no key": (lambda doc: doc | {"current_kek": "nope"}, "current_kek names no key in keks"),
+    "current_kek a key's value": (lambda doc: doc | {"current_kek": "AAAA"}, "current_kek names no key in keks"),
+    "a chain state too short": (
+        lambda doc: doc | {"keks": {k: "AAAA" if k[:1] == "~" else v for k, v in doc["keks"].items()}},
+        "a key in keks is not a 32-byte key",
+    ),
 }
 
 
@@ -261,3 +268,21 @@ def test_a_key_file_with_a_malformed_value_is_refused_in_one_line(
     for run in (stopped, checked):
         assert "Traceback" not in run.err and "unexpected" not in run.err, run.err
         assert not any(secret in run.err + run.out for secret in (doc["index_key"], doc["signing_seed"]))
+
+
+@pytest.mark.parametrize("current", ["nope", "AAAA"])
+def test_totp_enrol_with_a_current_kek_the_key_file_does_not_hold_is_refused_in_one_line(
+    cli: Cli, keys: KeyRing, tmp_path: Path, current: str
+) -> None:
+    """`current_kek` naming no key in keks stopped `totp enrol` with "unexpected error (KeyError)"
+    (or ValueError): now one line naming the field, exit 2, and no secret file written."""
+    assert keys.path is not None
+    imported(cli, tmp_path)
+    damaged = tmp_path / "damaged.key"
+    damaged.write_text(json.dumps(json.loads(keys.path.read_text("utf-8")) | {"current_kek": current}), "utf-8")
+    os.chmod(damaged, 0o600)
+    secret = tmp_path / "p002.secret"
+    run = cli("totp", "enrol", "P002", "--secret-file", str(secret), env={"SIGNPOST_KEY_FILE": str(damaged)})
+    assert (run.code, run.out) == (2, ""), run.err
+    assert run.said == f"signpost: cannot read key file {damaged}: current_kek names no key in keks", run.said
+    assert not secret.exists()

@@ -4,6 +4,7 @@ crash, and never quoting a value (it may be a key)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,9 @@ from store.keys import keychain
 from store.keys.crypto import KeyFileError, KeyRing
 
 Doc = dict[str, Any]
+
+_B64_32 = base64.b64encode(bytes(range(32))).decode("ascii")
+_B64_33 = base64.b64encode(bytes(range(33))).decode("ascii")
 
 # The malformation, and the words that say what is wrong.
 MALFORMED: dict[str, tuple[Callable[[Doc], object], str]] = {
@@ -39,6 +43,24 @@ MALFORMED: dict[str, tuple[Callable[[Doc], object], str]] = {
         "a key chain's entry has a name Signpost never writes",
     ),
     "the whole file a list": (lambda d: [d], "it is not a JSON object"),
+    "index_key too short": (lambda d: d | {"index_key": "AAAA"}, "index_key is not a 32-byte key"),
+    "index_key too long": (lambda d: d | {"index_key": _B64_33}, "index_key is not a 32-byte key"),
+    "signing_public too short": (lambda d: d | {"signing_public": "AAAA"}, "signing_public is not a 32-byte key"),
+    "a kek too short": (lambda d: d | {"keks": d["keks"] | {"k1": "AAAA"}}, "a key in keks is not a 32-byte key"),
+    "a chain state too short": (
+        lambda d: d | {"keks": d["keks"] | {"~day:1:20000": "AAAA"}},
+        "a key in keks is not a 32-byte key",
+    ),
+    "a chain state too long": (
+        lambda d: d | {"keks": d["keks"] | {"~month:1:300": _B64_33}},
+        "a key in keks is not a 32-byte key",
+    ),
+    "current_kek naming no key": (lambda d: d | {"current_kek": "nope"}, "current_kek names no key in keks"),
+    "current_kek a key's value": (lambda d: d | {"current_kek": "AAAA"}, "current_kek names no key in keks"),
+    "current_kek a chain's entry": (
+        lambda d: d | {"keks": d["keks"] | {"~day:1:20000": _B64_32}, "current_kek": "~day:1:20000"},
+        "current_kek names no key in keks",
+    ),
 }
 
 
@@ -71,8 +93,16 @@ def test_a_chain_entry_naming_no_chain_is_refused_when_the_chains_are_read(tmp_p
     """``~nope:1:2`` has a chain entry's shape but names no chain: the key chain refuses it in one
     line (``states``, which every reading of the chains goes through), not with a ValueError."""
     path, doc = saved(tmp_path)
-    path.write_text(json.dumps(doc | {"keks": doc["keks"] | {"~nope:1:2": "AAAA"}}), "utf-8")
+    path.write_text(json.dumps(doc | {"keks": doc["keks"] | {"~nope:1:2": _B64_32}}), "utf-8")
     ring = KeyRing.load(path)
     with pytest.raises(KeyFileError) as refused:
         keychain.generations(ring)
     assert str(refused.value) == f"cannot read key file {path}: a key chain's entry names no chain Signpost keeps"
+
+
+def test_a_decommissioned_key_file_still_reads(tmp_path: Path) -> None:
+    """Decommissioning leaves no current key, and emptying no index key: both still read."""
+    path, doc = saved(tmp_path)
+    path.write_text(json.dumps(doc | {"current_kek": "", "keks": {}, "index_key": "", "signing_seed": ""}), "utf-8")
+    ring = KeyRing.load(path)
+    assert (ring.current_kek_id, ring.index_key, len(ring.signing_public)) == ("", b"", 32)
