@@ -10,7 +10,6 @@ practitioner (named: an id, no personal data), who enrols again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,7 +21,6 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.keys.keychain import Chain
 from store.keys.rotation import WRAPPED_KEY_TABLES
-from store.tables.register import ChildKey
 
 TOTP = "totp_credentials"
 NAMED_AT_MOST = 10  # practitioners named in one line; the rest counted
@@ -119,34 +117,3 @@ async def under_destroyed(db: Database, ring: KeyRing, today: date) -> list[Dest
             if rows:
                 found.append(Destroyed(spec.table.name, rows))
     return found
-
-
-MISMATCH = (
-    "does not match this store: it holds none of the birth-date keys the store's children are wrapped "
-    "under, which its own key chains would still hold (altered chain states?); nothing was changed: "
-    "restore the key file kept with this store"
-)
-"""Said after the key file's name when ``opens_no_cohort`` (the wording of every refusal of it)."""
-
-
-def opens_no_cohort(ring: KeyRing, stored: Iterable[str]) -> bool:
-    """Whether the key file opens none of the store's birth-date cohort keys ``stored`` (child_keys'
-    KEK ids) of its current generation though it has derived its cohorts (``keychain.install``). A store retention keeps
-    holds children of cohorts still alive, whose keys the right key file derives; chain states of
-    the right length but not this store's (an edited or mixed-up key file) derive other ids, and
-    every child would pass for one whose cohort retention destroyed, to be destroyed by the next
-    run. So retention and `signpost db check` refuse such a key file instead."""
-    if not ring.day_tags:
-        return False  # nothing derived (decommissioned, or no chains): nothing is called destroyed either
-    current = keychain.generation(ring)  # a backup from before a rotation is under the one before
-    cohorts = [kek for kek in stored if kek[:1] == "d" and keychain.generation_of(kek, current) == current]
-    return bool(cohorts) and not any(kek in ring.keks for kek in cohorts)
-
-
-async def key_file_mismatch(db: Database, ring: KeyRing, today: date) -> bool:
-    """``opens_no_cohort`` of the store's child keys, for `signpost db check`."""
-    keychain.install(ring, today)  # in memory only
-    async with db.read() as session:
-        day_ids = select(ChildKey.kek_id).where(ChildKey.kek_id.like("d%")).distinct()
-        stored = (await session.execute(day_ids)).scalars()
-        return opens_no_cohort(ring, [str(kek) for kek in stored])

@@ -70,9 +70,8 @@ from store.db import Database, dialect_insert
 from store.delivery import drops
 from store.delivery.notices import DESTROYED, KEEP_CLOSED
 from store.keys import keychain
-from store.keys.crypto import KeyFileError, KeyRing, child_aad
+from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
-from store.keys.unheld import MISMATCH, opens_no_cohort
 from store.lifecycle import notices as closed_notices
 from store.register import children, name_counts
 from store.register.children import retention_term
@@ -546,11 +545,8 @@ async def _orphan_kek_ids(session: AsyncSession, keys: KeyRing) -> list[str]:
     before the puncture. They come back with a backup taken before, restored beside the current key
     file: the blind index cannot find those children (their term keys are gone too), yet their rows
     are there, involvements in clear by reference."""
-    stored = [str(kek) for kek in (await session.execute(_STORED_KEK_IDS)).scalars()]
-    found = sorted(keychain.punctured_day_ids(keys, stored))
-    if found and opens_no_cohort(keys, stored):  # not proof of destruction: a key file not this store's
-        raise KeyFileError(f"key file {keys.path} {MISMATCH}")
-    return found
+    stored = (await session.execute(_STORED_KEK_IDS)).scalars()
+    return sorted(keychain.punctured_day_ids(keys, stored))
 
 
 async def _destroy_orphans(db: Database, keys: KeyRing, now: datetime, audit_step: AuditStep | None) -> int:
