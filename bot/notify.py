@@ -38,9 +38,7 @@ import structlog
 from bot.delivery import Deliverer, DeliveryFailed, OnePersonAtATime, PersonUnreachable
 from handlers import lead
 from handlers.context import Context
-
-# Notices every linked chat account must see, not just the first that answers (a product decision).
-from handlers.every_contact import EVERY_ACCOUNT
+from handlers.every_contact import EVERY_ACCOUNT  # seen by every linked account, not the first that answers
 from handlers.stand_in import NOT_ACTIVE, drop_for_inactive
 from handlers.vocabulary import Notice, Platform, Principal
 from store.db import is_deadlock
