@@ -180,13 +180,11 @@ async def reset(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if target == actor.practitioner_id:
         return Result(Reply(Outcome.REFUSED, OWN), detail="own authenticator")
     found = await practitioners.get_actor(session, target)
-    managers = (
-        () if found is None else (await duty_managers_of(session, found.local_authority, excluding=(target,))).ids
-    )
     # The same words either way; the audit names only an id the register holds (no child's data),
     # for whoever investigates, never the word typed.
     if found is None:
         return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=NO_SUCH)
+    managers = (await duty_managers_of(session, found.local_authority, excluding=(target,))).ids
     if actor.practitioner_id not in managers:
         return Result(Reply(Outcome.REFUSED, NOT_YOURS), detail=f"not their duty manager: {found.practitioner_id}")
     guarded = guarded_role(found)
