@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # 0: start-up does not migrate (several replicas: run `signpost db upgrade` once, apart), and
     # refuses to start on a database behind this version.
     migrate_on_start: bool = Field(True, alias="SIGNPOST_MIGRATE_ON_START")
+    # How long a command waits for another process's write lock on a SQLite store before it says
+    # the store is busy (an hour: past any import).
+    sqlite_busy_seconds: float = Field(30.0, alias="SIGNPOST_SQLITE_BUSY_SECONDS", ge=0, le=3600)
 
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")

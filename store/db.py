@@ -219,6 +219,7 @@ def _make_store_private(db_file: Path) -> None:
 SQLITE_CACHE_BUDGET_KIB = 64 * 1024  # all the pool's connections together
 SQLITE_CACHE_MIN_KIB = 1024  # each connection at least (the interior pages of the hot indexes)
 SQLITE_MAX_OVERFLOW = 4
+SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite write waits for another process's lock, by default
 BULK_CACHE = "signpost_bulk_cache"  # connection-record flag: a bulk load raised its cache size
 
 
@@ -241,10 +242,18 @@ def mark_bulk_cache(conn: AsyncConnection) -> None:
     conn.info[BULK_CACHE] = True
 
 
-def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int, *, read_only: bool = False) -> None:
-    """WAL, foreign keys, secure delete; real transactions (BEGIN IMMEDIATE for writes); and a
-    page cache per connection of ``cache_kib``. ``read_only``: the file's journal mode is left as
-    it is (switching to WAL writes to the file, and a read-only connection may not)."""
+def _configure_sqlite(
+    engine: AsyncEngine,
+    db_file: Path | None,
+    cache_kib: int,
+    *,
+    read_only: bool = False,
+    busy_seconds: float = SQLITE_BUSY_SECONDS,
+) -> None:
+    """WAL, foreign keys, secure delete; real transactions (BEGIN IMMEDIATE for writes); a page
+    cache per connection of ``cache_kib``; another process's write lock waited for ``busy_seconds``.
+    ``read_only``: the file's journal mode is left as it is (switching to WAL writes to the file,
+    and a read-only connection may not)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -257,7 +266,7 @@ def _configure_sqlite(engine: AsyncEngine, db_file: Path | None, cache_kib: int,
             "synchronous=FULL",  # durable commits; group commit amortises the flush
             "foreign_keys=ON",
             "secure_delete=ON",
-            "busy_timeout=30000",
+            f"busy_timeout={busy_ms(busy_seconds)}",
             f"cache_size=-{cache_kib}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
@@ -588,17 +597,16 @@ def store_read_only(exc: BaseException) -> str | None:
     return None
 
 
-STORE_BUSY = (
-    "the store is busy: another signpost command (an import, a retention run, a backup …) held it for longer "
-    "than Signpost waits (30 s for the command, as long again to audit its failure); run this again when that "
-    "command has finished"
-)
+def busy_ms(seconds: float) -> int:
+    """SQLite's ``busy_timeout`` for a wait of ``seconds`` (at least a millisecond)."""
+    return max(1, round(seconds * 1000))
 
 
-def store_busy(exc: BaseException) -> str | None:
+def store_busy(exc: BaseException, waited: float = SQLITE_BUSY_SECONDS) -> str | None:
     """The one line for the operator when ``exc`` (or what caused it) is SQLite's one writer held by
     another process for longer than ``busy_timeout`` (``SQLITE_BUSY``, ``SQLITE_LOCKED``), else None:
-    a second `signpost` beside a long import is no bug to trace."""
+    a second `signpost` beside a long import is no bug to trace. ``waited``: the seconds Signpost
+    waits for the lock (``SIGNPOST_SQLITE_BUSY_SECONDS``), said in the line."""
     seen: BaseException | None = exc
     for _ in range(4):  # the exception, and the few it was raised from
         if seen is None:
@@ -606,7 +614,11 @@ def store_busy(exc: BaseException) -> str | None:
         error = seen.orig if isinstance(seen, DBAPIError) else seen
         code = getattr(error, "sqlite_errorcode", 0) & 0xFF if isinstance(error, sqlite3.Error) else None
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return STORE_BUSY
+            return (
+                "the store is busy: another signpost command (an import, a retention run, a backup …) held it for "
+                f"longer than Signpost waits ({waited:g} s for the command, as long again to audit its failure); "
+                "run this again when that command has finished"
+            )
         seen = seen.__cause__
     return None
 
@@ -693,8 +705,10 @@ async def once_more_if_lost(work: Callable[[], Awaitable[T]], **logged: object) 
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, busy_seconds: float = SQLITE_BUSY_SECONDS) -> None:
         self.engine = engine
+        # How long a SQLite write waits for another process's write lock (``busy_timeout``).
+        self.busy_seconds = busy_seconds
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # What every write transaction carries for the store's reports once it commits (the
@@ -702,13 +716,14 @@ class Database:
         self.session_info: dict[str, Any] = {}
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = 8) -> Database:
+    def connect(cls, url: str, *, pool_size: int = 8, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Database:
         """The engine hides SQL parameters in error messages: tracebacks are logged, data is not.
 
         ``pool_size``: the connections kept open; a server passes its bound on work in flight
         (``SIGNPOST_MAX_IN_FLIGHT``), so that work admitted never waits for, or opens and closes, a
         connection of its own (a new SQLite connection is a thread and six PRAGMAs). PostgreSQL
         keeps at most ``PG_POOL_MAX`` per process: replicas share the server's connection limit.
+        ``busy_seconds``: how long a SQLite write waits for another process's (``SIGNPOST_SQLITE_BUSY_SECONDS``).
         """
         if url.startswith("sqlite"):
             db_file = sqlite_path(url)
@@ -718,7 +733,7 @@ class Database:
             # An in-memory database has one connection (SQLAlchemy's own pool for it takes no size).
             pooled = {"pool_size": pool_size, "max_overflow": SQLITE_MAX_OVERFLOW, "pool_use_lifo": True}
             engine = create_async_engine(url, hide_parameters=True, **(pooled if db_file is not None else {}))
-            _configure_sqlite(engine, db_file, sqlite_cache_kib(pool_size))
+            _configure_sqlite(engine, db_file, sqlite_cache_kib(pool_size), busy_seconds=busy_seconds)
         else:
             engine = create_async_engine(
                 url,
@@ -728,7 +743,7 @@ class Database:
                 pool_pre_ping=False,
                 hide_parameters=True,
             )
-        return cls(engine)
+        return cls(engine, busy_seconds=busy_seconds)
 
     @classmethod
     def read_only(cls, url: str | URL) -> Database:
@@ -749,8 +764,10 @@ class Database:
         return cls(engine)
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 8) -> Database:
-        db = cls.connect(url, pool_size=pool_size)
+    async def open(
+        cls, url: str, *, migrate: bool = True, pool_size: int = 8, busy_seconds: float = SQLITE_BUSY_SECONDS
+    ) -> Database:
+        db = cls.connect(url, pool_size=pool_size, busy_seconds=busy_seconds)
         if migrate:
             try:
                 await db.migrate()

@@ -266,7 +266,12 @@ async def store_errors() -> AsyncIterator[None]:
 async def _open_database(settings: Settings, *, migrate: bool) -> Database:
     """The store, opened (and migrated when ``migrate``), or CommandFailed in one line."""
     async with store_errors():
-        db = await Database.open(settings.database_url, migrate=migrate, pool_size=settings.max_in_flight)
+        db = await Database.open(
+            settings.database_url,
+            migrate=migrate,
+            pool_size=settings.max_in_flight,
+            busy_seconds=settings.sqlite_busy_seconds,
+        )
     if not migrate:
         try:
             async with store_errors():

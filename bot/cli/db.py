@@ -101,7 +101,7 @@ def _connect(*, create: bool = False) -> Database:
     settings = load_settings()
     if not create:
         refuse_a_missing_store(settings)
-    return Database.connect(settings.database_url)
+    return Database.connect(settings.database_url, busy_seconds=settings.sqlite_busy_seconds)
 
 
 def applied_ids(heads: Iterable[str], shipped: list[Revision]) -> set[str]:

@@ -170,11 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.config import SettingsError, environment_warnings, load_settings
         from bot.logging import configure
         from handlers.operator.common import Refused
-        from store.db import store_busy, store_damage, store_read_only
+        from store.db import SQLITE_BUSY_SECONDS, store_busy, store_damage, store_read_only
         from store.keys.crypto import KeyFileError
     except KeyboardInterrupt:
         return 130
 
+    waited = SQLITE_BUSY_SECONDS  # for another process's SQLite write lock: the setting's, once read
     try:
         # Signpost's log until the settings say which: a failure reading them (a .env the disk
         # cannot read) is logged as any other, not by structlog's default (rich's traceback on
@@ -183,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in environment_warnings():  # SettingsError for a .env that cannot be read
             print(f"signpost: {warning}", file=sys.stderr)
         settings = load_settings()
+        waited = settings.sqlite_busy_seconds
         configure(settings.log_format, settings.log_level)
         result: int = asyncio.run(args.func(args))
         return result
@@ -203,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"signpost: {damage}", file=sys.stderr)
             return 2
         # Another account's store or a standby, or one another command held too long: said as what it is.
-        for event, said in (("store_read_only", store_read_only(exc)), ("store_busy", store_busy(exc))):
+        busy = store_busy(exc, waited)
+        for event, said in (("store_read_only", store_read_only(exc)), ("store_busy", busy)):
             if said is not None:
                 structlog.get_logger("signpost.cli").error(event, error=type(exc).__name__)
                 print(f"signpost: {said}", file=sys.stderr)

@@ -66,7 +66,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import plural
-from store.db import Database, dialect_insert
+from store.db import Database, busy_ms, dialect_insert
 from store.delivery import drops
 from store.delivery.notices import DESTROYED, KEEP_CLOSED
 from store.keys import keychain
@@ -106,7 +106,6 @@ COMPACTION_NOT_PERMITTED = (
 )
 # Compaction waits at most this long (seconds, over retries) for readers holding old snapshots.
 COMPACTION_WAIT = 10.0
-SQLITE_BUSY_MS = 30000  # the connections' own busy_timeout (store/db.py), restored after compaction
 
 # Core tables, for executemany with bound WHERE values (the ORM's bulk forms do not allow it).
 CHILD_TERMS: Table = ChildTerm.__table__  # type: ignore[assignment]  # typed as FromClause
@@ -1105,11 +1104,11 @@ async def _pg_not_vacuumable(db: Database, tables: Sequence[str]) -> int:
 
 
 async def _sqlite_compact(db: Database, tables: Sequence[str], full: bool, wait: float) -> tuple[bool, str]:
-    busy_ms = max(1, int(wait * 1000))
+    wait_ms = max(1, int(wait * 1000))
     async with db.engine.connect() as conn:
 
         def attempt(sync: Any) -> tuple[Any, ...]:
-            raw_sqlite(sync, f"PRAGMA busy_timeout={busy_ms}")
+            raw_sqlite(sync, f"PRAGMA busy_timeout={wait_ms}")
             try:
                 if full:
                     raw_sqlite(sync, "VACUUM")
@@ -1117,7 +1116,7 @@ async def _sqlite_compact(db: Database, tables: Sequence[str], full: bool, wait:
             except sqlite3.OperationalError:
                 return (1, -1, -1)  # VACUUM could not get the database: as busy
             finally:
-                raw_sqlite(sync, f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+                raw_sqlite(sync, f"PRAGMA busy_timeout={busy_ms(db.busy_seconds)}")  # the connection's own
 
         busy, frames, done = await conn.run_sync(attempt)
     return busy == 0, f"sqlite wal_checkpoint busy={busy} frames={frames} checkpointed={done}"

@@ -119,25 +119,26 @@ def test_a_read_only_store_is_said_in_one_line_and_one_log_line_without_a_traceb
 
 BUSY = (
     "signpost: the store is busy: another signpost command (an import, a retention run, a backup …) held "
-    "it for longer than Signpost waits (30 s for the command, as long again to audit its failure); run this "
+    "it for longer than Signpost waits (1.5 s for the command, as long again to audit its failure); run this "
     "again when that command has finished"
 )
 
 
-@pytest.mark.sqlite_only  # PostgreSQL waits for a row lock; SQLite's one writer is waited for 30 s, then refused
+@pytest.mark.sqlite_only  # PostgreSQL waits for a row lock; SQLite's one writer is waited for, then refused
 def test_a_store_another_command_holds_too_long_is_said_busy_in_one_line_without_a_traceback(
     cli: Cli, tmp_path: Path, db_url: str, backend: str
 ) -> None:
     """A second `signpost` while an import of a national feed holds SQLite's write lock was "stopped by
     an unexpected error (OperationalError)" with two log lines of traceback (newcomer): it is told the
-    store is busy and to run again, one log line, exit status 2, and runs once the lock is let go."""
+    store is busy and to run again, one log line, exit status 2, and runs once the lock is let go.
+    It waits SIGNPOST_SQLITE_BUSY_SECONDS (30 s unset: this test waited a minute, twice that) and says so."""
     imported = cli("import", *write_feeds(tmp_path))
     assert imported.code == 0, imported.err
     before = _events(db_url, backend)
     holder = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # as an import's one transaction holds it
-        busy = cli("practitioner", "list")
+        busy = cli("practitioner", "list", env={"SIGNPOST_SQLITE_BUSY_SECONDS": "1.5"})
     finally:
         holder.close()
     logged = [json.loads(line) for line in busy.err.splitlines() if line.startswith("{")]
@@ -145,3 +146,24 @@ def test_a_store_another_command_holds_too_long_is_said_busy_in_one_line_without
     assert [event["event"] for event in logged] == ["store_busy"] and "exception" not in logged[0], logged
     assert _events(db_url, backend) == before
     assert cli("practitioner", "list").code == 0
+
+
+def test_sqlite_waits_for_another_process_s_write_lock_as_long_as_set(tmp_path: Path) -> None:
+    """30 s by default (``SIGNPOST_SQLITE_BUSY_SECONDS``), and the store's every connection so."""
+    from store.db import SQLITE_BUSY_SECONDS, Database, store_busy
+
+    async def waits(busy_seconds: float | None = None) -> int:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+        db = Database.connect(url) if busy_seconds is None else Database.connect(url, busy_seconds=busy_seconds)
+        try:
+            async with db.engine.connect() as conn:
+                timeout: int = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        finally:
+            await db.close()
+        return timeout
+
+    assert SQLITE_BUSY_SECONDS == 30 and asyncio.run(waits()) == 30_000
+    assert asyncio.run(waits(busy_seconds=1.5)) == 1_500
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    assert "(30 s for the command," in (store_busy(locked) or "")
