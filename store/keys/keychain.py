@@ -349,6 +349,19 @@ def _kek(state: bytes) -> bytes:
     return hashlib.sha256(b"signpost-chain-kek:" + state).digest()
 
 
+def walk(start: ChainState, last: int) -> Iterator[tuple[int, bytes]]:
+    """Each slot from ``start``'s cutoff to ``last`` with the chain's state there."""
+    value = start.state
+    for slot in range(start.cutoff, last + 1):
+        yield slot, value
+        value = _step(value)
+
+
+def kek_at(state: bytes) -> bytes:
+    """The key-encryption key a chain's state at a slot derives (as ``install`` derives it)."""
+    return _kek(state)
+
+
 def advance(state: ChainState, cutoff: int) -> ChainState:
     """The chain state at a later cutoff; the earlier states cannot be recomputed from it."""
     value = state.state
