@@ -32,8 +32,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +44,7 @@ from store.db import Database, dialect_insert
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing, open_sealed
 from store.keys.keychain import Chain, ChainState
-from store.keys.rotation import WRAPPED_KEY_TABLES, kek_ids_of
+from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
 from store.tables.lifecycle import Meta
 
 PREFIX = "chain_witness:"
@@ -51,6 +53,7 @@ STEP = {Chain.DAY: 256, Chain.TERM: 256, Chain.MONTH: 12}
 SPAN = {Chain.DAY: 36_525, Chain.TERM: 36_525, Chain.MONTH: 1_200}  # a hundred years
 _LABEL = b"signpost-chain-witness:"
 _CHUNK = 500
+_TRIES = 8  # keys under a chain's ids tried before it is called another's
 
 NOT_OURS = (
     "does not match this store: a birth-date, search-term or month key chain in it is not the one this "
@@ -210,7 +213,7 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
     """Whether the store holds a key under an id this chain makes (a birth-date or month chain's
     must open with the key it derives there; a term chain's ids are tags of its states). Judged
     from this chain's own state, not from the keys the ring derived (another entry's, perhaps).
-    A key under such an id that does not open proves the chain is not the store's."""
+    A chain none of whose first ``_TRIES`` keys opens is not the store's."""
     chain = Chain.MONTH if state.chain is Chain.MONTH else Chain.DAY
     last = keychain.horizon(chain, today)
     if state.chain is Chain.TERM:
@@ -225,22 +228,27 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
                 made[keychain.kek_id(ring, chain, state.gen, slot)] = keychain.kek_at(value)
             except KeyError:
                 continue  # a tagged slot whose tag the ring does not hold
-    ids = list(made)
+    ids, tried = list(made), 0
     for spec in WRAPPED_KEY_TABLES:
         column = spec.table.c[spec.kek_id]
         for start in range(0, len(ids), _CHUNK):
-            query = select(spec.table).where(column.in_(ids[start : start + _CHUNK])).limit(1)
-            row = (await session.execute(query)).mappings().first()
-            if row is None:
-                continue
-            if state.chain is Chain.TERM:
-                return True
-            try:
-                open_sealed(made[str(row[spec.kek_id])], row[spec.wrapped], b"wrap:" + spec.aad(row))
-            except DecryptionError:
-                raise ChainsNotOurs(NOT_OURS) from None
-            return True
+            query = select(spec.table).where(column.in_(ids[start : start + _CHUNK])).limit(_TRIES)
+            for row in (await session.execute(query)).mappings():
+                if state.chain is Chain.TERM or _opens(made[str(row[spec.kek_id])], spec, row):
+                    return True
+                tried += 1
+                if tried >= _TRIES:
+                    return False  # a wrong chain: no key under its ids opens
     return False
+
+
+def _opens(kek: bytes, spec: WrappedKeys, row: Mapping[Any, Any]) -> bool:
+    """Whether a wrapped key opens (one damaged row is not the chain's fault: another is tried)."""
+    try:
+        open_sealed(kek, row[spec.wrapped], b"wrap:" + spec.aad(row))
+    except DecryptionError:
+        return False
+    return True
 
 
 async def _record(db: Database, witnesses: list[Witness]) -> None:
