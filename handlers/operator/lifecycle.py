@@ -115,7 +115,8 @@ async def retention_preview(ctx: Context, audit: Audit, as_of: date | None) -> R
 @contextmanager
 def _index_current(stopped: str) -> Iterator[None]:
     """``children.IndexNotCurrent`` as one line for the operator, audited failed: retention finds
-    its children through the blind index, and a day it cannot read stays due (nothing of it applied)."""
+    its children through the blind index, and a day it cannot read stays due (nothing of it applied).
+    So is a key file whose chains are not the store's (``witness.ChainsNotOurs``): nothing changed."""
     try:
         yield
     except children.IndexNotCurrent as exc:

@@ -688,7 +688,8 @@ def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
 def _tags_held_or_ahead(ring: KeyRing) -> frozenset[str]:
     """The tags of every day from the cutoff to ``TAGS_PAST_HORIZON`` days past the horizon: a tagged
     id whose tag is none of them names a day below the cutoff (its tag can no longer be made, which
-    is the point) — or another key file's, which ``store.keys.binding`` refuses at start. Made once
+    is the point) — or another key file's, which ``store.keys.binding`` refuses at start, or one whose
+    term chain is not the store's, which ``store.keys.witness`` refuses before retention runs. Made once
     per cutoff (a walk of ~13,000 hashes), only when an id is not held."""
     start = _term_state_at(ring, cutoff_of(ring, Chain.DAY) or 0)
     if start is None:
