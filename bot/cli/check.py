@@ -214,7 +214,7 @@ async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Fi
     if ring is None:
         return True
     try:
-        await bind(db, ring, datetime.now(UTC).date())  # a fingerprint is recorded: it compares, writes nothing
+        await bind(db, ring, datetime.now(UTC).date(), record=False)  # compares, writes nothing
     except KeyFileRefused as refused:
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} {refused}")
         return True

@@ -27,7 +27,7 @@ from handlers.operator.decommissioned import refuse_without_keys
 from handlers.vocabulary import Action, Origin, Outcome, plural
 from store.audit import log as audit_log
 from store.db import sqlite_path
-from store.keys import keychain, rotation
+from store.keys import keychain, rotation, witness
 from store.keys.backup import BackupFailed, backup, forget_partial_name, named_unrecorded
 from store.keys.crypto import KeyRing, key_file_use
 from store.keys.rotation import Plan, RotationFailed, RotationReport, rotate
@@ -115,7 +115,8 @@ async def retention_preview(ctx: Context, audit: Audit, as_of: date | None) -> R
 @contextmanager
 def _index_current(stopped: str) -> Iterator[None]:
     """``children.IndexNotCurrent`` as one line for the operator, audited failed: retention finds
-    its children through the blind index, and a day it cannot read stays due (nothing of it applied)."""
+    its children through the blind index, and a day it cannot read stays due (nothing of it applied).
+    So is a key file whose chains are not the store's (``witness.ChainsNotOurs``): nothing changed."""
     try:
         yield
     except children.IndexNotCurrent as exc:
@@ -123,6 +124,8 @@ def _index_current(stopped: str) -> Iterator[None]:
             f"{stopped}: {exc} (Signpost is being updated); the days not done stay due for the next run",
             reason="index not current",
         ) from None
+    except witness.ChainsNotOurs as exc:
+        raise Failed(f"{stopped}: the key file {exc}", reason="key chains not this store's") from None
 
 
 async def backup_to(
@@ -286,6 +289,8 @@ async def _rotate_alone(
         report = await rotate(ctx.db, ctx.keys, today, starting=starting, on_progress=on_progress, on_total=on_total)
     except RotationFailed as exc:
         raise Failed(str(exc)) from None
+    except witness.ChainsNotOurs as exc:
+        raise Failed(f"cannot rotate: the key file {exc}", reason="key chains not this store's") from None
     await audit.done()
     return report
 

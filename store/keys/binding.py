@@ -19,6 +19,9 @@ replaces every key-encryption key but keeps the index key (the blind indexes dep
   through a rotation sealed under the old generation (store/keys/unheld.py) is then never the one
   that refuses a store whose other keys are this file's: `db check` counts it, and its remedy
   (`signpost totp reset`) runs.
+- The fingerprint is of the index key, which a key file whose birth-date, search-term or month chain
+  is wrong (damaged, edited by hand) keeps: each chain is checked against the store's witness of it
+  (store/keys/witness.py), which ``bind`` records beside the fingerprint.
 - A key file emptied by decommissioning holds no key: it is accepted only by a store that holds no
   wrapped key any more and whose destruction has begun. Decommissioning commits their deletion
   before it empties the key file, so a destruction killed in between is still opened, and
@@ -38,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
-from store.keys import keychain
+from store.keys import keychain, witness
 from store.keys.crypto import DecryptionError, KeyRing
 from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
 from store.keys.unheld import held
@@ -83,9 +86,10 @@ async def open_key_file(db: Database, path: Path, today: date) -> KeyRing:
     return ring
 
 
-async def bind(db: Database, ring: KeyRing, today: date) -> None:
-    """Refuse a key file that is not this store's, or that lacks the generation the store is under;
-    record the fingerprint when the store has none yet."""
+async def bind(db: Database, ring: KeyRing, today: date, *, record: bool = True) -> None:
+    """Refuse a key file that is not this store's, or that lacks the generation the store is under,
+    or whose key chains are not the store's (``store.keys.witness``); record the fingerprint and the
+    chains' witnesses when the store has none yet (``record`` False: a read-only check)."""
     async with db.read() as session:
         recorded = await _recorded(session)
         if keychain.emptied(ring):
@@ -104,8 +108,14 @@ async def bind(db: Database, ring: KeyRing, today: date) -> None:
         _check_generation(ring, probes)  # the store is under a generation the key file does not hold
     probes = readable or probes
     if recorded is None:
+        if not record:
+            return  # nothing is recorded: `db check` says so (no chain has a witness either)
         _prove(ring, probes, today)
         await _record(db, ring)
+    try:
+        await witness.check(db, ring, today, record=record)
+    except witness.ChainsNotOurs as refused:
+        raise KeyFileRefused(str(refused)) from None
 
 
 def another_stores(recorded: str | None, ring: KeyRing) -> bool:

@@ -349,6 +349,19 @@ def _kek(state: bytes) -> bytes:
     return hashlib.sha256(b"signpost-chain-kek:" + state).digest()
 
 
+def walk(start: ChainState, last: int) -> Iterator[tuple[int, bytes]]:
+    """Each slot from ``start``'s cutoff to ``last`` with the chain's state there."""
+    value = start.state
+    for slot in range(start.cutoff, last + 1):
+        yield slot, value
+        value = _step(value)
+
+
+def kek_at(state: bytes) -> bytes:
+    """The key-encryption key a chain's state at a slot derives (as ``install`` derives it)."""
+    return _kek(state)
+
+
 def advance(state: ChainState, cutoff: int) -> ChainState:
     """The chain state at a later cutoff; the earlier states cannot be recomputed from it."""
     value = state.state
@@ -675,7 +688,8 @@ def punctured_day_ids(ring: KeyRing, ids: Iterable[str]) -> list[str]:
 def _tags_held_or_ahead(ring: KeyRing) -> frozenset[str]:
     """The tags of every day from the cutoff to ``TAGS_PAST_HORIZON`` days past the horizon: a tagged
     id whose tag is none of them names a day below the cutoff (its tag can no longer be made, which
-    is the point) — or another key file's, which ``store.keys.binding`` refuses at start. Made once
+    is the point) — or another key file's, which ``store.keys.binding`` refuses at start, or one whose
+    term chain is not the store's, which ``store.keys.witness`` refuses before retention runs. Made once
     per cutoff (a walk of ~13,000 hashes), only when an id is not held."""
     start = _term_state_at(ring, cutoff_of(ring, Chain.DAY) or 0)
     if start is None:

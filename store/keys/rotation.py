@@ -171,6 +171,12 @@ async def rotate(
     its audit event durable there). ``on_total`` is told how many wrapped keys are to be re-wrapped
     (one count, before any is), and ``on_progress`` how many more are done after each batch.
     """
+    from store.keys import witness  # it reads this module's tables of wrapped keys
+
+    # The key file's chains must be this store's before a new generation is made from them; the
+    # new generation's are recorded right after the key file holds them, before a key is re-wrapped
+    # under them (killed in between, the next run's check proves them by those keys: witness).
+    await witness.check(db, KeyRing.load(ring.path) if ring.path is not None else ring, today)
     intended = plan(ring)
     if starting is not None:
         await starting(intended)
@@ -188,6 +194,7 @@ async def rotate(
                 if state.gen == old:
                     keychain.next_generation(fresh, state, new)
     keychain.install(ring, today)
+    await witness.check(db, ring, today)
     report = RotationReport(old, new, finishing=intended.finishing)
     if on_total is not None:
         on_total(await _left(db, ring, tables, new))
@@ -201,6 +208,7 @@ async def rotate(
             if stale_master or stale_chain:
                 del fresh.keks[entry]
     keychain.install(ring, today)
+    await witness.forget_except(db, new)
     log.info("keys_rotated", generation=new, **report.rewrapped)
     return report
 

@@ -69,7 +69,7 @@ from handlers.vocabulary import plural
 from store.db import Database, busy_ms, dialect_insert
 from store.delivery import drops
 from store.delivery.notices import DESTROYED, KEEP_CLOSED
-from store.keys import keychain
+from store.keys import keychain, witness
 from store.keys.crypto import KeyRing, child_aad
 from store.keys.keychain import ARCHIVE_AT_AGE, DESTROY_AT_AGE, Chain
 from store.lifecycle import notices as closed_notices
@@ -746,7 +746,7 @@ async def run(
     """
     today = now.date()
     report = RetentionReport()
-    if not _chains_ready(keys, today):
+    if not await _chains_ready(db, keys, today):
         return report  # after decommissioning there is nothing left to keep or destroy
     async with db.read() as session:
         # Before anything changes (each day's ``turning`` checks again, in its transaction): the
@@ -835,12 +835,17 @@ async def run(
     return report
 
 
-def _chains_ready(keys: KeyRing, today: date) -> bool:
-    """Take the key file as it is now and derive today's keys; False once decommissioned."""
+async def _chains_ready(db: Database, keys: KeyRing, today: date) -> bool:
+    """Take the key file as it is now and derive today's keys; False once decommissioned.
+    ``witness.ChainsNotOurs`` before anything changes when its chains are not this store's (one
+    chain made again at random, or a wrong one, would make every live child look destroyed):
+    judged before a missing chain is made, and again after."""
     keychain.reload(keys)
     if keychain.decommissioned(keys):
         return False
+    await witness.check(db, keys, today)
     keychain.ensure_chains(keys, today)
+    await witness.check(db, keys, today)
     return True
 
 
@@ -852,7 +857,7 @@ async def finish_puncture(db: Database, keys: KeyRing, now: datetime, *, audit_s
     ``children.IndexNotCurrent`` (nothing changed) when the blind index is not of this code's version."""
     today = now.date()
     report = RetentionReport()
-    if not _chains_ready(keys, today):
+    if not await _chains_ready(db, keys, today):
         return 0
     async with db.read() as session:
         await children.require_current_index(session)  # as ``run``: destruction reads the index

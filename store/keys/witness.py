@@ -1,0 +1,271 @@
+"""Which key chains are this store's: a witness of each, checked before anything is destroyed.
+
+Why: retention calls a stored birth-date KEK id "destroyed" when the key file cannot make it
+(``keychain.punctured_day_ids``), and deletes the wrapped keys under it. A key file of the right
+store (its index key, so its fingerprint, store/keys/binding.py) whose chain is wrong — a state of
+the right length but other bytes, an entry renamed (chain, generation or cutoff), an entry removed
+and so made again at random — cannot make the id of any live child: every one looked destroyed.
+
+The chains only go forward (``state[s + 1] = H(state[s])``), so every genuine state of a chain, at
+whatever cutoff it has been punctured to, reaches the same state at every later slot. The store
+keeps in ``meta``, per chain and generation, a **witness**: a one-way tag of the chain's state at
+every ``STEP``-th slot from its cutoff to ``SPAN`` slots ahead (a tag of a state, never a state or
+a key: it opens nothing). A key file's chain is the store's when its state, walked from its cutoff
+to the next such slot (at most ``STEP`` hashes, once a process per state), gives the tag there.
+Checked when a process opens the store (``binding.bind``: `db check` says it), and again by
+retention and rotation after they take the key file as it is on disk, before they change anything.
+
+Recorded only when nothing can be lost by it: for a chain under whose ids the store holds no wrapped
+key yet (a new store, a generation ``keys rotate`` has just made), or when the chain demonstrably
+opens the store's wrapped keys (a store written before witnesses, a rotation cut short between the
+key file's write and the witness's): a key under an id the chain makes opens with the chain's key,
+which a chain of other bytes, or the right bytes at another cutoff, does not make. A chain of a
+generation the store holds keys under that neither has a witness nor opens one is refused, so a
+generation without a witness is no way round the check. A tagged generation's term chain is proved
+by the ids themselves (``keychain.day_tag``); an untagged one's ids do not depend on it (nothing is
+called destroyed by it), so it is recorded as a new chain's is.
+A walk that finds a witness less than half its span ahead of the cutoff records one further on.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.db import Database, dialect_insert
+from store.keys import keychain
+from store.keys.crypto import DecryptionError, KeyRing, open_sealed
+from store.keys.keychain import Chain, ChainState
+from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
+from store.tables.lifecycle import Meta
+
+PREFIX = "chain_witness:"
+"""Meta keys ``chain_witness:<chain>:<gen>``; value ``<step>:<first slot>:<tag>,<tag>,…``."""
+STEP = {Chain.DAY: 256, Chain.TERM: 256, Chain.MONTH: 12}
+SPAN = {Chain.DAY: 36_525, Chain.TERM: 36_525, Chain.MONTH: 1_200}  # a hundred years
+_LABEL = b"signpost-chain-witness:"
+_CHUNK = 500
+_TRIES = 8  # keys under a chain's ids tried before it is called another's
+
+NOT_OURS = (
+    "does not match this store: a birth-date, search-term or month key chain in it is not the one this "
+    "store's keys were made from (the key file damaged, or edited by hand?), so nothing was changed: "
+    "restore the key file kept with this store"
+)
+MISSING = (
+    "does not match this store: it lacks a birth-date, search-term or month key chain this store's keys "
+    "were made from (the key file damaged, or edited by hand?), so nothing was changed: restore the key "
+    "file kept with this store"
+)
+PAST = (
+    "cannot be checked against this store: its key chains are past the last point the store recorded "
+    "of them (a backup far older than the key file?), so nothing was changed"
+)
+
+
+class ChainsNotOurs(Exception):
+    """The key file's chains are not this store's; the message is one line, after the key file's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    chain: Chain
+    gen: int
+    step: int
+    first: int
+    tags: tuple[str, ...]
+
+    @property
+    def last(self) -> int:
+        return self.first + self.step * (len(self.tags) - 1)
+
+    @property
+    def key(self) -> str:
+        return f"{PREFIX}{self.chain}:{self.gen}"
+
+    @property
+    def value(self) -> str:
+        return f"{self.step}:{self.first}:{','.join(self.tags)}"
+
+
+def _tag(state: bytes) -> str:
+    return hashlib.sha256(_LABEL + state).hexdigest()[:16]
+
+
+def _grid(slot: int, step: int) -> int:
+    return -(-slot // step) * step
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_at(state: bytes, cutoff: int, slot: int) -> str:
+    return _tag(keychain.advance(ChainState(Chain.DAY, 0, cutoff, state), slot).state)
+
+
+@functools.lru_cache(maxsize=16)
+def _tags(state: bytes, cutoff: int, first: int, count: int, step: int) -> tuple[str, ...]:
+    value = keychain.advance(ChainState(Chain.DAY, 0, cutoff, state), first).state
+    tags = []
+    for n in range(count):
+        if n:
+            value = keychain.advance(ChainState(Chain.DAY, 0, 0, value), step).state
+        tags.append(_tag(value))
+    return tuple(tags)
+
+
+def witness_of(held: ChainState) -> Witness:
+    """The witness of a chain the key file holds, from its cutoff to ``SPAN`` slots ahead."""
+    step = STEP[held.chain]
+    first = _grid(held.cutoff, step)
+    tags = _tags(held.state, held.cutoff, first, SPAN[held.chain] // step + 1, step)
+    return Witness(held.chain, held.gen, step, first, tags)
+
+
+def matches(held: ChainState, witness: Witness) -> bool | None:
+    """Whether the chain reaches the witness (None: its cutoff is past the last slot recorded)."""
+    slot = max(witness.first, _grid(held.cutoff, witness.step))
+    if slot > witness.last:
+        return None
+    expected = witness.tags[(slot - witness.first) // witness.step]
+    return hmac.compare_digest(_tag_at(held.state, held.cutoff, slot), expected)
+
+
+def _parsed(key: str, value: str) -> Witness | None:
+    chain, _, gen = key.removeprefix(PREFIX).partition(":")
+    step, first, tags = [*value.split(":", 2), "", ""][:3]
+    if chain not in Chain._value2member_map_ or not all(n.isdigit() for n in (gen, step, first)) or not tags:
+        return None  # not one Signpost writes: no witness (so a chain under it must prove itself)
+    return Witness(Chain(chain), int(gen), int(step), int(first), tuple(tags.split(",")))
+
+
+async def recorded(session: AsyncSession) -> dict[tuple[Chain, int], Witness]:
+    rows = (await session.execute(select(Meta.key, Meta.value).where(Meta.key.like(f"{PREFIX}%")))).all()
+    found = [_parsed(str(key), str(value)) for key, value in rows]
+    return {(w.chain, w.gen): w for w in found if w is not None}
+
+
+async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True) -> None:
+    """``ChainsNotOurs`` unless every chain of the key file is this store's; records the witnesses
+    that may be recorded (``record`` False: a read-only check, which records nothing)."""
+    if keychain.decommissioned(ring):
+        return  # no chain left to judge (binding judges an emptied key file by what the store holds)
+    async with db.read() as session:
+        to_record = await _judged(session, ring, today)
+    if record and to_record:
+        await _record(db, to_record)
+
+
+async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Witness]:
+    have = await recorded(session)
+    held = keychain.states(ring)
+    to_record: list[Witness] = []
+    unrecorded: list[ChainState] = []
+    for state in held:
+        witness = have.get((state.chain, state.gen))
+        if witness is None:
+            unrecorded.append(state)
+            continue
+        verdict = matches(state, witness)
+        if verdict is None:
+            raise ChainsNotOurs(PAST)
+        if not verdict:
+            raise ChainsNotOurs(NOT_OURS)
+        if witness.last - state.cutoff < SPAN[state.chain] // 2:
+            to_record.append(witness_of(state))  # proven: carried further ahead
+    named = {(s.chain, s.gen) for s in held}
+    generations = keychain.generations(ring)
+    for chain, gen in have:
+        if (chain, gen) not in named and gen in generations and await _holds(session, ring, chain, gen):
+            raise ChainsNotOurs(MISSING)  # about to be made again at random: refused before that
+    for state in unrecorded:
+        if await _holds(session, ring, state.chain, state.gen) and not await _proven(session, ring, state, today):
+            raise ChainsNotOurs(NOT_OURS)
+        to_record.append(witness_of(state))
+    return to_record
+
+
+def _range(chain: Chain) -> int:
+    """Which of ``rotation.kek_ids_of``'s conditions names a chain's ids (the term chain names
+    birth-date ids by their tags)."""
+    return 2 if chain is Chain.MONTH else 1
+
+
+async def _holds(session: AsyncSession, ring: KeyRing, chain: Chain, gen: int) -> bool:
+    """Whether the store holds a wrapped key under an id of ``chain`` in generation ``gen`` (an
+    untagged generation's birth-date ids do not depend on its term chain: none)."""
+    if chain is Chain.TERM and not keychain.chained_ids(ring, gen):
+        return False
+    for spec in WRAPPED_KEY_TABLES:
+        ids = kek_ids_of(spec, ring, gen)[_range(chain)]
+        if (await session.execute(select(spec.table.c[spec.kek_id]).where(ids).limit(1))).first() is not None:
+            return True
+    return False
+
+
+async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
+    """Whether the store holds a key under an id this chain makes (a birth-date or month chain's
+    must open with the key it derives there; a term chain's ids are tags of its states). Judged
+    from this chain's own state, not from the keys the ring derived (another entry's, perhaps).
+    A chain none of whose first ``_TRIES`` keys opens is not the store's."""
+    chain = Chain.MONTH if state.chain is Chain.MONTH else Chain.DAY
+    last = keychain.horizon(chain, today)
+    if state.chain is Chain.TERM:
+        g = keychain.kek_id(ring, Chain.MONTH, state.gen, 0)[1]
+        made = {f"d{g}{keychain.day_tag(value)}": b"" for _, value in keychain.walk(state, last)}
+    else:
+        if not ring.day_tags:
+            keychain.install(ring, today)  # the tags birth-date ids are named by (in memory only)
+        made = {}
+        for slot, value in keychain.walk(state, last):
+            try:
+                made[keychain.kek_id(ring, chain, state.gen, slot)] = keychain.kek_at(value)
+            except KeyError:
+                continue  # a tagged slot whose tag the ring does not hold
+    ids, tried = list(made), 0
+    for spec in WRAPPED_KEY_TABLES:
+        column = spec.table.c[spec.kek_id]
+        for start in range(0, len(ids), _CHUNK):
+            query = select(spec.table).where(column.in_(ids[start : start + _CHUNK])).limit(_TRIES)
+            for row in (await session.execute(query)).mappings():
+                if state.chain is Chain.TERM or _opens(made[str(row[spec.kek_id])], spec, row):
+                    return True
+                tried += 1
+                if tried >= _TRIES:
+                    return False  # a wrong chain: no key under its ids opens
+    return False
+
+
+def _opens(kek: bytes, spec: WrappedKeys, row: Mapping[Any, Any]) -> bool:
+    """Whether a wrapped key opens (one damaged row is not the chain's fault: another is tried)."""
+    try:
+        open_sealed(kek, row[spec.wrapped], b"wrap:" + spec.aad(row))
+    except DecryptionError:
+        return False
+    return True
+
+
+async def _record(db: Database, witnesses: list[Witness]) -> None:
+    async with db.write() as session:
+        insert = dialect_insert(session)
+        for witness in witnesses:
+            statement = insert(Meta).values(key=witness.key, value=witness.value)
+            await session.execute(
+                statement.on_conflict_do_update(index_elements=["key"], set_={"value": statement.excluded.value})
+            )
+
+
+async def forget_except(db: Database, gen: int) -> None:
+    """Drop the witnesses of every generation but ``gen`` (a rotation's last step: the key file no
+    longer holds them). A rotation killed before this leaves them, which judge nothing: the store
+    holds no key under them any more."""
+    async with db.write() as session:
+        for witness in (await recorded(session)).values():
+            if witness.gen != gen:
+                await session.execute(delete(Meta).where(Meta.key == witness.key))

@@ -1,0 +1,146 @@
+"""A key file of the right store whose birth-date, search-term or month chain is wrong (32 bytes of
+other state, an entry renamed or removed) must not make `signpost retention run` destroy live
+children: each chain is checked against the store's witness of it (store/keys/witness.py), and the
+operator is told in one line, naming no key, that the key file does not match the store."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from bot.app import Signpost
+from store.db import Database
+from store.keys import witness
+from store.keys.binding import bind
+from store.keys.crypto import KeyRing
+from store.tables.lifecycle import Meta
+from store.tables.register import Child, ChildKey
+from tests.bot.cli.conftest import Cli
+from tests.factories import load_standard
+
+Entries = dict[str, str]  # the key file's KEK map: id → base64
+
+
+def _random_state(chain: str) -> Callable[[Entries], None]:
+    def edit(keks: Entries) -> None:
+        entry = next(k for k in keks if k.startswith(f"~{chain}:"))
+        keks[entry] = base64.b64encode(secrets.token_bytes(32)).decode()
+
+    return edit
+
+
+def _renamed(chain: str, gen: int = 0, cutoff: int = 0) -> Callable[[Entries], None]:
+    def edit(keks: Entries) -> None:
+        entry = next(k for k in keks if k.startswith(f"~{chain}:"))
+        _, was_gen, was_cutoff = entry.split(":")
+        keks[f"~{chain}:{int(was_gen) + gen}:{int(was_cutoff) + cutoff}"] = keks.pop(entry)
+
+    return edit
+
+
+def _removed(chain: str) -> Callable[[Entries], None]:
+    def edit(keks: Entries) -> None:
+        del keks[next(k for k in keks if k.startswith(f"~{chain}:"))]
+
+    return edit
+
+
+EDITS = {
+    "term state": _random_state("term"),
+    "day state": _random_state("day"),
+    "month state": _random_state("month"),
+    "term cutoff": _renamed("term", cutoff=3),
+    "day cutoff": _renamed("day", cutoff=400),
+    "term cutoff back": _renamed("term", cutoff=-5),
+    "term generation": _renamed("term", gen=1),
+    "day generation": _renamed("day", gen=1),
+    "term removed": _removed("term"),
+    "day removed": _removed("day"),
+}
+
+
+def _edit(path: Path, edit: Callable[[Entries], None]) -> list[str]:
+    """Edit the key file's chain entries as a hand (or a disk) might; every state's forms a
+    message could show it in."""
+    doc = json.loads(path.read_text("utf-8"))
+    edit(doc["keks"])
+    path.write_text(json.dumps(doc), "utf-8")
+    states = [base64.b64decode(v) for k, v in doc["keks"].items() if k.startswith("~")]
+    return [form for s in states for form in (s.hex(), base64.b64encode(s).decode().rstrip("="))]
+
+
+async def _held(url: str) -> tuple[int, int]:
+    db = await Database.open(url)
+    try:
+        async with db.read() as session:
+            wrapped = (await session.execute(select(func.count()).select_from(ChildKey))).scalar_one()
+            live = (
+                await session.execute(select(func.count()).select_from(Child).where(Child.state != "destroyed"))
+            ).scalar_one()
+    finally:
+        await db.close()
+    return int(wrapped), int(live)
+
+
+async def _forget_witnesses(url: str) -> None:
+    """The store as one written before witnesses were recorded."""
+    db = await Database.open(url)
+    try:
+        async with db.write() as session:
+            await session.execute(delete(Meta).where(Meta.key.like(f"{witness.PREFIX}%")))
+    finally:
+        await db.close()
+
+
+# A store written before witnesses holds no key under the month chain until a search seals terms
+# (audit_term_keys): nothing can be lost by that chain then, and it is recorded as it is.
+CASES = [(edit, True) for edit in EDITS] + [(edit, False) for edit in EDITS if edit != "month state"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "recorded"), CASES, ids=[f"{e}-{'witnessed' if r else 'written-before-witnesses'}" for e, r in CASES]
+)
+async def test_a_key_file_with_a_chain_not_the_stores_destroys_nothing(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing, edit: str, recorded: bool
+) -> None:
+    """Retention refuses, in one line naming no key, and leaves every live child's wrapped key;
+    `db check` says the key file does not match the store."""
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    if not recorded:
+        await _forget_witnesses(db_url)
+    before = await _held(db_url)
+    assert before[0] > 0 and before[1] > 0
+    assert keys.path is not None
+    secrets_shown = _edit(keys.path, EDITS[edit])
+    run = await cli.run("retention", "run")
+    assert run.code != 0, run.out + run.err
+    refused = [line for line in run.said.splitlines() if "does not match this store" in line]
+    assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
+    assert not any(form in run.out + run.err for form in secrets_shown)
+    assert await _held(db_url) == before
+    check = await cli.run("db", "check")
+    assert check.code != 0
+    assert "does not match this store" in check.out + check.err, check.out + check.err
+    assert not any(form in check.out + check.err for form in secrets_shown)
+
+
+async def test_the_right_key_file_runs_retention_and_checks_clean(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing
+) -> None:
+    """The key file left as it is: retention runs (recording the chains' witnesses on the way) and
+    `db check` passes, before and after a store's witnesses are first recorded."""
+    await load_standard(signpost)
+    await _forget_witnesses(db_url)
+    run = await cli.run("retention", "run")
+    assert run.code == 0, run.err
+    check = await cli.run("db", "check")
+    assert check.code == 0, check.out + check.err
+    again = await cli.run("retention", "run")
+    assert again.code == 0, again.err
