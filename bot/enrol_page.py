@@ -185,8 +185,8 @@ async def reveal_page(request: web.Request) -> web.Response:
         return _gone("malformed_token")
     app = request.app[SIGNPOST_KEY]
     revealed = await enrolment.reveal(app.ctx, token)
-    if revealed is None:
-        return _gone("link_not_live")
+    if isinstance(revealed, str):  # why it is dead; a used or expired link's press is audited
+        return _gone(revealed)
     pid, seed = revealed
     return _page("Set up your authenticator app", enrolment_body(totp.provisioning_uri(seed, pid), pid), 200)
 

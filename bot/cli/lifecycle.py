@@ -154,11 +154,16 @@ async def backup_command(args: argparse.Namespace) -> int:
             written = await lifecycle.backup_to(
                 app.ctx, audit, args.file, on_progress=bar.advance, on_total=bar.set_total
             )
+    # The audit names it by its label and SHA-256 only (never the file's name): said here, to be kept with it.
+    known = f"audited as {written.label}, sha256 {written.sha256}"
     if written.recorded_late:
-        print(f"{args.file} ({written.size} bytes) is whole: {lifecycle.BACKUP_RECORDED_LATE} (nothing written now).")
+        print(
+            f"{args.file} ({written.size} bytes, {known}) is whole: {lifecycle.BACKUP_RECORDED_LATE} "
+            "(nothing written now)."
+        )
     else:
         print(
-            f"Backup written to {args.file} ({written.size} bytes). "
+            f"Backup written to {args.file} ({written.size} bytes, {known}). "
             f"{lifecycle.BACKUP_HOLDS}: keep the key file apart from it, and delete it at decommissioning."
         )
     return 0

@@ -673,13 +673,15 @@ class SocketModeHandler(AsyncSocketModeHandler):
             return
         await send_async_response(client, req, answer, start)
 
-    @staticmethod
-    async def _not_answered(client: AsyncBaseSocketModeClient, req: SocketModeRequest, status: int) -> None:
+    async def _not_answered(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest, status: int) -> None:
         """An envelope Bolt did not answer (404: no listener takes it; Bolt has logged
         ``slack_request_unhandled``) is acked all the same: over Socket Mode an envelope not acked is
         delivered again, and a command's sender would wait for nothing. Bolt's own handler logged it
-        at info with the body it answered and left it unacked."""
+        at info with the body it answered and left it unacked. A person's (a command, a click, a
+        submission) is audited before its ack, as one refused unread is; an event is not."""
         command = req.type == "slash_commands" and req.accepts_response_payload
+        if status == 404 and self.unread is not None and req.type in PERSONS_ENVELOPES:
+            await self.unread(req.payload, req.type == "slash_commands")
         if status == 404:
             await acknowledge(client, req.envelope_id, command=command)
         else:
@@ -795,6 +797,12 @@ class SlackFrontEnd:
             answer = await self.bolt.async_dispatch(bolt_request)
         except Exception as exc:  # Bolt's routing on a verified body whose shape we did not foresee
             return await self._refuse_signed(400, type(exc).__name__, body, "command" in body)
+        if answer.status == 404 and not inbound.is_event(body):
+            # A person's request no listener takes (another slash command, a shortcut, a payload of
+            # a kind Signpost does not use): Bolt has logged it (``slack_request_unhandled``, one
+            # line); audited as any signed request refused unread is. Still a 404: Slack does not
+            # deliver a command or an interactive payload again.
+            await self.audit_unread(body, "command" in body)
         response = await to_aiohttp_response(answer)
         if answer.status == 404 and body.get("type") == "event_callback":
             # An event nothing listens for (Bolt has logged it, in one line): Slack delivers an

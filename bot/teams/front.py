@@ -1169,8 +1169,9 @@ class TeamsFrontEnd:
             )
         else:
             problem = missing_input(action)
-            if problem is not None:  # the click reached Signpost: audited, and its form asked again
-                await self._audit_unreadable(asker.principal, "input missing or too long")
+            if problem is not None:  # the click reached Signpost: audited, logged once, its form asked again
+                log.info("teams_input_missing", correlation_id=correlation)  # none of what was typed
+                await self._audit_unreadable(asker.principal, "input missing or too long", correlation)
                 return render_retry(action, problem), None
             command = Command(
                 asker.principal, command_text(action), correlation, channel="button", idempotency_key=click_id
@@ -1178,12 +1179,15 @@ class TeamsFrontEnd:
         reply = await self.dispatch(command)
         return (render_reply(reply) if dialog else render_in_chat(reply)), reply
 
-    async def _audit_unreadable(self, principal: Principal, detail: str = "unreadable button") -> None:
+    async def _audit_unreadable(
+        self, principal: Principal, detail: str = "unreadable button", correlation: str | None = None
+    ) -> None:
         """A click from an identified person whose action data Signpost cannot read (not its own,
         or no longer understood), or whose form came without its required input, is still
         audited, as Slack's is: ``usage``, invalid, with none of what it carried, under the
-        practitioner linked to the identity if any (its token and tenant were checked)."""
-        command = Command(principal, "", uuid.uuid4().hex, channel="button")
+        practitioner linked to the identity if any (its token and tenant were checked). Logged by
+        the caller, once (under ``correlation``, the event's request id, when it gives one)."""
+        command = Command(principal, "", correlation or uuid.uuid4().hex, channel="button")
         await self.signpost.dispatcher.refuse_unheard(
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
         )

@@ -129,6 +129,7 @@ class Audit:
         self._recorded = False
         self._lock = action.value if action in ONE_AT_A_TIME else None  # the lock its started holds
         self._naming: str | None = None  # what its runs are one at a time per (``one_per_name``)
+        self._shown = ""  # what the operator is told it is (``one_per_name``)
         self._alone = AsyncExitStack()  # the lock of work run one at a time, while it runs
         self._holding = False
         # The register's id of the practitioner the command acts as (``acting_as``), or None.
@@ -142,12 +143,14 @@ class Audit:
         if actor is not None:
             self.practitioner = self.who = actor.practitioner_id
 
-    def one_per_name(self, name: str) -> None:
+    def one_per_name(self, name: str, shown: str | None = None) -> None:
         """Its work runs one at a time per ``name`` (``ONE_PER_NAME``): ``started`` holds the lock of
-        that name, refuses while another run of it is live, and records a dead one cut short."""
+        that name, refuses while another run of it is live, and records a dead one cut short.
+        ``name`` is what its events say (never text the operator typed: ``backup_label``);
+        ``shown``, what the refusal tells the operator (the file they typed), never recorded."""
         assert self.action in ONE_PER_NAME
-        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]  # any file name, as a short lock name
-        self._lock, self._naming = f"{self.action.value}-{digest}", name
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]  # a short lock name
+        self._lock, self._naming, self._shown = f"{self.action.value}-{digest}", name, shown or name
 
     def event(self, outcome: Outcome, detail: str | None = None, result_count: int | None = None) -> AuditRecord:
         return origin_event(
@@ -174,7 +177,7 @@ class Audit:
             return
         if not await self._hold(self._lock):
             running = (
-                f"another `{ONE_PER_NAME[self.action]}` to {self._naming} is running"
+                f"another `{ONE_PER_NAME[self.action]}` to {self._shown} is running"
                 if self._naming is not None
                 else f"another `{ONE_AT_A_TIME[self.action]}` is running on this store"
             )

@@ -9,6 +9,9 @@ event names the local account.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -133,35 +136,60 @@ async def backup_to(
 ) -> BackupWritten:
     """Write a consistent backup (``BACKUP_HOLDS`` says what is in clear in it) to a new file; its size. A file that
     exists (the store's own included) or a folder that does not is refused before anything starts.
-    Audited "started" (the file's name only, never its folder) before anything is copied, then its
-    outcome: a backup cut short leaves the started event and no file of that name, and the next
-    backup of that name, holding its lock (``Audit.one_per_name``), records it failed, cut short;
+    Audited "started" before anything is copied, then its outcome (its size and SHA-256): the events
+    name the backup by its label (``backup_label``), never by the name the operator typed, which
+    may be a child's. A backup cut short leaves the started event and no file of that name, and the
+    next backup of that name, holding its lock (``Audit.one_per_name``), records it failed, cut short;
     while one is live, another of its name is refused. One killed after the file took its name,
     before its outcome was written, is recorded finished by its rerun (``BackupWritten.recorded_late``),
     which writes nothing else.
 
     ``on_total``: the size the backup is expected to reach; ``on_progress``: more bytes written.
     """
-    late = await _backup_unrecorded(ctx, target)
+    label = backup_label(ctx.keys, target.name)
+    late = await _backup_unrecorded(ctx, target, label)
     if late is not None:
-        audit.detail = target.name
-        await audit.done(f"{target.name}: {late} bytes: {BACKUP_RECORDED_LATE}")
+        audit.detail = label
+        digest = await asyncio.to_thread(_sha256, target)
+        await audit.done(f"{label}: {late} bytes, sha256 {digest}: {BACKUP_RECORDED_LATE}")
         forget_partial_name(target)
-        return BackupWritten(late, recorded_late=True)
+        return BackupWritten(late, label, digest, recorded_late=True)
     _check_backup_target(ctx, target)
     await _refuse_what_retention_has_destroyed(ctx)
-    audit.detail = target.name
-    audit.one_per_name(target.name)  # a run of this name killed while copying: recorded cut short
+    audit.detail = label
+    audit.one_per_name(label, target.name)  # a run of this name killed while copying: recorded cut short
     await audit.started()
+    digests: list[str] = []
 
     async def named(size: int) -> None:  # recorded before the partial name goes (store/keys/backup.py)
-        await audit.done(f"{target.name}: {size} bytes")
+        digests.append(await asyncio.to_thread(_sha256, target))
+        await audit.done(f"{label}: {size} bytes, sha256 {digests[0]}")
 
     try:
         size = await backup(ctx.db, target, on_progress=on_progress, on_total=on_total, named=named)
     except BackupFailed as exc:
         raise Failed(str(exc)) from None
-    return BackupWritten(size)
+    return BackupWritten(size, label, digests[0] if digests else "")
+
+
+def backup_label(keys: KeyRing, file_name: str) -> str:
+    """What the audit calls a backup to a file named ``file_name``: ``backup`` and 12 hex digits keyed
+    by the key file's index key from the name (never its folder), printed to the terminal when it is
+    written. The one home of "a path never goes into the audit": the audit is permanent and cannot
+    forget a name, and an operator may name a file after the child it is about. The same file name
+    has the same label (a rerun finds the run it follows); keyed, so a guessed name cannot be
+    checked against the audit."""
+    name = file_name.encode("utf-8", "surrogateescape")
+    return f"backup {hmac.new(keys.index_key, b'backup-file:' + name, hashlib.sha256).hexdigest()[:12]}"
+
+
+def _sha256(path: Path) -> str:
+    """The first 16 hex digits of a written backup's SHA-256 (what `sha256sum` prints first)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 # What a backup holds, said when it is written: wrapping keeps children's identities closed once the
@@ -176,17 +204,19 @@ BACKUP_RECORDED_LATE = "a backup cut short after it took its name, recorded fini
 @dataclass(frozen=True, slots=True)
 class BackupWritten:
     size: int
+    label: str  # what the audit calls it (``backup_label``)
+    sha256: str  # the first 16 hex digits of the file's SHA-256, as its outcome event records them
     recorded_late: bool = False  # written by a run killed before its outcome; this run recorded it
 
 
-async def _backup_unrecorded(ctx: Context, target: Path) -> int | None:
+async def _backup_unrecorded(ctx: Context, target: Path, label: str) -> int | None:
     """The size of the backup at ``target`` when its run was killed after naming it and its audit
     still ends at ``started``; a leftover partial name of one already recorded is removed."""
     size = named_unrecorded(target)
     if size is None:
         return None
     async with ctx.db.read() as session:
-        last = await audit_log.last_naming(session, Action.BACKUP, target.name)
+        last = await audit_log.last_naming(session, Action.BACKUP, label)
     if last is not None and last[0] is Outcome.STARTED:
         return size
     forget_partial_name(target)  # killed after recording it: only the second name was left

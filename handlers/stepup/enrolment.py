@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.vocabulary import Action, Origin
+from handlers.vocabulary import Action, Origin, Outcome
 from store.audit.log import append, origin_event
 from store.lifecycle import decommission
 from store.people import credentials, practitioners
@@ -32,22 +32,39 @@ async def _switched_off(session: AsyncSession, now: datetime) -> bool:
     return row is not None and decommission.is_switched_off(row.switch_off, now.date())
 
 
-async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | None:
+async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | str:
     """Spend the token and decrypt the pending seed it stands for, audited in the same transaction;
-    None when the link is dead (unknown, expired, spent, or the credential is no longer pending)."""
+    else why the link is dead, for the page's log line (a fixed reason, never the token): unknown,
+    expired, spent, or the credential no longer pending. A press of a link that was used, or has
+    expired, is audited too (``enrol_page``, refused, "link already used" or "link expired", nothing
+    of the token) under the practitioner it was issued to: someone else may have opened their link
+    first. An unknown token names no one, and is only logged."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         if await _switched_off(session, now):
-            return None
+            return "switched_off"
         pid = await credentials.redeem_token(session, token, now)
         if pid is None:
-            return None
+            return await _refused(session, token, now)
         cred = await credentials.get(session, pid)
         actor = await practitioners.get_actor(session, pid)
         seed = await credentials.load_seed(session, ctx.keys, pid)
         if cred is None or cred.state != PENDING or seed is None or actor is None:
-            return None
+            return "link_not_live"
         # The seed leaves Signpost here, so its showing is audited (who, when; never the seed).
         record = origin_event(Origin.ENROLMENT_PAGE, Action.ENROL_PAGE, now, actor=actor, detail="secret shown")
         await append(session, [record])
         return pid, seed
+
+
+async def _refused(session: AsyncSession, token: str, now: datetime) -> str:
+    dead = await credentials.dead_token(session, token)
+    actor = None if dead is None else await practitioners.get_actor(session, dead[0])
+    if dead is None or actor is None:
+        return "link_not_live"
+    why = dead[1]
+    record = origin_event(
+        Origin.ENROLMENT_PAGE, Action.ENROL_PAGE, now, actor=actor, outcome=Outcome.REFUSED, detail=why
+    )
+    await append(session, [record])
+    return "link_used" if why == "link already used" else "link_expired"

@@ -823,15 +823,28 @@ class BackupTaken:
 
 # The audit detail of a backup written: "FILE: N bytes", or "FILE: N bytes: …" recorded late (the
 # name runs to the last such count: a file name may hold ": 5 bytes" itself).
-_BACKUP_DETAIL = re.compile(r"(?P<name>.+): \d+ bytes(?:: [^:]*)?", re.DOTALL)
+_BACKUP_DETAIL = re.compile(r"(?P<name>.+): \d+ bytes(?:, sha256 (?P<sha256>[0-9a-f]+))?(?:: [^:]*)?", re.DOTALL)
+# A backup's label (``handlers.operator.lifecycle.backup_label``): what its events say in place of
+# the file's name since the audit stopped keeping names typed at the terminal (older events: a name).
+_BACKUP_LABEL = re.compile(r"backup [0-9a-f]{12}")
 BACKUPS_NAMED = 10  # the latest this many by name; the rest counted, with how to list them
 
 
 def backup_name(detail: str) -> str:
-    """The file name a backup's audit detail records. The audit keeps 200 characters of a detail,
+    """How a backup's audit detail names it: its label and SHA-256 (``sha256sum`` finds the file),
+    or, in events written before labels, the file name. The audit keeps 200 characters of a detail,
     so a long name's count may be cut off: the detail is then the name's start, shown cut ("…")."""
     named = _BACKUP_DETAIL.fullmatch(detail)
-    return named["name"] if named else f"{detail}…"
+    if named is None:
+        return f"{detail}…"
+    return f"{named['name']} (sha256 {named['sha256']})" if named["sha256"] else named["name"]
+
+
+def partial_name(detail: str) -> str:
+    """The partial copy a backup killed part-way may have left, by what its ``started`` said."""
+    if _BACKUP_LABEL.fullmatch(detail):
+        return f"a partial copy (*{PARTIAL}) by {detail}"
+    return f"{detail}{PARTIAL}"
 
 
 async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
@@ -859,7 +872,7 @@ async def backups_taken(session: AsyncSession) -> list[BackupTaken]:
         if outcome == Outcome.DONE.value or (outcome == Outcome.FAILED.value and CUT_SHORT not in (detail or ""))
     }
     return [
-        BackupTaken(backup_name(detail or "") if outcome == Outcome.DONE.value else f"{detail}{PARTIAL}", at)
+        BackupTaken(backup_name(detail or "") if outcome == Outcome.DONE.value else partial_name(detail or ""), at)
         for at, detail, outcome, run in rows
         if outcome == Outcome.DONE.value or (outcome == Outcome.STARTED.value and run not in ended)
     ]
@@ -886,7 +899,8 @@ def left_in_backups(backups: Sequence[BackupTaken]) -> str:
     )
     return (
         f"Every backup taken before destruction {held}, and must be deleted wherever it is kept; the audit "
-        f"log records {len(backups):,} (file names; it keeps no folder): {shown}{more}."
+        f"log records {len(backups):,} (by label and SHA-256, as `signpost backup` printed them, older ones by "
+        f"file name; it keeps no folder): {shown}{more}."
     )
 
 

@@ -268,17 +268,43 @@ async def token_is_live(session: AsyncSession, token: str, now: datetime) -> boo
 
 
 async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str | None:
-    """Spend a token (deleting it, so it works once); the practitioner id, or None if dead."""
+    """Spend a token (so it works once); the practitioner id, or None if dead. A spent token's row
+    is kept, marked spent (its expiry set to its creation), so that a press of it again can be
+    told apart from a guess and recorded under its practitioner (``dead_token``); removed with the
+    practitioner's credential (``reset``)."""
     e = EnrolmentToken
-    result = await session.execute(
-        delete(e).where(e.token_hash == token_digest(token)).returning(e.practitioner_id, e.expires_at)
-    )
-    row = result.first()
+    digest = token_digest(token)
+    row = (
+        await session.execute(select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == digest))
+    ).first()
     if row is None:
         return None
-    practitioner_id, expires_at = row
+    practitioner_id, created_at, expires_at = row
     expiry = aware(expires_at)
-    return practitioner_id if expiry is not None and expiry > now else None
+    if expiry is None or expiry <= now or expires_at == created_at:
+        return None
+    spent = await session.execute(
+        update(e)
+        .where(e.token_hash == digest, e.expires_at == expires_at)
+        .values(expires_at=e.created_at)
+        .returning(e.practitioner_id)
+    )
+    return practitioner_id if spent.first() is not None else None  # else another press spent it first
+
+
+async def dead_token(session: AsyncSession, token: str) -> tuple[str, str] | None:
+    """For a token that no longer redeems: the practitioner it was issued to and why it is dead
+    ("link already used", "link expired"); None for a token never issued (or removed since)."""
+    e = EnrolmentToken
+    row = (
+        await session.execute(
+            select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == token_digest(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    practitioner_id, created_at, expires_at = row
+    return practitioner_id, "link already used" if expires_at == created_at else "link expired"
 
 
 # -- parked commands -------------------------------------------------------------------------------

@@ -285,3 +285,35 @@ async def test_the_qr_code_in_a_chromium_screenshot_decodes_to_the_practitioners
     assert f"Signpost:{DEMO_ID}?" in text and "issuer=Signpost" in text and f"secret={secret_in(dom)}&" in text
     assert version >= 6 and quiet_zone_is_light(png, box, 17 + 4 * version), box
     assert await shown_events(app) == [(DEMO_ID, SHOWN)]
+
+
+async def test_a_link_pressed_again_is_audited_under_its_practitioner_without_the_token(
+    app: Signpost, server: str, clock: FakeClock
+) -> None:
+    """A second press of a used link (someone else opened the practitioner's link first, or they
+    did and it was stolen) was a 410 and one log line, and nothing in the audit that could flag the
+    theft: now it is an ``enrol_page`` event, refused, under the practitioner the link was for; so
+    is a press of an expired one. An unknown token names no one: a log line only. The token is in
+    neither the audit nor the log."""
+    from tests.bot.log_stream import logged_at
+
+    used, _ = await enrol_link(app, server)
+    assert (await press(used))[0] == 200
+    expired, _ = await enrol_link(app, server, DEMO)  # another's: enrolling again removes the links before
+    with logged_at("info") as log:
+        status, page, _ = await press(used)
+        assert status == 410 and "expired or has already been used" in page
+        clock.advance(minutes=10, seconds=1)
+        assert (await press(expired))[0] == 410
+        assert (await press(server + "/enrol/" + "A" * 43))[0] == 410
+    assert [line["event"] for line in log.lines()] == ["enrol_page_refused"] * 3
+    async with app.ctx.db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == "enrol_page").order_by(AuditEvent.seq)
+        rows = (await session.execute(query)).scalars().all()
+    assert [(r.actor_id, r.outcome, r.detail) for r in rows] == [
+        ("P001", "done", SHOWN),
+        ("P001", "refused", "link already used"),
+        (DEMO_ID, "refused", "link expired"),
+    ]
+    for token in (used.rsplit("/", 1)[1], expired.rsplit("/", 1)[1]):
+        assert token not in log.written and all(token not in (r.detail or "") for r in rows)

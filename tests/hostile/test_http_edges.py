@@ -96,19 +96,68 @@ async def test_a_signed_click_without_an_action_id_is_refused_in_one_line(world:
     one_quiet_line(sent.log, "slack_request_refused")
 
 
-async def test_a_payload_no_listener_takes_is_logged_without_its_values(world: SlackHarness, logs: LogTap) -> None:
-    """Bolt's own warning copied the callback id (here a child's identity) and a page of code."""
-    payload = {
-        "type": "shortcut",
+def unhandled_payload(kind: str) -> dict[str, Any]:
+    """A signed interactive payload of a kind no listener of Signpost's takes, from MANAGER."""
+    return {
+        "type": kind,
         "callback_id": CHILD,
+        "action_id": "signpost_other",
+        "block_id": "b1",
+        "value": CHILD,
         "trigger_id": "1.2.3",
         "user": {"id": MANAGER.user_id, "team_id": MANAGER.team_id},
         "team": {"id": MANAGER.team_id},
+        "view": {"id": "V1", "type": "modal", "callback_id": CHILD},
+        "message": {"text": CHILD, "ts": "1.2"},
     }
-    sent = await send_payload(world, logs, payload)
-    assert sent.status == 404 and not sent.events
+
+
+def unhandled_form(world: SlackHarness, shape: str) -> str:
+    """A signed form no listener takes: another slash command, or a command's fields without one."""
+    fields = {**world.slack.command_body(MANAGER, CHILD)}
+    if shape == "another command":
+        fields["command"] = "/other"
+    else:
+        del fields["command"]
+    return urlencode(fields)
+
+
+UNHANDLED_PAYLOADS = ["shortcut", "message_action", "view_closed", "block_suggestion", "something_new"]
+UNHANDLED_FORMS = ["another command", "a form with no command"]
+
+
+@pytest.mark.parametrize("kind", UNHANDLED_PAYLOADS + UNHANDLED_FORMS)
+async def test_a_request_no_listener_takes_is_audited_once_and_logged_without_its_values(
+    world: SlackHarness, logs: LogTap, kind: str
+) -> None:
+    """Bolt's own warning copied the callback id (here a child's identity) and a page of code. A
+    signed request from a person that no listener takes is still their request: audited once, as
+    any other signed request refused unread is (``unread_once``), with none of what it carried;
+    still a 404 (Slack does not deliver an interactive payload or a command again) in one line."""
+    if kind in UNHANDLED_FORMS:
+        body = unhandled_form(world, kind)
+        sent = await send_raw(world, logs, body.encode(), signed_headers(body, content_type=FORM))
+    else:
+        sent = await send_payload(world, logs, unhandled_payload(kind))
+    assert sent.status == 404 and not sent.calls
+    unread_once(sent.events, "unreadable command" if kind == "another command" else "unreadable request")
     one_quiet_line(sent.log, "slack_request_unhandled")
     assert "Amy" not in sent.log
+    [event] = sent.events
+    assert event.actor_id is not None  # MANAGER is linked: a query by practitioner finds it
+    clear = " ".join(str(getattr(event, name) or "") for name in ("detail", "channel", "subject_refs"))
+    assert "Amy" not in clear and "M1 2AB" not in clear
+
+
+async def test_an_unsigned_request_no_listener_would_take_is_refused_unaudited(
+    world: SlackHarness, logs: LogTap
+) -> None:
+    """Forged (a signature that does not verify): 401 in one line, nothing audited, under no one."""
+    body = urlencode({"payload": json.dumps(unhandled_payload("shortcut"))})
+    headers = signed_headers(body, content_type=FORM, secret="not-the-signing-secret")
+    sent = await send_raw(world, logs, body.encode(), headers)
+    assert sent.status == 401 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
 
 
 @pytest.mark.parametrize("sent_as", ["json", "payload"], ids=["a JSON body", "an interactive payload"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -58,11 +59,32 @@ class Killed(BaseException):
 
 
 async def events(db: Database, action: str) -> list[tuple[str, str]]:
+    """Each event's outcome and detail; a backup's label (``backup_label``) read back as the file name
+    it stands for, and its SHA-256 left out, so that the steps read as the files they name."""
     async with db.read() as session:
         found = await session.execute(
             select(AuditEvent.outcome, AuditEvent.detail).where(AuditEvent.action == action).order_by(AuditEvent.seq)
         )
-        return [(str(outcome), str(detail)) for outcome, detail in found.all()]
+        return [(str(outcome), _named(str(detail))) for outcome, detail in found.all()]
+
+
+BACKUP_FILES = ("nightly.db", "other.db", "x.dump", "whole.db", "a.backup")
+
+
+def _named(detail: str) -> str:
+    key_file = os.environ.get("SIGNPOST_KEY_FILE")
+    if key_file is None or not detail.startswith("backup "):
+        return detail
+    keys = KeyRing.load(Path(key_file))
+    for name in BACKUP_FILES:
+        detail = detail.replace(lifecycle.backup_label(keys, name), name)
+    return re.sub(r", sha256 [0-9a-f]{16}", "", detail)
+
+
+def _taken(name: str) -> str:
+    """A backup as decommissioning names it (``backups_taken``), read back as its file's name."""
+    name = re.sub(r" \(sha256 [0-9a-f]{16}\)$", "", _named(name.removeprefix(f"a partial copy (*{PARTIAL}) by ")))
+    return name
 
 
 def generations_on_disk(keys: KeyRing) -> set[str]:
@@ -1089,15 +1111,16 @@ async def test_a_backup_killed_part_way_is_named_by_decommissioning_with_the_par
     assert (await cli.run("backup", str(tmp_path / "whole.db"))).code == 0  # another folder: the partial stays
     async with db.read() as session:
         named = [taken.name for taken in await backups_taken(session)]
-    assert named == ["nightly.db" + PARTIAL, "whole.db"]
+    assert named[0].startswith(f"a partial copy (*{PARTIAL}) by backup ")  # the audit keeps no file name
+    assert [_taken(n) for n in named] == ["nightly.db", "whole.db"]
     # The next night's backup of that name, into a folder of its own, records the dead run failed (cut
     # short, under its own correlation id): the copy it left is still there, and still named.
     (tmp_path / "2026-12-06").mkdir()
     assert (await cli.run("backup", str(tmp_path / "2026-12-06" / "nightly.db"))).code == 0
     assert (folder / ("nightly.db" + PARTIAL)).exists()
     async with db.read() as session:
-        named = [taken.name for taken in await backups_taken(session)]
-    assert named == ["nightly.db" + PARTIAL, "whole.db", "nightly.db"]
+        named = [_taken(taken.name) for taken in await backups_taken(session)]
+    assert named == ["nightly.db", "whole.db", "nightly.db"]
 
 
 async def test_a_backup_that_failed_and_removed_its_copy_is_not_named_as_a_partial_copy(signpost: Signpost) -> None:

@@ -623,3 +623,28 @@ async def test_a_backup_to_a_file_it_cannot_write_is_refused_before_it_starts(
         assert (run.code, run.out, run.said) == (2, "", f"signpost: {said}")
     assert [(e.outcome, e.detail) for e in await events(db, "backup")] == [("refused", kind) for _, _, kind in tries]
     assert taken.read_text(encoding="utf-8") == "an earlier backup"
+
+
+async def test_a_backup_named_after_a_child_leaves_its_name_out_of_the_audit(
+    cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """`signpost backup "Ava Price 05-01-2014 NS1 3LY.db"` wrote the file's name, as typed, into the
+    permanent audit. Its events name the backup by a label the terminal prints (never the name
+    typed), and its outcome by the written file's size and SHA-256, which `sha256sum` checks later."""
+    import hashlib
+
+    folder = tmp_path / "x"
+    folder.mkdir()
+    target = folder / "Ava Price 05-01-2014 NS1 3LY.db"
+    run = await cli.run("backup", str(target))
+    assert run.code == 0, run.err
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    found = await events(db, "backup")
+    assert [e.outcome for e in found] == ["started", "done"]
+    for event in found:
+        for typed in ("Ava", "Price", "05-01-2014", "2014", "NS1", "3LY", ".db", str(folder)):
+            assert typed not in (event.detail or ""), (event.outcome, typed)
+    label = found[0].detail
+    assert label.startswith("backup ") and label in run.out
+    assert found[1].detail == f"{label}: {target.stat().st_size} bytes, sha256 {digest[:16]}"
+    assert digest[:16] in run.out

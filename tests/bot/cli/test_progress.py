@@ -75,7 +75,7 @@ def test_long_commands_report_progress_on_stderr_in_plain_lines(cli: Cli, tmp_pa
 
     backup = cli("backup", str(tmp_path / "store.backup"))
     assert backup.code == 0, backup.err
-    size = int(re.findall(r"\((\d+) bytes\)", backup.out)[0])
+    size = int(re.findall(r"\((\d+) bytes, ", backup.out)[0])
     assert final(backup, "Writing the backup") == f"Writing the backup: {decimal(size)} in …"
 
     path, names = roll(tmp_path, 12)

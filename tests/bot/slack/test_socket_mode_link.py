@@ -277,7 +277,8 @@ async def test_a_well_formed_envelope_no_listener_takes_is_acked_with_one_log_li
 ) -> None:
     """Bolt answers an envelope no listener takes with a 404, and its own Socket Mode handler then
     never acked it (Slack delivered it again, and a command's sender waited for nothing). It is
-    acked, a command kindly and privately; one log line (Bolt's, without the body); nothing audited."""
+    acked, a command kindly and privately; one log line (Bolt's, without the body); a person's
+    request (here another slash command) audited once, as one refused unread is, an event not."""
     await load_standard(signpost)
     frame, answer = UNHANDLED[case]
     async with linked(signpost, fake_slack) as app:
@@ -287,7 +288,11 @@ async def test_a_well_formed_envelope_no_listener_takes_is_acked_with_one_log_li
         assert "Traceback" not in text
         for carried in CARRIED:
             assert carried not in text, carried
-        assert await slack_events(signpost) == []
+        audited = [(e.action, e.outcome, e.detail, e.user_id, e.actor_id) for e in await slack_events(signpost)]
+        if case == "another-command":
+            assert audited == [("usage", "invalid", "unreadable command", NURSE.user_id, None)]
+        else:
+            assert audited == []
 
 
 KINDS = st.sampled_from(["slash_commands", "interactive", "events_api", "hello", "disconnect"])

@@ -114,3 +114,54 @@ async def test_an_activity_type_signpost_ignores_is_2xx_in_one_line_at_most(
     assert 200 <= response.status < 300
     assert len(log.lines()) <= 1, log.text
     assert connector.sent == [] and await teams_events(loaded) == []
+
+
+REQUEST = {
+    "verb": "request_access",
+    "data": {
+        "signpost": 1,
+        "verb": "request_access",
+        "button": {
+            "action_id": "request_access",
+            "label": "Request access",
+            "command": "request 9990000050",
+            "style": "primary",
+            "input": {"name": "purpose", "label": "Purpose", "required": True, "max_length": 500},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [None, ["Amy Jones 03/04/2014"], "  ", "Amy Jones M1 2AB " * 40],
+    ids=["missing", "a list", "blank", "too long"],
+)
+async def test_a_form_sent_without_its_input_is_audited_and_logged_once(
+    teams_secured: TeamsApp,
+    connector: FakeConnector,
+    signer: Signer,
+    loaded: Signpost,
+    typed: object,
+) -> None:
+    """A request's form whose purpose is missing, not text, blank or too long is asked again and
+    audited (``usage``, invalid) as Slack's is, and is one log line like every other request,
+    naming none of what was typed nor the record the button was for."""
+    with logged_at("info") as log:
+        click = invoke(PRIYA, REQUEST, connector.url)
+        if typed is not None:
+            click["value"]["action"]["data"]["purpose"] = typed
+        response = await teams_secured.post(click, bearer(signer.token(connector.url)))
+    assert response.status == 200
+    assert "Request access" in str((await response.json())["value"])  # the form, asked again
+    [line] = log.lines()
+    assert line["event"] == "teams_input_missing"
+    for private in ("Amy", "03/04/2014", "M1 2AB", "9990000050", "999 000 0050"):
+        assert private not in log.written, private
+    [event] = await teams_events(loaded)
+    assert (event.action, event.outcome, event.detail, event.actor_id) == (
+        "usage",
+        "invalid",
+        "input missing or too long",
+        "P002",
+    )
