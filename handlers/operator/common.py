@@ -59,7 +59,7 @@ ONE_AT_A_TIME: dict[Action, str] = {
     Action.RETENTION_RUN: "signpost retention run",
 }
 # Work of which runs naming different things go side by side, one at a time per name (its events
-# name it: ``store.audit.log.last_naming``): backups, into different files. Its ``started`` holds
+# name it: ``store.audit.log.left_started``): backups, into different files. Its ``started`` holds
 # that name's lock (``Audit.one_per_name``) and records a dead run of that name cut short, as above
 # (one killed after naming its file is recorded finished by its rerun instead: lifecycle.py).
 ONE_PER_NAME: dict[Action, str] = {Action.BACKUP: "signpost backup"}
@@ -81,27 +81,33 @@ async def record_cut_short(
     at: datetime,
     origin: Origin,
     *,
-    naming: str | None = None,
+    naming: tuple[str, ...] | None = None,
     past_refusals: bool = False,
 ) -> None:
     """For the caller who has proved no other run of this work is live (it holds its lock, or won
     its claim): when the work's last event (``left_started``, told ``naming`` and ``past_refusals``)
-    is a ``started``, that run is dead; record its outcome, failed and ``CUT_SHORT``, in ``session``."""
+    is a ``started``, that run is dead; record its outcome, failed and ``CUT_SHORT``, in ``session``.
+    With ``naming``, the outcome names it by the first of those names (what its events say now),
+    never by a former one its ``started`` may say (a backup's file name, before labels)."""
     earlier = await left_started(session, action, naming=naming, past_refusals=past_refusals)
     if earlier is not None:
-        await append(session, [_cut_short_event(action, earlier, at, origin)])
+        detail = cut_short(earlier.detail if naming is None else naming[0])
+        await append(session, [earlier_run_event(action, earlier, at, origin, Outcome.FAILED, detail)])
 
 
-def _cut_short_event(action: Action, earlier: Started, at: datetime, origin: Origin) -> AuditRecord:
-    """Under the dead run's own origin (``origin`` when not one we know), account and correlation id."""
+def earlier_run_event(
+    action: Action, earlier: Started, at: datetime, origin: Origin, outcome: Outcome, detail: str
+) -> AuditRecord:
+    """The outcome of a dead run, recorded by a later one: under the dead run's own origin
+    (``origin`` when not one we know), account and correlation id, so its ``started`` has its one answer."""
     known = next((known for known in Origin if known.value == earlier.platform), origin)
     return origin_event(
         known,
         action,
         at,
         who=earlier.user_id,
-        outcome=Outcome.FAILED,
-        detail=cut_short(earlier.detail),
+        outcome=outcome,
+        detail=detail,
         correlation_id=earlier.correlation_id,
     )
 
@@ -128,7 +134,7 @@ class Audit:
         self.correlation_id = uuid.uuid4().hex  # its started and its outcome share it
         self._recorded = False
         self._lock = action.value if action in ONE_AT_A_TIME else None  # the lock its started holds
-        self._naming: str | None = None  # what its runs are one at a time per (``one_per_name``)
+        self._naming: tuple[str, ...] | None = None  # what its runs are one at a time per (``one_per_name``)
         self._shown = ""  # what the operator is told it is (``one_per_name``)
         self._alone = AsyncExitStack()  # the lock of work run one at a time, while it runs
         self._holding = False
@@ -143,14 +149,17 @@ class Audit:
         if actor is not None:
             self.practitioner = self.who = actor.practitioner_id
 
-    def one_per_name(self, name: str, shown: str | None = None) -> None:
+    def one_per_name(self, name: str, shown: str | None = None, *, formerly: str | None = None) -> None:
         """Its work runs one at a time per ``name`` (``ONE_PER_NAME``): ``started`` holds the lock of
         that name, refuses while another run of it is live, and records a dead one cut short.
         ``name`` is what its events say (never text the operator typed: ``backup_label``);
-        ``shown``, what the refusal tells the operator (the file they typed), never recorded."""
+        ``shown``, what the refusal tells the operator (the file they typed), never recorded;
+        ``formerly``, what events written before ``name`` was its name said instead (a dead run of
+        the previous version is found by it too, and recorded cut short by ``name``)."""
         assert self.action in ONE_PER_NAME
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]  # a short lock name
-        self._lock, self._naming, self._shown = f"{self.action.value}-{digest}", name, shown or name
+        self._lock, self._shown = f"{self.action.value}-{digest}", shown or name
+        self._naming = (name,) if formerly is None else (name, formerly)
 
     def event(self, outcome: Outcome, detail: str | None = None, result_count: int | None = None) -> AuditRecord:
         return origin_event(

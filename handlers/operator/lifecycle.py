@@ -25,7 +25,7 @@ from typing import Any
 from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.audit import published_key
-from handlers.operator.common import Audit, Failed, Refused
+from handlers.operator.common import Audit, Failed, Refused, earlier_run_event, record
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.vocabulary import Action, Origin, Outcome, plural
 from store.audit import log as audit_log
@@ -149,15 +149,20 @@ async def backup_to(
     label = backup_label(ctx.keys, target.name)
     late = await _backup_unrecorded(ctx, target, label)
     if late is not None:
+        size, dead = late
         audit.detail = label
         digest = await asyncio.to_thread(_sha256, target)
-        await audit.done(f"{label}: {late} bytes, sha256 {digest}: {BACKUP_RECORDED_LATE}")
+        detail = f"{label}: {size} bytes, sha256 {digest}: {BACKUP_RECORDED_LATE}"
+        await record(ctx, earlier_run_event(Action.BACKUP, dead, ctx.clock.now(), audit.origin, Outcome.DONE, detail))
+        audit.recorded()
         forget_partial_name(target)
-        return BackupWritten(late, label, digest, recorded_late=True)
+        return BackupWritten(size, label, digest, recorded_late=True)
     _check_backup_target(ctx, target)
     await _refuse_what_retention_has_destroyed(ctx)
     audit.detail = label
-    audit.one_per_name(label, target.name)  # a run of this name killed while copying: recorded cut short
+    # A run of this name killed while copying: recorded cut short (by its label, one of the previous
+    # version's, whose events said the file's name, too).
+    audit.one_per_name(label, target.name, formerly=target.name)
     await audit.started()
     digests: list[str] = []
 
@@ -209,16 +214,17 @@ class BackupWritten:
     recorded_late: bool = False  # written by a run killed before its outcome; this run recorded it
 
 
-async def _backup_unrecorded(ctx: Context, target: Path, label: str) -> int | None:
-    """The size of the backup at ``target`` when its run was killed after naming it and its audit
-    still ends at ``started``; a leftover partial name of one already recorded is removed."""
+async def _backup_unrecorded(ctx: Context, target: Path, label: str) -> tuple[int, audit_log.Started] | None:
+    """The size of the backup at ``target`` and the ``started`` of its run, when that run was killed
+    after naming it and its audit still ends at ``started`` (named by ``label``, or by the file's
+    name in events written before labels); a leftover partial name of one already recorded is removed."""
     size = named_unrecorded(target)
     if size is None:
         return None
     async with ctx.db.read() as session:
-        last = await audit_log.last_naming(session, Action.BACKUP, label)
-    if last is not None and last[0] is Outcome.STARTED:
-        return size
+        dead = await audit_log.left_started(session, Action.BACKUP, naming=(label, target.name))
+    if dead is not None:
+        return size, dead
     forget_partial_name(target)  # killed after recording it: only the second name was left
     return None
 

@@ -38,7 +38,9 @@ async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | str:
     expired, spent, or the credential no longer pending. A press of a link that was used, or has
     expired, is audited too (``enrol_page``, refused, "link already used" or "link expired", nothing
     of the token) under the practitioner it was issued to: someone else may have opened their link
-    first. An unknown token names no one, and is only logged."""
+    first. That is once per link: its row goes in the same transaction, so the presses after are an
+    unknown token, which names no one and is only logged (else anyone holding a dead link could
+    grow the permanent audit without end)."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         if await _switched_off(session, now):
@@ -58,7 +60,7 @@ async def reveal(ctx: Context, token: str) -> tuple[str, bytes] | str:
 
 
 async def _refused(session: AsyncSession, token: str, now: datetime) -> str:
-    dead = await credentials.dead_token(session, token)
+    dead = await credentials.retire_dead_token(session, token, now)
     actor = None if dead is None else await practitioners.get_actor(session, dead[0])
     if dead is None or actor is None:
         return "link_not_live"

@@ -25,7 +25,7 @@ from functools import partial
 from typing import NamedTuple, Protocol, cast
 
 import structlog
-from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, select, union
+from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Action, Actor, Notice, Origin, Outcome
@@ -833,11 +833,11 @@ class Started:
 
 
 async def left_started(
-    session: AsyncSession, action: Action, *, naming: str | None = None, past_refusals: bool = False
+    session: AsyncSession, action: Action, *, naming: tuple[str, ...] | None = None, past_refusals: bool = False
 ) -> Started | None:
     """The latest ``started`` of ``action`` with nothing after it (a run still live, or cut short),
     or None. Anything is every later event of ``action``; with ``naming``, the started and what
-    follows are of the events naming it only (``last_naming``), and ``past_refusals`` looks past
+    follows are of the events naming it only (any of those names: ``_naming``), and ``past_refusals`` looks past
     refusals (of work refused only before it starts). An event under its correlation id answers it
     in any case (its outcome: a backup's failure says its file's name as ``name; why``)."""
     query = select(
@@ -864,23 +864,12 @@ async def left_started(
     return Started(row.platform, row.user_id, row.correlation_id, row.detail or "")
 
 
-def _naming(name: str) -> ColumnElement[bool]:
-    """An event whose detail is ``name``, or begins ``name: `` (a backup's events name its file so)."""
-    return (AuditEvent.detail == name) | AuditEvent.detail.startswith(f"{name}: ", autoescape=True)
-
-
-async def last_naming(session: AsyncSession, action: Action, name: str) -> tuple[Outcome, str] | None:
-    """The outcome and detail of the latest event of ``action`` naming ``name`` (``_naming``), or
-    None when there is none."""
-    row = (
-        await session.execute(
-            select(AuditEvent.outcome, AuditEvent.detail)
-            .where(AuditEvent.action == action.value, _naming(name))
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else (Outcome(row.outcome), row.detail or "")
+def _naming(names: tuple[str, ...]) -> ColumnElement[bool]:
+    """An event whose detail is one of ``names``, or begins with one and ": " (a backup's events
+    name it so: by its label, or, written before labels, by its file's name)."""
+    return or_(
+        *((AuditEvent.detail == name) | AuditEvent.detail.startswith(f"{name}: ", autoescape=True) for name in names)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@
   to decrypt.
 - Throttling lives in the database (shared by every process and kept across restarts); every
   change to it is one conditional UPDATE, so concurrent submissions cannot both succeed.
-- Enrolment tokens are stored only as SHA-256 digests and deleted when redeemed (single use).
+- Enrolment tokens are stored only as SHA-256 digests, marked spent when redeemed (single use) and
+  deleted when a dead one is pressed again (that press audited once).
 - A command waiting for a code is parked here, its text sealed (it may hold a child's name),
   under an opaque challenge id that is all a front end ever holds.
 """
@@ -269,9 +270,9 @@ async def token_is_live(session: AsyncSession, token: str, now: datetime) -> boo
 
 async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str | None:
     """Spend a token (so it works once); the practitioner id, or None if dead. A spent token's row
-    is kept, marked spent (its expiry set to its creation), so that a press of it again can be
-    told apart from a guess and recorded under its practitioner (``dead_token``); removed with the
-    practitioner's credential (``reset``)."""
+    is kept, marked spent (its expiry set to its creation), so that the next press of it can be
+    told apart from a guess and recorded under its practitioner (``retire_dead_token``, which
+    removes it); else removed with the practitioner's credential (``reset``)."""
     e = EnrolmentToken
     digest = token_digest(token)
     row = (
@@ -292,19 +293,30 @@ async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str 
     return practitioner_id if spent.first() is not None else None  # else another press spent it first
 
 
-async def dead_token(session: AsyncSession, token: str) -> tuple[str, str] | None:
+async def retire_dead_token(session: AsyncSession, token: str, now: datetime) -> tuple[str, str] | None:
     """For a token that no longer redeems: the practitioner it was issued to and why it is dead
-    ("link already used", "link expired"); None for a token never issued (or removed since)."""
+    ("link already used", "link expired"), removing its row so that this is answered once per token
+    (the caller audits it in the same transaction; a later press is an unknown token, as anyone
+    could press a dead link without end). None for a token never issued, removed since (by an
+    earlier press, even a concurrent one), or still live."""
     e = EnrolmentToken
+    digest = token_digest(token)
     row = (
-        await session.execute(
-            select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == token_digest(token))
-        )
+        await session.execute(select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == digest))
     ).first()
     if row is None:
         return None
     practitioner_id, created_at, expires_at = row
-    return practitioner_id, "link already used" if expires_at == created_at else "link expired"
+    spent = expires_at == created_at
+    expiry = aware(expires_at)
+    if not spent and expiry is not None and expiry > now:
+        return None
+    gone = await session.execute(
+        delete(e).where(e.token_hash == digest, e.expires_at == expires_at).returning(e.practitioner_id)
+    )
+    if gone.first() is None:
+        return None
+    return practitioner_id, "link already used" if spent else "link expired"
 
 
 # -- parked commands -------------------------------------------------------------------------------

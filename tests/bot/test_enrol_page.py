@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -317,3 +318,44 @@ async def test_a_link_pressed_again_is_audited_under_its_practitioner_without_th
     ]
     for token in (used.rsplit("/", 1)[1], expired.rsplit("/", 1)[1]):
         assert token not in log.written and all(token not in (r.detail or "") for r in rows)
+
+
+@pytest.mark.parametrize("dead", ["used", "expired"])
+async def test_a_dead_link_pressed_many_times_is_audited_once(
+    app: Signpost, server: str, clock: FakeClock, dead: str
+) -> None:
+    """Anyone holding a spent or expired link could add a row to the permanent audit per press:
+    only the first press after it died is audited (its hash is removed in the same transaction);
+    later presses are an unknown token, a log line each, and the audit is not a flood target."""
+    from tests.bot.log_stream import logged_at
+
+    link, _ = await enrol_link(app, server)
+    if dead == "used":
+        assert (await press(link))[0] == 200
+    else:
+        clock.advance(minutes=10, seconds=1)
+    with logged_at("info") as log:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(20):
+                async with http.post(link) as response:
+                    assert response.status == 410
+    assert [line["event"] for line in log.lines()] == ["enrol_page_refused"] * 20
+    async with app.ctx.db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == "enrol_page", AuditEvent.outcome == "refused")
+        rows = (await session.execute(query)).scalars().all()
+    why = "link already used" if dead == "used" else "link expired"
+    assert [(r.actor_id, r.detail) for r in rows] == [("P001", why)]
+    token = link.rsplit("/", 1)[1]
+    assert token not in log.written and all(token not in (r.detail or "") for r in rows)
+
+
+async def test_concurrent_presses_of_a_live_link_show_it_once_and_audit_no_more_than_one_refusal(
+    app: Signpost, server: str
+) -> None:
+    link, _ = await enrol_link(app, server)
+    got = await asyncio.gather(*(press(link) for _ in range(8)))
+    assert sorted(status for status, _, _ in got) == [200] + [410] * 7
+    async with app.ctx.db.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == "enrol_page").order_by(AuditEvent.seq)
+        rows = (await session.execute(query)).scalars().all()
+    assert [(r.outcome, r.detail) for r in rows] == [("done", SHOWN), ("refused", "link already used")]
