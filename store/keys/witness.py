@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -41,11 +42,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
-from store.keys import keychain
-from store.keys.crypto import DecryptionError, KeyRing, open_sealed
+from store.keys import keychain, keydict
+from store.keys.crypto import DecryptionError, KeyRing, child_aad, open_sealed
 from store.keys.keychain import Chain, ChainState
 from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
 from store.tables.lifecycle import Meta
+from store.tables.register import Child, ChildKey
 
 PREFIX = "chain_witness:"
 """Meta keys ``chain_witness:<chain>:<gen>``; value ``<step>:<first slot>:<tag>,<tag>,…``."""
@@ -64,6 +66,11 @@ MISSING = (
     "does not match this store: it lacks a birth-date, search-term or month key chain this store's keys "
     "were made from (the key file damaged, or edited by hand?), so nothing was changed: restore the key "
     "file kept with this store"
+)
+STRAY = (
+    "does not match this store: it holds a birth-date, search-term or month key chain of a key generation "
+    "it has no master key for, or search-term chains that disagree (the key file damaged, or edited by hand?), "
+    "so nothing was changed: restore the key file kept with this store"
 )
 PAST = (
     "cannot be checked against this store: its key chains are past the last point the store recorded "
@@ -162,9 +169,27 @@ async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True
         await _record(db, to_record)
 
 
+def _stray(ring: KeyRing, held: list[ChainState]) -> bool:
+    """Whether a chain entry is of a generation the key file has no master key for (or one past its
+    current generation), or its term chains are not one chain: rotation gives every generation the
+    same term chain, and which one tags birth-date ids is picked by cutoff alone, so a term chain of
+    no generation would otherwise decide which stored ids are called destroyed, unproven."""
+    masters = {int(k[1:]) for k in keydict.others(ring.keks) if k[:1] == "k" and k[1:].isdigit()}
+    current = keychain.generation(ring)
+    if any(s.gen not in masters or s.gen > current for s in held):
+        return True
+    terms = [s for s in held if s.chain is Chain.TERM]
+    if not terms:
+        return False
+    newest = max(s.cutoff for s in terms)
+    return len({keychain.advance(s, newest).state for s in terms}) > 1
+
+
 async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Witness]:
     have = await recorded(session)
     held = keychain.states(ring)
+    if _stray(ring, held):
+        raise ChainsNotOurs(STRAY)
     to_record: list[Witness] = []
     unrecorded: list[ChainState] = []
     for state in held:
@@ -210,31 +235,92 @@ async def _holds(session: AsyncSession, ring: KeyRing, chain: Chain, gen: int) -
 
 
 async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
-    """Whether the store holds a key under an id this chain makes (a birth-date or month chain's
-    must open with the key it derives there; a term chain's ids are tags of its states). Judged
-    from this chain's own state, not from the keys the ring derived (another entry's, perhaps).
+    """Whether this chain demonstrably is the store's, at the slots its cutoff says. A month chain:
+    a key under a month id it makes opens with the key it derives there. A birth-date or term chain:
+    with its partner (the same generation's day chain, the term chain; rotation carries the term
+    chain unchanged, so every generation's agree: ``_stray``), a child's key under the id made at a
+    slot opens with the day key made at that slot, *and* the child it opens was born that day. A
+    chain at another cutoff (the right state, renamed) still makes the store's ids, but at other
+    slots: the child born on another day than the slot, or no key opening, it is refused. Judged
+    from the chains' own states, not from the keys the ring derived (another entry's, perhaps).
     A chain none of whose first ``_TRIES`` keys opens is not the store's."""
-    chain = Chain.MONTH if state.chain is Chain.MONTH else Chain.DAY
-    last = keychain.horizon(chain, today)
-    if state.chain is Chain.TERM:
-        g = keychain.kek_id(ring, Chain.MONTH, state.gen, 0)[1]
-        made = {f"d{g}{keychain.day_tag(value)}": b"" for _, value in keychain.walk(state, last)}
-    else:
-        if not ring.day_tags:
-            keychain.install(ring, today)  # the tags birth-date ids are named by (in memory only)
-        made = {}
-        for slot, value in keychain.walk(state, last):
+    if state.chain is Chain.MONTH:
+        return await _month_proven(session, ring, state, today)
+    held = keychain.states(ring)
+    day = (
+        state
+        if state.chain is Chain.DAY
+        else next((s for s in held if s.chain is Chain.DAY and s.gen == state.gen), None)
+    )
+    term = (
+        state
+        if state.chain is Chain.TERM
+        else max((s for s in held if s.chain is Chain.TERM), key=lambda s: s.cutoff, default=None)
+    )
+    tagged = keychain.chained_ids(ring, state.gen)
+    if day is None or (tagged and term is None):
+        return False
+    start = max(day.cutoff, term.cutoff if tagged and term is not None else 0)
+    last = keychain.horizon(Chain.DAY, today)
+    made: dict[str, tuple[int, bytes]] = {}
+    g = keychain.kek_id(ring, Chain.MONTH, state.gen, 0)[1]
+    day_value = keychain.advance(day, start).state
+    term_value = keychain.advance(term, start).state if tagged and term is not None else b""
+    for slot in range(start, last + 1):
+        tag = keychain.day_tag(term_value) if tagged else keychain.cohort_tag(ring.index_key, slot)
+        made[f"d{g}{tag}"] = (slot, keychain.kek_at(day_value))
+        day_value = keychain.step(day_value)
+        if tagged:
+            term_value = keychain.step(term_value)
+    return await _born_on(session, made)
+
+
+async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]]) -> bool:
+    """Whether a child's key under one of ``made``'s ids opens with the key made with it, and that
+    child's sealed identity says it was born on that id's slot (its date of birth is compared here
+    and goes nowhere). A key that opens for a child born on another day: the chains at other slots."""
+    ids, tried = list(made), 0
+    for start in range(0, len(ids), _CHUNK):
+        query = (
+            select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped, Child.identity)
+            .join(Child, Child.ref == ChildKey.child_ref)
+            .where(ChildKey.kek_id.in_(ids[start : start + _CHUNK]), Child.identity.is_not(None))
+            .limit(_TRIES)
+        )
+        for ref, kid, wrapped, sealed in (await session.execute(query)).all():
+            slot, kek = made[str(kid)]
+            aad = child_aad(int(ref))
             try:
-                made[keychain.kek_id(ring, chain, state.gen, slot)] = keychain.kek_at(value)
-            except KeyError:
-                continue  # a tagged slot whose tag the ring does not hold
+                data_key = open_sealed(kek, wrapped, b"wrap:" + aad)
+            except DecryptionError:
+                tried += 1
+                if tried >= _TRIES:
+                    return False  # a wrong chain: no key under its ids opens
+                continue
+            try:
+                born = json.loads(open_sealed(data_key, sealed or b"", aad))["d"]
+            except (DecryptionError, ValueError, KeyError, TypeError):
+                tried += 1  # one damaged row is not the chain's fault
+                if tried >= _TRIES:
+                    return False
+                continue
+            return isinstance(born, str) and born == keychain.slot_day(slot).isoformat()
+    return False
+
+
+async def _month_proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
+    last = keychain.horizon(Chain.MONTH, today)
+    made = {
+        keychain.kek_id(ring, Chain.MONTH, state.gen, slot): keychain.kek_at(value)
+        for slot, value in keychain.walk(state, last)
+    }
     ids, tried = list(made), 0
     for spec in WRAPPED_KEY_TABLES:
         column = spec.table.c[spec.kek_id]
         for start in range(0, len(ids), _CHUNK):
             query = select(spec.table).where(column.in_(ids[start : start + _CHUNK])).limit(_TRIES)
             for row in (await session.execute(query)).mappings():
-                if state.chain is Chain.TERM or _opens(made[str(row[spec.kek_id])], spec, row):
+                if _opens(made[str(row[spec.kek_id])], spec, row):
                     return True
                 tried += 1
                 if tried >= _TRIES:
