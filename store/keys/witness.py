@@ -72,6 +72,12 @@ STRAY = (
     "it has no master key for, or search-term chains that disagree (the key file damaged, or edited by hand?), "
     "so nothing was changed: restore the key file kept with this store"
 )
+UNCHECKABLE = (
+    "cannot be checked against this store: it makes the id of none of the keys the store holds (every child "
+    "destroyed since this backup was taken, or the key file's search-term chain damaged?), so nothing was changed; "
+    "do not restore an older key file for this: if this is the key file kept with the store, "
+    "`signpost retention run --accept-key-file` records its chains as the store's and goes on (audited)"
+)
 PAST = (
     "cannot be checked against this store: its key chains are past the last point the store recorded "
     "of them (a backup far older than the key file?), so nothing was changed"
@@ -158,13 +164,15 @@ async def recorded(session: AsyncSession) -> dict[tuple[Chain, int], Witness]:
     return {(w.chain, w.gen): w for w in found if w is not None}
 
 
-async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True) -> None:
+async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True, accept: bool = False) -> None:
     """``ChainsNotOurs`` unless every chain of the key file is this store's; records the witnesses
-    that may be recorded (``record`` False: a read-only check, which records nothing)."""
+    that may be recorded (``record`` False: a read-only check, which records nothing). ``accept``:
+    the operator's word for a chain nothing stored can prove or disprove (``UNCHECKABLE``): it is
+    recorded as the store's (a chain a stored key disproves is refused all the same)."""
     if keychain.decommissioned(ring):
         return  # no chain left to judge (binding judges an emptied key file by what the store holds)
     async with db.read() as session:
-        to_record = await _judged(session, ring, today)
+        to_record = await _judged(session, ring, today, accept=accept)
     if record and to_record:
         await _record(db, to_record)
 
@@ -185,7 +193,7 @@ def _stray(ring: KeyRing, held: list[ChainState]) -> bool:
     return len({keychain.advance(s, newest).state for s in terms}) > 1
 
 
-async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Witness]:
+async def _judged(session: AsyncSession, ring: KeyRing, today: date, *, accept: bool = False) -> list[Witness]:
     have = await recorded(session)
     held = keychain.states(ring)
     if _stray(ring, held):
@@ -209,10 +217,18 @@ async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Wit
     for chain, gen in have:
         if (chain, gen) not in named and gen in generations and await _holds(session, ring, chain, gen):
             raise ChainsNotOurs(MISSING)  # about to be made again at random: refused before that
+    uncheckable = False
     for state in unrecorded:
-        if await _holds(session, ring, state.chain, state.gen) and not await _proven(session, ring, state, today):
-            raise ChainsNotOurs(NOT_OURS)
+        if await _holds(session, ring, state.chain, state.gen):
+            verdict = await _proven(session, ring, state, today)
+            if verdict is False:
+                raise ChainsNotOurs(NOT_OURS)
+            if verdict is None and not accept:
+                uncheckable = True  # nothing stored is under an id it makes: said after any disproof
+                continue
         to_record.append(witness_of(state))
+    if uncheckable:
+        raise ChainsNotOurs(UNCHECKABLE)
     return to_record
 
 
@@ -234,7 +250,7 @@ async def _holds(session: AsyncSession, ring: KeyRing, chain: Chain, gen: int) -
     return False
 
 
-async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
+async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool | None:
     """Whether this chain demonstrably is the store's, at the slots its cutoff says. A month chain:
     a key under a month id it makes opens with the key it derives there. A birth-date or term chain:
     with its partner (the same generation's day chain, the term chain; rotation carries the term
@@ -243,7 +259,8 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
     chain at another cutoff (the right state, renamed) still makes the store's ids, but at other
     slots: the child born on another day than the slot, or no key opening, it is refused. Judged
     from the chains' own states, not from the keys the ring derived (another entry's, perhaps).
-    A chain none of whose first ``_TRIES`` keys opens is not the store's."""
+    A chain none of whose first ``_TRIES`` keys opens is not the store's; None: no key is stored
+    under any id it makes (nothing proves or disproves it)."""
     if state.chain is Chain.MONTH:
         return await _month_proven(session, ring, state, today)
     held = keychain.states(ring)
@@ -272,10 +289,20 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
         day_value = keychain.step(day_value)
         if tagged:
             term_value = keychain.step(term_value)
-    return await _born_on(session, made)
+    verdict = await _born_on(session, made)
+    if verdict is None and state.chain is Chain.TERM and state.cutoff < day.cutoff:
+        # A term chain behind the day chain (punctured together, they never are): the store's keys
+        # under ids it makes only there, below where the day chain starts, would all be called
+        # destroyed. Such a chain, renamed to a lower cutoff, makes every stored child's id there.
+        below = [f"d{g}{keychain.day_tag(value)}" for _, value in keychain.walk(state, day.cutoff - 1)]
+        for first in range(0, len(below), _CHUNK):
+            query = select(ChildKey.kek_id).where(ChildKey.kek_id.in_(below[first : first + _CHUNK])).limit(1)
+            if (await session.execute(query)).first() is not None:
+                return False
+    return verdict
 
 
-async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]]) -> bool:
+async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]]) -> bool | None:
     """Whether a child's key under one of ``made``'s ids opens with the key made with it, and that
     child's sealed identity says it was born on that id's slot (its date of birth is compared here
     and goes nowhere). A key that opens for a child born on another day: the chains at other slots."""
@@ -305,10 +332,10 @@ async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]])
                     return False
                 continue
             return isinstance(born, str) and born == keychain.slot_day(slot).isoformat()
-    return False
+    return False if tried else None
 
 
-async def _month_proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
+async def _month_proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool | None:
     last = keychain.horizon(Chain.MONTH, today)
     made = {
         keychain.kek_id(ring, Chain.MONTH, state.gen, slot): keychain.kek_at(value)
@@ -325,7 +352,7 @@ async def _month_proven(session: AsyncSession, ring: KeyRing, state: ChainState,
                 tried += 1
                 if tried >= _TRIES:
                     return False  # a wrong chain: no key under its ids opens
-    return False
+    return False if tried else None
 
 
 def _opens(kek: bytes, spec: WrappedKeys, row: Mapping[Any, Any]) -> bool:
