@@ -217,8 +217,19 @@ async def _judged(session: AsyncSession, ring: KeyRing, today: date, *, accept: 
     for chain, gen in have:
         if (chain, gen) not in named and gen in generations and await _holds(session, ring, chain, gen):
             raise ChainsNotOurs(MISSING)  # about to be made again at random: refused before that
-    uncheckable = False
-    for state in unrecorded:
+    uncheckable = unproven_term = False
+    for state in sorted(unrecorded, key=lambda s: s.gen):
+        if state.chain is Chain.TERM and (
+            unproven_term
+            or (not keychain.chained_ids(ring, state.gen) and await _holds(session, ring, Chain.DAY, state.gen))
+        ):
+            # An untagged generation's ids do not depend on its term chain, so the keys it holds
+            # neither prove nor disprove it (nothing is called destroyed by it either): left
+            # unrecorded, not taken on trust (the genuine key file would be refused after), and so
+            # is the same chain a rotation carries into the next generation, until that
+            # generation's ids prove it.
+            unproven_term = True
+            continue
         if await _holds(session, ring, state.chain, state.gen):
             verdict = await _proven(session, ring, state, today)
             if verdict is False:

@@ -237,3 +237,25 @@ async def test_an_unwitnessed_chain_at_another_slot_proves_nothing(
     assert run.code != 0, run.out + run.err
     assert "does not match this store" in run.said, run.said
     assert await _held(db_url) == before
+
+
+async def test_an_untagged_stores_term_chain_is_not_recorded_unproven(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing
+) -> None:
+    """A store whose birth-date ids do not depend on the term chain (a key file from before tags),
+    written before witnesses: a term chain of other bytes is not recorded as the store's on the way
+    (nothing proves it), so the genuine key file put back is not then locked out."""
+    assert keys.path is not None
+    keys.cohort_ids_from = 0
+    keys.save()
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    await _forget_witnesses(db_url)
+    genuine = keys.path.read_text("utf-8")
+    _edit(keys.path, _random_state("term"))
+    await cli.run("retention", "run")
+    keys.path.write_text(genuine, "utf-8")
+    check = await cli.run("db", "check")
+    assert "does not match this store" not in check.out + check.err, check.out + check.err
+    run = await cli.run("retention", "run")
+    assert run.code == 0, run.said
