@@ -18,12 +18,17 @@ retention and rotation after they take the key file as it is on disk, before the
 Recorded only when nothing can be lost by it: for a chain under whose ids the store holds no wrapped
 key yet (a new store, a generation ``keys rotate`` has just made), or when the chain demonstrably
 opens the store's wrapped keys (a store written before witnesses, a rotation cut short between the
-key file's write and the witness's): a key under an id the chain makes opens with the chain's key,
-which a chain of other bytes, or the right bytes at another cutoff, does not make. A chain of a
-generation the store holds keys under that neither has a witness nor opens one is refused, so a
-generation without a witness is no way round the check. A tagged generation's term chain is proved
-by the ids themselves (``keychain.day_tag``); an untagged one's ids do not depend on it (nothing is
-called destroyed by it), so it is recorded as a new chain's is.
+key file's write and the witness's): a child's key under the birth-date id the day and term chains
+make at a slot opens with the day key made there, and that child was born on the slot's day (a
+chain renamed to another cutoff, or both shifted together, still makes the store's ids, at other
+slots: refused); a month key opens a key under its month's id. A chain of a generation the store
+holds keys under that neither has a witness nor proves itself is refused, so a generation without a
+witness is no way round the check; when nothing stored is under any id it makes, that is said
+(``UNCHECKABLE``) and the operator may accept it (`retention run --accept-key-file`). A chain entry
+of a generation the key file has no master key for, and term chains that are not one chain, are
+refused outright (``_stray``). An untagged generation's ids do not depend on its term chain, so
+nothing stored proves it: it is not recorded (nor its copy in the next generation until that
+generation's ids prove it), and nothing is called destroyed by it meanwhile.
 A walk that finds a witness less than half its span ahead of the cutoff records one further on.
 """
 
