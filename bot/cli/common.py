@@ -25,7 +25,7 @@ from store.audit.signing import Signer
 from store.db import Database, applied_heads, driver_failure, missing_store_file, schema_behind, schema_gaps
 from store.files import write_whole
 from store.keys import keychain
-from store.keys.binding import KeyFileRefused, open_key_file
+from store.keys.binding import KeyFileRefused, bind, open_key_file
 from store.keys.crypto import KeyRing, key_file_use
 from store.register import children
 
@@ -297,6 +297,22 @@ async def opened_database(settings: Settings | None = None) -> AsyncIterator[Dat
         yield db
     finally:
         await db.close()
+
+
+async def accept_key_file(settings: Settings | None = None) -> None:
+    """`retention run --accept-key-file`: record the key file's chains as the store's when nothing
+    stored can prove or disprove them (``witness.UNCHECKABLE``: a backup whose every child was
+    destroyed since). A key file of another store, or a chain a stored key disproves, is refused
+    as it always is."""
+    settings = settings or load_settings()
+    if not settings.key_file.exists():
+        raise CommandFailed(f"SIGNPOST_KEY_FILE {settings.key_file} is not there: nothing to accept")
+    async with opened_database(settings) as db:
+        try:
+            await bind(db, KeyRing.load(settings.key_file), datetime.now(UTC).date(), accept=True)
+        except KeyFileRefused as refused:
+            raise CommandFailed(f"SIGNPOST_KEY_FILE {settings.key_file} {refused}") from None
+    log.warning("key_file_accepted", reason="--accept-key-file")
 
 
 async def _keys_for(db: Database, settings: Settings) -> KeyRing:

@@ -41,6 +41,12 @@ def add_commands(sub: Any) -> None:
         metavar="DATE",
         help=f"with --dry-run: as if run on DATE ({DATE_FORMS}), from today up to {PREVIEW_YEARS} years ahead",
     )
+    run.add_argument(
+        "--accept-key-file",
+        action="store_true",
+        help="first record the key file's chains as the store's when nothing stored can check them "
+        "(a backup whose every child was destroyed since; never for one that 'does not match')",
+    )
     run.set_defaults(func=retention_command, after_switch_off=True)
 
     bak = sub.add_parser(
@@ -122,16 +128,22 @@ def add_commands(sub: Any) -> None:
 
 
 async def retention_command(args: argparse.Namespace) -> int:
-    from bot.cli.common import CommandFailed, operating
+    from bot.cli.common import CommandFailed, accept_key_file, operating
     from bot.cli.progress import progress
     from handlers.operator import lifecycle
 
+    if args.accept_key_file:
+        if args.dry_run:
+            raise CommandFailed("--accept-key-file only works without --dry-run (it records the key file's chains)")
+        await accept_key_file()
     async with operating(Action.RETENTION_RUN, args) as (app, audit):
         if args.as_of is not None and not args.dry_run:
             raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)", reason="--as-of")
         if args.dry_run:
             report = await lifecycle.retention_preview(app.ctx, audit, args.as_of)
         else:
+            if args.accept_key_file:
+                audit.detail = "the key file's chains accepted as the store's (--accept-key-file)"
             due = await lifecycle.retention_due(app.ctx)
             with (
                 progress("Retention: days", due.days, unit="day") as days,

@@ -86,10 +86,11 @@ async def open_key_file(db: Database, path: Path, today: date) -> KeyRing:
     return ring
 
 
-async def bind(db: Database, ring: KeyRing, today: date, *, record: bool = True) -> None:
+async def bind(db: Database, ring: KeyRing, today: date, *, record: bool = True, accept: bool = False) -> None:
     """Refuse a key file that is not this store's, or that lacks the generation the store is under,
     or whose key chains are not the store's (``store.keys.witness``); record the fingerprint and the
-    chains' witnesses when the store has none yet (``record`` False: a read-only check)."""
+    chains' witnesses when the store has none yet (``record`` False: a read-only check). ``accept``:
+    the operator's word for chains nothing stored can check (``witness.UNCHECKABLE``)."""
     async with db.read() as session:
         recorded = await _recorded(session)
         if keychain.emptied(ring):
@@ -113,7 +114,7 @@ async def bind(db: Database, ring: KeyRing, today: date, *, record: bool = True)
         _prove(ring, probes, today)
         await _record(db, ring)
     try:
-        await witness.check(db, ring, today, record=record)
+        await witness.check(db, ring, today, record=record, accept=accept)
     except witness.ChainsNotOurs as refused:
         raise KeyFileRefused(str(refused)) from None
 

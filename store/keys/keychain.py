@@ -357,6 +357,16 @@ def walk(start: ChainState, last: int) -> Iterator[tuple[int, bytes]]:
         value = _step(value)
 
 
+def step(state: bytes) -> bytes:
+    """A chain's state at the next slot (as ``walk`` steps it)."""
+    return _step(state)
+
+
+def cohort_tag(index_key: bytes, slot: int) -> str:
+    """An untagged generation's birth-date id tag of a slot (``kek_id``'s)."""
+    return _cohort_tag(index_key, slot)
+
+
 def kek_at(state: bytes) -> bytes:
     """The key-encryption key a chain's state at a slot derives (as ``install`` derives it)."""
     return _kek(state)

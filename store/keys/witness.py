@@ -18,12 +18,17 @@ retention and rotation after they take the key file as it is on disk, before the
 Recorded only when nothing can be lost by it: for a chain under whose ids the store holds no wrapped
 key yet (a new store, a generation ``keys rotate`` has just made), or when the chain demonstrably
 opens the store's wrapped keys (a store written before witnesses, a rotation cut short between the
-key file's write and the witness's): a key under an id the chain makes opens with the chain's key,
-which a chain of other bytes, or the right bytes at another cutoff, does not make. A chain of a
-generation the store holds keys under that neither has a witness nor opens one is refused, so a
-generation without a witness is no way round the check. A tagged generation's term chain is proved
-by the ids themselves (``keychain.day_tag``); an untagged one's ids do not depend on it (nothing is
-called destroyed by it), so it is recorded as a new chain's is.
+key file's write and the witness's): a child's key under the birth-date id the day and term chains
+make at a slot opens with the day key made there, and that child was born on the slot's day (a
+chain renamed to another cutoff, or both shifted together, still makes the store's ids, at other
+slots: refused); a month key opens a key under its month's id. A chain of a generation the store
+holds keys under that neither has a witness nor proves itself is refused, so a generation without a
+witness is no way round the check; when nothing stored is under any id it makes, that is said
+(``UNCHECKABLE``) and the operator may accept it (`retention run --accept-key-file`). A chain entry
+of a generation the key file has no master key for, and term chains that are not one chain, are
+refused outright (``_stray``). An untagged generation's ids do not depend on its term chain, so
+nothing stored proves it: it is not recorded (nor its copy in the next generation until that
+generation's ids prove it), and nothing is called destroyed by it meanwhile.
 A walk that finds a witness less than half its span ahead of the cutoff records one further on.
 """
 
@@ -32,6 +37,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -41,11 +47,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database, dialect_insert
-from store.keys import keychain
-from store.keys.crypto import DecryptionError, KeyRing, open_sealed
+from store.keys import keychain, keydict
+from store.keys.crypto import DecryptionError, KeyRing, child_aad, open_sealed
 from store.keys.keychain import Chain, ChainState
 from store.keys.rotation import WRAPPED_KEY_TABLES, WrappedKeys, kek_ids_of
 from store.tables.lifecycle import Meta
+from store.tables.register import Child, ChildKey
 
 PREFIX = "chain_witness:"
 """Meta keys ``chain_witness:<chain>:<gen>``; value ``<step>:<first slot>:<tag>,<tag>,…``."""
@@ -64,6 +71,17 @@ MISSING = (
     "does not match this store: it lacks a birth-date, search-term or month key chain this store's keys "
     "were made from (the key file damaged, or edited by hand?), so nothing was changed: restore the key "
     "file kept with this store"
+)
+STRAY = (
+    "does not match this store: it holds a birth-date, search-term or month key chain of a key generation "
+    "it has no master key for, or search-term chains that disagree (the key file damaged, or edited by hand?), "
+    "so nothing was changed: restore the key file kept with this store"
+)
+UNCHECKABLE = (
+    "cannot be checked against this store: it makes the id of none of the keys the store holds (every child "
+    "destroyed since this backup was taken, or the key file's search-term chain damaged?), so nothing was changed; "
+    "do not restore an older key file for this: if this is the key file kept with the store, "
+    "`signpost retention run --accept-key-file` records its chains as the store's and goes on (audited)"
 )
 PAST = (
     "cannot be checked against this store: its key chains are past the last point the store recorded "
@@ -151,20 +169,40 @@ async def recorded(session: AsyncSession) -> dict[tuple[Chain, int], Witness]:
     return {(w.chain, w.gen): w for w in found if w is not None}
 
 
-async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True) -> None:
+async def check(db: Database, ring: KeyRing, today: date, *, record: bool = True, accept: bool = False) -> None:
     """``ChainsNotOurs`` unless every chain of the key file is this store's; records the witnesses
-    that may be recorded (``record`` False: a read-only check, which records nothing)."""
+    that may be recorded (``record`` False: a read-only check, which records nothing). ``accept``:
+    the operator's word for a chain nothing stored can prove or disprove (``UNCHECKABLE``): it is
+    recorded as the store's (a chain a stored key disproves is refused all the same)."""
     if keychain.decommissioned(ring):
         return  # no chain left to judge (binding judges an emptied key file by what the store holds)
     async with db.read() as session:
-        to_record = await _judged(session, ring, today)
+        to_record = await _judged(session, ring, today, accept=accept)
     if record and to_record:
         await _record(db, to_record)
 
 
-async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Witness]:
+def _stray(ring: KeyRing, held: list[ChainState]) -> bool:
+    """Whether a chain entry is of a generation the key file has no master key for (or one past its
+    current generation), or its term chains are not one chain: rotation gives every generation the
+    same term chain, and which one tags birth-date ids is picked by cutoff alone, so a term chain of
+    no generation would otherwise decide which stored ids are called destroyed, unproven."""
+    masters = {int(k[1:]) for k in keydict.others(ring.keks) if k[:1] == "k" and k[1:].isdigit()}
+    current = keychain.generation(ring)
+    if any(s.gen not in masters or s.gen > current for s in held):
+        return True
+    terms = [s for s in held if s.chain is Chain.TERM]
+    if not terms:
+        return False
+    newest = max(s.cutoff for s in terms)
+    return len({keychain.advance(s, newest).state for s in terms}) > 1
+
+
+async def _judged(session: AsyncSession, ring: KeyRing, today: date, *, accept: bool = False) -> list[Witness]:
     have = await recorded(session)
     held = keychain.states(ring)
+    if _stray(ring, held):
+        raise ChainsNotOurs(STRAY)
     to_record: list[Witness] = []
     unrecorded: list[ChainState] = []
     for state in held:
@@ -184,10 +222,29 @@ async def _judged(session: AsyncSession, ring: KeyRing, today: date) -> list[Wit
     for chain, gen in have:
         if (chain, gen) not in named and gen in generations and await _holds(session, ring, chain, gen):
             raise ChainsNotOurs(MISSING)  # about to be made again at random: refused before that
-    for state in unrecorded:
-        if await _holds(session, ring, state.chain, state.gen) and not await _proven(session, ring, state, today):
-            raise ChainsNotOurs(NOT_OURS)
+    uncheckable = unproven_term = False
+    for state in sorted(unrecorded, key=lambda s: s.gen):
+        if state.chain is Chain.TERM and (
+            unproven_term
+            or (not keychain.chained_ids(ring, state.gen) and await _holds(session, ring, Chain.DAY, state.gen))
+        ):
+            # An untagged generation's ids do not depend on its term chain, so the keys it holds
+            # neither prove nor disprove it (nothing is called destroyed by it either): left
+            # unrecorded, not taken on trust (the genuine key file would be refused after), and so
+            # is the same chain a rotation carries into the next generation, until that
+            # generation's ids prove it.
+            unproven_term = True
+            continue
+        if await _holds(session, ring, state.chain, state.gen):
+            verdict = await _proven(session, ring, state, today)
+            if verdict is False:
+                raise ChainsNotOurs(NOT_OURS)
+            if verdict is None and not accept:
+                uncheckable = True  # nothing stored is under an id it makes: said after any disproof
+                continue
         to_record.append(witness_of(state))
+    if uncheckable:
+        raise ChainsNotOurs(UNCHECKABLE)
     return to_record
 
 
@@ -209,37 +266,109 @@ async def _holds(session: AsyncSession, ring: KeyRing, chain: Chain, gen: int) -
     return False
 
 
-async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool:
-    """Whether the store holds a key under an id this chain makes (a birth-date or month chain's
-    must open with the key it derives there; a term chain's ids are tags of its states). Judged
-    from this chain's own state, not from the keys the ring derived (another entry's, perhaps).
-    A chain none of whose first ``_TRIES`` keys opens is not the store's."""
-    chain = Chain.MONTH if state.chain is Chain.MONTH else Chain.DAY
-    last = keychain.horizon(chain, today)
-    if state.chain is Chain.TERM:
-        g = keychain.kek_id(ring, Chain.MONTH, state.gen, 0)[1]
-        made = {f"d{g}{keychain.day_tag(value)}": b"" for _, value in keychain.walk(state, last)}
-    else:
-        if not ring.day_tags:
-            keychain.install(ring, today)  # the tags birth-date ids are named by (in memory only)
-        made = {}
-        for slot, value in keychain.walk(state, last):
+async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool | None:
+    """Whether this chain demonstrably is the store's, at the slots its cutoff says. A month chain:
+    a key under a month id it makes opens with the key it derives there. A birth-date or term chain:
+    with its partner (the same generation's day chain, the term chain; rotation carries the term
+    chain unchanged, so every generation's agree: ``_stray``), a child's key under the id made at a
+    slot opens with the day key made at that slot, *and* the child it opens was born that day. A
+    chain at another cutoff (the right state, renamed) still makes the store's ids, but at other
+    slots: the child born on another day than the slot, or no key opening, it is refused. Judged
+    from the chains' own states, not from the keys the ring derived (another entry's, perhaps).
+    A chain none of whose first ``_TRIES`` keys opens is not the store's; None: no key is stored
+    under any id it makes (nothing proves or disproves it)."""
+    if state.chain is Chain.MONTH:
+        return await _month_proven(session, ring, state, today)
+    held = keychain.states(ring)
+    day = (
+        state
+        if state.chain is Chain.DAY
+        else next((s for s in held if s.chain is Chain.DAY and s.gen == state.gen), None)
+    )
+    term = (
+        state
+        if state.chain is Chain.TERM
+        else max((s for s in held if s.chain is Chain.TERM), key=lambda s: s.cutoff, default=None)
+    )
+    tagged = keychain.chained_ids(ring, state.gen)
+    if day is None or (tagged and term is None):
+        return False
+    start = max(day.cutoff, term.cutoff if tagged and term is not None else 0)
+    last = keychain.horizon(Chain.DAY, today)
+    made: dict[str, tuple[int, bytes]] = {}
+    g = keychain.kek_id(ring, Chain.MONTH, state.gen, 0)[1]
+    day_value = keychain.advance(day, start).state
+    term_value = keychain.advance(term, start).state if tagged and term is not None else b""
+    for slot in range(start, last + 1):
+        tag = keychain.day_tag(term_value) if tagged else keychain.cohort_tag(ring.index_key, slot)
+        made[f"d{g}{tag}"] = (slot, keychain.kek_at(day_value))
+        day_value = keychain.step(day_value)
+        if tagged:
+            term_value = keychain.step(term_value)
+    verdict = await _born_on(session, made)
+    if verdict is None and state.chain is Chain.TERM and state.cutoff < day.cutoff:
+        # A term chain behind the day chain (punctured together, they never are): the store's keys
+        # under ids it makes only there, below where the day chain starts, would all be called
+        # destroyed. Such a chain, renamed to a lower cutoff, makes every stored child's id there.
+        below = [f"d{g}{keychain.day_tag(value)}" for _, value in keychain.walk(state, day.cutoff - 1)]
+        for first in range(0, len(below), _CHUNK):
+            query = select(ChildKey.kek_id).where(ChildKey.kek_id.in_(below[first : first + _CHUNK])).limit(1)
+            if (await session.execute(query)).first() is not None:
+                return False
+    return verdict
+
+
+async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]]) -> bool | None:
+    """Whether a child's key under one of ``made``'s ids opens with the key made with it, and that
+    child's sealed identity says it was born on that id's slot (its date of birth is compared here
+    and goes nowhere). A key that opens for a child born on another day: the chains at other slots."""
+    ids, tried = list(made), 0
+    for start in range(0, len(ids), _CHUNK):
+        query = (
+            select(ChildKey.child_ref, ChildKey.kek_id, ChildKey.wrapped, Child.identity)
+            .join(Child, Child.ref == ChildKey.child_ref)
+            .where(ChildKey.kek_id.in_(ids[start : start + _CHUNK]), Child.identity.is_not(None))
+            .limit(_TRIES)
+        )
+        for ref, kid, wrapped, sealed in (await session.execute(query)).all():
+            slot, kek = made[str(kid)]
+            aad = child_aad(int(ref))
             try:
-                made[keychain.kek_id(ring, chain, state.gen, slot)] = keychain.kek_at(value)
-            except KeyError:
-                continue  # a tagged slot whose tag the ring does not hold
+                data_key = open_sealed(kek, wrapped, b"wrap:" + aad)
+            except DecryptionError:
+                tried += 1
+                if tried >= _TRIES:
+                    return False  # a wrong chain: no key under its ids opens
+                continue
+            try:
+                born = json.loads(open_sealed(data_key, sealed or b"", aad))["d"]
+            except (DecryptionError, ValueError, KeyError, TypeError):
+                tried += 1  # one damaged row is not the chain's fault
+                if tried >= _TRIES:
+                    return False
+                continue
+            return isinstance(born, str) and born == keychain.slot_day(slot).isoformat()
+    return False if tried else None
+
+
+async def _month_proven(session: AsyncSession, ring: KeyRing, state: ChainState, today: date) -> bool | None:
+    last = keychain.horizon(Chain.MONTH, today)
+    made = {
+        keychain.kek_id(ring, Chain.MONTH, state.gen, slot): keychain.kek_at(value)
+        for slot, value in keychain.walk(state, last)
+    }
     ids, tried = list(made), 0
     for spec in WRAPPED_KEY_TABLES:
         column = spec.table.c[spec.kek_id]
         for start in range(0, len(ids), _CHUNK):
             query = select(spec.table).where(column.in_(ids[start : start + _CHUNK])).limit(_TRIES)
             for row in (await session.execute(query)).mappings():
-                if state.chain is Chain.TERM or _opens(made[str(row[spec.kek_id])], spec, row):
+                if _opens(made[str(row[spec.kek_id])], spec, row):
                     return True
                 tried += 1
                 if tried >= _TRIES:
                     return False  # a wrong chain: no key under its ids opens
-    return False
+    return False if tried else None
 
 
 def _opens(kek: bytes, spec: WrappedKeys, row: Mapping[Any, Any]) -> bool:

@@ -119,15 +119,20 @@ async def test_a_key_file_with_a_chain_not_the_stores_destroys_nothing(
     assert before[0] > 0 and before[1] > 0
     assert keys.path is not None
     secrets_shown = _edit(keys.path, EDITS[edit])
+    # A store with no witness whose ids the key file's term chain makes none of: nothing stored can
+    # prove or disprove it (as for a backup whose every child was destroyed since), and it says so.
+    said = (
+        "cannot be checked against this store" if edit == "term state" and not recorded else "does not match this store"
+    )
     run = await cli.run("retention", "run")
     assert run.code != 0, run.out + run.err
-    refused = [line for line in run.said.splitlines() if "does not match this store" in line]
+    refused = [line for line in run.said.splitlines() if said in line]
     assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
     assert not any(form in run.out + run.err for form in secrets_shown)
     assert await _held(db_url) == before
     check = await cli.run("db", "check")
     assert check.code != 0
-    assert "does not match this store" in check.out + check.err, check.out + check.err
+    assert said in check.out + check.err, check.out + check.err
     assert not any(form in check.out + check.err for form in secrets_shown)
 
 
@@ -144,3 +149,113 @@ async def test_the_right_key_file_runs_retention_and_checks_clean(
     assert check.code == 0, check.out + check.err
     again = await cli.run("retention", "run")
     assert again.code == 0, again.err
+
+
+def _stray_first(entry: Callable[[Entries], str]) -> Callable[[Entries], None]:
+    """A chain entry of a generation the key file holds no key for, put first in the KEK map."""
+
+    def edit(keks: Entries) -> None:
+        stray = entry(keks)
+        rest = dict(keks)
+        keks.clear()
+        keks[stray] = base64.b64encode(secrets.token_bytes(32)).decode()
+        keks.update(rest)
+
+    return edit
+
+
+def _term_cutoff(keks: Entries) -> str:
+    return next(k for k in keks if k.startswith("~term:")).split(":")[2]
+
+
+STRAYS = {
+    "term of no generation": _stray_first(lambda keks: f"~term:7:{_term_cutoff(keks)}"),
+    "day of no generation": _stray_first(lambda keks: "~day:7:100"),
+}
+
+
+@pytest.mark.parametrize("edit", list(STRAYS))
+async def test_a_chain_of_a_generation_the_key_file_does_not_hold_destroys_nothing(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing, edit: str
+) -> None:
+    """An added chain entry of a generation with no master key in the key file (first in the map,
+    and as far along as the genuine term chain) is refused in one line; nothing is destroyed."""
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    before = await _held(db_url)
+    assert keys.path is not None
+    secrets_shown = _edit(keys.path, STRAYS[edit])
+    run = await cli.run("retention", "run")
+    assert run.code != 0, run.out + run.err
+    refused = [line for line in run.said.splitlines() if "does not match this store" in line]
+    assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
+    assert "unexpected error" not in run.said
+    assert not any(form in run.out + run.err for form in secrets_shown)
+    assert await _held(db_url) == before
+    check = await cli.run("db", "check")
+    assert check.code != 0 and "does not match this store" in check.out + check.err, check.out + check.err
+
+
+async def _forget_witness(url: str, chain: str) -> None:
+    db = await Database.open(url)
+    try:
+        async with db.write() as session:
+            await session.execute(delete(Meta).where(Meta.key.like(f"{witness.PREFIX}{chain}:%")))
+    finally:
+        await db.close()
+
+
+def _both_shifted(keks: Entries) -> None:
+    _renamed("term", cutoff=-5000)(keks)
+    _renamed("day", cutoff=-5000)(keks)
+
+
+SHIFTS: dict[str, tuple[tuple[str, ...], Callable[[Entries], None]]] = {
+    "term chain at a lower cutoff": (("term",), _renamed("term", cutoff=-8000)),
+    "day and term chains shifted together": (("term", "day"), _both_shifted),
+}
+
+
+@pytest.mark.parametrize("edit", list(SHIFTS))
+async def test_an_unwitnessed_chain_at_another_slot_proves_nothing(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing, edit: str
+) -> None:
+    """A chain whose witness is gone, renamed to another cutoff with the same state, still makes the
+    store's ids, but at other slots: it is refused (the proof checks that a child opened under the
+    id made at a slot was born that day), and nothing is destroyed."""
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    forgotten, change = SHIFTS[edit]
+    for chain in forgotten:
+        await _forget_witness(db_url, chain)
+    before = await _held(db_url)
+    assert keys.path is not None
+    _edit(keys.path, change)
+    check = await cli.run("db", "check")
+    assert check.code != 0 and "does not match this store" in check.out + check.err, check.out + check.err
+    run = await cli.run("retention", "run")
+    assert run.code != 0, run.out + run.err
+    assert "does not match this store" in run.said, run.said
+    assert await _held(db_url) == before
+
+
+async def test_an_untagged_stores_term_chain_is_not_recorded_unproven(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing
+) -> None:
+    """A store whose birth-date ids do not depend on the term chain (a key file from before tags),
+    written before witnesses: a term chain of other bytes is not recorded as the store's on the way
+    (nothing proves it), so the genuine key file put back is not then locked out."""
+    assert keys.path is not None
+    keys.cohort_ids_from = 0
+    keys.save()
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    await _forget_witnesses(db_url)
+    genuine = keys.path.read_text("utf-8")
+    _edit(keys.path, _random_state("term"))
+    await cli.run("retention", "run")
+    keys.path.write_text(genuine, "utf-8")
+    check = await cli.run("db", "check")
+    assert "does not match this store" not in check.out + check.err, check.out + check.err
+    run = await cli.run("retention", "run")
+    assert run.code == 0, run.said
