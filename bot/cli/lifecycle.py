@@ -135,6 +135,8 @@ async def retention_command(args: argparse.Namespace) -> int:
     if args.accept_key_file:
         if args.dry_run:
             raise CommandFailed("--accept-key-file only works without --dry-run (it records the key file's chains)")
+        if args.as_of is not None:  # refused before the chains are recorded by a run that would not run
+            raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)")
         await accept_key_file()
     async with operating(Action.RETENTION_RUN, args) as (app, audit):
         if args.as_of is not None and not args.dry_run:

@@ -61,6 +61,7 @@ SPAN = {Chain.DAY: 36_525, Chain.TERM: 36_525, Chain.MONTH: 1_200}  # a hundred 
 _LABEL = b"signpost-chain-witness:"
 _CHUNK = 500
 _TRIES = 8  # keys under a chain's ids tried before it is called another's
+_PROBES = 4  # children whose keys a chain making none of the store's ids is tried against (``_proven``)
 
 NOT_OURS = (
     "does not match this store: a birth-date, search-term or month key chain in it is not the one this "
@@ -306,6 +307,11 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
         if tagged:
             term_value = keychain.step(term_value)
     verdict = await _born_on(session, made)
+    if verdict is None and tagged and await _day_keys_open_a_child(session, g, made):
+        # The ids it makes name no stored key, yet the day chain's keys from its cutoff open a
+        # child's: that child's id is not made, so the term chain is not the store's (every child
+        # of a backup destroyed since is under a day key punctured away, which opens nothing).
+        return False
     if verdict is None and state.chain is Chain.TERM and state.cutoff < day.cutoff:
         # A term chain behind the day chain (punctured together, they never are): the store's keys
         # under ids it makes only there, below where the day chain starts, would all be called
@@ -316,6 +322,23 @@ async def _proven(session: AsyncSession, ring: KeyRing, state: ChainState, today
             if (await session.execute(query)).first() is not None:
                 return False
     return verdict
+
+
+async def _day_keys_open_a_child(session: AsyncSession, g: str, made: Mapping[str, tuple[int, bytes]]) -> bool:
+    """Whether a child's key under a birth-date id of generation ``g`` opens with one of the day keys
+    in ``made`` (whatever id they were made under): up to ``_PROBES`` children, each tried against
+    every day key from the chain's cutoff to its horizon (~9,000 AES-GCM opens a child)."""
+    query = select(ChildKey.child_ref, ChildKey.wrapped).where(ChildKey.kek_id.like(f"d{g}%")).limit(_PROBES)
+    day_keys = {kek for _, kek in made.values()}
+    for ref, wrapped in (await session.execute(query)).all():
+        aad = b"wrap:" + child_aad(int(ref))
+        for kek in day_keys:
+            try:
+                open_sealed(kek, wrapped, aad)
+            except DecryptionError:
+                continue
+            return True
+    return False
 
 
 async def _born_on(session: AsyncSession, made: Mapping[str, tuple[int, bytes]]) -> bool | None:

@@ -119,11 +119,9 @@ async def test_a_key_file_with_a_chain_not_the_stores_destroys_nothing(
     assert before[0] > 0 and before[1] > 0
     assert keys.path is not None
     secrets_shown = _edit(keys.path, EDITS[edit])
-    # A store with no witness whose ids the key file's term chain makes none of: nothing stored can
-    # prove or disprove it (as for a backup whose every child was destroyed since), and it says so.
-    said = (
-        "cannot be checked against this store" if edit == "term state" and not recorded else "does not match this store"
-    )
+    # A store with no witness whose ids the key file's term chain makes none of: the key file's day
+    # chain still opens a live child's key, so the term chain is disproved, not left uncheckable.
+    said = "does not match this store"
     run = await cli.run("retention", "run")
     assert run.code != 0, run.out + run.err
     refused = [line for line in run.said.splitlines() if said in line]
@@ -259,3 +257,46 @@ async def test_an_untagged_stores_term_chain_is_not_recorded_unproven(
     assert "does not match this store" not in check.out + check.err, check.out + check.err
     run = await cli.run("retention", "run")
     assert run.code == 0, run.said
+
+
+async def test_accepting_a_damaged_term_chain_on_a_store_of_live_children_is_refused(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing
+) -> None:
+    """A store written before witnesses, its search-term chain replaced: the chain makes none of
+    the store's ids, as for a backup whose every child was destroyed since, but the key file's own
+    day chain still opens a live child's key, so `--accept-key-file` is refused and destroys nothing."""
+    await load_standard(signpost)
+    await bind(signpost.ctx.db, keys, signpost.ctx.clock.now().date())
+    await _forget_witnesses(db_url)
+    before = await _held(db_url)
+    assert before[0] > 0 and before[1] > 0
+    assert keys.path is not None
+    secrets_shown = _edit(keys.path, EDITS["term state"])
+    run = await cli.run("retention", "run", "--accept-key-file")
+    assert run.code != 0, run.out + run.err
+    refused = [line for line in run.said.splitlines() if "does not match this store" in line]
+    assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
+    assert not any(form in run.out + run.err for form in secrets_shown)
+    assert await _held(db_url) == before
+    check = await cli.run("db", "check")
+    assert check.code != 0 and "does not match this store" in check.out + check.err, check.out + check.err
+
+
+async def test_accept_key_file_with_as_of_is_refused_before_anything_is_recorded(
+    signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing
+) -> None:
+    """`--as-of` belongs to a dry run: a real run with it is refused before the key file's chains
+    are accepted, so nothing is recorded as the store's by a run that never ran."""
+    await load_standard(signpost)
+    await _forget_witnesses(db_url)
+    run = await cli.run("retention", "run", "--accept-key-file", "--as-of", "2027-01-01")
+    assert run.code != 0 and "--as-of" in run.said, run.said
+    db = await Database.open(db_url)
+    try:
+        async with db.read() as session:
+            kept = (
+                await session.execute(select(func.count()).select_from(Meta).where(Meta.key.like(f"{witness.PREFIX}%")))
+            ).scalar_one()
+    finally:
+        await db.close()
+    assert kept == 0
