@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -164,6 +165,10 @@ class InWords(argparse.Action):
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Help laid out as written (examples keep their lines); an ``InWords`` value shows as one."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # argparse's own, but a date form (YYYY-MM-DD) or an option's name is never cut at a hyphen.
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
         if isinstance(action, InWords):
