@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Row,
     bindparam,
     case,
     delete,
@@ -268,6 +269,13 @@ async def token_is_live(session: AsyncSession, token: str, now: datetime) -> boo
     return expiry is not None and expiry > now
 
 
+async def _token_row(session: AsyncSession, digest: str) -> Row[str, datetime, datetime] | None:
+    """The enrolment token's (practitioner id, created at, expires at) by its hash, or None."""
+    e = EnrolmentToken
+    query = select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == digest)
+    return (await session.execute(query)).first()
+
+
 async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str | None:
     """Spend a token (so it works once); the practitioner id, or None if dead. A spent token's row
     is kept, marked spent (its expiry set to its creation), so that the next press of it can be
@@ -275,9 +283,7 @@ async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str 
     removes it); else removed with the practitioner's credential (``reset``)."""
     e = EnrolmentToken
     digest = token_digest(token)
-    row = (
-        await session.execute(select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == digest))
-    ).first()
+    row = await _token_row(session, digest)
     if row is None:
         return None
     practitioner_id, created_at, expires_at = row
@@ -301,9 +307,7 @@ async def retire_dead_token(session: AsyncSession, token: str, now: datetime) ->
     earlier press, even a concurrent one), or still live."""
     e = EnrolmentToken
     digest = token_digest(token)
-    row = (
-        await session.execute(select(e.practitioner_id, e.created_at, e.expires_at).where(e.token_hash == digest))
-    ).first()
+    row = await _token_row(session, digest)
     if row is None:
         return None
     practitioner_id, created_at, expires_at = row
