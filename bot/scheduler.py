@@ -203,7 +203,7 @@ def standard_tasks(box: Outbox, checkpoint_dir: Path | None = None) -> list[Task
         Task("expire_requests", timedelta(minutes=1), access_jobs.expire_requests, after_switch_off=False),
         Task("hand_on_relays", RELAY_CHECK_EVERY, access_jobs.hand_on_relays, after_switch_off=False),
         Task("deliver_notices", timedelta(seconds=5), deliver_notices(box), apart=True, after_switch_off=True),
-        Task("retention", timedelta(hours=1), lifecycle.retention_tick, after_switch_off=True),
+        Task("retention", timedelta(hours=1), lifecycle.scheduled_retention, after_switch_off=True),
         Task("decommission", timedelta(minutes=10), lifecycle.decommission_tick, after_switch_off=True),
         Task("misuse_sweep", timedelta(minutes=1), misuse.sweep, after_switch_off=False),
         Task("audit_checkpoint", timedelta(minutes=1), audit_checkpoint, after_switch_off=True),

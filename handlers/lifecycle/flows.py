@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import uk_time
@@ -24,13 +25,21 @@ from handlers.help import destruction_said
 from handlers.operator.common import record_cut_short
 from handlers.vocabulary import Action, Notice, Origin, Outcome, Reply, Role, plural
 from store.audit.log import append, origin_event
+from store.db import store_busy, store_damage, store_read_only
 from store.delivery.notices import post
+from store.keys import witness
+from store.keys.crypto import KeyFileError
 from store.lifecycle import decommission
 from store.lifecycle import retention as lifecycle
+from store.lifecycle import stall as stalls
 from store.lifecycle.decommission import ScheduleError
 from store.lifecycle.retention import RetentionReport
+from store.lifecycle.stall import Stall
 from store.people.practitioners import holders
+from store.register import children
 from store.tables.lifecycle import Decommission
+
+log = structlog.get_logger("signpost.lifecycle")
 
 SWITCHED_OFF = "Signpost has been switched off, so it can no longer answer this. Its personal data "
 DECOMMISSION_USAGE = (
@@ -268,6 +277,109 @@ async def retention_tick(
             ]
             await ctx.notices.enqueue(session, pending, now)
     return report
+
+
+async def scheduled_retention(ctx: Context, now: datetime) -> RetentionReport:
+    """The scheduler's hourly retention run (bot/scheduler.py ``standard_tasks``): ``retention_tick``,
+    and when it fails, the admins told and the failure audited, once a day while it lasts (nobody
+    reads the scheduler's log, and a child past 24 undestroyed breaks a promise); once it runs again
+    after that, the admins told so, once. The failure is raised on, for the scheduler to log and count."""
+    try:
+        report = await retention_tick(ctx, now)
+    except Exception as exc:
+        try:
+            await _retention_stalled(ctx, now, exc)
+        except Exception as untold:  # the store itself failing, most likely: its log is all there is
+            log.error("retention_stall_untold", error=type(untold).__name__)
+        raise
+    await _retention_resumed(ctx, now)
+    return report
+
+
+def retention_stopped_by(exc: BaseException) -> str:
+    """What stopped a retention run, in words quoting no data: a refusal written for the operator
+    (the key file's chains not the store's, the search index of another version, the store damaged
+    or read-only), else the error's type alone (its text may quote anything, a child's details included)."""
+    return _stopped(exc)[0]
+
+
+def _stopped(exc: BaseException) -> tuple[str, str]:
+    """``retention_stopped_by``, and the same in a few words for the audit event's detail."""
+    if isinstance(exc, witness.ChainsNotOurs):
+        return f"the key file {exc}", "key chains not this store's"  # fixed words (store/keys/witness.py)
+    if isinstance(exc, children.IndexNotCurrent):
+        return f"{exc} (Signpost is being updated)", "index not current"  # versions only
+    if isinstance(exc, KeyFileError):  # its text names the key file's path: not for a chat message
+        return "the key file (SIGNPOST_KEY_FILE) cannot be read", "key file unreadable"
+    damaged = store_damage(exc)
+    if damaged is not None:
+        return damaged, "store damaged"
+    read_only = store_read_only(exc)
+    if read_only is not None:
+        return read_only, "store read-only"
+    if store_busy(exc) is not None:
+        return "the store was busy: another signpost command held it for longer than Signpost waits", "store busy"
+    return f"an unexpected error ({type(exc).__name__})", f"unexpected error ({type(exc).__name__})"
+
+
+def retention_stalled_text(stall: Stall, now: datetime, said: str) -> str:
+    return (
+        f"Scheduled retention has failed since {uk_time(stall.since)} (last tried {uk_time(now)}): {said}. "
+        "Any record due to be archived at 18 or destroyed at 24 since then is overdue until it runs. "
+        "At the terminal, `signpost retention run` says why in full (of an unexpected error, its log says "
+        'where), and runs it once that is put right (README: "Retention and decommissioning"). You are '
+        "told again each day while it fails, and once when it runs again."
+    )
+
+
+def retention_resumed_text(stall: Stall, now: datetime) -> str:
+    return (
+        f"Scheduled retention is running again ({uk_time(now)}), after failing since {uk_time(stall.since)}. "
+        "It works through the days it missed, at most 31 a run, and tells you of each run that archives "
+        "or destroys records."
+    )
+
+
+async def _retention_stalled(ctx: Context, now: datetime, exc: BaseException) -> None:
+    """A scheduled run failed: audited failed and the admins told what stopped it and what to do,
+    the first time each day (the run is tried every hour: the audit does not grow by 24 a day)."""
+    today = now.date()
+    async with ctx.db.write() as session:
+        found = await stalls.current(session)
+        if found is not None and found.told >= today:
+            return
+        stall = Stall(found.since if found is not None else now, today)
+        await stalls.record(session, stall)
+        said, reason = _stopped(exc)
+        detail = f"scheduled run failed: {reason}"
+        await append(
+            session, [origin_event(Origin.SCHEDULER, Action.RETENTION, now, outcome=Outcome.FAILED, detail=detail)]
+        )
+        text = retention_stalled_text(stall, now, said)
+        admins = await holders(session, Role.ADMIN)
+        told = [
+            Notice(pid, "retention", text, dedupe_key=f"retention_stalled:{today:%Y-%m-%d}:{pid}") for pid in admins
+        ]
+        await ctx.notices.enqueue(session, told, now)
+
+
+async def _retention_resumed(ctx: Context, now: datetime) -> None:
+    """A scheduled run succeeded: if runs were failing, audited and the admins told, once (one
+    read of one row by its key an hour otherwise)."""
+    async with ctx.db.read() as session:
+        if await stalls.current(session) is None:
+            return
+    async with ctx.db.write() as session:
+        stall = await stalls.current(session)
+        if stall is None or not await stalls.clear(session):
+            return  # another run has just said so
+        detail = f"scheduled run running again after failing since {stall.since:%Y-%m-%d %H:%M} UTC"
+        await append(session, [origin_event(Origin.SCHEDULER, Action.RETENTION, now, detail=detail)])
+        text = retention_resumed_text(stall, now)
+        key = f"{stall.since:%Y%m%dT%H%M%S}"
+        admins = await holders(session, Role.ADMIN)
+        told = [Notice(pid, "retention", text, dedupe_key=f"retention_resumed:{key}:{pid}") for pid in admins]
+        await ctx.notices.enqueue(session, told, now)
 
 
 async def finish_retention_puncture(

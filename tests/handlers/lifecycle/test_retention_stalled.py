@@ -1,0 +1,133 @@
+"""When the scheduler's retention run cannot run, the admins are told (once a day while it lasts,
+and once when it runs again) and the failure is audited (once a day): children would otherwise go
+past 24 undestroyed with nothing but a log line to say so."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from bot.app import Signpost
+from bot.notify import Outbox
+from bot.scheduler import Scheduler, standard_tasks
+from handlers.clock import FakeClock
+from handlers.lifecycle import flows
+from handlers.vocabulary import Action, Origin, Outcome
+from store.keys import witness
+from store.keys.binding import bind
+from store.keys.crypto import KeyRing
+from store.tables.audit import AuditEvent
+from store.tables.delivery import Notice as NoticeRow
+from tests.store.lifecycle.lifecycle_data import MARKER, load
+
+ADMINS = ["AD01", "AD02"]
+# What the children of lifecycle_data hold in clear: none of it may reach a notice or the audit.
+PERSONAL = (MARKER, "Tara", "Omar", "Patel", "2002-11-03", "03/11/2002", "2008-11-03", "M2 3CD", "M3 4EF")
+
+
+def _retention_only(signpost: Signpost) -> Scheduler:
+    """The scheduler with the standard ``retention`` task alone, as the server registers it."""
+    tasks = [task for task in standard_tasks(Outbox(signpost.ctx, [])) if task.name == "retention"]
+    assert len(tasks) == 1
+    return Scheduler(signpost.ctx, tasks)
+
+
+def _day_chain_replaced(path: Path) -> None:
+    """The key file's birth-date chain given 32 bytes of other state (a damaged or hand-edited file)."""
+    doc = json.loads(path.read_text("utf-8"))
+    entry = next(k for k in doc["keks"] if k.startswith("~day:"))
+    doc["keks"][entry] = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(json.dumps(doc), "utf-8")
+
+
+async def _admin_notices(signpost: Signpost) -> list[NoticeRow]:
+    async with signpost.ctx.db.read() as session:
+        found = await session.execute(select(NoticeRow).where(NoticeRow.kind == "retention").order_by(NoticeRow.id))
+        return list(found.scalars())
+
+
+def _texts(rows: list[NoticeRow]) -> list[str]:
+    return [json.loads(row.body)["text"] for row in rows]
+
+
+async def _failures(signpost: Signpost) -> list[AuditEvent]:
+    async with signpost.ctx.db.read() as session:
+        found = await session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.action == Action.RETENTION.value, AuditEvent.outcome == Outcome.FAILED.value)
+            .order_by(AuditEvent.seq)
+        )
+        return list(found.scalars())
+
+
+async def test_a_refused_key_file_tells_each_admin_once_a_day_and_once_when_retention_runs_again(
+    signpost: Signpost, clock: FakeClock, keys: KeyRing
+) -> None:
+    await load(signpost)
+    await bind(signpost.ctx.db, keys, clock.now().date())
+    assert keys.path is not None
+    kept = keys.path.read_bytes()
+    _day_chain_replaced(keys.path)
+    scheduler = _retention_only(signpost)
+
+    assert await scheduler.run_due() == []  # failed
+    stalled = await _admin_notices(signpost)
+    assert sorted(row.recipient_id for row in stalled) == ADMINS, "each admin told once"
+    said = _texts(stalled)[0]
+    assert witness.NOT_OURS in said  # the witness's own words for the operator
+    assert "overdue" in said and "signpost retention run" in said
+    failed = await _failures(signpost)
+    assert len(failed) == 1
+    assert (failed[0].platform, failed[0].channel) == (Origin.SCHEDULER.value, Origin.SCHEDULER.value)
+
+    clock.advance(hours=1)  # the next hourly run fails too: nothing more today
+    assert await scheduler.run_due() == []
+    assert len(await _admin_notices(signpost)) == 2
+    assert len(await _failures(signpost)) == 1
+
+    clock.advance(days=1)  # still failing the next day: told (and audited) once more
+    assert await scheduler.run_due() == []
+    assert len(await _admin_notices(signpost)) == 4
+    assert len(await _failures(signpost)) == 2
+
+    keys.path.write_bytes(kept)  # the key file kept with the store put back
+    clock.advance(hours=1)
+    assert await scheduler.run_due() == ["retention"]
+    rows = await _admin_notices(signpost)
+    again = [row for row in rows if "running again" in json.loads(row.body)["text"]]
+    assert sorted(row.recipient_id for row in again) == ADMINS, "each admin told once it runs again"
+    clock.advance(hours=1)
+    assert await scheduler.run_due() == ["retention"]
+    assert [r.id for r in await _admin_notices(signpost) if "running again" in json.loads(r.body)["text"]] == [
+        r.id for r in again
+    ]
+    assert len(await _failures(signpost)) == 2
+
+    for said in _texts(await _admin_notices(signpost)) + [str(e.detail) for e in await _failures(signpost)]:
+        assert not any(word in said for word in PERSONAL), said
+
+
+async def test_an_unexpected_error_is_named_by_its_type_never_by_its_text(signpost: Signpost, clock: FakeClock) -> None:
+    """An error nobody foresaw (here a column renamed by hand) may quote anything in its text: the
+    notice and the audit name its type only, and still say what is overdue and what to do."""
+    await load(signpost)
+    async with signpost.ctx.db.write() as session:
+        await session.execute(text("ALTER TABLE retention_state RENAME COLUMN last_day TO moved"))
+    scheduler = _retention_only(signpost)
+    assert await scheduler.run_due() == []
+    stalled = await _admin_notices(signpost)
+    assert sorted(row.recipient_id for row in stalled) == ADMINS
+    for said in _texts(stalled) + [str(e.detail) for e in await _failures(signpost)]:
+        assert "unexpected error (" in said, said
+        assert not any(quoted in said for quoted in ("retention_state", "last_day", "column")), said
+        assert not any(word in said for word in PERSONAL), said
+    assert "overdue" in _texts(stalled)[0] and "signpost retention run" in _texts(stalled)[0]
+
+
+def test_what_stopped_a_run_quotes_no_unknown_exception_text() -> None:
+    assert flows.retention_stopped_by(ValueError(f"invalid literal: '{MARKER}'")) == "an unexpected error (ValueError)"
+    assert witness.UNCHECKABLE in flows.retention_stopped_by(witness.ChainsNotOurs(witness.UNCHECKABLE))
