@@ -17,7 +17,11 @@ import getpass
 import os
 import sys
 import uuid
+import warnings
+from contextlib import suppress
 from typing import TextIO
+
+import structlog
 
 from bot.app import Signpost
 from bot.cli.arguments import HIDDEN_ID
@@ -27,7 +31,7 @@ from bot.console import devclock
 from bot.console.lines import SKIP_LIMIT_TEXT, LineReader
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import plain, render
-from bot.console.terminal import in_daemon_thread, modes_kept
+from bot.console.terminal import hung_up, in_daemon_thread, modes_kept
 from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
@@ -98,10 +102,28 @@ class Console:
             try:
                 return await in_daemon_thread(reader)
             except EOFError:  # Ctrl-D: end the prompt's line, so the shell's prompt starts its own
-                self.stdout.write("\n")
-                self.stdout.flush()
+                try:
+                    self.stdout.write("\n")
+                    self.stdout.flush()
+                except OSError:
+                    if not hung_up(self.stdin):
+                        raise
+                    self.terminal_closed()
+                return None
+            except OSError:  # getpass writing its prompt to a terminal that has gone
+                if not hung_up(self.stdin):
+                    raise
+                self.terminal_closed()
                 return None
         return await in_daemon_thread(self.lines)
+
+    def terminal_closed(self) -> None:
+        """The terminal went away at a prompt (its window closed, an SSH connection dropped): the end
+        of input, as Ctrl-D is, with nobody left to tell. Output goes nowhere from now on, so that
+        nothing still to be written (Python's own flush at exit among it) fails on the way out."""
+        structlog.get_logger("signpost.console").info("console_terminal_closed")
+        with suppress(OSError, ValueError):  # io.StringIO has no fileno
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
 
     def principal(self) -> Principal:
         return Principal(Platform.CONSOLE, "local", self.as_id)
@@ -363,6 +385,10 @@ async def console_command(args: argparse.Namespace) -> int:
         raise CommandFailed(f"--as: {HIDDEN_ID}")
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
+    # getpass warns so when the terminal's modes cannot be set at the code prompt: the person at it is
+    # told on the screen ("Password input may be echoed"), and when the terminal has gone (closed at
+    # that prompt) nobody is there, and the log would get a warning for an ordinary hang-up.
+    warnings.filterwarnings("ignore", category=getpass.GetPassWarning)
     with serving_with_keys(settings):  # while it is open: `keys rotate` is refused meanwhile
         return await _console_opened(settings, as_id)
 
