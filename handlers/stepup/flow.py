@@ -58,9 +58,10 @@ class StepUpPolicy:
     link_ttl: timedelta = timedelta(minutes=10)  # an enrolment link works this long, once
 
 
+SEND_ENROL = "Send: enrol"  # a front end that cannot show a new secret says what works there instead
 NOT_ENROLLED = (
     "Signpost checks a 6-digit code from an authenticator app before it shows anything, and you "
-    "haven't set one up yet, so this request has not run. Send: enrol"
+    f"haven't set one up yet, so this request has not run. {SEND_ENROL}"
 )
 DISABLED_TEXT = (
     "Code checks are switched off for you after too many wrong codes, so Signpost can't show results. "
