@@ -166,6 +166,27 @@ class InWords(argparse.Action):
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Help laid out as written (examples keep their lines); an ``InWords`` value shows as one."""
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # A description's lines as written (an example, a list keeps its lines), but one too long for
+        # the terminal (a paragraph written as one line) wrapped at spaces, as _split_lines does; an
+        # indented line, an example's, is kept whole, to be copied as it is.
+        lines: list[str] = []
+        for line in text.splitlines():
+            if len(indent) + len(line) <= width or line[:1].isspace():
+                lines.append(indent + line)
+            else:
+                lines.extend(
+                    textwrap.wrap(
+                        line,
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                        break_long_words=False,  # a path or an address is never cut
+                    )
+                )
+        return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
     def _split_lines(self, text: str, width: int) -> list[str]:
         # argparse's own, but a date form (YYYY-MM-DD) or an option's name is never cut at a hyphen.
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import sys
 import uuid
+import warnings
+from contextlib import suppress
 from typing import TextIO
+
+import structlog
 
 from bot.app import Signpost
 from bot.cli.arguments import HIDDEN_ID
@@ -27,7 +32,7 @@ from bot.console import devclock
 from bot.console.lines import SKIP_LIMIT_TEXT, LineReader
 from bot.console.notices import ConsoleDeliverer
 from bot.console.render import plain, render
-from bot.console.terminal import in_daemon_thread, modes_kept
+from bot.console.terminal import hung_up, in_daemon_thread, modes_kept
 from bot.enrol_page import terminal_enrolment
 from bot.logging import to_file
 from bot.notify import Outbox
@@ -35,6 +40,7 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
+from handlers.stepup.flow import SEND_ENROL
 from handlers.vocabulary import Action, Challenge, Command, Platform, Principal, Reply, sentence
 from store.register.synthetic import DemoExamples
 
@@ -64,6 +70,15 @@ META_HELP = (
 
 # Before the demo searches, to a practitioner with no authenticator yet: each would be answered "Send: enrol".
 ENROL_FIRST = "Send enrol first: Signpost asks for a code from an authenticator app before any search."
+# Said by a console whose output is no terminal instead of "Send: enrol" (SEND_ENROL), which it refuses
+# there (NOT_A_TERMINAL): what works instead, as README says (the operator's `totp enrol`, whose
+# first code the console's code prompt takes, from the next line).
+PIPED_ENROL = (
+    "To set one up: start signpost console at a terminal, its output not piped or redirected, and send enrol "
+    "there; or a Signpost admin runs signpost totp enrol {id} --secret-file PATH on the host, and a code from "
+    "that secret answers the code prompt your next search gets."
+)
+PIPED_ENROL_FIRST = "Set up an authenticator app first: Signpost asks for a code from one before any search."
 
 
 class Console:
@@ -98,10 +113,28 @@ class Console:
             try:
                 return await in_daemon_thread(reader)
             except EOFError:  # Ctrl-D: end the prompt's line, so the shell's prompt starts its own
-                self.stdout.write("\n")
-                self.stdout.flush()
+                try:
+                    self.stdout.write("\n")
+                    self.stdout.flush()
+                except OSError:
+                    if not hung_up(self.stdin):
+                        raise
+                    self.terminal_closed()
+                return None
+            except OSError:  # getpass writing its prompt to a terminal that has gone
+                if not hung_up(self.stdin):
+                    raise
+                self.terminal_closed()
                 return None
         return await in_daemon_thread(self.lines)
+
+    def terminal_closed(self) -> None:
+        """The terminal went away at a prompt (its window closed, an SSH connection dropped): the end
+        of input, as Ctrl-D is, with nobody left to tell. Output goes nowhere from now on, so that
+        nothing still to be written (Python's own flush at exit among it) fails on the way out."""
+        structlog.get_logger("signpost.console").info("console_terminal_closed")
+        with suppress(OSError, ValueError):  # io.StringIO has no fileno
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
 
     def principal(self) -> Principal:
         return Principal(Platform.CONSOLE, "local", self.as_id)
@@ -122,7 +155,7 @@ class Console:
             # each, and so was everyone once Signpost was switched off.
             if await people.may_search_now(self.app.ctx, self.as_id):
                 if await people.needs_enrolment(self.app.ctx, self.as_id):
-                    self.say(ENROL_FIRST)
+                    self.say(ENROL_FIRST if self.stdout.isatty() else f"{PIPED_ENROL_FIRST} {self.piped_enrol()}")
                 self.say("Try these on the demo data:")
                 for command, what in (
                     (examples.keyed, "by reference"),
@@ -328,7 +361,12 @@ class Console:
             # not through say(): its colour codes are the console's own, made from the URI Signpost
             # issued (nothing typed is in it), and made inert they would print as escape text.
             self.stdout.write(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()) + "\n")
+        if not self.stdout.isatty() and reply.text.endswith(SEND_ENROL):  # enrol is refused here
+            reply = dataclasses.replace(reply, text=reply.text.removesuffix(SEND_ENROL) + self.piped_enrol())
         self.say(render(reply))
+
+    def piped_enrol(self) -> str:
+        return PIPED_ENROL.format(id=self.as_id)
 
 
 def demo_people(examples: DemoExamples) -> list[str]:
@@ -363,6 +401,10 @@ async def console_command(args: argparse.Namespace) -> int:
         raise CommandFailed(f"--as: {HIDDEN_ID}")
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
+    # getpass warns so when the terminal's modes cannot be set at the code prompt: the person at it is
+    # told on the screen ("Password input may be echoed"), and when the terminal has gone (closed at
+    # that prompt) nobody is there, and the log would get a warning for an ordinary hang-up.
+    warnings.filterwarnings("ignore", category=getpass.GetPassWarning)
     with serving_with_keys(settings):  # while it is open: `keys rotate` is refused meanwhile
         return await _console_opened(settings, as_id)
 

@@ -58,3 +58,15 @@ def modes_kept(stream: TextIO) -> Iterator[None]:
             fd, modes = saved
             with suppress(termios.error):  # the terminal went away (hang-up): nothing to restore
                 termios.tcsetattr(fd, termios.TCSADRAIN, modes)
+
+
+def hung_up(stream: TextIO) -> bool:
+    """Whether ``stream``'s terminal has gone (a hang-up: its window closed, an SSH connection
+    dropped), after which its modes can no longer be read; False for what is no terminal."""
+    try:
+        termios.tcgetattr(stream.fileno())
+    except termios.error:
+        return True
+    except (OSError, ValueError):  # io.StringIO has no fileno
+        return False
+    return False

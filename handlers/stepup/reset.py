@@ -82,16 +82,19 @@ NOT_YOURS = (
 # The audit detail for a word in no register: it may be anything typed in error (a date of birth,
 # a postcode, a name, a code), and the audit log is permanent, so none of it is kept.
 NO_SUCH = "no such practitioner"
+# Who resets a duty manager's or an admin's authenticator, and how: one wording for both answers that
+# say so, a duty manager's own (OWN: only duty managers may send reset) and a fellow's or an admin's.
+BY_AN_ADMIN = "reset only by a Signpost admin on the host (signpost totp reset {id}), never in chat"
 OWN = (
-    "You can't reset your own authenticator: ask another duty manager of your local authority or a Signpost "
+    "You can't reset your own authenticator: a duty manager's is " + BY_AN_ADMIN + ". Please ask a Signpost "
     "admin, who will confirm it is you first."
 )
 # Those who hold these roles are reset by an admin on the host (only for an id of the duty manager's
 # own authority: anyone else's is NOT_YOURS, so nothing says which ids exist elsewhere).
 GUARDED = (Role.ADMIN, Role.DUTY_MANAGER)
 ON_THE_HOST = (
-    "{id} is a Signpost duty manager or admin, so their authenticator is reset only by a Signpost admin on the "
-    "host (signpost totp reset), never in chat: nothing was reset. Please ask a Signpost admin."
+    "{id} is a Signpost duty manager or admin, so their authenticator is " + BY_AN_ADMIN + ": nothing was reset. "
+    "Please ask a Signpost admin."
 )
 HOW_TO_RESET = "First confirm by phone or in person that it is them asking; then {how}"
 IN_CHAT = (
@@ -178,7 +181,7 @@ async def reset(ctx: Context, req: Request, session: AsyncSession) -> Result:
     assert actor is not None  # the identity gate ran
     target = _target(req.args)
     if target == actor.practitioner_id:
-        return Result(Reply(Outcome.REFUSED, OWN), detail="own authenticator")
+        return Result(Reply(Outcome.REFUSED, OWN.format(id=target)), detail="own authenticator")
     found = await practitioners.get_actor(session, target)
     # The same words either way; the audit names only an id the register holds (no child's data),
     # for whoever investigates, never the word typed.

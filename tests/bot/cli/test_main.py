@@ -471,3 +471,18 @@ def test_import_help_names_the_date_forms_a_feed_is_read_in(capsys: pytest.Captu
         assert form in shown, shown
         assert feed_day(form) == feed_day("2014-04-03"), form
     assert "3/4/2014" in shown and isinstance(feed_day("3/4/2014"), str)  # told, and refused: either of two days
+
+
+def test_help_paragraphs_are_wrapped_to_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`signpost --help` and `signpost totp enrol --help` printed their opening paragraph as one line
+    of hundreds of characters: a paragraph's line longer than the terminal is wrapped at spaces (an
+    option's name or a date form never cut at a hyphen); an indented example keeps its line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    top = parser()
+    for name, command in {"": top, **commands(top)}.items():
+        text = command.format_help()
+        long = [line for line in text.splitlines() if len(line) > 80 and not line[:1].isspace()]
+        assert long == [], (name, long)
+    opening = " ".join(top.format_help().split("\n\n")[1].split())
+    assert opening.startswith("Signpost: who else is working")
+    assert "step-up" in opening  # its hyphens whole

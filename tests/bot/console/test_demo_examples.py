@@ -14,6 +14,7 @@ from handlers.vocabulary import Outcome
 from store.register.feeds import Feed, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
 from store.tables.lifecycle import Meta
+from tests.bot.console.console_session import Terminal
 from tests.factories import ready, say
 from tests.stepup_helpers import say_fresh
 
@@ -97,7 +98,7 @@ async def test_the_greeting_says_to_enrol_first_until_an_authenticator_is_set_up
     yet ... Send: enrol": the greeting now says so before the examples, and no longer once the
     practitioner it acts as has an authenticator."""
     await seed_demo(signpost, 10)
-    out = io.StringIO()
+    out = Terminal()  # a piped console, where enrol is refused, says what works there (test_piped_enrol.py)
     await Console(signpost, DEFAULT_AS, io.StringIO(), out).greet()
     greeting = out.getvalue()
     assert ENROL_FIRST in greeting and greeting.index(ENROL_FIRST) < greeting.index("Try these on the demo data:")

@@ -5,6 +5,7 @@ process of this checkout, waited on by what it prints (never by sleeping), with 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pty
 import re
@@ -54,12 +55,12 @@ async def env(signpost: Signpost, db_url: str, keys: KeyRing) -> Mapping[str, st
 class Terminal:
     """`signpost console` on a pseudo-terminal of its own: keys typed in, the screen read back."""
 
-    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+    def __init__(self, env: Mapping[str, str], cwd: Path, launch: str = LAUNCH) -> None:
         self.master, slave = pty.openpty()
         self.stderr = cwd / "stderr.txt"
         with self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH],
+                [sys.executable, "-c", launch],
                 stdin=slave,
                 stdout=slave,
                 stderr=err,
@@ -212,3 +213,40 @@ async def test_ctrl_d_on_a_terminal_leaves_on_a_line_of_its_own(
     assert status == 0
     assert re.search(re.escape(prompt) + r"(\^D)?\r\n\Z", terminal.screen.decode()), terminal.screen[-80:]
     assert modes & termios.ECHO and modes & termios.ICANON
+
+
+# As LAUNCH, with the hang-up signal ignored: closing the terminal then ends only its reads and
+# writes, as when the signal has not come yet (a shell that got it passes it on after, or `nohup`),
+# so that the console itself meets the terminal gone (an SSH connection dropped, a window closed).
+SIGINT_LINE = "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+NO_HANGUP_SIGNAL = LAUNCH.replace(SIGINT_LINE, SIGINT_LINE + "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n")
+
+
+@pytest.mark.parametrize("prompt", ["P002> ", "Code: "])
+async def test_a_closed_terminal_ends_the_console_quietly(env: Mapping[str, str], tmp_path: Path, prompt: str) -> None:
+    """The terminal closed at a prompt (its master side, as a terminal window or sshd does) ends the
+    console as Ctrl-D does: status 0, and no crash or traceback in the log nor on stderr. It had
+    written the new line that ends the prompt's line to the dead terminal, failed, and logged
+    `command_crashed` with an OSError's traceback."""
+    assert NO_HANGUP_SIGNAL != LAUNCH
+    terminal = Terminal(env, tmp_path, NO_HANGUP_SIGNAL)
+    try:
+        await asyncio.to_thread(terminal.expect, "P002> ")
+        if prompt == "Code: ":
+            terminal.type("enrol\r")
+            await asyncio.to_thread(terminal.expect, "Code: ")
+        os.close(terminal.master)
+        status = await asyncio.to_thread(terminal.process.wait, PATIENCE)
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+            terminal.process.wait()
+    log = (tmp_path / "signpost.log").read_text("utf-8")
+    assert "command_crashed" not in log and "Traceback" not in log, log
+    said = [json.loads(line) for line in log.splitlines()]
+    # Nor a warning (getpass's, that it could not hide the code); the store's own are no matter here.
+    assert [entry for entry in said if entry["logger"] in ("signpost.cli", "signpost.stray")] == [], log
+    closed = [entry for entry in said if entry["event"] == "console_terminal_closed"]
+    assert [entry["level"] for entry in closed] == ["info"]
+    assert "Traceback" not in terminal.stderr.read_text("utf-8")
+    assert status == 0

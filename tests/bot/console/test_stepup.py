@@ -16,7 +16,7 @@ import pyotp
 import pytest
 
 from bot.app import Signpost
-from bot.console.console import NOT_A_TERMINAL
+from bot.console.console import NOT_A_TERMINAL, PIPED_ENROL
 from store.keys.crypto import KeyRing
 from tests.factories import AMY, load_standard
 
@@ -169,10 +169,11 @@ async def test_console_user_enrols_and_searches_with_an_authenticator_code(
 
 async def test_a_piped_console_refuses_to_enrol_and_prints_no_secret(env: Mapping[str, str], tmp_path: Path) -> None:
     """The newcomer's `printf 'enrol\\n' | signpost console | cat`: no QR code, no secret, the reason
-    and what to do instead; the console carries on (a later search still asks to enrol)."""
+    and what to do instead; the console carries on (a later search says how to set one up where a
+    pipe cannot: not "Send: enrol", refused here)."""
     status, out, err = await run(env, tmp_path, "console", "--as", "P001", stdin=f"enrol\n{AMY}\n:quit\n")
     assert status == 0, err
-    assert NOT_A_TERMINAL in out and "Send: enrol" in out
+    assert NOT_A_TERMINAL in out and PIPED_ENROL.format(id="P001") in out and "Send: enrol" not in out
     assert "Secret" not in out and "otpauth" not in out and not {"▀", "▄", "█"} & set(out)
 
 
@@ -203,7 +204,7 @@ async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
     status, out, _ = await run(env, tmp_path, "totp", "reset", "P003")
     assert status == 0 and "Reset P003's authenticator" in out
     status, out, _ = await run(env, tmp_path, "console", "--as", "P003", stdin=f"{AMY}\n:quit\n")
-    assert status == 0 and "Send: enrol" in out
+    assert status == 0 and "has not run" in out and PIPED_ENROL.format(id="P003") in out
     status, out, _ = await run(env, tmp_path, "audit", "export")
     assert status == 0
     actions = re.findall(r'"action":"(totp_\w+)"', out)

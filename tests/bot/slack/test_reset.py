@@ -115,3 +115,13 @@ async def test_another_authority_s_duty_manager_is_refused_as_for_an_unknown_id(
         assert await credentials.get(session, "P003") is not None
     await Outbox(slack_app.signpost.ctx, [slack_app.front.deliverer]).deliver_due()
     assert dm_to(slack_app.fake.calls, TEACHER) == []
+
+
+async def test_a_duty_manager_s_own_reset_and_an_admin_s_are_sent_to_the_host_alike(slack_app: SlackHarness) -> None:
+    """Slack shows the two refusals as Signpost words them, one clause (``BY_AN_ADMIN``) in both."""
+    await load_access(slack_app.signpost)
+    await slack_app.link("DM01", DUTY)
+    own = await said(slack_app, DUTY, "reset DM01")
+    admin = await said(slack_app, DUTY, "reset AD01")
+    assert (own, admin) == (reset.OWN.format(id="DM01"), reset.ON_THE_HOST.format(id="AD01"))
+    assert reset.BY_AN_ADMIN.format(id="DM01") in own and reset.BY_AN_ADMIN.format(id="AD01") in admin

@@ -55,3 +55,12 @@ async def test_a_duty_manager_resets_in_teams_and_the_practitioner_is_told_and_e
         ("totp_reset", "refused", "DM01", "AD01 holds the admin role"),
         ("totp_reset", "done", "DM01", "credential removed for P003"),
     ]
+
+
+async def test_a_duty_manager_s_own_reset_is_sent_to_the_host_in_teams(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Teams shows the self-reset refusal as Signpost words it: an admin on the host (``BY_AN_ADMIN``)."""
+    await teams.post(message(DANA, "reset DM01", connector.url))
+    dana = shown(connector, DANA)
+    assert reset.OWN.format(id="DM01") in dana and reset.BY_AN_ADMIN.format(id="DM01") in dana, dana

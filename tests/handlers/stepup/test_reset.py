@@ -252,8 +252,21 @@ async def test_a_practitioner_and_an_admin_who_is_no_duty_manager_may_not_reset(
 async def test_a_duty_manager_may_not_reset_their_own_authenticator(app: Signpost) -> None:
     await enrol_and_step_up(app, "DM01")
     reply = await say(app, "DM01", "reset DM01")
-    assert (reply.outcome, reply.text) == (Outcome.REFUSED, reset.OWN)
+    assert (reply.outcome, reply.text) == (Outcome.REFUSED, reset.OWN.format(id="DM01"))
     assert await state_of(app, "DM01") == ACTIVE
+
+
+async def test_a_duty_manager_s_own_reset_is_sent_to_who_can_do_it(app: Signpost) -> None:
+    """DM01 asking to reset their own was sent to "another duty manager of your local authority", who
+    is refused it: a duty manager's authenticator is reset only by an admin on the host. Both answers
+    now say so in the same words (``BY_AN_ADMIN``), with the command the README names."""
+    for who in ("DM01", "DM02"):
+        await enrol_and_step_up(app, who)
+    own = await say(app, "DM01", "reset DM01")
+    fellow = await say(app, "DM02", "reset DM03")
+    assert own.outcome is fellow.outcome is Outcome.REFUSED
+    assert reset.BY_AN_ADMIN.format(id="DM01") in own.text and reset.BY_AN_ADMIN.format(id="DM03") in fellow.text
+    assert "signpost totp reset DM01" in own.text and "another duty manager" not in own.text
 
 
 async def test_nothing_to_reset_is_said_kindly(app: Signpost) -> None:
