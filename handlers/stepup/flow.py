@@ -26,7 +26,6 @@ from handlers.recipients import MOMENT, WarningKey, who_is_told
 from handlers.stepup import totp
 from handlers.stepup.reset import guarded_role, how_to_reset
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
-from store.audit import refusals
 from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
@@ -101,12 +100,10 @@ NO_CODE = (
 # A code keeps you fresh for ``idle`` after each use, ``absolute`` at most; decisions want a newer one.
 ENROLLED = (
     "You're set up. Signpost will ask for a code again after {idle} without using it, {absolute} after "
-    "your last code at the latest, and before a decision when your last code is more than {approval} old."
+    "your last code at the latest, and before a decision when your last code is more than {approval} old. "
+    # A search sent before set-up was refused, not kept (``blocked``): the newcomer waits for it otherwise.
+    "Anything you asked before setting up has not run: send it again now."
 )
-# After ENROLLED, only when a request of theirs was refused or left waiting since their last good code
-# (``store.audit.refusals.unrun_since_last_code``): a search sent before set-up was refused, not kept
-# (``blocked``), and the newcomer waits for it otherwise; said to someone who asked nothing, it puzzles.
-NOT_RUN = "Anything you asked before setting up has not run: send it again now."
 STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
 # Its key went while it waited (store/people/credentials.claim): said, never run as an empty search.
 LOST = (
@@ -267,12 +264,12 @@ class CodeCommand:
         outcome = await req.write(lambda writer: self._verify(ctx, writer, actor, command, req.now))
         if isinstance(outcome, Result):
             return outcome
-        parked, was_pending, unrun = outcome
-        return await self._continue(command, parked, was_pending, unrun)
+        parked, was_pending = outcome
+        return await self._continue(command, parked, was_pending)
 
     async def _verify(
         self, ctx: Context, w: AsyncSession, actor: Actor, command: Command, now: datetime
-    ) -> Result | tuple[credentials.Parked | None, bool, bool]:
+    ) -> Result | tuple[credentials.Parked | None, bool]:
         pid = actor.practitioner_id
         cred = await credentials.get(w, pid)
         stop = blocked(cred, now)
@@ -290,9 +287,7 @@ class CodeCommand:
             parked = None
             if command.challenge_id:
                 parked = await credentials.claim(w, ctx.keys, command.challenge_id, command.principal, now)
-            # Read before this code's own event is written: since the last good code before it.
-            unrun = cred.state == PENDING and await refusals.unrun_since_last_code(w, pid)
-            return parked, cred.state == PENDING, unrun
+            return parked, cred.state == PENDING
         if step is not None and await _already_accepted(w, pid, step):
             # This practitioner's own good code, sent again (a double click, a retried submit): it
             # is not a guess, so it neither counts towards a lockout nor alarms the duty managers.
@@ -357,16 +352,12 @@ class CodeCommand:
         error = WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, prompt, error, what)
 
-    def enrolled_text(self, unrun: bool = False) -> str:
-        """What a newly enrolled person is told about when codes are asked for, from this policy, and
-        (``unrun``: something they asked was kept from running) to send it again."""
+    def enrolled_text(self) -> str:
+        """What a newly enrolled person is told about when codes are asked for, from this policy."""
         p = self.policy
-        said = ENROLLED.format(idle=spoken(p.idle), absolute=spoken(p.absolute), approval=spoken(p.approval))
-        return f"{said} {NOT_RUN}" if unrun else said
+        return ENROLLED.format(idle=spoken(p.idle), absolute=spoken(p.absolute), approval=spoken(p.approval))
 
-    async def _continue(
-        self, command: Command, parked: credentials.Parked | None, was_pending: bool, unrun: bool
-    ) -> Result:
+    async def _continue(self, command: Command, parked: credentials.Parked | None, was_pending: bool) -> Result:
         if parked is not None and parked.lost and not parked.expired:
             said = f"{self.enrolled_text()} {LOST}" if was_pending else REQUEST_LOST
             return Result(Reply(Outcome.DONE, said), detail="code ok; request lost")
@@ -380,7 +371,7 @@ class CodeCommand:
             )
             return Result(await self.resume(resumed), detail="code ok; resumed")
         if was_pending:
-            return Result(Reply(Outcome.DONE, self.enrolled_text(unrun)), detail="code ok; enrolled")
+            return Result(Reply(Outcome.DONE, self.enrolled_text()), detail="code ok; enrolled")
         if command.challenge_id is None:
             return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
         if parked is None or parked.expired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.tables.audit import AuditEvent, AuditSubject
@@ -68,31 +68,3 @@ async def identity_refusals_since(
     )
     texts, children = (await session.execute(stmt)).one()
     return int(texts), int(children)
-
-
-# The audit details of a request the step-up gate kept from running (``handlers.stepup.flow``): refused
-# for want of an authenticator, or left waiting for a code (``stepup required``, ``stepup locked``…).
-NOT_ENROLLED = "not enrolled"
-STEPUP_GATE = "stepup "
-GOOD_CODE = "code ok"  # how the detail of every accepted code starts
-
-
-async def unrun_since_last_code(session: AsyncSession, actor_id: str) -> bool:
-    """Whether a request of this practitioner's was kept from running by the step-up gate since the
-    last code of theirs that was accepted (ever, if none): what a new set-up tells them to send again.
-    Read from the audit (the ``(actor_id, at)`` index), in the order the events were written."""
-    last_good = (
-        select(func.coalesce(func.max(AuditEvent.seq), 0))
-        .where(AuditEvent.actor_id == actor_id, AuditEvent.detail.startswith(GOOD_CODE, autoescape=True))
-        .scalar_subquery()
-    )
-    stmt = select(
-        select(AuditEvent.seq)
-        .where(
-            AuditEvent.actor_id == actor_id,
-            AuditEvent.seq > last_good,
-            or_(AuditEvent.detail == NOT_ENROLLED, AuditEvent.detail.startswith(STEPUP_GATE, autoescape=True)),
-        )
-        .exists()
-    )
-    return bool((await session.execute(stmt)).scalar_one())

