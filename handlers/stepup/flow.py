@@ -102,7 +102,7 @@ ENROLLED = (
     "You're set up. Signpost will ask for a code again after {idle} without using it, {absolute} after "
     "your last code at the latest, and before a decision when your last code is more than {approval} old. "
     # A search sent before set-up was refused, not kept (``blocked``): the newcomer waits for it otherwise.
-    "Anything you asked before setting up has not run: send it again now."
+    "If you asked anything before setting up, it has not run: send it again now."
 )
 STALE_CHALLENGE = "Code accepted. The request it was for has expired or already ran: please send it again."
 # Its key went while it waited (store/people/credentials.claim): said, never run as an empty search.

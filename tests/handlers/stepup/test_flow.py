@@ -579,7 +579,7 @@ async def test_enrolment_says_when_codes_are_asked_for_as_the_policy_does(app: S
     assert done.text == (
         "You're set up. Signpost will ask for a code again after 30 minutes without using it, 12 hours after "
         "your last code at the latest, and before a decision when your last code is more than 5 minutes old. "
-        "Anything you asked before setting up has not run: send it again now."
+        "If you asked anything before setting up, it has not run: send it again now."
     )
 
 
