@@ -345,11 +345,9 @@ async def _retention_stalled(ctx: Context, now: datetime, exc: BaseException) ->
     the first time each day (the run is tried every hour: the audit does not grow by 24 a day)."""
     today = now.date()
     async with ctx.db.write() as session:
-        found = await stalls.current(session)
-        if found is not None and found.told >= today:
-            return
-        stall = Stall(found.since if found is not None else now, today)
-        await stalls.record(session, stall)
+        stall = await stalls.claim_day(session, now)
+        if stall is None:
+            return  # told today already, by this replica or another
         said, reason = _stopped(exc)
         detail = f"scheduled run failed: {reason}"
         await append(

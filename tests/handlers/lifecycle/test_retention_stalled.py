@@ -4,12 +4,14 @@ past 24 undestroyed with nothing but a log line to say so."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
 from pathlib import Path
 
 from sqlalchemy import select, text
+from structlog.testing import capture_logs
 
 from bot.app import Signpost
 from bot.notify import Outbox
@@ -131,3 +133,33 @@ async def test_an_unexpected_error_is_named_by_its_type_never_by_its_text(signpo
 def test_what_stopped_a_run_quotes_no_unknown_exception_text() -> None:
     assert flows.retention_stopped_by(ValueError(f"invalid literal: '{MARKER}'")) == "an unexpected error (ValueError)"
     assert witness.UNCHECKABLE in flows.retention_stopped_by(witness.ChainsNotOurs(witness.UNCHECKABLE))
+
+
+async def test_two_replicas_failing_at_once_tell_and_audit_it_once(
+    signpost: Signpost, clock: FakeClock, keys: KeyRing
+) -> None:
+    """Two replicas' runs may overlap (the scheduler lets another take a run while a long one goes on):
+    failing together, on the first day and on a later one, they audit it once and tell each admin once,
+    and neither logs that the admins could not be told."""
+    await load(signpost)
+    await bind(signpost.ctx.db, keys, clock.now().date())
+    assert keys.path is not None
+    _day_chain_replaced(keys.path)
+
+    async def both_fail() -> None:
+        with capture_logs() as logged:
+            ran = await asyncio.gather(
+                flows.scheduled_retention(signpost.ctx, clock.now()),
+                flows.scheduled_retention(signpost.ctx, clock.now()),
+                return_exceptions=True,
+            )
+        assert all(isinstance(outcome, witness.ChainsNotOurs) for outcome in ran), ran
+        assert [e for e in logged if e["event"] == "retention_stall_untold"] == []
+
+    await both_fail()
+    assert len(await _failures(signpost)) == 1
+    assert sorted(row.recipient_id for row in await _admin_notices(signpost)) == ADMINS
+    clock.advance(days=1)
+    await both_fail()
+    assert len(await _failures(signpost)) == 2
+    assert len(await _admin_notices(signpost)) == 4
