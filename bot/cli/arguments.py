@@ -163,21 +163,25 @@ class InWords(argparse.Action):
             raise argparse.ArgumentError(self, str(exc)) from None
 
 
+_LIST_ITEM = re.compile(r"(?:[-*\u2022]|\d+[.)])\s")  # "- ", "* ", "• ", "1. ", "2) "
+
+
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Help laid out as written (examples keep their lines); an ``InWords`` value shows as one."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        # A description's lines as written (an example, a list keeps its lines), but one too long for
-        # the terminal (a paragraph written as one line) wrapped at spaces, as _split_lines does; an
-        # indented line, an example's, is kept whole, to be copied as it is.
-        lines: list[str] = []
-        for line in text.splitlines():
-            if len(indent) + len(line) <= width or line[:1].isspace():
-                lines.append(indent + line)
-            else:
-                lines.extend(
+        # A description as written (an example, a list keeps its lines), but a paragraph with a line
+        # too long for the terminal is wrapped again as a whole, at spaces, as _split_lines does (lines
+        # wrapped by hand at 100 columns, wrapped each on its own, alternated long and short). An
+        # indented line, an example's, is kept whole, to be copied as it is; a list item starts a paragraph.
+        out: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if any(len(indent) + len(line) > width for line in paragraph):
+                out.extend(
                     textwrap.wrap(
-                        line,
+                        " ".join(paragraph),
                         width,
                         initial_indent=indent,
                         subsequent_indent=indent,
@@ -185,7 +189,20 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
                         break_long_words=False,  # a path or an address is never cut
                     )
                 )
-        return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+            else:
+                out.extend(indent + line for line in paragraph)
+            paragraph.clear()
+
+        for line in text.splitlines():
+            if not line.strip() or line[:1].isspace():
+                flush()
+                out.append(indent + line if line.strip() else "")
+            else:
+                if _LIST_ITEM.match(line):
+                    flush()
+                paragraph.append(line)
+        flush()
+        return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         # argparse's own, but a date form (YYYY-MM-DD) or an option's name is never cut at a hyphen.
