@@ -348,7 +348,7 @@ async def hand_on(
     it drops a recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses
     now, the child's lead professional or the duty managers of the child's authority as it is now
     (then the admins), who become its only recipients (they may read and answer it; nobody who
-    never had it keeps it), the authority its own (whose ``relays`` counts it); with nobody, it is
+    never had it keeps it), the authority its own (``relays`` reads the child's now); with nobody, it is
     closed undelivered and the sender is told so. Nothing while a recipient can still take it (they
     have it), or once it is answered or gone with the child's record. Audited in the same
     transaction (``relay_handed_on``, the child its subject; ids and counts only): it changes who

@@ -13,6 +13,7 @@ from store.keys.crypto import DecryptionError, KeyRing, open_sealed, relay_aad, 
 from store.register.children import data_key_for, first_held, still_held
 from store.tables.base import UtcDateTime
 from store.tables.people import RelayMessage
+from store.tables.register import Child
 
 
 async def seal_for_child(session: AsyncSession, keys: KeyRing, ref: int, text: str, part: str) -> bytes | None:
@@ -171,7 +172,8 @@ class Traffic:
 
 
 async def traffic(session: AsyncSession, authority: str | None, since: datetime) -> list[Traffic]:
-    """Relay traffic about the authority's children (every authority: None) since ``since``."""
+    """Relay traffic about the authority's children (every authority: None) since ``since``, in one
+    statement: the children's authority as it is now, whatever it was when each message was sent."""
     waiting = (RelayMessage.replied_at.is_(None)) & (RelayMessage.recipients != "")
     stmt = (
         select(
@@ -188,7 +190,10 @@ async def traffic(session: AsyncSession, authority: str | None, since: datetime)
         .group_by(RelayMessage.child_ref, RelayMessage.sender_id, RelayMessage.recipient_role)
     )
     if authority is not None:
-        stmt = stmt.where(RelayMessage.local_authority == authority)
+        # The child's authority as the register says it now (a child who moved is reviewed where it
+        # is, ``relays`` in README), not the relay's own: the children of the authority through
+        # ``ix_children_local_authority``, then their relays through ``ix_relay_messages_child_created_at``.
+        stmt = stmt.join(Child, Child.ref == RelayMessage.child_ref).where(Child.local_authority == authority)
     rows = [
         Traffic(ref, s, role, int(n), int(a), int(w), oldest, last)
         for ref, s, role, n, a, w, oldest, last in await session.execute(stmt)
