@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.metrics import PrometheusRecorder
 from handlers.clock import Clock, SystemClock
@@ -68,7 +68,7 @@ def build(
         sealer=TermSealer(db, keys),
         notices=notices,
         signer=signer or Signer(keys),
-        policy=policy or Policy(),
+        policy=_with_stepup(policy or Policy(), stepup_policy),
         grants=GrantTable(),
         metrics=metrics,
     )
@@ -76,7 +76,7 @@ def build(
     drops.count_with(db, lambda count: metrics.notices("dropped", count))  # each notice closed unsent
     metrics.watch_audit(lambda: ctx.audit.waiting)
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
-    stepup_policy = stepup_policy or StepUpPolicy()
+    stepup_policy = ctx.policy.stepup  # one set of numbers: the gate's and the handlers' (``flow.covers``)
 
     async def resume(command: Command) -> Reply:
         # A parked command runs through the dispatcher again: the whole chain, its own audit event.
@@ -86,6 +86,10 @@ def build(
     ctx.audit.on_commit(MisuseMonitor(ctx).after_commit)  # misuse rules as events are written
     dispatcher = Dispatcher.build(ctx, all_specs(*built), policy_chain(stepup_policy))
     return Signpost(ctx, dispatcher)
+
+
+def _with_stepup(policy: Policy, stepup_policy: StepUpPolicy | None) -> Policy:
+    return policy if stepup_policy is None else replace(policy, stepup=stepup_policy)
 
 
 async def open_signpost(database_url: str, keys: KeyRing, clock: Clock | None = None) -> Signpost:

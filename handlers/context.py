@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.clock import Clock
 from handlers.matching.decide import MatchPolicy
 from handlers.metrics import NoRecorder, Recorder
+from handlers.stepup.policy import StepUpPolicy
 from handlers.vocabulary import Actor, Notice, Platform
 from store.audit.log import AuditLog, TermSealer
 from store.audit.signing import Signer
@@ -74,6 +75,9 @@ class Policy:
 
     match: MatchPolicy = field(default_factory=MatchPolicy)
     candidate_limit: int = 200
+    # The step-up gate's numbers (``bot.app.build`` gives the gate these same ones): for a handler
+    # that shows less without a fresh code (``handlers.stepup.flow.covers``) rather than asking.
+    stepup: StepUpPolicy = field(default_factory=StepUpPolicy)
 
 
 @dataclass

@@ -861,7 +861,7 @@ SHIPPED_HEADS = (
     "0025_registration_expiry",
     "0026_claim_drop_wanted",
     "0027_teams_ids_lowercase",
-    "0028_ref_withheld",
+    "0029_relay_child_index",
 )
 
 

@@ -32,6 +32,7 @@ from handlers.access import found as found_by_name
 from handlers.access import screening
 from handlers.access.notices import when
 from handlers.access.requests import handle_gone, split_target, target_ref
+from handlers.clock import waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec, StepUp, bad_reference, parsed_by, reference_in
 from handlers.grammar import MAX_ID, UsageError, parse_number
@@ -63,7 +64,7 @@ REPLY_USAGE = (
 )
 TRAFFIC_SUMMARY = (
     f"relay traffic about your authority's children in the last {TRAFFIC_DAYS} days "
-    "(counts and parties; an admin sees every authority)"
+    "(counts, senders and ages, never who received them; an admin sees every authority)"
 )
 
 NO_RECORD = "No record found for that reference. Check the digits."
@@ -347,7 +348,7 @@ async def hand_on(
     it drops a recipient's notice unsent), unanswered: it goes to whoever ``_recipients`` chooses
     now, the child's lead professional or the duty managers of the child's authority as it is now
     (then the admins), who become its only recipients (they may read and answer it; nobody who
-    never had it keeps it), the authority its own (whose ``relays`` counts it); with nobody, it is
+    never had it keeps it), the authority its own (``relays`` reads the child's now); with nobody, it is
     closed undelivered and the sender is told so. Nothing while a recipient can still take it (they
     have it), or once it is answered or gone with the child's record. Audited in the same
     transaction (``relay_handed_on``, the child its subject; ids and counts only): it changes who
@@ -572,7 +573,8 @@ async def read(ctx: Context, req: Request, session: AsyncSession) -> Result:
 
 
 async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
-    """Relay traffic about the duty manager's authority's children: counts and parties, never contents."""
+    """Relay traffic about the duty manager's authority's children: counts, ages and senders, never
+    contents nor who received a message (``party``: the relay is blind to duty managers too)."""
     actor = req.actor
     assert actor is not None
     scope = None if actor.has(Role.ADMIN) else actor.local_authority
@@ -580,13 +582,9 @@ async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
     rows = await relay.traffic(session, scope, since)
     if not rows:
         return Result(Reply(Outcome.INFO, f"No relay messages in the last {TRAFFIC_DAYS} days."), detail="none")
-    lines = tuple(
-        f"• {format_ref(t.child_ref)}: {t.sender_id} → {_to(t)}: {t.messages} sent, {t.answered} answered" for t in rows
-    )
+    lines = tuple(_traffic_line(t, req.now) for t in rows)
     total = sum(t.messages for t in rows)
-    head = (
-        f"{total} relay message{'s' if total != 1 else ''} in the last {TRAFFIC_DAYS} days (counts and parties only):"
-    )
+    head = f"{total} relay message{'s' if total != 1 else ''} in the last {TRAFFIC_DAYS} days (counts only):"
     return Result(
         Reply(Outcome.INFO, head, lines=lines),
         subjects=tuple(sorted({t.child_ref for t in rows})),
@@ -595,10 +593,28 @@ async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
     )
 
 
-def _to(t: relay.Traffic) -> str:
-    if not t.recipients:
-        return "nobody (not delivered)"
-    return f"{t.recipient_role.replace('_', ' ')} {t.recipients.replace(';', ', ')}"
+# Whom a message went to, as anyone but its recipients is told: by the role they were chosen as,
+# never who (PRODUCT.md: the relay does not reveal the shielded child's lead professional). The one
+# home of that wording: ``relays``, and anything else that speaks of a relay's recipients.
+PARTY = {
+    LEAD: "the lead professional",
+    Role.DUTY_MANAGER.value: "the duty managers",
+    Role.ADMIN.value: "the admins",
+    "none": "nobody (not delivered)",
+}
+
+
+def party(role: str) -> str:
+    """A relay's recipients, blind: "the lead professional", never their id or name."""
+    return PARTY.get(role, "the professional responsible")
+
+
+def _traffic_line(t: relay.Traffic, now: datetime) -> str:
+    counts = f"{t.messages} sent, {t.answered} answered, {t.waiting} waiting"
+    if t.oldest_waiting is not None:
+        counts += f" (oldest {waited(t.oldest_waiting, now)})"
+    last = f"last sent {waited(t.last_sent, now)} ago"
+    return f"• {format_ref(t.child_ref)}: {t.sender_id} → {party(t.recipient_role)}: {counts}; {last}"
 
 
 SPECS = (

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +23,7 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp
 from handlers.dispatch.stopped import child_named
 from handlers.recipients import MOMENT, WarningKey, who_is_told
 from handlers.stepup import totp
+from handlers.stepup.policy import StepUpPolicy as StepUpPolicy  # its home before; imported from here
 from handlers.stepup.reset import guarded_role, how_to_reset
 from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
 from store.people import credentials
@@ -37,24 +37,6 @@ def spoken(span: timedelta) -> str:
     """A policy period as a person says it: "30 minutes", "12 hours", "1 hour"."""
     minutes = int(span // timedelta(minutes=1))
     return plural(minutes // 60, "hour") if minutes % 60 == 0 else plural(minutes, "minute")
-
-
-@dataclass(frozen=True, slots=True)
-class StepUpPolicy:
-    """The product's step-up numbers (PRODUCT.md), in one place."""
-
-    idle: timedelta = timedelta(minutes=30)  # fresh this long after last use …
-    absolute: timedelta = timedelta(hours=12)  # … and never longer than this after the code
-    approval: timedelta = timedelta(minutes=5)  # decisions need a code this recent
-    window: int = 1  # accept the previous and next time step
-    lock_after: int = 5  # consecutive wrong codes …
-    lock_for: timedelta = timedelta(minutes=15)  # … pause code entry this long
-    disable_after: int = 100  # consecutive wrong codes until re-enrolment
-    # Wrong first codes while setting up, counted apart: they never lock, notify or count as misuse
-    # (anyone holding the chat account could start a set-up of their own), and this many discard it.
-    enrol_tries: int = 10
-    challenge_ttl: timedelta = timedelta(minutes=10)  # a parked command waits this long
-    link_ttl: timedelta = timedelta(minutes=10)  # an enrolment link works this long, once
 
 
 SEND_ENROL = "Send: enrol"  # a front end that cannot show a new secret says what works there instead
@@ -143,6 +125,15 @@ async def is_fresh(
     if since_code <= policy.idle:
         return True
     return await credentials.used_since(session, cred.practitioner_id, now - policy.idle)
+
+
+async def covers(
+    session: AsyncSession, cred: CredentialState | None, stepup: StepUp, now: datetime, policy: StepUpPolicy
+) -> bool:
+    """Whether ``StepUpGate`` would let a command needing ``stepup`` run now without a code: a
+    credential neither missing, disabled nor locked (``blocked``) whose last code is fresh
+    (``is_fresh``). For a command that shows less without a code rather than asking (``home``)."""
+    return cred is not None and blocked(cred, now) is None and await is_fresh(session, cred, stepup, now, policy)
 
 
 def minutes_left(until: datetime, now: datetime) -> int:

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.keys.crypto import DecryptionError, KeyRing, open_sealed, relay_aad, seal
 from store.register.children import data_key_for, first_held, still_held
+from store.tables.base import UtcDateTime
 from store.tables.people import RelayMessage
+from store.tables.register import Child
 
 
 async def seal_for_child(session: AsyncSession, keys: KeyRing, ref: int, text: str, part: str) -> bytes | None:
@@ -155,31 +157,45 @@ async def answer(
 
 @dataclass(frozen=True, slots=True)
 class Traffic:
-    """Relay traffic between one sender and one set of recipients about one child: counts only."""
+    """Relay traffic from one sender about one child, by the role its recipients were chosen as:
+    counts and ages only. Never who received it: the relay is blind (the recipients' ids stay in
+    the row, for ``taking``, and never leave the store through here)."""
 
     child_ref: int
     sender_id: str
-    recipients: str
     recipient_role: str
     messages: int
     answered: int
+    waiting: int  # delivered (to someone) and not yet answered
+    oldest_waiting: datetime | None
+    last_sent: datetime
 
 
 async def traffic(session: AsyncSession, authority: str | None, since: datetime) -> list[Traffic]:
-    """Relay traffic about the authority's children (every authority: None) since ``since``."""
+    """Relay traffic about the authority's children (every authority: None) since ``since``, in one
+    statement: the children's authority as it is now, whatever it was when each message was sent."""
+    waiting = (RelayMessage.replied_at.is_(None)) & (RelayMessage.recipients != "")
     stmt = (
         select(
             RelayMessage.child_ref,
             RelayMessage.sender_id,
-            RelayMessage.recipients,
             RelayMessage.recipient_role,
             func.count(),
             func.count(RelayMessage.replied_at),
+            func.count(case((waiting, 1))),
+            func.min(case((waiting, RelayMessage.created_at)), type_=UtcDateTime()),
+            func.max(RelayMessage.created_at, type_=UtcDateTime()),
         )
         .where(RelayMessage.created_at >= since)
-        .group_by(RelayMessage.child_ref, RelayMessage.sender_id, RelayMessage.recipients, RelayMessage.recipient_role)
+        .group_by(RelayMessage.child_ref, RelayMessage.sender_id, RelayMessage.recipient_role)
     )
     if authority is not None:
-        stmt = stmt.where(RelayMessage.local_authority == authority)
-    rows = [Traffic(ref, s, r, role, int(n), int(a)) for ref, s, r, role, n, a in await session.execute(stmt)]
-    return sorted(rows, key=lambda t: (t.child_ref, t.sender_id, t.recipients))
+        # The child's authority as the register says it now (a child who moved is reviewed where it
+        # is, ``relays`` in README), not the relay's own: the children of the authority through
+        # ``ix_children_local_authority``, then their relays through ``ix_relay_messages_child_created_at``.
+        stmt = stmt.join(Child, Child.ref == RelayMessage.child_ref).where(Child.local_authority == authority)
+    rows = [
+        Traffic(ref, s, role, int(n), int(a), int(w), oldest, last)
+        for ref, s, role, n, a, w, oldest, last in await session.execute(stmt)
+    ]
+    return sorted(rows, key=lambda t: (t.child_ref, t.sender_id, t.recipient_role))

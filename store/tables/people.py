@@ -201,11 +201,13 @@ class RelayMessage(Base):
     __table_args__ = (
         Index("ix_relay_messages_sender_child", "sender_id", "child_ref", "created_at"),
         Index("ix_relay_messages_la_created_at", "local_authority", "created_at"),
+        # ``relays``: a child's relays, for the children an authority has now (store/people/relay.py, ``traffic``).
+        Index("ix_relay_messages_child_created_at", "child_ref", "created_at"),
         holds(Personal.CHILD, child_column="child_ref"),  # who wrote to whom about which child
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     child_ref: Mapped[int] = mapped_column(BigInteger, ForeignKey("children.ref", ondelete="CASCADE"))
-    local_authority: Mapped[str] = mapped_column(String(64))  # the child's: whose duty managers review it
+    local_authority: Mapped[str] = mapped_column(String(64))  # the child's, when sent or handed on
     sender_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
     recipients: Mapped[str] = mapped_column(Text)  # ';'-separated practitioner ids
     recipient_role: Mapped[str] = mapped_column(String(16))  # lead | duty_manager | admin | none

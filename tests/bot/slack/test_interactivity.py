@@ -45,6 +45,7 @@ from tests.bot.slack.slack_requests import (
 )
 from tests.factories import AMY, SHIELDED, load_standard
 from tests.fakes.slack_api import FakeSlackApi
+from tests.stepup_helpers import ensure_enrolled
 
 pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
 
@@ -433,15 +434,26 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
 
 
 async def test_app_home_lists_waiting_requests_with_approve_and_deny_buttons(slack_app: SlackHarness) -> None:
-    """A Southvale duty manager's App Home shows the real waiting request (reference, who asks, how
+    """A Southvale duty manager's App Home, published whenever the tab is opened: without a fresh
+    code (never enrolled) it counts the waiting request and says how to see it, naming no child and
+    offering no button; after a code it shows the real waiting request (reference, who asks, how
     long) with its Approve and Deny buttons, never the child's name or the purpose."""
     await load_access(slack_app.signpost)
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
     user = await link_identity(slack_app.signpost, "DM02", DUTY)
     home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
+    await slack_app.slack.event(user, home, event_id="Ev0008")
+    await slack_app.front.idle()
+    [counted] = slack_app.fake.of("views.publish")
+    text = json.dumps(counted.body["view"])
+    assert "Requests waiting for your decision: 1" in text
+    assert "1 access request waits: send `/signpost pending` to see it (Signpost asks for a code first)." in text
+    assert "999 000" not in text and buttons_in(counted.body["view"]["blocks"]) == []
+
+    await ensure_enrolled(slack_app.signpost, "DM02")  # a code, through the console: fresh on Slack too
     await slack_app.slack.event(user, home, event_id="Ev0009")
     await slack_app.front.idle()
-    [published] = slack_app.fake.of("views.publish")
+    [_, published] = slack_app.fake.of("views.publish")
     text = json.dumps(published.body["view"])
     assert "Requests waiting for your decision: 1" in text
     assert "Request 1: 999 000 0050, from a School nurse, Northshire School Health; waiting 0 min" in text
@@ -575,13 +587,14 @@ async def test_a_decision_on_the_home_tab_republishes_it_without_the_decided_req
 async def test_a_decision_on_the_home_tab_that_needs_a_code_republishes_it_once_the_code_is_in(
     slack_app: SlackHarness,
 ) -> None:
-    """Approve on the Home tab with a step-up older than its freshness: the code is asked in the
-    modal first; the tab is published again only once the code is in and the decision made."""
+    """Approve on the Home tab (published while the code was fresh) with a step-up older than its
+    freshness: the code is asked in the modal first; the tab is published again only once the code
+    is in and the decision made."""
     await load_access(slack_app.signpost)
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
     totp = await link_with_authenticator(slack_app.signpost, "DM02", DUTY)
-    later(slack_app.signpost, minutes=31)
     block_id, approve = await approve_on_home(slack_app, DUTY, "Ev0012")
+    later(slack_app.signpost, minutes=31)
     assert (await slack_app.slack.interactive(home_tab_click(slack_app, DUTY, approve, block_id))).status == 200
     await slack_app.front.idle()
     assert len(slack_app.fake.of("views.open")) == 1  # the modal, then the code asked in it

@@ -250,7 +250,7 @@ async def test_with_no_lead_professional_the_duty_managers_get_it_in_slack_and_r
 ) -> None:
     """A shielded child with no lead professional: both of its authority's duty managers get the DM;
     the first answers by typing, the second's Reply is told it was already answered; the sender is
-    never told who; `/signpost relays` shows the duty manager counts and parties, never contents."""
+    never told who; `/signpost relays` shows the duty manager counts and senders, never contents nor who received it."""
     await load_access(slack_app.signpost)
     async with slack_app.signpost.ctx.db.write() as session:
         await session.execute(update(Child).where(Child.ref == int(NO_INVOLVEMENTS)).values(shielded=True))
@@ -296,7 +296,8 @@ async def test_with_no_lead_professional_the_duty_managers_get_it_in_slack_and_r
     await slack_app.front.idle()
     traffic = raw([c for c in calls_since(slack_app, mark) if c.method == "views.update"])
     assert "1 relay message in the last 30 days" in traffic
-    assert "999 000 0069: P002 → duty manager DM02, DM03: 1 sent, 1 answered" in traffic
+    assert "999 000 0069: P002 → the duty managers: 1 sent, 1 answered, 0 waiting; last sent " in traffic
+    assert not [word for word in managers if word in traffic.replace("P002 → the duty managers", "")]
     assert "zebrafinch" not in traffic and "kingfisher" not in traffic
 
 

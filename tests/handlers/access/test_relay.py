@@ -275,18 +275,41 @@ async def test_a_looker_with_a_grant_or_an_open_record_is_sent_to_the_signposts(
     assert await relays(app) == []
 
 
-async def test_duty_managers_see_traffic_for_their_authority_without_contents(app: Signpost) -> None:
+async def test_duty_managers_see_traffic_for_their_authority_without_contents(app: Signpost, clock: FakeClock) -> None:
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    clock.advance(hours=2)
     await fresh_say(app, "P002", f"message {SHIELDED} {MARKER} 2")
-    await fresh_say(app, "S001", f"reply 1 {ANSWER}")
+    await fresh_say(app, "S001", f"reply 2 {ANSWER}")
+    clock.advance(minutes=30)
     seen = await fresh_say(app, "DM02", "relays")
     assert seen.outcome is Outcome.INFO and seen.text.startswith("2 relay messages")
-    assert seen.lines == ("• 999 000 0050: P002 → lead S001: 2 sent, 1 answered",)
+    [line] = seen.lines
+    assert line.startswith("• 999 000 0050: P002 → the lead professional: 2 sent, 1 answered, 1 waiting (oldest 2 h ")
+    assert line.endswith("; last sent 30 min ago")
     assert "zebrafinch" not in shown(seen) and "kingfisher" not in shown(seen)
     other = await fresh_say(app, "DM01", "relays")
     assert other.outcome is Outcome.INFO and other.lines == ()
     refused = await fresh_say(app, "P003", "relays")
     assert refused.outcome is Outcome.REFUSED
+
+
+async def test_a_duty_manager_who_messages_learns_nothing_of_the_lead_professional(app: Signpost) -> None:
+    """A duty manager of the child's authority, with no grant, sends a message about a shielded
+    child: neither their answer, nor ``relays`` (theirs or a colleague's), nor ``relay 1`` names
+    the lead professional (S001, Lee Hart) — the relay is blind to duty managers too."""
+    found = await search_as(app, "DM02", SHIELDED)
+    assert found.outcome is Outcome.SHIELDED and not found.signposts
+    sent = await fresh_say(app, "DM02", f"message {SHIELDED} {MARKER}")
+    assert sent.outcome is Outcome.DONE
+    mine = await fresh_say(app, "DM02", "relays")
+    colleague = await fresh_say(app, "DM03", "relays")
+    status = await fresh_say(app, "DM02", "relay 1")
+    assert [line.split(": 1 sent")[0] for line in (*mine.lines, *colleague.lines)] == [
+        "• 999 000 0050: DM02 → the lead professional"
+    ] * 2
+    seen = " ".join(shown(r) for r in (sent, mine, colleague, status))
+    assert not [word for word in LEE if word in seen], "nobody but the recipient learns who the lead professional is"
+    assert (await fresh_say(app, "S001", "relay 1")).outcome is Outcome.INFO, "the lead professional has it"
 
 
 async def test_only_a_reading_is_marked_as_not_to_stay_in_a_chat(app: Signpost) -> None:
@@ -312,7 +335,7 @@ async def test_help_says_what_relays_shows_once(app: Signpost) -> None:
     lines = (await say(app, "DM01", "help")).lines
     assert [line for line in lines if line.startswith("• relays")] == [
         "• relays: relay traffic about your authority's children in the last 30 days "
-        "(counts and parties; an admin sees every authority)"
+        "(counts, senders and ages, never who received them; an admin sees every authority)"
     ]
 
 

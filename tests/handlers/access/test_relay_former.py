@@ -34,7 +34,7 @@ from store.tables.people import RelayMessage
 from store.tables.register import Child
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
 from tests.factories import AMY, BEN, CHILDREN, INVOLVEMENTS_HEADER, NO_INVOLVEMENTS, PRACTITIONERS_HEADER, SHIELDED
-from tests.statements import statements_sent
+from tests.statements import sqlite_plan, statements_sent
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -208,7 +208,8 @@ async def test_a_child_who_moved_authority_takes_the_message_to_the_new_authorit
     assert await _relay_notices_for(app) == ["DM01", "DM02", "DM03"]
     assert f"Message: {MARKER}" in (await fresh_say(app, "DM01", "relay 1")).lines
     traffic = await fresh_say(app, "DM01", "relays")
-    assert traffic.lines == ("• 999 000 0069: P002 → duty manager DM01: 1 sent, 0 answered",)
+    [line] = traffic.lines
+    assert line.startswith("• 999 000 0069: P002 → the duty managers: 1 sent, 0 answered, 1 waiting (oldest ")
 
 
 async def test_an_answered_message_is_not_read_again_by_a_former_recipient_nor_handed_on(app: Signpost) -> None:
@@ -406,3 +407,36 @@ async def test_a_lead_whose_involvement_ends_tomorrow_has_the_message_until_its_
     assert (await fresh_say(app, "S001", "relay 1")).text == "There is no relayed message 1 for you."
     assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 1
     assert await _relay_notices_for(app) == ["DM02", "DM03", "S001"]
+
+
+async def test_relays_follows_a_child_who_moved_to_the_authority_it_is_in_now(app: Signpost) -> None:
+    """A feed moves a shielded child from Southvale to Northshire; its lead professional still has the
+    message (nothing is handed on). ``relays`` covers "your authority's children": Northshire's duty
+    manager sees the line now, Southvale's no longer."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    assert len((await fresh_say(app, "DM02", "relays")).lines) == 1
+    moved = CHILDREN.replace(f"{SHIELDED},Mia,Stone,,2015-06-30,F,S1 4ZZ,Southvale,true", "")
+    moved += f"{SHIELDED},Mia,Stone,,2015-06-30,F,S1 4ZZ,Northshire,true\n"
+    await _import(app, Feed("children.csv", moved))
+    assert await access_jobs.hand_on_relays(app.ctx, app.ctx.clock.now()) == 0, "the lead still has it"
+    assert (await fresh_say(app, "DM02", "relays")).lines == ()
+    [line] = (await fresh_say(app, "DM01", "relays")).lines
+    assert line.startswith("• 999 000 0050: P002 → the lead professional: 1 sent, 0 answered, 1 waiting")
+
+
+async def test_relays_reads_its_lines_in_as_many_statements_whatever_their_number(app: Signpost, backend: str) -> None:
+    """One statement for the traffic, through indexes, however many children and senders: 3 relays
+    and 30 are read alike (no query per row, nor per child's authority); on SQLite, its plan scans
+    no table."""
+    await _relayed(app, 3)
+    await fresh_say(app, "DM02", "relays")  # stepped up: what follows is the command alone
+    with statements_sent(app.ctx.db) as few:
+        await fresh_say(app, "DM02", "relays")
+    await _relayed(app, 27)
+    with statements_sent(app.ctx.db) as many:
+        assert len((await fresh_say(app, "DM02", "relays")).lines) > 1
+    assert len(many) == len(few), [s.sql for s in many]
+    [traffic] = [sent for sent in many if "JOIN children" in sent.sql]
+    if backend == "sqlite":
+        plan = await sqlite_plan(app.ctx.db, traffic)
+        assert "SCAN" not in plan and "ix_relay_messages_child_created_at" in plan, plan

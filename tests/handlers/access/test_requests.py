@@ -425,6 +425,7 @@ async def test_home_lists_the_requests_waiting_for_this_duty_manager_with_approv
     purpose, no child's name; buttons per request; another authority's duty manager sees none."""
     await request_access(app, "P002", SHIELDED, "child protection enquiry")
     clock.advance(minutes=42)
+    await fresh_say(app, "DM02", "history")  # a fresh code: home lists what names a child (tests/handlers/test_home.py)
     home = await say(app, "DM02", "home")
     assert home.outcome is Outcome.INFO
     assert "Requests waiting for your decision: 1" in home.lines
