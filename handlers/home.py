@@ -81,14 +81,14 @@ async def waiting_for(
             f"waiting {waited(row.created_at, now)}"
         )
         buttons.extend(_labelled(str(row.id)))
+    if not shown and requests:  # first: the screen's cut (``WAITING_SHOWN``) never takes it
+        lines.append(hidden_requests(len(requests)))
     for reg in registrations:
         lines.append(
             f"• Registration R{reg.id}: a {platform_name(reg.platform)} account asks to act as {reg.practitioner_id}; "
             f"waiting {waited(reg.created_at, now)}"
         )
         buttons.extend(_labelled(f"R{reg.id}"))
-    if not shown and requests:
-        lines.append(hidden_requests(len(requests)))
     return lines, buttons, len(requests) + len(registrations)
 
 

@@ -103,7 +103,7 @@ ACTION_WORDS: dict[str, str] = {
     "relay_handed_on": "a relayed message passed to another professional, its recipients no longer able to take it",
     "relay_read": "a message relayed through Signpost about this record read by its writer or recipient",
     # A duty manager's or an admin's: the entry's role says whose.
-    "relay_traffic": "counted in a review of relayed messages (counts and who, no contents)",
+    "relay_traffic": "counted in a review of relayed messages (counts and senders, no contents)",
     "pending": "listed among access requests waiting for a decision (seen by a duty manager)",
     # Follows the entry whose answer it was: Slack or Teams did not deliver it (``Dispatcher.not_shown``).
     "answer_not_shown": "the answer was not shown to the practitioner",

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bot.app import Signpost
+from handlers import home
 from handlers.clock import FakeClock
-from handlers.vocabulary import Outcome, Reply
+from handlers.vocabulary import Outcome, Platform, Principal, Reply
 from tests.access_helpers import fresh_say, load_access, request_access, search_as
 from tests.factories import SHIELDED, say
 
@@ -68,3 +69,18 @@ async def test_nothing_waiting_and_no_lookups_say_so_without_a_code(app: Signpos
     home = await say(app, "DM01", "home")
     assert "Requests waiting for your decision: 0" in home.lines
     assert not [line for line in home.lines if "pending" in line or "history" in line], home.lines
+
+
+async def test_the_hidden_requests_line_survives_a_screen_full_of_registrations(
+    app: Signpost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The screen lists ``WAITING_SHOWN`` lines: registrations (which name no child) filling it must
+    not cut the line saying access requests wait (here one line, standing in for ten registrations)."""
+    monkeypatch.setattr(home, "WAITING_SHOWN", 1)
+    await request_access(app, "P001", SHIELDED)
+    asked = await say(app, Principal(Platform.SLACK, "T0TEST", "U0NEWHOME"), "register S001")
+    assert asked.outcome is Outcome.DONE, asked.text
+    manager = await say(app, "DM02", "home")
+    assert "Requests waiting for your decision: 2" in manager.lines, manager.lines
+    assert f"1 access request waits: send 'pending' to see it ({CODE_FIRST})." in manager.lines, manager.lines
+    assert not names_a_child(manager), manager.lines

@@ -365,7 +365,7 @@ async def test_reviews_and_requests_that_made_none_read_as_what_they_were(signpo
         "given shown, nothing else of the record; purpose: reviewing the access requests waiting for a decision"
     ) in lines
     assert (
-        "counted in a review of relayed messages (counts and who, no contents); information given, nothing of the "
+        "counted in a review of relayed messages (counts and senders, no contents); information given, nothing of the "
         "record shown; purpose: reviewing relayed messages for misuse"
     ) in lines
     assert (await say_fresh(signpost, "S001", f"request {AMY} section 47 enquiry")).outcome is Outcome.INFO
