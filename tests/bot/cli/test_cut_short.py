@@ -1134,3 +1134,53 @@ async def test_a_backup_that_failed_and_removed_its_copy_is_not_named_as_a_parti
             raise BackupFailed("the disk is full")
     async with signpost.ctx.db.read() as session:
         assert [taken.name for taken in await backups_taken(session)] == []
+
+
+# -- decommission destroy killed between the key file's rename and the zeros over the old file ------
+
+_KILLED_AFTER_THE_KEY_FILE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from bot.cli.main import main
+
+key_file = os.path.realpath(os.environ["SIGNPOST_KEY_FILE"])
+rename = os.replace
+renames = []
+
+
+def rename_then_die(src, dst):
+    rename(src, dst)
+    if os.path.realpath(dst) == key_file:
+        renames.append(dst)
+        if len(renames) == int(sys.argv[1]):  # kill -9 once that new key file has its name
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+os.replace = rename_then_die
+main(["decommission", "destroy"])
+"""
+
+
+@pytest.mark.parametrize("next_start", [("db", "check"), ("decommission", "status")], ids=" ".join)
+async def test_a_destroy_killed_before_the_zeros_over_the_old_key_file_leaves_no_reader_a_key(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path, next_start: tuple[str, ...]
+) -> None:
+    """The forensic review's case: `decommission destroy` killed -9 between the rename that puts the
+    emptied key file in place and the zeros over the file it replaced. A reader that had the old file
+    open (a backup agent mid-copy) kept every destroyed key: nothing ever zeroed it. The next start
+    that takes the key file (`db check`, which only reads, included) zeroes it, and leaves nothing
+    beside the key file but its locks."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    held = os.open(keys.path, os.O_RDONLY)  # as a backup agent reading it when the destruction comes
+    try:
+        died = subprocess.run(
+            [sys.executable, "-c", _KILLED_AFTER_THE_KEY_FILE_RENAME, "1"], cwd=tmp_path, env=_pythonpath()
+        )
+        assert died.returncode == -signal.SIGKILL
+        assert _on_disk(keys.path)["keks"] == {}  # killed once the emptied file took the name
+        await cli.run(*next_start)
+        assert os.pread(held, 1 << 16, 0).strip(b"\0") == b""
+    finally:
+        os.close(held)
+    assert not [p.name for p in tmp_path.glob(f"{keys.path.name}.*") if not p.name.endswith(".lock")]
