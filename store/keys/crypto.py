@@ -476,6 +476,12 @@ def leftover_copies(path: Path) -> list[Path]:
     return sorted(found)
 
 
+def copies_left(path: Path) -> list[Path]:
+    """The ``leftover_copies`` that hold bytes of their own: not a second name of the file itself
+    (an edit killed between naming the file it replaces and the rename), which holds nothing more."""
+    return [p for p in leftover_copies(path) if p.is_symlink() or not _same_file(p, real_file(path))]
+
+
 def _same_file(one: Path, other: Path) -> bool:
     try:
         return os.path.samefile(one, other)

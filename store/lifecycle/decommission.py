@@ -40,7 +40,7 @@ from store.delivery import drops
 from store.delivery.notices import drop_decided
 from store.keys import keychain
 from store.keys.backup import PARTIAL
-from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
+from store.keys.crypto import KeyRing, copies_left, remove_leftovers
 from store.keys.term_keys import TermKeys
 from store.lifecycle import retention
 from store.lifecycle.retention import COMPACTION_NOT_PERMITTED, Compaction, compact_checked
@@ -421,13 +421,13 @@ def key_material_left(keys: KeyRing, signer: Signer) -> list[str]:
             left.append("blind-index key (key file)")
         if disk.signing_seed:
             left.append("signing seed (key file)")
-        left += [f"leftover copy {p.name}" for p in leftover_copies(keys.path)]
+        left += [f"leftover copy {p.name}" for p in copies_left(keys.path)]
     elif keys.keks or keys.index_key or keys.signing_seed:
         left.append("keys held in memory")
     if signer.path is not None:
         if signer.seed_on_disk():
             left.append("signing seed (signing key file)")
-        left += [f"leftover copy {p.name}" for p in leftover_copies(signer.path)]
+        left += [f"leftover copy {p.name}" for p in copies_left(signer.path)]
     return left
 
 
