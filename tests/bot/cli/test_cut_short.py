@@ -1184,3 +1184,27 @@ async def test_a_destroy_killed_before_the_zeros_over_the_old_key_file_leaves_no
     finally:
         os.close(held)
     assert not [p.name for p in tmp_path.glob(f"{keys.path.name}.*") if not p.name.endswith(".lock")]
+
+
+async def test_a_destroy_killed_once_the_seed_went_is_finished_and_audited_by_the_next_destroy(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The forensic review's case: `decommission destroy` killed -9 once its last write of the key file
+    (the signing seed gone) has its name, before the destruction is recorded complete. The next
+    `decommission destroy` records it complete and prints the certificate: audited, in the
+    transaction that records it (it was not, as nothing was left to destroy)."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    script = [sys.executable, "-c", _KILLED_AFTER_THE_KEY_FILE_RENAME, "2"]
+    assert subprocess.run(script, cwd=tmp_path, env=_pythonpath()).returncode == -signal.SIGKILL
+    assert _on_disk(keys.path)["signing_seed"] == ""
+    before = await events(db, "decommission_destroy")
+
+    again = await cli.run("decommission", "destroy")
+    assert again.code == 0, again.err
+    assert "decommissioning complete" in again.out
+    [(outcome, finished)] = (await events(db, "decommission_destroy"))[len(before) :]
+    assert outcome == "done" and "finished" in finished
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    assert (await cli.run("decommission", "destroy")).code != 0  # and then refused, audited so
+    assert [e[0] for e in (await events(db, "decommission_destroy"))[len(before) + 1 :]] == ["refused"]
