@@ -105,8 +105,9 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
     signpost: Signpost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed after its first batch (key file k1+k2, some rows under generation 2), the rotation has
-    already written 'started generation 2'. The rerun says it is finishing generation 2 (not
-    starting a third), re-wraps the rest, removes k1 and records generation 2 done."""
+    already written 'started generation 2'. The rerun records that run failed, cut short, says it
+    is finishing generation 2 (not starting a third), re-wraps the rest, removes k1 and records
+    generation 2 done."""
     await load(signpost)
     monkeypatch.setattr(rotation, "BATCH", 3)
 
@@ -125,6 +126,7 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
     assert report.finishing and report.new_generation == 2
     assert await events(signpost.ctx.db, "keys_rotate") == [
         ("started", "generation 2"),
+        ("failed", f"generation 2: {CUT_SHORT}"),
         ("started", "finishing generation 2 (a rotation cut short)"),
         ("done", "generation 2"),
     ]
@@ -199,7 +201,9 @@ async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and
 ) -> None:
     """The review's case as a real process: `signpost keys rotate` killed (SIGKILL) once its first
     batch of child keys is committed under generation 2. 'started generation 2' is already in the
-    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too."""
+    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too, and
+    records the killed run failed, cut short, under its own correlation id (as a backup, an import,
+    retention and decommissioning do): each 'started' has its one outcome."""
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
     died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_FIRST_BATCH], cwd=tmp_path, env=_pythonpath())
     assert died.returncode == -signal.SIGKILL
@@ -214,10 +218,12 @@ async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and
     assert "rotation to generation 2 that was cut short is finished" in again.out
     assert await events(db, "keys_rotate") == [
         ("started", "generation 2"),
+        ("failed", f"generation 2: {CUT_SHORT}"),
         ("started", "finishing generation 2 (a rotation cut short)"),
         ("done", "generation 2"),
     ]
     assert generations_on_disk(keys) == {"k2"}
+    await _each_started_answered_once(cli, "keys_rotate")
 
 
 def _pythonpath() -> dict[str, str]:
