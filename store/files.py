@@ -50,7 +50,7 @@ def write_whole(
     through: Path | None = None,
     mode: int = 0o644,
     replace: bool = True,
-    shred: bool = False,
+    shred: Path | None = None,
 ) -> bool:
     """Give ``path`` the bytes ``data`` whole or not at all: written and flushed to the disk under
     ``through`` (same folder; ``temporary_for(path)`` unless the file keeps a name of its own, as
@@ -58,13 +58,17 @@ def write_whole(
     ``replace``: never over an existing file, returning False when ``path`` exists), the rename made
     durable before this returns. A process killed part-way (kill -9) leaves at most ``through``, never a cut-short
     ``path``; ``through`` is removed whatever happened here. With ``shred`` (a key file), the file
-    the rename replaced is overwritten with zeros once no name is left on it (``overwrite``).
+    the rename replaced is overwritten with zeros once no name is left on it (``overwrite``); until
+    then it keeps the name ``shred`` (same folder, a leftover name the key file's next opening zeroes
+    and removes), so that a kill between the rename and the zeros never leaves it, and what any
+    reader holding it open (a backup agent mid-copy) can read, beyond reach for ever.
 
     The bytes go only into a file made here for them, of ``mode`` from the start: never into what
     was at ``through`` before (``take_temporary``), which anyone able to write the folder may have
     put there (a link to a file of theirs, a file of theirs open to everyone)."""
     through = temporary_for(path) if through is None else through
-    replaced = _open_replaced(path) if replace and shred else None
+    replaced = _open_replaced(path) if replace and shred is not None else None
+    aside = _keep_aside(path, replaced, shred) if replaced is not None and shred is not None else None
     made: tuple[int, int] | None = None
     try:
         fd = take_temporary(through, mode)
@@ -87,6 +91,9 @@ def write_whole(
     except BaseException:
         if replaced is not None:
             os.close(replaced)
+        if aside is not None:  # not replaced: the name is a second one of the file there, never zeroed
+            with contextlib.suppress(FileNotFoundError):
+                aside.unlink()
         raise
     finally:
         if made is not None and _names(through, made):  # ours only: what was planted there is left
@@ -95,7 +102,7 @@ def write_whole(
         fsync_directory(path.parent)
     finally:  # the rename is done: the file it replaced is nameless whether or not that reached the disk
         if replaced is not None:
-            _shred_if_nameless(replaced)
+            _shred_if_nameless(replaced, aside)
     return True
 
 
@@ -200,12 +207,65 @@ def _open_replaced(path: Path) -> int | None:
     return fd
 
 
-def _shred_if_nameless(fd: int) -> None:
-    """Zeros over a replaced file's bytes once no name is left on it (a name someone else made, a
-    hard link, is theirs), then the handle closed: what a filesystem lets us do, so that its freed
-    blocks and any handle still open on it (a backup agent mid-copy) hold nothing."""
+def _keep_aside(path: Path, replaced: int, aside: Path) -> Path | None:
+    """A second name, ``aside``, on the file ``replaced`` (open, at ``path``), made before the rename
+    replaces it: what a kill before its zeros leaves for the next opening to zero. What a crash left
+    at ``aside`` goes first: zeroed unless it is the file at ``path`` itself (a crash between this
+    link and the rename). None when no such name could be made (a filesystem without hard links):
+    the zeros then come only from this process."""
     try:
-        if os.fstat(fd).st_nlink == 0:
+        if not _same_file(aside, path):
+            overwrite_leftover(aside)
+        with contextlib.suppress(FileNotFoundError):
+            aside.unlink()
+        os.link(path, aside, follow_symlinks=False)
+    except OSError:
+        return None
+    opened = os.fstat(replaced)
+    if not _names(aside, (opened.st_dev, opened.st_ino)):  # replaced by another meanwhile: not ours
+        with contextlib.suppress(FileNotFoundError):
+            aside.unlink()
+        return None
+    return aside
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except FileNotFoundError:
+        return False
+
+
+def _shred_if_nameless(fd: int, aside: Path | None = None) -> None:
+    """Zeros over a replaced file's bytes once no name is left on it but ``aside`` (ours, removed
+    after the zeros; a name someone else made, a hard link, is theirs), then the handle closed: what
+    a filesystem lets us do, so that its freed blocks and any handle still open on it (a backup
+    agent mid-copy) hold nothing."""
+    try:
+        opened = os.fstat(fd)
+        ours = aside if aside is not None and _names(aside, (opened.st_dev, opened.st_ino)) else None
+        if opened.st_nlink == (0 if ours is None else 1):
+            overwrite(fd)
+        if ours is not None:  # zeroed (or another name left on it, not ours to zero): our name goes,
+            ours.unlink()  # unflushed: a power loss brings it back zeroed, for the next opening to remove
+    finally:
+        os.close(fd)
+
+
+def overwrite_leftover(leftover: Path) -> None:
+    """Zeros over the regular file at ``leftover`` (a copy a crash left), flushed: never through a
+    link put there, and never a named pipe or device (opening a pipe for writing would wait for a
+    reader for ever). Nothing there, or nothing to zero, passes."""
+    try:
+        fd = os.open(leftover, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            return  # a link or a pipe no one reads, a folder: nothing to zero
+        raise
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
             overwrite(fd)
     finally:
         os.close(fd)

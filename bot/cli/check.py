@@ -41,7 +41,7 @@ from store.db import (
 )
 from store.keys.backup import PARTIAL
 from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
-from store.keys.crypto import KeyFileError, KeyRing
+from store.keys.crypto import KeyFileError, KeyRing, key_file_lock
 from store.keys.unheld import under_destroyed, unheld
 from store.lifecycle.retention import UNFINISHED_PUNCTURE, unfinished_puncture
 
@@ -194,15 +194,21 @@ async def _schema(db: Database, found: Findings) -> bool:
 
 
 def _key_file(settings: Settings, found: Findings) -> KeyRing | None:
-    """The key file at SIGNPOST_KEY_FILE, read and never made (None: missing or unreadable, said)."""
+    """The key file at SIGNPOST_KEY_FILE, read and never made (None: missing or unreadable, said).
+    Under its lock, as every start that takes it: a copy a write cut short left beside it (a key
+    file an edit replaced, killed before its zeros) is zeroed and removed first."""
     key_file = settings.key_file
     if not key_file.exists():
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} does not exist: the key binding cannot be checked")
         return None
     try:
-        return KeyRing.load(key_file)
+        with key_file_lock(key_file):
+            return KeyRing.load(key_file)
     except KeyFileError as exc:
         found.problems.append(str(exc))
+        return None
+    except OSError as exc:  # its lock (a folder this account cannot write): said, never a traceback
+        found.problems.append(f"SIGNPOST_KEY_FILE {key_file}: its lock cannot be taken ({exc.strerror})")
         return None
 
 

@@ -504,21 +504,25 @@ async def finish_destruction(
     """Finish a destruction whose certificate is signed: destroy every key material still on this
     host (a run killed after signing left the signing seed, say) and record it complete. The
     scheduler's tick, ``signpost decommission destroy`` and a server starting up call it; needs no
-    lease. Audited as ``origin`` when anything was left. Returns what it says it did (None: no
-    certificate yet, or nothing left to do)."""
+    lease. Audited as ``origin`` whenever it did anything (key material was left, or the completion
+    was not yet recorded), in the transaction that records the destruction complete. Returns what it
+    says it did (None: no certificate yet, or nothing left to do)."""
     async with ctx.db.read() as session:
         row = await decommission.current(session)
     if row is None or row.certificate is None:
         return None
-    state = row.state
-    left = await decommission.finish_certified(ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, row.id, now)
+    state, schedule_id = row.state, row.id
+
+    async def audit_finished(session: AsyncSession, what: str) -> None:
+        done = f", destroyed what was left after the certificate: {what}" if what else " (nothing was left to destroy)"
+        detail = f"schedule {schedule_id}: finished{done}"
+        await append(session, [origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=detail)])
+
+    left = await decommission.finish_certified(
+        ctx.db, ctx.keys, ctx.signer, ctx.notices.enqueue, row.id, now, audit=audit_finished
+    )
     if not left and state == "destroyed":
         return None
-    if left:
-        detail = f"schedule {row.id}: finished, destroyed what was left after the certificate: {', '.join(left)}"
-        event = origin_event(origin, Action.DECOMMISSION_DESTROY, now, who=who, detail=detail)
-        async with ctx.db.write() as session:
-            await append(session, [event])
     said = f"Destroyed what a destruction cut short left: {', '.join(left)}. " if left else ""
     async with ctx.db.read() as session:
         return said + await decommission.completion_said(session, json.loads(row.certificate), ctx.db.dialect)

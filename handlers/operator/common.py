@@ -195,6 +195,15 @@ class Audit:
             await self._record_cut_short(session)
             await append(session, [started])
 
+    async def started_alone(self, detail: str | None = None) -> None:
+        """``started`` for work its use case holds alone by a lock of its own, taken before this (a
+        key rotation: the key file's serving lock, exclusively): no other run of it is live, so a
+        ``started`` of it with nothing after is a dead run's, recorded failed, cut short, in the
+        same transaction as this ``started``, as work run ``ONE_AT_A_TIME`` does."""
+        async with self.ctx.db.write() as session:
+            await self._record_cut_short(session)
+            await append(session, [self.event(Outcome.STARTED, detail)])
+
     async def settle_earlier(self) -> None:
         """Before a command of work run one at a time does anything (a dry run, a refusal, a run):
         record the outcome of a run of it cut short, unless another run is live (then nothing). So a

@@ -307,7 +307,10 @@ async def _rotate_alone(
 ) -> RotationReport:
     async def starting(plan: Plan) -> None:
         audit.detail = _rotation_detail(plan.generation)  # what the outcome names too
-        await audit.started(f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail)
+        # Alone (``_no_one_serving``): a rotation's 'started' with no outcome is a dead run's.
+        await audit.started_alone(
+            f"finishing {audit.detail} (a rotation cut short)" if plan.finishing else audit.detail
+        )
 
     unrecorded = await _rotation_done_unrecorded(ctx)
     if unrecorded is not None:  # killed after its last step, before its outcome: not rotated again

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import errno
 import fcntl
 import glob
 import hashlib
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, make_private, open_lock_file, overwrite, write_whole
+from store.files import fsync_directory, make_private, open_lock_file, overwrite_leftover, write_whole
 from store.keys.keydict import KeyDict
 from store.keys.term_keys import TermKeys
 
@@ -416,6 +415,12 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp")
 
 
+def replaced_name(path: Path) -> Path:
+    """The name the key file (or signing key file) an edit replaces keeps until its bytes are zeroed:
+    a leftover of a kill between the rename and the zeros, zeroed and removed as ``.tmp`` is."""
+    return path.with_name(f"{path.name}.replaced.tmp")
+
+
 def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     """Write ``text`` to ``path`` (mode 0600) durably, by way of ``temporary_name(path)``; with
     ``replace`` false only if ``path`` does not exist yet (returns False when it does).
@@ -425,21 +430,27 @@ def write_private(path: Path, text: str, *, replace: bool = True) -> bool:
     afterwards whatever happened (a crash's leftover is ``remove_leftovers``' work)."""
     real = real_file(path)
     return write_whole(
-        real, text.encode("utf-8"), through=temporary_name(real), mode=0o600, replace=replace, shred=True
+        real,
+        text.encode("utf-8"),
+        through=temporary_name(real),
+        mode=0o600,
+        replace=replace,
+        shred=replaced_name(real),
     )
 
 
 def remove_leftovers(path: Path) -> None:
-    """Overwrite and remove what a crash left while writing the key file: ``<path>.tmp``, and the
-    ``<path>.<pid>.tmp`` older versions wrote. Only those names: a signing key file named after the
-    key file (``signpost.key.signing``) writes its own ``.tmp`` outside this lock. Call only under
-    ``key_file_lock``."""
+    """Overwrite and remove what a crash left while writing the key file: ``<path>.tmp``, the file an
+    edit replaced (``replaced_name``), and the ``<path>.<pid>.tmp`` older versions wrote. Only those
+    names: a signing key file named after the key file (``signpost.key.signing``) writes its own
+    ``.tmp`` outside this lock. Call only under ``key_file_lock``."""
     removed = False
     for leftover in leftover_copies(path):
         try:
-            # Not through a link, nor over the key file itself (a crash between link and unlink).
+            # Not through a link, nor over the key file itself (a crash between link and unlink, or
+            # between the replaced file's second name and the rename): that name is only unlinked.
             if not leftover.is_symlink() and not _same_file(leftover, path):
-                _overwrite(leftover)
+                overwrite_leftover(leftover)  # zeros, flushed, before the unlink
             leftover.unlink()
         except FileNotFoundError:
             continue
@@ -456,12 +467,19 @@ def remove_leftovers(path: Path) -> None:
 
 def leftover_copies(path: Path) -> list[Path]:
     """Copies a write cut short left: ``<name>.tmp`` (and ``<name>.<pid>.tmp``, the names older
-    versions wrote), beside ``path`` and beside the file it names through a link (``real_file``)."""
+    versions wrote), and ``<name>.replaced.tmp``, the file an edit replaced, killed before its zeros
+    (``replaced_name``), beside ``path`` and beside the file it names through a link (``real_file``)."""
     found: set[Path] = set()
     for each in {path, real_file(path)}:
-        ours = re.compile(re.escape(each.name) + r"(\.[0-9]+)?\.tmp")
+        ours = re.compile(re.escape(each.name) + r"(\.[0-9]+|\.replaced)?\.tmp")
         found.update(p for p in each.parent.glob(f"{glob.escape(each.name)}.*tmp") if ours.fullmatch(p.name))
     return sorted(found)
+
+
+def copies_left(path: Path) -> list[Path]:
+    """The ``leftover_copies`` that hold bytes of their own: not a second name of the file itself
+    (an edit killed between naming the file it replaces and the rename), which holds nothing more."""
+    return [p for p in leftover_copies(path) if p.is_symlink() or not _same_file(p, real_file(path))]
 
 
 def _same_file(one: Path, other: Path) -> bool:
@@ -469,23 +487,6 @@ def _same_file(one: Path, other: Path) -> bool:
         return os.path.samefile(one, other)
     except FileNotFoundError:
         return False
-
-
-def _overwrite(leftover: Path) -> None:
-    """Zeros over the copy's bytes, flushed, before it is unlinked (what a filesystem lets us do).
-    Only a regular file: never through a link put there since it was looked at, and never a named
-    pipe or device (opening a pipe for writing would wait for a reader for ever)."""
-    try:
-        fd = os.open(leftover, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            return  # a link or a pipe no one reads (unlinked next), a folder (refused next): nothing to zero
-        raise
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            overwrite(fd)
-    finally:
-        os.close(fd)
 
 
 def new_data_key() -> bytes:

@@ -40,7 +40,7 @@ from store.delivery import drops
 from store.delivery.notices import drop_decided
 from store.keys import keychain
 from store.keys.backup import PARTIAL
-from store.keys.crypto import KeyRing, leftover_copies, remove_leftovers
+from store.keys.crypto import KeyRing, copies_left, remove_leftovers
 from store.keys.term_keys import TermKeys
 from store.lifecycle import retention
 from store.lifecycle.retention import COMPACTION_NOT_PERMITTED, Compaction, compact_checked
@@ -421,13 +421,13 @@ def key_material_left(keys: KeyRing, signer: Signer) -> list[str]:
             left.append("blind-index key (key file)")
         if disk.signing_seed:
             left.append("signing seed (key file)")
-        left += [f"leftover copy {p.name}" for p in leftover_copies(keys.path)]
+        left += [f"leftover copy {p.name}" for p in copies_left(keys.path)]
     elif keys.keks or keys.index_key or keys.signing_seed:
         left.append("keys held in memory")
     if signer.path is not None:
         if signer.seed_on_disk():
             left.append("signing seed (signing key file)")
-        left += [f"leftover copy {p.name}" for p in leftover_copies(signer.path)]
+        left += [f"leftover copy {p.name}" for p in copies_left(signer.path)]
     return left
 
 
@@ -730,12 +730,23 @@ async def _sign_certificate(session: AsyncSession, step: Step, row: Decommission
 
 
 async def finish_certified(
-    db: Database, keys: KeyRing, signer: Signer, enqueue: NoticeEnqueue, schedule_id: int, now: datetime
+    db: Database,
+    keys: KeyRing,
+    signer: Signer,
+    enqueue: NoticeEnqueue,
+    schedule_id: int,
+    now: datetime,
+    audit: AuditStep | None = None,
 ) -> list[str] | None:
     """Once the certificate is signed: destroy every key material still here, then record the
     destruction complete and send the certificate (once, whoever gets here first). Safe to run
     from any process at any time, without the lease: nothing is left to sign. Returns what key
-    material was still here (empty: none), or None when there is no certificate yet."""
+    material was still here (empty: none), or None when there is no certificate yet.
+
+    ``audit`` (a run finishing one cut short) records its event, given what was left (comma
+    separated, empty: none), in the transaction that records the destruction complete (in one of
+    its own when that was recorded before and key material was still left): a kill never leaves
+    the finish done and unaudited. Not called when there was nothing to do."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         if row is None or row.certificate is None:
@@ -753,6 +764,11 @@ async def finish_certified(
             if row.state != "destroyed":
                 step = Step(db, keys, signer, enqueue, schedule_id, now)
                 await _record_step(session, step, "certificate", len(STEPS), {})
+            if audit is not None:
+                await audit(session, ", ".join(left))
+    elif left and audit is not None:
+        async with db.write() as session:
+            await audit(session, ", ".join(left))
     return left
 
 

@@ -105,8 +105,9 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
     signpost: Signpost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed after its first batch (key file k1+k2, some rows under generation 2), the rotation has
-    already written 'started generation 2'. The rerun says it is finishing generation 2 (not
-    starting a third), re-wraps the rest, removes k1 and records generation 2 done."""
+    already written 'started generation 2'. The rerun records that run failed, cut short, says it
+    is finishing generation 2 (not starting a third), re-wraps the rest, removes k1 and records
+    generation 2 done."""
     await load(signpost)
     monkeypatch.setattr(rotation, "BATCH", 3)
 
@@ -125,6 +126,7 @@ async def test_a_rotation_cut_short_is_audited_before_it_changed_anything_and_a_
     assert report.finishing and report.new_generation == 2
     assert await events(signpost.ctx.db, "keys_rotate") == [
         ("started", "generation 2"),
+        ("failed", f"generation 2: {CUT_SHORT}"),
         ("started", "finishing generation 2 (a rotation cut short)"),
         ("done", "generation 2"),
     ]
@@ -199,7 +201,9 @@ async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and
 ) -> None:
     """The review's case as a real process: `signpost keys rotate` killed (SIGKILL) once its first
     batch of child keys is committed under generation 2. 'started generation 2' is already in the
-    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too."""
+    audit; `signpost keys rotate` again says it finished generation 2 and the log says so too, and
+    records the killed run failed, cut short, under its own correlation id (as a backup, an import,
+    retention and decommissioning do): each 'started' has its one outcome."""
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
     died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_FIRST_BATCH], cwd=tmp_path, env=_pythonpath())
     assert died.returncode == -signal.SIGKILL
@@ -214,10 +218,12 @@ async def test_signpost_keys_rotate_killed_part_way_leaves_its_started_event_and
     assert "rotation to generation 2 that was cut short is finished" in again.out
     assert await events(db, "keys_rotate") == [
         ("started", "generation 2"),
+        ("failed", f"generation 2: {CUT_SHORT}"),
         ("started", "finishing generation 2 (a rotation cut short)"),
         ("done", "generation 2"),
     ]
     assert generations_on_disk(keys) == {"k2"}
+    await _each_started_answered_once(cli, "keys_rotate")
 
 
 def _pythonpath() -> dict[str, str]:
@@ -1134,3 +1140,77 @@ async def test_a_backup_that_failed_and_removed_its_copy_is_not_named_as_a_parti
             raise BackupFailed("the disk is full")
     async with signpost.ctx.db.read() as session:
         assert [taken.name for taken in await backups_taken(session)] == []
+
+
+# -- decommission destroy killed between the key file's rename and the zeros over the old file ------
+
+_KILLED_AFTER_THE_KEY_FILE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from bot.cli.main import main
+
+key_file = os.path.realpath(os.environ["SIGNPOST_KEY_FILE"])
+rename = os.replace
+renames = []
+
+
+def rename_then_die(src, dst):
+    rename(src, dst)
+    if os.path.realpath(dst) == key_file:
+        renames.append(dst)
+        if len(renames) == int(sys.argv[1]):  # kill -9 once that new key file has its name
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+os.replace = rename_then_die
+main(["decommission", "destroy"])
+"""
+
+
+@pytest.mark.parametrize("next_start", [("db", "check"), ("decommission", "status")], ids=" ".join)
+async def test_a_destroy_killed_before_the_zeros_over_the_old_key_file_leaves_no_reader_a_key(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path, next_start: tuple[str, ...]
+) -> None:
+    """The forensic review's case: `decommission destroy` killed -9 between the rename that puts the
+    emptied key file in place and the zeros over the file it replaced. A reader that had the old file
+    open (a backup agent mid-copy) kept every destroyed key: nothing ever zeroed it. The next start
+    that takes the key file (`db check`, which only reads, included) zeroes it, and leaves nothing
+    beside the key file but its locks."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    held = os.open(keys.path, os.O_RDONLY)  # as a backup agent reading it when the destruction comes
+    try:
+        died = subprocess.run(
+            [sys.executable, "-c", _KILLED_AFTER_THE_KEY_FILE_RENAME, "1"], cwd=tmp_path, env=_pythonpath()
+        )
+        assert died.returncode == -signal.SIGKILL
+        assert _on_disk(keys.path)["keks"] == {}  # killed once the emptied file took the name
+        await cli.run(*next_start)
+        assert os.pread(held, 1 << 16, 0).strip(b"\0") == b""
+    finally:
+        os.close(held)
+    assert not [p.name for p in tmp_path.glob(f"{keys.path.name}.*") if not p.name.endswith(".lock")]
+
+
+async def test_a_destroy_killed_once_the_seed_went_is_finished_and_audited_by_the_next_destroy(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """The forensic review's case: `decommission destroy` killed -9 once its last write of the key file
+    (the signing seed gone) has its name, before the destruction is recorded complete. The next
+    `decommission destroy` records it complete and prints the certificate: audited, in the
+    transaction that records it (it was not, as nothing was left to destroy)."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    script = [sys.executable, "-c", _KILLED_AFTER_THE_KEY_FILE_RENAME, "2"]
+    assert subprocess.run(script, cwd=tmp_path, env=_pythonpath()).returncode == -signal.SIGKILL
+    assert _on_disk(keys.path)["signing_seed"] == ""
+    before = await events(db, "decommission_destroy")
+
+    again = await cli.run("decommission", "destroy")
+    assert again.code == 0, again.err
+    assert "decommissioning complete" in again.out
+    [(outcome, finished)] = (await events(db, "decommission_destroy"))[len(before) :]
+    assert outcome == "done" and "finished" in finished
+    assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
+    assert (await cli.run("decommission", "destroy")).code != 0  # and then refused, audited so
+    assert [e[0] for e in (await events(db, "decommission_destroy"))[len(before) + 1 :]] == ["refused"]

@@ -159,6 +159,51 @@ def test_a_key_file_copy_left_by_a_crash_is_overwritten_and_removed_when_the_key
     assert path.read_bytes() == before
 
 
+_KILLED_AFTER_THE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from store.keys import keychain
+from store.keys.crypto import KeyRing
+
+ring = KeyRing.load(Path(sys.argv[1]))
+rename = os.replace
+
+
+def rename_then_die(src, dst):
+    rename(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9 once the new key file has its name, before the zeros
+
+
+os.replace = rename_then_die
+with keychain.editing(ring) as fresh:
+    del fresh.keks[fresh.current_kek_id]  # as a rotation's last step destroying the old key
+    fresh.keks["k2"] = bytes(range(32))
+    fresh.current_kek_id = "k2"
+"""
+
+
+def test_a_key_file_replaced_by_an_edit_killed_after_the_rename_is_zeroed_when_the_key_file_is_next_opened(
+    tmp_path: Path,
+) -> None:
+    """The forensic review's case: an edit killed -9 between the rename and the zeros over the file
+    it replaced. A reader that had the old file open (a backup agent mid-copy) kept every destroyed
+    key for ever. The old file keeps a leftover name until the zeros are done, so the next start-up
+    (``load_or_create``, under the lock) zeroes it through that name and removes it."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    held = os.open(path, os.O_RDONLY)  # as a backup agent reading it when the edit comes
+    try:
+        root = Path(__file__).resolve().parents[3]
+        died = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_RENAME, str(path)], cwd=root, check=False)
+        assert died.returncode == -signal.SIGKILL
+        assert list(json.loads(path.read_text("utf-8"))["keks"]) == ["k2"]  # the edit's file has the name
+        KeyRing.load_or_create(path)
+        assert os.pread(held, 1 << 16, 0).strip(b"\0") == b""
+    finally:
+        os.close(held)
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+
+
 def test_the_next_key_file_edit_removes_a_crashs_copy(tmp_path: Path) -> None:
     """A running process's next edit of the key file (a retention puncture, a rotation,
     decommissioning) removes the copy a crashed process left, before it writes its own."""
@@ -183,6 +228,18 @@ def test_a_leftover_name_of_the_key_file_itself_is_unlinked_never_overwritten(tm
     (tmp_path / "signpost.key.signing.tmp").write_text("being written by Signer.destroy")
     assert KeyRing.load_or_create(path).keks
     assert _beside(path) == ["signpost.key", "signpost.key.lock", "signpost.key.signing.tmp"]
+    assert path.read_bytes() == before
+
+
+def test_a_replaced_name_of_the_key_file_itself_is_unlinked_never_overwritten(tmp_path: Path) -> None:
+    """An edit killed between giving the key file it replaces its leftover name and the rename leaves
+    that name on the key file itself: the next start-up unlinks it, and the key file keeps its bytes."""
+    path = tmp_path / "signpost.key"
+    KeyRing.generate(path).save()
+    before = path.read_bytes()
+    os.link(path, tmp_path / "signpost.key.replaced.tmp")
+    assert KeyRing.load_or_create(path).keks
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
     assert path.read_bytes() == before
 
 
