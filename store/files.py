@@ -265,7 +265,10 @@ def overwrite_leftover(leftover: Path) -> None:
             return  # a link or a pipe no one reads, a folder: nothing to zero
         raise
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        # A second name on it is someone else's (a hard link planted there to a file of theirs, a
+        # signing key's): only this name goes (unlinked by the caller), as ``_shred_if_nameless`` does.
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
             overwrite(fd)
     finally:
         os.close(fd)

@@ -764,8 +764,10 @@ async def finish_certified(
             if row.state != "destroyed":
                 step = Step(db, keys, signer, enqueue, schedule_id, now)
                 await _record_step(session, step, "certificate", len(STEPS), {})
-            if audit is not None:
-                await audit(session, ", ".join(left))
+                if audit is not None:
+                    await audit(session, ", ".join(left))
+            elif left and audit is not None:  # recorded by another finisher meanwhile: audited here only
+                await audit(session, ", ".join(left))  # for what this one destroyed
     elif left and audit is not None:
         async with db.write() as session:
             await audit(session, ", ".join(left))

@@ -5,6 +5,7 @@ the backup's name."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -26,7 +27,7 @@ from sqlalchemy import func, select, update
 
 from bot.app import Signpost, build
 from handlers.clock import FakeClock
-from handlers.lifecycle.flows import decommission_tick
+from handlers.lifecycle.flows import decommission_tick, finish_destruction
 from handlers.operator import lifecycle
 from handlers.operator.common import Refused, audited
 from handlers.vocabulary import CUT_SHORT, Action
@@ -1214,3 +1215,21 @@ async def test_a_destroy_killed_once_the_seed_went_is_finished_and_audited_by_th
     assert "all personal data has been destroyed" in (await cli.run("decommission", "status")).out
     assert (await cli.run("decommission", "destroy")).code != 0  # and then refused, audited so
     assert [e[0] for e in (await events(db, "decommission_destroy"))[len(before) + 1 :]] == ["refused"]
+
+
+async def test_two_finishers_of_a_destroy_killed_after_the_key_file_rename_audit_it_once(
+    db: Database, cli: Cli, keys: KeyRing, tmp_path: Path
+) -> None:
+    """A destroy killed once its key file has its name, then finished by two processes at once (a
+    server's tick or start beside `decommission destroy`): one records the destruction complete and
+    audits it; the other, finding it recorded and nothing left to destroy, audits nothing (review)."""
+    assert keys.path is not None
+    await switched_off_today(cli, tmp_path)
+    script = [sys.executable, "-c", _KILLED_AFTER_THE_KEY_FILE_RENAME, "2"]
+    assert subprocess.run(script, cwd=tmp_path, env=_pythonpath()).returncode == -signal.SIGKILL
+    before = await events(db, "decommission_destroy")
+    one, other = build(db, KeyRing.load(keys.path)), build(db, KeyRing.load(keys.path))
+    now = datetime.now(UTC)
+    await asyncio.gather(finish_destruction(one.ctx, now), finish_destruction(other.ctx, now))
+    new = (await events(db, "decommission_destroy"))[len(before) :]
+    assert len(new) == 1, new

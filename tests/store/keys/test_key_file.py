@@ -476,3 +476,19 @@ def test_a_device_named_as_the_key_file_is_refused_unread(tmp_path: Path) -> Non
     for named in (Path("/dev/zero"), fifo):
         with pytest.raises(KeyFileError, match=f"^key file {named} is not a regular file$"):
             KeyRing.load(named)
+
+
+def test_a_leftover_name_that_is_a_second_name_of_another_file_is_removed_never_zeroed(tmp_path: Path) -> None:
+    """A hard link planted at the key file's leftover name (here to a file standing for a signing
+    key file) is a name on someone else's file: the lock removes the name and leaves the file's bytes
+    (review: it zeroed them), as the rename's own clean-up leaves a file that keeps another name."""
+    key = tmp_path / "signpost.key"
+    KeyRing.generate(key)
+    other = tmp_path / "signpost.key.signing"
+    other.write_bytes(b"someone else's bytes")
+    planted = tmp_path / "signpost.key.replaced.tmp"
+    os.link(other, planted)
+    with key_file_lock(key):
+        pass
+    assert not planted.exists()
+    assert other.read_bytes() == b"someone else's bytes"
