@@ -181,5 +181,9 @@ async def subject_access(ctx: Context, audit: Audit, child_ref: int, *, with_nam
     audit.subjects = (child_ref,)
     audit.detail = "with names" if with_names else "organisations and roles"
     report = await sar.subject_access(ctx.db, ctx.sealer, child_ref, ctx.clock.now(), with_names=with_names)
-    await audit.done(audit.detail if report.in_register else f"{audit.detail}; not in the register")
+    if not report.in_register:
+        audit.detail += "; not in the register"
+    elif report.shielded:
+        audit.detail += "; shielded: organisations, areas, names and purposes withheld"
+    await audit.done(audit.detail)
     return report

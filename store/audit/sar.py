@@ -15,6 +15,11 @@ not answered". Once the child is destroyed nothing computes its tags again, so t
 in no report and nothing else says the child was a candidate. A keyed lookup of an archived child
 (answered "no record", so the child is not its subject) is filed under the child's tag the same
 way: the report lists it ("nothing shown") until the child is destroyed.
+
+A shielded child's report (shielded now, in the register) withholds what could say where the child
+is or who works with them (``WITHHELD``, ``withhold``): each entry's organisation, local authority and
+person's name, and any purpose a practitioner gave in their own words. It keeps the role, when, what
+and the outcome, and begins by saying so (``SHIELDED_NOTICE``). Nothing releases them in this report.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -201,6 +206,28 @@ OUTCOME_WORDS = {
     "switched_off": "refused (the service is switched off)",
 }
 
+# What a shielded child's report withholds, and why, said once for the text and the JSON report.
+WITHHELD = ("organisation", "local authority", "name", "purpose given")
+WITHHELD_WORD = "withheld"
+SHIELDED_NOTICE = (
+    "This record is shielded: each entry's organisation, local authority, person's name and the purpose "
+    "they gave are withheld, because they could reveal where the child is or who works with them. "
+    "Review this release with your data protection officer before it is handed over "
+    "(UK GDPR Art. 15(4); DPA 2018 Sch. 2 Part 3, serious harm)."
+)
+# Purposes in Signpost's own words (none a practitioner typed): they name no one and no place.
+OWN_PURPOSES = frozenset(
+    {
+        NO_PURPOSE,
+        REQUEST_REFUSED,
+        REQUEST_NOT_MADE,
+        OPERATOR_PURPOSE,
+        PURPOSE_GONE,
+        *ORIGIN_PURPOSES.values(),
+        *ACTION_PURPOSES.values(),
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SarEntry:
@@ -234,10 +261,26 @@ class SarEntry:
         del fields["done_as"]  # said as the action
         return {**fields, "action": self.what_was_done(), "outcome": self.what_came_of_it()}
 
+    def withheld(self) -> SarEntry:
+        """The entry as a shielded child's report shows it: ``WITHHELD`` gone, the rest kept."""
+        purpose = self.purpose if self.purpose in OWN_PURPOSES else WITHHELD_WORD
+        return replace(
+            self,
+            organisation=WITHHELD_WORD,
+            local_authority=WITHHELD_WORD,
+            practitioner=None if self.practitioner is None else WITHHELD_WORD,
+            purpose=purpose,
+        )
+
     def line(self) -> str:
+        if self.organisation == WITHHELD_WORD:
+            return self._line(f"{self.role} (organisation, area and name withheld)")
         who = f"{self.role}, {self.organisation}" + (f" ({self.local_authority})" if self.local_authority else "")
         if self.practitioner:
             who = f"{self.practitioner} — {who}"
+        return self._line(who)
+
+    def _line(self, who: str) -> str:
         when = datetime.fromisoformat(self.at).strftime("%d/%m/%Y %H:%M UTC")
         return f"{when}  {who}\n    {self.what_was_done()}; {self.what_came_of_it()}; purpose: {self.purpose}"
 
@@ -249,15 +292,24 @@ class SarReport:
     with_names: bool
     entries: tuple[SarEntry, ...]
     in_register: bool = True  # False: no child has this reference (mistyped, or not imported)
+    shielded: bool = False  # True: the text and JSON withhold ``WITHHELD`` (``entries`` keep them)
+
+    def shown(self) -> tuple[SarEntry, ...]:
+        """The entries as the family's report gives them: withheld for a shielded child."""
+        return tuple(e.withheld() for e in self.entries) if self.shielded else self.entries
 
     def to_json(self) -> str:
+        notice: dict[str, object] = (
+            {"shielded": True, "notice": SHIELDED_NOTICE, "withheld": list(WITHHELD)} if self.shielded else {}
+        )
         return json.dumps(
             {
+                **notice,
                 "child_ref": self.child_ref,
                 "produced_at": self.produced_at,
                 "with_names": self.with_names,
                 "in_register": self.in_register,
-                "entries": [e.for_family() for e in self.entries],
+                "entries": [e.for_family() for e in self.shown()],
             },
             indent=2,
             ensure_ascii=False,
@@ -265,6 +317,7 @@ class SarReport:
 
     def to_text(self) -> str:
         head = [
+            *([SHIELDED_NOTICE] if self.shielded else []),
             f"Subject access report for the child with reference {self.child_ref}",
             f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC from Signpost's audit log.",
             "Every time Signpost returned or touched this record: when, who (organisation and role), "
@@ -278,7 +331,7 @@ class SarReport:
             head.extend(["Events in the audit log that mention this reference:", ""])
         elif not self.entries:
             return "\n".join([*head, "No one has looked up this record."]) + "\n"
-        body = [e.line() for e in self.entries]
+        body = [e.line() for e in self.shown()]
         return "\n".join([*head, *body, "", f"{len(self.entries)} entries."]) + "\n"
 
 
@@ -314,9 +367,10 @@ async def subject_access(
         rows = await _events(session, child_ref, tag)
         names = await _names(session, {r.actor_id for r in rows if r.actor_id}) if with_names else {}
         purposes = await _purposes(session, sealer, rows)
-        held = await session.scalar(select(Child.ref).where(Child.ref == child_ref))
+        held = (await session.execute(select(Child.ref, Child.shielded).where(Child.ref == child_ref))).first()
     entries = tuple(_entry(row, purposes.get(row.seq, _default_purpose(row)), names, with_names) for row in rows)
-    return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries, held is not None)
+    shielded = held is not None and bool(held.shielded)  # shielded now, whatever it was when each entry was made
+    return SarReport(format_ref(child_ref), utc(now).isoformat(), with_names, entries, held is not None, shielded)
 
 
 async def _events(session: AsyncSession, child_ref: int, tag: str | None) -> list[_Row]:

@@ -34,6 +34,9 @@ from store.audit.sar import (
     POSSIBLE_MATCH,
     REQUEST_NOT_MADE,
     REQUEST_REFUSED,
+    SHIELDED_NOTICE,
+    WITHHELD,
+    WITHHELD_WORD,
     subject_access,
 )
 from store.register.feeds import Feed, import_feeds
@@ -258,7 +261,7 @@ async def test_a_refused_access_request_says_so_and_never_shows_its_purpose(
     assert refused == [f"requested access (purpose given); refused, nothing shown; purpose: {REQUEST_REFUSED}"] * 2
     assert [e["purpose"] for e in doc["entries"] if e["action"] == ACTION_WORDS["request_access"]] == [
         REQUEST_REFUSED,
-        purpose,
+        WITHHELD_WORD,  # the purpose given, withheld: the child is shielded (Signpost's own words stay)
         REQUEST_REFUSED,
     ]
     for said in ("Mia", "Stone", "after school", "at home"):
@@ -441,3 +444,46 @@ async def test_a_relay_message_is_reported_sent_only_when_it_was(signpost: Signp
     lines = [line for line in (await report(signpost, SHIELDED)).to_text().splitlines() if "relay" in line]
     assert [line.split(";")[1].strip() for line in lines] == ["sent", "not sent"]
     assert all(line.strip().startswith("a message through Signpost's relay") for line in lines)
+
+
+async def test_a_shielded_childs_report_withholds_who_worked_with_them_and_where(signpost: Signpost) -> None:
+    """Security review: a shielded child's report listed "Health visitor, Southvale NHS Trust
+    (Southvale)" for every lookup and relay, telling the requester the child's area and services.
+    Text and JSON, with and without names, keep the role, when, what and outcome; organisations,
+    local authorities, names and the purpose a practitioner gave are withheld, and the report says so
+    first. A child who is not shielded has the same report as before."""
+    await load_access(signpost)
+    purpose = "Joint home visit with police at Southvale Road tomorrow"
+    assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.SHIELDED
+    assert (await request_access(signpost, "S001", SHIELDED, purpose)).outcome is Outcome.DONE
+    assert (await decide(signpost, "DM02", "approve", 1)).outcome is Outcome.DONE
+    assert (await say_fresh(signpost, "S001", SHIELDED)).outcome is Outcome.ANSWERED
+    sent = await say_fresh(signpost, "P002", f"message {SHIELDED} section 47 enquiry, please call me")
+    assert sent.outcome is Outcome.DONE
+    assert (await say_fresh(signpost, "P002", "relay 1")).outcome is Outcome.INFO
+
+    for with_names in (False, True):
+        sar = await report(signpost, SHIELDED, with_names=with_names)
+        assert sar.shielded
+        secrets = {e.organisation for e in sar.entries} | {e.local_authority for e in sar.entries if e.local_authority}
+        secrets |= {e.practitioner for e in sar.entries if e.practitioner} | {purpose}
+        assert {"Southvale NHS Trust", "Southvale", "Northshire School Health", purpose} <= secrets
+        if with_names:
+            assert "Lee Hart (S001)" in secrets
+        text, as_json = sar.to_text(), sar.to_json()
+        for rendered in (text, as_json):
+            leaked = [s for s in secrets if s in rendered]
+            assert not leaked, leaked
+            assert SHIELDED_NOTICE in rendered
+        assert text.startswith(SHIELDED_NOTICE + "\n")
+        assert "Health visitor" in text and "looked up by reference; contact details shown" in text
+        doc = json.loads(as_json)
+        assert doc["withheld"] == list(WITHHELD) and doc["shielded"] is True
+        assert {e["organisation"] for e in doc["entries"]} == {"withheld"}
+        assert {e["local_authority"] for e in doc["entries"]} == {"withheld"}
+        assert {e["practitioner"] for e in doc["entries"]} == ({"withheld"} if with_names else {None})
+        assert "Health visitor" in {e["role"] for e in doc["entries"]}
+
+    open_record = await report(signpost, AMY, with_names=True)  # not shielded: as before
+    assert not open_record.shielded
+    assert SHIELDED_NOTICE not in open_record.to_text() and "withheld" not in json.loads(open_record.to_json())
