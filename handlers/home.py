@@ -134,10 +134,12 @@ async def home(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if req.actor.may(Role.DUTY_MANAGER):
         waiting, buttons, count = await waiting_for(session, ctx.keys, req.actor, req.now, shown=fresh)
         lines.append(f"Requests waiting for your decision: {count}")
-        lines.extend(waiting[:WAITING_SHOWN])
+        shown = waiting[:WAITING_SHOWN]
+        lines.extend(shown)
         if len(waiting) > WAITING_SHOWN:
             lines.append(f"{len(waiting) - WAITING_SHOWN} more: send 'pending' to see them all.")
-        buttons = buttons[: 2 * WAITING_SHOWN]
+        # Two buttons for each request or registration listed ("• …"), none for a line that counts.
+        buttons = buttons[: 2 * sum(line.startswith("• ") for line in shown)]
     reply = Reply(Outcome.INFO, HOME_TEXT, lines=tuple(lines), buttons=tuple(buttons))
     return Result(reply, result_count=len(lookups) if fresh else 0, detail="" if fresh else "counts only")
 

@@ -62,7 +62,9 @@ def modes_kept(stream: TextIO) -> Iterator[None]:
 
 def hung_up(stream: TextIO) -> bool:
     """Whether ``stream``'s terminal has gone (a hang-up: its window closed, an SSH connection
-    dropped), after which its modes can no longer be read; False for what is no terminal."""
+    dropped), after which its modes can no longer be read. Ask it only of a stream that was a
+    terminal: a pipe's or a file's modes cannot be read either (True); False for what has no
+    descriptor at all (io.StringIO)."""
     try:
         termios.tcgetattr(stream.fileno())
     except termios.error:

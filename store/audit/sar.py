@@ -316,11 +316,12 @@ class SarReport:
         )
 
     def to_text(self) -> str:
+        who = "role" if self.shielded else "organisation and role"
         head = [
             *([SHIELDED_NOTICE] if self.shielded else []),
             f"Subject access report for the child with reference {self.child_ref}",
             f"Produced {datetime.fromisoformat(self.produced_at):%d/%m/%Y %H:%M} UTC from Signpost's audit log.",
-            "Every time Signpost returned or touched this record: when, who (organisation and role), "
+            f"Every time Signpost returned or touched this record: when, who ({who}), "
             "what was done, what was shown, and the purpose given.",
             "",
         ]

@@ -746,7 +746,9 @@ async def finish_certified(
     ``audit`` (a run finishing one cut short) records its event, given what was left (comma
     separated, empty: none), in the transaction that records the destruction complete (in one of
     its own when that was recorded before and key material was still left): a kill never leaves
-    the finish done and unaudited. Not called when there was nothing to do."""
+    the finish recorded and unaudited. Key material destroyed just before a kill, with nothing
+    recorded yet, is audited by the next run as "nothing was left to destroy": the files were
+    already gone. Not called when there was nothing to do."""
     async with db.read() as session:
         row = await session.get(Decommission, schedule_id)
         if row is None or row.certificate is None:

@@ -84,3 +84,4 @@ async def test_the_hidden_requests_line_survives_a_screen_full_of_registrations(
     assert "Requests waiting for your decision: 2" in manager.lines, manager.lines
     assert f"1 access request waits: send 'pending' to see it ({CODE_FIRST})." in manager.lines, manager.lines
     assert not names_a_child(manager), manager.lines
+    assert manager.buttons == (), "no Approve or Deny for a registration whose line the cut took (review)"
