@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -471,6 +472,26 @@ def test_import_help_names_the_date_forms_a_feed_is_read_in(capsys: pytest.Captu
         assert form in shown, shown
         assert feed_day(form) == feed_day("2014-04-03"), form
     assert "3/4/2014" in shown and isinstance(feed_day("3/4/2014"), str)  # told, and refused: either of two days
+
+
+def test_a_paragraph_wrapped_to_a_narrow_terminal_is_filled_not_ragged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Descriptions written wrapped at about 100 columns, each line wrapped alone at 60, alternated
+    long and short lines (`keys rotate --help`, review): a paragraph too wide for the terminal is
+    filled again as a whole, so no line of it ends where the next line's first word would still fit."""
+    width = 60
+    monkeypatch.setenv("COLUMNS", str(width))
+    top = parser()
+    for name, command in {"": top, **commands(top)}.items():
+        description = command.format_help().split("\n\n")[1:]
+        for block in description:
+            lines = block.splitlines()
+            if not lines or lines[0].endswith(":") or any(line[:1].isspace() for line in lines):
+                continue  # "options:", "example:", an indented list: laid out as written
+            for line, after in itertools.pairwise(lines):
+                first = after.split()[0] if after.split() else ""
+                if not first or re.match(r"(?:[-*\u2022]|\d+[.)])\s", after):  # a list item starts its own line
+                    continue
+                assert len(line) + 1 + len(first) > width - 2, (name, line, after)  # argparse keeps 2 spare
 
 
 def test_help_paragraphs_are_wrapped_to_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
