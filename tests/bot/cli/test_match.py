@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -144,8 +145,16 @@ def test_an_id_typed_as_the_admin_that_names_no_one_is_kept_nowhere(cli: Cli, tm
     for form in ("jsonl", "csv"):
         exported = cli("audit", "export", "--format", form)
         assert exported.code == 0, exported.err
-        assert [w for w in words if w in exported.out.upper()] == []
-    assert [w for w in words if w in refused.err.upper()] == []
+        assert leaked(words, exported.out) == []
+    assert leaked(words, refused.err) == []
+
+
+def leaked(words: list[str], text: str) -> list[str]:
+    """The typed words found in ``text``: a word of letters and digits as a whole word (a hash or hex
+    digest holds "2AB" inside it by chance, 1 in ~4,000 a place, which failed a CI run), any other
+    ("2014-04-03") wherever it is."""
+    tokens = set(re.findall(r"[0-9A-Z]+", text.upper()))
+    return [w for w in words if (w in tokens if w.isalnum() else w in text.upper())]
 
 
 def chat_text(given: str, family: str, dob: str, postcode: str) -> str:
