@@ -584,7 +584,8 @@ async def traffic(ctx: Context, req: Request, session: AsyncSession) -> Result:
         return Result(Reply(Outcome.INFO, f"No relay messages in the last {TRAFFIC_DAYS} days."), detail="none")
     lines = tuple(_traffic_line(t, req.now) for t in rows)
     total = sum(t.messages for t in rows)
-    head = f"{total} relay message{'s' if total != 1 else ''} in the last {TRAFFIC_DAYS} days (counts only):"
+    messages = f"{total} relay message{'s' if total != 1 else ''}"
+    head = f"{messages} in the last {TRAFFIC_DAYS} days (never their contents, nor who received them):"
     return Result(
         Reply(Outcome.INFO, head, lines=lines),
         subjects=tuple(sorted({t.child_ref for t in rows})),

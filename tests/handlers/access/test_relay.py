@@ -282,7 +282,8 @@ async def test_duty_managers_see_traffic_for_their_authority_without_contents(ap
     await fresh_say(app, "S001", f"reply 2 {ANSWER}")
     clock.advance(minutes=30)
     seen = await fresh_say(app, "DM02", "relays")
-    assert seen.outcome is Outcome.INFO and seen.text.startswith("2 relay messages")
+    assert seen.outcome is Outcome.INFO
+    assert seen.text == "2 relay messages in the last 30 days (never their contents, nor who received them):"
     [line] = seen.lines
     assert line.startswith("• 999 000 0050: P002 → the lead professional: 2 sent, 1 answered, 1 waiting (oldest 2 h ")
     assert line.endswith("; last sent 30 min ago")
