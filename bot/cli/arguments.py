@@ -205,8 +205,9 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        # argparse's own, but a date form (YYYY-MM-DD) or an option's name is never cut at a hyphen.
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+        # argparse's own, but a date form (YYYY-MM-DD) or an option's name is never cut at a hyphen,
+        # nor a word longer than the room left (a list of CSV columns, a path): it overflows whole.
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
 
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
         if isinstance(action, InWords):

@@ -68,7 +68,10 @@ def add_commands(sub: Any) -> None:
     )
     point.set_defaults(func=audit_checkpoint, after_switch_off=True)
 
-    report = aud_sub.add_parser("sar", help="subject access report: who (organisation, role) touched a child, when")
+    report = aud_sub.add_parser(
+        "sar",
+        help="subject access report: who (role, and organisation unless the child is shielded) touched a child, when",
+    )
     report.add_argument(
         "child",
         action=InWords,
@@ -76,7 +79,9 @@ def add_commands(sub: Any) -> None:
         metavar="CHILD_REF",
         help="the child's 10-digit reference (spaces allowed)",
     )
-    report.add_argument("--with-names", action="store_true", help="include each practitioner's name")
+    report.add_argument(
+        "--with-names", action="store_true", help="include each practitioner's name (withheld for a child shielded now)"
+    )
     report.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
     report.set_defaults(func=audit_sar, after_switch_off=True)
 

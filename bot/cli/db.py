@@ -56,8 +56,9 @@ def add_commands(sub: Any) -> None:
         description="Check that the store can be trusted: SQLite's integrity check, every table, key and index of "
         "this Signpost's migrations,\nthe key binding (the key file's fingerprint the store keeps) and the audit "
         "chain. One line per problem; exit status 1\nwhen there is any. The store is opened read-only: the check "
-        "changes nothing, so it writes no audit event,\nand it works on a backup (--file, or SIGNPOST_DATABASE_URL "
-        "naming a restored copy).",
+        "changes nothing in it, so it writes no audit event,\nand it works on a backup (--file, or "
+        "SIGNPOST_DATABASE_URL naming a restored copy). Like every command that takes the key\nfile's lock, it "
+        "zeroes and removes a copy of the key file that a write cut short left beside it.",
     )
     check.add_argument(
         "--file",

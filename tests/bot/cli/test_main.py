@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -492,6 +493,23 @@ def test_a_paragraph_wrapped_to_a_narrow_terminal_is_filled_not_ragged(monkeypat
                 if not first or re.match(r"(?:[-*\u2022]|\d+[.)])\s", after):  # a list item starts its own line
                     continue
                 assert len(line) + 1 + len(first) > width - 2, (name, line, after)  # argparse keeps 2 spare
+
+
+def test_an_option_help_wrapped_to_a_narrow_terminal_cuts_no_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`COLUMNS=60 signpost match --help` printed "CSV line,deci" and "sion,rank,…" on the next line
+    (review): an option's help is wrapped at spaces only, so a word longer than the room left (a list
+    of column names, a path) overflows its line whole rather than being cut where it cannot be read
+    or copied."""
+    monkeypatch.setenv("COLUMNS", "60")
+    top = parser()
+    for name, command in {"": top, **commands(top)}.items():
+        shown = set(command.format_help().split())
+        listed = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        for action in [*command._actions, *(each for group in listed for each in group._get_subactions())]:
+            if not action.help or action.help == argparse.SUPPRESS or "%" in action.help:
+                continue
+            cut = [word for word in action.help.split() if word not in shown]
+            assert cut == [], (name, action.dest, cut)
 
 
 def test_help_paragraphs_are_wrapped_to_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
