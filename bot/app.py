@@ -76,7 +76,7 @@ def build(
     drops.count_with(db, lambda count: metrics.notices("dropped", count))  # each notice closed unsent
     metrics.watch_audit(lambda: ctx.audit.waiting)
     ensure_chains(keys, ctx.clock.now().date())  # birth-date and month keys (store/keychain.py)
-    stepup_policy = ctx.policy.stepup  # one set of numbers: the gate's and the handlers' (``flow.covers``)
+    stepup_policy = ctx.policy.stepup  # one set of numbers: the gate's and ``Context.policy``'s
 
     async def resume(command: Command) -> Reply:
         # A parked command runs through the dispatcher again: the whole chain, its own audit event.

@@ -75,8 +75,7 @@ class Policy:
 
     match: MatchPolicy = field(default_factory=MatchPolicy)
     candidate_limit: int = 200
-    # The step-up gate's numbers (``bot.app.build`` gives the gate these same ones): for a handler
-    # that shows less without a fresh code (``handlers.stepup.flow.covers``) rather than asking.
+    # The step-up gate's numbers (``bot.app.build`` gives the gate these same ones).
     stepup: StepUpPolicy = field(default_factory=StepUpPolicy)
 
 

@@ -127,15 +127,6 @@ async def is_fresh(
     return await credentials.used_since(session, cred.practitioner_id, now - policy.idle)
 
 
-async def covers(
-    session: AsyncSession, cred: CredentialState | None, stepup: StepUp, now: datetime, policy: StepUpPolicy
-) -> bool:
-    """Whether ``StepUpGate`` would let a command needing ``stepup`` run now without a code: a
-    credential neither missing, disabled nor locked (``blocked``) whose last code is fresh
-    (``is_fresh``). For a command that shows less without a code rather than asking (``home``)."""
-    return cred is not None and blocked(cred, now) is None and await is_fresh(session, cred, stepup, now, policy)
-
-
 def minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 

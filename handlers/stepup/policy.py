@@ -1,6 +1,6 @@
 """The product's step-up numbers, apart from the gate that applies them (handlers/stepup/flow.py),
-so that ``handlers.context.Policy`` carries them to a handler that asks "is this person's code fresh?"
-(``flow.covers``) without an import cycle."""
+so that ``handlers.context.Policy`` carries them (``bot.app.build`` gives the gate the same ones)
+without an import cycle."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ from tests.bot.slack.slack_requests import (
     principal_of,
     slack_events,
 )
-from tests.factories import AMY, SHIELDED, load_standard
+from tests.factories import AMY, SHIELDED, load_standard, say
 from tests.fakes.slack_api import FakeSlackApi
 from tests.stepup_helpers import ensure_enrolled
 
@@ -407,9 +407,10 @@ async def test_enrolling_in_slack_posts_the_link_and_an_enter_code_button_that_o
     assert app.fake.outbound() == []
 
 
-async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_count_for_duty_managers(
+async def test_app_home_counts_own_recent_lookups_and_requests_waiting_for_duty_managers(
     slack_app: SlackHarness,
 ) -> None:
+    """Counts only, though the code is fresh: the tab stays as published (tests/bot/slack/test_home_tab.py)."""
     await load_standard(slack_app.signpost)
     user = await slack_app.link("DM01", DUTY)
     await slack_app.slack.command(user, AMY)
@@ -427,45 +428,46 @@ async def test_app_home_shows_own_recent_lookups_refs_and_times_and_pending_coun
     [published] = slack_app.fake.of("views.publish")
     assert published.body["user_id"] == user.user_id and published.body["view"]["type"] == "home"
     text = json.dumps(published.body["view"])
-    assert "999 000 0018" in text and "02/11/2026 09:00 GMT" in text
+    assert "Your recent lookups: 1. Send `/signpost history` to see them (Signpost asks for a code first)." in text
     assert "Requests waiting for your decision: 0" in text
-    for private in ("Amy", "Jones", "Carter", "03/04/2014", "M1 2AB"):
+    for private in (
+        "999 000 0018",
+        "9990000018",
+        "02/11/2026 09:00 GMT",
+        "Amy",
+        "Jones",
+        "Carter",
+        "03/04/2014",
+        "M1 2AB",
+    ):
         assert private not in text
 
 
-async def test_app_home_lists_waiting_requests_with_approve_and_deny_buttons(slack_app: SlackHarness) -> None:
-    """A Southvale duty manager's App Home, published whenever the tab is opened: without a fresh
-    code (never enrolled) it counts the waiting request and says how to see it, naming no child and
-    offering no button; after a code it shows the real waiting request (reference, who asks, how
-    long) with its Approve and Deny buttons, never the child's name or the purpose."""
+async def test_app_home_counts_access_requests_and_lists_registrations_with_approve_and_deny_buttons(
+    slack_app: SlackHarness,
+) -> None:
+    """A Southvale duty manager's App Home, published whenever the tab is opened: with a fresh code
+    or without one, it counts the waiting access request and says how to see it, naming no child and
+    offering no button for it; a registration (which names no child) is listed with its Approve and
+    Deny buttons, never the child's name or the purpose."""
     await load_access(slack_app.signpost)
     await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    await register_s001(slack_app)
     user = await link_identity(slack_app.signpost, "DM02", DUTY)
     home = {"type": "app_home_opened", "user": user.user_id, "channel": "D0001", "tab": "home", "event_ts": "1.2"}
     await slack_app.slack.event(user, home, event_id="Ev0008")
-    await slack_app.front.idle()
-    [counted] = slack_app.fake.of("views.publish")
-    text = json.dumps(counted.body["view"])
-    assert "Requests waiting for your decision: 1" in text
-    assert "1 access request waits: send `/signpost pending` to see it (Signpost asks for a code first)." in text
-    assert "999 000" not in text and buttons_in(counted.body["view"]["blocks"]) == []
-
     await ensure_enrolled(slack_app.signpost, "DM02")  # a code, through the console: fresh on Slack too
     await slack_app.slack.event(user, home, event_id="Ev0009")
     await slack_app.front.idle()
-    [_, published] = slack_app.fake.of("views.publish")
-    text = json.dumps(published.body["view"])
-    assert "Requests waiting for your decision: 1" in text
-    assert "Request 1: 999 000 0050, from a School nurse, Northshire School Health; waiting 0 min" in text
-    buttons = [
-        (e["action_id"], e["text"]["text"])
-        for block in published.body["view"]["blocks"]
-        if block["type"] == "actions"
-        for e in block["elements"]
-    ]
-    assert buttons == [("approve", "Approve 1"), ("deny", "Deny 1")]
-    for private in ("Mia", "Stone", "30/06/2015", "S1 4ZZ", "section 47 enquiry"):
-        assert private not in text
+    for published in slack_app.fake.of("views.publish"):  # never enrolled, then fresh: the same
+        text = json.dumps(published.body["view"])
+        assert "Requests waiting for your decision: 2" in text
+        assert "1 access request waits: send `/signpost pending` to see it (Signpost asks for a code first)." in text
+        assert "Registration R1: a Slack account asks to act as S001; waiting 0 min" in text
+        buttons = [(e["action_id"], e["text"]["text"]) for _, e in buttons_in(published.body["view"]["blocks"])]
+        assert buttons == [("approve", "Approve R1"), ("deny", "Deny R1")]
+        for private in ("999 000", "Mia", "Stone", "30/06/2015", "S1 4ZZ", "section 47 enquiry"):
+            assert private not in text
 
 
 async def test_app_home_retried_event_publishes_once_and_audits_once(slack_app: SlackHarness) -> None:
@@ -516,6 +518,13 @@ def home_tab_click(app: SlackHarness, user: SlackUser, button: dict[str, Any], b
     return click
 
 
+async def register_s001(slack_app: SlackHarness) -> None:
+    """A Slack account asks to act as S001: a registration Southvale's duty managers decide, the one
+    request the Home tab lists with Approve and Deny (an access request names a child: counted)."""
+    asked = await say(slack_app.signpost, Principal(Platform.SLACK, "T0001", "U0NEWHOME"), "register S001")
+    assert asked.text.startswith("If S001 is an active practitioner"), asked.text
+
+
 async def approve_on_home(slack_app: SlackHarness, user: SlackUser, event_id: str) -> tuple[str, dict[str, Any]]:
     """Open ``user``'s Home tab (the one views.publish so far) and find its one Approve button:
     (block id, element)."""
@@ -536,7 +545,7 @@ async def test_an_approve_clicked_on_the_home_tab_is_answered_in_a_modal_never_o
     decision's answer where Slack takes only a Home tab (views.publish). The answer goes into a modal
     opened with the click's trigger id, as for a click in a message; the decision is audited once."""
     await load_access(slack_app.signpost)
-    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    await register_s001(slack_app)
     user = await slack_app.link("DM02", DUTY)
     block_id, approve = await approve_on_home(slack_app, user, "Ev0010")
     click = home_tab_click(slack_app, user, approve, block_id)
@@ -568,10 +577,10 @@ async def test_an_unreadable_button_on_the_home_tab_is_answered_kindly_in_a_moda
 
 async def test_a_decision_on_the_home_tab_republishes_it_without_the_decided_request(slack_app: SlackHarness) -> None:
     """Slack shows the Home tab last published until it is next opened: after Approve there, the
-    tab listed the decided request, buttons and all. It is published again for the person who
+    tab listed the decided registration, buttons and all. It is published again for the person who
     decided, as it now is; the decision is still audited once."""
     await load_access(slack_app.signpost)
-    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    await register_s001(slack_app)
     user = await slack_app.link("DM02", DUTY)
     block_id, approve = await approve_on_home(slack_app, user, "Ev0011")
     assert (await slack_app.slack.interactive(home_tab_click(slack_app, user, approve, block_id))).status == 200
@@ -587,11 +596,11 @@ async def test_a_decision_on_the_home_tab_republishes_it_without_the_decided_req
 async def test_a_decision_on_the_home_tab_that_needs_a_code_republishes_it_once_the_code_is_in(
     slack_app: SlackHarness,
 ) -> None:
-    """Approve on the Home tab (published while the code was fresh) with a step-up older than its
-    freshness: the code is asked in the modal first; the tab is published again only once the code
-    is in and the decision made."""
+    """Approve on the Home tab (a registration's: an access request is only counted there) with a
+    step-up older than its freshness: the code is asked in the modal first; the tab is published
+    again only once the code is in and the decision made."""
     await load_access(slack_app.signpost)
-    await request_access(slack_app.signpost, "P002", SHIELDED, "section 47 enquiry")
+    await register_s001(slack_app)
     totp = await link_with_authenticator(slack_app.signpost, "DM02", DUTY)
     block_id, approve = await approve_on_home(slack_app, DUTY, "Ev0012")
     later(slack_app.signpost, minutes=31)

@@ -418,21 +418,22 @@ async def test_pending_lists_own_authority_requests_with_their_purpose(app: Sign
     assert other.outcome is Outcome.INFO and other.lines == ()
 
 
-async def test_home_lists_the_requests_waiting_for_this_duty_manager_with_approve_and_deny(
+async def test_home_counts_the_requests_waiting_for_this_duty_manager_and_names_no_child(
     app: Signpost, clock: FakeClock
 ) -> None:
-    """Request id, reference, the requester's role and organisation and how long it has waited; no
-    purpose, no child's name; buttons per request; another authority's duty manager sees none."""
+    """Even with a fresh code: how many wait and to send 'pending' (which lists them with Approve and
+    Deny), no reference, purpose or button (tests/handlers/test_home.py); another authority's duty
+    manager counts none."""
     await request_access(app, "P002", SHIELDED, "child protection enquiry")
     clock.advance(minutes=42)
-    await fresh_say(app, "DM02", "history")  # a fresh code: home lists what names a child (tests/handlers/test_home.py)
+    await fresh_say(app, "DM02", "history")  # a fresh code: home still names no child
     home = await say(app, "DM02", "home")
     assert home.outcome is Outcome.INFO
     assert "Requests waiting for your decision: 1" in home.lines
-    assert "• Request 1: 999 000 0050, from a School nurse, Northshire School Health; waiting 42 min" in home.lines
-    assert [(b.label, b.command) for b in home.buttons] == [("Approve 1", "approve 1"), ("Deny 1", "deny 1")]
+    assert "1 access request waits: send 'pending' to see it (Signpost asks for a code first)." in home.lines
+    assert home.buttons == ()
     shown = " ".join(home.lines)
-    for private in ("child protection enquiry", "Mia", "Stone", "30/06/2015", "S1 4ZZ"):
+    for private in ("999 000 0050", "9990000050", "child protection enquiry", "Mia", "Stone", "30/06/2015", "S1 4ZZ"):
         assert private not in shown
     other = await say(app, "DM01", "home")
     assert "Requests waiting for your decision: 0" in other.lines and other.buttons == ()
