@@ -312,6 +312,37 @@ class Audited:
     actor: Actor | None
 
 
+SEND_ENROL = "send: enrol"
+"""The instruction to set up an authenticator, as every message asking its reader to do so ends
+(``Send: enrol`` as a sentence of its own). Written only by ``ThenEnrol``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThenEnrol:
+    """A message that ends by telling its reader to send ``enrol`` (set up an authenticator): ``lead``,
+    then ``SEND_ENROL``. The one way such a message is made: a ``Reply`` or ``Notice`` built from it
+    (``reply``; ``handlers.every_contact``) carries it (``then_enrol``) beside its text, so a front end where ``enrol``
+    cannot work (a console whose output is no terminal refuses it) says in its place what does
+    (``instead``), and every other front end shows the text as it is."""
+
+    lead: str  # up to the instruction: a full sentence, or a clause the instruction ends ("…, then")
+
+    @property
+    def text(self) -> str:
+        return self.instead(SEND_ENROL)
+
+    def instead(self, way: str) -> str:
+        """The message with ``way`` ("start …", lower case) where the instruction to send enrol was."""
+        return f"{self.lead} {sentence(way) if self.lead.endswith('.') else way}"
+
+    def format(self, **values: object) -> ThenEnrol:
+        """Its lead's ``{placeholders}`` filled (``str.format``)."""
+        return ThenEnrol(self.lead.format(**values))
+
+    def reply(self, outcome: Outcome, challenge: Challenge | None = None) -> Reply:
+        return Reply(outcome, self.text, challenge=challenge, then_enrol=self)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What the person sees, privately. ``text`` is plain text (front ends may style it).
@@ -342,6 +373,12 @@ class Reply:
     # by the dispatcher only, never shown. A front end that cannot show the reply passes it back
     # (``Dispatcher.not_shown``); a duplicate, a code prompt or a refusal has none.
     audited: Audited | None = None
+    # Set on a message that ends telling the person to send ``enrol`` (made only by ``ThenEnrol``):
+    # its text is ``then_enrol.text``, and a front end where enrol cannot work says what does instead.
+    then_enrol: ThenEnrol | None = None
+
+    def __post_init__(self) -> None:
+        said_by(self.text, self.then_enrol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +396,17 @@ class Notice:
     buttons: tuple[Button, ...] = ()
     dedupe_key: str | None = None
     account: Principal | None = None
+    then_enrol: ThenEnrol | None = None  # as ``Reply.then_enrol``: its text tells them to send enrol
+
+    def __post_init__(self) -> None:
+        said_by(self.text, self.then_enrol)
+
+
+def said_by(text: str, then_enrol: ThenEnrol | None) -> None:
+    """A message marked as asking its reader to enrol has that message's text, so what a front end
+    puts in the instruction's place replaces the instruction itself."""
+    if then_enrol is not None and text != then_enrol.text:
+        raise ValueError("a message marked then_enrol must have its text")
 
 
 @dataclass(frozen=True, slots=True)

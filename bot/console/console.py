@@ -40,8 +40,7 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
-from handlers.stepup.flow import SEND_ENROL
-from handlers.vocabulary import Action, Challenge, Command, Platform, Principal, Reply, sentence
+from handlers.vocabulary import Action, Challenge, Command, Platform, Principal, Reply, ThenEnrol, sentence
 from store.register.synthetic import DemoExamples
 
 DEFAULT_AS = "NS-P0001"
@@ -70,13 +69,13 @@ META_HELP = (
 
 # Before the demo searches, to a practitioner with no authenticator yet: each would be answered "Send: enrol".
 ENROL_FIRST = "Send enrol first: Signpost asks for a code from an authenticator app before any search."
-# Said by a console whose output is no terminal instead of "Send: enrol" (SEND_ENROL), which it refuses
-# there (NOT_A_TERMINAL): what works instead, as README says (the operator's `totp enrol`, whose
-# first code the console's code prompt takes, from the next line).
+# Said by a console whose output is no terminal in place of every "send: enrol" (vocabulary.ThenEnrol),
+# which it refuses there (NOT_A_TERMINAL): what works instead, as README says (the operator's `totp
+# enrol`, whose first code the console's code prompt takes, from the next line).
 PIPED_ENROL = (
-    "To set one up: start signpost console at a terminal, its output not piped or redirected, and send enrol "
-    "there; or a Signpost admin runs signpost totp enrol {id} --secret-file PATH on the host, and a code from "
-    "that secret answers the code prompt your next search gets."
+    "start signpost console at a terminal, its output not piped or redirected, and send enrol there; or a "
+    "Signpost admin runs signpost totp enrol {id} --secret-file PATH on the host, and a code from that secret "
+    "answers the code prompt your next search gets."
 )
 PIPED_ENROL_FIRST = "Set up an authenticator app first: Signpost asks for a code from one before any search."
 
@@ -97,7 +96,7 @@ class Console:
         self.left_prompt: tuple[str, Challenge] | None = None
         if self.interactive:
             import readline  # noqa: F401  (line editing and history for input())
-        self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say)])
+        self.outbox = Outbox(app.ctx, [ConsoleDeliverer(lambda: self.as_id, self.say, self.said)])
         self.scheduler = Scheduler(app.ctx, standard_tasks(self.outbox))
 
     def say(self, text: str) -> None:
@@ -155,7 +154,8 @@ class Console:
             # each, and so was everyone once Signpost was switched off.
             if await people.may_search_now(self.app.ctx, self.as_id):
                 if await people.needs_enrolment(self.app.ctx, self.as_id):
-                    self.say(ENROL_FIRST if self.stdout.isatty() else f"{PIPED_ENROL_FIRST} {self.piped_enrol()}")
+                    piped = f"{PIPED_ENROL_FIRST} To set one up: {PIPED_ENROL.format(id=self.as_id)}"
+                    self.say(ENROL_FIRST if self.stdout.isatty() else piped)
                 self.say("Try these on the demo data:")
                 for command, what in (
                     (examples.keyed, "by reference"),
@@ -361,12 +361,16 @@ class Console:
             # not through say(): its colour codes are the console's own, made from the URI Signpost
             # issued (nothing typed is in it), and made inert they would print as escape text.
             self.stdout.write(terminal_enrolment(reply.enrolment_uri, colour=self.stdout.isatty()) + "\n")
-        if not self.stdout.isatty() and reply.text.endswith(SEND_ENROL):  # enrol is refused here
-            reply = dataclasses.replace(reply, text=reply.text.removesuffix(SEND_ENROL) + self.piped_enrol())
+        if reply.then_enrol is not None:
+            reply = dataclasses.replace(reply, text=self.said(reply.text, reply.then_enrol), then_enrol=None)
         self.say(render(reply))
 
-    def piped_enrol(self) -> str:
-        return PIPED_ENROL.format(id=self.as_id)
+    def said(self, text: str, then_enrol: ThenEnrol | None) -> str:
+        """A reply's or a notice's text as this console says it: where it tells the person to send enrol,
+        which a console whose output is no terminal refuses (NOT_A_TERMINAL), what works there instead."""
+        if then_enrol is None or self.stdout.isatty():
+            return text
+        return then_enrol.instead(PIPED_ENROL.format(id=self.as_id))
 
 
 def demo_people(examples: DemoExamples) -> list[str]:

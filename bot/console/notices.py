@@ -10,11 +10,15 @@ from collections.abc import Callable
 
 from bot.console.render import button_line, plain
 from bot.notify import NotPresent
-from handlers.vocabulary import Notice, Platform, Principal
+from handlers.vocabulary import Notice, Platform, Principal, ThenEnrol
+
+# How the console words a text that may tell the person to send enrol (``Console.said``).
+Said = Callable[[str, ThenEnrol | None], str]
 
 
-def render_notice(notice: Notice) -> str:
-    lines = [f"[notice] {notice.text}"]
+def render_notice(notice: Notice, said: Said | None = None) -> str:
+    text = notice.text if said is None else said(notice.text, notice.then_enrol)
+    lines = [f"[notice] {text}"]
     lines.extend(button_line(button) for button in notice.buttons)
     return plain("\n".join(lines))
 
@@ -22,9 +26,10 @@ def render_notice(notice: Notice) -> str:
 class ConsoleDeliverer:
     platform = Platform.CONSOLE
 
-    def __init__(self, current: Callable[[], str], say: Callable[[str], None]) -> None:
+    def __init__(self, current: Callable[[], str], say: Callable[[str], None], said: Said | None = None) -> None:
         self._current = current
         self._say = say
+        self._said = said
 
     def present(self) -> str:
         """Whom the console acts as now: their notices are read first (``OnePersonAtATime``)."""
@@ -34,4 +39,4 @@ class ConsoleDeliverer:
         """Print the notice if ``to`` is who the console acts as now; otherwise keep it pending."""
         if to.user_id != self._current():
             raise NotPresent("not the console's current identity")
-        self._say(render_notice(notice))
+        self._say(render_notice(notice, self._said))

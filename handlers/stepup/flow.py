@@ -25,7 +25,20 @@ from handlers.recipients import MOMENT, WarningKey, who_is_told
 from handlers.stepup import totp
 from handlers.stepup.policy import StepUpPolicy as StepUpPolicy  # its home before; imported from here
 from handlers.stepup.reset import guarded_role, how_to_reset
-from handlers.vocabulary import Action, Actor, Challenge, Command, Link, Notice, Outcome, Platform, Reply, Role, plural
+from handlers.vocabulary import (
+    Action,
+    Actor,
+    Challenge,
+    Command,
+    Link,
+    Notice,
+    Outcome,
+    Platform,
+    Reply,
+    Role,
+    ThenEnrol,
+    plural,
+)
 from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
@@ -39,14 +52,15 @@ def spoken(span: timedelta) -> str:
     return plural(minutes // 60, "hour") if minutes % 60 == 0 else plural(minutes, "minute")
 
 
-SEND_ENROL = "Send: enrol"  # a front end that cannot show a new secret says what works there instead
-NOT_ENROLLED = (
+# Each message telling the person to send enrol is a ThenEnrol (its lead, then "send: enrol"): a front end
+# where enrol cannot work (a piped console) says what works there instead (handlers/vocabulary.py).
+NOT_ENROLLED = ThenEnrol(
     "Signpost checks a 6-digit code from an authenticator app before it shows anything, and you "
-    f"haven't set one up yet, so this request has not run. {SEND_ENROL}"
+    "haven't set one up yet, so this request has not run."
 )
-DISABLED_TEXT = (
+DISABLED_TEXT = ThenEnrol(
     "Code checks are switched off for you after too many wrong codes, so Signpost can't show results. "
-    "Ask your duty manager or a Signpost admin to reset your authenticator, then send: enrol"
+    "Ask your duty manager or a Signpost admin to reset your authenticator, then"
 )
 LOCKED_TEXT = "Too many wrong codes in a row, so code entry is paused for {minutes} more minute{s}."
 # Said once, when the lock starts, and only of whoever the notice really went to.
@@ -56,9 +70,9 @@ TOLD = {
     None: "Signpost could not tell anyone: please contact your duty manager.",
 }
 CHALLENGE_TEXT = "Please confirm it's you: Signpost needs a code from your authenticator app first."
-PENDING_TEXT = (
+PENDING_TEXT = ThenEnrol(
     "Please finish setting up your authenticator app first. If you haven't added Signpost to it yet and no "
-    "longer have the QR code, secret or set-up link you were given, send: enrol"
+    "longer have the QR code, secret or set-up link you were given,"
 )
 PROMPT = "Enter the 6-digit code your authenticator app shows now."
 PROMPT_APPROVAL = "Decisions need a fresh code: enter the 6-digit code your authenticator app shows now."
@@ -69,9 +83,9 @@ ENROL_WRONG = (
     "That code didn't match. Use the code your app shows now for the account you just added "
     "({left} tr{ies} left, then the set-up starts again)."
 )
-ENROL_DISCARDED = (
+ENROL_DISCARDED = ThenEnrol(
     "That set-up didn't work after {tries} wrong codes, so Signpost has cancelled it. "
-    "To start again with a new QR code, send: enrol"
+    "To start again with a new QR code,"
 )
 REUSED = "That code was already used — wait for the next one your app shows."
 MALFORMED = "A code is 6 digits. Please try again."
@@ -94,9 +108,8 @@ LOST = (
 )
 REQUEST_LOST = f"Code accepted. {LOST}"
 STEPPED_UP = "Code accepted: you can search for the next 30 minutes."
-ALREADY_ENROLLED = (
-    "You already have an authenticator app set up. If you've lost it or changed phone, ask {who} to "
-    "reset it, then send: enrol"
+ALREADY_ENROLLED = ThenEnrol(
+    "You already have an authenticator app set up. If you've lost it or changed phone, ask {who} to reset it, then"
 )
 # Who resets it (``reset.guarded_role``): a duty manager's or an admin's only an admin, on the host.
 RESETS_IT = {False: "your duty manager", True: "a Signpost admin"}
@@ -140,12 +153,19 @@ def locked_reply(
     return Reply(outcome, text if told is None else f"{text} {TOLD[told.role]}")
 
 
+def challenged(text: str | ThenEnrol, challenge: Challenge) -> Reply:
+    """The reply that asks for a code: ``text`` (which may tell them to send enrol) and the prompt."""
+    if isinstance(text, ThenEnrol):
+        return text.reply(Outcome.CHALLENGED, challenge)
+    return Reply(Outcome.CHALLENGED, text, challenge=challenge)
+
+
 def blocked(cred: CredentialState | None, now: datetime) -> Result | None:
     """The answer when no code could help right now (no credential, disabled, locked)."""
     if cred is None:
-        return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+        return Result(NOT_ENROLLED.reply(Outcome.REFUSED), detail="not enrolled")
     if cred.state == DISABLED:
-        return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail="stepup disabled")
+        return Result(DISABLED_TEXT.reply(Outcome.REFUSED), detail="stepup disabled")
     if cred.locked_until is not None and cred.locked_at(now):
         return Result(locked_reply(cred.locked_until, now), detail="stepup locked")
     return None
@@ -194,6 +214,7 @@ class StepUpGate:
                 child_destroyed=child is not None and child.destroyed,
             )
 
+        text: str | ThenEnrol
         if cred.state == PENDING:
             text, prompt = PENDING_TEXT, PROMPT_PENDING
         else:
@@ -204,12 +225,12 @@ class StepUpGate:
             # the same prompt again, not a second parked command nor a second audit event.
             waiting = await credentials.waiting(session, cred.practitioner_id, command.principal, key, req.now)
             if waiting is not None:
-                again = Reply(Outcome.CHALLENGED, text, challenge=Challenge(waiting, prompt))
+                again = challenged(text, Challenge(waiting, prompt))
                 return Result(again, detail="stepup required; asked again", repeat=True)
         # A writing command parks in its own transaction; a reading one in a short write
         # transaction the dispatcher opens once it has handed its read connection back.
         challenge_id = await req.write(park)
-        reply = Reply(Outcome.CHALLENGED, text, challenge=Challenge(challenge_id, prompt))
+        reply = challenged(text, Challenge(challenge_id, prompt))
         # The query is sealed into the audit event like any other (misuse shows even without a code).
         if child is None:
             return Result(reply, terms=req.args, detail="stepup required", child_named=True)
@@ -256,7 +277,7 @@ class CodeCommand:
         cred = await credentials.get(w, pid)
         stop = blocked(cred, now)
         if stop is not None or cred is None:
-            return stop or Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+            return stop or Result(NOT_ENROLLED.reply(Outcome.REFUSED), detail="not enrolled")
         prompt = PROMPT_PENDING if cred.state == PENDING else PROMPT
         try:
             code = totp.normalise(command.code or "")
@@ -297,11 +318,11 @@ class CodeCommand:
             w, pid, now, lock_after=tries + 1, lock_for=timedelta(0), disable_after=tries + 1
         )
         if failure is None:
-            return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+            return Result(NOT_ENROLLED.reply(Outcome.REFUSED), detail="not enrolled")
         if failure.failures >= tries:
             await credentials.reset(w, pid)
             said = ENROL_DISCARDED.format(tries=tries)
-            return Result(Reply(Outcome.REFUSED, said), detail="enrolment code wrong; set-up discarded")
+            return Result(said.reply(Outcome.REFUSED), detail="enrolment code wrong; set-up discarded")
         left = tries - failure.failures
         error = ENROL_WRONG.format(left=left, ies="y" if left == 1 else "ies")
         return self._retry(challenge_id, PROMPT_PENDING, error, "enrolment code wrong")
@@ -323,10 +344,10 @@ class CodeCommand:
         told: Holders,
     ) -> Result:
         if failure is None:
-            return Result(Reply(Outcome.REFUSED, NOT_ENROLLED), detail="not enrolled")
+            return Result(NOT_ENROLLED.reply(Outcome.REFUSED), detail="not enrolled")
         what = "code wrong"
         if failure.newly_disabled:
-            return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail=f"{what}; disabled")
+            return Result(DISABLED_TEXT.reply(Outcome.REFUSED), detail=f"{what}; disabled")
         if failure.newly_locked and failure.locked_until is not None:
             # The lockout itself is audited as such (misuse rules count these), not as a refusal.
             return Result(locked_reply(failure.locked_until, now, told, Outcome.LOCKED), detail=f"{what}; locked")
@@ -414,9 +435,9 @@ class EnrolCommand:
         cred = await credentials.get(session, pid)
         if cred is not None and cred.state == ACTIVE:
             who = RESETS_IT[guarded_role(req.actor) is not None]
-            return Result(Reply(Outcome.REFUSED, ALREADY_ENROLLED.format(who=who)), detail="already enrolled")
+            return Result(ALREADY_ENROLLED.format(who=who).reply(Outcome.REFUSED), detail="already enrolled")
         if cred is not None and cred.state == DISABLED:
-            return Result(Reply(Outcome.REFUSED, DISABLED_TEXT), detail="stepup disabled")
+            return Result(DISABLED_TEXT.reply(Outcome.REFUSED), detail="stepup disabled")
         seed = totp.new_seed()
         await credentials.enrol(session, ctx.keys, pid, seed, req.now)
         challenge = Challenge(await self._park(ctx, session, req, pid), PROMPT_PENDING)

@@ -33,13 +33,13 @@ from handlers.dispatch.spec import Request, Result, Spec, StepUp, parsed_by
 from handlers.every_contact import RESET, every_contact
 from handlers.grammar import UsageError, parse_practitioner_id
 from handlers.recipients import MOMENT, WarningKey, duty_managers_of, who_is_told
-from handlers.vocabulary import Action, Actor, Notice, Outcome, Reply, Role
+from handlers.vocabulary import Action, Actor, Notice, Outcome, Reply, Role, ThenEnrol
 from store.people import credentials, practitioners
 
 NOTICE_KIND = RESET  # one for every contact on record (handlers.every_contact)
-RESET_NOTICE = (
+RESET_NOTICE = ThenEnrol(
     "Your Signpost authenticator was reset by {by}. If you did not ask for this, tell a Signpost admin at once. "
-    "To see results again, send: enrol"
+    "To see results again,"
 )
 # An admin who replaces a working (or switched-off) authenticator on the host (`signpost totp enrol
 # --replace`) hands the new one over themselves, so nobody is asked to send enrol.
@@ -131,8 +131,8 @@ async def reset_authenticator(
     if not await credentials.reset(session, practitioner.practitioner_id):
         return None
     by = RESET_BY[Role.ADMIN if duty_manager is None else Role.DUTY_MANAGER]
-    text = REPLACED_NOTICE if replaced else RESET_NOTICE.format(by=by)
-    await ctx.notices.enqueue(session, every_contact(practitioner.practitioner_id, NOTICE_KIND, text), now)
+    said: str | ThenEnrol = REPLACED_NOTICE if replaced else RESET_NOTICE.format(by=by)
+    await ctx.notices.enqueue(session, every_contact(practitioner.practitioner_id, NOTICE_KIND, said), now)
     return Told(await _tell_managers(ctx, session, practitioner, now, duty_manager))
 
 

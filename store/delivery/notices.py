@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, String, bindparam, case, delete, func, lit
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from handlers.vocabulary import Button, Input, Notice, Platform, Principal
+from handlers.vocabulary import Button, Input, Notice, Platform, Principal, ThenEnrol
 from store.db import DIALECT_INSERTS, dialect_insert
 from store.delivery import drops
 from store.keys.crypto import KeyRing
@@ -26,13 +26,19 @@ from store.tables.people import AccessGrant, AccessRequest, RelayMessage
 
 
 def encode(notice: Notice) -> str:
-    return json.dumps({"text": notice.text, "buttons": [asdict(b) for b in notice.buttons]})
+    doc: dict[str, Any] = {"text": notice.text, "buttons": [asdict(b) for b in notice.buttons]}
+    if notice.then_enrol is not None:  # its text tells them to send enrol (vocabulary.ThenEnrol): its lead
+        doc["then_enrol"] = notice.then_enrol.lead
+    return json.dumps(doc)
 
 
 def decode(row: NoticeRow) -> Notice:
     doc = json.loads(row.body)
     buttons = tuple(Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"])
-    return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key, _account(row.account))
+    lead = doc.get("then_enrol")  # absent from a notice stored before it was kept, or asking nothing of the kind
+    then_enrol = None if lead is None else ThenEnrol(lead)
+    account = _account(row.account)
+    return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key, account, then_enrol)
 
 
 def _account(stored: str | None) -> Principal | None:

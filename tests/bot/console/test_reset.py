@@ -31,7 +31,7 @@ async def test_a_duty_manager_resets_in_the_console_and_the_practitioner_enrols_
     assert f"• {for_any_store(reset.RESET_USAGE)}: {reset.SUMMARY}" in dana
     assert "Reset P003's authenticator" in dana and "by phone or in person" in dana
     tom = await session(signpost, ["enrol"], as_id="P003", terminal=True)
-    told = reset.RESET_NOTICE.format(by="your duty manager")
+    told = reset.RESET_NOTICE.format(by="your duty manager").text
     assert f"[notice] {told}" in tom and told.endswith("To see results again, send: enrol")
     assert "Scan the QR code above" in tom
 

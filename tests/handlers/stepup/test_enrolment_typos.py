@@ -103,7 +103,7 @@ async def test_enrolment_tries_are_bounded_on_their_own_then_the_set_up_starts_a
     async with app.ctx.db.read() as session:
         assert await credentials.get(session, "P002") is None
     late = await typed(app, "P002", prompt, code_now(app, authenticator))
-    assert late.outcome is Outcome.REFUSED and late.text == stepup.NOT_ENROLLED
+    assert late.outcome is Outcome.REFUSED and late.text == stepup.NOT_ENROLLED.text
     assert [e for e in await code_events(app) if e[0] == "locked"] == []
     clock.advance(minutes=1)
     await sweep(app.ctx, clock.now())
@@ -118,7 +118,7 @@ async def test_a_pending_search_is_not_lost_to_enrolment_typos(app: Signpost) ->
     the right one is given (the wrong one counted as an enrolment code, not a lockout try)."""
     _, authenticator = await enrolling(app)
     challenged = await say(app, "P002", AMY)
-    assert challenged.outcome is Outcome.CHALLENGED and challenged.text == stepup.PENDING_TEXT
+    assert challenged.outcome is Outcome.CHALLENGED and challenged.text == stepup.PENDING_TEXT.text
     wrong = await typed(app, "P002", challenged, not_the_code(app, authenticator))
     assert wrong.outcome is Outcome.CHALLENGED and "pause" not in wrong.text
     assert (await typed(app, "P002", challenged, code_now(app, authenticator))).outcome is Outcome.ANSWERED

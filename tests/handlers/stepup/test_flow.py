@@ -369,10 +369,10 @@ async def test_one_hundred_wrong_codes_disable_until_re_enrolment(app: Signpost,
         if attempt % 5 == 0 and attempt < 100:
             assert reply.outcome is Outcome.LOCKED and "paused" in reply.text, attempt
             clock.advance(minutes=15)
-    assert reply.outcome is Outcome.REFUSED and reply.text == stepup.DISABLED_TEXT
-    assert (await answer(app, "P002", challenged, code_now(app, authenticator))).text == stepup.DISABLED_TEXT
-    assert (await say(app, "P002", AMY)).text == stepup.DISABLED_TEXT
-    assert (await say(app, "P002", "enrol")).text == stepup.DISABLED_TEXT  # no self-service way round it
+    assert reply.outcome is Outcome.REFUSED and reply.text == stepup.DISABLED_TEXT.text
+    assert (await answer(app, "P002", challenged, code_now(app, authenticator))).text == stepup.DISABLED_TEXT.text
+    assert (await say(app, "P002", AMY)).text == stepup.DISABLED_TEXT.text
+    assert (await say(app, "P002", "enrol")).text == stepup.DISABLED_TEXT.text  # no self-service way round it
     # Only step-up's own notices: the misuse monitor may add its credential alert at any moment.
     kinds = [n.kind for n in await notices(app) if n.kind.startswith("stepup_")]
     assert kinds.count("stepup_locked") == 19 and kinds[-1] == "stepup_disabled"
@@ -545,7 +545,7 @@ async def test_operator_enrolment_is_confirmed_by_the_first_code(app: Signpost) 
     async with app.ctx.db.write() as session:
         await credentials.enrol(session, app.ctx.keys, "P001", seed, app.ctx.clock.now())
     reply = await say(app, "P001", AMY)
-    assert reply.outcome is Outcome.CHALLENGED and reply.text == stepup.PENDING_TEXT
+    assert reply.outcome is Outcome.CHALLENGED and reply.text == stepup.PENDING_TEXT.text
     authenticator = pyotp.TOTP(totp.base32(seed))
     answered = await answer(app, "P001", reply, code_now(app, authenticator))
     assert answered.outcome is Outcome.ANSWERED
@@ -561,7 +561,7 @@ async def test_enrol_sent_instead_of_an_operator_enrolment_s_first_code_drops_th
     async with app.ctx.db.write() as session:
         await credentials.enrol(session, app.ctx.keys, "P001", totp.new_seed(), app.ctx.clock.now())
     asked = await say(app, "P001", AMY)
-    assert asked.outcome is Outcome.CHALLENGED and asked.text == stepup.PENDING_TEXT
+    assert asked.outcome is Outcome.CHALLENGED and asked.text == stepup.PENDING_TEXT.text
     enrolled = await say(app, "P001", "enrol")
     done = await answer(app, "P001", enrolled, code_now(app, totp_from(enrolled)))
     assert done.outcome is Outcome.DONE and done.text.endswith("has not run: send it again now."), done.text
