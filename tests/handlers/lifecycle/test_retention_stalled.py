@@ -10,7 +10,8 @@ import json
 import secrets
 from pathlib import Path
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import insert, select, text
 from structlog.testing import capture_logs
 
 from bot.app import Signpost, build
@@ -24,6 +25,7 @@ from store.keys.binding import bind
 from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Meta
 from tests.store.lifecycle.lifecycle_data import MARKER, load
 
 ADMINS = ["AD01", "AD02"]
@@ -221,3 +223,29 @@ async def test_runs_failing_and_succeeding_in_turn_tell_it_once_a_day_and_runnin
         clock.advance(hours=1)
         assert await run(failing if hour % 2 == 0 else signpost) == (hour % 2 == 1)
     assert await told() == (4, 2, 4, 2)
+
+
+async def test_a_stall_an_older_version_told_of_ends_running_again_and_its_day_stays_told(
+    signpost: Signpost, clock: FakeClock, keys: KeyRing
+) -> None:
+    """An older version kept one row, ``<since> <day told>``, while it failed, and told on the day it
+    wrote it (a rolling upgrade): the stall it told of ends with "running again", and that day's
+    next failure is not told again."""
+    await load(signpost)
+    await bind(signpost.ctx.db, keys, clock.now().date())
+    since = clock.now()
+    async with signpost.ctx.db.write() as session:
+        await session.execute(
+            insert(Meta).values(key="retention_stalled", value=f"{since.isoformat()} {since.date().isoformat()}")
+        )
+    clock.advance(hours=1)
+    await flows.scheduled_retention(signpost.ctx, clock.now())
+    again = [said for said in _texts(await _admin_notices(signpost)) if "running again" in said]
+    assert len(again) == len(ADMINS) and all("since 02/11/2026 09:00 GMT" in said for said in again)
+    assert keys.path is not None
+    _day_chain_replaced(keys.path)
+    clock.advance(hours=1)
+    with pytest.raises(witness.ChainsNotOurs):
+        await flows.scheduled_retention(signpost.ctx, clock.now())
+    assert await _failures(signpost) == []  # the older version audited that day's
+    assert len(await _admin_notices(signpost)) == len(ADMINS)
