@@ -41,7 +41,7 @@ from store.db import (
 )
 from store.keys.backup import PARTIAL
 from store.keys.binding import KeyFileRefused, another_stores, bind, recorded_fingerprint
-from store.keys.crypto import KeyFileError, KeyRing, key_file_lock
+from store.keys.crypto import KeyFileError, KeyRing, remove_leftovers_if_able
 from store.keys.unheld import under_destroyed, unheld
 from store.lifecycle.retention import UNFINISHED_PUNCTURE, unfinished_puncture
 
@@ -195,21 +195,35 @@ async def _schema(db: Database, found: Findings) -> bool:
 
 def _key_file(settings: Settings, found: Findings) -> KeyRing | None:
     """The key file at SIGNPOST_KEY_FILE, read and never made (None: missing or unreadable, said).
-    Under its lock, as every start that takes it: a copy a write cut short left beside it (a key
-    file an edit replaced, killed before its zeros) is zeroed and removed first."""
+    A copy a write cut short left beside it (a key file an edit replaced, killed before its zeros)
+    is zeroed and removed first, under its lock, as every start that takes it does. The check only
+    reads, so an account that cannot take that lock (an auditor's: the lock is the account's that
+    runs Signpost; a key folder it cannot write) still checks everything: only a copy it could not
+    zero is a problem, with how to clear it."""
     key_file = settings.key_file
     if not key_file.exists():
         found.problems.append(f"SIGNPOST_KEY_FILE {key_file} does not exist: the key binding cannot be checked")
         return None
     try:
-        with key_file_lock(key_file):
-            return KeyRing.load(key_file)
+        left = remove_leftovers_if_able(key_file)
+    except KeyFileError as exc:  # a link at its lock's name, or something in the way of its writes
+        found.problems.append(str(exc))
+    else:
+        if left:
+            names = ", ".join(each.name for each in left)
+            found.problems.append(f"SIGNPOST_KEY_FILE {key_file}: {LEFTOVER_UNZEROED.format(names=names)}")
+    try:
+        return KeyRing.load(key_file)  # read as it is now (another process's edit may replace it)
     except KeyFileError as exc:
         found.problems.append(str(exc))
         return None
-    except OSError as exc:  # its lock (a folder this account cannot write): said, never a traceback
-        found.problems.append(f"SIGNPOST_KEY_FILE {key_file}: its lock cannot be taken ({exc.strerror})")
-        return None
+
+
+LEFTOVER_UNZEROED = (
+    "a copy of it that a write cut short left beside it ({names}) still holds its keys, and this "
+    "account cannot take the key file's lock to zero it: run `signpost db check` (or any command "
+    "that opens the key file) as the account that runs Signpost, which zeroes and removes it"
+)
 
 
 async def _binding(db: Database, key_file: Path, ring: KeyRing | None, found: Findings) -> bool:

@@ -57,8 +57,10 @@ def add_commands(sub: Any) -> None:
         "this Signpost's migrations,\nthe key binding (the key file's fingerprint the store keeps) and the audit "
         "chain. One line per problem; exit status 1\nwhen there is any. The store is opened read-only: the check "
         "changes nothing in it, so it writes no audit event,\nand it works on a backup (--file, or "
-        "SIGNPOST_DATABASE_URL naming a restored copy). Like every command that takes the key\nfile's lock, it "
-        "zeroes and removes a copy of the key file that a write cut short left beside it.",
+        "SIGNPOST_DATABASE_URL naming a restored copy). Any account that can read the store and the key\nfile may "
+        "run it (an auditor's). Run as the account that runs Signpost, it zeroes and removes a copy of the key\n"
+        "file that a write cut short left beside it, as every command that takes the key file's lock does; where\n"
+        "it cannot take that lock (another account's, or a read-only folder), it names such a copy as a problem.",
     )
     check.add_argument(
         "--file",

@@ -342,7 +342,8 @@ def retention_resumed_text(stall: Stall, now: datetime) -> str:
 
 async def _retention_stalled(ctx: Context, now: datetime, exc: BaseException) -> None:
     """A scheduled run failed: audited failed and the admins told what stopped it and what to do,
-    the first time each day (the run is tried every hour: the audit does not grow by 24 a day)."""
+    the first time each day, whether this run's stall began today or after a run that succeeded (the
+    run is tried every hour: the audit does not grow by 24 a day)."""
     today = now.date()
     async with ctx.db.write() as session:
         stall = await stalls.claim_day(session, now)
@@ -362,15 +363,17 @@ async def _retention_stalled(ctx: Context, now: datetime, exc: BaseException) ->
 
 
 async def _retention_resumed(ctx: Context, now: datetime) -> None:
-    """A scheduled run succeeded: if runs were failing, audited and the admins told, once (one
-    read of one row by its key an hour otherwise)."""
+    """A scheduled run succeeded: if runs were failing and the admins were told so, audited and the
+    admins told, once (one read of one row by its key an hour otherwise). A stall they were not told
+    of (it began on a day they were told of another) ends unsaid: never more "running again" than
+    "failed"."""
     async with ctx.db.read() as session:
         if await stalls.current(session) is None:
             return
     async with ctx.db.write() as session:
-        stall = await stalls.current(session)
-        if stall is None or not await stalls.clear(session):
-            return  # another run has just said so
+        stall = await stalls.clear(session)
+        if stall is None:
+            return  # untold, or another run has just said so
         detail = f"scheduled run running again after failing since {stall.since:%Y-%m-%d %H:%M} UTC"
         await append(session, [origin_event(Origin.SCHEDULER, Action.RETENTION, now, detail=detail)])
         text = retention_resumed_text(stall, now)

@@ -320,10 +320,8 @@ def key_file_lock(path: Path) -> Iterator[None]:
     the lock first removes what a crash left there: a ``<key file>*.tmp`` is a full copy of the key
     file as it was, which later punctures would never reach (a backup plus that copy would open
     every child destroyed since)."""
-    # Beside the file itself, not a link to it: a process given the link and one given the file
-    # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
     try:
-        lock = open_lock_file(Path(f"{real_file(path)}.lock"))  # 0600: nobody else can hold it
+        lock = open_lock_file(_lock_name(path))  # 0600: nobody else can hold it
     except FileExistsError as exc:  # a link or another account's file there: said in one line
         raise KeyFileError(exc.strerror) from None
     try:
@@ -332,6 +330,46 @@ def key_file_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(lock)  # closing it lets go
+
+
+def _lock_name(path: Path) -> Path:
+    # Beside the file itself, not a link to it: a process given the link and one given the file
+    # must take one lock, or an edit read before the other's puncture writes the destroyed key back.
+    return Path(f"{real_file(path)}.lock")
+
+
+def remove_leftovers_if_able(path: Path) -> list[Path]:
+    """For a look that only reads (``signpost db check``): what a write cut short left beside the
+    key file zeroed and removed under its lock, as ``key_file_lock`` does; the copies still there
+    returned (``copies_left``; none when removed). An account that cannot take the lock, because
+    the lock file is another account's (the account that runs Signpost, the look an auditor's) or
+    its folder cannot be written (a read-only disk, no permission), touches nothing: every copy
+    there is returned, for it to say. A link or anything else Signpost did not leave at the lock's
+    name is refused as ``key_file_lock`` refuses it (``KeyFileError``)."""
+    name = _lock_name(path)
+    try:
+        lock = open_lock_file(name)
+    except FileExistsError as exc:
+        if not _anothers_file(name):
+            raise KeyFileError(exc.strerror) from None
+        return copies_left(path)
+    except OSError:  # EROFS, EACCES, EPERM (or no room for the lock file): not this account's to do
+        return copies_left(path)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        remove_leftovers(path)
+    finally:
+        os.close(lock)
+    return []
+
+
+def _anothers_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file of another account (not a link, nor anything else)."""
+    try:
+        found = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_uid != os.geteuid()
 
 
 def serving_lock_file(path: Path) -> Path:

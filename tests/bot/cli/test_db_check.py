@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -19,16 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.check import LEFTOVER_UNZEROED
 from store.audit.chain import make_checkpoint
 from store.audit.signing import Signer
 from store.db import DAMAGED_FILE, NOT_A_DATABASE, NOT_A_WHOLE_STORE, Database
 from store.keys.backup import PARTIAL
 from store.keys.crypto import KeyRing
 from tests.bot.cli.conftest import Cli, Run
+from tests.bot.process import clean_environment
 from tests.databases import _admin, _dsn, postgres_url, with_database
 from tests.store.audit.tamper import run_sql, unprotect
 
 PAGE = 4096  # SQLite's page size for Signpost's stores
+ANOTHER = 1000  # another account's uid: the one that runs Signpost, when the tests run as root
 
 
 def said_plainly(run: Run, line: str) -> None:
@@ -456,3 +461,99 @@ def test_a_restore_of_a_backup_cut_short_is_one_plain_line_for_any_command(
     assert current.code == 1 and current.out.startswith("not whole: ")
     check = cli("db", "check", env=env)
     assert check.code == 1 and check.out.startswith("FAILED: tables without their primary key (")
+
+
+def _unzeroed(key_file: Path, names: str) -> str:
+    return f"FAILED: SIGNPOST_KEY_FILE {key_file}: {LEFTOVER_UNZEROED.format(names=names)}"
+
+
+def _no_key_material(run: Run, key_file: Path) -> None:
+    held = json.loads(key_file.read_text("utf-8"))
+    assert '"keks"' not in run.out + run.err
+    assert not any(value in run.out + run.err for value in held["keks"].values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other accounts needs root")
+def test_db_check_by_an_account_that_cannot_take_the_key_files_lock_checks_everything(cli: Cli, keys: KeyRing) -> None:
+    """`db check` only reads: run by an account that is not the one running Signpost (an auditor's;
+    here the lock file is another account's), it checks everything and passes a sound store. A copy
+    a write cut short left beside the key file, which it may not zero, is one problem saying how to
+    clear it; run as the account that runs Signpost, the check zeroes and removes it."""
+    seeded(cli, 5)
+    assert keys.path is not None
+    lock = Path(f"{keys.path}.lock")
+    assert lock.exists()  # seed-demo took it
+    for path in (keys.path, lock):
+        os.chown(path, ANOTHER, ANOTHER)  # the service account's files; the check run as root
+    passed = cli("db", "check")
+    assert passed.code == 0, passed
+    assert "the key binding matches SIGNPOST_KEY_FILE" in passed.out and "the audit chain is intact" in passed.out
+
+    left = keys.path.with_name(f"{keys.path.name}.replaced.tmp")
+    left.write_bytes(keys.path.read_bytes())  # the file an edit replaced, killed before its zeros
+    found = cli("db", "check")
+    assert found.code == 1
+    assert [line for line in found.out.splitlines() if line.startswith("FAILED")] == [
+        _unzeroed(keys.path, left.name)
+    ], found
+    assert "the key binding matches SIGNPOST_KEY_FILE" in found.out and "the audit chain is intact" in found.out
+    _no_key_material(found, keys.path)
+    assert left.read_bytes() == keys.path.read_bytes()  # not this account's to touch
+
+    os.chown(lock, os.geteuid(), os.getegid())  # now run as the account that runs Signpost
+    cleared = cli("db", "check")
+    assert cleared.code == 0, cleared
+    assert not left.exists()
+
+
+def _read_only_mount(folder: Path, command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``command`` run with ``folder`` a read-only mount (in a mount namespace of its own, gone with
+    it): how a folder is read-only even to root, which the tests run as."""
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    return subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", str(folder), *command],
+        env=env,
+        cwd=folder.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_check_with_the_key_files_folder_read_only_checks_everything(
+    cli: Cli, keys: KeyRing, db_url: str, tmp_path: Path
+) -> None:
+    """The key file on a read-only disk (a backup's): `db check` cannot make its lock there, and
+    still checks everything; a copy a write cut short left there is one problem, left as it is."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is needed for a read-only mount")
+    seeded(cli, 5)
+    assert keys.path is not None
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    key_file = folder / "signpost.key"
+    shutil.copy2(keys.path, key_file)
+    env = clean_environment(db_url, folder)
+    probe = _read_only_mount(folder, ["touch", str(folder / "probe")], env)
+    if "Read-only file system" not in probe.stderr:
+        pytest.skip(f"no read-only mount here (needs the privilege to mount): {probe.stderr.strip()}")
+    check = [sys.executable, "-m", "bot", "db", "check"]
+
+    passed = _read_only_mount(folder, check, env)
+    assert passed.returncode == 0, passed
+    assert "the key binding matches SIGNPOST_KEY_FILE" in passed.stdout and "the audit chain is intact" in passed.stdout
+
+    left = folder / "signpost.key.replaced.tmp"
+    left.write_bytes(key_file.read_bytes())
+    found = _read_only_mount(folder, check, env)
+    assert found.returncode == 1, found
+    assert [line for line in found.stdout.splitlines() if line.startswith("FAILED")] == [
+        _unzeroed(key_file, left.name)
+    ], found
+    assert "the key binding matches SIGNPOST_KEY_FILE" in found.stdout
+    _no_key_material(Run(found.returncode, found.stdout, found.stderr), key_file)
+    assert left.read_bytes() == key_file.read_bytes() and sorted(p.name for p in folder.iterdir()) == [
+        "signpost.key",
+        "signpost.key.replaced.tmp",
+    ]

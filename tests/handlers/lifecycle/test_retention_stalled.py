@@ -10,10 +10,11 @@ import json
 import secrets
 from pathlib import Path
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import insert, select, text
 from structlog.testing import capture_logs
 
-from bot.app import Signpost
+from bot.app import Signpost, build
 from bot.notify import Outbox
 from bot.scheduler import Scheduler, standard_tasks
 from handlers.clock import FakeClock
@@ -24,6 +25,7 @@ from store.keys.binding import bind
 from store.keys.crypto import KeyRing
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.lifecycle import Meta
 from tests.store.lifecycle.lifecycle_data import MARKER, load
 
 ADMINS = ["AD01", "AD02"]
@@ -163,3 +165,87 @@ async def test_two_replicas_failing_at_once_tell_and_audit_it_once(
     await both_fail()
     assert len(await _failures(signpost)) == 2
     assert len(await _admin_notices(signpost)) == 4
+
+
+async def _resumed(signpost: Signpost) -> list[AuditEvent]:
+    async with signpost.ctx.db.read() as session:
+        found = await session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.action == Action.RETENTION.value, AuditEvent.detail.contains("running again"))
+            .order_by(AuditEvent.seq)
+        )
+        return list(found.scalars())
+
+
+async def test_runs_failing_and_succeeding_in_turn_tell_it_once_a_day_and_running_again_only_after_a_told_failure(
+    signpost: Signpost, clock: FakeClock, keys: KeyRing, tmp_path: Path
+) -> None:
+    """One replica's runs fail (a damaged key file on one host; older code in a rolling upgrade) while
+    another's succeed, and the scheduler hands the hourly run to either: each failure begins a new
+    stall, yet the admins are told (and it is audited) once a day that it fails, and told it runs
+    again only when the stall that ends is one they were told of."""
+    await load(signpost)
+    await bind(signpost.ctx.db, keys, clock.now().date())
+    assert keys.path is not None
+    damaged = tmp_path / "damaged.key"
+    damaged.write_bytes(keys.path.read_bytes())
+    _day_chain_replaced(damaged)
+    failing = build(signpost.ctx.db, KeyRing.load(damaged), clock)
+
+    async def run(app: Signpost) -> bool:
+        try:
+            await flows.scheduled_retention(app.ctx, clock.now())
+        except witness.ChainsNotOurs:
+            return False
+        return True
+
+    async def told() -> tuple[int, int, int, int]:
+        texts = _texts(await _admin_notices(signpost))
+        failed = sum("has failed since" in said for said in texts)
+        again = sum("running again" in said for said in texts)
+        return failed, len(await _failures(signpost)), again, len(await _resumed(signpost))
+
+    for hour in range(6):  # 09:00 to 14:00: failing, running, failing, ...
+        assert await run(failing if hour % 2 == 0 else signpost) == (hour % 2 == 1)
+        clock.advance(hours=1)
+    # Told (each admin) and audited once that it fails, and once that it runs again after that.
+    assert await told() == (2, 1, 2, 1)
+
+    assert not await run(failing)  # 15:00: fails again, untold (told today), and on into the next day
+    clock.advance(hours=10)
+    assert not await run(failing)  # 01:00 the next day: told, that it has failed since 15:00
+    assert await told() == (4, 2, 2, 1)
+    assert "failed since 02/11/2026 15:00 GMT" in _texts(await _admin_notices(signpost))[-1]
+    clock.advance(hours=1)
+    assert await run(signpost)
+    assert await told() == (4, 2, 4, 2)
+    for hour in range(4):  # that day's later runs in turn: told nothing more
+        clock.advance(hours=1)
+        assert await run(failing if hour % 2 == 0 else signpost) == (hour % 2 == 1)
+    assert await told() == (4, 2, 4, 2)
+
+
+async def test_a_stall_an_older_version_told_of_ends_running_again_and_its_day_stays_told(
+    signpost: Signpost, clock: FakeClock, keys: KeyRing
+) -> None:
+    """An older version kept one row, ``<since> <day told>``, while it failed, and told on the day it
+    wrote it (a rolling upgrade): the stall it told of ends with "running again", and that day's
+    next failure is not told again."""
+    await load(signpost)
+    await bind(signpost.ctx.db, keys, clock.now().date())
+    since = clock.now()
+    async with signpost.ctx.db.write() as session:
+        await session.execute(
+            insert(Meta).values(key="retention_stalled", value=f"{since.isoformat()} {since.date().isoformat()}")
+        )
+    clock.advance(hours=1)
+    await flows.scheduled_retention(signpost.ctx, clock.now())
+    again = [said for said in _texts(await _admin_notices(signpost)) if "running again" in said]
+    assert len(again) == len(ADMINS) and all("since 02/11/2026 09:00 GMT" in said for said in again)
+    assert keys.path is not None
+    _day_chain_replaced(keys.path)
+    clock.advance(hours=1)
+    with pytest.raises(witness.ChainsNotOurs):
+        await flows.scheduled_retention(signpost.ctx, clock.now())
+    assert await _failures(signpost) == []  # the older version audited that day's
+    assert len(await _admin_notices(signpost)) == len(ADMINS)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from store.keys import keychain
-from store.keys.crypto import KeyFileError, KeyRing, key_file_lock
+from store.keys.crypto import KeyFileError, KeyRing, key_file_lock, remove_leftovers_if_able
 
 
 def test_key_file_save_fsyncs_the_new_file_then_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -456,6 +456,31 @@ def test_an_operator_running_as_another_account_is_told_to_run_as_the_key_files_
     said = str(refused.value)
     assert "signpost.key.lock" in said and "another account" in said and "\n" not in said
     assert path.read_bytes() == before and path.stat().st_uid == service
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other accounts needs root")
+def test_a_look_that_only_reads_leaves_another_accounts_leftovers_and_says_which(tmp_path: Path) -> None:
+    """`signpost db check` by an auditor's account: the key file's lock is the service account's, so
+    the copy a write cut short left is neither zeroed nor removed, and is returned for the check to
+    say; the account that runs Signpost zeroes and removes it. A link at the lock's name is still
+    refused."""
+    path = tmp_path / "signpost.key"
+    KeyRing.load_or_create(path)
+    lock = tmp_path / "signpost.key.lock"
+    left = tmp_path / "signpost.key.replaced.tmp"
+    left.write_bytes(path.read_bytes())
+    service = 65534
+    os.chown(lock, service, service)
+    assert remove_leftovers_if_able(path) == [left]
+    assert left.read_bytes() == path.read_bytes() and lock.stat().st_uid == service
+    os.chown(lock, os.geteuid(), os.getegid())
+    assert remove_leftovers_if_able(path) == []
+    assert _beside(path) == ["signpost.key", "signpost.key.lock"]
+    lock.unlink()
+    lock.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(KeyFileError, match=r"signpost\.key\.lock"):
+        remove_leftovers_if_able(path)
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_a_key_file_larger_than_any_key_file_is_refused_unread(tmp_path: Path) -> None:
