@@ -114,6 +114,10 @@ UNREADABLE_COMMAND = (
 SLACK_UNREACHABLE = (
     "Sorry, Signpost cannot reach Slack right now, so it cannot finish this here. Please try again in a few minutes."
 )
+NO_WAY_BACK = (
+    "Sorry, Signpost could not answer this in time, and Slack gave it nowhere else to show the answer. "
+    "Please try again, e.g. `/signpost help`."
+)
 OUTAGE_HOLD = 30.0  # seconds: after a failed call, Slack is taken as down this long (answers go in the ack)
 AUTH_TEST_TIMEOUT = 1.0  # seconds: Bolt's look-up of the bot's own ids never eats Slack's 3 s
 # Slack's own error codes for its trouble (as opposed to ours: a bad trigger, a missing scope).
@@ -955,9 +959,10 @@ class SlackFrontEnd:
         retried = retry is not None
         text = unescape(str(body.get("text") or ""))
         # While Slack's Web API is down, a modal or a response_url post would reach no one: every
-        # command is answered in its ack (which needs no Web API), or told kindly to try again.
+        # command is answered in its ack (which needs no Web API), or told kindly to try again. So
+        # is one that names no response_url to answer through later.
         outage = self.health.down
-        if not outage and not self.dispatcher.steps_up(text):
+        if not outage and body.get("response_url") and not self.dispatcher.steps_up(text):
             await ack()
             self.spawn(self._slash(principal, body, text, retried))
             return
@@ -997,7 +1002,8 @@ class SlackFrontEnd:
 
         A code prompt opens the code modal with the trigger id (a modal is the only private place
         for a code); an answer that is late goes on in the background into a modal, as before.
-        During an outage neither can reach anyone: the ack says so (the command is audited as ever).
+        During an outage neither can reach anyone: the ack says so (the command is audited as ever),
+        as it does for a late answer with no response_url to go to and no modal to open.
 
         ``retry``: why Slack delivers this command again (``retry_of``), None for a first delivery.
         A delivery made again is one that had no answer in time (as Slack retries its Events API):
@@ -1011,9 +1017,9 @@ class SlackFrontEnd:
         done: set[asyncio.Future[Reply]] = set()
         if self.answer_budget > 0:
             done, _ = await asyncio.wait({work}, timeout=self.answer_budget)
-        if not done and outage:
-            await ack(text=SLACK_UNREACHABLE, response_type="ephemeral")
-            self.spawn(self._finish_unshown(work))
+        if not done and (outage or not (body.get("response_url") or self._opens_modal(body, text, retried))):
+            await ack(text=SLACK_UNREACHABLE if outage else NO_WAY_BACK, response_type="ephemeral")
+            self.spawn(self._finish_unshown(work, "slack_unreachable" if outage else "response_url:none"))
             return
         if not done:
             await ack()
@@ -1040,10 +1046,10 @@ class SlackFrontEnd:
         await ack()
         self.spawn(self._ask_for_code(body, reply, retried))
 
-    async def _finish_unshown(self, work: Awaitable[Reply]) -> None:
-        """A late answer during an outage: finished (and audited), shown to no one, and recorded so
-        (the ack told the person to try again)."""
-        await self.dispatcher.not_shown(await work, "slack_unreachable")
+    async def _finish_unshown(self, work: Awaitable[Reply], why: str) -> None:
+        """A late answer with nowhere to go (an outage, no response_url): finished (and audited),
+        shown to no one, and recorded so (the ack told the person to try again)."""
+        await self.dispatcher.not_shown(await work, why)
 
     async def _ask_for_code(self, body: dict[str, Any], reply: Reply, retried: bool) -> None:
         """The code modal, opened straight away with the trigger id (or, when that cannot be, the
@@ -1066,14 +1072,17 @@ class SlackFrontEnd:
         async def reply() -> Reply:
             return await work if work is not None else await self.dispatcher.handle(command)
 
-        trigger = body.get("trigger_id")
-        # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
-        if trigger and not retried and self.dispatcher.may_need_code(command.text):
-            view_id = await self.open_view(str(trigger), render.placeholder_modal())
+        if self._opens_modal(body, command.text, retried):
+            view_id = await self.open_view(str(body["trigger_id"]), render.placeholder_modal())
             if view_id is not None:
                 await self.show_in_view(view_id, await reply(), placeholder=True)
                 return
         await self.show_in_message(str(body.get("response_url", "")), await reply(), replace=False)
+
+    def _opens_modal(self, body: dict[str, Any], text: str, retried: bool) -> bool:
+        """Whether a late answer to this command goes into a modal opened with its trigger id. A
+        redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message."""
+        return bool(body.get("trigger_id")) and not retried and self.dispatcher.may_need_code(text)
 
     async def profile(self, principal: Principal) -> tuple[str | None, str | None]:
         """The account's display name and email as Slack reports them (users.info), or (None, None).
