@@ -1136,11 +1136,7 @@ class SlackFrontEnd:
         return principal
 
     async def _stray_click(self, principal: Principal, body: dict[str, Any]) -> None:
-        await self._audit_unreadable(principal, "unknown button")
-        response_url = body.get("response_url")
-        await self._unknown_button(
-            modal_of(body), response_url if isinstance(response_url, str) else None, str(body.get("trigger_id", ""))
-        )
+        await self._unknown_button(principal, body, "unknown button")
 
     async def _on_stray_view(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
         """A form submitted under a callback id Signpost does not know: audited once and answered
@@ -1185,14 +1181,13 @@ class SlackFrontEnd:
         settle_url = response_url if in_place and isinstance(response_url, str) else None
         view_id = modal_of(body)
         if action.get("action_id") == render.ENTER_CODE:
-            await self._open_code_modal(principal, trigger, str(action.get("value", "")), settle_url)
+            await self._open_code_modal(principal, body, str(action.get("value", "")), settle_url)
             return
         try:
             value = render.decode_button(str(action.get("value", "")))
         except ValueError:
             log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
-            await self._audit_unreadable(principal, "unreadable button")
-            await self._unknown_button(view_id, response_url, trigger)
+            await self._unknown_button(principal, body, "unreadable button")
             return
         if value.input is not None:
             await self._collect_input(principal, trigger, value, view_id, settle_url)
@@ -1258,15 +1253,21 @@ class SlackFrontEnd:
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
         )
 
-    async def _unknown_button(self, view_id: str | None, response_url: str | None, trigger: str) -> None:
-        """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
+    async def _unknown_button(self, principal: Principal, body: dict[str, Any], detail: str) -> None:
+        """A click on a button Signpost did not make, or cannot read (an unknown action id, a value
+        it cannot decode, an Enter code naming no challenge): audited once (``detail``, none of
+        what it carried), and the clicker told so, kindly, privately, where they clicked: in its
+        modal, through its message's response_url, or (the Home tab) in a modal of its own. The
+        one home for that answer; each caller has logged why, in its one line."""
+        await self._audit_unreadable(principal, detail)
         reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
+        view_id, response_url = modal_of(body), body.get("response_url")
         if view_id is not None:
             await self.show_in_view(view_id, reply)
-        elif response_url:
+        elif response_url and isinstance(response_url, str):
             await self.show_in_message(response_url, reply, replace=False)
-        else:  # the Home tab: in a modal of its own
-            await self.open_view(trigger, render.result_modal(reply))
+        else:
+            await self.open_view(str(body.get("trigger_id", "")), render.result_modal(reply))
 
     async def _settle_message(self, principal: Principal, response_url: str | None, reply: Reply) -> None:
         """After a click answered in a modal: replace the clicked message, now or once the code is in."""
@@ -1277,17 +1278,19 @@ class SlackFrontEnd:
         else:
             await self.show_in_message(response_url, reply, replace=True, settles=True)
 
-    async def _open_code_modal(self, principal: Principal, trigger: str, value: str, response_url: str | None) -> None:
+    async def _open_code_modal(
+        self, principal: Principal, body: dict[str, Any], value: str, response_url: str | None
+    ) -> None:
         try:
             doc = json.loads(value)
             challenge = Challenge(str(doc["id"]), str(doc.get("prompt") or CODE_PROMPT))
         except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("slack_bad_code_button")
-            await self._audit_unreadable(principal, "unreadable code button")
+            await self._unknown_button(principal, body, "unreadable code button")
             return
         if response_url:  # the clicker's own: a code submitted by anyone else never finds it
             self.followups.put(principal, challenge.challenge_id, response_url)
-        await self.open_view(trigger, render.challenge_modal(challenge))
+        await self.open_view(str(body.get("trigger_id", "")), render.challenge_modal(challenge))
 
     async def _collect_input(
         self,
