@@ -62,6 +62,11 @@ class BodyRefused(Exception):
         self.reason = reason
 
 
+class ClientGone(Exception):
+    """The client closed its connection before its request's body was all read: there is no request
+    to act on, and nobody to answer. ``read_body`` raises it; ``let_gone_clients_go`` logs it."""
+
+
 class BodyBudget:
     """The bytes of request bodies being read before their sender is known, across the process.
 
@@ -95,7 +100,8 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
     (408), not readable as sent (400: a broken chunked or compressed stream), or, its sender not
     yet known, more than ``budget`` has left (429 Too Many Requests, as soon as a piece would go over:
-    a request refused for the load, never a server error). The one home
+    a request refused for the load, never a server error); ``ClientGone`` when the client hangs up
+    before it is all sent. The one home
     for reading a body, so every front end refuses alike. The budget is given back on return: the
     caller verifies the body before it next waits.
 
@@ -128,6 +134,8 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
         raise BodyRefused(408, "body_too_slow") from None
     except (RequestPayloadError, HttpProcessingError):
         raise BodyRefused(400, "unreadable_body") from None
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too; a cancellation passes
+        raise ClientGone from None
     finally:
         if budget is not None:
             budget.give(held)
@@ -296,6 +304,18 @@ async def log_unrouted(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+@web.middleware
+async def let_gone_clients_go(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request whose client hung up before its body was read (``ClientGone``) ends here in one
+    info line, with nothing of the request: aiohttp logged it as a server error, with a traceback.
+    Nothing was done for it; the answer reaches nobody (aiohttp drops it unsent)."""
+    try:
+        return await handler(request)
+    except ClientGone:
+        log.info("http_client_gone", reason="closed_before_request_read")
+        return web.Response(status=400)
+
+
 SERVER = "Signpost"  # aiohttp's own names the exact Python and aiohttp versions: a list of holes to try
 
 
@@ -385,7 +405,10 @@ def runner(app: web.Application) -> web.AppRunner:
 def create_app(signpost: Signpost, settings: Settings, adders: Sequence[RouteAdder] = ()) -> web.Application:
     quiet_client_errors()
     slow = SlowConnections()
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[slow.middleware, refuse_while_draining, log_unrouted])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[slow.middleware, let_gone_clients_go, refuse_while_draining, log_unrouted],
+    )
     app[SLOW_KEY] = slow
     app[UNVERIFIED_KEY] = BodyBudget()
     app.on_response_prepare.append(named_server)

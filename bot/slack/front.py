@@ -114,6 +114,10 @@ UNREADABLE_COMMAND = (
 SLACK_UNREACHABLE = (
     "Sorry, Signpost cannot reach Slack right now, so it cannot finish this here. Please try again in a few minutes."
 )
+NO_WAY_BACK = (
+    "Sorry, Signpost could not answer this in time, and Slack gave it nowhere else to show the answer. "
+    "Please try again, e.g. `/signpost help`."
+)
 OUTAGE_HOLD = 30.0  # seconds: after a failed call, Slack is taken as down this long (answers go in the ack)
 AUTH_TEST_TIMEOUT = 1.0  # seconds: Bolt's look-up of the bot's own ids never eats Slack's 3 s
 # Slack's own error codes for its trouble (as opposed to ours: a bad trigger, a missing scope).
@@ -955,9 +959,10 @@ class SlackFrontEnd:
         retried = retry is not None
         text = unescape(str(body.get("text") or ""))
         # While Slack's Web API is down, a modal or a response_url post would reach no one: every
-        # command is answered in its ack (which needs no Web API), or told kindly to try again.
+        # command is answered in its ack (which needs no Web API), or told kindly to try again. So
+        # is one that names no response_url to answer through later.
         outage = self.health.down
-        if not outage and not self.dispatcher.steps_up(text):
+        if not outage and body.get("response_url") and not self.dispatcher.steps_up(text):
             await ack()
             self.spawn(self._slash(principal, body, text, retried))
             return
@@ -997,7 +1002,8 @@ class SlackFrontEnd:
 
         A code prompt opens the code modal with the trigger id (a modal is the only private place
         for a code); an answer that is late goes on in the background into a modal, as before.
-        During an outage neither can reach anyone: the ack says so (the command is audited as ever).
+        During an outage neither can reach anyone: the ack says so (the command is audited as ever),
+        as it does for a late answer with no response_url to go to and no modal to open.
 
         ``retry``: why Slack delivers this command again (``retry_of``), None for a first delivery.
         A delivery made again is one that had no answer in time (as Slack retries its Events API):
@@ -1011,9 +1017,9 @@ class SlackFrontEnd:
         done: set[asyncio.Future[Reply]] = set()
         if self.answer_budget > 0:
             done, _ = await asyncio.wait({work}, timeout=self.answer_budget)
-        if not done and outage:
-            await ack(text=SLACK_UNREACHABLE, response_type="ephemeral")
-            self.spawn(self._finish_unshown(work))
+        if not done and (outage or not (body.get("response_url") or self._opens_modal(body, text, retried))):
+            await ack(text=SLACK_UNREACHABLE if outage else NO_WAY_BACK, response_type="ephemeral")
+            self.spawn(self._finish_unshown(work, "slack_unreachable" if outage else "response_url:none"))
             return
         if not done:
             await ack()
@@ -1040,10 +1046,10 @@ class SlackFrontEnd:
         await ack()
         self.spawn(self._ask_for_code(body, reply, retried))
 
-    async def _finish_unshown(self, work: Awaitable[Reply]) -> None:
-        """A late answer during an outage: finished (and audited), shown to no one, and recorded so
-        (the ack told the person to try again)."""
-        await self.dispatcher.not_shown(await work, "slack_unreachable")
+    async def _finish_unshown(self, work: Awaitable[Reply], why: str) -> None:
+        """A late answer with nowhere to go (an outage, no response_url): finished (and audited),
+        shown to no one, and recorded so (the ack told the person to try again)."""
+        await self.dispatcher.not_shown(await work, why)
 
     async def _ask_for_code(self, body: dict[str, Any], reply: Reply, retried: bool) -> None:
         """The code modal, opened straight away with the trigger id (or, when that cannot be, the
@@ -1066,14 +1072,17 @@ class SlackFrontEnd:
         async def reply() -> Reply:
             return await work if work is not None else await self.dispatcher.handle(command)
 
-        trigger = body.get("trigger_id")
-        # A redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message.
-        if trigger and not retried and self.dispatcher.may_need_code(command.text):
-            view_id = await self.open_view(str(trigger), render.placeholder_modal())
+        if self._opens_modal(body, command.text, retried):
+            view_id = await self.open_view(str(body["trigger_id"]), render.placeholder_modal())
             if view_id is not None:
                 await self.show_in_view(view_id, await reply(), placeholder=True)
                 return
         await self.show_in_message(str(body.get("response_url", "")), await reply(), replace=False)
+
+    def _opens_modal(self, body: dict[str, Any], text: str, retried: bool) -> bool:
+        """Whether a late answer to this command goes into a modal opened with its trigger id. A
+        redelivery's trigger id has expired; it may only ever repeat nothing or answer in a message."""
+        return bool(body.get("trigger_id")) and not retried and self.dispatcher.may_need_code(text)
 
     async def profile(self, principal: Principal) -> tuple[str | None, str | None]:
         """The account's display name and email as Slack reports them (users.info), or (None, None).
@@ -1127,11 +1136,7 @@ class SlackFrontEnd:
         return principal
 
     async def _stray_click(self, principal: Principal, body: dict[str, Any]) -> None:
-        await self._audit_unreadable(principal, "unknown button")
-        response_url = body.get("response_url")
-        await self._unknown_button(
-            modal_of(body), response_url if isinstance(response_url, str) else None, str(body.get("trigger_id", ""))
-        )
+        await self._unknown_button(principal, body, "unknown button")
 
     async def _on_stray_view(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
         """A form submitted under a callback id Signpost does not know: audited once and answered
@@ -1176,14 +1181,13 @@ class SlackFrontEnd:
         settle_url = response_url if in_place and isinstance(response_url, str) else None
         view_id = modal_of(body)
         if action.get("action_id") == render.ENTER_CODE:
-            await self._open_code_modal(principal, trigger, str(action.get("value", "")), settle_url)
+            await self._open_code_modal(principal, body, str(action.get("value", "")), settle_url)
             return
         try:
             value = render.decode_button(str(action.get("value", "")))
         except ValueError:
             log.warning("slack_unknown_button", action_id=str(action.get("action_id"))[:40])
-            await self._audit_unreadable(principal, "unreadable button")
-            await self._unknown_button(view_id, response_url, trigger)
+            await self._unknown_button(principal, body, "unreadable button")
             return
         if value.input is not None:
             await self._collect_input(principal, trigger, value, view_id, settle_url)
@@ -1249,15 +1253,21 @@ class SlackFrontEnd:
             command, detail, action=Action.USAGE, outcome=Outcome.INVALID, logged=False, verified=True
         )
 
-    async def _unknown_button(self, view_id: str | None, response_url: str | None, trigger: str) -> None:
-        """A button Signpost did not make (or no longer understands): say so, kindly, privately."""
+    async def _unknown_button(self, principal: Principal, body: dict[str, Any], detail: str) -> None:
+        """A click on a button Signpost did not make, or cannot read (an unknown action id, a value
+        it cannot decode, an Enter code naming no challenge): audited once (``detail``, none of
+        what it carried), and the clicker told so, kindly, privately, where they clicked: in its
+        modal, through its message's response_url, or (the Home tab) in a modal of its own. The
+        one home for that answer; each caller has logged why, in its one line."""
+        await self._audit_unreadable(principal, detail)
         reply = Reply(Outcome.INVALID, UNKNOWN_BUTTON)
+        view_id, response_url = modal_of(body), body.get("response_url")
         if view_id is not None:
             await self.show_in_view(view_id, reply)
-        elif response_url:
+        elif response_url and isinstance(response_url, str):
             await self.show_in_message(response_url, reply, replace=False)
-        else:  # the Home tab: in a modal of its own
-            await self.open_view(trigger, render.result_modal(reply))
+        else:
+            await self.open_view(str(body.get("trigger_id", "")), render.result_modal(reply))
 
     async def _settle_message(self, principal: Principal, response_url: str | None, reply: Reply) -> None:
         """After a click answered in a modal: replace the clicked message, now or once the code is in."""
@@ -1268,17 +1278,19 @@ class SlackFrontEnd:
         else:
             await self.show_in_message(response_url, reply, replace=True, settles=True)
 
-    async def _open_code_modal(self, principal: Principal, trigger: str, value: str, response_url: str | None) -> None:
+    async def _open_code_modal(
+        self, principal: Principal, body: dict[str, Any], value: str, response_url: str | None
+    ) -> None:
         try:
             doc = json.loads(value)
             challenge = Challenge(str(doc["id"]), str(doc.get("prompt") or CODE_PROMPT))
         except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("slack_bad_code_button")
-            await self._audit_unreadable(principal, "unreadable code button")
+            await self._unknown_button(principal, body, "unreadable code button")
             return
         if response_url:  # the clicker's own: a code submitted by anyone else never finds it
             self.followups.put(principal, challenge.challenge_id, response_url)
-        await self.open_view(trigger, render.challenge_modal(challenge))
+        await self.open_view(str(body.get("trigger_id", "")), render.challenge_modal(challenge))
 
     async def _collect_input(
         self,

@@ -1322,11 +1322,34 @@ def click_key(asker: Asker, activity: Activity, action: CardAction | None) -> st
     return _key("click", who.tenant, who.user_id, activity.conversation.id, activity.reply_to_id, action.verb, button)
 
 
+# The activities Signpost acts on: messages, invokes (clicks, dialogs), and conversation updates
+# (the app installed opens the 1:1 chat). Every other type is ignored (``SignpostTeamsBot.on_turn``).
+HANDLED_ACTIVITIES = frozenset({ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update})
+# The Bot Framework's own types, by their lowercase (its types are not case-sensitive): only these
+# are named in a log line; any other type is the sender's text.
+KNOWN_ACTIVITIES = {kind.value.lower(): kind.value for kind in ActivityTypes}
+
+
 class SignpostTeamsBot(ActivityHandler):
     """Activity → Command → Reply → card. Translation only."""
 
     def __init__(self, front: TeamsFrontEnd) -> None:
         self.front = front
+
+    async def on_turn(self, turn_context: TurnContextProtocol[Activity]) -> None:
+        """An activity of a type Signpost does not act on (a reaction, typing, an install's event,
+        a type the Bot Framework does not have) is ignored: 202, nothing run or audited, one log
+        line naming its type when the Bot Framework has it ("unknown" when not). Routine types
+        at debug; an unknown one at info, since no Teams client sends it."""
+        kind = turn_context.activity.type
+        if kind in HANDLED_ACTIVITIES:
+            await super().on_turn(turn_context)
+            return
+        known = KNOWN_ACTIVITIES.get(kind.lower()) if isinstance(kind, str) else None
+        if known is None:
+            log.info("teams_activity_ignored", type="unknown")
+        else:
+            log.debug("teams_activity_ignored", type=known)
 
     async def on_message_activity(self, turn_context: TurnContextProtocol[Activity]) -> None:
         activity = turn_context.activity

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,15 +23,18 @@ from aiohttp import web
 
 from bot import web as signpost_web
 from bot.app import Signpost
-from bot.config import load_settings
+from bot.config import Settings, load_settings
+from bot.slack.front import add_slack
 from bot.slack.render import CODE_ACTION, CODE_BLOCK, CODE_CALLBACK
-from bot.web import SLOW_KEY, create_app
+from bot.teams.front import teams_route_adder
+from bot.web import SLOW_KEY, RouteAdder, create_app
 from handlers.vocabulary import Platform, Principal
 from store.people import practitioners
-from tests.bot.conftest import SlackHarness
+from tests.bot.conftest import SlackHarness, slack_settings
 from tests.bot.slack.slack_requests import SlackUser, signed_headers
-from tests.bot.teams.teams_support import DANA, TeamsApp, invoke, later, message
-from tests.bot.teams.teams_tokens import Signer
+from tests.bot.teams.teams_support import DANA, TeamsApp, audit_events, invoke, later, message
+from tests.bot.teams.teams_tokens import Signer, fake_entra
+from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import MANAGER, populate, send_raw
@@ -763,3 +768,73 @@ async def test_a_signed_body_whose_type_is_not_a_string_is_refused_in_one_line(
     assert sent.status == 400 and not sent.calls
     unread_once(sent.events, "unreadable request")  # not an event by its type, and it names its sender
     one_quiet_line(sent.log, "slack_request_refused")
+
+
+@asynccontextmanager
+async def serving_for_real(signpost: Signpost, settings: Settings, adder: RouteAdder) -> AsyncIterator[int]:
+    """``adder``'s front end behind the runner ``signpost run`` uses (aiohttp's test server cancels
+    a handler whose client has gone, which production's does not); its port on loopback."""
+    runner = signpost_web.runner(create_app(signpost, settings, [adder]))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def hang_up_mid_body(port: int, path: str, headers: str, logs: LogTap) -> str:
+    """A request that declares 1,000 bytes, sends a few once its handler has begun (it asks for
+    ``100 Continue``, which aiohttp sends as the handler is called) and closes its connection; what
+    was logged once the server met the lost connection (waited for, never timed)."""
+    logs.new()
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode())
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"text=abc")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    seen = ""
+    async with asyncio.timeout(30):
+        while not seen:
+            await asyncio.sleep(0.02)
+            seen += logs.new()
+    # Anything more would come with the handler's end: a request after it is answered as usual.
+    healthy = await raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert healthy.startswith(b"HTTP/1.1 200")
+    return seen + logs.new()
+
+
+def gone_quietly(log: str) -> None:
+    """One info line that the client went away, no error, no traceback, nothing of the request."""
+    one_quiet_line(log, "http_client_gone")
+    [line] = json_lines(log)
+    assert json.loads(line)["level"] == "info", line
+    assert "ERROR" not in log and "abc" not in log
+
+
+async def test_a_slack_client_that_hangs_up_mid_body_is_one_info_line(
+    signpost: Signpost, fake_slack: FakeSlackApi, logs: LogTap
+) -> None:
+    """aiohttp logged an error with a traceback (ConnectionResetError reading the body): nothing was
+    wrong with the server. Nothing is processed, sent or audited: there was no command."""
+    before = len(await audit_events(signpost))
+    headers = f"X-Slack-Request-Timestamp: {int(time.time())}\r\nX-Slack-Signature: v0={'0' * 64}\r\n"
+    async with serving_for_real(signpost, slack_settings(fake_slack), add_slack) as port:
+        gone_quietly(await hang_up_mid_body(port, "/slack/events", headers + f"Content-Type: {FORM}\r\n", logs))
+    assert len(await audit_events(signpost)) == before and fake_slack.calls == []
+
+
+async def test_a_teams_client_that_hangs_up_mid_body_is_one_info_line(
+    loaded: Signpost, secured: Settings, connector: FakeConnector, signer: Signer, logs: LogTap
+) -> None:
+    """The same with a valid Bot Framework token: aiohttp's error line and traceback."""
+    before = len(await audit_events(loaded))
+    headers = f"Authorization: Bearer {signer.token(connector.url)}\r\nContent-Type: application/json\r\n"
+    adder = teams_route_adder(secured, token_source=fake_entra)
+    assert adder is not None
+    async with serving_for_real(loaded, secured, adder) as port:
+        gone_quietly(await hang_up_mid_body(port, "/api/messages", headers, logs))
+    assert connector.sent == [] and len(await audit_events(loaded)) == before

@@ -641,6 +641,30 @@ async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_trace
     assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable button")
 
 
+@pytest.mark.parametrize("value", ["zzz", '{"prompt": "x"}', "[]", "null"])
+async def test_an_enter_code_button_with_an_unreadable_value_is_answered_as_any_unreadable_button(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    """An Enter code button whose value names no challenge was audited and logged, and its clicker
+    shown nothing at all; another unreadable button is told kindly it is not recognised."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", DUTY)
+    button = {"action_id": "enter_code", "text": {"type": "plain_text", "text": "Enter code"}, "value": value}
+    click = slack_app.slack.block_action_from_message(user, button, "b1")
+    with captured(caplog) as logs:
+        response = await slack_app.slack.interactive(click)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_bad_code_button"]
+    [answer] = slack_app.fake.of("response_url")
+    assert answer.body["response_type"] == "ephemeral" and answer.body["replace_original"] is False
+    assert "don't recognise that button" in answer.body["text"] and value not in answer.body["text"]
+    assert not slack_app.fake.of("views.open")
+    [event] = await slack_events(slack_app.signpost)
+    assert (event.action, event.outcome, event.detail) == ("usage", "invalid", "unreadable code button")
+
+
 async def test_an_event_nothing_listens_for_is_refused_once_and_not_delivered_again(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
+from bot.slack.front import NO_WAY_BACK
 from handlers.dispatch.chain import NOT_REGISTERED
 from handlers.dispatch.dispatcher import AUDIT_FAILED_TEXT, DUPLICATE
 from store.tables.delivery import Notice as NoticeRow
@@ -251,3 +252,48 @@ async def test_a_registration_shows_the_duty_manager_who_slack_says_the_account_
     assert "Sam Carter" in notice  # the register's record of P001, beside it
     [answer] = slack_app.fake.of("response_url")
     assert "Mallory" not in json.dumps(answer.body) and "mallory@" not in json.dumps(answer.body)
+
+
+async def command_without_response_url(app: SlackHarness, user: SlackUser, text: str) -> tuple[int, str]:
+    """A signed slash command whose form carries no response_url (Slack always sends one)."""
+    fields = app.slack.command_body(user, text)
+    del fields["response_url"]
+    response = await app.slack.post(urlencode(fields), "application/x-www-form-urlencoded")
+    return response.status, await response.text()
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "shown"),
+    [("help", "help", "who else is working"), ("frobnicate the register", "usage", "didn't understand")],
+)
+async def test_a_command_without_a_response_url_is_answered_in_its_ack(
+    slack_app: SlackHarness, text: str, action: str, shown: str
+) -> None:
+    """Help and usage went after an empty ack to a response_url there was none of: audited, shown to
+    no one. With nowhere else to go, the answer is the ack itself, ephemeral, as a lookup's is."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("P002", NURSE)
+    status, ack = await command_without_response_url(slack_app, user, text)
+    assert status == 200 and ack, "an empty ack: the answer went nowhere"
+    answer = json.loads(ack)
+    assert answer["response_type"] == "ephemeral"
+    assert shown in answer["text"] and "frobnicate" not in all_text(answer)
+    await slack_app.front.idle()
+    assert slack_app.fake.outbound() == []
+    assert [e.action for e in await slack_events(slack_app.signpost)] == [action]
+
+
+async def test_a_late_answer_with_no_response_url_and_no_modal_is_refused_kindly_in_the_ack(
+    modal_app: SlackHarness,
+) -> None:
+    """Past the answer budget (0 s here), help has no modal to go to and no response_url: the ack
+    says kindly that it could not be answered here, rather than an empty ack and nothing."""
+    await load_standard(modal_app.signpost)
+    user = await modal_app.link("P002", NURSE)
+    status, ack = await command_without_response_url(modal_app, user, "help")
+    assert status == 200
+    answer = json.loads(ack)
+    assert answer["response_type"] == "ephemeral" and answer["text"] == NO_WAY_BACK
+    await modal_app.front.idle()
+    assert modal_app.fake.outbound() == []
+    assert [e.action for e in await slack_events(modal_app.signpost)] == ["help"]
