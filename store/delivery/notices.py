@@ -37,6 +37,10 @@ def decode(row: NoticeRow) -> Notice:
     buttons = tuple(Button(**{**b, "input": Input(**b["input"]) if b.get("input") else None}) for b in doc["buttons"])
     lead = doc.get("then_enrol")  # absent from a notice stored before it was kept, or asking nothing of the kind
     then_enrol = None if lead is None else ThenEnrol(lead)
+    if then_enrol is not None and then_enrol.text != doc["text"]:
+        # Stored by a version that worded it otherwise: delivered as written, unmarked, rather than
+        # refused (which would stop the batch and every notice queued behind it).
+        then_enrol = None
     account = _account(row.account)
     return Notice(row.recipient_id, row.kind, doc["text"], buttons, row.dedupe_key, account, then_enrol)
 
