@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import history
 from handlers.access import registration
 from handlers.access.notices import decision_buttons
 from handlers.clock import waited
 from handlers.context import Context
 from handlers.dispatch.spec import Request, Result, Spec
 from handlers.vocabulary import (
-    LOOKUP_ACTIONS,
     Action,
     Actor,
     Button,
@@ -33,7 +32,6 @@ from handlers.vocabulary import (
     platform_name,
 )
 from store.keys.crypto import KeyRing
-from store.tables.audit import AuditEvent
 
 RECENT_LIMIT = 10  # lookups counted: ``history`` lists as many by default
 HOME_TEXT = "Your Signpost"
@@ -45,18 +43,9 @@ CODE_FIRST = "Signpost asks for a code first"
 
 
 async def recent_lookups(session: AsyncSession, practitioner_id: str, limit: int) -> int:
-    """How many of this person's latest answered lookups there are, up to ``limit``: a count, no reference."""
-    latest = (
-        select(AuditEvent.seq)
-        .where(
-            AuditEvent.actor_id == practitioner_id,
-            AuditEvent.action.in_(LOOKUP_ACTIONS),
-            AuditEvent.outcome == Outcome.ANSWERED.value,
-        )
-        .limit(limit)
-        .subquery()
-    )
-    return int(await session.scalar(select(func.count()).select_from(latest)) or 0)
+    """How many lookups ``history`` would list for this person, up to ``limit`` (its one rule of what
+    a lookup is: any outcome, one parked for a code and run once it came counted once): a count only."""
+    return len(await history.lookups(session, practitioner_id, limit))
 
 
 def lookups_line(count: int) -> str:

@@ -220,9 +220,10 @@ def _key_file(settings: Settings, found: Findings) -> KeyRing | None:
 
 
 LEFTOVER_UNZEROED = (
-    "a copy of it that a write cut short left beside it ({names}) still holds its keys, and this "
-    "account cannot take the key file's lock to zero it: run `signpost db check` (or any command "
-    "that opens the key file) as the account that runs Signpost, which zeroes and removes it"
+    "a copy of it that a write cut short left beside it ({names}) still holds its keys (or a write "
+    "was still going on: if so, it is gone when you check again), and this account cannot take the "
+    "key file's lock to zero it: run `signpost db check` (or any command that opens the key file) as "
+    "the account that runs Signpost, which zeroes and removes it"
 )
 
 

@@ -104,3 +104,13 @@ async def test_the_hidden_requests_line_survives_a_screen_full_of_registrations(
     assert f"1 access request waits: send 'pending' to see it ({CODE_FIRST})." in manager.lines, manager.lines
     assert not names_a_child(manager), manager.lines
     assert manager.buttons == (), "no Approve or Deny for a registration whose line the cut took (review)"
+
+
+async def test_lookups_history_lists_are_counted_whatever_they_found(app: Signpost) -> None:
+    """Home counted only lookups answered with signposts, while `history` lists every lookup and its
+    outcome (review): someone whose one search matched nobody, or a shielded child, was told "No
+    lookups yet" and then found them in `history`. Home counts what `history` lists."""
+    for ref in (SHIELDED, "9990000077"):  # shielded; a reference nobody holds
+        assert (await search_as(app, "P001", ref)).outcome is not Outcome.ANSWERED
+    shown = await say(app, "P001", "home")
+    assert shown.lines == (f"Your recent lookups: 2. Send 'history' to see them ({CODE_FIRST}).",), shown.lines
