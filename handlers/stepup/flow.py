@@ -136,6 +136,30 @@ async def covers(
     return cred is not None and blocked(cred, now) is None and await is_fresh(session, cred, stepup, now, policy)
 
 
+def authenticators_now(ctx: Context, now: datetime) -> datetime:
+    """The time a code is checked against: the command's, unless a rehearsal moved Signpost's time
+    (``Context.authenticators``), when authenticator apps still follow the real one."""
+    return now if ctx.authenticators is None else ctx.authenticators.now()
+
+
+async def shows_now(
+    ctx: Context, session: AsyncSession, practitioner_id: str, codes: Iterable[str], now: datetime
+) -> bool:
+    """Whether any of ``codes`` (six ASCII digits each) is one ``practitioner_id``'s authenticator app
+    shows now: one the code prompt would take (``CodeCommand``: the same time, the same window),
+    already used or not. False without a credential; the seed is read (decrypted) once, and only when
+    there is a code to compare. For screening free text (handlers/access/screening.py), never to
+    accept a code."""
+    wanted = list(codes)
+    if not wanted:
+        return False
+    seed = await credentials.load_seed(session, ctx.keys, practitioner_id)
+    if seed is None:
+        return False
+    at, window = authenticators_now(ctx, now), ctx.policy.stepup.window
+    return any(totp.matching_step(seed, code, at, window) is not None for code in wanted)
+
+
 def minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
@@ -272,7 +296,7 @@ class CodeCommand:
         except totp.MalformedCode:
             return self._retry(command.challenge_id, prompt, MALFORMED, "code malformed")
         seed = await credentials.load_seed(w, ctx.keys, pid)
-        at = now if ctx.authenticators is None else ctx.authenticators.now()
+        at = authenticators_now(ctx, now)
         step = None if seed is None else totp.matching_step(seed, code, at, self.policy.window)
         if step is not None and await credentials.accept_step(w, pid, step, now):
             parked = None
