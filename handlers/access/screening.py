@@ -22,7 +22,8 @@ and month, a partial form), so a full detail answers no guess.
 
 The writer's own current code is looked for after those and before the child's own details, also
 uncounted (it reads nothing of any child): with the code prompt's own check
-(``handlers.stepup.flow.shows_now``), so the window screened is the window accepted.
+(``handlers.stepup.flow.spend_shown``), so the window screened is the window accepted; a code found
+is spent, so free text is no way to try codes past the prompt's lockout.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from handlers.dispatch.spec import Check, Request, Result, bad_reference
 from handlers.grammar import UsageError
 from handlers.privacy import code_shaped, details_text, mentions_identity, mentions_reference, other_details
 from handlers.refs import InvalidReference
-from handlers.stepup.flow import shows_now
+from handlers.stepup.flow import spend_shown
 from handlers.vocabulary import Outcome, Reply, format_ref, plural
 from store.audit import refusals
 from store.audit.refusals import DETAILS_REFUSED, hold_practitioner, identity_refusals, refused_detail
@@ -95,19 +96,18 @@ async def refuse_code(
     usage: str = "",
 ) -> Result | None:
     """None unless ``text`` holds a code the writer's own authenticator app shows now, as the code
-    prompt would take it (``handlers.stepup.flow.shows_now``: the same window, used or not): six
-    digits however grouped, also inside a longer number (``handlers.privacy.code_shaped``); a text
-    with none reads no secret, nor does a writer with no authenticator. The refusal repeats nothing
-    of the text; ``called`` names the text to its writer, ``what`` in the audit detail (both fixed
-    text, never input, so no detail holds the code). It reads nothing of any child, so, like
-    ``refuse_details``, it is not counted toward the day's hold."""
-    actor = req.actor
-    assert actor is not None
-    if not await shows_now(ctx, session, actor.practitioner_id, code_shaped(text), req.now):
+    prompt would take it (``handlers.stepup.flow.spend_shown``: the same window, used or not; the
+    code is then spent): six digits however grouped, also inside a longer number
+    (``handlers.privacy.code_shaped``); a text with none reads no secret, nor does a writer with no
+    authenticator. The refusal repeats nothing of the text; ``called`` names the text to its writer,
+    ``what`` in the audit detail (both fixed text, never input, so no detail holds the code). It reads
+    nothing of any child, so, like ``refuse_details``, it is not counted toward the day's hold."""
+    if not await spend_shown(ctx, req, session, code_shaped(text)):
         return None
     answer = (
         f"{CODE_REFUSED}: codes go only into the private code prompt Signpost shows you. Your {called} holds the "
-        "code your app shows now, so please leave it out and send it again. Nothing was passed on or kept."
+        "code your app shows now, so please leave it out and send it again; that code will not be accepted any "
+        "more, so when Signpost asks for one, wait for the next. Nothing was passed on or kept."
     )
     if usage:
         answer = f"{answer}\n\n{usage}"

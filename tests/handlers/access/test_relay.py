@@ -11,6 +11,7 @@ from bot.app import Signpost
 from handlers.access.relay import GONE, IDENTITY_REFUSED, READ_USAGE, REPLY_USAGE
 from handlers.access.screening import CODE_REFUSED
 from handlers.clock import FakeClock
+from handlers.stepup.flow import REUSED
 from handlers.vocabulary import Action, Outcome
 from store.db import sqlite_path
 from store.tables.people import RelayMessage
@@ -441,6 +442,23 @@ async def test_a_code_of_the_step_either_side_is_refused_as_the_code_prompt_acce
         reply = await fresh_say(app, "P002", f"message {SHIELDED} please call, verification {code}")
         assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), (delta, reply.text)
     assert await relays(app) == []
+
+
+async def test_a_code_found_in_a_message_is_spent_and_the_code_prompt_refuses_it_as_used(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Written into a message, the code may have been read by others, and free text must be no way to
+    try codes past the prompt's pause after 5 wrong ones: the prompt takes it no more, as a code used
+    already. Nothing else changes: no wrong code is counted, and the sender is still fresh."""
+    authenticator = await ensure_enrolled(app, "P002")
+    clock.advance(seconds=30)  # a code not used yet
+    code = code_now(app, authenticator)
+    refused = await fresh_say(app, "P002", f"message {SHIELDED} please call, verification {code}")
+    assert refused.outcome is Outcome.INVALID and refused.text.startswith(CODE_REFUSED), refused.text
+    assert "that code will not be accepted any more" in refused.text
+    again = await say(app, "P002", "code", code=code)
+    assert (again.outcome, again.text) == (Outcome.INVALID, REUSED)
+    assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")).outcome is Outcome.DONE
 
 
 async def test_a_message_that_waited_for_a_code_is_screened_for_the_code_when_it_runs(

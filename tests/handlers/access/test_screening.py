@@ -17,7 +17,7 @@ from handlers.access.screening import CODE_REFUSED, MAX_TEXT
 from handlers.clock import FakeClock
 from handlers.examples import for_any_store
 from handlers.privacy import code_shaped
-from handlers.stepup.flow import shows_now
+from handlers.stepup.flow import shown_step
 from handlers.vocabulary import Outcome, Reply
 from tests.access_helpers import decide, fresh_say, load_access, notices, request_access
 from tests.factories import SHIELDED
@@ -163,8 +163,8 @@ async def test_a_writer_with_no_authenticator_has_no_code_to_find(app: Signpost)
     """Six digits from someone who never set up an authenticator are no code of theirs: nothing to
     compare, and no secret to read."""
     async with app.ctx.db.read() as session:
-        found = await shows_now(app.ctx, session, "P003", code_shaped("verification 871 234"), app.ctx.clock.now())
-    assert found is False
+        found = await shown_step(app.ctx, session, "P003", code_shaped("verification 871 234"), app.ctx.clock.now())
+    assert found is None
 
 
 async def test_a_refused_code_is_not_counted_toward_the_hold(app: Signpost) -> None:
