@@ -120,6 +120,31 @@ def mentions_reference(text: str, ref: int) -> bool:
     return False
 
 
+CODE_DIGITS = 6  # an authenticator code's length (handlers/stepup/totp.py, ``DIGITS``)
+
+
+def code_shaped(text: str) -> frozenset[str]:
+    """Every six digits in ``text`` that could be an authenticator code, as ``mentions_reference``
+    reads digits (any script's, with spaces or punctuation between): six in a row, also inside a
+    longer number ("01632 871234", a code at the end of a phone number, is still the code), and groups
+    side by side that make six ("871 234", "871-234", "8 7 1 2 3 4"). Empty when there are none, so
+    screening reads no secret for such a text (handlers/access/screening.py, ``refuse_code``)."""
+    found: set[str] = set()
+    for run in _DIGIT_RUN.findall(fold(text)):
+        groups = re.findall(r"[0-9]+", run)
+        for group in groups:
+            found.update(group[i : i + CODE_DIGITS] for i in range(len(group) - CODE_DIGITS + 1))
+        for start in range(len(groups)):
+            joined = groups[start]
+            for group in groups[start + 1 :]:
+                joined += group
+                if len(joined) >= CODE_DIGITS:
+                    break
+            if len(joined) == CODE_DIGITS:
+                found.add(joined)
+    return frozenset(found)
+
+
 def _name_words(identity: Identity, read: Callable[[str], str]) -> set[str]:
     """The child's name words as ``read`` renders them: each word of every name and alias, each
     hyphenated or apostrophised name joined ("OBrien", "OBrienSmith"), and given and family names

@@ -1,7 +1,8 @@
 """Free text about a child that Signpost passes on or keeps (a relayed message or its answer, an
 access request's purpose, a denial reason) is screened for the child's name, date of birth,
-postcode and reference (``handlers.privacy``), and for any child's reference, date of birth or
-postcode (``refuse_details``), here, once for every command that takes such text.
+postcode and reference (``handlers.privacy``), for any child's reference, date of birth or
+postcode (``refuse_details``), and for the code its writer's authenticator app shows now
+(``refuse_code``), here, once for every command that takes such text.
 
 A refusal tells the writer that their text named the child, so each one also answers a guess about
 a child they may not be allowed to identify. Refusals are therefore bounded: each is audited
@@ -18,6 +19,11 @@ alone and before any code is asked for (``details_first``, the command's own che
 the hold: a held text that gives one is refused for it, with an answer that does not depend on whose
 it is. The child's own details are looked for only in text that holds none of those (a name, a day
 and month, a partial form), so a full detail answers no guess.
+
+The writer's own current code is looked for after those and before the child's own details, also
+uncounted (it reads nothing of any child): with the code prompt's own check
+(``handlers.stepup.flow.spend_shown``), so the window screened is the window accepted; a code found
+is spent, so free text is no way to try codes past the prompt's lockout.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.context import Context
 from handlers.dispatch.spec import Check, Request, Result, bad_reference
 from handlers.grammar import UsageError
-from handlers.privacy import details_text, mentions_identity, mentions_reference, other_details
+from handlers.privacy import code_shaped, details_text, mentions_identity, mentions_reference, other_details
 from handlers.refs import InvalidReference
+from handlers.stepup.flow import spend_shown
 from handlers.vocabulary import Outcome, Reply, format_ref, plural
+from store.audit import refusals
 from store.audit.refusals import DETAILS_REFUSED, hold_practitioner, identity_refusals, refused_detail
 from store.keys.crypto import KeyRing
 from store.register import children
@@ -41,6 +49,8 @@ from store.register import children
 PER_DAY = 3  # refusals one practitioner may have about one child in any 24 hours
 WINDOW = timedelta(hours=24)
 LEAVE_OUT = "leave out the child's name, date of birth, postcode and reference"
+# How the answer to a text holding the writer's own current code begins (``refuse_code``).
+CODE_REFUSED = "Please don't put a code from your authenticator app in a message"
 # The most free text Signpost keeps or passes on in one piece (a purpose, a reason, a message, an
 # answer), typed in chat or into a form (the forms' inputs carry the same limit).
 MAX_TEXT = 1000
@@ -72,6 +82,36 @@ def refuse_details(
     if usage:
         answer = f"{answer}\n\n{usage}"
     return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{DETAILS_REFUSED}: {what}")
+
+
+async def refuse_code(
+    ctx: Context,
+    req: Request,
+    session: AsyncSession,
+    text: str,
+    *,
+    called: str,
+    what: str,
+    subjects: tuple[int, ...] = (),
+    usage: str = "",
+) -> Result | None:
+    """None unless ``text`` holds a code the writer's own authenticator app shows now, as the code
+    prompt would take it (``handlers.stepup.flow.spend_shown``: the same window, used or not; the
+    code is then spent): six digits however grouped, also inside a longer number
+    (``handlers.privacy.code_shaped``); a text with none reads no secret, nor does a writer with no
+    authenticator. The refusal repeats nothing of the text; ``called`` names the text to its writer,
+    ``what`` in the audit detail (both fixed text, never input, so no detail holds the code). It reads
+    nothing of any child, so, like ``refuse_details``, it is not counted toward the day's hold."""
+    if not await spend_shown(ctx, req, session, code_shaped(text)):
+        return None
+    answer = (
+        f"{CODE_REFUSED}: codes go only into the private code prompt Signpost shows you. Your {called} holds the "
+        "code your app shows now, so please leave it out and send it again; that code will not be accepted any "
+        "more, so when Signpost asks for one, wait for the next. Nothing was passed on or kept."
+    )
+    if usage:
+        answer = f"{answer}\n\n{usage}"
+    return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{refusals.CODE_REFUSED}: {what}")
 
 
 def details_first(
@@ -213,6 +253,7 @@ async def screen(
     child's reference, full date of birth or full postcode was refused before, by the command's own
     check, ``details_first``); else invalid, uncounted, when it gives one (``refuse_details``, a
     backstop), the same answer whether or not it is this child's, so the answer answers no guess;
+    else invalid, uncounted, when it holds the code the writer's app shows now (``refuse_code``);
     else invalid when the text names the child (a name, a day and month, a partial form):
     ``refused``, how many tries are left, then ``usage``. ``what`` names the text in the audit
     detail, ``called`` to its writer (fixed text, never input). No answer repeats the text;
@@ -233,6 +274,10 @@ async def screen(
     details = refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)
     if details is not None:
         return details
+    # The writer's own code, uncounted and before the child is read: it answers no guess about them.
+    code = await refuse_code(ctx, req, session, text, called=called, what=what, subjects=(ref,), usage=usage)
+    if code is not None:
+        return code
     if await names_child(session, ctx.keys, ref, text):
         after = Tally(tally.refused + 1, tally.relayed)
         answer = f"{refused} {tries_text(after, relay=relayed is not None)}"

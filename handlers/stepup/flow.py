@@ -284,7 +284,7 @@ class CodeCommand:
         except totp.MalformedCode:
             return self._retry(command.challenge_id, prompt, MALFORMED, "code malformed")
         seed = await credentials.load_seed(w, ctx.keys, pid)
-        at = now if ctx.authenticators is None else ctx.authenticators.now()
+        at = authenticators_now(ctx, now)
         step = None if seed is None else totp.matching_step(seed, code, at, self.policy.window)
         if step is not None and await credentials.accept_step(w, pid, step, now):
             parked = None
@@ -491,3 +491,43 @@ def make_specs(resume: Resume, base_url: str, policy: StepUpPolicy | None = None
             audit_terms=False,  # the verification commits apart, through Request.write
         ),
     )
+
+
+def authenticators_now(ctx: Context, now: datetime) -> datetime:
+    """The time a code is checked against: the command's, unless a rehearsal moved Signpost's time
+    (``Context.authenticators``), when authenticator apps still follow the real one."""
+    return now if ctx.authenticators is None else ctx.authenticators.now()
+
+
+async def shown_step(
+    ctx: Context, session: AsyncSession, practitioner_id: str, codes: Iterable[str], now: datetime
+) -> int | None:
+    """The latest time step whose code, among ``codes`` (six ASCII digits each), ``practitioner_id``'s
+    authenticator app shows now: one the code prompt would take (``CodeCommand``: the same time, the
+    same window), used already or not; None when none is, and without a credential. The seed is read
+    (decrypted) once, and only when there is a code to compare."""
+    wanted = list(codes)
+    if not wanted:
+        return None
+    seed = await credentials.load_seed(session, ctx.keys, practitioner_id)
+    if seed is None:
+        return None
+    at, window = authenticators_now(ctx, now), ctx.policy.stepup.window
+    steps = [step for code in wanted if (step := totp.matching_step(seed, code, at, window)) is not None]
+    return max(steps, default=None)
+
+
+async def spend_shown(ctx: Context, req: Request, session: AsyncSession, codes: Iterable[str]) -> bool:
+    """Whether any of ``codes`` is one the asker's app shows now (``shown_step``), for screening free
+    text (handlers/access/screening.py). A code found is spent, as if used at the prompt
+    (``credentials.spend_step``): it was written where others may read it, and free text must be no
+    way to try codes, which the prompt stops after ``lock_after`` wrong ones in a row (a code learnt
+    so is refused as used)."""
+    actor = req.actor
+    if actor is None:
+        return False
+    step = await shown_step(ctx, session, actor.practitioner_id, codes, req.now)
+    if step is None:
+        return False
+    await req.write(lambda w: credentials.spend_step(w, actor.practitioner_id, step))
+    return True

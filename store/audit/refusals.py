@@ -20,6 +20,9 @@ IDENTITY_REFUSED = "identity refused"  # how the detail of every such event star
 # A text refused for giving any child's reference, date of birth or postcode, read from the text
 # alone (``handlers.access.screening.refuse_details``): audited, never counted (it answers no guess).
 DETAILS_REFUSED = "details refused"
+# A text refused for holding the writer's own current authenticator code
+# (``handlers.access.screening.refuse_code``): audited, never counted (it reads nothing of any child).
+CODE_REFUSED = "code refused"
 
 
 def refused_detail(what: str) -> str:

@@ -175,6 +175,16 @@ async def accept_step(session: AsyncSession, practitioner_id: str, step: int, no
     return result.first() is not None
 
 
+async def spend_step(session: AsyncSession, practitioner_id: str, step: int) -> None:
+    """Count ``step`` as used without a good code at the prompt (a code written into free text,
+    handlers.stepup.flow.spend_shown): its code, and any earlier one, is refused as used already,
+    as after ``accept_step``; nothing else changes (neither freshness, failures nor state)."""
+    t = TotpCredential
+    await session.execute(
+        update(t).where(t.practitioner_id == practitioner_id, t.last_step < step).values(last_step=step)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     failures: int

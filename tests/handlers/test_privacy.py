@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from handlers.privacy import mentions_identity, mentions_reference
+from handlers.privacy import code_shaped, mentions_identity, mentions_reference
 from store.register.terms import Identity
 
 CHILD = Identity(
@@ -156,3 +156,32 @@ def test_a_reference_with_leading_zeros_is_caught_as_written() -> None:
     """A reference is always written with its ten digits (handlers.vocabulary.format_ref)."""
     assert mentions_reference("record 012 345 6789", 123456789)
     assert not mentions_reference("record 0123", 123456789)
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("verification 871234", {"871234"}),
+        ("verification 871 234", {"871234"}),  # typed as an app shows it
+        ("code 871-234, thanks", {"871234"}),
+        ("8 7 1 2 3 4", {"871234"}),
+        ("call 01632 871234", {"871234"}),  # a code at the end of a phone number: still the code
+        ("ring 0163287123", {"016328", "163287", "632871", "328712", "287123"}),  # any six in a longer run
+        ("ring 0161 496 0002, code 871 234", {"871234"}),
+        ("please call me on 01632 960 001", {"960001"}),  # compared, and passes unless it is the code
+        ("\uff18\uff17\uff11\uff12\uff13\uff14", {"871234"}),  # full-width digits
+    ],
+)
+def test_every_six_digits_that_could_be_a_code_are_found(text: str, codes: set[str]) -> None:
+    """What screening compares with the writer's current code (handlers/access/screening.py): six
+    digits in a row, or groups of digits side by side that make six ("871 234")."""
+    assert code_shaped(text) == codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["call 0161 496 0002 after 3pm", "07700 900 12", "section 47, request 12", "12345", ""],
+)
+def test_text_with_no_six_digits_together_has_nothing_code_shaped(text: str) -> None:
+    """No six digits in a row nor groups making six: nothing to compare, so no secret is read for it."""
+    assert code_shaped(text) == frozenset()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
 from handlers.access.policy import POLICY
+from handlers.access.screening import CODE_REFUSED
 from handlers.clock import FakeClock
 from handlers.vocabulary import Origin, Outcome, Platform, Principal, Reply
 from store.db import Database, alembic_config
@@ -23,7 +24,7 @@ from store.people import access as store
 from store.tables.delivery import Notice as NoticeRow
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, search_as
 from tests.factories import AMY, say
-from tests.stepup_helpers import ensure_enrolled
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 SLACK_USER = Principal(Platform.SLACK, "T0001", "U0001")
 OTHER_SLACK_USER = Principal(Platform.SLACK, "T0001", "U0002")
@@ -441,3 +442,16 @@ async def test_an_admin_is_shown_the_registrations_waiting_in_pending_and_on_hom
     assert home.lines[0] == "Requests waiting for your decision: 1", home.lines  # no lookups: admins make none
     assert home.lines[1].startswith("• Registration R1: a Slack account asks to act as P001"), home.lines
     assert [b.command for b in home.buttons] == ["approve R1", "deny R1"]
+
+
+async def test_a_registration_denial_reason_holding_the_deciders_current_code_is_refused(app: Signpost) -> None:
+    """The reason goes to the account that asked: the duty manager's current code may not go with it."""
+    await say(app, SLACK_USER, "register P001")
+    authenticator = await ensure_enrolled(app, "DM01")
+    code = code_now(app, authenticator)
+    refused = await decide(app, "DM01", "deny", "R1", f"not known to us, verification {code}")
+    assert refused.outcome is Outcome.INVALID and refused.text.startswith(CODE_REFUSED), refused.text
+    assert code not in refused.text and await notices(app, "P001") == []
+    [event] = [e for e in await audit_events(app, "deny") if e.outcome == "invalid"]
+    assert event.detail == "code refused: reason for registration R1"
+    assert (await decide(app, "DM01", "deny", "R1", "not known to us")).outcome is Outcome.DONE

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import delete, select, text, update
 
 from bot.app import Signpost
 from handlers.access.relay import GONE, IDENTITY_REFUSED, READ_USAGE, REPLY_USAGE
+from handlers.access.screening import CODE_REFUSED
 from handlers.clock import FakeClock
+from handlers.stepup.flow import REUSED
 from handlers.vocabulary import Action, Outcome
 from store.db import sqlite_path
 from store.tables.people import RelayMessage
@@ -15,6 +19,7 @@ from store.tables.register import Child, ChildKey
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, request_access, search_as
 from tests.bot.log_stream import logged_at
 from tests.factories import NO_INVOLVEMENTS, SHIELDED, say
+from tests.stepup_helpers import answer_challenges, code_now, ensure_enrolled, wrong_code
 
 MARKER = "section 47 enquiry zebrafinch, call me on 0161 496 0002"
 ANSWER = "happy to talk kingfisher, ring after 3pm"
@@ -396,3 +401,100 @@ async def test_the_largest_message_number_is_looked_up_and_found_to_be_nobody_s(
     """2**63 - 1 itself fits both databases' id columns: it is looked up, not refused."""
     reply = await fresh_say(app, "P002", "relay 9223372036854775807")
     assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no relayed message 9223372036854775807 for you.")
+
+
+# How a person might put the code their authenticator app shows into a message (``code``: those six
+# digits; ``a`` and ``b``: its halves).
+CODE_SLIPS = (
+    "please call me back, verification {code}",
+    "verification {a} {b}",  # as the app shows it
+    "code {a}-{b}",
+    "call me on 01632 {code}",  # six digits at the end of a phone number are still the code
+)
+
+
+@pytest.mark.parametrize("slip", CODE_SLIPS)
+async def test_a_message_holding_the_senders_current_code_is_refused_and_nothing_is_relayed(
+    app: Signpost, slip: str
+) -> None:
+    """The hostile-input tester's case: a message holding the code the sender's app shows now was
+    relayed, and the duty manager read the code in 'relay'. Now it is refused, kindly, and neither
+    the answer, the audit event nor any log line holds the code."""
+    authenticator = await ensure_enrolled(app, "P002")
+    code = code_now(app, authenticator)
+    with logged_at("debug") as log:
+        reply = await fresh_say(app, "P002", f"message {SHIELDED} {slip.format(code=code, a=code[:3], b=code[3:])}")
+    assert reply.outcome is Outcome.INVALID, reply.text
+    assert reply.text.startswith(CODE_REFUSED) and "Nothing was passed on or kept." in reply.text, reply.text
+    assert code not in shown(reply) and code not in log.written
+    assert await relays(app) == [] and [n for n in await notices(app) if n.kind == "relay_message"] == []
+    [event] = [e for e in await audit_events(app, Action.RELAY_MESSAGE.value) if e.actor_id == "P002"]
+    assert (event.outcome, event.detail, event.subject_refs) == ("invalid", "code refused: message", SHIELDED)
+
+
+async def test_a_code_of_the_step_either_side_is_refused_as_the_code_prompt_accepts_it(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """The window the code prompt accepts (one 30-second step either way) is the window screened."""
+    authenticator = await ensure_enrolled(app, "P002")
+    for delta in (-30, 30):
+        code = authenticator.at(clock.now() + timedelta(seconds=delta))
+        reply = await fresh_say(app, "P002", f"message {SHIELDED} please call, verification {code}")
+        assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), (delta, reply.text)
+    assert await relays(app) == []
+
+
+async def test_a_code_found_in_a_message_is_spent_and_the_code_prompt_refuses_it_as_used(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Written into a message, the code may have been read by others, and free text must be no way to
+    try codes past the prompt's pause after 5 wrong ones: the prompt takes it no more, as a code used
+    already. Nothing else changes: no wrong code is counted, and the sender is still fresh."""
+    authenticator = await ensure_enrolled(app, "P002")
+    clock.advance(seconds=30)  # a code not used yet
+    code = code_now(app, authenticator)
+    refused = await fresh_say(app, "P002", f"message {SHIELDED} please call, verification {code}")
+    assert refused.outcome is Outcome.INVALID and refused.text.startswith(CODE_REFUSED), refused.text
+    assert "that code will not be accepted any more" in refused.text
+    again = await say(app, "P002", "code", code=code)
+    assert (again.outcome, again.text) == (Outcome.INVALID, REUSED)
+    assert (await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")).outcome is Outcome.DONE
+
+
+async def test_a_message_that_waited_for_a_code_is_screened_for_the_code_when_it_runs(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Sent once the sender's last code is stale, the message waits for a new one (parked, sealed); it
+    is screened when it runs, and the code it holds (the sender answered the prompt in time) is refused."""
+    authenticator = await ensure_enrolled(app, "P002")
+    clock.advance(minutes=31)
+    code = code_now(app, authenticator)
+    asked = await say(app, "P002", f"message {SHIELDED} please call, verification {code}")
+    assert asked.outcome is Outcome.CHALLENGED, asked.text
+    reply = await answer_challenges(app, "P002", asked)
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), reply.text
+    assert await relays(app) == []
+
+
+async def test_six_digits_that_are_not_the_senders_current_code_are_relayed(app: Signpost, clock: FakeClock) -> None:
+    """Any other six digits go on as written: a number that is no code the app shows now, and the
+    sender's code from two minutes ago (no longer accepted by the code prompt either)."""
+    authenticator = await ensure_enrolled(app, "P002")
+    valid = {authenticator.at(clock.now() + timedelta(seconds=step)) for step in (-30, 0, 30)}
+    old = next(code for m in range(2, 9) if (code := authenticator.at(clock.now() - timedelta(minutes=m))) not in valid)
+    other = wrong_code(app, authenticator)
+    for typed in (f"call me on 01632 {other}", f"verification {old}"):
+        reply = await fresh_say(app, "P002", f"message {SHIELDED} {typed}")
+        assert reply.outcome is Outcome.DONE, (typed, reply.text)
+    assert len(await relays(app)) == 2
+
+
+async def test_an_answer_holding_the_answerers_current_code_is_refused(app: Signpost) -> None:
+    """The answer goes to the sender: it may not carry the answerer's code either."""
+    await fresh_say(app, "P002", f"message {SHIELDED} {MARKER}")
+    authenticator = await ensure_enrolled(app, "S001")
+    code = code_now(app, authenticator)
+    reply = await fresh_say(app, "S001", f"reply 1 happy to talk, my code is {code[:3]} {code[3:]}")
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), reply.text
+    assert code not in shown(reply)
+    assert [n for n in await notices(app, "P002") if n.kind == "relay_answered"] == []

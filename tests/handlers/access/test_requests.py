@@ -17,7 +17,7 @@ from bot.slack.render import reply_blocks
 from bot.teams.render import render_reply
 from handlers.access import jobs as access_jobs
 from handlers.access.requests import APPROVE_USAGE, DENY_USAGE, REQUEST_USAGE, UNLINK_USAGE
-from handlers.access.screening import MAX_TEXT
+from handlers.access.screening import CODE_REFUSED, MAX_TEXT
 from handlers.clock import FakeClock
 from handlers.examples import for_any_store
 from handlers.operator import people
@@ -41,7 +41,7 @@ from tests.access_helpers import (
     search_as,
 )
 from tests.factories import AMY, CHILDREN, SHIELDED, say
-from tests.stepup_helpers import ensure_enrolled
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 
 @pytest.fixture
@@ -766,3 +766,34 @@ async def test_pending_leaves_out_a_duty_managers_own_request_as_home_does(app: 
     assert (own.lines, own.buttons) == ((), ())
     other = await fresh_say(app, "DM03", "pending")
     assert [b.command for b in other.buttons] == ["approve 1", "deny 1"]
+
+
+async def test_a_purpose_holding_the_requesters_current_code_is_refused_and_never_pending(app: Signpost) -> None:
+    """An access request's purpose is shown to the duty managers in 'pending': the code the requester's
+    app shows now (however grouped) is refused with it, and no request is made."""
+    authenticator = await ensure_enrolled(app, "P002")
+    code = code_now(app, authenticator)
+    for purpose in (f"section 47, verification {code}", f"s47 code {code[:3]} {code[3:]}"):
+        reply = await request_access(app, "P002", SHIELDED, purpose)
+        assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), reply.text
+        assert code not in reply.text and reply.text.endswith(for_any_store(REQUEST_USAGE))
+    assert await notices(app) == []
+    waiting = await fresh_say(app, "DM02", "pending")
+    assert waiting.lines == () and code not in repr(waiting)
+    events = [e for e in await audit_events(app, "request_access") if e.actor_id == "P002"]
+    assert [(e.outcome, e.detail) for e in events] == [("invalid", "code refused: purpose")] * 2
+
+
+async def test_a_denial_reason_holding_the_deciders_current_code_is_refused(app: Signpost) -> None:
+    """A denial reason goes to the requester: the duty manager's own code may not go with it. The
+    refusal is not counted toward the day's hold (it says nothing of the child)."""
+    await request_access(app, "P002", SHIELDED)
+    authenticator = await ensure_enrolled(app, "DM02")
+    code = code_now(app, authenticator)
+    reply = await decide(app, "DM02", "deny", 1, f"not enough detail {code}")
+    assert reply.outcome is Outcome.INVALID and reply.text.startswith(CODE_REFUSED), reply.text
+    assert code not in reply.text and await notices(app, "P002") == []
+    slip = await decide(app, "DM02", "deny", 1, "Mia is known to us")
+    assert "2 more tries today" in slip.text, slip.text
+    denied = await decide(app, "DM02", "deny", 1, "please ask the lead professional first")
+    assert denied.outcome is Outcome.DONE

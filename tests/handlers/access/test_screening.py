@@ -5,6 +5,7 @@ tries are left before the day's hold, and, once held, what was actually refused 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
@@ -12,11 +13,15 @@ from structlog.testing import capture_logs
 from bot.app import Signpost
 from handlers.access.policy import POLICY
 from handlers.access.requests import REQUEST_USAGE
-from handlers.access.screening import MAX_TEXT
+from handlers.access.screening import CODE_REFUSED, MAX_TEXT
+from handlers.clock import FakeClock
 from handlers.examples import for_any_store
+from handlers.privacy import code_shaped
+from handlers.stepup.flow import shown_step
 from handlers.vocabulary import Outcome, Reply
 from tests.access_helpers import decide, fresh_say, load_access, notices, request_access
 from tests.factories import SHIELDED
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 REF = "999 000 0050"  # SHIELDED as the person typed it
 CALL_ME = "section 47 enquiry, please call me on 0161 496 0002"
@@ -152,3 +157,48 @@ async def test_a_text_too_long_says_the_maximum_it_may_have(app: Signpost) -> No
     assert too_long.outcome is Outcome.INVALID and f"at most {MAX_TEXT:,} characters" in too_long.text
     at_limit = await request_access(app, "P002", SHIELDED, "x" * MAX_TEXT)
     assert at_limit.outcome is Outcome.DONE
+
+
+async def test_a_writer_with_no_authenticator_has_no_code_to_find(app: Signpost) -> None:
+    """Six digits from someone who never set up an authenticator are no code of theirs: nothing to
+    compare, and no secret to read."""
+    async with app.ctx.db.read() as session:
+        found = await shown_step(app.ctx, session, "P003", code_shaped("verification 871 234"), app.ctx.clock.now())
+    assert found is None
+
+
+async def test_a_refused_code_is_not_counted_toward_the_hold(app: Signpost) -> None:
+    """A text refused for holding the writer's code reads nothing of the child: the next slip about the
+    child still has all but one of the day's tries."""
+    authenticator = await ensure_enrolled(app, "P002")
+    code = code_now(app, authenticator)
+    for _ in range(3):
+        refused = await fresh_say(app, "P002", f"message {REF} {CALL_ME}, verification {code}")
+        assert refused.outcome is Outcome.INVALID and refused.text.startswith(CODE_REFUSED), refused.text
+    slip = await fresh_say(app, "P002", f"message {REF} {CALL_ME} {SLIPS[0]}")
+    assert "2 more tries today" in slip.text, slip.text
+
+
+async def test_the_code_looked_for_is_the_one_the_app_shows_when_signposts_time_was_moved(app: Signpost) -> None:
+    """In a rehearsal (the console's dev clock) authenticator apps keep the real time, as the code
+    prompt knows (``Context.authenticators``): the code refused is the one the app shows then, not
+    the one for Signpost's moved time."""
+    authenticator = await ensure_enrolled(app, "P002")
+    moved = app.ctx.clock.now()
+    of_the_moved_time = authenticator.at(moved)
+
+    def accepted_at(real: datetime) -> set[str]:
+        return {authenticator.at(real + timedelta(seconds=step)) for step in (-30, 0, 30)}
+
+    # A day on, or a step or two later should a code then be the moved time's by chance.
+    real = next(
+        moved + timedelta(days=1, seconds=30 * n)
+        for n in range(5)
+        if of_the_moved_time not in accepted_at(moved + timedelta(days=1, seconds=30 * n))
+    )
+    app.ctx.authenticators = FakeClock(real)
+    shown_by_the_app = authenticator.at(real)
+    refused = await fresh_say(app, "P002", f"message {REF} {CALL_ME}, verification {shown_by_the_app}")
+    assert refused.outcome is Outcome.INVALID and refused.text.startswith(CODE_REFUSED), refused.text
+    relayed = await fresh_say(app, "P002", f"message {REF} {CALL_ME}, verification {of_the_moved_time}")
+    assert relayed.outcome is Outcome.DONE, relayed.text

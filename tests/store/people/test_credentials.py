@@ -283,3 +283,23 @@ async def test_a_parked_command_that_does_not_open_under_a_key_held_fails_closed
     async with app.ctx.db.write() as session:
         with pytest.raises(DecryptionError):
             await credentials.claim(session, app.ctx.keys, second, P1, now)
+
+
+async def test_a_spent_step_and_those_before_it_are_never_accepted_and_nothing_else_changes(app: Signpost) -> None:
+    """A code written into free text is spent (handlers.stepup.flow.spend_shown): its step, and any
+    earlier one, is refused as accepted already; a later step still counts. Spending never moves
+    the count back, nor confirms, freshens or unlocks a credential."""
+    await enrol(app, "P001")
+    now = app.ctx.clock.now()
+    step = totp.time_step(now)
+    async with app.ctx.db.write() as session:
+        await credentials.spend_step(session, "P001", step)
+        await credentials.spend_step(session, "P001", step - 5)  # never back
+    async with app.ctx.db.read() as session:
+        spent = await credentials.get(session, "P001")
+    assert spent is not None
+    assert (spent.last_step, spent.state, spent.stepped_up_at) == (step, credentials.PENDING, None)
+    async with app.ctx.db.write() as session:
+        assert not await credentials.accept_step(session, "P001", step, now)
+        assert not await credentials.accept_step(session, "P001", step - 1, now)
+        assert await credentials.accept_step(session, "P001", step + 1, now)
