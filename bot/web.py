@@ -134,7 +134,8 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
         raise BodyRefused(408, "body_too_slow") from None
     except (RequestPayloadError, HttpProcessingError):
         raise BodyRefused(400, "unreadable_body") from None
-    except ConnectionResetError:  # aiohttp's ClientConnectionResetError too; a cancellation passes
+    except OSError:  # the connection lost: reset (aiohttp's ClientConnectionResetError), or any other
+        # error of the transport aiohttp hands to the body's reader; a cancellation passes
         raise ClientGone from None
     finally:
         if budget is not None:
