@@ -754,24 +754,28 @@ async def finish_certified(
         if row is None or row.certificate is None:
             return None
         state = row.state
-    left = key_material_left(keys, signer)
-    if left:
-        destroy_key_material(keys, signer)
-    else:
+    if state == "destroyed" and not key_material_left(keys, signer):
         _forget(keys, signer)  # another process destroyed the files: this one keeps no copy in memory
-    if state != "destroyed":
-        async with db.write() as session:
-            row = await session.get(Decommission, schedule_id, with_for_update=True)  # one finisher records it
-            assert row is not None
-            if row.state != "destroyed":
-                step = Step(db, keys, signer, enqueue, schedule_id, now)
-                await _record_step(session, step, "certificate", len(STEPS), {})
-                if audit is not None:
-                    await audit(session, ", ".join(left))
-            elif left and audit is not None:  # recorded by another finisher meanwhile: audited here only
-                await audit(session, ", ".join(left))  # for what this one destroyed
-    elif left and audit is not None:
-        async with db.write() as session:
+        return []
+    # One finisher at a time, from what is left to what it records: the row is held (PostgreSQL's
+    # row lock; SQLite's one writer) while this one looks for key material, destroys it, records the
+    # destruction complete and audits, so a second finisher (a server's tick beside the command) finds
+    # it all done and audits nothing. Looked for before the row was held, the two could each audit:
+    # one "nothing was left" having recorded it, the other what it had destroyed.
+    async with db.write() as session:
+        row = await session.get(Decommission, schedule_id, with_for_update=True)
+        assert row is not None
+        left = key_material_left(keys, signer)
+        if left:
+            destroy_key_material(keys, signer)
+        else:
+            _forget(keys, signer)
+        if row.state != "destroyed":
+            step = Step(db, keys, signer, enqueue, schedule_id, now)
+            await _record_step(session, step, "certificate", len(STEPS), {})
+            if audit is not None:
+                await audit(session, ", ".join(left))
+        elif left and audit is not None:  # recorded before (a run killed after it): what this one destroyed
             await audit(session, ", ".join(left))
     return left
 
