@@ -16,13 +16,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import policy_pages
 from bot.admission import Admission
 from bot.app import Signpost
 from bot.config import Settings
 from bot.delivery import CHAT_PLATFORMS, deliverers_among
-from bot.metrics import metrics_page
 from handlers.operator import audit
 from handlers.vocabulary import sentence
 
@@ -276,7 +276,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text for this process (no personal data in any label)."""
-    return await metrics_page(request.app[SIGNPOST_KEY].metrics)
+    response = web.Response(body=request.app[SIGNPOST_KEY].metrics.exposition(), headers={"Cache-Control": "no-store"})
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
 
 
 async def audit_checkpoint(request: web.Request) -> web.Response:

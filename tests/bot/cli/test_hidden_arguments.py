@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import commands, parser
-from tests.bot.process import run_signpost, standard_store
+from tests.bot.process import clean_environment, run_signpost, standard_store
+from tests.databases import Templates
 from tests.factories import CHILDREN
 
 pytestmark = pytest.mark.sqlite_only
@@ -27,12 +30,31 @@ pytestmark = pytest.mark.sqlite_only
 CLEAR_SCREEN = "\x1b[2J"
 AMY_WITH_CONTROLS = "999\x07000\x1b0018"  # 999 000 0018, a bell and an ESC between its digits
 HIDDEN = "control character or an invisible formatting mark"
+STORE = "store.db"
+
+
+@pytest.fixture(scope="module")
+def imported(templates: Templates, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a SQLite store and its key file, the standard feeds imported through a real
+    `signpost import`: once for the module (that process was a quarter of each test's time), and
+    each test works on copies of its own (``env``). No test here changes what it copies: every
+    refusal comes before the store is opened, and each test counts the audit events it finds."""
+    folder = tmp_path_factory.mktemp("imported")
+    copy = templates.sqlite().split("///", 1)[1]
+    shutil.copyfile(copy, folder / STORE)
+    standard_store(f"sqlite+aiosqlite:///{folder / STORE}", folder)
+    with sqlite3.connect(folder / STORE) as conn:  # the write-ahead log folded in: a file copy is whole
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder
 
 
 @pytest.fixture
-def env(db_url: str, tmp_path: Path) -> dict[str, str]:
-    """A clean environment on this test's store and key file, the standard feeds imported."""
-    return standard_store(db_url, tmp_path)
+def env(backend: str, imported: Path, tmp_path: Path) -> dict[str, str]:
+    """A clean environment on this test's own copy of the imported store and its key file."""
+    assert backend == "sqlite"  # the module is sqlite_only: a file copy is the store's copy
+    for name in (STORE, "signpost.key"):
+        shutil.copy2(imported / name, tmp_path / name)  # the key file's mode too (0600)
+    return clean_environment(f"sqlite+aiosqlite:///{tmp_path / STORE}", tmp_path)
 
 
 def audit_events(env: dict[str, str], cwd: Path) -> list[dict[str, object]]:

@@ -76,3 +76,39 @@ def test_the_help_states_the_limits_the_commands_enforce() -> None:
     assert f"up to {lifecycle.PREVIEW_YEARS} years ahead" in " ".join(found["retention run"].format_help().split())
     [fmt] = [action for action in found["report transparency"]._actions if action.dest == "format"]
     assert tuple(fmt.choices or ()) == tuple(RENDERERS)
+
+
+# In a fresh interpreter: commands that work on the store and serve no one, through main() as the
+# executable runs it, on a new SQLite store; then whether any of them imported a web server.
+STORE_PROBE = """
+import contextlib, io, json, sys
+from bot.cli.main import main
+exits = []
+for argv in (["db", "upgrade"], ["practitioner", "list"], ["db", "current"], ["db", "check"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exits.append(main(argv))
+        except SystemExit as exit_:
+            exits.append(exit_.code)
+imported = sorted(n for n in sys.modules if n == "aiohttp" or n.startswith("aiohttp."))
+print(json.dumps({"exits": exits, "imported": imported}))
+"""
+
+
+def test_a_command_that_serves_no_one_imports_no_web_server(tmp_path: Path) -> None:
+    """`signpost db check` and the like start no web server, so they import none (aiohttp and its
+    TLS set-up were a fifth of the time every such command took to start); `signpost run` still
+    serves (tests/bot/slack/test_run.py)."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "SLACK_", "CONNECTIONS__"))},
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "SIGNPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'signpost.db'}",
+        "SIGNPOST_KEY_FILE": str(tmp_path / "signpost.key"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", STORE_PROBE], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["exits"] == [0, 0, 0, 0], found
+    assert found["imported"] == []
