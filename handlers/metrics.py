@@ -1,7 +1,7 @@
 """What Signpost counts, as a small recorder passed in the Context (no globals).
 
 Handlers, the dispatcher, the audit writer and the scheduler record through ``Recorder``;
-bot/metrics.py implements it with prometheus-client and serves ``/metrics``. Labels are only our own
+bot/metrics.py implements it with prometheus-client (bot/web.py serves ``/metrics``). Labels are only our own
 words (an action, an outcome, a notice state, a scheduled task's name, a result): never a person, a
 reference, a tenant or anything typed.
 """

@@ -196,6 +196,7 @@ async def _priyas_lookup_of_amy(app: Signpost) -> tuple[Reply, list[str]]:
     and every SELECT it ran (one line each, lower case)."""
     await search_as(app, "P001", AMY)  # the lead's own lookup: nobody told
     await search_as(app, "P002", SHIELDED)  # Priya steps up
+    await app.ctx.audit.settle()  # the misuse rules' reads after those lookups' audit: not this one's
     with statements_sent(app.ctx.db) as sent:
         reply = await say(app, "P002", AMY)
     return reply, [" ".join(s.sql.split()).lower() for s in sent if s.verb == "SELECT"]
