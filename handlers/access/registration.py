@@ -212,9 +212,7 @@ async def decide(
     # The reason goes to the account that asked, and to the practitioner. A backstop: ``deny`` refused
     # a reason with any child's details in its own check already (``screening.details_first``).
     what = f"reason for registration R{request_id}"
-    refusal = screening.refuse_details(reason, req.now, called="reason", what=what)
-    if refusal is None:
-        refusal = await screening.refuse_code(ctx, req, session, reason, called="reason", what=what)
+    refusal = await screening.refuse_uncounted(ctx, req, session, reason, called="reason", what=what)
     if refusal is not None:
         return refusal
     state = store.APPROVED if approve else store.DENIED

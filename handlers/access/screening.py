@@ -79,9 +79,7 @@ def refuse_details(
         "and keeps it, so please leave out any child's reference, date of birth and postcode, and send it again "
         "(a date that is not a birthday can go without its year, e.g. 1 Nov). Nothing was passed on or kept."
     )
-    if usage:
-        answer = f"{answer}\n\n{usage}"
-    return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{DETAILS_REFUSED}: {what}")
+    return _uncounted(answer, usage, subjects, f"{DETAILS_REFUSED}: {what}")
 
 
 async def refuse_code(
@@ -109,9 +107,33 @@ async def refuse_code(
         "code your app shows now, so please leave it out and send it again; that code will not be accepted any "
         "more, so when Signpost asks for one, wait for the next. Nothing was passed on or kept."
     )
-    if usage:
-        answer = f"{answer}\n\n{usage}"
-    return Result(Reply(Outcome.INVALID, answer), subjects=subjects, detail=f"{refusals.CODE_REFUSED}: {what}")
+    return _uncounted(answer, usage, subjects, f"{refusals.CODE_REFUSED}: {what}")
+
+
+async def refuse_uncounted(
+    ctx: Context,
+    req: Request,
+    session: AsyncSession,
+    text: str,
+    *,
+    called: str,
+    what: str,
+    subjects: tuple[int, ...] = (),
+    usage: str = "",
+) -> Result | None:
+    """The refusals read from the text alone, never counted toward the day's hold, in their order:
+    any child's details (``refuse_details``), then the writer's own current code (``refuse_code``).
+    None when the text holds neither."""
+    details = refuse_details(text, req.now, called=called, what=what, subjects=subjects, usage=usage)
+    if details is not None:
+        return details
+    return await refuse_code(ctx, req, session, text, called=called, what=what, subjects=subjects, usage=usage)
+
+
+def _uncounted(answer: str, usage: str, subjects: tuple[int, ...], detail: str) -> Result:
+    """An uncounted refusal of free text: its answer, then the command's usage when it has one."""
+    said = f"{answer}\n\n{usage}" if usage else answer
+    return Result(Reply(Outcome.INVALID, said), subjects=subjects, detail=detail)
 
 
 def details_first(
@@ -271,13 +293,10 @@ async def screen(
     # (and counted) before it, the answer would say which of many guessed birthdays is theirs. A
     # backstop: every command that screens here refused such text in its own check already
     # (``details_first``, before any code), so none reaches this.
-    details = refuse_details(text, req.now, called=called, what=what, subjects=(ref,), usage=usage)
-    if details is not None:
-        return details
-    # The writer's own code, uncounted and before the child is read: it answers no guess about them.
-    code = await refuse_code(ctx, req, session, text, called=called, what=what, subjects=(ref,), usage=usage)
-    if code is not None:
-        return code
+    # Any child's details, then the writer's own code: uncounted, and before the child is read.
+    uncounted = await refuse_uncounted(ctx, req, session, text, called=called, what=what, subjects=(ref,), usage=usage)
+    if uncounted is not None:
+        return uncounted
     if await names_child(session, ctx.keys, ref, text):
         after = Tally(tally.refused + 1, tally.relayed)
         answer = f"{refused} {tries_text(after, relay=relayed is not None)}"
